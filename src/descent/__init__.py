@@ -1,0 +1,160 @@
+"""descent: reverse-mode automatic differentiation and deep learning on NumPy (CuPy on a GPU),
+with tools that explain the gradients it computes.
+
+    >>> import descent as ds
+    >>> w = ds.tensor([1.0, -2.0], requires_grad=True)
+    >>> loss = ((w * 3.0 - 1.0) ** 2).sum()
+    >>> loss.backward()
+    >>> w.grad
+    tensor([ 12., -42.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import autograd, backend
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .creation import (
+    Generator,
+    arange,
+    as_tensor,
+    default_generator,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
+from .ops.elementwise import (
+    abs,
+    add,
+    allclose,
+    cast,
+    clamp,
+    clip,
+    clone,
+    cos,
+    div,
+    eq,
+    exp,
+    expm1,
+    ge,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tan,
+    where,
+)
+from .ops.indexing import gather, index_add, index_select, one_hot, scatter_add, take_along_axis
+from .ops.linalg import dot, einsum, matmul, outer
+from .ops.reduce import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cumsum,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from .ops.shape import (
+    broadcast_to,
+    cat,
+    chunk,
+    concatenate,
+    expand,
+    expand_dims,
+    flatten,
+    flip,
+    pad,
+    permute,
+    repeat,
+    reshape,
+    roll,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    tile,
+    transpose,
+    tril,
+    triu,
+    unsqueeze,
+    view,
+)
+from .tensor import Tensor
+
+subtract = sub
+multiply = mul
+divide = div
+true_divide = div
+negative = neg
+absolute = abs
+power = pow
+
+float16 = _np.dtype(_np.float16)
+float32 = _np.dtype(_np.float32)
+float64 = _np.dtype(_np.float64)
+int8 = _np.dtype(_np.int8)
+int16 = _np.dtype(_np.int16)
+int32 = _np.dtype(_np.int32)
+int64 = _np.dtype(_np.int64)
+uint8 = _np.dtype(_np.uint8)
+bool = _np.dtype(_np.bool_)  # noqa: A001 - PyTorch's name
+half = float16
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

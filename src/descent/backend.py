@@ -1,0 +1,174 @@
+"""The array backend: the only module that knows CuPy exists.
+
+Every difference between NumPy and CuPy that the rest of descent needs is a named helper here, so
+ops stay written against one `xp` namespace (see STYLE.md, "Backend").
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+_cupy: Any = None
+_cupy_checked = False
+
+
+def cupy_module():
+    """Return the cupy module, or None when CuPy (or a CUDA device) is unavailable."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            cp = importlib.import_module("cupy")
+            if cp.cuda.runtime.getDeviceCount() > 0:
+                _cupy = cp
+        except Exception:  # ImportError, or CUDA driver/runtime errors on a machine without a GPU
+            _cupy = None
+    return _cupy
+
+
+def cuda_available() -> bool:
+    return cupy_module() is not None
+
+
+def cuda_device_count() -> int:
+    cp = cupy_module()
+    return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())
+
+
+def cuda_synchronize() -> None:
+    cp = cupy_module()
+    if cp is not None:
+        cp.cuda.Stream.null.synchronize()
+
+
+def is_cupy_array(a) -> bool:
+    # Checking the class's module avoids importing cupy just to answer "no".
+    return type(a).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays):
+    """The array namespace (numpy or cupy) for these arrays; numpy when none is a CuPy array."""
+    for a in arrays:
+        if is_cupy_array(a):
+            return cupy_module()
+    return np
+
+
+def device_of(a) -> str:
+    """'cpu' for NumPy arrays, 'cuda:N' for CuPy arrays."""
+    if is_cupy_array(a):
+        return f"cuda:{a.device.id}"
+    return "cpu"
+
+
+def normalize_device(device) -> str:
+    """Canonical device string: 'cpu' or 'cuda:N'. Accepts 'cuda', 'gpu', objects with `.type`."""
+    if device is None:
+        return "cpu"
+    if not isinstance(device, str):
+        device = str(device)
+    device = device.lower()
+    if device == "cpu":
+        return "cpu"
+    if device in ("cuda", "gpu"):
+        device = "cuda:0"
+    if device.startswith("cuda"):
+        if not cuda_available():
+            raise RuntimeError(
+                f"device {device!r} was requested but CUDA is not available: install CuPy "
+                "(`pip install 'descent[gpu]'`) on a machine with an NVIDIA GPU, or use device='cpu'"
+            )
+        return device
+    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda' / 'cuda:N'")
+
+
+def xp_for_device(device: str):
+    return np if device == "cpu" else cupy_module()
+
+
+def to_device(a, device: str):
+    """Copy an array to `device` ('cpu' or 'cuda:N'); returns `a` itself when already there."""
+    if device == "cpu":
+        if is_cupy_array(a):
+            return a.get()
+        return a
+    cp = cupy_module()
+    dev_id = int(device.split(":")[1]) if ":" in device else 0
+    if is_cupy_array(a) and a.device.id == dev_id:
+        return a
+    with cp.cuda.Device(dev_id):
+        return cp.asarray(a)
+
+
+def as_numpy(a) -> np.ndarray:
+    """A NumPy array with the values of `a` (a device-to-host copy for CuPy arrays)."""
+    if is_cupy_array(a):
+        return a.get()
+    return np.asarray(a)
+
+
+def scatter_add(target, index, values) -> None:
+    """target[index] += values with repeated indices accumulating (np.add.at / cupyx)."""
+    if is_cupy_array(target):
+        import cupyx  # noqa: PLC0415 - only reached with CuPy arrays
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+
+
+def owns_data(a) -> bool:
+    """True when `a` is a fresh, writeable, contiguous array that no other array views."""
+    if is_cupy_array(a):
+        return a.base is None and a.flags.c_contiguous
+    return a.base is None and a.flags.writeable and a.flags.c_contiguous
+
+
+def erf(xp, x):
+    """Elementwise error function (NumPy has none; SciPy is not a dependency).
+
+    float64 uses `math.erf` element by element (correctly rounded, for gradient checks);
+    float32/float16 use Abramowitz & Stegun 7.1.26 evaluated in float32 (absolute error below
+    3e-7, within float32's own rounding for GELU). CuPy uses cupyx.scipy.special.erf.
+    """
+    if xp is not np:
+        import cupyx.scipy.special as sp  # noqa: PLC0415 - only reached with CuPy arrays
+
+        return sp.erf(x)
+    if x.dtype == np.float64:
+        return _np_erf_exact(x)
+    return _erf_as(x)
+
+
+_erf_ufunc = None
+
+
+def _np_erf_exact(x):
+    global _erf_ufunc
+    if _erf_ufunc is None:
+        import math  # noqa: PLC0415
+
+        _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+    return np.asarray(_erf_ufunc(x), dtype=x.dtype)
+
+
+# Abramowitz & Stegun (1964), formula 7.1.26.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf_as(x):
+    dt = x.dtype
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + dt.type(_AS_P) * ax)
+    a1, a2, a3, a4, a5 = (dt.type(c) for c in _AS_A)
+    poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
+    y = 1.0 - poly * np.exp(-ax * ax)
+    return np.copysign(y, x).astype(dt, copy=False)
+
+
+def default_generator_seed() -> int:
+    return int(np.random.SeedSequence().entropy % (2**63))

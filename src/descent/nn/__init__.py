@@ -1,0 +1,3 @@
+"""Neural-network building blocks (PyTorch's names)."""
+
+from .parameter import Parameter  # noqa: F401

@@ -1,0 +1,23 @@
+"""Parameter: a Tensor that a Module registers as one of its learnable knobs."""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that requires grad by default and is registered by `Module.__setattr__`."""
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad: bool = True, dtype=None) -> None:
+        if data is None:
+            data = []
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, dtype=dtype, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__

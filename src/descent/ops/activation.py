@@ -1,0 +1,213 @@
+"""Activation functions: forward and derivative side by side."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor
+from .elementwise import cast
+
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _float(x) -> Tensor:
+    x = as_tensor(x)
+    if x.data.dtype.kind != "f":
+        x = cast(x, np.float32)
+    return x
+
+
+class Tanh(Function):
+    """d/dx tanh(x) = 1 - tanh(x)^2 (reuses the output)."""
+
+    save_output = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).tanh(x)
+
+    def backward(self, gy, F):
+        y = self.output(F)
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """d/dx sigmoid(x) = s (1 - s) (reuses the output)."""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        # Split by sign so exp never overflows.
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward(self, gy, F):
+        y = self.output(F)
+        return gy * (y * (1 - y))
+
+
+class Relu(Function):
+    """d/dx relu(x) = 1 where x > 0, else 0 (reuses the output)."""
+
+    save_output = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy, F):
+        return gy * (self.output(F) > 0)
+
+
+class LeakyRelu(Function):
+    """d/dx leaky_relu(x) = 1 where x > 0, else slope."""
+
+    __slots__ = ("slope",)
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).where(x > 0, x, x * self.slope)
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        return F.where(x > 0, gy, gy * self.slope)
+
+
+class Elu(Function):
+    """d/dx elu(x) = 1 where x > 0, else alpha exp(x)."""
+
+    __slots__ = ("alpha",)
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        return F.where(x > 0, gy, gy * (F.exp(F.minimum(x, 0)) * self.alpha))
+
+
+class Gelu(Function):
+    """GELU (Hendrycks & Gimpel, 2016).
+
+    exact: y = x Phi(x), dy/dx = Phi(x) + x phi(x), Phi the normal CDF, phi its density.
+    tanh:  y = x/2 (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3),
+           dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi)(1 + 3 * 0.044715 x^2).
+    """
+
+    __slots__ = ("approximate",)
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.approximate == "tanh":
+            u = (x + 0.044715 * x * x * x) * _SQRT_2_OVER_PI
+            return 0.5 * x * (1 + xp.tanh(u))
+        return 0.5 * x * (1 + backend.erf(xp, x * (1 / _SQRT_2)))
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        if self.approximate == "tanh":
+            x2 = x * x
+            t = F.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
+            d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * ((x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI)
+            return gy * d
+        cdf = (F.erf(x * (1 / _SQRT_2)) + 1) * 0.5
+        pdf = F.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return gy * (cdf + x * pdf)
+
+
+class Silu(Function):
+    """d/dx x s(x) = s(x) (1 + x (1 - s(x))), s the sigmoid."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return x * s
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        s = F.sigmoid(x)
+        return gy * (s * (x * (1 - s) + 1))
+
+
+class Softplus(Function):
+    """y = log(1 + exp(beta x)) / beta (linear above threshold); dy/dx = sigmoid(beta x)."""
+
+    __slots__ = ("beta", "threshold")
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        bx = x * self.beta
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): stable for every z.
+        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / self.beta
+        return xp.where(bx > self.threshold, x, soft)
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        bx = x * self.beta
+        return F.where(bx > self.threshold, gy, gy * F.sigmoid(bx))
+
+
+class Erf(Function):
+    """d/dx erf(x) = 2/sqrt(pi) exp(-x^2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.erf(backend.get_array_module(x), x)
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        return gy * (F.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+def tanh(x) -> Tensor:
+    return Tanh.apply(_float(x))
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid.apply(_float(x))
+
+
+def relu(x) -> Tensor:
+    return Relu.apply(_float(x))
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    return LeakyRelu.apply(_float(x), slope=negative_slope)
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    return Elu.apply(_float(x), alpha=alpha)
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """GELU; approximate='none' (exact erf form, PyTorch's default) or 'tanh'."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_float(x), approximate=approximate)
+
+
+def silu(x) -> Tensor:
+    return Silu.apply(_float(x))
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return Softplus.apply(_float(x), beta=beta, threshold=threshold)
+
+
+def erf(x) -> Tensor:
+    return Erf.apply(_float(x))

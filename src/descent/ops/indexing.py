@@ -1,0 +1,269 @@
+"""Indexing: slicing, advanced indexing, gather / scatter, and item assignment.
+
+Gradients of advanced indexing scatter-add back into zeros, so repeated indices accumulate (as
+`np.add.at`); basic slicing assigns into zeros (faster, indices cannot repeat).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd, backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, check_devices
+
+
+def _convert_index(index, xp):
+    """Turn Tensors inside an index into arrays; say whether the index is basic (views only)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    basic = True
+    for i in index:
+        if isinstance(i, Tensor):
+            i = i.data
+            if i.ndim == 0 and i.dtype.kind in "iu":
+                i = int(i)
+        if isinstance(i, list):
+            i = xp.asarray(i)
+        if hasattr(i, "dtype") and hasattr(i, "ndim"):
+            if i.dtype == np.bool_:
+                # Boolean masks become integer indices, so the gradient scatter works with add.at.
+                out.extend(xp.nonzero(i))
+                basic = False
+                continue
+            basic = False
+        out.append(i)
+    return tuple(out), basic
+
+
+class GetItem(Function):
+    """d x[idx] = zeros with the gradient added at idx (repeated indices accumulate)."""
+
+    __slots__ = ("idx", "basic")
+
+    def forward(self, x):
+        return x[self.idx]
+
+    def backward(self, gy, F):
+        return F.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
+
+
+class IndexGrad(Function):
+    """y = zeros(shape) with g added at idx; dy/dg = y's gradient read back at idx."""
+
+    __slots__ = ("shape", "idx", "basic")
+
+    def forward(self, g):
+        out = backend.get_array_module(g).zeros(self.shape, dtype=g.dtype)
+        if self.basic:
+            out[self.idx] = g
+        else:
+            backend.scatter_add(out, self.idx, g)
+        return out
+
+    def backward(self, gy, F):
+        return gy[self.idx]
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    xp = backend.get_array_module(x.data)
+    idx, basic = _convert_index(index, xp)
+    try:
+        return GetItem.apply(x, idx=idx, basic=basic)
+    except IndexError as e:
+        raise IndexError(f"indexing a tensor of shape {x.shape} with {index!r}: {e}") from None
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
+    xp = backend.get_array_module(x.data)
+    idx, basic = _convert_index(index, xp)
+    if isinstance(value, Tensor):
+        check_devices("setitem", x, value)
+    if autograd.is_grad_enabled() and (x._rg or (isinstance(value, Tensor) and value._rg)):
+        if x._rg and x._node is None:
+            raise RuntimeError(
+                f"x[...] = value: x (shape {x.shape}) is a leaf that requires grad; do the "
+                "assignment under `with descent.no_grad():` or on a clone"
+            )
+        v = as_tensor(value, x)
+        if v.data.dtype != x.data.dtype:
+            v = v.astype(x.data.dtype)
+        res = SetItem.apply(x, v, idx=idx, basic=basic)
+        x.data = res.data
+        x._node = res._node
+        x._rg = True
+        x._version += 1
+        return
+    x.data[idx] = value.data if isinstance(value, Tensor) else value
+    x._version += 1
+
+
+class SetItem(Function):
+    """y = x with y[idx] = v: gradient to x is zero at idx; to v, the gradient read at idx."""
+
+    __slots__ = ("idx", "basic")
+
+    def forward(self, x, v):
+        out = x.copy()
+        out[self.idx] = v
+        return out
+
+    def backward(self, gy, F):
+        p = self.parents
+        gx = None
+        if p[0] is not None:
+            # The overwritten entries of x get no gradient: a constant 0/1 mask.
+            arr = gy.data if F.is_graph else gy
+            mask = backend.get_array_module(arr).ones(self.in_shapes[0], dtype=arr.dtype)
+            mask[self.idx] = 0
+            gx = gy * (Tensor._wrap(mask) if F.is_graph else mask)
+        gv = None
+        if p[1] is not None:
+            gv = gy[self.idx]
+            vs = self.in_shapes[1]
+            if gv.shape != vs:
+                gv = F.sum_to(gv, vs)
+        return gx, gv
+
+
+def _index_tensor(index, xp, name):
+    if isinstance(index, Tensor):
+        index = index.data
+    index = xp.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype}")
+    return index.astype(np.int64, copy=False)
+
+
+class TakeAlongAxis(Function):
+    """d take_along_axis(x, i, axis) = zeros with the gradient scatter-added at i."""
+
+    __slots__ = ("idx", "axis")
+
+    def forward(self, x):
+        return backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
+
+    def backward(self, gy, F):
+        return F.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+
+
+class AlongAxisGrad(Function):
+    """y = zeros(shape) scatter-added with g at index along axis; dy/dg = take_along_axis."""
+
+    __slots__ = ("shape", "idx", "axis")
+
+    def forward(self, g):
+        from .._nsfuncs import along_axis_grad  # noqa: PLC0415
+
+        return along_axis_grad(backend.get_array_module(g), g, self.shape, self.idx, self.axis)
+
+    def backward(self, gy, F):
+        return F.take_along_axis(gy, self.idx, self.axis)
+
+
+def take_along_axis(x, index, axis: int) -> Tensor:
+    """NumPy's take_along_axis: out[..., i, ...] = x[..., index[..., i, ...], ...]."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x.data)
+    index = _index_tensor(index, xp, "take_along_axis")
+    axis = int(axis) % x.ndim
+    if index.ndim != x.ndim:
+        raise ValueError(
+            f"take_along_axis/gather: index has {index.ndim} dims but x has {x.ndim} "
+            f"(shapes {index.shape} and {x.shape}); unsqueeze the index"
+        )
+    return TakeAlongAxis.apply(x, idx=index, axis=axis)
+
+
+def gather(x, axis: int, index, *, dim=None) -> Tensor:
+    """PyTorch's gather(input, dim, index) (same as take_along_axis)."""
+    return take_along_axis(x, index, axis if dim is None else dim)
+
+
+def index_select(x, axis: int, index, *, dim=None) -> Tensor:
+    """Select entries along `axis` with a 1-D integer index (repeats accumulate gradients)."""
+    if dim is not None:
+        axis = dim
+    x = as_tensor(x)
+    xp = backend.get_array_module(x.data)
+    index = _index_tensor(index, xp, "index_select")
+    axis = int(axis) % x.ndim
+    return getitem(x, (slice(None),) * axis + (index,))
+
+
+class ScatterAdd(Function):
+    """y = x.scatter_add(axis, index, src): dy/dx = 1; dy/dsrc = gy gathered at index."""
+
+    __slots__ = ("idx", "axis")
+
+    def forward(self, x, src):
+        xp = backend.get_array_module(x)
+        out = x.copy()
+        from .._nsfuncs import along_axis_index  # noqa: PLC0415
+
+        backend.scatter_add(out, along_axis_index(xp, self.idx, self.axis), src)
+        return out
+
+    def backward(self, gy, F):
+        gsrc = None
+        if self.parents[1] is not None:
+            gsrc = F.take_along_axis(gy, self.idx, self.axis)
+        return gy, gsrc
+
+
+def scatter_add(x, axis: int, index, src, *, dim=None) -> Tensor:
+    """PyTorch's scatter_add: out = x; out[... index[i] ...] += src[i] along `axis`."""
+    if dim is not None:
+        axis = dim
+    x = as_tensor(x)
+    src = as_tensor(src, x)
+    xp = backend.get_array_module(x.data)
+    index = _index_tensor(index, xp, "scatter_add")
+    if index.shape != src.shape:
+        src = src[tuple(slice(0, n) for n in index.shape)]
+    return ScatterAdd.apply(x, src, idx=index, axis=int(axis) % x.ndim)
+
+
+class IndexAdd(Function):
+    """y = x.index_add(axis, index, source): dy/dx = 1; dy/dsource = index_select(gy)."""
+
+    __slots__ = ("idx", "axis", "alpha")
+
+    def forward(self, x, src):
+        out = x.copy()
+        idx = (slice(None),) * self.axis + (self.idx,)
+        backend.scatter_add(out, idx, src * self.alpha if self.alpha != 1 else src)
+        return out
+
+    def backward(self, gy, F):
+        gs = None
+        if self.parents[1] is not None:
+            gs = gy[(slice(None),) * self.axis + (self.idx,)]
+            if self.alpha != 1:
+                gs = gs * self.alpha
+        return gy, gs
+
+
+def index_add(x, axis: int, index, source, *, dim=None, alpha=1) -> Tensor:
+    """PyTorch's index_add: out = x; out[..., index[i], ...] += alpha * source[..., i, ...]."""
+    if dim is not None:
+        axis = dim
+    x = as_tensor(x)
+    source = as_tensor(source, x)
+    xp = backend.get_array_module(x.data)
+    index = _index_tensor(index, xp, "index_add")
+    return IndexAdd.apply(x, source, idx=index, axis=int(axis) % x.ndim, alpha=alpha)
+
+
+def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
+    """One-hot encoding of an integer tensor (last axis of size num_classes)."""
+    index = as_tensor(index)
+    xp = backend.get_array_module(index.data)
+    if num_classes < 0:
+        num_classes = int(index.data.max()) + 1
+    out = xp.zeros(index.shape + (num_classes,), dtype=dtype)
+    xp.put_along_axis(out, index.data[..., None].astype(np.int64), 1, axis=-1)
+    return Tensor._wrap(out)

@@ -1,0 +1,161 @@
+"""Linear algebra: matmul (batched, broadcasting, NumPy's 1-D rules), dot, outer, einsum."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, check_devices
+
+
+class MatMul(Function):
+    """d(a @ b)/da = gy @ b^T, d(a @ b)/db = a^T @ gy (batch dims summed by the engine).
+
+    1-D operands follow NumPy: a vector on the left is a row (promoted to (1, k)), on the right a
+    column (promoted to (k, 1)); the promoted axis is removed from the result and re-added to the
+    gradient here.
+    """
+
+    save_inputs = True
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, gy, F):
+        a, b = self.inputs(F)
+        a_vec, b_vec = a.ndim == 1, b.ndim == 1
+        if a_vec and b_vec:  # dot product: gy is a scalar
+            return (gy * b if self.parents[0] is not None else None,
+                    gy * a if self.parents[1] is not None else None)  # fmt: skip
+        if a_vec:
+            a = a.reshape((1,) + a.shape)
+            gy = F.expand_dims(gy, -2)
+        if b_vec:
+            b = b.reshape(b.shape + (1,))
+            gy = F.expand_dims(gy, -1)
+        ga = gb = None
+        if self.parents[0] is not None:
+            ga = gy @ F.swapaxes(b, -1, -2)
+            # (the engine sums ga over broadcast batch dimensions)
+            if a_vec:
+                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
+        if self.parents[1] is not None:
+            if b.ndim == 2 and a.ndim > 2 and not a_vec:
+                # A shared weight (k, n) under a batched input (..., m, k): fold the batch into
+                # the rows and do one (k, M) @ (M, n) product instead of summing many small ones.
+                a2 = a.reshape((-1, a.shape[-1]))
+                gb = F.swapaxes(a2, -1, -2) @ gy.reshape((-1, gy.shape[-1]))
+            else:
+                gb = F.swapaxes(a, -1, -2) @ gy
+            if b_vec:
+                gb = gb.reshape(gb.shape[:-1])
+        return ga, gb
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy's rules (batched and broadcasting; 1-D vectors promoted)."""
+    a = as_tensor(a)
+    b = as_tensor(b, a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least one dimension, got shapes {a.shape} and "
+            f"{b.shape}; use * for scaling"
+        )
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(
+            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align: the last "
+            f"dimension of the first ({ka}) must equal the "
+            f"{'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({kb}); "
+            "transpose one of them (x.T or x.mT)"
+        )
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
+            ) from None
+    if type(a.data) is not type(b.data):
+        check_devices("matmul", a, b)
+    return MatMul.apply(a, b)
+
+
+def dot(a, b) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    a = as_tensor(a)
+    b = as_tensor(b, a)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"dot: expects two 1-D tensors, got {a.shape} and {b.shape}; use matmul")
+    return matmul(a, b)
+
+
+def outer(a, b) -> Tensor:
+    """Outer product of two 1-D tensors: out[i, j] = a[i] b[j]."""
+    a = as_tensor(a)
+    b = as_tensor(b, a)
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+class Einsum(Function):
+    """Gradient of operand i: einsum of the output gradient with the other operands, onto i's
+    subscripts; letters that appear only in operand i (summed away) are broadcast back."""
+
+    __slots__ = ("inputs_subs", "out_subs")
+    save_inputs = True
+
+    def forward(self, *ops):
+        xp = backend.get_array_module(*ops)
+        spec = ",".join(self.inputs_subs) + "->" + self.out_subs
+        return xp.einsum(spec, *ops, optimize=len(ops) > 2)
+
+    def backward(self, gy, F):
+        ops = self.inputs(F)
+        grads = []
+        for i, sub in enumerate(self.inputs_subs):
+            if self.parents[i] is None:
+                grads.append(None)
+                continue
+            others = [(s, o) for j, (s, o) in enumerate(zip(self.inputs_subs, ops)) if j != i]
+            avail = set(self.out_subs) | {c for s, _ in others for c in s}
+            kept = "".join(c for c in sub if c in avail)
+            spec = ",".join([self.out_subs] + [s for s, _ in others]) + "->" + kept
+            g = F.einsum(spec, gy, *[o for _, o in others])
+            if kept != sub:
+                shape = [self.in_shapes[i][k] if c in kept else 1 for k, c in enumerate(sub)]
+                g = g.reshape(tuple(shape))
+                g = F.broadcast_to(g, self.in_shapes[i])
+            grads.append(g)
+        return tuple(grads)
+
+
+def einsum(subscripts: str, *operands) -> Tensor:
+    """Einstein summation for the common contractions (no '...', no repeated letters in an
+    operand); e.g. 'bij,bjk->bik', 'ij->ji', 'bhqd,bhkd->bhqk'."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ops = [as_tensor(o) for o in operands]
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise ValueError("einsum: '...' is not supported; write the dimensions out")
+    if "->" in spec:
+        lhs, out = spec.split("->")
+    else:
+        lhs = spec
+        letters = re.sub(r"[^a-zA-Z]", "", lhs)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    subs = lhs.split(",")
+    if len(subs) != len(ops):
+        raise ValueError(f"einsum: {len(subs)} operand subscripts for {len(ops)} operands")
+    for s, o in zip(subs, ops):
+        if len(s) != o.ndim:
+            raise ValueError(f"einsum: subscripts {s!r} do not match an operand of shape {o.shape}")
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum: repeated letters in {s!r} (diagonals) are not supported")
+    check_devices("einsum", *ops)
+    return Einsum.apply(*ops, inputs_subs=tuple(subs), out_subs=out)

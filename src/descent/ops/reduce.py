@@ -1,0 +1,361 @@
+"""Reductions (sum, mean, max, ...), softmax and log-softmax.
+
+Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's alias, and
+`keepdims` (`keepdim`). `max`/`min` return values, as NumPy does; `argmax`/`argmin` the indices.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
+from .elementwise import cast, sqrt
+
+
+def _prep(x, axis, keepdims, dim, keepdim):
+    x = as_tensor(x)
+    axis = normalize_axis(axis_arg(axis, dim), x.ndim)
+    return x, axis, keepdims_arg(keepdims, keepdim)
+
+
+class Sum(Function):
+    """d/dx sum(x) = 1, broadcast back over the reduced axes."""
+
+    __slots__ = ("axis", "keepdims")
+
+    def forward(self, x):
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, F):
+        return F.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+
+
+class Mean(Function):
+    """d/dx mean(x) = 1/n, broadcast back over the reduced axes."""
+
+    __slots__ = ("axis", "keepdims", "n")
+
+    def forward(self, x):
+        if self.axis is None:
+            self.n = x.size
+        else:
+            self.n = int(np.prod([x.shape[a] for a in self.axis]))
+        return x.mean(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, F):
+        return F.expand_reduced(gy * (1.0 / self.n), self.in_shapes[0], self.axis, self.keepdims)
+
+
+class Prod(Function):
+    """d/dx_i prod(x) = prod_{j != i} x_j (computed as y / x_i; exact zeros handled)."""
+
+    __slots__ = ("axis", "keepdims")
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        return x.prod(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        shape = self.in_shapes[0]
+        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
+        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
+        xd = x if not F.is_graph else x.data
+        if not (xd == 0).any():
+            return g * y / x
+        if F.is_graph:
+            raise RuntimeError(
+                "prod: higher-order gradients through exact zeros are not supported; "
+                "add a tiny offset or use exp(sum(log(x)))"
+            )
+        # Product of the others without dividing: exclusive cumulative products from both sides.
+        xp = backend.get_array_module(x)
+        axes = self.axis if self.axis is not None else tuple(range(x.ndim))
+        moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+        flat = moved.reshape(moved.shape[: moved.ndim - len(axes)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = xp.flip(
+            xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1
+        )
+        others = (left * right).reshape(moved.shape)
+        others = xp.moveaxis(others, tuple(range(-len(axes), 0)), axes)
+        return g * others
+
+
+class Max(Function):
+    """d max(x) = 1 at the maximum; ties share the gradient equally (as torch.amax)."""
+
+    __slots__ = ("axis", "keepdims", "is_min")
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError("max/min of an empty tensor")
+        if self.is_min:
+            return x.min(axis=self.axis, keepdims=self.keepdims)
+        return x.max(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        shape = self.in_shapes[0]
+        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
+        mask = F.cast(x == y, gy.dtype)
+        count = mask.sum(axis=self.axis, keepdims=True)
+        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
+        return g * mask / count
+
+
+class LogSumExp(Function):
+    """d/dx logsumexp(x) = softmax(x) = exp(x - y) (reuses the output)."""
+
+    __slots__ = ("axis", "keepdims")
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        if not self.keepdims:
+            s = s.reshape([n for i, n in enumerate(s.shape) if i not in self.axis])
+        return s
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        shape = self.in_shapes[0]
+        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
+        return F.expand_reduced(gy, shape, self.axis, self.keepdims) * F.exp(x - y)
+
+
+class Softmax(Function):
+    """y = softmax(x); dx = y (gy - sum(gy y)) along the axis (reuses the output)."""
+
+    __slots__ = ("axis",)
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        e = xp.exp(x - m)
+        e /= e.sum(axis=self.axis, keepdims=True)
+        return e
+
+    def backward(self, gy, F):
+        y = self.output(F)
+        gyy = gy * y
+        return gyy - y * gyy.sum(axis=self.axis, keepdims=True)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x); dx = gy - exp(y) sum(gy) along the axis (reuses the output)."""
+
+    __slots__ = ("axis",)
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        z = x - m
+        return z - xp.log(xp.exp(z).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy, F):
+        y = self.output(F)
+        return gy - F.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class Norm2(Function):
+    """d/dx ||x||_2 = x / ||x|| (0 where the norm is 0, as PyTorch)."""
+
+    __slots__ = ("axis", "keepdims")
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.sqrt((x * x).sum(axis=self.axis, keepdims=self.keepdims))
+
+    def backward(self, gy, F):
+        (x,) = self.inputs(F)
+        shape = self.in_shapes[0]
+        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
+        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
+        safe = F.where(y == 0, 1, y)
+        return F.where(y == 0, 0, g * x / safe)
+
+
+class CumSum(Function):
+    """d/dx cumsum(x) = reverse cumulative sum of the gradient."""
+
+    __slots__ = ("axis",)
+
+    def forward(self, x):
+        return backend.get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy, F):
+        return F.flip(F.cumsum(F.flip(gy, self.axis), axis=self.axis), self.axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:  # noqa: A001
+    """Sum over `axis` (all axes when None)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.data.dtype.kind in "b":
+        x = cast(x, np.int64)
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
+    """Arithmetic mean over `axis`."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.data.dtype.kind != "f":
+        raise TypeError(
+            f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
+            "dtype=descent.float32"
+        )
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    return Prod.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Maximum values over `axis` (use argmax for the indices)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    """Minimum values over `axis` (use argmin for the indices)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True)
+
+
+amax = max
+amin = min
+
+
+def _arg(x, axis, keepdims, dim, keepdim, name):
+    x = as_tensor(x)
+    axis = axis_arg(axis, dim)
+    keepdims = keepdims_arg(keepdims, keepdim)
+    xp = backend.get_array_module(x.data)
+    fn = getattr(xp, name)
+    if axis is None:
+        out = fn(x.data.reshape(-1))
+        if keepdims:
+            out = out.reshape((1,) * x.ndim)
+    else:
+        out = fn(x.data, axis=int(axis), keepdims=keepdims)
+    return Tensor._wrap(xp.asarray(out, dtype=np.int64))
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Indices (int64) of the maxima; over the flattened tensor when axis is None."""
+    return _arg(x, axis, keepdims, dim, keepdim, "argmax")
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    return _arg(x, axis, keepdims, dim, keepdim, "argmin")
+
+
+def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+        unbiased=None) -> Tensor:  # fmt: skip
+    """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    mu = Mean.apply(x, axis=axes, keepdims=True)
+    d = x - mu
+    ss = Sum.apply(d * d, axis=axes, keepdims=keepdims)
+    return ss * (1.0 / builtins.max(n - correction, 0)) if n - correction > 0 else ss / 0.0
+
+
+def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+        unbiased=None) -> Tensor:  # fmt: skip
+    """Standard deviation: sqrt(var(x, axis, correction))."""
+    return sqrt(var(x, axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased))
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if axis is None:
+        axis = tuple(range(x.ndim))
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+
+
+def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A002
+    """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, or any p>0."""
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if ord in (2, "fro", None):
+        return Norm2.apply(x, axis=axes, keepdims=keepdims)
+    if ord == 1:
+        return sum(abs_(x), axes, keepdims)
+    if ord in (np.inf, float("inf"), "inf"):
+        return max(abs_(x), axes, keepdims)
+    p = float(ord)
+    return sum(abs_(x) ** p, axes, keepdims) ** (1.0 / p)
+
+
+def abs_(x):
+    from .elementwise import abs as _abs  # noqa: PLC0415
+
+    return _abs(x)
+
+
+def _axis1(x, axis, dim, op):
+    axis = axis_arg(axis, dim)
+    if axis is None:
+        raise TypeError(f"{op}: pass the axis to normalise over (axis=-1 for the last)")
+    return normalize_axis(axis, x.ndim)[0]
+
+
+def softmax(x, axis=-1, *, dim=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    x = as_tensor(x)
+    return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
+
+
+def log_softmax(x, axis=-1, *, dim=None) -> Tensor:
+    """x - logsumexp(x) along `axis`, computed stably."""
+    x = as_tensor(x)
+    return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
+
+
+def cumsum(x, axis=None, *, dim=None) -> Tensor:
+    x = as_tensor(x)
+    axis = axis_arg(axis, dim)
+    if axis is None:
+        from .shape import reshape  # noqa: PLC0415
+
+        return CumSum.apply(reshape(x, -1), axis=0)
+    return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
+
+
+def all(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x.data).all(x.data, axis=axis, keepdims=keepdims))
+
+
+def any(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x.data).any(x.data, axis=axis, keepdims=keepdims))

@@ -1,0 +1,411 @@
+"""Shape operations: reshape, transpose, broadcast, concatenate, pad, flip, roll, tile, tril."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, check_devices, normalize_axis, shape_arg
+
+
+class Reshape(Function):
+    """d reshape(x) = reshape of the gradient back to x's shape."""
+
+    __slots__ = ("shape",)
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy, F):
+        return gy.reshape(self.in_shapes[0])
+
+
+def reshape(x, *shape) -> Tensor:
+    x = as_tensor(x)
+    shape = tuple(int(n) for n in shape_arg(shape))
+    if shape == x.data.shape:
+        return x
+    try:
+        return Reshape.apply(x, shape=shape)
+    except ValueError:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into "
+            f"{tuple(shape)}"
+        ) from None
+
+
+view = reshape
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions start_dim..end_dim into one (PyTorch's semantics)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s = start_dim % x.ndim
+    e = end_dim % x.ndim
+    shape = x.shape[:s] + (-1,) + x.shape[e + 1 :]
+    return reshape(x, shape)
+
+
+class Transpose(Function):
+    """d transpose(x, axes) = transpose of the gradient with the inverse permutation."""
+
+    __slots__ = ("axes",)
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy, F):
+        return F.transpose(gy, tuple(np.argsort(self.axes)))
+
+
+def transpose(x, *axes) -> Tensor:
+    """Permute axes; with no axes reverse them (NumPy); with two ints swap them (PyTorch)."""
+    x = as_tensor(x)
+    axes = shape_arg(axes) if axes else ()
+    if not axes:
+        axes = tuple(range(x.ndim - 1, -1, -1))
+    elif len(axes) == 2 and x.ndim != 2:
+        return swapaxes(x, axes[0], axes[1])
+    elif len(axes) == 2 and x.ndim == 2:
+        a, b = (int(v) % 2 for v in axes)
+        if a == b:
+            return x
+        axes = (1, 0)
+    if len(axes) != x.ndim:
+        raise ValueError(f"transpose: axes {axes} do not match a tensor of shape {x.shape}")
+    axes = tuple(int(a) % x.ndim for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Transpose.apply(x, axes=axes)
+
+
+def permute(x, *axes) -> Tensor:
+    x = as_tensor(x)
+    axes = tuple(int(a) % x.ndim for a in shape_arg(axes))
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the axes of shape {x.shape}")
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Transpose.apply(x, axes=axes)
+
+
+def swapaxes(x, a: int, b: int) -> Tensor:
+    x = as_tensor(x)
+    axes = list(range(x.ndim))
+    a, b = a % x.ndim, b % x.ndim
+    if a == b:
+        return x
+    axes[a], axes[b] = axes[b], axes[a]
+    return Transpose.apply(x, axes=tuple(axes))
+
+
+class BroadcastTo(Function):
+    """d broadcast_to(x) = the gradient summed back to x's shape (done by the engine)."""
+
+    __slots__ = ("shape",)
+
+    def forward(self, x):
+        return backend.get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy, F):
+        return gy
+
+
+def broadcast_to(x, shape) -> Tensor:
+    x = as_tensor(x)
+    shape = tuple(shape)
+    if shape == x.shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+        if len(shape) < x.ndim:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def expand(x, *shape) -> Tensor:
+    """PyTorch's expand: -1 keeps a dimension's size."""
+    x = as_tensor(x)
+    shape = list(shape_arg(shape))
+    lead = len(shape) - x.ndim
+    for i in range(x.ndim):
+        if shape[lead + i] == -1:
+            shape[lead + i] = x.shape[i]
+    return broadcast_to(x, tuple(shape))
+
+
+def squeeze(x, axis=None) -> Tensor:
+    x = as_tensor(x)
+    if axis is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        axes = normalize_axis(axis, x.ndim)
+        axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: non-1 dims are left alone
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    return reshape(x, shape)
+
+
+def unsqueeze(x, axis) -> Tensor:
+    x = as_tensor(x)
+    if axis is None:
+        raise TypeError("unsqueeze: pass the axis (dim) where the new dimension goes")
+    nd = x.ndim + 1
+    a = int(axis)
+    if not -nd <= a < nd:
+        raise ValueError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
+    a %= nd
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+expand_dims = unsqueeze
+
+
+class Concatenate(Function):
+    """d cat(xs) = the gradient cut back into pieces along the axis."""
+
+    __slots__ = ("axis",)
+
+    def forward(self, *xs):
+        return backend.get_array_module(*xs).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy, F):
+        out = []
+        start = 0
+        pre = (slice(None),) * self.axis
+        for shape in self.in_shapes:
+            n = shape[self.axis]
+            out.append(gy[pre + (slice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+
+def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
+    """Join tensors along an existing axis."""
+    if dim is not None:
+        axis = dim
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    check_devices("cat", *tensors)
+    nd = tensors[0].ndim
+    axis = normalize_axis(axis, nd)[0]
+    for t in tensors:
+        if t.ndim != nd or any(
+            t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis
+        ):
+            shapes = [tuple(u.shape) for u in tensors]
+            raise ValueError(
+                f"cat: shapes {shapes} must match except along axis {axis}"
+            )
+    dt = np.result_type(*(t.data.dtype for t in tensors))
+    tensors = [t if t.data.dtype == dt else t.astype(dt) for t in tensors]
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    if dim is not None:
+        axis = dim
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+
+
+def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
+    """PyTorch's split: an int is the size of each piece; a list gives the sizes."""
+    if dim is not None:
+        axis = dim
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.ndim)[0]
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        sizes = [s] * (n // s) + ([n % s] if n % s else [])
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins_sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
+    pre = (slice(None),) * axis
+    out, start = [], 0
+    for s in sizes:
+        out.append(x[pre + (slice(start, start + s),)])
+        start += s
+    return tuple(out)
+
+
+def builtins_sum(v):
+    total = 0
+    for a in v:
+        total += a
+    return total
+
+
+def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
+    """Split into `chunks` pieces of equal size (the last may be smaller), as PyTorch."""
+    if dim is not None:
+        axis = dim
+    x = as_tensor(x)
+    n = x.shape[normalize_axis(axis, x.ndim)[0]]
+    size = -(-n // chunks)
+    return split(x, size, axis)
+
+
+class Pad(Function):
+    """d pad(x) = the gradient with the padding cut off."""
+
+    __slots__ = ("pad_width", "mode", "value")
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.mode == "constant":
+            return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+        return xp.pad(x, self.pad_width, mode=self.mode)
+
+    def backward(self, gy, F):
+        if self.mode != "constant":
+            raise RuntimeError(f"pad: backward of mode {self.mode!r} is not supported")
+        return F.pad_grad(gy, self.pad_width)
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad with PyTorch's convention: `pad` lists (left, right) pairs from the LAST dimension."""
+    x = as_tensor(x)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(
+            f"pad: expected pairs (before, after) for at most {x.ndim} dimensions, got {pad}"
+        )
+    width = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if any(a < 0 or b < 0 for a, b in width):
+        raise ValueError("pad: negative padding is not supported; slice instead")
+    return Pad.apply(x, pad_width=tuple(width), mode=mode, value=value)
+
+
+class Flip(Function):
+    """d flip(x) = flip of the gradient."""
+
+    __slots__ = ("axis",)
+
+    def forward(self, x):
+        return backend.get_array_module(x).flip(x, self.axis)
+
+    def backward(self, gy, F):
+        return F.flip(gy, self.axis)
+
+
+def flip(x, axis=None) -> Tensor:
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim)
+    return Flip.apply(x, axis=axes)
+
+
+class Roll(Function):
+    """d roll(x, s) = roll of the gradient by -s."""
+
+    __slots__ = ("shift", "axis")
+
+    def forward(self, x):
+        return backend.get_array_module(x).roll(x, self.shift, self.axis)
+
+    def backward(self, gy, F):
+        neg = tuple(-s for s in self.shift) if isinstance(self.shift, tuple) else -self.shift
+        return F.roll(gy, neg, self.axis)
+
+
+def roll(x, shifts, axis=None) -> Tensor:
+    x = as_tensor(x)
+    if isinstance(shifts, list):
+        shifts = tuple(shifts)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return Roll.apply(x, shift=shifts, axis=axis)
+
+
+class Tile(Function):
+    """d tile(x) = the sum of the gradient's copies."""
+
+    __slots__ = ("reps",)
+
+    def forward(self, x):
+        return backend.get_array_module(x).tile(x, self.reps)
+
+    def backward(self, gy, F):
+        return F.tile_grad(gy, self.in_shapes[0], self.reps)
+
+
+def tile(x, *reps) -> Tensor:
+    x = as_tensor(x)
+    reps = shape_arg(reps)
+    return Tile.apply(x, reps=tuple(int(r) for r in reps))
+
+
+def repeat(x, *reps) -> Tensor:
+    """PyTorch's Tensor.repeat (NumPy's tile): copies the whole tensor along each axis."""
+    x = as_tensor(x)
+    reps = shape_arg(reps)
+    if len(reps) < x.ndim:
+        raise ValueError(
+            f"repeat: give at least {x.ndim} repetition counts for shape {x.shape}, got {reps}"
+        )
+    return tile(x, reps)
+
+
+class Tri(Function):
+    """d tril(x) = tril of the gradient (triu likewise)."""
+
+    __slots__ = ("k", "upper")
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.triu(x, self.k) if self.upper else xp.tril(x, self.k)
+
+    def backward(self, gy, F):
+        return F.triu(gy, self.k) if self.upper else F.tril(gy, self.k)
+
+
+def tril(x, k: int = 0, *, diagonal=None) -> Tensor:
+    if diagonal is not None:
+        k = diagonal
+    return Tri.apply(as_tensor(x), k=k, upper=False)
+
+
+def triu(x, k: int = 0, *, diagonal=None) -> Tensor:
+    if diagonal is not None:
+        k = diagonal
+    return Tri.apply(as_tensor(x), k=k, upper=True)
+
+
+class ToDevice(Function):
+    """d to(device)(x) = the gradient moved back to x's device."""
+
+    __slots__ = ("device", "src")
+
+    def forward(self, x):
+        self.src = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy, F):
+        return F.to_device(gy, self.src)
+
+
+def to_device(x, device) -> Tensor:
+    x = as_tensor(x)
+    device = backend.normalize_device(device)
+    if x.device == device:
+        return x
+    return ToDevice.apply(x, device=device)
