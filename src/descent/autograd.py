@@ -140,6 +140,9 @@ class Function:
 
     save_inputs = False
     save_output = False
+    #: Names of op-specific slots holding saved arrays (e.g. a fused kernel's statistics); the
+    #: engine sets them to None after backward unless retain_graph, like the saved inputs.
+    saved_slots: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -387,6 +390,8 @@ def run_backward(
                 if node.saved is not None:
                     node.saved = _FREED
                 node.out_data = None
+                for name in node.saved_slots:
+                    setattr(node, name, None)
                 if node.save_output:
                     node.saved = _FREED
     finally:
