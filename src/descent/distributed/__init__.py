@@ -1,0 +1,56 @@
+"""descent.distributed: data-parallel training over MPI (the `distributed` extra: mpi4py).
+
+Start a job with `mpirun -n N python train.py` (or `mpirun -n N descent train ...`). Every rank
+runs the same program; rank 0 writes logs and checkpoints. Without MPI the same calls answer
+for a world of one, and mpi4py is never imported. See docs/distributed.md.
+
+    import descent.distributed as dist
+    dist.init()
+    model = dist.DistributedDataParallel(model)          # rank 0's weights everywhere
+    stream = dist.ShardedBatches(stream)                 # each rank its rows of the batch
+    loss.backward()                                      # gradients averaged, overlapped
+"""
+
+from .comm import (
+    all_gather,
+    all_gather_object,
+    all_reduce,
+    barrier,
+    broadcast,
+    broadcast_object,
+    destroy,
+    get_local_rank,
+    get_rank,
+    get_world_size,
+    init,
+    is_available,
+    is_initialized,
+    is_main,
+    launched_by_mpi,
+)
+from .ddp import DDP, DistributedDataParallel
+from .sampler import DistributedSampler, ShardedBatches, local_batch_size, shard_rows
+
+__all__ = [
+    "DDP",
+    "DistributedDataParallel",
+    "DistributedSampler",
+    "ShardedBatches",
+    "all_gather",
+    "all_gather_object",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "broadcast_object",
+    "destroy",
+    "get_local_rank",
+    "get_rank",
+    "get_world_size",
+    "init",
+    "is_available",
+    "is_initialized",
+    "is_main",
+    "launched_by_mpi",
+    "local_batch_size",
+    "shard_rows",
+]

