@@ -1,0 +1,647 @@
+"""Checkpoints: tensors in the safetensors format, everything else as JSON. No pickle anywhere.
+
+File layout (one `.safetensors` file, readable by any safetensors reader):
+
+- tensors: `model.<name>` for the model's state_dict, `optimizer.state.<i>.<key>` for the
+  optimizer's per-parameter tensors (PyTorch's layout), or the plain names of `save_state_dict`;
+- metadata (safetensors allows only str -> str): `descent` holds one JSON document with the
+  format version, the optimizer's param_groups and non-tensor state, the default generator's
+  state, the model class and config, and the user's `**meta`; `descent.sha256` is a SHA-256 over
+  every tensor's name, dtype, shape and bytes and over the other metadata, so any flipped bit in
+  the header or the data is detected on load.
+
+Writes are atomic: the bytes go to a temporary file in the same directory, are flushed and
+fsynced, renamed over the target with `os.replace`, and the directory is fsynced. A crash or a
+SIGKILL at any moment leaves either the previous checkpoint or the new one, never a mix.
+
+Loading parses the header itself first (sizes, offsets, JSON) and raises `CheckpointError` with
+the reason for a truncated, corrupted or foreign file (a pickle or a `torch.save` zip is refused,
+never executed), then verifies the checksum, and only then hands tensors to the model and the
+optimizer, after checking every name, shape and dtype, so a bad file never loads halfway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .creation import default_generator
+from .tensor import Tensor
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.safetensors"  # the file used when `path` is a directory
+_META_KEY = "descent"
+_SUM_KEY = "descent.sha256"
+_MODEL = "model."
+_OPT = "optimizer.state."
+
+# safetensors dtype codes <-> NumPy dtypes (the ones NumPy can hold).
+_DTYPES = {
+    "F64": np.float64, "F32": np.float32, "F16": np.float16,
+    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+    "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
+}  # fmt: skip
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is truncated, corrupted, not a descent/safetensors file, or does not fit
+    the model or optimizer it is loaded into."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable; some platforms (Windows) cannot open a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_bytes(f, data: bytes) -> None:
+    """Write all of `data` to the open file `f` (a seam for the crash tests)."""
+    f.write(data)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that `path` is either its old content or all of `data`.
+
+    Temporary file in the same directory (same filesystem, so the rename is atomic), flush,
+    fsync, `os.replace`, fsync of the directory. On any error the temporary file is removed and
+    the old file is untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_bytes(f, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(directory)
+    return path
+
+
+def _resolve(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    return p / CHECKPOINT_NAME if p.is_dir() else p
+
+
+def _to_numpy(name: str, value: Any) -> np.ndarray:
+    arr = value.data if isinstance(value, Tensor) else value
+    if backend.is_cupy_array(arr):
+        arr = backend.as_numpy(arr)
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"save: {name!r} is a {type(value).__name__}, expected a Tensor or array")
+    if arr.dtype not in _CODES:
+        raise TypeError(f"save: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
+    # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """`value` with tuples tagged (so they come back as tuples) and NumPy scalars unwrapped."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_jsonable(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_jsonable(v, where) for v in value]
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"save: {where} has a non-str key {k!r}; JSON needs str keys")
+            out[k] = _jsonable(v, f"{where}[{k!r}]")
+        return out
+    hint = " (use .to_dict() / .get_state() / .state_dict())" if hasattr(value, "__dict__") else ""
+    raise TypeError(
+        f"save: {where} is a {type(value).__name__}, which is not JSON-serialisable{hint}"
+    )
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_from_json(v) for v in value["__tuple__"])
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
+
+
+def _checksum(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> str:
+    """SHA-256 over the tensors (sorted by name: name, dtype, shape, bytes) and the metadata."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(json.dumps([name, _CODES[a.dtype], list(a.shape)]).encode())
+        h.update(a.reshape(-1).view(np.uint8))  # a is C-contiguous (_to_numpy)
+    h.update(json.dumps(dict(metadata), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _serialize(arrays: dict[str, np.ndarray], doc: dict) -> bytes:
+    """The safetensors bytes, with the JSON document and the checksum in the metadata."""
+    from safetensors.numpy import save as st_save  # the `io` extra; numpy-only path
+
+    metadata = {_META_KEY: json.dumps(doc, allow_nan=True)}
+    metadata[_SUM_KEY] = _checksum(arrays, metadata)
+    return st_save(arrays, metadata=metadata)
+
+
+def _dedupe(named: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Store tied tensors (one array under several names) once; return the aliases."""
+    seen: dict[int, str] = {}
+    arrays, aliases = {}, {}
+    for name, arr in named.items():
+        key = id(arr)
+        if key in seen and arrays[seen[key]].shape == arr.shape:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            arrays[name] = arr
+    return arrays, aliases
+
+
+def _model_state(model: Any) -> dict[str, Any]:
+    if isinstance(model, Mapping):
+        return dict(model)
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"save: model must have state_dict(), got {type(model).__name__}")
+    return dict(model.state_dict())
+
+
+def _model_info(model: Any) -> dict:
+    info: dict[str, Any] = {}
+    if not isinstance(model, Mapping):
+        info["class"] = f"{type(model).__module__}.{type(model).__qualname__}"
+        cfg = getattr(model, "config", None)
+        if cfg is not None:
+            import dataclasses
+
+            if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+                cfg = dataclasses.asdict(cfg)
+            if isinstance(cfg, Mapping):
+                try:
+                    info["config"] = _jsonable(cfg, "model.config")
+                except TypeError:
+                    pass  # an exotic config is skipped; pass it in **meta if it matters
+    return info
+
+
+def save(path: str | os.PathLike, model: Any, optimizer: Any = None, **meta: Any) -> Path:
+    """Save a model (and optionally its optimizer) to one safetensors file, atomically.
+
+    Args:
+        path: the file (conventionally `*.safetensors`); a directory means
+            `<dir>/checkpoint.safetensors`.
+        model: a Module (its `state_dict()` is saved; a dataclass `config` attribute is saved as
+            JSON too) or a plain dict name -> Tensor.
+        optimizer: an optimizer with `state_dict()` in PyTorch's layout, or None.
+        **meta: JSON-serialisable values to keep with the checkpoint: step, config, tokenizer
+            dict (`tok.to_dict()`), RNG states (`gen.get_state()`), data state, ...
+
+    Returns:
+        The path written.
+
+    Raises:
+        TypeError: for a value that is neither a tensor nor JSON-serialisable.
+    """
+    path = _resolve(path)
+    named = {_MODEL + k: _to_numpy(k, v) for k, v in _model_state(model).items()}
+    doc: dict[str, Any] = {
+        "format": "descent-checkpoint",
+        "version": FORMAT_VERSION,
+        "model": _model_info(model),
+        "rng": {"default": default_generator().get_state()},
+        "meta": _jsonable(meta, "meta"),
+    }
+    if optimizer is not None:
+        sd = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
+        opt_doc, opt_arrays = _split_optimizer_state(sd)
+        named.update(opt_arrays)
+        doc["optimizer"] = opt_doc
+    arrays, aliases = _dedupe(named)
+    doc["aliases"] = aliases
+    return atomic_write_bytes(path, _serialize(arrays, doc))
+
+
+def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
+    """PyTorch-layout optimizer state -> (JSON part, tensors by prefixed name)."""
+    if not isinstance(sd, Mapping) or "state" not in sd or "param_groups" not in sd:
+        raise TypeError(
+            "save: optimizer.state_dict() must be a dict with 'state' and 'param_groups' "
+            "(PyTorch's layout)"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    json_state: dict[str, dict] = {}
+    raw: list[str] = []  # entries that were raw arrays, not Tensors: restored as arrays
+    for idx, entry in sd["state"].items():
+        scalars = {}
+        for key, value in entry.items():
+            if isinstance(value, Tensor) or isinstance(value, np.ndarray) or \
+                    backend.is_cupy_array(value):  # fmt: skip
+                name = f"{_OPT}{int(idx)}.{key}"
+                arrays[name] = _to_numpy(name, value)
+                if not isinstance(value, Tensor):
+                    raw.append(name)
+            else:
+                scalars[key] = _jsonable(value, f"optimizer state[{idx}][{key!r}]")
+        json_state[str(int(idx))] = scalars
+    doc = {
+        "state": json_state,
+        "param_groups": _jsonable(list(sd["param_groups"]), "optimizer param_groups"),
+        "raw_arrays": raw,
+        "extra": _jsonable({k: v for k, v in sd.items() if k not in ("state", "param_groups")},
+                           "optimizer state_dict"),
+    }  # fmt: skip
+    return doc, arrays
+
+
+def save_state_dict(
+    path: str | os.PathLike, state_dict: Mapping[str, Any], metadata: Mapping | None = None
+) -> Path:
+    """Save a plain dict name -> Tensor/array (plus JSON `metadata`) atomically as safetensors."""
+    named = {str(k): _to_numpy(str(k), v) for k, v in state_dict.items()}
+    arrays, aliases = _dedupe(named)
+    doc = {
+        "format": "descent-state-dict",
+        "version": FORMAT_VERSION,
+        "meta": _jsonable(dict(metadata or {}), "metadata"),
+        "aliases": aliases,
+    }
+    return atomic_write_bytes(_resolve(path), _serialize(arrays, doc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _sniff_foreign(head: bytes, path: Path) -> None:
+    """Refuse pickles and torch.save zips by their first bytes, with a useful message."""
+    if head[:4] == b"PK\x03\x04":
+        kind = "a zip archive (torch.save writes these; they contain pickles)"
+    elif head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        kind = "a pickle file"
+    else:
+        return
+    raise CheckpointError(
+        f"{path} is {kind}. descent never unpickles (unpickling can run arbitrary code); "
+        "convert it to safetensors (e.g. safetensors.torch.save_file) and load that"
+    )
+
+
+def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
+    """Validate the safetensors framing: returns (tensor entries, metadata, data start)."""
+    if len(buf) < 8:
+        raise CheckpointError(
+            f"{path} is truncated: {len(buf)} bytes, fewer than the 8-byte safetensors header size"
+        )
+    _sniff_foreign(buf[:8], path)
+    (n,) = struct.unpack("<Q", buf[:8])
+    if n > _MAX_HEADER or 8 + n > len(buf):
+        raise CheckpointError(
+            f"{path} is truncated or not a safetensors file: its header claims {n} bytes but the "
+            f"file has {len(buf) - 8} after the size field"
+        )
+    try:
+        header = json.loads(buf[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} has a corrupted header (invalid JSON: {e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} has a corrupted header (not a JSON object)")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise CheckpointError(f"{path} has corrupted metadata (must map str to str)")
+    data_len = len(buf) - 8 - n
+    spans = []
+    for name, info in header.items():
+        if isinstance(info, dict) and info.get("dtype") in ("BF16", "F8_E4M3", "F8_E5M2"):
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has dtype {info['dtype']}, which NumPy cannot hold; "
+                "convert it to F32 before loading"
+            )
+        try:
+            dtype = np.dtype(_DTYPES[info["dtype"]])
+            shape = [int(s) for s in info["shape"]]
+            begin, end = (int(v) for v in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(
+                f"{path} has a corrupted entry for tensor {name!r}: {str(info)[:120]}"
+            ) from None
+        if any(s < 0 for s in shape) or end - begin != math.prod(shape) * dtype.itemsize:
+            raise CheckpointError(
+                f"{path} is corrupted: tensor {name!r} of shape {tuple(shape)} and dtype "
+                f"{dtype} needs {math.prod(shape) * dtype.itemsize} bytes but its offsets give "
+                f"{end - begin}"
+            )
+        spans.append((begin, end, name))
+    spans.sort()
+    pos = 0
+    for begin, end, name in spans:
+        if begin != pos:
+            raise CheckpointError(f"{path} is corrupted: tensor {name!r} starts at byte {begin}, "
+                                  f"expected {pos} (overlap or gap)")  # fmt: skip
+        pos = end
+    if pos != data_len:
+        raise CheckpointError(
+            f"{path} is truncated or has trailing bytes: the tensors need {pos} data bytes, "
+            f"the file holds {data_len}"
+        )
+    return header, metadata, 8 + n
+
+
+def _read_arrays(buf: bytes, header: dict, start: int) -> dict[str, np.ndarray]:
+    out = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        arr = np.frombuffer(buf, dtype=_DTYPES[info["dtype"]], count=(end - begin) //
+                            np.dtype(_DTYPES[info["dtype"]]).itemsize, offset=start + begin)
+        out[name] = arr.reshape(tuple(info["shape"])).copy()  # own, writable memory  # fmt: skip
+    return out
+
+
+class Checkpoint(Mapping):
+    """What `load` returns: `state_dict`, `optimizer` state, `meta`, and more.
+
+    Also a read-only mapping with the keys 'model' (= state_dict), 'optimizer' and 'meta'.
+
+    Attributes:
+        state_dict: the model's tensors, name -> Tensor.
+        optimizer: the optimizer's state_dict in PyTorch's layout, or None.
+        meta: the `**meta` given to `save` (tuples come back as tuples).
+        model_config: the model's config dict when it had a dataclass `config`, else None.
+        model_class: 'module.ClassName' of the saved model, or None.
+        rng_state: descent's default generator state at save time (see `restore_rng`).
+        path: the file read.
+    """
+
+    def __init__(self, state_dict, optimizer, meta, doc, path) -> None:
+        self.state_dict: dict[str, Tensor] = state_dict
+        self.optimizer: dict | None = optimizer
+        self.meta: dict = meta
+        model = doc.get("model", {})
+        self.model_config: dict | None = model.get("config")
+        self.model_class: str | None = model.get("class")
+        self.rng_state: dict | None = doc.get("rng", {}).get("default")
+        self.path: Path = path
+
+    def _as_dict(self) -> dict:
+        return {"model": self.state_dict, "optimizer": self.optimizer, "meta": self.meta}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._as_dict()[key]
+
+    def __iter__(self):
+        return iter(self._as_dict())
+
+    def __len__(self) -> int:
+        return 3
+
+    def restore_rng(self) -> None:
+        """Set descent's default generator to its state at save time (for exact resume)."""
+        if self.rng_state is not None:
+            default_generator().set_state(self.rng_state)
+
+    def __repr__(self) -> str:
+        opt = "yes" if self.optimizer is not None else "no"
+        return (f"Checkpoint({self.path}, tensors={len(self.state_dict)}, optimizer={opt}, "
+                f"meta keys={sorted(self.meta)})")  # fmt: skip
+
+
+def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray], dict, Path]:
+    """Read and validate a file: arrays by stored name (aliases expanded) and the JSON doc."""
+    p = _resolve(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"load: no checkpoint at {p}")
+    buf = p.read_bytes()
+    header, metadata, start = _parse(buf, p)
+    arrays = _read_arrays(buf, header, start)
+    if verify:
+        stored = metadata.get(_SUM_KEY)
+        if stored is None:
+            raise CheckpointError(
+                f"{p} has no descent checksum: it was not written by descent.io, or its header "
+                "is corrupted. Pass verify=False to read a foreign safetensors file"
+            )
+        rest = {k: v for k, v in metadata.items() if k != _SUM_KEY}
+        if _checksum(arrays, rest) != stored:
+            raise CheckpointError(
+                f"{p} is corrupted: its SHA-256 does not match the one stored when it was saved "
+                "(a flipped bit or a partial overwrite); use an earlier checkpoint"
+            )
+    doc: dict = {}
+    if _META_KEY in metadata:
+        try:
+            doc = _from_json(json.loads(metadata[_META_KEY]))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{p} has corrupted descent metadata ({e})") from None
+        if not isinstance(doc, dict) or int(doc.get("version", 0)) > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{p} was written by a newer descent (format {doc.get('version')}); "
+                f"this one reads format {FORMAT_VERSION}"
+            )
+    for alias, target in doc.get("aliases", {}).items():
+        if target not in arrays:
+            raise CheckpointError(f"{p} is corrupted: alias {alias!r} -> missing {target!r}")
+        arrays[alias] = arrays[target]
+    return arrays, doc, p
+
+
+def _place(arr: np.ndarray, map_location: str | None) -> Tensor:
+    t = Tensor._wrap(arr)
+    if map_location not in (None, "cpu"):
+        t = t.to(map_location)
+    return t
+
+
+def load_state_dict(
+    path: str | os.PathLike, map_location: str | None = "cpu", verify: bool = True
+) -> dict[str, Tensor]:
+    """Read a dict name -> Tensor saved by `save_state_dict` (or any safetensors file).
+
+    Args:
+        path: the file.
+        map_location: 'cpu' or 'cuda'.
+        verify: check descent's SHA-256; `False` reads foreign safetensors files (no checksum).
+
+    Raises:
+        CheckpointError: truncated, corrupted or non-safetensors file.
+    """
+    arrays, _, _ = _read(path, verify)
+    return {k: _place(v, map_location) for k, v in arrays.items()}
+
+
+def read_metadata(path: str | os.PathLike, verify: bool = True) -> dict:
+    """The JSON metadata of a descent file (the `meta` of `save`/`save_state_dict`)."""
+    _, doc, _ = _read(path, verify)
+    return doc.get("meta", {})
+
+
+def _describe_mismatch(
+    loaded: Mapping[str, np.ndarray], expected: Mapping[str, Any], strict: bool, what: str
+) -> list[str]:
+    """Human-readable list of everything that does not fit: names, shapes, dtypes."""
+    problems = []
+    missing = [k for k in expected if k not in loaded]
+    unexpected = [k for k in loaded if k not in expected]
+    if strict and missing:
+        problems.append(f"missing from the checkpoint: {', '.join(missing)}")
+    if strict and unexpected:
+        problems.append(f"in the checkpoint but not in the {what}: {', '.join(unexpected)}")
+    for k, v in expected.items():
+        if k not in loaded:
+            continue
+        a = loaded[k]
+        shape, dtype = tuple(v.shape), np.dtype(v.dtype)
+        if tuple(a.shape) != shape:
+            problems.append(f"{k}: checkpoint shape {tuple(a.shape)}, {what} shape {shape}")
+        elif a.dtype != dtype:
+            problems.append(f"{k}: checkpoint dtype {a.dtype}, {what} dtype {dtype}")
+    return problems
+
+
+def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> dict | None:
+    od = doc.get("optimizer")
+    if od is None:
+        return None
+    raw = set(od.get("raw_arrays", []))
+    state: dict[int, dict] = {int(k): dict(v) for k, v in od["state"].items()}
+    for name, arr in arrays.items():
+        if not name.startswith(_OPT):
+            continue
+        idx, key = name[len(_OPT) :].split(".", 1)
+        value = arr if name in raw else _place(arr, map_location)
+        state.setdefault(int(idx), {})[key] = value
+    out = dict(od.get("extra", {}))
+    out["state"] = dict(sorted(state.items()))
+    out["param_groups"] = od["param_groups"]
+    return out
+
+
+def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path) -> None:
+    """The saved state must fit the optimizer: same groups, sizes, and tensor shapes."""
+    current = optimizer.state_dict()
+    saved_groups, groups = opt_sd["param_groups"], current["param_groups"]
+    problems = []
+    if len(saved_groups) != len(groups):
+        problems.append(f"{len(saved_groups)} param groups in the checkpoint, {len(groups)} in "
+                        "the optimizer")  # fmt: skip
+    else:
+        for g, (sg, cg) in enumerate(zip(saved_groups, groups)):
+            if len(sg["params"]) != len(cg["params"]):
+                problems.append(f"param group {g}: {len(sg['params'])} parameters in the "
+                                f"checkpoint, {len(cg['params'])} in the optimizer")  # fmt: skip
+    if not problems:
+        params = _optimizer_params(optimizer)
+        # Saved ids map to the optimizer's parameters in group order, as in PyTorch.
+        saved_ids = [i for g in saved_groups for i in g["params"]]
+        shape_of = dict(zip(saved_ids, (tuple(p.shape) for p in params))) if params else {}
+        for idx, entry in opt_sd["state"].items():
+            for key, value in entry.items():
+                if hasattr(value, "shape") and value.shape != () and idx in shape_of:
+                    if tuple(value.shape) != shape_of[idx]:
+                        problems.append(f"state[{idx}][{key!r}]: checkpoint shape "
+                                        f"{tuple(value.shape)}, parameter shape "
+                                        f"{shape_of[idx]}")  # fmt: skip
+    if problems:
+        raise CheckpointError(
+            f"{path}: the optimizer state does not fit the optimizer:\n  " + "\n  ".join(problems)
+        )
+
+
+def _optimizer_params(optimizer: Any) -> list:
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups:
+        return []
+    return [p for g in groups for p in g["params"] if hasattr(p, "shape")]
+
+
+def load(
+    path: str | os.PathLike,
+    model: Any = None,
+    optimizer: Any = None,
+    map_location: str | None = "cpu",
+    strict: bool = True,
+    verify: bool = True,
+) -> Checkpoint:
+    """Read a checkpoint written by `save`, and load it into `model` and `optimizer` if given.
+
+    Everything is validated before anything is changed: with a bad file or a mismatch the model
+    and the optimizer are left exactly as they were.
+
+    Args:
+        path: the file, or a directory holding `checkpoint.safetensors`.
+        model: a Module to load the weights into (its `load_state_dict`), or None.
+        optimizer: an optimizer to load the state into, or None.
+        map_location: 'cpu' or 'cuda' for the returned tensors.
+        strict: with False, missing and unexpected names are ignored (shapes and dtypes of the
+            names both have must still agree), as in PyTorch.
+        verify: check the SHA-256 stored at save time.
+
+    Returns:
+        A `Checkpoint` (state_dict, optimizer, meta, model_config, rng_state, ...).
+
+    Raises:
+        CheckpointError: truncated/corrupted/foreign file, or names, shapes or dtypes that do not
+            fit the model or optimizer (all of them are listed).
+        FileNotFoundError: no such file.
+    """
+    arrays, doc, p = _read(path, verify)
+    model_arrays = {k[len(_MODEL) :]: v for k, v in arrays.items() if k.startswith(_MODEL)}
+    if not doc and not model_arrays:
+        model_arrays = dict(arrays)  # a foreign safetensors file: every tensor is a weight
+    if model is not None:
+        expected = dict(model.state_dict())
+        problems = _describe_mismatch(model_arrays, expected, strict, "model")
+        if problems:
+            raise CheckpointError(
+                f"{p} does not fit the model {type(model).__name__}:\n  " + "\n  ".join(problems)
+            )
+    opt_sd = _optimizer_state(arrays, doc, map_location)
+    if optimizer is not None:
+        if opt_sd is None:
+            raise CheckpointError(f"{p} holds no optimizer state (saved without optimizer=)")
+        _check_optimizer(opt_sd, optimizer, p)
+    state_dict = {k: _place(v, map_location) for k, v in model_arrays.items()}
+    if model is not None:
+        if strict:
+            model.load_state_dict(state_dict)
+        else:
+            keep = {k: v for k, v in state_dict.items() if k in expected}
+            model.load_state_dict(keep, strict=False)
+    if optimizer is not None:
+        optimizer.load_state_dict(opt_sd)
+    return Checkpoint(state_dict, opt_sd, doc.get("meta", {}), doc, p)
