@@ -6,7 +6,14 @@ from ..tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A leaf tensor that requires grad by default and is registered by `Module.__setattr__`."""
+    """A leaf tensor that requires grad by default and is registered by `Module.__setattr__`.
+
+    Args:
+        data: a Tensor (its dtype is kept and its memory shared, as in PyTorch) or array-like
+            data (floating data defaults to float32).
+        requires_grad: whether optimizers should train it (default True).
+        dtype: an explicit dtype.
+    """
 
     __slots__ = ()
 
@@ -14,6 +21,8 @@ class Parameter(Tensor):
         if data is None:
             data = []
         if isinstance(data, Tensor):
+            if dtype is None:
+                dtype = data.dtype  # keep float64 float64: wrapping must not cast
             data = data.data
         super().__init__(data, dtype=dtype, requires_grad=requires_grad)
 

@@ -1,0 +1,234 @@
+"""Attention layers: PyTorch's `MultiheadAttention` and nanoGPT's `CausalSelfAttention`.
+
+Both compute scaled dot-product attention (Vaswani et al. 2017):
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_head) + mask) V
+
+over `num_heads` heads of width d_head = embed_dim / num_heads, then mix the heads with an
+output projection.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import creation
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .layers import Dropout, Linear
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["MultiheadAttention", "CausalSelfAttention"]
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention with PyTorch's parameters, so a torch `state_dict` loads unchanged.
+
+    Parameters: `in_proj_weight` (3E, E) holding the query, key and value projections stacked
+    (xavier_uniform_), `in_proj_bias` (3E,) (zeros), and `out_proj` a Linear(E, E) whose bias
+    starts at zero.
+
+    Args:
+        embed_dim: model width E.
+        num_heads: number of heads; must divide E.
+        dropout: dropout probability on the attention weights (training mode only).
+        bias: learn the input and output projection biases.
+        batch_first: inputs are (N, L, E) instead of PyTorch's default (L, N, E).
+
+    Only the common case kdim = vdim = embed_dim without add_bias_kv/add_zero_attn is supported.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
+                f"({num_heads})"
+            )
+        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (
+            None,
+            embed_dim,
+        ):
+            raise NotImplementedError(
+                "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
+                "not supported by descent"
+            )
+        self.embed_dim = embed_dim
+        self.kdim = self.vdim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.in_proj_weight = Parameter(
+            creation.empty(3 * embed_dim, embed_dim, dtype=dtype, device=device)
+        )
+        if bias:
+            self.in_proj_bias = Parameter(creation.empty(3 * embed_dim, dtype=dtype, device=device))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from `query` to `key`/`value`.
+
+        Args:
+            query: (L, N, E), or (N, L, E) with batch_first, or unbatched (L, E).
+            key, value: (S, N, E) / (N, S, E) / (S, E) likewise.
+            key_padding_mask: (N, S); True (bool) marks keys to ignore, or a float mask added.
+            need_weights: also return the attention weights.
+            attn_mask: (L, S) or (N * num_heads, L, S); True (bool) marks pairs NOT allowed to
+                attend (PyTorch's MultiheadAttention convention), or a float mask added.
+            average_attn_weights: average the returned weights over heads.
+            is_causal: apply a causal mask when `attn_mask` is not given.
+
+        Returns:
+            `(output, weights)`: output shaped like `query`; weights (N, L, S) averaged, or
+            (N, num_heads, L, S), or None when `need_weights` is False.
+        """
+        batched = query.ndim == 3
+        if not batched:  # (L, E) -> (1, L, E)
+            query, key, value = (t.unsqueeze(0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif not self.batch_first:  # (L, N, E) -> (N, L, E)
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        n, tq, e = query.shape
+        s = key.shape[1]
+        if e != self.embed_dim:
+            raise ValueError(
+                f"MultiheadAttention: query has embedding size {e}, expected {self.embed_dim}"
+            )
+        h, d = self.num_heads, self.head_dim
+
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if query is key and key is value:
+            # Self-attention: one (E -> 3E) projection, then split into q, k, v.
+            q, k, v = F.linear(query, w, b).split(e, dim=-1)
+        else:
+            bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
+            q = F.linear(query, w[:e], bq)
+            k = F.linear(key, w[e : 2 * e], bk)
+            v = F.linear(value, w[2 * e :], bv)
+        q = q.reshape(n, tq, h, d).transpose(1, 2)  # (N, H, L, D)
+        k = k.reshape(n, s, h, d).transpose(1, 2)  # (N, H, S, D)
+        v = v.reshape(n, s, h, d).transpose(1, 2)  # (N, H, S, D)
+
+        scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
+        if attn_mask is None and is_causal:
+            attn_mask = creation.tensor(np.triu(np.ones((tq, s), dtype=bool), k=1))
+            attn_mask = attn_mask.to(scores.device)
+        if attn_mask is not None:
+            if attn_mask.ndim == 3:  # (N*H, L, S) -> (N, H, L, S)
+                attn_mask = attn_mask.reshape(n, h, tq, s)
+            scores = _apply_mask(scores, attn_mask)
+        if key_padding_mask is not None:
+            scores = _apply_mask(scores, key_padding_mask.reshape(n, 1, 1, s))
+        attn = F.softmax(scores, dim=-1)  # (N, H, L, S)
+        if self.training and self.dropout > 0.0:
+            attn = F.dropout(attn, self.dropout, True)
+        y = (attn @ v).transpose(1, 2).reshape(n, tq, e)  # (N, L, E)
+        y = self.out_proj(y)
+
+        if not batched:
+            y = y.squeeze(0)
+        elif not self.batch_first:
+            y = y.transpose(0, 1)  # back to (L, N, E)
+        if not need_weights:
+            return y, None
+        weights = attn.mean(dim=1) if average_attn_weights else attn
+        if not batched:
+            weights = weights.squeeze(0)
+        return y, weights
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _apply_mask(scores: Tensor, mask) -> Tensor:
+    """Bool mask: True -> -inf (position excluded); float mask: added to the scores."""
+    if not isinstance(mask, Tensor):
+        mask = creation.tensor(mask)
+    if mask.dtype == np.bool_:
+        return scores.masked_fill(mask, float("-inf"))
+    return scores + mask.astype(scores.dtype)
+
+
+class CausalSelfAttention(Module):
+    """nanoGPT's causal self-attention block (Karpathy, nanoGPT `model.py`).
+
+    Parameters: `c_attn` Linear(n_embd, 3 n_embd) (query, key, value), `c_proj`
+    Linear(n_embd, n_embd); both with `bias`. Dropout on the attention weights and on the
+    output (`attn_dropout`, `resid_dropout`), in training mode only.
+
+    Construct as `CausalSelfAttention(n_embd, n_head, dropout=0.0, bias=True)` or, as in
+    nanoGPT, `CausalSelfAttention(config)` with a config object having those attributes.
+    """
+
+    def __init__(
+        self, n_embd, n_head: int | None = None, dropout: float = 0.0, bias: bool = True
+    ) -> None:
+        super().__init__()
+        if n_head is None:  # nanoGPT's form: CausalSelfAttention(config)
+            config = n_embd
+            n_embd, n_head = config.n_embd, config.n_head
+            dropout, bias = getattr(config, "dropout", 0.0), getattr(config, "bias", True)
+        if n_embd % n_head:
+            raise ValueError(
+                f"CausalSelfAttention: n_embd ({n_embd}) must be divisible by n_head ({n_head})"
+            )
+        self.c_attn = Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = Linear(n_embd, n_embd, bias=bias)
+        self.attn_dropout = Dropout(dropout)
+        self.resid_dropout = Dropout(dropout)
+        self.n_head = n_head
+        self.n_embd = n_embd
+        self.dropout = dropout
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, C) -> (B, T, C); token t attends to tokens 0..t only."""
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        hs = c // self.n_head
+        q = q.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=True,
+        )  # (B, nh, T, hs)  # fmt: skip
+        y = y.transpose(1, 2).reshape(b, t, c)  # re-assemble the heads side by side
+        return self.resid_dropout(self.c_proj(y))

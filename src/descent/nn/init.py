@@ -1,0 +1,294 @@
+"""Parameter initialisation (PyTorch's `torch.nn.init` names, formulas and defaults).
+
+Every function fills its tensor IN PLACE without recording a graph (as under `no_grad`),
+returns it, draws its random numbers directly in the tensor's dtype and on its device, and
+takes an optional `generator=` (a `descent.Generator`; the default generator otherwise, which
+`descent.manual_seed` seeds).
+
+    >>> w = descent.empty(128, 64)
+    >>> nn.init.kaiming_uniform_(w, a=math.sqrt(5))   # what Linear does
+
+Formulas (Glorot & Bengio 2010; He et al. 2015), with fan_in = size(1) * receptive field and
+fan_out = size(0) * receptive field:
+
+    xavier_uniform_:  U(-a, a),      a = gain * sqrt(6 / (fan_in + fan_out))
+    xavier_normal_:   N(0, std^2),   std = gain * sqrt(2 / (fan_in + fan_out))
+    kaiming_uniform_: U(-b, b),      b = gain * sqrt(3 / fan)
+    kaiming_normal_:  N(0, std^2),   std = gain / sqrt(fan)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend
+from ..creation import _rng
+from ..tensor import Tensor
+
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+]
+
+_LINEAR_FNS = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+)
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table).
+
+    linear/conv/sigmoid: 1; tanh: 5/3; relu: sqrt(2); leaky_relu: sqrt(2 / (1 + slope^2))
+    (slope = `param`, default 0.01); selu: 3/4.
+
+    Raises:
+        ValueError: an unknown nonlinearity or a non-numeric slope.
+    """
+    if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of shape (out, in, *kernel): in/out times the kernel size.
+
+    Raises:
+        ValueError: tensors with fewer than 2 dimensions have no fans.
+    """
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"fan in and fan out cannot be computed for a tensor with fewer than 2 dimensions "
+            f"(shape {tuple(tensor.shape)})"
+        )
+    receptive_field = 1
+    for s in tensor.shape[2:]:
+        receptive_field *= s
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode {mode!r} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing and filling
+
+
+def _check(tensor, fn: str) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"nn.init.{fn} expects a descent Tensor, got {type(tensor).__name__}")
+
+
+def _fill(tensor: Tensor, arr) -> Tensor:
+    """Write `arr` into `tensor` in place (no graph is recorded: this is initialisation)."""
+    tensor.data[...] = arr
+    tensor._version += 1  # anything saved for backward from the old values is now stale
+    return tensor
+
+
+def _draw(kind: str, tensor: Tensor, generator):
+    """Uniform [0, 1) or standard-normal samples of the tensor's shape, dtype and device."""
+    rng = _rng(generator, tensor.device)
+    dt = tensor.dtype
+    if dt.kind != "f":
+        raise TypeError(
+            f"nn.init: random initialisation needs a floating tensor, got dtype {dt}"
+        )
+    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    if kind == "uniform":
+        arr = rng.random(tensor.shape, dtype=draw_dt)
+    else:
+        arr = rng.standard_normal(tensor.shape, dtype=draw_dt)
+    return arr if draw_dt == dt else arr.astype(dt)
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    """Fill with samples from U(a, b)."""
+    _check(tensor, "uniform_")
+    u = _draw("uniform", tensor, generator)
+    return _fill(tensor, u * (b - a) + a)
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    _check(tensor, "normal_")
+    z = _draw("normal", tensor, generator)
+    return _fill(tensor, z * std + mean)
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator=None,
+) -> Tensor:
+    """Fill with samples from N(mean, std^2) truncated to [a, b] (a and b are absolute values).
+
+    Exact rejection sampling: normal draws outside [a, b] are redrawn. This is the same
+    distribution PyTorch samples by inverting the CDF.
+
+    Raises:
+        ValueError: when [a, b] holds so little of the distribution (< 1e-6) that sampling it
+            this way is impractical.
+    """
+    _check(tensor, "trunc_normal_")
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    if std <= 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std}")
+
+    def cdf(x: float) -> float:  # standard normal CDF
+        return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+    mass = cdf((b - mean) / std) - cdf((a - mean) / std)
+    if mass < 1e-6:
+        raise ValueError(
+            f"trunc_normal_: [a, b] = [{a}, {b}] holds only {mass:.2e} of N({mean}, {std}^2); "
+            "choose bounds closer to the mean"
+        )
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "trunc_normal_: mean is more than 2 std from [a, b]; the values will not be "
+            "distributed like a normal",
+            stacklevel=2,
+        )
+    rng = _rng(generator, tensor.device)
+    xp = backend.get_array_module(tensor.data)
+    dt = tensor.dtype
+    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    n = tensor.size
+    out = xp.empty(n, dtype=draw_dt)
+    filled = 0
+    while filled < n:
+        need = n - filled
+        # Oversample by the expected acceptance rate so one round nearly always suffices.
+        m = min(int(need / mass * 1.1) + 16, 1 << 24)
+        z = rng.standard_normal(m, dtype=draw_dt) * std + mean
+        keep = z[(z >= a) & (z <= b)][:need]
+        out[filled : filled + keep.shape[0]] = keep
+        filled += int(keep.shape[0])
+    return _fill(tensor, out.reshape(tensor.shape).astype(dt, copy=False))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with the value `val`."""
+    _check(tensor, "constant_")
+    return _fill(tensor, val)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1."""
+    return constant_(tensor, 1)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0."""
+    return constant_(tensor, 0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal)."""
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
+    xp = backend.get_array_module(tensor.data)
+    return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std  # a uniform of half-width sqrt(3)*std has that std
+    return uniform_(tensor, -bound, bound, generator=generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator=generator)
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float | None:
+    if 0 in tensor.shape:
+        warnings.warn("initializing a zero-element tensor is a no-op", stacklevel=3)
+        return None
+    fan = _calculate_correct_fan(tensor, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator=None,
+) -> Tensor:
+    """He uniform: U(-b, b) with b = gain * sqrt(3 / fan).
+
+    Args:
+        tensor: the weight, shape (out, in, *kernel).
+        a: negative slope of the rectifier after this layer (leaky_relu only).
+        mode: 'fan_in' keeps the forward variance, 'fan_out' the backward variance.
+        nonlinearity: passed to `calculate_gain` ('relu' or 'leaky_relu' recommended).
+        generator: optional `descent.Generator`.
+    """
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator=generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator=None,
+) -> Tensor:
+    """He normal: N(0, std^2) with std = gain / sqrt(fan). Arguments as `kaiming_uniform_`."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
+    return normal_(tensor, 0.0, std, generator=generator)

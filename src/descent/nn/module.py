@@ -1,0 +1,853 @@
+"""Module: the base class of every layer and model, and the containers built on it.
+
+A Module registers what is assigned to it (STYLE.md, "Modules and optimizers"):
+
+    >>> class Net(Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = Linear(4, 2)              # a child Module -> self._modules
+    ...         self.scale = Parameter(ones(2))     # a Parameter    -> self._parameters
+    ...         self.register_buffer("seen", zeros(()))  # state, not learned -> self._buffers
+
+The three registries are insertion-ordered dicts, so `parameters()`, `state_dict()` and the repr
+are deterministic. Names, signatures and behaviour follow `torch.nn.Module`, so a PyTorch user
+guesses right, and a PyTorch `state_dict` (converted to NumPy arrays) loads into the same model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
+from .parameter import Parameter
+
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "RemovableHandle"]
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What `load_state_dict(strict=False)` returns: keys it did not find and keys it ignored."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+
+class RemovableHandle:
+    """Returned by `register_forward_hook` & co.; `handle.remove()` unregisters the hook.
+
+    Also a context manager: `with model.register_forward_hook(f): model(x)`.
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _addindent(text: str, spaces: int) -> str:
+    """Indent every line but the first (PyTorch's repr layout for nested modules)."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    pad = " " * spaces
+    return lines[0] + "\n" + "\n".join(pad + line for line in lines[1:])
+
+
+def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
+    """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)` -> (device, dtype)."""
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"Module.to(): unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str) or type(a).__name__ == "device":
+            device = a
+        elif isinstance(a, int) and not isinstance(a, bool):
+            device = f"cuda:{a}"  # torch's `.to(0)` means CUDA device 0
+        else:
+            dtype = a
+    if device is not None:
+        device = backend.normalize_device(device)  # raises a clear error when CUDA is absent
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Module.to(): {dtype!r} is neither a device nor a dtype") from None
+        if dtype.kind != "f":
+            raise TypeError(
+                f"Module.to() only accepts floating point dtypes, got {dtype}: integer buffers "
+                "(e.g. BatchNorm's num_batches_tracked) must keep their dtype"
+            )
+    return device, dtype
+
+
+class Module:
+    """Base class of all layers and models.
+
+    Subclasses call `super().__init__()` first, assign Parameters, buffers and child Modules as
+    attributes, and define `forward`. Calling the module (`model(x)`) runs the forward
+    pre-hooks, `forward`, then the forward hooks.
+
+    Attributes:
+        training: True in training mode (Dropout drops, BatchNorm uses batch statistics);
+            set with `train()` / `eval()`.
+    """
+
+    training: bool
+    _version: int = 1  # state_dict format version (PyTorch's attribute name)
+
+    def __init__(self, *args, **kwargs) -> None:
+        if args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got unexpected arguments: Module.__init__ "
+                "takes none (call `super().__init__()` without arguments)"
+            )
+        # object.__setattr__ because our own __setattr__ consults these dicts.
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_forward_hooks", {})
+        object.__setattr__(self, "_forward_pre_hooks", {})
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
+
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """Call `hook(module, args)` before `forward`; a non-None return replaces `args`.
+
+        Returns:
+            A handle whose `remove()` unregisters the hook.
+        """
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """Call `hook(module, args, output)` after `forward`; a non-None return replaces output.
+
+        Returns:
+            A handle whose `remove()` unregisters the hook.
+        """
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    # -- registration ----------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError(
+                    "cannot assign parameters before Module.__init__() call: call "
+                    "super().__init__() first in your __init__"
+                )
+            self._forget(name)
+            params[name] = value
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__!r} as parameter {name!r} of "
+                    f"{type(self).__name__} (a descent.nn.Parameter or None is expected); "
+                    "wrap it: nn.Parameter(tensor)"
+                )
+            params[name] = None
+        elif isinstance(value, Module):
+            modules = self.__dict__.get("_modules")
+            if modules is None:
+                raise AttributeError(
+                    "cannot assign a module before Module.__init__() call: call "
+                    "super().__init__() first in your __init__"
+                )
+            self._forget(name)
+            modules[name] = value
+        elif params is not None and name in self._modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__!r} as child module {name!r} "
+                    "(a Module or None is expected)"
+                )
+            self._modules[name] = None
+        elif params is not None and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign {type(value).__name__!r} as buffer {name!r} "
+                    "(a Tensor or None is expected)"
+                )
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        """Remove `name` from every registry (and the instance dict) before re-registering."""
+        self.__dict__.pop(name, None)
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        self._non_persistent_buffers.discard(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails, i.e. for registered names.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            reg = d.get(registry)
+            if reg is not None and name in reg:
+                return reg[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent_buffers.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        names = set(super().__dir__())
+        names.update(self._parameters, self._buffers, self._modules)
+        return sorted(names)
+
+    def _check_name(self, name: str, kind: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f'{kind} name {name!r} must be non-empty and cannot contain "."')
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot register a {kind} before Module.__init__() call")
+        owned = name in self._parameters or name in self._buffers or name in self._modules
+        if hasattr(self, name) and not owned:
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register `param` (or None, a declared-but-absent parameter such as a disabled bias)."""
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot register {type(param).__name__!r} as parameter {name!r}: wrap it in "
+                "descent.nn.Parameter"
+            )
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a tensor that is module state but not learned (e.g. BatchNorm's running mean).
+
+        Buffers move with `to()` and, when `persistent`, appear in `state_dict()`.
+
+        Args:
+            name: attribute name.
+            tensor: the buffer, or None.
+            persistent: include it in `state_dict()` (False for derived caches such as masks).
+        """
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"cannot register {type(tensor).__name__!r} as buffer {name!r} (a Tensor or None "
+                "is expected)"
+            )
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module under `name` (for names that are not identifiers)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_name(name, "module")
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path, e.g. `model.get_submodule("blocks.0.attn")`."""
+        mod: Module = self
+        if target == "":
+            return mod
+        for item in target.split("."):
+            child = mod._modules.get(item)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {item!r} ({target})")
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path, e.g. `"fc.weight"`."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters or mod._parameters[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r} ({target})")
+        return mod._parameters[name]
+
+    # -- traversal -------------------------------------------------------------------------
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """Yield `(dotted_name, module)` for this module and every descendant, depth first.
+
+        A module reachable by two paths is yielded once (at its first path) unless
+        `remove_duplicate=False`. Iterative (explicit stack), so depth is unlimited.
+        """
+        if memo is None:
+            memo = set()
+        # Stack of (prefix, module); children pushed in reverse to visit them in order.
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop()
+            if remove_duplicate:
+                if id(mod) in memo:
+                    continue
+                memo.add(id(mod))
+            yield name, mod
+            kids = [(k, m) for k, m in mod._modules.items() if m is not None]
+            for key, child in reversed(kids):
+                stack.append((f"{name}.{key}" if name else key, child))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and all its descendants (each once)."""
+        for _, mod in self.named_modules():
+            yield mod
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Immediate child modules with their attribute names (each module once)."""
+        seen = set()
+        for name, mod in self._modules.items():
+            if mod is not None and id(mod) not in seen:
+                seen.add(id(mod))
+                yield name, mod
+
+    def children(self) -> Iterator[Module]:
+        for _, mod in self.named_children():
+            yield mod
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        seen: set[int] = set()
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
+        for mod_prefix, mod in mods:
+            for name, value in getattr(mod, registry).items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:  # tied weights: the same object under two names
+                        continue
+                    seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Yield `(dotted_name, parameter)` in registration order; a tied parameter once.
+
+        Args:
+            prefix: prepended to every name.
+            recurse: include the parameters of descendants (else only this module's own).
+            remove_duplicate: yield a parameter shared by several modules only at its first name.
+        """
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """All parameters, each once, in a deterministic order (what optimizers take)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """Yield `(dotted_name, buffer)` for persistent and non-persistent buffers alike."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of scalar parameters (tied weights counted once).
+
+        Args:
+            trainable_only: count only parameters with `requires_grad=True`.
+        """
+        return sum(
+            p.size for p in self.parameters() if p.requires_grad or not trainable_only
+        )
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every descendant, then on self (children first, as PyTorch); returns self.
+
+        Typical use: custom initialisation, `model.apply(init_weights)`.
+        """
+        for mod in reversed(list(self.modules())):
+            fn(mod)
+        return self
+
+    # -- modes and gradients ---------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all descendants; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train(mode): mode must be a bool, got {type(mode).__name__}")
+        for mod in self.modules():
+            object.__setattr__(mod, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (`train(False)`): Dropout is the identity, BatchNorm uses running stats."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set `requires_grad` on every parameter (freeze with False); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters.
+
+        Gradients accumulate across backward calls; call this (or the optimizer's `zero_grad`)
+        once per step.
+
+        Args:
+            set_to_none: set `.grad = None` (default; frees memory) instead of filling zeros.
+        """
+        for p in self.parameters():
+            g = p.grad
+            if g is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            elif g._node is None and getattr(g.data.flags, "writeable", True):
+                g.data[...] = 0  # in place, so a view into a flat gradient buffer stays valid
+            else:
+                p.grad = Tensor._wrap(backend.get_array_module(g.data).zeros_like(g.data))
+
+    # -- device and dtype ------------------------------------------------------------------
+    def _convert(self, device: str | None, dtype) -> Module:
+        """Move/cast every parameter, gradient and buffer IN PLACE (object identity is kept).
+
+        Keeping the Parameter objects means an optimizer built before `to()` still updates the
+        moved tensors. Only floating tensors change dtype; integer buffers keep theirs.
+        """
+        seen: set[int] = set()
+        for mod in self.modules():
+            tensors = [t for t in mod._parameters.values() if t is not None]
+            tensors += [t for t in mod._buffers.values() if t is not None]
+            for t in tensors:
+                if id(t) in seen:
+                    continue
+                seen.add(id(t))
+                for holder in (t, t.grad):
+                    if holder is None:
+                        continue
+                    arr = holder.data
+                    if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+                        arr = arr.astype(dtype)
+                    if device is not None:
+                        arr = backend.to_device(arr, device)
+                    if arr is not holder.data:
+                        holder.data = arr
+                        holder._version += 1
+        return self
+
+    def to(self, *args, **kwargs) -> Module:
+        """Move and/or cast parameters and buffers in place; returns self.
+
+        Forms: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)` and the keywords
+        `device=`, `dtype=`. Parameters stay the same objects (optimizers keep working).
+
+        Raises:
+            RuntimeError: CUDA requested but unavailable.
+            TypeError: a non-floating dtype (as PyTorch).
+        """
+        device, dtype = _parse_to_args(args, dict(kwargs))
+        return self._convert(device, dtype)
+
+    def cuda(self, device: int | str | None = None) -> Module:
+        if device is None:
+            device = "cuda"
+        return self.to(device if isinstance(device, str) else f"cuda:{device}")
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
+
+    # -- state dict ------------------------------------------------------------------------
+    def state_dict(
+        self, *, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Tensor]:
+        """Parameters and persistent buffers by dotted name, in registration order.
+
+        Values are detached tensors that SHARE memory with the module (as PyTorch): copy them
+        (`{k: v.numpy().copy() ...}`) to snapshot. A tied weight appears under each of its names,
+        as in PyTorch.
+
+        Args:
+            destination: a dict to fill (a new OrderedDict when None).
+            prefix: prepended to every key.
+            keep_vars: return the Parameter objects themselves instead of detached tensors.
+        """
+        out: Any = OrderedDict() if destination is None else destination
+        for mod_prefix, mod in self.named_modules(prefix=prefix, remove_duplicate=False):
+            head = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[head + name] = p if keep_vars else Tensor._wrap(p.data)
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent_buffers:
+                    out[head + name] = b if keep_vars else Tensor._wrap(b.data)
+        return out
+
+    def _state_targets(self) -> OrderedDict[str, Tensor]:
+        return self.state_dict(keep_vars=True)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
+        """Copy values into this module's parameters and persistent buffers (in place).
+
+        Values may be descent Tensors, NumPy arrays, or anything `numpy.asarray` accepts (for
+        example CPU `torch` tensors). dtype rule: a value is converted to the dtype of the
+        tensor it fills when NumPy's 'same_kind' casting allows it (float64 -> float32,
+        int32 -> int64, int -> float); a floating value into an integer buffer is an error.
+        Everything is checked before anything is copied: on error the module is unchanged.
+
+        Args:
+            state_dict: name -> value, as produced by `state_dict()`.
+            strict: require the keys to match exactly. With False, missing and unexpected
+                keys are returned instead of raising; shape and dtype mismatches still raise.
+
+        Returns:
+            A named tuple `(missing_keys, unexpected_keys)`.
+
+        Raises:
+            RuntimeError: listing every missing, unexpected, mis-shaped and mis-typed key.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict expects a mapping of name -> tensor, got "
+                f"{type(state_dict).__name__}"
+            )
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        problems: list[str] = []
+        plan = []
+        for key, target in targets.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            arr = value.data if isinstance(value, Tensor) else value
+            if not backend.is_cupy_array(arr):
+                arr = np.asarray(arr)
+            if tuple(arr.shape) != tuple(target.shape):
+                problems.append(
+                    f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
+                    f"from checkpoint, the shape in current model is {tuple(target.shape)}."
+                )
+                continue
+            if not np.can_cast(arr.dtype, target.dtype, "same_kind"):
+                problems.append(
+                    f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
+                    f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
+                )
+                continue
+            plan.append((target, arr))
+        if strict:
+            if missing:
+                problems.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ".")
+            if unexpected:
+                at = 1 if missing else 0
+                problems.insert(at, "Unexpected key(s) in state_dict: " + _quote(unexpected) + ".")
+        if problems:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(problems)
+            )
+        with no_grad():
+            for target, arr in plan:
+                src = backend.to_device(arr, target.device)
+                target.data[...] = src  # NumPy/CuPy cast to the target's dtype here
+                target._version += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- repr ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """One line of this module's settings, shown in its repr (override in layers)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({key}): " + _addindent(repr(mod), 2) for key, mod in self._modules.items()
+        ]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+
+def _quote(keys: list[str]) -> str:
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers
+
+
+class Sequential(Module):
+    """Modules applied one after another: `Sequential(Linear(4, 8), ReLU(), Linear(8, 1))`.
+
+    Also takes an OrderedDict of name -> module. Supports `len`, indexing (`seq[0]`, `seq[-1]`),
+    slicing (a new Sequential sharing the modules), iteration, `append`, `insert`, `extend`.
+    """
+
+    def __init__(self, *args: Module) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
+            for key, module in args[0].items():
+                self.add_module(key, module)
+        else:
+            for idx, module in enumerate(args):
+                self.add_module(str(idx), module)
+
+    def _index(self, idx: int) -> str:
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+        return list(self._modules)[idx % n]
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._index(operator.index(idx))]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(self._index(operator.index(idx)), module)
+
+    def __delitem__(self, idx) -> None:
+        keys = list(self._modules)
+        targets = keys[idx] if isinstance(idx, slice) else [self._index(operator.index(idx))]
+        for key in targets:
+            del self._modules[key]
+        # Renumber so that indices stay 0..n-1 (PyTorch does the same).
+        if all(k.isdigit() for k in self._modules):
+            items = list(self._modules.values())
+            self._modules.clear()
+            for i, m in enumerate(items):
+                self._modules[str(i)] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"insert index {index} is out of range for length {n}")
+        if index < 0:
+            index += n
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+        return self
+
+    def pop(self, index: int = -1) -> Module:
+        mod = self[index]
+        del self[index]
+        return mod
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (a plain Python list hides them)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _index(self, idx: int) -> str:
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for ModuleList of length {n}")
+        return str(idx % n)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return self._modules[self._index(operator.index(idx))]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(self._index(operator.index(idx)), module)
+
+    def __delitem__(self, idx) -> None:
+        items = list(self._modules.values())
+        if isinstance(idx, slice):
+            del items[idx]
+        else:
+            del items[int(self._index(operator.index(idx)))]
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList(itertools.chain(self, other))
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"ModuleList.extend expects an iterable, got {type(modules).__name__}")
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(
+            "ModuleList has no forward: iterate over it (`for layer in self.layers: x = layer(x)`)"
+        )
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered; keeps insertion order."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        mod = self._modules[key]
+        del self[key]
+        return mod
+
+    def update(self, modules: Mapping[str, Module] | Iterable) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward: index it by name and call the module")
