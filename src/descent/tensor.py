@@ -134,6 +134,21 @@ class Tensor:
         t.name = None
         return t
 
+    def _alias(self) -> Tensor:
+        """A second Tensor object for the same value and graph position (not for users).
+
+        Recorded in-place ops compute on an alias and then rebind `self`, so nodes that saved
+        the alias keep the old value, while nodes that saved `self` see its version change."""
+        t = object.__new__(Tensor)
+        t.data = self.data
+        t._rg = self._rg
+        t.grad = None
+        t._node = self._node
+        t._version = 0
+        t._hooks = None
+        t.name = None
+        return t
+
     # -- properties ----------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
@@ -600,10 +615,10 @@ class Tensor:
         return _reduce.norm(self, p if p is not None else ord, axis, keepdims, dim=dim,
                             keepdim=keepdim)  # fmt: skip
 
-    def softmax(self, axis=-1, *, dim=None):
+    def softmax(self, axis=None, *, dim=None):
         return _reduce.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis=-1, *, dim=None):
+    def log_softmax(self, axis=None, *, dim=None):
         return _reduce.log_softmax(self, axis, dim=dim)
 
     def all(self, axis=None, keepdims=False, *, dim=None):

@@ -67,6 +67,7 @@ class Spec:
     # float64 gradients vs finite differences
     grad_atol: float = 1e-5
     grad_rtol: float = 1e-3
+    eps: float = 1e-6  # finite-difference step (larger for ops that round, e.g. casts)
     # float32 vs PyTorch (the issue's tolerances)
     torch_fwd_atol: float = 1e-6
     torch_fwd_rtol: float = 1e-3
@@ -94,6 +95,14 @@ class Spec:
         return [
             rng.uniform(lo, hi, size=shape).astype(dtype)
             for shape, (lo, hi) in zip(self.shapes, self.domains(), strict=True)
+        ]
+
+    def sample(self, shapes, seed: int = 0, dtype=np.float64) -> list[np.ndarray]:
+        """Uniform samples for other shapes (the broadcasting grid), in this spec's domain."""
+        rng = np.random.default_rng(seed)
+        return [
+            rng.uniform(lo, hi, size=shape).astype(dtype)
+            for shape, (lo, hi) in zip(shapes, self.domains(), strict=True)
         ]
 
     def diff_inputs(self) -> list[int]:

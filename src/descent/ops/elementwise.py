@@ -763,6 +763,9 @@ def _records(t: Tensor, *others) -> bool:
 
 
 def _rebind(t: Tensor, result: Tensor) -> Tensor:
+    """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
+    second Tensor object holding t's old value and node), so what it saved for backward is not
+    changed by rebinding t here."""
     t.data = result.data
     t._node = result._node
     t._rg = result._rg
@@ -773,7 +776,7 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
 def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
-        return _rebind(t, outofplace(t, other))
+        return _rebind(t, outofplace(t._alias(), other))
     o = other.data if isinstance(other, Tensor) else other
     xp = backend.get_array_module(t.data)
     if isinstance(other, Tensor):
@@ -802,7 +805,7 @@ def div_(t: Tensor, other) -> Tensor:
 def clamp_(t: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     _check_leaf_inplace(t, "clamp_")
     if _records(t):
-        return _rebind(t, clamp(t, min, max))
+        return _rebind(t, clamp(t._alias(), min, max))
     backend.get_array_module(t.data).clip(t.data, min, max, out=t.data)
     _bump(t)
     return t
@@ -826,7 +829,7 @@ def copy_(t: Tensor, src) -> Tensor:
 def fill_(t: Tensor, value) -> Tensor:
     _check_leaf_inplace(t, "fill_")
     if _records(t, value):
-        return _rebind(t, t * 0 + value)
+        return _rebind(t, t._alias() * 0 + value)
     t.data[...] = value.data if isinstance(value, Tensor) else value
     _bump(t)
     return t
@@ -835,7 +838,7 @@ def fill_(t: Tensor, value) -> Tensor:
 def masked_fill_(t: Tensor, mask, value) -> Tensor:
     _check_leaf_inplace(t, "masked_fill_")
     if _records(t, value):
-        return _rebind(t, masked_fill(t, mask, value))
+        return _rebind(t, masked_fill(t._alias(), mask, value))
     mask = as_tensor(mask)
     xp = backend.get_array_module(t.data)
     xp.copyto(t.data, value.data if isinstance(value, Tensor) else value, where=mask.data)

@@ -91,7 +91,7 @@ def setitem(x: Tensor, index, value) -> None:
         v = as_tensor(value, x)
         if v.data.dtype != x.data.dtype:
             v = v.astype(x.data.dtype)
-        res = SetItem.apply(x, v, idx=idx, basic=basic)
+        res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
         x.data = res.data
         x._node = res._node
         x._rg = True
@@ -179,8 +179,17 @@ def take_along_axis(x, index, axis: int) -> Tensor:
 
 
 def gather(x, axis: int, index, *, dim=None) -> Tensor:
-    """PyTorch's gather(input, dim, index) (same as take_along_axis)."""
-    return take_along_axis(x, index, axis if dim is None else dim)
+    """PyTorch's gather(input, dim, index): out[i][j] = x[index[i][j]][j] along `dim`.
+
+    As in PyTorch the index may be smaller than x in the dimensions other than `dim`."""
+    x = as_tensor(x)
+    axis = int(axis if dim is None else dim) % max(x.ndim, 1)
+    shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    if len(shape) == x.ndim and any(
+        n < m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis
+    ):
+        x = x[tuple(slice(0, n) if d != axis else slice(None) for d, n in enumerate(shape))]
+    return take_along_axis(x, index, axis)
 
 
 def index_select(x, axis: int, index, *, dim=None) -> Tensor:
@@ -210,7 +219,13 @@ class ScatterAdd(Function):
     def backward(self, gy, F):
         gsrc = None
         if self.parents[1] is not None:
-            gsrc = F.take_along_axis(gy, self.idx, self.axis)
+            from .._nsfuncs import along_axis_index  # noqa: PLC0415
+
+            # Read gy where src was added; the index may be smaller than x in the other
+            # dimensions (PyTorch allows it), so spell the full index out instead of
+            # take_along_axis, which would demand equal (broadcastable) shapes.
+            ix = along_axis_index(backend.get_array_module(self.idx), self.idx, self.axis)
+            gsrc = gy[ix]
         return gy, gsrc
 
 

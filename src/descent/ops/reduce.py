@@ -70,10 +70,7 @@ class Prod(Function):
         if not (xd == 0).any():
             return g * y / x
         if F.is_graph:
-            raise RuntimeError(
-                "prod: higher-order gradients through exact zeros are not supported; "
-                "add a tiny offset or use exp(sum(log(x)))"
-            )
+            return g * _prod_of_others(x, self.axis)
         # Product of the others without dividing: exclusive cumulative products from both sides.
         xp = backend.get_array_module(x)
         axes = self.axis if self.axis is not None else tuple(range(x.ndim))
@@ -87,6 +84,33 @@ class Prod(Function):
         others = (left * right).reshape(moved.shape)
         others = xp.moveaxis(others, tuple(range(-len(axes), 0)), axes)
         return g * others
+
+
+def _prod_of_others(x: Tensor, axis) -> Tensor:
+    """Differentiable prod_{j != i} x_j over `axis` for every i, exact when x has zeros.
+
+    Used under create_graph only: it builds, for n reduced elements, an (n, n) matrix whose row i
+    is x with x_i replaced by 1, and takes its product along the rows (O(n^2), no division).
+    """
+    from .shape import permute, reshape  # noqa: PLC0415 - shape imports this module's peers
+
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else tuple(axis)
+    rest = [d for d in range(nd) if d not in axes]
+    perm = rest + list(axes)
+    xt = permute(x, perm) if perm != list(range(nd)) else x
+    lead = tuple(xt.shape[: len(rest)])
+    n = int(np.prod([x.shape[a] for a in axes]))
+    flat = reshape(xt, lead + (1, n))  # (..., 1, n)
+    xp = backend.get_array_module(x.data)
+    eye = Tensor._wrap(xp.eye(n, dtype=bool))  # (n, n): row i marks the element left out
+    from .elementwise import where  # noqa: PLC0415
+
+    others = prod(where(eye, 1.0, flat), -1)  # (..., n)
+    others = reshape(others, xt.shape)
+    if perm != list(range(nd)):
+        others = permute(others, [int(i) for i in np.argsort(perm)])
+    return others
 
 
 class Max(Function):
@@ -325,17 +349,17 @@ def abs_(x):
 def _axis1(x, axis, dim, op):
     axis = axis_arg(axis, dim)
     if axis is None:
-        raise TypeError(f"{op}: pass the axis to normalise over (axis=-1 for the last)")
+        axis = -1  # the last axis, as both NumPy-style code and PyTorch users expect
     return normalize_axis(axis, x.ndim)[0]
 
 
-def softmax(x, axis=-1, *, dim=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+def softmax(x, axis=None, *, dim=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably."""
     x = as_tensor(x)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
 
 
-def log_softmax(x, axis=-1, *, dim=None) -> Tensor:
+def log_softmax(x, axis=None, *, dim=None) -> Tensor:
     """x - logsumexp(x) along `axis`, computed stably."""
     x = as_tensor(x)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
