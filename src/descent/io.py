@@ -387,9 +387,10 @@ def _read_arrays(buf: bytes, header: dict, start: int) -> dict[str, np.ndarray]:
     out = {}
     for name, info in header.items():
         begin, end = info["data_offsets"]
-        arr = np.frombuffer(buf, dtype=_DTYPES[info["dtype"]], count=(end - begin) //
-                            np.dtype(_DTYPES[info["dtype"]]).itemsize, offset=start + begin)
-        out[name] = arr.reshape(tuple(info["shape"])).copy()  # own, writable memory  # fmt: skip
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        count = (end - begin) // dtype.itemsize
+        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=start + begin)
+        out[name] = arr.reshape(tuple(info["shape"])).copy()  # own, writable memory
     return out
 
 

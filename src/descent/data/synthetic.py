@@ -55,7 +55,10 @@ def blobs(
 
 
 def spirals(
-    n: int = 300, classes: int = 3, noise: float = 0.2, generator: Generator | None = None,
+    n: int = 300,
+    classes: int = 3,
+    noise: float = 0.2,
+    generator: Generator | None = None,
     turns: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Interleaved 2-D spirals (the CS231n toy problem a linear model cannot solve).

@@ -118,7 +118,11 @@ class CharTokenizer:
     @classmethod
     def from_dict(cls, d: dict) -> CharTokenizer:
         """Rebuild a tokenizer from `to_dict()` output."""
-        if not isinstance(d, dict) or d.get("type") != "char" or not isinstance(d.get("chars"), str):
+        if (
+            not isinstance(d, dict)
+            or d.get("type") != "char"
+            or not isinstance(d.get("chars"), str)
+        ):
             raise ValueError(
                 "CharTokenizer.from_dict: expected {'type': 'char', 'chars': str}, got "
                 f"{str(d)[:80]!r}"
@@ -240,7 +244,9 @@ class TokenStream:
             ValueError: for an unknown split or a split shorter than `block_size + 1` tokens.
         """
         if split not in self.splits:
-            raise ValueError(f"TokenStream.get_batch: split must be 'train' or 'val', got {split!r}")
+            raise ValueError(
+                f"TokenStream.get_batch: split must be 'train' or 'val', got {split!r}"
+            )
         data = self.splits[split]
         if len(data) <= block_size:
             raise ValueError(
