@@ -1,0 +1,116 @@
+"""Fused scaled dot-product attention (Vaswani et al., 2017) in one op.
+
+softmax(q k^T * scale + mask) v with the causal/boolean/additive mask applied in place on the
+score matrix, one softmax pass, and a fused backward. The matrix products go through NumPy's
+batched matmul (BLAS). The attention probabilities are the only (L, S) array kept for backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+# (L, S, dtype, module) -> additive causal bias, 0 on and below the diagonal, -inf above it.
+_causal_cache: dict = {}
+
+
+def causal_bias(xp, n_q: int, n_k: int, dtype):
+    """The (L, S) additive causal mask (top-left aligned, as PyTorch's is_causal)."""
+    key = (n_q, n_k, np.dtype(dtype).str, xp.__name__)
+    bias = _causal_cache.get(key)
+    if bias is None:
+        upper = xp.triu(xp.ones((n_q, n_k), dtype=bool), k=1)
+        bias = xp.where(upper, -xp.inf, 0).astype(dtype)
+        if len(_causal_cache) > 64:
+            _causal_cache.clear()
+        _causal_cache[key] = bias
+    return bias
+
+
+class ScaledDotProductAttention(Function):
+    """o = P' v, P = softmax(s), s = q k^T * scale + mask, P' = P * dropout_mask.
+
+    Backward (gs the score gradient, rows of P summing to one):
+        gv = P'^T go,  gP' = go v^T,  gP = gP' * dropout_mask,
+        gs = P * (gP - sum_j(gP * P)),  gq = gs k * scale,  gk = gs^T q * scale.
+    Saves P (and the dropout mask); under create_graph P is rebuilt from q and k with recorded
+    ops, so the backward is differentiable. Masks are constants (no gradient flows to them).
+    """
+
+    __slots__ = ("scale", "causal", "mask", "additive", "drop", "probs")
+    save_inputs = True
+    saved_slots = ("probs",)
+
+    def _scores(self, xp, s):
+        """Apply the causal and user masks to the scores `s` (..., L, S) in place."""
+        if self.causal:
+            s += causal_bias(xp, s.shape[-2], s.shape[-1], s.dtype)
+        if self.mask is not None:
+            if self.additive:
+                s += self.mask
+            else:
+                xp.copyto(s, -xp.inf, where=xp.logical_not(self.mask))
+        return s
+
+    def forward(self, q, k, v):
+        xp = backend.get_array_module(q)
+        s = q @ xp.swapaxes(k, -1, -2)  # (..., L, S), a fresh array: masked and exp'd in place
+        s *= q.dtype.type(self.scale)
+        s = self._scores(xp, s)
+        s -= s.max(axis=-1, keepdims=True)
+        xp.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)  # s is now P
+        self.probs = s
+        p = s if self.drop is None else s * self.drop
+        return p @ v  # (..., L, Ev)
+
+    def backward(self, go, F):
+        q, k, v = self.inputs(F)
+        if F.is_graph:
+            return self._graph_backward(go, q, k, v, F)
+        xp = backend.get_array_module(go)
+        p = self.probs
+        need_q, need_k, need_v = (par is not None for par in self.parents)
+        pd = p if self.drop is None else p * self.drop
+        gv = xp.swapaxes(pd, -1, -2) @ go if need_v else None  # (..., S, Ev)
+        gq = gk = None
+        if need_q or need_k:
+            gp = go @ xp.swapaxes(v, -1, -2)  # (..., L, S), fresh: updated in place below
+            if self.drop is not None:
+                gp *= self.drop
+            gp -= (gp * p).sum(axis=-1, keepdims=True)
+            gp *= p
+            gp *= p.dtype.type(self.scale)  # gs * scale
+            if need_q:
+                gq = gp @ k  # (..., L, E)
+            if need_k:
+                gk = xp.swapaxes(gp, -1, -2) @ q  # (..., S, E)
+        return gq, gk, gv
+
+    def _graph_backward(self, go, q, k, v, F):
+        """The same formulas with recorded ops; P rebuilt from q and k."""
+        from .reduce import softmax  # noqa: PLC0415
+        from .shape import swapaxes  # noqa: PLC0415
+
+        xp = backend.get_array_module(q.data)
+        s = (q @ swapaxes(k, -1, -2)) * self.scale
+        n_q, n_k = s.shape[-2], s.shape[-1]
+        if self.causal:
+            s = s + Tensor._wrap(causal_bias(xp, n_q, n_k, s.data.dtype))
+        if self.mask is not None:
+            if self.additive:
+                s = s + Tensor._wrap(self.mask)
+            else:
+                s = s.masked_fill(Tensor._wrap(xp.logical_not(self.mask)), -np.inf)
+        p = softmax(s, axis=-1)
+        drop = None if self.drop is None else Tensor._wrap(self.drop)
+        pd = p if drop is None else p * drop
+        gv = swapaxes(pd, -1, -2) @ go
+        gp = go @ swapaxes(v, -1, -2)
+        if drop is not None:
+            gp = gp * drop
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True)) * self.scale
+        return gs @ k, swapaxes(gs, -1, -2) @ q, gv

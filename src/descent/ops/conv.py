@@ -1,0 +1,275 @@
+"""Convolution and pooling: im2col with stride tricks, one matrix product, col2im for backward.
+
+Layout. `im2col` turns the padded input (N, C, H, W) into the matrix of patches in the layout
+(C, kh, kw, N, Ho, Wo): one strided view copied once, after which a convolution of every image
+with every filter is ONE matrix product (G, O/G, K) @ (G, K, N*Ho*Wo), K = C/G * kh * kw. Its
+adjoint `col2im` adds each kernel offset's slab back into a zero image (kh*kw strided adds).
+
+Higher-order gradients: the fused ops' backward passes are written so that under
+`create_graph=True` they run through `Im2Col`/`Col2Im`, two linear ops that are each other's
+adjoint (each one's backward is the other), so convolution and pooling are differentiable to any
+order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def out_size(n: int, k: int, s: int, d: int, p: int) -> int:
+    """Output length of a window of size k, stride s, dilation d over n + 2p positions."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _padded(xp, x, ph: int, pw: int, value=0.0):
+    if ph == 0 and pw == 0:
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def im2col_array(xp, x, geom):
+    """(N, C, H, W) -> patches (C, kh, kw, N, Ho, Wo) (contiguous), zero padding."""
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    n, c, h, w = x.shape
+    ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+    xp_ = _padded(xp, x, ph, pw)
+    s_n, s_c, s_h, s_w = xp_.strides
+    # A strided view over the padded input: no data moves until the one copy below.
+    view = xp.lib.stride_tricks.as_strided(
+        xp_, (c, kh, kw, n, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw)
+    )
+    return xp.ascontiguousarray(view)
+
+
+def col2im_array(xp, cols, x_shape, geom):
+    """Adjoint of im2col_array: patches (C, kh, kw, N, Ho, Wo) summed back into (N, C, H, W)."""
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    n, c, h, w = x_shape
+    ho, wo = cols.shape[-2], cols.shape[-1]
+    gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        r0 = i * dh
+        for j in range(kw):
+            c0 = j * dw
+            # (N, C, Ho, Wo) slab of kernel offset (i, j), added where that offset read from.
+            gx[:, :, r0 : r0 + sh * (ho - 1) + 1 : sh, c0 : c0 + sw * (wo - 1) + 1 : sw] += cols[
+                :, i, j
+            ].transpose(1, 0, 2, 3)
+    if ph or pw:
+        gx = gx[:, :, ph : ph + h, pw : pw + w]
+    return gx
+
+
+class Im2Col(Function):
+    """Patches of x: (N, C, H, W) -> (C, kh, kw, N, Ho, Wo); linear, its adjoint is Col2Im."""
+
+    __slots__ = ("geom",)
+
+    def forward(self, x):
+        return im2col_array(backend.get_array_module(x), x, self.geom)
+
+    def backward(self, gy, F):
+        if F.is_graph:
+            return Col2Im.apply(gy, geom=self.geom, x_shape=self.in_shapes[0])
+        return col2im_array(backend.get_array_module(gy), gy, self.in_shapes[0], self.geom)
+
+
+class Col2Im(Function):
+    """Sum of patches back into an image: the adjoint of Im2Col (its backward is Im2Col)."""
+
+    __slots__ = ("geom", "x_shape")
+
+    def forward(self, cols):
+        return col2im_array(backend.get_array_module(cols), cols, self.x_shape, self.geom)
+
+    def backward(self, gy, F):
+        if F.is_graph:
+            return Im2Col.apply(gy, geom=self.geom)
+        return im2col_array(backend.get_array_module(gy), gy, self.geom)
+
+
+class Conv2d(Function):
+    """y[n, o] = sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p] + b[o].
+
+    As matrices per group g: Y_g = W_g @ cols_g with cols = im2col(x) (G, K, N*P).
+    Backward: gW_g = gY_g @ cols_g^T, gcols_g = W_g^T @ gY_g, gx = col2im(gcols),
+    gb = sum of gy over (N, Ho, Wo). Saves cols (the patch matrix) and w.
+    """
+
+    __slots__ = ("geom", "groups", "has_b", "cols")
+    save_inputs = True
+    saved_slots = ("cols",)
+
+    def forward(self, x, w, *b):
+        xp = backend.get_array_module(x)
+        n = x.shape[0]
+        o, g = w.shape[0], self.groups
+        cols = im2col_array(xp, x, self.geom)  # (C, kh, kw, N, Ho, Wo)
+        ho, wo = cols.shape[-2], cols.shape[-1]
+        self.cols = cols
+        k = cols.size // (g * n * ho * wo)
+        y = w.reshape(g, o // g, k) @ cols.reshape(g, k, n * ho * wo)  # (G, O/G, N*P)
+        y = y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
+        out = xp.empty((n, o, ho, wo), dtype=y.dtype)
+        if self.has_b:
+            xp.add(y, b[0].reshape(1, o, 1, 1), out=out)  # bias add and layout change, one pass
+        else:
+            out[...] = y
+        return out
+
+    def backward(self, gy, F):
+        ins = self.inputs(F)
+        x, w = ins[0], ins[1]
+        n, o, ho, wo = gy.shape
+        g = self.groups
+        og = o // g
+        need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
+        need_b = self.has_b and self.parents[2] is not None
+        if F.is_graph:
+            from .shape import permute  # noqa: PLC0415
+
+            gy2 = permute(gy, 1, 0, 2, 3).reshape(g, og, n * ho * wo)
+            cols = Im2Col.apply(x, geom=self.geom) if need_w else None
+        else:
+            xp = backend.get_array_module(gy)
+            gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(g, og, n * ho * wo)
+            cols = self.cols
+        kg = w.size // o  # C/G * kh * kw
+        gx = gw = gb = None
+        if need_w:
+            cols2 = cols.reshape(g, kg, n * ho * wo)
+            gw = (gy2 @ cols2.swapaxes(-1, -2)).reshape(w.shape)  # (G, O/G, K) -> w's shape
+        if need_x:
+            gcols = w.reshape(g, og, kg).swapaxes(-1, -2) @ gy2  # (G, K, N*P)
+            c = x.shape[1]
+            kh, kw = self.geom[0], self.geom[1]
+            gcols = gcols.reshape(c, kh, kw, n, ho, wo)
+            if F.is_graph:
+                gx = Col2Im.apply(gcols, geom=self.geom, x_shape=tuple(x.shape))
+            else:
+                gx = col2im_array(xp, gcols, x.shape, self.geom)
+        if need_b:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw, gb) if self.has_b else (gx, gw)
+
+
+def _offsets(geom, ho, wo):
+    """(i, j, slices) for every kernel offset: the strided block of the padded input it reads."""
+    kh, kw, sh, sw, dh, dw = geom[:6]
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dh, j * dw
+            yield (
+                i,
+                j,
+                (
+                    slice(None),
+                    slice(None),
+                    slice(r0, r0 + sh * (ho - 1) + 1, sh),
+                    slice(c0, c0 + sw * (wo - 1) + 1, sw),
+                ),
+            )
+
+
+class MaxPool2d(Function):
+    """y = max over each window; the gradient goes to the (first) maximal element.
+
+    Forward: a running maximum over the kh*kw strided slices (no patch copy), recording the
+    winning offset per output (uint8/int16 `arg`). Backward adds gy into the winners' places.
+    """
+
+    __slots__ = ("geom", "arg", "out_hw")
+    saved_slots = ("arg",)
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        kh, kw, sh, sw, dh, dw, ph, pw = self.geom
+        n, c, h, w = x.shape
+        ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+        xpad = _padded(xp, x, ph, pw, -np.inf)
+        out = None
+        arg = xp.zeros((n, c, ho, wo), dtype=np.int16 if kh * kw > 255 else np.uint8)
+        for i, j, sl in _offsets(self.geom, ho, wo):
+            v = xpad[sl]
+            if out is None:
+                out = v.copy()
+                continue
+            better = v > out  # strict: ties keep the first maximum, as PyTorch
+            xp.copyto(out, v, where=better)
+            arg[better] = i * kw + j
+        self.arg = arg
+        self.out_hw = (ho, wo)
+        return out
+
+    def backward(self, gy, F):
+        kh, kw = self.geom[0], self.geom[1]
+        ho, wo = self.out_hw
+        x_shape = self.in_shapes[0]
+        if F.is_graph:
+            # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
+            from .shape import permute  # noqa: PLC0415
+
+            xp = backend.get_array_module(self.arg)
+            sel = self.arg[None] == xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
+            sel = Tensor._wrap(sel.astype(gy.data.dtype))  # (kh*kw, N, C, Ho, Wo) constant
+            cols = gy.reshape((1,) + tuple(gy.shape)) * sel
+            cols = permute(cols.reshape((kh, kw) + tuple(gy.shape)), 3, 0, 1, 2, 4, 5)
+            return Col2Im.apply(cols, geom=self.geom, x_shape=x_shape)
+        xp = backend.get_array_module(gy)
+        ph, pw = self.geom[6], self.geom[7]
+        n, c, h, w = x_shape
+        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        for i, j, sl in _offsets(self.geom, ho, wo):
+            gx[sl] += xp.where(self.arg == i * kw + j, gy, 0)
+        if ph or pw:
+            gx = gx[:, :, ph : ph + h, pw : pw + w]
+        return gx
+
+
+class AvgPool2d(Function):
+    """y = sum over each window / divisor; the gradient spreads gy / divisor over the window.
+
+    The divisor is kh*kw (count_include_pad=True, PyTorch's default), the count of real
+    (unpadded) elements, or a user's override; `div` is a scalar or an (Ho, Wo) array.
+    """
+
+    __slots__ = ("geom", "div", "out_hw")
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        kh, kw, sh, sw, dh, dw, ph, pw = self.geom
+        n, c, h, w = x.shape
+        ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+        xpad = _padded(xp, x, ph, pw)
+        out = None
+        for _i, _j, sl in _offsets(self.geom, ho, wo):
+            out = xpad[sl].copy() if out is None else xp.add(out, xpad[sl], out=out)
+        self.out_hw = (ho, wo)
+        out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=x.dtype)
+        return out
+
+    def backward(self, gy, F):
+        kh, kw = self.geom[0], self.geom[1]
+        ho, wo = self.out_hw
+        x_shape = self.in_shapes[0]
+        if F.is_graph:
+            from .shape import broadcast_to, permute  # noqa: PLC0415
+
+            g = gy / (self.div if np.isscalar(self.div) else Tensor._wrap(self.div))
+            g = permute(g, 1, 0, 2, 3).reshape((x_shape[1], 1, 1, x_shape[0], ho, wo))
+            cols = broadcast_to(g, (x_shape[1], kh, kw, x_shape[0], ho, wo))
+            return Col2Im.apply(cols, geom=self.geom, x_shape=x_shape)
+        xp = backend.get_array_module(gy)
+        ph, pw = self.geom[6], self.geom[7]
+        n, c, h, w = x_shape
+        g = gy / (self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=gy.dtype))
+        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        for _i, _j, sl in _offsets(self.geom, ho, wo):
+            gx[sl] += g
+        if ph or pw:
+            gx = gx[:, :, ph : ph + h, pw : pw + w]
+        return gx

@@ -1,0 +1,122 @@
+"""Fused loss kernels: softmax cross-entropy from logits in one op.
+
+The composite losses (mse, l1, huber, binary cross-entropy, kl_div, nll) live in
+`descent.nn.functional` as plain functions over primitives; only the hot one, cross-entropy with
+class-index targets, gets its own forward/backward here (one pass over the logits each way).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+class SoftmaxCrossEntropy(Function):
+    """Cross-entropy of logits `x` (M, C) against class indices, with label smoothing.
+
+    Per row i with target t, smoothing e, class weights w (ones when absent), p = softmax(x_i):
+
+        loss_i = (1 - e) w_t (lse_i - x_it) + e/C sum_c w_c (lse_i - x_ic)
+        d loss_i / d x_ij = p_ij ((1 - e) w_t + e/C sum_c w_c) - (1 - e) w_t [j = t] - e/C w_j
+
+    (the familiar softmax - onehot when e = 0 and w = 1). Rows whose target is `ignore_index`
+    contribute nothing. 'mean' divides by the summed weight of the counted rows, as PyTorch.
+    Numerics: the row maximum is subtracted before exp, so logits of +-1e4 in float32 stay finite.
+    """
+
+    __slots__ = (
+        "target",  # (M,) integer class indices (a constant of the op)
+        "weight",  # (C,) class weights or None (a constant)
+        "ignore_index",
+        "smoothing",
+        "reduction",
+        "probs",  # saved for backward: softmax of the logits (M, C); freed after backward
+        "wt",  # saved: (M,) weight of each row's target, 0 for ignored rows
+        "valid",  # saved: (M,) bool, the rows that count
+        "scale",  # saved: 1/denominator for 'mean', else 1
+    )
+    saved_slots = ("probs", "wt", "valid")
+    save_inputs = True  # the logits: only read under create_graph (to rebuild the softmax)
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        m_rows, n_cls = x.shape
+        t = self.target
+        valid = t != self.ignore_index  # (M,)
+        t_safe = xp.where(valid, t, 0)
+        z = x - x.max(axis=1, keepdims=True)  # (M, C); max subtracted, so exp never overflows
+        e = xp.exp(z)
+        s = e.sum(axis=1, keepdims=True)  # (M, 1)
+        lse = xp.log(s)[:, 0]  # (M,) logsumexp relative to the row max
+        nll = lse - z[xp.arange(m_rows), t_safe]  # -log p_t, finite for any finite logits
+        w = self.weight
+        wt = valid.astype(x.dtype) if w is None else xp.where(valid, w[t_safe], 0).astype(x.dtype)
+        eps = self.smoothing
+        loss = wt * nll
+        if eps:
+            if w is None:
+                smooth = lse - z.mean(axis=1)  # (1/C) sum_c (lse - z_c)
+            else:
+                smooth = (w.sum() * lse - z @ w) / n_cls  # (1/C) sum_c w_c (lse - z_c)
+            loss = (1 - eps) * loss + eps * xp.where(valid, smooth, 0)
+        scale = 1.0
+        if self.reduction == "mean":
+            denom = float(wt.sum())
+            scale = 1.0 / denom if denom != 0 else float("nan")  # all ignored: nan, as PyTorch
+            out = loss.sum() * x.dtype.type(scale)
+        elif self.reduction == "sum":
+            out = loss.sum()
+        else:
+            out = loss
+        e /= s  # e becomes softmax(x) in place: saved for backward without another copy
+        self.probs, self.wt, self.valid, self.scale = e, wt, valid, scale
+        return xp.asarray(out, dtype=x.dtype)
+
+    def _parts(self, xp, dtype):
+        """r (M,) and the target term T (M, C) with dx = scale * gy * (p * r - T)."""
+        m_rows, n_cls = self.probs.shape if self.probs is not None else self.in_shapes[0]
+        eps, w, wt, valid = self.smoothing, self.weight, self.wt, self.valid
+        t_safe = xp.where(valid, self.target, 0)
+        wsum = n_cls if w is None else float(w.sum())
+        r = (1 - eps) * wt + (eps / n_cls) * wsum * valid
+        tgt = xp.zeros((m_rows, n_cls), dtype=dtype)
+        tgt[xp.arange(m_rows), t_safe] = (1 - eps) * wt
+        if eps:
+            wrow = xp.ones(n_cls, dtype=dtype) if w is None else w.astype(dtype)
+            tgt += (eps / n_cls) * valid[:, None] * wrow[None, :]
+        return r.astype(dtype), tgt
+
+    def backward(self, gy, F):
+        if F.is_graph:
+            return self._graph_backward(gy, F)
+        xp = backend.get_array_module(gy)
+        p = self.probs
+        dt = p.dtype
+        if self.reduction == "none":
+            g = gy.astype(dt, copy=False) * dt.type(self.scale)  # (M,)
+        else:
+            g = xp.full(p.shape[0], gy * self.scale, dtype=dt)  # (M,) the same for every row
+        eps = self.smoothing
+        if eps == 0:
+            # dx = g * (p * w_t - w_t onehot): one multiply over (M, C) and a scatter.
+            gw = g * self.wt
+            gx = p * gw[:, None]
+            t_safe = xp.where(self.valid, self.target, 0)
+            gx[xp.arange(p.shape[0]), t_safe] -= gw
+        else:
+            r, tgt = self._parts(xp, dt)
+            gx = (p * r[:, None] - tgt) * g[:, None]
+        return gx
+
+    def _graph_backward(self, gy, F):
+        """Differentiable form (create_graph=True): rebuild the softmax from the saved logits."""
+        (x,) = self.inputs(F)
+        xp = backend.get_array_module(x.data)
+        dt = x.data.dtype
+        p = F.softmax(x, axis=1)  # (M, C) Tensor, recorded
+        r, tgt = self._parts(xp, dt)
+        r = Tensor._wrap(r[:, None] * dt.type(self.scale))
+        tgt = Tensor._wrap(tgt * dt.type(self.scale))
+        g = gy.reshape((-1, 1)) if self.reduction == "none" else gy
+        return g * (p * r - tgt)
