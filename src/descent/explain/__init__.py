@@ -1,3 +1,25 @@
 """descent.explain: tools that explain the gradients descent computes."""
 
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck  # noqa: F401
+from .anomaly import AnomalyError, AnomalyReport, detect_anomaly  # noqa: E402, F401
+from .graph import GraphView, graph  # noqa: E402, F401
+from .landscape import (  # noqa: E402, F401
+    LossLandscape,
+    Trajectory,
+    descent_path,
+    flatten_parameters,
+    loss_landscape,
+    surface_grid,
+    trajectory_landscape,
+    trajectory_projection,
+)
+from .model_check import ModelGradCheck, check_model_gradients  # noqa: E402, F401
+from .monitor import GradientMonitor, ReportCallback  # noqa: E402, F401
+from .report import (  # noqa: E402, F401
+    GradientReport,
+    Thresholds,
+    analyze_run,
+    gradient_report,
+    watch_updates,
+    write_report,
+)

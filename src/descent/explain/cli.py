@@ -1,0 +1,43 @@
+"""`descent explain OUT`: turn a training run's folder into OUT/report.html."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `descent explain`; returns the exit code (2 for a bad folder)."""
+    parser = argparse.ArgumentParser(
+        prog="descent explain",
+        description="Write OUT/report.html (self-contained: summary in words, loss curves, "
+        "gradients, loss landscape) from a run folder written by `descent train --report`.",
+    )
+    parser.add_argument("out", metavar="OUT", help="the run's output folder")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from .report import write_report
+
+    out = Path(args.out)
+    if not out.is_dir():
+        print(f"descent explain: no run folder at {str(out)!r}", file=sys.stderr)
+        return 2
+    if not (out / "metrics.jsonl").is_file() and not (out / "gradients.jsonl").is_file():
+        print(
+            f"descent explain: {str(out)!r} has no metrics.jsonl or gradients.jsonl; "
+            "point it at a folder written by `descent train`",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        path = write_report(out)
+    except OSError as e:
+        print(f"descent explain: cannot write the report: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""A view of the computation graph behind a tensor: ops, shapes, dtypes and gradient norms.
+
+    >>> g = descent.explain.graph(loss, params=model.named_parameters())
+    >>> loss.backward()          # hooks installed by graph() record each node's gradient norm
+    >>> print(g)                 # one line per node, inputs first
+    >>> open("graph.dot", "w").write(g.to_dot())
+
+The engine frees saved values after backward and a node does not keep its output, so the view
+records what it needs when it is built: each node's output shape comes from its consumers'
+`in_shapes` (the root's from the tensor itself), and gradient norms come from hooks on the nodes
+(read after backward). Leaf gradients are read from the leaves' `.grad`. The traversal is an
+explicit stack: a 100,000-deep chain is fine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["GraphNode", "GraphView", "graph"]
+
+
+@dataclass
+class GraphNode:
+    """One node of the view: an op, or a leaf tensor (a parameter or an input needing grad).
+
+    Attributes:
+        id: position in the view (inputs before the ops that use them).
+        kind: "op" or "leaf".
+        name: the op's class name, or the leaf's parameter name ("leaf" when unnamed).
+        shape: the output shape (None if unknown).
+        dtype: the output dtype ("?" if it cannot be inferred).
+        inputs: ids of the nodes feeding this one (leaves and ops needing grad only).
+        grad_norm: L2 norm of the gradient of this node's output (after backward), or None.
+    """
+
+    id: int
+    kind: str
+    name: str
+    shape: tuple[int, ...] | None
+    dtype: str
+    inputs: list[int]
+    grad_norm: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GraphView:
+    """The graph of one output tensor; gradient norms fill in once backward has run."""
+
+    def __init__(self, nodes: list[GraphNode], objects: list[Any], root: int) -> None:
+        self.nodes = nodes
+        self._objects = objects  # the Function node or leaf Tensor behind each GraphNode
+        self.root = root
+        self._grad_norms: dict[int, float] = {}
+
+    def _refresh(self) -> None:
+        for n, obj in zip(self.nodes, self._objects):
+            if n.kind == "op":
+                n.grad_norm = self._grad_norms.get(n.id)
+            else:
+                g = obj.grad
+                n.grad_norm = None if g is None else _norm(g.data)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        self._refresh()
+        return [n.to_dict() for n in self.nodes]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dicts())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __str__(self) -> str:
+        self._refresh()
+        rows = [("id", "op", "shape", "dtype", "|grad|", "inputs")]
+        for n in self.nodes:
+            rows.append(
+                (
+                    f"#{n.id}",
+                    n.name if n.kind == "op" else f"[{n.name}]",
+                    "?" if n.shape is None else str(n.shape),
+                    n.dtype,
+                    "-" if n.grad_norm is None else f"{n.grad_norm:.4g}",
+                    ", ".join(f"#{i}" for i in n.inputs),
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        head = f"graph of {len(self.nodes)} nodes ([name] = leaf; |grad| after backward)"
+        return head + "\n" + "\n".join(lines)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text: ops as ellipses, leaves as boxes, edges from input to consumer."""
+        self._refresh()
+        out = ["digraph descent {", "  rankdir=BT;", '  node [fontname="Helvetica"];']
+        for n in self.nodes:
+            shape = "?" if n.shape is None else "x".join(str(s) for s in n.shape) or "scalar"
+            label = f"{n.name}\\n{shape} {n.dtype}"
+            if n.grad_norm is not None:
+                label += f"\\n|grad| {n.grad_norm:.3g}"
+            style = "box, style=filled, fillcolor=lightblue" if n.kind == "leaf" else "ellipse"
+            if n.id == self.root:
+                style += ", penwidth=2"
+            out.append(f'  n{n.id} [label="{_escape(label)}", shape={style}];')
+        for n in self.nodes:
+            for i in n.inputs:
+                out.append(f"  n{i} -> n{n.id};")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+def _escape(s: str) -> str:
+    return s.replace('"', '\\"')
+
+
+def _norm(a) -> float:
+    a = backend.as_numpy(a)
+    return float(np.sqrt(np.sum(np.square(a, dtype=np.float64))))
+
+
+def graph(output: Tensor, params=None, record_grads: bool = True) -> GraphView:
+    """Build a view of the graph that computed `output`.
+
+    Call it before `output.backward()` to also see each op's gradient norm afterwards.
+
+    Args:
+        output: the tensor (usually the loss) whose graph to show.
+        params: optional names for leaves: `model.named_parameters()` or a dict name -> tensor.
+        record_grads: install hooks that record the gradient norm reaching each op node.
+
+    Returns:
+        A GraphView: `str(view)` is a table; `view.to_dot()` is Graphviz DOT.
+
+    Raises:
+        ValueError: when `output` has no graph (computed under no_grad or from leaves only).
+    """
+    names: dict[int, str] = {}
+    if params is not None:
+        items = params.items() if isinstance(params, dict) else params
+        for name, p in items:
+            names[id(p)] = name
+    root = output._node if output._node is not None else output
+    if output._node is None and not output.requires_grad:
+        raise ValueError(
+            "graph(): the tensor has no graph (computed under no_grad(), or from tensors "
+            "without requires_grad=True)"
+        )
+    # Collect reachable nodes with an explicit stack; record output shapes from consumers.
+    seen: dict[int, Any] = {id(root): root}
+    shapes: dict[int, tuple[int, ...]] = {id(root): tuple(output.shape)}
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, Function):
+            continue
+        for parent, shape in zip(obj.parents, obj.in_shapes):
+            if parent is None:
+                continue
+            shapes.setdefault(id(parent), tuple(shape))
+            if id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+
+    # Order: leaves first (in discovery order), then ops by creation index (a topological order).
+    objs = list(seen.values())
+    leaves = [o for o in objs if not isinstance(o, Function)]
+    ops = sorted((o for o in objs if isinstance(o, Function)), key=lambda f: f.index)
+    ordered = leaves + ops
+    pos = {id(o): i for i, o in enumerate(ordered)}
+    dtypes: dict[int, str] = {}
+    nodes: list[GraphNode] = []
+    for i, o in enumerate(ordered):
+        if isinstance(o, Function):
+            inputs = [pos[id(p)] for p in o.parents if p is not None]
+            dt = _infer_dtype(o, [dtypes.get(j, "?") for j in inputs])
+            nodes.append(GraphNode(i, "op", o.name, shapes.get(id(o)), dt, inputs))
+        else:
+            dt = str(o.data.dtype)
+            nodes.append(
+                GraphNode(i, "leaf", names.get(id(o), o.name or "leaf"), tuple(o.shape), dt, [])
+            )
+        dtypes[i] = dt
+    view = GraphView(nodes, ordered, pos[id(root)])
+    if record_grads:
+        for o in ops:
+            _add_hook(o, view, pos[id(o)])
+    return view
+
+
+def _infer_dtype(node: Function, parent_dtypes: list[str]) -> str:
+    """The node keeps no output; infer its dtype from what it holds or from its inputs."""
+    if node.out_data is not None:
+        return str(node.out_data.dtype)
+    dt = getattr(node, "dtype", None)  # a cast op carries its target dtype
+    if dt is not None:
+        try:
+            return str(np.dtype(dt))
+        except TypeError:
+            pass
+    saved = node.saved
+    if isinstance(saved, tuple) and saved:
+        floats = [str(t.data.dtype) for t in saved if t.data.dtype.kind == "f"]
+        if floats:
+            return max(floats, key=lambda s: np.dtype(s).itemsize)
+    known = [d for d in parent_dtypes if d != "?"]
+    if known:
+        return max(known, key=lambda s: np.dtype(s).itemsize)
+    return "?"
+
+
+def _add_hook(node: Function, view: GraphView, i: int) -> None:
+    def hook(g):
+        view._grad_norms[i] = _norm(g.data)
+
+    if node.hooks is None:
+        node.hooks = []
+    node.hooks.append(hook)
