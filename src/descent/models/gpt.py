@@ -1,0 +1,320 @@
+"""GPT: a decoder-only transformer language model in the shape of Karpathy's nanoGPT.
+
+    idx (B, T) --wte--> (B, T, C) + wpe(0..T-1) (T, C) --dropout-->
+        n_layer x Block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))      (pre-norm)
+    --ln_f--> (B, T, C) --lm_head (weights tied to wte)--> logits (B, T, vocab_size)
+
+References: Radford et al. (2019), "Language Models are Unsupervised Multitask Learners" (GPT-2:
+pre-norm blocks, the 1/sqrt(2 * n_layer) scaling of residual projections); Press & Wolf (2017),
+"Using the Output Embedding to Improve Language Models" (weight tying); nanoGPT's model.py for
+the layout and the parameter names (so checkpoints map name for name). The attention layer is
+`descent.nn.CausalSelfAttention`, nanoGPT's block with the same names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+import descent
+
+from .. import backend, nn
+from ..nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    """The shape of a GPT.
+
+    Attributes:
+        vocab_size: number of distinct tokens (65 for tinyshakespeare's characters).
+        block_size: the longest context the model sees (positions 0..block_size-1).
+        n_layer: number of transformer blocks.
+        n_head: attention heads per block; must divide n_embd.
+        n_embd: width of the residual stream.
+        dropout: dropout probability on embeddings, attention weights and residual branches.
+        bias: whether Linear and LayerNorm layers have biases (nanoGPT's default: no).
+    """
+
+    vocab_size: int = 65
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"GPTConfig: n_embd={self.n_embd} is not divisible by n_head={self.n_head}; "
+                "each head gets n_embd // n_head channels, so pick n_embd as a multiple of n_head"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GPTConfig:
+        """Build from a dict, ignoring keys that are not GPTConfig fields (e.g. training ones)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# Training recipes for `descent train --preset NAME`: the model shape plus the optimisation
+# schedule. Both come from nanoGPT's config/train_shakespeare_char.py: 'shakespeare-char' is its
+# GPU configuration and 'baby-gpt' the CPU variant its README gives ("--block_size=64
+# --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --max_iters=2000 --lr_decay_iters=2000
+# --dropout=0.0 --eval_iters=20").
+PRESETS: dict[str, dict] = {
+    "baby-gpt": dict(
+        n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
+        batch_size=12, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+        max_iters=2000, lr_decay_iters=2000, beta1=0.9, beta2=0.99, weight_decay=0.1,
+        grad_clip=1.0, eval_interval=250, eval_iters=20,
+    ),
+    "shakespeare-char": dict(
+        n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
+        batch_size=64, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+        max_iters=5000, lr_decay_iters=5000, beta1=0.9, beta2=0.99, weight_decay=0.1,
+        grad_clip=1.0, eval_interval=250, eval_iters=200,
+    ),
+}  # fmt: skip
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: C -> 4C -> GELU -> C."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        # GELU with the exact erf form (PyTorch's nn.GELU() default, which nanoGPT uses).
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = nn.CausalSelfAttention(config)  # nanoGPT's layout: c_attn, c_proj
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """A GPT language model (nanoGPT's architecture, initialisation and parameter names).
+
+    Args:
+        config: the model's shape, a `GPTConfig`.
+
+    Example:
+        >>> model = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
+        >>> logits, loss = model(x, y)                 # x, y: (B, T) token ids; loss: scalar
+        >>> out = model.generate(prompt, 100, top_k=10)  # prompt: (1, t) -> (1, t + 100)
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Weight tying: the input embedding and the output projection are the same matrix, so
+        # a token's vector is learned from both ends (Press & Wolf, 2017).
+        self.transformer.wte.weight = self.lm_head.weight
+
+        # nanoGPT's initialisation: N(0, 0.02) for every Linear and Embedding, zero biases, then
+        # the projections back into the residual stream scaled by 1/sqrt(2 * n_layer) (GPT-2),
+        # because each block adds two of them and the variance of the sum grows with depth.
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self, trainable_only: bool = False, non_embedding: bool = False) -> int:
+        """The number of parameters (tied weights counted once).
+
+        Args:
+            trainable_only: count only parameters with requires_grad.
+            non_embedding: leave out the position embedding, as nanoGPT's get_num_params
+                reports it (the token embedding stays in: it doubles as the output layer).
+        """
+        n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def forward(self, idx, targets=None):
+        """Next-token logits, and the cross-entropy loss when targets are given.
+
+        Args:
+            idx: (B, T) integer token ids, T <= block_size.
+            targets: (B, T) integer ids of the next tokens (-1 is ignored), or None.
+
+        Returns:
+            (logits, loss): with targets, logits (B, T, vocab_size) and a scalar loss; without,
+            logits (B, 1, vocab_size) for the last position only (all generation needs) and None.
+        """
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"GPT: a sequence of length {T} is longer than block_size="
+                f"{self.config.block_size}; crop the context to its last block_size tokens"
+            )
+        pos = descent.arange(0, T, dtype=np.int64, device=idx.device)  # (T,)
+        tok_emb = self.transformer.wte(idx)  # (B, T, C)
+        pos_emb = self.transformer.wpe(pos)  # (T, C), broadcast over the batch
+        x = self.transformer.drop(tok_emb + pos_emb)
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        if targets is not None:
+            logits = self.lm_head(x)  # (B, T, V)
+            loss = F.cross_entropy(
+                logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-1
+            )
+            return logits, loss
+        # Inference: only the last position's prediction is needed; skip the rest of lm_head.
+        logits = self.lm_head(x[:, -1:, :])  # (B, 1, V)
+        return logits, None
+
+    def crop_block_size(self, block_size: int) -> None:
+        """Shrink the context length (keeps the first block_size position embeddings)."""
+        if not 0 < block_size <= self.config.block_size:
+            raise ValueError(
+                f"crop_block_size: {block_size} must be in 1..{self.config.block_size}"
+            )
+        self.config.block_size = block_size
+        w = self.transformer.wpe.weight
+        w.data = w.data[:block_size].copy()
+        self.transformer.wpe.num_embeddings = block_size
+
+    def configure_optimizers(
+        self,
+        weight_decay: float,
+        learning_rate: float,
+        betas: tuple[float, float] = (0.9, 0.95),
+        device_type: str | None = None,
+    ):
+        """AdamW with weight decay on matrices only.
+
+        Tensors with 2 or more dimensions (Linear weights, embeddings) are decayed; biases and
+        LayerNorm gains are not: pulling a gain towards 0 would fight the normalisation.
+
+        Args:
+            weight_decay: the decoupled weight decay for the 2-D group.
+            learning_rate: AdamW's lr for both groups.
+            betas: AdamW's (beta1, beta2).
+            device_type: accepted for nanoGPT compatibility; unused.
+
+        Returns:
+            a `descent.optim.AdamW` with two parameter groups: [decay, no_decay].
+        """
+        from .. import optim
+
+        params = [p for _, p in self.named_parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return optim.AdamW(groups, lr=learning_rate, betas=tuple(betas))
+
+    @descent.no_grad()
+    def generate(
+        self,
+        idx,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: descent.Generator | None = None,
+    ):
+        """Continue each sequence in idx by sampling max_new_tokens tokens, one at a time.
+
+        The model runs in eval mode (no dropout) while sampling and returns to its previous mode.
+
+        Args:
+            idx: (B, t) integer token ids, the prompts.
+            max_new_tokens: how many tokens to append.
+            temperature: divides the logits; < 1 sharper, > 1 flatter; 0 takes the most likely
+                token (greedy decoding).
+            top_k: sample only among the k most likely tokens.
+            generator: the source of randomness (default: descent's global generator).
+
+        Returns:
+            (B, t + max_new_tokens) token ids.
+        """
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k <= 0:
+            raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
+        rng = (generator or descent.default_generator()).numpy_rng
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(int(max_new_tokens)):
+                # Crop the context to the last block_size tokens: the model has no positions
+                # beyond that.
+                idx_cond = idx if idx.shape[1] <= self.config.block_size else (
+                    idx[:, -self.config.block_size:]
+                )  # fmt: skip
+                logits, _ = self(idx_cond)
+                logits = backend.as_numpy(logits.data[:, -1, :]).astype(np.float64)  # (B, V)
+                idx_next = _sample(logits, temperature, top_k, rng)  # (B, 1)
+                nxt = descent.tensor(idx_next, dtype=idx.dtype, device=idx.device)
+                idx = descent.cat([idx, nxt], dim=1)
+        finally:
+            self.train(was_training)
+        return idx
+
+
+def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> np.ndarray:
+    """Draw one token per row of (B, V) logits; returns (B, 1) int64."""
+    if temperature == 0:
+        return logits.argmax(axis=-1, keepdims=True).astype(np.int64)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        # Everything below the k-th largest logit gets probability 0.
+        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]  # (B, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    # Inverse-CDF sampling: one uniform per row.
+    u = rng.random((probs.shape[0], 1))
+    out = (probs.cumsum(axis=-1) < u).sum(axis=-1, keepdims=True)
+    return np.minimum(out, probs.shape[-1] - 1).astype(np.int64)
