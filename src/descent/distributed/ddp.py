@@ -185,7 +185,8 @@ class DistributedDataParallel:
         self._inflight: list[Any] = []
         #: Counters for benchmarks: synchronised steps, seconds blocked waiting for allreduces
         #: at the end of backward, seconds spent starting/progressing them inside backward.
-        #: `early_buckets` counts buckets whose allreduce started before the end of backward.
+        #: `early_buckets` counts allreduces started while backward still had gradients to
+        #: compute (the overlapped ones; at most buckets - 1 per step).
         self.stats = {"syncs": 0, "wait_s": 0.0, "comm_call_s": 0.0, "bytes": 0, "early_buckets": 0}
         if self._comm is not None:
             self._verify_same_model(named)
@@ -415,7 +416,11 @@ class DistributedDataParallel:
         if b.pending == 0:
             before = self._next_launch
             self._launch_ready()
-            self.stats["early_buckets"] += self._next_launch - before
+            # Buckets that can overlap the rest of backward: all but the one holding the
+            # last gradient (that one starts only when backward is done).
+            launched = self._next_launch - before
+            last = self._next_launch == len(self._buckets)
+            self.stats["early_buckets"] += launched - (1 if last and launched else 0)
         elif self._inflight:
             # Open MPI's non-blocking collectives advance only inside MPI calls: poke them.
             _c.mpi_module().Request.Testall(self._inflight)
