@@ -1,0 +1,349 @@
+"""Specs of the fused nn kernels (descent.ops.loss/norm/attention/conv and the Embedding op of
+descent.nn.functional); see tests/specs/__init__.py for the format. NumPy references are
+written independently of the kernels (direct sums over windows, not im2col)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+from numpy.lib.stride_tricks import sliding_window_view
+
+import descent as ds
+import descent.nn.functional as F
+from descent.ops.conv import Col2Im, Im2Col
+
+from . import Spec
+
+SPECS: list[Spec] = []
+
+
+def add(**kw) -> None:
+    SPECS.append(Spec(**kw))
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy references
+
+
+def np_log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def np_cross_entropy(x, t, weight=None, ignore_index=-100, eps=0.0, reduction="mean"):
+    """Cross-entropy of (N, C) logits, written from the definition."""
+    n, c = x.shape
+    logp = np_log_softmax(x, 1)
+    w = np.ones(c) if weight is None else weight
+    loss = np.zeros(n)
+    den = 0.0
+    for i in range(n):
+        if t[i] == ignore_index:
+            continue
+        q = np.full(c, eps / c)
+        q[t[i]] += 1 - eps
+        # target part weighted by w_t, smoothing part by every w_c (as PyTorch)
+        loss[i] = -(1 - eps) * w[t[i]] * logp[i, t[i]] - (eps / c) * (w * logp[i]).sum()
+        den += w[t[i]]
+    if reduction == "mean":
+        return np.asarray(loss.sum() / den)
+    if reduction == "sum":
+        return np.asarray(loss.sum())
+    return loss
+
+
+def np_layer_norm(x, w, b, k=1, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + eps)
+    return y * w + b if w is not None else y
+
+
+def np_rms_norm(x, w, eps):
+    return x / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps) * w
+
+
+def np_sdpa(q, k, v, mask=None, causal=False, scale=None):
+    s = q @ np.swapaxes(k, -1, -2) * (scale or 1 / np.sqrt(q.shape[-1]))
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True)) @ v
+
+
+def np_conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """Direct convolution: windows by sliding_window_view, summed with einsum per group."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    o, cg, kh, kw = w.shape
+    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    win = sliding_window_view(xp, (eh, ew), axis=(2, 3))  # (N, C, H', W', eh, ew)
+    win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
+    og = o // groups
+    outs = [
+        np.einsum("nchwij,ocij->nohw", win[:, g * cg : (g + 1) * cg], w[g * og : (g + 1) * og])
+        for g in range(groups)
+    ]
+    y = np.concatenate(outs, axis=1)
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def np_pool(x, k, s, p, d=(1, 1), kind="max"):
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0],) * 2, (p[1],) * 2), constant_values=fill)
+    eh, ew = d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1
+    win = sliding_window_view(xp, (eh, ew), axis=(2, 3))[:, :, :: s[0], :: s[1], :: d[0], :: d[1]]
+    return win.max(axis=(-2, -1)) if kind == "max" else win.mean(axis=(-2, -1))
+
+
+def np_im2col(x, geom):
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c = x.shape[:2]
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((c, kh, kw, n, ho, wo))
+    for i in range(kh):
+        for j in range(kw):
+            for r in range(ho):
+                for q in range(wo):
+                    out[:, i, j, :, r, q] = xp[:, :, r * sh + i * dh, q * sw + j * dw].T
+    return out
+
+
+def np_col2im(cols, x_shape, geom):
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    n, c, h, w = x_shape
+    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    ho, wo = cols.shape[-2:]
+    for i in range(kh):
+        for j in range(kw):
+            for r in range(ho):
+                for q in range(wo):
+                    out[:, :, r * sh + i * dh, q * sw + j * dw] += cols[:, i, j, :, r, q].T
+    return out[:, :, ph : ph + h, pw : pw + w]
+
+
+def distinct(shape, scale=0.3):
+    """Values all different (no ties inside a pooling window)."""
+
+    def sampler(rng, dtype):
+        n = int(np.prod(shape))
+        return [((rng.permutation(n) - n / 2) * scale / n * 8).reshape(shape)]
+
+    return sampler
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-entropy (SoftmaxCrossEntropy)
+
+_T = np.array([0, 4, 2, -100, 1])  # one ignored row
+_W = np.array([0.5, 1.0, 1.5, 2.0, 0.8])
+
+for red in ("mean", "sum", "none"):
+    for eps in (0.0, 0.1):
+        for weighted in (False, True):
+            w = _W if weighted else None
+            add(
+                name=f"cross_entropy-{red}-ls{eps}-{'w' if weighted else 'nw'}",
+                fn=lambda x, red=red, eps=eps, w=w: F.cross_entropy(
+                    x, ds.tensor(_T), weight=None if w is None else ds.tensor(w, dtype=x.dtype),
+                    reduction=red, label_smoothing=eps,
+                ),
+                ref=lambda x, red=red, eps=eps, w=w: np_cross_entropy(
+                    x, _T, w, eps=eps, reduction=red
+                ),
+                torch_fn=lambda x, red=red, eps=eps, w=w: TF.cross_entropy(
+                    x, torch.tensor(_T), weight=None if w is None else torch.tensor(w).float(),
+                    reduction=red, label_smoothing=eps,
+                ),
+                shapes=[(5, 5)],
+                domain=(-3.0, 3.0),
+                covers=("SoftmaxCrossEntropy",),
+            )
+
+# (N, C, d) input: the class axis is moved last inside cross_entropy.
+_T3 = np.array([[0, 2, 1], [2, 2, 0]])
+add(
+    name="cross_entropy-spatial",
+    fn=lambda x: F.cross_entropy(x, ds.tensor(_T3)),
+    ref=lambda x: np_cross_entropy(np.moveaxis(x, 1, -1).reshape(-1, 3), _T3.reshape(-1)),
+    torch_fn=lambda x: TF.cross_entropy(x, torch.tensor(_T3)),
+    shapes=[(2, 3, 3)],
+    covers=("SoftmaxCrossEntropy",),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Layer norm and RMS norm
+
+add(
+    name="layer_norm-affine",
+    fn=lambda x, w, b: F.layer_norm(x, (6,), w, b),
+    ref=lambda x, w, b: np_layer_norm(x, w, b),
+    torch_fn=lambda x, w, b: TF.layer_norm(x, (6,), w, b),
+    shapes=[(2, 3, 6), (6,), (6,)],
+    covers=("LayerNorm",),
+)
+add(
+    name="layer_norm-plain-2d",
+    fn=lambda x: F.layer_norm(x, (3, 4)),
+    ref=lambda x: np_layer_norm(x, None, None, k=2),
+    torch_fn=lambda x: TF.layer_norm(x, (3, 4)),
+    shapes=[(2, 3, 4)],
+    covers=("LayerNorm",),
+)
+add(
+    name="layer_norm-bias-only",
+    fn=lambda x, b: F.layer_norm(x, (5,), None, b),
+    ref=lambda x, b: np_layer_norm(x, None, None) + b,
+    torch_fn=lambda x, b: TF.layer_norm(x, (5,), None, b),
+    shapes=[(4, 5), (5,)],
+    covers=("LayerNorm",),
+)
+add(
+    name="rms_norm",
+    fn=lambda x, w: F.rms_norm(x, (6,), w, eps=1e-6),
+    ref=lambda x, w: np_rms_norm(x, w, 1e-6),
+    torch_fn=lambda x, w: TF.rms_norm(x, (6,), w, eps=1e-6),
+    shapes=[(3, 6), (6,)],
+    covers=("RMSNorm",),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Attention
+
+_QKV = [(2, 2, 4, 3), (2, 2, 5, 3), (2, 2, 5, 2)]
+_BOOL = np.random.default_rng(7).random((4, 5)) > 0.4
+_BOOL[:, 0] = True  # every query sees at least one key
+_ADD = np.random.default_rng(8).standard_normal((2, 1, 4, 5))
+
+add(
+    name="sdpa-plain",
+    fn=lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+    ref=lambda q, k, v: np_sdpa(q, k, v),
+    torch_fn=lambda q, k, v: TF.scaled_dot_product_attention(q, k, v),
+    shapes=_QKV,
+    covers=("ScaledDotProductAttention",),
+)
+add(
+    name="sdpa-causal",
+    fn=lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.7),
+    ref=lambda q, k, v: np_sdpa(q, k, v, causal=True, scale=0.7),
+    torch_fn=lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.7),
+    shapes=[(2, 2, 4, 3), (2, 2, 4, 3), (2, 2, 4, 2)],
+    covers=("ScaledDotProductAttention",),
+)
+add(
+    name="sdpa-bool-mask",
+    fn=lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=ds.tensor(_BOOL)),
+    ref=lambda q, k, v: np_sdpa(q, k, v, mask=_BOOL),
+    torch_fn=lambda q, k, v: TF.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch.tensor(_BOOL)
+    ),
+    shapes=_QKV,
+    covers=("ScaledDotProductAttention",),
+)
+add(
+    name="sdpa-additive-mask",
+    fn=lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=ds.tensor(_ADD, dtype=q.dtype)
+    ),
+    ref=lambda q, k, v: np_sdpa(q, k, v, mask=_ADD),
+    torch_fn=lambda q, k, v: TF.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch.tensor(_ADD).float()
+    ),
+    shapes=_QKV,
+    covers=("ScaledDotProductAttention",),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Convolution, im2col/col2im, pooling
+
+_GEOM = (2, 3, 2, 1, 1, 2, 1, 1)  # kh, kw, sh, sw, dh, dw, ph, pw
+add(
+    name="im2col",
+    fn=lambda x: Im2Col.apply(x, geom=_GEOM),
+    ref=lambda x: np_im2col(x, _GEOM),
+    torch_reason="PyTorch's unfold uses another layout; checked against the NumPy loops",
+    shapes=[(2, 2, 4, 5)],
+    covers=("Im2Col",),  # its second-order check also runs Col2Im
+)
+add(
+    name="col2im",
+    fn=lambda c: Col2Im.apply(c, geom=_GEOM, x_shape=(2, 2, 4, 5)),
+    ref=lambda c: np_col2im(c, (2, 2, 4, 5), _GEOM),
+    torch_reason="PyTorch's fold uses another layout; checked against the NumPy loops",
+    shapes=[(2, 2, 3, 2, 3, 3)],
+    covers=("Col2Im",),
+)
+add(
+    name="conv2d-basic",
+    fn=lambda x, w, b: F.conv2d(x, w, b),
+    ref=lambda x, w, b: np_conv2d(x, w, b),
+    torch_fn=lambda x, w, b: TF.conv2d(x, w, b),
+    shapes=[(2, 2, 5, 5), (3, 2, 3, 3), (3,)],
+    covers=("Conv2d",),
+    torch_fwd_atol=1e-5,
+)
+add(
+    name="conv2d-stride-pad-dilation-groups",
+    fn=lambda x, w: F.conv2d(x, w, None, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+    ref=lambda x, w: np_conv2d(x, w, None, (2, 1), (1, 2), (1, 2), 2),
+    torch_fn=lambda x, w: TF.conv2d(x, w, None, (2, 1), (1, 2), (1, 2), 2),
+    shapes=[(1, 4, 5, 4), (4, 2, 2, 2)],
+    covers=("Conv2d",),
+    torch_fwd_atol=1e-5,
+)
+add(
+    name="conv1d",
+    fn=lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1),
+    ref=lambda x, w, b: np_conv2d(x[:, :, None], w[:, :, None], b, (1, 2), (0, 1))[:, :, 0],
+    torch_fn=lambda x, w, b: TF.conv1d(x, w, b, stride=2, padding=1),
+    shapes=[(2, 3, 7), (4, 3, 3), (4,)],
+    covers=("Conv2d",),
+    torch_fwd_atol=1e-5,
+)
+add(
+    name="max_pool2d",
+    fn=lambda x: F.max_pool2d(x, 3, 2, 1),
+    ref=lambda x: np_pool(x, (3, 3), (2, 2), (1, 1)),
+    torch_fn=lambda x: TF.max_pool2d(x, 3, 2, 1),
+    shapes=[(2, 2, 5, 5)],
+    inputs=distinct((2, 2, 5, 5)),
+    covers=("MaxPool2d",),
+)
+add(
+    name="max_pool2d-dilation",
+    fn=lambda x: F.max_pool2d(x, 2, 1, 0, 2),
+    ref=lambda x: np_pool(x, (2, 2), (1, 1), (0, 0), (2, 2)),
+    torch_fn=lambda x: TF.max_pool2d(x, 2, 1, 0, 2),
+    shapes=[(1, 2, 5, 4)],
+    inputs=distinct((1, 2, 5, 4)),
+    covers=("MaxPool2d",),
+)
+add(
+    name="avg_pool2d",
+    fn=lambda x: F.avg_pool2d(x, (2, 3), (2, 1), (1, 1)),
+    ref=lambda x: np_pool(x, (2, 3), (2, 1), (1, 1), kind="avg"),
+    torch_fn=lambda x: TF.avg_pool2d(x, (2, 3), (2, 1), (1, 1)),
+    shapes=[(2, 2, 5, 4)],
+    covers=("AvgPool2d",),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Embedding
+
+_IDX = np.array([[1, 3, 0], [3, 3, 4]])
+add(
+    name="embedding",
+    fn=lambda w: F.embedding(ds.tensor(_IDX), w),
+    ref=lambda w: w[_IDX],
+    torch_fn=lambda w: TF.embedding(torch.tensor(_IDX), w),
+    shapes=[(5, 3)],
+    covers=("Embedding",),
+)
+# padding_idx (rows that get no gradient on purpose) is tested in tests/test_nn_functional.py:
+# finite differences would disagree by design.
