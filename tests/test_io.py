@@ -447,3 +447,119 @@ def test_real_module_round_trip(tmp_path):
     assert ck.model_class.endswith("Sequential")
     with pytest.raises(CheckpointError, match=r"0.weight: checkpoint shape \(8, 3\), model shape"):
         dio.load(path, model=nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)))
+
+
+def _train(model, opt, x, y, batch_gen, steps):
+    """Plain training loop: mean squared error on random mini-batches drawn from `batch_gen`."""
+    losses = []
+    for _ in range(steps):
+        idx = batch_gen.numpy_rng.integers(0, len(x), size=16)
+        xb, yb = descent.Tensor._wrap(x[idx]), descent.Tensor._wrap(y[idx])
+        loss = ((model(xb) - yb) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _linear_model():
+    import descent.nn as nn
+
+    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.2), nn.Linear(16, 3))
+
+
+def test_linear_adamw_round_trip_and_exact_resume(tmp_path):
+    """Train 20 steps, or 10 + save + load into fresh objects + 10: identical losses and weights."""
+    from descent.optim.adam import AdamW
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    y = np.tanh(x[:, :3] * 2).astype(np.float32)
+
+    descent.manual_seed(1)
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)
+    gen = descent.Generator(5)
+    full = _train(model, opt, x, y, gen, 20)
+
+    descent.manual_seed(1)
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)
+    gen = descent.Generator(5)
+    first = _train(model, opt, x, y, gen, 10)
+    path = dio.save(tmp_path / "ck.safetensors", model, opt, step=10, data_rng=gen.get_state())
+    del model, opt, gen
+
+    descent.manual_seed(999)  # a different process state; the checkpoint must restore it
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=0.5)  # hyperparameters come from the checkpoint
+    ck = dio.load(path, model=model, optimizer=opt)
+    ck.restore_rng()  # dropout draws from the default generator
+    gen = descent.Generator(0)
+    gen.set_state(ck.meta["data_rng"])
+    assert opt.param_groups[0]["lr"] == 1e-2 and tuple(opt.param_groups[0]["betas"]) == (0.9, 0.99)
+    assert ck.optimizer["state"][0]["step"] == 10
+    rest = _train(model, opt, x, y, gen, 10)
+    assert first + rest == full  # bit-identical losses of steps 11-20
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import descent
+    from descent import io as dio
+    from descent.optim.adam import AdamW
+    sys.path.insert(0, sys.argv[2])
+    from test_io import _linear_model, _train
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    y = np.tanh(x[:, :3] * 2).astype(np.float32)
+    descent.manual_seed(1)
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)
+    gen = descent.Generator(5)
+    _train(model, opt, x, y, gen, 10)
+    dio.save(sys.argv[1], model, opt, step=10, data_rng=gen.get_state())
+    print("saved", flush=True)
+    while True:  # keeps training (and would overwrite nothing) until it is killed
+        _train(model, opt, x, y, gen, 1)
+    """
+)
+
+
+def test_exact_resume_after_sigkill(tmp_path):
+    from descent.optim.adam import AdamW
+
+    script = tmp_path / "trainer.py"
+    script.write_text(RESUME_SCRIPT)
+    path = tmp_path / "ck.safetensors"
+    tests_dir = str(Path(__file__).resolve().parent)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), tests_dir],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "saved"
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    y = np.tanh(x[:, :3] * 2).astype(np.float32)
+    descent.manual_seed(1)
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)
+    full = _train(model, opt, x, y, descent.Generator(5), 20)
+
+    model = _linear_model()
+    opt = AdamW(model.parameters(), lr=1e-3)
+    ck = dio.load(path, model=model, optimizer=opt)
+    ck.restore_rng()
+    gen = descent.Generator(0)
+    gen.set_state(ck.meta["data_rng"])
+    assert _train(model, opt, x, y, gen, 10) == full[10:]
