@@ -215,7 +215,7 @@ def test_generate_greedy_matches_argmax_and_crops_context():
     seq = torch.from_numpy(prompt)
     with torch.no_grad():
         for _ in range(6):
-            ctx = seq[:, -cfg.block_size:]
+            ctx = seq[:, -cfg.block_size :]
             logits, _ = tmodel(ctx, torch.zeros_like(ctx))
             seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     np.testing.assert_array_equal(out.numpy(), seq.numpy())

@@ -1,0 +1,670 @@
+"""The training loop behind `descent train`: a character-level GPT trained the nanoGPT way.
+
+Readable from top to bottom, like nanoGPT's train.py, but as a library object (no globals):
+
+    config = TrainConfig.from_preset("baby-gpt", max_iters=500, out_dir="out/run")
+    trainer = train(config)            # or Trainer(config).train()
+    print(trainer.sample("def ", 200))
+
+One iteration (one "step", numbered from 1):
+
+    lr = warmup_cosine_lr(step)                       learning rate is a pure function of step
+    x, y = batch from the train split                 random windows, a seeded generator
+    logits, loss = model(x, y); loss.backward()       (repeated gradient_accumulation_steps times)
+    grad_norm = clip_grad_norm_(params, grad_clip)
+    optimizer.step()                                  AdamW, decay on 2-D tensors only
+    callbacks' on_step(...); optimizer.zero_grad()
+    every eval_interval steps: estimate train/val loss on eval_iters batches; save a checkpoint
+
+Exact resume: a checkpoint holds the weights, the optimizer state, the step, the states of the
+three random generators (training batches, evaluation batches, dropout) and the tokenizer, so a
+run stopped after a checkpoint -- even by SIGKILL -- and resumed produces the very same losses as
+a run that never stopped.
+
+Output folder (`config.out_dir`), written only by the main process (`Trainer.is_main`):
+    config.json        the TrainConfig of the run
+    metrics.jsonl      one JSON object per line (see `Trainer._log` and docs/training.md)
+    ckpt.safetensors   the latest checkpoint (written atomically by descent.io)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import descent
+
+from . import backend
+from .models.gpt import GPT, PRESETS, GPTConfig
+
+CHECKPOINT_NAME = "ckpt.safetensors"
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+
+
+class ConfigError(ValueError):
+    """A training run cannot start: bad setting, missing data, unwritable output folder."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the 'baby-gpt' preset.
+
+    Attributes (by group):
+        out_dir, data, resume, seed, device: where to write; the corpus ('python' = the Python
+            standard library's source on this machine, 'shakespeare', or a path to a text file;
+            None = 'python'); continue from `out_dir`'s checkpoint; the seed; 'cpu' or 'cuda'.
+        n_layer, n_head, n_embd, block_size, dropout, bias: the GPT's shape (`GPTConfig`).
+        batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch,
+            micro-batches per step, and the number of optimizer steps.
+        learning_rate, min_lr, warmup_iters, lr_decay_iters, decay_lr: linear warm-up to
+            learning_rate over warmup_iters steps, then cosine decay to min_lr at lr_decay_iters
+            (constant learning_rate when decay_lr is False).
+        weight_decay, beta1, beta2, grad_clip: AdamW's settings; gradient clipping by global
+            norm (0 disables it).
+        eval_interval, eval_iters: estimate train/val loss every eval_interval steps on
+            eval_iters batches per split.
+        log_interval: write a step record to metrics.jsonl every log_interval steps.
+        checkpoint_interval: save every this many steps (None: at every evaluation); a final
+            checkpoint is always written.
+        sample_tokens: length of the text sample after training (0: none).
+        progress: show a tqdm progress bar.
+    """
+
+    # I/O and run identity
+    out_dir: str = "out"
+    data: str | None = None
+    resume: bool = False
+    seed: int = 1337
+    device: str = "cpu"
+    # model
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    dropout: float = 0.0
+    bias: bool = False
+    # optimisation
+    batch_size: int = 12
+    gradient_accumulation_steps: int = 1
+    max_iters: int = 2000
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 2000
+    decay_lr: bool = True
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    # evaluation, logging, checkpoints
+    eval_interval: int = 250
+    eval_iters: int = 20
+    log_interval: int = 1
+    checkpoint_interval: int | None = None
+    sample_tokens: int = 200
+    progress: bool = True
+    preset: str | None = field(default=None)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """A config from a `descent.models.PRESETS` entry, with fields overridden by keyword."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        values = dict(PRESETS[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict({**values, "preset": name})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig field(s) {unknown}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return GPTConfig(
+            vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+            n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
+        )  # fmt: skip
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work."""
+        positive = [
+            "n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters",
+            "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval",
+        ]  # fmt: skip
+        for name in positive:
+            if int(getattr(self, name)) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.warmup_iters < 0 or self.sample_tokens < 0:
+            raise ConfigError("warmup_iters and sample_tokens must be >= 0")
+        if self.checkpoint_interval is not None and self.checkpoint_interval <= 0:
+            raise ConfigError(
+                f"checkpoint_interval must be positive, got {self.checkpoint_interval}"
+            )
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda" and not backend.cuda_available():
+            raise ConfigError(
+                "--device cuda: no CUDA GPU is usable here (CuPy missing or no device); "
+                "install the 'gpu' extra on a machine with a GPU, or use --device cpu"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def load_text_data(
+    data: str | None, block_size: int, tokenizer=None, *, rank: int = 0, world_size: int = 1
+):
+    """Read the corpus, build (or reuse) its character tokenizer and the train/val token stream.
+
+    Args:
+        data: 'python' (default when None), 'shakespeare', or a path to a UTF-8 text file.
+        block_size: the context length the stream must serve.
+        tokenizer: a tokenizer to reuse (resuming); the corpus is built into a new one if None.
+        rank, world_size: data-parallel sharding of the batches (see `TokenStream`).
+
+    Returns:
+        (tokenizer, stream): a `descent.data.CharTokenizer` and a `descent.data.TokenStream`.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, too short for block_size, or has
+            characters the given tokenizer does not know.
+    """
+    from . import data as ddata
+
+    name = data or "python"
+    if name not in ("python", "stdlib", "default", "shakespeare") and not os.path.isfile(name):
+        raise ConfigError(
+            f"data file {name!r} not found; pass a text file, 'shakespeare' or 'python'"
+        )
+    try:
+        text = ddata.load_corpus(name)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"cannot read data {name!r}: {e}") from e
+    if tokenizer is None:
+        try:
+            tokenizer = ddata.CharTokenizer.from_text(text)
+        except ValueError as e:
+            raise ConfigError(f"data {name!r}: {e}") from e
+    try:
+        ids = tokenizer.encode_array(text)
+    except (KeyError, ValueError) as e:
+        raise ConfigError(
+            f"data {name!r} has characters the checkpoint's tokenizer does not know ({e}); "
+            "resume with the same --data as the original run"
+        ) from e
+    stream = ddata.TokenStream(
+        ids, tokenizer=tokenizer, val_fraction=0.1, rank=rank, world_size=world_size
+    )
+    for split in ("train", "val"):
+        n = len(stream.splits[split])
+        if n <= block_size + 1:
+            raise ConfigError(
+                f"data {name!r}: the {split} split has {n} tokens, too few for "
+                f"block_size={block_size}; use more text or a smaller --block-size"
+            )
+    return tokenizer, stream
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+
+
+class Trainer:
+    """Trains a GPT as `config` says, calling back into `callbacks` along the way.
+
+    Callbacks are plain objects; each may define any of these methods (all optional):
+        on_train_start(trainer)             after set-up (and resume), before the first step
+        on_after_backward(trainer, step)    gradients ready and clipped, before optimizer.step()
+        on_step(trainer, step, metrics)     after optimizer.step(), before the gradients are
+                                            cleared; metrics is the step record (see _log)
+        on_eval(trainer, step, metrics)     after each evaluation (train/val loss)
+        on_train_end(trainer)               after the last step and the final checkpoint
+
+    Data parallelism (descent.distributed) plugs in through `rank`, `world_size` and `is_main`:
+    with world_size > 1 the model is wrapped in `DistributedDataParallel` (gradients averaged
+    across ranks), each rank takes its own slice of every global batch (`TokenStream`
+    sharding), logged losses are averaged over ranks, and only the main process writes files,
+    logs and progress bars. `model` is the (possibly wrapped) model that runs forward;
+    `raw_model` stays the bare GPT that checkpoints save.
+
+    Attributes:
+        config, model, raw_model, optimizer, tokenizer, stream, step (the last completed step),
+        train_gen / eval_gen (batch generators), out_dir (Path), best_val_loss, last_eval.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        callbacks: list | tuple = (),
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        is_main: bool | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.is_main = (self.rank == 0) if is_main is None else bool(is_main)
+        self.out_dir = Path(config.out_dir)
+        self.step = 0
+        self.best_val_loss = math.inf
+        self.last_eval: dict | None = None
+        self.tokens_per_step = (
+            config.batch_size * config.block_size * config.gradient_accumulation_steps
+        )
+        self._metrics_file = None
+        self._setup()
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        cfg = self.config
+        if self.is_main:
+            self._prepare_out_dir()
+        ckpt_meta = None
+        if cfg.resume:
+            ckpt_meta = self._read_checkpoint_meta()
+        # Seed before building the model: the initial weights depend only on the seed.
+        descent.manual_seed(cfg.seed)
+        tokenizer = None
+        if ckpt_meta is not None:  # the checkpoint's tokenizer decides the ids
+            from .data import CharTokenizer
+
+            tokenizer = CharTokenizer.from_dict(ckpt_meta["tokenizer"])
+        self.tokenizer, self.stream = load_text_data(
+            cfg.data, cfg.block_size, tokenizer, rank=self.rank, world_size=self.world_size
+        )
+        self.model_config = cfg.model_config(self.tokenizer.vocab_size)
+        self.raw_model = GPT(self.model_config)
+        if cfg.device != "cpu":
+            self.raw_model.to(cfg.device)
+        self.model = self.raw_model
+        if self.world_size > 1:
+            from .distributed import DistributedDataParallel
+
+            self.model = DistributedDataParallel(self.raw_model)
+        self.optimizer = self.raw_model.configure_optimizers(
+            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.device
+        )
+        # Three independent random streams, so that evaluating never shifts the training data
+        # and every stream can be saved and restored exactly.
+        # Training batches: one seed for all ranks; the stream gives each rank its own slice of
+        # the global batch, so the generators of all ranks stay in step.
+        self.train_gen = descent.Generator(cfg.seed)
+        self.eval_gen = descent.Generator(cfg.seed + 7919)  # evaluation batches
+        # dropout draws from descent's default generator, seeded by manual_seed above
+        if ckpt_meta is not None:
+            self._restore(ckpt_meta)
+        if self.is_main:
+            with open(self.out_dir / CONFIG_NAME, "w") as f:
+                json.dump(self.config.to_dict(), f, indent=2)
+            self._open_metrics()
+
+    def _prepare_out_dir(self) -> None:
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.out_dir / ".descent-write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(
+                f"output directory {str(self.out_dir)!r} is not writable: {e.strerror or e}"
+            ) from e
+
+    def _to_device(self, *tensors):
+        if self.config.device == "cpu":
+            return tensors
+        return tuple(t.to(self.config.device) for t in tensors)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+    def _read_checkpoint_meta(self) -> dict:
+        from . import io as dio
+
+        path = self.checkpoint_path
+        if not path.is_file():
+            raise ConfigError(
+                f"--resume: no checkpoint at {str(path)!r}; train without --resume first"
+            )
+        try:
+            meta = dio.read_metadata(path)
+        except (OSError, ValueError) as e:  # CheckpointError is a ValueError
+            raise ConfigError(f"--resume: cannot read {str(path)!r}: {e}") from e
+        saved = meta.get("train_config", {})
+        # The model's shape must match the checkpoint; the schedule may change (e.g. more
+        # iterations), so only the shape fields are taken from the checkpoint.
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "bias"):
+            if name in saved and saved[name] != getattr(self.config, name):
+                raise ConfigError(
+                    f"--resume: the checkpoint has {name}={saved[name]} but the run asks for "
+                    f"{name}={getattr(self.config, name)}; drop the flag or start a new --out"
+                )
+        return meta
+
+    def _restore(self, meta: dict) -> None:
+        from . import io as dio
+
+        dio.load(self.checkpoint_path, self.raw_model, self.optimizer)
+        self.step = int(meta["step"])
+        self.best_val_loss = float(meta.get("best_val_loss", math.inf))
+        rng = meta["rng"]
+        self.train_gen.set_state(rng["train"])
+        self.eval_gen.set_state(rng["eval"])
+        descent.default_generator().set_state(rng["dropout"])
+        if self.is_main:
+            # Steps after the checkpoint were lost with the process; the resumed run writes them
+            # again, so drop their records to keep one record per step.
+            self._truncate_metrics(self.step)
+
+    def save_checkpoint(self) -> None:
+        """Write `out_dir/ckpt.safetensors` atomically (main process only)."""
+        if not self.is_main:
+            return
+        from . import io as dio
+
+        dio.save(
+            self.checkpoint_path,
+            self.raw_model,
+            self.optimizer,
+            step=self.step,
+            model_config=self.model_config.to_dict(),
+            train_config=self.config.to_dict(),
+            tokenizer=self.tokenizer.to_dict(),
+            best_val_loss=self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            rng={
+                "train": self.train_gen.get_state(),
+                "eval": self.eval_gen.get_state(),
+                "dropout": descent.default_generator().get_state(),
+            },
+        )
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def _open_metrics(self) -> None:
+        self._metrics_file = open(self.out_dir / METRICS_NAME, "a", buffering=1)  # noqa: SIM115
+
+    def _truncate_metrics(self, step: int) -> None:
+        path = self.out_dir / METRICS_NAME
+        if not path.is_file():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if rec.get("step", 0) <= step:
+                keep.append(line)
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(k + "\n" for k in keep))
+        os.replace(tmp, path)
+
+    def _log(self, record: dict) -> None:
+        """Append one record to metrics.jsonl.
+
+        Two kinds of record:
+            {"kind": "step", "step", "loss", "lr", "grad_norm", "ms_per_iter", "tokens_per_sec",
+             "elapsed_s"}
+            {"kind": "eval", "step", "train_loss", "val_loss", "lr"}
+        """
+        if self.is_main and self._metrics_file is not None:
+            self._metrics_file.write(json.dumps(record) + "\n")
+
+    def _mean_over_ranks(self, value: float) -> float:
+        """The average of a scalar over all ranks (the value itself in one process)."""
+        if self.world_size == 1:
+            return value
+        from . import distributed as dist
+
+        t = descent.tensor([value], dtype=descent.float64)
+        dist.all_reduce(t, op="mean")
+        return float(t.item())
+
+    def _callback(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def get_lr(self, step: int) -> float:
+        """The learning rate of step `step` (1-based): nanoGPT's warm-up then cosine decay.
+
+        Step k is nanoGPT's iteration k - 1, so the schedule is nanoGPT's to the iteration.
+        """
+        cfg = self.config
+        if not cfg.decay_lr:
+            return cfg.learning_rate
+        from .optim.lr_scheduler import warmup_cosine_lr
+
+        return warmup_cosine_lr(
+            max(step - 1, 0), cfg.warmup_iters, cfg.lr_decay_iters, cfg.learning_rate, cfg.min_lr
+        )
+
+    def get_batch(self, split: str, generator: descent.Generator):
+        """(x, y): (batch_size, block_size) token ids and the ids one position later."""
+        x, y = self.stream.get_batch(
+            split, self.config.batch_size, self.config.block_size, generator
+        )
+        return self._to_device(x, y)
+
+    @descent.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss over eval_iters batches of each split, in eval mode (no dropout)."""
+        self.raw_model.eval()  # the bare model: a data-parallel wrapper need not have modes
+        out = {}
+        for split in ("train", "val"):
+            losses = np.empty(self.config.eval_iters)
+            for i in range(self.config.eval_iters):
+                x, y = self.get_batch(split, self.eval_gen)
+                _, loss = self.model(x, y)
+                losses[i] = loss.item()
+            out[split] = self._mean_over_ranks(float(losses.mean()))
+        self.raw_model.train()
+        return out
+
+    def _run_eval(self, step: int, lr: float) -> dict:
+        losses = self.evaluate()
+        self.best_val_loss = min(self.best_val_loss, losses["val"])
+        record = {"kind": "eval", "step": step, "train_loss": losses["train"],
+                  "val_loss": losses["val"], "lr": lr}  # fmt: skip
+        self.last_eval = record
+        self._log(record)
+        self._callback("on_eval", step, record)
+        return record
+
+    def train(self) -> Trainer:
+        """Run from the current step to config.max_iters; returns self."""
+        from .optim import clip_grad_norm_
+
+        cfg = self.config
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
+        self.raw_model.train()
+        self._callback("on_train_start")
+        bar = self._progress_bar()
+        t_start = time.perf_counter()
+        try:
+            if self.step == 0:
+                self._run_eval(0, self.get_lr(0))  # the loss before any training (~ ln vocab)
+            while self.step < cfg.max_iters:
+                step = self.step + 1
+                t0 = time.perf_counter()
+                lr = self.get_lr(step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                # Forward and backward over gradient_accumulation_steps micro-batches; scaling
+                # each loss makes the summed gradient that of the mean loss.
+                loss_sum = 0.0
+                for _ in range(cfg.gradient_accumulation_steps):
+                    x, y = self.get_batch("train", self.train_gen)
+                    _, loss = self.model(x, y)
+                    if cfg.gradient_accumulation_steps > 1:
+                        loss = loss / cfg.gradient_accumulation_steps
+                    loss.backward()
+                    loss_sum += loss.item()
+                loss_sum = self._mean_over_ranks(loss_sum)
+                # The global gradient norm before clipping: a health signal worth logging.
+                grad_norm = float(
+                    clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+                )
+                self._callback("on_after_backward", step)
+                self.optimizer.step()
+                self.step = step
+                dt = time.perf_counter() - t0
+                record = {
+                    "kind": "step", "step": step, "loss": loss_sum, "lr": lr,
+                    "grad_norm": grad_norm, "ms_per_iter": dt * 1e3,
+                    "tokens_per_sec": self.tokens_per_step * self.world_size / dt,
+                    "elapsed_s": time.perf_counter() - t_start,
+                }  # fmt: skip
+                if step % cfg.log_interval == 0 or step == cfg.max_iters:
+                    self._log(record)
+                self._callback("on_step", step, record)
+                self.optimizer.zero_grad(set_to_none=True)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{lr:.2e}",
+                                    tok_s=f"{record['tokens_per_sec']:.0f}")  # fmt: skip
+                last = step == cfg.max_iters
+                if step % cfg.eval_interval == 0 or last:
+                    ev = self._run_eval(step, lr)
+                    if bar is not None:
+                        bar.write(f"step {step}: train loss {ev['train_loss']:.4f}, "
+                                  f"val loss {ev['val_loss']:.4f}")  # fmt: skip
+                if step % ckpt_every == 0 or last:
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+            if self._metrics_file is not None:
+                self._metrics_file.close()
+                self._metrics_file = None
+        self._callback("on_train_end")
+        return self
+
+    def _progress_bar(self):
+        if not (self.config.progress and self.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.max_iters, initial=self.step, unit="it",
+                    dynamic_ncols=True, desc="train")  # fmt: skip
+
+    # -- using the model -----------------------------------------------------------------------
+
+    def sample(
+        self,
+        prompt: str | None = None,
+        max_new_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = 200,
+        seed: int | None = None,
+    ) -> str:
+        """Text written by the current model after `prompt` (default: a newline)."""
+        return generate_text(
+            self.raw_model, self.tokenizer, prompt, max_new_tokens, temperature, top_k,
+            seed=self.config.seed if seed is None else seed, device=self.config.device,
+        )  # fmt: skip
+
+
+def generate_text(
+    model: GPT,
+    tokenizer,
+    prompt: str | None,
+    max_new_tokens: int,
+    temperature: float = 0.8,
+    top_k: int | None = 200,
+    seed: int = 1337,
+    device: str = "cpu",
+) -> str:
+    """Encode `prompt`, sample `max_new_tokens` more tokens, and decode prompt + continuation.
+
+    Raises:
+        ValueError: the prompt has characters outside the tokenizer's vocabulary.
+    """
+    if not prompt:
+        prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.decode([0])
+    try:
+        ids = tokenizer.encode(prompt)
+    except (KeyError, ValueError) as e:
+        raise ValueError(
+            f"the prompt has characters the model never saw ({e}); use characters of its "
+            "training text"
+        ) from e
+    idx = descent.tensor(np.asarray([ids], dtype=np.int64), device=device)
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                         generator=descent.Generator(seed))  # fmt: skip
+    return tokenizer.decode(backend.as_numpy(out.data[0]).tolist())
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
+    """Load a trained GPT and its tokenizer from a checkpoint file or a run's output folder.
+
+    Returns:
+        (model, tokenizer, meta): the GPT in eval mode, its `CharTokenizer`, the metadata dict.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+    """
+    from . import io as dio
+    from .data import CharTokenizer
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    meta = dio.read_metadata(path)
+    if "model_config" not in meta or "tokenizer" not in meta:
+        raise ValueError(f"{str(path)!r} is not a checkpoint written by `descent train`")
+    model = GPT(GPTConfig.from_dict(meta["model_config"]))
+    dio.load(path, model)
+    if device != "cpu":
+        model.to(device)
+    model.eval()
+    return model, CharTokenizer.from_dict(meta["tokenizer"]), meta
+
+
+def train(config: TrainConfig, callbacks: list | tuple = (), **trainer_kwargs) -> Trainer:
+    """Build a `Trainer` for `config` and run it to the end; returns the trainer."""
+    return Trainer(config, callbacks, **trainer_kwargs).train()
+
+
+__all__ = [
+    "ConfigError", "TrainConfig", "Trainer", "train", "generate_text", "load_checkpoint",
+    "load_text_data",
+]  # fmt: skip

@@ -1,0 +1,150 @@
+"""Exact resume: 200 steps in one go, or 100 steps + resume for 100 more, give identical losses.
+
+The checkpoint holds weights, AdamW state, step, tokenizer and the three random streams (training
+batches, evaluation batches, dropout), so the resumed run cannot tell it was interrupted. Dropout
+is on to make the dropout stream matter. The SIGKILL variant kills a training subprocess from
+inside (after its checkpoint at step 100, mid-way to the next one) and resumes from what it left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from descent.train import TrainConfig, Trainer, train
+
+TEXT = (
+    "the quick brown fox jumps over the lazy dog. "
+    "pack my box with five dozen liquor jugs! "
+    "how vexingly quick daft zebras jump; "
+) * 120  # ~15,000 characters, 40-odd distinct
+
+
+def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
+    cfg = dict(
+        data=str(data), out_dir=str(out), seed=7, n_layer=1, n_head=2, n_embd=16, block_size=16,
+        dropout=0.1, batch_size=4, max_iters=200, learning_rate=3e-3, min_lr=3e-4,
+        warmup_iters=10, lr_decay_iters=200, eval_interval=50, eval_iters=2,
+        checkpoint_interval=50, progress=False, sample_tokens=0,
+    )  # fmt: skip
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def step_losses(out: Path) -> dict[int, float]:
+    """step -> training loss, from metrics.jsonl; fails on a duplicated step."""
+    losses: dict[int, float] = {}
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["kind"] == "step":
+            assert rec["step"] not in losses, f"step {rec['step']} logged twice"
+            losses[rec["step"]] = rec["loss"]
+    return losses
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.txt"
+    path.write_text(TEXT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory) -> dict[int, float]:
+    """The uninterrupted 200-step run."""
+    out = tmp_path_factory.mktemp("straight")
+    train(tiny_config(corpus, out))
+    losses = step_losses(out)
+    assert sorted(losses) == list(range(1, 201))
+    assert losses[200] < losses[1] - 0.5  # it does learn
+    return losses
+
+
+def test_stop_at_100_and_resume_gives_identical_losses(corpus, reference, tmp_path):
+    train(tiny_config(corpus, tmp_path, max_iters=100))
+    assert (tmp_path / "ckpt.safetensors").is_file()
+    trainer = Trainer(tiny_config(corpus, tmp_path, resume=True))
+    assert trainer.step == 100
+    trainer.train()
+    losses = step_losses(tmp_path)
+    assert sorted(losses) == list(range(1, 201))
+    for step in range(101, 201):
+        assert losses[step] == reference[step], f"step {step}: {losses[step]} != {reference[step]}"
+
+
+def test_sigkill_after_checkpoint_then_resume_gives_identical_losses(corpus, reference, tmp_path):
+    # The child trains the same 200-step run and kills itself at step 130: the checkpoint of
+    # step 100 is on disk, steps 101-130 were logged and are lost with the process.
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_resume import tiny_config
+        from descent.train import train
+        from pathlib import Path
+
+        class KillAt130:
+            def on_step(self, trainer, step, metrics):
+                if step == 130:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        train(tiny_config(Path({str(corpus)!r}), Path({str(tmp_path)!r})), [KillAt130()])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    logged = step_losses(tmp_path)
+    assert max(logged) == 130  # the metrics got past the checkpoint before the kill
+
+    trainer = Trainer(tiny_config(corpus, tmp_path, resume=True))
+    assert trainer.step == 100
+    trainer.train()
+    losses = step_losses(tmp_path)  # steps 101-130 of the killed run were dropped, not doubled
+    assert sorted(losses) == list(range(1, 201))
+    resumed = np.array([losses[s] for s in range(101, 201)])
+    straight = np.array([reference[s] for s in range(101, 201)])
+    np.testing.assert_array_equal(resumed, straight)
+
+
+def test_resume_restores_optimizer_and_generators(corpus, tmp_path):
+    first = train(tiny_config(corpus, tmp_path, max_iters=20, eval_interval=10))
+    again = Trainer(tiny_config(corpus, tmp_path, max_iters=20, eval_interval=10, resume=True))
+    assert again.step == 20
+    assert again.train_gen.get_state() == first.train_gen.get_state()
+    assert again.eval_gen.get_state() == first.eval_gen.get_state()
+    for (na, pa), (nb, pb) in zip(first.raw_model.named_parameters(),
+                                  again.raw_model.named_parameters()):  # fmt: skip
+        assert na == nb
+        np.testing.assert_array_equal(pa.numpy(), pb.numpy())
+    sa, sb = first.optimizer.state_dict(), again.optimizer.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    for key, st in sa["state"].items():
+        for name, value in st.items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(sb["state"][key][name]))
+
+
+def test_resume_refuses_a_different_model_shape(corpus, tmp_path):
+    from descent.train import ConfigError
+
+    train(tiny_config(corpus, tmp_path, max_iters=2, eval_interval=2))
+    with pytest.raises(ConfigError, match="n_embd"):
+        Trainer(tiny_config(corpus, tmp_path, n_embd=32, resume=True))
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        Trainer(tiny_config(corpus, tmp_path / "elsewhere", resume=True))
+
+
+def test_only_the_main_process_writes(corpus, tmp_path):
+    trainer = train(tiny_config(corpus, tmp_path / "rank1", max_iters=3, eval_interval=3),
+                    is_main=False)  # fmt: skip
+    assert trainer.step == 3
+    assert not (tmp_path / "rank1").exists()
+    assert os.listdir(tmp_path) == []
