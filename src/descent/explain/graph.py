@@ -57,13 +57,19 @@ class GraphView:
     """The graph of one output tensor; gradient norms fill in once backward has run."""
 
     def __init__(self, nodes: list[GraphNode], objects: list[Any], root: int) -> None:
-        self.nodes = nodes
+        self._nodes = nodes
         self._objects = objects  # the Function node or leaf Tensor behind each GraphNode
         self.root = root
         self._grad_norms: dict[int, float] = {}
 
+    @property
+    def nodes(self) -> list[GraphNode]:
+        """The nodes, inputs before the ops that use them, with current gradient norms."""
+        self._refresh()
+        return self._nodes
+
     def _refresh(self) -> None:
-        for n, obj in zip(self.nodes, self._objects):
+        for n, obj in zip(self._nodes, self._objects):
             if n.kind == "op":
                 n.grad_norm = self._grad_norms.get(n.id)
             else:
@@ -78,7 +84,7 @@ class GraphView:
         return json.dumps(self.to_dicts())
 
     def __len__(self) -> int:
-        return len(self.nodes)
+        return len(self._nodes)
 
     def __str__(self) -> str:
         self._refresh()

@@ -354,7 +354,7 @@ def loss_landscape(
 def _as_direction(x, params) -> list[np.ndarray]:
     if isinstance(x, np.ndarray) and x.ndim == 1:
         return [np.asarray(a, np.float64) for a in _unflatten(x, params)]
-    return [np.asarray(backend.as_numpy(getattr(a, "data", a)), np.float64) for a in x]
+    return [np.asarray(backend.as_numpy(a.data if isinstance(a, Tensor) else a), np.float64) for a in x]
 
 
 def _slice(name, alphas, pert, d, loss_fn, model, batch) -> LossSlice:
@@ -500,7 +500,7 @@ def descent_path(
     x = np.asarray(start, dtype=np.float64)
     points, losses, grads = [], [], []
     for i in range(steps + 1):
-        t = Tensor(x.copy(), requires_grad=True)
+        t = Tensor(x.copy(), dtype=np.float64, requires_grad=True)
         loss = f(t)
         (g,) = autograd.grad(loss, [t])
         gv = backend.as_numpy(g.data).astype(np.float64)
@@ -521,5 +521,5 @@ def surface_grid(
     rows = []
     with no_grad():
         for y in ys:
-            rows.append([float(f(Tensor(np.array([x, y]))).item()) for x in xs])
+            rows.append([float(f(Tensor(np.array([x, y]), dtype=np.float64)).item()) for x in xs])
     return LossGrid(xs.tolist(), ys.tolist(), rows, ("x", "y"))

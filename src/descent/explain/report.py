@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 
 __all__ = [
     "Finding",
@@ -271,7 +272,9 @@ def gradient_report(
     for name, p in _named_params(model):
         prev = None
         if before is not None and name in before:
-            prev = getattr(before[name], "data", before[name])
+            prev = before[name]
+            if isinstance(prev, Tensor):
+                prev = prev.data
         elif id(p) in snaps and snaps[id(p)][0]() is p:
             prev = snaps[id(p)][1]
         stats.append(tensor_grad_stats(name, p, prev))

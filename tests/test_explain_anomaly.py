@@ -1,0 +1,112 @@
+"""Anomaly mode names the op and the user's line; costs nothing when off."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent as ds
+from descent.autograd import Function
+from descent.explain import AnomalyError, detect_anomaly
+from descent.explain.anomaly import is_anomaly_enabled
+
+
+def _line_of(marker: str) -> int:
+    with open(__file__) as f:
+        for i, line in enumerate(f, 1):
+            if marker in line and "_line_of" not in line:
+                return i
+    raise AssertionError(marker)
+
+
+def test_forward_log_zero_names_op_and_line():
+    x = ds.tensor([1.0, 0.0, 2.0], requires_grad=True)
+    with pytest.raises(AnomalyError) as ei:
+        with detect_anomaly():
+            h = x * 2.0
+            y = ds.log(h)  # PLANTED-LOG
+            y.sum()
+    rep = ei.value.report
+    assert rep.phase == "forward"
+    assert rep.op == "Log"
+    assert rep.source.filename == __file__
+    assert rep.source.lineno == _line_of("# PLANTED-LOG")
+    assert "ds.log(h)" in rep.source.code
+    assert rep.inputs[0].shape == (3,) and rep.inputs[0].min == 0.0 and rep.inputs[0].max == 4.0
+    assert rep.output.inf == 1
+    msg = str(ei.value)
+    assert "Log" in msg and "PLANTED-LOG" in msg and "range [0, 4]" in msg
+
+
+def test_forward_without_grad_also_checked():
+    with pytest.raises(AnomalyError, match="Log"):
+        with detect_anomaly():
+            ds.log(ds.zeros(2))
+
+
+def test_backward_names_op_with_forward_origin_first():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    with detect_anomaly():
+        r = ds.sqrt(w - 1.0)  # PLANTED-SQRT: finite forward, infinite derivative at 0
+        loss = r.sum()
+        with pytest.raises(AnomalyError) as ei:
+            loss.backward()
+    rep = ei.value.report
+    assert rep.phase == "backward" and rep.op == "Sqrt"
+    assert rep.source.lineno == _line_of("# PLANTED-SQRT")
+    text = str(ei.value)
+    # forward origin comes before the gradient details
+    assert text.index("forward origin") < text.index("gradient produced")
+
+
+def test_nonfinite_seed_is_reported_as_incoming():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    with detect_anomaly():
+        y = w * 3.0
+        with pytest.raises(AnomalyError, match="already non-finite"):
+            y.backward(ds.tensor([np.nan, 1.0]))
+
+
+def test_warn_mode_records_and_continues():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with detect_anomaly(raise_error=False) as mode:
+            y = ds.log(ds.zeros(2))
+    assert y.shape == (2,)
+    assert len(mode.found) == 1 and mode.found[0].op == "Log"
+    assert any("Log" in str(w.message) for w in caught)
+
+
+def test_zero_cost_when_off_originals_restored():
+    apply_before = Function.__dict__["apply"]
+    from descent.ops.elementwise import Log
+
+    backward_before = Log.__dict__["backward"]
+    assert not is_anomaly_enabled()
+    with detect_anomaly():
+        assert Function.__dict__["apply"] is not apply_before
+        assert Log.__dict__["backward"] is not backward_before
+        with detect_anomaly():  # nesting
+            assert is_anomaly_enabled()
+        assert is_anomaly_enabled()
+    assert not is_anomaly_enabled()
+    # exactly the same function objects as before: no flag check on the hot path
+    assert Function.__dict__["apply"].__func__ is apply_before.__func__
+    assert Log.__dict__["backward"] is backward_before
+    # and restored after an exception too
+    with pytest.raises(AnomalyError):
+        with detect_anomaly():
+            ds.log(ds.zeros(1))
+    assert Function.__dict__["apply"].__func__ is apply_before.__func__
+    assert not is_anomaly_enabled()
+
+
+def test_clean_computation_passes_and_gradients_agree():
+    x = ds.tensor([0.5, 1.5], requires_grad=True)
+    with detect_anomaly():
+        loss = (ds.log(x) * ds.tanh(x)).sum()
+        loss.backward()
+    g1 = x.grad.numpy().copy()
+    x.grad = None
+    (ds.log(x) * ds.tanh(x)).sum().backward()
+    np.testing.assert_array_equal(g1, x.grad.numpy())
