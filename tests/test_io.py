@@ -563,3 +563,28 @@ def test_exact_resume_after_sigkill(tmp_path):
     gen = descent.Generator(0)
     gen.set_state(ck.meta["data_rng"])
     assert _train(model, opt, x, y, gen, 10) == full[10:]
+
+
+def test_gpt_with_tied_weights_and_config(tmp_path):
+    from descent.models import GPT, GPTConfig
+
+    descent.manual_seed(0)
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16, dropout=0.0,
+                    bias=True)  # fmt: skip
+    model = GPT(cfg)
+    tok = CharTokenizer("abcdefghijk")
+    path = dio.save(tmp_path / "gpt.safetensors", model, tokenizer=tok.to_dict(), iter_num=3)
+    ck = dio.load(path)
+    assert ck.model_config == {"vocab_size": 11, "block_size": 8, "n_layer": 1, "n_head": 2,
+                               "n_embd": 16, "dropout": 0.0, "bias": True}  # fmt: skip
+    assert ck.model_class == "descent.models.gpt.GPT"
+    assert list(ck.state_dict) == list(model.state_dict())  # the model's order, not sorted
+    rebuilt = GPT(GPTConfig(**ck.model_config))
+    dio.load(path, model=rebuilt)
+    assert_sd_equal(rebuilt.state_dict(), model.state_dict())
+    idx = descent.tensor([[1, 2, 3]])
+    np.testing.assert_array_equal(rebuilt(idx)[0].numpy(), model(idx)[0].numpy())
+    # the tied embedding / lm_head weight is stored once
+    wte = model.state_dict()["transformer.wte.weight"]
+    sizes = [v.numpy().nbytes for v in model.state_dict().values()]
+    assert path.stat().st_size < sum(sizes) - wte.numpy().nbytes + 4096

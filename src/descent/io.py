@@ -253,6 +253,7 @@ def save(path: str | os.PathLike, model: Any, optimizer: Any = None, **meta: Any
         doc["optimizer"] = opt_doc
     arrays, aliases = _dedupe(named)
     doc["aliases"] = aliases
+    doc["order"] = list(named)  # safetensors sorts its header; keep the state_dict's order
     return atomic_write_bytes(path, _serialize(arrays, doc))
 
 
@@ -299,6 +300,7 @@ def save_state_dict(
         "version": FORMAT_VERSION,
         "meta": _jsonable(dict(metadata or {}), "metadata"),
         "aliases": aliases,
+        "order": list(named),
     }
     return atomic_write_bytes(_resolve(path), _serialize(arrays, doc))
 
@@ -478,6 +480,9 @@ def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray],
         if target not in arrays:
             raise CheckpointError(f"{p} is corrupted: alias {alias!r} -> missing {target!r}")
         arrays[alias] = arrays[target]
+    order = doc.get("order")
+    if isinstance(order, list) and sorted(order) == sorted(arrays):
+        arrays = {name: arrays[name] for name in order}
     return arrays, doc, p
 
 
