@@ -499,3 +499,12 @@ def test_load_corpus(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"'nope\.txt' is neither a corpus name"):
         load_corpus("nope.txt")
     assert os.environ["DESCENT_DATA"] == str(SHAKESPEARE)
+
+
+def test_token_stream_default_block_size():
+    stream = TokenStream("abcdefghij" * 20, block_size=5, seed=0)
+    x, y = stream.get_batch("train", 3)
+    assert x.shape == (3, 5)
+    assert TokenStream("abcdefghij" * 20, seed=0).get_batch("train", 3, 5)[0].tolist() == x.tolist()
+    with pytest.raises(ValueError, match="pass block_size"):
+        TokenStream("abcdefghij" * 20).get_batch("train", 3)

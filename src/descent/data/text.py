@@ -158,6 +158,7 @@ class TokenStream:
         seed: seed of the stream's generator.
         rank: this process's rank (distributed data parallel).
         world_size: number of ranks.
+        block_size: default window length for `get_batch` (optional).
 
     Example:
         >>> stream = TokenStream(text, seed=1337)
@@ -172,6 +173,7 @@ class TokenStream:
         seed: int = 1337,
         rank: int = 0,
         world_size: int = 1,
+        block_size: int | None = None,
     ) -> None:
         if isinstance(tokens, str):
             tokenizer = tokenizer or CharTokenizer(tokens)
@@ -200,6 +202,7 @@ class TokenStream:
         self.val_fraction = float(val_fraction)
         self.rank = rank
         self.world_size = world_size
+        self.block_size = block_size
         self.seed = int(seed)
         self.generator = Generator(self.seed)
 
@@ -224,7 +227,7 @@ class TokenStream:
         self,
         split: str,
         batch_size: int,
-        block_size: int,
+        block_size: int | None = None,
         generator: Generator | None = None,
         device: str | None = None,
     ) -> tuple[Tensor, Tensor]:
@@ -233,7 +236,7 @@ class TokenStream:
         Args:
             split: 'train' or 'val'.
             batch_size: windows per rank (B).
-            block_size: tokens per window (T).
+            block_size: tokens per window (T); the stream's `block_size` when None.
             generator: where the window starts come from (the stream's own when None).
             device: move the batch there ('cuda'); CPU when None.
 
@@ -248,6 +251,10 @@ class TokenStream:
                 f"TokenStream.get_batch: split must be 'train' or 'val', got {split!r}"
             )
         data = self.splits[split]
+        if block_size is None:
+            if self.block_size is None:
+                raise ValueError("TokenStream.get_batch: pass block_size (the stream has none)")
+            block_size = self.block_size
         if len(data) <= block_size:
             raise ValueError(
                 f"TokenStream.get_batch: the {split} split has {len(data)} tokens, fewer than "
