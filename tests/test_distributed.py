@@ -217,6 +217,14 @@ def test_two_ranks_half_batch_equal_one_process_full_batch(tmp_path):
 
 
 @pytest.mark.mpi
+@pytest.mark.timeout(MPI_TIMEOUT + 30)
+def test_ddp_unused_parameters_hooks_no_grad_and_double_forward():
+    res = _mpirun(2, SCRIPTS / "ddp_semantics.py")
+    assert res.returncode == 0, _show(res)
+    assert res.stdout.count("SEMANTICS OK") == 2, _show(res)
+
+
+@pytest.mark.mpi
 @pytest.mark.timeout(2 * MPI_TIMEOUT + 30)
 def test_gradient_accumulation_with_no_sync_matches_one_process(tmp_path):
     one, two = tmp_path / "one.npz", tmp_path / "two.npz"

@@ -312,8 +312,11 @@ class DistributedDataParallel:
 
     def forward(self, *args, **kwargs):
         """Run the wrapped module, recording the nodes that start gradient allreduces."""
-        if self._round_open:  # a previous backward never reached its end (or never ran)
-            self.finish_gradient_synchronization()
+        if self._round_open:
+            if any(self._ready):  # a previous backward stopped before its end: complete it
+                self.finish_gradient_synchronization()
+            else:  # a forward that was never followed by backward: nothing to synchronise
+                self._round_open = False
         if self._comm is None:
             return self.module(*args, **kwargs)
         training = getattr(self.module, "training", True)
