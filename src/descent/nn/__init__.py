@@ -7,19 +7,9 @@ containers, `functional` (the `torch.nn.functional` equivalents) and `init`.
     97
 """
 
-from . import init
-
-try:  # TEMPORARY guard while nn/functional.py is being written by another helper
-    from . import functional
-except ImportError:  # pragma: no cover
-    import os as _os
-
-    if _os.path.exists(_os.path.join(_os.path.dirname(__file__), "functional.py")):
-        raise
-    functional = None
-if functional is not None:
-    from .attention import CausalSelfAttention, MultiheadAttention
-    from .layers import (
+from . import functional, init
+from .attention import CausalSelfAttention, MultiheadAttention
+from .layers import (
     ELU,
     GELU,
     AdaptiveAvgPool2d,
@@ -46,7 +36,7 @@ if functional is not None:
     Softplus,
     Tanh,
     Unflatten,
-    )
+)
 from .module import Module, ModuleDict, ModuleList, RemovableHandle, Sequential
 from .parameter import Parameter
 

@@ -25,6 +25,11 @@ from .parameter import Parameter
 __all__ = ["MultiheadAttention", "CausalSelfAttention"]
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A plain Linear under PyTorch's class name for `MultiheadAttention.out_proj` (so that the
+    two libraries print the same repr)."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention with PyTorch's parameters, so a torch `state_dict` loads unchanged.
 
@@ -62,10 +67,8 @@ class MultiheadAttention(Module):
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                 f"({num_heads})"
             )
-        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (
-            None,
-            embed_dim,
-        ):
+        same_dims = kdim in (None, embed_dim) and vdim in (None, embed_dim)
+        if add_bias_kv or add_zero_attn or not same_dims:
             raise NotImplementedError(
                 "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
                 "not supported by descent"
@@ -83,7 +86,9 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(creation.empty(3 * embed_dim, dtype=dtype, device=device))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(
+            embed_dim, embed_dim, bias=bias, device=device, dtype=dtype
+        )
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -173,9 +178,6 @@ class MultiheadAttention(Module):
         if not batched:
             weights = weights.squeeze(0)
         return y, weights
-
-    def extra_repr(self) -> str:
-        return ""
 
 
 def _apply_mask(scores: Tensor, mask) -> Tensor:

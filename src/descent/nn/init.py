@@ -128,9 +128,7 @@ def _draw(kind: str, tensor: Tensor, generator):
     rng = _rng(generator, tensor.device)
     dt = tensor.dtype
     if dt.kind != "f":
-        raise TypeError(
-            f"nn.init: random initialisation needs a floating tensor, got dtype {dt}"
-        )
+        raise TypeError(f"nn.init: random initialisation needs a floating tensor, got dtype {dt}")
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
     if kind == "uniform":
         arr = rng.random(tensor.shape, dtype=draw_dt)

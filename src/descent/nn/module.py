@@ -184,7 +184,7 @@ class Module:
                     "cannot assign parameters before Module.__init__() call: call "
                     "super().__init__() first in your __init__"
                 )
-            self._forget(name)
+            self._forget(name, keep=params)
             params[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -201,7 +201,7 @@ class Module:
                     "cannot assign a module before Module.__init__() call: call "
                     "super().__init__() first in your __init__"
                 )
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif params is not None and name in self._modules:
             if value is not None:
@@ -220,11 +220,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Remove `name` from every registry (and the instance dict) before re-registering."""
+    def _forget(self, name: str, keep: dict | None = None) -> None:
+        """Remove `name` from the instance dict and every registry but `keep` (the one about
+        to receive it, so that re-assigning a name keeps its position, as in PyTorch)."""
         self.__dict__.pop(name, None)
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -268,7 +270,7 @@ class Module:
                 f"cannot register {type(param).__name__!r} as parameter {name!r}: wrap it in "
                 "descent.nn.Parameter"
             )
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -287,7 +289,7 @@ class Module:
                 f"cannot register {type(tensor).__name__!r} as buffer {name!r} (a Tensor or None "
                 "is expected)"
             )
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -297,7 +299,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -413,17 +415,22 @@ class Module:
         Args:
             trainable_only: count only parameters with `requires_grad=True`.
         """
-        return sum(
-            p.size for p in self.parameters() if p.requires_grad or not trainable_only
-        )
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call `fn` on every descendant, then on self (children first, as PyTorch); returns self.
 
         Typical use: custom initialisation, `model.apply(init_weights)`.
         """
-        for mod in reversed(list(self.modules())):
-            fn(mod)
+        # Iterative post-order over children (PyTorch recurses; deep models must not).
+        stack: list[tuple[Module, bool]] = [(self, False)]
+        while stack:
+            mod, expanded = stack.pop()
+            if expanded:
+                fn(mod)
+                continue
+            stack.append((mod, True))
+            stack.extend((child, False) for child in reversed(list(mod.children())))
         return self
 
     # -- modes and gradients ---------------------------------------------------------------
@@ -436,7 +443,7 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Evaluation mode (`train(False)`): Dropout is the identity, BatchNorm uses running stats."""
+        """Evaluation mode (`train(False)`): Dropout is identity, BatchNorm uses running stats."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
@@ -539,8 +546,8 @@ class Module:
             keep_vars: return the Parameter objects themselves instead of detached tensors.
         """
         out: Any = OrderedDict() if destination is None else destination
-        for mod_prefix, mod in self.named_modules(prefix=prefix, remove_duplicate=False):
-            head = f"{mod_prefix}." if mod_prefix else ""
+        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
+            head = prefix + (f"{mod_prefix}." if mod_prefix else "")
             for name, p in mod._parameters.items():
                 if p is not None:
                     out[head + name] = p if keep_vars else Tensor._wrap(p.data)
@@ -794,6 +801,23 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(items):
             self.add_module(str(i), m)
+
+    def __repr__(self) -> str:
+        # PyTorch's compact form: runs of identical children print once, "(0-5): 6 x Block(...)".
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list] = []  # [start, end, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for start, end, r in runs:
+            head = f"({start})" if start == end else f"({start}-{end}): {end - start + 1} x"
+            lines.append(_addindent(f"{head}: {r}" if start == end else f"{head} {r}", 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
