@@ -1,0 +1,32 @@
+"""Optimizers, learning-rate schedules and gradient clipping, with PyTorch's names.
+
+    opt = descent.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    loss.backward()
+    descent.optim.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad()
+
+See docs/optim.md for the update rules and the state_dict layout.
+"""
+
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .clip import clip_grad_norm_, clip_grad_value_
+from .lion import Lion
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Lion",
+    "lr_scheduler",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+]

@@ -1,0 +1,76 @@
+"""Adagrad (Duchi, Hazan & Singer, 2011)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad: per-coordinate steps shrinking with the sum of all past squared gradients.
+
+    Matches `torch.optim.Adagrad`. For each parameter θ with gradient g at step t (learning
+    rate γ, learning-rate decay η, weight decay λ):
+
+        g  ← -g                                  if maximize
+        g  ← g + λ θ
+        γₜ ← γ / (1 + (t - 1) η)
+        s  ← s + g²                              state "sum", starting at initial_accumulator_value
+        θ  ← θ - γₜ g / (√s + ε)
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        lr_decay: learning-rate decay η.
+        weight_decay: L2 penalty λ.
+        initial_accumulator_value: starting value of the sum of squares.
+        eps: ε added to the denominator.
+        maximize: ascend the objective instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            _check_range("Adagrad", group, key)
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"sum": group["initial_accumulator_value"]}
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        state_sum = a.state["sum"]
+        if group["maximize"]:
+            np.negative(g, out=g)
+        if group["weight_decay"] != 0:
+            _add_scaled(g, group["weight_decay"], p, tmp)
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        np.multiply(g, g, out=tmp)
+        state_sum += tmp
+        denom = np.sqrt(state_sum, out=tmp)
+        denom += group["eps"]
+        np.divide(g, denom, out=tmp)
+        _add_scaled(p, -clr, tmp, tmp)

@@ -1,0 +1,125 @@
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019): one rule, two decays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
+
+
+class Adam(Optimizer):
+    r"""Adam: per-coordinate steps scaled by running moments of the gradient.
+
+    Matches `torch.optim.Adam`. For each parameter θ with gradient g at step t (learning rate
+    γ, betas (β₁, β₂), weight decay λ):
+
+        g  ← -g                                  if maximize
+        g  ← g + λ θ                             (Adam: L2 penalty inside the gradient)
+        θ  ← θ (1 - γ λ)                         (AdamW instead: decoupled weight decay)
+        m  ← m + (1 - β₁)(g - m)                 state "exp_avg"
+        v  ← β₂ v + (1 - β₂) g²                  state "exp_avg_sq"
+        v̂  ← max(v̂, v)                           if amsgrad (state "max_exp_avg_sq"); else v̂ = v
+        θ  ← θ - γ / (1 - β₁ᵗ) · m / (√v̂ / √(1 - β₂ᵗ) + ε)
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        betas: decay rates (β₁, β₂) of the first and second moment, each in [0, 1).
+        eps: ε added to the denominator for numerical stability.
+        weight_decay: λ (an L2 penalty for Adam; decoupled for AdamW).
+        amsgrad: use the running maximum of v (Reddi et al., 2018).
+        maximize: ascend the objective instead of descending.
+    """
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        for key in ("lr", "eps", "weight_decay"):
+            _check_range(name, group, key)
+        _check_betas(name, group)
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        names = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if group["amsgrad"]:
+            names["max_exp_avg_sq"] = 0.0
+        return names
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
+        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        if group["maximize"]:
+            np.negative(g, out=g)
+        if wd != 0:
+            if self._decoupled:
+                p *= 1 - lr * wd
+            else:
+                _add_scaled(g, wd, p, tmp)
+        _lerp(m, g, 1 - beta1, tmp)
+        v *= beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
+        # Bias corrections are Python floats: no float64 arrays for float32 parameters.
+        step_size = lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if group["amsgrad"]:
+            v_hat = a.state["max_exp_avg_sq"]
+            np.maximum(v_hat, v, out=v_hat)
+        else:
+            v_hat = v
+        denom = np.sqrt(v_hat, out=tmp)
+        denom /= bias_correction2_sqrt
+        denom += eps
+        np.divide(m, denom, out=tmp)
+        _add_scaled(p, -step_size, tmp, tmp)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay: θ ← θ (1 - γ λ) before the Adam step.
+
+    Matches `torch.optim.AdamW`; the rule is `Adam`'s with the decay applied to the parameter
+    instead of being added to the gradient, so it is not rescaled by √v̂. Default
+    weight_decay=1e-2.
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

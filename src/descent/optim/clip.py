@@ -1,0 +1,97 @@
+"""Gradient clipping: rescale (or clamp) the gradients in place before an optimizer step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .. import backend
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(parameters) -> list:
+    """The raw gradient arrays of the parameters that have one."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad.data for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(
+    parameters: Iterable[Tensor] | Tensor,
+    max_norm: float,
+    norm_type: float | str = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    r"""Scale all gradients together so that their joint norm is at most `max_norm`.
+
+    The norm is taken over all gradients as if concatenated into one vector,
+    ‖g‖ₚ = (Σᵢ Σⱼ |gᵢⱼ|ᵖ)^(1/p), and every gradient is multiplied in place by
+    min(1, max_norm / (‖g‖ₚ + 1e-6)), as `torch.nn.utils.clip_grad_norm_` does.
+
+    Args:
+        parameters: a Tensor or an iterable of Tensors; those without `.grad` are ignored.
+        max_norm: the largest norm allowed.
+        norm_type: p of the p-norm; `float('inf')` or `'inf'` for the largest absolute value.
+        error_if_nonfinite: raise when the total norm is nan or inf (else the gradients are
+            scaled by it anyway, as in PyTorch).
+        foreach: accepted for PyTorch compatibility; ignored.
+
+    Returns:
+        The total norm of the gradients BEFORE clipping, a 0-d Tensor of the gradients' dtype.
+
+    Raises:
+        RuntimeError: `error_if_nonfinite` is set and the norm is nan or inf.
+    """
+    del foreach
+    grads = _grads(parameters)
+    p = float(norm_type)
+    max_norm = float(max_norm)
+    if not grads:
+        return Tensor(0.0)
+    xp = backend.get_array_module(grads[0])
+    dtype = grads[0].dtype
+    # Each gradient's contribution is reduced in its own dtype (no float64 copies); the
+    # contributions are summed as Python floats.
+    if p == math.inf:
+        total = max((float(xp.abs(g).max()) for g in grads if g.size), default=0.0)
+    elif p == 2.0:
+        total = math.sqrt(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads))
+    elif p == 1.0:
+        total = sum(float(xp.abs(g).sum()) for g in grads)
+    else:
+        total = sum(float((xp.abs(g) ** p).sum()) for g in grads) ** (1.0 / p)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {p} of the gradients is {total}, so it "
+            "cannot be clipped. Find where the gradient overflows (descent.explain can help), or "
+            "pass error_if_nonfinite=False to scale by the non-finite norm anyway"
+        )
+    # The coefficient in the gradients' dtype, as PyTorch computes it from its float32 norm.
+    norm = xp.asarray(total, dtype=dtype)
+    coef = dtype.type(max_norm) / (norm + dtype.type(1e-6))
+    if not coef >= 1.0:  # also scales by a nan coefficient, as PyTorch does
+        for g in grads:
+            g *= coef
+    return Tensor._wrap(norm)
+
+
+def clip_grad_value_(
+    parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach: bool | None = None
+) -> None:
+    """Clamp every gradient in place to [-clip_value, clip_value].
+
+    Args:
+        parameters: a Tensor or an iterable of Tensors; those without `.grad` are ignored.
+        clip_value: the largest absolute value allowed (>= 0).
+        foreach: accepted for PyTorch compatibility; ignored.
+    """
+    del foreach
+    clip_value = float(clip_value)
+    if clip_value < 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    for g in _grads(parameters):
+        xp = backend.get_array_module(g)
+        xp.clip(g, -clip_value, clip_value, out=g)

@@ -1,0 +1,70 @@
+"""Lion, "EvoLved Sign Momentum" (Chen et al., 2023, "Symbolic Discovery of Optimization
+Algorithms", arXiv:2302.06675, Program 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
+
+
+class Lion(Optimizer):
+    r"""Lion: step by the SIGN of an interpolated momentum; every coordinate moves by ±γ.
+
+    For each parameter θ with gradient g (learning rate γ, betas (β₁, β₂), weight decay λ),
+    following the paper's Program 1:
+
+        g  ← -g                                  if maximize
+        c  ← β₁ m + (1 - β₁) g                   (computed as m + (1 - β₁)(g - m))
+        θ  ← θ (1 - γ λ) - γ sign(c)             decoupled weight decay
+        m  ← β₂ m + (1 - β₂) g                   state "exp_avg"
+
+    Its updates are larger than Adam's (every coordinate moves by the full γ), so the paper
+    uses a learning rate 3-10x smaller and a weight decay 3-10x larger than AdamW's.
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        betas: (β₁, β₂): interpolation for the update and decay of the momentum.
+        weight_decay: decoupled weight decay λ.
+        maximize: ascend the objective instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "weight_decay"):
+            _check_range("Lion", group, key)
+        _check_betas("Lion", group)
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"exp_avg": 0.0}
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        m = a.state["exp_avg"]
+        lr, wd = group["lr"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if group["maximize"]:
+            np.negative(g, out=g)
+        if wd != 0:
+            p *= 1 - lr * wd
+        np.subtract(g, m, out=tmp)
+        tmp *= 1 - beta1
+        tmp += m  # c = β₁ m + (1 - β₁) g
+        np.sign(tmp, out=tmp)
+        _add_scaled(p, -lr, tmp, tmp)
+        _lerp(m, g, 1 - beta2, tmp)

@@ -1,0 +1,496 @@
+"""The optimizer base class: parameter groups, per-parameter state, flat buffers, state_dict.
+
+An optimizer turns gradients into parameter updates. Each optimizer in descent subclasses
+`Optimizer` and supplies three things:
+
+* `_check(group)`: validate one group's hyperparameters (a ValueError that names the option);
+* `_state_init(group)`: the per-parameter state arrays it keeps and their initial value, e.g.
+  `{"exp_avg": 0.0, "exp_avg_sq": 0.0}` (PyTorch's state keys);
+* `_update(group, a, step)`: the update rule, written ONCE on raw arrays with in-place NumPy/CuPy
+  calls (`out=` arguments, no temporaries beyond one scratch buffer, no float64 for float32).
+
+How a step runs (an implementation detail; the API is PyTorch's). The parameters of one group
+(of one dtype and device) lie end to end in one flat buffer and each parameter's `.data` is a
+view into it; so is each state tensor's `.data`. `step()` copies the gradients into a flat
+gradient buffer, which the rule may overwrite, and calls `_update` once on the whole buffers: a
+handful of whole-array calls per group instead of a handful per parameter. When only some
+parameters have a gradient (or their step counts differ), the same `_update` runs on each such
+parameter's slice of the buffers, which gives the same numbers because every rule is
+elementwise. When a parameter's `.data` is replaced (`Module.to()`, a module's
+`load_state_dict`, a user's `p.data = ...`) or a state tensor is swapped, the next step notices
+and lays the buffers out again, carrying the values (cast to the parameter's dtype and device).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import enable_grad
+from ..tensor import Tensor
+
+__all__ = ["Optimizer"]
+
+
+class _Arrays:
+    """The raw arrays that `_update` works on: a whole flat buffer or one parameter's slice.
+
+    Attributes:
+        param: the parameter values, updated in place.
+        grad: a private copy of the gradient: the rule may overwrite it (maximize, weight decay).
+        tmp: scratch space of the same size.
+        state: state name -> array of the same size (e.g. "exp_avg"), updated in place.
+    """
+
+    __slots__ = ("param", "grad", "tmp", "state")
+
+    def __init__(self, param, grad, tmp, state: dict[str, Any]) -> None:
+        self.param = param
+        self.grad = grad
+        self.tmp = tmp
+        self.state = state
+
+
+class _FlatBuffer:
+    """Parameters of one group, one dtype and one device laid end to end in flat arrays.
+
+    Building it copies each parameter's values (and any state it already has) into the flat
+    arrays and re-points `p.data` (and each state tensor's `.data`) at views into them.
+    """
+
+    __slots__ = (
+        "params",
+        "index",
+        "bounds",
+        "views",
+        "grad_views",
+        "state_views",
+        "whole",
+        "state_dicts",
+    )
+
+    def __init__(self, params: list, index: list[int], opt_state, state_init: dict) -> None:
+        self.params = params  # the Parameters, in group order
+        self.index = index  # their positions in the group's "params" list
+        first = params[0].data
+        xp = backend.get_array_module(first)
+        dtype = first.dtype
+        bounds, total = [], 0
+        for p in params:
+            bounds.append((total, total + p.data.size))
+            total += p.data.size
+        self.bounds = bounds
+        flat = xp.empty(total, dtype)
+        grad = xp.zeros(total, dtype)
+        state = {name: xp.full(total, fill, dtype) for name, fill in state_init.items()}
+        self.whole = _Arrays(flat, grad, xp.empty(total, dtype), state)
+        self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
+        for p, (lo, hi) in zip(params, bounds, strict=True):
+            shape = p.data.shape
+            view = flat[lo:hi].reshape(shape)
+            view[...] = p.data
+            p.data = view
+            self.views.append(view)
+            self.grad_views.append(grad[lo:hi].reshape(shape))
+            sviews = {name: arr[lo:hi].reshape(shape) for name, arr in state.items()}
+            self.state_views.append(sviews)
+            st = opt_state.get(p)
+            if st:  # carry existing state into the new layout, as views
+                for name, sview in sviews.items():
+                    old = st.get(name)
+                    if isinstance(old, Tensor):
+                        sview[...] = _like(old.data, sview)
+                        old.data = sview
+                    else:
+                        if old is not None:
+                            sview[...] = _like(old, sview)
+                        st[name] = Tensor._wrap(sview)
+            self.state_dicts.append(st)
+
+    def part(self, i: int) -> _Arrays:
+        """The arrays of parameter i alone (1-D slices of the flat buffers)."""
+        lo, hi = self.bounds[i]
+        w = self.whole
+        state = {name: arr[lo:hi] for name, arr in w.state.items()}
+        return _Arrays(w.param[lo:hi], w.grad[lo:hi], w.tmp[lo:hi], state)
+
+    def is_current(self, opt_state, state_init: dict) -> bool:
+        """False when a parameter's data or a state tensor no longer is a view of this buffer."""
+        if state_init.keys() != self.whole.state.keys():
+            return False
+        for i, p in enumerate(self.params):
+            if p.data is not self.views[i]:
+                return False
+            st = opt_state.get(p)
+            if st is not self.state_dicts[i]:
+                return False
+            if st:
+                for name, sview in self.state_views[i].items():
+                    t = st.get(name)
+                    if t is None or t.data is not sview:
+                        return False
+        return True
+
+
+def _like(arr, ref):
+    """`arr` moved to `ref`'s device and cast to its dtype (state loaded from a checkpoint)."""
+    if isinstance(arr, Tensor):
+        arr = arr.data
+    arr = backend.to_device(arr, backend.device_of(ref))
+    xp = backend.get_array_module(ref)
+    return xp.asarray(arr, dtype=ref.dtype)
+
+
+class _GroupLayout:
+    """The flat buffers of one parameter group: one per (dtype, device) among its parameters."""
+
+    __slots__ = ("params", "buffers")
+
+    def __init__(self, params: list, opt_state, state_init: dict) -> None:
+        self.params = list(params)
+        by_kind: dict[tuple, tuple[list, list[int]]] = {}
+        for i, p in enumerate(self.params):
+            key = (p.data.dtype, backend.device_of(p.data))
+            ps, idx = by_kind.setdefault(key, ([], []))
+            ps.append(p)
+            idx.append(i)
+        self.buffers = [_FlatBuffer(ps, idx, opt_state, state_init) for ps, idx in by_kind.values()]
+
+    def is_current(self, params: list, opt_state, state_init: dict) -> bool:
+        if len(params) != len(self.params):
+            return False
+        for p, q in zip(params, self.params, strict=True):
+            if p is not q:
+                return False
+        return all(b.is_current(opt_state, state_init) for b in self.buffers)
+
+
+class Optimizer:
+    """Base class of all optimizers (PyTorch's interface).
+
+    Args:
+        params: an iterable of Parameters, or of dicts that define parameter groups: each dict
+            has a "params" entry and may override any hyperparameter of `defaults`.
+        defaults: the hyperparameters of the optimizer, used where a group does not set them.
+
+    Attributes:
+        param_groups: list of dicts, one per group: "params" (list of Parameters) plus every
+            hyperparameter (defaults filled in). Change `group["lr"]` between steps freely.
+        state: Parameter -> dict of its state: "step" (an int: updates applied so far) and the
+            optimizer's arrays as Tensors of the parameter's shape ("exp_avg", ...). Keyed by the
+            Parameter object itself.
+        defaults: the default hyperparameters.
+    """
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self._check(self.defaults)
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._layouts: list[_GroupLayout | None] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Tensors or dicts, got a "
+                "single Tensor; pass [tensor] or model.parameters()"
+            )
+        groups = list(params)
+        if len(groups) == 0:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- what each optimizer supplies ------------------------------------------------------
+    def _check(self, group: dict[str, Any]) -> None:
+        """Raise ValueError when a hyperparameter of `group` is out of range."""
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        """State arrays kept per parameter under this group's options -> their initial value."""
+        return {}
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        """Apply the update rule in place to `a.param` (step counts from 1)."""
+        raise NotImplementedError
+
+    # -- groups --------------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (defaults fill the rest).
+
+        Raises:
+            TypeError: params is a set, or an entry is not a floating-point Tensor.
+            ValueError: a parameter is not a leaf, appears twice, or is already in a group; or a
+                hyperparameter is out of range.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        name = type(self).__name__
+        group = dict(param_group)
+        params = group.get("params")
+        if params is None:
+            raise ValueError(f"{name}: a parameter group needs a 'params' entry")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{name}: parameters must be an ordered collection (a list), not a set: the "
+                "order of a set changes between runs"
+            )
+        params = list(params)
+        seen: set[Tensor] = set()
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name} can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(
+                    f"{name} can't optimize a non-leaf Tensor (shape {p.shape}): optimize the "
+                    "leaf it was computed from, or .detach().requires_grad_() a copy"
+                )
+            if p.dtype.kind != "f":
+                raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
+            if p in seen:
+                raise ValueError(f"{name}: a parameter of shape {p.shape} appears twice in a group")
+            seen.add(p)
+        for other in self.param_groups:
+            for p in other["params"]:
+                if p in seen:
+                    raise ValueError(
+                        f"{name}: some parameters appear in more than one parameter group "
+                        f"(one has shape {p.shape})"
+                    )
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check(group)
+        self.param_groups.append(group)
+        self._layouts.append(None)
+
+    # -- the step --------------------------------------------------------------------------------
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Update every parameter that has a gradient; parameters without one are skipped.
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss
+                (it runs with grad mode on).
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        if len(self._layouts) != len(self.param_groups):  # param_groups edited by hand
+            self._layouts = [None] * len(self.param_groups)
+        for gi, group in enumerate(self.param_groups):
+            state_init = self._state_init(group)
+            layout = self._layouts[gi]
+            if layout is None or not layout.is_current(group["params"], self.state, state_init):
+                layout = self._layouts[gi] = _GroupLayout(group["params"], self.state, state_init)
+            for buf in layout.buffers:
+                self._step_buffer(group, buf)
+        return loss
+
+    def _step_buffer(self, group: dict[str, Any], buf: _FlatBuffer) -> None:
+        live = []  # positions (in buf) of the parameters that have a gradient this step
+        for i, p in enumerate(buf.params):
+            g = p.grad
+            if g is None:
+                continue
+            if g.shape != p.shape:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter "
+                    f"of shape {p.shape}; fix whatever assigned this .grad"
+                )
+            buf.grad_views[i][...] = g.data  # our own copy: the rule may overwrite it
+            live.append(i)
+        if not live:
+            return
+        states = [self._state_of(buf, i) for i in live]
+        steps = [st["step"] + 1 for st in states]
+        if len(live) == len(buf.params) and min(steps) == max(steps):
+            self._update(group, buf.whole, steps[0])  # the common case: one call per group
+        else:
+            for i, step in zip(live, steps, strict=True):
+                self._update(group, buf.part(i), step)
+        for i, st, step in zip(live, states, steps, strict=True):
+            st["step"] = step
+            buf.params[i]._version += 1  # in-place change: backward through old graphs errs
+
+    def _state_of(self, buf: _FlatBuffer, i: int) -> dict[str, Any]:
+        """The state dict of parameter i of `buf`, created (as views) on its first update."""
+        p = buf.params[i]
+        st = self.state[p]
+        if not st:
+            st["step"] = 0
+            for name, sview in buf.state_views[i].items():
+                st[name] = Tensor._wrap(sview)
+            buf.state_dicts[i] = st
+        return st
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients: to None (default; frees memory) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad._node is not None:  # a create_graph gradient: cut its history
+                        p.grad = Tensor._wrap(p.grad.data)
+                    p.grad.data[...] = 0
+
+    # -- state_dict ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A snapshot of the optimizer in PyTorch's layout.
+
+        Returns:
+            {"state": {index: {"step": int, name: Tensor, ...}}, "param_groups": [{option:
+            value, ..., "params": [index, ...]}]}, where index numbers the parameters across
+            groups in order. Tensors are copies (later steps do not change the snapshot); the
+            rest is plain numbers, bools, tuples and lists (JSON-able).
+        """
+        index: dict[Tensor, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: _plain(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(p, len(index))
+                packed["params"].append(index[p])
+            groups.append(packed)
+        state = {}
+        for p, st in self.state.items():
+            if p in index and st:
+                state[index[p]] = {
+                    k: Tensor._wrap(v.data.copy()) if isinstance(v, Tensor) else _plain(v)
+                    for k, v in st.items()
+                }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a `state_dict()` (also one whose keys and tensors went through JSON/NumPy).
+
+        Hyperparameters come from the saved groups; state arrays are cast to each parameter's
+        dtype and device. Integer-like string keys ("0") are accepted for the state indices.
+
+        Raises:
+            ValueError: the number of groups, a group's size, or a state array's shape differs.
+        """
+        name = type(self).__name__
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter "
+                f"groups, this optimizer has {len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        new_groups = []
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter group {gi} has {len(saved['params'])} "
+                    f"parameters in the state dict and {len(group['params'])} here"
+                )
+            for idx, p in zip(saved["params"], group["params"], strict=True):
+                by_index[int(idx)] = p
+            new = {k: _restore(k, v) for k, v in saved.items() if k != "params"}
+            for key, value in self.defaults.items():
+                new.setdefault(key, value)
+            self._check(new)
+            new["params"] = group["params"]
+            new_groups.append(new)
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for idx, st in state_dict["state"].items():
+            p = by_index.get(int(idx))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: state for unknown parameter {idx}")
+            loaded: dict[str, Any] = {}
+            for k, v in st.items():
+                if k == "step":
+                    loaded[k] = int(float(v.item() if hasattr(v, "item") else v))
+                elif isinstance(v, (Tensor, np.ndarray)) or backend.is_cupy_array(v):
+                    arr = _like(v, p.data)
+                    if arr.shape != p.shape:
+                        raise ValueError(
+                            f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
+                            f"{tuple(arr.shape)}, the parameter has shape {p.shape}"
+                        )
+                    loaded[k] = Tensor._wrap(arr.copy())
+                else:
+                    loaded[k] = v
+            new_state[p] = loaded
+        self.param_groups = new_groups
+        self.state = new_state
+        self._layouts = [None] * len(new_groups)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _plain(value):
+    """Tuples stay tuples, NumPy scalars become Python numbers (JSON-able group options)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _restore(key: str, value):
+    """Undo what JSON does to group options: lists back to tuples for `betas`-like pairs."""
+    if key == "betas" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+# -- helpers shared by the update rules -----------------------------------------------------------
+def _add_scaled(dst, alpha: float, src, tmp) -> None:
+    """dst += alpha * src, in place (PyTorch's `dst.add_(src, alpha=alpha)`)."""
+    if alpha == 1:
+        dst += src
+    else:
+        np.multiply(src, alpha, out=tmp)
+        dst += tmp
+
+
+def _lerp(start, end, weight: float, tmp) -> None:
+    """start <- start + weight * (end - start), in place, rounded as PyTorch's `lerp_`."""
+    np.subtract(end, start, out=tmp)
+    if abs(weight) < 0.5:
+        tmp *= weight
+        start += tmp
+    else:  # PyTorch's second form, exact at weight = 1
+        tmp *= 1 - weight
+        np.subtract(end, tmp, out=start)
+
+
+def _check_range(opt: str, group: dict, key: str, low: float = 0.0, high: float = math.inf) -> None:
+    """ValueError unless low <= group[key] <= high."""
+    value = group[key]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        where = f"in [{low}, {high}]" if high != math.inf else f">= {low}"
+        raise ValueError(f"{opt}: invalid {key} {value!r}: it must be a number {where}")
+
+
+def _check_betas(opt: str, group: dict) -> None:
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, b in enumerate(betas):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{opt}: invalid beta parameter at index {i}: {b!r}; need 0 <= b < 1")

@@ -1,0 +1,103 @@
+"""RMSprop (Hinton, Lecture 6e of "Neural Networks for Machine Learning", 2012)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _lerp
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop: divide each step by a running root mean square of the gradient.
+
+    Matches `torch.optim.RMSprop`. For each parameter θ with gradient g (learning rate γ,
+    smoothing α, momentum μ, weight decay λ):
+
+        g  ← -g                                  if maximize
+        g  ← g + λ θ
+        s  ← α s + (1 - α) g²                    state "square_avg"
+        ḡ  ← ḡ + (1 - α)(g - ḡ)                  if centered (state "grad_avg")
+        d  ← √(s - ḡ²) + ε   if centered,  else  √s + ε
+        b  ← μ b + g / d,  θ ← θ - γ b           if μ > 0 (state "momentum_buffer")
+        θ  ← θ - γ g / d                         otherwise
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        alpha: smoothing constant α of the running mean square.
+        eps: ε added to the denominator.
+        weight_decay: L2 penalty λ.
+        momentum: momentum factor μ.
+        centered: normalize by an estimate of the gradient's variance instead of its raw second
+            moment.
+        maximize: ascend the objective instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "eps", "weight_decay", "momentum"):
+            _check_range("RMSprop", group, key)
+        _check_range("RMSprop", group, "alpha", 0.0, 1.0)
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        names = {"square_avg": 0.0}
+        if group["momentum"] > 0:
+            names["momentum_buffer"] = 0.0
+        if group["centered"]:
+            names["grad_avg"] = 0.0
+        return names
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        alpha, lr = group["alpha"], group["lr"]
+        square_avg = a.state["square_avg"]
+        if group["maximize"]:
+            np.negative(g, out=g)
+        if group["weight_decay"] != 0:
+            _add_scaled(g, group["weight_decay"], p, tmp)
+        square_avg *= alpha
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - alpha
+        square_avg += tmp
+        if group["centered"]:
+            grad_avg = a.state["grad_avg"]
+            _lerp(grad_avg, g, 1 - alpha, tmp)
+            np.multiply(grad_avg, grad_avg, out=tmp)
+            np.subtract(square_avg, tmp, out=tmp)
+            denom = np.sqrt(tmp, out=tmp)
+        else:
+            denom = np.sqrt(square_avg, out=tmp)
+        denom += group["eps"]
+        np.divide(g, denom, out=tmp)  # tmp = g / d
+        if group["momentum"] > 0:
+            buf = a.state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += tmp
+            _add_scaled(p, -lr, buf, tmp)
+        else:
+            _add_scaled(p, -lr, tmp, tmp)

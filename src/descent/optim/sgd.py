@@ -1,0 +1,86 @@
+"""Stochastic gradient descent with momentum (Polyak or Nesterov)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, optionally with momentum; matches `torch.optim.SGD`.
+
+    For each parameter θ with gradient g at step t (learning rate γ, momentum μ, dampening τ,
+    weight decay λ):
+
+        g  ← -g                          if maximize
+        g  ← g + λ θ                     weight decay enters the gradient (L2 penalty)
+        b₁ ← g,   b_t ← μ b_{t-1} + (1 - τ) g        if μ ≠ 0 (state "momentum_buffer")
+        g  ← g + μ b_t  if nesterov,  else  g ← b_t  if μ ≠ 0
+        θ  ← θ - γ g
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        momentum: momentum factor μ (0 disables momentum and its state).
+        dampening: dampening τ of the momentum.
+        weight_decay: L2 penalty λ.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: ascend the objective instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "momentum", "dampening", "weight_decay"):
+            _check_range("SGD", group, key)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                "SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
+                f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
+            )
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
+
+    def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        mu = group["momentum"]
+        if group["maximize"]:
+            np.negative(g, out=g)
+        if group["weight_decay"] != 0:
+            _add_scaled(g, group["weight_decay"], p, tmp)
+        if mu != 0:
+            buf = a.state["momentum_buffer"]
+            if step == 1:
+                buf[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
+            else:
+                buf *= mu
+                _add_scaled(buf, 1 - group["dampening"], g, tmp)
+            if group["nesterov"]:
+                _add_scaled(g, mu, buf, tmp)
+            else:
+                g = buf
+        _add_scaled(p, -group["lr"], g, tmp)
