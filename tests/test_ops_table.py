@@ -15,7 +15,6 @@ import descent as ds
 import descent.ops
 from descent.autograd import Function
 from descent.explain import gradcheck, gradgradcheck
-
 from specs import all_specs
 
 SPECS = all_specs()

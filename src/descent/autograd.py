@@ -156,30 +156,89 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors, recording a node when grad mode is on and an input needs grad."""
         fn = object.__new__(cls)
-        for k, v in params.items():
-            setattr(fn, k, v)
+        if params:
+            for k, v in params.items():
+                setattr(fn, k, v)
+        if len(inputs) == 1:  # the common unary case, without the general loops
+            x = inputs[0]
+            out = fn.forward(x.data)
+            if x._rg and _state.enabled:
+                return fn._record1(x, out)
+            return _wrap(out)
         arrays = [t.data for t in inputs]
         out = fn.forward(*arrays)
         if _state.enabled:
             for t in inputs:
-                if t.requires_grad:
+                if t._rg:
                     break
             else:
                 return _wrap(out)
-            fn.parents = tuple(
-                t._node if t._node is not None else (t if t.requires_grad else None) for t in inputs
-            )
-            fn.index = next(_counter)
-            fn.in_shapes = tuple(a.shape for a in arrays)
-            fn.hooks = None
-            fn.retained = None
-            if cls.save_inputs:
-                fn.saved = inputs
-                fn.versions = tuple(t._version for t in inputs)
-            else:
-                fn.saved = None
-            fn.out_data = out if cls.save_output else None
-            return _from_node(out, fn)
+            return fn._record(inputs, arrays, out)
+        return _wrap(out)
+
+    # The recording helpers below are the whole per-op cost of the graph: they are written out
+    # plainly (no generator expressions, no kwargs) because they run once per op.
+    def _record1(self, x, out):
+        """Make this op a node with the single input `x` (which requires grad)."""
+        node = x._node
+        self.parents = (x if node is None else node,)
+        self.index = next(_counter)
+        self.in_shapes = (x.data.shape,)
+        self.hooks = None
+        self.retained = None
+        if self.save_inputs:
+            self.saved = (x,)
+            self.versions = (x._version,)
+        else:
+            self.saved = None
+        self.out_data = out if self.save_output else None
+        return _from_node(out, self)
+
+    def _record2(self, a, b, out):
+        """Make this op a node with inputs a and b (at least one requires grad)."""
+        na, nb = a._node, b._node
+        self.parents = (
+            na if na is not None else (a if a._rg else None),
+            nb if nb is not None else (b if b._rg else None),
+        )
+        self.index = next(_counter)
+        self.in_shapes = (a.data.shape, b.data.shape)
+        self.hooks = None
+        self.retained = None
+        if self.save_inputs:
+            self.saved = (a, b)
+            self.versions = (a._version, b._version)
+        else:
+            self.saved = None
+        self.out_data = out if self.save_output else None
+        return _from_node(out, self)
+
+    def _record(self, inputs, arrays, out):
+        """Make this op a node with any number of inputs (at least one requires grad)."""
+        parents = []
+        for t in inputs:
+            n = t._node
+            parents.append(n if n is not None else (t if t._rg else None))
+        self.parents = tuple(parents)
+        self.index = next(_counter)
+        self.in_shapes = tuple([a.shape for a in arrays])
+        self.hooks = None
+        self.retained = None
+        if self.save_inputs:
+            self.saved = inputs
+            self.versions = tuple([t._version for t in inputs])
+        else:
+            self.saved = None
+        self.out_data = out if self.save_output else None
+        return _from_node(out, self)
+
+    @classmethod
+    def apply2(cls, a, b):
+        """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
+        fn = object.__new__(cls)
+        out = fn.forward(a.data, b.data)
+        if (a._rg or b._rg) and _state.enabled:
+            return fn._record2(a, b, out)
         return _wrap(out)
 
     # -- what backward reads --------------------------------------------------------------
@@ -265,13 +324,6 @@ def graph_namespace():
 # The backward pass
 
 
-def _sum_to(g, shape, F):
-    """Sum a gradient over broadcast dimensions so that it has `shape` (the one unbroadcast)."""
-    if g.shape == shape:
-        return g
-    return F.sum_to(g, shape)
-
-
 def run_backward(
     roots,
     root_grads,
@@ -331,11 +383,14 @@ def run_backward(
 
     prev_mode = _state.enabled
     _state.enabled = create_graph
+    np_ns = array_namespace(np)
+    ndarray = np.ndarray
+    heappop, heappush = heapq.heappop, heapq.heappush
     try:
         while heap:
-            _, node = heapq.heappop(heap)
+            node = heappop(heap)[1]
             gy = grads.pop(node)
-            if node.hooks or node.retained is not None:
+            if node.hooks is not None or node.retained is not None:
                 gy = _run_node_hooks(node, gy, create_graph)
             if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
@@ -344,17 +399,12 @@ def run_backward(
                 if pending_nodes == 0 and not capture_leaves and not accumulate:
                     break
             saved = node.saved
-            if saved is _FREED:
-                raise RuntimeError(node._freed_message())
-            if saved is not None and saved:
-                for t, v in zip(node.saved, node.versions):
+            if saved is not None:
+                if saved is _FREED:
+                    raise RuntimeError(node._freed_message())
+                for t, v in zip(saved, node.versions):
                     if t._version != v:
-                        raise RuntimeError(
-                            f"an input of '{node.name}' (shape {tuple(t.shape)}) was modified in "
-                            f"place after the op saved it for backward (version {v} -> "
-                            f"{t._version}). Clone it before the in-place change (x = x.clone()) "
-                            "or do the in-place change before using it."
-                        )
+                        raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
                     raise RuntimeError(
@@ -363,12 +413,36 @@ def run_backward(
                         "form of the op for higher-order derivatives."
                     )
                 ns = F
+            elif type(gy) is ndarray:
+                ns = np_ns
             else:
                 ns = array_namespace(backend.get_array_module(gy))
             gxs = node.backward(gy, ns)
+            parents = node.parents
+            if type(gxs) is not tuple and len(parents) == 1:
+                # One input (most ops): the same steps as the loop below, without the tuples.
+                parent = parents[0]
+                if parent is not None and gxs is not None:
+                    shape = node.in_shapes[0]
+                    if gxs.shape != shape:
+                        gxs = _sum_to_checked(node, gxs, shape, ns)
+                    if isinstance(parent, Function):
+                        prev = grads.get(parent)
+                        if prev is None:
+                            grads[parent] = gxs
+                            heappush(heap, (-parent.index, parent))
+                        else:
+                            grads[parent] = prev + gxs
+                    else:
+                        prev = leaf_grads.get(parent)
+                        leaf_grads[parent] = gxs if prev is None else prev + gxs
+                if not retain_graph:
+                    if saved is not None or node.save_output:
+                        node.saved = _FREED
+                    node.out_data = None
+                continue
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            parents = node.parents
             if len(gxs) != len(parents):
                 raise RuntimeError(
                     f"internal error in '{node.name}'.backward: returned {len(gxs)} gradients "
@@ -378,22 +452,22 @@ def run_backward(
                 if parent is None or gx is None:
                     continue
                 if gx.shape != shape:
-                    try:
-                        gx = _sum_to(gx, shape, ns)
-                    except ValueError:
-                        raise RuntimeError(
-                            f"'{node.name}'.backward produced a gradient of shape "
-                            f"{tuple(gx.shape)} for an input of shape {shape}"
-                        ) from None
-                deliver(parent, gx)
+                    gx = _sum_to_checked(node, gx, shape, ns)
+                # Deliver gx: accumulate out of place (never += into a shared array).
+                if isinstance(parent, Function):
+                    prev = grads.get(parent)
+                    if prev is None:
+                        grads[parent] = gx
+                        heappush(heap, (-parent.index, parent))
+                    else:
+                        grads[parent] = prev + gx
+                else:
+                    prev = leaf_grads.get(parent)
+                    leaf_grads[parent] = gx if prev is None else prev + gx
             if not retain_graph:
-                if node.saved is not None:
+                if saved is not None or node.save_output:
                     node.saved = _FREED
                 node.out_data = None
-                for name in node.saved_slots:
-                    setattr(node, name, None)
-                if node.save_output:
-                    node.saved = _FREED
     finally:
         _state.enabled = prev_mode
 
@@ -426,6 +500,25 @@ def run_backward(
         else:
             leaf.grad = Tensor._wrap(leaf.grad.data + g)
     return captured
+
+
+def _sum_to_checked(node, gx, shape, ns):
+    """The engine's one unbroadcast: sum gx back to its input's shape, or name the culprit."""
+    try:
+        return ns.sum_to(gx, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"'{node.name}'.backward produced a gradient of shape {tuple(gx.shape)} for an input "
+            f"of shape {shape}"
+        ) from None
+
+
+def _modified_message(node, t, v) -> str:
+    return (
+        f"an input of '{node.name}' (shape {tuple(t.shape)}) was modified in place after the op "
+        f"saved it for backward (version {v} -> {t._version}). Clone it before the in-place "
+        "change (x = x.clone()) or do the in-place change before using it."
+    )
 
 
 def _run_node_hooks(node, gy, create_graph):

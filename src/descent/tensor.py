@@ -379,21 +379,36 @@ class Tensor:
 
     # -- operators ---------------------------------------------------------------------------
     def __add__(self, other):
+        t = type(other)  # fast path: a Python number with a floating tensor
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _ew.AddScalar.apply(self, other)
         return _ew.add(self, other)
 
     def __radd__(self, other):
+        t = type(other)  # fast path: a Python number with a floating tensor
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _ew.AddScalar.apply(self, other)
         return _ew.add(other, self)
 
     def __sub__(self, other):
+        t = type(other)
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _ew.AddScalar.apply(self, -other)
         return _ew.sub(self, other)
 
     def __rsub__(self, other):
         return _ew.sub(other, self)
 
     def __mul__(self, other):
+        t = type(other)  # fast path: a Python number with a floating tensor
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _ew.MulScalar.apply(self, other)
         return _ew.mul(self, other)
 
     def __rmul__(self, other):
+        t = type(other)  # fast path: a Python number with a floating tensor
+        if (t is float or t is int) and self.data.dtype.kind == "f":
+            return _ew.MulScalar.apply(self, other)
         return _ew.mul(other, self)
 
     def __truediv__(self, other):

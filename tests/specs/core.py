@@ -267,14 +267,16 @@ for nm, f, r, tf in [
 ]:  # fmt: skip
     cov = {"sum": "Sum", "mean": "Mean", "prod": "Prod", "var": "Mean", "std": "Sqrt",
            "logsumexp": "LogSumExp", "norm2": "Norm2", "norm3": "PowScalar",
-           "softmax": "Softmax", "log": "LogSoftmax", "cumsum": "CumSum"}[nm.split("_")[0]]  # fmt: skip
+           "softmax": "Softmax", "log": "LogSoftmax",
+           "cumsum": "CumSum"}[nm.split("_")[0]]  # fmt: skip
     add(name=nm, fn=f, ref=r, torch_fn=tf, shapes=[R3], covers=(cov,),
         domain=(0.3, 1.5) if nm.startswith("prod") else P)  # fmt: skip
 
 add(name="max_all", fn=lambda x: x.max(), ref=np.max, torch_fn=torch.amax, shapes=[R3],
     inputs=distinct(R3), covers=("Max",))  # fmt: skip
 add(name="max_axis", fn=lambda x: ds.max(x, 1), ref=lambda x: x.max(1),
-    torch_fn=lambda x: torch.amax(x, 1), shapes=[R3], inputs=distinct(R3), covers=("Max",))  # fmt: skip
+    torch_fn=lambda x: torch.amax(x, 1), shapes=[R3], inputs=distinct(R3),
+    covers=("Max",))  # fmt: skip
 add(name="min_axes_keep", fn=lambda x: x.min(dim=(0, 2), keepdim=True),
     ref=lambda x: x.min((0, 2), keepdims=True),
     torch_fn=lambda x: torch.amin(x, (0, 2), keepdim=True), shapes=[R3], inputs=distinct(R3),
@@ -568,9 +570,11 @@ add(name="sub_div_inplace", fn=lambda x, y: (x * 1.0).sub_(y).div_(y) * x,
     ref=lambda x, y: (x - y) / y * x, torch_fn=lambda x, y: (x * 1.0).sub_(y).div_(y) * x,
     shapes=[(3, 4), (3, 4)], domain=[P, POS], covers=("Sub", "Div"))  # fmt: skip
 add(name="copy_inplace", fn=_inplace("copy_"), ref=lambda x, y: np.broadcast_to(y, x.shape) * x,
-    torch_fn=_t_inplace("copy_"), shapes=[(3, 4), (4,)], covers=("Clone", "BroadcastTo"))  # fmt: skip
+    torch_fn=_t_inplace("copy_"), shapes=[(3, 4), (4,)],
+    covers=("Clone", "BroadcastTo"))  # fmt: skip
 add(name="fill_inplace", fn=lambda x: (x * 1.0).fill_(0.5) * x, ref=lambda x: 0.5 * x,
-    torch_fn=lambda x: (x * 1.0).fill_(0.5) * x, shapes=[(3, 4)], covers=("MulScalar",))  # fmt: skip
+    torch_fn=lambda x: (x * 1.0).fill_(0.5) * x, shapes=[(3, 4)],
+    covers=("MulScalar",))  # fmt: skip
 add(name="zero_inplace", fn=lambda x: (x * 1.0).zero_() + x * x, ref=lambda x: x * x,
     torch_fn=lambda x: (x * 1.0).zero_() + x * x, shapes=[(3, 4)], covers=("Mul",))  # fmt: skip
 add(name="clamp_inplace", fn=lambda x: (x * 1.0).clamp_(-0.5, 0.5) * x,

@@ -24,7 +24,7 @@ its input and index, the analytic and numeric values there, and the relative err
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np

@@ -35,7 +35,8 @@ class Tanh(Function):
 
     def backward(self, gy, F):
         y = self.output(F)
-        return gy * (1 - y * y)
+        g = gy * y
+        return gy - g * y  # gy (1 - y^2) with array-array ops only (no scalar conversion)
 
 
 class Sigmoid(Function):
@@ -118,7 +119,8 @@ class Gelu(Function):
         if self.approximate == "tanh":
             x2 = x * x
             t = F.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
-            d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * ((x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI)
+            du = (x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI  # d/dx of tanh's argument
+            d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du
             return gy * d
         cdf = (F.erf(x * (1 / _SQRT_2)) + 1) * 0.5
         pdf = F.exp(x * x * -0.5) * _INV_SQRT_2PI
@@ -175,7 +177,9 @@ class Erf(Function):
 
 
 def tanh(x) -> Tensor:
-    return Tanh.apply(_float(x))
+    if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
+        x = _float(x)
+    return Tanh.apply(x)
 
 
 def sigmoid(x) -> Tensor:
