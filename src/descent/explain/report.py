@@ -391,20 +391,13 @@ class RunAnalysis:
         return {"verdict": self.verdict, "findings": [asdict(f) for f in self.findings]}
 
 
-def _smooth(values: list[float], k: int) -> np.ndarray:
-    v = np.asarray(values, dtype=float)
-    if k <= 1 or v.size < k:
-        return v
-    return np.convolve(v, np.ones(k) / k, mode="valid")
-
-
 def analyze_run(data: RunData) -> RunAnalysis:
     """Say in words what went right or wrong in a run.
 
     Rules (each with its threshold, so the sentence can be checked against the plots):
       * non-finite loss: the first step whose loss is NaN/Inf;
-      * diverged: the smoothed final loss is above the initial loss;
-      * plateau: the smoothed loss improved by < 1% over the last third of the run;
+      * diverged: the mean loss of the last tenth of the run is > 2% above that of the first;
+      * plateau: the loss (means over tenths of the run) improved by < 1% over the last third;
       * overfitting: val loss rose > 2% above its minimum at step N while train loss kept falling;
       * healthy: "loss fell from A to B" when none of the above;
       * gradients (from gradients.jsonl): for each parameter, the first recorded step of each
@@ -424,11 +417,14 @@ def analyze_run(data: RunData) -> RunAnalysis:
             f.append(Finding("problem", f"loss became non-finite (NaN/Inf) at step {bad[0]}"))
         finite = [v for v in losses if math.isfinite(v)]
         if finite and not bad:
-            k = max(1, len(finite) // 20)
-            sm = _smooth(finite, k)
-            first, last = float(sm[0]), float(sm[-1])
-            third = max(1, len(sm) // 3)
-            ref = float(sm[-third - 1]) if len(sm) > third else first
+            # Means over windows of a tenth of the run: per-step losses are noisy.
+            n = len(finite)
+            seg = max(1, n // 10)
+            third = max(1, n // 3)
+            first = float(np.mean(finite[:seg]))
+            last = float(np.mean(finite[-seg:]))
+            ref = float(np.mean(finite[max(0, n - third - seg) : n - third])) if n > third else first
+            sm = finite
             if last > first * 1.02:
                 f.append(Finding("problem", f"loss diverged: rose from {first:.4g} to {last:.4g}"))
             elif (
