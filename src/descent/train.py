@@ -62,8 +62,9 @@ class TrainConfig:
             standard library's source on this machine, 'shakespeare', or a path to a text file;
             None = 'python'); continue from `out_dir`'s checkpoint; the seed; 'cpu' or 'cuda'.
         n_layer, n_head, n_embd, block_size, dropout, bias: the GPT's shape (`GPTConfig`).
-        batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch,
-            micro-batches per step, and the number of optimizer steps.
+        batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch (the
+            global batch: under MPI each of N ranks takes batch_size / N of them), micro-batches
+            per step, and the number of optimizer steps.
         learning_rate, min_lr, warmup_iters, lr_decay_iters, decay_lr: linear warm-up to
             learning_rate over warmup_iters steps, then cosine decay to min_lr at lr_decay_iters
             (constant learning_rate when decay_lr is False).
@@ -277,9 +278,17 @@ class Trainer:
         self.step = 0
         self.best_val_loss = math.inf
         self.last_eval: dict | None = None
-        self.tokens_per_step = (
+        self.tokens_per_step = (  # over all ranks: batch_size is the global batch
             config.batch_size * config.block_size * config.gradient_accumulation_steps
         )
+        # Data parallel: each rank takes its slice of the global batch, so a run (and its
+        # resume) sees the same data with any number of ranks.
+        if config.batch_size % self.world_size:
+            raise ConfigError(
+                f"batch_size {config.batch_size} does not split over {self.world_size} ranks: "
+                f"use a multiple of {self.world_size}"
+            )
+        self.local_batch_size = config.batch_size // self.world_size
         self._metrics_file = None
         self._setup()
 
@@ -477,7 +486,7 @@ class Trainer:
     def get_batch(self, split: str, generator: descent.Generator):
         """(x, y): (batch_size, block_size) token ids and the ids one position later."""
         x, y = self.stream.get_batch(
-            split, self.config.batch_size, self.config.block_size, generator
+            split, self.local_batch_size, self.config.block_size, generator
         )
         return self._to_device(x, y)
 
@@ -548,7 +557,7 @@ class Trainer:
                 record = {
                     "kind": "step", "step": step, "loss": loss_sum, "lr": lr,
                     "grad_norm": grad_norm, "ms_per_iter": dt * 1e3,
-                    "tokens_per_sec": self.tokens_per_step * self.world_size / dt,
+                    "tokens_per_sec": self.tokens_per_step / dt,
                     "elapsed_s": time.perf_counter() - t_start,
                 }  # fmt: skip
                 if step % cfg.log_interval == 0 or step == cfg.max_iters:
