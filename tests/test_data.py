@@ -508,3 +508,14 @@ def test_token_stream_default_block_size():
     assert TokenStream("abcdefghij" * 20, seed=0).get_batch("train", 3, 5)[0].tolist() == x.tolist()
     with pytest.raises(ValueError, match="pass block_size"):
         TokenStream("abcdefghij" * 20).get_batch("train", 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not descent.backend.cuda_available(), reason="needs a CUDA GPU with CuPy")
+def test_gpu_batches():
+    stream = TokenStream("abcdefghij" * 20, seed=0)
+    x, y = stream.get_batch("train", 3, 5, device="cuda")
+    assert x.device.startswith("cuda") and y.dtype == np.int64
+    ds = TensorDataset(descent.randn(10, 2).to("cuda"), descent.arange(10).to("cuda"))
+    xb, yb = next(iter(DataLoader(ds, batch_size=4, shuffle=True, generator=descent.Generator(0))))
+    assert xb.device.startswith("cuda") and xb.shape == (4, 2)

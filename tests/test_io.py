@@ -588,3 +588,16 @@ def test_gpt_with_tied_weights_and_config(tmp_path):
     wte = model.state_dict()["transformer.wte.weight"]
     sizes = [v.numpy().nbytes for v in model.state_dict().values()]
     assert path.stat().st_size < sum(sizes) - wte.numpy().nbytes + 4096
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not descent.backend.cuda_available(), reason="needs a CUDA GPU with CuPy")
+def test_gpu_save_and_map_location(tmp_path):
+    sd = {"w": descent.randn(3, 4).to("cuda"), "n": descent.arange(5).to("cuda")}
+    path = dio.save_state_dict(tmp_path / "g.safetensors", sd)
+    on_cpu = dio.load_state_dict(path)
+    assert on_cpu["w"].device == "cpu"
+    np.testing.assert_array_equal(on_cpu["w"].numpy(), sd["w"].numpy())
+    on_gpu = dio.load_state_dict(path, map_location="cuda")
+    assert on_gpu["w"].device.startswith("cuda") and on_gpu["n"].dtype == np.int64
+    np.testing.assert_array_equal(on_gpu["n"].numpy(), np.arange(5))

@@ -549,7 +549,10 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
         if not name.startswith(_OPT):
             continue
         idx, key = name[len(_OPT) :].split(".", 1)
-        value = arr if name in raw else _place(arr, map_location)
+        if name in raw:  # the optimizer kept raw arrays: give it arrays on the right device
+            value = backend.to_device(arr, backend.normalize_device(map_location or "cpu"))
+        else:
+            value = _place(arr, map_location)
         state.setdefault(int(idx), {})[key] = value
     out = dict(od.get("extra", {}))
     out["state"] = dict(sorted(state.items()))
