@@ -347,3 +347,23 @@ add(
 )
 # padding_idx (rows that get no gradient on purpose) is tested in tests/test_nn_functional.py:
 # finite differences would disagree by design.
+
+# ---------------------------------------------------------------------------------------------
+# Linear (fused x W^T + b)
+
+add(
+    name="linear-bias-3d",
+    fn=lambda x, w, b: F.linear(x, w, b),
+    ref=lambda x, w, b: x @ w.T + b,
+    torch_fn=lambda x, w, b: TF.linear(x, w, b),
+    shapes=[(2, 3, 4), (5, 4), (5,)],
+    covers=("Linear",),
+)
+add(
+    name="linear-nobias-1d",
+    fn=lambda x, w: F.linear(x, w),
+    ref=lambda x, w: x @ w.T,
+    torch_fn=lambda x, w: TF.linear(x, w),
+    shapes=[(4,), (3, 4)],
+    covers=("Linear",),
+)

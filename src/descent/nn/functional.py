@@ -224,17 +224,53 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
 # Linear, embedding, dropout
 
 
+class Linear(Function):
+    """y = x W^T + b in one op, x (..., in) folded to (M, in) for ONE matrix product.
+
+    Backward: gx = gy W, gW = gy^T x (directly in W's (out, in) layout), gb = sum of gy rows.
+    Written once for arrays and Tensors, so it is differentiable under create_graph.
+    """
+
+    __slots__ = ("has_b",)
+    save_inputs = True
+
+    def forward(self, x, w, *b):
+        x2 = x.reshape(-1, x.shape[-1])  # (M, in), a view for contiguous x
+        y = x2 @ w.T  # (M, out); BLAS reads the transposed view without a copy
+        if self.has_b:
+            y += b[0]
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    def backward(self, gy, F):
+        ins = self.inputs(F)
+        x, w = ins[0], ins[1]
+        gy2 = gy.reshape((-1, gy.shape[-1]))  # (M, out)
+        gx = gw = gb = None
+        if self.parents[0] is not None:
+            gx = (gy2 @ w).reshape(tuple(x.shape))
+        if self.parents[1] is not None:
+            gw = gy2.swapaxes(-1, -2) @ x.reshape((-1, x.shape[-1]))  # (out, in)
+        if self.has_b and self.parents[2] is not None:
+            gb = gy2.sum(axis=0)
+        return (gx, gw, gb) if self.has_b else (gx, gw)
+
+
 def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
-    """y = x W^T + b with W of shape (out_features, in_features)."""
+    """y = x W^T + b with W of shape (out_features, in_features); one fused op."""
     x = as_tensor(input)
     w = as_tensor(weight)
-    if x.shape[-1] != w.shape[-1]:
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[-1]:
         raise ValueError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but the weight "
-            f"{tuple(w.shape)} expects {w.shape[-1]} (weight is (out_features, in_features))"
+            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} "
+            f"features but the weight {tuple(w.shape)} expects {w.shape[-1]} (weight is "
+            "(out_features, in_features))"
         )
-    y = x @ w.mT if w.ndim == 2 else x @ w
-    return y if bias is None else y + bias
+    if bias is None:
+        return Linear.apply(x, w, has_b=False)
+    b = as_tensor(bias)
+    if tuple(b.shape) != (w.shape[0],):
+        return Linear.apply(x, w, has_b=False) + b  # an unusual bias shape: broadcast add
+    return Linear.apply(x, w, b, has_b=True)
 
 
 class Embedding(Function):

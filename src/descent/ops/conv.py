@@ -176,55 +176,66 @@ def _offsets(geom, ho, wo):
 
 
 class MaxPool2d(Function):
-    """y = max over each window; the gradient goes to the (first) maximal element.
+    """y = max over each window; the gradient goes to the first maximal element (as PyTorch).
 
-    Forward: a running maximum over the kh*kw strided slices (no patch copy), recording the
-    winning offset per output (uint8/int16 `arg`). Backward adds gy into the winners' places.
+    Forward: a running np.maximum over the kh*kw strided slices (no patch copy, nothing but the
+    output allocated). Backward finds the winners by comparing each slice with the saved output,
+    first offset first, and adds gy * mask into the strided view of each offset.
     """
 
-    __slots__ = ("geom", "arg", "out_hw")
-    saved_slots = ("arg",)
+    __slots__ = ("geom", "xpad")
+    save_inputs = True
+    save_output = True
+    saved_slots = ("xpad",)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
         kh, kw, sh, sw, dh, dw, ph, pw = self.geom
-        n, c, h, w = x.shape
+        h, w = x.shape[2], x.shape[3]
         ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
         xpad = _padded(xp, x, ph, pw, -np.inf)
+        self.xpad = xpad if xpad is not x else None  # the padded copy, kept only if made
         out = None
-        arg = xp.zeros((n, c, ho, wo), dtype=np.int16 if kh * kw > 255 else np.uint8)
-        for i, j, sl in _offsets(self.geom, ho, wo):
-            v = xpad[sl]
-            if out is None:
-                out = v.copy()
-                continue
-            better = v > out  # strict: ties keep the first maximum, as PyTorch
-            xp.copyto(out, v, where=better)
-            arg[better] = i * kw + j
-        self.arg = arg
-        self.out_hw = (ho, wo)
+        for _i, _j, sl in _offsets(self.geom, ho, wo):
+            out = xpad[sl].copy() if out is None else xp.maximum(out, xpad[sl], out=out)
         return out
 
+    def _winners(self, xp, x, y):
+        """Yield (offset number, slices, bool mask of outputs whose first maximum is there)."""
+        xpad = self.xpad if self.xpad is not None else x
+        if xpad is None:
+            xpad = _padded(xp, x, self.geom[6], self.geom[7], -np.inf)
+        kw = self.geom[1]
+        taken = None
+        for i, j, sl in _offsets(self.geom, y.shape[2], y.shape[3]):
+            hit = xpad[sl] == y
+            if taken is None:
+                taken = hit.copy()
+            else:
+                hit &= ~taken  # a tie: the earlier offset already won
+                taken |= hit
+            yield i * kw + j, sl, hit
+
     def backward(self, gy, F):
-        kh, kw = self.geom[0], self.geom[1]
-        ho, wo = self.out_hw
-        x_shape = self.in_shapes[0]
+        x = self.inputs(F)[0]
+        y = self.output(F)
+        kh, kw, _, _, _, _, ph, pw = self.geom
+        n, c, h, w = self.in_shapes[0]
         if F.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
             from .shape import permute  # noqa: PLC0415
 
-            xp = backend.get_array_module(self.arg)
-            sel = self.arg[None] == xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
-            sel = Tensor._wrap(sel.astype(gy.data.dtype))  # (kh*kw, N, C, Ho, Wo) constant
-            cols = gy.reshape((1,) + tuple(gy.shape)) * sel
+            xp = backend.get_array_module(y.data)
+            sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy.data.dtype)
+            for k, _sl, hit in self._winners(xp, x.data, y.data):
+                sel[k] = hit
+            cols = gy.reshape((1,) + tuple(gy.shape)) * Tensor._wrap(sel)
             cols = permute(cols.reshape((kh, kw) + tuple(gy.shape)), 3, 0, 1, 2, 4, 5)
-            return Col2Im.apply(cols, geom=self.geom, x_shape=x_shape)
+            return Col2Im.apply(cols, geom=self.geom, x_shape=self.in_shapes[0])
         xp = backend.get_array_module(gy)
-        ph, pw = self.geom[6], self.geom[7]
-        n, c, h, w = x_shape
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        for i, j, sl in _offsets(self.geom, ho, wo):
-            gx[sl] += xp.where(self.arg == i * kw + j, gy, 0)
+        for _k, sl, hit in self._winners(xp, x, y):
+            gx[sl] += gy * hit  # (ufunc where= on strided views is several times slower)
         if ph or pw:
             gx = gx[:, :, ph : ph + h, pw : pw + w]
         return gx

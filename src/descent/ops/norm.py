@@ -28,12 +28,22 @@ def _affine_grads(self, gy, xhat, F):
     return grads
 
 
+def _rows(x, k: int):
+    """View (..., *normalized_shape) as (M, D): the normalised dims flattened into rows."""
+    d = 1
+    for n in x.shape[x.ndim - k :]:
+        d *= n
+    return x.reshape(-1, d)
+
+
 class LayerNorm(Function):
     """y = (x - mean) * rstd * w + b over the last k dims, rstd = 1/sqrt(var + eps).
 
     Backward (xhat = (x - mean) rstd, gh = gy * w, means over the normalised dims):
         dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  dw = sum(gy xhat),  db = sum(gy).
-    Saves xhat and rstd (fast path); the input too, for the create_graph path.
+    The fast path works on the (M, D) row view: row sums are BLAS matrix-vector products and
+    row dot products einsums, so no (M, D) temporary is made for a reduction. Saves xhat (M, D)
+    and rstd (M, 1); the input too, for the create_graph path.
     """
 
     __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd")
@@ -42,42 +52,59 @@ class LayerNorm(Function):
 
     def forward(self, x, *affine):
         xp = backend.get_array_module(x)
-        axes = tuple(range(x.ndim - self.k, x.ndim))
-        mu = x.mean(axis=axes, keepdims=True)
-        xc = x - mu  # (..., *normalized_shape), a fresh array we may overwrite
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        x2 = _rows(x, self.k)  # (M, D)
+        d = x2.shape[1]
+        inv_d = x.dtype.type(1.0 / d)
+        ones = xp.ones(d, dtype=x.dtype)
+        xc = x2 - ((x2 @ ones) * inv_d)[:, None]  # (M, D) centred, a fresh array
+        var = xp.einsum("ij,ij->i", xc, xc) * inv_d  # (M,)
+        rstd = (1 / xp.sqrt(var + x.dtype.type(self.eps)))[:, None]  # (M, 1)
         xc *= rstd  # xc is now xhat
         self.xhat, self.rstd = xc, rstd
-        y = xc
-        if self.has_w:
-            y = y * affine[0]
+        y = xc * affine[0].reshape(-1) if self.has_w else xc.copy()  # never hand out xhat
         if self.has_b:
-            y = y + affine[-1]  # the bias is the last input when present
-        if y is xc:
-            y = xc.copy()  # never hand out the saved xhat itself
-        return y
+            y += affine[-1].reshape(-1)  # the bias is the last input when present
+        return y.reshape(x.shape)
 
     def backward(self, gy, F):
+        if F.is_graph:
+            return self._graph_backward(gy, F)
+        xp = backend.get_array_module(gy)
+        ins = self.inputs(F)
+        xhat, rstd = self.xhat, self.rstd
+        m_rows, d = xhat.shape
+        gy2 = gy.reshape(m_rows, d)
+        gx = gw = gb = None
+        if self.parents[0] is not None:
+            inv_d = gy.dtype.type(1.0 / d)
+            gh = gy2 * ins[1].reshape(-1) if self.has_w else gy2.copy()  # (M, D), fresh
+            m1 = (gh @ xp.ones(d, dtype=gy.dtype)) * inv_d  # (M,) mean(gh)
+            m2 = xp.einsum("ij,ij->i", gh, xhat) * inv_d  # (M,) mean(gh xhat)
+            gh -= m1[:, None]
+            gh -= xhat * m2[:, None]
+            gh *= rstd
+            gx = gh.reshape(gy.shape)
+        if self.has_w and self.parents[1] is not None:
+            gw = xp.einsum("ij,ij->j", gy2, xhat).reshape(self.in_shapes[1])
+        if self.has_b and self.parents[-1] is not None:
+            gb = (xp.ones(m_rows, dtype=gy.dtype) @ gy2).reshape(self.in_shapes[-1])
+        return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
+
+    def _graph_backward(self, gy, F):
+        """Differentiable form: the statistics rebuilt from x with recorded ops."""
         ins = self.inputs(F)
         axes = tuple(range(gy.ndim - self.k, gy.ndim))
-        if F.is_graph:
-            # Rebuild the statistics from x with recorded ops so the result is differentiable.
-            x = ins[0]
-            mu = x.mean(axis=axes, keepdims=True)
-            xc = x - mu
-            rstd = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
-            xhat = xc * rstd
-        else:
-            xhat, rstd = self.xhat, self.rstd
+        x = ins[0]
+        xc = x - x.mean(axis=axes, keepdims=True)
+        rstd = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+        xhat = xc * rstd
         gx = None
         if self.parents[0] is not None:
             gh = gy * ins[1] if self.has_w else gy
             m1 = gh.mean(axis=axes, keepdims=True)
             m2 = (gh * xhat).mean(axis=axes, keepdims=True)
             gx = (gh - m1 - xhat * m2) * rstd
-        grads = (gx,) + _affine_grads(self, gy, xhat, F)
-        return grads
+        return (gx,) + _affine_grads(self, gy, xhat, F)
 
 
 class RMSNorm(Function):
