@@ -150,15 +150,21 @@ for red in ("mean", "sum", "none"):
             add(
                 name=f"cross_entropy-{red}-ls{eps}-{'w' if weighted else 'nw'}",
                 fn=lambda x, red=red, eps=eps, w=w: F.cross_entropy(
-                    x, ds.tensor(_T), weight=None if w is None else ds.tensor(w, dtype=x.dtype),
-                    reduction=red, label_smoothing=eps,
+                    x,
+                    ds.tensor(_T),
+                    weight=None if w is None else ds.tensor(w, dtype=x.dtype),
+                    reduction=red,
+                    label_smoothing=eps,
                 ),
                 ref=lambda x, red=red, eps=eps, w=w: np_cross_entropy(
                     x, _T, w, eps=eps, reduction=red
                 ),
                 torch_fn=lambda x, red=red, eps=eps, w=w: TF.cross_entropy(
-                    x, torch.tensor(_T), weight=None if w is None else torch.tensor(w).float(),
-                    reduction=red, label_smoothing=eps,
+                    x,
+                    torch.tensor(_T),
+                    weight=None if w is None else torch.tensor(w).float(),
+                    reduction=red,
+                    label_smoothing=eps,
                 ),
                 shapes=[(5, 5)],
                 domain=(-3.0, 3.0),
