@@ -581,3 +581,67 @@ def test_batch_norm_bias_false():
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert repr(ours) == repr(theirs)
     check_parity(ours, theirs, randn(5, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices: the same layers on CuPy (skipped without a GPU) give the CPU's numbers
+
+
+def _device_of(xp):
+    return "cpu" if xp is np else "cuda"
+
+
+def test_layers_on_device_match_cpu(xp):
+    import copy  # noqa: PLC0415
+
+    device = _device_of(xp)
+    descent.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(4 * 3 * 3, 5), nn.LayerNorm(5),
+    )  # fmt: skip
+    attn = nn.Sequential(nn.CausalSelfAttention(8, 2), nn.GELU(), nn.RMSNorm(8))
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    emb = nn.Embedding(7, 8, padding_idx=0)
+    x_img, x_seq = randn(3, 2, 6, 6), randn(2, 5, 8, seed=1)
+    idx = np.array([[0, 3, 6, 2, 1]])
+    cases = [
+        (cnn, lambda m, d: m(descent.tensor(x_img, device=d))),
+        (attn, lambda m, d: m(descent.tensor(x_seq, device=d))),
+        (mha, lambda m, d: m(*[descent.tensor(x_seq, device=d)] * 3)[0]),
+        (emb, lambda m, d: m(descent.tensor(idx, device=d))),
+    ]
+    for model, run in cases:
+        moved = copy.deepcopy(model)
+        params = list(moved.parameters())
+        moved.to(device)
+        assert [id(p) for p in moved.parameters()] == [id(p) for p in params]
+        assert all(p.device.startswith(device) for p in moved.parameters())
+        assert all(b.device.startswith(device) for b in moved.buffers())
+        y_cpu, y_dev = run(model, "cpu"), run(moved, device)
+        assert y_dev.device.startswith(device)
+        np.testing.assert_allclose(y_dev.numpy(), y_cpu.numpy(), atol=1e-5, rtol=1e-4)
+        y_cpu.sum().backward()
+        y_dev.sum().backward()
+        for (name, p), q in zip(model.named_parameters(), moved.parameters()):
+            assert q.grad.device.startswith(device), name
+            np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), atol=1e-4, rtol=1e-4)
+        # state_dict from the device loads on the CPU and back.
+        model.load_state_dict(moved.state_dict())
+        moved.load_state_dict(model.state_dict())
+    moved_bn = copy.deepcopy(cnn[1]).to(device)
+    for name in ["running_mean", "running_var"]:
+        np.testing.assert_allclose(getattr(moved_bn, name).numpy(), getattr(cnn[1], name).numpy())
+    assert moved_bn.num_batches_tracked.dtype == np.int64
+
+
+def test_init_on_device(xp):
+    device = _device_of(xp)
+    w = descent.empty(64, 32, device=device)
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=descent.Generator(0, device=device))
+    assert w.device.startswith(device)
+    assert np.abs(w.numpy()).max() <= 1 / math.sqrt(32)
+    nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
+    assert w.device.startswith(device) and np.abs(w.numpy()).max() <= 0.04
+    lin = nn.Linear(3, 2, device=device)
+    assert lin.weight.device.startswith(device) and lin.bias.device.startswith(device)
