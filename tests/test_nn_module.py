@@ -474,6 +474,20 @@ def test_to_dtype_keeps_identity_and_converts_grads():
         m.to(descent.int64)
 
 
+def test_optimizer_keeps_working_after_to_double():
+    from descent.optim import SGD  # noqa: PLC0415
+
+    m = Affine(2)
+    opt = SGD(m.parameters(), lr=0.5)
+    m.double()  # after the optimizer was built: it holds the same Parameter objects
+    x = descent.tensor([1.0, 3.0], dtype=descent.float64)
+    m(x).sum().backward()
+    opt.step()
+    assert m.w.dtype == np.float64
+    np.testing.assert_allclose(m.w.numpy(), [0.5, -0.5])  # w - 0.5 * x
+    np.testing.assert_allclose(m.b.numpy(), [-0.5, -0.5])
+
+
 def test_to_cpu_is_in_place():
     m = Affine(2)
     w = m.w

@@ -144,6 +144,8 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)  # the common case: no hooks, no overhead
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
