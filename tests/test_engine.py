@@ -353,7 +353,8 @@ def test_inplace_on_parameters_under_no_grad():
 def test_inplace_on_leaf_requiring_grad_in_grad_mode_raises():
     w = leaf([1.0, 2.0])
     for update in (lambda: w.add_(1.0), lambda: w.mul_(2.0), lambda: w.fill_(0.0),
-                   lambda: w.copy_(ds.ones(2)), lambda: w.clamp_(0, 1), lambda: w.zero_()):  # fmt: skip
+                   lambda: w.copy_(ds.ones(2)), lambda: w.clamp_(0, 1),
+                   lambda: w.zero_()):  # fmt: skip
         with pytest.raises(RuntimeError, match="no_grad"):
             update()
     with pytest.raises(RuntimeError, match="no_grad"):
@@ -466,7 +467,7 @@ def test_matmul_error_names_shapes_and_fix():
         ds.ones(2, 3) @ ds.ones(2, 3)
     msg = str(e.value)
     assert "matmul" in msg and "(2, 3)" in msg and "transpose" in msg
-    with pytest.raises(ValueError, match=r"matmul: batch dimensions of \(2, 3, 4\) and \(3, 4, 5\)"):
+    with pytest.raises(ValueError, match=r"matmul: batch dimensions of \(2, 3, 4\) and \(3, 4"):
         ds.ones(2, 3, 4) @ ds.ones(3, 4, 5)
     with pytest.raises(ValueError, match="at least one dimension"):
         ds.matmul(ds.ones(()), ds.ones(3))
