@@ -151,7 +151,7 @@ def driver(args) -> None:
     )
     head = (
         f"{'ranks':>5} {'scaling':>7} {'batch/rank':>10} {'tokens/s':>9} {'efficiency':>10} "
-        f"{'fwd ms':>7} {'bwd ms':>7} {'opt ms':>7} {'wait ms':>7} {'wait/bwd':>8}"
+        f"{'fwd ms':>7} {'bwd ms':>7} {'opt ms':>7} {'mpi ms':>7} {'wait ms':>7} {'wait/bwd':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -164,10 +164,11 @@ def driver(args) -> None:
         wait = sum(r["ms_comm_wait"] for r in recs) / n
         fwd = sum(r["ms_forward"] for r in recs) / n
         opt = sum(r["ms_optimizer"] for r in recs) / n
+        calls = sum(r["ms_comm_calls"] for r in recs) / n
         share = wait / bwd if bwd else 0.0
         print(
             f"{n:>5} {scaling:>7} {recs[0]['local_batch']:>10} {tps:>9.0f} {eff:>10.1%} "
-            f"{fwd:>7.1f} {bwd:>7.1f} {opt:>7.1f} {wait:>7.2f} {share:>8.1%}"
+            f"{fwd:>7.1f} {bwd:>7.1f} {opt:>7.1f} {calls:>7.2f} {wait:>7.2f} {share:>8.1%}"
         )
         summary.append(
             {
@@ -179,6 +180,11 @@ def driver(args) -> None:
                 "per_rank": recs,
             }
         )
+    print(
+        "\nms are per step, averaged over ranks. mpi = time inside MPI calls during backward "
+        "(packing excluded); wait = time blocked in the final Waitall, which also absorbs any "
+        "lag of the slower rank; wait/bwd = the share of backward spent waiting on communication."
+    )
     if len(results) > 1:
         r2 = results.get((2, "weak"))
         if r2:
