@@ -117,6 +117,19 @@ def test_sampler_shuffled_shards_partition_the_dataset_and_change_with_epoch():
         dist.DistributedSampler(range(n), num_replicas=4, rank=4)
 
 
+def test_sampler_subset_feeds_a_dataloader():
+    from descent.data import DataLoader, TensorDataset
+
+    ds = TensorDataset(descent.tensor(np.arange(10.0)[:, None]))
+    seen = []
+    for r in range(2):
+        sampler = dist.DistributedSampler(ds, num_replicas=2, rank=r, seed=1)
+        sampler.set_epoch(3)
+        for (xb,) in DataLoader(sampler.subset(), batch_size=2):
+            seen += xb.numpy()[:, 0].tolist()
+    assert sorted(seen) == list(range(10))
+
+
 def test_shard_rows_and_sharded_batches_cover_the_global_batch():
     from descent.data import TokenStream
 

@@ -75,6 +75,19 @@ class DistributedSampler:
     def __len__(self) -> int:
         return self.num_samples
 
+    def subset(self):
+        """This rank's share of the current epoch as a `descent.data.Subset`, in sampler order.
+
+        descent's DataLoader takes no sampler; feed it the subset instead (without shuffle:
+        the order is already this epoch's):
+
+            >>> sampler.set_epoch(epoch)
+            >>> loader = DataLoader(sampler.subset(), batch_size=32)
+        """
+        from ..data import Subset  # noqa: PLC0415 - data imports nothing from here
+
+        return Subset(self.dataset, list(self))
+
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
