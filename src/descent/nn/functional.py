@@ -31,7 +31,7 @@ from ..ops.attention import ScaledDotProductAttention
 from ..ops.conv import AvgPool2d, Conv2d, MaxPool2d, out_size
 from ..ops.elementwise import abs as _abs
 from ..ops.elementwise import clamp, exp, log, where
-from ..ops.loss import SoftmaxCrossEntropy
+from ..ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy
 from ..ops.norm import LayerNorm, RMSNorm
 from ..tensor import Tensor
 
@@ -997,9 +997,7 @@ def binary_cross_entropy(
     pd = p.data
     if ((pd < 0) | (pd > 1)).any():
         raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
-    lp = clamp(log(p), min=-100.0)
-    l1p = clamp(log(1.0 - p), min=-100.0)
-    loss = -(y * lp + (1.0 - y) * l1p)
+    loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
     if weight is not None:
         loss = loss * as_tensor(weight)
     return _reduce(loss, reduction)

@@ -1,11 +1,14 @@
-"""Fused loss kernels: softmax cross-entropy from logits in one op.
+"""Fused loss kernels: softmax cross-entropy from logits, and binary cross-entropy.
 
-The composite losses (mse, l1, huber, binary cross-entropy, kl_div, nll) live in
-`descent.nn.functional` as plain functions over primitives; only the hot one, cross-entropy with
-class-index targets, gets its own forward/backward here (one pass over the logits each way).
+The composite losses (mse, l1, huber, kl_div, nll, bce with logits) live in
+`descent.nn.functional` as plain functions over primitives. Cross-entropy with class-index
+targets is the hot one: one op, one pass over the logits each way. Binary cross-entropy on
+probabilities is an op for PyTorch's clamped derivative, finite where p is exactly 0 or 1.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .. import backend
 from ..autograd import Function
@@ -120,3 +123,30 @@ class SoftmaxCrossEntropy(Function):
         tgt = Tensor._wrap(tgt * dt.type(self.scale))
         g = gy.reshape((-1, 1)) if self.reduction == "none" else gy
         return g * (p * r - tgt)
+
+
+class BinaryCrossEntropy(Function):
+    """loss = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 (as PyTorch).
+
+    d/dp = (p - y) / max(p (1 - p), 1e-12): PyTorch's formula, finite even where p is exactly
+    0 or 1 (where the clamped log has no derivative); d/dy = log(1 - p) - log(p), clamped.
+    """
+
+    save_inputs = True
+
+    def forward(self, p, y):
+        xp = backend.get_array_module(p)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            lp = xp.maximum(xp.log(p), -100)
+            l1p = xp.maximum(xp.log1p(-p), -100)
+        return -(y * lp + (1 - y) * l1p)
+
+    def backward(self, gy, F):
+        p, y = self.inputs(F)
+        gp = gt = None
+        if self.parents[0] is not None:
+            gp = gy * (p - y) / F.maximum(p * (1 - p), 1e-12)
+        if self.parents[1] is not None:
+            with np.errstate(divide="ignore"):
+                gt = gy * (F.maximum(F.log(1 - p), -100) - F.maximum(F.log(p), -100))
+        return gp, gt
