@@ -48,9 +48,9 @@ def test_cross_entropy_custom_ignore_index_and_spatial_dims():
     t[1, 0, 0] = 7
     for red in ("mean", "sum", "none"):
         torch_compare(
-            lambda x: F.cross_entropy(x, ds.tensor(t), ignore_index=7, reduction=red,
+            lambda x, red=red: F.cross_entropy(x, ds.tensor(t), ignore_index=7, reduction=red,
                                       label_smoothing=0.1),
-            lambda x: TF.cross_entropy(x, torch.tensor(t), ignore_index=7, reduction=red,
+            lambda x, red=red: TF.cross_entropy(x, torch.tensor(t), ignore_index=7, reduction=red,
                                        label_smoothing=0.1),
             [logits(2, 4, 3, 5)], fwd_atol=1e-5,
         )  # fmt: skip
@@ -59,8 +59,8 @@ def test_cross_entropy_custom_ignore_index_and_spatial_dims():
 def test_cross_entropy_unbatched_input():
     for red in ("mean", "none"):
         torch_compare(
-            lambda x: F.cross_entropy(x, ds.tensor(np.array(2)), reduction=red),
-            lambda x: TF.cross_entropy(x, torch.tensor(2), reduction=red),
+            lambda x, red=red: F.cross_entropy(x, ds.tensor(np.array(2)), reduction=red),
+            lambda x, red=red: TF.cross_entropy(x, torch.tensor(2), reduction=red),
             [logits(5)],
         )
 
@@ -174,7 +174,8 @@ def test_losses_finite_for_huge_logits():
          lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(t))),
         (lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y)),
          lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(y))),
-        (lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y), pos_weight=ds.full((5,), 3.0)),
+        (lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y),
+                                                       pos_weight=ds.full((5,), 3.0)),
          lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(y),
                                                         pos_weight=torch.full((5,), 3.0))),
         (lambda x: F.binary_cross_entropy(F.sigmoid(x), ds.tensor(y)),
