@@ -1,0 +1,167 @@
+"""Tensor: creation, dtypes, attributes, conversion, repr, and seeded random numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import descent as ds
+
+
+def test_tensor_from_data_and_default_dtypes():
+    assert ds.tensor([1.0, 2.0]).dtype == ds.float32
+    assert ds.tensor(np.array([1.0, 2.0], np.float64)).dtype == ds.float32
+    assert ds.tensor(2.5).shape == () and ds.tensor(2.5).dtype == ds.float32
+    assert ds.tensor([1, 2]).dtype == ds.int64
+    assert ds.tensor([True, False]).dtype == ds.bool
+    assert ds.tensor([1, 2], dtype=ds.int32).dtype == ds.int32
+    assert ds.tensor([1, 2], dtype=ds.float16).dtype == ds.float16
+    assert ds.tensor([[1, 2], [3, 4]], dtype=ds.float64).dtype == ds.float64
+    t = ds.tensor([1.0, 2.0])
+    assert ds.tensor(t).dtype == ds.float32
+    with pytest.raises(TypeError, match="complex"):
+        ds.tensor(np.array([1j]))
+
+
+def test_dtype_names_are_exposed():
+    for name in ("float16", "float32", "float64", "int32", "int64", "bool"):
+        assert np.dtype(getattr(ds, name)) == np.dtype(name if name != "bool" else np.bool_)
+
+
+def test_creation_functions():
+    assert ds.zeros(2, 3).shape == (2, 3) and not ds.zeros(2, 3).numpy().any()
+    assert ds.zeros((2, 3)).shape == (2, 3)
+    assert ds.ones(4).numpy().sum() == 4 and ds.ones(4).dtype == ds.float32
+    assert ds.full((2, 2), 7.0).numpy().tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert ds.full((2,), 3).dtype == ds.int64
+    assert ds.arange(5).tolist() == [0, 1, 2, 3, 4] and ds.arange(5).dtype == ds.int64
+    assert ds.arange(1, 2, 0.5).dtype == ds.float32
+    np.testing.assert_allclose(ds.linspace(0, 1, 5).numpy(), [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_array_equal(ds.eye(3).numpy(), np.eye(3))
+    assert ds.eye(2, 3).shape == (2, 3)
+    x = ds.randn(2, 3, dtype=ds.float64)
+    for like, val in ((ds.zeros_like, 0), (ds.ones_like, 1)):
+        y = like(x)
+        assert y.shape == x.shape and y.dtype == ds.float64 and np.all(y.numpy() == val)
+    assert ds.full_like(x, 2.0).numpy().max() == 2.0
+    assert ds.empty(3, 2).shape == (3, 2)
+    assert ds.rand_like(x).dtype == ds.float64 and ds.randn_like(x).shape == (2, 3)
+    r = ds.rand(1000)
+    assert 0 <= r.numpy().min() and r.numpy().max() < 1 and r.dtype == ds.float32
+    i = ds.randint(0, 5, (100,))
+    assert i.dtype == ds.int64 and set(i.tolist()) <= set(range(5))
+    assert ds.zeros(2, requires_grad=True).requires_grad
+
+
+def test_from_numpy_shares_memory_and_keeps_dtype():
+    a = np.arange(3.0)
+    t = ds.from_numpy(a)
+    assert t.dtype == ds.float64
+    a[0] = 42.0
+    assert t.numpy()[0] == 42.0
+    with pytest.raises(TypeError):
+        ds.from_numpy([1, 2])
+
+
+def test_attributes():
+    x = ds.tensor(np.ones((2, 3, 4)), requires_grad=True)
+    assert x.shape == (2, 3, 4) and x.ndim == 3 and x.size == 24 and x.numel() == 24
+    assert x.dim() == 3 and len(x) == 2 and x.device == "cpu"
+    assert x.is_leaf and x.requires_grad and x.grad is None
+    y = x * 2
+    assert not y.is_leaf and y.requires_grad and y.grad_fn is not None
+    assert ds.ones(2, 3).T.shape == (3, 2)
+    assert ds.ones(2, 3, 4).mT.shape == (2, 4, 3)
+
+
+def test_conversions():
+    x = ds.tensor([[1.5, 2.0], [3.0, 4.0]])
+    assert ds.tensor(3.5).item() == 3.5
+    assert isinstance(ds.tensor(3.5).item(), float)
+    assert ds.tensor([7]).item() == 7
+    assert x.tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    assert isinstance(x.numpy(), np.ndarray) and x.numpy().dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(x), x.numpy())
+    assert np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert float(ds.tensor(2.0)) == 2.0 and int(ds.tensor(3)) == 3
+    assert [t.tolist() for t in x] == [[1.5, 2.0], [3.0, 4.0]]
+    with pytest.raises(ValueError, match="one element"):
+        x.item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(x)
+    assert bool(ds.tensor([1.0]))
+    assert list(range(5))[ds.tensor(2)] == 2  # __index__
+
+
+def test_detach_and_clone():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    d = x.detach()
+    assert not d.requires_grad and d.data is x.data
+    c = x.clone()
+    assert c.requires_grad and c.data is not x.data
+    c.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+    with pytest.raises(RuntimeError, match="detach"):
+        (x * 2).requires_grad = False
+
+
+def test_astype_and_to():
+    x = ds.tensor([1.5, 2.5])
+    assert x.double().dtype == ds.float64 and x.half().dtype == ds.float16
+    assert x.long().tolist() == [1, 2] and x.int().dtype == ds.int32
+    assert x.to(ds.float64).dtype == ds.float64 and x.to("cpu") is x
+    assert x.astype(ds.float64).dtype == ds.float64 and x.bool().dtype == ds.bool
+
+
+def test_repr_shows_values_dtype_and_requires_grad():
+    r = repr(ds.tensor([1.0, 2.5], requires_grad=True))
+    assert "1." in r and "2.5" in r and "float32" in r and "requires_grad=True" in r
+    r = repr(ds.tensor([1, 2]))
+    assert "int64" in r and "requires_grad" not in r
+    r = repr(ds.tensor([1.0], requires_grad=True) * 2)
+    assert "grad_fn=<MulScalar>" in r
+    assert "..." in repr(ds.zeros(1000))  # large tensors are summarised
+    assert str(ds.tensor(3.0, dtype=ds.float64)).startswith("tensor(3.")
+
+
+def test_manual_seed_makes_random_numbers_repeat():
+    ds.manual_seed(123)
+    a = (ds.randn(5), ds.rand(3), ds.randint(0, 10, (4,)), ds.randperm(6))
+    ds.manual_seed(123)
+    b = (ds.randn(5), ds.rand(3), ds.randint(0, 10, (4,)), ds.randperm(6))
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u.numpy(), v.numpy())
+    ds.manual_seed(124)
+    assert not np.array_equal(ds.randn(5).numpy(), a[0].numpy())
+
+
+def test_generator_is_independent_and_its_state_round_trips_through_json():
+    g1, g2 = ds.Generator(7), ds.Generator(7)
+    ds.manual_seed(0)
+    ds.randn(3)  # the default generator does not disturb g1/g2
+    np.testing.assert_array_equal(ds.randn(4, generator=g1).numpy(),
+                                  ds.randn(4, generator=g2).numpy())  # fmt: skip
+    state = json.loads(json.dumps(g1.get_state()))
+    first = ds.rand(3, generator=g1).numpy()
+    g1.set_state(state)
+    np.testing.assert_array_equal(ds.rand(3, generator=g1).numpy(), first)
+    assert g1.initial_seed() == 7
+    assert isinstance(g1.numpy_rng, np.random.Generator)
+
+
+def test_random_dtypes_are_drawn_directly():
+    assert ds.randn(3, dtype=ds.float64).dtype == ds.float64
+    assert ds.randn(3, dtype=ds.float16).dtype == ds.float16
+    assert ds.randn(3).dtype == ds.float32
+
+
+def test_reductions_return_values_not_indices():
+    x = ds.tensor([[1.0, 5.0], [7.0, 2.0]])
+    assert x.max(1).tolist() == [5.0, 7.0]
+    assert x.max(axis=0).tolist() == [7.0, 5.0]
+    assert x.min(dim=1, keepdim=True).shape == (2, 1)
+    assert x.sum(dim=0).tolist() == [8.0, 7.0]
+    with pytest.raises(TypeError, match="either axis= or dim="):
+        x.sum(0, dim=1)
