@@ -356,26 +356,33 @@ class DistributedDataParallel:
         The engine pops nodes by descending index; a node placed right below its parameter's
         earliest consumer runs as soon as every consumer has delivered its gradient.
         """
-        first_use: dict[Any, int] = {}
-        seen: set[int] = set()
-        stack = [t._node for t in _iter_tensors(out) if t._node is not None]
-        while stack:
+        first_use: list[Any] = [None] * len(nodes)  # by parameter position
+        function, grad_ready = autograd.Function, _GradReady
+        seen: set = set()
+        stack = []
+        for t in _iter_tensors(out):
+            node = t._node
+            if node is not None and node not in seen and node.index > floor:
+                seen.add(node)
+                stack.append(node)
+        while stack:  # explicit stack: graphs may be deep
             node = stack.pop()
-            if id(node) in seen or node.index <= floor:
-                continue
-            seen.add(id(node))
+            idx = node.index
             for parent in node.parents:
-                if parent is None or not isinstance(parent, autograd.Function):
-                    continue
-                if type(parent) is _GradReady:
-                    if parent.ddp is self:
-                        prev = first_use.get(parent)
-                        if prev is None or node.index < prev:
-                            first_use[parent] = node.index
-                    continue
-                stack.append(parent)
-        for gr, idx in first_use.items():
-            gr.index = idx - 0.5  # between two integer indices: never ties with a real op
+                if type(parent) is grad_ready:
+                    pos = parent.pos
+                    if nodes[pos] is parent and (first_use[pos] is None or idx < first_use[pos]):
+                        first_use[pos] = idx
+                elif (
+                    isinstance(parent, function)  # not a leaf tensor, not None
+                    and parent.index > floor  # recorded before this forward: not ours
+                    and parent not in seen
+                ):
+                    seen.add(parent)
+                    stack.append(parent)
+        for gr, idx in zip(nodes, first_use):
+            if idx is not None:
+                gr.index = idx - 0.5  # between two integer indices: never ties with a real op
 
     def _open_round(self) -> None:
         self._round_open = True
