@@ -148,3 +148,44 @@ def test_only_the_main_process_writes(corpus, tmp_path):
     assert trainer.step == 3
     assert not (tmp_path / "rank1").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_callbacks_see_every_step_in_order(corpus, tmp_path):
+    calls = []
+
+    class Recorder:
+        def on_train_start(self, trainer):
+            calls.append(("start", trainer.step))
+
+        def on_after_backward(self, trainer, step):
+            # gradients are there, the update is not yet applied
+            assert all(p.grad is not None for p in trainer.raw_model.parameters())
+            calls.append(("backward", step))
+
+        def on_step(self, trainer, step, metrics):
+            assert metrics["step"] == step and metrics["kind"] == "step"
+            calls.append(("step", step))
+
+        def on_eval(self, trainer, step, metrics):
+            assert metrics["val_loss"] > 0
+            calls.append(("eval", step))
+
+        def on_train_end(self, trainer):
+            calls.append(("end", trainer.step))
+
+    class OnlyStep:  # hooks are optional: an object with one method is a callback
+        def __init__(self):
+            self.n = 0
+
+        def on_step(self, trainer, step, metrics):
+            self.n += 1
+
+    only = OnlyStep()
+    train(tiny_config(corpus, tmp_path, max_iters=4, eval_interval=2), [Recorder(), only])
+    assert calls == [
+        ("start", 0), ("eval", 0),
+        ("backward", 1), ("step", 1), ("backward", 2), ("step", 2), ("eval", 2),
+        ("backward", 3), ("step", 3), ("backward", 4), ("step", 4), ("eval", 4),
+        ("end", 4),
+    ]  # fmt: skip
+    assert only.n == 4

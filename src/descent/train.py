@@ -385,7 +385,9 @@ class Trainer:
     def _restore(self, meta: dict) -> None:
         from . import io as dio
 
-        dio.load(self.checkpoint_path, self.raw_model, self.optimizer)
+        dio.load(
+            self.checkpoint_path, self.raw_model, self.optimizer, map_location=self.config.device
+        )
         self.step = int(meta["step"])
         self.best_val_loss = float(meta.get("best_val_loss", math.inf))
         rng = meta["rng"]
