@@ -557,3 +557,44 @@ def test_clip_grad_value_matches_torch(dtype):
         np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
     with pytest.raises(ValueError, match="clip_value"):
         optim.clip_grad_value_(ps, -1.0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_loads_a_torch_state_dict_mid_run(name):
+    """PyTorch's own state_dict (torch tensors, a tensor `step`) loads and training continues."""
+    init, grads = _data(np.float64, seed=11)
+    ps, qs = _ours(init, np.float64), _theirs(init)
+    kwargs = dict(lr=0.01, momentum=0.9) if name != "Adam" else dict(lr=0.01, amsgrad=True)
+    theirs = getattr(torch.optim, name)(qs, **kwargs)
+    for t in range(10):
+        _set_grads(ps, qs, grads[t])
+        theirs.step()
+    for p, q in zip(ps, qs, strict=True):
+        p.data[...] = q.detach().numpy()
+    ours = getattr(optim, name)(ps, lr=1.0)
+    ours.load_state_dict(theirs.state_dict())
+    for t in range(10, STEPS):
+        _set_grads(ps, qs, grads[t])
+        ours.step()
+        theirs.step()
+    _assert_same(ps, qs, np.float64, f"{name} from a torch state_dict")
+
+
+def test_deepcopy_gives_an_independent_working_optimizer():
+    import copy
+
+    init, grads = _data(np.float64, seed=12)
+    ps = _ours(init, np.float64)
+    opt = optim.Adam(ps, lr=0.01)
+    for t in range(3):
+        _set_grads(ps, _theirs(init), grads[t])
+        opt.step()
+    twin = copy.deepcopy({"params": ps, "opt": opt})
+    for t in range(3, 6):
+        _set_grads(ps, _theirs(init), grads[t])
+        _set_grads(twin["params"], _theirs(init), grads[t])
+        opt.step()
+        twin["opt"].step()
+    for p, q in zip(ps, twin["params"], strict=True):
+        assert not np.shares_memory(p.data, q.data)
+        np.testing.assert_array_equal(p.numpy(), q.numpy())

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
 
 
@@ -61,16 +59,16 @@ class Adagrad(Optimizer):
         return {"sum": group["initial_accumulator_value"]}
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         state_sum = a.state["sum"]
         if group["maximize"]:
-            np.negative(g, out=g)
+            xp.negative(g, out=g)
         if group["weight_decay"] != 0:
-            _add_scaled(g, group["weight_decay"], p, tmp)
+            _add_scaled(xp, g, group["weight_decay"], p, tmp)
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         state_sum += tmp
-        denom = np.sqrt(state_sum, out=tmp)
+        denom = xp.sqrt(state_sum, out=tmp)
         denom += group["eps"]
-        np.divide(g, denom, out=tmp)
-        _add_scaled(p, -clr, tmp, tmp)
+        xp.divide(g, denom, out=tmp)
+        _add_scaled(xp, p, -clr, tmp, tmp)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
 
 
@@ -70,20 +68,20 @@ class Adam(Optimizer):
         return names
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         if group["maximize"]:
-            np.negative(g, out=g)
+            xp.negative(g, out=g)
         if wd != 0:
             if self._decoupled:
                 p *= 1 - lr * wd
             else:
-                _add_scaled(g, wd, p, tmp)
-        _lerp(m, g, 1 - beta1, tmp)
+                _add_scaled(xp, g, wd, p, tmp)
+        _lerp(xp, m, g, 1 - beta1, tmp)
         v *= beta2
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1 - beta2
         v += tmp
         # Bias corrections are Python floats: no float64 arrays for float32 parameters.
@@ -91,14 +89,14 @@ class Adam(Optimizer):
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         if group["amsgrad"]:
             v_hat = a.state["max_exp_avg_sq"]
-            np.maximum(v_hat, v, out=v_hat)
+            xp.maximum(v_hat, v, out=v_hat)
         else:
             v_hat = v
-        denom = np.sqrt(v_hat, out=tmp)
+        denom = xp.sqrt(v_hat, out=tmp)
         denom /= bias_correction2_sqrt
         denom += eps
-        np.divide(m, denom, out=tmp)
-        _add_scaled(p, -step_size, tmp, tmp)
+        xp.divide(m, denom, out=tmp)
+        _add_scaled(xp, p, -step_size, tmp, tmp)
 
 
 class AdamW(Adam):

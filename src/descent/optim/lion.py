@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
 
 
@@ -54,17 +52,17 @@ class Lion(Optimizer):
         return {"exp_avg": 0.0}
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         m = a.state["exp_avg"]
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         if group["maximize"]:
-            np.negative(g, out=g)
+            xp.negative(g, out=g)
         if wd != 0:
             p *= 1 - lr * wd
-        np.subtract(g, m, out=tmp)
+        xp.subtract(g, m, out=tmp)
         tmp *= 1 - beta1
         tmp += m  # c = β₁ m + (1 - β₁) g
-        np.sign(tmp, out=tmp)
-        _add_scaled(p, -lr, tmp, tmp)
-        _lerp(m, g, 1 - beta2, tmp)
+        xp.sign(tmp, out=tmp)
+        _add_scaled(xp, p, -lr, tmp, tmp)
+        _lerp(xp, m, g, 1 - beta2, tmp)

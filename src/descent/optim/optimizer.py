@@ -42,15 +42,17 @@ class _Arrays:
     """The raw arrays that `_update` works on: a whole flat buffer or one parameter's slice.
 
     Attributes:
+        xp: the array module (numpy or cupy) of the arrays.
         param: the parameter values, updated in place.
         grad: a private copy of the gradient: the rule may overwrite it (maximize, weight decay).
         tmp: scratch space of the same size.
         state: state name -> array of the same size (e.g. "exp_avg"), updated in place.
     """
 
-    __slots__ = ("param", "grad", "tmp", "state")
+    __slots__ = ("xp", "param", "grad", "tmp", "state")
 
     def __init__(self, param, grad, tmp, state: dict[str, Any]) -> None:
+        self.xp = backend.get_array_module(param)
         self.param = param
         self.grad = grad
         self.tmp = tmp
@@ -142,6 +144,8 @@ def _like(arr, ref):
     """`arr` moved to `ref`'s device and cast to its dtype (state loaded from a checkpoint)."""
     if isinstance(arr, Tensor):
         arr = arr.data
+    elif not (isinstance(arr, np.ndarray) or backend.is_cupy_array(arr)):
+        arr = np.asarray(arr)  # anything with __array__ (e.g. another library's tensor)
     arr = backend.to_device(arr, backend.device_of(ref))
     xp = backend.get_array_module(ref)
     return xp.asarray(arr, dtype=ref.dtype)
@@ -343,9 +347,11 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    if p.grad._node is not None:  # a create_graph gradient: cut its history
-                        p.grad = Tensor._wrap(p.grad.data)
-                    p.grad.data[...] = 0
+                    g = p.grad.data
+                    if p.grad._node is None and getattr(g.flags, "writeable", True):
+                        g[...] = 0
+                    else:  # a create_graph gradient (cut its history) or a read-only array
+                        p.grad = Tensor._wrap(backend.get_array_module(g).zeros_like(g))
 
     # -- state_dict ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -416,7 +422,7 @@ class Optimizer:
             for k, v in st.items():
                 if k == "step":
                     loaded[k] = int(float(v.item() if hasattr(v, "item") else v))
-                elif isinstance(v, (Tensor, np.ndarray)) or backend.is_cupy_array(v):
+                elif _is_array(v):
                     arr = _like(v, p.data)
                     if arr.shape != p.shape:
                         raise ValueError(
@@ -426,10 +432,19 @@ class Optimizer:
                     loaded[k] = Tensor._wrap(arr.copy())
                 else:
                     loaded[k] = v
+            if loaded and "step" not in loaded:  # PyTorch's SGD keeps no step count: at least 1
+                loaded = {"step": 1, **loaded}
             new_state[p] = loaded
         self.param_groups = new_groups
         self.state = new_state
         self._layouts = [None] * len(new_groups)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copy.deepcopy / pickle: the copy lays out its own buffers at its first step (copied
+        # views would no longer be views of a copied buffer).
+        state = dict(self.__dict__)
+        state["_layouts"] = [None] * len(self.param_groups)
+        return state
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -440,6 +455,13 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _is_array(value) -> bool:
+    """A state array: a Tensor, a NumPy/CuPy array, or another array-like (not a number)."""
+    if isinstance(value, (Tensor, np.ndarray)) or backend.is_cupy_array(value):
+        return True
+    return hasattr(value, "__array__") and getattr(value, "ndim", 0) > 0
 
 
 def _plain(value):
@@ -459,24 +481,24 @@ def _restore(key: str, value):
 
 
 # -- helpers shared by the update rules -----------------------------------------------------------
-def _add_scaled(dst, alpha: float, src, tmp) -> None:
-    """dst += alpha * src, in place (PyTorch's `dst.add_(src, alpha=alpha)`)."""
+def _add_scaled(xp, dst, alpha: float, src, tmp) -> None:
+    """dst += alpha * src, in place (PyTorch's `dst.add_(src, alpha=alpha)`); may use tmp."""
     if alpha == 1:
         dst += src
     else:
-        np.multiply(src, alpha, out=tmp)
+        xp.multiply(src, alpha, out=tmp)
         dst += tmp
 
 
-def _lerp(start, end, weight: float, tmp) -> None:
+def _lerp(xp, start, end, weight: float, tmp) -> None:
     """start <- start + weight * (end - start), in place, rounded as PyTorch's `lerp_`."""
-    np.subtract(end, start, out=tmp)
+    xp.subtract(end, start, out=tmp)
     if abs(weight) < 0.5:
         tmp *= weight
         start += tmp
     else:  # PyTorch's second form, exact at weight = 1
         tmp *= 1 - weight
-        np.subtract(end, tmp, out=start)
+        xp.subtract(end, tmp, out=start)
 
 
 def _check_range(opt: str, group: dict, key: str, low: float = 0.0, high: float = math.inf) -> None:

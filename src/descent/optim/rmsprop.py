@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _lerp
 
 
@@ -73,31 +71,31 @@ class RMSprop(Optimizer):
         return names
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         alpha, lr = group["alpha"], group["lr"]
         square_avg = a.state["square_avg"]
         if group["maximize"]:
-            np.negative(g, out=g)
+            xp.negative(g, out=g)
         if group["weight_decay"] != 0:
-            _add_scaled(g, group["weight_decay"], p, tmp)
+            _add_scaled(xp, g, group["weight_decay"], p, tmp)
         square_avg *= alpha
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1 - alpha
         square_avg += tmp
         if group["centered"]:
             grad_avg = a.state["grad_avg"]
-            _lerp(grad_avg, g, 1 - alpha, tmp)
-            np.multiply(grad_avg, grad_avg, out=tmp)
-            np.subtract(square_avg, tmp, out=tmp)
-            denom = np.sqrt(tmp, out=tmp)
+            _lerp(xp, grad_avg, g, 1 - alpha, tmp)
+            xp.multiply(grad_avg, grad_avg, out=tmp)
+            xp.subtract(square_avg, tmp, out=tmp)
+            denom = xp.sqrt(tmp, out=tmp)
         else:
-            denom = np.sqrt(square_avg, out=tmp)
+            denom = xp.sqrt(square_avg, out=tmp)
         denom += group["eps"]
-        np.divide(g, denom, out=tmp)  # tmp = g / d
+        xp.divide(g, denom, out=tmp)  # tmp = g / d
         if group["momentum"] > 0:
             buf = a.state["momentum_buffer"]
             buf *= group["momentum"]
             buf += tmp
-            _add_scaled(p, -lr, buf, tmp)
+            _add_scaled(xp, p, -lr, buf, tmp)
         else:
-            _add_scaled(p, -lr, tmp, tmp)
+            _add_scaled(xp, p, -lr, tmp, tmp)

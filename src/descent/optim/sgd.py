@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
 
 
@@ -66,21 +64,21 @@ class SGD(Optimizer):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        p, g, tmp = a.param, a.grad, a.tmp  # g is a private copy: overwrite freely
+        xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         mu = group["momentum"]
         if group["maximize"]:
-            np.negative(g, out=g)
+            xp.negative(g, out=g)
         if group["weight_decay"] != 0:
-            _add_scaled(g, group["weight_decay"], p, tmp)
+            _add_scaled(xp, g, group["weight_decay"], p, tmp)
         if mu != 0:
             buf = a.state["momentum_buffer"]
             if step == 1:
                 buf[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
             else:
                 buf *= mu
-                _add_scaled(buf, 1 - group["dampening"], g, tmp)
+                _add_scaled(xp, buf, 1 - group["dampening"], g, tmp)
             if group["nesterov"]:
-                _add_scaled(g, mu, buf, tmp)
+                _add_scaled(xp, g, mu, buf, tmp)
             else:
                 g = buf
-        _add_scaled(p, -group["lr"], g, tmp)
+        _add_scaled(xp, p, -group["lr"], g, tmp)
