@@ -1,0 +1,361 @@
+"""descent.nn.functional against PyTorch (float32) and finite differences (float64):
+activations, linear, embedding, dropout, attention, normalisation layers, pad, one_hot,
+normalize/cosine_similarity, and higher-order gradients through the fused ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import descent as ds
+import descent.nn.functional as F
+from specs.nn import gradcheck64, np_sdpa, torch_compare
+
+RNG = np.random.default_rng(0)
+
+
+def rnd(*shape, scale=1.0):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations under PyTorch's names and signatures
+
+ACTS = [
+    ("relu", lambda f, x: f.relu(x)),
+    ("gelu", lambda f, x: f.gelu(x)),
+    ("gelu_tanh", lambda f, x: f.gelu(x, approximate="tanh")),
+    ("silu", lambda f, x: f.silu(x)),
+    ("tanh", lambda f, x: f.tanh(x)),
+    ("sigmoid", lambda f, x: f.sigmoid(x)),
+    ("softmax", lambda f, x: f.softmax(x, dim=1)),
+    ("log_softmax", lambda f, x: f.log_softmax(x, dim=0)),
+    ("leaky_relu", lambda f, x: f.leaky_relu(x, 0.2)),
+    ("elu", lambda f, x: f.elu(x, alpha=0.7)),
+    ("softplus", lambda f, x: f.softplus(x, beta=2.0, threshold=3.0)),
+    ("logsigmoid", lambda f, x: f.logsigmoid(x)),
+    ("hardtanh", lambda f, x: f.hardtanh(x, -0.5, 0.8)),
+    ("relu6", lambda f, x: f.relu6(x * 4)),
+]
+
+
+@pytest.mark.parametrize("name,act", ACTS, ids=[a[0] for a in ACTS])
+def test_activations_match_torch(name, act):
+    x = rnd(3, 5, scale=2.0)
+    x = np.where(np.abs(x) < 0.05, 0.3, x)  # away from kinks at 0
+    torch_compare(lambda t: act(F, t), lambda t: act(TF, t), [x])
+
+
+def test_logsigmoid_finite_at_large_inputs():
+    x = np.array([-1e4, -50.0, 0.0, 50.0, 1e4], np.float32)
+    torch_compare(F.logsigmoid, TF.logsigmoid, [x])
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear and embedding
+
+
+def test_linear_matches_torch_for_batched_inputs_and_no_bias():
+    torch_compare(F.linear, TF.linear, [rnd(2, 3, 4), rnd(5, 4), rnd(5)], fwd_atol=1e-5)
+    torch_compare(F.linear, TF.linear, [rnd(4), rnd(5, 4)], fwd_atol=1e-5)
+    # a non-contiguous input (a transposed view)
+    torch_compare(lambda x, w: F.linear(x.transpose(0, 1), w),
+                  lambda x, w: TF.linear(x.transpose(0, 1), w), [rnd(3, 2, 4), rnd(5, 4)],
+                  fwd_atol=1e-5)  # fmt: skip
+
+
+def test_linear_second_order_and_shape_error():
+    gradcheck64(lambda x, w, b: (F.linear(x, w, b) ** 2).sum(),
+                [RNG.standard_normal((2, 3)), RNG.standard_normal((4, 3)), RNG.standard_normal(4)],
+                second_order=True)  # fmt: skip
+    with pytest.raises(ValueError, match="in_features"):
+        F.linear(ds.ones(2, 3), ds.ones(4, 5))
+
+
+def test_embedding_matches_torch_with_repeats_and_padding_idx():
+    idx = np.array([[1, 3, 0, 3], [4, 4, 4, 2]])
+    torch_compare(lambda w: F.embedding(ds.tensor(idx), w),
+                  lambda w: TF.embedding(torch.tensor(idx), w), [rnd(6, 3)])  # fmt: skip
+    torch_compare(lambda w: F.embedding(ds.tensor(idx), w, padding_idx=4),
+                  lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=4), [rnd(6, 3)])  # fmt: skip
+    torch_compare(lambda w: F.embedding(ds.tensor(idx), w, padding_idx=-2),
+                  lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=-2), [rnd(6, 3)])  # fmt: skip
+
+
+def test_embedding_large_vocabulary_scatter_path():
+    idx = RNG.integers(0, 3000, (40, 40))  # vocab * tokens > 2^22: the scatter-add branch
+    torch_compare(lambda w: F.embedding(ds.tensor(idx), w),
+                  lambda w: TF.embedding(torch.tensor(idx), w), [rnd(3000, 2)])  # fmt: skip
+
+
+def test_embedding_second_order_and_errors():
+    idx = ds.tensor(np.array([0, 2, 2]))
+    gradcheck64(lambda w: (F.embedding(idx, w) ** 2).sum(), [RNG.standard_normal((3, 2))],
+                second_order=True)  # fmt: skip
+    with pytest.raises(IndexError, match="out of range"):
+        F.embedding(ds.tensor(np.array([5])), ds.ones(3, 2))
+    with pytest.raises(TypeError, match="integers"):
+        F.embedding(ds.tensor([0.0]), ds.ones(3, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout
+
+
+def test_dropout_scaling_statistics_and_modes():
+    x = ds.ones(200, 100)
+    y = F.dropout(x, 0.3, generator=ds.Generator(1))
+    vals = np.unique(y.numpy())
+    np.testing.assert_allclose(vals, [0.0, 1 / 0.7], rtol=1e-6)  # inverted scaling
+    assert abs((y.numpy() == 0).mean() - 0.3) < 0.01
+    assert F.dropout(x, 0.3, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    assert (F.dropout(x, 1.0).numpy() == 0).all()
+    with pytest.raises(ValueError, match="probability"):
+        F.dropout(x, 1.5)
+
+
+def test_dropout_generator_reproducible_and_gradient_uses_the_mask():
+    x = ds.tensor(rnd(4, 5), requires_grad=True)
+    a = F.dropout(x, 0.5, generator=ds.Generator(7))
+    b = F.dropout(x, 0.5, generator=ds.Generator(7))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    ds.manual_seed(3)
+    c = F.dropout(x, 0.5)
+    ds.manual_seed(3)
+    d = F.dropout(x, 0.5)
+    np.testing.assert_array_equal(c.numpy(), d.numpy())
+    a.sum().backward()
+    mask = a.numpy() / np.where(x.numpy() == 0, 1, x.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), mask, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaled dot-product attention
+
+QKV = [rnd(2, 3, 5, 4), rnd(2, 3, 6, 4), rnd(2, 3, 6, 3)]
+
+
+@pytest.mark.parametrize(
+    "kind", ["plain", "causal", "causal_square", "bool", "bool_broadcast", "additive", "scale"]
+)
+def test_sdpa_matches_torch(kind):
+    q, k, v = QKV
+    kw = {}
+    if kind == "causal":
+        kw = {"is_causal": True}
+    elif kind == "causal_square":
+        k, v = k[:, :, :5], v[:, :, :5]
+        kw = {"is_causal": True}
+    elif kind == "bool":
+        m = RNG.random((2, 3, 5, 6)) > 0.5
+        m[..., 0] = True
+        kw = {"attn_mask": m}
+    elif kind == "bool_broadcast":
+        m = RNG.random((5, 6)) > 0.5
+        m[:, 2] = True
+        kw = {"attn_mask": m}
+    elif kind == "additive":
+        kw = {"attn_mask": rnd(1, 3, 5, 6)}
+    elif kind == "scale":
+        kw = {"scale": 0.3}
+    dkw = {k_: (ds.tensor(v_) if isinstance(v_, np.ndarray) else v_) for k_, v_ in kw.items()}
+    tkw = {k_: (torch.tensor(v_) if isinstance(v_, np.ndarray) else v_) for k_, v_ in kw.items()}
+    torch_compare(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **dkw),
+                  lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, **tkw),
+                  [q, k, v], fwd_atol=1e-5)  # fmt: skip
+
+
+def test_sdpa_three_dims_and_gqa():
+    torch_compare(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
+                  lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, is_causal=True),
+                  [rnd(3, 4, 2), rnd(3, 4, 2), rnd(3, 4, 5)], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, enable_gqa=True),
+        lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, enable_gqa=True),
+        [rnd(1, 4, 3, 2), rnd(1, 2, 5, 2), rnd(1, 2, 5, 2)], fwd_atol=1e-5,
+    )  # fmt: skip
+
+
+def test_sdpa_dropout_uses_the_generator_and_matches_a_manual_mask():
+    q, k, v = [ds.tensor(a, requires_grad=True) for a in QKV]
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, generator=ds.Generator(5))
+    again = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, generator=ds.Generator(5))
+    np.testing.assert_array_equal(out.numpy(), again.numpy())
+    # The same draws, rebuilt by hand: keep where u >= p, scale by 1/(1-p).
+    u = ds.rand(2, 3, 5, 6, generator=ds.Generator(5)).numpy()
+    drop = (u >= np.float32(0.4)) / np.float32(0.6)
+    s = QKV[0] @ QKV[1].swapaxes(-1, -2) / 2.0
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(out.numpy(), (p * drop) @ QKV[2], atol=1e-5, rtol=1e-4)
+    # Gradients through dropout: float64 finite differences with a fixed generator seed.
+    gradcheck64(lambda a, b, c: F.scaled_dot_product_attention(
+        a, b, c, dropout_p=0.3, is_causal=True, generator=ds.Generator(2)),
+        [x.astype(np.float64)[:1, :1] for x in QKV[:1]] + [QKV[1][:1, :1, :5], QKV[2][:1, :1, :5]],
+        second_order=True)  # fmt: skip
+
+
+def test_sdpa_float64_and_second_order():
+    q, k, v = [RNG.standard_normal(s) for s in [(1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3)]]
+    m = RNG.random((3, 4)) > 0.4
+    m[:, 0] = True
+    out = F.scaled_dot_product_attention(*[ds.tensor(a, dtype=ds.float64) for a in (q, k, v)],
+                                         attn_mask=ds.tensor(m))  # fmt: skip
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, mask=m), rtol=1e-12)
+    gradcheck64(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=ds.tensor(m)),
+                [q, k, v], second_order=True)  # fmt: skip
+
+
+def test_sdpa_errors():
+    q = ds.ones(1, 3, 4)
+    with pytest.raises(ValueError, match="do not fit"):
+        F.scaled_dot_product_attention(q, ds.ones(1, 3, 5), ds.ones(1, 3, 4))
+    with pytest.raises(ValueError, match="either attn_mask or is_causal"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=ds.ones(3, 3), is_causal=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation
+
+
+def test_layer_norm_matches_torch_variants():
+    x = rnd(3, 4, 6, scale=3.0) + 5.0  # an offset: the centring matters
+    torch_compare(lambda a, w, b: F.layer_norm(a, (6,), w, b, eps=1e-3),
+                  lambda a, w, b: TF.layer_norm(a, (6,), w, b, eps=1e-3),
+                  [x, rnd(6), rnd(6)], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(lambda a, w: F.layer_norm(a, (4, 6), w), lambda a, w: TF.layer_norm(a, (4, 6), w),
+                  [x, rnd(4, 6)], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(lambda a: F.layer_norm(a, 6), lambda a: TF.layer_norm(a, (6,)), [x],
+                  fwd_atol=1e-5)  # fmt: skip
+
+
+def test_layer_norm_hessian_vector_product_matches_torch():
+    x0, w0, b0 = rnd(2, 5), rnd(5), rnd(5)
+    v = rnd(2, 5)
+    xs = [ds.tensor(a, requires_grad=True) for a in (x0, w0, b0)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x0, w0, b0)]
+    g = ds.autograd.grad((F.layer_norm(xs[0], (5,), xs[1], xs[2]) ** 3).sum(), xs,
+                         create_graph=True)  # fmt: skip
+    h = ds.autograd.grad((g[0] * ds.tensor(v)).sum(), xs[:2])
+    gt = torch.autograd.grad((TF.layer_norm(ts[0], (5,), ts[1], ts[2]) ** 3).sum(), ts,
+                             create_graph=True)  # fmt: skip
+    ht = torch.autograd.grad((gt[0] * torch.tensor(v)).sum(), ts[:2])
+    for a, b in zip(h, ht):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-3, rtol=1e-3)
+
+
+def test_layer_norm_gradcheck_and_errors():
+    gradcheck64(lambda a, w, b: F.layer_norm(a, (2, 3), w, b),
+                [RNG.standard_normal((2, 2, 3)), RNG.standard_normal((2, 3)),
+                 RNG.standard_normal((2, 3))], second_order=True)  # fmt: skip
+    with pytest.raises(ValueError, match="normalized_shape"):
+        F.layer_norm(ds.ones(2, 3), (4,))
+
+
+def test_rms_norm_matches_torch_default_eps_and_no_weight():
+    x = rnd(3, 7)
+    torch_compare(lambda a, w: F.rms_norm(a, (7,), w), lambda a, w: TF.rms_norm(a, (7,), w),
+                  [x, rnd(7)])  # fmt: skip
+    torch_compare(lambda a: F.rms_norm(a, (3, 7), eps=1e-3),
+                  lambda a: TF.rms_norm(a, (3, 7), eps=1e-3), [rnd(2, 3, 7)])  # fmt: skip
+    gradcheck64(lambda a: F.rms_norm(a, (4,)), [RNG.standard_normal((2, 4))], second_order=True)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 4)])
+def test_batch_norm_training_updates_running_stats_like_torch(shape):
+    x = rnd(*shape, scale=2.0) + 1.0
+    c = shape[1]
+    rm, rv = ds.zeros(c), ds.ones(c)
+    trm, trv = torch.zeros(c), torch.ones(c)
+    torch_compare(
+        lambda a, w, b: F.batch_norm(a, rm, rv, w, b, training=True, momentum=0.2),
+        lambda a, w, b: TF.batch_norm(a, trm, trv, w, b, training=True, momentum=0.2),
+        [x, rnd(c), rnd(c)], fwd_atol=1e-5,
+    )  # fmt: skip
+    np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)
+    # evaluation with those statistics
+    torch_compare(lambda a: F.batch_norm(a, rm, rv, training=False),
+                  lambda a: TF.batch_norm(a, trm, trv, training=False), [x], fwd_atol=1e-5)  # fmt: skip
+
+
+def test_batch_norm_without_running_stats_and_errors():
+    torch_compare(lambda a: F.batch_norm(a, None, None, training=True),
+                  lambda a: TF.batch_norm(a, None, None, training=True), [rnd(5, 3)],
+                  fwd_atol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match="more than 1 value"):
+        F.batch_norm(ds.ones(1, 3), None, None, training=True)
+    with pytest.raises(ValueError, match="running_mean"):
+        F.batch_norm(ds.ones(2, 3), None, None, training=False)
+
+
+def test_group_norm_matches_torch():
+    torch_compare(lambda a, w, b: F.group_norm(a, 2, w, b), lambda a, w, b: TF.group_norm(a, 2, w, b),
+                  [rnd(2, 4, 3, 3), rnd(4), rnd(4)], fwd_atol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match="groups"):
+        F.group_norm(ds.ones(1, 3, 2), 2)
+
+
+def test_normalize_and_cosine_similarity_match_torch():
+    torch_compare(lambda a: F.normalize(a, dim=1), lambda a: TF.normalize(a, dim=1), [rnd(3, 4)])
+    torch_compare(lambda a: F.normalize(a, p=1.0, dim=0), lambda a: TF.normalize(a, p=1.0, dim=0),
+                  [rnd(3, 4)])  # fmt: skip
+    torch_compare(lambda a, b: F.cosine_similarity(a, b), lambda a, b: TF.cosine_similarity(a, b),
+                  [rnd(3, 4), rnd(3, 4)])  # fmt: skip
+    torch_compare(lambda a, b: F.cosine_similarity(a, b, dim=-1),
+                  lambda a, b: TF.cosine_similarity(a, b, dim=-1), [rnd(2, 3, 4), rnd(3, 4)])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# pad, one_hot
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_matches_torch(mode):
+    x = rnd(1, 2, 4, 5)
+    kw = {"value": 1.5} if mode == "constant" else {}
+    out = F.pad(ds.tensor(x), (1, 2, 2, 1), mode=mode, **kw)
+    ref = TF.pad(torch.tensor(x), (1, 2, 2, 1), mode=mode, **kw)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_pad_constant_gradient_and_bad_mode():
+    torch_compare(lambda a: F.pad(a, (1, 1)), lambda a: TF.pad(a, (1, 1)), [rnd(2, 3)])
+    with pytest.raises(ValueError, match="mode"):
+        F.pad(ds.ones(2, 2), (1, 1), mode="mirror")
+
+
+def test_one_hot_matches_torch():
+    t = np.array([[0, 2], [1, 3]])
+    np.testing.assert_array_equal(F.one_hot(ds.tensor(t)).numpy(),
+                                  TF.one_hot(torch.tensor(t)).numpy())  # fmt: skip
+    np.testing.assert_array_equal(F.one_hot(ds.tensor(t), 6).numpy(),
+                                  TF.one_hot(torch.tensor(t), 6).numpy())  # fmt: skip
+    assert F.one_hot(ds.tensor(t)).dtype == ds.int64
+    with pytest.raises(ValueError, match="class values"):
+        F.one_hot(ds.tensor(t), 3)
+    with pytest.raises(TypeError, match="integer"):
+        F.one_hot(ds.tensor([0.0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# A transformer block through the fused ops: values and gradients vs PyTorch
+
+
+def test_transformer_block_matches_torch():
+    b_, t_, c_, h_ = 2, 5, 8, 2
+    arrays = [rnd(b_, t_, c_), rnd(c_), rnd(c_), rnd(3 * c_, c_) * 0.3, rnd(3 * c_),
+              rnd(c_, c_) * 0.3, rnd(c_)]  # fmt: skip
+
+    def block(f, x, lw, lb, wqkv, bqkv, wo, bo):
+        h = f.layer_norm(x, (c_,), lw, lb)
+        q, k, v = f.linear(h, wqkv, bqkv).split(c_, dim=2)
+        q, k, v = [z.reshape(b_, t_, h_, c_ // h_).transpose(1, 2) for z in (q, k, v)]
+        y = f.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = y.transpose(1, 2).reshape(b_, t_, c_)
+        return x + f.gelu(f.linear(y, wo, bo))
+
+    torch_compare(lambda *a: block(F, *a), lambda *a: block(TF, *a), arrays, fwd_atol=1e-5)
