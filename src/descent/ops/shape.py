@@ -264,25 +264,49 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
 
 
 class Pad(Function):
-    """d pad(x) = the gradient with the padding cut off."""
+    """d pad(x) = the gradient with the padding cut off (constant mode); for reflect, replicate
+    and circular modes each output element copies one input element, so the gradient is
+    scatter-added back through that index map (`src`)."""
 
-    __slots__ = ("pad_width", "mode", "value")
+    __slots__ = ("pad_width", "mode", "value", "src")
 
     def forward(self, x):
         xp = backend.get_array_module(x)
         if self.mode == "constant":
             return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+        # Pad the flat positions of x the same way: src[i] is the input element output i copies.
+        self.src = xp.pad(xp.arange(x.size).reshape(x.shape), self.pad_width, mode=self.mode)
         return xp.pad(x, self.pad_width, mode=self.mode)
 
     def backward(self, gy, F):
-        if self.mode != "constant":
-            raise RuntimeError(f"pad: backward of mode {self.mode!r} is not supported")
-        return F.pad_grad(gy, self.pad_width)
+        if self.mode == "constant":
+            return F.pad_grad(gy, self.pad_width)
+        shape = self.in_shapes[0]
+        size = 1
+        for n in shape:
+            size *= n
+        g = F.index_grad(gy.reshape((-1,)), (size,), (self.src.reshape(-1),), False)
+        return g.reshape(shape)
+
+
+# PyTorch's mode names and NumPy's: both are accepted.
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge",
+              "circular": "wrap", "wrap": "wrap"}  # fmt: skip
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad with PyTorch's convention: `pad` lists (left, right) pairs from the LAST dimension."""
+    """Pad with PyTorch's convention: `pad` lists (left, right) pairs from the LAST dimension.
+
+    Args:
+        x: the tensor.
+        pad: (left, right) for the last dimension, then the one before, ...
+        mode: 'constant' (fill with `value`), 'reflect', 'replicate' (NumPy's 'edge') or
+            'circular' (NumPy's 'wrap').
+        value: the fill value of constant padding.
+    """
     x = as_tensor(x)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: unknown mode {mode!r}; use one of {sorted(_PAD_MODES)}")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(
@@ -293,7 +317,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
         width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if any(a < 0 or b < 0 for a, b in width):
         raise ValueError("pad: negative padding is not supported; slice instead")
-    return Pad.apply(x, pad_width=tuple(width), mode=mode, value=value)
+    return Pad.apply(x, pad_width=tuple(width), mode=_PAD_MODES[mode], value=value)
 
 
 class Flip(Function):
