@@ -51,19 +51,36 @@ def test_conv2d_matches_torch(xs, ws, stride, padding, dilation, groups, bias):
 
 
 def test_conv2d_unbatched_and_input_without_grad():
-    torch_compare(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
-                  [rnd(2, 5, 5), rnd(3, 2, 3, 3)], fwd_atol=1e-5)  # fmt: skip
-    torch_compare(lambda x, w: F.conv2d(x, w, stride=2), lambda x, w: TF.conv2d(x, w, stride=2),
-                  [rnd(2, 2, 5, 5), rnd(3, 2, 3, 3)], diff=[1], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda x, w: F.conv2d(x, w, padding=1),
+        lambda x, w: TF.conv2d(x, w, padding=1),
+        [rnd(2, 5, 5), rnd(3, 2, 3, 3)],
+        fwd_atol=1e-5,
+    )
+    torch_compare(
+        lambda x, w: F.conv2d(x, w, stride=2),
+        lambda x, w: TF.conv2d(x, w, stride=2),
+        [rnd(2, 2, 5, 5), rnd(3, 2, 3, 3)],
+        diff=[1],
+        fwd_atol=1e-5,
+    )
 
 
 def test_conv2d_float64_matches_direct_sum():
     x, w, b = RNG.standard_normal((2, 4, 6, 5)), RNG.standard_normal((6, 2, 2, 3)), RNG.random(6)
-    out = F.conv2d(ds.tensor(x, dtype=ds.float64), ds.tensor(w, dtype=ds.float64),
-                   ds.tensor(b, dtype=ds.float64), (2, 1), (1, 1), (2, 1), 2)  # fmt: skip
+    out = F.conv2d(
+        ds.tensor(x, dtype=ds.float64),
+        ds.tensor(w, dtype=ds.float64),
+        ds.tensor(b, dtype=ds.float64),
+        (2, 1),
+        (1, 1),
+        (2, 1),
+        2,
+    )
     assert out.dtype == ds.float64
-    np.testing.assert_allclose(out.numpy(), np_conv2d(x, w, b, (2, 1), (1, 1), (2, 1), 2),
-                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        out.numpy(), np_conv2d(x, w, b, (2, 1), (1, 1), (2, 1), 2), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV2D[:5])
@@ -81,13 +98,15 @@ def test_conv2d_double_backward_matches_torch():
     x0, w0 = rnd(2, 2, 6, 6), rnd(3, 2, 3, 3)
     x = ds.tensor(x0, requires_grad=True)
     w = ds.tensor(w0, requires_grad=True)
-    (gx,) = ds.autograd.grad((F.conv2d(x, w, stride=2, padding=1) ** 2).sum(), [x],
-                             create_graph=True)  # fmt: skip
+    (gx,) = ds.autograd.grad(
+        (F.conv2d(x, w, stride=2, padding=1) ** 2).sum(), [x], create_graph=True
+    )
     (gw,) = ds.autograd.grad((gx * gx).sum(), [w])
     xt = torch.tensor(x0, requires_grad=True)
     wt = torch.tensor(w0, requires_grad=True)
-    (gxt,) = torch.autograd.grad((TF.conv2d(xt, wt, stride=2, padding=1) ** 2).sum(), [xt],
-                                 create_graph=True)  # fmt: skip
+    (gxt,) = torch.autograd.grad(
+        (TF.conv2d(xt, wt, stride=2, padding=1) ** 2).sum(), [xt], create_graph=True
+    )
     (gwt,) = torch.autograd.grad((gxt * gxt).sum(), [wt])
     np.testing.assert_allclose(gx.numpy(), gxt.detach().numpy(), atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(gw.numpy(), gwt.numpy(), atol=1e-2, rtol=1e-4)
@@ -102,15 +121,22 @@ def test_conv1d_matches_torch(stride, padding, dilation, groups):
     torch_compare(
         lambda x, w, b: F.conv1d(x, w, b, stride, padding, dilation, groups),
         lambda x, w, b: TF.conv1d(x, w, b, stride, padding, dilation, groups),
-        [rnd(2, 4, 11), rnd(6, 4 // groups, 3), rnd(6)], fwd_atol=1e-5,
-    )  # fmt: skip
+        [rnd(2, 4, 11), rnd(6, 4 // groups, 3), rnd(6)],
+        fwd_atol=1e-5,
+    )
 
 
 def test_conv1d_unbatched_and_gradcheck():
-    torch_compare(lambda x, w: F.conv1d(x, w), lambda x, w: TF.conv1d(x, w),
-                  [rnd(3, 8), rnd(2, 3, 3)], fwd_atol=1e-5)  # fmt: skip
-    gradcheck64(lambda x, w: F.conv1d(x, w, stride=2, padding=1),
-                [RNG.standard_normal((2, 2, 7)), RNG.standard_normal((3, 2, 3))])  # fmt: skip
+    torch_compare(
+        lambda x, w: F.conv1d(x, w),
+        lambda x, w: TF.conv1d(x, w),
+        [rnd(3, 8), rnd(2, 3, 3)],
+        fwd_atol=1e-5,
+    )
+    gradcheck64(
+        lambda x, w: F.conv1d(x, w, stride=2, padding=1),
+        [RNG.standard_normal((2, 2, 7)), RNG.standard_normal((3, 2, 3))],
+    )
 
 
 def test_conv_errors_name_shapes():
@@ -164,15 +190,21 @@ def test_max_pool2d_gradcheck_second_order_and_unbatched():
 
 
 def test_max_pool1d_matches_torch():
-    torch_compare(lambda x: F.max_pool1d(x, 3, 2, 1), lambda x: TF.max_pool1d(x, 3, 2, 1),
-                  [distinct(2, 3, 9)])  # fmt: skip
+    torch_compare(
+        lambda x: F.max_pool1d(x, 3, 2, 1), lambda x: TF.max_pool1d(x, 3, 2, 1), [distinct(2, 3, 9)]
+    )
 
 
 @pytest.mark.parametrize(
     "kernel,stride,padding,count_include_pad,divisor",
-    [(2, None, 0, True, None), (3, 2, 1, True, None), (3, 2, 1, False, None),
-     ((2, 3), (1, 2), (1, 1), False, None), (2, 1, 1, True, 3)],
-)  # fmt: skip
+    [
+        (2, None, 0, True, None),
+        (3, 2, 1, True, None),
+        (3, 2, 1, False, None),
+        ((2, 3), (1, 2), (1, 1), False, None),
+        (2, 1, 1, True, 3),
+    ],
+)
 def test_avg_pool2d_matches_torch(kernel, stride, padding, count_include_pad, divisor):
     torch_compare(
         lambda x: F.avg_pool2d(x, kernel, stride, padding, False, count_include_pad, divisor),
@@ -182,17 +214,25 @@ def test_avg_pool2d_matches_torch(kernel, stride, padding, count_include_pad, di
 
 
 def test_avg_pool_gradcheck_second_order_and_1d():
-    gradcheck64(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-                [RNG.standard_normal((1, 2, 5, 5))], second_order=True)  # fmt: skip
-    torch_compare(lambda x: F.avg_pool1d(x, 3, 2, 1), lambda x: TF.avg_pool1d(x, 3, 2, 1),
-                  [rnd(2, 3, 9)])  # fmt: skip
+    gradcheck64(
+        lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        [RNG.standard_normal((1, 2, 5, 5))],
+        second_order=True,
+    )
+    torch_compare(
+        lambda x: F.avg_pool1d(x, 3, 2, 1), lambda x: TF.avg_pool1d(x, 3, 2, 1), [rnd(2, 3, 9)]
+    )
 
 
-@pytest.mark.parametrize("size,out", [((8, 6), (4, 3)), ((7, 5), (3, 2)), ((5, 5), 1),
-                                      ((6, 7), (None, 3))])  # fmt: skip
+@pytest.mark.parametrize(
+    "size,out", [((8, 6), (4, 3)), ((7, 5), (3, 2)), ((5, 5), 1), ((6, 7), (None, 3))]
+)
 def test_adaptive_avg_pool2d_matches_torch(size, out):
-    torch_compare(lambda x: F.adaptive_avg_pool2d(x, out), lambda x: TF.adaptive_avg_pool2d(x, out),
-                  [rnd(2, 3, *size)])  # fmt: skip
+    torch_compare(
+        lambda x: F.adaptive_avg_pool2d(x, out),
+        lambda x: TF.adaptive_avg_pool2d(x, out),
+        [rnd(2, 3, *size)],
+    )
 
 
 def test_adaptive_avg_pool2d_gradcheck():
@@ -219,5 +259,10 @@ def test_lenet_step_matches_torch():
         h = f.max_pool2d(f.relu(f.conv2d(h, w2, b2)), 2)
         return f.cross_entropy(f.linear(h.reshape(4, -1), wf, bf), tensor(t))
 
-    torch_compare(lambda *a: net(F, ds.tensor, *a), lambda *a: net(TF, torch.tensor, *a),
-                  [x, w1, b1, w2, b2, wf, bf], diff=[1, 2, 3, 4, 5, 6], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda *a: net(F, ds.tensor, *a),
+        lambda *a: net(TF, torch.tensor, *a),
+        [x, w1, b1, w2, b2, wf, bf],
+        diff=[1, 2, 3, 4, 5, 6],
+        fwd_atol=1e-5,
+    )

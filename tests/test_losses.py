@@ -34,12 +34,23 @@ T6_IGN = np.array([0, 4, -100, 1, -100, 3])
 def test_cross_entropy_indices_match_torch(reduction, smoothing, weighted, target):
     w = np.linspace(0.3, 2.0, 5).astype(np.float32) if weighted else None
     torch_compare(
-        lambda x: F.cross_entropy(x, ds.tensor(target), None if w is None else ds.tensor(w),
-                                  reduction=reduction, label_smoothing=smoothing),
-        lambda x: TF.cross_entropy(x, torch.tensor(target), None if w is None else torch.tensor(w),
-                                   reduction=reduction, label_smoothing=smoothing),
-        [logits(6, 5)], fwd_atol=1e-5,
-    )  # fmt: skip
+        lambda x: F.cross_entropy(
+            x,
+            ds.tensor(target),
+            None if w is None else ds.tensor(w),
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+        lambda x: TF.cross_entropy(
+            x,
+            torch.tensor(target),
+            None if w is None else torch.tensor(w),
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+        [logits(6, 5)],
+        fwd_atol=1e-5,
+    )
 
 
 def test_cross_entropy_custom_ignore_index_and_spatial_dims():
@@ -48,12 +59,15 @@ def test_cross_entropy_custom_ignore_index_and_spatial_dims():
     t[1, 0, 0] = 7
     for red in ("mean", "sum", "none"):
         torch_compare(
-            lambda x, red=red: F.cross_entropy(x, ds.tensor(t), ignore_index=7, reduction=red,
-                                      label_smoothing=0.1),
-            lambda x, red=red: TF.cross_entropy(x, torch.tensor(t), ignore_index=7, reduction=red,
-                                       label_smoothing=0.1),
-            [logits(2, 4, 3, 5)], fwd_atol=1e-5,
-        )  # fmt: skip
+            lambda x, red=red: F.cross_entropy(
+                x, ds.tensor(t), ignore_index=7, reduction=red, label_smoothing=0.1
+            ),
+            lambda x, red=red: TF.cross_entropy(
+                x, torch.tensor(t), ignore_index=7, reduction=red, label_smoothing=0.1
+            ),
+            [logits(2, 4, 3, 5)],
+            fwd_atol=1e-5,
+        )
 
 
 def test_cross_entropy_unbatched_input():
@@ -72,12 +86,15 @@ def test_cross_entropy_probability_targets_match_torch(reduction, smoothing):
     p = (p / p.sum(1, keepdims=True)).astype(np.float32)
     w = np.linspace(0.5, 1.5, 5).astype(np.float32)
     torch_compare(
-        lambda x, y: F.cross_entropy(x, y, ds.tensor(w), reduction=reduction,
-                                     label_smoothing=smoothing),
-        lambda x, y: TF.cross_entropy(x, y, torch.tensor(w), reduction=reduction,
-                                      label_smoothing=smoothing),
-        [logits(4, 5), p], fwd_atol=1e-5,
-    )  # fmt: skip
+        lambda x, y: F.cross_entropy(
+            x, y, ds.tensor(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        lambda x, y: TF.cross_entropy(
+            x, y, torch.tensor(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        [logits(4, 5), p],
+        fwd_atol=1e-5,
+    )
 
 
 def test_cross_entropy_probability_targets_spatial():
@@ -93,8 +110,12 @@ def test_cross_entropy_probability_targets_spatial():
 def test_cross_entropy_matches_definition_in_float64():
     x = RNG.standard_normal((6, 5))
     w = np.linspace(0.3, 2.0, 5)
-    out = F.cross_entropy(ds.tensor(x, dtype=ds.float64), ds.tensor(T6_IGN),
-                          ds.tensor(w, dtype=ds.float64), label_smoothing=0.3)  # fmt: skip
+    out = F.cross_entropy(
+        ds.tensor(x, dtype=ds.float64),
+        ds.tensor(T6_IGN),
+        ds.tensor(w, dtype=ds.float64),
+        label_smoothing=0.3,
+    )
     assert out.dtype == ds.float64
     np.testing.assert_allclose(out.item(), np_cross_entropy(x, T6_IGN, w, eps=0.3), rtol=1e-12)
 
@@ -103,10 +124,12 @@ def test_cross_entropy_matches_definition_in_float64():
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_cross_entropy_gradcheck_and_second_order(smoothing, reduction):
     gradcheck64(
-        lambda x: F.cross_entropy(x, ds.tensor(T6_IGN), reduction=reduction,
-                                  label_smoothing=smoothing),
-        [RNG.standard_normal((6, 5))], second_order=True,
-    )  # fmt: skip
+        lambda x: F.cross_entropy(
+            x, ds.tensor(T6_IGN), reduction=reduction, label_smoothing=smoothing
+        ),
+        [RNG.standard_normal((6, 5))],
+        second_order=True,
+    )
 
 
 def test_cross_entropy_hessian_vector_product_matches_torch():
@@ -114,12 +137,14 @@ def test_cross_entropy_hessian_vector_product_matches_torch():
     x0 = logits(6, 5)
     v = RNG.standard_normal((6, 5)).astype(np.float32)
     x = ds.tensor(x0, requires_grad=True)
-    (g,) = ds.autograd.grad(F.cross_entropy(x, ds.tensor(T6), label_smoothing=0.1), [x],
-                            create_graph=True)  # fmt: skip
+    (g,) = ds.autograd.grad(
+        F.cross_entropy(x, ds.tensor(T6), label_smoothing=0.1), [x], create_graph=True
+    )
     (h,) = ds.autograd.grad((g * ds.tensor(v)).sum(), [x])
     xt = torch.tensor(x0, requires_grad=True)
-    (gt,) = torch.autograd.grad(TF.cross_entropy(xt, torch.tensor(T6), label_smoothing=0.1), [xt],
-                                create_graph=True)  # fmt: skip
+    (gt,) = torch.autograd.grad(
+        TF.cross_entropy(xt, torch.tensor(T6), label_smoothing=0.1), [xt], create_graph=True
+    )
     (ht,) = torch.autograd.grad((gt * torch.tensor(v)).sum(), [xt])
     np.testing.assert_allclose(g.numpy(), gt.detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(h.numpy(), ht.numpy(), atol=1e-5, rtol=1e-3)
@@ -164,26 +189,49 @@ def test_losses_finite_for_huge_logits():
     t = RNG.integers(0, 5, 8)
     y = (RNG.random((8, 5)) > 0.5).astype(np.float32)
     cases = [
-        (lambda x: F.cross_entropy(x, ds.tensor(t)),
-         lambda x: TF.cross_entropy(x, torch.tensor(t))),
-        (lambda x: F.cross_entropy(x, ds.tensor(t), label_smoothing=0.1),
-         lambda x: TF.cross_entropy(x, torch.tensor(t), label_smoothing=0.1)),
-        (lambda x: F.cross_entropy(x, ds.tensor(y / np.maximum(y.sum(1, keepdims=True), 1))),
-         lambda x: TF.cross_entropy(x, torch.tensor(y / np.maximum(y.sum(1, keepdims=True), 1)))),
-        (lambda x: F.nll_loss(F.log_softmax(x, 1), ds.tensor(t)),
-         lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(t))),
-        (lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y)),
-         lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(y))),
-        (lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y),
-                                                       pos_weight=ds.full((5,), 3.0)),
-         lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(y),
-                                                        pos_weight=torch.full((5,), 3.0))),
-        (lambda x: F.binary_cross_entropy(F.sigmoid(x), ds.tensor(y)),
-         lambda x: TF.binary_cross_entropy(torch.sigmoid(x), torch.tensor(y))),
-        (lambda x: F.kl_div(F.log_softmax(x, 1), ds.tensor(np.full((8, 5), 0.2, np.float32)),
-                            reduction="batchmean"),
-         lambda x: TF.kl_div(TF.log_softmax(x, 1), torch.full((8, 5), 0.2), reduction="batchmean")),
-    ]  # fmt: skip
+        (
+            lambda x: F.cross_entropy(x, ds.tensor(t)),
+            lambda x: TF.cross_entropy(x, torch.tensor(t)),
+        ),
+        (
+            lambda x: F.cross_entropy(x, ds.tensor(t), label_smoothing=0.1),
+            lambda x: TF.cross_entropy(x, torch.tensor(t), label_smoothing=0.1),
+        ),
+        (
+            lambda x: F.cross_entropy(x, ds.tensor(y / np.maximum(y.sum(1, keepdims=True), 1))),
+            lambda x: TF.cross_entropy(x, torch.tensor(y / np.maximum(y.sum(1, keepdims=True), 1))),
+        ),
+        (
+            lambda x: F.nll_loss(F.log_softmax(x, 1), ds.tensor(t)),
+            lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(t)),
+        ),
+        (
+            lambda x: F.binary_cross_entropy_with_logits(x, ds.tensor(y)),
+            lambda x: TF.binary_cross_entropy_with_logits(x, torch.tensor(y)),
+        ),
+        (
+            lambda x: F.binary_cross_entropy_with_logits(
+                x, ds.tensor(y), pos_weight=ds.full((5,), 3.0)
+            ),
+            lambda x: TF.binary_cross_entropy_with_logits(
+                x, torch.tensor(y), pos_weight=torch.full((5,), 3.0)
+            ),
+        ),
+        (
+            lambda x: F.binary_cross_entropy(F.sigmoid(x), ds.tensor(y)),
+            lambda x: TF.binary_cross_entropy(torch.sigmoid(x), torch.tensor(y)),
+        ),
+        (
+            lambda x: F.kl_div(
+                F.log_softmax(x, 1),
+                ds.tensor(np.full((8, 5), 0.2, np.float32)),
+                reduction="batchmean",
+            ),
+            lambda x: TF.kl_div(
+                TF.log_softmax(x, 1), torch.full((8, 5), 0.2), reduction="batchmean"
+            ),
+        ),
+    ]
     for fn, tfn in cases:
         x = ds.tensor(x0, requires_grad=True)
         loss = fn(x)
@@ -208,12 +256,14 @@ def test_nll_loss_matches_torch(reduction, weighted):
     t = np.array([[0, 3, 1], [2, -100, 3]])
     lp = np.log(RNG.dirichlet(np.ones(4), (2, 3))).transpose(0, 2, 1).astype(np.float32)
     torch_compare(
-        lambda x: F.nll_loss(x, ds.tensor(t), None if w is None else ds.tensor(w),
-                             reduction=reduction),
-        lambda x: TF.nll_loss(x, torch.tensor(t), None if w is None else torch.tensor(w),
-                              reduction=reduction),
+        lambda x: F.nll_loss(
+            x, ds.tensor(t), None if w is None else ds.tensor(w), reduction=reduction
+        ),
+        lambda x: TF.nll_loss(
+            x, torch.tensor(t), None if w is None else torch.tensor(w), reduction=reduction
+        ),
         [lp],
-    )  # fmt: skip
+    )
 
 
 def test_nll_loss_legacy_flags_and_gradcheck():
@@ -229,17 +279,32 @@ def test_nll_loss_legacy_flags_and_gradcheck():
 # Regression losses
 
 REG = [
-    ("mse", lambda a, b, r: F.mse_loss(a, b, reduction=r),
-     lambda a, b, r: TF.mse_loss(a, b, reduction=r)),
-    ("l1", lambda a, b, r: F.l1_loss(a, b, reduction=r),
-     lambda a, b, r: TF.l1_loss(a, b, reduction=r)),
-    ("smooth_l1", lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.5),
-     lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5)),
-    ("smooth_l1_beta0", lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
-     lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0)),
-    ("huber", lambda a, b, r: F.huber_loss(a, b, reduction=r, delta=0.7),
-     lambda a, b, r: TF.huber_loss(a, b, reduction=r, delta=0.7)),
-]  # fmt: skip
+    (
+        "mse",
+        lambda a, b, r: F.mse_loss(a, b, reduction=r),
+        lambda a, b, r: TF.mse_loss(a, b, reduction=r),
+    ),
+    (
+        "l1",
+        lambda a, b, r: F.l1_loss(a, b, reduction=r),
+        lambda a, b, r: TF.l1_loss(a, b, reduction=r),
+    ),
+    (
+        "smooth_l1",
+        lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.5),
+        lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5),
+    ),
+    (
+        "smooth_l1_beta0",
+        lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+        lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+    ),
+    (
+        "huber",
+        lambda a, b, r: F.huber_loss(a, b, reduction=r, delta=0.7),
+        lambda a, b, r: TF.huber_loss(a, b, reduction=r, delta=0.7),
+    ),
+]
 
 
 @pytest.mark.parametrize("name,fn,tfn", REG, ids=[r[0] for r in REG])
@@ -273,8 +338,9 @@ def test_binary_cross_entropy_matches_torch(reduction):
     torch_compare(
         lambda a, b: F.binary_cross_entropy(a, b, ds.tensor(w), reduction=reduction),
         lambda a, b: TF.binary_cross_entropy(a, b, torch.tensor(w), reduction=reduction),
-        [p, y], diff=[0],
-    )  # fmt: skip
+        [p, y],
+        diff=[0],
+    )
 
 
 def test_binary_cross_entropy_clamps_logs_at_exact_zero_and_one():
@@ -295,24 +361,37 @@ def test_bce_with_logits_matches_torch(reduction, pos_weight):
     pw = RNG.uniform(0.5, 3, (4,)).astype(np.float32) if pos_weight else None
     torch_compare(
         lambda a, b: F.binary_cross_entropy_with_logits(
-            a, b, ds.tensor(w), reduction=reduction,
-            pos_weight=None if pw is None else ds.tensor(pw)),
+            a,
+            b,
+            ds.tensor(w),
+            reduction=reduction,
+            pos_weight=None if pw is None else ds.tensor(pw),
+        ),
         lambda a, b: TF.binary_cross_entropy_with_logits(
-            a, b, torch.tensor(w), reduction=reduction,
-            pos_weight=None if pw is None else torch.tensor(pw)),
+            a,
+            b,
+            torch.tensor(w),
+            reduction=reduction,
+            pos_weight=None if pw is None else torch.tensor(pw),
+        ),
         [logits(3, 4, scale=4.0), y],
-    )  # fmt: skip
+    )
 
 
 def test_bce_gradchecks():
     y = RNG.random((3, 4))
-    gradcheck64(lambda x: F.binary_cross_entropy(x, ds.tensor(y, dtype=ds.float64)),
-                [RNG.uniform(0.1, 0.9, (3, 4))], second_order=True)  # fmt: skip
+    gradcheck64(
+        lambda x: F.binary_cross_entropy(x, ds.tensor(y, dtype=ds.float64)),
+        [RNG.uniform(0.1, 0.9, (3, 4))],
+        second_order=True,
+    )
     gradcheck64(
         lambda x, t: F.binary_cross_entropy_with_logits(
-            x, t, pos_weight=ds.tensor(np.full(4, 2.5), dtype=ds.float64)),
-        [RNG.standard_normal((3, 4)), y], second_order=True,
-    )  # fmt: skip
+            x, t, pos_weight=ds.tensor(np.full(4, 2.5), dtype=ds.float64)
+        ),
+        [RNG.standard_normal((3, 4)), y],
+        second_order=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,13 +409,19 @@ def test_kl_div_matches_torch(reduction, log_target):
     torch_compare(
         lambda a, b: F.kl_div(a, b, reduction=reduction, log_target=log_target),
         lambda a, b: TF.kl_div(a, b, reduction=reduction, log_target=log_target),
-        [inp, tgt], diff=[0] if not log_target else [0, 1],
-    )  # fmt: skip
+        [inp, tgt],
+        diff=[0] if not log_target else [0, 1],
+    )
 
 
 def test_kl_div_gradcheck():
     tgt = RNG.dirichlet(np.ones(4), 3)
-    gradcheck64(lambda x: F.kl_div(x, ds.tensor(tgt, dtype=ds.float64), reduction="batchmean"),
-                [RNG.standard_normal((3, 4))], second_order=True)  # fmt: skip
-    gradcheck64(lambda x, t: F.kl_div(x, t, log_target=True),
-                [RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))])  # fmt: skip
+    gradcheck64(
+        lambda x: F.kl_div(x, ds.tensor(tgt, dtype=ds.float64), reduction="batchmean"),
+        [RNG.standard_normal((3, 4))],
+        second_order=True,
+    )
+    gradcheck64(
+        lambda x, t: F.kl_div(x, t, log_target=True),
+        [RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))],
+    )

@@ -61,39 +61,57 @@ def test_linear_matches_torch_for_batched_inputs_and_no_bias():
     torch_compare(F.linear, TF.linear, [rnd(2, 3, 4), rnd(5, 4), rnd(5)], fwd_atol=1e-5)
     torch_compare(F.linear, TF.linear, [rnd(4), rnd(5, 4)], fwd_atol=1e-5)
     # a non-contiguous input (a transposed view)
-    torch_compare(lambda x, w: F.linear(x.transpose(0, 1), w),
-                  lambda x, w: TF.linear(x.transpose(0, 1), w), [rnd(3, 2, 4), rnd(5, 4)],
-                  fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda x, w: F.linear(x.transpose(0, 1), w),
+        lambda x, w: TF.linear(x.transpose(0, 1), w),
+        [rnd(3, 2, 4), rnd(5, 4)],
+        fwd_atol=1e-5,
+    )
 
 
 def test_linear_second_order_and_shape_error():
-    gradcheck64(lambda x, w, b: (F.linear(x, w, b) ** 2).sum(),
-                [RNG.standard_normal((2, 3)), RNG.standard_normal((4, 3)), RNG.standard_normal(4)],
-                second_order=True)  # fmt: skip
+    gradcheck64(
+        lambda x, w, b: (F.linear(x, w, b) ** 2).sum(),
+        [RNG.standard_normal((2, 3)), RNG.standard_normal((4, 3)), RNG.standard_normal(4)],
+        second_order=True,
+    )
     with pytest.raises(ValueError, match="in_features"):
         F.linear(ds.ones(2, 3), ds.ones(4, 5))
 
 
 def test_embedding_matches_torch_with_repeats_and_padding_idx():
     idx = np.array([[1, 3, 0, 3], [4, 4, 4, 2]])
-    torch_compare(lambda w: F.embedding(ds.tensor(idx), w),
-                  lambda w: TF.embedding(torch.tensor(idx), w), [rnd(6, 3)])  # fmt: skip
-    torch_compare(lambda w: F.embedding(ds.tensor(idx), w, padding_idx=4),
-                  lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=4), [rnd(6, 3)])  # fmt: skip
-    torch_compare(lambda w: F.embedding(ds.tensor(idx), w, padding_idx=-2),
-                  lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=-2), [rnd(6, 3)])  # fmt: skip
+    torch_compare(
+        lambda w: F.embedding(ds.tensor(idx), w),
+        lambda w: TF.embedding(torch.tensor(idx), w),
+        [rnd(6, 3)],
+    )
+    torch_compare(
+        lambda w: F.embedding(ds.tensor(idx), w, padding_idx=4),
+        lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=4),
+        [rnd(6, 3)],
+    )
+    torch_compare(
+        lambda w: F.embedding(ds.tensor(idx), w, padding_idx=-2),
+        lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=-2),
+        [rnd(6, 3)],
+    )
 
 
 def test_embedding_large_vocabulary_scatter_path():
     idx = RNG.integers(0, 3000, (40, 40))  # vocab * tokens > 2^22: the scatter-add branch
-    torch_compare(lambda w: F.embedding(ds.tensor(idx), w),
-                  lambda w: TF.embedding(torch.tensor(idx), w), [rnd(3000, 2)])  # fmt: skip
+    torch_compare(
+        lambda w: F.embedding(ds.tensor(idx), w),
+        lambda w: TF.embedding(torch.tensor(idx), w),
+        [rnd(3000, 2)],
+    )
 
 
 def test_embedding_second_order_and_errors():
     idx = ds.tensor(np.array([0, 2, 2]))
-    gradcheck64(lambda w: (F.embedding(idx, w) ** 2).sum(), [RNG.standard_normal((3, 2))],
-                second_order=True)  # fmt: skip
+    gradcheck64(
+        lambda w: (F.embedding(idx, w) ** 2).sum(), [RNG.standard_normal((3, 2))], second_order=True
+    )
     with pytest.raises(IndexError, match="out of range"):
         F.embedding(ds.tensor(np.array([5])), ds.ones(3, 2))
     with pytest.raises(TypeError, match="integers"):
@@ -163,20 +181,27 @@ def test_sdpa_matches_torch(kind):
         kw = {"scale": 0.3}
     dkw = {k_: (ds.tensor(v_) if isinstance(v_, np.ndarray) else v_) for k_, v_ in kw.items()}
     tkw = {k_: (torch.tensor(v_) if isinstance(v_, np.ndarray) else v_) for k_, v_ in kw.items()}
-    torch_compare(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **dkw),
-                  lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, **tkw),
-                  [q, k, v], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **dkw),
+        lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, **tkw),
+        [q, k, v],
+        fwd_atol=1e-5,
+    )
 
 
 def test_sdpa_three_dims_and_gqa():
-    torch_compare(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
-                  lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, is_causal=True),
-                  [rnd(3, 4, 2), rnd(3, 4, 2), rnd(3, 4, 5)], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
+        lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, is_causal=True),
+        [rnd(3, 4, 2), rnd(3, 4, 2), rnd(3, 4, 5)],
+        fwd_atol=1e-5,
+    )
     torch_compare(
         lambda a, b, c: F.scaled_dot_product_attention(a, b, c, enable_gqa=True),
         lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, enable_gqa=True),
-        [rnd(1, 4, 3, 2), rnd(1, 2, 5, 2), rnd(1, 2, 5, 2)], fwd_atol=1e-5,
-    )  # fmt: skip
+        [rnd(1, 4, 3, 2), rnd(1, 2, 5, 2), rnd(1, 2, 5, 2)],
+        fwd_atol=1e-5,
+    )
 
 
 def test_sdpa_dropout_uses_the_generator_and_matches_a_manual_mask():
@@ -192,21 +217,28 @@ def test_sdpa_dropout_uses_the_generator_and_matches_a_manual_mask():
     p /= p.sum(-1, keepdims=True)
     np.testing.assert_allclose(out.numpy(), (p * drop) @ QKV[2], atol=1e-5, rtol=1e-4)
     # Gradients through dropout: float64 finite differences with a fixed generator seed.
-    gradcheck64(lambda a, b, c: F.scaled_dot_product_attention(
-        a, b, c, dropout_p=0.3, is_causal=True, generator=ds.Generator(2)),
+    gradcheck64(
+        lambda a, b, c: F.scaled_dot_product_attention(
+            a, b, c, dropout_p=0.3, is_causal=True, generator=ds.Generator(2)
+        ),
         [x.astype(np.float64)[:1, :1] for x in QKV[:1]] + [QKV[1][:1, :1, :5], QKV[2][:1, :1, :5]],
-        second_order=True)  # fmt: skip
+        second_order=True,
+    )
 
 
 def test_sdpa_float64_and_second_order():
     q, k, v = [RNG.standard_normal(s) for s in [(1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3)]]
     m = RNG.random((3, 4)) > 0.4
     m[:, 0] = True
-    out = F.scaled_dot_product_attention(*[ds.tensor(a, dtype=ds.float64) for a in (q, k, v)],
-                                         attn_mask=ds.tensor(m))  # fmt: skip
+    out = F.scaled_dot_product_attention(
+        *[ds.tensor(a, dtype=ds.float64) for a in (q, k, v)], attn_mask=ds.tensor(m)
+    )
     np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, mask=m), rtol=1e-12)
-    gradcheck64(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=ds.tensor(m)),
-                [q, k, v], second_order=True)  # fmt: skip
+    gradcheck64(
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=ds.tensor(m)),
+        [q, k, v],
+        second_order=True,
+    )
 
 
 def test_sdpa_errors():
@@ -223,13 +255,21 @@ def test_sdpa_errors():
 
 def test_layer_norm_matches_torch_variants():
     x = rnd(3, 4, 6, scale=3.0) + 5.0  # an offset: the centring matters
-    torch_compare(lambda a, w, b: F.layer_norm(a, (6,), w, b, eps=1e-3),
-                  lambda a, w, b: TF.layer_norm(a, (6,), w, b, eps=1e-3),
-                  [x, rnd(6), rnd(6)], fwd_atol=1e-5)  # fmt: skip
-    torch_compare(lambda a, w: F.layer_norm(a, (4, 6), w), lambda a, w: TF.layer_norm(a, (4, 6), w),
-                  [x, rnd(4, 6)], fwd_atol=1e-5)  # fmt: skip
-    torch_compare(lambda a: F.layer_norm(a, 6), lambda a: TF.layer_norm(a, (6,)), [x],
-                  fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a, w, b: F.layer_norm(a, (6,), w, b, eps=1e-3),
+        lambda a, w, b: TF.layer_norm(a, (6,), w, b, eps=1e-3),
+        [x, rnd(6), rnd(6)],
+        fwd_atol=1e-5,
+    )
+    torch_compare(
+        lambda a, w: F.layer_norm(a, (4, 6), w),
+        lambda a, w: TF.layer_norm(a, (4, 6), w),
+        [x, rnd(4, 6)],
+        fwd_atol=1e-5,
+    )
+    torch_compare(
+        lambda a: F.layer_norm(a, 6), lambda a: TF.layer_norm(a, (6,)), [x], fwd_atol=1e-5
+    )
 
 
 def test_layer_norm_hessian_vector_product_matches_torch():
@@ -237,30 +277,38 @@ def test_layer_norm_hessian_vector_product_matches_torch():
     v = rnd(2, 5)
     xs = [ds.tensor(a, requires_grad=True) for a in (x0, w0, b0)]
     ts = [torch.tensor(a, requires_grad=True) for a in (x0, w0, b0)]
-    g = ds.autograd.grad((F.layer_norm(xs[0], (5,), xs[1], xs[2]) ** 3).sum(), xs,
-                         create_graph=True)  # fmt: skip
+    g = ds.autograd.grad(
+        (F.layer_norm(xs[0], (5,), xs[1], xs[2]) ** 3).sum(), xs, create_graph=True
+    )
     h = ds.autograd.grad((g[0] * ds.tensor(v)).sum(), xs[:2])
-    gt = torch.autograd.grad((TF.layer_norm(ts[0], (5,), ts[1], ts[2]) ** 3).sum(), ts,
-                             create_graph=True)  # fmt: skip
+    gt = torch.autograd.grad(
+        (TF.layer_norm(ts[0], (5,), ts[1], ts[2]) ** 3).sum(), ts, create_graph=True
+    )
     ht = torch.autograd.grad((gt[0] * torch.tensor(v)).sum(), ts[:2])
     for a, b in zip(h, ht):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-3, rtol=1e-3)
 
 
 def test_layer_norm_gradcheck_and_errors():
-    gradcheck64(lambda a, w, b: F.layer_norm(a, (2, 3), w, b),
-                [RNG.standard_normal((2, 2, 3)), RNG.standard_normal((2, 3)),
-                 RNG.standard_normal((2, 3))], second_order=True)  # fmt: skip
+    gradcheck64(
+        lambda a, w, b: F.layer_norm(a, (2, 3), w, b),
+        [RNG.standard_normal((2, 2, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal((2, 3))],
+        second_order=True,
+    )
     with pytest.raises(ValueError, match="normalized_shape"):
         F.layer_norm(ds.ones(2, 3), (4,))
 
 
 def test_rms_norm_matches_torch_default_eps_and_no_weight():
     x = rnd(3, 7)
-    torch_compare(lambda a, w: F.rms_norm(a, (7,), w), lambda a, w: TF.rms_norm(a, (7,), w),
-                  [x, rnd(7)])  # fmt: skip
-    torch_compare(lambda a: F.rms_norm(a, (3, 7), eps=1e-3),
-                  lambda a: TF.rms_norm(a, (3, 7), eps=1e-3), [rnd(2, 3, 7)])  # fmt: skip
+    torch_compare(
+        lambda a, w: F.rms_norm(a, (7,), w), lambda a, w: TF.rms_norm(a, (7,), w), [x, rnd(7)]
+    )
+    torch_compare(
+        lambda a: F.rms_norm(a, (3, 7), eps=1e-3),
+        lambda a: TF.rms_norm(a, (3, 7), eps=1e-3),
+        [rnd(2, 3, 7)],
+    )
     gradcheck64(lambda a: F.rms_norm(a, (4,)), [RNG.standard_normal((2, 4))], second_order=True)
 
 
@@ -273,19 +321,27 @@ def test_batch_norm_training_updates_running_stats_like_torch(shape):
     torch_compare(
         lambda a, w, b: F.batch_norm(a, rm, rv, w, b, training=True, momentum=0.2),
         lambda a, w, b: TF.batch_norm(a, trm, trv, w, b, training=True, momentum=0.2),
-        [x, rnd(c), rnd(c)], fwd_atol=1e-5,
-    )  # fmt: skip
+        [x, rnd(c), rnd(c)],
+        fwd_atol=1e-5,
+    )
     np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)
     # evaluation with those statistics
-    torch_compare(lambda a: F.batch_norm(a, rm, rv, training=False),
-                  lambda a: TF.batch_norm(a, trm, trv, training=False), [x], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a: F.batch_norm(a, rm, rv, training=False),
+        lambda a: TF.batch_norm(a, trm, trv, training=False),
+        [x],
+        fwd_atol=1e-5,
+    )
 
 
 def test_batch_norm_without_running_stats_and_errors():
-    torch_compare(lambda a: F.batch_norm(a, None, None, training=True),
-                  lambda a: TF.batch_norm(a, None, None, training=True), [rnd(5, 3)],
-                  fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a: F.batch_norm(a, None, None, training=True),
+        lambda a: TF.batch_norm(a, None, None, training=True),
+        [rnd(5, 3)],
+        fwd_atol=1e-5,
+    )
     with pytest.raises(ValueError, match="more than 1 value"):
         F.batch_norm(ds.ones(1, 3), None, None, training=True)
     with pytest.raises(ValueError, match="running_mean"):
@@ -293,20 +349,31 @@ def test_batch_norm_without_running_stats_and_errors():
 
 
 def test_group_norm_matches_torch():
-    torch_compare(lambda a, w, b: F.group_norm(a, 2, w, b), lambda a, w, b: TF.group_norm(a, 2, w, b),
-                  [rnd(2, 4, 3, 3), rnd(4), rnd(4)], fwd_atol=1e-5)  # fmt: skip
+    torch_compare(
+        lambda a, w, b: F.group_norm(a, 2, w, b),
+        lambda a, w, b: TF.group_norm(a, 2, w, b),
+        [rnd(2, 4, 3, 3), rnd(4), rnd(4)],
+        fwd_atol=1e-5,
+    )
     with pytest.raises(ValueError, match="groups"):
         F.group_norm(ds.ones(1, 3, 2), 2)
 
 
 def test_normalize_and_cosine_similarity_match_torch():
     torch_compare(lambda a: F.normalize(a, dim=1), lambda a: TF.normalize(a, dim=1), [rnd(3, 4)])
-    torch_compare(lambda a: F.normalize(a, p=1.0, dim=0), lambda a: TF.normalize(a, p=1.0, dim=0),
-                  [rnd(3, 4)])  # fmt: skip
-    torch_compare(lambda a, b: F.cosine_similarity(a, b), lambda a, b: TF.cosine_similarity(a, b),
-                  [rnd(3, 4), rnd(3, 4)])  # fmt: skip
-    torch_compare(lambda a, b: F.cosine_similarity(a, b, dim=-1),
-                  lambda a, b: TF.cosine_similarity(a, b, dim=-1), [rnd(2, 3, 4), rnd(3, 4)])  # fmt: skip
+    torch_compare(
+        lambda a: F.normalize(a, p=1.0, dim=0), lambda a: TF.normalize(a, p=1.0, dim=0), [rnd(3, 4)]
+    )
+    torch_compare(
+        lambda a, b: F.cosine_similarity(a, b),
+        lambda a, b: TF.cosine_similarity(a, b),
+        [rnd(3, 4), rnd(3, 4)],
+    )
+    torch_compare(
+        lambda a, b: F.cosine_similarity(a, b, dim=-1),
+        lambda a, b: TF.cosine_similarity(a, b, dim=-1),
+        [rnd(2, 3, 4), rnd(3, 4)],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,10 +397,12 @@ def test_pad_constant_gradient_and_bad_mode():
 
 def test_one_hot_matches_torch():
     t = np.array([[0, 2], [1, 3]])
-    np.testing.assert_array_equal(F.one_hot(ds.tensor(t)).numpy(),
-                                  TF.one_hot(torch.tensor(t)).numpy())  # fmt: skip
-    np.testing.assert_array_equal(F.one_hot(ds.tensor(t), 6).numpy(),
-                                  TF.one_hot(torch.tensor(t), 6).numpy())  # fmt: skip
+    np.testing.assert_array_equal(
+        F.one_hot(ds.tensor(t)).numpy(), TF.one_hot(torch.tensor(t)).numpy()
+    )
+    np.testing.assert_array_equal(
+        F.one_hot(ds.tensor(t), 6).numpy(), TF.one_hot(torch.tensor(t), 6).numpy()
+    )
     assert F.one_hot(ds.tensor(t)).dtype == ds.int64
     with pytest.raises(ValueError, match="class values"):
         F.one_hot(ds.tensor(t), 3)
@@ -347,8 +416,15 @@ def test_one_hot_matches_torch():
 
 def test_transformer_block_matches_torch():
     b_, t_, c_, h_ = 2, 5, 8, 2
-    arrays = [rnd(b_, t_, c_), rnd(c_), rnd(c_), rnd(3 * c_, c_) * 0.3, rnd(3 * c_),
-              rnd(c_, c_) * 0.3, rnd(c_)]  # fmt: skip
+    arrays = [
+        rnd(b_, t_, c_),
+        rnd(c_),
+        rnd(c_),
+        rnd(3 * c_, c_) * 0.3,
+        rnd(3 * c_),
+        rnd(c_, c_) * 0.3,
+        rnd(c_),
+    ]
 
     def block(f, x, lw, lb, wqkv, bqkv, wo, bo):
         h = f.layer_norm(x, (c_,), lw, lb)

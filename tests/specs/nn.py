@@ -26,8 +26,17 @@ def add(**kw) -> None:
 # Helpers shared by tests/test_nn_functional.py, test_losses.py and test_conv.py
 
 
-def torch_compare(fn, torch_fn, arrays, diff=None, fwd_atol=1e-6, fwd_rtol=1e-3, grad_atol=1e-4,
-                  grad_rtol=1e-3, seed=3):  # fmt: skip
+def torch_compare(
+    fn,
+    torch_fn,
+    arrays,
+    diff=None,
+    fwd_atol=1e-6,
+    fwd_rtol=1e-3,
+    grad_atol=1e-4,
+    grad_rtol=1e-3,
+    seed=3,
+):
     """Run fn on float32 descent Tensors and torch_fn on torch tensors made from `arrays`,
     compare outputs, then backpropagate one random cotangent through both and compare the
     gradients of the inputs listed in `diff` (default: every floating input)."""
@@ -41,9 +50,12 @@ def torch_compare(fn, torch_fn, arrays, diff=None, fwd_atol=1e-6, fwd_rtol=1e-3,
     assert out.dtype == ds.float32, f"float32 inputs gave {out.dtype}"
     assert tuple(out.shape) == tuple(tout.shape), f"shape {out.shape} vs torch {tout.shape}"
     np.testing.assert_allclose(
-        out.numpy(), tout.detach().numpy(), atol=fwd_atol, rtol=fwd_rtol,
+        out.numpy(),
+        tout.detach().numpy(),
+        atol=fwd_atol,
+        rtol=fwd_rtol,
         err_msg="forward differs from PyTorch",
-    )  # fmt: skip
+    )
     if diff:
         w = np.random.default_rng(seed).standard_normal(out.shape).astype(np.float32)
         (out * ds.tensor(w)).sum().backward()
@@ -53,9 +65,12 @@ def torch_compare(fn, torch_fn, arrays, diff=None, fwd_atol=1e-6, fwd_rtol=1e-3,
             expected = np.zeros(conv[i].shape, np.float32) if tg is None else tg.numpy()
             assert g is not None, f"input {i} got no gradient"
             np.testing.assert_allclose(
-                g.numpy(), expected, atol=grad_atol, rtol=grad_rtol,
+                g.numpy(),
+                expected,
+                atol=grad_atol,
+                rtol=grad_rtol,
                 err_msg=f"gradient of input {i} differs from PyTorch",
-            )  # fmt: skip
+            )
     return out, tout
 
 
@@ -63,8 +78,10 @@ def gradcheck64(fn, arrays, second_order=False, **kw):
     """float64 gradients (and optionally second derivatives) of fn vs finite differences."""
     from descent.explain import gradcheck, gradgradcheck  # noqa: PLC0415
 
-    xs = [ds.tensor(np.asarray(a, dtype=np.float64), dtype=ds.float64, requires_grad=True)
-          for a in arrays]  # fmt: skip
+    xs = [
+        ds.tensor(np.asarray(a, dtype=np.float64), dtype=ds.float64, requires_grad=True)
+        for a in arrays
+    ]
     gradcheck(fn, xs, raise_on_failure=True, **kw)
     if second_order:
         gradgradcheck(fn, xs, raise_on_failure=True, **kw)
