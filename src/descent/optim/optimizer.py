@@ -68,7 +68,6 @@ class _FlatBuffer:
 
     __slots__ = (
         "params",
-        "index",
         "bounds",
         "views",
         "grad_views",
@@ -77,9 +76,8 @@ class _FlatBuffer:
         "state_dicts",
     )
 
-    def __init__(self, params: list, index: list[int], opt_state, state_init: dict) -> None:
+    def __init__(self, params: list, opt_state, state_init: dict) -> None:
         self.params = params  # the Parameters, in group order
-        self.index = index  # their positions in the group's "params" list
         first = params[0].data
         xp = backend.get_array_module(first)
         dtype = first.dtype
@@ -158,13 +156,10 @@ class _GroupLayout:
 
     def __init__(self, params: list, opt_state, state_init: dict) -> None:
         self.params = list(params)
-        by_kind: dict[tuple, tuple[list, list[int]]] = {}
-        for i, p in enumerate(self.params):
-            key = (p.data.dtype, backend.device_of(p.data))
-            ps, idx = by_kind.setdefault(key, ([], []))
-            ps.append(p)
-            idx.append(i)
-        self.buffers = [_FlatBuffer(ps, idx, opt_state, state_init) for ps, idx in by_kind.values()]
+        by_kind: dict[tuple, list] = {}
+        for p in self.params:
+            by_kind.setdefault((p.data.dtype, backend.device_of(p.data)), []).append(p)
+        self.buffers = [_FlatBuffer(ps, opt_state, state_init) for ps in by_kind.values()]
 
     def is_current(self, params: list, opt_state, state_init: dict) -> bool:
         if len(params) != len(self.params):
