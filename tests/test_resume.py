@@ -189,3 +189,9 @@ def test_callbacks_see_every_step_in_order(corpus, tmp_path):
         ("end", 4),
     ]  # fmt: skip
     assert only.n == 4
+
+
+def test_a_fresh_run_in_an_old_folder_starts_a_fresh_log(corpus, tmp_path):
+    train(tiny_config(corpus, tmp_path, max_iters=3, eval_interval=3))
+    train(tiny_config(corpus, tmp_path, max_iters=2, eval_interval=2))
+    assert sorted(step_losses(tmp_path)) == [1, 2]

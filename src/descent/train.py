@@ -424,7 +424,10 @@ class Trainer:
     # -- metrics -------------------------------------------------------------------------------
 
     def _open_metrics(self) -> None:
-        self._metrics_file = open(self.out_dir / METRICS_NAME, "a", buffering=1)  # noqa: SIM115
+        # A fresh run starts a fresh log (an old run in the same folder is overwritten, as its
+        # checkpoint will be); a resumed run appends to its own.
+        mode = "a" if self.config.resume else "w"
+        self._metrics_file = open(self.out_dir / METRICS_NAME, mode, buffering=1)  # noqa: SIM115
 
     def _truncate_metrics(self, step: int) -> None:
         path = self.out_dir / METRICS_NAME
