@@ -594,3 +594,22 @@ def test_op_parameters_may_not_clash_with_node_fields():
 
         class Clash(Function):  # noqa: F841
             __slots__ = ("index",)
+
+
+def test_parameters_take_the_same_op_paths_as_tensors():
+    from descent.nn import Parameter
+
+    p = Parameter(ds.tensor([1.0, 2.0]))
+    q = Parameter(ds.tensor([3.0, 4.0]))
+    # The tensor-scalar and tensor-tensor fast paths (not a scalar converted to a tensor).
+    assert (p * 2.0).grad_fn.name == "MulScalar" and (2 * p).grad_fn.name == "MulScalar"
+    assert (p + 1).grad_fn.name == "AddScalar" and (p - 1.5).grad_fn.name == "AddScalar"
+    assert (1.0 - p).grad_fn.name == "RSubScalar" and (p / 2).grad_fn.name == "MulScalar"
+    assert (p + q).grad_fn.name == "Add" and (p * q).grad_fn.name == "Mul"
+    loss = ((p * q + p * 2.0 - 1.0) ** 2).sum()
+    loss.backward()
+    pv, qv = p.numpy(), q.numpy()
+    r = pv * qv + 2 * pv - 1
+    np.testing.assert_allclose(p.grad.numpy(), 2 * r * (qv + 2))
+    np.testing.assert_allclose(q.grad.numpy(), 2 * r * pv)
+    assert p.is_leaf and isinstance(p, Parameter) and p.grad.dtype == ds.float32
