@@ -72,7 +72,7 @@ def test_report_callback_files(run_dir):
     assert "error" not in land, land
     assert land["slices"][0]["direction"] == "negative gradient"
     assert len(land["trajectory"]["coords"]) == 4  # snapshots at steps 0, 10, 20, 30
-    assert np.asarray(land["grid"]["losses"]).shape == (11, 11)
+    assert np.asarray(land["grid"]["losses"]).shape == (9, 9)
     snaps = np.load(run_dir / "snapshots.npz")
     assert list(snaps["steps"]) == [0, 10, 20, 30] and snaps["projected"].shape == (4, 256)
     run = load_run(run_dir)

@@ -232,7 +232,7 @@ class ReportCallback(GradientMonitor):
         if hasattr(model, "eval"):
             model.eval()
         try:
-            land = loss_landscape(model, loss_fn, batch, steps=15, span=1.0, num_random=1)
+            land = loss_landscape(model, loss_fn, batch, steps=11, span=1.0, num_random=1)
             result = land.to_dict()
             snaps = list(self.snapshots)
             steps = list(self.snapshot_steps)
@@ -244,7 +244,7 @@ class ReportCallback(GradientMonitor):
                 snaps[-1] = final
             if len(snaps) >= 3:
                 traj = trajectory_projection([s.astype(np.float64) for s in snaps], steps)
-                tl = trajectory_landscape(model, loss_fn, batch, traj, grid_steps=11)
+                tl = trajectory_landscape(model, loss_fn, batch, traj, grid_steps=9)
                 result["grid"] = tl.grid.to_dict()
                 result["trajectory"] = traj.to_dict()
             else:
