@@ -171,7 +171,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n = trainer.raw_model.num_parameters()
         what = "resuming at step " + str(trainer.step) if trainer.step else "training"
         print(
-            f"descent: {what} a {n / 1e6:.2f}M-parameter GPT "
+            f"descent: {what} a {_count(n)}-parameter GPT "
             f"({config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, context "
             f"{config.block_size}) on {config.data or 'python'} "
             f"({len(trainer.stream.train):,} train / {len(trainer.stream.val):,} val characters, "
@@ -200,6 +200,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.report:
         _write_report(out)
     return 0
+
+
+def _count(n: int) -> str:
+    """12345 -> '12,345'; 812345 -> '0.81M'."""
+    return f"{n / 1e6:.2f}M" if n >= 100_000 else f"{n:,}"
 
 
 def _resumed_config(out_dir: str) -> dict | None:
