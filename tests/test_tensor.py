@@ -165,3 +165,12 @@ def test_reductions_return_values_not_indices():
     assert x.sum(dim=0).tolist() == [8.0, 7.0]
     with pytest.raises(TypeError, match="either axis= or dim="):
         x.sum(0, dim=1)
+
+
+def test_subpackages_load_on_attribute_access():
+    import descent
+
+    assert callable(descent.explain.gradcheck)
+    assert descent.nn.Parameter is not None
+    with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
+        descent.not_a_thing  # noqa: B018

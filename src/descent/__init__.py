@@ -158,3 +158,15 @@ long = int64
 __version__ = "0.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+# Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
+# importing descent stays cheap and never pulls in optional dependencies.
+_SUBPACKAGES = ("cuda", "data", "distributed", "explain", "io", "models", "nn", "optim", "train")
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'descent' has no attribute {name!r}")
