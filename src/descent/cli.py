@@ -166,6 +166,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config, callbacks, rank=rank, world_size=world_size)
     except ConfigError as e:
         raise UsageError(str(e)) from e
+    if args.prompt:  # check the prompt now rather than after minutes of training
+        try:
+            trainer.tokenizer.encode(args.prompt)
+        except ValueError as e:
+            raise UsageError(f"--prompt: {e}") from e
 
     if is_main:
         n = trainer.raw_model.num_parameters()
