@@ -9,6 +9,7 @@ with tools that explain the gradients it computes.
     tensor([ 12., -42.], dtype=float32)
 """
 
+# ruff: noqa: F401 - this module re-exports the public API (see __all__ below)
 from __future__ import annotations
 
 import numpy as _np
