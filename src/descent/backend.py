@@ -7,6 +7,7 @@ ops stay written against one `xp` namespace (see STYLE.md, "Backend").
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import numpy as np
@@ -172,3 +173,93 @@ def _erf_as(x):
 
 def default_generator_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2**63))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused GPU kernels (descent.kernels.cuda) and mixed-precision helpers
+
+_fused_enabled = os.environ.get("DESCENT_FUSED", "1") != "0"
+_fused_broken: set[str] = set()
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
+
+
+def set_fused_enabled(enabled: bool) -> bool:
+    """Turn the fused CUDA kernels on or off (for comparisons); returns the previous setting.
+
+    The environment variable DESCENT_FUSED=0 turns them off from the start.
+    """
+    global _fused_enabled
+    previous, _fused_enabled = _fused_enabled, bool(enabled)
+    return previous
+
+
+def fused(name: str, *arrays):
+    """The fused CUDA kernel function `name` for these arrays, or None for the generic path.
+
+    None unless the first array is a CuPy array of float32 or float16 and every other floating
+    array has that same dtype (mixed dtypes take the generic path, which promotes), fused
+    kernels are enabled, and the kernel compiled. The function names and signatures are those
+    of `descent.kernels.cuda`.
+    """
+    if not _fused_enabled or not arrays or not is_cupy_array(arrays[0]):
+        return None
+    dt = arrays[0].dtype
+    if dt not in _FUSED_DTYPES:
+        return None
+    for a in arrays[1:]:
+        if a is not None and a.dtype.kind == "f" and a.dtype != dt:
+            return None
+    if name in _fused_broken:
+        return None
+    from .kernels import cuda as _kc  # noqa: PLC0415 - only reached with CuPy arrays
+
+    return _kc.KERNELS[name]
+
+
+def fused_failed(name: str, error: BaseException) -> None:
+    """Record that kernel `name` failed to compile or launch: warn once, use the generic path."""
+    import warnings  # noqa: PLC0415
+
+    if name not in _fused_broken:
+        _fused_broken.add(name)
+        warnings.warn(
+            f"descent: fused CUDA kernel {name!r} failed ({type(error).__name__}: {error}); "
+            "falling back to the generic CuPy path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def host_sum(values) -> float:
+    """sum(values) as one Python float: device scalars are added on the device first, so a GPU
+    pays one synchronisation instead of one per value."""
+    values = list(values)
+    if not values:
+        return 0.0
+    if is_cupy_array(values[0]):
+        cp = cupy_module()
+        return float(cp.stack([cp.asarray(v, dtype=cp.float64).reshape(()) for v in values]).sum())
+    return float(sum(float(v) for v in values))
+
+
+def all_finite(arrays) -> bool:
+    """True when no array holds an inf or nan (one synchronisation on a GPU)."""
+    flags = [get_array_module(a).isfinite(a).all() for a in arrays if a.size]
+    if not flags:
+        return True
+    if is_cupy_array(flags[0]):
+        return bool(cupy_module().stack(flags).all())
+    return all(bool(f) for f in flags)
+
+
+def bfloat16_dtype():
+    """The bfloat16 dtype (from the ml_dtypes package), or None when it is not installed.
+
+    NumPy has no bfloat16 of its own; CuPy 14 and later compute with ml_dtypes' bfloat16.
+    """
+    try:
+        import ml_dtypes  # noqa: PLC0415
+
+        return np.dtype(ml_dtypes.bfloat16)
+    except ImportError:
+        return None
