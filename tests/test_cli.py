@@ -166,3 +166,10 @@ def test_train_then_sample_end_to_end(tmp_path, corpus):
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["kind"] == "step"]  # fmt: skip
     assert steps == list(range(1, 41))
+
+
+def test_train_prompt_with_unknown_characters_fails_before_training(capsys, tmp_path, corpus):
+    out = tmp_path / "o"
+    assert_usage_error(capsys, ["train", "--data", str(corpus), "--out", str(out), "--prompt",
+                                "§§", *TINY], "--prompt")  # fmt: skip
+    assert not (out / "ckpt.safetensors").exists()
