@@ -276,7 +276,7 @@ def _cp():
     return cp
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module():
     """The compiled RawModule holding every row kernel for float and __half (compiled once)."""
     cp = _cp()
@@ -300,14 +300,16 @@ def _contig(a):
 # GELU (exact erf form), elementwise
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gelu_kernels():
     cp = _cp()
     fwd = cp.ElementwiseKernel(
         "T x",
         "T y",
-        "const float xf = (float)x;"
-        "y = (T)(0.5f * xf * (1.0f + erff(xf * 0.70710678118654752f)));",
+        (
+            "const float xf = (float)x;"
+            "y = (T)(0.5f * xf * (1.0f + erff(xf * 0.70710678118654752f)));"
+        ),
         "descent_gelu_fwd",
     )
     bwd = cp.ElementwiseKernel(
@@ -473,7 +475,7 @@ def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True):
 # Adam / AdamW over a flat buffer
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adam_kernel():
     return _cp().ElementwiseKernel(
         "T g, float32 sign, float32 l2, float32 decay, float32 beta1, float32 beta2, "
