@@ -104,8 +104,9 @@ def main() -> None:
     direct = [100 * m["callback_s"] / (loop - m["callback_s"]) for m, loop in zip(mon, loop_s)]
     mb = statistics.median(b["median_ms"] for b in base)
     mm = statistics.median(m["median_ms"] for m in mon)
+    load = os.getloadavg()[0]
     print(f"baby-gpt, {args.steps} steps, recording every {args.every} steps, "
-          f"{args.repeats} alternating repeats (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+          f"{args.repeats} alternating repeats (load average {load:.1f})")  # fmt: skip
     print(f"  without monitor: median {mb:.1f} ms/step")
     print(f"  with monitor:    median {mm:.1f} ms/step (steps that record included)")
     print(f"  time inside the monitor: {statistics.median(m['callback_s'] for m in mon):.3f} s "

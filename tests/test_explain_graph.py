@@ -47,3 +47,18 @@ def test_deep_chain_no_recursion():
     assert len(view) == 20001
     h.backward()
     assert view.nodes[-1].grad_norm == 1.0
+
+
+def test_leaf_norms_are_this_pass_and_hooks_are_cleaned_up():
+    a = ds.tensor([1.0, 2.0], requires_grad=True)
+    (a * 100.0).sum().backward()  # an old gradient sits in a.grad
+    unused = graph((a * 5.0).sum(), params={"a": a})  # never backpropagated
+    assert unused.nodes[0].grad_norm is None  # not the stale .grad
+    loss = (a * 3.0).sum()
+    view = graph(loss, params={"a": a})
+    loss.backward()
+    leaf = view.nodes[0]
+    assert leaf.name == "a" and np.isclose(leaf.grad_norm, np.linalg.norm([3.0, 3.0]))
+    assert unused.nodes[0].grad_norm is None
+    # view's fired hook was removed; the unused view's hook is still waiting
+    assert len(a._hooks) == 1

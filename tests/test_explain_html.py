@@ -93,7 +93,9 @@ PROBE = """<script>
 window.addEventListener("load", function () {
   var imgs = document.images, bad = 0;
   for (var i = 0; i < imgs.length; i++) {
-    if (!imgs[i].complete || imgs[i].naturalWidth === 0) { bad++; console.error("broken image " + i); }
+    if (!imgs[i].complete || imgs[i].naturalWidth === 0) {
+      bad++; console.error("broken image " + i);
+    }
   }
   document.body.setAttribute("data-probe", "images=" + imgs.length + ";broken=" + bad);
 });

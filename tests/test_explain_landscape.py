@@ -1,4 +1,4 @@
-"""Loss landscapes: bit-exact restore, slices and grids, filter normalisation, trajectories, plots."""
+"""Loss landscapes: bit-exact restore, slices, grids, filter normalisation, trajectories, plots."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""check_model_gradients: passes on MLP, CNN and GPT; fails, naming the parameter, on a planted bug."""
+"""check_model_gradients: passes on MLP, CNN and GPT; fails, naming the parameter, on a bug."""
 
 import numpy as np
 import pytest

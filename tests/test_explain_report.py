@@ -1,4 +1,4 @@
-"""gradient_report: flags fire on vanishing, exploding, dead and NaN gradients, silent when healthy."""
+"""gradient_report: flags fire on vanishing, exploding, dead and NaN gradients; silent if healthy."""
 
 import json
 
@@ -6,8 +6,8 @@ import numpy as np
 
 import descent as ds
 import descent.nn as nn
-import descent.optim as optim
 import descent.nn.functional as F
+import descent.optim as optim
 from descent.explain import Thresholds, gradient_report
 from descent.models import MLP
 
@@ -28,7 +28,7 @@ def test_healthy_model_is_silent_and_figures_are_right():
     assert rep.healthy and rep.flagged == {}, str(rep)
     names = [n for n, _ in model.named_parameters()]
     assert [p.name for p in rep.params] == names
-    for (name, p), s in zip(model.named_parameters(), rep.params):
+    for (_, p), s in zip(model.named_parameters(), rep.params):
         g = p.grad.numpy().astype(np.float64)
         assert np.isclose(s.norm, np.linalg.norm(g), rtol=1e-5)
         assert np.isclose(s.mean_abs, np.abs(g).mean(), rtol=1e-5)

@@ -8,13 +8,15 @@
 The engine frees saved values after backward and a node does not keep its output, so the view
 records what it needs when it is built: each node's output shape comes from its consumers'
 `in_shapes` (the root's from the tensor itself), and gradient norms come from hooks on the nodes
-(read after backward). Leaf gradients are read from the leaves' `.grad`. The traversal is an
+(read after backward). Leaves get a hook too (removed once it has fired), so their norm is the
+gradient of this backward pass, not whatever `.grad` accumulated before. The traversal is an
 explicit stack: a 100,000-deep chain is fine.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,6 +63,8 @@ class GraphView:
         self._objects = objects  # the Function node or leaf Tensor behind each GraphNode
         self.root = root
         self._grad_norms: dict[int, float] = {}
+        self._leaf_handles: dict[int, Any] = {}
+        self._armed = False  # set by the root's hook: leaves record only in that pass
 
     @property
     def nodes(self) -> list[GraphNode]:
@@ -69,12 +73,16 @@ class GraphView:
         return self._nodes
 
     def _refresh(self) -> None:
-        for n, obj in zip(self._nodes, self._objects):
-            if n.kind == "op":
-                n.grad_norm = self._grad_norms.get(n.id)
-            else:
-                g = obj.grad
-                n.grad_norm = None if g is None else _norm(g.data)
+        for n in self._nodes:
+            n.grad_norm = self._grad_norms.get(n.id)
+        # leaf hooks that have fired are no longer needed (removed here, never mid-backward)
+        for handle in [h for i, h in self._leaf_handles.items() if i in self._grad_norms]:
+            handle.remove()
+        self._leaf_handles = {
+            i: h for i, h in self._leaf_handles.items() if i not in self._grad_norms
+        }
+        if self._armed and isinstance(self._objects[self.root], Function):
+            self._armed = False
 
     def to_dicts(self) -> list[dict[str, Any]]:
         self._refresh()
@@ -199,7 +207,11 @@ def graph(output: Tensor, params=None, record_grads: bool = True) -> GraphView:
     view = GraphView(nodes, ordered, pos[id(root)])
     if record_grads:
         for o in ops:
-            _add_hook(o, view, pos[id(o)])
+            _add_hook(o, view, pos[id(o)], arm=o is root)
+        view._armed = not isinstance(root, Function)
+        for o in leaves:
+            hook = _recorder(view, pos[id(o)], leaf=True)
+            view._leaf_handles[pos[id(o)]] = o.register_hook(hook)
     return view
 
 
@@ -224,10 +236,30 @@ def _infer_dtype(node: Function, parent_dtypes: list[str]) -> str:
     return "?"
 
 
-def _add_hook(node: Function, view: GraphView, i: int) -> None:
-    def hook(g):
-        view._grad_norms[i] = _norm(g.data)
+def _recorder(view: GraphView, i: int, arm: bool = False, leaf: bool = False):
+    """A hook that stores the gradient norm into the view (weakly: a dead view is ignored).
 
+    A leaf hook fires in every backward that reaches the leaf, also through other graphs, so
+    leaves record only while the view is armed: the root's hook arms it, and it is disarmed
+    when the norms are read.
+    """
+    ref = weakref.ref(view)
+
+    def hook(g):
+        v = ref()
+        if v is None:
+            return
+        if arm:
+            v._armed = True
+        if leaf and not v._armed:
+            return
+        v._grad_norms[i] = _norm(g.data)
+
+    return hook
+
+
+def _add_hook(node: Function, view: GraphView, i: int, arm: bool = False) -> None:
+    hook = _recorder(view, i, arm=arm)
     if node.hooks is None:
         node.hooks = []
     node.hooks.append(hook)

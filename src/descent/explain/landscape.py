@@ -354,7 +354,9 @@ def loss_landscape(
 def _as_direction(x, params) -> list[np.ndarray]:
     if isinstance(x, np.ndarray) and x.ndim == 1:
         return [np.asarray(a, np.float64) for a in _unflatten(x, params)]
-    return [np.asarray(backend.as_numpy(a.data if isinstance(a, Tensor) else a), np.float64) for a in x]
+    return [
+        np.asarray(backend.as_numpy(a.data if isinstance(a, Tensor) else a), np.float64) for a in x
+    ]
 
 
 def _slice(name, alphas, pert, d, loss_fn, model, batch) -> LossSlice:

@@ -214,13 +214,17 @@ def landscape_contour(grid, trajectory=None, title: str = "Loss surface") -> Any
     return fig
 
 
-def toy_descent(grid, path, arrows: bool = True, title: str = "Gradient descent") -> Any:
+def toy_descent(
+    grid, path, arrows: bool = True, title: str = "Gradient descent",
+    labels: tuple[str, str] = ("parameter 1", "parameter 2"),
+) -> Any:  # fmt: skip
     """The classic picture: loss contours, the gradient arrows, and the path of the steps.
 
     Args:
         grid: a LossGrid from `landscape.surface_grid` (x = alphas, y = betas).
         path: a DescentPath from `landscape.descent_path`.
         arrows: draw the negative gradient at each step (the direction of the step).
+        title, labels: the title and the axis labels.
     """
     g = grid if isinstance(grid, dict) else grid.to_dict()
     p = path if isinstance(path, dict) else path.to_dict()
@@ -244,8 +248,8 @@ def toy_descent(grid, path, arrows: bool = True, title: str = "Gradient descent"
                   scale_units="xy", scale=1, width=0.006, zorder=5,
                   label="-gradient (direction)")  # fmt: skip
     ax.plot(pts[0, 0], pts[0, 1], "s", color="orange", ms=7)
-    ax.set_xlabel("parameter 1")
-    ax.set_ylabel("parameter 2")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     lr = p.get("lr")
     ax.set_title(title + (f" (lr {lr:g}, {len(pts) - 1} steps)" if lr is not None else ""))
     ax.legend(fontsize=7, loc="upper right")

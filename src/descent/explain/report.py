@@ -423,7 +423,9 @@ def analyze_run(data: RunData) -> RunAnalysis:
             third = max(1, n // 3)
             first = float(np.mean(finite[:seg]))
             last = float(np.mean(finite[-seg:]))
-            ref = float(np.mean(finite[max(0, n - third - seg) : n - third])) if n > third else first
+            ref = (
+                float(np.mean(finite[max(0, n - third - seg) : n - third])) if n > third else first
+            )
             sm = finite
             if last > first * 1.02:
                 f.append(Finding("problem", f"loss diverged: rose from {first:.4g} to {last:.4g}"))
