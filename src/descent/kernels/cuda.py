@@ -296,6 +296,14 @@ def _contig(a):
     return a if a.flags.c_contiguous else _cp().ascontiguousarray(a)
 
 
+def _out(out, like):
+    """`out` when the kernel may write it through a flat pointer, else a fresh array."""
+    if out is not None and out.flags.c_contiguous and out.shape == like.shape:
+        if out.dtype == like.dtype:
+            return out
+    return _cp().empty_like(like)
+
+
 # ---------------------------------------------------------------------------------------------
 # GELU (exact erf form), elementwise
 
@@ -345,12 +353,11 @@ def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = 
 
     causal: x is (..., L, S) attention scores; key j > query i is masked (probability 0).
     """
-    cp = _cp()
     x = _contig(x)
     n_cols = x.shape[-1]
     n_rows = x.size // max(n_cols, 1)
     n_q = x.shape[-2] if (causal and x.ndim >= 2) else 1
-    y = cp.empty_like(x) if out is None else out
+    y = _out(out, x)
     if x.size:
         grid, block = _rows(n_rows)
         _fn("softmax_fwd", x.dtype)(
@@ -363,11 +370,10 @@ def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = 
 
 def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
     """Gradient of softmax_forward from its output y; `out=gy` works in place."""
-    cp = _cp()
     y = _contig(y)
     gy = _contig(gy.astype(y.dtype, copy=False))
     n_cols = y.shape[-1]
-    gx = cp.empty_like(y) if out is None else out
+    gx = _out(out, y)
     if y.size:
         grid, block = _rows(y.size // max(n_cols, 1))
         _fn("softmax_bwd", y.dtype)(

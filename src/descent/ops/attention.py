@@ -58,11 +58,16 @@ class ScaledDotProductAttention(Function):
     def forward(self, q, k, v):
         xp = backend.get_array_module(q)
         s = q @ xp.swapaxes(k, -1, -2)  # (..., L, S), a fresh array: masked and exp'd in place
-        s *= q.dtype.type(self.scale)
-        s = self._scores(xp, s)
-        s -= s.max(axis=-1, keepdims=True)
-        xp.exp(s, out=s)
-        s /= s.sum(axis=-1, keepdims=True)  # s is now P
+        kern = None if self.mask is not None else backend.fused("softmax_forward", s)
+        if kern is not None:
+            # CuPy: scale, causal mask and softmax in one kernel, in place.
+            s = kern(s, scale=self.scale, causal=self.causal, out=s)
+        else:
+            s *= q.dtype.type(self.scale)
+            s = self._scores(xp, s)
+            s -= s.max(axis=-1, keepdims=True)
+            xp.exp(s, out=s)
+            s /= s.sum(axis=-1, keepdims=True)  # s is now P
         self.probs = s
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
@@ -81,9 +86,13 @@ class ScaledDotProductAttention(Function):
             gp = go @ xp.swapaxes(v, -1, -2)  # (..., L, S), fresh: updated in place below
             if self.drop is not None:
                 gp *= self.drop
-            gp -= (gp * p).sum(axis=-1, keepdims=True)
-            gp *= p
-            gp *= p.dtype.type(self.scale)  # gs * scale
+            kern = backend.fused("softmax_backward", p, gp)
+            if kern is not None:
+                gp = kern(p, gp, scale=self.scale, out=gp)  # gs * scale in one kernel
+            else:
+                gp -= (gp * p).sum(axis=-1, keepdims=True)
+                gp *= p
+                gp *= p.dtype.type(self.scale)  # gs * scale
             if need_q:
                 gq = gp @ k  # (..., L, E)
             if need_k:

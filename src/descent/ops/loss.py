@@ -37,13 +37,19 @@ class SoftmaxCrossEntropy(Function):
         "probs",  # saved for backward: softmax of the logits (M, C); freed after backward
         "wt",  # saved: (M,) weight of each row's target, 0 for ignored rows
         "valid",  # saved: (M,) bool, the rows that count
-        "scale",  # saved: 1/denominator for 'mean', else 1
+        "scale",  # saved: 1/denominator for 'mean', else 1 (a device scalar on the fused path)
+        "lse",  # fused CUDA path only: (M,) float32 row logsumexps instead of probs
     )
-    saved_slots = ("probs", "wt", "valid")
+    saved_slots = ("probs", "wt", "valid", "lse")
     save_inputs = True  # the logits: only read under create_graph (to rebuild the softmax)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        self.lse = None
+        if self.weight is None:
+            k = backend.fused("cross_entropy_forward", x)  # CuPy float32/float16
+            if k is not None:
+                return self._fused_forward(xp, x, k)
         m_rows, n_cls = x.shape
         t = self.target
         valid = t != self.ignore_index  # (M,)
@@ -76,6 +82,30 @@ class SoftmaxCrossEntropy(Function):
         self.probs, self.wt, self.valid, self.scale = e, wt, valid, scale
         return xp.asarray(out, dtype=x.dtype)
 
+    def _fused_forward(self, xp, x, k):
+        """One kernel gives the per-row losses and logsumexps: no (M, C) array is kept (the
+        backward rebuilds p from the logits and lse), and the mean is taken on the device, so
+        no host synchronisation happens per step."""
+        loss, lse = k(x, self.target, ignore_index=self.ignore_index, smoothing=self.smoothing)
+        valid = self.target != self.ignore_index  # (M,)
+        self.probs, self.lse, self.valid, self.wt = None, lse, valid, valid.astype(x.dtype)
+        self.scale = 1.0
+        if self.reduction == "mean":
+            self.scale = 1 / valid.sum(dtype=xp.float32)  # 0-d; inf when all ignored -> nan
+            out = loss.sum() * self.scale
+        elif self.reduction == "sum":
+            out = loss.sum()
+        else:
+            out = loss
+        return out.astype(x.dtype, copy=False)
+
+    def _fused_backward(self, gy, F):
+        (x,) = self.inputs(F)
+        k = backend.fused("cross_entropy_backward", x)
+        g = gy * self.scale if self.reduction == "mean" else gy  # float32 device scalar or (M,)
+        return k(x, self.target, self.lse, g, ignore_index=self.ignore_index,
+                 smoothing=self.smoothing)  # fmt: skip
+
     def _parts(self, xp, dtype):
         """r (M,) and the target term T (M, C) with dx = scale * gy * (p * r - T)."""
         m_rows, n_cls = self.probs.shape if self.probs is not None else self.in_shapes[0]
@@ -93,6 +123,8 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, gy, F):
         if F.is_graph:
             return self._graph_backward(gy, F)
+        if self.lse is not None:  # the fused CUDA forward ran
+            return self._fused_backward(gy, F)
         xp = backend.get_array_module(gy)
         p = self.probs
         dt = p.dtype
@@ -119,8 +151,9 @@ class SoftmaxCrossEntropy(Function):
         dt = x.data.dtype
         p = F.softmax(x, axis=1)  # (M, C) Tensor, recorded
         r, tgt = self._parts(xp, dt)
-        r = Tensor._wrap(r[:, None] * dt.type(self.scale))
-        tgt = Tensor._wrap(tgt * dt.type(self.scale))
+        scale = float(self.scale)  # a device scalar after the fused forward
+        r = Tensor._wrap(r[:, None] * dt.type(scale))
+        tgt = Tensor._wrap(tgt * dt.type(scale))
         g = gy.reshape((-1, 1)) if self.reduction == "none" else gy
         return g * (p * r - tgt)
 

@@ -46,12 +46,20 @@ class LayerNorm(Function):
     and rstd (M, 1); the input too, for the create_graph path.
     """
 
-    __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd")
+    __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd", "mean")
     save_inputs = True
-    saved_slots = ("xhat", "rstd")
+    saved_slots = ("xhat", "rstd", "mean")  # mean: fused CUDA path only, which keeps no xhat
 
     def forward(self, x, *affine):
         xp = backend.get_array_module(x)
+        self.mean = None
+        k = backend.fused("layer_norm_forward", x, *affine)  # CuPy float32/float16
+        if k is not None:
+            w = affine[0] if self.has_w else None
+            b = affine[-1] if self.has_b else None
+            y, self.mean, self.rstd = k(_rows(x, self.k), w, b, self.eps)  # stats (M,) float32
+            self.xhat = None
+            return y.reshape(x.shape)
         x2 = _rows(x, self.k)  # (M, D)
         d = x2.shape[1]
         inv_d = x.dtype.type(1.0 / d)
@@ -69,6 +77,8 @@ class LayerNorm(Function):
     def backward(self, gy, F):
         if F.is_graph:
             return self._graph_backward(gy, F)
+        if self.mean is not None:  # the fused CUDA forward ran
+            return self._fused_backward(gy, F)
         xp = backend.get_array_module(gy)
         ins = self.inputs(F)
         xhat, rstd = self.xhat, self.rstd
@@ -89,6 +99,25 @@ class LayerNorm(Function):
         if self.has_b and self.parents[-1] is not None:
             gb = (xp.ones(m_rows, dtype=gy.dtype) @ gy2).reshape(self.in_shapes[-1])
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
+
+    def _fused_backward(self, gy, F):
+        """Two kernels: dx row by row, then dw and db as column sums over row chunks."""
+        ins = self.inputs(F)
+        x2 = _rows(ins[0], self.k)  # (M, D)
+        need_w = self.has_w and self.parents[1] is not None
+        need_b = self.has_b and self.parents[-1] is not None
+        k = backend.fused("layer_norm_backward", x2)
+        w = ins[1] if self.has_w else None
+        need_x, need_wb = self.parents[0] is not None, need_w or need_b
+        gy2 = gy.reshape(x2.shape)
+        gx, gw, gb = k(x2, w, gy2, self.mean, self.rstd, need_x=need_x, need_wb=need_wb)
+        gx = None if gx is None else gx.reshape(gy.shape)
+        grads = (gx,)
+        if self.has_w:
+            grads += (gw.reshape(self.in_shapes[1]) if need_w else None,)
+        if self.has_b:
+            grads += (gb.reshape(self.in_shapes[-1]) if need_b else None,)
+        return grads
 
     def _graph_backward(self, gy, F):
         """Differentiable form: the statistics rebuilt from x with recorded ops."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
 
 
@@ -72,6 +73,11 @@ class Adam(Optimizer):
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
+        k = None if group["amsgrad"] else backend.fused("adam_update", p, g, m, v)
+        if k is not None:  # CuPy: the whole rule in one kernel over the flat buffers
+            k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
+              decoupled=self._decoupled, maximize=group["maximize"], step=step)  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if wd != 0:
