@@ -613,3 +613,16 @@ def test_parameters_take_the_same_op_paths_as_tensors():
     np.testing.assert_allclose(p.grad.numpy(), 2 * r * (qv + 2))
     np.testing.assert_allclose(q.grad.numpy(), 2 * r * pv)
     assert p.is_leaf and isinstance(p, Parameter) and p.grad.dtype == ds.float32
+
+
+def test_forward_and_backward_on_each_backend(xp):
+    device = "cpu" if xp is np else "cuda"
+    x = ds.tensor([[0.5, -1.0], [2.0, 0.1]], requires_grad=True, device=device)
+    w = ds.tensor([1.5, -0.5], requires_grad=True, device=device)
+    loss = (ds.tanh(x @ w) * 2.0 + (x * x).sum(1)).sum()
+    loss.backward()
+    assert isinstance(x.grad.data, xp.ndarray) and x.grad.device == x.device
+    xv, wv = x.numpy(), w.numpy()
+    t = np.tanh(xv @ wv)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - t * t)[:, None] * wv + 2 * xv, rtol=1e-5)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * ((1 - t * t)[:, None] * xv).sum(0), rtol=1e-5)
