@@ -1,4 +1,4 @@
-"""gradient_report: flags fire on vanishing, exploding, dead and NaN gradients; silent if healthy."""
+"""gradient_report: flags fire on vanishing, exploding, dead, NaN gradients; silent if healthy."""
 
 import json
 
