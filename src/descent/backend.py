@@ -180,6 +180,7 @@ def default_generator_seed() -> int:
 
 _fused_enabled = os.environ.get("DESCENT_FUSED", "1") != "0"
 _fused_broken: set[str] = set()
+_fused_ready: set[tuple] = set()  # (name, dtype) pairs whose kernels compiled
 _FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
@@ -213,6 +214,14 @@ def fused(name: str, *arrays):
         return None
     from .kernels import cuda as _kc  # noqa: PLC0415 - only reached with CuPy arrays
 
+    key = (name, dt)
+    if key not in _fused_ready:
+        try:
+            _kc.prepare(name, dt)  # compile once per (kernel, dtype); errors fall back below
+        except Exception as e:  # noqa: BLE001 - NVRTC/driver errors have many types
+            fused_failed(name, e)
+            return None
+        _fused_ready.add(key)
     return _kc.KERNELS[name]
 
 
@@ -220,6 +229,8 @@ def fused_failed(name: str, error: BaseException) -> None:
     """Record that kernel `name` failed to compile or launch: warn once, use the generic path."""
     import warnings  # noqa: PLC0415
 
+    if os.environ.get("DESCENT_FUSED_STRICT") == "1":
+        raise error
     if name not in _fused_broken:
         _fused_broken.add(name)
         warnings.warn(

@@ -514,6 +514,34 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
     )  # fmt: skip
 
 
+_ROW_KERNELS = {
+    "softmax_forward": ("softmax_fwd",),
+    "softmax_backward": ("softmax_bwd",),
+    "cross_entropy_forward": ("ce_fwd",),
+    "cross_entropy_backward": ("ce_bwd",),
+    "layer_norm_forward": ("ln_fwd",),
+    "layer_norm_backward": ("ln_bwd_x", "ln_bwd_wb"),
+}
+
+
+def prepare(name: str, dtype) -> None:
+    """Compile (and load) what kernel `name` needs for `dtype` now, so that a compiler error
+    surfaces here, where `backend.fused` can catch it, instead of inside an op."""
+    cp = _cp()
+    dtype = np.dtype(dtype)
+    if name in _ROW_KERNELS:
+        for k in _ROW_KERNELS[name]:
+            _fn(k, dtype)
+        return
+    one = cp.ones(2, dtype=dtype)
+    if name.startswith("gelu"):
+        gelu_backward(one, gelu_forward(one))
+    elif name == "adam_update":
+        adam_update(one.copy(), one, one.copy(), one.copy(), lr=1e-3, beta1=0.9, beta2=0.999,
+                    eps=1e-8, weight_decay=0.0, decoupled=True, maximize=False, step=1)  # fmt: skip
+    cp.cuda.Device().synchronize()
+
+
 KERNELS = {
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
