@@ -77,7 +77,19 @@ def test_warn_mode_records_and_continues():
     assert any("Log" in str(w.message) for w in caught)
 
 
+def test_binary_fast_path_is_checked():
+    a = ds.tensor([1.0, 2.0], requires_grad=True)
+    b = ds.tensor([1.0, 0.0], requires_grad=True)
+    with pytest.raises(AnomalyError) as ei:
+        with detect_anomaly():
+            a / b  # PLANTED-DIV (two tensors: the operators' fast path)
+    assert ei.value.report.op == "Div"
+    assert ei.value.report.source.lineno == _line_of("# PLANTED-DIV")
+
+
 def test_zero_cost_when_off_originals_restored():
+    entry_points = {k: v for k, v in vars(Function).items() if k.startswith("apply")}
+    assert "apply" in entry_points
     apply_before = Function.__dict__["apply"]
     from descent.ops.elementwise import Log
 
@@ -90,14 +102,15 @@ def test_zero_cost_when_off_originals_restored():
             assert is_anomaly_enabled()
         assert is_anomaly_enabled()
     assert not is_anomaly_enabled()
-    # exactly the same function objects as before: no flag check on the hot path
-    assert Function.__dict__["apply"].__func__ is apply_before.__func__
+    assert {k: v for k, v in vars(Function).items() if k.startswith("apply")} == entry_points
+    # exactly the same objects as before: no flag check on the hot path
+    assert Function.__dict__["apply"] is apply_before
     assert Log.__dict__["backward"] is backward_before
     # and restored after an exception too
     with pytest.raises(AnomalyError):
         with detect_anomaly():
             ds.log(ds.zeros(1))
-    assert Function.__dict__["apply"].__func__ is apply_before.__func__
+    assert Function.__dict__["apply"] is apply_before
     assert not is_anomaly_enabled()
 
 

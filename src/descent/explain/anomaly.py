@@ -4,9 +4,10 @@
     ...     loss = model(x).log().mean()     # raises AnomalyError naming `Log` and this line
     ...     loss.backward()
 
-How it costs nothing when off: the engine's hot path (`Function.apply` and each op's `backward`)
-is not touched by a flag check. Entering the context swaps in a checking `Function.apply` and
-wraps the `backward` method of every `Function` subclass; leaving it puts the originals back. The
+How it costs nothing when off: the engine's hot path (`Function.apply` and its fast paths such as
+`apply2`, and each op's `backward`) is not touched by a flag check. Entering the context swaps in
+checking versions of Function's `apply*` classmethods and wraps the `backward` method of every
+`Function` subclass; leaving it puts the very same originals back. The
 swap is process-wide (all threads) while the context is active, and contexts nest.
 
 Forward: every op's output is tested with `isfinite`; the first op whose output is not finite is
@@ -210,23 +211,25 @@ def _handle(report: AnomalyReport) -> None:
     warnings.warn(str(report), RuntimeWarning, stacklevel=3)
 
 
-def _checking_apply(cls, *inputs, **params):
-    out = _anomaly.orig_apply(cls, *inputs, **params)
-    node = out._node
-    src = None
-    if node is not None:
-        src = user_frame()
-        _anomaly.origins[node] = src
-    if _anomaly.check_forward and not _all_finite(out.data):
-        ins = [summarize(t.data) for t in inputs]
-        already = any(s.nan or s.inf for s in ins)
-        detail = (
-            "an input was already non-finite (it came from outside a descent op, e.g. the data)"
-            if already
-            else "its output is not finite although all its inputs are"
-        )
-        _handle(
-            AnomalyReport(
+def _checking(orig):
+    """A checking version of one of Function's apply classmethods (apply, apply2, ...)."""
+
+    def checking_apply(cls, *inputs, **params):
+        out = orig(cls, *inputs, **params)
+        node = out._node
+        src = None
+        if node is not None:
+            src = user_frame()
+            _anomaly.origins[node] = src
+        if _anomaly.check_forward and not _all_finite(out.data):
+            ins = [summarize(t.data) for t in inputs]
+            already = any(s.nan or s.inf for s in ins)
+            detail = (
+                "an input was already non-finite (it came from outside a descent op, e.g. the data)"
+                if already
+                else "its output is not finite although all its inputs are"
+            )
+            report = AnomalyReport(
                 "forward",
                 cls.__name__,
                 ins,
@@ -234,8 +237,11 @@ def _checking_apply(cls, *inputs, **params):
                 src if src is not None else user_frame(),
                 detail,
             )
-        )
-    return out
+            _handle(report)
+        return out
+
+    checking_apply.__wrapped__ = orig
+    return checking_apply
 
 
 def _wrap_backward(orig):
@@ -292,9 +298,21 @@ def _function_subclasses() -> list[type]:
     return out
 
 
+def _apply_names() -> list[str]:
+    """Function's op-entry classmethods: `apply` and its fast paths (`apply2`, ...)."""
+    return [
+        name
+        for name, v in vars(Function).items()
+        if name.startswith("apply") and isinstance(v, classmethod)
+    ]
+
+
 def _enable() -> None:
-    _anomaly.orig_apply = Function.__dict__["apply"].__func__
-    Function.apply = classmethod(_checking_apply)
+    _anomaly.orig_apply = {}
+    for name in _apply_names():
+        desc = Function.__dict__[name]  # the classmethod object itself, restored as is
+        _anomaly.orig_apply[name] = desc
+        setattr(Function, name, classmethod(_checking(desc.__func__)))
     for cls in _function_subclasses():
         orig = cls.__dict__.get("backward")
         if orig is not None and not hasattr(orig, "__wrapped__"):
@@ -303,7 +321,8 @@ def _enable() -> None:
 
 
 def _disable() -> None:
-    Function.apply = classmethod(_anomaly.orig_apply)
+    for name, desc in _anomaly.orig_apply.items():
+        setattr(Function, name, desc)
     for cls, orig in _anomaly.patched_backward.items():
         cls.backward = orig
     _anomaly.patched_backward.clear()
