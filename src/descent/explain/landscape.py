@@ -304,6 +304,10 @@ def loss_landscape(
 
     Returns:
         A LossLandscape with `.slices` and `.grid`. The parameters are restored bit-exactly.
+
+    Note:
+        Call `model.eval()` first when the model has dropout: the landscape assumes the loss is
+        a deterministic function of the weights.
     """
     if normalization not in ("filter", "none"):
         raise ValueError(
