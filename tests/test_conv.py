@@ -32,6 +32,9 @@ CONV2D = [
     ((2, 3, 7, 6), (4, 3, 3, 3), 1, "same", 1, 1),
     ((2, 3, 7, 6), (4, 3, 2, 4), 1, "same", (1, 2), 1),  # asymmetric 'same' padding
     ((2, 3, 7, 6), (4, 3, 3, 3), 1, "valid", 1, 1),
+    # wide images (Wo >= 16): the (N, Ho, Wo) column layout instead of the batch-last one
+    ((1, 4, 5, 21), (4, 2, 3, 3), 1, (1, 2), (1, 2), 2),
+    ((2, 3, 4, 40), (2, 3, 2, 3), (1, 2), (0, 1), 1, 1),
 ]
 
 
@@ -83,7 +86,7 @@ def test_conv2d_float64_matches_direct_sum():
     )
 
 
-@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV2D[:5])
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV2D[:5] + CONV2D[-1:])
 def test_conv2d_gradcheck_and_second_order(xs, ws, stride, padding, dilation, groups):
     small = (1,) + xs[1:]
     gradcheck64(

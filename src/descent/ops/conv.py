@@ -64,6 +64,45 @@ def col2im_array(xp, cols, x_shape, geom):
     return gx
 
 
+def im2col_nlast(xp, x, geom):
+    """(N, C, H, W) -> patches (C, kh, kw, Ho, Wo, N): the batch-last layout.
+
+    The input is first turned batch-last, (C, H, W, N), so every patch row read is a run of
+    N (or, with stride 1, Wo * N) contiguous values: much faster to gather and to scatter back
+    than Wo-long rows when the images are small (see Conv2d).
+    """
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    n, c, h, w = x.shape
+    ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+    xl = x.transpose(1, 2, 3, 0)  # (C, H, W, N) view
+    if ph or pw:
+        xl = xp.pad(xl, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    else:
+        xl = xp.ascontiguousarray(xl)
+    s_c, s_h, s_w, s_n = xl.strides
+    view = xp.lib.stride_tricks.as_strided(
+        xl, (c, kh, kw, ho, wo, n), (s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw, s_n)
+    )
+    return xp.ascontiguousarray(view)
+
+
+def col2im_nlast(xp, cols, x_shape, geom):
+    """Adjoint of im2col_nlast: patches (C, kh, kw, Ho, Wo, N) summed into (N, C, H, W)."""
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    n, c, h, w = x_shape
+    ho, wo = cols.shape[3], cols.shape[4]
+    gx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
+    for i in range(kh):
+        r0 = i * dh
+        for j in range(kw):
+            c0 = j * dw
+            gx[:, r0 : r0 + sh * (ho - 1) + 1 : sh, c0 : c0 + sw * (wo - 1) + 1 : sw] += cols[
+                :, i, j
+            ]
+    gx = gx[:, ph : ph + h, pw : pw + w]
+    return xp.ascontiguousarray(gx.transpose(3, 0, 1, 2))
+
+
 class Im2Col(Function):
     """Patches of x: (N, C, H, W) -> (C, kh, kw, N, Ho, Wo); linear, its adjoint is Col2Im."""
 
@@ -100,7 +139,7 @@ class Conv2d(Function):
     gb = sum of gy over (N, Ho, Wo). Saves cols (the patch matrix) and w.
     """
 
-    __slots__ = ("geom", "groups", "has_b", "cols")
+    __slots__ = ("geom", "groups", "has_b", "nlast", "cols")
     save_inputs = True
     saved_slots = ("cols",)
 
@@ -108,12 +147,21 @@ class Conv2d(Function):
         xp = backend.get_array_module(x)
         n = x.shape[0]
         o, g = w.shape[0], self.groups
-        cols = im2col_array(xp, x, self.geom)  # (C, kh, kw, N, Ho, Wo)
-        ho, wo = cols.shape[-2], cols.shape[-1]
+        geom = self.geom
+        ho = out_size(x.shape[2], geom[0], geom[2], geom[4], geom[6])
+        wo = out_size(x.shape[3], geom[1], geom[3], geom[5], geom[7])
+        # Patch rows are Wo long in the (.., N, Ho, Wo) layout: for small images (short rows)
+        # the batch-last layout (.., Ho, Wo, N) gathers and scatters several times faster,
+        # at the price of transposing the output and its gradient (cheap when Ho*Wo is small).
+        self.nlast = wo < 16
+        cols = im2col_nlast(xp, x, geom) if self.nlast else im2col_array(xp, x, geom)
         self.cols = cols
         k = cols.size // (g * n * ho * wo)
-        y = w.reshape(g, o // g, k) @ cols.reshape(g, k, n * ho * wo)  # (G, O/G, N*P)
-        y = y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
+        y = w.reshape(g, o // g, k) @ cols.reshape(g, k, n * ho * wo)  # (G, O/G, P*N)
+        if self.nlast:
+            y = y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo) view
+        else:
+            y = y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
         out = xp.empty((n, o, ho, wo), dtype=y.dtype)
         if self.has_b:
             xp.add(y, b[0].reshape(1, o, 1, 1), out=out)  # bias add and layout change, one pass
@@ -136,7 +184,8 @@ class Conv2d(Function):
             cols = Im2Col.apply(x, geom=self.geom) if need_w else None
         else:
             xp = backend.get_array_module(gy)
-            gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(g, og, n * ho * wo)
+            axes = (1, 2, 3, 0) if self.nlast else (1, 0, 2, 3)  # the forward's column order
+            gy2 = xp.ascontiguousarray(gy.transpose(axes)).reshape(g, og, n * ho * wo)
             cols = self.cols
         kg = w.size // o  # C/G * kh * kw
         gx = gw = gb = None
@@ -147,10 +196,14 @@ class Conv2d(Function):
             gcols = w.reshape(g, og, kg).swapaxes(-1, -2) @ gy2  # (G, K, N*P)
             c = x.shape[1]
             kh, kw = self.geom[0], self.geom[1]
-            gcols = gcols.reshape(c, kh, kw, n, ho, wo)
             if F.is_graph:
+                gcols = gcols.reshape(c, kh, kw, n, ho, wo)
                 gx = Col2Im.apply(gcols, geom=self.geom, x_shape=tuple(x.shape))
+            elif self.nlast:
+                gcols = gcols.reshape(c, kh, kw, ho, wo, n)
+                gx = col2im_nlast(xp, gcols, x.shape, self.geom)
             else:
+                gcols = gcols.reshape(c, kh, kw, n, ho, wo)
                 gx = col2im_array(xp, gcols, x.shape, self.geom)
         if need_b:
             gb = gy.sum(axis=(0, 2, 3))
