@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as _np
 
 from . import autograd, backend
+from .amp import autocast
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     Generator,
@@ -153,6 +154,7 @@ int64 = _np.dtype(_np.int64)
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)  # noqa: A001 - PyTorch's name
 half = float16
+bfloat16 = "bfloat16"  # not a NumPy dtype: for descent.autocast on a GPU (see descent.amp)
 double = float64
 long = int64
 

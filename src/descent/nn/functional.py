@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..creation import rand
 from ..ops import activation as _act
@@ -99,6 +99,11 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def _f32(x: Tensor) -> Tensor:
+    """Inside descent.autocast: a float16/bfloat16 input cast up to float32 (losses, norms)."""
+    return amp.upper(x) if amp._depth else x
 
 
 def _float_tensor(x, op: str) -> Tensor:
@@ -265,6 +270,8 @@ def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
             f"features but the weight {tuple(w.shape)} expects {w.shape[-1]} (weight is "
             "(out_features, in_features))"
         )
+    if amp._depth:  # inside descent.autocast: the product in the low dtype
+        x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
     if bias is None:
         return Linear.apply(x, w, has_b=False)
     b = as_tensor(bias)
@@ -391,6 +398,8 @@ def scaled_dot_product_attention(
         (..., L, Ev). One fused op; see docs/functional.md.
     """
     q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
+    if amp._depth:  # inside descent.autocast: attention in the low dtype
+        q, k, v = amp.lower(q, k, v)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError("scaled_dot_product_attention: q, k, v need at least 2 dims (..., L, E)")
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
@@ -450,7 +459,7 @@ def _norm_shape(x: Tensor, normalized_shape, op: str) -> int:
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:  # noqa: A002
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
-    x = _float_tensor(input, "layer_norm")
+    x = _f32(_float_tensor(input, "layer_norm"))
     k = _norm_shape(x, normalized_shape, "layer_norm")
     ins = [x]
     if weight is not None:
@@ -465,7 +474,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:  # noqa: A002
     """x / sqrt(mean(x^2) + eps) * weight over the trailing dims; eps defaults to the dtype's
     machine epsilon (as PyTorch). One fused op."""
-    x = _float_tensor(input, "rms_norm")
+    x = _f32(_float_tensor(input, "rms_norm"))
     k = _norm_shape(x, normalized_shape, "rms_norm")
     if eps is None:
         eps = float(np.finfo(x.data.dtype).eps)
@@ -489,7 +498,7 @@ def batch_norm(
     (running = (1 - momentum) running + momentum batch, unbiased variance), as PyTorch;
     training=False uses the running statistics.
     """
-    x = _float_tensor(input, "batch_norm")
+    x = _f32(_float_tensor(input, "batch_norm"))
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     axes = (0,) + tuple(range(2, x.ndim))
@@ -530,7 +539,7 @@ def batch_norm(
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:  # noqa: A002
     """Normalise (N, C, *) over groups of C/num_groups channels (and the spatial dims)."""
-    x = _float_tensor(input, "group_norm")
+    x = _f32(_float_tensor(input, "group_norm"))
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
@@ -580,6 +589,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     (O, C/groups, kh, kw). padding: int, pair, 'valid' or 'same' (stride 1). One fused op
     (im2col + one matrix product)."""
     x, w = _float_tensor(input, "conv2d"), as_tensor(weight)
+    if amp._depth:  # inside descent.autocast: the convolution in the low dtype
+        x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
     unbatched = x.ndim == 3
     if unbatched:
         x = _shape.unsqueeze(x, 0)
@@ -816,7 +827,7 @@ def cross_entropy(
         raise ValueError(
             f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}"
         )
-    x = _float_tensor(input, "cross_entropy")
+    x = _f32(_float_tensor(input, "cross_entropy"))
     t = as_tensor(target)
     if x.ndim == 0:
         raise ValueError("cross_entropy: input must have a class dimension")
@@ -904,7 +915,7 @@ def nll_loss(
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices;
     'mean' divides by the summed weight of the counted targets."""
     reduction = _reduction(size_average, reduce, reduction, "nll_loss")
-    x = _float_tensor(input, "nll_loss")
+    x = _f32(_float_tensor(input, "nll_loss"))
     t = as_tensor(target).data
     unbatched = x.ndim == 1
     if unbatched:
@@ -934,7 +945,7 @@ def nll_loss(
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
     """(input - target)^2, reduced."""
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
-    x, y = as_tensor(input), as_tensor(target)
+    x, y = _f32(as_tensor(input)), _f32(as_tensor(target))
     _same_shape(x, y, "mse_loss")
     d = x - y
     return _reduce(d * d, reduction)

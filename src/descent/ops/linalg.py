@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
@@ -83,6 +83,8 @@ def matmul(a, b) -> Tensor:
             ) from None
     if type(a.data) is not type(b.data):
         check_devices("matmul", a, b)
+    if amp._depth:  # inside descent.autocast: compute in the low dtype
+        a, b = amp.lower(a, b)
     return MatMul.apply(a, b)
 
 

@@ -10,7 +10,7 @@ import builtins
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
@@ -372,12 +372,16 @@ def _axis1(x, axis, dim, op):
 def softmax(x, axis=None, *, dim=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably."""
     x = as_tensor(x)
+    if amp._depth:  # inside descent.autocast: softmax in float32
+        x = amp.upper(x)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
 
 
 def log_softmax(x, axis=None, *, dim=None) -> Tensor:
     """x - logsumexp(x) along `axis`, computed stably."""
     x = as_tensor(x)
+    if amp._depth:
+        x = amp.upper(x)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
 
 

@@ -1,0 +1,374 @@
+"""Mixed precision: `autocast` (low-precision compute) and `GradScaler` (dynamic loss scaling).
+
+PyTorch's names and semantics (`torch.autocast`, `torch.amp.GradScaler`):
+
+    model = GPT(config).to("cuda")                 # master weights stay float32
+    opt = descent.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = descent.amp.GradScaler()
+    for x, y in batches:
+        with descent.autocast(device_type="cuda", dtype=descent.float16):
+            _, loss = model(x, y)                   # matmuls in float16, loss in float32
+        scaler.scale(loss).backward()               # gradients of loss * S: no float16 underflow
+        scaler.unscale_(opt)                        # optional: before clipping
+        descent.optim.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)                            # skipped when a gradient is inf/nan
+        scaler.update()                             # S halves after a skip, doubles after
+        opt.zero_grad()                             # growth_interval clean steps
+
+Inside an autocast region, for tensors on the region's device type:
+
+* matmul, linear, conv1d/conv2d and scaled_dot_product_attention cast their floating inputs to
+  the low dtype and compute and return it (cuBLAS float16 tensor-core products on a GPU);
+* softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm, rms_norm, group_norm and
+  batch_norm cast float16/bfloat16 inputs up to float32 and return float32 (reductions and
+  exponentials need float32's range);
+* everything else runs in the dtype its inputs have (NumPy promotion: float16 + float32 is
+  float32, so a residual stream that starts in float32 stays float32).
+
+The casts are the differentiable `Cast` op, so gradients flow back through them and land on the
+float32 parameters in float32: the master weights never change dtype.
+
+float16 works on the CPU too (NumPy computes float16 slowly, but exactly as specified), which is
+how tests/test_amp.py checks the whole scheme without a GPU. bfloat16 needs a GPU: NumPy has no
+bfloat16, and CuPy (14 and later) computes with the `ml_dtypes` package's bfloat16; asking for
+it elsewhere raises an error that says so. bfloat16 has float32's exponent range, so it needs no
+GradScaler (pass `enabled=False` or leave the scaler out).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from . import backend
+
+__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"]
+
+# A global count of open autocast regions (any thread) makes the check in every hot op one
+# integer test when mixed precision is not in use; the per-thread stack holds the state.
+_depth = 0
+_local = threading.local()
+
+_LOW = {"float16": np.dtype(np.float16), "half": np.dtype(np.float16)}
+
+
+def _stack() -> list:
+    st = getattr(_local, "stack", None)
+    if st is None:
+        st = _local.stack = []
+    return st
+
+
+def _resolve_dtype(dtype, device_type: str):
+    """The low-precision numpy dtype for `dtype` (float16 by default)."""
+    if dtype is None:
+        return np.dtype(np.float16)
+    name = dtype if isinstance(dtype, str) else getattr(np.dtype(dtype), "name", str(dtype))
+    name = name.lower()
+    if name in _LOW:
+        return _LOW[name]
+    if name in ("bfloat16", "bf16"):
+        bf = backend.bfloat16_dtype()
+        if device_type != "cuda" or bf is None:
+            raise RuntimeError(
+                "autocast: bfloat16 is GPU-only in descent: NumPy has no bfloat16 type, and on "
+                "a GPU it needs CuPy >= 14 with the ml_dtypes package installed. Use "
+                "dtype=descent.float16 (with descent.amp.GradScaler) instead"
+            )
+        return bf
+    raise ValueError(f"autocast: dtype must be float16 or bfloat16, got {dtype!r}")
+
+
+class autocast:  # noqa: N801 - PyTorch's name
+    """Context manager (and decorator) that runs matrix products in a low precision.
+
+    Args:
+        device_type: 'cuda' or 'cpu': the device whose tensors the region affects.
+        dtype: descent.float16 (default) or 'bfloat16' (GPU only).
+        enabled: False makes the region a no-op (and turns off an enclosing region).
+        cache_enabled: accepted for PyTorch compatibility; ignored.
+
+    Raises:
+        ValueError: unknown device_type or dtype.
+        RuntimeError: bfloat16 without a GPU (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        device_type: str = "cuda",
+        dtype=None,
+        enabled: bool = True,
+        cache_enabled: bool | None = None,
+    ) -> None:
+        del cache_enabled
+        device_type = str(device_type).split(":")[0].lower()
+        if device_type not in ("cuda", "cpu"):
+            raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got {device_type!r}")
+        self.device_type = device_type
+        self.enabled = bool(enabled)
+        self.fast_dtype = _resolve_dtype(dtype, device_type) if self.enabled else None
+
+    def __enter__(self) -> autocast:
+        global _depth
+        _stack().append((self.enabled, self.device_type, self.fast_dtype))
+        _depth += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _depth
+        _stack().pop()
+        _depth -= 1
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with autocast(self.device_type, self.fast_dtype, self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _current():
+    """(device_type, low dtype) of the innermost enabled region in this thread, else None."""
+    if not _depth:
+        return None
+    st = _stack()
+    if not st:
+        return None
+    enabled, device_type, dtype = st[-1]
+    return (device_type, dtype) if enabled else None
+
+
+def is_autocast_enabled(device_type: str = "cuda") -> bool:
+    """True inside an enabled autocast region for `device_type`."""
+    cur = _current()
+    return cur is not None and cur[0] == device_type
+
+
+def get_autocast_dtype(device_type: str = "cuda"):
+    """The low dtype of the enclosing region for `device_type` (float16 when none is open)."""
+    cur = _current()
+    if cur is not None and cur[0] == device_type:
+        return cur[1]
+    return np.dtype(np.float16)
+
+
+def _applies(cur, t) -> bool:
+    dev = "cpu" if not backend.is_cupy_array(t.data) else "cuda"
+    return dev == cur[0]
+
+
+def lower(*tensors):
+    """Inside autocast: the floating tensors cast to the low dtype (others unchanged).
+
+    Used by the ops that compute in low precision (matmul, linear, conv, attention). Returns the
+    tensors as given outside a region, or on another device type than the region's.
+    """
+    cur = _current()
+    if cur is None:
+        return tensors
+    from .ops.elementwise import cast  # noqa: PLC0415 - avoids an import cycle
+
+    low = cur[1]
+    out = []
+    for t in tensors:
+        if t is not None and t.data.dtype.kind == "f" and t.data.dtype != low and _applies(cur, t):
+            t = cast(t, low)
+        out.append(t)
+    return tuple(out)
+
+
+def upper(x):
+    """Inside autocast: a float16/bfloat16 tensor cast to float32 (other tensors unchanged).
+
+    Used by the ops that need float32's range (softmax, losses, normalisation).
+    """
+    cur = _current()
+    if cur is None or x is None or not hasattr(x, "data"):
+        return x
+    dt = x.data.dtype
+    if dt.kind == "f" and dt.itemsize < 4 and _applies(cur, x):
+        from .ops.elementwise import cast  # noqa: PLC0415
+
+        return cast(x, np.float32)
+    return x
+
+
+class GradScaler:
+    """Dynamic loss scaling for float16 training (PyTorch's `torch.amp.GradScaler`).
+
+    float16 gradients below ~6e-8 round to zero. Multiplying the loss by a large scale S moves
+    every gradient up by S before it is computed; `unscale_` divides them back in float32. When
+    a scaled gradient overflows (inf/nan), the step is skipped and S shrinks by backoff_factor;
+    after growth_interval clean steps in a row S grows by growth_factor.
+
+    Args:
+        device: accepted for PyTorch compatibility ('cuda' or 'cpu'); the scaler works on the
+            gradients wherever they live.
+        init_scale: the first S.
+        growth_factor: S *= growth_factor after growth_interval steps without inf/nan.
+        backoff_factor: S *= backoff_factor after a step with inf/nan gradients.
+        growth_interval: clean steps before growing S.
+        enabled: False makes every method a pass-through (scale returns its input, step just
+            calls optimizer.step()).
+    """
+
+    def __init__(
+        self,
+        device: str = "cuda",
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        if growth_factor <= 1.0:
+            raise ValueError(f"GradScaler: growth_factor must be > 1, got {growth_factor}")
+        if not 0.0 < backoff_factor < 1.0:
+            raise ValueError(f"GradScaler: backoff_factor must be in (0, 1), got {backoff_factor}")
+        if growth_interval < 1 or int(growth_interval) != growth_interval:
+            raise ValueError(
+                f"GradScaler: growth_interval must be a positive int, got {growth_interval}"
+            )
+        self.device = device
+        self._enabled = bool(enabled)
+        self._scale = float(init_scale)
+        self._growth_factor = float(growth_factor)
+        self._backoff_factor = float(backoff_factor)
+        self._growth_interval = int(growth_interval)
+        self._growth_tracker = 0
+        # optimizer -> {"unscaled": bool, "found_inf": bool, "stepped": bool}, this iteration.
+        self._per_optimizer: dict = {}
+
+    # -- scaling -------------------------------------------------------------------------------
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def get_scale(self) -> float:
+        """The current scale S (1.0 when disabled)."""
+        return self._scale if self._enabled else 1.0
+
+    def get_growth_factor(self) -> float:
+        return self._growth_factor
+
+    def get_backoff_factor(self) -> float:
+        return self._backoff_factor
+
+    def get_growth_interval(self) -> int:
+        return self._growth_interval
+
+    def scale(self, outputs):
+        """outputs * S (a Tensor, or a list/tuple of them); the input itself when disabled."""
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        return outputs * self._scale
+
+    def _record(self, optimizer) -> dict:
+        rec = self._per_optimizer.get(optimizer)
+        if rec is None:
+            rec = self._per_optimizer[optimizer] = {
+                "unscaled": False, "found_inf": False, "stepped": False,
+            }  # fmt: skip
+        return rec
+
+    def unscale_(self, optimizer) -> None:
+        """Divide the gradients of `optimizer`'s parameters by S, in place, and note whether any
+        is inf/nan. Call it before clipping gradients; `step` calls it when you did not.
+
+        Raises:
+            RuntimeError: unscale_ was already called for this optimizer since the last update.
+        """
+        if not self._enabled:
+            return
+        rec = self._record(optimizer)
+        if rec["unscaled"]:
+            raise RuntimeError(
+                "GradScaler.unscale_() was already called on this optimizer since the last "
+                "update(); call it once per step"
+            )
+        if rec["stepped"]:
+            raise RuntimeError("GradScaler.unscale_() is being called after step()")
+        inv = 1.0 / self._scale
+        grads = []
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                # Out of place: a gradient array may be shared or read-only.
+                g.data = g.data * g.data.dtype.type(inv)
+                grads.append(g.data)
+        rec["found_inf"] = not backend.all_finite(grads)  # one host synchronisation
+        rec["unscaled"] = True
+
+    def step(self, optimizer, *args, **kwargs):
+        """optimizer.step() unless a gradient is inf/nan (then the step is skipped).
+
+        Returns:
+            optimizer.step()'s return value, or None when the step was skipped.
+        """
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            raise RuntimeError("GradScaler.step does not support a closure")
+        rec = self._record(optimizer)
+        if rec["stepped"]:
+            raise RuntimeError("GradScaler.step() was already called for this optimizer")
+        if not rec["unscaled"]:
+            self.unscale_(optimizer)
+        rec["stepped"] = True
+        if rec["found_inf"]:
+            return None
+        return optimizer.step(*args, **kwargs)
+
+    def update(self, new_scale: float | None = None) -> None:
+        """Adjust S for the next iteration: backoff after any skipped step, growth after
+        growth_interval clean ones; or set it to `new_scale`."""
+        if not self._enabled:
+            return
+        if new_scale is not None:
+            self._scale = float(new_scale)
+            self._growth_tracker = 0
+        else:
+            found_inf = any(r["found_inf"] for r in self._per_optimizer.values())
+            if found_inf:
+                self._scale *= self._backoff_factor
+                self._growth_tracker = 0
+            elif self._per_optimizer:
+                self._growth_tracker += 1
+                if self._growth_tracker == self._growth_interval:
+                    grown = self._scale * self._growth_factor
+                    if math.isfinite(grown) and grown < 3.0e38:  # stays a finite float32
+                        self._scale = grown
+                    self._growth_tracker = 0
+        self._per_optimizer = {}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The scale and its schedule (PyTorch's keys); empty when disabled."""
+        if not self._enabled:
+            return {}
+        return {
+            "scale": self._scale,
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": self._growth_tracker,
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if not self._enabled:
+            return
+        if not state_dict:
+            raise RuntimeError("GradScaler.load_state_dict: the state_dict is empty")
+        self._scale = float(state_dict["scale"])
+        self._growth_factor = float(state_dict["growth_factor"])
+        self._backoff_factor = float(state_dict["backoff_factor"])
+        self._growth_interval = int(state_dict["growth_interval"])
+        self._growth_tracker = int(state_dict["_growth_tracker"])
