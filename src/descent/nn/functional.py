@@ -528,7 +528,9 @@ def batch_norm(
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var")
         mu = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.data.dtype))
-        rstd = 1 / np.sqrt(running_var.data.reshape(bshape).astype(x.data.dtype) + eps)
+        xp = backend.get_array_module(x.data)
+        rv = running_var.data.reshape(bshape).astype(x.data.dtype)
+        rstd = 1 / xp.sqrt(rv + x.data.dtype.type(eps))
         y = (x - mu) * Tensor._wrap(rstd.astype(x.data.dtype))
     if weight is not None:
         y = y * as_tensor(weight).reshape(bshape)
