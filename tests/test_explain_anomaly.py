@@ -10,6 +10,9 @@ from descent.autograd import Function
 from descent.explain import AnomalyError, detect_anomaly
 from descent.explain.anomaly import is_anomaly_enabled
 
+# NumPy's own warnings about the planted log(0) and 1/0 are expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+
 
 def _line_of(marker: str) -> int:
     with open(__file__) as f:
