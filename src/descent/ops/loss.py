@@ -131,7 +131,8 @@ class SoftmaxCrossEntropy(Function):
         if self.reduction == "none":
             g = gy.astype(dt, copy=False) * dt.type(self.scale)  # (M,)
         else:
-            g = xp.full(p.shape[0], gy * self.scale, dtype=dt)  # (M,) the same for every row
+            # (M,) the same for every row; a broadcast view, no host round trip on a GPU
+            g = xp.broadcast_to((gy * dt.type(self.scale)).astype(dt, copy=False), p.shape[:1])
         eps = self.smoothing
         if eps == 0:
             # dx = g * (p * w_t - w_t onehot): one multiply over (M, C) and a scatter.
