@@ -11,7 +11,7 @@ $(VENV)/bin/activate:
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed-core: $(VENV)/bin/activate pyproject.toml
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[fast]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/activate pyproject.toml

@@ -197,12 +197,22 @@ def set_fused_enabled(enabled: bool) -> bool:
 def fused(name: str, *arrays):
     """The fused CUDA kernel function `name` for these arrays, or None for the generic path.
 
+    NumPy arrays get the CPU kernel of the same name from `descent.kernels.cpu` (numba, the
+    `fast` extra) when it is installed and enabled, else None.
+
     None unless the first array is a CuPy array of float32 or float16 and every other floating
     array has that same dtype (mixed dtypes take the generic path, which promotes), fused
     kernels are enabled, and the kernel compiled. The function names and signatures are those
     of `descent.kernels.cuda`.
     """
-    if not _fused_enabled or not arrays or not is_cupy_array(arrays[0]):
+    if not _fused_enabled or not arrays:
+        return None
+    if isinstance(arrays[0], np.ndarray):
+        # CPU: numba kernels with the same names (descent.kernels.cpu), when installed.
+        from .kernels import cpu as _kcpu  # noqa: PLC0415
+
+        return _kcpu.kernel(name, arrays)
+    if not is_cupy_array(arrays[0]):
         return None
     dt = arrays[0].dtype
     if dt not in _FUSED_DTYPES:

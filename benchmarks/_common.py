@@ -1,0 +1,104 @@
+"""Shared helpers for the ratio benchmarks (descent vs PyTorch eager in the same process).
+
+Import this module FIRST in a benchmark script, before numpy or torch: it re-executes the
+interpreter without `OPENBLAS_CORETYPE`/`OPENBLAS_L2_SIZE` (tuning variables set for other
+programs on this machine would otherwise change OpenBLAS's kernels and skew the comparison).
+
+Then:
+    blas, threads = setup_threads()      # threadpoolctl report; torch uses NumPy's BLAS threads
+    med = time_interleaved({"descent": f, "torch": g}, repeats=30, warmup=5)
+    print_header(...); print_row(...)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SCRUB = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(k in os.environ for k in _SCRUB) and os.environ.get("DESCENT_BENCH_REEXEC") != "1":
+    _env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    _env["DESCENT_BENCH_REEXEC"] = "1"
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
+
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def blas_report() -> tuple[str, int]:
+    """The BLAS library NumPy uses ('openblas 0.3.x') and its thread count (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            name = f"{info.get('internal_api')} {info.get('version')}"
+            return name, int(info["num_threads"])
+    return "unknown", 1
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform string elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def setup_threads() -> tuple[str, int]:
+    """Give PyTorch as many intra-op threads as NumPy's BLAS has; return (blas, threads)."""
+    import torch
+
+    blas, threads = blas_report()
+    torch.set_num_threads(threads)
+    return blas, threads
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 5
+) -> dict[str, float]:
+    """Median seconds per call of each function, called in turn (a, b, a, b, ...).
+
+    Interleaving spreads drifts in machine load (other processes on a shared machine) over
+    both contestants; the median ignores the outliers such drifts leave.
+    """
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def print_machine(blas: str, threads: int) -> None:
+    """One line naming the machine, the BLAS and the thread count."""
+    import torch
+
+    print(
+        f"# {cpu_model()}, {os.cpu_count()} cores; numpy {np.__version__} BLAS {blas}, "
+        f"{threads} threads; torch {torch.__version__} "
+        f"(torch.set_num_threads({torch.get_num_threads()}))"
+    )
+
+
+HEADER = f"{'benchmark':<34}{'descent ms':>12}{'PyTorch ms':>12}{'ratio':>8}{'target':>9}"
+
+
+def print_row(name: str, d_ms: float, t_ms: float, target: float, extra: str = "") -> None:
+    """One table row: descent ms, PyTorch ms, ratio, target and MET/MISSED."""
+    ratio = d_ms / t_ms
+    verdict = "MET" if ratio <= target else "MISSED"
+    print(f"{name:<34}{d_ms:>12.2f}{t_ms:>12.2f}{ratio:>8.2f}{'<= ' + str(target):>9}  "
+          f"{verdict}{extra}")  # fmt: skip

@@ -1,0 +1,132 @@
+"""descent.kernels.cpu: the numba kernels agree with the pure-NumPy path they replace.
+
+Each op runs twice on the same inputs, once with the CPU kernels and once with them turned off
+(`kernels.cpu.set_enabled(False)`, what DESCENT_KERNELS=numpy does), and the values and
+gradients must agree to float32 rounding (float64: to 1e-12). Without numba the kernels cannot
+run; the NumPy path is then covered by every other test, and these comparisons are skipped with
+that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import descent
+from descent import backend
+from descent.kernels import cpu
+
+needs_numba = pytest.mark.skipif(not cpu.available(), reason="numba (the 'fast' extra) missing")
+
+
+@contextlib.contextmanager
+def kernels(flag: bool):
+    previous = cpu.set_enabled(flag) if (flag is False or cpu.available()) else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            cpu.set_enabled(previous)
+
+
+def _gelu_value_and_grad(x_np: np.ndarray, gy_np: np.ndarray):
+    x = descent.tensor(x_np, dtype=x_np.dtype, requires_grad=True)
+    y = descent.nn.functional.gelu(x)
+    y.backward(descent.tensor(gy_np, dtype=gy_np.dtype))
+    return y.numpy(), x.grad.numpy()
+
+
+def test_dispatch_follows_switch():
+    x = np.zeros(3, np.float32)
+    with kernels(False):
+        assert backend.fused("gelu_forward", x) is None
+    if cpu.available():
+        with kernels(True):
+            assert backend.fused("gelu_forward", x) is cpu.gelu_forward
+            assert backend.fused("no_such_kernel", x) is None
+            assert backend.fused("gelu_forward", x.astype(np.float16)) is None
+            assert backend.fused("gelu_backward", x, x.astype(np.float64)) is None
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype, rtol, atol", [(np.float32, 1e-6, 2e-6), (np.float64, 1e-12, 0)])
+@pytest.mark.parametrize("shape", [(0,), (7,), (3, 5, 64)])
+def test_gelu_kernel_matches_numpy_path(dtype, rtol, atol, shape):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if x.size:
+        x.flat[0] = 0.0
+    if x.size > 2:
+        x.flat[1], x.flat[2] = -12.0, 12.0  # tails: Phi saturates at 0 and 1
+    gy = rng.standard_normal(shape).astype(dtype)
+    with kernels(True):
+        y_k, g_k = _gelu_value_and_grad(x, gy)
+    with kernels(False):
+        y_n, g_n = _gelu_value_and_grad(x, gy)
+    assert y_k.dtype == y_n.dtype == dtype and g_k.dtype == dtype
+    np.testing.assert_allclose(y_k, y_n, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(g_k, g_n, rtol=rtol, atol=atol)
+
+
+@needs_numba
+def test_gelu_kernel_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((4, 33)).astype(np.float32) * 4
+    gy = np.random.default_rng(2).standard_normal((4, 33)).astype(np.float32)
+    with kernels(True):
+        y, g = _gelu_value_and_grad(x, gy)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.gelu(tx)
+    ty.backward(torch.tensor(gy))
+    # |x| reaches ~14 here: float32 rounding of y ~ x alone is ~1e-6 (the NumPy path's too).
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_gelu_kernel_noncontiguous_and_broadcast_grad():
+    x = np.random.default_rng(3).standard_normal((6, 8)).astype(np.float32)
+    xt = x.T  # a non-contiguous view
+    with kernels(True):
+        y = cpu.gelu_forward(xt)
+        g = cpu.gelu_backward(xt, np.float32(2.0))  # a scalar upstream gradient
+    with kernels(False):
+        y_n, g_n = _gelu_value_and_grad(np.ascontiguousarray(xt), np.full(xt.shape, 2, np.float32))
+    np.testing.assert_allclose(y, y_n, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g, g_n, rtol=1e-6, atol=1e-6)
+
+
+@needs_numba
+def test_gelu_double_backward_takes_the_composite_path():
+    # create_graph=True must not reach the array-only kernel: second derivatives still work.
+    x = descent.tensor([0.3, -1.2], dtype=np.float64, requires_grad=True)
+    with kernels(True):
+        (g,) = descent.autograd.grad(descent.nn.functional.gelu(x).sum(), [x], create_graph=True)
+        g.sum().backward()
+    v = x.data
+    pdf = np.exp(-v * v / 2) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(x.grad.numpy(), pdf * (2 - v * v), rtol=1e-10)
+
+
+def test_env_switch_numpy_turns_kernels_off():
+    env = dict(os.environ, DESCENT_KERNELS="numpy")
+    code = (
+        "import numpy as np; from descent import backend; from descent.kernels import cpu; "
+        "assert not cpu.enabled(); "
+        "assert backend.fused('gelu_forward', np.zeros(2, np.float32)) is None"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
+
+def test_env_switch_rejects_unknown_value():
+    env = dict(os.environ, DESCENT_KERNELS="fortran")
+    r = subprocess.run(
+        [sys.executable, "-c", "import descent.kernels.cpu"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode != 0 and "DESCENT_KERNELS" in r.stderr
