@@ -54,15 +54,16 @@ def clip_grad_norm_(
     xp = backend.get_array_module(grads[0])
     dtype = grads[0].dtype
     # Each gradient's contribution is reduced in its own dtype (no float64 copies); the
-    # contributions are summed as Python floats.
+    # contributions are summed as Python floats (on a GPU: on the device, then one transfer).
     if p == math.inf:
-        total = max((float(xp.abs(g).max()) for g in grads if g.size), default=0.0)
+        maxima = [xp.abs(g).max() for g in grads if g.size]
+        total = float(xp.stack(maxima).max()) if maxima else 0.0
     elif p == 2.0:
-        total = math.sqrt(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads))
+        total = math.sqrt(backend.host_sum(xp.vdot(g.ravel(), g.ravel()) for g in grads))
     elif p == 1.0:
-        total = sum(float(xp.abs(g).sum()) for g in grads)
+        total = backend.host_sum(xp.abs(g).sum() for g in grads)
     else:
-        total = sum(float((xp.abs(g) ** p).sum()) for g in grads) ** (1.0 / p)
+        total = backend.host_sum((xp.abs(g) ** p).sum() for g in grads) ** (1.0 / p)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {p} of the gradients is {total}, so it "
