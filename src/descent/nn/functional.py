@@ -417,9 +417,9 @@ def scaled_dot_product_attention(
     dt = q.data.dtype
     mask, additive = None, False
     if attn_mask is not None:
-        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
         xp = backend.get_array_module(q.data)
-        m = xp.asarray(m)
+        m = xp.asarray(m)  # a NumPy mask moves to q's device; np.asarray would fail on CuPy
         if m.dtype == np.bool_:
             mask = m
         else:
