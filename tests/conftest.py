@@ -28,8 +28,23 @@ GRAD_TOLERANCES = {
 }
 
 
+# DESCENT_TEST_DEVICE selects what the `xp` fixture runs on: unset, NumPy always and CuPy where
+# a GPU exists (skipped with the reason otherwise); 'cuda', NumPy and CuPy, and a missing GPU is
+# an error instead of a skip (the GPU machine's run must not pass by skipping); 'cpu', NumPy only.
+TEST_DEVICE = os.environ.get("DESCENT_TEST_DEVICE", "").lower()
+if TEST_DEVICE not in ("", "cpu", "cuda"):
+    raise pytest.UsageError(f"DESCENT_TEST_DEVICE must be 'cpu' or 'cuda', got {TEST_DEVICE!r}")
+if TEST_DEVICE == "cuda" and backend.cupy_module() is None:
+    raise pytest.UsageError(
+        "DESCENT_TEST_DEVICE=cuda, but CuPy cannot see a CUDA GPU (is cupy installed, and does "
+        "`python -c 'import cupy; cupy.cuda.runtime.getDeviceCount()'` work?)"
+    )
+
+
 def _xp_params():
     params = [pytest.param(np, id="numpy")]
+    if TEST_DEVICE == "cpu":
+        return params
     cp = backend.cupy_module()
     params.append(
         pytest.param(cp, id="cupy")
