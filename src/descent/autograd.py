@@ -106,6 +106,8 @@ _counter = itertools.count()
 Tensor: Any = None
 _wrap: Any = None
 _from_node: Any = None
+_Tensor: Any = None
+_new_tensor = object.__new__
 
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
@@ -192,7 +194,15 @@ class Function:
         else:
             self.saved = None
         self.out_data = out if self.save_output else None
-        return _from_node(out, self)
+        t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
+        t.data = out
+        t._rg = True
+        t.grad = None
+        t._node = self
+        t._version = 0
+        t._hooks = None
+        t.name = None
+        return t
 
     def _record2(self, a, b, out):
         """Make this op a node with inputs a and b (at least one requires grad)."""
@@ -211,7 +221,15 @@ class Function:
         else:
             self.saved = None
         self.out_data = out if self.save_output else None
-        return _from_node(out, self)
+        t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
+        t.data = out
+        t._rg = True
+        t.grad = None
+        t._node = self
+        t._version = 0
+        t._hooks = None
+        t.name = None
+        return t
 
     def _record(self, inputs, arrays, out):
         """Make this op a node with any number of inputs (at least one requires grad)."""
@@ -249,7 +267,11 @@ class Function:
             raise RuntimeError(self._freed_message())
         if F.is_graph:
             return saved
-        return tuple(t.data for t in saved)
+        if len(saved) == 1:  # the common arities without a generator expression
+            return (saved[0].data,)
+        if len(saved) == 2:
+            return (saved[0].data, saved[1].data)
+        return tuple([t.data for t in saved])
 
     def output(self, F):
         """The saved output: an array, or under create_graph a Tensor that is this node's output."""

@@ -53,9 +53,13 @@ def is_cupy_array(a) -> bool:
 def get_array_module(*arrays):
     """The array namespace (numpy or cupy) for these arrays; numpy when none is a CuPy array."""
     for a in arrays:
-        if is_cupy_array(a):
+        # NumPy arrays, the common case, are answered without looking at the class's module.
+        if type(a) is not _ndarray and is_cupy_array(a):
             return cupy_module()
     return np
+
+
+_ndarray = np.ndarray
 
 
 def device_of(a) -> str:

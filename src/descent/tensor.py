@@ -379,9 +379,12 @@ class Tensor:
 
     # -- operators ---------------------------------------------------------------------------
     def __add__(self, other):
-        t = type(other)  # fast path: a Python number with a floating tensor
+        t = type(other)  # fast paths: a Python number, or a tensor of the same shape
         if (t is float or t is int) and self.data.dtype.kind == "f":
             return _ew.AddScalar.apply(self, other)
+        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
+            if self.data.shape == other.data.shape:
+                return _ew.Add.apply2(self, other)
         return _ew.add(self, other)
 
     def __radd__(self, other):
@@ -394,15 +397,21 @@ class Tensor:
         t = type(other)
         if (t is float or t is int) and self.data.dtype.kind == "f":
             return _ew.AddScalar.apply(self, -other)
+        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
+            if self.data.shape == other.data.shape:
+                return _ew.Sub.apply2(self, other)
         return _ew.sub(self, other)
 
     def __rsub__(self, other):
         return _ew.sub(other, self)
 
     def __mul__(self, other):
-        t = type(other)  # fast path: a Python number with a floating tensor
+        t = type(other)  # fast paths: a Python number, or a tensor of the same shape
         if (t is float or t is int) and self.data.dtype.kind == "f":
             return _ew.MulScalar.apply(self, other)
+        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
+            if self.data.shape == other.data.shape:
+                return _ew.Mul.apply2(self, other)
         return _ew.mul(self, other)
 
     def __rmul__(self, other):
@@ -753,6 +762,7 @@ class _HookHandle:
 autograd.Tensor = Tensor
 autograd._wrap = Tensor._wrap
 autograd._from_node = Tensor._from_node
+autograd._Tensor = Tensor
 
 # The ops modules import this one; they are bound here, after Tensor exists.
 from .ops import activation as _act  # noqa: E402
