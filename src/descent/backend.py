@@ -84,7 +84,8 @@ def normalize_device(device) -> str:
         if not cuda_available():
             raise RuntimeError(
                 f"device {device!r} was requested but CUDA is not available: install CuPy "
-                "(`pip install 'descent[gpu]'`) on a machine with an NVIDIA GPU, or use device='cpu'"
+                "(`pip install 'descent[gpu]'`) on a machine with an NVIDIA GPU, or use "
+                "device='cpu'"
             )
         return device
     raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda' / 'cuda:N'")
