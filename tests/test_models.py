@@ -285,3 +285,43 @@ def test_lenet_shapes_and_gradients():
     assert model.num_parameters() == 61706
     with pytest.raises(ValueError, match="28, 28"):
         model(descent.randn(2, 1, 32, 32))
+
+
+def test_gpt_training_steps_match_torch():
+    """Five steps of the recipe (AdamW with the two groups, clipping, warm-up) agree with torch."""
+    from descent.optim import clip_grad_norm_
+
+    cfg = GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16, bias=True)
+    descent.manual_seed(0)
+    model = GPT(cfg)
+    tmodel = _torch_twin(model)
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-2, betas=(0.9, 0.99))
+    decay = [p for p in tmodel.parameters() if p.dim() >= 2]
+    no_decay = [p for p in tmodel.parameters() if p.dim() < 2]
+    topt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1e-2, betas=(0.9, 0.99),
+    )  # fmt: skip
+    for step in range(5):
+        idx, tgt = _batch(cfg, seed=10 + step)
+        lr = 1e-2 * (step + 1) / 5  # a warm-up, applied by hand as the trainer does
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for group in topt.param_groups:
+            group["lr"] = lr
+        _, loss = model(descent.tensor(idx), descent.tensor(tgt))
+        loss.backward()
+        norm = clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        opt.zero_grad()
+        _, tloss = tmodel(torch.from_numpy(idx), torch.from_numpy(tgt))
+        tloss.backward()
+        tnorm = torch.nn.utils.clip_grad_norm_(tmodel.parameters(), 0.5)
+        topt.step()
+        topt.zero_grad()
+        np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-5)
+        np.testing.assert_allclose(float(norm), tnorm.item(), rtol=1e-4)
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.numpy(), _lookup(tparams, name).detach().numpy(),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)  # fmt: skip
