@@ -67,7 +67,9 @@ class ScaledDotProductAttention(Function):
             s = self._scores(xp, s)
             s -= s.max(axis=-1, keepdims=True)
             xp.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)  # s is now P
+            # Row sums as one matrix-vector product (BLAS), several times faster than
+            # sum(axis=-1) over short rows; then one multiply by the reciprocals.
+            s *= (1 / (s @ xp.ones(s.shape[-1], dtype=s.dtype)))[..., None]  # s is now P
         self.probs = s
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
@@ -90,7 +92,7 @@ class ScaledDotProductAttention(Function):
             if kern is not None:
                 gp = kern(p, gp, scale=self.scale, out=gp)  # gs * scale in one kernel
             else:
-                gp -= (gp * p).sum(axis=-1, keepdims=True)
+                gp -= xp.einsum("...ij,...ij->...i", gp, p)[..., None]  # row dots, no temporary
                 gp *= p
                 gp *= p.dtype.type(self.scale)  # gs * scale
             if need_q:
