@@ -1,7 +1,7 @@
 """descent.explain: tools that explain the gradients descent computes."""
 
-from .gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck  # noqa: F401
 from .anomaly import AnomalyError, AnomalyReport, detect_anomaly  # noqa: E402, F401
+from .gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck  # noqa: F401
 from .graph import GraphView, graph  # noqa: E402, F401
 from .landscape import (  # noqa: E402, F401
     LossLandscape,
