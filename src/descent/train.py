@@ -504,7 +504,7 @@ class Trainer:
             losses = np.empty(self.config.eval_iters)
             for i in range(self.config.eval_iters):
                 x, y = self.get_batch(split, self.eval_gen)
-                _, loss = self.model(x, y)
+                _, loss = self.raw_model(x, y)  # no gradients: no data-parallel wrapper needed
                 losses[i] = loss.item()
             out[split] = self._mean_over_ranks(float(losses.mean()))
         self.raw_model.train()
