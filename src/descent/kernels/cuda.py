@@ -112,8 +112,9 @@ __global__ void softmax_fwd(const T* x, T* y, int n_cols, int n_q, float scale, 
     }
 }
 
-// Backward of softmax_fwd given its output y: softmax gx = scale * y (gy - sum(gy y));
-// log-softmax gx = scale * (gy - exp(y) sum(gy)). gx may alias gy.
+// Backward of softmax_fwd given its output y: softmax gx = scale * y (gy - sum(gy y)) (masked
+// columns have y = 0, so they get none); log-softmax gx = scale * (gy - exp(y) sum(gy)), which
+// assumes no causal mask (no caller combines the two). gx may alias gy.
 template <typename T>
 __global__ void softmax_bwd(const T* y, const T* gy, T* gx, int n_cols, float scale,
                             int log_out) {
@@ -484,16 +485,16 @@ def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True):
 @functools.cache
 def _adam_kernel():
     return _cp().ElementwiseKernel(
-        "T g, float32 sign, float32 l2, float32 decay, float32 beta1, float32 beta2, "
-        "float32 step_size, float32 bc2_sqrt, float32 eps",
+        "T g, float32 sign, float32 l2, float32 decay, float32 omb1, float32 beta2, "
+        "float32 omb2, float32 step_size, float32 bc2_sqrt, float32 eps",
         "T p, T m, T v",
         # The same order of operations as Adam._update's NumPy rule (PyTorch's).
         "float gf = sign * (float)g;"
         "float pf = (float)p;"
         "gf += l2 * pf;"  # Adam: L2 penalty in the gradient (0 for AdamW)
         "pf *= decay;"  # AdamW: decoupled decay 1 - lr wd (1 for Adam)
-        "float mf = (float)m; mf += (1.0f - beta1) * (gf - mf);"
-        "const float vf = beta2 * (float)v + (1.0f - beta2) * (gf * gf);"
+        "float mf = (float)m; mf += omb1 * (gf - mf);"  # omb = one minus beta, from float64
+        "const float vf = beta2 * (float)v + omb2 * (gf * gf);"
         "const float denom = sqrtf(vf) / bc2_sqrt + eps;"
         "pf -= step_size * (mf / denom);"
         "p = (T)pf; m = (T)mf; v = (T)vf;",
@@ -509,8 +510,8 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
     decay = 1.0 - lr * weight_decay if decoupled else 1.0
     f = np.float32
     _adam_kernel()(
-        g, f(-1.0 if maximize else 1.0), f(l2), f(decay), f(beta1), f(beta2), f(step_size),
-        f(bc2_sqrt), f(eps), p, m, v,
+        g, f(-1.0 if maximize else 1.0), f(l2), f(decay), f(1.0 - beta1), f(beta2),
+        f(1.0 - beta2), f(step_size), f(bc2_sqrt), f(eps), p, m, v,
     )  # fmt: skip
 
 
