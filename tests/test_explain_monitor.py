@@ -142,3 +142,26 @@ def test_analysis_vanishing_and_dead_gradients():
     grads = [rec(10, ["vanishing"], ()), rec(20, [], ()), rec(30, [], ())]
     t = _texts(analyze_run(_run(list(np.linspace(4, 3, 30)), grads=grads)))
     assert "no vanishing, exploding, dead or non-finite" in t
+
+
+def test_descent_train_report_end_to_end(tmp_path, capsys):
+    """`descent train --report` records what the report needs and writes it at the end."""
+    import descent.train
+    from descent.cli import main as descent_main
+
+    data = tmp_path / "text.txt"
+    with open(descent.train.__file__) as f:
+        data.write_text(f.read()[:20000])
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), "--max-iters", "20",
+            "--eval-interval", "10", "--eval-iters", "1", "--n-layer", "1", "--n-head", "2",
+            "--n-embd", "16", "--block-size", "16", "--batch-size", "4", "--sample-tokens", "0",
+            "--no-progress", "--report"]  # fmt: skip
+    assert descent_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.html") in printed
+    for name in ("gradients.jsonl", "landscape.json", "snapshots.npz", "report.html"):
+        assert (out / name).is_file(), name
+    html = (out / "report.html").read_text()
+    assert '<section id="summary">' in html and html.count("data:image/png;base64,") >= 5
+    assert descent_main(["explain", str(out)]) == 0
