@@ -626,3 +626,24 @@ def test_forward_and_backward_on_each_backend(xp):
     t = np.tanh(xv @ wv)
     np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - t * t)[:, None] * wv + 2 * xv, rtol=1e-5)
     np.testing.assert_allclose(w.grad.numpy(), 2 * ((1 - t * t)[:, None] * xv).sum(0), rtol=1e-5)
+
+
+def test_zero_dim_results_are_arrays_so_in_place_updates_work():
+    # NumPy returns scalars (np.float32) for 0-d results; descent keeps 0-d arrays, so a scalar
+    # parameter and its gradient can be updated in place like any other.
+    x = ds.tensor(2.0, requires_grad=True)
+    ys = [x * 3.0, x + x, ds.tanh(x), x.sum(), x**2, -x, x.exp(), ds.ones(3).sum(),
+          ds.ones(3) @ ds.ones(3), ds.ones(2, 2)[0, 0], ds.tensor([1.0, 2.0]).max()]  # fmt: skip
+    for y in ys:
+        assert isinstance(y.data, np.ndarray), type(y.data)
+    loss = (x * 3.0) * x
+    loss.backward()
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 12.0
+    (x * 1.0).backward()  # accumulation keeps an array too
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 13.0
+    with ds.no_grad():
+        x.sub_(x.grad * 0.1)
+        x.grad.mul_(0.0)
+        y = x * 2.0
+        y.fill_(5.0)
+    np.testing.assert_allclose([x.item(), x.grad.item(), y.item()], [0.7, 0.0, 5.0], rtol=1e-6)

@@ -108,6 +108,7 @@ _wrap: Any = None
 _from_node: Any = None
 _Tensor: Any = None
 _new_tensor = object.__new__
+_ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
@@ -194,6 +195,9 @@ class Function:
         else:
             self.saved = None
         self.out_data = out if self.save_output else None
+        if type(out) is not _ndarray and isinstance(out, _generic):
+            out = _asarray(out)  # NumPy returns scalars for 0-d results: keep arrays
+            self.out_data = out if self.save_output else None
         t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
         t.data = out
         t._rg = True
@@ -221,6 +225,9 @@ class Function:
         else:
             self.saved = None
         self.out_data = out if self.save_output else None
+        if type(out) is not _ndarray and isinstance(out, _generic):
+            out = _asarray(out)  # NumPy returns scalars for 0-d results: keep arrays
+            self.out_data = out if self.save_output else None
         t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
         t.data = out
         t._rg = True
@@ -247,6 +254,8 @@ class Function:
             self.versions = tuple([t._version for t in inputs])
         else:
             self.saved = None
+        if type(out) is not _ndarray and isinstance(out, _generic):
+            out = _asarray(out)
         self.out_data = out if self.save_output else None
         return _from_node(out, self)
 

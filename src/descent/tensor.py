@@ -112,6 +112,8 @@ class Tensor:
     # -- fast constructors used by the engine --------------------------------------------
     @staticmethod
     def _wrap(arr) -> Tensor:
+        if type(arr) is not np.ndarray and isinstance(arr, np.generic):
+            arr = np.asarray(arr)  # NumPy returns scalars for 0-d results: keep arrays
         t = object.__new__(Tensor)
         t.data = arr
         t._rg = False
@@ -124,6 +126,8 @@ class Tensor:
 
     @staticmethod
     def _from_node(arr, node) -> Tensor:
+        if type(arr) is not np.ndarray and isinstance(arr, np.generic):
+            arr = np.asarray(arr)
         t = object.__new__(Tensor)
         t.data = arr
         t._rg = True
