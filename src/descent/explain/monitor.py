@@ -269,7 +269,8 @@ def _model_loss(model, batch):
 def _make_sketch(size: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """A count-sketch (a sparse random projection, Johnson-Lindenstrauss-like): bucket and sign."""
     rng = np.random.default_rng(0)
-    return rng.integers(0, k, size), rng.choice(np.array([-1.0, 1.0], np.float32), size)
+    # small integer types: 3 bytes per parameter, kept for the whole run
+    return rng.integers(0, k, size, dtype=np.int16), rng.choice(np.array([-1, 1], np.int8), size)
 
 
 def _project(vec: np.ndarray, sketch) -> np.ndarray:
