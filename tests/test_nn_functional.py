@@ -435,3 +435,22 @@ def test_transformer_block_matches_torch():
         return x + f.gelu(f.linear(y, wo, bo))
 
     torch_compare(lambda *a: block(F, *a), lambda *a: block(TF, *a), arrays, fwd_atol=1e-5)
+
+
+def test_batch_norm_weight_only_and_running_stats_under_no_grad():
+    x = rnd(6, 3, 4) * 3 + 2
+    torch_compare(
+        lambda a, w: F.batch_norm(a, None, None, w, None, training=True),
+        lambda a, w: TF.batch_norm(a, None, None, w, None, training=True),
+        [x, rnd(3)],
+        fwd_atol=1e-5,
+    )
+    rm, rv = ds.zeros(3), ds.ones(3)
+    trm, trv = torch.zeros(3), torch.ones(3)
+    with ds.no_grad():
+        for _ in range(3):
+            F.batch_norm(ds.tensor(x), rm, rv, training=True, momentum=0.3)
+    for _ in range(3):
+        TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=0.3)
+    np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)

@@ -451,3 +451,33 @@ add(
     domain=[(0.1, 0.9), (0.0, 1.0)],
     covers=("BinaryCrossEntropy",),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Batch norm (training mode: batch statistics)
+
+
+def np_batch_norm(x, w, b, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + eps)
+    return y if w is None else y * w.reshape(shp) + b.reshape(shp)
+
+
+add(
+    name="batch_norm-4d-affine",
+    fn=lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    ref=lambda x, w, b: np_batch_norm(x, w, b),
+    torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),
+    shapes=[(3, 2, 2, 3), (2,), (2,)],
+    covers=("BatchNorm",),
+)
+add(
+    name="batch_norm-2d-plain",
+    fn=lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3),
+    ref=lambda x: np_batch_norm(x, None, None, eps=1e-3),
+    torch_fn=lambda x: TF.batch_norm(x, None, None, training=True, eps=1e-3),
+    shapes=[(5, 3)],
+    covers=("BatchNorm",),
+)

@@ -32,7 +32,7 @@ from ..ops.conv import AvgPool2d, Conv2d, MaxPool2d, out_size
 from ..ops.elementwise import abs as _abs
 from ..ops.elementwise import clamp, exp, log, where
 from ..ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy
-from ..ops.norm import LayerNorm, RMSNorm
+from ..ops.norm import BatchNorm, LayerNorm, RMSNorm
 from ..tensor import Tensor
 
 __all__ = [
@@ -501,7 +501,6 @@ def batch_norm(
     x = _f32(_float_tensor(input, "batch_norm"))
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
-    axes = (0,) + tuple(range(2, x.ndim))
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
         n = x.size // x.shape[1]
@@ -510,28 +509,26 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {tuple(x.shape)}"
             )
-        mu = x.mean(axis=axes, keepdims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        y = xc * (var + eps) ** -0.5
-        if running_mean is not None or running_var is not None:
-            mom = 0.1 if momentum is None else momentum
-            if running_mean is not None:
-                rm = running_mean.data
-                rm *= 1 - mom
-                rm += mom * mu.data.reshape(-1).astype(rm.dtype)
-            if running_var is not None:
-                rv = running_var.data
-                rv *= 1 - mom
-                rv += mom * (var.data.reshape(-1) * (n / (n - 1))).astype(rv.dtype)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation needs running_mean and running_var")
-        mu = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.data.dtype))
-        xp = backend.get_array_module(x.data)
-        rv = running_var.data.reshape(bshape).astype(x.data.dtype)
-        rstd = 1 / xp.sqrt(rv + x.data.dtype.type(eps))
-        y = (x - mu) * Tensor._wrap(rstd.astype(x.data.dtype))
+        ins = [x]
+        if weight is not None:
+            ins.append(as_tensor(weight))
+        if bias is not None:
+            ins.append(as_tensor(bias))
+        # One fused op; it updates the running statistics in place as it computes the batch's.
+        return BatchNorm.apply(
+            *ins, eps=float(eps), has_w=weight is not None, has_b=bias is not None,
+            running_mean=None if running_mean is None else running_mean.data,
+            running_var=None if running_var is None else running_var.data,
+            momentum=0.1 if momentum is None else float(momentum),
+        )  # fmt: skip
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation needs running_mean and running_var")
+    # Evaluation: a per-channel affine map with the running statistics (constants).
+    mu = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.data.dtype))
+    xp = backend.get_array_module(x.data)
+    rv = running_var.data.reshape(bshape).astype(x.data.dtype)
+    rstd = 1 / xp.sqrt(rv + x.data.dtype.type(eps))
+    y = (x - mu) * Tensor._wrap(rstd.astype(x.data.dtype))
     if weight is not None:
         y = y * as_tensor(weight).reshape(bshape)
     if bias is not None:

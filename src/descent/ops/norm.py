@@ -173,3 +173,102 @@ class RMSNorm(Function):
             gx = (gh - xhat * (gh * xhat).mean(axis=axes, keepdims=True)) * rstd
         grads = (gx,) + _affine_grads(self, gy, xhat, F)
         return grads
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm of x (N, C, *): per channel over the batch and spatial dims.
+
+    y = (x - mean_c) * rstd_c * w_c + b_c, rstd = 1/sqrt(var + eps) (biased variance). The
+    running statistics (if given) are updated in place during forward, as PyTorch does:
+    running = (1 - momentum) running + momentum * batch statistic (unbiased variance).
+
+    Backward (xhat = (x - mean) rstd, gh = gy * w, means per channel over n = N * prod(*)):
+        dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  dw = sum(gy xhat),  db = sum(gy).
+    Works on the (N, C, L) view with einsum reductions (no (N, C, L) temporary for a sum).
+    Saves xhat and rstd; the input too, for the create_graph path.
+    """
+
+    __slots__ = ("eps", "has_w", "has_b", "running_mean", "running_var", "momentum", "xhat",
+                 "rstd")  # fmt: skip
+    save_inputs = True
+    saved_slots = ("xhat", "rstd")
+
+    def forward(self, x, *affine):
+        xp = backend.get_array_module(x)
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)  # (N, C, L)
+        cnt = x3.shape[0] * x3.shape[2]
+        inv = x.dtype.type(1.0 / cnt)
+        mean = xp.einsum("ncl->c", x3) * inv  # (C,)
+        xc = x3 - mean[:, None]  # (N, C, L), fresh
+        var = xp.einsum("ncl,ncl->c", xc, xc) * inv  # (C,) biased
+        rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        xc *= rstd[:, None]  # xc is now xhat
+        self.xhat, self.rstd = xc, rstd
+        if self.running_mean is not None:
+            m = self.momentum
+            rm = self.running_mean
+            rm *= 1 - m
+            rm += (m * mean).astype(rm.dtype, copy=False)
+        if self.running_var is not None:
+            m = self.momentum
+            rv = self.running_var
+            rv *= 1 - m
+            rv += (m * cnt / max(cnt - 1, 1) * var).astype(rv.dtype, copy=False)
+        y = xc * affine[0][:, None] if self.has_w else xc.copy()  # never hand out xhat
+        if self.has_b:
+            y += affine[-1][:, None]
+        return y.reshape(x.shape)
+
+    def backward(self, gy, F):
+        if F.is_graph:
+            return self._graph_backward(gy, F)
+        xp = backend.get_array_module(gy)
+        ins = self.inputs(F)
+        xhat, rstd = self.xhat, self.rstd
+        n, c, length = xhat.shape
+        gy3 = gy.reshape(n, c, length)
+        gx = gw = gb = None
+        need_w = self.has_w and self.parents[1] is not None
+        need_b = self.has_b and self.parents[-1] is not None
+        gyx = (
+            xp.einsum("ncl,ncl->c", gy3, xhat) if (need_w or self.parents[0] is not None) else None
+        )
+        gys = xp.einsum("ncl->c", gy3) if (need_b or self.parents[0] is not None) else None
+        if self.parents[0] is not None:
+            inv = gy.dtype.type(1.0 / (n * length))
+            w = ins[1] if self.has_w else None
+            # gh = gy * w: its per-channel means are w times those of gy (w is per channel).
+            scale = rstd if w is None else rstd * w  # (C,)
+            m1 = gys * inv  # mean(gy)
+            m2 = gyx * inv  # mean(gy xhat)
+            gx = gy3 - m1[:, None]  # fresh
+            gx -= xhat * m2[:, None]
+            gx *= scale[:, None]
+            gx = gx.reshape(gy.shape)
+        if need_w:
+            gw = gyx
+        if need_b:
+            gb = gys
+        return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
+
+    def _graph_backward(self, gy, F):
+        """Differentiable form: the batch statistics rebuilt from x with recorded ops."""
+        ins = self.inputs(F)
+        x = ins[0]
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        xc = x - x.mean(axis=axes, keepdims=True)
+        rstd = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+        xhat = xc * rstd
+        gx = gw = gb = None
+        if self.parents[0] is not None:
+            gh = gy * ins[1].reshape(bshape) if self.has_w else gy
+            m1 = gh.mean(axis=axes, keepdims=True)
+            m2 = (gh * xhat).mean(axis=axes, keepdims=True)
+            gx = (gh - m1 - xhat * m2) * rstd
+        if self.has_w and self.parents[1] is not None:
+            gw = (gy * xhat).sum(axis=axes)
+        if self.has_b and self.parents[-1] is not None:
+            gb = gy.sum(axis=axes)
+        return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
