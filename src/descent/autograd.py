@@ -616,8 +616,9 @@ def _seed(out, gradient, create_graph: bool, where: str):
         )
     if gradient is None:
         if out.size != 1:
+            made_by = f" (made by '{out._node.name}')" if out._node is not None else ""
             raise RuntimeError(
-                f"{where}() on a non-scalar tensor of shape {out.shape}: pass "
+                f"{where}() on a non-scalar tensor of shape {out.shape}{made_by}: pass "
                 "gradient= (a tensor of that shape), or reduce it first (e.g. .sum())"
             )
         xp = backend.get_array_module(out.data)
