@@ -53,13 +53,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def setup_threads() -> tuple[str, int]:
-    """Give PyTorch as many intra-op threads as NumPy's BLAS has; return (blas, threads)."""
+_limits = None  # keeps threadpoolctl's limit alive for the whole run
+
+
+def setup_threads(threads: int | None = None) -> tuple[str, int]:
+    """Give PyTorch as many intra-op threads as NumPy's BLAS has; return (blas, threads).
+
+    threads: limit NumPy's BLAS to this many first (threadpoolctl); None keeps its default
+    (one per core). The environment variable DESCENT_BENCH_THREADS sets it for `make bench`.
+    """
+    global _limits
     import torch
 
-    blas, threads = blas_report()
-    torch.set_num_threads(threads)
-    return blas, threads
+    if threads is None and os.environ.get("DESCENT_BENCH_THREADS"):
+        threads = int(os.environ["DESCENT_BENCH_THREADS"])
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        _limits = threadpool_limits(limits=threads, user_api="blas")
+    blas, n = blas_report()
+    torch.set_num_threads(n)
+    return blas, n
 
 
 def time_interleaved(

@@ -6,7 +6,8 @@ Trains the baby-gpt preset (4 layers, 4 heads, width 128, context 64, batch 12) 
 tinyshakespeare (or the embedded default corpus when the file is absent) for `--steps` steps,
 with and without `descent.explain.ReportCallback(every=10)` (gradient figures every 10 steps,
 parameter snapshots at each evaluation; the one-time landscape at the end is timed apart).
-Runs alternate (without, with, without, with, ...) so that a busy machine affects both.
+Runs alternate in ABBA order (without, with, with, without, ...) so that a busy machine
+affects both.
 
 Two figures, because wall-clock differences of a few percent drown in the noise of a shared
 2-core machine:
@@ -137,8 +138,11 @@ def main() -> None:
     base, mon = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            base.append(run(args.steps, None, os.path.join(tmp, f"base{r}")))
-            mon.append(run(args.steps, args.every, os.path.join(tmp, f"mon{r}")))
+            # ABBA order: a drift in machine load hits both sides alike
+            order = [None, args.every] if r % 2 == 0 else [args.every, None]
+            for every in order:
+                res = run(args.steps, every, os.path.join(tmp, f"{every}-{r}"))
+                (base if every is None else mon).append(res)
     loop_s = [m["total_s"] - m["final_s"] for m in mon]
     direct = [100 * m["callback_s"] / (loop - m["callback_s"]) for m, loop in zip(mon, loop_s)]
     mb = statistics.median(b["median_ms"] for b in base)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
 import numpy as np
@@ -113,10 +112,10 @@ def torch_optimizer(tmodel: TorchGPT, lr, betas, wd):
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
-def matmul_floor(cfg: GPTConfig, B: int, repeats: int) -> tuple[float, int]:
-    """Median seconds of all matrix products of one training step, alone in NumPy.
+def matmul_floor(cfg: GPTConfig, B: int):
+    """A function doing all matrix products of one training step, alone in NumPy.
 
-    Returns (seconds, number of products). Shapes: N = B*T rows; each Linear (in -> out) costs
+    Returns (function, number of products). Shapes: N = B*T rows; each Linear (in -> out) costs
     one product forward (N,in)@(in,out) and two backward (dx (N,out)@(out,in), dW (out,N)@(N,in));
     attention per layer two forward (q k^T, P v) and four backward, batched over B*heads.
     """
@@ -151,14 +150,7 @@ def matmul_floor(cfg: GPTConfig, B: int, repeats: int) -> tuple[float, int]:
         for a, b, out in jobs:
             np.matmul(a, b, out=out)
 
-    for _ in range(5):
-        run()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), len(jobs)
+    return run, len(jobs)
 
 
 def main() -> None:
@@ -221,11 +213,12 @@ def main() -> None:
         if not math.isclose(ld, lt, rel_tol=2e-4, abs_tol=1e-5):
             raise SystemExit(f"gpt_step: losses disagree at step {i}: descent {ld} torch {lt}")
 
+    # The floor is timed in the same interleaved loop, so that all three see the same load.
+    floor, n_mm = matmul_floor(cfg, B)
     med = _common.time_interleaved(
-        {"descent": step_descent, "torch": step_torch}, args.repeats, args.warmup
+        {"descent": step_descent, "torch": step_torch, "floor": floor}, args.repeats, args.warmup
     )
-    floor, n_mm = matmul_floor(cfg, B, args.repeats)
-    d_ms, t_ms, f_ms = med["descent"] * 1e3, med["torch"] * 1e3, floor * 1e3
+    d_ms, t_ms, f_ms = med["descent"] * 1e3, med["torch"] * 1e3, med["floor"] * 1e3
 
     _common.print_machine(blas, threads)
     print(f"# baby-gpt step (B={B}, T={cfg.block_size}, 4x128, AdamW + clip), median of "

@@ -157,7 +157,7 @@ def _make_gelu(backward: bool, exact: bool):
 
     if exact:  # float64
 
-        def gelu64(x, gy, e, out):
+        def gelu64(x, gy, out):
             for i in rng(x.size):
                 v = x[i]
                 cdf = 0.5 * (1.0 + math.erf(v * inv_sqrt2))
@@ -174,14 +174,17 @@ def _make_gelu(backward: bool, exact: bool):
     one, half, zero = f(1.0), f(0.5), f(0.0)
     isq2, isq2pi = f(inv_sqrt2), f(inv_sqrt_2pi)
 
-    def gelu32(x, gy, e, out):
+    def gelu32(x, gy, out):
+        # out holds e = exp(-x^2/2) on entry (one buffer: a separate e that aliased out would
+        # fail LLVM's runtime alias check and run the scalar loop, 10x slower).
         for i in rng(x.size):
             v = x[i]
+            e = out[i]
             t = one / (one + p_ * abs(v * isq2))
-            tail = half * (((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t) * e[i]  # erfc/2
+            tail = half * (((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t) * e  # erfc/2
             cdf = tail if v < zero else one - tail
             if backward:
-                out[i] = gy[i] * (cdf + v * (e[i] * isq2pi))
+                out[i] = gy[i] * (cdf + v * (e * isq2pi))
             else:
                 out[i] = v * cdf
 
@@ -198,10 +201,8 @@ def _gelu_fn(backward: bool, dtype):
 
 
 def _gauss_exp(xf, out):
-    """exp(-x^2 / 2) into `out` (float32), x^2 capped at 170 so that no result is subnormal
-    (subnormals slow every later multiply; beyond the cap Phi is 0 or 1 and x phi(x) < 1e-35)."""
+    """exp(-x^2 / 2) into `out` (float32), by NumPy's vectorised exp."""
     np.multiply(xf, xf, out=out)
-    np.minimum(out, np.float32(170.0), out=out)
     out *= np.float32(-0.5)
     return np.exp(out, out=out)
 
@@ -212,9 +213,9 @@ def _gelu(x, gy):
     if xf.size:
         backward = gy is not None
         gf = _flat(np.broadcast_to(gy, x.shape).astype(x.dtype, copy=False)) if backward else xf
-        # float32: `out` first holds exp(-x^2/2); the kernel reads e[i] before writing out[i].
-        e = _gauss_exp(xf, out) if xf.dtype == np.float32 else xf
-        _gelu_fn(backward, xf.dtype)(xf, gf, e, out)
+        if xf.dtype == np.float32:
+            _gauss_exp(xf, out)  # the kernel reads out[i] = exp(-x^2/2) before writing it
+        _gelu_fn(backward, xf.dtype)(xf, gf, out)
     return out.reshape(x.shape)
 
 
