@@ -647,3 +647,17 @@ def test_zero_dim_results_are_arrays_so_in_place_updates_work():
         y = x * 2.0
         y.fill_(5.0)
     np.testing.assert_allclose([x.item(), x.grad.item(), y.item()], [0.7, 0.0, 5.0], rtol=1e-6)
+
+
+def test_var_std_without_degrees_of_freedom_are_nan_like_torch():
+    x = leaf([1.5])
+    v = x.std()
+    v.backward()
+    assert np.isnan(v.item()) and np.isnan(x.grad.item())
+    assert np.isinf(ds.tensor([1.0, 2.0]).var(correction=2).item())
+
+
+def test_cat_of_zero_dim_tensors_points_to_stack():
+    with pytest.raises(ValueError, match="use stack"):
+        ds.cat([ds.tensor(1.0), ds.tensor(2.0)])
+    assert ds.stack([ds.tensor(1.0), ds.tensor(2.0)]).tolist() == [1.0, 2.0]

@@ -326,7 +326,11 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     mu = Mean.apply(x, axis=axes, keepdims=True)
     d = x - mu
     ss = Sum.apply(d * d, axis=axes, keepdims=keepdims)
-    return ss * (1.0 / builtins.max(n - correction, 0)) if n - correction > 0 else ss / 0.0
+    if n - correction > 0:
+        return ss * (1.0 / (n - correction))
+    # No degrees of freedom left (e.g. one element with correction=1): 0/0 = nan, as PyTorch.
+    with np.errstate(invalid="ignore"):
+        return ss * float("inf")
 
 
 def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,

@@ -194,6 +194,8 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
         raise ValueError("cat: needs at least one tensor")
     check_devices("cat", *tensors)
     nd = tensors[0].ndim
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     axis = normalize_axis(axis, nd)[0]
     for t in tensors:
         if t.ndim != nd or any(
