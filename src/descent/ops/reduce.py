@@ -6,8 +6,6 @@ Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's ali
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from .. import amp, backend
