@@ -18,6 +18,10 @@ How it works (STYLE.md, "The engine"):
   input's shape (`unbroadcast`) in one place and checks the count of gradients against the inputs.
 * Saved values are released after backward unless `retain_graph=True`; a second backward through
   a released node raises an error naming the op.
+* Speed: recording is the whole per-op cost of the graph, so `apply` has a unary path,
+  `apply2` serves parameterless binary ops called by the Tensor operators, and the
+  `_record*` helpers are written without generator expressions or keyword dicts. The backward
+  loop has a single-input path. `benchmarks/overhead.py` measures the result against PyTorch.
 """
 
 from __future__ import annotations
