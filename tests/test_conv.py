@@ -242,9 +242,55 @@ def test_adaptive_avg_pool2d_gradcheck():
     gradcheck64(lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [RNG.standard_normal((1, 2, 5, 7))])
 
 
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding,dilation",
+    [
+        ((7, 8), 2, 2, 0, 1),
+        ((7, 7), 3, 2, 1, 1),
+        ((6, 9), (2, 3), (2, 2), (1, 0), 1),
+        ((8, 8), 2, 3, 1, (1, 2)),
+        ((5, 5), 3, 3, 1, 1),
+    ],
+)
+def test_max_pool2d_ceil_mode_matches_torch(size, kernel, stride, padding, dilation):
+    torch_compare(
+        lambda x: F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=True),
+        lambda x: TF.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=True),
+        [distinct(2, 2, *size)],
+    )
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding",
+    [((7, 8), 2, 2, 0), ((7, 7), 3, 2, 1), ((6, 9), (2, 3), (2, 2), (1, 0)), ((5, 5), 3, 3, 1)],
+)
+def test_avg_pool2d_ceil_mode_matches_torch(size, kernel, stride, padding, count_include_pad):
+    torch_compare(
+        lambda x: F.avg_pool2d(x, kernel, stride, padding, True, count_include_pad),
+        lambda x: TF.avg_pool2d(x, kernel, stride, padding, True, count_include_pad),
+        [rnd(2, 2, *size)],
+    )
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation,ceil",
+    [(2, None, 0, 1, False), (3, 2, 1, 1, True), (2, 1, 0, 2, False), ((2, 3), 2, (1, 1), 1, True)],
+)
+def test_max_pool2d_return_indices_match_torch(kernel, stride, padding, dilation, ceil):
+    x = distinct(2, 3, 7, 6)
+    x[0, 0, :2, :2] = 5.0  # a tie: the first maximum's index, as PyTorch
+    y, idx = F.max_pool2d(ds.tensor(x), kernel, stride, padding, dilation, ceil, True)
+    ty, tidx = TF.max_pool2d(torch.tensor(x), kernel, stride, padding, dilation, ceil, True)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    assert idx.dtype == ds.int64
+    y1, i1 = F.max_pool1d(ds.tensor(x[0]), 3, 2, 1, return_indices=True)
+    ty1, ti1 = TF.max_pool1d(torch.tensor(x[0]), 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(i1.numpy(), ti1.numpy())
+
+
 def test_pool_errors():
-    with pytest.raises(NotImplementedError, match="ceil_mode"):
-        F.max_pool2d(ds.ones(1, 1, 4, 4), 2, ceil_mode=True)
     with pytest.raises(ValueError, match="at most half the kernel"):
         F.max_pool2d(ds.ones(1, 1, 4, 4), 2, padding=2)
     with pytest.raises(ValueError, match="larger than the input"):

@@ -680,6 +680,52 @@ def _as4d(x: Tensor, op: str) -> tuple[Tensor, bool]:
     return x, False
 
 
+def _ceil_extra(n: int, k: int, s: int, d: int, p: int) -> int:
+    """Rows (or columns) to add after the input so that ceil_mode's last window fits.
+
+    PyTorch: out = ceil((n + 2p - d(k-1) - 1) / s) + 1, minus one if the last window would
+    start in the right padding; the extra cells never win a max and are not counted in a mean.
+    """
+    span = n + 2 * p - d * (k - 1) - 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+
+
+def _ceil_pad(x: Tensor, geom, ceil_mode: bool, value: float) -> tuple[Tensor, int, int]:
+    """x with ceil_mode's extra bottom rows / right columns (filled with `value`)."""
+    if not ceil_mode:
+        return x, 0, 0
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    eh = _ceil_extra(x.shape[2], kh, sh, dh, ph)
+    ew = _ceil_extra(x.shape[3], kw, sw, dw, pw)
+    if eh or ew:
+        x = _shape.pad(x, (0, ew, 0, eh), value=value)
+    return x, eh, ew
+
+
+def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
+    """PyTorch's return_indices: the flat index (row * W + col) in the input of each maximum."""
+    from ..ops.conv import _offsets  # noqa: PLC0415
+
+    xp = backend.get_array_module(x.data)
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    xd, yd = x.data, y.data
+    if ph or pw:
+        xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    ho, wo = yd.shape[2], yd.shape[3]
+    rows = xp.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
+    cols = xp.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
+    idx = xp.zeros(yd.shape, dtype=np.int64)
+    taken = xp.zeros(yd.shape, dtype=bool)
+    for i, j, sl in _offsets(geom, ho, wo):
+        hit = (xd[sl] == yd) & ~taken  # the first maximum wins, as in the backward
+        taken |= hit
+        xp.copyto(idx, (rows + i * dh) * w + (cols + j * dw), where=hit)
+    return Tensor._wrap(idx)
+
+
 def max_pool2d(
     input,
     kernel_size,
@@ -688,14 +734,18 @@ def max_pool2d(
     dilation=1,
     ceil_mode: bool = False,  # noqa: A002
     return_indices: bool = False,
-) -> Tensor:
-    """Maximum over kh x kw windows (stride defaults to the kernel). ceil_mode and
-    return_indices are not supported."""
-    if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported")
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over kh x kw windows (stride defaults to the kernel), as PyTorch: padding with
+    -inf, dilation, ceil_mode, and return_indices (flat indices into each H x W input plane;
+    ties go to the first maximum)."""
     x, unbatched = _as4d(_float_tensor(input, "max_pool2d"), "max_pool2d")
+    h, w = x.shape[2], x.shape[3]
     geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d")
+    x, _, _ = _ceil_pad(x, geom, ceil_mode, -np.inf)
     y = MaxPool2d.apply(x, geom=geom)
+    if return_indices:
+        idx = _max_indices(x, y, geom, h, w)
+        return (y[0], idx[0]) if unbatched else (y, idx)
     return y[0] if unbatched else y
 
 
@@ -708,21 +758,25 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> Tensor:
-    """Mean over kh x kw windows; count_include_pad and divisor_override as PyTorch."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
+    """Mean over kh x kw windows; ceil_mode, count_include_pad and divisor_override as
+    PyTorch."""
     x, unbatched = _as4d(_float_tensor(input, "avg_pool2d"), "avg_pool2d")
+    h, w = x.shape[2], x.shape[3]
     geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d")
     kh, kw, sh, sw, _, _, ph, pw = geom
+    x, eh, ew = _ceil_pad(x, geom, ceil_mode, 0.0)
     if divisor_override is not None:
         div = float(divisor_override)
-    elif count_include_pad or (ph == 0 and pw == 0):
+    elif (count_include_pad or (ph == 0 and pw == 0)) and not (eh or ew):
         div = float(kh * kw)
     else:
-        # Count of real input elements under each window: pool a padded ones image.
-        h, w = x.shape[2], x.shape[3]
-        ho, wo = out_size(h, kh, sh, 1, ph), out_size(w, kw, sw, 1, pw)
-        ones = np.pad(np.ones((h, w)), ((ph, ph), (pw, pw)))
+        # Count the cells each window averages: pool an image of ones over what counts (the
+        # input, plus the padding when count_include_pad; never ceil_mode's extra cells).
+        if count_include_pad:
+            ones = np.pad(np.ones((h + 2 * ph, w + 2 * pw)), ((0, eh), (0, ew)))
+        else:
+            ones = np.pad(np.ones((h, w)), ((ph, ph + eh), (pw, pw + ew)))
+        ho, wo = out_size(h + eh, kh, sh, 1, ph), out_size(w + ew, kw, sw, 1, pw)
         div = np.zeros((ho, wo))
         for i in range(kh):
             for j in range(kw):
@@ -742,13 +796,15 @@ def max_pool1d(
     ceil_mode: bool = False,  # noqa: A002
     return_indices: bool = False,
 ) -> Tensor:
-    """max_pool2d over (N, C, L) as a height-1 image."""
+    """max_pool2d over (N, C, L) as a height-1 image (indices are positions along L)."""
     x = _shape.unsqueeze(as_tensor(input), -2)
     k = _tuple(kernel_size, 1, "kernel_size", "max_pool1d")[0]
     s = k if stride is None else _tuple(stride, 1, "stride", "max_pool1d")[0]
     p = _tuple(padding, 1, "padding", "max_pool1d")[0]
     d = _tuple(dilation, 1, "dilation", "max_pool1d")[0]
     y = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    if return_indices:
+        return _shape.squeeze(y[0], -2), _shape.squeeze(y[1], -2)
     return _shape.squeeze(y, -2)
 
 
