@@ -344,13 +344,15 @@ def test_kernel_cross_entropy(dtype, m_rows, n_cls, smoothing):
     tg = cp.asarray(t)
     kc = _kc()
     _poison_pool(4 * m_rows)
-    loss, lse = kc.cross_entropy_forward(x, tg, ignore_index=-1, smoothing=smoothing)
+    loss, stats = kc.cross_entropy_forward(x, tg, ignore_index=-1, smoothing=smoothing)
     rloss, rlse = ref_cross_entropy(x64, t, -1, smoothing)
-    assert loss.dtype == np.float32 and lse.dtype == np.float32
+    assert loss.dtype == np.float32 and stats.dtype == np.float32 and stats.shape == (m_rows, 2)
+    np.testing.assert_array_equal(backend.as_numpy(stats[:, 0]), x64.max(axis=1))  # exact max
+    lse = backend.as_numpy(stats).astype(F64).sum(axis=1)
     assert rel_err(loss, rloss) < 2e-5 and rel_err(lse, rlse) < 2e-6
     for g in (np.float32(0.37), rng.normal(size=m_rows).astype(np.float32)):  # mean/sum, none
         _poison_pool(x.nbytes)
-        gx = kc.cross_entropy_backward(x, tg, lse, cp.asarray(g), ignore_index=-1,
+        gx = kc.cross_entropy_backward(x, tg, stats, cp.asarray(g), ignore_index=-1,
                                        smoothing=smoothing)  # fmt: skip
         assert gx.dtype == dtype
         gref = ref_cross_entropy_backward(x64, t, g, -1, smoothing)
@@ -358,6 +360,25 @@ def test_kernel_cross_entropy(dtype, m_rows, n_cls, smoothing):
     # a target out of range gives nan, not a read out of bounds
     bad = cp.asarray(np.full(m_rows, n_cls + 3))
     assert bool(cp.isnan(kc.cross_entropy_forward(x, bad, ignore_index=-1)[0]).all())
+
+
+@gpu
+def test_kernel_large_logits_stay_accurate():
+    """Logits near +-1e4 (float32): every result is computed relative to the row maximum, so
+    nothing loses the small terms (m + log s would round log s by ulp(1e4) ~ 1e-3)."""
+    rng = np.random.default_rng(11)
+    x64 = rng.choice([-1e4, 1e4], size=(16, 9)) + rng.normal(size=(16, 9))
+    x = cp.asarray(x64.astype(np.float32))
+    x64 = x64.astype(np.float32).astype(F64)
+    t = rng.integers(0, 9, 16)
+    kc = _kc()
+    loss, stats = kc.cross_entropy_forward(x, cp.asarray(t))
+    assert rel_err(loss, ref_cross_entropy(x64, t)[0]) < 1e-5
+    g = np.float32(1 / 16)
+    gx = kc.cross_entropy_backward(x, cp.asarray(t), stats, cp.asarray(g))
+    assert rel_err(gx, ref_cross_entropy_backward(x64, t, g)) < 1e-5
+    ls = kc.softmax_forward(x, log=True)
+    assert rel_err(ls, ref_softmax(x64, log=True)) < 1e-6
 
 
 @gpu

@@ -102,9 +102,10 @@ __global__ void softmax_fwd(const T* x, T* y, int n_cols, int n_q, float scale, 
     for (int j = threadIdx.x; j < lim; j += blockDim.x) s += expf(scale * ld(x, base + j) - m);
     s = block_sum(s, sh);
     if (log_out) {
-        const float lse = m + logf(s);
+        // (z - m) - log s, not z - (m + log s): m + log s rounds away log s when |m| is large.
+        const float ls = logf(s);
         for (int j = threadIdx.x; j < n_cols; j += blockDim.x)
-            st(y, base + j, j < lim ? scale * ld(x, base + j) - lse : -DESCENT_INF);
+            st(y, base + j, j < lim ? (scale * ld(x, base + j) - m) - ls : -DESCENT_INF);
     } else {
         const float inv = 1.0f / s;
         for (int j = threadIdx.x; j < n_cols; j += blockDim.x)
@@ -135,9 +136,11 @@ __global__ void softmax_bwd(const T* y, const T* gy, T* gx, int n_cols, float sc
 
 // Cross-entropy per row: loss = (1 - e)(lse - x_t) + e (lse - mean_c x_c) for counted rows,
 // 0 for rows whose target is ignore_index, nan for a target outside [0, n_cls).
-// Writes the row's logsumexp for the backward.
+// Everything is computed relative to the row maximum m (z = x - m is exact), with
+// lse = m + ls, ls = log sum exp(z); stats[row] = (m, ls) for the backward. Keeping m and ls
+// apart matters at large logits: m + ls in float32 rounds ls by up to ulp(m) (1e-3 at 1e4).
 template <typename T>
-__global__ void ce_fwd(const T* x, const long long* tgt, float* loss, float* lse_out,
+__global__ void ce_fwd(const T* x, const long long* tgt, float* loss, float* stats,
                        int n_cls, long long ignore_index, float smoothing) {
     __shared__ float sh[32];
     const long long row = blockIdx.x;
@@ -145,25 +148,26 @@ __global__ void ce_fwd(const T* x, const long long* tgt, float* loss, float* lse
     float m = -DESCENT_INF;
     for (int j = threadIdx.x; j < n_cls; j += blockDim.x) m = fmaxf(m, ld(x, base + j));
     m = block_max(m, sh);
-    float s = 0.0f, sx = 0.0f;
+    float s = 0.0f, sz = 0.0f;
     for (int j = threadIdx.x; j < n_cls; j += blockDim.x) {
-        const float v = ld(x, base + j);
-        s += expf(v - m);
-        sx += v;
+        const float z = ld(x, base + j) - m;
+        s += expf(z);
+        sz += z;
     }
     s = block_sum(s, sh);
-    if (smoothing != 0.0f) sx = block_sum(sx, sh);
+    if (smoothing != 0.0f) sz = block_sum(sz, sh);
     if (threadIdx.x == 0) {
-        const float lse = m + logf(s);
-        lse_out[row] = lse;
+        const float ls = logf(s);
+        stats[2 * row] = m;
+        stats[2 * row + 1] = ls;
         const long long t = tgt[row];
         float l = 0.0f;
         if (t != ignore_index) {
             if (t < 0 || t >= n_cls) {
                 l = DESCENT_NAN;
             } else {
-                l = (1.0f - smoothing) * (lse - ld(x, base + t));
-                if (smoothing != 0.0f) l += smoothing * (lse - sx / (float)n_cls);
+                l = (1.0f - smoothing) * (ls - (ld(x, base + t) - m));
+                if (smoothing != 0.0f) l += smoothing * (ls - sz / (float)n_cls);
             }
         }
         loss[row] = l;
@@ -173,7 +177,7 @@ __global__ void ce_fwd(const T* x, const long long* tgt, float* loss, float* lse
 // d loss_row / d x_j = p_j - (1 - e)[j = t] - e / C, times the row's upstream gradient
 // g[row * g_stride] (stride 0: one value for all rows). Ignored rows get 0.
 template <typename T>
-__global__ void ce_bwd(const T* x, const long long* tgt, const float* lse, const float* g,
+__global__ void ce_bwd(const T* x, const long long* tgt, const float* stats, const float* g,
                        long long g_stride, T* gx, int n_cls, long long ignore_index,
                        float smoothing) {
     const long long row = blockIdx.x;
@@ -183,9 +187,10 @@ __global__ void ce_bwd(const T* x, const long long* tgt, const float* lse, const
         for (int j = threadIdx.x; j < n_cls; j += blockDim.x) st(gx, base + j, 0.0f);
         return;
     }
-    const float gi = g[row * g_stride], l = lse[row], off = smoothing / (float)n_cls;
+    const float gi = g[row * g_stride], off = smoothing / (float)n_cls;
+    const float m = stats[2 * row], ls = stats[2 * row + 1];
     for (int j = threadIdx.x; j < n_cls; j += blockDim.x) {
-        const float p = expf(ld(x, base + j) - l);
+        const float p = expf((ld(x, base + j) - m) - ls);
         const float d = p - off - (j == t ? 1.0f - smoothing : 0.0f);
         st(gx, base + j, gi * d);
     }
@@ -388,23 +393,27 @@ def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
 
 
 def cross_entropy_forward(x, target, *, ignore_index: int = -100, smoothing: float = 0.0):
-    """Per-row losses (M,) float32 and logsumexps (M,) float32 of logits x (M, C)."""
+    """Per-row losses (M,) float32 and row statistics (M, 2) float32 of logits x (M, C).
+
+    stats[i] = (max_c x_ic, log sum_c exp(x_ic - max)): the row's logsumexp is their sum; the
+    backward takes them as they are.
+    """
     cp = _cp()
     x = _contig(x)
     m_rows, n_cls = x.shape
     tgt = _contig(target.astype(cp.int64, copy=False).reshape(-1))
     loss = cp.empty(m_rows, dtype=cp.float32)
-    lse = cp.empty(m_rows, dtype=cp.float32)
+    stats = cp.empty((m_rows, 2), dtype=cp.float32)
     if m_rows:
         grid, block = _rows(m_rows)
         _fn("ce_fwd", x.dtype)(
             grid, block,
-            (x, tgt, loss, lse, np.int32(n_cls), np.int64(ignore_index), np.float32(smoothing)),
+            (x, tgt, loss, stats, np.int32(n_cls), np.int64(ignore_index), np.float32(smoothing)),
         )  # fmt: skip
-    return loss, lse
+    return loss, stats
 
 
-def cross_entropy_backward(x, target, lse, g, *, ignore_index: int = -100, smoothing=0.0):
+def cross_entropy_backward(x, target, stats, g, *, ignore_index: int = -100, smoothing=0.0):
     """gx (M, C) in x's dtype; g is a float32 device scalar (mean/sum) or (M,) ('none')."""
     cp = _cp()
     x = _contig(x)
@@ -417,7 +426,7 @@ def cross_entropy_backward(x, target, lse, g, *, ignore_index: int = -100, smoot
         grid, block = _rows(m_rows)
         _fn("ce_bwd", x.dtype)(
             grid, block,
-            (x, tgt, lse, g, np.int64(stride), gx, np.int32(n_cls), np.int64(ignore_index),
+            (x, tgt, stats, g, np.int64(stride), gx, np.int32(n_cls), np.int64(ignore_index),
              np.float32(smoothing)),
         )  # fmt: skip
     return gx

@@ -38,7 +38,7 @@ class SoftmaxCrossEntropy(Function):
         "wt",  # saved: (M,) weight of each row's target, 0 for ignored rows
         "valid",  # saved: (M,) bool, the rows that count
         "scale",  # saved: 1/denominator for 'mean', else 1 (a device scalar on the fused path)
-        "lse",  # fused CUDA path only: (M,) float32 row logsumexps instead of probs
+        "lse",  # fused CUDA path only: (M, 2) float32 row (max, log-sum-exp) instead of probs
     )
     saved_slots = ("probs", "wt", "valid", "lse")
     save_inputs = True  # the logits: only read under create_graph (to rebuild the softmax)
