@@ -330,13 +330,16 @@ def embedding(
     idx = as_tensor(input).data
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    if idx.size and (int(idx.min()) < -w.shape[0] or int(idx.max()) >= w.shape[0]):
-        raise IndexError(
-            f"embedding: index {int(idx.max())} out of range for {w.shape[0]} embeddings"
-        )
+    n_rows = w.shape[0]
+    lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
+    if lo < -n_rows or hi >= n_rows:
+        bad = lo if lo < -n_rows else hi
+        raise IndexError(f"embedding: index {bad} out of range for {n_rows} embeddings")
+    if lo < 0:
+        idx = idx % n_rows  # negative indices count from the end (the backward needs >= 0)
     if padding_idx is not None and padding_idx < 0:
-        padding_idx += w.shape[0]
-    return Embedding.apply(w, idx=idx % w.shape[0], padding_idx=padding_idx)
+        padding_idx += n_rows
+    return Embedding.apply(w, idx=idx, padding_idx=padding_idx)
 
 
 def _dropout_mask(shape, p: float, dtype, device, generator):
