@@ -385,7 +385,7 @@ class Tensor:
     def __add__(self, other):
         t = type(other)  # fast paths: a Python number, or a tensor of the same shape
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply(self, other)
+            return _ew.AddScalar.apply_scalar(self, c=other)
         if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
             if self.data.shape == other.data.shape:
                 return _ew.Add.apply2(self, other)
@@ -394,13 +394,13 @@ class Tensor:
     def __radd__(self, other):
         t = type(other)  # fast path: a Python number with a floating tensor
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply(self, other)
+            return _ew.AddScalar.apply_scalar(self, c=other)
         return _ew.add(other, self)
 
     def __sub__(self, other):
         t = type(other)
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply(self, -other)
+            return _ew.AddScalar.apply_scalar(self, c=-other)
         if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
             if self.data.shape == other.data.shape:
                 return _ew.Sub.apply2(self, other)
@@ -412,7 +412,7 @@ class Tensor:
     def __mul__(self, other):
         t = type(other)  # fast paths: a Python number, or a tensor of the same shape
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.MulScalar.apply(self, other)
+            return _ew.MulScalar.apply_scalar(self, c=other)
         if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
             if self.data.shape == other.data.shape:
                 return _ew.Mul.apply2(self, other)
@@ -421,7 +421,7 @@ class Tensor:
     def __rmul__(self, other):
         t = type(other)  # fast path: a Python number with a floating tensor
         if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.MulScalar.apply(self, other)
+            return _ew.MulScalar.apply_scalar(self, c=other)
         return _ew.mul(other, self)
 
     def __truediv__(self, other):

@@ -112,50 +112,20 @@ class Pow(Function):
         return ga, gb
 
 
-# Tensor-scalar ops. A Python scalar takes the tensor's dtype (never upcasting it). On the CPU
-# the scalar is also kept as a cached read-only 0-d array of that dtype (`ca`): NumPy multiplies
-# by a same-dtype 0-d array about twice as fast as by a Python float, with identical results
-# (NEP 50 converts the Python float to the array's dtype first).
-_SCALAR_ARRAYS: dict = {}
-
-
-def _scalar_array(c, dtype):
-    """A cached read-only 0-d NumPy array holding c in `dtype` (c itself when not cacheable)."""
-    if not c:  # 0.0 and -0.0 compare equal but differ in sign: not cached
-        return c
-    key = (c, dtype)
-    a = _SCALAR_ARRAYS.get(key)
-    if a is None:
-        if len(_SCALAR_ARRAYS) > 4096:
-            _SCALAR_ARRAYS.clear()
-        a = np.array(c, dtype=dtype)
-        a.flags.writeable = False
-        _SCALAR_ARRAYS[key] = a
-    return a
+# Tensor-scalar ops: `c` is the Python scalar, which takes the tensor's dtype (never upcasting
+# it); `Function.apply_scalar` (autograd.py) also gives the op `ca`, on the CPU a cached 0-d
+# array of the tensor's dtype that forward and the array backward use (faster than a Python
+# float, same results).
 
 
 class _ScalarOp(Function):
-    """Base of the tensor-scalar ops: `c` is the Python scalar, `ca` its array form (forward and
-    array backward use `ca`; a differentiable backward uses `c`)."""
+    """Base of the tensor-scalar ops (slots `c` and `ca`; see `Function.apply_scalar`)."""
 
     __slots__ = ("c", "ca")
 
     @classmethod
     def apply(cls, x, c):  # type: ignore[override]
-        fn = object.__new__(cls)
-        fn.c = c
-        d = x.data
-        # Only floating NumPy arrays use the cached array: 0-d integer arrays are not "weak"
-        # scalars in NumPy 2 and would promote int32 tensors to int64.
-        if type(d) is np.ndarray and d.dtype.kind == "f":
-            ca = _SCALAR_ARRAYS.get((c, d.dtype))
-            fn.ca = ca if ca is not None else _scalar_array(c, d.dtype)
-        else:
-            fn.ca = c
-        out = fn.forward(d)
-        if x._rg and autograd._state.enabled:
-            return fn._record1(x, out)
-        return Tensor._wrap(out)
+        return cls.apply_scalar(x, c=c)
 
 
 class AddScalar(_ScalarOp):
@@ -249,15 +219,17 @@ def add(a, b) -> Tensor:
     if isinstance(a, Tensor):
         tb = type(b)
         if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return AddScalar.apply(a, b)
+            return AddScalar.apply_scalar(a, c=b)
         if isinstance(b, Tensor):
             if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
                 _check_broadcast(Add, a, b)
             return Add.apply2(a, b)
         if is_scalar(b):
-            return AddScalar.apply(*_scalar_operand(a, b))
+            x, c = _scalar_operand(a, b)
+            return AddScalar.apply_scalar(x, c=c)
     elif isinstance(b, Tensor) and is_scalar(a):
-        return AddScalar.apply(*_scalar_operand(b, a))
+        x, c = _scalar_operand(b, a)
+        return AddScalar.apply_scalar(x, c=c)
     return _binary(Add, a, b)
 
 
@@ -266,16 +238,17 @@ def sub(a, b) -> Tensor:
     if isinstance(a, Tensor):
         tb = type(b)
         if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return AddScalar.apply(a, -b)
+            return AddScalar.apply_scalar(a, c=-b)
         if isinstance(b, Tensor):
             if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
                 _check_broadcast(Sub, a, b)
             return Sub.apply2(a, b)
         if is_scalar(b):
             x, c = _scalar_operand(a, b)
-            return AddScalar.apply(x, -c)
+            return AddScalar.apply_scalar(x, c=-c)
     elif isinstance(b, Tensor) and is_scalar(a):
-        return RSubScalar.apply(*_scalar_operand(b, a))
+        x, c = _scalar_operand(b, a)
+        return RSubScalar.apply_scalar(x, c=c)
     return _binary(Sub, a, b)
 
 
@@ -284,15 +257,17 @@ def mul(a, b) -> Tensor:
     if isinstance(a, Tensor):
         tb = type(b)
         if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return MulScalar.apply(a, b)
+            return MulScalar.apply_scalar(a, c=b)
         if isinstance(b, Tensor):
             if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
                 _check_broadcast(Mul, a, b)
             return Mul.apply2(a, b)
         if is_scalar(b):
-            return MulScalar.apply(*_scalar_operand(a, b))
+            x, c = _scalar_operand(a, b)
+            return MulScalar.apply_scalar(x, c=c)
     elif isinstance(b, Tensor) and is_scalar(a):
-        return MulScalar.apply(*_scalar_operand(b, a))
+        x, c = _scalar_operand(b, a)
+        return MulScalar.apply_scalar(x, c=c)
     return _binary(Mul, a, b)
 
 
@@ -309,18 +284,21 @@ def div(a, b) -> Tensor:
             return Div.apply2(a, b)
         if is_scalar(b):
             x, c = _scalar_operand(a, b)
-            return MulScalar.apply(x, 1.0 / c)
+            return MulScalar.apply_scalar(x, c=1.0 / c)
     elif isinstance(b, Tensor) and is_scalar(a):
-        return RDivScalar.apply(*_scalar_operand(b, a))
+        x, c = _scalar_operand(b, a)
+        return RDivScalar.apply_scalar(x, c=c)
     return _binary(Div, a, b)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - PyTorch's name
     """a ** b: tensor or scalar base and exponent."""
     if isinstance(a, Tensor) and is_scalar(b):
-        return PowScalar.apply(*_scalar_operand(a, b))
+        x, c = _scalar_operand(a, b)
+        return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
-        return RPowScalar.apply(*_scalar_operand(b, a))
+        x, c = _scalar_operand(b, a)
+        return RPowScalar.apply_scalar(x, c=c)
     return _binary(Pow, a, b)
 
 
