@@ -19,7 +19,9 @@ How it works (STYLE.md, "The engine"):
 * Saved values are released after backward unless `retain_graph=True`; a second backward through
   a released node raises an error naming the op.
 * Speed: recording is the whole per-op cost of the graph, so `apply` has a unary path,
-  `apply2` serves parameterless binary ops called by the Tensor operators, and the
+  `apply2` serves parameterless binary ops called by the Tensor operators, `apply_scalar` the
+  tensor-scalar ops (all three are Function classmethods named `apply*`, so tools that
+  instrument ops, such as anomaly mode, swap them and see every op), and the
   `_record*` helpers are written without generator expressions or keyword dicts. The backward
   loop has a single-input path. `benchmarks/overhead.py` measures the result against PyTorch.
 """
