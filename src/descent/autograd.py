@@ -158,6 +158,7 @@ class Function:
         clash = set(cls.__dict__.get("__slots__", ())) & set(Function.__slots__)
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
+
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
 

@@ -198,13 +198,9 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     axis = normalize_axis(axis, nd)[0]
     for t in tensors:
-        if t.ndim != nd or any(
-            t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis
-        ):
+        if t.ndim != nd or any(t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis):
             shapes = [tuple(u.shape) for u in tensors]
-            raise ValueError(
-                f"cat: shapes {shapes} must match except along axis {axis}"
-            )
+            raise ValueError(f"cat: shapes {shapes} must match except along axis {axis}")
     dt = np.result_type(*(t.data.dtype for t in tensors))
     tensors = [t if t.data.dtype == dt else t.astype(dt) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
