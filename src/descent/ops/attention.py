@@ -67,9 +67,12 @@ class ScaledDotProductAttention(Function):
             s = self._scores(xp, s)
             s -= s.max(axis=-1, keepdims=True)
             xp.exp(s, out=s)
-            # Row sums as one matrix-vector product (BLAS), several times faster than
-            # sum(axis=-1) over short rows; then one multiply by the reciprocals.
-            s *= (1 / (s @ xp.ones(s.shape[-1], dtype=s.dtype)))[..., None]  # s is now P
+            if s.dtype.itemsize >= 4:
+                # Row sums as one matrix-vector product (BLAS), several times faster than
+                # sum(axis=-1) over short rows; then one multiply by the reciprocals.
+                s *= (1 / (s @ xp.ones(s.shape[-1], dtype=s.dtype)))[..., None]  # s is now P
+            else:  # float16: NumPy's sum accumulates in float32, its matmul would not
+                s /= s.sum(axis=-1, keepdims=True)
         self.probs = s
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
@@ -92,7 +95,10 @@ class ScaledDotProductAttention(Function):
             if kern is not None:
                 gp = kern(p, gp, scale=self.scale, out=gp)  # gs * scale in one kernel
             else:
-                gp -= xp.einsum("...ij,...ij->...i", gp, p)[..., None]  # row dots, no temporary
+                if p.dtype.itemsize >= 4:
+                    gp -= xp.einsum("...ij,...ij->...i", gp, p)[..., None]  # no temporary
+                else:  # float16: accumulate the row dots in float32 (sum does)
+                    gp -= (gp * p).sum(axis=-1, keepdims=True)
                 gp *= p
                 gp *= p.dtype.type(self.scale)  # gs * scale
             if need_q:

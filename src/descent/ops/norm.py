@@ -8,8 +8,38 @@ differentiable ops, so higher-order gradients work (see docs/functional.md).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
+
+
+def _wide(a) -> bool:
+    """float32/float64: reduce with BLAS/einsum. float16 accumulates in float32 instead (NumPy's
+    sum does; its matmul and einsum would round every partial sum to float16)."""
+    return a.dtype.itemsize >= 4
+
+
+def _rowsum(xp, a):
+    """(M, D) -> (M,) row sums."""
+    if _wide(a):
+        return a @ xp.ones(a.shape[1], dtype=a.dtype)  # one BLAS matrix-vector product
+    return a.sum(axis=1, dtype=np.float32).astype(a.dtype)
+
+
+def _rowdot(xp, a, b):
+    """(M, D), (M, D) -> (M,) row dot products, without an (M, D) temporary."""
+    if _wide(a):
+        return xp.einsum("ij,ij->i", a, b)
+    return (a * b).sum(axis=1, dtype=np.float32).astype(a.dtype)
+
+
+def _chansum(xp, a, b=None):
+    """(N, C, L) [, (N, C, L)] -> (C,) per-channel sums (of a * b when b is given)."""
+    if _wide(a):
+        return xp.einsum("ncl->c", a) if b is None else xp.einsum("ncl,ncl->c", a, b)
+    prod = a if b is None else a * b
+    return prod.sum(axis=(0, 2), dtype=np.float32).astype(a.dtype)
 
 
 def _affine_grads(self, gy, xhat, F):
@@ -63,9 +93,8 @@ class LayerNorm(Function):
         x2 = _rows(x, self.k)  # (M, D)
         d = x2.shape[1]
         inv_d = x.dtype.type(1.0 / d)
-        ones = xp.ones(d, dtype=x.dtype)
-        xc = x2 - ((x2 @ ones) * inv_d)[:, None]  # (M, D) centred, a fresh array
-        var = xp.einsum("ij,ij->i", xc, xc) * inv_d  # (M,)
+        xc = x2 - (_rowsum(xp, x2) * inv_d)[:, None]  # (M, D) centred, a fresh array
+        var = _rowdot(xp, xc, xc) * inv_d  # (M,)
         rstd = (1 / xp.sqrt(var + x.dtype.type(self.eps)))[:, None]  # (M, 1)
         xc *= rstd  # xc is now xhat
         self.xhat, self.rstd = xc, rstd
@@ -88,16 +117,16 @@ class LayerNorm(Function):
         if self.parents[0] is not None:
             inv_d = gy.dtype.type(1.0 / d)
             gh = gy2 * ins[1].reshape(-1) if self.has_w else gy2.copy()  # (M, D), fresh
-            m1 = (gh @ xp.ones(d, dtype=gy.dtype)) * inv_d  # (M,) mean(gh)
-            m2 = xp.einsum("ij,ij->i", gh, xhat) * inv_d  # (M,) mean(gh xhat)
+            m1 = _rowsum(xp, gh) * inv_d  # (M,) mean(gh)
+            m2 = _rowdot(xp, gh, xhat) * inv_d  # (M,) mean(gh xhat)
             gh -= m1[:, None]
             gh -= xhat * m2[:, None]
             gh *= rstd
             gx = gh.reshape(gy.shape)
         if self.has_w and self.parents[1] is not None:
-            gw = xp.einsum("ij,ij->j", gy2, xhat).reshape(self.in_shapes[1])
+            gw = _rowdot(xp, gy2.T, xhat.T).reshape(self.in_shapes[1])  # column dots
         if self.has_b and self.parents[-1] is not None:
-            gb = (xp.ones(m_rows, dtype=gy.dtype) @ gy2).reshape(self.in_shapes[-1])
+            gb = _rowsum(xp, gy2.T).reshape(self.in_shapes[-1])  # column sums
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
 
     def _fused_backward(self, gy, F):
@@ -199,9 +228,9 @@ class BatchNorm(Function):
         x3 = x.reshape(n, c, -1)  # (N, C, L)
         cnt = x3.shape[0] * x3.shape[2]
         inv = x.dtype.type(1.0 / cnt)
-        mean = xp.einsum("ncl->c", x3) * inv  # (C,)
+        mean = _chansum(xp, x3) * inv  # (C,)
         xc = x3 - mean[:, None]  # (N, C, L), fresh
-        var = xp.einsum("ncl,ncl->c", xc, xc) * inv  # (C,) biased
+        var = _chansum(xp, xc, xc) * inv  # (C,) biased
         rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
         xc *= rstd[:, None]  # xc is now xhat
         self.xhat, self.rstd = xc, rstd
@@ -231,10 +260,8 @@ class BatchNorm(Function):
         gx = gw = gb = None
         need_w = self.has_w and self.parents[1] is not None
         need_b = self.has_b and self.parents[-1] is not None
-        gyx = (
-            xp.einsum("ncl,ncl->c", gy3, xhat) if (need_w or self.parents[0] is not None) else None
-        )
-        gys = xp.einsum("ncl->c", gy3) if (need_b or self.parents[0] is not None) else None
+        gyx = _chansum(xp, gy3, xhat) if (need_w or self.parents[0] is not None) else None
+        gys = _chansum(xp, gy3) if (need_b or self.parents[0] is not None) else None
         if self.parents[0] is not None:
             inv = gy.dtype.type(1.0 / (n * length))
             w = ins[1] if self.has_w else None
