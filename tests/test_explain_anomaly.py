@@ -90,6 +90,15 @@ def test_binary_fast_path_is_checked():
     assert ei.value.report.source.lineno == _line_of("# PLANTED-DIV")
 
 
+def test_scalar_fast_path_is_checked():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(AnomalyError) as ei:
+        with detect_anomaly(), np.errstate(over="ignore"):
+            x * 1e39  # PLANTED-OVERFLOW (float32 overflows to inf; a tensor-scalar op)
+    assert ei.value.report.op == "MulScalar"
+    assert ei.value.report.source.lineno == _line_of("# PLANTED-OVERFLOW")
+
+
 def test_zero_cost_when_off_originals_restored():
     entry_points = {k: v for k, v in vars(Function).items() if k.startswith("apply")}
     assert "apply" in entry_points
