@@ -130,3 +130,80 @@ def test_env_switch_rejects_unknown_value():
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode != 0 and "DESCENT_KERNELS" in r.stderr
+
+
+def _sdpa_value_and_grads(q, k, v, go, causal):
+    ts = [descent.tensor(a, dtype=a.dtype, requires_grad=True) for a in (q, k, v)]
+    y = descent.nn.functional.scaled_dot_product_attention(*ts, is_causal=causal)
+    y.backward(descent.tensor(go, dtype=go.dtype))
+    return [y.numpy()] + [t.grad.numpy() for t in ts]
+
+
+@needs_numba
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("lq, lk", [(7, 7), (5, 9)])
+def test_attention_softmax_kernel_matches_numpy_path(causal, lq, lk):
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((2, 3, lq, 8)).astype(np.float32) * 2
+    k = rng.standard_normal((2, 3, lk, 8)).astype(np.float32) * 2
+    v = rng.standard_normal((2, 3, lk, 4)).astype(np.float32)
+    go = rng.standard_normal((2, 3, lq, 4)).astype(np.float32)
+    with kernels(True):
+        got = _sdpa_value_and_grads(q, k, v, go, causal)
+    with kernels(False):
+        want = _sdpa_value_and_grads(q, k, v, go, causal)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_softmax_kernels_against_float64_reference(log, causal):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 6, 6)) * 4).astype(np.float32)
+    x[0, 0, 0] = 1e4  # a large logit: relative to the row max, still exact
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    scale = 0.7
+    z = x.astype(np.float64) * scale
+    if causal:
+        z = np.where(np.triu(np.ones((6, 6), bool), 1), -np.inf, z)
+    z = z - z.max(-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    y_ref = z - np.log(np.exp(z).sum(-1, keepdims=True)) if log else p
+    y = cpu.softmax_forward(x, scale=scale, causal=causal, log=log)
+    np.testing.assert_allclose(y, y_ref, rtol=2e-6, atol=1e-7)
+    if causal and log:
+        return  # log-softmax with a mask has no caller (the CUDA kernel assumes the same)
+    g64 = gy.astype(np.float64)
+    if log:
+        g_ref = scale * (g64 - p * g64.sum(-1, keepdims=True))
+    else:
+        g_ref = scale * p * (g64 - (g64 * p).sum(-1, keepdims=True))
+    np.testing.assert_allclose(cpu.softmax_backward(y, gy, scale=scale, log=log), g_ref,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    g_in = gy.copy()  # in place, as the attention op calls it
+    out = cpu.softmax_backward(y, g_in, scale=scale, log=log, out=g_in)
+    assert out is g_in
+    np.testing.assert_allclose(g_in, g_ref, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_exp32_accuracy_and_specials():
+    import numba
+
+    from descent.kernels import _cpu_jit
+
+    @numba.njit
+    def exp_all(a, out):
+        for i in range(a.size):
+            out[i] = _cpu_jit._exp32(a[i])
+
+    x = np.linspace(-87, 88, 200_001).astype(np.float32)
+    out = np.empty_like(x)
+    exp_all(x, out)
+    np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=2e-7)
+    special = np.array([np.nan, np.inf, -np.inf, -100.0, 100.0, 0.0], np.float32)
+    out = np.empty_like(special)
+    exp_all(special, out)
+    np.testing.assert_array_equal(out, [np.nan, np.inf, 0.0, 0.0, np.inf, 1.0])

@@ -5,8 +5,8 @@ fresh temporary. GELU's exact form 0.5 x (1 + erf(x / sqrt 2)) takes about twent
 in float32 (NumPy has no erf; `backend.erf` builds it from Abramowitz & Stegun 7.1.26), and its
 derivative as many again. A numba kernel evaluates the whole expression per element in
 registers, in ONE pass, and LLVM vectorises it: on the baby-gpt step GELU's forward and
-backward drop from ~13 ms to ~0.5 ms per layer each (393k values), from 29% of the step's
-CPU time to ~4%.
+backward drop from ~13 ms to well under 1 ms per layer each (393k values), from 29% of the
+step's CPU time to a few percent.
 
 Optional: numba is the `fast` extra (`pip install 'descent[fast]'`). Ops never import this
 module; they ask `backend.fused(name, *arrays)`, which returns these functions for NumPy arrays
@@ -21,13 +21,17 @@ and is cached on disk (`cache=True`): later processes load machine code instead 
 Kernels run on one thread: a vectorised pass over a few hundred thousand values takes ~0.1 ms,
 less than waking a thread pool costs, and on a shared 2-core machine a parallel (prange) loop
 waits for its slowest thread (measured under load: 16 ms with prange vs 1.9 ms serial for the
-same GELU). Set DESCENT_KERNEL_THREADS=N to compile them with prange over N threads instead.
+same GELU).
+
+Kernels: GELU forward/backward (float32 and float64) and softmax / log-softmax forward and
+backward over the last axis with attention's causal mask (float32; the masked half of the
+score matrix is never exponentiated), used by scaled_dot_product_attention. The loops live in
+`_cpu_jit` (numba imported on the first kernel call, not with descent).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 
 import numpy as np
@@ -45,7 +49,6 @@ if _MODE == "numba" and not _HAVE_NUMBA:
         "(numba>=0.60), or unset DESCENT_KERNELS"
     )
 _enabled = _HAVE_NUMBA and _MODE != "numpy"
-_THREADS = int(os.environ.get("DESCENT_KERNEL_THREADS", "1") or 1)
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -84,7 +87,7 @@ def kernel(name: str, arrays):
     if fn is None:
         return None
     dt = arrays[0].dtype
-    if dt not in _DTYPES:
+    if dt not in _DTYPES or (dt != np.float32 and name in _FLOAT32_ONLY):
         return None
     for a in arrays[1:]:
         if a is not None and a.dtype.kind == "f" and a.dtype != dt:
@@ -93,35 +96,19 @@ def kernel(name: str, arrays):
 
 
 # ---------------------------------------------------------------------------------------------
-# Compilation: lazily, once per kernel, cached on disk.
+# Wrappers: shapes, dtypes and buffers in Python, the loops in _cpu_jit (imported on first use,
+# which imports numba; its compiled code is cached on disk).
 
-_compiled: dict[str, object] = {}
-
-
-def _jit(name: str, pyfunc, fastmath=True):
-    """numba.njit(pyfunc), compiled on first call (cache=True; parallel if threads > 1)."""
-    fn = _compiled.get(name)
-    if fn is None:
-        import numba  # noqa: PLC0415 - imported on first kernel use only
-
-        if _THREADS > 1:
-            numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
-        # error_model='numpy': a division by zero gives inf/NaN instead of raising, so the
-        # loop has no branch and vectorises.
-        fn = numba.njit(
-            cache=True, fastmath=fastmath, parallel=_THREADS > 1, nogil=True,
-            error_model="numpy",
-        )(pyfunc)  # fmt: skip
-        _compiled[name] = fn
-    return fn
+_jit = None
 
 
-def _prange():
-    if _THREADS > 1:
-        import numba  # noqa: PLC0415
+def _k():
+    global _jit
+    if _jit is None:
+        from . import _cpu_jit  # noqa: PLC0415 - imports numba, so only when a kernel runs
 
-        return numba.prange
-    return range
+        _jit = _cpu_jit
+    return _jit
 
 
 def _flat(a):
@@ -129,107 +116,65 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
-# ---------------------------------------------------------------------------------------------
-# GELU, exact form (Hendrycks & Gimpel, 2016): y = x Phi(x), dy/dx = Phi(x) + x phi(x),
-# Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-#
-# float32: erfc(|z|) = poly(t) exp(-z^2), t = 1 / (1 + p |z|), z = x / sqrt 2 (Abramowitz &
-# Stegun 7.1.26, |error| < 1.5e-7; the formula of the NumPy path, `backend.erf`). Phi is taken
-# from erfc directly, Phi = erfc(|z|)/2 for x < 0 and 1 - erfc(|z|)/2 for x >= 0, so the
-# negative tail keeps its relative accuracy (no 1 + erf cancellation). exp(-z^2) = exp(-x^2/2)
-# is ALSO the density's exponential: computed once by NumPy's vectorised exp (libm's scalar
-# expf inside the loop would stop LLVM vectorising it), then one branch-free, vectorised pass
-# (AVX2/AVX-512) does the rest. float64: math.erf and math.exp (libm, as the NumPy float64 path)
-# with strict IEEE semantics, for gradient checks.
-
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-# Fast-math flags that allow vectorisation but keep NaN and inf semantics (no 'nnan'/'ninf':
-# a NaN must come out of GELU as NaN for anomaly detection).
-_FAST = {"contract", "arcp", "nsz", "afn"}
-
-
-def _make_gelu(backward: bool, exact: bool):
-    rng = _prange()
-    inv_sqrt2, inv_sqrt_2pi = _INV_SQRT2, _INV_SQRT_2PI
-
-    if exact:  # float64
-
-        def gelu64(x, gy, out):
-            for i in rng(x.size):
-                v = x[i]
-                cdf = 0.5 * (1.0 + math.erf(v * inv_sqrt2))
-                if backward:
-                    out[i] = gy[i] * (cdf + v * (math.exp(-0.5 * v * v) * inv_sqrt_2pi))
-                else:
-                    out[i] = v * cdf
-
-        return gelu64
-
-    f = np.float32
-    p_ = f(_AS_P)
-    a1, a2, a3, a4, a5 = (f(c) for c in _AS_A)
-    one, half, zero = f(1.0), f(0.5), f(0.0)
-    isq2, isq2pi = f(inv_sqrt2), f(inv_sqrt_2pi)
-
-    def gelu32(x, gy, out):
-        # out holds e = exp(-x^2/2) on entry (one buffer: a separate e that aliased out would
-        # fail LLVM's runtime alias check and run the scalar loop, 10x slower).
-        for i in rng(x.size):
-            v = x[i]
-            e = out[i]
-            t = one / (one + p_ * abs(v * isq2))
-            tail = half * (((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t) * e  # erfc/2
-            cdf = tail if v < zero else one - tail
-            if backward:
-                out[i] = gy[i] * (cdf + v * (e * isq2pi))
-            else:
-                out[i] = v * cdf
-
-    return gelu32
-
-
-def _gelu_fn(backward: bool, dtype):
-    exact = dtype == np.float64
-    name = f"gelu_{'bwd' if backward else 'fwd'}_{'f64' if exact else 'f32'}"
-    fn = _compiled.get(name)
-    if fn is None:
-        fn = _jit(name, _make_gelu(backward, exact), fastmath=False if exact else _FAST)
-    return fn
-
-
-def _gauss_exp(xf, out):
-    """exp(-x^2 / 2) into `out` (float32), by NumPy's vectorised exp."""
-    np.multiply(xf, xf, out=out)
-    out *= np.float32(-0.5)
-    return np.exp(out, out=out)
-
-
-def _gelu(x, gy):
+def gelu_forward(x):
+    """y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)), one pass (float32 vectorised, float64 libm)."""
     xf = _flat(x)
     out = np.empty_like(xf)
     if xf.size:
-        backward = gy is not None
-        gf = _flat(np.broadcast_to(gy, x.shape).astype(x.dtype, copy=False)) if backward else xf
-        if xf.dtype == np.float32:
-            _gauss_exp(xf, out)  # the kernel reads out[i] = exp(-x^2/2) before writing it
-        _gelu_fn(backward, xf.dtype)(xf, gf, out)
+        (_k().gelu_fwd32 if xf.dtype == np.float32 else _k().gelu_fwd64)(xf, out)
     return out.reshape(x.shape)
 
 
-def gelu_forward(x):
-    """y = x Phi(x) = x/2 (1 + erf(x / sqrt 2))."""
-    return _gelu(x, None)
-
-
 def gelu_backward(x, gy):
-    """gx = gy (Phi(x) + x phi(x)) (x is the saved input)."""
-    return _gelu(x, gy)
+    """gx = gy (Phi(x) + x phi(x)), one pass (x is the saved input)."""
+    xf = _flat(x)
+    gf = _flat(np.broadcast_to(gy, x.shape).astype(x.dtype, copy=False))
+    out = np.empty_like(xf)
+    if xf.size:
+        (_k().gelu_bwd32 if xf.dtype == np.float32 else _k().gelu_bwd64)(xf, gf, out)
+    return out.reshape(x.shape)
+
+
+def _rows(a):
+    """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+
+
+def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = False, out=None):
+    """softmax(scale * x) (or log-softmax) over the last axis; `out=x` works in place.
+
+    causal: x is (..., L, S) attention scores; key j > query i is masked (probability 0, or
+    -inf for log), and never exponentiated. float32 only (see `kernel`).
+    """
+    x2 = _rows(x)
+    y = np.empty_like(x2) if out is None else out
+    n_q = x.shape[-2] if (causal and x.ndim >= 2) else 1
+    if x2.size:
+        y2 = y.reshape(x2.shape)
+        _k().softmax_fwd32(x2, y2, np.float32(scale), n_q, bool(causal), bool(log))
+    return y.reshape(x.shape)
+
+
+def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
+    """Gradient of softmax_forward from its output y; `out=gy` works in place."""
+    y2 = _rows(y)
+    if y2.size:
+        if out is gy and gy.shape == y.shape and gy.dtype == y.dtype and gy.flags.c_contiguous:
+            _k().softmax_bwd32_inplace(y2, gy.reshape(y2.shape), np.float32(scale), bool(log))
+            return gy
+        g2 = _rows(np.broadcast_to(gy, y.shape).astype(y.dtype, copy=False))
+        gx = np.empty_like(y2) if out is None else out.reshape(y2.shape)
+        _k().softmax_bwd32(y2, g2, gx, np.float32(scale), bool(log))
+        return gx.reshape(y.shape)
+    return np.empty_like(y) if out is None else out
 
 
 KERNELS = {
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
+    "softmax_forward": softmax_forward,
+    "softmax_backward": softmax_backward,
 }
+# Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
+_FLOAT32_ONLY = {"softmax_forward", "softmax_backward"}
