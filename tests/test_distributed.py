@@ -321,7 +321,7 @@ def test_descent_train_under_mpirun_writes_one_log_and_one_checkpoint(tmp_path):
     flags = [
         "--preset", "baby-gpt", "--data", data, "--n-layer", "1", "--n-head", "2",
         "--n-embd", "16", "--block-size", "16", "--batch-size", "4", "--eval-interval", "3",
-        "--eval-iters", "2", "--log-interval", "1",
+        "--eval-iters", "2", "--log-interval", "1", "--gradient-accumulation-steps", "2",
     ]  # fmt: skip
     res = _mpirun(2, "-m", "descent", "train", *flags, "--out", out, "--max-iters", "3",
                   cwd=tmp_path)  # fmt: skip

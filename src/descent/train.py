@@ -29,6 +29,7 @@ Output folder (`config.out_dir`), written only by the main process (`Trainer.is_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -234,6 +235,12 @@ def load_text_data(
 
 # ---------------------------------------------------------------------------------------------
 # The trainer
+
+
+def _no_sync(model):
+    """The model's `no_sync()` under DistributedDataParallel, else a no-op context."""
+    no_sync = getattr(model, "no_sync", None)
+    return no_sync() if no_sync is not None else contextlib.nullcontext()
 
 
 class Trainer:
@@ -543,12 +550,16 @@ class Trainer:
                 # Forward and backward over gradient_accumulation_steps micro-batches; scaling
                 # each loss makes the summed gradient that of the mean loss.
                 loss_sum = 0.0
-                for _ in range(cfg.gradient_accumulation_steps):
+                for micro in range(cfg.gradient_accumulation_steps):
                     x, y = self.get_batch("train", self.train_gen)
-                    _, loss = self.model(x, y)
-                    if cfg.gradient_accumulation_steps > 1:
-                        loss = loss / cfg.gradient_accumulation_steps
-                    loss.backward()
+                    # DDP averages gradients once per step: the last micro-batch's backward
+                    # averages what the others accumulated locally inside no_sync().
+                    last = micro == cfg.gradient_accumulation_steps - 1
+                    with contextlib.nullcontext() if last else _no_sync(self.model):
+                        _, loss = self.model(x, y)
+                        if cfg.gradient_accumulation_steps > 1:
+                            loss = loss / cfg.gradient_accumulation_steps
+                        loss.backward()
                     loss_sum += loss.item()
                 loss_sum = self._mean_over_ranks(loss_sum)
                 # The global gradient norm before clipping: a health signal worth logging.
