@@ -147,13 +147,18 @@ def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = 
     causal: x is (..., L, S) attention scores; key j > query i is masked (probability 0, or
     -inf for log), and never exponentiated. float32 only (see `kernel`).
     """
-    x2 = _rows(x)
-    y = np.empty_like(x2) if out is None else out
     n_q = x.shape[-2] if (causal and x.ndim >= 2) else 1
-    if x2.size:
-        y2 = y.reshape(x2.shape)
-        _k().softmax_fwd32(x2, y2, np.float32(scale), n_q, bool(causal), bool(log))
-    return y.reshape(x.shape)
+    if out is not None and not out.flags.c_contiguous:
+        np.copyto(out, softmax_forward(x, scale=scale, causal=causal, log=log))
+        return out
+    if out is None:
+        out = np.array(x, dtype=x.dtype, order="C")  # the kernel works in place
+    elif out is not x:
+        np.copyto(out, x)
+    if out.size:
+        y2 = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
+        _k().softmax_fwd32(y2, np.float32(scale), n_q, bool(causal), bool(log))
+    return out
 
 
 def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
