@@ -143,6 +143,8 @@ def erf(xp, x):
     if xp is not np:
         import cupyx.scipy.special as sp  # noqa: PLC0415 - only reached with CuPy arrays
 
+        if x.dtype.kind == "V" or x.dtype.name == "bfloat16":  # cupyx has no bfloat16 loops
+            return sp.erf(x.astype(np.float32)).astype(x.dtype)
         return sp.erf(x)
     if x.dtype == np.float64:
         return _np_erf_exact(x)
