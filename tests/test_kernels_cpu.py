@@ -207,3 +207,45 @@ def test_exp32_accuracy_and_specials():
     out = np.empty_like(special)
     exp_all(special, out)
     np.testing.assert_array_equal(out, [np.nan, np.inf, 0.0, 0.0, np.inf, 1.0])
+
+
+def _layer_norm_value_and_grads(x, w, b, gy):
+    ts = [None if a is None else descent.tensor(a, dtype=a.dtype, requires_grad=True)
+          for a in (x, w, b)]  # fmt: skip
+    y = descent.nn.functional.layer_norm(ts[0], (x.shape[-1],), ts[1], ts[2], eps=1e-5)
+    y.backward(descent.tensor(gy, dtype=gy.dtype))
+    return [y.numpy()] + [t.grad.numpy() for t in ts if t is not None]
+
+
+@needs_numba
+@pytest.mark.parametrize("affine", ["none", "w", "wb"])
+def test_layer_norm_kernel_matches_numpy_path(affine):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((3, 5, 24)) * 3 + 1).astype(np.float32)
+    w = rng.standard_normal(24).astype(np.float32) if affine != "none" else None
+    b = rng.standard_normal(24).astype(np.float32) if affine == "wb" else None
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    with kernels(True):
+        got = _layer_norm_value_and_grads(x, w, b, gy)
+    with kernels(False):
+        want = _layer_norm_value_and_grads(x, w, b, gy)
+    for a, b_ in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b_, rtol=1e-5, atol=2e-6)
+
+
+@needs_numba
+def test_layer_norm_kernel_stats_and_partial_grads():
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((10, 16)) + 5).astype(np.float32)
+    y, mean, rstd = cpu.layer_norm_forward(x, None, None, 1e-5)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(rstd, 1 / np.sqrt(x64.var(1) + 1e-5), rtol=1e-5)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    gx, gw, gb = cpu.layer_norm_backward(x, None, gy, mean, rstd, need_x=True, need_wb=False)
+    assert gw is None and gb is None and gx.shape == x.shape
+    gx2, gw2, gb2 = cpu.layer_norm_backward(x, None, gy, mean, rstd, need_x=False, need_wb=True)
+    assert gx2 is None
+    np.testing.assert_allclose(gb2, gy.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
+    xhat = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(gw2, (gy * xhat).sum(0), rtol=1e-4, atol=1e-5)

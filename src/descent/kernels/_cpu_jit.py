@@ -194,3 +194,63 @@ def softmax_bwd32_inplace(y, g, scale, log):
                 acc += g[r, j] * y[r, j]
             for j in range(n_cols):
                 g[r, j] = scale * (y[r, j] * (g[r, j] - acc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer norm over the rows of (M, D), float32 (Ba et al., 2016), statistics kept as (M,) arrays:
+#   forward   y = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + eps)  (biased variance)
+#   backward  xhat = (x - mean) rstd,  gh = gy w,
+#             gx = rstd (gh - mean(gh) - xhat mean(gh xhat)),  gw = sum_rows gy xhat,  gb = sum gy
+# Two passes over each row for the statistics (mean, then the centred sum of squares: no
+# E[x^2] - E[x]^2 cancellation), one for the output.
+
+
+@njit(**_OPTS)
+def layer_norm_fwd32(x, w, b, y, mean, rstd, eps, has_w, has_b):
+    n_rows, d = x.shape
+    inv_d = _ONE / _f(d)
+    for r in range(n_rows):
+        s = _ZERO
+        for j in range(d):
+            s += x[r, j]
+        mu = s * inv_d
+        q = _ZERO
+        for j in range(d):
+            c = x[r, j] - mu
+            q += c * c
+        rs = _ONE / math.sqrt(q * inv_d + eps)
+        mean[r] = mu
+        rstd[r] = rs
+        for j in range(d):
+            h = (x[r, j] - mu) * rs
+            if has_w:
+                h = h * w[j]
+            if has_b:
+                h = h + b[j]
+            y[r, j] = h
+
+
+@njit(**_OPTS)
+def layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw, gb, has_w, need_x, need_wb):
+    """gx (M, D) when need_x; gw, gb (D,) float32 accumulators (zeroed by the caller)."""
+    n_rows, d = x.shape
+    inv_d = _ONE / _f(d)
+    for r in range(n_rows):
+        mu, rs = mean[r], rstd[r]
+        if need_wb:
+            for j in range(d):
+                g = gy[r, j]
+                gw[j] += g * ((x[r, j] - mu) * rs)
+                gb[j] += g
+        if need_x:
+            m1 = _ZERO
+            m2 = _ZERO
+            for j in range(d):
+                gh = gy[r, j] * w[j] if has_w else gy[r, j]
+                m1 += gh
+                m2 += gh * ((x[r, j] - mu) * rs)
+            m1 *= inv_d
+            m2 *= inv_d
+            for j in range(d):
+                gh = gy[r, j] * w[j] if has_w else gy[r, j]
+                gx[r, j] = rs * (gh - m1 - ((x[r, j] - mu) * rs) * m2)

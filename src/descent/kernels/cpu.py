@@ -175,11 +175,55 @@ def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
     return np.empty_like(y) if out is None else out
 
 
+def _vec(a, like):
+    """A contiguous 1-D float32 view of an optional (D,) parameter; `like` when absent."""
+    return like[0] if a is None else np.ascontiguousarray(a.reshape(-1), dtype=np.float32)
+
+
+def layer_norm_forward(x2, w, b, eps: float):
+    """y (M, D), mean (M,) float32, rstd (M,) float32; w/b (D,) or None, x2's dtype."""
+    x2 = np.ascontiguousarray(x2)
+    m_rows, _ = x2.shape
+    y = np.empty_like(x2)
+    mean = np.empty(m_rows, dtype=np.float32)
+    rstd = np.empty(m_rows, dtype=np.float32)
+    if x2.size:
+        _k().layer_norm_fwd32(
+            x2, _vec(w, x2), _vec(b, x2), y, mean, rstd, np.float32(eps),
+            w is not None, b is not None,
+        )  # fmt: skip
+    return y, mean, rstd
+
+
+def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True):
+    """(gx (M, D) or None, gw (D,) or None, gb (D,) or None) in x2's dtype."""
+    x2 = np.ascontiguousarray(x2)
+    gy2 = np.ascontiguousarray(gy2, dtype=x2.dtype)
+    d = x2.shape[1]
+    gx = np.empty_like(x2) if need_x else None
+    gw = np.zeros(d, dtype=np.float32) if need_wb else None
+    gb = np.zeros(d, dtype=np.float32) if need_wb else None
+    if x2.size:
+        _k().layer_norm_bwd32(
+            x2, _vec(w, x2), gy2, mean, rstd,
+            x2 if gx is None else gx, x2[0] if gw is None else gw, x2[0] if gb is None else gb,
+            w is not None, bool(need_x), bool(need_wb),
+        )  # fmt: skip
+    return gx, gw, gb
+
+
 KERNELS = {
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "softmax_forward": softmax_forward,
     "softmax_backward": softmax_backward,
+    "layer_norm_forward": layer_norm_forward,
+    "layer_norm_backward": layer_norm_backward,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
-_FLOAT32_ONLY = {"softmax_forward", "softmax_backward"}
+_FLOAT32_ONLY = {
+    "softmax_forward",
+    "softmax_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+}
