@@ -448,34 +448,6 @@ def _close(gpu_t, cpu_t, rtol=1e-4, atol=1e-5):
 
 
 @gpu
-def test_op_table_on_cupy():
-    """Every spec of the op table, forward and gradients in float64, CuPy vs NumPy."""
-    from specs import all_specs  # noqa: PLC0415
-
-    failures = []
-    for spec in all_specs():
-        arrays = spec.make_inputs(seed=0)
-        diff = set(spec.diff_inputs())
-        try:
-            outs = []
-            for device in ("cpu", "cuda"):
-                ts = [ds.tensor(a, dtype=ds.float64, requires_grad=i in diff, device=device)
-                      for i, a in enumerate(arrays)]  # fmt: skip
-                y = spec.fn(*ts)
-                gy = np.random.default_rng(1).normal(size=y.shape)
-                if any(t.requires_grad for t in ts):
-                    y.backward(ds.tensor(gy, dtype=y.dtype, device=device))
-                outs.append([y] + [t.grad for t in ts if t.requires_grad])
-            for a, b in zip(outs[0], outs[1], strict=True):
-                if a is None and b is None:
-                    continue
-                np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-11)
-        except Exception as e:  # noqa: BLE001 - collect every failing op, then fail once
-            failures.append(f"{spec.name}: {type(e).__name__}: {str(e)[:300]}")
-    assert not failures, f"{len(failures)} ops differ on CuPy:\n" + "\n".join(failures)
-
-
-@gpu
 @pytest.mark.parametrize("fused", [True, False])
 def test_fused_ops_match_cpu(fused):
     """Each op with a fused kernel, fused and generic CuPy paths, against the CPU."""
@@ -692,3 +664,34 @@ def test_cli_train_on_cuda(tmp_path):
                  "--sample-tokens", "0", "--no-progress"])  # fmt: skip
     assert code == 0
     assert (tmp_path / "o" / "ckpt.safetensors").exists()
+
+
+def _spec_params():
+    from specs import all_specs  # noqa: PLC0415 - tests/ is on sys.path (conftest)
+
+    return [pytest.param(sp, id=sp.name) for sp in all_specs()]
+
+
+@gpu
+@pytest.mark.parametrize("spec", _spec_params())
+def test_op_table_on_cupy(spec):
+    """Every spec of the op table: forward and gradients in float64, CuPy against NumPy.
+
+    (Last in the file: the first use of each op compiles CuPy kernels, which takes a while.)
+    """
+    arrays = spec.make_inputs(seed=0)
+    diff = set(spec.diff_inputs())
+    outs = []
+    for device in ("cpu", "cuda"):
+        ts = [ds.tensor(a, dtype=ds.float64, requires_grad=i in diff, device=device)
+              for i, a in enumerate(arrays)]  # fmt: skip
+        y = spec.fn(*ts)
+        assert y.device.startswith(device)
+        if any(t.requires_grad for t in ts):
+            gy = np.random.default_rng(1).normal(size=y.shape)
+            y.backward(ds.tensor(gy, dtype=y.dtype, device=device))
+        outs.append([y] + [t.grad for t in ts if t.requires_grad])
+    for a, b in zip(outs[0], outs[1], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-11)
