@@ -556,12 +556,12 @@ def test_devices_modules_and_errors():
 @gpu
 def test_seeded_rng_on_gpu():
     ds.manual_seed(123)
-    ds.cuda.manual_seed(123)
     a = ds.randn(1000, device="cuda").numpy()
-    ds.manual_seed(123)
-    ds.cuda.manual_seed(123)
+    ds.manual_seed(123)  # reseeds the GPU's generator too, as torch.manual_seed
     b = ds.randn(1000, device="cuda").numpy()
     np.testing.assert_array_equal(a, b)
+    ds.cuda.manual_seed(123)
+    np.testing.assert_array_equal(ds.randn(1000, device="cuda").numpy(), a)
     assert abs(a.mean()) < 0.15 and abs(a.std() - 1) < 0.1
     g1, g2 = ds.Generator(7, device="cuda"), ds.Generator(7, device="cuda")
     np.testing.assert_array_equal(ds.rand(50, generator=g1, device="cuda").numpy(),

@@ -197,8 +197,11 @@ def default_generator() -> Generator:
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator (and NumPy's legacy global one) so results repeat."""
+    """Seed the default generator, every GPU's default generator (as torch.manual_seed does)
+    and NumPy's legacy global one, so results repeat."""
     _default_generator.manual_seed(seed)
+    for g in _device_generators.values():  # created on first GPU use, from this seed
+        g.manual_seed(seed)
     np.random.seed(seed % (2**32))
     return _default_generator
 
