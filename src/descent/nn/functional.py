@@ -2,7 +2,8 @@
 
 The hot paths are fused ops with array-level forward and backward (see docs/functional.md):
 `cross_entropy` (class-index targets), `layer_norm`, `rms_norm`, `scaled_dot_product_attention`,
-`conv1d`/`conv2d`, `max_pool2d`, `avg_pool2d` and `embedding`. Each one's backward is written so
+`batch_norm` (training), `linear`, `conv1d`/`conv2d`, `max_pool2d`, `avg_pool2d`, `embedding` and
+`binary_cross_entropy`. Each one's backward is written so
 that under `create_graph=True` it runs through recorded ops: every function here supports
 higher-order gradients. The remaining losses and layers are composites of descent ops.
 
@@ -519,11 +520,14 @@ def batch_norm(
             ins.append(as_tensor(bias))
         # One fused op; it updates the running statistics in place as it computes the batch's.
         return BatchNorm.apply(
-            *ins, eps=float(eps), has_w=weight is not None, has_b=bias is not None,
+            *ins,
+            eps=float(eps),
+            has_w=weight is not None,
+            has_b=bias is not None,
             running_mean=None if running_mean is None else running_mean.data,
             running_var=None if running_var is None else running_var.data,
             momentum=0.1 if momentum is None else float(momentum),
-        )  # fmt: skip
+        )
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation needs running_mean and running_var")
     # Evaluation: a per-channel affine map with the running statistics (constants).

@@ -217,8 +217,16 @@ class BatchNorm(Function):
     Saves xhat and rstd; the input too, for the create_graph path.
     """
 
-    __slots__ = ("eps", "has_w", "has_b", "running_mean", "running_var", "momentum", "xhat",
-                 "rstd")  # fmt: skip
+    __slots__ = (
+        "eps",
+        "has_w",
+        "has_b",
+        "running_mean",  # arrays updated in place by forward (or None)
+        "running_var",
+        "momentum",
+        "xhat",
+        "rstd",
+    )
     save_inputs = True
     saved_slots = ("xhat", "rstd")
 
