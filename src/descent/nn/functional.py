@@ -3,9 +3,9 @@
 The hot paths are fused ops with array-level forward and backward (see docs/functional.md):
 `cross_entropy` (class-index targets), `layer_norm`, `rms_norm`, `scaled_dot_product_attention`,
 `batch_norm` (training), `linear`, `conv1d`/`conv2d`, `max_pool2d`, `avg_pool2d`, `embedding` and
-`binary_cross_entropy`. Each one's backward is written so
-that under `create_graph=True` it runs through recorded ops: every function here supports
-higher-order gradients. The remaining losses and layers are composites of descent ops.
+`binary_cross_entropy`. Each one's backward is written so that under `create_graph=True` it runs
+through recorded ops: every function here supports higher-order gradients. The remaining losses
+and layers are composites of descent ops.
 
     >>> import descent as ds
     >>> import descent.nn.functional as F
