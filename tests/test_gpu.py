@@ -535,6 +535,26 @@ def test_optimizers_on_gpu_match_cpu(name):
 
 
 @gpu
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+@pytest.mark.parametrize("scale", [0.01, 10.0])
+def test_clip_grad_norm_on_gpu_matches_cpu(norm_type, scale):
+    """The GPU path keeps the norm on the device (no synchronisation) and always multiplies by
+    min(1, coef); the result must equal the CPU path's."""
+    rng = np.random.default_rng(int(scale * 100))
+    grads = [(rng.normal(size=s) * scale).astype(np.float32) for s in [(3, 4), (5,), (2, 2, 2)]]
+    pc = [nn.Parameter(ds.zeros(*g.shape)) for g in grads]
+    pg = [nn.Parameter(ds.zeros(*g.shape, device="cuda")) for g in grads]
+    for a, b, g in zip(pc, pg, grads, strict=True):
+        a.grad, b.grad = ds.tensor(g), ds.tensor(g, device="cuda")
+    nc = ds.optim.clip_grad_norm_(pc, 1.0, norm_type)
+    ng = ds.optim.clip_grad_norm_(pg, 1.0, norm_type)
+    assert ng.device.startswith("cuda")
+    np.testing.assert_allclose(float(ng.item()), float(nc.item()), rtol=1e-5)
+    for a, b in zip(pc, pg, strict=True):
+        _close(b.grad, a.grad, rtol=1e-5, atol=1e-7)
+
+
+@gpu
 def test_devices_modules_and_errors():
     x = ds.randn(3, 4)
     g = x.cuda()

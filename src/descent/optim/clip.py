@@ -53,6 +53,8 @@ def clip_grad_norm_(
         return Tensor(0.0)
     xp = backend.get_array_module(grads[0])
     dtype = grads[0].dtype
+    if backend.is_cupy_array(grads[0]) and not error_if_nonfinite:
+        return _clip_on_device(xp, grads, p, max_norm, dtype)
     # Each gradient's contribution is reduced in its own dtype (no float64 copies); the
     # contributions are summed as Python floats (on a GPU: on the device, then one transfer).
     if p == math.inf:
@@ -76,6 +78,27 @@ def clip_grad_norm_(
     if not coef >= 1.0:  # also scales by a nan coefficient, as PyTorch does
         for g in grads:
             g *= coef
+    return Tensor._wrap(norm)
+
+
+def _clip_on_device(xp, grads: list, p: float, max_norm: float, dtype) -> Tensor:
+    """GPU path: the norm and the coefficient stay device scalars, so clipping costs no host
+    synchronisation (the CPU path's `if coef < 1` would need one). Every gradient is multiplied
+    by min(1, coef), as PyTorch's foreach implementation does."""
+    f64 = xp.float64
+    if p == math.inf:
+        maxima = [xp.abs(g).max().astype(f64) for g in grads if g.size]
+        total = xp.stack(maxima).max() if maxima else xp.zeros((), f64)
+    elif p == 2.0:
+        total = xp.sqrt(xp.stack([xp.vdot(g.ravel(), g.ravel()).astype(f64) for g in grads]).sum())
+    elif p == 1.0:
+        total = xp.stack([xp.abs(g).sum().astype(f64) for g in grads]).sum()
+    else:
+        total = xp.stack([(xp.abs(g) ** p).sum().astype(f64) for g in grads]).sum() ** (1.0 / p)
+    norm = total.astype(dtype)
+    coef = xp.minimum(dtype.type(max_norm) / (norm + dtype.type(1e-6)), dtype.type(1.0))
+    for g in grads:
+        g *= coef
     return Tensor._wrap(norm)
 
 
