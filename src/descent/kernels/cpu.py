@@ -52,6 +52,36 @@ _enabled = _HAVE_NUMBA and _MODE != "numpy"
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# glibc malloc tuning. A training step allocates and frees the same large temporaries (MBs)
+# every step; by default glibc serves each from fresh mmap'd pages or trims the freed heap top
+# back to the OS, so every step page-faults its memory in again: ~4,000 minor faults and
+# 10-15 ms of a 70 ms baby-gpt step (measured, 1 thread). Keeping blocks below 32 MiB on the
+# heap and trimming only beyond 256 MiB of free top removes those faults; the peak resident
+# size does not change (measured: 233 vs 234 MB over 200 steps). Applied once, when the first
+# kernel is looked up; DESCENT_MALLOC_TUNE=0 leaves malloc alone.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
+_malloc_tuned = False
+
+
+def tune_malloc() -> bool:
+    """Apply the malloc tuning above (glibc only); returns True when it was applied."""
+    global _malloc_tuned
+    if _malloc_tuned or os.environ.get("DESCENT_MALLOC_TUNE", "1") == "0":
+        return _malloc_tuned
+    _malloc_tuned = True  # try once
+    try:
+        import ctypes  # noqa: PLC0415
+        import ctypes.util  # noqa: PLC0415
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+    ok = (mallopt(_M_TRIM_THRESHOLD, 256 << 20) == 1) and ok
+    return ok
+
+
 def available() -> bool:
     """True when numba is installed (the kernels can be used)."""
     return _HAVE_NUMBA
@@ -83,6 +113,8 @@ def kernel(name: str, arrays):
     """
     if not _enabled:
         return None
+    if not _malloc_tuned:
+        tune_malloc()
     fn = KERNELS.get(name)
     if fn is None:
         return None
