@@ -545,7 +545,7 @@ def test_clip_grad_norm_on_gpu_matches_cpu(norm_type, scale):
     pc = [nn.Parameter(ds.zeros(*g.shape)) for g in grads]
     pg = [nn.Parameter(ds.zeros(*g.shape, device="cuda")) for g in grads]
     for a, b, g in zip(pc, pg, grads, strict=True):
-        a.grad, b.grad = ds.tensor(g), ds.tensor(g, device="cuda")
+        a.grad, b.grad = ds.tensor(g.copy()), ds.tensor(g.copy(), device="cuda")
     nc = ds.optim.clip_grad_norm_(pc, 1.0, norm_type)
     ng = ds.optim.clip_grad_norm_(pg, 1.0, norm_type)
     assert ng.device.startswith("cuda")
