@@ -262,3 +262,35 @@ def test_malloc_tuning_opt_out_and_idempotence():
     for flag in ("0", "1"):
         env = dict(os.environ, DESCENT_MALLOC_TUNE=flag)
         subprocess.run([sys.executable, "-c", code, flag], env=env, check=True, timeout=60)
+
+
+def _adam_run(cls, opts, steps=5):
+    rng = np.random.default_rng(8)
+    p = descent.nn.Parameter(descent.tensor(rng.standard_normal(1000).astype(np.float32)))
+    q = descent.nn.Parameter(descent.tensor(rng.standard_normal((7, 3)).astype(np.float32)))
+    opt = cls([p, q], **opts)
+    for _ in range(steps):
+        p.grad = descent.tensor(rng.standard_normal(p.shape).astype(np.float32))
+        q.grad = descent.tensor(rng.standard_normal(q.shape).astype(np.float32))
+        opt.step()
+    return p.numpy().copy(), q.numpy().copy()
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "cls, opts",
+    [
+        ("Adam", dict(lr=1e-2)),
+        ("Adam", dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+        ("Adam", dict(lr=1e-2, weight_decay=1.0, betas=(0.3, 0.9))),  # lerp's second form
+        ("AdamW", dict(lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99))),
+    ],
+)
+def test_adam_kernel_is_bitwise_the_numpy_path(cls, opts):
+    cls = getattr(descent.optim, cls)
+    with kernels(True):
+        got = _adam_run(cls, opts)
+    with kernels(False):
+        want = _adam_run(cls, opts)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -254,3 +254,32 @@ def layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw, gb, has_w, need_x, need_wb):
             for j in range(d):
                 gh = gy[r, j] * w[j] if has_w else gy[r, j]
                 gx[r, j] = rs * (gh - m1 - ((x[r, j] - mu) * rs) * m2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adam / AdamW over a flat float32 buffer: the exact operations of `Adam._update`'s NumPy path
+# (PyTorch's order, every scalar rounded to float32 first, as NumPy does), in one pass instead
+# of about ten. No fast-math: IEEE float32 arithmetic without contraction, so the result is
+# bitwise the NumPy path's and the parity tests against torch.optim hold unchanged.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def adam32(p, g, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w, beta2,
+           one_m_beta2, bc2, eps, alpha, alpha_is_one):  # fmt: skip
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if wd_mode == 1:  # AdamW: p *= 1 - lr wd
+            pi = pi * decay
+        elif wd_mode == 2:  # Adam: g += wd p
+            gi = gi + (pi if wd_is_one else pi * wd)
+        d = gi - m[i]  # lerp(m, g, 1 - beta1), PyTorch's two forms
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        vi = v[i] * beta2 + (gi * gi) * one_m_beta2
+        denom = math.sqrt(vi) / bc2 + eps
+        t = mi / denom
+        p[i] = pi + (t if alpha_is_one else t * alpha)
+        m[i] = mi
+        v[i] = vi

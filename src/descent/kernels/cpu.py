@@ -244,6 +244,26 @@ def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True):
     return gx, gw, gb
 
 
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
+    """One Adam (AdamW when `decoupled`) step on flat float32 arrays p, m, v in place.
+
+    The NumPy path's operations in its order with its float32 roundings (bitwise equal).
+    """
+    f = np.float32
+    w = 1 - beta1  # lerp weight
+    lerp_small = abs(w) < 0.5
+    wd_mode = 0 if weight_decay == 0 else (1 if decoupled else 2)
+    step_size = lr / (1 - beta1**step)
+    bc2 = (1 - beta2**step) ** 0.5
+    alpha = -step_size
+    if p.size:
+        _k().adam32(
+            p, g, m, v, bool(maximize), wd_mode, f(1 - lr * weight_decay), f(weight_decay),
+            weight_decay == 1, lerp_small, f(w if lerp_small else 1 - w), f(beta2),
+            f(1 - beta2), f(bc2), f(eps), f(alpha), alpha == 1,
+        )  # fmt: skip
+
+
 KERNELS = {
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
@@ -251,6 +271,7 @@ KERNELS = {
     "softmax_backward": softmax_backward,
     "layer_norm_forward": layer_norm_forward,
     "layer_norm_backward": layer_norm_backward,
+    "adam_update": adam_update,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {
@@ -258,4 +279,5 @@ _FLOAT32_ONLY = {
     "softmax_backward",
     "layer_norm_forward",
     "layer_norm_backward",
+    "adam_update",
 }
