@@ -18,8 +18,12 @@ $(VENV)/.installed-test: $(VENV)/bin/activate pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+# The main job: nanoGPT's baby-GPT recipe on the Python standard library's own source (no
+# download), about 2.5 minutes on 2 idle cores (~60 ms/iteration); ends with a sample, the files
+# written and OUT/report.html. DEMO_ITERS=N shortens or lengthens it.
 demo: $(VENV)/.installed-core
-	$(VENV)/bin/descent train --preset baby-gpt --max-iters $${DEMO_ITERS:-600} --out $${DEMO_OUT:-out/demo} --report
+	$(VENV)/bin/descent train --preset baby-gpt --data python --max-iters $${DEMO_ITERS:-2000} \
+		--out $${DEMO_OUT:-out/demo} --prompt "def " --report
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
