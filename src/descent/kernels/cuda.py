@@ -40,17 +40,34 @@ _THREADS = 128  # threads per row block: 4 warps (a multiple of 32, as block_sum
 _LN_CHUNK = 256  # rows per block in the layer-norm weight/bias column sums
 
 _ROW_SRC = r"""
-#include <cuda_fp16.h>
-
-// NVRTC has no <cmath>: infinity and nan from their bit patterns.
+// No #include at all: NVRTC then needs no CUDA header path (cuda_fp16.h under NVRTC depends on
+// the toolkit's layout). float16 is a raw 16-bit type converted with the PTX instructions that
+// __half2float / __float2half use; infinity and nan come from their bit patterns.
 #define DESCENT_INF __int_as_float(0x7f800000)
 #define DESCENT_NAN __int_as_float(0x7fc00000)
 
+struct half16 {
+    unsigned short bits;
+};
+
 // Loads and stores in float32 whatever the storage type.
 __device__ __forceinline__ float ld(const float* p, long long i) { return p[i]; }
-__device__ __forceinline__ float ld(const __half* p, long long i) { return __half2float(p[i]); }
 __device__ __forceinline__ void st(float* p, long long i, float v) { p[i] = v; }
-__device__ __forceinline__ void st(__half* p, long long i, float v) { p[i] = __float2half(v); }
+#ifdef DESCENT_HOST_EMULATION  // tests/cuda_emulator compiles this for the CPU: no PTX there
+__device__ __forceinline__ float ld(const half16* p, long long i) { return emu_h2f(p[i].bits); }
+__device__ __forceinline__ void st(half16* p, long long i, float v) { p[i].bits = emu_f2h(v); }
+#else
+__device__ __forceinline__ float ld(const half16* p, long long i) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(p[i].bits));
+    return f;
+}
+__device__ __forceinline__ void st(half16* p, long long i, float v) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));  // round to nearest even
+    p[i].bits = h;
+}
+#endif
 
 // Block-wide reductions (blockDim.x a multiple of 32, at most 1024; sh holds 32 floats).
 // The leading barrier lets a second call reuse sh after every thread read the first result.
@@ -94,7 +111,10 @@ __global__ void softmax_fwd(const T* x, T* y, int n_cols, int n_q, float scale, 
     __shared__ float sh[32];
     const long long base = (long long)blockIdx.x * n_cols;
     int lim = n_cols;
-    if (causal) lim = min(n_cols, (int)(blockIdx.x % (unsigned)n_q) + 1);
+    if (causal) {
+        const int q1 = (int)(blockIdx.x % (unsigned)n_q) + 1;  // keys 0..i of query i
+        lim = q1 < n_cols ? q1 : n_cols;
+    }
     float m = -DESCENT_INF;
     for (int j = threadIdx.x; j < lim; j += blockDim.x) m = fmaxf(m, scale * ld(x, base + j));
     m = block_max(m, sh);
@@ -259,7 +279,7 @@ __global__ void ln_bwd_wb(const T* x, const T* gy, const float* mean, const floa
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= d) return;
     const long long r0 = (long long)blockIdx.y * chunk;
-    const long long r1 = min(n_rows, r0 + chunk);
+    const long long r1 = r0 + chunk < n_rows ? r0 + chunk : n_rows;
     float sw = 0.0f, sb = 0.0f;
     for (long long r = r0; r < r1; ++r) {
         const float g = ld(gy, r * d + j);
@@ -272,7 +292,7 @@ __global__ void ln_bwd_wb(const T* x, const T* gy, const float* mean, const floa
 """
 
 _TEMPLATES = ("softmax_fwd", "softmax_bwd", "ce_fwd", "ce_bwd", "ln_fwd", "ln_bwd_x", "ln_bwd_wb")
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float16): "__half"}
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float16): "half16"}
 
 
 def _cp():
@@ -284,7 +304,7 @@ def _cp():
 
 @functools.cache
 def _module():
-    """The compiled RawModule holding every row kernel for float and __half (compiled once)."""
+    """The compiled RawModule holding every row kernel for float and half16 (compiled once)."""
     cp = _cp()
     names = [f"{k}<{c}>" for k in _TEMPLATES for c in _CTYPES.values()]
     return cp.RawModule(code=_ROW_SRC, name_expressions=names)
