@@ -605,11 +605,11 @@ def test_checkpoint_from_gpu_loads_on_both_devices(tmp_path):
     model(idx, idx)[1].backward()
     opt.step()
     path = dio.save(tmp_path / "g.safetensors", model, opt)
-    for loc in ("cpu", "cuda"):
+    for loc, model_device in (("cpu", "cpu"), ("cuda", "cuda"), ("cpu", "cuda")):
         fresh = GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16))
-        if loc == "cuda":
-            fresh.to("cuda")
+        fresh.to(model_device)  # loading copies onto the parameters' device
         dio.load(path, fresh, map_location=loc)
+        loc = model_device
         for (n, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(),
                                   strict=True):  # fmt: skip
             assert b.device.startswith(loc), n
