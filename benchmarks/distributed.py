@@ -122,28 +122,25 @@ def driver(args) -> None:
         f"OMP/OPENBLAS threads=1 per rank, {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f}"
     )
-    results = {}
+    results: dict = {}
     runs = [(1, "weak")] + [(n, s) for n in args.ranks if n > 1 for s in ("weak", "strong")]
-    for n, scaling in runs:
-        argv = [
-            __file__,
-            "--worker",
-            "--scaling",
-            scaling,
-            "--steps",
-            str(args.steps),
-            "--warmup",
-            str(args.warmup),
-            "--bucket-mb",
-            str(args.bucket_mb),
-        ]
-        res = launch.run(n, argv, timeout=1800, threads=1)
-        line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-        if res.returncode != 0 or not line:
-            print(res.stdout[-3000:], res.stderr[-3000:])
-            raise SystemExit(f"run with {n} ranks failed (exit {res.returncode})")
-        recs = json.loads(line[0][len("RESULT ") :])
-        results[(n, scaling)] = recs
+    # Repeats alternate the configurations; the fastest run of each is kept (other work on a
+    # shared machine only ever slows a run down).
+    for _ in range(args.repeats):
+        for n, scaling in runs:
+            argv = [__file__, "--worker", "--scaling", scaling, "--steps", str(args.steps),
+                    "--warmup", str(args.warmup), "--bucket-mb", str(args.bucket_mb)]  # fmt: skip
+            res = launch.run(n, argv, timeout=1800, threads=1)
+            line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+            if res.returncode != 0 or not line:
+                print(res.stdout[-3000:], res.stderr[-3000:])
+                raise SystemExit(f"run with {n} ranks failed (exit {res.returncode})")
+            recs = json.loads(line[0][len("RESULT ") :])
+            best = results.get((n, scaling))
+            if best is None or recs[0]["tokens_per_s"] > best[0]["tokens_per_s"]:
+                results[(n, scaling)] = recs
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"best of {args.repeats}; load average after the runs {load[0]:.2f}")
     base = results[(1, "weak")][0]
     print(
         f"\nparameters: {base['params']:,}  ({base['params'] * 4 / 2**20:.2f} MiB of float32 "
@@ -293,6 +290,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     p.add_argument("--bucket-mb", type=float, default=25.0)
+    p.add_argument("--repeats", type=int, default=1, help="alternate runs, keep the fastest")
     p.add_argument("--scaling", choices=["weak", "strong"], default="weak")
     p.add_argument("--json", help="also write the summary here")
     p.add_argument("--plan", action="store_true", help="print the cost-model table and exit")
