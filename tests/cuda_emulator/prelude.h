@@ -55,24 +55,28 @@ inline float __shfl_xor_sync(unsigned, float v, int o) {
     return r;
 }
 
-// Run kernel body `f` over a (gx, gy) grid of blocks of bx threads (bx a multiple of 32).
+// Run kernel body `f` over a (gx, gy) grid of blocks of bx threads (bx a multiple of 32). The
+// bx threads are created once per launch and walk the blocks in order, meeting at a barrier
+// between blocks (shared memory is one static per kernel: a block must finish before the next).
 inline void launch(unsigned gx, unsigned gy, unsigned bx, const std::function<void()>& f) {
     blockDim = {bx, 1, 1};
     gridDim = {gx, gy, 1};
     std::barrier<> bb(bx);
+    std::barrier<> between(bx);
     g_block_bar = &bb;
     g_xchg.assign(bx, 0.0f);
     g_warp_bar.clear();
     for (unsigned w = 0; w < bx / 32; ++w) g_warp_bar.emplace_back(new std::barrier<>(32));
-    for (unsigned y = 0; y < gy; ++y)
-        for (unsigned x = 0; x < gx; ++x) {
-            std::vector<std::thread> ts;
-            for (unsigned t = 0; t < bx; ++t)
-                ts.emplace_back([&, t, x, y] {
-                    threadIdx = {t, 0, 0};
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < bx; ++t)
+        ts.emplace_back([&, t] {
+            threadIdx = {t, 0, 0};
+            for (unsigned y = 0; y < gy; ++y)
+                for (unsigned x = 0; x < gx; ++x) {
                     blockIdx = {x, y, 0};
                     f();
-                });
-            for (auto& th : ts) th.join();
-        }
+                    between.arrive_and_wait();
+                }
+        });
+    for (auto& th : ts) th.join();
 }

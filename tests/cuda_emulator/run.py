@@ -35,6 +35,9 @@ def main() -> int:
         argv, extra = argv[:i], argv[i + 1 :]
     mode = argv[0] if argv else "kernels"
     fake = fakecupy.make()
+    # Two warps per block instead of four: the cross-warp reductions still run, with half the
+    # threads (a thread per CUDA thread is what makes the emulation slow). THREADS=128 for all.
+    kc._THREADS = int(os.environ.get("THREADS", "64"))
     if mode == "kernels":
         # descent sees a "GPU" whose arrays are NumPy's: only the kernel tests make sense here.
         backend._cupy, backend._cupy_checked = fake, True
