@@ -588,6 +588,8 @@ def test_seeded_rng_on_gpu():
                                   ds.rand(50, generator=g2, device="cuda").numpy())  # fmt: skip
     r = ds.randint(0, 10, (100,), device="cuda").numpy()
     assert r.min() >= 0 and r.max() < 10
+    perm = ds.randperm(50, device="cuda")
+    assert perm.device.startswith("cuda") and sorted(perm.numpy().tolist()) == list(range(50))
     x = ds.ones(10_000, device="cuda")
     y = F.dropout(x, 0.5, True)
     assert y.device.startswith("cuda") and 0.4 < (y.numpy() == 0).mean() < 0.6

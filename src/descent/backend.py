@@ -178,6 +178,14 @@ def _erf_as(x):
     return np.copysign(y, x).astype(dt, copy=False)
 
 
+def random_permutation(rng, n: int):
+    """A random permutation of range(n) as int64 from a NumPy or CuPy Generator (CuPy's
+    Generator has no `permutation`: the order of n uniform draws gives one)."""
+    if hasattr(rng, "permutation"):
+        return rng.permutation(n).astype(np.int64)
+    return rng.random(n).argsort().astype(np.int64)
+
+
 def default_generator_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2**63))
 

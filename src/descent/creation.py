@@ -265,7 +265,7 @@ def randint(low, high=None, size=(), dtype=np.int64, device=None, generator=None
 
 def randperm(n: int, device=None, generator=None) -> Tensor:
     rng = _rng(generator, device)
-    return _finish(rng.permutation(n).astype(np.int64), np.int64, False, None)
+    return _finish(backend.random_permutation(rng, n), np.int64, False, None)
 
 
 def rand_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
