@@ -57,8 +57,8 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # back to the OS, so every step page-faults its memory in again: ~4,000 minor faults and
 # 10-15 ms of a 70 ms baby-gpt step (measured, 1 thread). Keeping blocks below 32 MiB on the
 # heap and trimming only beyond 256 MiB of free top removes those faults; the peak resident
-# size does not change (measured: 233 vs 234 MB over 200 steps). Applied once, when the first
-# kernel is looked up; DESCENT_MALLOC_TUNE=0 leaves malloc alone.
+# size does not change (measured: 233 vs 234 MB over 200 steps). Applied once, when an op first
+# looks up a kernel (also with the kernels off); DESCENT_MALLOC_TUNE=0 leaves malloc alone.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 _malloc_tuned = False
 
@@ -111,10 +111,10 @@ def kernel(name: str, arrays):
     Every floating array must share the first one's dtype, float32 or float64 (mixed dtypes
     take the generic path, which promotes).
     """
+    if not _malloc_tuned:
+        tune_malloc()  # helps the NumPy path as much: applied with or without numba
     if not _enabled:
         return None
-    if not _malloc_tuned:
-        tune_malloc()
     fn = KERNELS.get(name)
     if fn is None:
         return None
