@@ -1,11 +1,13 @@
-"""Fused device kernels: the fast path of a few hot ops on the GPU.
+"""Fused kernels: the fast path of a few hot ops, one module per device.
 
 `descent.kernels.cuda` holds CuPy kernels (GELU, softmax / log-softmax, softmax
-cross-entropy, layer norm, the Adam/AdamW update). Ops never import it directly: they ask
-`descent.backend.fused(name, *arrays)`, which returns the kernel function for CuPy arrays of
-float32/float16 and None otherwise (NumPy arrays, float64, `DESCENT_FUSED=0`), so the CPU
-path is untouched. Importing this package needs no GPU; `descent.kernels.cuda` compiles its
-kernels on first use.
+cross-entropy, layer norm, the Adam/AdamW update); `descent.kernels.cpu` holds numba kernels
+with the same names and signatures for NumPy arrays (the `fast` extra). Ops never import either
+directly: they ask `descent.backend.fused(name, *arrays)`, which returns the CUDA kernel for
+CuPy arrays of float32/float16, the CPU kernel (when installed and enabled) for NumPy arrays,
+and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT_FUSED=0`), in which case the op
+runs its generic `xp` code. Importing this package needs no GPU; `descent.kernels.cuda`
+compiles its kernels on first use. The signatures are those of `descent.kernels.cuda`.
 """
 
 from __future__ import annotations
