@@ -174,3 +174,20 @@ def test_subpackages_load_on_attribute_access():
     assert descent.nn.Parameter is not None
     with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
         descent.not_a_thing  # noqa: B018
+
+
+def test_tensor_copies_its_input_but_from_numpy_shares():
+    import numpy as np
+
+    import descent as ds
+
+    a = np.ones(3, dtype=np.float32)
+    t = ds.tensor(a)
+    a[0] = 5.0
+    assert t.tolist() == [1.0, 1.0, 1.0]
+    u = ds.tensor(t)
+    t.data[1] = 7.0
+    assert u.tolist() == [1.0, 1.0, 1.0]
+    s = ds.from_numpy(a)
+    a[2] = 9.0
+    assert s.tolist() == [5.0, 1.0, 9.0]

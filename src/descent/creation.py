@@ -48,8 +48,22 @@ def _xp(device):
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A new tensor from data (lists, scalars, arrays). Floating data defaults to float32."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
+    """A new tensor from data (lists, scalars, arrays). Floating data defaults to float32.
+
+    Always copies, as torch.tensor does: changing `data` afterwards never changes the tensor
+    (use `from_numpy` to share memory with a NumPy array).
+    """
+    t = Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
+    src = data.data if isinstance(data, Tensor) else data
+    if t.data is src or (
+        isinstance(src, np.ndarray)
+        and isinstance(t.data, np.ndarray)
+        and np.shares_memory(t.data, src)
+    ):
+        t.data = t.data.copy()
+    elif backend.is_cupy_array(src) and t.data is src:
+        t.data = t.data.copy()
+    return t
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
