@@ -9,6 +9,7 @@ Target: <= 1.90.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/shakespeare_char.py
     ... --seed 1 --max-iters 500 --out /tmp/bench     (shorter runs for a quick look)
+    ... --torch      (then the PyTorch twin on the very same batches, for the same final figure)
 
 Data: $DESCENT_DATA, else ../shared/data/tinyshakespeare.txt next to the repository, else
 descent.data.shakespeare() (cache or checked download).
@@ -23,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +71,59 @@ def estimate(trainer: Trainer, batches: int, seed: int) -> dict[str, float]:
     return out
 
 
+def torch_rival(config: TrainConfig) -> tuple[dict[str, float], float]:
+    """The same recipe in PyTorch: same initial weights, same batches, same schedule.
+
+    A fresh Trainer (same seed) provides descent's initial weights, the data stream and the
+    batch generator; the PyTorch twin (benchmarks/_torch_gpt.py) trains on exactly the batches
+    descent saw. Returns (final 200-batch estimate, ms per training step).
+    """
+    import torch
+    from _torch_gpt import TorchGPT, torch_optimizer
+
+    torch.manual_seed(config.seed)
+    base = Trainer(replace(config, out_dir=tempfile.mkdtemp(prefix="descent-torch-")))
+    tmodel = TorchGPT(base.raw_model.config)
+    ours = dict(base.raw_model.named_parameters())
+    tied = {"transformer.wte.weight": "lm_head.weight", "lm_head.weight": "transformer.wte.weight"}
+    with torch.no_grad():
+        for name, p in tmodel.named_parameters():
+            p.copy_(torch.from_numpy(ours[name if name in ours else tied[name]].numpy().copy()))
+    opt = torch_optimizer(tmodel, config.learning_rate, (config.beta1, config.beta2),
+                          config.weight_decay)  # fmt: skip
+
+    def as_torch(*tensors):
+        return [torch.from_numpy(t.numpy()) for t in tensors]
+
+    t0 = time.perf_counter()
+    for step in range(1, config.max_iters + 1):
+        for group in opt.param_groups:
+            group["lr"] = base.get_lr(step)
+        _, loss = tmodel(*as_torch(*base.get_batch("train", base.train_gen)))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tmodel.parameters(), config.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    ms = (time.perf_counter() - t0) / config.max_iters * 1e3
+    gen = descent.Generator(config.seed + 1)  # the batches descent's final estimate used
+    out = {}
+    with torch.no_grad():
+        for split in ("train", "val"):
+            losses = [tmodel(*as_torch(*base.get_batch(split, gen)))[1].item()
+                      for _ in range(200)]  # fmt: skip
+            out[split] = float(np.mean(losses))
+    return out, ms
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--max-iters", type=int, default=2000)
     ap.add_argument("--out", default=None, help="output folder (default: a temporary one)")
+    ap.add_argument(
+        "--torch", action="store_true",
+        help="also train the PyTorch twin on the same batches (a few more minutes)",
+    )  # fmt: skip
     args = ap.parse_args()
 
     data = find_data()
@@ -107,6 +157,12 @@ def main() -> int:
           f"(incl. evaluation): {wall / config.max_iters * 1e3:.1f} ms/iteration; "
           f"median training step {np.median(step_ms):.1f} ms")  # fmt: skip
     print(f"final estimate (200 batches): train {final['train']:.4f}, val {final['val']:.4f}")
+    if args.torch:
+        # The loss is the point here; for speed against PyTorch see benchmarks/gpt_step.py.
+        tfinal, _ = torch_rival(config)
+        print(f"PyTorch, same weights, batches and schedule: val {tfinal['val']:.4f} "
+              f"(train {tfinal['train']:.4f}); descent - PyTorch val: "
+              f"{final['val'] - tfinal['val']:+.4f}")  # fmt: skip
     ok = final["val"] <= TARGET
     print(f"target val <= {TARGET} (nanoGPT {NANOGPT}): {'MET' if ok else 'MISSED'}")
     return 0
