@@ -30,7 +30,12 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet torch==2.13.0
-	for b in benchmarks/*.py; do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) $$b || exit 1; done
+	@# Every benchmark script (files starting with _ are shared helpers). gpu.py needs CUDA.
+	@for b in benchmarks/[!_]*.py; do \
+		if [ $$b = benchmarks/gpu.py ] && ! $(PY) -c "import descent.cuda as c, sys; sys.exit(not c.is_available())"; then \
+			echo "== $$b: skipped (no CUDA GPU; run scripts/gpu_check.sh on a GPU machine)"; continue; fi; \
+		echo "== $$b"; env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) $$b || exit 1; \
+	done
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests benchmarks

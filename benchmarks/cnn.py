@@ -11,15 +11,14 @@ Run: python benchmarks/cnn.py [--repeats 60] [--warmup 10]
 from __future__ import annotations
 
 import argparse
-import math
 
 import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
 import numpy as np
 import torch
+from _classifier import classifier_steps
 
 import descent
 from descent.models import LeNet
-from descent.nn import functional as F
 
 BATCH = 64
 LR = 1e-3
@@ -64,32 +63,7 @@ def main() -> None:
         (rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, BATCH))
         for _ in range(8)
     ]
-    d_batches = [(descent.tensor(x), descent.tensor(y)) for x, y in pool]
-    t_batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in pool]
-    state = {"d": 0, "t": 0}
-
-    def step_descent():
-        x, y = d_batches[state["d"] % len(pool)]
-        state["d"] += 1
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    def step_torch():
-        x, y = t_batches[state["t"] % len(pool)]
-        state["t"] += 1
-        topt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tmodel(x), y)
-        loss.backward()
-        topt.step()
-        return loss.item()
-
-    for i in range(3):
-        ld, lt = step_descent(), step_torch()
-        if not math.isclose(ld, lt, rel_tol=1e-4, abs_tol=1e-5):
-            raise SystemExit(f"cnn: losses disagree at step {i}: descent {ld} torch {lt}")
+    step_descent, step_torch = classifier_steps("cnn", model, opt, tmodel, topt, pool)
 
     med = _common.time_interleaved(
         {"descent": step_descent, "torch": step_torch}, args.repeats, args.warmup
