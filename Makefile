@@ -11,7 +11,7 @@ $(VENV)/bin/activate:
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed-core: $(VENV)/bin/activate pyproject.toml
-	$(PIP) install --quiet -e '.[fast]'
+	$(PIP) install --quiet -e '.[fast,plot]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/activate pyproject.toml
