@@ -243,6 +243,11 @@ def _no_sync(model):
     return no_sync() if no_sync is not None else contextlib.nullcontext()
 
 
+def stream_seed(seed: int, stream: int) -> int:
+    """An integer seed for random stream `stream` of a run, independent of `seed`'s own stream."""
+    return int(np.random.SeedSequence(seed, spawn_key=(stream,)).generate_state(1, np.uint64)[0])
+
+
 class Trainer:
     """Trains a GPT as `config` says, calling back into `callbacks` along the way.
 
@@ -334,8 +339,11 @@ class Trainer:
         # and every stream can be saved and restored exactly.
         # Training batches: one seed for all ranks; the stream gives each rank its own slice of
         # the global batch, so the generators of all ranks stay in step.
-        self.train_gen = descent.Generator(cfg.seed)
-        self.eval_gen = descent.Generator(cfg.seed + 7919)  # evaluation batches
+        # Each stream's seed is derived from cfg.seed through NumPy's SeedSequence: a
+        # Generator(cfg.seed) would replay the very bits that drew the initial weights, tying
+        # the batch order to the weights.
+        self.train_gen = descent.Generator(stream_seed(cfg.seed, 1))
+        self.eval_gen = descent.Generator(stream_seed(cfg.seed, 2))  # evaluation batches
         # dropout draws from descent's default generator, seeded by manual_seed above
         if ckpt_meta is not None:
             self._restore(ckpt_meta)
