@@ -80,38 +80,61 @@ def test_stop_at_100_and_resume_gives_identical_losses(corpus, reference, tmp_pa
         assert losses[step] == reference[step], f"step {step}: {losses[step]} != {reference[step]}"
 
 
-def test_sigkill_after_checkpoint_then_resume_gives_identical_losses(corpus, reference, tmp_path):
-    # The child trains the same 200-step run and kills itself at step 130: the checkpoint of
-    # step 100 is on disk, steps 101-130 were logged and are lost with the process.
-    script = textwrap.dedent(
-        f"""
-        import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_resume import tiny_config
-        from descent.train import train
-        from pathlib import Path
+def _run_child(body: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run `body` in a fresh Python process with this test module importable."""
+    script = f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n" + body
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
 
+
+def test_sigkill_after_checkpoint_then_resume_gives_identical_losses(corpus, tmp_path):
+    # Every run compared here starts in a fresh process (the straight run, the killed run, the
+    # resume), so what earlier tests left in this pytest process cannot enter the comparison.
+    # The killed child trains the same 200-step run and kills itself at step 130: the checkpoint
+    # of step 100 is on disk, steps 101-130 were logged and are lost with the process.
+    straight_dir, run_dir = tmp_path / "straight", tmp_path / "killed"
+    common = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from test_resume import tiny_config
+        from descent.train import Trainer, train
+        corpus = Path({str(corpus)!r})
+        """
+    )
+    proc = _run_child(common + f"train(tiny_config(corpus, Path({str(straight_dir)!r})))\n")
+    assert proc.returncode == 0, proc.stderr
+    straight_losses = step_losses(straight_dir)
+    assert sorted(straight_losses) == list(range(1, 201))
+
+    kill = textwrap.dedent(
+        f"""
         class KillAt130:
             def on_step(self, trainer, step, metrics):
                 if step == 130:
                     os.kill(os.getpid(), signal.SIGKILL)
 
-        train(tiny_config(Path({str(corpus)!r}), Path({str(tmp_path)!r})), [KillAt130()])
+        train(tiny_config(corpus, Path({str(run_dir)!r})), [KillAt130()])
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = _run_child(common + kill)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    logged = step_losses(tmp_path)
+    logged = step_losses(run_dir)
     assert max(logged) == 130  # the metrics got past the checkpoint before the kill
 
-    trainer = Trainer(tiny_config(corpus, tmp_path, resume=True))
-    assert trainer.step == 100
-    trainer.train()
-    losses = step_losses(tmp_path)  # steps 101-130 of the killed run were dropped, not doubled
+    resume = textwrap.dedent(
+        f"""
+        trainer = Trainer(tiny_config(corpus, Path({str(run_dir)!r}), resume=True))
+        assert trainer.step == 100, trainer.step
+        trainer.train()
+        """
+    )
+    proc = _run_child(common + resume)
+    assert proc.returncode == 0, proc.stderr
+    losses = step_losses(run_dir)  # steps 101-130 of the killed run were dropped, not doubled
     assert sorted(losses) == list(range(1, 201))
     resumed = np.array([losses[s] for s in range(101, 201)])
-    straight = np.array([reference[s] for s in range(101, 201)])
+    straight = np.array([straight_losses[s] for s in range(101, 201)])
     np.testing.assert_array_equal(resumed, straight)
 
 
