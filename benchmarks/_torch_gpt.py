@@ -80,3 +80,18 @@ def torch_optimizer(tmodel, lr, betas, wd):
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+def nanogpt_init(tmodel, n_layer: int) -> None:
+    """nanoGPT's initialisation: N(0, 0.02) for Linear and Embedding weights, zero biases, then
+    N(0, 0.02 / sqrt(2 n_layer)) for the residual projections (c_proj), from torch's global RNG."""
+    import math
+
+    for m in tmodel.modules():
+        if isinstance(m, (tnn.Linear, tnn.Embedding)):
+            tnn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                tnn.init.zeros_(m.bias)
+    for name, p in tmodel.named_parameters():
+        if name.endswith("c_proj.weight"):
+            tnn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
