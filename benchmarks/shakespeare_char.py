@@ -265,10 +265,9 @@ def study(args) -> int:
                    "--max-iters", str(args.max_iters), "--json", str(res),
                    "--final-batches", str(args.final_batches),
                    "--out", str(tmp / f"out_{kind}_{seed}")]  # fmt: skip
-            log = open(tmp / f"{kind}_{seed}.log", "w")
-            running.append(
-                ((kind, seed), subprocess.Popen(cmd, stdout=log, stderr=log, env=env), res)
-            )
+            with open(tmp / f"{kind}_{seed}.log", "w") as log:  # the child keeps its own handle
+                proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
+            running.append(((kind, seed), proc, res))
         time.sleep(1.0)
         for item in list(running):
             key, proc, res = item
