@@ -4,6 +4,8 @@ normalize/cosine_similarity, and higher-order gradients through the fused ops.""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -454,3 +456,97 @@ def test_batch_norm_weight_only_and_running_stats_under_no_grad():
         TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=0.3)
     np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# The public surface: `import descent.nn.functional as F` offers exactly what it offered when
+# functional was one 1,136-line file (recorded before it became a package), with the same
+# parameters and defaults. Each name maps to its parameters, `name=default` where one exists.
+
+PUBLIC_SIGNATURES = {
+    "adaptive_avg_pool2d": "input output_size",
+    "avg_pool1d": "input kernel_size stride=None padding=0 ceil_mode=False count_include_pad=True",
+    "avg_pool2d": (
+        "input kernel_size stride=None padding=0 ceil_mode=False count_include_pad=True "
+        "divisor_override=None"
+    ),
+    "batch_norm": (
+        "input running_mean running_var weight=None bias=None training=False momentum=0.1 eps=1e-05"
+    ),
+    "binary_cross_entropy": (
+        "input target weight=None size_average=None reduce=None reduction='mean'"
+    ),
+    "binary_cross_entropy_with_logits": (
+        "input target weight=None size_average=None reduce=None reduction='mean' pos_weight=None"
+    ),
+    "conv1d": "input weight bias=None stride=1 padding=0 dilation=1 groups=1",
+    "conv2d": "input weight bias=None stride=1 padding=0 dilation=1 groups=1",
+    "cosine_similarity": "x1 x2 dim=1 eps=1e-08",
+    "cross_entropy": (
+        "input target weight=None size_average=None ignore_index=-100 reduce=None "
+        "reduction='mean' label_smoothing=0.0"
+    ),
+    "dropout": "input p=0.5 training=True inplace=False generator=None",
+    "elu": "input alpha=1.0 inplace=False",
+    "embedding": (
+        "input weight padding_idx=None max_norm=None norm_type=2.0 scale_grad_by_freq=False "
+        "sparse=False"
+    ),
+    "gelu": "input approximate='none'",
+    "group_norm": "input num_groups weight=None bias=None eps=1e-05",
+    "hardtanh": "input min_val=-1.0 max_val=1.0 inplace=False",
+    "huber_loss": "input target reduction='mean' delta=1.0",
+    "kl_div": "input target size_average=None reduce=None reduction='mean' log_target=False",
+    "l1_loss": "input target size_average=None reduce=None reduction='mean'",
+    "layer_norm": "input normalized_shape weight=None bias=None eps=1e-05",
+    "leaky_relu": "input negative_slope=0.01 inplace=False",
+    "linear": "input weight bias=None",
+    "log_softmax": "input dim=-1 _stacklevel=3 dtype=None",
+    "logsigmoid": "input",
+    "max_pool1d": (
+        "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False return_indices=False"
+    ),
+    "max_pool2d": (
+        "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False return_indices=False"
+    ),
+    "mse_loss": "input target size_average=None reduce=None reduction='mean'",
+    "nll_loss": (
+        "input target weight=None size_average=None ignore_index=-100 reduce=None reduction='mean'"
+    ),
+    "normalize": "input p=2.0 dim=1 eps=1e-12",
+    "one_hot": "tensor num_classes=-1",
+    "pad": "input pad mode='constant' value=None",
+    "relu": "input inplace=False",
+    "relu6": "input inplace=False",
+    "rms_norm": "input normalized_shape weight=None eps=None",
+    "scaled_dot_product_attention": (
+        "query key value attn_mask=None dropout_p=0.0 is_causal=False scale=None enable_gqa=False "
+        "generator=None"
+    ),
+    "sigmoid": "input",
+    "silu": "input inplace=False",
+    "smooth_l1_loss": "input target size_average=None reduce=None reduction='mean' beta=1.0",
+    "softmax": "input dim=-1 _stacklevel=3 dtype=None",
+    "softplus": "input beta=1.0 threshold=20.0",
+    "tanh": "input",
+}
+
+
+def _params(fn) -> str:
+    parts = []
+    for p in inspect.signature(fn).parameters.values():
+        parts.append(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}")
+    return " ".join(parts)
+
+
+def test_public_names_and_signatures_are_unchanged():
+    assert sorted(F.__all__) == sorted(PUBLIC_SIGNATURES)
+    assert len(F.__all__) == len(set(F.__all__)), "a name is exported twice"
+    for name, params in PUBLIC_SIGNATURES.items():
+        fn = getattr(F, name)
+        assert callable(fn), name
+        assert _params(fn) == params, name
+    # `from descent.nn.functional import *` gives the same names, and nothing else.
+    ns: dict = {}
+    exec("from descent.nn.functional import *", ns)
+    assert sorted(k for k in ns if k != "__builtins__") == sorted(PUBLIC_SIGNATURES)
