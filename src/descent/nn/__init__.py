@@ -39,6 +39,7 @@ from .layers import (
 )
 from .module import Module, ModuleDict, ModuleList, RemovableHandle, Sequential
 from .parameter import Parameter
+from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 
 __all__ = [
     "functional",
@@ -77,4 +78,7 @@ __all__ = [
     "LogSoftmax",
     "MultiheadAttention",
     "CausalSelfAttention",
+    "RotaryEmbedding",
+    "apply_rotary_emb",
+    "rotary_cos_sin",
 ]
