@@ -4,7 +4,9 @@ normalize/cosine_similarity, and higher-order gradients through the fused ops.""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import torch.nn.functional as TF
 
 import descent as ds
 import descent.nn.functional as F
+from descent.autograd import Function
 from specs.nn import gradcheck64, np_sdpa, torch_compare
 
 RNG = np.random.default_rng(0)
@@ -550,3 +553,15 @@ def test_public_names_and_signatures_are_unchanged():
     ns: dict = {}
     exec("from descent.nn.functional import *", ns)
     assert sorted(k for k in ns if k != "__builtins__") == sorted(PUBLIC_SIGNATURES)
+
+
+def test_no_op_class_lives_in_nn_functional():
+    # The Function subclasses behind the fused functions belong to descent.ops (layering:
+    # ops never import nn); nn.functional only calls them.
+    mods = [F] + [
+        importlib.import_module(f"{F.__name__}.{m.name}") for m in pkgutil.iter_modules(F.__path__)
+    ]
+    for mod in mods:
+        for name, obj in vars(mod).items():
+            if inspect.isclass(obj) and issubclass(obj, Function):
+                assert obj.__module__.startswith("descent.ops."), f"{mod.__name__}.{name}"

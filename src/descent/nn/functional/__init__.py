@@ -1,0 +1,73 @@
+"""torch.nn.functional for descent: the same names and signatures, on descent Tensors.
+
+The hot paths are fused ops with array-level forward and backward (see docs/functional.md):
+`cross_entropy` (class-index targets), `layer_norm`, `rms_norm`, `scaled_dot_product_attention`,
+`batch_norm` (training), `linear`, `conv1d`/`conv2d`, `max_pool2d`, `avg_pool2d`, `embedding` and
+`binary_cross_entropy`. Each one's backward is written so that under `create_graph=True` it runs
+through recorded ops: every function here supports higher-order gradients. The remaining losses
+and layers are composites of descent ops.
+
+    >>> import descent as ds
+    >>> import descent.nn.functional as F
+    >>> logits = ds.randn(4, 10, requires_grad=True)
+    >>> loss = F.cross_entropy(logits, ds.tensor([1, 0, 9, 3]))
+    >>> loss.backward()
+
+The functions live in one file per concept, as torch.nn.modules splits the layers; import them
+from this package, not from the files (whose names start with `_` for that reason: a file
+called `linear` would shadow the function `linear` on the package):
+
+    _activation     relu, gelu, silu, tanh, sigmoid, ..., softmax, log_softmax
+    _linear         linear
+    _embedding      embedding, one_hot
+    _dropout        dropout
+    _padding        pad
+    _attention      scaled_dot_product_attention
+    _normalization  layer_norm, rms_norm, batch_norm, group_norm, normalize, cosine_similarity
+    _conv           conv1d, conv2d
+    _pooling        max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool2d
+    _loss           cross_entropy, nll_loss, mse_loss, ..., kl_div
+    _inputs         argument checks shared by the files above (nothing public)
+
+The op classes (forward and derivative on arrays) are in `descent.ops`; this layer only maps
+PyTorch's arguments onto them, so descent.ops never needs to import descent.nn.
+"""
+
+from . import (
+    _activation,
+    _attention,
+    _conv,
+    _dropout,
+    _embedding,
+    _linear,
+    _loss,
+    _normalization,
+    _padding,
+    _pooling,
+)
+from ._activation import *  # noqa: F403
+from ._attention import *  # noqa: F403
+from ._conv import *  # noqa: F403
+from ._dropout import *  # noqa: F403
+from ._embedding import *  # noqa: F403
+from ._linear import *  # noqa: F403
+from ._loss import *  # noqa: F403
+from ._normalization import *  # noqa: F403
+from ._padding import *  # noqa: F403
+from ._pooling import *  # noqa: F403
+
+# Each name is listed once, in the `__all__` of the file that defines it; the package's list is
+# their union (a test checks there are no duplicates and that the set matches PyTorch's names
+# as recorded before the split).
+__all__ = (
+    _activation.__all__
+    + _linear.__all__
+    + _embedding.__all__
+    + _dropout.__all__
+    + _padding.__all__
+    + _attention.__all__
+    + _normalization.__all__
+    + _conv.__all__
+    + _pooling.__all__
+    + _loss.__all__
+)

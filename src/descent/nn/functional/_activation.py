@@ -1,0 +1,108 @@
+"""Activation functions under PyTorch's names and signatures.
+
+Each is a thin wrapper: the op itself (value and derivative) lives in `descent.ops.activation`
+or `descent.ops.reduce`; this file adds torch.nn.functional's argument names and defaults.
+`inplace=True` is accepted for compatibility and ignored: descent always computes out of place
+(an in-place activation would overwrite a value that the backward pass may still need).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...ops import activation as _act
+from ...ops import reduce as _red
+from ...ops._common import as_tensor
+from ...ops.elementwise import clamp
+from ...tensor import Tensor
+
+__all__ = [
+    "relu",
+    "gelu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "logsigmoid",
+    "hardtanh",
+    "relu6",
+    "softmax",
+    "log_softmax",
+]
+
+
+def relu(input, inplace: bool = False) -> Tensor:
+    """max(x, 0). `inplace` is accepted for compatibility and ignored (always out of place)."""
+    return _act.relu(input)
+
+
+def gelu(input, approximate: str = "none") -> Tensor:
+    """GELU: x Phi(x) (approximate='none') or its tanh approximation ('tanh')."""
+    return _act.gelu(input, approximate=approximate)
+
+
+def silu(input, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x)."""
+    return _act.silu(input)
+
+
+def tanh(input) -> Tensor:
+    """(e^x - e^-x) / (e^x + e^-x)."""
+    return _act.tanh(input)
+
+
+def sigmoid(input) -> Tensor:
+    """1 / (1 + e^-x)."""
+    return _act.sigmoid(input)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return _act.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha (e^x - 1)."""
+    return _act.elu(input, alpha)
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta; x itself where beta x > threshold (as PyTorch)."""
+    return _act.softplus(input, beta, threshold)
+
+
+def logsigmoid(input) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -_act.softplus(-as_tensor(input), 1.0, math.inf)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return clamp(input, min_val, max_val)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:
+    """x clamped to [0, 6]."""
+    return clamp(input, 0.0, 6.0)
+
+
+def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, stable (the maximum is subtracted first).
+
+    `_stacklevel` exists only so that PyTorch calls that pass it positionally keep working.
+    `dtype` casts the input first (PyTorch's way to get a float32 softmax of float16 logits).
+    """
+    x = as_tensor(input)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return _red.softmax(x, dim=-1 if dim is None else dim)
+
+
+def log_softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """x - logsumexp(x) along `dim`, stable."""
+    x = as_tensor(input)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return _red.log_softmax(x, dim=-1 if dim is None else dim)

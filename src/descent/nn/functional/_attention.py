@@ -1,0 +1,96 @@
+"""scaled_dot_product_attention: softmax(q k^T / sqrt(E) + mask) v as one fused op.
+
+Vaswani et al., "Attention Is All You Need" (2017), eq. 1. The fused op
+(`descent.ops.attention`) keeps only the attention probabilities for backward instead of every
+intermediate (..., L, S) tensor a composite would record; this file checks the arguments,
+builds the mask and the dropout mask, and repeats key/value heads for grouped-query attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import amp, backend
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.attention import ScaledDotProductAttention
+from ...tensor import Tensor
+from ._dropout import dropout_mask
+
+__all__ = ["scaled_dot_product_attention"]
+
+
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    generator=None,
+) -> Tensor:
+    """softmax(q k^T * scale + mask) v over q (..., L, E), k (..., S, E), v (..., S, Ev).
+
+    Args:
+        attn_mask: bool (True = may attend) or additive float, broadcastable to (..., L, S).
+            A constant: no gradient flows into it.
+        dropout_p: dropout on the attention probabilities (applied whenever > 0, as PyTorch;
+            pass 0.0 in evaluation).
+        is_causal: mask out keys after each query (top-left aligned); not with attn_mask.
+        scale: defaults to 1/sqrt(E).
+        generator: descent.Generator for the dropout mask (default generator otherwise).
+
+    Returns:
+        (..., L, Ev). One fused op; see docs/functional.md.
+    """
+    q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
+    if amp._depth:  # inside descent.autocast: attention in the low dtype
+        q, k, v = amp.lower(q, k, v)
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError("scaled_dot_product_attention: q, k, v need at least 2 dims (..., L, E)")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: shapes q {tuple(q.shape)}, k {tuple(k.shape)}, "
+            f"v {tuple(v.shape)} do not fit: need q (..., L, E), k (..., S, E), v (..., S, Ev)"
+        )
+    if enable_gqa and q.ndim >= 3 and k.shape[-3] != q.shape[-3]:
+        # Grouped-query attention (Ainslie et al., 2023): Hq query heads share Hk = Hq / rep
+        # key/value heads; repeating them lets the fused op treat every head alike.
+        rep = q.shape[-3] // k.shape[-3]
+        k = _gqa(k, rep)
+        v = _gqa(v, rep)
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    dt = q.data.dtype
+    mask, additive = None, False
+    if attn_mask is not None:
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
+        xp = backend.get_array_module(q.data)
+        m = xp.asarray(m)  # a NumPy mask moves to q's device; np.asarray would fail on CuPy
+        if m.dtype == np.bool_:  # True = may attend; the op fills the rest with -inf
+            mask = m
+        else:
+            mask, additive = m.astype(dt, copy=False), True  # added to the scores
+    drop = None
+    if dropout_p > 0.0:
+        # Drawn here, not inside the op, so the op stays deterministic given its arguments:
+        # the backward reuses this exact mask. (..., L, S), one value per attention weight.
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        drop = dropout_mask(batch + (n_q, n_k), dropout_p, dt, q.device, generator)
+    sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return ScaledDotProductAttention.apply(
+        q, k, v, scale=sc, causal=bool(is_causal), mask=mask, additive=additive, drop=drop
+    )
+
+
+def _gqa(t: Tensor, rep: int) -> Tensor:
+    """Repeat each key/value head `rep` times along dim -3 (grouped-query attention)."""
+    shp = tuple(t.shape)
+    t = _shape.unsqueeze(t, -3)  # (..., Hk, 1, S, E)
+    t = _shape.broadcast_to(t, shp[:-3] + (shp[-3], rep) + shp[-2:])
+    return t.reshape(shp[:-3] + (shp[-3] * rep,) + shp[-2:])

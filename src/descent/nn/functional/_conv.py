@@ -1,0 +1,92 @@
+"""Convolution: conv2d as one fused op (im2col + one matrix product), conv1d on top of it.
+
+The op lives in `descent.ops.conv`; this file turns PyTorch's arguments (int or pair, padding
+'same'/'valid', groups, unbatched input) into the op's geometry tuple
+(kh, kw, sh, sw, dh, dw, ph, pw) and checks shapes with errors that name both.
+"""
+
+from __future__ import annotations
+
+from ... import amp
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.conv import Conv2d
+from ...tensor import Tensor
+from ._inputs import float_tensor, int_tuple
+from ._padding import pad
+
+__all__ = ["conv1d", "conv2d"]
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of (N, C, H, W) (or unbatched (C, H, W)) with weight
+    (O, C/groups, kh, kw). padding: int, pair, 'valid' or 'same' (stride 1). One fused op
+    (im2col + one matrix product)."""
+    x, w = float_tensor(input, "conv2d"), as_tensor(weight)
+    if amp._depth:  # inside descent.autocast: the convolution in the low dtype
+        x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = _shape.unsqueeze(x, 0)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(
+            f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got "
+            f"{tuple(x.shape)} and {tuple(w.shape)}"
+        )
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c % groups or o % groups or cg != c // groups:
+        raise ValueError(
+            f"conv2d: input has {c} channels, weight {tuple(w.shape)} with groups={groups}: "
+            f"need weight.shape[1] == C/groups ({c // max(groups, 1)}) and O divisible by groups"
+        )
+    sh, sw = int_tuple(stride, 2, "stride", "conv2d")
+    dh, dw = int_tuple(dilation, 2, "dilation", "conv2d")
+    if isinstance(padding, str):
+        if padding == "valid":
+            ph = pw = 0
+        elif padding == "same":
+            if (sh, sw) != (1, 1):
+                raise ValueError("conv2d: padding='same' needs stride 1, as in PyTorch")
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            ph, pw = th // 2, tw // 2
+            if th % 2 or tw % 2:  # asymmetric: the extra row/column goes after, as PyTorch
+                x = pad(x, (pw, tw - pw, ph, th - ph))
+                ph = pw = 0
+        else:
+            raise ValueError(
+                f"conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+            )
+    else:
+        ph, pw = int_tuple(padding, 2, "padding", "conv2d")
+    hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
+    if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
+        raise ValueError(
+            f"conv2d: the kernel {kh}x{kw} (dilation {dh},{dw}) is larger than the padded input "
+            f"{hp}x{wp}"
+        )
+    ins = [x, w] if bias is None else [x, w, as_tensor(bias)]
+    y = Conv2d.apply(
+        *ins, geom=(kh, kw, sh, sw, dh, dw, ph, pw), groups=int(groups), has_b=bias is not None
+    )
+    return y[0] if unbatched else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of (N, C, L) (or (C, L)) with weight (O, C/groups, k): conv2d on
+    a height-1 image."""
+    x, w = float_tensor(input, "conv1d"), as_tensor(weight)
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = _shape.unsqueeze(x, 0)
+    if x.ndim != 3 or w.ndim != 3:
+        raise ValueError(
+            f"conv1d: expected input (N, C, L) and weight (O, C/groups, k), got {tuple(x.shape)} "
+            f"and {tuple(w.shape)}"
+        )
+    s = int_tuple(stride, 1, "stride", "conv1d")[0]
+    d = int_tuple(dilation, 1, "dilation", "conv1d")[0]
+    p = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, "padding", "conv1d")[0])
+    y = conv2d(_shape.unsqueeze(x, 2), _shape.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups)
+    y = _shape.squeeze(y, 2)
+    return y[0] if unbatched else y

@@ -1,0 +1,39 @@
+"""Argument checks and conversions shared by the files of `descent.nn.functional`.
+
+Not part of the public API: the package's `__init__` exports only the torch.nn.functional
+names. Errors name the function (`op`) so a user sees which call was wrong.
+"""
+
+from __future__ import annotations
+
+from ... import amp
+from ...ops._common import as_tensor
+from ...tensor import Tensor
+
+
+def autocast_f32(x: Tensor) -> Tensor:
+    """Inside descent.autocast: a float16/bfloat16 input cast up to float32 (losses, norms).
+
+    Losses and normalisations sum many terms or divide by a variance: float16 would lose the
+    small ones (PyTorch's autocast runs them in float32 for the same reason). Outside autocast
+    the input is returned as is: no silent upcast.
+    """
+    return amp.upper(x) if amp._depth else x
+
+
+def float_tensor(x, op: str) -> Tensor:
+    """`x` as a Tensor; a TypeError (naming `op`) unless its dtype is floating."""
+    x = as_tensor(x)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
+    return x
+
+
+def int_tuple(v, n: int, name: str, op: str) -> tuple:
+    """`3` -> (3,) * n; a sequence of n ints stays (kernel_size, stride, padding, dilation)."""
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(a) for a in v)
+    if len(v) != n:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v}")
+    return v

@@ -1,0 +1,347 @@
+"""Losses with PyTorch's names, signatures and reductions.
+
+cross_entropy with class-index targets and binary_cross_entropy are fused ops
+(`descent.ops.loss`); the others are composites of descent ops. Every loss accepts PyTorch's
+legacy `size_average`/`reduce` flags (mapped onto `reduction`) and, under autocast, computes in
+float32: a sum of many small float16 terms would lose precision.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import backend
+from ...ops import activation as _act
+from ...ops import reduce as _red
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.elementwise import abs as _abs
+from ...ops.elementwise import exp, log, where
+from ...ops.indexing import take_along_axis
+from ...ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy
+from ...tensor import Tensor
+from ._inputs import autocast_f32, float_tensor
+
+__all__ = [
+    "cross_entropy",
+    "nll_loss",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+]
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduction(size_average, reduce, reduction: str, op: str) -> str:
+    """PyTorch's legacy size_average/reduce flags mapped onto `reduction`."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    """The elementwise `loss` averaged, summed or returned as is."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _same_shape(a: Tensor, b: Tensor, op: str) -> None:
+    """Input and target must broadcast together, as PyTorch allows; shapes that cannot raise
+    here, naming the loss and both shapes, rather than deep inside the subtraction."""
+    if tuple(a.shape) != tuple(b.shape):
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(
+                f"{op}: input {tuple(a.shape)} and target {tuple(b.shape)} cannot be broadcast; "
+                "give them the same shape"
+            ) from None
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy between logits and class indices or class probabilities.
+
+    Args:
+        input: logits (C,), (N, C) or (N, C, d1, ...).
+        target: integer class indices of shape (), (N,) or (N, d1, ...) (one fused op), or
+            class probabilities with the input's shape (a composite).
+        weight: per-class weights (C,).
+        ignore_index: index targets equal to it contribute nothing (and are not counted in
+            the 'mean' denominator).
+        reduction: 'mean' (over counted rows, weighted), 'sum' or 'none'.
+        label_smoothing: mix eps of the uniform distribution into the target.
+
+    Stable for any finite logits (the row maximum is subtracted; loss finite at +-1e4 in float32).
+    """
+    reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}"
+        )
+    x = autocast_f32(float_tensor(input, "cross_entropy"))
+    t = as_tensor(target)
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class dimension")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = _shape.unsqueeze(x, 0)
+        t = t.reshape(1, *t.shape) if t.data.dtype.kind == "f" else t.reshape(1)
+    n_cls = x.shape[1]
+    w = None
+    if weight is not None:
+        w = as_tensor(weight).data.astype(x.data.dtype)
+        if w.shape != (n_cls,):
+            raise ValueError(f"cross_entropy: weight must have shape ({n_cls},), got {w.shape}")
+    # Move the class axis last and flatten: (N, C, d...) -> (N*d..., C).
+    spatial = tuple(x.shape[2:])
+    if spatial:
+        perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+        x2 = _shape.permute(x, *perm).reshape(-1, n_cls)
+    else:
+        x2 = x
+    if t.data.dtype.kind == "f":
+        loss = _soft_cross_entropy(
+            x, x2, t, w, reduction, label_smoothing, perm if spatial else None
+        )
+    else:
+        if tuple(t.shape) != (x.shape[0],) + spatial:
+            raise ValueError(
+                f"cross_entropy: class-index target of shape {tuple(t.shape)} does not match "
+                f"input {tuple(x.shape)}; expected {(x.shape[0],) + spatial}"
+            )
+        tgt = t.data.reshape(-1)
+        bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
+        if bad.any():
+            raise IndexError(
+                f"cross_entropy: target {int(tgt[bad][0])} is out of range for {n_cls} classes "
+                f"(ignore_index is {ignore_index})"
+            )
+        loss = SoftmaxCrossEntropy.apply(
+            x2,
+            target=tgt,
+            weight=w,
+            ignore_index=int(ignore_index),
+            smoothing=float(label_smoothing),
+            reduction=reduction,
+        )
+        if reduction == "none":
+            loss = loss.reshape((x.shape[0],) + spatial)
+    if unbatched and reduction == "none":
+        loss = loss[0]
+    return loss
+
+
+def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
+    """Cross-entropy against class probabilities (composite, differentiable in both)."""
+    if tuple(t.shape) != tuple(x.shape):
+        raise ValueError(
+            f"cross_entropy: probability target {tuple(t.shape)} must match the input "
+            f"{tuple(x.shape)}"
+        )
+    n_cls = x.shape[1]
+    t2 = _shape.permute(t, *perm).reshape(-1, n_cls) if perm is not None else t
+    if eps:
+        t2 = t2 * (1 - eps) + eps / n_cls
+    logp = _red.log_softmax(x2, axis=1)
+    prod = logp * t2
+    if w is not None:
+        prod = prod * Tensor._wrap(w)
+    loss = -prod.sum(axis=1)  # (N*d...,)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape((x.shape[0],) + tuple(x.shape[2:]))
+
+
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices;
+    'mean' divides by the summed weight of the counted targets."""
+    reduction = _reduction(size_average, reduce, reduction, "nll_loss")
+    x = autocast_f32(float_tensor(input, "nll_loss"))
+    t = as_tensor(target).data
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, t = _shape.unsqueeze(x, 0), t.reshape(1)
+    n_cls = x.shape[1]
+    if tuple(t.shape) != (x.shape[0],) + tuple(x.shape[2:]):
+        raise ValueError(f"nll_loss: target {tuple(t.shape)} does not match input {tuple(x.shape)}")
+    xp = backend.get_array_module(x.data)
+    valid = t != ignore_index
+    if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
+        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
+    t_safe = xp.where(valid, t, 0).astype(np.int64)
+    picked = take_along_axis(x, Tensor._wrap(xp.expand_dims(t_safe, 1)), 1)[:, 0]  # (N, d...)
+    wt = valid.astype(x.data.dtype)
+    if weight is not None:
+        wt = wt * as_tensor(weight).data.astype(x.data.dtype)[t_safe]
+    loss = -picked * Tensor._wrap(wt)
+    if reduction == "mean":
+        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x.data.dtype))
+    if reduction == "sum":
+        return loss.sum()
+    return loss[0] if unbatched else loss
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """(input - target)^2, reduced."""
+    reduction = _reduction(size_average, reduce, reduction, "mse_loss")
+    x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
+    _same_shape(x, y, "mse_loss")
+    d = x - y
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced."""
+    reduction = _reduction(size_average, reduce, reduction, "l1_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    _same_shape(x, y, "l1_loss")
+    return _reduce(_abs(x - y), reduction)
+
+
+def smooth_l1_loss(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta/2 (d = input - target)."""
+    reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    _same_shape(x, y, "smooth_l1_loss")
+    d = x - y
+    a = _abs(d)
+    if beta == 0:
+        return _reduce(a, reduction)
+    return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2): smooth_l1 scaled by delta."""
+    reduction = _reduction(None, None, reduction, "huber_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    _same_shape(x, y, "huber_loss")
+    d = x - y
+    a = _abs(d)
+    return _reduce(where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+def binary_cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p; logs clamped at -100 as PyTorch
+    (so p = 0 or 1 gives a finite loss). Prefer binary_cross_entropy_with_logits."""
+    reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy")
+    p, y = float_tensor(input, "binary_cross_entropy"), as_tensor(target)
+    if tuple(p.shape) != tuple(y.shape):
+        raise ValueError(
+            f"binary_cross_entropy: target {tuple(y.shape)} must have the input's shape "
+            f"{tuple(p.shape)}"
+        )
+    pd = p.data
+    if ((pd < 0) | (pd > 1)).any():
+        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
+    loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
+    if weight is not None:
+        loss = loss * as_tensor(weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    pos_weight=None,
+) -> Tensor:
+    """Sigmoid + binary cross-entropy in a stable form: with l = 1 + (pos_weight - 1) y,
+
+        loss = (1 - y) x + l softplus(-x),  softplus(-x) = log1p(exp(-|x|)) + max(-x, 0),
+
+    finite for any finite logits."""
+    reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
+    x, y = float_tensor(input, "binary_cross_entropy_with_logits"), as_tensor(target, input)
+    _same_shape(x, y, "binary_cross_entropy_with_logits")
+    sp = _act.softplus(-x, 1.0, math.inf)  # log(1 + e^-x), the stable branch everywhere
+    if pos_weight is None:
+        loss = (1.0 - y) * x + sp
+    else:
+        lw = (as_tensor(pos_weight, x) - 1.0) * y + 1.0
+        loss = (1.0 - y) * x + lw * sp
+    if weight is not None:
+        loss = loss * as_tensor(weight, x)
+    return _reduce(loss, reduction)
+
+
+def kl_div(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL(target || exp(input)) pointwise: target (log target - input), 0 where target = 0.
+
+    `input` holds log-probabilities; `target` probabilities (or log-probabilities with
+    log_target=True). reduction 'batchmean' divides the sum by the batch size (the true KL);
+    'mean' averages over all elements, as PyTorch.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, "mean", "kl_div")
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: unknown reduction {reduction!r}")
+    x, t = as_tensor(input), as_tensor(target, input)
+    if log_target:
+        loss = exp(t) * (t - x)
+    else:
+        td = t.data
+        pos = td > 0
+        # xlogy: 0 log 0 = 0; log of a safe value where the target is 0 (masked out anyway).
+        safe_log = log(where(Tensor._wrap(pos), t, 1.0))
+        loss = where(Tensor._wrap(pos), t * (safe_log - x), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)

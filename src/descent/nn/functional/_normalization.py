@@ -1,0 +1,156 @@
+"""Normalisation: layer_norm, rms_norm, batch_norm, group_norm, normalize, cosine_similarity.
+
+layer_norm (Ba et al., 2016), rms_norm (Zhang & Sennrich, 2019) and batch_norm in training
+(Ioffe & Szegedy, 2015) are fused ops in `descent.ops.norm`: they keep the normalised input and
+the inverse standard deviation for backward rather than every intermediate. group_norm (Wu & He,
+2018) and the vector normalisations are composites of descent ops. Under autocast all of them
+run in float32 (a variance in float16 loses the small terms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import backend
+from ...ops import reduce as _red
+from ...ops._common import as_tensor
+from ...ops.elementwise import clamp
+from ...ops.norm import BatchNorm, LayerNorm, RMSNorm
+from ...tensor import Tensor
+from ._inputs import autocast_f32, float_tensor
+
+__all__ = [
+    "layer_norm",
+    "rms_norm",
+    "batch_norm",
+    "group_norm",
+    "normalize",
+    "cosine_similarity",
+]
+
+
+def _norm_shape(x: Tensor, normalized_shape, op: str) -> int:
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(ns) :]) != ns or len(ns) > x.ndim:
+        raise ValueError(
+            f"{op}: normalized_shape {ns} must equal the last dimensions of the input "
+            f"{tuple(x.shape)}"
+        )
+    return len(ns)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
+    (biased variance, as PyTorch). One fused op."""
+    x = autocast_f32(float_tensor(input, "layer_norm"))
+    k = _norm_shape(x, normalized_shape, "layer_norm")
+    ins = [x]
+    if weight is not None:
+        ins.append(as_tensor(weight))
+    if bias is not None:
+        ins.append(as_tensor(bias))
+    return LayerNorm.apply(
+        *ins, k=k, eps=float(eps), has_w=weight is not None, has_b=bias is not None
+    )
+
+
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) * weight over the trailing dims; eps defaults to the dtype's
+    machine epsilon (as PyTorch). One fused op."""
+    x = autocast_f32(float_tensor(input, "rms_norm"))
+    k = _norm_shape(x, normalized_shape, "rms_norm")
+    if eps is None:
+        eps = float(np.finfo(x.data.dtype).eps)
+    ins = [x] if weight is None else [x, as_tensor(weight)]
+    return RMSNorm.apply(*ins, k=k, eps=float(eps), has_w=weight is not None, has_b=False)
+
+
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) of (N, C, *) over the batch and spatial dims.
+
+    training=True uses the batch statistics and updates `running_mean`/`running_var` in place
+    (running = (1 - momentum) running + momentum batch, unbiased variance), as PyTorch;
+    training=False uses the running statistics.
+    """
+    x = autocast_f32(float_tensor(input, "batch_norm"))
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.size // x.shape[1]
+        if n <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input "
+                f"of shape {tuple(x.shape)}"
+            )
+        ins = [x]
+        if weight is not None:
+            ins.append(as_tensor(weight))
+        if bias is not None:
+            ins.append(as_tensor(bias))
+        # One fused op; it updates the running statistics in place as it computes the batch's.
+        return BatchNorm.apply(
+            *ins,
+            eps=float(eps),
+            has_w=weight is not None,
+            has_b=bias is not None,
+            running_mean=None if running_mean is None else running_mean.data,
+            running_var=None if running_var is None else running_var.data,
+            momentum=0.1 if momentum is None else float(momentum),
+        )
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation needs running_mean and running_var")
+    # Evaluation: a per-channel affine map with the running statistics (constants).
+    mu = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.data.dtype))
+    xp = backend.get_array_module(x.data)
+    rv = running_var.data.reshape(bshape).astype(x.data.dtype)
+    rstd = 1 / xp.sqrt(rv + x.data.dtype.type(eps))
+    y = (x - mu) * Tensor._wrap(rstd.astype(x.data.dtype))
+    if weight is not None:
+        y = y * as_tensor(weight).reshape(bshape)
+    if bias is not None:
+        y = y + as_tensor(bias).reshape(bshape)
+    return y
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalise (N, C, *) over groups of C/num_groups channels (and the spatial dims)."""
+    x = autocast_f32(float_tensor(input, "group_norm"))
+    n, c = x.shape[0], x.shape[1]
+    if c % num_groups:
+        raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
+    xg = x.reshape(n, num_groups, -1)
+    mu = xg.mean(axis=-1, keepdims=True)
+    xc = xg - mu
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    y = (xc * (var + eps) ** -0.5).reshape(tuple(x.shape))
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * as_tensor(weight).reshape(bshape)
+    if bias is not None:
+        y = y + as_tensor(bias).reshape(bshape)
+    return y
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along `dim`."""
+    x = as_tensor(input)
+    nrm = _red.norm(x, ord=p, axis=dim, keepdims=True)
+    return x / clamp(nrm, min=eps)
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along `dim` (broadcasting)."""
+    a, b = as_tensor(x1), as_tensor(x2)
+    na = clamp(_red.norm(a, axis=dim, keepdims=True), min=eps)
+    nb = clamp(_red.norm(b, axis=dim, keepdims=True), min=eps)
+    return ((a / na) * (b / nb)).sum(axis=dim)

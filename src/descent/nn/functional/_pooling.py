@@ -1,0 +1,210 @@
+"""Pooling: max_pool1d/2d, avg_pool1d/2d and adaptive_avg_pool2d, with PyTorch's semantics.
+
+max_pool2d and avg_pool2d are fused ops (`descent.ops.conv`); the 1-D forms run them on a
+height-1 image. This file handles the parts of PyTorch's contract that the ops do not:
+ceil_mode (extra cells after the input), count_include_pad / divisor_override (the divisor of
+each window) and return_indices (flat positions of each maximum).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import backend
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, out_size
+from ...tensor import Tensor
+from ._inputs import float_tensor, int_tuple
+
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d"]
+
+
+def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
+    kh, kw = int_tuple(kernel_size, 2, "kernel_size", op)
+    if stride is None or (not isinstance(stride, int) and len(stride) == 0):
+        sh, sw = kh, kw
+    else:
+        sh, sw = int_tuple(stride, 2, "stride", op)
+    ph, pw = int_tuple(padding, 2, "padding", op)
+    dh, dw = int_tuple(dilation, 2, "dilation", op)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
+    if out_size(x.shape[2], kh, sh, dh, ph) < 1 or out_size(x.shape[3], kw, sw, dw, pw) < 1:
+        raise ValueError(f"{op}: kernel {kh, kw} is larger than the input {tuple(x.shape)}")
+    return (kh, kw, sh, sw, dh, dw, ph, pw)
+
+
+def _as4d(x: Tensor, op: str) -> tuple[Tensor, bool]:
+    if x.ndim == 3:
+        return _shape.unsqueeze(x, 0), True
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    return x, False
+
+
+def _ceil_extra(n: int, k: int, s: int, d: int, p: int) -> int:
+    """Rows (or columns) to add after the input so that ceil_mode's last window fits.
+
+    PyTorch: out = ceil((n + 2p - d(k-1) - 1) / s) + 1, minus one if the last window would
+    start in the right padding; the extra cells never win a max and are not counted in a mean.
+    """
+    span = n + 2 * p - d * (k - 1) - 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+
+
+def _ceil_pad(x: Tensor, geom, ceil_mode: bool, value: float) -> tuple[Tensor, int, int]:
+    """x with ceil_mode's extra bottom rows / right columns (filled with `value`)."""
+    if not ceil_mode:
+        return x, 0, 0
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    eh = _ceil_extra(x.shape[2], kh, sh, dh, ph)
+    ew = _ceil_extra(x.shape[3], kw, sw, dw, pw)
+    if eh or ew:
+        x = _shape.pad(x, (0, ew, 0, eh), value=value)
+    return x, eh, ew
+
+
+def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
+    """PyTorch's return_indices: the flat index (row * W + col) in the input of each maximum."""
+    xp = backend.get_array_module(x.data)
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    xd, yd = x.data, y.data
+    if ph or pw:
+        xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    ho, wo = yd.shape[2], yd.shape[3]
+    rows = xp.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
+    cols = xp.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
+    idx = xp.zeros(yd.shape, dtype=np.int64)
+    taken = xp.zeros(yd.shape, dtype=bool)
+    for i, j, sl in _offsets(geom, ho, wo):
+        hit = (xd[sl] == yd) & ~taken  # the first maximum wins, as in the backward
+        taken |= hit
+        xp.copyto(idx, (rows + i * dh) * w + (cols + j * dw), where=hit)
+    return Tensor._wrap(idx)
+
+
+def max_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over kh x kw windows (stride defaults to the kernel), as PyTorch: padding with
+    -inf, dilation, ceil_mode, and return_indices (flat indices into each H x W input plane;
+    ties go to the first maximum)."""
+    x, unbatched = _as4d(float_tensor(input, "max_pool2d"), "max_pool2d")
+    h, w = x.shape[2], x.shape[3]
+    geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d")
+    x, _, _ = _ceil_pad(x, geom, ceil_mode, -np.inf)
+    y = MaxPool2d.apply(x, geom=geom)
+    if return_indices:
+        idx = _max_indices(x, y, geom, h, w)
+        return (y[0], idx[0]) if unbatched else (y, idx)
+    return y[0] if unbatched else y
+
+
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean over kh x kw windows; ceil_mode, count_include_pad and divisor_override as
+    PyTorch."""
+    x, unbatched = _as4d(float_tensor(input, "avg_pool2d"), "avg_pool2d")
+    h, w = x.shape[2], x.shape[3]
+    geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d")
+    kh, kw, sh, sw, _, _, ph, pw = geom
+    x, eh, ew = _ceil_pad(x, geom, ceil_mode, 0.0)
+    if divisor_override is not None:
+        div = float(divisor_override)
+    elif (count_include_pad or (ph == 0 and pw == 0)) and not (eh or ew):
+        div = float(kh * kw)
+    else:
+        # Count the cells each window averages: pool an image of ones over what counts (the
+        # input, plus the padding when count_include_pad; never ceil_mode's extra cells).
+        if count_include_pad:
+            ones = np.pad(np.ones((h + 2 * ph, w + 2 * pw)), ((0, eh), (0, ew)))
+        else:
+            ones = np.pad(np.ones((h, w)), ((ph, ph + eh), (pw, pw + ew)))
+        ho, wo = out_size(h + eh, kh, sh, 1, ph), out_size(w + ew, kw, sw, 1, pw)
+        div = np.zeros((ho, wo))
+        for i in range(kh):
+            for j in range(kw):
+                div += ones[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+        xp = backend.get_array_module(x.data)
+        div = xp.asarray(div.astype(x.data.dtype))
+    y = AvgPool2d.apply(x, geom=geom, div=div)
+    return y[0] if unbatched else y
+
+
+def max_pool1d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """max_pool2d over (N, C, L) as a height-1 image (indices are positions along L)."""
+    x = _shape.unsqueeze(as_tensor(input), -2)
+    k = int_tuple(kernel_size, 1, "kernel_size", "max_pool1d")[0]
+    s = k if stride is None else int_tuple(stride, 1, "stride", "max_pool1d")[0]
+    p = int_tuple(padding, 1, "padding", "max_pool1d")[0]
+    d = int_tuple(dilation, 1, "dilation", "max_pool1d")[0]
+    y = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    if return_indices:
+        return _shape.squeeze(y[0], -2), _shape.squeeze(y[1], -2)
+    return _shape.squeeze(y, -2)
+
+
+def avg_pool1d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """avg_pool2d over (N, C, L) as a height-1 image."""
+    x = _shape.unsqueeze(as_tensor(input), -2)
+    k = int_tuple(kernel_size, 1, "kernel_size", "avg_pool1d")[0]
+    s = k if stride is None else int_tuple(stride, 1, "stride", "avg_pool1d")[0]
+    p = int_tuple(padding, 1, "padding", "avg_pool1d")[0]
+    y = avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    return _shape.squeeze(y, -2)
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed (oh, ow): windows [floor(i H/oh), ceil((i+1) H/oh)) as
+    PyTorch. One avg_pool2d when the sizes divide evenly, else a mean per output cell."""
+    x, unbatched = _as4d(float_tensor(input, "adaptive_avg_pool2d"), "adaptive_avg_pool2d")
+    h, w = x.shape[2], x.shape[3]
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    oh = h if output_size[0] is None else int(output_size[0])
+    ow = w if output_size[1] is None else int(output_size[1])
+    if h % oh == 0 and w % ow == 0:
+        y = avg_pool2d(x, (h // oh, w // ow))
+    else:
+        rows = []
+        for i in range(oh):
+            r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+            cells = []
+            for j in range(ow):
+                c0, c1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+                cells.append(x[:, :, r0:r1, c0:c1].mean(axis=(2, 3)))
+            rows.append(_shape.stack(cells, axis=-1))
+        y = _shape.stack(rows, axis=-2)
+    return y[0] if unbatched else y

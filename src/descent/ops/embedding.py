@@ -1,0 +1,48 @@
+"""Embedding lookup: rows of a weight matrix gathered by integer indices.
+
+`descent.nn.functional.embedding` (and so `nn.Embedding`) calls it after checking the indices.
+It is an op of its own rather than `weight[idx]` through the general indexing op because its
+backward has a fast path (a one-hot matrix product) that beats a scatter-add by far for the
+vocabulary sizes of language models, and because `padding_idx` rows must get no gradient.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+class Embedding(Function):
+    """y = weight[idx]; d weight = gy rows added at idx (rows of padding_idx get none)."""
+
+    # idx: the integer index array (any shape, already made non-negative by the caller), a
+    # constant of the op rather than an input, since indices have no gradient. padding_idx: the
+    # row that receives no gradient, or None.
+    __slots__ = ("idx", "padding_idx")
+
+    def forward(self, w):
+        return w[self.idx]  # (*idx.shape, D), one gather
+
+    def backward(self, gy, F):
+        # gy: (*idx.shape, D). `F` is the backward namespace (arrays, or Tensors under
+        # create_graph); the gradient of the weight is gy's rows summed into (n_rows, D).
+        if self.padding_idx is not None:
+            keep = (self.idx != self.padding_idx)[..., None]
+            gy = gy * (Tensor._wrap(keep.astype(gy.data.dtype)) if F.is_graph else keep)
+        if F.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
+            return F.index_grad(gy, self.in_shapes[0], self.idx, False)
+        xp = backend.get_array_module(gy)
+        n_rows, dim = self.in_shapes[0]
+        idx = self.idx.reshape(-1)
+        g2 = gy.reshape(-1, dim)
+        if n_rows * idx.size <= 1 << 22:
+            # Small vocabularies: a one-hot matrix product beats a scatter-add by far on the
+            # CPU (BLAS against np.add.at's element-by-element loop). The one-hot matrix is
+            # capped at 4M cells (16 MB in float32); past that the scatter-add saves memory.
+            onehot = xp.zeros((n_rows, idx.size), dtype=gy.dtype)
+            onehot[idx, xp.arange(idx.size)] = 1
+            return onehot @ g2
+        gw = xp.zeros((n_rows, dim), dtype=gy.dtype)
+        backend.scatter_add(gw, idx, g2)
+        return gw

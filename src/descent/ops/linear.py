@@ -1,0 +1,47 @@
+"""The fused linear map y = x W^T + b: one op, one matrix product each way.
+
+`descent.nn.functional.linear` (and so `nn.Linear`) calls it. A composite
+`matmul(x, w.T) + b` would record three nodes and, for a batched x (B, T, in), run a batched
+product per sample; folding the leading dimensions into one (M, in) matrix lets BLAS do a
+single large product, which is where an MLP or a transformer spends most of its time.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+class Linear(Function):
+    """y = x W^T + b in one op, x (..., in) folded to (M, in) for ONE matrix product.
+
+    Backward: gx = gy W, gW = gy^T x (directly in W's (out, in) layout), gb = sum of gy rows.
+    Written once for arrays and Tensors, so it is differentiable under create_graph.
+    """
+
+    __slots__ = ("has_b",)  # whether a bias (out,) is the third input
+    # Backward needs x for gW and W for gx; they are saved as the input Tensors (versioned, so an
+    # in-place change between forward and backward raises) and released after backward.
+    save_inputs = True
+
+    def forward(self, x, w, *b):
+        x2 = x.reshape(-1, x.shape[-1])  # (M, in), a view for contiguous x
+        y = x2 @ w.T  # (M, out); BLAS reads the transposed view without a copy
+        if self.has_b:
+            y += b[0]  # in place on a fresh product: no second (M, out) array
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    def backward(self, gy, F):
+        # `F` is the backward namespace: arrays in the fast pass, Tensors under create_graph,
+        # so the same lines below also build a differentiable graph of the gradient.
+        ins = self.inputs(F)
+        x, w = ins[0], ins[1]
+        gy2 = gy.reshape((-1, gy.shape[-1]))  # (M, out)
+        gx = gw = gb = None
+        # An input that needs no gradient (parents[i] is None) costs no matrix product.
+        if self.parents[0] is not None:
+            gx = (gy2 @ w).reshape(tuple(x.shape))
+        if self.parents[1] is not None:
+            gw = gy2.swapaxes(-1, -2) @ x.reshape((-1, x.shape[-1]))  # (out, in)
+        if self.has_b and self.parents[2] is not None:
+            gb = gy2.sum(axis=0)
+        return (gx, gw, gb) if self.has_b else (gx, gw)
