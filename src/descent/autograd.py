@@ -514,9 +514,7 @@ def run_backward(
                         prev = leaf_grads.get(parent)
                         leaf_grads[parent] = gxs if prev is None else prev + gxs
                 if not retain_graph:
-                    if saved is not None or node.save_output:
-                        node.saved = _FREED
-                    node.out_data = None
+                    _release(node)
                 continue
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -542,9 +540,7 @@ def run_backward(
                     prev = leaf_grads.get(parent)
                     leaf_grads[parent] = gx if prev is None else prev + gx
             if not retain_graph:
-                if saved is not None or node.save_output:
-                    node.saved = _FREED
-                node.out_data = None
+                _release(node)
     finally:
         _state.enabled = prev_mode
 
@@ -577,6 +573,17 @@ def run_backward(
         else:
             leaf.grad = Tensor._wrap(leaf.grad.data + g)
     return captured
+
+
+def _release(node) -> None:
+    """Free everything `node` saved for its backward: the saved inputs, the saved output and
+    every `saved_slots` array. The one release step of the backward pass (fast and
+    create_graph alike); a later backward through the node finds `_FREED` and says so."""
+    if node.saved is not None or node.save_output or node.saved_slots:
+        node.saved = _FREED
+    node.out_data = None
+    for name in node.saved_slots:
+        setattr(node, name, None)
 
 
 def _sum_to_checked(node, gx, shape, ns):

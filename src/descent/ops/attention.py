@@ -42,7 +42,7 @@ class ScaledDotProductAttention(Function):
 
     __slots__ = ("scale", "causal", "mask", "additive", "drop", "probs")
     save_inputs = True
-    saved_slots = ("probs",)
+    saved_slots = ("probs", "drop")  # the dropout mask, too: both are only read by backward
 
     def _scores(self, xp, s):
         """Apply the causal and user masks to the scores `s` (..., L, S) in place."""

@@ -267,6 +267,7 @@ class Pad(Function):
     scatter-added back through that index map (`src`)."""
 
     __slots__ = ("pad_width", "mode", "value", "src")
+    saved_slots = ("src",)  # the index map of the non-constant modes, read only by backward
 
     def forward(self, x):
         xp = backend.get_array_module(x)
