@@ -14,6 +14,7 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lion import Lion
+from .muon import Muon, muon_param_groups
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -26,6 +27,8 @@ __all__ = [
     "RMSprop",
     "Adagrad",
     "Lion",
+    "Muon",
+    "muon_param_groups",
     "lr_scheduler",
     "clip_grad_norm_",
     "clip_grad_value_",

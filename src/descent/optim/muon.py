@@ -1,0 +1,275 @@
+"""Muon: momentum, then Newton–Schulz orthogonalisation of each matrix's update.
+
+Keller Jordan (2024), "Muon: An optimizer for hidden layers in neural networks",
+https://kellerjordan.github.io/posts/muon/ ; Liu et al. (2025), "Muon is Scalable for LLM
+Training", arXiv:2502.16982 (the "match_rms_adamw" learning-rate adjustment). The semantics are
+those of `torch.optim.Muon` (PyTorch 2.13), re-implemented on NumPy/CuPy arrays.
+
+Why orthogonalise: the momentum of a weight matrix's gradient is usually dominated by a few
+directions (its singular values spread over orders of magnitude), so SGD or Adam move the
+matrix mostly along those few. Replacing the update U = A S B^T (its SVD) by about A B^T keeps
+the directions and sets every singular value near 1: every direction moves by a similar amount.
+`descent.explain.gradient_report(model, muon)` shows this spread before and after.
+
+`muon_param_groups(model)` splits a model the usual way: Muon for the hidden matrices, AdamW for
+embeddings, the output head, gains and biases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .. import backend
+from .optimizer import Optimizer, _add_scaled, _check_range, _FlatBuffer, _lerp
+
+__all__ = ["Muon", "muon_param_groups", "zeropower_via_newton_schulz"]
+
+# Keller Jordan's quintic coefficients: they maximise the slope at 0 (small singular values grow
+# fast) while keeping the iteration inside about [0.7, 1.2] after 5 steps.
+DEFAULT_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+DEFAULT_EPS = 1e-7
+DEFAULT_NS_STEPS = 5
+_ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+
+
+def zeropower_via_newton_schulz(
+    g,
+    ns_coefficients: tuple[float, float, float] = DEFAULT_NS_COEFFICIENTS,
+    ns_steps: int = DEFAULT_NS_STEPS,
+    eps: float = DEFAULT_EPS,
+):
+    """Approximately orthogonalise a 2-D array: G = U S V^T -> about U S' V^T with S' ~ 1.
+
+    X = G / max(||G||_F, eps) (so every singular value is <= 1), then ns_steps times
+
+        X <- a X + (b (X X^T) + c (X X^T)^2) X
+
+    which applies the odd polynomial p(s) = a s + b s^3 + c s^5 to each singular value. A tall G
+    is transposed first so that X X^T is the smaller Gram matrix. Computed in G's own dtype.
+
+    Args:
+        g: a 2-D NumPy/CuPy array (not modified).
+        ns_coefficients: (a, b, c).
+        ns_steps: number of iterations.
+        eps: floor of the Frobenius norm (a zero update stays zero).
+
+    Returns:
+        A new array of g's shape and dtype.
+    """
+    if g.ndim != 2:
+        raise ValueError(f"Muon: Newton-Schulz needs a 2-D matrix, got shape {tuple(g.shape)}")
+    a, b, c = ns_coefficients
+    xp = backend.get_array_module(g)
+    tall = g.shape[0] > g.shape[1]
+    x = g.T if tall else g  # (m, n) with m <= n
+    norm = xp.linalg.norm(x)  # Frobenius norm >= spectral norm
+    x = x / max(norm, eps)  # a new array: g is left alone
+    for _ in range(ns_steps):
+        gram = x @ x.T  # (m, m)
+        poly = b * gram + c * (gram @ gram)  # (m, m)
+        x = a * x + poly @ x  # (m, n)
+    return x.T if tall else x
+
+
+def _adjusted_lr(lr: float, adjust_lr_fn: str | None, shape: tuple[int, ...]) -> float:
+    """The learning rate for one matrix of shape (A, B): lr times a shape-dependent ratio.
+
+    "original" (Keller Jordan): sqrt(max(1, A / B)); "match_rms_adamw" (Moonshot): 0.2 *
+    sqrt(max(A, B)), which gives the update about AdamW's RMS, so AdamW's lr and weight decay
+    carry over.
+    """
+    rows, cols = shape[0], shape[1]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        return lr * math.sqrt(max(1.0, rows / cols))
+    return lr * 0.2 * math.sqrt(max(rows, cols))
+
+
+class Muon(Optimizer):
+    r"""Muon for 2-D parameters; matches `torch.optim.Muon` (PyTorch 2.13).
+
+    For each matrix θ (shape (A, B)) with gradient g (learning rate γ, momentum μ, weight decay
+    λ, Newton–Schulz coefficients (a, b, c), k steps):
+
+        M ← M + (1 − μ)(g − M)                 state "momentum_buffer", starts at 0
+        U ← g + μ (M − g)   if nesterov,  else  U ← M
+        O ← NS_k(U)                            `zeropower_via_newton_schulz`
+        θ ← θ (1 − γλ)                          decoupled weight decay
+        θ ← θ − γ · r(A, B) · O                r: `adjust_lr_fn` ("original": √max(1, A/B);
+                                               "match_rms_adamw": 0.2 √max(A, B))
+
+    Muon is for the hidden matrices of a network: give embeddings, the output layer, gains and
+    biases to AdamW (`muon_param_groups` splits a model that way).
+
+    Precision: PyTorch runs the Newton–Schulz iteration in bfloat16; descent runs it in the
+    parameter's dtype (NumPy has no bfloat16, and the float32 iteration is more accurate). So
+    descent equals PyTorch's Muon with its iteration at full precision (float64 to rtol 1e-10,
+    float32 to 1e-5 over 20 steps) and differs from the stock bfloat16 one by bfloat16's
+    rounding: 1-4% of each update's norm, measured (tests/test_muon.py checks both).
+
+    Args:
+        params: 2-D Parameters or parameter groups (dicts).
+        lr: learning rate γ.
+        weight_decay: decoupled weight decay λ.
+        momentum: μ.
+        nesterov: use the Nesterov form of the momentum.
+        ns_coefficients: (a, b, c) of the Newton–Schulz polynomial.
+        eps: floor of the update's Frobenius norm before the iteration.
+        ns_steps: Newton–Schulz iterations (fewer than 100).
+        adjust_lr_fn: None or "original", or "match_rms_adamw".
+
+    Raises:
+        ValueError: a parameter is not 2-D, or a hyperparameter is out of range.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = DEFAULT_NS_COEFFICIENTS,
+        eps: float = DEFAULT_EPS,
+        ns_steps: int = DEFAULT_NS_STEPS,
+        adjust_lr_fn: str | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_coefficients=tuple(ns_coefficients),
+            eps=eps,
+            ns_steps=ns_steps,
+            adjust_lr_fn=adjust_lr_fn,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "weight_decay", "momentum", "eps"):
+            _check_range("Muon", group, key)
+        coeffs = group["ns_coefficients"]
+        if not isinstance(coeffs, (tuple, list)) or len(coeffs) != 3:
+            raise ValueError(
+                f"Muon: ns_coefficients must be three numbers (a, b, c), got {coeffs!r}"
+            )
+        group["ns_coefficients"] = tuple(coeffs)  # a checkpoint's JSON turns it into a list
+        steps = group["ns_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps < 100:
+            raise ValueError(f"Muon: ns_steps must be an int in [0, 100), got {steps!r}")
+        if group["adjust_lr_fn"] not in _ADJUST_LR_FNS:
+            raise ValueError(
+                f"Muon: adjust_lr_fn {group['adjust_lr_fn']!r} is not supported; use None, "
+                "'original' or 'match_rms_adamw'"
+            )
+        for p in group.get("params", ()):
+            if p.ndim != 2:
+                raise ValueError(
+                    f"Muon only supports 2-D parameters, got one of shape {tuple(p.shape)}; "
+                    "give embeddings, gains and biases to AdamW (see muon_param_groups)"
+                )
+
+    def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"momentum_buffer": 0.0}
+
+    def _step_buffer(self, group: dict[str, Any], buf: _FlatBuffer) -> None:
+        # Muon's rule is a function of each whole matrix, not of each element, so it runs per
+        # parameter. The values and momentum still live in the base class's flat buffers, so
+        # state_dict, load_state_dict and resume work as for every other optimizer.
+        for i, p in enumerate(buf.params):
+            if p.grad is None:
+                continue
+            if p.grad.shape != p.shape:
+                raise RuntimeError(
+                    f"Muon.step: gradient of shape {p.grad.shape} for a parameter of shape "
+                    f"{p.shape}; fix whatever assigned this .grad"
+                )
+            buf.grad_views[i][...] = p.grad.data  # our private copy: overwritten below
+            st = self._state_of(buf, i)
+            a = buf.part(i)
+            shape = tuple(p.shape)
+            xp = a.xp
+            param, g = a.param.reshape(shape), a.grad.reshape(shape)  # views (A, B)
+            mom, tmp = a.state["momentum_buffer"].reshape(shape), a.tmp.reshape(shape)
+            update = self._momentum(xp, group, g, mom, tmp)
+            ortho = zeropower_via_newton_schulz(
+                update, group["ns_coefficients"], group["ns_steps"], group["eps"]
+            )
+            lr = group["lr"]
+            param *= 1 - lr * group["weight_decay"]
+            _add_scaled(xp, param, -_adjusted_lr(lr, group["adjust_lr_fn"], shape), ortho, tmp)
+            st["step"] += 1
+            p._version += 1  # in-place change: backward through old graphs errs
+
+    @staticmethod
+    def _momentum(xp, group: dict[str, Any], g, mom, tmp):
+        """Advance the momentum `mom` in place; return the update before orthogonalisation
+        (g itself, overwritten, for Nesterov; `mom` otherwise)."""
+        mu = group["momentum"]
+        _lerp(xp, mom, g, 1 - mu, tmp)  # M <- M + (1 - mu)(g - M), PyTorch's lerp_ rounding
+        if group["nesterov"]:
+            _lerp(xp, g, mom, mu, tmp)  # U <- g + mu (M - g)
+            return g
+        return mom
+
+    def preview_update(self, p) -> tuple[Any, Any] | None:
+        """The update the next `step()` would make to p, before and after orthogonalisation.
+
+        Uses p's current gradient and momentum without changing any state (for
+        `descent.explain.gradient_report`). Returns (U, NS(U)) as arrays of p's shape, or None
+        when p is not in this optimizer or has no gradient.
+        """
+        group = next((gr for gr in self.param_groups if any(q is p for q in gr["params"])), None)
+        if group is None or p.grad is None:
+            return None
+        xp = backend.get_array_module(p.data)
+        g = xp.array(p.grad.data, dtype=p.data.dtype, copy=True)
+        st = self.state.get(p)
+        mom = xp.zeros_like(g) if not st or "momentum_buffer" not in st else (
+            st["momentum_buffer"].data.reshape(g.shape).copy()
+        )  # fmt: skip
+        update = self._momentum(xp, group, g, mom, xp.empty_like(g))
+        ortho = zeropower_via_newton_schulz(
+            update, group["ns_coefficients"], group["ns_steps"], group["eps"]
+        )
+        return update, ortho
+
+
+def muon_param_groups(model, head_names: Iterable[str] = ("lm_head",)) -> tuple[list, list]:
+    """Split a model's trainable parameters into (Muon's, AdamW's), the usual way.
+
+    Muon gets the 2-D weights of the hidden layers. AdamW gets everything else: embeddings
+    (a lookup table row only sees the gradient of its own token: there is no matrix action to
+    orthogonalise), the output head (its rows are per-class scores, like an embedding's), and
+    every 1-D gain or bias (Muon needs matrices). A weight tied to an embedding (GPT's lm_head)
+    follows the embedding.
+
+    Args:
+        model: a `descent.nn.Module`.
+        head_names: names of output layers (a parameter whose dotted name is, or starts with,
+            one of these followed by ".") to leave to AdamW.
+
+    Returns:
+        (muon_params, adamw_params): two lists in `model.parameters()` order, together every
+        parameter with requires_grad exactly once.
+
+    Example:
+        >>> hidden, other = muon_param_groups(model)
+        >>> opt_muon = descent.optim.Muon(hidden, lr=0.02, weight_decay=0.0)
+        >>> opt_adamw = descent.optim.AdamW(other, lr=3e-3, betas=(0.9, 0.95))
+        >>> # each step: loss.backward(); opt_muon.step(); opt_adamw.step(); zero both
+    """
+    from ..nn import Embedding  # noqa: PLC0415 - optim does not need nn at import time
+
+    embedding_weights = [m.weight for m in model.modules() if isinstance(m, Embedding)]
+    heads = tuple(head_names)
+    muon, adamw = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_head = any(name == h or name.startswith(h + ".") for h in heads)
+        is_embedding = any(p is w for w in embedding_weights)
+        (muon if p.ndim == 2 and not is_head and not is_embedding else adamw).append(p)
+    return muon, adamw
