@@ -9,6 +9,9 @@
 
 from .cnn import LeNet
 from .gpt import GPT, PRESETS, Block, GPTConfig
+from .grok import GROK_PRESETS, Grok, GrokConfig
 from .mlp import MLP
 
-__all__ = ["GPT", "GPTConfig", "Block", "PRESETS", "LeNet", "MLP"]
+__all__ = [
+    "GPT", "GPTConfig", "Block", "PRESETS", "LeNet", "MLP", "Grok", "GrokConfig", "GROK_PRESETS",
+]

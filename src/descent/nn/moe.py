@@ -1,0 +1,250 @@
+"""Mixture of experts: a router picks k of E expert MLPs per token (Shazeer et al. 2017,
+"Outrageously Large Neural Networks"; Fedus et al. 2021, "Switch Transformers"; Grok-1).
+
+    probs   = softmax(x Wr)                   (N, E)  router probabilities, float32 or wider
+    gates, experts = top_k(probs, k)          (N, k)  NOT renormalised (Grok-1, Mixtral differ)
+    y_n     = sum_j gates[n, j] * expert_{experts[n, j]}(x_n)
+
+Sparse dispatch, the reason an MoE is cheap: the N*k (token, expert) assignments are sorted by
+expert (a stable argsort), the tokens gathered in that order, each expert runs one matmul chain
+on its own contiguous block of rows, and the gated outputs are scatter-added back to their
+tokens (`index_add`). The experts together see N*k rows instead of N*E, so the layer costs about
+k/E of running every expert on every token (dense dispatch, kept for tests and measurements).
+
+Gradients: only the chosen experts receive gradient from a token (an expert with no tokens in a
+step gets none at all); the router learns through the gates, d y_n / d gates[n, j] =
+expert_j(x_n), and the softmax spreads that to every logit of the token. The indices themselves
+are piecewise constant: no gradient flows through the choice.
+
+Training losses (returned in `last_aux`, weighted and added by the model):
+  * load balance (Switch Transformer, eq. 4): E * sum_i f_i * P_i, where f_i is the fraction of
+    the N*k assignments that went to expert i (a constant) and P_i the mean router probability
+    of expert i (differentiable). 1.0 when perfectly balanced, up to E when collapsed.
+  * router z-loss (Zoph et al. 2022, ST-MoE, eq. 5): mean over tokens of logsumexp(logits)^2;
+    keeps router logits small so the float32 softmax stays accurate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import backend, creation
+from ..ops import shape as _shape
+from ..tensor import Tensor
+from . import functional as F
+from .gated_mlp import GatedMLP
+from .layers import Linear
+from .module import Module
+
+try:  # descent.nn split into one file per concept: containers live in container.py
+    from .container import ModuleList
+except ImportError:  # pragma: no cover - the layout before the split
+    from .module import ModuleList
+
+__all__ = ["Router", "RouterOutput", "MoE", "MoEStats"]
+
+_LOW_PRECISION = (np.dtype(np.float16).str,)
+
+
+@dataclass
+class RouterOutput:
+    """What a Router decides for N tokens.
+
+    Attributes:
+        logits: (N, E) router logits (float32 or wider), differentiable.
+        probs: (N, E) softmax of the logits, differentiable.
+        gates: (N, k) the chosen experts' probabilities (not renormalised), differentiable.
+        indices: (N, k) int64 backend array, the chosen experts, most probable first.
+    """
+
+    logits: Tensor
+    probs: Tensor
+    gates: Tensor
+    indices: object
+
+
+@dataclass
+class MoEStats:
+    """Routing statistics of one forward pass (NumPy values, for reports and monitors).
+
+    Attributes:
+        tokens_per_expert: (E,) number of assignments each expert received (sums to N*k).
+        mean_prob: (E,) mean router probability of each expert.
+        router_entropy: mean over tokens of the router distribution's entropy, in nats
+            (log E is uniform, 0 is certain).
+        num_tokens: N.
+        num_selected: k.
+    """
+
+    tokens_per_expert: np.ndarray
+    mean_prob: np.ndarray
+    router_entropy: float
+    num_tokens: int
+    num_selected: int
+
+    @property
+    def token_share(self) -> np.ndarray:
+        """(E,) fraction of the assignments each expert took (1/E each when balanced)."""
+        return self.tokens_per_expert / max(1, int(self.tokens_per_expert.sum()))
+
+
+class Router(Module):
+    """The linear router of an MoE layer: logits = x Wr^T, softmax in float32, top-k.
+
+    Args:
+        n_embd: input width D.
+        num_experts: E.
+        num_selected_experts: k (Grok-1: 2 of 8).
+
+    Parameters: `linear` Linear(D, E) without bias.
+    """
+
+    def __init__(self, n_embd: int, num_experts: int, num_selected_experts: int) -> None:
+        super().__init__()
+        if not 0 < num_selected_experts <= num_experts:
+            raise ValueError(
+                f"Router: num_selected_experts ({num_selected_experts}) must be in "
+                f"1..num_experts ({num_experts})"
+            )
+        self.num_experts, self.num_selected_experts = num_experts, num_selected_experts
+        self.linear = Linear(n_embd, num_experts, bias=False)
+
+    def forward(self, x: Tensor) -> RouterOutput:
+        """x (N, D) -> RouterOutput for its N tokens."""
+        logits = self.linear(x)  # (N, E)
+        if logits.data.dtype.str in _LOW_PRECISION or logits.data.dtype.name == "bfloat16":
+            # Grok-1 routes in float32 whatever the activations' dtype: a float16 softmax over
+            # nearly equal logits would round the choice away.
+            logits = logits.astype(np.float32)
+        probs = F.softmax(logits, dim=-1)  # (N, E)
+        xp = backend.get_array_module(probs.data)
+        # Most probable first; a stable sort breaks exact ties towards the lower expert index
+        # (as jax.lax.top_k). The choice is a constant: no gradient flows through it.
+        order = xp.argsort(-probs.data, axis=-1, kind="stable")
+        indices = xp.ascontiguousarray(order[:, : self.num_selected_experts]).astype(np.int64)
+        gates = probs.take_along_axis(Tensor._wrap(indices), -1)  # (N, k)
+        return RouterOutput(logits, probs, gates, indices)
+
+    def extra_repr(self) -> str:
+        return f"num_experts={self.num_experts}, num_selected_experts={self.num_selected_experts}"
+
+
+class MoE(Module):
+    """A mixture-of-experts feed-forward layer: Router + E gated-MLP experts, sparse dispatch.
+
+    Args:
+        n_embd: model width D.
+        hidden: each expert's gated hidden width (Grok-1: `ffn_size(D, widening_factor)`).
+        num_experts: E (Grok-1: 8).
+        num_selected_experts: k (Grok-1: 2).
+        activation: the experts' activation (see `GatedMLP`; Grok-1: 'gelu_tanh').
+        dropout: on each expert's output (training mode only).
+        dispatch: 'sparse' (tokens grouped by expert; the default) or 'dense' (every expert on
+            every token, weighted by the gates, zero for the unchosen): the same values and
+            gradients, E/k times the work. For tests and measurements.
+
+    Shapes: (..., D) -> (..., D). After each forward, `last_aux` holds the load-balance and
+    z-loss Tensors (differentiable) and `last_stats` a `MoEStats`.
+    """
+
+    def __init__(
+        self,
+        n_embd: int,
+        hidden: int,
+        num_experts: int,
+        num_selected_experts: int = 2,
+        activation: str = "gelu_tanh",
+        dropout: float = 0.0,
+        dispatch: str = "sparse",
+    ) -> None:
+        super().__init__()
+        if dispatch not in ("sparse", "dense"):
+            raise ValueError(f"MoE: dispatch must be 'sparse' or 'dense', got {dispatch!r}")
+        self.num_experts, self.num_selected_experts = num_experts, num_selected_experts
+        self.dispatch = dispatch
+        self.router = Router(n_embd, num_experts, num_selected_experts)
+        self.experts = ModuleList(
+            GatedMLP(n_embd, hidden, activation=activation, dropout=dropout)
+            for _ in range(num_experts)
+        )
+        self.last_aux: dict[str, Tensor] = {}
+        self.last_stats: MoEStats | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(x.shape)
+        xf = x.reshape(-1, shape[-1])  # (N, D)
+        r = self.router(xf)
+        counts = self._aux(r)
+        if self.dispatch == "sparse":
+            y = self._sparse(xf, r, counts)
+        else:
+            y = self._dense(xf, r)
+        return y.reshape(shape)
+
+    def _aux(self, r: RouterOutput) -> np.ndarray:
+        """Fill last_aux / last_stats; return the (E,) assignment counts (host integers)."""
+        e, k = self.num_experts, self.num_selected_experts
+        n = r.probs.shape[0]
+        idx = backend.as_numpy(r.indices)
+        counts = np.bincount(idx.reshape(-1), minlength=e)  # (E,)
+        frac = (counts / max(1, n * k)).astype(r.probs.data.dtype)  # f_i, constant
+        xp = backend.get_array_module(r.probs.data)
+        p_mean = r.probs.mean(dim=0)  # (E,)  P_i, differentiable
+        load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
+        z = r.logits.logsumexp(dim=-1)  # (N,)
+        router_z = (z * z).mean()
+        self.last_aux = {"load_balance": load_balance, "router_z": router_z}
+        p = backend.as_numpy(r.probs.data).astype(np.float64)
+        entropy = float(-(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean()) if n else 0.0
+        self.last_stats = MoEStats(
+            tokens_per_expert=counts,
+            mean_prob=backend.as_numpy(p_mean.data).astype(np.float64),
+            router_entropy=entropy,
+            num_tokens=n,
+            num_selected=k,
+        )
+        return counts
+
+    def _sparse(self, x: Tensor, r: RouterOutput, counts: np.ndarray) -> Tensor:
+        """Group the N*k assignments by expert, run each expert on its rows, scatter back."""
+        n, d = x.shape
+        k = self.num_selected_experts
+        xp = backend.get_array_module(r.indices)
+        flat = r.indices.reshape(-1)  # (N*k,) expert of assignment (token n, slot j) at n*k+j
+        order = xp.argsort(flat, kind="stable")  # assignments grouped by expert, tokens in order
+        token = order // k  # (N*k,) the token each sorted assignment reads
+        xs = x[token]  # (N*k, D) gathered rows; repeated tokens accumulate their gradient
+        gs = r.gates.reshape(-1)[order]  # (N*k,) the gate of each sorted assignment
+        outs, start = [], 0
+        for e, c in enumerate(counts.tolist()):
+            if c:  # an expert with no tokens does no work and gets no gradient
+                outs.append(self.experts[e](xs[start : start + c]))  # (c, D)
+                start += c
+        ys = _shape.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]  # (N*k, D)
+        if gs.dtype != ys.dtype:  # a float32 router beside float16 experts
+            gs = gs.astype(ys.dtype)
+        ys = ys * gs.unsqueeze(-1)
+        out = creation.zeros(n, d, dtype=x.dtype, device=x.device)
+        return out.index_add(0, Tensor._wrap(token), ys)  # (N, D)
+
+    def _dense(self, x: Tensor, r: RouterOutput) -> Tensor:
+        """Every expert on every token, weighted by the gate (0 where not chosen)."""
+        xp = backend.get_array_module(r.indices)
+        n = x.shape[0]
+        onehot = xp.zeros((n, self.num_selected_experts, self.num_experts), dtype=x.data.dtype)
+        xp.put_along_axis(onehot, r.indices[..., None], 1, axis=-1)  # (N, k, E)
+        gates = r.gates if r.gates.dtype == x.dtype else r.gates.astype(x.dtype)
+        dense = (gates.unsqueeze(-1) * Tensor._wrap(onehot)).sum(dim=1)  # (N, E)
+        y = None
+        for e, expert in enumerate(self.experts):
+            ye = expert(x) * dense[:, e : e + 1]  # (N, D)
+            y = ye if y is None else y + ye
+        return y
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_experts={self.num_experts}, num_selected_experts={self.num_selected_experts}, "
+            f"dispatch={self.dispatch!r}"
+        )
