@@ -8,13 +8,17 @@ atol ~1e-5). Initialisation is checked against PyTorch's formulas by bounds and 
 
 from __future__ import annotations
 
+import copy
 import math
+import pathlib
 
 import numpy as np
 import pytest
 import torch
 
 import descent
+import descent.nn.layers as layers
+import descent.nn.module as module
 from descent import nn
 
 ATOL = 2e-5
@@ -592,8 +596,6 @@ def _device_of(xp):
 
 
 def test_layers_on_device_match_cpu(xp):
-    import copy  # noqa: PLC0415
-
     device = _device_of(xp)
     descent.manual_seed(0)
     cnn = nn.Sequential(
@@ -645,3 +647,46 @@ def test_init_on_device(xp):
     assert w.device.startswith(device) and np.abs(w.numpy()).max() <= 0.04
     lin = nn.Linear(3, 2, device=device)
     assert lin.weight.device.startswith(device) and lin.bias.device.startswith(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The public surface of descent.nn, recorded before layers.py and module.py were split into
+# one file per concept (as torch.nn.modules): no name may go missing, and the old import paths
+# `descent.nn.layers.X` and `descent.nn.module.X` still give the same objects.
+
+NN_NAMES_BEFORE_SPLIT = (
+    "functional init Module Parameter Sequential ModuleList ModuleDict RemovableHandle "
+    "MultiheadAttention CausalSelfAttention"
+).split()
+LAYER_NAMES_BEFORE_SPLIT = (
+    "Identity Linear Bilinear Embedding LayerNorm RMSNorm BatchNorm1d BatchNorm2d Dropout Conv1d "
+    "Conv2d MaxPool2d AvgPool2d AdaptiveAvgPool2d Flatten Unflatten ReLU GELU SiLU Tanh Sigmoid "
+    "LeakyReLU ELU Softplus Softmax LogSoftmax"
+).split()
+
+
+def test_nn_public_names_survive_the_split():
+    assert len(nn.__all__) == len(set(nn.__all__)), "a name is exported twice"
+    missing = sorted(set(NN_NAMES_BEFORE_SPLIT + LAYER_NAMES_BEFORE_SPLIT) - set(nn.__all__))
+    assert not missing
+    for name in nn.__all__:
+        assert getattr(nn, name) is not None, name
+    assert sorted(layers.__all__) == sorted(LAYER_NAMES_BEFORE_SPLIT)
+    for name in LAYER_NAMES_BEFORE_SPLIT:
+        assert getattr(layers, name) is getattr(nn, name), name
+    for name in ["Module", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict"]:
+        assert getattr(module, name) is getattr(nn, name), name
+    ns: dict = {}
+    exec("from descent.nn import *", ns)
+    assert set(NN_NAMES_BEFORE_SPLIT + LAYER_NAMES_BEFORE_SPLIT) <= set(ns)
+
+
+def test_nn_files_stay_under_700_lines():
+    # A file past 700 lines mixes concepts (issue 11); split it along them instead.
+    root = pathlib.Path(nn.__file__).parent
+    long = {}
+    for path in sorted(root.rglob("*.py")):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > 700:
+            long[str(path.relative_to(root))] = n
+    assert not long, f"split these along their concepts: {long}"

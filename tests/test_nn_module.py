@@ -14,8 +14,10 @@ import pytest
 import torch
 
 import descent
+import descent.nn.functional as F
 from descent import nn
 from descent.nn import Module, ModuleDict, ModuleList, Parameter, Sequential, init
+from descent.optim import SGD
 
 # ---------------------------------------------------------------------------------------------
 # Small modules built only from Parameters and buffers (no nn.functional needed)
@@ -475,8 +477,6 @@ def test_to_dtype_keeps_identity_and_converts_grads():
 
 
 def test_optimizer_keeps_working_after_to_double():
-    from descent.optim import SGD  # noqa: PLC0415
-
     m = Affine(2)
     opt = SGD(m.parameters(), lr=0.5)
     m.double()  # after the optimizer was built: it holds the same Parameter objects
@@ -638,6 +638,4 @@ def test_init_dtype_generator_and_no_graph():
 def test_nn_exports():
     for name in ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "init"]:
         assert hasattr(nn, name)
-    import descent.nn.functional as F  # noqa: PLC0415
-
     assert nn.functional is F

@@ -5,80 +5,57 @@ containers, `functional` (the `torch.nn.functional` equivalents) and `init`.
     >>> model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
     >>> model.num_parameters()
     97
+
+One file per concept, as torch.nn.modules: module.py (Module), parameter.py, container.py
+(Sequential, ModuleList, ModuleDict), linear.py, embedding.py, normalization.py, dropout.py,
+conv.py, pooling.py, flatten.py, activation.py, attention.py; functional/ and init.py hold the
+functions. Each file's `__all__` lists its public names once; this package exports their union.
 """
 
-from . import functional, init
-from .attention import CausalSelfAttention, MultiheadAttention
-from .layers import (
-    ELU,
-    GELU,
-    AdaptiveAvgPool2d,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Bilinear,
-    Conv1d,
-    Conv2d,
-    Dropout,
-    Embedding,
-    Flatten,
-    Identity,
-    LayerNorm,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    MaxPool2d,
-    ReLU,
-    RMSNorm,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-    Unflatten,
+from . import (
+    activation,
+    attention,
+    container,
+    conv,
+    dropout,
+    embedding,
+    flatten,
+    functional,
+    init,
+    linear,
+    module,
+    normalization,
+    parameter,
+    pooling,
 )
-from .module import Module, ModuleDict, ModuleList, RemovableHandle, Sequential
-from .parameter import Parameter
+from .activation import *  # noqa: F403
+from .attention import *  # noqa: F403
+from .container import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .dropout import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .flatten import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .module import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .parameter import *  # noqa: F403
+from .pooling import *  # noqa: F403
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 
-__all__ = [
-    "functional",
-    "init",
-    "Module",
-    "Parameter",
-    "Sequential",
-    "ModuleList",
-    "ModuleDict",
-    "RemovableHandle",
-    "Identity",
-    "Linear",
-    "Bilinear",
-    "Embedding",
-    "LayerNorm",
-    "RMSNorm",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "Dropout",
-    "Conv1d",
-    "Conv2d",
-    "MaxPool2d",
-    "AvgPool2d",
-    "AdaptiveAvgPool2d",
-    "Flatten",
-    "Unflatten",
-    "ReLU",
-    "GELU",
-    "SiLU",
-    "Tanh",
-    "Sigmoid",
-    "LeakyReLU",
-    "ELU",
-    "Softplus",
-    "Softmax",
-    "LogSoftmax",
-    "MultiheadAttention",
-    "CausalSelfAttention",
-    "RotaryEmbedding",
-    "apply_rotary_emb",
-    "rotary_cos_sin",
-]
+__all__ = (
+    ["functional", "init"]
+    + module.__all__
+    + parameter.__all__
+    + container.__all__
+    + linear.__all__
+    + embedding.__all__
+    + normalization.__all__
+    + dropout.__all__
+    + conv.__all__
+    + pooling.__all__
+    + flatten.__all__
+    + activation.__all__
+    + attention.__all__
+    # rotary.py also defines rotary_frequencies, which descent.nn does not export.
+    + ["RotaryEmbedding", "apply_rotary_emb", "rotary_cos_sin"]
+)

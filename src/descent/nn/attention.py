@@ -18,7 +18,8 @@ from .. import creation
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .layers import Dropout, Linear
+from .dropout import Dropout
+from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 
+__all__ = ["Parameter"]
+
 
 class Parameter(Tensor):
     """A leaf tensor that requires grad by default and is registered by `Module.__setattr__`.

@@ -1,0 +1,248 @@
+"""Normalisation layers: LayerNorm, RMSNorm, BatchNorm1d and BatchNorm2d.
+
+Same arguments, parameter and buffer names (`running_mean`, `running_var`,
+`num_batches_tracked`) and defaults as torch.nn, so PyTorch checkpoints load. The arithmetic is
+in `descent.nn.functional` (fused ops); these classes hold the parameters and, for batch norm,
+the running statistics and the train/eval switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import creation
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d"]
+
+
+def _shape_tuple(normalized_shape) -> tuple[int, ...]:
+    """`8` -> (8,); a sequence of ints -> a tuple (what the functional forms expect)."""
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(int(s) for s in normalized_shape)
+
+
+class LayerNorm(Module):
+    """Normalise over the last `len(normalized_shape)` dimensions (Ba et al. 2016).
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+
+    Args:
+        normalized_shape: the trailing shape to normalise over (an int for the last dim).
+        eps: added to the variance for stability.
+        elementwise_affine: learn `weight` (ones) and `bias` (zeros).
+        bias: learn the bias (False: weight only, as in nanoGPT's `bias=False` option).
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _shape_tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(
+                creation.empty(*self.normalized_shape, device=device, dtype=dtype)
+            )
+            if bias:
+                self.bias = Parameter(
+                    creation.empty(*self.normalized_shape, device=device, dtype=dtype)
+                )
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation (Zhang & Sennrich 2019): y = x / sqrt(mean(x^2) + eps) * w.
+
+    Args:
+        normalized_shape: the trailing shape to normalise over.
+        eps: added to the mean square; None uses the input dtype's machine epsilon (PyTorch).
+        elementwise_affine: learn `weight` (ones).
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _shape_tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(
+                creation.empty(*self.normalized_shape, device=device, dtype=dtype)
+            )
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+class _BatchNorm(Module):
+    """Batch normalisation (Ioffe & Szegedy 2015) over the channel dimension 1.
+
+    Training: normalise with the batch mean and biased variance, and update the running
+    statistics `running = (1 - momentum) * running + momentum * batch` (the running variance uses
+    the UNBIASED batch variance, as PyTorch). `momentum=None` gives a cumulative average.
+    Evaluation: normalise with the running statistics.
+    """
+
+    _expected_dims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype,
+                                                                device=device))  # fmt: skip
+            self.register_buffer("running_var", creation.ones(num_features, dtype=dtype,
+                                                              device=device))  # fmt: skip
+            self.register_buffer(
+                "num_batches_tracked", creation.zeros((), dtype=np.int64, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, x) -> None:
+        if x.ndim not in self._expected_dims:
+            want = " or ".join(f"{d}D" for d in self._expected_dims)
+            raise ValueError(
+                f"{type(self).__name__}: expected {want} input (N, C, ...), got "
+                f"{x.ndim}D input of shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}): input has {x.shape[1]} channels "
+                f"in dimension 1 (shape {tuple(x.shape)})"
+            )
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            # A raw write to .data bypasses Tensor's in-place ops, which bump the version; bump
+            # it here so that a backward that saved this buffer sees the change.
+            self.num_batches_tracked._version += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        # Batch statistics in training, or always when there are no running statistics.
+        use_batch_stats = self.training or (self.running_mean is None)
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs; statistics per channel C."""
+
+    _expected_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs; statistics per channel C."""
+
+    _expected_dims = (4,)
