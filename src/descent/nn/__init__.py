@@ -35,8 +35,11 @@ from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .flatten import *  # noqa: F403
+from .gated_mlp import GatedMLP, ffn_size
+from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
 from .linear import *  # noqa: F403
 from .module import *  # noqa: F403
+from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *  # noqa: F403
 from .parameter import *  # noqa: F403
 from .pooling import *  # noqa: F403
@@ -58,4 +61,6 @@ __all__ = (
     + attention.__all__
     # rotary.py also defines rotary_frequencies, which descent.nn does not export.
     + ["RotaryEmbedding", "apply_rotary_emb", "rotary_cos_sin"]
+    + ["GatedMLP", "ffn_size", "GroupedQueryAttention", "KVCache", "soft_cap"]
+    + ["MoE", "MoEStats", "Router", "RouterOutput"]
 )
