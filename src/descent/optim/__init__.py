@@ -10,12 +10,17 @@ See docs/optim.md for the update rules and the state_dict layout.
 """
 
 from . import lr_scheduler
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .clip import clip_grad_norm_, clip_grad_value_
+from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon, muon_param_groups
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
@@ -29,6 +34,11 @@ __all__ = [
     "Lion",
     "Muon",
     "muon_param_groups",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "LBFGS",
     "lr_scheduler",
     "clip_grad_norm_",
     "clip_grad_value_",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
 
 
 class Adagrad(Optimizer):
@@ -28,6 +28,9 @@ class Adagrad(Optimizer):
         initial_accumulator_value: starting value of the sum of squares.
         eps: ε added to the denominator.
         maximize: ascend the objective instead of descending.
+        foreach, fused, capturable: PyTorch's kernel choices; accepted and recorded, no effect
+            (descent runs one rule over a flat buffer per group).
+        differentiable: must be False (a differentiable step is not supported).
     """
 
     def __init__(
@@ -38,8 +41,11 @@ class Adagrad(Optimizer):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -48,6 +54,7 @@ class Adagrad(Optimizer):
             initial_accumulator_value=initial_accumulator_value,
             eps=eps,
             maximize=maximize,
+            **_impl_options("Adagrad", foreach, fused, False, differentiable),
         )
         super().__init__(params, defaults)
 

@@ -6,7 +6,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
+from .optimizer import (
+    Optimizer,
+    _add_scaled,
+    _Arrays,
+    _check_betas,
+    _check_range,
+    _impl_options,
+    _lerp,
+)
 
 
 class Adam(Optimizer):
@@ -31,6 +39,10 @@ class Adam(Optimizer):
         weight_decay: λ (an L2 penalty for Adam; decoupled for AdamW).
         amsgrad: use the running maximum of v (Reddi et al., 2018).
         maximize: ascend the objective instead of descending.
+        foreach, fused, capturable: PyTorch's kernel choices; accepted and recorded, no effect
+            (descent runs one rule over a flat buffer per group).
+        differentiable: must be False (a differentiable step is not supported).
+        decoupled_weight_decay: decay the parameter directly, as AdamW (PyTorch's flag).
     """
 
     _decoupled = False
@@ -44,7 +56,12 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -53,6 +70,8 @@ class Adam(Optimizer):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            decoupled_weight_decay=bool(decoupled_weight_decay or self._decoupled),
+            **_impl_options(type(self).__name__, foreach, fused, capturable, differentiable),
         )
         super().__init__(params, defaults)
 
@@ -73,15 +92,16 @@ class Adam(Optimizer):
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
+        decoupled = group.get("decoupled_weight_decay", self._decoupled)
         k = None if group["amsgrad"] else backend.fused("adam_update", p, g, m, v)
         if k is not None:  # CuPy: the whole rule in one kernel over the flat buffers
             k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
-              decoupled=self._decoupled, maximize=group["maximize"], step=step)  # fmt: skip
+              decoupled=decoupled, maximize=group["maximize"], step=step)  # fmt: skip
             return
         if group["maximize"]:
             xp.negative(g, out=g)
         if wd != 0:
-            if self._decoupled:
+            if decoupled:
                 p *= 1 - lr * wd
             else:
                 _add_scaled(xp, g, wd, p, tmp)
@@ -125,5 +145,21 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )

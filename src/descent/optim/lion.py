@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_betas, _check_range, _lerp
+from .optimizer import (
+    Optimizer,
+    _add_scaled,
+    _Arrays,
+    _check_betas,
+    _check_range,
+    _impl_options,
+    _lerp,
+)
 
 
 class Lion(Optimizer):
@@ -29,6 +37,9 @@ class Lion(Optimizer):
         betas: (β₁, β₂): interpolation for the update and decay of the momentum.
         weight_decay: decoupled weight decay λ.
         maximize: ascend the objective instead of descending.
+        foreach, fused, capturable: PyTorch's kernel choices; accepted and recorded, no effect
+            (descent runs one rule over a flat buffer per group).
+        differentiable: must be False (a differentiable step is not supported).
     """
 
     def __init__(
@@ -39,8 +50,18 @@ class Lion(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            weight_decay=weight_decay,
+            maximize=maximize,
+            **_impl_options("Lion", foreach, fused, capturable, differentiable),
+        )
         super().__init__(params, defaults)
 
     def _check(self, group: dict[str, Any]) -> None:

@@ -47,9 +47,11 @@ class _Arrays:
         grad: a private copy of the gradient: the rule may overwrite it (maximize, weight decay).
         tmp: scratch space of the same size.
         state: state name -> array of the same size (e.g. "exp_avg"), updated in place.
+        scalars: state name -> number, for state that is one number per parameter (NAdam's
+            "mu_product"); the rule replaces the values, the step writes them back.
     """
 
-    __slots__ = ("xp", "param", "grad", "tmp", "state")
+    __slots__ = ("xp", "param", "grad", "tmp", "state", "scalars")
 
     def __init__(self, param, grad, tmp, state: dict[str, Any]) -> None:
         self.xp = backend.get_array_module(param)
@@ -57,6 +59,7 @@ class _Arrays:
         self.grad = grad
         self.tmp = tmp
         self.state = state
+        self.scalars: dict[str, Any] = {}
 
 
 class _FlatBuffer:
@@ -214,6 +217,10 @@ class Optimizer:
         """State arrays kept per parameter under this group's options -> their initial value."""
         return {}
 
+    def _scalar_state_init(self, group: dict[str, Any]) -> dict[str, float]:
+        """State kept as ONE number per parameter (not an array) -> its initial value."""
+        return {}
+
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         """Apply the update rule in place to `a.param` (step counts from 1)."""
         raise NotImplementedError
@@ -313,11 +320,28 @@ class Optimizer:
             return
         states = [self._state_of(buf, i) for i in live]
         steps = [st["step"] + 1 for st in states]
-        if len(live) == len(buf.params) and min(steps) == max(steps):
-            self._update(group, buf.whole, steps[0])  # the common case: one call per group
+        scalar_init = self._scalar_state_init(group)
+        for st in states:  # also fills state loaded from a checkpoint that lacks a scalar
+            for key, value in scalar_init.items():
+                st.setdefault(key, value)
+        # One call for the whole buffer needs every parameter at the same step with the same
+        # scalar state; otherwise the rule runs per parameter (same numbers: it is elementwise).
+        if (
+            len(live) == len(buf.params)
+            and min(steps) == max(steps)
+            and all(st[k] == states[0][k] for st in states for k in scalar_init)
+        ):
+            a = buf.whole
+            a.scalars = {k: states[0][k] for k in scalar_init}
+            self._update(group, a, steps[0])  # the common case: one call per group
+            for st in states:
+                st.update(a.scalars)
         else:
-            for i, step in zip(live, steps, strict=True):
-                self._update(group, buf.part(i), step)
+            for i, st, step in zip(live, states, steps, strict=True):
+                a = buf.part(i)
+                a.scalars = {k: st[k] for k in scalar_init}
+                self._update(group, a, step)
+                st.update(a.scalars)
         for i, st, step in zip(live, states, steps, strict=True):
             st["step"] = step
             buf.params[i]._version += 1  # in-place change: backward through old graphs errs
@@ -425,6 +449,8 @@ class Optimizer:
                             f"{tuple(arr.shape)}, the parameter has shape {p.shape}"
                         )
                     loaded[k] = Tensor._wrap(arr.copy())
+                elif hasattr(v, "item") and getattr(v, "ndim", None) == 0:
+                    loaded[k] = v.item()  # a 0-d tensor (PyTorch's NAdam "mu_product")
                 else:
                     loaded[k] = v
             if loaded and "step" not in loaded:  # PyTorch's SGD keeps no step count: at least 1
@@ -502,6 +528,32 @@ def _check_range(opt: str, group: dict, key: str, low: float = 0.0, high: float 
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
         where = f"in [{low}, {high}]" if high != math.inf else f">= {low}"
         raise ValueError(f"{opt}: invalid {key} {value!r}: it must be a number {where}")
+
+
+def _impl_options(
+    opt: str,
+    foreach: bool | None = None,
+    fused: bool | None = None,
+    capturable: bool = False,
+    differentiable: bool = False,
+) -> dict[str, Any]:
+    """PyTorch's implementation switches, accepted so that PyTorch code runs unchanged.
+
+    `foreach` and `fused` choose among PyTorch's kernels for the same rule; descent always
+    runs its one rule over a flat buffer per group (see the module docstring), so both are
+    recorded in the group and change nothing. `capturable` concerns CUDA graphs (recorded;
+    no effect). `differentiable=True` (autograd through the step itself) is not implemented
+    and raises rather than silently giving a non-differentiable step.
+    """
+    if differentiable:
+        raise NotImplementedError(
+            f"{opt}: differentiable=True (backpropagating through the optimizer step) is not "
+            "supported by descent; leave it False"
+        )
+    for key, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{opt}: {key} must be None, True or False, got {value!r}")
+    return dict(foreach=foreach, fused=fused, capturable=bool(capturable), differentiable=False)
 
 
 def _check_betas(opt: str, group: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _lerp
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options, _lerp
 
 
 class RMSprop(Optimizer):
@@ -32,6 +32,9 @@ class RMSprop(Optimizer):
         centered: normalize by an estimate of the gradient's variance instead of its raw second
             moment.
         maximize: ascend the objective instead of descending.
+        foreach, fused, capturable: PyTorch's kernel choices; accepted and recorded, no effect
+            (descent runs one rule over a flat buffer per group).
+        differentiable: must be False (a differentiable step is not supported).
     """
 
     def __init__(
@@ -43,8 +46,10 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -54,6 +59,7 @@ class RMSprop(Optimizer):
             momentum=momentum,
             centered=centered,
             maximize=maximize,
+            **_impl_options("RMSprop", foreach, None, capturable, differentiable),
         )
         super().__init__(params, defaults)
 

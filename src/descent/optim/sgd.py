@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range
+from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
 
 
 class SGD(Optimizer):
@@ -28,6 +28,9 @@ class SGD(Optimizer):
         weight_decay: L2 penalty λ.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: ascend the objective instead of descending.
+        foreach, fused, capturable: PyTorch's kernel choices; accepted and recorded, no effect
+            (descent runs one rule over a flat buffer per group).
+        differentiable: must be False (a differentiable step is not supported).
     """
 
     def __init__(
@@ -40,6 +43,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -48,6 +54,7 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             maximize=maximize,
+            **_impl_options("SGD", foreach, fused, False, differentiable),
         )
         super().__init__(params, defaults)
 
