@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 from collections.abc import Mapping
@@ -53,6 +54,12 @@ _DTYPES = {
 }  # fmt: skip
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+# JSON nesting deeper than this is refused before parsing: Python's json module recurses once
+# per level and a crafted header of ~1000 levels would end in a RecursionError. descent's own
+# documents nest about 6 levels.
+MAX_JSON_DEPTH = 64
+# A JSON string literal (the unrolled-loop form, linear time): removed before counting brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class CheckpointError(ValueError):
@@ -249,6 +256,8 @@ def save(path: str | os.PathLike, model: Any, optimizer: Any = None, **meta: Any
     if optimizer is not None:
         sd = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
         opt_doc, opt_arrays = _split_optimizer_state(sd)
+        if hasattr(optimizer, "state_dict"):  # refused on load into another optimizer class
+            opt_doc["class"] = f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
         named.update(opt_arrays)
         doc["optimizer"] = opt_doc
     arrays, aliases = _dedupe(named)
@@ -323,8 +332,57 @@ def _sniff_foreign(head: bytes, path: Path) -> None:
     )
 
 
+def json_depth(text: str) -> int:
+    """The deepest nesting of `[` and `{` in JSON `text`, found without recursion.
+
+    String literals are blanked first (brackets inside them do not nest), then the running sum
+    of +1 per opening and -1 per closing bracket is taken with NumPy: linear time, no stack.
+    """
+    blanked = _JSON_STRING.sub('""', text).encode("utf-8", "replace")
+    b = np.frombuffer(blanked, dtype=np.uint8)
+    if b.size == 0:
+        return 0
+    step = np.zeros(b.size, dtype=np.int32)
+    step[(b == ord("[")) | (b == ord("{"))] = 1
+    step[(b == ord("]")) | (b == ord("}"))] = -1
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed here (a number of the safetensors header)")
+
+
+def loads_bounded(text: str, what: str, allow_nan: bool = True) -> Any:
+    """`json.loads` that refuses nesting deeper than MAX_JSON_DEPTH (instead of recursing).
+
+    Raises:
+        ValueError: invalid JSON, too deep, or NaN/Infinity when `allow_nan` is False; the
+            message starts with `what`.
+    """
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{what} is nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
+    kwargs = {} if allow_nan else {"parse_constant": _refuse_constant}
+    try:
+        return json.loads(text, **kwargs)
+    except RecursionError:  # cannot happen below MAX_JSON_DEPTH; kept as a last guard
+        raise ValueError(f"{what} is nested too deeply") from None
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{what} is not valid JSON: {e}") from None
+
+
+def _is_int(v: Any) -> bool:
+    """A JSON integer: an int that is not a bool (True is an int in Python)."""
+    return type(v) is int
+
+
 def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
-    """Validate the safetensors framing: returns (tensor entries, metadata, data start)."""
+    """Validate the safetensors framing: returns (tensor entries, metadata, data start).
+
+    Every field is type-checked (integers must be JSON integers: no strings, floats, booleans or
+    Infinity), every tensor's byte span must match its shape and dtype, and the spans must tile
+    the data section exactly, so no later step can be surprised by a crafted header.
+    """
     if len(buf) < 8:
         raise CheckpointError(
             f"{path} is truncated: {len(buf)} bytes, fewer than the 8-byte safetensors header size"
@@ -337,9 +395,13 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
             f"file has {len(buf) - 8} after the size field"
         )
     try:
-        header = json.loads(buf[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} has a corrupted header (invalid JSON: {e})") from None
+        text = buf[8 : 8 + n].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path} has a corrupted header (not UTF-8: {e})") from None
+    try:
+        header = loads_bounded(text, "the header", allow_nan=False)
+    except ValueError as e:
+        raise CheckpointError(f"{path} has a corrupted header ({e})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} has a corrupted header (not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
@@ -355,15 +417,26 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
                 f"{path}: tensor {name!r} has dtype {info['dtype']}, which NumPy cannot hold; "
                 "convert it to F32 before loading"
             )
-        try:
-            dtype = np.dtype(_DTYPES[info["dtype"]])
-            shape = [int(s) for s in info["shape"]]
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
+        shape = info.get("shape") if isinstance(info, dict) else None
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("dtype"), str)
+            or info["dtype"] not in _DTYPES
+            or not isinstance(shape, list)
+            or not all(_is_int(s) and s >= 0 for s in shape)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_int(v) and v >= 0 for v in offsets)
+            or offsets[0] > offsets[1]
+        ):
             raise CheckpointError(
-                f"{path} has a corrupted entry for tensor {name!r}: {str(info)[:120]}"
-            ) from None
-        if any(s < 0 for s in shape) or end - begin != math.prod(shape) * dtype.itemsize:
+                f"{path} has a corrupted entry for tensor {name!r} (needs a known dtype, a list "
+                f"of non-negative integer sizes and two integer offsets): {str(info)[:120]}"
+            )
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        begin, end = offsets
+        if end - begin != math.prod(shape) * dtype.itemsize:
             raise CheckpointError(
                 f"{path} is corrupted: tensor {name!r} of shape {tuple(shape)} and dtype "
                 f"{dtype} needs {math.prod(shape) * dtype.itemsize} bytes but its offsets give "
@@ -444,10 +517,63 @@ class Checkpoint(Mapping):
                 f"meta keys={sorted(self.meta)})")  # fmt: skip
 
 
+def _doc_problem(doc: Any) -> str | None:
+    """What is wrong with the `descent` JSON document's structure, or None when it is sound.
+
+    Only the fields that loading relies on are checked; `meta` may hold anything JSON can.
+    """
+    if not isinstance(doc, dict):
+        return f"the descent metadata is a {type(doc).__name__}, not a JSON object"
+    version = doc.get("version", 1)
+    if not _is_int(version) or version < 1:
+        return f"format version {version!r} is not a positive integer"
+    for key in ("model", "rng", "meta", "aliases"):
+        if not isinstance(doc.get(key, {}), dict):
+            return f"'{key}' is a {type(doc[key]).__name__}, not an object"
+    model = doc.get("model", {})
+    if not isinstance(model.get("config", {}), (dict, type(None))):
+        return "'model.config' is not an object"
+    if not isinstance(model.get("class", ""), (str, type(None))):
+        return "'model.class' is not a string"
+    if not isinstance(doc.get("rng", {}).get("default", {}), (dict, type(None))):
+        return "'rng.default' is not an object"
+    if not all(isinstance(v, str) for v in doc.get("aliases", {}).values()):
+        return "'aliases' must map names to names"
+    od = doc.get("optimizer")
+    if od is None:
+        return None
+    if not isinstance(od, dict):
+        return f"'optimizer' is a {type(od).__name__}, not an object"
+    state, groups = od.get("state"), od.get("param_groups")
+    if not isinstance(state, dict) or not all(
+        isinstance(v, dict) and _int_text(k) is not None for k, v in state.items()
+    ):
+        return "'optimizer.state' must map parameter indices to objects"
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict)
+        and isinstance(g.get("params"), list)
+        and all(_is_int(i) and i >= 0 for i in g["params"])
+        for g in groups
+    ):
+        return "'optimizer.param_groups' must be a list of objects with integer 'params' lists"
+    if not isinstance(od.get("raw_arrays", []), list) or not isinstance(od.get("extra", {}), dict):
+        return "'optimizer.raw_arrays' / 'optimizer.extra' have the wrong type"
+    if not isinstance(od.get("class", ""), str):
+        return "'optimizer.class' is not a string"
+    return None
+
+
+def _int_text(text: str) -> int | None:
+    """'12' -> 12; anything but a plain non-negative decimal -> None."""
+    return int(text) if isinstance(text, str) and text.isdigit() and text.isascii() else None
+
+
 def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray], dict, Path]:
     """Read and validate a file: arrays by stored name (aliases expanded) and the JSON doc."""
     p = _resolve(path)
     if not p.is_file():
+        if p.exists():
+            raise CheckpointError(f"{p} is not a regular file (a directory or a device)")
         raise FileNotFoundError(f"load: no checkpoint at {p}")
     buf = p.read_bytes()
     header, metadata, start = _parse(buf, p)
@@ -468,10 +594,13 @@ def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray],
     doc: dict = {}
     if _META_KEY in metadata:
         try:
-            doc = _from_json(json.loads(metadata[_META_KEY]))
-        except json.JSONDecodeError as e:
+            doc = _from_json(loads_bounded(metadata[_META_KEY], "the descent metadata"))
+        except ValueError as e:
             raise CheckpointError(f"{p} has corrupted descent metadata ({e})") from None
-        if not isinstance(doc, dict) or int(doc.get("version", 0)) > FORMAT_VERSION:
+        problem = _doc_problem(doc)
+        if problem is not None:
+            raise CheckpointError(f"{p} has corrupted descent metadata: {problem}")
+        if doc.get("version", 1) > FORMAT_VERSION:
             raise CheckpointError(
                 f"{p} was written by a newer descent (format {doc.get('version')}); "
                 f"this one reads format {FORMAT_VERSION}"
@@ -480,8 +609,20 @@ def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray],
         if target not in arrays:
             raise CheckpointError(f"{p} is corrupted: alias {alias!r} -> missing {target!r}")
         arrays[alias] = arrays[target]
+    for name in arrays:
+        if name.startswith(_OPT):
+            idx, _, key = name[len(_OPT) :].partition(".")
+            if _int_text(idx) is None or not key:
+                raise CheckpointError(
+                    f"{p} is corrupted: optimizer tensor {name!r} is not named "
+                    f"'{_OPT}<index>.<key>'"
+                )
     order = doc.get("order")
-    if isinstance(order, list) and sorted(order) == sorted(arrays):
+    if (
+        isinstance(order, list)
+        and all(isinstance(n, str) for n in order)
+        and sorted(order) == sorted(arrays)
+    ):
         arrays = {name: arrays[name] for name in order}
     return arrays, doc, p
 
@@ -548,7 +689,7 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
     for name, arr in arrays.items():
         if not name.startswith(_OPT):
             continue
-        idx, key = name[len(_OPT) :].split(".", 1)
+        idx, key = name[len(_OPT) :].split(".", 1)  # the form was checked by _read
         if name in raw:  # the optimizer kept raw arrays: give it arrays on the right device
             value = backend.to_device(arr, backend.normalize_device(map_location or "cpu"))
         else:
@@ -560,11 +701,25 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
     return out
 
 
-def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path) -> None:
-    """The saved state must fit the optimizer: same groups, sizes, and tensor shapes."""
+def _step_problem(value: Any) -> str | None:
+    """Why an optimizer's `step` count is unusable (negative, fractional, not a number)."""
+    if hasattr(value, "shape") and tuple(value.shape) == ():
+        value = backend.as_numpy(value.data if isinstance(value, Tensor) else value).item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is a {type(value).__name__}, not a number"
+    if not math.isfinite(value) or value != int(value) or value < 0:
+        return f"is {value!r}, not a whole number >= 0"
+    return None
+
+
+def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path, saved_class: str | None) -> None:
+    """The saved state must fit the optimizer: same class, groups, sizes, shapes and dtypes."""
+    problems = []
+    cls = f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+    if saved_class is not None and saved_class != cls:
+        problems.append(f"it was saved from a {saved_class}, not a {cls}")
     current = optimizer.state_dict()
     saved_groups, groups = opt_sd["param_groups"], current["param_groups"]
-    problems = []
     if len(saved_groups) != len(groups):
         problems.append(f"{len(saved_groups)} param groups in the checkpoint, {len(groups)} in "
                         "the optimizer")  # fmt: skip
@@ -573,21 +728,39 @@ def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path) -> None:
             if len(sg["params"]) != len(cg["params"]):
                 problems.append(f"param group {g}: {len(sg['params'])} parameters in the "
                                 f"checkpoint, {len(cg['params'])} in the optimizer")  # fmt: skip
+            # Another optimizer's settings (SGD's momentum in an Adam) name another class.
+            foreign = sorted(set(sg) - set(cg))
+            if foreign and isinstance(cg, Mapping) and len(cg) > 1:
+                problems.append(f"param group {g} has settings {foreign} that "
+                                f"{type(optimizer).__name__} does not know")  # fmt: skip
     if not problems:
         params = _optimizer_params(optimizer)
         # Saved ids map to the optimizer's parameters in group order, as in PyTorch.
         saved_ids = [i for g in saved_groups for i in g["params"]]
-        shape_of = dict(zip(saved_ids, (tuple(p.shape) for p in params))) if params else {}
+        if len(set(saved_ids)) != len(saved_ids):
+            problems.append("a parameter index appears twice in the param groups")
+        param_of = dict(zip(saved_ids, params)) if params else {}
         for idx, entry in opt_sd["state"].items():
+            if saved_ids and idx not in saved_ids:
+                problems.append(f"state[{idx}] belongs to no parameter of the param groups")
+                continue
+            if "step" in entry and (why := _step_problem(entry["step"])) is not None:
+                problems.append(f"state[{idx}]['step'] {why}")
+            p = param_of.get(idx)
             for key, value in entry.items():
-                if hasattr(value, "shape") and value.shape != () and idx in shape_of:
-                    if tuple(value.shape) != shape_of[idx]:
-                        problems.append(f"state[{idx}][{key!r}]: checkpoint shape "
-                                        f"{tuple(value.shape)}, parameter shape "
-                                        f"{shape_of[idx]}")  # fmt: skip
+                if p is None or not hasattr(value, "shape") or tuple(value.shape) == ():
+                    continue
+                if tuple(value.shape) != tuple(p.shape):
+                    problems.append(f"state[{idx}][{key!r}]: checkpoint shape "
+                                    f"{tuple(value.shape)}, parameter shape "
+                                    f"{tuple(p.shape)}")  # fmt: skip
+                elif np.dtype(value.dtype) != np.dtype(p.dtype):
+                    problems.append(f"state[{idx}][{key!r}]: checkpoint dtype "
+                                    f"{np.dtype(value.dtype)}, parameter dtype "
+                                    f"{np.dtype(p.dtype)} (no silent casts)")  # fmt: skip
     if problems:
         raise CheckpointError(
-            f"{path}: the optimizer state does not fit the optimizer:\n  " + "\n  ".join(problems)
+            f"{path}: the optimizer state does not fit the optimizer: " + "; ".join(problems)
         )
 
 
@@ -608,8 +781,10 @@ def load(
 ) -> Checkpoint:
     """Read a checkpoint written by `save`, and load it into `model` and `optimizer` if given.
 
-    Everything is validated before anything is changed: with a bad file or a mismatch the model
-    and the optimizer are left exactly as they were.
+    All or nothing: the whole file (framing, checksum, metadata, every name, shape and dtype,
+    the optimizer's class, settings and step counts) is validated before anything is changed,
+    and should applying still fail, what was applied is rolled back. With a bad file or a
+    mismatch the model and the optimizer are left exactly as they were.
 
     Args:
         path: the file, or a directory holding `checkpoint.safetensors`.
@@ -632,25 +807,44 @@ def load(
     model_arrays = {k[len(_MODEL) :]: v for k, v in arrays.items() if k.startswith(_MODEL)}
     if not doc and not model_arrays:
         model_arrays = dict(arrays)  # a foreign safetensors file: every tensor is a weight
+    expected: dict[str, Any] = {}
     if model is not None:
         expected = dict(model.state_dict())
         problems = _describe_mismatch(model_arrays, expected, strict, "model")
         if problems:
             raise CheckpointError(
-                f"{p} does not fit the model {type(model).__name__}:\n  " + "\n  ".join(problems)
+                f"{p} does not fit the model {type(model).__name__}: " + "; ".join(problems)
             )
     opt_sd = _optimizer_state(arrays, doc, map_location)
     if optimizer is not None:
         if opt_sd is None:
             raise CheckpointError(f"{p} holds no optimizer state (saved without optimizer=)")
-        _check_optimizer(opt_sd, optimizer, p)
+        _check_optimizer(opt_sd, optimizer, p, doc["optimizer"].get("class"))
     state_dict = {k: _place(v, map_location) for k, v in model_arrays.items()}
-    if model is not None:
+    _apply(p, model, optimizer, state_dict, opt_sd, expected, strict)
+    return Checkpoint(state_dict, opt_sd, doc.get("meta", {}), doc, p)
+
+
+def _apply(p: Path, model, optimizer, state_dict, opt_sd, expected, strict: bool) -> None:
+    """Load validated state into the optimizer, then the model; undo the first if the second
+    fails. Each `load_state_dict` of descent checks everything before it changes anything."""
+    before = optimizer.state_dict() if optimizer is not None and model is not None else None
+    if optimizer is not None:
+        try:
+            optimizer.load_state_dict(opt_sd)
+        except (ValueError, TypeError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"{p}: the optimizer refused the saved state: {e}") from None
+    if model is None:
+        return
+    try:
         if strict:
             model.load_state_dict(state_dict)
         else:
-            keep = {k: v for k, v in state_dict.items() if k in expected}
-            model.load_state_dict(keep, strict=False)
-    if optimizer is not None:
-        optimizer.load_state_dict(opt_sd)
-    return Checkpoint(state_dict, opt_sd, doc.get("meta", {}), doc, p)
+            model.load_state_dict({k: v for k, v in state_dict.items() if k in expected},
+                                  strict=False)  # fmt: skip
+    except BaseException as e:
+        if before is not None:
+            optimizer.load_state_dict(before)  # all or nothing: undo the optimizer's half
+        if isinstance(e, (ValueError, TypeError, KeyError, RuntimeError)):
+            raise CheckpointError(f"{p}: the model refused the saved weights: {e}") from None
+        raise

@@ -33,6 +33,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -42,7 +43,7 @@ import numpy as np
 
 import descent
 
-from . import backend
+from . import backend, preflight, runfolder
 from .models.gpt import GPT, PRESETS, GPTConfig
 
 CHECKPOINT_NAME = "ckpt.safetensors"
@@ -141,8 +142,29 @@ class TrainConfig:
             n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
         )  # fmt: skip
 
+    def check_types(self) -> None:
+        """Raise ConfigError for a field whose value is not of its declared type.
+
+        A config read back from a checkpoint (`--resume`) may be crafted or damaged: '4' for
+        n_layer or 1.5 for max_iters must be refused here, not fail deep inside the model.
+        """
+        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            names = [t.strip() for t in str(f.type).split("|")]
+            if value is None and "None" in names:
+                continue
+            ok = kinds[names[0]]
+            if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+                raise ConfigError(
+                    f"{f.name} must be {'a' if names[0] != 'int' else 'an'} {names[0]}"
+                    f"{' or None' if 'None' in names else ''}, got {value!r} "
+                    f"({type(value).__name__})"
+                )
+
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that cannot work."""
+        self.check_types()
         positive = [
             "n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters",
             "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval",
@@ -162,6 +184,18 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.warmup_iters < 0 or self.sample_tokens < 0:
             raise ConfigError("warmup_iters and sample_tokens must be >= 0")
+        if self.lr_decay_iters <= 0:
+            raise ConfigError(
+                f"lr_decay_iters must be a positive integer (the step where the cosine decay "
+                f"reaches min_lr), got {self.lr_decay_iters}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed}")
+        if self.data is not None and not self.data.strip():
+            raise ConfigError(
+                "data is empty; pass a text file, 'shakespeare' or 'python' (or leave the flag "
+                "out for 'python')"
+            )
         if self.checkpoint_interval is not None and self.checkpoint_interval <= 0:
             raise ConfigError(
                 f"checkpoint_interval must be positive, got {self.checkpoint_interval}"
@@ -199,11 +233,9 @@ def load_text_data(
     """
     from . import data as ddata
 
-    name = data or "python"
-    if name not in ("python", "stdlib", "default", "shakespeare") and not os.path.isfile(name):
-        raise ConfigError(
-            f"data file {name!r} not found; pass a text file, 'shakespeare' or 'python'"
-        )
+    name = "python" if data is None else data
+    if name not in ("python", "stdlib", "default", "shakespeare"):
+        _check_data_file(name)
     try:
         text = ddata.load_corpus(name)
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -231,6 +263,29 @@ def load_text_data(
                 f"block_size={block_size}; use more text or a smaller --block-size"
             )
     return tokenizer, stream
+
+
+def _check_data_file(name: str) -> None:
+    """Say what `--data` names when it is not a readable text file."""
+    import stat
+
+    if not name.strip():
+        raise ConfigError("--data is empty; pass a text file, 'shakespeare' or 'python'")
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"data file {name!r} not found; pass a text file, 'shakespeare' or 'python'"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read data {name!r}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"data {name!r} is a directory; pass a text file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise ConfigError(f"data {name!r} is {kind}, not a regular file; pass a text file")
+    if st.st_size == 0:
+        raise ConfigError(f"data file {name!r} is empty; pass a text file with some text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +335,6 @@ class Trainer:
         world_size: int = 1,
         is_main: bool | None = None,
     ) -> None:
-        config.validate()
         self.config = config
         self.callbacks = list(callbacks)
         self.rank = int(rank)
@@ -290,40 +344,89 @@ class Trainer:
         self.step = 0
         self.best_val_loss = math.inf
         self.last_eval: dict | None = None
-        self.tokens_per_step = (  # over all ranks: batch_size is the global batch
-            config.batch_size * config.block_size * config.gradient_accumulation_steps
-        )
-        # Data parallel: each rank takes its slice of the global batch, so a run (and its
-        # resume) sees the same data with any number of ranks.
-        if config.batch_size % self.world_size:
-            raise ConfigError(
-                f"batch_size {config.batch_size} does not split over {self.world_size} ranks: "
-                f"use a multiple of {self.world_size}"
-            )
-        self.local_batch_size = config.batch_size // self.world_size
         self._metrics_file = None
-        self._setup()
+        self._lock: runfolder.RunLock | None = None
+        # Everything that can fail on one rank alone happens in _prepare, before the first
+        # collective; under MPI the ranks then compare notes (`_agree`), so a missing file on
+        # one rank, or different flags, end every rank with the same one-line error instead of
+        # leaving the others waiting forever in a collective.
+        error, ckpt = None, None
+        try:
+            ckpt = self._prepare()
+        except ConfigError as e:
+            error = e
+        if self.world_size > 1:
+            error = self._agree(error)
+        if error is not None:
+            self.close()
+            raise error
+        try:
+            self._build(ckpt)
+        except BaseException:
+            self.close()
+            raise
 
     # -- set-up --------------------------------------------------------------------------------
 
-    def _setup(self) -> None:
+    def _prepare(self) -> runfolder.RunCheckpoint | None:
+        """Validate, lock the output folder, read the checkpoint and the data: no collectives."""
         cfg = self.config
+        cfg.validate()
+        self.tokens_per_step = (  # over all ranks: batch_size is the global batch
+            cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+        )
+        # Data parallel: each rank takes its slice of the global batch, so a run (and its
+        # resume) sees the same data with any number of ranks.
+        if cfg.batch_size % self.world_size:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} does not split over {self.world_size} ranks: "
+                f"use a multiple of {self.world_size}"
+            )
+        self.local_batch_size = cfg.batch_size // self.world_size
         if self.is_main:
             self._prepare_out_dir()
-        ckpt_meta = None
-        if cfg.resume:
-            ckpt_meta = self._read_checkpoint_meta()
+        ckpt = self._read_checkpoint() if cfg.resume else None
+        self.tokenizer, self.stream = load_text_data(
+            cfg.data, cfg.block_size, ckpt.tokenizer if ckpt is not None else None,
+            rank=self.rank, world_size=self.world_size,
+        )  # fmt: skip
+        self.model_config = cfg.model_config(self.tokenizer.vocab_size)
+        try:
+            if ckpt is not None:  # the run's shape must be the file's before anything is built
+                preflight.check_gpt_against_tensors(
+                    self.model_config, {k: tuple(v.shape) for k, v in ckpt.state_dict.items()}
+                )
+            preflight.check_training_memory(self.model_config, self.local_batch_size,
+                                            cfg.gradient_accumulation_steps, cfg.eval_iters)  # fmt: skip
+        except ValueError as e:
+            where = f"--resume: {str(self.checkpoint_path)!r}: " if ckpt is not None else ""
+            raise ConfigError(where + str(e)) from None
+        return ckpt
+
+    def _agree(self, error: ConfigError | None) -> ConfigError | None:
+        """Every rank's configuration, error and corpus checksum, compared on every rank."""
+        from .distributed import agree
+
+        config = self.config.to_dict()
+        stream = getattr(self, "stream", None)
+        corpus = agree.checksum(stream.splits["train"], stream.splits["val"]) if stream else None
+        message, warnings = agree.start_check(
+            config, None if error is None else str(error), corpus,
+            ignore=("progress", "data"), warn_only=("learning_rate", "seed"),
+        )  # fmt: skip
+        if self.is_main:
+            for w in warnings:
+                print(f"descent: warning: {w}", file=sys.stderr, flush=True)
+        if message is None:
+            return None
+        agreed = ConfigError(message)
+        agreed.agreed = True  # every rank raises it: the job may end normally (exit 2)
+        return agreed
+
+    def _build(self, ckpt: runfolder.RunCheckpoint | None) -> None:
+        cfg = self.config
         # Seed before building the model: the initial weights depend only on the seed.
         descent.manual_seed(cfg.seed)
-        tokenizer = None
-        if ckpt_meta is not None:  # the checkpoint's tokenizer decides the ids
-            from .data import CharTokenizer
-
-            tokenizer = CharTokenizer.from_dict(ckpt_meta["tokenizer"])
-        self.tokenizer, self.stream = load_text_data(
-            cfg.data, cfg.block_size, tokenizer, rank=self.rank, world_size=self.world_size
-        )
-        self.model_config = cfg.model_config(self.tokenizer.vocab_size)
         self.raw_model = GPT(self.model_config)
         if cfg.device != "cpu":
             self.raw_model.to(cfg.device)
@@ -345,23 +448,39 @@ class Trainer:
         self.train_gen = descent.Generator(stream_seed(cfg.seed, 1))
         self.eval_gen = descent.Generator(stream_seed(cfg.seed, 2))  # evaluation batches
         # dropout draws from descent's default generator, seeded by manual_seed above
-        if ckpt_meta is not None:
-            self._restore(ckpt_meta)
+        if ckpt is not None:
+            self._restore(ckpt)
         if self.is_main:
-            with open(self.out_dir / CONFIG_NAME, "w") as f:
-                json.dump(self.config.to_dict(), f, indent=2)
+            # Temporary file + rename: a planted link at config.json is replaced, not followed.
+            runfolder.write_text(self.out_dir / CONFIG_NAME,
+                                 json.dumps(self.config.to_dict(), indent=2))  # fmt: skip
             self._open_metrics()
 
     def _prepare_out_dir(self) -> None:
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.out_dir / ".descent-write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            if not self.out_dir.is_dir():
+                raise ConfigError(f"output directory {str(self.out_dir)!r} is not a directory")
+            runfolder.probe_writable(self.out_dir)
         except OSError as e:
             raise ConfigError(
                 f"output directory {str(self.out_dir)!r} is not writable: {e.strerror or e}"
             ) from e
+        try:
+            self._lock = runfolder.RunLock(self.out_dir).acquire()
+            for name in (CHECKPOINT_NAME, METRICS_NAME, CONFIG_NAME):
+                runfolder.check_run_file(self.out_dir / name)
+        except runfolder.RunFolderError as e:
+            raise ConfigError(str(e)) from None
+
+    def close(self) -> None:
+        """Close metrics.jsonl and release the output folder's lock (train() ends with this)."""
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _to_device(self, *tensors):
         if self.config.device == "cpu":
@@ -374,19 +493,17 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
 
-    def _read_checkpoint_meta(self) -> dict:
-        from . import io as dio
-
+    def _read_checkpoint(self) -> runfolder.RunCheckpoint:
         path = self.checkpoint_path
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError(
                 f"--resume: no checkpoint at {str(path)!r}; train without --resume first"
             )
         try:
-            meta = dio.read_metadata(path)
-        except (OSError, ValueError) as e:  # CheckpointError is a ValueError
-            raise ConfigError(f"--resume: cannot read {str(path)!r}: {e}") from e
-        saved = meta.get("train_config", {})
+            ckpt = runfolder.read_run_checkpoint(path)
+        except (OSError, ValueError) as e:  # RunFolderError and CheckpointError are ValueErrors
+            raise ConfigError(f"--resume: cannot use {str(path)!r}: {e}") from None
+        saved = ckpt.meta.get("train_config", {})
         # The model's shape must match the checkpoint; the schedule may change (e.g. more
         # iterations), so only the shape fields are taken from the checkpoint.
         for name in ("n_layer", "n_head", "n_embd", "block_size", "bias"):
@@ -395,17 +512,27 @@ class Trainer:
                     f"--resume: the checkpoint has {name}={saved[name]} but the run asks for "
                     f"{name}={getattr(self.config, name)}; drop the flag or start a new --out"
                 )
-        return meta
+        if ckpt.step > self.config.max_iters:
+            raise ConfigError(
+                f"--resume: the checkpoint is at step {ckpt.step}, past max_iters="
+                f"{self.config.max_iters}: nothing would be trained or written; pass "
+                f"--max-iters above {ckpt.step} to continue"
+            )
+        return ckpt
 
-    def _restore(self, meta: dict) -> None:
+    def _restore(self, ckpt: runfolder.RunCheckpoint) -> None:
+        """Load the (already validated) checkpoint: weights, optimizer, step, random streams."""
         from . import io as dio
 
-        dio.load(
-            self.checkpoint_path, self.raw_model, self.optimizer, map_location=self.config.device
-        )
-        self.step = int(meta["step"])
-        self.best_val_loss = float(meta.get("best_val_loss", math.inf))
-        rng = meta["rng"]
+        try:
+            dio.load(ckpt.path, self.raw_model, self.optimizer, map_location=self.config.device)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--resume: cannot load {str(ckpt.path)!r}: {e}") from None
+        meta = ckpt.meta
+        self.step = ckpt.step
+        best = meta.get("best_val_loss")
+        self.best_val_loss = math.inf if best is None else float(best)
+        rng = meta["rng"]  # each state was tried on a scratch generator by read_run_checkpoint
         self.train_gen.set_state(rng["train"])
         self.eval_gen.set_state(rng["eval"])
         descent.default_generator().set_state(rng["dropout"])
@@ -415,50 +542,61 @@ class Trainer:
             self._truncate_metrics(self.step)
 
     def save_checkpoint(self) -> None:
-        """Write `out_dir/ckpt.safetensors` atomically (main process only)."""
+        """Write `out_dir/ckpt.safetensors` atomically (main process only).
+
+        Raises:
+            ConfigError: the file cannot be written (a full disk, lost permissions); the
+                previous checkpoint is untouched (the write goes to a temporary file first).
+        """
         if not self.is_main:
             return
         from . import io as dio
 
-        dio.save(
-            self.checkpoint_path,
-            self.raw_model,
-            self.optimizer,
-            step=self.step,
-            model_config=self.model_config.to_dict(),
-            train_config=self.config.to_dict(),
-            tokenizer=self.tokenizer.to_dict(),
-            best_val_loss=self.best_val_loss if math.isfinite(self.best_val_loss) else None,
-            rng={
-                "train": self.train_gen.get_state(),
-                "eval": self.eval_gen.get_state(),
-                "dropout": descent.default_generator().get_state(),
-            },
-        )
+        try:
+            runfolder.check_run_file(self.checkpoint_path)
+            dio.save(
+                self.checkpoint_path,
+                self.raw_model,
+                self.optimizer,
+                step=self.step,
+                model_config=self.model_config.to_dict(),
+                train_config=self.config.to_dict(),
+                tokenizer=self.tokenizer.to_dict(),
+                best_val_loss=self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+                rng={
+                    "train": self.train_gen.get_state(),
+                    "eval": self.eval_gen.get_state(),
+                    "dropout": descent.default_generator().get_state(),
+                },
+            )
+        except (OSError, runfolder.RunFolderError) as e:
+            kept = "the previous checkpoint is kept" if self.checkpoint_path.is_file() else (
+                "no checkpoint was written")  # fmt: skip
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ConfigError(
+                f"cannot write the checkpoint at step {self.step} to "
+                f"{str(self.checkpoint_path)!r}: {why}; {kept}. Free some space (or fix the "
+                "folder) and continue with --resume"
+            ) from None
 
     # -- metrics -------------------------------------------------------------------------------
 
     def _open_metrics(self) -> None:
         # A fresh run starts a fresh log (an old run in the same folder is overwritten, as its
-        # checkpoint will be); a resumed run appends to its own.
-        mode = "a" if self.config.resume else "w"
-        self._metrics_file = open(self.out_dir / METRICS_NAME, mode, buffering=1)  # noqa: SIM115
+        # checkpoint will be); a resumed run appends to its own. Neither follows a link.
+        path = self.out_dir / METRICS_NAME
+        try:
+            if not self.config.resume:
+                runfolder.write_text(path, "")
+            self._metrics_file = runfolder.open_append(path)
+        except (OSError, runfolder.RunFolderError) as e:
+            raise ConfigError(str(e)) from None
 
     def _truncate_metrics(self, step: int) -> None:
-        path = self.out_dir / METRICS_NAME
-        if not path.is_file():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if rec.get("step", 0) <= step:
-                keep.append(line)
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in keep))
-        os.replace(tmp, path)
+        try:
+            runfolder.truncate_metrics(self.out_dir / METRICS_NAME, step)
+        except (OSError, runfolder.RunFolderError) as e:
+            raise ConfigError(f"--resume: {e}") from None
 
     def _log(self, record: dict) -> None:
         """Append one record to metrics.jsonl.
@@ -603,9 +741,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            if self._metrics_file is not None:
-                self._metrics_file.close()
-                self._metrics_file = None
+            self.close()  # metrics.jsonl and the folder's lock
         self._callback("on_train_end")
         return self
 
@@ -667,29 +803,32 @@ def generate_text(
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
     """Load a trained GPT and its tokenizer from a checkpoint file or a run's output folder.
 
+    The file is validated completely (its model config against its tensors, its tokenizer
+    against the vocabulary) before the model is built, so a damaged or crafted file gives a
+    clear error rather than a half-built model or a huge allocation.
+
     Returns:
         (model, tokenizer, meta): the GPT in eval mode, its `CharTokenizer`, the metadata dict.
 
     Raises:
         FileNotFoundError: no checkpoint there.
+        ValueError: the file is damaged, foreign, or not written by `descent train`.
     """
-    from . import io as dio
-    from .data import CharTokenizer
-
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    meta = dio.read_metadata(path)
-    if "model_config" not in meta or "tokenizer" not in meta:
-        raise ValueError(f"{str(path)!r} is not a checkpoint written by `descent train`")
-    model = GPT(GPTConfig.from_dict(meta["model_config"]))
-    dio.load(path, model)
+    ckpt = runfolder.read_run_checkpoint(path, resume=False)
+    model = GPT(ckpt.model_config)
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{str(path)!r} does not fit its own model_config: {e}") from None
     if device != "cpu":
         model.to(device)
     model.eval()
-    return model, CharTokenizer.from_dict(meta["tokenizer"]), meta
+    return model, ckpt.tokenizer, ckpt.meta
 
 
 def train(config: TrainConfig, callbacks: list | tuple = (), **trainer_kwargs) -> Trainer:
