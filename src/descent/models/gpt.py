@@ -9,6 +9,16 @@ pre-norm blocks, the 1/sqrt(2 * n_layer) scaling of residual projections); Press
 "Using the Output Embedding to Improve Language Models" (weight tying); nanoGPT's model.py for
 the layout and the parameter names (so checkpoints map name for name). The attention layer is
 `descent.nn.CausalSelfAttention`, nanoGPT's block with the same names.
+
+Options from the modded-nanogpt speedrun (Keller Jordan et al., 2024-25), each a GPTConfig flag,
+all off by default so that the default model is nanoGPT's (see docs/speedrun.md):
+
+    rope            rotary position embeddings on q and k (Su et al. 2021); no learned wpe
+    qk_norm         RMS-normalise each head's q and k before the scores (Dehghani et al. 2023)
+    relu2           MLP activation ReLU(x)^2 instead of GELU (So et al. 2021, "Primer")
+    logit_softcap   logits <- c * tanh(logits / c) (Gemma 2; c = 0 leaves them alone)
+    zero_init_proj  the projections back into the residual stream (c_proj) start at zero
+    tie_weights     False gives the output head its own matrix (untied from wte)
 """
 
 from __future__ import annotations
@@ -36,6 +46,17 @@ class GPTConfig:
         n_embd: width of the residual stream.
         dropout: dropout probability on embeddings, attention weights and residual branches.
         bias: whether Linear and LayerNorm layers have biases (nanoGPT's default: no).
+        rope: rotary position embeddings on queries and keys instead of the learned position
+            embedding `wpe` (which the model then does not have). Needs an even head width.
+        rope_base: the rotary frequency base (10000 in the paper).
+        qk_norm: RMS-normalise each head's queries and keys (no learned gain) before the
+            attention scores, which bounds them and allows higher learning rates.
+        relu2: the MLP's activation is ReLU(x)^2 instead of GELU.
+        logit_softcap: c > 0 squashes the logits to (-c, c) with c * tanh(logits / c); 0 = off.
+        zero_init_proj: initialise attn.c_proj and mlp.c_proj weights to zero (each block
+            starts as the identity) instead of N(0, 0.02 / sqrt(2 n_layer)).
+        tie_weights: share the token embedding with the output head (nanoGPT); False gives
+            lm_head its own N(0, 0.02) matrix.
     """
 
     vocab_size: int = 65
@@ -45,6 +66,13 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False
+    rope: bool = False
+    rope_base: float = 10000.0
+    qk_norm: bool = False
+    relu2: bool = False
+    logit_softcap: float = 0.0
+    zero_init_proj: bool = False
+    tie_weights: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -57,6 +85,17 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ValueError(
+                f"GPTConfig: rope rotates channel pairs, so the head width n_embd // n_head = "
+                f"{self.n_embd // self.n_head} must be even; change n_embd or n_head"
+            )
+        if self.rope and not self.rope_base > 1.0:
+            raise ValueError(f"GPTConfig: rope_base must be > 1, got {self.rope_base}")
+        if not self.logit_softcap >= 0.0:
+            raise ValueError(
+                f"GPTConfig: logit_softcap must be >= 0 (0 turns it off), got {self.logit_softcap}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,17 +129,66 @@ PRESETS: dict[str, dict] = {
 
 
 class MLP(nn.Module):
-    """The position-wise feed-forward network: C -> 4C -> GELU -> C."""
+    """The position-wise feed-forward network: C -> 4C -> GELU (or ReLU^2) -> C."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.relu2 = config.relu2
 
     def forward(self, x):
-        # GELU with the exact erf form (PyTorch's nn.GELU() default, which nanoGPT uses).
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        h = self.c_fc(x)  # (B, T, 4C)
+        if self.relu2:
+            # ReLU^2 (So et al. 2021): sparse like ReLU, smooth at 0 like GELU, cheaper than erf.
+            h = F.relu(h)
+            h = h * h
+        else:
+            # GELU with the exact erf form (PyTorch's nn.GELU() default, which nanoGPT uses).
+            h = F.gelu(h)
+        return self.dropout(self.c_proj(h))
+
+
+class SpeedrunAttention(nn.CausalSelfAttention):
+    """nanoGPT's causal self-attention (same parameters and names) plus QK-norm and RoPE.
+
+    q, k, v = split(c_attn(x)) per head; then, when enabled, q, k <- rms_norm(q), rms_norm(k)
+    over each head's channels (no gain), then q, k <- rope(q), rope(k); then causal scaled
+    dot-product attention and c_proj, as in the parent class.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__(config)
+        self.head_dim = config.n_embd // config.n_head
+        self.qk_norm = config.qk_norm
+        self.rotary = (
+            nn.RotaryEmbedding(self.head_dim, config.block_size, config.rope_base)
+            if config.rope
+            else None
+        )
+
+    def forward(self, x):
+        """x: (B, T, C) -> (B, T, C); token t attends to tokens 0..t only."""
+        b, t, c = x.shape
+        hs = self.head_dim
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm:
+            # eps=None: the dtype's machine epsilon, as torch.nn.functional.rms_norm.
+            q = F.rms_norm(q, (hs,))
+            k = F.rms_norm(k, (hs,))
+        if self.rotary is not None:
+            q = self.rotary(q)  # positions 0..T-1
+            k = self.rotary(k)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=True,
+        )  # (B, nh, T, hs)  # fmt: skip
+        y = y.transpose(1, 2).reshape(b, t, c)  # re-assemble the heads side by side
+        return self.resid_dropout(self.c_proj(y))
 
 
 class Block(nn.Module):
@@ -109,7 +197,10 @@ class Block(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = nn.CausalSelfAttention(config)  # nanoGPT's layout: c_attn, c_proj
+        if config.rope or config.qk_norm:
+            self.attn = SpeedrunAttention(config)  # the same parameters, plus QK-norm / RoPE
+        else:
+            self.attn = nn.CausalSelfAttention(config)  # nanoGPT's layout: c_attn, c_proj
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
@@ -133,27 +224,33 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-            )
+        modules = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if not config.rope:  # with RoPE, positions enter through the attention's rotations
+            modules["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        modules.update(
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         )
+        self.transformer = nn.ModuleDict(modules)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # Weight tying: the input embedding and the output projection are the same matrix, so
-        # a token's vector is learned from both ends (Press & Wolf, 2017).
-        self.transformer.wte.weight = self.lm_head.weight
+        if config.tie_weights:
+            # Weight tying: the input embedding and the output projection are the same matrix,
+            # so a token's vector is learned from both ends (Press & Wolf, 2017).
+            self.transformer.wte.weight = self.lm_head.weight
 
         # nanoGPT's initialisation: N(0, 0.02) for every Linear and Embedding, zero biases, then
         # the projections back into the residual stream scaled by 1/sqrt(2 * n_layer) (GPT-2),
         # because each block adds two of them and the variance of the sum grows with depth.
+        # zero_init_proj starts them at 0 instead (modded-nanogpt): every block begins as the
+        # identity, and the gradient of c_proj (its input times the upstream gradient) is not 0.
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init_proj:
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -173,7 +270,7 @@ class GPT(nn.Module):
                 reports it (the token embedding stays in: it doubles as the output layer).
         """
         n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-        if non_embedding:
+        if non_embedding and "wpe" in self.transformer:
             n -= self.transformer.wpe.weight.numel()
         return n
 
@@ -194,22 +291,31 @@ class GPT(nn.Module):
                 f"GPT: a sequence of length {T} is longer than block_size="
                 f"{self.config.block_size}; crop the context to its last block_size tokens"
             )
-        pos = descent.arange(0, T, dtype=np.int64, device=idx.device)  # (T,)
-        tok_emb = self.transformer.wte(idx)  # (B, T, C)
-        pos_emb = self.transformer.wpe(pos)  # (T, C), broadcast over the batch
-        x = self.transformer.drop(tok_emb + pos_emb)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if not self.config.rope:
+            pos = descent.arange(0, T, dtype=np.int64, device=idx.device)  # (T,)
+            x = x + self.transformer.wpe(pos)  # (T, C), broadcast over the batch
+        x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x)
         x = self.transformer.ln_f(x)
         if targets is not None:
-            logits = self.lm_head(x)  # (B, T, V)
+            logits = self._softcap(self.lm_head(x))  # (B, T, V)
             loss = F.cross_entropy(
                 logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-1
             )
             return logits, loss
         # Inference: only the last position's prediction is needed; skip the rest of lm_head.
-        logits = self.lm_head(x[:, -1:, :])  # (B, 1, V)
+        logits = self._softcap(self.lm_head(x[:, -1:, :]))  # (B, 1, V)
         return logits, None
+
+    def _softcap(self, logits):
+        """c * tanh(logits / c) when logit_softcap = c > 0 (Gemma 2): no logit grows past c,
+        so no single token's probability saturates early in training."""
+        cap = self.config.logit_softcap
+        if cap <= 0:
+            return logits
+        return F.tanh(logits * (1.0 / cap)) * cap
 
     def crop_block_size(self, block_size: int) -> None:
         """Shrink the context length (keeps the first block_size position embeddings)."""
@@ -218,9 +324,13 @@ class GPT(nn.Module):
                 f"crop_block_size: {block_size} must be in 1..{self.config.block_size}"
             )
         self.config.block_size = block_size
-        w = self.transformer.wpe.weight
-        w.data = w.data[:block_size].copy()
-        self.transformer.wpe.num_embeddings = block_size
+        if "wpe" in self.transformer:
+            w = self.transformer.wpe.weight
+            w.data = w.data[:block_size].copy()
+            self.transformer.wpe.num_embeddings = block_size
+        for block in self.transformer.h:  # RoPE has no table to crop, only a bound
+            if getattr(block.attn, "rotary", None) is not None:
+                block.attn.rotary.max_seq_len = block_size
 
     def configure_optimizers(
         self,
