@@ -388,8 +388,24 @@ class GPT(nn.Module):
         Returns:
             (B, t + max_new_tokens) token ids.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not math.isfinite(temperature) or temperature < 0):  # fmt: skip
+            raise ValueError(
+                f"generate: temperature must be a finite number >= 0 (0: greedy), got "
+                f"{temperature!r}"
+            )
+        if idx.ndim != 2 or idx.shape[1] == 0:
+            raise ValueError(
+                f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
+                f"token), got shape {tuple(idx.shape)}"
+            )
+        ids = backend.as_numpy(idx.data)
+        if ids.dtype.kind not in "iu" or (ids.size and (ids.min() < 0
+                                                       or ids.max() >= self.config.vocab_size)):
+            raise ValueError(
+                f"generate: token ids must be integers in [0, {self.config.vocab_size}), got "
+                f"{ids.dtype} ids in [{ids.min()}, {ids.max()}]"
+            )
         if top_k is not None and top_k <= 0:
             raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
         rng = (generator or descent.default_generator()).numpy_rng
@@ -413,10 +429,22 @@ class GPT(nn.Module):
 
 
 def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> np.ndarray:
-    """Draw one token per row of (B, V) logits; returns (B, 1) int64."""
-    if temperature == 0:
+    """Draw one token per row of (B, V) logits; returns (B, 1) int64.
+
+    Non-finite logits are refused (NaN would silently sample token 0 forever). A temperature so
+    small that logits / temperature overflows is the limit T -> 0 of the distribution: greedy.
+    """
+    if not np.isfinite(logits).all():
+        raise ValueError(
+            "generate: the model's logits hold NaN or Inf, so there is nothing to sample from; "
+            "its weights are not finite (a diverged run?): load an earlier checkpoint"
+        )
+    if temperature > 0:
+        with np.errstate(over="ignore"):
+            scaled = logits / temperature
+    if temperature == 0 or not np.isfinite(scaled).all():
         return logits.argmax(axis=-1, keepdims=True).astype(np.int64)
-    logits = logits / temperature
+    logits = scaled
     if top_k is not None and top_k < logits.shape[-1]:
         # Everything below the k-th largest logit gets probability 0.
         kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]  # (B, 1)
