@@ -34,6 +34,8 @@ class Sequential(Module):
                 self.add_module(str(idx), module)
 
     def _index(self, idx: int) -> str:
+        # Position -> registered name. Built from an OrderedDict, the names are the user's
+        # keys, so the position is taken from the insertion order, not from the name.
         n = len(self)
         if not -n <= idx < n:
             raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
@@ -75,6 +77,8 @@ class Sequential(Module):
         return self
 
     def insert(self, index: int, module: Module) -> Sequential:
+        # Re-registers every module under its new position, so that the names (and the
+        # state_dict keys "0.weight", "1.weight", ...) stay equal to the positions.
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"insert index {index} is out of range for length {n}")
@@ -121,6 +125,8 @@ class ModuleList(Module):
         self.add_module(self._index(operator.index(idx)), module)
 
     def __delitem__(self, idx) -> None:
+        # Names are positions: renumber after a deletion, as PyTorch, so state_dict keys stay
+        # "0.", "1.", ... and match a ModuleList built fresh with the remaining modules.
         items = list(self._modules.values())
         if isinstance(idx, slice):
             del items[idx]

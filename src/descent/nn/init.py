@@ -129,6 +129,8 @@ def _draw(kind: str, tensor: Tensor, generator):
     dt = tensor.dtype
     if dt.kind != "f":
         raise TypeError(f"nn.init: random initialisation needs a floating tensor, got dtype {dt}")
+    # NumPy's Generator draws float32 or float64 only: half precision is drawn in float32 and
+    # rounded once.
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
     if kind == "uniform":
         arr = rng.random(tensor.shape, dtype=draw_dt)

@@ -178,6 +178,10 @@ class Module:
 
     # -- registration ----------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
+        # Registration happens here: `self.fc = Linear(...)` files the value into its registry
+        # (not the instance __dict__), so parameters() and state_dict() find every Parameter
+        # without each class listing its own. A name keeps one kind: assigning a plain value
+        # over a registered parameter or module is a TypeError, None clears the slot.
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
@@ -336,7 +340,8 @@ class Module:
         """
         if memo is None:
             memo = set()
-        # Stack of (prefix, module); children pushed in reverse to visit them in order.
+        # Stack of (prefix, module); children pushed in reverse to visit them in order. The memo
+        # holds ids, valid here because every module visited is alive for the whole traversal.
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop()
@@ -551,6 +556,7 @@ class Module:
             head = prefix + (f"{mod_prefix}." if mod_prefix else "")
             for name, p in mod._parameters.items():
                 if p is not None:
+                    # Tensor._wrap(p.data): detached, sharing memory (PyTorch's p.detach()).
                     out[head + name] = p if keep_vars else Tensor._wrap(p.data)
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
@@ -558,6 +564,7 @@ class Module:
         return out
 
     def _state_targets(self) -> OrderedDict[str, Tensor]:
+        # The tensors load_state_dict writes into, by key: the state_dict's own objects.
         return self.state_dict(keep_vars=True)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
@@ -625,6 +632,7 @@ class Module:
             for target, arr in plan:
                 src = backend.to_device(arr, target.device)
                 target.data[...] = src  # NumPy/CuPy cast to the target's dtype here
+                # An in-place change: a graph that saved this tensor must notice it at backward.
                 target._version += 1
         return IncompatibleKeys(missing, unexpected)
 

@@ -48,6 +48,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         elif padding == "same":
             if (sh, sw) != (1, 1):
                 raise ValueError("conv2d: padding='same' needs stride 1, as in PyTorch")
+            # Output size = input size at stride 1: pad the dilated kernel's extent minus one.
             th, tw = dh * (kh - 1), dw * (kw - 1)
             ph, pw = th // 2, tw // 2
             if th % 2 or tw % 2:  # asymmetric: the extra row/column goes after, as PyTorch
@@ -65,6 +66,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             f"conv2d: the kernel {kh}x{kw} (dilation {dh},{dw}) is larger than the padded input "
             f"{hp}x{wp}"
         )
+    # The op pads symmetrically inside its im2col; an asymmetric 'same' was padded above.
     ins = [x, w] if bias is None else [x, w, as_tensor(bias)]
     y = Conv2d.apply(
         *ins, geom=(kh, kw, sh, sw, dh, dw, ph, pw), groups=int(groups), has_b=bias is not None
@@ -87,6 +89,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     s = int_tuple(stride, 1, "stride", "conv1d")[0]
     d = int_tuple(dilation, 1, "dilation", "conv1d")[0]
     p = padding if isinstance(padding, str) else (0, int_tuple(padding, 1, "padding", "conv1d")[0])
+    # (N, C, L) -> (N, C, 1, L) with a (O, C/g, 1, k) kernel: one code path for both ops.
     y = conv2d(_shape.unsqueeze(x, 2), _shape.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups)
     y = _shape.squeeze(y, 2)
     return y[0] if unbatched else y

@@ -123,6 +123,7 @@ def cross_entropy(
         x2 = _shape.permute(x, *perm).reshape(-1, n_cls)
     else:
         x2 = x
+    # PyTorch tells the two target kinds apart by dtype: floating = probabilities per class.
     if t.data.dtype.kind == "f":
         loss = _soft_cross_entropy(
             x, x2, t, w, reduction, label_smoothing, perm if spatial else None
@@ -134,6 +135,8 @@ def cross_entropy(
                 f"input {tuple(x.shape)}; expected {(x.shape[0],) + spatial}"
             )
         tgt = t.data.reshape(-1)
+        # Checked here: the fused op indexes with the targets, where an out-of-range class
+        # would raise an IndexError naming no loss (NumPy) or read a wrong row (CuPy wraps).
         bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
         if bad.any():
             raise IndexError(
@@ -202,13 +205,15 @@ def nll_loss(
     valid = t != ignore_index
     if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
         raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
+    # Ignored rows pick class 0 (any valid index) and then get weight 0, so the gather needs
+    # no mask of its own and the ignored rows contribute nothing to value or gradient.
     t_safe = xp.where(valid, t, 0).astype(np.int64)
     picked = take_along_axis(x, Tensor._wrap(xp.expand_dims(t_safe, 1)), 1)[:, 0]  # (N, d...)
     wt = valid.astype(x.data.dtype)
     if weight is not None:
         wt = wt * as_tensor(weight).data.astype(x.data.dtype)[t_safe]
     loss = -picked * Tensor._wrap(wt)
-    if reduction == "mean":
+    if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
         return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x.data.dtype))
     if reduction == "sum":
         return loss.sum()
@@ -246,7 +251,7 @@ def smooth_l1_loss(
     _same_shape(x, y, "smooth_l1_loss")
     d = x - y
     a = _abs(d)
-    if beta == 0:
+    if beta == 0:  # the quadratic branch would divide by zero; the limit is the l1 loss
         return _reduce(a, reduction)
     return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
 
@@ -279,6 +284,7 @@ def binary_cross_entropy(
             f"{tuple(p.shape)}"
         )
     pd = p.data
+    # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise.
     if ((pd < 0) | (pd > 1)).any():
         raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
     loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))

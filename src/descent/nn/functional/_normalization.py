@@ -128,10 +128,10 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
-    xg = x.reshape(n, num_groups, -1)
+    xg = x.reshape(n, num_groups, -1)  # (N, G, C/G * spatial): one row per group
     mu = xg.mean(axis=-1, keepdims=True)
     xc = xg - mu
-    var = (xc * xc).mean(axis=-1, keepdims=True)
+    var = (xc * xc).mean(axis=-1, keepdims=True)  # biased, as PyTorch
     y = (xc * (var + eps) ** -0.5).reshape(tuple(x.shape))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     if weight is not None:
@@ -145,7 +145,7 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor
     """x / max(||x||_p, eps) along `dim`."""
     x = as_tensor(input)
     nrm = _red.norm(x, ord=p, axis=dim, keepdims=True)
-    return x / clamp(nrm, min=eps)
+    return x / clamp(nrm, min=eps)  # eps: a zero vector stays zero instead of 0/0
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:

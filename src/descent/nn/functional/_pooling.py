@@ -21,6 +21,8 @@ __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg
 
 
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
+    """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
+    (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
     kh, kw = int_tuple(kernel_size, 2, "kernel_size", op)
     if stride is None or (not isinstance(stride, int) and len(stride) == 0):
         sh, sw = kh, kw
@@ -28,6 +30,7 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
         sh, sw = int_tuple(stride, 2, "stride", op)
     ph, pw = int_tuple(padding, 2, "padding", op)
     dh, dw = int_tuple(dilation, 2, "dilation", op)
+    # PyTorch's rule: more padding would let a window see only padding (an -inf maximum).
     if ph > kh // 2 or pw > kw // 2:
         raise ValueError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
     if out_size(x.shape[2], kh, sh, dh, ph) < 1 or out_size(x.shape[3], kw, sw, dw, pw) < 1:
@@ -36,6 +39,7 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
 
 
 def _as4d(x: Tensor, op: str) -> tuple[Tensor, bool]:
+    """(C, H, W) -> (1, C, H, W) and True (unbatched, squeezed again on return), else x."""
     if x.ndim == 3:
         return _shape.unsqueeze(x, 0), True
     if x.ndim != 4:
