@@ -282,3 +282,58 @@ def test_muon_param_groups_untied_head_goes_to_adamw():
     assert other == [net.hidden.bias, net.lm_head.weight]  # frozen embedding left out
     hidden, other = optim.muon_param_groups(net, head_names=())
     assert hidden == [net.hidden.weight, net.lm_head.weight]
+
+
+def test_gradient_report_shows_muon_spectrum_before_and_after():
+    """gradient_report(model, [muon, adamw]) gives each Muon tensor the singular values of
+    its next update, before and after orthogonalisation; checked against NumPy's SVD of the
+    update computed here by hand (first step: the momentum starts at zero)."""
+    from descent.explain import gradient_report
+
+    descent.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 6))
+    hidden = [model[0].weight, model[2].weight]
+    other = [model[0].bias, model[2].bias]
+    muon = optim.Muon(hidden, lr=0.02, momentum=0.9)
+    adamw = optim.AdamW(other, lr=1e-3)
+    rng = np.random.default_rng(7)
+    x = descent.tensor(rng.standard_normal((64, 12)), dtype=np.float32)
+    # Targets dominated by one direction: the gradient's singular values spread widely.
+    y = descent.tensor(np.outer(rng.standard_normal(64), rng.standard_normal(6)) * 3.0
+                       + 0.01 * rng.standard_normal((64, 6)), dtype=np.float32)  # fmt: skip
+    ((model(x) - y) ** 2).mean().backward()
+    report = gradient_report(model, [muon, adamw])
+
+    for name, p in model.named_parameters():
+        stats = report[name]
+        if p.ndim == 1:
+            assert stats.muon is None  # AdamW's tensors: no spectrum
+            continue
+        g = p.grad.numpy().astype(np.float64)
+        m = 0.1 * g  # M = 0 + (1 - mu)(g - 0)
+        u = g + 0.9 * (m - g)  # Nesterov
+        s_before = np.linalg.svd(u, compute_uv=False)
+        s_after = np.linalg.svd(zeropower_via_newton_schulz(u), compute_uv=False)
+        np.testing.assert_allclose(stats.muon["before"], [s_before.min(), s_before.max()],
+                                   rtol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(stats.muon["after"], [s_after.min(), s_after.max()],
+                                   rtol=1e-3, atol=1e-4)  # fmt: skip
+        # Muon's band: every singular value of the applied update lies near 1 ...
+        lo, hi = stats.muon["after"]
+        assert 0.5 < lo and hi < 1.5, (name, lo, hi)
+        # ... while before, the largest dominates the smallest by far more.
+        b_lo, b_hi = stats.muon["before"]
+        assert b_hi / b_lo > 5 * (hi / lo), (name, b_lo, b_hi)
+    text = str(report)
+    assert "Muon: singular values" in text and "0.weight" in text
+    assert report.to_dict()["params"][0]["muon"]["after"][1] < 1.5
+    # Reporting changes nothing: the step after it equals a twin's step without a report.
+    twins = [Parameter(p.numpy().copy()) for p in hidden]
+    for t, p in zip(twins, hidden, strict=True):
+        t.grad = descent.tensor(p.grad.numpy().copy())
+    twin_opt = optim.Muon(twins, lr=0.02, momentum=0.9)
+    assert not muon.state  # preview_update created no state
+    muon.step()
+    twin_opt.step()
+    for p, t in zip(hidden, twins, strict=True):
+        np.testing.assert_array_equal(p.numpy(), t.numpy())
