@@ -351,52 +351,22 @@ class RunData:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    """The JSON objects of a .jsonl file, one per line; anything else is skipped.
-
-    A run folder is read as found: lines cut short by a killed run, lines that are not JSON
-    objects, and bytes that are not UTF-8 are dropped rather than stopping the report.
-    """
     out = []
     if not path.is_file():
         return out
-    with open(path, "rb") as f:
-        for raw in f:
-            try:
-                line = raw.decode("utf-8").strip()
-                rec = json.loads(line) if line else None
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed run
     return out
 
 
-def _read_json_object(path: Path) -> dict | None:
-    """A JSON file holding an object, or None (missing, a directory, damaged, not an object)."""
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _num(v) -> float | None:
-    """A number from a record; None for anything else (a damaged record)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v)
-
-
-def _gradient_record_ok(rec: dict) -> bool:
-    """A gradients.jsonl record the analysis and the pictures can read."""
-    params = rec.get("params", [])
-    step = rec.get("step")
-    return (step is None or type(step) is int) and isinstance(params, list) and all(
-        isinstance(p, dict) and isinstance(p.get("name"), str)
-        and isinstance(p.get("flags", []), list) for p in params
-    )  # fmt: skip
+    return None if v is None else float(v)
 
 
 def load_run(out_dir) -> RunData:
@@ -411,7 +381,7 @@ def load_run(out_dir) -> RunData:
         raise FileNotFoundError(f"no run folder at {str(out)!r}")
     data = RunData(str(out))
     for rec in _read_jsonl(out / "metrics.jsonl"):
-        if type(rec.get("step")) is not int:
+        if "step" not in rec:
             continue
         val = rec.get("val_loss", rec.get("val"))
         kind = rec.get("kind")
@@ -424,9 +394,19 @@ def load_run(out_dir) -> RunData:
             data.steps.append({"step": int(rec["step"]), "loss": _num(loss),
                                "lr": _num(rec.get("lr")),
                                "grad_norm": _num(rec.get("grad_norm"))})  # fmt: skip
-    data.gradients = [r for r in _read_jsonl(out / "gradients.jsonl") if _gradient_record_ok(r)]
-    data.landscape = _read_json_object(out / "landscape.json")
-    data.config = _read_json_object(out / "config.json")
+    data.gradients = _read_jsonl(out / "gradients.jsonl")
+    lpath = out / "landscape.json"
+    if lpath.is_file():
+        try:
+            data.landscape = json.loads(lpath.read_text())
+        except json.JSONDecodeError:
+            data.landscape = None
+    cpath = out / "config.json"
+    if cpath.is_file():
+        try:
+            data.config = json.loads(cpath.read_text())
+        except json.JSONDecodeError:
+            data.config = None
     return data
 
 
@@ -595,10 +575,7 @@ def write_report(out_dir, filename: str = "report.html") -> str:
     analysis = analyze_run(data)
     page = html.render_report(data, analysis)
     path = Path(out_dir) / filename
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a directory; remove or rename it")
-    from ..io import atomic_write_bytes
-
-    # A uniquely named temporary file renamed over the name: a planted link is replaced.
-    atomic_write_bytes(path, page.encode("utf-8"))
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
     return str(path)
