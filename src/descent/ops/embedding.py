@@ -24,14 +24,14 @@ class Embedding(Function):
     def forward(self, w):
         return w[self.idx]  # (*idx.shape, D), one gather
 
-    def backward(self, gy, F):
-        # gy: (*idx.shape, D). `F` is the backward namespace (arrays, or Tensors under
+    def backward(self, gy, ops):
+        # gy: (*idx.shape, D). `ops` is the backward namespace (arrays, or Tensors under
         # create_graph); the gradient of the weight is gy's rows summed into (n_rows, D).
         if self.padding_idx is not None:
             keep = (self.idx != self.padding_idx)[..., None]
-            gy = gy * (Tensor._wrap(keep.astype(gy.data.dtype)) if F.is_graph else keep)
-        if F.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
-            return F.index_grad(gy, self.in_shapes[0], self.idx, False)
+            gy = gy * (Tensor._wrap(keep.astype(gy.data.dtype)) if ops.is_graph else keep)
+        if ops.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
+            return ops.index_grad(gy, self.in_shapes[0], self.idx, False)
         xp = backend.get_array_module(gy)
         n_rows, dim = self.in_shapes[0]
         idx = self.idx.reshape(-1)

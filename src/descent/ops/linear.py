@@ -30,10 +30,10 @@ class Linear(Function):
             y += b[0]  # in place on a fresh product: no second (M, out) array
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
-    def backward(self, gy, F):
-        # `F` is the backward namespace: arrays in the fast pass, Tensors under create_graph,
+    def backward(self, gy, ops):
+        # `ops` is the backward namespace: arrays in the fast pass, Tensors under create_graph,
         # so the same lines below also build a differentiable graph of the gradient.
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         x, w = ins[0], ins[1]
         gy2 = gy.reshape((-1, gy.shape[-1]))  # (M, out)
         gx = gw = gb = None
