@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -458,3 +459,258 @@ def _rebind(opt, params):
         return loss
 
     return closure
+
+
+# -- learning-rate schedulers --------------------------------------------------------------------
+LRS = (0.1, 0.05)  # two parameter groups with different lrs
+SCHED_STEPS = 200
+
+
+def _opt_pair(opt_name="SGD", **kwargs):
+    ours = getattr(optim, opt_name)(
+        [{"params": [Parameter(np.zeros(2))], "lr": lr} for lr in LRS], **kwargs
+    )
+    theirs = getattr(torch.optim, opt_name)(
+        [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr} for lr in LRS], **kwargs
+    )
+    return ours, theirs
+
+
+def _lr_close(a, b):
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=1e-15)
+
+
+def _run_schedules(ours_opt, theirs_opt, ours, theirs, steps=SCHED_STEPS, extra=()):
+    for t in range(steps + 1):
+        _lr_close(ours.get_last_lr(), theirs.get_last_lr())
+        _lr_close(
+            [g["lr"] for g in ours_opt.param_groups], [g["lr"] for g in theirs_opt.param_groups]
+        )
+        for key in extra:  # momentum, or beta1
+            a = [g[key] if key != "betas" else g[key][0] for g in ours_opt.param_groups]
+            b = [g[key] if key != "betas" else g[key][0] for g in theirs_opt.param_groups]
+            _lr_close(a, b)
+        assert ours.last_epoch == theirs.last_epoch == t
+        if t == steps:
+            break
+        ours_opt.step()
+        theirs_opt.step()
+        ours.step()
+        theirs.step()
+
+
+SCHEDULES = [
+    ("ConstantLR", dict()),
+    ("ConstantLR", dict(factor=0.5, total_iters=17)),
+    ("ConstantLR", dict(factor=0.25, total_iters=3)),
+    ("PolynomialLR", dict()),
+    ("PolynomialLR", dict(total_iters=150, power=2.0)),
+    ("PolynomialLR", dict(total_iters=77, power=0.5)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=10)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=7, T_mult=2, eta_min=1e-3)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=3)),
+    ("MultiStepLR", dict(milestones=[5, 30, 30, 120], gamma=0.5)),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), SCHEDULES, ids=[f"{n}-{k}" for n, k in SCHEDULES])
+def test_schedule_matches_torch(name, kwargs):
+    ours_opt, theirs_opt = _opt_pair()
+    ours = getattr(optim.lr_scheduler, name)(ours_opt, **kwargs)
+    theirs = getattr(torch.optim.lr_scheduler, name)(theirs_opt, **kwargs)
+    _run_schedules(ours_opt, theirs_opt, ours, theirs)
+
+
+CYCLIC = [
+    ("SGD", dict(momentum=0.9), dict(base_lr=0.01, max_lr=0.1, step_size_up=10)),
+    (
+        "SGD",
+        dict(momentum=0.9),
+        dict(
+            base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=7, step_size_down=13, mode="triangular2"
+        ),
+    ),
+    (
+        "SGD",
+        dict(momentum=0.5),
+        dict(
+            base_lr=0.001,
+            max_lr=[0.1, 0.05],
+            step_size_up=5,
+            mode="exp_range",
+            gamma=0.99,
+            base_momentum=0.4,
+            max_momentum=0.6,
+        ),
+    ),
+    ("Adam", dict(), dict(base_lr=0.001, max_lr=0.01, step_size_up=8)),  # cycles beta1
+    ("SGD", dict(), dict(base_lr=0.01, max_lr=0.1, step_size_up=6, cycle_momentum=False)),
+    (
+        "SGD",
+        dict(momentum=0.9),
+        dict(
+            base_lr=0.01,
+            max_lr=0.1,
+            step_size_up=9,
+            scale_fn=lambda x: 0.97**x,
+            scale_mode="iterations",
+        ),
+    ),
+    (
+        "SGD",
+        dict(momentum=0.9),
+        dict(
+            base_lr=0.01, max_lr=0.1, step_size_up=4, scale_fn=lambda x: 1.0 / x, scale_mode="cycle"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("opt", "opt_kw", "kwargs"), CYCLIC, ids=[str(i) for i in range(7)])
+def test_cyclic_lr_matches_torch(opt, opt_kw, kwargs):
+    ours_opt, theirs_opt = _opt_pair(opt, **opt_kw)
+    ours = optim.lr_scheduler.CyclicLR(ours_opt, **kwargs)
+    theirs = torch.optim.lr_scheduler.CyclicLR(theirs_opt, **kwargs)
+    extra = (
+        ()
+        if not kwargs.get("cycle_momentum", True)
+        else (("betas",) if opt == "Adam" else ("momentum",))
+    )
+    _run_schedules(ours_opt, theirs_opt, ours, theirs, extra=extra)
+
+
+def test_cyclic_lr_errors_and_resume():
+    ours_opt, theirs_opt = _opt_pair("Adagrad")
+    with pytest.raises(ValueError, match="cycle_momentum"):
+        optim.lr_scheduler.CyclicLR(ours_opt, 0.01, 0.1)
+    with pytest.raises(ValueError, match="mode"):
+        optim.lr_scheduler.CyclicLR(ours_opt, 0.01, 0.1, mode="zigzag", cycle_momentum=False)
+    # resume from a state_dict halfway: the same lrs as an uninterrupted run
+    ours_opt, theirs_opt = _opt_pair("SGD", momentum=0.9)
+    kw = dict(base_lr=0.01, max_lr=0.1, step_size_up=5, mode="triangular2")
+    ours = optim.lr_scheduler.CyclicLR(ours_opt, **kw)
+    theirs = torch.optim.lr_scheduler.CyclicLR(theirs_opt, **kw)
+    for _ in range(23):
+        ours.step()
+        theirs.step()
+    sd = json.loads(json.dumps(ours.state_dict()))
+    opt_sd = ours_opt.state_dict()
+    fresh_opt, _ = _opt_pair("SGD", momentum=0.9)
+    fresh_opt.load_state_dict(opt_sd)
+    fresh = optim.lr_scheduler.CyclicLR(fresh_opt, **kw, last_epoch=22)
+    fresh.load_state_dict(sd)
+    for _ in range(30):
+        fresh.step()
+        theirs.step()
+        _lr_close(fresh.get_last_lr(), theirs.get_last_lr())
+        _lr_close(
+            [g["momentum"] for g in fresh_opt.param_groups],
+            [g["momentum"] for g in theirs_opt.param_groups],
+        )
+
+
+def test_cosine_warm_restarts_fractional_epochs():
+    """step(epoch) with epoch + batch / batches, as in PyTorch's docstring example."""
+    ours_opt, theirs_opt = _opt_pair()
+    ours = optim.lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, T_0=3, T_mult=2, eta_min=1e-4)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        theirs_opt, T_0=3, T_mult=2, eta_min=1e-4
+    )
+    for epoch in range(12):
+        for batch in range(4):
+            e = epoch + batch / 4
+            ours.step(e)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                theirs.step(e)
+            _lr_close(ours.get_last_lr(), theirs.get_last_lr())
+            assert (ours.T_i, ours.last_epoch) == (theirs.T_i, theirs.last_epoch)
+            np.testing.assert_allclose(ours.T_cur, theirs.T_cur, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="T_0"):
+        optim.lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, T_0=0)
+    with pytest.raises(ValueError, match="T_mult"):
+        optim.lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, T_0=2, T_mult=0)
+
+
+def _metrics(seed, n=150):
+    """A validation curve with improvements, plateaus and noise (and exact repeats)."""
+    rng = np.random.default_rng(seed)
+    vals, v = [], 1.0
+    for i in range(n):
+        if i % 25 < 8:
+            v *= 0.9
+        vals.append(v + (0.0 if i % 7 == 0 else 1e-5 * rng.standard_normal()))
+    return vals
+
+
+PLATEAU = [
+    dict(),
+    dict(patience=2),
+    dict(mode="max", patience=3, factor=0.5),
+    dict(threshold_mode="abs", threshold=1e-3, patience=1, cooldown=2),
+    dict(patience=0, cooldown=3, min_lr=0.004, factor=0.3),
+    dict(patience=1, min_lr=[0.01, 0.001], factor=0.5),
+    dict(patience=1, factor=0.999999, eps=1e-6),  # changes below eps are skipped
+    dict(mode="max", threshold_mode="abs", threshold=0.0, patience=4),
+]
+
+
+@pytest.mark.parametrize("kwargs", PLATEAU, ids=[str(k) for k in PLATEAU])
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    ours_opt, theirs_opt = _opt_pair()
+    ours = optim.lr_scheduler.ReduceLROnPlateau(ours_opt, **kwargs)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, **kwargs)
+    values = _metrics(0)
+    if kwargs.get("mode") == "max":
+        values = [-v for v in values]
+    for i, v in enumerate(values):
+        metric = descent.tensor(v, dtype=np.float64) if i % 2 else v  # a Tensor works too
+        ours.step(metric)
+        theirs.step(v)
+        _lr_close(ours.get_last_lr(), theirs.get_last_lr())
+        _lr_close(
+            [g["lr"] for g in ours_opt.param_groups], [g["lr"] for g in theirs_opt.param_groups]
+        )
+        assert (ours.num_bad_epochs, ours.cooldown_counter, ours.last_epoch) == (
+            theirs.num_bad_epochs,
+            theirs.cooldown_counter,
+            theirs.last_epoch,
+        )
+        assert ours.best == theirs.best
+    assert min(ours.get_last_lr()) < max(LRS) or kwargs.get("factor", 0) > 0.99
+
+
+def test_reduce_lr_on_plateau_state_dict_and_errors():
+    ours_opt, theirs_opt = _opt_pair()
+    ours = optim.lr_scheduler.ReduceLROnPlateau(ours_opt, patience=2, cooldown=1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(theirs_opt, patience=2, cooldown=1)
+    values = _metrics(1)
+    for v in values[:60]:
+        ours.step(v)
+        theirs.step(v)
+    sd = json.loads(json.dumps(ours.state_dict()))
+    fresh_opt, _ = _opt_pair()
+    fresh_opt.load_state_dict(ours_opt.state_dict())
+    fresh = optim.lr_scheduler.ReduceLROnPlateau(fresh_opt)
+    fresh.load_state_dict(sd)
+    for v in values[60:]:
+        fresh.step(v)
+        theirs.step(v)
+        _lr_close(fresh.get_last_lr(), theirs.get_last_lr())
+    assert isinstance(fresh, optim.lr_scheduler.LRScheduler)
+    with pytest.raises(ValueError, match="factor"):
+        optim.lr_scheduler.ReduceLROnPlateau(ours_opt, factor=1.0)
+    with pytest.raises(ValueError, match="mode"):
+        optim.lr_scheduler.ReduceLROnPlateau(ours_opt, mode="best")
+    with pytest.raises(ValueError, match="threshold_mode"):
+        optim.lr_scheduler.ReduceLROnPlateau(ours_opt, threshold_mode="pct")
+    with pytest.raises(ValueError, match="min_lr"):
+        optim.lr_scheduler.ReduceLROnPlateau(ours_opt, min_lr=[0.1])
+
+
+def test_constant_and_polynomial_errors():
+    ours_opt, _ = _opt_pair()
+    with pytest.raises(ValueError, match="factor"):
+        optim.lr_scheduler.ConstantLR(ours_opt, factor=1.5)
+    with pytest.raises(ValueError, match="total_iters"):
+        optim.lr_scheduler.PolynomialLR(ours_opt, total_iters=0)

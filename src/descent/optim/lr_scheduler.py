@@ -37,6 +37,11 @@ __all__ = [
     "SequentialLR",
     "WarmupCosineLR",
     "warmup_cosine_lr",
+    "ConstantLR",
+    "PolynomialLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ReduceLROnPlateau",
 ]
 
 
@@ -523,3 +528,410 @@ class WarmupCosineLR(LRScheduler):
             warmup_cosine_lr(epoch, self.warmup_iters, self.lr_decay_iters, b, m)
             for b, m in zip(self.base_lrs, self.min_lrs, strict=True)
         ]
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr · factor for the first total_iters steps, then base_lr.
+
+    Args:
+        optimizer: the optimizer.
+        factor: the multiplier in [0, 1] applied until total_iters.
+        total_iters: the number of steps at the reduced lr.
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor!r}")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        factor = self.factor if epoch < self.total_iters else 1.0
+        return [b * factor for b in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr · (1 - min(epoch, total_iters) / total_iters)^power: down to 0 at
+    total_iters (power = 1 is a linear decay), then 0.
+
+    Args:
+        optimizer: the optimizer.
+        total_iters: the step at which the lr reaches 0.
+        power: the exponent of the decay.
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if total_iters <= 0:
+            raise ValueError(f"PolynomialLR: total_iters must be positive, got {total_iters!r}")
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        factor = (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power
+        return [b * factor for b in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter, 2017, "SGDR: Stochastic Gradient Descent with Warm
+    Restarts"): cosine annealing from base_lr to eta_min over T_i steps, then a restart, with
+    T_i = T_0 · T_mult^i for the i-th cycle:
+
+        lr = eta_min + (base_lr - eta_min) · (1 + cos(π · T_cur / T_i)) / 2
+
+    where T_cur counts the steps since the last restart. `step(epoch)` also takes a
+    fractional epoch (e.g. epoch + batch / batches_per_epoch), as PyTorch's does.
+
+    Args:
+        optimizer: the optimizer.
+        T_0: the length of the first cycle (a positive integer).
+        T_mult: each cycle is T_mult times longer than the previous (an integer >= 1).
+        eta_min: the lowest lr.
+        last_epoch: see `LRScheduler`.
+
+    Attributes:
+        T_cur, T_i: the position in the current cycle and its length (PyTorch's names).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,  # noqa: N803 - PyTorch's names
+        T_mult: int = 1,  # noqa: N803
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(
+                f"CosineAnnealingWarmRestarts: T_0 must be a positive integer, got {T_0!r}"
+            )
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(
+                f"CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got {T_mult!r}"
+            )
+        self.T_0 = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_i = T_0
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def _cycle(self, epoch: float) -> tuple[float, int]:
+        """(T_cur, T_i) at `epoch`: subtract whole cycles (exact for integer epochs, where
+        PyTorch's closed form through a logarithm can land on the wrong side of a restart)."""
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: epoch must be >= 0, got {epoch!r}")
+        if self.T_mult == 1:
+            return epoch % self.T_0, self.T_0
+        t_cur, t_i = epoch, self.T_0
+        while t_cur >= t_i:
+            t_cur -= t_i
+            t_i *= self.T_mult
+        return t_cur, t_i
+
+    def lr_at(self, epoch: float) -> list[float]:
+        t_cur, t_i = self._cycle(epoch)
+        cos = 1 + math.cos(math.pi * t_cur / t_i)
+        return [self.eta_min + (b - self.eta_min) * cos / 2 for b in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one step, or jump to a (possibly fractional) epoch."""
+        self._step_count += 1
+        exact = self.last_epoch + 1 if epoch is None else epoch
+        self.T_cur, self.T_i = self._cycle(exact)
+        self.last_epoch = math.floor(exact)
+        lrs = self.lr_at(exact)
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = list(lrs)
+
+
+class CyclicLR(LRScheduler):
+    """The cyclical learning rate policy (Smith, 2017, "Cyclical Learning Rates for Training
+    Neural Networks", arXiv:1506.01186), as PyTorch's CyclicLR; step it after every batch.
+
+    Within each cycle of step_size_up + step_size_down steps the lr rises linearly from
+    base_lr to max_lr and falls back; the amplitude is scaled by scale_fn of the cycle number
+    (scale_mode "cycle") or of the step (scale_mode "iterations"):
+
+        triangular:  scale 1;   triangular2: 1 / 2^(cycle - 1);   exp_range: gamma^step
+
+    With cycle_momentum the momentum (or Adam's beta1) moves inversely, between
+    max_momentum (at base_lr) and base_momentum (at max_lr). Constructing it sets each
+    group's lr to base_lr, as PyTorch does.
+
+    Args:
+        optimizer: the optimizer.
+        base_lr, max_lr: the bounds of the cycle, one value or one per group.
+        step_size_up: steps in the rising half of a cycle.
+        step_size_down: steps in the falling half (default step_size_up).
+        mode: "triangular", "triangular2" or "exp_range" (ignored when scale_fn is given).
+        gamma: the base of exp_range's scaling.
+        scale_fn: a custom scaling function of one argument (not saved in `state_dict()`).
+        scale_mode: "cycle" or "iterations": what scale_fn receives (custom scale_fn only).
+        cycle_momentum: also cycle momentum / beta1.
+        base_momentum, max_momentum: the momentum bounds, one value or one per group.
+        last_epoch: see `LRScheduler` (the number of batches seen).
+    """
+
+    _not_saved = ("optimizer", "_scale_fn_custom")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not a descent Optimizer")
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        if up <= 0 or down <= 0:
+            raise ValueError(
+                f"CyclicLR: step sizes must be positive, got up={step_size_up!r}, "
+                f"down={step_size_down!r}"
+            )
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(
+                f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give "
+                f"scale_fn), got {mode!r}"
+            )
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(
+                f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}"
+            )
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        # The built-in modes fix what their scale function receives (PyTorch's rule).
+        if scale_fn is None:
+            scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.scale_mode = scale_mode
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    f"CyclicLR: cycle_momentum=True needs an optimizer with momentum or betas; "
+                    f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for mx, bs, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
+                ):
+                    self._set_momentum(group, mx)
+                    group["max_momentum"] = mx
+                    group["base_momentum"] = bs
+        self._base_lrs = base_lrs
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at x (a cycle number or a step; see scale_mode)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def _position(self, epoch: int) -> tuple[float, float]:
+        """(amplitude fraction in [0, 1], scale) at step `epoch`."""
+        cycle = math.floor(1 + epoch / self.total_size)
+        x = 1.0 + epoch / self.total_size - cycle  # position within the cycle, in [0, 1)
+        if x <= self.step_ratio:
+            fraction = x / self.step_ratio
+        else:
+            fraction = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else epoch)
+        return fraction, scale
+
+    def lr_at(self, epoch: int) -> list[float]:
+        fraction, scale = self._position(epoch)
+        # base_lrs is set after LRScheduler.__init__ (which would record initial_lr there).
+        bases = getattr(self, "base_lrs", None) or self._base_lrs
+        return [b + (m - b) * fraction * scale for b, m in zip(bases, self.max_lrs, strict=True)]
+
+    def _set_momentum(self, group: dict[str, Any], momentum: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def _apply(self, epoch: int) -> None:
+        super()._apply(epoch)
+        if self.cycle_momentum:
+            fraction, scale = self._position(epoch)
+            for group, bs, mx in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums, strict=True
+            ):
+                self._set_momentum(group, mx - (mx - bs) * fraction * scale)
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by `factor` once a metric has stopped improving for `patience` steps.
+
+    Not a function of the step: `step(metric)` takes the monitored value (a validation loss,
+    say). A value improves on the best so far when, with mode "min", it is below
+    best · (1 - threshold) (threshold_mode "rel") or best - threshold ("abs"); with mode
+    "max", above best · (1 + threshold) or best + threshold. After more than `patience`
+    steps without improvement each group's lr becomes max(lr · factor, min_lr) (changes
+    smaller than eps are skipped), then `cooldown` steps pass before counting again.
+
+    Args:
+        optimizer: the optimizer.
+        mode: "min" (a loss) or "max" (an accuracy).
+        factor: the multiplier, < 1.
+        patience: steps without improvement tolerated before reducing.
+        threshold: the margin that counts as an improvement.
+        threshold_mode: "rel" or "abs".
+        cooldown: steps to wait after a reduction before counting bad steps again.
+        min_lr: the lowest lr, one value or one per group.
+        eps: the smallest change of lr that is applied.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0, got {factor!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not a descent Optimizer")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}"
+            )
+        self.factor = factor
+        self.optimizer = optimizer
+        if isinstance(min_lr, (list, tuple)):
+            self.default_min_lr = None
+            self.min_lrs = _per_group("min_lr", optimizer, min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.last_epoch = 0
+        self._step_count = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget the best value and the counters."""
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def is_better(self, a: float, best: float) -> bool:
+        """Whether `a` improves on `best` under mode, threshold and threshold_mode."""
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return a < best * (1.0 - self.threshold)
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def lr_at(self, epoch: int) -> list[float]:
+        raise TypeError(
+            "ReduceLROnPlateau's lr depends on the metrics passed to step(), not only on the "
+            "step; read get_last_lr()"
+        )
+
+    def get_lr(self) -> list[float]:
+        return list(self._last_lr)
+
+    def step(self, metrics, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Record one value of the monitored metric; reduce the lr if it has plateaued.
+
+        Args:
+            metrics: the monitored value (a number or a 1-element Tensor).
+            epoch: the step number (default: the previous one + 1).
+        """
+        current = float(metrics)
+        self._step_count += 1
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad steps during a cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"ReduceLROnPlateau: the optimizer has {len(groups)} parameter groups, "
+                    f"min_lr has {len(self.min_lrs)} values (a group was added); set "
+                    "scheduler.min_lrs to one value per group"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs, strict=True):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
