@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import typing
 from pathlib import Path
@@ -22,7 +23,20 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """A user mistake: reported as one line on stderr, exit status 2."""
+    """A user mistake: reported as one line on stderr, exit status 2.
+
+    `agreed` is True when every rank of an MPI job raises the same error (start-up checks): the
+    job then ends normally; otherwise the rank that saw it aborts the whole job.
+    """
+
+    def __init__(self, message: str, agreed: bool = False) -> None:
+        super().__init__(message)
+        self.agreed = agreed
+
+
+def _usage(e: Exception, prefix: str = "") -> UsageError:
+    """A UsageError carrying a ConfigError's message and whether all ranks agreed on it."""
+    return UsageError(prefix + str(e), agreed=bool(getattr(e, "agreed", False)))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,12 +179,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             callbacks += _report_callbacks(config.out_dir)
         trainer = Trainer(config, callbacks, rank=rank, world_size=world_size)
     except ConfigError as e:
-        raise UsageError(str(e)) from e
+        raise _usage(e) from None
     if args.prompt:  # check the prompt now rather than after minutes of training
         try:
             trainer.tokenizer.encode(args.prompt)
         except ValueError as e:
-            raise UsageError(f"--prompt: {e}") from e
+            trainer.close()
+            # every rank holds the same tokenizer, so every rank fails here
+            raise UsageError(f"--prompt: {e}", agreed=True) from None
 
     if is_main:
         n = trainer.raw_model.num_parameters()
@@ -183,8 +199,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"vocabulary {trainer.tokenizer.vocab_size}) for {config.max_iters} steps",
             flush=True,
         )
-    trainer.train()
+    start = trainer.step
+    try:
+        trainer.train()
+    except ConfigError as e:  # e.g. the disk filled up while saving a checkpoint
+        raise _usage(e) from None
     if not is_main:
+        return 0
+    if trainer.step == start and start > 0:
+        print(f"descent: the checkpoint in {config.out_dir} is already at step {start} = "
+              f"--max-iters: nothing to train; pass a larger --max-iters to continue")  # fmt: skip
         return 0
 
     if trainer.last_eval is not None:
@@ -254,21 +278,47 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not backend.cuda_available():
         raise UsageError("--device cuda: no CUDA GPU is usable here; use --device cpu")
-    if args.temperature < 0:
-        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise UsageError(f"--temperature must be a finite number >= 0 (0: greedy), got "
+                         f"{args.temperature}")  # fmt: skip
+    if args.seed < 0:
+        raise UsageError(f"--seed must be an integer >= 0, got {args.seed}")
     try:
         model, tokenizer, _ = load_checkpoint(args.checkpoint, device=args.device)
     except FileNotFoundError as e:
         raise UsageError(f"--checkpoint: {e}; train one with `descent train --out DIR`") from e
     except (ValueError, OSError, KeyError) as e:
         raise UsageError(f"--checkpoint {args.checkpoint!r} cannot be read: {e}") from e
+    bad = _non_finite_weights(model)
+    if bad:
+        raise UsageError(
+            f"--checkpoint {args.checkpoint!r}: the weights hold NaN or Inf (in {bad}); the run "
+            "diverged before this checkpoint: use an earlier one, or retrain with a lower "
+            "--learning-rate"
+        )
+    if args.prompt:  # the prompt's characters must be the model's
+        try:
+            tokenizer.encode(args.prompt)
+        except ValueError as e:
+            raise UsageError(f"--prompt: {e}") from None
     try:
         text = generate_text(model, tokenizer, args.prompt, args.tokens, args.temperature,
                              args.top_k, seed=args.seed, device=args.device)  # fmt: skip
     except ValueError as e:
-        raise UsageError(f"--prompt: {e}") from e
+        raise UsageError(f"cannot sample: {e}") from None
     print(text)
     return 0
+
+
+def _non_finite_weights(model) -> str:
+    """Names of the first few parameters holding NaN or Inf ('' when all are finite)."""
+    import numpy as np
+
+    from . import backend
+
+    bad = [n for n, p in model.named_parameters()
+           if not np.isfinite(backend.as_numpy(p.data)).all()]  # fmt: skip
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def _cmd_explain(argv: list[str]) -> int:
@@ -298,11 +348,35 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args)
         return _cmd_sample(args)
     except UsageError as e:
-        print(f"descent {args.command}: error: {e}", file=sys.stderr)
+        rank, world = _mpi_place()
+        if world > 1 and e.agreed and rank != 0:
+            return EXIT_USAGE  # every rank has the same error: rank 0 says it once
+        where = f" (rank {rank})" if world > 1 and not e.agreed else ""
+        message = " ".join(str(e).split())  # one line, whatever the message held
+        print(f"descent {args.command}{where}: error: {message}", file=sys.stderr, flush=True)
+        if world > 1 and not e.agreed:
+            _abort(EXIT_USAGE)  # the other ranks are inside a collective: end them too
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"descent {args.command}: interrupted", file=sys.stderr)
+        _abort(130)
         return 130
+
+
+def _mpi_place() -> tuple[int, int]:
+    """(rank, world size) when this process runs in an initialised MPI job, else (0, 1)."""
+    mod = sys.modules.get("descent.distributed.comm")
+    if mod is None or not mod.is_initialized():
+        return 0, 1
+    return mod.get_rank(), mod.get_world_size()
+
+
+def _abort(code: int) -> None:
+    """End every rank of an MPI job (an error only this rank saw); nothing without MPI."""
+    if _mpi_place()[1] > 1:
+        from .distributed.agree import abort
+
+        abort(code)
 
 
 if __name__ == "__main__":

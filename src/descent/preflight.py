@@ -103,8 +103,10 @@ def check_gpt_against_tensors(cfg: GPTConfig, shapes: Mapping[str, tuple]) -> No
     disagree = "; the file's config and its tensors disagree"
     wte = tuple(shapes.get("transformer.wte.weight", ()))
     if wte != (cfg.vocab_size, c):
-        raise ValueError(f"model_config says vocab_size={cfg.vocab_size}, n_embd={c} but "
-                         f"transformer.wte.weight has shape {wte or 'missing'}{disagree}")  # fmt: skip
+        raise ValueError(
+            f"model_config says vocab_size={cfg.vocab_size}, n_embd={c} but "
+            f"transformer.wte.weight has shape {wte or 'missing'}{disagree}"
+        )
     attn = tuple(shapes.get("transformer.h.0.attn.c_attn.weight", ()))
     if attn != (3 * c, c):
         raise ValueError(f"model_config says n_embd={c} but transformer.h.0.attn.c_attn.weight "

@@ -28,6 +28,10 @@ try:
 except ImportError:  # Windows: no advisory locks; runs are not protected from each other
     fcntl = None  # type: ignore[assignment]
 
+# The files of a run folder (`descent.train` re-exports the three names).
+CHECKPOINT_NAME = "ckpt.safetensors"
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
 LOCK_NAME = ".descent.lock"
 
 

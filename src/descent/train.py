@@ -25,6 +25,11 @@ Output folder (`config.out_dir`), written only by the main process (`Trainer.is_
     config.json        the TrainConfig of the run
     metrics.jsonl      one JSON object per line (see `Trainer._log` and docs/training.md)
     ckpt.safetensors   the latest checkpoint (written atomically by descent.io)
+    .descent.lock      held by the running process: a second run into the folder is refused
+Every file is written as a temporary file renamed over its name (never through a planted link),
+and everything that can fail is checked before the model is built (see descent.runfolder and
+descent.preflight). The configuration lives in descent.train_config, sampling in
+descent.sampling; this module re-exports their public names.
 """
 
 from __future__ import annotations
@@ -35,179 +40,17 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 import descent
 
-from . import backend, preflight, runfolder
-from .models.gpt import GPT, PRESETS, GPTConfig
-
-CHECKPOINT_NAME = "ckpt.safetensors"
-METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.json"
-
-
-class ConfigError(ValueError):
-    """A training run cannot start: bad setting, missing data, unwritable output folder."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. Defaults are the 'baby-gpt' preset.
-
-    Attributes (by group):
-        out_dir, data, resume, seed, device: where to write; the corpus ('python' = the Python
-            standard library's source on this machine, 'shakespeare', or a path to a text file;
-            None = 'python'); continue from `out_dir`'s checkpoint; the seed; 'cpu' or 'cuda'.
-        n_layer, n_head, n_embd, block_size, dropout, bias: the GPT's shape (`GPTConfig`).
-        batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch (the
-            global batch: under MPI each of N ranks takes batch_size / N of them), micro-batches
-            per step, and the number of optimizer steps.
-        learning_rate, min_lr, warmup_iters, lr_decay_iters, decay_lr: linear warm-up to
-            learning_rate over warmup_iters steps, then cosine decay to min_lr at lr_decay_iters
-            (constant learning_rate when decay_lr is False).
-        weight_decay, beta1, beta2, grad_clip: AdamW's settings; gradient clipping by global
-            norm (0 disables it).
-        eval_interval, eval_iters: estimate train/val loss every eval_interval steps on
-            eval_iters batches per split.
-        log_interval: write a step record to metrics.jsonl every log_interval steps.
-        checkpoint_interval: save every this many steps (None: at every evaluation); a final
-            checkpoint is always written.
-        sample_tokens: length of the text sample after training (0: none).
-        progress: show a tqdm progress bar.
-    """
-
-    # I/O and run identity
-    out_dir: str = "out"
-    data: str | None = None
-    resume: bool = False
-    seed: int = 1337
-    device: str = "cpu"
-    # model
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    dropout: float = 0.0
-    bias: bool = False
-    # optimisation
-    batch_size: int = 12
-    gradient_accumulation_steps: int = 1
-    max_iters: int = 2000
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_iters: int = 100
-    lr_decay_iters: int = 2000
-    decay_lr: bool = True
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0
-    # evaluation, logging, checkpoints
-    eval_interval: int = 250
-    eval_iters: int = 20
-    log_interval: int = 1
-    checkpoint_interval: int | None = None
-    sample_tokens: int = 200
-    progress: bool = True
-    preset: str | None = field(default=None)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """A config from a `descent.models.PRESETS` entry, with fields overridden by keyword."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        values = dict(PRESETS[name])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict({**values, "preset": name})
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"unknown TrainConfig field(s) {unknown}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        return GPTConfig(
-            vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
-            n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
-        )  # fmt: skip
-
-    def check_types(self) -> None:
-        """Raise ConfigError for a field whose value is not of its declared type.
-
-        A config read back from a checkpoint (`--resume`) may be crafted or damaged: '4' for
-        n_layer or 1.5 for max_iters must be refused here, not fail deep inside the model.
-        """
-        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            names = [t.strip() for t in str(f.type).split("|")]
-            if value is None and "None" in names:
-                continue
-            ok = kinds[names[0]]
-            if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
-                raise ConfigError(
-                    f"{f.name} must be {'a' if names[0] != 'int' else 'an'} {names[0]}"
-                    f"{' or None' if 'None' in names else ''}, got {value!r} "
-                    f"({type(value).__name__})"
-                )
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the first setting that cannot work."""
-        self.check_types()
-        positive = [
-            "n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters",
-            "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval",
-        ]  # fmt: skip
-        for name in positive:
-            if int(getattr(self, name)) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise ConfigError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
-            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.warmup_iters < 0 or self.sample_tokens < 0:
-            raise ConfigError("warmup_iters and sample_tokens must be >= 0")
-        if self.lr_decay_iters <= 0:
-            raise ConfigError(
-                f"lr_decay_iters must be a positive integer (the step where the cosine decay "
-                f"reaches min_lr), got {self.lr_decay_iters}"
-            )
-        if self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {self.seed}")
-        if self.data is not None and not self.data.strip():
-            raise ConfigError(
-                "data is empty; pass a text file, 'shakespeare' or 'python' (or leave the flag "
-                "out for 'python')"
-            )
-        if self.checkpoint_interval is not None and self.checkpoint_interval <= 0:
-            raise ConfigError(
-                f"checkpoint_interval must be positive, got {self.checkpoint_interval}"
-            )
-        if self.device not in ("cpu", "cuda"):
-            raise ConfigError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.device == "cuda" and not backend.cuda_available():
-            raise ConfigError(
-                "--device cuda: no CUDA GPU is usable here (CuPy missing or no device); "
-                "install the 'gpu' extra on a machine with a GPU, or use --device cpu"
-            )
-
+from . import preflight, runfolder
+from .models.gpt import GPT
+from .runfolder import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME
+from .sampling import generate_text, load_checkpoint
+from .train_config import ConfigError, TrainConfig
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -396,8 +239,10 @@ class Trainer:
                 preflight.check_gpt_against_tensors(
                     self.model_config, {k: tuple(v.shape) for k, v in ckpt.state_dict.items()}
                 )
-            preflight.check_training_memory(self.model_config, self.local_batch_size,
-                                            cfg.gradient_accumulation_steps, cfg.eval_iters)  # fmt: skip
+            preflight.check_training_memory(
+                self.model_config, self.local_batch_size, cfg.gradient_accumulation_steps,
+                cfg.eval_iters,
+            )  # fmt: skip
         except ValueError as e:
             where = f"--resume: {str(self.checkpoint_path)!r}: " if ckpt is not None else ""
             raise ConfigError(where + str(e)) from None
@@ -770,73 +615,12 @@ class Trainer:
         )  # fmt: skip
 
 
-def generate_text(
-    model: GPT,
-    tokenizer,
-    prompt: str | None,
-    max_new_tokens: int,
-    temperature: float = 0.8,
-    top_k: int | None = 200,
-    seed: int = 1337,
-    device: str = "cpu",
-) -> str:
-    """Encode `prompt`, sample `max_new_tokens` more tokens, and decode prompt + continuation.
-
-    Raises:
-        ValueError: the prompt has characters outside the tokenizer's vocabulary.
-    """
-    if not prompt:
-        prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.decode([0])
-    try:
-        ids = tokenizer.encode(prompt)
-    except (KeyError, ValueError) as e:
-        raise ValueError(
-            f"the prompt has characters the model never saw ({e}); use characters of its "
-            "training text"
-        ) from e
-    idx = descent.tensor(np.asarray([ids], dtype=np.int64), device=device)
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                         generator=descent.Generator(seed))  # fmt: skip
-    return tokenizer.decode(backend.as_numpy(out.data[0]).tolist())
-
-
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
-    """Load a trained GPT and its tokenizer from a checkpoint file or a run's output folder.
-
-    The file is validated completely (its model config against its tensors, its tokenizer
-    against the vocabulary) before the model is built, so a damaged or crafted file gives a
-    clear error rather than a half-built model or a huge allocation.
-
-    Returns:
-        (model, tokenizer, meta): the GPT in eval mode, its `CharTokenizer`, the metadata dict.
-
-    Raises:
-        FileNotFoundError: no checkpoint there.
-        ValueError: the file is damaged, foreign, or not written by `descent train`.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not os.path.lexists(path):
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    ckpt = runfolder.read_run_checkpoint(path, resume=False)
-    model = GPT(ckpt.model_config)
-    try:
-        model.load_state_dict(ckpt.state_dict)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} does not fit its own model_config: {e}") from None
-    if device != "cpu":
-        model.to(device)
-    model.eval()
-    return model, ckpt.tokenizer, ckpt.meta
-
-
 def train(config: TrainConfig, callbacks: list | tuple = (), **trainer_kwargs) -> Trainer:
     """Build a `Trainer` for `config` and run it to the end; returns the trainer."""
     return Trainer(config, callbacks, **trainer_kwargs).train()
 
 
 __all__ = [
-    "ConfigError", "TrainConfig", "Trainer", "train", "generate_text", "load_checkpoint",
-    "load_text_data",
+    "CHECKPOINT_NAME", "CONFIG_NAME", "METRICS_NAME", "ConfigError", "TrainConfig", "Trainer",
+    "train", "generate_text", "load_checkpoint", "load_text_data",
 ]  # fmt: skip

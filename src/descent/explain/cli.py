@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"descent explain: cannot write the report: {e}", file=sys.stderr)
         return 2
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        # load_run drops damaged records; this is the last line of defence for a run folder
+        # damaged in a way it did not foresee: one line, not a traceback.
+        print(f"descent explain: cannot read the run in {str(out)!r} "
+              f"({type(e).__name__}: {' '.join(str(e).split())})", file=sys.stderr)  # fmt: skip
+        return 2
     print(path)
     return 0
 

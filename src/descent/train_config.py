@@ -1,0 +1,173 @@
+"""`TrainConfig`: everything that defines a `descent train` run, and `ConfigError`.
+
+Every field is a command-line flag (`descent.cli`); `validate()` refuses, with one line naming
+the field, any value that cannot work -- including values of the wrong type read back from a
+damaged or crafted checkpoint when resuming.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from . import backend
+from .models.gpt import PRESETS, GPTConfig
+
+
+class ConfigError(ValueError):
+    """A training run cannot start: bad setting, missing data, unwritable output folder."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the 'baby-gpt' preset.
+
+    Attributes (by group):
+        out_dir, data, resume, seed, device: where to write; the corpus ('python' = the Python
+            standard library's source on this machine, 'shakespeare', or a path to a text file;
+            None = 'python'); continue from `out_dir`'s checkpoint; the seed; 'cpu' or 'cuda'.
+        n_layer, n_head, n_embd, block_size, dropout, bias: the GPT's shape (`GPTConfig`).
+        batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch (the
+            global batch: under MPI each of N ranks takes batch_size / N of them), micro-batches
+            per step, and the number of optimizer steps.
+        learning_rate, min_lr, warmup_iters, lr_decay_iters, decay_lr: linear warm-up to
+            learning_rate over warmup_iters steps, then cosine decay to min_lr at lr_decay_iters
+            (constant learning_rate when decay_lr is False).
+        weight_decay, beta1, beta2, grad_clip: AdamW's settings; gradient clipping by global
+            norm (0 disables it).
+        eval_interval, eval_iters: estimate train/val loss every eval_interval steps on
+            eval_iters batches per split.
+        log_interval: write a step record to metrics.jsonl every log_interval steps.
+        checkpoint_interval: save every this many steps (None: at every evaluation); a final
+            checkpoint is always written.
+        sample_tokens: length of the text sample after training (0: none).
+        progress: show a tqdm progress bar.
+    """
+
+    # I/O and run identity
+    out_dir: str = "out"
+    data: str | None = None
+    resume: bool = False
+    seed: int = 1337
+    device: str = "cpu"
+    # model
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    dropout: float = 0.0
+    bias: bool = False
+    # optimisation
+    batch_size: int = 12
+    gradient_accumulation_steps: int = 1
+    max_iters: int = 2000
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 2000
+    decay_lr: bool = True
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    # evaluation, logging, checkpoints
+    eval_interval: int = 250
+    eval_iters: int = 20
+    log_interval: int = 1
+    checkpoint_interval: int | None = None
+    sample_tokens: int = 200
+    progress: bool = True
+    preset: str | None = field(default=None)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """A config from a `descent.models.PRESETS` entry, with fields overridden by keyword."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        values = dict(PRESETS[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict({**values, "preset": name})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig field(s) {unknown}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return GPTConfig(
+            vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+            n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
+        )  # fmt: skip
+
+    def check_types(self) -> None:
+        """Raise ConfigError for a field whose value is not of its declared type.
+
+        A config read back from a checkpoint (`--resume`) may be crafted or damaged: '4' for
+        n_layer or 1.5 for max_iters must be refused here, not fail deep inside the model.
+        """
+        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            names = [t.strip() for t in str(f.type).split("|")]
+            if value is None and "None" in names:
+                continue
+            ok = kinds[names[0]]
+            if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+                raise ConfigError(
+                    f"{f.name} must be {'a' if names[0] != 'int' else 'an'} {names[0]}"
+                    f"{' or None' if 'None' in names else ''}, got {value!r} "
+                    f"({type(value).__name__})"
+                )
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work."""
+        self.check_types()
+        positive = [
+            "n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters",
+            "gradient_accumulation_steps", "eval_interval", "eval_iters", "log_interval",
+        ]  # fmt: skip
+        for name in positive:
+            if int(getattr(self, name)) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.warmup_iters < 0 or self.sample_tokens < 0:
+            raise ConfigError("warmup_iters and sample_tokens must be >= 0")
+        if self.lr_decay_iters <= 0:
+            raise ConfigError(
+                f"lr_decay_iters must be a positive integer (the step where the cosine decay "
+                f"reaches min_lr), got {self.lr_decay_iters}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed}")
+        if self.data is not None and not self.data.strip():
+            raise ConfigError(
+                "data is empty; pass a text file, 'shakespeare' or 'python' (or leave the flag "
+                "out for 'python')"
+            )
+        if self.checkpoint_interval is not None and self.checkpoint_interval <= 0:
+            raise ConfigError(
+                f"checkpoint_interval must be positive, got {self.checkpoint_interval}"
+            )
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda" and not backend.cuda_available():
+            raise ConfigError(
+                "--device cuda: no CUDA GPU is usable here (CuPy missing or no device); "
+                "install the 'gpu' extra on a machine with a GPU, or use --device cpu"
+            )
