@@ -8,10 +8,6 @@
 * the update-to-weight ratio ||w_after - w_before|| / ||w_before|| of the last optimizer step
   (a healthy run is often around 1e-3 per step; Karpathy's rule of thumb), when the weights
   before the step are known (`before=`, `watch_updates(optimizer)` or a GradientMonitor);
-* for tensors driven by `descent.optim.Muon` (pass the optimizer), the singular values of the
-  update the next step makes, before and after Newton-Schulz orthogonalisation (`muon`):
-  before, a few directions dominate (spread = largest / smallest singular value, often
-  100x or more); after, every direction gets about the same step (singular values near 1);
 * flags, with the thresholds printed under the table (`Thresholds`):
     non-finite  any NaN or Inf in the gradient;
     dead        every entry exactly zero (or no gradient reached the parameter at all);
@@ -87,9 +83,6 @@ class ParamGradStats:
     has_grad: bool = True
     nonfinite: int = 0
     flags: list[str] = field(default_factory=list)
-    # Muon-driven tensors only: singular values of the next update before / after
-    # orthogonalisation, {"before": [min, max], "after": [min, max]} (see muon_spectrum).
-    muon: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,14 +138,6 @@ class GradientReport:
                          f"{p.max_abs:.2e}", updown, upd, ",".join(p.flags) or "ok"))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        muon = [p for p in self.params if p.muon]
-        if muon:
-            lines.append("Muon: singular values of the next update, before -> after "
-                         "orthogonalisation")  # fmt: skip
-            for p in muon:
-                (b0, b1), (a0, a1) = p.muon["before"], p.muon["after"]
-                lines.append(f"  {p.name}: {b0:.2e}..{b1:.2e} (spread {_spread(b0, b1)}) -> "
-                             f"{a0:.2f}..{a1:.2f} (spread {_spread(a0, a1)})")  # fmt: skip
         title = "gradient report" + (f" (step {self.step})" if self.step is not None else "")
         verdict = (
             "all gradients healthy"
@@ -165,21 +150,6 @@ class GradientReport:
             "flags: " + self.thresholds.describe(),
         ]
         return "\n".join([title, *lines, "verdict: " + verdict, *notes])
-
-
-def _spread(lo: float, hi: float) -> str:
-    return f"{hi / lo:.3g}x" if lo > 0 else "inf (rank-deficient)"
-
-
-def muon_spectrum(update, ortho) -> dict[str, list[float]] | None:
-    """{"before": [min, max], "after": [min, max]} singular values of a Muon update U and of
-    its orthogonalised NS(U) (Muon promises "after" near [0.7, 1.2] for a full-rank U); None
-    when U is not finite (the non-finite flag says why)."""
-    mats = [backend.as_numpy(m).astype(np.float64) for m in (update, ortho)]
-    if not all(np.isfinite(m).all() for m in mats):
-        return None
-    sv = [np.linalg.svd(m, compute_uv=False) for m in mats]
-    return {k: [float(s.min()), float(s.max())] for k, s in zip(("before", "after"), sv)}
 
 
 def _shape(s) -> str:
@@ -282,11 +252,9 @@ def gradient_report(
 
     Args:
         model: a Module (or a dict name -> tensor, or a list of tensors).
-        optimizer: optional, or a list of optimizers (e.g. Muon and AdamW); the
-            update-to-weight ratio of its last step is shown when it is watched
-            (`watch_updates(optimizer)`, done here on first use: the ratio appears from the next
-            step on). For a `descent.optim.Muon`, its tensors also get `muon` (the singular
-            values of the next update before and after orthogonalisation).
+        optimizer: optional; the update-to-weight ratio of its last step is shown when it is
+            watched (`watch_updates(optimizer)`, done here on first use: the ratio appears from
+            the next step on).
         before: optional dict name -> array of the weights before the last step (an alternative
             to watching the optimizer).
         thresholds: the flag thresholds (default `Thresholds()`).
@@ -297,14 +265,9 @@ def gradient_report(
     """
     th = thresholds or Thresholds()
     snaps: dict[int, Any] = {}
-    if isinstance(optimizer, (list, tuple)):
-        optimizers = list(optimizer)
-    else:
-        optimizers = [] if optimizer is None else [optimizer]
-    for opt in optimizers:
-        watch_updates(opt)
-        snaps.update(_watched.get(opt, {}))
-    previews = [opt.preview_update for opt in optimizers if hasattr(opt, "preview_update")]
+    if optimizer is not None:
+        watch_updates(optimizer)
+        snaps = _watched.get(optimizer, {})
     stats = []
     for name, p in _named_params(model):
         prev = None
@@ -315,10 +278,6 @@ def gradient_report(
         elif id(p) in snaps and snaps[id(p)][0]() is p:
             prev = snaps[id(p)][1]
         stats.append(tensor_grad_stats(name, p, prev))
-        for preview in previews:  # Muon: what orthogonalisation does to this tensor's update
-            pair = preview(p)
-            if pair is not None:
-                stats[-1].muon = muon_spectrum(*pair)
     apply_flags(stats, th)
     return GradientReport(stats, th, step)
 
@@ -351,22 +310,52 @@ class RunData:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a .jsonl file, one per line; anything else is skipped.
+
+    A run folder is read as found: lines cut short by a killed run, lines that are not JSON
+    objects, and bytes that are not UTF-8 are dropped rather than stopping the report.
+    """
     out = []
     if not path.is_file():
         return out
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed run
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                line = raw.decode("utf-8").strip()
+                rec = json.loads(line) if line else None
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
     return out
 
 
+def _read_json_object(path: Path) -> dict | None:
+    """A JSON file holding an object, or None (missing, a directory, damaged, not an object)."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _num(v) -> float | None:
-    return None if v is None else float(v)
+    """A number from a record; None for anything else (a damaged record)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def _gradient_record_ok(rec: dict) -> bool:
+    """A gradients.jsonl record the analysis and the pictures can read."""
+    params = rec.get("params", [])
+    step = rec.get("step")
+    return (step is None or type(step) is int) and isinstance(params, list) and all(
+        isinstance(p, dict) and isinstance(p.get("name"), str)
+        and isinstance(p.get("flags", []), list) for p in params
+    )  # fmt: skip
 
 
 def load_run(out_dir) -> RunData:
@@ -381,7 +370,7 @@ def load_run(out_dir) -> RunData:
         raise FileNotFoundError(f"no run folder at {str(out)!r}")
     data = RunData(str(out))
     for rec in _read_jsonl(out / "metrics.jsonl"):
-        if "step" not in rec:
+        if type(rec.get("step")) is not int:
             continue
         val = rec.get("val_loss", rec.get("val"))
         kind = rec.get("kind")
@@ -394,19 +383,9 @@ def load_run(out_dir) -> RunData:
             data.steps.append({"step": int(rec["step"]), "loss": _num(loss),
                                "lr": _num(rec.get("lr")),
                                "grad_norm": _num(rec.get("grad_norm"))})  # fmt: skip
-    data.gradients = _read_jsonl(out / "gradients.jsonl")
-    lpath = out / "landscape.json"
-    if lpath.is_file():
-        try:
-            data.landscape = json.loads(lpath.read_text())
-        except json.JSONDecodeError:
-            data.landscape = None
-    cpath = out / "config.json"
-    if cpath.is_file():
-        try:
-            data.config = json.loads(cpath.read_text())
-        except json.JSONDecodeError:
-            data.config = None
+    data.gradients = [r for r in _read_jsonl(out / "gradients.jsonl") if _gradient_record_ok(r)]
+    data.landscape = _read_json_object(out / "landscape.json")
+    data.config = _read_json_object(out / "config.json")
     return data
 
 
@@ -575,7 +554,10 @@ def write_report(out_dir, filename: str = "report.html") -> str:
     analysis = analyze_run(data)
     page = html.render_report(data, analysis)
     path = Path(out_dir) / filename
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory; remove or rename it")
+    from ..io import atomic_write_bytes
+
+    # A uniquely named temporary file renamed over the name: a planted link is replaced.
+    atomic_write_bytes(path, page.encode("utf-8"))
     return str(path)
