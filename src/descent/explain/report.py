@@ -8,6 +8,10 @@
 * the update-to-weight ratio ||w_after - w_before|| / ||w_before|| of the last optimizer step
   (a healthy run is often around 1e-3 per step; Karpathy's rule of thumb), when the weights
   before the step are known (`before=`, `watch_updates(optimizer)` or a GradientMonitor);
+* for tensors driven by `descent.optim.Muon` (pass the optimizer), the singular values of the
+  update the next step makes, before and after Newton-Schulz orthogonalisation (`muon`):
+  before, a few directions dominate (spread = largest / smallest singular value, often
+  100x or more); after, every direction gets about the same step (singular values near 1);
 * flags, with the thresholds printed under the table (`Thresholds`):
     non-finite  any NaN or Inf in the gradient;
     dead        every entry exactly zero (or no gradient reached the parameter at all);
@@ -83,6 +87,9 @@ class ParamGradStats:
     has_grad: bool = True
     nonfinite: int = 0
     flags: list[str] = field(default_factory=list)
+    # Muon-driven tensors only: singular values of the next update before / after
+    # orthogonalisation, {"before": [min, max], "after": [min, max]} (see muon_spectrum).
+    muon: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -138,6 +145,14 @@ class GradientReport:
                          f"{p.max_abs:.2e}", updown, upd, ",".join(p.flags) or "ok"))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        muon = [p for p in self.params if p.muon]
+        if muon:
+            lines.append("Muon: singular values of the next update, before -> after "
+                         "orthogonalisation")  # fmt: skip
+            for p in muon:
+                (b0, b1), (a0, a1) = p.muon["before"], p.muon["after"]
+                lines.append(f"  {p.name}: {b0:.2e}..{b1:.2e} (spread {_spread(b0, b1)}) -> "
+                             f"{a0:.2f}..{a1:.2f} (spread {_spread(a0, a1)})")  # fmt: skip
         title = "gradient report" + (f" (step {self.step})" if self.step is not None else "")
         verdict = (
             "all gradients healthy"
@@ -150,6 +165,21 @@ class GradientReport:
             "flags: " + self.thresholds.describe(),
         ]
         return "\n".join([title, *lines, "verdict: " + verdict, *notes])
+
+
+def _spread(lo: float, hi: float) -> str:
+    return f"{hi / lo:.3g}x" if lo > 0 else "inf (rank-deficient)"
+
+
+def muon_spectrum(update, ortho) -> dict[str, list[float]] | None:
+    """{"before": [min, max], "after": [min, max]} singular values of a Muon update U and of
+    its orthogonalised NS(U) (Muon promises "after" near [0.7, 1.2] for a full-rank U); None
+    when U is not finite (the non-finite flag says why)."""
+    mats = [backend.as_numpy(m).astype(np.float64) for m in (update, ortho)]
+    if not all(np.isfinite(m).all() for m in mats):
+        return None
+    sv = [np.linalg.svd(m, compute_uv=False) for m in mats]
+    return {k: [float(s.min()), float(s.max())] for k, s in zip(("before", "after"), sv)}
 
 
 def _shape(s) -> str:
@@ -252,9 +282,11 @@ def gradient_report(
 
     Args:
         model: a Module (or a dict name -> tensor, or a list of tensors).
-        optimizer: optional; the update-to-weight ratio of its last step is shown when it is
-            watched (`watch_updates(optimizer)`, done here on first use: the ratio appears from
-            the next step on).
+        optimizer: optional, or a list of optimizers (e.g. Muon and AdamW); the
+            update-to-weight ratio of its last step is shown when it is watched
+            (`watch_updates(optimizer)`, done here on first use: the ratio appears from the next
+            step on). For a `descent.optim.Muon`, its tensors also get `muon` (the singular
+            values of the next update before and after orthogonalisation).
         before: optional dict name -> array of the weights before the last step (an alternative
             to watching the optimizer).
         thresholds: the flag thresholds (default `Thresholds()`).
@@ -265,9 +297,14 @@ def gradient_report(
     """
     th = thresholds or Thresholds()
     snaps: dict[int, Any] = {}
-    if optimizer is not None:
-        watch_updates(optimizer)
-        snaps = _watched.get(optimizer, {})
+    if isinstance(optimizer, (list, tuple)):
+        optimizers = list(optimizer)
+    else:
+        optimizers = [] if optimizer is None else [optimizer]
+    for opt in optimizers:
+        watch_updates(opt)
+        snaps.update(_watched.get(opt, {}))
+    previews = [opt.preview_update for opt in optimizers if hasattr(opt, "preview_update")]
     stats = []
     for name, p in _named_params(model):
         prev = None
@@ -278,6 +315,10 @@ def gradient_report(
         elif id(p) in snaps and snaps[id(p)][0]() is p:
             prev = snaps[id(p)][1]
         stats.append(tensor_grad_stats(name, p, prev))
+        for preview in previews:  # Muon: what orthogonalisation does to this tensor's update
+            pair = preview(p)
+            if pair is not None:
+                stats[-1].muon = muon_spectrum(*pair)
     apply_flags(stats, th)
     return GradientReport(stats, th, step)
 
