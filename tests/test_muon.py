@@ -337,3 +337,78 @@ def test_gradient_report_shows_muon_spectrum_before_and_after():
     twin_opt.step()
     for p, t in zip(hidden, twins, strict=True):
         np.testing.assert_array_equal(p.numpy(), t.numpy())
+
+
+def _tiny_gpt(seed=0, **options):
+    descent.manual_seed(seed)
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, bias=True,
+                    **options)  # fmt: skip
+    return GPT(cfg)
+
+
+def _loss_step(model, opt, seed):
+    rng = np.random.default_rng(seed)
+    x = descent.tensor(rng.integers(0, 11, (2, 8)))
+    y = descent.tensor(rng.integers(0, 11, (2, 8)))
+    _, loss = model(x, y)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    return loss.item()
+
+
+def test_muon_with_adamw_equals_the_two_optimizers_side_by_side():
+    """One MuonWithAdamW step = Muon on the hidden matrices + AdamW (decay on matrices only)."""
+    a, b = _tiny_gpt(tie_weights=False), _tiny_gpt(tie_weights=False)
+    combined = optim.MuonWithAdamW(a, lr=0.03, adamw_lr=2e-3, adamw_weight_decay=0.1)
+    hidden, other = optim.muon_param_groups(b)
+    muon = optim.Muon(hidden, lr=0.03, weight_decay=0.0)
+    adamw = optim.AdamW(
+        [{"params": [p for p in other if p.ndim == 2], "weight_decay": 0.1},
+         {"params": [p for p in other if p.ndim == 1], "weight_decay": 0.0}],
+        lr=2e-3, betas=(0.9, 0.95),
+    )  # fmt: skip
+    assert [g["use_muon"] for g in combined.param_groups] == [True, False, False]
+    assert len(combined.param_groups[0]["params"]) == 8  # 2 blocks x c_attn, c_proj, c_fc, c_proj
+    for t in range(3):
+        _loss_step(a, combined, t)
+        rng = np.random.default_rng(t)
+        x = descent.tensor(rng.integers(0, 11, (2, 8)))
+        y = descent.tensor(rng.integers(0, 11, (2, 8)))
+        b(x, y)[1].backward()
+        muon.step()
+        adamw.step()
+        muon.zero_grad()
+        adamw.zero_grad()
+    for (n, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)
+    assert "Muon" in repr(combined) and "AdamW" in repr(combined)
+
+
+def test_muon_with_adamw_checkpoint_resume(tmp_path):
+    """Three steps, save with descent.io, load into a fresh model and optimizer, three more:
+    the same weights as six straight steps."""
+    straight = _tiny_gpt(rope=True, qk_norm=True)
+    opt = straight.configure_optimizers(0.1, 3e-3, (0.9, 0.95), optimizer="muon", muon_lr=0.02)
+    assert isinstance(opt, optim.MuonWithAdamW)
+    assert [g["lr_scale"] for g in opt.param_groups] == pytest.approx([0.02 / 3e-3, 1.0, 1.0])
+    for t in range(3):
+        _loss_step(straight, opt, t)
+    io.save(tmp_path / "ck.safetensors", straight, opt, step=3)
+    for t in range(3, 6):
+        _loss_step(straight, opt, t)
+
+    resumed = _tiny_gpt(seed=9, rope=True, qk_norm=True)
+    opt2 = resumed.configure_optimizers(0.1, 1.0, (0.5, 0.5), optimizer="muon", muon_lr=1.0)
+    io.load(tmp_path / "ck.safetensors", resumed, opt2)
+    assert opt2.param_groups[0]["lr"] == 0.02 and opt2.param_groups[1]["betas"] == (0.9, 0.95)
+    for t in range(3, 6):
+        _loss_step(resumed, opt2, t)
+    for (n, p), q in zip(straight.named_parameters(), resumed.parameters(), strict=True):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=n)
+    # A state dict from another split is refused with the reason.
+    plain = _tiny_gpt().configure_optimizers(0.1, 1e-3)
+    with pytest.raises(ValueError, match="use_muon"):
+        opt2.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="'adamw' or 'muon'"):
+        resumed.configure_optimizers(0.1, 1e-3, optimizer="sgd")

@@ -338,29 +338,54 @@ class GPT(nn.Module):
         learning_rate: float,
         betas: tuple[float, float] = (0.9, 0.95),
         device_type: str | None = None,
+        *,
+        optimizer: str = "adamw",
+        muon_lr: float = 0.02,
+        muon_momentum: float = 0.95,
+        muon_weight_decay: float = 0.0,
     ):
-        """AdamW with weight decay on matrices only.
+        """AdamW with weight decay on matrices only, or Muon for the hidden matrices + AdamW.
 
         Tensors with 2 or more dimensions (Linear weights, embeddings) are decayed; biases and
         LayerNorm gains are not: pulling a gain towards 0 would fight the normalisation.
 
         Args:
-            weight_decay: the decoupled weight decay for the 2-D group.
-            learning_rate: AdamW's lr for both groups.
+            weight_decay: the decoupled weight decay for AdamW's 2-D tensors.
+            learning_rate: AdamW's lr.
             betas: AdamW's (beta1, beta2).
             device_type: accepted for nanoGPT compatibility; unused.
+            optimizer: "adamw" (nanoGPT) or "muon": a `descent.optim.MuonWithAdamW` with Muon
+                for the blocks' matrices (c_attn, c_proj, c_fc) and AdamW (the settings above)
+                for the embeddings, the head, gains and biases.
+            muon_lr, muon_momentum, muon_weight_decay: Muon's settings (optimizer="muon").
 
         Returns:
-            a `descent.optim.AdamW` with two parameter groups: [decay, no_decay].
+            a `descent.optim.AdamW` with two parameter groups [decay, no_decay], or a
+            `MuonWithAdamW`. Every group has "lr_scale": its peak lr over learning_rate (1 for
+            AdamW's, muon_lr / learning_rate for Muon's), so that a schedule that scales
+            learning_rate sets each group's lr as `lr * group["lr_scale"]`.
         """
         from .. import optim
+
+        if optimizer == "muon":
+            opt = optim.MuonWithAdamW(
+                self, lr=muon_lr, momentum=muon_momentum, weight_decay=muon_weight_decay,
+                adamw_lr=learning_rate, adamw_betas=tuple(betas), adamw_weight_decay=weight_decay,
+            )  # fmt: skip
+            for group in opt.param_groups:
+                group["lr_scale"] = muon_lr / learning_rate if group["use_muon"] else 1.0
+            return opt
+        if optimizer != "adamw":
+            raise ValueError(
+                f"configure_optimizers: optimizer must be 'adamw' or 'muon', got {optimizer!r}"
+            )
 
         params = [p for _, p in self.named_parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
         groups = [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+            {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
         ]
         return optim.AdamW(groups, lr=learning_rate, betas=tuple(betas))
 

@@ -17,7 +17,7 @@ from .adamax import Adamax
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lbfgs import LBFGS
 from .lion import Lion
-from .muon import Muon, muon_param_groups
+from .muon import Muon, MuonWithAdamW, muon_param_groups
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -33,6 +33,7 @@ __all__ = [
     "Adagrad",
     "Lion",
     "Muon",
+    "MuonWithAdamW",
     "muon_param_groups",
     "Adadelta",
     "Adamax",

@@ -12,7 +12,8 @@ the directions and sets every singular value near 1: every direction moves by a 
 `descent.explain.gradient_report(model, muon)` shows this spread before and after.
 
 `muon_param_groups(model)` splits a model the usual way: Muon for the hidden matrices, AdamW for
-embeddings, the output head, gains and biases.
+embeddings, the output head, gains and biases; `MuonWithAdamW(model)` is that split as one
+optimizer object (one step, one state_dict, one checkpoint).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from .. import backend
 from .optimizer import Optimizer, _add_scaled, _check_range, _FlatBuffer, _lerp
 
-__all__ = ["Muon", "muon_param_groups", "zeropower_via_newton_schulz"]
+__all__ = ["Muon", "MuonWithAdamW", "muon_param_groups", "zeropower_via_newton_schulz"]
 
 # Keller Jordan's quintic coefficients: they maximise the slope at 0 (small singular values grow
 # fast) while keeping the iteration inside about [0.7, 1.2] after 5 steps.
@@ -273,3 +274,143 @@ def muon_param_groups(model, head_names: Iterable[str] = ("lm_head",)) -> tuple[
         is_embedding = any(p is w for w in embedding_weights)
         (muon if p.ndim == 2 and not is_head and not is_embedding else adamw).append(p)
     return muon, adamw
+
+
+class MuonWithAdamW:
+    """Muon for a model's hidden matrices and AdamW for the rest, as ONE optimizer object.
+
+    The split is `muon_param_groups(model, head_names)`. The object behaves as one optimizer
+    for a training loop and a checkpoint: `step()`, `zero_grad()`, `param_groups` (Muon's
+    groups, then AdamW's; the same dicts, so `group["lr"] = ...` takes effect), `state`
+    (parameter -> state), and `state_dict()` / `load_state_dict()` in PyTorch's layout, the
+    parameters numbered Muon's first. Each group carries "use_muon" (True/False) so a
+    checkpoint says which rule drives it. Keller Jordan's `MuonWithAuxAdam` is the same idea.
+
+    Args:
+        model: a `descent.nn.Module`.
+        lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn:
+            Muon's settings (`Muon`), defaults as in modded-nanogpt (lr 0.02, no decay).
+        adamw_lr, adamw_betas, adamw_eps: AdamW's settings.
+        adamw_weight_decay: AdamW's decoupled weight decay on its matrices (embeddings, the
+            head); its 1-D gains and biases are never decayed.
+        head_names: output layers to leave to AdamW (see `muon_param_groups`).
+
+    Raises:
+        ValueError: the model has no trainable parameters.
+    """
+
+    def __init__(
+        self,
+        model,
+        lr: float = 0.02,
+        weight_decay: float = 0.0,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = DEFAULT_NS_COEFFICIENTS,
+        eps: float = DEFAULT_EPS,
+        ns_steps: int = DEFAULT_NS_STEPS,
+        adjust_lr_fn: str | None = None,
+        *,
+        adamw_lr: float = 3e-3,
+        adamw_betas: tuple[float, float] = (0.9, 0.95),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        head_names: Iterable[str] = ("lm_head",),
+    ) -> None:
+        from .adam import AdamW  # noqa: PLC0415 - adam.py and muon.py are siblings
+
+        hidden, other = muon_param_groups(model, head_names)
+        if not hidden and not other:
+            raise ValueError("MuonWithAdamW: the model has no trainable parameters")
+        self.muon = None
+        self.adamw = None
+        if hidden:
+            self.muon = Muon(
+                [{"params": hidden, "use_muon": True}], lr=lr, weight_decay=weight_decay,
+                momentum=momentum, nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps,
+                ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn,
+            )  # fmt: skip
+        # AdamW's share in two groups, as GPT.configure_optimizers: decay on matrices
+        # (embeddings, the head) only; pulling a gain or bias towards 0 fights normalisation.
+        adamw_groups = [
+            {"params": ps, "use_muon": False, "weight_decay": wd}
+            for ps, wd in (
+                ([p for p in other if p.ndim >= 2], adamw_weight_decay),
+                ([p for p in other if p.ndim < 2], 0.0),
+            )
+            if ps
+        ]
+        if adamw_groups:
+            self.adamw = AdamW(adamw_groups, lr=adamw_lr, betas=tuple(adamw_betas), eps=adamw_eps)
+
+    @property
+    def optimizers(self) -> list:
+        """The optimizers inside, Muon first (one of them may be absent)."""
+        return [o for o in (self.muon, self.adamw) if o is not None]
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [g for o in self.optimizers for g in o.param_groups]
+
+    @property
+    def state(self) -> dict:
+        return {p: st for o in self.optimizers for p, st in o.state.items()}
+
+    def step(self, closure=None):
+        """One step of each optimizer; the closure (if any) runs once, before them."""
+        loss = None
+        if closure is not None:
+            from ..autograd import enable_grad  # noqa: PLC0415
+
+            with enable_grad():
+                loss = closure()
+        for o in self.optimizers:
+            o.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none)
+
+    def preview_update(self, p):
+        """Muon's `preview_update` (None for AdamW's tensors): for explain.gradient_report."""
+        return None if self.muon is None else self.muon.preview_update(p)
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's layout over both optimizers; AdamW's parameter indices follow Muon's."""
+        state: dict[int, Any] = {}
+        groups: list[dict[str, Any]] = []
+        offset = 0
+        for o in self.optimizers:
+            sd = o.state_dict()
+            state.update({int(i) + offset: st for i, st in sd["state"].items()})
+            for g in sd["param_groups"]:
+                groups.append({**g, "params": [int(i) + offset for i in g["params"]]})
+            offset += sum(len(g["params"]) for g in o.param_groups)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a `state_dict()` of a MuonWithAdamW with the same split.
+
+        Raises:
+            ValueError: the number of groups or which rule drives them differs.
+        """
+        saved = list(state_dict["param_groups"])
+        if len(saved) != len(self.param_groups) or [g.get("use_muon") for g in saved] != [
+            g["use_muon"] for g in self.param_groups
+        ]:
+            raise ValueError(
+                "MuonWithAdamW.load_state_dict: the state dict's groups "
+                f"{[g.get('use_muon') for g in saved]} (use_muon) do not match this "
+                f"optimizer's {[g['use_muon'] for g in self.param_groups]}"
+            )
+        start = 0
+        for o in self.optimizers:
+            mine = saved[start : start + len(o.param_groups)]
+            start += len(o.param_groups)
+            ids = {int(i) for g in mine for i in g["params"]}
+            st = {i: v for i, v in state_dict["state"].items() if int(i) in ids}
+            o.load_state_dict({"state": st, "param_groups": mine})
+
+    def __repr__(self) -> str:
+        return "MuonWithAdamW(\n" + "\n".join(repr(o) for o in self.optimizers) + "\n)"
