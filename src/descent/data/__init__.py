@@ -20,6 +20,7 @@ from .corpora import (
 )
 from .dataloader import DataLoader, default_collate
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .subword import SubwordTokenizer, loss_in_units, tokenizer_from_dict
 from .synthetic import blobs, images, spirals
 from .text import CharTokenizer, TokenStream, TokenWindows
 
@@ -30,6 +31,9 @@ __all__ = [
     "SHAKESPEARE_URL",
     "ChecksumError",
     "CharTokenizer",
+    "SubwordTokenizer",
+    "loss_in_units",
+    "tokenizer_from_dict",
     "ConcatDataset",
     "DataLoader",
     "Dataset",

@@ -1,0 +1,168 @@
+"""Grok (descent.models.Grok): a training step against its PyTorch twin, the MoE layer's sparse
+dispatch against dense execution, and cached against cacheless generation.
+
+1. Training step of the tiny-grok shape (4 layers, width 128, 4 query / 2 key-value heads of 32,
+   4 experts, 2 per token, vocab 512, context 64, batch 12): forward, loss with the auxiliary
+   losses, backward, clipping to 1.0, AdamW. The twin is the PyTorch model of tests/test_grok.py
+   (Grok-1's arithmetic, functional over the same weights); the losses must agree first.
+   Goal: descent / PyTorch <= 1.0.
+2. One MoE layer (forward + backward, N = B*T tokens): sparse dispatch (tokens grouped by
+   expert) against dense (every expert on every token); the ideal ratio is k/E.
+3. Generation of 500 new tokens at context (block_size) 256 with and without the key/value cache
+   (tokens/s); the goal is >= 5x. The tokens are checked equal while they fit in the context.
+
+Run: python benchmarks/grok_step.py [--repeats 20] [--warmup 3] [--skip-generate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
+import numpy as np
+import torch
+
+import descent
+from descent import nn
+from descent.models import GPT, GROK_PRESETS, GPTConfig, Grok, GrokConfig
+from descent.optim import clip_grad_norm_
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from test_grok import torch_grok  # noqa: E402  (the twin lives with the tests)
+
+
+def tiny_config(vocab_size: int = 512, block_size: int | None = None) -> GrokConfig:
+    p = dict(GROK_PRESETS["tiny-grok"])
+    if block_size is not None:
+        p["block_size"] = block_size
+    return GrokConfig.from_dict({**p, "vocab_size": vocab_size})
+
+
+def bench_step(args) -> None:
+    p = GROK_PRESETS["tiny-grok"]
+    cfg = tiny_config()
+    B, lr, betas, wd, clip = (p["batch_size"], p["learning_rate"], (p["beta1"], p["beta2"]),
+                              p["weight_decay"], p["grad_clip"])  # fmt: skip
+    descent.manual_seed(1337)
+    model = Grok(cfg)
+    model.train()
+    opt = model.configure_optimizers(wd, lr, betas)
+    params = [q for q in model.parameters() if q.requires_grad]
+    tp = {n: torch.tensor(q.numpy(), requires_grad=True) for n, q in model.named_parameters()}
+    tdecay = [t for t in tp.values() if t.ndim >= 2]
+    tno = [t for t in tp.values() if t.ndim < 2]
+    groups = [{"params": tdecay, "weight_decay": wd}, {"params": tno, "weight_decay": 0.0}]
+    topt = torch.optim.AdamW(groups, lr=lr, betas=betas)
+    rng = np.random.default_rng(0)
+    pool = [rng.integers(0, cfg.vocab_size, (2, B, cfg.block_size)) for _ in range(8)]
+    d_batches = [(descent.tensor(b[0]), descent.tensor(b[1])) for b in pool]
+    t_batches = [(torch.from_numpy(b[0]), torch.from_numpy(b[1])) for b in pool]
+    state = {"d": 0, "t": 0}
+
+    def step_descent():
+        x, y = d_batches[state["d"] % len(pool)]
+        state["d"] += 1
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_grad_norm_(params, clip)
+        opt.step()
+        return loss.item()
+
+    def step_torch():
+        x, y = t_batches[state["t"] % len(pool)]
+        state["t"] += 1
+        loss = torch_grok(tp, cfg, x, y)[1]
+        topt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(tp.values()), clip)
+        topt.step()
+        return loss.item()
+
+    for i in range(3):
+        ld, lt = step_descent(), step_torch()
+        if not math.isclose(ld, lt, rel_tol=2e-4, abs_tol=1e-5):
+            raise SystemExit(f"grok_step: losses disagree at step {i}: descent {ld} torch {lt}")
+    med = _common.time_interleaved({"descent": step_descent, "torch": step_torch},
+                                   args.repeats, args.warmup)  # fmt: skip
+    d_ms, t_ms = med["descent"] * 1e3, med["torch"] * 1e3
+    print(f"# tiny-grok training step (B={B}, T={cfg.block_size}, {cfg.n_layer}x{cfg.n_embd}, "
+          f"E={cfg.num_experts} k={cfg.num_selected_experts}, {model.num_parameters():,} "
+          f"parameters, {model.num_parameters(active=True):,} active), median of "
+          f"{args.repeats}")  # fmt: skip
+    print(_common.HEADER)
+    _common.print_row("tiny-grok training step", d_ms, t_ms, 1.0)
+
+
+def bench_moe(args) -> None:
+    print(f"\n# one MoE layer, forward + backward, median of {args.repeats}; ideal ratio = k/E")
+    print(f"{'layer':<34}{'sparse ms':>12}{'dense ms':>12}{'ratio':>8}{'k/E':>9}")
+    rng = np.random.default_rng(0)
+    for n, d, e, k in ((768, 128, 4, 2), (768, 128, 8, 2), (3072, 128, 8, 2)):
+        descent.manual_seed(0)
+        moe = nn.MoE(d, nn.ffn_size(d, 4.0), e, k)
+        x = descent.tensor(rng.standard_normal((n, d)), dtype=np.float32)
+
+        def run(mode, moe=moe, x=x):
+            moe.dispatch = mode
+            moe.zero_grad(set_to_none=True)
+            moe(x).sum().backward()
+
+        med = _common.time_interleaved({"sparse": lambda r=run: r("sparse"),
+                                        "dense": lambda r=run: r("dense")},
+                                       args.repeats, args.warmup)  # fmt: skip
+        s_ms, d_ms = med["sparse"] * 1e3, med["dense"] * 1e3
+        name = f"N={n} D={d} E={e} k={k}"
+        print(f"{name:<34}{s_ms:>12.2f}{d_ms:>12.2f}{s_ms / d_ms:>8.2f}{k / e:>9.2f}")
+
+
+def _tokens_per_s(model, prompt, n_new, use_cache):
+    t0 = time.perf_counter()
+    out = model.generate(prompt, n_new, temperature=1.0, top_k=None,
+                         generator=descent.Generator().manual_seed(0),
+                         use_cache=use_cache)  # fmt: skip
+    return n_new / (time.perf_counter() - t0), out.numpy()
+
+
+def bench_generate(args) -> None:
+    print("\n# generation: 500 new tokens after a 1-token prompt, block_size 256, batch 1")
+    print(f"{'model':<34}{'no cache tok/s':>15}{'cache tok/s':>13}{'speed-up':>10}"
+          f"{'target':>8}  same tokens (first 255)")  # fmt: skip
+    prompt = descent.tensor([[1]])
+    descent.manual_seed(0)
+    grok = Grok(tiny_config(block_size=256))
+    descent.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=512, block_size=256, n_layer=4, n_head=4, n_embd=128))
+    for name, model in (("tiny-grok (RoPE, GQA, MoE)", grok), ("baby-gpt shape", gpt)):
+        try:
+            slow, a = _tokens_per_s(model, prompt, 500, False)
+            fast, b = _tokens_per_s(model, prompt, 500, True)
+        except TypeError:  # a generate() without use_cache
+            print(f"{name:<34}  (no key/value cache)")
+            continue
+        same = bool(np.array_equal(a[:, :256], b[:, :256]))
+        ratio = fast / slow
+        print(f"{name:<34}{slow:>15.1f}{fast:>13.1f}{ratio:>9.1f}x{'>= 5x':>8}  {same} "
+              f"({'MET' if ratio >= 5 else 'MISSED'})")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--skip-generate", action="store_true")
+    args = ap.parse_args()
+    blas, threads = _common.setup_threads()
+    _common.print_machine(blas, threads)
+    bench_step(args)
+    bench_moe(args)
+    if not args.skip_generate:
+        bench_generate(args)
+
+
+if __name__ == "__main__":
+    main()
