@@ -281,8 +281,10 @@ class Trainer:
 
             self.model = DistributedDataParallel(self.raw_model)
         self.optimizer = self.raw_model.configure_optimizers(
-            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.device
-        )
+            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), cfg.device,
+            optimizer=cfg.optimizer, muon_lr=cfg.muon_lr, muon_momentum=cfg.muon_momentum,
+            muon_weight_decay=cfg.muon_weight_decay,
+        )  # fmt: skip
         # Three independent random streams, so that evaluating never shifts the training data
         # and every stream can be saved and restored exactly.
         # Training batches: one seed for all ranks; the stream gives each rank its own slice of
@@ -536,8 +538,8 @@ class Trainer:
                 step = self.step + 1
                 t0 = time.perf_counter()
                 lr = self.get_lr(step)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                for group in self.optimizer.param_groups:  # Muon's groups: muon_lr / lr times
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 # Forward and backward over gradient_accumulation_steps micro-batches; scaling
                 # each loss makes the summed gradient that of the mean loss.
                 loss_sum = 0.0

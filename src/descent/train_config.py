@@ -28,6 +28,8 @@ class TrainConfig:
             standard library's source on this machine, 'shakespeare', or a path to a text file;
             None = 'python'); continue from `out_dir`'s checkpoint; the seed; 'cpu' or 'cuda'.
         n_layer, n_head, n_embd, block_size, dropout, bias: the GPT's shape (`GPTConfig`).
+        rope, qk_norm, relu2, logit_softcap, zero_init_proj, tie_weights: the GPT's speedrun
+            options (`GPTConfig`; off = nanoGPT's model; docs/speedrun.md).
         batch_size, gradient_accumulation_steps, max_iters: sequences per micro-batch (the
             global batch: under MPI each of N ranks takes batch_size / N of them), micro-batches
             per step, and the number of optimizer steps.
@@ -36,6 +38,9 @@ class TrainConfig:
             (constant learning_rate when decay_lr is False).
         weight_decay, beta1, beta2, grad_clip: AdamW's settings; gradient clipping by global
             norm (0 disables it).
+        optimizer, muon_lr, muon_momentum, muon_weight_decay: 'adamw' (nanoGPT) or 'muon'
+            (Muon for the blocks' matrices with these settings, AdamW for the rest; Muon's lr
+            follows the same schedule, scaled by muon_lr / learning_rate).
         eval_interval, eval_iters: estimate train/val loss every eval_interval steps on
             eval_iters batches per split.
         log_interval: write a step record to metrics.jsonl every log_interval steps.
@@ -58,6 +63,12 @@ class TrainConfig:
     block_size: int = 64
     dropout: float = 0.0
     bias: bool = False
+    rope: bool = False
+    qk_norm: bool = False
+    relu2: bool = False
+    logit_softcap: float = 0.0
+    zero_init_proj: bool = False
+    tie_weights: bool = True
     # optimisation
     batch_size: int = 12
     gradient_accumulation_steps: int = 1
@@ -71,6 +82,10 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0
+    optimizer: str = "adamw"
+    muon_lr: float = 0.02
+    muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.0
     # evaluation, logging, checkpoints
     eval_interval: int = 250
     eval_iters: int = 20
@@ -104,6 +119,9 @@ class TrainConfig:
         return GPTConfig(
             vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
             n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
+            rope=self.rope, qk_norm=self.qk_norm, relu2=self.relu2,
+            logit_softcap=self.logit_softcap, zero_init_proj=self.zero_init_proj,
+            tie_weights=self.tie_weights,
         )  # fmt: skip
 
     def check_types(self) -> None:
@@ -146,6 +164,16 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "muon"):
+            raise ConfigError(f"optimizer must be 'adamw' or 'muon', got {self.optimizer!r}")
+        for name in ("muon_lr", "muon_weight_decay", "muon_momentum", "logit_softcap"):
+            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ConfigError(
+                f"rope needs an even head width, got n_embd // n_head = "
+                f"{self.n_embd // self.n_head}; change n_embd or n_head"
+            )
         if self.warmup_iters < 0 or self.sample_tokens < 0:
             raise ConfigError("warmup_iters and sample_tokens must be >= 0")
         if self.lr_decay_iters <= 0:

@@ -1,0 +1,82 @@
+"""The speedrun options through `descent train`: TrainConfig's model options and optimizer='muon'
+reach the model and the optimizer, Muon's lr follows the schedule scaled by muon_lr /
+learning_rate, and a run stopped and resumed gives the same losses as a straight one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from descent.optim import MuonWithAdamW
+from descent.train import ConfigError, TrainConfig, Trainer, train
+
+TEXT = (
+    "the quick brown fox jumps over the lazy dog. "
+    "pack my box with five dozen liquor jugs! "
+    "how vexingly quick daft zebras jump; "
+) * 120
+
+SPEEDRUN = dict(rope=True, qk_norm=True, relu2=True, logit_softcap=15.0, zero_init_proj=True,
+                tie_weights=False, optimizer="muon", muon_lr=0.02)  # fmt: skip
+
+
+def _config(data: Path, out: Path, **overrides) -> TrainConfig:
+    cfg = dict(
+        data=str(data), out_dir=str(out), seed=3, n_layer=1, n_head=2, n_embd=16, block_size=16,
+        batch_size=4, max_iters=40, learning_rate=3e-3, min_lr=3e-4, warmup_iters=5,
+        lr_decay_iters=40, eval_interval=20, eval_iters=2, checkpoint_interval=20,
+        progress=False, sample_tokens=0, **SPEEDRUN,
+    )  # fmt: skip
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def _losses(out: Path) -> dict[int, float]:
+    recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in recs if r["kind"] == "step"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.txt"
+    path.write_text(TEXT)
+    return path
+
+
+def test_speedrun_options_reach_model_and_optimizer(corpus, tmp_path):
+    trainer = Trainer(_config(corpus, tmp_path, max_iters=6))
+    cfg = trainer.raw_model.config
+    assert (cfg.rope, cfg.qk_norm, cfg.relu2, cfg.zero_init_proj) == (True, True, True, True)
+    assert cfg.logit_softcap == 15.0 and not cfg.tie_weights
+    assert isinstance(trainer.optimizer, MuonWithAdamW)
+    trainer.train()
+    lr = trainer.get_lr(6)
+    for group in trainer.optimizer.param_groups:
+        want = lr * (0.02 / 3e-3) if group["use_muon"] else lr
+        assert group["lr"] == pytest.approx(want, rel=1e-12)
+
+
+def test_speedrun_run_learns_and_resumes_exactly(corpus, tmp_path):
+    straight = tmp_path / "straight"
+    train(_config(corpus, straight))
+    ref = _losses(straight)
+    assert ref[40] < ref[1] - 0.5  # it learns
+    split = tmp_path / "split"
+    train(_config(corpus, split, max_iters=20))
+    trainer = Trainer(_config(corpus, split, resume=True))
+    assert trainer.step == 20
+    trainer.train()
+    got = _losses(split)
+    for step in range(21, 41):
+        assert got[step] == ref[step], f"step {step}: {got[step]} != {ref[step]}"
+
+
+def test_speedrun_config_errors(corpus, tmp_path):
+    with pytest.raises(ConfigError, match="optimizer"):
+        _config(corpus, tmp_path, optimizer="sgd").validate()
+    with pytest.raises(ConfigError, match="even head width"):
+        _config(corpus, tmp_path, n_embd=18, n_head=6).validate()
+    with pytest.raises(ConfigError, match="muon_lr"):
+        _config(corpus, tmp_path, muon_lr=-1.0).validate()
