@@ -396,3 +396,26 @@ def test_eval_loss_is_the_language_model_loss():
     expected = (model.aux_losses["lm"].item() + 0.01 * model.aux_losses["load_balance"].item()
                 + 0.001 * model.aux_losses["router_z"].item())  # fmt: skip
     np.testing.assert_allclose(loss.item(), expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# GPT's key/value cache (the same KVCache, learned or rotary positions).
+
+
+@pytest.mark.parametrize("options", [{}, {"rope": True}, {"rope": True, "qk_norm": True}])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_gpt_generate_with_cache_equals_without(options, temperature):
+    from descent.models import GPT, GPTConfig
+
+    descent.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=29, block_size=20, n_layer=2, n_head=2, n_embd=16,
+                          **options))  # fmt: skip
+    prompt = descent.tensor(np.random.default_rng(0).integers(0, 29, (2, 4)))
+    outs = []
+    for use_cache in (False, True):
+        g = descent.Generator().manual_seed(3)
+        outs.append(model.generate(prompt, 16, temperature, 7, generator=g,
+                                   use_cache=use_cache).numpy())  # fmt: skip
+    np.testing.assert_array_equal(outs[0], outs[1])
+    long = model.generate(prompt[:1], 40, 0.0)  # past block_size: the cache shifts its window
+    assert long.shape == (1, 44)

@@ -32,6 +32,7 @@ import descent
 
 from .. import backend, nn
 from ..nn import functional as F
+from ..nn.gqa_attention import KVCache
 
 
 @dataclass
@@ -309,6 +310,21 @@ class GPT(nn.Module):
         logits = self._softcap(self.lm_head(x[:, -1:, :]))  # (B, 1, V)
         return logits, None
 
+    def _forward_cached(self, idx, cache):
+        """The last position's logits (B, 1, V) for the new tokens idx (B, T), reading and
+        extending the key/value cache (generation only; the blocks' own pieces, no dropout)."""
+        offset = cache.length
+        t = idx.shape[1]
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if not self.config.rope:
+            pos = descent.arange(offset, offset + t, dtype=np.int64, device=idx.device)
+            x = x + self.transformer.wpe(pos)
+        for i, block in enumerate(self.transformer.h):
+            x = x + _cached_attention(block.attn, block.ln_1(x), cache.layer(i))
+            x = x + block.mlp(block.ln_2(x))
+        x = self.transformer.ln_f(x[:, -1:, :])
+        return self._softcap(self.lm_head(x))
+
     def _softcap(self, logits):
         """c * tanh(logits / c) when logit_softcap = c > 0 (Gemma 2): no logit grows past c,
         so no single token's probability saturates early in training."""
@@ -397,10 +413,16 @@ class GPT(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: descent.Generator | None = None,
+        use_cache: bool = True,
     ):
         """Continue each sequence in idx by sampling max_new_tokens tokens, one at a time.
 
         The model runs in eval mode (no dropout) while sampling and returns to its previous mode.
+        With `use_cache` (the default) each step runs the model on the new token only, reading
+        the past positions' keys and values from a `descent.nn.KVCache`: the same tokens as
+        without the cache while prompt + new tokens fit in block_size. Past that, cacheless
+        generation re-reads the last block_size tokens every step; the cache instead keeps the
+        newest half of its window, re-reads it once and continues (the contexts then differ).
 
         Args:
             idx: (B, t) integer token ids, the prompts.
@@ -409,6 +431,7 @@ class GPT(nn.Module):
                 token (greedy decoding).
             top_k: sample only among the k most likely tokens.
             generator: the source of randomness (default: descent's global generator).
+            use_cache: keep a key/value cache (default) or recompute the context every step.
 
         Returns:
             (B, t + max_new_tokens) token ids.
@@ -437,20 +460,51 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            for _ in range(int(max_new_tokens)):
-                # Crop the context to the last block_size tokens: the model has no positions
-                # beyond that.
-                idx_cond = idx if idx.shape[1] <= self.config.block_size else (
-                    idx[:, -self.config.block_size:]
-                )  # fmt: skip
-                logits, _ = self(idx_cond)
+            bs = self.config.block_size
+            cache = KVCache(self.config.n_layer, bs) if use_cache else None
+            if cache is not None:
+                logits = self._forward_cached(idx[:, -bs:], cache)  # prefill the prompt
+            for step in range(int(max_new_tokens)):
+                if cache is None:
+                    # Crop the context to the last block_size tokens: the model has no
+                    # positions beyond that.
+                    logits, _ = self(idx if idx.shape[1] <= bs else idx[:, -bs:])
                 logits = backend.as_numpy(logits.data[:, -1, :]).astype(np.float64)  # (B, V)
                 idx_next = _sample(logits, temperature, top_k, rng)  # (B, 1)
                 nxt = descent.tensor(idx_next, dtype=idx.dtype, device=idx.device)
                 idx = descent.cat([idx, nxt], dim=1)
+                if cache is None or step == max_new_tokens - 1:
+                    continue
+                if cache.length < bs:
+                    logits = self._forward_cached(nxt, cache)  # one new position
+                else:  # window full: keep the newest half and re-read it
+                    cache.reset()
+                    logits = self._forward_cached(idx[:, -(bs // 2 + 1):], cache)
         finally:
             self.train(was_training)
         return idx
+
+
+def _cached_attention(attn, x, layer_cache):
+    """Causal self-attention of the new positions x (B, T, C) over the cached ones and
+    themselves, with the parameters of `attn` (CausalSelfAttention or SpeedrunAttention)."""
+    b, t, c = x.shape
+    hs = c // attn.n_head
+    offset = layer_cache.offset
+    q, k, v = attn.c_attn(x).split(attn.n_embd, dim=2)  # 3 x (B, T, C)
+    q = q.view(b, t, attn.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+    k = k.view(b, t, attn.n_head, hs).transpose(1, 2)
+    v = v.view(b, t, attn.n_head, hs).transpose(1, 2)
+    if getattr(attn, "qk_norm", False):
+        q, k = F.rms_norm(q, (hs,)), F.rms_norm(k, (hs,))
+    if getattr(attn, "rotary", None) is not None:
+        q, k = attn.rotary(q, offset), attn.rotary(k, offset)
+    k, v = layer_cache.append(k, v)  # (B, nh, offset + T, hs)
+    s = offset + t
+    # Query i sits at position offset + i and reads keys 0..offset + i.
+    mask = np.arange(s)[None, :] <= (offset + np.arange(t))[:, None]  # (T, S) True = attend
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+    return attn.c_proj(y.transpose(1, 2).reshape(b, t, c))
 
 
 def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> np.ndarray:
