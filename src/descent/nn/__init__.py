@@ -23,10 +23,12 @@ from . import (
     functional,
     init,
     linear,
+    loss,
     module,
     normalization,
     parameter,
     pooling,
+    rnn,
 )
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
@@ -38,11 +40,13 @@ from .flatten import *  # noqa: F403
 from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
 from .linear import *  # noqa: F403
+from .loss import *  # noqa: F403
 from .module import *  # noqa: F403
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *  # noqa: F403
 from .parameter import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .rnn import *  # noqa: F403
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 
 __all__ = (
@@ -63,4 +67,6 @@ __all__ = (
     + ["RotaryEmbedding", "apply_rotary_emb", "rotary_cos_sin"]
     + ["GatedMLP", "ffn_size", "GroupedQueryAttention", "KVCache", "soft_cap"]
     + ["MoE", "MoEStats", "Router", "RouterOutput"]
+    + loss.__all__
+    + rnn.__all__
 )
