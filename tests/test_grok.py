@@ -419,3 +419,17 @@ def test_gpt_generate_with_cache_equals_without(options, temperature):
     np.testing.assert_array_equal(outs[0], outs[1])
     long = model.generate(prompt[:1], 40, 0.0)  # past block_size: the cache shifts its window
     assert long.shape == (1, 44)
+
+
+def test_grok_generate_refuses_bad_arguments():
+    model = _model(_config())
+    prompt = descent.tensor([[1, 2]])
+    for bad in (-1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="temperature"):
+            model.generate(prompt, 2, temperature=bad)
+    with pytest.raises(ValueError, match="at least one"):
+        model.generate(descent.tensor(np.zeros((1, 0), np.int64)), 2)
+    with pytest.raises(ValueError, match="token ids"):
+        model.generate(descent.tensor([[99]]), 2)
+    with pytest.raises(ValueError, match="top_k"):
+        model.generate(prompt, 2, top_k=0)

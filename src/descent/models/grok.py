@@ -355,8 +355,23 @@ class Grok(nn.Module):
         Returns:
             (B, t + max_new_tokens) token ids.
         """
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not math.isfinite(temperature) or temperature < 0):  # fmt: skip
+            raise ValueError(
+                f"generate: temperature must be a finite number >= 0 (0: greedy), got "
+                f"{temperature!r}"
+            )
+        if idx.ndim != 2 or idx.shape[1] == 0:
+            raise ValueError(
+                f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
+                f"token), got shape {tuple(idx.shape)}"
+            )
+        ids = backend.as_numpy(idx.data)
+        if ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.config.vocab_size:
+            raise ValueError(
+                f"generate: token ids must be integers in [0, {self.config.vocab_size}), got "
+                f"{ids.dtype} ids in [{ids.min()}, {ids.max()}]"
+            )
         if top_k is not None and top_k <= 0:
             raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
         rng = (generator or descent.default_generator()).numpy_rng
