@@ -29,12 +29,20 @@ from .comm import (
     launched_by_mpi,
 )
 from .ddp import DDP, DistributedDataParallel
+from .process_group import (
+    ReduceOp,
+    destroy_process_group,
+    get_backend,
+    init_process_group,
+    is_mpi_available,
+)
 from .sampler import DistributedSampler, ShardedBatches, local_batch_size, shard_rows
 
 __all__ = [
     "DDP",
     "DistributedDataParallel",
     "DistributedSampler",
+    "ReduceOp",
     "ShardedBatches",
     "all_gather",
     "all_gather_object",
@@ -43,13 +51,17 @@ __all__ = [
     "broadcast",
     "broadcast_object",
     "destroy",
+    "destroy_process_group",
+    "get_backend",
     "get_local_rank",
     "get_rank",
     "get_world_size",
     "init",
+    "init_process_group",
     "is_available",
     "is_initialized",
     "is_main",
+    "is_mpi_available",
     "launched_by_mpi",
     "local_batch_size",
     "shard_rows",

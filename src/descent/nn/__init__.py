@@ -30,6 +30,7 @@ from . import (
     pooling,
     rnn,
 )
+from . import parallel, utils  # torch.nn.parallel, torch.nn.utils
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .container import *  # noqa: F403
@@ -50,7 +51,7 @@ from .rnn import *  # noqa: F403
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 
 __all__ = (
-    ["functional", "init"]
+    ["functional", "init", "parallel", "utils"]
     + module.__all__
     + parameter.__all__
     + container.__all__

@@ -1,0 +1,15 @@
+"""descent.backends: the switches PyTorch scripts set or probe (`torch.backends.*`).
+
+    descent.backends.cuda.matmul.allow_tf32 = True     # accepted
+    descent.backends.cudnn.benchmark = True            # accepted
+    descent.backends.mps.is_available()                # False
+
+What they mean in descent: its GPU arithmetic is CuPy's, in the tensor's own precision; it does
+not call cuDNN and never lowers float32 matmuls to TF32. So the flags are recorded (a script
+reads back what it set) but change no result, and `cudnn.is_available()` answers False. The
+modules are real submodules, so `import descent.backends.cudnn as cudnn` works as in PyTorch.
+"""
+
+from . import cuda, cudnn, mps, openmp
+
+__all__ = ["cuda", "cudnn", "mps", "openmp"]
