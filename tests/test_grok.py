@@ -433,3 +433,22 @@ def test_grok_generate_refuses_bad_arguments():
         model.generate(descent.tensor([[99]]), 2)
     with pytest.raises(ValueError, match="top_k"):
         model.generate(prompt, 2, top_k=0)
+
+
+def test_state_shapes_and_from_checkpoint():
+    for kw in ({}, {"num_experts": 1, "num_selected_experts": 1}):
+        cfg = _config(**kw)
+        model = _model(cfg)
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        assert shapes == cfg.state_shapes()
+        assert GrokConfig.from_checkpoint(cfg.to_dict(), shapes) == cfg
+    d = cfg.to_dict()
+    with pytest.raises(ValueError, match="n_layer"):
+        GrokConfig.from_checkpoint({**d, "n_layer": "2"}, shapes)
+    with pytest.raises(ValueError, match="disagree"):
+        GrokConfig.from_checkpoint({**d, "n_layer": 3}, shapes)
+    with pytest.raises(ValueError, match="no rope_base"):
+        GrokConfig.from_checkpoint({k: v for k, v in d.items() if k != "rope_base"}, shapes)
+    from descent.models import build_model, config_from_dict
+
+    assert isinstance(build_model(config_from_dict(d)), Grok)

@@ -14,4 +14,15 @@ from .mlp import MLP
 
 __all__ = [
     "GPT", "GPTConfig", "Block", "PRESETS", "LeNet", "MLP", "Grok", "GrokConfig", "GROK_PRESETS",
+    "build_model", "config_from_dict",
 ]
+
+
+def config_from_dict(d: dict) -> GPTConfig | GrokConfig:
+    """The model config a checkpoint's `model_config` dict describes (Grok's has num_experts)."""
+    return GrokConfig.from_dict(d) if "num_experts" in d else GPTConfig.from_dict(d)
+
+
+def build_model(config: GPTConfig | GrokConfig, **kwargs) -> GPT | Grok:
+    """The language model a config describes: `Grok(config, **kwargs)` or `GPT(config)`."""
+    return Grok(config, **kwargs) if isinstance(config, GrokConfig) else GPT(config)

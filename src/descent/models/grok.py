@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -130,6 +131,64 @@ class GrokConfig:
         """Build from a dict, ignoring keys that are not GrokConfig fields (e.g. training ones)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """name -> shape of every tensor of a Grok of this shape (no weights allocated)."""
+        d, hd, e = self.n_embd, self.head_dim, self.num_experts
+        out: dict[str, tuple[int, ...]] = {"wte.weight": (self.vocab_size, d)}
+        for i in range(self.n_layer):
+            p = f"h.{i}."
+            for norm in ("pre_attn_norm", "post_attn_norm", "pre_moe_norm", "post_moe_norm"):
+                out[p + norm + ".weight"] = (d,)
+            out[p + "attn.query.weight"] = (self.n_head * hd, d)
+            out[p + "attn.key.weight"] = (self.n_kv_head * hd, d)
+            out[p + "attn.value.weight"] = (self.n_kv_head * hd, d)
+            out[p + "attn.linear.weight"] = (d, self.n_head * hd)
+            experts = [p + "moe."] if e == 1 else [p + f"moe.experts.{j}." for j in range(e)]
+            if e > 1:
+                out[p + "moe.router.linear.weight"] = (e, d)
+            for q in experts:
+                out[q + "linear.weight"] = (self.ffn_size, d)
+                out[q + "linear_v.weight"] = (self.ffn_size, d)
+                out[q + "linear_1.weight"] = (d, self.ffn_size)
+        out["ln_f.weight"] = (d,)
+        return out
+
+    @classmethod
+    def from_checkpoint(cls, d: Any, shapes: dict, where: str = "model_config") -> GrokConfig:
+        """A GrokConfig read from a file, safe to build: every field's type is checked, and the
+        tensors `shapes` (name -> shape) must be exactly those of a Grok of that shape (so the
+        model built is no larger than the file).
+
+        Raises:
+            ValueError: naming the first field or tensor that disagrees.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} is a {type(d).__name__}, not an object")
+        for f in fields(cls):
+            if f.name not in d:
+                raise ValueError(f"{where} has no {f.name}")
+            v, kind = d[f.name], str(f.type)
+            if kind == "int" and not (type(v) is int and v > 0):
+                raise ValueError(f"{where}.{f.name} is {v!r}; expected a positive integer")
+            if kind.startswith("float") and (v is not None or "None" not in kind) and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            ):
+                raise ValueError(f"{where}.{f.name} is {v!r}; expected a finite number")
+        try:
+            cfg = cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+        want = cfg.state_shapes()
+        have = {k: tuple(v) for k, v in shapes.items()}
+        for name in sorted(set(want) | set(have)):
+            if want.get(name) != have.get(name):
+                raise ValueError(
+                    f"{where} describes a Grok whose {name} is {want.get(name) or 'absent'} but "
+                    f"the file has {have.get(name) or 'no such tensor'}; the file's config and "
+                    "its tensors disagree"
+                )
+        return cfg
 
     def num_parameters(self) -> int:
         """The parameter count, computed from the shape (no weights allocated)."""
@@ -313,16 +372,25 @@ class Grok(nn.Module):
         learning_rate: float,
         betas: tuple[float, float] = (0.9, 0.95),
         device_type: str | None = None,
+        *,
+        optimizer: str = "adamw",
+        **unused: Any,
     ):
         """AdamW with weight decay on matrices (embedding, projections, experts, routers) only;
-        RMSNorm gains are not decayed. Returns `descent.optim.AdamW` with groups [decay, no]."""
+        RMSNorm gains are not decayed. Returns `descent.optim.AdamW` with groups [decay, no].
+
+        `optimizer` must be 'adamw' (GPT's 'muon' settings are accepted and unused)."""
         from .. import optim
 
+        if optimizer != "adamw":
+            raise ValueError(f"Grok.configure_optimizers: only 'adamw' is supported, got "
+                             f"{optimizer!r}")  # fmt: skip
         params = [p for _, p in self.named_parameters() if p.requires_grad]
         groups = [
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay,
+             "lr_scale": 1.0},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr_scale": 1.0},
+        ]  # fmt: skip
         return optim.AdamW(groups, lr=learning_rate, betas=tuple(betas))
 
     @descent.no_grad()
