@@ -369,7 +369,8 @@ def test_inplace_change_to_saved_tensor_is_detected():
     with pytest.raises(RuntimeError) as e:
         z.sum().backward()
     msg = str(e.value)
-    assert "'Mul'" in msg and "(2,)" in msg and "modified in place" in msg and "clone" in msg
+    assert "'MulBackward'" in msg and "(2,)" in msg
+    assert "modified in place" in msg and "clone" in msg
 
 
 def test_inplace_change_under_no_grad_to_saved_leaf_is_detected():
@@ -479,7 +480,8 @@ def test_backward_on_non_scalar_without_gradient():
     with pytest.raises(RuntimeError) as e:
         y.backward()
     msg = str(e.value)
-    assert "non-scalar" in msg and "(3,)" in msg and "gradient=" in msg and "'MulScalar'" in msg
+    assert "non-scalar" in msg and "(3,)" in msg and "gradient=" in msg
+    assert "'MulScalarBackward'" in msg
     y.backward(gradient=ds.tensor([1.0, 0.0, 2.0], dtype=ds.float64))
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 4.0])
     with pytest.raises(RuntimeError, match=r"gradient has shape \(2,\)"):
@@ -554,7 +556,7 @@ def test_create_graph_through_non_differentiable_backward_raises():
 
     x = leaf([1.0])
     y = Fused.apply(x).sum()
-    with pytest.raises(RuntimeError, match="'Fused' does not support create_graph"):
+    with pytest.raises(RuntimeError, match="'FusedBackward' does not support create_graph"):
         y.backward(create_graph=True)
 
 
@@ -569,7 +571,7 @@ def test_wrong_gradient_count_from_backward_is_reported():
             return gy  # one gradient for two inputs
 
     a, b = leaf([1.0]), leaf([2.0])
-    with pytest.raises(RuntimeError, match=r"'Broken'.backward: returned 1 gradients for 2"):
+    with pytest.raises(RuntimeError, match=r"'BrokenBackward'.backward: returned 1 gradients"):
         Broken.apply(a, b).sum().backward()
 
 
@@ -583,7 +585,7 @@ def test_wrong_gradient_shape_from_backward_is_reported():
         def backward(self, gy, F):
             return F.ones((5,))
 
-    with pytest.raises(RuntimeError, match=r"'BadShape'.backward produced a gradient of shape "):
+    with pytest.raises(RuntimeError, match=r"'BadShapeBackward'.backward produced a gradient of "):
         BadShape.apply(leaf([1.0, 2.0])).backward()
 
 
@@ -602,10 +604,11 @@ def test_parameters_take_the_same_op_paths_as_tensors():
     p = Parameter(ds.tensor([1.0, 2.0]))
     q = Parameter(ds.tensor([3.0, 4.0]))
     # The tensor-scalar and tensor-tensor fast paths (not a scalar converted to a tensor).
-    assert (p * 2.0).grad_fn.name == "MulScalar" and (2 * p).grad_fn.name == "MulScalar"
-    assert (p + 1).grad_fn.name == "AddScalar" and (p - 1.5).grad_fn.name == "AddScalar"
-    assert (1.0 - p).grad_fn.name == "RSubScalar" and (p / 2).grad_fn.name == "MulScalar"
-    assert (p + q).grad_fn.name == "Add" and (p * q).grad_fn.name == "Mul"
+    mul_s, add_s = "MulScalarBackward", "AddScalarBackward"
+    assert (p * 2.0).grad_fn.name == mul_s and (2 * p).grad_fn.name == mul_s
+    assert (p + 1).grad_fn.name == add_s and (p - 1.5).grad_fn.name == add_s
+    assert (1.0 - p).grad_fn.name == "RSubScalarBackward" and (p / 2).grad_fn.name == mul_s
+    assert (p + q).grad_fn.name == "AddBackward" and (p * q).grad_fn.name == "MulBackward"
     loss = ((p * q + p * 2.0 - 1.0) ** 2).sum()
     loss.backward()
     pv, qv = p.numpy(), q.numpy()
@@ -693,3 +696,59 @@ def test_every_op_enters_through_a_function_apply_classmethod(monkeypatch):
         seen.clear()
         y = op()
         assert y.grad_fn in seen, y.grad_fn
+
+
+# ---------------------------------------------------------------------------------------------
+# The two backward namespaces
+
+
+def test_backward_namespaces_offer_the_same_names_with_the_same_signatures():
+    """Op backward code is written once against `ops`; both namespaces must serve it alike."""
+    import inspect
+
+    from descent import array_backward
+    from descent.ops import graph_backward
+
+    helpers = array_backward._HELPERS
+    assert "sum_to" in helpers and "index_grad" in helpers
+    for name, fn in helpers.items():
+        twin = getattr(graph_backward, name, None)
+        assert twin is not None, f"graph_backward lacks {name}"
+        array_params = list(inspect.signature(fn).parameters.values())
+        assert array_params[0].name == "xp", f"array_backward.{name} must take xp first"
+        want = [(p.name, p.kind, p.default) for p in array_params[1:]]
+        got = [(p.name, p.kind, p.default) for p in inspect.signature(twin).parameters.values()]
+        assert got == want, f"{name}: {got} vs {want}"
+    array_names = set(helpers) | set(array_backward.ARRAY_MODULE_NAMES) | {"is_graph"}
+    graph_names = {n for n in vars(graph_backward) if not n.startswith("_")}
+    graph_names -= {"annotations", "array_backward", "backend", "AlongAxisGrad", "IndexGrad"}
+    assert graph_names == array_names
+    ns = array_backward.array_namespace(np)
+    for name in array_names:
+        assert getattr(ns, name) is not None  # NumPy has every array-module name
+    assert ns.is_graph is False and graph_backward.is_graph is True
+
+
+def test_op_backward_code_uses_only_namespace_names():
+    """Every `ops.<name>` in an op's backward exists in both namespaces (source scan)."""
+    from pathlib import Path
+
+    from descent import array_backward
+
+    allowed = set(array_backward._HELPERS) | set(array_backward.ARRAY_MODULE_NAMES)
+    allowed.add("is_graph")
+    ops_dir = Path(ds.__file__).parent / "ops"
+    used = set()
+    for path in ops_dir.glob("*.py"):
+        used |= set(re.findall(r"\bops\.([a-z_]+)\b", path.read_text()))
+    assert used and used <= allowed, sorted(used - allowed)
+
+
+def test_node_names_follow_pytorch_grad_fn_and_are_not_module_names():
+    from descent import nn
+
+    x = ds.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    y = nn.functional.layer_norm(x, (3,))
+    assert y.grad_fn.name == "LayerNormBackward" and "grad_fn=<LayerNormBackward>" in repr(y)
+    assert nn.functional.linear(x, x).grad_fn.name == "LinearBackward"
+    assert not hasattr(nn, y.grad_fn.name)

@@ -1,4 +1,4 @@
-"""Anomaly mode names the op and the user's line; costs nothing when off."""
+"""Anomaly mode names the op and the user's line; attaches through the engine's hook point."""
 
 import warnings
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import descent as ds
+from descent import autograd
 from descent.autograd import Function
 from descent.explain import AnomalyError, detect_anomaly
 from descent.explain.anomaly import is_anomaly_enabled
@@ -55,7 +56,7 @@ def test_backward_names_op_with_forward_origin_first():
         with pytest.raises(AnomalyError) as ei:
             loss.backward()
     rep = ei.value.report
-    assert rep.phase == "backward" and rep.op == "Sqrt"
+    assert rep.phase == "backward" and rep.op == "SqrtBackward"  # the node, named as grad_fn
     assert rep.source.lineno == _line_of("# PLANTED-SQRT")
     text = str(ei.value)
     # forward origin comes before the gradient details
@@ -99,31 +100,51 @@ def test_scalar_fast_path_is_checked():
     assert ei.value.report.source.lineno == _line_of("# PLANTED-OVERFLOW")
 
 
-def test_zero_cost_when_off_originals_restored():
+def test_attaches_through_the_engine_hook_point_and_patches_nothing():
     entry_points = {k: v for k, v in vars(Function).items() if k.startswith("apply")}
     assert "apply" in entry_points
-    apply_before = Function.__dict__["apply"]
     from descent.ops.elementwise import Log
 
     backward_before = Log.__dict__["backward"]
     assert not is_anomaly_enabled()
+    assert autograd._forward_hooks == [] and autograd._backward_hooks == []
     with detect_anomaly():
-        assert Function.__dict__["apply"] is not apply_before
-        assert Log.__dict__["backward"] is not backward_before
-        with detect_anomaly():  # nesting
+        # one hook each way, the classes untouched
+        assert len(autograd._forward_hooks) == 1 and len(autograd._backward_hooks) == 1
+        with detect_anomaly():  # nesting adds nothing
             assert is_anomaly_enabled()
+            assert len(autograd._forward_hooks) == 1
         assert is_anomaly_enabled()
+        assert {k: v for k, v in vars(Function).items() if k.startswith("apply")} == entry_points
+        assert Log.__dict__["backward"] is backward_before
     assert not is_anomaly_enabled()
-    assert {k: v for k, v in vars(Function).items() if k.startswith("apply")} == entry_points
-    # exactly the same objects as before: no flag check on the hot path
-    assert Function.__dict__["apply"] is apply_before
-    assert Log.__dict__["backward"] is backward_before
-    # and restored after an exception too
+    assert autograd._forward_hooks == [] and autograd._backward_hooks == []
+    # and detached after an exception too
     with pytest.raises(AnomalyError):
         with detect_anomaly():
             ds.log(ds.zeros(1))
-    assert Function.__dict__["apply"] is apply_before
+    assert autograd._forward_hooks == [] and autograd._backward_hooks == []
     assert not is_anomaly_enabled()
+
+
+def test_op_hooks_see_every_op_and_node():
+    seen_fw, seen_bw = [], []
+    handle = autograd.add_op_hook(
+        forward=lambda op, inputs, out: seen_fw.append((type(op).__name__, len(inputs))),
+        backward=lambda node, gy, gxs: seen_bw.append(node.name),
+    )
+    try:
+        x = ds.tensor([1.0, 2.0], requires_grad=True)
+        y = (x * x + 1.0).sum()  # apply2, apply_scalar, apply
+        with ds.no_grad():
+            ds.exp(x)  # not recorded, still seen
+        y.backward()
+    finally:
+        handle.remove()
+    assert seen_fw == [("Mul", 2), ("AddScalar", 1), ("Sum", 1), ("Exp", 1)]
+    assert seen_bw == ["SumBackward", "AddScalarBackward", "MulBackward"]
+    ds.exp(x)
+    assert len(seen_fw) == 4  # removed
 
 
 def test_clean_computation_passes_and_gradients_agree():

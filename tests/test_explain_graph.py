@@ -15,19 +15,20 @@ def test_graph_text_shapes_dtypes_and_grad_norms():
     loss = ds.tanh(h).sum()
     view = graph(loss, params={"a": a, "b": b})
     loss.backward()
-    by_name = {n.name: n for n in view.nodes}
-    assert set(by_name) == {"a", "b", "MatMul", "Tanh", "Sum"}
-    assert by_name["MatMul"].shape == (3, 2) and by_name["MatMul"].dtype == "float32"
-    assert by_name["Sum"].shape == () and by_name["a"].kind == "leaf"
+    by_name = {n.name: n for n in view.nodes}  # nodes are named as PyTorch names grad_fn
+    mm = by_name["MatMulBackward"]
+    assert set(by_name) == {"a", "b", "MatMulBackward", "TanhBackward", "SumBackward"}
+    assert mm.shape == (3, 2) and mm.dtype == "float32"
+    assert by_name["SumBackward"].shape == () and by_name["a"].kind == "leaf"
     # the gradient reaching MatMul's output is d loss / d h
-    assert np.isclose(by_name["MatMul"].grad_norm, np.linalg.norm(h.grad.numpy()), rtol=1e-6)
+    assert np.isclose(mm.grad_norm, np.linalg.norm(h.grad.numpy()), rtol=1e-6)
     assert np.isclose(by_name["a"].grad_norm, np.linalg.norm(a.grad.numpy()), rtol=1e-6)
-    assert by_name["Sum"].grad_norm == 1.0
-    assert sorted(by_name["MatMul"].inputs) == sorted([by_name["a"].id, by_name["b"].id])
+    assert by_name["SumBackward"].grad_norm == 1.0
+    assert sorted(mm.inputs) == sorted([by_name["a"].id, by_name["b"].id])
     text = str(view)
-    assert "MatMul" in text and "[a]" in text and "(3, 2)" in text
+    assert "MatMulBackward" in text and "[a]" in text and "(3, 2)" in text
     dot = view.to_dot()
-    assert dot.startswith("digraph") and dot.count("->") == 4 and "MatMul" in dot
+    assert dot.startswith("digraph") and dot.count("->") == 4 and "MatMulBackward" in dot
     assert len(view.to_dicts()) == 5
 
 

@@ -12,6 +12,8 @@ with tools that explain the gradients it computes.
 # ruff: noqa: F401 - this module re-exports the public API (see __all__ below)
 from __future__ import annotations
 
+import importlib as _importlib
+
 import numpy as _np
 
 from . import autograd, backend
@@ -46,44 +48,40 @@ from .creation import (
 )
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .ops.elementwise import (
-    abs,
-    add,
+from .ops.arithmetic import add, div, mul, neg, pow, square, sub
+from .ops.comparison import (
     allclose,
-    cast,
-    clamp,
-    clip,
-    clone,
-    cos,
-    div,
     eq,
-    exp,
-    expm1,
     ge,
     gt,
     isfinite,
     isinf,
     isnan,
     le,
-    log,
-    log1p,
     logical_and,
     logical_not,
     logical_or,
     lt,
+    ne,
+)
+from .ops.elementwise import (
+    abs,
+    cast,
+    clamp,
+    clip,
+    clone,
+    cos,
+    exp,
+    expm1,
+    log,
+    log1p,
     masked_fill,
     maximum,
     minimum,
-    mul,
-    ne,
-    neg,
-    pow,
     rsqrt,
     sign,
     sin,
     sqrt,
-    square,
-    sub,
     tan,
     where,
 )
@@ -152,7 +150,7 @@ int16 = _np.dtype(_np.int16)
 int32 = _np.dtype(_np.int32)
 int64 = _np.dtype(_np.int64)
 uint8 = _np.dtype(_np.uint8)
-bool = _np.dtype(_np.bool_)  # noqa: A001 - PyTorch's name
+bool = _np.dtype(_np.bool_)  # PyTorch's name
 half = float16
 bfloat16 = "bfloat16"  # not a NumPy dtype: for descent.autocast on a GPU (see descent.amp)
 double = float64
@@ -169,7 +167,5 @@ _SUBPACKAGES = ("cuda", "data", "distributed", "explain", "io", "models", "nn", 
 
 def __getattr__(name: str):
     if name in _SUBPACKAGES:
-        import importlib  # noqa: PLC0415
-
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'descent' has no attribute {name!r}")

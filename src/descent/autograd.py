@@ -1,120 +1,146 @@
-"""The engine: graph nodes, grad mode, and the reverse-mode backward pass.
+"""The engine: the tensor maker, graph nodes, the op hook point, and the reverse-mode backward.
 
 How it works (STYLE.md, "The engine"):
 
-* Every differentiable op is a `Function` subclass. Calling `Op.apply(*tensors, **params)` runs
-  `forward` on raw backend arrays and, when grad mode is on and an input requires grad, turns the
-  op object itself into a graph node: it records its parents (the nodes that produced its inputs,
-  or the leaf tensors themselves) and a creation index from a global counter. Creation order is a
-  topological order, so the backward pass processes nodes by descending index from a heap.
-  Nothing recurses over the graph: a 100,000-deep chain backpropagates like a short one.
-* `backward` is written ONCE per op against a namespace `F` and saved values obtained through
-  `self.inputs(F)` / `self.output(F)`. With `create_graph=False` the engine hands the op raw
-  arrays and `F` is the array namespace: the pass runs at NumPy speed and records nothing. With
-  `create_graph=True` it hands over Tensors and `F` is descent itself, so the backward pass is
-  recorded and can be differentiated again (higher-order gradients for every op written this way).
+* Every differentiable op is a `Function` subclass. `Op.apply(*tensors, **params)` runs `forward`
+  on raw backend arrays and, when grad mode is on and an input requires grad, turns the op object
+  itself into a graph node (`record_node`): it records its parents (the nodes that produced its
+  inputs, or the leaf tensors themselves) and a creation index from a global counter.
+* Creation order is a topological order: an op can only consume tensors that exist, so every
+  parent was recorded before its child and has a smaller index. The backward pass therefore
+  processes nodes by descending index from a heap, and a node is popped only after every
+  consumer has delivered its gradient. Nothing recurses over the graph: a 100,000-deep chain
+  backpropagates like a short one.
+* Two namespaces, one backward: `backward(self, gy, ops)` is written once per op against `ops`.
+  In an ordinary pass the engine hands the op raw arrays and `ops` is the array namespace
+  (`descent.array_backward`): the pass runs at NumPy speed and records nothing. Under
+  `create_graph=True` it hands over Tensors and `ops` is the differentiable namespace that the
+  ops layer registers (`descent.ops.graph_backward`), so the backward pass is itself recorded and
+  can be differentiated again.
 * Gradients live in a dict keyed by node while the pass runs and are popped when consumed; they
-  accumulate out of place. After each op's backward the engine sums every gradient back to its
-  input's shape (`unbroadcast`) in one place and checks the count of gradients against the inputs.
-* Saved values are released after backward unless `retain_graph=True`; a second backward through
-  a released node raises an error naming the op.
-* Speed: recording is the whole per-op cost of the graph, so `apply` has a unary path,
-  `apply2` serves parameterless binary ops called by the Tensor operators, `apply_scalar` the
-  tensor-scalar ops (all three are Function classmethods named `apply*`, so tools that
-  instrument ops, such as anomaly mode, swap them and see every op), and the
-  `_record*` helpers are written without generator expressions or keyword dicts. The backward
-  loop has a single-input path. `benchmarks/overhead.py` measures the result against PyTorch.
+  accumulate out of place (`_deliver`). After each op's backward the engine sums every gradient
+  back to its input's shape (`unbroadcast`) in one place and checks the count of gradients
+  against the inputs. Then it frees what the node saved (`_release`) unless `retain_graph=True`;
+  a second backward through a released node raises an error naming the op.
+
+Layers: this module is the engine. It imports only `backend`, `grad_mode` and `array_backward`,
+never `tensor.py` or an op: the Tensor class and the differentiable namespace register
+themselves here (`register_tensor_class`, `register_graph_namespace`) when they are defined, and
+tools such as anomaly mode attach through `add_op_hook` instead of patching classes.
+`pyproject.toml`'s import-linter contract keeps it so.
 """
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
-import threading
 from typing import Any
 
 import numpy as np
 
 from . import backend
+from .array_backward import array_namespace
+from .grad_mode import _state
+from .grad_mode import enable_grad as enable_grad  # re-exported: descent.autograd.enable_grad
+from .grad_mode import is_grad_enabled as is_grad_enabled
+from .grad_mode import no_grad as no_grad
+from .grad_mode import set_grad_enabled as set_grad_enabled
+
+_new = object.__new__
+_ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
 # ---------------------------------------------------------------------------------------------
-# Grad mode
+# The tensor maker
+
+_tensor_class: Any = None  # descent.tensor.Tensor, once it has registered itself
 
 
-class _GradState(threading.local):
-    def __init__(self) -> None:
-        self.enabled = True
+def register_tensor_class(cls) -> None:
+    """Tell the engine the class of the tensors it makes (called once, by `descent.tensor`).
+
+    The engine creates every op's output but sits below `tensor.py` in the layers, so it never
+    imports it; the Tensor class hands itself over here when it is defined instead.
+    """
+    global _tensor_class
+    _tensor_class = cls
 
 
-_state = _GradState()
+def init_tensor(t, data, requires_grad: bool = False, node=None):
+    """Set every field of the tensor `t` and return it: the ONE place tensor fields are written
+    when a tensor is made (`Tensor.__init__`, `new_tensor` and every op output come here).
+
+    `data` is a backend array (a 0-d array, never a NumPy scalar: NumPy returns scalars for
+    0-d results, which have no `.reshape(...)` semantics of their own, so they are converted).
+    """
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = _asarray(data)
+    t.data = data
+    t._rg = requires_grad
+    t.grad = None
+    t._node = node  # the Function that produced t (None for a leaf)
+    t._version = 0  # bumped by in-place changes; see Function.apply, "saved values"
+    t._hooks = None
+    t.name = None
+    return t
 
 
-def is_grad_enabled() -> bool:
-    """True when operations are being recorded for backward."""
-    return _state.enabled
+def new_tensor(data, requires_grad: bool = False, node=None):
+    """A new Tensor around the backend array `data` (no copy, no dtype conversion)."""
+    return init_tensor(_new(_tensor_class), data, requires_grad, node)
 
 
-class _GradModeContext:
-    """Base of no_grad / enable_grad / set_grad_enabled: a context manager and a decorator."""
-
-    _mode = True
-
-    def __enter__(self):
-        self._prev = _state.enabled
-        _state.enabled = self._mode
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _state.enabled = self._prev
-
-    def _fresh(self) -> _GradModeContext:
-        return type(self)()
-
-    def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with self._fresh():  # a fresh context per call: decorated functions may recurse
-                return func(*args, **kwargs)
-
-        return wrapper
+# ---------------------------------------------------------------------------------------------
+# Hooks: the engine's one attachment point for tools
 
 
-class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
-    """Disable graph recording: `with descent.no_grad(): ...` or `@descent.no_grad()`."""
+class HookHandle:
+    """Returned by the `register_hook`-style functions; `remove()` detaches the hook."""
 
-    _mode = False
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
 
 
-class enable_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
-    """Re-enable graph recording inside a `no_grad` block (context manager or decorator)."""
+class _Handles:
+    def __init__(self, handles) -> None:
+        self._handles = handles
 
-    _mode = True
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
 
 
-class set_grad_enabled(_GradModeContext):  # noqa: N801 - PyTorch's name
-    """Set grad mode to `mode` for a block (context manager or decorator)."""
+# Process-wide (every thread) lists. The hot paths test each with one truthiness check, so a
+# tool that is off costs one list read per op; the lists are only appended to and removed
+# from, never rebound, so the engine may hold a reference across a backward pass.
+_forward_hooks: list = []
+_backward_hooks: list = []
 
-    def __init__(self, mode: bool) -> None:
-        self._mode = bool(mode)
-        self._prev = _state.enabled
 
-    def _fresh(self) -> _GradModeContext:
-        return set_grad_enabled(self._mode)
+def add_op_hook(forward=None, backward=None):
+    """Observe every op: `forward(op, inputs, output)` runs after each op's forward (recorded or
+    not; `output` is the Tensor it returns, `output.grad_fn` is `op` when it was recorded) and
+    `backward(node, gy, gxs)` after each node's backward, before the engine unbroadcasts `gxs`.
+
+    Hooks see every thread, which is what a debugging tool wants (anomaly mode uses this).
+    A hook may raise to stop the pass. Returns a handle whose `remove()` detaches both.
+    """
+    handles = []
+    for hooks, fn in ((_forward_hooks, forward), (_backward_hooks, backward)):
+        if fn is not None:
+            hooks.append(fn)
+            handles.append(HookHandle(hooks, fn))
+    return _Handles(handles)
 
 
 # ---------------------------------------------------------------------------------------------
 # Graph nodes
 
 _counter = itertools.count()
-
-# Set by tensor.py once the Tensor class exists (tensor.py imports this module, not the reverse).
-Tensor: Any = None
-_wrap: Any = None
-_from_node: Any = None
-_Tensor: Any = None
-_new_tensor = object.__new__
-_ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
@@ -126,32 +152,42 @@ class Function:
     Subclasses implement:
       * `forward(self, *arrays) -> array` on raw backend arrays (parameters were set as attributes
         from `apply`'s keyword arguments before it runs);
-      * `backward(self, gy, F) -> gradient or tuple of gradients`, one per input (None where an
-        input gets no gradient), written with `F` (the array namespace or descent) so one code
-        path serves both fast and differentiable backward passes.
+      * `backward(self, gy, ops) -> gradient or tuple of gradients`, one per input (None where an
+        input gets no gradient), written with `ops` (the array namespace, or under
+        create_graph the differentiable one: see the module docstring) so that one code path
+        serves both the fast and the differentiable backward pass.
 
     Class attributes say what backward needs, so nothing else is kept alive:
       * `save_inputs = True` keeps the input tensors (their versions are checked at backward);
-      * `save_output = True` keeps the output array (retrieved with `self.output(F)`).
+      * `save_output = True` keeps the output array (retrieved with `self.output(ops)`);
+      * `saved_slots` names op-specific slots holding arrays that forward computed for backward
+        (a fused kernel's statistics, the attention probabilities). All three are released
+        after backward unless retain_graph (`_release`).
+
+    A node's name is its op's class name plus "Backward", as PyTorch names `grad_fn`
+    (`MulBackward0`): the node for `LayerNorm` is "LayerNormBackward", never confused with the
+    module `nn.LayerNorm`.
     """
 
+    # Node fields, all set by `record_node`. Slots, not a __dict__: a node is made per op.
     __slots__ = (
-        "parents",
-        "index",
-        "saved",
-        "versions",
-        "out_data",
-        "in_shapes",
-        "hooks",
-        "retained",
+        "parents",  # per input: the producing node, the leaf tensor itself, or None (no grad)
+        "index",  # creation index: the backward pass runs in descending index order
+        "saved",  # the saved input tensors, None, or _FREED after backward
+        "versions",  # the inputs' versions when saved (an in-place change is detected)
+        "out_data",  # the saved output array (save_output) or None
+        "in_shapes",  # the inputs' shapes: the engine unbroadcasts each gradient to these
+        "hooks",  # hooks registered on the output tensor (Tensor.register_hook) or None
+        "retained",  # weakref to the output when it called retain_grad(), or None
         "__weakref__",
     )
 
     save_inputs = False
     save_output = False
-    #: Names of op-specific slots holding saved arrays (e.g. a fused kernel's statistics); the
-    #: engine sets them to None after backward unless retain_graph, like the saved inputs.
     saved_slots: tuple = ()
+
+    #: False for ops whose backward cannot be differentiated again (raise under create_graph).
+    differentiable_backward = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -159,13 +195,20 @@ class Function:
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
 
-    #: False for ops whose backward cannot be differentiated again (raise under create_graph).
-    differentiable_backward = True
+    # -- the entry points --------------------------------------------------------------------
+    # Recording is the whole per-op cost of the graph, so there are three entry points, all
+    # thin calls of the same two pieces, `record_node` (which makes the output tensor with
+    # `init_tensor`) or `init_tensor` alone when nothing is recorded: `apply` (any arity, with
+    # parameters), `apply2` (a parameterless binary op: the Tensor operators' path) and
+    # `apply_scalar` (tensor-scalar ops). Their parents tuples are written out per arity (a
+    # list comprehension costs more than the rest of the recording for a tiny tensor), and
+    # each ends with the same one-line test for op hooks. `benchmarks/overhead.py` measures
+    # the result against PyTorch.
 
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors, recording a node when grad mode is on and an input needs grad."""
-        fn = object.__new__(cls)
+        fn = _new(cls)
         if params:
             for k, v in params.items():
                 setattr(fn, k, v)
@@ -173,98 +216,39 @@ class Function:
             x = inputs[0]
             out = fn.forward(x.data)
             if x._rg and _state.enabled:
-                return fn._record1(x, out)
-            return _wrap(out)
-        arrays = [t.data for t in inputs]
-        out = fn.forward(*arrays)
-        if _state.enabled:
-            for t in inputs:
-                if t._rg:
-                    break
+                node = x._node
+                t = record_node(fn, (x if node is None else node,), (x.data.shape,), inputs, out)
             else:
-                return _wrap(out)
-            return fn._record(inputs, arrays, out)
-        return _wrap(out)
-
-    # The recording helpers below are the whole per-op cost of the graph: they are written out
-    # plainly (no generator expressions, no kwargs) because they run once per op.
-    def _record1(self, x, out):
-        """Make this op a node with the single input `x` (which requires grad)."""
-        node = x._node
-        self.parents = (x if node is None else node,)
-        self.index = next(_counter)
-        self.in_shapes = (x.data.shape,)
-        self.hooks = None
-        self.retained = None
-        if self.save_inputs:
-            self.saved = (x,)
-            self.versions = (x._version,)
+                t = init_tensor(_new(_tensor_class), out)
         else:
-            self.saved = None
-        self.out_data = out if self.save_output else None
-        if type(out) is not _ndarray and isinstance(out, _generic):
-            out = _asarray(out)  # NumPy returns scalars for 0-d results: keep arrays
-            self.out_data = out if self.save_output else None
-        t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
-        t.data = out
-        t._rg = True
-        t.grad = None
-        t._node = self
-        t._version = 0
-        t._hooks = None
-        t.name = None
+            out = fn.forward(*[t.data for t in inputs])
+            if _state.enabled and any([t._rg for t in inputs]):
+                parents = tuple([_parent(t) for t in inputs])
+                shapes = tuple([t.data.shape for t in inputs])
+                t = record_node(fn, parents, shapes, inputs, out)
+            else:
+                t = init_tensor(_new(_tensor_class), out)
+        if _forward_hooks:
+            _run_forward_hooks(fn, inputs, t)
         return t
 
-    def _record2(self, a, b, out):
-        """Make this op a node with inputs a and b (at least one requires grad)."""
-        na, nb = a._node, b._node
-        self.parents = (
-            na if na is not None else (a if a._rg else None),
-            nb if nb is not None else (b if b._rg else None),
-        )
-        self.index = next(_counter)
-        self.in_shapes = (a.data.shape, b.data.shape)
-        self.hooks = None
-        self.retained = None
-        if self.save_inputs:
-            self.saved = (a, b)
-            self.versions = (a._version, b._version)
+    @classmethod
+    def apply2(cls, a, b):
+        """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
+        fn = _new(cls)
+        out = fn.forward(a.data, b.data)
+        if (a._rg or b._rg) and _state.enabled:
+            na, nb = a._node, b._node
+            parents = (
+                na if na is not None else (a if a._rg else None),
+                nb if nb is not None else (b if b._rg else None),
+            )
+            t = record_node(fn, parents, (a.data.shape, b.data.shape), (a, b), out)
         else:
-            self.saved = None
-        self.out_data = out if self.save_output else None
-        if type(out) is not _ndarray and isinstance(out, _generic):
-            out = _asarray(out)  # NumPy returns scalars for 0-d results: keep arrays
-            self.out_data = out if self.save_output else None
-        t = _new_tensor(_Tensor)  # Tensor._from_node(out, self), inlined: it runs once per op
-        t.data = out
-        t._rg = True
-        t.grad = None
-        t._node = self
-        t._version = 0
-        t._hooks = None
-        t.name = None
+            t = init_tensor(_new(_tensor_class), out)
+        if _forward_hooks:
+            _run_forward_hooks(fn, (a, b), t)
         return t
-
-    def _record(self, inputs, arrays, out):
-        """Make this op a node with any number of inputs (at least one requires grad)."""
-        parents = []
-        for t in inputs:
-            n = t._node
-            parents.append(n if n is not None else (t if t._rg else None))
-        self.parents = tuple(parents)
-        self.index = next(_counter)
-        self.in_shapes = tuple([a.shape for a in arrays])
-        self.hooks = None
-        self.retained = None
-        if self.save_inputs:
-            self.saved = inputs
-            self.versions = tuple([t._version for t in inputs])
-        else:
-            self.saved = None
-        if type(out) is not _ndarray and isinstance(out, _generic):
-            out = _asarray(out)
-        self.out_data = out if self.save_output else None
-        return _from_node(out, self)
 
     @classmethod
     def apply_scalar(cls, x, c):
@@ -272,7 +256,7 @@ class Function:
         Python scalar c. On the CPU `ca` is c as a cached read-only 0-d array of x's dtype:
         NumPy combines an array with a same-dtype 0-d array about twice as fast as with a Python
         float, and NEP 50 makes the results identical (the float is cast to the dtype first)."""
-        fn = object.__new__(cls)
+        fn = _new(cls)
         fn.c = c
         d = x.data
         # Only floating NumPy arrays use the cached array: 0-d integer arrays are not "weak"
@@ -284,25 +268,21 @@ class Function:
             fn.ca = c
         out = fn.forward(d)
         if x._rg and _state.enabled:
-            return fn._record1(x, out)
-        return _wrap(out)
-
-    @classmethod
-    def apply2(cls, a, b):
-        """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
-        fn = object.__new__(cls)
-        out = fn.forward(a.data, b.data)
-        if (a._rg or b._rg) and _state.enabled:
-            return fn._record2(a, b, out)
-        return _wrap(out)
+            node = x._node
+            t = record_node(fn, (x if node is None else node,), (d.shape,), (x,), out)
+        else:
+            t = init_tensor(_new(_tensor_class), out)
+        if _forward_hooks:
+            _run_forward_hooks(fn, (x,), t)
+        return t
 
     # -- what backward reads --------------------------------------------------------------
-    def inputs(self, F):
+    def inputs(self, ops):
         """The saved inputs: arrays in a fast backward, Tensors (with graph) under create_graph."""
         saved = self.saved
         if saved is _FREED or saved is None:
             raise RuntimeError(self._freed_message())
-        if F.is_graph:
+        if ops.is_graph:
             return saved
         if len(saved) == 1:  # the common arities without a generator expression
             return (saved[0].data,)
@@ -310,18 +290,20 @@ class Function:
             return (saved[0].data, saved[1].data)
         return tuple([t.data for t in saved])
 
-    def output(self, F):
-        """The saved output: an array, or under create_graph a Tensor that is this node's output."""
+    def output(self, ops):
+        """The saved output: an array, or under create_graph a Tensor that is this node's output
+        (a new Tensor object for the same value and graph position)."""
         out = self.out_data
         if out is None:
             raise RuntimeError(self._freed_message())
-        if F.is_graph:
-            return _from_node(out, self)
+        if ops.is_graph:
+            return new_tensor(out, True, self)
         return out
 
     @property
     def name(self) -> str:
-        return type(self).__name__
+        """PyTorch's grad_fn name: the op's class name plus "Backward" ("LayerNormBackward")."""
+        return type(self).__name__ + "Backward"
 
     def _freed_message(self) -> str:
         return (
@@ -335,8 +317,67 @@ class Function:
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, gy, F):  # pragma: no cover - abstract
+    def backward(self, gy, ops):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _parent(t):
+    """What a node records for input t: its producer, t itself for a leaf that requires grad,
+    or None (no gradient flows there)."""
+    node = t._node
+    if node is not None:
+        return node
+    return t if t._rg else None
+
+
+def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
+    """Make the op object `node` a graph node: the ONE place node fields are set.
+
+    Args:
+        node: a Function instance (from `apply`, or built by hand as DDP does).
+        parents: per input, the producing node, the leaf tensor, or None.
+        in_shapes: per input, its shape (each gradient is summed back to it).
+        inputs: the input Tensors; kept when the op has `save_inputs`.
+        out: the output array, or None for a node without an output tensor (DDP's).
+        index: the creation index; the next one of the global counter by default. A tool that
+            re-records a node at another place in the order (DDP) must keep it above every
+            parent's index and below every consumer's, or the backward order breaks.
+
+    Returns:
+        The output Tensor (`init_tensor`, requiring grad, made by this node), or None without
+        `out`.
+    """
+    node.parents = parents
+    node.index = next(_counter) if index is None else index
+    node.in_shapes = in_shapes
+    node.hooks = None
+    node.retained = None
+    if node.save_inputs:
+        node.saved = inputs
+        # Saved values are versioned: an in-place change to a saved input after the op ran
+        # would silently give a wrong gradient, so backward compares these with the
+        # inputs' versions then and raises on a mismatch.
+        n = len(inputs)
+        if n == 1:
+            node.versions = (inputs[0]._version,)
+        elif n == 2:
+            node.versions = (inputs[0]._version, inputs[1]._version)
+        else:
+            node.versions = tuple([t._version for t in inputs])
+    else:
+        node.saved = None
+        node.versions = ()
+    if out is None:
+        node.out_data = None
+        return None
+    t = init_tensor(_new(_tensor_class), out, True, node)
+    node.out_data = t.data if node.save_output else None  # t.data: a 0-d array, not a scalar
+    return t
+
+
+def _run_forward_hooks(op, inputs, out) -> None:
+    for hook in tuple(_forward_hooks):  # a copy: a hook may remove itself
+        hook(op, inputs, out)
 
 
 _SCALAR_ARRAYS: dict = {}
@@ -358,43 +399,17 @@ def _scalar_array(c, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# The two namespaces backward code is written against
+# The differentiable namespace
+
+_graph_namespace: Any = None
 
 
-class _ArrayNamespace:
-    """Backward namespace on raw arrays: NumPy/CuPy functions plus descent's shape helpers."""
-
-    is_graph = False
-
-    def __init__(self, xp) -> None:
-        self.xp = xp
-
-    def __getattr__(self, name: str):
-        from . import _nsfuncs  # noqa: PLC0415
-
-        fn = getattr(_nsfuncs, name, None)
-        if fn is not None:
-            bound = functools.partial(fn, self.xp)
-        else:
-            bound = getattr(self.xp, name)
-        setattr(self, name, bound)  # cache: later lookups skip __getattr__
-        return bound
-
-
-_array_namespaces: dict[Any, _ArrayNamespace] = {}
-
-
-def array_namespace(xp) -> _ArrayNamespace:
-    ns = _array_namespaces.get(xp)
-    if ns is None:
-        ns = _array_namespaces[xp] = _ArrayNamespace(xp)
-    return ns
-
-
-def graph_namespace():
-    from . import _graphns  # noqa: PLC0415
-
-    return _graphns
+def register_graph_namespace(namespace) -> None:
+    """Hand the engine the backward namespace for `create_graph=True` (called once, by
+    `descent.ops` at import): the ops layer's differentiable functions under the names of
+    `descent.array_backward`, with `is_graph = True`."""
+    global _graph_namespace
+    _graph_namespace = namespace
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,10 +439,10 @@ def run_backward(
     Returns:
         A list with the captured gradients (None where no gradient reached a tensor).
     """
-    F = graph_namespace() if create_graph else None
-    grads: dict[Any, Any] = {}  # node -> gradient of its output
-    leaf_grads: dict[Any, Any] = {}  # leaf tensor -> accumulated gradient
-    heap: list = []
+    graph_ns = _graph_namespace if create_graph else None
+    grads: dict[Any, Any] = {}  # node -> gradient of its output, until the node is popped
+    leaf_grads: dict[Any, Any] = {}  # leaf tensor -> accumulated gradient of this pass
+    heap: list = []  # (-index, node): the largest creation index pops first
 
     capture_nodes: dict[Any, list[int]] = {}
     capture_leaves: dict[Any, list[int]] = {}
@@ -440,41 +455,55 @@ def run_backward(
                 capture_leaves.setdefault(t, []).append(i)
     pending_nodes = len(capture_nodes)
 
-    def deliver(target, g) -> None:
-        if isinstance(target, Function):
-            prev = grads.get(target)
-            if prev is None:
-                grads[target] = g
-                heapq.heappush(heap, (-target.index, target))
-            else:
-                grads[target] = prev + g
-        else:
-            prev = leaf_grads.get(target)
-            leaf_grads[target] = g if prev is None else prev + g
-
-    for root, g in zip(roots, root_grads):
-        if root._node is not None:
-            deliver(root._node, g)
-        elif root.requires_grad:
-            deliver(root, g)
-
     prev_mode = _state.enabled
-    _state.enabled = create_graph
+    _state.enabled = create_graph  # the backward ops are recorded only under create_graph
     np_ns = array_namespace(np)
     ndarray = np.ndarray
     heappop, heappush = heapq.heappop, heapq.heappush
+    backward_hooks = _backward_hooks
+    # The seeds enter through the same delivery step as every other gradient: as the result
+    # of a first round that has no node (so nothing to unbroadcast and nothing to release).
+    node, ops = None, None
+    parents = [_parent(r) for r in roots]
+    gxs = root_grads
+    shapes = [g.shape for g in root_grads]
     try:
-        while heap:
+        while True:
+            # Deliver each gradient to its target (a node or a leaf tensor): the ONE delivery.
+            for parent, gx, shape in zip(parents, gxs, shapes):
+                if parent is None or gx is None:
+                    continue
+                if gx.shape != shape:
+                    gx = _sum_to_checked(node, gx, shape, ops)  # the one unbroadcast
+                # Accumulate out of place (`prev + gx`, never `+=`): gx may be an array that
+                # another gradient or a saved value shares.
+                if isinstance(parent, Function):
+                    prev = grads.get(parent)
+                    if prev is None:
+                        grads[parent] = gx
+                        heappush(heap, (-parent.index, parent))  # first gradient: queue it
+                    else:
+                        grads[parent] = prev + gx
+                else:
+                    prev = leaf_grads.get(parent)
+                    leaf_grads[parent] = gx if prev is None else prev + gx
+            if node is not None and not retain_graph:
+                # The one release; nodes that saved nothing skip the call.
+                if node.saved is not None or node.out_data is not None or node.saved_slots:
+                    _release(node)
+            if not heap:
+                break
             node = heappop(heap)[1]
+            # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
             if node.hooks is not None or node.retained is not None:
                 gy = _run_node_hooks(node, gy, create_graph)
             if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
-                    captured[i] = gy if create_graph else Tensor._wrap(gy)
+                    captured[i] = gy if create_graph else new_tensor(gy)
                 pending_nodes -= 1
                 if pending_nodes == 0 and not capture_leaves and not accumulate:
-                    break
+                    break  # everything asked for is known; the rest of the graph is not needed
             saved = node.saved
             if saved is not None:
                 if saved is _FREED:
@@ -489,58 +518,23 @@ def run_backward(
                         "gradients): its backward is a fused array kernel. Use the composite "
                         "form of the op for higher-order derivatives."
                     )
-                ns = F
-            elif type(gy) is ndarray:
-                ns = np_ns
+                ops = graph_ns
+            elif type(gy) is ndarray:  # NumPy: the namespace is fetched once per pass
+                ops = np_ns
             else:
-                ns = array_namespace(backend.get_array_module(gy))
-            gxs = node.backward(gy, ns)
-            parents = node.parents
-            if type(gxs) is not tuple and len(parents) == 1:
-                # One input (most ops): the same steps as the loop below, without the tuples.
-                parent = parents[0]
-                if parent is not None and gxs is not None:
-                    shape = node.in_shapes[0]
-                    if gxs.shape != shape:
-                        gxs = _sum_to_checked(node, gxs, shape, ns)
-                    if isinstance(parent, Function):
-                        prev = grads.get(parent)
-                        if prev is None:
-                            grads[parent] = gxs
-                            heappush(heap, (-parent.index, parent))
-                        else:
-                            grads[parent] = prev + gxs
-                    else:
-                        prev = leaf_grads.get(parent)
-                        leaf_grads[parent] = gxs if prev is None else prev + gxs
-                if not retain_graph:
-                    _release(node)
-                continue
+                ops = array_namespace(backend.get_array_module(gy))
+            gxs = node.backward(gy, ops)
+            if backward_hooks:
+                for hook in tuple(backward_hooks):
+                    hook(node, gy, gxs)
             if type(gxs) is not tuple:
-                gxs = (gxs,)
+                gxs = (gxs,)  # a one-input op may return its gradient bare
+            parents, shapes = node.parents, node.in_shapes
             if len(gxs) != len(parents):
                 raise RuntimeError(
                     f"internal error in '{node.name}'.backward: returned {len(gxs)} gradients "
                     f"for {len(parents)} inputs with shapes {node.in_shapes}"
                 )
-            for parent, gx, shape in zip(parents, gxs, node.in_shapes):
-                if parent is None or gx is None:
-                    continue
-                if gx.shape != shape:
-                    gx = _sum_to_checked(node, gx, shape, ns)
-                # Deliver gx: accumulate out of place (never += into a shared array).
-                if isinstance(parent, Function):
-                    prev = grads.get(parent)
-                    if prev is None:
-                        grads[parent] = gx
-                        heappush(heap, (-parent.index, parent))
-                    else:
-                        grads[parent] = prev + gx
-                else:
-                    prev = leaf_grads.get(parent)
-                    leaf_grads[parent] = gx if prev is None else prev + gx
-            if not retain_graph:
-                _release(node)
     finally:
         _state.enabled = prev_mode
 
@@ -548,7 +542,7 @@ def run_backward(
     seen: set[int] = set()
     for leaf, g in leaf_grads.items():
         if leaf._hooks:
-            gt = g if create_graph else Tensor._wrap(g)
+            gt = g if create_graph else new_tensor(g)
             for hook in leaf._hooks:
                 r = hook(gt)
                 if r is not None:
@@ -556,7 +550,7 @@ def run_backward(
             g = gt if create_graph else gt.data
         if leaf in capture_leaves:
             for i in capture_leaves[leaf]:
-                captured[i] = g if create_graph else Tensor._wrap(g)
+                captured[i] = g if create_graph else new_tensor(g)
         if not accumulate:
             continue
         if create_graph:
@@ -565,13 +559,14 @@ def run_backward(
         if g.dtype != leaf.data.dtype:
             g = g.astype(leaf.data.dtype)
         if leaf.grad is None:
-            # Never store an array that another gradient (or a broadcast view) shares.
+            # Never store an array that another gradient (or a broadcast view) shares: the
+            # optimizer updates .grad in place (e.g. weight decay) and would change both.
             if id(g) in seen or not backend.owns_data(g):
                 g = g.copy()
             seen.add(id(g))
-            leaf.grad = Tensor._wrap(g)
+            leaf.grad = new_tensor(g)
         else:
-            leaf.grad = Tensor._wrap(leaf.grad.data + g)
+            leaf.grad = new_tensor(leaf.grad.data + g)
     return captured
 
 
@@ -579,17 +574,19 @@ def _release(node) -> None:
     """Free everything `node` saved for its backward: the saved inputs, the saved output and
     every `saved_slots` array. The one release step of the backward pass (fast and
     create_graph alike); a later backward through the node finds `_FREED` and says so."""
-    if node.saved is not None or node.save_output or node.saved_slots:
+    slots = node.saved_slots
+    if node.saved is not None or node.save_output or slots:
         node.saved = _FREED
     node.out_data = None
-    for name in node.saved_slots:
-        setattr(node, name, None)
+    if slots:
+        for name in slots:
+            setattr(node, name, None)
 
 
-def _sum_to_checked(node, gx, shape, ns):
+def _sum_to_checked(node, gx, shape, ops):
     """The engine's one unbroadcast: sum gx back to its input's shape, or name the culprit."""
     try:
-        return ns.sum_to(gx, shape)
+        return ops.sum_to(gx, shape)
     except ValueError:
         raise RuntimeError(
             f"'{node.name}'.backward produced a gradient of shape {tuple(gx.shape)} for an input "
@@ -606,7 +603,8 @@ def _modified_message(node, t, v) -> str:
 
 
 def _run_node_hooks(node, gy, create_graph):
-    gt = gy if create_graph else Tensor._wrap(gy)
+    """Tensor hooks and retain_grad() of a non-leaf: they see its total gradient as a Tensor."""
+    gt = gy if create_graph else new_tensor(gy)
     for hook in node.hooks or ():
         r = hook(gt)
         if r is not None:
@@ -615,9 +613,9 @@ def _run_node_hooks(node, gy, create_graph):
         t = node.retained()
         if t is not None:
             if t.grad is None:
-                t.grad = gt if create_graph else Tensor._wrap(gt.data.copy())
+                t.grad = gt if create_graph else new_tensor(gt.data.copy())
             else:
-                t.grad = t.grad + gt if create_graph else Tensor._wrap(t.grad.data + gt.data)
+                t.grad = t.grad + gt if create_graph else new_tensor(t.grad.data + gt.data)
     return gt if create_graph else gt.data
 
 
@@ -634,10 +632,10 @@ def grad(
     The PyTorch `torch.autograd.grad` equivalent. Unused inputs get None unless
     `allow_unused=False`, which raises.
     """
-    single = isinstance(inputs, Tensor)
+    single = isinstance(inputs, _tensor_class)
     if single:
         inputs = [inputs]
-    if isinstance(outputs, Tensor):
+    if isinstance(outputs, _tensor_class):
         outputs = [outputs]
         if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
             grad_outputs = [grad_outputs]
@@ -677,7 +675,7 @@ def _seed(out, gradient, create_graph: bool, where: str):
         xp = backend.get_array_module(out.data)
         g = xp.ones_like(out.data)
     else:
-        g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        g = gradient.data if isinstance(gradient, _tensor_class) else np.asarray(gradient)
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
                 f"{where}(): gradient has shape {tuple(g.shape)} but the output has shape "
@@ -686,7 +684,7 @@ def _seed(out, gradient, create_graph: bool, where: str):
         if g.dtype != out.data.dtype:
             g = g.astype(out.data.dtype)
     if create_graph:
-        if isinstance(gradient, Tensor):
+        if isinstance(gradient, _tensor_class):
             return gradient
-        return Tensor._wrap(g)
+        return new_tensor(g)
     return g

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import autograd, backend
 from .tensor import Tensor, _check_grad_dtype
 
 float16 = np.float16
@@ -28,11 +28,9 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 def _finish(arr, dtype, requires_grad: bool, device) -> Tensor:
     if device is not None:
         arr = backend.to_device(arr, backend.normalize_device(device))
-    t = Tensor._wrap(arr)
     if requires_grad:
         _check_grad_dtype(arr)
-        t._rg = True
-    return t
+    return autograd.new_tensor(arr, bool(requires_grad))
 
 
 def _shape(shape) -> tuple:

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import autograd
 from .ops.elementwise import Clone
+from .ops.shape import reshape, stack
 from .tensor import Tensor
 
 
@@ -32,13 +33,11 @@ def _enter(x) -> tuple[Tensor, bool]:
             raise TypeError(
                 f"grad: argument of dtype {x.dtype} cannot be differentiated; pass a float tensor"
             )
-        t = Tensor._wrap(x.data)
-    else:
-        t = Tensor(x)
-        if t.data.dtype.kind != "f":
-            raise TypeError("grad: differentiated arguments must be floating point")
-    t._rg = True
-    return t, False
+        return autograd.new_tensor(x.data, True), False
+    t = Tensor(x)
+    if t.data.dtype.kind != "f":
+        raise TypeError("grad: differentiated arguments must be floating point")
+    return autograd.new_tensor(t.data, True), False
 
 
 def _check_scalar(out, name: str) -> Tensor:
@@ -143,8 +142,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
     with autograd.enable_grad():
         out = fun(*entered)
         # u is a dummy cotangent; g(u) = u^T J is linear in u, so d(g(u) . v)/du = J v.
-        u = Tensor._wrap(np.zeros_like(out.data))
-        u._rg = True
+        u = autograd.new_tensor(np.zeros_like(out.data), True)
         gs = autograd.run_backward(
             [out], [u], retain_graph=True, create_graph=True, capture=entered, accumulate=False
         )
@@ -194,8 +192,6 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             )  # fmt: skip
             for j, (g, t) in enumerate(zip(got, entered)):
                 rows[j].append(g if g is not None else Tensor._wrap(t.data * 0))
-        from .ops.shape import reshape, stack  # noqa: PLC0415
-
         jacs = []
         for j, t in enumerate(entered):
             if n == 0:

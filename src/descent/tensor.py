@@ -1,8 +1,14 @@
 """Tensor: one backend array, `requires_grad`, `grad`, and a link to the node that made it.
 
-Operators and methods delegate to the functions in `descent.ops`; nothing is patched onto the
-class from outside. dtype rules: floating data defaults to float32 (even float64 NumPy arrays and
-Python floats, unless `dtype=` says otherwise); a Python scalar never upcasts a tensor.
+Layers (STYLE.md): the engine (`autograd`, `backend`) sits below this module and the ops above
+it. Tensor's operators and methods therefore call the ops through one table, `_ops`, that
+`descent.ops` fills at import (see `tensor_methods.py`, which also holds the method groups that
+Tensor inherits); nothing is patched onto the class from outside. The engine creates op outputs
+without importing this module: `Tensor` registers itself with `autograd.register_tensor_class`
+below, and every tensor's fields are set by the engine's one maker, `autograd.init_tensor`.
+
+dtype rules: floating data defaults to float32 (even float64 NumPy arrays and Python floats,
+unless `dtype=` says otherwise); a Python scalar never upcasts a tensor.
 """
 
 from __future__ import annotations
@@ -13,8 +19,14 @@ from typing import Any
 import numpy as np
 
 from . import autograd, backend
-
-_FLOAT_KINDS = "f"
+from .tensor_methods import (
+    IndexingMethods,
+    InPlaceMethods,
+    MathMethods,
+    ReductionMethods,
+    ShapeMethods,
+    _ops,
+)
 
 
 def _default_dtype_for(arr) -> Any:
@@ -78,7 +90,7 @@ def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
         )
 
 
-class Tensor:
+class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPlaceMethods):
     """An n-dimensional array that records the operations applied to it for backward.
 
     Args:
@@ -101,57 +113,19 @@ class Tensor:
         arr = _to_array(data, dtype, device)
         if requires_grad:
             _check_grad_dtype(arr)
-        self.data = arr
-        self._rg = bool(requires_grad)
-        self.grad = None
-        self._node = None
-        self._version = 0
-        self._hooks = None
-        self.name = None
+        autograd.init_tensor(self, arr, bool(requires_grad))
 
-    # -- fast constructors used by the engine --------------------------------------------
     @staticmethod
     def _wrap(arr) -> Tensor:
-        if type(arr) is not np.ndarray and isinstance(arr, np.generic):
-            arr = np.asarray(arr)  # NumPy returns scalars for 0-d results: keep arrays
-        t = object.__new__(Tensor)
-        t.data = arr
-        t._rg = False
-        t.grad = None
-        t._node = None
-        t._version = 0
-        t._hooks = None
-        t.name = None
-        return t
-
-    @staticmethod
-    def _from_node(arr, node) -> Tensor:
-        if type(arr) is not np.ndarray and isinstance(arr, np.generic):
-            arr = np.asarray(arr)
-        t = object.__new__(Tensor)
-        t.data = arr
-        t._rg = True
-        t.grad = None
-        t._node = node
-        t._version = 0
-        t._hooks = None
-        t.name = None
-        return t
+        """A tensor around a backend array, without copy or dtype conversion (not for users)."""
+        return autograd.new_tensor(arr)
 
     def _alias(self) -> Tensor:
         """A second Tensor object for the same value and graph position (not for users).
 
         Recorded in-place ops compute on an alias and then rebind `self`, so nodes that saved
         the alias keep the old value, while nodes that saved `self` see its version change."""
-        t = object.__new__(Tensor)
-        t.data = self.data
-        t._rg = self._rg
-        t.grad = None
-        t._node = self._node
-        t._version = 0
-        t._hooks = None
-        t.name = None
-        return t
+        return autograd.new_tensor(self.data, self._rg, self._node)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -213,12 +187,12 @@ class Tensor:
         return backend.is_cupy_array(self.data)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy's name
-        return _shape.transpose(self)
+    def T(self) -> Tensor:  # NumPy's name
+        return _ops.transpose(self)
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
-        return _shape.swapaxes(self, -1, -2)
+    def mT(self) -> Tensor:  # PyTorch's name
+        return _ops.swapaxes(self, -1, -2)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -283,36 +257,6 @@ class Tensor:
         self._rg = False
         return self
 
-    def clone(self) -> Tensor:
-        return _ew.clone(self)
-
-    def contiguous(self) -> Tensor:
-        return self
-
-    def astype(self, dtype) -> Tensor:
-        return _ew.cast(self, dtype)
-
-    def type(self, dtype) -> Tensor:
-        return _ew.cast(self, dtype)
-
-    def float(self) -> Tensor:
-        return _ew.cast(self, np.float32)
-
-    def double(self) -> Tensor:
-        return _ew.cast(self, np.float64)
-
-    def half(self) -> Tensor:
-        return _ew.cast(self, np.float16)
-
-    def long(self) -> Tensor:
-        return _ew.cast(self, np.int64)
-
-    def int(self) -> Tensor:
-        return _ew.cast(self, np.int32)
-
-    def bool(self) -> Tensor:
-        return _ew.cast(self, np.bool_)
-
     def to(self, *args, **kwargs) -> Tensor:
         """`to(device)`, `to(dtype)` or `to(device, dtype)`; differentiable."""
         device = kwargs.pop("device", None)
@@ -328,9 +272,9 @@ class Tensor:
                 dtype = a
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = _ew.cast(out, dtype)
+            out = _ops.cast(out, dtype)
         if device is not None:
-            out = _shape.to_device(out, device)
+            out = _ops.to_device(out, device)
         return out
 
     def cuda(self, device: int | str = 0) -> Tensor:
@@ -370,7 +314,7 @@ class Tensor:
                 self._hooks = []
             hooks = self._hooks
         hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        return autograd.HookHandle(hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in `.grad` after backward."""
@@ -378,363 +322,92 @@ class Tensor:
             return  # leaves keep their grad anyway
         self._node.retained = weakref.ref(self)
 
-    def zero_(self) -> Tensor:
-        return _ew.fill_(self, 0)
-
     # -- operators ---------------------------------------------------------------------------
+    # Each is one call into the ops table: the dispatch on operand types (a Python number, a
+    # tensor of the same shape, broadcasting) lives in ONE place, `ops.elementwise.arithmetic`,
+    # which also holds the fast paths. The reflected forms swap the operands.
     def __add__(self, other):
-        t = type(other)  # fast paths: a Python number, or a tensor of the same shape
-        if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply_scalar(self, c=other)
-        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
-            if self.data.shape == other.data.shape:
-                return _ew.Add.apply2(self, other)
-        return _ew.add(self, other)
+        return _ops.add(self, other)
 
     def __radd__(self, other):
-        t = type(other)  # fast path: a Python number with a floating tensor
-        if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply_scalar(self, c=other)
-        return _ew.add(other, self)
+        return _ops.add(other, self)
 
     def __sub__(self, other):
-        t = type(other)
-        if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.AddScalar.apply_scalar(self, c=-other)
-        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
-            if self.data.shape == other.data.shape:
-                return _ew.Sub.apply2(self, other)
-        return _ew.sub(self, other)
+        return _ops.sub(self, other)
 
     def __rsub__(self, other):
-        return _ew.sub(other, self)
+        return _ops.sub(other, self)
 
     def __mul__(self, other):
-        t = type(other)  # fast paths: a Python number, or a tensor of the same shape
-        if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.MulScalar.apply_scalar(self, c=other)
-        if (t is Tensor or isinstance(other, Tensor)) and type(self.data) is type(other.data):
-            if self.data.shape == other.data.shape:
-                return _ew.Mul.apply2(self, other)
-        return _ew.mul(self, other)
+        return _ops.mul(self, other)
 
     def __rmul__(self, other):
-        t = type(other)  # fast path: a Python number with a floating tensor
-        if (t is float or t is int) and self.data.dtype.kind == "f":
-            return _ew.MulScalar.apply_scalar(self, c=other)
-        return _ew.mul(other, self)
+        return _ops.mul(other, self)
 
     def __truediv__(self, other):
-        return _ew.div(self, other)
+        return _ops.div(self, other)
 
     def __rtruediv__(self, other):
-        return _ew.div(other, self)
+        return _ops.div(other, self)
 
     def __floordiv__(self, other):
-        return _ew.floor_divide(self, other)
+        return _ops.floor_divide(self, other)
 
     def __mod__(self, other):
-        return _ew.remainder(self, other)
+        return _ops.remainder(self, other)
 
     def __pow__(self, other):
-        return _ew.pow(self, other)
+        return _ops.pow(self, other)
 
     def __rpow__(self, other):
-        return _ew.pow(other, self)
+        return _ops.pow(other, self)
 
     def __matmul__(self, other):
-        return _linalg.matmul(self, other)
+        return _ops.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _linalg.matmul(other, self)
+        return _ops.matmul(other, self)
 
     def __neg__(self):
-        return _ew.neg(self)
+        return _ops.neg(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ew.abs(self)
+        return _ops.abs(self)
 
     def __invert__(self):
-        return _ew.logical_not(self)
+        return _ops.logical_not(self)
 
     def __and__(self, other):
-        return _ew.logical_and(self, other)
+        return _ops.logical_and(self, other)
 
     def __or__(self, other):
-        return _ew.logical_or(self, other)
+        return _ops.logical_or(self, other)
 
     def __xor__(self, other):
-        return _ew.logical_xor(self, other)
+        return _ops.logical_xor(self, other)
 
+    # Comparisons return bool tensors (NumPy's and PyTorch's meaning), so Tensor defines
+    # __hash__ by identity above: tensors can still be dict keys and set members.
     def __eq__(self, other):  # type: ignore[override]
-        return _ew.eq(self, other)
+        return _ops.eq(self, other)
 
     def __ne__(self, other):  # type: ignore[override]
-        return _ew.ne(self, other)
+        return _ops.ne(self, other)
 
     def __lt__(self, other):
-        return _ew.lt(self, other)
+        return _ops.lt(self, other)
 
     def __le__(self, other):
-        return _ew.le(self, other)
+        return _ops.le(self, other)
 
     def __gt__(self, other):
-        return _ew.gt(self, other)
+        return _ops.gt(self, other)
 
     def __ge__(self, other):
-        return _ew.ge(self, other)
-
-    def __getitem__(self, index):
-        return _index.getitem(self, index)
-
-    def __setitem__(self, index, value) -> None:
-        _index.setitem(self, index, value)
-
-    # in-place arithmetic operators: x += y
-    def __iadd__(self, other):
-        return _ew.add_(self, other)
-
-    def __isub__(self, other):
-        return _ew.sub_(self, other)
-
-    def __imul__(self, other):
-        return _ew.mul_(self, other)
-
-    def __itruediv__(self, other):
-        return _ew.div_(self, other)
-
-    # -- methods delegating to ops (PyTorch names) -------------------------------------------
-    def exp(self):
-        return _ew.exp(self)
-
-    def log(self):
-        return _ew.log(self)
-
-    def log1p(self):
-        return _ew.log1p(self)
-
-    def expm1(self):
-        return _ew.expm1(self)
-
-    def sqrt(self):
-        return _ew.sqrt(self)
-
-    def rsqrt(self):
-        return _ew.rsqrt(self)
-
-    def abs(self):
-        return _ew.abs(self)
-
-    def sign(self):
-        return _ew.sign(self)
-
-    def sin(self):
-        return _ew.sin(self)
-
-    def cos(self):
-        return _ew.cos(self)
-
-    def tan(self):
-        return _ew.tan(self)
-
-    def tanh(self):
-        return _act.tanh(self)
-
-    def sigmoid(self):
-        return _act.sigmoid(self)
-
-    def relu(self):
-        return _act.relu(self)
-
-    def erf(self):
-        return _act.erf(self)
-
-    def square(self):
-        return _ew.square(self)
-
-    def pow(self, exponent):
-        return _ew.pow(self, exponent)
-
-    def maximum(self, other):
-        return _ew.maximum(self, other)
-
-    def minimum(self, other):
-        return _ew.minimum(self, other)
-
-    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
-        return _ew.clamp(self, min, max)
-
-    clip = clamp
-
-    def clamp_(self, min=None, max=None):  # noqa: A002
-        return _ew.clamp_(self, min, max)
-
-    def add_(self, other, alpha=1):
-        return _ew.add_(self, other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, alpha=1):
-        return _ew.sub_(self, other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return _ew.mul_(self, other)
-
-    def div_(self, other):
-        return _ew.div_(self, other)
-
-    def copy_(self, src):
-        return _ew.copy_(self, src)
-
-    def fill_(self, value):
-        return _ew.fill_(self, value)
-
-    def masked_fill(self, mask, value):
-        return _ew.masked_fill(self, mask, value)
-
-    def masked_fill_(self, mask, value):
-        return _ew.masked_fill_(self, mask, value)
-
-    def where(self, condition, other):
-        return _ew.where(condition, self, other)
-
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-        return _reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-        return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
-
-    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def amin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
-            unbiased=None):  # fmt: skip
-        return _reduce.var(self, axis, correction, keepdims, dim=dim, keepdim=keepdim,
-                           unbiased=unbiased)  # fmt: skip
-
-    def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
-            unbiased=None):  # fmt: skip
-        return _reduce.std(self, axis, correction, keepdims, dim=dim, keepdim=keepdim,
-                           unbiased=unbiased)  # fmt: skip
-
-    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def norm(self, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None):  # noqa: A002
-        return _reduce.norm(self, p if p is not None else ord, axis, keepdims, dim=dim,
-                            keepdim=keepdim)  # fmt: skip
-
-    def softmax(self, axis=None, *, dim=None):
-        return _reduce.softmax(self, axis, dim=dim)
-
-    def log_softmax(self, axis=None, *, dim=None):
-        return _reduce.log_softmax(self, axis, dim=dim)
-
-    def all(self, axis=None, keepdims=False, *, dim=None):
-        return _reduce.all(self, axis if dim is None else dim, keepdims)
-
-    def any(self, axis=None, keepdims=False, *, dim=None):
-        return _reduce.any(self, axis if dim is None else dim, keepdims)
-
-    def cumsum(self, axis=None, *, dim=None):
-        return _reduce.cumsum(self, axis if dim is None else dim)
-
-    def reshape(self, *shape):
-        return _shape.reshape(self, *shape)
-
-    def view(self, *shape):
-        return _shape.reshape(self, *shape)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _shape.flatten(self, start_dim, end_dim)
-
-    def transpose(self, *axes):
-        return _shape.transpose(self, *axes)
-
-    def permute(self, *axes):
-        return _shape.permute(self, *axes)
-
-    def swapaxes(self, a, b):
-        return _shape.swapaxes(self, a, b)
-
-    def expand(self, *shape):
-        return _shape.expand(self, *shape)
-
-    def broadcast_to(self, shape):
-        return _shape.broadcast_to(self, shape)
-
-    def expand_as(self, other):
-        return _shape.broadcast_to(self, other.shape)
-
-    def squeeze(self, axis=None, *, dim=None):
-        return _shape.squeeze(self, axis if dim is None else dim)
-
-    def unsqueeze(self, axis=None, *, dim=None):
-        return _shape.unsqueeze(self, axis if dim is None else dim)
-
-    def split(self, split_size_or_sections, axis=0, *, dim=None):
-        return _shape.split(self, split_size_or_sections, axis if dim is None else dim)
-
-    def chunk(self, chunks, axis=0, *, dim=None):
-        return _shape.chunk(self, chunks, axis if dim is None else dim)
-
-    def flip(self, axis=None, *, dims=None):
-        return _shape.flip(self, axis if dims is None else dims)
-
-    def roll(self, shifts, axis=None, *, dims=None):
-        return _shape.roll(self, shifts, axis if dims is None else dims)
-
-    def repeat(self, *reps):
-        return _shape.repeat(self, *reps)
-
-    def tile(self, *reps):
-        return _shape.tile(self, *reps)
-
-    def tril(self, k=0, *, diagonal=None):
-        return _shape.tril(self, k if diagonal is None else diagonal)
-
-    def triu(self, k=0, *, diagonal=None):
-        return _shape.triu(self, k if diagonal is None else diagonal)
-
-    def gather(self, axis, index, *, dim=None):
-        return _index.gather(self, axis if dim is None else dim, index)
-
-    def take_along_axis(self, index, axis):
-        return _index.take_along_axis(self, index, axis)
-
-    def index_select(self, axis, index, *, dim=None):
-        return _index.index_select(self, axis if dim is None else dim, index)
-
-    def scatter_add(self, axis, index, src, *, dim=None):
-        return _index.scatter_add(self, axis if dim is None else dim, index, src)
-
-    def index_add(self, axis, index, source, *, dim=None, alpha=1):
-        return _index.index_add(self, axis if dim is None else dim, index, source, alpha=alpha)
-
-    def matmul(self, other):
-        return _linalg.matmul(self, other)
-
-    def dot(self, other):
-        return _linalg.dot(self, other)
+        return _ops.ge(self, other)
 
     def __repr__(self) -> str:
         body = np.array2string(
@@ -753,25 +426,5 @@ class Tensor:
     __str__ = __repr__
 
 
-class _HookHandle:
-    def __init__(self, hooks: list, hook) -> None:
-        self._hooks = hooks
-        self._hook = hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
-autograd.Tensor = Tensor
-autograd._wrap = Tensor._wrap
-autograd._from_node = Tensor._from_node
-autograd._Tensor = Tensor
-
-# The ops modules import this one; they are bound here, after Tensor exists.
-from .ops import activation as _act  # noqa: E402
-from .ops import elementwise as _ew  # noqa: E402
-from .ops import indexing as _index  # noqa: E402
-from .ops import linalg as _linalg  # noqa: E402
-from .ops import reduce as _reduce  # noqa: E402
-from .ops import shape as _shape  # noqa: E402
+# The engine makes op outputs of this class (it never imports this module; see the docstring).
+autograd.register_tensor_class(Tensor)

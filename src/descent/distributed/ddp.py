@@ -90,9 +90,10 @@ class _GradReady(autograd.Function):
     __slots__ = ("ddp", "pos")
     differentiable_backward = False
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         self.ddp._mark_ready(self.pos, gy)
-        return F.xp.zeros((), dtype=gy.dtype)  # a token that leads the engine to _Finalize
+        # A token that leads the engine to _Finalize (0-d, the shape recorded for the edge).
+        return backend.get_array_module(gy).zeros((), dtype=gy.dtype)
 
     def __lt__(self, other) -> bool:  # heap tie-break between parameters first used by one op
         if isinstance(other, _GradReady):
@@ -111,22 +112,16 @@ class _Finalize(autograd.Function):
     __slots__ = ("ddp",)
     differentiable_backward = False
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         self.ddp.finish_gradient_synchronization()
         return ()
 
 
 def _new_node(cls, parents: tuple, in_shapes: tuple):
-    """A graph node built by hand (what `Function.apply` records, without running forward)."""
+    """A graph node built by hand: what `Function.apply` records, without running a forward
+    (the engine's `record_node` sets its fields; `_schedule` later moves its index)."""
     fn = object.__new__(cls)
-    fn.parents = parents
-    fn.index = next(autograd._counter)
-    fn.in_shapes = in_shapes
-    fn.hooks = None
-    fn.retained = None
-    fn.saved = None
-    fn.versions = ()
-    fn.out_data = None
+    autograd.record_node(fn, parents, in_shapes)
     return fn
 
 
@@ -382,7 +377,9 @@ class DistributedDataParallel:
                     stack.append(parent)
         for gr, idx in zip(nodes, first_use):
             if idx is not None:
-                gr.index = idx - 0.5  # between two integer indices: never ties with a real op
+                # Re-record the node just below its first consumer: between two integer
+                # indices, so it never ties with a real op, and above its parent (_Finalize).
+                autograd.record_node(gr, gr.parents, gr.in_shapes, index=idx - 0.5)
 
     def _open_round(self) -> None:
         self._round_open = True

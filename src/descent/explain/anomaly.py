@@ -4,11 +4,11 @@
     ...     loss = model(x).log().mean()     # raises AnomalyError naming `Log` and this line
     ...     loss.backward()
 
-How it costs nothing when off: the engine's hot path (`Function.apply` and its fast paths such as
-`apply2`, and each op's `backward`) is not touched by a flag check. Entering the context swaps in
-checking versions of Function's `apply*` classmethods and wraps the `backward` method of every
-`Function` subclass; leaving it puts the very same originals back. The
-swap is process-wide (all threads) while the context is active, and contexts nest.
+How it attaches: through the engine's hook point, `autograd.add_op_hook`. Entering the outermost
+context adds a forward hook (run after every op's forward) and a backward hook (run after every
+node's backward); leaving it removes them. No class is patched. When no tool is attached the
+engine's cost is one empty-list test per op. The hooks are process-wide (all threads) while the
+context is active, and contexts nest.
 
 Forward: every op's output is tested with `isfinite`; the first op whose output is not finite is
 reported with its name, its input shapes and value ranges, and the user's source line (the first
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd, backend
-from ..autograd import Function
+from ..tensor import Tensor
 
 _DESCENT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,7 +87,8 @@ class AnomalyReport:
 
     Attributes:
         phase: "forward" or "backward".
-        op: the op's class name (e.g. "Log").
+        op: forward: the op's class name (e.g. "Log"); backward: the node's name, as PyTorch
+            names grad_fn (e.g. "LogBackward").
         inputs: summaries of the op's inputs (forward) or of its incoming gradient (backward).
         output: summary of the non-finite output (forward) or of the first non-finite gradient.
         source: the user's source line that created the op (None if created outside the mode).
@@ -146,7 +147,7 @@ def user_frame(skip_dirs: tuple[str, ...] = (_DESCENT_DIR,)) -> SourceLine | Non
 
 def _raw(a):
     """The array of a Tensor or array (backward hands Tensors under create_graph)."""
-    return a.data if isinstance(a, autograd.Tensor) else a
+    return a.data if isinstance(a, Tensor) else a
 
 
 def _is_float(a) -> bool:
@@ -186,13 +187,12 @@ def summarize(a) -> TensorSummary:
 
 
 class _AnomalyState:
-    """Process-wide: the depth of nested contexts and the originals to restore."""
+    """Process-wide: the depth of nested contexts and the engine hooks while active."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.depth = 0
-        self.orig_apply = None
-        self.patched_backward: dict[type, Any] = {}
+        self.handle: Any = None  # what autograd.add_op_hook returned
         # node -> SourceLine where it was created (weak: nodes die with their graph)
         self.origins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.check_forward = True
@@ -211,51 +211,36 @@ def _handle(report: AnomalyReport) -> None:
     warnings.warn(str(report), RuntimeWarning, stacklevel=3)
 
 
-def _checking(orig):
-    """A checking version of one of Function's apply classmethods (apply, apply2, ...)."""
-
-    def checking_apply(cls, *inputs, **params):
-        out = orig(cls, *inputs, **params)
-        node = out._node
-        src = None
-        if node is not None:
-            src = user_frame()
-            _anomaly.origins[node] = src
-        if _anomaly.check_forward and not _all_finite(out.data):
-            ins = [summarize(t.data) for t in inputs]
-            already = any(s.nan or s.inf for s in ins)
-            detail = (
-                "an input was already non-finite (it came from outside a descent op, e.g. the data)"
-                if already
-                else "its output is not finite although all its inputs are"
-            )
-            report = AnomalyReport(
-                "forward",
-                cls.__name__,
-                ins,
-                summarize(out.data),
-                src if src is not None else user_frame(),
-                detail,
-            )
-            _handle(report)
-        return out
-
-    checking_apply.__wrapped__ = orig
-    return checking_apply
-
-
-def _wrap_backward(orig):
-    def backward(self, gy, F):
-        gxs = orig(self, gy, F)
-        if _anomaly.check_backward:
-            _check_backward(self, gy, gxs)
-        return gxs
-
-    backward.__wrapped__ = orig
-    return backward
+def _check_forward(op, inputs, out) -> None:
+    """The forward hook: remember where a recorded node was created; test the output."""
+    node = out._node
+    src = None
+    if node is not None:
+        src = user_frame()
+        _anomaly.origins[node] = src
+    if _anomaly.check_forward and not _all_finite(out.data):
+        ins = [summarize(t.data) for t in inputs]
+        already = any(s.nan or s.inf for s in ins)
+        detail = (
+            "an input was already non-finite (it came from outside a descent op, e.g. the data)"
+            if already
+            else "its output is not finite although all its inputs are"
+        )
+        report = AnomalyReport(
+            "forward",
+            type(op).__name__,
+            ins,
+            summarize(out.data),
+            src if src is not None else user_frame(),
+            detail,
+        )
+        _handle(report)
 
 
 def _check_backward(node, gy, gxs) -> None:
+    """The backward hook: the first node whose gradients turn non-finite."""
+    if not _anomaly.check_backward:
+        return
     items = gxs if type(gxs) is tuple else (gxs,)
     gy_ok = _all_finite(_raw(gy))
     for i, gx in enumerate(items):
@@ -285,51 +270,16 @@ def _check_backward(node, gy, gxs) -> None:
             return
 
 
-def _function_subclasses() -> list[type]:
-    """Every subclass of Function, found iteratively (no recursion)."""
-    out, stack, seen = [], [Function], set()
-    while stack:
-        cls = stack.pop()
-        for sub in cls.__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                out.append(sub)
-                stack.append(sub)
-    return out
-
-
-def _apply_names() -> list[str]:
-    """Function's op-entry classmethods: `apply` and its fast paths (`apply2`, ...)."""
-    return [
-        name
-        for name, v in vars(Function).items()
-        if name.startswith("apply") and isinstance(v, classmethod)
-    ]
-
-
 def _enable() -> None:
-    _anomaly.orig_apply = {}
-    for name in _apply_names():
-        desc = Function.__dict__[name]  # the classmethod object itself, restored as is
-        _anomaly.orig_apply[name] = desc
-        setattr(Function, name, classmethod(_checking(desc.__func__)))
-    for cls in _function_subclasses():
-        orig = cls.__dict__.get("backward")
-        if orig is not None and not hasattr(orig, "__wrapped__"):
-            _anomaly.patched_backward[cls] = orig
-            cls.backward = _wrap_backward(orig)
+    _anomaly.handle = autograd.add_op_hook(forward=_check_forward, backward=_check_backward)
 
 
 def _disable() -> None:
-    for name, desc in _anomaly.orig_apply.items():
-        setattr(Function, name, desc)
-    for cls, orig in _anomaly.patched_backward.items():
-        cls.backward = orig
-    _anomaly.patched_backward.clear()
-    _anomaly.orig_apply = None
+    _anomaly.handle.remove()
+    _anomaly.handle = None
 
 
-class detect_anomaly:  # noqa: N801 - PyTorch's name
+class detect_anomaly:  # PyTorch's name
     """Context manager: stop at the first op that makes a NaN or Inf, forward or backward.
 
     Args:

@@ -1,0 +1,50 @@
+"""The differentiable operations, one module per family; forward and derivative side by side.
+
+Importing this package plugs the ops layer into the two layers below it, explicitly and once:
+
+* `tensor_methods.register_ops` fills Tensor's ops table with every public function of the op
+  modules, so `x + y`, `x.exp()` and `x[i]` reach `arithmetic.add`, `elementwise.exp` and
+  `indexing.getitem` without `tensor.py` importing an op module;
+* `autograd.register_graph_namespace` hands the engine `graph_backward`, the differentiable
+  namespace that op backward code runs against under `create_graph=True`.
+"""
+
+from __future__ import annotations
+
+from .. import autograd, tensor_methods
+from . import (
+    activation,
+    arithmetic,
+    comparison,
+    elementwise,
+    graph_backward,
+    indexing,
+    inplace,
+    linalg,
+    reduce,
+    shape,
+)
+
+
+def _public_functions(*modules) -> dict:
+    """name -> function for the functions each module defines under a public name (an alias
+    such as `clip = clamp` counts; names imported from elsewhere do not)."""
+    out = {}
+    for m in modules:
+        for name, fn in vars(m).items():
+            if name.startswith("_") or isinstance(fn, type) or not callable(fn):
+                continue
+            if getattr(fn, "__module__", None) == m.__name__:
+                out[name] = fn
+    return out
+
+
+# The families whose functions Tensor methods call (the fused-kernel modules attention, conv,
+# loss, norm, linear and embedding are reached through descent.nn.functional instead, and are
+# imported on first use like any module).
+tensor_methods.register_ops(
+    _public_functions(
+        activation, arithmetic, comparison, elementwise, indexing, inplace, linalg, reduce, shape
+    )  # fmt: skip
+)
+autograd.register_graph_namespace(graph_backward)

@@ -84,3 +84,27 @@ def shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         return tuple(shape[0])
     return tuple(shape)
+
+
+def apply_binary(op, a, b):
+    """Apply a binary op after converting scalars (in the other operand's dtype)."""
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, b if isinstance(b, Tensor) else None)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, a)
+    if a.data.shape != b.data.shape:
+        check_broadcast(op, a, b)
+    return op.apply(a, b)
+
+
+def check_broadcast(op, a, b) -> None:
+    try:
+        np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        raise ValueError(
+            f"{op.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+            "broadcast together (trailing dimensions must be equal or 1); reshape or unsqueeze "
+            "one operand"
+        ) from None
+    if type(a.data) is not type(b.data):
+        check_devices(op.__name__.lower(), a, b)

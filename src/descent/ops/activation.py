@@ -33,8 +33,8 @@ class Tanh(Function):
     def forward(self, x):
         return backend.get_array_module(x).tanh(x)
 
-    def backward(self, gy, F):
-        y = self.output(F)
+    def backward(self, gy, ops):
+        y = self.output(ops)
         g = gy * y
         return gy - g * y  # gy (1 - y^2) with array-array ops only (no scalar conversion)
 
@@ -50,8 +50,8 @@ class Sigmoid(Function):
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
-    def backward(self, gy, F):
-        y = self.output(F)
+    def backward(self, gy, ops):
+        y = self.output(ops)
         return gy * (y * (1 - y))
 
 
@@ -63,8 +63,8 @@ class Relu(Function):
     def forward(self, x):
         return backend.get_array_module(x).maximum(x, 0)
 
-    def backward(self, gy, F):
-        return gy * (self.output(F) > 0)
+    def backward(self, gy, ops):
+        return gy * (self.output(ops) > 0)
 
 
 class LeakyRelu(Function):
@@ -76,9 +76,9 @@ class LeakyRelu(Function):
     def forward(self, x):
         return backend.get_array_module(x).where(x > 0, x, x * self.slope)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return F.where(x > 0, gy, gy * self.slope)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return ops.where(x > 0, gy, gy * self.slope)
 
 
 class Elu(Function):
@@ -91,9 +91,9 @@ class Elu(Function):
         xp = backend.get_array_module(x)
         return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return F.where(x > 0, gy, gy * (F.exp(F.minimum(x, 0)) * self.alpha))
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return ops.where(x > 0, gy, gy * (ops.exp(ops.minimum(x, 0)) * self.alpha))
 
 
 class Gelu(Function):
@@ -117,20 +117,20 @@ class Gelu(Function):
             return k(x)
         return 0.5 * x * (1 + backend.erf(xp, x * (1 / _SQRT_2)))
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        if self.approximate != "tanh" and not F.is_graph:
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if self.approximate != "tanh" and not ops.is_graph:
             k = backend.fused("gelu_backward", x)
             if k is not None:
                 return k(x, gy)
         if self.approximate == "tanh":
             x2 = x * x
-            t = F.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
+            t = ops.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
             du = (x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI  # d/dx of tanh's argument
             d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du
             return gy * d
-        cdf = (F.erf(x * (1 / _SQRT_2)) + 1) * 0.5
-        pdf = F.exp(x * x * -0.5) * _INV_SQRT_2PI
+        cdf = (ops.erf(x * (1 / _SQRT_2)) + 1) * 0.5
+        pdf = ops.exp(x * x * -0.5) * _INV_SQRT_2PI
         return gy * (cdf + x * pdf)
 
 
@@ -145,9 +145,9 @@ class Silu(Function):
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return x * s
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        s = F.sigmoid(x)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        s = ops.sigmoid(x)
         return gy * (s * (x * (1 - s) + 1))
 
 
@@ -164,10 +164,10 @@ class Softplus(Function):
         soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / self.beta
         return xp.where(bx > self.threshold, x, soft)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         bx = x * self.beta
-        return F.where(bx > self.threshold, gy, gy * F.sigmoid(bx))
+        return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
 
 
 class Erf(Function):
@@ -178,9 +178,9 @@ class Erf(Function):
     def forward(self, x):
         return backend.erf(backend.get_array_module(x), x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return gy * (F.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * (ops.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
 
 
 def tanh(x) -> Tensor:

@@ -12,6 +12,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .reduce import softmax
+from .shape import swapaxes
 
 # (L, S, dtype, module) -> additive causal bias, 0 on and below the diagonal, -inf above it.
 _causal_cache: dict = {}
@@ -77,10 +79,10 @@ class ScaledDotProductAttention(Function):
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
 
-    def backward(self, go, F):
-        q, k, v = self.inputs(F)
-        if F.is_graph:
-            return self._graph_backward(go, q, k, v, F)
+    def backward(self, go, ops):
+        q, k, v = self.inputs(ops)
+        if ops.is_graph:
+            return self._graph_backward(go, q, k, v, ops)
         xp = backend.get_array_module(go)
         p = self.probs
         need_q, need_k, need_v = (par is not None for par in self.parents)
@@ -107,11 +109,8 @@ class ScaledDotProductAttention(Function):
                 gk = xp.swapaxes(gp, -1, -2) @ q  # (..., S, E)
         return gq, gk, gv
 
-    def _graph_backward(self, go, q, k, v, F):
+    def _graph_backward(self, go, q, k, v, ops):
         """The same formulas with recorded ops; P rebuilt from q and k."""
-        from .reduce import softmax  # noqa: PLC0415
-        from .shape import swapaxes  # noqa: PLC0415
-
         xp = backend.get_array_module(q.data)
         s = (q @ swapaxes(k, -1, -2)) * self.scale
         n_q, n_k = s.shape[-2], s.shape[-1]

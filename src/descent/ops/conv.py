@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .shape import broadcast_to, permute
 
 
 def out_size(n: int, k: int, s: int, d: int, p: int) -> int:
@@ -111,8 +112,8 @@ class Im2Col(Function):
     def forward(self, x):
         return im2col_array(backend.get_array_module(x), x, self.geom)
 
-    def backward(self, gy, F):
-        if F.is_graph:
+    def backward(self, gy, ops):
+        if ops.is_graph:
             return Col2Im.apply(gy, geom=self.geom, x_shape=self.in_shapes[0])
         return col2im_array(backend.get_array_module(gy), gy, self.in_shapes[0], self.geom)
 
@@ -125,8 +126,8 @@ class Col2Im(Function):
     def forward(self, cols):
         return col2im_array(backend.get_array_module(cols), cols, self.x_shape, self.geom)
 
-    def backward(self, gy, F):
-        if F.is_graph:
+    def backward(self, gy, ops):
+        if ops.is_graph:
             return Im2Col.apply(gy, geom=self.geom)
         return im2col_array(backend.get_array_module(gy), gy, self.geom)
 
@@ -202,11 +203,11 @@ class Conv2d(Function):
         self.cols = cols
         return out
 
-    def backward(self, gy, F):
-        if F.is_graph:
-            return self._graph_backward(gy, F)
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return self._graph_backward(gy, ops)
         xp = backend.get_array_module(gy)
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         x, w = ins[0], ins[1]
         n, o, ho, wo = gy.shape
         p = ho * wo
@@ -236,11 +237,10 @@ class Conv2d(Function):
             gb = gy.sum(axis=(0, 2, 3))
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
-    def _graph_backward(self, gy, F):
+    def _graph_backward(self, gy, ops):
         """Differentiable form: products of recorded ops, patches through Im2Col/Col2Im."""
-        from .shape import permute  # noqa: PLC0415
 
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         x, w = ins[0], ins[1]
         n, o, ho, wo = gy.shape
         g = self.groups
@@ -318,14 +318,13 @@ class MaxPool2d(Function):
                 taken |= hit
             yield i * kw + j, sl, hit
 
-    def backward(self, gy, F):
-        x = self.inputs(F)[0]
-        y = self.output(F)
+    def backward(self, gy, ops):
+        x = self.inputs(ops)[0]
+        y = self.output(ops)
         kh, kw, _, _, _, _, ph, pw = self.geom
         n, c, h, w = self.in_shapes[0]
-        if F.is_graph:
+        if ops.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
-            from .shape import permute  # noqa: PLC0415
 
             xp = backend.get_array_module(y.data)
             sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy.data.dtype)
@@ -365,13 +364,11 @@ class AvgPool2d(Function):
         out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=x.dtype)
         return out
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         kh, kw = self.geom[0], self.geom[1]
         ho, wo = self.out_hw
         x_shape = self.in_shapes[0]
-        if F.is_graph:
-            from .shape import broadcast_to, permute  # noqa: PLC0415
-
+        if ops.is_graph:
             g = gy / (self.div if np.isscalar(self.div) else Tensor._wrap(self.div))
             g = permute(g, 1, 0, 2, 3).reshape((x_shape[1], 1, 1, x_shape[0], ho, wo))
             cols = broadcast_to(g, (x_shape[1], kh, kw, x_shape[0], ho, wo))

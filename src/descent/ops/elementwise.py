@@ -1,341 +1,20 @@
-"""Elementwise arithmetic, math functions, comparisons and in-place updates.
+"""Elementwise math: exp, log, sqrt, trig, abs; maximum/minimum, clamp, where, masked_fill;
+dtype casts and clone.
 
-Each op's forward (on arrays) and backward (on `F`, see autograd.py) sit side by side. Broadcasting
-in backward is handled centrally by the engine: a backward returns the gradient at the output's
-shape and the engine sums it back to each input's shape.
+Each op's forward (on arrays) and backward (on `ops`, see autograd.py) sit side by side.
+Broadcasting in backward is handled centrally by the engine: a backward returns the gradient at
+the output's shape and the engine sums it back to each input's shape. The arithmetic operators
+live in `arithmetic.py`, comparisons in `comparison.py`, in-place updates in `inplace.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, is_scalar
-
-
-def _binary(op, a, b):
-    """Apply a binary op after converting scalars (in the other operand's dtype)."""
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, a)
-    if a.data.shape != b.data.shape:
-        _check_broadcast(op, a, b)
-    return op.apply(a, b)
-
-
-def _check_broadcast(op, a, b) -> None:
-    try:
-        np.broadcast_shapes(a.data.shape, b.data.shape)
-    except ValueError:
-        raise ValueError(
-            f"{op.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-            "broadcast together (trailing dimensions must be equal or 1); reshape or unsqueeze "
-            "one operand"
-        ) from None
-    if type(a.data) is not type(b.data):
-        check_devices(op.__name__.lower(), a, b)
-
-
-# ---------------------------------------------------------------------------------------------
-# Arithmetic
-
-
-class Add(Function):
-    """d/da (a + b) = 1, d/db (a + b) = 1."""
-
-    def forward(self, a, b):
-        return a + b
-
-    def backward(self, gy, F):
-        return gy, gy
-
-
-class Sub(Function):
-    """d/da (a - b) = 1, d/db (a - b) = -1."""
-
-    def forward(self, a, b):
-        return a - b
-
-    def backward(self, gy, F):
-        return gy, (-gy if self.parents[1] is not None else None)
-
-
-class Mul(Function):
-    """d/da (a * b) = b, d/db (a * b) = a."""
-
-    save_inputs = True
-
-    def forward(self, a, b):
-        return a * b
-
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
-        p = self.parents
-        return (gy * b if p[0] is not None else None), (gy * a if p[1] is not None else None)
-
-
-class Div(Function):
-    """d/da (a / b) = 1/b, d/db (a / b) = -a/b^2."""
-
-    save_inputs = True
-
-    def forward(self, a, b):
-        return a / b
-
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
-        ga = gy / b
-        gb = -ga * a / b if self.parents[1] is not None else None
-        return ga, gb
-
-
-class Pow(Function):
-    """d/da a^b = b a^(b-1); d/db a^b = a^b log(a) (0 where a = 0)."""
-
-    save_inputs = True
-    save_output = True
-
-    def forward(self, a, b):
-        return a**b
-
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
-        ga = gy * b * a ** (b - 1) if self.parents[0] is not None else None
-        gb = None
-        if self.parents[1] is not None:
-            y = self.output(F)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = gy * F.where(a > 0, y * F.log(F.where(a > 0, a, 1)), 0)
-        return ga, gb
-
-
-# Tensor-scalar ops: `c` is the Python scalar, which takes the tensor's dtype (never upcasting
-# it); `Function.apply_scalar` (autograd.py) also gives the op `ca`, on the CPU a cached 0-d
-# array of the tensor's dtype that forward and the array backward use (faster than a Python
-# float, same results).
-
-
-class _ScalarOp(Function):
-    """Base of the tensor-scalar ops (slots `c` and `ca`; see `Function.apply_scalar`)."""
-
-    __slots__ = ("c", "ca")
-
-    @classmethod
-    def apply(cls, x, c):  # type: ignore[override]
-        return cls.apply_scalar(x, c=c)
-
-
-class AddScalar(_ScalarOp):
-    """d/dx (x + c) = 1."""
-
-    def forward(self, x):
-        return x + self.ca
-
-    def backward(self, gy, F):
-        return gy
-
-
-class MulScalar(_ScalarOp):
-    """d/dx (c x) = c."""
-
-    def forward(self, x):
-        return x * self.ca
-
-    def backward(self, gy, F):
-        return gy * (self.c if F.is_graph else self.ca)
-
-
-class RSubScalar(_ScalarOp):
-    """d/dx (c - x) = -1."""
-
-    def forward(self, x):
-        return self.ca - x
-
-    def backward(self, gy, F):
-        return -gy
-
-
-class RDivScalar(_ScalarOp):
-    """d/dx (c / x) = -c / x^2 = -y / x (reuses the output)."""
-
-    save_inputs = True
-    save_output = True
-
-    def forward(self, x):
-        return self.ca / x
-
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return -gy * self.output(F) / x
-
-
-class PowScalar(_ScalarOp):
-    """d/dx x^c = c x^(c-1)."""
-
-    save_inputs = True
-
-    def forward(self, x):
-        return x**self.c  # NumPy special-cases Python exponents 2, 0.5, -1 ...
-
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        c = self.c
-        if c == 0:
-            return gy * 0
-        if c == 1:
-            return gy
-        if c == 2:
-            return gy * (x * 2)
-        return gy * (x ** (c - 1) * c)
-
-
-class RPowScalar(_ScalarOp):
-    """d/dx c^x = c^x log(c) (reuses the output)."""
-
-    save_output = True
-
-    def forward(self, x):
-        return self.ca**x
-
-    def backward(self, gy, F):
-        return gy * self.output(F) * float(np.log(self.c))
-
-
-def _scalar_operand(x: Tensor, c):
-    """(tensor, python scalar) for a tensor-scalar op: NumPy scalars become Python scalars, and
-    integer/bool tensors meeting a float scalar compute in float32 (PyTorch's rule)."""
-    if isinstance(c, np.generic):
-        c = c.item()
-    if x.data.dtype.kind != "f" and isinstance(c, float):
-        x = cast(x, np.float32)
-    return x, c
-
-
-def add(a, b) -> Tensor:
-    """a + b with NumPy broadcasting."""
-    if isinstance(a, Tensor):
-        tb = type(b)
-        if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return AddScalar.apply_scalar(a, c=b)
-        if isinstance(b, Tensor):
-            if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
-                _check_broadcast(Add, a, b)
-            return Add.apply2(a, b)
-        if is_scalar(b):
-            x, c = _scalar_operand(a, b)
-            return AddScalar.apply_scalar(x, c=c)
-    elif isinstance(b, Tensor) and is_scalar(a):
-        x, c = _scalar_operand(b, a)
-        return AddScalar.apply_scalar(x, c=c)
-    return _binary(Add, a, b)
-
-
-def sub(a, b) -> Tensor:
-    """a - b with NumPy broadcasting."""
-    if isinstance(a, Tensor):
-        tb = type(b)
-        if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return AddScalar.apply_scalar(a, c=-b)
-        if isinstance(b, Tensor):
-            if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
-                _check_broadcast(Sub, a, b)
-            return Sub.apply2(a, b)
-        if is_scalar(b):
-            x, c = _scalar_operand(a, b)
-            return AddScalar.apply_scalar(x, c=-c)
-    elif isinstance(b, Tensor) and is_scalar(a):
-        x, c = _scalar_operand(b, a)
-        return RSubScalar.apply_scalar(x, c=c)
-    return _binary(Sub, a, b)
-
-
-def mul(a, b) -> Tensor:
-    """a * b with NumPy broadcasting."""
-    if isinstance(a, Tensor):
-        tb = type(b)
-        if (tb is float or tb is int) and a.data.dtype.kind == "f":
-            return MulScalar.apply_scalar(a, c=b)
-        if isinstance(b, Tensor):
-            if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
-                _check_broadcast(Mul, a, b)
-            return Mul.apply2(a, b)
-        if is_scalar(b):
-            x, c = _scalar_operand(a, b)
-            return MulScalar.apply_scalar(x, c=c)
-    elif isinstance(b, Tensor) and is_scalar(a):
-        x, c = _scalar_operand(b, a)
-        return MulScalar.apply_scalar(x, c=c)
-    return _binary(Mul, a, b)
-
-
-def div(a, b) -> Tensor:
-    """a / b (true division) with NumPy broadcasting; integer tensors divide in float32."""
-    if isinstance(a, Tensor) and a.data.dtype.kind != "f":
-        a = cast(a, np.float32)
-    if isinstance(b, Tensor) and b.data.dtype.kind != "f":
-        b = cast(b, np.float32)
-    if isinstance(a, Tensor):
-        if isinstance(b, Tensor):
-            if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
-                _check_broadcast(Div, a, b)
-            return Div.apply2(a, b)
-        if is_scalar(b):
-            x, c = _scalar_operand(a, b)
-            return MulScalar.apply_scalar(x, c=1.0 / c)
-    elif isinstance(b, Tensor) and is_scalar(a):
-        x, c = _scalar_operand(b, a)
-        return RDivScalar.apply_scalar(x, c=c)
-    return _binary(Div, a, b)
-
-
-def pow(a, b) -> Tensor:  # noqa: A001 - PyTorch's name
-    """a ** b: tensor or scalar base and exponent."""
-    if isinstance(a, Tensor) and is_scalar(b):
-        x, c = _scalar_operand(a, b)
-        return PowScalar.apply_scalar(x, c=c)
-    if isinstance(b, Tensor) and is_scalar(a):
-        x, c = _scalar_operand(b, a)
-        return RPowScalar.apply_scalar(x, c=c)
-    return _binary(Pow, a, b)
-
-
-def neg(x) -> Tensor:
-    return Neg.apply(as_tensor(x))
-
-
-class Neg(Function):
-    """d/dx (-x) = -1."""
-
-    def forward(self, x):
-        return -x
-
-    def backward(self, gy, F):
-        return -gy
-
-
-def square(x) -> Tensor:
-    return PowScalar.apply(as_tensor(x), c=2)
-
-
-def floor_divide(a, b) -> Tensor:
-    """a // b: piecewise constant, so no gradient flows."""
-    a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    b = as_tensor(b, a)
-    return _nograd(lambda x, y: x // y, a, b)
-
-
-def remainder(a, b) -> Tensor:
-    """a % b (Python's sign convention); d/da = 1."""
-    a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    return sub(a, mul(floor_divide(a, b).detach(), b))
-
-
-def _nograd(fn, *tensors) -> Tensor:
-    return Tensor._wrap(fn(*(t.data for t in tensors)))
-
+from ._common import apply_binary, as_tensor
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -349,8 +28,8 @@ class Exp(Function):
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
 
-    def backward(self, gy, F):
-        return gy * self.output(F)
+    def backward(self, gy, ops):
+        return gy * self.output(ops)
 
 
 class Log(Function):
@@ -361,8 +40,8 @@ class Log(Function):
     def forward(self, x):
         return backend.get_array_module(x).log(x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         return gy / x
 
 
@@ -374,8 +53,8 @@ class Log1p(Function):
     def forward(self, x):
         return backend.get_array_module(x).log1p(x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         return gy / (x + 1)
 
 
@@ -387,8 +66,8 @@ class Expm1(Function):
     def forward(self, x):
         return backend.get_array_module(x).expm1(x)
 
-    def backward(self, gy, F):
-        return gy * (self.output(F) + 1)
+    def backward(self, gy, ops):
+        return gy * (self.output(ops) + 1)
 
 
 class Sqrt(Function):
@@ -399,8 +78,8 @@ class Sqrt(Function):
     def forward(self, x):
         return backend.get_array_module(x).sqrt(x)
 
-    def backward(self, gy, F):
-        return gy / (self.output(F) * 2)
+    def backward(self, gy, ops):
+        return gy / (self.output(ops) * 2)
 
 
 class Rsqrt(Function):
@@ -411,8 +90,8 @@ class Rsqrt(Function):
     def forward(self, x):
         return 1 / backend.get_array_module(x).sqrt(x)
 
-    def backward(self, gy, F):
-        y = self.output(F)
+    def backward(self, gy, ops):
+        y = self.output(ops)
         return gy * (y * y * y) * -0.5
 
 
@@ -424,9 +103,9 @@ class Abs(Function):
     def forward(self, x):
         return backend.get_array_module(x).abs(x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return gy * F.sign(x)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * ops.sign(x)
 
 
 class Sign(Function):
@@ -435,7 +114,7 @@ class Sign(Function):
     def forward(self, x):
         return backend.get_array_module(x).sign(x)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         return gy * 0
 
 
@@ -447,9 +126,9 @@ class Sin(Function):
     def forward(self, x):
         return backend.get_array_module(x).sin(x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return gy * F.cos(x)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * ops.cos(x)
 
 
 class Cos(Function):
@@ -460,9 +139,9 @@ class Cos(Function):
     def forward(self, x):
         return backend.get_array_module(x).cos(x)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
-        return -gy * F.sin(x)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return -gy * ops.sin(x)
 
 
 class Tan(Function):
@@ -473,8 +152,8 @@ class Tan(Function):
     def forward(self, x):
         return backend.get_array_module(x).tan(x)
 
-    def backward(self, gy, F):
-        y = self.output(F)
+    def backward(self, gy, ops):
+        y = self.output(ops)
         return gy * (y * y + 1)
 
 
@@ -502,7 +181,7 @@ cos = _unary(Cos)
 tan = _unary(Tan)
 
 
-def abs(x) -> Tensor:  # noqa: A001 - NumPy's name
+def abs(x) -> Tensor:
     """|x|; d/dx = sign(x)."""
     return Abs.apply(as_tensor(x))
 
@@ -524,10 +203,10 @@ class Maximum(Function):
     def forward(self, a, b):
         return backend.get_array_module(a).maximum(a, b)
 
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
         w = (a > b) + (a == b) * 0.5
-        w = F.cast(w, gy.dtype)
+        w = ops.cast(w, gy.dtype)
         return gy * w, gy * (1 - w)
 
 
@@ -539,19 +218,19 @@ class Minimum(Function):
     def forward(self, a, b):
         return backend.get_array_module(a).minimum(a, b)
 
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
         w = (a < b) + (a == b) * 0.5
-        w = F.cast(w, gy.dtype)
+        w = ops.cast(w, gy.dtype)
         return gy * w, gy * (1 - w)
 
 
 def maximum(a, b) -> Tensor:
-    return _binary(Maximum, a, b)
+    return apply_binary(Maximum, a, b)
 
 
 def minimum(a, b) -> Tensor:
-    return _binary(Minimum, a, b)
+    return apply_binary(Minimum, a, b)
 
 
 class Clamp(Function):
@@ -563,18 +242,18 @@ class Clamp(Function):
     def forward(self, x):
         return backend.get_array_module(x).clip(x, self.lo, self.hi)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         mask = None
         if self.lo is not None:
             mask = x >= self.lo
         if self.hi is not None:
             m2 = x <= self.hi
             mask = m2 if mask is None else mask & m2
-        return F.where(mask, gy, 0)
+        return ops.where(mask, gy, 0)
 
 
-def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+def clamp(x, min=None, max=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None."""
     x = as_tensor(x)
     if min is None and max is None:
@@ -602,11 +281,11 @@ class Where(Function):
     def forward(self, c, a, b):
         return backend.get_array_module(a).where(c, a, b)
 
-    def backward(self, gy, F):
-        c = self.inputs(F)[0]
+    def backward(self, gy, ops):
+        c = self.inputs(ops)[0]
         p = self.parents
-        ga = F.where(c, gy, 0) if p[1] is not None else None
-        gb = F.where(c, 0, gy) if p[2] is not None else None
+        ga = ops.where(c, gy, 0) if p[1] is not None else None
+        gb = ops.where(c, 0, gy) if p[2] is not None else None
         return None, ga, gb
 
 
@@ -638,9 +317,9 @@ class MaskedFill(Function):
     def forward(self, x, mask):
         return backend.get_array_module(x).where(mask, x.dtype.type(self.value), x)
 
-    def backward(self, gy, F):
-        mask = self.inputs(F)[1]
-        return F.where(mask, 0, gy), None
+    def backward(self, gy, ops):
+        mask = self.inputs(ops)[1]
+        return ops.where(mask, 0, gy), None
 
 
 def masked_fill(x, mask, value) -> Tensor:
@@ -662,10 +341,10 @@ class Cast(Function):
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         if self.in_dtype.kind != "f":
             return None
-        return F.cast(gy, self.in_dtype)
+        return ops.cast(gy, self.in_dtype)
 
 
 def cast(x, dtype) -> Tensor:
@@ -685,185 +364,9 @@ class Clone(Function):
     def forward(self, x):
         return x.copy()
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         return gy
 
 
 def clone(x) -> Tensor:
     return Clone.apply(as_tensor(x))
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparisons and logic: bool tensors, no gradient
-
-
-def _compare(ufunc_name):
-    def fn(a, b) -> Tensor:
-        ta = a if isinstance(a, Tensor) else None
-        tb = b if isinstance(b, Tensor) else None
-        av = a.data if ta is not None else a
-        bv = b.data if tb is not None else b
-        if ta is not None and tb is not None and ta.data.shape != tb.data.shape:
-            try:
-                np.broadcast_shapes(ta.data.shape, tb.data.shape)
-            except ValueError:
-                raise ValueError(
-                    f"{ufunc_name}: shapes {ta.shape} and {tb.shape} cannot be broadcast together"
-                ) from None
-        xp = backend.get_array_module(av, bv)
-        return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
-
-    fn.__name__ = ufunc_name
-    return fn
-
-
-eq = _compare("equal")
-ne = _compare("not_equal")
-lt = _compare("less")
-le = _compare("less_equal")
-gt = _compare("greater")
-ge = _compare("greater_equal")
-logical_and = _compare("logical_and")
-logical_or = _compare("logical_or")
-logical_xor = _compare("logical_xor")
-
-
-def logical_not(x) -> Tensor:
-    x = as_tensor(x)
-    xp = backend.get_array_module(x.data)
-    if x.data.dtype == np.bool_:
-        return Tensor._wrap(xp.logical_not(x.data))
-    return Tensor._wrap(xp.invert(x.data))
-
-
-def isfinite(x) -> Tensor:
-    x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isfinite(x.data))
-
-
-def isnan(x) -> Tensor:
-    x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isnan(x.data))
-
-
-def isinf(x) -> Tensor:
-    x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isinf(x.data))
-
-
-def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
-    a = as_tensor(a)
-    b = as_tensor(b)
-    return bool(np.allclose(backend.as_numpy(a.data), backend.as_numpy(b.data), rtol, atol))
-
-
-# ---------------------------------------------------------------------------------------------
-# In-place updates
-#
-# Under no_grad (or on tensors outside any graph) they write into the existing array, so views and
-# optimizer state see the change. When the result must be recorded, the out-of-place op runs and the
-# tensor is rebound to its result: the old value stays available to nodes that saved it. Either way
-# the version counter goes up, so a backward that saved the old value raises instead of silently
-# using the new one.
-
-
-def _bump(t: Tensor) -> None:
-    t._version += 1
-
-
-def _check_leaf_inplace(t: Tensor, op: str) -> None:
-    if t._rg and t._node is None and autograd.is_grad_enabled():
-        raise RuntimeError(
-            f"{op}: a leaf tensor that requires grad (shape {t.shape}) is being modified in place "
-            "while grad mode is on; wrap the update in `with descent.no_grad():`"
-        )
-
-
-def _records(t: Tensor, *others) -> bool:
-    if not autograd.is_grad_enabled():
-        return False
-    return t._rg or any(isinstance(o, Tensor) and o._rg for o in others)
-
-
-def _rebind(t: Tensor, result: Tensor) -> Tensor:
-    """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
-    second Tensor object holding t's old value and node), so what it saved for backward is not
-    changed by rebinding t here."""
-    t.data = result.data
-    t._node = result._node
-    t._rg = result._rg
-    _bump(t)
-    return t
-
-
-def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
-    _check_leaf_inplace(t, op)
-    if _records(t, other):
-        return _rebind(t, outofplace(t._alias(), other))
-    o = other.data if isinstance(other, Tensor) else other
-    xp = backend.get_array_module(t.data)
-    if isinstance(other, Tensor):
-        check_devices(op, t, other)
-    getattr(xp, ufunc)(t.data, o, out=t.data, casting="same_kind")
-    _bump(t)
-    return t
-
-
-def add_(t: Tensor, other) -> Tensor:
-    return _inplace(t, other, add, "add", "add_")
-
-
-def sub_(t: Tensor, other) -> Tensor:
-    return _inplace(t, other, sub, "subtract", "sub_")
-
-
-def mul_(t: Tensor, other) -> Tensor:
-    return _inplace(t, other, mul, "multiply", "mul_")
-
-
-def div_(t: Tensor, other) -> Tensor:
-    return _inplace(t, other, div, "true_divide", "div_")
-
-
-def clamp_(t: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
-    _check_leaf_inplace(t, "clamp_")
-    if _records(t):
-        return _rebind(t, clamp(t._alias(), min, max))
-    backend.get_array_module(t.data).clip(t.data, min, max, out=t.data)
-    _bump(t)
-    return t
-
-
-def copy_(t: Tensor, src) -> Tensor:
-    """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
-    _check_leaf_inplace(t, "copy_")
-    src = as_tensor(src, t)
-    if _records(t, src):
-        b = src if src.shape == t.shape else src.broadcast_to(t.shape)
-        return _rebind(t, clone(cast(b, t.dtype)))
-    if src.device != t.device:
-        t.data[...] = backend.to_device(src.data, t.device)
-    else:
-        t.data[...] = src.data
-    _bump(t)
-    return t
-
-
-def fill_(t: Tensor, value) -> Tensor:
-    _check_leaf_inplace(t, "fill_")
-    if _records(t, value):
-        return _rebind(t, t._alias() * 0 + value)
-    t.data[...] = value.data if isinstance(value, Tensor) else value
-    _bump(t)
-    return t
-
-
-def masked_fill_(t: Tensor, mask, value) -> Tensor:
-    _check_leaf_inplace(t, "masked_fill_")
-    if _records(t, value):
-        return _rebind(t, masked_fill(t._alias(), mask, value))
-    mask = as_tensor(mask)
-    xp = backend.get_array_module(t.data)
-    xp.copyto(t.data, value.data if isinstance(value, Tensor) else value, where=mask.data)
-    _bump(t)
-    return t

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import backend
+from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
 
@@ -46,8 +48,8 @@ class GetItem(Function):
     def forward(self, x):
         return x[self.idx]
 
-    def backward(self, gy, F):
-        return F.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
+    def backward(self, gy, ops):
+        return ops.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
 
 
 class IndexGrad(Function):
@@ -63,7 +65,7 @@ class IndexGrad(Function):
             backend.scatter_add(out, self.idx, g)
         return out
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         return gy[self.idx]
 
 
@@ -82,7 +84,7 @@ def setitem(x: Tensor, index, value) -> None:
     idx, basic = _convert_index(index, xp)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)
-    if autograd.is_grad_enabled() and (x._rg or (isinstance(value, Tensor) and value._rg)):
+    if is_grad_enabled() and (x._rg or (isinstance(value, Tensor) and value._rg)):
         if x._rg and x._node is None:
             raise RuntimeError(
                 f"x[...] = value: x (shape {x.shape}) is a leaf that requires grad; do the "
@@ -111,21 +113,21 @@ class SetItem(Function):
         out[self.idx] = v
         return out
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         p = self.parents
         gx = None
         if p[0] is not None:
             # The overwritten entries of x get no gradient: a constant 0/1 mask.
-            arr = gy.data if F.is_graph else gy
+            arr = gy.data if ops.is_graph else gy
             mask = backend.get_array_module(arr).ones(self.in_shapes[0], dtype=arr.dtype)
             mask[self.idx] = 0
-            gx = gy * (Tensor._wrap(mask) if F.is_graph else mask)
+            gx = gy * (Tensor._wrap(mask) if ops.is_graph else mask)
         gv = None
         if p[1] is not None:
             gv = gy[self.idx]
             vs = self.in_shapes[1]
             if gv.shape != vs:
-                gv = F.sum_to(gv, vs)
+                gv = ops.sum_to(gv, vs)
         return gx, gv
 
 
@@ -146,8 +148,8 @@ class TakeAlongAxis(Function):
     def forward(self, x):
         return backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
 
-    def backward(self, gy, F):
-        return F.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+    def backward(self, gy, ops):
+        return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
 
 
 class AlongAxisGrad(Function):
@@ -156,12 +158,11 @@ class AlongAxisGrad(Function):
     __slots__ = ("shape", "idx", "axis")
 
     def forward(self, g):
-        from .._nsfuncs import along_axis_grad  # noqa: PLC0415
 
         return along_axis_grad(backend.get_array_module(g), g, self.shape, self.idx, self.axis)
 
-    def backward(self, gy, F):
-        return F.take_along_axis(gy, self.idx, self.axis)
+    def backward(self, gy, ops):
+        return ops.take_along_axis(gy, self.idx, self.axis)
 
 
 def take_along_axis(x, index, axis: int) -> Tensor:
@@ -211,16 +212,13 @@ class ScatterAdd(Function):
     def forward(self, x, src):
         xp = backend.get_array_module(x)
         out = x.copy()
-        from .._nsfuncs import along_axis_index  # noqa: PLC0415
 
         backend.scatter_add(out, along_axis_index(xp, self.idx, self.axis), src)
         return out
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         gsrc = None
         if self.parents[1] is not None:
-            from .._nsfuncs import along_axis_index  # noqa: PLC0415
-
             # Read gy where src was added; the index may be smaller than x in the other
             # dimensions (PyTorch allows it), so spell the full index out instead of
             # take_along_axis, which would demand equal (broadcastable) shapes.
@@ -253,7 +251,7 @@ class IndexAdd(Function):
         backend.scatter_add(out, idx, src * self.alpha if self.alpha != 1 else src)
         return out
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         gs = None
         if self.parents[1] is not None:
             gs = gy[(slice(None),) * self.axis + (self.idx,)]

@@ -25,21 +25,21 @@ class MatMul(Function):
     def forward(self, a, b):
         return a @ b
 
-    def backward(self, gy, F):
-        a, b = self.inputs(F)
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
         a_vec, b_vec = a.ndim == 1, b.ndim == 1
         if a_vec and b_vec:  # dot product: gy is a scalar
             return (gy * b if self.parents[0] is not None else None,
                     gy * a if self.parents[1] is not None else None)  # fmt: skip
         if a_vec:
             a = a.reshape((1,) + a.shape)
-            gy = F.expand_dims(gy, -2)
+            gy = ops.expand_dims(gy, -2)
         if b_vec:
             b = b.reshape(b.shape + (1,))
-            gy = F.expand_dims(gy, -1)
+            gy = ops.expand_dims(gy, -1)
         ga = gb = None
         if self.parents[0] is not None:
-            ga = gy @ F.swapaxes(b, -1, -2)
+            ga = gy @ ops.swapaxes(b, -1, -2)
             # (the engine sums ga over broadcast batch dimensions)
             if a_vec:
                 ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
@@ -48,9 +48,9 @@ class MatMul(Function):
                 # A shared weight (k, n) under a batched input (..., m, k): fold the batch into
                 # the rows and do one (k, M) @ (M, n) product instead of summing many small ones.
                 a2 = a.reshape((-1, a.shape[-1]))
-                gb = F.swapaxes(a2, -1, -2) @ gy.reshape((-1, gy.shape[-1]))
+                gb = ops.swapaxes(a2, -1, -2) @ gy.reshape((-1, gy.shape[-1]))
             else:
-                gb = F.swapaxes(a, -1, -2) @ gy
+                gb = ops.swapaxes(a, -1, -2) @ gy
             if b_vec:
                 gb = gb.reshape(gb.shape[:-1])
         return ga, gb
@@ -111,27 +111,27 @@ class Einsum(Function):
     __slots__ = ("inputs_subs", "out_subs")
     save_inputs = True
 
-    def forward(self, *ops):
-        xp = backend.get_array_module(*ops)
+    def forward(self, *operands):
+        xp = backend.get_array_module(*operands)
         spec = ",".join(self.inputs_subs) + "->" + self.out_subs
-        return xp.einsum(spec, *ops, optimize=len(ops) > 2)
+        return xp.einsum(spec, *operands, optimize=len(operands) > 2)
 
-    def backward(self, gy, F):
-        ops = self.inputs(F)
+    def backward(self, gy, ops):
+        operands = self.inputs(ops)
         grads = []
         for i, sub in enumerate(self.inputs_subs):
             if self.parents[i] is None:
                 grads.append(None)
                 continue
-            others = [(s, o) for j, (s, o) in enumerate(zip(self.inputs_subs, ops)) if j != i]
+            others = [(s, o) for j, (s, o) in enumerate(zip(self.inputs_subs, operands)) if j != i]
             avail = set(self.out_subs) | {c for s, _ in others for c in s}
             kept = "".join(c for c in sub if c in avail)
             spec = ",".join([self.out_subs] + [s for s, _ in others]) + "->" + kept
-            g = F.einsum(spec, gy, *[o for _, o in others])
+            g = ops.einsum(spec, gy, *[o for _, o in others])
             if kept != sub:
                 shape = [self.in_shapes[i][k] if c in kept else 1 for k, c in enumerate(sub)]
                 g = g.reshape(tuple(shape))
-                g = F.broadcast_to(g, self.in_shapes[i])
+                g = ops.broadcast_to(g, self.in_shapes[i])
             grads.append(g)
         return tuple(grads)
 
@@ -141,7 +141,7 @@ def einsum(subscripts: str, *operands) -> Tensor:
     operand); e.g. 'bij,bjk->bik', 'ij->ji', 'bhqd,bhkd->bhqk'."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    ops = [as_tensor(o) for o in operands]
+    tensors = [as_tensor(o) for o in operands]
     spec = subscripts.replace(" ", "")
     if "." in spec:
         raise ValueError("einsum: '...' is not supported; write the dimensions out")
@@ -152,12 +152,12 @@ def einsum(subscripts: str, *operands) -> Tensor:
         letters = re.sub(r"[^a-zA-Z]", "", lhs)
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     subs = lhs.split(",")
-    if len(subs) != len(ops):
-        raise ValueError(f"einsum: {len(subs)} operand subscripts for {len(ops)} operands")
-    for s, o in zip(subs, ops):
+    if len(subs) != len(tensors):
+        raise ValueError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
+    for s, o in zip(subs, tensors):
         if len(s) != o.ndim:
             raise ValueError(f"einsum: subscripts {s!r} do not match an operand of shape {o.shape}")
         if len(set(s)) != len(s):
             raise ValueError(f"einsum: repeated letters in {s!r} (diagonals) are not supported")
-    check_devices("einsum", *ops)
-    return Einsum.apply(*ops, inputs_subs=tuple(subs), out_subs=out)
+    check_devices("einsum", *tensors)
+    return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)

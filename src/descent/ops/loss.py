@@ -99,8 +99,8 @@ class SoftmaxCrossEntropy(Function):
             out = loss
         return out.astype(x.dtype, copy=False)
 
-    def _fused_backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def _fused_backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         k = backend.fused("cross_entropy_backward", x)
         g = gy * self.scale if self.reduction == "mean" else gy  # float32 device scalar or (M,)
         return k(x, self.target, self.lse, g, ignore_index=self.ignore_index,
@@ -120,11 +120,11 @@ class SoftmaxCrossEntropy(Function):
             tgt += (eps / n_cls) * valid[:, None] * wrow[None, :]
         return r.astype(dtype), tgt
 
-    def backward(self, gy, F):
-        if F.is_graph:
-            return self._graph_backward(gy, F)
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return self._graph_backward(gy, ops)
         if self.lse is not None:  # the fused CUDA forward ran
-            return self._fused_backward(gy, F)
+            return self._fused_backward(gy, ops)
         xp = backend.get_array_module(gy)
         p = self.probs
         dt = p.dtype
@@ -145,12 +145,12 @@ class SoftmaxCrossEntropy(Function):
             gx = (p * r[:, None] - tgt) * g[:, None]
         return gx
 
-    def _graph_backward(self, gy, F):
+    def _graph_backward(self, gy, ops):
         """Differentiable form (create_graph=True): rebuild the softmax from the saved logits."""
-        (x,) = self.inputs(F)
+        (x,) = self.inputs(ops)
         xp = backend.get_array_module(x.data)
         dt = x.data.dtype
-        p = F.softmax(x, axis=1)  # (M, C) Tensor, recorded
+        p = ops.softmax(x, axis=1)  # (M, C) Tensor, recorded
         r, tgt = self._parts(xp, dt)
         scale = float(self.scale)  # a device scalar after the fused forward
         r = Tensor._wrap(r[:, None] * dt.type(scale))
@@ -175,12 +175,12 @@ class BinaryCrossEntropy(Function):
             l1p = xp.maximum(xp.log1p(-p), -100)
         return -(y * lp + (1 - y) * l1p)
 
-    def backward(self, gy, F):
-        p, y = self.inputs(F)
+    def backward(self, gy, ops):
+        p, y = self.inputs(ops)
         gp = gt = None
         if self.parents[0] is not None:
-            gp = gy * (p - y) / F.maximum(p * (1 - p), 1e-12)
+            gp = gy * (p - y) / ops.maximum(p * (1 - p), 1e-12)
         if self.parents[1] is not None:
             with np.errstate(divide="ignore"):
-                gt = gy * (F.maximum(F.log(1 - p), -100) - F.maximum(F.log(p), -100))
+                gt = gy * (ops.maximum(ops.log(1 - p), -100) - ops.maximum(ops.log(p), -100))
         return gp, gt

@@ -42,7 +42,7 @@ def _chansum(xp, a, b=None):
     return prod.sum(axis=(0, 2), dtype=np.float32).astype(a.dtype)
 
 
-def _affine_grads(self, gy, xhat, F):
+def _affine_grads(self, gy, xhat, ops):
     """Gradients of weight and bias: gy * xhat and gy summed over the leading dimensions."""
     lead = tuple(range(gy.ndim - self.k))
     gw = gb = None
@@ -103,13 +103,13 @@ class LayerNorm(Function):
             y += affine[-1].reshape(-1)  # the bias is the last input when present
         return y.reshape(x.shape)
 
-    def backward(self, gy, F):
-        if F.is_graph:
-            return self._graph_backward(gy, F)
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return self._graph_backward(gy, ops)
         if self.mean is not None:  # the fused CUDA forward ran
-            return self._fused_backward(gy, F)
+            return self._fused_backward(gy, ops)
         xp = backend.get_array_module(gy)
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         xhat, rstd = self.xhat, self.rstd
         m_rows, d = xhat.shape
         gy2 = gy.reshape(m_rows, d)
@@ -129,9 +129,9 @@ class LayerNorm(Function):
             gb = _rowsum(xp, gy2.T).reshape(self.in_shapes[-1])  # column sums
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
 
-    def _fused_backward(self, gy, F):
+    def _fused_backward(self, gy, ops):
         """Two kernels: dx row by row, then dw and db as column sums over row chunks."""
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         x2 = _rows(ins[0], self.k)  # (M, D)
         need_w = self.has_w and self.parents[1] is not None
         need_b = self.has_b and self.parents[-1] is not None
@@ -148,9 +148,9 @@ class LayerNorm(Function):
             grads += (gb.reshape(self.in_shapes[-1]) if need_b else None,)
         return grads
 
-    def _graph_backward(self, gy, F):
+    def _graph_backward(self, gy, ops):
         """Differentiable form: the statistics rebuilt from x with recorded ops."""
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         axes = tuple(range(gy.ndim - self.k, gy.ndim))
         x = ins[0]
         xc = x - x.mean(axis=axes, keepdims=True)
@@ -162,7 +162,7 @@ class LayerNorm(Function):
             m1 = gh.mean(axis=axes, keepdims=True)
             m2 = (gh * xhat).mean(axis=axes, keepdims=True)
             gx = (gh - m1 - xhat * m2) * rstd
-        return (gx,) + _affine_grads(self, gy, xhat, F)
+        return (gx,) + _affine_grads(self, gy, xhat, ops)
 
 
 class RMSNorm(Function):
@@ -187,11 +187,11 @@ class RMSNorm(Function):
             y *= affine[0]
         return y
 
-    def backward(self, gy, F):
-        ins = self.inputs(F)
+    def backward(self, gy, ops):
+        ins = self.inputs(ops)
         x = ins[0]
         axes = tuple(range(gy.ndim - self.k, gy.ndim))
-        if F.is_graph:
+        if ops.is_graph:
             rstd = ((x * x).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
         else:
             rstd = self.rstd
@@ -200,7 +200,7 @@ class RMSNorm(Function):
         if self.parents[0] is not None:
             gh = gy * ins[1] if self.has_w else gy
             gx = (gh - xhat * (gh * xhat).mean(axis=axes, keepdims=True)) * rstd
-        grads = (gx,) + _affine_grads(self, gy, xhat, F)
+        grads = (gx,) + _affine_grads(self, gy, xhat, ops)
         return grads
 
 
@@ -257,11 +257,11 @@ class BatchNorm(Function):
             y += affine[-1][:, None]
         return y.reshape(x.shape)
 
-    def backward(self, gy, F):
-        if F.is_graph:
-            return self._graph_backward(gy, F)
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return self._graph_backward(gy, ops)
         xp = backend.get_array_module(gy)
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         xhat, rstd = self.xhat, self.rstd
         n, c, length = xhat.shape
         gy3 = gy.reshape(n, c, length)
@@ -287,9 +287,9 @@ class BatchNorm(Function):
             gb = gys
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
 
-    def _graph_backward(self, gy, F):
+    def _graph_backward(self, gy, ops):
         """Differentiable form: the batch statistics rebuilt from x with recorded ops."""
-        ins = self.inputs(F)
+        ins = self.inputs(ops)
         x = ins[0]
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)

@@ -12,7 +12,9 @@ from .. import amp, backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
-from .elementwise import cast, sqrt
+from .elementwise import abs as _abs
+from .elementwise import cast, sqrt, where
+from .shape import permute, reshape
 
 
 def _prep(x, axis, keepdims, dim, keepdim):
@@ -29,8 +31,8 @@ class Sum(Function):
     def forward(self, x):
         return x.sum(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy, F):
-        return F.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+    def backward(self, gy, ops):
+        return ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Mean(Function):
@@ -45,8 +47,8 @@ class Mean(Function):
             self.n = int(np.prod([x.shape[a] for a in self.axis]))
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy, F):
-        return F.expand_reduced(gy * (1.0 / self.n), self.in_shapes[0], self.axis, self.keepdims)
+    def backward(self, gy, ops):
+        return ops.expand_reduced(gy * (1.0 / self.n), self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Prod(Function):
@@ -59,15 +61,15 @@ class Prod(Function):
     def forward(self, x):
         return x.prod(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
-        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
-        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
-        xd = x if not F.is_graph else x.data
+        y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        xd = x if not ops.is_graph else x.data
         if not (xd == 0).any():
             return g * y / x
-        if F.is_graph:
+        if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
         # Product of the others without dividing: exclusive cumulative products from both sides.
         xp = backend.get_array_module(x)
@@ -90,7 +92,6 @@ def _prod_of_others(x: Tensor, axis) -> Tensor:
     Used under create_graph only: it builds, for n reduced elements, an (n, n) matrix whose row i
     is x with x_i replaced by 1, and takes its product along the rows (O(n^2), no division).
     """
-    from .shape import permute, reshape  # noqa: PLC0415 - shape imports this module's peers
 
     nd = x.ndim
     axes = tuple(range(nd)) if axis is None else tuple(axis)
@@ -102,7 +103,6 @@ def _prod_of_others(x: Tensor, axis) -> Tensor:
     flat = reshape(xt, lead + (1, n))  # (..., 1, n)
     xp = backend.get_array_module(x.data)
     eye = Tensor._wrap(xp.eye(n, dtype=bool))  # (n, n): row i marks the element left out
-    from .elementwise import where  # noqa: PLC0415
 
     others = prod(where(eye, 1.0, flat), -1)  # (..., n)
     others = reshape(others, xt.shape)
@@ -125,13 +125,13 @@ class Max(Function):
             return x.min(axis=self.axis, keepdims=self.keepdims)
         return x.max(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
-        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
-        mask = F.cast(x == y, gy.dtype)
+        y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        mask = ops.cast(x == y, gy.dtype)
         count = mask.sum(axis=self.axis, keepdims=True)
-        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
+        g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
         return g * mask / count
 
 
@@ -151,11 +151,11 @@ class LogSumExp(Function):
             s = s.reshape([n for i, n in enumerate(s.shape) if i not in self.axis])
         return s
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
-        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
-        return F.expand_reduced(gy, shape, self.axis, self.keepdims) * F.exp(x - y)
+        y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * ops.exp(x - y)
 
 
 class Softmax(Function):
@@ -175,9 +175,9 @@ class Softmax(Function):
         e /= e.sum(axis=self.axis, keepdims=True)
         return e
 
-    def backward(self, gy, F):
-        y = self.output(F)
-        if not F.is_graph and self.axis == y.ndim - 1:
+    def backward(self, gy, ops):
+        y = self.output(ops)
+        if not ops.is_graph and self.axis == y.ndim - 1:
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy)
@@ -201,13 +201,13 @@ class LogSoftmax(Function):
         z = x - m
         return z - xp.log(xp.exp(z).sum(axis=self.axis, keepdims=True))
 
-    def backward(self, gy, F):
-        y = self.output(F)
-        if not F.is_graph and self.axis == y.ndim - 1:
+    def backward(self, gy, ops):
+        y = self.output(ops)
+        if not ops.is_graph and self.axis == y.ndim - 1:
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy, log=True)
-        return gy - F.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - ops.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 class Norm2(Function):
@@ -221,13 +221,13 @@ class Norm2(Function):
         xp = backend.get_array_module(x)
         return xp.sqrt((x * x).sum(axis=self.axis, keepdims=self.keepdims))
 
-    def backward(self, gy, F):
-        (x,) = self.inputs(F)
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
-        y = F.expand_reduced(self.output(F), shape, self.axis, self.keepdims)
-        g = F.expand_reduced(gy, shape, self.axis, self.keepdims)
-        safe = F.where(y == 0, 1, y)
-        return F.where(y == 0, 0, g * x / safe)
+        y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        safe = ops.where(y == 0, 1, y)
+        return ops.where(y == 0, 0, g * x / safe)
 
 
 class CumSum(Function):
@@ -238,15 +238,15 @@ class CumSum(Function):
     def forward(self, x):
         return backend.get_array_module(x).cumsum(x, axis=self.axis)
 
-    def backward(self, gy, F):
-        return F.flip(F.cumsum(F.flip(gy, self.axis), axis=self.axis), self.axis)
+    def backward(self, gy, ops):
+        return ops.flip(ops.cumsum(ops.flip(gy, self.axis), axis=self.axis), self.axis)
 
 
 # ---------------------------------------------------------------------------------------------
 # Public functions
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:  # noqa: A001
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
     """Sum over `axis` (all axes when None)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
@@ -274,13 +274,13 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     return Prod.apply(x, axis=axis, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (use argmax for the indices)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (use argmin for the indices)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True)
@@ -345,23 +345,17 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
-def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A002
+def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, or any p>0."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
     if ord == 1:
-        return sum(abs_(x), axes, keepdims)
+        return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
-        return max(abs_(x), axes, keepdims)
+        return max(_abs(x), axes, keepdims)
     p = float(ord)
-    return sum(abs_(x) ** p, axes, keepdims) ** (1.0 / p)
-
-
-def abs_(x):
-    from .elementwise import abs as _abs  # noqa: PLC0415
-
-    return _abs(x)
+    return sum(_abs(x) ** p, axes, keepdims) ** (1.0 / p)
 
 
 def _axis1(x, axis, dim, op):
@@ -391,17 +385,15 @@ def cumsum(x, axis=None, *, dim=None) -> Tensor:
     x = as_tensor(x)
     axis = axis_arg(axis, dim)
     if axis is None:
-        from .shape import reshape  # noqa: PLC0415
-
         return CumSum.apply(reshape(x, -1), axis=0)
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 
-def all(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def all(x, axis=None, keepdims=False) -> Tensor:
     x = as_tensor(x)
     return Tensor._wrap(backend.get_array_module(x.data).all(x.data, axis=axis, keepdims=keepdims))
 
 
-def any(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def any(x, axis=None, keepdims=False) -> Tensor:
     x = as_tensor(x)
     return Tensor._wrap(backend.get_array_module(x.data).any(x.data, axis=axis, keepdims=keepdims))

@@ -18,7 +18,7 @@ class Reshape(Function):
     def forward(self, x):
         return x.reshape(self.shape)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         return gy.reshape(self.in_shapes[0])
 
 
@@ -58,8 +58,8 @@ class Transpose(Function):
     def forward(self, x):
         return x.transpose(self.axes)
 
-    def backward(self, gy, F):
-        return F.transpose(gy, tuple(np.argsort(self.axes)))
+    def backward(self, gy, ops):
+        return ops.transpose(gy, tuple(np.argsort(self.axes)))
 
 
 def transpose(x, *axes) -> Tensor:
@@ -111,7 +111,7 @@ class BroadcastTo(Function):
     def forward(self, x):
         return backend.get_array_module(x).broadcast_to(x, self.shape)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         return gy
 
 
@@ -174,7 +174,7 @@ class Concatenate(Function):
     def forward(self, *xs):
         return backend.get_array_module(*xs).concatenate(xs, axis=self.axis)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         out = []
         start = 0
         pre = (slice(None),) * self.axis
@@ -277,14 +277,14 @@ class Pad(Function):
         self.src = xp.pad(xp.arange(x.size).reshape(x.shape), self.pad_width, mode=self.mode)
         return xp.pad(x, self.pad_width, mode=self.mode)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         if self.mode == "constant":
-            return F.pad_grad(gy, self.pad_width)
+            return ops.pad_grad(gy, self.pad_width)
         shape = self.in_shapes[0]
         size = 1
         for n in shape:
             size *= n
-        g = F.index_grad(gy.reshape((-1,)), (size,), (self.src.reshape(-1),), False)
+        g = ops.index_grad(gy.reshape((-1,)), (size,), (self.src.reshape(-1),), False)
         return g.reshape(shape)
 
 
@@ -327,8 +327,8 @@ class Flip(Function):
     def forward(self, x):
         return backend.get_array_module(x).flip(x, self.axis)
 
-    def backward(self, gy, F):
-        return F.flip(gy, self.axis)
+    def backward(self, gy, ops):
+        return ops.flip(gy, self.axis)
 
 
 def flip(x, axis=None) -> Tensor:
@@ -345,9 +345,9 @@ class Roll(Function):
     def forward(self, x):
         return backend.get_array_module(x).roll(x, self.shift, self.axis)
 
-    def backward(self, gy, F):
+    def backward(self, gy, ops):
         neg = tuple(-s for s in self.shift) if isinstance(self.shift, tuple) else -self.shift
-        return F.roll(gy, neg, self.axis)
+        return ops.roll(gy, neg, self.axis)
 
 
 def roll(x, shifts, axis=None) -> Tensor:
@@ -367,8 +367,8 @@ class Tile(Function):
     def forward(self, x):
         return backend.get_array_module(x).tile(x, self.reps)
 
-    def backward(self, gy, F):
-        return F.tile_grad(gy, self.in_shapes[0], self.reps)
+    def backward(self, gy, ops):
+        return ops.tile_grad(gy, self.in_shapes[0], self.reps)
 
 
 def tile(x, *reps) -> Tensor:
@@ -397,8 +397,8 @@ class Tri(Function):
         xp = backend.get_array_module(x)
         return xp.triu(x, self.k) if self.upper else xp.tril(x, self.k)
 
-    def backward(self, gy, F):
-        return F.triu(gy, self.k) if self.upper else F.tril(gy, self.k)
+    def backward(self, gy, ops):
+        return ops.triu(gy, self.k) if self.upper else ops.tril(gy, self.k)
 
 
 def tril(x, k: int = 0, *, diagonal=None) -> Tensor:
@@ -422,8 +422,8 @@ class ToDevice(Function):
         self.src = backend.device_of(x)
         return backend.to_device(x, self.device)
 
-    def backward(self, gy, F):
-        return F.to_device(gy, self.src)
+    def backward(self, gy, ops):
+        return ops.to_device(gy, self.src)
 
 
 def to_device(x, device) -> Tensor:

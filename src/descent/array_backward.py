@@ -1,0 +1,243 @@
+"""The array backward namespace: what op backward code calls when it runs on raw arrays.
+
+Every op's `backward(self, gy, ops)` is written ONCE against a namespace `ops` (see autograd.py,
+"Two namespaces, one backward"). In an ordinary backward pass the engine hands the op raw
+NumPy/CuPy arrays and `ops = array_namespace(xp)`: the array module's own functions (`ops.where`,
+`ops.exp`, ...) plus the helpers below, which NumPy lacks under a name a backward can share with
+the differentiable namespace. Nothing is recorded, so the pass runs at array speed.
+
+Under `create_graph=True` the engine hands over Tensors and `ops` is `descent.ops.graph_backward`,
+which offers every public function here under the same name and signature (minus the leading
+`xp`, which `ArrayNamespace` binds), recorded as differentiable ops. `tests/test_engine.py`
+checks that the two namespaces agree.
+
+This module is part of the engine layer: it imports only NumPy and `descent.backend`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import backend
+
+
+class ArrayNamespace:
+    """`ops` for a backward on arrays of one array module `xp` (NumPy or CuPy).
+
+    Attribute lookup tries this module's helpers first (binding `xp` as their first argument),
+    then the array module itself. The result is cached on the instance, so after the first
+    backward of a kind every `ops.name` is a plain attribute read.
+    """
+
+    is_graph = False  # backward code tests this where its array and Tensor forms differ
+
+    def __init__(self, xp) -> None:
+        self.xp = xp
+
+    def __getattr__(self, name: str):
+        fn = _HELPERS.get(name)
+        bound = functools.partial(fn, self.xp) if fn is not None else getattr(self.xp, name)
+        setattr(self, name, bound)  # cache: later lookups skip __getattr__
+        return bound
+
+
+_namespaces: dict = {}
+
+
+def array_namespace(xp) -> ArrayNamespace:
+    """The (cached) array backward namespace of array module `xp`."""
+    ns = _namespaces.get(xp)
+    if ns is None:
+        ns = _namespaces[xp] = ArrayNamespace(xp)
+    return ns
+
+
+# ---------------------------------------------------------------------------------------------
+# The helpers. Each takes the array module first; the differentiable twin in
+# descent.ops.graph_backward has the same name and the remaining parameters.
+
+
+def sum_to(xp, x, shape):
+    """Sum `x` over the dimensions that broadcasting added or stretched, giving `shape`.
+
+    The engine's one unbroadcast (autograd.run_backward calls it for every gradient whose
+    shape differs from its input's): leading dimensions that broadcasting added are summed
+    away, and dimensions of size 1 in `shape` that were stretched are summed with keepdims.
+    Only `.sum` and `.reshape` are used, which Tensors share, so the twin reuses this code.
+    """
+    shape = tuple(shape)
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"cannot sum shape {x.shape} to {shape}")
+    axes = list(range(lead))
+    for i, n in enumerate(shape):
+        if n == 1 and x.shape[lead + i] != 1:
+            axes.append(lead + i)
+        elif n != x.shape[lead + i]:
+            raise ValueError(f"cannot sum shape {x.shape} to {shape}")
+    y = x.sum(axis=tuple(axes), keepdims=True) if axes else x
+    if lead:
+        y = y.reshape(shape)
+    return y
+
+
+def expand_reduced(xp, g, shape, axis, keepdims):
+    """Broadcast a reduction's gradient `g` back to the input `shape` (a read-only view).
+
+    `axis` is the reduction's sorted tuple of axes (None for all); without keepdims the
+    reduced axes are first put back as size-1 dimensions."""
+    if not keepdims and axis is not None:
+        g = xp.expand_dims(g, axis)
+    return xp.broadcast_to(g, shape)
+
+
+def cumsum(xp, x, axis):
+    """Cumulative sum along one axis."""
+    return xp.cumsum(x, axis=axis)
+
+
+def index_grad(xp, g, shape, index, basic):
+    """zeros(shape) with `g` added at `index`; repeated advanced indices accumulate.
+
+    A basic index (slices, integers) cannot repeat an element, so plain assignment is enough
+    and much faster than a scatter-add."""
+    out = xp.zeros(shape, dtype=g.dtype)
+    if basic:
+        out[index] = g
+    else:
+        backend.scatter_add(out, index, g)
+    return out
+
+
+def sigmoid(xp, x):
+    """1 / (1 + exp(-x)), split by sign so that exp never overflows:
+    sigmoid(x) = 1/(1+e^-x) = e^x/(1+e^x)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def erf(xp, x):
+    """The error function (SciPy's on NumPy, CuPy's own on a GPU; see backend.erf)."""
+    return backend.erf(xp, x)
+
+
+def softmax(xp, x, axis):
+    """exp(x) / sum(exp(x)) along `axis`, with the maximum subtracted first (no overflow)."""
+    m = x.max(axis=axis, keepdims=True)
+    e = xp.exp(x - m)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def cast(xp, x, dtype):
+    """x converted to `dtype` (no copy when it already has it)."""
+    return x.astype(dtype, copy=False)
+
+
+def flip(xp, x, axis):
+    """x reversed along `axis` (an int, a tuple, or None for all axes)."""
+    return xp.flip(x, axis)
+
+
+def roll(xp, x, shift, axis):
+    """x shifted cyclically by `shift` along `axis`."""
+    return xp.roll(x, shift, axis)
+
+
+def tile_grad(xp, g, in_shape, reps):
+    """Sum the copies that np.tile made back onto the original block.
+
+    The gradient (..., r*n, ...) is viewed as (..., r, n, ...) per axis and summed over every
+    r, which is the adjoint of copying the block r times. Uses only reshape and sum."""
+    nd = g.ndim
+    in_full = (1,) * (nd - len(in_shape)) + tuple(in_shape)
+    reps_full = (1,) * (nd - len(reps)) + tuple(reps)
+    split = []
+    for r, n in zip(reps_full, in_full):
+        split += [r, n]
+    g = g.reshape(split).sum(axis=tuple(range(0, 2 * nd, 2)))
+    return g.reshape(in_shape)
+
+
+def along_axis_index(xp, index, axis):
+    """The full advanced-index tuple that take_along_axis(x, index, axis) reads.
+
+    Along `axis` the index itself; along every other axis an arange shaped to broadcast, so
+    the tuple names exactly one element of x per element of `index`."""
+    nd = index.ndim
+    idx = []
+    for d in range(nd):
+        if d == axis:
+            idx.append(index)
+        else:
+            shp = [1] * nd
+            shp[d] = index.shape[d]
+            idx.append(xp.arange(index.shape[d]).reshape(shp))
+    return tuple(idx)
+
+
+def along_axis_grad(xp, g, shape, index, axis):
+    """Gradient of take_along_axis: scatter-add `g` into zeros(shape) at `index` along `axis`."""
+    out = xp.zeros(shape, dtype=g.dtype)
+    backend.scatter_add(out, along_axis_index(xp, index, axis), g)
+    return out
+
+
+def take_along_axis(xp, x, index, axis):
+    """NumPy's take_along_axis (the adjoint of along_axis_grad)."""
+    return xp.take_along_axis(x, index, axis=axis)
+
+
+def pad_grad(xp, g, pad_width):
+    """Gradient of constant padding: the gradient with the padding cut off (a view)."""
+    sl = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pad_width))
+    return g[sl]
+
+
+def einsum(xp, subscripts, *operands):
+    """Einstein summation; with more than two operands NumPy's path optimisation pays off."""
+    return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+def tril(xp, x, k=0):
+    """The lower triangle of the last two dimensions (zeros above diagonal k)."""
+    return xp.tril(x, k)
+
+
+def triu(xp, x, k=0):
+    """The upper triangle of the last two dimensions (zeros below diagonal k)."""
+    return xp.triu(x, k)
+
+
+def to_device(xp, x, device):
+    """x copied to `device` ('cpu' or 'cuda:N')."""
+    return backend.to_device(x, device)
+
+
+# The helpers `ArrayNamespace` binds: every public function defined in this module above.
+_HELPERS = {
+    name: fn
+    for name, fn in list(globals().items())
+    if callable(fn)
+    and not name.startswith("_")
+    and getattr(fn, "__module__", None) == __name__
+    and name not in ("array_namespace", "ArrayNamespace")
+}
+
+
+# The backward namespace contract: names of the array module that op backward code uses, which
+# the differentiable namespace (descent.ops.graph_backward) offers too.
+ARRAY_MODULE_NAMES = (
+    "broadcast_to",
+    "cos",
+    "exp",
+    "expand_dims",
+    "log",
+    "maximum",
+    "minimum",
+    "sign",
+    "sin",
+    "swapaxes",
+    "tanh",
+    "transpose",
+    "where",
+)

@@ -1,0 +1,74 @@
+"""Grad mode: whether the operations that run now are recorded for backward.
+
+`no_grad`, `enable_grad` and `set_grad_enabled` are PyTorch's names and work as context managers
+and as decorators. The mode is per thread (a `threading.local`), so a data-loading thread under
+`no_grad` does not switch recording off for the training thread. The engine reads
+`_state.enabled` directly on its hot path (one attribute read per op); everything else should
+call `is_grad_enabled()`. Re-exported by `descent.autograd` and `descent`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+
+class _GradState(threading.local):
+    def __init__(self) -> None:
+        self.enabled = True  # each new thread starts recording, as in PyTorch
+
+
+_state = _GradState()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded for backward."""
+    return _state.enabled
+
+
+class _GradModeContext:
+    """Base of no_grad / enable_grad / set_grad_enabled: a context manager and a decorator."""
+
+    _mode = True
+
+    def __enter__(self):
+        self._prev = _state.enabled  # restored on exit, so the contexts nest
+        _state.enabled = self._mode
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state.enabled = self._prev
+
+    def _fresh(self) -> _GradModeContext:
+        return type(self)()
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self._fresh():  # a fresh context per call: decorated functions may recurse
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Disable graph recording: `with descent.no_grad(): ...` or `@descent.no_grad()`."""
+
+    _mode = False
+
+
+class enable_grad(_GradModeContext):
+    """Re-enable graph recording inside a `no_grad` block (context manager or decorator)."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """Set grad mode to `mode` for a block (context manager or decorator)."""
+
+    def __init__(self, mode: bool) -> None:
+        self._mode = bool(mode)
+        self._prev = _state.enabled
+
+    def _fresh(self) -> _GradModeContext:
+        return set_grad_enabled(self._mode)

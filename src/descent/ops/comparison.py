@@ -1,0 +1,74 @@
+"""Comparisons, logic and value tests: they return bool tensors and record no gradient.
+
+`x == y`, `x < 0`, `~mask`, `isnan(x)`: piecewise-constant functions, whose derivative is zero
+wherever it exists, so they are computed on the arrays and wrapped without a graph node (as in
+PyTorch, where comparison results never require grad).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from ._common import as_tensor
+
+
+def _compare(ufunc_name):
+    def fn(a, b) -> Tensor:
+        ta = a if isinstance(a, Tensor) else None
+        tb = b if isinstance(b, Tensor) else None
+        av = a.data if ta is not None else a
+        bv = b.data if tb is not None else b
+        if ta is not None and tb is not None and ta.data.shape != tb.data.shape:
+            try:
+                np.broadcast_shapes(ta.data.shape, tb.data.shape)
+            except ValueError:
+                raise ValueError(
+                    f"{ufunc_name}: shapes {ta.shape} and {tb.shape} cannot be broadcast together"
+                ) from None
+        xp = backend.get_array_module(av, bv)
+        return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
+
+    fn.__name__ = ufunc_name
+    return fn
+
+
+eq = _compare("equal")
+ne = _compare("not_equal")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")
+logical_and = _compare("logical_and")
+logical_or = _compare("logical_or")
+logical_xor = _compare("logical_xor")
+
+
+def logical_not(x) -> Tensor:
+    x = as_tensor(x)
+    xp = backend.get_array_module(x.data)
+    if x.data.dtype == np.bool_:
+        return Tensor._wrap(xp.logical_not(x.data))
+    return Tensor._wrap(xp.invert(x.data))
+
+
+def isfinite(x) -> Tensor:
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x.data).isfinite(x.data))
+
+
+def isnan(x) -> Tensor:
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x.data).isnan(x.data))
+
+
+def isinf(x) -> Tensor:
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x.data).isinf(x.data))
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
+    a = as_tensor(a)
+    b = as_tensor(b)
+    return bool(np.allclose(backend.as_numpy(a.data), backend.as_numpy(b.data), rtol, atol))

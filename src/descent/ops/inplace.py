@@ -1,0 +1,128 @@
+"""In-place updates: x += y, x.add_(y), x.copy_(src), x.fill_(v), x.masked_fill_(m, v), ...
+
+Two ways to run, chosen per call:
+
+* Under no_grad (or on tensors outside any graph) they write into the existing array, so views
+  and optimizer state see the change. This is how optimizers update parameters.
+* When the result must be recorded (grad mode on, and the tensor or the operand requires grad),
+  the out-of-place op runs on an alias of the tensor and the tensor is rebound to the result
+  (`_rebind`): the old value stays available to the nodes that saved it, and the graph gets a
+  node for the update, so gradients flow through it as through any op.
+
+Either way the version counter goes up. Why: a node that saved the tensor for backward (Mul
+saves both inputs) would otherwise use the new value in backward and silently produce a wrong
+gradient; the engine compares the saved version with the current one and raises instead.
+A leaf that requires grad may not be changed in place while grad mode is on (PyTorch's rule):
+its gradient would no longer be the gradient of anything the user computed.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from ._common import as_tensor, check_devices
+from .arithmetic import add, div, mul, sub
+from .elementwise import cast, clamp, clone, masked_fill
+
+
+def _bump(t: Tensor) -> None:
+    t._version += 1
+
+
+def _check_leaf_inplace(t: Tensor, op: str) -> None:
+    if t._rg and t._node is None and is_grad_enabled():
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad (shape {t.shape}) is being modified in place "
+            "while grad mode is on; wrap the update in `with descent.no_grad():`"
+        )
+
+
+def _records(t: Tensor, *others) -> bool:
+    if not is_grad_enabled():
+        return False
+    return t._rg or any(isinstance(o, Tensor) and o._rg for o in others)
+
+
+def _rebind(t: Tensor, result: Tensor) -> Tensor:
+    """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
+    second Tensor object holding t's old value and node), so what it saved for backward is not
+    changed by rebinding t here."""
+    t.data = result.data
+    t._node = result._node
+    t._rg = result._rg
+    _bump(t)
+    return t
+
+
+def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
+    _check_leaf_inplace(t, op)
+    if _records(t, other):
+        return _rebind(t, outofplace(t._alias(), other))
+    o = other.data if isinstance(other, Tensor) else other
+    xp = backend.get_array_module(t.data)
+    if isinstance(other, Tensor):
+        check_devices(op, t, other)
+    getattr(xp, ufunc)(t.data, o, out=t.data, casting="same_kind")
+    _bump(t)
+    return t
+
+
+def add_(t: Tensor, other) -> Tensor:
+    return _inplace(t, other, add, "add", "add_")
+
+
+def sub_(t: Tensor, other) -> Tensor:
+    return _inplace(t, other, sub, "subtract", "sub_")
+
+
+def mul_(t: Tensor, other) -> Tensor:
+    return _inplace(t, other, mul, "multiply", "mul_")
+
+
+def div_(t: Tensor, other) -> Tensor:
+    return _inplace(t, other, div, "true_divide", "div_")
+
+
+def clamp_(t: Tensor, min=None, max=None) -> Tensor:
+    _check_leaf_inplace(t, "clamp_")
+    if _records(t):
+        return _rebind(t, clamp(t._alias(), min, max))
+    backend.get_array_module(t.data).clip(t.data, min, max, out=t.data)
+    _bump(t)
+    return t
+
+
+def copy_(t: Tensor, src) -> Tensor:
+    """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
+    _check_leaf_inplace(t, "copy_")
+    src = as_tensor(src, t)
+    if _records(t, src):
+        b = src if src.shape == t.shape else src.broadcast_to(t.shape)
+        return _rebind(t, clone(cast(b, t.dtype)))
+    if src.device != t.device:
+        t.data[...] = backend.to_device(src.data, t.device)
+    else:
+        t.data[...] = src.data
+    _bump(t)
+    return t
+
+
+def fill_(t: Tensor, value) -> Tensor:
+    _check_leaf_inplace(t, "fill_")
+    if _records(t, value):
+        return _rebind(t, t._alias() * 0 + value)
+    t.data[...] = value.data if isinstance(value, Tensor) else value
+    _bump(t)
+    return t
+
+
+def masked_fill_(t: Tensor, mask, value) -> Tensor:
+    _check_leaf_inplace(t, "masked_fill_")
+    if _records(t, value):
+        return _rebind(t, masked_fill(t._alias(), mask, value))
+    mask = as_tensor(mask)
+    xp = backend.get_array_module(t.data)
+    xp.copyto(t.data, value.data if isinstance(value, Tensor) else value, where=mask.data)
+    _bump(t)
+    return t

@@ -1,0 +1,347 @@
+"""Tensor's PyTorch-named methods, and the table through which Tensor reaches the ops layer.
+
+The layers run engine -> tensor -> ops: the ops are written against Tensor, so `tensor.py` (and
+this module, its method groups) cannot import them. Instead every Tensor operator and method
+calls a function of the ops table `_ops`, which `descent.ops` fills when it is imported
+(`register_ops`, called once from `descent/ops/__init__.py`; importing any part of descent
+imports `descent.ops`). The table holds every public function of the op modules under its own
+name: `x.exp()` is `_ops.exp(x)`, `x[i]` is `_ops.getitem(x, i)`.
+
+The method groups live in mixin classes that `Tensor` inherits (math, reductions, shape,
+indexing, in-place), so `tensor.py` keeps the data model, the autograd entry points and the
+Python operators. Methods that only forward to one op are one line each.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+_ops = SimpleNamespace()
+
+
+def register_ops(functions: dict) -> None:
+    """Fill Tensor's ops table (called once, by `descent.ops` at import).
+
+    Args:
+        functions: name -> function. A name registered twice must name the same function.
+    """
+    for name, fn in functions.items():
+        have = getattr(_ops, name, None)
+        if have is not None and have is not fn:
+            raise RuntimeError(f"register_ops: two different functions are named {name!r}")
+        setattr(_ops, name, fn)
+
+
+class MathMethods:
+    """Elementwise math and conversions (`x.exp()`, `x.float()`, ...)."""
+
+    __slots__ = ()  # mixins of a slotted class must not add a __dict__
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def log1p(self):
+        return _ops.log1p(self)
+
+    def expm1(self):
+        return _ops.expm1(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def rsqrt(self):
+        return _ops.rsqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def sign(self):
+        return _ops.sign(self)
+
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def tan(self):
+        return _ops.tan(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def erf(self):
+        return _ops.erf(self)
+
+    def square(self):
+        return _ops.square(self)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def clamp(self, min=None, max=None):  # PyTorch's parameter names
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def masked_fill(self, mask, value):
+        return _ops.masked_fill(self, mask, value)
+
+    def where(self, condition, other):
+        return _ops.where(condition, self, other)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def dot(self, other):
+        return _ops.dot(self, other)
+
+    # -- dtype conversions (differentiable between floating dtypes) ----------------------------
+    def clone(self):
+        return _ops.clone(self)
+
+    def contiguous(self):
+        return self  # backend arrays are always usable as they are
+
+    def astype(self, dtype):
+        return _ops.cast(self, dtype)
+
+    def type(self, dtype):
+        return _ops.cast(self, dtype)
+
+    def float(self):
+        return _ops.cast(self, np.float32)
+
+    def double(self):
+        return _ops.cast(self, np.float64)
+
+    def half(self):
+        return _ops.cast(self, np.float16)
+
+    def long(self):
+        return _ops.cast(self, np.int64)
+
+    def int(self):
+        return _ops.cast(self, np.int32)
+
+    def bool(self):
+        return _ops.cast(self, np.bool_)
+
+
+class ReductionMethods:
+    """Reductions, softmax and cumulative sums; `dim`/`keepdim` are PyTorch's aliases of
+    NumPy's `axis`/`keepdims`."""
+
+    __slots__ = ()
+
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def amin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None):  # fmt: skip
+        return _ops.var(self, axis, correction, keepdims, dim=dim, keepdim=keepdim,
+                        unbiased=unbiased)  # fmt: skip
+
+    def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None):  # fmt: skip
+        return _ops.std(self, axis, correction, keepdims, dim=dim, keepdim=keepdim,
+                        unbiased=unbiased)  # fmt: skip
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def norm(self, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None):
+        return _ops.norm(self, p if p is not None else ord, axis, keepdims, dim=dim,
+                         keepdim=keepdim)  # fmt: skip
+
+    def softmax(self, axis=None, *, dim=None):
+        return _ops.softmax(self, axis, dim=dim)
+
+    def log_softmax(self, axis=None, *, dim=None):
+        return _ops.log_softmax(self, axis, dim=dim)
+
+    def all(self, axis=None, keepdims=False, *, dim=None):
+        return _ops.all(self, axis if dim is None else dim, keepdims)
+
+    def any(self, axis=None, keepdims=False, *, dim=None):
+        return _ops.any(self, axis if dim is None else dim, keepdims)
+
+    def cumsum(self, axis=None, *, dim=None):
+        return _ops.cumsum(self, axis if dim is None else dim)
+
+
+class ShapeMethods:
+    """Reshaping, transposing, broadcasting, splitting and the triangles."""
+
+    __slots__ = ()
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, *axes):
+        return _ops.transpose(self, *axes)
+
+    def permute(self, *axes):
+        return _ops.permute(self, *axes)
+
+    def swapaxes(self, a, b):
+        return _ops.swapaxes(self, a, b)
+
+    def expand(self, *shape):
+        return _ops.expand(self, *shape)
+
+    def broadcast_to(self, shape):
+        return _ops.broadcast_to(self, shape)
+
+    def expand_as(self, other):
+        return _ops.broadcast_to(self, other.shape)
+
+    def squeeze(self, axis=None, *, dim=None):
+        return _ops.squeeze(self, axis if dim is None else dim)
+
+    def unsqueeze(self, axis=None, *, dim=None):
+        return _ops.unsqueeze(self, axis if dim is None else dim)
+
+    def split(self, split_size_or_sections, axis=0, *, dim=None):
+        return _ops.split(self, split_size_or_sections, axis if dim is None else dim)
+
+    def chunk(self, chunks, axis=0, *, dim=None):
+        return _ops.chunk(self, chunks, axis if dim is None else dim)
+
+    def flip(self, axis=None, *, dims=None):
+        return _ops.flip(self, axis if dims is None else dims)
+
+    def roll(self, shifts, axis=None, *, dims=None):
+        return _ops.roll(self, shifts, axis if dims is None else dims)
+
+    def repeat(self, *reps):
+        return _ops.repeat(self, *reps)
+
+    def tile(self, *reps):
+        return _ops.tile(self, *reps)
+
+    def tril(self, k=0, *, diagonal=None):
+        return _ops.tril(self, k if diagonal is None else diagonal)
+
+    def triu(self, k=0, *, diagonal=None):
+        return _ops.triu(self, k if diagonal is None else diagonal)
+
+
+class IndexingMethods:
+    """`x[i]`, `x[i] = v`, and PyTorch's gather/scatter family."""
+
+    __slots__ = ()
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    def __setitem__(self, index, value) -> None:
+        _ops.setitem(self, index, value)
+
+    def gather(self, axis, index, *, dim=None):
+        return _ops.gather(self, axis if dim is None else dim, index)
+
+    def take_along_axis(self, index, axis):
+        return _ops.take_along_axis(self, index, axis)
+
+    def index_select(self, axis, index, *, dim=None):
+        return _ops.index_select(self, axis if dim is None else dim, index)
+
+    def scatter_add(self, axis, index, src, *, dim=None):
+        return _ops.scatter_add(self, axis if dim is None else dim, index, src)
+
+    def index_add(self, axis, index, source, *, dim=None, alpha=1):
+        return _ops.index_add(self, axis if dim is None else dim, index, source, alpha=alpha)
+
+
+class InPlaceMethods:
+    """In-place updates (`x += y`, `x.add_(y)`, ...); see `descent.ops.inplace` for how they
+    interact with the graph (version counters, rebinding)."""
+
+    __slots__ = ()
+
+    def __iadd__(self, other):
+        return _ops.add_(self, other)
+
+    def __isub__(self, other):
+        return _ops.sub_(self, other)
+
+    def __imul__(self, other):
+        return _ops.mul_(self, other)
+
+    def __itruediv__(self, other):
+        return _ops.div_(self, other)
+
+    def add_(self, other, alpha=1):
+        return _ops.add_(self, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return _ops.sub_(self, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return _ops.mul_(self, other)
+
+    def div_(self, other):
+        return _ops.div_(self, other)
+
+    def clamp_(self, min=None, max=None):
+        return _ops.clamp_(self, min, max)
+
+    def copy_(self, src):
+        return _ops.copy_(self, src)
+
+    def fill_(self, value):
+        return _ops.fill_(self, value)
+
+    def zero_(self):
+        return _ops.fill_(self, 0)
+
+    def masked_fill_(self, mask, value):
+        return _ops.masked_fill_(self, mask, value)
