@@ -15,24 +15,30 @@ functions. Each file's `__all__` lists its public names once; this package expor
 from . import (
     activation,
     attention,
+    channel_dropout,
     container,
     conv,
     dropout,
     embedding,
     flatten,
     functional,
+    groupnorm,
     init,
+    instancenorm,
     linear,
     loss,
     module,
     normalization,
     parameter,
+    parameter_containers,
     pooling,
     rnn,
+    transformer,
 )
 from . import parallel, utils  # torch.nn.parallel, torch.nn.utils
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
+from .channel_dropout import *  # noqa: F403
 from .container import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
@@ -40,15 +46,19 @@ from .embedding import *  # noqa: F403
 from .flatten import *  # noqa: F403
 from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
+from .groupnorm import *  # noqa: F403
+from .instancenorm import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .module import *  # noqa: F403
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *  # noqa: F403
 from .parameter import *  # noqa: F403
+from .parameter_containers import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .rnn import *  # noqa: F403
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
+from .transformer import *  # noqa: F403
 
 __all__ = (
     ["functional", "init", "parallel", "utils"]
@@ -70,4 +80,9 @@ __all__ = (
     + ["MoE", "MoEStats", "Router", "RouterOutput"]
     + loss.__all__
     + rnn.__all__
+    + groupnorm.__all__
+    + instancenorm.__all__
+    + channel_dropout.__all__
+    + parameter_containers.__all__
+    + transformer.__all__
 )

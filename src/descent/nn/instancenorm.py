@@ -1,0 +1,154 @@
+"""InstanceNorm1d / InstanceNorm2d (Ulyanov et al., 2016, "Instance Normalization: The Missing
+Ingredient for Fast Stylization", arXiv:1607.08022).
+
+Each channel of each sample is normalised over its spatial dimensions. Same arguments,
+parameter and buffer names and defaults (affine=False, track_running_stats=False) as
+torch.nn. With track_running_stats, training also updates running estimates (the batch mean
+of the per-instance means and UNBIASED variances, with `momentum`) and evaluation normalises
+with them, as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import creation
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["InstanceNorm1d", "InstanceNorm2d"]
+
+
+class _InstanceNorm(Module):
+    _no_batch_dim = 0  # the input rank without a batch dimension (2 for 1d, 3 for 2d)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer(
+                "running_mean", creation.zeros(num_features, dtype=dtype, device=device)
+            )
+            self.register_buffer(
+                "running_var", creation.ones(num_features, dtype=dtype, device=device)
+            )
+            self.register_buffer(
+                "num_batches_tracked", creation.zeros((), dtype=np.int64, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        name = type(self).__name__
+        nb = self._no_batch_dim
+        if x.ndim not in (nb, nb + 1):
+            raise ValueError(
+                f"{name}: expected {nb}D (unbatched) or {nb + 1}D (batched) input, got "
+                f"{x.ndim}D input of shape {tuple(x.shape)}"
+            )
+        batched = x.ndim == nb + 1
+        if not batched:
+            x = x.unsqueeze(0)  # (1, C, *)
+        channels = x.shape[1]
+        if channels != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"{name}: expected input's size at dim={1 if batched else 0} to match "
+                    f"num_features ({self.num_features}), but got: {channels}."
+                )
+            warnings.warn(
+                f"{name}: input has {channels} channels, num_features is {self.num_features}; "
+                "the channels are normalised anyway (there are no per-channel parameters)",
+                stacklevel=2,
+            )
+        if self.track_running_stats and not self.training:
+            y = F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
+                self.eps,
+            )  # fmt: skip
+        else:
+            spatial = int(np.prod(x.shape[2:]))
+            if spatial <= 1:
+                raise ValueError(
+                    f"{name}: expected more than 1 spatial element when training, got input "
+                    f"of shape {tuple(x.shape)}"
+                )
+            # One group per channel: group norm is instance norm (statistics per (n, c)).
+            y = F.group_norm(x, channels, self.weight, self.bias, self.eps)
+            if self.training and self.track_running_stats:
+                self._update_running_stats(x)
+        return y if batched else y[0]
+
+    def _update_running_stats(self, x) -> None:
+        """running ← (1 - m) running + m · (batch mean of per-instance statistics)."""
+        m = 0.0 if self.momentum is None else self.momentum  # PyTorch: None freezes them
+        xd = x.data
+        axes = tuple(range(2, xd.ndim))
+        mean = xd.mean(axis=axes).mean(axis=0)  # (C,)
+        var = xd.var(axis=axes, ddof=1).mean(axis=0)  # (C,), unbiased per instance
+        for buf, stat in ((self.running_mean, mean), (self.running_var, var)):
+            buf.data[...] = (1 - m) * buf.data + m * stat.astype(buf.data.dtype)
+            buf._version += 1  # a raw write: let a backward that saved it notice
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm over (N, C, L) or unbatched (C, L) inputs."""
+
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm over (N, C, H, W) or unbatched (C, H, W) inputs."""
+
+    _no_batch_dim = 3
