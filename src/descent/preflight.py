@@ -112,7 +112,7 @@ def check_gpt_against_tensors(cfg: GPTConfig, shapes: Mapping[str, tuple]) -> No
         raise ValueError(f"model_config says n_embd={c} but transformer.h.0.attn.c_attn.weight "
                          f"has shape {attn or 'missing'}{disagree}")  # fmt: skip
     blocks = {int(m.group(1)) for k in shapes if (m := _BLOCK_NAME.match(k))}
-    if blocks != set(range(cfg.n_layer)):
+    if len(blocks) != cfg.n_layer or min(blocks) != 0 or max(blocks) != cfg.n_layer - 1:
         raise ValueError(f"model_config says n_layer={cfg.n_layer} but the file holds "
                          f"{len(blocks)} blocks{disagree}")  # fmt: skip
     base = replace(cfg, n_layer=1, block_size=1)

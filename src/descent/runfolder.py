@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; runs are not protected from each other
@@ -274,6 +276,9 @@ def read_run_checkpoint(path: Path, resume: bool = True) -> RunCheckpoint:
         raise bad("best_val_loss", f"{best!r} is not a number")
     if not isinstance(meta.get("train_config", {}), dict):
         raise bad("train_config", "not an object")
+    odd = [f"{k} ({v.dtype})" for k, v in ck.state_dict.items() if v.dtype != np.float32]
+    if odd:
+        raise bad("weights", f"{', '.join(odd[:3])} are not float32 as `descent train` writes")
     shapes = {k: tuple(v.shape) for k, v in ck.state_dict.items()}
     try:
         config = preflight.gpt_config_from_checkpoint(meta["model_config"], shapes)
