@@ -27,6 +27,12 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from descent import backend as _backend  # noqa: E402
+
+# A benchmark owns its process: it applies the malloc tuning the `descent` command applies
+# (docs/settings.md, DESCENT_MALLOC_TUNE), so both libraries run as they would in training.
+_backend.tune_malloc()
+
 
 def blas_report() -> tuple[str, int]:
     """The BLAS library NumPy uses ('openblas 0.3.x') and its thread count (threadpoolctl)."""

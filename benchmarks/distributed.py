@@ -40,6 +40,8 @@ def worker(args) -> None:
     from descent.models import GPT, GPTConfig
     from descent.optim import AdamW
 
+    descent.backend.tune_malloc()  # each rank owns its process (docs/settings.md)
+
     dist.init()
     rank, world = dist.get_rank(), dist.get_world_size()
     text = DATA.read_text() if DATA.exists() else "to be or not to be " * 20000

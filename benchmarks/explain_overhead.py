@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--anomaly", action="store_true", help="time anomaly mode off/on instead")
     args = ap.parse_args()
+    from descent import backend
+
+    backend.tune_malloc()  # a benchmark owns its process (docs/settings.md)
     if args.anomaly:
         anomaly_cost()
         return

@@ -350,6 +350,7 @@ def main() -> int:
         "--one", choices=["descent", "nanogpt"], default=None, help=argparse.SUPPRESS
     )  # one run of a seed study (a child process)
     args = ap.parse_args()
+    descent.backend.tune_malloc()  # a benchmark owns its process (docs/settings.md)
     FINAL_BATCHES = args.final_batches
     if args.seeds:
         return study(args)

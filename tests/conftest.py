@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from descent import backend  # noqa: E402
+from descent import backend, settings  # noqa: E402
 
 # Per-dtype tolerances for comparisons against references (STYLE.md, "Explain").
 TOLERANCES = {
@@ -31,9 +31,11 @@ GRAD_TOLERANCES = {
 # DESCENT_TEST_DEVICE selects what the `xp` fixture runs on: unset, NumPy always and CuPy where
 # a GPU exists (skipped with the reason otherwise); 'cuda', NumPy and CuPy, and a missing GPU is
 # an error instead of a skip (the GPU machine's run must not pass by skipping); 'cpu', NumPy only.
-TEST_DEVICE = os.environ.get("DESCENT_TEST_DEVICE", "").lower()
-if TEST_DEVICE not in ("", "cpu", "cuda"):
-    raise pytest.UsageError(f"DESCENT_TEST_DEVICE must be 'cpu' or 'cuda', got {TEST_DEVICE!r}")
+# (descent.settings declares and checks it, with every other DESCENT_* variable.)
+try:
+    TEST_DEVICE = settings.get("DESCENT_TEST_DEVICE")
+except settings.SettingError as e:
+    raise pytest.UsageError(str(e)) from None
 if TEST_DEVICE == "cuda" and backend.cupy_module() is None:
     raise pytest.UsageError(
         "DESCENT_TEST_DEVICE=cuda, but CuPy cannot see a CUDA GPU (is cupy installed, and does "

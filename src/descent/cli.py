@@ -330,7 +330,17 @@ def _cmd_explain(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `descent ...`; returns the exit status (0 success, 2 user error)."""
+    """Run `descent ...`; returns the exit status (0 success, 2 user error).
+
+    Run as the program (`argv` None: the `descent` command, `python -m descent`), it owns its
+    process and applies descent's malloc tuning (`backend.tune_malloc()`, unless
+    DESCENT_MALLOC_TUNE=0); called with an explicit `argv` from another program, it leaves
+    that process's malloc alone.
+    """
+    if argv is None:
+        from . import backend
+
+        backend.tune_malloc()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "explain":  # its own parser handles its flags and --help
         try:

@@ -19,6 +19,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from .. import settings
+
 SHAKESPEARE_URL = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 )
@@ -37,7 +39,7 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
     """The download cache: `path`, else `$DESCENT_CACHE`, else `~/.cache/descent`."""
     if path is not None:
         return Path(path).expanduser()
-    env = os.environ.get("DESCENT_CACHE")
+    env = settings.cache_path()  # $DESCENT_CACHE, read now
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "descent"
@@ -110,8 +112,8 @@ def shakespeare(
         FileNotFoundError: `path` or `$DESCENT_DATA` names nothing readable.
         ChecksumError: the download does not have the pinned SHA-256.
     """
-    if path is None and os.environ.get("DESCENT_DATA"):
-        path = os.environ["DESCENT_DATA"]
+    if path is None and settings.data_path():  # $DESCENT_DATA, read now
+        path = settings.data_path()
         what = "shakespeare (from DESCENT_DATA)"
     else:
         what = "shakespeare"

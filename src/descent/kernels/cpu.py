@@ -11,8 +11,9 @@ step's CPU time to a few percent.
 Optional: numba is the `fast` extra (`pip install 'descent[fast]'`). Ops never import this
 module; they ask `backend.fused(name, *arrays)`, which returns these functions for NumPy arrays
 of float32/float64 when numba is installed and the kernels are enabled, and None otherwise, so
-the pure-NumPy path runs. `DESCENT_KERNELS=numpy` (environment) or `set_enabled(False)` turns
-them off; the two paths agree to float32 rounding (tests/test_kernels_cpu.py compares them).
+the pure-NumPy path runs. `DESCENT_KERNELS=numpy` (environment, see descent.settings) or
+`set_enabled(False)` turns them off; the two paths agree to float32 rounding
+(tests/test_kernels_cpu.py compares them).
 
 The names and signatures are those of `descent.kernels.cuda`'s table (`KERNELS`), so an op
 wired for the GPU kernels gets the CPU ones for free. Each kernel compiles lazily on first use
@@ -32,54 +33,16 @@ score matrix is never exponentiated), used by scaled_dot_product_attention. The 
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 
-_MODE = os.environ.get("DESCENT_KERNELS", "auto").strip().lower()
-if _MODE not in ("auto", "numba", "numpy"):
-    raise ValueError(
-        f"DESCENT_KERNELS={_MODE!r}: use 'numba' (compiled CPU kernels), 'numpy' (pure NumPy) "
-        "or leave it unset (numba when installed)"
-    )
+from .. import settings
+
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None  # no import: numba loads lazily
-if _MODE == "numba" and not _HAVE_NUMBA:
-    raise ImportError(
-        "DESCENT_KERNELS=numba but numba is not installed: pip install 'descent[fast]' "
-        "(numba>=0.60), or unset DESCENT_KERNELS"
-    )
-_enabled = _HAVE_NUMBA and _MODE != "numpy"
+# DESCENT_KERNELS: 'auto', 'numba' or 'numpy', checked when descent was imported (including
+# 'numba' without numba installed), so nothing here can fail inside the first op.
+_enabled = _HAVE_NUMBA and settings.KERNELS != "numpy"
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-# glibc malloc tuning. A training step allocates and frees the same large temporaries (MBs)
-# every step; by default glibc serves each from fresh mmap'd pages or trims the freed heap top
-# back to the OS, so every step page-faults its memory in again: ~4,000 minor faults and
-# 10-15 ms of a 70 ms baby-gpt step (measured, 1 thread). Keeping blocks below 32 MiB on the
-# heap and trimming only beyond 256 MiB of free top removes those faults; the peak resident
-# size does not change (measured: 233 vs 234 MB over 200 steps). Applied once, when an op first
-# looks up a kernel (also with the kernels off); DESCENT_MALLOC_TUNE=0 leaves malloc alone.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
-_malloc_tuned = False
-
-
-def tune_malloc() -> bool:
-    """Apply the malloc tuning above (glibc only); returns True when it was applied."""
-    global _malloc_tuned
-    if _malloc_tuned or os.environ.get("DESCENT_MALLOC_TUNE", "1") == "0":
-        return _malloc_tuned
-    _malloc_tuned = True  # try once
-    try:
-        import ctypes  # noqa: PLC0415
-        import ctypes.util  # noqa: PLC0415
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
-        return False
-    ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
-    ok = (mallopt(_M_TRIM_THRESHOLD, 256 << 20) == 1) and ok
-    return ok
 
 
 def available() -> bool:
@@ -111,8 +74,6 @@ def kernel(name: str, arrays):
     Every floating array must share the first one's dtype, float32 or float64 (mixed dtypes
     take the generic path, which promotes).
     """
-    if not _malloc_tuned:
-        tune_malloc()  # helps the NumPy path as much: applied with or without numba
     if not _enabled:
         return None
     fn = KERNELS.get(name)
