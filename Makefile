@@ -1,4 +1,7 @@
-# descent: the README's commands. Everything runs inside .venv (created when missing).
+# descent: the README's commands. Everything runs inside .venv, created when missing: on a fresh
+# clone `make test` alone installs all the suite needs (pyproject.toml's `test` extra is the one
+# list, the pinned PyTorch oracle included) and `make lint` all the lint needs (`lint` extra).
+# A stamp file per extra re-installs when pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,6 +21,10 @@ $(VENV)/.installed-test: $(VENV)/bin/activate pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.installed-lint: $(VENV)/bin/activate pyproject.toml
+	$(PIP) install --quiet -e '.[lint]'
+	touch $@
+
 # The main job: nanoGPT's baby-GPT recipe on the Python standard library's own source (no
 # download), about 2.5 minutes on 2 idle cores (~60 ms/iteration); ends with a sample, the files
 # written and OUT/report.html. DEMO_ITERS=N shortens or lengthens it.
@@ -29,7 +36,6 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet torch==2.13.0
 	@# Every benchmark script (files starting with _ are shared helpers). gpu.py needs CUDA.
 	@for b in benchmarks/[!_]*.py; do \
 		if [ $$b = benchmarks/gpu.py ] && ! $(PY) -c "import descent.cuda as c, sys; sys.exit(not c.is_available())"; then \
@@ -37,8 +43,10 @@ bench: $(VENV)/.installed-test
 		echo "== $$b"; env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) $$b || exit 1; \
 	done
 
-lint: $(VENV)/.installed-test
+# ruff (style and bugs) and import-linter (the core's layers: pyproject.toml [tool.importlinter]).
+lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
