@@ -107,6 +107,12 @@ def check_gpt_against_tensors(cfg: GPTConfig, shapes: Mapping[str, tuple]) -> No
             f"model_config says vocab_size={cfg.vocab_size}, n_embd={c} but "
             f"transformer.wte.weight has shape {wte or 'missing'}{disagree}"
         )
+    wpe = tuple(shapes.get("transformer.wpe.weight", ()))
+    if wpe and wpe != (cfg.block_size, c):  # (a GPT with RoPE has no wpe)
+        raise ValueError(
+            f"model_config says block_size={cfg.block_size}, n_embd={c} but "
+            f"transformer.wpe.weight has shape {wpe}{disagree}"
+        )
     attn = tuple(shapes.get("transformer.h.0.attn.c_attn.weight", ()))
     if attn != (3 * c, c):
         raise ValueError(f"model_config says n_embd={c} but transformer.h.0.attn.c_attn.weight "
