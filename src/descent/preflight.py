@@ -133,7 +133,12 @@ def check_gpt_against_tensors(cfg: GPTConfig, shapes: Mapping[str, tuple]) -> No
 
 
 def gpt_config_from_checkpoint(cfg: Any, shapes: Mapping[str, tuple]) -> GPTConfig:
-    """`check_gpt_config` then `check_gpt_against_tensors`: a config safe to build."""
+    """`check_gpt_config` then `check_gpt_against_tensors`: a config safe to build (a Grok's
+    config, recognised by its num_experts, is checked by `GrokConfig.from_checkpoint`)."""
+    if isinstance(cfg, Mapping) and "num_experts" in cfg:
+        from .models.grok import GrokConfig
+
+        return GrokConfig.from_checkpoint(dict(cfg), dict(shapes))
     config = check_gpt_config(cfg)
     check_gpt_against_tensors(config, shapes)
     return config
@@ -247,11 +252,11 @@ def generator_state_problem(state: Any) -> str | None:
 
 
 def tokenizer_problem(tok: Any) -> str | None:
-    """Why `tok` is not a `CharTokenizer.to_dict()`, or None when it is."""
-    from .data import CharTokenizer
+    """Why `tok` is not a `CharTokenizer` / `SubwordTokenizer` `to_dict()`, or None when it is."""
+    from .data import tokenizer_from_dict
 
     try:
-        CharTokenizer.from_dict(tok)
+        tokenizer_from_dict(tok)
     except (TypeError, ValueError) as e:
         return str(e)
     return None

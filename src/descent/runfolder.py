@@ -232,7 +232,7 @@ def read_run_checkpoint(path: Path, resume: bool = True) -> RunCheckpoint:
     """
     from . import io as dio
     from . import preflight
-    from .data import CharTokenizer
+    from .data import tokenizer_from_dict
 
     path = Path(path)
     if path.is_dir():  # descent.io would look for a checkpoint.safetensors inside it
@@ -284,7 +284,7 @@ def read_run_checkpoint(path: Path, resume: bool = True) -> RunCheckpoint:
         config = preflight.gpt_config_from_checkpoint(meta["model_config"], shapes)
     except ValueError as e:
         raise bad("model_config", str(e)) from None
-    tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+    tokenizer = tokenizer_from_dict(meta["tokenizer"])
     if tokenizer.vocab_size != config.vocab_size:
         raise bad(
             "tokenizer",

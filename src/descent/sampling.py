@@ -15,6 +15,7 @@ import numpy as np
 import descent
 
 from . import backend, runfolder
+from .models import build_model
 from .models.gpt import GPT
 from .runfolder import CHECKPOINT_NAME
 
@@ -35,7 +36,8 @@ def generate_text(
         ValueError: the prompt has characters outside the tokenizer's vocabulary.
     """
     if not prompt:
-        prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.decode([0])
+        # A subword tokenizer encodes any text; a character one only its own characters.
+        prompt = "\n" if "\n" in getattr(tokenizer, "stoi", "\n") else tokenizer.decode([0])
     try:
         ids = tokenizer.encode(prompt)
     except (KeyError, ValueError) as e:
@@ -69,7 +71,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
     if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     ckpt = runfolder.read_run_checkpoint(path, resume=False)
-    model = GPT(ckpt.model_config)
+    model = build_model(ckpt.model_config)  # a GPT or a Grok
     try:
         model.load_state_dict(ckpt.state_dict)
     except (RuntimeError, TypeError, ValueError) as e:

@@ -48,6 +48,7 @@ import descent
 
 from . import preflight, runfolder
 from .models.gpt import GPT
+from .models.grok import Grok, GrokConfig
 from .runfolder import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME
 from .sampling import generate_text, load_checkpoint
 from .train_config import ConfigError, TrainConfig
@@ -57,8 +58,9 @@ from .train_config import ConfigError, TrainConfig
 
 
 def load_text_data(
-    data: str | None, block_size: int, tokenizer=None, *, rank: int = 0, world_size: int = 1
-):
+    data: str | None, block_size: int, tokenizer=None, *, rank: int = 0, world_size: int = 1,
+    tokenizer_kind: str = "char", vocab_size: int = 1024,
+):  # fmt: skip
     """Read the corpus, build (or reuse) its character tokenizer and the train/val token stream.
 
     Args:
@@ -83,6 +85,10 @@ def load_text_data(
         text = ddata.load_corpus(name)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise ConfigError(f"cannot read data {name!r}: {e}") from e
+    if tokenizer is None and tokenizer_kind == "subword":
+        # Byte-level BPE learned on the first 90% of the text: the validation split (the last
+        # 10% of the tokens) takes no part in choosing the merges.
+        tokenizer = ddata.SubwordTokenizer.train(text[: int(len(text) * 0.9)], vocab_size)
     if tokenizer is None:
         try:
             tokenizer = ddata.CharTokenizer.from_text(text)
@@ -231,18 +237,24 @@ class Trainer:
         ckpt = self._read_checkpoint() if cfg.resume else None
         self.tokenizer, self.stream = load_text_data(
             cfg.data, cfg.block_size, ckpt.tokenizer if ckpt is not None else None,
-            rank=self.rank, world_size=self.world_size,
+            rank=self.rank, world_size=self.world_size, tokenizer_kind=cfg.tokenizer,
+            vocab_size=cfg.vocab_size,
         )  # fmt: skip
         self.model_config = cfg.model_config(self.tokenizer.vocab_size)
         try:
-            if ckpt is not None:  # the run's shape must be the file's before anything is built
+            if isinstance(self.model_config, GrokConfig):  # exact shapes; no memory model yet
+                if ckpt is not None:
+                    shapes = {k: tuple(v.shape) for k, v in ckpt.state_dict.items()}
+                    GrokConfig.from_checkpoint(self.model_config.to_dict(), shapes)
+            elif ckpt is not None:  # the run's shape must be the file's before anything is built
                 preflight.check_gpt_against_tensors(
                     self.model_config, {k: tuple(v.shape) for k, v in ckpt.state_dict.items()}
                 )
-            preflight.check_training_memory(
-                self.model_config, self.local_batch_size, cfg.gradient_accumulation_steps,
-                cfg.eval_iters,
-            )  # fmt: skip
+            if not isinstance(self.model_config, GrokConfig):  # the estimate is GPT's
+                preflight.check_training_memory(
+                    self.model_config, self.local_batch_size, cfg.gradient_accumulation_steps,
+                    cfg.eval_iters,
+                )  # fmt: skip
         except ValueError as e:
             where = f"--resume: {str(self.checkpoint_path)!r}: " if ckpt is not None else ""
             raise ConfigError(where + str(e)) from None
@@ -272,7 +284,10 @@ class Trainer:
         cfg = self.config
         # Seed before building the model: the initial weights depend only on the seed.
         descent.manual_seed(cfg.seed)
-        self.raw_model = GPT(self.model_config)
+        if isinstance(self.model_config, GrokConfig):
+            self.raw_model = Grok(self.model_config, cfg.aux_loss_weight, cfg.router_z_loss_weight)
+        else:
+            self.raw_model = GPT(self.model_config)
         if cfg.device != "cpu":
             self.raw_model.to(cfg.device)
         self.model = self.raw_model
@@ -510,11 +525,24 @@ class Trainer:
         self.raw_model.train()
         return out
 
+    def _val_units(self, val_loss: float) -> dict[str, float]:
+        """val_loss (nats per token) in bits per character and bits per byte of the val text."""
+        if not hasattr(self, "_val_counts"):
+            val = self.stream.splits["val"]
+            text = self.tokenizer.decode(val)
+            self._val_counts = (len(val), len(text), len(text.encode("utf-8")))
+        n_tok, n_char, n_byte = self._val_counts
+        nats = val_loss * n_tok
+        return {"val_bits_per_char": nats / n_char / math.log(2),
+                "val_bits_per_byte": nats / n_byte / math.log(2)}  # fmt: skip
+
     def _run_eval(self, step: int, lr: float) -> dict:
         losses = self.evaluate()
         self.best_val_loss = min(self.best_val_loss, losses["val"])
         record = {"kind": "eval", "step": step, "train_loss": losses["train"],
                   "val_loss": losses["val"], "lr": lr}  # fmt: skip
+        # Per character and per UTF-8 byte: comparable across tokenizers (docs/grok.md).
+        record.update(self._val_units(losses["val"]))
         self.last_eval = record
         self._log(record)
         self._callback("on_eval", step, record)

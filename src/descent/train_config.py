@@ -13,6 +13,7 @@ from typing import Any
 
 from . import backend
 from .models.gpt import PRESETS, GPTConfig
+from .models.grok import GROK_PRESETS, GrokConfig
 
 
 class ConfigError(ValueError):
@@ -93,14 +94,30 @@ class TrainConfig:
     checkpoint_interval: int | None = None
     sample_tokens: int = 200
     progress: bool = True
+    # the model family: 'gpt' (nanoGPT) or 'grok' (descent.models.Grok, Grok-1's MoE shape;
+    # docs/grok.md) and the tokens: 'char' or 'subword' (byte-level BPE of vocab_size tokens)
+    model: str = "gpt"
+    tokenizer: str = "char"
+    vocab_size: int = 1024
+    n_kv_head: int = 2
+    head_dim: int = 32
+    widening_factor: float = 4.0
+    num_experts: int = 4
+    num_selected_experts: int = 2
+    attn_logit_cap: float = 30.0
+    embedding_multiplier_scale: float = 1.0
+    output_multiplier_scale: float = 1.0
+    aux_loss_weight: float = 0.01
+    router_z_loss_weight: float = 0.001
     preset: str | None = field(default=None)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
         """A config from a `descent.models.PRESETS` entry, with fields overridden by keyword."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        values = dict(PRESETS[name])
+        presets = {**PRESETS, **GROK_PRESETS}
+        if name not in presets:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
+        values = dict(presets[name])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict({**values, "preset": name})
 
@@ -115,7 +132,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
+    def model_config(self, vocab_size: int) -> GPTConfig | GrokConfig:
+        if self.model == "grok":
+            return GrokConfig(
+                vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+                n_head=self.n_head, n_kv_head=self.n_kv_head, head_dim=self.head_dim,
+                n_embd=self.n_embd, widening_factor=self.widening_factor,
+                num_experts=self.num_experts, num_selected_experts=self.num_selected_experts,
+                attn_logit_cap=self.attn_logit_cap,
+                embedding_multiplier_scale=self.embedding_multiplier_scale,
+                output_multiplier_scale=self.output_multiplier_scale, dropout=self.dropout,
+            )  # fmt: skip
         return GPTConfig(
             vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
             n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
@@ -192,6 +219,22 @@ class TrainConfig:
             raise ConfigError(
                 f"checkpoint_interval must be positive, got {self.checkpoint_interval}"
             )
+        if self.model not in ("gpt", "grok"):
+            raise ConfigError(f"model must be 'gpt' or 'grok', got {self.model!r}")
+        if self.tokenizer not in ("char", "subword"):
+            raise ConfigError(f"tokenizer must be 'char' or 'subword', got {self.tokenizer!r}")
+        if self.tokenizer == "subword" and self.vocab_size < 257:
+            raise ConfigError(f"vocab_size must be >= 257 for subword tokens (256 bytes + "
+                              f"merges), got {self.vocab_size}")  # fmt: skip
+        if self.model == "grok":
+            try:
+                self.model_config(max(self.vocab_size, 1))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            for name in ("aux_loss_weight", "router_z_loss_weight", "attn_logit_cap"):
+                if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                    raise ConfigError(f"{name} must be a finite number >= 0, got "
+                                      f"{getattr(self, name)}")  # fmt: skip
         if self.device not in ("cpu", "cuda"):
             raise ConfigError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.device == "cuda" and not backend.cuda_available():
