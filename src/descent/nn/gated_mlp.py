@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from . import functional as F
-from .layers import Dropout, Linear
+from .dropout import Dropout
+from .linear import Linear
 from .module import Module
 
 __all__ = ["GatedMLP", "ffn_size"]

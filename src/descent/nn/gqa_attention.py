@@ -29,7 +29,8 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from . import functional as F
-from .layers import Dropout, Linear
+from .dropout import Dropout
+from .linear import Linear
 from .module import Module
 
 __all__ = ["soft_cap", "GroupedQueryAttention", "KVCache"]

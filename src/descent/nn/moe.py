@@ -34,14 +34,10 @@ from .. import backend, creation
 from ..ops import shape as _shape
 from ..tensor import Tensor
 from . import functional as F
+from .container import ModuleList
 from .gated_mlp import GatedMLP
-from .layers import Linear
+from .linear import Linear
 from .module import Module
-
-try:  # descent.nn split into one file per concept: containers live in container.py
-    from .container import ModuleList
-except ImportError:  # pragma: no cover - the layout before the split
-    from .module import ModuleList
 
 __all__ = ["Router", "RouterOutput", "MoE", "MoEStats"]
 
