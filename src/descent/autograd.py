@@ -18,10 +18,11 @@ How it works (STYLE.md, "The engine"):
   ops layer registers (`descent.ops.graph_backward`), so the backward pass is itself recorded and
   can be differentiated again.
 * Gradients live in a dict keyed by node while the pass runs and are popped when consumed; they
-  accumulate out of place (`_deliver`). After each op's backward the engine sums every gradient
-  back to its input's shape (`unbroadcast`) in one place and checks the count of gradients
-  against the inputs. Then it frees what the node saved (`_release`) unless `retain_graph=True`;
-  a second backward through a released node raises an error naming the op.
+  accumulate out of place. After each op's backward the engine sums every gradient back to its
+  input's shape (`sum_to`, the one unbroadcast) and checks the count of gradients against the
+  inputs. Then it frees what the node saved unless `retain_graph=True` (the one release step,
+  the same for the fast and the create_graph path); a second backward through a released node
+  raises an error naming the op.
 
 Layers: this module is the engine. It imports only `backend`, `grad_mode` and `array_backward`,
 never `tensor.py` or an op: the Tensor class and the differentiable namespace register
@@ -162,7 +163,7 @@ class Function:
       * `save_output = True` keeps the output array (retrieved with `self.output(ops)`);
       * `saved_slots` names op-specific slots holding arrays that forward computed for backward
         (a fused kernel's statistics, the attention probabilities). All three are released
-        after backward unless retain_graph (`_release`).
+        after backward unless retain_graph (run_backward's release step).
 
     A node's name is its op's class name plus "Backward", as PyTorch names `grad_fn`
     (`MulBackward0`): the node for `LayerNorm` is "LayerNormBackward", never confused with the
@@ -488,9 +489,15 @@ def run_backward(
                     prev = leaf_grads.get(parent)
                     leaf_grads[parent] = gx if prev is None else prev + gx
             if node is not None and not retain_graph:
-                # The one release; nodes that saved nothing skip the call.
-                if node.saved is not None or node.out_data is not None or node.saved_slots:
-                    _release(node)
+                # The one release: free what the node saved for its backward (the saved
+                # inputs, the saved output, every saved_slots array), on the fast and the
+                # create_graph path alike. A later backward through it finds _FREED.
+                slots = node.saved_slots
+                if node.saved is not None or node.save_output or slots:
+                    node.saved = _FREED
+                    node.out_data = None
+                    for name in slots:
+                        setattr(node, name, None)
             if not heap:
                 break
             node = heappop(heap)[1]
@@ -568,19 +575,6 @@ def run_backward(
         else:
             leaf.grad = new_tensor(leaf.grad.data + g)
     return captured
-
-
-def _release(node) -> None:
-    """Free everything `node` saved for its backward: the saved inputs, the saved output and
-    every `saved_slots` array. The one release step of the backward pass (fast and
-    create_graph alike); a later backward through the node finds `_FREED` and says so."""
-    slots = node.saved_slots
-    if node.saved is not None or node.save_output or slots:
-        node.saved = _FREED
-    node.out_data = None
-    if slots:
-        for name in slots:
-            setattr(node, name, None)
 
 
 def _sum_to_checked(node, gx, shape, ops):
