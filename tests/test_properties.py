@@ -81,10 +81,10 @@ REDUCTIONS = {
     "mean": (lambda x, ax, k: x.mean(ax, keepdims=k),
              lambda x, ax, k: x.mean(ax, keepdim=k) if ax is not None
              else (x.mean() if not k else x.mean().reshape((1,) * x.ndim))),
-    "max": (lambda x, ax, k: x.max(ax, keepdims=k),
+    "max": (lambda x, ax, k: x.amax(ax, keepdims=k),
             lambda x, ax, k: torch.amax(x, ax if ax is not None else tuple(range(x.ndim)),
                                         keepdim=k)),
-    "min": (lambda x, ax, k: ds.min(x, ax, keepdims=k),
+    "min": (lambda x, ax, k: ds.amin(x, ax, keepdims=k),
             lambda x, ax, k: torch.amin(x, ax if ax is not None else tuple(range(x.ndim)),
                                         keepdim=k)),
     "logsumexp": (lambda x, ax, k: ds.logsumexp(x, ax, keepdims=k),

@@ -219,7 +219,7 @@ def hvp(fun: Callable, primals: Sequence, tangents: Sequence):
         entered.append(t)
     with autograd.enable_grad():
         out = _check_scalar(fun(*entered), "hvp")
-        gs = autograd.grad(out, entered, create_graph=True)
+        gs = autograd.grad(out, entered, create_graph=True, allow_unused=True)
         total = None
         for g, v in zip(gs, tangents):
             if g is None:

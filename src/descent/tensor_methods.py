@@ -161,16 +161,19 @@ class ReductionMethods:
         return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """PyTorch's meaning: `x.max()` (0-d), `x.max(dim)` -> `(values, indices)`,
+        `x.max(other)` (elementwise). `amax` gives values only."""
         return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """`x.min()`, `x.min(dim)` -> `(values, indices)`, `x.min(other)`; see `max`."""
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _ops.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def amin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _ops.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)

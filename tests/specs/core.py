@@ -274,10 +274,13 @@ for nm, f, r, tf in [
 
 add(name="max_all", fn=lambda x: x.max(), ref=np.max, torch_fn=torch.amax, shapes=[R3],
     inputs=distinct(R3), covers=("Max",))  # fmt: skip
-add(name="max_axis", fn=lambda x: ds.max(x, 1), ref=lambda x: x.max(1),
+add(name="max_axis", fn=lambda x: ds.amax(x, 1), ref=lambda x: x.max(1),
     torch_fn=lambda x: torch.amax(x, 1), shapes=[R3], inputs=distinct(R3),
     covers=("Max",))  # fmt: skip
-add(name="min_axes_keep", fn=lambda x: x.min(dim=(0, 2), keepdim=True),
+add(name="max_dim_values", fn=lambda x: ds.max(x, 1).values, ref=lambda x: x.max(1),
+    torch_fn=lambda x: torch.max(x, 1).values, shapes=[R3], inputs=distinct(R3),
+    covers=("TakeAlongAxis",))  # fmt: skip
+add(name="min_axes_keep", fn=lambda x: x.amin(dim=(0, 2), keepdim=True),
     ref=lambda x: x.min((0, 2), keepdims=True),
     torch_fn=lambda x: torch.amin(x, (0, 2), keepdim=True), shapes=[R3], inputs=distinct(R3),
     covers=("Max",))  # fmt: skip

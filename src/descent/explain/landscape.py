@@ -252,7 +252,7 @@ def _loss_value(loss_fn, model, batch) -> float:
 def _gradient(loss_fn, model, batch, params) -> list[np.ndarray]:
     with autograd.enable_grad():
         loss = loss_fn(model, batch)
-    grads = autograd.grad(loss, params)
+    grads = autograd.grad(loss, params, allow_unused=True)
     return [
         np.zeros(p.shape) if g is None else backend.as_numpy(g.data).astype(np.float64)
         for g, p in zip(grads, params)

@@ -1,10 +1,13 @@
 """Reductions (sum, mean, max, ...), softmax and log-softmax.
 
 Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's alias, and
-`keepdims` (`keepdim`). `max`/`min` return values, as NumPy does; `argmax`/`argmin` the indices.
+`keepdims` (`keepdim`). `max`/`min` follow PyTorch (`max(x, dim)` returns `(values, indices)`);
+`amax`/`amin` return values only, `argmax`/`argmin` the indices.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -13,10 +16,13 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
-from .elementwise import cast, sqrt, where
-from .shape import permute, reshape
+from .elementwise import cast, maximum, minimum, sqrt, where
+from .indexing import take_along_axis
+from .shape import permute, reshape, squeeze
 
 
+# Every reduction normalises its axis argument once, here: a sorted tuple of non-negative axes
+# (or None for all), which is what the backward helpers (expand_reduced) expect.
 def _prep(x, axis, keepdims, dim, keepdim):
     x = as_tensor(x)
     axis = normalize_axis(axis_arg(axis, dim), x.ndim)
@@ -32,6 +38,7 @@ class Sum(Function):
         return x.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy, ops):
+        # Every input element contributed once: the gradient is gy broadcast back (a view, no copy).
         return ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
 
 
@@ -41,6 +48,7 @@ class Mean(Function):
     __slots__ = ("axis", "keepdims", "n")
 
     def forward(self, x):
+        # n, the count averaged over, is a Python int kept for backward (no array is saved).
         if self.axis is None:
             self.n = x.size
         else:
@@ -48,6 +56,7 @@ class Mean(Function):
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy, ops):
+        # Scale the small reduced gradient before broadcasting it: n times fewer multiplies.
         return ops.expand_reduced(gy * (1.0 / self.n), self.in_shapes[0], self.axis, self.keepdims)
 
 
@@ -66,12 +75,16 @@ class Prod(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        # y / x is exact and cheap when no x is 0; with zeros it would give nan, so the product of
+        # the others is formed without division instead.
         xd = x if not ops.is_graph else x.data
         if not (xd == 0).any():
             return g * y / x
         if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
         # Product of the others without dividing: exclusive cumulative products from both sides.
+        # Move the reduced axes last and flatten them: then the exclusive products from the left and
+        # from the right are two cumprods, and their product leaves out exactly x_i.
         xp = backend.get_array_module(x)
         axes = self.axis if self.axis is not None else tuple(range(x.ndim))
         moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
@@ -92,18 +105,18 @@ def _prod_of_others(x: Tensor, axis) -> Tensor:
     Used under create_graph only: it builds, for n reduced elements, an (n, n) matrix whose row i
     is x with x_i replaced by 1, and takes its product along the rows (O(n^2), no division).
     """
-
     nd = x.ndim
     axes = tuple(range(nd)) if axis is None else tuple(axis)
     rest = [d for d in range(nd) if d not in axes]
     perm = rest + list(axes)
     xt = permute(x, perm) if perm != list(range(nd)) else x
     lead = tuple(xt.shape[: len(rest)])
+    # O(n^2) memory, fine for the small reductions that higher-order products of zeros meet; the
+    # array path above is O(n).
     n = int(np.prod([x.shape[a] for a in axes]))
     flat = reshape(xt, lead + (1, n))  # (..., 1, n)
     xp = backend.get_array_module(x.data)
     eye = Tensor._wrap(xp.eye(n, dtype=bool))  # (n, n): row i marks the element left out
-
     others = prod(where(eye, 1.0, flat), -1)  # (..., n)
     others = reshape(others, xt.shape)
     if perm != list(range(nd)):
@@ -129,6 +142,8 @@ class Max(Function):
         (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        # Compare the input with the broadcast maximum: every tie is a winner, and the gradient is
+        # shared equally among them (torch.amax's rule), so it still sums to gy.
         mask = ops.cast(x == y, gy.dtype)
         count = mask.sum(axis=self.axis, keepdims=True)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
@@ -144,6 +159,8 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        # Subtract the maximum so exp cannot overflow; where the maximum is +-inf subtracting it
+        # would make nan (inf - inf), so those rows keep 0 and give the right +-inf result.
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
@@ -155,6 +172,7 @@ class LogSumExp(Function):
         (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        # exp(x - y) is the softmax over the reduced axes, computed from the saved output.
         return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * ops.exp(x - y)
 
 
@@ -166,6 +184,7 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        # Max-subtracted (stable for any finite logits); e is fresh, so it is normalised in place.
         if self.axis == x.ndim - 1:
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
             if k is not None:
@@ -181,6 +200,8 @@ class Softmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy)
+        # The softmax Jacobian-vector product without the (n, n) Jacobian:
+        # dx = y * gy - y * sum(y * gy) = gyy - y * sum(gyy).
         gyy = gy * y
         return gyy - y * gyy.sum(axis=self.axis, keepdims=True)
 
@@ -197,6 +218,8 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_forward", x)
             if k is not None:
                 return k(x, log=True)
+        # log-sum-exp with the maximum taken out: log_softmax(x) = z - log(sum(exp(z))), z = x -
+        # max, finite even where softmax itself underflows to 0.
         m = x.max(axis=self.axis, keepdims=True)
         z = x - m
         return z - xp.log(xp.exp(z).sum(axis=self.axis, keepdims=True))
@@ -207,6 +230,7 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy, log=True)
+        # exp(y) is the softmax; the saved log-probabilities give it back without a new max pass.
         return gy - ops.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
@@ -226,6 +250,8 @@ class Norm2(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        # x / ||x|| with the zero norm replaced by 1 in the division, then the gradient set to 0
+        # there: PyTorch's subgradient at the origin, and no nan in either pass.
         safe = ops.where(y == 0, 1, y)
         return ops.where(y == 0, 0, g * x / safe)
 
@@ -239,6 +265,7 @@ class CumSum(Function):
         return backend.get_array_module(x).cumsum(x, axis=self.axis)
 
     def backward(self, gy, ops):
+        # y_j = sum_{i<=j} x_i, so dx_i = sum_{j>=i} gy_j: a cumulative sum taken from the end.
         return ops.flip(ops.cumsum(ops.flip(gy, self.axis), axis=self.axis), self.axis)
 
 
@@ -249,6 +276,7 @@ class CumSum(Function):
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
     """Sum over `axis` (all axes when None)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    # Summing bools counts them, in int64 (NumPy and PyTorch agree); no gradient can flow there.
     if dtype is not None:
         x = cast(x, dtype)
     elif x.data.dtype.kind in "b":
@@ -274,20 +302,78 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     return Prod.apply(x, axis=axis, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    """Maximum values over `axis` (use argmax for the indices)."""
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    """Minimum values over `axis` (use argmin for the indices)."""
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True)
 
 
-amax = max
-amin = min
+# torch.return_types.max / .min: `values, indices = x.max(dim)`.
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+    """PyTorch's max, three functions under one name (PyTorch's meaning wins over NumPy's):
+
+    * `max(x)`: the largest value, a 0-d tensor;
+    * `max(x, dim, keepdim=False)`: the named tuple `(values, indices)` along `dim` (an int);
+      the gradient goes to the element at `indices`, as in PyTorch;
+    * `max(x, other)`: the elementwise maximum of two tensors (`maximum`).
+
+    A tuple of dims reduces like `amax` (values only). `axis`/`keepdims` are accepted as
+    aliases of `dim`/`keepdim`.
+    """
+    return _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min=False)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+    """PyTorch's min: `min(x)` (0-d), `min(x, dim)` -> `(values, indices)`, `min(x, other)`
+    (elementwise minimum); see `max`."""
+    return _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min=True)
+
+
+def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
+    if out is not None:
+        raise TypeError("max/min: out= is not supported; assign the result instead")
+    if isinstance(axis, Tensor) or isinstance(dim, Tensor):  # max(a, b): elementwise
+        other = axis if isinstance(axis, Tensor) else dim
+        return minimum(x, other) if is_min else maximum(x, other)
+    a = axis_arg(axis, dim)
+    if a is None or isinstance(a, (tuple, list)):
+        reduce_values = amin if is_min else amax
+        return reduce_values(x, a, keepdims, keepdim=keepdim)
+    x = as_tensor(x)
+    keep = keepdims_arg(keepdims, keepdim)
+    name = "min" if is_min else "max"
+    if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the value and index 0
+        if int(a) not in (0, -1):
+            raise IndexError(
+                f"{name}: dimension out of range (expected to be in range of [-1, 0], but got {a})"
+            )
+        zero = Tensor._wrap(backend.get_array_module(x.data).zeros((), dtype=np.int64))
+        return (MinResult if is_min else MaxResult)(x * 1, zero)
+    if not -x.ndim <= int(a) < x.ndim:
+        raise IndexError(
+            f"{name}: dimension out of range (expected to be in range of [{-x.ndim}, "
+            f"{x.ndim - 1}], but got {a})"
+        )
+    a = int(a) % x.ndim
+    if x.shape[a] == 0:
+        raise IndexError(
+            f"{name}(): cannot reduce over dimension {a} of shape {x.shape}: it has size 0"
+        )
+    idx = _arg(x, a, True, None, None, "argmin" if is_min else "argmax")  # keepdim: (.., 1, ..)
+    values = take_along_axis(x, idx, a)  # the gradient flows to idx only, as in PyTorch
+    if not keep:
+        values, idx = squeeze(values, a), squeeze(idx, a)
+    return (MinResult if is_min else MaxResult)(values, idx)
 
 
 def _arg(x, axis, keepdims, dim, keepdim, name):
@@ -320,6 +406,8 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if unbiased is not None:
         correction = 1 if unbiased else 0
+    # Composite (two passes, mean then squared deviations): more accurate than E[x^2] - E[x]^2,
+    # and its gradient comes from the primitives.
     n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
     mu = Mean.apply(x, axis=axes, keepdims=True)
     d = x - mu
@@ -348,6 +436,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
 def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, or any p>0."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    # The 2-norm has its own op (a safe gradient at 0); other orders are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
     if ord == 1:
@@ -368,6 +457,7 @@ def _axis1(x, axis, dim, op):
 def softmax(x, axis=None, *, dim=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably."""
     x = as_tensor(x)
+    # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
     if amp._depth:  # inside descent.autocast: softmax in float32
         x = amp.upper(x)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
@@ -384,11 +474,13 @@ def log_softmax(x, axis=None, *, dim=None) -> Tensor:
 def cumsum(x, axis=None, *, dim=None) -> Tensor:
     x = as_tensor(x)
     axis = axis_arg(axis, dim)
+    # NumPy's rule: no axis means the flattened tensor.
     if axis is None:
         return CumSum.apply(reshape(x, -1), axis=0)
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 
+# Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
 def all(x, axis=None, keepdims=False) -> Tensor:
     x = as_tensor(x)
     return Tensor._wrap(backend.get_array_module(x.data).all(x.data, axis=axis, keepdims=keepdims))
