@@ -619,37 +619,78 @@ def grad(
     grad_outputs=None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
-    allow_unused: bool = True,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
 ):
     """Gradients of `outputs` with respect to `inputs`, returned (never stored in `.grad`).
 
-    The PyTorch `torch.autograd.grad` equivalent. Unused inputs get None unless
-    `allow_unused=False`, which raises.
+    PyTorch's `torch.autograd.grad`, with its signature and its results: **always a tuple**,
+    one gradient per input, also for a single input tensor (`(g,) = grad(loss, x)` or
+    `grad(loss, x)[0]`).
+
+    Args:
+        outputs: a tensor or a sequence of tensors to differentiate.
+        inputs: a tensor or a sequence of tensors that require grad.
+        grad_outputs: d(loss)/d(output) per output (None for a scalar output: ones).
+        retain_graph: keep the saved values for another pass (default: `create_graph`).
+        create_graph: record the backward pass, for higher-order gradients.
+        only_inputs: accepted for PyTorch compatibility (it has no effect there either).
+        allow_unused: if False (the default, as in PyTorch), an input that the outputs do not
+            depend on raises; if True its gradient is None.
+        is_grads_batched: not supported (raises when True).
+        materialize_grads: give unused inputs a zero gradient instead of None (implies
+            allow_unused=True, as in PyTorch).
+
+    Raises:
+        RuntimeError: an input does not require grad, or is unused and allow_unused is False.
     """
-    single = isinstance(inputs, _tensor_class)
-    if single:
+    if is_grads_batched:
+        raise NotImplementedError("grad(): is_grads_batched=True is not supported by descent")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad(): materialize_grads=True needs allow_unused to be None or True")
+    if isinstance(inputs, _tensor_class):
         inputs = [inputs]
+    inputs = list(inputs)
     if isinstance(outputs, _tensor_class):
         outputs = [outputs]
         if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
             grad_outputs = [grad_outputs]
+    outputs = list(outputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    for t in inputs:
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
+        )
+    for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(
-                f"grad(): an input of shape {t.shape} does not require grad; create it with "
-                "requires_grad=True"
+                f"grad(): input {i} (shape {tuple(t.shape)}) does not require grad; create it "
+                "with requires_grad=True"
             )
     seeds = [_seed(o, g, create_graph, "grad") for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
-    res = run_backward(
-        outputs, seeds, retain_graph, create_graph, capture=list(inputs), accumulate=False
-    )
-    if not allow_unused and any(r is None for r in res):
-        raise RuntimeError("grad(): one of the inputs was not used to compute the outputs")
-    return res[0] if single else tuple(res)
+    res = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs,
+                       accumulate=False)  # fmt: skip
+    for i, r in enumerate(res):
+        if r is not None:
+            continue
+        if materialize_grads:
+            t = inputs[i]
+            xp = backend.get_array_module(t.data)
+            res[i] = new_tensor(xp.zeros_like(t.data))
+        elif not allow_unused:
+            raise RuntimeError(
+                f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
+                "the outputs; pass allow_unused=True to get None for it (or "
+                "materialize_grads=True for zeros)"
+            )
+    return tuple(res)
 
 
 def _seed(out, gradient, create_graph: bool, where: str):
