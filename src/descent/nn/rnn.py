@@ -15,8 +15,8 @@ The recurrences (gate order as PyTorch's rows of the weight matrices):
            n = tanh(W_in x + b_in + r (W_hn h + b_hn)),   h' = (h - n) z + n
 
 Each step is built from descent's differentiable ops (linear, sigmoid, tanh, chunk, stack),
-so gradients, double backward and gradcheck come from the engine; the input projections of
-all time steps are one matrix product per layer and direction, outside the time loop.
+so gradients, double backward and gradcheck come from the engine. The sequence travels
+between layers as a list of per-step tensors (see `RNNBase.forward`).
 PackedSequence inputs are not supported (pad and mask instead).
 """
 
@@ -259,33 +259,39 @@ class RNNBase(Module):
             c0 = None
         directions = 2 if self.bidirectional else 1
         h_n, c_n = [], []
-        layer_input = x
+        # The sequence is handled as a list of per-step tensors (N, features): slicing one big
+        # (L, N, F) tensor at every step would give each slice's gradient the full (L, N, F)
+        # shape in backward (an O(L^2) accumulation); concatenation and stacking, used to
+        # build tensors from steps, have cheap backward passes (views of the gradient).
+        layer_input = [x[t] for t in range(length)]  # L x (N, in)
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(directions):
                 idx = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                gi_all = F.linear(layer_input, w_ih, b_ih)  # (L, N, G*H): every step at once
                 h = h0[idx]
                 c = c0[idx] if is_lstm else None
                 seq: list = [None] * length
                 steps = range(length - 1, -1, -1) if direction == 1 else range(length)
                 for t in steps:
-                    gi = gi_all[t]  # (N, G*H)
+                    gi = F.linear(layer_input[t], w_ih, b_ih)  # (N, G*H)
                     if is_lstm:
                         h, c = _lstm_step(gi, h, c, w_hh, b_hh, w_hr)
                     elif self.mode == "GRU":
                         h = _gru_step(gi, h, w_hh, b_hh)
                     else:
                         h = _rnn_step(gi, h, w_hh, b_hh, self.mode == "RNN_RELU")
-                    seq[t] = h
-                outputs.append(stack(seq, axis=0))  # (L, N, H_out)
+                    seq[t] = h  # (N, H_out)
+                outputs.append(seq)
                 h_n.append(h)
                 c_n.append(c)
-            layer_input = outputs[0] if directions == 1 else concatenate(outputs, axis=2)
+            if directions == 1:
+                layer_input = outputs[0]
+            else:  # (N, 2*H_out) per step: forward and backward outputs side by side
+                layer_input = [concatenate(pair, axis=-1) for pair in zip(*outputs, strict=True)]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input  # (L, N, D*H_out)
+                layer_input = [F.dropout(step, self.dropout, True) for step in layer_input]
+        output = stack(layer_input, axis=0)  # (L, N, D*H_out)
         h_n = stack(h_n, axis=0)  # (D*num_layers, N, H_out)
         c_n = stack(c_n, axis=0) if is_lstm else None
         if not batched:
