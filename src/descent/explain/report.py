@@ -105,11 +105,15 @@ class GradientReport:
     params: list[ParamGradStats]
     thresholds: Thresholds = field(default_factory=Thresholds)
     step: int | None = None
+    # Mixture-of-experts layers (explain/moe.py): routing, aux losses, per-expert gradients.
+    moe: list = field(default_factory=list)
 
     @property
     def flagged(self) -> dict[str, list[str]]:
-        """name -> flags, for the parameters with at least one flag."""
-        return {p.name: list(p.flags) for p in self.params if p.flags}
+        """name -> flags, for the parameters (and MoE layers) with at least one flag."""
+        out = {p.name: list(p.flags) for p in self.params if p.flags}
+        out.update({m.name: list(m.flags) for m in self.moe if m.flags})
+        return out
 
     @property
     def healthy(self) -> bool:
@@ -126,6 +130,7 @@ class GradientReport:
             "step": self.step,
             "thresholds": asdict(self.thresholds),
             "params": [p.to_dict() for p in self.params],
+            "moe": [m.to_dict() for m in self.moe],
         }
 
     def to_json(self) -> str:
@@ -153,6 +158,10 @@ class GradientReport:
                 (b0, b1), (a0, a1) = p.muon["before"], p.muon["after"]
                 lines.append(f"  {p.name}: {b0:.2e}..{b1:.2e} (spread {_spread(b0, b1)}) -> "
                              f"{a0:.2f}..{a1:.2f} (spread {_spread(a0, a1)})")  # fmt: skip
+        if self.moe:
+            from .moe import describe_moe
+
+            lines.extend(describe_moe(self.moe))
         title = "gradient report" + (f" (step {self.step})" if self.step is not None else "")
         verdict = (
             "all gradients healthy"
@@ -320,7 +329,9 @@ def gradient_report(
             if pair is not None:
                 stats[-1].muon = muon_spectrum(*pair)
     apply_flags(stats, th)
-    return GradientReport(stats, th, step)
+    from .moe import moe_layer_reports
+
+    return GradientReport(stats, th, step, moe=moe_layer_reports(model))
 
 
 # ---------------------------------------------------------------------------------------------
