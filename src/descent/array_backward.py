@@ -34,7 +34,11 @@ class ArrayNamespace:
     def __init__(self, xp) -> None:
         self.xp = xp
 
+    # Only called for names not yet cached (normal attribute lookup failed): at most once per
+    # name and array module for the life of the process.
     def __getattr__(self, name: str):
+        # Helpers first: `cumsum`, `softmax` exist in NumPy with other signatures, and backward code
+        # must get the twin of the differentiable namespace's function.
         fn = _HELPERS.get(name)
         bound = functools.partial(fn, self.xp) if fn is not None else getattr(self.xp, name)
         setattr(self, name, bound)  # cache: later lookups skip __getattr__
@@ -65,6 +69,7 @@ def sum_to(xp, x, shape):
     away, and dimensions of size 1 in `shape` that were stretched are summed with keepdims.
     Only `.sum` and `.reshape` are used, which Tensors share, so the twin reuses this code.
     """
+    # Broadcasting aligns shapes at the right: `lead` dimensions were prepended to the input.
     shape = tuple(shape)
     lead = x.ndim - len(shape)
     if lead < 0:
@@ -75,6 +80,8 @@ def sum_to(xp, x, shape):
             axes.append(lead + i)
         elif n != x.shape[lead + i]:
             raise ValueError(f"cannot sum shape {x.shape} to {shape}")
+    # One sum over all broadcast axes (keepdims keeps the stretched size-1 axes in place), then
+    # a reshape drops the prepended ones. No sum at all when nothing was broadcast.
     y = x.sum(axis=tuple(axes), keepdims=True) if axes else x
     if lead:
         y = y.reshape(shape)
@@ -86,6 +93,7 @@ def expand_reduced(xp, g, shape, axis, keepdims):
 
     `axis` is the reduction's sorted tuple of axes (None for all); without keepdims the
     reduced axes are first put back as size-1 dimensions."""
+    # A read-only broadcast view: the gradient of a sum is not copied per element.
     if not keepdims and axis is not None:
         g = xp.expand_dims(g, axis)
     return xp.broadcast_to(g, shape)
@@ -101,6 +109,7 @@ def index_grad(xp, g, shape, index, basic):
 
     A basic index (slices, integers) cannot repeat an element, so plain assignment is enough
     and much faster than a scatter-add."""
+    # Fresh zeros: the gradient of the elements that were not read.
     out = xp.zeros(shape, dtype=g.dtype)
     if basic:
         out[index] = g
@@ -152,6 +161,8 @@ def tile_grad(xp, g, in_shape, reps):
     in_full = (1,) * (nd - len(in_shape)) + tuple(in_shape)
     reps_full = (1,) * (nd - len(reps)) + tuple(reps)
     split = []
+    # (r0, n0, r1, n1, ...): the repeat count of each axis before its block size, as np.tile
+    # lays the copies out; summing the even axes adds the copies.
     for r, n in zip(reps_full, in_full):
         split += [r, n]
     g = g.reshape(split).sum(axis=tuple(range(0, 2 * nd, 2)))
@@ -189,6 +200,7 @@ def take_along_axis(xp, x, index, axis):
 
 def pad_grad(xp, g, pad_width):
     """Gradient of constant padding: the gradient with the padding cut off (a view)."""
+    # Constant padding adds values that do not depend on x: their gradient is dropped.
     sl = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pad_width))
     return g[sl]
 
@@ -214,6 +226,8 @@ def to_device(xp, x, device):
 
 
 # The helpers `ArrayNamespace` binds: every public function defined in this module above.
+# Collected, not listed by hand, so a helper added above is offered at once (and
+# test_engine checks that graph_backward offers its twin).
 _HELPERS = {
     name: fn
     for name, fn in list(globals().items())
@@ -226,6 +240,8 @@ _HELPERS = {
 
 # The backward namespace contract: names of the array module that op backward code uses, which
 # the differentiable namespace (descent.ops.graph_backward) offers too.
+# Listed by hand on purpose: this is the contract with graph_backward, checked by a test
+# that also scans the op modules for any other `ops.<name>`.
 ARRAY_MODULE_NAMES = (
     "broadcast_to",
     "cos",

@@ -26,6 +26,8 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
+# Contexts restore the previous mode rather than setting the opposite one, so no_grad inside
+# no_grad, or enable_grad inside no_grad inside enable_grad, all unwind correctly.
 class _GradModeContext:
     """Base of no_grad / enable_grad / set_grad_enabled: a context manager and a decorator."""
 
@@ -66,6 +68,8 @@ class enable_grad(_GradModeContext):
 class set_grad_enabled(_GradModeContext):
     """Set grad mode to `mode` for a block (context manager or decorator)."""
 
+    # PyTorch's set_grad_enabled(False) takes effect at construction when used as a plain call;
+    # here it takes effect on entering, as a context manager or decorator.
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
         self._prev = _state.enabled

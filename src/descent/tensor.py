@@ -29,11 +29,56 @@ from .tensor_methods import (
 )
 
 
+# The dtype of floating data whose dtype was not given (Python floats, lists, `zeros(3)`):
+# float32 unless `set_default_dtype` changed it. Read by creation functions and the ops'
+# promotion rule (a Python float meeting an integer tensor gives this dtype).
+_default_float = np.dtype(np.float32)
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype of new floating tensors (float32 at start), as torch.set_default_dtype.
+
+    Args:
+        dtype: a floating dtype (descent.float32, float64 or float16).
+
+    Raises:
+        TypeError: dtype is not a floating dtype.
+    """
+    global _default_float
+    dt = as_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(
+            f"set_default_dtype: only floating dtypes can be the default, got {dt}; use "
+            "descent.float32 or descent.float64"
+        )
+    _default_float = dt
+
+
+def get_default_dtype():
+    """The dtype of new floating tensors (float32 unless `set_default_dtype` changed it)."""
+    return _default_float
+
+
+def as_dtype(dtype) -> np.dtype:
+    """A NumPy dtype for any descent dtype spelling (descent.float32, np.float32, 'float32',
+    Python's float/int/bool as in PyTorch: float64, int64, bool) with a clear error for
+    bfloat16, which NumPy lacks."""
+    if isinstance(dtype, str) and dtype.replace("torch.", "") == "bfloat16":
+        raise TypeError(
+            "bfloat16: NumPy has no bfloat16 dtype, so descent tensors cannot hold it; use "
+            "descent.float16 or descent.float32 (descent.autocast accepts bfloat16 on a GPU)"
+        )
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{dtype!r} is not a dtype descent knows") from None
+
+
 def _default_dtype_for(arr) -> Any:
-    """descent's default dtype for data whose dtype was not given."""
+    """descent's default dtype for list or scalar data whose dtype was not given."""
     kind = arr.dtype.kind
     if kind == "f":
-        return np.float32
+        return _default_float
     if kind in "iu":
         return np.int64 if arr.dtype.itemsize >= 4 or kind == "i" else arr.dtype
     if kind == "b":
@@ -58,7 +103,7 @@ def _to_array(data, dtype=None, device=None):
         if arr.dtype != dt:
             arr = arr.astype(dt)
     else:
-        dt = np.dtype(dtype)
+        dt = as_dtype(dtype)
         if arr.dtype != dt:
             arr = arr.astype(dt)
     if device is not None:
@@ -103,6 +148,10 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     `zero_grad()` on the optimizer or module (or set `.grad = None`) between steps.
     """
 
+    # Slots, not a __dict__: a tensor is made per op. Every field is set by autograd.init_tensor.
+    # _rg: requires_grad; _node: the Function that made it (None for a leaf); _version: bumped
+    # by in-place changes (saved values are checked against it); _hooks: a leaf's hooks (a
+    # non-leaf's live on its node).
     __slots__ = ("data", "_rg", "grad", "_node", "_version", "_hooks", "name", "__weakref__")
 
     # NumPy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
@@ -199,6 +248,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
+    # __eq__ is elementwise (it returns a tensor), so hashing is by identity: tensors can be dict
+    # keys (the engine keys leaf gradients by tensor) and set members.
     def __hash__(self) -> int:
         return id(self)
 
@@ -292,6 +343,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
             retain_graph: keep saved values so that backward can run through the graph again.
             create_graph: record the backward pass, for gradients of gradients.
         """
+        # create_graph implies retain_graph (as in PyTorch): a recorded backward is usually followed
+        # by a second backward through the same graph.
         seed = autograd._seed(self, gradient, create_graph, "backward")
         autograd.run_backward([self], [seed], retain_graph or create_graph, create_graph)
 
@@ -304,6 +357,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
             raise RuntimeError(
                 "register_hook on a tensor that does not require grad: it never gets a gradient"
             )
+        # A non-leaf's hooks live on its node, where the engine meets its total gradient mid-pass;
+        # a leaf's run after the pass, on the sum of what reached it.
         if self._node is not None:
             node = self._node
             if node.hooks is None:
@@ -320,6 +375,8 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         """Keep the gradient of this non-leaf tensor in `.grad` after backward."""
         if self._node is None:
             return  # leaves keep their grad anyway
+        # A weak reference: the node must not keep its output alive (no tensor <-> node cycle, so
+        # graphs are freed by reference counting alone).
         self._node.retained = weakref.ref(self)
 
     # -- operators ---------------------------------------------------------------------------
@@ -353,8 +410,14 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     def __floordiv__(self, other):
         return _ops.floor_divide(self, other)
 
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
     def __mod__(self, other):
         return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
 
     def __pow__(self, other):
         return _ops.pow(self, other)

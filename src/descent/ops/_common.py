@@ -7,8 +7,10 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 
+# What counts as a Python-level scalar operand: it takes the tensor's dtype instead of
+# becoming a tensor of its own dtype (descent's rule: a Python scalar never upcasts a tensor).
 _SCALARS = (int, float, bool, np.generic)
 
 
@@ -20,14 +22,21 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """Turn an operand into a Tensor. Python scalars take `like`'s dtype (no silent upcast)."""
     if isinstance(x, Tensor):
         return x
+    # A scalar takes `like`'s dtype, except where that would lose it: a float meeting an integer
+    # tensor computes in float32, and a number meeting a bool tensor in int64/float32 (PyTorch).
     if like is not None and isinstance(x, _SCALARS):
         dt = like.data.dtype
         if dt.kind != "f" and isinstance(x, (float, np.floating)):
-            dt = np.dtype(np.float32)
+            dt = get_default_dtype()
         elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
-            dt = np.dtype(np.int64) if isinstance(x, numbers.Integral) else np.dtype(np.float32)
+            dt = (
+                np.dtype(np.int64) if isinstance(x, numbers.Integral)
+                else get_default_dtype()
+            )  # fmt: skip
         xp = backend.get_array_module(like.data)
         return Tensor._wrap(xp.asarray(x, dtype=dt))
+    # Array-likes (lists, NumPy arrays) meeting a GPU tensor are moved to its device: they are
+    # constants the user wrote inline, unlike Tensors, whose devices must match explicitly.
     if like is not None and backend.is_cupy_array(like.data) and not backend.is_cupy_array(x):
         xp = backend.get_array_module(like.data)
         return Tensor._wrap(xp.asarray(Tensor(x).data))
@@ -36,6 +45,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 
 def check_devices(op: str, *tensors: Tensor) -> None:
     """Raise a clear error when tensors on two devices meet in one op."""
+    # Never a silent copy between devices (STYLE.md, "Backend"): a clear error instead.
     dev = None
     for t in tensors:
         d = t.device
@@ -81,17 +91,118 @@ def _one_axis(a, ndim: int) -> int:
 
 def shape_arg(shape) -> tuple:
     """Accept reshape(2, 3) and reshape((2, 3))."""
+    # Both spellings reach here as a tuple of arguments: unwrap the single sequence.
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         return tuple(shape[0])
     return tuple(shape)
 
 
+# ---------------------------------------------------------------------------------------------
+# Type promotion: PyTorch's rule (torch.result_type), the one implementation every op uses.
+#
+# dtypes fall in categories bool < integer < floating. Operands come in three kinds, by
+# priority: tensors with dimensions, 0-d tensors, and Python (or NumPy) scalars. The result
+# is the promotion of the dimensioned tensors, unless a lower-priority operand is of a HIGHER
+# category, in which case that one decides the category: float32 with an int64 tensor stays
+# float32 (NumPy gives float64), float32 with a float64 0-d tensor stays float32, int32 with a
+# float32 0-d tensor is float32, an int tensor with a Python float gets the default float
+# dtype, and a Python scalar never changes a tensor's dtype within its category.
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def promote_types(d1, d2) -> np.dtype:
+    """torch.promote_types: the higher category wins outright (int64 with float16 is float16);
+    within a category the wider type (NumPy's rule there is PyTorch's: uint8 + int8 = int16)."""
+    d1, d2 = np.dtype(d1), np.dtype(d2)
+    if d1 == d2:
+        return d1
+    k1, k2 = _CATEGORY.get(d1.kind, 3), _CATEGORY.get(d2.kind, 3)
+    if k1 != k2:
+        return d1 if k1 > k2 else d2
+    return np.promote_types(d1, d2)
+
+
+def _scalar_dtype(x) -> np.dtype:
+    """The dtype a Python/NumPy scalar operand stands for (a 'wrapped number' in PyTorch)."""
+    if isinstance(x, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(x, numbers.Integral):
+        return np.dtype(np.int64)
+    if isinstance(x, numbers.Real):
+        return get_default_dtype()
+    raise TypeError(f"unsupported operand type {type(x).__name__}")
+
+
+def _combine(higher, lower):
+    # torch's combine_categories: `higher` is the higher-priority group's dtype.
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """torch.result_type over tensors and scalars (see the rule above).
+
+    Args:
+        operands: Tensors, Python numbers or NumPy scalars.
+    """
+    dim = zero = wrapped = None
+    for o in operands:
+        if isinstance(o, Tensor):
+            d = o.data.dtype
+            if o.data.ndim:
+                dim = d if dim is None else promote_types(dim, d)
+            else:
+                zero = d if zero is None else promote_types(zero, d)
+        elif o is not None:
+            d = _scalar_dtype(o)
+            wrapped = d if wrapped is None else promote_types(wrapped, d)
+    out = _combine(dim, _combine(zero, wrapped))
+    if out is None:
+        raise TypeError("result_type: no operands")
+    return out
+
+
+def promote(a, b, floating: bool = False):
+    """(a, b) as Tensors of dtype `result_type(a, b)` (the casts are differentiable).
+
+    Args:
+        a, b: Tensors or scalars (at least one a Tensor).
+        floating: promote integer and bool results to the default float dtype (true division).
+    """
+    dt = result_type(a, b)
+    if floating and dt.kind != "f":
+        dt = get_default_dtype()
+    like = a if isinstance(a, Tensor) else b
+    return _operand_as(a, dt, like), _operand_as(b, dt, like)
+
+
+def _operand_as(x, dt, like: Tensor) -> Tensor:
+    if isinstance(x, Tensor):
+        return x if x.data.dtype == dt else x.to(dt)  # Tensor.to: the differentiable cast
+    xp = backend.get_array_module(like.data)
+    return Tensor._wrap(xp.asarray(x, dtype=dt))
+
+
 def apply_binary(op, a, b):
-    """Apply a binary op after converting scalars (in the other operand's dtype)."""
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, a)
+    """Apply a binary op after PyTorch's type promotion (`promote`)."""
+    # The slow path of a binary op (maximum, minimum, arithmetic with non-Python scalars):
+    # lists and arrays become tensors of their own, scalars stay weak; then one promotion,
+    # the broadcasting check, and the op.
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not is_scalar(a):
+        a, ta = as_tensor(a, b if tb else None), True
+    if not tb and not is_scalar(b):
+        b, tb = as_tensor(b, a if ta else None), True
+    if not ta and not tb:
+        a, ta = as_tensor(a), True
+    if not (ta and tb and a.data.dtype == b.data.dtype):
+        a, b = promote(a, b)
     if a.data.shape != b.data.shape:
         check_broadcast(op, a, b)
     return op.apply(a, b)
@@ -106,5 +217,6 @@ def check_broadcast(op, a, b) -> None:
             "broadcast together (trailing dimensions must be equal or 1); reshape or unsqueeze "
             "one operand"
         ) from None
+    # Different array types (NumPy and CuPy) mean different devices: name them.
     if type(a.data) is not type(b.data):
         check_devices(op.__name__.lower(), a, b)

@@ -12,12 +12,15 @@ from ..tensor import Tensor
 from ._common import as_tensor
 from .elementwise import cast
 
+# Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
+# Python float keeps its dtype (NEP 50: a NumPy float64 scalar would promote it to float64).
 _SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+# Activations compute in floating point: integer inputs become float32 (PyTorch's rule).
 def _float(x) -> Tensor:
     x = as_tensor(x)
     if x.data.dtype.kind != "f":
@@ -34,6 +37,7 @@ class Tanh(Function):
         return backend.get_array_module(x).tanh(x)
 
     def backward(self, gy, ops):
+        # Saving the output, not the input: 1 - y^2 needs no second tanh.
         y = self.output(ops)
         g = gy * y
         return gy - g * y  # gy (1 - y^2) with array-array ops only (no scalar conversion)
@@ -47,6 +51,8 @@ class Sigmoid(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         # Split by sign so exp never overflows.
+        # exp of a non-positive number only: no overflow for large |x|, and both branches agree
+        # (1/(1+e^-x) = e^x/(1+e^x)); the derivative s (1 - s) then reuses the output.
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -64,6 +70,8 @@ class Relu(Function):
         return backend.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy, ops):
+        # The output is positive exactly where x is: the mask needs no saved input (0 at x = 0, as
+        # PyTorch's subgradient). The bool mask promotes to gy's dtype in the product.
         return gy * (self.output(ops) > 0)
 
 
@@ -78,6 +86,7 @@ class LeakyRelu(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # The slope is a Python float: gy keeps its dtype.
         return ops.where(x > 0, gy, gy * self.slope)
 
 
@@ -89,10 +98,14 @@ class Elu(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        # expm1 of min(x, 0): accurate near 0 and never overflows on the positive side, which
+        # where() computes too and then discards.
         return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # alpha * exp(x) for x <= 0 is the derivative of alpha * (exp(x) - 1); min(x, 0) keeps the
+        # unused branch finite.
         return ops.where(x > 0, gy, gy * (ops.exp(ops.minimum(x, 0)) * self.alpha))
 
 
@@ -112,6 +125,7 @@ class Gelu(Function):
         if self.approximate == "tanh":
             u = (x + 0.044715 * x * x * x) * _SQRT_2_OVER_PI
             return 0.5 * x * (1 + xp.tanh(u))
+        # The exact (erf) form: PyTorch's default, and what GPT-2 checkpoints were trained with.
         k = backend.fused("gelu_forward", x)  # CuPy float32/float16: one kernel launch
         if k is not None:
             return k(x)
@@ -119,6 +133,8 @@ class Gelu(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # The fused GPU kernel serves the plain backward only; under create_graph the formulas below
+        # run on Tensors, so they are recorded.
         if self.approximate != "tanh" and not ops.is_graph:
             k = backend.fused("gelu_backward", x)
             if k is not None:
@@ -129,6 +145,7 @@ class Gelu(Function):
             du = (x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI  # d/dx of tanh's argument
             d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du
             return gy * d
+        # d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi).
         cdf = (ops.erf(x * (1 / _SQRT_2)) + 1) * 0.5
         pdf = ops.exp(x * x * -0.5) * _INV_SQRT_2PI
         return gy * (cdf + x * pdf)
@@ -147,6 +164,8 @@ class Silu(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # The sigmoid is recomputed from the saved input rather than saved itself: silu's forward
+        # does not keep it, and one array per node is the memory budget.
         s = ops.sigmoid(x)
         return gy * (s * (x * (1 - s) + 1))
 
@@ -166,6 +185,8 @@ class Softplus(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # Above the threshold the op is the identity (PyTorch's linear region), so the gradient is
+        # 1.
         bx = x * self.beta
         return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
 
@@ -180,9 +201,12 @@ class Erf(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # d/dx erf(x) = 2/sqrt(pi) exp(-x^2), the Gaussian density up to scaling.
         return gy * (ops.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
 
 
+# The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
+# GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:
     if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
         x = _float(x)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar
+from ..tensor import Tensor, get_default_dtype
+from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote
 from .elementwise import cast
 
 # ---------------------------------------------------------------------------------------------
@@ -25,6 +25,8 @@ class Add(Function):
     def forward(self, a, b):
         return a + b
 
+    # Both inputs get gy itself (no copy): the engine accumulates out of place, so sharing one
+    # array between two gradients is safe. Broadcast inputs are summed back by the engine.
     def backward(self, gy, ops):
         return gy, gy
 
@@ -36,12 +38,14 @@ class Sub(Function):
         return a - b
 
     def backward(self, gy, ops):
+        # The negation is skipped when b needs no gradient (a constant, or under no_grad).
         return gy, (-gy if self.parents[1] is not None else None)
 
 
 class Mul(Function):
     """d/da (a * b) = b, d/db (a * b) = a."""
 
+    # Each input's gradient needs the other input: both are saved (and versioned).
     save_inputs = True
 
     def forward(self, a, b):
@@ -63,6 +67,8 @@ class Div(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        # d/db (a/b) = -a/b^2 = -(gy/b) * a / b: ga is reused, so b is squared by two divisions
+        # rather than by b * b (which overflows float16 first).
         ga = gy / b
         gb = -ga * a / b if self.parents[1] is not None else None
         return ga, gb
@@ -79,6 +85,8 @@ class Pow(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        # The exponent's gradient uses the saved output (a^b) times log(a); log is taken only where
+        # a > 0 (elsewhere the gradient is 0, PyTorch's convention), so no nan leaks from log(<= 0).
         ga = gy * b * a ** (b - 1) if self.parents[0] is not None else None
         gb = None
         if self.parents[1] is not None:
@@ -99,6 +107,7 @@ class _ScalarOp(Function):
 
     __slots__ = ("c", "ca")
 
+    # `Op.apply(x, c)` works as for any op; the engine's apply_scalar does the real work.
     @classmethod
     def apply(cls, x, c):  # type: ignore[override]
         return cls.apply_scalar(x, c=c)
@@ -110,6 +119,7 @@ class AddScalar(_ScalarOp):
     def forward(self, x):
         return x + self.ca
 
+    # The constant has no gradient; x gets gy unchanged.
     def backward(self, gy, ops):
         return gy
 
@@ -121,6 +131,8 @@ class MulScalar(_ScalarOp):
         return x * self.ca
 
     def backward(self, gy, ops):
+        # The cached 0-d array `ca` on arrays (fast, same dtype); the Python scalar on Tensors,
+        # where it takes the Tensor's dtype like any Python number.
         return gy * (self.c if ops.is_graph else self.ca)
 
 
@@ -159,6 +171,8 @@ class PowScalar(_ScalarOp):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         c = self.c
+        # Small integer exponents are special-cased: exact, cheaper than a general power, and
+        # x^(c-1) with c = 0 would be x^-1 (inf at x = 0) times 0 = nan.
         if c == 0:
             return gy * 0
         if c == 1:
@@ -177,16 +191,20 @@ class RPowScalar(_ScalarOp):
         return self.ca**x
 
     def backward(self, gy, ops):
+        # log(c) as a Python float keeps gy's dtype.
         return gy * self.output(ops) * float(np.log(self.c))
 
 
 def _scalar_operand(x: Tensor, c):
     """(tensor, python scalar) for a tensor-scalar op: NumPy scalars become Python scalars, and
-    integer/bool tensors meeting a float scalar compute in float32 (PyTorch's rule)."""
+    integer/bool tensors meeting a float scalar compute in the default float dtype (float32;
+    PyTorch's rule, see `_common.result_type`)."""
+    # A NumPy scalar would not be "weak" under NEP 50 (np.float64(2) * float32 -> float64):
+    # as a Python scalar it takes the tensor's dtype, as PyTorch's scalars do.
     if isinstance(c, np.generic):
         c = c.item()
     if x.data.dtype.kind != "f" and isinstance(c, float):
-        x = cast(x, np.float32)
+        x = cast(x, get_default_dtype())
     return x, c
 
 
@@ -205,18 +223,19 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
       * number (op) tensor: `rscalar_op` with c (for sub c - x, for div c / x).
     Anything else (lists, arrays, NumPy scalars meeting an integer tensor) goes through
     `apply_binary`, which converts the operand first. With `true_division`, integer tensors
-    are cast to float32 first (PyTorch's `/`).
+    operands are promoted to a floating dtype first (PyTorch's `/`). Tensors of two dtypes are
+    promoted by PyTorch's rule (`_common.result_type`) before the op.
 
     A factory, not a shared helper called by four wrappers: the operators are the hottest
     Python path of a training step, and a closure saves the extra call per op.
     """
 
     def arithmetic(a, b) -> Tensor:
-        if true_division:
-            if isinstance(a, Tensor) and a.data.dtype.kind != "f":
-                a = cast(a, np.float32)
-            if isinstance(b, Tensor) and b.data.dtype.kind != "f":
-                b = cast(b, np.float32)
+        if true_division and (
+            (isinstance(a, Tensor) and a.data.dtype.kind != "f")
+            or (isinstance(b, Tensor) and b.data.dtype.kind != "f")
+        ):
+            a, b = promote(a, b, floating=True)  # int / int is a float division
         if isinstance(a, Tensor):
             tb = type(b)
             # `x * 0.5`, the most common operand of all in model code: a plain float or int
@@ -226,6 +245,9 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 c = b if fold == _SAME else (-b if fold == _NEGATE else 1.0 / b)
                 return scalar_op.apply_scalar(a, c)
             if isinstance(b, Tensor):
+                da, db = a.data.dtype, b.data.dtype
+                if da is not db and da != db:  # two dtypes: PyTorch's promotion, not NumPy's
+                    a, b = promote(a, b)
                 if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
                     check_broadcast(op, a, b)
                 return op.apply2(a, b)
@@ -257,6 +279,8 @@ div = _arithmetic(
 )  # fmt: skip
 
 
+# pow is not in the factory: its scalar forms differ (c ** x is RPowScalar, x ** c PowScalar,
+# and no constant folding applies), and it is far less hot than + - * /.
 def pow(a, b) -> Tensor:
     """a ** b: tensor or scalar base and exponent."""
     if isinstance(a, Tensor) and is_scalar(b):
@@ -286,18 +310,29 @@ def square(x) -> Tensor:
     return PowScalar.apply(as_tensor(x), c=2)
 
 
+# Integer-valued results: piecewise constant, so no gradient (and no node).
 def floor_divide(a, b) -> Tensor:
     """a // b: piecewise constant, so no gradient flows."""
-    a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    b = as_tensor(b, a)
+    a, b = _promoted_operands(a, b)
     return _nograd(lambda x, y: x // y, a, b)
 
 
 def remainder(a, b) -> Tensor:
     """a % b (Python's sign convention); d/da = 1."""
-    a = as_tensor(a, b if isinstance(b, Tensor) else None)
+    a, b = _promoted_operands(a, b)
+    # a - floor(a / b) * b: the floor is a constant (detached), so d/da = 1 and d/db =
+    # -floor(a/b), as PyTorch's remainder.
     return sub(a, mul(floor_divide(a, b).detach(), b))
 
 
 def _nograd(fn, *tensors) -> Tensor:
     return Tensor._wrap(fn(*(t.data for t in tensors)))
+
+
+def _promoted_operands(a, b):
+    """Both operands as Tensors of PyTorch's result dtype (lists and arrays become tensors)."""
+    if not isinstance(a, Tensor) and (not is_scalar(a) or not isinstance(b, Tensor)):
+        a = as_tensor(a)
+    if not isinstance(b, Tensor) and not is_scalar(b):
+        b = as_tensor(b)
+    return promote(a, b)

@@ -14,10 +14,14 @@ from ..tensor import Tensor
 from ._common import as_tensor
 
 
+# One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
+# arrays, with descent's broadcast error (naming both shapes) instead of NumPy's.
 def _compare(ufunc_name):
     def fn(a, b) -> Tensor:
         ta = a if isinstance(a, Tensor) else None
         tb = b if isinstance(b, Tensor) else None
+        # Python scalars and arrays are compared as they are: no dtype decision is needed for a bool
+        # result.
         av = a.data if ta is not None else a
         bv = b.data if tb is not None else b
         if ta is not None and tb is not None and ta.data.shape != tb.data.shape:
@@ -48,6 +52,7 @@ logical_xor = _compare("logical_xor")
 def logical_not(x) -> Tensor:
     x = as_tensor(x)
     xp = backend.get_array_module(x.data)
+    # `~mask` negates a bool tensor; on integers `~` is the bitwise invert, as in NumPy/PyTorch.
     if x.data.dtype == np.bool_:
         return Tensor._wrap(xp.logical_not(x.data))
     return Tensor._wrap(xp.invert(x.data))
@@ -71,4 +76,5 @@ def isinf(x) -> Tensor:
 def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
     a = as_tensor(a)
     b = as_tensor(b)
+    # A Python bool (PyTorch's allclose returns one too): the arrays are compared on the host.
     return bool(np.allclose(backend.as_numpy(a.data), backend.as_numpy(b.data), rtol, atol))

@@ -21,6 +21,8 @@ from ..tensor import Tensor
 from .shape import broadcast_to, permute
 
 
+# geom, used throughout, is the tuple (kh, kw, sh, sw, dh, dw, ph, pw): kernel size, stride,
+# dilation and padding per spatial dimension.
 def out_size(n: int, k: int, s: int, d: int, p: int) -> int:
     """Output length of a window of size k, stride s, dilation d over n + 2p positions."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
@@ -48,6 +50,8 @@ def im2col_array(xp, x, geom):
 
 def col2im_array(xp, cols, x_shape, geom):
     """Adjoint of im2col_array: patches (C, kh, kw, N, Ho, Wo) summed back into (N, C, H, W)."""
+    # Overlapping windows read some pixels several times, so their gradients must be added, not
+    # assigned: kh*kw strided in-place adds, each over the whole batch at once.
     kh, kw, sh, sw, dh, dw, ph, pw = geom
     n, c, h, w = x_shape
     ho, wo = cols.shape[-2], cols.shape[-1]
@@ -60,6 +64,7 @@ def col2im_array(xp, cols, x_shape, geom):
             gx[:, :, r0 : r0 + sh * (ho - 1) + 1 : sh, c0 : c0 + sw * (wo - 1) + 1 : sw] += cols[
                 :, i, j
             ].transpose(1, 0, 2, 3)
+    # The padding received gradient too (it was read); the input's gradient is the inner part.
     if ph or pw:
         gx = gx[:, :, ph : ph + h, pw : pw + w]
     return gx
@@ -75,6 +80,8 @@ def im2col_nlast(xp, x, geom):
     kh, kw, sh, sw, dh, dw, ph, pw = geom
     n, c, h, w = x.shape
     ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+    # Padding the batch-last view makes the one copy that turns it contiguous, so the strided
+    # view below reads runs of N values.
     xl = x.transpose(1, 2, 3, 0)  # (C, H, W, N) view
     if ph or pw:
         xl = xp.pad(xl, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
@@ -112,6 +119,8 @@ class Im2Col(Function):
     def forward(self, x):
         return im2col_array(backend.get_array_module(x), x, self.geom)
 
+    # Im2Col is linear, so its backward is its adjoint, Col2Im, as an op under create_graph
+    # (differentiable again) or as the array function on a plain pass.
     def backward(self, gy, ops):
         if ops.is_graph:
             return Col2Im.apply(gy, geom=self.geom, x_shape=self.in_shapes[0])
@@ -127,6 +136,7 @@ class Col2Im(Function):
         return col2im_array(backend.get_array_module(cols), cols, self.x_shape, self.geom)
 
     def backward(self, gy, ops):
+        # And Col2Im's adjoint is Im2Col: the pair closes, to any order.
         if ops.is_graph:
             return Im2Col.apply(gy, geom=self.geom)
         return im2col_array(backend.get_array_module(gy), gy, self.geom)
@@ -182,6 +192,7 @@ class Conv2d(Function):
         ho = out_size(x.shape[2], geom[0], geom[2], geom[4], geom[6])
         wo = out_size(x.shape[3], geom[1], geom[3], geom[5], geom[7])
         p = ho * wo
+        # The layout choice is saved: backward must read cols in the layout forward wrote.
         self.nlast = wo < NLAST_BELOW_WIDTH
         if self.nlast:
             cols = im2col_nlast(xp, x, geom)  # (C, kh, kw, Ho, Wo, N)
@@ -200,6 +211,8 @@ class Conv2d(Function):
             out = (w.reshape(g, o // g, k) @ per_image).reshape(n, o, ho, wo)  # fresh
             if self.has_b:
                 out += b[0].reshape(1, o, 1, 1)
+        # cols is the one large array kept for backward (it gives dW without a second im2col); it
+        # is a saved slot, so the engine frees it after backward.
         self.cols = cols
         return out
 
@@ -215,10 +228,13 @@ class Conv2d(Function):
         og, kg = o // g, w.size // o  # kg = C/G * kh * kw
         c, kh, kw = x.shape[1], self.geom[0], self.geom[1]
         need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
+        # Per group: gW = gY @ cols^T and gcols = W^T @ gY, then col2im sums gcols into gx.
         cols = self.cols
         w3 = w.reshape(g, og, kg)
         gx = gw = gb = None
         if self.nlast:
+            # gy (N, O, Ho, Wo) in the batch-last column order (O, Ho, Wo, N): one copy, then one
+            # product.
             gy2 = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0)).reshape(g, og, p * n)
             if need_w:
                 gw = (gy2 @ cols.reshape(g, kg, p * n).swapaxes(-1, -2)).reshape(w.shape)
@@ -233,18 +249,20 @@ class Conv2d(Function):
             if need_x:
                 gcols = w3.swapaxes(-1, -2) @ gy4  # (N, G, K, P)
                 gx = col2im_nfirst(xp, gcols.reshape(n, c, kh, kw, ho, wo), x.shape, self.geom)
+        # The bias was added at every output position: its gradient sums gy over all but channels.
         if self.has_b and self.parents[2] is not None:
             gb = gy.sum(axis=(0, 2, 3))
         return (gx, gw, gb) if self.has_b else (gx, gw)
 
     def _graph_backward(self, gy, ops):
         """Differentiable form: products of recorded ops, patches through Im2Col/Col2Im."""
-
         ins = self.inputs(ops)
         x, w = ins[0], ins[1]
         n, o, ho, wo = gy.shape
         g = self.groups
         og, kg = o // g, w.size // o
+        # The same products as the array path, in the image-major (C, kh, kw, N, Ho, Wo) layout of
+        # Im2Col, with every step a recorded op.
         gy2 = permute(gy, 1, 0, 2, 3).reshape(g, og, n * ho * wo)  # (G, O/G, N*P)
         gx = gw = gb = None
         if self.parents[1] is not None:
@@ -295,6 +313,7 @@ class MaxPool2d(Function):
         kh, kw, sh, sw, dh, dw, ph, pw = self.geom
         h, w = x.shape[2], x.shape[3]
         ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+        # Padding with -inf: a padded position never wins a maximum (PyTorch's max-pool semantics).
         xpad = _padded(xp, x, ph, pw, -np.inf)
         self.xpad = xpad if xpad is not x else None  # the padded copy, kept only if made
         out = None
@@ -310,6 +329,9 @@ class MaxPool2d(Function):
         kw = self.geom[1]
         taken = None
         for i, j, sl in _offsets(self.geom, y.shape[2], y.shape[3]):
+            # A position wins where it equals the window's maximum; `taken` keeps a tie from being
+            # counted twice, so exactly one input per window gets the gradient (the first, as
+            # PyTorch).
             hit = xpad[sl] == y
             if taken is None:
                 taken = hit.copy()
@@ -325,7 +347,6 @@ class MaxPool2d(Function):
         n, c, h, w = self.in_shapes[0]
         if ops.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
-
             xp = backend.get_array_module(y.data)
             sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy.data.dtype)
             for k, _sl, hit in self._winners(xp, x.data, y.data):
@@ -335,6 +356,7 @@ class MaxPool2d(Function):
             return Col2Im.apply(cols, geom=self.geom, x_shape=self.in_shapes[0])
         xp = backend.get_array_module(gy)
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        # Windows may overlap (stride < kernel): the adds accumulate into the shared pixels.
         for _k, sl, hit in self._winners(xp, x, y):
             gx[sl] += gy * hit  # (ufunc where= on strided views is several times slower)
         if ph or pw:
@@ -360,6 +382,7 @@ class AvgPool2d(Function):
         out = None
         for _i, _j, sl in _offsets(self.geom, ho, wo):
             out = xpad[sl].copy() if out is None else xp.add(out, xpad[sl], out=out)
+        # Only the output size is kept: the backward of an average needs no input values.
         self.out_hw = (ho, wo)
         out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=x.dtype)
         return out
@@ -376,6 +399,7 @@ class AvgPool2d(Function):
         xp = backend.get_array_module(gy)
         ph, pw = self.geom[6], self.geom[7]
         n, c, h, w = x_shape
+        # Every element of a window gets gy / divisor; overlapping windows add up.
         g = gy / (self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=gy.dtype))
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
         for _i, _j, sl in _offsets(self.geom, ho, wo):

@@ -20,6 +20,9 @@ from ._common import apply_binary, as_tensor
 # Unary math
 
 
+# What each op saves is the cheapest thing its derivative can be computed from: the output
+# when the derivative is a function of it (exp, sqrt, tan: one array, no recomputation), else
+# the input. Saving both would double the memory a graph holds until backward.
 class Exp(Function):
     """d/dx exp(x) = exp(x) (reuses the output)."""
 
@@ -28,6 +31,7 @@ class Exp(Function):
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
 
+    # y = exp(x) is its own derivative: reuse it instead of a second exp.
     def backward(self, gy, ops):
         return gy * self.output(ops)
 
@@ -42,6 +46,7 @@ class Log(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # 1/x is infinite at 0, like the derivative; anomaly mode reports where such a value began.
         return gy / x
 
 
@@ -55,6 +60,7 @@ class Log1p(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # x + 1 may round to 1 for tiny x, which is exactly the derivative there (1/(1+x) -> 1).
         return gy / (x + 1)
 
 
@@ -79,6 +85,7 @@ class Sqrt(Function):
         return backend.get_array_module(x).sqrt(x)
 
     def backward(self, gy, ops):
+        # At x = 0 the output is 0 and the gradient inf, as the true derivative and PyTorch's.
         return gy / (self.output(ops) * 2)
 
 
@@ -92,6 +99,7 @@ class Rsqrt(Function):
 
     def backward(self, gy, ops):
         y = self.output(ops)
+        # -1/2 x^(-3/2) = -y^3 / 2 with y = x^(-1/2): three multiplies instead of a power.
         return gy * (y * y * y) * -0.5
 
 
@@ -105,6 +113,7 @@ class Abs(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # sign(0) = 0: the subgradient PyTorch picks at the kink, so both libraries agree there.
         return gy * ops.sign(x)
 
 
@@ -115,6 +124,8 @@ class Sign(Function):
         return backend.get_array_module(x).sign(x)
 
     def backward(self, gy, ops):
+        # gy * 0 (not None) keeps the input connected, so a gradient of shape x arrives (zeros);
+        # NaN/inf in gy stay visible (0 * inf = nan), as in PyTorch.
         return gy * 0
 
 
@@ -154,9 +165,13 @@ class Tan(Function):
 
     def backward(self, gy, ops):
         y = self.output(ops)
+        # 1 + tan^2 from the saved output: no cos is evaluated (sec^2 would need one).
         return gy * (y * y + 1)
 
 
+# The public functions of the unary ops: convert the operand, compute in float32 for integer
+# inputs (PyTorch's promotion for exp, log, ...), then record. Made by one factory so the nine
+# functions cannot drift apart; `type(x) is not Tensor` is the cheap test for the common case.
 def _unary(op):
     def fn(x) -> Tensor:
         if type(x) is not Tensor:
@@ -205,6 +220,9 @@ class Maximum(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        # w is the share of a: 1 where a wins, 0.5 on a tie (PyTorch splits ties evenly, which keeps
+        # max(x, x) = x with gradient 1), 0 where b wins; b gets the rest, so the shares sum to 1.
+        # The bool/float mix is cast to gy's dtype: no float64 gradient from a float32 op.
         w = (a > b) + (a == b) * 0.5
         w = ops.cast(w, gy.dtype)
         return gy * w, gy * (1 - w)
@@ -220,6 +238,7 @@ class Minimum(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        # The mirror image of Maximum: a's share where it is the smaller one.
         w = (a < b) + (a == b) * 0.5
         w = ops.cast(w, gy.dtype)
         return gy * w, gy * (1 - w)
@@ -244,6 +263,9 @@ class Clamp(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        # Pass the gradient where x is inside [lo, hi] (bounds included, as PyTorch): the input is
+        # saved, not the output, because the output cannot tell "clamped" from "exactly at the
+        # bound".
         mask = None
         if self.lo is not None:
             mask = x >= self.lo
@@ -258,6 +280,7 @@ def clamp(x, min=None, max=None) -> Tensor:
     x = as_tensor(x)
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min= and max=")
+    # Tensor bounds get gradients too: clamp is then max/min with them, composed.
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = x
         if min is not None:
@@ -265,6 +288,7 @@ def clamp(x, min=None, max=None) -> Tensor:
         if max is not None:
             out = minimum(out, max)
         return out
+    # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
     if x.data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)
     return Clamp.apply(x, lo=min, hi=max)
@@ -282,6 +306,8 @@ class Where(Function):
         return backend.get_array_module(a).where(c, a, b)
 
     def backward(self, gy, ops):
+        # Only the condition is read (it is saved with a and b because inputs are saved together);
+        # each branch gets gy where it was chosen and 0 elsewhere, the condition gets nothing.
         c = self.inputs(ops)[0]
         p = self.parents
         ga = ops.where(c, gy, 0) if p[1] is not None else None
@@ -294,6 +320,8 @@ def where(condition, a, b) -> Tensor:
     condition = as_tensor(condition)
     if condition.data.dtype != np.bool_:
         condition = Tensor._wrap(condition.data.astype(bool))
+    # Python scalars take the other operand's dtype (no silent upcast); with two scalars the first
+    # one decides. The broadcast check here gives an error naming all three shapes.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
@@ -315,6 +343,7 @@ class MaskedFill(Function):
     save_inputs = True
 
     def forward(self, x, mask):
+        # The fill value in x's dtype: a Python float must not turn a float32 tensor into float64.
         return backend.get_array_module(x).where(mask, x.dtype.type(self.value), x)
 
     def backward(self, gy, ops):
@@ -327,6 +356,7 @@ def masked_fill(x, mask, value) -> Tensor:
     mask = as_tensor(mask)
     if mask.data.dtype != np.bool_:
         mask = Tensor._wrap(mask.data.astype(bool))
+    # A tensor value may need a gradient of its own: `where` gives it one.
     if isinstance(value, Tensor):
         return where(mask, value, x)
     return MaskedFill.apply(x, mask, value=value)
@@ -338,10 +368,13 @@ class Cast(Function):
     __slots__ = ("dtype", "in_dtype")
 
     def forward(self, x):
+        # The input dtype is kept (a dtype object, not an array) to cast the gradient back: a
+        # float16 -> float32 cast hands a float16 gradient to its float16 input (mixed precision).
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
 
     def backward(self, gy, ops):
+        # From an integer input nothing flows back: integers cannot require grad.
         if self.in_dtype.kind != "f":
             return None
         return ops.cast(gy, self.in_dtype)
@@ -353,6 +386,7 @@ def cast(x, dtype) -> Tensor:
     dtype = np.dtype(dtype)
     if x.data.dtype == dtype:
         return x
+    # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch).
     if dtype.kind != "f":
         return Tensor._wrap(x.data.astype(dtype))
     return Cast.apply(x, dtype=dtype)

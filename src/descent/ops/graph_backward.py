@@ -41,6 +41,8 @@ from .shape import swapaxes as swapaxes
 from .shape import to_device as to_device
 from .shape import transpose as transpose
 
+# Backward code tests `ops.is_graph` where the array and Tensor forms must differ (a fused
+# kernel that only exists for arrays, a constant mask that must be wrapped as a Tensor).
 is_graph = True
 
 
@@ -58,6 +60,8 @@ def pad_grad(g, pad_width):
     return array_backward.pad_grad(None, g, pad_width)
 
 
+# np.expand_dims takes a tuple of axes; descent's unsqueeze takes one, so the reduced axes
+# are put back with one reshape instead.
 def expand_reduced(g, shape, axis, keepdims):
     if not keepdims and axis is not None:
         g = g.reshape(_kept_shape(g.shape, axis, len(shape)))
@@ -72,6 +76,8 @@ def _kept_shape(shape, axis, ndim):
     return tuple(out)
 
 
+# The scatter helpers are ops of their own (IndexGrad, AlongAxisGrad): their backward is the
+# matching gather, so gradients of gradients flow through them.
 def index_grad(g, shape, index, basic):
     return IndexGrad.apply(g, shape=shape, idx=index, basic=basic)
 

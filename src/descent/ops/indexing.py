@@ -20,6 +20,9 @@ def _convert_index(index, xp):
     """Turn Tensors inside an index into arrays; say whether the index is basic (views only)."""
     if not isinstance(index, tuple):
         index = (index,)
+    # "basic" (slices, ints, None, Ellipsis) decides the backward: such an index names each element
+    # at most once, so its gradient can be assigned; an array index may repeat elements and needs a
+    # scatter-add. Tensors in the index are constants: they are unwrapped, never differentiated.
     out = []
     basic = True
     for i in index:
@@ -49,6 +52,7 @@ class GetItem(Function):
         return x[self.idx]
 
     def backward(self, gy, ops):
+        # Nothing saved but the index: zeros of the input's shape with gy put where it was read.
         return ops.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
 
 
@@ -65,6 +69,8 @@ class IndexGrad(Function):
             backend.scatter_add(out, self.idx, g)
         return out
 
+    # IndexGrad is linear in g; its adjoint reads the gradient back at the same index. This pair
+    # is what makes indexing differentiable to any order.
     def backward(self, gy, ops):
         return gy[self.idx]
 
@@ -84,6 +90,9 @@ def setitem(x: Tensor, index, value) -> None:
     idx, basic = _convert_index(index, xp)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)
+    # Recorded only when a gradient can flow (like the in-place ops, see ops/inplace.py): the
+    # SetItem op runs on an alias of x's old value and x is rebound to the result, so the nodes
+    # that saved x before keep their value and see its version change.
     if is_grad_enabled() and (x._rg or (isinstance(value, Tensor) and value._rg)):
         if x._rg and x._node is None:
             raise RuntimeError(
@@ -99,6 +108,7 @@ def setitem(x: Tensor, index, value) -> None:
         x._rg = True
         x._version += 1
         return
+    # Outside the graph: write into the array (views see it); the version still goes up.
     x.data[idx] = value.data if isinstance(value, Tensor) else value
     x._version += 1
 
@@ -109,6 +119,7 @@ class SetItem(Function):
     __slots__ = ("idx", "basic")
 
     def forward(self, x, v):
+        # A copy, never x itself: x's old value may be saved by another node.
         out = x.copy()
         out[self.idx] = v
         return out
@@ -134,6 +145,7 @@ class SetItem(Function):
 def _index_tensor(index, xp, name):
     if isinstance(index, Tensor):
         index = index.data
+    # Index tensors are int64 constants on x's device; a float index is a user error, not cast.
     index = xp.asarray(index)
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype}")
@@ -149,6 +161,7 @@ class TakeAlongAxis(Function):
         return backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
 
     def backward(self, gy, ops):
+        # The adjoint of gathering: scatter-add gy back (repeated indices accumulate).
         return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
 
 
@@ -158,10 +171,10 @@ class AlongAxisGrad(Function):
     __slots__ = ("shape", "idx", "axis")
 
     def forward(self, g):
-
         return along_axis_grad(backend.get_array_module(g), g, self.shape, self.idx, self.axis)
 
     def backward(self, gy, ops):
+        # The adjoint of the scatter-add is the gather again: the pair closes under differentiation.
         return ops.take_along_axis(gy, self.idx, self.axis)
 
 
@@ -186,6 +199,8 @@ def gather(x, axis: int, index, *, dim=None) -> Tensor:
     x = as_tensor(x)
     axis = int(axis if dim is None else dim) % max(x.ndim, 1)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a
+    # recorded slice) and the NumPy-style take_along_axis does the rest.
     if len(shape) == x.ndim and any(
         n < m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis
     ):
@@ -201,6 +216,7 @@ def index_select(x, axis: int, index, *, dim=None) -> Tensor:
     xp = backend.get_array_module(x.data)
     index = _index_tensor(index, xp, "index_select")
     axis = int(axis) % x.ndim
+    # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
     return getitem(x, (slice(None),) * axis + (index,))
 
 
@@ -211,8 +227,8 @@ class ScatterAdd(Function):
 
     def forward(self, x, src):
         xp = backend.get_array_module(x)
+        # Into a copy of x (x may be saved elsewhere); repeated indices add up, as torch's.
         out = x.copy()
-
         backend.scatter_add(out, along_axis_index(xp, self.idx, self.axis), src)
         return out
 
@@ -224,6 +240,7 @@ class ScatterAdd(Function):
             # take_along_axis, which would demand equal (broadcastable) shapes.
             ix = along_axis_index(backend.get_array_module(self.idx), self.idx, self.axis)
             gsrc = gy[ix]
+        # d out / d x is the identity: every element of x is still in out, once.
         return gy, gsrc
 
 
@@ -235,6 +252,7 @@ def scatter_add(x, axis: int, index, src, *, dim=None) -> Tensor:
     src = as_tensor(src, x)
     xp = backend.get_array_module(x.data)
     index = _index_tensor(index, xp, "scatter_add")
+    # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
         src = src[tuple(slice(0, n) for n in index.shape)]
     return ScatterAdd.apply(x, src, idx=index, axis=int(axis) % x.ndim)
@@ -247,6 +265,8 @@ class IndexAdd(Function):
 
     def forward(self, x, src):
         out = x.copy()
+        # alpha scales src before the scatter; alpha = 1 skips the multiply (a temporary of src's
+        # size).
         idx = (slice(None),) * self.axis + (self.idx,)
         backend.scatter_add(out, idx, src * self.alpha if self.alpha != 1 else src)
         return out
@@ -278,5 +298,6 @@ def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
     if num_classes < 0:
         num_classes = int(index.data.max()) + 1
     out = xp.zeros(index.shape + (num_classes,), dtype=dtype)
+    # Integer output (PyTorch's): one-hot vectors are data, not something to differentiate.
     xp.put_along_axis(out, index.data[..., None].astype(np.int64), 1, axis=-1)
     return Tensor._wrap(out)

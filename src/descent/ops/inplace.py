@@ -26,11 +26,15 @@ from .arithmetic import add, div, mul, sub
 from .elementwise import cast, clamp, clone, masked_fill
 
 
+# The version counter is what makes in-place changes safe: nodes record the versions of the
+# inputs they saved (autograd.record_node) and backward compares them (run_backward).
 def _bump(t: Tensor) -> None:
     t._version += 1
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
+    # A leaf that requires grad is a parameter: changing it under grad mode would make its
+    # gradient refer to a value that no longer exists. Optimizers update under no_grad.
     if t._rg and t._node is None and is_grad_enabled():
         raise RuntimeError(
             f"{op}: a leaf tensor that requires grad (shape {t.shape}) is being modified in place "
@@ -39,6 +43,8 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
 
 
 def _records(t: Tensor, *others) -> bool:
+    # Recorded when a gradient could flow through the update: grad mode on and t or an operand
+    # requires grad. Otherwise the cheap path writes into the array.
     if not is_grad_enabled():
         return False
     return t._rg or any(isinstance(o, Tensor) and o._rg for o in others)
@@ -48,6 +54,8 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
     second Tensor object holding t's old value and node), so what it saved for backward is not
     changed by rebinding t here."""
+    # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
+    # sees the new value and its node, as after PyTorch's in-place op.
     t.data = result.data
     t._node = result._node
     t._rg = result._rg
@@ -59,6 +67,8 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
         return _rebind(t, outofplace(t._alias(), other))
+    # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
+    # float results into an int tensor instead of truncating silently.
     o = other.data if isinstance(other, Tensor) else other
     xp = backend.get_array_module(t.data)
     if isinstance(other, Tensor):
@@ -97,9 +107,12 @@ def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
     _check_leaf_inplace(t, "copy_")
     src = as_tensor(src, t)
+    # t's old value is overwritten entirely, so the recorded form needs no alias: the result is a
+    # copy of src in t's dtype and shape; the gradient flows to src only.
     if _records(t, src):
         b = src if src.shape == t.shape else src.broadcast_to(t.shape)
         return _rebind(t, clone(cast(b, t.dtype)))
+    # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
         t.data[...] = backend.to_device(src.data, t.device)
     else:
@@ -110,6 +123,7 @@ def copy_(t: Tensor, src) -> Tensor:
 
 def fill_(t: Tensor, value) -> Tensor:
     _check_leaf_inplace(t, "fill_")
+    # x * 0 + value keeps x's dtype and shape in the graph, and gives a tensor value its gradient.
     if _records(t, value):
         return _rebind(t, t._alias() * 0 + value)
     t.data[...] = value.data if isinstance(value, Tensor) else value
@@ -123,6 +137,7 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
         return _rebind(t, masked_fill(t._alias(), mask, value))
     mask = as_tensor(mask)
     xp = backend.get_array_module(t.data)
+    # copyto with where= writes only the masked entries, in place, with broadcasting.
     xp.copyto(t.data, value.data if isinstance(value, Tensor) else value, where=mask.data)
     _bump(t)
     return t

@@ -26,6 +26,7 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy, ops):
+        # Both operands are saved: each gradient is a product with the other one.
         a, b = self.inputs(ops)
         a_vec, b_vec = a.ndim == 1, b.ndim == 1
         if a_vec and b_vec:  # dot product: gy is a scalar
@@ -39,6 +40,8 @@ class MatMul(Function):
             gy = ops.expand_dims(gy, -1)
         ga = gb = None
         if self.parents[0] is not None:
+            # (..., m, n) @ (..., n, k)^T -> (..., m, k): gy times b transposed in its last two
+            # dims.
             ga = gy @ ops.swapaxes(b, -1, -2)
             # (the engine sums ga over broadcast batch dimensions)
             if a_vec:
@@ -74,6 +77,8 @@ def matmul(a, b) -> Tensor:
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({kb}); "
             "transpose one of them (x.T or x.mT)"
         )
+    # Batch dimensions must broadcast; checked here so the error names both shapes before
+    # NumPy's own (less specific) one.
     if a.ndim > 2 and b.ndim > 2:
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -83,6 +88,8 @@ def matmul(a, b) -> Tensor:
             ) from None
     if type(a.data) is not type(b.data):
         check_devices("matmul", a, b)
+    # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
+    # amp.lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype
         a, b = amp.lower(a, b)
     return MatMul.apply(a, b)
@@ -101,6 +108,7 @@ def outer(a, b) -> Tensor:
     """Outer product of two 1-D tensors: out[i, j] = a[i] b[j]."""
     a = as_tensor(a)
     b = as_tensor(b, a)
+    # A broadcast product: composite, its gradient comes from Mul and the engine's unbroadcast.
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
@@ -117,6 +125,8 @@ class Einsum(Function):
         return xp.einsum(spec, *operands, optimize=len(operands) > 2)
 
     def backward(self, gy, ops):
+        # For each operand i: contract gy with all the other operands onto i's subscripts. Letters
+        # of i that appear nowhere else were summed away in forward; their gradient is a broadcast.
         operands = self.inputs(ops)
         grads = []
         for i, sub in enumerate(self.inputs_subs):
@@ -127,6 +137,8 @@ class Einsum(Function):
             avail = set(self.out_subs) | {c for s, _ in others for c in s}
             kept = "".join(c for c in sub if c in avail)
             spec = ",".join([self.out_subs] + [s for s, _ in others]) + "->" + kept
+            # This is itself an einsum, so under create_graph it records an Einsum op and the
+            # gradient is differentiable again.
             g = ops.einsum(spec, gy, *[o for _, o in others])
             if kept != sub:
                 shape = [self.in_shapes[i][k] if c in kept else 1 for k, c in enumerate(sub)]
@@ -150,6 +162,7 @@ def einsum(subscripts: str, *operands) -> Tensor:
     else:
         lhs = spec
         letters = re.sub(r"[^a-zA-Z]", "", lhs)
+        # NumPy's implicit output: the letters that occur once, in alphabetical order.
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     subs = lhs.split(",")
     if len(subs) != len(tensors):

@@ -10,6 +10,9 @@ from ..tensor import Tensor
 from ._common import as_tensor, check_devices, normalize_axis, shape_arg
 
 
+# Shape ops move no arithmetic: each backward is the inverse movement of the gradient
+# (reshape back, transpose back, cut back into pieces). None saves an input: the shapes the
+# engine records (`in_shapes`) are all they need, so they keep no array alive.
 class Reshape(Function):
     """d reshape(x) = reshape of the gradient back to x's shape."""
 
@@ -25,8 +28,10 @@ class Reshape(Function):
 def reshape(x, *shape) -> Tensor:
     x = as_tensor(x)
     shape = tuple(int(n) for n in shape_arg(shape))
+    # Reshaping to the same shape records nothing: no node for a no-op (PyTorch makes a view).
     if shape == x.data.shape:
         return x
+    # NumPy's message does not name the sizes; ours says both shapes and the element count.
     try:
         return Reshape.apply(x, shape=shape)
     except ValueError:
@@ -44,6 +49,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, 1)
+    # Negative dims count from the end, as PyTorch; -1 lets NumPy infer the merged size.
     s = start_dim % x.ndim
     e = end_dim % x.ndim
     shape = x.shape[:s] + (-1,) + x.shape[e + 1 :]
@@ -59,6 +65,7 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy, ops):
+        # argsort of a permutation is its inverse: it puts every axis back where it came from.
         return ops.transpose(gy, tuple(np.argsort(self.axes)))
 
 
@@ -66,6 +73,8 @@ def transpose(x, *axes) -> Tensor:
     """Permute axes; with no axes reverse them (NumPy); with two ints swap them (PyTorch)."""
     x = as_tensor(x)
     axes = shape_arg(axes) if axes else ()
+    # No axes reverse them (NumPy). Two ints mean PyTorch's transpose(dim0, dim1) (swap two
+    # axes), except for a 2-D tensor, where NumPy's full permutation and PyTorch's swap agree.
     if not axes:
         axes = tuple(range(x.ndim - 1, -1, -1))
     elif len(axes) == 2 and x.ndim != 2:
@@ -78,6 +87,7 @@ def transpose(x, *axes) -> Tensor:
     if len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} do not match a tensor of shape {x.shape}")
     axes = tuple(int(a) % x.ndim for a in axes)
+    # The identity permutation records nothing.
     if axes == tuple(range(x.ndim)):
         return x
     return Transpose.apply(x, axes=axes)
@@ -109,8 +119,10 @@ class BroadcastTo(Function):
     __slots__ = ("shape",)
 
     def forward(self, x):
+        # A read-only view: nothing is copied; ops that write into their result make their own.
         return backend.get_array_module(x).broadcast_to(x, self.shape)
 
+    # Returned at the output's shape: the engine's one unbroadcast (sum_to) sums the copies.
     def backward(self, gy, ops):
         return gy
 
@@ -122,6 +134,7 @@ def broadcast_to(x, shape) -> Tensor:
         return x
     try:
         np.broadcast_shapes(x.shape, shape)
+        # broadcast_shapes accepts (3, 1) with (3,), but broadcasting never removes dimensions.
         if len(shape) < x.ndim:
             raise ValueError
     except ValueError:
@@ -134,6 +147,7 @@ def expand(x, *shape) -> Tensor:
     x = as_tensor(x)
     shape = list(shape_arg(shape))
     lead = len(shape) - x.ndim
+    # PyTorch's -1 ("keep this size") is resolved against the trailing dims of x.
     for i in range(x.ndim):
         if shape[lead + i] == -1:
             shape[lead + i] = x.shape[i]
@@ -146,6 +160,7 @@ def squeeze(x, axis=None) -> Tensor:
         shape = tuple(n for n in x.shape if n != 1)
     else:
         axes = normalize_axis(axis, x.ndim)
+        # squeeze is a reshape: the gradient only needs the old shape back.
         axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: non-1 dims are left alone
         shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     return reshape(x, shape)
@@ -156,6 +171,7 @@ def unsqueeze(x, axis) -> Tensor:
     if axis is None:
         raise TypeError("unsqueeze: pass the axis (dim) where the new dimension goes")
     nd = x.ndim + 1
+    # The new axis may be at position ndim (the end): the valid range is that of the result.
     a = int(axis)
     if not -nd <= a < nd:
         raise ValueError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
@@ -175,6 +191,7 @@ class Concatenate(Function):
         return backend.get_array_module(*xs).concatenate(xs, axis=self.axis)
 
     def backward(self, gy, ops):
+        # Each input's gradient is its slab of gy along the axis: basic slices, so views, no copies.
         out = []
         start = 0
         pre = (slice(None),) * self.axis
@@ -201,6 +218,7 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
         if t.ndim != nd or any(t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis):
             shapes = [tuple(u.shape) for u in tensors]
             raise ValueError(f"cat: shapes {shapes} must match except along axis {axis}")
+    # Mixed dtypes promote as NumPy would, by casting (recorded) before the join.
     dt = np.result_type(*(t.data.dtype for t in tensors))
     tensors = [t if t.data.dtype == dt else t.astype(dt) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
@@ -219,6 +237,7 @@ def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    # stack is composite: unsqueeze + cat, so it needs no backward of its own.
     return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
@@ -236,6 +255,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
         sizes = list(split_size_or_sections)
         if builtins_sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
+    # Pieces are slices of x (GetItem nodes): each gets its gradient scattered back into place.
     pre = (slice(None),) * axis
     out, start = [], 0
     for s in sizes:
@@ -244,6 +264,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     return tuple(out)
 
 
+# `sum` is shadowed in ops (descent's own reductions); this adds plain ints.
 def builtins_sum(v):
     total = 0
     for a in v:
@@ -257,6 +278,7 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
         axis = dim
     x = as_tensor(x)
     n = x.shape[normalize_axis(axis, x.ndim)[0]]
+    # ceil(n / chunks) with integers: PyTorch's chunk size (the last piece may be smaller).
     size = -(-n // chunks)
     return split(x, size, axis)
 
@@ -278,6 +300,8 @@ class Pad(Function):
         return xp.pad(x, self.pad_width, mode=self.mode)
 
     def backward(self, gy, ops):
+        # Non-constant modes copy input elements (some several times): scatter-add gy back through
+        # the index map `src`, so every copy's gradient reaches the element it copied.
         if self.mode == "constant":
             return ops.pad_grad(gy, self.pad_width)
         shape = self.in_shapes[0]
@@ -311,6 +335,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
         raise ValueError(
             f"pad: expected pairs (before, after) for at most {x.ndim} dimensions, got {pad}"
         )
+    # PyTorch lists pads from the last dimension backwards; NumPy wants one pair per axis.
     width = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -328,6 +353,7 @@ class Flip(Function):
         return backend.get_array_module(x).flip(x, self.axis)
 
     def backward(self, gy, ops):
+        # Flipping is its own inverse (and its own adjoint).
         return ops.flip(gy, self.axis)
 
 
@@ -346,6 +372,8 @@ class Roll(Function):
         return backend.get_array_module(x).roll(x, self.shift, self.axis)
 
     def backward(self, gy, ops):
+        # Rolling back by the same shift undoes the roll: the adjoint of a permutation is its
+        # inverse.
         neg = tuple(-s for s in self.shift) if isinstance(self.shift, tuple) else -self.shift
         return ops.roll(gy, neg, self.axis)
 
@@ -368,6 +396,7 @@ class Tile(Function):
         return backend.get_array_module(x).tile(x, self.reps)
 
     def backward(self, gy, ops):
+        # Each input element appears prod(reps) times: its gradient is the sum over the copies.
         return ops.tile_grad(gy, self.in_shapes[0], self.reps)
 
 
@@ -398,6 +427,7 @@ class Tri(Function):
         return xp.triu(x, self.k) if self.upper else xp.tril(x, self.k)
 
     def backward(self, gy, ops):
+        # Masking is linear and self-adjoint: the gradient is masked the same way.
         return ops.triu(gy, self.k) if self.upper else ops.tril(gy, self.k)
 
 
@@ -419,6 +449,8 @@ class ToDevice(Function):
     __slots__ = ("device", "src")
 
     def forward(self, x):
+        # The source device is remembered so the gradient goes back there (a CPU leaf gets a CPU
+        # gradient even when the loss was computed on the GPU).
         self.src = backend.device_of(x)
         return backend.to_device(x, self.device)
 
