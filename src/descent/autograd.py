@@ -24,8 +24,8 @@ How it works (STYLE.md, "The engine"):
   the same for the fast and the create_graph path); a second backward through a released node
   raises an error naming the op.
 
-Layers: this module is the engine. It imports only `backend`, `grad_mode` and `array_backward`,
-never `tensor.py` or an op: the Tensor class and the differentiable namespace register
+Layers: this module is the engine, with `grad_mode`, `hooks` and `array_backward` below it and
+`backend` at the bottom; it never imports `tensor.py` or an op: the Tensor class and the differentiable namespace register
 themselves here (`register_tensor_class`, `register_graph_namespace`) when they are defined, and
 tools such as anomaly mode attach through `add_op_hook` instead of patching classes.
 `pyproject.toml`'s import-linter contract keeps it so.
@@ -46,6 +46,9 @@ from .grad_mode import enable_grad as enable_grad  # re-exported: descent.autogr
 from .grad_mode import is_grad_enabled as is_grad_enabled
 from .grad_mode import no_grad as no_grad
 from .grad_mode import set_grad_enabled as set_grad_enabled
+from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
+from .hooks import _backward_hooks, _forward_hooks, _run_forward_hooks
+from .hooks import add_op_hook as add_op_hook
 
 _new = object.__new__
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
@@ -88,54 +91,6 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
 def new_tensor(data, requires_grad: bool = False, node=None):
     """A new Tensor around the backend array `data` (no copy, no dtype conversion)."""
     return init_tensor(_new(_tensor_class), data, requires_grad, node)
-
-
-# ---------------------------------------------------------------------------------------------
-# Hooks: the engine's one attachment point for tools
-
-
-class HookHandle:
-    """Returned by the `register_hook`-style functions; `remove()` detaches the hook."""
-
-    def __init__(self, hooks: list, hook) -> None:
-        self._hooks = hooks
-        self._hook = hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
-class _Handles:
-    def __init__(self, handles) -> None:
-        self._handles = handles
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-
-
-# Process-wide (every thread) lists. The hot paths test each with one truthiness check, so a
-# tool that is off costs one list read per op; the lists are only appended to and removed
-# from, never rebound, so the engine may hold a reference across a backward pass.
-_forward_hooks: list = []
-_backward_hooks: list = []
-
-
-def add_op_hook(forward=None, backward=None):
-    """Observe every op: `forward(op, inputs, output)` runs after each op's forward (recorded or
-    not; `output` is the Tensor it returns, `output.grad_fn` is `op` when it was recorded) and
-    `backward(node, gy, gxs)` after each node's backward, before the engine unbroadcasts `gxs`.
-
-    Hooks see every thread, which is what a debugging tool wants (anomaly mode uses this).
-    A hook may raise to stop the pass. Returns a handle whose `remove()` detaches both.
-    """
-    handles = []
-    for hooks, fn in ((_forward_hooks, forward), (_backward_hooks, backward)):
-        if fn is not None:
-            hooks.append(fn)
-            handles.append(HookHandle(hooks, fn))
-    return _Handles(handles)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,11 +329,6 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     t = init_tensor(_new(_tensor_class), out, True, node)
     node.out_data = t.data if node.save_output else None  # t.data: a 0-d array, not a scalar
     return t
-
-
-def _run_forward_hooks(op, inputs, out) -> None:
-    for hook in tuple(_forward_hooks):  # a copy: a hook may remove itself
-        hook(op, inputs, out)
 
 
 _SCALAR_ARRAYS: dict = {}

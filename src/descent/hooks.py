@@ -1,0 +1,60 @@
+"""The engine's hook points: where tools attach to every op without patching a class.
+
+`add_op_hook(forward=..., backward=...)` registers functions that the engine calls after every
+op's forward (`Function.apply` and its fast paths) and after every node's backward
+(`autograd.run_backward`). Anomaly mode (`descent.explain.anomaly`) is built on it; a profiler
+or a tracer would be too. `HookHandle` is also what `Tensor.register_hook` returns.
+
+Part of the engine layer; re-exported by `descent.autograd` (`autograd.add_op_hook`).
+"""
+
+from __future__ import annotations
+
+
+class HookHandle:
+    """Returned by the `register_hook`-style functions; `remove()` detaches the hook."""
+
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+class _Handles:
+    def __init__(self, handles) -> None:
+        self._handles = handles
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+# Process-wide (every thread) lists. The hot paths test each with one truthiness check, so a
+# tool that is off costs one list read per op; the lists are only appended to and removed
+# from, never rebound, so the engine may hold a reference across a backward pass.
+_forward_hooks: list = []
+_backward_hooks: list = []
+
+
+def add_op_hook(forward=None, backward=None):
+    """Observe every op: `forward(op, inputs, output)` runs after each op's forward (recorded or
+    not; `output` is the Tensor it returns, `output.grad_fn` is `op` when it was recorded) and
+    `backward(node, gy, gxs)` after each node's backward, before the engine unbroadcasts `gxs`.
+
+    Hooks see every thread, which is what a debugging tool wants (anomaly mode uses this).
+    A hook may raise to stop the pass. Returns a handle whose `remove()` detaches both.
+    """
+    handles = []
+    for hooks, fn in ((_forward_hooks, forward), (_backward_hooks, backward)):
+        if fn is not None:
+            hooks.append(fn)
+            handles.append(HookHandle(hooks, fn))
+    return _Handles(handles)
+
+
+def _run_forward_hooks(op, inputs, out) -> None:
+    for hook in tuple(_forward_hooks):  # a copy: a hook may remove itself
+        hook(op, inputs, out)
