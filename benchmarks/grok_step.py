@@ -11,7 +11,7 @@ dispatch against dense execution, and cached against cacheless generation.
 3. Generation of 500 new tokens at context (block_size) 256 with and without the key/value cache
    (tokens/s); the goal is >= 5x. The tokens are checked equal while they fit in the context.
 
-Run: python benchmarks/grok_step.py [--repeats 20] [--warmup 3] [--skip-generate]
+Run: python benchmarks/grok_step.py [--repeats 20] [--warmup 3] [--parts step,moe,generate]
 """
 
 from __future__ import annotations
@@ -154,13 +154,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument("--parts", default="step,moe,generate",
+                    help="comma-separated subset of step, moe, generate")  # fmt: skip
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     blas, threads = _common.setup_threads()
     _common.print_machine(blas, threads)
-    bench_step(args)
-    bench_moe(args)
-    if not args.skip_generate:
+    print(f"# load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start")
+    if "step" in parts:
+        bench_step(args)
+    if "moe" in parts:
+        bench_moe(args)
+    if "generate" in parts:
         bench_generate(args)
 
 
