@@ -173,7 +173,8 @@ def test_python_scalars_never_change_dtype(name, fn, dtype):
 
 def test_default_dtype_is_float32_and_float64_on_request():
     assert ds.tensor([1.0, 2.0]).dtype == ds.float32
-    assert ds.tensor(np.array([1.0, 2.0])).dtype == ds.float32  # float64 NumPy data too
+    # an array keeps its dtype as in PyTorch (issue 12); Python floats give float32
+    assert ds.tensor(np.array([1.0, 2.0])).dtype == ds.float64
     assert ds.tensor(3.5).dtype == ds.float32
     assert ds.tensor([1.0], dtype=ds.float64).dtype == ds.float64
     assert ds.zeros(2, dtype=ds.float64).dtype == ds.float64

@@ -12,7 +12,10 @@ import descent as ds
 
 def test_tensor_from_data_and_default_dtypes():
     assert ds.tensor([1.0, 2.0]).dtype == ds.float32
-    assert ds.tensor(np.array([1.0, 2.0], np.float64)).dtype == ds.float32
+    # PyTorch's rule (issue 12): an array keeps its dtype; the legacy Tensor() constructor and
+    # Python floats give the default float32.
+    assert ds.tensor(np.array([1.0, 2.0], np.float64)).dtype == ds.float64
+    assert ds.Tensor(np.array([1.0, 2.0], np.float64)).dtype == ds.float32
     assert ds.tensor(2.5).shape == () and ds.tensor(2.5).dtype == ds.float32
     assert ds.tensor([1, 2]).dtype == ds.int64
     assert ds.tensor([True, False]).dtype == ds.bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd, backend
-from .tensor import Tensor, _check_grad_dtype
+from .tensor import Tensor, _check_grad_dtype, as_dtype, get_default_dtype
 
 float16 = np.float16
 float32 = np.float32
@@ -22,7 +22,11 @@ int64 = np.int64
 uint8 = np.uint8
 bool_ = np.bool_
 
-_DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def _float_dtype(dtype):
+    """`dtype` as a NumPy dtype; the default float dtype when None (see set_default_dtype)."""
+    return get_default_dtype() if dtype is None else as_dtype(dtype)
 
 
 def _finish(arr, dtype, requires_grad: bool, device) -> Tensor:
@@ -46,11 +50,17 @@ def _xp(device):
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A new tensor from data (lists, scalars, arrays). Floating data defaults to float32.
+    """A new tensor from data (lists, scalars, arrays), as torch.tensor.
+
+    dtype when not given: a NumPy array or NumPy scalar keeps its dtype (float64 stays
+    float64, as in PyTorch); Python floats and lists of them get the default float dtype
+    (float32, see `set_default_dtype`), Python ints int64, bools bool.
 
     Always copies, as torch.tensor does: changing `data` afterwards never changes the tensor
     (use `from_numpy` to share memory with a NumPy array).
     """
+    if dtype is None:
+        dtype = _own_dtype(data)
     t = Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
     src = data.data if isinstance(data, Tensor) else data
     if t.data is src or (
@@ -65,9 +75,25 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` as a tensor, without a copy where possible (torch.as_tensor): a Tensor is
+    returned as it is; NumPy arrays keep their dtype (and share memory when no conversion is
+    needed); lists follow `tensor`'s dtype rules."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
+    if dtype is None:
+        dtype = _own_dtype(data)
     return Tensor(data, dtype=dtype, device=device)
+
+
+def _own_dtype(data):
+    """The dtype torch.tensor keeps: that of a NumPy/CuPy array or scalar (or a Tensor); None
+    (descent's defaults) for Python data."""
+    if isinstance(data, Tensor):
+        return data.dtype
+    if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy_array(data):
+        if data.dtype.kind in "biuf":
+            return data.dtype
+    return None
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -78,17 +104,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).zeros(_shape(shape), dtype=dtype or _DEFAULT_FLOAT)
+    arr = _xp(device).zeros(_shape(shape), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
 def ones(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).ones(_shape(shape), dtype=dtype or _DEFAULT_FLOAT)
+    arr = _xp(device).ones(_shape(shape), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
 def empty(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).empty(_shape(shape), dtype=dtype or _DEFAULT_FLOAT)
+    arr = _xp(device).empty(_shape(shape), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
@@ -99,7 +125,7 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Ten
         dtype = (
             np.bool_ if isinstance(fill_value, bool)
             else np.int64 if isinstance(fill_value, (int, np.integer))
-            else _DEFAULT_FLOAT
+            else get_default_dtype()
         )  # fmt: skip
     arr = _xp(device).full(tuple(shape), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)
@@ -135,18 +161,18 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
         start, end = 0, start
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else _DEFAULT_FLOAT
+        dtype = np.int64 if ints else get_default_dtype()
     arr = _xp(device).arange(start, end, step).astype(dtype)
     return _finish(arr, dtype, requires_grad, None)
 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).linspace(start, end, steps).astype(dtype or _DEFAULT_FLOAT)
+    arr = _xp(device).linspace(start, end, steps).astype(_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).eye(n, m, dtype=dtype or _DEFAULT_FLOAT)
+    arr = _xp(device).eye(n, m, dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
@@ -244,7 +270,7 @@ def _device_generator(dev: str) -> Generator:
 
 def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
     """Uniform samples in [0, 1)."""
-    dt = np.dtype(dtype or _DEFAULT_FLOAT)
+    dt = _float_dtype(dtype)
     rng = _rng(generator, device)
     if dt in (np.float32, np.float64):
         arr = rng.random(_shape(shape), dtype=dt)
@@ -255,7 +281,7 @@ def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -
 
 def randn(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
     """Standard normal samples."""
-    dt = np.dtype(dtype or _DEFAULT_FLOAT)
+    dt = _float_dtype(dtype)
     rng = _rng(generator, device)
     if dt in (np.float32, np.float64):
         arr = rng.standard_normal(_shape(shape), dtype=dt)

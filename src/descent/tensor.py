@@ -28,7 +28,6 @@ from .tensor_methods import (
     _ops,
 )
 
-
 # The dtype of floating data whose dtype was not given (Python floats, lists, `zeros(3)`):
 # float32 unless `set_default_dtype` changed it. Read by creation functions and the ops'
 # promotion rule (a Python float meeting an integer tensor gives this dtype).
