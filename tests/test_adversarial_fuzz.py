@@ -64,7 +64,7 @@ def _raw_variants(src: Path) -> list:
         "shape": ["8", [8.0, 8], [-1, 8], [True], None, {"a": 1}, [2**40, 2**40], [1e400]],
         "data_offsets": [["0", "4"], [0.0, 4.0], [4, 0], [-4, 0], [0], None, [0, 2**63], [True, 1]],
     }
-    for name in names[:4]:  # every kind of tensor entry: weights, optimizer state, aliases
+    for name in names[:6]:  # every kind of tensor entry: weights, optimizer state, aliases
         for field, values in bad_values.items():
             for v in values:
                 h = copy.deepcopy(header)
@@ -107,7 +107,7 @@ def _raw_variants(src: Path) -> list:
     out.append(("pickle", lambda p: p.write_bytes(b"\x80\x04\x95" + body[3:])))
     out.append(("zip", lambda p: p.write_bytes(b"PK\x03\x04" + body[4:])))
     rng = random.Random(14)
-    for i in range(24):
+    for i in range(40):
         pos = rng.randrange(len(body))
         bit = 1 << rng.randrange(8)
         flipped = body[:pos] + bytes([body[pos] ^ bit]) + body[pos + 1 :]
