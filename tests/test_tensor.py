@@ -70,7 +70,7 @@ def test_from_numpy_shares_memory_and_keeps_dtype():
 
 def test_attributes():
     x = ds.tensor(np.ones((2, 3, 4)), requires_grad=True)
-    assert x.shape == (2, 3, 4) and x.ndim == 3 and x.size == 24 and x.numel() == 24
+    assert x.shape == (2, 3, 4) and x.ndim == 3 and x.size() == (2, 3, 4) and x.numel() == 24
     assert x.dim() == 3 and len(x) == 2 and x.device == "cpu"
     assert x.is_leaf and x.requires_grad and x.grad is None
     y = x * 2

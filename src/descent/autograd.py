@@ -25,9 +25,10 @@ How it works (STYLE.md, "The engine"):
   raises an error naming the op.
 
 Layers: this module is the engine, with `grad_mode`, `hooks` and `array_backward` below it and
-`backend` at the bottom; it never imports `tensor.py` or an op: the Tensor class and the differentiable namespace register
-themselves here (`register_tensor_class`, `register_graph_namespace`) when they are defined, and
-tools such as anomaly mode attach through `add_op_hook` instead of patching classes.
+`backend` at the bottom; it never imports `tensor.py` or an op. The Tensor class and the
+differentiable namespace register themselves here (`register_tensor_class`,
+`register_graph_namespace`) when they are defined, and tools such as anomaly mode attach
+through `add_op_hook` instead of patching classes.
 `pyproject.toml`'s import-linter contract keeps it so.
 """
 
@@ -145,11 +146,16 @@ class Function:
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
 
+    # Whether nodes of this op keep anything for backward: the release step tests this one
+    # class attribute instead of three.
+    _saves = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         clash = set(cls.__dict__.get("__slots__", ())) & set(Function.__slots__)
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
+        cls._saves = bool(cls.save_inputs or cls.save_output or cls.saved_slots)
 
     # -- the entry points --------------------------------------------------------------------
     # Recording is the whole per-op cost of the graph, so there are three entry points, all
@@ -438,16 +444,6 @@ def run_backward(
                 else:
                     prev = leaf_grads.get(parent)
                     leaf_grads[parent] = gx if prev is None else prev + gx
-            if node is not None and not retain_graph:
-                # The one release: free what the node saved for its backward (the saved
-                # inputs, the saved output, every saved_slots array), on the fast and the
-                # create_graph path alike. A later backward through it finds _FREED.
-                slots = node.saved_slots
-                if node.saved is not None or node.save_output or slots:
-                    node.saved = _FREED
-                    node.out_data = None
-                    for name in slots:
-                        setattr(node, name, None)
             if not heap:
                 break
             node = heappop(heap)[1]
@@ -484,6 +480,14 @@ def run_backward(
             if backward_hooks:
                 for hook in tuple(backward_hooks):
                     hook(node, gy, gxs)
+            if node._saves and not retain_graph:
+                # The one release, as soon as the node's backward has run: free what it saved
+                # (the saved inputs, the saved output, every saved_slots array), on the fast
+                # and the create_graph path alike. A later backward through it finds _FREED.
+                node.saved = _FREED
+                node.out_data = None
+                for name in node.saved_slots:
+                    setattr(node, name, None)
             if type(gxs) is not tuple:
                 gxs = (gxs,)  # a one-input op may return its gradient bare
             parents, shapes = node.parents, node.in_shapes
@@ -651,7 +655,7 @@ def _seed(out, gradient, create_graph: bool, where: str):
             "(was it computed under no_grad(), or from inputs without requires_grad=True?)"
         )
     if gradient is None:
-        if out.size != 1:
+        if out.numel() != 1:
             made_by = f" (made by '{out._node.name}')" if out._node is not None else ""
             raise RuntimeError(
                 f"{where}() on a non-scalar tensor of shape {out.shape}{made_by}: pass "

@@ -43,7 +43,7 @@ def _enter(x) -> tuple[Tensor, bool]:
 def _check_scalar(out, name: str) -> Tensor:
     if not isinstance(out, Tensor):
         raise TypeError(f"{name}: the function must return a descent Tensor, got {type(out)}")
-    if out.size != 1:
+    if out.numel() != 1:
         raise TypeError(
             f"{name}: the function must return a scalar, got shape {out.shape}; for vector "
             "outputs use descent.vjp (or jacobian)"
@@ -181,9 +181,9 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         with autograd.enable_grad():
             out = fun(*args)
         rows = [[] for _ in entered]
-        n = out.size
+        n = out.numel()
         for k in range(n):
-            seed = np.zeros(out.size, dtype=out.dtype)
+            seed = np.zeros(out.numel(), dtype=out.dtype)
             seed[k] = 1
             seed = seed.reshape(out.shape)
             got = autograd.run_backward(

@@ -126,6 +126,31 @@ def _nested_to_numpy(data):
     return data
 
 
+class Size(tuple):
+    """A tensor's shape, as torch.Size: a tuple of ints with `numel()`.
+
+    `x.size()` returns one; slicing one returns one.
+    """
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __getitem__(self, index):
+        out = tuple.__getitem__(self, index)
+        return Size(out) if isinstance(index, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __repr__(self) -> str:
+        return f"descent.Size({list(self)})"
+
+
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
     if arr.dtype.kind != "f":
         raise RuntimeError(
@@ -203,12 +228,26 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self, dim: int | None = None):
+        """The shape as a `Size` (a tuple), or the length of dimension `dim` as an int.
+
+        PyTorch's meaning (NumPy's `.size` attribute is the element count: use `numel()`)."""
+        if dim is None:
+            return Size(self.data.shape)
+        try:
+            return self.data.shape[dim]
+        except (IndexError, TypeError):
+            raise IndexError(
+                f"size(): dimension {dim!r} out of range for a tensor of shape "
+                f"{tuple(self.data.shape)} (expected to be in range of [{-self.data.ndim}, "
+                f"{self.data.ndim - 1}])"
+            ) from None
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
+
+    nelement = numel
 
     def dim(self) -> int:
         return self.data.ndim

@@ -228,7 +228,7 @@ def gradcheck(
         ts, out = _call(f, arrays, chosen, True)
     name = _name or _name_of(f, out)
     n_in = sum(arrays[i].size for i in chosen)
-    n_out = out.size
+    n_out = out.numel()
     leaves = [ts[i] for i in chosen]
 
     def vjp(u: np.ndarray) -> list[np.ndarray]:
@@ -366,14 +366,14 @@ def gradgradcheck(
             out = f(*ts)
         leaves = [ts[i] for i in chosen]
         if not out.requires_grad:
-            return Tensor._wrap(np.zeros(sum(t.size for t in leaves), dtype=out.dtype))
+            return Tensor._wrap(np.zeros(sum(t.numel() for t in leaves), dtype=out.dtype))
         with autograd.enable_grad():
             gs = autograd.grad(
                 out, leaves, grad_outputs=Tensor._wrap(u.astype(out.dtype)), create_graph=True,
                 allow_unused=True,
             )
         flat = [
-            reshape(g, -1) if g is not None else Tensor._wrap(np.zeros(t.size, dtype=t.dtype))
+            reshape(g, -1) if g is not None else Tensor._wrap(np.zeros(t.numel(), dtype=t.dtype))
             for g, t in zip(gs, leaves)
         ]
         return concatenate(flat) if len(flat) > 1 else flat[0]

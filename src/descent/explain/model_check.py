@@ -190,7 +190,7 @@ def check_model_gradients(
 
     with autograd.enable_grad():
         loss = loss_fn(m64, b64)
-    if not isinstance(loss, Tensor) or loss.size != 1:
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise TypeError(
             f"check_model_gradients: loss_fn must return a scalar Tensor, got "
             f"{type(loss).__name__} {getattr(loss, 'shape', '')}"
@@ -210,7 +210,7 @@ def check_model_gradients(
         xp = backend.get_array_module(base)
         ana, num, where = [], [], []
         try:
-            if p.size <= max_full:
+            if p.numel() <= max_full:
                 for j in np.ndindex(*p.shape):
                     plus = base.copy()
                     plus[j] += eps

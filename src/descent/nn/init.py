@@ -195,7 +195,7 @@ def trunc_normal_(
     xp = backend.get_array_module(tensor.data)
     dt = tensor.dtype
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
-    n = tensor.size
+    n = tensor.numel()
     out = xp.empty(n, dtype=draw_dt)
     filled = 0
     while filled < n:

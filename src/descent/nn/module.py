@@ -421,7 +421,7 @@ class Module:
         Args:
             trainable_only: count only parameters with `requires_grad=True`.
         """
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call `fn` on every descendant, then on self (children first, as PyTorch); returns self.

@@ -408,7 +408,7 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         correction = 1 if unbiased else 0
     # Composite (two passes, mean then squared deviations): more accurate than E[x^2] - E[x]^2,
     # and its gradient comes from the primitives.
-    n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    n = x.numel() if axes is None else int(np.prod([x.shape[a] for a in axes]))
     mu = Mean.apply(x, axis=axes, keepdims=True)
     d = x - mu
     ss = Sum.apply(d * d, axis=axes, keepdims=keepdims)

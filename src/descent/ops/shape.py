@@ -36,7 +36,7 @@ def reshape(x, *shape) -> Tensor:
         return Reshape.apply(x, shape=shape)
     except ValueError:
         raise ValueError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into "
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into "
             f"{tuple(shape)}"
         ) from None
 
