@@ -82,6 +82,7 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `descent` (subcommands train, sample, explain)."""
     from .models.gpt import PRESETS
+    from .models.grok import GROK_PRESETS
 
     parser = _Parser(prog="descent", description="descent: train, sample and explain models.")
     sub = parser.add_subparsers(dest="command", metavar="{train,sample,explain}",
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a character-level GPT (nanoGPT's recipe). Preset values apply first; "
         "every other flag overrides one field.",
     )  # fmt: skip
-    tr.add_argument("--preset", choices=sorted(PRESETS), default="baby-gpt",
+    tr.add_argument("--preset", choices=sorted({**PRESETS, **GROK_PRESETS}), default="baby-gpt",
                     help="model + schedule to start from (default: baby-gpt)")  # fmt: skip
     tr.add_argument("--resume", action="store_true",
                     help="continue from the checkpoint in --out")  # fmt: skip
@@ -199,7 +200,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n = trainer.raw_model.num_parameters()
         what = "resuming at step " + str(trainer.step) if trainer.step else "training"
         print(
-            f"descent: {what} a {_count(n)}-parameter GPT "
+            f"descent: {what} a {_count(n)}-parameter {type(trainer.raw_model).__name__} "
             f"({config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, context "
             f"{config.block_size}) on {config.data or 'python'} "
             f"({len(trainer.stream.train):,} train / {len(trainer.stream.val):,} val characters, "
@@ -337,7 +338,17 @@ def _cmd_explain(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `descent ...`; returns the exit status (0 success, 2 user error)."""
+    """Run `descent ...`; returns the exit status (0 success, 2 user error).
+
+    Run as the program (`argv` None: the `descent` command, `python -m descent`), it owns its
+    process and applies descent's malloc tuning (`backend.tune_malloc()`, unless
+    DESCENT_MALLOC_TUNE=0); called with an explicit `argv` from another program, it leaves
+    that process's malloc alone.
+    """
+    if argv is None:
+        from . import backend
+
+        backend.tune_malloc()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "explain":  # its own parser handles its flags and --help
         try:
