@@ -69,8 +69,9 @@ class TinyOptimizer:
         for i, p in enumerate(self.param_groups[0]["params"]):
             self.state[i] = {
                 "step": n,
-                "exp_avg": descent.tensor(rng.standard_normal(p.shape)),
-                "exp_avg_sq": descent.tensor(rng.random(p.shape)),
+                # the parameter's dtype: float64 state for float32 parameters is refused
+                "exp_avg": descent.tensor(rng.standard_normal(p.shape).astype(p.dtype)),
+                "exp_avg_sq": descent.tensor(rng.random(p.shape).astype(p.dtype)),
             }
 
     def state_dict(self):
