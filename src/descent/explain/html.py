@@ -136,6 +136,18 @@ def render_report(data, analysis) -> str:
         )
     parts.append("</section>")
 
+    if any(r.get("moe") for r in recs):  # a mixture of experts (explain/moe.py)
+        from .moe import expert_load
+
+        parts.append('<section id="experts"><h2>Expert load</h2>')
+        parts.append(
+            '<p class="note">Share of the tokens each expert served, per MoE layer, at the '
+            "recorded steps. Balanced is k/E (dashed); one expert near 100% (dotted: 90%) means "
+            "the layer collapsed into a single MLP; an expert near 0 learns nothing.</p>"
+        )
+        parts.append(_img(expert_load, recs, alt="expert load per MoE layer"))
+        parts.append("</section>")
+
     parts.append('<section id="updates"><h2>Update-to-weight ratios</h2>')
     if recs:
         parts.append(

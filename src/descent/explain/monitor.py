@@ -76,20 +76,22 @@ class GradientMonitor:
         # The weights before the step (one copy) give the update-to-weight ratio afterwards.
         before = [p.data.copy() for _, p in named]
         stats = [tensor_grad_stats(n, p) for n, p in named]
-        self._pending = (step, named, before, stats)
+        from .moe import moe_layer_reports  # routing and expert gradients of MoE layers
+
+        self._pending = (step, named, before, stats, moe_layer_reports(self.model))
 
     def after_step(self, step: int) -> GradientReport | None:
         """Call after optimizer.step(): completes and stores the record of this step."""
         if self._pending is None or self._pending[0] != step:
             return None
-        _, named, before, stats = self._pending
+        _, named, before, stats, moe = self._pending
         self._pending = None
         for s, (_, p), b in zip(stats, named, before):
             xp = backend.get_array_module(b)
             bn = max(float(xp.linalg.norm(b.ravel())), 1e-30)
             s.update_ratio = float(xp.linalg.norm((p.data - b).ravel())) / bn
         apply_flags(stats, self.thresholds)
-        rep = GradientReport(stats, self.thresholds, step)
+        rep = GradientReport(stats, self.thresholds, step, moe=moe)
         self.history.append(rep)
         if self.keep and len(self.history) > self.keep:
             del self.history[0]
