@@ -64,3 +64,18 @@ def test_train_sample_resume_grok(tmp_path):
     assert sa.keys() == sb.keys()
     for k in sa:
         np.testing.assert_array_equal(np.asarray(sa[k]), np.asarray(sb[k]), err_msg=k)
+
+
+def test_report_shows_expert_load(tmp_path):
+    pytest.importorskip("matplotlib")
+    corpus = tmp_path / "text.txt"
+    corpus.write_text(TEXT)
+    out = tmp_path / "run"
+    proc = run_cli(["train", "--data", str(corpus), "--out", str(out), "--max-iters", "6",
+                    "--report", *TINY])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    recs = [json.loads(line) for line in (out / "gradients.jsonl").read_text().splitlines()]
+    assert recs and all(len(r["moe"]) == 1 for r in recs)  # one MoE layer per record
+    assert {"token_share", "router_entropy", "expert_grad_norms"} <= set(recs[-1]["moe"][0])
+    html = (out / "report.html").read_text()
+    assert 'id="experts"' in html and '<img alt="expert load per MoE layer"' in html

@@ -73,7 +73,7 @@ def _norm(params) -> float | None:
     total, seen = 0.0, False
     for p in params:
         if p.grad is not None:
-            g = backend.as_numpy(p.grad.data).astype(np.float64)
+            g = backend.as_numpy(p.grad._data).astype(np.float64)
             total += float((g * g).sum())
             seen = True
     return math.sqrt(total) if seen else None
@@ -96,7 +96,7 @@ def moe_layer_reports(model, thresholds: MoEThresholds | None = None) -> list[Mo
         share = (st.tokens_per_expert / n).astype(float)  # fraction of tokens served
         norms = [_norm(ex.parameters()) for ex in m.experts]
         silent = [i for i, v in enumerate(norms) if v is None or v == 0.0]
-        aux = {key: float(backend.as_numpy(t.data)) for key, t in m.last_aux.items()}
+        aux = {key: float(backend.as_numpy(t._data)) for key, t in m.last_aux.items()}
         flags = []
         if k < e and share.max() >= th.collapse_fraction:
             flags.append(f"collapse (expert {int(share.argmax())}: {share.max():.0%} of tokens)")
@@ -140,3 +140,44 @@ def describe_moe(
         lines.append("    flags: " + (", ".join(r.flags) if r.flags else "ok"))
     lines.append("  MoE flags: " + th.describe())
     return lines
+
+
+def expert_load(records: list[dict], max_layers: int = 4) -> Any:
+    """A picture of expert load over training: per MoE layer, each expert's token share at the
+    recorded steps (gradients.jsonl records), the balanced share k/E dashed and the collapse
+    threshold dotted. Drawn through `explain.plot` (matplotlib, lazily)."""
+    from .plot import _figure  # noqa: PLC0415 - matplotlib only when a picture is asked for
+
+    series: dict[str, dict] = {}  # layer -> {"steps": [...], "share": [[...E]], "k/E": float}
+    for i, rec in enumerate(records):
+        for m in rec.get("moe") or []:
+            if not isinstance(m, dict) or not isinstance(m.get("token_share"), list):
+                continue
+            s = series.setdefault(str(m.get("name")), {"steps": [], "share": []})
+            s["steps"].append(rec.get("step") if isinstance(rec.get("step"), int) else i)
+            s["share"].append([float(v) for v in m["token_share"]])
+            s["balanced"] = m.get("num_selected", 1) / max(1, m.get("num_experts", 1))
+    names = list(series)[:max_layers]
+    if not names:
+        raise ValueError("no MoE records (train a Grok with --report)")
+    fig = _figure(7.0, 2.2 * len(names))
+    th = MoEThresholds()
+    for j, name in enumerate(names):
+        ax = fig.add_subplot(len(names), 1, j + 1)
+        s = series[name]
+        widths = {len(row) for row in s["share"]}
+        share = np.array([row for row in s["share"] if len(row) == max(widths)])
+        steps = [st for st, row in zip(s["steps"], s["share"]) if len(row) == max(widths)]
+        for e in range(share.shape[1]):
+            ax.plot(steps, share[:, e], lw=1.2, label=f"expert {e}")
+        ax.axhline(s["balanced"], color="gray", ls="--", lw=0.8)
+        ax.axhline(th.collapse_fraction, color="#c62828", ls=":", lw=0.8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("token share")
+        ax.set_title(f"{name}: share of tokens per expert (dashed: balanced k/E, dotted: "
+                     "collapse)", fontsize=9)  # fmt: skip
+        if j == 0:
+            ax.legend(fontsize=7, ncol=min(4, share.shape[1]), loc="upper right")
+    fig.axes[-1].set_xlabel("step")
+    fig.tight_layout()
+    return fig
