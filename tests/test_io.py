@@ -36,8 +36,9 @@ class TinyModel:
         rng = np.random.default_rng(seed)
         self.params = OrderedDict(
             [
-                ("layer.weight", descent.tensor(rng.standard_normal((width, 3)))),
-                ("layer.bias", descent.tensor(rng.standard_normal(width))),
+                # float32 like descent's parameters (tensor() keeps a float64 array's dtype)
+                ("layer.weight", descent.tensor(rng.standard_normal((width, 3)), dtype=np.float32)),
+                ("layer.bias", descent.tensor(rng.standard_normal(width), dtype=np.float32)),
                 ("steps", descent.tensor(np.array(seed, dtype=np.int64))),
             ]
         )
