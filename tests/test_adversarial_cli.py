@@ -374,7 +374,7 @@ def test_generate_api_refuses_nan_temperature_nan_logits_and_empty_prompts():
     tiny = model.generate(idx, 5, temperature=1e-320)
     greedy = model.generate(idx, 5, temperature=0)
     assert np.array_equal(tiny.numpy(), greedy.numpy())
-    model.lm_head.weight.data[...] = np.nan
+    model.lm_head.weight._data[...] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.generate(idx, 3)
 
@@ -432,3 +432,16 @@ def test_resume_on_damaged_run_files(capsys, trained, tmp_path, case):
         assert code == 0, err
         recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in recs if r["kind"] == "step"] == list(range(1, 7))
+
+
+def test_a_tokenizer_larger_than_the_vocabulary_is_refused(capsys, trained, tmp_path):
+    corpus, run = trained
+    out = copy_run(run, tmp_path / "run")
+    ck = out / "ckpt.safetensors"
+    big = {"type": "char", "chars": "".join(map(chr, range(40, 140)))}  # 100 > the model's 21
+    rewrite_doc(ck, ck, lambda d, a: d["meta"].__setitem__("tokenizer", big))
+    code, _, err = run_main(capsys, ["sample", "--checkpoint", out, "--tokens", "2"])
+    assert_one_line_error(code, err, "tokenizer", "100 characters")
+    code, _, err = run_main(capsys, ["train", "--resume", "--out", out, "--data", corpus,
+                                     "--max-iters", "6", *TINY])  # fmt: skip
+    assert_one_line_error(code, err, "tokenizer")

@@ -71,11 +71,16 @@ def test_ranks_with_different_flags_are_stopped_at_start(corpus, tmp_path, flag,
 
 
 @pytest.mark.timeout(HANG + 30)
-def test_different_learning_rates_are_warned_about(corpus, tmp_path):
-    base = ["train", "--data", corpus, "--out", tmp_path / "out", "--max-iters", "2", *TINY]
-    res, _ = _job([[*base, "--learning-rate", "1e-3"], [*base, "--learning-rate", "2e-3"]])
+def test_different_learning_rates_seeds_and_corpora_are_warned_about(corpus, tmp_path):
+    other = tmp_path / "other.txt"  # the same characters in another order: another checksum
+    other.write_text("be, or not to be, that is the question. to " * 80)
+    base = ["train", "--out", tmp_path / "out", "--max-iters", "2", *TINY]
+    res, _ = _job([[*base, "--data", corpus, "--learning-rate", "1e-3", "--seed", "1"],
+                   [*base, "--data", other, "--learning-rate", "2e-3", "--seed", "2"]])  # fmt: skip
     assert res.returncode == 0, _show(res)
-    assert "warning" in res.stderr and "--learning-rate" in res.stderr, _show(res)
+    for needle in ("--learning-rate", "--seed", "training text differs"):
+        assert needle in res.stderr, _show(res)
+    assert res.stderr.count("warning") == 3, _show(res)  # rank 0 says each once
 
 
 @pytest.mark.timeout(HANG + 30)
