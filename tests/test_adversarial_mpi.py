@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_distributed import SCRIPTS, _clean_env, _show
 
 from descent.distributed import launch
+from test_distributed import SCRIPTS, _clean_env, _show
 
 pytestmark = pytest.mark.mpi
 HANG = 90  # seconds: a job that has not ended by then is hung (start-up takes ~2-5 s)
