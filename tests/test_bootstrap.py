@@ -55,7 +55,8 @@ def test_the_test_extra_is_the_one_list_and_pins_the_oracle():
 
 
 def _third_party_imports(path: Path) -> set[str]:
-    """Top-level modules a test file imports that are neither stdlib nor files in tests/."""
+    """Top-level modules a test file imports (also through pytest.importorskip) that are
+    neither stdlib nor files in tests/."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
@@ -63,6 +64,9 @@ def _third_party_imports(path: Path) -> set[str]:
             names |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "importorskip"
+              and node.args and isinstance(node.args[0], ast.Constant)):  # fmt: skip
+            names.add(str(node.args[0].value).split(".")[0])
     local = {p.stem for p in TESTS.rglob("*.py")} | {p.name for p in TESTS.iterdir() if p.is_dir()}
     return {n for n in names if n not in sys.stdlib_module_names and n not in local}
 
@@ -70,12 +74,12 @@ def _third_party_imports(path: Path) -> set[str]:
 def test_every_module_the_tests_import_comes_from_the_declared_extras():
     # Each third-party module the test files import must be provided by a distribution that
     # pyproject.toml declares (core dependencies or the test extra), so that `make test` on a
-    # machine that has nothing installs it. Modules a test imports only to skip without them
-    # (cupy: the GPU; tokenizers: the subword extra) are optional by design.
+    # machine that has nothing installs it and no test skips for want of a package. Only CuPy
+    # is left out: it needs a CUDA GPU (the `gpu` extra; scripts/gpu_check.sh installs it).
     project = _pyproject()["project"]
     declared = {_name(r) for r in project["dependencies"]}
     declared |= {_name(r) for r in project["optional-dependencies"]["test"]}
-    optional = {"cupy", "cupyx", "tokenizers", "ml_dtypes", "descent"}
+    optional = {"cupy", "cupyx", "descent"}
     providers = md.packages_distributions()
     missing = {}
     for path in sorted(TESTS.rglob("*.py")):
