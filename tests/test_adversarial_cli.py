@@ -449,3 +449,15 @@ def test_a_tokenizer_larger_than_the_vocabulary_is_refused(capsys, trained, tmp_
     code, _, err = run_main(capsys, ["train", "--resume", "--out", out, "--data", corpus,
                                      "--max-iters", "6", *TINY])  # fmt: skip
     assert_one_line_error(code, err, "tokenizer")
+
+
+def test_explain_replaces_a_planted_report_link(capsys, trained, tmp_path):
+    _, run = trained
+    out = copy_run(run, tmp_path / "run")
+    victim = tmp_path / "victim.html"
+    victim.write_text("precious")
+    (out / "report.html").symlink_to(victim)
+    (out / "report.html.tmp").symlink_to(victim)  # the old fixed temporary name
+    assert explain_main([str(out)]) == 0, capsys.readouterr().err
+    assert victim.read_text() == "precious"
+    assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
