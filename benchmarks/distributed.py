@@ -99,7 +99,7 @@ def worker(args) -> None:
         "ms_optimizer": 1e3 * t_opt / args.steps,
         "ms_comm_wait": 1e3 * wait / args.steps,
         "ms_comm_calls": 1e3 * calls / args.steps,
-        "params": sum(p.data.size for p in model.parameters()),
+        "params": sum(p._data.size for p in model.parameters()),
         "buckets": net.bucket_sizes if world > 1 else [],
         "early_buckets_per_step": (net.stats["early_buckets"] / max(net.stats["syncs"], 1))
         if world > 1

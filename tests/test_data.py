@@ -205,8 +205,8 @@ def test_blobs_logistic_regression_end_to_end():
             w.grad = b.grad = None
             loss.backward()
             with descent.no_grad():
-                w.data -= 0.05 * w.grad.data
-                b.data -= 0.05 * b.grad.data
+                w._data -= 0.05 * w.grad._data
+                b._data -= 0.05 * b.grad._data
     acc = ((x @ w + b).numpy().argmax(-1) == y.numpy()).mean()
     assert acc >= 0.95, acc
 

@@ -181,7 +181,7 @@ def test_buckets_follow_reverse_parameter_order_and_size_cap():
     order = [ddp._param_names[pos] for b in ddp._buckets for pos in b.params]
     assert order == names[::-1]
     sizes = ddp.bucket_sizes
-    assert sum(sizes) == sum(p.data.nbytes for p in model.parameters())
+    assert sum(sizes) == sum(p._data.nbytes for p in model.parameters())
     assert all(s <= 0.6 * 2**20 for s in sizes) and len(sizes) >= 4
     with pytest.raises(ValueError, match="bucket_mb"):
         dist.DistributedDataParallel(model, bucket_mb=0)

@@ -59,7 +59,7 @@ def test_gradients_accumulate_across_backward_calls():
 def test_stored_grad_is_not_shared_with_other_leaves():
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()  # both get the same upstream array
-    a.grad.data[0] = 100.0
+    a.grad._data[0] = 100.0
     assert b.grad.numpy()[0] == 1.0
 
 
@@ -223,7 +223,7 @@ def test_saved_arrays_are_freed_after_backward():
     t = ds.tanh(h)  # Tanh saves its output array
     m = t * h  # Mul saves both input tensors
     loss = m.sum()
-    out_ref = weakref.ref(t.data)
+    out_ref = weakref.ref(t._data)
     h_ref = weakref.ref(h)
     del h, t, m
     gc.collect()
@@ -237,7 +237,7 @@ def test_saved_arrays_are_freed_after_backward():
 def test_retain_graph_keeps_saved_arrays():
     x = leaf(np.ones(4))
     t = ds.exp(x)
-    ref = weakref.ref(t.data)
+    ref = weakref.ref(t._data)
     loss = t.sum()
     del t
     loss.backward(retain_graph=True)
@@ -252,7 +252,7 @@ def test_graph_is_freed_by_reference_counting_alone():
         x = leaf(np.ones(3))
         y = ds.tanh(x * 2.0)
         node = weakref.ref(y.grad_fn)
-        arr = weakref.ref(y.data)
+        arr = weakref.ref(y._data)
         del y  # no cycles between tensors and nodes: freed at once, without the collector
         assert node() is None and arr() is None
     finally:
@@ -321,7 +321,7 @@ def test_retain_grad_accumulates_like_torch():
 
 def test_inplace_without_grad_writes_into_the_same_array():
     x = ds.zeros(2, 3)
-    buf = x.data
+    buf = x._data
     view = x[0]  # a view shares memory on the CPU
     x.fill_(1.0)
     x.add_(ds.ones(3))
@@ -330,7 +330,7 @@ def test_inplace_without_grad_writes_into_the_same_array():
     x.div_(2.0)
     x[1, 0] = -7.0
     x.clamp_(max=2.0)
-    assert x.data is buf
+    assert x._data is buf
     np.testing.assert_allclose(x.numpy(), [[2.0, 2.0, 2.0], [-7.0, 2.0, 2.0]])
     np.testing.assert_allclose(view.numpy(), [2.0, 2.0, 2.0])
     x.copy_(ds.tensor([1.0, 2.0, 3.0]))
@@ -624,7 +624,7 @@ def test_forward_and_backward_on_each_backend(xp):
     w = ds.tensor([1.5, -0.5], requires_grad=True, device=device)
     loss = (ds.tanh(x @ w) * 2.0 + (x * x).sum(1)).sum()
     loss.backward()
-    assert isinstance(x.grad.data, xp.ndarray) and x.grad.device == x.device
+    assert isinstance(x.grad._data, xp.ndarray) and x.grad.device == x.device
     xv, wv = x.numpy(), w.numpy()
     t = np.tanh(xv @ wv)
     np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - t * t)[:, None] * wv + 2 * xv, rtol=1e-5)
@@ -638,12 +638,12 @@ def test_zero_dim_results_are_arrays_so_in_place_updates_work():
     ys = [x * 3.0, x + x, ds.tanh(x), x.sum(), x**2, -x, x.exp(), ds.ones(3).sum(),
           ds.ones(3) @ ds.ones(3), ds.ones(2, 2)[0, 0], ds.tensor([1.0, 2.0]).max()]  # fmt: skip
     for y in ys:
-        assert isinstance(y.data, np.ndarray), type(y.data)
+        assert isinstance(y._data, np.ndarray), type(y._data)
     loss = (x * 3.0) * x
     loss.backward()
-    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 12.0
+    assert isinstance(x.grad._data, np.ndarray) and x.grad.item() == 12.0
     (x * 1.0).backward()  # accumulation keeps an array too
-    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 13.0
+    assert isinstance(x.grad._data, np.ndarray) and x.grad.item() == 13.0
     with ds.no_grad():
         x.sub_(x.grad * 0.1)
         x.grad.mul_(0.0)

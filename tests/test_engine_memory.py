@@ -82,7 +82,7 @@ def test_tracemalloc_after_backward_is_the_gradients():
     del loss
     model.zero_grad()
     params = list(model.parameters())
-    param_bytes = sum(p.data.nbytes for p in params)
+    param_bytes = sum(p._data.nbytes for p in params)
     tracemalloc.start()
     try:
         _, loss = model(x, y)
@@ -90,7 +90,7 @@ def test_tracemalloc_after_backward_is_the_gradients():
         traced, _peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    grad_bytes = sum(p.grad.data.nbytes for p in params if p.grad is not None)
+    grad_bytes = sum(p.grad._data.nbytes for p in params if p.grad is not None)
     assert grad_bytes == param_bytes
     # What stays besides the gradients: node objects and shape tuples (about 0.25 MB).
     assert traced - grad_bytes < 0.25 * param_bytes, (

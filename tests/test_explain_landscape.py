@@ -33,11 +33,11 @@ def _loss(model, batch):
 
 def test_parameters_restored_bit_exactly():
     model, batch = _setup()
-    before = {n: (p.data.copy(), id(p.data)) for n, p in model.named_parameters()}
+    before = {n: (p._data.copy(), id(p._data)) for n, p in model.named_parameters()}
     land = loss_landscape(model, _loss, batch, steps=5, grid=True, grid_steps=3)
     for n, p in model.named_parameters():
-        assert id(p.data) == before[n][1]  # the very same array objects are back
-        assert p.data.tobytes() == before[n][0].tobytes()
+        assert id(p._data) == before[n][1]  # the very same array objects are back
+        assert p._data.tobytes() == before[n][0].tobytes()
         assert p.grad is None  # the gradient direction never touched .grad
     assert len(land.slices) == 3 and land.grid is not None
     assert np.asarray(land.grid.losses).shape == (3, 3)
@@ -45,7 +45,7 @@ def test_parameters_restored_bit_exactly():
 
 def test_restored_even_when_loss_fn_raises():
     model, batch = _setup()
-    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    before = {n: p._data.copy() for n, p in model.named_parameters()}
     calls = []
 
     def bad(m, b):
@@ -57,7 +57,7 @@ def test_restored_even_when_loss_fn_raises():
     with pytest.raises(RuntimeError, match="boom"):
         loss_landscape(model, bad, batch, steps=5)
     for n, p in model.named_parameters():
-        np.testing.assert_array_equal(p.data, before[n])
+        np.testing.assert_array_equal(p._data, before[n])
 
 
 def test_slices_centre_and_gradient_direction_descends():
@@ -79,7 +79,7 @@ def test_filter_normalisation_matches_weight_filter_norms():
     d = [rng.standard_normal(p.shape) for p in params]
     _filter_normalize(d, params, include_1d=False)
     for dk, p in zip(d, params):
-        w = p.data.astype(np.float64)
+        w = p._data.astype(np.float64)
         if w.ndim == 1:
             assert not dk.any()  # biases get no direction (Li et al.)
         else:

@@ -21,15 +21,15 @@ def test_mlp_passes():
     model = MLP([5, 7, 3], activation="tanh")
     rng = np.random.default_rng(0)
     batch = (ds.tensor(rng.standard_normal((4, 5)).astype(np.float32)), ds.tensor([0, 2, 1, 2]))
-    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    before = {n: p._data.copy() for n, p in model.named_parameters()}
     res = check_model_gradients(model, _ce, batch)
     assert res.passed, str(res)
     assert len(res.params) == len(list(model.named_parameters()))
     assert {p.method for p in res.params} == {"full", "projections"}
     # the user's model is untouched (float32, same values)
     for n, p in model.named_parameters():
-        assert p.data.dtype == np.float32
-        np.testing.assert_array_equal(p.data, before[n])
+        assert p._data.dtype == np.float32
+        np.testing.assert_array_equal(p._data, before[n])
     text = str(res)
     assert "all parameters passed" in text and "max rel err" in text
     assert res.to_dict()["passed"] is True

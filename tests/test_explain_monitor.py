@@ -27,7 +27,7 @@ def test_gradient_monitor_manual_loop():
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
-        before = {n: p.data.copy() for n, p in model.named_parameters()}
+        before = {n: p._data.copy() for n, p in model.named_parameters()}
         mon.before_step(step)
         opt.step()
         rep = mon.after_step(step)

@@ -118,14 +118,14 @@ def test_update_ratio_from_watched_optimizer_and_before():
     x, y = _data()
     rep0 = gradient_report(model, opt)  # starts watching; no step yet
     assert all(p.update_ratio is None for p in rep0.params)
-    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    before = {n: p._data.copy() for n, p in model.named_parameters()}
     opt.zero_grad()
     F.cross_entropy(model(x), y).backward()
     opt.step()
     rep = gradient_report(model, opt)
     rep_b = gradient_report(model, before=before)
     for s, sb, (n, p) in zip(rep.params, rep_b.params, model.named_parameters()):
-        expect = np.linalg.norm(p.data - before[n]) / np.linalg.norm(before[n])
+        expect = np.linalg.norm(p._data - before[n]) / np.linalg.norm(before[n])
         assert np.isclose(s.update_ratio, expect, rtol=1e-5)
         assert np.isclose(sb.update_ratio, expect, rtol=1e-5)
         # plain SGD: the update is exactly -lr * g

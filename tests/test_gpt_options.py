@@ -153,7 +153,7 @@ def _model(dtype, seed=0, **options) -> GPT:
         rng = np.random.default_rng(seed + 1)
         for name, p in model.named_parameters():
             if name.endswith("c_proj.weight"):
-                p.data[...] = 0.02 * rng.standard_normal(p.shape)
+                p._data[...] = 0.02 * rng.standard_normal(p.shape)
     return model
 
 
@@ -173,7 +173,7 @@ def test_gpt_option_matches_torch_twin(option, dtype):
     # rotations that change the scores.
     for p in model.parameters():
         if p.ndim == 2:
-            p.data[...] = p.data * 20
+            p._data[...] = p._data * 20
     tmodel = _twin(model, dtype)
     idx, tgt = _batch(model.config)
 

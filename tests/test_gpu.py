@@ -483,7 +483,7 @@ def test_fused_ops_match_cpu(fused):
                 _close(xg.grad, xc.grad)
         # layer norm with affine parameters (the module)
         lnc, lng = nn.LayerNorm(48), nn.LayerNorm(48)
-        lnc.weight.data = lnc.weight.data + np.linspace(-1, 1, 48, dtype=np.float32)
+        lnc.weight._data = lnc.weight._data + np.linspace(-1, 1, 48, dtype=np.float32)
         lng.load_state_dict(lnc.state_dict())
         lng.to("cuda")
         xc, xg = _pair((4, 9, 48), seed=5)

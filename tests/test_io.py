@@ -44,11 +44,11 @@ class TinyModel:
         )
 
     def state_dict(self):
-        return OrderedDict((k, descent.Tensor._wrap(v.data)) for k, v in self.params.items())
+        return OrderedDict((k, descent.Tensor._wrap(v._data)) for k, v in self.params.items())
 
     def load_state_dict(self, sd, strict=True):
         for k, v in sd.items():
-            self.params[k].data[...] = v.data
+            self.params[k]._data[...] = v._data
 
     def snapshot(self):
         return {k: v.numpy().copy() for k, v in self.params.items()}
@@ -204,8 +204,8 @@ def test_directory_path_and_missing_file(tmp_path):
 def test_tied_tensors_are_stored_once(tmp_path):
     w = descent.randn(50, 40, generator=descent.Generator(0))
     sd = {
-        "wte.weight": descent.Tensor._wrap(w.data),
-        "lm_head.weight": descent.Tensor._wrap(w.data),
+        "wte.weight": descent.Tensor._wrap(w._data),
+        "lm_head.weight": descent.Tensor._wrap(w._data),
     }
     path = dio.save_state_dict(tmp_path / "tied.safetensors", sd)
     assert path.stat().st_size < 50 * 40 * 4 * 1.5  # one copy of the 8 kB weight

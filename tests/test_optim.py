@@ -313,11 +313,11 @@ def test_parameters_are_views_of_one_buffer_and_state_follows():
     st = opt.state[ps[1]]
     assert set(st) == {"step", "exp_avg", "exp_avg_sq"}
     assert st["exp_avg"].shape == ps[1].shape and st["exp_avg"].dtype == np.float32
-    assert np.shares_memory(ps[0].data, ps[2].data) is False  # disjoint slices...
-    assert ps[0].data.base is ps[2].data.base  # ...of the same flat buffer
+    assert np.shares_memory(ps[0]._data, ps[2]._data) is False  # disjoint slices...
+    assert ps[0]._data.base is ps[2]._data.base  # ...of the same flat buffer
     # In-place edits by the user are seen by the next step.
     st["exp_avg"].data[...] = 0.0
-    ps[1].data[...] = 5.0
+    ps[1]._data[...] = 5.0
     opt.step()
     expected_m = 0.1 * np.ones(5, np.float32)  # m = 0 + (1 - 0.9) * 1
     np.testing.assert_allclose(st["exp_avg"].numpy(), expected_m, rtol=1e-6)
@@ -326,14 +326,14 @@ def test_parameters_are_views_of_one_buffer_and_state_follows():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_replaced_parameter_data_is_picked_up(dtype):
-    """`p.data = new_array` (as Module.to() or a module's load_state_dict may do) mid-run."""
+    """`p._data = new_array` (as Module.to() or a module's load_state_dict may do) mid-run."""
     init, grads = _data(dtype, seed=7)
     ps, qs = _ours(init, dtype), _theirs(init)
     ours = optim.Adam(ps, lr=0.01, amsgrad=True)
     theirs = torch.optim.Adam(qs, lr=0.01, amsgrad=True)
     for t in range(STEPS):
         if t == 7:
-            ps[1].data = ps[1].data.copy()  # a fresh array: no longer a view of the buffer
+            ps[1]._data = ps[1]._data.copy()  # a fresh array: no longer a view of the buffer
         if t == 12:
             ours.state[ps[0]]["exp_avg"] = descent.tensor(
                 theirs.state[qs[0]]["exp_avg"].numpy(), dtype=dtype
@@ -342,7 +342,7 @@ def test_replaced_parameter_data_is_picked_up(dtype):
         ours.step()
         theirs.step()
     _assert_same(ps, qs, dtype, "after replacing data")
-    assert ps[1].data.base is ps[0].data.base  # laid out again
+    assert ps[1]._data.base is ps[0]._data.base  # laid out again
 
 
 def test_dtype_change_moves_state_along():
@@ -354,7 +354,7 @@ def test_dtype_change_moves_state_along():
         opt.step()
     before = opt.state[ps[0]]["exp_avg_sq"].numpy().copy()
     for p in ps:
-        p.data = p.data.astype(np.float64)
+        p._data = p._data.astype(np.float64)
     for p, g in zip(ps, grads[3], strict=True):
         p.grad = descent.tensor(g, dtype=np.float64)
     opt.step()
@@ -570,7 +570,7 @@ def test_loads_a_torch_state_dict_mid_run(name):
         _set_grads(ps, qs, grads[t])
         theirs.step()
     for p, q in zip(ps, qs, strict=True):
-        p.data[...] = q.detach().numpy()
+        p._data[...] = q.detach().numpy()
     ours = getattr(optim, name)(ps, lr=1.0)
     ours.load_state_dict(theirs.state_dict())
     for t in range(10, STEPS):
@@ -596,5 +596,5 @@ def test_deepcopy_gives_an_independent_working_optimizer():
         opt.step()
         twin["opt"].step()
     for p, q in zip(ps, twin["params"], strict=True):
-        assert not np.shares_memory(p.data, q.data)
+        assert not np.shares_memory(p._data, q._data)
         np.testing.assert_array_equal(p.numpy(), q.numpy())

@@ -190,7 +190,7 @@ def test_loads_a_torch_state_dict(name):
             _set_grads(ps, qs, grads[t])
             theirs.step()
         for p, q in zip(ps, qs, strict=True):
-            p.data[...] = q.detach().numpy()
+            p._data[...] = q.detach().numpy()
         ours = getattr(optim, name)(ps, lr=1.0)
         ours.load_state_dict(theirs.state_dict())
         if name == "NAdam":

@@ -138,7 +138,7 @@ def test_softmax_log_softmax_random_axis(shape, data):
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
 def test_python_scalars_and_broadcast_keep_float32(shapes):
     sa, sb = shapes.input_shapes
-    a = ds.tensor(_values(sa, 0))
-    b = ds.tensor(_values(sb, 1))
+    a = ds.tensor(_values(sa, 0), dtype=ds.float32)
+    b = ds.tensor(_values(sb, 1), dtype=ds.float32)
     for y in (a + b, a * 2.5, 1.5 - b, a / b, ds.maximum(a, 0.7), a**2, 2.0**a):
         assert y.dtype == ds.float32

@@ -101,9 +101,9 @@ def test_conversions():
 def test_detach_and_clone():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     d = x.detach()
-    assert not d.requires_grad and d.data is x.data
+    assert not d.requires_grad and d._data is x._data
     c = x.clone()
-    assert c.requires_grad and c.data is not x.data
+    assert c.requires_grad and c._data is not x._data
     c.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
     with pytest.raises(RuntimeError, match="detach"):
@@ -189,7 +189,7 @@ def test_tensor_copies_its_input_but_from_numpy_shares():
     a[0] = 5.0
     assert t.tolist() == [1.0, 1.0, 1.0]
     u = ds.tensor(t)
-    t.data[1] = 7.0
+    t._data[1] = 7.0
     assert u.tolist() == [1.0, 1.0, 1.0]
     s = ds.from_numpy(a)
     a[2] = 9.0

@@ -158,7 +158,7 @@ def get_autocast_dtype(device_type: str = "cuda"):
 
 
 def _applies(cur, t) -> bool:
-    dev = "cpu" if not backend.is_cupy_array(t.data) else "cuda"
+    dev = "cpu" if not backend.is_cupy_array(t._data) else "cuda"
     return dev == cur[0]
 
 
@@ -176,7 +176,7 @@ def lower(*tensors):
     low = cur[1]
     out = []
     for t in tensors:
-        if t is not None and t.data.dtype.kind == "f" and t.data.dtype != low and _applies(cur, t):
+        if t is not None and t._data.dtype.kind == "f" and t._data.dtype != low and _applies(cur, t):
             t = cast(t, low)
         out.append(t)
     return tuple(out)
@@ -190,7 +190,7 @@ def upper(x):
     cur = _current()
     if cur is None or x is None or not hasattr(x, "data"):
         return x
-    dt = x.data.dtype
+    dt = x._data.dtype
     if dt.kind == "f" and dt.itemsize < 4 and _applies(cur, x):
         from .ops.elementwise import cast  # noqa: PLC0415
 
@@ -302,8 +302,8 @@ class GradScaler:
                 if g is None:
                     continue
                 # Out of place: a gradient array may be shared or read-only.
-                g.data = g.data * g.data.dtype.type(inv)
-                grads.append(g.data)
+                g._data = g._data * g._data.dtype.type(inv)
+                grads.append(g._data)
         rec["found_inf"] = not backend.all_finite(grads)  # one host synchronisation
         rec["unscaled"] = True
 

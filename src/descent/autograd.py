@@ -79,7 +79,7 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     """
     if type(data) is not _ndarray and isinstance(data, _generic):
         data = _asarray(data)
-    t.data = data
+    t._data = data
     t._rg = requires_grad
     t.grad = None
     t._node = node  # the Function that produced t (None for a leaf)
@@ -176,17 +176,17 @@ class Function:
                 setattr(fn, k, v)
         if len(inputs) == 1:  # the common unary case, without the general loops
             x = inputs[0]
-            out = fn.forward(x.data)
+            out = fn.forward(x._data)
             if x._rg and _state.enabled:
                 node = x._node
-                t = record_node(fn, (x if node is None else node,), (x.data.shape,), inputs, out)
+                t = record_node(fn, (x if node is None else node,), (x._data.shape,), inputs, out)
             else:
                 t = init_tensor(_new(_tensor_class), out)
         else:
-            out = fn.forward(*[t.data for t in inputs])
+            out = fn.forward(*[t._data for t in inputs])
             if _state.enabled and any([t._rg for t in inputs]):
                 parents = tuple([_parent(t) for t in inputs])
-                shapes = tuple([t.data.shape for t in inputs])
+                shapes = tuple([t._data.shape for t in inputs])
                 t = record_node(fn, parents, shapes, inputs, out)
             else:
                 t = init_tensor(_new(_tensor_class), out)
@@ -198,14 +198,14 @@ class Function:
     def apply2(cls, a, b):
         """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
         fn = _new(cls)
-        out = fn.forward(a.data, b.data)
+        out = fn.forward(a._data, b._data)
         if (a._rg or b._rg) and _state.enabled:
             na, nb = a._node, b._node
             parents = (
                 na if na is not None else (a if a._rg else None),
                 nb if nb is not None else (b if b._rg else None),
             )
-            t = record_node(fn, parents, (a.data.shape, b.data.shape), (a, b), out)
+            t = record_node(fn, parents, (a._data.shape, b._data.shape), (a, b), out)
         else:
             t = init_tensor(_new(_tensor_class), out)
         if _forward_hooks:
@@ -220,7 +220,7 @@ class Function:
         float, and NEP 50 makes the results identical (the float is cast to the dtype first)."""
         fn = _new(cls)
         fn.c = c
-        d = x.data
+        d = x._data
         # Only floating NumPy arrays use the cached array: 0-d integer arrays are not "weak"
         # scalars in NumPy 2 and would promote int32 tensors to int64.
         if type(d) is _ndarray and d.dtype.kind == "f":
@@ -247,10 +247,10 @@ class Function:
         if ops.is_graph:
             return saved
         if len(saved) == 1:  # the common arities without a generator expression
-            return (saved[0].data,)
+            return (saved[0]._data,)
         if len(saved) == 2:
-            return (saved[0].data, saved[1].data)
-        return tuple([t.data for t in saved])
+            return (saved[0]._data, saved[1]._data)
+        return tuple([t._data for t in saved])
 
     def output(self, ops):
         """The saved output: an array, or under create_graph a Tensor that is this node's output
@@ -333,7 +333,7 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         node.out_data = None
         return None
     t = init_tensor(_new(_tensor_class), out, True, node)
-    node.out_data = t.data if node.save_output else None  # t.data: a 0-d array, not a scalar
+    node.out_data = t._data if node.save_output else None  # t.data: a 0-d array, not a scalar
     return t
 
 
@@ -508,7 +508,7 @@ def run_backward(
                 r = hook(gt)
                 if r is not None:
                     gt = r
-            g = gt if create_graph else gt.data
+            g = gt if create_graph else gt._data
         if leaf in capture_leaves:
             for i in capture_leaves[leaf]:
                 captured[i] = g if create_graph else new_tensor(g)
@@ -517,8 +517,8 @@ def run_backward(
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
             continue
-        if g.dtype != leaf.data.dtype:
-            g = g.astype(leaf.data.dtype)
+        if g.dtype != leaf._data.dtype:
+            g = g.astype(leaf._data.dtype)
         if leaf.grad is None:
             # Never store an array that another gradient (or a broadcast view) shares: the
             # optimizer updates .grad in place (e.g. weight decay) and would change both.
@@ -527,7 +527,7 @@ def run_backward(
             seen.add(id(g))
             leaf.grad = new_tensor(g)
         else:
-            leaf.grad = new_tensor(leaf.grad.data + g)
+            leaf.grad = new_tensor(leaf.grad._data + g)
     return captured
 
 
@@ -561,10 +561,10 @@ def _run_node_hooks(node, gy, create_graph):
         t = node.retained()
         if t is not None:
             if t.grad is None:
-                t.grad = gt if create_graph else new_tensor(gt.data.copy())
+                t.grad = gt if create_graph else new_tensor(gt._data.copy())
             else:
-                t.grad = t.grad + gt if create_graph else new_tensor(t.grad.data + gt.data)
-    return gt if create_graph else gt.data
+                t.grad = t.grad + gt if create_graph else new_tensor(t.grad._data + gt._data)
+    return gt if create_graph else gt._data
 
 
 def grad(
@@ -636,8 +636,8 @@ def grad(
             continue
         if materialize_grads:
             t = inputs[i]
-            xp = backend.get_array_module(t.data)
-            res[i] = new_tensor(xp.zeros_like(t.data))
+            xp = backend.get_array_module(t._data)
+            res[i] = new_tensor(xp.zeros_like(t._data))
         elif not allow_unused:
             raise RuntimeError(
                 f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
@@ -661,17 +661,17 @@ def _seed(out, gradient, create_graph: bool, where: str):
                 f"{where}() on a non-scalar tensor of shape {out.shape}{made_by}: pass "
                 "gradient= (a tensor of that shape), or reduce it first (e.g. .sum())"
             )
-        xp = backend.get_array_module(out.data)
-        g = xp.ones_like(out.data)
+        xp = backend.get_array_module(out._data)
+        g = xp.ones_like(out._data)
     else:
-        g = gradient.data if isinstance(gradient, _tensor_class) else np.asarray(gradient)
+        g = gradient._data if isinstance(gradient, _tensor_class) else np.asarray(gradient)
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
                 f"{where}(): gradient has shape {tuple(g.shape)} but the output has shape "
                 f"{out.shape}"
             )
-        if g.dtype != out.data.dtype:
-            g = g.astype(out.data.dtype)
+        if g.dtype != out._data.dtype:
+            g = g.astype(out._data.dtype)
     if create_graph:
         if isinstance(gradient, _tensor_class):
             return gradient

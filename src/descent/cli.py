@@ -325,7 +325,7 @@ def _non_finite_weights(model) -> str:
     from . import backend
 
     bad = [n for n, p in model.named_parameters()
-           if not np.isfinite(backend.as_numpy(p.data)).all()]  # fmt: skip
+           if not np.isfinite(backend.as_numpy(p._data)).all()]  # fmt: skip
     return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 

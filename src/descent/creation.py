@@ -62,15 +62,15 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     if dtype is None:
         dtype = _own_dtype(data)
     t = Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
-    src = data.data if isinstance(data, Tensor) else data
-    if t.data is src or (
+    src = data._data if isinstance(data, Tensor) else data
+    if t._data is src or (
         isinstance(src, np.ndarray)
-        and isinstance(t.data, np.ndarray)
-        and np.shares_memory(t.data, src)
+        and isinstance(t._data, np.ndarray)
+        and np.shares_memory(t._data, src)
     ):
-        t.data = t.data.copy()
-    elif backend.is_cupy_array(src) and t.data is src:
-        t.data = t.data.copy()
+        t._data = t._data.copy()
+    elif backend.is_cupy_array(src) and t._data is src:
+        t._data = t._data.copy()
     return t
 
 

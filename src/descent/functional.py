@@ -29,15 +29,15 @@ def _enter(x) -> tuple[Tensor, bool]:
             # Keep the link to the outer graph: an identity node we can take gradients at.
             with autograd.enable_grad():
                 return Clone.apply(x), True
-        if x.data.dtype.kind != "f":
+        if x._data.dtype.kind != "f":
             raise TypeError(
                 f"grad: argument of dtype {x.dtype} cannot be differentiated; pass a float tensor"
             )
-        return autograd.new_tensor(x.data, True), False
+        return autograd.new_tensor(x._data, True), False
     t = Tensor(x)
-    if t.data.dtype.kind != "f":
+    if t._data.dtype.kind != "f":
         raise TypeError("grad: differentiated arguments must be floating point")
-    return autograd.new_tensor(t.data, True), False
+    return autograd.new_tensor(t._data, True), False
 
 
 def _check_scalar(out, name: str) -> Tensor:
@@ -79,14 +79,14 @@ def value_and_grad(
             out, aux = res, None
         _check_scalar(out, "grad")
         if not out.requires_grad:
-            grads = [Tensor._wrap(np.zeros_like(t.data)) for t in entered]
+            grads = [Tensor._wrap(np.zeros_like(t._data)) for t in entered]
         else:
             seed = autograd._seed(out, None, nested, "grad")
             got = autograd.run_backward(
                 [out], [seed], retain_graph=nested, create_graph=nested, capture=entered,
                 accumulate=False,
             )  # fmt: skip
-            grads = [g if g is not None else Tensor._wrap(t.data * 0) for g, t in zip(got, entered)]
+            grads = [g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered)]
         if not nested:
             out = out.detach()
         g = grads[0] if isinstance(argnums, int) else tuple(grads)
@@ -125,7 +125,7 @@ def vjp(fun: Callable, *primals):
         got = autograd.run_backward(
             [out], [seed], retain_graph=True, create_graph=cg, capture=entered, accumulate=False
         )
-        res = tuple(g if g is not None else Tensor._wrap(t.data * 0) for g, t in zip(got, entered))
+        res = tuple(g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered))
         return res
 
     return (out if nested else out.detach()), vjp_fn
@@ -142,7 +142,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
     with autograd.enable_grad():
         out = fun(*entered)
         # u is a dummy cotangent; g(u) = u^T J is linear in u, so d(g(u) . v)/du = J v.
-        u = autograd.new_tensor(np.zeros_like(out.data), True)
+        u = autograd.new_tensor(np.zeros_like(out._data), True)
         gs = autograd.run_backward(
             [out], [u], retain_graph=True, create_graph=True, capture=entered, accumulate=False
         )
@@ -154,15 +154,15 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
             term = (g * v.detach()).sum()
             total = term if total is None else total + term
     if total is None or not total.requires_grad:
-        jv = Tensor._wrap(np.zeros_like(out.data))
+        jv = Tensor._wrap(np.zeros_like(out._data))
     else:
         jv = autograd.run_backward(
-            [total], [np.ones_like(total.data)] if not nested else [Tensor._wrap(
-                np.ones_like(total.data))],
+            [total], [np.ones_like(total._data)] if not nested else [Tensor._wrap(
+                np.ones_like(total._data))],
             retain_graph=nested, create_graph=nested, capture=[u], accumulate=False,
         )[0]  # fmt: skip
         if jv is None:
-            jv = Tensor._wrap(np.zeros_like(out.data))
+            jv = Tensor._wrap(np.zeros_like(out._data))
     return (out if nested else out.detach()), jv
 
 
@@ -191,7 +191,7 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 create_graph=nested, capture=entered, accumulate=False,
             )  # fmt: skip
             for j, (g, t) in enumerate(zip(got, entered)):
-                rows[j].append(g if g is not None else Tensor._wrap(t.data * 0))
+                rows[j].append(g if g is not None else Tensor._wrap(t._data * 0))
         jacs = []
         for j, t in enumerate(entered):
             if n == 0:
@@ -228,10 +228,10 @@ def hvp(fun: Callable, primals: Sequence, tangents: Sequence):
             term = (g * v.detach()).sum()
             total = term if total is None else total + term
     if total is None or not total.requires_grad:
-        hv = tuple(Tensor._wrap(t.data * 0) for t in entered)
+        hv = tuple(Tensor._wrap(t._data * 0) for t in entered)
     else:
         got = autograd.run_backward(
-            [total], [np.ones_like(total.data)], capture=entered, accumulate=False
+            [total], [np.ones_like(total._data)], capture=entered, accumulate=False
         )
-        hv = tuple(g if g is not None else Tensor._wrap(t.data * 0) for g, t in zip(got, entered))
+        hv = tuple(g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered))
     return out.detach(), (hv[0] if len(hv) == 1 else hv)

@@ -48,7 +48,7 @@ def generate_text(
     idx = descent.tensor(np.asarray([ids], dtype=np.int64), device=device)
     out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k,
                          generator=descent.Generator(seed))  # fmt: skip
-    return tokenizer.decode(backend.as_numpy(out.data[0]).tolist())
+    return tokenizer.decode(backend.as_numpy(out._data[0]).tolist())
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):

@@ -90,7 +90,7 @@ def _default_dtype_for(arr) -> Any:
 def _to_array(data, dtype=None, device=None):
     """Backend array for `data` with descent's dtype defaults (float32 for floating data)."""
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._data
     elif backend.is_cupy_array(data):
         arr = data
     else:
@@ -120,7 +120,7 @@ def _flat(data):
 
 def _nested_to_numpy(data):
     if isinstance(data, Tensor):
-        return backend.as_numpy(data.data)
+        return backend.as_numpy(data._data)
     if isinstance(data, (list, tuple)):
         return [_nested_to_numpy(d) for d in data]
     return data
@@ -176,7 +176,9 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     # _rg: requires_grad; _node: the Function that made it (None for a leaf); _version: bumped
     # by in-place changes (saved values are checked against it); _hooks: a leaf's hooks (a
     # non-leaf's live on its node).
-    __slots__ = ("data", "_rg", "grad", "_node", "_version", "_hooks", "name", "__weakref__")
+    # `_data` is the backend array (NumPy or CuPy) holding the values; everything in descent
+    # computes on it. `data` (below) is PyTorch's `.data`: a Tensor view of the same storage.
+    __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "__weakref__")
 
     # NumPy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
@@ -198,9 +200,35 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
 
         Recorded in-place ops compute on an alias and then rebind `self`, so nodes that saved
         the alias keep the old value, while nodes that saved `self` see its version change."""
-        return autograd.new_tensor(self.data, self._rg, self._node)
+        return autograd.new_tensor(self._data, self._rg, self._node)
 
     # -- properties ----------------------------------------------------------------------
+    @property
+    def data(self) -> Tensor:
+        """PyTorch's `.data`: a tensor sharing this one's storage, without grad or history.
+
+        In-place changes to it change this tensor (`p.data -= lr * p.grad`,
+        `p.data.normal_()`, `p.data.copy_(w)`, `p.data.zero_()`) and are never recorded;
+        assigning `p.data = t` makes p hold t's storage (any shape or dtype, as in PyTorch).
+        The raw backend array is `._data` (descent's internals compute on it).
+        """
+        return autograd.new_tensor(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        if isinstance(value, Tensor):
+            arr = value._data
+        elif isinstance(value, np.ndarray) or backend.is_cupy_array(value):
+            arr = value  # a backend array (descent's own tools swap arrays this way)
+        else:
+            raise TypeError(
+                f"data: assigned value must be a Tensor, got {type(value).__name__}; wrap it "
+                "with descent.tensor(...)"
+            )
+        if self._rg and arr.dtype.kind != "f":
+            _check_grad_dtype(arr, "data")
+        self._data = arr
+
     @property
     def requires_grad(self) -> bool:
         return self._rg
@@ -208,7 +236,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if value:
-            _check_grad_dtype(self.data)
+            _check_grad_dtype(self._data)
         elif self._node is not None:
             raise RuntimeError(
                 "requires_grad=False on a non-leaf tensor: use .detach() to get a tensor "
@@ -222,43 +250,43 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim: int | None = None):
         """The shape as a `Size` (a tuple), or the length of dimension `dim` as an int.
 
         PyTorch's meaning (NumPy's `.size` attribute is the element count: use `numel()`)."""
         if dim is None:
-            return Size(self.data.shape)
+            return Size(self._data.shape)
         try:
-            return self.data.shape[dim]
+            return self._data.shape[dim]
         except (IndexError, TypeError):
             raise IndexError(
                 f"size(): dimension {dim!r} out of range for a tensor of shape "
-                f"{tuple(self.data.shape)} (expected to be in range of [{-self.data.ndim}, "
-                f"{self.data.ndim - 1}])"
+                f"{tuple(self._data.shape)} (expected to be in range of [{-self._data.ndim}, "
+                f"{self._data.ndim - 1}])"
             ) from None
 
     def numel(self) -> int:
         """The number of elements."""
-        return int(self.data.size)
+        return int(self._data.size)
 
     nelement = numel
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self) -> str:
-        return backend.device_of(self.data)
+        return backend.device_of(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -271,7 +299,7 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
 
     @property
     def is_cuda(self) -> bool:
-        return backend.is_cupy_array(self.data)
+        return backend.is_cupy_array(self._data)
 
     @property
     def T(self) -> Tensor:  # NumPy's name
@@ -282,9 +310,9 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         return _ops.swapaxes(self, -1, -2)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     # __eq__ is elementwise (it returns a tensor), so hashing is by identity: tensors can be dict
     # keys (the engine keys leaf gradients by tensor) and set members.
@@ -292,18 +320,18 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         return id(self)
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.data.shape[0]):
+        for i in range(self._data.shape[0]):
             yield self[i]
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous: use "
+                f"the truth value of a tensor with {self._data.size} elements is ambiguous: use "
                 ".any() or .all()"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -312,34 +340,34 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors with one element can be used as an index")
         return int(self.item())
 
     # -- conversion ------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy from the GPU; shares memory on the CPU)."""
-        return backend.as_numpy(self.data)
+        return backend.as_numpy(self._data)
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item() needs a tensor with one element, got shape {self.shape}; index it first"
             )
-        return backend.as_numpy(self.data).reshape(()).item()
+        return backend.as_numpy(self._data).reshape(()).item()
 
     def tolist(self):
-        return backend.as_numpy(self.data).tolist()
+        return backend.as_numpy(self._data).tolist()
 
     def __array__(self, dtype=None, copy=None):
-        a = backend.as_numpy(self.data)
+        a = backend.as_numpy(self._data)
         if dtype is not None:
             a = a.astype(dtype)
         return a
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def detach_(self) -> Tensor:
         self._node = None
@@ -478,17 +506,39 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     def __abs__(self):
         return _ops.abs(self)
 
+    # Bitwise on integer tensors (keeping the dtype), logical on bool tensors, as PyTorch.
     def __invert__(self):
-        return _ops.logical_not(self)
+        return _ops.bitwise_not(self)
 
     def __and__(self, other):
-        return _ops.logical_and(self, other)
+        return _ops.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return _ops.bitwise_and(other, self)
 
     def __or__(self, other):
-        return _ops.logical_or(self, other)
+        return _ops.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return _ops.bitwise_or(other, self)
 
     def __xor__(self, other):
-        return _ops.logical_xor(self, other)
+        return _ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return _ops.bitwise_xor(other, self)
+
+    def __lshift__(self, other):
+        return _ops.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return _ops.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return _ops.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return _ops.bitwise_right_shift(other, self)
 
     # Comparisons return bool tensors (NumPy's and PyTorch's meaning), so Tensor defines
     # __hash__ by identity above: tensors can still be dict keys and set members.
@@ -512,10 +562,10 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
 
     def __repr__(self) -> str:
         body = np.array2string(
-            backend.as_numpy(self.data), separator=", ", precision=4, prefix="tensor(",
+            backend.as_numpy(self._data), separator=", ", precision=4, prefix="tensor(",
             threshold=200, edgeitems=3,
         )  # fmt: skip
-        extras = [f"dtype={self.data.dtype}"]
+        extras = [f"dtype={self._data.dtype}"]
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self._node is not None:

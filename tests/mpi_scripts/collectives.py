@@ -21,9 +21,9 @@ for op, expect in [
     ("min", base),
 ]:
     t = descent.tensor(base + rank, dtype=descent.float64)
-    arr = t.data
+    arr = t._data
     out = dist.all_reduce(t, op=op)
-    assert out is t and t.data is arr, "all_reduce must work in place"
+    assert out is t and t._data is arr, "all_reduce must work in place"
     np.testing.assert_array_equal(t.numpy(), expect, err_msg=op)
 
 # Integer sum and float32 mean.
@@ -37,7 +37,7 @@ assert t32.dtype == np.float32 and abs(t32.item() - (n - 1) / 2) < 1e-6
 # A non-contiguous tensor is reduced and written back into its view.
 big = np.zeros((4, 4))
 view = descent.Tensor._wrap(big[:, 1])
-view.data[...] = rank + 1
+view._data[...] = rank + 1
 dist.all_reduce(view)
 assert np.all(big[:, 1] == n * (n + 1) / 2), big
 

@@ -60,7 +60,7 @@ for _step in range(args.steps):
     if args.hash:
         h = hashlib.sha256()
         for _, prm in model.named_parameters():
-            h.update(np.ascontiguousarray(prm.data).tobytes())
+            h.update(np.ascontiguousarray(prm._data).tobytes())
         digests.append(h.hexdigest())
 
 state = {n: prm.numpy() for n, prm in model.named_parameters()}

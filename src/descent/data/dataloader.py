@@ -59,7 +59,7 @@ def default_collate(batch: list[Any]) -> Any:
 def _field_array(b: Any, kind: type) -> Any:
     if not isinstance(b, kind):
         raise TypeError(f"default_collate: a batch mixes {kind.__name__} with {type(b).__name__}")
-    return b.data
+    return b._data
 
 
 def _check_shapes(items: list[Any], are_shapes: bool = False) -> None:

@@ -45,7 +45,7 @@ def _index_rows(t: Tensor, indices) -> Tensor:
     """Rows `indices` of `t` as a tensor; no graph is recorded for data that needs no gradient."""
     if t.requires_grad:
         return t[indices]
-    return Tensor._wrap(t.data[indices])
+    return Tensor._wrap(t._data[indices])
 
 
 class TensorDataset(Dataset):
@@ -82,7 +82,7 @@ class TensorDataset(Dataset):
         """A collated batch: one fancy-indexing operation per tensor. `indices`: (B,) ints."""
         out = []
         for t in self.tensors:
-            xp = backend.get_array_module(t.data)
+            xp = backend.get_array_module(t._data)
             out.append(_index_rows(t, xp.asarray(indices)))  # (B, ...)
         return tuple(out)
 

@@ -306,7 +306,7 @@ class TokenWindows:
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         x, y = self.get_batch(np.array([i]))
-        return Tensor._wrap(x.data[0]), Tensor._wrap(y.data[0])  # (T,), (T,)
+        return Tensor._wrap(x._data[0]), Tensor._wrap(y._data[0])  # (T,), (T,)
 
     def get_batch(self, indices: Any) -> tuple[Tensor, Tensor]:
         """Windows `indices` stacked: `(x, y)` int64 of shape (B, T)."""

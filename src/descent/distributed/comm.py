@@ -246,8 +246,8 @@ def _host_buffer(arr) -> tuple[np.ndarray, bool]:
 def _store(tensor, buf: np.ndarray, copy_back: bool) -> None:
     """Write a received buffer into the tensor in place and bump its version (as torch does)."""
     if copy_back:
-        xp = backend.get_array_module(tensor.data)
-        tensor.data[...] = xp.asarray(buf) if xp is not np else buf
+        xp = backend.get_array_module(tensor._data)
+        tensor._data[...] = xp.asarray(buf) if xp is not np else buf
     tensor._version += 1
 
 
@@ -275,15 +275,15 @@ def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     _check_tensor(tensor, "all_reduce")
     if op not in _OPS:
         raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
-    if op == "mean" and tensor.data.dtype.kind not in "fc":
+    if op == "mean" and tensor._data.dtype.kind not in "fc":
         raise TypeError(
-            f"all_reduce(op='mean') of a {tensor.data.dtype} tensor: the mean is not an "
+            f"all_reduce(op='mean') of a {tensor._data.dtype} tensor: the mean is not an "
             "integer; use op='sum' and divide, or cast to float first"
         )
     comm = _ensure()
     if comm is None:
         return tensor
-    buf, copy_back = _host_buffer(tensor.data)
+    buf, copy_back = _host_buffer(tensor._data)
     comm.Allreduce(_MPI.IN_PLACE, buf, op=mpi_op(op))
     if op == "mean":
         buf /= comm.Get_size()
@@ -299,7 +299,7 @@ def broadcast(tensor: Tensor, src: int = 0) -> Tensor:
         return tensor
     if not 0 <= src < comm.Get_size():
         raise ValueError(f"broadcast: src={src} is not a rank of a world of {comm.Get_size()}")
-    buf, copy_back = _host_buffer(tensor.data)
+    buf, copy_back = _host_buffer(tensor._data)
     comm.Bcast(buf, root=src)
     _store(tensor, buf, copy_back)
     return tensor
@@ -313,10 +313,10 @@ def all_gather(tensor: Tensor) -> list[Tensor]:
     """
     _check_tensor(tensor, "all_gather")
     comm = _ensure()
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor._data)
     if comm is None:
-        return [Tensor._wrap(tensor.data.copy())]
-    buf, _ = _host_buffer(tensor.data)
+        return [Tensor._wrap(tensor._data.copy())]
+    buf, _ = _host_buffer(tensor._data)
     shapes = comm.allgather((buf.shape, buf.dtype.str))
     if any(s != shapes[0] for s in shapes):
         raise ValueError(

@@ -192,10 +192,10 @@ class DistributedDataParallel:
     def _verify_same_model(self, named) -> None:
         """Fail on every rank, with the first difference, when the replicas differ."""
         desc = [
-            ("parameter", n, tuple(p.shape), str(p.data.dtype), bool(p.requires_grad))
+            ("parameter", n, tuple(p.shape), str(p._data.dtype), bool(p.requires_grad))
             for n, p in named
         ]
-        desc += [("buffer", n, tuple(b.shape), str(b.data.dtype), False) for n, b in self._buffers]
+        desc += [("buffer", n, tuple(b.shape), str(b._data.dtype), False) for n, b in self._buffers]
         everyone = _c.all_gather_object(desc)
         ref = everyone[0]
         for r, other in enumerate(everyone[1:], start=1):
@@ -230,8 +230,8 @@ class DistributedDataParallel:
             self._bcast_array(b)
 
     def _bcast_array(self, t) -> None:
-        if isinstance(t.data, np.ndarray) and not t.data.flags.c_contiguous:
-            t.data = np.ascontiguousarray(t.data)
+        if isinstance(t._data, np.ndarray) and not t._data.flags.c_contiguous:
+            t._data = np.ascontiguousarray(t._data)
         _c.broadcast(t, src=0)
 
     def _build_buckets(self):
@@ -242,9 +242,9 @@ class DistributedDataParallel:
         where: list[tuple[int, int, int]] = [(0, 0, 0)] * len(self._params)
         for pos in reversed(range(len(self._params))):
             p = self._params[pos]
-            dtype = p.data.dtype
+            dtype = p._data.dtype
             b = open_by_dtype.get(dtype)
-            nbytes = p.data.size * dtype.itemsize
+            nbytes = p._data.size * dtype.itemsize
             limit = _FIRST_BUCKET_BYTES if not buckets or b is buckets[0] else cap
             limit = min(limit, cap)
             if b is not None and b.numel * dtype.itemsize + nbytes > limit and b.numel > 0:
@@ -253,10 +253,10 @@ class DistributedDataParallel:
                 b = _Bucket(len(buckets), dtype)
                 buckets.append(b)
                 open_by_dtype[dtype] = b
-            where[pos] = (b.index, b.numel, p.data.size)
+            where[pos] = (b.index, b.numel, p._data.size)
             b.params.append(pos)
             b.offsets.append(b.numel)
-            b.numel += p.data.size
+            b.numel += p._data.size
         return buckets, where
 
     # -- delegation ------------------------------------------------------------------------
@@ -413,11 +413,11 @@ class DistributedDataParallel:
                 r = hook(gt)
                 if r is not None:
                     gt = r
-            gy = gt.data
+            gy = gt._data
         self._ready[pos] = True
         bi, off, n = self._where[pos]
         b = self._buckets[bi]
-        self._put(b, off, n, gy if p.grad is None else p.grad.data + gy)
+        self._put(b, off, n, gy if p.grad is None else p.grad._data + gy)
         b.pending -= 1
         t0 = time.perf_counter()
         if b.pending == 0:
@@ -470,9 +470,9 @@ class DistributedDataParallel:
                 bi, off, n = self._where[pos]
                 b = self._buckets[bi]
                 if p.grad is not None:
-                    self._put(b, off, n, p.grad.data)
+                    self._put(b, off, n, p.grad._data)
                 elif b.buffer is None:
-                    xp = backend.get_array_module(p.data)
+                    xp = backend.get_array_module(p._data)
                     b.buffer = xp.zeros(b.numel, dtype=b.dtype)
                 else:
                     b.buffer[off : off + n] = 0
@@ -490,7 +490,7 @@ class DistributedDataParallel:
             buf = b.buffer if host is b.buffer else backend.get_array_module(b.buffer).asarray(host)
             for pos, off in zip(b.params, b.offsets):
                 p = self._params[pos]
-                p.grad = Tensor._wrap(buf[off : off + p.data.size].reshape(p.data.shape))
+                p.grad = Tensor._wrap(buf[off : off + p._data.size].reshape(p._data.shape))
             b.buffer = b.host = b.request = None
         self._round_open = False
         self.stats["syncs"] += 1

@@ -127,7 +127,7 @@ def shard_rows(batch: Any, rank: int, world_size: int) -> Any:
     per = local_batch_size(rows, world_size)
     lo = rank * per
     if isinstance(batch, Tensor):
-        return Tensor._wrap(batch.data[lo : lo + per])
+        return Tensor._wrap(batch._data[lo : lo + per])
     return batch[lo : lo + per]
 
 

@@ -147,7 +147,7 @@ def user_frame(skip_dirs: tuple[str, ...] = (_DESCENT_DIR,)) -> SourceLine | Non
 
 def _raw(a):
     """The array of a Tensor or array (backward hands Tensors under create_graph)."""
-    return a.data if isinstance(a, Tensor) else a
+    return a._data if isinstance(a, Tensor) else a
 
 
 def _is_float(a) -> bool:
@@ -218,8 +218,8 @@ def _check_forward(op, inputs, out) -> None:
     if node is not None:
         src = user_frame()
         _anomaly.origins[node] = src
-    if _anomaly.check_forward and not _all_finite(out.data):
-        ins = [summarize(t.data) for t in inputs]
+    if _anomaly.check_forward and not _all_finite(out._data):
+        ins = [summarize(t._data) for t in inputs]
         already = any(s.nan or s.inf for s in ins)
         detail = (
             "an input was already non-finite (it came from outside a descent op, e.g. the data)"
@@ -230,7 +230,7 @@ def _check_forward(op, inputs, out) -> None:
             "forward",
             type(op).__name__,
             ins,
-            summarize(out.data),
+            summarize(out._data),
             src if src is not None else user_frame(),
             detail,
         )

@@ -126,7 +126,7 @@ def _prepare(inputs, dtype, fn_name: str):
     arrays, flags = [], []
     for x in inputs:
         if isinstance(x, Tensor):
-            a = backend.as_numpy(x.data)
+            a = backend.as_numpy(x._data)
             flags.append(bool(x.requires_grad))
         else:
             a = np.asarray(x)
@@ -181,7 +181,7 @@ def _call(f, arrays, chosen, requires_grad: bool) -> tuple[list[Tensor], Tensor]
 
 def _evaluate(f, arrays, chosen) -> np.ndarray:
     with autograd.no_grad():
-        return backend.as_numpy(_call(f, arrays, chosen, False)[1].data).astype(np.float64)
+        return backend.as_numpy(_call(f, arrays, chosen, False)[1]._data).astype(np.float64)
 
 
 def gradcheck(
@@ -237,7 +237,7 @@ def gradcheck(
         gs = autograd.grad(out, leaves, grad_outputs=Tensor._wrap(u.astype(out.dtype)),
                            retain_graph=True, allow_unused=True)  # fmt: skip
         return [
-            np.zeros(arrays[i].shape) if g is None else backend.as_numpy(g.data).astype(np.float64)
+            np.zeros(arrays[i].shape) if g is None else backend.as_numpy(g._data).astype(np.float64)
             for g, i in zip(gs, chosen)
         ]
 
@@ -351,7 +351,7 @@ def gradgradcheck(
     if grad_outputs is None:
         u = np.random.default_rng(seed + 1).standard_normal(out0.shape)
     else:
-        u = np.asarray(backend.as_numpy(grad_outputs.data) if isinstance(grad_outputs, Tensor)
+        u = np.asarray(backend.as_numpy(grad_outputs._data) if isinstance(grad_outputs, Tensor)
                        else grad_outputs, dtype=np.float64)  # fmt: skip
 
     from ..ops.shape import concatenate, reshape  # noqa: PLC0415 - avoids an import cycle
@@ -360,7 +360,7 @@ def gradgradcheck(
         ts = list(ts)
         for i in chosen:
             if not ts[i].requires_grad:  # a finite-difference evaluation (under no_grad)
-                ts[i] = Tensor._wrap(ts[i].data)
+                ts[i] = Tensor._wrap(ts[i]._data)
                 ts[i]._rg = True
         with autograd.enable_grad():
             out = f(*ts)

@@ -199,7 +199,7 @@ def graph(output: Tensor, params=None, record_grads: bool = True) -> GraphView:
             dt = _infer_dtype(o, [dtypes.get(j, "?") for j in inputs])
             nodes.append(GraphNode(i, "op", o.name, shapes.get(id(o)), dt, inputs))
         else:
-            dt = str(o.data.dtype)
+            dt = str(o._data.dtype)
             nodes.append(
                 GraphNode(i, "leaf", names.get(id(o), o.name or "leaf"), tuple(o.shape), dt, [])
             )
@@ -227,7 +227,7 @@ def _infer_dtype(node: Function, parent_dtypes: list[str]) -> str:
             pass
     saved = node.saved
     if isinstance(saved, tuple) and saved:
-        floats = [str(t.data.dtype) for t in saved if t.data.dtype.kind == "f"]
+        floats = [str(t._data.dtype) for t in saved if t._data.dtype.kind == "f"]
         if floats:
             return max(floats, key=lambda s: np.dtype(s).itemsize)
     known = [d for d in parent_dtypes if d != "?"]
@@ -253,7 +253,7 @@ def _recorder(view: GraphView, i: int, arm: bool = False, leaf: bool = False):
             v._armed = True
         if leaf and not v._armed:
             return
-        v._grad_norms[i] = _norm(g.data)
+        v._grad_norms[i] = _norm(g._data)
 
     return hook
 

@@ -180,7 +180,7 @@ def _named_params(model) -> list[tuple[str, Tensor]]:
 
 def flatten_parameters(model, dtype=np.float32) -> np.ndarray:
     """All parameters of `model` (in `named_parameters()` order) as one flat NumPy vector."""
-    parts = [backend.as_numpy(p.data).ravel().astype(dtype) for _, p in _named_params(model)]
+    parts = [backend.as_numpy(p._data).ravel().astype(dtype) for _, p in _named_params(model)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
@@ -200,7 +200,7 @@ def _unflatten(vec: np.ndarray, params: list[Tensor]) -> list[np.ndarray]:
 def _filter_normalize(d: list[np.ndarray], params: list[Tensor], include_1d: bool) -> None:
     """Li et al. 2018: rescale each filter (row along axis 0) of d to the norm of the weight's."""
     for k, (dk, p) in enumerate(zip(d, params)):
-        w = backend.as_numpy(p.data).astype(np.float64)
+        w = backend.as_numpy(p._data).astype(np.float64)
         if w.ndim <= 1:
             if include_1d:
                 dk *= np.linalg.norm(w) / (np.linalg.norm(dk) + 1e-10)
@@ -223,7 +223,7 @@ class _Perturber:
 
     def __init__(self, params: list[Tensor]) -> None:
         self.params = params
-        self.orig = [p.data for p in params]  # the original array objects, put back at the end
+        self.orig = [p._data for p in params]  # the original array objects, put back at the end
 
     def set(self, coeffs: Sequence[float], dirs: Sequence[list[np.ndarray]]) -> None:
         for k, p in enumerate(self.params):
@@ -234,13 +234,13 @@ class _Perturber:
                 if c != 0.0:
                     delta = delta + c * d[k]
             if isinstance(delta, float):
-                p.data = base.copy()
+                p._data = base.copy()
             else:
-                p.data = base + xp.asarray(delta, dtype=base.dtype)
+                p._data = base + xp.asarray(delta, dtype=base.dtype)
 
     def restore(self) -> None:
         for p, a in zip(self.params, self.orig):
-            p.data = a
+            p._data = a
 
 
 def _loss_value(loss_fn, model, batch) -> float:
@@ -254,7 +254,7 @@ def _gradient(loss_fn, model, batch, params) -> list[np.ndarray]:
         loss = loss_fn(model, batch)
     grads = autograd.grad(loss, params, allow_unused=True)
     return [
-        np.zeros(p.shape) if g is None else backend.as_numpy(g.data).astype(np.float64)
+        np.zeros(p.shape) if g is None else backend.as_numpy(g._data).astype(np.float64)
         for g, p in zip(grads, params)
     ]
 
@@ -359,7 +359,7 @@ def _as_direction(x, params) -> list[np.ndarray]:
     if isinstance(x, np.ndarray) and x.ndim == 1:
         return [np.asarray(a, np.float64) for a in _unflatten(x, params)]
     return [
-        np.asarray(backend.as_numpy(a.data if isinstance(a, Tensor) else a), np.float64) for a in x
+        np.asarray(backend.as_numpy(a._data if isinstance(a, Tensor) else a), np.float64) for a in x
     ]
 
 
@@ -509,7 +509,7 @@ def descent_path(
         t = Tensor(x.copy(), dtype=np.float64, requires_grad=True)
         loss = f(t)
         (g,) = autograd.grad(loss, [t])
-        gv = backend.as_numpy(g.data).astype(np.float64)
+        gv = backend.as_numpy(g._data).astype(np.float64)
         points.append(x.tolist())
         losses.append(float(loss.item()))
         grads.append(gv.tolist())

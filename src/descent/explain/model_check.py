@@ -119,8 +119,8 @@ class ModelGradCheck:
 def _to_float64(obj):
     """Cast floating Tensors/arrays inside a batch (tuple, list, dict or single) to float64."""
     if isinstance(obj, Tensor):
-        if obj.data.dtype.kind == "f":
-            return Tensor._wrap(obj.data.astype(np.float64))
+        if obj._data.dtype.kind == "f":
+            return Tensor._wrap(obj._data.astype(np.float64))
         return obj
     if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
         return obj.astype(np.float64)
@@ -138,7 +138,7 @@ def _float64_copy(model):
     else:  # a dict or list of tensors
         items = m.values() if isinstance(m, dict) else m
         for p in items:
-            p.data = p.data.astype(np.float64)
+            p._data = p._data.astype(np.float64)
     if hasattr(m, "eval"):
         m.eval()  # dropout off: the loss must be a deterministic function of the weights
     return m
@@ -205,8 +205,8 @@ def check_model_gradients(
 
     results = []
     for (name, p), g in zip(named, grads):
-        ga = (np.zeros(p.shape) if g is None else backend.as_numpy(g.data)).astype(np.float64)
-        base = p.data
+        ga = (np.zeros(p.shape) if g is None else backend.as_numpy(g._data)).astype(np.float64)
+        base = p._data
         xp = backend.get_array_module(base)
         ana, num, where = [], [], []
         try:
@@ -214,11 +214,11 @@ def check_model_gradients(
                 for j in np.ndindex(*p.shape):
                     plus = base.copy()
                     plus[j] += eps
-                    p.data = plus
+                    p._data = plus
                     lp = value()
                     minus = base.copy()
                     minus[j] -= eps
-                    p.data = minus
+                    p._data = minus
                     lm = value()
                     ana.append(float(ga[j]))
                     num.append((lp - lm) / (2 * eps))
@@ -229,16 +229,16 @@ def check_model_gradients(
                     v = rng.standard_normal(p.shape)
                     v /= np.linalg.norm(v)
                     dv = xp.asarray(v)
-                    p.data = base + eps * dv
+                    p._data = base + eps * dv
                     lp = value()
-                    p.data = base - eps * dv
+                    p._data = base - eps * dv
                     lm = value()
                     ana.append(float(np.sum(ga * v)))
                     num.append((lp - lm) / (2 * eps))
                     where.append(k)
                 method = "projections"
         finally:
-            p.data = base
+            p._data = base
         a = np.asarray(ana)
         n = np.asarray(num)
         abs_err = np.abs(a - n)

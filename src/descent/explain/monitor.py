@@ -74,7 +74,7 @@ class GradientMonitor:
             return
         named = self._named()
         # The weights before the step (one copy) give the update-to-weight ratio afterwards.
-        before = [p.data.copy() for _, p in named]
+        before = [p._data.copy() for _, p in named]
         stats = [tensor_grad_stats(n, p) for n, p in named]
         from .moe import moe_layer_reports  # routing and expert gradients of MoE layers
 
@@ -89,7 +89,7 @@ class GradientMonitor:
         for s, (_, p), b in zip(stats, named, before):
             xp = backend.get_array_module(b)
             bn = max(float(xp.linalg.norm(b.ravel())), 1e-30)
-            s.update_ratio = float(xp.linalg.norm((p.data - b).ravel())) / bn
+            s.update_ratio = float(xp.linalg.norm((p._data - b).ravel())) / bn
         apply_flags(stats, self.thresholds)
         rep = GradientReport(stats, self.thresholds, step, moe=moe)
         self.history.append(rep)

@@ -205,7 +205,7 @@ def _named_params(model) -> list[tuple[str, Any]]:
 
 def tensor_grad_stats(name: str, p, before=None) -> ParamGradStats:
     """The figures of one parameter's gradient (flags are set by `apply_flags`)."""
-    w = p.data
+    w = p._data
     xp = backend.get_array_module(w)
     shape = tuple(int(s) for s in w.shape)
     wnorm = float(xp.linalg.norm(w.ravel()))
@@ -216,7 +216,7 @@ def tensor_grad_stats(name: str, p, before=None) -> ParamGradStats:
         ratio = float(xp.linalg.norm(diff.ravel())) / bnorm
     if p.grad is None:
         return ParamGradStats(name, shape, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, wnorm, ratio, False)
-    g = p.grad.data
+    g = p.grad._data
     n = max(g.size, 1)
     absg = xp.abs(g)
     finite = bool(xp.isfinite(absg).all())
@@ -274,7 +274,7 @@ def watch_updates(optimizer) -> None:
         snap = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
-                snap[id(p)] = (weakref.ref(p), p.data.copy())
+                snap[id(p)] = (weakref.ref(p), p._data.copy())
         out = orig_step(*args, **kwargs)
         store.clear()
         store.update(snap)
@@ -320,7 +320,7 @@ def gradient_report(
         if before is not None and name in before:
             prev = before[name]
             if isinstance(prev, Tensor):
-                prev = prev.data
+                prev = prev._data
         elif id(p) in snaps and snaps[id(p)][0]() is p:
             prev = snaps[id(p)][1]
         stats.append(tensor_grad_stats(name, p, prev))

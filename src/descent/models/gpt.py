@@ -342,7 +342,7 @@ class GPT(nn.Module):
         self.config.block_size = block_size
         if "wpe" in self.transformer:
             w = self.transformer.wpe.weight
-            w.data = w.data[:block_size].copy()
+            w._data = w._data[:block_size].copy()
             self.transformer.wpe.num_embeddings = block_size
         for block in self.transformer.h:  # RoPE has no table to crop, only a bound
             if getattr(block.attn, "rotary", None) is not None:
@@ -447,7 +447,7 @@ class GPT(nn.Module):
                 f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
                 f"token), got shape {tuple(idx.shape)}"
             )
-        ids = backend.as_numpy(idx.data)
+        ids = backend.as_numpy(idx._data)
         if ids.dtype.kind not in "iu" or (ids.size and (ids.min() < 0
                                                        or ids.max() >= self.config.vocab_size)):
             raise ValueError(
@@ -469,7 +469,7 @@ class GPT(nn.Module):
                     # Crop the context to the last block_size tokens: the model has no
                     # positions beyond that.
                     logits, _ = self(idx if idx.shape[1] <= bs else idx[:, -bs:])
-                logits = backend.as_numpy(logits.data[:, -1, :]).astype(np.float64)  # (B, V)
+                logits = backend.as_numpy(logits._data[:, -1, :]).astype(np.float64)  # (B, V)
                 idx_next = _sample(logits, temperature, top_k, rng)  # (B, 1)
                 nxt = descent.tensor(idx_next, dtype=idx.dtype, device=idx.device)
                 idx = descent.cat([idx, nxt], dim=1)

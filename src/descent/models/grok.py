@@ -435,7 +435,7 @@ class Grok(nn.Module):
                 f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
                 f"token), got shape {tuple(idx.shape)}"
             )
-        ids = backend.as_numpy(idx.data)
+        ids = backend.as_numpy(idx._data)
         if ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.config.vocab_size:
             raise ValueError(
                 f"generate: token ids must be integers in [0, {self.config.vocab_size}), got "
@@ -454,7 +454,7 @@ class Grok(nn.Module):
             for step in range(int(max_new_tokens)):
                 if cache is None:
                     logits, _ = self(idx if idx.shape[1] <= bs else idx[:, -bs:])
-                row = backend.as_numpy(logits.data[:, -1, :]).astype(np.float64)  # (B, V)
+                row = backend.as_numpy(logits._data[:, -1, :]).astype(np.float64)  # (B, V)
                 nxt = descent.tensor(_sample(row, temperature, top_k, rng), dtype=idx.dtype,
                                      device=idx.device)  # fmt: skip
                 idx = descent.cat([idx, nxt], dim=1)

@@ -24,7 +24,7 @@ def _channel_dropout(x: Tensor, p: float, batched: bool) -> Tensor:
         return x * 0.0
     lead = 2 if batched else 1
     shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)  # (N, C, 1, ...) or (C, 1, ...)
-    mask = dropout_mask(shape, p, x.data.dtype, x.device, None)
+    mask = dropout_mask(shape, p, x._data.dtype, x.device, None)
     return x * Tensor._wrap(mask)
 
 

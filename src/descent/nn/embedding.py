@@ -69,7 +69,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             # The padding row starts at zero and, receiving no gradient, stays there.
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(

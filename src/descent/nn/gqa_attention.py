@@ -91,12 +91,12 @@ class KVCache:
                 "reset the cache and re-run the (cropped) context"
             )
         if self._k[i] is None or self._k[i].shape[0] != k.shape[0] or self._k[i].dtype != k.dtype:
-            xp = backend.get_array_module(k.data)
+            xp = backend.get_array_module(k._data)
             shape = (k.shape[0], k.shape[1], self.max_len, k.shape[-1])
-            self._k[i] = xp.zeros(shape, dtype=k.data.dtype)
-            self._v[i] = xp.zeros(shape, dtype=v.data.dtype)
-        self._k[i][:, :, n : n + t] = k.data
-        self._v[i][:, :, n : n + t] = v.data
+            self._k[i] = xp.zeros(shape, dtype=k._data.dtype)
+            self._v[i] = xp.zeros(shape, dtype=v._data.dtype)
+        self._k[i][:, :, n : n + t] = k._data
+        self._v[i][:, :, n : n + t] = v._data
         self._len[i] = n + t
         return Tensor._wrap(self._k[i][:, :, : n + t]), Tensor._wrap(self._v[i][:, :, : n + t])
 
@@ -211,7 +211,7 @@ class GroupedQueryAttention(Module):
         if not self.attn_logit_cap:
             # No soft-cap: the fused op (GQA by enable_gqa; bottom-right causal mask as a bool
             # mask when the queries are the last T of S positions).
-            mask = None if s == t else _causal_mask(backend.get_array_module(q.data), t, s)
+            mask = None if s == t else _causal_mask(backend.get_array_module(q._data), t, s)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=p_drop, is_causal=s == t,
                 scale=self.attn_output_multiplier, enable_gqa=True,
@@ -224,7 +224,7 @@ class GroupedQueryAttention(Module):
         vg = v.unsqueeze(2)  # (B, Hk, 1, S, d)
         scores = (qg @ kg.transpose(-2, -1)) * self.attn_output_multiplier  # (B, Hk, rep, T, S)
         scores = soft_cap(scores, self.attn_logit_cap)
-        mask = _causal_mask(backend.get_array_module(q.data), t, s)  # (T, S)
+        mask = _causal_mask(backend.get_array_module(q._data), t, s)  # (T, S)
         scores = scores.masked_fill(Tensor._wrap(~mask), float("-inf"))
         att = F.softmax(scores, dim=-1)
         att = self.attn_dropout(att) if p_drop > 0.0 else att

@@ -118,7 +118,7 @@ def _check(tensor, fn: str) -> None:
 
 def _fill(tensor: Tensor, arr) -> Tensor:
     """Write `arr` into `tensor` in place (no graph is recorded: this is initialisation)."""
-    tensor.data[...] = arr
+    tensor._data[...] = arr
     tensor._version += 1  # anything saved for backward from the old values is now stale
     return tensor
 
@@ -192,7 +192,7 @@ def trunc_normal_(
             stacklevel=2,
         )
     rng = _rng(generator, tensor.device)
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor._data)
     dt = tensor.dtype
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
     n = tensor.numel()
@@ -230,7 +230,7 @@ def eye_(tensor: Tensor) -> Tensor:
     _check(tensor, "eye_")
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor._data)
     return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 

@@ -71,9 +71,9 @@ class _InstanceNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -126,12 +126,12 @@ class _InstanceNorm(Module):
     def _update_running_stats(self, x) -> None:
         """running ← (1 - m) running + m · (batch mean of per-instance statistics)."""
         m = 0.0 if self.momentum is None else self.momentum  # PyTorch: None freezes them
-        xd = x.data
+        xd = x._data
         axes = tuple(range(2, xd.ndim))
         mean = xd.mean(axis=axes).mean(axis=0)  # (C,)
         var = xd.var(axis=axes, ddof=1).mean(axis=0)  # (C,), unbiased per instance
         for buf, stat in ((self.running_mean, mean), (self.running_var, var)):
-            buf.data[...] = (1 - m) * buf.data + m * stat.astype(buf.data.dtype)
+            buf._data[...] = (1 - m) * buf._data + m * stat.astype(buf._data.dtype)
             buf._version += 1  # a raw write: let a backward that saved it notice
 
     def extra_repr(self) -> str:

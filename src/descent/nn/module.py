@@ -473,10 +473,10 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            elif g._node is None and getattr(g.data.flags, "writeable", True):
-                g.data[...] = 0  # in place, so a view into a flat gradient buffer stays valid
+            elif g._node is None and getattr(g._data.flags, "writeable", True):
+                g._data[...] = 0  # in place, so a view into a flat gradient buffer stays valid
             else:
-                p.grad = Tensor._wrap(backend.get_array_module(g.data).zeros_like(g.data))
+                p.grad = Tensor._wrap(backend.get_array_module(g._data).zeros_like(g._data))
 
     # -- device and dtype ------------------------------------------------------------------
     def _convert(self, device: str | None, dtype) -> Module:
@@ -496,13 +496,13 @@ class Module:
                 for holder in (t, t.grad):
                     if holder is None:
                         continue
-                    arr = holder.data
+                    arr = holder._data
                     if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
                         arr = arr.astype(dtype)
                     if device is not None:
                         arr = backend.to_device(arr, device)
-                    if arr is not holder.data:
-                        holder.data = arr
+                    if arr is not holder._data:
+                        holder._data = arr
                         holder._version += 1
         return self
 
@@ -557,10 +557,10 @@ class Module:
             for name, p in mod._parameters.items():
                 if p is not None:
                     # Tensor._wrap(p.data): detached, sharing memory (PyTorch's p.detach()).
-                    out[head + name] = p if keep_vars else Tensor._wrap(p.data)
+                    out[head + name] = p if keep_vars else Tensor._wrap(p._data)
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
-                    out[head + name] = b if keep_vars else Tensor._wrap(b.data)
+                    out[head + name] = b if keep_vars else Tensor._wrap(b._data)
         return out
 
     def _state_targets(self) -> OrderedDict[str, Tensor]:
@@ -601,7 +601,7 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            arr = value.data if isinstance(value, Tensor) else value
+            arr = value._data if isinstance(value, Tensor) else value
             if not backend.is_cupy_array(arr):
                 arr = np.asarray(arr)
             if tuple(arr.shape) != tuple(target.shape):
@@ -631,7 +631,7 @@ class Module:
         with no_grad():
             for target, arr in plan:
                 src = backend.to_device(arr, target.device)
-                target.data[...] = src  # NumPy/CuPy cast to the target's dtype here
+                target._data[...] = src  # NumPy/CuPy cast to the target's dtype here
                 # An in-place change: a graph that saved this tensor must notice it at backward.
                 target._version += 1
         return IncompatibleKeys(missing, unexpected)

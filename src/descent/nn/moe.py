@@ -110,15 +110,15 @@ class Router(Module):
     def forward(self, x: Tensor) -> RouterOutput:
         """x (N, D) -> RouterOutput for its N tokens."""
         logits = self.linear(x)  # (N, E)
-        if logits.data.dtype.str in _LOW_PRECISION or logits.data.dtype.name == "bfloat16":
+        if logits._data.dtype.str in _LOW_PRECISION or logits._data.dtype.name == "bfloat16":
             # Grok-1 routes in float32 whatever the activations' dtype: a float16 softmax over
             # nearly equal logits would round the choice away.
             logits = logits.astype(np.float32)
         probs = F.softmax(logits, dim=-1)  # (N, E)
-        xp = backend.get_array_module(probs.data)
+        xp = backend.get_array_module(probs._data)
         # Most probable first; a stable sort breaks exact ties towards the lower expert index
         # (as jax.lax.top_k). The choice is a constant: no gradient flows through it.
-        order = xp.argsort(-probs.data, axis=-1, kind="stable")
+        order = xp.argsort(-probs._data, axis=-1, kind="stable")
         indices = xp.ascontiguousarray(order[:, : self.num_selected_experts]).astype(np.int64)
         gates = probs.take_along_axis(Tensor._wrap(indices), -1)  # (N, k)
         return RouterOutput(logits, probs, gates, indices)
@@ -185,18 +185,18 @@ class MoE(Module):
         n = r.probs.shape[0]
         idx = backend.as_numpy(r.indices)
         counts = np.bincount(idx.reshape(-1), minlength=e)  # (E,)
-        frac = (counts / max(1, n * k)).astype(r.probs.data.dtype)  # f_i, constant
-        xp = backend.get_array_module(r.probs.data)
+        frac = (counts / max(1, n * k)).astype(r.probs._data.dtype)  # f_i, constant
+        xp = backend.get_array_module(r.probs._data)
         p_mean = r.probs.mean(dim=0)  # (E,)  P_i, differentiable
         load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
         z = r.logits.logsumexp(dim=-1)  # (N,)
         router_z = (z * z).mean()
         self.last_aux = {"load_balance": load_balance, "router_z": router_z}
-        p = backend.as_numpy(r.probs.data).astype(np.float64)
+        p = backend.as_numpy(r.probs._data).astype(np.float64)
         entropy = float(-(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean()) if n else 0.0
         self.last_stats = MoEStats(
             tokens_per_expert=counts,
-            mean_prob=backend.as_numpy(p_mean.data).astype(np.float64),
+            mean_prob=backend.as_numpy(p_mean._data).astype(np.float64),
             router_entropy=entropy,
             num_tokens=n,
             num_selected=k,
@@ -229,7 +229,7 @@ class MoE(Module):
         """Every expert on every token, weighted by the gate (0 where not chosen)."""
         xp = backend.get_array_module(r.indices)
         n = x.shape[0]
-        onehot = xp.zeros((n, self.num_selected_experts, self.num_experts), dtype=x.data.dtype)
+        onehot = xp.zeros((n, self.num_selected_experts, self.num_experts), dtype=x._data.dtype)
         xp.put_along_axis(onehot, r.indices[..., None], 1, axis=-1)  # (N, k, E)
         gates = r.gates if r.gates.dtype == x.dtype else r.gates.astype(x.dtype)
         dense = (gates.unsqueeze(-1) * Tensor._wrap(onehot)).sum(dim=1)  # (N, E)

@@ -25,7 +25,7 @@ class Parameter(Tensor):
         if isinstance(data, Tensor):
             if dtype is None:
                 dtype = data.dtype  # keep float64 float64: wrapping must not cast
-            data = data.data
+            data = data._data
         super().__init__(data, dtype=dtype, requires_grad=requires_grad)
 
     def __repr__(self) -> str:

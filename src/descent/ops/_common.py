@@ -25,7 +25,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     # A scalar takes `like`'s dtype, except where that would lose it: a float meeting an integer
     # tensor computes in float32, and a number meeting a bool tensor in int64/float32 (PyTorch).
     if like is not None and isinstance(x, _SCALARS):
-        dt = like.data.dtype
+        dt = like._data.dtype
         if dt.kind != "f" and isinstance(x, (float, np.floating)):
             dt = get_default_dtype()
         elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
@@ -33,13 +33,13 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
                 np.dtype(np.int64) if isinstance(x, numbers.Integral)
                 else get_default_dtype()
             )  # fmt: skip
-        xp = backend.get_array_module(like.data)
+        xp = backend.get_array_module(like._data)
         return Tensor._wrap(xp.asarray(x, dtype=dt))
     # Array-likes (lists, NumPy arrays) meeting a GPU tensor are moved to its device: they are
     # constants the user wrote inline, unlike Tensors, whose devices must match explicitly.
-    if like is not None and backend.is_cupy_array(like.data) and not backend.is_cupy_array(x):
-        xp = backend.get_array_module(like.data)
-        return Tensor._wrap(xp.asarray(Tensor(x).data))
+    if like is not None and backend.is_cupy_array(like._data) and not backend.is_cupy_array(x):
+        xp = backend.get_array_module(like._data)
+        return Tensor._wrap(xp.asarray(Tensor(x)._data))
     return Tensor(x)
 
 
@@ -154,8 +154,8 @@ def result_type(*operands) -> np.dtype:
     dim = zero = wrapped = None
     for o in operands:
         if isinstance(o, Tensor):
-            d = o.data.dtype
-            if o.data.ndim:
+            d = o._data.dtype
+            if o._data.ndim:
                 dim = d if dim is None else promote_types(dim, d)
             else:
                 zero = d if zero is None else promote_types(zero, d)
@@ -184,8 +184,8 @@ def promote(a, b, floating: bool = False):
 
 def _operand_as(x, dt, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
-        return x if x.data.dtype == dt else x.to(dt)  # Tensor.to: the differentiable cast
-    xp = backend.get_array_module(like.data)
+        return x if x._data.dtype == dt else x.to(dt)  # Tensor.to: the differentiable cast
+    xp = backend.get_array_module(like._data)
     return Tensor._wrap(xp.asarray(x, dtype=dt))
 
 
@@ -201,16 +201,16 @@ def apply_binary(op, a, b):
         b, tb = as_tensor(b, a if ta else None), True
     if not ta and not tb:
         a, ta = as_tensor(a), True
-    if not (ta and tb and a.data.dtype == b.data.dtype):
+    if not (ta and tb and a._data.dtype == b._data.dtype):
         a, b = promote(a, b)
-    if a.data.shape != b.data.shape:
+    if a._data.shape != b._data.shape:
         check_broadcast(op, a, b)
     return op.apply(a, b)
 
 
 def check_broadcast(op, a, b) -> None:
     try:
-        np.broadcast_shapes(a.data.shape, b.data.shape)
+        np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
         raise ValueError(
             f"{op.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
@@ -218,5 +218,5 @@ def check_broadcast(op, a, b) -> None:
             "one operand"
         ) from None
     # Different array types (NumPy and CuPy) mean different devices: name them.
-    if type(a.data) is not type(b.data):
+    if type(a._data) is not type(b._data):
         check_devices(op.__name__.lower(), a, b)

@@ -23,7 +23,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # Activations compute in floating point: integer inputs become float32 (PyTorch's rule).
 def _float(x) -> Tensor:
     x = as_tensor(x)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         x = cast(x, np.float32)
     return x
 
@@ -208,7 +208,7 @@ class Erf(Function):
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:
-    if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
+    if not isinstance(x, Tensor) or x._data.dtype.kind != "f":
         x = _float(x)
     return Tanh.apply(x)
 

@@ -203,7 +203,7 @@ def _scalar_operand(x: Tensor, c):
     # as a Python scalar it takes the tensor's dtype, as PyTorch's scalars do.
     if isinstance(c, np.generic):
         c = c.item()
-    if x.data.dtype.kind != "f" and isinstance(c, float):
+    if x._data.dtype.kind != "f" and isinstance(c, float):
         x = cast(x, get_default_dtype())
     return x, c
 
@@ -232,8 +232,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
 
     def arithmetic(a, b) -> Tensor:
         if true_division and (
-            (isinstance(a, Tensor) and a.data.dtype.kind != "f")
-            or (isinstance(b, Tensor) and b.data.dtype.kind != "f")
+            (isinstance(a, Tensor) and a._data.dtype.kind != "f")
+            or (isinstance(b, Tensor) and b._data.dtype.kind != "f")
         ):
             a, b = promote(a, b, floating=True)  # int / int is a float division
         if isinstance(a, Tensor):
@@ -241,14 +241,14 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # `x * 0.5`, the most common operand of all in model code: a plain float or int
             # with a floating tensor needs no conversion and no dtype decision (the scalar
             # takes the tensor's dtype), so it goes straight to the op.
-            if (tb is float or tb is int) and a.data.dtype.kind == "f":
+            if (tb is float or tb is int) and a._data.dtype.kind == "f":
                 c = b if fold == _SAME else (-b if fold == _NEGATE else 1.0 / b)
                 return scalar_op.apply_scalar(a, c)
             if isinstance(b, Tensor):
-                da, db = a.data.dtype, b.data.dtype
+                da, db = a._data.dtype, b._data.dtype
                 if da is not db and da != db:  # two dtypes: PyTorch's promotion, not NumPy's
                     a, b = promote(a, b)
-                if a.data.shape != b.data.shape or type(a.data) is not type(b.data):
+                if a._data.shape != b._data.shape or type(a._data) is not type(b._data):
                     check_broadcast(op, a, b)
                 return op.apply2(a, b)
             if is_scalar(b):
@@ -257,7 +257,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 return scalar_op.apply_scalar(x, c)
         elif isinstance(b, Tensor):
             ta = type(a)
-            if (ta is float or ta is int) and b.data.dtype.kind == "f":  # `0.5 * x`, as above
+            if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above
                 return rscalar_op.apply_scalar(b, a)
             if is_scalar(a):
                 x, c = _scalar_operand(b, a)
@@ -326,7 +326,7 @@ def remainder(a, b) -> Tensor:
 
 
 def _nograd(fn, *tensors) -> Tensor:
-    return Tensor._wrap(fn(*(t.data for t in tensors)))
+    return Tensor._wrap(fn(*(t._data for t in tensors)))
 
 
 def _promoted_operands(a, b):

@@ -111,11 +111,11 @@ class ScaledDotProductAttention(Function):
 
     def _graph_backward(self, go, q, k, v, ops):
         """The same formulas with recorded ops; P rebuilt from q and k."""
-        xp = backend.get_array_module(q.data)
+        xp = backend.get_array_module(q._data)
         s = (q @ swapaxes(k, -1, -2)) * self.scale
         n_q, n_k = s.shape[-2], s.shape[-1]
         if self.causal:
-            s = s + Tensor._wrap(causal_bias(xp, n_q, n_k, s.data.dtype))
+            s = s + Tensor._wrap(causal_bias(xp, n_q, n_k, s._data.dtype))
         if self.mask is not None:
             if self.additive:
                 s = s + Tensor._wrap(self.mask)

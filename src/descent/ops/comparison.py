@@ -22,11 +22,11 @@ def _compare(ufunc_name):
         tb = b if isinstance(b, Tensor) else None
         # Python scalars and arrays are compared as they are: no dtype decision is needed for a bool
         # result.
-        av = a.data if ta is not None else a
-        bv = b.data if tb is not None else b
-        if ta is not None and tb is not None and ta.data.shape != tb.data.shape:
+        av = a._data if ta is not None else a
+        bv = b._data if tb is not None else b
+        if ta is not None and tb is not None and ta._data.shape != tb._data.shape:
             try:
-                np.broadcast_shapes(ta.data.shape, tb.data.shape)
+                np.broadcast_shapes(ta._data.shape, tb._data.shape)
             except ValueError:
                 raise ValueError(
                     f"{ufunc_name}: shapes {ta.shape} and {tb.shape} cannot be broadcast together"
@@ -51,30 +51,30 @@ logical_xor = _compare("logical_xor")
 
 def logical_not(x) -> Tensor:
     x = as_tensor(x)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     # `~mask` negates a bool tensor; on integers `~` is the bitwise invert, as in NumPy/PyTorch.
-    if x.data.dtype == np.bool_:
-        return Tensor._wrap(xp.logical_not(x.data))
-    return Tensor._wrap(xp.invert(x.data))
+    if x._data.dtype == np.bool_:
+        return Tensor._wrap(xp.logical_not(x._data))
+    return Tensor._wrap(xp.invert(x._data))
 
 
 def isfinite(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isfinite(x.data))
+    return Tensor._wrap(backend.get_array_module(x._data).isfinite(x._data))
 
 
 def isnan(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isnan(x.data))
+    return Tensor._wrap(backend.get_array_module(x._data).isnan(x._data))
 
 
 def isinf(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).isinf(x.data))
+    return Tensor._wrap(backend.get_array_module(x._data).isinf(x._data))
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
     a = as_tensor(a)
     b = as_tensor(b)
     # A Python bool (PyTorch's allclose returns one too): the arrays are compared on the host.
-    return bool(np.allclose(backend.as_numpy(a.data), backend.as_numpy(b.data), rtol, atol))
+    return bool(np.allclose(backend.as_numpy(a._data), backend.as_numpy(b._data), rtol, atol))

@@ -196,7 +196,7 @@ class Conv2d(Function):
         self.nlast = wo < NLAST_BELOW_WIDTH
         if self.nlast:
             cols = im2col_nlast(xp, x, geom)  # (C, kh, kw, Ho, Wo, N)
-            k = cols.size // (g * n * p)
+            k = int(np.prod(cols.shape)) // (g * n * p)
             y = w.reshape(g, o // g, k) @ cols.reshape(g, k, p * n)  # (G, O/G, P*N)
             y = y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo) view
             out = xp.empty((n, o, ho, wo), dtype=y.dtype)
@@ -206,7 +206,7 @@ class Conv2d(Function):
                 out[...] = y
         else:
             cols = im2col_array(xp, x, geom)  # (C, kh, kw, N, Ho, Wo)
-            k = cols.size // (g * n * p)
+            k = int(np.prod(cols.shape)) // (g * n * p)
             per_image = cols.reshape(g, k, n, p).transpose(2, 0, 1, 3)  # (N, G, K, P) view
             out = (w.reshape(g, o // g, k) @ per_image).reshape(n, o, ho, wo)  # fresh
             if self.has_b:
@@ -225,7 +225,7 @@ class Conv2d(Function):
         n, o, ho, wo = gy.shape
         p = ho * wo
         g = self.groups
-        og, kg = o // g, w.size // o  # kg = C/G * kh * kw
+        og, kg = o // g, int(np.prod(w.shape)) // o  # kg = C/G * kh * kw
         c, kh, kw = x.shape[1], self.geom[0], self.geom[1]
         need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
         # Per group: gW = gY @ cols^T and gcols = W^T @ gY, then col2im sums gcols into gx.
@@ -260,7 +260,7 @@ class Conv2d(Function):
         x, w = ins[0], ins[1]
         n, o, ho, wo = gy.shape
         g = self.groups
-        og, kg = o // g, w.size // o
+        og, kg = o // g, int(np.prod(w.shape)) // o
         # The same products as the array path, in the image-major (C, kh, kw, N, Ho, Wo) layout of
         # Im2Col, with every step a recorded op.
         gy2 = permute(gy, 1, 0, 2, 3).reshape(g, og, n * ho * wo)  # (G, O/G, N*P)
@@ -347,9 +347,9 @@ class MaxPool2d(Function):
         n, c, h, w = self.in_shapes[0]
         if ops.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
-            xp = backend.get_array_module(y.data)
-            sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy.data.dtype)
-            for k, _sl, hit in self._winners(xp, x.data, y.data):
+            xp = backend.get_array_module(y._data)
+            sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy._data.dtype)
+            for k, _sl, hit in self._winners(xp, x._data, y._data):
                 sel[k] = hit
             cols = gy.reshape((1,) + tuple(gy.shape)) * Tensor._wrap(sel)
             cols = permute(cols.reshape((kh, kw) + tuple(gy.shape)), 3, 0, 1, 2, 4, 5)

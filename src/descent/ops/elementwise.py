@@ -176,7 +176,7 @@ def _unary(op):
     def fn(x) -> Tensor:
         if type(x) is not Tensor:
             x = as_tensor(x)
-        if x.data.dtype.kind != "f":
+        if x._data.dtype.kind != "f":
             x = cast(x, np.float32)
         return op.apply(x)
 
@@ -289,7 +289,7 @@ def clamp(x, min=None, max=None) -> Tensor:
             out = minimum(out, max)
         return out
     # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
-    if x.data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+    if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)
     return Clamp.apply(x, lo=min, hi=max)
 
@@ -318,8 +318,8 @@ class Where(Function):
 def where(condition, a, b) -> Tensor:
     """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting)."""
     condition = as_tensor(condition)
-    if condition.data.dtype != np.bool_:
-        condition = Tensor._wrap(condition.data.astype(bool))
+    if condition._data.dtype != np.bool_:
+        condition = Tensor._wrap(condition._data.astype(bool))
     # Python scalars take the other operand's dtype (no silent upcast); with two scalars the first
     # one decides. The broadcast check here gives an error naming all three shapes.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
@@ -354,8 +354,8 @@ class MaskedFill(Function):
 def masked_fill(x, mask, value) -> Tensor:
     """Replace the entries of x where `mask` is true by `value` (mask broadcasts to x)."""
     mask = as_tensor(mask)
-    if mask.data.dtype != np.bool_:
-        mask = Tensor._wrap(mask.data.astype(bool))
+    if mask._data.dtype != np.bool_:
+        mask = Tensor._wrap(mask._data.astype(bool))
     # A tensor value may need a gradient of its own: `where` gives it one.
     if isinstance(value, Tensor):
         return where(mask, value, x)
@@ -384,11 +384,11 @@ def cast(x, dtype) -> Tensor:
     """x converted to `dtype` (differentiable between floating dtypes)."""
     x = as_tensor(x)
     dtype = np.dtype(dtype)
-    if x.data.dtype == dtype:
+    if x._data.dtype == dtype:
         return x
     # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch).
     if dtype.kind != "f":
-        return Tensor._wrap(x.data.astype(dtype))
+        return Tensor._wrap(x._data.astype(dtype))
     return Cast.apply(x, dtype=dtype)
 
 

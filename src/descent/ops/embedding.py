@@ -29,7 +29,7 @@ class Embedding(Function):
         # create_graph); the gradient of the weight is gy's rows summed into (n_rows, D).
         if self.padding_idx is not None:
             keep = (self.idx != self.padding_idx)[..., None]
-            gy = gy * (Tensor._wrap(keep.astype(gy.data.dtype)) if ops.is_graph else keep)
+            gy = gy * (Tensor._wrap(keep.astype(gy._data.dtype)) if ops.is_graph else keep)
         if ops.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
             return ops.index_grad(gy, self.in_shapes[0], self.idx, False)
         xp = backend.get_array_module(gy)

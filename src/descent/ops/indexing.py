@@ -27,7 +27,7 @@ def _convert_index(index, xp):
     basic = True
     for i in index:
         if isinstance(i, Tensor):
-            i = i.data
+            i = i._data
             if i.ndim == 0 and i.dtype.kind in "iu":
                 i = int(i)
         if isinstance(i, list):
@@ -76,7 +76,7 @@ class IndexGrad(Function):
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     idx, basic = _convert_index(index, xp)
     try:
         return GetItem.apply(x, idx=idx, basic=basic)
@@ -86,7 +86,7 @@ def getitem(x: Tensor, index) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     idx, basic = _convert_index(index, xp)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)
@@ -100,16 +100,16 @@ def setitem(x: Tensor, index, value) -> None:
                 "assignment under `with descent.no_grad():` or on a clone"
             )
         v = as_tensor(value, x)
-        if v.data.dtype != x.data.dtype:
-            v = v.astype(x.data.dtype)
+        if v._data.dtype != x._data.dtype:
+            v = v.astype(x._data.dtype)
         res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
-        x.data = res.data
+        x._data = res._data
         x._node = res._node
         x._rg = True
         x._version += 1
         return
     # Outside the graph: write into the array (views see it); the version still goes up.
-    x.data[idx] = value.data if isinstance(value, Tensor) else value
+    x._data[idx] = value._data if isinstance(value, Tensor) else value
     x._version += 1
 
 
@@ -129,7 +129,7 @@ class SetItem(Function):
         gx = None
         if p[0] is not None:
             # The overwritten entries of x get no gradient: a constant 0/1 mask.
-            arr = gy.data if ops.is_graph else gy
+            arr = gy._data if ops.is_graph else gy
             mask = backend.get_array_module(arr).ones(self.in_shapes[0], dtype=arr.dtype)
             mask[self.idx] = 0
             gx = gy * (Tensor._wrap(mask) if ops.is_graph else mask)
@@ -144,7 +144,7 @@ class SetItem(Function):
 
 def _index_tensor(index, xp, name):
     if isinstance(index, Tensor):
-        index = index.data
+        index = index._data
     # Index tensors are int64 constants on x's device; a float index is a user error, not cast.
     index = xp.asarray(index)
     if index.dtype.kind not in "iu":
@@ -181,7 +181,7 @@ class AlongAxisGrad(Function):
 def take_along_axis(x, index, axis: int) -> Tensor:
     """NumPy's take_along_axis: out[..., i, ...] = x[..., index[..., i, ...], ...]."""
     x = as_tensor(x)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "take_along_axis")
     axis = int(axis) % x.ndim
     if index.ndim != x.ndim:
@@ -213,7 +213,7 @@ def index_select(x, axis: int, index, *, dim=None) -> Tensor:
     if dim is not None:
         axis = dim
     x = as_tensor(x)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_select")
     axis = int(axis) % x.ndim
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
@@ -250,7 +250,7 @@ def scatter_add(x, axis: int, index, src, *, dim=None) -> Tensor:
         axis = dim
     x = as_tensor(x)
     src = as_tensor(src, x)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "scatter_add")
     # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
@@ -286,7 +286,7 @@ def index_add(x, axis: int, index, source, *, dim=None, alpha=1) -> Tensor:
         axis = dim
     x = as_tensor(x)
     source = as_tensor(source, x)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
     return IndexAdd.apply(x, source, idx=index, axis=int(axis) % x.ndim, alpha=alpha)
 
@@ -294,10 +294,10 @@ def index_add(x, axis: int, index, source, *, dim=None, alpha=1) -> Tensor:
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
     """One-hot encoding of an integer tensor (last axis of size num_classes)."""
     index = as_tensor(index)
-    xp = backend.get_array_module(index.data)
+    xp = backend.get_array_module(index._data)
     if num_classes < 0:
-        num_classes = int(index.data.max()) + 1
+        num_classes = int(index._data.max()) + 1
     out = xp.zeros(index.shape + (num_classes,), dtype=dtype)
     # Integer output (PyTorch's): one-hot vectors are data, not something to differentiate.
-    xp.put_along_axis(out, index.data[..., None].astype(np.int64), 1, axis=-1)
+    xp.put_along_axis(out, index._data[..., None].astype(np.int64), 1, axis=-1)
     return Tensor._wrap(out)

@@ -56,7 +56,7 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     changed by rebinding t here."""
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
     # sees the new value and its node, as after PyTorch's in-place op.
-    t.data = result.data
+    t._data = result._data
     t._node = result._node
     t._rg = result._rg
     _bump(t)
@@ -69,11 +69,11 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         return _rebind(t, outofplace(t._alias(), other))
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
     # float results into an int tensor instead of truncating silently.
-    o = other.data if isinstance(other, Tensor) else other
-    xp = backend.get_array_module(t.data)
+    o = other._data if isinstance(other, Tensor) else other
+    xp = backend.get_array_module(t._data)
     if isinstance(other, Tensor):
         check_devices(op, t, other)
-    getattr(xp, ufunc)(t.data, o, out=t.data, casting="same_kind")
+    getattr(xp, ufunc)(t._data, o, out=t._data, casting="same_kind")
     _bump(t)
     return t
 
@@ -98,7 +98,7 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))
-    backend.get_array_module(t.data).clip(t.data, min, max, out=t.data)
+    backend.get_array_module(t._data).clip(t._data, min, max, out=t._data)
     _bump(t)
     return t
 
@@ -114,9 +114,9 @@ def copy_(t: Tensor, src) -> Tensor:
         return _rebind(t, clone(cast(b, t.dtype)))
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
-        t.data[...] = backend.to_device(src.data, t.device)
+        t._data[...] = backend.to_device(src._data, t.device)
     else:
-        t.data[...] = src.data
+        t._data[...] = src._data
     _bump(t)
     return t
 
@@ -126,7 +126,7 @@ def fill_(t: Tensor, value) -> Tensor:
     # x * 0 + value keeps x's dtype and shape in the graph, and gives a tensor value its gradient.
     if _records(t, value):
         return _rebind(t, t._alias() * 0 + value)
-    t.data[...] = value.data if isinstance(value, Tensor) else value
+    t._data[...] = value._data if isinstance(value, Tensor) else value
     _bump(t)
     return t
 
@@ -136,8 +136,8 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if _records(t, value):
         return _rebind(t, masked_fill(t._alias(), mask, value))
     mask = as_tensor(mask)
-    xp = backend.get_array_module(t.data)
+    xp = backend.get_array_module(t._data)
     # copyto with where= writes only the masked entries, in place, with broadcasting.
-    xp.copyto(t.data, value.data if isinstance(value, Tensor) else value, where=mask.data)
+    xp.copyto(t._data, value._data if isinstance(value, Tensor) else value, where=mask._data)
     _bump(t)
     return t

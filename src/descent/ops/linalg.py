@@ -86,7 +86,7 @@ def matmul(a, b) -> Tensor:
             raise ValueError(
                 f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
             ) from None
-    if type(a.data) is not type(b.data):
+    if type(a._data) is not type(b._data):
         check_devices("matmul", a, b)
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp.lower records the casts, so gradients flow back in each input's own dtype.

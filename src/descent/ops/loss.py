@@ -148,8 +148,8 @@ class SoftmaxCrossEntropy(Function):
     def _graph_backward(self, gy, ops):
         """Differentiable form (create_graph=True): rebuild the softmax from the saved logits."""
         (x,) = self.inputs(ops)
-        xp = backend.get_array_module(x.data)
-        dt = x.data.dtype
+        xp = backend.get_array_module(x._data)
+        dt = x._data.dtype
         p = ops.softmax(x, axis=1)  # (M, C) Tensor, recorded
         r, tgt = self._parts(xp, dt)
         scale = float(self.scale)  # a device scalar after the fused forward

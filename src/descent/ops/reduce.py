@@ -77,7 +77,7 @@ class Prod(Function):
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
         # y / x is exact and cheap when no x is 0; with zeros it would give nan, so the product of
         # the others is formed without division instead.
-        xd = x if not ops.is_graph else x.data
+        xd = x if not ops.is_graph else x._data
         if not (xd == 0).any():
             return g * y / x
         if ops.is_graph:
@@ -115,7 +115,7 @@ def _prod_of_others(x: Tensor, axis) -> Tensor:
     # array path above is O(n).
     n = int(np.prod([x.shape[a] for a in axes]))
     flat = reshape(xt, lead + (1, n))  # (..., 1, n)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     eye = Tensor._wrap(xp.eye(n, dtype=bool))  # (n, n): row i marks the element left out
     others = prod(where(eye, 1.0, flat), -1)  # (..., n)
     others = reshape(others, xt.shape)
@@ -279,7 +279,7 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> 
     # Summing bools counts them, in int64 (NumPy and PyTorch agree); no gradient can flow there.
     if dtype is not None:
         x = cast(x, dtype)
-    elif x.data.dtype.kind in "b":
+    elif x._data.dtype.kind in "b":
         x = cast(x, np.int64)
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
@@ -289,7 +289,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = cast(x, dtype)
-    elif x.data.dtype.kind != "f":
+    elif x._data.dtype.kind != "f":
         raise TypeError(
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
             "dtype=descent.float32"
@@ -357,7 +357,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
             raise IndexError(
                 f"{name}: dimension out of range (expected to be in range of [-1, 0], but got {a})"
             )
-        zero = Tensor._wrap(backend.get_array_module(x.data).zeros((), dtype=np.int64))
+        zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), dtype=np.int64))
         return (MinResult if is_min else MaxResult)(x * 1, zero)
     if not -x.ndim <= int(a) < x.ndim:
         raise IndexError(
@@ -380,14 +380,14 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
     x = as_tensor(x)
     axis = axis_arg(axis, dim)
     keepdims = keepdims_arg(keepdims, keepdim)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     fn = getattr(xp, name)
     if axis is None:
-        out = fn(x.data.reshape(-1))
+        out = fn(x._data.reshape(-1))
         if keepdims:
             out = out.reshape((1,) * x.ndim)
     else:
-        out = fn(x.data, axis=int(axis), keepdims=keepdims)
+        out = fn(x._data, axis=int(axis), keepdims=keepdims)
     return Tensor._wrap(xp.asarray(out, dtype=np.int64))
 
 
@@ -483,9 +483,9 @@ def cumsum(x, axis=None, *, dim=None) -> Tensor:
 # Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
 def all(x, axis=None, keepdims=False) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).all(x.data, axis=axis, keepdims=keepdims))
+    return Tensor._wrap(backend.get_array_module(x._data).all(x._data, axis=axis, keepdims=keepdims))
 
 
 def any(x, axis=None, keepdims=False) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x.data).any(x.data, axis=axis, keepdims=keepdims))
+    return Tensor._wrap(backend.get_array_module(x._data).any(x._data, axis=axis, keepdims=keepdims))

@@ -29,7 +29,7 @@ def reshape(x, *shape) -> Tensor:
     x = as_tensor(x)
     shape = tuple(int(n) for n in shape_arg(shape))
     # Reshaping to the same shape records nothing: no node for a no-op (PyTorch makes a view).
-    if shape == x.data.shape:
+    if shape == x._data.shape:
         return x
     # NumPy's message does not name the sizes; ours says both shapes and the element count.
     try:
@@ -219,8 +219,8 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
             shapes = [tuple(u.shape) for u in tensors]
             raise ValueError(f"cat: shapes {shapes} must match except along axis {axis}")
     # Mixed dtypes promote as NumPy would, by casting (recorded) before the join.
-    dt = np.result_type(*(t.data.dtype for t in tensors))
-    tensors = [t if t.data.dtype == dt else t.astype(dt) for t in tensors]
+    dt = np.result_type(*(t._data.dtype for t in tensors))
+    tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
 
 

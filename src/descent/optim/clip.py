@@ -15,7 +15,7 @@ def _grads(parameters) -> list:
     """The raw gradient arrays of the parameters that have one."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    return [p.grad.data for p in parameters if p.grad is not None]
+    return [p.grad._data for p in parameters if p.grad is not None]
 
 
 def clip_grad_norm_(

@@ -198,7 +198,7 @@ class LBFGS(Optimizer):
                 "LBFGS doesn't support per-parameter options (parameter groups): pass one "
                 "list of parameters"
             )
-        kinds = {(p.data.dtype, backend.device_of(p.data)) for p in self._params}
+        kinds = {(p._data.dtype, backend.device_of(p._data)) for p in self._params}
         if len(kinds) != 1:
             raise ValueError(
                 f"LBFGS: all parameters must share one dtype and device (one flat vector), got "
@@ -224,30 +224,30 @@ class LBFGS(Optimizer):
     # -- the flat vector ---------------------------------------------------------------------
     def _gather_flat_grad(self):
         """All gradients as one new flat array (zeros for a parameter without a gradient)."""
-        xp = backend.get_array_module(self._params[0].data)
+        xp = backend.get_array_module(self._params[0]._data)
         views = []
         for p in self._params:
             if p.grad is None:
-                views.append(xp.zeros(p.data.size, p.data.dtype))
+                views.append(xp.zeros(p._data.size, p._data.dtype))
             else:
-                views.append(xp.asarray(p.grad.data, dtype=p.data.dtype).reshape(-1))
+                views.append(xp.asarray(p.grad._data, dtype=p._data.dtype).reshape(-1))
         return xp.concatenate(views)
 
     def _add_grad(self, step_size, update) -> None:
         """θ ← θ + step_size · update, parameter by parameter (in place)."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += (update[offset : offset + n] * step_size).reshape(p.data.shape)
+            n = p._data.size
+            p._data += (update[offset : offset + n] * step_size).reshape(p._data.shape)
             p._version += 1
             offset += n
 
     def _clone_param(self) -> list:
-        return [p.data.copy() for p in self._params]
+        return [p._data.copy() for p in self._params]
 
     def _set_param(self, params_data) -> None:
         for p, pdata in zip(self._params, params_data, strict=True):
-            p.data[...] = pdata
+            p._data[...] = pdata
             p._version += 1
 
     def _directional_evaluate(self, closure, x, t, d):
@@ -409,7 +409,7 @@ class LBFGS(Optimizer):
         self.state.clear()
         if saved_state:
             (st,) = saved_state.values()
-            ref = self._params[0].data
+            ref = self._params[0]._data
             self.state[self._params[0]] = {k: _import(v, ref) for k, v in st.items()}
 
 

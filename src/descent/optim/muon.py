@@ -187,7 +187,7 @@ class Muon(Optimizer):
                     f"Muon.step: gradient of shape {p.grad.shape} for a parameter of shape "
                     f"{p.shape}; fix whatever assigned this .grad"
                 )
-            buf.grad_views[i][...] = p.grad.data  # our private copy: overwritten below
+            buf.grad_views[i][...] = p.grad._data  # our private copy: overwritten below
             st = self._state_of(buf, i)
             a = buf.part(i)
             shape = tuple(p.shape)
@@ -225,11 +225,11 @@ class Muon(Optimizer):
         group = next((gr for gr in self.param_groups if any(q is p for q in gr["params"])), None)
         if group is None or p.grad is None:
             return None
-        xp = backend.get_array_module(p.data)
-        g = xp.array(p.grad.data, dtype=p.data.dtype, copy=True)
+        xp = backend.get_array_module(p._data)
+        g = xp.array(p.grad._data, dtype=p._data.dtype, copy=True)
         st = self.state.get(p)
         mom = xp.zeros_like(g) if not st or "momentum_buffer" not in st else (
-            st["momentum_buffer"].data.reshape(g.shape).copy()
+            st["momentum_buffer"]._data.reshape(g.shape).copy()
         )  # fmt: skip
         update = self._momentum(xp, group, g, mom, xp.empty_like(g))
         ortho = zeropower_via_newton_schulz(

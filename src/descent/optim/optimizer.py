@@ -66,7 +66,7 @@ class _FlatBuffer:
     """Parameters of one group, one dtype and one device laid end to end in flat arrays.
 
     Building it copies each parameter's values (and any state it already has) into the flat
-    arrays and re-points `p.data` (and each state tensor's `.data`) at views into them.
+    arrays and re-points `p._data` (and each state tensor's `.data`) at views into them.
     """
 
     __slots__ = (
@@ -81,13 +81,13 @@ class _FlatBuffer:
 
     def __init__(self, params: list, opt_state, state_init: dict) -> None:
         self.params = params  # the Parameters, in group order
-        first = params[0].data
+        first = params[0]._data
         xp = backend.get_array_module(first)
         dtype = first.dtype
         bounds, total = [], 0
         for p in params:
-            bounds.append((total, total + p.data.size))
-            total += p.data.size
+            bounds.append((total, total + p._data.size))
+            total += p._data.size
         self.bounds = bounds
         flat = xp.empty(total, dtype)
         grad = xp.zeros(total, dtype)
@@ -95,10 +95,10 @@ class _FlatBuffer:
         self.whole = _Arrays(flat, grad, xp.empty(total, dtype), state)
         self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
         for p, (lo, hi) in zip(params, bounds, strict=True):
-            shape = p.data.shape
+            shape = p._data.shape
             view = flat[lo:hi].reshape(shape)
-            view[...] = p.data
-            p.data = view
+            view[...] = p._data
+            p._data = view
             self.views.append(view)
             self.grad_views.append(grad[lo:hi].reshape(shape))
             sviews = {name: arr[lo:hi].reshape(shape) for name, arr in state.items()}
@@ -108,8 +108,8 @@ class _FlatBuffer:
                 for name, sview in sviews.items():
                     old = st.get(name)
                     if isinstance(old, Tensor):
-                        sview[...] = _like(old.data, sview)
-                        old.data = sview
+                        sview[...] = _like(old._data, sview)
+                        old._data = sview
                     else:
                         if old is not None:
                             sview[...] = _like(old, sview)
@@ -128,7 +128,7 @@ class _FlatBuffer:
         if state_init.keys() != self.whole.state.keys():
             return False
         for i, p in enumerate(self.params):
-            if p.data is not self.views[i]:
+            if p._data is not self.views[i]:
                 return False
             st = opt_state.get(p)
             if st is not self.state_dicts[i]:
@@ -136,7 +136,7 @@ class _FlatBuffer:
             if st:
                 for name, sview in self.state_views[i].items():
                     t = st.get(name)
-                    if t is None or t.data is not sview:
+                    if t is None or t._data is not sview:
                         return False
         return True
 
@@ -144,7 +144,7 @@ class _FlatBuffer:
 def _like(arr, ref):
     """`arr` moved to `ref`'s device and cast to its dtype (state loaded from a checkpoint)."""
     if isinstance(arr, Tensor):
-        arr = arr.data
+        arr = arr._data
     elif not (isinstance(arr, np.ndarray) or backend.is_cupy_array(arr)):
         arr = np.asarray(arr)  # anything with __array__ (e.g. another library's tensor)
     arr = backend.to_device(arr, backend.device_of(ref))
@@ -161,7 +161,7 @@ class _GroupLayout:
         self.params = list(params)
         by_kind: dict[tuple, list] = {}
         for p in self.params:
-            by_kind.setdefault((p.data.dtype, backend.device_of(p.data)), []).append(p)
+            by_kind.setdefault((p._data.dtype, backend.device_of(p._data)), []).append(p)
         self.buffers = [_FlatBuffer(ps, opt_state, state_init) for ps in by_kind.values()]
 
     def is_current(self, params: list, opt_state, state_init: dict) -> bool:
@@ -314,7 +314,7 @@ class Optimizer:
                     f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter "
                     f"of shape {p.shape}; fix whatever assigned this .grad"
                 )
-            buf.grad_views[i][...] = g.data  # our own copy: the rule may overwrite it
+            buf.grad_views[i][...] = g._data  # our own copy: the rule may overwrite it
             live.append(i)
         if not live:
             return
@@ -366,7 +366,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    g = p.grad.data
+                    g = p.grad._data
                     if p.grad._node is None and getattr(g.flags, "writeable", True):
                         g[...] = 0
                     else:  # a create_graph gradient (cut its history) or a read-only array
@@ -395,7 +395,7 @@ class Optimizer:
         for p, st in self.state.items():
             if p in index and st:
                 state[index[p]] = {
-                    k: Tensor._wrap(v.data.copy()) if isinstance(v, Tensor) else _plain(v)
+                    k: Tensor._wrap(v._data.copy()) if isinstance(v, Tensor) else _plain(v)
                     for k, v in st.items()
                 }
         return {"state": state, "param_groups": groups}
@@ -442,7 +442,7 @@ class Optimizer:
                 if k == "step":
                     loaded[k] = int(float(v.item() if hasattr(v, "item") else v))
                 elif _is_array(v):
-                    arr = _like(v, p.data)
+                    arr = _like(v, p._data)
                     if arr.shape != p.shape:
                         raise ValueError(
                             f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "

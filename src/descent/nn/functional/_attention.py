@@ -66,11 +66,11 @@ def scaled_dot_product_attention(
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
     n_q, n_k = q.shape[-2], k.shape[-2]
-    dt = q.data.dtype
+    dt = q._data.dtype
     mask, additive = None, False
     if attn_mask is not None:
-        m = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
-        xp = backend.get_array_module(q.data)
+        m = attn_mask._data if isinstance(attn_mask, Tensor) else attn_mask
+        xp = backend.get_array_module(q._data)
         m = xp.asarray(m)  # a NumPy mask moves to q's device; np.asarray would fail on CuPy
         if m.dtype == np.bool_:  # True = may attend; the op fills the rest with -inf
             mask = m

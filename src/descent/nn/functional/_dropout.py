@@ -20,7 +20,7 @@ def dropout_mask(shape, p: float, dtype, device, generator):
     Shared with scaled_dot_product_attention's dropout on the attention probabilities. A raw
     array of `dtype` on `device`: the caller multiplies it in as a constant.
     """
-    u = rand(*shape, dtype=dtype, device=device, generator=generator).data
+    u = rand(*shape, dtype=dtype, device=device, generator=generator)._data
     keep = u >= dtype.type(p)
     return keep * dtype.type(1.0 / (1.0 - p))
 
@@ -43,5 +43,5 @@ def dropout(
         return x
     if p == 1.0:  # all dropped: the 1/(1-p) scale would divide by zero
         return x * 0.0
-    mask = dropout_mask(x.shape, p, x.data.dtype, x.device, generator)
+    mask = dropout_mask(x.shape, p, x._data.dtype, x.device, generator)
     return x * Tensor._wrap(mask)

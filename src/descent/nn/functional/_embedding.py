@@ -29,7 +29,7 @@ def embedding(
             "embedding: max_norm, scale_grad_by_freq and sparse are not supported by descent"
         )
     w = as_tensor(weight)
-    idx = as_tensor(input).data
+    idx = as_tensor(input)._data
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     n_rows = w.shape[0]
@@ -49,13 +49,13 @@ def embedding(
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a new last axis of size num_classes (inferred when -1)."""
     t = as_tensor(tensor)
-    if t.data.dtype.kind not in "iu":
+    if t._data.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor of class indices, got {t.dtype}")
     if t.size and (
-        int(t.data.min()) < 0 or (num_classes >= 0 and int(t.data.max()) >= num_classes)
+        int(t._data.min()) < 0 or (num_classes >= 0 and int(t._data.max()) >= num_classes)
     ):
         raise ValueError(
-            f"one_hot: class values must lie in [0, {num_classes}), got min {int(t.data.min())} "
-            f"and max {int(t.data.max())}"
+            f"one_hot: class values must lie in [0, {num_classes}), got min {int(t._data.min())} "
+            f"and max {int(t._data.max())}"
         )
     return _one_hot(t, num_classes)

@@ -24,7 +24,7 @@ def autocast_f32(x: Tensor) -> Tensor:
 def float_tensor(x, op: str) -> Tensor:
     """`x` as a Tensor; a TypeError (naming `op`) unless its dtype is floating."""
     x = as_tensor(x)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
     return x
 

@@ -109,11 +109,11 @@ def cross_entropy(
     unbatched = x.ndim == 1
     if unbatched:
         x = _shape.unsqueeze(x, 0)
-        t = t.reshape(1, *t.shape) if t.data.dtype.kind == "f" else t.reshape(1)
+        t = t.reshape(1, *t.shape) if t._data.dtype.kind == "f" else t.reshape(1)
     n_cls = x.shape[1]
     w = None
     if weight is not None:
-        w = as_tensor(weight).data.astype(x.data.dtype)
+        w = as_tensor(weight)._data.astype(x._data.dtype)
         if w.shape != (n_cls,):
             raise ValueError(f"cross_entropy: weight must have shape ({n_cls},), got {w.shape}")
     # Move the class axis last and flatten: (N, C, d...) -> (N*d..., C).
@@ -124,7 +124,7 @@ def cross_entropy(
     else:
         x2 = x
     # PyTorch tells the two target kinds apart by dtype: floating = probabilities per class.
-    if t.data.dtype.kind == "f":
+    if t._data.dtype.kind == "f":
         loss = _soft_cross_entropy(
             x, x2, t, w, reduction, label_smoothing, perm if spatial else None
         )
@@ -134,7 +134,7 @@ def cross_entropy(
                 f"cross_entropy: class-index target of shape {tuple(t.shape)} does not match "
                 f"input {tuple(x.shape)}; expected {(x.shape[0],) + spatial}"
             )
-        tgt = t.data.reshape(-1)
+        tgt = t._data.reshape(-1)
         # Checked here: the fused op indexes with the targets, where an out-of-range class
         # would raise an IndexError naming no loss (NumPy) or read a wrong row (CuPy wraps).
         bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
@@ -194,14 +194,14 @@ def nll_loss(
     'mean' divides by the summed weight of the counted targets."""
     reduction = _reduction(size_average, reduce, reduction, "nll_loss")
     x = autocast_f32(float_tensor(input, "nll_loss"))
-    t = as_tensor(target).data
+    t = as_tensor(target)._data
     unbatched = x.ndim == 1
     if unbatched:
         x, t = _shape.unsqueeze(x, 0), t.reshape(1)
     n_cls = x.shape[1]
     if tuple(t.shape) != (x.shape[0],) + tuple(x.shape[2:]):
         raise ValueError(f"nll_loss: target {tuple(t.shape)} does not match input {tuple(x.shape)}")
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     valid = t != ignore_index
     if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
         raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
@@ -209,12 +209,12 @@ def nll_loss(
     # no mask of its own and the ignored rows contribute nothing to value or gradient.
     t_safe = xp.where(valid, t, 0).astype(np.int64)
     picked = take_along_axis(x, Tensor._wrap(xp.expand_dims(t_safe, 1)), 1)[:, 0]  # (N, d...)
-    wt = valid.astype(x.data.dtype)
+    wt = valid.astype(x._data.dtype)
     if weight is not None:
-        wt = wt * as_tensor(weight).data.astype(x.data.dtype)[t_safe]
+        wt = wt * as_tensor(weight)._data.astype(x._data.dtype)[t_safe]
     loss = -picked * Tensor._wrap(wt)
     if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
-        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x.data.dtype))
+        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x._data.dtype))
     if reduction == "sum":
         return loss.sum()
     return loss[0] if unbatched else loss
@@ -283,7 +283,7 @@ def binary_cross_entropy(
             f"binary_cross_entropy: target {tuple(y.shape)} must have the input's shape "
             f"{tuple(p.shape)}"
         )
-    pd = p.data
+    pd = p._data
     # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise.
     if ((pd < 0) | (pd > 1)).any():
         raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
@@ -343,7 +343,7 @@ def kl_div(
     if log_target:
         loss = exp(t) * (t - x)
     else:
-        td = t.data
+        td = t._data
         pos = td > 0
         # xlogy: 0 log 0 = 0; log of a safe value where the target is 0 (masked out anyway).
         safe_log = log(where(Tensor._wrap(pos), t, 1.0))

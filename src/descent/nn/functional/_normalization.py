@@ -60,7 +60,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     x = autocast_f32(float_tensor(input, "rms_norm"))
     k = _norm_shape(x, normalized_shape, "rms_norm")
     if eps is None:
-        eps = float(np.finfo(x.data.dtype).eps)
+        eps = float(np.finfo(x._data.dtype).eps)
     ins = [x] if weight is None else [x, as_tensor(weight)]
     return RMSNorm.apply(*ins, k=k, eps=float(eps), has_w=weight is not None, has_b=False)
 
@@ -86,7 +86,7 @@ def batch_norm(
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        n = x.size // x.shape[1]
+        n = x.numel() // x.shape[1]
         if n <= 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
@@ -103,18 +103,18 @@ def batch_norm(
             eps=float(eps),
             has_w=weight is not None,
             has_b=bias is not None,
-            running_mean=None if running_mean is None else running_mean.data,
-            running_var=None if running_var is None else running_var.data,
+            running_mean=None if running_mean is None else running_mean._data,
+            running_var=None if running_var is None else running_var._data,
             momentum=0.1 if momentum is None else float(momentum),
         )
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation needs running_mean and running_var")
     # Evaluation: a per-channel affine map with the running statistics (constants).
-    mu = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.data.dtype))
-    xp = backend.get_array_module(x.data)
-    rv = running_var.data.reshape(bshape).astype(x.data.dtype)
-    rstd = 1 / xp.sqrt(rv + x.data.dtype.type(eps))
-    y = (x - mu) * Tensor._wrap(rstd.astype(x.data.dtype))
+    mu = Tensor._wrap(running_mean._data.reshape(bshape).astype(x._data.dtype))
+    xp = backend.get_array_module(x._data)
+    rv = running_var._data.reshape(bshape).astype(x._data.dtype)
+    rstd = 1 / xp.sqrt(rv + x._data.dtype.type(eps))
+    y = (x - mu) * Tensor._wrap(rstd.astype(x._data.dtype))
     if weight is not None:
         y = y * as_tensor(weight).reshape(bshape)
     if bias is not None:

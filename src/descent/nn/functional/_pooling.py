@@ -74,9 +74,9 @@ def _ceil_pad(x: Tensor, geom, ceil_mode: bool, value: float) -> tuple[Tensor, i
 
 def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
     """PyTorch's return_indices: the flat index (row * W + col) in the input of each maximum."""
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x._data)
     kh, kw, sh, sw, dh, dw, ph, pw = geom
-    xd, yd = x.data, y.data
+    xd, yd = x._data, y._data
     if ph or pw:
         xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
     ho, wo = yd.shape[2], yd.shape[3]
@@ -146,8 +146,8 @@ def avg_pool2d(
         for i in range(kh):
             for j in range(kw):
                 div += ones[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
-        xp = backend.get_array_module(x.data)
-        div = xp.asarray(div.astype(x.data.dtype))
+        xp = backend.get_array_module(x._data)
+        div = xp.asarray(div.astype(x._data.dtype))
     y = AvgPool2d.apply(x, geom=geom, div=div)
     return y[0] if unbatched else y
 

@@ -44,7 +44,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
                 f"default_collate: stack expects each tensor to be equal size, got shapes "
                 f"{sorted(shapes)}; pad the samples or pass collate_fn= to the DataLoader"
             )
-        arrays = [b.data for b in batch]
+        arrays = [b._data for b in batch]
         return Tensor._wrap(backend.get_array_module(*arrays).stack(arrays))  # (B, ...)
     if isinstance(elem, np.ndarray) and elem.dtype.kind not in "USO":
         return default_collate([Tensor._wrap(np.asarray(b)) for b in batch])
