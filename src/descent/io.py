@@ -14,10 +14,11 @@ Writes are atomic: the bytes go to a temporary file in the same directory, are f
 fsynced, renamed over the target with `os.replace`, and the directory is fsynced. A crash or a
 SIGKILL at any moment leaves either the previous checkpoint or the new one, never a mix.
 
-Loading parses the header itself first (sizes, offsets, JSON) and raises `CheckpointError` with
-the reason for a truncated, corrupted or foreign file (a pickle or a `torch.save` zip is refused,
-never executed), then verifies the checksum, and only then hands tensors to the model and the
-optimizer, after checking every name, shape and dtype, so a bad file never loads halfway.
+Loading parses the header itself first (sizes, offsets, JSON: `descent.checkpoint_format`) and
+raises `CheckpointError` with the reason for a truncated, corrupted or foreign file (a pickle or
+a `torch.save` zip is refused, never executed), then verifies the checksum and the document, and
+only then hands tensors to the model and the optimizer, after checking every name, shape and
+dtype (and the optimizer's class, state dtypes and steps), so a bad file never loads halfway.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import hashlib
 import json
 import math
 import os
-import re
-import struct
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +35,18 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .checkpoint_format import (  # noqa: F401 - the file format, read defensively; re-exported
+    _CODES,
+    _DTYPES,
+    MAX_JSON_DEPTH,
+    CheckpointError,
+    _doc_problem,
+    _int_text,
+    _parse,
+    _read_arrays,
+    json_depth,
+    loads_bounded,
+)
 from .creation import default_generator
 from .tensor import Tensor
 
@@ -45,27 +56,6 @@ _META_KEY = "descent"
 _SUM_KEY = "descent.sha256"
 _MODEL = "model."
 _OPT = "optimizer.state."
-
-# safetensors dtype codes <-> NumPy dtypes (the ones NumPy can hold).
-_DTYPES = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16,
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
-    "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
-}  # fmt: skip
-_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
-_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
-# JSON nesting deeper than this is refused before parsing: Python's json module recurses once
-# per level and a crafted header of ~1000 levels would end in a RecursionError. descent's own
-# documents nest about 6 levels.
-MAX_JSON_DEPTH = 64
-# A JSON string literal (the unrolled-loop form, linear time): removed before counting brackets.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is truncated, corrupted, not a descent/safetensors file, or does not fit
-    the model or optimizer it is loaded into."""
-
 
 # ---------------------------------------------------------------------------------------------
 # Writing
@@ -120,7 +110,7 @@ def _resolve(path: str | os.PathLike) -> Path:
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:
-    arr = value._data if isinstance(value, Tensor) else value
+    arr = value.data if isinstance(value, Tensor) else value
     if backend.is_cupy_array(arr):
         arr = backend.as_numpy(arr)
     if not isinstance(arr, np.ndarray):
@@ -318,157 +308,6 @@ def save_state_dict(
 # Reading
 
 
-def _sniff_foreign(head: bytes, path: Path) -> None:
-    """Refuse pickles and torch.save zips by their first bytes, with a useful message."""
-    if head[:4] == b"PK\x03\x04":
-        kind = "a zip archive (torch.save writes these; they contain pickles)"
-    elif head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
-        kind = "a pickle file"
-    else:
-        return
-    raise CheckpointError(
-        f"{path} is {kind}. descent never unpickles (unpickling can run arbitrary code); "
-        "convert it to safetensors (e.g. safetensors.torch.save_file) and load that"
-    )
-
-
-def json_depth(text: str) -> int:
-    """The deepest nesting of `[` and `{` in JSON `text`, found without recursion.
-
-    String literals are blanked first (brackets inside them do not nest), then the running sum
-    of +1 per opening and -1 per closing bracket is taken with NumPy: linear time, no stack.
-    """
-    blanked = _JSON_STRING.sub('""', text).encode("utf-8", "replace")
-    b = np.frombuffer(blanked, dtype=np.uint8)
-    if b.size == 0:
-        return 0
-    step = np.zeros(b.size, dtype=np.int32)
-    step[(b == ord("[")) | (b == ord("{"))] = 1
-    step[(b == ord("]")) | (b == ord("}"))] = -1
-    return int(np.cumsum(step).max(initial=0))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed here (a number of the safetensors header)")
-
-
-def loads_bounded(text: str, what: str, allow_nan: bool = True) -> Any:
-    """`json.loads` that refuses nesting deeper than MAX_JSON_DEPTH (instead of recursing).
-
-    Raises:
-        ValueError: invalid JSON, too deep, or NaN/Infinity when `allow_nan` is False; the
-            message starts with `what`.
-    """
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"{what} is nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
-    kwargs = {} if allow_nan else {"parse_constant": _refuse_constant}
-    try:
-        return json.loads(text, **kwargs)
-    except RecursionError:  # cannot happen below MAX_JSON_DEPTH; kept as a last guard
-        raise ValueError(f"{what} is nested too deeply") from None
-    except ValueError as e:  # json.JSONDecodeError is a ValueError
-        raise ValueError(f"{what} is not valid JSON: {e}") from None
-
-
-def _is_int(v: Any) -> bool:
-    """A JSON integer: an int that is not a bool (True is an int in Python)."""
-    return type(v) is int
-
-
-def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
-    """Validate the safetensors framing: returns (tensor entries, metadata, data start).
-
-    Every field is type-checked (integers must be JSON integers: no strings, floats, booleans or
-    Infinity), every tensor's byte span must match its shape and dtype, and the spans must tile
-    the data section exactly, so no later step can be surprised by a crafted header.
-    """
-    if len(buf) < 8:
-        raise CheckpointError(
-            f"{path} is truncated: {len(buf)} bytes, fewer than the 8-byte safetensors header size"
-        )
-    _sniff_foreign(buf[:8], path)
-    (n,) = struct.unpack("<Q", buf[:8])
-    if n > _MAX_HEADER or 8 + n > len(buf):
-        raise CheckpointError(
-            f"{path} is truncated or not a safetensors file: its header claims {n} bytes but the "
-            f"file has {len(buf) - 8} after the size field"
-        )
-    try:
-        text = buf[8 : 8 + n].decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CheckpointError(f"{path} has a corrupted header (not UTF-8: {e})") from None
-    try:
-        header = loads_bounded(text, "the header", allow_nan=False)
-    except ValueError as e:
-        raise CheckpointError(f"{path} has a corrupted header ({e})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} has a corrupted header (not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise CheckpointError(f"{path} has corrupted metadata (must map str to str)")
-    data_len = len(buf) - 8 - n
-    spans = []
-    for name, info in header.items():
-        if isinstance(info, dict) and info.get("dtype") in ("BF16", "F8_E4M3", "F8_E5M2"):
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has dtype {info['dtype']}, which NumPy cannot hold; "
-                "convert it to F32 before loading"
-            )
-        shape = info.get("shape") if isinstance(info, dict) else None
-        offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if (
-            not isinstance(info, dict)
-            or not isinstance(info.get("dtype"), str)
-            or info["dtype"] not in _DTYPES
-            or not isinstance(shape, list)
-            or not all(_is_int(s) and s >= 0 for s in shape)
-            or not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(_is_int(v) and v >= 0 for v in offsets)
-            or offsets[0] > offsets[1]
-        ):
-            raise CheckpointError(
-                f"{path} has a corrupted entry for tensor {name!r} (needs a known dtype, a list "
-                f"of non-negative integer sizes and two integer offsets): {str(info)[:120]}"
-            )
-        dtype = np.dtype(_DTYPES[info["dtype"]])
-        begin, end = offsets
-        if end - begin != math.prod(shape) * dtype.itemsize:
-            raise CheckpointError(
-                f"{path} is corrupted: tensor {name!r} of shape {tuple(shape)} and dtype "
-                f"{dtype} needs {math.prod(shape) * dtype.itemsize} bytes but its offsets give "
-                f"{end - begin}"
-            )
-        spans.append((begin, end, name))
-    spans.sort()
-    pos = 0
-    for begin, end, name in spans:
-        if begin != pos:
-            raise CheckpointError(f"{path} is corrupted: tensor {name!r} starts at byte {begin}, "
-                                  f"expected {pos} (overlap or gap)")  # fmt: skip
-        pos = end
-    if pos != data_len:
-        raise CheckpointError(
-            f"{path} is truncated or has trailing bytes: the tensors need {pos} data bytes, "
-            f"the file holds {data_len}"
-        )
-    return header, metadata, 8 + n
-
-
-def _read_arrays(buf: bytes, header: dict, start: int) -> dict[str, np.ndarray]:
-    out = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        dtype = np.dtype(_DTYPES[info["dtype"]])
-        count = (end - begin) // dtype.itemsize
-        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=start + begin)
-        out[name] = arr.reshape(tuple(info["shape"])).copy()  # own, writable memory
-    return out
-
-
 class Checkpoint(Mapping):
     """What `load` returns: `state_dict`, `optimizer` state, `meta`, and more.
 
@@ -515,57 +354,6 @@ class Checkpoint(Mapping):
         opt = "yes" if self.optimizer is not None else "no"
         return (f"Checkpoint({self.path}, tensors={len(self.state_dict)}, optimizer={opt}, "
                 f"meta keys={sorted(self.meta)})")  # fmt: skip
-
-
-def _doc_problem(doc: Any) -> str | None:
-    """What is wrong with the `descent` JSON document's structure, or None when it is sound.
-
-    Only the fields that loading relies on are checked; `meta` may hold anything JSON can.
-    """
-    if not isinstance(doc, dict):
-        return f"the descent metadata is a {type(doc).__name__}, not a JSON object"
-    version = doc.get("version", 1)
-    if not _is_int(version) or version < 1:
-        return f"format version {version!r} is not a positive integer"
-    for key in ("model", "rng", "meta", "aliases"):
-        if not isinstance(doc.get(key, {}), dict):
-            return f"'{key}' is a {type(doc[key]).__name__}, not an object"
-    model = doc.get("model", {})
-    if not isinstance(model.get("config", {}), (dict, type(None))):
-        return "'model.config' is not an object"
-    if not isinstance(model.get("class", ""), (str, type(None))):
-        return "'model.class' is not a string"
-    if not isinstance(doc.get("rng", {}).get("default", {}), (dict, type(None))):
-        return "'rng.default' is not an object"
-    if not all(isinstance(v, str) for v in doc.get("aliases", {}).values()):
-        return "'aliases' must map names to names"
-    od = doc.get("optimizer")
-    if od is None:
-        return None
-    if not isinstance(od, dict):
-        return f"'optimizer' is a {type(od).__name__}, not an object"
-    state, groups = od.get("state"), od.get("param_groups")
-    if not isinstance(state, dict) or not all(
-        isinstance(v, dict) and _int_text(k) is not None for k, v in state.items()
-    ):
-        return "'optimizer.state' must map parameter indices to objects"
-    if not isinstance(groups, list) or not all(
-        isinstance(g, dict)
-        and isinstance(g.get("params"), list)
-        and all(_is_int(i) and i >= 0 for i in g["params"])
-        for g in groups
-    ):
-        return "'optimizer.param_groups' must be a list of objects with integer 'params' lists"
-    if not isinstance(od.get("raw_arrays", []), list) or not isinstance(od.get("extra", {}), dict):
-        return "'optimizer.raw_arrays' / 'optimizer.extra' have the wrong type"
-    if not isinstance(od.get("class", ""), str):
-        return "'optimizer.class' is not a string"
-    return None
-
-
-def _int_text(text: str) -> int | None:
-    """'12' -> 12; anything but a plain non-negative decimal -> None."""
-    return int(text) if isinstance(text, str) and text.isdigit() and text.isascii() else None
 
 
 def _read(path: str | os.PathLike, verify: bool) -> tuple[dict[str, np.ndarray], dict, Path]:
@@ -704,7 +492,7 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
 def _step_problem(value: Any) -> str | None:
     """Why an optimizer's `step` count is unusable (negative, fractional, not a number)."""
     if hasattr(value, "shape") and tuple(value.shape) == ():
-        value = backend.as_numpy(value._data if isinstance(value, Tensor) else value).item()
+        value = backend.as_numpy(value.data if isinstance(value, Tensor) else value).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"is a {type(value).__name__}, not a number"
     if not math.isfinite(value) or value != int(value) or value < 0:
