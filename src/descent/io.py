@@ -110,7 +110,7 @@ def _resolve(path: str | os.PathLike) -> Path:
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:
-    arr = value.data if isinstance(value, Tensor) else value
+    arr = value._data if isinstance(value, Tensor) else value
     if backend.is_cupy_array(arr):
         arr = backend.as_numpy(arr)
     if not isinstance(arr, np.ndarray):
@@ -492,7 +492,7 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
 def _step_problem(value: Any) -> str | None:
     """Why an optimizer's `step` count is unusable (negative, fractional, not a number)."""
     if hasattr(value, "shape") and tuple(value.shape) == ():
-        value = backend.as_numpy(value.data if isinstance(value, Tensor) else value).item()
+        value = backend.as_numpy(value._data if isinstance(value, Tensor) else value).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"is a {type(value).__name__}, not a number"
     if not math.isfinite(value) or value != int(value) or value < 0:
