@@ -6,7 +6,7 @@ the PyTorch names, and PyTorch's meaning wins on them):
 * Tensors are stacked along a new first axis, in their dtype.
 * NumPy arrays and NumPy scalars become Tensors of their own dtype (float64 stays float64).
 * Python floats become a float64 Tensor, ints an int64 Tensor, bools a bool Tensor.
-* Strings and bytes stay a list; mappings are collated key by key; a namedtuple stays that
+* Strings and bytes stay as they are (the list, or the tuple of a transposed field); mappings are collated key by key; a namedtuple stays that
   namedtuple; any other sequence (tuple or list) is transposed and becomes a *list* of batches.
 """
 
@@ -57,7 +57,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, int):
         return Tensor._wrap(np.asarray(batch, dtype=np.int64))
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as given (a tuple when it comes from transposing a sequence field)
     if isinstance(elem, Mapping):
         out = {k: default_collate([d[k] for d in batch]) for k in elem}
         try:
@@ -72,7 +72,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
             raise RuntimeError(
                 "default_collate: each element in list of batch should be of equal size"
             )
-        return [default_collate(list(s)) for s in zip(*batch, strict=True)]
+        return [default_collate(s) for s in zip(*batch, strict=True)]
     raise TypeError(
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {type(elem).__name__}. Pass collate_fn= to the DataLoader"
