@@ -113,6 +113,46 @@ class MathMethods:
     def dot(self, other):
         return _ops.dot(self, other)
 
+    # -- logic and bits (no gradient) ---------------------------------------------------------
+    def logical_and(self, other):
+        return _ops.logical_and(self, other)
+
+    def logical_or(self, other):
+        return _ops.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return _ops.logical_xor(self, other)
+
+    def logical_not(self):
+        return _ops.logical_not(self)
+
+    def bitwise_and(self, other):
+        return _ops.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return _ops.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return _ops.bitwise_xor(self, other)
+
+    def bitwise_not(self):
+        return _ops.bitwise_not(self)
+
+    def bitwise_left_shift(self, other):
+        return _ops.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other):
+        return _ops.bitwise_right_shift(self, other)
+
+    def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+        return _ops.isclose(self, other, rtol, atol, equal_nan)
+
+    def isposinf(self):
+        return _ops.isposinf(self)
+
+    def isneginf(self):
+        return _ops.isneginf(self)
+
     # -- dtype conversions (differentiable between floating dtypes) ----------------------------
     def clone(self):
         return _ops.clone(self)
@@ -204,11 +244,11 @@ class ReductionMethods:
     def log_softmax(self, axis=None, *, dim=None):
         return _ops.log_softmax(self, axis, dim=dim)
 
-    def all(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.all(self, axis if dim is None else dim, keepdims)
+    def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def any(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.any(self, axis if dim is None else dim, keepdims)
+    def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def cumsum(self, axis=None, *, dim=None):
         return _ops.cumsum(self, axis if dim is None else dim)

@@ -329,6 +329,24 @@ add(
     shapes=_QKV,
     covers=("ScaledDotProductAttention",),
 )
+# A learned additive bias (issue 13): the float mask is an input and gets its gradient, also
+# through a broadcast (2, 1, 4, 5) -> (2, 2, 4, 5) and with a bool-free causal-style use.
+add(
+    name="sdpa-learned-mask",
+    fn=lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+    ref=lambda q, k, v, m: np_sdpa(q, k, v, mask=m),
+    torch_fn=lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m),
+    shapes=_QKV + [(2, 1, 4, 5)],
+    covers=("ScaledDotProductAttention",),
+)
+add(
+    name="sdpa-learned-mask-2d-scaled",
+    fn=lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.4),
+    ref=lambda q, k, v, m: np_sdpa(q, k, v, mask=m, scale=0.4),
+    torch_fn=lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.4),
+    shapes=_QKV + [(4, 5)],
+    covers=("ScaledDotProductAttention",),
+)
 
 # ---------------------------------------------------------------------------------------------
 # Convolution, im2col/col2im, pooling

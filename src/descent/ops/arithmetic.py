@@ -8,6 +8,8 @@ turning it into a tensor. Broadcasting in backward is the engine's job (see auto
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -75,24 +77,32 @@ class Div(Function):
 
 
 class Pow(Function):
-    """d/da a^b = b a^(b-1); d/db a^b = a^b log(a) (0 where a = 0)."""
+    """d/da a^b = b a^(b-1) (0 where b = 0); d/db a^b = a^b log(a) (0 where a = 0 and b >= 0;
+    nan for a negative base), PyTorch's conventions (pow_backward_self/_exponent)."""
 
     save_inputs = True
     save_output = True
 
     def forward(self, a, b):
-        return a**b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
+            return a**b
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        # The exponent's gradient uses the saved output (a^b) times log(a); log is taken only where
-        # a > 0 (elsewhere the gradient is 0, PyTorch's convention), so no nan leaks from log(<= 0).
-        ga = gy * b * a ** (b - 1) if self.parents[0] is not None else None
-        gb = None
-        if self.parents[1] is not None:
-            y = self.output(ops)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = gy * ops.where(a > 0, y * ops.log(ops.where(a > 0, a, 1)), 0)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.parents[0] is not None:
+                # b a^(b-1) is 0 * 0^-1 = nan at a = b = 0, where the true derivative of a^0 = 1
+                # is 0: PyTorch masks b = 0 to 0, and so does this.
+                ga = ops.where(b == 0, 0, gy * b * a ** (b - 1))
+            if self.parents[1] is not None:
+                # a^b log(a): at a = 0 with b >= 0 the limit is 0 (0 ** x is flat for x > 0), so
+                # log's argument is replaced by 1 there (log 1 = 0, and no -inf enters even a
+                # second-order pass); a negative base keeps log(a) = nan, as in PyTorch, and
+                # 0 ** b with b < 0 gives inf * -inf = -inf.
+                y = self.output(ops)
+                flat = (a == 0) & (b >= 0)
+                gb = gy * (y * ops.log(ops.where(flat, 1, a)))
         return ga, gb
 
 
@@ -166,7 +176,10 @@ class PowScalar(_ScalarOp):
     save_inputs = True
 
     def forward(self, x):
-        return x**self.c  # NumPy special-cases Python exponents 2, 0.5, -1 ...
+        # NumPy special-cases Python exponents 2, 0.5, -1 ...; 0 ** -1 = inf and (-1) ** 0.5 =
+        # nan are values, as in PyTorch, not warnings.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x**self.c
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -179,20 +192,30 @@ class PowScalar(_ScalarOp):
             return gy
         if c == 2:
             return gy * (x * 2)
-        return gy * (x ** (c - 1) * c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return gy * (x ** (c - 1) * c)
 
 
 class RPowScalar(_ScalarOp):
-    """d/dx c^x = c^x log(c) (reuses the output)."""
+    """d/dx c^x = c^x log(c) (reuses the output); for c = 0, 0 where x >= 0 and -inf where
+    x < 0; nan for c < 0 (PyTorch's pow_backward_exponent)."""
 
     save_output = True
 
     def forward(self, x):
-        return self.ca**x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.ca**x
 
     def backward(self, gy, ops):
-        # log(c) as a Python float keeps gy's dtype.
-        return gy * self.output(ops) * float(np.log(self.c))
+        y = self.output(ops)
+        c = self.c
+        if c == 0:
+            # 0^x is 0 for x > 0 and 1 at x = 0 (flat: gradient 0), inf for x < 0, where the
+            # gradient is inf * log(0) = -inf. y > 1 tells x < 0 apart without saving x.
+            with np.errstate(invalid="ignore"):  # 0 * -inf in the unselected entries
+                return ops.where(y > 1, gy * (y * float("-inf")), 0)
+        # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
+        return gy * y * (math.log(c) if c > 0 else float("nan"))
 
 
 def _scalar_operand(x: Tensor, c):
@@ -206,6 +229,12 @@ def _scalar_operand(x: Tensor, c):
     if x._data.dtype.kind != "f" and isinstance(c, float):
         x = cast(x, get_default_dtype())
     return x, c
+
+
+def _reciprocal(c):
+    """1 / c for the folded division x / c; a zero gives +-inf (x / 0 is inf, -inf or nan per
+    element, as in PyTorch; Python's ZeroDivisionError would stop a valid tensor program)."""
+    return 1.0 / c if c else math.copysign(math.inf, c)
 
 
 _SAME, _NEGATE, _RECIPROCAL = 0, 1, 2  # how `x (op) c` becomes `scalar_op` with a constant
@@ -242,7 +271,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # with a floating tensor needs no conversion and no dtype decision (the scalar
             # takes the tensor's dtype), so it goes straight to the op.
             if (tb is float or tb is int) and a._data.dtype.kind == "f":
-                c = b if fold == _SAME else (-b if fold == _NEGATE else 1.0 / b)
+                c = b if fold == _SAME else (-b if fold == _NEGATE else _reciprocal(b))
                 return scalar_op.apply_scalar(a, c)
             if isinstance(b, Tensor):
                 da, db = a._data.dtype, b._data.dtype
@@ -253,7 +282,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 return op.apply2(a, b)
             if is_scalar(b):
                 x, c = _scalar_operand(a, b)
-                c = c if fold == _SAME else (-c if fold == _NEGATE else 1.0 / c)
+                c = c if fold == _SAME else (-c if fold == _NEGATE else _reciprocal(c))
                 return scalar_op.apply_scalar(x, c)
         elif isinstance(b, Tensor):
             ta = type(a)

@@ -39,34 +39,37 @@ class ScaledDotProductAttention(Function):
         gv = P'^T go,  gP' = go v^T,  gP = gP' * dropout_mask,
         gs = P * (gP - sum_j(gP * P)),  gq = gs k * scale,  gk = gs^T q * scale.
     Saves P (and the dropout mask); under create_graph P is rebuilt from q and k with recorded
-    ops, so the backward is differentiable. Masks are constants (no gradient flows to them).
+    ops, so the backward is differentiable. A boolean mask is a constant; an additive float
+    mask is a fourth input `bias` (s = q k^T * scale + bias), whose gradient is gs itself
+    (learned attention biases train through it, as in PyTorch), summed back to its broadcast
+    shape by the engine.
     """
 
-    __slots__ = ("scale", "causal", "mask", "additive", "drop", "probs")
+    __slots__ = ("scale", "causal", "mask", "drop", "probs")
     save_inputs = True
     saved_slots = ("probs", "drop")  # the dropout mask, too: both are only read by backward
 
-    def _scores(self, xp, s):
+    def _scores(self, xp, s, bias):
         """Apply the causal and user masks to the scores `s` (..., L, S) in place."""
         if self.causal:
             s += causal_bias(xp, s.shape[-2], s.shape[-1], s.dtype)
+        if bias:
+            s += bias[0]  # the additive mask (an input: it gets a gradient)
         if self.mask is not None:
-            if self.additive:
-                s += self.mask
-            else:
-                xp.copyto(s, -xp.inf, where=xp.logical_not(self.mask))
+            xp.copyto(s, -xp.inf, where=xp.logical_not(self.mask))
         return s
 
-    def forward(self, q, k, v):
+    def forward(self, q, k, v, *bias):
         xp = backend.get_array_module(q)
         s = q @ xp.swapaxes(k, -1, -2)  # (..., L, S), a fresh array: masked and exp'd in place
-        kern = None if self.mask is not None else backend.fused("softmax_forward", s)
+        masked = self.mask is not None or bias
+        kern = None if masked else backend.fused("softmax_forward", s)
         if kern is not None:
             # CuPy: scale, causal mask and softmax in one kernel, in place.
             s = kern(s, scale=self.scale, causal=self.causal, out=s)
         else:
             s *= q.dtype.type(self.scale)
-            s = self._scores(xp, s)
+            s = self._scores(xp, s, bias)
             s -= s.max(axis=-1, keepdims=True)
             xp.exp(s, out=s)
             if s.dtype.itemsize >= 4:
@@ -80,16 +83,17 @@ class ScaledDotProductAttention(Function):
         return p @ v  # (..., L, Ev)
 
     def backward(self, go, ops):
-        q, k, v = self.inputs(ops)
+        q, k, v, *bias = self.inputs(ops)
         if ops.is_graph:
-            return self._graph_backward(go, q, k, v, ops)
+            return self._graph_backward(go, q, k, v, bias, ops)
         xp = backend.get_array_module(go)
         p = self.probs
-        need_q, need_k, need_v = (par is not None for par in self.parents)
+        need_q, need_k, need_v = (par is not None for par in self.parents[:3])
+        need_b = bool(bias) and self.parents[3] is not None
         pd = p if self.drop is None else p * self.drop
         gv = xp.swapaxes(pd, -1, -2) @ go if need_v else None  # (..., S, Ev)
-        gq = gk = None
-        if need_q or need_k:
+        gq = gk = gb = None
+        if need_q or need_k or need_b:
             gp = go @ xp.swapaxes(v, -1, -2)  # (..., L, S), fresh: updated in place below
             if self.drop is not None:
                 gp *= self.drop
@@ -102,25 +106,30 @@ class ScaledDotProductAttention(Function):
                 else:  # float16: accumulate the row dots in float32 (sum does)
                     gp -= (gp * p).sum(axis=-1, keepdims=True)
                 gp *= p
+                if need_b:
+                    gb = gp.copy()  # gs, the score gradient: the additive mask's gradient
                 gp *= p.dtype.type(self.scale)  # gs * scale
+            if need_b and gb is None:  # the fused kernel gave gs * scale
+                gb = gp * p.dtype.type(1.0 / self.scale)
             if need_q:
                 gq = gp @ k  # (..., L, E)
             if need_k:
                 gk = xp.swapaxes(gp, -1, -2) @ q  # (..., S, E)
+        if bias:
+            return gq, gk, gv, gb
         return gq, gk, gv
 
-    def _graph_backward(self, go, q, k, v, ops):
-        """The same formulas with recorded ops; P rebuilt from q and k."""
+    def _graph_backward(self, go, q, k, v, bias, ops):
+        """The same formulas with recorded ops; P rebuilt from q, k (and the bias)."""
         xp = backend.get_array_module(q._data)
         s = (q @ swapaxes(k, -1, -2)) * self.scale
         n_q, n_k = s.shape[-2], s.shape[-1]
         if self.causal:
             s = s + Tensor._wrap(causal_bias(xp, n_q, n_k, s._data.dtype))
+        if bias:
+            s = s + bias[0]
         if self.mask is not None:
-            if self.additive:
-                s = s + Tensor._wrap(self.mask)
-            else:
-                s = s.masked_fill(Tensor._wrap(xp.logical_not(self.mask)), -np.inf)
+            s = s.masked_fill(Tensor._wrap(xp.logical_not(self.mask)), -np.inf)
         p = softmax(s, axis=-1)
         drop = None if self.drop is None else Tensor._wrap(self.drop)
         pd = p if drop is None else p * drop
@@ -128,5 +137,8 @@ class ScaledDotProductAttention(Function):
         gp = go @ swapaxes(v, -1, -2)
         if drop is not None:
             gp = gp * drop
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True)) * self.scale
-        return gs @ k, swapaxes(gs, -1, -2) @ q, gv
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gss = gs * self.scale
+        if bias:
+            return gss @ k, swapaxes(gss, -1, -2) @ q, gv, gs
+        return gss @ k, swapaxes(gss, -1, -2) @ q, gv

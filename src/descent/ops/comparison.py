@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from ._common import as_tensor
+from ._common import as_tensor, is_scalar, result_type
 
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
@@ -44,18 +44,73 @@ lt = _compare("less")
 le = _compare("less_equal")
 gt = _compare("greater")
 ge = _compare("greater_equal")
+# Logical ops take any dtype (nonzero is true) and return bool, as torch.logical_*.
 logical_and = _compare("logical_and")
 logical_or = _compare("logical_or")
 logical_xor = _compare("logical_xor")
 
 
 def logical_not(x) -> Tensor:
+    """True where x is zero (any dtype; floats included), as torch.logical_not."""
     x = as_tensor(x)
-    xp = backend.get_array_module(x._data)
-    # `~mask` negates a bool tensor; on integers `~` is the bitwise invert, as in NumPy/PyTorch.
-    if x._data.dtype == np.bool_:
-        return Tensor._wrap(xp.logical_not(x._data))
-    return Tensor._wrap(xp.invert(x._data))
+    return Tensor._wrap(backend.get_array_module(x._data).logical_not(x._data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bitwise ops: `& | ^ ~ << >>`. On integer tensors they work bit by bit and keep the integer
+# dtype (PyTorch's promotion between the operands); on bool tensors `& | ^ ~` are the logical
+# ops. Floating tensors have no bits to combine: an error names the op and the way out.
+
+
+def _bitwise(name, ufunc_name, bool_ok=True):
+    def fn(a, b) -> Tensor:
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            a = as_tensor(a)
+        # Lists and arrays become tensors; Python scalars stay weak (they never widen a tensor).
+        if not isinstance(a, Tensor) and not is_scalar(a):
+            a = as_tensor(a)
+        if not isinstance(b, Tensor) and not is_scalar(b):
+            b = as_tensor(b)
+        dt = result_type(a, b)
+        if dt.kind not in ("iub" if bool_ok else "iu"):
+            raise TypeError(
+                f"{name}: defined for integer{' and bool' if bool_ok else ''} tensors, got "
+                f"dtype {dt}; use logical_and/or/xor for truth values, or cast first "
+                "(x.long())"
+            )
+        ta = a if isinstance(a, Tensor) else b
+        xp = backend.get_array_module(ta._data)
+        av = xp.asarray(a._data if isinstance(a, Tensor) else a, dtype=dt)
+        bv = xp.asarray(b._data if isinstance(b, Tensor) else b, dtype=dt)
+        try:
+            np.broadcast_shapes(av.shape, bv.shape)
+        except ValueError:
+            raise ValueError(
+                f"{name}: shapes {av.shape} and {bv.shape} cannot be broadcast together"
+            ) from None
+        return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise {name} (integer and bool tensors; no gradient)."
+    return fn
+
+
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift", bool_ok=False)
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift", bool_ok=False)
+
+
+def bitwise_not(x) -> Tensor:
+    """~x: the bitwise complement of an integer tensor, logical not of a bool tensor."""
+    x = as_tensor(x)
+    if x._data.dtype.kind not in "iub":
+        raise TypeError(
+            f"bitwise_not (~): defined for integer and bool tensors, got dtype {x.dtype}; use "
+            "logical_not for truth values"
+        )
+    return Tensor._wrap(backend.get_array_module(x._data).invert(x._data))
 
 
 def isfinite(x) -> Tensor:
@@ -71,6 +126,27 @@ def isnan(x) -> Tensor:
 def isinf(x) -> Tensor:
     x = as_tensor(x)
     return Tensor._wrap(backend.get_array_module(x._data).isinf(x._data))
+
+
+def isposinf(x) -> Tensor:
+    """True where x is +inf."""
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x._data).isposinf(x._data))
+
+
+def isneginf(x) -> Tensor:
+    """True where x is -inf."""
+    x = as_tensor(x)
+    return Tensor._wrap(backend.get_array_module(x._data).isneginf(x._data))
+
+
+def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
+    """|a - b| <= atol + rtol |b| elementwise (infinities equal only to themselves), a bool
+    tensor, as torch.isclose."""
+    ta = as_tensor(a)
+    tb = as_tensor(b, ta)
+    xp = backend.get_array_module(ta._data, tb._data)
+    return Tensor._wrap(xp.isclose(ta._data, tb._data, rtol, atol, equal_nan))
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:

@@ -6,6 +6,8 @@ Gradients of advanced indexing scatter-add back into zeros, so repeated indices 
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import backend
@@ -14,17 +16,23 @@ from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
+from .shape import broadcast_to, permute
 
 
-def _convert_index(index, xp):
-    """Turn Tensors inside an index into arrays; say whether the index is basic (views only)."""
+def _convert_index(index, xp, shape):
+    """Turn Tensors inside an index into arrays for indexing a tensor of `shape`.
+
+    Returns (idx, basic, perm): `basic` says whether the index is basic (views only); `perm`
+    is None, or the permutation that moves NumPy's placement of the advanced dimensions to
+    PyTorch's (see `_torch_placement`). A boolean mask must match the dimensions it indexes
+    (IndexError otherwise, as in PyTorch and NumPy; it was silently accepted once).
+    """
     if not isinstance(index, tuple):
         index = (index,)
     # "basic" (slices, ints, None, Ellipsis) decides the backward: such an index names each element
     # at most once, so its gradient can be assigned; an array index may repeat elements and needs a
     # scatter-add. Tensors in the index are constants: they are unwrapped, never differentiated.
-    out = []
-    basic = True
+    items = []
     for i in index:
         if isinstance(i, Tensor):
             i = i._data
@@ -32,15 +40,76 @@ def _convert_index(index, xp):
                 i = int(i)
         if isinstance(i, list):
             i = xp.asarray(i)
+        items.append(i)
+    # Where each entry starts in `shape`: the dimensions the entries before it consume (a mask
+    # of k dims consumes k, None none, Ellipsis what the others leave).
+    used = [0 if i is None or i is Ellipsis else (i.ndim if _is_mask(i) else 1) for i in items]
+    fill = len(shape) - builtins.sum(used)
+    out = []
+    basic = True
+    pos = 0
+    for i, n in zip(items, used):
+        if i is Ellipsis:
+            pos += fill
+        elif _is_mask(i) and i.ndim:
+            if tuple(i.shape) != tuple(shape[pos : pos + i.ndim]):
+                raise IndexError(
+                    f"the shape of the mask {tuple(i.shape)} at index {pos} does not match the "
+                    f"shape of the indexed tensor {tuple(shape)}"
+                )
+            # Boolean masks become integer indices, so the gradient scatter works with add.at.
+            out.extend(xp.nonzero(i))
+            basic = False
+            pos += n
+            continue
+        else:
+            pos += n
         if hasattr(i, "dtype") and hasattr(i, "ndim"):
-            if i.dtype == np.bool_:
-                # Boolean masks become integer indices, so the gradient scatter works with add.at.
-                out.extend(xp.nonzero(i))
-                basic = False
-                continue
             basic = False
         out.append(i)
-    return tuple(out), basic
+    out = tuple(out)
+    return out, basic, (None if basic else _torch_placement(out, len(shape)))
+
+
+def _is_mask(i) -> bool:
+    return getattr(i, "dtype", None) == np.bool_
+
+
+def _torch_placement(idx, ndim):
+    """The permutation from NumPy's result layout to PyTorch's, or None when they agree.
+
+    Both put the advanced (array) dimensions in place when the arrays are adjacent in the
+    index, and first otherwise. They differ on integers: NumPy counts an integer as an advanced
+    index, PyTorch applies it first as a plain select. So `x[1, :, idx]` puts idx's dimensions
+    first in NumPy (the advanced entries 1 and idx are not adjacent) and last in PyTorch.
+    """
+    kinds = []
+    for i in idx:
+        if hasattr(i, "ndim") and hasattr(i, "dtype"):
+            kinds.append("adv")
+        elif isinstance(i, (int, np.integer)):
+            kinds.append("int")
+        else:
+            kinds.append("slice" if isinstance(i, slice) else ("ell" if i is Ellipsis else "new"))
+    if "int" not in kinds or "adv" not in kinds:
+        return None
+
+    def adjacent(ks, wanted):
+        pos = [j for j, k in enumerate(ks) if k in wanted]
+        return pos[-1] - pos[0] + 1 == len(pos)
+
+    if adjacent(kinds, ("adv", "int")) or not adjacent([k for k in kinds if k != "int"], ("adv",)):
+        return None  # both libraries place the dimensions alike
+    # NumPy: (broadcast dims, the basic dims in order). PyTorch: the basic dims before the
+    # first array, the broadcast dims, the rest.
+    nb = len(np.broadcast_shapes(*[i.shape for i, k in zip(idx, kinds) if k == "adv"]))
+    fill = ndim - builtins.sum(1 for k in kinds if k in ("adv", "int", "slice"))
+    p = 0
+    for k in kinds[: kinds.index("adv")]:
+        p += {"slice": 1, "new": 1, "ell": fill, "int": 0}[k]
+    # The dimensions no entry names (under an Ellipsis or at the end) all stay in the result.
+    n_out = nb + builtins.sum(1 for k in kinds if k in ("slice", "new")) + fill
+    return tuple(range(nb, nb + p)) + tuple(range(nb)) + tuple(range(nb + p, n_out))
 
 
 class GetItem(Function):
@@ -77,19 +146,29 @@ class IndexGrad(Function):
 
 def getitem(x: Tensor, index) -> Tensor:
     xp = backend.get_array_module(x._data)
-    idx, basic = _convert_index(index, xp)
     try:
-        return GetItem.apply(x, idx=idx, basic=basic)
+        idx, basic, perm = _convert_index(index, xp, x._data.shape)
+        y = GetItem.apply(x, idx=idx, basic=basic)
     except IndexError as e:
         raise IndexError(f"indexing a tensor of shape {x.shape} with {index!r}: {e}") from None
+    # PyTorch's placement of the advanced dimensions (a recorded transpose when it differs).
+    return y if perm is None else permute(y, perm)
 
 
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
     xp = backend.get_array_module(x._data)
-    idx, basic = _convert_index(index, xp)
+    idx, basic, perm = _convert_index(index, xp, x._data.shape)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)
+    if perm is not None:
+        # The value is laid out in PyTorch's order: broadcast it to that shape and move its
+        # dimensions to NumPy's order, which the assignment below uses.
+        np_shape = np.broadcast_to(np.zeros((), np.int8), x._data.shape)[idx].shape
+        value = as_tensor(value, x)
+        value = permute(
+            broadcast_to(value, tuple(np_shape[a] for a in perm)), tuple(np.argsort(perm))
+        )
     # Recorded only when a gradient can flow (like the in-place ops, see ops/inplace.py): the
     # SetItem op runs on an alias of x's old value and x is rebound to the result, so the nodes
     # that saved x before keep their value and see its version change.

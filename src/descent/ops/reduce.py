@@ -16,7 +16,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
-from .elementwise import cast, maximum, minimum, sqrt, where
+from .elementwise import cast, maximum, minimum, sign, sqrt, where
 from .indexing import take_along_axis
 from .shape import permute, reshape, squeeze
 
@@ -26,7 +26,19 @@ from .shape import permute, reshape, squeeze
 def _prep(x, axis, keepdims, dim, keepdim):
     x = as_tensor(x)
     axis = normalize_axis(axis_arg(axis, dim), x.ndim)
+    # A 0-d tensor accepts dim 0 / -1 (PyTorch): there is nothing to reduce, so it is the
+    # whole-tensor reduction (NumPy would raise an AxisError).
+    if x.ndim == 0:
+        axis = None
     return x, axis, keepdims_arg(keepdims, keepdim)
+
+
+def _reduced_size(shape, axis) -> int:
+    """How many elements each output of a reduction over `axis` combines."""
+    n = 1
+    for a in range(len(shape)) if axis is None else axis:
+        n *= shape[a]
+    return n
 
 
 class Sum(Function):
@@ -49,15 +61,16 @@ class Mean(Function):
 
     def forward(self, x):
         # n, the count averaged over, is a Python int kept for backward (no array is saved).
-        if self.axis is None:
-            self.n = x.size
-        else:
-            self.n = int(np.prod([x.shape[a] for a in self.axis]))
+        self.n = _reduced_size(x.shape, self.axis)
+        if self.n == 0:  # the mean of nothing: nan (0/0), as PyTorch, without NumPy's warning
+            return x.sum(axis=self.axis, keepdims=self.keepdims) * x.dtype.type(np.nan)
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy, ops):
         # Scale the small reduced gradient before broadcasting it: n times fewer multiplies.
-        return ops.expand_reduced(gy * (1.0 / self.n), self.in_shapes[0], self.axis, self.keepdims)
+        # (n = 0: the input is empty, and so is its gradient, whatever the scale.)
+        scale = 1.0 / self.n if self.n else 0.0
+        return ops.expand_reduced(gy * scale, self.in_shapes[0], self.axis, self.keepdims)
 
 
 class Prod(Function):
@@ -132,8 +145,8 @@ class Max(Function):
     save_output = True
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError("max/min of an empty tensor")
+        # (`_check_nonempty` has ruled out reducing over an empty axis; an empty tensor reduced
+        # over its non-empty axes gives an empty result.)
         if self.is_min:
             return x.min(axis=self.axis, keepdims=self.keepdims)
         return x.max(axis=self.axis, keepdims=self.keepdims)
@@ -161,6 +174,9 @@ class LogSumExp(Function):
         xp = backend.get_array_module(x)
         # Subtract the maximum so exp cannot overflow; where the maximum is +-inf subtracting it
         # would make nan (inf - inf), so those rows keep 0 and give the right +-inf result.
+        if x.size == 0:
+            # log(sum of nothing) = log 0 = -inf (PyTorch); max() would raise on an empty axis.
+            return xp.full_like(x.sum(axis=self.axis, keepdims=self.keepdims), -np.inf)
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
@@ -184,6 +200,8 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        if x.size == 0:  # nothing to normalise (max() would raise on an empty axis)
+            return x.copy()
         # Max-subtracted (stable for any finite logits); e is fresh, so it is normalised in place.
         if self.axis == x.ndim - 1:
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
@@ -214,6 +232,8 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        if x.size == 0:
+            return x.copy()
         if self.axis == x.ndim - 1:
             k = backend.fused("softmax_forward", x)
             if k is not None:
@@ -305,13 +325,31 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    _check_nonempty("amax", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    _check_nonempty("amin", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True)
+
+
+def _check_nonempty(name, x, axis):
+    """PyTorch's errors for a maximum of nothing (an empty tensor reduced over its non-empty
+    axes is fine: the result is empty)."""
+    if axis is None and x._data.size == 0:
+        raise RuntimeError(
+            f"{name}(): the tensor of shape {tuple(x.shape)} is empty; a maximum/minimum of "
+            "nothing is undefined. Specify the reduction dim (one of non-zero size)"
+        )
+    for a in axis or ():
+        if x.shape[a] == 0:
+            raise IndexError(
+                f"{name}(): expected reduction dim {a} to have non-zero size (shape "
+                f"{tuple(x.shape)})"
+            )
 
 
 # torch.return_types.max / .min: `values, indices = x.max(dim)`.
@@ -408,7 +446,7 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         correction = 1 if unbiased else 0
     # Composite (two passes, mean then squared deviations): more accurate than E[x^2] - E[x]^2,
     # and its gradient comes from the primitives.
-    n = x.numel() if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    n = _reduced_size(x.shape, axes)
     mu = Mean.apply(x, axis=axes, keepdims=True)
     d = x - mu
     ss = Sum.apply(d * d, axis=axes, keepdims=keepdims)
@@ -421,8 +459,12 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 
 def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
-    """Standard deviation: sqrt(var(x, axis, correction))."""
-    return sqrt(var(x, axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased))
+    """Standard deviation: sqrt(var(x, axis, correction)); gradient 0 where it is 0."""
+    v = var(x, axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased)
+    # sqrt's derivative is infinite at 0 (constant data): PyTorch's std gives gradient 0 there,
+    # and so does taking the root of 1 in those places and selecting the constant 0.
+    zero = v == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
@@ -439,12 +481,20 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tens
     # The 2-norm has its own op (a safe gradient at 0); other orders are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
+    if ord == 0:
+        # The count of nonzero entries; piecewise constant, so its gradient is 0 (PyTorch's),
+        # reached through sign(|x|) instead of a detached count (x stays connected).
+        return sum(sign(_abs(x)), axes, keepdims)
     if ord == 1:
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
         return max(_abs(x), axes, keepdims)
     p = float(ord)
-    return sum(_abs(x) ** p, axes, keepdims) ** (1.0 / p)
+    s = sum(_abs(x) ** p, axes, keepdims)
+    # s^(1/p) has an infinite slope at s = 0 (a zero vector): the gradient there is 0, as
+    # PyTorch's, by taking the root of 1 in those places and selecting the constant 0.
+    zero = s == 0
+    return where(zero, 0.0, where(zero, 1.0, s) ** (1.0 / p))
 
 
 def _axis1(x, axis, dim, op):
@@ -477,15 +527,22 @@ def cumsum(x, axis=None, *, dim=None) -> Tensor:
     # NumPy's rule: no axis means the flattened tensor.
     if axis is None:
         return CumSum.apply(reshape(x, -1), axis=0)
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself, shape () (PyTorch)
+        normalize_axis(axis, 0)
+        return reshape(CumSum.apply(reshape(x, 1), axis=0), ())
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 
 # Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
-def all(x, axis=None, keepdims=False) -> Tensor:
-    x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).all(x._data, axis=axis, keepdims=keepdims))
+def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """True where every element over `axis` (all axes when None) is nonzero (bool tensor)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    xp = backend.get_array_module(x._data)
+    return Tensor._wrap(xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims)))
 
 
-def any(x, axis=None, keepdims=False) -> Tensor:
-    x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).any(x._data, axis=axis, keepdims=keepdims))
+def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    """True where some element over `axis` (all axes when None) is nonzero (bool tensor)."""
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    xp = backend.get_array_module(x._data)
+    return Tensor._wrap(xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims)))

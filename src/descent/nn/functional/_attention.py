@@ -67,7 +67,7 @@ def scaled_dot_product_attention(
         raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
     n_q, n_k = q.shape[-2], k.shape[-2]
     dt = q._data.dtype
-    mask, additive = None, False
+    mask, bias = None, ()
     if attn_mask is not None:
         m = attn_mask._data if isinstance(attn_mask, Tensor) else attn_mask
         xp = backend.get_array_module(q._data)
@@ -75,7 +75,10 @@ def scaled_dot_product_attention(
         if m.dtype == np.bool_:  # True = may attend; the op fills the rest with -inf
             mask = m
         else:
-            mask, additive = m.astype(dt, copy=False), True  # added to the scores
+            # An additive mask is an input of the op: added to the scores, and differentiated
+            # (learned attention biases), as in PyTorch.
+            b = attn_mask if isinstance(attn_mask, Tensor) else Tensor._wrap(m)
+            bias = (b if b._data.dtype == dt else b.to(dt),)
     drop = None
     if dropout_p > 0.0:
         # Drawn here, not inside the op, so the op stays deterministic given its arguments:
@@ -84,7 +87,7 @@ def scaled_dot_product_attention(
         drop = dropout_mask(batch + (n_q, n_k), dropout_p, dt, q.device, generator)
     sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     return ScaledDotProductAttention.apply(
-        q, k, v, scale=sc, causal=bool(is_causal), mask=mask, additive=additive, drop=drop
+        q, k, v, *bias, scale=sc, causal=bool(is_causal), mask=mask, drop=drop
     )
 
 

@@ -1,0 +1,324 @@
+"""Ops at the edges (issue 13): the wrong answers found by a peer project's suite, zero-size and
+0-d tensors, integer dtypes. Each test compares values, gradients and dtypes with PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+import descent.nn.functional as F
+
+DT = {ds.float32: torch.float32, ds.float64: torch.float64}
+
+
+def _both(arrays, dtype=ds.float64, grad=True):
+    """The same values as descent and torch leaves."""
+    xs = [ds.tensor(a, dtype=dtype, requires_grad=grad) for a in arrays]
+    ts = [torch.tensor(np.asarray(a), dtype=DT[dtype], requires_grad=grad) for a in arrays]
+    return xs, ts
+
+
+def _check(y, ty, xs=(), ts=(), atol=1e-6, rtol=1e-5):
+    """Values, shape and dtype; then the gradients of a weighted sum (nan and inf compared as
+    values: PyTorch's conventions at the edges are what is tested)."""
+    assert tuple(y.shape) == tuple(ty.shape), (y.shape, ty.shape)
+    assert str(y.dtype) == str(ty.dtype).replace("torch.", ""), (y.dtype, ty.dtype)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=atol, rtol=rtol)
+    if not xs:
+        return
+    w = np.random.default_rng(0).uniform(0.5, 1.5, tuple(y.shape))
+    (y * ds.tensor(w, dtype=y.dtype)).sum().backward()
+    (ty * torch.tensor(w, dtype=ty.dtype)).sum().backward()
+    for x, t in zip(xs, ts, strict=True):
+        tg = t.grad if t.grad is not None else torch.zeros_like(t)
+        assert x.grad is not None, "no gradient reached an input"
+        assert x.grad.dtype == x.dtype
+        np.testing.assert_allclose(x.grad.numpy(), tg.numpy(), atol=atol, rtol=rtol)
+
+
+# ---------------------------------------------------------------------------------------------
+# scaled_dot_product_attention: a float mask is differentiated
+
+
+@pytest.mark.parametrize("mshape", [(4, 5), (2, 1, 4, 5), (2, 3, 4, 5)])
+@pytest.mark.parametrize("dtype", [ds.float32, ds.float64], ids=str)
+def test_sdpa_float_mask_gets_a_gradient(mshape, dtype):
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(s) for s in [(2, 3, 4, 6), (2, 3, 5, 6), (2, 3, 5, 2), mshape]]
+    xs, ts = _both(arrays, dtype)
+    y = F.scaled_dot_product_attention(*xs[:3], attn_mask=xs[3])
+    ty = torch.nn.functional.scaled_dot_product_attention(*ts[:3], attn_mask=ts[3])
+    _check(y, ty, xs, ts, atol=1e-5 if dtype == ds.float32 else 1e-10)
+    assert xs[3].grad.shape == mshape
+
+
+def test_sdpa_float_mask_second_order():
+    rng = np.random.default_rng(2)
+    q, k, v = (ds.tensor(rng.standard_normal((1, 3, 4)), dtype=ds.float64) for _ in range(3))
+    m = ds.tensor(rng.standard_normal((3, 3)), dtype=ds.float64, requires_grad=True)
+    tq, tk, tv = (torch.tensor(t.numpy()) for t in (q, k, v))
+    tm = torch.tensor(m.numpy(), requires_grad=True)
+    (g,) = ds.autograd.grad(F.scaled_dot_product_attention(q, k, v, attn_mask=m).pow(2).sum(),
+                            m, create_graph=True)  # fmt: skip
+    (tg,) = torch.autograd.grad(
+        torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm).pow(2).sum(),
+        tm, create_graph=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(g.numpy(), tg.detach().numpy(), atol=1e-10)
+    (gg,) = ds.autograd.grad(g.sum(), m)
+    (tgg,) = torch.autograd.grad(tg.sum(), tm)
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# pow at the edges (PyTorch's pow_backward_self / pow_backward_exponent)
+
+
+@pytest.mark.parametrize("dtype", [ds.float32, ds.float64], ids=str)
+def test_pow_tensor_tensor_edges(dtype):
+    base = [-2.0, -1.5, 0.0, 0.0, 0.0, 2.0, 0.0, 3.0]
+    expo = [0.5, 2.0, 1.5, 0.0, -0.3, 0.0, 2.0, -1.0]
+    xs, ts = _both([base, expo], dtype)
+    _check(xs[0] ** xs[1], ts[0] ** ts[1], xs, ts)
+    # the exponent's gradient: nan for a negative base, 0 for 0 ** (x >= 0), -inf for 0 ** -0.3
+    assert np.isnan(xs[1].grad.numpy()[:2]).all()
+    assert xs[1].grad.numpy()[2] == 0 and xs[1].grad.numpy()[3] == 0
+    assert xs[1].grad.numpy()[4] == -np.inf
+    assert xs[0].grad.numpy()[3] == 0  # 0 ** 0: base gradient 0, not nan
+
+
+@pytest.mark.parametrize("dtype", [ds.float32, ds.float64], ids=str)
+@pytest.mark.parametrize("base", [0.0, -2.0, 2.5])
+def test_pow_scalar_base_edges(base, dtype):
+    xs, ts = _both([[1.5, 0.0, -0.3, 2.0]], dtype)
+    _check(base ** xs[0], base ** ts[0], xs, ts)
+
+
+@pytest.mark.parametrize("dtype", [ds.float32, ds.float64], ids=str)
+@pytest.mark.parametrize("expo", [0.0, -0.3, 0.5, 2.0, 3.0, -1.0])
+def test_pow_scalar_exponent_edges(expo, dtype):
+    xs, ts = _both([[0.0, -2.0, 3.0, 0.5]], dtype)
+    _check(xs[0] ** expo, ts[0] ** expo, xs, ts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bitwise and logical ops
+
+_INT_DTYPES = [(ds.int64, torch.int64), (ds.int32, torch.int32), (ds.int16, torch.int16),
+               (ds.uint8, torch.uint8), (ds.int8, torch.int8)]  # fmt: skip
+_BITWISE = [
+    ("and", lambda a, b: a & b), ("or", lambda a, b: a | b), ("xor", lambda a, b: a ^ b),
+    ("invert", lambda a, b: ~a), ("lshift", lambda a, b: a << 2), ("rshift", lambda a, b: a >> 1),
+    ("shift_tensor", lambda a, b: a << (b & 3)), ("rand", lambda a, b: 6 & a),
+    ("ror", lambda a, b: 9 | a), ("rxor", lambda a, b: 5 ^ a),
+    ("fn_and", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch).bitwise_and(a, b)),
+    ("fn_or", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch).bitwise_or(a, 3)),
+    ("fn_xor", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch).bitwise_xor(a, b)),
+    ("fn_not", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch).bitwise_not(a)),
+    ("fn_left_shift", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch)
+     .bitwise_left_shift(a, 1)),
+    ("fn_right_shift", lambda a, b: (ds if isinstance(a, ds.Tensor) else torch)
+     .bitwise_right_shift(a, b & 1)),
+    ("method_and", lambda a, b: a.bitwise_and(b)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dts", _INT_DTYPES, ids=lambda d: str(d[0]))
+@pytest.mark.parametrize("name,fn", _BITWISE, ids=[n for n, _ in _BITWISE])
+def test_bitwise_on_integers_keeps_the_dtype(name, fn, dts):
+    dt, tdt = dts
+    a = np.array([[5, 3, 12], [0, 7, 1]])
+    b = np.array([3, 6, 1])
+    if dt.kind == "i":
+        a[0, 1] = -3
+    y = fn(ds.tensor(a, dtype=dt), ds.tensor(b, dtype=dt))
+    ty = fn(torch.tensor(a, dtype=tdt), torch.tensor(b, dtype=tdt))
+    assert str(y.dtype) == str(ty.dtype).replace("torch.", "")
+    assert y.tolist() == ty.tolist()
+
+
+def test_bitwise_mixed_and_bool():
+    a, b = np.array([5, -3, 12]), np.array([True, False, True])
+    for fa, fb in [(np.int32, np.int64), (np.bool_, np.int64), (np.bool_, np.bool_)]:
+        y = ds.tensor(a.astype(fa)) & ds.tensor(b.astype(fb))
+        ty = torch.tensor(a.astype(fa)) & torch.tensor(b.astype(fb))
+        assert str(y.dtype) == str(ty.dtype).replace("torch.", "") and y.tolist() == ty.tolist()
+    m = ds.tensor(b)
+    for f in [lambda m: ~m, lambda m: m | False, lambda m: m ^ True, lambda m: m & m]:
+        y, ty = f(m), f(torch.tensor(b))
+        assert y.dtype == ds.bool and y.tolist() == ty.tolist()
+    with pytest.raises(TypeError, match="bitwise_and.*float32.*logical_and"):
+        ds.ones(2) & ds.ones(2)
+    with pytest.raises(TypeError, match="bitwise_not"):
+        ~ds.ones(2)
+
+
+@pytest.mark.parametrize("name", ["logical_and", "logical_or", "logical_xor"])
+def test_logical_ops_on_any_dtype(name):
+    for a, b in [([0.0, 1.5, -0.0, 2.0], [1.0, 0.0, 0.0, 3.0]), ([0, 2, 3, 0], [1, 0, 5, 0])]:
+        y = getattr(ds, name)(ds.tensor(a), ds.tensor(b))
+        ty = getattr(torch, name)(torch.tensor(a), torch.tensor(b))
+        assert y.dtype == ds.bool and y.tolist() == ty.tolist()
+        assert getattr(ds.tensor(a), name)(ds.tensor(b)).tolist() == ty.tolist()
+
+
+def test_logical_not_on_floats_and_ints():
+    for a in ([0.0, 1.5, -0.0, float("nan")], [0, 3, -1]):
+        y, ty = ds.logical_not(ds.tensor(a)), torch.logical_not(torch.tensor(a))
+        assert y.dtype == ds.bool and y.tolist() == ty.tolist()
+        assert ds.tensor(a).logical_not().tolist() == ty.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Advanced indexing: PyTorch's placement of the advanced dimensions
+
+_I = np.array([[0, 1], [1, 0]])
+_J = np.array([1, 0, 1])
+_INDEX_CASES = [
+    lambda i, j: (1, slice(None), slice(3, 11, 2), i, slice(0, 2)),
+    lambda i, j: (slice(None), 1, slice(None), i),
+    lambda i, j: (None, 1, i),
+    lambda i, j: (1, Ellipsis, i),
+    lambda i, j: (Ellipsis, 1, i),
+    lambda i, j: (i, 1, i),
+    lambda i, j: (1, i, 2),
+    lambda i, j: (1, slice(None), i, slice(None), i),
+    lambda i, j: (j, slice(None), 1, j),
+    lambda i, j: (slice(None), j, slice(None), 2, j),
+    lambda i, j: (0, slice(None), None, i, 1),
+    lambda i, j: (0, None, slice(None), i),
+    lambda i, j: (j, Ellipsis, 2),
+    lambda i, j: (1, slice(None), slice(None), slice(None), i),
+    lambda i, j: (slice(None), slice(None), i, j[:2, None] if j.ndim == 1 else j),
+    lambda i, j: (1, slice(None), i),
+    lambda i, j: (i, slice(None), 0),
+    lambda i, j: (slice(1, 2), 0, slice(None), j, slice(None)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_INDEX_CASES)))
+def test_advanced_index_placement_follows_torch(case):
+    make = _INDEX_CASES[case]
+    x = np.random.default_rng(3).standard_normal((2, 3, 12, 5, 4))
+    xs, ts = _both([x])
+    idx = make(ds.tensor(_I), ds.tensor(_J))
+    tidx = make(torch.tensor(_I), torch.tensor(_J))
+    _check(xs[0][idx], ts[0][tidx], xs, ts, atol=1e-12)
+    # assignment takes the value in the same (PyTorch's) layout
+    v = np.random.default_rng(4).standard_normal(tuple(ts[0][tidx].shape))
+    d2, t2 = ds.tensor(x, dtype=ds.float64), torch.tensor(x)
+    d2[idx] = ds.tensor(v, dtype=ds.float64)
+    t2[tidx] = torch.tensor(v)
+    np.testing.assert_array_equal(d2.numpy(), t2.numpy())
+
+
+def test_setitem_torch_layout_is_differentiable():
+    x = np.random.default_rng(5).standard_normal((2, 3, 4))
+    v = np.random.default_rng(6).standard_normal((3, 2))
+    xs, ts = _both([x, v])
+    z, tz = xs[0] * 1.0, ts[0] * 1.0
+    z[1, :, torch.tensor([0, 2]).numpy()] = xs[1]
+    tz[1, :, torch.tensor([0, 2])] = ts[1]
+    _check(z * z, tz * tz, xs, ts, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask,shape", [([True, False], (10, 11, 12)), ([True] * 3, (2, 3)),
+                                        ([[True, False]], (2, 2))])  # fmt: skip
+def test_wrong_length_bool_mask_raises(mask, shape):
+    with pytest.raises(IndexError):
+        torch.ones(shape)[torch.tensor(mask)]
+    with pytest.raises(IndexError, match="shape of the mask"):
+        ds.ones(shape)[ds.tensor(mask)]
+    with pytest.raises(IndexError):
+        ds.ones(shape)[ds.tensor(mask)] = 0.0
+
+
+def test_bool_masks_in_later_dims():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for idx in [(slice(None), [True, False, True]), (Ellipsis, [True, False, True, True]),
+                (0, [True, True, False], slice(1, 3))]:  # fmt: skip
+        ti = tuple(torch.tensor(i) if isinstance(i, list) else i for i in idx)
+        di = tuple(ds.tensor(i) if isinstance(i, list) else i for i in idx)
+        xs, ts = _both([x])
+        _check(xs[0][di], ts[0][ti], xs, ts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Division by a Python zero; 0-d and zero-size tensors
+
+
+@pytest.mark.parametrize("dtype", [ds.float32, ds.float64], ids=str)
+@pytest.mark.parametrize("zero", [0, 0.0, -0.0])
+def test_division_by_python_zero(zero, dtype):
+    xs, ts = _both([[1.5, 0.0, -2.0]], dtype)
+    _check(xs[0] / zero, ts[0] / zero, xs, ts)
+    y, ty = ds.tensor([1, 0, -3]) / zero, torch.tensor([1, 0, -3]) / zero
+    _check(y, ty)
+
+
+_ZERO_D = [
+    ("sum0", lambda x, m: x.sum(0)), ("sum_neg1_keep", lambda x, m: x.sum(-1, keepdim=True)),
+    ("prod0", lambda x, m: x.prod(0)), ("logsumexp0", lambda x, m: m.logsumexp(x, 0)),
+    ("mean0", lambda x, m: x.mean(0)), ("amax0", lambda x, m: x.amax(0)),
+    ("cumsum0", lambda x, m: m.cumsum(x, 0)), ("cumsum_neg1", lambda x, m: x.cumsum(-1)),
+    ("softmax0", lambda x, m: x.softmax(0)), ("var0", lambda x, m: x.var(0)),
+    ("std0_c0", lambda x, m: x.std(0, correction=0)), ("norm0", lambda x, m: x.norm(dim=0)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,fn", _ZERO_D, ids=[n for n, _ in _ZERO_D])
+def test_zero_d_reductions(name, fn):
+    xs, ts = _both([2.0])
+    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    with np.errstate(invalid="ignore"):
+        _check(fn(xs[0], ds), fn(ts[0], torch), xs, ts)
+
+
+def test_cumsum_of_0d_keeps_its_shape():
+    assert ds.cumsum(ds.tensor(3.0), 0).shape == ()
+    assert ds.tensor(3.0).cumsum(dim=-1).shape == ()
+
+
+_EMPTY = [
+    ("mean", lambda x, m: x.mean(1)), ("var", lambda x, m: x.var(1)),
+    ("std", lambda x, m: x.std(1)), ("mean_all", lambda x, m: x.mean()),
+    ("logsumexp", lambda x, m: m.logsumexp(x, 1)), ("softmax", lambda x, m: m.softmax(x, 1)),
+    ("log_softmax", lambda x, m: x.log_softmax(1)), ("sum", lambda x, m: x.sum(1)),
+    ("prod", lambda x, m: x.prod(1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,fn", _EMPTY, ids=[n for n, _ in _EMPTY])
+def test_reductions_over_an_empty_axis(name, fn):
+    xs, ts = _both([np.zeros((3, 0))])
+    with np.errstate(invalid="ignore"):
+        _check(fn(xs[0], ds), fn(ts[0], torch), xs, ts)
+    assert xs[0].grad.shape == (3, 0)
+
+
+def test_max_of_an_empty_tensor():
+    x, t = ds.zeros(0, 3), torch.zeros(0, 3)
+    _check(x.amax(1), t.amax(1))
+    _check(x.amin(dim=1), t.amin(dim=1))
+    v, i = x.max(1)
+    tv, ti = t.max(1)
+    _check(v, tv)
+    _check(i, ti)
+    with pytest.raises(IndexError):
+        x.amax(0)
+    with pytest.raises(RuntimeError):
+        x.max()
+    with pytest.raises(IndexError):
+        x.max(0)
+
+
+@pytest.mark.parametrize("p", [0, 1, 2, 3.0])
+def test_normalize_any_p(p):
+    x = np.array([[0.0, 2.0, -1.0], [0.0, 0.0, 0.0], [1.0, -3.0, 0.5]])
+    xs, ts = _both([x])
+    _check(F.normalize(xs[0], p=p, dim=1), torch.nn.functional.normalize(ts[0], p=p, dim=1),
+           xs, ts)  # fmt: skip
+    xs, ts = _both([x])
+    _check(ds.norm(xs[0], p, axis=1), torch.linalg.vector_norm(ts[0], p, dim=1), xs[:0], ts[:0])
