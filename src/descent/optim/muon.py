@@ -40,6 +40,7 @@ def zeropower_via_newton_schulz(
     ns_coefficients: tuple[float, float, float] = DEFAULT_NS_COEFFICIENTS,
     ns_steps: int = DEFAULT_NS_STEPS,
     eps: float = DEFAULT_EPS,
+    work: dict | None = None,
 ):
     """Approximately orthogonalise a 2-D array: G = U S V^T -> about U S' V^T with S' ~ 1.
 
@@ -55,22 +56,41 @@ def zeropower_via_newton_schulz(
         ns_coefficients: (a, b, c).
         ns_steps: number of iterations.
         eps: floor of the Frobenius norm (a zero update stays zero).
+        work: optional dict the caller keeps between calls; the scratch arrays live there, by
+            shape and dtype, so repeated calls allocate nothing (the result is then a view
+            into that scratch, valid until the next call with the same shape).
 
     Returns:
-        A new array of g's shape and dtype.
+        An array of g's shape and dtype (new, or a view into `work`).
     """
     if g.ndim != 2:
         raise ValueError(f"Muon: Newton-Schulz needs a 2-D matrix, got shape {tuple(g.shape)}")
     a, b, c = ns_coefficients
     xp = backend.get_array_module(g)
     tall = g.shape[0] > g.shape[1]
-    x = g.T if tall else g  # (m, n) with m <= n
-    norm = xp.linalg.norm(x)  # Frobenius norm >= spectral norm
-    x = x / max(norm, eps)  # a new array: g is left alone
+    m, n = (g.shape[1], g.shape[0]) if tall else g.shape  # X is (m, n) with m <= n
+    key = (m, n, g.dtype.str, backend.device_of(g))
+    bufs = None if work is None else work.get(key)
+    if bufs is None:
+        # The iterate X, the product P X, the Gram matrix and the polynomial. Allocating them
+        # once matters on CPU: fresh arrays of a few hundred KB come from mmap, and their page
+        # faults cost more than the matrix products themselves (measured 10 ms vs 1.5 ms).
+        bufs = (xp.empty((m, n), g.dtype), xp.empty((m, n), g.dtype),
+                xp.empty((m, m), g.dtype), xp.empty((m, m), g.dtype))  # fmt: skip
+        if work is not None:
+            work[key] = bufs
+    x, px, gram, poly = bufs
+    x[...] = g.T if tall else g  # a C-contiguous copy: g is left alone
+    x /= max(xp.linalg.norm(x), eps)  # Frobenius norm >= spectral norm
     for _ in range(ns_steps):
-        gram = x @ x.T  # (m, m)
-        poly = b * gram + c * (gram @ gram)  # (m, m)
-        x = a * x + poly @ x  # (m, n)
+        xp.matmul(x, x.T, out=gram)  # (m, m)
+        xp.matmul(gram, gram, out=poly)
+        poly *= c
+        gram *= b
+        poly += gram  # b (X X^T) + c (X X^T)^2
+        xp.matmul(poly, x, out=px)  # (m, n)
+        x *= a
+        x += px
     return x.T if tall else x
 
 
@@ -147,6 +167,7 @@ class Muon(Optimizer):
             adjust_lr_fn=adjust_lr_fn,
         )
         super().__init__(params, defaults)
+        self._work: dict = {}  # Newton-Schulz scratch arrays by shape (not state)
 
     def _check(self, group: dict[str, Any]) -> None:
         for key in ("lr", "weight_decay", "momentum", "eps"):
@@ -196,7 +217,7 @@ class Muon(Optimizer):
             mom, tmp = a.state["momentum_buffer"].reshape(shape), a.tmp.reshape(shape)
             update = self._momentum(xp, group, g, mom, tmp)
             ortho = zeropower_via_newton_schulz(
-                update, group["ns_coefficients"], group["ns_steps"], group["eps"]
+                update, group["ns_coefficients"], group["ns_steps"], group["eps"], self._work
             )
             lr = group["lr"]
             param *= 1 - lr * group["weight_decay"]
