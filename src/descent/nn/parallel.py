@@ -54,8 +54,13 @@ class DistributedDataParallel(_MPIDataParallel):
         **kwargs: Any,
     ) -> None:
         del find_unused_parameters, check_reduction, gradient_as_bucket_view, static_graph
-        unknown = set(kwargs) - {"delay_all_reduce_named_params", "param_to_hook_all_reduce",
-                                 "mixed_precision", "device_mesh", "skip_all_reduce_unused_params"}
+        unknown = set(kwargs) - {
+            "delay_all_reduce_named_params",
+            "param_to_hook_all_reduce",
+            "mixed_precision",
+            "device_mesh",
+            "skip_all_reduce_unused_params",
+        }
         if unknown:
             raise TypeError(
                 f"DistributedDataParallel got unexpected keyword arguments {sorted(unknown)}"

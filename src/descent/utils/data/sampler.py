@@ -28,9 +28,7 @@ def _rng(generator: Generator | None) -> np.random.Generator:
     """The NumPy generator behind a descent Generator (the default generator when None)."""
     gen = generator if generator is not None else default_generator()
     if not hasattr(gen, "numpy_rng"):
-        raise TypeError(
-            f"sampler: generator must be a descent.Generator, got {type(gen).__name__}"
-        )
+        raise TypeError(f"sampler: generator must be a descent.Generator, got {type(gen).__name__}")
     if getattr(gen, "device", "cpu") != "cpu":
         raise ValueError("sampler: the generator must be a CPU generator (device='cpu')")
     return gen.numpy_rng
