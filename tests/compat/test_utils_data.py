@@ -302,3 +302,21 @@ def test_names_torch_users_import():
         "RandomSampler SubsetRandomSampler WeightedRandomSampler BatchSampler DistributedSampler"
     ).split():
         assert hasattr(dud, name) and hasattr(tud, name), name
+
+
+def test_persistent_workers_survive_an_abandoned_epoch():
+    loader = dud.DataLoader(Squares(9), batch_size=2, num_workers=2, persistent_workers=True)
+    for k, _ in enumerate(loader):
+        if k == 1:
+            break  # leaves batches in flight from this epoch
+    again = [plain(b) for b in loader]
+    assert again == [plain(b) for b in tud.DataLoader(Squares(9), batch_size=2)]
+
+
+def test_spawned_workers():
+    loader = dud.DataLoader(
+        Squares(5), batch_size=2, num_workers=2, multiprocessing_context="spawn"
+    )
+    assert [plain(b) for b in loader] == [
+        plain(b) for b in tud.DataLoader(Squares(5), batch_size=2)
+    ]
