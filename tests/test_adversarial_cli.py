@@ -58,6 +58,21 @@ def test_planted_symlinks_are_replaced_never_written_through(capsys, trained, tm
     assert not (out / name).is_symlink() and (out / name).is_file()
 
 
+@pytest.mark.parametrize("name", ["gradients.jsonl", "landscape.json"])
+def test_monitor_files_never_written_through_links(capsys, trained, tmp_path, name):
+    """The gradient monitor's run files (written with --report) replace a planted link too."""
+    corpus, _ = trained
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / name).symlink_to(victim)
+    code, _, err = run_main(capsys, train_args(corpus, out, "--report"))
+    assert code == 0, err
+    assert victim.read_text() == "precious"
+    assert not (out / name).is_symlink() and (out / name).is_file()
+
+
 def test_symlinked_metrics_on_resume_is_refused_or_replaced(capsys, trained, tmp_path):
     corpus, run = trained
     out = copy_run(run, tmp_path / "run")

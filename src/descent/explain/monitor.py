@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend
+from .. import backend, runfolder
 from .report import GradientReport, Thresholds, apply_flags, tensor_grad_stats
 
 __all__ = ["GradientMonitor", "ReportCallback"]
@@ -155,12 +155,15 @@ class ReportCallback(GradientMonitor):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         start = int(getattr(trainer, "step", 0))
         path = self.out_dir / "gradients.jsonl"
+        # Run files are written like checkpoints (temporary file + rename) and appended through
+        # O_NOFOLLOW, so a symbolic link planted in the output folder is never written through.
         if start == 0 or not path.is_file():
-            path.write_text("")
+            runfolder.write_text(path, "")
         else:  # resuming: drop records of steps that will be run again
-            keep = [ln for ln in path.read_text().splitlines() if _step_of(ln) <= start]
-            path.write_text("".join(k + "\n" for k in keep))
-        self._file = open(path, "a", buffering=1)  # noqa: SIM115
+            text = path.read_text(encoding="utf-8", errors="replace")
+            keep = [ln for ln in text.splitlines() if _step_of(ln) <= start]
+            runfolder.write_text(path, "".join(k + "\n" for k in keep))
+        self._file = runfolder.open_append(path)
         self._snapshot(start)
 
     def before_step(self, step: int) -> None:
@@ -208,7 +211,7 @@ class ReportCallback(GradientMonitor):
             try:
                 self._write_landscape(trainer)
             except Exception as e:  # the report must still be written; say why it has no map
-                (self.out_dir / "landscape.json").write_text(json.dumps({"error": str(e)}))
+                runfolder.write_text(self.out_dir / "landscape.json", json.dumps({"error": str(e)}))
 
     def _default_batch(self, trainer):
         import descent
@@ -259,7 +262,7 @@ class ReportCallback(GradientMonitor):
         finally:
             if was_training and hasattr(model, "train"):
                 model.train()
-        (self.out_dir / "landscape.json").write_text(json.dumps(result))
+        runfolder.write_text(self.out_dir / "landscape.json", json.dumps(result))
 
 
 def _model_loss(model, batch):
