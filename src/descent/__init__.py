@@ -23,6 +23,7 @@ from .creation import (
     Generator,
     arange,
     as_tensor,
+    bernoulli,
     default_generator,
     empty,
     empty_like,
@@ -30,8 +31,11 @@ from .creation import (
     from_numpy,
     full,
     full_like,
+    get_default_device,
     linspace,
     manual_seed,
+    multinomial,
+    normal,
     ones,
     ones_like,
     rand,
@@ -42,10 +46,12 @@ from .creation import (
     randn_like,
     randperm,
     seed,
+    set_default_device,
     tensor,
     zeros,
     zeros_like,
 )
+from .grad_mode import inference_mode
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from .ops.arithmetic import add, div, mul, neg, pow, square, sub
@@ -142,7 +148,25 @@ from .ops.shape import (
     unsqueeze,
     view,
 )
-from .tensor import Tensor
+from .ops.linalg import addmm, bmm, mm
+from .ops.selection import argsort, index_put, masked_select, nonzero, scatter, sort, topk
+from .ops._common import promote_types, result_type
+from .tensor import (
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    Size,
+    Tensor,
+    device,
+    equal,
+    get_default_dtype,
+    is_tensor,
+    set_default_dtype,
+)
 
 subtract = sub
 multiply = mul
@@ -162,17 +186,27 @@ int64 = _np.dtype(_np.int64)
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)  # PyTorch's name
 half = float16
-bfloat16 = "bfloat16"  # not a NumPy dtype: for descent.autocast on a GPU (see descent.amp)
+# NumPy has no bfloat16, so no descent tensor holds it: the name exists for
+# descent.autocast(dtype=descent.bfloat16) on a GPU; tensor(..., dtype=descent.bfloat16)
+# raises a TypeError that says so (see docs/pytorch.md).
+bfloat16 = "bfloat16"
 double = float64
+float = float32  # PyTorch's names: torch.float is float32, torch.int int32, torch.long int64
+int = int32
+short = int16
 long = int64
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# `from descent import *` must not shadow Python's float and int (descent.float is a dtype).
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("float", "int")]
 
 # Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
 # importing descent stays cheap and never pulls in optional dependencies.
-_SUBPACKAGES = ("cuda", "data", "distributed", "explain", "io", "models", "nn", "optim", "train")
+_SUBPACKAGES = (
+    "accelerator", "backends", "cuda", "data", "distributed", "explain", "io", "models", "nn",
+    "optim", "train", "utils",
+)  # fmt: skip
 
 
 def __getattr__(name: str):

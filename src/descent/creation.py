@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend
-from .tensor import Tensor, _check_grad_dtype, as_dtype, get_default_dtype
+from . import autograd, backend, tensor_methods
+from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
 float32 = np.float32
@@ -43,10 +43,30 @@ def _shape(shape) -> tuple:
     return tuple(shape)
 
 
-def _xp(device):
-    if device is None:
-        return np
-    return backend.xp_for_device(backend.normalize_device(device))
+# Where new tensors go when no device= is given (torch.set_default_device); None is the CPU.
+_default_device = None
+
+
+def set_default_device(device) -> None:
+    """Make creation functions (`tensor`, `zeros`, `randn`, ...) put new tensors on `device`
+    when they get no `device=` (torch.set_default_device; None restores the CPU)."""
+    global _default_device
+    _default_device = None if device is None else backend.normalize_device(device)
+    if _default_device == "cpu":
+        _default_device = None
+
+
+def get_default_device():
+    """The device new tensors go to (`device('cpu')` unless set_default_device changed it)."""
+    return device(_default_device or "cpu")
+
+
+def _xp(dev):
+    if dev is None:
+        dev = _default_device
+        if dev is None:
+            return np
+    return backend.xp_for_device(backend.normalize_device(dev))
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
@@ -61,7 +81,11 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """
     if dtype is None:
         dtype = _own_dtype(data)
-    t = Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
+    if device is None:
+        device = _default_device
+    t = Tensor._from_data(data, dtype, device)
+    if requires_grad:
+        t.requires_grad_(True)
     src = data._data if isinstance(data, Tensor) else data
     if t._data is src or (
         isinstance(src, np.ndarray)
@@ -82,7 +106,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data
     if dtype is None:
         dtype = _own_dtype(data)
-    return Tensor(data, dtype=dtype, device=device)
+    return Tensor._from_data(data, dtype, device if device is not None else _default_device)
 
 
 def _own_dtype(data):
@@ -250,6 +274,8 @@ def seed(seed: int) -> Generator:
 
 def _rng(generator, device):
     gen = generator or _default_generator
+    if device is None:
+        device = _default_device
     dev = backend.normalize_device(device) if device is not None else "cpu"
     if gen.device != dev:
         if generator is not None:
@@ -290,20 +316,119 @@ def randn(*shape, dtype=None, requires_grad=False, device=None, generator=None) 
     return _finish(arr, dt, requires_grad, None)
 
 
-def randint(low, high=None, size=(), dtype=np.int64, device=None, generator=None) -> Tensor:
-    """Integers in [low, high) (PyTorch's argument order: randint(low, high, size))."""
-    if high is None:
-        low, high = 0, low
+def randint(*args, size=None, high=None, dtype=np.int64, device=None, generator=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers in [low, high), as torch.randint: `randint(high, size)` or
+    `randint(low, high, size)` (size a tuple; `size=` and `high=` may be keywords)."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if high is not None:
+        args.append(high)
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError(
+            "randint(): expected randint(high, size) or randint(low, high, size), got "
+            f"{len(args)} bounds"
+        )
+    if size is None:
+        size = ()
     if isinstance(size, int):
         size = (size,)
+    if int(high) <= int(low):
+        raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
     rng = _rng(generator, device)
-    arr = rng.integers(low, high, size=tuple(size)).astype(dtype)
-    return _finish(arr, dtype, False, None)
+    dt = as_dtype(dtype)
+    arr = rng.integers(int(low), int(high), size=tuple(size)).astype(dt)
+    return _finish(arr, dt, requires_grad, None)
 
 
-def randperm(n: int, device=None, generator=None) -> Tensor:
+def randperm(n: int, *, dtype=np.int64, device=None, generator=None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64)."""
     rng = _rng(generator, device)
-    return _finish(backend.random_permutation(rng, n), np.int64, False, None)
+    arr = backend.random_permutation(rng, int(n))
+    dt = as_dtype(dtype)
+    return _finish(arr if arr.dtype == dt else arr.astype(dt), dt, requires_grad, None)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples with the given mean and std (torch.normal): numbers with a `size`, or
+    tensors (broadcast together) for elementwise means/stds. The samples carry no gradient."""
+    tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if tm or ts:
+        if size is not None:
+            raise TypeError("normal(): size= is only for number mean and std")
+        m = mean._data if tm else mean
+        s_ = std._data if ts else std
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s_))
+        like = mean if tm else std
+        dt = like.dtype if dtype is None else as_dtype(dtype)
+        z = randn(shape, dtype=dt, device=like.device, generator=generator)._data
+    else:
+        if size is None:
+            raise TypeError("normal(): pass size= with number mean and std")
+        dt = _float_dtype(dtype)
+        z = randn(*((size,) if isinstance(size, int) else (tuple(size),)), dtype=dt,
+                  device=device, generator=generator)._data  # fmt: skip
+        m, s_ = mean, std
+    if (np.asarray(backend.as_numpy(s_)) < 0).any():
+        raise RuntimeError("normal(): std must be >= 0")
+    arr = (z * s_ + m).astype(dt, copy=False)
+    return _finish(arr, dt, requires_grad, None)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """0/1 samples, 1 with probability `input` (or the number `p`), in input's dtype."""
+    x = input if isinstance(input, Tensor) else Tensor._from_data(input)
+    probs = x._data if p is None else p
+    pn = backend.as_numpy(probs) if hasattr(probs, "shape") else np.asarray(probs)
+    if (pn < 0).any() or (pn > 1).any():
+        raise RuntimeError("bernoulli(): probabilities must lie in [0, 1]")
+    rng = _rng(generator, x.device)
+    u = rng.random(x.shape, dtype=np.float64)
+    dt = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+    return autograd.new_tensor((u < probs).astype(dt))
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *,
+                generator=None) -> Tensor:
+    """Indices drawn from the categorical distributions in the rows of `input` (1-D or 2-D,
+    non-negative weights, not necessarily normalised), as torch.multinomial (int64)."""
+    x = input if isinstance(input, Tensor) else Tensor._from_data(input)
+    if x.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {x.shape}")
+    xp = backend.get_array_module(x._data)
+    w = x._data.astype(np.float64).reshape(-1, x.shape[-1])  # (R, K)
+    if (w < 0).any() or not xp.isfinite(w).all():
+        raise RuntimeError("multinomial(): probabilities must be finite and non-negative")
+    total = w.sum(-1, keepdims=True)
+    if (total <= 0).any():
+        raise RuntimeError("multinomial(): every row needs a positive total probability")
+    n = int(num_samples)
+    rng = _rng(generator, x.device)
+    if replacement:
+        cdf = xp.cumsum(w / total, axis=-1)  # (R, K)
+        u = rng.random((w.shape[0], n))  # (R, n)
+        idx = (u[:, :, None] >= cdf[:, None, :]).sum(-1)  # inverse CDF: (R, n)
+        idx = xp.minimum(idx, w.shape[1] - 1)
+    else:
+        if n > int((w > 0).sum(-1).min()):
+            raise RuntimeError(
+                f"multinomial(): cannot draw {n} samples without replacement from a row with "
+                f"fewer nonzero probabilities ({int((w > 0).sum(-1).min())})"
+            )
+        # Gumbel top-k: the n largest log w + Gumbel noise are a sample without replacement.
+        u = rng.random(w.shape)
+        with np.errstate(divide="ignore"):
+            keys = xp.log(w) - xp.log(-xp.log(u))
+        idx = xp.argsort(-keys, axis=-1, kind="stable")[:, :n]
+    idx = idx.astype(np.int64)
+    return autograd.new_tensor(idx.reshape(n) if x.ndim == 1 else idx)
 
 
 def rand_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
@@ -318,3 +443,60 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
 
 def randint_like(x, low, high=None, generator=None) -> Tensor:
     return randint(low, high, x.shape, dtype=x.dtype, device=x.device, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place random fills, Tensor methods through the ops table (`x.normal_()`, `p.data.uniform_()`)
+
+
+def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
+    if t._rg and t._node is None and autograd.is_grad_enabled():
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being modified "
+            "in place while grad mode is on; use `with descent.no_grad():` or `p.data.{op}(...)`"
+        )
+    t._data[...] = arr
+    t._version += 1
+    return t
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """Fill t with normal samples in place (torch.Tensor.normal_)."""
+    z = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
+    return _fill_inplace(t, z * std + mean, "normal_")
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    """Fill t with uniform samples in [a, b) in place (torch.Tensor.uniform_)."""
+    u = rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
+    return _fill_inplace(t, u * (b - a) + a, "uniform_")
+
+
+def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
+    """Fill t with 0/1 samples (1 with probability p) in place."""
+    probs = p._data if isinstance(p, Tensor) else p
+    u = _rng(generator, t.device).random(t.shape)
+    return _fill_inplace(t, (u < probs).astype(t.dtype), "bernoulli_")
+
+
+def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
+    """Fill t with integers in [low, high) in place (high: 2**24 for float32 as PyTorch's
+    default range for floats, the dtype's max for integers, when not given)."""
+    if high is None:  # random_(to) draws from [0, to); random_() from the default range
+        default = 2**24 if t.dtype.kind == "f" else int(np.iinfo(t.dtype).max)
+        low, high = 0, (low if low else default)
+    r = _rng(generator, t.device).integers(int(low), int(high), size=t.shape)
+    return _fill_inplace(t, r.astype(t.dtype), "random_")
+
+
+def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    """Fill t with exponential samples of rate lambd in place."""
+    u = _rng(generator, t.device).random(t.shape)
+    xp = backend.get_array_module(t._data)
+    return _fill_inplace(t, (-xp.log1p(-u) / lambd).astype(t.dtype), "exponential_")
+
+
+tensor_methods.register_ops(
+    {"normal_": normal_, "uniform_": uniform_, "bernoulli_": bernoulli_, "random_": random_,
+     "exponential_": exponential_, "bernoulli": bernoulli, "multinomial": multinomial}
+)  # fmt: skip

@@ -34,7 +34,7 @@ def _enter(x) -> tuple[Tensor, bool]:
                 f"grad: argument of dtype {x.dtype} cannot be differentiated; pass a float tensor"
             )
         return autograd.new_tensor(x._data, True), False
-    t = Tensor(x)
+    t = Tensor._from_data(x)
     if t._data.dtype.kind != "f":
         raise TypeError("grad: differentiated arguments must be floating point")
     return autograd.new_tensor(t._data, True), False

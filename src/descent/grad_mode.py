@@ -76,3 +76,27 @@ class set_grad_enabled(_GradModeContext):
 
     def _fresh(self) -> _GradModeContext:
         return set_grad_enabled(self._mode)
+
+
+class inference_mode(_GradModeContext):
+    """torch.inference_mode: like `no_grad` (nothing is recorded) for inference; a context
+    manager or a decorator (`@inference_mode()` or bare `@inference_mode`).
+    `inference_mode(False)` leaves grad mode as it is."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare decorator: @inference_mode
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self._enabled = bool(mode)
+        self._mode = False if mode else _state.enabled
+        self._prev = _state.enabled
+
+    def __enter__(self):
+        if not self._enabled:
+            self._mode = _state.enabled  # inference_mode(False): no change
+        return super().__enter__()
+
+    def _fresh(self) -> _GradModeContext:
+        return inference_mode(self._enabled)

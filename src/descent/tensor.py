@@ -25,6 +25,7 @@ from .tensor_methods import (
     MathMethods,
     ReductionMethods,
     ShapeMethods,
+    TorchMethods,
     _ops,
 )
 
@@ -159,7 +160,9 @@ def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
         )
 
 
-class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPlaceMethods):
+class Tensor(
+    MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPlaceMethods, TorchMethods
+):
     """An n-dimensional array that records the operations applied to it for backward.
 
     Args:
@@ -184,11 +187,38 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
     __array_ufunc__ = None
     __array_priority__ = 1000
 
-    def __init__(self, data, dtype=None, requires_grad: bool = False, device=None) -> None:
-        arr = _to_array(data, dtype, device)
+    def __init__(self, *args, dtype=None, requires_grad: bool = False, device=None) -> None:
+        # torch.Tensor's two forms: Tensor(data) copies data (floats become the default float
+        # dtype), and the legacy Tensor(2, 3) / Tensor(size) makes a tensor of that shape
+        # (zeros here; PyTorch leaves it uninitialised). A second positional argument that is
+        # not an int is the dtype, as descent has always accepted.
+        if not args:
+            data = []
+        elif all(type(a) is int for a in args) and (len(args) > 1 or dtype is None):
+            data = None
+        elif len(args) == 1 and isinstance(args[0], Size):
+            data, args = None, tuple(args[0])
+        elif len(args) == 2 and dtype is None:
+            data, dtype = args
+        elif len(args) == 1:
+            data = args[0]
+        else:
+            raise TypeError(f"Tensor(): cannot make a tensor from arguments {args!r}")
+        if data is None:
+            dt = get_default_dtype() if dtype is None else as_dtype(dtype)
+            arr = np.zeros(tuple(args), dtype=dt)
+            if device is not None:
+                arr = backend.to_device(arr, backend.normalize_device(device))
+        else:
+            arr = _to_array(data, dtype, device)
         if requires_grad:
             _check_grad_dtype(arr)
         autograd.init_tensor(self, arr, bool(requires_grad))
+
+    @staticmethod
+    def _from_data(data, dtype=None, device=None) -> Tensor:
+        """Tensor(data) without the legacy shape form (an int is a value here; not for users)."""
+        return autograd.new_tensor(_to_array(data, dtype, device))
 
     @staticmethod
     def _wrap(arr) -> Tensor:
@@ -285,8 +315,9 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         return self._data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self._data)
+    def device(self) -> device:
+        """Where the values live: `device('cpu')` or `device('cuda:N')` (a str subclass)."""
+        return device(backend.device_of(self._data))
 
     @property
     def is_leaf(self) -> bool:
@@ -575,6 +606,97 @@ class Tensor(MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPla
         return f"tensor({body}, {', '.join(extras)})"
 
     __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"` formats a 0-d tensor's value, as in PyTorch."""
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        if not spec:
+            return repr(self)
+        raise TypeError(
+            f"unsupported format string {spec!r} for a tensor of shape {tuple(self.shape)}: "
+            "format its .item() (one element) or .tolist()"
+        )
+
+
+class device(str):  # noqa: N801 - PyTorch's name
+    """A device, as torch.device: `device('cpu')`, `device('cuda')`, `device('cuda', 1)`,
+    `device('cuda:1')`, with `.type` ('cpu' or 'cuda') and `.index` (None or an int).
+
+    It is a `str` (its canonical name), so it is accepted everywhere a device string is and
+    compares equal to one (`x.device == 'cpu'`).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, type_or_name="cpu", index: int | None = None):
+        name = str(type_or_name).lower()
+        if isinstance(type_or_name, device) and index is None:
+            return type_or_name
+        if index is not None:
+            if ":" in name:
+                raise ValueError(f"device(): {name!r} already has an index; pass it once")
+            name = f"{name}:{int(index)}"
+        kind, _, idx = name.partition(":")
+        if kind == "gpu":
+            kind = "cuda"
+        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()):
+            raise RuntimeError(
+                f"device(): expected 'cpu', 'cuda' or 'cuda:N', got {type_or_name!r} "
+                "(descent runs on the CPU through NumPy and on NVIDIA GPUs through CuPy)"
+            )
+        return str.__new__(cls, f"{kind}:{idx}" if idx else kind)
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self) -> int | None:
+        idx = self.partition(":")[2]
+        return int(idx) if idx else None
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+
+class _LegacyTensorType(type):
+    # isinstance(x, FloatTensor) is True for any float32 CPU tensor, as in PyTorch.
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls._dtype and obj.device == "cpu"
+
+
+def _legacy_type(name: str, dtype):
+    def __new__(cls, *args, device=None, requires_grad: bool = False):
+        return Tensor(*args, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    doc = f"""Legacy constructor `{name}(data)` / `{name}(2, 3)`: a {np.dtype(dtype)} Tensor."""
+    return _LegacyTensorType(name, (), {"__new__": __new__, "_dtype": np.dtype(dtype),
+                                        "__doc__": doc})  # fmt: skip
+
+
+FloatTensor = _legacy_type("FloatTensor", np.float32)
+DoubleTensor = _legacy_type("DoubleTensor", np.float64)
+HalfTensor = _legacy_type("HalfTensor", np.float16)
+LongTensor = _legacy_type("LongTensor", np.int64)
+IntTensor = _legacy_type("IntTensor", np.int32)
+BoolTensor = _legacy_type("BoolTensor", np.bool_)
+ByteTensor = _legacy_type("ByteTensor", np.uint8)
+
+
+def is_tensor(obj) -> bool:
+    """True when obj is a descent Tensor (torch.is_tensor)."""
+    return isinstance(obj, Tensor)
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when a and b have the same shape and the same values (torch.equal)."""
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    xp = backend.get_array_module(a._data, b._data)
+    return bool(xp.array_equal(a._data, b._data))
 
 
 # The engine makes op outputs of this class (it never imports this module; see the docstring).

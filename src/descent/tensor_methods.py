@@ -18,6 +18,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import backend
+
 _ops = SimpleNamespace()
 
 
@@ -32,6 +34,11 @@ def register_ops(functions: dict) -> None:
         if have is not None and have is not fn:
             raise RuntimeError(f"register_ops: two different functions are named {name!r}")
         setattr(_ops, name, fn)
+
+
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                 "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
 class MathMethods:
@@ -113,6 +120,101 @@ class MathMethods:
     def dot(self, other):
         return _ops.dot(self, other)
 
+    # -- more math (descent.ops.math) ----------------------------------------------------------
+    def asin(self):
+        return _ops.asin(self)
+
+    def acos(self):
+        return _ops.acos(self)
+
+    def atan(self):
+        return _ops.atan(self)
+
+    arcsin, arccos, arctan = asin, acos, atan
+
+    def sinh(self):
+        return _ops.sinh(self)
+
+    def cosh(self):
+        return _ops.cosh(self)
+
+    def asinh(self):
+        return _ops.asinh(self)
+
+    def acosh(self):
+        return _ops.acosh(self)
+
+    def atanh(self):
+        return _ops.atanh(self)
+
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def exp2(self):
+        return _ops.exp2(self)
+
+    def log2(self):
+        return _ops.log2(self)
+
+    def log10(self):
+        return _ops.log10(self)
+
+    def floor(self):
+        return _ops.floor(self)
+
+    def ceil(self):
+        return _ops.ceil(self)
+
+    def trunc(self):
+        return _ops.trunc(self)
+
+    fix = trunc
+
+    def round(self, decimals=0):
+        return _ops.round(self, decimals)
+
+    def frac(self):
+        return _ops.frac(self)
+
+    def atan2(self, other):
+        return _ops.atan2(self, other)
+
+    arctan2 = atan2
+
+    def hypot(self, other):
+        return _ops.hypot(self, other)
+
+    def copysign(self, other):
+        return _ops.copysign(self, other)
+
+    def logaddexp(self, other):
+        return _ops.logaddexp(self, other)
+
+    def logaddexp2(self, other):
+        return _ops.logaddexp2(self, other)
+
+    def xlogy(self, other):
+        return _ops.xlogy(self, other)
+
+    def fmod(self, other):
+        return _ops.fmod(self, other)
+
+    def remainder(self, other):
+        return _ops.remainder(self, other)
+
+    def lerp(self, end, weight):
+        return _ops.lerp(self, end, weight)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+
+    def div(self, other, *, rounding_mode=None):
+        return _ops.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def floor_divide(self, other):
+        return _ops.floor_divide(self, other)
+
     # -- logic and bits (no gradient) ---------------------------------------------------------
     def logical_and(self, other):
         return _ops.logical_and(self, other)
@@ -163,7 +265,10 @@ class MathMethods:
     def astype(self, dtype):
         return _ops.cast(self, dtype)
 
-    def type(self, dtype):
+    def type(self, dtype=None):
+        """`x.type()` is the legacy type name ('descent.FloatTensor'); `x.type(dtype)` casts."""
+        if dtype is None:
+            return "descent." + _LEGACY_NAMES.get(str(self.dtype), str(self.dtype) + "Tensor")
         return _ops.cast(self, dtype)
 
     def float(self):
@@ -388,3 +493,189 @@ class InPlaceMethods:
 
     def masked_fill_(self, mask, value):
         return _ops.masked_fill_(self, mask, value)
+
+
+class TorchMethods:
+    """PyTorch's Tensor methods that are thin calls of the ops: comparisons by name, the new_*
+    constructors, alpha forms, mm/bmm/addmm, ordering and selection, random fills."""
+
+    __slots__ = ()
+
+    # -- comparisons by name (bool tensors, no gradient) --------------------------------------
+    def eq(self, other):
+        return _ops.eq(self, other)
+
+    def ne(self, other):
+        return _ops.ne(self, other)
+
+    def gt(self, other):
+        return _ops.gt(self, other)
+
+    def lt(self, other):
+        return _ops.lt(self, other)
+
+    def ge(self, other):
+        return _ops.ge(self, other)
+
+    def le(self, other):
+        return _ops.le(self, other)
+
+    def isnan(self):
+        return _ops.isnan(self)
+
+    def isinf(self):
+        return _ops.isinf(self)
+
+    def isfinite(self):
+        return _ops.isfinite(self)
+
+    def equal(self, other) -> bool:
+        return (tuple(self.shape) == tuple(other.shape)) and bool(_ops.eq(self, other).all())
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    # -- arithmetic with PyTorch's keywords ------------------------------------------------------
+    def add(self, other, *, alpha=1):
+        """self + alpha * other."""
+        return _ops.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other."""
+        return _ops.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return _ops.mul(self, other)
+
+    def div(self, other, *, rounding_mode=None):
+        """True division; rounding_mode 'floor' or 'trunc' rounds the quotient (no gradient)."""
+        if rounding_mode is None:
+            return _ops.div(self, other)
+        if rounding_mode == "floor":
+            return _ops.floor_divide(self, other)
+        if rounding_mode == "trunc":
+            q = _ops.div(self, other).detach()
+            out = q.sign() * _ops.floor_divide(q.abs(), 1)
+            return out if out.dtype == q.dtype else out.to(q.dtype)
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
+                         f"{rounding_mode!r}")  # fmt: skip
+
+    def neg(self):
+        return _ops.neg(self)
+
+    negative = neg
+    multiply = mul
+    subtract = sub
+    divide = div
+
+    # -- shapes and dtypes of another tensor -----------------------------------------------------
+    def view_as(self, other):
+        return _ops.reshape(self, tuple(other.shape))
+
+    def reshape_as(self, other):
+        return _ops.reshape(self, tuple(other.shape))
+
+    def type_as(self, other):
+        return self if self.dtype == other.dtype else _ops.cast(self, other.dtype)
+
+    def t(self):
+        """Transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as torch.t."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape "
+                               f"{tuple(self.shape)}; use transpose(dim0, dim1) or mT")  # fmt: skip
+        return self if self.ndim < 2 else _ops.transpose(self)
+
+    # -- new tensors with this one's dtype and device ------------------------------------------
+    def _new(self, fill, size, dtype, device, requires_grad):
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        xp = _array_module(self)
+        dt = self.dtype if dtype is None else np.dtype(dtype)
+        arr = xp.empty(tuple(size), dtype=dt) if fill is None else xp.full(tuple(size), fill,
+                                                                           dtype=dt)
+        out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
+        return out.requires_grad_(True) if requires_grad else out
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(0, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(1, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(None, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._new(fill_value, (size,), dtype, device, requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor from data (a copy), with this tensor's dtype and device by default."""
+        xp = _array_module(self)
+        raw = getattr(data, "_data", data)
+        arr = xp.array(raw, dtype=self.dtype if dtype is None else np.dtype(dtype), copy=True)
+        out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
+        return out.requires_grad_(True) if requires_grad else out
+
+    # -- linear algebra ----------------------------------------------------------------------
+    def mm(self, other):
+        return _ops.mm(self, other)
+
+    def bmm(self, other):
+        return _ops.bmm(self, other)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    # -- ordering and selection --------------------------------------------------------------
+    def sort(self, dim=-1, descending=False, stable=False):
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def nonzero(self, *, as_tuple=False):
+        return _ops.nonzero(self, as_tuple=as_tuple)
+
+    def masked_select(self, mask):
+        return _ops.masked_select(self, mask)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return _ops.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return _ops.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
+    def index_put(self, indices, values, accumulate=False):
+        return _ops.index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return _ops.index_put_(self, indices, values, accumulate)
+
+    # -- random fills (in place) and samplers --------------------------------------------------
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return _ops.normal_(self, mean, std, generator=generator)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return _ops.uniform_(self, a, b, generator=generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return _ops.bernoulli_(self, p, generator=generator)
+
+    def random_(self, low=0, high=None, *, generator=None):
+        return _ops.random_(self, low, high, generator=generator)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return _ops.exponential_(self, lambd, generator=generator)
+
+    def bernoulli(self, p=None, *, generator=None):
+        return _ops.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _array_module(t):
+    return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones

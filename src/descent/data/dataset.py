@@ -38,7 +38,7 @@ def _as_dataset_tensor(t: Any) -> Tensor:
         return t
     if isinstance(t, np.ndarray) or backend.is_cupy_array(t):
         return Tensor._wrap(t)
-    return Tensor(t)  # lists: descent's defaults (float32 / int64)
+    return Tensor._from_data(t)  # lists: descent's defaults (float32 / int64)
 
 
 def _index_rows(t: Tensor, indices) -> Tensor:

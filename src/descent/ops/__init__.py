@@ -22,6 +22,7 @@ from . import (
     inplace,
     linalg,
     reduce,
+    selection,
     shape,
 )
 
@@ -44,7 +45,8 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 tensor_methods.register_ops(
     _public_functions(
-        activation, arithmetic, comparison, elementwise, indexing, inplace, linalg, reduce, shape
+        activation, arithmetic, comparison, elementwise, indexing, inplace, linalg, reduce,
+        selection, shape,
     )  # fmt: skip
 )
 autograd.register_graph_namespace(graph_backward)

@@ -39,8 +39,8 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     # constants the user wrote inline, unlike Tensors, whose devices must match explicitly.
     if like is not None and backend.is_cupy_array(like._data) and not backend.is_cupy_array(x):
         xp = backend.get_array_module(like._data)
-        return Tensor._wrap(xp.asarray(Tensor(x)._data))
-    return Tensor(x)
+        return Tensor._wrap(xp.asarray(Tensor._from_data(x)._data))
+    return Tensor._from_data(x)
 
 
 def check_devices(op: str, *tensors: Tensor) -> None:

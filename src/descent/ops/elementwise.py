@@ -14,7 +14,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor
+from ._common import apply_binary, as_tensor, promote
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -315,9 +315,15 @@ class Where(Function):
         return None, ga, gb
 
 
-def where(condition, a, b) -> Tensor:
-    """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting)."""
+def where(condition, a=None, b=None):
+    """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting; the two
+    promote as torch.where). `where(condition)` alone is `nonzero(condition, as_tuple=True)`:
+    a tuple of index tensors, as in PyTorch."""
     condition = as_tensor(condition)
+    if a is None and b is None:
+        xp = backend.get_array_module(condition._data)
+        c = condition._data if condition.ndim else condition._data.reshape(1)
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in xp.nonzero(c))
     if condition._data.dtype != np.bool_:
         condition = Tensor._wrap(condition._data.astype(bool))
     # Python scalars take the other operand's dtype (no silent upcast); with two scalars the first
@@ -326,6 +332,8 @@ def where(condition, a, b) -> Tensor:
         a = as_tensor(a)
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
+    if a._data.dtype != b._data.dtype:
+        a, b = promote(a, b)
     try:
         np.broadcast_shapes(condition.shape, a.shape, b.shape)
     except ValueError:

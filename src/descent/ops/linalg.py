@@ -95,6 +95,38 @@ def matmul(a, b) -> Tensor:
     return MatMul.apply(a, b)
 
 
+def mm(a, b) -> Tensor:
+    """Product of two matrices (torch.mm: 2-D only, no broadcasting)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(
+            f"mm: expects two 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}; "
+            "use matmul (@) for vectors and batches"
+        )
+    return matmul(a, b)
+
+
+def bmm(a, b) -> Tensor:
+    """Batched product of (B, n, m) and (B, m, p) tensors (torch.bmm: 3-D, equal batches)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(
+            f"bmm: expects two 3-D tensors with the same batch size, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    return matmul(a, b)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts)."""
+    prod = mm(mat1, mat2)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:  # PyTorch ignores input (even nan) when beta is 0
+        return prod
+    return (input if beta == 1 else input * beta) + prod
+
+
 def dot(a, b) -> Tensor:
     """Inner product of two 1-D tensors."""
     a = as_tensor(a)

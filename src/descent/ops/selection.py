@@ -1,0 +1,255 @@
+"""Ordering and selection with PyTorch's names: sort, argsort, topk, nonzero, masked_select,
+scatter / scatter_, index_put / index_put_.
+
+All are compositions of differentiable primitives (`take_along_axis`, `getitem`,
+`scatter_add`, `index_add`, `where`), so their gradients (and higher-order gradients) come from
+those: sort/topk values send their gradient to the selected positions, scatter's source gets
+the gradient of the slots it wrote, and the overwritten slots of the input get none.
+
+Duplicate indices: where PyTorch leaves the result unspecified (scatter / index_put without
+accumulation, several writes to one slot), descent sums the written values; `scatter_add`,
+`index_put(accumulate=True)` and `scatter(reduce='add')` sum as PyTorch does.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from ._common import as_tensor
+from .elementwise import where
+from .indexing import index_add, scatter_add, take_along_axis
+from .shape import broadcast_to, reshape
+
+# torch.return_types.sort / .topk: `values, indices = x.sort()`.
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+
+
+def _dim(x: Tensor, dim: int, op: str) -> int:
+    nd = max(x.ndim, 1)
+    if not -nd <= int(dim) < nd:
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but "
+            f"got {dim})"
+        )
+    return int(dim) % nd
+
+
+def _order(x: Tensor, dim: int, descending: bool):
+    """Stable argsort along dim with PyTorch's NaN rule (NaN is the largest value)."""
+    xp = backend.get_array_module(x._data)
+    a = x._data
+    if a.dtype == np.bool_:
+        a = a.astype(np.int8)
+    if descending:
+        if a.dtype.kind == "f":
+            # -a sorts descending; NaN must come first, so it becomes -inf (stable among NaNs)
+            key = xp.where(xp.isnan(a), -xp.inf, -a)
+        elif a.dtype.kind == "u":
+            key = -(a.astype(np.int64))
+        else:
+            key = -(a.astype(np.int64)) if a.dtype.itemsize < 8 else -a
+    else:
+        key = a
+    return xp.argsort(key, axis=dim, kind="stable").astype(np.int64)
+
+
+def sort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
+    """Values sorted along `dim` and their indices (torch.sort); the order is stable."""
+    del stable  # the sort is always stable
+    x = as_tensor(x)
+    if x.ndim == 0:
+        _dim(x, dim, "sort")
+        return SortResult(x * 1, Tensor._wrap(backend.get_array_module(x._data).zeros((),
+                                                                                   np.int64)))
+    d = _dim(x, dim, "sort")
+    idx = Tensor._wrap(_order(x, d, descending))
+    return SortResult(take_along_axis(x, idx, d), idx)
+
+
+def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort `x` along `dim` (torch.argsort; int64, stable)."""
+    return sort(x, dim, descending, stable).indices
+
+
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
+    """The k largest (or smallest) values along `dim` and their indices (torch.topk)."""
+    del sorted  # always sorted, which PyTorch allows for sorted=False too
+    x = as_tensor(x)
+    d = _dim(x, dim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= int(k) <= n:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {d} of size {n}")
+    if x.ndim == 0:
+        return sort(x)
+    order = _order(x, d, largest)
+    idx = Tensor._wrap(np.take(order, np.arange(int(k)), axis=d) if isinstance(order, np.ndarray)
+                       else backend.get_array_module(order).take(order, list(range(int(k))),
+                                                                 axis=d))  # fmt: skip
+    return TopkResult(take_along_axis(x, idx, d), idx)
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """Indices of the nonzero elements: an (n, ndim) int64 tensor, or with `as_tuple=True` one
+    1-D tensor per dimension (torch.nonzero)."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x._data)
+    a = x._data if x.ndim else x._data.reshape(1)
+    idx = xp.nonzero(a)
+    if as_tuple:
+        if x.ndim == 0:
+            return (Tensor._wrap(idx[0].astype(np.int64)),)
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+    if x.ndim == 0:
+        return Tensor._wrap(xp.zeros((int(idx[0].size), 0), dtype=np.int64))
+    return Tensor._wrap(xp.stack(idx, axis=1).astype(np.int64))  # (n, ndim)
+
+
+def masked_select(x, mask) -> Tensor:
+    """The elements of x where mask is True, as a 1-D tensor (both broadcast first)."""
+    x, mask = as_tensor(x), as_tensor(mask)
+    if mask.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected a bool mask, got dtype {mask.dtype}")
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    xb = x if x.shape == shape else broadcast_to(x, shape)
+    mb = mask._data if mask.shape == shape else backend.get_array_module(mask._data) \
+        .broadcast_to(mask._data, shape)
+    return reshape(xb, -1)[Tensor._wrap(mb.reshape(-1))]
+
+
+def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
+    """The values scatter writes, at index's shape (src is cut to it, as in PyTorch)."""
+    if (src is None) == (value is None):
+        raise TypeError(f"{op}: pass exactly one of src (a tensor) or value (a number)")
+    xp = backend.get_array_module(x._data)
+    if src is None or not isinstance(src, Tensor):
+        v = value if src is None else src
+        return Tensor._wrap(xp.full(index.shape, v, dtype=x.dtype))
+    if src.ndim != index.ndim and src.ndim:
+        raise RuntimeError(
+            f"{op}: index (shape {tuple(index.shape)}) and src (shape {tuple(src.shape)}) must "
+            "have the same number of dimensions"
+        )
+    if src.ndim == 0:
+        return broadcast_to(src.to(x.dtype), index.shape)
+    if any(i > s for i, s in zip(index.shape, src.shape)):
+        raise RuntimeError(
+            f"{op}: index (shape {tuple(index.shape)}) is larger than src (shape "
+            f"{tuple(src.shape)}) in a dimension"
+        )
+    if tuple(src.shape) != tuple(index.shape):
+        src = src[tuple(slice(0, n) for n in index.shape)]
+    return src if src.dtype == x.dtype else src.to(x.dtype)
+
+
+def _index_tensor(index) -> Tensor:
+    index = as_tensor(index)
+    if index.dtype.kind not in "iu":
+        raise RuntimeError(f"scatter: index must be an integer tensor, got dtype {index.dtype}")
+    return index
+
+
+def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = None) -> Tensor:
+    """Out-of-place torch.scatter: out = x with out[..., index[i], ...] = src[i] along dim.
+
+    `reduce='add'` sums into x (scatter_add); 'multiply' is not supported.
+    """
+    x, index = as_tensor(x), _index_tensor(index)
+    if not isinstance(src, Tensor) and src is not None and value is None:
+        src, value = None, src  # scatter(x, dim, index, 2.0): a number as src
+    d = _dim(x, dim, "scatter")
+    s = _src_tensor(x, index, src, value, "scatter")
+    if reduce in ("add", "sum"):
+        return scatter_add(x, d, index, s)
+    if reduce is not None:
+        raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported (only 'add')")
+    xp = backend.get_array_module(x._data)
+    written = xp.zeros(x.shape, dtype=bool)  # which slots the scatter writes (a constant)
+    xp.put_along_axis(written, index._data, True, axis=d)
+    placed = scatter_add(_zeros_like(x), d, index, s)
+    return where(Tensor._wrap(written), placed, x)
+
+
+def _zeros_like(x: Tensor) -> Tensor:
+    return Tensor._wrap(backend.get_array_module(x._data).zeros(x.shape, dtype=x.dtype))
+
+
+def _inplace_result(x: Tensor, result: Tensor, op: str) -> Tensor:
+    """Write `result` into x in place: into its array when nothing is recorded, else rebind
+    x to the recorded result (the two ways of the in-place ops in inplace.py)."""
+    if x._rg and x._node is None and is_grad_enabled():
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad (shape {tuple(x.shape)}) is being modified "
+            "in place while grad mode is on; wrap the update in `with descent.no_grad():`"
+        )
+    if is_grad_enabled() and result._rg:
+        x._data, x._node, x._rg = result._data, result._node, result._rg
+    else:
+        x._data[...] = result._data
+    x._version += 1
+    return x
+
+
+def scatter_(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """In-place torch.Tensor.scatter_ (see `scatter`)."""
+    alias = x._alias() if is_grad_enabled() and x._rg else x.detach()
+    return _inplace_result(x, scatter(alias, dim, index, src, value=value, reduce=reduce),
+                           "scatter_")  # fmt: skip
+
+
+def _linear_index(x: Tensor, indices):
+    """(row numbers, k): the flat positions over x's first k dims named by a tuple of index
+    tensors (broadcast together; bool masks count as their nonzero indices)."""
+    if not isinstance(indices, (tuple, list)):
+        indices = (indices,)
+    xp = backend.get_array_module(x._data)
+    arrs = []
+    for i in indices:
+        a = i._data if isinstance(i, Tensor) else xp.asarray(i)
+        if a.dtype == np.bool_:
+            arrs.extend(xp.nonzero(a))
+        else:
+            arrs.append(a.astype(np.int64))
+    if not arrs or len(arrs) > x.ndim:
+        raise IndexError(f"index_put: {len(arrs)} indices for a tensor with {x.ndim} dimensions")
+    arrs = xp.broadcast_arrays(*arrs)
+    lead = x.shape[: len(arrs)]
+    for k, (a, n) in enumerate(zip(arrs, lead)):
+        if a.size and (a.max() >= n or a.min() < -n):
+            bad = int(a.max()) if a.max() >= n else int(a.min())
+            raise IndexError(f"index_put: index {bad} is out of bounds for dimension {k} with "
+                             f"size {n}")  # fmt: skip
+    arrs = [a % n for a, n in zip(arrs, lead)]
+    return xp.ravel_multi_index(arrs, lead), len(arrs)
+
+
+def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
+    """Out-of-place torch.index_put: out[indices] = values (or += with accumulate)."""
+    x = as_tensor(x)
+    rows, k = _linear_index(x, indices)
+    tail = tuple(x.shape[k:])
+    inner = int(np.prod(tail, dtype=np.int64))
+    n_rows = int(np.prod(x.shape[:k], dtype=np.int64))
+    flat = reshape(x, (n_rows, inner))  # (rows, the trailing dims flattened)
+    v = as_tensor(values, x)
+    v = v if v.dtype == x.dtype else v.to(x.dtype)
+    v = reshape(broadcast_to(v, tuple(rows.shape) + tail), (-1, inner))
+    r = Tensor._wrap(rows.reshape(-1))
+    if accumulate:
+        return reshape(index_add(flat, 0, r, v), x.shape)
+    xp = backend.get_array_module(x._data)
+    written = xp.zeros((n_rows, 1), dtype=bool)  # which rows are overwritten (a constant)
+    written[rows.reshape(-1)] = True
+    placed = index_add(_zeros_like(flat), 0, r, v)
+    return reshape(where(Tensor._wrap(written), placed, flat), x.shape)
+
+
+def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """In-place torch.Tensor.index_put_ (see `index_put`)."""
+    alias = x._alias() if is_grad_enabled() and x._rg else x.detach()
+    return _inplace_result(x, index_put(alias, indices, values, accumulate), "index_put_")
