@@ -476,3 +476,37 @@ def test_explain_replaces_a_planted_report_link(capsys, trained, tmp_path):
     assert explain_main([str(out)]) == 0, capsys.readouterr().err
     assert victim.read_text() == "precious"
     assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Negative indices: PyTorch refuses them in embeddings and gather; NumPy-style wrapping would
+# silently train or read the last row.
+
+
+def test_negative_indices_are_refused_like_pytorch():
+    import descent
+    import descent.nn as nn
+    import descent.nn.functional as F
+
+    emb = nn.Embedding(5, 3)
+    for bad in ([-1], [5], [[0, -2]]):
+        with pytest.raises(IndexError, match="out of range"):
+            emb(descent.tensor(bad))
+        with pytest.raises(IndexError, match="out of range"):
+            F.embedding(descent.tensor(bad), emb.weight)
+    x = descent.randn(2, 3)
+    for bad in ([[-1], [0]], [[3], [0]]):
+        with pytest.raises(IndexError, match="out of bounds"):
+            descent.gather(x, 1, descent.tensor(bad))
+        with pytest.raises(RuntimeError, match="out of bounds"):  # PyTorch's class for gather
+            x.gather(1, descent.tensor(bad))
+    assert x.gather(1, descent.tensor([[2], [0]])).tolist() == [[x[0, 2].item()], [x[1, 0].item()]]
+
+
+def test_gpt_refuses_negative_token_ids():
+    import descent
+    from descent.models import GPT, GPTConfig
+
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    with pytest.raises(IndexError, match="out of range"):
+        model(descent.tensor([[1, 2, -1]]))

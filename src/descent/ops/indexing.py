@@ -278,6 +278,7 @@ def gather(x, axis: int, index, *, dim=None) -> Tensor:
     x = as_tensor(x)
     axis = int(axis if dim is None else dim) % max(x.ndim, 1)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
     # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a
     # recorded slice) and the NumPy-style take_along_axis does the rest.
     if len(shape) == x.ndim and any(
@@ -285,6 +286,27 @@ def gather(x, axis: int, index, *, dim=None) -> Tensor:
     ):
         x = x[tuple(slice(0, n) if d != axis else slice(None) for d, n in enumerate(shape))]
     return take_along_axis(x, index, axis)
+
+
+class IndexOutOfBounds(IndexError, RuntimeError):
+    """An index outside its dimension: an IndexError, and a RuntimeError as PyTorch raises for
+    gather, so code written for either catches it."""
+
+
+def _check_gather_bounds(index, size: int, axis: int) -> None:
+    """PyTorch's gather refuses indices outside [0, size): unlike NumPy's take_along_axis, a
+    negative index is an error there, not a count from the end (and silently wrapping it would
+    hide a bug in the caller's indices)."""
+    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.size == 0:
+        return
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexOutOfBounds(
+            f"gather: index {bad} is out of bounds for dimension {axis} with size {size} "
+            f"(indices must be in [0, {size}))"
+        )
 
 
 def index_select(x, axis: int, index, *, dim=None) -> Tensor:

@@ -35,12 +35,16 @@ def embedding(
     n_rows = w.shape[0]
     # Range-checked here, before the gather: CuPy wraps out-of-range indices silently instead of
     # raising, and NumPy's own IndexError would not name the function.
+    # Negative indices are refused as PyTorch refuses them: a token id of -1 is a bug upstream
+    # (a padding sentinel, an unmapped character), and wrapping it to the last row would train
+    # that row silently.
     lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
-    if lo < -n_rows or hi >= n_rows:
-        bad = lo if lo < -n_rows else hi
-        raise IndexError(f"embedding: index {bad} out of range for {n_rows} embeddings")
-    if lo < 0:
-        idx = idx % n_rows  # negative indices count from the end (the backward needs >= 0)
+    if lo < 0 or hi >= n_rows:
+        bad = lo if lo < 0 else hi
+        raise IndexError(
+            f"embedding: index {bad} out of range for {n_rows} embeddings (indices must be in "
+            f"[0, {n_rows}); negative indices are not allowed, as in PyTorch)"
+        )
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n_rows
     return Embedding.apply(w, idx=idx, padding_idx=padding_idx)
