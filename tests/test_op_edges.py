@@ -322,3 +322,73 @@ def test_normalize_any_p(p):
            xs, ts)  # fmt: skip
     xs, ts = _both([x])
     _check(ds.norm(xs[0], p, axis=1), torch.linalg.vector_norm(ts[0], p, dim=1), xs[:0], ts[:0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Math ops: dtypes of integer inputs, edge values, value tests
+
+
+_INT_MATH = ["asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "exp2", "log2",
+             "log10", "floor", "ceil", "trunc", "round", "nan_to_num"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", _INT_MATH)
+def test_math_on_integer_tensors_follows_torch_dtypes(name):
+    a = np.array([0, 1, 2, -1])
+    with np.errstate(all="ignore"):
+        y = getattr(ds, name)(ds.tensor(a))
+    ty = getattr(torch, name)(torch.tensor(a))
+    _check(y, ty)
+
+
+@pytest.mark.parametrize("mode", ["floor", "trunc"])
+@pytest.mark.parametrize("dtype", [ds.int64, ds.float32], ids=str)
+def test_div_rounding_modes(mode, dtype):
+    a = np.array([7, -7, 5, -5, 0])
+    b = np.array([2, 2, -3, -3, 4])
+    tdt = torch.int64 if dtype == ds.int64 else torch.float32
+    y = ds.div(ds.tensor(a, dtype=dtype), ds.tensor(b, dtype=dtype), rounding_mode=mode)
+    ty = torch.div(torch.tensor(a, dtype=tdt), torch.tensor(b, dtype=tdt), rounding_mode=mode)
+    _check(y, ty)
+    _check(ds.tensor(a, dtype=dtype).div(2, rounding_mode=mode),
+           torch.tensor(a, dtype=tdt).div(2, rounding_mode=mode))  # fmt: skip
+    # 1 // 0.1 is 9 (floor division is exact), not floor(1 / 0.1) = 10
+    _check(ds.div(ds.tensor([1.0]), 0.1, rounding_mode="floor"),
+           torch.div(torch.tensor([1.0]), 0.1, rounding_mode="floor"))  # fmt: skip
+    with pytest.raises(ValueError, match="rounding_mode"):
+        ds.div(ds.tensor([1.0]), 2.0, rounding_mode="round")
+
+
+def test_rounded_division_gradient_is_zero():
+    xs, ts = _both([[1.5, -2.5], [0.7, 0.3]])
+    _check(ds.div(xs[0], xs[1], rounding_mode="floor"),
+           torch.div(ts[0], ts[1], rounding_mode="floor"), xs, ts)  # fmt: skip
+
+
+def test_xlogy_and_copysign_edges():
+    xs, ts = _both([[0.0, 0.0, 1.0, 2.0, 0.0], [0.0, 2.0, 0.0, -1.0, float("nan")]])
+    with np.errstate(all="ignore"):
+        _check(ds.xlogy(xs[0], xs[1]), torch.xlogy(ts[0], ts[1]), xs, ts)
+    xs, ts = _both([[0.0, -0.0, 1.5, -2.0], [-1.0, 1.0, -0.0, 3.0]])
+    _check(ds.copysign(xs[0], xs[1]), torch.copysign(ts[0], ts[1]), xs, ts)
+
+
+def test_logaddexp_with_infinities():
+    xs, ts = _both([[-np.inf, 0.0, np.inf, 1.0], [0.0, -np.inf, 1.0, 1.0]])
+    _check(ds.logaddexp(xs[0], xs[1]), torch.logaddexp(ts[0], ts[1]), xs, ts)
+
+
+def test_round_half_to_even_and_decimals():
+    a = [0.5, 1.5, 2.5, -0.5, -1.5, 0.125, 1.2345, -2.675]
+    for d in (0, 1, 2, -1):
+        _check(ds.round(ds.tensor(a), decimals=d), torch.round(torch.tensor(a), decimals=d))
+
+
+def test_isclose_isposinf_isneginf():
+    a = [1.0, np.inf, -np.inf, np.nan, 1e-9, 2.0]
+    b = [1.0 + 1e-7, np.inf, np.inf, np.nan, 0.0, 2.1]
+    for kw in ({}, {"equal_nan": True}, {"rtol": 0.1, "atol": 0.0}):
+        y = ds.isclose(ds.tensor(a), ds.tensor(b), **kw)
+        assert y.tolist() == torch.isclose(torch.tensor(a), torch.tensor(b), **kw).tolist()
+    assert ds.tensor(a).isposinf().tolist() == torch.tensor(a).isposinf().tolist()
+    assert ds.isneginf(ds.tensor(a)).tolist() == torch.isneginf(torch.tensor(a)).tolist()

@@ -51,10 +51,11 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .grad_mode import inference_mode
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .grad_mode import inference_mode
+from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .ops.arithmetic import add, div, mul, neg, pow, square, sub
+from .ops.arithmetic import add, div, floor_divide, mul, neg, pow, remainder, square, sub
 from .ops.comparison import (
     allclose,
     bitwise_and,
@@ -102,7 +103,42 @@ from .ops.elementwise import (
     where,
 )
 from .ops.indexing import gather, index_add, index_select, one_hot, scatter_add, take_along_axis
-from .ops.linalg import dot, einsum, matmul, outer
+from .ops.linalg import addmm, bmm, dot, einsum, matmul, mm, outer
+from .ops.math import (
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    ceil,
+    copysign,
+    cosh,
+    exp2,
+    fix,
+    floor,
+    fmod,
+    frac,
+    hypot,
+    lerp,
+    log2,
+    log10,
+    logaddexp,
+    logaddexp2,
+    nan_to_num,
+    round,
+    sinh,
+    trunc,
+    xlogy,
+)
 from .ops.reduce import (
     all,
     amax,
@@ -123,6 +159,7 @@ from .ops.reduce import (
     sum,
     var,
 )
+from .ops.selection import argsort, index_put, masked_select, nonzero, scatter, sort, topk
 from .ops.shape import (
     broadcast_to,
     cat,
@@ -148,9 +185,6 @@ from .ops.shape import (
     unsqueeze,
     view,
 )
-from .ops.linalg import addmm, bmm, mm
-from .ops.selection import argsort, index_put, masked_select, nonzero, scatter, sort, topk
-from .ops._common import promote_types, result_type
 from .tensor import (
     BoolTensor,
     ByteTensor,

@@ -21,6 +21,7 @@ from . import (
     indexing,
     inplace,
     linalg,
+    math,
     reduce,
     selection,
     shape,
@@ -45,8 +46,17 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 tensor_methods.register_ops(
     _public_functions(
-        activation, arithmetic, comparison, elementwise, indexing, inplace, linalg, reduce,
-        selection, shape,
+        activation,
+        arithmetic,
+        comparison,
+        elementwise,
+        indexing,
+        inplace,
+        linalg,
+        math,
+        reduce,
+        selection,
+        shape,
     )  # fmt: skip
 )
 autograd.register_graph_namespace(graph_backward)

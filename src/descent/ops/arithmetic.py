@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote
@@ -259,12 +260,17 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
     Python path of a training step, and a closure saves the extra call per op.
     """
 
-    def arithmetic(a, b) -> Tensor:
-        if true_division and (
-            (isinstance(a, Tensor) and a._data.dtype.kind != "f")
-            or (isinstance(b, Tensor) and b._data.dtype.kind != "f")
-        ):
-            a, b = promote(a, b, floating=True)  # int / int is a float division
+    def arithmetic(a, b, *, rounding_mode=None) -> Tensor:
+        if true_division:
+            # div(a, b, rounding_mode='floor'|'trunc'): PyTorch's rounded division.
+            if rounding_mode is not None:
+                return divide_rounded(a, b, rounding_mode)
+            if (isinstance(a, Tensor) and a._data.dtype.kind != "f") or (
+                isinstance(b, Tensor) and b._data.dtype.kind != "f"
+            ):
+                a, b = promote(a, b, floating=True)  # int / int is a float division
+        elif rounding_mode is not None:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'rounding_mode'")
         if isinstance(a, Tensor):
             tb = type(b)
             # `x * 0.5`, the most common operand of all in model code: a plain float or int
@@ -352,6 +358,41 @@ def remainder(a, b) -> Tensor:
     # a - floor(a / b) * b: the floor is a constant (detached), so d/da = 1 and d/db =
     # -floor(a/b), as PyTorch's remainder.
     return sub(a, mul(floor_divide(a, b).detach(), b))
+
+
+class RoundedDiv(Function):
+    """div(a, b, rounding_mode): floor(a / b) or trunc(a / b); the gradient is 0 to both (as
+    PyTorch's, which keeps the inputs connected)."""
+
+    __slots__ = ("mode",)
+
+    def forward(self, a, b):
+        xp = backend.get_array_module(a)
+        if self.mode == "floor":
+            # floor_divide, not floor(a / b): exact where the quotient rounds up to a whole
+            # number (1 // 0.1 is 9, floor(1 / 0.1) is 10), as Python's and PyTorch's.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return xp.floor_divide(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = xp.trunc(a / b)
+        return q if q.dtype == a.dtype else q.astype(a.dtype)
+
+    def backward(self, gy, ops):
+        return gy * 0, gy * 0
+
+
+def divide_rounded(a, b, rounding_mode: str) -> Tensor:
+    """a / b rounded down ('floor') or toward zero ('trunc'); integers stay integers."""
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(
+            f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
+        )
+    a, b = _promoted_operands(a, b)
+    if a._data.dtype.kind in "iu" and not (b._data != 0).all():
+        raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={rounding_mode!r})")
+    if a._data.shape != b._data.shape:
+        check_broadcast(RoundedDiv, a, b)
+    return RoundedDiv.apply(a, b, mode=rounding_mode)
 
 
 def _nograd(fn, *tensors) -> Tensor:

@@ -1,0 +1,472 @@
+"""More elementwise math: inverse trigonometric and hyperbolic functions, rounding, base-2 and
+base-10 exponentials and logarithms, two-argument functions (atan2, hypot, copysign, logaddexp,
+xlogy, fmod), lerp and nan_to_num.
+
+As in `elementwise.py`, each op's forward (on arrays) sits next to its backward (written once
+against `ops`, so `create_graph=True` differentiates it again). Backward code uses only what
+arrays and Tensors share (arithmetic, `**`, `abs`, `//`) and the `ops.` names of the backward
+namespaces; so cosh, for instance, is written (exp(x) + exp(-x)) / 2. Integer inputs compute in
+the default float dtype, as PyTorch's do; the rounding functions keep an integer dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor, get_default_dtype
+from ._common import apply_binary, as_tensor, is_scalar
+from .arithmetic import add, mul, sub
+from .elementwise import cast
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def _floating(x) -> Tensor:
+    """x as a Tensor of a floating dtype (integers and bools compute in float32)."""
+    if type(x) is not Tensor:
+        x = as_tensor(x)
+    if x._data.dtype.kind != "f":
+        x = cast(x, get_default_dtype())
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Inverse trigonometric and hyperbolic functions. Each saves its input: the derivatives are
+# algebraic in x (1/sqrt(1 - x^2), ...), cheaper than recomputing from the output.
+
+
+class Asin(Function):
+    """d/dx asin(x) = 1 / sqrt(1 - x^2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arcsin(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        # (1 - x^2) ** -0.5: a power, which arrays and Tensors share (sqrt is not in `ops`).
+        return gy * (1 - x * x) ** -0.5
+
+
+class Acos(Function):
+    """d/dx acos(x) = -1 / sqrt(1 - x^2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arccos(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return -gy * (1 - x * x) ** -0.5
+
+
+class Atan(Function):
+    """d/dx atan(x) = 1 / (1 + x^2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arctan(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy / (x * x + 1)
+
+
+class Sinh(Function):
+    """d/dx sinh(x) = cosh(x) = (e^x + e^-x) / 2."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).sinh(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * ((ops.exp(x) + ops.exp(-x)) * 0.5)
+
+
+class Cosh(Function):
+    """d/dx cosh(x) = sinh(x) = (e^x - e^-x) / 2."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).cosh(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * ((ops.exp(x) - ops.exp(-x)) * 0.5)
+
+
+class Asinh(Function):
+    """d/dx asinh(x) = 1 / sqrt(x^2 + 1)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arcsinh(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * (x * x + 1) ** -0.5
+
+
+class Acosh(Function):
+    """d/dx acosh(x) = 1 / sqrt(x^2 - 1) (x > 1)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arccosh(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * (x * x - 1) ** -0.5
+
+
+class Atanh(Function):
+    """d/dx atanh(x) = 1 / (1 - x^2) (|x| < 1)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).arctanh(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy / (1 - x * x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Base 2 and base 10
+
+
+class Exp2(Function):
+    """d/dx 2^x = 2^x ln 2 (reuses the output)."""
+
+    save_output = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).exp2(x)
+
+    def backward(self, gy, ops):
+        return gy * (self.output(ops) * _LN2)
+
+
+class Log2(Function):
+    """d/dx log2(x) = 1 / (x ln 2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).log2(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy / (x * _LN2)
+
+
+class Log10(Function):
+    """d/dx log10(x) = 1 / (x ln 10)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).log10(x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy / (x * _LN10)
+
+
+def _unary(op, doc):
+    def fn(x) -> Tensor:
+        return op.apply(_floating(x))
+
+    fn.__name__ = fn.__qualname__ = op.__name__.lower()
+    fn.__doc__ = doc
+    return fn
+
+
+asin = _unary(Asin, "Inverse sine (radians), elementwise.")
+acos = _unary(Acos, "Inverse cosine (radians), elementwise.")
+atan = _unary(Atan, "Inverse tangent (radians), elementwise.")
+sinh = _unary(Sinh, "Hyperbolic sine.")
+cosh = _unary(Cosh, "Hyperbolic cosine.")
+asinh = _unary(Asinh, "Inverse hyperbolic sine.")
+acosh = _unary(Acosh, "Inverse hyperbolic cosine (nan below 1).")
+atanh = _unary(Atanh, "Inverse hyperbolic tangent (+-inf at +-1, nan beyond).")
+exp2 = _unary(Exp2, "2 ** x.")
+log2 = _unary(Log2, "Base-2 logarithm.")
+log10 = _unary(Log10, "Base-10 logarithm.")
+# PyTorch's NumPy-style aliases.
+arcsin, arccos, arctan = asin, acos, atan
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounding: piecewise constant, so the gradient is zero (PyTorch's floor/ceil/round/trunc give
+# zeros too, and keep the input connected: a model that rounds still backpropagates).
+
+
+class Round(Function):
+    """d/dx floor(x) = d/dx ceil(x) = d/dx trunc(x) = d/dx round(x) = 0 (almost everywhere)."""
+
+    __slots__ = ("mode", "decimals")
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.mode == "round":
+            # Half to even, as PyTorch's (and NumPy's); with decimals, x * 10^d is rounded.
+            return xp.round(x, self.decimals)
+        return getattr(xp, self.mode)(x)
+
+    def backward(self, gy, ops):
+        # gy * 0, not None: nan/inf in gy stay visible, as Sign's gradient does.
+        return gy * 0
+
+
+def _rounding(mode, doc):
+    def fn(x) -> Tensor:
+        x = as_tensor(x)
+        if x._data.dtype.kind != "f":  # integers are already whole: an integer copy
+            return Tensor._wrap(x._data.copy())
+        return Round.apply(x, mode=mode, decimals=0)
+
+    fn.__name__ = fn.__qualname__ = mode
+    fn.__doc__ = doc
+    return fn
+
+
+floor = _rounding("floor", "The largest integer <= x (gradient 0).")
+ceil = _rounding("ceil", "The smallest integer >= x (gradient 0).")
+trunc = _rounding("trunc", "x rounded toward zero (gradient 0).")
+fix = trunc
+
+
+def round(x, decimals: int = 0) -> Tensor:
+    """x rounded to `decimals` decimal places, halves to even (gradient 0), as torch.round."""
+    x = as_tensor(x)
+    if x._data.dtype.kind != "f" and decimals >= 0:
+        return Tensor._wrap(x._data.copy())
+    return Round.apply(_floating(x), mode="round", decimals=int(decimals))
+
+
+def frac(x) -> Tensor:
+    """x - trunc(x), the fractional part with x's sign; d/dx = 1."""
+    x = _floating(x)
+    return sub(x, trunc(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Two-argument functions (broadcasting; the engine sums each gradient back to its input).
+
+
+class Atan2(Function):
+    """atan2(a, b), the angle of (b, a): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
+
+    save_inputs = True
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).arctan2(a, b)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        g = gy / (a * a + b * b)
+        return g * b, -g * a
+
+
+class Hypot(Function):
+    """h = sqrt(a^2 + b^2): d/da = a / h, d/db = b / h (reuses the output)."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).hypot(a, b)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        g = gy / self.output(ops)
+        return g * a, g * b
+
+
+class Copysign(Function):
+    """|a| with the sign of b: d/da = y / a (+-1; 0 where a = 0, as PyTorch), d/db = 0."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).copysign(a, b)
+
+    def backward(self, gy, ops):
+        a, _ = self.inputs(ops)
+        y = self.output(ops)
+        zero = a == 0
+        # y / a is the sign flip (+-1); the zeros of a are divided by 1 and then masked.
+        return ops.where(zero, 0, gy * y / ops.where(zero, 1, a)), gy * 0
+
+
+class LogAddExp(Function):
+    """y = log(e^a + e^b) (base 2 with `base2`): d/da = 1 / (1 + e^(b - a)) and d/db =
+    1 / (1 + e^(a - b)), the two softmax weights (2^(b - a) in base 2)."""
+
+    __slots__ = ("base2",)
+    save_inputs = True
+
+    def forward(self, a, b):
+        xp = backend.get_array_module(a)
+        return xp.logaddexp2(a, b) if self.base2 else xp.logaddexp(a, b)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        k = _LN2 if self.base2 else 1.0
+        # PyTorch's form: with an infinite input the weights are exactly 0 and 1 (e^(a - y)
+        # would be e^(inf - inf) = nan); exp may overflow to inf, whose reciprocal is 0.
+        with np.errstate(over="ignore"):
+            return gy / (ops.exp((b - a) * k) + 1), gy / (ops.exp((a - b) * k) + 1)
+
+
+class Xlogy(Function):
+    """x log(y), 0 where x = 0 (unless y is nan): d/dx = log(y), d/dy = x / y; PyTorch's
+    masking: d/dx = 0 where x = 0 and y <= 0."""
+
+    save_inputs = True
+
+    def forward(self, x, y):
+        xp = backend.get_array_module(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = x * xp.log(y)
+        return xp.where((x == 0) & ~xp.isnan(y), 0, out).astype(out.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        x, y = self.inputs(ops)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat = (x == 0) & (y <= 0)
+            gx = gy * ops.log(ops.where(flat, 1, y))  # log 1 = 0 where PyTorch masks to 0
+            gyy = gy * x / y
+        return gx, gyy
+
+
+class Fmod(Function):
+    """fmod(a, b) = a - trunc(a / b) b (the sign of a): d/da = 1, d/db = -trunc(a / b)."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).fmod(a, b)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        # The quotient n = (a - fmod(a, b)) / b is a whole number up to rounding: rounded with
+        # floor(t + 1/2) (`//` works on arrays and Tensors, and records nothing: n is constant).
+        n = ((a - self.output(ops)) / b + 0.5) // 1
+        return gy, -gy * n
+
+
+def _binary_float(op, a, b, **params):
+    """A binary op on two operands promoted to one floating dtype (scalars stay weak)."""
+    if not isinstance(a, Tensor) and not is_scalar(a):
+        a = as_tensor(a)
+    if not isinstance(b, Tensor) and not is_scalar(b):
+        b = as_tensor(b)
+    if isinstance(a, Tensor) and a._data.dtype.kind != "f":
+        a = _floating(a)
+    if isinstance(b, Tensor) and b._data.dtype.kind != "f":
+        b = _floating(b)
+    if params:
+        return apply_binary(_Bound(op, params), a, b)
+    return apply_binary(op, a, b)
+
+
+class _Bound:
+    """`op` with fixed parameters, shaped like an op class for `apply_binary`."""
+
+    def __init__(self, op, params):
+        self.op, self.params, self.__name__ = op, params, op.__name__
+
+    def apply(self, a, b):
+        return self.op.apply(a, b, **self.params)
+
+
+def atan2(input, other) -> Tensor:
+    """The angle of the point (other, input) in (-pi, pi], elementwise."""
+    return _binary_float(Atan2, input, other)
+
+
+arctan2 = atan2
+
+
+def hypot(input, other) -> Tensor:
+    """sqrt(input^2 + other^2) without overflow."""
+    return _binary_float(Hypot, input, other)
+
+
+def copysign(input, other) -> Tensor:
+    """|input| with the sign of other (the sign bit: -0.0 counts as negative)."""
+    return _binary_float(Copysign, input, other)
+
+
+def logaddexp(input, other) -> Tensor:
+    """log(exp(input) + exp(other)), computed without overflow."""
+    return _binary_float(LogAddExp, input, other, base2=False)
+
+
+def logaddexp2(input, other) -> Tensor:
+    """log2(2^input + 2^other), computed without overflow."""
+    return _binary_float(LogAddExp, input, other, base2=True)
+
+
+def xlogy(input, other) -> Tensor:
+    """input * log(other), and 0 where input is 0 (so 0 log 0 = 0, entropy's convention)."""
+    return _binary_float(Xlogy, input, other)
+
+
+def fmod(input, other) -> Tensor:
+    """The C remainder a - trunc(a / b) b, with the sign of the dividend (unlike remainder)."""
+    return _binary_float(Fmod, input, other)
+
+
+def lerp(input, end, weight) -> Tensor:
+    """input + weight (end - input); weight a number or a tensor (composite: its gradient comes
+    from the primitives)."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+# ---------------------------------------------------------------------------------------------
+# nan_to_num
+
+
+class NanToNum(Function):
+    """Replace nan, +inf, -inf by numbers; d/dx = 1 where x is finite, 0 where it was replaced
+    (PyTorch's grad * isfinite(x))."""
+
+    __slots__ = ("nan", "posinf", "neginf", "finite")
+    saved_slots = ("finite",)  # the bool mask of finite inputs, read only by backward
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.finite = xp.isfinite(x)
+        return xp.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+
+    def backward(self, gy, ops):
+        return ops.where(self.finite, gy, 0)
+
+
+def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (the dtype's largest/smallest finite
+    values by default), as torch.nan_to_num."""
+    x = as_tensor(x)
+    if x._data.dtype.kind != "f":
+        return Tensor._wrap(x._data.copy())
+    return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)
