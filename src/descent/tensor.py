@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd, backend
+from .errors import DescentError
 from .tensor_methods import (
     IndexingMethods,
     InPlaceMethods,
@@ -382,7 +383,7 @@ class Tensor(
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(
+            raise DescentError(
                 f"item() needs a tensor with one element, got shape {self.shape}; index it first"
             )
         return backend.as_numpy(self._data).reshape(()).item()

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError, DimensionError
 from ..tensor import Tensor, get_default_dtype
 
 # What counts as a Python-level scalar operand: it takes the tensor's dtype instead of
@@ -85,7 +86,7 @@ def normalize_axis(axis, ndim: int):
 def _one_axis(a, ndim: int) -> int:
     a = int(a)
     if not -max(ndim, 1) <= a < max(ndim, 1):
-        raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        raise DimensionError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
     return a % max(ndim, 1)
 
 
@@ -212,7 +213,7 @@ def check_broadcast(op, a, b) -> None:
     try:
         np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
-        raise ValueError(
+        raise DescentError(
             f"{op.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
             "broadcast together (trailing dimensions must be equal or 1); reshape or unsqueeze "
             "one operand"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, is_scalar, result_type
 
@@ -28,7 +29,7 @@ def _compare(ufunc_name):
             try:
                 np.broadcast_shapes(ta._data.shape, tb._data.shape)
             except ValueError:
-                raise ValueError(
+                raise DescentError(
                     f"{ufunc_name}: shapes {ta.shape} and {tb.shape} cannot be broadcast together"
                 ) from None
         xp = backend.get_array_module(av, bv)
@@ -85,7 +86,7 @@ def _bitwise(name, ufunc_name, bool_ok=True):
         try:
             np.broadcast_shapes(av.shape, bv.shape)
         except ValueError:
-            raise ValueError(
+            raise DescentError(
                 f"{name}: shapes {av.shape} and {bv.shape} cannot be broadcast together"
             ) from None
         return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, promote
 
@@ -279,7 +280,7 @@ def clamp(x, min=None, max=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None."""
     x = as_tensor(x)
     if min is None and max is None:
-        raise ValueError("clamp: give at least one of min= and max=")
+        raise DescentError("clamp: give at least one of min= and max=")
     # Tensor bounds get gradients too: clamp is then max/min with them, composed.
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = x
@@ -337,7 +338,7 @@ def where(condition, a=None, b=None):
     try:
         np.broadcast_shapes(condition.shape, a.shape, b.shape)
     except ValueError:
-        raise ValueError(
+        raise DescentError(
             f"where: condition {condition.shape}, x {a.shape} and y {b.shape} cannot be "
             "broadcast together"
         ) from None

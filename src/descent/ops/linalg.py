@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
 
@@ -64,14 +65,14 @@ def matmul(a, b) -> Tensor:
     a = as_tensor(a)
     b = as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
+        raise DescentError(
             f"matmul: operands must have at least one dimension, got shapes {a.shape} and "
             f"{b.shape}; use * for scaling"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise ValueError(
+        raise DescentError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align: the last "
             f"dimension of the first ({ka}) must equal the "
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({kb}); "
@@ -83,7 +84,7 @@ def matmul(a, b) -> Tensor:
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError(
+            raise DescentError(
                 f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
             ) from None
     if type(a._data) is not type(b._data):
@@ -132,7 +133,7 @@ def dot(a, b) -> Tensor:
     a = as_tensor(a)
     b = as_tensor(b, a)
     if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"dot: expects two 1-D tensors, got {a.shape} and {b.shape}; use matmul")
+        raise DescentError(f"dot: expects two 1-D tensors, got {a.shape} and {b.shape}; use matmul")
     return matmul(a, b)
 
 
@@ -188,7 +189,7 @@ def einsum(subscripts: str, *operands) -> Tensor:
     tensors = [as_tensor(o) for o in operands]
     spec = subscripts.replace(" ", "")
     if "." in spec:
-        raise ValueError("einsum: '...' is not supported; write the dimensions out")
+        raise DescentError("einsum: '...' is not supported; write the dimensions out")
     if "->" in spec:
         lhs, out = spec.split("->")
     else:
@@ -198,11 +199,13 @@ def einsum(subscripts: str, *operands) -> Tensor:
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     subs = lhs.split(",")
     if len(subs) != len(tensors):
-        raise ValueError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
+        raise DescentError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
     for s, o in zip(subs, tensors):
         if len(s) != o.ndim:
-            raise ValueError(f"einsum: subscripts {s!r} do not match an operand of shape {o.shape}")
+            raise DescentError(
+                f"einsum: subscripts {s!r} do not match an operand of shape {o.shape}"
+            )
         if len(set(s)) != len(s):
-            raise ValueError(f"einsum: repeated letters in {s!r} (diagonals) are not supported")
+            raise DescentError(f"einsum: repeated letters in {s!r} (diagonals) are not supported")
     check_devices("einsum", *tensors)
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)

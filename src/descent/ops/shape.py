@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DescentError, DimensionError
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices, normalize_axis, shape_arg
 
@@ -35,7 +36,7 @@ def reshape(x, *shape) -> Tensor:
     try:
         return Reshape.apply(x, shape=shape)
     except ValueError:
-        raise ValueError(
+        raise DescentError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into "
             f"{tuple(shape)}"
         ) from None
@@ -85,7 +86,7 @@ def transpose(x, *axes) -> Tensor:
             return x
         axes = (1, 0)
     if len(axes) != x.ndim:
-        raise ValueError(f"transpose: axes {axes} do not match a tensor of shape {x.shape}")
+        raise DescentError(f"transpose: axes {axes} do not match a tensor of shape {x.shape}")
     axes = tuple(int(a) % x.ndim for a in axes)
     # The identity permutation records nothing.
     if axes == tuple(range(x.ndim)):
@@ -97,7 +98,7 @@ def permute(x, *axes) -> Tensor:
     x = as_tensor(x)
     axes = tuple(int(a) % x.ndim for a in shape_arg(axes))
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {axes} is not a permutation of the axes of shape {x.shape}")
+        raise DescentError(f"permute: {axes} is not a permutation of the axes of shape {x.shape}")
     if axes == tuple(range(x.ndim)):
         return x
     return Transpose.apply(x, axes=axes)
@@ -136,9 +137,9 @@ def broadcast_to(x, shape) -> Tensor:
         np.broadcast_shapes(x.shape, shape)
         # broadcast_shapes accepts (3, 1) with (3,), but broadcasting never removes dimensions.
         if len(shape) < x.ndim:
-            raise ValueError
+            raise DescentError
     except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+        raise DescentError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     return BroadcastTo.apply(x, shape=shape)
 
 
@@ -174,7 +175,7 @@ def unsqueeze(x, axis) -> Tensor:
     # The new axis may be at position ndim (the end): the valid range is that of the result.
     a = int(axis)
     if not -nd <= a < nd:
-        raise ValueError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
+        raise DimensionError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
     a %= nd
     return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
 
@@ -208,16 +209,16 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
         axis = dim
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
-        raise ValueError("cat: needs at least one tensor")
+        raise DescentError("cat: needs at least one tensor")
     check_devices("cat", *tensors)
     nd = tensors[0].ndim
     if nd == 0:
-        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+        raise DescentError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     axis = normalize_axis(axis, nd)[0]
     for t in tensors:
         if t.ndim != nd or any(t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis):
             shapes = [tuple(u.shape) for u in tensors]
-            raise ValueError(f"cat: shapes {shapes} must match except along axis {axis}")
+            raise DescentError(f"cat: shapes {shapes} must match except along axis {axis}")
     # Mixed dtypes promote as NumPy would, by casting (recorded) before the join.
     dt = np.result_type(*(t._data.dtype for t in tensors))
     tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
@@ -233,10 +234,10 @@ def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
         axis = dim
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
-        raise ValueError("stack: needs at least one tensor")
+        raise DescentError("stack: needs at least one tensor")
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
-        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+        raise DescentError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
     # stack is composite: unsqueeze + cat, so it needs no backward of its own.
     return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 
@@ -254,7 +255,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     else:
         sizes = list(split_size_or_sections)
         if builtins_sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
+            raise DescentError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
     # Pieces are slices of x (GetItem nodes): each gets its gradient scattered back into place.
     pre = (slice(None),) * axis
     out, start = [], 0
@@ -329,10 +330,10 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     """
     x = as_tensor(x)
     if mode not in _PAD_MODES:
-        raise ValueError(f"pad: unknown mode {mode!r}; use one of {sorted(_PAD_MODES)}")
+        raise DescentError(f"pad: unknown mode {mode!r}; use one of {sorted(_PAD_MODES)}")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(
+        raise DescentError(
             f"pad: expected pairs (before, after) for at most {x.ndim} dimensions, got {pad}"
         )
     # PyTorch lists pads from the last dimension backwards; NumPy wants one pair per axis.
@@ -340,7 +341,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     for i in range(len(pad) // 2):
         width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if any(a < 0 or b < 0 for a, b in width):
-        raise ValueError("pad: negative padding is not supported; slice instead")
+        raise DescentError("pad: negative padding is not supported; slice instead")
     return Pad.apply(x, pad_width=tuple(width), mode=_PAD_MODES[mode], value=value)
 
 
@@ -411,7 +412,7 @@ def repeat(x, *reps) -> Tensor:
     x = as_tensor(x)
     reps = shape_arg(reps)
     if len(reps) < x.ndim:
-        raise ValueError(
+        raise DescentError(
             f"repeat: give at least {x.ndim} repetition counts for shape {x.shape}, got {reps}"
         )
     return tile(x, reps)

@@ -1,0 +1,20 @@
+"""descent's exception classes: PyTorch's exception types, without breaking older code.
+
+PyTorch raises `RuntimeError` for shape, dtype and size mismatches and `IndexError` for a
+dimension out of range, where descent raised `ValueError`. The classes below derive from both,
+so `except RuntimeError` (ported PyTorch code) and `except ValueError` (descent's own earlier
+contract) both catch them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DescentError", "DimensionError"]
+
+
+class DescentError(RuntimeError, ValueError):
+    """A tensor operation cannot run on these inputs (shapes, sizes, dtypes): PyTorch's
+    RuntimeError, still a ValueError for code written against earlier descent versions."""
+
+
+class DimensionError(IndexError, ValueError):
+    """A dimension (axis) index is out of range: PyTorch's IndexError, still a ValueError."""
