@@ -52,6 +52,7 @@ from .creation import (
     zeros_like,
 )
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .errors import DescentError, DimensionError
 from .grad_mode import inference_mode
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
@@ -243,7 +244,14 @@ _SUBPACKAGES = (
 )  # fmt: skip
 
 
+# torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
+_LAZY_FUNCTIONS = {"save": ("io", "save_object"), "load": ("io", "load_object")}
+
+
 def __getattr__(name: str):
     if name in _SUBPACKAGES:
         return _importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_FUNCTIONS:
+        module, attr = _LAZY_FUNCTIONS[name]
+        return getattr(_importlib.import_module(f"{__name__}.{module}"), attr)
     raise AttributeError(f"module 'descent' has no attribute {name!r}")
