@@ -381,6 +381,15 @@ def test_lbfgs_matches_torch_with_a_closure(kwargs, dtype):
         np.testing.assert_allclose(float(l_ours), l_theirs.item(), **TOL[dtype])
     for p, q in zip(ps, qs, strict=True):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), **TOL[dtype])
+    if dtype == np.float32:
+        # Which iteration ends a float32 step is decided by rounding, not by the algorithm: the
+        # stopping test |loss - prev_loss| < tolerance_change (1e-9) fires as soon as two
+        # float32 losses round to the same value, i.e. for any true change below about
+        # u |loss| (u = 6e-8), and the rounding depends on the BLAS kernel (NumPy's OpenBLAS
+        # picks one per CPU; PyTorch has its own). Measured: 9 iterations against PyTorch's 10
+        # with OPENBLAS_CORETYPE=Haswell or Zen, equal with SkylakeX and Prescott, the same
+        # parameters (checked above) every time. So the counts are compared in float64 only.
+        return
     st, tst = ours.state[ps[0]], theirs.state[qs[0]]
     assert st["func_evals"] == tst["func_evals"] and st["n_iter"] == tst["n_iter"]
     assert len(st["old_dirs"]) == len(tst["old_dirs"])
