@@ -140,3 +140,22 @@ def test_get_backend_before_init():
     if not dist.is_initialized():
         with pytest.raises(RuntimeError, match="init_process_group"):
             dist.get_backend()
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(not dist.is_mpi_available(), reason="mpi4py is not installed")
+def test_torch_style_ddp_step_under_mpirun():
+    import os  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from descent.distributed import launch  # noqa: PLC0415
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_", "SLURM_"))
+    }
+    script = Path(__file__).resolve().parent / "scripts" / "ddp_torch_style.py"
+    res = launch.run(2, [str(script)], timeout=180, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert sorted(res.stdout.split("\n"))[-2:] == ["rank 0 ok", "rank 1 ok"]
