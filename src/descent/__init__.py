@@ -32,6 +32,7 @@ from .creation import (
     full,
     full_like,
     get_default_device,
+    initial_seed,
     linspace,
     manual_seed,
     multinomial,
@@ -198,8 +199,12 @@ from .tensor import (
     Tensor,
     device,
     equal,
+    finfo,
     get_default_dtype,
+    iinfo,
+    is_floating_point,
     is_tensor,
+    numel,
     set_default_dtype,
 )
 

@@ -268,6 +268,11 @@ def manual_seed(seed: int) -> Generator:
     return _default_generator
 
 
+def initial_seed() -> int:
+    """The seed of the default generator (torch.initial_seed)."""
+    return _default_generator.initial_seed()
+
+
 def seed(seed: int) -> Generator:
     return manual_seed(seed)
 

@@ -189,8 +189,8 @@ class Tensor(
     __array_priority__ = 1000
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False, device=None) -> None:
-        # torch.Tensor's two forms: Tensor(data) copies data (floats become the default float
-        # dtype), and the legacy Tensor(2, 3) / Tensor(size) makes a tensor of that shape
+        # torch.Tensor's two forms: Tensor(data) copies data into the default float dtype
+        # (float32, also for integer data, as torch.Tensor), and the legacy Tensor(2, 3) / Tensor(size) makes a tensor of that shape
         # (zeros here; PyTorch leaves it uninitialised). A second positional argument that is
         # not an int is the dtype, as descent has always accepted.
         if not args:
@@ -203,6 +203,8 @@ class Tensor(
             data, dtype = args
         elif len(args) == 1:
             data = args[0]
+            if dtype is None:  # torch.Tensor(data) is always the default float dtype
+                dtype = get_default_dtype()
         else:
             raise TypeError(f"Tensor(): cannot make a tensor from arguments {args!r}")
         if data is None:
@@ -650,11 +652,11 @@ class device(str):  # noqa: N801 - PyTorch's name
 
     @property
     def type(self) -> str:
-        return self.partition(":")[0]
+        return str.__str__(self).partition(":")[0]  # a plain str (partition may return self)
 
     @property
     def index(self) -> int | None:
-        idx = self.partition(":")[2]
+        idx = str.__str__(self).partition(":")[2]
         return int(idx) if idx else None
 
     def __repr__(self) -> str:
@@ -690,6 +692,40 @@ ByteTensor = _legacy_type("ByteTensor", np.uint8)
 def is_tensor(obj) -> bool:
     """True when obj is a descent Tensor (torch.is_tensor)."""
     return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    """The number of elements of x (torch.numel)."""
+    return x.numel()
+
+
+def is_floating_point(x: Tensor) -> bool:
+    """True for tensors of a floating dtype (torch.is_floating_point)."""
+    return x.dtype.kind == "f"
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Limits of a floating dtype as Python floats (torch.finfo): `bits`, `eps`, `max`, `min`,
+    `tiny` (= `smallest_normal`), `resolution`; the default float dtype when None."""
+
+    def __init__(self, dtype=None) -> None:
+        info = np.finfo(_default_float if dtype is None else as_dtype(dtype))
+        self.dtype = str(info.dtype)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})")  # fmt: skip
+
+
+def iinfo(dtype):
+    """Limits of an integer dtype (`max`, `min`, `bits`), NumPy's iinfo (torch.iinfo)."""
+    return np.iinfo(as_dtype(dtype))
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

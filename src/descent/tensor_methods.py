@@ -355,6 +355,33 @@ class ReductionMethods:
     def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
+    def cumprod(self, dim=None, *, axis=None, dtype=None):
+        return _ops.cumprod(self, dim, axis=axis, dtype=dtype)
+
+    def cummax(self, dim=None, *, axis=None):
+        return _ops.cummax(self, dim, axis=axis)
+
+    def cummin(self, dim=None, *, axis=None):
+        return _ops.cummin(self, dim, axis=axis)
+
+    def logcumsumexp(self, dim=None, *, axis=None):
+        return _ops.logcumsumexp(self, dim, axis=axis)
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        return _ops.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim=None, keepdim=False, *, axis=None):
+        return _ops.median(self, dim, keepdim, axis=axis)
+
+    def mode(self, dim=-1, keepdim=False):
+        return _ops.mode(self, dim, keepdim)
+
+    def msort(self):
+        return _ops.msort(self)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+
     def cumsum(self, axis=None, *, dim=None):
         return _ops.cumsum(self, axis if dim is None else dim)
 
@@ -563,12 +590,41 @@ class TorchMethods:
     def neg(self):
         return _ops.neg(self)
 
+    def reciprocal(self):
+        """1 / x (integer tensors give the default float dtype, as in PyTorch)."""
+        return _ops.div(1.0, self)
+
     negative = neg
     multiply = mul
     subtract = sub
     divide = div
 
     # -- shapes and dtypes of another tensor -----------------------------------------------------
+    def narrow(self, dim, start, length):
+        """The slice start:start+length along dim (a view in PyTorch; differentiable here)."""
+        d = int(dim) % max(self.ndim, 1)
+        n = self.shape[d]
+        start = int(start) + (n if int(start) < 0 else 0)
+        if not (0 <= start and 0 <= int(length) and start + int(length) <= n):
+            raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
+                             f"{d} of size {n}")  # fmt: skip
+        index = (slice(None),) * d + (slice(start, start + int(length)),)
+        return _ops.getitem(self, index)
+
+    def unbind(self, dim=0):
+        """The slices along dim, as a tuple (torch.unbind)."""
+        d = int(dim) % max(self.ndim, 1)
+        return tuple(_ops.getitem(self, (slice(None),) * d + (i,)) for i in range(self.shape[d]))
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    def clamp_min(self, min):
+        return _ops.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return _ops.clamp(self, None, max)
+
     def view_as(self, other):
         return _ops.reshape(self, tuple(other.shape))
 

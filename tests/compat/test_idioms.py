@@ -474,20 +474,7 @@ IDIOMS = [
 
 # Idioms descent does not answer like PyTorch yet: what is missing (the test is a strict xfail).
 XFAIL: dict[str, str] = {
-    "torch.Tensor([1, 2])": "different answer: dtype int64 vs torch float32",
-    "x.device.type": "different answer: descent gives a device, torch a str",
-    "torch.device('cpu').type": "different answer: descent gives a device, torch a str",
-    "torch.is_floating_point(x)": "descent.is_floating_point is missing",
-    "torch.numel(x)": "descent.numel is missing",
-    "x.ndimension()": "Tensor.ndimension is missing",
-    "x.narrow(1, 0, 2)": "Tensor.narrow is missing",
-    "x.unbind(0)": "Tensor.unbind is missing",
-    "x.clamp_min(0)": "Tensor.clamp_min is missing",
-    "out = torch.initial_seed() >= 0": "descent.initial_seed is missing",
     "x.repeat_interleave(2)": "Tensor.repeat_interleave is missing",
-    "x.reciprocal()": "Tensor.reciprocal is missing",
-    "torch.finfo(torch.float32).eps": "descent.finfo is missing",
-    "torch.iinfo(torch.int64).max": "descent.iinfo is missing",
 }
 
 

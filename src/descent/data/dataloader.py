@@ -39,7 +39,7 @@ def default_collate(batch: list[Any]) -> Any:
         return Tensor._wrap(xp.stack(arrays))  # (B, ...)
     if isinstance(first, np.ndarray) or isinstance(first, (int, float, bool, np.generic)):
         _check_shapes([np.shape(b) for b in batch], are_shapes=True)
-        return Tensor(np.stack([np.asarray(b) for b in batch]))
+        return Tensor._from_data(np.stack([np.asarray(b) for b in batch]))
     if isinstance(first, str):
         return list(batch)
     if isinstance(first, Mapping):
