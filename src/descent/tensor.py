@@ -190,8 +190,9 @@ class Tensor(
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False, device=None) -> None:
         # torch.Tensor's two forms: Tensor(data) copies data into the default float dtype
-        # (float32, also for integer data, as torch.Tensor), and the legacy Tensor(2, 3) / Tensor(size) makes a tensor of that shape
-        # (zeros here; PyTorch leaves it uninitialised). A second positional argument that is
+        # (float32, also for integer data, as torch.Tensor), and the legacy Tensor(2, 3) /
+        # Tensor(size) makes a tensor of that shape (zeros here; PyTorch leaves it
+        # uninitialised). A second positional argument that is
         # not an int is the dtype, as descent has always accepted.
         if not args:
             data = []
