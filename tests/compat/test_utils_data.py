@@ -320,3 +320,10 @@ def test_spawned_workers():
     assert [plain(b) for b in loader] == [
         plain(b) for b in tud.DataLoader(Squares(5), batch_size=2)
     ]
+
+
+def test_iterable_dataset_with_persistent_workers_restarts_each_epoch():
+    loader = dud.DataLoader(_iterable(dud, 7), batch_size=2, num_workers=2, persistent_workers=True)
+    expected = [b.tolist() for b in tud.DataLoader(_iterable(tud, 7), batch_size=2, num_workers=2)]
+    assert [b.tolist() for b in loader] == expected
+    assert [b.tolist() for b in loader] == expected
