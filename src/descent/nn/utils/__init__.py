@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 
-from ... import no_grad
+from ...grad_mode import no_grad
 from ...ops.shape import cat, reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
 from ...tensor import Tensor
