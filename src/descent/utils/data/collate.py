@@ -6,8 +6,9 @@ the PyTorch names, and PyTorch's meaning wins on them):
 * Tensors are stacked along a new first axis, in their dtype.
 * NumPy arrays and NumPy scalars become Tensors of their own dtype (float64 stays float64).
 * Python floats become a float64 Tensor, ints an int64 Tensor, bools a bool Tensor.
-* Strings and bytes stay as they are (the list, or the tuple of a transposed field); mappings are collated key by key; a namedtuple stays that
-  namedtuple; any other sequence (tuple or list) is transposed and becomes a *list* of batches.
+* Strings and bytes stay as they are (the list, or the tuple of a transposed field).
+* Mappings are collated key by key; a namedtuple stays that namedtuple; any other sequence
+  (tuple or list) is transposed and becomes a *list* of batches.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ How a batch is made, in the main process (`num_workers=0`) or in a worker:
 * `batch_size=None` turns batching off: every sample goes through `default_convert` alone.
 
 Workers (`num_workers > 0`) are processes of the standard `multiprocessing` module (the
-platform's default start method unless `multiprocessing_context` says otherwise). Each worker
+platform's default start method unless `multiprocessing_context` says otherwise; once CUDA is
+initialised in the main process, pass 'spawn': CUDA does not survive a fork). Each worker
 gets its own copy of the dataset, seeds descent's default generator and Python's `random` with
 `base_seed + worker_id` (base_seed drawn from the loader's generator each epoch, as torch does),
 then calls `worker_init_fn(worker_id)`. The main process hands out batches round-robin, keeps
