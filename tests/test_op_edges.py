@@ -392,3 +392,76 @@ def test_isclose_isposinf_isneginf():
         assert y.tolist() == torch.isclose(torch.tensor(a), torch.tensor(b), **kw).tolist()
     assert ds.tensor(a).isposinf().tolist() == torch.tensor(a).isposinf().tolist()
     assert ds.isneginf(ds.tensor(a)).tolist() == torch.isneginf(torch.tensor(a)).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scans and order statistics: ties, NaN, zeros, 0-d
+
+
+def _pair(out, tout, xs, ts):
+    """(values, indices) results: indices equal, values and gradients as `_check`."""
+    assert out.indices.tolist() == tout.indices.tolist()
+    assert out.indices.dtype == ds.int64
+    _check(out.values, tout.values, xs, ts)
+
+
+_TIES = np.array([[1.0, 1.0, 0.0, 2.0, 2.0, np.nan, 3.0, np.nan, 0.0],
+                  [3.0, 1.0, 1.0, 0.0, 5.0, 5.0, 2.0, 2.0, 1.0]])  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+def test_cummax_cummin_ties_and_nan(name):
+    xs, ts = _both([_TIES])
+    _pair(getattr(ds, name)(xs[0], 1), getattr(torch, name)(ts[0], 1), xs, ts)
+
+
+def test_mode_with_repeats_follows_torch():
+    m = np.array([[1.0, 3.0, 3.0, 2.0, 3.0, 1.0, 1.0], [2.0, 2.0, 5.0, 5.0, 0.0, 0.0, 7.0]])
+    xs, ts = _both([m])
+    _pair(ds.mode(xs[0], 1), torch.mode(ts[0], 1), xs, ts)
+    xs, ts = _both([m.T])
+    _pair(xs[0].mode(0, keepdim=True), ts[0].mode(0, keepdim=True), xs, ts)
+
+
+def test_median_ties_nan_and_all():
+    m = np.array([[3.0, 1.0, 2.0, 4.0], [1.0, 1.0, 1.0, 0.0], [np.nan, 1.0, 2.0, 0.0]])
+    xs, ts = _both([m])
+    _pair(ds.median(xs[0], 1), torch.median(ts[0], 1), xs, ts)
+    xs, ts = _both([m[:2]])
+    _check(xs[0].median(), ts[0].median(), xs, ts)  # ties share the gradient evenly
+
+
+def test_cumprod_with_zeros_second_order():
+    x = np.array([[2.0, 0.0, 3.0, 0.0, 1.5], [0.5, -1.0, 0.0, 2.0, 3.0]])
+    xs, ts = _both([x])
+    _check(ds.cumprod(xs[0], 1), torch.cumprod(ts[0], 1), xs, ts)
+    xs, ts = _both([x])
+    (g,) = ds.autograd.grad(ds.cumprod(xs[0], 1).sum(), xs[0], create_graph=True)
+    (tg,) = torch.autograd.grad(torch.cumprod(ts[0], 1).sum(), ts[0], create_graph=True)
+    _check(g, tg)
+    (gg,) = ds.autograd.grad((g * g).sum(), xs[0])
+    (tgg,) = torch.autograd.grad((tg * tg).sum(), ts[0])
+    _check(gg, tgg)
+
+
+def test_logcumsumexp_extreme_range():
+    xs, ts = _both([[-1000.0, 0.0, 800.0, -np.inf, 3.0]])
+    _check(ds.logcumsumexp(xs[0], 0), torch.logcumsumexp(ts[0], 0), xs, ts)
+
+
+@pytest.mark.parametrize("name", ["cumprod", "logcumsumexp", "cumsum"])
+def test_scans_of_0d(name):
+    xs, ts = _both([2.0])
+    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    _check(getattr(ds, name)(xs[0], 0), getattr(torch, name)(ts[0], 0), xs, ts)
+
+
+def test_unique_variants():
+    a = np.array([[3, 1], [3, 2], [1, 1]])
+    for kw in [{}, {"return_inverse": True}, {"return_counts": True},
+               {"return_inverse": True, "return_counts": True}, {"dim": 0},
+               {"dim": 1, "return_counts": True}]:  # fmt: skip
+        r, t = ds.unique(ds.tensor(a), **kw), torch.unique(torch.tensor(a), **kw)
+        r, t = (r if isinstance(r, tuple) else (r,)), (t if isinstance(t, tuple) else (t,))
+        assert [u.tolist() for u in r] == [u.tolist() for u in t]
+        assert [str(u.dtype) for u in r] == [str(u.dtype).replace("torch.", "") for u in t]

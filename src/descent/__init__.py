@@ -52,8 +52,8 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .errors import DescentError, DimensionError
+from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .grad_mode import inference_mode
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
@@ -141,6 +141,7 @@ from .ops.math import (
     trunc,
     xlogy,
 )
+from .ops.order import kthvalue, median, mode, msort, unique
 from .ops.reduce import (
     all,
     amax,
@@ -161,6 +162,7 @@ from .ops.reduce import (
     sum,
     var,
 )
+from .ops.scan import cummax, cummin, cumprod, logcumsumexp
 from .ops.selection import argsort, index_put, masked_select, nonzero, scatter, sort, topk
 from .ops.shape import (
     broadcast_to,

@@ -22,7 +22,9 @@ from . import (
     inplace,
     linalg,
     math,
+    order,
     reduce,
+    scan,
     selection,
     shape,
 )
@@ -54,7 +56,9 @@ tensor_methods.register_ops(
         inplace,
         linalg,
         math,
+        order,
         reduce,
+        scan,
         selection,
         shape,
     )  # fmt: skip

@@ -1,0 +1,154 @@
+"""Order statistics with PyTorch's names: kthvalue, median, mode, msort, unique.
+
+Like sort and topk (`selection.py`), each value is gathered from the input with
+`take_along_axis` at an index computed on the arrays, so the gradient goes to the element
+that was selected (PyTorch's rule for value-selecting reductions) and higher orders follow.
+Ties are broken as PyTorch does: by a stable sort for kthvalue and median (the earlier
+element), and for mode the smallest of the most frequent values, at its last position.
+`unique` returns data (no gradient), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from ._common import as_tensor, axis_arg
+from .indexing import take_along_axis
+from .selection import _dim, _order, sort
+from .shape import reshape, squeeze
+
+KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
+ModeResult = namedtuple("mode", ["values", "indices"])
+
+
+def _select(x: Tensor, idx, d: int, keepdim: bool, result):
+    """values = x gathered at idx (..., 1, ...) along d; both squeezed unless keepdim."""
+    idx = Tensor._wrap(idx)
+    values = take_along_axis(x, idx, d)
+    if not keepdim:
+        values, idx = squeeze(values, d), squeeze(idx, d)
+    return result(values, idx)
+
+
+def _zero_d(x: Tensor, dim, name, result):
+    _dim(x, dim, name)
+    return result(x * 1, Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
+
+
+def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
+    """The k-th smallest value along `dim` (k counts from 1) and its index (torch.kthvalue)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        if int(k) != 1:
+            raise IndexError(f"kthvalue: k ({k}) out of range for a 0-d tensor")
+        return _zero_d(x, dim, "kthvalue", KthvalueResult)
+    d = _dim(x, dim, "kthvalue")
+    n = x.shape[d]
+    if not 1 <= int(k) <= n:
+        raise IndexError(f"kthvalue: k ({k}) out of range for dimension {d} of size {n}")
+    xp = backend.get_array_module(x._data)
+    order = _order(x, d, False)  # stable: among equal values the earlier index
+    idx = xp.take(order, [int(k) - 1], axis=d)
+    return _select(x, idx, d, keepdim, KthvalueResult)
+
+
+def median(x, dim=None, keepdim: bool = False, *, axis=None):
+    """The lower median (PyTorch's: no averaging of the two middle values).
+
+    Without `dim`, a 0-d tensor (the median of all elements); with `dim`, `(values,
+    indices)`. A NaN makes the median NaN (its index where one is), as torch.median.
+    """
+    x = as_tensor(x)
+    dim = axis_arg(axis, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError("median() of an empty tensor is undefined (it has no elements)")
+        flat = reshape(x, -1)
+        m = median(flat, 0).values.detach()
+        # The gradient of the median of all elements is shared evenly by every element equal
+        # to it (PyTorch's deterministic subgradient): m + sum((x - m) * tie) / count has the
+        # value m exactly and that gradient.
+        tie = flat._data == m._data
+        if not tie.any():  # a NaN median: the NaNs share it
+            tie = backend.get_array_module(tie).isnan(flat._data)
+        w = Tensor._wrap((tie / tie.sum()).astype(flat._data.dtype))
+        return m + ((flat - m) * w).sum()
+    if x.ndim == 0:
+        return _zero_d(x, dim, "median", MedianResult)
+    d = _dim(x, dim, "median")
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
+    xp = backend.get_array_module(x._data)
+    order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
+    idx = xp.take(order, [(n - 1) // 2], axis=d)
+    a = x._data
+    if a.dtype.kind == "f":
+        nan = xp.isnan(a)
+        has_nan = nan.any(axis=d, keepdims=True)
+        idx = xp.where(has_nan, xp.argmax(nan, axis=d, keepdims=True), idx).astype(np.int64)
+    return _select(x, idx, d, keepdim, MedianResult)
+
+
+def mode(x, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along `dim` (the smallest among equally frequent ones) and the
+    index of its last occurrence (torch.mode)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return _zero_d(x, dim, "mode", ModeResult)
+    d = _dim(x, dim, "mode")
+    xp = backend.get_array_module(x._data)
+    a = xp.moveaxis(x._data, d, -1)  # (..., n)
+    n = a.shape[-1]
+    order = xp.argsort(a, axis=-1, kind="stable")
+    s = xp.take_along_axis(a, order, axis=-1)
+    # Runs of equal values in the sorted rows: each element's run spans [first, last] positions.
+    pos = xp.arange(n)
+    start = xp.ones(s.shape, dtype=bool)
+    start[..., 1:] = s[..., 1:] != s[..., :-1]
+    end = xp.ones(s.shape, dtype=bool)
+    end[..., :-1] = start[..., 1:]
+    first = xp.maximum.accumulate(xp.where(start, pos, 0), axis=-1)
+    last = xp.flip(xp.minimum.accumulate(xp.flip(xp.where(end, pos, n), -1), axis=-1), -1)
+    # The first element of the longest run is the smallest value among the most frequent ones
+    # (argmax takes the first maximum); its last occurrence in x is the largest original index
+    # within that run.
+    best = xp.argmax(last - first, axis=-1)[..., None]  # (..., 1): a position in the sorted row
+    in_run = first == xp.take_along_axis(first, best, axis=-1)
+    idx = xp.max(xp.where(in_run, order, -1), axis=-1, keepdims=True)  # (..., 1)
+    idx = xp.moveaxis(idx.astype(np.int64), -1, d)
+    return _select(x, idx, d, keepdim, ModeResult)
+
+
+def msort(x) -> Tensor:
+    """x sorted along its first dimension (torch.msort)."""
+    return sort(x, 0).values
+
+
+def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+           dim=None):  # fmt: skip
+    """The distinct values (sorted), with the inverse indices and counts on request
+    (torch.unique). Along `dim`, the distinct slices. Data only: no gradient."""
+    del sorted  # always sorted, which PyTorch allows for sorted=False too
+    x = as_tensor(x)
+    a = backend.as_numpy(x._data)
+    if dim is None:
+        out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts)
+    else:
+        d = _dim(x, dim, "unique")
+        out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=d)
+    if not isinstance(out, tuple):
+        out = (out,)
+    xp = backend.get_array_module(x._data)
+    res = [Tensor._wrap(xp.asarray(out[0]))]
+    for extra in out[1:]:
+        extra = np.asarray(extra, dtype=np.int64)
+        if dim is None and extra.shape != () and len(res) == 1 and return_inverse:
+            extra = extra.reshape(a.shape)  # the inverse has x's shape (PyTorch)
+        res.append(Tensor._wrap(xp.asarray(extra)))
+    return res[0] if len(res) == 1 else tuple(res)

@@ -1,0 +1,178 @@
+"""Cumulative ops along one dimension: cumprod, cummax / cummin, logcumsumexp (cumsum lives in
+reduce.py with the sums).
+
+cummax / cummin are compositions: their running-extreme indices are computed on the arrays
+(piecewise constant) and the values gathered with `take_along_axis`, so the gradient goes to
+the element each output copies, as in PyTorch. cumprod and logcumsumexp are ops of their own,
+with exact backward passes (cumprod with zeros in the input, logcumsumexp without overflow).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, axis_arg, normalize_axis
+from .elementwise import cast
+from .indexing import take_along_axis
+from .shape import reshape
+
+# torch.return_types.cummax / .cummin: `values, indices = x.cummax(0)`.
+CummaxResult = namedtuple("cummax", ["values", "indices"])
+CumminResult = namedtuple("cummin", ["values", "indices"])
+
+
+def _scan_axis(x: Tensor, dim, name: str) -> int:
+    if dim is None:
+        raise TypeError(f"{name}: pass the dimension to scan along (dim=)")
+    return normalize_axis(dim, x.ndim)[0]
+
+
+def _upper(xp, n):
+    """(n, n) bool: True where i <= j (output j depends on input i)."""
+    return xp.triu(xp.ones((n, n), dtype=bool))
+
+
+# ---------------------------------------------------------------------------------------------
+# cumprod
+
+
+class CumProd(Function):
+    """y_j = prod_{i<=j} x_i; dx_i = sum_{j>=i} gy_j prod_{k<=j, k!=i} x_k.
+
+    Without zeros that is rev_cumsum(gy * y)_i / x_i (O(n)). With a zero on the axis, the
+    products that leave x_i out are formed directly, as cumprods of x with x_i replaced by 1
+    (O(n^2) along the axis, no division), exact to every order."""
+
+    __slots__ = ("axis",)
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        return backend.get_array_module(x).cumprod(x, axis=self.axis)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        ax = self.axis
+        xd = x._data if ops.is_graph else x
+        if not (xd == 0).any():
+            g = gy * self.output(ops)
+            # sum over j >= i: a cumulative sum taken from the end
+            return ops.flip(ops.cumsum(ops.flip(g, ax), ax), ax) / x
+        xp = backend.get_array_module(xd)
+        n = xd.shape[ax]
+        eye = xp.eye(n, dtype=bool)  # (n_i, n_k): the element left out of row i
+        xs, gs = ops.swapaxes(x, ax, -1), ops.swapaxes(gy, ax, -1)  # (..., n)
+        # rows[..., i, k] = x_k, or 1 at k = i; its cumprod along k is prod_{k<=j, k!=i} x_k.
+        rows = ops.where(eye, 1, ops.expand_dims(xs, -2))  # (..., n_i, n_k)
+        if ops.is_graph:
+            others = cumprod(rows, -1)
+        else:
+            others = xp.cumprod(rows, axis=-1)
+        w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
+        return ops.swapaxes(w.sum(axis=-1), ax, -1)
+
+
+def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
+    """Cumulative product along `dim` (torch.cumprod); exact gradient with zeros."""
+    x = as_tensor(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    dim = axis_arg(axis, dim)
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself
+        normalize_axis(0 if dim is None else dim, 0)
+        return reshape(CumProd.apply(reshape(x, 1), axis=0), ())
+    return CumProd.apply(x, axis=_scan_axis(x, dim, "cumprod"))
+
+
+# ---------------------------------------------------------------------------------------------
+# cummax / cummin
+
+
+def _running_index(a, axis, is_min, xp):
+    """Index of the running maximum (minimum) along `axis`: the latest position holding it (ties
+    go to the later element, PyTorch's rule); NaN propagates and keeps its index."""
+    run = (xp.minimum if is_min else xp.maximum).accumulate(a, axis=axis)
+    shape = [1] * a.ndim
+    shape[axis] = a.shape[axis]
+    pos = xp.arange(a.shape[axis]).reshape(shape)
+    # PyTorch's scan: element j takes over when x_j >= the running max (<= for min) or is NaN;
+    # after a NaN the running value is NaN, which only another NaN takes over from.
+    new = a == run
+    if a.dtype.kind == "f":
+        nan = xp.isnan(a)
+        new = (new | nan) & ~(xp.logical_or.accumulate(nan, axis=axis) & ~nan)
+    return xp.maximum.accumulate(xp.where(new, pos, 0), axis=axis).astype(np.int64)
+
+
+def _cum_extreme(x, dim, is_min, result, name):
+    x = as_tensor(x)
+    if x.ndim == 0:
+        normalize_axis(dim, 0)
+        zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
+        return result(x * 1 if x._data.dtype.kind == "f" else x, zero)
+    ax = _scan_axis(x, dim, name)
+    xp = backend.get_array_module(x._data)
+    a = x._data if x._data.dtype != np.bool_ else x._data.astype(np.int8)
+    if x.shape[ax] == 0:
+        return result(x * 1, Tensor._wrap(xp.zeros(x.shape, np.int64)))
+    idx = Tensor._wrap(_running_index(a, ax, is_min, xp))
+    # The values are a gather: the gradient flows to the element each output copies.
+    return result(take_along_axis(x, idx, ax), idx)
+
+
+def cummax(x, dim=None, *, axis=None):
+    """Running maximum along `dim` and its indices (torch.cummax)."""
+    return _cum_extreme(x, axis_arg(axis, dim), False, CummaxResult, "cummax")
+
+
+def cummin(x, dim=None, *, axis=None):
+    """Running minimum along `dim` and its indices (torch.cummin)."""
+    return _cum_extreme(x, axis_arg(axis, dim), True, CumminResult, "cummin")
+
+
+# ---------------------------------------------------------------------------------------------
+# logcumsumexp
+
+
+class LogCumSumExp(Function):
+    """y_j = log sum_{i<=j} e^(x_i); dx_i = sum_{j>=i} gy_j e^(x_i - y_j).
+
+    For j >= i, y_j >= x_i, so every weight e^(x_i - y_j) lies in (0, 1]: computed directly over
+    the (i, j) pairs of the axis (O(n^2) along it), nothing overflows, with any range of x."""
+
+    __slots__ = ("axis",)
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        # logaddexp accumulated along the axis: exact, stable for any magnitudes.
+        return backend.get_array_module(x).logaddexp.accumulate(x, axis=self.axis)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        y = self.output(ops)
+        ax = self.axis
+        xs, ys, gs = (ops.swapaxes(t, ax, -1) for t in (x, y, gy))  # (..., n)
+        xp = backend.get_array_module(x._data if ops.is_graph else x)
+        n = x.shape[ax]
+        d = ops.expand_dims(xs, -1) - ops.expand_dims(ys, -2)  # (..., n_i, n_j): x_i - y_j
+        # Pairs j < i are masked to -inf before exp (weight 0, and a zero derivative too).
+        w = ops.exp(ops.where(_upper(xp, n), d, -np.inf))
+        return ops.swapaxes((w * ops.expand_dims(gs, -2)).sum(axis=-1), ax, -1)
+
+
+def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
+    """log(cumsum(exp(x))) along `dim`, computed stably (torch.logcumsumexp)."""
+    x = as_tensor(x)
+    dim = axis_arg(axis, dim)
+    if x._data.dtype.kind != "f":
+        x = cast(x, np.float32)
+    if x.ndim == 0:
+        normalize_axis(0 if dim is None else dim, 0)
+        return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0), ())
+    return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"))
