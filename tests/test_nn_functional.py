@@ -534,6 +534,41 @@ PUBLIC_SIGNATURES = {
     "tanh": "input",
 }
 
+# issue 13: the nn.functional additions, with PyTorch's parameter names and defaults
+PUBLIC_SIGNATURES.update(
+    {
+        "celu": "input alpha=1.0 inplace=False",
+        "ctc_loss": (
+            "log_probs targets input_lengths target_lengths blank=0 reduction='mean' "
+            "zero_infinity=False"
+        ),
+        "gaussian_nll_loss": "input target var full=False eps=1e-06 reduction='mean'",
+        "glu": "input dim=-1",
+        "hardshrink": "input lambd=0.5",
+        "hardsigmoid": "input inplace=False",
+        "hardswish": "input inplace=False",
+        "margin_ranking_loss": (
+            "input1 input2 target margin=0 size_average=None reduce=None reduction='mean'"
+        ),
+        "mish": "input inplace=False",
+        "pairwise_distance": "x1 x2 p=2.0 eps=1e-06 keepdim=False",
+        "poisson_nll_loss": (
+            "input target log_input=True full=False size_average=None eps=1e-08 reduce=None "
+            "reduction='mean'"
+        ),
+        "selu": "input inplace=False",
+        "softmin": "input dim=None _stacklevel=3 dtype=None",
+        "softshrink": "input lambd=0.5",
+        "softsign": "input",
+        "tanhshrink": "input",
+        "threshold": "input threshold value inplace=False",
+        "triplet_margin_loss": (
+            "anchor positive negative margin=1.0 p=2 eps=1e-06 swap=False size_average=None "
+            "reduce=None reduction='mean'"
+        ),
+    }
+)
+
 
 def _params(fn) -> str:
     parts = []

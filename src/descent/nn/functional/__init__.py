@@ -35,23 +35,29 @@ PyTorch's arguments onto them, so descent.ops never needs to import descent.nn.
 
 from . import (
     _activation,
+    _activation_extra,
     _attention,
     _conv,
+    _distance,
     _dropout,
     _embedding,
     _linear,
     _loss,
+    _loss_extra,
     _normalization,
     _padding,
     _pooling,
 )
 from ._activation import *  # noqa: F403
+from ._activation_extra import *  # noqa: F403
 from ._attention import *  # noqa: F403
 from ._conv import *  # noqa: F403
+from ._distance import *  # noqa: F403
 from ._dropout import *  # noqa: F403
 from ._embedding import *  # noqa: F403
 from ._linear import *  # noqa: F403
 from ._loss import *  # noqa: F403
+from ._loss_extra import *  # noqa: F403
 from ._normalization import *  # noqa: F403
 from ._padding import *  # noqa: F403
 from ._pooling import *  # noqa: F403
@@ -61,6 +67,7 @@ from ._pooling import *  # noqa: F403
 # as recorded before the split).
 __all__ = (
     _activation.__all__
+    + _activation_extra.__all__
     + _linear.__all__
     + _embedding.__all__
     + _dropout.__all__
@@ -70,4 +77,6 @@ __all__ = (
     + _conv.__all__
     + _pooling.__all__
     + _loss.__all__
+    + _loss_extra.__all__
+    + _distance.__all__
 )

@@ -13,7 +13,6 @@ import math
 from ...ops import activation as _act
 from ...ops import reduce as _red
 from ...ops._common import as_tensor
-from ...ops.elementwise import clamp
 from ...tensor import Tensor
 
 __all__ = [
@@ -26,8 +25,6 @@ __all__ = [
     "elu",
     "softplus",
     "logsigmoid",
-    "hardtanh",
-    "relu6",
     "softmax",
     "log_softmax",
 ]
@@ -76,16 +73,6 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def logsigmoid(input) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
     return -_act.softplus(-as_tensor(input), 1.0, math.inf)
-
-
-def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    """x clamped to [min_val, max_val]."""
-    return clamp(input, min_val, max_val)
-
-
-def relu6(input, inplace: bool = False) -> Tensor:
-    """x clamped to [0, 6]."""
-    return clamp(input, 0.0, 6.0)
 
 
 def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:

@@ -149,8 +149,15 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along `dim` (broadcasting)."""
+    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along `dim` (broadcasting).
+
+    As PyTorch, the clamp to eps changes the norms' values but not their derivative (ATen
+    clamps them in place under no_grad): below eps the gradient still differentiates ||x||.
+    """
     a, b = as_tensor(x1), as_tensor(x2)
-    na = clamp(_red.norm(a, axis=dim, keepdims=True), min=eps)
-    nb = clamp(_red.norm(b, axis=dim, keepdims=True), min=eps)
-    return ((a / na) * (b / nb)).sum(axis=dim)
+
+    def clamped_norm(x):
+        n = _red.norm(x, axis=dim, keepdims=True)
+        return n + (clamp(n, min=eps) - n).detach()  # value max(n, eps), derivative dn
+
+    return ((a / clamped_norm(a)) * (b / clamped_norm(b))).sum(axis=dim)

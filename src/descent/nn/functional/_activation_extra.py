@@ -1,0 +1,160 @@
+"""The rest of torch.nn.functional's activations: the hard (piecewise-linear) family, the shrink
+family, SELU/CELU/Mish, softsign, softmin and GLU.
+
+All are composites of descent ops (where, clamp, exp, softplus, tanh), so their gradients and
+second derivatives come from those ops. PyTorch's derivative conventions at the kinks are kept:
+the piecewise-linear functions (hardtanh, relu6, hardsigmoid, hardswish, softshrink,
+hardshrink, threshold) have the derivative of the outer piece AT each breakpoint, i.e. the
+slope of the middle piece only strictly inside it (PyTorch's `hardtanh_backward` tests
+`min < x < max`). `inplace=True` is accepted and ignored, as in `_activation`.
+"""
+
+from __future__ import annotations
+
+from ...ops import activation as _act
+from ...ops import reduce as _red
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.elementwise import abs as _abs
+from ...ops.elementwise import clamp, where
+from ...tensor import Tensor
+
+__all__ = [
+    "hardtanh",
+    "relu6",
+    "hardsigmoid",
+    "hardswish",
+    "selu",
+    "celu",
+    "mish",
+    "softsign",
+    "softmin",
+    "glu",
+    "tanhshrink",
+    "softshrink",
+    "hardshrink",
+    "threshold",
+]
+
+# SELU's constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14), to the
+# digits PyTorch uses.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _clip_strict(x: Tensor, lo: float, hi: float) -> Tensor:
+    """clamp(x, lo, hi) whose gradient is 1 only strictly inside (lo, hi), as PyTorch's
+    hardtanh (descent's clamp passes the gradient at the bounds too)."""
+    inside = (x > lo) & (x < hi)
+    # The clamped value is a constant where it is used: outside and at the bounds.
+    return where(inside, x, clamp(x, lo, hi).detach())
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]; derivative 1 strictly inside, 0 at and beyond the
+    bounds (PyTorch)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return _clip_strict(as_tensor(input), min_val, max_val)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:
+    """hardtanh(x, 0, 6): derivative 0 at x = 0 and at x = 6 (PyTorch)."""
+    return _clip_strict(as_tensor(input), 0.0, 6.0)
+
+
+def hardsigmoid(input, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, x/6 + 1/2 between (derivative 1/6 strictly
+    inside)."""
+    x = as_tensor(input)
+    return _clip_strict(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(input, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3): 0 for x <= -3, x for x >= 3,
+    x (x + 3) / 6 between; derivative 0 / 1 at -3 / 3 as PyTorch."""
+    x = as_tensor(input)
+    # The middle piece on x clipped to [-3, 3] (a constant outside), so that an infinite x
+    # cannot put inf * 0 = nan into the gradient of the branch `where` did not choose.
+    xc = _clip_strict(x, -3.0, 3.0)
+    mid = xc * (xc + 3.0) / 6.0
+    return where(x <= -3.0, x * 0.0, where(x >= 3.0, x, mid))
+
+
+def selu(input, inplace: bool = False) -> Tensor:
+    """scale * (x if x > 0 else alpha (e^x - 1)) with SELU's fixed alpha and scale."""
+    return _act.elu(as_tensor(input), _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha (e^(x/alpha) - 1) (Barron 2017), i.e. alpha * elu(x / alpha)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    return _act.elu(as_tensor(input) / alpha, 1.0) * alpha
+
+
+def mish(input, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x)) (Misra 2019)."""
+    x = as_tensor(input)
+    return x * _act.tanh(_act.softplus(x))
+
+
+def softsign(input) -> Tensor:
+    """x / (1 + |x|)."""
+    x = as_tensor(input)
+    return x / (_abs(x) + 1.0)
+
+
+def _softmax_dim(ndim: int) -> int:
+    """PyTorch's implicit dimension for softmax/softmin called without `dim` (legacy rule)."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x) along `dim` (PyTorch's implicit dim when None: 0 for 0-, 1- and 3-d
+    inputs, else 1)."""
+    x = as_tensor(input)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return _red.softmax(-x, axis=_softmax_dim(x.ndim) if dim is None else dim)
+
+
+def glu(input, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), where a and b are the two halves of the input along `dim`
+    (Dauphin et al. 2017)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("glu: does not support 0-d (scalar) tensors")
+    n = x.shape[dim]
+    if n % 2:
+        raise ValueError(
+            f"glu: halving dimension {dim} of {tuple(x.shape)} needs an even size, got {n}"
+        )
+    a, b = _shape.split(x, n // 2, axis=dim)
+    return a * _act.sigmoid(b)
+
+
+def tanhshrink(input) -> Tensor:
+    """x - tanh(x)."""
+    x = as_tensor(input)
+    return x - _act.tanh(x)
+
+
+def softshrink(input, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (derivative 0 at +-lambd)."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    x = as_tensor(input)
+    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, x * 0.0))
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0 (x * 0: a nan input stays nan, as in PyTorch)."""
+    x = as_tensor(input)
+    return where((x >= -lambd) & (x <= lambd), x * 0.0, x)  # nan stays nan
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else `value`."""
+    x = as_tensor(input)
+    return where(x <= threshold, value, x)  # nan stays nan, as PyTorch

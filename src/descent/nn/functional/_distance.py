@@ -1,0 +1,20 @@
+"""Distances between vectors: pairwise_distance (cosine_similarity lives with normalize in
+`_normalization`). Composites of descent ops."""
+
+from __future__ import annotations
+
+from ...ops import reduce as _red
+from ...ops._common import as_tensor
+from ...tensor import Tensor
+
+__all__ = ["pairwise_distance"]
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dimension (broadcasting), as PyTorch: the eps inside
+    the norm keeps the gradient finite where x1 == x2."""
+    a, b = as_tensor(x1), as_tensor(x2)
+    diff = a - b + eps
+    if diff.ndim == 0:
+        raise ValueError("pairwise_distance: expected at least 1-d inputs, got two 0-d tensors")
+    return _red.norm(diff, ord=p, axis=-1, keepdims=keepdim)

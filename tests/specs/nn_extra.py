@@ -1,0 +1,267 @@
+"""Specs of the nn.functional additions of issue 13: the remaining activations, distances,
+margin / likelihood / CTC losses, and the window, resampling and transposed-convolution ops.
+See tests/specs/__init__.py for the format. NumPy references are written from the
+definitions (direct loops or formulas), independently of descent's implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import descent.nn.functional as F
+
+from . import Spec
+
+SPECS: list[Spec] = []
+
+
+def add(**kw) -> None:
+    SPECS.append(Spec(**kw))
+
+
+def away_from(points, lo=-4.0, hi=4.0, gap=0.05, shape=(3, 5)):
+    """Uniform samples in [lo, hi] kept `gap` away from the kinks in `points`."""
+
+    def sampler(rng, dtype):
+        x = rng.uniform(lo, hi, size=shape)
+        for p in points:
+            near = np.abs(x - p) < gap
+            x = np.where(near, p + np.sign(x - p + 1e-12) * 2 * gap, x)
+        return [x]
+
+    return sampler
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+
+SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+np_softplus = np.logaddexp  # log(1 + e^x) = logaddexp(0, x)
+
+ACTS = [
+    # name, descent, numpy, torch, kinks, covers, second order
+    ("hardtanh", lambda x: F.hardtanh(x, -1.5, 2.0), lambda x: np.clip(x, -1.5, 2.0),
+     lambda x: TF.hardtanh(x, -1.5, 2.0), (-1.5, 2.0), ("Where",), False),
+    ("relu6", F.relu6, lambda x: np.clip(x, 0, 6), TF.relu6, (0.0, 6.0), ("Where",), False),
+    ("hardsigmoid", F.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1), TF.hardsigmoid,
+     (-3.0, 3.0), ("Where",), False),
+    ("hardswish", F.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6, TF.hardswish,
+     (-3.0, 3.0), ("Where",), True),
+    ("selu", F.selu, lambda x: SELU_S * np.where(x > 0, x, SELU_A * np.expm1(x)), TF.selu,
+     (0.0,), ("Elu",), True),
+    ("celu", lambda x: F.celu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
+     lambda x: TF.celu(x, 0.7), (0.0,), ("Elu",), True),
+    ("mish", F.mish, lambda x: x * np.tanh(np_softplus(0, x)), TF.mish, (), ("Softplus", "Tanh"),
+     True),
+    ("softsign", F.softsign, lambda x: x / (1 + np.abs(x)), TF.softsign, (0.0,), ("Abs",), True),
+    ("tanhshrink", F.tanhshrink, lambda x: x - np.tanh(x), TF.tanhshrink, (), ("Tanh",), True),
+    ("softshrink", lambda x: F.softshrink(x, 0.7),
+     lambda x: np.where(x > 0.7, x - 0.7, np.where(x < -0.7, x + 0.7, 0.0)),
+     lambda x: TF.softshrink(x, 0.7), (-0.7, 0.7), ("Where",), True),
+    ("hardshrink", F.hardshrink, lambda x: np.where(np.abs(x) > 0.5, x, 0.0), TF.hardshrink,
+     (-0.5, 0.5), ("Where",), True),
+    ("threshold", lambda x: F.threshold(x, 0.3, -2.0), lambda x: np.where(x > 0.3, x, -2.0),
+     lambda x: TF.threshold(x, 0.3, -2.0), (0.3,), ("Where",), True),
+    ("logsigmoid", F.logsigmoid, lambda x: -np_softplus(0, -x), TF.logsigmoid, (),
+     ("Softplus",), True),
+]  # fmt: skip
+
+for name, fn, ref, tfn, kinks, covers, second in ACTS:
+    add(name=f"act-{name}", fn=fn, ref=ref, torch_fn=tfn, shapes=[(3, 5)],
+        inputs=away_from(kinks, -8.0, 8.0), covers=covers, second_order=second)  # fmt: skip
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+add(
+    name="act-softmin",
+    fn=lambda x: F.softmin(x, dim=1),
+    ref=lambda x: np_softmax(-x, 1),
+    torch_fn=lambda x: TF.softmin(x, dim=1),
+    shapes=[(2, 4, 3)],
+    covers=("Softmax",),
+)
+add(
+    name="act-softmin-implicit-dim",
+    fn=lambda x: F.softmin(x),
+    ref=lambda x: np_softmax(-x, 0),
+    torch_fn=lambda x: TF.softmin(x),
+    shapes=[(2, 4, 3)],
+    covers=("Softmax",),
+)
+add(name="act-glu", fn=lambda x: F.glu(x, dim=1),
+    ref=lambda x: x[:, :3] / (1 + np.exp(-x[:, 3:])),
+    torch_fn=lambda x: TF.glu(x, dim=1), shapes=[(2, 6, 2)], covers=("Sigmoid",))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Distances and losses
+
+
+def np_pdist(a, b, p=2.0, eps=1e-6):
+    d = np.abs(a - b + eps)
+    return (d**p).sum(-1) ** (1 / p)
+
+
+add(
+    name="cosine_similarity",
+    fn=lambda a, b: F.cosine_similarity(a, b, dim=1),
+    ref=lambda a, b: (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1),
+    torch_fn=lambda a, b: TF.cosine_similarity(a, b, dim=1),
+    shapes=[(4, 3), (1, 3)],
+    covers=("Norm2",),
+)
+add(
+    name="pairwise_distance",
+    fn=lambda a, b: F.pairwise_distance(a, b),
+    ref=np_pdist,
+    torch_fn=lambda a, b: TF.pairwise_distance(a, b),
+    shapes=[(4, 3), (4, 3)],
+    covers=("Norm2",),
+)
+add(
+    name="pairwise_distance-p3-keepdim",
+    fn=lambda a, b: F.pairwise_distance(a, b, 3.0, 1e-3, True),
+    ref=lambda a, b: np_pdist(a, b, 3.0, 1e-3)[:, None],
+    torch_fn=lambda a, b: TF.pairwise_distance(a, b, 3.0, 1e-3, True),
+    shapes=[(4, 3), (3,)],
+    covers=("Abs",),
+)
+
+Y_RANK = np.array([1.0, -1.0, 1.0, -1.0, 1.0])
+add(name="margin_ranking_loss", fn=lambda a, b: F.margin_ranking_loss(a, b, Y_RANK, margin=0.3),
+    ref=lambda a, b: np.maximum(0, -Y_RANK * (a - b) + 0.3).mean(),
+    torch_fn=lambda a, b: TF.margin_ranking_loss(a, b, torch.tensor(Y_RANK, dtype=a.dtype), 0.3),
+    inputs=lambda rng, dt: [rng.uniform(-2, 2, 5), np.array([0.9, -0.5, 1.7, 0.2, -1.9])],
+    shapes=[(5,), (5,)], covers=("Clamp",), second_order=False)  # fmt: skip
+
+
+def np_triplet(a, p, n, margin=1.0, swap=False):
+    dp, dn = np_pdist(a, p), np_pdist(a, n)
+    if swap:
+        dn = np.minimum(dn, np_pdist(p, n))
+    return np.maximum(margin + dp - dn, 0)
+
+
+for swap in (False, True):
+    add(
+        name=f"triplet_margin_loss{'-swap' if swap else ''}",
+        fn=lambda a, p, n, s=swap: F.triplet_margin_loss(
+            a, p, n, margin=1.5, swap=s, reduction="none"
+        ),
+        ref=lambda a, p, n, s=swap: np_triplet(a, p, n, 1.5, s),
+        torch_fn=lambda a, p, n, s=swap: TF.triplet_margin_loss(
+            a, p, n, margin=1.5, swap=s, reduction="none"
+        ),
+        shapes=[(6, 3), (6, 3), (6, 3)],
+        covers=("Clamp", "Norm2"),
+        second_order=not swap,
+    )
+
+T_POIS = np.array([[0.0, 1.0, 2.0, 5.0], [3.0, 0.5, 7.0, 1.5]])
+add(name="poisson_nll_loss-log", fn=lambda x: F.poisson_nll_loss(x, T_POIS, full=True),
+    ref=lambda x: (np.exp(x) - T_POIS * x + np.where(
+        T_POIS > 1, T_POIS * np.log(np.maximum(T_POIS, 1)) - T_POIS
+        + 0.5 * np.log(2 * np.pi * np.maximum(T_POIS, 1)), 0)).mean(),
+    torch_fn=lambda x: TF.poisson_nll_loss(x, torch.tensor(T_POIS, dtype=x.dtype), full=True),
+    shapes=[(2, 4)], covers=("Exp",))  # fmt: skip
+add(name="poisson_nll_loss-rate", fn=lambda x: F.poisson_nll_loss(x, T_POIS, log_input=False,
+                                                                  reduction="sum"),
+    ref=lambda x: (x - T_POIS * np.log(x + 1e-8)).sum(),
+    torch_fn=lambda x: TF.poisson_nll_loss(x, torch.tensor(T_POIS, dtype=x.dtype),
+                                           log_input=False, reduction="sum"),
+    shapes=[(2, 4)], domain=(0.3, 3.0), covers=("Log",))  # fmt: skip
+
+
+def np_gnll(x, t, v, full=False):
+    v = np.maximum(v, 1e-6)
+    return 0.5 * (np.log(v) + (x - t) ** 2 / v) + (0.5 * np.log(2 * np.pi) if full else 0)
+
+
+add(
+    name="gaussian_nll_loss",
+    fn=lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=True),
+    ref=lambda x, t, v: np_gnll(x, t, v, True).mean(),
+    torch_fn=lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full=True),
+    shapes=[(3, 4), (3, 4), (3, 4)],
+    domain=[(-2, 2), (-2, 2), (0.2, 2)],
+    covers=("Log",),
+)
+add(
+    name="gaussian_nll_loss-per-sample-var",
+    fn=lambda x, t, v: F.gaussian_nll_loss(x, t, v, reduction="none"),
+    ref=lambda x, t, v: np_gnll(x, t, v[:, None]),
+    torch_fn=lambda x, t, v: TF.gaussian_nll_loss(x, t, v, reduction="none"),
+    shapes=[(3, 4), (3, 4), (3,)],
+    domain=[(-2, 2), (-2, 2), (0.2, 2)],
+    covers=("Log",),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# CTC
+
+
+def np_ctc(lp, targets, in_len, tg_len, blank=0):
+    """-log p(target | input) by the forward recursion in probability space (float64)."""
+    out = []
+    for b in range(lp.shape[1]):
+        lab = list(targets[b][: tg_len[b]])
+        ext = [blank]
+        for c in lab:
+            ext += [c, blank]
+        y = np.exp(lp[: in_len[b], b])
+        alpha = np.zeros(len(ext))
+        alpha[0] = y[0, ext[0]]
+        if len(ext) > 1:
+            alpha[1] = y[0, ext[1]]
+        for t in range(1, in_len[b]):
+            new = np.zeros_like(alpha)
+            for s in range(len(ext)):
+                a = alpha[s] + (alpha[s - 1] if s >= 1 else 0)
+                if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                    a += alpha[s - 2]
+                new[s] = a * y[t, ext[s]]
+            alpha = new
+        p = alpha[-1] + (alpha[-2] if len(ext) > 1 else 0)
+        out.append(-np.log(p))
+    return np.array(out)
+
+
+def np_log_softmax(x):
+    z = x - x.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+CTC_TG = np.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]])
+CTC_TL, CTC_IL = np.array([3, 2, 1]), np.array([7, 5, 4])
+CTC_TGT = torch.tensor(CTC_TG)
+CTC_TLT, CTC_ILT = torch.tensor(CTC_TL), torch.tensor(CTC_IL)
+for red in ("none", "mean", "sum"):
+    ref_red = {"none": lambda v: v, "sum": np.sum,
+               "mean": lambda v: (v / np.maximum(CTC_TL, 1)).mean()}[red]  # fmt: skip
+    add(name=f"ctc_loss-{red}",
+        fn=lambda x, r=red: F.ctc_loss(F.log_softmax(x, -1), CTC_TG, CTC_IL, CTC_TL, reduction=r),
+        ref=lambda x, f=ref_red: f(np_ctc(np_log_softmax(x), CTC_TG, CTC_IL, CTC_TL)),
+        torch_fn=lambda x, r=red: TF.ctc_loss(TF.log_softmax(x, -1), CTC_TGT, CTC_ILT, CTC_TLT,
+                                              reduction=r),
+        shapes=[(7, 3, 4)], covers=("LogSoftmax", "TakeAlongAxis", "Where"),
+        second_order=red == "sum")  # fmt: skip
+add(
+    name="ctc_loss-log-probs-direct-blank3",
+    fn=lambda lp: F.ctc_loss(
+        lp, np.array([1, 2, 2, 0, 1]), [6, 5], [3, 2], blank=3, reduction="none"
+    ),
+    ref=lambda lp: np_ctc(lp, np.array([[1, 2, 2], [0, 1, 0]]), [6, 5], [3, 2], blank=3),
+    torch_fn=None,
+    torch_reason="PyTorch's CTC gradient w.r.t. log_probs assumes a log_softmax "
+    "before it (adds exp(log_probs)); compared through log_softmax in the ctc_loss-* specs",
+    shapes=[(6, 2, 4)],
+    domain=(-3.0, -0.2),
+    covers=("TakeAlongAxis",),
+    second_order=False,
+)
