@@ -103,6 +103,13 @@ SETTINGS: dict[str, Setting] = {
             scope="tests",
         ),
         Setting(
+            "DESCENT_TEST_WORKER",
+            "internal: set by a DataLoader worker_init_fn in tests/compat/test_utils_data.py, "
+            "which checks that it reaches the worker",
+            scope="tests",
+            text="an integer",
+        ),
+        Setting(
             "DESCENT_BENCH_THREADS",
             "BLAS/torch threads for both libraries in `make bench` (default: one per core)",
             scope="benchmarks",
