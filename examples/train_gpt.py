@@ -18,7 +18,7 @@ from descent.optim import clip_grad_norm_
 from descent.optim.lr_scheduler import warmup_cosine_lr
 
 # -- the recipe: nanoGPT's "baby GPT" (config/train_shakespeare_char.py, CPU settings) ------------
-DATA = os.environ.get("DESCENT_DATA", "shakespeare")  # a path, 'shakespeare' or 'python'
+DATA = descent.settings.data_path() or "shakespeare"  # $DESCENT_DATA, a path, 'python'
 SEED = 1337
 N_LAYER, N_HEAD, N_EMBD, BLOCK_SIZE, DROPOUT = 4, 4, 128, 64, 0.0
 BATCH_SIZE = 12
@@ -27,6 +27,9 @@ LEARNING_RATE, MIN_LR, WARMUP_ITERS, LR_DECAY_ITERS = 1e-3, 1e-4, 100, 2000
 WEIGHT_DECAY, BETAS, GRAD_CLIP = 0.1, (0.9, 0.99), 1.0
 EVAL_INTERVAL, EVAL_ITERS = 250, 20
 OUT = "out/example-gpt.safetensors"
+
+# This script owns its process: keep a step's freed temporaries on the heap (docs/settings.md).
+descent.backend.tune_malloc()
 
 # -- data: characters -> ids; the first 90% train, the rest validation ----------------------------
 descent.manual_seed(SEED)
