@@ -80,3 +80,26 @@ def test_speedrun_config_errors(corpus, tmp_path):
         _config(corpus, tmp_path, n_embd=18, n_head=6).validate()
     with pytest.raises(ConfigError, match="muon_lr"):
         _config(corpus, tmp_path, muon_lr=-1.0).validate()
+
+
+def test_speedrun_cpu_preset(corpus, tmp_path):
+    """The preset: baby-gpt's shape and batch, every option on, Muon; it validates and trains
+    (a few steps on a tiny corpus here; the measured figures are in docs/speedrun.md)."""
+    from descent.models import PRESETS
+
+    p = PRESETS["speedrun-cpu"]
+    baby = PRESETS["baby-gpt"]
+    for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout"):
+        assert p[key] == baby[key], key
+    assert p["optimizer"] == "muon" and p["rope"] and p["qk_norm"] and p["relu2"]
+    assert p["zero_init_proj"] and not p["tie_weights"] and p["logit_softcap"] > 0
+    assert p["lr_decay_iters"] == p["max_iters"] < baby["max_iters"]
+    cfg = TrainConfig.from_preset(
+        "speedrun-cpu", data=str(corpus), out_dir=str(tmp_path), block_size=16, max_iters=5,
+        lr_decay_iters=5, eval_interval=5, eval_iters=1, progress=False, sample_tokens=0,
+    )  # fmt: skip
+    cfg.validate()
+    trainer = Trainer(cfg)
+    assert isinstance(trainer.optimizer, MuonWithAdamW)
+    trainer.train()
+    assert trainer.step == 5
