@@ -463,6 +463,36 @@ IDIOMS = [
     "x.T @ x",
     "x.item()",
     "len(torch.zeros(0))",
+    # -- modules and optimizers: names and conventions -------------------------------------------
+    "list(nn.LSTM(3, 4, num_layers=2).state_dict())",
+    "list(nn.GRU(3, 4).state_dict())",
+    "list(nn.BatchNorm1d(3).state_dict())",
+    "list(nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1)).state_dict())",
+    "[o.shape for o in nn.LSTM(3, 4, batch_first=True)(torch.zeros(2, 5, 3))[1]]",
+    "nn.LSTM(3, 4, batch_first=True)(torch.zeros(2, 5, 3))[0].shape",
+    "nn.GRU(3, 4, bidirectional=True)(torch.zeros(5, 2, 3))[0].shape",
+    "nn.Conv2d(1, 2, 3)(torch.zeros(1, 1, 5, 5)).shape",
+    "nn.Conv2d(1, 2, 3, padding=1, stride=2)(torch.zeros(1, 1, 5, 5)).shape",
+    "nn.MaxPool2d(2)(torch.zeros(1, 1, 4, 4)).shape",
+    "nn.BatchNorm1d(3)(x).shape",
+    "len(nn.ModuleList([nn.Linear(1, 1), nn.ReLU()]))",
+    "nn.Linear(3, 2).to(torch.float64).weight.dtype",
+    "nn.Linear(3, 2).double().weight.dtype",
+    "m = nn.Linear(3, 2)\nm(x).sum().backward()\nm.zero_grad()\nout = m.weight.grad is None",
+    "m = nn.Linear(3, 2)\nopt = optim.SGD(m.parameters(), lr=0.1)\n"
+    "m(x).sum().backward()\nopt.zero_grad()\nout = m.weight.grad is None",
+    "opt = optim.Adam([w], lr=0.1)\n(w * v).sum().backward()\nopt.step()\n"
+    "out = sorted(opt.state_dict()['state'][0])",
+    "opt = optim.Adam([w], lr=0.1); out = sorted(opt.state_dict()['param_groups'][0])[:6]",
+    "opt = optim.AdamW([w]); out = opt.param_groups[0]['weight_decay']",
+    "m = nn.Linear(3, 2); out = str(m.load_state_dict(m.state_dict()))",
+    "m = nn.Linear(3, 2); r = m.load_state_dict(m.state_dict())\n"
+    "out = (r.missing_keys, r.unexpected_keys)",
+    "sum(1 for _ in nn.Sequential(nn.Linear(3, 2), nn.ReLU()).modules())",
+    "[n for n, _ in nn.Sequential(nn.Linear(3, 2), nn.ReLU()).named_children()]",
+    "m = nn.Linear(3, 2); m.requires_grad_(False); out = m.weight.requires_grad",
+    "nn.Linear(3, 2, bias=False).bias is None",
+    "type(nn.Linear(3, 2).weight).__name__",
     # -- the environment ---------------------------------------------------------------------------
     "torch.cuda.is_available() in (True, False)",
     "torch.backends.mps.is_available()",
@@ -473,9 +503,7 @@ IDIOMS = [
 ]
 
 # Idioms descent does not answer like PyTorch yet: what is missing (the test is a strict xfail).
-XFAIL: dict[str, str] = {
-    "x.repeat_interleave(2)": "Tensor.repeat_interleave is missing",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _dtype_name(dt) -> str:
