@@ -418,34 +418,32 @@ def run_backward(
     ndarray = np.ndarray
     heappop, heappush = heapq.heappop, heapq.heappush
     backward_hooks = _backward_hooks
-    # The seeds enter through the same delivery step as every other gradient: as the result
-    # of a first round that has no node (so nothing to unbroadcast and nothing to release).
-    node, ops = None, None
-    parents = [_parent(r) for r in roots]
-    gxs = root_grads
-    shapes = [g.shape for g in root_grads]
+
+    def deliver(node, parent, gx, shape, ops) -> None:
+        """The ONE delivery: unbroadcast gx to its input's shape and add it to what `parent`
+        (a node or a leaf tensor) has received this pass. A function, not inlined: calling it
+        costs less than zipping a one-input node's 1-tuples."""
+        if gx.shape != shape:
+            gx = _sum_to_checked(node, gx, shape, ops)  # the one unbroadcast
+        # Accumulate out of place (`prev + gx`, never `+=`): gx may be an array that another
+        # gradient or a saved value shares.
+        if isinstance(parent, Function):
+            prev = grads.get(parent)
+            if prev is None:
+                grads[parent] = gx
+                heappush(heap, (-parent.index, parent))  # its first gradient: queue it
+            else:
+                grads[parent] = prev + gx
+        else:
+            prev = leaf_grads.get(parent)
+            leaf_grads[parent] = gx if prev is None else prev + gx
+
     try:
-        while True:
-            # Deliver each gradient to its target (a node or a leaf tensor): the ONE delivery.
-            for parent, gx, shape in zip(parents, gxs, shapes):
-                if parent is None or gx is None:
-                    continue
-                if gx.shape != shape:
-                    gx = _sum_to_checked(node, gx, shape, ops)  # the one unbroadcast
-                # Accumulate out of place (`prev + gx`, never `+=`): gx may be an array that
-                # another gradient or a saved value shares.
-                if isinstance(parent, Function):
-                    prev = grads.get(parent)
-                    if prev is None:
-                        grads[parent] = gx
-                        heappush(heap, (-parent.index, parent))  # first gradient: queue it
-                    else:
-                        grads[parent] = prev + gx
-                else:
-                    prev = leaf_grads.get(parent)
-                    leaf_grads[parent] = gx if prev is None else prev + gx
-            if not heap:
-                break
+        for root, g in zip(roots, root_grads):  # the seeds: delivered like any gradient
+            target = _parent(root)
+            if target is not None:
+                deliver(None, target, g, g.shape, None)
+        while heap:
             node = heappop(heap)[1]
             # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
@@ -461,9 +459,12 @@ def run_backward(
             if saved is not None:
                 if saved is _FREED:
                     raise RuntimeError(node._freed_message())
-                for t, v in zip(saved, node.versions):
-                    if t._version != v:
-                        raise RuntimeError(_modified_message(node, t, v))
+                versions = node.versions
+                # One comparison for the common one-input case; zip only for more inputs.
+                if saved[0]._version != versions[0] or len(saved) > 1:
+                    for t, v in zip(saved, versions):
+                        if t._version != v:
+                            raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
                     raise RuntimeError(
@@ -488,14 +489,19 @@ def run_backward(
                 node.out_data = None
                 for name in node.saved_slots:
                     setattr(node, name, None)
-            if type(gxs) is not tuple:
-                gxs = (gxs,)  # a one-input op may return its gradient bare
-            parents, shapes = node.parents, node.in_shapes
+            parents = node.parents
+            if type(gxs) is not tuple:  # one input (most ops) may return its gradient bare
+                if len(parents) != 1:
+                    raise _count_error(node, 1)
+                parent = parents[0]
+                if parent is not None and gxs is not None:
+                    deliver(node, parent, gxs, node.in_shapes[0], ops)
+                continue
             if len(gxs) != len(parents):
-                raise RuntimeError(
-                    f"internal error in '{node.name}'.backward: returned {len(gxs)} gradients "
-                    f"for {len(parents)} inputs with shapes {node.in_shapes}"
-                )
+                raise _count_error(node, len(gxs))
+            for parent, gx, shape in zip(parents, gxs, node.in_shapes):
+                if parent is not None and gx is not None:
+                    deliver(node, parent, gx, shape, ops)
     finally:
         _state.enabled = prev_mode
 
@@ -540,6 +546,13 @@ def _sum_to_checked(node, gx, shape, ops):
             f"'{node.name}'.backward produced a gradient of shape {tuple(gx.shape)} for an input "
             f"of shape {shape}"
         ) from None
+
+
+def _count_error(node, n: int) -> RuntimeError:
+    return RuntimeError(
+        f"internal error in '{node.name}'.backward: returned {n} gradients for "
+        f"{len(node.parents)} inputs with shapes {node.in_shapes}"
+    )
 
 
 def _modified_message(node, t, v) -> str:
