@@ -537,11 +537,28 @@ PUBLIC_SIGNATURES = {
 # issue 13: the nn.functional additions, with PyTorch's parameter names and defaults
 PUBLIC_SIGNATURES.update(
     {
+        "adaptive_max_pool1d": "input output_size return_indices=False",
+        "adaptive_max_pool2d": "input output_size return_indices=False",
+        "avg_pool3d": (
+            "input kernel_size stride=None padding=0 ceil_mode=False count_include_pad=True "
+            "divisor_override=None"
+        ),
         "celu": "input alpha=1.0 inplace=False",
+        "conv3d": "input weight bias=None stride=1 padding=0 dilation=1 groups=1",
+        "conv_transpose1d": (
+            "input weight bias=None stride=1 padding=0 output_padding=0 groups=1 dilation=1"
+        ),
+        "conv_transpose2d": (
+            "input weight bias=None stride=1 padding=0 output_padding=0 groups=1 dilation=1"
+        ),
+        "conv_transpose3d": (
+            "input weight bias=None stride=1 padding=0 output_padding=0 groups=1 dilation=1"
+        ),
         "ctc_loss": (
             "log_probs targets input_lengths target_lengths blank=0 reduction='mean' "
             "zero_infinity=False"
         ),
+        "fold": "input output_size kernel_size dilation=1 padding=0 stride=1",
         "gaussian_nll_loss": "input target var full=False eps=1e-06 reduction='mean'",
         "glu": "input dim=-1",
         "hardshrink": "input lambd=0.5",
@@ -550,6 +567,13 @@ PUBLIC_SIGNATURES.update(
         "margin_ranking_loss": (
             "input1 input2 target margin=0 size_average=None reduce=None reduction='mean'"
         ),
+        "max_pool3d": (
+            "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False "
+            "return_indices=False"
+        ),
+        "max_unpool1d": "input indices kernel_size stride=None padding=0 output_size=None",
+        "max_unpool2d": "input indices kernel_size stride=None padding=0 output_size=None",
+        "max_unpool3d": "input indices kernel_size stride=None padding=0 output_size=None",
         "mish": "input inplace=False",
         "pairwise_distance": "x1 x2 p=2.0 eps=1e-06 keepdim=False",
         "poisson_nll_loss": (
@@ -566,6 +590,7 @@ PUBLIC_SIGNATURES.update(
             "anchor positive negative margin=1.0 p=2 eps=1e-06 swap=False size_average=None "
             "reduce=None reduction='mean'"
         ),
+        "unfold": "input kernel_size dilation=1 padding=0 stride=1",
     }
 )
 

@@ -265,3 +265,192 @@ add(
     covers=("TakeAlongAxis",),
     second_order=False,
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutions in 1-3 dimensions, transposed convolutions, unfold/fold, 3-D and adaptive pools
+
+from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
+
+
+def np_conv_nd(x, w, b=None, s=None, p=None, d=None, groups=1):
+    """Direct nd cross-correlation: every window by sliding_window_view, einsum per group."""
+    nd = x.ndim - 2
+    s, p, d = s or (1,) * nd, p or (0,) * nd, d or (1,) * nd
+    x = np.pad(x, ((0, 0), (0, 0)) + tuple((pi, pi) for pi in p))
+    k = w.shape[2:]
+    ext = tuple(di * (ki - 1) + 1 for di, ki in zip(d, k))
+    win = sliding_window_view(x, ext, axis=tuple(range(2, 2 + nd)))
+    win = win[(slice(None), slice(None), *(slice(None, None, si) for si in s),
+               *(slice(None, None, di) for di in d))]  # fmt: skip
+    cg, og = w.shape[1], w.shape[0] // groups
+    letters = "xyz"[:nd]
+    kl = "ijk"[:nd]
+    sub = f"nc{letters}{kl},oc{kl}->no{letters}"
+    y = np.concatenate([np.einsum(sub, win[:, g * cg : (g + 1) * cg], w[g * og : (g + 1) * og])
+                        for g in range(groups)], axis=1)  # fmt: skip
+    return y if b is None else y + b.reshape((1, -1) + (1,) * nd)
+
+
+def np_conv_transpose(x, w, b=None, s=None, p=None, op=None, groups=1, d=None):
+    """Transposed convolution by its definition: every input value scatters value * kernel
+    into the output, at stride s and dilation d; then padding is cut from both ends."""
+    nd = x.ndim - 2
+    s, p, d, op = s or (1,) * nd, p or (0,) * nd, d or (1,) * nd, op or (0,) * nd
+    n, cin, *sz = x.shape
+    og, k = w.shape[1], w.shape[2:]
+    full = [(a - 1) * si + di * (ki - 1) + 1 + oi for a, si, di, ki, oi in zip(sz, s, d, k, op)]
+    out = np.zeros((n, og * groups, *full))
+    cg = cin // groups
+    for g in range(groups):
+        xg, wg = x[:, g * cg : (g + 1) * cg], w[g * cg : (g + 1) * cg]
+        for offs in np.ndindex(*k):
+            sl = tuple(slice(o * di, o * di + si * (a - 1) + 1, si)
+                       for o, di, si, a in zip(offs, d, s, sz))  # fmt: skip
+            contrib = np.einsum("nc...,co->no...", xg, wg[(slice(None), slice(None), *offs)])
+            out[(slice(None), slice(g * og, (g + 1) * og), *sl)] += contrib
+    out = out[(slice(None), slice(None), *(slice(pi, f - pi) for pi, f in zip(p, full)))]
+    return out if b is None else out + b.reshape((1, -1) + (1,) * nd)
+
+
+def np_unfold(x, k, d, p, s):
+    x = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    n, c, h, w = x.shape
+    oh, ow = (h - d[0] * (k[0] - 1) - 1) // s[0] + 1, (w - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    out = np.zeros((n, c, k[0], k[1], oh, ow))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            for r in range(oh):
+                for q in range(ow):
+                    out[:, :, i, j, r, q] = x[:, :, r * s[0] + i * d[0], q * s[1] + j * d[1]]
+    return out.reshape(n, c * k[0] * k[1], oh * ow)
+
+
+def np_fold(cols, size, k, d, p, s):
+    n = cols.shape[0]
+    c = cols.shape[1] // (k[0] * k[1])
+    h, w = size[0] + 2 * p[0], size[1] + 2 * p[1]
+    oh, ow = (h - d[0] * (k[0] - 1) - 1) // s[0] + 1, (w - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    cols = cols.reshape(n, c, k[0], k[1], oh, ow)
+    out = np.zeros((n, c, h, w))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            for r in range(oh):
+                for q in range(ow):
+                    out[:, :, r * s[0] + i * d[0], q * s[1] + j * d[1]] += cols[:, :, i, j, r, q]
+    return out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
+
+
+def np_pool_nd(x, k, s, p, kind="max", d=None):
+    nd = x.ndim - 2
+    d = d or (1,) * nd
+    fill = -np.inf if kind == "max" else 0.0
+    x = np.pad(x, ((0, 0), (0, 0)) + tuple((pi, pi) for pi in p), constant_values=fill)
+    ext = tuple(di * (ki - 1) + 1 for di, ki in zip(d, k))
+    win = sliding_window_view(x, ext, axis=tuple(range(2, 2 + nd)))
+    win = win[(slice(None), slice(None), *(slice(None, None, si) for si in s),
+               *(slice(None, None, di) for di in d))]  # fmt: skip
+    axes = tuple(range(-nd, 0))
+    return win.max(axis=axes) if kind == "max" else win.mean(axis=axes)
+
+
+def np_adaptive_max(x, out):
+    sizes = x.shape[2:]
+    y = np.zeros(x.shape[:2] + tuple(out))
+    for cell in np.ndindex(*out):
+        sl = tuple(slice((i * sz) // o, -((-(i + 1) * sz) // o)) for i, sz, o in zip(cell, sizes, out))
+        y[(slice(None), slice(None), *cell)] = x[(slice(None), slice(None), *sl)].max(
+            axis=tuple(range(2, x.ndim)))
+    return y
+
+
+def distinct(shape, scale=0.3):
+    """Values all different (no ties inside a pooling window)."""
+
+    def sampler(rng, dtype):
+        n = int(np.prod(shape))
+        return [((rng.permutation(n) - n / 2) * scale / n * 8).reshape(shape)]
+
+    return sampler
+
+
+add(name="conv3d", fn=lambda x, w, b: F.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
+    ref=lambda x, w, b: np_conv_nd(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
+    torch_fn=lambda x, w, b: TF.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
+    shapes=[(1, 4, 4, 4, 3), (2, 2, 2, 2, 2), (2,)], covers=("Im2ColNd",))
+add(name="conv3d-same", fn=lambda x, w: F.conv3d(x, w, padding="same"),
+    ref=lambda x, w: np_conv_nd(np.pad(x, ((0, 0), (0, 0), (0, 1), (1, 1), (0, 1))), w),
+    torch_fn=lambda x, w: TF.conv3d(x, w, padding="same"),
+    shapes=[(1, 1, 3, 3, 3), (2, 1, 2, 3, 2)], covers=("Im2ColNd", "Pad"), second_order=False)
+add(name="conv_transpose1d", fn=lambda x, w, b: F.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
+    ref=lambda x, w, b: np_conv_transpose(x, w, b, (3,), (1,), (2,), 2, (2,)),
+    torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
+    shapes=[(2, 4, 3), (4, 2, 3), (4,)], covers=("Col2ImNd",))
+add(name="conv_transpose2d", fn=lambda x, w, b: F.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
+    ref=lambda x, w, b: np_conv_transpose(x, w, b, (2, 1), (1, 0), (1, 0)),
+    torch_fn=lambda x, w, b: TF.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
+    shapes=[(1, 3, 3, 3), (3, 2, 3, 2), (2,)], covers=("Col2ImNd",))
+add(name="conv_transpose2d-dilated-output_padding",
+    fn=lambda x, w: F.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2),
+    ref=lambda x, w: np_conv_transpose(x, w, None, (1, 1), (0, 0), (1, 1), 1, (2, 2)),
+    torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2),
+    shapes=[(1, 2, 3, 2), (2, 1, 2, 2)], covers=("Col2ImNd", "Pad"), second_order=False)
+add(name="conv_transpose3d", fn=lambda x, w, b: F.conv_transpose3d(x, w, b, 2, 1, 1, 2),
+    ref=lambda x, w, b: np_conv_transpose(x, w, b, (2,) * 3, (1,) * 3, (1,) * 3, 2),
+    torch_fn=lambda x, w, b: TF.conv_transpose3d(x, w, b, 2, 1, 1, 2),
+    shapes=[(1, 2, 2, 2, 2), (2, 1, 2, 3, 2), (2,)], covers=("Col2ImNd",))
+add(name="F.unfold", fn=lambda x: F.unfold(x, (2, 3), (1, 2), 1, (2, 1)),
+    ref=lambda x: np_unfold(x, (2, 3), (1, 2), (1, 1), (2, 1)),
+    torch_fn=lambda x: TF.unfold(x, (2, 3), (1, 2), 1, (2, 1)), shapes=[(2, 2, 4, 5)],
+    covers=("Im2ColNd",))
+add(name="F.fold", fn=lambda x: F.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)),
+    ref=lambda x: np_fold(x, (4, 5), (2, 3), (1, 2), (1, 1), (2, 1)),
+    torch_fn=lambda x: TF.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)), shapes=[(2, 12, 9)],
+    covers=("Col2ImNd",))
+add(name="max_pool3d", fn=lambda x: F.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
+    ref=lambda x: np_pool_nd(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), d=(1, 1, 2)),
+    torch_fn=lambda x: TF.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
+    shapes=[(1, 2, 3, 4, 4)], inputs=distinct((1, 2, 3, 4, 4)), covers=("TakeAlongAxis",))
+add(name="avg_pool3d", fn=lambda x: F.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
+    ref=lambda x: np_pool_nd(x, (2, 2, 3), (1, 2, 2), (1, 0, 1), "avg"),
+    torch_fn=lambda x: TF.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
+    shapes=[(1, 2, 3, 4, 4)], covers=("Im2ColNd",))
+add(name="avg_pool3d-ceil-exclude-pad",
+    fn=lambda x: F.avg_pool3d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
+    ref=lambda x: np_ceil_avg3(x),
+    torch_fn=lambda x: TF.avg_pool3d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
+    shapes=[(1, 1, 3, 4, 3)], covers=("Im2ColNd",), second_order=False)
+
+
+def np_ceil_avg3(x):
+    """avg_pool3d(k=2, s=2, p=1, ceil_mode, count_include_pad=False) by its definition: the
+    mean of the real cells of each window (windows start at -1, 1, 3, ...)."""
+    n, c, *sz = x.shape
+    outs = [-(-(a + 2 - 2) // 2) + 1 for a in sz]
+    outs = [o - 1 if (o - 1) * 2 >= a + 1 else o for o, a in zip(outs, sz)]
+    y = np.zeros((n, c, *outs))
+    for cell in np.ndindex(*outs):
+        sl = tuple(slice(max(o * 2 - 1, 0), min(o * 2 + 1, a)) for o, a in zip(cell, sz))
+        y[(slice(None), slice(None), *cell)] = x[(slice(None), slice(None), *sl)].mean(
+            axis=(2, 3, 4))
+    return y
+
+
+UNPOOL_IDX = np.array([[[[0, 3], [9, 14]], [[5, 6], [8, 11]]]])  # into a (4, 4) plane
+add(name="max_unpool2d", fn=lambda x: F.max_unpool2d(x, UNPOOL_IDX, 2),
+    ref=lambda x: np_unpool(x, UNPOOL_IDX, (4, 4)),
+    torch_fn=lambda x: TF.max_unpool2d(x, torch.tensor(UNPOOL_IDX), 2),
+    shapes=[(1, 2, 2, 2)], covers=("ScatterAdd",))
+
+
+def np_unpool(x, idx, out):
+    n, c = x.shape[:2]
+    y = np.zeros((n, c, int(np.prod(out))))
+    np.put_along_axis(y, idx.reshape(n, c, -1), x.reshape(n, c, -1), axis=2)
+    return y.reshape(n, c, *out)
+
+
+add(name="adaptive_max_pool2d", fn=lambda x: F.adaptive_max_pool2d(x, (3, 2)),
+    ref=lambda x: np_adaptive_max(x, (3, 2)),
+    torch_fn=lambda x: TF.adaptive_max_pool2d(x, (3, 2)), shapes=[(2, 2, 5, 5)],
+    inputs=distinct((2, 2, 5, 5)), covers=("TakeAlongAxis",))

@@ -38,6 +38,7 @@ from . import (
     _activation_extra,
     _attention,
     _conv,
+    _conv_extra,
     _distance,
     _dropout,
     _embedding,
@@ -47,11 +48,13 @@ from . import (
     _normalization,
     _padding,
     _pooling,
+    _pooling_extra,
 )
 from ._activation import *  # noqa: F403
 from ._activation_extra import *  # noqa: F403
 from ._attention import *  # noqa: F403
 from ._conv import *  # noqa: F403
+from ._conv_extra import *  # noqa: F403
 from ._distance import *  # noqa: F403
 from ._dropout import *  # noqa: F403
 from ._embedding import *  # noqa: F403
@@ -61,6 +64,7 @@ from ._loss_extra import *  # noqa: F403
 from ._normalization import *  # noqa: F403
 from ._padding import *  # noqa: F403
 from ._pooling import *  # noqa: F403
+from ._pooling_extra import *  # noqa: F403
 
 # Each name is listed once, in the `__all__` of the file that defines it; the package's list is
 # their union (a test checks there are no duplicates and that the set matches PyTorch's names
@@ -75,7 +79,9 @@ __all__ = (
     + _attention.__all__
     + _normalization.__all__
     + _conv.__all__
+    + _conv_extra.__all__
     + _pooling.__all__
+    + _pooling_extra.__all__
     + _loss.__all__
     + _loss_extra.__all__
     + _distance.__all__

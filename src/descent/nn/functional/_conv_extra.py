@@ -1,0 +1,218 @@
+"""conv3d, the transposed convolutions (1-, 2- and 3-D), and unfold / fold.
+
+All are built on the N-d window pair of `descent.ops.window` (Im2ColNd and its adjoint
+Col2ImNd) and one batched matrix product per call:
+
+* convolution: Y_g = W_g @ im2col(x)_g for each group g;
+* transposed convolution (the gradient of a convolution with respect to its input):
+  x_out = col2im(W_g^T @ X_g), the convolution's adjoint, so its output size is
+  (S - 1) s - 2 p + d (k - 1) + output_padding + 1 per spatial dimension;
+* unfold = im2col laid out as (N, C * prod(k), L); fold = its adjoint, col2im.
+
+Gradients of every order come from those ops (no backward is written here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.window import col2im, im2col, window_out_size
+from ...tensor import Tensor
+from ._inputs import float_tensor, int_tuple
+from ._padding import pad
+
+__all__ = [
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "unfold",
+    "fold",
+]
+
+
+def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
+    """(C, *S) -> (1, C, *S) and True (unbatched), or x as it is for (N, C, *S)."""
+    if x.ndim == nd + 1:
+        return _shape.unsqueeze(x, 0), True
+    if x.ndim != nd + 2:
+        raise ValueError(
+            f"{op}: expected a {nd + 2}-d (N, C, {nd} spatial) or {nd + 1}-d unbatched input, "
+            f"got {tuple(x.shape)}"
+        )
+    return x, False
+
+
+def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: str) -> Tensor:
+    """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions."""
+    x, unbatched = _batched(float_tensor(x, op), nd, op)
+    w = as_tensor(w)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
+                         f"{tuple(w.shape)}")  # fmt: skip
+    n, c = x.shape[:2]
+    o, cg, *k = w.shape
+    if groups < 1 or c % groups or o % groups or cg != c // groups:
+        raise ValueError(
+            f"{op}: input {tuple(x.shape)} has {c} channels, weight {tuple(w.shape)}, "
+            f"groups={groups}: need weight.shape[1] == C/groups and O divisible by groups"
+        )
+    s = int_tuple(stride, nd, "stride", op)
+    d = int_tuple(dilation, nd, "dilation", op)
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0,) * nd
+        elif padding == "same":
+            if any(si != 1 for si in s):
+                raise ValueError(f"{op}: padding='same' needs stride 1, as in PyTorch")
+            # Total padding d (k - 1) per dimension; an odd total puts the extra cell after.
+            tot = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
+            widths = []
+            for t in reversed(tot):
+                widths += [t // 2, t - t // 2]
+            x = pad(x, tuple(widths))
+            p = (0,) * nd
+        else:
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', "
+                             f"got {padding!r}")  # fmt: skip
+    else:
+        p = int_tuple(padding, nd, "padding", op)
+    sizes = x.shape[2:]
+    out = [window_out_size(sz, *g) for sz, g in zip(sizes, zip(k, s, d, p), strict=True)]
+    if any(v < 1 for v in out):
+        raise ValueError(
+            f"{op}: kernel {tuple(k)} (dilation {d}) is larger than the padded input "
+            f"{tuple(sz + 2 * pi for sz, pi in zip(sizes, p))}"
+        )
+    cols = im2col(x, (tuple(k), s, d, p))  # (C, *k, N, *O)
+    kk, pp = cg * int(np.prod(k)), int(np.prod(out))
+    y = w.reshape(groups, o // groups, kk) @ cols.reshape(groups, kk, n * pp)  # (G, O/G, N*P)
+    y = _shape.swapaxes(y.reshape(o, n, *out), 0, 1)  # (N, O, *O)
+    if bias is not None:
+        y = y + as_tensor(bias).reshape((1, o) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-D cross-correlation of (N, C, D, H, W) (or unbatched (C, D, H, W)) with weight
+    (O, C/groups, kd, kh, kw); padding an int, a triple, 'valid' or 'same' (stride 1)."""
+    return _conv_nd(input, weight, bias, stride, padding, dilation, int(groups), 3, "conv3d")
+
+
+def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int, dilation,
+                       nd: int, op: str) -> Tensor:  # fmt: skip
+    """The adjoint of an nd convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k)."""
+    x, unbatched = _batched(float_tensor(x, op), nd, op)
+    w = as_tensor(w)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be (C_in, C_out/groups, {nd} kernel sizes), got "
+                         f"{tuple(w.shape)}")  # fmt: skip
+    n, c, *sizes = x.shape
+    cin, og, *k = w.shape
+    if groups < 1 or cin != c or c % groups:
+        raise ValueError(
+            f"{op}: input {tuple(x.shape)} has {c} channels, weight {tuple(w.shape)} needs "
+            f"{cin} (weight.shape[0] == C_in, divisible by groups={groups})"
+        )
+    s = int_tuple(stride, nd, "stride", op)
+    p = int_tuple(padding, nd, "padding", op)
+    d = int_tuple(dilation, nd, "dilation", op)
+    op_ = int_tuple(output_padding, nd, "output_padding", op)
+    for oi, si, di in zip(op_, s, d, strict=True):
+        if oi >= max(si, di) or oi < 0:
+            raise ValueError(
+                f"{op}: output_padding {op_} must be smaller than the stride {s} or the "
+                f"dilation {d} in each dimension (PyTorch's rule)"
+            )
+    out = [(sz - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+           for sz, si, pi, di, ki, oi in zip(sizes, s, p, d, k, op_, strict=True)]  # fmt: skip
+    if any(v < 1 for v in out):
+        raise ValueError(f"{op}: input {tuple(x.shape)} gives an empty output {tuple(out)}")
+    cout = og * groups
+    kk, pp = og * int(np.prod(k)), int(np.prod(sizes))
+    # Per group: patches = W_g^T @ X_g, (C_out/G * K, C_in/G) @ (C_in/G, N * P).
+    xg = _shape.swapaxes(x, 0, 1).reshape(groups, c // groups, n * pp)
+    cols = _shape.swapaxes(w.reshape(groups, c // groups, kk), -1, -2) @ xg  # (G, K', N*P)
+    cols = cols.reshape(cout, *k, n, *sizes)  # (C_out, *k, N, *S): the patches of the output
+    # output_padding >= stride (allowed when the dilation is larger) gives the output room for
+    # more windows than the input has positions: those windows' patches are zero.
+    geom = (tuple(k), s, d, p)
+    need = [window_out_size(o, *g) for o, g in zip(out, zip(k, s, d, p), strict=True)]
+    extra = [a - b for a, b in zip(need, sizes, strict=True)]
+    if any(extra):
+        widths = []
+        for e in reversed(extra):
+            widths += [0, e]
+        cols = _shape.pad(cols, tuple(widths))
+    y = col2im(cols, (n, cout, *out), geom)
+    if bias is not None:
+        y = y + as_tensor(bias).reshape((1, cout) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
+    """Transposed 1-D convolution of (N, C_in, L) with weight (C_in, C_out/groups, k)."""
+    return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
+                              dilation, 1, "conv_transpose1d")  # fmt: skip
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
+    """Transposed 2-D convolution ("deconvolution") of (N, C_in, H, W) with weight
+    (C_in, C_out/groups, kh, kw): the gradient of conv2d with respect to its input."""
+    return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
+                              dilation, 2, "conv_transpose2d")  # fmt: skip
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
+    """Transposed 3-D convolution of (N, C_in, D, H, W) with weight
+    (C_in, C_out/groups, kd, kh, kw)."""
+    return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
+                              dilation, 3, "conv_transpose3d")  # fmt: skip
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """Sliding 2-D blocks of (N, C, H, W) (or (C, H, W)) as columns: (N, C * kh * kw, L),
+    L the number of windows (torch.nn.functional.unfold, im2col)."""
+    x, unbatched = _batched(float_tensor(input, "unfold"), 2, "unfold")
+    k = int_tuple(kernel_size, 2, "kernel_size", "unfold")
+    geom = (k, int_tuple(stride, 2, "stride", "unfold"),
+            int_tuple(dilation, 2, "dilation", "unfold"),
+            int_tuple(padding, 2, "padding", "unfold"))  # fmt: skip
+    n, c, h, w = x.shape
+    oh, ow = (window_out_size(sz, *g) for sz, g in zip((h, w), zip(*geom), strict=True))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"unfold: kernel {k} does not fit the padded input {tuple(x.shape)}")
+    cols = im2col(x, geom)  # (C, kh, kw, N, oh, ow)
+    y = _shape.permute(cols, 3, 0, 1, 2, 4, 5).reshape(n, c * k[0] * k[1], oh * ow)
+    return y[0] if unbatched else y
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """The adjoint of unfold: columns (N, C * kh * kw, L) (or unbatched) summed into an
+    (N, C, *output_size) image, overlapping blocks added (col2im)."""
+    x = float_tensor(input, "fold")
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = _shape.unsqueeze(x, 0)
+    if x.ndim != 3:
+        raise ValueError(f"fold: expected (N, C*kh*kw, L) or (C*kh*kw, L), got {tuple(x.shape)}")
+    k = int_tuple(kernel_size, 2, "kernel_size", "fold")
+    size = int_tuple(output_size, 2, "output_size", "fold")
+    geom = (k, int_tuple(stride, 2, "stride", "fold"), int_tuple(dilation, 2, "dilation", "fold"),
+            int_tuple(padding, 2, "padding", "fold"))  # fmt: skip
+    n, ck, ll = x.shape
+    oh, ow = (window_out_size(sz, *g) for sz, g in zip(size, zip(*geom), strict=True))
+    if ck % (k[0] * k[1]) or oh * ow != ll:
+        raise ValueError(
+            f"fold: input {tuple(x.shape)} needs dim 1 divisible by kh*kw = {k[0] * k[1]} and "
+            f"{oh * ow} blocks ({oh}x{ow} windows over {size}), got {ll}"
+        )
+    c = ck // (k[0] * k[1])
+    cols = _shape.permute(x.reshape(n, c, k[0], k[1], oh, ow), 1, 2, 3, 0, 4, 5)
+    y = col2im(cols, (n, c, *size), geom)
+    return y[0] if unbatched else y

@@ -1,0 +1,250 @@
+"""max_pool3d, avg_pool3d, max_unpool1d/2d/3d and adaptive_max_pool1d/2d.
+
+Max pooling here picks each window's winner on the arrays (the first maximum, as PyTorch;
+a nan wins, as it propagates in PyTorch) and then gathers it with one differentiable
+take_along_axis: the gradient goes to that element only, to any order, and
+`return_indices` comes for free (flat positions in each input plane, PyTorch's format).
+avg_pool3d sums the windows of `descent.ops.window.Im2ColNd`. max_unpool scatters values back
+to those flat positions (its gradient gathers them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import backend
+from ...ops import shape as _shape
+from ...ops.indexing import scatter_add, take_along_axis
+from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
+from ...tensor import Tensor
+from ._inputs import float_tensor, int_tuple
+from ._pooling import _ceil_extra
+
+__all__ = [
+    "max_pool3d",
+    "avg_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+]
+
+
+def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
+    if x.ndim == nd + 1:
+        return _shape.unsqueeze(x, 0), True
+    if x.ndim != nd + 2:
+        raise ValueError(f"{op}: expected a {nd + 2}-d (N, C, ...) or {nd + 1}-d input, got "
+                         f"{tuple(x.shape)}")  # fmt: skip
+    return x, False
+
+
+def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
+    """PyTorch's pooling arguments checked: (k, s, d, p) and ceil_mode's extra trailing cells
+    per dimension (they are never counted or chosen)."""
+    k = int_tuple(kernel_size, nd, "kernel_size", op)
+    if stride is None or (not isinstance(stride, int) and len(stride) == 0):
+        s = k
+    else:
+        s = int_tuple(stride, nd, "stride", op)
+    p = int_tuple(padding, nd, "padding", op)
+    d = int_tuple(dilation, nd, "dilation", op)
+    if any(pi > ki // 2 for pi, ki in zip(p, k, strict=True)):
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel {k}")
+    sizes = x.shape[2:]
+    extra = tuple(
+        _ceil_extra(n, *g) if ceil_mode else 0 for n, g in zip(sizes, zip(k, s, d, p), strict=True)
+    )
+    out = [window_out_size(n + e, *g) for n, e, g in zip(sizes, extra, zip(k, s, d, p))]
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}: kernel {k} is larger than the padded input {tuple(x.shape)}")
+    return (k, s, d, p), extra
+
+
+def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, op):
+    x, unbatched = _batched(float_tensor(x, op), nd, op)
+    geom, extra = _geom(x, nd, kernel_size, stride, padding, dilation, ceil_mode, op)
+    k, s, d, p = geom
+    n, c, *sizes = x.shape
+    xp = backend.get_array_module(x._data)
+    # Winners on the arrays: -inf padding (and ceil_mode cells) never win.
+    data = xp.pad(x._data, ((0, 0), (0, 0)) + tuple((pi, pi + e) for pi, e in zip(p, extra)),
+                  constant_values=-np.inf)  # fmt: skip
+    cols = im2col_nd(xp, data, (k, s, d, (0,) * nd))  # (C, *k, N, *O)
+    out = cols.shape[nd + 2 :]
+    kk = int(np.prod(k))
+    cols = cols.reshape(c, kk, n, *out)
+    # nan wins (PyTorch propagates it); otherwise the first maximum.
+    win = xp.where(xp.isnan(cols).any(axis=1), xp.isnan(cols).argmax(axis=1), cols.argmax(axis=1))
+    offs = xp.unravel_index(win, k)  # per dimension: the offset inside the window, (C, N, *O)
+    flat = xp.zeros(win.shape, dtype=np.int64)
+    for i in range(nd):
+        # Window origin o * s - p plus the offset times the dilation: a coordinate in the input.
+        shape = [1] * (2 + nd)
+        shape[2 + i] = out[i]
+        origin = (xp.arange(out[i]) * s[i] - p[i]).reshape(shape)
+        flat = flat * sizes[i] + origin + offs[i] * d[i]
+    flat = xp.ascontiguousarray(xp.swapaxes(flat, 0, 1))  # (N, C, *O)
+    y = take_along_axis(x.reshape(n, c, -1), flat.reshape(n, c, -1), axis=2)
+    y = y.reshape(n, c, *out)
+    if unbatched:
+        y, flat = y[0], flat[0]
+    if return_indices:
+        return y, Tensor._wrap(flat)
+    return y
+
+
+def max_pool3d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """Maximum over kd x kh x kw windows of (N, C, D, H, W) (or (C, D, H, W)); stride defaults
+    to the kernel; padding, dilation, ceil_mode and return_indices (flat indices into each
+    D*H*W input volume) as PyTorch; the gradient goes to the first maximum."""
+    return _max_pool_nd(input, 3, kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices, "max_pool3d")  # fmt: skip
+
+
+def avg_pool3d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean over kd x kh x kw windows of (N, C, D, H, W) (or (C, D, H, W)); ceil_mode,
+    count_include_pad and divisor_override as PyTorch."""
+    op = "avg_pool3d"
+    x, unbatched = _batched(float_tensor(input, op), 3, op)
+    geom, extra = _geom(x, 3, kernel_size, stride, padding, 1, ceil_mode, op)
+    k, s, d, p = geom
+    n, c, *sizes = x.shape
+    if any(extra):  # ceil_mode's trailing cells: zeros, never counted in a divisor
+        widths = []
+        for e in reversed(extra):
+            widths += [0, e]
+        x = _shape.pad(x, tuple(widths))
+    cols = im2col(x, geom)  # (C, *k, N, *O)
+    out = tuple(cols.shape[5:])
+    total = cols.reshape(c, int(np.prod(k)), n, *out).sum(axis=1)  # (C, N, *O)
+    total = _shape.swapaxes(total, 0, 1)
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be 0")
+        y = total / float(divisor_override)
+    else:
+        # The divisor counts the cells each window covers: the input, plus the padding when
+        # count_include_pad (never ceil_mode's extra cells).
+        full = [sz + 2 * pi + e for sz, pi, e in zip(sizes, p, extra)]
+        counted = np.zeros(full, bool)
+        if count_include_pad:
+            counted[tuple(slice(0, sz + 2 * pi) for sz, pi in zip(sizes, p))] = True
+        else:
+            counted[tuple(slice(pi, pi + sz) for sz, pi in zip(sizes, p))] = True
+        div = count_windows(sizes, geom, counted)
+        xp = backend.get_array_module(x._data)
+        y = total / Tensor._wrap(xp.asarray(div.astype(x._data.dtype)))
+    return y[0] if unbatched else y
+
+
+def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op) -> Tensor:
+    x = float_tensor(x, op)
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x, idx = _shape.unsqueeze(x, 0), idx[None]
+    if x.ndim != nd + 2 or tuple(idx.shape) != tuple(x.shape):
+        raise ValueError(f"{op}: input {tuple(x.shape)} and indices {tuple(idx.shape)} must "
+                         f"have the same (N, C, ...) shape")  # fmt: skip
+    k = int_tuple(kernel_size, nd, "kernel_size", op)
+    s = k if stride is None else int_tuple(stride, nd, "stride", op)
+    p = int_tuple(padding, nd, "padding", op)
+    n, c, *sizes = x.shape
+    if output_size is None:
+        out = [(sz - 1) * si - 2 * pi + ki for sz, si, pi, ki in zip(sizes, s, p, k)]
+    else:
+        out = [int(v) for v in tuple(output_size)[-nd:]]
+    size = int(np.prod(out))
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= size):
+        raise ValueError(
+            f"{op}: indices must lie in [0, {size}) for the output {tuple(out)}, got "
+            f"[{int(idx.min())}, {int(idx.max())}]"
+        )
+    xp = backend.get_array_module(x._data)
+    zeros = Tensor._wrap(xp.zeros((n, c, size), dtype=x._data.dtype))
+    flat_idx = xp.asarray(idx).astype(np.int64).reshape(n, c, -1)
+    y = scatter_add(zeros, 2, flat_idx, x.reshape(n, c, -1)).reshape(n, c, *out)
+    return y[0] if unbatched else y
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool1d: each value put back at its index, zeros elsewhere."""
+    return _max_unpool_nd(input, indices, 1, kernel_size, stride, padding, output_size,
+                          "max_unpool1d")  # fmt: skip
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool2d(return_indices=True): each value put back at its flat index in
+    an (H_out, W_out) plane, zeros elsewhere; H_out = (H - 1) s - 2 p + k unless output_size
+    is given."""
+    return _max_unpool_nd(input, indices, 2, kernel_size, stride, padding, output_size,
+                          "max_unpool2d")  # fmt: skip
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool3d(return_indices=True)."""
+    return _max_unpool_nd(input, indices, 3, kernel_size, stride, padding, output_size,
+                          "max_unpool3d")  # fmt: skip
+
+
+def _adaptive_max_nd(x, output_size, return_indices, nd, op):
+    x, unbatched = _batched(float_tensor(x, op), nd, op)
+    n, c, *sizes = x.shape
+    if isinstance(output_size, int):
+        output_size = (output_size,) * nd
+    out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size, strict=True)]
+    if any(o < 1 for o in out) or any(sz < 1 for sz in sizes):
+        raise ValueError(f"{op}: output size {tuple(out)} and input {tuple(x.shape)} must be "
+                         "non-empty")  # fmt: skip
+    xp = backend.get_array_module(x._data)
+    data = x._data
+    flat = xp.zeros((n, c, *out), dtype=np.int64)
+    # Cell i of a dimension covers [floor(i S / O), ceil((i + 1) S / O)) (PyTorch's windows).
+    bounds = [[((i * sz) // o, -((-(i + 1) * sz) // o)) for i in range(o)]
+              for sz, o in zip(sizes, out)]  # fmt: skip
+    for cell in np.ndindex(*out):
+        lo_hi = [bounds[i][cell[i]] for i in range(nd)]
+        win = data[(slice(None), slice(None), *(slice(a, b) for a, b in lo_hi))]
+        wshape = win.shape[2:]
+        w2 = win.reshape(n, c, -1)
+        nan = xp.isnan(w2)
+        arg = xp.where(nan.any(axis=2), nan.argmax(axis=2), w2.argmax(axis=2))
+        coords = xp.unravel_index(arg, wshape)
+        f = xp.zeros((n, c), dtype=np.int64)
+        for i in range(nd):
+            f = f * sizes[i] + coords[i] + lo_hi[i][0]
+        flat[(slice(None), slice(None), *cell)] = f
+    y = take_along_axis(x.reshape(n, c, -1), flat.reshape(n, c, -1), axis=2).reshape(n, c, *out)
+    if unbatched:
+        y, flat = y[0], flat[0]
+    return (y, Tensor._wrap(flat)) if return_indices else y
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, L) to a fixed length (PyTorch's adaptive windows)."""
+    return _adaptive_max_nd(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, H, W) to a fixed (oh, ow): cell (i, j) covers rows
+    [floor(i H/oh), ceil((i+1) H/oh)) and the columns alike; the gradient goes to the first
+    maximum, return_indices gives flat positions in each H x W plane."""
+    return _adaptive_max_nd(input, output_size, return_indices, 2, "adaptive_max_pool2d")

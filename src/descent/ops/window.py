@@ -1,0 +1,115 @@
+"""Sliding windows in any number of spatial dimensions: im2col and its adjoint col2im.
+
+`Im2ColNd` turns an input (N, C, *S) into its patches (C, *k, N, *O): for each channel and
+kernel offset, the (N, *O) block of input values that offset reads at every output position
+(zero padding, stride, dilation). `Col2ImNd` is its adjoint: it adds patches back into an image,
+summing where windows overlap. Each op's backward is the other one, so everything built from
+them (conv3d, the transposed convolutions, unfold/fold, avg_pool3d in descent.nn.functional) is
+differentiable to any order.
+
+The 2-D convolution and pooling kernels of `descent.ops.conv` keep their own faster,
+layout-tuned 2-D pair; this one serves the rest with one code path for 1, 2 and 3 dimensions.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+
+
+# geom, used throughout, is (k, s, d, p): kernel size, stride, dilation and padding, each a
+# tuple with one entry per spatial dimension.
+def window_out_size(n: int, k: int, s: int, d: int, p: int) -> int:
+    """Output length of a window of size k, stride s, dilation d over n + 2p positions."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def im2col_nd(xp, x, geom):
+    """(N, C, *S) -> patches (C, *k, N, *O), contiguous, zero padding."""
+    k, s, d, p = geom
+    n, c, *sizes = x.shape
+    out = [window_out_size(sz, *g) for sz, g in zip(sizes, zip(k, s, d, p, strict=True), strict=True)]
+    if any(p):
+        x = xp.pad(x, ((0, 0), (0, 0)) + tuple((pi, pi) for pi in p))
+    st_n, st_c, *st = x.strides
+    # A strided view (no copy): axis k_i steps d_i rows, axis O_i steps s_i rows.
+    view = xp.lib.stride_tricks.as_strided(
+        x,
+        (c, *k, n, *out),
+        (st_c, *(a * b for a, b in zip(st, d, strict=True)), st_n,
+         *(a * b for a, b in zip(st, s, strict=True))),
+    )  # fmt: skip
+    return xp.ascontiguousarray(view)
+
+
+def col2im_nd(xp, cols, x_shape, geom):
+    """Adjoint of im2col_nd: patches (C, *k, N, *O) summed back into an (N, C, *S) image."""
+    k, s, d, p = geom
+    n, c, *sizes = x_shape
+    nd = len(k)
+    out = cols.shape[-nd:]
+    gx = xp.zeros((n, c, *(sz + 2 * pi for sz, pi in zip(sizes, p, strict=True))), cols.dtype)
+    # One strided add per kernel offset; overlapping windows read some pixels several times, so
+    # their gradients are added, never assigned.
+    for offs in itertools.product(*(range(ki) for ki in k)):
+        sl = tuple(
+            slice(o * di, o * di + si * (oi - 1) + 1, si)
+            for o, di, si, oi in zip(offs, d, s, out, strict=True)
+        )
+        gx[(slice(None), slice(None), *sl)] += xp.moveaxis(cols[(slice(None), *offs)], 0, 1)
+    if any(p):  # the padding was read too; the input's part is the inner block
+        gx = gx[(slice(None), slice(None), *(slice(pi, pi + sz) for pi, sz in zip(p, sizes)))]
+    return gx
+
+
+class Im2ColNd(Function):
+    """Patches of x, (N, C, *S) -> (C, *k, N, *O); linear, its adjoint is Col2ImNd."""
+
+    __slots__ = ("geom",)
+
+    def forward(self, x):
+        return im2col_nd(backend.get_array_module(x), x, self.geom)
+
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return Col2ImNd.apply(gy, geom=self.geom, x_shape=self.in_shapes[0])
+        return col2im_nd(backend.get_array_module(gy), gy, self.in_shapes[0], self.geom)
+
+
+class Col2ImNd(Function):
+    """Sum of patches (C, *k, N, *O) into an (N, C, *S) image: the adjoint of Im2ColNd."""
+
+    __slots__ = ("geom", "x_shape")
+
+    def forward(self, cols):
+        return col2im_nd(backend.get_array_module(cols), cols, self.x_shape, self.geom)
+
+    def backward(self, gy, ops):
+        # The pair closes: Col2ImNd's adjoint is Im2ColNd, to any order.
+        if ops.is_graph:
+            return Im2ColNd.apply(gy, geom=self.geom)
+        return im2col_nd(backend.get_array_module(gy), gy, self.geom)
+
+
+def im2col(x, geom):
+    """Differentiable patches of x (a Tensor): (N, C, *S) -> (C, *k, N, *O)."""
+    return Im2ColNd.apply(x, geom=tuple(tuple(int(v) for v in g) for g in geom))
+
+
+def col2im(cols, x_shape, geom):
+    """Differentiable adjoint of `im2col`: patches summed into an image of shape x_shape."""
+    geom = tuple(tuple(int(v) for v in g) for g in geom)
+    return Col2ImNd.apply(cols, geom=geom, x_shape=tuple(int(v) for v in x_shape))
+
+
+def count_windows(sizes, geom, counted) -> np.ndarray:
+    """How many cells each window covers among those where `counted` (a bool array over the
+    padded extent) is True: the divisor of an average pool that leaves some cells out."""
+    k, s, d, _ = geom
+    m = counted.astype(np.float64)[None, None]
+    cols = im2col_nd(np, m, (k, s, d, (0,) * len(k)))  # (1, *k, 1, *O)
+    return cols.reshape(int(np.prod(k)), *cols.shape[len(k) + 2 :]).sum(axis=0)
