@@ -50,7 +50,9 @@ def _sniff_foreign(head: bytes, path: Path) -> None:
     """Refuse pickles and torch.save zips by their first bytes, with a useful message."""
     if head[:4] == b"PK\x03\x04":
         kind = "a zip archive (torch.save writes these; they contain pickles)"
-    elif head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+    elif head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5 and head[8:9] != b"{":
+        # (a safetensors header of 0x480-0x5ff bytes also starts with 80 04/05: its JSON
+        # header then opens at byte 8)
         kind = "a pickle file"
     else:
         return
@@ -115,7 +117,7 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
         raise CheckpointError(
             f"{path} is truncated: {len(buf)} bytes, fewer than the 8-byte safetensors header size"
         )
-    _sniff_foreign(buf[:8], path)
+    _sniff_foreign(buf[:9], path)
     (n,) = struct.unpack("<Q", buf[:8])
     if n > _MAX_HEADER or 8 + n > len(buf):
         raise CheckpointError(

@@ -447,7 +447,9 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
 
 
 def randint_like(x, low, high=None, generator=None) -> Tensor:
-    return randint(low, high, x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    """randint with x's shape, dtype and device: randint_like(x, high) or (x, low, high)."""
+    bounds = (low,) if high is None else (low, high)
+    return randint(*bounds, size=x.shape, dtype=x.dtype, device=x.device, generator=generator)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -229,6 +229,8 @@ def _scalar_operand(x: Tensor, c):
         c = c.item()
     if x._data.dtype.kind != "f" and isinstance(c, float):
         x = cast(x, get_default_dtype())
+    elif x._data.dtype.kind == "b" and isinstance(c, int) and not isinstance(c, bool):
+        x = cast(x, np.int64)  # bool with an int is int64 (NumPy's bool ** 2 would be int8)
     return x, c
 
 

@@ -100,7 +100,7 @@ def mm(a, b) -> Tensor:
     """Product of two matrices (torch.mm: 2-D only, no broadcasting)."""
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 2 or b.ndim != 2:
-        raise RuntimeError(
+        raise DescentError(
             f"mm: expects two 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}; "
             "use matmul (@) for vectors and batches"
         )
@@ -111,7 +111,7 @@ def bmm(a, b) -> Tensor:
     """Batched product of (B, n, m) and (B, m, p) tensors (torch.bmm: 3-D, equal batches)."""
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
-        raise RuntimeError(
+        raise DescentError(
             f"bmm: expects two 3-D tensors with the same batch size, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
         )

@@ -7,8 +7,9 @@ those: sort/topk values send their gradient to the selected positions, scatter's
 the gradient of the slots it wrote, and the overwritten slots of the input get none.
 
 Duplicate indices: where PyTorch leaves the result unspecified (scatter / index_put without
-accumulation, several writes to one slot), descent sums the written values; `scatter_add`,
-`index_put(accumulate=True)` and `scatter(reduce='add')` sum as PyTorch does.
+accumulation, several writes to one slot), the last write wins, as on PyTorch's CPU, and only
+that element gets the slot's gradient; `scatter_add`, `index_put(accumulate=True)` and
+`scatter(reduce='add')` sum as PyTorch does.
 """
 
 from __future__ import annotations
@@ -169,9 +170,14 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     if reduce is not None:
         raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported (only 'add')")
     xp = backend.get_array_module(x._data)
-    written = xp.zeros(x.shape, dtype=bool)  # which slots the scatter writes (a constant)
-    xp.put_along_axis(written, index._data, True, axis=d)
-    placed = scatter_add(_zeros_like(x), d, index, s)
+    # owner[slot] = the flat position in src of the element written there, -1 where nothing
+    # is (a constant); with repeated indices the last write wins, as on PyTorch's CPU.
+    ids = xp.arange(index.numel(), dtype=np.int64).reshape(index.shape)
+    owner = xp.full(x.shape, -1, dtype=np.int64)
+    xp.put_along_axis(owner, index._data.astype(np.int64), ids, axis=d)
+    written = owner >= 0
+    picked = Tensor._wrap(xp.where(written, owner, 0).reshape(-1))
+    placed = reshape(reshape(s, -1)[picked], x.shape)  # the gradient flows back to src
     return where(Tensor._wrap(written), placed, x)
 
 
@@ -243,9 +249,11 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     if accumulate:
         return reshape(index_add(flat, 0, r, v), x.shape)
     xp = backend.get_array_module(x._data)
-    written = xp.zeros((n_rows, 1), dtype=bool)  # which rows are overwritten (a constant)
-    written[rows.reshape(-1)] = True
-    placed = index_add(_zeros_like(flat), 0, r, v)
+    # last[row] = which value row is written there (-1: none); repeated rows: the last wins
+    last = xp.full(n_rows, -1, dtype=np.int64)
+    last[rows.reshape(-1)] = xp.arange(rows.size, dtype=np.int64)
+    written = (last >= 0)[:, None]  # (rows, 1)
+    placed = v[Tensor._wrap(xp.where(last >= 0, last, 0))]  # (rows, inner)
     return reshape(where(Tensor._wrap(written), placed, flat), x.shape)
 
 
