@@ -465,3 +465,48 @@ def test_unique_variants():
         r, t = (r if isinstance(r, tuple) else (r,)), (t if isinstance(t, tuple) else (t,))
         assert [u.tolist() for u in r] == [u.tolist() for u in t]
         assert [str(u.dtype) for u in r] == [str(u.dtype).replace("torch.", "") for u in t]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape and index ops: ties and zeros in scatter_reduce, keywords, empty and 0-d shapes
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin", "prod"])
+def test_scatter_reduce_ties_and_zeros(reduce, include_self):
+    rng = np.random.default_rng(7)
+    idx = np.array([[0, 1, 0, 3], [2, 2, 2, 0], [1, 1, 1, 1]])
+    src, base = rng.standard_normal((3, 4)), rng.standard_normal((3, 5))
+    src[0, 2] = src[0, 0]  # two sources tie in slot (0, 0)
+    base[1, 2] = src[1, 0]  # the input ties with a source in slot (1, 2)
+    if reduce == "prod":
+        src[0, 0] = src[1, 1] = src[1, 2] = 0.0
+        base[2, 1] = 0.0
+    xs, ts = _both([base, src])
+    _check(xs[0].scatter_reduce(1, ds.tensor(idx), xs[1], reduce, include_self=include_self),
+           ts[0].scatter_reduce(1, torch.tensor(idx), ts[1], reduce, include_self=include_self),
+           xs, ts, atol=1e-12)  # fmt: skip
+
+
+def test_gather_by_keyword_and_index_fill_negative():
+    x = np.arange(12.0).reshape(3, 4)
+    xs, ts = _both([x])
+    i = np.array([[0], [3], [1]])
+    _check(ds.gather(xs[0], dim=1, index=ds.tensor(i)),
+           torch.gather(ts[0], dim=1, index=torch.tensor(i)), xs, ts)  # fmt: skip
+    _check(ds.tensor(x).index_fill(0, ds.tensor([-1]), 9.0),
+           torch.tensor(x).index_fill(0, torch.tensor([-1]), 9.0))  # fmt: skip
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("diagonal_empty", lambda x, m: m.diagonal(x, 5)),
+    ("unfold_whole", lambda x, m: x.unfold(1, 4, 1)),
+    ("narrow_empty", lambda x, m: x.narrow(0, 3, 0)),
+    ("repeat_interleave_zero", lambda x, m: x.repeat_interleave(0, 0)),
+    ("take_empty", lambda x, m: x.take((ds if m is ds else torch).tensor([], dtype=ds.int64
+                                       if m is ds else torch.int64))),
+    ("movedim_same", lambda x, m: x.movedim(1, 1)),
+])  # fmt: skip
+def test_shape_index_edge_shapes(name, fn):
+    xs, ts = _both([np.arange(12.0).reshape(3, 4)])
+    _check(fn(xs[0], ds), fn(ts[0], torch), xs, ts)

@@ -189,6 +189,21 @@ from .ops.shape import (
     unsqueeze,
     view,
 )
+from .ops.shape_index import (
+    diag,
+    diagonal,
+    index_fill,
+    meshgrid,
+    moveaxis,
+    movedim,
+    narrow,
+    repeat_interleave,
+    scatter_reduce,
+    take,
+    trace,
+    unflatten,
+    unfold,
+)
 from .tensor import (
     BoolTensor,
     ByteTensor,

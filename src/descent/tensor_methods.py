@@ -442,6 +442,32 @@ class ShapeMethods:
     def tile(self, *reps):
         return _ops.tile(self, *reps)
 
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return _ops.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        return _ops.diag(self, diagonal)
+
+    def trace(self):
+        return _ops.trace(self)
+
+    def unfold(self, dimension, size, step):
+        return _ops.unfold(self, dimension, size, step)
+
+    def unflatten(self, dim, sizes):
+        return _ops.unflatten(self, dim, sizes)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return _ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def narrow(self, dim, start, length):
+        return _ops.narrow(self, dim, start, length)
+
+    def movedim(self, source, destination):
+        return _ops.movedim(self, source, destination)
+
+    moveaxis = movedim
+
     def tril(self, k=0, *, diagonal=None):
         return _ops.tril(self, k if diagonal is None else diagonal)
 
@@ -460,8 +486,17 @@ class IndexingMethods:
     def __setitem__(self, index, value) -> None:
         _ops.setitem(self, index, value)
 
-    def gather(self, axis, index, *, dim=None):
-        return _ops.gather(self, axis if dim is None else dim, index)
+    def gather(self, dim=None, index=None, *, axis=None, sparse_grad=False):
+        return _ops.gather(self, dim, index, axis=axis)
+
+    def take(self, index):
+        return _ops.take(self, index)
+
+    def index_fill(self, dim, index, value):
+        return _ops.index_fill(self, dim, index, value)
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _ops.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
 
     def take_along_axis(self, index, axis):
         return _ops.take_along_axis(self, index, axis)

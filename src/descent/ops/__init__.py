@@ -27,6 +27,7 @@ from . import (
     scan,
     selection,
     shape,
+    shape_index,
 )
 
 
@@ -61,6 +62,7 @@ tensor_methods.register_ops(
         scan,
         selection,
         shape,
+        shape_index,
     )  # fmt: skip
 )
 autograd.register_graph_namespace(graph_backward)

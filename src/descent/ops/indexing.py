@@ -271,12 +271,18 @@ def take_along_axis(x, index, axis: int) -> Tensor:
     return TakeAlongAxis.apply(x, idx=index, axis=axis)
 
 
-def gather(x, axis: int, index, *, dim=None) -> Tensor:
+def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> Tensor:
     """PyTorch's gather(input, dim, index): out[i][j] = x[index[i][j]][j] along `dim`.
 
-    As in PyTorch the index may be smaller than x in the dimensions other than `dim`."""
+    As in PyTorch the index may be smaller than x in the dimensions other than `dim`; `dim`
+    and `index` may be passed by keyword (`axis` is NumPy's name for `dim`)."""
+    del sparse_grad  # gradients are dense arrays here
     x = as_tensor(x)
-    axis = int(axis if dim is None else dim) % max(x.ndim, 1)
+    if dim is None:
+        dim = axis
+    if dim is None or index is None:
+        raise TypeError("gather: pass the dimension (dim=) and the index (index=)")
+    axis = int(dim) % max(x.ndim, 1)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
     # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a

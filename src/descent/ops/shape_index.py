@@ -1,0 +1,367 @@
+"""Shape and index ops with PyTorch's names, composed from the primitives of shape.py and
+indexing.py: diagonal, diag, trace, unfold, unflatten, repeat_interleave, meshgrid, narrow,
+movedim, take, index_fill; and scatter_reduce, an op of its own.
+
+The compositions need no backward: a diagonal is an advanced index (GetItem, whose gradient
+scatter-adds back), diag of a vector places it with IndexGrad (whose gradient reads it back),
+unfold's windows are one advanced index along the axis (overlapping windows accumulate), and
+so on; each is differentiable to any order because its pieces are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..array_backward import along_axis_index
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, shape_arg
+from .elementwise import masked_fill, where
+from .indexing import IndexGrad, _index_tensor, getitem
+from .shape import broadcast_to, permute, reshape
+
+
+def _axis(x: Tensor, dim, name: str) -> int:
+    nd = max(x.ndim, 1)
+    if not -nd <= int(dim) < nd:
+        raise IndexError(
+            f"{name}: dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but "
+            f"got {dim})"
+        )
+    return int(dim) % nd
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagonals
+
+
+def movedim(x, source, destination) -> Tensor:
+    """Move dimension(s) `source` to position(s) `destination`, the others keeping their order
+    (torch.movedim / moveaxis)."""
+    x = as_tensor(x)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: {len(src)} source dims but {len(dst)} destinations")
+    src = [_axis(x, s, "movedim") for s in src]
+    dst = [_axis(x, d, "movedim") for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dims in {source} or {destination}")
+    order = [None] * x.ndim
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(a for a in range(x.ndim) if a not in src)
+    order = [a if a is not None else next(rest) for a in order]
+    return permute(x, order)
+
+
+moveaxis = movedim
+
+
+def _diag_index(xp, n1: int, n2: int, offset: int):
+    """Row and column indices of diagonal `offset` of an (n1, n2) matrix."""
+    n = max(0, min(n1 - max(-offset, 0), n2 - max(offset, 0)))
+    i = xp.arange(n) + max(-offset, 0)
+    return i, i + offset
+
+
+def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal `offset` of the matrices in dims (dim1, dim2), as a new last dimension
+    (torch.diagonal); its gradient is scattered back onto the diagonal."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {tuple(x.shape)}")
+    d1, d2 = _axis(x, dim1, "diagonal"), _axis(x, dim2, "diagonal")
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 are the same dimension ({d1})")
+    x = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
+    xp = backend.get_array_module(x._data)
+    i, j = _diag_index(xp, x.shape[-2], x.shape[-1], int(offset))
+    return getitem(x, (Ellipsis, i, j))  # (..., n): adjacent advanced indices stay last
+
+
+_diagonal = diagonal  # diag's parameter is named `diagonal` (PyTorch's), hiding the function
+
+
+def diag(x, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor placed on diagonal `diagonal` of a square matrix, or the diagonal of a
+    2-D tensor (torch.diag)."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x._data)
+    if x.ndim == 1:
+        k = int(diagonal)
+        m = x.shape[0] + abs(k)
+        i, j = _diag_index(xp, m, m, k)
+        # IndexGrad puts x at (i, j) in zeros; its gradient reads the diagonal back.
+        return IndexGrad.apply(x, shape=(m, m), idx=(i, j), basic=False)
+    if x.ndim == 2:
+        return _diagonal(x, diagonal)
+    raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+
+
+def trace(x) -> Tensor:
+    """The sum of the main diagonal of a 2-D tensor."""
+    x = as_tensor(x)
+    if x.ndim != 2:
+        raise ValueError(f"trace: expects a 2-D tensor, got shape {tuple(x.shape)}")
+    return diagonal(x).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows, splits and repeats
+
+
+def unfold(x, dimension: int, size: int, step: int) -> Tensor:
+    """Tensor.unfold: every window of `size` elements along `dimension`, `step` apart, with the
+    window as a new last dimension; overlapping windows share (and sum) gradients."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        d, n = 0, 1
+        x = reshape(x, 1)
+    else:
+        d = _axis(x, dimension, "unfold")
+        n = x.shape[d]
+    if size > n or size < 0 or step <= 0:
+        raise RuntimeError(
+            f"unfold: size {size} with step {step} does not fit dimension {d} of size {n} "
+            "(need 0 <= size <= the dimension and step > 0)"
+        )
+    xp = backend.get_array_module(x._data)
+    starts = xp.arange(0, n - size + 1, step)
+    idx = starts[:, None] + xp.arange(size)[None, :]  # (windows, size)
+    y = getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, rest...)
+    return movedim(y, d + 1, -1)
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split dimension `dim` into `sizes` (one of them may be -1), as torch.unflatten."""
+    x = as_tensor(x)
+    d = _axis(x, dim, "unflatten")
+    sizes = tuple(int(s) for s in shape_arg((sizes,)))
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
+
+
+def repeat_interleave(x, repeats, dim=None, *, output_size=None) -> Tensor:
+    """Repeat each element `repeats` times (an int, or one count per element) along `dim` (the
+    flattened tensor when None); the copies' gradients are summed."""
+    del output_size  # a hint for devices where sizes must be known ahead; not needed here
+    x = as_tensor(x)
+    if dim is None:
+        x, d = reshape(x, -1), 0
+    else:
+        d = _axis(x, dim, "repeat_interleave")
+    xp = backend.get_array_module(x._data)
+    n = x.shape[d] if x.ndim else 1
+    r = repeats._data if isinstance(repeats, Tensor) else repeats
+    r = xp.asarray(r)
+    if r.ndim and r.shape[0] not in (1, n):
+        raise ValueError(
+            f"repeat_interleave: {r.shape[0]} repeat counts for dimension {d} of size {n}"
+        )
+    idx = xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r))
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start + length, ...] along `dim` (torch.narrow; a negative start counts
+    from the end)."""
+    x = as_tensor(x)
+    d = _axis(x, dim, "narrow")
+    n = x.shape[d]
+    start = int(start._data) if isinstance(start, Tensor) else int(start)
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length and start + length <= n):
+        raise IndexError(
+            f"narrow: start {start} and length {length} exceed dimension {d} of size {n}"
+        )
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids from 1-D tensors (torch.meshgrid; 'ij' by default, 'xy' swaps the
+    first two dimensions as NumPy's default)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [as_tensor(t) for t in tensors]
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in ts:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
+    ts = [reshape(t, -1) for t in ts]
+    shape = [t.shape[0] for t in ts]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for k, t in enumerate(ts):
+        pos = k
+        if swap and k < 2:
+            pos = 1 - k
+        view = [1] * len(ts)
+        view[pos] = t.shape[0]
+        out.append(broadcast_to(reshape(t, view), tuple(shape)))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Index-based selection and filling
+
+
+def take(x, index) -> Tensor:
+    """Elements of x as if it were 1-D, at `index` (the result has the index's shape)."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x._data)
+    idx = _index_tensor(index, xp, "take")
+    n = x.numel()
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"take: an index is out of range for a tensor of {n} elements")
+    return getitem(reshape(x, -1), (idx,))
+
+
+def index_fill(x, dim: int, index, value) -> Tensor:
+    """x with the entries at `index` along `dim` set to `value` (a number, or a 0-d tensor
+    that gets the gradient of every entry it fills)."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x._data)
+    idx = _index_tensor(index, xp, "index_fill").reshape(-1)
+    d = _axis(x, dim, "index_fill") if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    mask = xp.zeros(n, dtype=bool)
+    mask[idx] = True  # (negative indices count from the end, as in PyTorch)
+    view = [1] * x.ndim
+    if x.ndim:
+        view[d] = n
+    mask = Tensor._wrap(mask.reshape(view))
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"index_fill: value must be a 0-d tensor, got {tuple(value.shape)}")
+        return where(mask, value, x)
+    return masked_fill(x, mask, value)
+
+
+# ---------------------------------------------------------------------------------------------
+# scatter_reduce
+
+
+_IDENTITY = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -np.inf, "amin": np.inf}
+
+
+class ScatterReduce(Function):
+    """out = x, then out[index[i] along axis] (reduce)= src[i] (torch.scatter_reduce).
+
+    Gradients (PyTorch's): sum: gy to x (where it is included) and gy gathered to src; mean:
+    the same divided by each slot's count; amax/amin: the gradient of a slot is shared evenly
+    by the inputs equal to its result (x where included, and src); prod: the product of the
+    slot's other factors (y / factor without zeros; with zeros, formed without division)."""
+
+    __slots__ = ("idx", "axis", "reduce", "include_self", "count", "touched")
+    save_inputs = True
+    save_output = True
+    saved_slots = ("count", "touched")  # per slot: how many values met there; which were hit
+
+    def forward(self, x, src):
+        xp = backend.get_array_module(x)
+        ix = along_axis_index(xp, self.idx, self.axis)
+        out = x.copy()
+        touched = xp.zeros(x.shape, dtype=bool)
+        touched[ix] = True
+        if not self.include_self:
+            out[touched] = _IDENTITY[self.reduce]
+        count = xp.zeros(x.shape, dtype=x.dtype)
+        backend.scatter_add(count, ix, xp.ones(src.shape, dtype=x.dtype))
+        if self.include_self:
+            count += 1
+        ufunc = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum,
+                 "amin": xp.minimum}[self.reduce]  # fmt: skip
+        ufunc.at(out, ix, src)
+        if self.reduce == "mean":
+            out = xp.where(touched, out / xp.maximum(count, 1), out)
+            if out.dtype.kind != "f":
+                out = out.astype(x.dtype)
+        self.count, self.touched = xp.maximum(count, 1), touched
+        return out
+
+    def backward(self, gy, ops):
+        x, src = self.inputs(ops)
+        xp = backend.get_array_module(self.idx)
+        ix = along_axis_index(xp, self.idx, self.axis)
+        keep = ~self.touched if not self.include_self else None  # x's slots that survive
+        r = self.reduce
+        if r in ("sum", "mean"):
+            g = gy / self.count if r == "mean" else gy
+            gx = g if keep is None else ops.where(keep, gy, 0)
+            return gx, g[ix]
+        y = self.output(ops)
+        if r in ("amax", "amin"):
+            yd = y._data if ops.is_graph else y
+            xd = x._data if ops.is_graph else x
+            sd = src._data if ops.is_graph else src
+            # x shares a slot's gradient where it equals the result (included); without
+            # include_self only the slots no index hit keep x (and its gradient).
+            x_tie = (xd == yd) if keep is None else keep
+            s_tie = sd == yd[ix]
+            n = x_tie.astype(yd.dtype)
+            backend.scatter_add(n, ix, s_tie.astype(yd.dtype))
+            g = gy / xp.maximum(n, 1)
+            return ops.where(x_tie, g, 0), ops.where(s_tie, g[ix], 0)
+        return self._prod_backward(gy, x, src, y, ix, keep, ops)
+
+    def _prod_backward(self, gy, x, src, y, ix, keep, ops):
+        xd = x._data if ops.is_graph else x
+        sd = src._data if ops.is_graph else src
+        xp = backend.get_array_module(xd)
+        has_zero = (sd == 0).any() or (self.include_self and (xd == 0).any())
+        if not has_zero:
+            # y / factor: every factor's co-product (differentiable, so higher orders follow)
+            gx = gy * y / x if keep is None else ops.where(keep, gy, 0)
+            return gx, (gy * y)[ix] / src
+        # With zeros: per slot, the product of its nonzero factors and the number of zeros;
+        # a factor's co-product is 0 if another factor is 0, else that product over itself
+        # (or the whole nonzero product when it is the one zero). Computed on the arrays:
+        # exact first-order gradients.
+        nzp = xp.ones(xd.shape, dtype=xd.dtype)
+        zeros = xp.zeros(xd.shape, dtype=xd.dtype)
+        if self.include_self:
+            nzp = xp.where(xd == 0, 1, xd).astype(xd.dtype)
+            zeros = (xd == 0).astype(xd.dtype)
+        xp.multiply.at(nzp, ix, xp.where(sd == 0, 1, sd).astype(xd.dtype))
+        backend.scatter_add(zeros, ix, (sd == 0).astype(xd.dtype))
+
+        def coproduct(v, p, z):
+            safe = xp.where(v == 0, 1, v)
+            return xp.where(v == 0, xp.where(z > 1, 0, p), xp.where(z > 0, 0, p / safe))
+
+        cx = coproduct(xd, nzp, zeros)
+        cs = coproduct(sd, nzp[ix], zeros[ix])
+        if ops.is_graph:
+            cx, cs = Tensor._wrap(cx), Tensor._wrap(cs)
+        gx = gy * cx if keep is None else ops.where(keep, gy, 0)
+        return gx, gy[ix] * cs
+
+
+def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool = True) -> Tensor:
+    """out = x with src reduced into the slots `index` names along `dim` (torch.scatter_reduce;
+    reduce 'sum', 'prod', 'mean', 'amax' or 'amin')."""
+    if reduce not in _IDENTITY:
+        raise ValueError(
+            f"scatter_reduce: reduce must be one of {sorted(_IDENTITY)}, got {reduce!r}"
+        )
+    x = as_tensor(x)
+    src = as_tensor(src, x)
+    xp = backend.get_array_module(x._data)
+    idx = _index_tensor(index, xp, "scatter_reduce")
+    d = _axis(x, dim, "scatter_reduce")
+    if idx.ndim != x.ndim or idx.ndim != src.ndim:
+        raise ValueError(
+            f"scatter_reduce: index {idx.shape}, x {tuple(x.shape)} and src {tuple(src.shape)} "
+            "need the same number of dimensions"
+        )
+    if idx.shape != src.shape:  # only the part of src that the index covers is used
+        src = src[tuple(slice(0, n) for n in idx.shape)]
+    if src._data.dtype != x._data.dtype:
+        src = src.to(x._data.dtype)
+    return ScatterReduce.apply(x, src, idx=idx, axis=d, reduce=reduce,
+                               include_self=bool(include_self))  # fmt: skip
