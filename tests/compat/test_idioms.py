@@ -10,7 +10,8 @@ The answers must agree:
 * Python numbers: same type and value; strings equal; tuples, lists and named tuples (the
   `(values, indices)` of `max(dim)`) element by element; shapes (`torch.Size`) as tuples;
   dtypes by name;
-* when PyTorch raises, descent must raise an exception of the same class (or a subclass).
+* when PyTorch raises, descent must raise an exception of the same class (or a subclass);
+* where PyTorch gives no warning, descent gives none (NumPy's floating-point warnings included).
 
 Idioms that use random numbers compare what does not depend on the generator (shape, dtype,
 range), because the two libraries draw different numbers from the same seed.
@@ -22,6 +23,7 @@ is then xfail(strict=True), so the entry must go when the gap is closed.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -519,6 +521,11 @@ IDIOMS = [
     "torch.zeros(2, dtype=torch.bool)",
     "torch.tensor([0.1, 0.2]).sum().item()",
     "torch.exp(torch.tensor([100.0]))",
+    "torch.tensor([0.0, 1.0]).log()",
+    "torch.tensor([-1.0, 4.0]).sqrt()",
+    "torch.tensor([1.0, 0.0]) / 0",
+    "torch.tensor([0.5, 0.0]).log() * torch.tensor([0.5, 0.0])",
+    "torch.tensor([float('inf')]) - float('inf')",
     "torch.sigmoid(torch.tensor([-100.0, 100.0]))",
     "F.softmax(torch.tensor([1e4, 0.0]), 0)",
     "x.sum(dim=(0, 1))",
@@ -564,6 +571,12 @@ IDIOMS = [
 # Idioms descent does not answer like PyTorch yet: what is missing (the test is a strict xfail).
 XFAIL: dict[str, str] = {
     "torch.cat([i, i.float()])": "different answer: dtype float64 vs torch float32",
+    "torch.exp(torch.tensor([100.0]))": "descent warns where torch is silent: RuntimeWarning: overflow encountered in exp",  # noqa: E501 - the idiom's own text
+    "torch.tensor([0.0, 1.0]).log()": "descent warns where torch is silent: RuntimeWarning: divide by zero encountered in log",  # noqa: E501 - the idiom's own text
+    "torch.tensor([-1.0, 4.0]).sqrt()": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in sqrt",  # noqa: E501 - the idiom's own text
+    "torch.tensor([1.0, 0.0]) / 0": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in multiply",  # noqa: E501 - the idiom's own text
+    "torch.tensor([0.5, 0.0]).log() * torch.tensor([0.5, 0.0])": "descent warns where torch is silent: RuntimeWarning: divide by zero encountered in log",  # noqa: E501 - the idiom's own text
+    "torch.tensor([float('inf')]) - float('inf')": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in add",  # noqa: E501 - the idiom's own text
     "F.interpolate(x[None], scale_factor=2, mode='nearest')": "descent.nn.functional.interpolate is missing",  # noqa: E501 - the idiom's own text
 }
 
@@ -627,21 +640,29 @@ def same(ours, theirs, where: str = "") -> None:
         assert ours[1] == theirs[1], f"{where}: {ours[1]!r} vs torch {theirs[1]!r}"
 
 
-def evaluate(code: str, lib):
-    """Run SETUP and the idiom with `lib` as torch; (answer, None) or (None, exception)."""
+def evaluate(code: str, lib, warned: list | None = None):
+    """Run SETUP and the idiom with `lib` as torch; (answer, None) or (None, exception).
+
+    The warnings the idiom raises are appended to `warned` (as "Category: message")."""
     ns = {"np": np, "torch": lib, "nn": lib.nn, "F": lib.nn.functional, "optim": lib.optim}
     if lib is torch:
         torch.manual_seed(0)
     else:
         descent.manual_seed(0)
     exec(SETUP, ns)
-    try:
-        if "out =" in code or "\n" in code or code.startswith("out"):
-            exec(code, ns)
-            return ns.get("out"), None
-        return eval(code, ns), None
-    except Exception as e:  # the comparison decides whether raising was right
-        return None, e
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if "out =" in code or "\n" in code or code.startswith("out"):
+                exec(code, ns)
+                result = ns.get("out"), None
+            else:
+                result = eval(code, ns), None
+        except Exception as e:  # the comparison decides whether raising was right
+            result = None, e
+    if warned is not None:
+        warned.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    return result
 
 
 def _params():
@@ -659,8 +680,13 @@ def test_idiom_list_is_consistent():
 
 @pytest.mark.parametrize("code", list(_params()))
 def test_idiom(code):
-    theirs, their_err = evaluate(code, torch)
-    ours, our_err = evaluate(code, descent)
+    their_warnings, our_warnings = [], []
+    theirs, their_err = evaluate(code, torch, their_warnings)
+    ours, our_err = evaluate(code, descent, our_warnings)
+    # A warning PyTorch does not give (e.g. NumPy's "overflow encountered in exp") is noise a
+    # ported program did not have.
+    if not their_warnings:
+        assert not our_warnings, f"descent warns where torch is silent: {our_warnings}"
     if their_err is not None:
         assert our_err is not None, (
             f"torch raises {type(their_err).__name__}, descent answers {ours!r}"

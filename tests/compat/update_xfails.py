@@ -31,8 +31,11 @@ MISSING_METHOD = re.compile(r"'(?:Tensor|Parameter)' object has no attribute '(\
 
 def idiom_reason(code: str) -> str | None:
     """Why descent's answer to `code` differs from torch's; None when it agrees."""
-    theirs, their_err = ti.evaluate(code, ti.torch)
-    ours, our_err = ti.evaluate(code, ti.descent)
+    their_warnings, our_warnings = [], []
+    theirs, their_err = ti.evaluate(code, ti.torch, their_warnings)
+    ours, our_err = ti.evaluate(code, ti.descent, our_warnings)
+    if our_warnings and not their_warnings:
+        return f"descent warns where torch is silent: {our_warnings[0]}"[:110]
     if their_err is not None:
         if our_err is None:
             return f"descent answers where torch raises {type(their_err).__name__}"
