@@ -361,6 +361,26 @@ IDIOMS = [
     "x.clone().detach()",
     "x.detach().clone()",
     "torch.zeros(2).backward()",
+    "y = w * 2; y.retain_grad(); y.sum().backward(); out = y.grad",
+    "h = w.register_hook(lambda g: g * 2); (w * v).sum().backward(); out = w.grad",
+    "(w * v).sum().backward(); (w * v).sum().backward(); out = w.grad",
+    "y = w * v; out = torch.autograd.grad(y, w, grad_outputs=torch.ones_like(y))",
+    "out = torch.autograd.grad((w * v).sum(), [w, torch.ones(2, requires_grad=True)], "
+    "allow_unused=True)",
+    "out = torch.autograd.grad((w * v).sum(), [w, torch.ones(2, requires_grad=True)])",
+    "loss = (w * v).sum(); loss.backward(retain_graph=True); loss.backward(); out = w.grad",
+    "loss = (w * w).sum(); loss.backward(); loss.backward()",
+    "with torch.no_grad():\n    with torch.enable_grad():\n        out = (w * 2).requires_grad",
+    "w.requires_grad_(False); out = (w * 2).requires_grad",
+    "(w * 2).requires_grad_(False)",
+    "F.relu(w - 1.5).sum().backward(); out = w.grad",
+    "(w ** 3).sum().backward(create_graph=True)\nw.grad.sum().backward()\nout = w.grad",
+    "y = w.clone(); y[0] = 5.0; y.sum().backward(); out = w.grad",
+    "w.sum().backward(); out = w.grad.requires_grad",
+    "y = w * 1; y.backward(torch.ones(3)); out = w.grad",
+    "(w * v).sum().backward(); w.grad.data.zero_(); out = w.grad",
+    "w.grad = torch.ones(3); out = w.grad",
+    "out = torch.ones(2, requires_grad=True) @ torch.ones(2)",
     # -- random numbers (the generator's draws differ: shape, dtype, range) -----------------------
     "torch.manual_seed(0); out = torch.randn(2, 3).shape",
     "r = torch.randn(2, 3); out = (r.shape, r.dtype)",
@@ -577,7 +597,6 @@ XFAIL: dict[str, str] = {
     "torch.tensor([1.0, 0.0]) / 0": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in multiply",  # noqa: E501 - the idiom's own text
     "torch.tensor([0.5, 0.0]).log() * torch.tensor([0.5, 0.0])": "descent warns where torch is silent: RuntimeWarning: divide by zero encountered in log",  # noqa: E501 - the idiom's own text
     "torch.tensor([float('inf')]) - float('inf')": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in add",  # noqa: E501 - the idiom's own text
-    "F.interpolate(x[None], scale_factor=2, mode='nearest')": "descent.nn.functional.interpolate is missing",  # noqa: E501 - the idiom's own text
 }
 
 
