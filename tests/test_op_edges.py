@@ -510,3 +510,40 @@ def test_gather_by_keyword_and_index_fill_negative():
 def test_shape_index_edge_shapes(name, fn):
     xs, ts = _both([np.arange(12.0).reshape(3, 4)])
     _check(fn(xs[0], ds), fn(ts[0], torch), xs, ts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions without gradient, and the pairs
+
+
+@pytest.mark.parametrize("kw", [{}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": -1}])
+@pytest.mark.parametrize("name", ["all", "any", "count_nonzero"])
+def test_logical_and_counting_reductions(name, kw):
+    if name == "count_nonzero":
+        kw = {k: v for k, v in kw.items() if k != "keepdim"}
+    for a in (np.array([[1.0, 0.0, 3.0], [2.0, 2.0, -1.0]]), np.array([[0, 0], [0, 5]]),
+              np.zeros((2, 0))):  # fmt: skip
+        _check(getattr(ds, name)(ds.tensor(a), **kw), getattr(torch, name)(torch.tensor(a), **kw))
+        _check(getattr(ds.tensor(a), name)(**kw), getattr(torch.tensor(a), name)(**kw))
+
+
+def test_all_any_of_0d():
+    for v in (0.0, 2.0):
+        _check(ds.tensor(v).all(0), torch.tensor(v).all(0))
+        _check(ds.any(ds.tensor(v), dim=-1, keepdim=True),
+               torch.any(torch.tensor(v), dim=-1, keepdim=True))  # fmt: skip
+
+
+def test_aminmax_ties_share_the_gradient():
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+    xs, ts = _both([x])
+    y, ty = ds.aminmax(xs[0], dim=1), torch.aminmax(ts[0], dim=1)
+    _check(y.min * 2.0 + y.max, ty.min * 2.0 + ty.max, xs, ts)
+
+
+def test_var_mean_std_mean_over_an_empty_axis():
+    xs, ts = _both([np.zeros((3, 0))])
+    with np.errstate(invalid="ignore"):
+        v, m = ds.var_mean(xs[0], 1)
+        tv, tm = torch.var_mean(ts[0], 1)
+    _check(v + m, tv + tm, xs, ts)

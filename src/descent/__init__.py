@@ -146,9 +146,11 @@ from .ops.reduce import (
     all,
     amax,
     amin,
+    aminmax,
     any,
     argmax,
     argmin,
+    count_nonzero,
     cumsum,
     log_softmax,
     logsumexp,
@@ -159,8 +161,10 @@ from .ops.reduce import (
     prod,
     softmax,
     std,
+    std_mean,
     sum,
     var,
+    var_mean,
 )
 from .ops.scan import cummax, cummin, cumprod, logcumsumexp
 from .ops.selection import argsort, index_put, masked_select, nonzero, scatter, sort, topk

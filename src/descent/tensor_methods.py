@@ -355,6 +355,12 @@ class ReductionMethods:
     def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
+    def aminmax(self, *, dim=None, keepdim=False):
+        return _ops.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def count_nonzero(self, dim=None):
+        return _ops.count_nonzero(self, dim)
+
     def cumprod(self, dim=None, *, axis=None, dtype=None):
         return _ops.cumprod(self, dim, axis=axis, dtype=dtype)
 

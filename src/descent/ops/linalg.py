@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import string
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
+from .shape import broadcast_to as _broadcast_to
+from .shape import reshape as _reshape
+from .shape_index import diagonal as _diagonal
 
 
 class MatMul(Function):
@@ -182,30 +185,108 @@ class Einsum(Function):
 
 
 def einsum(subscripts: str, *operands) -> Tensor:
-    """Einstein summation for the common contractions (no '...', no repeated letters in an
-    operand); e.g. 'bij,bjk->bik', 'ij->ji', 'bhqd,bhkd->bhqk'."""
+    """Einstein summation with NumPy's and PyTorch's notation: explicit ('bij,bjk->bik') or
+    implicit output, '...' for broadcast leading dimensions, and repeated letters within an
+    operand for diagonals and traces ('ii->i', 'ii', 'bii->b').
+
+    A repeated letter first takes that operand's diagonal (a recorded `diagonal`, so its
+    gradient lands on the diagonal); '...' is spelled out with unused letters, after the
+    operands' ellipsis dimensions are broadcast to one shape (a recorded broadcast, whose
+    gradient the engine sums back). What is left is one `Einsum` op.
+    """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     tensors = [as_tensor(o) for o in operands]
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise DescentError("einsum: '...' is not supported; write the dimensions out")
-    if "->" in spec:
-        lhs, out = spec.split("->")
-    else:
-        lhs = spec
-        letters = re.sub(r"[^a-zA-Z]", "", lhs)
-        # NumPy's implicit output: the letters that occur once, in alphabetical order.
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    lhs, out = spec.split("->") if "->" in spec else (spec, None)
     subs = lhs.split(",")
     if len(subs) != len(tensors):
         raise DescentError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
+    for s in subs + ([out] if out is not None else []):
+        bad = set(s.replace("...", "")) - set(string.ascii_letters)
+        if bad or s.count("...") > 1 or s.replace("...", "").count(".") > 0:
+            raise DescentError(
+                f"einsum: invalid subscripts {s!r} (letters a-z, A-Z and at most one '...')"
+            )
+    subs, tensors, ell = _expand_ellipsis(subs, tensors)
+    letters = "".join(subs)
+    if out is None:
+        # The implicit output: the ellipsis dimensions, then the letters that occur once
+        # (NumPy's and PyTorch's rule), in alphabetical order.
+        single = sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell)
+        out = ell + "".join(single)
+    else:
+        out = out.replace("...", ell)
     for s, o in zip(subs, tensors):
         if len(s) != o.ndim:
             raise DescentError(
-                f"einsum: subscripts {s!r} do not match an operand of shape {o.shape}"
+                f"einsum: subscripts {s!r} do not match an operand of shape {tuple(o.shape)}"
             )
-        if len(set(s)) != len(s):
-            raise DescentError(f"einsum: repeated letters in {s!r} (diagonals) are not supported")
+    # Repeated letters: take the diagonal over each repeated pair, the letter once at the end.
+    for k, (s, o) in enumerate(zip(subs, tensors)):
+        while len(set(s)) != len(s):
+            c = next(c for c in s if s.count(c) > 1)
+            i = s.index(c)
+            j = s.index(c, i + 1)
+            if o.shape[i] != o.shape[j]:
+                raise DescentError(
+                    f"einsum: letter {c!r} repeated in {subs[k]!r} names dimensions of "
+                    f"different sizes ({o.shape[i]} and {o.shape[j]})"
+                )
+            o = _diagonal(o, 0, i, j)
+            s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
+        subs[k], tensors[k] = s, o
+    sizes: dict = {}
+    for s, o in zip(subs, tensors):
+        for c, n in zip(s, o.shape):
+            if sizes.setdefault(c, n) != n:
+                raise DescentError(
+                    f"einsum: letter {c!r} names dimensions of sizes {sizes[c]} and {n}"
+                )
+    if set(out) - set("".join(subs)) or len(set(out)) != len(out):
+        raise DescentError(f"einsum: output subscripts {out!r} must be distinct input letters")
     check_devices("einsum", *tensors)
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
+
+
+def _expand_ellipsis(subs, tensors):
+    """Replace '...' by unused letters: (subs, tensors, the letters), with every operand's
+    ellipsis dimensions broadcast to the common shape (right-aligned, as NumPy)."""
+    if not any("..." in s for s in subs):
+        return list(subs), list(tensors), ""
+    free = [c for c in string.ascii_letters if c not in "".join(subs)]
+    dims = []  # the ellipsis shape of each operand
+    for s, o in zip(subs, tensors):
+        n_named = len(s.replace("...", ""))
+        if "..." in s:
+            if o.ndim < n_named:
+                raise DescentError(
+                    f"einsum: subscripts {s!r} need at least {n_named} dimensions, operand "
+                    f"has shape {tuple(o.shape)}"
+                )
+            i = s.index("...")
+            dims.append(tuple(o.shape[i : i + o.ndim - n_named]))
+        else:
+            dims.append(None)
+    try:
+        common = np.broadcast_shapes(*[d for d in dims if d is not None])
+    except ValueError:
+        raise DescentError(
+            f"einsum: the '...' dimensions {[d for d in dims if d is not None]} cannot be "
+            "broadcast together"
+        ) from None
+    ell = "".join(free[: len(common)])
+    new_subs, new_tensors = [], []
+    for s, o, d in zip(subs, tensors, dims):
+        if d is not None:
+            i = s.index("...")
+            if d != common:
+                # Broadcast the operand's ellipsis dims to the common shape (the engine sums
+                # the gradient back), so every letter has one size.
+                target = o.shape[:i] + common + o.shape[i + len(d) :]
+                o = _reshape(o, o.shape[:i] + (1,) * (len(common) - len(d)) + o.shape[i:])
+                o = _broadcast_to(o, target)
+            s = s.replace("...", ell)
+        new_subs.append(s)
+        new_tensors.append(o)
+    return new_subs, new_tensors, ell

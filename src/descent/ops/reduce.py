@@ -533,6 +533,40 @@ def cumsum(x, axis=None, *, dim=None) -> Tensor:
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 
+# Pairs of reductions under PyTorch's names (torch.std_mean, var_mean, aminmax).
+AminmaxResult = namedtuple("aminmax", ["min", "max"])
+
+
+def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
+             unbiased=None):  # fmt: skip
+    """(var, mean) over `dim` (torch.var_mean); both differentiable."""
+    keep = keepdim if keepdims is None else keepdims
+    d = axis_arg(axis, dim)
+    v = var(x, d, correction, keep, unbiased=unbiased)
+    return v, mean(x, d, keep)
+
+
+def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
+             unbiased=None):  # fmt: skip
+    """(std, mean) over `dim` (torch.std_mean); both differentiable."""
+    keep = keepdim if keepdims is None else keepdims
+    d = axis_arg(axis, dim)
+    return std(x, d, correction, keep, unbiased=unbiased), mean(x, d, keep)
+
+
+def aminmax(x, *, dim=None, keepdim=False):
+    """(min, max) over `dim` (all elements when None), as torch.aminmax; ties share the
+    gradient as amin/amax do."""
+    return AminmaxResult(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
+def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
+    """The number of nonzero elements over `dim` (int64; no gradient)."""
+    x, d, _ = _prep(x, axis, False, dim, None)
+    xp = backend.get_array_module(x._data)
+    return Tensor._wrap(xp.asarray(xp.count_nonzero(x._data, axis=d), dtype=np.int64))
+
+
 # Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where every element over `axis` (all axes when None) is nonzero (bool tensor)."""
