@@ -539,6 +539,7 @@ PUBLIC_SIGNATURES.update(
     {
         "adaptive_max_pool1d": "input output_size return_indices=False",
         "adaptive_max_pool2d": "input output_size return_indices=False",
+        "affine_grid": "theta size align_corners=None",
         "avg_pool3d": (
             "input kernel_size stride=None padding=0 ceil_mode=False count_include_pad=True "
             "divisor_override=None"
@@ -561,9 +562,14 @@ PUBLIC_SIGNATURES.update(
         "fold": "input output_size kernel_size dilation=1 padding=0 stride=1",
         "gaussian_nll_loss": "input target var full=False eps=1e-06 reduction='mean'",
         "glu": "input dim=-1",
+        "grid_sample": "input grid mode='bilinear' padding_mode='zeros' align_corners=None",
         "hardshrink": "input lambd=0.5",
         "hardsigmoid": "input inplace=False",
         "hardswish": "input inplace=False",
+        "interpolate": (
+            "input size=None scale_factor=None mode='nearest' align_corners=None "
+            "recompute_scale_factor=None antialias=False"
+        ),
         "margin_ranking_loss": (
             "input1 input2 target margin=0 size_average=None reduce=None reduction='mean'"
         ),
@@ -576,6 +582,8 @@ PUBLIC_SIGNATURES.update(
         "max_unpool3d": "input indices kernel_size stride=None padding=0 output_size=None",
         "mish": "input inplace=False",
         "pairwise_distance": "x1 x2 p=2.0 eps=1e-06 keepdim=False",
+        "pixel_shuffle": "input upscale_factor",
+        "pixel_unshuffle": "input downscale_factor",
         "poisson_nll_loss": (
             "input target log_input=True full=False size_average=None eps=1e-08 reduce=None "
             "reduction='mean'"
@@ -591,6 +599,9 @@ PUBLIC_SIGNATURES.update(
             "reduce=None reduction='mean'"
         ),
         "unfold": "input kernel_size dilation=1 padding=0 stride=1",
+        "upsample": "input size=None scale_factor=None mode='nearest' align_corners=None",
+        "upsample_bilinear": "input size=None scale_factor=None",
+        "upsample_nearest": "input size=None scale_factor=None",
     }
 )
 

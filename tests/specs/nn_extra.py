@@ -358,9 +358,12 @@ def np_adaptive_max(x, out):
     sizes = x.shape[2:]
     y = np.zeros(x.shape[:2] + tuple(out))
     for cell in np.ndindex(*out):
-        sl = tuple(slice((i * sz) // o, -((-(i + 1) * sz) // o)) for i, sz, o in zip(cell, sizes, out))
+        sl = tuple(
+            slice((i * sz) // o, -((-(i + 1) * sz) // o)) for i, sz, o in zip(cell, sizes, out)
+        )
         y[(slice(None), slice(None), *cell)] = x[(slice(None), slice(None), *sl)].max(
-            axis=tuple(range(2, x.ndim)))
+            axis=tuple(range(2, x.ndim))
+        )
     return y
 
 
@@ -374,52 +377,98 @@ def distinct(shape, scale=0.3):
     return sampler
 
 
-add(name="conv3d", fn=lambda x, w, b: F.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
+add(
+    name="conv3d",
+    fn=lambda x, w, b: F.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
     ref=lambda x, w, b: np_conv_nd(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
     torch_fn=lambda x, w, b: TF.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
-    shapes=[(1, 4, 4, 4, 3), (2, 2, 2, 2, 2), (2,)], covers=("Im2ColNd",))
-add(name="conv3d-same", fn=lambda x, w: F.conv3d(x, w, padding="same"),
+    shapes=[(1, 4, 4, 4, 3), (2, 2, 2, 2, 2), (2,)],
+    covers=("Im2ColNd",),
+)
+add(
+    name="conv3d-same",
+    fn=lambda x, w: F.conv3d(x, w, padding="same"),
     ref=lambda x, w: np_conv_nd(np.pad(x, ((0, 0), (0, 0), (0, 1), (1, 1), (0, 1))), w),
     torch_fn=lambda x, w: TF.conv3d(x, w, padding="same"),
-    shapes=[(1, 1, 3, 3, 3), (2, 1, 2, 3, 2)], covers=("Im2ColNd", "Pad"), second_order=False)
-add(name="conv_transpose1d", fn=lambda x, w, b: F.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
+    shapes=[(1, 1, 3, 3, 3), (2, 1, 2, 3, 2)],
+    covers=("Im2ColNd", "Pad"),
+    second_order=False,
+)
+add(
+    name="conv_transpose1d",
+    fn=lambda x, w, b: F.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (3,), (1,), (2,), 2, (2,)),
     torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
-    shapes=[(2, 4, 3), (4, 2, 3), (4,)], covers=("Col2ImNd",))
-add(name="conv_transpose2d", fn=lambda x, w, b: F.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
+    shapes=[(2, 4, 3), (4, 2, 3), (4,)],
+    covers=("Col2ImNd",),
+)
+add(
+    name="conv_transpose2d",
+    fn=lambda x, w, b: F.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (2, 1), (1, 0), (1, 0)),
     torch_fn=lambda x, w, b: TF.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
-    shapes=[(1, 3, 3, 3), (3, 2, 3, 2), (2,)], covers=("Col2ImNd",))
-add(name="conv_transpose2d-dilated-output_padding",
+    shapes=[(1, 3, 3, 3), (3, 2, 3, 2), (2,)],
+    covers=("Col2ImNd",),
+)
+add(
+    name="conv_transpose2d-dilated-output_padding",
     fn=lambda x, w: F.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2),
     ref=lambda x, w: np_conv_transpose(x, w, None, (1, 1), (0, 0), (1, 1), 1, (2, 2)),
     torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2),
-    shapes=[(1, 2, 3, 2), (2, 1, 2, 2)], covers=("Col2ImNd", "Pad"), second_order=False)
-add(name="conv_transpose3d", fn=lambda x, w, b: F.conv_transpose3d(x, w, b, 2, 1, 1, 2),
+    shapes=[(1, 2, 3, 2), (2, 1, 2, 2)],
+    covers=("Col2ImNd", "Pad"),
+    second_order=False,
+)
+add(
+    name="conv_transpose3d",
+    fn=lambda x, w, b: F.conv_transpose3d(x, w, b, 2, 1, 1, 2),
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (2,) * 3, (1,) * 3, (1,) * 3, 2),
     torch_fn=lambda x, w, b: TF.conv_transpose3d(x, w, b, 2, 1, 1, 2),
-    shapes=[(1, 2, 2, 2, 2), (2, 1, 2, 3, 2), (2,)], covers=("Col2ImNd",))
-add(name="F.unfold", fn=lambda x: F.unfold(x, (2, 3), (1, 2), 1, (2, 1)),
+    shapes=[(1, 2, 2, 2, 2), (2, 1, 2, 3, 2), (2,)],
+    covers=("Col2ImNd",),
+)
+add(
+    name="F.unfold",
+    fn=lambda x: F.unfold(x, (2, 3), (1, 2), 1, (2, 1)),
     ref=lambda x: np_unfold(x, (2, 3), (1, 2), (1, 1), (2, 1)),
-    torch_fn=lambda x: TF.unfold(x, (2, 3), (1, 2), 1, (2, 1)), shapes=[(2, 2, 4, 5)],
-    covers=("Im2ColNd",))
-add(name="F.fold", fn=lambda x: F.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)),
+    torch_fn=lambda x: TF.unfold(x, (2, 3), (1, 2), 1, (2, 1)),
+    shapes=[(2, 2, 4, 5)],
+    covers=("Im2ColNd",),
+)
+add(
+    name="F.fold",
+    fn=lambda x: F.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)),
     ref=lambda x: np_fold(x, (4, 5), (2, 3), (1, 2), (1, 1), (2, 1)),
-    torch_fn=lambda x: TF.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)), shapes=[(2, 12, 9)],
-    covers=("Col2ImNd",))
-add(name="max_pool3d", fn=lambda x: F.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
+    torch_fn=lambda x: TF.fold(x, (4, 5), (2, 3), (1, 2), 1, (2, 1)),
+    shapes=[(2, 12, 9)],
+    covers=("Col2ImNd",),
+)
+add(
+    name="max_pool3d",
+    fn=lambda x: F.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
     ref=lambda x: np_pool_nd(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), d=(1, 1, 2)),
     torch_fn=lambda x: TF.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
-    shapes=[(1, 2, 3, 4, 4)], inputs=distinct((1, 2, 3, 4, 4)), covers=("TakeAlongAxis",))
-add(name="avg_pool3d", fn=lambda x: F.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
+    shapes=[(1, 2, 3, 4, 4)],
+    inputs=distinct((1, 2, 3, 4, 4)),
+    covers=("TakeAlongAxis",),
+)
+add(
+    name="avg_pool3d",
+    fn=lambda x: F.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
     ref=lambda x: np_pool_nd(x, (2, 2, 3), (1, 2, 2), (1, 0, 1), "avg"),
     torch_fn=lambda x: TF.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
-    shapes=[(1, 2, 3, 4, 4)], covers=("Im2ColNd",))
-add(name="avg_pool3d-ceil-exclude-pad",
+    shapes=[(1, 2, 3, 4, 4)],
+    covers=("Im2ColNd",),
+)
+add(
+    name="avg_pool3d-ceil-exclude-pad",
     fn=lambda x: F.avg_pool3d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
     ref=lambda x: np_ceil_avg3(x),
     torch_fn=lambda x: TF.avg_pool3d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
-    shapes=[(1, 1, 3, 4, 3)], covers=("Im2ColNd",), second_order=False)
+    shapes=[(1, 1, 3, 4, 3)],
+    covers=("Im2ColNd",),
+    second_order=False,
+)
 
 
 def np_ceil_avg3(x):
@@ -432,15 +481,20 @@ def np_ceil_avg3(x):
     for cell in np.ndindex(*outs):
         sl = tuple(slice(max(o * 2 - 1, 0), min(o * 2 + 1, a)) for o, a in zip(cell, sz))
         y[(slice(None), slice(None), *cell)] = x[(slice(None), slice(None), *sl)].mean(
-            axis=(2, 3, 4))
+            axis=(2, 3, 4)
+        )
     return y
 
 
 UNPOOL_IDX = np.array([[[[0, 3], [9, 14]], [[5, 6], [8, 11]]]])  # into a (4, 4) plane
-add(name="max_unpool2d", fn=lambda x: F.max_unpool2d(x, UNPOOL_IDX, 2),
+add(
+    name="max_unpool2d",
+    fn=lambda x: F.max_unpool2d(x, UNPOOL_IDX, 2),
     ref=lambda x: np_unpool(x, UNPOOL_IDX, (4, 4)),
     torch_fn=lambda x: TF.max_unpool2d(x, torch.tensor(UNPOOL_IDX), 2),
-    shapes=[(1, 2, 2, 2)], covers=("ScatterAdd",))
+    shapes=[(1, 2, 2, 2)],
+    covers=("ScatterAdd",),
+)
 
 
 def np_unpool(x, idx, out):
@@ -450,7 +504,193 @@ def np_unpool(x, idx, out):
     return y.reshape(n, c, *out)
 
 
-add(name="adaptive_max_pool2d", fn=lambda x: F.adaptive_max_pool2d(x, (3, 2)),
+add(
+    name="adaptive_max_pool2d",
+    fn=lambda x: F.adaptive_max_pool2d(x, (3, 2)),
     ref=lambda x: np_adaptive_max(x, (3, 2)),
-    torch_fn=lambda x: TF.adaptive_max_pool2d(x, (3, 2)), shapes=[(2, 2, 5, 5)],
-    inputs=distinct((2, 2, 5, 5)), covers=("TakeAlongAxis",))
+    torch_fn=lambda x: TF.adaptive_max_pool2d(x, (3, 2)),
+    shapes=[(2, 2, 5, 5)],
+    inputs=distinct((2, 2, 5, 5)),
+    covers=("TakeAlongAxis",),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resampling: interpolate, pixel_shuffle, grid_sample, affine_grid
+
+
+def np_src(i, n_in, n_out, align, scale=None):
+    """PyTorch's source coordinate of output index i (ATen area_pixel_compute_source_index,
+    before the linear modes' clamp at 0)."""
+    if align:
+        return i * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    step = 1.0 / scale if scale else n_in / n_out
+    return (i + 0.5) * step - 0.5
+
+
+def np_cubic_w(t, a=-0.75):
+    """Weights of the taps at -1, 0, 1, 2 for a fractional position t (Keys' kernel)."""
+
+    def k(x):
+        x = abs(x)
+        if x <= 1:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a if x < 2 else 0.0
+
+    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
+
+
+def np_resize2d(x, out, mode, align=False, scale=None):
+    """Bilinear / bicubic resize of (N, C, H, W), one output pixel at a time."""
+    n, c, h, w = x.shape
+    y = np.zeros((n, c, *out))
+    for i in range(out[0]):
+        for j in range(out[1]):
+            sy = np_src(i, h, out[0], align, scale)
+            sx = np_src(j, w, out[1], align, scale)
+            if mode == "bilinear":
+                sy, sx = max(sy, 0.0), max(sx, 0.0)
+                y0, x0 = min(int(np.floor(sy)), h - 1), min(int(np.floor(sx)), w - 1)
+                ly, lx = sy - y0, sx - x0
+                y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+                y[:, :, i, j] = (1 - ly) * (
+                    (1 - lx) * x[:, :, y0, x0] + lx * x[:, :, y0, x1]
+                ) + ly * ((1 - lx) * x[:, :, y1, x0] + lx * x[:, :, y1, x1])
+            else:
+                y0, x0 = int(np.floor(sy)), int(np.floor(sx))
+                wy, wx = np_cubic_w(sy - y0), np_cubic_w(sx - x0)
+                for a in range(4):
+                    for b in range(4):
+                        r = min(max(y0 - 1 + a, 0), h - 1)
+                        q = min(max(x0 - 1 + b, 0), w - 1)
+                        y[:, :, i, j] += wy[a] * wx[b] * x[:, :, r, q]
+    return y  # fmt: skip
+
+
+def np_nearest(x, out):
+    idx = [np.minimum((np.arange(o) * (n / o)).astype(int), n - 1)
+           for n, o in zip(x.shape[2:], out)]  # fmt: skip
+    return x[np.ix_(range(x.shape[0]), range(x.shape[1]), *idx)]
+
+
+for name, kw, ref in [
+    ("bilinear", dict(size=(4, 7)), lambda x: np_resize2d(x, (4, 7), "bilinear")),
+    ("bilinear-align", dict(size=(7, 3), align_corners=True),
+     lambda x: np_resize2d(x, (7, 3), "bilinear", True)),
+    ("bilinear-scale", dict(scale_factor=1.7), lambda x: np_resize2d(x, (5, 8), "bilinear",
+                                                                     scale=1.7)),
+    ("bicubic", dict(size=(6, 4)), lambda x: np_resize2d(x, (6, 4), "bicubic")),
+    ("bicubic-align", dict(size=(2, 9), align_corners=True),
+     lambda x: np_resize2d(x, (2, 9), "bicubic", True)),
+    ("nearest", dict(size=(7, 2)), lambda x: np_nearest(x, (7, 2))),
+]:  # fmt: skip
+    mode = name.split("-")[0]
+    add(name=f"interpolate-{name}",
+        fn=lambda x, m=mode, k=kw: F.interpolate(x, mode=m, **k), ref=ref,
+        torch_fn=lambda x, m=mode, k=kw: TF.interpolate(x, mode=m, **k),
+        shapes=[(1, 2, 3, 5)],
+        covers=("GetItem",) if mode == "nearest" else ("MatMul",))  # fmt: skip
+add(name="interpolate-linear", fn=lambda x: F.interpolate(x, scale_factor=2.5, mode="linear"),
+    ref=lambda x: np_resize2d(x[:, :, None], (1, 10), "bilinear", scale=None)[:, :, 0],
+    torch_fn=lambda x: TF.interpolate(x, scale_factor=2.5, mode="linear",
+                                      recompute_scale_factor=True),
+    shapes=[(2, 2, 4)], covers=("MatMul",))  # fmt: skip
+add(
+    name="interpolate-trilinear-align",
+    fn=lambda x: F.interpolate(x, size=(3, 4, 2), mode="trilinear", align_corners=True),
+    ref=lambda x: np_trilinear_align(x, (3, 4, 2)),
+    torch_fn=lambda x: TF.interpolate(x, size=(3, 4, 2), mode="trilinear", align_corners=True),
+    shapes=[(1, 1, 2, 3, 3)],
+    covers=("MatMul",),
+)
+
+
+def np_trilinear_align(x, out):
+    """Trilinear with align_corners as three 1-D linear resizes (the map is separable)."""
+    for ax, o in zip((2, 3, 4), out):
+        n = x.shape[ax]
+        src = np.arange(o) * ((n - 1) / (o - 1) if o > 1 else 0.0)
+        i0 = np.minimum(np.floor(src).astype(int), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        lam = (src - i0).reshape([-1 if a == ax else 1 for a in range(x.ndim)])
+        x = np.take(x, i0, axis=ax) * (1 - lam) + np.take(x, i1, axis=ax) * lam
+    return x
+
+
+def np_pixel_shuffle(x, r):
+    n, c, h, w = x.shape
+    y = np.zeros((n, c // (r * r), h * r, w * r))
+    for ch in range(c // (r * r)):
+        for i in range(r):
+            for j in range(r):
+                y[:, ch, i::r, j::r] = x[:, ch * r * r + i * r + j]
+    return y
+
+
+add(
+    name="pixel_shuffle",
+    fn=lambda x: F.pixel_shuffle(x, 2),
+    ref=lambda x: np_pixel_shuffle(x, 2),
+    torch_fn=lambda x: TF.pixel_shuffle(x, 2),
+    shapes=[(2, 8, 3, 2)],
+    covers=("Transpose",),
+)
+add(
+    name="pixel_unshuffle",
+    fn=lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 3), 3),
+    ref=lambda x: x,
+    torch_fn=lambda x: TF.pixel_unshuffle(TF.pixel_shuffle(x, 3), 3),
+    shapes=[(1, 9, 2, 3)],
+    covers=("Transpose",),
+)
+
+
+def np_grid_sample(x, g, padding_mode="zeros", align=False):
+    """Bilinear grid_sample by its definition, one output point at a time."""
+    n, c, h, w = x.shape
+    ho, wo = g.shape[1:3]
+    y = np.zeros((n, c, ho, wo))
+
+    def unnorm(v, size):
+        return (v + 1) / 2 * (size - 1) if align else ((v + 1) * size - 1) / 2
+
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                sx, sy = unnorm(g[b, i, j, 0], w), unnorm(g[b, i, j, 1], h)
+                if padding_mode == "border":
+                    sx, sy = min(max(sx, 0), w - 1), min(max(sy, 0), h - 1)
+                x0, y0 = int(np.floor(sx)), int(np.floor(sy))
+                for dy in (0, 1):
+                    for dx in (0, 1):
+                        r, q = y0 + dy, x0 + dx
+                        if 0 <= r < h and 0 <= q < w:
+                            wgt = (1 - abs(sx - q)) * (1 - abs(sy - r))
+                            y[b, :, i, j] += wgt * x[b, :, r, q]
+    return y
+
+
+def grid_points(shape, lo=-1.3, hi=1.3):
+    """Grid coordinates kept away from pixel boundaries (where bilinear weights kink)."""
+
+    def sampler(rng, dtype):
+        x = rng.standard_normal((2, 2, 3, 4))
+        g = rng.uniform(lo, hi, size=shape)
+        return [x, g]
+
+    return sampler
+
+
+for pm, align in (("zeros", False), ("border", True), ("zeros", True)):
+    add(name=f"grid_sample-{pm}{'-align' if align else ''}",
+        fn=lambda x, g, p=pm, a=align: F.grid_sample(x, g, "bilinear", p, a),
+        ref=lambda x, g, p=pm, a=align: np_grid_sample(x, g, p, a),
+        torch_fn=lambda x, g, p=pm, a=align: TF.grid_sample(x, g, "bilinear", p, a),
+        shapes=[(2, 2, 3, 4), (2, 3, 2, 2)], inputs=grid_points((2, 3, 2, 2)),
+        covers=("TakeAlongAxis",))  # fmt: skip
+add(name="affine_grid", fn=lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=False),
+    ref=lambda t: np.einsum("hwk,njk->nhwj", np.stack(np.meshgrid(
+        (np.arange(4) * 2 + 1) / 4 - 1, (np.arange(3) * 2 + 1) / 3 - 1) + (np.ones((3, 4)),), -1),
+        t),
+    torch_fn=lambda t: TF.affine_grid(t, (2, 1, 3, 4), align_corners=False),
+    shapes=[(2, 2, 3)], covers=("MatMul",))  # fmt: skip

@@ -32,7 +32,8 @@ def im2col_nd(xp, x, geom):
     """(N, C, *S) -> patches (C, *k, N, *O), contiguous, zero padding."""
     k, s, d, p = geom
     n, c, *sizes = x.shape
-    out = [window_out_size(sz, *g) for sz, g in zip(sizes, zip(k, s, d, p, strict=True), strict=True)]
+    geoms = zip(k, s, d, p, strict=True)
+    out = [window_out_size(sz, *g) for sz, g in zip(sizes, geoms, strict=True)]
     if any(p):
         x = xp.pad(x, ((0, 0), (0, 0)) + tuple((pi, pi) for pi in p))
     st_n, st_c, *st = x.strides

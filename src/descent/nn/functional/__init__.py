@@ -49,6 +49,7 @@ from . import (
     _padding,
     _pooling,
     _pooling_extra,
+    _vision,
 )
 from ._activation import *  # noqa: F403
 from ._activation_extra import *  # noqa: F403
@@ -65,6 +66,7 @@ from ._normalization import *  # noqa: F403
 from ._padding import *  # noqa: F403
 from ._pooling import *  # noqa: F403
 from ._pooling_extra import *  # noqa: F403
+from ._vision import *  # noqa: F403
 
 # Each name is listed once, in the `__all__` of the file that defines it; the package's list is
 # their union (a test checks there are no duplicates and that the set matches PyTorch's names
@@ -82,6 +84,7 @@ __all__ = (
     + _conv_extra.__all__
     + _pooling.__all__
     + _pooling_extra.__all__
+    + _vision.__all__
     + _loss.__all__
     + _loss_extra.__all__
     + _distance.__all__

@@ -1,0 +1,343 @@
+"""Resampling: interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area),
+pixel_shuffle / pixel_unshuffle, grid_sample and affine_grid, with PyTorch's coordinate rules.
+
+interpolate is separable: along each resized dimension the output is a fixed linear map of the
+input, y = M x with M (out, in) built on the host from PyTorch's source-index rule
+(`area_pixel_compute_source_index` in ATen's UpSample.h); each of M's rows holds the tap weights
+of one output position (2 for linear, 4 for bicubic, clamped taps adding up at the borders).
+Applying M is one matmul, so gradients of every order come from matmul. Nearest modes gather
+instead (a matmul would turn an inf into nan through 0 * inf).
+
+grid_sample is a composite too: the four corner values are gathered with take_along_axis and
+weighted by the fractional coordinates (Tensors), so the gradient reaches both the input and
+the grid, to second order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import backend
+from ...ops import shape as _shape
+from ...ops._common import as_tensor
+from ...ops.elementwise import clamp, where
+from ...ops.indexing import index_select, take_along_axis
+from ...tensor import Tensor
+from ._inputs import float_tensor
+from ._pooling import adaptive_avg_pool2d
+
+__all__ = [
+    "interpolate",
+    "upsample",
+    "upsample_nearest",
+    "upsample_bilinear",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "grid_sample",
+    "affine_grid",
+]
+
+_LINEAR = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) bicubic convolution constant (Keys 1981 uses -0.5)
+
+
+def _source_scale(n_in: int, n_out: int, align_corners: bool, scale) -> float:
+    """The step in input coordinates per output position (ATen's area_pixel_compute_scale)."""
+    if align_corners:
+        return (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
+
+
+def _linear_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray:
+    """M (n_out, n_in): row i holds the weights of output i's taps (float64)."""
+    step = _source_scale(n_in, n_out, align_corners, scale)
+    dst = np.arange(n_out, dtype=np.float64)
+    src = step * dst if align_corners else step * (dst + 0.5) - 0.5
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    if not cubic:
+        src = np.maximum(src, 0.0)  # linear modes clamp a negative source to 0 (cubic does not)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        lam = src - i0
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        np.add.at(m, (rows, i0), 1.0 - lam)
+        np.add.at(m, (rows, i1), lam)
+        return m
+    i0 = np.floor(src).astype(np.int64)
+    t = src - i0
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    for off, w in zip((-1, 0, 1, 2), weights, strict=True):
+        np.add.at(m, (rows, np.clip(i0 + off, 0, n_in - 1)), w)  # clamped taps add up
+    return m
+
+
+def _nearest_index(n_in, n_out, scale, exact: bool) -> np.ndarray:
+    """Source index of each output position: floor(dst * step) ('nearest', PyTorch's legacy
+    rule) or floor((dst + 0.5) * step) ('nearest-exact'), capped at n_in - 1."""
+    step = _source_scale(n_in, n_out, False, scale)
+    dst = np.arange(n_out, dtype=np.float64)
+    # float32 as ATen computes it, so that the floor lands where PyTorch's does.
+    src = (np.float32(dst + 0.5) if exact else np.float32(dst)) * np.float32(step)
+    return np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+
+
+def _sizes(x: Tensor, nd: int, size, scale_factor, recompute_scale_factor):
+    """Output sizes and the scales used for the coordinate mapping (None: in/out)."""
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    spatial = tuple(x.shape[2:])
+    if size is not None:
+        out = (int(size),) * nd if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(out) != nd:
+            raise ValueError(f"interpolate: size {size} must have {nd} entries for input "
+                             f"{tuple(x.shape)}")  # fmt: skip
+        return tuple(int(v) for v in out), (None,) * nd
+    sf = (float(scale_factor),) * nd if np.isscalar(scale_factor) else tuple(scale_factor)
+    if len(sf) != nd:
+        raise ValueError(f"interpolate: scale_factor {scale_factor} must have {nd} entries for "
+                         f"input {tuple(x.shape)}")  # fmt: skip
+    out = tuple(int(math.floor(n * float(s))) for n, s in zip(spatial, sf, strict=True))
+    # recompute_scale_factor=True maps coordinates with in/out, as if `size` had been given.
+    scales = (None,) * nd if recompute_scale_factor else tuple(float(s) for s in sf)
+    return out, scales
+
+
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize (N, C, *S) with 1-3 spatial dimensions to `size` or by `scale_factor`.
+
+    Modes as PyTorch: 'nearest' (floor(i * in/out), its legacy rule), 'nearest-exact',
+    'linear' (3-d input), 'bilinear' / 'bicubic' (4-d), 'trilinear' (5-d), 'area'
+    (adaptive average pooling). align_corners (linear modes only) maps the corner pixels'
+    centres onto each other. A scale_factor sets the output to floor(in * scale) and, unless
+    recompute_scale_factor, maps coordinates with 1/scale.
+
+    Raises:
+        ValueError: a mode that does not fit the input's dimensions, align_corners with a
+            non-interpolating mode, both or neither of size and scale_factor, antialias=True
+            (not implemented).
+    """
+    x = float_tensor(input, "interpolate")
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
+    nd = x.ndim - 2
+    if nd not in (1, 2, 3):
+        raise ValueError(f"interpolate: expected a 3-, 4- or 5-d input (N, C, *S), got "
+                         f"{tuple(x.shape)}")  # fmt: skip
+    if mode in _LINEAR and _LINEAR[mode] != nd:
+        raise ValueError(f"interpolate: mode {mode!r} needs a {_LINEAR[mode] + 2}-d input, got "
+                         f"{tuple(x.shape)}")  # fmt: skip
+    if align_corners is not None and mode not in _LINEAR:
+        raise ValueError("interpolate: align_corners can only be set with the interpolating "
+                         "modes linear, bilinear, bicubic and trilinear")  # fmt: skip
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not implemented in descent")
+    out, scales = _sizes(x, nd, size, scale_factor, recompute_scale_factor)
+    if any(o < 1 for o in out):
+        raise ValueError(f"interpolate: output size {out} must be positive (input "
+                         f"{tuple(x.shape)})")  # fmt: skip
+    if mode == "area":
+        if nd == 2:
+            return adaptive_avg_pool2d(x, out)
+        # 1-d: as a height-1 image; 3-d area is not provided.
+        if nd == 1:
+            y = adaptive_avg_pool2d(_shape.unsqueeze(x, 2), (1, out[0]))
+            return _shape.squeeze(y, 2)
+        raise ValueError("interpolate: mode 'area' supports 3- and 4-d inputs in descent")
+    xp = backend.get_array_module(x._data)
+    y = x
+    for i in range(nd):
+        axis, n_in, n_out = 2 + i, x.shape[2 + i], out[i]
+        if mode in ("nearest", "nearest-exact"):
+            idx = _nearest_index(n_in, n_out, scales[i], mode == "nearest-exact")
+            y = index_select(y, axis, xp.asarray(idx))
+            continue
+        m = _linear_matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
+        mt = Tensor._wrap(xp.asarray(m.T.astype(x._data.dtype)))  # (in, out)
+        # The resized axis last, one matmul, and back.
+        y = _shape.swapaxes(_shape.swapaxes(y, axis, -1) @ mt, axis, -1)
+    return y
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+    """Deprecated name of interpolate (kept for PyTorch code that still calls it)."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """interpolate(..., mode='nearest') (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """interpolate(..., mode='bilinear', align_corners=True) (deprecated in PyTorch)."""
+    return interpolate(input, size, scale_factor, "bilinear", True)
+
+
+def pixel_shuffle(input, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r): sub-pixel convolution's rearrangement
+    (Shi et al. 2016)."""
+    x = as_tensor(input)
+    r = int(upscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: input {tuple(x.shape)} needs >= 3 dims and channels "
+                         f"divisible by upscale_factor^2 = {r * r}")  # fmt: skip
+    *lead, c, h, w = x.shape
+    b = len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    y = _shape.permute(y, *range(b), b, b + 3, b + 1, b + 4, b + 2)  # (*, C, H, r, W, r)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of pixel_shuffle."""
+    x = as_tensor(input)
+    r = int(downscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: input {tuple(x.shape)} needs >= 3 dims and H, W "
+                         f"divisible by downscale_factor = {r}")  # fmt: skip
+    *lead, c, hr, wr = x.shape
+    b = len(lead)
+    y = x.reshape(*lead, c, hr // r, r, wr // r, r)
+    y = _shape.permute(y, *range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
+    return y.reshape(*lead, c * r * r, hr // r, wr // r)
+
+
+def _unnormalize(g: Tensor, n: int, align_corners: bool) -> Tensor:
+    """Grid coordinates in [-1, 1] to pixel coordinates (-1 and 1 are the corner pixels'
+    centres with align_corners, their outer edges without)."""
+    if align_corners:
+        return (g + 1.0) * ((n - 1) / 2.0)
+    return ((g + 1.0) * n - 1.0) / 2.0
+
+
+def _clip_strict(x: Tensor, hi: float) -> Tensor:
+    """x clamped to [0, hi], derivative 1 strictly inside only (ATen's clip_coordinates)."""
+    inside = (x > 0) & (x < hi)
+    return where(inside, x, clamp(x, 0.0, hi).detach())
+
+
+def _reflect(x: Tensor, lo2: float, hi2: float) -> Tensor:
+    """ATen's reflect_coordinates: fold x into [lo2/2, hi2/2] by reflecting at the ends."""
+    if lo2 == hi2:
+        return x * 0.0
+    xp = backend.get_array_module(x._data)
+    lo, span = lo2 / 2.0, (hi2 - lo2) / 2.0
+    d = x._data - lo
+    flips = xp.floor(xp.abs(d) / span)
+    # |x - lo| = flips * span + extra; even flips keep the direction, odd ones reverse it.
+    sign_in = xp.where(d < 0, -1.0, 1.0).astype(x._data.dtype)
+    even = (flips % 2) == 0
+    # The value: lo + extra (even) or lo + span - extra (odd); written with x itself so that
+    # the derivative (+-1) flows: extra = sign_in * (x - lo) - flips * span.
+    extra_t = (x - lo) * Tensor._wrap(sign_in) - Tensor._wrap((flips * span).astype(x._data.dtype))
+    return where(even, extra_t + lo, (lo + span) - extra_t)
+
+
+def grid_sample(
+    input,
+    grid,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Sample (N, C, H, W) at the points of grid (N, Ho, Wo, 2), (x, y) in [-1, 1]
+    (spatial transformer networks, Jaderberg et al. 2015). mode 'bilinear' or 'nearest';
+    padding_mode 'zeros' (outside reads 0), 'border' (clamped to the edge) or 'reflection';
+    align_corners as PyTorch (default False). Gradients flow to the input and (bilinear) to
+    the grid."""
+    x, g = float_tensor(input, "grid_sample"), float_tensor(grid, "grid_sample")
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"grid_sample: mode must be 'bilinear' or 'nearest' in descent, got "
+                         f"{mode!r}")  # fmt: skip
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', "
+                         f"got {padding_mode!r}")  # fmt: skip
+    if x.ndim != 4 or g.ndim != 4 or g.shape[-1] != 2 or g.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2) with the same N, "
+            f"got {tuple(x.shape)} and {tuple(g.shape)} (5-d volumes are not supported)"
+        )
+    align = bool(align_corners)
+    n, c, h, w = x.shape
+    ho, wo = g.shape[1], g.shape[2]
+    xp = backend.get_array_module(x._data)
+    ix = _unnormalize(g[..., 0], w, align)  # (N, Ho, Wo) pixel coordinates
+    iy = _unnormalize(g[..., 1], h, align)
+    if padding_mode == "reflection":
+        if align:
+            ix, iy = _reflect(ix, 0, 2 * (w - 1)), _reflect(iy, 0, 2 * (h - 1))
+        else:
+            ix, iy = _reflect(ix, -1, 2 * w - 1), _reflect(iy, -1, 2 * h - 1)
+    if padding_mode in ("border", "reflection"):
+        ix, iy = _clip_strict(ix, w - 1.0), _clip_strict(iy, h - 1.0)
+    flat = x.reshape(n, c, h * w)
+
+    def gather(row, col):
+        """Values at integer (row, col) arrays (N, Ho, Wo), 0 outside: (N, C, Ho, Wo)."""
+        inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        idx = xp.clip(row, 0, h - 1) * w + xp.clip(col, 0, w - 1)
+        idx = xp.broadcast_to(idx.reshape(n, 1, ho * wo), (n, c, ho * wo))
+        vals = take_along_axis(flat, xp.ascontiguousarray(idx), axis=2).reshape(n, c, ho, wo)
+        return vals, xp.asarray(inside[:, None], dtype=x._data.dtype)
+
+    if mode == "nearest":
+        # Round half to even, as ATen's nearbyint; the grid gets no gradient (a step function).
+        row = xp.rint(iy._data).astype(np.int64)
+        col = xp.rint(ix._data).astype(np.int64)
+        vals, mask = gather(row, col)
+        return vals * Tensor._wrap(mask)
+    x0 = xp.floor(ix._data)
+    y0 = xp.floor(iy._data)
+    # Fractional parts as Tensors: the grid's gradient flows through them.
+    fx = _shape.unsqueeze(ix - Tensor._wrap(x0), 1)  # (N, 1, Ho, Wo)
+    fy = _shape.unsqueeze(iy - Tensor._wrap(y0), 1)
+    r0, c0 = y0.astype(np.int64), x0.astype(np.int64)
+    out = None
+    for dr, wy in ((0, 1.0 - fy), (1, fy)):
+        for dc, wx in ((0, 1.0 - fx), (1, fx)):
+            vals, mask = gather(r0 + dr, c0 + dc)
+            term = vals * (wy * wx * Tensor._wrap(mask))
+            out = term if out is None else out + term
+    return out
+
+
+def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
+    """The sampling grid (N, H, W, 2) of the 2-D affine maps theta (N, 2, 3) for an output of
+    size (N, C, H, W): grid[n, i, j] = theta[n] @ (x_j, y_i, 1) with x, y the normalised
+    pixel centres (corner centres at +-1 with align_corners)."""
+    t = float_tensor(theta, "affine_grid")
+    size = tuple(int(v) for v in size)
+    if len(size) != 4 or t.ndim != 3 or tuple(t.shape[1:]) != (2, 3) or t.shape[0] != size[0]:
+        raise ValueError(f"affine_grid: expected theta (N, 2, 3) and size (N, C, H, W), got "
+                         f"{tuple(t.shape)} and {size} (3-d grids are not supported)")  # fmt: skip
+    n, _, h, w = size
+
+    def axis(m):
+        if align_corners:
+            return np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
+        return (np.arange(m) * 2.0 + 1.0) / m - 1.0
+
+    xs, ys = np.meshgrid(axis(w), axis(h))  # (H, W) each
+    base = np.stack([xs, ys, np.ones_like(xs)], axis=-1).reshape(1, h * w, 3)
+    xp = backend.get_array_module(t._data)
+    base_t = Tensor._wrap(xp.asarray(base.astype(t._data.dtype)))
+    return (base_t @ _shape.swapaxes(t, 1, 2)).reshape(n, h, w, 2)
