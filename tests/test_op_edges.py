@@ -547,3 +547,38 @@ def test_var_mean_std_mean_over_an_empty_axis():
         v, m = ds.var_mean(xs[0], 1)
         tv, tm = torch.var_mean(ts[0], 1)
     _check(v + m, tv + tm, xs, ts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by sweeping ops over (), (0,), (3, 0), (0, 3) and integer inputs against PyTorch
+
+
+@pytest.mark.parametrize("call", [lambda x: x.argmax(), lambda x: x.argmin(0),
+                                  lambda x: x.mode(0)])  # fmt: skip
+def test_arg_reductions_of_empty_raise_index_error(call):
+    with pytest.raises(IndexError):
+        call(torch.zeros(0, 3))
+    with pytest.raises(IndexError):
+        call(ds.zeros(0, 3))
+
+
+def test_zero_size_and_0d_sweep_fixes():
+    xs, ts = _both([2.0])
+    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    _check(xs[0].flip(0) * 3.0, ts[0].flip(0) * 3.0, xs, ts)
+    xs, ts = _both([np.zeros((3, 0))])
+    with np.errstate(invalid="ignore"):
+        _check(xs[0].median(), ts[0].median(), xs, ts)
+
+
+def test_integer_inputs_sweep_fixes():
+    a = np.array([-2, 0, 3])
+    _check(ds.relu(ds.tensor(a)), torch.relu(torch.tensor(a)))
+    _check(ds.logsumexp(ds.tensor(a), 0), torch.logsumexp(torch.tensor(a), 0))
+    _check(2 ** ds.tensor([-1, 0, 3]), 2 ** torch.tensor([-1, 0, 3]))
+    _check((-2) ** ds.tensor([-1, -2, 3]), (-2) ** torch.tensor([-1, -2, 3]))
+    for f in (lambda t: t.var(), lambda t: t.std(0)):
+        with pytest.raises(RuntimeError):
+            f(torch.tensor(a))
+        with pytest.raises(TypeError, match="integer"):
+            f(ds.tensor(a))

@@ -218,6 +218,9 @@ def sigmoid(x) -> Tensor:
 
 
 def relu(x) -> Tensor:
+    x = as_tensor(x)
+    if x._data.dtype.kind in "iu":  # an integer stays an integer (PyTorch): max(x, 0)
+        return Tensor._wrap(backend.get_array_module(x._data).maximum(x._data, 0))
     return Relu.apply(_float(x))
 
 

@@ -204,6 +204,11 @@ class RPowScalar(_ScalarOp):
     save_output = True
 
     def forward(self, x):
+        if x.dtype.kind in "iu" and isinstance(self.c, int) and (x < 0).any():
+            # An integer base to a negative integer power: PyTorch's integer result (2 ** -1
+            # is 0, (-1) ** -1 is -1), where NumPy refuses.
+            xp = backend.get_array_module(x)
+            return xp.trunc(float(self.c) ** x.astype(np.float64)).astype(x.dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.ca**x
 

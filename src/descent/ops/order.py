@@ -66,8 +66,9 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
     if dim is None:
-        if x.numel() == 0:
-            raise RuntimeError("median() of an empty tensor is undefined (it has no elements)")
+        if x.numel() == 0:  # the median of nothing is nan (PyTorch); its gradient is empty
+            with np.errstate(invalid="ignore"):
+                return x.sum() * float("nan")
         flat = reshape(x, -1)
         m = median(flat, 0).values.detach()
         # The gradient of the median of all elements is shared evenly by every element equal
@@ -102,6 +103,8 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     if x.ndim == 0:
         return _zero_d(x, dim, "mode", ModeResult)
     d = _dim(x, dim, "mode")
+    if x.shape[d] == 0:
+        raise IndexError(f"mode(): expected reduction dim {d} to have non-zero size")
     xp = backend.get_array_module(x._data)
     a = xp.moveaxis(x._data, d, -1)  # (..., n)
     n = a.shape[-1]

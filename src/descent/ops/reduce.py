@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
 from .elementwise import cast, maximum, minimum, sign, sqrt, where
@@ -419,6 +419,18 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
     axis = axis_arg(axis, dim)
     keepdims = keepdims_arg(keepdims, keepdim)
     xp = backend.get_array_module(x._data)
+    if x._data.size == 0:  # PyTorch's errors (NumPy raises a ValueError)
+        if axis is None:
+            raise IndexError(
+                f"{name}(): the tensor of shape {tuple(x.shape)} is empty; specify the "
+                "reduction dim (one of non-zero size)"
+            )
+        a = normalize_axis(axis, x.ndim)[0]
+        if x.ndim and x.shape[a] == 0:
+            raise IndexError(
+                f"{name}(): expected reduction dim {a} to have non-zero size (shape "
+                f"{tuple(x.shape)})"
+            )
     fn = getattr(xp, name)
     if axis is None:
         out = fn(x._data.reshape(-1))
@@ -442,6 +454,10 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind != "f":
+        raise TypeError(
+            f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
+        )
     if unbiased is not None:
         correction = 1 if unbiased else 0
     # Composite (two passes, mean then squared deviations): more accurate than E[x^2] - E[x]^2,
@@ -470,6 +486,8 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind != "f":  # integers: computed in the default float dtype (PyTorch)
+        x = cast(x, get_default_dtype())
     if axis is None:
         axis = tuple(range(x.ndim))
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)

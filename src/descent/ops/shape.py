@@ -361,6 +361,8 @@ class Flip(Function):
 def flip(x, axis=None) -> Tensor:
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
+    if x.ndim == 0:
+        axes = ()  # dim 0 / -1 of a 0-d tensor (PyTorch): nothing to reverse
     return Flip.apply(x, axis=axes)
 
 
