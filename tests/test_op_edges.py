@@ -582,3 +582,33 @@ def test_integer_inputs_sweep_fixes():
             f(torch.tensor(a))
         with pytest.raises(TypeError, match="integer"):
             f(ds.tensor(a))
+
+
+# ---------------------------------------------------------------------------------------------
+# The names issue 13 asks for: descent.X, and a Tensor method wherever torch.Tensor has one
+
+_ISSUE_13_NAMES = """
+acos asin atan atan2 sinh cosh asinh acosh atanh floor ceil trunc round frac exp2 log2 log10
+lerp logaddexp logaddexp2 fmod remainder copysign hypot xlogy nan_to_num isclose isposinf
+isneginf div floor_divide cumprod cummax cummin logcumsumexp sort argsort topk kthvalue msort
+median mode unique diag diagonal trace unflatten repeat_interleave masked_select nonzero
+meshgrid scatter scatter_reduce index_put index_fill take narrow movedim gather std_mean
+var_mean amax amin aminmax all any count_nonzero einsum bitwise_and bitwise_or bitwise_xor
+bitwise_not bitwise_left_shift bitwise_right_shift logical_and logical_or logical_xor
+logical_not
+""".split()
+
+
+@pytest.mark.parametrize("name", _ISSUE_13_NAMES + ["unfold"])
+def test_issue_13_names_exist(name):
+    if name != "unfold":  # torch.unfold is Tensor.unfold only (F.unfold is im2col)
+        assert callable(getattr(ds, name))
+    if hasattr(torch.Tensor, name):
+        assert callable(getattr(ds.Tensor, name))
+
+
+def test_floor_divide_python_semantics():
+    for a, b in [([7.0, -7.0, 7.5, -0.5], [2.0, 2.0, -2.0, 0.25]), ([7, -7, 5, 0], [2, 2, -3, 4])]:
+        _check(ds.floor_divide(ds.tensor(a), ds.tensor(b)),
+               torch.floor_divide(torch.tensor(a), torch.tensor(b)))  # fmt: skip
+        _check(ds.tensor(a) // 2, torch.tensor(a) // 2)
