@@ -53,6 +53,7 @@ CASES = {
     "nanogpt": ((1e-5, 1e-6), None),
     "dataloader_loop": ((1e-5, 1e-6), None),
     "moons_mlp": ((1e-5, 1e-6), None),
+    "tabular_bn": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
