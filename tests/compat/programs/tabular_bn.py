@@ -8,10 +8,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from compat_helpers import reference_weights, report
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, TensorDataset
-
-from compat_helpers import reference_weights, report
 
 rng = np.random.default_rng(7)
 n_features, n_classes = 10, 3
