@@ -14,10 +14,13 @@ functions. Each file's `__all__` lists its public names once; this package expor
 
 from . import (
     activation,
+    activation_extra,
     attention,
     channel_dropout,
     container,
     conv,
+    conv_transpose,
+    distance,
     dropout,
     embedding,
     flatten,
@@ -27,20 +30,26 @@ from . import (
     instancenorm,
     linear,
     loss,
+    loss_extra,
     module,
     normalization,
     parameter,
     parameter_containers,
     pooling,
+    pooling_extra,
     rnn,
     transformer,
+    upsampling,
 )
 from . import parallel, utils  # torch.nn.parallel, torch.nn.utils
 from .activation import *  # noqa: F403
+from .activation_extra import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .channel_dropout import *  # noqa: F403
 from .container import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .conv_transpose import *  # noqa: F403
+from .distance import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .flatten import *  # noqa: F403
@@ -50,15 +59,18 @@ from .groupnorm import *  # noqa: F403
 from .instancenorm import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
+from .loss_extra import *  # noqa: F403
 from .module import *  # noqa: F403
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *  # noqa: F403
 from .parameter import *  # noqa: F403
 from .parameter_containers import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .pooling_extra import *  # noqa: F403
 from .rnn import *  # noqa: F403
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 from .transformer import *  # noqa: F403
+from .upsampling import *  # noqa: F403
 
 __all__ = (
     ["functional", "init", "parallel", "utils"]
@@ -85,4 +97,10 @@ __all__ = (
     + channel_dropout.__all__
     + parameter_containers.__all__
     + transformer.__all__
+    + activation_extra.__all__
+    + conv_transpose.__all__
+    + distance.__all__
+    + loss_extra.__all__
+    + pooling_extra.__all__
+    + upsampling.__all__
 )

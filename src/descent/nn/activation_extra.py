@@ -1,0 +1,182 @@
+"""More activation layers (no parameters), around `descent.nn.functional`: the hard family,
+the shrink family, SELU/CELU/Mish, Softsign, Softmin, GLU, Threshold and LogSigmoid.
+`inplace=True` is accepted and ignored, as in `activation.py`."""
+
+from __future__ import annotations
+
+from . import functional as F
+from .module import Module
+
+__all__ = [
+    "Hardtanh",
+    "ReLU6",
+    "Hardsigmoid",
+    "Hardswish",
+    "SELU",
+    "CELU",
+    "Mish",
+    "Softsign",
+    "Softmin",
+    "GLU",
+    "Tanhshrink",
+    "Softshrink",
+    "Hardshrink",
+    "Threshold",
+    "LogSigmoid",
+]
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):  # noqa: A002 - PyTorch's names
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Hardtanh):
+    """x clamped to [0, 6]."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class _Elementwise(Module):
+    """An activation without arguments: forward is `fn(input)`."""
+
+    fn = staticmethod(F.relu)
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return type(self).fn(input)
+
+
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6."""
+
+    fn = staticmethod(F.hardsigmoid)
+
+
+class Hardswish(_Elementwise):
+    """x relu6(x + 3) / 6."""
+
+    fn = staticmethod(F.hardswish)
+
+
+class SELU(_Elementwise):
+    """Scaled ELU with the self-normalising constants."""
+
+    fn = staticmethod(F.selu)
+
+
+class Mish(_Elementwise):
+    """x tanh(softplus(x))."""
+
+    fn = staticmethod(F.mish)
+
+
+class Softsign(_Elementwise):
+    """x / (1 + |x|)."""
+
+    fn = staticmethod(F.softsign)
+
+
+class Tanhshrink(_Elementwise):
+    """x - tanh(x)."""
+
+    fn = staticmethod(F.tanhshrink)
+
+
+class LogSigmoid(_Elementwise):
+    """log(sigmoid(x))."""
+
+    fn = staticmethod(F.logsigmoid)
+
+
+class CELU(Module):
+    """x if x > 0 else alpha (e^(x/alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.celu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softmin(Module):
+    """softmax(-x) along `dim`."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    """a * sigmoid(b) for the halves a, b of the input along `dim`."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softshrink(Module):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):  # noqa: A002
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Hardshrink(Softshrink):
+    """x where |x| > lambd, else 0."""
+
+    def forward(self, input):  # noqa: A002
+        return F.hardshrink(input, self.lambd)
+
+
+class Threshold(Module):
+    """x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.threshold(input, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}"
