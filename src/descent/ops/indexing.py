@@ -164,7 +164,7 @@ def setitem(x: Tensor, index, value) -> None:
     if perm is not None:
         # The value is laid out in PyTorch's order: broadcast it to that shape and move its
         # dimensions to NumPy's order, which the assignment below uses.
-        np_shape = np.broadcast_to(np.zeros((), np.int8), x._data.shape)[idx].shape
+        np_shape = xp.broadcast_to(xp.zeros((), np.int8), x._data.shape)[idx].shape
         value = as_tensor(value, x)
         value = permute(
             broadcast_to(value, tuple(np_shape[a] for a in perm)), tuple(np.argsort(perm))

@@ -53,7 +53,7 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
         raise IndexError(f"kthvalue: k ({k}) out of range for dimension {d} of size {n}")
     xp = backend.get_array_module(x._data)
     order = _order(x, d, False)  # stable: among equal values the earlier index
-    idx = xp.take(order, [int(k) - 1], axis=d)
+    idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)
     return _select(x, idx, d, keepdim, KthvalueResult)
 
 
@@ -87,7 +87,7 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
         raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
     xp = backend.get_array_module(x._data)
     order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
-    idx = xp.take(order, [(n - 1) // 2], axis=d)
+    idx = xp.take(order, xp.asarray([(n - 1) // 2]), axis=d)
     a = x._data
     if a.dtype.kind == "f":
         nan = xp.isnan(a)
@@ -105,8 +105,10 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     d = _dim(x, dim, "mode")
     if x.shape[d] == 0:
         raise IndexError(f"mode(): expected reduction dim {d} to have non-zero size")
-    xp = backend.get_array_module(x._data)
-    a = xp.moveaxis(x._data, d, -1)  # (..., n)
+    # The index is computed with NumPy on the host (it uses ufunc.accumulate, which CuPy lacks)
+    # and moved to x's device for the gather.
+    out_xp, xp = backend.get_array_module(x._data), np
+    a = xp.moveaxis(backend.as_numpy(x._data), d, -1)  # (..., n)
     n = a.shape[-1]
     order = xp.argsort(a, axis=-1, kind="stable")
     s = xp.take_along_axis(a, order, axis=-1)
@@ -124,7 +126,7 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     best = xp.argmax(last - first, axis=-1)[..., None]  # (..., 1): a position in the sorted row
     in_run = first == xp.take_along_axis(first, best, axis=-1)
     idx = xp.max(xp.where(in_run, order, -1), axis=-1, keepdims=True)  # (..., 1)
-    idx = xp.moveaxis(idx.astype(np.int64), -1, d)
+    idx = out_xp.asarray(xp.moveaxis(idx.astype(np.int64), -1, d))
     return _select(x, idx, d, keepdim, ModeResult)
 
 

@@ -95,7 +95,11 @@ def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
 
 def _running_index(a, axis, is_min, xp):
     """Index of the running maximum (minimum) along `axis`: the latest position holding it (ties
-    go to the later element, PyTorch's rule); NaN propagates and keeps its index."""
+    go to the later element, PyTorch's rule); NaN propagates and keeps its index.
+
+    Computed with NumPy on the host (CuPy has no ufunc.accumulate but cumsum/cumprod), then
+    moved to `a`'s device: an index is data, computed once per call."""
+    out_xp, xp, a = xp, np, backend.as_numpy(a)
     run = (xp.minimum if is_min else xp.maximum).accumulate(a, axis=axis)
     shape = [1] * a.ndim
     shape[axis] = a.shape[axis]
@@ -106,7 +110,8 @@ def _running_index(a, axis, is_min, xp):
     if a.dtype.kind == "f":
         nan = xp.isnan(a)
         new = (new | nan) & ~(xp.logical_or.accumulate(nan, axis=axis) & ~nan)
-    return xp.maximum.accumulate(xp.where(new, pos, 0), axis=axis).astype(np.int64)
+    idx = xp.maximum.accumulate(xp.where(new, pos, 0), axis=axis).astype(np.int64)
+    return out_xp.asarray(idx)
 
 
 def _cum_extreme(x, dim, is_min, result, name):
@@ -150,8 +155,10 @@ class LogCumSumExp(Function):
     save_output = True
 
     def forward(self, x):
-        # logaddexp accumulated along the axis: exact, stable for any magnitudes.
-        return backend.get_array_module(x).logaddexp.accumulate(x, axis=self.axis)
+        # logaddexp accumulated along the axis: exact, stable for any magnitudes. On the host
+        # (CuPy has no ufunc.accumulate), then back to x's device.
+        y = np.logaddexp.accumulate(backend.as_numpy(x), axis=self.axis)
+        return backend.get_array_module(x).asarray(y)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)

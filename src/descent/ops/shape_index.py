@@ -263,8 +263,11 @@ class ScatterReduce(Function):
     saved_slots = ("count", "touched")  # per slot: how many values met there; which were hit
 
     def forward(self, x, src):
-        xp = backend.get_array_module(x)
-        ix = along_axis_index(xp, self.idx, self.axis)
+        # On the host: the reductions other than sum use ufunc.at, which CuPy lacks; the
+        # result, counts and mask go back to x's device.
+        dev_xp, xp = backend.get_array_module(x), np
+        x, src = backend.as_numpy(x), backend.as_numpy(src)
+        ix = along_axis_index(xp, backend.as_numpy(self.idx), self.axis)
         out = x.copy()
         touched = xp.zeros(x.shape, dtype=bool)
         touched[ix] = True
@@ -281,8 +284,9 @@ class ScatterReduce(Function):
             out = xp.where(touched, out / xp.maximum(count, 1), out)
             if out.dtype.kind != "f":
                 out = out.astype(x.dtype)
-        self.count, self.touched = xp.maximum(count, 1), touched
-        return out
+        self.count = dev_xp.asarray(xp.maximum(count, 1))
+        self.touched = dev_xp.asarray(touched)
+        return dev_xp.asarray(out)
 
     def backward(self, gy, ops):
         x, src = self.inputs(ops)
@@ -320,22 +324,25 @@ class ScatterReduce(Function):
             return gx, (gy * y)[ix] / src
         # With zeros: per slot, the product of its nonzero factors and the number of zeros;
         # a factor's co-product is 0 if another factor is 0, else that product over itself
-        # (or the whole nonzero product when it is the one zero). Computed on the arrays:
-        # exact first-order gradients.
+        # (or the whole nonzero product when it is the one zero). Computed on the host arrays
+        # (multiply.at): exact first-order gradients.
+        dev_xp, xp = xp, np
+        xd, sd = backend.as_numpy(xd), backend.as_numpy(sd)
+        hix = tuple(backend.as_numpy(i) for i in ix)
         nzp = xp.ones(xd.shape, dtype=xd.dtype)
         zeros = xp.zeros(xd.shape, dtype=xd.dtype)
         if self.include_self:
             nzp = xp.where(xd == 0, 1, xd).astype(xd.dtype)
             zeros = (xd == 0).astype(xd.dtype)
-        xp.multiply.at(nzp, ix, xp.where(sd == 0, 1, sd).astype(xd.dtype))
-        backend.scatter_add(zeros, ix, (sd == 0).astype(xd.dtype))
+        xp.multiply.at(nzp, hix, xp.where(sd == 0, 1, sd).astype(xd.dtype))
+        backend.scatter_add(zeros, hix, (sd == 0).astype(xd.dtype))
 
         def coproduct(v, p, z):
             safe = xp.where(v == 0, 1, v)
             return xp.where(v == 0, xp.where(z > 1, 0, p), xp.where(z > 0, 0, p / safe))
 
-        cx = coproduct(xd, nzp, zeros)
-        cs = coproduct(sd, nzp[ix], zeros[ix])
+        cx = dev_xp.asarray(coproduct(xd, nzp, zeros))
+        cs = dev_xp.asarray(coproduct(sd, nzp[hix], zeros[hix]))
         if ops.is_graph:
             cx, cs = Tensor._wrap(cx), Tensor._wrap(cs)
         gx = gy * cx if keep is None else ops.where(keep, gy, 0)
