@@ -57,6 +57,7 @@ CASES = {
     "moons_mlp": ((1e-5, 1e-6), None),
     "tabular_bn": ((1e-5, 1e-6), None),
     "seq_classifier": ((1e-5, 1e-6), None),
+    "conv_autoencoder": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
