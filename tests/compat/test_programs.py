@@ -58,6 +58,7 @@ CASES = {
     "tabular_bn": ((1e-5, 1e-6), None),
     "seq_classifier": ((1e-5, 1e-6), None),
     "conv_autoencoder": ((1e-5, 1e-6), None),
+    "finetune_vae": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
