@@ -59,6 +59,7 @@ CASES = {
     "seq_classifier": ((1e-5, 1e-6), None),
     "conv_autoencoder": ((1e-5, 1e-6), None),
     "finetune_vae": ((1e-5, 1e-6), None),
+    "gan_gp": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
