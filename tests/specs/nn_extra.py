@@ -687,7 +687,7 @@ for pm, align in (("zeros", False), ("border", True), ("zeros", True)):
         ref=lambda x, g, p=pm, a=align: np_grid_sample(x, g, p, a),
         torch_fn=lambda x, g, p=pm, a=align: TF.grid_sample(x, g, "bilinear", p, a),
         shapes=[(2, 2, 3, 4), (2, 3, 2, 2)], inputs=grid_points((2, 3, 2, 2)),
-        covers=("TakeAlongAxis",))  # fmt: skip
+        covers=("GetItem",))  # fmt: skip
 add(name="affine_grid", fn=lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=False),
     ref=lambda t: np.einsum("hwk,njk->nhwj", np.stack(np.meshgrid(
         (np.arange(4) * 2 + 1) / 4 - 1, (np.arange(3) * 2 + 1) / 3 - 1) + (np.ones((3, 4)),), -1),

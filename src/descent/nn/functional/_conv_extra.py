@@ -88,7 +88,12 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
         )
     cols = im2col(x, (tuple(k), s, d, p))  # (C, *k, N, *O)
     kk, pp = cg * int(np.prod(k)), int(np.prod(out))
-    y = w.reshape(groups, o // groups, kk) @ cols.reshape(groups, kk, n * pp)  # (G, O/G, N*P)
+    if groups == 1:
+        # 2-D operands: NumPy's stacked matmul does not reach BLAS for the transposed operands
+        # of the backward pass (measured 0.86 s vs 0.04 s for a 16^3 volume, 16 -> 32 channels).
+        y = w.reshape(o, kk) @ cols.reshape(kk, n * pp)  # (O, N*P)
+    else:
+        y = w.reshape(groups, o // groups, kk) @ cols.reshape(groups, kk, n * pp)  # (G, O/G, N*P)
     y = _shape.swapaxes(y.reshape(o, n, *out), 0, 1)  # (N, O, *O)
     if bias is not None:
         y = y + as_tensor(bias).reshape((1, o) + (1,) * nd)
@@ -134,7 +139,10 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
     kk, pp = og * int(np.prod(k)), int(np.prod(sizes))
     # Per group: patches = W_g^T @ X_g, (C_out/G * K, C_in/G) @ (C_in/G, N * P).
     xg = _shape.swapaxes(x, 0, 1).reshape(groups, c // groups, n * pp)
-    cols = _shape.swapaxes(w.reshape(groups, c // groups, kk), -1, -2) @ xg  # (G, K', N*P)
+    if groups == 1:  # 2-D operands reach BLAS in the backward pass too (see _conv_nd)
+        cols = _shape.swapaxes(w.reshape(c, kk), 0, 1) @ xg[0]  # (K', N*P)
+    else:
+        cols = _shape.swapaxes(w.reshape(groups, c // groups, kk), -1, -2) @ xg  # (G, K', N*P)
     cols = cols.reshape(cout, *k, n, *sizes)  # (C_out, *k, N, *S): the patches of the output
     # output_padding >= stride (allowed when the dilation is larger) gives the output room for
     # more windows than the input has positions: those windows' patches are zero.

@@ -23,7 +23,7 @@ from ... import backend
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
-from ...ops.indexing import index_select, take_along_axis
+from ...ops.indexing import index_select
 from ...tensor import Tensor
 from ._inputs import float_tensor
 from ._pooling import adaptive_avg_pool2d
@@ -289,27 +289,29 @@ def grid_sample(
             ix, iy = _reflect(ix, -1, 2 * w - 1), _reflect(iy, -1, 2 * h - 1)
     if padding_mode in ("border", "reflection"):
         ix, iy = _clip_strict(ix, w - 1.0), _clip_strict(iy, h - 1.0)
-    flat = x.reshape(n, c, h * w)
+    # Pixels as rows (N*H*W, C): each sample point reads whole rows, so the gather and its
+    # backward (a row scatter-add) move C values per index instead of one.
+    rows = _shape.permute(x, 0, 2, 3, 1).reshape(n * h * w, c)
+    base = (xp.arange(n) * (h * w)).reshape(n, 1, 1)
 
     def gather(row, col):
-        """Values at integer (row, col) arrays (N, Ho, Wo), 0 outside: (N, C, Ho, Wo)."""
+        """Values at integer (row, col) arrays (N, Ho, Wo), 0 outside: (N, Ho, Wo, C)."""
         inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
-        idx = xp.clip(row, 0, h - 1) * w + xp.clip(col, 0, w - 1)
-        idx = xp.broadcast_to(idx.reshape(n, 1, ho * wo), (n, c, ho * wo))
-        vals = take_along_axis(flat, xp.ascontiguousarray(idx), axis=2).reshape(n, c, ho, wo)
-        return vals, xp.asarray(inside[:, None], dtype=x._data.dtype)
+        idx = base + xp.clip(row, 0, h - 1) * w + xp.clip(col, 0, w - 1)
+        vals = index_select(rows, 0, idx.reshape(-1)).reshape(n, ho, wo, c)
+        return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
 
     if mode == "nearest":
         # Round half to even, as ATen's nearbyint; the grid gets no gradient (a step function).
         row = xp.rint(iy._data).astype(np.int64)
         col = xp.rint(ix._data).astype(np.int64)
         vals, mask = gather(row, col)
-        return vals * Tensor._wrap(mask)
+        return _shape.permute(vals * Tensor._wrap(mask), 0, 3, 1, 2)
     x0 = xp.floor(ix._data)
     y0 = xp.floor(iy._data)
     # Fractional parts as Tensors: the grid's gradient flows through them.
-    fx = _shape.unsqueeze(ix - Tensor._wrap(x0), 1)  # (N, 1, Ho, Wo)
-    fy = _shape.unsqueeze(iy - Tensor._wrap(y0), 1)
+    fx = _shape.unsqueeze(ix - Tensor._wrap(x0), -1)  # (N, Ho, Wo, 1)
+    fy = _shape.unsqueeze(iy - Tensor._wrap(y0), -1)
     r0, c0 = y0.astype(np.int64), x0.astype(np.int64)
     out = None
     for dr, wy in ((0, 1.0 - fy), (1, fy)):
@@ -317,7 +319,7 @@ def grid_sample(
             vals, mask = gather(r0 + dr, c0 + dc)
             term = vals * (wy * wx * Tensor._wrap(mask))
             out = term if out is None else out + term
-    return out
+    return _shape.permute(out, 0, 3, 1, 2)  # (N, C, Ho, Wo)
 
 
 def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
