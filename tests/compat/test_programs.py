@@ -3,7 +3,8 @@
 Each file in programs/ is a PyTorch program in the shape users write (the "Learning PyTorch with
 Examples" tutorial's four versions, an MNIST-style CNN, a word-level LSTM language model, a
 nanoGPT-style model and training loop, a DataLoader loop with save/load, micrograd's moons demo,
-a BatchNorm tabular model with early stopping, a Transformer + GRU sequence classifier).
+a BatchNorm tabular model with early stopping, a Transformer + GRU sequence classifier, a
+convolutional autoencoder, fine-tuning and a VAE, a GAN with a gradient penalty).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
