@@ -18,6 +18,7 @@ from this package, not from the files (whose names start with `_` for that reaso
 called `linear` would shadow the function `linear` on the package):
 
     _activation     relu, gelu, silu, tanh, sigmoid, ..., softmax, log_softmax
+    _activation_extra  hardtanh, relu6, hardsigmoid, hardswish, selu, celu, mish, ..., glu
     _linear         linear
     _embedding      embedding, one_hot
     _dropout        dropout
@@ -25,8 +26,13 @@ called `linear` would shadow the function `linear` on the package):
     _attention      scaled_dot_product_attention
     _normalization  layer_norm, rms_norm, batch_norm, group_norm, normalize, cosine_similarity
     _conv           conv1d, conv2d
+    _conv_extra     conv3d, conv_transpose1d/2d/3d, unfold, fold
     _pooling        max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool2d
+    _pooling_extra  max_pool3d, avg_pool3d, max_unpool1d/2d/3d, adaptive_max_pool1d/2d
+    _vision         interpolate, upsample*, pixel_shuffle/unshuffle, grid_sample, affine_grid
+    _distance       pairwise_distance
     _loss           cross_entropy, nll_loss, mse_loss, ..., kl_div
+    _loss_extra     margin_ranking_loss, triplet_margin_loss, poisson/gaussian_nll_loss, ctc_loss
     _inputs         argument checks shared by the files above (nothing public)
 
 The op classes (forward and derivative on arrays) are in `descent.ops`; this layer only maps
