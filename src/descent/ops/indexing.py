@@ -33,6 +33,7 @@ def _convert_index(index, xp, shape):
     # at most once, so its gradient can be assigned; an array index may repeat elements and needs a
     # scatter-add. Tensors in the index are constants: they are unwrapped, never differentiated.
     items = []
+    arrays = False
     for i in index:
         if isinstance(i, Tensor):
             i = i._data
@@ -40,7 +41,11 @@ def _convert_index(index, xp, shape):
                 i = int(i)
         if isinstance(i, list):
             i = xp.asarray(i)
+        if not arrays and hasattr(i, "ndim") and hasattr(i, "dtype"):
+            arrays = True
         items.append(i)
+    if not arrays:  # the common case (slices, ints, None, Ellipsis): nothing to check or move
+        return tuple(items), True, None
     # Where each entry starts in `shape`: the dimensions the entries before it consume (a mask
     # of k dims consumes k, None none, Ellipsis what the others leave).
     used = [0 if i is None or i is Ellipsis else (i.ndim if _is_mask(i) else 1) for i in items]
