@@ -321,6 +321,8 @@ class Tensor(
     @property
     def device(self) -> device:
         """Where the values live: `device('cpu')` or `device('cuda:N')` (a str subclass)."""
+        if type(self._data) is np.ndarray:
+            return _CPU  # made once: a property read on every device check
         return device(backend.device_of(self._data))
 
     @property
@@ -664,6 +666,9 @@ class device(str):  # noqa: N801 - PyTorch's name
         if self.index is None:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
+
+
+_CPU = device("cpu")
 
 
 class _LegacyTensorType(type):

@@ -88,10 +88,9 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {d} of size {n}")
     if x.ndim == 0:
         return sort(x)
-    order = _order(x, d, largest)
-    idx = Tensor._wrap(np.take(order, np.arange(int(k)), axis=d) if isinstance(order, np.ndarray)
-                       else backend.get_array_module(order).take(order, list(range(int(k))),
-                                                                 axis=d))  # fmt: skip
+    order = _order(x, d, largest)  # (..., n, ...) the full order along d
+    xp = backend.get_array_module(order)
+    idx = Tensor._wrap(xp.take(order, xp.arange(int(k)), axis=d))  # its first k
     return TopkResult(take_along_axis(x, idx, d), idx)
 
 
