@@ -48,7 +48,7 @@ from .grad_mode import is_grad_enabled as is_grad_enabled
 from .grad_mode import no_grad as no_grad
 from .grad_mode import set_grad_enabled as set_grad_enabled
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
-from .hooks import _backward_hooks, _forward_hooks, _run_forward_hooks
+from .hooks import _backward_hooks, _forward_hooks, _pass_hooks, _run_forward_hooks, _run_pass_hooks
 from .hooks import add_op_hook as add_op_hook
 
 _new = object.__new__
@@ -396,6 +396,10 @@ def run_backward(
     Returns:
         A list with the captured gradients (None where no gradient reached a tensor).
     """
+    if _pass_hooks:  # descent.compile records the pass (hooks.add_pass_hook)
+        options = dict(retain_graph=retain_graph, create_graph=create_graph, capture=capture,
+                       accumulate=accumulate)  # fmt: skip
+        _run_pass_hooks("begin", roots, root_grads, options)
     graph_ns = _graph_namespace if create_graph else None
     grads: dict[Any, Any] = {}  # node -> gradient of its output, until the node is popped
     leaf_grads: dict[Any, Any] = {}  # leaf tensor -> accumulated gradient of this pass
@@ -505,6 +509,8 @@ def run_backward(
     finally:
         _state.enabled = prev_mode
 
+    if _pass_hooks:
+        _run_pass_hooks("end", leaf_grads, None, None)
     # Leaves: hooks see the total gradient of this pass, then it is stored or captured.
     seen: set[int] = set()
     for leaf, g in leaf_grads.items():

@@ -37,6 +37,7 @@ class _Handles:
 # from, never rebound, so the engine may hold a reference across a backward pass.
 _forward_hooks: list = []
 _backward_hooks: list = []
+_pass_hooks: list = []  # backward-pass observers (descent.compile records a pass's seeds)
 
 
 def add_op_hook(forward=None, backward=None):
@@ -53,6 +54,23 @@ def add_op_hook(forward=None, backward=None):
             hooks.append(fn)
             handles.append(HookHandle(hooks, fn))
     return _Handles(handles)
+
+
+def add_pass_hook(fn):
+    """Observe every backward pass: `fn("begin", roots, root_grads, options)` before the first
+    gradient is delivered (options: retain_graph, create_graph, capture, accumulate) and
+    `fn("end", leaf_grads, None, None)` after the last node (leaf_grads: leaf tensor -> its
+    gradient of this pass, in first-delivery order), before `.grad` is written.
+
+    `descent.compile` records a training step's backward pass with it. Returns a handle.
+    """
+    _pass_hooks.append(fn)
+    return HookHandle(_pass_hooks, fn)
+
+
+def _run_pass_hooks(event, a, b, c) -> None:
+    for hook in tuple(_pass_hooks):
+        hook(event, a, b, c)
 
 
 def _run_forward_hooks(op, inputs, out) -> None:
