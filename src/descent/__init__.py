@@ -52,9 +52,20 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .devices import device
+from .dtypes import finfo, get_default_dtype, iinfo, set_default_dtype
 from .errors import DescentError, DimensionError
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .grad_mode import inference_mode
+from .legacy_tensors import (
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+)
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from .ops.arithmetic import add, div, floor_divide, mul, neg, pow, remainder, square, sub
@@ -208,26 +219,7 @@ from .ops.shape_index import (
     unflatten,
     unfold,
 )
-from .tensor import (
-    BoolTensor,
-    ByteTensor,
-    DoubleTensor,
-    FloatTensor,
-    HalfTensor,
-    IntTensor,
-    LongTensor,
-    Size,
-    Tensor,
-    device,
-    equal,
-    finfo,
-    get_default_dtype,
-    iinfo,
-    is_floating_point,
-    is_tensor,
-    numel,
-    set_default_dtype,
-)
+from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 
 subtract = sub
 multiply = mul

@@ -8,17 +8,20 @@ without importing this module: `Tensor` registers itself with `autograd.register
 below, and every tensor's fields are set by the engine's one maker, `autograd.init_tensor`.
 
 dtype rules: floating data defaults to float32 (even float64 NumPy arrays and Python floats,
-unless `dtype=` says otherwise); a Python scalar never upcasts a tensor.
+unless `dtype=` says otherwise); a Python scalar never upcasts a tensor. The default and the
+dtype spellings live in `dtypes.py`, the `device` class in `devices.py`, and PyTorch's legacy
+constructors (`FloatTensor`, ...) in `legacy_tensors.py`, above this module.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
 
 import numpy as np
 
 from . import autograd, backend
+from .devices import CPU, device
+from .dtypes import as_dtype, default_dtype_for, get_default_dtype
 from .errors import DescentError
 from .tensor_methods import (
     IndexingMethods,
@@ -29,64 +32,6 @@ from .tensor_methods import (
     TorchMethods,
     _ops,
 )
-
-# The dtype of floating data whose dtype was not given (Python floats, lists, `zeros(3)`):
-# float32 unless `set_default_dtype` changed it. Read by creation functions and the ops'
-# promotion rule (a Python float meeting an integer tensor gives this dtype).
-_default_float = np.dtype(np.float32)
-
-
-def set_default_dtype(dtype) -> None:
-    """Set the dtype of new floating tensors (float32 at start), as torch.set_default_dtype.
-
-    Args:
-        dtype: a floating dtype (descent.float32, float64 or float16).
-
-    Raises:
-        TypeError: dtype is not a floating dtype.
-    """
-    global _default_float
-    dt = as_dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(
-            f"set_default_dtype: only floating dtypes can be the default, got {dt}; use "
-            "descent.float32 or descent.float64"
-        )
-    _default_float = dt
-
-
-def get_default_dtype():
-    """The dtype of new floating tensors (float32 unless `set_default_dtype` changed it)."""
-    return _default_float
-
-
-def as_dtype(dtype) -> np.dtype:
-    """A NumPy dtype for any descent dtype spelling (descent.float32, np.float32, 'float32',
-    Python's float/int/bool as in PyTorch: float64, int64, bool) with a clear error for
-    bfloat16, which NumPy lacks."""
-    if isinstance(dtype, str) and dtype.replace("torch.", "") == "bfloat16":
-        raise TypeError(
-            "bfloat16: NumPy has no bfloat16 dtype, so descent tensors cannot hold it; use "
-            "descent.float16 or descent.float32 (descent.autocast accepts bfloat16 on a GPU)"
-        )
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{dtype!r} is not a dtype descent knows") from None
-
-
-def _default_dtype_for(arr) -> Any:
-    """descent's default dtype for list or scalar data whose dtype was not given."""
-    kind = arr.dtype.kind
-    if kind == "f":
-        return _default_float
-    if kind in "iu":
-        return np.int64 if arr.dtype.itemsize >= 4 or kind == "i" else arr.dtype
-    if kind == "b":
-        return np.bool_
-    if kind == "c":
-        raise TypeError("complex tensors are not supported by descent")
-    raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
 
 
 def _to_array(data, dtype=None, device=None):
@@ -100,7 +45,7 @@ def _to_array(data, dtype=None, device=None):
             data = _nested_to_numpy(data)
         arr = np.asarray(data)
     if dtype is None:
-        dt = _default_dtype_for(arr)
+        dt = default_dtype_for(arr)
         if arr.dtype != dt:
             arr = arr.astype(dt)
     else:
@@ -322,7 +267,7 @@ class Tensor(
     def device(self) -> device:
         """Where the values live: `device('cpu')` or `device('cuda:N')` (a str subclass)."""
         if type(self._data) is np.ndarray:
-            return _CPU  # made once: a property read on every device check
+            return CPU  # made once: a property read on every device check
         return device(backend.device_of(self._data))
 
     @property
@@ -625,76 +570,6 @@ class Tensor(
         )
 
 
-class device(str):  # noqa: N801 - PyTorch's name
-    """A device, as torch.device: `device('cpu')`, `device('cuda')`, `device('cuda', 1)`,
-    `device('cuda:1')`, with `.type` ('cpu' or 'cuda') and `.index` (None or an int).
-
-    It is a `str` (its canonical name), so it is accepted everywhere a device string is and
-    compares equal to one (`x.device == 'cpu'`).
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, type_or_name="cpu", index: int | None = None):
-        name = str(type_or_name).lower()
-        if isinstance(type_or_name, device) and index is None:
-            return type_or_name
-        if index is not None:
-            if ":" in name:
-                raise ValueError(f"device(): {name!r} already has an index; pass it once")
-            name = f"{name}:{int(index)}"
-        kind, _, idx = name.partition(":")
-        if kind == "gpu":
-            kind = "cuda"
-        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()):
-            raise RuntimeError(
-                f"device(): expected 'cpu', 'cuda' or 'cuda:N', got {type_or_name!r} "
-                "(descent runs on the CPU through NumPy and on NVIDIA GPUs through CuPy)"
-            )
-        return str.__new__(cls, f"{kind}:{idx}" if idx else kind)
-
-    @property
-    def type(self) -> str:
-        return str.__str__(self).partition(":")[0]  # a plain str (partition may return self)
-
-    @property
-    def index(self) -> int | None:
-        idx = str.__str__(self).partition(":")[2]
-        return int(idx) if idx else None
-
-    def __repr__(self) -> str:
-        if self.index is None:
-            return f"device(type='{self.type}')"
-        return f"device(type='{self.type}', index={self.index})"
-
-
-_CPU = device("cpu")
-
-
-class _LegacyTensorType(type):
-    # isinstance(x, FloatTensor) is True for any float32 CPU tensor, as in PyTorch.
-    def __instancecheck__(cls, obj) -> bool:
-        return isinstance(obj, Tensor) and obj.dtype == cls._dtype and obj.device == "cpu"
-
-
-def _legacy_type(name: str, dtype):
-    def __new__(cls, *args, device=None, requires_grad: bool = False):
-        return Tensor(*args, dtype=dtype, device=device, requires_grad=requires_grad)
-
-    doc = f"""Legacy constructor `{name}(data)` / `{name}(2, 3)`: a {np.dtype(dtype)} Tensor."""
-    return _LegacyTensorType(name, (), {"__new__": __new__, "_dtype": np.dtype(dtype),
-                                        "__doc__": doc})  # fmt: skip
-
-
-FloatTensor = _legacy_type("FloatTensor", np.float32)
-DoubleTensor = _legacy_type("DoubleTensor", np.float64)
-HalfTensor = _legacy_type("HalfTensor", np.float16)
-LongTensor = _legacy_type("LongTensor", np.int64)
-IntTensor = _legacy_type("IntTensor", np.int32)
-BoolTensor = _legacy_type("BoolTensor", np.bool_)
-ByteTensor = _legacy_type("ByteTensor", np.uint8)
-
-
 def is_tensor(obj) -> bool:
     """True when obj is a descent Tensor (torch.is_tensor)."""
     return isinstance(obj, Tensor)
@@ -708,30 +583,6 @@ def numel(x: Tensor) -> int:
 def is_floating_point(x: Tensor) -> bool:
     """True for tensors of a floating dtype (torch.is_floating_point)."""
     return x.dtype.kind == "f"
-
-
-class finfo:  # noqa: N801 - PyTorch's name
-    """Limits of a floating dtype as Python floats (torch.finfo): `bits`, `eps`, `max`, `min`,
-    `tiny` (= `smallest_normal`), `resolution`; the default float dtype when None."""
-
-    def __init__(self, dtype=None) -> None:
-        info = np.finfo(_default_float if dtype is None else as_dtype(dtype))
-        self.dtype = str(info.dtype)
-        self.bits = int(info.bits)
-        self.eps = float(info.eps)
-        self.max = float(info.max)
-        self.min = float(info.min)
-        self.tiny = self.smallest_normal = float(info.tiny)
-        self.resolution = float(info.resolution)
-
-    def __repr__(self) -> str:
-        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
-                f"eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})")  # fmt: skip
-
-
-def iinfo(dtype):
-    """Limits of an integer dtype (`max`, `min`, `bits`), NumPy's iinfo (torch.iinfo)."""
-    return np.iinfo(as_dtype(dtype))
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

@@ -1,0 +1,56 @@
+"""`device`, as torch.device: where a tensor's values live ('cpu' or 'cuda:N').
+
+A `device` is a `str` (its canonical name), so every function that takes a device string takes
+one, and `x.device == 'cpu'` holds. Which array library serves a device is `backend.py`'s
+business; this module only parses and names devices, and imports nothing of descent.
+"""
+
+from __future__ import annotations
+
+
+class device(str):  # lower case: PyTorch's name
+    """A device, as torch.device: `device('cpu')`, `device('cuda')`, `device('cuda', 1)`,
+    `device('cuda:1')`, with `.type` ('cpu' or 'cuda') and `.index` (None or an int).
+
+    It is a `str` (its canonical name), so it is accepted everywhere a device string is and
+    compares equal to one (`x.device == 'cpu'`).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, type_or_name="cpu", index: int | None = None):
+        name = str(type_or_name).lower()
+        if isinstance(type_or_name, device) and index is None:
+            return type_or_name
+        if index is not None:
+            if ":" in name:
+                raise ValueError(f"device(): {name!r} already has an index; pass it once")
+            name = f"{name}:{int(index)}"
+        kind, _, idx = name.partition(":")
+        if kind == "gpu":
+            kind = "cuda"
+        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()):
+            raise RuntimeError(
+                f"device(): expected 'cpu', 'cuda' or 'cuda:N', got {type_or_name!r} "
+                "(descent runs on the CPU through NumPy and on NVIDIA GPUs through CuPy)"
+            )
+        return str.__new__(cls, f"{kind}:{idx}" if idx else kind)
+
+    @property
+    def type(self) -> str:
+        return str.__str__(self).partition(":")[0]  # a plain str (partition may return self)
+
+    @property
+    def index(self) -> int | None:
+        idx = str.__str__(self).partition(":")[2]
+        return int(idx) if idx else None
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+
+# Made once: `Tensor.device` returns it for every NumPy-backed tensor (read on every device
+# check, so it must not build a new object each time).
+CPU = device("cpu")
