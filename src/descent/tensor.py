@@ -29,9 +29,9 @@ from .tensor_methods import (
     MathMethods,
     ReductionMethods,
     ShapeMethods,
-    TorchMethods,
     _ops,
 )
+from .tensor_torch_methods import TorchMethods
 
 
 def _to_array(data, dtype=None, device=None):

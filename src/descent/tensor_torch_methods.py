@@ -1,0 +1,205 @@
+"""PyTorch's Tensor methods that are thin calls of the ops: `eq`/`gt`/... by name, `add(alpha=)`,
+`view_as`/`type_as`, the `new_*` constructors, `mm`/`bmm`/`addmm`, ordering and selection, and
+the random fills (`normal_`, `bernoulli`, ...).
+
+The group `TorchMethods` is one more mixin of `Tensor` (see `tensor_methods.py` for the ops table
+`_ops` that every method calls and for the other groups). It comes last in Tensor's bases; no
+name here is defined by an earlier group (`div` and `narrow` are in `tensor_methods.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .tensor_methods import _ops
+
+
+class TorchMethods:
+    """PyTorch's Tensor methods that are thin calls of the ops: comparisons by name, the new_*
+    constructors, alpha forms, mm/bmm/addmm, ordering and selection, random fills."""
+
+    __slots__ = ()
+
+    # -- comparisons by name (bool tensors, no gradient) --------------------------------------
+    def eq(self, other):
+        return _ops.eq(self, other)
+
+    def ne(self, other):
+        return _ops.ne(self, other)
+
+    def gt(self, other):
+        return _ops.gt(self, other)
+
+    def lt(self, other):
+        return _ops.lt(self, other)
+
+    def ge(self, other):
+        return _ops.ge(self, other)
+
+    def le(self, other):
+        return _ops.le(self, other)
+
+    def isnan(self):
+        return _ops.isnan(self)
+
+    def isinf(self):
+        return _ops.isinf(self)
+
+    def isfinite(self):
+        return _ops.isfinite(self)
+
+    def equal(self, other) -> bool:
+        return (tuple(self.shape) == tuple(other.shape)) and bool(_ops.eq(self, other).all())
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    # -- arithmetic with PyTorch's keywords ------------------------------------------------------
+    def add(self, other, *, alpha=1):
+        """self + alpha * other."""
+        return _ops.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other."""
+        return _ops.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return _ops.mul(self, other)
+
+    def neg(self):
+        return _ops.neg(self)
+
+    def reciprocal(self):
+        """1 / x (integer tensors give the default float dtype, as in PyTorch)."""
+        return _ops.div(1.0, self)
+
+    negative = neg
+    multiply = mul
+    subtract = sub
+
+    # -- shapes and dtypes of another tensor -----------------------------------------------------
+    def unbind(self, dim=0):
+        """The slices along dim, as a tuple (torch.unbind)."""
+        d = int(dim) % max(self.ndim, 1)
+        return tuple(_ops.getitem(self, (slice(None),) * d + (i,)) for i in range(self.shape[d]))
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    def clamp_min(self, min):
+        return _ops.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return _ops.clamp(self, None, max)
+
+    def view_as(self, other):
+        return _ops.reshape(self, tuple(other.shape))
+
+    def reshape_as(self, other):
+        return _ops.reshape(self, tuple(other.shape))
+
+    def type_as(self, other):
+        return self if self.dtype == other.dtype else _ops.cast(self, other.dtype)
+
+    def t(self):
+        """Transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as torch.t."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape "
+                               f"{tuple(self.shape)}; use transpose(dim0, dim1) or mT")  # fmt: skip
+        return self if self.ndim < 2 else _ops.transpose(self)
+
+    # -- new tensors with this one's dtype and device ------------------------------------------
+    def _new(self, fill, size, dtype, device, requires_grad):
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        xp = _array_module(self)
+        dt = self.dtype if dtype is None else np.dtype(dtype)
+        arr = xp.empty(tuple(size), dtype=dt) if fill is None else xp.full(tuple(size), fill,
+                                                                           dtype=dt)
+        out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
+        return out.requires_grad_(True) if requires_grad else out
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(0, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(1, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(None, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._new(fill_value, (size,), dtype, device, requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor from data (a copy), with this tensor's dtype and device by default."""
+        xp = _array_module(self)
+        raw = getattr(data, "_data", data)
+        arr = xp.array(raw, dtype=self.dtype if dtype is None else np.dtype(dtype), copy=True)
+        out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
+        return out.requires_grad_(True) if requires_grad else out
+
+    # -- linear algebra ----------------------------------------------------------------------
+    def mm(self, other):
+        return _ops.mm(self, other)
+
+    def bmm(self, other):
+        return _ops.bmm(self, other)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    # -- ordering and selection --------------------------------------------------------------
+    def sort(self, dim=-1, descending=False, stable=False):
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def nonzero(self, *, as_tuple=False):
+        return _ops.nonzero(self, as_tuple=as_tuple)
+
+    def masked_select(self, mask):
+        return _ops.masked_select(self, mask)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return _ops.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return _ops.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
+    def index_put(self, indices, values, accumulate=False):
+        return _ops.index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return _ops.index_put_(self, indices, values, accumulate)
+
+    # -- random fills (in place) and samplers --------------------------------------------------
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return _ops.normal_(self, mean, std, generator=generator)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return _ops.uniform_(self, a, b, generator=generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return _ops.bernoulli_(self, p, generator=generator)
+
+    def random_(self, low=0, high=None, *, generator=None):
+        return _ops.random_(self, low, high, generator=generator)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return _ops.exponential_(self, lambd, generator=generator)
+
+    def bernoulli(self, p=None, *, generator=None):
+        return _ops.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _array_module(t):
+    return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones
