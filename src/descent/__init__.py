@@ -263,7 +263,11 @@ _SUBPACKAGES = (
 
 
 # torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
-_LAZY_FUNCTIONS = {"save": ("io", "save_object"), "load": ("io", "load_object")}
+_LAZY_FUNCTIONS = {
+    "save": ("io", "save_object"),
+    "load": ("io", "load_object"),
+    "compile": ("compiler", "compile"),  # torch.compile: record a step once, replay it
+}
 
 
 def __getattr__(name: str):

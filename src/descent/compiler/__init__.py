@@ -1,0 +1,370 @@
+"""`descent.compile`: record a training (or inference) step once, replay it without a graph.
+
+    step = descent.compile(step)          # or @descent.compile above `def step(...)`
+    for x, y in batches:
+        loss = step(x, y)                 # forward, backward, clipping, optimizer.step()
+
+How it works (docs/compile.md has the whole story):
+
+1. The first two calls with a new key (the input tensors' shapes, dtypes and requires_grad,
+   the other arguments' values, grad mode, the captured modules' train/eval flags) run
+   eagerly while `recorder.Recorder` writes down every op, the backward pass and the calls into
+   optimizers, clipping and dropout as a flat program over array slots.
+2. The two recordings must agree (same instructions, same constants): a constant that changed
+   between them was computed from the data outside the ops, which a replay would freeze, so the
+   function falls back to eager instead, with a one-time warning that says why. So does
+   anything the recorder refuses (`.item()` inside the function, a random draw outside dropout,
+   an in-place change to captured state, `create_graph`, tensor hooks), and anomaly mode or
+   another op hook being active (the explain tools need eager ops: they run, and say so).
+3. From the third call on, `program.Program` replays: the ops' own array code (bitwise eager's
+   numbers), the backward pass without Tensors or a heap, the optimizer's real `step()`, with
+   intermediates dropped at their last use and pooled output buffers reused across calls.
+
+The cache holds `cache_size` programs (8 by default, least recently used evicted); a new
+shape records again. Returned tensors carry no graph when the function ran its own backward.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import hooks
+from ..autograd import is_grad_enabled
+from ..nn.module import Module
+from ..optim import clip as _clip
+from ..optim.optimizer import Optimizer
+from ..tensor import Tensor
+from . import signature as _sig
+from .program import Program
+from .recorder import Backward, Recorder, Unrecordable, _find_dropout_modules, _Out
+
+__all__ = ["compile", "CompiledFunction", "CompileWarning", "Unrecordable"]
+
+_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class CompileWarning(UserWarning):
+    """A compiled function runs eagerly (the message says why); shown once per reason."""
+
+
+class _Entry:
+    """One cache entry: a first recording, a program, or a fallback reason."""
+
+    __slots__ = ("first", "program", "reason")
+
+    def __init__(self) -> None:
+        self.first = None  # (Recording, signature) of the first call
+        self.program: Program | None = None
+        self.reason: str | None = None
+
+
+class CompiledFunction:
+    """`fn` recorded and replayed (see the module docstring). Call it like `fn`.
+
+    Attributes:
+        fn: the original function.
+        cache_size: how many programs (input signatures) are kept.
+        stats: counters: calls, eager calls, recordings, replays, fallbacks.
+    """
+
+    def __init__(self, fn: Callable, *, cache_size: int = 8, fullgraph: bool = False,
+                 pool: bool = True) -> None:  # fmt: skip
+        if cache_size < 1:
+            raise ValueError(f"descent.compile: cache_size must be >= 1, got {cache_size}")
+        self.fn = fn
+        self.cache_size = int(cache_size)
+        self.fullgraph = bool(fullgraph)
+        self.pool = bool(pool)
+        self._cache: OrderedDict[Any, _Entry] = OrderedDict()
+        self._warned: set[str] = set()
+        self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
+        functools.update_wrapper(self, fn)
+
+    # -- the call --------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        self.stats["calls"] += 1
+        if hooks._forward_hooks or hooks._backward_hooks or hooks._pass_hooks:
+            self._warn(
+                "op hooks are active (anomaly mode, an explain tool or a profiler): running "
+                "eagerly so that they see every op"
+            )
+            return self._eager(args, kwargs)
+        tensors: list = []
+        key_args = _key_of((args, kwargs), tensors)
+        watched = _watched(self.fn, args, kwargs)
+        key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]))
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            if entry.reason is not None:
+                return self._eager(args, kwargs)
+            if entry.program is not None:
+                why = entry.program.guard_live()
+                if why is None:
+                    self.stats["replays"] += 1
+                    return entry.program.run([t._data for t in tensors])
+                self._cache.pop(key)  # a captured tensor changed shape: record again
+                entry.program.release()
+                entry = None
+        if entry is None:
+            entry = _Entry()
+            self._cache[key] = entry
+            while len(self._cache) > self.cache_size:
+                _, old = self._cache.popitem(last=False)
+                if old.program is not None:
+                    old.program.release()
+        return self._record(entry, args, kwargs, tensors, watched)
+
+    def _record(self, entry: _Entry, args, kwargs, tensors, watched):
+        self.stats["recordings"] += 1
+        rec = Recorder(tensors, watched)
+        sites = list(watched["clip_sites"]) + _find_dropout_modules(_dropout_mask())
+        out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
+        touched = set()
+        for ins in rec.rec.program:
+            if getattr(ins, "kind", None) == "step":
+                opt = ins.fn.__self__
+                touched.update(id(p) for g in opt.param_groups for p in g["params"])
+        recording = rec.finish(touched)
+        reason = rec.reason or _check_result(recording)
+        if reason is None:
+            sig = _sig.signature(recording)
+            if entry.first is None:
+                entry.first = (recording, sig)
+                return out
+            if not _sig.same(entry.first[1], sig):
+                reason = (
+                    "two recordings of the same input shapes differ (a value computed from the "
+                    "data outside descent's ops, or Python control flow that depends on it): "
+                    + _sig.first_difference(entry.first[1], sig)
+                )
+        if reason is not None:
+            entry.reason = reason
+            entry.first = None
+            self._fallback(reason)
+            return out
+        entry.first = None
+        entry.program = Program(recording, len(tensors), use_pool=self.pool)
+        return out
+
+    def _eager(self, args, kwargs):
+        self.stats["eager"] += 1
+        return self.fn(*args, **kwargs)
+
+    def _fallback(self, reason: str) -> None:
+        self.stats["fallbacks"] += 1
+        if self.fullgraph:
+            raise Unrecordable(f"descent.compile(fullgraph=True): {reason}")
+        self._warn(reason)
+
+    def _warn(self, reason: str) -> None:
+        if reason in self._warned:
+            return
+        self._warned.add(reason)
+        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        warnings.warn(f"descent.compile({name}) runs eagerly: {reason}", CompileWarning,
+                      stacklevel=3)  # fmt: skip
+
+    # -- introspection ---------------------------------------------------------------------
+    def programs(self) -> list[Program]:
+        """The recorded programs in the cache (least recently used first)."""
+        return [e.program for e in self._cache.values() if e.program is not None]
+
+    def reset(self) -> None:
+        """Forget every recording (the next calls record again)."""
+        for e in self._cache.values():
+            if e.program is not None:
+                e.program.release()
+        self._cache.clear()
+
+    def __get__(self, obj, objtype=None):
+        # @descent.compile on a method: bind per instance, keeping one cache per instance.
+        if obj is None:
+            return self
+        bound = obj.__dict__.get("_descent_compiled", {}).get(id(self))
+        if bound is None:
+            bound = CompiledFunction(self.fn.__get__(obj, objtype), cache_size=self.cache_size,
+                                     fullgraph=self.fullgraph, pool=self.pool)  # fmt: skip
+            obj.__dict__.setdefault("_descent_compiled", {})[id(self)] = bound
+        return bound
+
+
+def compile(  # noqa: A001 - PyTorch's name: torch.compile
+    fn: Callable | None = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = None,
+    backend: str | Callable = "descent",
+    mode: str | None = None,
+    options: dict | None = None,
+    disable: bool = False,
+    cache_size: int = 8,
+) -> Any:
+    """Record `fn` on its first calls and replay the recording on later calls (see the module
+    docstring). `torch.compile`'s signature; usable as `@compile` and `@compile(...)`.
+
+    Args:
+        fn: the function (a training step: forward, loss, backward, clipping, optimizer step; or
+            an inference function). A Module is compiled through its `forward`.
+        fullgraph: raise `Unrecordable` instead of falling back to eager.
+        dynamic: accepted (PyTorch's); shapes are always specialised: a new shape records again.
+        backend: accepted; descent has one.
+        mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
+        options: {"pool": False} turns off the buffer pool; {"cache_size": n} as cache_size.
+        disable: return `fn` itself (eager).
+        cache_size: programs kept per function (one per input signature), LRU.
+
+    Returns:
+        A `CompiledFunction` (or a decorator when `fn` is None).
+    """
+    del dynamic, backend
+    if mode not in _MODES:
+        raise ValueError(f"descent.compile: unknown mode {mode!r}; one of {_MODES}")
+    opts = dict(options or {})
+    unknown = set(opts) - {"pool", "cache_size"}
+    if unknown:
+        raise ValueError(f"descent.compile: unknown options {sorted(unknown)}")
+
+    size, pool = opts.get("cache_size", cache_size), opts.get("pool", True)
+
+    def wrap(f):
+        if disable:
+            return f
+        if isinstance(f, Module):
+            f.forward = CompiledFunction(f.forward, cache_size=size, fullgraph=fullgraph, pool=pool)
+            return f
+        return CompiledFunction(f, cache_size=size, fullgraph=fullgraph, pool=pool)
+
+    return wrap if fn is None else wrap(fn)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _key_of(obj, tensors: list):
+    """A hashable key for the arguments; appends their tensors to `tensors` in order."""
+    if isinstance(obj, Tensor):
+        tensors.append(obj)
+        d = obj._data
+        return ("T", d.shape, d.dtype.str, obj._rg, type(d).__name__)
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__,) + tuple(_key_of(o, tensors) for o in obj)
+    if isinstance(obj, dict):
+        return ("dict",) + tuple((k, _key_of(v, tensors)) for k, v in obj.items())
+    if isinstance(obj, np.ndarray):
+        return ("A", obj.shape, obj.dtype.str, id(obj))  # a NumPy argument: by identity
+    try:
+        hash(obj)
+        return obj
+    except TypeError:
+        return ("id", id(obj))
+
+
+def _watched(fn, args, kwargs) -> dict:
+    """Optimizers, modules and clip-function bindings that `fn` can reach (one level deep):
+    its arguments, closure, bound object and the globals its code names."""
+    found: list = []
+    seen: set[int] = set()
+
+    def visit(obj, depth: int) -> None:
+        if id(obj) in seen or depth > 2:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, (Optimizer, Module)):
+            found.append(obj)
+            if isinstance(obj, Module):
+                return
+        if isinstance(obj, (list, tuple)):
+            for o in obj[:64]:
+                visit(o, depth + 1)
+        elif isinstance(obj, dict):
+            for o in list(obj.values())[:64]:
+                visit(o, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type) and depth < 2:
+            if type(obj).__module__ not in ("builtins",) and not callable(obj):
+                for o in list(vars(obj).values())[:64]:
+                    visit(o, depth + 1)
+
+    inner = getattr(fn, "__func__", fn)
+    for a in list(args) + list(kwargs.values()):
+        visit(a, 1)
+    self_obj = getattr(fn, "__self__", None)
+    if self_obj is not None:
+        visit(self_obj, 0)
+    code = getattr(inner, "__code__", None)
+    for cell in getattr(inner, "__closure__", None) or ():
+        try:
+            visit(cell.cell_contents, 1)
+        except ValueError:  # an empty cell
+            pass
+    glob = getattr(inner, "__globals__", {})
+    if code is not None:
+        for name in code.co_names:
+            if name in glob:
+                visit(glob[name], 1)
+    modules: list = []
+    for m in found:
+        if isinstance(m, Module):
+            modules.extend(mm for mm in m.modules() if mm not in modules)
+    clip_sites = [(_clip, "clip_grad_norm_"), (_clip, "clip_grad_value_")]
+    from .. import optim as _optim  # noqa: PLC0415 - the package re-exports the clip functions
+    from ..nn import utils as _nn_utils  # noqa: PLC0415
+
+    for mod in (_optim, _nn_utils):
+        for name in ("clip_grad_norm_", "clip_grad_value_"):
+            if getattr(mod, name, None) is getattr(_clip, name):
+                clip_sites.append((mod, name))
+    for name in ("clip_grad_norm_", "clip_grad_value_"):
+        if glob.get(name) is getattr(_clip, name):
+            clip_sites.append((_GlobalsSite(glob), name))
+    return dict(
+        optimizers=[o for o in found if isinstance(o, Optimizer)],
+        modules=modules,
+        clip_sites=clip_sites,
+    )
+
+
+class _GlobalsSite:
+    """setattr/getattr/delattr on a function's globals dict (a name bound by `from ... import`)."""
+
+    def __init__(self, glob: dict) -> None:
+        object.__setattr__(self, "_glob", glob)
+
+    def __getattr__(self, name):
+        return self._glob[name]
+
+    def __setattr__(self, name, value) -> None:
+        self._glob[name] = value
+
+
+def _dropout_mask():
+    from ..nn.functional import _dropout  # noqa: PLC0415 - nn is above compile's imports
+
+    return _dropout.dropout_mask
+
+
+def _check_result(rec) -> str | None:
+    """A returned tensor that needs a graph, from a function without its own backward."""
+    has_backward = any(isinstance(ins, Backward) for ins in rec.program)
+
+    def needs_graph(r) -> bool:
+        if isinstance(r, _Out):
+            return r.requires_grad
+        if isinstance(r, (list, tuple)):
+            return any(needs_graph(x) for x in r)
+        if isinstance(r, dict):
+            return any(needs_graph(x) for x in r.values())
+        return False
+
+    if not has_backward and needs_graph(rec.result):
+        return (
+            "it returns a tensor that requires grad and runs no backward itself: compile the "
+            "whole step (forward, backward, optimizer), or run the function under no_grad()"
+        )
+    return None

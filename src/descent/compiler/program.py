@@ -1,0 +1,309 @@
+"""Replaying a recorded program: no Tensors, no graph, preallocated buffers.
+
+A `Program` runs the instructions of a `Recording` on raw NumPy arrays held in an environment
+list (one entry per slot):
+
+* `Forward`: the op's own `forward` on the slot arrays, or, for the elementwise ops whose
+  forward is one NumPy ufunc (`a + b`, `x * c`, ...), that ufunc with `out=` a buffer from the
+  pool (the same ufunc on the same operands: bitwise eager's result). A graph node gets its
+  saved inputs as light boxes (`_Box._data`), which is all its `backward` reads.
+* `Backward`: the engine's backward pass over the recorded node order, without the heap, the
+  Tensor objects or the version checks (the recording proved the order), with the engine's
+  delivery rules (unbroadcast with `sum_to`, accumulate out of place, release what each node
+  saved) and its rules for storing `.grad`. Gradient sums are written into pool buffers.
+* `Call`: the real function (the optimizer's step, clipping, a dropout mask), so optimizer
+  state, step counts, schedules and the generator's order of draws are eager's.
+
+The memory plan. Every slot is dropped from the environment right after its last use (computed
+once from the program), so an intermediate's memory goes back as soon as eager's would. The
+buffers this module allocates (ufunc outputs, gradient sums) come from a pool keyed by
+(shape, dtype) that persists across calls: a buffer is handed out again once nothing but the
+pool refers to it (its reference count says so; a view, a saved input, a stored `.grad` or a
+returned tensor all hold a reference), so later values of the same shape reuse the memory of
+dead ones and a steady-state call allocates few new arrays. `Program.stats` counts values and
+distinct buffers.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from .. import autograd, backend
+from ..array_backward import array_namespace
+from .recorder import Backward, Call, Forward, Recording, View, _Out
+
+_FREED = autograd._FREED
+_getrefcount = sys.getrefcount
+_ndarray = np.ndarray
+
+
+class _Box:
+    """What a replayed node saves instead of an input Tensor: just the array."""
+
+    __slots__ = ("_data", "_version")
+
+    def __init__(self) -> None:
+        self._data = None
+        self._version = 0
+
+
+class Pool:
+    """Reusable output buffers keyed by (shape, dtype); see the module docstring."""
+
+    LIMIT = 64  # buffers kept per key; beyond it arrays are allocated unpooled
+
+    def __init__(self) -> None:
+        self.free: dict[tuple, list] = {}
+        self.handed = 0  # values written into pool buffers (the calls' count)
+        self.allocated = 0  # distinct buffers ever allocated
+
+    def get(self, shape, dtype):
+        key = (shape, dtype)
+        bufs = self.free.get(key)
+        if bufs is None:
+            bufs = self.free[key] = []
+        self.handed += 1
+        for b in bufs:
+            # Referenced by the list, the loop variable and getrefcount's argument only.
+            if _getrefcount(b) == 3:
+                return b
+        b = np.empty(shape, dtype)
+        self.allocated += 1
+        if len(bufs) < self.LIMIT:
+            bufs.append(b)
+        return b
+
+
+# Ops whose forward is exactly one binary or unary ufunc of their (array) inputs, or of the input
+# and the op's cached scalar array `ca`: the ufunc with out= gives eager's bits.
+_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
+_SCALAR = {"AddScalar": np.add, "MulScalar": np.multiply}
+_UNARY = {"Neg": np.negative}
+
+
+def _ufunc_plan(op, ins_arrays):
+    """(ufunc, operands) when op's forward is one ufunc over these arrays, else None."""
+    name = type(op).__name__
+    if type(op).__module__ != "descent.ops.arithmetic":
+        return None
+    if name in _BINARY and len(ins_arrays) == 2:
+        return _BINARY[name], 2
+    if name in _SCALAR and len(ins_arrays) == 1 and type(op.ca) is _ndarray:
+        return _SCALAR[name], 1
+    if name in _UNARY and len(ins_arrays) == 1:
+        return _UNARY[name], 0
+    return None
+
+
+class Program:
+    """A recorded call, ready to replay (see the module docstring)."""
+
+    def __init__(self, rec: Recording, n_args: int, use_pool: bool = True) -> None:
+        self.rec = rec
+        self.n_slots = len(rec.slots)
+        self.arg_slots = [(s.arg, i) for i, s in enumerate(rec.slots) if s.kind == "arg"]
+        self.consts = [(i, s.value) for i, s in enumerate(rec.slots) if s.kind == "const"]
+        self.live = [(s, t, t._data.shape, t._data.dtype) for s, t in rec.live]
+        self.pool = Pool() if use_pool else None
+        self.steps = self._compile_steps()
+
+    # -- building --------------------------------------------------------------------------
+    def _compile_steps(self) -> list:
+        """Each instruction with the slots to drop after it (their last use)."""
+        last: dict[int, int] = {}
+        prog = self.rec.program
+        for k, ins in enumerate(prog):
+            for s in _reads(ins):
+                last[s] = k
+        keep = set(_result_slots(self.rec.result))
+        drops: list[list] = [[] for _ in prog]
+        for s, k in last.items():
+            if s not in keep:
+                drops[k].append(s)
+        steps = []
+        for k, ins in enumerate(prog):
+            extra = None
+            if isinstance(ins, Forward):
+                boxes = None
+                if ins.node and ins.op.save_inputs:
+                    boxes = tuple(_Box() for _ in ins.ins)
+                extra = [boxes, None]  # [boxes, ufunc plan (decided at the first replay)]
+            steps.append((ins, tuple(drops[k]), extra))
+        return steps
+
+    # -- running ---------------------------------------------------------------------------
+    def guard_live(self) -> str | None:
+        """None when every captured tensor still has its recorded shape and dtype."""
+        for _, t, shape, dtype in self.live:
+            d = t._data
+            if d.shape != shape or d.dtype != dtype:
+                return f"a captured tensor changed from {shape} {dtype} to {d.shape} {d.dtype}"
+        return None
+
+    def run(self, arg_arrays: list):
+        env: list[Any] = [None] * self.n_slots
+        for a, s in self.arg_slots:
+            env[s] = arg_arrays[a]
+        for s, t, _, _ in self.live:
+            env[s] = t._data
+        for s, v in self.consts:
+            env[s] = v
+        pool = self.pool
+        for ins, drops, extra in self.steps:
+            kind = type(ins)
+            if kind is Forward:
+                self._forward(ins, extra, env, pool)
+            elif kind is Backward:
+                self._backward(ins, env, pool)
+            elif kind is View:
+                base = env[ins.base]
+                env[ins.slot] = np.ndarray(ins.shape, base.dtype, base, ins.offset, ins.strides)
+            else:
+                self._call(ins, env)
+            for s in drops:
+                env[s] = None
+        return _build(self.rec.result, env)
+
+    def _forward(self, ins: Forward, extra, env, pool) -> None:
+        op = ins.op
+        arrays = [env[s] for s in ins.ins]
+        for name, s in ins.binds:
+            setattr(op, name, env[s])
+        plan = extra[1]
+        if plan is None:
+            plan = extra[1] = _ufunc_plan(op, arrays) or False
+        out = None
+        if plan and pool is not None:
+            ufunc, form = plan
+            if form == 2:
+                a, b = arrays
+                operands = (a, b)
+            elif form == 1:
+                operands = (arrays[0], op.ca)
+            else:
+                operands = (arrays[0],)
+            if all(type(x) is _ndarray for x in arrays):
+                dt = np.result_type(*operands)
+                shape = np.broadcast_shapes(*[np.shape(x) for x in operands])
+                if shape:  # 0-d results stay NumPy's (a fresh 0-d array)
+                    out = ufunc(*operands, out=pool.get(shape, dt))
+        if out is None:
+            out = op.forward(*arrays)
+            if type(out) is not _ndarray and isinstance(out, np.generic):
+                out = np.asarray(out)
+        env[ins.out] = out
+        if ins.node:
+            boxes = extra[0]
+            if boxes is not None:
+                for box, a in zip(boxes, arrays):
+                    box._data = a
+                op.saved = boxes
+            if op.save_output:
+                op.out_data = out
+
+    def _backward(self, ins: Backward, env, pool) -> None:
+        ops = array_namespace(np)
+        grads: dict = {}
+        leaf_grads: dict = {}
+
+        def deliver(parent, gx, shape):
+            if gx.shape != shape:
+                gx = ops.sum_to(gx, shape)
+            if isinstance(parent, autograd.Function):
+                prev = grads.get(parent)
+                if prev is None:
+                    grads[parent] = gx
+                else:  # out of place, into a pool buffer (never into prev or gx: shared)
+                    grads[parent] = _add(prev, gx, pool)
+            else:
+                prev = leaf_grads.get(parent)
+                leaf_grads[parent] = gx if prev is None else _add(prev, gx, pool)
+
+        for target, s in ins.seeds:
+            g = env[s]
+            deliver(target, g, g.shape)
+        retain = ins.retain_graph
+        for node, deliveries in ins.order:
+            gy = grads.pop(node)
+            gxs = node.backward(gy, ops)
+            if node._saves and not retain:
+                node.saved = _FREED
+                node.out_data = None
+                for name in node.saved_slots:
+                    setattr(node, name, None)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            for i, parent, shape in deliveries:
+                deliver(parent, gxs[i], shape)
+        # The engine's rules for `.grad` (run_backward's end), for the same leaves in order.
+        seen: set = set()
+        new = autograd.new_tensor
+        for leaf, gs in zip(ins.leaves, ins.grad_slots):
+            g = leaf_grads[leaf]
+            if g.dtype != leaf._data.dtype:
+                g = g.astype(leaf._data.dtype)
+            if leaf.grad is None:
+                if id(g) in seen or not backend.owns_data(g):
+                    g = g.copy()
+                seen.add(id(g))
+                leaf.grad = new(g)
+            else:
+                leaf.grad = new(leaf.grad._data + g)
+            env[gs] = leaf.grad._data
+
+    def _call(self, ins: Call, env) -> None:
+        out = ins.fn(*ins.args, **ins.kwargs)
+        if ins.out is not None:
+            env[ins.out] = out._data if hasattr(out, "_data") else out
+
+    def release(self) -> None:
+        """Drop what replayed nodes still hold (a program evicted from the cache)."""
+        for ins, _, _ in self.steps:
+            if isinstance(ins, Forward) and ins.node:
+                ins.op.saved = _FREED
+                ins.op.out_data = None
+
+
+def _add(a, b, pool):
+    if pool is None or type(a) is not _ndarray or type(b) is not _ndarray or a.dtype != b.dtype:
+        return a + b
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    if not shape:
+        return a + b
+    return np.add(a, b, out=pool.get(shape, a.dtype))
+
+
+def _reads(ins) -> list:
+    if isinstance(ins, Forward):
+        return list(ins.ins) + [s for _, s in ins.binds]
+    if isinstance(ins, Backward):
+        return [s for _, s in ins.seeds]
+    if isinstance(ins, View):
+        return [ins.base]
+    return []
+
+
+def _result_slots(result) -> list:
+    if isinstance(result, _Out):
+        return [result.slot]
+    if isinstance(result, (list, tuple)):
+        return [s for r in result for s in _result_slots(r)]
+    if isinstance(result, dict):
+        return [s for r in result.values() for s in _result_slots(r)]
+    return []
+
+
+def _build(result, env):
+    """The return value: the template with each _Out replaced by a Tensor (no graph)."""
+    if isinstance(result, _Out):
+        return autograd.new_tensor(env[result.slot])
+    if isinstance(result, tuple):
+        return tuple(_build(r, env) for r in result)
+    if isinstance(result, list):
+        return [_build(r, env) for r in result]
+    if isinstance(result, dict):
+        return {k: _build(v, env) for k, v in result.items()}
+    return result

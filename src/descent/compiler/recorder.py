@@ -1,0 +1,440 @@
+"""Recording one eager call of a function as a flat program over array slots.
+
+The recorder watches a call through the engine's hook points (STYLE.md: tools attach through
+hooks, never by patching classes for the whole process):
+
+* `autograd.add_op_hook(forward=...)`: every op's forward, with its op object, its input
+  Tensors and its output Tensor -> one `Forward` instruction (the op object is kept: replay calls
+  its `forward` again on new arrays, and its `backward` when it was a graph node);
+* `autograd.add_op_hook(backward=...)`: the order in which the backward pass visits the nodes,
+  and which inputs got a gradient;
+* `hooks.add_pass_hook`: a backward pass's roots, seeds and options, and its leaf gradients ->
+  one `Backward` instruction.
+
+Work that is not an op is seen through the objects the function uses, for the duration of the
+recording only (instance attributes, removed in a `finally`): an optimizer's `step` and
+`zero_grad`, `clip_grad_norm_`/`clip_grad_value_`, and `dropout_mask` (the one place dropout
+draws random numbers) become `Call` instructions that replay runs for real, so the optimizer's
+state, step count and learning rate and the generator's order of draws stay eager's. The default
+generator is watched while recording: a random draw outside `dropout_mask` cannot be replayed
+and makes the function fall back to eager; so do `.item()`/`bool()`/`float()` on a traced
+tensor (data-dependent control flow), a `create_graph` or `autograd.grad` pass, tensor hooks,
+and an in-place change to a captured tensor that is not an optimizer's update.
+
+Arrays are named by identity: each array an instruction produces (or a function argument holds)
+gets a slot. An array that no instruction produced is "foreign": the data of a tensor that
+outlives the call (a parameter, a buffer) is read from that tensor at each replay (`live`);
+anything else (a mask computed from shapes, the ones that seed backward) is a constant. A
+foreign array that is a view of a slot's array (`targets.view(-1)` given to an op as a
+parameter) is rebuilt as the same view of the slot at replay.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import byte_bounds
+
+from .. import autograd, creation, hooks
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+class Unrecordable(Exception):
+    """The call did something a replay cannot reproduce; the message names it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Instructions. Slots are integers into the replay's environment list.
+
+
+@dataclass
+class Forward:
+    """Run `op.forward(*env[ins])` into env[out]; rebind array parameters first."""
+
+    op: Any
+    ins: tuple
+    out: int
+    binds: list  # (attribute, slot, view spec or None): array parameters that follow a slot
+    node: bool  # the op was recorded as a graph node (its backward may run)
+
+
+@dataclass
+class Backward:
+    """One backward pass over recorded nodes (the engine's `run_backward`, without a heap)."""
+
+    seeds: list  # (target node or leaf, seed slot)
+    order: list  # (node, deliveries): deliveries = [(input position, parent, shape)]
+    leaves: list  # leaf tensors in first-delivery order
+    grad_slots: list  # per leaf: the slot that receives the stored `.grad` array
+    retain_graph: bool = False
+
+
+@dataclass
+class Call:
+    """Call a Python function for real (an optimizer step, clipping, a dropout mask)."""
+
+    kind: str
+    fn: Any
+    args: tuple
+    kwargs: dict
+    out: int | None = None  # slot of the returned Tensor's array, if any
+
+
+@dataclass
+class View:
+    """env[slot] = the view (shape, strides, byte offset) of env[base]'s memory."""
+
+    slot: int
+    base: int
+    shape: tuple
+    strides: tuple
+    offset: int
+
+
+@dataclass
+class Slot:
+    kind: str  # "arg", "out", "live", "const", "view"
+    arg: int = -1  # position among the argument tensors
+    tensor: Any = None  # live: the tensor whose data is read at each replay
+    value: Any = None  # const: the array; view: (base slot, shape, strides, offset)
+
+
+@dataclass
+class Recording:
+    slots: list = field(default_factory=list)
+    program: list = field(default_factory=list)
+    result: Any = None  # the return value with Tensors replaced by _Out markers
+    live: list = field(default_factory=list)  # (slot, tensor) read at each replay
+
+
+class _Out:
+    """A returned tensor in the result template: its slot and requires_grad flag."""
+
+    __slots__ = ("slot", "requires_grad")
+
+    def __init__(self, slot: int, requires_grad: bool) -> None:
+        self.slot, self.requires_grad = slot, requires_grad
+
+
+_NODE_FIELDS = set(Function.__slots__)
+_PARAM_NAMES: dict = {}
+
+
+def op_param_names(cls) -> tuple:
+    """The op-specific slot names of an op class (its parameters and what forward saves)."""
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        seen: list = []
+        for klass in cls.__mro__:
+            for n in klass.__dict__.get("__slots__", ()):
+                if n not in _NODE_FIELDS and n != "__weakref__" and n not in seen:
+                    seen.append(n)
+        names = _PARAM_NAMES[cls] = tuple(seen)
+    return names
+
+
+def op_params(op) -> dict:
+    """The op's parameter values (slots and instance dict, without the node fields)."""
+    out = {}
+    for n in op_param_names(type(op)):
+        v = getattr(op, n, _MISSING)
+        if v is not _MISSING:
+            out[n] = v
+    d = getattr(op, "__dict__", None)
+    if d:
+        out.update(d)
+    return out
+
+
+_MISSING = object()
+_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+class _RngWatch:
+    """Stands in for a Generator's NumPy generator while recording: counts draws made outside
+    `dropout_mask` (those cannot be replayed) and forwards everything."""
+
+    def __init__(self, rng, recorder) -> None:
+        self._rng = rng
+        self._recorder = recorder
+
+    def __getattr__(self, name):
+        attr = getattr(self._rng, name)
+        if callable(attr) and not self._recorder.in_dropout:
+            self._recorder.stray_draws += 1
+        return attr
+
+
+class Recorder:
+    """Records one call of `fn(*args, **kwargs)`; see the module docstring."""
+
+    def __init__(self, arg_tensors: list, watch: dict) -> None:
+        self.rec = Recording()
+        self.arr_slot: dict[int, int] = {}  # id(array) -> slot
+        self.keep: list = []  # arrays kept alive so their ids stay unique while recording
+        self.keep_index: dict[int, int] = {}  # slot -> position in keep
+        self.by_owner: dict[int, list] = {}  # id(owning array) -> slots whose array it holds
+        self.foreign: dict[int, tuple] = {}  # slot -> (weakref to tensor or None, array, version)
+        self.watch = watch  # objects to intercept: optimizers, clip functions
+        self.in_pass = 0  # inside a backward pass: forward-hook events belong to a backward
+        self.in_dropout = False
+        self.stray_draws = 0
+        self.reason: str | None = None
+        self.pending: Backward | None = None  # a pass whose stored gradients are not mapped yet
+        self.pass_nodes: list = []
+        self.pass_info: dict = {}
+        for i, t in enumerate(arg_tensors):
+            self._new_slot(Slot("arg", arg=i), t._data)
+
+    # -- slots -------------------------------------------------------------------------------
+    def _new_slot(self, slot: Slot, arr) -> int:
+        s = len(self.rec.slots)
+        self.rec.slots.append(slot)
+        if arr is not None:
+            self.arr_slot[id(arr)] = s
+            if isinstance(arr, np.ndarray):
+                self.by_owner.setdefault(id(_owner(arr)), []).append(s)
+            self.keep_index[s] = len(self.keep)
+            self.keep.append(arr)
+        return s
+
+    def slot_of(self, arr, tensor=None) -> int:
+        """The slot of `arr`, making a foreign slot (live, const or view) when it is new."""
+        s = self.arr_slot.get(id(arr))
+        if s is not None:
+            return s
+        s = self._make_view(arr)
+        if s is not None:
+            return s
+        s = self._new_slot(Slot("const", value=arr), arr)
+        ref = weakref.ref(tensor) if tensor is not None else None
+        self.foreign[s] = (ref, arr, tensor._version if tensor is not None else 0)
+        return s
+
+    def _make_view(self, arr) -> int | None:
+        """A view slot (and its View instruction) when `arr` views a slot's array."""
+        view = self._view_of(arr)
+        if view is None:
+            return None
+        s = self._new_slot(Slot("view"), arr)
+        self.rec.program.append(View(s, *view))
+        return s
+
+    def _view_of(self, arr):
+        """(base slot, shape, strides, offset) when `arr` lies inside a C-contiguous slot array
+        of its dtype (the same memory: a view made outside the ops, e.g. `t._data.reshape`)."""
+        if not isinstance(arr, np.ndarray) or arr.base is None:
+            return None
+        lo, hi = byte_bounds(arr)
+        for s in self.by_owner.get(id(_owner(arr)), ()):
+            base = self.keep[self.keep_index[s]]
+            if base.dtype != arr.dtype or not base.flags.c_contiguous:
+                continue
+            blo, bhi = byte_bounds(base)
+            if blo <= lo and hi <= bhi:
+                return (s, arr.shape, arr.strides, lo - blo)
+        return None
+
+    def fail(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    # -- hooks -------------------------------------------------------------------------------
+    def on_forward(self, op, inputs, out) -> None:
+        if self.in_pass or self.reason:
+            return  # an op run by a backward (create_graph is refused at the pass)
+        self._flush_pass()
+        ins = tuple(self.slot_of(t._data, t) for t in inputs)
+        binds = []
+        saved = set(op.saved_slots)
+        for name, v in op_params(op).items():
+            if name in saved or not isinstance(v, np.ndarray):
+                continue
+            s = self.arr_slot.get(id(v))
+            if s is not None:
+                binds.append((name, s))
+                continue
+            s = self._make_view(v)
+            if s is not None:
+                binds.append((name, s))
+        o = self._new_slot(Slot("out"), out._data)
+        self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
+
+    def on_backward(self, node, gy, gxs) -> None:
+        if self.reason:
+            return
+        if node.hooks is not None or node.retained is not None:
+            self.fail("a tensor hook or retain_grad() inside the function")
+        got = (gxs is not None,) if type(gxs) is not tuple else tuple(g is not None for g in gxs)
+        self.pass_nodes.append((node, got))
+
+    def on_pass(self, event, a, b, c) -> None:
+        if self.reason:
+            return
+        if event == "begin":
+            if c["create_graph"] or c["capture"] or not c["accumulate"]:
+                self.fail("a create_graph=True or autograd.grad() backward pass")
+                return
+            self._flush_pass()
+            self.in_pass += 1
+            seeds = []
+            for root, g in zip(a, b):
+                target = autograd._parent(root)
+                if target is not None:
+                    seeds.append((target, self.slot_of(g)))
+            self.pass_info = {"seeds": seeds, "retain": c["retain_graph"]}
+            self.pass_nodes = []
+            return
+        self.in_pass -= 1
+        leaves = list(a)
+        for leaf in leaves:
+            if leaf._hooks:
+                self.fail("a hook on a leaf tensor (register_hook)")
+        order = []
+        for node, got in self.pass_nodes:
+            deliveries = []
+            for i, (parent, shape) in enumerate(zip(node.parents, node.in_shapes)):
+                if parent is not None and i < len(got) and got[i]:
+                    deliveries.append((i, parent, shape))
+            order.append((node, deliveries))
+        info = self.pass_info
+        self.pending = Backward(info["seeds"], order, leaves, [], info["retain"])
+        self.rec.program.append(self.pending)
+
+    def _flush_pass(self) -> None:
+        """Name the `.grad` arrays the last pass stored (read by clipping or later ops)."""
+        p = self.pending
+        if p is None:
+            return
+        self.pending = None
+        for leaf in p.leaves:
+            g = leaf.grad
+            p.grad_slots.append(self._new_slot(Slot("out"), g._data if g is not None else None))
+
+    # -- intercepted calls -------------------------------------------------------------------
+    def wrap_call(self, kind: str, fn):
+        """`fn` that records a Call instruction when called (the real fn runs)."""
+
+        def recorded(*args, **kwargs):
+            if self.reason or self.in_pass:
+                return fn(*args, **kwargs)
+            self._flush_pass()
+            # An iterator argument (model.parameters()) is used up by this call: keep a list,
+            # so that the replay passes the same parameters again.
+            args = tuple(list(a) if hasattr(a, "__next__") else a for a in args)
+            if kind == "dropout_mask":
+                self.in_dropout = True
+                try:
+                    out = fn(*args, **kwargs)
+                finally:
+                    self.in_dropout = False
+                self.rec.program.append(
+                    Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out))
+                )
+                return out
+            out = fn(*args, **kwargs)
+            slot = None
+            if isinstance(out, Tensor):
+                slot = self._new_slot(Slot("out"), out._data)
+            self.rec.program.append(Call(kind, fn, args, kwargs, slot))
+            return out
+
+        return recorded
+
+    def read_guard(self, name: str):
+        def refuse(t, *args, **kwargs):
+            self.fail(
+                f"Tensor.{name}() on a tensor inside the function (data-dependent Python control "
+                "flow or a value read); move it outside the compiled function"
+            )
+            return _ORIGINAL_READS[name](t, *args, **kwargs)
+
+        return refuse
+
+    # -- the whole call ----------------------------------------------------------------------
+    def run(self, fn, args, kwargs, optimizers: list, clip_modules: list):
+        """Call fn eagerly under the hooks; returns its result (and fills self.rec)."""
+        handle = autograd.add_op_hook(forward=self.on_forward, backward=self.on_backward)
+        phandle = hooks.add_pass_hook(self.on_pass)
+        undo: list = []
+        gen = creation.default_generator()
+        try:
+            for opt in optimizers:
+                for meth in ("step", "zero_grad"):
+                    setattr(opt, meth, self.wrap_call(meth, getattr(opt, meth)))
+                    undo.append((opt, meth, _MISSING))
+            for mod, name in clip_modules:
+                orig = getattr(mod, name)
+                setattr(mod, name, self.wrap_call(name, orig))
+                undo.append((mod, name, orig))
+            for name in _READS:
+                own = Tensor.__dict__.get(name, _MISSING)  # inherited: delete ours afterwards
+                setattr(Tensor, name, self.read_guard(name))
+                undo.append((Tensor, name, own))
+            gen._rng = _RngWatch(gen._rng, self)
+            undo.append((gen, "_rng", gen._rng._rng))
+            out = fn(*args, **kwargs)
+        finally:
+            for obj, name, orig in reversed(undo):
+                if orig is _MISSING:
+                    delattr(obj, name)
+                else:
+                    setattr(obj, name, orig)
+            handle.remove()
+            phandle.remove()
+        self._flush_pass()
+        if self.stray_draws:
+            self.fail("random numbers drawn outside dropout (creation.rand/randn inside the "
+                      "function): replay could not draw them in eager's order")  # fmt: skip
+        self.rec.result = self._template(out)
+        return out
+
+    def _template(self, out):
+        if isinstance(out, Tensor):
+            return _Out(self.slot_of(out._data, out), out.requires_grad)
+        if isinstance(out, (list, tuple)):
+            items = [self._template(o) for o in out]
+            return tuple(items) if isinstance(out, tuple) else items
+        if isinstance(out, dict):
+            return {k: self._template(v) for k, v in out.items()}
+        return out
+
+    def finish(self, touched_ok: set) -> Recording:
+        """Decide live vs constant for foreign arrays; refuse unseen in-place changes."""
+        rec = self.rec
+        for s, (ref, _arr, version) in self.foreign.items():
+            t = ref() if ref is not None else None
+            if t is None:
+                continue  # died with the call: a constant (checked by the second recording)
+            if t._version != version and id(t) not in touched_ok:
+                self.fail(
+                    f"an in-place change to a captured tensor of shape {tuple(t.shape)} that is "
+                    "not an optimizer's update (e.g. a BatchNorm running statistic)"
+                )
+            rec.slots[s] = Slot("live", tensor=t)
+            rec.live.append((s, t))
+        return rec
+
+
+def _owner(arr):
+    """The array that owns `arr`'s memory (NumPy collapses view chains to it)."""
+    while isinstance(getattr(arr, "base", None), np.ndarray):
+        arr = arr.base
+    return arr
+
+
+def _find_dropout_modules(orig) -> list:
+    """The descent modules that call `dropout_mask` through a module-level name."""
+    found = []
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("descent.") and getattr(mod, "dropout_mask", None) is orig:
+            found.append((mod, "dropout_mask"))
+    return found
+
+
+_ORIGINAL_READS = {name: getattr(Tensor, name) for name in _READS}
