@@ -253,11 +253,15 @@ class Recorder:
         binds = []
         saved = set(op.saved_slots)
         for name, v in op_params(op).items():
-            if name in saved or not isinstance(v, np.ndarray):
+            if not isinstance(v, np.ndarray):
                 continue
+            # A parameter that is a slot's array (a dropout mask) follows the slot, also when
+            # backward frees it (saved_slots); arrays forward computes are no slot's.
             s = self.arr_slot.get(id(v))
             if s is not None:
                 binds.append((name, s))
+                continue
+            if name in saved:
                 continue
             s = self._make_view(v)
             if s is not None:
