@@ -35,6 +35,7 @@ descent.sampling; this module re-exports their public names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -183,7 +184,10 @@ class Trainer:
         rank: int = 0,
         world_size: int = 1,
         is_main: bool | None = None,
+        compile: bool | None = None,  # noqa: A002 - torch.compile's name; overrides config.compile
     ) -> None:
+        if compile is not None:
+            config = dataclasses.replace(config, compile=bool(compile))
         self.config = config
         self.callbacks = list(callbacks)
         self.rank = int(rank)
@@ -548,6 +552,14 @@ class Trainer:
         self._callback("on_eval", step, record)
         return record
 
+    def _forward_backward(self, x, y):
+        """One micro-batch: the loss (scaled for gradient accumulation), backpropagated."""
+        _, loss = self.model(x, y)
+        if self.config.gradient_accumulation_steps > 1:
+            loss = loss / self.config.gradient_accumulation_steps
+        loss.backward()
+        return loss
+
     def train(self) -> Trainer:
         """Run from the current step to config.max_iters; returns self."""
         from .optim import clip_grad_norm_
@@ -558,6 +570,12 @@ class Trainer:
         self.raw_model.train()
         self._callback("on_train_start")
         bar = self._progress_bar()
+        forward_backward = self._forward_backward
+        self.compiled_step = None  # the CompiledFunction with --compile (its .stats)
+        if cfg.compile and self.world_size == 1:  # DDP's gradient hooks need the eager engine
+            from .compiler import compile as compile_step
+
+            forward_backward = self.compiled_step = compile_step(self._forward_backward)
         t_start = time.perf_counter()
         try:
             if self.step == 0:
@@ -577,10 +595,7 @@ class Trainer:
                     # averages what the others accumulated locally inside no_sync().
                     last = micro == cfg.gradient_accumulation_steps - 1
                     with contextlib.nullcontext() if last else _no_sync(self.model):
-                        _, loss = self.model(x, y)
-                        if cfg.gradient_accumulation_steps > 1:
-                            loss = loss / cfg.gradient_accumulation_steps
-                        loss.backward()
+                        loss = forward_backward(x, y)
                     loss_sum += loss.item()
                 loss_sum = self._mean_over_ranks(loss_sum)
                 # The global gradient norm before clipping: a health signal worth logging.

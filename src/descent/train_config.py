@@ -49,6 +49,8 @@ class TrainConfig:
             checkpoint is always written.
         sample_tokens: length of the text sample after training (0: none).
         progress: show a tqdm progress bar.
+        compile: run each micro-batch's forward and backward through `descent.compile`
+            (recorded on the first two steps, replayed after; single process only).
     """
 
     # I/O and run identity
@@ -94,6 +96,7 @@ class TrainConfig:
     checkpoint_interval: int | None = None
     sample_tokens: int = 200
     progress: bool = True
+    compile: bool = False
     # the model family: 'gpt' (nanoGPT) or 'grok' (descent.models.Grok, Grok-1's MoE shape;
     # docs/grok.md) and the tokens: 'char' or 'subword' (byte-level BPE of vocab_size tokens)
     model: str = "gpt"
