@@ -10,19 +10,33 @@ why, never a TypeError, RecursionError or OverflowError from deep inside:
 * `json_depth` / `loads_bounded`: JSON nesting measured by a linear scan, without recursion;
 * `_doc_problem`: the structure of descent's document (meta, model, rng, aliases, optimizer).
 
+It also holds what writing and reading share: the names in the file (`FORMAT_VERSION`, the
+metadata keys, the tensor-name prefixes), `_resolve` (a directory means its
+`checkpoint.safetensors`) and `_checksum`.
+
 `descent.io` re-exports every name, so `descent.io.CheckpointError` is this module's class.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.safetensors"  # the file used when `path` is a directory
+_META_KEY = "descent"  # metadata key of the JSON document
+_SUM_KEY = "descent.sha256"  # metadata key of the checksum
+_MODEL = "model."  # tensor-name prefix of the model's state_dict entries
+_OPT = "optimizer.state."  # tensor-name prefix of the optimizer's per-parameter tensors
 
 # safetensors dtype codes <-> NumPy dtypes (the ones NumPy can hold).
 _DTYPES = {
@@ -40,10 +54,25 @@ MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
-
 class CheckpointError(ValueError):
     """A checkpoint file is truncated, corrupted, not a descent/safetensors file, or does not fit
     the model or optimizer it is loaded into."""
+
+
+def _resolve(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    return p / CHECKPOINT_NAME if p.is_dir() else p
+
+
+def _checksum(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> str:
+    """SHA-256 over the tensors (sorted by name: name, dtype, shape, bytes) and the metadata."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(json.dumps([name, _CODES[a.dtype], list(a.shape)]).encode())
+        h.update(a.reshape(-1).view(np.uint8))  # a is C-contiguous (_to_numpy)
+    h.update(json.dumps(dict(metadata), sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def _sniff_foreign(head: bytes, path: Path) -> None:

@@ -1,0 +1,169 @@
+"""descent.save / descent.load: torch.save / torch.load for what people save, without pickle.
+
+The object (a state_dict, a dict of state_dicts and numbers, an optimizer's state_dict with
+its int keys, lists, tuples, strings, tensors, NumPy arrays) is written as ONE safetensors
+file: every tensor and array becomes a stored tensor `obj.<n>`, and the structure around them
+is a JSON tree in the `descent` document (key "object"), where a tensor is
+{"__tensor__": "obj.<n>"} and a dict with non-str keys is {"__items__": [[key, value], ...]}.
+Tied tensors (one array under two names) are stored once. The same header checks, checksum
+and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_read`,
+`io.atomic_write_bytes`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .checkpoint_format import FORMAT_VERSION, CheckpointError
+from .checkpoint_read import _place, _read
+from .checkpoint_write import _dedupe, _jsonable, _serialize, _to_numpy
+from .nn.parameter import Parameter
+from .tensor import Tensor
+
+_OBJ = "obj."
+
+
+def _encode(value: Any, arrays: dict, where: str) -> Any:
+    """The JSON tree for `value`, filling `arrays` with its tensors (an explicit stack: no
+    recursion limit on deep structures is reached by normal state_dicts, but none is needed)."""
+    if isinstance(value, Tensor):
+        key = f"{_OBJ}{len(arrays)}"
+        arrays[key] = value
+        node = {"__tensor__": key}
+        if value.requires_grad:
+            node["requires_grad"] = True
+        if type(value).__name__ == "Parameter":
+            node["parameter"] = True
+        return node
+    if isinstance(value, np.ndarray):
+        key = f"{_OBJ}{len(arrays)}"
+        arrays[key] = value
+        return {"__ndarray__": key}
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            if any(k.startswith("__") and k.endswith("__") for k in value):
+                return {"__items__": [[k, _encode(v, arrays, f"{where}[{k!r}]")]
+                                      for k, v in value.items()]}  # fmt: skip
+            return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in value.items()}
+        items = []
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool, type(None))):
+                raise TypeError(f"save: {where} has a key of type {type(k).__name__}; keys must "
+                                "be str, int, float, bool or None")  # fmt: skip
+            items.append([k, _encode(v, arrays, f"{where}[{k!r}]")])
+        return {"__items__": items}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, arrays, where) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    hint = ""
+    if hasattr(value, "state_dict"):
+        hint = "; save its .state_dict() instead (descent.save never pickles objects)"
+    raise TypeError(f"save: {where} is a {type(value).__name__}, which descent.save cannot "
+                    f"store{hint}")  # fmt: skip
+
+
+def _decode(node: Any, arrays: dict, place) -> Any:
+    if isinstance(node, list):
+        return [_decode(v, arrays, place) for v in node]
+    if isinstance(node, tuple):  # the reader already turned {"__tuple__": [...]} into tuples
+        return tuple(_decode(v, arrays, place) for v in node)
+    if not isinstance(node, dict):
+        return node
+    if "__tensor__" in node:
+        t = place(arrays[node["__tensor__"]])
+        if node.get("parameter"):
+            return Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
+        if node.get("requires_grad"):
+            t.requires_grad_(True)
+        return t
+    if "__ndarray__" in node:
+        return backend.as_numpy(arrays[node["__ndarray__"]])
+    if "__tuple__" in node and len(node) == 1:
+        return tuple(_decode(v, arrays, place) for v in node["__tuple__"])
+    if "__items__" in node and len(node) == 1:
+        return {_key(k): _decode(v, arrays, place) for k, v in node["__items__"]}
+    return {k: _decode(v, arrays, place) for k, v in node.items()}
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+def _placer(map_location):
+    """A function array -> Tensor for torch.load's map_location (None/'cpu', a device, a dict
+    {from: to}, or a callable fn(tensor, 'cpu') -> tensor)."""
+    if callable(map_location) and not isinstance(map_location, str):
+        return lambda a: map_location(Tensor._wrap(a), "cpu")
+    if isinstance(map_location, Mapping):
+        targets = set(map(str, map_location.values()))
+        if len(targets) > 1:
+            raise ValueError(f"load: map_location {dict(map_location)} maps to several devices; "
+                             "descent files store CPU tensors, pass one device")  # fmt: skip
+        map_location = targets.pop() if targets else None
+    dev = None if map_location is None else str(map_location)
+    return lambda a: _place(a, dev)
+
+
+def object_bytes(obj: Any, **kwargs: Any) -> bytes:
+    """The file `descent.save(obj, f, **kwargs)` writes (see `descent.io.save_object`)."""
+    unknown = set(kwargs) - {"pickle_module", "pickle_protocol", "_use_new_zipfile_serialization",
+                             "_disable_byteorder_record"}  # fmt: skip
+    if unknown:
+        raise TypeError(f"save: unexpected arguments {sorted(unknown)}")
+    tensors: dict = {}
+    tree = _encode(obj, tensors, "obj")
+    named = {k: _to_numpy(k, v) for k, v in tensors.items()}
+    # tied tensors: compare the source arrays, not the C-contiguous copies
+    source = {k: (v._data if isinstance(v, Tensor) else v) for k, v in tensors.items()}
+    _, aliases = _dedupe(source)
+    arrays = {k: v for k, v in named.items() if k not in aliases}
+    doc = {"version": FORMAT_VERSION, "object": _jsonable(tree, "obj"), "aliases": aliases,
+           "order": list(named)}  # fmt: skip
+    return _serialize(arrays, doc)
+
+
+def load_object(f: Any, map_location: Any = None, weights_only: bool | None = None,
+                **kwargs: Any) -> Any:
+    """descent.load: read what `descent.save` wrote (torch.load's call).
+
+    Args:
+        f: a path, or a binary file object with `read`.
+        map_location: where tensors go: None/'cpu', 'cuda', a device, a {from: to} dict, or a
+            callable fn(tensor, location) -> tensor.
+        weights_only: accepted; every descent load is weights-only (nothing is unpickled), so
+            True and False behave alike.
+        **kwargs: torch.load's pickle_module / mmap are accepted and ignored.
+
+    Raises:
+        CheckpointError: a truncated, corrupted or foreign file (a torch.save zip or a pickle
+            is refused, never executed), or a descent checkpoint written by `descent.io.save`
+            (load that with descent.io.load).
+    """
+    del weights_only
+    unknown = set(kwargs) - {"pickle_module", "mmap", "encoding"}
+    if unknown:
+        raise TypeError(f"load: unexpected arguments {sorted(unknown)}")
+    if hasattr(f, "read"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "object.safetensors"
+            path.write_bytes(f.read())
+            arrays, doc, p = _read(path, verify=True)
+    else:
+        arrays, doc, p = _read(f, verify=True)
+    if "object" not in doc:
+        raise CheckpointError(
+            f"{p} was not written by descent.save (it is a descent.io checkpoint or a plain "
+            "safetensors file): read it with descent.io.load / descent.io.load_state_dict"
+        )
+    return _decode(doc["object"], arrays, _placer(map_location))
