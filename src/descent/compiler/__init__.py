@@ -125,12 +125,21 @@ class CompiledFunction:
         self.stats["recordings"] += 1
         rec = Recorder(tensors, watched)
         sites = list(watched["clip_sites"]) + _find_dropout_modules(_dropout_mask())
+        # The captured modules' state, to catch in-place changes no op or optimizer made
+        # (a BatchNorm's running statistics are updated on raw arrays).
+        state = [(t, t._data.copy()) for m in watched["modules"] for t in _state_of(m)]
         out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
         touched = set()
         for ins in rec.rec.program:
             if getattr(ins, "kind", None) == "step":
                 opt = ins.fn.__self__
                 touched.update(id(p) for g in opt.param_groups for p in g["params"])
+        for t, before in state:
+            if id(t) not in touched and not np.array_equal(t._data, before, equal_nan=True):
+                rec.fail(
+                    f"an in-place change to a captured tensor of shape {tuple(t.shape)} that is "
+                    "not an optimizer's update (e.g. a BatchNorm running statistic)"
+                )
         recording = rec.finish(touched)
         reason = rec.reason or _check_result(recording)
         if reason is None:
@@ -341,6 +350,12 @@ class _GlobalsSite:
 
     def __setattr__(self, name, value) -> None:
         self._glob[name] = value
+
+
+def _state_of(module) -> list:
+    """A module's own parameters and buffers (not its children's: they are visited too)."""
+    found = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+    return [t for t in found if t is not None and isinstance(t._data, np.ndarray)]
 
 
 def _dropout_mask():

@@ -1,0 +1,310 @@
+"""descent.compile: a recorded and replayed step gives eager's numbers (bitwise: replay runs the
+same array code in the same order), records again on a new shape, keeps a bounded cache, falls
+back to eager with one warning per reason, and reuses its buffers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+from descent import nn
+from descent.compiler import CompiledFunction, CompileWarning, Unrecordable
+from descent.models import GPT, MLP, GPTConfig, LeNet
+
+STEPS = 5
+
+
+def _batches(shape_x, n_classes, n=STEPS, seed=0, x_int=None):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        if x_int is not None:
+            x = descent.tensor(rng.integers(0, x_int, shape_x))
+        else:
+            x = descent.tensor(rng.standard_normal(shape_x).astype(np.float32))
+        y = descent.tensor(rng.integers(0, n_classes, shape_x if x_int else shape_x[:1]))
+        out.append((x, y))
+    return out
+
+
+def _train(make, loss_fn, batches, compiled: bool, clip: float | None = None, **kw):
+    """Run a full training step per batch; returns (losses, grads per step, final params)."""
+    descent.manual_seed(0)
+    model, opt = make()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model, x, y)
+        loss.backward()
+        if clip is not None:
+            descent.optim.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        return loss
+
+    f = descent.compile(step, **kw) if compiled else step
+    losses, grads = [], []
+    for x, y in batches:
+        losses.append(f(x, y)._data.copy())
+        grads.append([p.grad._data.copy() for p in model.parameters()])
+    params = [p._data.copy() for p in model.parameters()]
+    return losses, grads, params, f
+
+
+def _assert_same(a, b):
+    la, ga, pa, _ = a
+    lb, gb, pb, f = b
+    for x, y in zip(la, lb):
+        np.testing.assert_array_equal(x, y)
+    for step_a, step_b in zip(ga, gb):
+        for x, y in zip(step_a, step_b):
+            np.testing.assert_array_equal(x, y)
+    for x, y in zip(pa, pb):
+        np.testing.assert_array_equal(x, y)
+    assert f.stats["replays"] == STEPS - 2, f.stats  # two recordings, then replays
+    assert f.stats["fallbacks"] == 0
+
+
+def _gpt_loss(model, x, y):
+    return model(x, y)[1]
+
+
+def _ce(model, x, y):
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def _gpt_maker(dropout=0.0):
+    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=dropout)
+
+    def make():
+        m = GPT(cfg)
+        return m, m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+
+    return make
+
+
+def test_gpt_adamw_clip_equals_eager():
+    batches = _batches((4, 16), 40, x_int=40)
+    make = _gpt_maker()
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=0.5) for c in (False, True)))
+
+
+def test_gpt_dropout_matches_eager_for_the_same_generator_state():
+    batches = _batches((4, 16), 40, x_int=40)
+    make = _gpt_maker(dropout=0.2)
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0) for c in (False, True)))
+
+
+def test_mlp_adam_equals_eager():
+    def make():
+        m = MLP([20, 32, 32, 5])
+        return m, descent.optim.Adam(m.parameters(), lr=1e-2)
+
+    batches = _batches((8, 20), 5)
+    _assert_same(*(_train(make, _ce, batches, c) for c in (False, True)))
+
+
+def test_lenet_sgd_momentum_equals_eager():
+    def make():
+        m = LeNet()
+        return m, descent.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+
+    batches = _batches((4, 1, 28, 28), 10)
+    _assert_same(*(_train(make, _ce, batches, c) for c in (False, True)))
+
+
+def test_dropout_module_and_mlp_equal_eager():
+    def make():
+        m = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 5))
+        return m, descent.optim.AdamW(m.parameters(), lr=1e-2)
+
+    batches = _batches((8, 20), 5)
+    _assert_same(*(_train(make, _ce, batches, c) for c in (False, True)))
+
+
+def test_inference_under_no_grad():
+    descent.manual_seed(0)
+    m = MLP([10, 16, 3])
+    f = descent.compile(lambda x: m(x).softmax(-1))
+    xs = [t for t, _ in _batches((5, 10), 3)]
+    with descent.no_grad():
+        for x in xs:
+            np.testing.assert_array_equal(f(x)._data, m(x).softmax(-1)._data)
+    assert f.stats["replays"] == STEPS - 2
+
+
+def test_new_shape_records_again_and_cache_is_bounded():
+    descent.manual_seed(0)
+    m = MLP([6, 8, 2])
+    f = descent.compile(lambda x: m(x) * 2.0, cache_size=2)
+    with descent.no_grad():
+        for n in (1, 2, 3, 1, 2, 3):
+            for _ in range(3):
+                x = descent.randn(n, 6)
+                np.testing.assert_array_equal(f(x)._data, (m(x) * 2.0)._data)
+    # Each batch size records twice, then replays; the cache keeps the 2 most recent programs.
+    assert len(f.programs()) <= 2
+    assert f.stats["recordings"] == 12  # 6 rounds x 2: an evicted signature records again
+    assert f.stats["replays"] == 6
+
+
+def _eager_and_compiled(fn_factory, xs, match):
+    """Run fn eagerly and compiled; the compiled one must warn once (matching) and agree."""
+    eager = [fn_factory()(x)._data for x in xs]
+    compiled = descent.compile(fn_factory())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [compiled(x)._data for x in xs]
+    ours = [w for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    assert match in str(ours[0].message)
+    for a, b in zip(eager, got):
+        np.testing.assert_array_equal(a, b)
+    return compiled
+
+
+def test_item_inside_falls_back_once():
+    def factory():
+        descent.manual_seed(0)
+        w = descent.randn(4, 4)
+
+        def f(x):
+            y = x @ w
+            return y * 2 if y.sum().item() > 0 else y * 3  # data-dependent control flow
+
+        return f
+
+    xs = [descent.randn(3, 4) for _ in range(5)]
+    compiled = _eager_and_compiled(factory, xs, "item()")
+    assert compiled.stats["replays"] == 0
+
+
+def test_random_draw_outside_dropout_falls_back():
+    def factory():
+        def f(x):
+            return x + descent.randn(*x.shape)
+
+        return f
+
+    xs = [descent.randn(3, 4) for _ in range(4)]
+    eager_seed = descent.manual_seed(5)
+    del eager_seed
+    descent.manual_seed(5)
+    eager = [factory()(x)._data for x in xs]
+    descent.manual_seed(5)
+    compiled = descent.compile(factory())
+    with pytest.warns(CompileWarning, match="random numbers"):
+        got = [compiled(x)._data for x in xs]
+    for a, b in zip(eager, got):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_data_dependent_constant_falls_back():
+    def factory():
+        def f(x):
+            mask = x > 0  # a bool tensor made outside the differentiable ops: a "constant"
+            return x * mask.float()
+
+        return f
+
+    xs = [descent.randn(3, 4) for _ in range(4)]
+    _eager_and_compiled(factory, xs, "differ")
+
+
+def test_in_place_change_of_captured_state_falls_back():
+    descent.manual_seed(0)
+    bn = nn.BatchNorm1d(4)
+    f = descent.compile(lambda x: bn(x).sum())
+    with pytest.warns(CompileWarning, match="in-place change"), descent.no_grad():
+        for _ in range(3):
+            f(descent.randn(5, 4))
+    assert f.stats["replays"] == 0
+
+
+def test_anomaly_mode_forces_eager_and_says_so():
+    descent.manual_seed(0)
+    w = descent.randn(3, 3, requires_grad=True)
+
+    def step(x):
+        loss = (x @ w).tanh().sum()
+        loss.backward()
+        return loss
+
+    f = descent.compile(step)
+    with descent.explain.anomaly.detect_anomaly():
+        with pytest.warns(CompileWarning, match="anomaly mode"):
+            for _ in range(3):
+                f(descent.randn(2, 3))
+    assert f.stats["eager"] == 3
+
+
+def test_graph_needed_outside_falls_back_and_fullgraph_raises():
+    w = descent.randn(3, 3, requires_grad=True)
+    f = descent.compile(lambda x: x @ w)
+    with pytest.warns(CompileWarning, match="requires grad"):
+        out = f(descent.randn(2, 3))
+    out.sum().backward()  # eager's graph: usable
+    assert w.grad is not None
+    g = descent.compile(lambda x: (x @ w).sum().item(), fullgraph=True)
+    with pytest.raises(Unrecordable, match="item"):
+        g(descent.randn(2, 3))
+
+
+def test_memory_plan_reuses_buffers():
+    descent.manual_seed(0)
+    m = MLP([32, 64, 64, 10])
+    opt = descent.optim.SGD(m.parameters(), lr=0.1)
+
+    def step(x, y):
+        h = m(x)
+        loss = ((h - y) * (h - y)).mean() + (h * 0.5 + 1.0).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    f = descent.compile(step)
+    for _ in range(8):
+        f(descent.randn(16, 32), descent.randn(16, 10))
+    (program,) = f.programs()
+    pool = program.pool
+    assert pool.handed > 0
+    # Values written into pooled buffers vs distinct buffers ever allocated: reused.
+    assert pool.allocated < pool.handed
+    assert pool.allocated <= pool.handed / 3, (pool.allocated, pool.handed)
+
+
+def test_compile_api_accepts_torch_arguments():
+    @descent.compile(mode="reduce-overhead", fullgraph=False, dynamic=False)
+    def f(x):
+        return x * 3.0
+
+    assert isinstance(f, CompiledFunction)
+    with descent.no_grad():
+        np.testing.assert_array_equal(f(descent.ones(2))._data, np.full(2, 3.0, np.float32))
+    assert descent.compile(f.fn, disable=True) is f.fn
+    with pytest.raises(ValueError, match="mode"):
+        descent.compile(f.fn, mode="fastest")
+
+
+def test_trainer_compile_resume_is_exact(tmp_path):
+    from descent.train import Trainer
+    from test_resume import TEXT, step_losses, tiny_config
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TEXT)
+    common = dict(max_iters=12, eval_interval=6, checkpoint_interval=6, lr_decay_iters=12)
+    eager = Trainer(tiny_config(corpus, tmp_path / "eager", **common))
+    eager.train()
+    whole = Trainer(tiny_config(corpus, tmp_path / "whole", **common), compile=True)
+    whole.train()
+    assert whole.compiled_step.stats["replays"] == 10
+    first = Trainer(tiny_config(corpus, tmp_path / "part", **{**common, "max_iters": 6}),
+                    compile=True)  # fmt: skip
+    first.train()
+    resumed = Trainer(tiny_config(corpus, tmp_path / "part", resume=True, **common), compile=True)
+    resumed.train()
+    assert step_losses(tmp_path / "eager") == step_losses(tmp_path / "whole")
+    assert step_losses(tmp_path / "part") == step_losses(tmp_path / "whole")
