@@ -1,0 +1,91 @@
+"""The base class: a schedule is `lr_at(step)`; `step()`, state_dict and resuming are here."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..optimizer import Optimizer
+
+__all__ = ["LRScheduler"]
+
+
+def _per_group(name: str, optimizer: Optimizer, value) -> list:
+    """One value per parameter group: a scalar repeated, or a list/tuple of the right length."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(
+                f"expected {len(optimizer.param_groups)} values for {name} (one per parameter "
+                f"group), got {len(value)}"
+            )
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+class LRScheduler:
+    """Base class: sets each group's lr to `lr_at(last_epoch)` on every `step()`.
+
+    Args:
+        optimizer: the optimizer whose `param_groups` it drives.
+        last_epoch: the index of the last step taken; -1 starts a fresh schedule (and records
+            each group's current lr as "initial_lr"); a value >= 0 resumes, which needs
+            "initial_lr" in every group (it is saved in the optimizer's state_dict).
+
+    Attributes:
+        base_lrs: each group's "initial_lr", the lr the schedule scales.
+        last_epoch: the step count the current lrs belong to (0 after construction).
+    """
+
+    _not_saved: tuple[str, ...] = ("optimizer",)
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not a descent Optimizer")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param_groups[{i}] has no 'initial_lr': resuming a schedule with "
+                        f"last_epoch={last_epoch} needs the optimizer's state_dict loaded first"
+                    )
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self.step()
+
+    def lr_at(self, epoch: int) -> list[float]:
+        """The learning rate of every group at step `epoch` (a pure function of `epoch`)."""
+        raise NotImplementedError
+
+    def get_lr(self) -> list[float]:
+        """The learning rates at `last_epoch`."""
+        return self.lr_at(self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates the last `step()` set."""
+        return self._last_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one step (or jump to `epoch`) and set every group's lr."""
+        self._step_count += 1
+        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
+        self._apply(self.last_epoch)
+
+    def _apply(self, epoch: int) -> None:
+        """Write the schedule's values at `epoch` into the optimizer's groups."""
+        lrs = self.lr_at(epoch)
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = list(lrs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's attributes except the optimizer (and functions): plain values."""
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in self._not_saved}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore attributes saved by `state_dict()` (group lrs follow at the next step)."""
+        self.__dict__.update(copy.deepcopy(dict(state_dict)))

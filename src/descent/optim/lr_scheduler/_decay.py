@@ -1,0 +1,199 @@
+"""Closed-form decays of the base lr: lambda, step, multi-step, exponential, cosine, linear,
+constant and polynomial schedules (PyTorch's classes of the same names)."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+
+from ..optimizer import Optimizer
+from ._base import LRScheduler, _per_group
+
+__all__ = [
+    "LambdaLR",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearLR",
+    "ConstantLR",
+    "PolynomialLR",
+]
+
+
+class LambdaLR(LRScheduler):
+    """lr = base_lr · lr_lambda(epoch).
+
+    Args:
+        optimizer: the optimizer.
+        lr_lambda: a function of the step, or a list with one per parameter group. Functions are
+            not part of `state_dict()`.
+        last_epoch: see `LRScheduler`.
+    """
+
+    _not_saved = ("optimizer", "lr_lambdas")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.lr_lambdas = _per_group("lr_lambda", optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        return [b * f(epoch) for f, b in zip(self.lr_lambdas, self.base_lrs, strict=True)]
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr · gamma^⌊epoch / step_size⌋ (decay by gamma every step_size steps)."""
+
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
+        if int(step_size) <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        return [b * self.gamma ** (epoch // self.step_size) for b in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base_lr · gamma^(number of milestones <= epoch) (a repeated milestone counts twice)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Iterable[int],
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        return [b * self.gamma ** bisect_right(self.milestones, epoch) for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr · gamma^epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        return [b * self.gamma**epoch for b in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base_lr - eta_min) · (1 + cos(π · epoch / T_max)) / 2.
+
+    SGDR without restarts (Loshchilov & Hutter, 2017): from base_lr down to eta_min over T_max
+    steps; past T_max the cosine continues (rises again), as PyTorch's does.
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:  # noqa: N803 - PyTorch's name
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        cos = 1 + math.cos(math.pi * epoch / self.T_max)
+        return [self.eta_min + (b - self.eta_min) * cos / 2 for b in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr · (start_factor + (end_factor - start_factor) · min(epoch, total_iters) /
+    total_iters): a linear ramp of the factor, then constant (a common warmup)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
+        if total_iters <= 0:
+            raise ValueError(f"LinearLR: total_iters must be positive, got {total_iters!r}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        frac = min(self.total_iters, epoch) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * frac
+        return [b * factor for b in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr · factor for the first total_iters steps, then base_lr.
+
+    Args:
+        optimizer: the optimizer.
+        factor: the multiplier in [0, 1] applied until total_iters.
+        total_iters: the number of steps at the reduced lr.
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor!r}")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        factor = self.factor if epoch < self.total_iters else 1.0
+        return [b * factor for b in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr · (1 - min(epoch, total_iters) / total_iters)^power: down to 0 at
+    total_iters (power = 1 is a linear decay), then 0.
+
+    Args:
+        optimizer: the optimizer.
+        total_iters: the step at which the lr reaches 0.
+        power: the exponent of the decay.
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if total_iters <= 0:
+            raise ValueError(f"PolynomialLR: total_iters must be positive, got {total_iters!r}")
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        factor = (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power
+        return [b * factor for b in self.base_lrs]

@@ -1,0 +1,78 @@
+"""SequentialLR: one schedule after another, each restarted at its own step 0."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+from ..optimizer import Optimizer
+from ._base import LRScheduler
+
+__all__ = ["SequentialLR"]
+
+
+class SequentialLR(LRScheduler):
+    """Run `schedulers[i]` from `milestones[i-1]` on, each restarted at its own step 0.
+
+    Args:
+        optimizer: the optimizer all the schedulers drive.
+        schedulers: the schedules, in order (each made on `optimizer`).
+        milestones: the steps at which the next schedule takes over (len(schedulers) - 1).
+        last_epoch: see `LRScheduler`.
+    """
+
+    _not_saved = ("optimizer", "_schedulers")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
+        if len(schedulers) < 1:
+            raise ValueError("SequentialLR expects at least one scheduler")
+        for i, s in enumerate(schedulers):
+            if getattr(s, "optimizer", None) is not optimizer:
+                raise ValueError(
+                    f"SequentialLR: scheduler {i} ({type(s).__name__}) belongs to a different "
+                    "optimizer; make every scheduler on the same one"
+                )
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"SequentialLR: expected {len(schedulers) - 1} milestones for "
+                f"{len(schedulers)} schedulers, got {len(milestones)}"
+            )
+        self._schedulers = list(schedulers)
+        self._milestones = [int(m) for m in milestones]
+        super().__init__(optimizer, last_epoch)
+
+    def _locate(self, epoch: int) -> tuple[LRScheduler, int]:
+        """The scheduler in charge at `epoch` and its own step count there."""
+        idx = bisect_right(self._milestones, epoch)
+        start = self._milestones[idx - 1] if idx > 0 else 0
+        return self._schedulers[idx], epoch - start
+
+    def lr_at(self, epoch: int) -> list[float]:
+        sched, local = self._locate(epoch)
+        return sched.lr_at(local)
+
+    def _apply(self, epoch: int) -> None:
+        sched, local = self._locate(epoch)
+        sched.last_epoch = local
+        sched._apply(local)  # also a child's side effects (OneCycleLR's momentum)
+        self._last_lr = list(sched.get_last_lr())
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sd = dict(state_dict)
+        children = sd.pop("_schedulers", None)
+        super().load_state_dict(sd)
+        if children is not None:
+            for s, child in zip(self._schedulers, children, strict=True):
+                s.load_state_dict(child)
