@@ -1,0 +1,299 @@
+"""descent.compile against descent eager, PyTorch eager, torch.compile and JAX jit (issue 17).
+
+Three training steps, each the same model, weights, batches and optimizer in every library:
+
+* baby-gpt: GPT 4x128, context 64, vocab 65, batch 12; forward, cross-entropy, backward, clip to
+  norm 1.0, AdamW (decay 0.1 on matrices); and the step's matmul floor (benchmarks/gpt_step.py);
+* MLP 784-256-256-10 ReLU, batch 128, cross-entropy, Adam;
+* LeNet (benchmarks/cnn.py's), batch 64, cross-entropy, SGD momentum 0.9.
+
+All contestants of a workload are timed interleaved in one process (a, b, c, a, b, c, ...),
+median of the repeats; each call ends with the loss as a Python float (a synchronisation).
+Beside the wall time each row gives the process CPU time per call divided by the wall time:
+the cores that library kept busy. The first calls (recording, tracing, compiling) are timed
+separately. The load average is printed before and after: on a shared machine the figures are
+NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
+
+JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
+torch.compile on the CPU needs a C++ compiler (g++) for its generated kernels.
+
+Run: python benchmarks/compile.py [--repeats 20] [--only gpt,mlp,lenet] [--no-torch-compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+
+import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
+import numpy as np
+import torch
+from _torch_gpt import torch_optimizer
+from cnn import TorchLeNet
+from gpt_step import matmul_floor, torch_twin
+
+import descent
+from descent.models import GPT, MLP, PRESETS, GPTConfig, LeNet
+from descent.nn import functional as F
+from descent.optim import clip_grad_norm_
+
+try:
+    import jax_models
+except ImportError as e:  # jax missing
+    jax_models = None
+    JAX_WHY = str(e)
+
+
+def _loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cores)"
+
+
+def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
+    """Median wall seconds and median CPU/wall per contestant, called in turn."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    wall: dict = {k: [] for k in fns}
+    cpu: dict = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            f()
+            t1, c1 = time.perf_counter(), time.process_time()
+            wall[k].append(t1 - t0)
+            cpu[k].append(c1 - c0)
+    return {k: (float(np.median(wall[k])), float(np.sum(cpu[k]) / np.sum(wall[k]))) for k in fns}
+
+
+def first_calls(f, n: int = 3) -> tuple[list[float], list[float]]:
+    """(losses, seconds) of the first n calls (recording / compiling included)."""
+    losses, secs = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        losses.append(f())
+        secs.append(time.perf_counter() - t0)
+    return losses, secs
+
+
+def cycle(batches):
+    state = {"i": 0}
+
+    def nxt():
+        b = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        return b
+
+    return nxt
+
+
+# -- descent and torch steps ------------------------------------------------------------------
+
+
+def descent_step(model, opt, loss_fn, batches, compiled: bool, clip: float | None = None):
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model, x, y)
+        loss.backward()
+        if clip is not None:
+            clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        return loss
+
+    f = descent.compile(step) if compiled else step
+    nxt = cycle(batches)
+
+    def run():
+        x, y = nxt()
+        return f(x, y).item()
+
+    run.compiled = f if compiled else None
+    return run
+
+
+def torch_step(tmodel, topt, loss_fn, batches, compiled: bool, clip: float | None = None):
+    def step(x, y):
+        topt.zero_grad(set_to_none=True)
+        loss = loss_fn(tmodel, x, y)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(tmodel.parameters(), clip)
+        topt.step()
+        return loss
+
+    f = torch.compile(step) if compiled else step
+    nxt = cycle(batches)
+
+    def run():
+        x, y = nxt()
+        return f(x, y).item()
+
+    return run
+
+
+def _copy_into_torch(model, tmodel) -> None:
+    ours = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, p in tmodel.named_parameters():
+            p.copy_(torch.from_numpy(ours[name].numpy().copy()))
+
+
+# -- the workloads ----------------------------------------------------------------------------
+
+
+def gpt_workload():
+    p = PRESETS["baby-gpt"]
+    cfg = GPTConfig(
+        vocab_size=65, block_size=p["block_size"], n_layer=p["n_layer"], n_head=p["n_head"],
+        n_embd=p["n_embd"], dropout=0.0, bias=p["bias"],
+    )  # fmt: skip
+    B, lr, betas, wd = p["batch_size"], p["learning_rate"], (p["beta1"], p["beta2"]), 0.1
+    rng = np.random.default_rng(0)
+    pool = [rng.integers(0, 65, size=(2, B, cfg.block_size), dtype=np.int64) for _ in range(8)]
+
+    def models():
+        descent.manual_seed(1337)
+        return GPT(cfg)
+
+    def d(compiled):
+        m = models()
+        opt = m.configure_optimizers(wd, lr, betas)
+        batches = [(descent.tensor(b[0]), descent.tensor(b[1])) for b in pool]
+        return descent_step(m, opt, lambda m, x, y: m(x, y)[1], batches, compiled, clip=1.0)
+
+    def t(compiled):
+        tm = torch_twin(models())
+        topt = torch_optimizer(tm, lr, betas, wd)
+        batches = [(torch.from_numpy(b[0]), torch.from_numpy(b[1])) for b in pool]
+        return torch_step(tm, topt, lambda m, x, y: m(x, y)[1], batches, compiled, clip=1.0)
+
+    def j():
+        return jax_models.gpt_step(models(), cfg, pool, lr, betas, wd, clip=1.0)
+
+    floor, _ = matmul_floor(cfg, B)
+    return "baby-gpt step (AdamW + clip)", d, t, j, floor
+
+
+def mlp_workload():
+    sizes, batch, lr = (784, 256, 256, 10), 128, 1e-3
+    rng = np.random.default_rng(0)
+    pool = [(rng.standard_normal((batch, 784), dtype=np.float32), rng.integers(0, 10, batch))
+            for _ in range(8)]  # fmt: skip
+
+    def models():
+        descent.manual_seed(0)
+        return MLP(sizes, activation="relu")
+
+    def d(compiled):
+        m = models()
+        opt = descent.optim.Adam(m.parameters(), lr=lr)
+        batches = [(descent.tensor(x), descent.tensor(y)) for x, y in pool]
+        return descent_step(m, opt, lambda m, x, y: F.cross_entropy(m(x), y), batches, compiled)
+
+    def t(compiled):
+        m = models()
+        layers = []
+        for i, lin in enumerate(m.layers):
+            tl = torch.nn.Linear(lin.in_features, lin.out_features)
+            with torch.no_grad():
+                tl.weight.copy_(torch.from_numpy(lin.weight.numpy().copy()))
+                tl.bias.copy_(torch.from_numpy(lin.bias.numpy().copy()))
+            layers += [tl] if i == len(m.layers) - 1 else [tl, torch.nn.ReLU()]
+        tm = torch.nn.Sequential(*layers)
+        topt = torch.optim.Adam(tm.parameters(), lr=lr)
+        batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in pool]
+        ce = torch.nn.functional.cross_entropy
+        return torch_step(tm, topt, lambda m, x, y: ce(m(x), y), batches, compiled)
+
+    def j():
+        return jax_models.mlp_step(models(), pool, lr)
+
+    return "MLP 784-256-256-10 step (Adam)", d, t, j, None
+
+
+def lenet_workload():
+    batch, lr = 64, 0.01
+    rng = np.random.default_rng(0)
+    pool = [(rng.standard_normal((batch, 1, 28, 28), dtype=np.float32),
+             rng.integers(0, 10, batch)) for _ in range(8)]  # fmt: skip
+
+    def models():
+        descent.manual_seed(0)
+        return LeNet(num_classes=10)
+
+    def d(compiled):
+        m = models()
+        opt = descent.optim.SGD(m.parameters(), lr=lr, momentum=0.9)
+        batches = [(descent.tensor(x), descent.tensor(y)) for x, y in pool]
+        return descent_step(m, opt, lambda m, x, y: F.cross_entropy(m(x), y), batches, compiled)
+
+    def t(compiled):
+        tm = TorchLeNet()
+        _copy_into_torch(models(), tm)
+        topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=0.9)
+        batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in pool]
+        ce = torch.nn.functional.cross_entropy
+        return torch_step(tm, topt, lambda m, x, y: ce(m(x), y), batches, compiled)
+
+    def j():
+        return jax_models.lenet_step(models(), pool, lr)
+
+    return "LeNet step (SGD momentum)", d, t, j, None
+
+
+WORKLOADS = {"gpt": gpt_workload, "mlp": mlp_workload, "lenet": lenet_workload}
+
+
+def run_workload(name, d, t, j, floor, args) -> None:
+    fns = {"descent eager": d(False), "descent compiled": d(True), "torch eager": t(False)}
+    if args.torch_compile:
+        fns["torch.compile"] = t(True)
+    if jax_models is not None:
+        fns["jax jit"] = j()
+    # The first calls of each contestant, alone: recording (descent), tracing and compiling
+    # (torch.compile, jax). Their losses must agree with descent eager's: same weights, data.
+    firsts = {k: first_calls(f) for k, f in fns.items()}
+    ref = firsts["descent eager"][0]
+    for k, (losses, _) in firsts.items():
+        if not np.allclose(ref, losses, rtol=2e-4, atol=1e-5):
+            raise SystemExit(f"{name}: {k} losses {losses} disagree with descent eager's {ref}")
+    if floor is not None:
+        fns["matmul floor"] = floor
+    med = time_interleaved(fns, args.repeats, args.warmup)
+    base = med["torch eager"][0]
+    print(f"\n## {name}: median of {args.repeats}, interleaved")
+    print(f"{'contestant':<20}{'ms':>10}{'/ torch eager':>15}{'cpu/wall':>10}  first calls (s)")
+    for k, (wall, cores) in med.items():
+        first = ", ".join(f"{s:.2f}" for s in firsts[k][1]) if k in firsts else ""
+        print(f"{k:<20}{wall * 1e3:>10.2f}{wall / base:>15.2f}{cores:>10.2f}  {first}")
+    if jax_models is None:
+        print(f"{'jax jit':<20}{'(not installed: ' + JAX_WHY + ')':>10}")
+    c = fns["descent compiled"].compiled
+    print(f"# descent.compile stats: {c.stats}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--only", default="gpt,mlp,lenet")
+    ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")
+    ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false")
+    args = ap.parse_args()
+    if args.torch_compile and shutil.which("g++") is None and shutil.which("c++") is None:
+        print("# torch.compile needs a C++ compiler on the CPU: none found, its rows are skipped")
+        args.torch_compile = False
+    blas, threads = _common.setup_threads(args.threads)
+    if jax_models is not None:
+        jax_models.set_threads(threads)
+    _common.print_machine(blas, threads)
+    print(f"# before: {_loadavg()}. NOT a quiet-machine result when the load exceeds ~0.5.")
+    for key in args.only.split(","):
+        run_workload(*WORKLOADS[key](), args)
+    print(f"\n# after: {_loadavg()}")
+
+
+if __name__ == "__main__":
+    main()
