@@ -424,7 +424,7 @@ def main() -> int:
                 finally:
                     backend.set_fused_enabled(prev)
             del model, opt, step, st
-        except Exception as e:  # noqa: BLE001 - report and go on to the other contenders
+        except Exception as e:  # report and go on to the other contenders
             row["descent_error"] = f"{type(e).__name__}: {e}"[:400]
             log(f"  descent {label}: FAILED {row['descent_error']}")
         if cupy is not None:
@@ -444,7 +444,7 @@ def main() -> int:
                 row["compile_s"] = time.perf_counter() - tc0
                 row["compile_ms"] = time_block(step, t_sync, warmup=2, **kw)
             del tm, topt, step, st
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             row["torch_error"] = f"{type(e).__name__}: {e}"[:400]
             log(f"  torch {label}: FAILED {row['torch_error']}")
         if DEV == "cuda":

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
+import _common  # first: re-execs without OPENBLAS_* tuning variables
 import numpy as np
 import torch
 
@@ -32,7 +32,7 @@ from descent.models import GPT, GROK_PRESETS, GPTConfig, Grok, GrokConfig
 from descent.optim import clip_grad_norm_
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from test_grok import torch_grok  # noqa: E402  (the twin lives with the tests)
+from test_grok import torch_grok  # the twin lives with the tests
 
 
 def tiny_config(vocab_size: int = 512, block_size: int | None = None) -> GrokConfig:

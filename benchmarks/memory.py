@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
+import _common  # first: re-execs without OPENBLAS_* tuning variables
 
 _CHILD = r"""
 import json, resource, sys

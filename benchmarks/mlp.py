@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
+import _common  # first: re-execs without OPENBLAS_* tuning variables
 import numpy as np
 import torch
 from _classifier import classifier_steps

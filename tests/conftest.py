@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from descent import backend, settings  # noqa: E402
+from descent import backend, settings
 
 # Per-dtype tolerances for comparisons against references (STYLE.md, "Explain").
 TOLERANCES = {

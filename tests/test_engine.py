@@ -594,7 +594,7 @@ def test_op_parameters_may_not_clash_with_node_fields():
 
     with pytest.raises(TypeError, match="clash"):
 
-        class Clash(Function):  # noqa: F841
+        class Clash(Function):
             __slots__ = ("index",)
 
 

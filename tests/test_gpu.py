@@ -261,7 +261,7 @@ DTYPES = [np.float32, np.float16]
 
 
 def _kc():
-    from descent.kernels import cuda as kc  # noqa: PLC0415
+    from descent.kernels import cuda as kc
 
     return kc
 
@@ -597,8 +597,8 @@ def test_seeded_rng_on_gpu():
 
 @gpu
 def test_checkpoint_from_gpu_loads_on_both_devices(tmp_path):
-    from descent import io as dio  # noqa: PLC0415
-    from descent.models.gpt import GPT, GPTConfig  # noqa: PLC0415
+    from descent import io as dio
+    from descent.models.gpt import GPT, GPTConfig
 
     ds.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16)).to("cuda")
@@ -619,7 +619,7 @@ def test_checkpoint_from_gpu_loads_on_both_devices(tmp_path):
 
 
 def _tiny_gpt_losses(device: str, steps: int, low: bool = False, dtype=None):
-    from descent.models.gpt import GPT, GPTConfig  # noqa: PLC0415
+    from descent.models.gpt import GPT, GPTConfig
 
     ds.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=29, block_size=32, n_layer=2, n_head=4, n_embd=64,
@@ -677,7 +677,7 @@ def test_autocast_bfloat16_on_gpu():
 
 @gpu
 def test_cli_train_on_cuda(tmp_path):
-    from descent.cli import main  # noqa: PLC0415
+    from descent.cli import main
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("to be or not to be, that is the question. " * 200)
@@ -689,7 +689,7 @@ def test_cli_train_on_cuda(tmp_path):
 
 
 def _spec_params():
-    from specs import all_specs  # noqa: PLC0415 - tests/ is on sys.path (conftest)
+    from specs import all_specs  # tests/ is on sys.path (conftest)
 
     return [pytest.param(sp, id=sp.name) for sp in all_specs()]
 

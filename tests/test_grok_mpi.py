@@ -19,8 +19,8 @@ try:
 except (FileNotFoundError, RuntimeError):  # pragma: no cover - machines without Open MPI
     pytest.skip("no mpirun", allow_module_level=True)
 
-from test_distributed import MPI_TIMEOUT, SCRIPTS, _clean_env, _mpirun, _show  # noqa: E402
-from test_grok_cli import TEXT, TINY  # noqa: E402
+from test_distributed import MPI_TIMEOUT, SCRIPTS, _clean_env, _mpirun, _show
+from test_grok_cli import TEXT, TINY
 
 pytestmark = pytest.mark.mpi
 

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("tokenizers")
 
-from descent.data import CharTokenizer  # noqa: E402
-from descent.data.subword import SubwordTokenizer, loss_in_units, tokenizer_from_dict  # noqa: E402
+from descent.data import CharTokenizer
+from descent.data.subword import SubwordTokenizer, loss_in_units, tokenizer_from_dict
 
 TEXT = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"

@@ -173,7 +173,7 @@ def test_ctc_infeasible_concatenated_and_unbatched():
 
 
 def test_ctc_second_order_and_errors():
-    from descent.explain import gradgradcheck  # noqa: PLC0415
+    from descent.explain import gradgradcheck
 
     lp = ds.tensor(rng.standard_normal((5, 2, 3)), dtype=ds.float64, requires_grad=True)
     gradgradcheck(lambda z: F.ctc_loss(F.log_softmax(z, -1), [[1, 2], [2, 0]], [5, 4], [2, 1]),

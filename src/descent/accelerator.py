@@ -40,7 +40,7 @@ def current_accelerator(check_available: bool = False) -> Any:
     del check_available
     if not is_available():
         return None
-    import descent  # noqa: PLC0415 - the package's public device type, looked up at call time
+    import descent  # the package's public device type, looked up at call time
 
     make = getattr(descent, "device", None)
     return make("cuda") if callable(make) else "cuda"

@@ -83,7 +83,7 @@ def _resolve_dtype(dtype, device_type: str):
     raise ValueError(f"autocast: dtype must be float16 or bfloat16, got {dtype!r}")
 
 
-class autocast:  # noqa: N801 - PyTorch's name
+class autocast:  # PyTorch's name
     """Context manager (and decorator) that runs matrix products in a low precision.
 
     Args:
@@ -171,12 +171,13 @@ def lower(*tensors):
     cur = _current()
     if cur is None:
         return tensors
-    from .ops.elementwise import cast  # noqa: PLC0415 - avoids an import cycle
+    from .ops.elementwise import cast  # avoids an import cycle
 
     low = cur[1]
     out = []
     for t in tensors:
-        if t is not None and t._data.dtype.kind == "f" and t._data.dtype != low and _applies(cur, t):
+        floating = t is not None and t._data.dtype.kind == "f"
+        if floating and t._data.dtype != low and _applies(cur, t):
             t = cast(t, low)
         out.append(t)
     return tuple(out)
@@ -192,7 +193,7 @@ def upper(x):
         return x
     dt = x._data.dtype
     if dt.kind == "f" and dt.itemsize < 4 and _applies(cur, x):
-        from .ops.elementwise import cast  # noqa: PLC0415
+        from .ops.elementwise import cast
 
         return cast(x, np.float32)
     return x

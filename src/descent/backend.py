@@ -120,7 +120,7 @@ def as_numpy(a) -> np.ndarray:
 def scatter_add(target, index, values) -> None:
     """target[index] += values with repeated indices accumulating (np.add.at / cupyx)."""
     if is_cupy_array(target):
-        import cupyx  # noqa: PLC0415 - only reached with CuPy arrays
+        import cupyx  # only reached with CuPy arrays
 
         cupyx.scatter_add(target, index, values)
     else:
@@ -142,7 +142,7 @@ def erf(xp, x):
     3e-7, within float32's own rounding for GELU). CuPy uses cupyx.scipy.special.erf.
     """
     if xp is not np:
-        import cupyx.scipy.special as sp  # noqa: PLC0415 - only reached with CuPy arrays
+        import cupyx.scipy.special as sp  # only reached with CuPy arrays
 
         if x.dtype.kind == "V" or x.dtype.name == "bfloat16":  # cupyx has no bfloat16 loops
             return sp.erf(x.astype(np.float32)).astype(x.dtype)
@@ -158,7 +158,7 @@ _erf_ufunc = None
 def _np_erf_exact(x):
     global _erf_ufunc
     if _erf_ufunc is None:
-        import math  # noqa: PLC0415
+        import math
 
         _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
     return np.asarray(_erf_ufunc(x), dtype=x.dtype)
@@ -225,7 +225,7 @@ def fused(name: str, *arrays):
         return None
     if isinstance(arrays[0], np.ndarray):
         # CPU: numba kernels with the same names (descent.kernels.cpu), when installed.
-        from .kernels import cpu as _kcpu  # noqa: PLC0415
+        from .kernels import cpu as _kcpu
 
         return _kcpu.kernel(name, arrays)
     if not is_cupy_array(arrays[0]):
@@ -238,13 +238,13 @@ def fused(name: str, *arrays):
             return None
     if name in _fused_broken:
         return None
-    from .kernels import cuda as _kc  # noqa: PLC0415 - only reached with CuPy arrays
+    from .kernels import cuda as _kc  # only reached with CuPy arrays
 
     key = (name, dt)
     if key not in _fused_ready:
         try:
             _kc.prepare(name, dt)  # compile once per (kernel, dtype); errors fall back below
-        except Exception as e:  # noqa: BLE001 - NVRTC/driver errors have many types
+        except Exception as e:  # NVRTC/driver errors have many types
             fused_failed(name, e)
             return None
         _fused_ready.add(key)
@@ -253,7 +253,7 @@ def fused(name: str, *arrays):
 
 def fused_failed(name: str, error: BaseException) -> None:
     """Record that kernel `name` failed to compile or launch: warn once, use the generic path."""
-    import warnings  # noqa: PLC0415
+    import warnings
 
     if settings.FUSED_STRICT:  # DESCENT_FUSED_STRICT=1: the GPU test run wants the error
         raise error
@@ -295,7 +295,7 @@ def bfloat16_dtype():
     NumPy has no bfloat16 of its own; CuPy 14 and later compute with ml_dtypes' bfloat16.
     """
     try:
-        import ml_dtypes  # noqa: PLC0415
+        import ml_dtypes
 
         return np.dtype(ml_dtypes.bfloat16)
     except ImportError:

@@ -22,7 +22,7 @@ def synchronize() -> None:
 
 def manual_seed(seed: int) -> None:
     """Seed the GPU generator used by descent's random functions on device='cuda'."""
-    from .creation import _device_generator  # noqa: PLC0415
+    from .creation import _device_generator
 
     for i in range(device_count()):
         _device_generator(f"cuda:{i}").manual_seed(seed)

@@ -86,7 +86,8 @@ def value_and_grad(
                 [out], [seed], retain_graph=nested, create_graph=nested, capture=entered,
                 accumulate=False,
             )  # fmt: skip
-            grads = [g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered)]
+            grads = [g if g is not None else Tensor._wrap(t._data * 0)
+                     for g, t in zip(got, entered)]  # fmt: skip
         if not nested:
             out = out.detach()
         g = grads[0] if isinstance(argnums, int) else tuple(grads)

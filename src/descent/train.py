@@ -184,7 +184,7 @@ class Trainer:
         rank: int = 0,
         world_size: int = 1,
         is_main: bool | None = None,
-        compile: bool | None = None,  # noqa: A002 - torch.compile's name; overrides config.compile
+        compile: bool | None = None,  # torch.compile's name; overrides config.compile
     ) -> None:
         if compile is not None:
             config = dataclasses.replace(config, compile=bool(compile))

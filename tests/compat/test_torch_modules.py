@@ -87,7 +87,7 @@ def test_ddp_with_torch_arguments_in_a_world_of_one():
 
 
 def test_backends_flags_and_submodules():
-    import descent.backends.cudnn as cudnn  # noqa: PLC0415 - the import form scripts use
+    import descent.backends.cudnn as cudnn  # the import form scripts use
 
     cudnn.benchmark = True
     assert descent.backends.cudnn.benchmark is True
@@ -145,10 +145,10 @@ def test_get_backend_before_init():
 @pytest.mark.mpi
 @pytest.mark.skipif(not dist.is_mpi_available(), reason="mpi4py is not installed")
 def test_torch_style_ddp_step_under_mpirun():
-    import os  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import os
+    from pathlib import Path
 
-    from descent.distributed import launch  # noqa: PLC0415
+    from descent.distributed import launch
 
     env = {
         k: v

@@ -89,7 +89,7 @@ def rewrite_idiom_table() -> int:
 
 
 def report_programs() -> None:
-    import test_programs as tp  # noqa: PLC0415
+    import test_programs as tp
 
     for name in sorted(tp.CASES):
         (rtol, atol), listed = tp.CASES[name]

@@ -76,7 +76,7 @@ def torch_compare(
 
 def gradcheck64(fn, arrays, second_order=False, **kw):
     """float64 gradients (and optionally second derivatives) of fn vs finite differences."""
-    from descent.explain import gradcheck, gradgradcheck  # noqa: PLC0415
+    from descent.explain import gradcheck, gradgradcheck
 
     xs = [
         ds.tensor(np.asarray(a, dtype=np.float64), dtype=ds.float64, requires_grad=True)

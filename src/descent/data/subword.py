@@ -32,7 +32,7 @@ __all__ = ["SubwordTokenizer", "tokenizer_from_dict", "loss_in_units"]
 
 def _library():
     try:
-        import tokenizers  # noqa: PLC0415 - an optional extra, imported when used
+        import tokenizers  # an optional extra, imported when used
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             "SubwordTokenizer needs Hugging Face `tokenizers`: pip install 'descent[subword]' "

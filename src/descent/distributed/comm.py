@@ -71,7 +71,7 @@ def is_initialized() -> bool:
 def is_available() -> bool:
     """True when mpi4py can be imported (the `distributed` extra is installed)."""
     try:
-        import mpi4py  # noqa: F401, PLC0415
+        import mpi4py  # noqa: F401
     except ImportError:
         return False
     return True
@@ -102,7 +102,7 @@ def init(install_excepthook: bool = True) -> None:
                 "in one process"
             )
         try:
-            from mpi4py import MPI  # noqa: PLC0415 - imported lazily: MPI is an optional extra
+            from mpi4py import MPI  # imported lazily: MPI is an optional extra
         except ImportError as e:
             raise RuntimeError(
                 "descent.distributed needs mpi4py and an MPI library: "

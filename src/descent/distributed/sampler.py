@@ -84,7 +84,7 @@ class DistributedSampler:
             >>> sampler.set_epoch(epoch)
             >>> loader = DataLoader(sampler.subset(), batch_size=32)
         """
-        from ..data import Subset  # noqa: PLC0415 - data imports nothing from here
+        from ..data import Subset  # data imports nothing from here
 
         return Subset(self.dataset, list(self))
 

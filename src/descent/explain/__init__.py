@@ -1,9 +1,9 @@
 """descent.explain: tools that explain the gradients descent computes."""
 
-from .anomaly import AnomalyError, AnomalyReport, detect_anomaly  # noqa: E402, F401
+from .anomaly import AnomalyError, AnomalyReport, detect_anomaly  # noqa: F401
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck  # noqa: F401
-from .graph import GraphView, graph  # noqa: E402, F401
-from .landscape import (  # noqa: E402, F401
+from .graph import GraphView, graph  # noqa: F401
+from .landscape import (  # noqa: F401
     LossLandscape,
     Trajectory,
     descent_path,
@@ -13,9 +13,9 @@ from .landscape import (  # noqa: E402, F401
     trajectory_landscape,
     trajectory_projection,
 )
-from .model_check import ModelGradCheck, check_model_gradients  # noqa: E402, F401
-from .monitor import GradientMonitor, ReportCallback  # noqa: E402, F401
-from .report import (  # noqa: E402, F401
+from .model_check import ModelGradCheck, check_model_gradients  # noqa: F401
+from .monitor import GradientMonitor, ReportCallback  # noqa: F401
+from .report import (  # noqa: F401
     GradientReport,
     Thresholds,
     analyze_run,

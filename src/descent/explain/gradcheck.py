@@ -354,7 +354,7 @@ def gradgradcheck(
         u = np.asarray(backend.as_numpy(grad_outputs._data) if isinstance(grad_outputs, Tensor)
                        else grad_outputs, dtype=np.float64)  # fmt: skip
 
-    from ..ops.shape import concatenate, reshape  # noqa: PLC0415 - avoids an import cycle
+    from ..ops.shape import concatenate, reshape  # avoids an import cycle
 
     def first_derivative(*ts):
         ts = list(ts)

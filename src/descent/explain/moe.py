@@ -81,7 +81,7 @@ def _norm(params) -> float | None:
 
 def moe_layer_reports(model, thresholds: MoEThresholds | None = None) -> list[MoELayerReport]:
     """A report per MoE layer of `model` that has run forward (empty for models without MoE)."""
-    from ..nn.moe import MoE  # noqa: PLC0415 - explain sits above nn
+    from ..nn.moe import MoE  # explain sits above nn
 
     th = thresholds or MoEThresholds()
     named = getattr(model, "named_modules", None)
@@ -146,7 +146,7 @@ def expert_load(records: list[dict], max_layers: int = 4) -> Any:
     """A picture of expert load over training: per MoE layer, each expert's token share at the
     recorded steps (gradients.jsonl records), the balanced share k/E dashed and the collapse
     threshold dotted. Drawn through `explain.plot` (matplotlib, lazily)."""
-    from .plot import _figure  # noqa: PLC0415 - matplotlib only when a picture is asked for
+    from .plot import _figure  # matplotlib only when a picture is asked for
 
     series: dict[str, dict] = {}  # layer -> {"steps": [...], "share": [[...E]], "k/E": float}
     for i, rec in enumerate(records):

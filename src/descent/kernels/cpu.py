@@ -98,7 +98,7 @@ _jit = None
 def _k():
     global _jit
     if _jit is None:
-        from . import _cpu_jit  # noqa: PLC0415 - imports numba, so only when a kernel runs
+        from . import _cpu_jit  # imports numba, so only when a kernel runs
 
         _jit = _cpu_jit
     return _jit

@@ -33,6 +33,7 @@ from . import (
     loss_extra,
     module,
     normalization,
+    parallel,  # torch.nn.parallel
     parameter,
     parameter_containers,
     pooling,
@@ -40,37 +41,37 @@ from . import (
     rnn,
     transformer,
     upsampling,
+    utils,  # torch.nn.utils
 )
-from . import parallel, utils  # torch.nn.parallel, torch.nn.utils
-from .activation import *  # noqa: F403
-from .activation_extra import *  # noqa: F403
-from .attention import *  # noqa: F403
-from .channel_dropout import *  # noqa: F403
-from .container import *  # noqa: F403
-from .conv import *  # noqa: F403
-from .conv_transpose import *  # noqa: F403
-from .distance import *  # noqa: F403
-from .dropout import *  # noqa: F403
-from .embedding import *  # noqa: F403
-from .flatten import *  # noqa: F403
+from .activation import *
+from .activation_extra import *
+from .attention import *
+from .channel_dropout import *
+from .container import *
+from .conv import *
+from .conv_transpose import *
+from .distance import *
+from .dropout import *
+from .embedding import *
+from .flatten import *
 from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
-from .groupnorm import *  # noqa: F403
-from .instancenorm import *  # noqa: F403
-from .linear import *  # noqa: F403
-from .loss import *  # noqa: F403
-from .loss_extra import *  # noqa: F403
-from .module import *  # noqa: F403
+from .groupnorm import *
+from .instancenorm import *
+from .linear import *
+from .loss import *
+from .loss_extra import *
+from .module import *
 from .moe import MoE, MoEStats, Router, RouterOutput
-from .normalization import *  # noqa: F403
-from .parameter import *  # noqa: F403
-from .parameter_containers import *  # noqa: F403
-from .pooling import *  # noqa: F403
-from .pooling_extra import *  # noqa: F403
-from .rnn import *  # noqa: F403
+from .normalization import *
+from .parameter import *
+from .parameter_containers import *
+from .pooling import *
+from .pooling_extra import *
+from .rnn import *
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
-from .transformer import *  # noqa: F403
-from .upsampling import *  # noqa: F403
+from .transformer import *
+from .upsampling import *
 
 __all__ = (
     ["functional", "init", "parallel", "utils"]

@@ -33,7 +33,7 @@ class Hardtanh(Module):
         super().__init__()
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
-    def forward(self, input):  # noqa: A002 - PyTorch's names
+    def forward(self, input):  # PyTorch's names
         return F.hardtanh(input, self.min_val, self.max_val)
 
     def extra_repr(self) -> str:
@@ -59,7 +59,7 @@ class _Elementwise(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return type(self).fn(input)
 
 
@@ -112,7 +112,7 @@ class CELU(Module):
         super().__init__()
         self.alpha, self.inplace = alpha, inplace
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.celu(input, self.alpha)
 
     def extra_repr(self) -> str:
@@ -126,7 +126,7 @@ class Softmin(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.softmin(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -140,7 +140,7 @@ class GLU(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.glu(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -154,7 +154,7 @@ class Softshrink(Module):
         super().__init__()
         self.lambd = lambd
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.softshrink(input, self.lambd)
 
     def extra_repr(self) -> str:
@@ -164,7 +164,7 @@ class Softshrink(Module):
 class Hardshrink(Softshrink):
     """x where |x| > lambd, else 0."""
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.hardshrink(input, self.lambd)
 
 
@@ -175,7 +175,7 @@ class Threshold(Module):
         super().__init__()
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.threshold(input, self.threshold, self.value)
 
     def extra_repr(self) -> str:

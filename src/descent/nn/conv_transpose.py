@@ -135,7 +135,7 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     _n = 1
 
-    def forward(self, input, output_size=None):  # noqa: A002 - PyTorch's names
+    def forward(self, input, output_size=None):  # PyTorch's names
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)  # fmt: skip
@@ -148,7 +148,7 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     _n = 2
 
-    def forward(self, input, output_size=None):  # noqa: A002
+    def forward(self, input, output_size=None):
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)  # fmt: skip
@@ -160,7 +160,7 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     _n = 3
 
-    def forward(self, input, output_size=None):  # noqa: A002
+    def forward(self, input, output_size=None):
         return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)  # fmt: skip

@@ -4,14 +4,14 @@ keeps working. New code imports from `descent.nn`.
 """
 
 from . import activation, conv, dropout, embedding, flatten, linear, normalization, pooling
-from .activation import *  # noqa: F403
-from .conv import *  # noqa: F403
-from .dropout import *  # noqa: F403
-from .embedding import *  # noqa: F403
-from .flatten import *  # noqa: F403
-from .linear import *  # noqa: F403
-from .normalization import *  # noqa: F403
-from .pooling import *  # noqa: F403
+from .activation import *
+from .conv import *
+from .dropout import *
+from .embedding import *
+from .flatten import *
+from .linear import *
+from .normalization import *
+from .pooling import *
 
 # Each name is listed once, in the file that defines it.
 __all__ = (

@@ -60,7 +60,7 @@ class GaussianNLLLoss(_Loss):
         super().__init__(None, None, reduction)
         self.full, self.eps = full, eps
 
-    def forward(self, input, target, var):  # noqa: A002 - PyTorch's names
+    def forward(self, input, target, var):  # PyTorch's names
         return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
 
 

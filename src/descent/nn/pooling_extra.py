@@ -30,7 +30,7 @@ class MaxPool3d(Module):
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, input):  # noqa: A002 - PyTorch's names
+    def forward(self, input):  # PyTorch's names
         return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)  # fmt: skip
 
@@ -50,7 +50,7 @@ class AvgPool3d(Module):
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)  # fmt: skip
 
@@ -65,7 +65,7 @@ class AdaptiveMaxPool1d(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
@@ -75,7 +75,7 @@ class AdaptiveMaxPool1d(Module):
 class AdaptiveMaxPool2d(AdaptiveMaxPool1d):
     """Max pooling of (N, C, H, W) to a fixed (oh, ow)."""
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
 
@@ -90,7 +90,7 @@ class MaxUnpool1d(Module):
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
 
-    def forward(self, input, indices, output_size=None):  # noqa: A002
+    def forward(self, input, indices, output_size=None):
         return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)  # fmt: skip
 
@@ -118,7 +118,7 @@ class Unfold(Module):
         self.kernel_size, self.dilation = kernel_size, dilation
         self.padding, self.stride = padding, stride
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self) -> str:
@@ -134,7 +134,7 @@ class Fold(Module):
         self.output_size, self.kernel_size = output_size, kernel_size
         self.dilation, self.padding, self.stride = dilation, padding, stride
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
                       self.stride)  # fmt: skip
 

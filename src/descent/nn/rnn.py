@@ -212,7 +212,7 @@ class RNNBase(Module):
             )
         return hx
 
-    def forward(self, input: Tensor, hx=None):  # noqa: A002 - PyTorch's names
+    def forward(self, input: Tensor, hx=None):  # PyTorch's names
         """Run the recurrence over a whole sequence.
 
         Args:
@@ -446,7 +446,7 @@ class RNNCellBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
-    def _prepare(self, input: Tensor):  # noqa: A002
+    def _prepare(self, input: Tensor):
         """(the input as a batch (N, input_size), whether it was batched)."""
         name = type(self).__name__
         if input.ndim not in (1, 2):
@@ -505,7 +505,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, batched = self._prepare(input)
         h = self._state(hx, x, batched, "hx")
         gi = F.linear(x, self.weight_ih, self.bias_ih)
@@ -518,7 +518,7 @@ class LSTMCell(RNNCellBase):
 
     _gates = 4
 
-    def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
         x, batched = self._prepare(input)
         h0, c0 = (None, None) if hx is None else hx
         h = self._state(h0, x, batched, "h")
@@ -533,7 +533,7 @@ class GRUCell(RNNCellBase):
 
     _gates = 3
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, batched = self._prepare(input)
         h = self._state(hx, x, batched, "hx")
         gi = F.linear(x, self.weight_ih, self.bias_ih)

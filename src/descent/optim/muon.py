@@ -283,7 +283,7 @@ def muon_param_groups(model, head_names: Iterable[str] = ("lm_head",)) -> tuple[
         >>> opt_adamw = descent.optim.AdamW(other, lr=3e-3, betas=(0.9, 0.95))
         >>> # each step: loss.backward(); opt_muon.step(); opt_adamw.step(); zero both
     """
-    from ..nn import Embedding  # noqa: PLC0415 - optim does not need nn at import time
+    from ..nn import Embedding  # optim does not need nn at import time
 
     embedding_weights = [m.weight for m in model.modules() if isinstance(m, Embedding)]
     heads = tuple(head_names)
@@ -338,7 +338,7 @@ class MuonWithAdamW:
         adamw_weight_decay: float = 0.0,
         head_names: Iterable[str] = ("lm_head",),
     ) -> None:
-        from .adam import AdamW  # noqa: PLC0415 - adam.py and muon.py are siblings
+        from .adam import AdamW  # adam.py and muon.py are siblings
 
         hidden, other = muon_param_groups(model, head_names)
         if not hidden and not other:
@@ -381,7 +381,7 @@ class MuonWithAdamW:
         """One step of each optimizer; the closure (if any) runs once, before them."""
         loss = None
         if closure is not None:
-            from ..autograd import enable_grad  # noqa: PLC0415
+            from ..autograd import enable_grad
 
             with enable_grad():
                 loss = closure()

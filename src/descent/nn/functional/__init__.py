@@ -57,22 +57,22 @@ from . import (
     _pooling_extra,
     _vision,
 )
-from ._activation import *  # noqa: F403
-from ._activation_extra import *  # noqa: F403
-from ._attention import *  # noqa: F403
-from ._conv import *  # noqa: F403
-from ._conv_extra import *  # noqa: F403
-from ._distance import *  # noqa: F403
-from ._dropout import *  # noqa: F403
-from ._embedding import *  # noqa: F403
-from ._linear import *  # noqa: F403
-from ._loss import *  # noqa: F403
-from ._loss_extra import *  # noqa: F403
-from ._normalization import *  # noqa: F403
-from ._padding import *  # noqa: F403
-from ._pooling import *  # noqa: F403
-from ._pooling_extra import *  # noqa: F403
-from ._vision import *  # noqa: F403
+from ._activation import *
+from ._activation_extra import *
+from ._attention import *
+from ._conv import *
+from ._conv_extra import *
+from ._distance import *
+from ._dropout import *
+from ._embedding import *
+from ._linear import *
+from ._loss import *
+from ._loss_extra import *
+from ._normalization import *
+from ._padding import *
+from ._pooling import *
+from ._pooling_extra import *
+from ._vision import *
 
 # Each name is listed once, in the `__all__` of the file that defines it; the package's list is
 # their union (a test checks there are no duplicates and that the set matches PyTorch's names

@@ -27,12 +27,12 @@ start with `_` so that none shadows a name of the package):
 """
 
 from . import _base, _cyclic, _decay, _plateau, _sequential, _warmup_cosine
-from ._base import *  # noqa: F403
-from ._cyclic import *  # noqa: F403
-from ._decay import *  # noqa: F403
-from ._plateau import *  # noqa: F403
-from ._sequential import *  # noqa: F403
-from ._warmup_cosine import *  # noqa: F403
+from ._base import *
+from ._cyclic import *
+from ._decay import *
+from ._plateau import *
+from ._sequential import *
+from ._warmup_cosine import *
 
 # Each name is listed once, in the `__all__` of the file that defines it.
 __all__ = (

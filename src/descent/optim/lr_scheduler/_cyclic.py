@@ -182,8 +182,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        T_0: int,  # noqa: N803 - PyTorch's names
-        T_mult: int = 1,  # noqa: N803
+        T_0: int,  # PyTorch's names
+        T_mult: int = 1,
         eta_min: float = 0.0,
         last_epoch: int = -1,
     ) -> None:

@@ -101,7 +101,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
-    ) -> None:  # noqa: N803 - PyTorch's name
+    ) -> None:  # PyTorch's name
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
         self.T_max = T_max
