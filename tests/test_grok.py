@@ -223,10 +223,11 @@ def test_router_choice_equals_torch_topk_on_near_ties():
 # Sparse dispatch equals dense dispatch.
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sparse_dispatch_equals_dense(dtype):
+def test_sparse_dispatch_equals_dense(dtype, k):
     descent.manual_seed(0)
-    moe = nn.MoE(16, 24, num_experts=4, num_selected_experts=2)
+    moe = nn.MoE(16, 24, num_experts=4, num_selected_experts=k)
     if dtype == np.float64:
         moe.double()
     x_np = np.random.default_rng(0).standard_normal((2, 9, 16))
@@ -244,6 +245,59 @@ def test_sparse_dispatch_equals_dense(dtype):
     np.testing.assert_allclose(outs[0], outs[1], **tol)
     for gs, gd in zip(grads[0], grads[1]):
         np.testing.assert_allclose(gs, gd, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gated_gelu_tanh_matches_torch_to_second_order(dtype):
+    from descent.nn.gated_mlp import gated_gelu_tanh
+
+    rng = np.random.default_rng(0)
+    a_np, b_np, w_np = (rng.standard_normal((5, 6)) * 3 for _ in range(3))
+    a = descent.tensor(a_np, dtype=dtype, requires_grad=True)
+    b = descent.tensor(b_np, dtype=dtype, requires_grad=True)
+    ta = torch.tensor(a_np.astype(dtype), requires_grad=True)
+    tb = torch.tensor(b_np.astype(dtype), requires_grad=True)
+    y = gated_gelu_tanh(a, b)
+    ty = torch.nn.functional.gelu(ta, approximate="tanh") * tb
+    assert y.dtype == dtype
+    # float32: near a = -4 the derivative (1 + t)/2 + ... cancels to ~1e-3 of its terms, and
+    # two float32 orders of evaluation differ by ~1e-5 absolute on gradients of size ~10 (the
+    # unfused F.gelu(a, 'tanh') * b gives the same float32 values as this op there).
+    tol = _tols(dtype) if dtype == np.float64 else dict(rtol=1e-5, atol=5e-5)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), **tol)
+    w, tw = descent.tensor(w_np, dtype=dtype), torch.tensor(w_np.astype(dtype))
+    ga, gb = descent.autograd.grad((w * y).sum(), [a, b], create_graph=True)
+    tga, tgb = torch.autograd.grad((tw * ty).sum(), [ta, tb], create_graph=True)
+    np.testing.assert_allclose(ga.numpy(), tga.detach().numpy(), **tol)
+    np.testing.assert_allclose(gb.numpy(), tgb.detach().numpy(), **tol)
+    if dtype == np.float64:  # second order: float32 rounding compounds past any fair tolerance
+        gga, ggb = descent.autograd.grad((ga * ga).sum() + gb.sum(), [a, b])
+        tgga, tggb = torch.autograd.grad((tga * tga).sum() + tgb.sum(), [ta, tb])
+        np.testing.assert_allclose(gga.numpy(), tgga.numpy(), **tol)
+        np.testing.assert_allclose(ggb.numpy(), tggb.numpy(), **tol)
+    # the plain (fast, in-place) backward gives the same first derivatives
+    a.grad = b.grad = None
+    (w * gated_gelu_tanh(a, b)).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), tga.detach().numpy(), **tol)
+    np.testing.assert_allclose(b.grad.numpy(), tgb.detach().numpy(), **tol)
+
+
+def test_permute_rows_values_gradient_and_second_order():
+    from descent.nn.moe import permute_rows
+
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((7, 3))
+    w_np = rng.standard_normal((7, 3))
+    perm = rng.permutation(7)
+    x = descent.tensor(x_np, dtype=np.float64, requires_grad=True)
+    y = permute_rows(x, perm)
+    np.testing.assert_array_equal(y.numpy(), x_np[perm])
+    # A loss with a second derivative: sum(w * y^3); d/dx = 3 w[inv] x^2, then d(sum)/dx = 6 w x
+    (gx,) = descent.autograd.grad((descent.tensor(w_np) * y**3).sum(), [x], create_graph=True)
+    inv = np.argsort(perm)
+    np.testing.assert_allclose(gx.numpy(), 3 * w_np[inv] * x_np**2, rtol=1e-12)
+    (ggx,) = descent.autograd.grad(gx.sum(), [x])
+    np.testing.assert_allclose(ggx.numpy(), 6 * w_np[inv] * x_np, rtol=1e-12)
 
 
 def test_unchosen_expert_gets_no_gradient_and_stats_count_tokens():

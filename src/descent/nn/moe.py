@@ -6,10 +6,11 @@
     y_n     = sum_j gates[n, j] * expert_{experts[n, j]}(x_n)
 
 Sparse dispatch, the reason an MoE is cheap: the N*k (token, expert) assignments are sorted by
-expert (a stable argsort), the tokens gathered in that order, each expert runs one matmul chain
-on its own contiguous block of rows, and the gated outputs are scatter-added back to their
-tokens (`index_add`). The experts together see N*k rows instead of N*E, so the layer costs about
-k/E of running every expert on every token (dense dispatch, kept for tests and measurements).
+expert (a stable argsort), the tokens' rows permuted into that order, each expert runs one
+matmul chain on its own contiguous block of rows, and the outputs are permuted back, weighted by
+their gates and summed over each token's k slots (row permutations, never a scatter-add).
+The experts together see N*k rows instead of N*E, so the layer costs about k/E of running
+every expert on every token (dense dispatch, kept for tests and measurements).
 
 Gradients: only the chosen experts receive gradient from a token (an expert with no tokens in a
 step gets none at all); the router learns through the gates, d y_n / d gates[n, j] =
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backend, creation
+from .. import backend
+from ..autograd import Function
 from ..ops import shape as _shape
 from ..tensor import Tensor
 from . import functional as F
@@ -39,9 +41,34 @@ from .gated_mlp import GatedMLP
 from .linear import Linear
 from .module import Module
 
-__all__ = ["Router", "RouterOutput", "MoE", "MoEStats"]
+__all__ = ["Router", "RouterOutput", "MoE", "MoEStats", "permute_rows"]
 
 _LOW_PRECISION = (np.dtype(np.float16).str,)
+
+
+class RowPermutation(Function):
+    """y = x[perm] for a permutation of x's rows; dy/dx: gx = gy[inverse perm] (no scatter)."""
+
+    __slots__ = ("perm", "inverse")
+
+    def forward(self, x):
+        return x[self.perm]
+
+    def backward(self, gy, ops):
+        # gy[inverse] is a gather on arrays and a recorded getitem under create_graph.
+        return gy[self.inverse]
+
+
+def permute_rows(x: Tensor, perm) -> Tensor:
+    """x[perm] for a permutation `perm` (a backend integer array) of x's first dimension.
+
+    The same values as `x[perm]`, whose gradient must scatter-add because an index may repeat;
+    a permutation's gradient is the inverse permutation, a plain gather.
+    """
+    xp = backend.get_array_module(perm)
+    inverse = xp.empty_like(perm)
+    inverse[perm] = xp.arange(perm.shape[0], dtype=perm.dtype)
+    return RowPermutation.apply(x, perm=perm, inverse=inverse)
 
 
 @dataclass
@@ -204,26 +231,30 @@ class MoE(Module):
         return counts
 
     def _sparse(self, x: Tensor, r: RouterOutput, counts: np.ndarray) -> Tensor:
-        """Group the N*k assignments by expert, run each expert on its rows, scatter back."""
+        """Group the N*k assignments by expert, run each expert on its rows, put them back."""
         n, d = x.shape
         k = self.num_selected_experts
         xp = backend.get_array_module(r.indices)
         flat = r.indices.reshape(-1)  # (N*k,) expert of assignment (token n, slot j) at n*k+j
         order = xp.argsort(flat, kind="stable")  # assignments grouped by expert, tokens in order
-        token = order // k  # (N*k,) the token each sorted assignment reads
-        xs = x[token]  # (N*k, D) gathered rows; repeated tokens accumulate their gradient
-        gs = r.gates.reshape(-1)[order]  # (N*k,) the gate of each sorted assignment
+        # Both moves are permutations of the N*k assignment rows, whose gradient is the inverse
+        # permutation: no scatter-add (np.add.at) anywhere. The k copies of each token come from
+        # a broadcast, whose gradient is a plain sum over the k slots.
+        xk = x if k == 1 else x.unsqueeze(1).expand(n, k, d).reshape(n * k, d)  # (N*k, D)
+        xs = permute_rows(xk, order)  # (N*k, D) sorted by expert
         outs, start = [], 0
         for e, c in enumerate(counts.tolist()):
             if c:  # an expert with no tokens does no work and gets no gradient
                 outs.append(self.experts[e](xs[start : start + c]))  # (c, D)
                 start += c
         ys = _shape.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]  # (N*k, D)
-        if gs.dtype != ys.dtype:  # a float32 router beside float16 experts
-            gs = gs.astype(ys.dtype)
-        ys = ys * gs.unsqueeze(-1)
-        out = creation.zeros(n, d, dtype=x.dtype, device=x.device)
-        return out.index_add(0, Tensor._wrap(token), ys)  # (N, D)
+        inverse = xp.empty_like(order)
+        inverse[order] = xp.arange(order.shape[0], dtype=order.dtype)
+        yk = permute_rows(ys, inverse).reshape(n, k, d)  # (N, k, D) back in (token, slot) order
+        gates = r.gates if r.gates.dtype == ys.dtype else r.gates.astype(ys.dtype)  # (N, k)
+        if k == 1:
+            return yk.reshape(n, d) * gates
+        return (yk * gates.unsqueeze(-1)).sum(dim=1)  # (N, D)
 
     def _dense(self, x: Tensor, r: RouterOutput) -> Tensor:
         """Every expert on every token, weighted by the gate (0 where not chosen)."""
