@@ -74,13 +74,14 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable, *, cache_size: int = 8, fullgraph: bool = False,
-                 pool: bool = True) -> None:  # fmt: skip
+                 pool: bool = True, fuse: bool = True) -> None:  # fmt: skip
         if cache_size < 1:
             raise ValueError(f"descent.compile: cache_size must be >= 1, got {cache_size}")
         self.fn = fn
         self.cache_size = int(cache_size)
         self.fullgraph = bool(fullgraph)
         self.pool = bool(pool)
+        self.fuse = bool(fuse)
         self._cache: OrderedDict[Any, _Entry] = OrderedDict()
         self._warned: set[str] = set()
         self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
@@ -98,7 +99,9 @@ class CompiledFunction:
         tensors: list = []
         key_args = _key_of((args, kwargs), tensors)
         watched = _watched(self.fn, args, kwargs)
-        key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]))
+        # Whether each captured leaf has a .grad decides whether backward stores or adds.
+        grads = tuple(t.grad is None for t in watched["leaves"])
+        key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads)
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
@@ -159,7 +162,7 @@ class CompiledFunction:
             self._fallback(reason)
             return out
         entry.first = None
-        entry.program = Program(recording, len(tensors), use_pool=self.pool)
+        entry.program = Program(recording, len(tensors), use_pool=self.pool, fuse=self.fuse)
         return out
 
     def _eager(self, args, kwargs):
@@ -199,7 +202,8 @@ class CompiledFunction:
         bound = obj.__dict__.get("_descent_compiled", {}).get(id(self))
         if bound is None:
             bound = CompiledFunction(self.fn.__get__(obj, objtype), cache_size=self.cache_size,
-                                     fullgraph=self.fullgraph, pool=self.pool)  # fmt: skip
+                                     fullgraph=self.fullgraph, pool=self.pool,
+                                     fuse=self.fuse)  # fmt: skip
             obj.__dict__.setdefault("_descent_compiled", {})[id(self)] = bound
         return bound
 
@@ -225,7 +229,8 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
         dynamic: accepted (PyTorch's); shapes are always specialised: a new shape records again.
         backend: accepted; descent has one.
         mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
-        options: {"pool": False} turns off the buffer pool; {"cache_size": n} as cache_size.
+        options: {"pool": False} turns off the buffer pool, {"fuse": False} the fused
+            elementwise kernels; {"cache_size": n} as cache_size.
         disable: return `fn` itself (eager).
         cache_size: programs kept per function (one per input signature), LRU.
 
@@ -236,19 +241,20 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     if mode not in _MODES:
         raise ValueError(f"descent.compile: unknown mode {mode!r}; one of {_MODES}")
     opts = dict(options or {})
-    unknown = set(opts) - {"pool", "cache_size"}
+    unknown = set(opts) - {"pool", "fuse", "cache_size"}
     if unknown:
         raise ValueError(f"descent.compile: unknown options {sorted(unknown)}")
 
-    size, pool = opts.get("cache_size", cache_size), opts.get("pool", True)
+    kw = dict(cache_size=opts.get("cache_size", cache_size), fullgraph=fullgraph,
+              pool=opts.get("pool", True), fuse=opts.get("fuse", True))  # fmt: skip
 
     def wrap(f):
         if disable:
             return f
         if isinstance(f, Module):
-            f.forward = CompiledFunction(f.forward, cache_size=size, fullgraph=fullgraph, pool=pool)
+            f.forward = CompiledFunction(f.forward, **kw)
             return f
-        return CompiledFunction(f, cache_size=size, fullgraph=fullgraph, pool=pool)
+        return CompiledFunction(f, **kw)
 
     return wrap if fn is None else wrap(fn)
 
@@ -261,7 +267,7 @@ def _key_of(obj, tensors: list):
     if isinstance(obj, Tensor):
         tensors.append(obj)
         d = obj._data
-        return ("T", d.shape, d.dtype.str, obj._rg, type(d).__name__)
+        return ("T", d.shape, d.dtype.str, obj._rg, obj._rg and obj.grad is None, type(d).__name__)
     if isinstance(obj, (list, tuple)):
         return (type(obj).__name__,) + tuple(_key_of(o, tensors) for o in obj)
     if isinstance(obj, dict):
@@ -285,9 +291,9 @@ def _watched(fn, args, kwargs) -> dict:
         if id(obj) in seen or depth > 2:
             return
         seen.add(id(obj))
-        if isinstance(obj, (Optimizer, Module)):
+        if isinstance(obj, (Optimizer, Module)) or (isinstance(obj, Tensor) and obj._rg):
             found.append(obj)
-            if isinstance(obj, Module):
+            if not isinstance(obj, Optimizer):
                 return
         if isinstance(obj, (list, tuple)):
             for o in obj[:64]:
@@ -318,9 +324,16 @@ def _watched(fn, args, kwargs) -> dict:
             if name in glob:
                 visit(glob[name], 1)
     modules: list = []
+    leaves: list = [t for t in found if isinstance(t, Tensor)]
     for m in found:
         if isinstance(m, Module):
             modules.extend(mm for mm in m.modules() if mm not in modules)
+    seen_leaves = {id(t) for t in leaves}
+    for m in modules:
+        for p in m.parameters(recurse=False):
+            if id(p) not in seen_leaves:
+                seen_leaves.add(id(p))
+                leaves.append(p)
     clip_sites = [(_clip, "clip_grad_norm_"), (_clip, "clip_grad_value_")]
     from .. import optim as _optim  # noqa: PLC0415 - the package re-exports the clip functions
     from ..nn import utils as _nn_utils  # noqa: PLC0415
@@ -335,6 +348,7 @@ def _watched(fn, args, kwargs) -> dict:
     return dict(
         optimizers=[o for o in found if isinstance(o, Optimizer)],
         modules=modules,
+        leaves=leaves,
         clip_sites=clip_sites,
     )
 

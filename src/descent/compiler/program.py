@@ -33,6 +33,8 @@ import numpy as np
 
 from .. import autograd, backend
 from ..array_backward import array_namespace
+from . import fusion
+from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
 
 _FREED = autograd._FREED
@@ -101,37 +103,58 @@ def _ufunc_plan(op, ins_arrays):
 class Program:
     """A recorded call, ready to replay (see the module docstring)."""
 
-    def __init__(self, rec: Recording, n_args: int, use_pool: bool = True) -> None:
+    def __init__(self, rec: Recording, n_args: int, use_pool: bool = True,
+                 fuse: bool = True) -> None:  # fmt: skip
         self.rec = rec
         self.n_slots = len(rec.slots)
         self.arg_slots = [(s.arg, i) for i, s in enumerate(rec.slots) if s.kind == "arg"]
         self.consts = [(i, s.value) for i, s in enumerate(rec.slots) if s.kind == "const"]
         self.live = [(s, t, t._data.shape, t._data.dtype) for s, t in rec.live]
         self.pool = Pool() if use_pool else None
+        self.fuse = fuse and fusion._HAVE_NUMBA
+        self.fused: list[FusedChain] = []
         self.steps = self._compile_steps()
 
     # -- building --------------------------------------------------------------------------
     def _compile_steps(self) -> list:
         """Each instruction with the slots to drop after it (their last use)."""
         last: dict[int, int] = {}
+        reads: dict[int, int] = {}
         prog = self.rec.program
         for k, ins in enumerate(prog):
             for s in _reads(ins):
                 last[s] = k
+                reads[s] = reads.get(s, 0) + 1
         keep = set(_result_slots(self.rec.result))
+        for s in keep:
+            reads[s] = reads.get(s, 0) + 1
         drops: list[list] = [[] for _ in prog]
         for s, k in last.items():
             if s not in keep:
                 drops[k].append(s)
+        chains = {}
+        if self.fuse:
+            for first, end, chain in fusion.plan(prog, self.rec.meta, reads):
+                chains[first] = (end, chain)
+                self.fused.append(chain)
         steps = []
-        for k, ins in enumerate(prog):
+        k = 0
+        while k < len(prog):
+            if k in chains:  # one kernel for instructions k..end
+                end, chain = chains[k]
+                dropped = tuple(s for j in range(k, end + 1) for s in drops[j])
+                steps.append((chain, dropped, None))
+                k = end + 1
+                continue
+            ins = prog[k]
+            k += 1
             extra = None
             if isinstance(ins, Forward):
                 boxes = None
                 if ins.node and ins.op.save_inputs:
                     boxes = tuple(_Box() for _ in ins.ins)
                 extra = [boxes, None]  # [boxes, ufunc plan (decided at the first replay)]
-            steps.append((ins, tuple(drops[k]), extra))
+            steps.append((ins, tuple(drops[k - 1]), extra))
         return steps
 
     # -- running ---------------------------------------------------------------------------
@@ -158,6 +181,8 @@ class Program:
                 self._forward(ins, extra, env, pool)
             elif kind is Backward:
                 self._backward(ins, env, pool)
+            elif kind is FusedChain:
+                fusion.run(ins, env, pool)
             elif kind is View:
                 base = env[ins.base]
                 env[ins.slot] = np.ndarray(ins.shape, base.dtype, base, ins.offset, ins.strides)
@@ -241,11 +266,11 @@ class Program:
         # The engine's rules for `.grad` (run_backward's end), for the same leaves in order.
         seen: set = set()
         new = autograd.new_tensor
-        for leaf, gs in zip(ins.leaves, ins.grad_slots):
+        for leaf, gs, was_none in zip(ins.leaves, ins.grad_slots, ins.was_none):
             g = leaf_grads[leaf]
             if g.dtype != leaf._data.dtype:
                 g = g.astype(leaf._data.dtype)
-            if leaf.grad is None:
+            if was_none or leaf.grad is None:
                 if id(g) in seen or not backend.owns_data(g):
                     g = g.copy()
                 seen.add(id(g))

@@ -72,6 +72,10 @@ class Backward:
     leaves: list  # leaf tensors in first-delivery order
     grad_slots: list  # per leaf: the slot that receives the stored `.grad` array
     retain_graph: bool = False
+    # Per leaf: its .grad was None when the pass ran. The call's entry state is in the cache
+    # key, so a True here with a .grad at replay means the function reset it in Python
+    # (`p.grad = None`): replay stores instead of accumulating, as the recording did.
+    was_none: tuple = ()
 
 
 @dataclass
@@ -110,6 +114,7 @@ class Recording:
     program: list = field(default_factory=list)
     result: Any = None  # the return value with Tensors replaced by _Out markers
     live: list = field(default_factory=list)  # (slot, tensor) read at each replay
+    meta: dict = field(default_factory=dict)  # slot -> (shape, dtype) when recorded
 
 
 class _Out:
@@ -196,6 +201,9 @@ class Recorder:
         s = len(self.rec.slots)
         self.rec.slots.append(slot)
         if arr is not None:
+            shape, dtype = getattr(arr, "shape", None), getattr(arr, "dtype", None)
+            if shape is not None and dtype is not None:
+                self.rec.meta[s] = (tuple(shape), dtype)
             self.arr_slot[id(arr)] = s
             if isinstance(arr, np.ndarray):
                 self.by_owner.setdefault(id(_owner(arr)), []).append(s)
@@ -307,7 +315,8 @@ class Recorder:
                     deliveries.append((i, parent, shape))
             order.append((node, deliveries))
         info = self.pass_info
-        self.pending = Backward(info["seeds"], order, leaves, [], info["retain"])
+        was_none = tuple(leaf.grad is None for leaf in leaves)  # .grad is written after "end"
+        self.pending = Backward(info["seeds"], order, leaves, [], info["retain"], was_none)
         self.rec.program.append(self.pending)
 
     def _flush_pass(self) -> None:

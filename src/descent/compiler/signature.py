@@ -50,7 +50,8 @@ def signature(rec: Recording) -> list:
                 (name(n), tuple((i, name(p), sh) for i, p, sh in d)) for n, d in ins.order
             )
             leaves = tuple(id(t) for t in ins.leaves)
-            items.append(("B", seeds, order, leaves, tuple(ins.grad_slots), ins.retain_graph))
+            items.append(("B", seeds, order, leaves, tuple(ins.grad_slots), ins.retain_graph,
+                          ins.was_none))  # fmt: skip
         elif isinstance(ins, View):
             items.append(("V", ins.slot, ins.base, ins.shape, ins.strides, ins.offset))
         elif isinstance(ins, Call):

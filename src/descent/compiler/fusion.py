@@ -1,0 +1,187 @@
+"""Fusing chains of elementwise ops of a recorded program into one numba kernel.
+
+NumPy runs `(x * 0.5 + y) * x - 1.0` as four passes over memory with three temporaries; a fused
+kernel reads x and y once and writes the result once, computing each element in registers.
+`plan` finds such chains in a program: consecutive `Forward` instructions of the arithmetic ops
+below, where each intermediate value has exactly one reader (the next op of the chain) and no
+op keeps anything for backward (an op that is a graph node and saves its inputs, as `Mul` and
+`Div` do, needs its intermediate inputs materialised, so it ends a chain). Every array operand
+must have the result's shape and dtype (float32 or float64), or be 0-d (then a scalar).
+
+Rounding: the kernel applies the same IEEE operations in the same order as NumPy, on values of
+the same dtype, without fast-math, so the result is **bitwise** eager's (each `+ - * /` is
+correctly rounded in both). `tests/test_compile.py` checks it.
+
+Threads: a kernel over at least `PARALLEL_MIN` elements is compiled with numba's `parallel=True`
+(a `prange` over every core); smaller ones run serially, where waking threads costs more than
+the pass. Kernels are generated per expression and dtype, compiled on first use (at the first
+replay) and kept for the process. Without numba nothing is fused.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+from .recorder import Forward
+
+PARALLEL_MIN = 1 << 18  # elements; below it a fused kernel runs on one thread
+_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+# op class name -> (number of array inputs, expression template over {0}, {1} / scalar {s})
+_BINARY = {"Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})"}
+_SCALAR = {"AddScalar": "({0} + {s})", "MulScalar": "({0} * {s})", "RSubScalar": "({s} - {0})"}
+_UNARY = {"Neg": "(-{0})"}
+_MODULE = "descent.ops.arithmetic"
+
+
+@dataclass
+class FusedChain:
+    """The instructions [first, last] replaced by one kernel call writing env[out]."""
+
+    ops: list  # the Forward instructions, in order
+    out: int  # the slot of the chain's result
+    leaves: list  # operand slots: arrays (flattened) and 0-d arrays (scalars)
+    scalar_ops: list  # (position in ops) of the tensor-scalar ops: their `ca` is an operand
+    expr: str  # the per-element expression over a0.., s0..
+    n_arrays: int
+    n_scalars: int
+    shape: tuple
+    dtype: np.dtype
+    kernel: object = None
+
+
+def fusable(ins: Forward, meta: dict) -> bool:
+    """An op whose forward is one elementwise arithmetic ufunc and that saves nothing."""
+    op = ins.op
+    name = type(op).__name__
+    if type(op).__module__ != _MODULE or name not in {**_BINARY, **_SCALAR, **_UNARY}:
+        return False
+    if ins.node and (op.save_inputs or op.save_output):
+        return False
+    if name in _SCALAR and not isinstance(getattr(op, "ca", None), np.ndarray):
+        return False
+    out = meta.get(ins.out)
+    return out is not None and out[1] in (np.float32, np.float64) and not ins.binds
+
+
+def plan(program: list, meta: dict, reads: dict) -> list:
+    """The fusable chains of `program`, as (first index, last index, FusedChain)."""
+    chains = []
+    k = 0
+    while k < len(program):
+        chain = _grow(program, k, meta, reads)
+        if chain is not None:
+            chains.append(chain)
+            k = chain[1] + 1
+        else:
+            k += 1
+    return chains
+
+
+def _grow(program, k, meta, reads):
+    """The longest chain starting at instruction k (at least two ops), or None."""
+    first = program[k]
+    if not isinstance(first, Forward) or not fusable(first, meta):
+        return None
+    shape, dtype = meta[first.out]
+    ops = [first]
+    j = k + 1
+    while j < len(program):
+        nxt = program[j]
+        prev = ops[-1].out
+        if not (isinstance(nxt, Forward) and fusable(nxt, meta) and prev in nxt.ins):
+            break
+        if reads.get(prev, 0) != 1 or nxt.ins.count(prev) != 1 or meta[nxt.out] != (shape, dtype):
+            break
+        ops.append(nxt)
+        j += 1
+    if len(ops) < 2:
+        return None
+    chain = _build(ops, meta, shape, dtype)
+    return None if chain is None else (k, j - 1, chain)
+
+
+def _build(ops, meta, shape, dtype):
+    leaves: list = []
+    arrays, scalars = 0, 0
+    scalar_ops = []
+    expr = None
+    for pos, ins in enumerate(ops):
+        name = type(ins.op).__name__
+        terms = []
+        for s in ins.ins:
+            if expr is not None and s == ops[pos - 1].out:
+                terms.append(expr)
+                continue
+            m = meta.get(s)
+            if m is None or m[1] != dtype or (m[0] != shape and m[0] != ()):
+                return None  # broadcasting or mixed dtypes: not fused
+            if m[0] == ():
+                terms.append(f"s{scalars}")
+                leaves.append(("scalar", s))
+                scalars += 1
+            else:
+                terms.append(f"a{arrays}[i]")
+                leaves.append(("array", s))
+                arrays += 1
+        if name in _BINARY:
+            expr = _BINARY[name].format(*terms)
+        elif name in _SCALAR:
+            sname = f"s{scalars}"
+            scalars += 1
+            leaves.append(("ca", pos))
+            scalar_ops.append(pos)
+            expr = _SCALAR[name].format(terms[0], s=sname)
+        else:
+            expr = _UNARY[name].format(terms[0])
+    return FusedChain(ops, ops[-1].out, leaves, scalar_ops, expr, arrays, scalars, shape,
+                      np.dtype(dtype))  # fmt: skip
+
+
+_KERNELS: dict = {}
+
+
+def kernel(chain: FusedChain):
+    """The compiled kernel of a chain's expression (generated and compiled once per process)."""
+    n = int(np.prod(chain.shape))
+    parallel = n >= PARALLEL_MIN
+    key = (chain.expr, chain.n_arrays, chain.n_scalars, chain.dtype.str, parallel)
+    k = _KERNELS.get(key)
+    if k is None:
+        import numba  # noqa: PLC0415 - numba loads with the first fused kernel
+
+        names = [f"a{i}" for i in range(chain.n_arrays)] + [f"s{i}" for i in range(chain.n_scalars)]
+        loop = "numba.prange" if parallel else "range"
+        src = (
+            f"def fused({', '.join(names + ['out'])}):\n"
+            f"    for i in {loop}(out.size):\n"
+            f"        out[i] = {chain.expr}\n"
+        )
+        scope: dict = {"numba": numba}
+        exec(compile(src, f"<descent.compile fused {chain.expr}>", "exec"), scope)  # noqa: S102
+        k = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(scope["fused"])
+        _KERNELS[key] = k
+    return k
+
+
+def run(chain: FusedChain, env, pool) -> None:
+    """env[chain.out] = the chain's result, computed in one pass into a pool buffer."""
+    arrays, scalars = [], []
+    dt = chain.dtype.type
+    for kind, ref in chain.leaves:
+        if kind == "array":
+            a = env[ref]
+            arrays.append(a.reshape(-1) if a.flags.c_contiguous else np.ravel(a))
+        elif kind == "scalar":
+            scalars.append(dt(env[ref][()]))
+        else:
+            scalars.append(dt(chain.ops[ref].op.ca[()]))
+    out = pool.get(chain.shape, chain.dtype) if pool is not None else np.empty(chain.shape,
+                                                                               chain.dtype)
+    if chain.kernel is None:
+        chain.kernel = kernel(chain)
+    chain.kernel(*arrays, *scalars, out.reshape(-1))
+    env[chain.out] = out
