@@ -351,3 +351,42 @@ def test_fused_chain_inside_a_training_step_keeps_gradients():
         np.testing.assert_array_equal(loss._data, ref_loss._data)
         np.testing.assert_array_equal(grad._data, ref_grad._data)
     assert g.programs()[0].fused
+
+
+def test_scheduler_inside_the_step_is_replayed_and_python_changes_fall_back():
+    def make(with_scheduler: bool):
+        descent.manual_seed(0)
+        m = MLP([6, 8, 3])
+        opt = descent.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        sched = descent.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            if with_scheduler:
+                sched.step()  # a Call instruction: replayed, lr halves every 2 steps
+            else:
+                opt.param_groups[0]["lr"] *= 0.9  # plain Python: cannot be replayed
+            return loss
+
+        return m, opt, step
+
+    batches = _batches((4, 6), 3, n=7)
+    for with_scheduler in (True, False):
+        m1, opt1, eager = make(with_scheduler)
+        ref = [eager(x, y)._data for x, y in batches]
+        m2, opt2, step = make(with_scheduler)
+        f = descent.compile(step)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = [f(x, y)._data for x, y in batches]
+        for a, b in zip(ref, got):
+            np.testing.assert_array_equal(a, b)
+        assert opt1.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]
+        messages = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+        if with_scheduler:
+            assert f.stats["replays"] >= 3 and not messages, (f.stats, messages)
+        else:
+            assert len(messages) == 1 and "Python attributes" in messages[0], messages

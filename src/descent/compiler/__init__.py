@@ -38,6 +38,7 @@ from .. import hooks
 from ..autograd import is_grad_enabled
 from ..nn.module import Module
 from ..optim import clip as _clip
+from ..optim.lr_scheduler import LRScheduler
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from . import signature as _sig
@@ -131,11 +132,12 @@ class CompiledFunction:
         # The captured modules' state, to catch in-place changes no op or optimizer made
         # (a BatchNorm's running statistics are updated on raw arrays).
         state = [(t, t._data.copy()) for m in watched["modules"] for t in _state_of(m)]
+        rec.snapshot = functools.partial(_python_state, watched)
         out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
         touched = set()
         for ins in rec.rec.program:
-            if getattr(ins, "kind", None) == "step":
-                opt = ins.fn.__self__
+            opt = getattr(ins.fn, "__self__", None) if getattr(ins, "kind", "") == "step" else None
+            if isinstance(opt, Optimizer):
                 touched.update(id(p) for g in opt.param_groups for p in g["params"])
         for t, before in state:
             if id(t) not in touched and not np.array_equal(t._data, before, equal_nan=True):
@@ -291,7 +293,9 @@ def _watched(fn, args, kwargs) -> dict:
         if id(obj) in seen or depth > 2:
             return
         seen.add(id(obj))
-        if isinstance(obj, (Optimizer, Module)) or (isinstance(obj, Tensor) and obj._rg):
+        if isinstance(obj, (Optimizer, Module, LRScheduler)) or (
+            isinstance(obj, Tensor) and obj._rg
+        ):
             found.append(obj)
             if not isinstance(obj, Optimizer):
                 return
@@ -346,7 +350,8 @@ def _watched(fn, args, kwargs) -> dict:
         if glob.get(name) is getattr(_clip, name):
             clip_sites.append((_GlobalsSite(glob), name))
     return dict(
-        optimizers=[o for o in found if isinstance(o, Optimizer)],
+        # Objects whose methods become Call instructions: optimizers, schedulers.
+        optimizers=[o for o in found if isinstance(o, (Optimizer, LRScheduler))],
         modules=modules,
         leaves=leaves,
         clip_sites=clip_sites,
@@ -364,6 +369,23 @@ class _GlobalsSite:
 
     def __setattr__(self, name, value) -> None:
         self._glob[name] = value
+
+
+def _python_state(watched) -> list:
+    """The plain (non-tensor) attributes of the captured modules and the optimizers'
+    hyperparameters: replay repeats no Python assignment, so a change here cannot be
+    replayed (the optimizer's and scheduler's own methods are Call instructions: they run)."""
+    out = []
+    for m in watched["modules"]:
+        out.append({k: v for k, v in vars(m).items() if _plain_value(v)})
+    for o in watched["optimizers"]:
+        if isinstance(o, Optimizer):
+            out.append([{k: v for k, v in g.items() if k != "params"} for g in o.param_groups])
+    return out
+
+
+def _plain_value(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str, tuple))
 
 
 def _state_of(module) -> list:

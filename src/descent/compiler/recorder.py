@@ -193,6 +193,10 @@ class Recorder:
         self.pending: Backward | None = None  # a pass whose stored gradients are not mapped yet
         self.pass_nodes: list = []
         self.pass_info: dict = {}
+        # Python state of the captured objects (a callable giving a comparable snapshot):
+        # between the recorded calls it must not change, as replay runs no Python code.
+        self.snapshot = None
+        self.last_state = None
         for i, t in enumerate(arg_tensors):
             self._new_slot(Slot("arg", arg=i), t._data)
 
@@ -350,7 +354,10 @@ class Recorder:
                     Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out))
                 )
                 return out
+            self._check_python_state()
             out = fn(*args, **kwargs)
+            if self.snapshot is not None:
+                self.last_state = self.snapshot()  # the call's own changes are replayed
             slot = None
             if isinstance(out, Tensor):
                 slot = self._new_slot(Slot("out"), out._data)
@@ -358,6 +365,14 @@ class Recorder:
             return out
 
         return recorded
+
+    def _check_python_state(self) -> None:
+        if self.snapshot is not None and self.snapshot() != self.last_state:
+            self.fail(
+                "the function changes Python attributes of a captured module or an optimizer's "
+                "hyperparameters itself (replay runs no Python code and would not repeat it); "
+                "change them outside the function, or through a scheduler's step()"
+            )
 
     def read_guard(self, name: str):
         def refuse(t, *args, **kwargs):
@@ -376,9 +391,13 @@ class Recorder:
         phandle = hooks.add_pass_hook(self.on_pass)
         undo: list = []
         gen = creation.default_generator()
+        if self.snapshot is not None:
+            self.last_state = self.snapshot()
         try:
             for opt in optimizers:
                 for meth in ("step", "zero_grad"):
+                    if not hasattr(opt, meth):
+                        continue
                     setattr(opt, meth, self.wrap_call(meth, getattr(opt, meth)))
                     undo.append((opt, meth, _MISSING))
             for mod, name in clip_modules:
@@ -401,6 +420,8 @@ class Recorder:
             handle.remove()
             phandle.remove()
         self._flush_pass()
+        if self.reason is None:
+            self._check_python_state()
         if self.stray_draws:
             self.fail("random numbers drawn outside dropout (creation.rand/randn inside the "
                       "function): replay could not draw them in eager's order")  # fmt: skip
