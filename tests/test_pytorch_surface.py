@@ -358,6 +358,31 @@ def test_dtype_names_and_conversions():
     assert x.type() == "descent.FloatTensor" and tx.type() == "torch.FloatTensor"
 
 
+def test_more_conversions_and_storage_facts_match_torch():
+    # Found by the issue-12 audit: short/char/byte, x.type(legacy type or its name) (was a
+    # silent cast to dtype=object), to()'s non_blocking/copy, and the storage queries.
+    x, tx = pair(np.array([1.5, -2.5, 100.0], np.float32))
+    for m in ("short", "char"):
+        close(getattr(x, m)(), getattr(tx, m)())
+    close(x.abs().byte(), tx.abs().byte())  # negative floats to uint8 are undefined in C
+    close(x.type(ds.DoubleTensor), tx.type(torch.DoubleTensor))
+    close(x.type("torch.LongTensor"), tx.type("torch.LongTensor"))
+    close(x.type("descent.IntTensor"), tx.type("torch.IntTensor"))
+    with pytest.raises(TypeError, match="unknown tensor type"):
+        x.type("torch.ComplexTensor")
+    close(x.to(ds.float64, non_blocking=True), tx.to(torch.float64, non_blocking=True))
+    close(x.to(ds.float64, False, True), tx.to(torch.float64, False, True))
+    assert x.to("cpu") is x and tx.to("cpu") is tx
+    y, ty = x.to("cpu", copy=True), tx.to("cpu", copy=True)
+    assert y is not x and ty is not tx
+    close(y, ty)
+    for name in ("itemsize", "nbytes", "is_cpu"):
+        assert getattr(x, name) == getattr(tx, name), name
+    for name in ("element_size", "get_device", "is_contiguous"):
+        assert getattr(x, name)() == getattr(tx, name)(), name
+    assert x.double().element_size() == tx.double().element_size() == 8
+
+
 def test_legacy_constructors():
     assert ds.Tensor(2, 3).shape == torch.Tensor(2, 3).shape == (2, 3)
     assert ds.Tensor(4).shape == (4,) and ds.Tensor(4).dtype == ds.float32

@@ -357,23 +357,37 @@ class Tensor(
         return self
 
     def to(self, *args, **kwargs) -> Tensor:
-        """`to(device)`, `to(dtype)` or `to(device, dtype)`; differentiable."""
+        """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other)`; differentiable.
+
+        PyTorch's `non_blocking` and `memory_format` are accepted and change nothing (NumPy and
+        CuPy copies are synchronous here); `copy=True` returns a copy even when nothing changes.
+        """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        copy = bool(kwargs.pop("copy", False))
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
+        flags = []  # PyTorch's positional non_blocking, copy (Python bools)
         for a in args:
-            if isinstance(a, str) or (a is not None and type(a).__name__ == "device"):
+            if isinstance(a, bool):
+                flags.append(a)
+            elif isinstance(a, str) or type(a).__name__ == "device":  # a name or a device
                 device = a
             elif isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
             else:
                 dtype = a
+        if len(flags) > 1:
+            copy = copy or flags[1]
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = _ops.cast(out, dtype)
         if device is not None:
             out = _ops.to_device(out, device)
+        if copy and out is self:
+            out = _ops.clone(self)
         return out
 
     def cuda(self, device: int | str = 0) -> Tensor:

@@ -40,6 +40,22 @@ _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16":
                  "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
+def _legacy_dtype(dtype):
+    """The dtype of `x.type(...)`'s argument: a legacy type (`descent.DoubleTensor`, which
+    carries `_dtype`), a legacy name ('torch.DoubleTensor'), or any dtype spelling."""
+    legacy = getattr(dtype, "_dtype", None)
+    if legacy is not None:
+        return legacy
+    if isinstance(dtype, str) and dtype.endswith("Tensor"):
+        name = dtype.rpartition(".")[2]
+        for dt, legacy_name in _LEGACY_NAMES.items():
+            if legacy_name == name:
+                return np.dtype(dt)
+        raise TypeError(f"type(): unknown tensor type {dtype!r}; pass a dtype such as "
+                        "descent.float64")  # fmt: skip
+    return dtype
+
+
 class MathMethods:
     """Elementwise math and conversions (`x.exp()`, `x.float()`, ...)."""
 
@@ -264,11 +280,13 @@ class MathMethods:
     def astype(self, dtype):
         return _ops.cast(self, dtype)
 
-    def type(self, dtype=None):
-        """`x.type()` is the legacy type name ('descent.FloatTensor'); `x.type(dtype)` casts."""
+    def type(self, dtype=None, non_blocking=False):
+        """`x.type()` is the legacy type name ('descent.FloatTensor'); `x.type(dtype)` casts,
+        where dtype may also be a legacy type (`descent.DoubleTensor`) or its name
+        ('torch.DoubleTensor', 'descent.DoubleTensor'), as in PyTorch."""
         if dtype is None:
             return "descent." + _LEGACY_NAMES.get(str(self.dtype), str(self.dtype) + "Tensor")
-        return _ops.cast(self, dtype)
+        return _ops.cast(self, _legacy_dtype(dtype))
 
     def float(self):
         return _ops.cast(self, np.float32)
@@ -287,6 +305,15 @@ class MathMethods:
 
     def bool(self):
         return _ops.cast(self, np.bool_)
+
+    def short(self):
+        return _ops.cast(self, np.int16)
+
+    def char(self):
+        return _ops.cast(self, np.int8)
+
+    def byte(self):
+        return _ops.cast(self, np.uint8)
 
 
 class ReductionMethods:

@@ -55,6 +55,34 @@ class TorchMethods:
     def is_floating_point(self) -> bool:
         return self.dtype.kind == "f"
 
+    # -- storage facts ---------------------------------------------------------------------------
+    def element_size(self) -> int:
+        """Bytes per element (x.dtype.itemsize)."""
+        return self._data.dtype.itemsize
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the values (numel * element_size)."""
+        return int(self._data.nbytes)
+
+    @property
+    def is_cpu(self) -> bool:
+        return not backend.is_cupy_array(self._data)
+
+    def get_device(self) -> int:
+        """The GPU index of a CUDA tensor, -1 for a CPU tensor (as in PyTorch)."""
+        if not backend.is_cupy_array(self._data):
+            return -1
+        return self.device.index or 0
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the values are laid out C-contiguously (descent's ops accept any layout)."""
+        return bool(self._data.flags.c_contiguous)
+
     # -- arithmetic with PyTorch's keywords ------------------------------------------------------
     def add(self, other, *, alpha=1):
         """self + alpha * other."""
