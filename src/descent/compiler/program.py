@@ -230,7 +230,9 @@ class Program:
                 op.out_data = out
 
     def _backward(self, ins: Backward, env, pool) -> None:
-        ops = array_namespace(np)
+        seed = env[ins.seeds[0][1]] if ins.seeds else None
+        # The array namespace of the pass (CuPy's on a GPU), as the engine picks it.
+        ops = array_namespace(np if type(seed) is _ndarray else backend.get_array_module(seed))
         grads: dict = {}
         leaf_grads: dict = {}
 
