@@ -383,6 +383,11 @@ def test_more_conversions_and_storage_facts_match_torch():
     assert x.double().element_size() == tx.double().element_size() == 8
 
 
+def test_concat_is_torch_cat():
+    a, ta = pair(np.ones((2, 3), np.float32))
+    close(ds.concat([a, a], dim=1), torch.concat([ta, ta], dim=1))
+
+
 def test_legacy_constructors():
     assert ds.Tensor(2, 3).shape == torch.Tensor(2, 3).shape == (2, 3)
     assert ds.Tensor(4).shape == (4,) and ds.Tensor(4).dtype == ds.float32

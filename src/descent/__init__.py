@@ -228,6 +228,7 @@ true_divide = div
 negative = neg
 absolute = abs
 power = pow
+concat = concatenate  # torch.concat and torch.cat are one function
 
 float16 = _np.dtype(_np.float16)
 float32 = _np.dtype(_np.float32)
