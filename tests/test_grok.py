@@ -231,6 +231,11 @@ def test_sparse_dispatch_equals_dense(dtype, k):
     if dtype == np.float64:
         moe.double()
     x_np = np.random.default_rng(0).standard_normal((2, 9, 16))
+    _check_sparse_equals_dense(moe, x_np, dtype)
+    _check_sparse_equals_dense(moe, x_np[:1, :1], dtype)  # one token: the decoding path
+
+
+def _check_sparse_equals_dense(moe, x_np, dtype):
     outs, grads = [], []
     for mode in ("sparse", "dense"):
         moe.dispatch = mode
@@ -240,7 +245,8 @@ def test_sparse_dispatch_equals_dense(dtype, k):
         loss = (y * y).sum() + moe.last_aux["load_balance"] + moe.last_aux["router_z"]
         loss.backward()
         outs.append(y.numpy())
-        grads.append([x.grad.numpy()] + [p.grad.numpy() for p in moe.parameters()])
+        grads.append([x.grad.numpy()] + [np.zeros(p.shape) if p.grad is None else p.grad.numpy()
+                                         for p in moe.parameters()])  # fmt: skip
     tol = _tols(dtype)
     np.testing.assert_allclose(outs[0], outs[1], **tol)
     for gs, gd in zip(grads[0], grads[1]):

@@ -22,8 +22,9 @@ With `num_experts=1` the feed-forward is one gated MLP (Grok-1's dense branch, n
 Training an MoE needs what inference does not: the load-balancing loss (Switch Transformer) and
 the router z-loss (ST-MoE), averaged over layers and added to the language-model loss with the
 weights `aux_loss_weight` and `router_z_loss_weight` in training mode. `model.aux_losses` reports
-the three parts separately after every forward; in eval mode the returned loss is the
-language-model loss alone (comparable with `GPT`'s).
+the three parts separately after every forward (only `lm` at inference: eval mode under
+no_grad computes no auxiliary losses); in eval mode the returned loss is the language-model
+loss alone (comparable with `GPT`'s).
 
 Differences from Grok-1, on purpose: weights start from N(0, 0.02) with the output projections
 scaled by 1/sqrt(2 n_layer) (GPT-2), since Grok-1's release carries no training recipe; RMSNorm
@@ -335,7 +336,7 @@ class Grok(nn.Module):
                 f"{self.config.block_size}; crop the context to its last block_size tokens"
             )
         x = self.wte(idx) * self.config.embedding_multiplier_scale  # (B, T, D)
-        x = self.drop(x)
+        x = self.drop(x) if self.training and self.drop.p > 0 else x
         for i, block in enumerate(self.h):
             x = block(x, None if kv_cache is None else kv_cache.layer(i))
         x = self.ln_f(x)
@@ -359,7 +360,7 @@ class Grok(nn.Module):
         """aux_losses <- the MoE layers' load-balance and z-losses, averaged over layers."""
         self.aux_losses = {}
         layers = self.moe_layers()
-        if not layers:
+        if not layers or not all(m.last_aux for m in layers):  # none at inference (MoE._aux)
             return
         for key in ("load_balance", "router_z"):
             total = layers[0].last_aux[key]

@@ -152,7 +152,8 @@ class GatedMLP(Module):
             h = gated_gelu_tanh(self.linear(x), self.linear_v(x))  # (..., hidden)
         else:
             h = self._act(self.linear(x)) * self.linear_v(x)  # (..., hidden)
-        return self.dropout(self.linear_1(h))  # (..., D)
+        y = self.linear_1(h)  # (..., D)
+        return self.dropout(y) if self.training and self.dropout.p > 0 else y
 
     def extra_repr(self) -> str:
         return f"n_embd={self.n_embd}, hidden={self.hidden}, activation={self.activation!r}"

@@ -200,7 +200,8 @@ class GroupedQueryAttention(Module):
             k, v = kv_cache.append(k, v)  # (B, Hk, S, d) with S = offset + T
         y = self.attend(q, k, v)  # (B, H, T, d)
         y = y.transpose(1, 2).reshape(b, t, h * d)  # heads side by side
-        return self.resid_dropout(self.linear(y))
+        y = self.linear(y)  # (B, T, D)
+        return self.resid_dropout(y) if self.training and self.dropout_p > 0 else y
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Causal attention of q (B, H, T, d) over k, v (B, Hk, S, d), S >= T; the last T keys

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..grad_mode import is_grad_enabled
 from ..ops import shape as _shape
 from ..tensor import Tensor
 from . import functional as F
@@ -207,23 +208,31 @@ class MoE(Module):
         return y.reshape(shape)
 
     def _aux(self, r: RouterOutput) -> np.ndarray:
-        """Fill last_aux / last_stats; return the (E,) assignment counts (host integers)."""
+        """Fill last_aux / last_stats; return the (E,) assignment counts (host integers).
+
+        Inference (eval mode under no_grad: generation, validation) computes no auxiliary
+        losses (last_aux is empty; nothing would use them) and its statistics in NumPy only:
+        at one token per step the two losses' small ops were a tenth of a decoding step.
+        """
         e, k = self.num_experts, self.num_selected_experts
         n = r.probs.shape[0]
         idx = backend.as_numpy(r.indices)
         counts = np.bincount(idx.reshape(-1), minlength=e)  # (E,)
-        frac = (counts / max(1, n * k)).astype(r.probs._data.dtype)  # f_i, constant
-        xp = backend.get_array_module(r.probs._data)
-        p_mean = r.probs.mean(dim=0)  # (E,)  P_i, differentiable
-        load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
-        z = r.logits.logsumexp(dim=-1)  # (N,)
-        router_z = (z * z).mean()
-        self.last_aux = {"load_balance": load_balance, "router_z": router_z}
-        p = backend.as_numpy(r.probs._data).astype(np.float64)
+        p = backend.as_numpy(r.probs._data).astype(np.float64)  # (N, E)
+        if self.training or is_grad_enabled():
+            frac = (counts / max(1, n * k)).astype(r.probs._data.dtype)  # f_i, constant
+            xp = backend.get_array_module(r.probs._data)
+            p_mean = r.probs.mean(dim=0)  # (E,)  P_i, differentiable
+            load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
+            z = r.logits.logsumexp(dim=-1)  # (N,)
+            router_z = (z * z).mean()
+            self.last_aux = {"load_balance": load_balance, "router_z": router_z}
+        else:
+            self.last_aux = {}
         entropy = float(-(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean()) if n else 0.0
         self.last_stats = MoEStats(
             tokens_per_expert=counts,
-            mean_prob=backend.as_numpy(p_mean._data).astype(np.float64),
+            mean_prob=p.mean(axis=0) if n else np.zeros(e),
             router_entropy=entropy,
             num_tokens=n,
             num_selected=k,
@@ -234,6 +243,13 @@ class MoE(Module):
         """Group the N*k assignments by expert, run each expert on its rows, put them back."""
         n, d = x.shape
         k = self.num_selected_experts
+        gates = r.gates if r.gates.dtype == x.dtype else r.gates.astype(x.dtype)  # (N, k)
+        if n == 1:  # one token (decoding with a cache): its k experts, nothing to group
+            y = None
+            for j, e in enumerate(backend.as_numpy(r.indices[0]).tolist()):
+                ye = self.experts[e](x) * gates[:, j : j + 1]  # (1, D)
+                y = ye if y is None else y + ye
+            return y
         xp = backend.get_array_module(r.indices)
         flat = r.indices.reshape(-1)  # (N*k,) expert of assignment (token n, slot j) at n*k+j
         order = xp.argsort(flat, kind="stable")  # assignments grouped by expert, tokens in order
@@ -251,7 +267,6 @@ class MoE(Module):
         inverse = xp.empty_like(order)
         inverse[order] = xp.arange(order.shape[0], dtype=order.dtype)
         yk = permute_rows(ys, inverse).reshape(n, k, d)  # (N, k, D) back in (token, slot) order
-        gates = r.gates if r.gates.dtype == ys.dtype else r.gates.astype(ys.dtype)  # (N, k)
         if k == 1:
             return yk.reshape(n, d) * gates
         return (yk * gates.unsqueeze(-1)).sum(dim=1)  # (N, D)
