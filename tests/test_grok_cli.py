@@ -38,6 +38,7 @@ def test_train_sample_resume_grok(tmp_path):
                     *TINY])  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "Grok" in proc.stdout and "Traceback" not in proc.stderr
+    assert " val tokens, vocabulary 300" in proc.stdout  # subword: counts are tokens
     meta = dio.read_metadata(straight / "ckpt.safetensors")
     assert meta["tokenizer"]["type"] == "subword" and meta["model_config"]["num_experts"] == 2
     evals = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]

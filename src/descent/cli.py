@@ -203,7 +203,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"descent: {what} a {_count(n)}-parameter {type(trainer.raw_model).__name__} "
             f"({config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, context "
             f"{config.block_size}) on {config.data or 'python'} "
-            f"({len(trainer.stream.train):,} train / {len(trainer.stream.val):,} val characters, "
+            f"({len(trainer.stream.train):,} train / {len(trainer.stream.val):,} val "
+            f"{'tokens' if config.tokenizer == 'subword' else 'characters'}, "
             f"vocabulary {trainer.tokenizer.vocab_size}) for {config.max_iters} steps",
             flush=True,
         )
