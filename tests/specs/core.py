@@ -98,6 +98,7 @@ for nm, f, r in [
     ("mul_scalar", lambda x: x * 1.7, lambda x: x * 1.7),
     ("rmul_scalar", lambda x: -0.5 * x, lambda x: -0.5 * x),
     ("div_scalar", lambda x: x / 3.0, lambda x: x / 3.0),
+    ("div_scalar_pow2", lambda x: x / 4.0, lambda x: x / 4.0),
     ("pow_int3", lambda x: x**3, lambda x: x**3),
     ("pow_int2", lambda x: x**2, lambda x: x**2),
     ("pow_1", lambda x: x**1, lambda x: x**1),
@@ -110,7 +111,8 @@ for nm, f, r in [
     covers = {
         "add_scalar": "AddScalar", "radd_scalar": "AddScalar", "sub_scalar": "AddScalar",
         "rsub_scalar": "RSubScalar", "mul_scalar": "MulScalar", "rmul_scalar": "MulScalar",
-        "div_scalar": "MulScalar", "rpow_scalar": "RPowScalar", "neg": "Neg",
+        "div_scalar": "DivScalar", "div_scalar_pow2": "MulScalar", "rpow_scalar": "RPowScalar",
+        "neg": "Neg",
     }.get(nm, "PowScalar")  # fmt: skip
     add(name=nm, fn=f, ref=r, torch_fn=f if nm != "square" else torch.square, shapes=[(2, 3)],
         domain=POS if nm.startswith("pow") else P, covers=(covers,))  # fmt: skip
@@ -122,7 +124,7 @@ add(name="pow_sqrt", fn=lambda x: x**0.5, ref=np.sqrt, torch_fn=lambda x: x**0.5
 add(name="remainder", fn=lambda a: a % 0.7, ref=lambda a: np.remainder(a, 0.7),
     torch_fn=lambda a: torch.remainder(a, 0.7), shapes=[(6,)],
     inputs=lambda rng, dt: [np.array([-1.9, -0.3, 0.2, 0.9, 1.3, 1.8])],
-    covers=("Sub",))  # fmt: skip
+    covers=("Remainder",))  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -265,7 +267,7 @@ for nm, f, r, tf in [
     ("cumsum_flat", lambda x: ds.cumsum(x), lambda x: np.cumsum(x),
      lambda x: torch.cumsum(x.reshape(-1), 0)),
 ]:  # fmt: skip
-    cov = {"sum": "Sum", "mean": "Mean", "prod": "Prod", "var": "Mean", "std": "Sqrt",
+    cov = {"sum": "Sum", "mean": "Mean", "prod": "Prod", "var": "Var", "std": "Var",
            "logsumexp": "LogSumExp", "norm2": "Norm2", "norm3": "PowScalar",
            "softmax": "Softmax", "log": "LogSoftmax",
            "cumsum": "CumSum"}[nm.split("_")[0]]  # fmt: skip

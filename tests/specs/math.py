@@ -135,7 +135,18 @@ add(name="fmod_scalar_method", fn=lambda a: a.fmod(1.5), ref=lambda a: np.fmod(a
     torch_fn=lambda a: a.fmod(1.5), shapes=[S34], inputs=away_from_grid(1.5),
     covers=("Fmod",))  # fmt: skip
 add(name="remainder_tensors", fn=ds.remainder, ref=np.remainder, torch_fn=torch.remainder,
-    shapes=[S34, S34], inputs=_quotient_inputs, covers=("Sub", "Mul"))  # fmt: skip
+    shapes=[S34, S34], inputs=_quotient_inputs, covers=("Remainder",))  # fmt: skip
+# floor_divide and number % tensor have no derivative (backward raises, as PyTorch's): the
+# first is tagged no_derivative (test_ops_table checks that both libraries raise); the second
+# enters as a constant (detached; 2.5 % a depends on a, so only its value enters, times 0).
+add(name="floor_divide", fn=lambda a, b: a // b, ref=np.floor_divide,
+    torch_fn=lambda a, b: a // b, shapes=[S34, S34], inputs=_quotient_inputs,
+    second_order=False, tags=("no_derivative",), covers=("FloorDivide",))  # fmt: skip
+add(name="rremainder_detached", fn=lambda a: a + (2.5 % a).detach() * 0.0,
+    ref=lambda a: a + np.remainder(2.5, a) * 0.0,
+    torch_fn=lambda a: a + (2.5 % a).detach() * 0.0,
+    shapes=[S34], inputs=lambda rng, dt: [_quotient_inputs(rng, dt)[1]],
+    covers=("Add",))  # fmt: skip
 add(name="lerp_scalar", fn=lambda a, b: ds.lerp(a, b, 0.3), ref=lambda a, b: a + 0.3 * (b - a),
     torch_fn=lambda a, b: torch.lerp(a, b, 0.3), shapes=[S34, (4,)],
     covers=("Add", "Sub", "MulScalar"))  # fmt: skip

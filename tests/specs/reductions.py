@@ -32,13 +32,13 @@ def distinct(shape, scale=0.37):
 
 for nm, f, r, tf, cov, smp in [
     ("var_mean", lambda x: ds.stack(ds.var_mean(x, 1)), lambda x: np.stack([x.var(1, ddof=1),
-     x.mean(1)]), lambda x: torch.stack(torch.var_mean(x, 1)), ("Mean", "Sum"), None),
+     x.mean(1)]), lambda x: torch.stack(torch.var_mean(x, 1)), ("Mean", "Var"), None),
     ("std_mean_keepdim_c0", lambda x: ds.cat(ds.std_mean(x, (0, 2), correction=0,
      keepdim=True)), lambda x: np.concatenate([x.std((0, 2), keepdims=True),
      x.mean((0, 2), keepdims=True)]), lambda x: torch.cat(torch.std_mean(x, (0, 2),
-     correction=0, keepdim=True)), ("Sqrt", "Mean"), None),
+     correction=0, keepdim=True)), ("Var", "Mean"), None),
     ("std_mean_all", lambda x: ds.stack(ds.std_mean(x)), lambda x: np.stack([x.std(ddof=1),
-     x.mean()]), lambda x: torch.stack(torch.std_mean(x)), ("Sqrt", "Mean"), None),
+     x.mean()]), lambda x: torch.stack(torch.std_mean(x)), ("Var", "Mean"), None),
     ("aminmax_dim", lambda x: ds.stack(ds.aminmax(x, dim=1)), lambda x: np.stack([x.min(1),
      x.max(1)]), lambda x: torch.stack(torch.aminmax(x, dim=1)), ("Max",), distinct(R3)),
     ("aminmax_all_method", lambda x: ds.stack(x.aminmax()), lambda x: np.stack([x.min(),

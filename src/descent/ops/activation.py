@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor
 from .elementwise import cast
@@ -71,8 +72,9 @@ class Relu(Function):
 
     def backward(self, gy, ops):
         # The output is positive exactly where x is: the mask needs no saved input (0 at x = 0, as
-        # PyTorch's subgradient). The bool mask promotes to gy's dtype in the product.
-        return gy * (self.output(ops) > 0)
+        # PyTorch's subgradient). PyTorch's threshold_backward zeroes where y <= 0, so a nan
+        # input passes gy on.
+        return ops.where(self.output(ops) <= 0, 0, gy)
 
 
 class LeakyRelu(Function):
@@ -105,7 +107,9 @@ class Elu(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         # alpha * exp(x) for x <= 0 is the derivative of alpha * (exp(x) - 1); min(x, 0) keeps the
-        # unused branch finite.
+        # unused branch finite. A nan input gets nan, as in PyTorch's vectorized loop (its
+        # scalar loop, for the last few elements of a tensor, passes gy: PyTorch disagrees
+        # with itself there).
         return ops.where(x > 0, gy, gy * (ops.exp(ops.minimum(x, 0)) * self.alpha))
 
 
@@ -219,6 +223,11 @@ def sigmoid(x) -> Tensor:
 
 def relu(x) -> Tensor:
     x = as_tensor(x)
+    if x._data.dtype.kind == "b":
+        raise DescentError(
+            f"relu: bool inputs are not supported (shape {tuple(x.shape)}), as in PyTorch; "
+            "convert with .int() or .float() first"
+        )
     if x._data.dtype.kind in "iu":  # an integer stays an integer (PyTorch): max(x, 0)
         return Tensor._wrap(backend.get_array_module(x._data).maximum(x._data, 0))
     return Relu.apply(_float(x))

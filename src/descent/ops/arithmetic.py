@@ -14,9 +14,27 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote
 from .elementwise import cast
+
+
+def _bool_sub_message(*shapes) -> str:
+    shapes = " and ".join(str(tuple(s)) for s in shapes)
+    return (
+        f"sub: subtraction with a bool tensor (shapes {shapes}) is not supported, as in "
+        "PyTorch; to invert a mask use ~mask or logical_not(mask), to subtract the values "
+        "convert first with .int() or .float()"
+    )
+
+
+def _refuse_bool_sub(a, b) -> None:
+    """PyTorch's check: `-` with a bool tensor operand (or a bool scalar) raises."""
+    if any((isinstance(v, Tensor) and v._data.dtype.kind == "b")
+           or isinstance(v, (bool, np.bool_)) for v in (a, b)):  # fmt: skip
+        shapes = [v.shape if isinstance(v, Tensor) else () for v in (a, b)]
+        raise DescentError(_bool_sub_message(*shapes))
 
 # ---------------------------------------------------------------------------------------------
 # Arithmetic
@@ -38,7 +56,10 @@ class Sub(Function):
     """d/da (a - b) = 1, d/db (a - b) = -1."""
 
     def forward(self, a, b):
-        return a - b
+        try:
+            return a - b
+        except TypeError:  # NumPy refuses bool - bool, as PyTorch does: say so in its words
+            raise DescentError(_bool_sub_message(a.shape, b.shape)) from None
 
     def backward(self, gy, ops):
         # The negation is skipped when b needs no gradient (a constant, or under no_grad).
@@ -85,6 +106,8 @@ class Pow(Function):
     save_output = True
 
     def forward(self, a, b):
+        if a.dtype.kind in "iu" and (b < 0).any():
+            return _int_pow(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
             return a**b
 
@@ -105,6 +128,17 @@ class Pow(Function):
                 flat = (a == 0) & (b >= 0)
                 gb = gy * (y * ops.log(ops.where(flat, 1, a)))
         return ga, gb
+
+
+def _int_pow(a, b):
+    """Integer a ** b with negative exponents in b, as PyTorch computes them (NumPy refuses):
+    1 ** -n = 1, (-1) ** -n = +-1 by parity, any other base (0 included) gives 0."""
+    xp = backend.get_array_module(a)
+    neg = b < 0
+    with np.errstate(over="ignore"):
+        out = a ** xp.where(neg, 0, b)
+    tiny = xp.where(a == 1, 1, xp.where(a == -1, xp.where(b & 1, -1, 1), 0))
+    return xp.where(neg, tiny, out).astype(a.dtype, copy=False)
 
 
 # Tensor-scalar ops: `c` is the Python scalar, which takes the tensor's dtype (never upcasting
@@ -145,6 +179,16 @@ class MulScalar(_ScalarOp):
         # The cached 0-d array `ca` on arrays (fast, same dtype); the Python scalar on Tensors,
         # where it takes the Tensor's dtype like any Python number.
         return gy * (self.c if ops.is_graph else self.ca)
+
+
+class DivScalar(_ScalarOp):
+    """d/dx (x / c) = 1 / c."""
+
+    def forward(self, x):
+        return x / self.ca
+
+    def backward(self, gy, ops):
+        return gy / (self.c if ops.is_graph else self.ca)
 
 
 class RSubScalar(_ScalarOp):
@@ -239,22 +283,28 @@ def _scalar_operand(x: Tensor, c):
     return x, c
 
 
-def _reciprocal(c):
-    """1 / c for the folded division x / c; a zero gives +-inf (x / 0 is inf, -inf or nan per
-    element, as in PyTorch; Python's ZeroDivisionError would stop a valid tensor program)."""
-    return 1.0 / c if c else math.copysign(math.inf, c)
+def _divide_scalar(x: Tensor, c) -> Tensor:
+    """x / c for a Python number c: folded into x * (1 / c) where that is exact (c a power of
+    two in the range where 1 / c is a normal float16 number: x / 2, x / 0.5), else a true
+    division, as PyTorch's (x * (1 / 3) may differ from x / 3 in the last bit, and 1 / 1e-45
+    overflows float32 where 0 / 1e-45 is 0). x / 0 is inf, -inf or nan per element, as in
+    PyTorch (not Python's ZeroDivisionError)."""
+    m, e = math.frexp(c)
+    if (m == 0.5 or m == -0.5) and -13 <= e <= 15:
+        return MulScalar.apply_scalar(x, 1.0 / c)
+    return DivScalar.apply_scalar(x, c)
 
 
 _SAME, _NEGATE, _RECIPROCAL = 0, 1, 2  # how `x (op) c` becomes `scalar_op` with a constant
 
 
-def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=False):
+def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=False):  # noqa: C901
     """Make one of add/sub/mul/div: the one dispatch on operand types, fast paths included.
 
     Tensor operators (`x + y`, `2 * x`) and `descent.add/sub/mul/div` all end up in the
     function made here; its body is written once for the four. Three cases, cheapest first:
-      * tensor (op) Python number: `scalar_op` with the constant c, or -c (sub) or 1/c (div),
-        so `x - 1` and `x / 2` record one AddScalar or MulScalar node (x + (-1), x * 0.5);
+      * tensor (op) Python number: `scalar_op` with the constant c, or -c (sub), so `x - 1`
+        records one AddScalar node (x + (-1)); for div `_divide_scalar` (x / 2 is x * 0.5);
       * tensor (op) tensor: `op` through `apply2`, after a broadcast (and device) check that
         equal shapes on one array type skip;
       * number (op) tensor: `rscalar_op` with c (for sub c - x, for div c / x).
@@ -284,26 +334,36 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # with a floating tensor needs no conversion and no dtype decision (the scalar
             # takes the tensor's dtype), so it goes straight to the op.
             if (tb is float or tb is int) and a._data.dtype.kind == "f":
-                c = b if fold == _SAME else (-b if fold == _NEGATE else _reciprocal(b))
-                return scalar_op.apply_scalar(a, c)
+                if fold == _SAME:
+                    return scalar_op.apply_scalar(a, b)
+                return scalar_op.apply_scalar(a, -b) if fold == _NEGATE else _divide_scalar(a, b)
             if isinstance(b, Tensor):
                 da, db = a._data.dtype, b._data.dtype
                 if da is not db and da != db:  # two dtypes: PyTorch's promotion, not NumPy's
+                    if fold == _NEGATE:
+                        _refuse_bool_sub(a, b)
                     a, b = promote(a, b)
                 if a._data.shape != b._data.shape or type(a._data) is not type(b._data):
                     check_broadcast(op, a, b)
                 return op.apply2(a, b)
             if is_scalar(b):
+                if fold == _NEGATE:
+                    _refuse_bool_sub(a, b)
                 x, c = _scalar_operand(a, b)
-                c = c if fold == _SAME else (-c if fold == _NEGATE else _reciprocal(c))
-                return scalar_op.apply_scalar(x, c)
+                if fold == _RECIPROCAL:
+                    return _divide_scalar(x, c)
+                return scalar_op.apply_scalar(x, -c if fold == _NEGATE else c)
         elif isinstance(b, Tensor):
             ta = type(a)
             if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above
                 return rscalar_op.apply_scalar(b, a)
             if is_scalar(a):
+                if fold == _NEGATE:
+                    _refuse_bool_sub(a, b)
                 x, c = _scalar_operand(b, a)
                 return rscalar_op.apply_scalar(x, c)
+        if fold == _NEGATE:
+            _refuse_bool_sub(a, b)
         return apply_binary(op, a, b)
 
     arithmetic.__name__ = arithmetic.__qualname__ = name
@@ -324,8 +384,19 @@ div = _arithmetic(
 # pow is not in the factory: its scalar forms differ (c ** x is RPowScalar, x ** c PowScalar,
 # and no constant folding applies), and it is far less hot than + - * /.
 def pow(a, b) -> Tensor:
-    """a ** b: tensor or scalar base and exponent."""
+    """a ** b: tensor or scalar base and exponent (an integer tensor to a negative Python
+    integer raises, as in PyTorch)."""
     if isinstance(a, Tensor) and is_scalar(b):
+        kind = a._data.dtype.kind
+        if isinstance(b, (bool, np.bool_)) and kind == "b":  # bool ** bool stays bool
+            xp = backend.get_array_module(a._data)
+            return Tensor._wrap(a._data.copy() if b else xp.ones_like(a._data))
+        if kind in "biu" and isinstance(b, (int, np.integer)) and b < 0:
+            raise DescentError(
+                f"pow: integers to negative integer powers are not allowed (a {a._data.dtype} "
+                f"tensor of shape {tuple(a.shape)} ** {b}), as in PyTorch; use a float exponent "
+                f"({float(b)}) or convert the tensor with .float()"
+            )
         x, c = _scalar_operand(a, b)
         return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
@@ -342,6 +413,11 @@ class Neg(Function):
     """d/dx (-x) = -1."""
 
     def forward(self, x):
+        if x.dtype.kind == "b":
+            raise DescentError(
+                f"neg: negation of a bool tensor (shape {tuple(x.shape)}) is not supported, as "
+                "in PyTorch; to invert a mask use ~mask or logical_not(mask)"
+            )
         return -x
 
     def backward(self, gy, ops):
@@ -349,22 +425,85 @@ class Neg(Function):
 
 
 def square(x) -> Tensor:
-    return PowScalar.apply(as_tensor(x), c=2)
+    """x * x (a bool tensor squares to int64, as in PyTorch)."""
+    return pow(as_tensor(x), 2)
 
 
-# Integer-valued results: piecewise constant, so no gradient (and no node).
+# Integer-valued results: piecewise constant.
+class FloorDivide(Function):
+    """a // b, rounded down (Python's and PyTorch's floor division). PyTorch marks a floating
+    result as requiring grad but has no derivative for it; so does this: backward raises."""
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):  # x // 0 is +-inf or nan
+            return backend.get_array_module(a).floor_divide(a, b)
+
+    def backward(self, gy, ops):
+        raise DescentError(
+            "floor_divide: the derivative of a // b is not implemented (PyTorch has none "
+            "either); detach() the quotient, or use div(a, b, rounding_mode='floor'), whose "
+            "gradient is 0"
+        )
+
+
 def floor_divide(a, b) -> Tensor:
-    """a // b: piecewise constant, so no gradient flows."""
+    """a // b (Python's floor division; an integer division by zero raises, as in PyTorch)."""
     a, b = _promoted_operands(a, b)
-    return _nograd(lambda x, y: x // y, a, b)
+    _check_integer_divisor("floor_divide", a, b)
+    if a._data.shape != b._data.shape:
+        check_broadcast(FloorDivide, a, b)
+    return FloorDivide.apply(a, b)
+
+
+class Remainder(Function):
+    """a % b with the sign of b (Python's): d/da = 1, d/db = -(a // b), as PyTorch's."""
+
+    save_inputs = True
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):  # x % 0 is nan
+            return backend.get_array_module(a).remainder(a, b)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        gb = None
+        if self.parents[1] is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = a // b  # piecewise constant: no gradient flows through it
+            gb = -gy * (q.detach() if ops.is_graph else q)
+        return gy, gb
+
+
+class RRemainder(Remainder):
+    """number % tensor: PyTorch has no derivative for it (remainder.Scalar_Tensor); backward
+    raises, as there."""
+
+    def backward(self, gy, ops):
+        raise DescentError(
+            "remainder: the derivative of number % tensor is not implemented (PyTorch has none "
+            "either); detach() the divisor, or write number - (number // x).detach() * x"
+        )
 
 
 def remainder(a, b) -> Tensor:
-    """a % b (Python's sign convention); d/da = 1."""
+    """a % b with the sign of the divisor (Python's convention); d/da = 1, d/db = -(a // b)."""
+    op = RRemainder if is_scalar(a) else Remainder
     a, b = _promoted_operands(a, b)
-    # a - floor(a / b) * b: the floor is a constant (detached), so d/da = 1 and d/db =
-    # -floor(a/b), as PyTorch's remainder.
-    return sub(a, mul(floor_divide(a, b).detach(), b))
+    _check_integer_divisor("remainder", a, b)
+    if a._data.shape != b._data.shape:
+        check_broadcast(op, a, b)
+    return op.apply(a, b)
+
+
+def _check_integer_divisor(name: str, a: Tensor, b: Tensor) -> None:
+    """PyTorch's integer division by zero raises (a float one gives inf or nan); an empty
+    result divides nothing."""
+    if b._data.dtype.kind in "biu" and a._data.size and not b._data.all():
+        raise DescentError(
+            f"{name}: integer division by zero (divisor of shape {tuple(b.shape)} and dtype "
+            f"{b._data.dtype} holds a 0), as PyTorch refuses; divide floats (.float()) to get "
+            "inf/nan instead"
+        )
 
 
 class RoundedDiv(Function):
@@ -395,15 +534,10 @@ def divide_rounded(a, b, rounding_mode: str) -> Tensor:
             f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
         )
     a, b = _promoted_operands(a, b)
-    if a._data.dtype.kind in "iu" and not (b._data != 0).all():
-        raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={rounding_mode!r})")
+    _check_integer_divisor(f"div(rounding_mode={rounding_mode!r})", a, b)
     if a._data.shape != b._data.shape:
         check_broadcast(RoundedDiv, a, b)
     return RoundedDiv.apply(a, b, mode=rounding_mode)
-
-
-def _nograd(fn, *tensors) -> Tensor:
-    return Tensor._wrap(fn(*(t._data for t in tensors)))
 
 
 def _promoted_operands(a, b):

@@ -114,20 +114,24 @@ class Abs(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        # sign(0) = 0: the subgradient PyTorch picks at the kink, so both libraries agree there.
-        return gy * ops.sign(x)
+        # sign(0) = 0: the subgradient PyTorch picks at the kink, so both libraries agree there;
+        # and PyTorch's sgn(nan) = 0 (NumPy's sign(nan) is nan).
+        s = ops.sign(x)
+        return gy * ops.where(s == s, s, 0)
 
 
 class Sign(Function):
     """d/dx sign(x) = 0 (almost everywhere)."""
 
     def forward(self, x):
-        return backend.get_array_module(x).sign(x)
+        xp = backend.get_array_module(x)
+        s = xp.sign(x)
+        return xp.where(s == s, s, 0) if x.dtype.kind == "f" else s  # sign(nan) = 0 (PyTorch)
 
     def backward(self, gy, ops):
-        # gy * 0 (not None) keeps the input connected, so a gradient of shape x arrives (zeros);
-        # NaN/inf in gy stay visible (0 * inf = nan), as in PyTorch.
-        return gy * 0
+        # Zeros, not None: the input stays connected, so a gradient of shape x arrives; zeros
+        # also where gy is inf or nan (PyTorch's zeros_like(grad), not gy * 0).
+        return ops.where(True, 0, gy)
 
 
 class Sin(Function):
@@ -203,8 +207,11 @@ def abs(x) -> Tensor:
 
 
 def sign(x) -> Tensor:
-    """sign(x); its gradient is zero."""
-    return Sign.apply(as_tensor(x))
+    """sign(x) (0 for nan, a bool stays bool, as PyTorch's); its gradient is zero."""
+    x = as_tensor(x)
+    if x._data.dtype.kind == "b":
+        return Tensor._wrap(x._data.copy())
+    return Sign.apply(x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,12 +228,13 @@ class Maximum(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        # w is the share of a: 1 where a wins, 0.5 on a tie (PyTorch splits ties evenly, which keeps
-        # max(x, x) = x with gradient 1), 0 where b wins; b gets the rest, so the shares sum to 1.
+        # a's share: 1 where a wins, 0.5 on a tie (PyTorch splits ties evenly, which keeps
+        # max(x, x) = x with gradient 1), 0 where b wins; b's the mirror image. With a nan (no
+        # order, no tie) both get gy, as PyTorch's where(a == b, g / 2, g).masked_fill(a < b, 0).
         # The bool/float mix is cast to gy's dtype: no float64 gradient from a float32 op.
-        w = (a > b) + (a == b) * 0.5
-        w = ops.cast(w, gy.dtype)
-        return gy * w, gy * (1 - w)
+        wa = ops.cast(~(a < b) * 1.0 - (a == b) * 0.5, gy.dtype)
+        wb = ops.cast(~(a > b) * 1.0 - (a == b) * 0.5, gy.dtype)
+        return gy * wa, gy * wb
 
 
 class Minimum(Function):
@@ -240,9 +248,9 @@ class Minimum(Function):
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
         # The mirror image of Maximum: a's share where it is the smaller one.
-        w = (a < b) + (a == b) * 0.5
-        w = ops.cast(w, gy.dtype)
-        return gy * w, gy * (1 - w)
+        wa = ops.cast(~(a > b) * 1.0 - (a == b) * 0.5, gy.dtype)
+        wb = ops.cast(~(a < b) * 1.0 - (a == b) * 0.5, gy.dtype)
+        return gy * wa, gy * wb
 
 
 def maximum(a, b) -> Tensor:

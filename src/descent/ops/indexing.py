@@ -16,7 +16,7 @@ from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
-from .shape import broadcast_to, permute
+from .shape import broadcast_to, permute, reshape
 
 
 def _convert_index(index, xp, shape):
@@ -290,6 +290,9 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
     axis = int(dim) % max(x.ndim, 1)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
+    if x.ndim == 0:  # a 0-d input (dim 0 or -1): gather from it as from a 1-element vector
+        index = index if isinstance(index, Tensor) else Tensor._from_data(np.asarray(index))
+        return reshape(take_along_axis(reshape(x, 1), reshape(index, -1), 0), tuple(shape))
     # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a
     # recorded slice) and the NumPy-style take_along_axis does the rest.
     if len(shape) == x.ndim and any(

@@ -18,8 +18,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import apply_binary, as_tensor, is_scalar
-from .arithmetic import add, mul, sub
+from ._common import apply_binary, as_tensor, check_broadcast, is_scalar
+from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
 from .elementwise import cast
 
 _LN2 = math.log(2.0)
@@ -33,6 +33,13 @@ def _floating(x) -> Tensor:
     if x._data.dtype.kind != "f":
         x = cast(x, get_default_dtype())
     return x
+
+
+def _rsqrt(t, ops):
+    """t ** -0.5 with PyTorch's rsqrt at -inf (nan; the power gives 0 there): a power, which
+    arrays and Tensors share (sqrt is not in `ops`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ops.where(t == -math.inf, math.nan, t**-0.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,8 +57,7 @@ class Asin(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        # (1 - x^2) ** -0.5: a power, which arrays and Tensors share (sqrt is not in `ops`).
-        return gy * (1 - x * x) ** -0.5
+        return gy * _rsqrt(1 - x * x, ops)
 
 
 class Acos(Function):
@@ -64,7 +70,7 @@ class Acos(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return -gy * (1 - x * x) ** -0.5
+        return -gy * _rsqrt(1 - x * x, ops)
 
 
 class Atan(Function):
@@ -129,7 +135,7 @@ class Acosh(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return gy * (x * x - 1) ** -0.5
+        return gy * _rsqrt(x * x - 1, ops)
 
 
 class Atanh(Function):
@@ -230,8 +236,9 @@ class Round(Function):
         return getattr(xp, self.mode)(x)
 
     def backward(self, gy, ops):
-        # gy * 0, not None: nan/inf in gy stay visible, as Sign's gradient does.
-        return gy * 0
+        # Zeros, not None (the input stays connected) and not gy * 0: PyTorch's zeros_like(grad)
+        # also where gy is inf or nan.
+        return ops.where(True, 0, gy)
 
 
 def _rounding(mode, doc):
@@ -280,8 +287,12 @@ class Atan2(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        g = gy / (a * a + b * b)
-        return g * b, -g * a
+        # PyTorch's form: (gy * b) / (a^2 + b^2), with 1 / 0 taken as 0 (the origin, or a^2 + b^2
+        # underflowing) rather than inf.
+        d = a * a + b * b
+        with np.errstate(divide="ignore"):
+            r = ops.where(d == 0, 0, 1 / ops.where(d == 0, 1, d))
+        return gy * b * r, gy * -a * r
 
 
 class Hypot(Function):
@@ -312,8 +323,9 @@ class Copysign(Function):
         a, _ = self.inputs(ops)
         y = self.output(ops)
         zero = a == 0
-        # y / a is the sign flip (+-1); the zeros of a are divided by 1 and then masked.
-        return ops.where(zero, 0, gy * y / ops.where(zero, 1, a)), gy * 0
+        # y / a is the sign flip (+-1); the zeros of a are divided by 1 and then masked. b gets
+        # zeros (PyTorch's zeros_like, also where gy is inf or nan).
+        return ops.where(zero, 0, gy * y / ops.where(zero, 1, a)), ops.where(True, 0, gy)
 
 
 class LogAddExp(Function):
@@ -361,16 +373,19 @@ class Fmod(Function):
     """fmod(a, b) = a - trunc(a / b) b (the sign of a): d/da = 1, d/db = -trunc(a / b)."""
 
     save_inputs = True
-    save_output = True
 
     def forward(self, a, b):
-        return backend.get_array_module(a).fmod(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):  # fmod(x, 0) is nan
+            return backend.get_array_module(a).fmod(a, b)
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        # The quotient n = (a - fmod(a, b)) / b is a whole number up to rounding: rounded with
-        # floor(t + 1/2) (`//` works on arrays and Tensors, and records nothing: n is constant).
-        n = ((a - self.output(ops)) / b + 0.5) // 1
+        if self.parents[1] is None:
+            return gy, None
+        # PyTorch's -gy * trunc(a / b), the quotient a constant (no gradient flows through it).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = a / b
+            n = trunc(q).detach() if ops.is_graph else backend.get_array_module(q).trunc(q)
         return gy, -gy * n
 
 
@@ -433,8 +448,15 @@ def xlogy(input, other) -> Tensor:
 
 
 def fmod(input, other) -> Tensor:
-    """The C remainder a - trunc(a / b) b, with the sign of the dividend (unlike remainder)."""
-    return _binary_float(Fmod, input, other)
+    """The C remainder a - trunc(a / b) b, with the sign of the dividend (unlike remainder);
+    integers stay integers (a zero integer divisor raises, as in PyTorch)."""
+    a, b = _promoted_operands(input, other)
+    if a._data.dtype.kind == "f":
+        return apply_binary(Fmod, a, b)
+    _check_integer_divisor("fmod", a, b)
+    if a._data.shape != b._data.shape:
+        check_broadcast(Fmod, a, b)
+    return Tensor._wrap(backend.get_array_module(a._data).fmod(a._data, b._data))
 
 
 def lerp(input, end, weight) -> Tensor:

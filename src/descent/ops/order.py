@@ -17,6 +17,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg
+from .elementwise import clone
 from .indexing import take_along_axis
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
@@ -37,7 +38,7 @@ def _select(x: Tensor, idx, d: int, keepdim: bool, result):
 
 def _zero_d(x: Tensor, dim, name, result):
     _dim(x, dim, name)
-    return result(x * 1, Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
+    return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
 
 
 def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
@@ -71,6 +72,8 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
                 return x.sum() * float("nan")
         flat = reshape(x, -1)
         m = median(flat, 0).values.detach()
+        if x._data.dtype.kind != "f":  # no gradient to share; the dtype stays (PyTorch's)
+            return m
         # The gradient of the median of all elements is shared evenly by every element equal
         # to it (PyTorch's deterministic subgradient): m + sum((x - m) * tie) / count has the
         # value m exactly and that gradient.

@@ -7,16 +7,19 @@ Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's ali
 
 from __future__ import annotations
 
+import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
-from .elementwise import cast, maximum, minimum, sign, sqrt, where
+from .elementwise import cast, clone, maximum, minimum, sign, where
 from .indexing import take_along_axis
 from .shape import permute, reshape, squeeze
 
@@ -138,9 +141,11 @@ def _prod_of_others(x: Tensor, axis) -> Tensor:
 
 
 class Max(Function):
-    """d max(x) = 1 at the maximum; ties share the gradient equally (as torch.amax)."""
+    """d max(x) = 1 at the maximum; ties share the gradient equally (as torch.amax). With
+    `evenly` (max(x)/min(x) of all elements, PyTorch's evenly_distribute_backward) a nan
+    maximum's gradient is shared by the nans, and nothing else gets a nan."""
 
-    __slots__ = ("axis", "keepdims", "is_min")
+    __slots__ = ("axis", "keepdims", "is_min", "evenly")
     save_inputs = True
     save_output = True
 
@@ -157,9 +162,12 @@ class Max(Function):
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         # Compare the input with the broadcast maximum: every tie is a winner, and the gradient is
         # shared equally among them (torch.amax's rule), so it still sums to gy.
+        g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        if self.evenly:
+            won = (x == y) | ((x != x) & (y != y))
+            return ops.where(won, g / ops.cast(won, gy.dtype).sum(), 0)
         mask = ops.cast(x == y, gy.dtype)
         count = mask.sum(axis=self.axis, keepdims=True)
-        g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
         return g * mask / count
 
 
@@ -282,6 +290,10 @@ class CumSum(Function):
     __slots__ = ("axis",)
 
     def forward(self, x):
+        # Accumulated in float64 for the narrower floats and rounded once, as PyTorch's CPU
+        # scan (its acc_type).
+        if x.dtype.kind == "f" and x.dtype.itemsize < 8:
+            return backend.get_array_module(x).cumsum(x, self.axis, np.float64).astype(x.dtype)
         return backend.get_array_module(x).cumsum(x, axis=self.axis)
 
     def backward(self, gy, ops):
@@ -326,14 +338,14 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     _check_nonempty("amax", x, axis)
-    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False, evenly=False)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     _check_nonempty("amin", x, axis)
-    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True, evenly=False)
 
 
 def _check_nonempty(name, x, axis):
@@ -384,7 +396,11 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
         other = axis if isinstance(axis, Tensor) else dim
         return minimum(x, other) if is_min else maximum(x, other)
     a = axis_arg(axis, dim)
-    if a is None or isinstance(a, (tuple, list)):
+    if a is None:  # max(x): one value; a nan maximum's gradient goes to the nans (PyTorch)
+        x, axes, keep = _prep(x, None, keepdims, None, keepdim)
+        _check_nonempty("min" if is_min else "max", x, axes)
+        return Max.apply(x, axis=axes, keepdims=keep, is_min=is_min, evenly=True)
+    if isinstance(a, (tuple, list)):
         reduce_values = amin if is_min else amax
         return reduce_values(x, a, keepdims, keepdim=keepdim)
     x = as_tensor(x)
@@ -396,7 +412,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
                 f"{name}: dimension out of range (expected to be in range of [-1, 0], but got {a})"
             )
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), dtype=np.int64))
-        return (MinResult if is_min else MaxResult)(x * 1, zero)
+        return (MinResult if is_min else MaxResult)(clone(x), zero)
     if not -x.ndim <= int(a) < x.ndim:
         raise IndexError(
             f"{name}: dimension out of range (expected to be in range of [{-x.ndim}, "
@@ -443,44 +459,86 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
 
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Indices (int64) of the maxima; over the flattened tensor when axis is None."""
-    return _arg(x, axis, keepdims, dim, keepdim, "argmax")
+    return _arg(_no_bool(x, "argmax"), axis, keepdims, dim, keepdim, "argmax")
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    return _arg(x, axis, keepdims, dim, keepdim, "argmin")
+    return _arg(_no_bool(x, "argmin"), axis, keepdims, dim, keepdim, "argmin")
+
+
+def _no_bool(x, name: str) -> Tensor:
+    """PyTorch's argmax/argmin refuse bool input (max(x, dim) accepts it)."""
+    x = as_tensor(x)
+    if x._data.dtype.kind == "b":
+        raise DescentError(
+            f"{name}(): bool input (shape {tuple(x.shape)}) is not supported, as in PyTorch; "
+            f"convert with .int() first, or use max/min(x, dim).indices"
+        )
+    return x
 
 
 def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    _check_floating_var(x)
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    n = _reduced_size(x.shape, axes)
+    dof = builtins.max(n - correction, 0)
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=False)
+
+
+def _check_floating_var(x) -> None:
     if x._data.dtype.kind != "f":
         raise TypeError(
             f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
         )
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
-    # Composite (two passes, mean then squared deviations): more accurate than E[x^2] - E[x]^2,
-    # and its gradient comes from the primitives.
-    n = _reduced_size(x.shape, axes)
-    mu = Mean.apply(x, axis=axes, keepdims=True)
-    d = x - mu
-    ss = Sum.apply(d * d, axis=axes, keepdims=keepdims)
-    if n - correction > 0:
-        return ss * (1.0 / (n - correction))
-    # No degrees of freedom left (e.g. one element with correction=1): 0/0 = nan, as PyTorch.
-    with np.errstate(invalid="ignore"):
-        return ss * float("inf")
+
+
+class Var(Function):
+    """sum((x - mean)^2) / dof: d/dx = 2 (x - mean) / dof, PyTorch's var_backward (the mean's
+    own dependence on x cancels out, so it is not differentiated: an inf or nan in one element
+    does not spread to the others of its row). With `root`, the standard deviation s = sqrt of
+    that: d/dx = (x - mean) / (dof s), 0 where s = 0 (PyTorch's std_backward)."""
+
+    __slots__ = ("axis", "keepdims", "dof", "root")
+    save_inputs = True
+    save_output = True  # the root's backward reads s
+
+    def forward(self, x):
+        # Two passes (mean, then squared deviations), accumulated in float64 for the narrower
+        # floats and rounded once, as PyTorch's CPU var (Welford in its acc_type): no overflow
+        # of float32 squares. dof = 0 (e.g. one element, correction=1): 0 / 0 = nan, s / 0 inf.
+        xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
+        d = xa - xa.mean(axis=self.axis, keepdims=True)
+        ss = (d * d).sum(axis=self.axis, keepdims=self.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = ss / self.dof
+            return (v**0.5 if self.root else v).astype(x.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if self.root:  # through the square root first: gy / (2 s), 0 where s = 0
+            s = self.output(ops)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = ops.where(s == 0, 0, gy / (ops.where(s == 0, 1, s) * 2))
+        g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+        scale = 2.0 / self.dof if self.dof else math.inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
 
 
 def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
-    """Standard deviation: sqrt(var(x, axis, correction)); gradient 0 where it is 0."""
-    v = var(x, axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased)
-    # sqrt's derivative is infinite at 0 (constant data): PyTorch's std gives gradient 0 there,
-    # and so does taking the root of 1 in those places and selecting the constant 0.
-    zero = v == 0
-    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
+    """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
+    is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    _check_floating_var(x)
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    dof = builtins.max(_reduced_size(x.shape, axes) - correction, 0)
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
@@ -493,9 +551,18 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
-def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, or any p>0."""
+def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:
+    """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, 0 (the
+    count of nonzeros) or any p > 0; `p=` is PyTorch's name for `ord`. Floating tensors only,
+    as in PyTorch."""
+    if p is not None:
+        ord = p
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind != "f":
+        raise DescentError(
+            f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
+            f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
+        )
     # The 2-norm has its own op (a safe gradient at 0); other orders are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)

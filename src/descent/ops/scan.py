@@ -17,7 +17,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, normalize_axis
-from .elementwise import cast
+from .elementwise import cast, clone
 from .indexing import take_along_axis
 from .shape import reshape
 
@@ -37,6 +37,12 @@ def _upper(xp, n):
     return xp.triu(xp.ones((n, n), dtype=bool))
 
 
+def _acc(dtype):
+    """The accumulation dtype of a scan (PyTorch's CPU acc_type): float64 for the narrower
+    floats (the result is cast back), the dtype itself otherwise."""
+    return np.float64 if dtype.kind == "f" and dtype.itemsize < 8 else None
+
+
 # ---------------------------------------------------------------------------------------------
 # cumprod
 
@@ -53,7 +59,10 @@ class CumProd(Function):
     save_output = True
 
     def forward(self, x):
-        return backend.get_array_module(x).cumprod(x, axis=self.axis)
+        # Accumulated in float64 and rounded once, as PyTorch's CPU scan (its acc_type): a
+        # product that passes through a float32 overflow or underflow comes back.
+        y = backend.get_array_module(x).cumprod(x, axis=self.axis, dtype=_acc(x.dtype))
+        return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -71,10 +80,20 @@ class CumProd(Function):
         rows = ops.where(eye, 1, ops.expand_dims(xs, -2))  # (..., n_i, n_k)
         if ops.is_graph:
             others = cumprod(rows, -1)
-        else:
-            others = xp.cumprod(rows, axis=-1)
+        else:  # in float64 for the narrower floats, as the forward (no float32 overflow)
+            others = xp.cumprod(rows, axis=-1, dtype=_acc(rows.dtype)).astype(rows.dtype)
         w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
-        return ops.swapaxes(w.sum(axis=-1), ax, -1)
+        exact = ops.swapaxes(w.sum(axis=-1), ax, -1)
+        if ops.is_graph:  # differentiable again: the exact products (PyTorch's O(n^2) too)
+            return exact
+        # PyTorch's first-order split (cumprod_backward): before the first zero of a slice the
+        # division formula, exact products at the first zero, exactly 0 after it (no 0 * inf).
+        zero = xd == 0
+        nz = xp.cumsum(zero, axis=ax)
+        before = nz == 0
+        wb = ops.where(before, gy * self.output(ops), 0)
+        g_before = ops.flip(ops.cumsum(ops.flip(wb, ax), ax), ax) / ops.where(before, x, 1)
+        return ops.where(before, g_before, ops.where(zero & (nz == 1), exact, 0))
 
 
 def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
@@ -119,12 +138,12 @@ def _cum_extreme(x, dim, is_min, result, name):
     if x.ndim == 0:
         normalize_axis(dim, 0)
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
-        return result(x * 1 if x._data.dtype.kind == "f" else x, zero)
+        return result(clone(x), zero)
     ax = _scan_axis(x, dim, name)
     xp = backend.get_array_module(x._data)
     a = x._data if x._data.dtype != np.bool_ else x._data.astype(np.int8)
     if x.shape[ax] == 0:
-        return result(x * 1, Tensor._wrap(xp.zeros(x.shape, np.int64)))
+        return result(clone(x), Tensor._wrap(xp.zeros(x.shape, np.int64)))
     idx = Tensor._wrap(_running_index(a, ax, is_min, xp))
     # The values are a gather: the gradient flows to the element each output copies.
     return result(take_along_axis(x, idx, ax), idx)
@@ -150,7 +169,7 @@ class LogCumSumExp(Function):
     For j >= i, y_j >= x_i, so every weight e^(x_i - y_j) lies in (0, 1]: computed directly over
     the (i, j) pairs of the axis (O(n^2) along it), nothing overflows, with any range of x."""
 
-    __slots__ = ("axis",)
+    __slots__ = ("axis", "drop_nan")
     save_inputs = True
     save_output = True
 
@@ -164,6 +183,10 @@ class LogCumSumExp(Function):
         (x,) = self.inputs(ops)
         y = self.output(ops)
         ax = self.axis
+        # PyTorch's backward (in log space, split by the sign of gy) drops a nan in gy: so
+        # does this (but for a 0-d input, whose gradient PyTorch passes through).
+        if self.drop_nan:
+            gy = ops.where(gy != gy, 0, gy)
         xs, ys, gs = (ops.swapaxes(t, ax, -1) for t in (x, y, gy))  # (..., n)
         xp = backend.get_array_module(x._data if ops.is_graph else x)
         n = x.shape[ax]
@@ -181,5 +204,5 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
         x = cast(x, np.float32)
     if x.ndim == 0:
         normalize_axis(0 if dim is None else dim, 0)
-        return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0), ())
-    return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"))
+        return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0, drop_nan=False), ())
+    return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"), drop_nan=True)

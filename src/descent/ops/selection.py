@@ -19,10 +19,11 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor
-from .elementwise import where
+from .elementwise import clone, where
 from .indexing import index_add, scatter_add, take_along_axis
 from .shape import broadcast_to, reshape
 
@@ -66,7 +67,7 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> So
     x = as_tensor(x)
     if x.ndim == 0:
         _dim(x, dim, "sort")
-        return SortResult(x * 1, Tensor._wrap(backend.get_array_module(x._data).zeros((),
+        return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
                                                                                    np.int64)))
     d = _dim(x, dim, "sort")
     idx = Tensor._wrap(_order(x, d, descending))
@@ -82,6 +83,11 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
     """The k largest (or smallest) values along `dim` and their indices (torch.topk)."""
     del sorted  # always sorted, which PyTorch allows for sorted=False too
     x = as_tensor(x)
+    if x._data.dtype.kind == "b":
+        raise DescentError(
+            f"topk: bool tensors (shape {tuple(x.shape)}) are not supported, as in PyTorch; "
+            "convert with .int() first"
+        )
     d = _dim(x, dim, "topk")
     n = x.shape[d] if x.ndim else 1
     if not 0 <= int(k) <= n:

@@ -8,7 +8,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DimensionError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, normalize_axis, shape_arg
+from ._common import as_tensor, check_devices, normalize_axis, promote_types, shape_arg
 
 
 # Shape ops move no arithmetic: each backward is the inverse movement of the gradient
@@ -48,11 +48,17 @@ view = reshape
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one (PyTorch's semantics)."""
     x = as_tensor(x)
+    # Negative dims count from the end, as PyTorch (IndexError out of range); -1 lets NumPy
+    # infer the merged size.
+    s = normalize_axis(start_dim, x.ndim)[0]
+    e = normalize_axis(end_dim, x.ndim)[0]
     if x.ndim == 0:
         return reshape(x, 1)
-    # Negative dims count from the end, as PyTorch; -1 lets NumPy infer the merged size.
-    s = start_dim % x.ndim
-    e = end_dim % x.ndim
+    if s > e:
+        raise DescentError(
+            f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for shape "
+            f"{tuple(x.shape)}"
+        )
     shape = x.shape[:s] + (-1,) + x.shape[e + 1 :]
     return reshape(x, shape)
 
@@ -81,7 +87,7 @@ def transpose(x, *axes) -> Tensor:
     elif len(axes) == 2 and x.ndim != 2:
         return swapaxes(x, axes[0], axes[1])
     elif len(axes) == 2 and x.ndim == 2:
-        a, b = (int(v) % 2 for v in axes)
+        a, b = normalize_axis(axes, 2)
         if a == b:
             return x
         axes = (1, 0)
@@ -107,8 +113,9 @@ def permute(x, *axes) -> Tensor:
 def swapaxes(x, a: int, b: int) -> Tensor:
     x = as_tensor(x)
     axes = list(range(x.ndim))
-    a, b = a % x.ndim, b % x.ndim
-    if a == b:
+    # In range or an IndexError (PyTorch's); a 0-d tensor takes dims 0 and -1 (a no-op).
+    a, b = normalize_axis(a, x.ndim)[0], normalize_axis(b, x.ndim)[0]
+    if a == b or x.ndim == 0:
         return x
     axes[a], axes[b] = axes[b], axes[a]
     return Transpose.apply(x, axes=tuple(axes))
@@ -161,6 +168,8 @@ def squeeze(x, axis=None) -> Tensor:
         shape = tuple(n for n in x.shape if n != 1)
     else:
         axes = normalize_axis(axis, x.ndim)
+        if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing to squeeze
+            return reshape(x, ())
         # squeeze is a reshape: the gradient only needs the old shape back.
         axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: non-1 dims are left alone
         shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
@@ -219,8 +228,11 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
         if t.ndim != nd or any(t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis):
             shapes = [tuple(u.shape) for u in tensors]
             raise DescentError(f"cat: shapes {shapes} must match except along axis {axis}")
-    # Mixed dtypes promote as NumPy would, by casting (recorded) before the join.
-    dt = np.result_type(*(t._data.dtype for t in tensors))
+    # Mixed dtypes promote as torch.cat does (torch.promote_types: float32 with int64 is
+    # float32, not NumPy's float64), by casting (recorded) before the join.
+    dt = tensors[0]._data.dtype
+    for t in tensors[1:]:
+        dt = promote_types(dt, t._data.dtype)
     tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
 
@@ -251,7 +263,12 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
-        sizes = [s] * (n // s) + ([n % s] if n % s else [])
+        if s <= 0 and (n or s < 0):
+            raise DescentError(
+                f"split: split_size must be positive (0 only for a dimension of size 0), got "
+                f"{s} for dimension {axis} of size {n}"
+            )
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if n else [0]
     else:
         sizes = list(split_size_or_sections)
         if builtins_sum(sizes) != n:
@@ -278,7 +295,11 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if chunks <= 0:
+        raise DescentError(f"chunk: expects `chunks` to be greater than 0, got {chunks}")
     n = x.shape[normalize_axis(axis, x.ndim)[0]]
+    if n == 0:  # PyTorch: `chunks` empty pieces
+        return split(x, 0, axis) * chunks
     # ceil(n / chunks) with integers: PyTorch's chunk size (the last piece may be smaller).
     size = -(-n // chunks)
     return split(x, size, axis)
@@ -437,13 +458,23 @@ class Tri(Function):
 def tril(x, k: int = 0, *, diagonal=None) -> Tensor:
     if diagonal is not None:
         k = diagonal
-    return Tri.apply(as_tensor(x), k=k, upper=False)
+    return Tri.apply(_matrices(x, "tril"), k=k, upper=False)
 
 
 def triu(x, k: int = 0, *, diagonal=None) -> Tensor:
     if diagonal is not None:
         k = diagonal
-    return Tri.apply(as_tensor(x), k=k, upper=True)
+    return Tri.apply(_matrices(x, "triu"), k=k, upper=True)
+
+
+def _matrices(x, name: str) -> Tensor:
+    x = as_tensor(x)
+    if x.ndim < 2:  # NumPy would treat a vector as a row; PyTorch refuses
+        raise DescentError(
+            f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)} "
+            "(as PyTorch); unsqueeze it or use diag_embed/outer to build a matrix first"
+        )
+    return x
 
 
 class ToDevice(Function):

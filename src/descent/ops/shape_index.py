@@ -48,6 +48,8 @@ def movedim(x, source, destination) -> Tensor:
     dst = [_axis(x, d, "movedim") for d in dst]
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise ValueError(f"movedim: repeated dims in {source} or {destination}")
+    if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing moves
+        return x
     order = [None] * x.ndim
     for s, d in zip(src, dst):
         order[d] = s

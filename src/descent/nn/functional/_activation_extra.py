@@ -11,6 +11,8 @@ slope of the middle piece only strictly inside it (PyTorch's `hardtanh_backward`
 
 from __future__ import annotations
 
+from ... import backend
+from ...errors import DescentError
 from ...ops import activation as _act
 from ...ops import reduce as _red
 from ...ops import shape as _shape
@@ -42,10 +44,20 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _clip_strict(x: Tensor, lo: float, hi: float) -> Tensor:
+def _clip_strict(x: Tensor, lo: float, hi: float, name: str = "hardtanh") -> Tensor:
     """clamp(x, lo, hi) whose gradient is 1 only strictly inside (lo, hi), as PyTorch's
-    hardtanh (descent's clamp passes the gradient at the bounds too)."""
-    inside = (x > lo) & (x < hi)
+    hardtanh (descent's clamp passes the gradient at the bounds too; a nan passes it too).
+    An integer tensor stays integer (the bounds truncated, as PyTorch's); bool raises."""
+    kind = x._data.dtype.kind
+    if kind == "b":
+        raise DescentError(
+            f"{name}: bool inputs are not supported (shape {tuple(x.shape)}), as in PyTorch; "
+            "convert with .int() or .float() first"
+        )
+    if kind in "iu":
+        xp = backend.get_array_module(x._data)
+        return Tensor._wrap(xp.clip(x._data, int(lo), int(hi)).astype(x._data.dtype))
+    inside = ~((x <= lo) | (x >= hi))
     # The clamped value is a constant where it is used: outside and at the bounds.
     return where(inside, x, clamp(x, lo, hi).detach())
 
@@ -60,7 +72,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
 
 def relu6(input, inplace: bool = False) -> Tensor:
     """hardtanh(x, 0, 6): derivative 0 at x = 0 and at x = 6 (PyTorch)."""
-    return _clip_strict(as_tensor(input), 0.0, 6.0)
+    return _clip_strict(as_tensor(input), 0.0, 6.0, "relu6")
 
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
@@ -78,7 +90,8 @@ def hardswish(input, inplace: bool = False) -> Tensor:
     # cannot put inf * 0 = nan into the gradient of the branch `where` did not choose.
     xc = _clip_strict(x, -3.0, 3.0)
     mid = xc * (xc + 3.0) / 6.0
-    return where(x <= -3.0, x * 0.0, where(x >= 3.0, x, mid))
+    # Below -3 the value is x * 0 (nan at -inf, as PyTorch's) with derivative exactly 0.
+    return where(x <= -3.0, (x * 0.0).detach(), where(x >= 3.0, x, mid))
 
 
 def selu(input, inplace: bool = False) -> Tensor:
