@@ -390,3 +390,39 @@ def test_scheduler_inside_the_step_is_replayed_and_python_changes_fall_back():
             assert f.stats["replays"] >= 3 and not messages, (f.stats, messages)
         else:
             assert len(messages) == 1 and "Python attributes" in messages[0], messages
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(momentum=0.9, nesterov=True),
+        dict(momentum=0.8, dampening=0.1, weight_decay=1e-2),
+        dict(momentum=0.0, weight_decay=1.0, maximize=True),
+        dict(momentum=1.0, nesterov=True, weight_decay=0.5),
+    ],
+)
+def test_sgd_update_fused_per_group_is_bitwise(options):
+    pytest.importorskip("numba")
+
+    def make():
+        m = MLP([12, 16, 4])
+        return m, descent.optim.SGD(m.parameters(), lr=0.05, **options)
+
+    batches = _batches((8, 12), 4)
+    eager = _train(make, _ce, batches, False)
+    compiled = _train(make, _ce, batches, True)
+    _assert_same(eager, compiled)
+    (program,) = compiled[3].programs()
+    steps = [ins for ins, _, _ in program.steps if getattr(ins, "kind", "") == "step"]
+    assert steps and all(ins.fused for ins in steps)
+
+
+def test_gpt_with_muon_equals_eager():
+    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+    def make():
+        m = GPT(cfg)
+        return m, m.configure_optimizers(0.0, 3e-3, (0.9, 0.99), optimizer="muon")
+
+    batches = _batches((4, 16), 40, x_int=40)
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0) for c in (False, True)))

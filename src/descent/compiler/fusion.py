@@ -185,3 +185,70 @@ def run(chain: FusedChain, env, pool) -> None:
         chain.kernel = kernel(chain)
     chain.kernel(*arrays, *scalars, out.reshape(-1))
     env[chain.out] = out
+
+
+# -- the optimizer update, fused per parameter group --------------------------------------------
+# Adam and AdamW already run one numba kernel per group (`descent.kernels.cpu.adam_update`).
+# SGD's rule is a handful of NumPy calls over the group's flat buffers; on replay it runs as one
+# kernel instead: the same float32 operations in the same order (each Python scalar rounded to
+# the buffer's dtype first, as NumPy does under NEP 50), so the parameters are bitwise eager's.
+
+_SGD_KERNELS: dict = {}
+
+
+def _sgd_kernel(parallel: bool):
+    k = _SGD_KERNELS.get(parallel)
+    if k is None:
+        import numba  # noqa: PLC0415
+
+        def sgd(p, g, buf, maximize, wd, wd_one, has_wd, mu, first, damp_alpha, damp_one,
+                has_mu, nesterov, mu_one, alpha, alpha_one):  # fmt: skip
+            for i in numba.prange(p.size):
+                gi = g[i]
+                pi = p[i]
+                if maximize:
+                    gi = -gi
+                if has_wd:  # _add_scaled(g, wd, p)
+                    gi = gi + (pi if wd_one else pi * wd)
+                if has_mu:
+                    if first:
+                        b = gi
+                    else:  # buf *= mu; _add_scaled(buf, 1 - dampening, g)
+                        b = buf[i] * mu
+                        b = b + (gi if damp_one else gi * damp_alpha)
+                    buf[i] = b
+                    if nesterov:  # _add_scaled(g, mu, buf)
+                        gi = gi + (b if mu_one else b * mu)
+                    else:
+                        gi = b
+                p[i] = pi + (gi if alpha_one else gi * alpha)  # _add_scaled(p, -lr, g)
+
+        k = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(sgd)
+        _SGD_KERNELS[parallel] = k
+    return k
+
+
+def sgd_update(group, a, step) -> None:
+    """SGD's `_update(group, a, step)` in one pass (see above); float32/float64 NumPy only."""
+    p, g = a.param, a.grad
+    dt = p.dtype.type
+    mu = group["momentum"]
+    buf = a.state["momentum_buffer"] if mu != 0 else p  # unused when mu == 0
+    wd, damp_alpha, alpha = group["weight_decay"], 1 - group["dampening"], -group["lr"]
+    kernel = _sgd_kernel(p.size >= PARALLEL_MIN)
+    kernel(p, g, buf, bool(group["maximize"]), dt(wd), wd == 1, wd != 0, dt(mu), step == 1,
+           dt(damp_alpha), damp_alpha == 1, mu != 0, bool(group["nesterov"]), mu == 1,
+           dt(alpha), alpha == 1)  # fmt: skip
+
+
+def fused_update(opt):
+    """The fused `_update` for this optimizer's class, or None (then its own rule runs)."""
+    from ..optim.sgd import SGD  # noqa: PLC0415 - optim sits above the engine
+
+    if not _HAVE_NUMBA or type(opt) is not SGD:
+        return None
+    for group in opt.param_groups:
+        for q in group["params"]:
+            if type(q._data) is not np.ndarray or q._data.dtype not in (np.float32, np.float64):
+                return None
+    return sgd_update

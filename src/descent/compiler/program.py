@@ -282,6 +282,20 @@ class Program:
             env[gs] = leaf.grad._data
 
     def _call(self, ins: Call, env) -> None:
+        if ins.kind == "step" and ins.fused is not False:
+            opt = getattr(ins.fn, "__self__", None)
+            if ins.fused is None:
+                ins.fused = fusion.fused_update(opt) if self.fuse else None
+                ins.fused = ins.fused or False
+            if ins.fused:
+                # The optimizer's own step() with its rule replaced by one kernel for the
+                # duration of the call (an instance attribute shadows the method).
+                opt._update = ins.fused
+                try:
+                    ins.fn(*ins.args, **ins.kwargs)
+                finally:
+                    del opt._update
+                return
         out = ins.fn(*ins.args, **ins.kwargs)
         if ins.out is not None:
             env[ins.out] = out._data if hasattr(out, "_data") else out

@@ -87,6 +87,7 @@ class Call:
     args: tuple
     kwargs: dict
     out: int | None = None  # slot of the returned Tensor's array, if any
+    fused: Any = None  # an optimizer step's fused update rule (decided at the first replay)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class Recorder:
         self.watch = watch  # objects to intercept: optimizers, clip functions
         self.in_pass = 0  # inside a backward pass: forward-hook events belong to a backward
         self.in_dropout = False
+        self.in_call = 0  # inside a recorded call: its ops and passes are the call's own
         self.stray_draws = 0
         self.reason: str | None = None
         self.pending: Backward | None = None  # a pass whose stored gradients are not mapped yet
@@ -258,8 +260,8 @@ class Recorder:
 
     # -- hooks -------------------------------------------------------------------------------
     def on_forward(self, op, inputs, out) -> None:
-        if self.in_pass or self.reason:
-            return  # an op run by a backward (create_graph is refused at the pass)
+        if self.in_pass or self.in_call or self.reason:
+            return  # an op run by a backward, or inside a recorded call (which replay reruns)
         self._flush_pass()
         ins = tuple(self.slot_of(t._data, t) for t in inputs)
         binds = []
@@ -282,7 +284,7 @@ class Recorder:
         self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
 
     def on_backward(self, node, gy, gxs) -> None:
-        if self.reason:
+        if self.reason or self.in_call:
             return
         if node.hooks is not None or node.retained is not None:
             self.fail("a tensor hook or retain_grad() inside the function")
@@ -290,8 +292,8 @@ class Recorder:
         self.pass_nodes.append((node, got))
 
     def on_pass(self, event, a, b, c) -> None:
-        if self.reason:
-            return
+        if self.reason or self.in_call:
+            return  # a pass inside a recorded call (an optimizer's closure) reruns with it
         if event == "begin":
             if c["create_graph"] or c["capture"] or not c["accumulate"]:
                 self.fail("a create_graph=True or autograd.grad() backward pass")
@@ -338,7 +340,7 @@ class Recorder:
         """`fn` that records a Call instruction when called (the real fn runs)."""
 
         def recorded(*args, **kwargs):
-            if self.reason or self.in_pass:
+            if self.reason or self.in_pass or self.in_call:
                 return fn(*args, **kwargs)
             self._flush_pass()
             # An iterator argument (model.parameters()) is used up by this call: keep a list,
@@ -346,16 +348,22 @@ class Recorder:
             args = tuple(list(a) if hasattr(a, "__next__") else a for a in args)
             if kind == "dropout_mask":
                 self.in_dropout = True
+                self.in_call += 1
                 try:
                     out = fn(*args, **kwargs)
                 finally:
                     self.in_dropout = False
+                    self.in_call -= 1
                 self.rec.program.append(
                     Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out))
                 )
                 return out
             self._check_python_state()
-            out = fn(*args, **kwargs)
+            self.in_call += 1
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                self.in_call -= 1
             if self.snapshot is not None:
                 self.last_state = self.snapshot()  # the call's own changes are replayed
             slot = None
