@@ -7,6 +7,8 @@ checked here without a GPU; tests/test_gpu.py repeats the key cases on CuPy.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -51,8 +53,10 @@ def test_autocast_dtypes_per_op():
 def test_autocast_other_device_and_disabled_regions_do_nothing():
     lin = nn.Linear(3, 2)
     x = ds.randn(2, 3)
-    with autocast("cuda", dtype=ds.float16):  # CPU tensors: a CUDA region leaves them alone
-        assert lin(x).dtype == F32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # without a GPU: "region disabled"
+        with autocast("cuda", dtype=ds.float16):  # CPU tensors: a CUDA region leaves them alone
+            assert lin(x).dtype == F32
     with autocast("cpu"):
         with autocast("cpu", enabled=False):
             assert lin(x).dtype == F32
@@ -89,15 +93,32 @@ def test_autocast_gradients_match_float32():
         np.testing.assert_allclose(a, b, rtol=3e-2, atol=3e-3 * np.abs(b).max())
 
 
-def test_bfloat16_is_gpu_only():
+@pytest.mark.parametrize("ml_dtypes_installed", [False, True])
+def test_bfloat16_is_gpu_only(monkeypatch, ml_dtypes_installed):
+    # The answers must not depend on whether ml_dtypes is installed (they did: autocast('cuda',
+    # bfloat16) raised without it and was silently accepted with it on a CPU-only machine).
+    bf = np.dtype([("bf16_stand_in", np.uint16)]) if ml_dtypes_installed else None
+    monkeypatch.setattr(ds.backend, "bfloat16_dtype", lambda: bf)
     with pytest.raises(RuntimeError, match="bfloat16 is GPU-only"):
-        autocast("cpu", dtype="bfloat16")
-    with pytest.raises(RuntimeError, match="bfloat16"):
-        if ds.backend.bfloat16_dtype() is not None and ds.cuda.is_available():
-            raise RuntimeError("bfloat16 available here")  # nothing to check on such a machine
-        autocast("cuda", dtype=ds.bfloat16)
+        autocast("cpu", dtype="bfloat16")  # PyTorch computes bf16 on the CPU; NumPy cannot
+    if ds.cuda.is_available():
+        if ml_dtypes_installed:
+            assert autocast("cuda", dtype=ds.bfloat16).fast_dtype == bf
+        else:
+            with pytest.raises(RuntimeError, match="ml_dtypes"):
+                autocast("cuda", dtype=ds.bfloat16)
+    else:
+        # No GPU: PyTorch's behaviour for autocast('cuda') without CUDA, whatever the dtype: a
+        # UserWarning, and the region is disabled.
+        for dtype in (ds.bfloat16, ds.float16):
+            with pytest.warns(UserWarning, match="no CUDA GPU"):
+                region = autocast("cuda", dtype=dtype)
+            with region:
+                assert not region.enabled and not ds.amp.is_autocast_enabled("cuda")
     with pytest.raises(ValueError, match="float16 or bfloat16"):
         autocast("cpu", dtype=ds.float64)
+    with pytest.raises(ValueError, match="float16 or bfloat16"):
+        autocast("cuda", dtype=ds.float64)  # refused with or without a GPU
     with pytest.raises(ValueError, match="device_type"):
         autocast("tpu")
 

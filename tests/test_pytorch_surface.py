@@ -386,7 +386,6 @@ def test_more_conversions_and_storage_facts_match_torch():
 # PyTorch names the issue-12 audit found missing outside the Tensor files: strict xfails, so the
 # change that adds one must also remove its mark here.
 _KNOWN_GAPS = {
-    "descent.cuda.amp": "from descent.cuda import amp; amp.GradScaler; amp.autocast",
     "descent.add alpha": "close(ds.add(a, a, alpha=2), torch.add(ta, ta, alpha=2))",
     "descent.sub alpha": "close(ds.sub(a, a, alpha=2), torch.sub(ta, ta, alpha=2))",
     "descent.t": "close(ds.t(a), torch.t(ta))",

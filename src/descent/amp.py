@@ -31,8 +31,15 @@ float32 parameters in float32: the master weights never change dtype.
 float16 works on the CPU too (NumPy computes float16 slowly, but exactly as specified), which is
 how tests/test_amp.py checks the whole scheme without a GPU. bfloat16 needs a GPU: NumPy has no
 bfloat16, and CuPy (14 and later) computes with the `ml_dtypes` package's bfloat16; asking for
-it elsewhere raises an error that says so. bfloat16 has float32's exponent range, so it needs no
-GradScaler (pass `enabled=False` or leave the scaler out).
+it on the CPU (`autocast("cpu", dtype=bfloat16)`), or on a GPU without ml_dtypes, raises an error
+that says so. bfloat16 has float32's exponent range, so it needs no GradScaler (pass
+`enabled=False` or leave the scaler out).
+
+`autocast("cuda", ...)` on a machine without a usable GPU does what PyTorch does there: it warns
+(UserWarning) and the region is disabled, whatever the dtype, so `is_autocast_enabled("cuda")` is
+False inside it. No tensor is on a GPU there, so nothing would be cast anyway; the answer no
+longer depends on whether ml_dtypes happens to be installed (it did: bfloat16 raised without
+it and was accepted with it).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -63,24 +71,31 @@ def _stack() -> list:
     return st
 
 
-def _resolve_dtype(dtype, device_type: str):
-    """The low-precision numpy dtype for `dtype` (float16 by default)."""
+def _dtype_name(dtype) -> str:
+    """'float16' or 'bfloat16' for an accepted low dtype (float16 when None)."""
     if dtype is None:
-        return np.dtype(np.float16)
+        return "float16"
     name = dtype if isinstance(dtype, str) else getattr(np.dtype(dtype), "name", str(dtype))
     name = name.lower()
     if name in _LOW:
-        return _LOW[name]
+        return "float16"
     if name in ("bfloat16", "bf16"):
-        bf = backend.bfloat16_dtype()
-        if device_type != "cuda" or bf is None:
-            raise RuntimeError(
-                "autocast: bfloat16 is GPU-only in descent: NumPy has no bfloat16 type, and on "
-                "a GPU it needs CuPy >= 14 with the ml_dtypes package installed. Use "
-                "dtype=descent.float16 (with descent.amp.GradScaler) instead"
-            )
-        return bf
+        return "bfloat16"
     raise ValueError(f"autocast: dtype must be float16 or bfloat16, got {dtype!r}")
+
+
+def _resolve_dtype(dtype, device_type: str):
+    """The low-precision numpy dtype for `dtype` (float16 by default)."""
+    if _dtype_name(dtype) == "float16":
+        return np.dtype(np.float16)
+    bf = backend.bfloat16_dtype()
+    if device_type != "cuda" or bf is None:
+        raise RuntimeError(
+            "autocast: bfloat16 is GPU-only in descent: NumPy has no bfloat16 type, and on "
+            "a GPU it needs CuPy >= 14 with the ml_dtypes package installed. Use "
+            "dtype=descent.float16 (with descent.amp.GradScaler) instead"
+        )
+    return bf
 
 
 class autocast:  # PyTorch's name
@@ -94,7 +109,11 @@ class autocast:  # PyTorch's name
 
     Raises:
         ValueError: unknown device_type or dtype.
-        RuntimeError: bfloat16 without a GPU (see the module docstring).
+        RuntimeError: bfloat16 on the CPU, or on a GPU without ml_dtypes (see the module
+            docstring).
+
+    Warns:
+        UserWarning: device_type='cuda' without a usable GPU; the region is then disabled.
     """
 
     def __init__(
@@ -110,6 +129,16 @@ class autocast:  # PyTorch's name
             raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got {device_type!r}")
         self.device_type = device_type
         self.enabled = bool(enabled)
+        if self.enabled and device_type == "cuda" and not backend.cuda_available():
+            _dtype_name(dtype)  # still refuse a dtype autocast never accepts
+            # PyTorch's behaviour: a CUDA region without CUDA warns and is disabled.
+            warnings.warn(
+                "autocast(device_type='cuda'): no CUDA GPU is usable here (CuPy missing or no "
+                "device), so the region is disabled, as in PyTorch",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.enabled = False
         self.fast_dtype = _resolve_dtype(dtype, device_type) if self.enabled else None
 
     def __enter__(self) -> autocast:

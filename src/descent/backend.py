@@ -46,6 +46,27 @@ def cuda_synchronize() -> None:
         cp.cuda.Stream.null.synchronize()
 
 
+def cuda_empty_cache() -> None:
+    """Return the blocks CuPy's memory pools hold but no array uses to the driver (no-op
+    without a GPU)."""
+    cp = cupy_module()
+    if cp is not None:
+        cp.get_default_memory_pool().free_all_blocks()
+        cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def cuda_memory_allocated() -> int:
+    """Bytes of GPU memory held by live CuPy arrays (0 without a GPU)."""
+    cp = cupy_module()
+    return 0 if cp is None else int(cp.get_default_memory_pool().used_bytes())
+
+
+def cuda_device_name(index: int) -> str:
+    """The name of GPU `index` as the driver reports it (call only when cuda_available())."""
+    name = cupy_module().cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def is_cupy_array(a) -> bool:
     # Checking the class's module avoids importing cupy just to answer "no".
     return type(a).__module__.startswith("cupy")

@@ -1,0 +1,102 @@
+"""More of PyTorch's surface (issue 12), each checked against PyTorch: the names an audit of 342
+one-call checks found missing. `torch.cuda.amp`, `torch.cuda`'s housekeeping calls,
+`torch.add/sub(alpha=)`, `torch.t`, `torch.autograd.backward` and anomaly mode, the RNG state,
+the process-wide switches (threads, determinism, matmul precision), in-place unary methods,
+`stride()` and `with torch.device(...)`.
+
+tests/test_pytorch_surface.py holds the rest (that file is at the 700-line limit).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+import descent as ds
+
+torch = pytest.importorskip("torch")
+
+
+def pair(a, requires_grad=False):
+    """The same values as a descent and a torch tensor (dtype kept)."""
+    a = np.asarray(a)
+    return (
+        ds.tensor(a, requires_grad=requires_grad),
+        torch.tensor(a, requires_grad=requires_grad),
+    )
+
+
+def close(d, t, rtol=1e-6, atol=1e-6):
+    assert str(d.dtype) == str(t.dtype).replace("torch.", ""), (d.dtype, t.dtype)
+    assert tuple(d.shape) == tuple(t.shape)
+    np.testing.assert_allclose(d.numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
+
+
+def _defaults(fn) -> dict:
+    """name -> default as a string (torch.float16 and descent.float16 both give 'float16')."""
+    params = list(inspect.signature(fn).parameters.values())[1:]  # without self
+    return {p.name: str(p.default).replace("torch.", "") for p in params}
+
+
+# ---------------------------------------------------------------------------------------------
+# descent.cuda and descent.cuda.amp
+
+
+def test_cuda_amp_has_torch_cuda_amp_signatures_and_deprecation():
+    from descent.cuda import amp
+
+    assert ds.cuda.amp is amp
+    for name in ("autocast", "GradScaler"):
+        d_cls, t_cls = getattr(amp, name), getattr(torch.cuda.amp, name)
+        assert list(inspect.signature(d_cls.__init__).parameters) == list(
+            inspect.signature(t_cls.__init__).parameters
+        ), name
+        assert _defaults(d_cls.__init__) == _defaults(t_cls.__init__), name
+    with pytest.warns(FutureWarning, match="descent.amp.GradScaler"):
+        scaler = amp.GradScaler(1024.0, 3.0, 0.25, 7)  # positional: init_scale first
+    assert isinstance(scaler, ds.amp.GradScaler)
+    facts = (scaler.get_growth_factor(), scaler.get_backoff_factor(),
+             scaler.get_growth_interval())  # fmt: skip
+    assert facts == (3.0, 0.25, 7)  # torch's scaler has none of these without CUDA
+    with pytest.warns(FutureWarning):
+        t_scaler = torch.cuda.amp.GradScaler(1024.0, 3.0, 0.25, 7, enabled=False)
+    assert scaler.get_scale() == 1024.0  # descent's scaler stays enabled without a GPU
+    with pytest.warns(FutureWarning):
+        off = amp.GradScaler(enabled=False)
+    x = ds.ones(2)
+    assert off.scale(x) is x and off.get_scale() == 1.0 == t_scaler.get_scale()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        region = amp.autocast(False, ds.float16)  # positional: enabled first
+    assert isinstance(region, ds.amp.autocast) and region.device_type == "cuda"
+    assert not region.enabled
+    assert any(w.category is FutureWarning for w in caught)
+
+
+@pytest.mark.skipif(ds.cuda.is_available(), reason="checks the answers without a GPU")
+def test_cuda_amp_autocast_without_a_gpu_is_disabled_like_torch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d, t = ds.cuda.amp.autocast(), torch.cuda.amp.autocast()
+    with d, t:
+        assert ds.amp.is_autocast_enabled("cuda") == torch.is_autocast_enabled("cuda") is False
+        lin = ds.nn.Linear(3, 2)
+        assert lin(ds.ones(1, 3)).dtype == ds.float32
+
+
+@pytest.mark.skipif(ds.cuda.is_available(), reason="checks the answers without a GPU")
+def test_cuda_housekeeping_without_a_gpu_matches_torch():
+    assert ds.cuda.manual_seed_all(3) is None and torch.cuda.manual_seed_all(3) is None
+    assert ds.cuda.empty_cache() is None and torch.cuda.empty_cache() is None
+    assert ds.cuda.memory_allocated() == torch.cuda.memory_allocated() == 0
+    assert ds.cuda.is_bf16_supported() is torch.cuda.is_bf16_supported() is False
+    for name in ("get_device_name", "current_device"):
+        with pytest.raises(AssertionError):
+            getattr(torch.cuda, name)()
+        with pytest.raises(AssertionError, match="no CUDA GPU"):  # torch's CPU build's class
+            getattr(ds.cuda, name)()
+        with pytest.raises(RuntimeError):  # and a CUDA build's
+            getattr(ds.cuda, name)()
