@@ -141,7 +141,8 @@ def torch_rival(config: TrainConfig) -> tuple[dict[str, float], float]:
     return out, ms
 
 
-def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True) -> dict:
+def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True, on_iter=None,
+                  final_estimates: bool = True) -> dict:
     """nanoGPT's own train.py procedure in PyTorch, on its own random streams.
 
     Unlike `torch_rival` (descent's weights and batches), nothing here comes from descent:
@@ -149,6 +150,11 @@ def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True) -> dict:
     from `torch.randint` on the same generator (evaluations interleaved, as in nanoGPT), the
     same 90/10 split of the sorted-character encoding, nanoGPT's get_lr and loop order. Its
     results are a sample of what the recipe itself gives, to compare descent's seeds with.
+
+    on_iter(it, model, splits, train_s), if given, runs after each iteration `it` (1-based)
+    with the training time so far, evaluations excluded (benchmarks/speedrun.py evaluates
+    there); its own time is excluded too. The result's "train_s" is that training time;
+    final_estimates=False skips the final 200-batch and all-windows figures (then None).
     """
     import math
 
@@ -191,16 +197,19 @@ def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True) -> dict:
         return out
 
     t0 = time.perf_counter()
+    t_eval = 0.0  # time in evaluations and in on_iter: not training
     x, y = get_batch("train")
     for it in range(c.max_iters):
         for group in opt.param_groups:
             group["lr"] = get_lr(it)
         if it % c.eval_interval == 0:
+            te = time.perf_counter()
             losses = estimate_loss(c.eval_iters)
             if curve:
                 dt = time.perf_counter() - t0
                 print(f"  nanoGPT step {it:5d}  train {losses['train']:.4f}  val "
                       f"{losses['val']:.4f}  ({dt:6.1f} s)", flush=True)  # fmt: skip
+            t_eval += time.perf_counter() - te
         _, loss = model(x, y)
         x, y = get_batch("train")
         loss.backward()
@@ -208,7 +217,14 @@ def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if on_iter is not None:
+            te = time.perf_counter()
+            on_iter(it + 1, model, splits, te - t0 - t_eval)
+            t_eval += time.perf_counter() - te
     wall = time.perf_counter() - t0
+    if not final_estimates:
+        return {"val": None, "train": None, "val_all_windows": None, "wall_s": wall,
+                "ms_per_iter": wall / max(c.max_iters, 1) * 1e3, "train_s": wall - t_eval}
     final = estimate_loss(FINAL_BATCHES)
     model.eval()
     with torch.no_grad():
@@ -217,7 +233,7 @@ def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True) -> dict:
             splits["val"], c.block_size,
         )  # fmt: skip
     return {"val": final["val"], "train": final["train"], "val_all_windows": exact, "wall_s": wall,
-            "ms_per_iter": wall / max(c.max_iters, 1) * 1e3}  # fmt: skip
+            "ms_per_iter": wall / max(c.max_iters, 1) * 1e3, "train_s": wall - t_eval}  # fmt: skip
 
 
 def make_config(seed: int, max_iters: int, out: str) -> TrainConfig:

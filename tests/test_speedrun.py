@@ -103,3 +103,63 @@ def test_speedrun_cpu_preset(corpus, tmp_path):
     assert isinstance(trainer.optimizer, MuonWithAdamW)
     trainer.train()
     assert trainer.step == 5
+
+
+# -- benchmarks/speedrun.py ---------------------------------------------------------------------
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _bench_module():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module("speedrun")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_speedrun_bench_crossing_and_val_at():
+    sr = _bench_module()
+    curve = [{"step": 100, "train_s": 10.0, "val": 2.10}, {"step": 200, "train_s": 20.0,
+             "val": 1.95}, {"step": 300, "train_s": 30.0, "val": 1.85},
+             {"step": 400, "train_s": 40.0, "val": 1.80}]  # fmt: skip
+    c = sr.crossing(curve)
+    assert c["step"] == 300 and c["train_s"] == 30.0
+    assert c["step_interp"] == pytest.approx(250.0) and c["train_s_interp"] == pytest.approx(25.0)
+    assert sr.crossing(curve[:2]) is None
+    assert sr.val_at(curve, 35.0) == 1.85 and sr.val_at(curve, 40.0) == 1.80
+    assert sr.val_at(curve, 5.0) is None
+    assert sr.parse_overrides("rope:0,learning_rate:2e-3,optimizer:adamw,muon_ns_steps:3") == {
+        "rope": False, "learning_rate": 2e-3, "optimizer": "adamw", "muon_ns_steps": 3}
+
+
+def test_speedrun_bench_end_to_end(tmp_path):
+    """All three rows, a variant row and the step-cost measurement, at a tiny size (a 24 KB
+    corpus, 4 iterations): the table, the JSON and every run's curve come out."""
+    import os
+    import subprocess
+    import sys
+
+    text = Path(tmp_path / "tiny.txt")
+    text.write_text(TEXT[:24000])
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, DESCENT_DATA=str(text), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "speedrun.py"), "--seeds", "3", "--max-iters", "4",
+         "--eval-interval", "2", "--cost-rounds", "2", "--variant", "no_rope=rope:0",
+         "--in-process", "--json", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for row in ("nanoGPT baby recipe, PyTorch", "descent baby-gpt", "descent speedrun-cpu",
+                "speedrun-cpu no_rope", "training time excludes evaluation", "load average",
+                "CPU time / wall time", "x (a)'s step"):  # fmt: skip
+        assert row in proc.stdout, row
+    data = json.loads(out.read_text())
+    assert sorted(r["row"] for r in data["runs"]) == ["a", "b", "c", "no_rope"]
+    for r in data["runs"]:
+        assert [p["step"] for p in r["curve"]] == [2, 4] and r["train_s"] > 0
+    assert set(data["costs"]) == {"a", "b", "c", "no_rope"} and data["costs"]["a"]["ratio"] == 1.0
