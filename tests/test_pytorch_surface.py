@@ -383,22 +383,6 @@ def test_more_conversions_and_storage_facts_match_torch():
     assert x.double().element_size() == tx.double().element_size() == 8
 
 
-# PyTorch names the issue-12 audit found missing outside the Tensor files: strict xfails, so the
-# change that adds one must also remove its mark here.
-_KNOWN_GAPS = {
-    "descent.add alpha": "close(ds.add(a, a, alpha=2), torch.add(ta, ta, alpha=2))",
-    "descent.sub alpha": "close(ds.sub(a, a, alpha=2), torch.sub(ta, ta, alpha=2))",
-    "descent.t": "close(ds.t(a), torch.t(ta))",
-}
-
-
-@pytest.mark.xfail(strict=True, reason="missing PyTorch names (see _KNOWN_GAPS)")
-@pytest.mark.parametrize("name", list(_KNOWN_GAPS))
-def test_known_issue12_gaps(name):
-    a, ta = pair(np.arange(6, dtype=np.float32).reshape(2, 3))
-    exec(_KNOWN_GAPS[name], {"ds": ds, "torch": torch, "close": close, "a": a, "ta": ta})
-
-
 def test_concat_is_torch_cat():
     a, ta = pair(np.ones((2, 3), np.float32))
     close(ds.concat([a, a], dim=1), torch.concat([ta, ta], dim=1))

@@ -100,3 +100,44 @@ def test_cuda_housekeeping_without_a_gpu_matches_torch():
             getattr(ds.cuda, name)()
         with pytest.raises(RuntimeError):  # and a CUDA build's
             getattr(ds.cuda, name)()
+
+
+# ---------------------------------------------------------------------------------------------
+# descent.add / sub with alpha, descent.t
+
+
+@pytest.mark.parametrize("fn", ["add", "sub", "subtract"])
+@pytest.mark.parametrize("alpha", [1, 2, -0.5])
+def test_add_sub_alpha_values_and_gradients_match_torch(fn, alpha):
+    rng = np.random.default_rng(0)
+    a, ta = pair(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    b, tb = pair(rng.standard_normal((3,)).astype(np.float32), requires_grad=True)  # broadcast
+    y, ty = getattr(ds, fn)(a, b, alpha=alpha), getattr(torch, fn)(ta, tb, alpha=alpha)
+    close(y, ty)
+    w = rng.standard_normal((2, 3)).astype(np.float32)
+    (y * ds.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    close(a.grad, ta.grad)
+    close(b.grad, tb.grad)
+    close(getattr(ds, fn)(a, 3, alpha=alpha), getattr(torch, fn)(ta, 3, alpha=alpha))
+
+
+def test_add_alpha_integer_rules_match_torch():
+    i, ti = pair(np.array([1, 2], np.int64))
+    close(ds.add(i, i, alpha=3), torch.add(ti, ti, alpha=3))
+    close(ds.sub(i, i, alpha=2), torch.sub(ti, ti, alpha=2))
+    for lib, x in ((ds, i), (torch, ti)):
+        with pytest.raises(RuntimeError, match="alpha must not be a floating point"):
+            lib.add(x, x, alpha=2.5)
+    f, tf = pair(np.array([1.0, 2.0], np.float32))
+    close(ds.add(f, i, alpha=2), torch.add(tf, ti, alpha=2))  # float32 + int64 stays float32
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_t_matches_torch(shape):
+    a, ta = pair(np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape))
+    close(ds.t(a), torch.t(ta))
+    with pytest.raises(RuntimeError):
+        torch.t(torch.ones(2, 2, 2))
+    with pytest.raises(RuntimeError, match="transpose"):
+        ds.t(ds.ones(2, 2, 2))

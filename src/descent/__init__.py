@@ -68,7 +68,7 @@ from .legacy_tensors import (
 )
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .ops.arithmetic import add, div, floor_divide, mul, neg, pow, remainder, square, sub
+from .ops.arithmetic import div, floor_divide, mul, neg, pow, remainder, square
 from .ops.comparison import (
     allclose,
     bitwise_and,
@@ -220,6 +220,7 @@ from .ops.shape_index import (
     unfold,
 )
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
+from .torch_functions import add, sub, t  # PyTorch's signatures (alpha=) over the ops
 
 subtract = sub
 multiply = mul
