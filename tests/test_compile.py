@@ -426,3 +426,26 @@ def test_gpt_with_muon_equals_eager():
 
     batches = _batches((4, 16), 40, x_int=40)
     _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0) for c in (False, True)))
+
+
+def test_every_core_kernels_are_bitwise_the_one_thread_ones(monkeypatch):
+    """With PARALLEL_MIN lowered, GELU, the fused chains and SGD's update take the Tuned
+    one-thread/every-core pairs: the first calls alternate both, so both are compared."""
+    pytest.importorskip("numba")
+    from descent.compiler import fusion
+
+    monkeypatch.setattr(fusion, "PARALLEL_MIN", 1)
+    batches = _batches((4, 16), 40, n=10, x_int=40)
+    make = _gpt_maker()
+    eager = _train(make, _gpt_loss, batches, False, clip=1.0)
+    compiled = _train(make, _gpt_loss, batches, True, clip=1.0)
+    _assert_same(eager, compiled)
+    (program,) = compiled[3].programs()
+    assert program.gelu_backward, "GELU did not take the tuned path"
+
+    def make_sgd():
+        m = MLP([12, 16, 4])
+        return m, descent.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=0.1)
+
+    batches = _batches((8, 12), 4, n=10)
+    _assert_same(_train(make_sgd, _ce, batches, False), _train(make_sgd, _ce, batches, True))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from time import perf_counter as _perf_counter
 
 import numpy as np
 
@@ -145,9 +146,15 @@ _KERNELS: dict = {}
 
 
 def kernel(chain: FusedChain):
+    """The chain's kernel: serial below PARALLEL_MIN elements, else a `Tuned` choice between
+    the serial and the every-core version."""
+    if int(np.prod(chain.shape)) < PARALLEL_MIN:
+        return _kernel(chain, False)
+    return Tuned(_kernel(chain, False), _kernel(chain, True))
+
+
+def _kernel(chain: FusedChain, parallel: bool):
     """The compiled kernel of a chain's expression (generated and compiled once per process)."""
-    n = int(np.prod(chain.shape))
-    parallel = n >= PARALLEL_MIN
     key = (chain.expr, chain.n_arrays, chain.n_scalars, chain.dtype.str, parallel)
     k = _KERNELS.get(key)
     if k is None:
@@ -228,21 +235,21 @@ def _sgd_kernel(parallel: bool):
     return k
 
 
-def sgd_update(group, a, step) -> None:
+def sgd_update(group, a, step, kernel) -> None:
     """SGD's `_update(group, a, step)` in one pass (see above); float32/float64 NumPy only."""
     p, g = a.param, a.grad
     dt = p.dtype.type
     mu = group["momentum"]
     buf = a.state["momentum_buffer"] if mu != 0 else p  # unused when mu == 0
     wd, damp_alpha, alpha = group["weight_decay"], 1 - group["dampening"], -group["lr"]
-    kernel = _sgd_kernel(p.size >= PARALLEL_MIN)
     kernel(p, g, buf, bool(group["maximize"]), dt(wd), wd == 1, wd != 0, dt(mu), step == 1,
            dt(damp_alpha), damp_alpha == 1, mu != 0, bool(group["nesterov"]), mu == 1,
            dt(alpha), alpha == 1)  # fmt: skip
 
 
 def fused_update(opt):
-    """The fused `_update` for this optimizer's class, or None (then its own rule runs)."""
+    """The fused `_update` for this optimizer (one per compiled program), or None (then its
+    own rule runs). Large buffers get a `Tuned` choice of one thread or every core."""
     from ..optim.sgd import SGD  # noqa: PLC0415 - optim sits above the engine
 
     if not _HAVE_NUMBA or type(opt) is not SGD:
@@ -251,4 +258,136 @@ def fused_update(opt):
         for q in group["params"]:
             if type(q._data) is not np.ndarray or q._data.dtype not in (np.float32, np.float64):
                 return None
-    return sgd_update
+    sites: dict = {}
+
+    def update(group, a, step) -> None:
+        n = a.param.size
+        k = sites.get(n)
+        if k is None:
+            serial = _sgd_kernel(False)
+            k = sites[n] = serial if n < PARALLEL_MIN else Tuned(serial, _sgd_kernel(True))
+        sgd_update(group, a, step, k)
+
+    return update
+
+
+# -- GELU on every core -------------------------------------------------------------------------
+# descent's GELU kernels (`descent.kernels.cpu`) run on one thread: in eager mode a pass is
+# cheaper than waking a pool for most calls. A replayed step knows its shapes, so above
+# PARALLEL_MIN elements it runs the same per-element code (`_cpu_jit._phi_parts32`, inlined,
+# with the same fast-math flags) in a `prange` over numba's threads (NUMBA_NUM_THREADS, every
+# core by default). tests/test_compile.py compares the two bitwise.
+
+_GELU: dict = {}
+
+
+def _gelu_kernels():
+    if not _GELU:
+        import numba  # noqa: PLC0415
+
+        from ..kernels import _cpu_jit as jit  # noqa: PLC0415 - imports numba
+
+        phi, isq2pi = jit._phi_parts32, jit._ISQ2PI
+        opts = dict(parallel=True, nogil=True, error_model="numpy", fastmath=jit._FAST)
+
+        def fwd(x, out):
+            for i in numba.prange(x.size):
+                v = x[i]
+                cdf, _ = phi(v)
+                out[i] = v * cdf
+
+        def bwd(x, gy, out):
+            for i in numba.prange(x.size):
+                v = x[i]
+                cdf, e = phi(v)
+                out[i] = gy[i] * (cdf + v * (e * isq2pi))
+
+        _GELU["fwd"] = numba.njit(**opts)(fwd)
+        _GELU["bwd"] = numba.njit(**opts)(bwd)
+    return _GELU
+
+
+def parallel_gelu(op, x) -> bool:
+    """True when the exact float32 GELU of x runs on every core on replay."""
+    if not _HAVE_NUMBA or type(op).__name__ != "Gelu" or op.approximate == "tanh":
+        return False
+    from ..kernels import cpu  # noqa: PLC0415
+
+    return (cpu.enabled() and type(x) is np.ndarray and x.dtype == np.float32
+            and x.flags.c_contiguous and x.size >= PARALLEL_MIN)  # fmt: skip
+
+
+def gelu_forward(x, pool):
+    """GELU of x on every core (into a pool buffer)."""
+    out = pool.get(x.shape, x.dtype) if pool is not None else np.empty_like(x)
+    _gelu_kernels()["fwd"](x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def gelu_backward(x, gy, pool):
+    """gy (Phi(x) + x phi(x)) on every core (into a pool buffer)."""
+    gy = np.ascontiguousarray(np.broadcast_to(gy, x.shape), dtype=x.dtype)
+    out = pool.get(x.shape, x.dtype) if pool is not None else np.empty_like(x)
+    _gelu_kernels()["bwd"](x.reshape(-1), gy.reshape(-1), out.reshape(-1))
+    return out
+
+
+def gelu_sites(pool):
+    """(forward, backward) `Tuned` choices for one GELU op of a program: descent's one-thread
+    kernels (`kernels.cpu`) or the every-core ones above."""
+    from ..kernels import cpu  # noqa: PLC0415
+
+    def fwd_serial(x):
+        return cpu.gelu_forward(x)
+
+    def fwd_parallel(x):
+        return gelu_forward(x, pool)
+
+    def bwd_serial(x, gy):
+        return cpu.gelu_backward(x, gy)
+
+    def bwd_parallel(x, gy):
+        return gelu_backward(x, gy, pool)
+
+    return Tuned(fwd_serial, fwd_parallel), Tuned(bwd_serial, bwd_parallel)
+
+
+class Tuned:
+    """Chooses between a one-thread and an every-core version of a kernel site by timing both.
+
+    Threads pay off on an idle machine and hurt on a busy one (measured here under a load of 8
+    on 2 cores: GELU over 393k values took 4 ms on one thread and 16 ms with prange, as each
+    call waits for its slowest thread). So the first `TRIALS` calls alternate the two versions
+    and time them; after that the faster one runs, re-measured every `RETUNE` calls because the
+    machine's load changes. Both versions compute bitwise the same values.
+    """
+
+    TRIALS = 3
+    RETUNE = 200
+    __slots__ = ("fns", "times", "calls", "choice")
+
+    def __init__(self, serial, parallel) -> None:
+        self.fns = (serial, parallel)
+        self.times: tuple[list, list] = ([], [])
+        self.calls = 0
+        self.choice = -1  # -1: still timing
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.choice >= 0:
+            if self.calls % self.RETUNE:
+                return self.fns[self.choice](*args)
+            self.choice, self.times = -1, ([], [])
+        k = self.calls % 2
+        t0 = _perf_counter()
+        out = self.fns[k](*args)
+        self.times[k].append(_perf_counter() - t0)
+        if min(len(t) for t in self.times) >= self.TRIALS:
+            self.choice = 0 if min(self.times[0]) <= min(self.times[1]) else 1
+        return out
+
+    @property
+    def parallel(self) -> bool | None:
+        """True/False once chosen, None while timing."""
+        return None if self.choice < 0 else bool(self.choice)
+

@@ -113,6 +113,7 @@ class Program:
         self.pool = Pool() if use_pool else None
         self.fuse = fuse and fusion._HAVE_NUMBA
         self.fused: list[FusedChain] = []
+        self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
         self.steps = self._compile_steps()
 
     # -- building --------------------------------------------------------------------------
@@ -200,7 +201,15 @@ class Program:
         plan = extra[1]
         if plan is None:
             plan = extra[1] = _ufunc_plan(op, arrays) or False
+            if not plan and self.fuse and fusion.parallel_gelu(op, arrays[0]):
+                plan = extra[1] = ("gelu", *fusion.gelu_sites(pool))
+                self.gelu_backward[id(op)] = plan[2]
         out = None
+        if plan and plan[0] == "gelu":
+            x = arrays[0]
+            if fusion.parallel_gelu(op, x):
+                out = plan[1](x)
+            plan = None
         if plan and pool is not None:
             ufunc, form = plan
             if form == 2:
@@ -253,9 +262,14 @@ class Program:
             g = env[s]
             deliver(target, g, g.shape)
         retain = ins.retain_graph
+        gelu = self.gelu_backward
         for node, deliveries in ins.order:
             gy = grads.pop(node)
-            gxs = node.backward(gy, ops)
+            site = gelu.get(id(node)) if gelu else None
+            if site is not None and type(gy) is _ndarray:
+                gxs = site(node.saved[0]._data, gy)  # GELU's backward, tuned (see fusion)
+            else:
+                gxs = node.backward(gy, ops)
             if node._saves and not retain:
                 node.saved = _FREED
                 node.out_data = None
