@@ -102,7 +102,7 @@ for nm, f, r, tf, shape, cov, smp in [
     ("median_dim", lambda x: ds.median(x, 1).values, lambda x: _median(x, 1),
      lambda x: torch.median(x, 1).values, (3, 6), "TakeAlongAxis", distinct((3, 6))),
     ("median_all", lambda x: x.median(), lambda x: _median(x.reshape(-1), 0),
-     lambda x: x.median(), R, "Sum", distinct(R)),
+     lambda x: x.median(), R, "EvenlyShared", distinct(R)),
     # Distinct values: every count is 1, so the mode is the smallest value (a repeated mode is
     # not differentiable: moving one copy changes the counts; tests/test_op_edges.py checks it
     # against PyTorch instead).

@@ -91,10 +91,11 @@ class Div(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        # d/db (a/b) = -a/b^2 = -(gy/b) * a / b: ga is reused, so b is squared by two divisions
-        # rather than by b * b (which overflows float16 first).
-        ga = gy / b
-        gb = -ga * a / b if self.parents[1] is not None else None
+        # d/db (a/b) = -gy * ((a / b) / b), PyTorch's order: b is squared by two divisions rather
+        # than by b * b (which overflows float16 first), and where 1 / b overflows (a tiny b) a
+        # zero gy gives nan as there.
+        ga = gy / b if self.parents[0] is not None else None
+        gb = -gy * ((a / b) / b) if self.parents[1] is not None else None
         return ga, gb
 
 

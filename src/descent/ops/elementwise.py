@@ -231,10 +231,14 @@ class Maximum(Function):
         # a's share: 1 where a wins, 0.5 on a tie (PyTorch splits ties evenly, which keeps
         # max(x, x) = x with gradient 1), 0 where b wins; b's the mirror image. With a nan (no
         # order, no tie) both get gy, as PyTorch's where(a == b, g / 2, g).masked_fill(a < b, 0).
-        # The bool/float mix is cast to gy's dtype: no float64 gradient from a float32 op.
-        wa = ops.cast(~(a < b) * 1.0 - (a == b) * 0.5, gy.dtype)
-        wb = ops.cast(~(a > b) * 1.0 - (a == b) * 0.5, gy.dtype)
-        return gy * wa, gy * wb
+        return _shares(gy, a, b, ops)
+
+
+def _shares(gy, a, b, ops):
+    """(a's, b's) gradient of max(a, b): PyTorch's where(a == b, gy / 2, gy), zeroed (exactly,
+    not gy * 0) where the other input wins; with a nan neither wins and both get gy."""
+    half = ops.where(a == b, gy * 0.5, gy)
+    return ops.where(a < b, 0, half), ops.where(a > b, 0, half)
 
 
 class Minimum(Function):
@@ -248,9 +252,7 @@ class Minimum(Function):
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
         # The mirror image of Maximum: a's share where it is the smaller one.
-        wa = ops.cast(~(a > b) * 1.0 - (a == b) * 0.5, gy.dtype)
-        wb = ops.cast(~(a < b) * 1.0 - (a == b) * 0.5, gy.dtype)
-        return gy * wa, gy * wb
+        return _shares(gy, b, a, ops)  # a's share of min(a, b) is b's of max(b, a)... mirrored
 
 
 def maximum(a, b) -> Tensor:

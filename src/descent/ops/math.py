@@ -18,9 +18,9 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar
+from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
-from .elementwise import cast
+from .elementwise import cast, where
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -363,8 +363,10 @@ class Xlogy(Function):
     def backward(self, gy, ops):
         x, y = self.inputs(ops)
         with np.errstate(divide="ignore", invalid="ignore"):
-            flat = (x == 0) & (y <= 0)
-            gx = gy * ops.log(ops.where(flat, 1, y))  # log 1 = 0 where PyTorch masks to 0
+            # PyTorch's xlogy(gy, y): 0 where gy is 0 (unless y is nan), and 0 where x = 0 and
+            # y <= 0 (log 1 = 0 there: no -inf enters even a second-order pass).
+            flat = ((x == 0) & (y <= 0)) | ((gy == 0) & (y == y))
+            gx = gy * ops.log(ops.where(flat, 1, y))
             gyy = gy * x / y
         return gx, gyy
 
@@ -395,10 +397,15 @@ def _binary_float(op, a, b, **params):
         a = as_tensor(a)
     if not isinstance(b, Tensor) and not is_scalar(b):
         b = as_tensor(b)
-    if isinstance(a, Tensor) and a._data.dtype.kind != "f":
-        a = _floating(a)
-    if isinstance(b, Tensor) and b._data.dtype.kind != "f":
-        b = _floating(b)
+    # PyTorch's result type, then the default float dtype if it is not floating (an int64
+    # tensor with a float64 0-d tensor computes in float64, int with int in float32).
+    dt = result_type(a, b)
+    if dt.kind != "f":
+        dt = get_default_dtype()
+    if isinstance(a, Tensor) and a._data.dtype != dt:
+        a = cast(a, dt)
+    if isinstance(b, Tensor) and b._data.dtype != dt:
+        b = cast(b, dt)
     if params:
         return apply_binary(_Bound(op, params), a, b)
     return apply_binary(op, a, b)
@@ -460,9 +467,16 @@ def fmod(input, other) -> Tensor:
 
 
 def lerp(input, end, weight) -> Tensor:
-    """input + weight (end - input); weight a number or a tensor (composite: its gradient comes
-    from the primitives)."""
-    return add(input, mul(weight, sub(end, input)))
+    """input + weight (end - input), computed as PyTorch does: from the nearer end, so
+    end - (end - input) (1 - weight) for |weight| >= 0.5 (lerp(inf, 1, 2) is -inf, not nan);
+    weight a number or a tensor (composite: its gradient comes from the primitives)."""
+    d = sub(end, input)
+    if not isinstance(weight, Tensor):
+        if abs(weight) < 0.5:
+            return add(input, mul(weight, d))
+        return sub(end, mul(d, 1 - weight))
+    near = weight.abs() < 0.5
+    return where(near, add(input, mul(weight, d)), sub(end, mul(d, sub(1, weight))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +496,8 @@ class NanToNum(Function):
         return xp.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
 
     def backward(self, gy, ops):
-        return ops.where(self.finite, gy, 0)
+        # A product, as PyTorch's grad * isfinite(x): an inf in gy at a replaced entry is nan.
+        return gy * self.finite
 
 
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:

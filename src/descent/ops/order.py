@@ -10,11 +10,13 @@ element), and for mode the smallest of the most frequent values, at its last pos
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
 
 from .. import backend
+from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg
 from .elementwise import clone
@@ -67,21 +69,18 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
     if dim is None:
-        if x.numel() == 0:  # the median of nothing is nan (PyTorch); its gradient is empty
+        xp = backend.get_array_module(x._data)
+        if x.numel() == 0:  # the median of nothing is nan (PyTorch: nan cast to the dtype)
             with np.errstate(invalid="ignore"):
-                return x.sum() * float("nan")
-        flat = reshape(x, -1)
-        m = median(flat, 0).values.detach()
-        if x._data.dtype.kind != "f":  # no gradient to share; the dtype stays (PyTorch's)
-            return m
-        # The gradient of the median of all elements is shared evenly by every element equal
-        # to it (PyTorch's deterministic subgradient): m + sum((x - m) * tie) / count has the
-        # value m exactly and that gradient.
-        tie = flat._data == m._data
-        if not tie.any():  # a NaN median: the NaNs share it
-            tie = backend.get_array_module(tie).isnan(flat._data)
-        w = Tensor._wrap((tie / tie.sum()).astype(flat._data.dtype))
-        return m + ((flat - m) * w).sum()
+                nan = xp.asarray(np.nan).astype(x._data.dtype)
+            return EvenlyShared.apply(x, value=nan, mask=xp.zeros(x.shape, bool))
+        m = median(reshape(x, -1), 0).values._data
+        # Every element equal to the median shares its gradient evenly (PyTorch's
+        # deterministic subgradient); a nan median is shared by the nans.
+        tie = x._data == m
+        if not tie.any():
+            tie = xp.isnan(x._data)
+        return EvenlyShared.apply(x, value=m, mask=tie)
     if x.ndim == 0:
         return _zero_d(x, dim, "median", MedianResult)
     d = _dim(x, dim, "median")
@@ -97,6 +96,21 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
         has_nan = nan.any(axis=d, keepdims=True)
         idx = xp.where(has_nan, xp.argmax(nan, axis=d, keepdims=True), idx).astype(np.int64)
     return _select(x, idx, d, keepdim, MedianResult)
+
+
+class EvenlyShared(Function):
+    """A value of x chosen by the caller (`value`, a 0-d array) whose gradient is shared evenly
+    by the elements of `mask` (PyTorch's evenly_distribute_backward for median()): the others
+    get exactly 0, whatever gy is."""
+
+    __slots__ = ("value", "mask")
+
+    def forward(self, x):
+        return self.value
+
+    def backward(self, gy, ops):
+        n = int(self.mask.sum())
+        return ops.where(self.mask, gy / builtins.max(n, 1), 0)
 
 
 def mode(x, dim: int = -1, keepdim: bool = False):

@@ -91,6 +91,8 @@ class Prod(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        if _reduced_size(shape, self.axis) == 1:  # y = x: gy as it is (PyTorch's; g * y / x
+            return g  # loses a denormal x)
         # y / x is exact and cheap when no x is 0; with zeros it would give nan, so the product of
         # the others is formed without division instead.
         xd = x if not ops.is_graph else x._data
@@ -222,7 +224,7 @@ class Softmax(Function):
 
     def backward(self, gy, ops):
         y = self.output(ops)
-        if not ops.is_graph and self.axis == y.ndim - 1:
+        if not ops.is_graph and self.axis == y.ndim - 1 and y.size:  # (the kernel needs data)
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy)
@@ -254,7 +256,7 @@ class LogSoftmax(Function):
 
     def backward(self, gy, ops):
         y = self.output(ops)
-        if not ops.is_graph and self.axis == y.ndim - 1:
+        if not ops.is_graph and self.axis == y.ndim - 1 and y.size:  # (the kernel needs data)
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy, log=True)

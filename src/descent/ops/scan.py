@@ -37,6 +37,16 @@ def _upper(xp, n):
     return xp.triu(xp.ones((n, n), dtype=bool))
 
 
+def _rev_cumsum(g, ax, ops):
+    """sum_{j >= i} g_j along ax: a cumulative sum from the end (accumulated in float64 for
+    the narrower floats on arrays, as PyTorch's CPU cumsum)."""
+    if ops.is_graph:
+        return ops.flip(ops.cumsum(ops.flip(g, ax), ax), ax)
+    xp = backend.get_array_module(g)
+    r = xp.flip(xp.cumsum(xp.flip(g, ax), axis=ax, dtype=_acc(g.dtype)), ax)
+    return r.astype(g.dtype, copy=False)
+
+
 def _acc(dtype):
     """The accumulation dtype of a scan (PyTorch's CPU acc_type): float64 for the narrower
     floats (the result is cast back), the dtype itself otherwise."""
@@ -68,10 +78,12 @@ class CumProd(Function):
         (x,) = self.inputs(ops)
         ax = self.axis
         xd = x._data if ops.is_graph else x
+        if xd.shape[ax] == 1:  # y = x along the axis (PyTorch returns gy as it is)
+            return gy
         if not (xd == 0).any():
-            g = gy * self.output(ops)
-            # sum over j >= i: a cumulative sum taken from the end
-            return ops.flip(ops.cumsum(ops.flip(g, ax), ax), ax) / x
+            # sum over j >= i: a cumulative sum taken from the end (in float64 for float32, as
+            # PyTorch's CPU cumsum)
+            return _rev_cumsum(gy * self.output(ops), ax, ops) / x
         xp = backend.get_array_module(xd)
         n = xd.shape[ax]
         eye = xp.eye(n, dtype=bool)  # (n_i, n_k): the element left out of row i
@@ -82,18 +94,21 @@ class CumProd(Function):
             others = cumprod(rows, -1)
         else:  # in float64 for the narrower floats, as the forward (no float32 overflow)
             others = xp.cumprod(rows, axis=-1, dtype=_acc(rows.dtype)).astype(rows.dtype)
-        w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
-        exact = ops.swapaxes(w.sum(axis=-1), ax, -1)
         if ops.is_graph:  # differentiable again: the exact products (PyTorch's O(n^2) too)
-            return exact
+            w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
+            return ops.swapaxes(w.sum(axis=-1), ax, -1)
         # PyTorch's first-order split (cumprod_backward): before the first zero of a slice the
-        # division formula, exact products at the first zero, exactly 0 after it (no 0 * inf).
+        # division formula; at the first zero the products up to the second zero (the terms
+        # from it on are 0, and not 0 * nan); exactly 0 after it.
         zero = xd == 0
         nz = xp.cumsum(zero, axis=ax)
+        window = xp.expand_dims(xp.swapaxes(nz, ax, -1) == 1, -2)  # (..., 1, n_j)
+        w = xp.where(_upper(xp, n) & window, others * xp.expand_dims(gs, -2), 0)
+        exact = xp.swapaxes(w.sum(axis=-1), ax, -1)
         before = nz == 0
-        wb = ops.where(before, gy * self.output(ops), 0)
-        g_before = ops.flip(ops.cumsum(ops.flip(wb, ax), ax), ax) / ops.where(before, x, 1)
-        return ops.where(before, g_before, ops.where(zero & (nz == 1), exact, 0))
+        wb = xp.where(before, gy * self.output(ops), 0)
+        g_before = _rev_cumsum(wb, ax, ops) / xp.where(before, x, 1)
+        return xp.where(before, g_before, xp.where(zero & (nz == 1), exact, 0))
 
 
 def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
@@ -135,6 +150,9 @@ def _running_index(a, axis, is_min, xp):
 
 def _cum_extreme(x, dim, is_min, result, name):
     x = as_tensor(x)
+    if x.numel() == 0 and x.ndim:  # PyTorch checks no dim for an empty input
+        return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
+            x.shape, np.int64)))  # fmt: skip
     if x.ndim == 0:
         normalize_axis(dim, 0)
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
@@ -184,9 +202,10 @@ class LogCumSumExp(Function):
         y = self.output(ops)
         ax = self.axis
         # PyTorch's backward (in log space, split by the sign of gy) drops a nan in gy: so
-        # does this (but for a 0-d input, whose gradient PyTorch passes through).
-        if self.drop_nan:
-            gy = ops.where(gy != gy, 0, gy)
+        # does this; a 0-d input's gradient PyTorch passes through as it is.
+        if not self.drop_nan:
+            return gy
+        gy = ops.where(gy != gy, 0, gy)
         xs, ys, gs = (ops.swapaxes(t, ax, -1) for t in (x, y, gy))  # (..., n)
         xp = backend.get_array_module(x._data if ops.is_graph else x)
         n = x.shape[ax]

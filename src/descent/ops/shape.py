@@ -48,8 +48,7 @@ view = reshape
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one (PyTorch's semantics)."""
     x = as_tensor(x)
-    # Negative dims count from the end, as PyTorch (IndexError out of range); -1 lets NumPy
-    # infer the merged size.
+    # Negative dims count from the end, as PyTorch (IndexError out of range).
     s = normalize_axis(start_dim, x.ndim)[0]
     e = normalize_axis(end_dim, x.ndim)[0]
     if x.ndim == 0:
@@ -59,8 +58,10 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
             f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for shape "
             f"{tuple(x.shape)}"
         )
-    shape = x.shape[:s] + (-1,) + x.shape[e + 1 :]
-    return reshape(x, shape)
+    merged = 1
+    for n in x.shape[s : e + 1]:  # explicit: -1 cannot be inferred next to a 0 dimension
+        merged *= n
+    return reshape(x, x.shape[:s] + (merged,) + x.shape[e + 1 :])
 
 
 class Transpose(Function):

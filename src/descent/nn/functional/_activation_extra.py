@@ -46,7 +46,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def _clip_strict(x: Tensor, lo: float, hi: float, name: str = "hardtanh") -> Tensor:
     """clamp(x, lo, hi) whose gradient is 1 only strictly inside (lo, hi), as PyTorch's
-    hardtanh (descent's clamp passes the gradient at the bounds too; a nan passes it too).
+    hardtanh (descent's clamp passes the gradient at the bounds too); 0 at a nan, as PyTorch's
+    vectorized loop (its scalar loop for a tensor's last elements passes gy there).
     An integer tensor stays integer (the bounds truncated, as PyTorch's); bool raises."""
     kind = x._data.dtype.kind
     if kind == "b":
@@ -57,7 +58,7 @@ def _clip_strict(x: Tensor, lo: float, hi: float, name: str = "hardtanh") -> Ten
     if kind in "iu":
         xp = backend.get_array_module(x._data)
         return Tensor._wrap(xp.clip(x._data, int(lo), int(hi)).astype(x._data.dtype))
-    inside = ~((x <= lo) | (x >= hi))
+    inside = (x > lo) & (x < hi)
     # The clamped value is a constant where it is used: outside and at the bounds.
     return where(inside, x, clamp(x, lo, hi).detach())
 
