@@ -141,3 +141,108 @@ def test_t_matches_torch(shape):
         torch.t(torch.ones(2, 2, 2))
     with pytest.raises(RuntimeError, match="transpose"):
         ds.t(ds.ones(2, 2, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# descent.autograd.backward and anomaly mode
+
+
+def _leaves(seed=0):
+    rng = np.random.default_rng(seed)
+    x, tx = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    w, tw = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    return (x, w), (tx, tw)
+
+
+def test_autograd_backward_several_tensors_and_grad_tensors_match_torch():
+    (x, w), (tx, tw) = _leaves()
+    g = np.array([1.0, -2.0, 0.5], np.float32)
+    for lib, (a, b) in ((ds, (x, w)), (torch, (tx, tw))):
+        y1, y2 = a * b, (a * a).sum()
+        lib.autograd.backward([y1, y2], [lib.tensor(g), None])
+    close(x.grad, tx.grad)
+    close(w.grad, tw.grad)
+    for lib, (a, b) in ((ds, (x, w)), (torch, (tx, tw))):  # grad_variables: the old name
+        with pytest.warns(FutureWarning, match="grad_variables"):
+            lib.autograd.backward(a * b, grad_variables=lib.tensor(g))
+    close(x.grad, tx.grad)
+    for lib, a in ((ds, x), (torch, tx)):
+        with pytest.raises(RuntimeError):
+            lib.autograd.backward(a * 2)  # a non-scalar without a gradient
+
+
+def test_autograd_backward_inputs_accumulates_only_into_them_like_torch():
+    (x, w), (tx, tw) = _leaves(1)
+    u, tu = pair(np.ones(3, np.float32), requires_grad=True)
+    results = []
+    for lib, (a, b, c) in ((ds, (x, w, u)), (torch, (tx, tw, tu))):
+        h = a * b  # a non-leaf input gets a .grad too
+        y = (h * h).sum()
+        lib.autograd.backward(y, inputs=[a, h], retain_graph=True)
+        assert b.grad is None
+        lib.autograd.backward(y, inputs=[c])  # unused: left unchanged, no error
+        assert c.grad is None
+        (a * 3).sum().backward(inputs=[a])  # Tensor.backward(inputs=) accumulates
+        results.append((a.grad, h.grad))
+        with pytest.raises(RuntimeError, match="empty"):
+            lib.autograd.backward((a * 2).sum(), inputs=[])
+    (dg, dh), (tg, th) = results
+    close(dg, tg)
+    close(dh, th)
+
+
+def test_autograd_backward_create_graph_gives_second_derivatives():
+    x, tx = pair(np.array([0.5, -1.5], np.float32), requires_grad=True)
+    second = []
+    for lib, a in ((ds, x), (torch, tx)):
+        lib.autograd.backward((a**3).sum(), create_graph=True)
+        assert a.grad.requires_grad  # the gradient has a graph of its own
+        second.append(lib.autograd.grad(a.grad.sum(), a)[0])  # d/dx (3x^2) = 6x
+    close(x.grad, tx.grad)
+    close(*second)
+
+
+@pytest.mark.filterwarnings("ignore:Error detected in:UserWarning")  # torch's forward traceback
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's sqrt(-1)
+def test_detect_anomaly_context_raises_at_the_nan_gradient_like_torch():
+    for lib in (ds, torch):
+        x = lib.tensor([-1.0, 4.0], requires_grad=True)
+        with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+            with lib.autograd.detect_anomaly():
+                y = x.sqrt()  # NaN in the forward pass: no error (PyTorch checks gradients)
+                with pytest.raises(RuntimeError, match="(?i)sqrt"):
+                    y.sum().backward()
+        assert not _anomaly_enabled(lib)
+        x.grad = None
+        (x.sqrt() * 0).sum().backward()  # anomaly mode off again: no error
+    assert np.isnan(x.grad.numpy()).any()
+
+
+def _anomaly_enabled(lib) -> bool:
+    return lib.autograd.is_anomaly_enabled() if lib is ds else torch.is_anomaly_enabled()
+
+
+@pytest.mark.filterwarnings("ignore:Error detected in:UserWarning")
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_set_detect_anomaly_switch_and_context_match_torch():
+    for lib in (ds, torch):
+        lib.autograd.set_detect_anomaly(True)
+        try:
+            assert _anomaly_enabled(lib)
+            with lib.autograd.set_detect_anomaly(False):
+                assert not _anomaly_enabled(lib)
+            assert _anomaly_enabled(lib)  # the context restored the previous mode
+            x = lib.tensor([-1.0], requires_grad=True)
+            with pytest.raises(RuntimeError):
+                x.sqrt().sum().backward()
+        finally:
+            lib.autograd.set_detect_anomaly(False)
+        assert not _anomaly_enabled(lib)
+
+    @ds.autograd.detect_anomaly(check_nan=True)  # descent's is also a decorator
+    def step():
+        return _anomaly_enabled(ds)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert step() and not _anomaly_enabled(ds)

@@ -42,11 +42,7 @@ import numpy as np
 
 from . import backend
 from .array_backward import array_namespace
-from .grad_mode import _state
-from .grad_mode import enable_grad as enable_grad  # re-exported: descent.autograd.enable_grad
-from .grad_mode import is_grad_enabled as is_grad_enabled
-from .grad_mode import no_grad as no_grad
-from .grad_mode import set_grad_enabled as set_grad_enabled
+from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
 from .hooks import _backward_hooks, _forward_hooks, _pass_hooks, _run_forward_hooks, _run_pass_hooks
 from .hooks import add_op_hook as add_op_hook
@@ -586,86 +582,6 @@ def _run_node_hooks(node, gy, create_graph):
     return gt if create_graph else gt._data
 
 
-def grad(
-    outputs,
-    inputs,
-    grad_outputs=None,
-    retain_graph: bool | None = None,
-    create_graph: bool = False,
-    only_inputs: bool = True,
-    allow_unused: bool | None = None,
-    is_grads_batched: bool = False,
-    materialize_grads: bool = False,
-):
-    """Gradients of `outputs` with respect to `inputs`, returned (never stored in `.grad`).
-
-    PyTorch's `torch.autograd.grad`, with its signature and its results: **always a tuple**,
-    one gradient per input, also for a single input tensor (`(g,) = grad(loss, x)` or
-    `grad(loss, x)[0]`).
-
-    Args:
-        outputs: a tensor or a sequence of tensors to differentiate.
-        inputs: a tensor or a sequence of tensors that require grad.
-        grad_outputs: d(loss)/d(output) per output (None for a scalar output: ones).
-        retain_graph: keep the saved values for another pass (default: `create_graph`).
-        create_graph: record the backward pass, for higher-order gradients.
-        only_inputs: accepted for PyTorch compatibility (it has no effect there either).
-        allow_unused: if False (the default, as in PyTorch), an input that the outputs do not
-            depend on raises; if True its gradient is None.
-        is_grads_batched: not supported (raises when True).
-        materialize_grads: give unused inputs a zero gradient instead of None (implies
-            allow_unused=True, as in PyTorch).
-
-    Raises:
-        RuntimeError: an input does not require grad, or is unused and allow_unused is False.
-    """
-    if is_grads_batched:
-        raise NotImplementedError("grad(): is_grads_batched=True is not supported by descent")
-    if allow_unused is None:
-        allow_unused = materialize_grads
-    elif materialize_grads and not allow_unused:
-        raise ValueError("grad(): materialize_grads=True needs allow_unused to be None or True")
-    if isinstance(inputs, _tensor_class):
-        inputs = [inputs]
-    inputs = list(inputs)
-    if isinstance(outputs, _tensor_class):
-        outputs = [outputs]
-        if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
-            grad_outputs = [grad_outputs]
-    outputs = list(outputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(
-            f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
-        )
-    for i, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError(
-                f"grad(): input {i} (shape {tuple(t.shape)}) does not require grad; create it "
-                "with requires_grad=True"
-            )
-    seeds = [_seed(o, g, create_graph, "grad") for o, g in zip(outputs, grad_outputs)]
-    if retain_graph is None:
-        retain_graph = create_graph
-    res = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs,
-                       accumulate=False)  # fmt: skip
-    for i, r in enumerate(res):
-        if r is not None:
-            continue
-        if materialize_grads:
-            t = inputs[i]
-            xp = backend.get_array_module(t._data)
-            res[i] = new_tensor(xp.zeros_like(t._data))
-        elif not allow_unused:
-            raise RuntimeError(
-                f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
-                "the outputs; pass allow_unused=True to get None for it (or "
-                "materialize_grads=True for zeros)"
-            )
-    return tuple(res)
-
-
 def _seed(out, gradient, create_graph: bool, where: str):
     """The initial gradient of an output: ones for a scalar, else the user's `gradient`."""
     if not out.requires_grad:
@@ -696,3 +612,17 @@ def _seed(out, gradient, create_graph: bool, where: str):
             return gradient
         return new_tensor(g)
     return g
+
+
+# torch.autograd's functions over the engine (`grad`, `backward(tensors, ...)`, anomaly mode) live
+# in descent.autograd_torch, loaded when first asked for: importing the engine never loads them.
+_TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+                "is_anomaly_check_nan_enabled")  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        from . import autograd_torch
+
+        return getattr(autograd_torch, name)
+    raise AttributeError(f"module 'descent.autograd' has no attribute {name!r}")

@@ -397,14 +397,20 @@ class Tensor(
         return self.to("cpu")
 
     # -- autograd ----------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
+    def backward(
+        self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+        inputs=None,
+    ):  # fmt: skip
         """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires grad.
 
         Args:
             gradient: d(loss)/d(self) when self is not a scalar (same shape as self).
             retain_graph: keep saved values so that backward can run through the graph again.
             create_graph: record the backward pass, for gradients of gradients.
+            inputs: accumulate into these tensors' `.grad` only (torch.autograd.backward's).
         """
+        if inputs is not None:
+            return autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
         # create_graph implies retain_graph (as in PyTorch): a recorded backward is usually followed
         # by a second backward through the same graph.
         seed = autograd._seed(self, gradient, create_graph, "backward")

@@ -121,8 +121,9 @@ class AnomalyReport:
         return asdict(self)
 
 
-class AnomalyError(FloatingPointError):
-    """Raised by anomaly mode; `.report` holds the AnomalyReport."""
+class AnomalyError(FloatingPointError, RuntimeError):
+    """Raised by anomaly mode; `.report` holds the AnomalyReport. Also a RuntimeError, the class
+    PyTorch's anomaly mode raises (`descent.autograd.detect_anomaly`)."""
 
     def __init__(self, report: AnomalyReport) -> None:
         super().__init__(str(report))

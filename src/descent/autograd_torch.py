@@ -1,0 +1,270 @@
+"""`torch.autograd`'s functions over the engine: `grad(outputs, inputs, ...)`,
+`backward(tensors, grad_tensors, ...)` and anomaly mode (`detect_anomaly`, `set_detect_anomaly`,
+`is_anomaly_enabled`).
+
+`descent.autograd` (the engine, `autograd.py`) forwards these names here on first use (its
+module `__getattr__`), so `descent.autograd.grad` is this module's `grad`, and importing the
+engine never imports this module or the anomaly tool it drives (anomaly mode lives in
+`descent.explain.anomaly`, a tool above the core layers).
+
+Anomaly mode, PyTorch's way. `torch.autograd.detect_anomaly(check_nan=True)` remembers where each
+op was created and, with `check_nan`, stops the backward pass at the first function whose
+gradients are NaN. descent's tool does both: here it runs with `check_forward=False` (PyTorch
+does not test forward values) and `check_backward=check_nan`. It raises `AnomalyError`, which is
+a `RuntimeError` as PyTorch's error is, naming the op, the line that created it and the value
+ranges. One difference: descent also stops at an Inf gradient (PyTorch at NaN only).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+from . import autograd, backend
+
+__all__ = [
+    "backward",
+    "grad",
+    "detect_anomaly",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
+]
+
+
+def _as_list(x) -> list:
+    if x is None or isinstance(x, autograd._tensor_class):
+        return [x]
+    return list(x)
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+):
+    """Gradients of `outputs` with respect to `inputs`, returned (never stored in `.grad`).
+
+    PyTorch's `torch.autograd.grad`, with its signature and its results: **always a tuple**,
+    one gradient per input, also for a single input tensor (`(g,) = grad(loss, x)` or
+    `grad(loss, x)[0]`).
+
+    Args:
+        outputs: a tensor or a sequence of tensors to differentiate.
+        inputs: a tensor or a sequence of tensors that require grad.
+        grad_outputs: d(loss)/d(output) per output (None for a scalar output: ones).
+        retain_graph: keep the saved values for another pass (default: `create_graph`).
+        create_graph: record the backward pass, for higher-order gradients.
+        only_inputs: accepted for PyTorch compatibility (it has no effect there either).
+        allow_unused: if False (the default, as in PyTorch), an input that the outputs do not
+            depend on raises; if True its gradient is None.
+        is_grads_batched: not supported (raises when True).
+        materialize_grads: give unused inputs a zero gradient instead of None (implies
+            allow_unused=True, as in PyTorch).
+
+    Raises:
+        RuntimeError: an input does not require grad, or is unused and allow_unused is False.
+    """
+    if is_grads_batched:
+        raise NotImplementedError("grad(): is_grads_batched=True is not supported by descent")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad(): materialize_grads=True needs allow_unused to be None or True")
+    if isinstance(inputs, autograd._tensor_class):
+        inputs = [inputs]
+    inputs = list(inputs)
+    if isinstance(outputs, autograd._tensor_class):
+        outputs = [outputs]
+        if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
+            grad_outputs = [grad_outputs]
+    outputs = list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
+        )
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"grad(): input {i} (shape {tuple(t.shape)}) does not require grad; create it "
+                "with requires_grad=True"
+            )
+    seeds = [autograd._seed(o, g, create_graph, "grad") for o, g in zip(outputs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = autograd.run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs,
+                       accumulate=False)  # fmt: skip
+    for i, r in enumerate(res):
+        if r is not None:
+            continue
+        if materialize_grads:
+            t = inputs[i]
+            xp = backend.get_array_module(t._data)
+            res[i] = autograd.new_tensor(xp.zeros_like(t._data))
+        elif not allow_unused:
+            raise RuntimeError(
+                f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
+                "the outputs; pass allow_unused=True to get None for it (or "
+                "materialize_grads=True for zeros)"
+            )
+    return tuple(res)
+
+
+def backward(
+    tensors,
+    grad_tensors=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    grad_variables=None,
+    inputs=None,
+) -> None:
+    """Accumulate the gradients of `tensors` into `.grad` (torch.autograd.backward).
+
+    `backward([a, b], [ga, gb])` is one pass seeded with ga and gb: the sum of what
+    `a.backward(ga)` and `b.backward(gb)` would store.
+
+    Args:
+        tensors: a tensor or a sequence of tensors to differentiate.
+        grad_tensors: d(loss)/d(tensor) for each (None for a scalar: ones).
+        retain_graph: keep the saved values for another pass (default: create_graph).
+        create_graph: record the backward pass, for higher-order gradients.
+        grad_variables: PyTorch's old name for grad_tensors.
+        inputs: accumulate only into these tensors' `.grad` (leaves or not); other leaves keep
+            theirs. An input the tensors do not depend on is left unchanged.
+
+    Raises:
+        RuntimeError: a tensor does not require grad, a non-scalar tensor has no gradient,
+            `inputs` is empty, or the counts of tensors and grad_tensors differ.
+    """
+    if grad_variables is not None:
+        warnings.warn("`grad_variables` is deprecated. Use `grad_tensors` instead.",
+                      FutureWarning, stacklevel=2)  # fmt: skip
+        if grad_tensors is not None:
+            raise RuntimeError("backward(): pass grad_tensors or grad_variables, not both")
+        grad_tensors = grad_variables
+    tensors = _as_list(tensors)
+    grads = [None] * len(tensors) if grad_tensors is None else _as_list(grad_tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"backward(): got {len(grads)} grad_tensors for {len(tensors)} tensors")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [autograd._seed(t, g, create_graph, "backward") for t, g in zip(tensors, grads)]
+    if inputs is None:
+        autograd.run_backward(tensors, seeds, retain_graph, create_graph)
+        return
+    inputs = _as_list(inputs)
+    if not inputs:
+        raise RuntimeError("backward(): the `inputs` argument cannot be empty")
+    # One pass that captures the inputs' gradients without touching any .grad, then the
+    # accumulation PyTorch does for exactly these tensors.
+    captured = autograd.run_backward(
+        tensors, seeds, retain_graph, create_graph, capture=inputs, accumulate=False
+    )
+    for t, g in zip(inputs, captured):
+        if g is None:
+            continue
+        if not create_graph:
+            g = autograd.new_tensor(g._data.astype(t._data.dtype, copy=True))
+        t.grad = g if t.grad is None else t.grad + g
+
+
+# ---------------------------------------------------------------------------------------------
+# Anomaly mode: one process-wide switch, as PyTorch's, over descent.explain.anomaly.
+
+_mode = {"context": None, "check_nan": True}  # the tool's context while the switch is on
+
+
+def _tool():
+    # Imported on first use only: explain is a tool layer above the core (see the docstring).
+    from .explain import anomaly
+
+    return anomaly
+
+
+def _set(enabled: bool, check_nan: bool = True) -> None:
+    """Turn PyTorch-style anomaly mode on or off (the one primitive the classes use)."""
+    ctx = _mode["context"]
+    if ctx is not None and (not enabled or check_nan != _mode["check_nan"]):
+        ctx.__exit__(None, None, None)
+        _mode["context"] = None
+    if enabled and _mode["context"] is None:
+        ctx = _tool().detect_anomaly(check_forward=False, check_backward=check_nan)
+        ctx.__enter__()
+        _mode["context"] = ctx
+    _mode["check_nan"] = check_nan
+
+
+def is_anomaly_enabled() -> bool:
+    """True while anomaly mode is on (this switch, or any descent.explain.detect_anomaly)."""
+    return _mode["context"] is not None or _tool().is_anomaly_enabled()
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """True when anomaly mode is on and stops at NaN gradients."""
+    return _mode["context"] is not None and _mode["check_nan"]
+
+
+class detect_anomaly:  # PyTorch's name
+    """Context manager (and decorator) that turns anomaly mode on (torch.autograd.detect_anomaly).
+
+    Args:
+        check_nan: stop the backward pass at the first op whose gradients are NaN (or Inf).
+
+    Example:
+        >>> with descent.autograd.detect_anomaly():
+        ...     loss = model(x).log().mean()
+        ...     loss.backward()  # RuntimeError (AnomalyError) naming the op and its line
+    """
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+        self.prev = (False, True)
+
+    def __enter__(self) -> None:
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and should "
+            "only be enabled for debugging.",
+            UserWarning,
+            stacklevel=2,
+        )
+        self.prev = (_mode["context"] is not None, _mode["check_nan"])
+        _set(True, self.check_nan)
+
+    def __exit__(self, *exc) -> None:
+        _set(*self.prev)
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class set_detect_anomaly:  # PyTorch's name: a call that sets the mode, also a context manager
+    """Set anomaly mode on or off now (torch.autograd.set_detect_anomaly); used as a context
+    manager it restores the previous mode on exit.
+
+    Args:
+        mode: True turns anomaly mode on, False off.
+        check_nan: stop the backward pass at NaN (or Inf) gradients.
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self.prev = (_mode["context"] is not None, _mode["check_nan"])
+        _set(bool(mode), check_nan)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        _set(*self.prev)
