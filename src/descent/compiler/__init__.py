@@ -85,6 +85,7 @@ class CompiledFunction:
         self.fuse = bool(fuse)
         self._cache: OrderedDict[Any, _Entry] = OrderedDict()
         self._warned: set[str] = set()
+        self._watched_cache: tuple | None = None  # (referents, watched): see _watched
         self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
         functools.update_wrapper(self, fn)
 
@@ -99,7 +100,7 @@ class CompiledFunction:
             return self._eager(args, kwargs)
         tensors: list = []
         key_args = _key_of((args, kwargs), tensors)
-        watched = _watched(self.fn, args, kwargs)
+        watched = self._watched(args, kwargs)
         # Whether each captured leaf has a .grad decides whether backward stores or adds.
         grads = tuple(t.grad is None for t in watched["leaves"])
         key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads)
@@ -166,6 +167,17 @@ class CompiledFunction:
         entry.first = None
         entry.program = Program(recording, len(tensors), use_pool=self.pool, fuse=self.fuse)
         return out
+
+    def _watched(self, args, kwargs) -> dict:
+        """`_watched(fn, ...)`, recomputed only when an object it starts from changed."""
+        refs = _referents(self.fn, args, kwargs)
+        cached = self._watched_cache
+        if cached is not None and len(cached[0]) == len(refs):
+            if all(a is b for a, b in zip(cached[0], refs)):
+                return cached[1]
+        watched = _watched(self.fn, args, kwargs)
+        self._watched_cache = (refs, watched)
+        return watched
 
     def _eager(self, args, kwargs):
         self.stats["eager"] += 1
@@ -281,6 +293,30 @@ def _key_of(obj, tensors: list):
         return obj
     except TypeError:
         return ("id", id(obj))
+
+
+def _referents(fn, args, kwargs) -> list:
+    """The objects `_watched` starts from, one level deep: the non-tensor arguments, the bound
+    object and its attributes, the closure's cells and the globals the code names. When all
+    are the same objects as last call, the captured modules and optimizers are too."""
+    inner = getattr(fn, "__func__", fn)
+    refs: list = [a for a in args if not isinstance(a, Tensor)]
+    refs += [v for v in kwargs.values() if not isinstance(v, Tensor)]
+    self_obj = getattr(fn, "__self__", None)
+    refs.append(self_obj)
+    d = getattr(self_obj, "__dict__", None)
+    if d is not None:
+        refs += list(d.values())
+    for cell in getattr(inner, "__closure__", None) or ():
+        try:
+            refs.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            refs.append(None)
+    code = getattr(inner, "__code__", None)
+    if code is not None:
+        glob = inner.__globals__
+        refs += [glob.get(n) for n in code.co_names]
+    return refs
 
 
 def _watched(fn, args, kwargs) -> dict:
