@@ -246,3 +246,47 @@ def test_set_detect_anomaly_switch_and_context_match_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert step() and not _anomaly_enabled(ds)
+
+
+# ---------------------------------------------------------------------------------------------
+# get_rng_state / set_rng_state
+
+
+def _draws():
+    from descent.utils.data import DataLoader
+
+    drop = ds.nn.Dropout(0.5)
+    order = [int(b[0]) for b in DataLoader(ds.arange(8), batch_size=1, shuffle=True)]
+    return [ds.rand(3).numpy(), ds.randn(2, 2, dtype=ds.float64).numpy(),
+            ds.randint(0, 100, (5,)).numpy(), ds.randperm(7).numpy(),
+            ds.multinomial(ds.ones(5), 3).numpy(), drop(ds.ones(10)).numpy(),
+            ds.empty(4).normal_().numpy(), np.array(order)]  # fmt: skip
+
+
+@pytest.mark.parametrize("odd_float32_draws", [0, 1, 3])
+def test_rng_state_round_trip_replays_every_random_function(odd_float32_draws):
+    ds.manual_seed(11)
+    ds.rand(odd_float32_draws)  # an odd count of float32 draws leaves half a 64-bit word cached
+    state = ds.get_rng_state()
+    t_state = torch.get_rng_state()
+    assert state.dtype == ds.uint8 and str(t_state.dtype) == "torch.uint8"
+    assert state.ndim == t_state.ndim == 1
+    first = _draws()
+    state_copy = state.clone()
+    assert ds.set_rng_state(state) is None and torch.set_rng_state(t_state) is None
+    second = _draws()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ds.equal(state, state_copy)  # set_rng_state does not change its argument
+    state.zero_()  # nor does the returned tensor alias the generator
+    ds.set_rng_state(state_copy)
+    np.testing.assert_array_equal(_draws()[0], first[0])
+
+
+def test_set_rng_state_refuses_what_get_rng_state_did_not_make():
+    with pytest.raises(RuntimeError, match="get_rng_state"):
+        ds.set_rng_state(ds.tensor(torch.get_rng_state().numpy()))  # PyTorch's 5056 bytes
+    with pytest.raises(RuntimeError, match="uint8"):
+        ds.set_rng_state(ds.get_rng_state().float())
+    with pytest.raises(RuntimeError):
+        torch.set_rng_state(torch.zeros(3, dtype=torch.uint8))

@@ -277,6 +277,57 @@ def seed(seed: int) -> Generator:
     return manual_seed(seed)
 
 
+# The default generator's state as bytes (torch.get_rng_state's uint8 tensor): a tag, then NumPy
+# PCG64's 128-bit state and increment and its cached 32-bit half-draw, little-endian.
+_RNG_TAG = b"PCG64v1\0"
+
+
+def get_rng_state() -> Tensor:
+    """The default CPU generator's state as a uint8 tensor (torch.get_rng_state).
+
+    Every CPU random function without `generator=` draws from this generator;
+    `set_rng_state(get_rng_state())` later makes the same draws come again. (The bytes are
+    NumPy PCG64's state, not PyTorch's Mersenne Twister: states do not move between the two.)
+    """
+    st = _default_generator._rng.bit_generator.state
+    if st["bit_generator"] != "PCG64":  # pragma: no cover - Generator always makes PCG64
+        raise RuntimeError(f"get_rng_state: unexpected bit generator {st['bit_generator']}")
+    raw = (
+        _RNG_TAG
+        + int(st["state"]["state"]).to_bytes(16, "little")
+        + int(st["state"]["inc"]).to_bytes(16, "little")
+        + bytes([int(st["has_uint32"])])
+        + int(st["uinteger"]).to_bytes(4, "little")
+    )
+    return autograd.new_tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+
+
+def set_rng_state(new_state) -> None:
+    """Restore the default CPU generator from `get_rng_state()`'s uint8 tensor.
+
+    Raises:
+        RuntimeError: the tensor is not a state made by `get_rng_state` (wrong dtype, size or
+            tag), e.g. one of PyTorch's.
+    """
+    arr = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
+    arr = backend.as_numpy(arr)
+    n = len(_RNG_TAG) + 37
+    if arr.dtype != np.uint8 or arr.shape != (n,) or bytes(arr[: len(_RNG_TAG)]) != _RNG_TAG:
+        raise RuntimeError(
+            f"set_rng_state: expected the uint8 tensor of {n} bytes that descent.get_rng_state() "
+            f"returns, got dtype {arr.dtype} and shape {tuple(arr.shape)} (PyTorch's states do "
+            "not fit descent's PCG64 generator)"
+        )
+    raw = bytes(arr[len(_RNG_TAG) :])
+    _default_generator._rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": int.from_bytes(raw[:16], "little"),
+                  "inc": int.from_bytes(raw[16:32], "little")},
+        "has_uint32": raw[32],
+        "uinteger": int.from_bytes(raw[33:37], "little"),
+    }  # fmt: skip
+
+
 def _rng(generator, device):
     gen = generator or _default_generator
     if device is None:
