@@ -391,8 +391,16 @@ def report(results: list[dict], costs: dict | None, args) -> None:
         for row in rows:
             if row == "a" or row not in costs:
                 continue
-            cs = [crossing(x["curve"]) for x in results if x["row"] == row]
+            runs = [x for x in results if x["row"] == row]
+            cs = [crossing(x["curve"]) for x in runs]
             steps = [c["step_interp"] for c in cs if c]
+            budget = iters_a / costs[row]["ratio"]  # this row's steps in (a)'s time
+            vals = [[p["val"] for p in x["curve"] if p["step"] <= budget][-1:] for x in runs]
+            vals = [v[0] for v in vals if v]
+            if vals:
+                print(f"  {ROWS.get(row, 'speedrun-cpu ' + row)}: val at (a)'s {iters_a} "
+                      f"iterations = {budget:.0f} of its steps: {mean_sd(vals, '.4f')} (the last "
+                      f"evaluation at or before that step)")  # fmt: skip
             if steps:
                 share = np.asarray(steps) * costs[row]["ratio"] / iters_a
                 print(f"  {ROWS.get(row, 'speedrun-cpu ' + row)}: time to 1.90 = "

@@ -83,14 +83,15 @@ def test_speedrun_config_errors(corpus, tmp_path):
 
 
 def test_speedrun_cpu_preset(corpus, tmp_path):
-    """The preset: baby-gpt's shape and batch, every option on, Muon; it validates and trains
-    (a few steps on a tiny corpus here; the measured figures are in docs/speedrun.md)."""
+    """The preset: baby-gpt's shape, twice its batch, every option on, Muon; it validates and
+    trains (a few steps on a tiny corpus here; the measured figures are in docs/speedrun.md)."""
     from descent.models import PRESETS
 
     p = PRESETS["speedrun-cpu"]
     baby = PRESETS["baby-gpt"]
-    for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout"):
+    for key in ("n_layer", "n_head", "n_embd", "block_size", "dropout"):
         assert p[key] == baby[key], key
+    assert p["batch_size"] == 2 * baby["batch_size"]
     assert p["optimizer"] == "muon" and p["rope"] and p["qk_norm"] and p["relu2"]
     assert p["zero_init_proj"] and not p["tie_weights"] and p["logit_softcap"] > 0
     assert p["lr_decay_iters"] == p["max_iters"] < baby["max_iters"]
