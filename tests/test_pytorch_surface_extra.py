@@ -290,3 +290,70 @@ def test_set_rng_state_refuses_what_get_rng_state_did_not_make():
         ds.set_rng_state(ds.get_rng_state().float())
     with pytest.raises(RuntimeError):
         torch.set_rng_state(torch.zeros(3, dtype=torch.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# threads, determinism, matmul precision
+
+
+def test_set_num_threads_sets_the_blas_and_numba_threads_like_torch():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numba
+
+    before, t_before = ds.get_num_threads(), torch.get_num_threads()
+    a = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    expected = (ds.tensor(a) @ ds.tensor(a)).numpy()
+    try:
+        ds.set_num_threads(1)
+        torch.set_num_threads(1)
+        assert ds.get_num_threads() == torch.get_num_threads() == 1
+        info = threadpoolctl.threadpool_info()
+        blas = [i["num_threads"] for i in info if i["user_api"] == "blas"]
+        assert blas and set(blas) == {1}
+        assert numba.get_num_threads() == 1
+        np.testing.assert_array_equal((ds.tensor(a) @ ds.tensor(a)).numpy(), expected)
+    finally:
+        ds.set_num_threads(before)
+        torch.set_num_threads(t_before)
+    assert ds.get_num_threads() == before
+    for bad, message in ((0, "positive integer"), (1.5, "expects an int")):
+        for lib in (ds, torch):
+            with pytest.raises(RuntimeError, match=message):
+                lib.set_num_threads(bad)
+
+
+def test_set_num_threads_without_threadpoolctl_says_what_it_cannot_do(monkeypatch):
+    from descent import runtime
+
+    before = ds.get_num_threads()
+    monkeypatch.setattr(runtime, "_threadpoolctl", lambda: None)
+    with pytest.warns(RuntimeWarning, match="threadpoolctl is not installed"):
+        ds.set_num_threads(before)
+    assert ds.get_num_threads() == before
+
+
+def test_deterministic_and_matmul_precision_switches_read_back_like_torch():
+    try:
+        for lib in (ds, torch):
+            assert lib.are_deterministic_algorithms_enabled() is False
+            assert lib.use_deterministic_algorithms(True, warn_only=True) is None
+            assert lib.are_deterministic_algorithms_enabled() is True
+            assert lib.is_deterministic_algorithms_warn_only_enabled() is True
+            assert lib.get_float32_matmul_precision() == "highest"
+            lib.set_float32_matmul_precision("high")
+            assert lib.get_float32_matmul_precision() == "high"
+            assert lib.backends.cuda.matmul.allow_tf32 is True
+            with pytest.warns(UserWarning, match="has no effect"):
+                lib.set_float32_matmul_precision("low")
+            assert lib.get_float32_matmul_precision() == "high"
+    finally:
+        for lib in (ds, torch):
+            lib.use_deterministic_algorithms(False)
+            lib.set_float32_matmul_precision("highest")
+    assert ds.backends.cuda.matmul.allow_tf32 is False
+    a = np.random.default_rng(1).standard_normal((8, 8)).astype(np.float32)
+    ds.set_float32_matmul_precision("medium")  # float32 products stay float32 (no TF32 here)
+    try:
+        close(ds.tensor(a) @ ds.tensor(a), torch.tensor(a) @ torch.tensor(a), rtol=1e-5)
+    finally:
+        ds.set_float32_matmul_precision("highest")

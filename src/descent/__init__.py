@@ -221,6 +221,17 @@ from .ops.shape_index import (
     unflatten,
     unfold,
 )
+from .runtime import (
+    are_deterministic_algorithms_enabled,
+    get_float32_matmul_precision,
+    get_num_interop_threads,
+    get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
+    set_num_interop_threads,
+    set_num_threads,
+    use_deterministic_algorithms,
+)
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import add, sub, t  # PyTorch's signatures (alpha=) over the ops
 
