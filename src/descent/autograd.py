@@ -47,6 +47,26 @@ from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook
 from .hooks import _backward_hooks, _forward_hooks, _pass_hooks, _run_forward_hooks, _run_pass_hooks
 from .hooks import add_op_hook as add_op_hook
 
+# NumPy's floating-point warnings ("overflow encountered in exp", "divide by zero encountered
+# in log", "invalid value encountered in subtract" for inf - inf) are silenced where ops compute,
+# as PyTorch is silent there: the error state is set around every op's forward and once around
+# a backward pass. In NumPy 2 it is a context variable: setting and resetting it directly costs
+# ~0.25 us (np.errstate, which builds its state on every entry, ~1.5 us).
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _QUIET = _make_extobj(all="ignore")
+    _quiet_on, _quiet_off = _extobj_contextvar.set, _extobj_contextvar.reset
+except ImportError:  # pragma: no cover - another NumPy layout: the warnings are not silenced
+    _QUIET = None
+
+    def _quiet_on(state):
+        return None
+
+    def _quiet_off(token):
+        return None
+
+
 _new = object.__new__
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
@@ -172,14 +192,22 @@ class Function:
                 setattr(fn, k, v)
         if len(inputs) == 1:  # the common unary case, without the general loops
             x = inputs[0]
-            out = fn.forward(x._data)
+            token = _quiet_on(_QUIET)
+            try:
+                out = fn.forward(x._data)
+            finally:
+                _quiet_off(token)
             if x._rg and _state.enabled:
                 node = x._node
                 t = record_node(fn, (x if node is None else node,), (x._data.shape,), inputs, out)
             else:
                 t = init_tensor(_new(_tensor_class), out)
         else:
-            out = fn.forward(*[t._data for t in inputs])
+            token = _quiet_on(_QUIET)
+            try:
+                out = fn.forward(*[t._data for t in inputs])
+            finally:
+                _quiet_off(token)
             if _state.enabled and any([t._rg for t in inputs]):
                 parents = tuple([_parent(t) for t in inputs])
                 shapes = tuple([t._data.shape for t in inputs])
@@ -194,7 +222,11 @@ class Function:
     def apply2(cls, a, b):
         """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
         fn = _new(cls)
-        out = fn.forward(a._data, b._data)
+        token = _quiet_on(_QUIET)
+        try:
+            out = fn.forward(a._data, b._data)
+        finally:
+            _quiet_off(token)
         if (a._rg or b._rg) and _state.enabled:
             na, nb = a._node, b._node
             parents = (
@@ -224,7 +256,11 @@ class Function:
             fn.ca = ca if ca is not None else _scalar_array(c, d.dtype)
         else:
             fn.ca = c
-        out = fn.forward(d)
+        token = _quiet_on(_QUIET)
+        try:
+            out = fn.forward(d)
+        finally:
+            _quiet_off(token)
         if x._rg and _state.enabled:
             node = x._node
             t = record_node(fn, (x if node is None else node,), (d.shape,), (x,), out)
@@ -369,7 +405,17 @@ def register_graph_namespace(namespace) -> None:
 # The backward pass
 
 
-def run_backward(
+def run_backward(roots, root_grads, *args, **kwargs):
+    """Backpropagate from `roots` (Tensors) seeded with `root_grads` (see `_run_backward`),
+    with NumPy's floating-point warnings silenced for the whole pass."""
+    token = _quiet_on(_QUIET)
+    try:
+        return _run_backward(roots, root_grads, *args, **kwargs)
+    finally:
+        _quiet_off(token)
+
+
+def _run_backward(
     roots,
     root_grads,
     retain_graph: bool = False,

@@ -589,15 +589,7 @@ IDIOMS = [
 ]
 
 # Idioms descent does not answer like PyTorch yet: what is missing (the test is a strict xfail).
-XFAIL: dict[str, str] = {
-    "torch.cat([i, i.float()])": "different answer: dtype float64 vs torch float32",
-    "torch.exp(torch.tensor([100.0]))": "descent warns where torch is silent: RuntimeWarning: overflow encountered in exp",  # noqa: E501 - the idiom's own text
-    "torch.tensor([0.0, 1.0]).log()": "descent warns where torch is silent: RuntimeWarning: divide by zero encountered in log",  # noqa: E501 - the idiom's own text
-    "torch.tensor([-1.0, 4.0]).sqrt()": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in sqrt",  # noqa: E501 - the idiom's own text
-    "torch.tensor([1.0, 0.0]) / 0": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in multiply",  # noqa: E501 - the idiom's own text
-    "torch.tensor([0.5, 0.0]).log() * torch.tensor([0.5, 0.0])": "descent warns where torch is silent: RuntimeWarning: divide by zero encountered in log",  # noqa: E501 - the idiom's own text
-    "torch.tensor([float('inf')]) - float('inf')": "descent warns where torch is silent: RuntimeWarning: invalid value encountered in add",  # noqa: E501 - the idiom's own text
-}
+XFAIL: dict[str, str] = {}
 
 
 def _dtype_name(dt) -> str:

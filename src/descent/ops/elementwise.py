@@ -405,9 +405,11 @@ def cast(x, dtype) -> Tensor:
     dtype = np.dtype(dtype)
     if x._data.dtype == dtype:
         return x
-    # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch).
+    # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch);
+    # nan and inf convert silently, as there (NumPy would warn "invalid value in cast").
     if dtype.kind != "f":
-        return Tensor._wrap(x._data.astype(dtype))
+        with np.errstate(invalid="ignore"):
+            return Tensor._wrap(x._data.astype(dtype))
     return Cast.apply(x, dtype=dtype)
 
 
