@@ -357,3 +357,103 @@ def test_deterministic_and_matmul_precision_switches_read_back_like_torch():
         close(ds.tensor(a) @ ds.tensor(a), torch.tensor(a) @ torch.tensor(a), rtol=1e-5)
     finally:
         ds.set_float32_matmul_precision("highest")
+
+
+# ---------------------------------------------------------------------------------------------
+# in-place elementwise methods, stride()
+
+_INPLACE = ["exp", "log", "sqrt", "rsqrt", "abs", "neg", "relu", "sigmoid", "tanh", "sin", "cos",
+            "log1p", "expm1", "reciprocal", "sign", "floor", "ceil", "trunc", "square"]  # fmt: skip
+_POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "reciprocal"}
+
+
+def _inplace_input(name):
+    a = np.array([[0.3, -1.7, 2.2], [1.4, -0.6, 0.9]], np.float32)
+    return np.abs(a) + 0.1 if name in _POSITIVE else a
+
+
+@pytest.mark.parametrize("name", _INPLACE)
+def test_inplace_unary_values_and_storage_match_torch(name):
+    x, tx = pair(_inplace_input(name))
+    r, tr = getattr(x, name + "_")(), getattr(tx, name + "_")()
+    assert r is x and tr is tx  # the same object, changed
+    close(x, tx, rtol=1e-6, atol=1e-7)
+    p = ds.nn.Parameter(ds.tensor(_inplace_input(name)))
+    getattr(p.data, name + "_")()  # p.data shares p's storage, as in PyTorch
+    close(p.detach(), tx, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", _INPLACE)
+def test_inplace_unary_gradients_flow_through_the_update_like_torch(name):
+    a = _inplace_input(name)
+    w = np.random.default_rng(2).standard_normal(a.shape).astype(np.float32)
+    grads = []
+    for lib in (ds, torch):
+        x = lib.tensor(a, requires_grad=True)
+        h = x * 1.0  # a non-leaf: in-place on it is recorded
+        getattr(h, name + "_")()
+        assert h.requires_grad
+        (h * lib.tensor(w)).sum().backward()
+        grads.append(x.grad)
+    close(*grads, rtol=1e-5, atol=1e-6)
+
+
+def test_inplace_unary_autograd_rules_match_torch():
+    for lib in (ds, torch):
+        leaf = lib.tensor([0.5, 1.0], requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf"):
+            leaf.exp_()  # a leaf that requires grad, under grad mode
+        with lib.no_grad():
+            leaf.relu_()  # allowed: how optimizers update parameters
+        a = leaf * 1.0
+        b = a * a  # Mul saved a
+        a.sigmoid_()
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|in place"):
+            b.sum().backward()
+        with pytest.raises(RuntimeError, match="can't be cast"):
+            lib.tensor([1, 2]).exp_()  # int64 cannot hold exp's float result
+    for name in ("abs", "neg", "relu", "sign", "square"):
+        i, ti = pair(np.array([-2, 0, 3], np.int64))
+        close(getattr(i, name + "_")(), getattr(ti, name + "_")())
+
+
+def test_inplace_unary_keeps_an_output_saved_for_backward_intact():
+    # Exp saves its output; PyTorch raises when it is changed in place, descent keeps the saved
+    # array and gives the right gradient (never a silently wrong one).
+    x = ds.tensor([0.5, 1.0], requires_grad=True)
+    y = x.exp()
+    with ds.no_grad():
+        y.tanh_()
+    y.sum().backward()
+    tx = torch.tensor([0.5, 1.0])
+    close(x.grad, tx.exp())
+    close(y, tx.exp().tanh())
+
+
+def test_clamp_min_max_inplace_match_torch():
+    a = np.array([-1.5, 0.2, 3.0], np.float32)
+    grads = []
+    for lib in (ds, torch):
+        x = lib.tensor(a, requires_grad=True)
+        h = x * 2.0
+        h.clamp_min_(0.0).clamp_max_(1.0)
+        h.sum().backward()
+        grads.append((h, x.grad))
+    close(grads[0][0], grads[1][0])
+    close(grads[0][1], grads[1][1])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda lib: lib.arange(12.0).reshape(3, 4),
+     lambda lib: lib.arange(12.0).reshape(3, 4).t(),
+     lambda lib: lib.arange(12.0).reshape(3, 4)[::2, 1:],
+     lambda lib: lib.ones(3).expand(2, 3),
+     lambda lib: lib.tensor(1.0),
+     lambda lib: lib.zeros(2, 3, 4, dtype=lib.float64).permute(2, 0, 1)],
+)  # fmt: skip
+def test_stride_matches_torch(make):
+    x, tx = make(ds), make(torch)
+    assert x.stride() == tx.stride()
+    for d in range(-x.ndim, x.ndim):
+        assert x.stride(d) == tx.stride(d)

@@ -17,6 +17,7 @@ import importlib as _importlib
 import numpy as _np
 
 from . import autograd, backend
+from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
 from .amp import autocast
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (

@@ -1,6 +1,6 @@
 """PyTorch's Tensor methods that are thin calls of the ops: `eq`/`gt`/... by name, `add(alpha=)`,
-`view_as`/`type_as`, the `new_*` constructors, `mm`/`bmm`/`addmm`, ordering and selection, and
-the random fills (`normal_`, `bernoulli`, ...).
+`view_as`/`type_as`, the in-place math (`exp_`, `relu_`, ...), the `new_*` constructors,
+`mm`/`bmm`/`addmm`, ordering and selection, and the random fills (`normal_`, `bernoulli`, ...).
 
 The group `TorchMethods` is one more mixin of `Tensor` (see `tensor_methods.py` for the ops table
 `_ops` that every method calls and for the other groups). It comes last in Tensor's bases; no
@@ -79,6 +79,14 @@ class TorchMethods:
             return -1
         return self.device.index or 0
 
+    def stride(self, dim=None):
+        """Elements (not bytes) to step in memory per index along each dimension, as in PyTorch:
+        a tuple, or one int for `dim`. Views share their base's strides (x.t().stride() is
+        (1, n)); a broadcast dimension has stride 0."""
+        item = self._data.dtype.itemsize
+        strides = tuple(s // item for s in self._data.strides)
+        return strides if dim is None else strides[dim]
+
     def is_contiguous(self, memory_format=None) -> bool:
         """Whether the values are laid out C-contiguously (descent's ops accept any layout)."""
         return bool(self._data.flags.c_contiguous)
@@ -136,6 +144,72 @@ class TorchMethods:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape "
                                f"{tuple(self.shape)}; use transpose(dim0, dim1) or mT")  # fmt: skip
         return self if self.ndim < 2 else _ops.transpose(self)
+
+    # -- in-place elementwise math (descent.inplace_unary: graph, versions, leaf rule) ----------
+    def exp_(self):
+        return _ops.exp_(self)
+
+    def log_(self):
+        return _ops.log_(self)
+
+    def sqrt_(self):
+        return _ops.sqrt_(self)
+
+    def rsqrt_(self):
+        return _ops.rsqrt_(self)
+
+    def abs_(self):
+        return _ops.abs_(self)
+
+    def neg_(self):
+        return _ops.neg_(self)
+
+    def relu_(self):
+        return _ops.relu_(self)
+
+    def sigmoid_(self):
+        return _ops.sigmoid_(self)
+
+    def tanh_(self):
+        return _ops.tanh_(self)
+
+    def sin_(self):
+        return _ops.sin_(self)
+
+    def cos_(self):
+        return _ops.cos_(self)
+
+    def log1p_(self):
+        return _ops.log1p_(self)
+
+    def expm1_(self):
+        return _ops.expm1_(self)
+
+    def reciprocal_(self):
+        return _ops.reciprocal_(self)
+
+    def sign_(self):
+        return _ops.sign_(self)
+
+    def floor_(self):
+        return _ops.floor_(self)
+
+    def ceil_(self):
+        return _ops.ceil_(self)
+
+    def trunc_(self):
+        return _ops.trunc_(self)
+
+    def square_(self):
+        return _ops.square_(self)
+
+    negative_ = neg_
+
+    def clamp_min_(self, min):
+        return _ops.clamp_(self, min, None)
+
+    def clamp_max_(self, max):
+        return _ops.clamp_(self, None, max)
 
     # -- new tensors with this one's dtype and device ------------------------------------------
     def _new(self, fill, size, dtype, device, requires_grad):

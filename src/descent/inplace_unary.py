@@ -1,0 +1,73 @@
+"""In-place elementwise math, PyTorch's trailing-underscore methods: `x.exp_()`, `x.relu_()`,
+`x.sigmoid_()`, `x.clamp_min_(0)`, ...
+
+Each runs the out-of-place op (`x.exp()`) and follows the rules of `descent.ops.inplace` (the
+in-place arithmetic `x += y`), using its pieces:
+
+* recorded (grad mode on and x requires grad): the op runs on an alias of x's old value and x is
+  rebound to the result, so the graph gets one node for the update and gradients flow through it;
+* otherwise the result is written into x's array, so views of x see it;
+* either way x's version counter goes up: a node that saved x as an input (Mul saves both
+  inputs, Log its input) then raises PyTorch's "modified by an inplace operation" error
+  instead of using the new value;
+* when x is the output of a node that saved its output array (Exp, Sqrt, Tanh, Sigmoid do),
+  the unrecorded path gives x a new array instead of overwriting that one, so the node's
+  backward stays right (PyTorch raises there instead: descent's result is correct, not an error);
+* a leaf that requires grad may not be changed in place under grad mode (RuntimeError).
+
+A result dtype that x cannot hold (`exp_` of an int64 tensor gives float32) raises, as in
+PyTorch, instead of truncating. The functions are registered in Tensor's ops table when this
+module is imported (by `descent/__init__.py`), as `descent.creation` registers the random fills.
+"""
+
+from __future__ import annotations
+
+from . import tensor_methods
+from .ops.inplace import _bump, _check_leaf_inplace, _rebind, _records
+from .tensor import Tensor
+
+# Tensor method -> the in-place method made from it (`exp` -> `exp_`).
+_UNARY = (
+    "exp", "log", "sqrt", "rsqrt", "abs", "neg", "relu", "sigmoid", "tanh", "sin", "cos",
+    "log1p", "expm1", "reciprocal", "sign", "floor", "ceil", "trunc", "square",
+)  # fmt: skip
+
+
+def unary_(t: Tensor, name: str) -> Tensor:
+    """Replace t's values by `getattr(t, name)()`, in place (see the module docstring).
+
+    Raises:
+        RuntimeError: t is a leaf that requires grad and grad mode is on, or the op's result
+            dtype cannot be stored in t (an integer tensor and a floating result).
+    """
+    op = f"{name}_"
+    _check_leaf_inplace(t, op)
+    if _records(t):
+        # The alias keeps t's old value and node for whatever the op saves for backward.
+        return _rebind(t, getattr(t._alias(), name)())
+    out = getattr(t, name)()  # not recorded: no input of it requires grad in this mode
+    if out.dtype != t.dtype:
+        raise RuntimeError(
+            f"{op}: result type {out.dtype} can't be cast to the desired output type "
+            f"{t.dtype} (shape {tuple(t.shape)}); use the out-of-place {name}() or convert "
+            "the tensor first, e.g. x = x.float()"
+        )
+    node = t._node
+    if node is not None and getattr(node, "out_data", None) is t._data:
+        t._data = out._data  # the node saved this very array for its backward: keep it intact
+    else:
+        t._data[...] = out._data  # in place, so views of t see the new values
+    _bump(t)
+    return t
+
+
+def _make(name: str):
+    def method_(t: Tensor) -> Tensor:
+        return unary_(t, name)
+
+    method_.__name__ = method_.__qualname__ = f"{name}_"
+    method_.__doc__ = f"x.{name}_(): x.{name}() written into x (see descent.inplace_unary)."
+    return method_
+
+
+tensor_methods.register_ops({f"{name}_": _make(name) for name in _UNARY})
