@@ -33,11 +33,13 @@ import numpy as np
 
 from .. import autograd, backend
 from ..array_backward import array_namespace
+from ..ops import indexing as _ops_indexing
 from . import fusion
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
 
 _FREED = autograd._FREED
+_GetItem = _ops_indexing.GetItem
 _getrefcount = sys.getrefcount
 _ndarray = np.ndarray
 
@@ -265,6 +267,11 @@ class Program:
         gelu = self.gelu_backward
         for node, deliveries in ins.order:
             gy = grads.pop(node)
+            if type(node) is _GetItem and node.basic and type(gy) is _ndarray and pool:
+                parent = deliveries[0][1] if deliveries else None
+                if isinstance(parent, autograd.Function):
+                    _slice_gradient(grads, parent, node, gy, deliveries[0][2], pool)
+                    continue
             site = gelu.get(id(node)) if gelu else None
             if site is not None and type(gy) is _ndarray:
                 gxs = site(node.saved[0]._data, gy)  # GELU's backward, tuned (see fusion)
@@ -320,6 +327,36 @@ class Program:
             if isinstance(ins, Forward) and ins.node:
                 ins.op.saved = _FREED
                 ins.op.out_data = None
+
+
+def _slice_gradient(grads, parent, node, gy, shape, pool) -> None:
+    """A basic-index read's gradient added at its index into the parent's gradient.
+
+    Eager makes zeros of the input's shape, writes gy at the index and adds that to what the
+    parent has received (qkv.split(C, dim=2): three full-size zero arrays and two full-size
+    sums per attention layer). Here gy is added in place at the index, into the parent's
+    gradient when nothing else holds that array (its reference count says so), else into a
+    copy. The same additions in the same order: equal values (a -0.0 outside the index stays
+    -0.0, where eager's + 0.0 makes it +0.0)."""
+    prev = grads.get(parent)
+    if prev is None:
+        buf = np.zeros(shape, gy.dtype)
+        buf[node.idx] = gy
+        grads[parent] = buf
+        return
+    # Held by the dict, `prev` and getrefcount's argument only (and the pool's list when it is
+    # a pool buffer); and a plain owning array of the right shape and dtype.
+    pooled = any(b is prev for b in pool.free.get((shape, prev.dtype), ()))
+    if not (_getrefcount(prev) <= 3 + pooled and prev.base is None and prev.flags.writeable
+            and prev.shape == shape and prev.dtype == gy.dtype):  # fmt: skip
+        prev = grads[parent] = _owned_copy(prev, pool)
+    prev[node.idx] += gy
+
+
+def _owned_copy(a, pool):
+    buf = pool.get(a.shape, a.dtype)
+    np.copyto(buf, a)
+    return buf
 
 
 def _add(a, b, pool):
