@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "device": "cpu or cuda",
         "checkpoint_interval": "save every N steps (default: at each evaluation)",
         "sample_tokens": "characters in the final sample (0: none)",
+        "compile": "record each step's forward+backward once, replay it (docs/compile.md)",
     }
     for f in dataclasses.fields(_train_config_class()):
         if f.name in _SPECIAL:
