@@ -457,3 +457,31 @@ def test_stride_matches_torch(make):
     assert x.stride() == tx.stride()
     for d in range(-x.ndim, x.ndim):
         assert x.stride(d) == tx.stride(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# with descent.device(...)
+
+
+def test_device_is_a_context_manager_like_torch():
+    for lib in (ds, torch):
+        with lib.device("cpu") as d:
+            assert str(d) == "cpu" and str(lib.zeros(1).device) == "cpu"
+            assert str(lib.get_default_device()) == "cpu"
+        assert str(lib.get_default_device()) == "cpu"
+
+
+def test_device_context_restores_the_previous_default_in_order(monkeypatch):
+    from descent import devices
+
+    current = ["cpu"]
+    monkeypatch.setattr(devices, "_default_device_switch",
+                        (lambda: current[0], lambda d: current.__setitem__(0, d)))  # fmt: skip
+    with ds.device("cuda:1"):
+        assert current[0] == "cuda:1"
+        with pytest.raises(KeyError):
+            with ds.device("cuda", 0):
+                assert current[0] == "cuda:0"
+                raise KeyError("an error inside the block still restores the default")
+        assert current[0] == "cuda:1"
+    assert current[0] == "cpu"

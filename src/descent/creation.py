@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend, tensor_methods
+from . import autograd, backend, devices, tensor_methods
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
@@ -59,6 +59,9 @@ def set_default_device(device) -> None:
 def get_default_device():
     """The device new tensors go to (`device('cpu')` unless set_default_device changed it)."""
     return device(_default_device or "cpu")
+
+
+devices.register_default_device_switch(lambda: _default_device, set_default_device)
 
 
 def _xp(dev):

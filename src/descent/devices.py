@@ -2,7 +2,9 @@
 
 A `device` is a `str` (its canonical name), so every function that takes a device string takes
 one, and `x.device == 'cpu'` holds. Which array library serves a device is `backend.py`'s
-business; this module only parses and names devices, and imports nothing of descent.
+business; this module only parses and names devices, and imports nothing of descent. A device
+is also a context manager (`with device('cuda'):`), through the default-device switch that
+`descent.creation` registers here.
 """
 
 from __future__ import annotations
@@ -45,10 +47,33 @@ class device(str):  # lower case: PyTorch's name
         idx = str.__str__(self).partition(":")[2]
         return int(idx) if idx else None
 
+    def __enter__(self) -> device:
+        """`with device('cuda'):` makes new tensors go to this device, as set_default_device
+        does, until the block ends (then the previous default is back)."""
+        get, set_default = _default_device_switch
+        _entered.append(get())
+        set_default(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _default_device_switch[1](_entered.pop())
+
     def __repr__(self) -> str:
         if self.index is None:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
+
+
+# `with device(...)` needs the creation layer's default device, which this bottom module may not
+# import: descent.creation hands over its (get, set) pair here when it is imported.
+_default_device_switch: tuple = (None, None)
+_entered: list = []  # the defaults that the open `with device(...)` blocks will restore
+
+
+def register_default_device_switch(get, set_default) -> None:
+    """Called once by descent.creation: how to read and set the default device."""
+    global _default_device_switch
+    _default_device_switch = (get, set_default)
 
 
 # Made once: `Tensor.device` returns it for every NumPy-backed tensor (read on every device
