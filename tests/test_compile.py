@@ -449,3 +449,32 @@ def test_every_core_kernels_are_bitwise_the_one_thread_ones(monkeypatch):
 
     batches = _batches((8, 12), 4, n=10)
     _assert_same(_train(make_sgd, _ce, batches, False), _train(make_sgd, _ce, batches, True))
+
+
+def test_compile_a_module_and_a_method():
+    descent.manual_seed(0)
+    model = MLP([6, 8, 3])
+    ref = MLP([6, 8, 3])
+    ref.load_state_dict(model.state_dict())
+    assert descent.compile(model) is model  # its forward is compiled in place
+    xs = [descent.randn(4, 6) for _ in range(4)]
+    with descent.no_grad():
+        for x in xs:
+            np.testing.assert_array_equal(model(x)._data, ref(x)._data)
+    assert model.forward.stats["replays"] == 2
+
+    class Stepper:
+        def __init__(self, scale):
+            self.scale = scale
+
+        @descent.compile
+        def run(self, x):
+            return x * self.scale
+
+    a, b = Stepper(2.0), Stepper(3.0)
+    with descent.no_grad():
+        for x in xs:
+            np.testing.assert_array_equal(a.run(x)._data, (x * 2.0)._data)
+            np.testing.assert_array_equal(b.run(x)._data, (x * 3.0)._data)
+    assert a.run is a.run and a.run is not b.run  # one cache per instance
+    assert a.run.stats["replays"] == 2 and b.run.stats["replays"] == 2
