@@ -133,11 +133,11 @@ def compare(case: Case) -> Mismatch | None:
 # gradients routed through them, are not compared (values, shapes and dtypes still are).
 TIE_OPS = {"sort", "argsort", "topk", "kthvalue", "median", "mode", "nanmedian", "gather"}
 # Where PyTorch disagrees with itself at a nan input: the backward of hardtanh/relu6 (0) and of
-# the elu family (nan) in its vectorized loop, gy in the scalar loop that finishes a tensor's
-# last elements (n % 16 of them for float32); and mode, whose sort of a row with a nan is
-# undefined (std::sort without a strict weak order: mode([nan, 1]) is nan, mode([1, nan]) 1).
-# With a nan operand their gradients (mode: values) are not compared.
-NAN_GRAD_OPS = {"F.hardtanh", "F.relu6", "F.elu", "F.celu", "F.selu"}
+# the elu family and hardswish (nan) in its vectorized loop, gy in the scalar loop that
+# finishes a tensor's last elements (n % 16 of them for float32); and mode, whose sort of a row
+# with a nan is undefined (std::sort without a strict weak order: mode([nan, 1]) is nan,
+# mode([1, nan]) 1). With a nan operand their gradients (mode: values) are not compared.
+NAN_GRAD_OPS = {"F.hardtanh", "F.relu6", "F.elu", "F.celu", "F.selu", "F.hardswish"}
 
 
 def _tie_ambiguous(case: Case, tr: Run) -> tuple[int | None, bool]:

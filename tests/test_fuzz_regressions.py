@@ -117,6 +117,18 @@ CASES = [
     ("cumprod_gradient_overflow", {"x": ([1.0, -INF, -INF, 1.0], F32)},
      ["m.nan_to_num(x)", "m.cumprod(v1, -1)"]),
     ("softmax_of_empty", {"x": ([], F32)}, ["m.softmax(x.reshape(0, 0), -1)"]),
+    ("norm_inf_with_nan", {"x": ([[1.0, 1.0], [1.0, NAN]], F32)},
+     ["m.norm(x, p=math.inf, dim=1)"]),
+    ("roll_empty_any_dim", {"x": ([], F32)}, ["m.roll(x, 1, 1)"]),
+    ("hardswish_through_rsqrt", {"x": ([[True], [False]], B), "y": ([[[1.0], [0.0]]], F64)},
+     ["m.maximum(x, y)", "F.hardswish(v1)", "m.rsqrt(v2)"]),
+    ("hardswish_overflow", {"x": ([1.0, 3e38, -3.0, 3.0, -4.0], F32)}, ["F.hardswish(x)"]),
+    ("softshrink_gradient_at_nan", {"x": ([1.0, NAN, 0.2, -1.0], F32)}, ["F.softshrink(x)"]),
+    ("prod_gradient_inf", {"x": ([[1.0], [INF]], F32)}, ["m.prod(x, -1, keepdim=True)"]),
+    ("logcumsumexp_inf_cotangent", {"x": ([[1.0, 1.0]], F32)},
+     ["m.logcumsumexp(x, -1)", "v1.asin()"]),
+    ("copysign_gradient_denormal", {"x": ([1e-45, 1.0], F32), "y": ([1.0, -1.0], F32)},
+     ["x.copysign(y)"]),
     ("log_softmax_of_empty", {"x": ([], F32)}, ["m.log_softmax(x, -1)"]),
     ("var_gradient_with_inf", {"x": ([[1.0], [-INF]], F32)}, ["m.var(x)"]),
     ("std_gradient_overflowing", {"x": ([1.0, 1.0, -2.0], F64)},
@@ -171,7 +183,7 @@ def test_matches_torch(inputs, steps, seed):
         )
 
 
-@pytest.mark.parametrize("name", ["hardtanh", "relu6", "elu", "celu", "selu"])
+@pytest.mark.parametrize("name", ["hardtanh", "relu6", "elu", "celu", "selu", "hardswish"])
 def test_activation_gradient_at_nan_follows_torchs_vectorized_loop(name):
     """At a nan input PyTorch's backward gives 0 (hardtanh, relu6) or nan (elu family) in its
     vectorized loop and gy in the scalar loop that finishes a tensor: descent follows the

@@ -47,7 +47,7 @@ ACTS = [
     ("hardsigmoid", F.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1), TF.hardsigmoid,
      (-3.0, 3.0), ("Where",), False),
     ("hardswish", F.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6, TF.hardswish,
-     (-3.0, 3.0), ("Where",), True),
+     (-3.0, 3.0), ("Hardswish",), True),
     ("selu", F.selu, lambda x: SELU_S * np.where(x > 0, x, SELU_A * np.expm1(x)), TF.selu,
      (0.0,), ("Elu",), True),
     ("celu", lambda x: F.celu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),

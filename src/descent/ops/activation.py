@@ -220,6 +220,27 @@ class Erf(Function):
         return gy * (ops.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
 
 
+class Hardswish(Function):
+    """x * clip(x + 3, 0, 6) / 6 (PyTorch's order: 3e38 overflows to inf there too); d/dx is 0
+    for x <= -3, 1 for x >= 3, x / 3 + 1/2 between (PyTorch's hardswish_backward, whose
+    vectorized loop gives nan at a nan input: so does this)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return x * xp.clip(x + 3, 0, 6) / 6
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        # Selections, not products: an inf or nan in gy stays out of the flat pieces.
+        return ops.where(x <= -3, 0, ops.where(x >= 3, gy, gy * (x / 3 + 0.5)))
+
+
+def hardswish(x) -> Tensor:
+    return Hardswish.apply(_float(x))
+
+
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:

@@ -325,7 +325,7 @@ class Copysign(Function):
         zero = a == 0
         # y / a is the sign flip (+-1); the zeros of a are divided by 1 and then masked. b gets
         # zeros (PyTorch's zeros_like, also where gy is inf or nan).
-        return ops.where(zero, 0, gy * y / ops.where(zero, 1, a)), ops.where(True, 0, gy)
+        return ops.where(zero, 0, gy * (y / ops.where(zero, 1, a))), ops.where(True, 0, gy)
 
 
 class LogAddExp(Function):

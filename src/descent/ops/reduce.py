@@ -91,13 +91,11 @@ class Prod(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
-        if _reduced_size(shape, self.axis) == 1:  # y = x: gy as it is (PyTorch's; g * y / x
-            return g  # loses a denormal x)
         # y / x is exact and cheap when no x is 0; with zeros it would give nan, so the product of
         # the others is formed without division instead.
         xd = x if not ops.is_graph else x._data
         if not (xd == 0).any():
-            return g * y / x
+            return g * (y / x)  # PyTorch's order (y / x is exactly 1 for one denormal x)
         if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
         # Product of the others without dividing: exclusive cumulative products from both sides.
@@ -147,7 +145,7 @@ class Max(Function):
     `evenly` (max(x)/min(x) of all elements, PyTorch's evenly_distribute_backward) a nan
     maximum's gradient is shared by the nans, and nothing else gets a nan."""
 
-    __slots__ = ("axis", "keepdims", "is_min", "evenly")
+    __slots__ = ("axis", "keepdims", "is_min", "evenly", "nan_wins")
     save_inputs = True
     save_output = True
 
@@ -168,7 +166,9 @@ class Max(Function):
         if self.evenly:
             won = (x == y) | ((x != x) & (y != y))
             return ops.where(won, g / ops.cast(won, gy.dtype).sum(), 0)
-        mask = ops.cast(x == y, gy.dtype)
+        # With `nan_wins` (the inf-norm, PyTorch's linalg_vector_norm_backward) a nan shares
+        # the gradient as a tie does, so a row with a nan gets no nan from 0 / 0.
+        mask = ops.cast((x == y) | ((x != x) & self.nan_wins), gy.dtype)
         count = mask.sum(axis=self.axis, keepdims=True)
         return g * mask / count
 
@@ -340,14 +340,14 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     _check_nonempty("amax", x, axis)
-    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False, evenly=False)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False, evenly=False, nan_wins=False)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     _check_nonempty("amin", x, axis)
-    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True, evenly=False)
+    return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True, evenly=False, nan_wins=False)
 
 
 def _check_nonempty(name, x, axis):
@@ -401,7 +401,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
     if a is None:  # max(x): one value; a nan maximum's gradient goes to the nans (PyTorch)
         x, axes, keep = _prep(x, None, keepdims, None, keepdim)
         _check_nonempty("min" if is_min else "max", x, axes)
-        return Max.apply(x, axis=axes, keepdims=keep, is_min=is_min, evenly=True)
+        return Max.apply(x, axis=axes, keepdims=keep, is_min=is_min, evenly=True, nan_wins=False)
     if isinstance(a, (tuple, list)):
         reduce_values = amin if is_min else amax
         return reduce_values(x, a, keepdims, keepdim=keepdim)
@@ -575,7 +575,10 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     if ord == 1:
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
-        return max(_abs(x), axes, keepdims)
+        if x._data.size == 0:
+            return max(_abs(x), axes, keepdims)
+        return Max.apply(_abs(x), axis=axes, keepdims=keepdims, is_min=False, evenly=False,
+                         nan_wins=True)  # fmt: skip
     p = float(ord)
     s = sum(_abs(x) ** p, axes, keepdims)
     # s^(1/p) has an infinite slope at s = 0 (a zero vector): the gradient there is 0, as

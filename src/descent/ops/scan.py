@@ -210,9 +210,12 @@ class LogCumSumExp(Function):
         xp = backend.get_array_module(x._data if ops.is_graph else x)
         n = x.shape[ax]
         d = ops.expand_dims(xs, -1) - ops.expand_dims(ys, -2)  # (..., n_i, n_j): x_i - y_j
-        # Pairs j < i are masked to -inf before exp (weight 0, and a zero derivative too).
-        w = ops.exp(ops.where(_upper(xp, n), d, -np.inf))
-        return ops.swapaxes((w * ops.expand_dims(gs, -2)).sum(axis=-1), ax, -1)
+        # Pairs j < i are masked to -inf before exp (weight 0, and a zero derivative too), and
+        # their terms selected away (an inf gy_j times the weight 0 would be nan).
+        upper = _upper(xp, n)
+        w = ops.exp(ops.where(upper, d, -np.inf))
+        terms = ops.where(upper, w * ops.expand_dims(gs, -2), 0)
+        return ops.swapaxes(terms.sum(axis=-1), ax, -1)
 
 
 def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:

@@ -409,6 +409,8 @@ def roll(x, shifts, axis=None) -> Tensor:
         shifts = tuple(shifts)
     if isinstance(axis, list):
         axis = tuple(axis)
+    if x._data.size == 0:  # nothing moves (PyTorch checks no dim for an empty tensor)
+        return reshape(x, x.shape)
     return Roll.apply(x, shift=shifts, axis=axis)
 
 

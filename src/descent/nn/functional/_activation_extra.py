@@ -86,13 +86,7 @@ def hardsigmoid(input, inplace: bool = False) -> Tensor:
 def hardswish(input, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3): 0 for x <= -3, x for x >= 3,
     x (x + 3) / 6 between; derivative 0 / 1 at -3 / 3 as PyTorch."""
-    x = as_tensor(input)
-    # The middle piece on x clipped to [-3, 3] (a constant outside), so that an infinite x
-    # cannot put inf * 0 = nan into the gradient of the branch `where` did not choose.
-    xc = _clip_strict(x, -3.0, 3.0)
-    mid = xc * (xc + 3.0) / 6.0
-    # Below -3 the value is x * 0 (nan at -inf, as PyTorch's) with derivative exactly 0.
-    return where(x <= -3.0, (x * 0.0).detach(), where(x >= 3.0, x, mid))
+    return _act.hardswish(as_tensor(input))
 
 
 def selu(input, inplace: bool = False) -> Tensor:
@@ -159,7 +153,10 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
     x = as_tensor(input)
-    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, x * 0.0))
+    # The middle piece is a constant 0 (derivative exactly 0); a nan takes the outer pieces
+    # (value nan, gradient gy), as PyTorch's (self >= -lambd && self <= lambd) ? 0 : grad.
+    zero = (x >= -lambd) & (x <= lambd)
+    return where(zero, (x * 0.0).detach(), where(x > lambd, x - lambd, x + lambd))
 
 
 def hardshrink(input, lambd: float = 0.5) -> Tensor:
