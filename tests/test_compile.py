@@ -478,3 +478,24 @@ def test_compile_a_module_and_a_method():
             np.testing.assert_array_equal(b.run(x)._data, (x * 3.0)._data)
     assert a.run is a.run and a.run is not b.run  # one cache per instance
     assert a.run.stats["replays"] == 2 and b.run.stats["replays"] == 2
+
+
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+def test_adam_update_tuned_every_core_is_bitwise(monkeypatch, cls):
+    pytest.importorskip("numba")
+    from descent.compiler import fusion
+
+    monkeypatch.setattr(fusion, "PARALLEL_MIN", 1)  # both versions run on the first calls
+
+    def make():
+        m = MLP([12, 16, 4])
+        opt = getattr(descent.optim, cls)(m.parameters(), lr=1e-2, weight_decay=0.1)
+        return m, opt
+
+    batches = _batches((8, 12), 4, n=10)
+    eager = _train(make, _ce, batches, False)
+    compiled = _train(make, _ce, batches, True)
+    _assert_same(eager, compiled)
+    (program,) = compiled[3].programs()
+    steps = [ins for ins, _, _ in program.steps if getattr(ins, "kind", "") == "step"]
+    assert steps and all(ins.fused for ins in steps)

@@ -21,6 +21,7 @@ replay) and kept for the process. Without numba nothing is fused.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass
 from time import perf_counter as _perf_counter
 
@@ -235,7 +236,7 @@ def _sgd_kernel(parallel: bool):
     return k
 
 
-def sgd_update(group, a, step, kernel) -> None:
+def sgd_update(opt, group, a, step, kernel) -> None:
     """SGD's `_update(group, a, step)` in one pass (see above); float32/float64 NumPy only."""
     p, g = a.param, a.grad
     dt = p.dtype.type
@@ -250,13 +251,21 @@ def sgd_update(group, a, step, kernel) -> None:
 def fused_update(opt):
     """The fused `_update` for this optimizer (one per compiled program), or None (then its
     own rule runs). Large buffers get a `Tuned` choice of one thread or every core."""
-    from ..optim.sgd import SGD  # noqa: PLC0415 - optim sits above the engine
+    from ..kernels import cpu  # noqa: PLC0415
+    from ..optim.adam import Adam, AdamW  # noqa: PLC0415 - optim sits above the engine
+    from ..optim.sgd import SGD  # noqa: PLC0415
 
-    if not _HAVE_NUMBA or type(opt) is not SGD:
+    if not _HAVE_NUMBA or type(opt) not in (SGD, Adam, AdamW):
+        return None
+    adam = type(opt) is not SGD
+    if adam and not cpu.enabled():
         return None
     for group in opt.param_groups:
+        if adam and group["amsgrad"]:
+            return None
         for q in group["params"]:
-            if type(q._data) is not np.ndarray or q._data.dtype not in (np.float32, np.float64):
+            ok = (np.float32,) if adam else (np.float32, np.float64)
+            if type(q._data) is not np.ndarray or q._data.dtype not in ok:
                 return None
     sites: dict = {}
 
@@ -264,11 +273,73 @@ def fused_update(opt):
         n = a.param.size
         k = sites.get(n)
         if k is None:
-            serial = _sgd_kernel(False)
-            k = sites[n] = serial if n < PARALLEL_MIN else Tuned(serial, _sgd_kernel(True))
-        sgd_update(group, a, step, k)
+            serial = _adam_kernel(False) if adam else _sgd_kernel(False)
+            parallel = _adam_kernel(True) if adam else _sgd_kernel(True)
+            k = sites[n] = serial if n < PARALLEL_MIN else Tuned(serial, parallel)
+        (adam_update if adam else sgd_update)(opt, group, a, step, k)
 
     return update
+
+
+_ADAM_KERNELS: dict = {}
+
+
+def _adam_kernel(parallel: bool):
+    """descent's Adam/AdamW kernel (`kernels/_cpu_jit.adam32`), or the same loop body over
+    every core: strict IEEE float32 in both (no fast-math), so bitwise the same."""
+    k = _ADAM_KERNELS.get(parallel)
+    if k is None:
+        from ..kernels import _cpu_jit as jit  # noqa: PLC0415
+
+        if not parallel:
+            k = jit.adam32
+        else:
+            import numba  # noqa: PLC0415
+
+            sqrt = math.sqrt  # as adam32: float64 square root of the float32 value
+
+            def adam(p, g, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w,
+                     beta2, one_m_beta2, bc2, eps, alpha, alpha_is_one):  # fmt: skip
+                for i in numba.prange(p.size):
+                    gi = g[i]
+                    pi = p[i]
+                    if maximize:
+                        gi = -gi
+                    if wd_mode == 1:
+                        pi = pi * decay
+                    elif wd_mode == 2:
+                        gi = gi + (pi if wd_is_one else pi * wd)
+                    d = gi - m[i]
+                    mi = m[i] + d * w if lerp_small else gi - d * w
+                    vi = v[i] * beta2 + (gi * gi) * one_m_beta2
+                    denom = sqrt(vi) / bc2 + eps
+                    t = mi / denom
+                    p[i] = pi + (t if alpha_is_one else t * alpha)
+                    m[i] = mi
+                    v[i] = vi
+
+            k = numba.njit(parallel=True, nogil=True, error_model="numpy")(adam)
+        _ADAM_KERNELS[parallel] = k
+    return k
+
+
+def adam_update(opt, group, a, step, kernel) -> None:
+    """Adam's `_update` for float32 flat buffers through `kernel` (the arguments
+    `kernels.cpu.adam_update` computes, the same way)."""
+    f = np.float32
+    lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+    beta1, beta2 = group["betas"]
+    decoupled = group.get("decoupled_weight_decay", opt._decoupled)
+    w = 1 - beta1
+    lerp_small = abs(w) < 0.5
+    wd_mode = 0 if wd == 0 else (1 if decoupled else 2)
+    alpha = -(lr / (1 - beta1**step))
+    bc2 = (1 - beta2**step) ** 0.5
+    if a.param.size:
+        kernel(a.param, a.grad, a.state["exp_avg"], a.state["exp_avg_sq"],
+               bool(group["maximize"]), wd_mode, f(1 - lr * wd), f(wd), wd == 1, lerp_small,
+               f(w if lerp_small else 1 - w), f(beta2), f(1 - beta2), f(bc2), f(eps), f(alpha),
+               alpha == 1)  # fmt: skip
 
 
 # -- GELU on every core -------------------------------------------------------------------------
