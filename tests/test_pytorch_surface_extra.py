@@ -485,3 +485,39 @@ def test_device_context_restores_the_previous_default_in_order(monkeypatch):
                 raise KeyError("an error inside the block still restores the default")
         assert current[0] == "cuda:1"
     assert current[0] == "cpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# utils.data.StackDataset
+
+
+def test_stack_dataset_matches_torch():
+    from torch.utils import data as tdata
+
+    from descent.utils import data as ddata
+
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    y = np.arange(6) % 3
+    dx, dy = ddata.TensorDataset(ds.tensor(x)), ddata.TensorDataset(ds.tensor(y))
+    tx, ty = tdata.TensorDataset(torch.tensor(x)), tdata.TensorDataset(torch.tensor(y))
+    for d_stack, t_stack in (
+        (ddata.StackDataset(dx, dy), tdata.StackDataset(tx, ty)),
+        (ddata.StackDataset(a=dx, b=dy), tdata.StackDataset(a=tx, b=ty)),
+    ):
+        assert len(d_stack) == len(t_stack) == 6
+        d_item, t_item = d_stack[4], t_stack[4]
+        assert type(d_item) is type(t_item)
+        d_batches = list(ddata.DataLoader(d_stack, batch_size=4))
+        t_batches = list(tdata.DataLoader(t_stack, batch_size=4))
+        for d_b, t_b in zip(d_batches, t_batches, strict=True):
+            d_leaves = list(d_b.values()) if isinstance(d_b, dict) else list(d_b)
+            t_leaves = list(t_b.values()) if isinstance(t_b, dict) else list(t_b)
+            for (d_t,), (t_t,) in zip(d_leaves, t_leaves, strict=True):
+                close(d_t, t_t)
+    for lib, parts in ((ddata, (dx, dy)), (tdata, (tx, ty))):
+        with pytest.raises(ValueError):
+            lib.StackDataset()
+        with pytest.raises(ValueError):
+            lib.StackDataset(parts[0], b=parts[1])
+        with pytest.raises(ValueError, match="(?i)size mismatch"):
+            lib.StackDataset(parts[0], lib.Subset(parts[1], [0, 1]))

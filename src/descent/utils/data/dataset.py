@@ -1,9 +1,10 @@
 """Datasets with torch.utils.data's names.
 
 The map-style classes (`Dataset`, `TensorDataset`, `Subset`, `ConcatDataset`, `random_split`)
-are descent.data's; this module adds the iterable-style ones. An `IterableDataset` yields its
-samples from `__iter__`; with `num_workers > 0` every worker iterates its own copy, so a dataset
-that must not repeat its samples splits the work with `get_worker_info()` (see dataloader.py).
+are descent.data's; this module adds `StackDataset` and the iterable-style ones. An
+`IterableDataset` yields its samples from `__iter__`; with `num_workers > 0` every worker
+iterates its own copy, so a dataset that must not repeat its samples splits the work with
+`get_worker_info()` (see dataloader.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "ConcatDataset",
     "Dataset",
     "IterableDataset",
+    "StackDataset",
     "Subset",
     "TensorDataset",
     "random_split",
@@ -51,3 +53,36 @@ class ChainDataset(IterableDataset):
 
     def __len__(self) -> int:
         return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Several datasets of one length read side by side (torch.utils.data.StackDataset):
+    `StackDataset(images, texts)[i]` is `(images[i], texts[i])`, and
+    `StackDataset(image=images, text=texts)[i]` is `{"image": images[i], "text": texts[i]}`.
+
+    Raises:
+        ValueError: no dataset, both positional and keyword datasets, or different lengths.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise ValueError(
+                "StackDataset: pass the datasets positionally (samples are tuples) or by "
+                "keyword (samples are dicts), not both"
+            )
+        parts = list(args) or list(kwargs.values())
+        if not parts:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        lengths = [len(d) for d in parts]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"StackDataset: size mismatch between datasets (lengths {lengths})")
+        self.datasets: tuple | dict = args if args else dict(kwargs)
+        self._length = lengths[0]
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
