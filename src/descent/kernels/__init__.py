@@ -2,12 +2,12 @@
 
 `descent.kernels.cuda` holds CuPy kernels (GELU, softmax / log-softmax, softmax
 cross-entropy, layer norm, the Adam/AdamW update); `descent.kernels.cpu` holds numba kernels
-with the same names and signatures for NumPy arrays (the `fast` extra). Ops never import either
-directly: they ask `descent.backend.fused(name, *arrays)`, which returns the CUDA kernel for
-CuPy arrays of float32/float16, the CPU kernel (when installed and enabled) for NumPy arrays,
-and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT_FUSED=0`), in which case the op
-runs its generic `xp` code. Importing this package needs no GPU; `descent.kernels.cuda`
-compiles its kernels on first use. The signatures are those of `descent.kernels.cuda`.
+with the same names and signatures for NumPy arrays (numba: a core dependency). Ops never
+import either directly: they ask `descent.backend.fused(name, *arrays)`, which returns the
+CUDA kernel for CuPy arrays of float32/float16, the CPU kernel (when installed and enabled)
+for NumPy arrays, and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT_FUSED=0`), in
+which case the op runs its generic `xp` code. Importing this package needs no GPU;
+`descent.kernels.cuda` compiles its kernels on first use. The signatures are those of `descent.kernels.cuda`.
 """
 
 from __future__ import annotations

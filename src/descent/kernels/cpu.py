@@ -8,7 +8,7 @@ registers, in ONE pass, and LLVM vectorises it: on the baby-gpt step GELU's forw
 backward drop from ~13 ms to well under 1 ms per layer each (393k values), from 29% of the
 step's CPU time to a few percent.
 
-Optional: numba is the `fast` extra (`pip install 'descent[fast]'`). Ops never import this
+numba is a core dependency (it was the `fast` extra; README says why). Ops never import this
 module; they ask `backend.fused(name, *arrays)`, which returns these functions for NumPy arrays
 of float32/float64 when numba is installed and the kernels are enabled, and None otherwise, so
 the pure-NumPy path runs. `DESCENT_KERNELS=numpy` (environment, see descent.settings) or
