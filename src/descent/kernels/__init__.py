@@ -7,7 +7,8 @@ import either directly: they ask `descent.backend.fused(name, *arrays)`, which r
 CUDA kernel for CuPy arrays of float32/float16, the CPU kernel (when installed and enabled)
 for NumPy arrays, and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT_FUSED=0`), in
 which case the op runs its generic `xp` code. Importing this package needs no GPU;
-`descent.kernels.cuda` compiles its kernels on first use. The signatures are those of `descent.kernels.cuda`.
+`descent.kernels.cuda` compiles its kernels on first use. The signatures are those of
+`descent.kernels.cuda`.
 """
 
 from __future__ import annotations
