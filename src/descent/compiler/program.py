@@ -12,7 +12,13 @@ list (one entry per slot):
   delivery rules (unbroadcast with `sum_to`, accumulate out of place, release what each node
   saved) and its rules for storing `.grad`. Gradient sums are written into pool buffers.
 * `Call`: the real function (the optimizer's step, clipping, a dropout mask), so optimizer
-  state, step counts, schedules and the generator's order of draws are eager's.
+  state, step counts, schedules and the generator's order of draws are eager's. An SGD or Adam
+  step runs with its update rule swapped, for the call, for a fused kernel (`fusion`).
+* `FusedChain`: consecutive elementwise ops as one generated kernel (`fusion`).
+
+Replay-only rewrites of single ops, all bitwise eager's values: exact float32 GELU through a
+`fusion.Tuned` choice of descent's one-thread kernel or an every-core copy; a basic-index
+read's gradient added in place at its index (`_slice_gradient`).
 
 The memory plan. Every slot is dropped from the environment right after its last use (computed
 once from the program), so an intermediate's memory goes back as soon as eager's would. The
