@@ -416,6 +416,13 @@ def test_soft_cap_bounds_and_gradient():
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh(x.numpy() / 30) ** 2)
     assert nn.soft_cap(x, None) is x
+    # second order: d2/dx2 cap tanh(x / cap) = -2/cap tanh (1 - tanh^2)
+    z = descent.tensor([-40.0, -3.0, 0.5, 12.0], dtype=np.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(nn.soft_cap(z, 30.0).sum(), [z], create_graph=True)
+    (gg,) = descent.autograd.grad(g.sum(), [z])
+    th = np.tanh(z.numpy() / 30)
+    np.testing.assert_allclose(g.numpy(), 1 - th**2, rtol=1e-12)
+    np.testing.assert_allclose(gg.numpy(), -2 / 30 * th * (1 - th**2), rtol=1e-10, atol=1e-15)
     with pytest.raises(ValueError, match="positive"):
         nn.soft_cap(x, -1.0)
 

@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..autograd import Function
 from ..tensor import Tensor
 from . import functional as F
 from .dropout import Dropout
@@ -36,16 +37,39 @@ from .module import Module
 __all__ = ["soft_cap", "GroupedQueryAttention", "KVCache"]
 
 
+class SoftCap(Function):
+    """y = cap * tanh(x / cap); d/dx = 1 - (y / cap)^2 (reuses the output).
+
+    One op where tanh(x * (1/cap)) * cap makes three: it runs on every attention logit (B, H,
+    T, S) of every layer, and once per layer per generated token.
+    """
+
+    __slots__ = ("cap",)
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = x * (1.0 / self.cap)  # a new array, then tanh and the scale in place
+        xp.tanh(y, out=y)
+        y *= self.cap
+        return y
+
+    def backward(self, gy, ops):
+        # Under create_graph the output is this node's Tensor, so the rule differentiates again.
+        t = self.output(ops) * (1.0 / self.cap)  # tanh(x / cap)
+        return gy - gy * t * t
+
+
 def soft_cap(x: Tensor, cap: float | None) -> Tensor:
     """cap * tanh(x / cap): a smooth clamp to (-cap, cap); identity when cap is None or 0.
 
-    d/dx = 1 - tanh(x / cap)^2 (composed from tanh, so higher derivatives come for free).
+    d/dx = 1 - tanh(x / cap)^2 (the `SoftCap` op; differentiable to any order).
     """
     if not cap:
         return x
     if cap < 0:
         raise ValueError(f"soft_cap: cap must be positive (or None for no cap), got {cap}")
-    return F.tanh(x * (1.0 / cap)) * cap
+    return SoftCap.apply(x, cap=float(cap))
 
 
 class KVCache:
@@ -225,8 +249,9 @@ class GroupedQueryAttention(Module):
         vg = v.unsqueeze(2)  # (B, Hk, 1, S, d)
         scores = (qg @ kg.transpose(-2, -1)) * self.attn_output_multiplier  # (B, Hk, rep, T, S)
         scores = soft_cap(scores, self.attn_logit_cap)
-        mask = _causal_mask(backend.get_array_module(q._data), t, s)  # (T, S)
-        scores = scores.masked_fill(Tensor._wrap(~mask), float("-inf"))
+        if t > 1:  # one query (decoding) is the newest position: it reads every key
+            mask = _causal_mask(backend.get_array_module(q._data), t, s)  # (T, S)
+            scores = scores.masked_fill(Tensor._wrap(~mask), float("-inf"))
         att = F.softmax(scores, dim=-1)
         att = self.attn_dropout(att) if p_drop > 0.0 else att
         return (att @ vg).reshape(b, h, t, d)  # (B, H, T, d)
