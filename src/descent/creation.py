@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd, backend, devices, tensor_methods
+from .inplace_unary import write_values
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
@@ -516,7 +517,7 @@ def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being modified "
             "in place while grad mode is on; use `with descent.no_grad():` or `p.data.{op}(...)`"
         )
-    t._data[...] = arr
+    write_values(t, arr)  # keeps an array an op saved for backward intact
     t._version += 1
     return t
 
