@@ -560,3 +560,104 @@ def test_no_grad_write_into_a_saved_output_never_gives_a_wrong_gradient(name):
     except RuntimeError:
         return  # PyTorch's answer: an error
     close(x.grad, torch.tensor([0.5, 1.0]).exp())
+
+
+# ---------------------------------------------------------------------------------------------
+# custom autograd functions, PyTorch's way (forward(ctx, ...) / backward(ctx, grad))
+
+
+def _legendre3(lib):
+    """The custom function of PyTorch's "Learning PyTorch with Examples", as written there."""
+
+    class LegendrePolynomial3(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input**3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input**2 - 1)
+
+    return LegendrePolynomial3
+
+
+def _scaled_mul(lib):
+    class ScaledMul(lib.autograd.Function):  # two tensors and a number; PyTorch 2's form
+        @staticmethod
+        def forward(a, b, scale):
+            return a * b * scale
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            a, b, scale = inputs
+            ctx.save_for_backward(a, b)
+            ctx.scale = scale
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            ga = g * b * ctx.scale if ctx.needs_input_grad[0] else None
+            gb = g * a * ctx.scale if ctx.needs_input_grad[1] else None
+            return ga, gb, None
+
+    return ScaledMul
+
+
+def test_custom_function_tutorial_training_matches_torch():
+    xs = np.linspace(-np.pi, np.pi, 200, dtype=np.float32)
+    ys = np.sin(xs)
+    losses, params = [], []
+    for lib in (ds, torch):
+        P3 = _legendre3(lib)
+        x, y = lib.tensor(xs), lib.tensor(ys)
+        a, b, c, d = (lib.full((), v, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3))
+        run = []
+        for _ in range(30):
+            y_pred = a + b * P3.apply(c + d * x)
+            loss = ((y_pred - y) ** 2).sum()
+            run.append(loss.item())
+            loss.backward()
+            with lib.no_grad():
+                for p in (a, b, c, d):
+                    p -= 5e-6 * p.grad
+                    p.grad = None
+        losses.append(run)
+        params.append([p.item() for p in (a, b, c, d)])
+        assert "LegendrePolynomial3Backward" in str(P3.apply(x.requires_grad_()).grad_fn)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    np.testing.assert_allclose(params[0], params[1], rtol=1e-5, atol=1e-6)
+
+
+def test_custom_function_arguments_needs_input_grad_and_second_order_match_torch():
+    a0 = np.array([0.5, -1.0, 2.0], np.float32)
+    b0 = np.array([1.5, 0.25, -0.5], np.float32)
+    results = []
+    for lib in (ds, torch):
+        f = _scaled_mul(lib)
+        a = lib.tensor(a0, requires_grad=True)
+        b = lib.tensor(b0)  # needs no gradient: backward sees needs_input_grad[1] False
+        y = f.apply(a, b, 3.0)
+        (ga,) = lib.autograd.grad((y * y).sum(), a, create_graph=True)
+        ga.sum().backward()  # second order through the custom backward
+        with lib.no_grad():
+            assert f.apply(a, b, 3.0).grad_fn is None
+        results.append((y, ga, a.grad))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=1e-5)
+
+
+def test_custom_function_errors_match_torch():
+    for lib in (ds, torch):
+        P3 = _legendre3(lib)
+        x = lib.tensor([0.5, 1.0], requires_grad=True)
+        y = P3.apply(x)
+        y.sum().backward()
+        with pytest.raises(RuntimeError, match="second time|freed"):
+            y.sum().backward()  # its saved values were released by the first backward
+        h = x * 1.0
+        z = P3.apply(h)
+        h.mul_(2.0)  # the saved input changed in place
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()

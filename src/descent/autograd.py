@@ -172,6 +172,12 @@ class Function:
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
         cls._saves = bool(cls.save_inputs or cls.save_output or cls.saved_slots)
+        if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in cls.__dict__:
+            # PyTorch's custom function (forward(ctx, *tensors) as a staticmethod): its apply
+            # records one node through descent.autograd_torch, which is loaded here only then.
+            from .autograd_torch import ctx_apply
+
+            cls.apply = classmethod(ctx_apply)
 
     # -- the entry points --------------------------------------------------------------------
     # Recording is the whole per-op cost of the graph, so there are three entry points, all

@@ -268,3 +268,132 @@ class set_detect_anomaly:  # PyTorch's name: a call that sets the mode, also a c
 
     def __exit__(self, *exc) -> None:
         _set(*self.prev)
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom functions, PyTorch's way: a subclass of descent.autograd.Function whose `forward` and
+# `backward` are staticmethods taking a `ctx` and Tensors (torch.autograd.Function), e.g.
+#
+#     class Cube(descent.autograd.Function):
+#         @staticmethod
+#         def forward(ctx, x):
+#             ctx.save_for_backward(x)
+#             return x**3
+#
+#         @staticmethod
+#         def backward(ctx, grad_output):
+#             (x,) = ctx.saved_tensors
+#             return grad_output * 3 * x**2
+#
+#     y = Cube.apply(x)
+#
+# The engine's own ops subclass the same class with array-level `forward(self, *arrays)`; the
+# engine tells the two apart when the class is defined (Function.__init_subclass__) and gives
+# ctx-style classes `ctx_apply` below as their `apply`, so the ops' hot path is unchanged.
+
+
+class FunctionCtx:
+    """The `ctx` of a custom function: `save_for_backward`, `saved_tensors`,
+    `needs_input_grad`, and any attribute forward wants to hand to backward."""
+
+    def __init__(self, needs_input_grad: tuple) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved: tuple = ()
+        self._versions: tuple = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors for backward; an in-place change to one before backward raises."""
+        self._saved = tensors
+        self._versions = tuple(None if t is None else t._version for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        for t, v in zip(self._saved, self._versions):
+            if t is not None and t._version != v:
+                raise RuntimeError(
+                    f"a tensor saved with ctx.save_for_backward (shape {tuple(t.shape)}) was "
+                    f"modified by an inplace operation (version {v} -> {t._version})"
+                )
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        """Accepted: descent's custom-function outputs are differentiable unless backward
+        returns None."""
+
+    def mark_dirty(self, *tensors) -> None:
+        """Accepted; forward's in-place changes follow descent's in-place rules."""
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+
+class CustomFunctionNode(autograd.Function):
+    """The graph node of one call of a ctx-style custom function; its backward calls the
+    user's `backward(ctx, grad_output)` with Tensors."""
+
+    __slots__ = ("ctx", "fn_cls", "positions", "n_args")
+    saved_slots = ("ctx",)  # released after backward unless retain_graph, like any saved value
+
+    @property
+    def name(self) -> str:
+        return self.fn_cls.__name__ + "Backward"
+
+    def backward(self, gy, ops):
+        if self.ctx is None:
+            raise RuntimeError(self._freed_message())
+        g = gy if ops.is_graph else autograd.new_tensor(gy)
+        grads = self.fn_cls.backward(self.ctx, g)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != self.n_args:
+            raise RuntimeError(
+                f"{self.fn_cls.__name__}.backward returned {len(grads)} gradients; forward took "
+                f"{self.n_args} arguments (return None for those that need none)"
+            )
+        out = []
+        for i in self.positions:  # one gradient per Tensor argument, the engine's inputs
+            gx = grads[i]
+            if gx is not None and not ops.is_graph:
+                gx = gx._data if isinstance(gx, autograd._tensor_class) else gx
+            out.append(gx)
+        return tuple(out)
+
+
+def ctx_apply(cls, *args, **kwargs):
+    """`apply` of a ctx-style custom function: forward without recording, then one node."""
+    tensor_class = autograd._tensor_class
+    positions = tuple(i for i, a in enumerate(args) if isinstance(a, tensor_class))
+    needs = tuple(isinstance(a, tensor_class) and a.requires_grad for a in args)
+    ctx = FunctionCtx(needs)
+    with autograd.no_grad():
+        if "setup_context" in _class_attrs(cls):  # PyTorch 2's forward without ctx
+            out = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, out)
+        else:
+            out = cls.forward(ctx, *args, **kwargs)
+    if not isinstance(out, tensor_class):
+        raise NotImplementedError(
+            f"{cls.__name__}.forward returned {type(out).__name__}: descent's custom functions "
+            "return one Tensor (split a function with several outputs into several)"
+        )
+    if not (autograd.is_grad_enabled() and any(needs)):
+        return out
+    node = CustomFunctionNode.__new__(CustomFunctionNode)
+    node.ctx, node.fn_cls, node.positions, node.n_args = ctx, cls, positions, len(args)
+    inputs = tuple(args[i] for i in positions)
+    parents = tuple(autograd._parent(t) for t in inputs)
+    t = autograd.record_node(node, parents, tuple(x._data.shape for x in inputs), (), out._data)
+    if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
+        autograd._run_forward_hooks(node, inputs, t)
+    return t
+
+
+def _class_attrs(cls) -> set:
+    """Names defined by cls and its bases below descent.autograd.Function."""
+    names: set = set()
+    for klass in cls.__mro__:
+        if klass is autograd.Function:
+            break
+        names.update(vars(klass))
+    return names
