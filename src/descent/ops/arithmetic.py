@@ -203,17 +203,23 @@ class RSubScalar(_ScalarOp):
 
 
 class RDivScalar(_ScalarOp):
-    """d/dx (c / x) = -c / x^2 = -y / x (reuses the output)."""
+    """c / x computed as PyTorch does, reciprocal(x) * c: d/dx = -(gy c) r^2 with r = 1 / x
+    (PyTorch's reciprocal backward; reuses the output for c = 1, x.reciprocal())."""
 
     save_inputs = True
     save_output = True
 
     def forward(self, x):
-        return self.ca / x
+        r = 1 / x
+        return r if self.c == 1 else r * self.ca
 
     def backward(self, gy, ops):
+        if self.c == 1:
+            r = self.output(ops)
+            return -gy * (r * r)
         (x,) = self.inputs(ops)
-        return -gy * self.output(ops) / x
+        r = 1 / x
+        return -(gy * (self.c if ops.is_graph else self.ca)) * (r * r)
 
 
 class PowScalar(_ScalarOp):
@@ -462,8 +468,12 @@ class Remainder(Function):
     save_inputs = True
 
     def forward(self, a, b):
+        # PyTorch's form: fmod, then b added where the signs differ (a zero keeps fmod's sign:
+        # -3e38 % 2 is -0.0 there, +0.0 in NumPy's remainder).
+        xp = backend.get_array_module(a)
         with np.errstate(divide="ignore", invalid="ignore"):  # x % 0 is nan
-            return backend.get_array_module(a).remainder(a, b)
+            m = xp.fmod(a, b)
+            return xp.where((m != 0) & ((b < 0) != (m < 0)), m + b, m)
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)

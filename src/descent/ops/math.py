@@ -306,8 +306,9 @@ class Hypot(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
-        g = gy / self.output(ops)
-        return g * a, g * b
+        # PyTorch's order, gy * a / h: (1e-45 * 1) / 1e-45 is 1 where 1 / 1e-45 overflows.
+        h = self.output(ops)
+        return gy * a / h, gy * b / h
 
 
 class Copysign(Function):

@@ -487,8 +487,7 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     if unbiased is not None:
         correction = 1 if unbiased else 0
     n = _reduced_size(x.shape, axes)
-    dof = builtins.max(n - correction, 0)
-    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=False)
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
 
 
 def _check_floating_var(x) -> None:
@@ -511,12 +510,13 @@ class Var(Function):
     def forward(self, x):
         # Two passes (mean, then squared deviations), accumulated in float64 for the narrower
         # floats and rounded once, as PyTorch's CPU var (Welford in its acc_type): no overflow
-        # of float32 squares. dof = 0 (e.g. one element, correction=1): 0 / 0 = nan, s / 0 inf.
+        # of float32 squares. dof <= 0 (e.g. one element, correction=1): divided by 0, so 0 / 0
+        # = nan and s / 0 = inf, as PyTorch's max(0, n - correction).
         xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
         d = xa - xa.mean(axis=self.axis, keepdims=True)
         ss = (d * d).sum(axis=self.axis, keepdims=self.keepdims)
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = ss / self.dof
+            v = ss / builtins.max(self.dof, 0)
             return (v**0.5 if self.root else v).astype(x.dtype, copy=False)
 
     def backward(self, gy, ops):
@@ -526,6 +526,7 @@ class Var(Function):
             with np.errstate(divide="ignore", invalid="ignore"):
                 gy = ops.where(s == 0, 0, gy / (ops.where(s == 0, 1, s) * 2))
         g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+        # 2 / (n - correction), as PyTorch's (a negative dof gives a finite scale there too)
         scale = 2.0 / self.dof if self.dof else math.inf
         with np.errstate(invalid="ignore", over="ignore"):
             return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
@@ -539,7 +540,7 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     _check_floating_var(x)
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    dof = builtins.max(_reduced_size(x.shape, axes) - correction, 0)
+    dof = _reduced_size(x.shape, axes) - correction
     return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
 
 

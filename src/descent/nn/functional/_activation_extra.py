@@ -162,7 +162,8 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
 def hardshrink(input, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (x * 0: a nan input stays nan, as in PyTorch)."""
     x = as_tensor(input)
-    return where((x >= -lambd) & (x <= lambd), x * 0.0, x)  # nan stays nan
+    # The zeroed piece is a constant (derivative exactly 0, as PyTorch's); nan stays nan.
+    return where((x >= -lambd) & (x <= lambd), (x * 0.0).detach(), x)
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
