@@ -499,3 +499,18 @@ def test_adam_update_tuned_every_core_is_bitwise(monkeypatch, cls):
     (program,) = compiled[3].programs()
     steps = [ins for ins, _, _ in program.steps if getattr(ins, "kind", "") == "step"]
     assert steps and all(ins.fused for ins in steps)
+
+
+def test_non_contiguous_argument_records_its_own_program():
+    descent.manual_seed(0)
+    m = MLP([6, 4])
+    f = descent.compile(lambda x, y: nn.functional.cross_entropy(m(x), y.view(-1)))
+    with descent.no_grad():
+        for i in range(6):
+            base = np.random.default_rng(i).standard_normal((6, 5)).astype(np.float32).T
+            # (5, 6): a strided view, or the same values laid out contiguously
+            x = descent.from_numpy(base if i % 2 else np.ascontiguousarray(base))
+            y = descent.tensor(np.arange(5) % 4)
+            ref = nn.functional.cross_entropy(m(x), y.view(-1))
+            np.testing.assert_array_equal(f(x, y)._data, ref._data)
+    assert len(f.programs()) == 2

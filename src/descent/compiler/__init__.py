@@ -281,7 +281,9 @@ def _key_of(obj, tensors: list):
     if isinstance(obj, Tensor):
         tensors.append(obj)
         d = obj._data
-        return ("T", d.shape, d.dtype.str, obj._rg, obj._rg and obj.grad is None, type(d).__name__)
+        # Contiguity too: a view instruction rebuilds views on the argument's memory layout.
+        return ("T", d.shape, d.dtype.str, obj._rg, obj._rg and obj.grad is None,
+                type(d).__name__, bool(d.flags.c_contiguous))  # fmt: skip
     if isinstance(obj, (list, tuple)):
         return (type(obj).__name__,) + tuple(_key_of(o, tensors) for o in obj)
     if isinstance(obj, dict):
