@@ -514,3 +514,21 @@ def test_non_contiguous_argument_records_its_own_program():
             ref = nn.functional.cross_entropy(m(x), y.view(-1))
             np.testing.assert_array_equal(f(x, y)._data, ref._data)
     assert len(f.programs()) == 2
+
+
+def test_trainer_compile_with_gradient_accumulation(tmp_path):
+    from descent.train import Trainer
+    from test_resume import TEXT, step_losses, tiny_config
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TEXT)
+    common = dict(max_iters=6, eval_interval=6, checkpoint_interval=6, lr_decay_iters=6,
+                  gradient_accumulation_steps=2)  # fmt: skip
+    Trainer(tiny_config(corpus, tmp_path / "eager", **common)).train()
+    compiled = Trainer(tiny_config(corpus, tmp_path / "compiled", **common), compile=True)
+    compiled.train()
+    # Micro-batch 1 starts without .grad, micro-batch 2 adds to it: two keys, each recorded
+    # twice, then replayed.
+    assert compiled.compiled_step.stats["recordings"] == 4
+    assert compiled.compiled_step.stats["replays"] == 8
+    assert step_losses(tmp_path / "eager") == step_losses(tmp_path / "compiled")
