@@ -532,3 +532,20 @@ def test_trainer_compile_with_gradient_accumulation(tmp_path):
     assert compiled.compiled_step.stats["recordings"] == 4
     assert compiled.compiled_step.stats["replays"] == 8
     assert step_losses(tmp_path / "eager") == step_losses(tmp_path / "compiled")
+
+
+def test_module_forward_hooks_force_eager_and_say_so():
+    descent.manual_seed(0)
+    m = MLP([4, 3])
+    seen = []
+    handle = m.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    f = descent.compile(lambda x: m(x).sum())
+    with pytest.warns(CompileWarning, match="forward hooks"), descent.no_grad():
+        for _ in range(4):
+            f(descent.randn(2, 4))
+    assert len(seen) == 4 and f.stats["eager"] == 4
+    handle.remove()
+    with descent.no_grad():
+        for _ in range(3):
+            f(descent.randn(2, 4))
+    assert f.stats["replays"] == 1

@@ -101,6 +101,12 @@ class CompiledFunction:
         tensors: list = []
         key_args = _key_of((args, kwargs), tensors)
         watched = self._watched(args, kwargs)
+        if any(m._forward_hooks or m._forward_pre_hooks for m in watched["modules"]):
+            self._warn(
+                "a captured module has forward hooks (register_forward_hook / _pre_hook): "
+                "running eagerly so that they run on every call"
+            )
+            return self._eager(args, kwargs)
         # Whether each captured leaf has a .grad decides whether backward stores or adds.
         grads = tuple(t.grad is None for t in watched["leaves"])
         key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads)
