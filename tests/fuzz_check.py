@@ -136,7 +136,9 @@ TIE_OPS = {"sort", "argsort", "topk", "kthvalue", "median", "mode", "nanmedian",
 # the elu family and hardswish (nan) in its vectorized loop, gy in the scalar loop that
 # finishes a tensor's last elements (n % 16 of them for float32); and mode, whose sort of a row
 # with a nan is undefined (std::sort without a strict weak order: mode([nan, 1]) is nan,
-# mode([1, nan]) 1). With a nan operand their gradients (mode: values) are not compared.
+# mode([1, nan]) 1); and copysign, whose answer for a nan sign operand is the nan's sign bit
+# (arccos(1.5) is -nan in PyTorch's kernel, +nan in NumPy's). With a nan operand their
+# gradients (mode, copysign: values) are not compared.
 NAN_GRAD_OPS = {"F.hardtanh", "F.relu6", "F.elu", "F.celu", "F.selu", "F.hardswish"}
 
 
@@ -145,6 +147,10 @@ def _tie_ambiguous(case: Case, tr: Run) -> tuple[int | None, bool]:
     some step's gradient routing does)."""
     first_index, any_tie = None, False
     for k, (op, src) in enumerate(zip(case.ops, case.steps)):
+        if op == "copysign" and _any_nan(src, tr):
+            any_tie = True
+            first_index = k if first_index is None else first_index
+            continue
         if op not in TIE_OPS | NAN_GRAD_OPS or (op == "gather" and "argsort" not in src):
             continue
         name = re.search(r"\b(v\d+|x|y)\b", src).group(1)
@@ -167,6 +173,16 @@ def _tie_ambiguous(case: Case, tr: Run) -> tuple[int | None, bool]:
         if first_index is None and (".indices" in src or op == "argsort"):
             first_index = k
     return first_index, any_tie
+
+
+def _any_nan(src: str, tr: Run) -> bool:
+    """Whether an operand of the step `src` (PyTorch's values) holds a nan."""
+    for name in set(re.findall(r"\b(v\d+|x|y)\b", src)):
+        t = tr.leaves.get(name) if name in ("x", "y") else (
+            tr.values[int(name[1:])] if int(name[1:]) < len(tr.values) else None)  # fmt: skip
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and bool(t.isnan().any()):
+            return True
+    return False
 
 
 def _compare(case: Case, tr: Run) -> Mismatch | None:

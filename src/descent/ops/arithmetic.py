@@ -119,7 +119,7 @@ class Pow(Function):
             if self.parents[0] is not None:
                 # b a^(b-1) is 0 * 0^-1 = nan at a = b = 0, where the true derivative of a^0 = 1
                 # is 0: PyTorch masks b = 0 to 0, and so does this.
-                ga = ops.where(b == 0, 0, gy * b * a ** (b - 1))
+                ga = ops.where(b == 0, 0, gy * (b * a ** (b - 1)))  # PyTorch's order
             if self.parents[1] is not None:
                 # a^b log(a): at a = 0 with b >= 0 the limit is 0 (0 ** x is flat for x > 0), so
                 # log's argument is replaced by 1 there (log 1 = 0, and no -inf enters even a
@@ -269,8 +269,9 @@ class RPowScalar(_ScalarOp):
         if c == 0:
             # 0^x is 0 for x > 0 and 1 at x = 0 (flat: gradient 0), inf for x < 0, where the
             # gradient is inf * log(0) = -inf. y > 1 tells x < 0 apart without saving x.
+            # PyTorch's grad * where(x >= 0, 0, y log 0): a product, so a nan gy stays nan.
             with np.errstate(invalid="ignore"):  # 0 * -inf in the unselected entries
-                return ops.where(y > 1, gy * (y * float("-inf")), 0)
+                return gy * ops.where(y > 1, y * float("-inf"), y * 0)
         # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
         return gy * y * (math.log(c) if c > 0 else float("nan"))
 

@@ -19,7 +19,7 @@ from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
-from .elementwise import cast, clone, maximum, minimum, sign, where
+from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
 from .shape import permute, reshape, squeeze
 
@@ -91,6 +91,8 @@ class Prod(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        if not shape:  # a 0-d input: y = x (PyTorch returns gy)
+            return g
         # y / x is exact and cheap when no x is 0; with zeros it would give nan, so the product of
         # the others is formed without division instead.
         xd = x if not ops.is_graph else x._data
@@ -286,6 +288,9 @@ class Norm2(Function):
         return ops.where(y == 0, 0, g * x / safe)
 
 
+_ACC = {2: np.float64, 4: np.float64}  # itemsize -> accumulation dtype (float16/32 in float64)
+
+
 class CumSum(Function):
     """d/dx cumsum(x) = reverse cumulative sum of the gradient."""
 
@@ -293,10 +298,11 @@ class CumSum(Function):
 
     def forward(self, x):
         # Accumulated in float64 for the narrower floats and rounded once, as PyTorch's CPU
-        # scan (its acc_type).
-        if x.dtype.kind == "f" and x.dtype.itemsize < 8:
-            return backend.get_array_module(x).cumsum(x, self.axis, np.float64).astype(x.dtype)
-        return backend.get_array_module(x).cumsum(x, axis=self.axis)
+        # scan (its acc_type), whose sum starts at +0 (so a -0.0 input sums to +0.0: + 0).
+        xp = backend.get_array_module(x)
+        if x.dtype.kind == "f":
+            return (xp.cumsum(x, self.axis, _ACC.get(x.dtype.itemsize)) + 0.0).astype(x.dtype)
+        return xp.cumsum(x, axis=self.axis)
 
     def backward(self, gy, ops):
         # y_j = sum_{i<=j} x_i, so dx_i = sum_{j>=i} gy_j: a cumulative sum taken from the end.
@@ -570,9 +576,10 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
     if ord == 0:
-        # The count of nonzero entries; piecewise constant, so its gradient is 0 (PyTorch's),
-        # reached through sign(|x|) instead of a detached count (x stays connected).
-        return sum(sign(_abs(x)), axes, keepdims)
+        # The count of nonzero entries (a nan counts, as PyTorch's x != 0); piecewise constant,
+        # so its gradient is exactly 0 (PyTorch's zeros), with x kept connected.
+        nonzero = Tensor._wrap((x._data != 0).astype(x._data.dtype))
+        return sum(where(Tensor._wrap(x._data == x._data) | True, nonzero, x), axes, keepdims)
     if ord == 1:
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
