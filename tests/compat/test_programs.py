@@ -51,6 +51,7 @@ CASES = {
     "tutorial_autograd": ((1e-5, 1e-6), None),
     "tutorial_nn": ((1e-5, 1e-6), None),
     "tutorial_custom_module": ((1e-5, 1e-6), None),
+    "tutorial_custom_function": ((1e-5, 1e-6), None),
     "mnist_cnn": ((1e-5, 1e-6), None),
     "word_lm": ((1e-5, 1e-6), None),
     "nanogpt": ((1e-5, 1e-6), None),
