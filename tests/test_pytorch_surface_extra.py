@@ -661,3 +661,24 @@ def test_custom_function_errors_match_torch():
         h.mul_(2.0)  # the saved input changed in place
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             z.sum().backward()
+
+
+def test_variable_is_the_legacy_wrapper_like_torch():
+    from torch.autograd import Variable as TVariable
+
+    from descent.autograd import Variable
+
+    for lib, V in ((ds, Variable), (torch, TVariable)):
+        t = lib.ones(2)
+        v = V(t)
+        assert v is not t and not v.requires_grad and isinstance(v, lib.Tensor)
+        w = V(t, requires_grad=True)
+        assert w.requires_grad and not t.requires_grad and w.grad_fn is None
+        (w * 3).sum().backward()
+        assert w.grad.tolist() == [3.0, 3.0]
+        with lib.no_grad():
+            w.data.mul_(2)  # shares t's values
+        assert t.tolist() == [2.0, 2.0]
+        assert isinstance(t, V) and not isinstance(3, V)
+        with pytest.warns(UserWarning, match="volatile"):
+            V(t, volatile=True)

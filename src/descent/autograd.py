@@ -669,7 +669,7 @@ def _seed(out, gradient, create_graph: bool, where: str):
 # torch.autograd's functions over the engine (`grad`, `backward(tensors, ...)`, anomaly mode) live
 # in descent.autograd_torch, loaded when first asked for: importing the engine never loads them.
 _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-                "is_anomaly_check_nan_enabled")  # fmt: skip
+                "is_anomaly_check_nan_enabled", "Variable", "FunctionCtx")  # fmt: skip
 
 
 def __getattr__(name: str):

@@ -23,6 +23,8 @@ import warnings
 from . import autograd, backend
 
 __all__ = [
+    "FunctionCtx",
+    "Variable",
     "backward",
     "grad",
     "detect_anomaly",
@@ -397,3 +399,30 @@ def _class_attrs(cls) -> set:
             break
         names.update(vars(klass))
     return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Variable: PyTorch's pre-0.4 wrapper, still in older programs (`from torch.autograd import
+# Variable`). Since PyTorch 0.4 it makes a plain Tensor, and every Tensor is a Variable.
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, autograd._tensor_class)
+
+
+class Variable(metaclass=_VariableMeta):
+    """`Variable(t, requires_grad=False)`: a new leaf Tensor sharing t's values (t.detach()),
+    requiring grad when asked, as PyTorch's Variable; `isinstance(x, Variable)` holds for every
+    Tensor. `volatile=True` is accepted with PyTorch's warning and does nothing (use no_grad)."""
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False):
+        if volatile:
+            warnings.warn(
+                "volatile was removed and now has no effect. Use `with descent.no_grad():` "
+                "instead.",
+                UserWarning,
+                stacklevel=2,
+            )
+        out = data.detach()
+        return out.requires_grad_(True) if requires_grad else out
