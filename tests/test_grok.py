@@ -288,6 +288,27 @@ def test_gated_gelu_tanh_matches_torch_to_second_order(dtype):
     np.testing.assert_allclose(b.grad.numpy(), tgb.detach().numpy(), **tol)
 
 
+def test_fused_rotary_equals_apply_rotary_emb_to_second_order():
+    from descent.nn.gqa_attention import RotaryRotation
+    from descent.nn.rotary import RotaryEmbedding, apply_rotary_emb
+
+    rope = RotaryEmbedding(8, 32)
+    x_np = np.random.default_rng(0).standard_normal((2, 3, 5, 8))
+    w_np = np.random.default_rng(1).standard_normal((2, 3, 5, 8))
+    outs = []
+    for fused in (True, False):
+        x = descent.tensor(x_np, dtype=np.float64, requires_grad=True)
+        cos, sin = rope.cos_sin(5, 7, x.dtype, x.device)  # positions 7..11
+        y = (RotaryRotation.apply(x, cos=cos._data, sin=sin._data) if fused
+             else apply_rotary_emb(x, cos, sin))  # fmt: skip
+        (g,) = descent.autograd.grad((descent.tensor(w_np) * y * y).sum(), [x],
+                                     create_graph=True)  # fmt: skip
+        (gg,) = descent.autograd.grad((g * g).sum(), [x])
+        outs.append((y.numpy(), g.numpy(), gg.numpy()))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_permute_rows_values_gradient_and_second_order():
     from descent.nn.moe import permute_rows
 
