@@ -137,8 +137,9 @@ TIE_OPS = {"sort", "argsort", "topk", "kthvalue", "median", "mode", "nanmedian",
 # finishes a tensor's last elements (n % 16 of them for float32); and mode, whose sort of a row
 # with a nan is undefined (std::sort without a strict weak order: mode([nan, 1]) is nan,
 # mode([1, nan]) 1); and copysign, whose answer for a nan sign operand is the nan's sign bit
-# (arccos(1.5) is -nan in PyTorch's kernel, +nan in NumPy's). With a nan operand their
-# gradients (mode, copysign: values) are not compared.
+# (arccos(1.5) is -nan in PyTorch's kernel, +nan in NumPy's); and fmod/remainder by a denormal
+# divisor (PyTorch's vectorized loop flushes it to 0 and gives nan, its scalar loop 0). With a
+# nan (fmod: denormal) operand their gradients (mode, copysign, fmod: values) are not compared.
 NAN_GRAD_OPS = {"F.hardtanh", "F.relu6", "F.elu", "F.celu", "F.selu", "F.hardswish"}
 
 
@@ -147,7 +148,8 @@ def _tie_ambiguous(case: Case, tr: Run) -> tuple[int | None, bool]:
     some step's gradient routing does)."""
     first_index, any_tie = None, False
     for k, (op, src) in enumerate(zip(case.ops, case.steps)):
-        if op == "copysign" and _any_nan(src, tr):
+        if (op == "copysign" and _any_operand(src, tr, torch.isnan)) or (
+                op in ("fmod", "remainder", "%") and _any_operand(src, tr, _denormal)):
             any_tie = True
             first_index = k if first_index is None else first_index
             continue
@@ -175,12 +177,17 @@ def _tie_ambiguous(case: Case, tr: Run) -> tuple[int | None, bool]:
     return first_index, any_tie
 
 
-def _any_nan(src: str, tr: Run) -> bool:
-    """Whether an operand of the step `src` (PyTorch's values) holds a nan."""
+def _denormal(t):
+    return (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
+
+
+def _any_operand(src: str, tr: Run, test) -> bool:
+    """Whether a floating operand of the step `src` (PyTorch's values) has an element for
+    which `test` holds."""
     for name in set(re.findall(r"\b(v\d+|x|y)\b", src)):
         t = tr.leaves.get(name) if name in ("x", "y") else (
             tr.values[int(name[1:])] if int(name[1:]) < len(tr.values) else None)  # fmt: skip
-        if isinstance(t, torch.Tensor) and t.is_floating_point() and bool(t.isnan().any()):
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and bool(test(t).any()):
             return True
     return False
 

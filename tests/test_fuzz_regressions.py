@@ -127,6 +127,8 @@ CASES = [
     ("copysign_zero_times_nan_gradient", {"x": ([1.0, -INF], F32)},
      ["x.frac()", "v1.copysign(v1)", "m.logcumsumexp(v2, -1)"]),
     ("pow_self_denormal", {"x": ([1.0, 1e-45, 2.0], F32)}, ["m.pow(x, x)"]),
+    ("log10_gradient_constant", {"x": ([1.0, 1e-45, 1.0], F64)}, ["m.div(x, x)",
+                                                                 "m.log10(v1)"]),
     ("remainder_keeps_fmods_zero_sign", {"x": ([1.0, -3e38], F32)}, ["x % 2", "m.rsqrt(v1)"]),
     ("var_correction_above_n", {"x": ([1.0], F32)}, ["m.var(x, dim=-1, correction=2)"]),
     ("hardshrink_zero_gradient", {"x": ([0.0, 1.0], F32)}, ["F.hardshrink(x)", "v1 / v1"]),

@@ -22,8 +22,10 @@ from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
 from .elementwise import cast, where
 
-_LN2 = math.log(2.0)
-_LN10 = math.log(10.0)
+# ln 2 and ln 10 as the literals of PyTorch's derivative formulas (log10's is 2.3025850929940456,
+# one unit in the last place below math.log(10.0): the same gradients to the last bit).
+_LN2 = 0.6931471805599453
+_LN10 = 2.3025850929940456
 
 
 def _floating(x) -> Tensor:
