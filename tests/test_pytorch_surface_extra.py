@@ -682,3 +682,40 @@ def test_variable_is_the_legacy_wrapper_like_torch():
         assert isinstance(t, V) and not isinstance(3, V)
         with pytest.warns(UserWarning, match="volatile"):
             V(t, volatile=True)
+
+
+def _amp_matmul(lib, cast_inputs):
+    class MatMul(lib.autograd.Function):
+        @staticmethod
+        @lib.amp.custom_fwd(device_type="cpu", cast_inputs=cast_inputs)
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a @ b
+
+        @staticmethod
+        @lib.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g @ b.t(), a.t() @ g
+
+    return MatMul
+
+
+@pytest.mark.parametrize("cast", [None, "float32"])
+def test_amp_custom_fwd_bwd_dtypes_match_torch(cast):
+    a0 = np.random.default_rng(3).standard_normal((4, 3)).astype(np.float32)
+    b0 = np.random.default_rng(4).standard_normal((3, 2)).astype(np.float32)
+    results = []
+    for lib in (ds, torch):
+        fn = _amp_matmul(lib, None if cast is None else getattr(lib, cast))
+        a = lib.tensor(a0, requires_grad=True)
+        b = lib.tensor(b0, requires_grad=True)
+        with lib.autocast("cpu", dtype=lib.float16):
+            y = fn.apply(a, b)
+        y.float().sum().backward()
+        results.append((y, a.grad, b.grad))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=2e-3, atol=2e-3)  # float16 products when not cast
+    assert str(results[0][0].dtype) == ("float16" if cast is None else "float32")
+    with pytest.warns(FutureWarning, match="custom_fwd"):
+        ds.cuda.amp.custom_fwd(lambda ctx, x: x)

@@ -54,7 +54,14 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"]
+__all__ = [
+    "GradScaler",
+    "autocast",
+    "custom_bwd",
+    "custom_fwd",
+    "get_autocast_dtype",
+    "is_autocast_enabled",
+]
 
 # A global count of open autocast regions (any thread) makes the check in every hot op one
 # integer test when mixed precision is not in use; the per-thread stack holds the state.
@@ -402,3 +409,65 @@ class GradScaler:
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
         self._growth_tracker = int(state_dict["_growth_tracker"])
+
+
+# ---------------------------------------------------------------------------------------------
+# custom_fwd / custom_bwd: autocast for custom autograd functions (torch.amp.custom_fwd/_bwd)
+
+
+def _cast_floating(value, device_type: str, dtype):
+    """value with its floating tensors on `device_type` cast to dtype (containers walked)."""
+    if hasattr(value, "_data") and hasattr(value, "to"):
+        dev = "cuda" if backend.is_cupy_array(value._data) else "cpu"
+        if value._data.dtype.kind == "f" and dev == device_type and value.dtype != dtype:
+            return value.to(dtype)
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_floating(v, device_type, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast_floating(v, device_type, dtype) for k, v in value.items()}
+    return value
+
+
+def custom_fwd(fwd=None, *, device_type: str, cast_inputs=None):
+    """Decorate a custom function's `forward(ctx, ...)` for autocast (torch.amp.custom_fwd).
+
+    Inside an autocast region for `device_type`, with `cast_inputs` (a dtype) the floating
+    tensor arguments are cast to it and forward runs with autocast off; without it forward runs
+    in the region as it is. Either way `custom_bwd` runs backward in the state forward had.
+    """
+    if not isinstance(device_type, str):
+        raise ValueError(f"custom_fwd: device_type must be a str, got {type(device_type)}")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def decorate_fwd(ctx, *args, **kwargs):
+        ctx._dtype = get_autocast_dtype(device_type)
+        ctx._fwd_used_autocast = is_autocast_enabled(device_type)
+        if cast_inputs is None or not ctx._fwd_used_autocast:
+            return fwd(ctx, *args, **kwargs)
+        ctx._fwd_used_autocast = False
+        dtype = np.dtype(cast_inputs)
+        with autocast(device_type, enabled=False):
+            return fwd(ctx, *_cast_floating(args, device_type, dtype),
+                       **_cast_floating(kwargs, device_type, dtype))  # fmt: skip
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd=None, *, device_type: str):
+    """Decorate a custom function's `backward(ctx, ...)` to run in the autocast state its
+    forward ran in (torch.amp.custom_bwd)."""
+    if not isinstance(device_type, str):
+        raise ValueError(f"custom_bwd: device_type must be a str, got {type(device_type)}")
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def decorate_bwd(ctx, *args, **kwargs):
+        used = getattr(ctx, "_fwd_used_autocast", False)
+        with autocast(device_type, dtype=getattr(ctx, "_dtype", None), enabled=used):
+            return bwd(ctx, *args, **kwargs)
+
+    return decorate_bwd

@@ -18,10 +18,11 @@ import warnings
 
 import numpy as np
 
+from .. import amp as _amp
 from ..amp import GradScaler as _GradScaler
 from ..amp import autocast as _autocast
 
-__all__ = ["GradScaler", "autocast"]
+__all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd"]
 
 _FLOAT16 = np.dtype(np.float16)  # torch.cuda.amp.autocast's default dtype
 
@@ -70,3 +71,15 @@ class GradScaler(_GradScaler):
             growth_interval=growth_interval,
             enabled=enabled,
         )
+
+
+def custom_fwd(fwd=None, *, cast_inputs=None):
+    """`descent.amp.custom_fwd(device_type='cuda', ...)` (torch.cuda.amp.custom_fwd)."""
+    _deprecated("custom_fwd", stacklevel=3)
+    return _amp.custom_fwd(fwd, device_type="cuda", cast_inputs=cast_inputs)
+
+
+def custom_bwd(bwd):
+    """`descent.amp.custom_bwd(device_type='cuda')` (torch.cuda.amp.custom_bwd)."""
+    _deprecated("custom_bwd", stacklevel=3)
+    return _amp.custom_bwd(bwd, device_type="cuda")
