@@ -194,3 +194,12 @@ def test_tensor_copies_its_input_but_from_numpy_shares():
     s = ds.from_numpy(a)
     a[2] = 9.0
     assert s.tolist() == [5.0, 1.0, 9.0]
+
+
+def test_contiguous_makes_a_c_contiguous_copy_only_when_needed():
+    x = ds.randn(3, 4, requires_grad=True)
+    assert x.contiguous() is x
+    y = x.t().contiguous()
+    assert y.is_contiguous() and y._data.flags.c_contiguous
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((3, 4), np.float32))

@@ -274,8 +274,10 @@ class MathMethods:
     def clone(self):
         return _ops.clone(self)
 
-    def contiguous(self):
-        return self  # backend arrays are always usable as they are
+    def contiguous(self, memory_format=None):
+        # descent's ops accept any layout; a copy only where PyTorch's is_contiguous() says False,
+        # so x.t().contiguous().is_contiguous() holds as in PyTorch (and .view works after it).
+        return self if self._data.flags.c_contiguous else _ops.clone(self)
 
     def astype(self, dtype):
         return _ops.cast(self, dtype)
