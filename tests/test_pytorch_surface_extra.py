@@ -719,3 +719,35 @@ def test_amp_custom_fwd_bwd_dtypes_match_torch(cast):
     assert str(results[0][0].dtype) == ("float16" if cast is None else "float32")
     with pytest.warns(FutureWarning, match="custom_fwd"):
         ds.cuda.amp.custom_fwd(lambda ctx, x: x)
+
+
+def _sin_cos_argmax(lib):
+    class SinCos(lib.autograd.Function):  # three outputs, one of them an integer
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin(), x.cos(), x.argmax()
+
+        @staticmethod
+        def backward(ctx, grad_sin, grad_cos, grad_index):
+            (x,) = ctx.saved_tensors
+            return grad_sin * x.cos() - grad_cos * x.sin()
+
+    return SinCos
+
+
+@pytest.mark.parametrize("use", ["both", "sin only", "cos only"])
+def test_custom_function_with_several_outputs_matches_torch(use):
+    a = np.array([[0.5, 1.0], [2.0, -1.0]], np.float32)
+    w = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor(a, requires_grad=True)
+        s, c, i = _sin_cos_argmax(lib).apply(x)
+        assert not i.requires_grad and i.item() == 2
+        loss = {"both": (s * lib.tensor(w)).sum() + (c * c).sum(),
+                "sin only": (s * lib.tensor(w)).sum(), "cos only": c.sum()}[use]  # fmt: skip
+        loss.backward()  # an unused output's gradient is zeros, as in PyTorch
+        results.append((s, c, x.grad))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=1e-6)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import warnings
 
+import numpy as np
+
 from . import autograd, backend
 
 __all__ = [
@@ -332,20 +334,36 @@ class FunctionCtx:
 
 class CustomFunctionNode(autograd.Function):
     """The graph node of one call of a ctx-style custom function; its backward calls the
-    user's `backward(ctx, grad_output)` with Tensors."""
+    user's `backward(ctx, *grad_outputs)` with Tensors.
 
-    __slots__ = ("ctx", "fn_cls", "positions", "n_args")
+    A node has one output. A function with several floating outputs gets one node whose output
+    is their values raveled and concatenated; each output the caller receives is a recorded
+    slice of it (reshaped), so the slices' gradients meet in the node's gradient, which
+    backward cuts apart again (`layout`: per output, its position, offset and shape). An output
+    that no loss uses gets zeros, as PyTorch's materialized gradients.
+    """
+
+    __slots__ = ("ctx", "fn_cls", "positions", "n_args", "layout", "n_outputs")
     saved_slots = ("ctx",)  # released after backward unless retain_graph, like any saved value
 
     @property
     def name(self) -> str:
         return self.fn_cls.__name__ + "Backward"
 
+    def _grad_outputs(self, gy, ops) -> list:
+        wrap = (lambda g: g) if ops.is_graph else autograd.new_tensor
+        if self.layout is None:
+            return [wrap(gy)]
+        grads: list = [None] * self.n_outputs  # non-floating outputs get None
+        for i, offset, shape in self.layout:
+            n = int(np.prod(shape, dtype=np.int64))
+            grads[i] = wrap(gy[offset : offset + n].reshape(shape))
+        return grads
+
     def backward(self, gy, ops):
         if self.ctx is None:
             raise RuntimeError(self._freed_message())
-        g = gy if ops.is_graph else autograd.new_tensor(gy)
-        grads = self.fn_cls.backward(self.ctx, g)
+        grads = self.fn_cls.backward(self.ctx, *self._grad_outputs(gy, ops))
         if not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != self.n_args:
@@ -374,21 +392,48 @@ def ctx_apply(cls, *args, **kwargs):
             cls.setup_context(ctx, args, out)
         else:
             out = cls.forward(ctx, *args, **kwargs)
-    if not isinstance(out, tensor_class):
-        raise NotImplementedError(
-            f"{cls.__name__}.forward returned {type(out).__name__}: descent's custom functions "
-            "return one Tensor (split a function with several outputs into several)"
+    several = isinstance(out, (tuple, list))
+    outs = tuple(out) if several else (out,)
+    if not several and not isinstance(out, tensor_class):
+        raise TypeError(
+            f"{cls.__name__}.forward returned {type(out).__name__}; a custom function returns "
+            "a Tensor or a tuple of them"
         )
-    if not (autograd.is_grad_enabled() and any(needs)):
+    floating = [i for i, o in enumerate(outs)
+                if isinstance(o, tensor_class) and o._data.dtype.kind == "f"]  # fmt: skip
+    if not (autograd.is_grad_enabled() and any(needs) and floating):
         return out
     node = CustomFunctionNode.__new__(CustomFunctionNode)
     node.ctx, node.fn_cls, node.positions, node.n_args = ctx, cls, positions, len(args)
+    node.n_outputs = len(outs)
     inputs = tuple(args[i] for i in positions)
     parents = tuple(autograd._parent(t) for t in inputs)
-    t = autograd.record_node(node, parents, tuple(x._data.shape for x in inputs), (), out._data)
-    if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
+    shapes = tuple(x._data.shape for x in inputs)
+    if not several:
+        node.layout = None
+        t = autograd.record_node(node, parents, shapes, (), out._data)
+        if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
+            autograd._run_forward_hooks(node, inputs, t)
+        return t
+    if len({outs[i]._data.dtype for i in floating}) > 1:
+        raise NotImplementedError(
+            f"{cls.__name__}.forward returned floating outputs of different dtypes "
+            f"({sorted({str(outs[i].dtype) for i in floating})}); cast them to one dtype"
+        )
+    layout, offset = [], 0
+    for i in floating:
+        layout.append((i, offset, tuple(outs[i].shape)))
+        offset += outs[i]._data.size
+    node.layout = tuple(layout)
+    xp = backend.get_array_module(outs[floating[0]]._data)
+    packed = xp.concatenate([outs[i]._data.ravel() for i in floating])
+    t = autograd.record_node(node, parents, shapes, (), packed)
+    if autograd._forward_hooks:
         autograd._run_forward_hooks(node, inputs, t)
-    return t
+    results = list(outs)
+    for i, start, shape in node.layout:
+        results[i] = t[start : start + outs[i]._data.size].reshape(shape)
+    return type(out)(results) if isinstance(out, tuple) else results
 
 
 def _class_attrs(cls) -> set:
