@@ -751,3 +751,78 @@ def test_custom_function_with_several_outputs_matches_torch(use):
         results.append((s, c, x.grad))
     for d_t, t_t in zip(*results, strict=True):
         close(d_t, t_t, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# more top-level functions (compositions of descent's ops)
+
+_R = np.random.default_rng(7)
+_A = _R.standard_normal((2, 3)).astype(np.float32)
+_B = _R.standard_normal((2, 3)).astype(np.float32)
+_C = (np.abs(_R.standard_normal((2, 3))) + 0.5).astype(np.float32)
+_P = _R.uniform(0.05, 0.95, (2, 3)).astype(np.float32)
+_V = _R.standard_normal(3).astype(np.float32)
+_BATCH = (_R.standard_normal((2, 3, 4)).astype(np.float32),
+          _R.standard_normal((2, 4, 5)).astype(np.float32),
+          _R.standard_normal((2, 3, 5)).astype(np.float32))  # fmt: skip
+
+_FUNCTIONS = {
+    "clamp_min": lambda lib, a, b, c: lib.clamp_min(a, 0.1),
+    "clamp_max": lambda lib, a, b, c: lib.clamp_max(a, 0.1),
+    "reciprocal": lambda lib, a, b, c: lib.reciprocal(c),
+    "ravel": lambda lib, a, b, c: lib.ravel(a.t()),
+    "logit": lambda lib, a, b, c: lib.logit(lib.sigmoid(a)),
+    "logit eps": lambda lib, a, b, c: lib.logit(lib.sigmoid(a * 3), eps=0.1),
+    "hstack": lambda lib, a, b, c: lib.hstack([a, b, c]),
+    "hstack 1-d": lambda lib, a, b, c: lib.hstack((a[0], b[1])),
+    "vstack": lambda lib, a, b, c: lib.vstack([a, b[0], c]),
+    "row_stack": lambda lib, a, b, c: lib.row_stack((a, b)),
+    "column_stack": lambda lib, a, b, c: lib.column_stack([a[0], b.t(), c[1]]),
+    "atleast_2d": lambda lib, a, b, c: lib.atleast_2d(a[0, 0]) * lib.atleast_1d(b[0, 1]),
+    "addcmul": lambda lib, a, b, c: lib.addcmul(a, b, c, value=0.5),
+    "addcdiv": lambda lib, a, b, c: lib.addcdiv(a, b, c, value=-2),
+    "broadcast_tensors": lambda lib, a, b, c: lib.stack(lib.broadcast_tensors(a, b[0], c[:1])),
+    "take_along_dim": lambda lib, a, b, c: lib.take_along_dim(a, lib.argsort(b, dim=1), dim=1),
+    "take_along_dim flat": lambda lib, a, b, c: lib.take_along_dim(a, lib.argsort(b.flatten())),
+}
+
+
+@pytest.mark.parametrize("name", list(_FUNCTIONS))
+def test_composed_functions_values_and_gradients_match_torch(name):
+    results = []
+    for lib in (ds, torch):
+        a, b, c = (lib.tensor(v, requires_grad=True) for v in (_A, _B, _C))
+        y = _FUNCTIONS[name](lib, a, b, c)
+        w = lib.tensor(np.arange(1.0, 1 + y.numel(), dtype=np.float32).reshape(tuple(y.shape)))
+        (y * w).sum().backward()
+        results.append((y, *(t.grad if t.grad is not None else t * 0 for t in (a, b, c))))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("beta, alpha", [(1, 1), (0.5, -2.0), (0, 1)])
+def test_baddbmm_matches_torch(beta, alpha):
+    results = []
+    for lib in (ds, torch):
+        b1, b2, inp = (lib.tensor(v, requires_grad=True) for v in _BATCH)
+        y = lib.baddbmm(inp, b1, b2, beta=beta, alpha=alpha)
+        y.sum().backward()
+        results.append((y, b1.grad, b2.grad, inp.grad if beta else inp * 0))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=1e-5, atol=1e-5)
+
+
+def test_small_functions_and_constants_match_torch():
+    for name in ("inf", "nan", "pi", "e"):
+        assert str(getattr(ds, name)) == str(getattr(torch, name))
+    assert ds.broadcast_shapes((2, 1), (3,), 1) == tuple(torch.broadcast_shapes((2, 1), (3,), 1))
+    for lib in (ds, torch):
+        with pytest.raises(RuntimeError):
+            lib.broadcast_shapes((2,), (3,))
+    for args in ((3, 3), (4, 5, 1), (5, 4, -1)):
+        close(ds.triu_indices(*args), torch.triu_indices(*args))
+        close(ds.tril_indices(*args), torch.tril_indices(*args))
+    for fn in ("relu_", "sigmoid_", "tanh_"):
+        x, tx = pair(_A.copy())
+        assert getattr(ds, fn)(x) is x and getattr(torch, fn)(tx) is tx
+        close(x, tx)

@@ -234,7 +234,37 @@ from .runtime import (
     use_deterministic_algorithms,
 )
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
-from .torch_functions import add, sub, t  # PyTorch's signatures (alpha=) over the ops
+from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
+    add,
+    addcdiv,
+    addcmul,
+    atleast_1d,
+    atleast_2d,
+    baddbmm,
+    broadcast_shapes,
+    broadcast_tensors,
+    clamp_max,
+    clamp_min,
+    column_stack,
+    e,
+    hstack,
+    inf,
+    logit,
+    nan,
+    pi,
+    ravel,
+    reciprocal,
+    relu_,
+    row_stack,
+    sigmoid_,
+    sub,
+    t,
+    take_along_dim,
+    tanh_,
+    tril_indices,
+    triu_indices,
+    vstack,
+)
 
 subtract = sub
 multiply = mul

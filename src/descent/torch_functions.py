@@ -1,5 +1,7 @@
 """PyTorch's signatures for a few `descent.*` functions whose ops take fewer arguments:
-`descent.add(input, other, alpha=)`, `descent.sub(input, other, alpha=)` and `descent.t`.
+`descent.add(input, other, alpha=)`, `descent.sub(input, other, alpha=)` and `descent.t`; and
+more of torch's top-level functions written as compositions of descent's ops (`hstack`,
+`addcmul`, `baddbmm`, `broadcast_tensors`, `triu_indices`, ...: see the second half).
 
 The ops (`descent.ops.arithmetic.add`/`sub`) stay the two-operand functions that the `+` and `-`
 operators and Tensor methods call on the hot path; these wrappers are what `descent.add` and
@@ -9,13 +11,21 @@ PyTorch's `add(x, y, alpha=a)` = `x + a * y`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .tensor import Tensor
+from .tensor_methods import _ops
 
-__all__ = ["add", "sub", "t"]
+__all__ = [
+    "add", "addcdiv", "addcmul", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_shapes",
+    "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "e", "hstack", "inf", "logit",
+    "nan", "pi", "ravel", "reciprocal", "relu_", "row_stack", "sigmoid_", "sub", "t",
+    "take_along_dim", "tanh_", "tril_indices", "triu_indices", "vstack",
+]  # fmt: skip
 
 
 def _integral(v) -> bool:
@@ -54,3 +64,159 @@ def t(input: Tensor) -> Tensor:
         RuntimeError: input has more than 2 dimensions (use transpose or mT).
     """
     return input.t()
+
+
+# ---------------------------------------------------------------------------------------------
+# More of torch's top-level functions, as compositions of descent's ops (no derivative of their
+# own: gradients come from the ops they are made of).
+
+inf = float("inf")
+nan = float("nan")
+pi = math.pi
+e = math.e
+
+
+def clamp_min(input: Tensor, min) -> Tensor:
+    """max(input, min) elementwise (torch.clamp_min)."""
+    return _ops.clamp(input, min, None)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:
+    """min(input, max) elementwise (torch.clamp_max)."""
+    return _ops.clamp(input, None, max)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    """1 / input (integers give the default float dtype, as in PyTorch)."""
+    return input.reciprocal()
+
+
+def ravel(input: Tensor) -> Tensor:
+    """input flattened to 1-D (torch.ravel)."""
+    return _ops.reshape(input, -1)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return input.relu_()
+
+
+def sigmoid_(input: Tensor) -> Tensor:
+    return input.sigmoid_()
+
+
+def tanh_(input: Tensor) -> Tensor:
+    return input.tanh_()
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given (torch.logit)."""
+    p = input if eps is None else _ops.clamp(input, eps, 1.0 - eps)
+    return _ops.log(p / (1.0 - p))
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least one dimension (a 0-d tensor becomes shape (1,))."""
+    out = [t if t.ndim >= 1 else _ops.reshape(t, 1) for t in _flat(tensors)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least two dimensions (1-D (n,) becomes (1, n))."""
+    out = [t if t.ndim >= 2 else _ops.reshape(t, 1, -1) for t in _flat(tensors)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _flat(tensors) -> list:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return list(tensors[0])
+    return list(tensors)
+
+
+def hstack(tensors) -> Tensor:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors), as torch.hstack."""
+    ts = atleast_1d(*tensors) if len(tensors) > 1 else [atleast_1d(tensors[0])]
+    return _ops.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    """Concatenate along dim 0 after making every tensor at least 2-D (torch.vstack)."""
+    ts = atleast_2d(*tensors) if len(tensors) > 1 else [atleast_2d(tensors[0])]
+    return _ops.cat(list(ts), 0)
+
+
+row_stack = vstack
+
+
+def column_stack(tensors) -> Tensor:
+    """Stack 0-d/1-D tensors as columns and concatenate 2-D ones along dim 1."""
+    cols = [_ops.reshape(t, -1, 1) if t.ndim < 2 else t for t in tensors]
+    return _ops.cat(cols, 1)
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """input + value * tensor1 * tensor2 (torch.addcmul)."""
+    return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """input + value * tensor1 / tensor2 (torch.addcdiv)."""
+    return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (batch1 @ batch2), batched (torch.baddbmm; beta=0 ignores
+    input, NaNs included, as PyTorch does)."""
+    prod = _ops.bmm(batch1, batch2)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:
+        return prod
+    return _add(input if beta == 1 else input * beta, prod)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape the given shapes broadcast to (torch.broadcast_shapes)."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise RuntimeError(f"broadcast_shapes: shapes {shapes} cannot be broadcast") from None
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    """The tensors broadcast to one shape (views, differentiable)."""
+    shape = broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return tuple(t if tuple(t.shape) == shape else _ops.broadcast_to(t, shape) for t in tensors)
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """Values at `indices` along dim (torch.take_along_dim; dim=None: of the flattened input)."""
+    if dim is None:
+        return _ops.take_along_axis(_ops.reshape(input, -1), _ops.reshape(indices, -1), 0)
+    shape = broadcast_shapes(
+        tuple(1 if i == dim % input.ndim else s for i, s in enumerate(input.shape)),
+        tuple(1 if i == dim % input.ndim else s for i, s in enumerate(indices.shape)),
+    )
+    d = dim % input.ndim
+    in_shape = shape[:d] + (input.shape[d],) + shape[d + 1 :]
+    ix_shape = shape[:d] + (indices.shape[d],) + shape[d + 1 :]
+    return _ops.take_along_axis(
+        _ops.broadcast_to(input, in_shape), _ops.broadcast_to(indices, ix_shape), d
+    )
+
+
+def _indices(np_fn, row: int, col: int, offset: int) -> Tensor:
+    r, c = np_fn(row, offset, col)
+    return Tensor._wrap(np.stack([r, c]).astype(np.int64))
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) row/column indices of the upper triangle (torch.triu_indices)."""
+    out = _indices(np.triu_indices, row, col, offset)
+    return out if dtype is None and device is None else out.to(device=device, dtype=dtype)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) row/column indices of the lower triangle (torch.tril_indices)."""
+    out = _indices(np.tril_indices, row, col, offset)
+    return out if dtype is None and device is None else out.to(device=device, dtype=dtype)
