@@ -826,3 +826,55 @@ def test_small_functions_and_constants_match_torch():
         x, tx = pair(_A.copy())
         assert getattr(ds, fn)(x) is x and getattr(torch, fn)(tx) is tx
         close(x, tx)
+
+
+_M = _R.standard_normal((3, 4)).astype(np.float32)
+_FUNCTIONS_2 = {
+    "mv": lambda lib, a, b, m: lib.mv(m, b[0].repeat(2)[:4]),
+    "inner": lambda lib, a, b, m: lib.inner(a, b),
+    "inner 1-d": lambda lib, a, b, m: lib.inner(a[0], b[1]),
+    "tensordot 1": lambda lib, a, b, m: lib.tensordot(a, m, 1),
+    "tensordot pairs": lambda lib, a, b, m: lib.tensordot(a, b, dims=([0], [0])),
+    "tensordot 2": lambda lib, a, b, m: lib.tensordot(a, b, 2),
+    "ger": lambda lib, a, b, m: lib.ger(a[0], b[1]),
+    "kron 2-d": lambda lib, a, b, m: lib.kron(a, b),
+    "kron mixed": lambda lib, a, b, m: lib.kron(a[0], m),
+    "dist": lambda lib, a, b, m: lib.dist(a, b),
+    "dist p1": lambda lib, a, b, m: lib.dist(a, b, p=1),
+    "diff": lambda lib, a, b, m: lib.diff(m, dim=1),
+    "diff n=2 dim0": lambda lib, a, b, m: lib.diff(m, n=2, dim=0),
+    "diff prepend": lambda lib, a, b, m: lib.diff(a, prepend=b[:, :1], append=b),
+    "deg2rad": lambda lib, a, b, m: lib.deg2rad(a),
+    "rad2deg": lambda lib, a, b, m: lib.rad2deg(a),
+}
+
+
+@pytest.mark.parametrize("name", list(_FUNCTIONS_2))
+def test_more_composed_functions_values_and_gradients_match_torch(name):
+    results = []
+    for lib in (ds, torch):
+        a, b, m = (lib.tensor(v, requires_grad=True) for v in (_A, _B, _M))
+        y = _FUNCTIONS_2[name](lib, a, b, m)
+        w = lib.tensor(np.arange(1.0, 1 + y.numel(), dtype=np.float32).reshape(tuple(y.shape)))
+        (y * w).sum().backward()
+        results.append((y, *(t.grad if t.grad is not None else t * 0 for t in (a, b, m))))
+    for d_t, t_t in zip(*results, strict=True):
+        close(d_t, t_t, rtol=1e-5, atol=1e-5)
+
+
+def test_searchsorted_bucketize_isin_match_torch():
+    seq = np.array([[1.0, 3.0, 5.0, 7.0], [2.0, 4.0, 6.0, 8.0]], np.float32)
+    vals = np.array([[3.0, 6.0, 9.0], [1.0, 4.0, 8.0]], np.float32)
+    s, ts = pair(seq)
+    v, tv = pair(vals)
+    for right in (False, True):
+        close(ds.searchsorted(s, v, right=right), torch.searchsorted(ts, tv, right=right))
+        close(ds.searchsorted(s[0], v), torch.searchsorted(ts[0], tv))
+        close(ds.bucketize(v, s[0], right=right), torch.bucketize(tv, ts[0], right=right))
+    close(ds.searchsorted(s[0], v, out_int32=True), torch.searchsorted(ts[0], tv, out_int32=True))
+    i, ti = pair(np.array([[1, 2], [3, 4]]))
+    close(ds.isin(i, ds.tensor([2, 3])), torch.isin(ti, torch.tensor([2, 3])))
+    close(
+        ds.isin(i, ds.tensor([2, 3]), invert=True),
+        torch.isin(ti, torch.tensor([2, 3]), invert=True),
+    )

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from . import backend
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .tensor import Tensor
@@ -24,7 +25,9 @@ __all__ = [
     "add", "addcdiv", "addcmul", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_shapes",
     "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "e", "hstack", "inf", "logit",
     "nan", "pi", "ravel", "reciprocal", "relu_", "row_stack", "sigmoid_", "sub", "t",
-    "take_along_dim", "tanh_", "tril_indices", "triu_indices", "vstack",
+    "take_along_dim", "tanh_", "tril_indices", "triu_indices", "vstack", "mv", "inner",
+    "tensordot", "ger", "kron", "dist", "diff", "deg2rad", "rad2deg", "searchsorted", "bucketize",
+    "isin",
 ]  # fmt: skip
 
 
@@ -220,3 +223,111 @@ def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
     """The (2, N) row/column indices of the lower triangle (torch.tril_indices)."""
     out = _indices(np.tril_indices, row, col, offset)
     return out if dtype is None and device is None else out.to(device=device, dtype=dtype)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix @ vector (torch.mv)."""
+    return _ops.matmul(input, vec)
+
+
+def _contract(a: Tensor, b: Tensor, n: int) -> Tensor:
+    """Sum over the last n dims of a and the first n of b, as one matmul."""
+    left, right = tuple(a.shape[: a.ndim - n]), tuple(b.shape[n:])
+    k = int(np.prod(a.shape[a.ndim - n :], dtype=np.int64))
+    prod = _ops.matmul(_ops.reshape(a, -1, k), _ops.reshape(b, k, -1))
+    return _ops.reshape(prod, *(left + right)) if left + right else _ops.reshape(prod, ())
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """Sum of products over the last dimension of both (torch.inner)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return _contract(input, _ops.movedim(other, -1, 0), 1)
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Sum over the last `dims` dimensions of a and the first of b, or over the listed pairs
+    `dims=([a dims], [b dims])` (torch.tensordot)."""
+    if isinstance(dims, int):
+        return _contract(a, b, dims)
+    da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+    da = [d % a.ndim for d in da]
+    db = [d % b.ndim for d in db]
+    a = _ops.permute(a, *[d for d in range(a.ndim) if d not in da], *da)
+    b = _ops.permute(b, *db, *[d for d in range(b.ndim) if d not in db])
+    return _contract(a, b, len(da))
+
+
+def ger(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two vectors (torch.ger, torch.outer)."""
+    return _ops.outer(input, vec2)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """Kronecker product (torch.kron), as a broadcast product reshaped."""
+    nd = max(input.ndim, other.ndim)
+    if nd == 0:
+        return input * other
+    ash = (1,) * (nd - input.ndim) + tuple(input.shape)
+    bsh = (1,) * (nd - other.ndim) + tuple(other.shape)
+    # (a0, 1, a1, 1, ...) * (1, b0, 1, b1, ...) -> (a0, b0, a1, b1, ...) -> (a0 * b0, a1 * b1, ...)
+    a = _ops.reshape(input, *[s for d in ash for s in (d, 1)])
+    b = _ops.reshape(other, *[s for d in bsh for s in (1, d)])
+    return _ops.reshape(a * b, *[x * y for x, y in zip(ash, bsh)])
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The p-norm of input - other (torch.dist)."""
+    return _ops.norm(_ops.reshape(input - other, -1), p)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """n-th forward difference along dim (torch.diff), with optional prepend/append tensors."""
+    x = input
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = _ops.cat(parts, dim)
+    for _ in range(n):
+        length = x.shape[dim]
+        x = _ops.narrow(x, dim, 1, length - 1) - _ops.narrow(x, dim, 0, length - 1)
+    return x
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    return input * (math.pi / 180.0)
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    return input * (180.0 / math.pi)
+
+
+def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=None,
+                 out_int32: bool = False, sorter=None) -> Tensor:  # fmt: skip
+    """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
+    no gradient)."""
+    side = side or ("right" if right else "left")
+    seq = backend.as_numpy(sorted_sequence._data)
+    vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
+    if sorter is not None:
+        seq = np.take_along_axis(seq, backend.as_numpy(sorter._data), -1)
+    if seq.ndim == 1:
+        idx = np.searchsorted(seq, vals, side=side)
+    else:
+        rows = seq.reshape(-1, seq.shape[-1])
+        vrows = vals.reshape(-1, vals.shape[-1])
+        idx = np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, vrows)])
+        idx = idx.reshape(vals.shape)
+    out = Tensor._wrap(np.asarray(idx, dtype=np.int32 if out_int32 else np.int64))
+    return out if sorted_sequence.device == "cpu" else out.to(sorted_sequence.device)
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):
+    """The bucket of each value among 1-D `boundaries` (torch.bucketize; no gradient)."""
+    return searchsorted(boundaries, input, right=right, out_int32=out_int32)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+    """Whether each element is among test_elements (torch.isin), a bool tensor."""
+    el = backend.as_numpy(getattr(elements, "_data", np.asarray(elements)))
+    te = backend.as_numpy(getattr(test_elements, "_data", np.asarray(test_elements)))
+    return Tensor._wrap(np.isin(el, te, assume_unique=assume_unique, invert=invert))
