@@ -25,7 +25,10 @@ Run `python tests/test_fuzz_differential.py [seconds] [first-case]` for a longer
 from __future__ import annotations
 
 import os
+import pprint
+import re
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -188,8 +191,9 @@ def _write_known(path: str, new: dict) -> None:
         while e["id"] in ids:
             e["id"] += "'"
         ids.add(e["id"])
-        text = repr(e).replace("nan", "math.nan").replace("inf", "math.inf")
-        lines.append(f"    {text},")
+        text = pprint.pformat(e, width=94, sort_dicts=False)  # lines within ruff's 100
+        text = re.sub(r"(?<!math\.)\b(nan|inf)\b", r"math.\1", text)
+        lines.append(textwrap.indent(text, "    ") + ",")
     lines.append("]")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

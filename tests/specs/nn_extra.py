@@ -52,7 +52,7 @@ ACTS = [
      (0.0,), ("Elu",), True),
     ("celu", lambda x: F.celu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
      lambda x: TF.celu(x, 0.7), (0.0,), ("Elu",), True),
-    ("mish", F.mish, lambda x: x * np.tanh(np_softplus(0, x)), TF.mish, (), ("Softplus", "Tanh"),
+    ("mish", F.mish, lambda x: x * np.tanh(np_softplus(0, x)), TF.mish, (), ("Mish",),
      True),
     ("softsign", F.softsign, lambda x: x / (1 + np.abs(x)), TF.softsign, (0.0,), ("Abs",), True),
     ("tanhshrink", F.tanhshrink, lambda x: x - np.tanh(x), TF.tanhshrink, (), ("Tanh",), True),

@@ -241,6 +241,32 @@ def hardswish(x) -> Tensor:
     return Hardswish.apply(_float(x))
 
 
+class Mish(Function):
+    """x tanh(softplus(x)): d/dx = t + x sigmoid(x) (1 - t^2) with t = tanh(softplus(x)),
+    PyTorch's mish_backward (one sum: an inf gy at x = 0 gives inf, where the product rule of
+    the composite gave inf * 0 = nan)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus, stable
+        return x * xp.tanh(sp)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if ops.is_graph:
+            t = tanh(softplus(x))
+        else:
+            xp = backend.get_array_module(x)
+            t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
+        return gy * (t + x * ops.sigmoid(x) * (1 - t * t))
+
+
+def mish(x) -> Tensor:
+    return Mish.apply(_float(x))
+
+
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:

@@ -10,7 +10,6 @@ element), and for mode the smallest of the most frequent values, at its last pos
 
 from __future__ import annotations
 
-import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -99,9 +98,9 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
 
 
 class EvenlyShared(Function):
-    """A value of x chosen by the caller (`value`, a 0-d array) whose gradient is shared evenly
-    by the elements of `mask` (PyTorch's evenly_distribute_backward for median()): the others
-    get exactly 0, whatever gy is."""
+    """A value computed from x by the caller (`value`) whose gradient is shared evenly by the
+    elements of `mask` (PyTorch's evenly_distribute_backward for median()): the others get
+    exactly 0, whatever gy is; with no element in the mask none at all (norm(p=0))."""
 
     __slots__ = ("value", "mask")
 
@@ -110,7 +109,9 @@ class EvenlyShared(Function):
 
     def backward(self, gy, ops):
         n = int(self.mask.sum())
-        return ops.where(self.mask, gy / builtins.max(n, 1), 0)
+        if n == 0 and self.mask.size:  # (an empty input still gets its empty gradient)
+            return None
+        return ops.where(self.mask, gy / n, 0)
 
 
 def mode(x, dim: int = -1, keepdim: bool = False):

@@ -21,6 +21,7 @@ from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
+from .order import EvenlyShared
 from .shape import permute, reshape, squeeze
 
 
@@ -576,10 +577,12 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
     if ord == 0:
-        # The count of nonzero entries (a nan counts, as PyTorch's x != 0); piecewise constant,
-        # so its gradient is exactly 0 (PyTorch's zeros), with x kept connected.
-        nonzero = Tensor._wrap((x._data != 0).astype(x._data.dtype))
-        return sum(where(Tensor._wrap(x._data == x._data) | True, nonzero, x), axes, keepdims)
+        # The count of nonzero entries (a nan counts, as PyTorch's x != 0): piecewise constant;
+        # the result requires grad but sends none back (PyTorch's undefined gradient: x.grad
+        # stays None, and no 0 * inf reaches the ops before it).
+        count = (x._data != 0).sum(axis=axes, keepdims=keepdims).astype(x._data.dtype)
+        xp = backend.get_array_module(x._data)
+        return EvenlyShared.apply(x, value=count, mask=xp.zeros(x.shape, bool))
     if ord == 1:
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):

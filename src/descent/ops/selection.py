@@ -50,8 +50,12 @@ def _order(x: Tensor, dim: int, descending: bool):
         a = a.astype(np.int8)
     if descending:
         if a.dtype.kind == "f":
-            # -a sorts descending; NaN must come first, so it becomes -inf (stable among NaNs)
-            key = xp.where(xp.isnan(a), -xp.inf, -a)
+            # -a sorts descending; NaN must come first, so it becomes -inf (stable among NaNs),
+            # and before +inf (also -inf as a key): then a second key puts the NaNs first.
+            nan = xp.isnan(a)
+            key = xp.where(nan, -xp.inf, -a)
+            if nan.any():
+                return xp.lexsort((~nan, key), axis=dim).astype(np.int64)
         elif a.dtype.kind == "u":
             key = -(a.astype(np.int64))
         else:

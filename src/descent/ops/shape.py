@@ -221,6 +221,16 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
     if not tensors:
         raise DescentError("cat: needs at least one tensor")
     check_devices("cat", *tensors)
+    # PyTorch's legacy rule: 1-d empty tensors (shape (0,)) are skipped, whatever the others'
+    # shapes and the dim; they still take part in the dtype.
+    dt = tensors[0]._data.dtype
+    for t in tensors[1:]:
+        dt = promote_types(dt, t._data.dtype)
+    kept = [t for t in tensors if t.shape != (0,)]
+    if not kept:
+        return Concatenate.apply(*[t if t._data.dtype == dt else t.astype(dt) for t in tensors],
+                                 axis=0)  # fmt: skip
+    tensors = kept
     nd = tensors[0].ndim
     if nd == 0:
         raise DescentError("cat: zero-dimensional tensors cannot be concatenated; use stack")
@@ -231,9 +241,6 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
             raise DescentError(f"cat: shapes {shapes} must match except along axis {axis}")
     # Mixed dtypes promote as torch.cat does (torch.promote_types: float32 with int64 is
     # float32, not NumPy's float64), by casting (recorded) before the join.
-    dt = tensors[0]._data.dtype
-    for t in tensors[1:]:
-        dt = promote_types(dt, t._data.dtype)
     tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
 

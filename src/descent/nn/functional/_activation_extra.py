@@ -103,8 +103,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 def mish(input, inplace: bool = False) -> Tensor:
     """x tanh(softplus(x)) (Misra 2019)."""
-    x = as_tensor(input)
-    return x * _act.tanh(_act.softplus(x))
+    return _act.mish(as_tensor(input))
 
 
 def softsign(input) -> Tensor:
