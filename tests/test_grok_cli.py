@@ -80,3 +80,22 @@ def test_report_shows_expert_load(tmp_path):
     assert {"token_share", "router_entropy", "expert_grad_norms"} <= set(recs[-1]["moe"][0])
     html = (out / "report.html").read_text()
     assert 'id="experts"' in html and '<img alt="expert load per MoE layer"' in html
+
+
+def test_compile_falls_back_to_eager_for_data_dependent_routing(tmp_path):
+    """--compile records a step once and replays it; an MoE's routing depends on the data (the
+    token counts per expert), so the recordings differ and the step must run eagerly (with a
+    warning), never replay the first batch's routing: the same losses as without --compile."""
+    corpus = tmp_path / "text.txt"
+    corpus.write_text(TEXT)
+    losses = []
+    for extra in ([], ["--compile"]):
+        out = tmp_path / ("compiled" if extra else "eager")
+        proc = run_cli(["train", "--data", str(corpus), "--out", str(out), "--max-iters", "5",
+                        *TINY, *extra])  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        losses.append([r["loss"] for r in recs if r["kind"] == "step"])
+        if extra:
+            assert "runs eagerly" in proc.stderr
+    assert losses[0] == losses[1] and len(losses[0]) == 5
