@@ -42,6 +42,10 @@ def test_train_sample_resume_grok(tmp_path):
     meta = dio.read_metadata(straight / "ckpt.safetensors")
     assert meta["tokenizer"]["type"] == "subword" and meta["model_config"]["num_experts"] == 2
     evals = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in evals if r["kind"] == "step"]
+    for r in steps:  # the training loss and its parts, each logged (weights 0.01 and 0.001)
+        total = r["lm_loss"] + 0.01 * r["load_balance"] + 0.001 * r["router_z"]
+        assert r["loss"] == pytest.approx(total, rel=1e-5) and r["load_balance"] > 0
     evals = [r for r in evals if r["kind"] == "eval"]
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
     assert 0 < evals[-1]["val_bits_per_char"] < evals[0]["val_bits_per_char"]

@@ -589,6 +589,7 @@ class Trainer:
                 # Forward and backward over gradient_accumulation_steps micro-batches; scaling
                 # each loss makes the summed gradient that of the mean loss.
                 loss_sum = 0.0
+                parts: dict[str, float] = {}  # a Grok's loss terms (model.aux_losses)
                 for micro in range(cfg.gradient_accumulation_steps):
                     x, y = self.get_batch("train", self.train_gen)
                     # DDP averages gradients once per step: the last micro-batch's backward
@@ -597,6 +598,9 @@ class Trainer:
                     with contextlib.nullcontext() if last else _no_sync(self.model):
                         loss = forward_backward(x, y)
                     loss_sum += loss.item()
+                    for key, value in getattr(self.raw_model, "aux_losses", {}).items():
+                        share = value.item() / cfg.gradient_accumulation_steps
+                        parts[key] = parts.get(key, 0.0) + share
                 loss_sum = self._mean_over_ranks(loss_sum)
                 # The global gradient norm before clipping: a health signal worth logging.
                 grad_norm = float(
@@ -612,6 +616,10 @@ class Trainer:
                     "tokens_per_sec": self.tokens_per_step / dt,
                     "elapsed_s": time.perf_counter() - t_start,
                 }  # fmt: skip
+                # A mixture of experts' loss is lm + weighted auxiliary losses: each logged alone
+                # (lm_loss, load_balance, router_z; docs/grok.md).
+                for key, value in parts.items():
+                    record["lm_loss" if key == "lm" else key] = self._mean_over_ranks(value)
                 if step % cfg.log_interval == 0 or step == cfg.max_iters:
                     self._log(record)
                 self._callback("on_step", step, record)
