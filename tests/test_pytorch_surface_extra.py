@@ -418,17 +418,17 @@ def test_inplace_unary_autograd_rules_match_torch():
         close(getattr(i, name + "_")(), getattr(ti, name + "_")())
 
 
-def test_inplace_unary_keeps_an_output_saved_for_backward_intact():
-    # Exp saves its output; PyTorch raises when it is changed in place, descent keeps the saved
-    # array and gives the right gradient (never a silently wrong one).
-    x = ds.tensor([0.5, 1.0], requires_grad=True)
-    y = x.exp()
-    with ds.no_grad():
-        y.tanh_()
-    y.sum().backward()
-    tx = torch.tensor([0.5, 1.0])
-    close(x.grad, tx.exp())
-    close(y, tx.exp().tanh())
+def test_inplace_unary_on_an_output_saved_for_backward_raises_at_backward_as_torch():
+    # Exp saves its output; changing it in place under no_grad makes backward raise in both.
+    for m in (ds, torch):
+        x = m.tensor([0.5, 1.0], requires_grad=True)
+        y = x.exp()
+        with m.no_grad():
+            y.tanh_()
+        close(y.detach() if m is ds else ds.tensor(y.detach().numpy()),
+              torch.tensor([0.5, 1.0]).exp().tanh())
+        with pytest.raises(RuntimeError, match="modified"):
+            y.sum().backward()
 
 
 def test_clamp_min_max_inplace_match_torch():
@@ -526,7 +526,7 @@ def test_stack_dataset_matches_torch():
 
 # ---------------------------------------------------------------------------------------------
 # in-place writes under no_grad into an output its op saved for backward. PyTorch raises at
-# backward; descent must at least give the right gradient, never a silently wrong one.
+# backward, and so does descent (never a silently wrong gradient).
 
 _SAVED_OUTPUT_WRITES = {
     "tanh_": lambda y: y.tanh_(),
@@ -540,24 +540,35 @@ _SAVED_OUTPUT_WRITES = {
     "clamp_": lambda y: y.clamp_(0.0, 2.0),
     "masked_fill_": lambda y: y.masked_fill_(ds.tensor([True, False]), 9.0),
 }
-# descent/ops/inplace.py still writes into the saved array (left for the ops owner; the fix is
-# inplace_unary.write_values in its array paths).
-_OPS_INPLACE = {"mul_", "add_", "copy_", "fill_", "zero_", "clamp_", "masked_fill_"}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="ops/inplace.py writes into "
-                                             "the array Exp saved: a wrong gradient"))
-     if n in _OPS_INPLACE else n for n in _SAVED_OUTPUT_WRITES],
-)  # fmt: skip
-def test_no_grad_write_into_a_saved_output_never_gives_a_wrong_gradient(name):
-    x = ds.tensor([0.5, 1.0], requires_grad=True)
-    y = x.exp()  # Exp saves its output array for backward
-    with ds.no_grad():
+@pytest.mark.parametrize("name", list(_SAVED_OUTPUT_WRITES))
+def test_no_grad_write_into_a_saved_output_raises_at_backward_as_torch(name):
+    for m in (ds, torch):
+        x = m.tensor([0.5, 1.0], requires_grad=True)
+        y = x.exp()  # Exp saves its output for backward
+        with m.no_grad():
+            _write(name, y, m)
+        with pytest.raises(RuntimeError, match="modified"):
+            y.sum().backward()
+
+
+def _write(name, y, m):
+    if name == "copy_":
+        y.copy_(m.tensor([5.0, 5.0]))
+    elif name == "masked_fill_":
+        y.masked_fill_(m.tensor([True, False]), 9.0)
+    else:
         _SAVED_OUTPUT_WRITES[name](y)
-    try:
-        y.sum().backward()
-    except RuntimeError:
-        return  # PyTorch's answer: an error
+
+
+def test_no_grad_write_into_a_saved_output_is_seen_by_views_and_leaves_others_alone():
+    x = ds.tensor([0.5, 1.0], requires_grad=True)
+    y = x.exp()
+    v = y.view(2)
+    with ds.no_grad():
+        y.mul_(2.0)
+    np.testing.assert_allclose(v.detach().numpy(), 2 * np.exp([0.5, 1.0]), rtol=1e-6)
+    z = x.exp()  # another node, untouched: backward through it works
+    z.sum().backward()
     close(x.grad, torch.tensor([0.5, 1.0]).exp())

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import weakref
 from typing import Any
 
 import numpy as np
@@ -296,6 +297,12 @@ class Function:
         out = self.out_data
         if out is None:
             raise RuntimeError(self._freed_message())
+        if _overwritten and self in _overwritten:
+            raise RuntimeError(
+                f"the output of '{self.name}' (shape {tuple(out.shape)}) was modified in place "
+                "after the op saved it for backward. Clone it before the in-place change "
+                "(y = y.clone()) or make the change out of place."
+            )
         if ops.is_graph:
             return new_tensor(out, True, self)
         return out
@@ -373,6 +380,19 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     t = init_tensor(_new(_tensor_class), out, True, node)
     node.out_data = t._data if node.save_output else None  # t.data: a 0-d array, not a scalar
     return t
+
+
+# Nodes whose saved output was overwritten by an unrecorded in-place write: the version check
+# covers saved inputs only and a node cannot hold its output Tensor (a cycle), so mark it here.
+_overwritten: weakref.WeakSet = weakref.WeakSet()
+
+
+def overwrote_saved_output(t) -> None:
+    """Called by in-place writes that are not recorded: if t's array is the output its node
+    saved for backward, backward through that node raises instead of using the new values."""
+    node = t._node
+    if node is not None and node.out_data is not None and node.out_data is t._data:
+        _overwritten.add(node)
 
 
 _SCALAR_ARRAYS: dict = {}

@@ -517,7 +517,7 @@ def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being modified "
             "in place while grad mode is on; use `with descent.no_grad():` or `p.data.{op}(...)`"
         )
-    write_values(t, arr)  # keeps an array an op saved for backward intact
+    write_values(t, arr)  # in place; a saved output overwritten makes backward raise
     t._version += 1
     return t
 

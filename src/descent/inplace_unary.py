@@ -22,7 +22,8 @@ module is imported (by `descent/__init__.py`), as `descent.creation` registers t
 
 from __future__ import annotations
 
-from . import backend, tensor_methods
+from . import tensor_methods
+from .autograd import overwrote_saved_output
 from .ops.inplace import _bump, _check_leaf_inplace, _rebind, _records
 from .tensor import Tensor
 
@@ -59,15 +60,11 @@ def unary_(t: Tensor, name: str) -> Tensor:
 
 def write_values(t: Tensor, values) -> None:
     """Write `values` (an array, broadcastable to t) into t's array, the unrecorded in-place
-    path, except when t's array is the output its op saved for backward (Exp, Tanh, ...): then
-    t gets a new array, so that backward still reads the value it saved (writing into it would
-    give a wrong gradient without an error)."""
-    node = t._node
-    if node is not None and getattr(node, "out_data", None) is t._data:
-        xp = backend.get_array_module(t._data)
-        t._data = xp.broadcast_to(xp.asarray(values, dtype=t._data.dtype), t._data.shape).copy()
-    else:
-        t._data[...] = values  # in place, so views of t see the new values
+    path: in place, so views of t see the new values. When t's array is the output its op saved
+    for backward (Exp, Tanh, ...), backward through that op then raises as PyTorch's does
+    (autograd.overwrote_saved_output) instead of giving a wrong gradient without an error."""
+    t._data[...] = values
+    overwrote_saved_output(t)
 
 
 def _make(name: str):

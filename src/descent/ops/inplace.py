@@ -19,6 +19,7 @@ its gradient would no longer be the gradient of anything the user computed.
 from __future__ import annotations
 
 from .. import backend
+from ..autograd import overwrote_saved_output
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
@@ -30,6 +31,14 @@ from .elementwise import cast, clamp, clone, masked_fill
 # inputs they saved (autograd.record_node) and backward compares them (run_backward).
 def _bump(t: Tensor) -> None:
     t._version += 1
+
+
+def _written(t: Tensor) -> None:
+    # An unrecorded write into t's array (the array paths below). Besides the version bump: when
+    # that array is the output its op saved for backward (Exp, Tanh, Sigmoid...), backward through
+    # the op must raise as PyTorch's does, not read the new values as the op's output.
+    _bump(t)
+    overwrote_saved_output(t)
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
@@ -74,7 +83,7 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     if isinstance(other, Tensor):
         check_devices(op, t, other)
     getattr(xp, ufunc)(t._data, o, out=t._data, casting="same_kind")
-    _bump(t)
+    _written(t)
     return t
 
 
@@ -99,7 +108,7 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))
     backend.get_array_module(t._data).clip(t._data, min, max, out=t._data)
-    _bump(t)
+    _written(t)
     return t
 
 
@@ -117,7 +126,7 @@ def copy_(t: Tensor, src) -> Tensor:
         t._data[...] = backend.to_device(src._data, t.device)
     else:
         t._data[...] = src._data
-    _bump(t)
+    _written(t)
     return t
 
 
@@ -127,7 +136,7 @@ def fill_(t: Tensor, value) -> Tensor:
     if _records(t, value):
         return _rebind(t, t._alias() * 0 + value)
     t._data[...] = value._data if isinstance(value, Tensor) else value
-    _bump(t)
+    _written(t)
     return t
 
 
@@ -139,5 +148,5 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     xp = backend.get_array_module(t._data)
     # copyto with where= writes only the masked entries, in place, with broadcasting.
     xp.copyto(t._data, value._data if isinstance(value, Tensor) else value, where=mask._data)
-    _bump(t)
+    _written(t)
     return t
