@@ -137,6 +137,12 @@ CASES = [
     ("cat_skips_empty_vectors", {"x": ([], F64), "y": ([[1.0, 2.0]], F32)},
      ["m.cat([x, y], -2)"]),
     ("cat_only_empty_vectors", {"x": ([], F64), "y": ([], F32)}, ["m.cat([x, y], -2)"]),
+    ("hardshrink_positive_zero", {"x": ([1.0, -0.49], F32)}, ["F.hardshrink(x)", "2 / v1"]),
+    # (16 elements: PyTorch's vectorized loop gives +0; its scalar tail x * 0 = -0)
+    ("softshrink_positive_zero", {"x": ([1.0, -0.39] * 8, F64)}, ["F.softshrink(x)",
+                                                                 "v1.reciprocal()"]),
+    ("tanh_gradient_inf_cotangent", {"x": ([1.0, 0.0], F32)}, ["m.tanh(x)", "v1.mul(math.inf)"]),
+    ("tanh_gradient_at_zero_output", {"x": ([[0.0]], F32)}, ["x.tanh()", "v1.log10()"]),
     ("log10_gradient_constant", {"x": ([1.0, 1e-45, 1.0], F64)}, ["m.div(x, x)",
                                                                  "m.log10(v1)"]),
     ("remainder_keeps_fmods_zero_sign", {"x": ([1.0, -3e38], F32)}, ["x % 2", "m.rsqrt(v1)"]),

@@ -38,10 +38,10 @@ class Tanh(Function):
         return backend.get_array_module(x).tanh(x)
 
     def backward(self, gy, ops):
-        # Saving the output, not the input: 1 - y^2 needs no second tanh.
+        # Saving the output, not the input: 1 - y^2 needs no second tanh. PyTorch's form
+        # gy * (1 - y^2): an inf gy gives inf (gy - gy y^2 was inf - inf = nan).
         y = self.output(ops)
-        g = gy * y
-        return gy - g * y  # gy (1 - y^2) with array-array ops only (no scalar conversion)
+        return gy * (1 - y * y)
 
 
 class Sigmoid(Function):

@@ -152,17 +152,19 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
     x = as_tensor(input)
-    # The middle piece is a constant 0 (derivative exactly 0); a nan takes the outer pieces
-    # (value nan, gradient gy), as PyTorch's (self >= -lambd && self <= lambd) ? 0 : grad.
+    # The middle piece is the constant +0 (derivative exactly 0), as PyTorch's vectorized loop
+    # (its scalar tail gives x * 0 = -0 for a negative x); a nan takes the outer pieces (value
+    # nan, gradient gy), as PyTorch's (self >= -lambd && self <= lambd) ? 0 : grad.
     zero = (x >= -lambd) & (x <= lambd)
-    return where(zero, (x * 0.0).detach(), where(x > lambd, x - lambd, x + lambd))
+    return where(zero, 0.0, where(x > lambd, x - lambd, x + lambd))
 
 
 def hardshrink(input, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (x * 0: a nan input stays nan, as in PyTorch)."""
     x = as_tensor(input)
-    # The zeroed piece is a constant (derivative exactly 0, as PyTorch's); nan stays nan.
-    return where((x >= -lambd) & (x <= lambd), (x * 0.0).detach(), x)
+    # The zeroed piece is the constant +0 (derivative exactly 0, as PyTorch's; x * 0 would be
+    # -0 for a negative x, and 1 / -0 = -inf); nan stays nan.
+    return where((x >= -lambd) & (x <= lambd), 0.0, x)
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
