@@ -395,7 +395,8 @@ def report(results: list[dict], costs: dict | None, args) -> None:
             cs = [crossing(x["curve"]) for x in runs]
             steps = [c["step_interp"] for c in cs if c]
             budget = iters_a / costs[row]["ratio"]  # this row's steps in (a)'s time
-            vals = [[p["val"] for p in x["curve"] if p["step"] <= budget][-1:] for x in runs]
+            vals = [[p["val"] for p in x["curve"] if p["step"] <= budget][-1:] for x in runs
+                    if "stopped" not in x.get("eval", "")]  # a stopped run ends too early
             vals = [v[0] for v in vals if v]
             if vals:
                 print(f"  {ROWS.get(row, 'speedrun-cpu ' + row)}: val at (a)'s {iters_a} "
