@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import pprint
-import re
 import sys
 import textwrap
 import time
@@ -166,6 +165,22 @@ def _known_case(k: dict) -> fz.Case:
     return fz.Case(inputs, list(k["steps"]), list(k["ops"]), k["seed"], k["ones"])
 
 
+class _Source(str):
+    """A string printed as itself (pprint writes math.nan, not 'math.nan')."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _literal(v):
+    """Nested lists of numbers with nan/inf as the source `math.nan`/`math.inf`."""
+    if isinstance(v, list):
+        return [_literal(u) for u in v]
+    if isinstance(v, float) and not np.isfinite(v):
+        return _Source("math.nan" if np.isnan(v) else ("math.inf" if v > 0 else "-math.inf"))
+    return v
+
+
 def _write_known(path: str, new: dict) -> None:
     """tests/fuzz_known.py from the classes of a run (reasons kept where a class stays)."""
     old = {(k["op"], k["kind"], k["sig"], k["dtypes"]): k for k in KNOWN}
@@ -191,8 +206,8 @@ def _write_known(path: str, new: dict) -> None:
         while e["id"] in ids:
             e["id"] += "'"
         ids.add(e["id"])
+        e = dict(e, inputs=[(n, _literal(v), *rest) for n, v, *rest in e["inputs"]])
         text = pprint.pformat(e, width=94, sort_dicts=False)  # lines within ruff's 100
-        text = re.sub(r"(?<!math\.)\b(nan|inf)\b", r"math.\1", text)
         lines.append(textwrap.indent(text, "    ") + ",")
     lines.append("]")
     with open(path, "w") as f:

@@ -137,6 +137,10 @@ CASES = [
     ("cat_skips_empty_vectors", {"x": ([], F64), "y": ([[1.0, 2.0]], F32)},
      ["m.cat([x, y], -2)"]),
     ("cat_only_empty_vectors", {"x": ([], F64), "y": ([], F32)}, ["m.cat([x, y], -2)"]),
+    ("topk_int64_minimum", {"x": ([[-2**63, 1, 1], [1, 1, 1]], I64)},
+     ["m.topk(x, 2, dim=-2).values"]),
+    ("sort_descending_uint8", {"x": ([3, 0, 255, 7], "uint8")},
+     ["m.sort(x, descending=True).values"]),
     ("hardshrink_positive_zero", {"x": ([1.0, -0.49], F32)}, ["F.hardshrink(x)", "2 / v1"]),
     # (16 elements: PyTorch's vectorized loop gives +0; its scalar tail x * 0 = -0)
     ("softshrink_positive_zero", {"x": ([1.0, -0.39] * 8, F64)}, ["F.softshrink(x)",

@@ -56,10 +56,8 @@ def _order(x: Tensor, dim: int, descending: bool):
             key = xp.where(nan, -xp.inf, -a)
             if nan.any():
                 return xp.lexsort((~nan, key), axis=dim).astype(np.int64)
-        elif a.dtype.kind == "u":
-            key = -(a.astype(np.int64))
-        else:
-            key = -(a.astype(np.int64)) if a.dtype.itemsize < 8 else -a
+        else:  # ~a = -a - 1 reverses the order of any integer without overflow (-(-2^63) would)
+            key = ~a
     else:
         key = a
     return xp.argsort(key, axis=dim, kind="stable").astype(np.int64)
