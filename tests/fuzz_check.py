@@ -242,7 +242,7 @@ def _cotangent(case, t):
     return rng.standard_normal(tuple(t.shape)).astype(_dtype_name(t))
 
 
-def _compare_grads(case, dr, tr) -> Mismatch | None:
+def _compare_grads(case, dr, tr, relaxed: bool = False) -> Mismatch | None:
     t_out, d_out = tr.values[-1], dr.values[-1]
     if not (t_out.requires_grad and t_out.is_floating_point()):
         return None
@@ -282,7 +282,7 @@ def _compare_grads(case, dr, tr) -> Mismatch | None:
             return Mismatch("grad", len(case.steps), f"{name}.grad: {_dtype_name(dg)}"
                             f"{tuple(dg.shape)} vs {_dtype_name(tg)}{tuple(tg.shape)}")
         eps = _worst_eps(case, tr.values, len(case.steps))
-        tol = (GRAD_TOL[0] * eps, GRAD_TOL[1] * eps)
+        tol = (GRAD_TOL[0] * eps, GRAD_TOL[1] * eps) if not relaxed else (eps**0.5, eps**0.5)
         msg = compare_arrays(_np(dg), tg.numpy(), tol, slack)
         if msg is not None:
             return Mismatch("grad", len(case.steps), f"{name}.grad {msg}")
@@ -448,14 +448,21 @@ def mismatch_class(case: Case, m: Mismatch) -> tuple:
 
 
 def amplified(case: Case, m: Mismatch) -> bool:
-    """A value mismatch that no single step shows (localize kept the whole chain) and that
-    follows an earlier step whose values differ from PyTorch's only by rounding (within the
-    tolerance, not bit for bit, or in the sign of a zero): a last-bit difference amplified by a
-    later step's edge (acosh of a tanh that rounds to 1 in one library and to 1 - 2^-24 in the
-    other, floor of a value next to a whole number, 1 / +-0). Not a bug of either step."""
-    if m.kind != "value" or len(case.steps) < 2 or m.step < 1:
+    """A value mismatch (or a gradient one within sqrt(eps) relative) that no single step shows
+    (localize kept the whole chain) and that follows an earlier step whose values differ from
+    PyTorch's only by rounding (within the tolerance, not bit for bit, or in the sign of a
+    zero): a last-bit difference amplified by a later step's edge (acosh of a tanh that rounds
+    to 1 in one library and to 1 - 2^-24 in the other, floor of a value next to a whole number,
+    1 / +-0) or an ill-conditioned derivative (1 - tanh^2 near saturation). Not a bug of
+    either step."""
+    if m.kind not in ("value", "grad") or len(case.steps) < 2 or m.step < 1:
         return False
     tr, dr = run_chain("torch", case), run_chain("descent", case)
+    if m.kind == "grad":  # finite and within sqrt(eps) relative: ill-conditioned derivatives
+        if tr.error is not None or dr.error is not None:  # (1 - tanh^2 near saturation) of
+            return False  # values that differ in the last bit
+        if _compare_grads(case, dr, tr, relaxed=True) is not None:
+            return False
     for j in range(1, min(m.step, len(dr.values) - 1, len(tr.values) - 1) + 1):
         d, t = dr.values[j], tr.values[j]
         if not isinstance(d, ds.Tensor) or not isinstance(t, torch.Tensor):

@@ -14,9 +14,10 @@ The op pool is every op of tests/fuzz_ops.py that descent has (probed by name). 
 localized (the first step that differs when run alone on PyTorch's values), shrunk (fewer
 steps, simpler values) and printed as a reproducer; mismatches of a known class (KNOWN, each
 with a reproducer run by test_known_mismatch as a strict xfail) or an intended one (INTENDED,
-each with its reason) are counted apart, and so are value mismatches no single step shows that
-follow a step differing from PyTorch's only in the last bits ("amplified rounding": a
-rounding-level difference that a later step's edge, such as acosh near 1, magnifies).
+each with its reason) are counted apart, and so are value mismatches (and gradient ones within
+sqrt(eps)) that no single step shows and that follow a step differing from PyTorch's only in
+the last bits ("amplified rounding": a rounding-level difference that a later step's edge,
+such as acosh near 1, or an ill-conditioned derivative, such as 1 - tanh^2, magnifies).
 Indices among equal values, where PyTorch leaves the choice to its implementation (sort,
 topk, kthvalue, median, mode), are not compared, nor are gradients routed through them.
 Run `python tests/test_fuzz_differential.py [seconds] [first-case]` for a longer, verbose run.
