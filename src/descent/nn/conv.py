@@ -28,6 +28,29 @@ def _ntuple(value, n: int, name: str) -> tuple[int, ...]:
     return (int(value),) * n
 
 
+def _make_parameters(module, shape, out_channels: int, bias: bool, device, dtype) -> None:
+    """The weight (of `shape`) and the optional bias of a conv or transposed conv, created empty
+    and filled by reset_parameters, as PyTorch."""
+    module.weight = Parameter(creation.empty(*shape, device=device, dtype=dtype))
+    if bias:
+        module.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
+def _reset_conv_parameters(module) -> None:
+    # PyTorch's rule for every conv, transposed or not: kaiming_uniform(a=sqrt(5)) on the weight
+    # as laid out (bound 1/sqrt(fan_in), fan_in = weight.shape[1] * prod(kernel)), the bias
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+    if module.bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(module.weight)
+        if fan_in != 0:
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(module.bias, -bound, bound)
+
+
 class _ConvNd(Module):
     """What Conv1d and Conv2d share: argument checks, parameters, initialisation, repr."""
 
@@ -75,21 +98,10 @@ class _ConvNd(Module):
         self.groups = groups
         self.padding_mode = padding_mode
         shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(creation.empty(*shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _make_parameters(self, shape, out_channels, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        # As Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        _reset_conv_parameters(self)
 
     def extra_repr(self) -> str:
         n = self._n

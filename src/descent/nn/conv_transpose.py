@@ -8,14 +8,9 @@ The computation is `descent.nn.functional.conv_transpose1d/2d/3d` and `conv3d`.
 
 from __future__ import annotations
 
-import math
-
-from .. import creation
 from . import functional as F
-from . import init
-from .conv import _ConvNd, _ntuple
+from .conv import _ConvNd, _make_parameters, _ntuple, _reset_conv_parameters
 from .module import Module
-from .parameter import Parameter
 
 __all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
@@ -71,22 +66,11 @@ class _ConvTransposeNd(Module):
         self.dilation = _ntuple(dilation, n, "dilation")
         self.groups, self.padding_mode = groups, padding_mode
         shape = (in_channels, out_channels // groups, *self.kernel_size)
-        self.weight = Parameter(creation.empty(*shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _make_parameters(self, shape, out_channels, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        # PyTorch's rule for every conv: kaiming_uniform(a=sqrt(5)) on the weight as laid out,
-        # so the fan-in is weight.shape[1] * prod(kernel) = C_out / groups * prod(kernel).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        # The weight is laid out (C_in, C_out / groups, *kernel): fan_in = C_out / groups * k.
+        _reset_conv_parameters(self)
 
     def _output_padding(self, x, output_size) -> tuple[int, ...]:
         """output_padding, or the one that makes the output `output_size` (PyTorch's

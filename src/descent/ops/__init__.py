@@ -47,22 +47,7 @@ def _public_functions(*modules) -> dict:
 # The families whose functions Tensor methods call (the fused-kernel modules attention, conv,
 # loss, norm, linear and embedding are reached through descent.nn.functional instead, and are
 # imported on first use like any module).
-tensor_methods.register_ops(
-    _public_functions(
-        activation,
-        arithmetic,
-        comparison,
-        elementwise,
-        indexing,
-        inplace,
-        linalg,
-        math,
-        order,
-        reduce,
-        scan,
-        selection,
-        shape,
-        shape_index,
-    )  # fmt: skip
-)
+_TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
+                    math, order, reduce, scan, selection, shape, shape_index)  # fmt: skip
+tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)
