@@ -8,7 +8,7 @@ import pytest
 
 import descent
 from descent import nn
-from descent.explain import gradcheck
+from descent.explain import gradcheck, gradgradcheck
 from descent.nn.rotary import (
     RotaryEmbedding,
     apply_rotary_emb,
@@ -57,6 +57,27 @@ def test_rotary_gradcheck():
     x = descent.tensor(rng.standard_normal((2, 5, 6)), dtype=np.float64, requires_grad=True)
     cos, sin = rotary_cos_sin(5, 6, dtype=np.float64)
     res = gradcheck(lambda t: apply_rotary_emb(t, cos, sin), [x])
+    assert res.passed, str(res)
+
+
+def test_rotary_is_one_op_bitwise_the_composite_and_twice_differentiable():
+    """The fused op (descent.ops.rotary) gives bitwise the slices/products/cat formula forward,
+    records one node, and its backward (the inverse rotation) is differentiable again."""
+    rng = np.random.default_rng(2)
+    xa = rng.standard_normal((3, 2, 7, 8)).astype(np.float32)
+    cos, sin = rotary_cos_sin(7, 8)
+    y = apply_rotary_emb(descent.tensor(xa, requires_grad=True), cos, sin)
+    assert y.grad_fn.name == "RotaryBackward"
+    c, s = cos.numpy(), sin.numpy()
+    x1, x2 = xa[..., :4], xa[..., 4:]
+    want = np.concatenate([x1 * c - x2 * s, x1 * s + x2 * c], axis=-1)
+    assert np.array_equal(y.numpy(), want)
+    # a transposed (non-contiguous) input, as attention's heads are
+    xt = descent.tensor(xa.transpose(0, 2, 1, 3).copy()).transpose(1, 2)
+    assert np.array_equal(apply_rotary_emb(xt, cos, sin).numpy(), want)
+    x = descent.tensor(rng.standard_normal((2, 5, 6)), dtype=np.float64, requires_grad=True)
+    c64, s64 = rotary_cos_sin(5, 6, dtype=np.float64)
+    res = gradgradcheck(lambda t: apply_rotary_emb(t, c64, s64) ** 2, [x])
     assert res.passed, str(res)
 
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import creation
-from ..ops import shape as _shape
+from ..ops import rotary as _rotary
 from ..tensor import Tensor
 from .module import Module
 
@@ -108,8 +108,8 @@ def apply_rotary_emb(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
             (..., T, D // 2)), in x's dtype.
 
     Returns:
-        (..., T, D), differentiable in x: d y / d x is the transposed rotation (the inverse),
-        computed by the slicing, multiply and cat ops this function is built from.
+        (..., T, D), differentiable in x to every order: d y / d x is the transposed rotation
+        (the inverse), which is the same op with -sin.
 
     Raises:
         ValueError: odd D, or tables whose last dimension is not D // 2.
@@ -131,11 +131,9 @@ def apply_rotary_emb(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
             f"apply_rotary_emb: cos/sin dtype {cos.dtype} differs from x's {x.dtype}; build the "
             "tables with rotary_cos_sin(..., dtype=x.dtype) (no silent casts)"
         )
-    x1 = x[..., :half]  # (..., T, D/2)
-    x2 = x[..., half:]  # (..., T, D/2)
-    y1 = x1 * cos - x2 * sin
-    y2 = x1 * sin + x2 * cos
-    return _shape.concatenate([y1, y2], axis=-1)  # (..., T, D)
+    # One op (descent.ops.rotary): y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin, written into
+    # the two halves of one array; bitwise what the slices, products and concatenation gave.
+    return _rotary.rotary(x, cos._data, sin._data)  # (..., T, D)
 
 
 class RotaryEmbedding(Module):
