@@ -12,10 +12,11 @@ Rounding: the kernel applies the same IEEE operations in the same order as NumPy
 the same dtype, without fast-math, so the result is **bitwise** eager's (each `+ - * /` is
 correctly rounded in both). `tests/test_compile.py` checks it.
 
-Threads: a kernel over at least `PARALLEL_MIN` elements is compiled with numba's `parallel=True`
-(a `prange` over every core); smaller ones run serially, where waking threads costs more than
-the pass. Kernels are generated per expression and dtype, compiled on first use (at the first
-replay) and kept for the process. Without numba nothing is fused.
+Threads: a kernel over at least `PARALLEL_MIN` elements also gets a version compiled with
+numba's `parallel=True` (a `prange` over every core), run when the program's plan says so
+(`threads.ThreadPlan`, timed on whole calls); smaller ones run serially, where waking threads
+costs more than the pass. Kernels are generated per expression and dtype, compiled on first
+use (at the first replay) and kept for the process. Without numba nothing is fused.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from __future__ import annotations
 import importlib.util
 import math
 from dataclasses import dataclass
-from time import perf_counter as _perf_counter
 
 import numpy as np
 
 from .recorder import Forward
+from .threads import Tuned
 
 PARALLEL_MIN = 1 << 18  # elements; below it a fused kernel runs on one thread
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
@@ -421,46 +422,3 @@ def gelu_sites(pool):
         return gelu_backward(x, gy, pool)
 
     return Tuned(fwd_serial, fwd_parallel), Tuned(bwd_serial, bwd_parallel)
-
-
-class Tuned:
-    """Chooses between a one-thread and an every-core version of a kernel site by timing both.
-
-    Threads pay off on an idle machine and hurt on a busy one (measured here under a load of 8
-    on 2 cores: GELU over 393k values took 4 ms on one thread and 16 ms with prange, as each
-    call waits for its slowest thread). So the first `TRIALS` calls alternate the two versions
-    and time them; after that the faster one runs, re-measured every `RETUNE` calls because the
-    machine's load changes; the every-core one must win by 10%. Both versions compute bitwise
-    the same values.
-    """
-
-    TRIALS = 4
-    RETUNE = 200
-    MARGIN = 0.9  # threads must be at least 10% faster: timings on a shared machine are noisy
-    __slots__ = ("fns", "times", "calls", "choice")
-
-    def __init__(self, serial, parallel) -> None:
-        self.fns = (serial, parallel)
-        self.times: tuple[list, list] = ([], [])
-        self.calls = 0
-        self.choice = -1  # -1: still timing
-
-    def __call__(self, *args):
-        self.calls += 1
-        if self.choice >= 0:
-            if self.calls % self.RETUNE:
-                return self.fns[self.choice](*args)
-            self.choice, self.times = -1, ([], [])
-        k = self.calls % 2
-        t0 = _perf_counter()
-        out = self.fns[k](*args)
-        self.times[k].append(_perf_counter() - t0)
-        if min(len(t) for t in self.times) >= self.TRIALS:
-            self.choice = 1 if min(self.times[1]) < self.MARGIN * min(self.times[0]) else 0
-        return out
-
-    @property
-    def parallel(self) -> bool | None:
-        """True/False once chosen, None while timing."""
-        return None if self.choice < 0 else bool(self.choice)
-

@@ -17,8 +17,9 @@ list (one entry per slot):
 * `FusedChain`: consecutive elementwise ops as one generated kernel (`fusion`).
 
 Replay-only rewrites of single ops, all bitwise eager's values: exact float32 GELU through a
-`fusion.Tuned` choice of descent's one-thread kernel or an every-core copy; a basic-index
-read's gradient added in place at its index (`_slice_gradient`).
+`threads.Tuned` choice (one plan per program, timed on whole calls) of descent's one-thread
+kernel or an every-core copy; a basic-index read's gradient added in place at its index
+(`_slice_gradient`).
 
 The memory plan. Every slot is dropped from the environment right after its last use (computed
 once from the program), so an intermediate's memory goes back as soon as eager's would. The
@@ -43,6 +44,7 @@ from ..ops import indexing as _ops_indexing
 from . import fusion
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
+from .threads import ThreadPlan
 
 _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
@@ -121,6 +123,7 @@ class Program:
         self.pool = Pool() if use_pool else None
         self.fuse = fuse and fusion._HAVE_NUMBA
         self.fused: list[FusedChain] = []
+        self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
         self.steps = self._compile_steps()
 
@@ -184,6 +187,14 @@ class Program:
         for s, v in self.consts:
             env[s] = v
         pool = self.pool
+        t0 = self.threads.begin()
+        try:
+            self._run(env, pool)
+        finally:
+            self.threads.end(t0)
+        return _build(self.rec.result, env)
+
+    def _run(self, env, pool) -> None:
         for ins, drops, extra in self.steps:
             kind = type(ins)
             if kind is Forward:
@@ -199,7 +210,6 @@ class Program:
                 self._call(ins, env)
             for s in drops:
                 env[s] = None
-        return _build(self.rec.result, env)
 
     def _forward(self, ins: Forward, extra, env, pool) -> None:
         op = ins.op

@@ -1,0 +1,103 @@
+"""One thread or every core: chosen per replayed program by timing whole calls.
+
+Several replay kernels have two versions that compute bitwise the same values: one thread, and
+a `prange` over numba's threads (`NUMBA_NUM_THREADS`, every core by default). A kernel site
+(`Tuned`) runs whichever the current program's `ThreadPlan` says.
+
+Why the whole call and not each kernel: timing each site alone (what the first version did)
+chose the every-core kernels, each faster than its one-thread twin in isolation, and made the
+baby-gpt step at two threads 111 ms against eager's 83 ms on a quiet machine. The cost lands
+elsewhere: numba's OpenMP workers and OpenBLAS's workers both spin-wait after their parallel
+regions, so on two cores a prange kernel followed by a threaded matrix product runs three busy
+threads on two cores, and the products slow down. Only the time of the whole step sees that.
+So the first `2 * TRIALS` replays alternate the two plans (one thread everywhere, every core
+everywhere), the faster one (threads must win by `MARGIN`) runs from then on, and the choice
+is timed again every `RETUNE` calls because a shared machine's load changes. Where numba has
+one thread or the process may run on one core only (`taskset -c 1`), the one-thread plan runs
+without trials.
+"""
+
+from __future__ import annotations
+
+import os
+from time import perf_counter
+
+_state = {"parallel": False}  # the plan of the replay now running (replays do not nest)
+
+
+def _cores() -> int:
+    """The threads an every-core kernel would get that can actually run at once."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        n = os.cpu_count() or 1
+    try:
+        import numba  # noqa: PLC0415 - only asked when a program replays
+
+        n = min(n, numba.get_num_threads())
+    except ImportError:
+        return 1
+    return n
+
+
+class Tuned:
+    """A kernel site with a one-thread and an every-core version; the running plan picks."""
+
+    __slots__ = ("fns",)
+
+    def __init__(self, serial, parallel) -> None:
+        self.fns = (serial, parallel)
+
+    def __call__(self, *args):
+        return self.fns[_state["parallel"]](*args)
+
+
+class ThreadPlan:
+    """Times whole replays under both plans and keeps the faster (see the module docstring)."""
+
+    TRIALS = 3
+    RETUNE = 200
+    MARGIN = 0.95  # every core must be at least 5% faster over the whole call
+
+    __slots__ = ("calls", "times", "choice", "trial", "fixed")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.times: tuple[list, list] = ([], [])
+        self.choice = -1  # -1: timing; 0: one thread; 1: every core
+        self.trial = 0
+        self.fixed = False
+
+    def fix(self, parallel: bool) -> None:
+        """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
+        self.choice, self.fixed = int(bool(parallel)), True
+
+    def begin(self) -> float:
+        """Set the plan for this call; returns the start time."""
+        self.calls += 1
+        if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
+            if self.choice >= 0:  # time both again
+                self.choice, self.times = -1, ([], [])
+            if self.calls == 1 and _cores() <= 1:
+                self.choice = 0
+        if self.choice >= 0:
+            self.trial = -1
+            _state["parallel"] = bool(self.choice)
+        else:
+            self.trial = self.calls % 2
+            _state["parallel"] = bool(self.trial)
+        return perf_counter()
+
+    def end(self, t0: float) -> None:
+        _state["parallel"] = False
+        if self.trial < 0:
+            return
+        self.times[self.trial].append(perf_counter() - t0)
+        if min(len(t) for t in self.times) >= self.TRIALS:
+            fast = min(self.times[1]) < self.MARGIN * min(self.times[0])
+            self.choice = 1 if fast else 0
+
+    @property
+    def parallel(self) -> bool | None:
+        """True/False once chosen, None while timing."""
+        return None if self.choice < 0 else bool(self.choice)
