@@ -33,6 +33,7 @@ import descent
 from .. import backend, nn
 from ..nn import functional as F
 from ..nn.gqa_attention import KVCache
+from ..ops.relu_squared import relu_squared
 
 
 @dataclass
@@ -157,8 +158,7 @@ class MLP(nn.Module):
         h = self.c_fc(x)  # (B, T, 4C)
         if self.relu2:
             # ReLU^2 (So et al. 2021): sparse like ReLU, smooth at 0 like GELU, cheaper than erf.
-            h = F.relu(h)
-            h = h * h
+            h = relu_squared(h)  # one op: relu(h) * relu(h), bitwise (descent.ops.relu_squared)
         else:
             # GELU with the exact erf form (PyTorch's nn.GELU() default, which nanoGPT uses).
             h = F.gelu(h)
