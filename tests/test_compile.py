@@ -87,16 +87,21 @@ def _gpt_maker(dropout=0.0):
     return make
 
 
+# GPT's GELU and attention softmax run float32 replay kernels by default (compared with eager to
+# a tolerance in test_compile_kernels.py); {"exact": True} keeps eager's bits, checked here.
+EXACT = {"options": {"exact": True}}
+
+
 def test_gpt_adamw_clip_equals_eager():
     batches = _batches((4, 16), 40, x_int=40)
     make = _gpt_maker()
-    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=0.5) for c in (False, True)))
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=0.5, **EXACT) for c in (False, True)))
 
 
 def test_gpt_dropout_matches_eager_for_the_same_generator_state():
     batches = _batches((4, 16), 40, x_int=40)
     make = _gpt_maker(dropout=0.2)
-    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0) for c in (False, True)))
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0, **EXACT) for c in (False, True)))
 
 
 def test_mlp_adam_equals_eager():
@@ -425,7 +430,7 @@ def test_gpt_with_muon_equals_eager():
         return m, m.configure_optimizers(0.0, 3e-3, (0.9, 0.99), optimizer="muon")
 
     batches = _batches((4, 16), 40, x_int=40)
-    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0) for c in (False, True)))
+    _assert_same(*(_train(make, _gpt_loss, batches, c, clip=1.0, **EXACT) for c in (False, True)))
 
 
 def test_every_core_kernels_are_bitwise_the_one_thread_ones(monkeypatch):
@@ -438,7 +443,7 @@ def test_every_core_kernels_are_bitwise_the_one_thread_ones(monkeypatch):
     batches = _batches((4, 16), 40, n=10, x_int=40)
     make = _gpt_maker()
     eager = _train(make, _gpt_loss, batches, False, clip=1.0)
-    compiled = _train(make, _gpt_loss, batches, True, clip=1.0)
+    compiled = _train(make, _gpt_loss, batches, True, clip=1.0, **EXACT)
     _assert_same(eager, compiled)
     (program,) = compiled[3].programs()
     assert program.gelu_backward, "GELU did not take the tuned path"

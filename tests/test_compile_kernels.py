@@ -78,5 +78,119 @@ def test_tuned_site_follows_the_plan():
         threads._state["parallel"] = False
 
 
-def test_numpy_is_imported():  # keeps the module's imports used while kernels are added
-    assert np.float32(1) == 1
+# -- the float32 replay kernels (compiler/replay_kernels.py, kernels/_cpu_fast.py) -------------
+
+
+def _fast():
+    pytest.importorskip("numba")
+    from descent.kernels import _cpu_fast
+
+    return _cpu_fast
+
+
+def test_float32_exp_is_within_its_stated_ulps():
+    k = _fast()
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-87, 88, 200_000), rng.uniform(-20, 0, 200_000)])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    k.exp_vec32(x, out)
+    ref = np.exp(x.astype(np.float64))
+    ulp = np.abs(out - ref) / np.spacing(ref.astype(np.float32)).astype(np.float64)
+    assert ulp.max() <= 5.0
+    assert ulp[x <= 0][-200_000:].max() <= 1.5  # [-20, 0]: softmax's and GELU's range
+    special = np.array([np.nan, np.inf, -np.inf, 100.0, -100.0, 0.0], np.float32)
+    k.exp_vec32(special, out[:6])
+    np.testing.assert_array_equal(out[:6], [np.nan, np.inf, 0.0, np.inf, 0.0, 1.0])
+
+
+def test_float32_gelu_and_softmax_kernels_match_eager_kernels():
+    from descent.kernels import _cpu_jit as jit
+
+    k = _fast()
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(50_000) * 3).astype(np.float32)
+    gy = rng.standard_normal(x.size).astype(np.float32)
+    a, b, c = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    jit.gelu_fwd32(x, a)
+    k.gelu_fwd32(x, b)
+    k.gelu_fwd32_par(x, c)
+    np.testing.assert_allclose(b, a, rtol=2e-6, atol=1e-6)
+    np.testing.assert_array_equal(b, c)  # one thread and every core: the same loop body
+    jit.gelu_bwd32(x, gy, a)
+    k.gelu_bwd32(x, gy, b)
+    k.gelu_bwd32_par(x, gy, c)
+    np.testing.assert_allclose(b, a, rtol=2e-6, atol=1e-6)
+    np.testing.assert_array_equal(b, c)
+    s = rng.standard_normal((3 * 16, 16)).astype(np.float32) * 4
+    p_ref, p = s.copy(), s.copy()
+    jit.softmax_fwd32(p_ref, np.float32(0.3), 16, True, False)
+    k.softmax_fwd32(p, np.float32(0.3), 16, True)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-6, atol=1e-7)
+    assert (np.triu(p.reshape(3, 16, 16), 1) == 0).all()  # the causal mask
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def _gpt_train(compiled: bool, steps: int = 6, **options):
+    import descent
+    from descent.models import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+    descent.manual_seed(0)
+    m = GPT(cfg)
+    opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        _, loss = m(x, y)
+        loss.backward()
+        descent.optim.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    f = descent.compile(step, options=options) if compiled else step
+    rng = np.random.default_rng(0)
+    losses, grads = [], []
+    for _ in range(steps):
+        x, y = (descent.tensor(rng.integers(0, 40, (4, 16))) for _ in range(2))
+        losses.append(float(f(x, y)._data))
+        grads.append([p.grad._data.copy() for p in m.parameters()])
+    return losses, grads, [p._data.copy() for p in m.parameters()], f
+
+
+def _replay_kernels_used(f) -> set:
+    (program,) = f.programs()
+    return {extra[1][0] for _, _, extra in program.steps
+            if extra and extra[1] and type(extra[1][0]) is str}  # fmt: skip
+
+
+@pytest.mark.parametrize("every_core", [False, True])
+def test_gpt_step_with_float32_replay_kernels_matches_eager(monkeypatch, every_core):
+    """GELU (forward and backward) and the causal softmax run the float32 kernels on replay;
+    losses, gradients and parameters stay within float32 rounding of eager's."""
+    _fast()
+    from descent.compiler import fusion
+
+    if every_core:  # the Tuned pairs: the first replays alternate one thread and every core
+        monkeypatch.setattr(fusion, "PARALLEL_MIN", 1)
+    le, ge, pe, _ = _gpt_train(False)
+    lc, gc, pc, f = _gpt_train(True)
+    assert f.stats["replays"] >= 3
+    assert _replay_kernels_used(f) == {"gelu", "sdpa"}
+    np.testing.assert_allclose(lc, le, rtol=1e-6)
+    for step_e, step_c in zip(ge, gc):
+        for a, b in zip(step_e, step_c):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    for a, b in zip(pe, pc):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    assert any(not np.array_equal(a, b) for a, b in zip(pe, pc))  # the fast kernels ran
+
+
+def test_exact_option_keeps_eager_bits():
+    _fast()
+    le, ge, pe, _ = _gpt_train(False)
+    lc, gc, pc, f = _gpt_train(True, exact=True)
+    assert _replay_kernels_used(f) <= {"gelu"}  # exact GELU only as eager's kernel
+    assert lc == le
+    for a, b in zip(pe, pc):
+        np.testing.assert_array_equal(a, b)

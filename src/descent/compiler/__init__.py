@@ -75,7 +75,7 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable, *, cache_size: int = 8, fullgraph: bool = False,
-                 pool: bool = True, fuse: bool = True) -> None:  # fmt: skip
+                 pool: bool = True, fuse: bool = True, exact: bool = False) -> None:  # fmt: skip
         if cache_size < 1:
             raise ValueError(f"descent.compile: cache_size must be >= 1, got {cache_size}")
         self.fn = fn
@@ -83,6 +83,7 @@ class CompiledFunction:
         self.fullgraph = bool(fullgraph)
         self.pool = bool(pool)
         self.fuse = bool(fuse)
+        self.exact = bool(exact)
         self._cache: OrderedDict[Any, _Entry] = OrderedDict()
         self._warned: set[str] = set()
         self._watched_cache: tuple | None = None  # (referents, watched): see _watched
@@ -171,7 +172,8 @@ class CompiledFunction:
             self._fallback(reason)
             return out
         entry.first = None
-        entry.program = Program(recording, len(tensors), use_pool=self.pool, fuse=self.fuse)
+        entry.program = Program(recording, len(tensors), use_pool=self.pool, fuse=self.fuse,
+                                exact=self.exact)
         return out
 
     def _watched(self, args, kwargs) -> dict:
@@ -250,7 +252,9 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
         backend: accepted; descent has one.
         mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
         options: {"pool": False} turns off the buffer pool, {"fuse": False} the fused
-            elementwise kernels; {"cache_size": n} as cache_size.
+            kernels; {"exact": True} keeps only the kernels that give eager's bits (without
+            it, GELU and attention's softmax run float32 twins of eager's kernels:
+            `compiler/replay_kernels.py` states the rounding); {"cache_size": n} as cache_size.
         disable: return `fn` itself (eager).
         cache_size: programs kept per function (one per input signature), LRU.
 
@@ -261,12 +265,13 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     if mode not in _MODES:
         raise ValueError(f"descent.compile: unknown mode {mode!r}; one of {_MODES}")
     opts = dict(options or {})
-    unknown = set(opts) - {"pool", "fuse", "cache_size"}
+    unknown = set(opts) - {"pool", "fuse", "exact", "cache_size"}
     if unknown:
         raise ValueError(f"descent.compile: unknown options {sorted(unknown)}")
 
     kw = dict(cache_size=opts.get("cache_size", cache_size), fullgraph=fullgraph,
-              pool=opts.get("pool", True), fuse=opts.get("fuse", True))  # fmt: skip
+              pool=opts.get("pool", True), fuse=opts.get("fuse", True),
+              exact=opts.get("exact", False))  # fmt: skip
 
     def wrap(f):
         if disable:

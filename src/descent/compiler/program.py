@@ -41,7 +41,7 @@ import numpy as np
 from .. import autograd, backend
 from ..array_backward import array_namespace
 from ..ops import indexing as _ops_indexing
-from . import fusion
+from . import fusion, replay_kernels
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
 from .threads import ThreadPlan
@@ -114,7 +114,7 @@ class Program:
     """A recorded call, ready to replay (see the module docstring)."""
 
     def __init__(self, rec: Recording, n_args: int, use_pool: bool = True,
-                 fuse: bool = True) -> None:  # fmt: skip
+                 fuse: bool = True, exact: bool = False) -> None:  # fmt: skip
         self.rec = rec
         self.n_slots = len(rec.slots)
         self.arg_slots = [(s.arg, i) for i, s in enumerate(rec.slots) if s.kind == "arg"]
@@ -122,6 +122,7 @@ class Program:
         self.live = [(s, t, t._data.shape, t._data.dtype) for s, t in rec.live]
         self.pool = Pool() if use_pool else None
         self.fuse = fuse and fusion._HAVE_NUMBA
+        self.exact = exact  # True: only kernels that give eager's bits (no replay_kernels)
         self.fused: list[FusedChain] = []
         self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
@@ -218,15 +219,15 @@ class Program:
             setattr(op, name, env[s])
         plan = extra[1]
         if plan is None:
-            plan = extra[1] = _ufunc_plan(op, arrays) or False
-            if not plan and self.fuse and fusion.parallel_gelu(op, arrays[0]):
-                plan = extra[1] = ("gelu", *fusion.gelu_sites(pool))
-                self.gelu_backward[id(op)] = plan[2]
+            plan = extra[1] = self._plan(op, arrays, pool)
         out = None
-        if plan and plan[0] == "gelu":
+        if plan and type(plan[0]) is str:  # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd)
             x = arrays[0]
-            if fusion.parallel_gelu(op, x):
-                out = plan[1](x)
+            if plan[0] == "gelu":
+                if type(x) is _ndarray and x.flags.c_contiguous:
+                    out = plan[1](x)
+            elif plan[0] == "sdpa":
+                out = plan[1](op, *arrays)
             plan = None
         if plan and pool is not None:
             ufunc, form = plan
@@ -255,6 +256,23 @@ class Program:
                 op.saved = boxes
             if op.save_output:
                 op.out_data = out
+
+    def _plan(self, op, arrays, pool):
+        """How this op's forward runs on replay (decided at the first replay): a ufunc into a
+        pool buffer, a replay kernel (`replay_kernels`, unless exact), GELU's every-core
+        twin, or False (the op's own forward)."""
+        plan = _ufunc_plan(op, arrays)
+        if plan or not self.fuse:
+            return plan or False
+        if not self.exact:
+            plan = replay_kernels.plan(op, arrays, pool)
+        elif fusion.parallel_gelu(op, arrays[0]):
+            sites = fusion.gelu_sites(pool)
+            plan = ("gelu", lambda x, f=sites[0], op=op: f(x) if fusion.parallel_gelu(op, x)
+                    else None, sites[1])  # fmt: skip
+        if plan and plan[0] == "gelu":
+            self.gelu_backward[id(op)] = plan[2]
+        return plan or False
 
     def _backward(self, ins: Backward, env, pool) -> None:
         seed = env[ins.seeds[0][1]] if ins.seeds else None
