@@ -194,3 +194,43 @@ def test_exact_option_keeps_eager_bits():
     assert lc == le
     for a, b in zip(pe, pc):
         np.testing.assert_array_equal(a, b)
+
+
+# -- eager's kernels: the vectorisable exponent kept their bits ---------------------------------
+
+
+def test_eager_exp32_keeps_the_int64_forms_bits():
+    """`_cpu_jit._exp32` takes n as float32 floor -> float64 and its exponent bits from an
+    int32 (vectorisable); the former `math.floor` (int64) form gave these very bits."""
+    pytest.importorskip("numba")
+    import math
+
+    from numba import njit
+
+    from descent.kernels import _cpu_jit as j
+
+    @njit(inline="always", error_model="numpy", fastmath=j._FAST)
+    def exp_int64(x):  # the former body
+        xc = j._EXP_HI if x > j._EXP_HI else x
+        xc = j._EXP_LO if xc < j._EXP_LO else xc
+        n = math.floor(xc * j._LOG2E + j._HALF)
+        r = xc - n * j._LN2_HI - n * j._LN2_LO
+        p = ((((j._E0 * r + j._E1) * r + j._E2) * r + j._E3) * r + j._E4) * r + j._E5
+        y = (p * r * r + r + j._ONE) * j._f32_from_bits((np.int32(n) + 127) << 23)
+        y = j._INF if x > j._EXP_HI else y
+        y = j._ZERO if x < j._EXP_LO else y
+        return y if x == x else x
+
+    @njit(error_model="numpy", fastmath=j._FAST)
+    def both(x, a, b):
+        for i in range(x.size):
+            a[i] = exp_int64(x[i])
+            b[i] = j._exp32(x[i])
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-100, 100, 300_000), rng.standard_normal(300_000) * 3,
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72283, -87.33654, 1e-30]])
+    x = x.astype(np.float32)  # fmt: skip
+    a, b = np.empty_like(x), np.empty_like(x)
+    both(x, a, b)
+    np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
