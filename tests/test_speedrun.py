@@ -106,6 +106,76 @@ def test_speedrun_cpu_preset(corpus, tmp_path):
     assert trainer.step == 5
 
 
+def test_speedrun_compiled_equals_eager(corpus, tmp_path):
+    """--compile with every speedrun option and MuonWithAdamW: the forward/backward replays
+    (the composite optimizer is found inside, no fallback), and a compiled run's losses and
+    weights follow the eager run's (float32 replay kernels: rounding only)."""
+    import warnings
+
+    import numpy as np
+
+    from descent.compiler import CompileWarning
+
+    runs = {}
+    for compiled in (False, True):
+        out = tmp_path / f"c{int(compiled)}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)  # a fallback fails the test
+            trainer = Trainer(_config(corpus, out, max_iters=12, compile=compiled))
+            trainer.train()
+        runs[compiled] = (_losses(out), trainer)
+    stats = runs[True][1].compiled_step.stats
+    assert stats["replays"] >= 9 and stats["fallbacks"] == 0, stats
+    eager, comp = runs[False][0], runs[True][0]
+    assert sorted(eager) == sorted(comp)
+    for step in eager:
+        assert comp[step] == pytest.approx(eager[step], rel=1e-4), step
+    pe = dict(runs[False][1].raw_model.named_parameters())
+    for name, p in runs[True][1].raw_model.named_parameters():
+        np.testing.assert_allclose(p.numpy(), pe[name].numpy(), rtol=2e-3, atol=2e-5)
+
+
+def test_compiled_whole_step_with_muon_with_adamw(corpus, tmp_path):
+    """A whole training step (forward, backward, clipping, MuonWithAdamW's step, zero_grad)
+    compiles: descent.compile finds the two optimizers inside the composite one and replays
+    their steps for real, so the weights follow an eager twin's."""
+    import warnings
+
+    import numpy as np
+
+    import descent
+    from descent.compiler import CompileWarning
+    from descent.optim import clip_grad_norm_
+
+    trainers = [Trainer(_config(corpus, tmp_path / f"w{i}")) for i in range(2)]
+
+    def make_step(tr):
+        params = [p for p in tr.raw_model.parameters() if p.requires_grad]
+
+        def step(x, y):
+            _, loss = tr.raw_model(x, y)
+            loss.backward()
+            clip_grad_norm_(params, 1.0)
+            tr.optimizer.step()
+            tr.optimizer.zero_grad(set_to_none=True)
+            return loss
+
+        return step
+
+    eager = make_step(trainers[0])
+    compiled = descent.compile(make_step(trainers[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for _ in range(6):
+            x, y = trainers[0].get_batch("train", trainers[0].train_gen)
+            le, lc = eager(x, y).item(), compiled(x, y).item()
+            assert lc == pytest.approx(le, rel=1e-4)
+    assert compiled.stats["replays"] >= 3 and compiled.stats["fallbacks"] == 0
+    pe = dict(trainers[0].raw_model.named_parameters())
+    for name, p in trainers[1].raw_model.named_parameters():
+        np.testing.assert_allclose(p.numpy(), pe[name].numpy(), rtol=2e-3, atol=2e-5)
+
+
 # -- benchmarks/speedrun.py ---------------------------------------------------------------------
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"

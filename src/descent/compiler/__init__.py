@@ -348,6 +348,11 @@ def _watched(fn, args, kwargs) -> dict:
             found.append(obj)
             if not isinstance(obj, Optimizer):
                 return
+        inner_opts = getattr(obj, "optimizers", None)  # a composite: optim.MuonWithAdamW
+        if isinstance(inner_opts, list) and any(isinstance(o, Optimizer) for o in inner_opts):
+            for o in inner_opts:
+                visit(o, depth)
+            return
         if isinstance(obj, (list, tuple)):
             for o in obj[:64]:
                 visit(o, depth + 1)

@@ -24,6 +24,7 @@ class ReluSquared(Function):
 
     __slots__ = ("r",)
     save_inputs = True  # for the create_graph path only (the array path reads `r`)
+    saved_slots = ("r",)  # forward's saved array: freed after backward, not a parameter
 
     def forward(self, x):
         xp = backend.get_array_module(x)
