@@ -234,3 +234,39 @@ def test_eager_exp32_keeps_the_int64_forms_bits():
     a, b = np.empty_like(x), np.empty_like(x)
     both(x, a, b)
     np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
+
+
+# -- the fusion pass's tensor-scalar ops --------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [64, 1 << 18])  # serial and Tuned (prange) kernels
+def test_div_scalar_and_rsub_scalar_are_fused_and_bitwise(n):
+    pytest.importorskip("numba")
+    import descent
+
+    def f(x, y):
+        return (1.0 - x / 3.0) * y / 7.0 - (2.0 - y)
+
+    g = descent.compile(f)
+    with descent.no_grad():
+        for _ in range(4):
+            x, y = descent.randn(n), descent.randn(n)
+            np.testing.assert_array_equal(g(x, y)._data, f(x, y)._data)
+    (program,) = g.programs()
+    names = {type(ins.op).__name__ for c in program.fused for ins in c.ops}
+    assert {"DivScalar", "RSubScalar"} <= names, names
+
+
+def test_div_scalar_and_rsub_scalar_into_pool_buffers_are_bitwise():
+    """Unfused (options fuse=False): the ufunc with out= a pool buffer, operands in order."""
+    import descent
+
+    def f(x):
+        return 2.0 - x / 3.0
+
+    g = descent.compile(f, options={"fuse": False})
+    with descent.no_grad():
+        for _ in range(4):
+            x = descent.randn(50)
+            np.testing.assert_array_equal(g(x)._data, f(x)._data)
+    assert g.stats["replays"] == 2

@@ -35,7 +35,8 @@ _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 # op class name -> (number of array inputs, expression template over {0}, {1} / scalar {s})
 _BINARY = {"Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})"}
-_SCALAR = {"AddScalar": "({0} + {s})", "MulScalar": "({0} * {s})", "RSubScalar": "({s} - {0})"}
+_SCALAR = {"AddScalar": "({0} + {s})", "MulScalar": "({0} * {s})", "RSubScalar": "({s} - {0})",
+           "DivScalar": "({0} / {s})"}
 _UNARY = {"Neg": "(-{0})"}
 _MODULE = "descent.ops.arithmetic"
 

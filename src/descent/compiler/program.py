@@ -92,7 +92,8 @@ class Pool:
 # Ops whose forward is exactly one binary or unary ufunc of their (array) inputs, or of the input
 # and the op's cached scalar array `ca`: the ufunc with out= gives eager's bits.
 _BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
-_SCALAR = {"AddScalar": np.add, "MulScalar": np.multiply}
+_SCALAR = {"AddScalar": np.add, "MulScalar": np.multiply, "DivScalar": np.divide}
+_RSCALAR = {"RSubScalar": np.subtract}  # c - x: the scalar is the first operand
 _UNARY = {"Neg": np.negative}
 
 
@@ -105,6 +106,8 @@ def _ufunc_plan(op, ins_arrays):
         return _BINARY[name], 2
     if name in _SCALAR and len(ins_arrays) == 1 and type(op.ca) is _ndarray:
         return _SCALAR[name], 1
+    if name in _RSCALAR and len(ins_arrays) == 1 and type(op.ca) is _ndarray:
+        return _RSCALAR[name], 3
     if name in _UNARY and len(ins_arrays) == 1:
         return _UNARY[name], 0
     return None
@@ -236,6 +239,8 @@ class Program:
                 operands = (a, b)
             elif form == 1:
                 operands = (arrays[0], op.ca)
+            elif form == 3:
+                operands = (op.ca, arrays[0])
             else:
                 operands = (arrays[0],)
             if all(type(x) is _ndarray for x in arrays):
