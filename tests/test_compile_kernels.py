@@ -228,8 +228,13 @@ def test_eager_exp32_keeps_the_int64_forms_bits():
             b[i] = j._exp32(x[i])
 
     rng = np.random.default_rng(3)
-    x = np.concatenate([rng.uniform(-100, 100, 300_000), rng.standard_normal(300_000) * 3,
-                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72283, -87.33654, 1e-30]])
+    x = np.concatenate(
+        [
+            rng.uniform(-100, 100, 300_000),
+            rng.standard_normal(300_000) * 3,
+            [np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72283, -87.33654, 1e-30],
+        ]
+    )
     x = x.astype(np.float32)  # fmt: skip
     a, b = np.empty_like(x), np.empty_like(x)
     both(x, a, b)
@@ -270,3 +275,26 @@ def test_div_scalar_and_rsub_scalar_into_pool_buffers_are_bitwise():
             x = descent.randn(50)
             np.testing.assert_array_equal(g(x)._data, f(x)._data)
     assert g.stats["replays"] == 2
+
+
+@pytest.mark.parametrize("size", [1000, 1 << 18])
+def test_gelu_site_keeps_the_derivative_from_its_forward(monkeypatch, size):
+    """The replay's GELU forward also writes Phi(x) + x phi(x); the backward multiplies by it,
+    giving `_cpu_fast.gelu_bwd32`'s bits, with or without that forward having run."""
+    k = _fast()
+    from descent.compiler import replay_kernels
+    from descent.compiler.program import Pool
+
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(size) * 3).astype(np.float32).reshape(-1, 8)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    y_ref, g_ref = np.empty_like(x), np.empty_like(x)
+    k.gelu_fwd32(x.reshape(-1), y_ref.reshape(-1))
+    k.gelu_bwd32(x.reshape(-1), gy.reshape(-1), g_ref.reshape(-1))
+    for parallel in (False, True):
+        monkeypatch.setitem(threads._state, "parallel", parallel)
+        fwd, bwd = replay_kernels.gelu_sites(Pool(), x.size)
+        y = fwd(x)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(bwd(x, gy), g_ref)
+        np.testing.assert_array_equal(bwd(x.copy(), gy), g_ref)  # no forward of that x

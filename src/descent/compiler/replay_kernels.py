@@ -55,35 +55,45 @@ def plan(op, arrays, pool):
     return None
 
 
+class _GeluSite:
+    """Exact float32 GELU of one op: the forward also writes the derivative Phi(x) + x phi(x)
+    (one more store per element), so the backward is one multiply gy * d instead of a second
+    evaluation of Phi: 0.39 -> 0.11 ms over baby-gpt's 393k values. The same float32 values
+    as `_cpu_fast.gelu_bwd32` (the same expression). d is held from forward to backward, as a
+    saved tensor would be, and dropped after it."""
+
+    __slots__ = ("fwd_kernel", "pool", "d", "x")
+
+    def __init__(self, fwd_kernel, pool) -> None:
+        self.fwd_kernel, self.pool = fwd_kernel, pool
+        self.d = self.x = None
+
+    def _get(self, x):
+        return self.pool.get(x.shape, x.dtype) if self.pool is not None else np.empty_like(x)
+
+    def forward(self, x):
+        out, d = self._get(x), self._get(x)
+        self.fwd_kernel(x.reshape(-1), out.reshape(-1), d.reshape(-1))
+        self.d, self.x = d, x
+        return out
+
+    def backward(self, x, gy):
+        d, seen = self.d, self.x
+        self.d = self.x = None
+        if d is None or x is not seen:  # the forward ran elsewhere (eager's kernel)
+            d, y = self._get(x), self._get(x)
+            self.fwd_kernel(np.ascontiguousarray(x).reshape(-1), y.reshape(-1), d.reshape(-1))
+        return np.multiply(gy, d, out=self._get(x))
+
+
 def gelu_sites(pool, size: int):
     """(forward(x), backward(x, gy)) for exact float32 GELU; `Tuned` above PARALLEL_MIN."""
     k = _fast()
-
-    def get(x):
-        return pool.get(x.shape, x.dtype) if pool is not None else np.empty_like(x)
-
-    def fwd(kernel):
-        def run(x):
-            out = get(x)
-            kernel(x.reshape(-1), out.reshape(-1))
-            return out
-
-        return run
-
-    def bwd(kernel):
-        def run(x, gy):
-            if gy.shape != x.shape or gy.dtype != x.dtype or not gy.flags.c_contiguous:
-                gy = np.ascontiguousarray(np.broadcast_to(gy, x.shape), dtype=x.dtype)
-            out = get(x)
-            kernel(x.reshape(-1), gy.reshape(-1), out.reshape(-1))
-            return out
-
-        return run
-
+    one = _GeluSite(k.gelu_fwd_d32, pool)
     if size < fusion.PARALLEL_MIN:
-        return fwd(k.gelu_fwd32), bwd(k.gelu_bwd32)
-    return (Tuned(fwd(k.gelu_fwd32), fwd(k.gelu_fwd32_par)),
-            Tuned(bwd(k.gelu_bwd32), bwd(k.gelu_bwd32_par)))  # fmt: skip
+        return one.forward, one.backward
+    every = _GeluSite(k.gelu_fwd_d32_par, pool)
+    return Tuned(one.forward, every.forward), Tuned(one.backward, every.backward)
 
 
 def sdpa_forward(op, q, k, v):

@@ -94,6 +94,25 @@ def gelu_bwd32_par(x, gy, out):
 
 
 @njit(**_OPTS)
+def gelu_fwd_d32(x, out, d):
+    """out = GELU(x) and d = its derivative Phi(x) + x phi(x), from one evaluation of Phi."""
+    for i in range(x.size):
+        v = x[i]
+        cdf, e = phi_parts32(v)
+        out[i] = v * cdf
+        d[i] = cdf + v * (e * _ISQ2PI)
+
+
+@njit(**_POPTS)
+def gelu_fwd_d32_par(x, out, d):
+    for i in prange(x.size):
+        v = x[i]
+        cdf, e = phi_parts32(v)
+        out[i] = v * cdf
+        d[i] = cdf + v * (e * _ISQ2PI)
+
+
+@njit(**_OPTS)
 def softmax_fwd32(x, scale, n_q, causal):
     """In place: x (R, S) becomes softmax(scale * x) row by row (`_cpu_jit.softmax_fwd32`'s
     loop without its log branch, float32 exp); row r is query r % n_q under `causal`."""
