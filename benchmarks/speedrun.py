@@ -126,6 +126,14 @@ class Curve:
             raise _Reached
 
 
+def _forward_backward(trainer: Trainer):
+    """The trainer's forward + backward, compiled when its config says so (`compile`, on in
+    speedrun-cpu), as `Trainer.train` does: recorded on the first calls, then replayed."""
+    if trainer.config.compile:
+        return descent.compile(trainer._forward_backward)
+    return trainer._forward_backward
+
+
 def run_descent(row: str, seed: int, args, overrides: dict) -> dict:
     """One descent run (b or c) with the whole-val curve; returns the run's record."""
     config = make_config(row, seed, args.max_iters, tempfile.mkdtemp(prefix="descent-sr-"),
@@ -136,6 +144,7 @@ def run_descent(row: str, seed: int, args, overrides: dict) -> dict:
             if group["use_muon"]:
                 group["ns_steps"] = overrides["muon_ns_steps"]
     model, stream = trainer.raw_model, trainer.stream
+    forward_backward = _forward_backward(trainer)
     curve = Curve(args.eval_interval, args.stride, args.eval_from, args.stop)
     params = [p for p in model.parameters() if p.requires_grad]
 
@@ -159,8 +168,7 @@ def run_descent(row: str, seed: int, args, overrides: dict) -> dict:
             for group in trainer.optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             x, y = trainer.get_batch("train", trainer.train_gen)
-            _, loss = model(x, y)
-            loss.backward()
+            forward_backward(x, y)
             clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
             trainer.optimizer.step()
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -221,13 +229,13 @@ def _descent_stepper(row: str, overrides: dict):
     model = trainer.raw_model
     params = [p for p in model.parameters() if p.requires_grad]
     model.train()
+    forward_backward = _forward_backward(trainer)
 
     def step(i: int) -> None:
         lr = trainer.get_lr(i)
         for group in trainer.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        _, loss = model(*trainer.get_batch("train", trainer.train_gen))
-        loss.backward()
+        forward_backward(*trainer.get_batch("train", trainer.train_gen))
         clip_grad_norm_(params, config.grad_clip)
         trainer.optimizer.step()
         trainer.optimizer.zero_grad(set_to_none=True)

@@ -133,7 +133,7 @@ PRESETS: dict[str, dict] = {
         tie_weights=False, optimizer="muon", muon_lr=0.02, muon_momentum=0.95,
         muon_weight_decay=0.0, batch_size=24, learning_rate=3e-3, min_lr=3e-4,
         warmup_iters=50, max_iters=750, lr_decay_iters=750, beta1=0.9, beta2=0.99,
-        weight_decay=0.0, grad_clip=1.0, eval_interval=250, eval_iters=20,
+        weight_decay=0.0, grad_clip=1.0, eval_interval=250, eval_iters=20, compile=True,
     ),
     "shakespeare-char": dict(
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
