@@ -7,9 +7,10 @@ a `prange` over numba's threads (`NUMBA_NUM_THREADS`, every core by default). A 
 Why the whole call and not each kernel: timing each site alone (what the first version did)
 chose the every-core kernels, each faster than its one-thread twin in isolation, and made the
 baby-gpt step at two threads 111 ms against eager's 83 ms on a quiet machine. The cost lands
-elsewhere: numba's OpenMP workers and OpenBLAS's workers both spin-wait after their parallel
-regions, so on two cores a prange kernel followed by a threaded matrix product runs three busy
-threads on two cores, and the products slow down. Only the time of the whole step sees that.
+elsewhere, most likely because numba's OpenMP workers and OpenBLAS's both spin-wait after
+their parallel regions, so on two cores a prange kernel followed by a threaded matrix product
+runs three busy threads on two cores, and the products slow down. Only the time of the whole
+step sees that.
 So the first `2 * TRIALS` replays alternate the two plans (one thread everywhere, every core
 everywhere), the faster one (threads must win by `MARGIN`) runs from then on, and the choice
 is timed again every `RETUNE` calls because a shared machine's load changes. Where numba has
@@ -79,6 +80,7 @@ class ThreadPlan:
             if self.choice >= 0:  # time both again
                 self.choice, self.times = -1, ([], [])
             if self.calls == 1 and _cores() <= 1:
+                self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
         if self.choice >= 0:
             self.trial = -1
