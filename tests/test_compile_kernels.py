@@ -298,3 +298,29 @@ def test_gelu_site_keeps_the_derivative_from_its_forward(monkeypatch, size):
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_array_equal(bwd(x, gy), g_ref)
         np.testing.assert_array_equal(bwd(x.copy(), gy), g_ref)  # no forward of that x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_kernel_gives_numpys_where_bits(dtype):
+    """Relu's backward through the numba pass equals where(y <= 0, 0, gy) bit for bit: NaN
+    outputs pass gy on, y == 0 gives +0, -0.0 and inf gradients pass unchanged."""
+    _fast()
+    import descent
+    from descent.kernels import cpu
+
+    rng = np.random.default_rng(4)
+    y = np.maximum(rng.standard_normal(5000), 0).astype(dtype)
+    y[:4] = [np.nan, 0.0, -0.0, np.inf]
+    gy = rng.standard_normal(5000).astype(dtype)
+    gy[4:8] = [-0.0, np.inf, -np.inf, np.nan]
+    y[4:8] = 1.0
+    ref = np.where(y <= 0, 0, gy)
+    got = cpu.relu_backward(y, gy)
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(got.view(np.uint8), ref.view(np.uint8))
+    # Through the op, eager: the gradient of relu(x).sum() weighted by gy.
+    x = descent.tensor(rng.standard_normal((50, 100)).astype(dtype), requires_grad=True)
+    g = descent.tensor(rng.standard_normal((50, 100)).astype(dtype))
+    (descent.nn.functional.relu(x) * g).sum().backward()
+    ref = np.where(np.maximum(x._data, 0) <= 0, 0, g._data)
+    np.testing.assert_array_equal(x.grad._data, ref)

@@ -124,6 +124,20 @@ def gelu_bwd64(x, gy, out):
 
 
 # ---------------------------------------------------------------------------------------------
+# ReLU's backward from its output: gy where y > 0 (or NaN), else +0. No arithmetic, so the
+# same bits as NumPy's where(y <= 0, 0, gy), which takes ~100 us on 32k float32 values (the
+# Python 0 goes through a broadcast path) against ~5 us here.
+
+
+@njit(**_OPTS)
+def relu_bwd(y, gy, out):
+    for i in range(y.size):
+        out[i] = gy[i]
+        if y[i] <= 0:
+            out[i] = 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Softmax over the last axis of a (R, S) row view, float32, with attention's causal mask: row r
 # is query r % n_q and sees keys 0..r % n_q only (the masked columns are never exponentiated).
 

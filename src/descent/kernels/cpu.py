@@ -24,9 +24,10 @@ less than waking a thread pool costs, and on a shared 2-core machine a parallel 
 waits for its slowest thread (measured under load: 16 ms with prange vs 1.9 ms serial for the
 same GELU).
 
-Kernels: GELU forward/backward (float32 and float64) and softmax / log-softmax forward and
-backward over the last axis with attention's causal mask (float32; the masked half of the
-score matrix is never exponentiated), used by scaled_dot_product_attention. The loops live in
+Kernels: ReLU's backward (float32 and float64), GELU forward/backward (float32 and float64)
+and softmax / log-softmax forward and backward over the last axis with attention's causal mask
+(float32; the masked half of the score matrix is never exponentiated), used by
+scaled_dot_product_attention. The loops live in
 `_cpu_jit` (numba imported on the first kernel call, not with descent).
 """
 
@@ -128,6 +129,16 @@ def gelu_backward(x, gy):
     return out.reshape(x.shape)
 
 
+def relu_backward(y, gy):
+    """where(y <= 0, 0, gy) in one pass (y ReLU's output): gy where y > 0 or NaN, else +0."""
+    if gy.shape != y.shape or gy.dtype != y.dtype:  # broadcasting or mixed dtypes: NumPy's
+        return np.where(y <= 0, 0, gy)
+    out = np.empty(y.shape, y.dtype)
+    if y.size:
+        _k().relu_bwd(_flat(y), _flat(gy), out.reshape(-1))
+    return out
+
+
 def _rows(a):
     """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
     a = np.ascontiguousarray(a)
@@ -226,6 +237,7 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
 
 
 KERNELS = {
+    "relu_backward": relu_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "softmax_forward": softmax_forward,

@@ -572,7 +572,14 @@ def prepare(name: str, dtype) -> None:
     cp.cuda.Device().synchronize()
 
 
+def relu_backward(y, gy):
+    """where(y <= 0, 0, gy): CuPy's own elementwise where (the name exists so that the op can
+    ask `backend.fused` on either device; the CPU has a numba pass)."""
+    return _cp().where(y <= 0, 0, gy)
+
+
 KERNELS = {
+    "relu_backward": relu_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "softmax_forward": softmax_forward,

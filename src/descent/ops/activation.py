@@ -74,7 +74,12 @@ class Relu(Function):
         # The output is positive exactly where x is: the mask needs no saved input (0 at x = 0, as
         # PyTorch's subgradient). PyTorch's threshold_backward zeroes where y <= 0, so a nan
         # input passes gy on.
-        return ops.where(self.output(ops) <= 0, 0, gy)
+        y = self.output(ops)
+        if not ops.is_graph:
+            k = backend.fused("relu_backward", y, gy)  # one pass, the same bits (numba)
+            if k is not None:
+                return k(y, gy)
+        return ops.where(y <= 0, 0, gy)
 
 
 class LeakyRelu(Function):
