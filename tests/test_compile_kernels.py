@@ -324,3 +324,23 @@ def test_relu_backward_kernel_gives_numpys_where_bits(dtype):
     (descent.nn.functional.relu(x) * g).sum().backward()
     ref = np.where(np.maximum(x._data, 0) <= 0, 0, g._data)
     np.testing.assert_array_equal(x.grad._data, ref)
+
+
+def test_gelu_inference_replay_uses_the_float32_kernel_without_derivative():
+    k = _fast()
+    import descent
+
+    g = descent.compile(lambda x: descent.nn.functional.gelu(x))
+    rng = np.random.default_rng(5)
+    with descent.no_grad():
+        for i in range(4):
+            x = descent.tensor((rng.standard_normal((64, 40)) * 3).astype(np.float32))
+            ref = np.empty_like(x._data)
+            k.gelu_fwd32(x._data.reshape(-1), ref.reshape(-1))
+            y = g(x)._data  # calls 1-2 record (eager's kernel), 3-4 replay
+            if i >= 2:
+                np.testing.assert_array_equal(y, ref)  # the replay kernel's bits
+            else:
+                np.testing.assert_allclose(y, ref, rtol=2e-6, atol=1e-6)
+    (program,) = g.programs()
+    assert _replay_kernels_used(g) == {"gelu"} and not program.gelu_backward

@@ -222,7 +222,7 @@ class Program:
             setattr(op, name, env[s])
         plan = extra[1]
         if plan is None:
-            plan = extra[1] = self._plan(op, arrays, pool)
+            plan = extra[1] = self._plan(op, arrays, pool, ins.node)
         out = None
         if plan and type(plan[0]) is str:  # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd)
             x = arrays[0]
@@ -262,7 +262,7 @@ class Program:
             if op.save_output:
                 op.out_data = out
 
-    def _plan(self, op, arrays, pool):
+    def _plan(self, op, arrays, pool, node: bool = True):
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
         pool buffer, a replay kernel (`replay_kernels`, unless exact), GELU's every-core
         twin, or False (the op's own forward)."""
@@ -270,12 +270,12 @@ class Program:
         if plan or not self.fuse:
             return plan or False
         if not self.exact:
-            plan = replay_kernels.plan(op, arrays, pool)
+            plan = replay_kernels.plan(op, arrays, pool, node)
         elif fusion.parallel_gelu(op, arrays[0]):
             sites = fusion.gelu_sites(pool)
             plan = ("gelu", lambda x, f=sites[0], op=op: f(x) if fusion.parallel_gelu(op, x)
                     else None, sites[1])  # fmt: skip
-        if plan and plan[0] == "gelu":
+        if plan and plan[0] == "gelu" and plan[2] is not None:
             self.gelu_backward[id(op)] = plan[2]
         return plan or False
 

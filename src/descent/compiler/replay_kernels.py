@@ -39,15 +39,16 @@ def _ok(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _f32 and x.flags.c_contiguous
 
 
-def plan(op, arrays, pool):
-    """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None."""
+def plan(op, arrays, pool, node: bool = True):
+    """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None.
+    node: the op is a graph node (its backward runs); else GELU skips storing its derivative."""
     from ..kernels import cpu  # noqa: PLC0415
 
     if not fusion._HAVE_NUMBA or not cpu.enabled():
         return None
     name = type(op).__name__
     if name == "Gelu" and op.approximate != "tanh" and len(arrays) == 1 and _ok(arrays[0]):
-        return ("gelu", *gelu_sites(pool, arrays[0].size))
+        return ("gelu", *gelu_sites(pool, arrays[0].size, node))
     if (name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
             and op.drop is None
             and all(type(a) is np.ndarray and a.dtype == _f32 for a in arrays)):  # fmt: skip
@@ -86,14 +87,27 @@ class _GeluSite:
         return np.multiply(gy, d, out=self._get(x))
 
 
-def gelu_sites(pool, size: int):
-    """(forward(x), backward(x, gy)) for exact float32 GELU; `Tuned` above PARALLEL_MIN."""
+def gelu_sites(pool, size: int, node: bool = True):
+    """(forward(x), backward(x, gy)) for exact float32 GELU; `Tuned` above PARALLEL_MIN.
+    Without a backward to come (`node` False) the forward writes no derivative."""
     k = _fast()
-    one = _GeluSite(k.gelu_fwd_d32, pool)
+    if node:
+        one, every = _GeluSite(k.gelu_fwd_d32, pool), _GeluSite(k.gelu_fwd_d32_par, pool)
+        sites = (one.forward, every.forward), (one.backward, every.backward)
+    else:
+        sites = (_plain(k.gelu_fwd32, pool), _plain(k.gelu_fwd32_par, pool)), (None, None)
     if size < fusion.PARALLEL_MIN:
-        return one.forward, one.backward
-    every = _GeluSite(k.gelu_fwd_d32_par, pool)
-    return Tuned(one.forward, every.forward), Tuned(one.backward, every.backward)
+        return sites[0][0], sites[1][0]
+    return Tuned(*sites[0]), (Tuned(*sites[1]) if node else None)
+
+
+def _plain(kernel, pool):
+    def forward(x):
+        out = pool.get(x.shape, x.dtype) if pool is not None else np.empty_like(x)
+        kernel(x.reshape(-1), out.reshape(-1))
+        return out
+
+    return forward
 
 
 def sdpa_forward(op, q, k, v):
