@@ -344,3 +344,27 @@ def test_gelu_inference_replay_uses_the_float32_kernel_without_derivative():
                 np.testing.assert_allclose(y, ref, rtol=2e-6, atol=1e-6)
     (program,) = g.programs()
     assert _replay_kernels_used(g) == {"gelu"} and not program.gelu_backward
+
+
+def test_head_split_gradient_goes_straight_into_the_slice(monkeypatch):
+    """Attention's q/k/v gradients (a reshape of a qkv slice, transposed) are added through a
+    view of the slice instead of a reshape copy: exact mode stays bitwise eager's."""
+    _fast()
+    from descent.compiler import program
+
+    calls = []
+    orig = program._reshaped_slice_gradient
+
+    def spy(*args):
+        ok = orig(*args)
+        calls.append(ok)
+        return ok
+
+    monkeypatch.setattr(program, "_reshaped_slice_gradient", spy)
+    le, ge, pe, _ = _gpt_train(False)
+    lc, gc, pc, f = _gpt_train(True, exact=True)
+    assert calls and all(calls)  # 3 per layer and replay
+    assert lc == le
+    for step_e, step_c in zip(ge, gc):
+        for a, b in zip(step_e, step_c):
+            np.testing.assert_array_equal(a, b)

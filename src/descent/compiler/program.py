@@ -41,6 +41,7 @@ import numpy as np
 from .. import autograd, backend
 from ..array_backward import array_namespace
 from ..ops import indexing as _ops_indexing
+from ..ops import shape as _ops_shape
 from . import fusion, replay_kernels
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
@@ -48,6 +49,7 @@ from .threads import ThreadPlan
 
 _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
+_Reshape = _ops_shape.Reshape
 _getrefcount = sys.getrefcount
 _ndarray = np.ndarray
 
@@ -98,18 +100,19 @@ _UNARY = {"Neg": np.negative}
 
 
 def _ufunc_plan(op, ins_arrays):
-    """(ufunc, operands) when op's forward is one ufunc over these arrays, else None."""
+    """[ufunc, operand form, (shape, dtype) of the result once known] when op's forward is one
+    ufunc over these arrays, else None."""
     name = type(op).__name__
     if type(op).__module__ != "descent.ops.arithmetic":
         return None
     if name in _BINARY and len(ins_arrays) == 2:
-        return _BINARY[name], 2
+        return [_BINARY[name], 2, None]
     if name in _SCALAR and len(ins_arrays) == 1 and type(op.ca) is _ndarray:
-        return _SCALAR[name], 1
+        return [_SCALAR[name], 1, None]
     if name in _RSCALAR and len(ins_arrays) == 1 and type(op.ca) is _ndarray:
-        return _RSCALAR[name], 3
+        return [_RSCALAR[name], 3, None]
     if name in _UNARY and len(ins_arrays) == 1:
-        return _UNARY[name], 0
+        return [_UNARY[name], 0, None]
     return None
 
 
@@ -128,6 +131,7 @@ class Program:
         self.exact = exact  # True: only kernels that give eager's bits (no replay_kernels)
         self.fused: list[FusedChain] = []
         self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
+        self._backward_meta: dict = {}  # id(Backward) -> _delivery_meta, at the first replay
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
         self.steps = self._compile_steps()
 
@@ -233,7 +237,7 @@ class Program:
                 out = plan[1](op, *arrays)
             plan = None
         if plan and pool is not None:
-            ufunc, form = plan
+            ufunc, form, out_meta = plan
             if form == 2:
                 a, b = arrays
                 operands = (a, b)
@@ -244,8 +248,10 @@ class Program:
             else:
                 operands = (arrays[0],)
             if all(type(x) is _ndarray for x in arrays):
-                dt = np.result_type(*operands)
-                shape = np.broadcast_shapes(*[np.shape(x) for x in operands])
+                if out_meta is None:  # a program's shapes and dtypes are fixed: once
+                    out_meta = plan[2] = (np.broadcast_shapes(*[np.shape(x) for x in operands]),
+                                          np.result_type(*operands))  # fmt: skip
+                shape, dt = out_meta
                 if shape:  # 0-d results stay NumPy's (a fresh 0-d array)
                     out = ufunc(*operands, out=pool.get(shape, dt))
         if out is None:
@@ -304,8 +310,24 @@ class Program:
             deliver(target, g, g.shape)
         retain = ins.retain_graph
         gelu = self.gelu_backward
+        meta = self._backward_meta.get(id(ins))
+        if meta is None:
+            meta = self._backward_meta[id(ins)] = _delivery_meta(ins)
+        received, deliveries_of = meta
+        done: set = set()  # slice nodes whose gradient a reshape's backward already added
         for node, deliveries in ins.order:
+            if done and node in done:
+                continue
             gy = grads.pop(node)
+            if (type(node) is _Reshape and pool and type(gy) is _ndarray and len(deliveries) == 1
+                    and not gy.flags.c_contiguous):  # fmt: skip
+                child = deliveries[0][1]  # the reshape's input: a slice's output?
+                if type(child) is _GetItem and child.basic and received.get(child) == 1:
+                    (_, src, src_shape), = deliveries_of[child] or ((None, None, None),)
+                    if isinstance(src, autograd.Function) and _reshaped_slice_gradient(
+                            grads, src, child, gy, src_shape, pool):  # fmt: skip
+                        done.add(child)
+                        continue
             if type(node) is _GetItem and node.basic and type(gy) is _ndarray and pool:
                 parent = deliveries[0][1] if deliveries else None
                 if isinstance(parent, autograd.Function):
@@ -392,6 +414,45 @@ def _slice_gradient(grads, parent, node, gy, shape, pool) -> None:
     prev[node.idx] += gy
 
 
+def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool) -> bool:
+    """`_slice_gradient` for the gradient of a reshape of the slice, written through a view of
+    the slice in gy's shape: attention's head split reads qkv[..., a:b] (B, T, C) and reshapes
+    it to (B, T, H, D); its transposed gradient is not contiguous, so the reshape's backward
+    would copy it before the slice's adds it. Here it is added (or, first, copied) straight in:
+    the same values, one pass instead of two. False, with nothing changed, when the slice has
+    no view of gy's shape."""
+    prev = grads.get(parent)
+    if prev is None:
+        buf = np.zeros(shape, gy.dtype)
+        dest = _view_as(buf[node.idx], gy.shape)
+        if dest is None:
+            return False
+        np.copyto(dest, gy)
+        grads[parent] = buf
+        return True
+    pooled = any(b is prev for b in pool.free.get((shape, prev.dtype), ()))
+    if not (_getrefcount(prev) <= 3 + pooled and prev.base is None and prev.flags.writeable
+            and prev.shape == shape and prev.dtype == gy.dtype):  # fmt: skip
+        prev = grads[parent] = _owned_copy(prev, pool)  # equal values: safe even if unused
+    dest = _view_as(prev[node.idx], gy.shape)
+    if dest is None:
+        return False
+    dest += gy
+    return True
+
+
+def _view_as(a, shape):
+    """A view of `a` with this shape, or None when it needs a copy."""
+    if type(a) is not _ndarray:
+        return None
+    v = a.view()
+    try:
+        v.shape = shape  # NumPy refuses when the strides cannot express it
+    except AttributeError:
+        return None
+    return v
+
+
 def _owned_copy(a, pool):
     buf = pool.get(a.shape, a.dtype)
     np.copyto(buf, a)
@@ -401,10 +462,23 @@ def _owned_copy(a, pool):
 def _add(a, b, pool):
     if pool is None or type(a) is not _ndarray or type(b) is not _ndarray or a.dtype != b.dtype:
         return a + b
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
     if not shape:
         return a + b
     return np.add(a, b, out=pool.get(shape, a.dtype))
+
+
+def _delivery_meta(ins: Backward):
+    """(how many gradients each node receives, each node's deliveries) of a backward pass."""
+    received: dict = {}
+    for target, _ in ins.seeds:
+        received[target] = received.get(target, 0) + 1
+    deliveries_of: dict = {}
+    for node, deliveries in ins.order:
+        deliveries_of[node] = deliveries
+        for _, parent, _ in deliveries:
+            received[parent] = received.get(parent, 0) + 1
+    return received, deliveries_of
 
 
 def _reads(ins) -> list:

@@ -112,7 +112,7 @@ def _plain(kernel, pool):
 
 def sdpa_forward(op, q, k, v):
     """`ScaledDotProductAttention.forward` (no mask, bias or dropout) with the float32 softmax."""
-    s = q @ np.swapaxes(k, -1, -2)  # (..., L, S), fresh: softmax'd in place
+    s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
     if s.size:
         n_q = s.shape[-2] if op.causal else 1
         _fast().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
