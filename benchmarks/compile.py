@@ -271,7 +271,9 @@ def run_workload(name, d, t, j, floor, args) -> None:
     if jax_models is None:
         print(f"{'jax jit':<20}{'(not installed: ' + JAX_WHY + ')':>10}")
     c = fns["descent compiled"].compiled
-    print(f"# descent.compile stats: {c.stats}")
+    plans = {None: "still timing", False: "one thread", True: "every core"}
+    chosen = ", ".join(plans[p.threads.parallel] for p in c.programs())
+    print(f"# descent.compile stats: {c.stats}; kernel threads: {chosen}")
 
 
 def main() -> None:
