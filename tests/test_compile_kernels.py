@@ -176,7 +176,7 @@ def test_gpt_step_with_float32_replay_kernels_matches_eager(monkeypatch, every_c
     le, ge, pe, _ = _gpt_train(False)
     lc, gc, pc, f = _gpt_train(True)
     assert f.stats["replays"] >= 3
-    assert _replay_kernels_used(f) == {"gelu", "sdpa"}
+    assert _replay_kernels_used(f) == {"gelu", "sdpa", "ln"}
     np.testing.assert_allclose(lc, le, rtol=1e-6)
     for step_e, step_c in zip(ge, gc):
         for a, b in zip(step_e, step_c):
@@ -190,7 +190,7 @@ def test_exact_option_keeps_eager_bits():
     _fast()
     le, ge, pe, _ = _gpt_train(False)
     lc, gc, pc, f = _gpt_train(True, exact=True)
-    assert _replay_kernels_used(f) <= {"gelu"}  # exact GELU only as eager's kernel
+    assert _replay_kernels_used(f) <= {"gelu", "ln"}  # eager's kernels only
     assert lc == le
     for a, b in zip(pe, pc):
         np.testing.assert_array_equal(a, b)
@@ -368,3 +368,44 @@ def test_head_split_gradient_goes_straight_into_the_slice(monkeypatch):
     for step_e, step_c in zip(ge, gc):
         for a, b in zip(step_e, step_c):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, False)])
+def test_layer_norm_replay_path_is_bitwise_eager(affine):
+    """LayerNorm replays eager's numba kernels without the op's wrappers: the same bits for
+    the output and every gradient, with and without weight and bias, in exact mode too."""
+    _fast()
+    import descent
+    from descent import nn
+
+    w_on, b_on = affine
+
+    def run(compiled):
+        descent.manual_seed(0)
+        ln = nn.LayerNorm(24, elementwise_affine=w_on, bias=b_on)
+        pre, lin = nn.Linear(24, 24), nn.Linear(24, 5)
+        params = list(pre.parameters()) + list(ln.parameters()) + list(lin.parameters())
+        opt = descent.optim.SGD(params, lr=0.1)
+
+        def step(x):
+            opt.zero_grad(set_to_none=True)
+            y = lin(ln(pre(x)))  # the LayerNorm's input needs its gradient
+            loss = (y * y).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = descent.compile(step, options={"exact": True}) if compiled else step
+        rng = np.random.default_rng(0)
+        out = []
+        for _ in range(5):
+            x = descent.tensor(rng.standard_normal((6, 7, 24)).astype(np.float32))
+            out.append(f(x)._data.copy())
+            out += [p.grad._data.copy() for p in params] + [p._data.copy() for p in params]
+        return out, f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_array_equal(a, b)
+    assert "ln" in _replay_kernels_used(f)

@@ -132,6 +132,7 @@ class Program:
         self.fused: list[FusedChain] = []
         self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
         self._backward_meta: dict = {}  # id(Backward) -> _delivery_meta, at the first replay
+        self.ln_backward: dict = {}  # id(LayerNorm op) -> its backward (replay_kernels.ln_plan)
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
         self.steps = self._compile_steps()
 
@@ -233,7 +234,7 @@ class Program:
             if plan[0] == "gelu":
                 if type(x) is _ndarray and x.flags.c_contiguous:
                     out = plan[1](x)
-            elif plan[0] == "sdpa":
+            elif plan[0] == "sdpa" or plan[0] == "ln":
                 out = plan[1](op, *arrays)
             plan = None
         if plan and pool is not None:
@@ -275,6 +276,10 @@ class Program:
         plan = _ufunc_plan(op, arrays)
         if plan or not self.fuse:
             return plan or False
+        plan = replay_kernels.ln_plan(op, arrays, self.pool)  # bitwise: exact mode too
+        if plan:
+            self.ln_backward[id(op)] = plan[2]
+            return plan
         if not self.exact:
             plan = replay_kernels.plan(op, arrays, pool, node)
         elif fusion.parallel_gelu(op, arrays[0]):
@@ -310,6 +315,7 @@ class Program:
             deliver(target, g, g.shape)
         retain = ins.retain_graph
         gelu = self.gelu_backward
+        lnb = self.ln_backward
         meta = self._backward_meta.get(id(ins))
         if meta is None:
             meta = self._backward_meta[id(ins)] = _delivery_meta(ins)
@@ -336,6 +342,9 @@ class Program:
             site = gelu.get(id(node)) if gelu else None
             if site is not None and type(gy) is _ndarray:
                 gxs = site(node.saved[0]._data, gy)  # GELU's backward, tuned (see fusion)
+            elif (lnb and type(gy) is _ndarray and id(node) in lnb
+                    and node.mean is not None):  # fmt: skip
+                gxs = lnb[id(node)](node, gy)  # layer norm's kernel without its wrappers
             else:
                 gxs = node.backward(gy, ops)
             if node._saves and not retain:

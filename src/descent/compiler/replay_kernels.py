@@ -119,3 +119,75 @@ def sdpa_forward(op, q, k, v):
                               bool(op.causal))  # fmt: skip
     op.probs = s
     return s @ v
+
+
+# -- layer norm: eager's kernels, called without the op's wrappers -----------------------------
+# Bitwise eager's (the same `_cpu_jit` loops on the same arrays), so these run in exact mode
+# too: the op's forward and fused backward go through `backend.fused`, `kernels.cpu`'s wrappers
+# (contiguity checks, dtype casts of w and b) and fresh allocations each call, ~0.6 ms of the
+# baby-gpt step's 1.5 ms of layer norm; here the checks ran once (at `ln_plan`), the output
+# and the gradient come from the pool.
+
+
+def ln_plan(op, arrays, pool):
+    """("ln", forward, backward) for a float32 LayerNorm whose kernels eager runs, else None."""
+    from ..kernels import cpu  # noqa: PLC0415
+
+    if not fusion._HAVE_NUMBA or not cpu.enabled() or type(op).__name__ != "LayerNorm":
+        return None
+    n_in = 1 + op.has_w + op.has_b
+    if len(arrays) != n_in or not all(type(a) is np.ndarray and a.dtype == _f32 for a in arrays):
+        return None
+    x = arrays[0]
+    if not x.flags.c_contiguous or not all(a.flags.c_contiguous for a in arrays[1:]):
+        return None
+    d = 1
+    for n in x.shape[x.ndim - op.k :]:
+        d *= n
+    if any(a.size != d for a in arrays[1:]) or x.size == 0:
+        return None
+    from ..kernels import _cpu_jit as jit  # noqa: PLC0415
+
+    eps = np.float32(op.eps)
+    has_w, has_b = bool(op.has_w), bool(op.has_b)
+
+    def get(shape, dtype=_f32):
+        return pool.get(shape, dtype) if pool is not None else np.empty(shape, dtype)
+
+    def forward(op, x, *affine):
+        x2 = x.reshape(-1, d)
+        m = x2.shape[0]
+        y = get(x2.shape)
+        mean, rstd = np.empty(m, _f32), np.empty(m, _f32)
+        w = affine[0].reshape(-1) if has_w else x2[0]
+        b = affine[-1].reshape(-1) if has_b else x2[0]
+        jit.layer_norm_fwd32(x2, w, b, y, mean, rstd, eps, has_w, has_b)
+        op.mean, op.rstd, op.xhat = mean, rstd, None
+        return y.reshape(x.shape)
+
+    def backward(node, gy):
+        ins = [box._data for box in node.saved]
+        x2 = ins[0].reshape(-1, d)
+        need_x = node.parents[0] is not None
+        need_w = has_w and node.parents[1] is not None
+        need_b = has_b and node.parents[-1] is not None
+        need_wb = need_w or need_b
+        if gy.dtype != _f32 or not gy.flags.c_contiguous:
+            gy = np.ascontiguousarray(gy, dtype=_f32)
+        gy2 = gy.reshape(x2.shape)
+        gx = get(x2.shape) if need_x else None
+        gw = np.zeros(d, _f32) if need_wb else None
+        gb = np.zeros(d, _f32) if need_wb else None
+        w = ins[1].reshape(-1) if has_w else x2[0]
+        jit.layer_norm_bwd32(x2, w, gy2, node.mean, node.rstd,
+                             x2 if gx is None else gx, x2[0] if gw is None else gw,
+                             x2[0] if gb is None else gb, has_w, need_x, need_wb)  # fmt: skip
+        grads = (None if gx is None else gx.reshape(gy.shape),)
+        if has_w:
+            grads += (gw.reshape(node.in_shapes[1]) if need_w else None,)
+        if has_b:
+            grads += (gb.reshape(node.in_shapes[-1]) if need_b else None,)
+        return grads
+
+    return ("ln", forward, backward)
+
