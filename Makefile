@@ -31,7 +31,7 @@ $(VENV)/.installed-lint: $(VENV)/bin/activate pyproject.toml
 # baby-GPT recipe; ends with a sample, the files written and OUT/report.html. DEMO_ITERS=N
 # shortens or lengthens it (the schedule follows).
 demo: $(VENV)/.installed-core
-	$(VENV)/bin/descent train --preset speedrun-cpu --data python --max-iters $${DEMO_ITERS:-750} \
+	$(VENV)/bin/descent train --preset speedrun-cpu --data python --max-iters $${DEMO_ITERS:-1800} \
 		--out $${DEMO_OUT:-out/demo} --prompt "def " --report
 
 test: $(VENV)/.installed-test

@@ -78,14 +78,17 @@ def parse_overrides(text: str) -> dict:
 def make_config(row: str, seed: int, iters: int | None, out: str, **overrides) -> TrainConfig:
     """The row's preset with the benchmark's settings: no checkpoints or evaluations inside the
     trainer's loop (the benchmark evaluates, off the clock), seeded, `iters` iterations (None:
-    the preset's, or the overrides' max_iters) with the schedule stretched or shrunk to it."""
+    the preset's, or the overrides' max_iters) with the schedule stretched or shrunk to it
+    (warm-up and decay keep their share of the run)."""
     preset = PRESET[row]
     base = TrainConfig.from_preset(preset)
     if iters is None:
         iters = overrides.pop("max_iters", base.max_iters)
     warmup = min(base.warmup_iters, max(iters // 10, 0))
+    # The decay horizon keeps its share of the run (speedrun-cpu decays before its end).
+    decay = max(1, round(base.lr_decay_iters * iters / base.max_iters))
     values = dict(
-        data=sc.find_data(), out_dir=out, seed=seed, max_iters=iters, lr_decay_iters=iters,
+        data=sc.find_data(), out_dir=out, seed=seed, max_iters=iters, lr_decay_iters=decay,
         warmup_iters=warmup, eval_interval=iters, eval_iters=1, checkpoint_interval=iters,
         log_interval=iters, progress=False, sample_tokens=0,
     )  # fmt: skip
