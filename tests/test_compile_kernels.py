@@ -409,3 +409,44 @@ def test_layer_norm_replay_path_is_bitwise_eager(affine):
     for a, b in zip(eager, compiled):
         np.testing.assert_array_equal(a, b)
     assert "ln" in _replay_kernels_used(f)
+
+
+# -- eager RMS norm (no weight: the QK-norm) through numba, the NumPy path's bits ---------------
+
+
+def _rms_views(rng):
+    qkv = (rng.standard_normal((3, 10, 96)) * 3).astype(np.float32)
+    yield qkv[..., :32].reshape(3, 10, 1, 32).transpose(0, 2, 1, 3)  # a head split's q
+    yield (rng.standard_normal((4, 7, 128)) * 0.01).astype(np.float32)
+    yield rng.standard_normal((5, 100)).astype(np.float32)
+    yield rng.standard_normal((2, 3, 4, 7)).astype(np.float32)  # rows under 8 values
+    yield rng.standard_normal((6, 130)).astype(np.float32)  # over 128: NumPy's path
+    yield rng.standard_normal((6, 20)).astype(np.float32).T  # strided rows: NumPy's path
+
+
+def test_rms_norm_kernels_give_the_numpy_paths_bits():
+    _fast()
+    import descent
+    from descent.kernels import cpu
+    from descent.nn import functional as F
+
+    rng = np.random.default_rng(6)
+    for x in _rms_views(rng):
+        gy = rng.standard_normal(x.shape).astype(np.float32)
+        results = []
+        for enabled in (True, False):
+            prev = cpu.set_enabled(enabled)
+            try:
+                t = descent.tensor(x, requires_grad=True)
+                y = F.rms_norm(t, (x.shape[-1],))
+                y.backward(descent.tensor(gy))
+                results.append((y._data, t.grad._data))
+            finally:
+                cpu.set_enabled(prev)
+        (y1, g1), (y0, g0) = results
+        np.testing.assert_array_equal(y1.view(np.int32), y0.view(np.int32))
+        np.testing.assert_array_equal(g1.view(np.int32), g0.view(np.int32))
+        assert y1.strides == y0.strides  # the same memory layout for the products downstream
+    assert cpu.rms_norm_forward(np.ones((6, 20), np.float32).T, 1e-6) is None
+    q = next(_rms_views(np.random.default_rng(0)))
+    assert cpu.rms_norm_forward(q, 1e-6) is not None  # the kernel path ran above

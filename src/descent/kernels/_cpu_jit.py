@@ -138,6 +138,79 @@ def relu_bwd(y, gy, out):
 
 
 # ---------------------------------------------------------------------------------------------
+# RMS norm over the last axis (no weight), float32, the same bits as the NumPy path
+# (ops/norm.py): x * x rounded, NumPy's pairwise sum of each row (rows of at most 128: eight
+# accumulators, combined ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the tail in order), the
+# mean as float64 sum / n rounded to float32 (np.mean divides by an intp count), + eps, sqrt,
+# 1 / it; strict IEEE (no fast-math: no contraction). Works on 4-D views of any strides
+# (leading axes of 1 added by the caller), so y and gx keep NumPy's memory layouts.
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _pairwise_sum32(buf, n):
+    if n < 8:
+        res = _ZERO
+        for i in range(n):
+            res += buf[i]
+        return res
+    r0, r1, r2, r3 = buf[0], buf[1], buf[2], buf[3]
+    r4, r5, r6, r7 = buf[4], buf[5], buf[6], buf[7]
+    i = 8
+    m = n - n % 8
+    while i < m:
+        r0 += buf[i]
+        r1 += buf[i + 1]
+        r2 += buf[i + 2]
+        r3 += buf[i + 3]
+        r4 += buf[i + 4]
+        r5 += buf[i + 5]
+        r6 += buf[i + 6]
+        r7 += buf[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += buf[i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rms_norm_fwd32(x, y, rstd, eps):
+    """y = x * rstd, rstd = 1 / sqrt(mean(x * x) + eps) per row; x, y (A, B, C, n), n <= 128."""
+    d0, d1, d2, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for a in range(d0):
+        for b in range(d1):
+            for c in range(d2):
+                for j in range(n):
+                    v = x[a, b, c, j]
+                    buf[j] = v * v
+                m = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+                r = _ONE / np.sqrt(m + eps)
+                rstd[a, b, c, 0] = r
+                for j in range(n):
+                    y[a, b, c, j] = x[a, b, c, j] * r
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rms_norm_bwd32(x, rstd, gy, gx):
+    """gx = (gy - xhat * mean(gy * xhat)) * rstd, xhat = x * rstd, per row."""
+    d0, d1, d2, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for a in range(d0):
+        for b in range(d1):
+            for c in range(d2):
+                r = rstd[a, b, c, 0]
+                for j in range(n):
+                    buf[j] = gy[a, b, c, j] * (x[a, b, c, j] * r)
+                mm = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+                for j in range(n):
+                    gx[a, b, c, j] = (gy[a, b, c, j] - (x[a, b, c, j] * r) * mm) * r
+
+
+# ---------------------------------------------------------------------------------------------
 # Softmax over the last axis of a (R, S) row view, float32, with attention's causal mask: row r
 # is query r % n_q and sees keys 0..r % n_q only (the masked columns are never exponentiated).
 

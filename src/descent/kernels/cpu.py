@@ -139,6 +139,41 @@ def relu_backward(y, gy):
     return out
 
 
+def _as4(a):
+    return a.reshape((1,) * (4 - a.ndim) + a.shape)
+
+
+def _rows_inner(a) -> bool:
+    """The last axis is contiguous and innermost in memory, so NumPy's reduction over it runs
+    its pairwise sum along each row (what the kernels reproduce)."""
+    row = a.shape[-1] * a.itemsize
+    return a.strides[-1] == a.itemsize and all(
+        st >= row for st, n in zip(a.strides[:-1], a.shape[:-1]) if n > 1
+    )
+
+
+def rms_norm_forward(x, eps: float):
+    """(y, rstd) of an unweighted RMS norm over the last axis (float32, rows <= 128 values,
+    x.ndim <= 4): the NumPy path's bits (`_cpu_jit.rms_norm_fwd32`); None when not applicable."""
+    if x.ndim == 0 or x.ndim > 4 or x.shape[-1] > 128 or x.size == 0 or not _rows_inner(x):
+        return None
+    y = np.empty_like(x)  # NumPy's x * rstd keeps x's memory order
+    rstd = np.empty(x.shape[:-1] + (1,), np.float32)
+    _k().rms_norm_fwd32(_as4(x), _as4(y), _as4(rstd), np.float32(eps))
+    return y, rstd
+
+
+def rms_norm_backward(x, rstd, gy):
+    """gx of `rms_norm_forward` (the NumPy path's bits); None when not applicable."""
+    if (x.ndim == 0 or x.ndim > 4 or x.shape[-1] > 128 or gy.shape != x.shape
+            or gy.dtype != x.dtype or rstd.dtype != np.float32
+            or not (_rows_inner(x) and _rows_inner(gy))):  # fmt: skip
+        return None
+    gx = np.empty_like(gy)
+    _k().rms_norm_bwd32(_as4(x), _as4(rstd), _as4(gy), _as4(gx))
+    return gx
+
+
 def _rows(a):
     """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
     a = np.ascontiguousarray(a)
@@ -238,6 +273,8 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
 
 KERNELS = {
     "relu_backward": relu_backward,
+    "rms_norm_forward": rms_norm_forward,
+    "rms_norm_backward": rms_norm_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "softmax_forward": softmax_forward,
@@ -248,6 +285,8 @@ KERNELS = {
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {
+    "rms_norm_forward",
+    "rms_norm_backward",
     "softmax_forward",
     "softmax_backward",
     "layer_norm_forward",

@@ -578,8 +578,19 @@ def relu_backward(y, gy):
     return _cp().where(y <= 0, 0, gy)
 
 
+def rms_norm_forward(x, eps: float):
+    """None: the op's generic CuPy path runs (the name exists for `backend.fused`)."""
+    return None
+
+
+def rms_norm_backward(x, rstd, gy):
+    return None
+
+
 KERNELS = {
     "relu_backward": relu_backward,
+    "rms_norm_forward": rms_norm_forward,
+    "rms_norm_backward": rms_norm_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "softmax_forward": softmax_forward,
