@@ -24,7 +24,8 @@ less than waking a thread pool costs, and on a shared 2-core machine a parallel 
 waits for its slowest thread (measured under load: 16 ms with prange vs 1.9 ms serial for the
 same GELU).
 
-Kernels: ReLU's backward (float32 and float64), GELU forward/backward (float32 and float64)
+Kernels: ReLU's backward (float32 and float64), an unweighted RMS norm over the last axis
+forward/backward (float32, the NumPy path's bits), GELU forward/backward (float32 and float64)
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
 scaled_dot_product_attention. The loops live in
