@@ -144,6 +144,13 @@ def _as4(a):
     return a.reshape((1,) * (4 - a.ndim) + a.shape)
 
 
+def _row_order(x4):
+    """The leading axes of a 4-D view by decreasing stride: rows visited in memory order (a
+    head split's (B, H, T, D) view is (B, T, H, D) in memory)."""
+    lead = sorted(range(3), key=lambda i: -x4.strides[i])
+    return (*lead, 3)
+
+
 def _rows_inner(a) -> bool:
     """The last axis is contiguous and innermost in memory, so NumPy's reduction over it runs
     its pairwise sum along each row (what the kernels reproduce)."""
@@ -160,7 +167,10 @@ def rms_norm_forward(x, eps: float):
         return None
     y = np.empty_like(x)  # NumPy's x * rstd keeps x's memory order
     rstd = np.empty(x.shape[:-1] + (1,), np.float32)
-    _k().rms_norm_fwd32(_as4(x), _as4(y), _as4(rstd), np.float32(eps))
+    x4 = _as4(x)
+    order = _row_order(x4)
+    _k().rms_norm_fwd32(x4.transpose(order), _as4(y).transpose(order),
+                        _as4(rstd).transpose(order), np.float32(eps))  # fmt: skip
     return y, rstd
 
 
@@ -171,7 +181,10 @@ def rms_norm_backward(x, rstd, gy):
             or not (_rows_inner(x) and _rows_inner(gy))):  # fmt: skip
         return None
     gx = np.empty_like(gy)
-    _k().rms_norm_bwd32(_as4(x), _as4(rstd), _as4(gy), _as4(gx))
+    x4 = _as4(x)
+    order = _row_order(x4)
+    _k().rms_norm_bwd32(x4.transpose(order), _as4(rstd).transpose(order),
+                        _as4(gy).transpose(order), _as4(gx).transpose(order))  # fmt: skip
     return gx
 
 
