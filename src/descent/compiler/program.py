@@ -280,12 +280,7 @@ class Program:
         if plan:
             self.ln_backward[id(op)] = plan[2]
             return plan
-        if not self.exact:
-            plan = replay_kernels.plan(op, arrays, pool, node)
-        elif fusion.parallel_gelu(op, arrays[0]):
-            sites = fusion.gelu_sites(pool)
-            plan = ("gelu", lambda x, f=sites[0], op=op: f(x) if fusion.parallel_gelu(op, x)
-                    else None, sites[1])  # fmt: skip
+        plan = replay_kernels.plan(op, arrays, pool, node, self.exact)
         if plan and plan[0] == "gelu" and plan[2] is not None:
             self.gelu_backward[id(op)] = plan[2]
         return plan or False

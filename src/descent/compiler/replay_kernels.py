@@ -1,22 +1,19 @@
-"""Replay-only kernels that round differently from eager (off with `options={"exact": True}`).
-
-Eager's GELU and attention-softmax kernels (`kernels/_cpu_jit`) compute their exponentials
-with a float64 range reduction (see `kernels/_cpu_fast`): on the baby-gpt step GELU's forward
-and backward took 12 ms of a 76 ms replay on one core. A replay runs the all-float32 twins
-instead:
+"""Replay kernels: GELU's (eager's own loops, bitwise, exact mode too), the softmax's (rounds
+differently from eager: off with `options={"exact": True}`) and layer norm's (bitwise).
 
 * exact GELU, forward and backward (float32, C-contiguous NumPy arrays): `_cpu_fast.gelu_*`,
-  one thread or every core (`threads.Tuned`, above `fusion.PARALLEL_MIN` elements); output
-  into a pool buffer;
+  eager's float32 kernels, one thread or every core (`threads.Tuned`, above
+  `fusion.PARALLEL_MIN` elements; the same bits); output into a pool buffer, the forward
+  storing the derivative for the backward;
 * scaled dot-product attention's forward without a user mask, an additive bias or dropout
   (the causal mask is fine): eager's code (the same two products), with the softmax pass
   `_cpu_fast.softmax_fwd32` in place of `_cpu_jit.softmax_fwd32`; the saved probabilities
   and so the backward follow from it.
 
-Rounding against eager: exp within 1.4 ulp of the float64 exp on [-20, 0] (4.5 ulp at worst
-near 88); GELU and its derivative within ~1e-6 absolute of eager's kernel, the softmax's
-probabilities within ~1e-7. tests/test_compile_kernels.py compares compiled with eager on a
-GPT step (losses, gradients and parameters to 1e-5 relative) and checks the paths ran.
+Rounding against eager: GELU none; the softmax's exp within 1.4 ulp of the float64 exp on
+[-20, 0] (4.5 ulp at worst near 88), its probabilities within ~1e-7 of eager's.
+tests/test_compile_kernels.py compares compiled with eager on a GPT step (losses, gradients
+and parameters to 1e-5 relative) and checks the paths ran.
 """
 
 from __future__ import annotations
@@ -39,9 +36,10 @@ def _ok(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _f32 and x.flags.c_contiguous
 
 
-def plan(op, arrays, pool, node: bool = True):
+def plan(op, arrays, pool, node: bool = True, exact: bool = False):
     """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None.
-    node: the op is a graph node (its backward runs); else GELU skips storing its derivative."""
+    node: the op is a graph node (its backward runs); else GELU skips storing its derivative.
+    exact: GELU only (eager's own kernels, the same bits); the softmax rounds differently."""
     from ..kernels import cpu  # noqa: PLC0415
 
     if not fusion._HAVE_NUMBA or not cpu.enabled():
@@ -49,7 +47,7 @@ def plan(op, arrays, pool, node: bool = True):
     name = type(op).__name__
     if name == "Gelu" and op.approximate != "tanh" and len(arrays) == 1 and _ok(arrays[0]):
         return ("gelu", *gelu_sites(pool, arrays[0].size, node))
-    if (name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
+    if (not exact and name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
             and op.drop is None
             and all(type(a) is np.ndarray and a.dtype == _f32 for a in arrays)):  # fmt: skip
         return ("sdpa", sdpa_forward)

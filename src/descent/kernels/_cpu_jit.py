@@ -68,42 +68,11 @@ def _exp32(x):
 
 
 # ---------------------------------------------------------------------------------------------
-# GELU (exact): erfc(|z|) = poly(t) exp(-z^2), t = 1/(1 + p|z|), z = x/sqrt 2 (Abramowitz &
-# Stegun 7.1.26, |error| < 1.5e-7, the NumPy path's formula); Phi from erfc directly, so the
-# negative tail has no 1 + erf cancellation; exp(-z^2) = exp(-x^2/2) also gives the density.
+# GELU (exact), float64: libm's erf and exp. The float32 loops live in `_cpu_fast` (shared with
+# descent.compile's replay): all-float32 and accurate to a few ulp.
 
-_AS_P = _f(0.3275911)
-_A1, _A2, _A3 = _f(0.254829592), _f(-0.284496736), _f(1.421413741)
-_A4, _A5 = _f(-1.453152027), _f(1.061405429)
 _ISQ2 = _f(1.0 / math.sqrt(2.0))
 _ISQ2PI = _f(1.0 / math.sqrt(2.0 * math.pi))
-
-
-@njit(inline="always", **_OPTS)
-def _phi_parts32(v):
-    """(Phi(v), exp(-v^2/2)) in float32."""
-    e = _exp32(-_HALF * v * v)
-    t = _ONE / (_ONE + _AS_P * abs(v * _ISQ2))
-    tail = _HALF * (((((_A5 * t + _A4) * t + _A3) * t + _A2) * t + _A1) * t) * e  # erfc / 2
-    return (tail if v < _ZERO else _ONE - tail), e
-
-
-@njit(**_OPTS)
-def gelu_fwd32(x, out):
-    for i in range(x.size):
-        v = x[i]
-        cdf, _ = _phi_parts32(v)
-        out[i] = v * cdf
-
-
-@njit(**_OPTS)
-def gelu_bwd32(x, gy, out):
-    for i in range(x.size):
-        v = x[i]
-        cdf, e = _phi_parts32(v)
-        out[i] = gy[i] * (cdf + v * (e * _ISQ2PI))
-
-
 _ISQ2_64 = 1.0 / math.sqrt(2.0)
 _ISQ2PI_64 = 1.0 / math.sqrt(2.0 * math.pi)
 

@@ -25,7 +25,8 @@ waits for its slowest thread (measured under load: 16 ms with prange vs 1.9 ms s
 same GELU).
 
 Kernels: ReLU's backward (float32 and float64), an unweighted RMS norm over the last axis
-forward/backward (float32, the NumPy path's bits), GELU forward/backward (float32 and float64)
+forward/backward (float32, the NumPy path's bits), GELU forward/backward (float32: `_cpu_fast`'s
+loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64: libm)
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
 scaled_dot_product_attention. The loops live in
@@ -111,12 +112,25 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
+_fast = None
+
+
+def _f32():
+    """`_cpu_fast`: the float32 GELU loops (all-float32, a few ulp; shared with the replay)."""
+    global _fast
+    if _fast is None:
+        from . import _cpu_fast
+
+        _fast = _cpu_fast
+    return _fast
+
+
 def gelu_forward(x):
     """y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)), one pass (float32 vectorised, float64 libm)."""
     xf = _flat(x)
     out = np.empty_like(xf)
     if xf.size:
-        (_k().gelu_fwd32 if xf.dtype == np.float32 else _k().gelu_fwd64)(xf, out)
+        (_f32().gelu_fwd32 if xf.dtype == np.float32 else _k().gelu_fwd64)(xf, out)
     return out.reshape(x.shape)
 
 
@@ -126,7 +140,7 @@ def gelu_backward(x, gy):
     gf = _flat(np.broadcast_to(gy, x.shape).astype(x.dtype, copy=False))
     out = np.empty_like(xf)
     if xf.size:
-        (_k().gelu_bwd32 if xf.dtype == np.float32 else _k().gelu_bwd64)(xf, gf, out)
+        (_f32().gelu_bwd32 if xf.dtype == np.float32 else _k().gelu_bwd64)(xf, gf, out)
     return out.reshape(x.shape)
 
 
