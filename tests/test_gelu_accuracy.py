@@ -117,3 +117,31 @@ def test_gelu_matches_torch_forward_and_backward():
     ry, rd = _reference(x)
     assert np.abs(ours_y - ry).max() <= np.abs(torch_y - ry).max() + 1e-8
     assert np.abs(ours_g - rd).max() <= np.abs(torch_g - rd).max() + 1e-8
+
+
+def test_eager_gelu_keeps_its_derivative_with_the_backward_kernels_bits():
+    """With a node to come, eager's forward also writes Phi(x) + x phi(x) (`gelu_forward_d`);
+    backward is gy * d: the bits of the backward kernel, and d is freed by the backward."""
+    import descent
+    from descent.kernels import cpu
+    from descent.ops.activation import Gelu
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((6, 7, 33)) * 3).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    xt = descent.tensor(x, requires_grad=True)
+    y = descent.nn.functional.gelu(xt)
+    node = y._node
+    assert type(node) is Gelu and node.d is not None
+    np.testing.assert_array_equal(y.numpy(), cpu.gelu_forward(x))
+    y.backward(descent.tensor(gy))
+    np.testing.assert_array_equal(xt.grad.numpy(), cpu.gelu_backward(x, gy))
+    assert node.d is None
+    with descent.no_grad():
+        z = descent.nn.functional.gelu(xt)
+    np.testing.assert_array_equal(z.numpy(), y.numpy())
+    # create_graph: the composite formulas (they need x, not d), within float32 rounding
+    xt2 = descent.tensor(x, requires_grad=True)
+    (g,) = descent.autograd.grad(descent.nn.functional.gelu(xt2), [xt2], descent.tensor(gy),
+                                 create_graph=True)  # fmt: skip
+    np.testing.assert_allclose(g.numpy(), cpu.gelu_backward(x, gy), rtol=1e-5, atol=1e-6)

@@ -134,6 +134,16 @@ def gelu_forward(x):
     return out.reshape(x.shape)
 
 
+def gelu_forward_d(x):
+    """(y, d): y = GELU(x) and its derivative d = Phi(x) + x phi(x) from one evaluation
+    (float32), so that the backward is gy * d, the bits of `gelu_backward` (eager's GELU node)."""
+    xf = _flat(x)
+    out, d = np.empty_like(xf), np.empty_like(xf)
+    if xf.size:
+        _f32().gelu_fwd_d32(xf, out, d)
+    return out.reshape(x.shape), d.reshape(x.shape)
+
+
 def gelu_backward(x, gy):
     """gx = gy (Phi(x) + x phi(x)), one pass (x is the saved input)."""
     xf = _flat(x)
@@ -305,6 +315,7 @@ KERNELS = {
     "rms_norm_backward": rms_norm_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
+    "gelu_forward_d": gelu_forward_d,
     "softmax_forward": softmax_forward,
     "softmax_backward": softmax_backward,
     "layer_norm_forward": layer_norm_forward,
@@ -313,6 +324,7 @@ KERNELS = {
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {
+    "gelu_forward_d",
     "rms_norm_forward",
     "rms_norm_backward",
     "softmax_forward",
