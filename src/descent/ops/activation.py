@@ -134,7 +134,7 @@ class Gelu(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self.d = None
-        if self.keep_d and self.approximate != "tanh":
+        if self.keep_d and self.approximate != "tanh" and type(x) is np.ndarray:
             # A node follows: the kernel also writes the derivative (no extra cost per element),
             # so backward is one multiply, the bits of the backward kernel (CPU float32 only).
             k = backend.fused("gelu_forward_d", x)
