@@ -499,3 +499,60 @@ add(
     shapes=[(5, 3)],
     covers=("BatchNorm",),
 )
+
+# ---------------------------------------------------------------------------------------------
+# The speedrun's fused ops (issue 16): ReLU² and rotary position embeddings, one node each
+
+
+def _np_rope(x, base=10000.0):
+    t, d = x.shape[-2], x.shape[-1]
+    ang = np.outer(np.arange(t, dtype=np.float64), base ** (-np.arange(0, d, 2) / d))
+    c, s = np.cos(ang).astype(x.dtype), np.sin(ang).astype(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return np.concatenate([x1 * c - x2 * s, x1 * s + x2 * c], axis=-1)
+
+
+def _ds_rope(x):
+    from descent.nn.rotary import apply_rotary_emb, rotary_cos_sin
+
+    cos, sin = rotary_cos_sin(x.shape[-2], x.shape[-1], dtype=x.dtype)
+    return apply_rotary_emb(x, cos, sin)
+
+
+def _torch_rope(x, base=10000.0):
+    t, d = x.shape[-2], x.shape[-1]
+    ang = np.outer(np.arange(t, dtype=np.float64), base ** (-np.arange(0, d, 2) / d))
+    c = torch.from_numpy(np.cos(ang)).to(x.dtype)
+    s = torch.from_numpy(np.sin(ang)).to(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)
+
+
+def _relu_squared(x):
+    from descent.ops.relu_squared import relu_squared
+
+    return relu_squared(x)
+
+
+def _kink_free(rng, dtype):
+    x = rng.uniform(-2.0, 2.0, size=(3, 5))
+    return [np.where(np.abs(x) < 0.1, 0.3, x)]  # finite differences stay off the kink at 0
+
+
+add(
+    name="relu_squared",
+    fn=_relu_squared,
+    ref=lambda x: np.maximum(x, 0) ** 2,
+    torch_fn=lambda x: torch.relu(x) ** 2,
+    shapes=[(3, 5)],
+    inputs=_kink_free,
+    covers=("ReluSquared",),
+)
+add(
+    name="rotary_embedding",
+    fn=_ds_rope,
+    ref=_np_rope,
+    torch_fn=_torch_rope,
+    shapes=[(2, 3, 5, 6)],
+    covers=("Rotary",),
+)
