@@ -237,3 +237,18 @@ def test_speedrun_bench_end_to_end(tmp_path):
     for r in data["runs"]:
         assert [p["step"] for p in r["curve"]] == [2, 4] and r["train_s"] > 0
     assert set(data["costs"]) == {"a", "b", "c", "no_rope"} and data["costs"]["a"]["ratio"] == 1.0
+
+
+def test_cli_max_iters_keeps_the_presets_decay_share(corpus, tmp_path):
+    """`descent train --max-iters N` scales the decay horizon with the run: speedrun-cpu decays
+    over 300 of its 1,800 steps, so a 12-step run decays over 2; baby-gpt's ends with the run."""
+    from descent.cli import main
+
+    for preset, want in (("speedrun-cpu", 2), ("baby-gpt", 12)):
+        out = tmp_path / preset
+        rc = main(["train", "--preset", preset, "--data", str(corpus), "--max-iters", "12",
+                   "--out", str(out), "--block-size", "16", "--eval-interval", "12",
+                   "--eval-iters", "1", "--no-progress", "--sample-tokens", "0"])  # fmt: skip
+        assert rc == 0
+        cfg = json.loads((out / "config.json").read_text())
+        assert cfg["max_iters"] == 12 and cfg["lr_decay_iters"] == want, preset

@@ -162,8 +162,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides["resume"] = bool(args.resume)
     base = _resumed_config(overrides["out_dir"]) if args.resume else None
     if base is None and "max_iters" in overrides:
-        # A shorter or longer run than the preset's: end the cosine decay with the run.
-        overrides.setdefault("lr_decay_iters", overrides["max_iters"])
+        # A shorter or longer run than the preset's: the cosine decay keeps its share of the
+        # run (baby-gpt's ends with the run; speedrun-cpu's ends at a sixth of it).
+        preset = TrainConfig.from_preset(args.preset)
+        share = preset.lr_decay_iters / preset.max_iters
+        overrides.setdefault("lr_decay_iters", max(1, round(share * overrides["max_iters"])))
 
     rank, world_size = 0, 1
     try:
