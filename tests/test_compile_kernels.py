@@ -38,16 +38,37 @@ def test_thread_plan_times_whole_calls(monkeypatch, parallel_cost, expect):
     monkeypatch.setattr(threads, "perf_counter", clock)
     monkeypatch.setattr(threads, "_cores", lambda: 2)
     plan = threads.ThreadPlan()
-    used = _drive(plan, clock, lambda par: parallel_cost if par else 1.0, 2 * plan.TRIALS)
-    assert sorted(used) == [False] * plan.TRIALS + [True] * plan.TRIALS  # both timed
+    used = _drive(plan, clock, lambda par: parallel_cost if par else 1.0, 4 * plan.TRIALS)
+    assert used[:4] == [False, False, True, True]  # in pairs, the second of each timed
+    assert sorted(used) == [False] * 2 * plan.TRIALS + [True] * 2 * plan.TRIALS
     assert plan.parallel is expect  # every core must win by MARGIN (5%)
     used = _drive(plan, clock, lambda par: 1.0, 10)
     assert used == [expect] * 10
     # Retimed every RETUNE calls: the other plan runs again when the load changed.
-    n = plan.RETUNE - plan.calls % plan.RETUNE + 2 * plan.TRIALS
+    n = plan.RETUNE - plan.calls % plan.RETUNE + 4 * plan.TRIALS
     _drive(plan, clock, lambda par: (0.5 if par else 1.0) if not expect else (2.0 if par else 1.0),
            n)  # fmt: skip
     assert plan.parallel is (not expect)
+
+
+def test_thread_plan_charges_each_plan_its_own_aftermath(monkeypatch):
+    """A call after an every-core call is slow (OpenMP workers still spinning, as on the
+    2-core machine): each plan is timed only after a call of the same plan, so the every-core
+    plan's steady state (0.9 + 5) loses to one thread's (1.0), though its calls after a
+    one-thread call are the fastest (0.9). Alternating single calls chose every core here."""
+    clock = _Clock()
+    monkeypatch.setattr(threads, "perf_counter", clock)
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    plan, prev = threads.ThreadPlan(), [False]
+
+    def cost(par):
+        c = (0.9 if par else 1.0) + (5.0 if prev[0] else 0.0)
+        prev[0] = par
+        return c
+
+    _drive(plan, clock, cost, 4 * plan.TRIALS)
+    assert plan.parallel is False
+    assert min(plan.times[0]) == pytest.approx(1.0) and min(plan.times[1]) == pytest.approx(5.9)
 
 
 def test_thread_plan_one_core_runs_one_thread_without_trials(monkeypatch):

@@ -11,9 +11,16 @@ elsewhere, most likely because numba's OpenMP workers and OpenBLAS's both spin-w
 their parallel regions, so on two cores a prange kernel followed by a threaded matrix product
 runs three busy threads on two cores, and the products slow down. Only the time of the whole
 step sees that.
-So the first `2 * TRIALS` replays alternate the two plans (one thread everywhere, every core
-everywhere), the faster one (threads must win by `MARGIN`) runs from then on, and the choice
-is timed again every `RETUNE` calls because a shared machine's load changes. Where numba has
+So the first `4 * TRIALS` replays run the two plans (one thread everywhere, every core
+everywhere) in pairs, one, one, every, every, one, one, ..., and only the second call of each
+pair is timed: a call pays for what the call before it left behind (OpenMP workers spinning
+after an every-core kernel slow the next call's threaded products), so a call is compared
+only after a call of the same plan, as it would run in the steady state. (Alternating single
+calls charged the every-core plan's spinning to the one-thread calls: the MLP step at two
+threads chose every core at 2.9 ms a trial and then ran at 8.3 ms, against 3.1 ms with one
+thread, on a quiet machine.) The faster plan (threads must win by `MARGIN`) runs from then
+on, and the choice is timed again every `RETUNE` calls because a shared machine's load
+changes. Where numba has
 one thread or the process may run on one core only (`taskset -c 1`), the one-thread plan runs
 without trials.
 """
@@ -56,11 +63,11 @@ class Tuned:
 class ThreadPlan:
     """Times whole replays under both plans and keeps the faster (see the module docstring)."""
 
-    TRIALS = 3
+    TRIALS = 3  # timed calls per plan (each after a call of the same plan)
     RETUNE = 200
     MARGIN = 0.95  # every core must be at least 5% faster over the whole call
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed")
+    __slots__ = ("calls", "times", "choice", "trial", "fixed", "warm")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -68,6 +75,7 @@ class ThreadPlan:
         self.choice = -1  # -1: timing; 0: one thread; 1: every core
         self.trial = 0
         self.fixed = False
+        self.warm = 0  # 1 after the untimed first call of a pair
 
     def fix(self, parallel: bool) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
@@ -78,7 +86,7 @@ class ThreadPlan:
         self.calls += 1
         if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
             if self.choice >= 0:  # time both again
-                self.choice, self.times = -1, ([], [])
+                self.choice, self.times, self.warm = -1, ([], []), 0
             if self.calls == 1 and _cores() <= 1:
                 self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
@@ -86,14 +94,20 @@ class ThreadPlan:
             self.trial = -1
             _state["parallel"] = bool(self.choice)
         else:
-            self.trial = self.calls % 2
-            _state["parallel"] = bool(self.trial)
+            k = sum(len(t) for t in self.times) * 2 + self.warm  # calls into this timing
+            plan = (k // 2) % 2
+            self.trial = plan if k % 2 else -2 - plan  # -2/-3: the untimed first of a pair
+            _state["parallel"] = bool(plan)
         return perf_counter()
 
     def end(self, t0: float) -> None:
         _state["parallel"] = False
-        if self.trial < 0:
+        if self.trial == -1:
             return
+        if self.trial < -1:  # the pair's first call: it only sets the stage
+            self.warm = 1
+            return
+        self.warm = 0
         self.times[self.trial].append(perf_counter() - t0)
         if min(len(t) for t in self.times) >= self.TRIALS:
             fast = min(self.times[1]) < self.MARGIN * min(self.times[0])
