@@ -7,8 +7,12 @@ Three training steps, each the same model, weights, batches and optimizer in eve
 * MLP 784-256-256-10 ReLU, batch 128, cross-entropy, Adam;
 * LeNet (benchmarks/cnn.py's), batch 64, cross-entropy, SGD momentum 0.9.
 
-All contestants of a workload are timed interleaved in one process (a, b, c, a, b, c, ...),
-median of the repeats; each call ends with the loss as a Python float (a synchronisation).
+All contestants of a workload are timed interleaved in one process, in blocks (a a a a, b b b b,
+c c c c, a a a a, ...; `--block 4`) whose first call is not timed: a library's thread pools spin
+for a while after its call (OpenBLAS's workers, libgomp's, XLA's Eigen pool), and the next
+library's first call pays for it (measured: a 2.5 ms descent MLP step took 4.8-7.2 ms right
+after another library's at two threads); `--block 1` times single calls a, b, c, a, b, c.
+Median of the timed calls; each call ends with the loss as a Python float (a synchronisation).
 Beside the wall time each row gives the process CPU time per call divided by the wall time:
 the cores that library kept busy. The first calls (recording, tracing, compiling) are timed
 separately. The load average is printed before and after: on a shared machine the figures are
@@ -51,8 +55,14 @@ def _loadavg() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
-def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
-    """Median wall seconds and median CPU/wall per contestant, called in turn."""
+def time_interleaved(fns: dict, repeats: int, warmup: int, block: int = 1) -> dict:
+    """Median wall seconds and CPU/wall per contestant, called in turn in blocks.
+
+    Each round calls every contestant `block` times in a row (a a a b b b c c c ...) and times
+    all but the first call of each block (block 1: single calls, each timed): a call pays for
+    the threads the previous call left spinning (OpenBLAS's, libgomp's, Eigen's), so the first
+    call after another library measures that library's aftermath, not this one's steady state.
+    """
     for _ in range(warmup):
         for f in fns.values():
             f()
@@ -60,11 +70,13 @@ def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
     cpu: dict = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            f()
-            t1, c1 = time.perf_counter(), time.process_time()
-            wall[k].append(t1 - t0)
-            cpu[k].append(c1 - c0)
+            for i in range(block):
+                c0, t0 = time.process_time(), time.perf_counter()
+                f()
+                t1, c1 = time.perf_counter(), time.process_time()
+                if i or block == 1:
+                    wall[k].append(t1 - t0)
+                    cpu[k].append(c1 - c0)
     return {k: (float(np.median(wall[k])), float(np.sum(cpu[k]) / np.sum(wall[k]))) for k in fns}
 
 
@@ -261,9 +273,10 @@ def run_workload(name, d, t, j, floor, args) -> None:
             raise SystemExit(f"{name}: {k} losses {losses} disagree with descent eager's {ref}")
     if floor is not None:
         fns["matmul floor"] = floor
-    med = time_interleaved(fns, args.repeats, args.warmup)
+    med = time_interleaved(fns, args.repeats, args.warmup, args.block)
     base = med["torch eager"][0]
-    print(f"\n## {name}: median of {args.repeats}, interleaved")
+    how = f"blocks of {args.block}, first of each untimed" if args.block > 1 else "single calls"
+    print(f"\n## {name}: median of {args.repeats} rounds, interleaved in {how}")
     print(f"{'contestant':<20}{'ms':>10}{'/ torch eager':>15}{'cpu/wall':>10}  first calls (s)")
     for k, (wall, cores) in med.items():
         first = ", ".join(f"{s:.2f}" for s in firsts[k][1]) if k in firsts else ""
@@ -280,6 +293,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--block", type=int, default=4,
+                    help="calls per contestant per round, the first untimed (1: single calls)")
     ap.add_argument("--only", default="gpt,mlp,lenet")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")
     ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false")
