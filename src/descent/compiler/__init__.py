@@ -252,9 +252,9 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
         backend: accepted; descent has one.
         mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
         options: {"pool": False} turns off the buffer pool, {"fuse": False} the fused
-            kernels; {"exact": True} keeps only the kernels that give eager's bits (without
-            it, GELU and attention's softmax run float32 twins of eager's kernels:
-            `compiler/replay_kernels.py` states the rounding); {"cache_size": n} as cache_size.
+            kernels; {"exact": True} keeps only the kernels that give eager's bits (today
+            every replay kernel does: `compiler/replay_kernels.py`); {"cache_size": n} as
+            cache_size.
         disable: return `fn` itself (eager).
         cache_size: programs kept per function (one per input signature), LRU.
 

@@ -128,7 +128,7 @@ class Program:
         self.live = [(s, t, t._data.shape, t._data.dtype) for s, t in rec.live]
         self.pool = Pool() if use_pool else None
         self.fuse = fuse and fusion._HAVE_NUMBA
-        self.exact = exact  # True: only kernels that give eager's bits (no replay_kernels)
+        self.exact = exact  # True: only kernels that give eager's bits (all of them today)
         self.fused: list[FusedChain] = []
         self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
         self._backward_meta: dict = {}  # id(Backward) -> _delivery_meta, at the first replay
@@ -271,7 +271,7 @@ class Program:
 
     def _plan(self, op, arrays, pool, node: bool = True):
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
-        pool buffer, a replay kernel (`replay_kernels`, unless exact), GELU's every-core
+        pool buffer, a replay kernel (`replay_kernels`: eager's loops), GELU's every-core
         twin, or False (the op's own forward)."""
         plan = _ufunc_plan(op, arrays)
         if plan or not self.fuse:

@@ -1,19 +1,18 @@
-"""Replay kernels: GELU's (eager's own loops, bitwise, exact mode too), the softmax's (rounds
-differently from eager: off with `options={"exact": True}`) and layer norm's (bitwise).
+"""Replay kernels: eager's own loops called without the ops' wrappers, so bitwise eager's (exact
+mode too): GELU's, attention's softmax and layer norm's.
 
 * exact GELU, forward and backward (float32, C-contiguous NumPy arrays): `_cpu_fast.gelu_*`,
   eager's float32 kernels, one thread or every core (`threads.Tuned`, above
   `fusion.PARALLEL_MIN` elements; the same bits); output into a pool buffer, the forward
   storing the derivative for the backward;
 * scaled dot-product attention's forward without a user mask, an additive bias or dropout
-  (the causal mask is fine): eager's code (the same two products), with the softmax pass
-  `_cpu_fast.softmax_fwd32` in place of `_cpu_jit.softmax_fwd32`; the saved probabilities
-  and so the backward follow from it.
+  (the causal mask is fine): eager's code (the same two products and eager's softmax loop,
+  `_cpu_jit.softmax_fwd32`, called directly instead of through `backend.fused`).
 
-Rounding against eager: GELU none; the softmax's exp within 1.4 ulp of the float64 exp on
-[-20, 0] (4.5 ulp at worst near 88), its probabilities within ~1e-7 of eager's.
-tests/test_compile_kernels.py compares compiled with eager on a GPT step (losses, gradients
-and parameters to 1e-5 relative) and checks the paths ran.
+Until 2026-12-04 the replay's softmax had its own all-float32 exponential and rounded
+differently from eager's; eager took that exponential (within 1.5 ulp of float64's on [-20, 0]),
+so there is one loop and the same bits. tests/test_compile_kernels.py compares compiled with
+eager on a GPT step (bitwise) and checks the paths ran.
 """
 
 from __future__ import annotations
@@ -32,6 +31,12 @@ def _fast():
     return _cpu_fast
 
 
+def _jit():
+    from ..kernels import _cpu_jit  # noqa: PLC0415 - imports numba
+
+    return _cpu_jit
+
+
 def _ok(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _f32 and x.flags.c_contiguous
 
@@ -39,7 +44,7 @@ def _ok(x) -> bool:
 def plan(op, arrays, pool, node: bool = True, exact: bool = False):
     """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None.
     node: the op is a graph node (its backward runs); else GELU skips storing its derivative.
-    exact: GELU only (eager's own kernels, the same bits); the softmax rounds differently."""
+    exact: accepted for the call's sake; every kernel here gives eager's bits."""
     from ..kernels import cpu  # noqa: PLC0415
 
     if not fusion._HAVE_NUMBA or not cpu.enabled():
@@ -47,7 +52,7 @@ def plan(op, arrays, pool, node: bool = True, exact: bool = False):
     name = type(op).__name__
     if name == "Gelu" and op.approximate != "tanh" and len(arrays) == 1 and _ok(arrays[0]):
         return ("gelu", *gelu_sites(pool, arrays[0].size, node))
-    if (not exact and name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
+    if (name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
             and op.drop is None
             and all(type(a) is np.ndarray and a.dtype == _f32 for a in arrays)):  # fmt: skip
         return ("sdpa", sdpa_forward)
@@ -109,12 +114,12 @@ def _plain(kernel, pool):
 
 
 def sdpa_forward(op, q, k, v):
-    """`ScaledDotProductAttention.forward` (no mask, bias or dropout) with the float32 softmax."""
+    """`ScaledDotProductAttention.forward` (no mask, bias, dropout), its kernel called directly."""
     s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
     if s.size:
         n_q = s.shape[-2] if op.causal else 1
-        _fast().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
-                              bool(op.causal))  # fmt: skip
+        _jit().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
+                             bool(op.causal), False)  # fmt: skip
     op.probs = s
     return s @ v
 

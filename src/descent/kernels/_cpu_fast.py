@@ -1,10 +1,8 @@
-"""All-float32 loops: the float32 exact GELU (eager's and the replay's) and the replay's softmax.
+"""All-float32 loops: the float32 exact GELU, eager's and the replay's.
 
-`_cpu_jit._exp32` is Cephes' expf, but numba types its `math.floor(...)` as an int64, so the
-range reduction and the polynomial run in float64 (int64 * float32 -> float64), with a
-float -> int64 conversion per element that AVX2 has no vector instruction for. The loops here
-keep every value float32 (`np.floor` keeps float32; the exponent bits come from an int32), so
-LLVM vectorises them 8 wide.
+Every value stays float32 (`np.floor` keeps float32; the exponent bits come from an int32), so
+LLVM vectorises the loops 8 wide; `exp32` is `_cpu_jit._exp32`, which eager's softmax also
+uses (one softmax loop, `_cpu_jit.softmax_fwd32`, for eager and the replay).
 
 GELU (`gelu_*32`): `kernels.cpu.gelu_forward/backward` run these for float32 arrays (eager), and
 descent.compile's replay runs the same loops (`gelu_fwd_d32` stores the derivative for its
@@ -12,9 +10,6 @@ backward, the same bits as `gelu_bwd32`; the `_par` twins give the same bits on 
 so GELU is bitwise eager's on replay. Their CDF is accurate to a few ulp (below, and
 tests/test_gelu_accuracy.py): forward within 6.8 ulp of float64, derivative within 9.5 ulp
 (absolute 1.25e-7 near its zero at x = -0.75), over every 256th float32.
-
-Softmax (`softmax_fwd32`, replay only unless `exact`): differs from eager's `_cpu_jit` loop by
-float32 rounding (exp within 2 ulp of the float64 exp, tests/test_compile_kernels.py).
 """
 
 from __future__ import annotations
@@ -37,18 +32,7 @@ _ISQ2, _ISQ2PI = _j._ISQ2, _j._ISQ2PI
 _f = np.float32
 
 
-@njit(inline="always", **_OPTS)
-def exp32(x):
-    """exp(x) in float32 throughout (Cephes expf); exp(x < -87.3) = 0, exp(NaN) = NaN."""
-    xc = _EXP_HI if x > _EXP_HI else x
-    xc = _EXP_LO if xc < _EXP_LO else xc
-    n = np.floor(xc * _LOG2E + _HALF)  # float32
-    r = xc - n * _LN2_HI - n * _LN2_LO
-    p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
-    y = (p * r * r + r + _ONE) * _f32_from_bits((np.int32(n) + 127) << 23)
-    y = _INF if x > _EXP_HI else y
-    y = _ZERO if x < _EXP_LO else y
-    return y if x == x else x
+exp32 = _j._exp32  # Cephes' expf, all float32 (eager's softmax and GELU's range reduction)
 
 
 # -- GELU's normal CDF, accurate to a few ulp in float32 ------------------------------------------
@@ -161,26 +145,3 @@ def gelu_fwd_d32_par(x, out, d):
         cdf, e = phi_parts32(v)
         out[i] = v * cdf
         d[i] = cdf + v * (e * _ISQ2PI)
-
-
-@njit(**_OPTS)
-def softmax_fwd32(x, scale, n_q, causal):
-    """In place: x (R, S) becomes softmax(scale * x) row by row (`_cpu_jit.softmax_fwd32`'s
-    loop without its log branch, float32 exp); row r is query r % n_q under `causal`."""
-    n_rows, n_cols = x.shape
-    for r in range(n_rows):
-        lim = min(n_cols, r % n_q + 1) if causal else n_cols
-        m = -_INF
-        for j in range(lim):
-            z = scale * x[r, j]
-            m = z if z > m else m
-        s = _ZERO
-        for j in range(lim):
-            e = exp32(scale * x[r, j] - m)
-            x[r, j] = e
-            s += e
-        inv = _ONE / s
-        for j in range(lim):
-            x[r, j] *= inv
-        for j in range(lim, n_cols):
-            x[r, j] = _ZERO
