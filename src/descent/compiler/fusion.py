@@ -17,6 +17,11 @@ numba's `parallel=True` (a `prange` over every core), run when the program's pla
 (`threads.ThreadPlan`, timed on whole calls); smaller ones run serially, where waking threads
 costs more than the pass. Kernels are generated per expression and dtype, compiled on first
 use (at the first replay) and kept for the process. Without numba nothing is fused.
+
+On a GPU (CuPy arrays) the same chain runs as one CuPy `ElementwiseKernel` whose operation
+uses CUDA's round-to-nearest intrinsics (`__fadd_rn`, `__fmul_rn`, ...: never contracted into
+a fused multiply-add), so it too gives eager's bits; its output is a fresh CuPy array (the
+pool is host memory).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import is_cupy_array
 from .recorder import Forward
 from .threads import Tuned
 
@@ -39,6 +45,17 @@ _SCALAR = {"AddScalar": "({0} + {s})", "MulScalar": "({0} * {s})", "RSubScalar":
            "DivScalar": "({0} / {s})"}
 _UNARY = {"Neg": "(-{0})"}
 _MODULE = "descent.ops.arithmetic"
+
+# The same chains on a GPU: a CuPy ElementwiseKernel whose operation uses CUDA's
+# round-to-nearest intrinsics ({t} = f for float32, d for float64). nvcc contracts a * b + c
+# into one fused multiply-add by default (--fmad=true), which rounds once where CuPy's
+# separate kernels (eager) round twice; the intrinsics are never contracted, so every value is
+# eager's, as on the CPU. Division and negation are IEEE in both.
+_CUDA = {"Add": "__{t}add_rn({0}, {1})", "Sub": "__{t}sub_rn({0}, {1})",
+         "Mul": "__{t}mul_rn({0}, {1})", "Div": "__{t}div_rn({0}, {1})",
+         "AddScalar": "__{t}add_rn({0}, {s})", "MulScalar": "__{t}mul_rn({0}, {s})",
+         "RSubScalar": "__{t}sub_rn({s}, {0})", "DivScalar": "__{t}div_rn({0}, {s})",
+         "Neg": "(-{0})"}  # fmt: skip
 
 
 @dataclass
@@ -54,7 +71,9 @@ class FusedChain:
     n_scalars: int
     shape: tuple
     dtype: np.dtype
+    cuda_expr: str = ""  # the expression over a0.., s0.. for CuPy (see _CUDA)
     kernel: object = None
+    cuda_kernel: object = None
 
 
 def fusable(ins: Forward, meta: dict) -> bool:
@@ -112,37 +131,44 @@ def _build(ops, meta, shape, dtype):
     leaves: list = []
     arrays, scalars = 0, 0
     scalar_ops = []
-    expr = None
+    expr = cuda = None
+    t = "f" if np.dtype(dtype) == np.float32 else "d"
     for pos, ins in enumerate(ops):
         name = type(ins.op).__name__
-        terms = []
+        terms, cterms = [], []
         for s in ins.ins:
             if expr is not None and s == ops[pos - 1].out:
                 terms.append(expr)
+                cterms.append(cuda)
                 continue
             m = meta.get(s)
             if m is None or m[1] != dtype or (m[0] != shape and m[0] != ()):
                 return None  # broadcasting or mixed dtypes: not fused
             if m[0] == ():
                 terms.append(f"s{scalars}")
+                cterms.append(f"s{scalars}")
                 leaves.append(("scalar", s))
                 scalars += 1
             else:
                 terms.append(f"a{arrays}[i]")
+                cterms.append(f"a{arrays}")
                 leaves.append(("array", s))
                 arrays += 1
         if name in _BINARY:
             expr = _BINARY[name].format(*terms)
+            cuda = _CUDA[name].format(*cterms, t=t)
         elif name in _SCALAR:
             sname = f"s{scalars}"
             scalars += 1
             leaves.append(("ca", pos))
             scalar_ops.append(pos)
             expr = _SCALAR[name].format(terms[0], s=sname)
+            cuda = _CUDA[name].format(cterms[0], s=sname, t=t)
         else:
             expr = _UNARY[name].format(terms[0])
+            cuda = _CUDA[name].format(cterms[0], t=t)
     return FusedChain(ops, ops[-1].out, leaves, scalar_ops, expr, arrays, scalars, shape,
-                      np.dtype(dtype))  # fmt: skip
+                      np.dtype(dtype), cuda)  # fmt: skip
 
 
 _KERNELS: dict = {}
@@ -177,18 +203,43 @@ def _kernel(chain: FusedChain, parallel: bool):
     return k
 
 
+def cuda_kernel(chain: FusedChain):
+    """The chain as one CuPy ElementwiseKernel (compiled by CuPy on first call, cached by it)."""
+    key = ("cuda", chain.cuda_expr, chain.n_arrays, chain.n_scalars, chain.dtype.str)
+    k = _KERNELS.get(key)
+    if k is None:
+        from .. import backend  # noqa: PLC0415
+
+        cp = backend.cupy_module()
+        params = [f"T a{i}" for i in range(chain.n_arrays)]
+        params += [f"T s{i}" for i in range(chain.n_scalars)]
+        k = _KERNELS[key] = cp.ElementwiseKernel(
+            ", ".join(params), "T out", f"out = {chain.cuda_expr}", "descent_fused"
+        )
+    return k
+
+
 def run(chain: FusedChain, env, pool) -> None:
-    """env[chain.out] = the chain's result, computed in one pass into a pool buffer."""
+    """env[chain.out] = the chain's result, computed in one pass (NumPy arrays: a numba kernel
+    into a pool buffer; CuPy arrays: a CuPy ElementwiseKernel)."""
     arrays, scalars = [], []
     dt = chain.dtype.type
     for kind, ref in chain.leaves:
         if kind == "array":
-            a = env[ref]
-            arrays.append(a.reshape(-1) if a.flags.c_contiguous else np.ravel(a))
+            arrays.append(env[ref])
         elif kind == "scalar":
-            scalars.append(dt(env[ref][()]))
+            scalars.append(env[ref])
         else:
-            scalars.append(dt(chain.ops[ref].op.ca[()]))
+            scalars.append(chain.ops[ref].op.ca)
+    if any(type(x) is not np.ndarray and is_cupy_array(x) for x in arrays + scalars):
+        if chain.cuda_kernel is None:
+            chain.cuda_kernel = cuda_kernel(chain)
+        # 0-d device arrays stay on the device; host scalars are rounded to the dtype first.
+        scalars = [x if is_cupy_array(x) else dt(x[()]) for x in scalars]
+        env[chain.out] = chain.cuda_kernel(*arrays, *scalars)
+        return
+    arrays = [a.reshape(-1) if a.flags.c_contiguous else np.ravel(a) for a in arrays]
+    scalars = [dt(x[()]) for x in scalars]
     out = pool.get(chain.shape, chain.dtype) if pool is not None else np.empty(chain.shape,
                                                                                chain.dtype)
     if chain.kernel is None:
