@@ -55,31 +55,6 @@ def _loadavg() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
-def time_interleaved(fns: dict, repeats: int, warmup: int, block: int = 1) -> dict:
-    """Median wall seconds and CPU/wall per contestant, called in turn in blocks.
-
-    Each round calls every contestant `block` times in a row (a a a b b b c c c ...) and times
-    all but the first call of each block (block 1: single calls, each timed): a call pays for
-    the threads the previous call left spinning (OpenBLAS's, libgomp's, Eigen's), so the first
-    call after another library measures that library's aftermath, not this one's steady state.
-    """
-    for _ in range(warmup):
-        for f in fns.values():
-            f()
-    wall: dict = {k: [] for k in fns}
-    cpu: dict = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            for i in range(block):
-                c0, t0 = time.process_time(), time.perf_counter()
-                f()
-                t1, c1 = time.perf_counter(), time.process_time()
-                if i or block == 1:
-                    wall[k].append(t1 - t0)
-                    cpu[k].append(c1 - c0)
-    return {k: (float(np.median(wall[k])), float(np.sum(cpu[k]) / np.sum(wall[k]))) for k in fns}
-
-
 def first_calls(f, n: int = 3) -> tuple[list[float], list[float]]:
     """(losses, seconds) of the first n calls (recording / compiling included)."""
     losses, secs = [], []
@@ -273,7 +248,7 @@ def run_workload(name, d, t, j, floor, args) -> None:
             raise SystemExit(f"{name}: {k} losses {losses} disagree with descent eager's {ref}")
     if floor is not None:
         fns["matmul floor"] = floor
-    med = time_interleaved(fns, args.repeats, args.warmup, args.block)
+    med = _common.time_interleaved(fns, args.repeats, args.warmup, args.block, cpu=True)
     base = med["torch eager"][0]
     how = f"blocks of {args.block}, first of each untimed" if args.block > 1 else "single calls"
     print(f"\n## {name}: median of {args.repeats} rounds, interleaved in {how}")
