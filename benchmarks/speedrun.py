@@ -17,8 +17,9 @@ val reached at (a)'s mean training wall time (the last evaluation at or before i
 
 Every run is a fresh process (`--jobs` at a time, `--threads` BLAS/OpenMP/torch threads each).
 On a shared machine absolute times move with the load, so the script also measures the three
-recipes' step costs in ONE process, one step of each in turn for `--cost-rounds` rounds (the
-median of the per-round ratios is robust to load), and reports the load-independent estimate
+recipes' step costs in ONE process, three steps of each in turn (the first untimed: it pays for
+the previous library's spinning thread pools) for `--cost-rounds` rounds (the median of the
+per-round ratios is robust to load), and reports the load-independent estimate
     time to 1.90 as a share of (a)'s 2,000 iterations = steps_to_1.90 * cost(c) / (2000 * cost(a)).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/speedrun.py
@@ -278,8 +279,11 @@ def _nanogpt_stepper(threads: int):
     return step
 
 
+BLOCK = 3  # steps of each recipe in a row per round of step_costs; the first is not timed
+
+
 def step_costs(rounds: int, threads: int, variants: dict[str, dict]) -> dict[str, dict]:
-    """Per-step cost of (a), (b), (c) and the variants, one step of each in turn per round.
+    """Per-step cost of (a), (b), (c) and the variants, a block of steps of each per round.
 
     Returns {name: {"ms": median ms per step, "ratio": median over rounds of the step's time
     over (a)'s in the same round}}: the ratio is what the load cannot move much, since each
@@ -295,9 +299,14 @@ def step_costs(rounds: int, threads: int, variants: dict[str, dict]) -> dict[str
     times: dict[str, list[float]] = {k: [] for k in steppers}
     for r in range(rounds):
         for name, fn in steppers.items():
-            t0 = time.perf_counter()
-            fn(10 + r)
-            times[name].append(time.perf_counter() - t0)
+            # A block of BLOCK steps per recipe, the first untimed: it pays for the thread
+            # pools the previous library left spinning (benchmarks/_common.time_interleaved).
+            block = []
+            for i in range(BLOCK):
+                t0 = time.perf_counter()
+                fn(10 + r * BLOCK + i)
+                block.append(time.perf_counter() - t0)
+            times[name].append(float(np.median(block[1:])))
     for fn in steppers.values():
         fn.close()
     base = np.asarray(times["a"])
