@@ -222,6 +222,37 @@ from .ops.shape_index import (
     unflatten,
     unfold,
 )
+from .ops.special import (
+    digamma,
+    erfc,
+    erfinv,
+    float_power,
+    fmax,
+    fmin,
+    heaviside,
+    ldexp,
+    lgamma,
+    nanmean,
+    nansum,
+    polygamma,
+    positive,
+    sgn,
+    signbit,
+    sinc,
+)
+from .ops.torch_extra import (
+    addbmm,
+    block_diag,
+    cartesian_prod,
+    cdist,
+    cross,
+    fliplr,
+    flipud,
+    histc,
+    renorm,
+    rot90,
+    vander,
+)
 from .runtime import (
     are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,

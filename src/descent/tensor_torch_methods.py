@@ -302,6 +302,82 @@ class TorchMethods:
     def multinomial(self, num_samples, replacement=False, *, generator=None):
         return _ops.multinomial(self, num_samples, replacement, generator=generator)
 
+    # -- special functions and torch's extra elementwise, reduction and array functions -------
+    # (descent.ops.special and descent.ops.torch_extra)
+    def erfc(self):
+        return _ops.erfc(self)
+
+    def erfinv(self):
+        return _ops.erfinv(self)
+
+    def lgamma(self):
+        return _ops.lgamma(self)
+
+    def digamma(self):
+        return _ops.digamma(self)
+
+    def polygamma(self, n):
+        return _ops.polygamma(n, self)
+
+    def logit(self, eps=None):
+        from .torch_functions import logit  # a composition module above the ops table
+
+        return logit(self, eps)
+
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def fmax(self, other):
+        return _ops.fmax(self, other)
+
+    def fmin(self, other):
+        return _ops.fmin(self, other)
+
+    def sgn(self):
+        return _ops.sgn(self)
+
+    def signbit(self):
+        return _ops.signbit(self)
+
+    def sinc(self):
+        return _ops.sinc(self)
+
+    def positive(self):
+        return _ops.positive(self)
+
+    def heaviside(self, values):
+        return _ops.heaviside(self, values)
+
+    def ldexp(self, other):
+        return _ops.ldexp(self, other)
+
+    def float_power(self, exponent):
+        return _ops.float_power(self, exponent)
+
+    def cross(self, other, dim=None):
+        return _ops.cross(self, other, dim)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        return _ops.rot90(self, k, dims)
+
+    def fliplr(self):
+        return _ops.fliplr(self)
+
+    def flipud(self):
+        return _ops.flipud(self)
+
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def renorm(self, p, dim, maxnorm):
+        return _ops.renorm(self, p, dim, maxnorm)
+
+    def histc(self, bins=100, min=0, max=0):
+        return _ops.histc(self, bins, min, max)
+
 
 def _array_module(t):
     return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones

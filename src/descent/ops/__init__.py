@@ -28,6 +28,8 @@ from . import (
     selection,
     shape,
     shape_index,
+    special,
+    torch_extra,
 )
 
 
@@ -48,6 +50,7 @@ def _public_functions(*modules) -> dict:
 # loss, norm, linear and embedding are reached through descent.nn.functional instead, and are
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
-                    math, order, reduce, scan, selection, shape, shape_index)  # fmt: skip
+                    math, order, reduce, scan, selection, shape, shape_index, special,
+                    torch_extra)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

@@ -1,0 +1,414 @@
+"""Special functions (erfc, erfinv, lgamma, digamma, polygamma) and PyTorch's remaining
+elementwise helpers: nan-ignoring reductions (nansum, nanmean), fmax/fmin, sgn, signbit,
+positive, sinc, heaviside, ldexp, float_power.
+
+The special functions are one node each (forward on arrays, backward next to it). NumPy has none
+of them and SciPy is not a dependency, so the values are computed here, in float64 whatever the
+input dtype, then rounded once to that dtype (float32 in, float32 out: correctly rounded up to
+the float64 error, within an ulp of PyTorch's float32 kernels):
+
+* erfc, lgamma: the C library's `erfc` / `lgamma` (Python's `math`, accurate to an ulp or two
+  in float64), element by element; erfc is never 1 - erf, so its tail keeps its digits.
+* digamma, polygamma: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the
+  asymptotic (Stirling) series; reflection for x < 0.5 (Abramowitz & Stegun 6.3.7, 6.4.7, 6.4.11).
+* erfinv: Giles' single-precision approximation ("Approximating the erfinv function", GPU
+  Computing Gems, 2011) polished by two Newton steps on erf, or on erfc when |y| > 0.5 (where
+  1 - |y| is exact and erfc has the digits that erf has lost).
+
+The elementwise helpers are compositions of differentiable ops (no Function of their own), which
+gives PyTorch's gradient conventions: nansum's gradient is 0 at nan entries (a `where`), fmax and
+fmin route the gradient to the chosen operand (the first one on ties), sinc's gradient is 0 at 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, is_scalar, result_type
+from .arithmetic import div, mul, pow
+from .comparison import isnan
+from .elementwise import cast, sign, sin, where
+from .math import _floating
+from .reduce import sum as _sum
+
+_TWO_OVER_SQRT_PI = 1.1283791670955126  # 2 / sqrt(pi)
+_SQRT_PI_OVER_2 = 0.8862269254527580  # sqrt(pi) / 2
+
+# ---------------------------------------------------------------------------------------------
+# Array-level kernels (float64 NumPy arrays in, float64 out). CuPy arrays take cupyx's kernels.
+
+
+def _cupy_special(name: str, x, *args):
+    import cupyx.scipy.special as sp  # only reached with CuPy arrays
+
+    return getattr(sp, name)(*args, x)
+
+
+def _elementwise(fn, x: np.ndarray) -> np.ndarray:
+    """A float -> float function of `math` over a float64 array (element by element)."""
+    out = np.frompyfunc(fn, 1, 1)(x.ravel())
+    return np.asarray(out, dtype=np.float64).reshape(x.shape)
+
+
+def _lgamma64(x: np.ndarray) -> np.ndarray:
+    """log|Gamma(x)|: libm's lgamma; +inf at the poles (0, -1, -2, ...) and at -inf, as PyTorch."""
+    pole = (x <= 0) & (np.floor(x) == x)  # includes -inf
+    safe = np.where(pole, 1.0, x)
+    return np.where(pole, np.inf, _elementwise(math.lgamma, safe))
+
+
+# Bernoulli numbers B_2 .. B_16 (A&S Table 23.2), for the asymptotic series below.
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+
+
+def _digamma64(x: np.ndarray) -> np.ndarray:
+    """psi(x) = d/dx log Gamma(x), float64. PyTorch's edges: psi(+-0) = -+inf, nan at the
+    negative integers and -inf."""
+    x = np.asarray(x, dtype=np.float64)
+    pole = (x < 0) & (np.floor(x) == x)
+    reflect = x < 0.5
+    # Reflection (A&S 6.3.7): psi(x) = psi(1 - x) - pi / tan(pi x); tan has period pi, so the
+    # fractional part of x keeps the argument small (and exact) for large negative x.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = x - np.trunc(x)
+        shift = np.where(reflect, -np.pi / np.tan(np.pi * frac), 0.0)
+        z = np.where(reflect, 1.0 - x, x)
+        # Recurrence (A&S 6.3.5) psi(z) = psi(z + 1) - 1/z until z >= 10: at most 10 steps.
+        for _ in range(10):
+            low = z < 10
+            if not low.any():
+                break
+            shift = np.where(low, shift - 1.0 / z, shift)
+            z = np.where(low, z + 1.0, z)
+        # Asymptotic series (A&S 6.3.18): psi(z) ~ ln z - 1/(2z) - sum B_2k / (2k z^2k); at
+        # z >= 10 the first omitted term is below 1e-17.
+        w = 1.0 / (z * z)
+        series = 0.0
+        for k in range(len(_BERNOULLI), 0, -1):
+            series = (series + _BERNOULLI[k - 1] / (2 * k)) * w
+        out = np.log(z) - 0.5 / z - series + shift
+    out = np.where(pole, np.nan, out)
+    return np.where(x == 0, np.copysign(np.inf, -x), out)
+
+
+def _cot_derivative_poly(n: int) -> np.ndarray:
+    """Coefficients (lowest first) of P_n with d^n/du^n cot(u) = P_n(cot u): P_0 = c and
+    P_{k+1}(c) = -(1 + c^2) P_k'(c)."""
+    p = np.array([0.0, 1.0])
+    for _ in range(n):
+        p = -np.polynomial.polynomial.polymul([1.0, 0.0, 1.0], np.polynomial.polynomial.polyder(p))
+    return p
+
+
+def _polygamma64(n: int, x: np.ndarray) -> np.ndarray:
+    """psi^(n)(x) for n >= 1, float64: (-1)^(n+1) n! zeta(n + 1, x) (A&S 6.4.10), the Hurwitz
+    zeta by recurrence to z >= 10 + n and its Euler-Maclaurin tail; reflection for x < 0.5
+    (A&S 6.4.7 differentiated: psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi d^n/dx^n cot(pi x))."""
+    x = np.asarray(x, dtype=np.float64)
+    s = n + 1
+    reflect = x < 0.5
+    z = np.where(reflect, 1.0 - x, x)
+    acc = np.zeros_like(z)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        big = 10.0 + n
+        for _ in range(int(big) + 1):
+            low = z < big
+            if not low.any():
+                break
+            acc = np.where(low, acc + z**-s, acc)
+            z = np.where(low, z + 1.0, z)
+        # zeta(s, z) ~ z^(1-s)/(s-1) + z^-s/2 + sum_j B_2j/(2j)! (s)_(2j-1) z^(-s-2j+1).
+        tail = z ** (1.0 - s) / (s - 1) + 0.5 * z**-s
+        rising, fact, zp = float(s), 2.0, z ** (-s - 1.0)
+        for j, b in enumerate(_BERNOULLI, start=1):
+            tail = tail + (b / fact * rising) * zp
+            rising *= (s + 2 * j - 1) * (s + 2 * j)
+            fact *= (2 * j + 1) * (2 * j + 2)
+            zp = zp / (z * z)
+        out = (-1.0) ** (n + 1) * math.factorial(n) * (acc + tail)
+        if reflect.any():
+            frac = x - np.trunc(x)
+            cot = 1.0 / np.tan(np.pi * frac)
+            dcot = np.pi ** (n + 1) * np.polynomial.polynomial.polyval(cot, _cot_derivative_poly(n))
+            out = np.where(reflect, (-1.0) ** n * out - dcot, out)
+    # Poles (x = 0, -1, ...): +inf for odd n (trigamma), nan for even n (the sign flips).
+    pole = (x <= 0) & (np.floor(x) == x)
+    return np.where(pole, np.inf if n % 2 else np.nan, out)
+
+
+# Giles (2011), single-precision erfinv: w = -log((1 - y)(1 + y)), a polynomial in w - 2.5 for
+# w < 5 (the centre) and in sqrt(w) - 3 beyond (the tails); coefficients highest first.
+_GILES_CENTRE = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                 -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)  # fmt: skip
+_GILES_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+               -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)  # fmt: skip
+
+
+def _erfinv64(y: np.ndarray) -> np.ndarray:
+    """erfinv(y), float64: +-inf at +-1, nan beyond."""
+    y = np.asarray(y, dtype=np.float64)
+    a = np.abs(y)
+    inside = a < 1
+    ai = np.where(inside, a, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w = -np.log((1.0 - ai) * (1.0 + ai))
+        centre = w < 5.0
+        pc = np.polyval(_GILES_CENTRE, w - 2.5)
+        pt = np.polyval(_GILES_TAIL, np.sqrt(np.where(centre, 5.0, w)) - 3.0)
+        r = np.where(centre, pc, pt) * ai  # |erfinv(y)| to about 1e-7 relative
+        # Newton on f(r) = erf(r) - a (a <= 0.5), or on erfc(r) - (1 - a) (1 - a exact there):
+        # quadratic convergence, two steps take 1e-7 to float64's rounding.
+        tail = ai > 0.5
+        for _ in range(2):
+            slope = _TWO_OVER_SQRT_PI * np.exp(-r * r)
+            f = np.where(
+                tail,
+                (1.0 - ai) - _elementwise(math.erfc, r),
+                _elementwise(math.erf, r) - ai,
+            )
+            r = np.where(ai > 0, r - f / slope, r)
+    out = np.where(inside, r, np.where(a == 1, np.inf, np.nan))
+    return np.copysign(out, y)  # erfinv(-0) = -0, and nan keeps nan
+
+
+def _host(kernel, cupy_name: str, x, *args):
+    """Run a float64 kernel on `x` (any float dtype) and round the result to x's dtype."""
+    if backend.is_cupy_array(x):
+        return _cupy_special(cupy_name, x, *args)
+    y = kernel(*args, x.astype(np.float64, copy=False))
+    return np.asarray(y, dtype=x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Function classes
+
+
+class Erfc(Function):
+    """d/dx erfc(x) = -2/sqrt(pi) exp(-x^2)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        if backend.is_cupy_array(x):
+            return _cupy_special("erfc", x)
+        return np.asarray(_elementwise(math.erfc, x.astype(np.float64, copy=False)), x.dtype)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * (ops.exp(-(x * x)) * -_TWO_OVER_SQRT_PI)
+
+
+class Erfinv(Function):
+    """d/dy erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) (reuses the output; inf at +-1)."""
+
+    save_output = True
+
+    def forward(self, x):
+        return _host(_erfinv64, "erfinv", x)
+
+    def backward(self, gy, ops):
+        r = self.output(ops)
+        with np.errstate(over="ignore"):
+            return gy * (ops.exp(r * r) * _SQRT_PI_OVER_2)
+
+
+class Lgamma(Function):
+    """d/dx log|Gamma(x)| = digamma(x)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return _host(_lgamma64, "gammaln", x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        return gy * (digamma(x) if ops.is_graph else _host(_digamma64, "digamma", x))
+
+
+class Digamma(Function):
+    """d/dx digamma(x) = polygamma(1, x) (trigamma)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        return _host(_digamma64, "digamma", x)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if ops.is_graph:
+            return gy * polygamma(1, x)
+        return gy * _host(_polygamma64, "polygamma", x, 1)
+
+
+class Polygamma(Function):
+    """d/dx polygamma(n, x) = polygamma(n + 1, x)."""
+
+    __slots__ = ("n",)
+    save_inputs = True
+
+    def forward(self, x):
+        return _host(_polygamma64, "polygamma", x, self.n)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if ops.is_graph:
+            return gy * polygamma(self.n + 1, x)
+        return gy * _host(_polygamma64, "polygamma", x, self.n + 1)
+
+
+def erfc(input) -> Tensor:
+    """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45
+    in float64, not 0). Integers compute in the default float dtype."""
+    return Erfc.apply(_floating(input))
+
+
+def erfinv(input) -> Tensor:
+    """The inverse error function on [-1, 1] (+-inf at +-1, nan outside)."""
+    return Erfinv.apply(_floating(input))
+
+
+def lgamma(input) -> Tensor:
+    """log |Gamma(x)| (+inf at 0, -1, -2, ... and at +-inf)."""
+    return Lgamma.apply(_floating(input))
+
+
+def digamma(input) -> Tensor:
+    """psi(x) = Gamma'(x) / Gamma(x) (-inf at +0, +inf at -0, nan at negative integers)."""
+    return Digamma.apply(_floating(input))
+
+
+def polygamma(n: int, input) -> Tensor:
+    """The n-th derivative of digamma (torch.polygamma(n, input)); n = 0 is digamma."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
+    if n == 0:
+        return digamma(input)
+    return Polygamma.apply(_floating(input), n=int(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# nan-ignoring reductions
+
+
+def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> Tensor:
+    """Sum treating nan as zero (torch.nansum); the gradient is 0 at the nan entries."""
+    x = as_tensor(input)
+    dim = axis if dim is None else dim
+    if x._data.dtype.kind == "f":
+        x = where(isnan(x), 0, x)
+    return _sum(x, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> Tensor:
+    """Mean of the non-nan entries (torch.nanmean): nan where a slice is all nan or empty."""
+    x = as_tensor(input)
+    dim = axis if dim is None else dim
+    if dtype is not None:
+        x = cast(x, dtype)
+    if x._data.dtype.kind != "f":
+        raise TypeError(
+            f"nanmean: expected a floating point input, got dtype {x.dtype} (shape "
+            f"{tuple(x.shape)}); pass dtype=descent.float32 or convert with .float()"
+        )
+    nan = isnan(x)
+    count = _sum(~nan, dim, keepdim)  # int64 counts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return div(nansum(x, dim, keepdim), cast(count, x._data.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise helpers
+
+
+def _promoted(input, other):
+    """Two tensors at PyTorch's result type (a Python scalar is weak: it keeps the tensor's
+    dtype)."""
+    if not isinstance(input, Tensor) and not is_scalar(input):
+        input = as_tensor(input)
+    if not isinstance(other, Tensor) and not is_scalar(other):
+        other = as_tensor(other)
+    dt = result_type(input, other)
+    a, b = as_tensor(input), as_tensor(other)
+    return (a if a._data.dtype == dt else cast(a, dt)), (b if b._data.dtype == dt else cast(b, dt))
+
+
+def fmax(input, other) -> Tensor:
+    """Elementwise maximum ignoring nan (nan only where both are nan); the gradient goes to the
+    chosen operand, `input` on ties (torch.fmax)."""
+    a, b = _promoted(input, other)
+    return where((a >= b) | isnan(b), a, b)
+
+
+def fmin(input, other) -> Tensor:
+    """Elementwise minimum ignoring nan; the gradient goes to the chosen operand, `input` on
+    ties (torch.fmin)."""
+    a, b = _promoted(input, other)
+    return where((a <= b) | isnan(b), a, b)
+
+
+def sgn(input) -> Tensor:
+    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); gradient zero."""
+    return sign(input)
+
+
+def signbit(input) -> Tensor:
+    """True where the sign bit is set (-0.0 and -nan included); bool, no gradient."""
+    x = as_tensor(input)
+    return Tensor._wrap(backend.get_array_module(x._data).signbit(x._data))
+
+
+def positive(input) -> Tensor:
+    """The input itself (torch.positive); bool tensors raise, as in PyTorch."""
+    x = as_tensor(input)
+    if x._data.dtype.kind == "b":
+        raise TypeError(
+            "positive: not supported for bool tensors (shape "
+            f"{tuple(x.shape)}); convert with .int() or .float() first"
+        )
+    return x
+
+
+def sinc(input) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0 (the normalized sinc); its gradient is 0 at 0."""
+    x = _floating(input)
+    zero = x == 0
+    px = mul(where(zero, 1, x), math.pi)
+    return where(zero, 1, div(sin(px), px))
+
+
+def heaviside(input, values) -> Tensor:
+    """0 where input < 0, `values` where input == 0, 1 where input > 0 (nan stays nan); no
+    gradient (PyTorch defines none). Both operands must have one dtype, as in PyTorch."""
+    x, v = as_tensor(input), as_tensor(values)
+    if x._data.dtype != v._data.dtype:
+        raise RuntimeError(
+            f"heaviside: input and values must have the same dtype, got {x.dtype} and "
+            f"{v.dtype} (shapes {tuple(x.shape)} and {tuple(v.shape)}); cast one with .to()"
+        )
+    xp = backend.get_array_module(x._data)
+    xd, vd = x._data, v._data
+    out = xp.where(xd == 0, vd, (xd > 0).astype(xd.dtype))
+    out = xp.where(xd != xd, xd, out)  # nan in, nan out
+    return Tensor._wrap(xp.asarray(out, dtype=xd.dtype))
+
+
+def ldexp(input, other) -> Tensor:
+    """input * 2^other (torch.ldexp: a product with a power of two, differentiable in both);
+    integers compute in the default float dtype."""
+    if isinstance(other, Tensor):
+        return mul(input, pow(2.0, _floating(other)))
+    return mul(_floating(input), 2.0**other)
+
+
+def float_power(input, exponent) -> Tensor:
+    """input ** exponent in float64, whatever the dtypes (torch.float_power: an explicit
+    double-precision result, differentiable in both operands)."""
+    a = cast(as_tensor(input), np.float64)
+    if isinstance(exponent, Tensor):
+        return pow(a, cast(exponent, np.float64))
+    return pow(a, float(exponent))
