@@ -402,8 +402,8 @@ def report(results: list[dict], costs: dict | None, args) -> None:
               f"{mean_sd([x['cpu_per_wall'] for x in runs], '.2f')}")  # fmt: skip
     if costs:
         print()
-        print(f"step cost in one process ({args.cost_rounds} rounds, one step of each per round;"
-              f" {args.threads} thread(s)):")  # fmt: skip
+        print(f"step cost in one process ({args.cost_rounds} rounds, {BLOCK} steps of each per "
+              f"round, the first untimed; {args.threads} thread(s)):")  # fmt: skip
         for k, v in costs.items():
             print(f"  {ROWS.get(k, 'speedrun-cpu ' + k):<34}{v['ms']:8.1f} ms (median)  "
                   f"{v['ratio']:.2f} x (a)'s step")  # fmt: skip
