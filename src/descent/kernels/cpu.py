@@ -309,7 +309,34 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
         )  # fmt: skip
 
 
+def cross_entropy_forward(x, target, *, ignore_index: int = -100, smoothing: float = 0.0):
+    """Per-row losses (M,) and row statistics (M, 2) = (max, log sum exp(x - max)) of float32
+    logits x (M, C): `kernels.cuda.cross_entropy_forward`'s contract (the op's fused path)."""
+    x = np.ascontiguousarray(x)
+    n_rows = x.shape[0]
+    tgt = np.ascontiguousarray(np.asarray(target).astype(np.int64, copy=False).reshape(-1))
+    loss = np.empty(n_rows, np.float32)
+    stats = np.empty((n_rows, 2), np.float32)
+    if n_rows:
+        _k().ce_fwd32(x, tgt, loss, stats, np.int64(ignore_index), np.float32(smoothing))
+    return loss, stats
+
+
+def cross_entropy_backward(x, target, stats, g, *, ignore_index: int = -100, smoothing=0.0):
+    """gx (M, C) from the forward's statistics; g is one value (mean/sum) or (M,) ('none')."""
+    x = np.ascontiguousarray(x)
+    tgt = np.ascontiguousarray(np.asarray(target).astype(np.int64, copy=False).reshape(-1))
+    g = np.ascontiguousarray(np.asarray(g, dtype=np.float32).reshape(-1))
+    gx = np.empty_like(x)
+    if x.size:
+        _k().ce_bwd32(x, tgt, stats, g, np.int64(0 if g.size == 1 else 1), gx,
+                      np.int64(ignore_index), np.float32(smoothing))  # fmt: skip
+    return gx
+
+
 KERNELS = {
+    "cross_entropy_forward": cross_entropy_forward,
+    "cross_entropy_backward": cross_entropy_backward,
     "relu_backward": relu_backward,
     "rms_norm_forward": rms_norm_forward,
     "rms_norm_backward": rms_norm_backward,
@@ -324,6 +351,8 @@ KERNELS = {
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {
+    "cross_entropy_forward",
+    "cross_entropy_backward",
     "gelu_forward_d",
     "rms_norm_forward",
     "rms_norm_backward",

@@ -47,7 +47,8 @@ class SoftmaxCrossEntropy(Function):
         xp = backend.get_array_module(x)
         self.lse = None
         if self.weight is None:
-            k = backend.fused("cross_entropy_forward", x)  # CuPy float32/float16
+            # CuPy float32/float16, NumPy float32 (numba: `kernels/_cpu_jit.ce_fwd32`)
+            k = backend.fused("cross_entropy_forward", x)
             if k is not None:
                 return self._fused_forward(xp, x, k)
         m_rows, n_cls = x.shape
@@ -90,14 +91,15 @@ class SoftmaxCrossEntropy(Function):
         valid = self.target != self.ignore_index  # (M,)
         self.probs, self.lse, self.valid, self.wt = None, lse, valid, valid.astype(x.dtype)
         self.scale = 1.0
-        if self.reduction == "mean":
-            self.scale = 1 / valid.sum(dtype=xp.float32)  # 0-d; inf when all ignored -> nan
-            out = loss.sum() * self.scale
-        elif self.reduction == "sum":
-            out = loss.sum()
-        else:
-            out = loss
-        return out.astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):  # all ignored: 0 * inf = nan
+            if self.reduction == "mean":
+                self.scale = 1 / valid.sum(dtype=xp.float32)  # 0-d; inf when all ignored
+                out = loss.sum() * self.scale
+            elif self.reduction == "sum":
+                out = loss.sum()
+            else:
+                out = loss
+        return xp.asarray(out, dtype=x.dtype)
 
     def _fused_backward(self, gy, ops):
         (x,) = self.inputs(ops)
