@@ -55,15 +55,74 @@ def _elementwise(fn, x: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64).reshape(x.shape)
 
 
-def _lgamma64(x: np.ndarray) -> np.ndarray:
-    """log|Gamma(x)|: libm's lgamma; +inf at the poles (0, -1, -2, ...) and at -inf, as PyTorch."""
-    pole = (x <= 0) & (np.floor(x) == x)  # includes -inf
-    safe = np.where(pole, 1.0, x)
-    return np.where(pole, np.inf, _elementwise(math.lgamma, safe))
-
-
 # Bernoulli numbers B_2 .. B_16 (A&S Table 23.2), for the asymptotic series below.
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+
+
+def _zeta_minus_one(n: int, m: int = 64) -> float:
+    """zeta(n) - 1 for n >= 2: the terms 2..m-1 summed exactly (fsum) plus the Euler-Maclaurin
+    tail from m (error below 1e-18 for m = 64)."""
+    head = math.fsum(j ** -float(n) for j in range(2, m))
+    tail = (m ** (1.0 - n) / (n - 1) + 0.5 * m**-n + n * m ** (-n - 1.0) / 12
+            - n * (n + 1) * (n + 2) * m ** (-n - 3.0) / 720
+            + n * (n + 1) * (n + 2) * (n + 3) * (n + 4) * m ** (-n - 5.0) / 30240)  # fmt: skip
+    return head + tail
+
+
+_EULER_GAMMA = 0.5772156649015329
+# Taylor coefficients of S(z) = log Gamma(2 + z) = z (1 - gamma) + sum (-1)^n (zeta(n) - 1) z^n/n
+# (A&S 6.1.33 plus log(1 + z)), highest first for np.polyval; |z| <= 0.5 needs 30 terms.
+_LGAMMA_SERIES = tuple(
+    [(-1) ** n * _zeta_minus_one(n) / n for n in range(32, 1, -1)] + [1 - _EULER_GAMMA, 0.0]
+)
+_HALF_LOG_2PI = 0.9189385332046728  # log(2 pi) / 2
+
+
+def _lgamma_positive(x: np.ndarray) -> np.ndarray:
+    """log Gamma(x) for x > 0 (float64), with its digits near the zeros at 1 and 2."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # (0, 2.5): S(z) about 2, log Gamma(1 + z) = S(z) - log1p(z), and
+        # log Gamma(x) = log Gamma(1 + x) - log x below 0.5.
+        z = np.where(x < 0.5, x, np.where(x < 1.5, x - 1.0, x - 2.0))
+        small = np.polyval(_LGAMMA_SERIES, np.clip(z, -0.5, 0.5))
+        small = np.where(x < 1.5, small - np.log1p(z), small)
+        small = np.where(x < 0.5, small - np.log(x), small)
+        # [2.5, 10): down to [1.5, 2.5) by log Gamma(x) = log((x-1)...(x-m)) + log Gamma(x-m)
+        # (each x - k is exact, the product has m <= 8 factors).
+        mid = (x >= 2.5) & (x < 10)
+        m = np.where(mid, np.floor(x - 1.5), 0.0)
+        prod = np.ones_like(x)
+        for k in range(1, 9):
+            prod = np.where(m >= k, prod * (x - k), prod)
+        zm = np.clip(x - m - 2.0, -0.5, 0.5)
+        middle = np.log(prod) + np.polyval(_LGAMMA_SERIES, zm)
+        # [10, inf): Stirling's series (A&S 6.1.40), 8 terms (the next is below 1e-18).
+        xs = np.where(x >= 10, x, 10.0)
+        w = 1.0 / (xs * xs)
+        series = 0.0
+        for k in range(len(_BERNOULLI), 0, -1):
+            series = series * w + _BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
+        large = (xs - 0.5) * np.log(xs) - xs + _HALF_LOG_2PI + series / xs
+        return np.where(x < 2.5, small, np.where(x < 10, middle, large))
+
+
+def _lgamma64(x: np.ndarray) -> np.ndarray:
+    """log|Gamma(x)|, float64; +inf at the poles (0, -1, -2, ...) and at +-inf, as PyTorch."""
+    x = np.asarray(x, dtype=np.float64)
+    pole = (x <= 0) & (np.floor(x) == x)  # includes -inf
+    neg = (x <= 0) & ~pole
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pos = _lgamma_positive(np.where(x > 0, x, 1.0))
+        # Reflection (A&S 6.1.17): log|Gamma(x)| = log(pi / |sin(pi x)|) - log Gamma(1 - x), the
+        # sine of x minus its nearest integer (exact), so that pi x's rounding error never
+        # meets a pole or a large |x|.
+        xn = np.where(neg, x, -0.5)
+        refl = np.log(np.pi / np.abs(np.sin(np.pi * (xn - np.round(xn))))) - _lgamma_positive(
+            1.0 - xn
+        )
+    out = np.where(neg, refl, pos)
+    out = np.where(x == np.inf, np.inf, np.where(np.isnan(x), x, out))
+    return np.where(pole, np.inf, out)
 
 
 def _digamma64(x: np.ndarray) -> np.ndarray:
@@ -75,8 +134,9 @@ def _digamma64(x: np.ndarray) -> np.ndarray:
     # Reflection (A&S 6.3.7): psi(x) = psi(1 - x) - pi / tan(pi x); tan has period pi, so the
     # fractional part of x keeps the argument small (and exact) for large negative x.
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = x - np.trunc(x)
+        frac = x - np.round(x)  # in [-0.5, 0.5], exact: pi * frac keeps its digits near poles
         shift = np.where(reflect, -np.pi / np.tan(np.pi * frac), 0.0)
+        shift0 = shift
         z = np.where(reflect, 1.0 - x, x)
         # Recurrence (A&S 6.3.5) psi(z) = psi(z + 1) - 1/z until z >= 10: at most 10 steps.
         for _ in range(10):
@@ -92,8 +152,31 @@ def _digamma64(x: np.ndarray) -> np.ndarray:
         for k in range(len(_BERNOULLI), 0, -1):
             series = (series + _BERNOULLI[k - 1] / (2 * k)) * w
         out = np.log(z) - 0.5 / z - series + shift
+        # Near the positive zero x0 the sum above cancels to its last digits: a Taylor series
+        # in h = x - x0 (x0 split in two doubles so that h is exact to 1e-32) instead.
+        z = np.where(reflect, 1.0 - x, x)
+        h = (z - _DIGAMMA_ROOT[0]) - _DIGAMMA_ROOT[1]
+        near = np.abs(h) < 0.2
+        if near.any():
+            root_series = np.polyval(_digamma_root_series(), np.where(near, h, 0.0))
+            out = np.where(near, root_series + np.where(reflect, shift0, 0.0), out)
     out = np.where(pole, np.nan, out)
     return np.where(x == 0, np.copysign(np.inf, -x), out)
+
+
+# The positive zero of digamma, 1.46163214496836234126..., as hi + lo doubles (from mpmath).
+_DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
+_ROOT_SERIES: list = []
+
+
+def _digamma_root_series() -> np.ndarray:
+    """Taylor coefficients psi^(k)(x0) / k!, k = 20 .. 1 and 0 (highest first), computed once:
+    at |h| < 0.2 the first omitted term is below 1e-17 of the sum."""
+    if not _ROOT_SERIES:
+        x0 = np.array([_DIGAMMA_ROOT[0]])
+        coefs = [_polygamma64(k, x0)[0] / math.factorial(k) for k in range(20, 0, -1)]
+        _ROOT_SERIES.append(np.array(coefs + [0.0]))
+    return _ROOT_SERIES[0]
 
 
 def _cot_derivative_poly(n: int) -> np.ndarray:
@@ -132,13 +215,15 @@ def _polygamma64(n: int, x: np.ndarray) -> np.ndarray:
             zp = zp / (z * z)
         out = (-1.0) ** (n + 1) * math.factorial(n) * (acc + tail)
         if reflect.any():
-            frac = x - np.trunc(x)
+            frac = x - np.round(x)  # exact, in [-0.5, 0.5] (cot has period 1 in x)
             cot = 1.0 / np.tan(np.pi * frac)
             dcot = np.pi ** (n + 1) * np.polynomial.polynomial.polyval(cot, _cot_derivative_poly(n))
             out = np.where(reflect, (-1.0) ** n * out - dcot, out)
-    # Poles (x = 0, -1, ...): +inf for odd n (trigamma), nan for even n (the sign flips).
-    pole = (x <= 0) & (np.floor(x) == x)
-    return np.where(pole, np.inf if n % 2 else np.nan, out)
+    # PyTorch's edges: (-1)^(n+1) inf at the poles 0, -1, ... (its Hurwitz zeta is +inf there),
+    # nan at -inf, and nan at +inf for n >= 2 (trigamma gives 0 there).
+    pole = (x <= 0) & (np.floor(x) == x) & (x > -np.inf)
+    out = np.where(pole, np.inf if n % 2 else -np.inf, out)
+    return np.where((x == -np.inf) | ((x == np.inf) & (n >= 2)), np.nan, out)
 
 
 # Giles (2011), single-precision erfinv: w = -log((1 - y)(1 + y)), a polynomial in w - 2.5 for
@@ -161,17 +246,20 @@ def _erfinv64(y: np.ndarray) -> np.ndarray:
         pc = np.polyval(_GILES_CENTRE, w - 2.5)
         pt = np.polyval(_GILES_TAIL, np.sqrt(np.where(centre, 5.0, w)) - 3.0)
         r = np.where(centre, pc, pt) * ai  # |erfinv(y)| to about 1e-7 relative
-        # Newton on f(r) = erf(r) - a (a <= 0.5), or on erfc(r) - (1 - a) (1 - a exact there):
-        # quadratic convergence, two steps take 1e-7 to float64's rounding.
+        # Newton steps: on erf(r) - a for a <= 0.5 (two steps take 1e-7 to float64's rounding),
+        # and on log erfc(r) - log(1 - a) beyond (1 - a exact there; log erfc is nearly the
+        # parabola -r^2, so Newton converges from Giles' estimate even where that estimate,
+        # fitted for float32's range 1 - a >= 6e-8, is off by 7% at 1 - a = 1e-16).
         tail = ai > 0.5
-        for _ in range(2):
+        log_e = np.log(np.where(tail, 1.0 - ai, 1.0))
+        for step in range(5):
+            if step >= 2 and not tail.any():
+                break
+            c = _elementwise(math.erfc, r)
             slope = _TWO_OVER_SQRT_PI * np.exp(-r * r)
-            f = np.where(
-                tail,
-                (1.0 - ai) - _elementwise(math.erfc, r),
-                _elementwise(math.erf, r) - ai,
-            )
-            r = np.where(ai > 0, r - f / slope, r)
+            r_tail = r + (np.log(c) - log_e) * (c / slope)
+            r_centre = r - (_elementwise(math.erf, r) - ai) / slope if step < 2 else r
+            r = np.where(ai == 0, r, np.where(tail, r_tail, r_centre))
     out = np.where(inside, r, np.where(a == 1, np.inf, np.nan))
     return np.copysign(out, y)  # erfinv(-0) = -0, and nan keeps nan
 
