@@ -86,7 +86,9 @@ add(name="nanmean_keepdim", fn=lambda x: x.nanmean(0, keepdim=True),
     torch_fn=lambda x: x.nanmean(0, keepdim=True), shapes=[S34], inputs=with_nans,
     covers=("Where", "Sum", "Div"))  # fmt: skip
 add(name="sinc", fn=ds.sinc, ref=np.sinc, torch_fn=torch.sinc, shapes=[S34], domain=(-3.0, 3.0),
-    covers=("Where", "Sin", "Div"))  # fmt: skip
+    covers=("Sinc",))  # fmt: skip
+add(name="sinc_method_near_zero", fn=lambda x: x.sinc(), ref=np.sinc, torch_fn=torch.sinc,
+    shapes=[S34], domain=(-1e-3, 1e-3), covers=("Sinc",))  # fmt: skip
 add(name="cross", fn=lambda a, b: ds.cross(a, b, dim=1), ref=lambda a, b: np.cross(a, b, axis=1),
     torch_fn=lambda a, b: torch.cross(a, b, dim=1), shapes=[(4, 3), (1, 3)],
     covers=("GetItem", "Mul", "Sub"))  # fmt: skip
@@ -107,4 +109,5 @@ def _np_renorm(x, p, dim, maxnorm):
 
 
 add(name="renorm", fn=lambda x: x.renorm(2, 0, 1.5), ref=lambda x: _np_renorm(x, 2, 0, 1.5),
-    torch_fn=lambda x: x.renorm(2, 0, 1.5), shapes=[S34], covers=("Norm2", "Where", "Mul"))  # fmt: skip
+    torch_fn=lambda x: x.renorm(2, 0, 1.5), shapes=[S34],
+    covers=("Norm2", "Where", "Mul"))  # fmt: skip

@@ -17,7 +17,8 @@ the float64 error, within an ulp of PyTorch's float32 kernels):
 
 The elementwise helpers are compositions of differentiable ops (no Function of their own), which
 gives PyTorch's gradient conventions: nansum's gradient is 0 at nan entries (a `where`), fmax and
-fmin route the gradient to the chosen operand (the first one on ties), sinc's gradient is 0 at 0.
+fmin route the gradient to the chosen operand (the first one on ties). sinc is one node (Sinc),
+its gradient in PyTorch's form (0 at 0, no cancellation at tiny x).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..tensor import Tensor
 from ._common import as_tensor, is_scalar, result_type
 from .arithmetic import div, mul, pow
 from .comparison import isnan
-from .elementwise import cast, sign, sin, where
+from .elementwise import cast, sign, where
 from .math import _floating
 from .reduce import sum as _sum
 
@@ -461,16 +462,34 @@ def positive(input) -> Tensor:
     return x
 
 
+class Sinc(Function):
+    """d/dx sin(pi x) / (pi x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at x = 0 (PyTorch's
+    form: the quotient rule's two 1/x^2 terms would cancel to noise at tiny x)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        zero = x == 0
+        px = xp.where(zero, 1, x) * x.dtype.type(math.pi)  # float32 stays float32
+        return xp.where(zero, 1, xp.sin(px) / px).astype(x.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        zero = x == 0
+        xs = ops.where(zero, 1, x)
+        px = xs * math.pi
+        d = (px * ops.cos(px) - ops.sin(px)) / (px * xs)
+        return gy * ops.where(zero, 0, d)
+
+
 def sinc(input) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0 (the normalized sinc); its gradient is 0 at 0."""
-    x = _floating(input)
-    zero = x == 0
-    px = mul(where(zero, 1, x), math.pi)
-    return where(zero, 1, div(sin(px), px))
+    return Sinc.apply(_floating(input))
 
 
 def heaviside(input, values) -> Tensor:
-    """0 where input < 0, `values` where input == 0, 1 where input > 0 (nan stays nan); no
+    """0 where input < 0 (and at nan), `values` where input == 0, 1 where input > 0; no
     gradient (PyTorch defines none). Both operands must have one dtype, as in PyTorch."""
     x, v = as_tensor(input), as_tensor(values)
     if x._data.dtype != v._data.dtype:
@@ -480,8 +499,7 @@ def heaviside(input, values) -> Tensor:
         )
     xp = backend.get_array_module(x._data)
     xd, vd = x._data, v._data
-    out = xp.where(xd == 0, vd, (xd > 0).astype(xd.dtype))
-    out = xp.where(xd != xd, xd, out)  # nan in, nan out
+    out = xp.where(xd == 0, vd, (xd > 0).astype(xd.dtype))  # nan > 0 is False: 0, as PyTorch
     return Tensor._wrap(xp.asarray(out, dtype=xd.dtype))
 
 

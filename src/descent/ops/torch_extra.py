@@ -163,7 +163,8 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     if alpha != 1:
         prod = mul(prod, alpha)
     if beta == 0:
-        return prod
+        # input ignored (nan included) but connected: PyTorch's zero gradient for it.
+        return where(True, prod, input)
     return add(input if beta == 1 else mul(input, beta), prod)
 
 
@@ -237,8 +238,10 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
         return where(s > 1e-30, s, 1e-30) ** 0.5
     diff = sub(unsqueeze(a, -2), unsqueeze(b, -3))  # (..., P, R, M)
     if p == 0:
-        # The count of differing coordinates: piecewise constant, no gradient.
-        return cast(_sum(diff.detach() != 0, -1), a._data.dtype)
+        # The count of differing coordinates: piecewise constant, so a zero gradient (a `where`
+        # whose condition is all False: zeros for x1 and x2 even where diff is inf or nan).
+        count = cast(_sum(diff.detach() != 0, -1), a._data.dtype)
+        return where(count != count, _sum(diff, -1), count)
     if p == 1:
         return _sum(_abs(diff), -1)
     if p == 2:
