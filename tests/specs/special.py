@@ -111,3 +111,9 @@ def _np_renorm(x, p, dim, maxnorm):
 add(name="renorm", fn=lambda x: x.renorm(2, 0, 1.5), ref=lambda x: _np_renorm(x, 2, 0, 1.5),
     torch_fn=lambda x: x.renorm(2, 0, 1.5), shapes=[S34],
     covers=("Norm2", "Where", "Mul"))  # fmt: skip
+
+
+# heaviside: PyTorch's result requires grad but has no derivative (both raise in backward).
+add(name="heaviside", fn=lambda x, v: ds.heaviside(x, v), ref=np.heaviside,
+    torch_fn=torch.heaviside, shapes=[S34, (4,)], covers=("Heaviside",),
+    tags=("no_derivative",))  # fmt: skip

@@ -29,8 +29,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, is_scalar, result_type
+from ._common import apply_binary, as_tensor, is_scalar, result_type
 from .arithmetic import div, mul, pow
 from .comparison import isnan
 from .elementwise import cast, sign, where
@@ -476,10 +477,11 @@ class Sinc(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        zero = x == 0
-        xs = ops.where(zero, 1, x)
-        px = xs * math.pi
-        d = (px * ops.cos(px) - ops.sin(px)) / (px * xs)
+        # PyTorch's sinc_backward, in its order: 0 where pi x^2 is 0 (underflow included).
+        px = x * math.pi
+        sq = x * x * math.pi
+        zero = sq == 0
+        d = (px * ops.cos(px) - ops.sin(px)) / ops.where(zero, 1, sq)
         return gy * ops.where(zero, 0, d)
 
 
@@ -488,19 +490,32 @@ def sinc(input) -> Tensor:
     return Sinc.apply(_floating(input))
 
 
+class Heaviside(Function):
+    """0 where x < 0 (and at nan), `values` where x == 0, 1 where x > 0. PyTorch marks a result
+    as requiring grad but has no derivative for it; so does this: backward raises."""
+
+    def forward(self, x, v):
+        xp = backend.get_array_module(x)
+        out = xp.where(x == 0, v, (x > 0).astype(x.dtype))  # nan > 0 is False: 0, as PyTorch
+        return xp.asarray(out, dtype=x.dtype)
+
+    def backward(self, gy, ops):
+        raise DescentError(
+            "heaviside: the derivative is not implemented (PyTorch has none either); detach() "
+            "its inputs, or use a smooth step such as sigmoid(k * x)"
+        )
+
+
 def heaviside(input, values) -> Tensor:
-    """0 where input < 0 (and at nan), `values` where input == 0, 1 where input > 0; no
-    gradient (PyTorch defines none). Both operands must have one dtype, as in PyTorch."""
+    """The step function with `values` at 0 (torch.heaviside); not differentiable. Both
+    operands must have one dtype, as in PyTorch."""
     x, v = as_tensor(input), as_tensor(values)
     if x._data.dtype != v._data.dtype:
         raise RuntimeError(
             f"heaviside: input and values must have the same dtype, got {x.dtype} and "
             f"{v.dtype} (shapes {tuple(x.shape)} and {tuple(v.shape)}); cast one with .to()"
         )
-    xp = backend.get_array_module(x._data)
-    xd, vd = x._data, v._data
-    out = xp.where(xd == 0, vd, (xd > 0).astype(xd.dtype))  # nan > 0 is False: 0, as PyTorch
-    return Tensor._wrap(xp.asarray(out, dtype=xd.dtype))
+    return apply_binary(Heaviside, x, v)
 
 
 def ldexp(input, other) -> Tensor:
