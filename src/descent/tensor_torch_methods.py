@@ -320,9 +320,7 @@ class TorchMethods:
         return _ops.polygamma(n, self)
 
     def logit(self, eps=None):
-        from .torch_functions import logit  # a composition module above the ops table
-
-        return logit(self, eps)
+        return _ops.logit(self, eps)
 
     def nansum(self, dim=None, keepdim=False, *, dtype=None):
         return _ops.nansum(self, dim, keepdim, dtype=dtype)

@@ -112,14 +112,9 @@ def tanh_(input: Tensor) -> Tensor:
 
 
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
-    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given (torch.logit)."""
-    p = input
-    if p.dtype.kind != "f":  # integers and bools compute in the default float dtype (PyTorch)
-        p = p.float()
-    p = p if eps is None else _ops.clamp(p, eps, 1.0 - eps)
-    # log(p) - log1p(-p), whose derivative 1/p + 1/(1 - p) is PyTorch's 1 / (p (1 - p)) with
-    # inf (not nan) at 0 and 1; log(p / (1 - p)) differentiates to inf * 0 there.
-    return _ops.log(p) - _ops.log1p(-p)
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given (torch.logit; one
+    node, descent.ops.special.Logit, with PyTorch's gradient edges)."""
+    return _ops.logit(input, eps)
 
 
 def atleast_1d(*tensors):

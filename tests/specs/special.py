@@ -117,3 +117,10 @@ add(name="renorm", fn=lambda x: x.renorm(2, 0, 1.5), ref=lambda x: _np_renorm(x,
 add(name="heaviside", fn=lambda x, v: ds.heaviside(x, v), ref=np.heaviside,
     torch_fn=torch.heaviside, shapes=[S34, (4,)], covers=("Heaviside",),
     tags=("no_derivative",))  # fmt: skip
+add(name="logit", fn=ds.logit, ref=lambda x: np.log(x / (1 - x)), torch_fn=torch.logit,
+    shapes=[S34], domain=(0.05, 0.95), covers=("Logit",))  # fmt: skip
+add(name="logit_eps_method", fn=lambda x: x.logit(eps=0.2),
+    ref=lambda x: np.log(np.clip(x, 0.2, 0.8) / (1 - np.clip(x, 0.2, 0.8))),
+    torch_fn=lambda x: x.logit(eps=0.2), shapes=[S34], covers=("Logit",),
+    inputs=lambda rng, dt: [np.where(np.abs(np.abs(v - 0.5) - 0.3) < 0.02, 0.5, v)
+                            for v in [rng.uniform(0.02, 0.98, S34)]])  # fmt: skip

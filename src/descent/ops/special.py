@@ -381,6 +381,35 @@ def polygamma(n: int, input) -> Tensor:
     return Polygamma.apply(_floating(input), n=int(n))
 
 
+class Logit(Function):
+    """log(z / (1 - z)), z = x clamped to [eps, 1 - eps] when eps is given: d/dx = 1 / (x (1 - x))
+    inside; PyTorch's edges: nan outside [0, 1] without eps, 0 outside [eps, 1 - eps] (and at nan)
+    with it."""
+
+    __slots__ = ("eps",)
+    save_inputs = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        z = x if self.eps is None else xp.clip(x, self.eps, 1 - self.eps).astype(x.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.log(z / (1 - z))
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = gy / (x * (1 - x))  # PyTorch's order: inf at 0 and 1
+        if self.eps is None:
+            return ops.where((x < 0) | (x > 1), math.nan, d)
+        return ops.where((x >= self.eps) & (x <= 1 - self.eps), d, 0)  # nan x: 0, as PyTorch
+
+
+def logit(input, eps: float | None = None) -> Tensor:
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given (torch.logit);
+    integers and bools compute in the default float dtype."""
+    return Logit.apply(_floating(input), eps=None if eps is None else float(eps))
+
+
 # ---------------------------------------------------------------------------------------------
 # nan-ignoring reductions
 
