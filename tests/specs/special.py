@@ -124,3 +124,12 @@ add(name="logit_eps_method", fn=lambda x: x.logit(eps=0.2),
     torch_fn=lambda x: x.logit(eps=0.2), shapes=[S34], covers=("Logit",),
     inputs=lambda rng, dt: [np.where(np.abs(np.abs(v - 0.5) - 0.3) < 0.02, 0.5, v)
                             for v in [rng.uniform(0.02, 0.98, S34)]])  # fmt: skip
+add(
+    name="sgn_times_x",
+    fn=lambda x: ds.sgn(x) * x,
+    ref=lambda x: np.sign(x) * x,
+    torch_fn=lambda x: torch.sgn(x) * x,
+    shapes=[S34],
+    domain=(0.1, 2.0),
+    covers=("Sgn", "Mul"),
+)

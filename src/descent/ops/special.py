@@ -398,7 +398,9 @@ class Logit(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = gy / (x * (1 - x))  # PyTorch's order: inf at 0 and 1
+            # PyTorch's kernel: gy * inf at 0 and 1 (whatever the sign of a zero), else its order
+            edge = (x == 0) | (x == 1)
+            d = ops.where(edge, gy * math.inf, gy / (x * (1 - x)))
         if self.eps is None:
             return ops.where((x < 0) | (x > 1), math.nan, d)
         return ops.where((x >= self.eps) & (x <= 1 - self.eps), d, 0)  # nan x: 0, as PyTorch
@@ -470,9 +472,26 @@ def fmin(input, other) -> Tensor:
     return where((a <= b) | isnan(b), a, b)
 
 
+class Sgn(Function):
+    """sgn(x) = sign(x) for real x: its gradient is PyTorch's "zero tensor", which sends nothing
+    back (None), so no 0 * inf of an earlier op's derivative becomes nan."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        s = xp.sign(x)
+        return xp.where(s == s, s, 0) if x.dtype.kind == "f" else s  # sgn(nan) = 0 (PyTorch)
+
+    def backward(self, gy, ops):
+        return None
+
+
 def sgn(input) -> Tensor:
-    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); gradient zero."""
-    return sign(input)
+    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); no gradient flows
+    back (PyTorch's zero tensor), unlike sign's zeros."""
+    x = as_tensor(input)
+    if x._data.dtype.kind == "b":
+        return sign(x)
+    return Sgn.apply(x)
 
 
 def signbit(input) -> Tensor:
@@ -511,7 +530,7 @@ class Sinc(Function):
         sq = x * x * math.pi
         zero = sq == 0
         d = (px * ops.cos(px) - ops.sin(px)) / ops.where(zero, 1, sq)
-        return gy * ops.where(zero, 0, d)
+        return ops.where(zero, 0, gy * d)  # 0 there even for an inf or nan gy, as PyTorch
 
 
 def sinc(input) -> Tensor:
