@@ -252,16 +252,23 @@ def _erfinv64(y: np.ndarray) -> np.ndarray:
         # and on log erfc(r) - log(1 - a) beyond (1 - a exact there; log erfc is nearly the
         # parabola -r^2, so Newton converges from Giles' estimate even where that estimate,
         # fitted for float32's range 1 - a >= 6e-8, is off by 7% at 1 - a = 1e-16).
-        tail = ai > 0.5
-        log_e = np.log(np.where(tail, 1.0 - ai, 1.0))
-        for step in range(5):
-            if step >= 2 and not tail.any():
-                break
-            c = _elementwise(math.erfc, r)
-            slope = _TWO_OVER_SQRT_PI * np.exp(-r * r)
-            r_tail = r + (np.log(c) - log_e) * (c / slope)
-            r_centre = r - (_elementwise(math.erf, r) - ai) / slope if step < 2 else r
-            r = np.where(ai == 0, r, np.where(tail, r_tail, r_centre))
+        # Each step runs on its subset only (erf and erfc are element-by-element calls): two
+        # steps everywhere, three more where 1 - a < 1e-7, beyond Giles' fitted range.
+        r = r.ravel()
+        af = ai.ravel()
+        centre_idx = np.flatnonzero((af > 0) & (af <= 0.5))
+        tail_idx = np.flatnonzero(af > 0.5)
+        far_idx = np.flatnonzero(af > 1 - 1e-7)
+        for idx, steps, tail in ((centre_idx, 2, False), (tail_idx, 2, True), (far_idx, 3, True)):
+            for _ in range(steps if idx.size else 0):
+                rs, ys = r[idx], af[idx]
+                slope = _TWO_OVER_SQRT_PI * np.exp(-rs * rs)
+                if tail:
+                    c = _elementwise(math.erfc, rs)
+                    r[idx] = rs + (np.log(c) - np.log(1.0 - ys)) * (c / slope)
+                else:
+                    r[idx] = rs - (_elementwise(math.erf, rs) - ys) / slope
+        r = r.reshape(ai.shape)
     out = np.where(inside, r, np.where(a == 1, np.inf, np.nan))
     return np.copysign(out, y)  # erfinv(-0) = -0, and nan keeps nan
 
