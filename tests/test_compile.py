@@ -48,7 +48,7 @@ def _train(make, loss_fn, batches, compiled: bool, clip: float | None = None, **
     losses, grads = [], []
     for x, y in batches:
         losses.append(f(x, y)._data.copy())
-        grads.append([p.grad._data.copy() for p in model.parameters()])
+        grads.append([p.grad._data.copy() for p in model.parameters() if p.grad is not None])
     params = [p._data.copy() for p in model.parameters()]
     return losses, grads, params, f
 

@@ -15,33 +15,18 @@ from descent import nn
 from descent.compiler import CompileWarning
 from descent.models import GPT, MLP, GPTConfig
 from descent.models.grok import Grok, GrokConfig
+from test_compile import _train  # tests/ is on sys.path (conftest)
 
 STEPS = 6
 EXACT = {"options": {"exact": True}}
 
 
 def _run(make, batches, loss_fn, compiled, clip=None):
-    descent.manual_seed(0)
-    model, opt = make()
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model, x, y)
-        loss.backward()
-        if clip is not None:
-            descent.optim.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        return loss
-
-    f = descent.compile(step, **EXACT) if compiled else step
-    losses, grads = [], []
+    """test_compile's training loop, with the compile warnings it raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CompileWarning)
-        for x, y in batches:
-            losses.append(f(x, y)._data.copy())
-            grads.append([p.grad._data.copy() for p in model.parameters() if p.grad is not None])
-    params = [p._data.copy() for p in model.parameters()]
-    return losses, grads, params, f, [str(w.message) for w in caught]
+        out = _train(make, loss_fn, batches, compiled, clip, **(EXACT if compiled else {}))
+    return (*out, [str(w.message) for w in caught])
 
 
 def _same(make, batches, loss_fn, clip=None):
