@@ -336,3 +336,26 @@ def test_adam_kernel_is_bitwise_the_numpy_path(cls, opts):
         want = _adam_run(cls, opts)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ["erf", "erfc"])
+def test_libm_erf_loops_give_pythons_bits(name):
+    """descent.erfc and erfinv's Newton steps call erf/erfc per element: numba's loop over the
+    C library gives Python's math.erf/erfc bits (signed zeros, nan, infinities, subnormals)."""
+    import math
+
+    from descent import backend
+    from descent.ops import special
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.standard_normal(20_000) * 4,
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 27.0, -6.0]])
+    fn = getattr(math, name)
+    assert backend.fused(f"{name}_float64", x) is not None  # the loop, not Python calls
+    got = special._elementwise(fn, x)
+    ref = np.array([fn(v) for v in x])
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+    x0 = np.float64(-0.0).reshape(())  # 0-d stays 0-d
+    assert special._elementwise(fn, x0).shape == ()

@@ -321,6 +321,23 @@ def layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw, gb, has_w, need_x, need_wb):
 
 
 # ---------------------------------------------------------------------------------------------
+# erf and erfc, float64: the C library's (what Python's math.erf/erfc call), one loop instead of
+# a Python call per element (descent.ops.special: erfc, erfinv's Newton steps).
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def erf64(x, out):
+    for i in range(x.size):
+        out[i] = math.erf(x[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def erfc64(x, out):
+    for i in range(x.size):
+        out[i] = math.erfc(x[i])
+
+
+# ---------------------------------------------------------------------------------------------
 # Softmax cross-entropy of float32 logits x (M, C) against class indices: the CUDA kernels'
 # contract (`kernels/cuda.py` ce_fwd / ce_bwd): per-row losses and (max, log-sum-exp) statistics
 # forward, the gradient rebuilt from them backward, so no (M, C) probabilities are kept. The row

@@ -309,6 +309,24 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
         )  # fmt: skip
 
 
+def _libm_loop(kernel_name):
+    def run(x):
+        """float64 in, float64 out, element by element through the C library."""
+        xf = np.asarray(x, dtype=np.float64)  # not ascontiguousarray: it makes 0-d 1-d
+        if not xf.flags.c_contiguous:
+            xf = xf.copy()
+        out = np.empty(xf.shape, np.float64)
+        if xf.size:
+            getattr(_k(), kernel_name)(xf.reshape(-1), out.reshape(-1))
+        return out
+
+    return run
+
+
+erf_float64 = _libm_loop("erf64")
+erfc_float64 = _libm_loop("erfc64")
+
+
 def cross_entropy_forward(x, target, *, ignore_index: int = -100, smoothing: float = 0.0):
     """Per-row losses (M,) and row statistics (M, 2) = (max, log sum exp(x - max)) of float32
     logits x (M, C): `kernels.cuda.cross_entropy_forward`'s contract (the op's fused path)."""
@@ -335,6 +353,8 @@ def cross_entropy_backward(x, target, stats, g, *, ignore_index: int = -100, smo
 
 
 KERNELS = {
+    "erf_float64": erf_float64,
+    "erfc_float64": erfc_float64,
     "cross_entropy_forward": cross_entropy_forward,
     "cross_entropy_backward": cross_entropy_backward,
     "relu_backward": relu_backward,

@@ -51,8 +51,16 @@ def _cupy_special(name: str, x, *args):
     return getattr(sp, name)(*args, x)
 
 
+_LIBM_KERNELS = {math.erf: "erf_float64", math.erfc: "erfc_float64"}
+
+
 def _elementwise(fn, x: np.ndarray) -> np.ndarray:
-    """A float -> float function of `math` over a float64 array (element by element)."""
+    """A float -> float function of `math` over a float64 array (element by element): erf and
+    erfc through numba's loop over the same C library calls (~100x faster, the same bits),
+    anything else, or without the CPU kernels, one Python call per element."""
+    k = backend.fused(_LIBM_KERNELS.get(fn, ""), x) if x.dtype == np.float64 else None
+    if k is not None:
+        return k(x)
     out = np.frompyfunc(fn, 1, 1)(x.ravel())
     return np.asarray(out, dtype=np.float64).reshape(x.shape)
 
