@@ -280,7 +280,7 @@ class Program:
         if plan:
             self.ln_backward[id(op)] = plan[2]
             return plan
-        plan = replay_kernels.plan(op, arrays, pool, node, self.exact)
+        plan = replay_kernels.plan(op, arrays, pool, node)
         if plan and plan[0] == "gelu" and plan[2] is not None:
             self.gelu_backward[id(op)] = plan[2]
         return plan or False

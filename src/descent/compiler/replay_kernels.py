@@ -41,10 +41,10 @@ def _ok(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _f32 and x.flags.c_contiguous
 
 
-def plan(op, arrays, pool, node: bool = True, exact: bool = False):
+def plan(op, arrays, pool, node: bool = True):
     """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None.
     node: the op is a graph node (its backward runs); else GELU skips storing its derivative.
-    exact: accepted for the call's sake; every kernel here gives eager's bits."""
+    Every kernel here gives eager's bits, so `exact` mode runs them too."""
     from ..kernels import cpu  # noqa: PLC0415
 
     if not fusion._HAVE_NUMBA or not cpu.enabled():

@@ -67,7 +67,7 @@ class ThreadPlan:
     RETUNE = 200
     MARGIN = 0.95  # every core must be at least 5% faster over the whole call
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed", "warm")
+    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -75,7 +75,7 @@ class ThreadPlan:
         self.choice = -1  # -1: timing; 0: one thread; 1: every core
         self.trial = 0
         self.fixed = False
-        self.warm = 0  # 1 after the untimed first call of a pair
+        self.k = 0  # calls into the current timing (pairs: one, one, every, every, ...)
 
     def fix(self, parallel: bool) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
@@ -86,7 +86,7 @@ class ThreadPlan:
         self.calls += 1
         if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
             if self.choice >= 0:  # time both again
-                self.choice, self.times, self.warm = -1, ([], []), 0
+                self.choice, self.times, self.k = -1, ([], []), 0
             if self.calls == 1 and _cores() <= 1:
                 self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
@@ -94,20 +94,16 @@ class ThreadPlan:
             self.trial = -1
             _state["parallel"] = bool(self.choice)
         else:
-            k = sum(len(t) for t in self.times) * 2 + self.warm  # calls into this timing
-            plan = (k // 2) % 2
-            self.trial = plan if k % 2 else -2 - plan  # -2/-3: the untimed first of a pair
+            plan = (self.k // 2) % 2
+            self.trial = plan if self.k % 2 else -2  # -2: the untimed first call of a pair
+            self.k += 1
             _state["parallel"] = bool(plan)
         return perf_counter()
 
     def end(self, t0: float) -> None:
         _state["parallel"] = False
-        if self.trial == -1:
+        if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
             return
-        if self.trial < -1:  # the pair's first call: it only sets the stage
-            self.warm = 1
-            return
-        self.warm = 0
         self.times[self.trial].append(perf_counter() - t0)
         if min(len(t) for t in self.times) >= self.TRIALS:
             fast = min(self.times[1]) < self.MARGIN * min(self.times[0])
