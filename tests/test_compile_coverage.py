@@ -164,7 +164,69 @@ def test_grok_compiled_equals_eager(experts):
         assert f.stats["replays"] >= STEPS - 3 and f.stats["fallbacks"] == 0, (f.stats, caught)
     else:
         # The mixture of experts runs eagerly, and says why (docs/compile.md): the number of
-        # tokens each expert gets is data (the recordings' shapes differ), and the forward
-        # stores `model.aux_losses` on the module (a Python side effect replay would skip).
+        # tokens each expert gets is data (the recordings' shapes differ).
         assert f.stats["replays"] == 0 and f.stats["fallbacks"] >= 1, f.stats
         assert any("recordings" in m for m in caught), caught
+
+
+class _Noted(nn.Module):
+    """A module that stores tensors it computed on itself during forward (as Grok's
+    `aux_losses` and MoE's `last_aux`): a captured tensor, a nested container and a plain one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 3)
+        self.fixed = descent.ones(2)
+        self.notes: dict = {}
+        self.last = None
+
+    def forward(self, x):
+        y = self.fc(x)
+        self.last = y.mean()
+        self.notes = {"sq": (y * y).sum(), "pair": [y.max(), 7], "fixed": self.fixed}
+        return y
+
+
+def test_attributes_set_by_the_call_are_set_again_on_replay():
+    m = _Noted()
+    opt = descent.optim.SGD(m.parameters(), lr=0.1)
+
+    @descent.compile
+    def step(x):
+        opt.zero_grad()
+        y = m(x)
+        loss = (y * y).mean()
+        loss.backward()
+        opt.step()
+        return y
+
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        x = descent.tensor(rng.standard_normal((4, 5)).astype(np.float32))
+        y = step(x).numpy()
+        np.testing.assert_array_equal(m.last.numpy(), y.mean(dtype=np.float32))
+        np.testing.assert_allclose(m.notes["sq"].numpy(), (y * y).sum(), rtol=1e-6)
+        np.testing.assert_array_equal(m.notes["pair"][0].numpy(), y.max())
+        assert m.notes["pair"][1] == 7 and m.notes["fixed"] is m.fixed
+    assert step.stats["replays"] >= 3 and step.stats["fallbacks"] == 0, step.stats
+
+
+def test_grok_aux_losses_follow_each_replayed_step():
+    cfg = GrokConfig(vocab_size=48, block_size=16, n_layer=1, n_head=4, n_kv_head=2,
+                     head_dim=8, n_embd=32, num_experts=1, num_selected_experts=1)  # fmt: skip
+    descent.manual_seed(0)
+    m = Grok(cfg)
+    opt = descent.optim.AdamW(m.parameters(), lr=1e-3)
+
+    @descent.compile
+    def step(x, y):
+        opt.zero_grad()
+        _, loss = m(x, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for x, y in _tokens(48, (2, 16)):
+        loss = step(x, y)
+        assert m.aux_losses["lm"].item() == loss.item()  # eager's lm loss is the loss here
+    assert step.stats["replays"] >= 3, step.stats

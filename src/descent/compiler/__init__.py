@@ -431,7 +431,10 @@ def _python_state(watched) -> list:
     replayed (the optimizer's and scheduler's own methods are Call instructions: they run)."""
     out = []
     for m in watched["modules"]:
-        out.append({k: v for k, v in vars(m).items() if _plain_value(v)})
+        # None is left out: an attribute the call sets from None to tensors it computed (a
+        # module noting its last auxiliary loss) is replayed (`Recording.attrs`); None to a
+        # plain value still shows, as a new key.
+        out.append({k: v for k, v in vars(m).items() if v is not None and _plain_value(v)})
     for o in watched["optimizers"]:
         if isinstance(o, Optimizer):
             out.append([{k: v for k, v in g.items() if k != "params"} for g in o.param_groups])

@@ -147,6 +147,8 @@ class Program:
                 last[s] = k
                 reads[s] = reads.get(s, 0) + 1
         keep = set(_result_slots(self.rec.result))
+        for _, _, template in self.rec.attrs:
+            keep.update(_result_slots(template))
         for s in keep:
             reads[s] = reads.get(s, 0) + 1
         drops: list[list] = [[] for _ in prog]
@@ -201,6 +203,8 @@ class Program:
             self._run(env, pool)
         finally:
             self.threads.end(t0)
+        for obj, name, template in self.rec.attrs:  # what eager's call set on the modules
+            setattr(obj, name, _build(template, env))
         return _build(self.rec.result, env)
 
     def _run(self, env, pool) -> None:

@@ -116,6 +116,9 @@ class Recording:
     result: Any = None  # the return value with Tensors replaced by _Out markers
     live: list = field(default_factory=list)  # (slot, tensor) read at each replay
     meta: dict = field(default_factory=dict)  # slot -> (shape, dtype) when recorded
+    # (object, attribute, template): a captured module's attribute that the call set to tensors
+    # it computed (Grok's `aux_losses`); replay sets it again from the replayed values.
+    attrs: list = field(default_factory=list)
 
 
 class _Out:
@@ -434,7 +437,40 @@ class Recorder:
             self.fail("random numbers drawn outside dropout (creation.rand/randn inside the "
                       "function): replay could not draw them in eager's order")  # fmt: skip
         self.rec.result = self._template(out)
+        self.rec.attrs = self._attr_outputs(self.watch.get("modules", ()))
         return out
+
+    def _computed(self, v, depth: int = 0) -> bool:
+        """Whether v is, or holds (in lists, tuples, dicts), a tensor this call computed."""
+        if isinstance(v, Tensor):
+            s = self.arr_slot.get(id(v._data))
+            return s is not None and self.rec.slots[s].kind in ("out", "view")
+        if depth < 3 and isinstance(v, (list, tuple)):
+            return any(self._computed(x, depth + 1) for x in v)
+        if depth < 3 and isinstance(v, dict):
+            return any(self._computed(x, depth + 1) for x in v.values())
+        return False
+
+    def _attr_outputs(self, modules) -> list:
+        """(module, attribute, template) for each public attribute of a captured module that
+        holds tensors the call computed: eager sets it on every call, so replay must too
+        (tensors the call did not compute stay the same objects in the template)."""
+        out = []
+        for m in modules:
+            for name, v in list(vars(m).items()):
+                if not name.startswith("_") and self._computed(v):
+                    out.append((m, name, self._attr_template(v)))
+        return out
+
+    def _attr_template(self, v):
+        if isinstance(v, Tensor):
+            return self._template(v) if self._computed(v) else v
+        if isinstance(v, (list, tuple)):
+            items = [self._attr_template(o) for o in v]
+            return tuple(items) if isinstance(v, tuple) else items
+        if isinstance(v, dict):
+            return {k: self._attr_template(x) for k, x in v.items()}
+        return v
 
     def _template(self, out):
         if isinstance(out, Tensor):

@@ -60,6 +60,7 @@ def signature(rec: Recording) -> list:
                           id(getattr(fn, "__self__", None)), ins.out))  # fmt: skip
             items.append((_args_key(ins.args), _args_key(tuple(ins.kwargs.items()))))
     items.append(("R", _result_key(rec.result)))
+    items.append(("A", tuple((id(m), n, _result_key(t)) for m, n, t in rec.attrs)))
     return items
 
 
@@ -86,7 +87,7 @@ def _result_key(r):
         return (type(r).__name__,) + tuple(_result_key(x) for x in r)
     if isinstance(r, dict):
         return ("dict",) + tuple((k, _result_key(v)) for k, v in r.items())
-    return ("py", r if _plain(r) else id(r))
+    return ("py", r if _plain(r) else id(r))  # a captured tensor in an attribute: by identity
 
 
 def same(a: list, b: list) -> bool:
