@@ -69,6 +69,19 @@ from .legacy_tensors import (
     IntTensor,
     LongTensor,
 )
+from .linalg_torch import (  # torch.det, torch.inverse, ...; descent.linalg is torch.linalg
+    cholesky,
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    inverse,
+    logdet,
+    matrix_power,
+    pinverse,
+    qr,
+    slogdet,
+    svd,
+)
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from .ops.arithmetic import div, floor_divide, mul, neg, pow, remainder, square

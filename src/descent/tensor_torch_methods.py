@@ -376,6 +376,40 @@ class TorchMethods:
     def histc(self, bins=100, min=0, max=0):
         return _ops.histc(self, bins, min, max)
 
+    # -- linear algebra (descent.linalg_torch) ----------------------------------------------
+    def det(self):
+        return _ops.det(self)
+
+    def logdet(self):
+        return _ops.logdet(self)
+
+    def slogdet(self):
+        return _ops.slogdet(self)
+
+    def inverse(self):
+        return _ops.inverse(self)
+
+    def pinverse(self, rcond=1e-15):
+        return _ops.pinverse(self, rcond)
+
+    def matrix_power(self, n):
+        return _ops.matrix_power(self, n)
+
+    def svd(self, some=True, compute_uv=True):
+        return _ops.svd(self, some, compute_uv)
+
+    def qr(self, some=True):
+        return _ops.qr(self, some)
+
+    def cholesky(self, upper=False):
+        return _ops.cholesky(self, upper)
+
+    def cholesky_solve(self, input2, upper=False):
+        return _ops.cholesky_solve(self, input2, upper)
+
+    def cholesky_inverse(self, upper=False):
+        return _ops.cholesky_inverse(self, upper)
+
 
 def _array_module(t):
     return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones

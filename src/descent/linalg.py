@@ -1,0 +1,400 @@
+"""descent.linalg: PyTorch's torch.linalg namespace, with gradients (see docs/linalg.md).
+
+    >>> import descent as ds
+    >>> A = ds.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
+    >>> ds.linalg.det(A).backward()
+    >>> A.grad  # the cofactor matrix, det(A) A^{-T}
+    tensor([[ 3., -1.],
+            [-1.,  2.]], dtype=float32)
+
+Real float32/float64 inputs, batched over the leading dimensions. The op classes live in
+`descent.ops.linalg_decomp` (det, slogdet, inv, solve, cholesky, qr), `linalg_spectral` (eigh,
+eigvalsh, svd, svdvals, pinv) and `linalg_norm` (vector_norm); this module adds the
+compositions (matrix_norm, norm, matrix_power, multi_dot, vecdot, cross, diagonal, lstsq,
+matrix_rank, cond, ...) and PyTorch's named-tuple results.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from . import backend
+from .errors import DescentError
+from .ops._common import as_tensor
+from .ops.linalg import matmul
+from .ops.linalg_decomp import (
+    LinAlgError,
+    check_float,
+    cholesky,
+    det,
+    inv,
+    prepare,
+    solve,
+)
+from .ops.linalg_decomp import qr as _qr
+from .ops.linalg_decomp import slogdet as _slogdet
+from .ops.linalg_norm import vector_norm
+from .ops.linalg_spectral import eigh as _eigh
+from .ops.linalg_spectral import eigvalsh, pinv, svdvals
+from .ops.linalg_spectral import svd as _svd
+from .ops.reduce import amax, amin
+from .ops.reduce import sum as _sum
+from .ops.shape import unsqueeze
+from .ops.shape_index import diagonal as _diagonal
+from .ops.shape_index import movedim
+from .ops.torch_extra import cross as _cross
+from .tensor import Tensor
+
+__all__ = [
+    "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
+    "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv",
+    "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
+]  # fmt: skip
+
+
+# PyTorch's named tuples (torch.return_types.linalg_*): fields by name and tuple unpacking.
+class SlogdetResult(NamedTuple):
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class EighResult(NamedTuple):
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class QRResult(NamedTuple):
+    Q: Tensor
+    R: Tensor
+
+
+class SVDResult(NamedTuple):
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+class LstsqResult(NamedTuple):
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+
+def slogdet(A) -> SlogdetResult:
+    """(sign, logabsdet) of a (batch of) square matrix: det(A) = sign * exp(logabsdet).
+    d logabsdet / dA = A^{-T}; the sign has no gradient."""
+    return SlogdetResult(*_slogdet(A))
+
+
+def eigh(A, UPLO: str = "L") -> EighResult:
+    """(eigenvalues ascending, eigenvectors as columns) of a symmetric (batch of) matrix; only
+    the UPLO triangle is read. The eigenvector gradient divides by eigenvalue gaps: infinite
+    at repeated eigenvalues, as PyTorch's (docs/linalg.md)."""
+    return EighResult(*_eigh(A, UPLO))
+
+
+def qr(A, mode: str = "reduced") -> QRResult:
+    """(Q, R) with A = Q R: mode 'reduced', 'complete' or 'r' (Q empty, not differentiable)."""
+    return QRResult(*_qr(A, mode))
+
+
+def svd(A, full_matrices: bool = True, *, driver=None) -> SVDResult:
+    """(U, S, Vh) with A = U diag(S) Vh, S descending. The singular-vector gradient divides by
+    gaps between squared singular values (infinite at repeated ones, as PyTorch's); with
+    full_matrices=True the extra columns of U / rows of Vh get no gradient."""
+    if driver is not None:
+        raise DescentError("linalg.svd: driver= is a cuSOLVER option; descent has one driver")
+    return SVDResult(*_svd(A, full_matrices))
+
+
+# ---------------------------------------------------------------------------------------------
+# Norms
+
+
+def _fix_matrix_dims(op, A, dim):
+    if isinstance(dim, int) or len(dim) != 2:
+        raise DescentError(f"{op}: dim must be a 2-tuple. Got {dim}")
+    if A.ndim < 2:
+        raise DescentError(
+            f"{op}: The input tensor A must have at least 2 dimensions, got shape "
+            f"{tuple(A.shape)}"
+        )
+    d0, d1 = (d % A.ndim if -A.ndim <= d < A.ndim else None for d in dim)
+    if d0 is None or d1 is None:
+        raise IndexError(f"{op}: Dimension out of range (dims {dim} for shape {tuple(A.shape)})")
+    if d0 == d1:
+        raise DescentError(f"{op}: dims must be different. Got ({dim[0]}, {dim[1]})")
+    return d0, d1
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The matrix ord-norm over the two dimensions `dim` (torch.linalg.matrix_norm): 'fro'
+    (default), 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
+    1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum of |A|)."""
+    A = as_tensor(A)
+    check_float("linalg.matrix_norm", A)
+    if dtype is not None:
+        from .ops.elementwise import cast
+
+        A = cast(A, dtype)
+    d0, d1 = _fix_matrix_dims("linalg.matrix_norm", A, dim)
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        if A.shape[d0] == 0 or A.shape[d1] == 0:
+            if ord != "nuc":
+                raise DescentError(
+                    f"linalg.matrix_norm: The ord={ord} norm of an empty matrix (shape "
+                    f"{tuple(A.shape)}) is not defined"
+                )
+        s = svdvals(movedim(A, (d0, d1), (-2, -1)))
+        out = _sum(s, -1) if ord == "nuc" else (amax(s, -1) if ord == 2 else amin(s, -1))
+        if keepdim:
+            for d in sorted((d0, d1)):
+                out = unsqueeze(out, d)
+        return out
+    if ord in (1, -1, math.inf, -math.inf):
+        # 1: the largest column sum (sum over rows d0, then max over columns d1); inf: rows.
+        inner, outer = (d0, d1) if abs(ord) == 1 else (d1, d0)
+        if A.shape[outer] == 0:
+            raise DescentError(
+                f"linalg.matrix_norm: The ord={ord} norm of an empty matrix (shape "
+                f"{tuple(A.shape)}) is not defined: the reduction has no identity"
+            )
+        sums = vector_norm(A, 1, inner, keepdim=True)
+        out = amax(sums, outer, keepdims=True) if ord > 0 else amin(sums, outer, keepdims=True)
+        if not keepdim:
+            out = out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in (d0, d1)))
+        return out
+    raise DescentError(
+        f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, "
+        "inf or -inf"
+    )
+
+
+def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """torch.linalg.norm's dispatch: a string ord or a 2-tuple dim is a matrix norm; an int or
+    1-tuple dim is a vector norm; with dim None, ord None is the 2-norm of all entries, and
+    another ord needs a 1-D (vector norm) or 2-D (matrix norm) input."""
+    A = as_tensor(A)
+    check_float("linalg.norm", A)
+    if dim is not None:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        if len(dims) == 2:
+            return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
+        if len(dims) != 1:
+            raise DescentError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. "
+                               f"Got {dim}")  # fmt: skip
+        if isinstance(ord, str):
+            raise DescentError(f"linalg.norm: ord={ord!r} is a matrix norm: pass two dims")
+        return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
+    if ord is None:
+        return vector_norm(A, 2, None, keepdim, dtype=dtype)
+    if isinstance(ord, str) or A.ndim == 2:
+        if A.ndim != 2:
+            raise DescentError(
+                f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+                f"Got {A.ndim}D (shape {tuple(A.shape)})"
+            )
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+    if A.ndim != 1:
+        raise DescentError(
+            f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+            f"Got {A.ndim}D (shape {tuple(A.shape)})"
+        )
+    return vector_norm(A, ord, None, keepdim, dtype=dtype)
+
+
+def cond(A, p=None) -> Tensor:
+    """The condition number ||A||_p ||A^{-1}||_p (torch.linalg.cond); p None or 2: the ratio of
+    the extreme singular values (any shape), -2 the inverse ratio; other p need square A."""
+    A = as_tensor(A)
+    check_float("linalg.cond", A)
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    A = prepare("linalg.cond", A)
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products and compositions
+
+
+def matrix_power(A, n: int) -> Tensor:
+    """A^n for an integer n (torch.linalg.matrix_power): repeated squaring (a product of
+    matmuls, differentiable as such); n < 0 is inv(A)^|n|; n = 0 the identity (its gradient is
+    zero)."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise DescentError(f"linalg.matrix_power: n must be an integer, got {n!r}")
+    A = as_tensor(A)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise DescentError(
+            f"linalg.matrix_power: A must be batches of square matrices, got shape "
+            f"{tuple(A.shape)}"
+        )
+    if n == 0:
+        xp = backend.get_array_module(A._data)
+        eye = xp.broadcast_to(xp.eye(A.shape[-1], dtype=A._data.dtype), A.shape)
+        # The identity, connected to A with a zero gradient (PyTorch's result requires grad).
+        return A * 0 + eye if A.requires_grad else Tensor._wrap(eye.copy())
+    if n < 0:
+        A = inv(A)
+        n = -n
+    result, base = None, A
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
+def multi_dot(tensors) -> Tensor:
+    """The product of a chain of matrices (torch.linalg.multi_dot); the first may be a 1-D row
+    vector and the last a 1-D column vector. The order of products is chosen by the classic
+    dynamic programme on the shapes (fewest scalar multiplications)."""
+    ts = [as_tensor(t) for t in tensors]
+    if len(ts) < 2:
+        raise DescentError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+    for i, t in enumerate(ts):
+        ok = t.ndim == 2 or (t.ndim == 1 and i in (0, len(ts) - 1))
+        if not ok:
+            raise DescentError(
+                f"multi_dot(): tensor {i} must be 2D{' or 1D' if i in (0, len(ts) - 1) else ''}"
+                f" but got {t.ndim}D (shape {tuple(t.shape)})"
+            )
+    first_vec, last_vec = ts[0].ndim == 1, ts[-1].ndim == 1
+    if first_vec:
+        ts[0] = ts[0].reshape(1, -1)
+    if last_vec:
+        ts[-1] = ts[-1].reshape(-1, 1)
+    for i in range(len(ts) - 1):
+        if ts[i].shape[1] != ts[i + 1].shape[0]:
+            raise DescentError(
+                f"multi_dot(): tensors {i} and {i + 1} with shapes {tuple(ts[i].shape)} and "
+                f"{tuple(ts[i + 1].shape)} cannot be multiplied"
+            )
+    out = _chain(ts)
+    if first_vec and last_vec:
+        return out.reshape(())
+    if first_vec:
+        return out.reshape(-1)
+    if last_vec:
+        return out.reshape(-1)
+    return out
+
+
+def _chain(ts):
+    """The matrix chain product in the cheapest order (Cormen et al., ch. 15.2)."""
+    dims = [ts[0].shape[0]] + [t.shape[1] for t in ts]
+    k = len(ts)
+    cost = [[0] * k for _ in range(k)]
+    split = [[0] * k for _ in range(k)]
+    for length in range(1, k):
+        for i in range(k - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for s in range(i, j):
+                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, s
+    # Evaluate with an explicit stack (no recursion): post-order over the split tree.
+    results: dict = {}
+    stack = [(0, k - 1, False)]
+    while stack:
+        i, j, ready = stack.pop()
+        if i == j:
+            results[(i, j)] = ts[i]
+        elif ready:
+            s = split[i][j]
+            results[(i, j)] = matmul(results.pop((i, s)), results.pop((s + 1, j)))
+        else:
+            s = split[i][j]
+            stack += [(i, j, True), (i, s, False), (s + 1, j, False)]
+    return results[(0, k - 1)]
+
+
+def vecdot(x, y, *, dim: int = -1) -> Tensor:
+    """The dot product of x and y along `dim` (torch.linalg.vecdot; real: sum(x * y))."""
+    x = as_tensor(x)
+    y = as_tensor(y, x)
+    if x._data.dtype != y._data.dtype:
+        raise DescentError(
+            f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
+            f"{x._data.dtype} and y of type {y._data.dtype} instead"
+        )
+    return _sum(x * y, dim)
+
+
+def cross(input, other, *, dim: int = -1) -> Tensor:
+    """The 3-D cross product along `dim` (torch.linalg.cross: default the last dimension;
+    broadcasting)."""
+    return _cross(input, other, dim)
+
+
+def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """The diagonals of A over (dim1, dim2) (torch.linalg.diagonal: the last two by default)."""
+    return _diagonal(as_tensor(A), offset, dim1, dim2)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
+    """The number of singular values above max(atol, rtol * sigma_max) (int64; no gradient);
+    rtol defaults to eps * max(m, n) when atol is not given, as PyTorch."""
+    A = prepare("linalg.matrix_rank", as_tensor(A), square=hermitian)
+    xp = backend.get_array_module(A._data)
+    m, n = A.shape[-2:]
+    if rtol is None:
+        rtol = float(xp.finfo(A._data.dtype).eps) * max(m, n) if not atol else 0.0
+    if hermitian:
+        s = xp.abs(xp.linalg.eigvalsh(A._data))
+    else:
+        s = xp.linalg.svd(A._data, compute_uv=False)
+    tol = xp.maximum(float(atol or 0.0), rtol * s.max(axis=-1, initial=0.0))
+    return Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
+
+
+def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
+    """The least-squares solution of A X = B (torch.linalg.lstsq): X = pinv(A) B with
+    singular values below rcond * sigma_max cut (rcond default eps * max(m, n)). The solution
+    has PyTorch's gradient for full-rank A (through pinv). As PyTorch's CPU default driver
+    'gelsy': rank is returned, residuals and singular_values are empty; with driver 'gelsd'
+    or 'gelss' the singular values too, and residuals (the squared residual norm of each
+    column) when m > n and every matrix has full rank."""
+    A = prepare("linalg.lstsq", A, square=False)
+    B = as_tensor(B)
+    check_float("linalg.lstsq", B)
+    drivers = ("gels", "gelsy", "gelsd", "gelss")
+    driver = driver or "gelsy"
+    if driver not in drivers:
+        raise DescentError(f"linalg.lstsq: parameter `driver` should be one of {drivers}")
+    m, n = A.shape[-2:]
+    vector = B.ndim == A.ndim - 1
+    Bm = B.reshape(tuple(B.shape) + (1,)) if vector else B
+    if Bm.shape[-2] != m:
+        raise DescentError(
+            f"linalg.lstsq: input.size(-2) should match other.size(-2) (shapes "
+            f"{tuple(A.shape)} and {tuple(B.shape)})"
+        )
+    xp = backend.get_array_module(A._data)
+    dt = A._data.dtype
+    eps = float(xp.finfo(dt).eps)
+    rtol = eps * max(m, n) if rcond is None or rcond < 0 else float(rcond)
+    x = matmul(pinv(A, rtol=rtol), Bm)
+    s = xp.linalg.svd(A._data, compute_uv=False)
+    rank = (s > rtol * s.max(axis=-1, initial=0.0)[..., None]).sum(axis=-1).astype(xp.int64)
+    empty = Tensor._wrap(xp.zeros((0,), dtype=dt))
+    residuals = empty
+    if driver != "gelsy" and m > n and bool((rank == n).all()):
+        r = matmul(A, x) - Bm
+        residuals = _sum(r * r, -2)
+    if vector:
+        x = x.reshape(tuple(x.shape[:-1]))
+        if residuals is not empty:
+            residuals = residuals.reshape(tuple(residuals.shape[:-1]))
+    svals = Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
+    rank_t = Tensor._wrap(rank) if driver != "gels" else Tensor._wrap(xp.zeros((0,), xp.int64))
+    return LstsqResult(x, residuals, rank_t, svals)

@@ -1,0 +1,116 @@
+"""PyTorch's top-level linear-algebra names (torch.det, torch.inverse, the older torch.svd and
+torch.qr, ...) and the Tensor methods of the same names (x.det(), x.inverse(), ...).
+
+They are thin calls of descent.linalg. `descent/__init__.py` imports them; this module registers
+them in Tensor's ops table (`tensor_methods.register_ops`), which the methods in
+`tensor_torch_methods.py` call, as `creation.py` does for the random fills.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from . import backend, tensor_methods
+from . import linalg as _linalg
+from .ops._common import as_tensor
+from .ops.linalg import matmul
+from .ops.linalg_decomp import cholesky as _cholesky
+from .ops.linalg_decomp import det, inv, solve
+from .ops.linalg_spectral import pinv
+from .ops.shape import tril, triu
+from .tensor import Tensor
+
+__all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
+           "matrix_power", "pinverse", "qr", "slogdet", "svd"]  # fmt: skip
+
+matrix_power = _linalg.matrix_power
+
+
+class SlogdetResult(NamedTuple):  # torch.return_types.slogdet
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class SVDResult(NamedTuple):  # torch.return_types.svd: V, not Vh
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+class QRResult(NamedTuple):  # torch.return_types.qr
+    Q: Tensor
+    R: Tensor
+
+
+def inverse(input) -> Tensor:
+    """torch.inverse: linalg.inv."""
+    return inv(input)
+
+
+def slogdet(input) -> SlogdetResult:
+    """torch.slogdet: (sign, logabsdet) as linalg.slogdet."""
+    return SlogdetResult(*_linalg.slogdet(input))
+
+
+def logdet(input) -> Tensor:
+    """log det(A): logabsdet where det > 0, -inf where det = 0 and nan where det < 0
+    (torch.logdet; its gradient is slogdet's, 0 at the nan entries)."""
+    from .ops.elementwise import where
+
+    sign, logabs = _linalg.slogdet(input)
+    return where(sign < 0, float("nan"), logabs)
+
+
+def pinverse(input, rcond: float = 1e-15) -> Tensor:
+    """torch.pinverse: linalg.pinv with singular values below rcond * sigma_max cut."""
+    return pinv(input, rtol=rcond)
+
+
+def cholesky(input, upper: bool = False) -> Tensor:
+    """torch.cholesky (deprecated in PyTorch for linalg.cholesky, the same factor)."""
+    return _cholesky(input, upper=upper)
+
+
+def cholesky_solve(B, L, upper: bool = False) -> Tensor:
+    """The solution X of A X = B for A = L L^T (or U^T U with upper=True), given the factor
+    (torch.cholesky_solve). Composite: solve(L L^T, B), differentiable in B and L."""
+    L = as_tensor(L)
+    A = matmul(L.mT, L) if upper else matmul(L, L.mT)
+    return solve(A, B)
+
+
+def cholesky_inverse(L, upper: bool = False) -> Tensor:
+    """inv(A) for A = L L^T (or U^T U with upper=True), given the factor (torch.cholesky_inverse).
+    Composite: inv(L L^T), differentiable in L."""
+    L = as_tensor(L)
+    # Only the factor's triangle is read, as LAPACK's potri.
+    L = triu(L) if upper else tril(L)
+    return inv(matmul(L.mT, L) if upper else matmul(L, L.mT))
+
+
+def svd(input, some: bool = True, compute_uv: bool = True) -> SVDResult:
+    """torch.svd, the older API: (U, S, V) with A = U diag(S) V^T (V, not Vh); some=True is the
+    reduced SVD. compute_uv=False returns zero-filled U (m, m) and V (n, n), as PyTorch."""
+    a = as_tensor(input)
+    if not compute_uv:
+        s = _linalg.svdvals(a)
+        xp = backend.get_array_module(a._data)
+        m, n = a.shape[-2:]
+        batch = tuple(a.shape[:-2])
+        u = Tensor._wrap(xp.zeros(batch + (m, m), dtype=a._data.dtype))
+        v = Tensor._wrap(xp.zeros(batch + (n, n), dtype=a._data.dtype))
+        return SVDResult(u, s, v)
+    u, s, vh = _linalg.svd(a, full_matrices=not some)
+    return SVDResult(u, s, vh.mT)
+
+
+def qr(input, some: bool = True) -> QRResult:
+    """torch.qr, the older API: some=True is mode 'reduced', some=False mode 'complete'."""
+    return QRResult(*_linalg.qr(input, "reduced" if some else "complete"))
+
+
+tensor_methods.register_ops(
+    {"det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
+     "matrix_power": matrix_power, "svd": svd, "qr": qr, "cholesky": cholesky,
+     "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
+)  # fmt: skip

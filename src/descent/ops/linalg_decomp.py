@@ -1,0 +1,489 @@
+"""Matrix functions with gradients: det, slogdet, inv, solve, cholesky, qr (this module) and the
+spectral ones, eigh and svd (`linalg_spectral.py`). `descent.linalg` is the public namespace
+(PyTorch's torch.linalg); this module holds the op classes and the helpers their backward
+passes share.
+
+Conventions:
+
+* Real inputs only (descent has no complex dtype), float32 or float64: float32 in, float32 out.
+  The forward passes are NumPy's (CuPy's on a GPU) LAPACK-backed `xp.linalg` functions, which
+  batch over the leading dimensions as PyTorch does.
+* An op with several outputs (slogdet, qr, eigh, svd) is one node whose forward returns the
+  outputs packed along one last axis (`pack`); the public function slices them apart
+  (`unpack`: recorded views, so each output's gradient lands in its part of the packed
+  gradient, zeros where an output was not used).
+* Backward passes are written once for arrays and Tensors, as every op's (see autograd.py):
+  matmul, `ops.swapaxes`, `ops.einsum`, `ops.where`, `ops.tril`. Solves and inverses go through
+  `_solve` / `_inv`, which are the array module's LAPACK calls on arrays and this module's
+  `solve` / `inv` ops on Tensors, so under create_graph=True the backward is itself recorded and
+  second derivatives come out right.
+* LAPACK failures (a singular matrix, a matrix that is not positive-definite) raise
+  `LinAlgError` (PyTorch's torch.linalg.LinAlgError: a RuntimeError, here also descent's
+  DescentError) naming the op, the shape, the batch element and the fix.
+
+Gradient formulas: M. Giles, "An extended collection of matrix derivative results for forward
+and reverse mode algorithmic differentiation" (2008) for det, inv, solve, cholesky; H.-J. Liao
+et al., "Differentiable programming tensor networks" (2019) for qr; PyTorch's
+FunctionsManual.cpp is the reference for the conventions where a formula has choices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..errors import DescentError
+from ..tensor import Tensor
+from ._common import as_tensor, check_devices
+from .shape import cat as _cat
+
+
+class LinAlgError(DescentError):
+    """A linear-algebra routine failed on its input (a singular matrix, a matrix that is not
+    positive-definite): PyTorch's torch.linalg.LinAlgError. A RuntimeError (as PyTorch's) and
+    descent's DescentError."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+
+
+def check_float(op: str, *tensors: Tensor) -> None:
+    """PyTorch's dtype rule for linalg: floating inputs only (float32 or float64 here)."""
+    for t in tensors:
+        dt = t._data.dtype
+        if dt.kind == "c":
+            raise DescentError(
+                f"{op}: complex input (shape {tuple(t.shape)}, {dt}) is not supported: descent "
+                "has real dtypes only (float32, float64)"
+            )
+        if dt.kind != "f":
+            raise DescentError(
+                f"{op}: Expected a floating point tensor as input. Got {dt} (shape "
+                f"{tuple(t.shape)}); convert first with .float() or .double()"
+            )
+        if dt.itemsize < 4:
+            raise DescentError(
+                f"{op}: Low precision dtypes not supported. Got {dt} (shape {tuple(t.shape)}); "
+                "convert first with .float()"
+            )
+
+
+def check_matrix(op: str, a: Tensor, square: bool = True) -> None:
+    """A (batch of) matrix: at least 2 dimensions, square where the op needs it."""
+    if a.ndim < 2:
+        raise DescentError(
+            f"{op}: The input tensor A must have at least 2 dimensions, got shape "
+            f"{tuple(a.shape)}"
+        )
+    if square and a.shape[-1] != a.shape[-2]:
+        raise DescentError(
+            f"{op}: A must be batches of square matrices, but they are {a.shape[-2]} by "
+            f"{a.shape[-1]} matrices (shape {tuple(a.shape)})"
+        )
+
+
+def prepare(op: str, a, square: bool = True) -> Tensor:
+    """The input as a floating Tensor holding a (batch of) matrix, or an error naming `op`."""
+    a = as_tensor(a)
+    check_float(op, a)
+    check_matrix(op, a, square)
+    return a
+
+
+def lapack_call(op: str, fn, a, *args, fix: str = "", **kwargs):
+    """fn(a, *args) with NumPy's LinAlgError turned into ours: the op, the shape, the first
+    failing batch element (found by retrying element by element, only on failure), the fix."""
+    try:
+        return fn(a, *args, **kwargs)
+    except np.linalg.LinAlgError as e:
+        reason = str(e)
+        where = ""
+        if a.ndim > 2:
+            for idx in np.ndindex(a.shape[:-2]):
+                try:
+                    fn(a[idx], *[b[idx] if _batched(b, a) else b for b in args], **kwargs)
+                except np.linalg.LinAlgError as e1:
+                    where, reason = f" (batch element {idx if len(idx) > 1 else idx[0]})", str(e1)
+                    break
+        raise LinAlgError(
+            f"{op}{where}: {reason} for the input of shape {tuple(a.shape)}. {fix}"
+        ) from None
+
+
+def _batched(b, a) -> bool:
+    return hasattr(b, "ndim") and b.ndim == a.ndim and b.shape[:-2] == a.shape[:-2]
+
+
+_SINGULAR_FIX = ("The matrix is singular (not invertible). Check the input, regularise it "
+                 "(A + eps * I), or use descent.linalg.pinv / lstsq for a least-squares "
+                 "answer.")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the backward passes: the same code on arrays and on Tensors
+
+
+def array_module(x):
+    """NumPy or CuPy for an array or a Tensor."""
+    return backend.get_array_module(x._data if isinstance(x, Tensor) else x)
+
+
+def mT(ops, x):
+    """The last two dimensions swapped (the matrix transpose of every batch element)."""
+    return ops.swapaxes(x, -1, -2)
+
+
+def diag_embed(v):
+    """(..., n) -> (..., n, n) with v on the diagonal: v times the identity (arrays or Tensors)."""
+    n = v.shape[-1]
+    eye = array_module(v).eye(n, dtype=v.dtype)
+    return v.reshape(tuple(v.shape) + (1,)) * eye
+
+
+def diag_part(ops, x):
+    """(..., n, n) -> (..., n): the diagonals."""
+    return ops.einsum("...ii->...i", x)
+
+
+def _solve(ops, a, b):
+    """a^{-1} b for (..., n, n) and (..., n, k): LAPACK on arrays, the Solve op on Tensors."""
+    if ops.is_graph:
+        return solve_matrix(a, b)
+    return lapack_call("solve (in a backward pass)", array_module(a).linalg.solve, a, b,
+                       fix=_SINGULAR_FIX)  # fmt: skip
+
+
+def _inv(ops, a):
+    """a^{-1}: LAPACK on arrays, the Inv op on Tensors."""
+    if ops.is_graph:
+        return inv(a)
+    return lapack_call("inv (in a backward pass)", array_module(a).linalg.inv, a,
+                       fix=_SINGULAR_FIX)  # fmt: skip
+
+
+def concat(ops, xs, axis):
+    """Concatenation along `axis` of arrays or Tensors."""
+    if ops.is_graph:
+        return _cat(list(xs), axis)
+    return array_module(xs[0]).concatenate(xs, axis=axis)
+
+
+def is_zero(g) -> bool:
+    """True when a gradient holds only zeros (an output that the loss did not use)."""
+    data = g._data if isinstance(g, Tensor) else g
+    return not bool(array_module(data).any(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Several outputs as one node: packed along one last axis
+
+
+def pack(xp, arrays, batch):
+    """Concatenate arrays of shapes batch + core_i along one last axis."""
+    flat = [a.reshape(tuple(batch) + (math.prod(a.shape[len(batch):]),)) for a in arrays]
+    return xp.concatenate(flat, axis=-1)
+
+
+def unpack(y, batch, cores):
+    """The inverse of `pack` (arrays or Tensors): views of y reshaped to batch + core_i."""
+    out, start = [], 0
+    for core in cores:
+        size = math.prod(core)
+        out.append(y[..., start : start + size].reshape(tuple(batch) + tuple(core)))
+        start += size
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# det, slogdet
+
+
+class Det(Function):
+    """d det(A)/dA = det(A) A^{-T}, the cofactor matrix. Where det(A) = 0 the cofactor matrix
+    comes from the SVD, A = U S Vh: det(U) det(Vh) U diag(prod_{j != i} s_j) Vh, finite at
+    singular A as PyTorch's (saves the input and the output)."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a):
+        return backend.get_array_module(a).linalg.det(a)
+
+    def backward(self, gy, ops):
+        (a,) = self.inputs(ops)
+        d = self.output(ops)
+        singular = d._data == 0 if ops.is_graph else d == 0
+        if not bool(singular.any()):
+            cof = d.reshape(tuple(d.shape) + (1, 1)) * mT(ops, _inv(ops, a))
+        elif ops.is_graph:
+            raise RuntimeError(
+                "det: create_graph=True (second derivatives) at a singular matrix (det = 0) is "
+                "not supported; the first derivative (the cofactor matrix) is"
+            )
+        else:
+            cof = _svd_cofactor(a)
+        return gy.reshape(tuple(gy.shape) + (1, 1)) * cof
+
+
+def _svd_cofactor(a):
+    """The cofactor matrix of a (arrays): det(A) A^{-T} for invertible A, and its continuous
+    extension at singular A, from the SVD (no division)."""
+    xp = array_module(a)
+    u, s, vh = xp.linalg.svd(a)
+    n = s.shape[-1]
+    eye = xp.eye(n, dtype=bool)
+    # prod_{j != i} s_j: each row of the (n, n) matrix has s with its own entry replaced by 1.
+    others = xp.where(eye, 1.0, s[..., None, :]).prod(axis=-1).astype(a.dtype)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)  # +-1: U and Vh are orthogonal
+    return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
+
+
+def det(a) -> Tensor:
+    """det(A) of a (batch of) square matrix (torch.linalg.det)."""
+    a = prepare("linalg.det", a)
+    return Det.apply(a)
+
+
+class Slogdet(Function):
+    """(sign, log|det A|) packed; d log|det A|/dA = A^{-T}; the sign has no gradient (saves the
+    input)."""
+
+    save_inputs = True
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        sign, logabs = xp.linalg.slogdet(a)
+        return pack(xp, [sign, logabs], a.shape[:-2])
+
+    def backward(self, gy, ops):
+        (a,) = self.inputs(ops)
+        _, glog = unpack(gy, a.shape[:-2], [(), ()])
+        # The sign is piecewise constant: its part of gy is ignored.
+        return glog.reshape(tuple(glog.shape) + (1, 1)) * mT(ops, _inv(ops, a))
+
+
+def slogdet(a):
+    """(sign, logabsdet) of a (batch of) square matrix (torch.linalg.slogdet)."""
+    a = prepare("linalg.slogdet", a)
+    sign, logabs = unpack(Slogdet.apply(a), a.shape[:-2], [(), ()])
+    return sign.detach(), logabs
+
+
+# ---------------------------------------------------------------------------------------------
+# inv, solve
+
+
+class Inv(Function):
+    """d A^{-1} = -A^{-1} dA A^{-1}, so gA = -Y^T gY Y^T with Y = A^{-1} (saves the output)."""
+
+    save_output = True
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        return lapack_call("linalg.inv", xp.linalg.inv, a, fix=_SINGULAR_FIX)
+
+    def backward(self, gy, ops):
+        yt = mT(ops, self.output(ops))
+        return -(yt @ gy @ yt)
+
+
+def inv(a) -> Tensor:
+    """The inverse of a (batch of) square matrix (torch.linalg.inv)."""
+    a = prepare("linalg.inv", a)
+    return Inv.apply(a)
+
+
+class Solve(Function):
+    """X = A^{-1} B for (..., n, n) and (..., n, k): gB = A^{-T} gX, gA = -gB X^T (batch
+    dimensions broadcast; the engine sums the gradients back). Saves A and the output X."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, a, b):
+        xp = backend.get_array_module(a, b)
+        return lapack_call("linalg.solve", xp.linalg.solve, a, b, fix=_SINGULAR_FIX)
+
+    def backward(self, gy, ops):
+        a, _ = self.inputs(ops)
+        x = self.output(ops)
+        gb = _solve(ops, mT(ops, a), gy)
+        ga = -(gb @ mT(ops, x)) if self.parents[0] is not None else None
+        return ga, gb if self.parents[1] is not None else None
+
+
+def solve_matrix(a: Tensor, b: Tensor) -> Tensor:
+    """A^{-1} B with B a (batch of) matrix (..., n, k); checked by the caller."""
+    return Solve.apply(a, b)
+
+
+def solve(a, b, *, left: bool = True) -> Tensor:
+    """The solution X of A X = B (left=True) or X A = B (left=False), for square A
+    (torch.linalg.solve). B is a vector (..., n) when it has one dimension, or when its shape
+    is A's without the last dimension (PyTorch's rule); else a (batch of) matrix (..., n, k).
+    Batch dimensions broadcast."""
+    a = prepare("linalg.solve", a)
+    b = as_tensor(b)
+    check_float("linalg.solve", b)
+    check_devices("linalg.solve", a, b)
+    if a._data.dtype != b._data.dtype:
+        raise DescentError(
+            f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+            f"{a._data.dtype} and B of type {b._data.dtype} instead"
+        )
+    n = a.shape[-1]
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+    if vector:
+        if b.shape[-1] != n:
+            raise DescentError(
+                f"linalg.solve: incompatible shapes of A and B for the equation AX = B "
+                f"({n}x{n} and {b.shape[-1]}x1; shapes {tuple(a.shape)} and {tuple(b.shape)})"
+            )
+        # A vector is the one-column matrix; torch's left=False with a vector is xA = b.
+        bm = b.reshape(tuple(b.shape) + (1,))
+        am = a if left else a.mT
+        return solve_matrix(am, bm).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
+    if b.ndim < 2:
+        raise DescentError(f"linalg.solve: B must have at least 1 dimension, got {b.shape}")
+    k_dim = -2 if left else -1
+    if b.shape[k_dim] != n:
+        raise DescentError(
+            f"linalg.solve: incompatible shapes of A and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} (shapes {tuple(a.shape)} and {tuple(b.shape)}); "
+            f"B needs {n} {'rows' if left else 'columns'}"
+        )
+    _broadcast_batch(a, b.shape[:-2])
+    if left:
+        return solve_matrix(a, b)
+    # X A = B  <=>  A^T X^T = B^T
+    return solve_matrix(a.mT, b.mT).mT
+
+
+def _broadcast_batch(a, batch) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(batch)))
+    except ValueError:
+        raise DescentError(
+            f"linalg.solve: the batch dimensions of A {tuple(a.shape)} and B (batch "
+            f"{tuple(batch)}) cannot be broadcast"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# cholesky
+
+
+class Cholesky(Function):
+    """A = L L^T: gA = L^{-T} Phi(L^T gL) L^{-1}, symmetrised (Phi: the lower triangle with the
+    diagonal halved), as PyTorch's cholesky_backward. Saves the output L."""
+
+    save_output = True
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        return lapack_call(
+            "linalg.cholesky", xp.linalg.cholesky, a,
+            fix="The input is not positive-definite (leading minor not positive); Cholesky "
+                "needs a symmetric positive-definite matrix (add eps * I, or check its "
+                "symmetry).",
+        )  # fmt: skip
+
+    def backward(self, gy, ops):
+        low = self.output(ops)
+        # tril(L^T gL): only the lower triangle of gL matters (L^T triu(gL, 1) is upper).
+        p = ops.tril(mT(ops, low) @ gy)
+        # The symmetric matrix with P's strict lower triangle mirrored and its diagonal halved.
+        m = 0.5 * (p + mT(ops, ops.tril(p, -1)))
+        # L^{-T} M L^{-1}: two solves (general ones: NumPy has no triangular solver).
+        x = _solve(ops, mT(ops, low), m)
+        return mT(ops, _solve(ops, mT(ops, low), mT(ops, x)))
+
+
+def cholesky(a, *, upper: bool = False) -> Tensor:
+    """The Cholesky factor L (A = L L^T) of a symmetric positive-definite (batch of) matrix,
+    or U = L^T (A = U^T U) with upper=True (torch.linalg.cholesky). Only the lower triangle of
+    A is read, as LAPACK's."""
+    a = prepare("linalg.cholesky", a)
+    low = Cholesky.apply(a)
+    return low.mT if upper else low
+
+
+# ---------------------------------------------------------------------------------------------
+# qr
+
+
+class QR(Function):
+    """A = Q R (Householder, LAPACK's geqrf). For m >= n (reduced): gA = (gQ + Q copyltu(M))
+    R^{-T} with M = R gR^T - gQ^T Q and copyltu(M) the symmetric matrix of M's lower triangle
+    (Liao et al. 2019); for m < n the square part A = [X | Y] takes the same formula with
+    gQ + Y gR_Y^T and Y's gradient is Q gR_Y. Saves the packed output (Q, R)."""
+
+    __slots__ = ("mode",)
+    save_output = True
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        if self.mode == "r":
+            return xp.linalg.qr(a, mode="r")
+        q, r = xp.linalg.qr(a, mode=self.mode)
+        return pack(xp, [q, r], a.shape[:-2])
+
+    def backward(self, gy, ops):
+        m, n = self.in_shapes[0][-2:]
+        batch = self.in_shapes[0][:-2]
+        if self.mode == "r":
+            raise RuntimeError(
+                "linalg.qr: The derivative of linalg.qr depends on Q, which is not computed "
+                "when mode='r'. Please use linalg.qr(A, mode='reduced') if you are going to "
+                "differentiate through linalg.qr."
+            )
+        if self.mode == "complete" and m > n:
+            raise RuntimeError(
+                "linalg.qr: The QR decomposition is not differentiable when mode='complete' and "
+                f"nrows > ncols (input {batch + (m, n)}); use mode='reduced'"
+            )
+        q, r = unpack(self.output(ops), batch, _qr_cores(self.mode, m, n))
+        gq, gr = unpack(gy, batch, _qr_cores(self.mode, m, n))
+        if m >= n:
+            return _qr_square_grad(ops, q, r, gq, gr)
+        # A = [X | Y] = Q [R_X | R_Y]: Y's part is V = Q R_Y, which also moves Q.
+        rx, ry = r[..., :, :m], r[..., :, m:]
+        gx, gy_ = gr[..., :, :m], gr[..., :, m:]
+        gq = gq + (q @ ry) @ mT(ops, gy_)
+        return concat(ops, [_qr_square_grad(ops, q, rx, gq, gx), q @ gy_], -1)
+
+
+def _qr_cores(mode, m, n):
+    """The shapes of Q and R."""
+    k = min(m, n) if mode == "reduced" else m
+    return [(m, k), (k, n)]
+
+
+def _qr_square_grad(ops, q, r, gq, gr):
+    """gA for A = Q R with R square (n, n) and Q (m, n), m >= n."""
+    mm = r @ mT(ops, gr) - mT(ops, gq) @ q
+    copyltu = ops.tril(mm) + mT(ops, ops.tril(mm, -1))
+    b = gq + q @ copyltu
+    # b R^{-T} = (R^{-1} b^T)^T
+    return mT(ops, _solve(ops, r, mT(ops, b)))
+
+
+def qr(a, mode: str = "reduced"):
+    """(Q, R) with A = Q R (torch.linalg.qr): mode 'reduced' (Q (m, k), R (k, n), k = min(m,
+    n)), 'complete' (Q (m, m), R (m, n)) or 'r' (R only; Q is an empty tensor, as PyTorch)."""
+    a = prepare("linalg.qr", a, square=False)
+    if mode not in ("reduced", "complete", "r"):
+        raise DescentError(
+            f"linalg.qr: qr received unrecognized mode {mode!r} but expected one of 'reduced' "
+            "(default), 'r', or 'complete'"
+        )
+    m, n = a.shape[-2:]
+    if mode == "r":
+        r = QR.apply(a, mode="r")
+        xp = backend.get_array_module(a._data)
+        return Tensor._wrap(xp.zeros((0,), dtype=a._data.dtype)), r
+    return unpack(QR.apply(a, mode=mode), a.shape[:-2], _qr_cores(mode, m, n))

@@ -1,0 +1,135 @@
+"""The vector norm as one node (torch.linalg.vector_norm), with PyTorch's gradient conventions,
+including its subgradients where the norm is not differentiable (descent.linalg builds the
+matrix norms from it, amax/amin and svdvals, as PyTorch does)."""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..autograd import Function
+from ..errors import DescentError
+from ..tensor import Tensor
+from ._common import as_tensor
+from .elementwise import cast
+from .linalg_decomp import check_float
+
+
+class VectorNorm(Function):
+    """||x||_p over `axis`, and PyTorch's norm_backward (linalg_vector_norm_backward):
+
+    * p = 2: gx = gy x / ||x||, 0 where the norm is 0;
+    * p = 1: gx = gy sign(x) (0 at 0);
+    * p = +-inf: gy sign(x) shared evenly by the entries whose |x| is the norm (or nan);
+    * p = 0 (the count of nonzeros): no gradient (x.grad stays None, as PyTorch's);
+    * other p: gy sign(x) |x|^(p-1) / ||x||^(p-1), 0 where the norm is 0; for p < 1 the form
+      sign(x) |x|^(p-1) ||x||^(1-p) with 0 where x = 0.
+
+    Saves the input and the output (the norm).
+    """
+
+    __slots__ = ("ord", "axis", "keepdims")
+    save_inputs = True
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        ax, kd, p = self.axis, self.keepdims, self.ord
+        if p == 2:
+            return xp.sqrt((x * x).sum(axis=ax, keepdims=kd))
+        if p == 0:
+            return (x != 0).sum(axis=ax, keepdims=kd).astype(x.dtype)
+        a = xp.abs(x)
+        if p == math.inf:
+            return a.max(axis=ax, keepdims=kd)
+        if p == -math.inf:
+            return a.min(axis=ax, keepdims=kd)
+        if p == 1:
+            return a.sum(axis=ax, keepdims=kd)
+        return (a**p).sum(axis=ax, keepdims=kd) ** (1.0 / p)
+
+    def backward(self, gy, ops):
+        p = self.ord
+        if p == 0:
+            return None  # piecewise constant
+        (x,) = self.inputs(ops)
+        nrm = self.output(ops)
+        kept = self._kept_shape()
+        g, nrm = gy.reshape(kept), nrm.reshape(kept)
+        # Masks are constants of the graph: computed on the arrays in both namespaces.
+        xd = x._data if ops.is_graph else x
+        nd = nrm._data if ops.is_graph else nrm
+        xp = backend.get_array_module(xd)
+        if p == 1:
+            return ops.sign(x) * g
+        if p in (math.inf, -math.inf):
+            ad = xp.abs(xd)
+            mask = (ad == nd) | xp.isnan(ad)
+            share = mask / mask.sum(axis=self.axis, keepdims=True)  # evenly among the ties
+            return ops.sign(x) * (g * share.astype(xd.dtype))
+        zero_norm = nd == 0
+        scale = ops.where(zero_norm, 0.0, g / ops.where(zero_norm, 1.0, nrm) ** (p - 1))
+        if p == 2:
+            return x * scale
+        ax = abs(x)
+        if p < 1:
+            # |x|^(p-1) is infinite at x = 0: PyTorch masks it to 0 (and the base to 1 first,
+            # so that no inf reaches a second derivative).
+            x0 = xd == 0
+            xs = ops.where(x0, 0.0, ops.where(x0, 1.0, ax) ** (p - 1))
+            return ops.sign(x) * xs * (g * nrm ** (1 - p))
+        if p < 2:
+            return ops.sign(x) * ax ** (p - 1) * scale
+        return x * ax ** (p - 2) * scale
+
+    def _kept_shape(self):
+        """The input's shape with the reduced axes as 1 (gy and the norm broadcast over x)."""
+        return tuple(1 if i in self.axis else n for i, n in enumerate(self.in_shapes[0]))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The vector ord-norm of x over `dim` (all entries when None; torch.linalg.vector_norm):
+    ord 2 (default), 1, inf (max |x|), -inf (min |x|), 0 (the number of nonzeros) or any real p
+    (sum |x|^p)^(1/p). `dtype` casts x first. Floating inputs only, as PyTorch."""
+    x = as_tensor(x)
+    check_float("linalg.vector_norm", x)
+    if dtype is not None:
+        x = cast(x, dtype)
+        check_float("linalg.vector_norm", x)
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float)):
+        try:
+            ord = float(ord)
+        except (TypeError, ValueError):
+            raise DescentError(
+                f"linalg.vector_norm: ord must be a number (2, 1, inf, -inf, 0 or any p), got "
+                f"{ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'"
+            ) from None
+    ord = float(ord)
+    axis = _axes("linalg.vector_norm", dim, x.ndim)
+    if math.isinf(ord) and any(x.shape[i] == 0 for i in axis):
+        raise DescentError(
+            f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor (shape "
+            f"{tuple(x.shape)}) because the operation does not have an identity"
+        )
+    return VectorNorm.apply(x, ord=ord, axis=axis, keepdims=bool(keepdim))
+
+
+def _axes(op, dim, ndim) -> tuple:
+    """`dim` (None, an int or a sequence) as a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        lo = -max(ndim, 1)
+        if not lo <= d < max(ndim, 1):
+            raise IndexError(
+                f"{op}: Dimension out of range (expected to be in range of [{lo}, "
+                f"{max(ndim, 1) - 1}], but got {d})"
+            )
+        out.append(d % max(ndim, 1) if ndim else 0)
+    if len(set(out)) != len(out):
+        raise DescentError(f"{op}: dim {dims} names a dimension twice")
+    if ndim == 0:
+        return ()
+    return tuple(sorted(out))
