@@ -6,11 +6,10 @@ How it works (STYLE.md, "The engine"):
   on raw backend arrays and, when grad mode is on and an input requires grad, turns the op object
   itself into a graph node (`record_node`): it records its parents (the nodes that produced its
   inputs, or the leaf tensors themselves) and a creation index from a global counter.
-* Creation order is a topological order: an op can only consume tensors that exist, so every
-  parent was recorded before its child and has a smaller index. The backward pass therefore
-  processes nodes by descending index from a heap, and a node is popped only after every
-  consumer has delivered its gradient. Nothing recurses over the graph: a 100,000-deep chain
-  backpropagates like a short one.
+* Creation order is a topological order: an op can only consume tensors that exist, so every parent
+  was recorded before its child and has a smaller index. The backward pass therefore processes
+  nodes by descending index from a heap, and a node is popped only after every consumer has
+  delivered its gradient. Nothing recurses over the graph: a 100,000-deep chain works too.
 * Two namespaces, one backward: `backward(self, gy, ops)` is written once per op against `ops`.
   In an ordinary pass the engine hands the op raw arrays and `ops` is the array namespace
   (`descent.array_backward`): the pass runs at NumPy speed and records nothing. Under
@@ -24,12 +23,11 @@ How it works (STYLE.md, "The engine"):
   the same for the fast and the create_graph path); a second backward through a released node
   raises an error naming the op.
 
-Layers: this module is the engine, with `grad_mode`, `hooks` and `array_backward` below it and
-`backend` at the bottom; it never imports `tensor.py` or an op. The Tensor class and the
-differentiable namespace register themselves here (`register_tensor_class`,
-`register_graph_namespace`) when they are defined, and tools such as anomaly mode attach
-through `add_op_hook` instead of patching classes.
-`pyproject.toml`'s import-linter contract keeps it so.
+Layers: this module is the engine, with `grad_mode`, `hooks`, `grad_fn` and `array_backward`
+below it and `backend` at the bottom; it never imports `tensor.py` or an op. The Tensor class
+and the differentiable namespace register themselves here (`register_tensor_class`,
+`register_graph_namespace`) when they are defined, and tools such as anomaly mode attach through
+`add_op_hook` instead of patching classes. `pyproject.toml`'s import-linter contract keeps it so.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ import numpy as np
 
 from . import backend
 from .array_backward import array_namespace
+from .grad_fn import NodeName, next_functions
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
 from .hooks import _backward_hooks, _forward_hooks, _pass_hooks, _run_forward_hooks, _run_pass_hooks
@@ -138,9 +137,8 @@ class Function:
         (a fused kernel's statistics, the attention probabilities). All three are released
         after backward unless retain_graph (run_backward's release step).
 
-    A node's name is its op's class name plus "Backward", as PyTorch names `grad_fn`
-    (`MulBackward0`): the node for `LayerNorm` is "LayerNormBackward", never confused with the
-    module `nn.LayerNorm`.
+    A node's name is its op's class name plus "Backward" (PyTorch's `grad_fn` names): the node
+    for `LayerNorm` is "LayerNormBackward", never confused with the module `nn.LayerNorm`.
     """
 
     # Node fields, all set by `record_node`. Slots, not a __dict__: a node is made per op.
@@ -166,6 +164,7 @@ class Function:
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
     _saves = False
+    next_functions = property(lambda self: next_functions(self.parents, Function))  # grad_fn.py
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -309,8 +308,8 @@ class Function:
 
     @property
     def name(self) -> str:
-        """PyTorch's grad_fn name: the op's class name plus "Backward" ("LayerNormBackward")."""
-        return type(self).__name__ + "Backward"
+        """The op's class name plus "Backward": a str, also callable (PyTorch's `name()`)."""
+        return NodeName(type(self).__name__ + "Backward")
 
     def _freed_message(self) -> str:
         return (
@@ -686,10 +685,11 @@ def _seed(out, gradient, create_graph: bool, where: str):
     return g
 
 
-# torch.autograd's functions over the engine (`grad`, `backward(tensors, ...)`, anomaly mode) live
+# torch.autograd's functions (`grad`, `backward(tensors, ...)`, anomaly mode, `functional`) live
 # in descent.autograd_torch, loaded when first asked for: importing the engine never loads them.
 _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-                "is_anomaly_check_nan_enabled", "Variable", "FunctionCtx")  # fmt: skip
+                "is_anomaly_check_nan_enabled", "Variable", "FunctionCtx", "functional",
+                )  # fmt: skip
 
 
 def __getattr__(name: str):

@@ -348,7 +348,7 @@ class CustomFunctionNode(autograd.Function):
 
     @property
     def name(self) -> str:
-        return self.fn_cls.__name__ + "Backward"
+        return autograd.NodeName(self.fn_cls.__name__ + "Backward")
 
     def _grad_outputs(self, gy, ops) -> list:
         wrap = (lambda g: g) if ops.is_graph else autograd.new_tensor
@@ -471,3 +471,12 @@ class Variable(metaclass=_VariableMeta):
             )
         out = data.detach()
         return out.requires_grad_(True) if requires_grad else out
+
+
+def __getattr__(name: str):
+    # torch.autograd.functional (vjp, jvp, jacobian, hessian, hvp, vhp), loaded on first use.
+    if name == "functional":
+        from . import autograd_functional
+
+        return autograd_functional
+    raise AttributeError(f"module 'descent.autograd_torch' has no attribute {name!r}")

@@ -1,0 +1,67 @@
+"""PyTorch's view of a graph node (`tensor.grad_fn`): `name()` and `next_functions`.
+
+descent's nodes (`descent.autograd.Function`) record their parents as they are: per input,
+the node that produced it, the leaf tensor itself, or None. PyTorch shows the same graph
+through two names that programs written for it read:
+
+* `grad_fn.name()` is a METHOD there ("SumBackward0"), while descent's own code reads
+  `node.name` as an attribute. `NodeName` is a `str` that can also be called, so both spellings
+  give the name (descent's names have no trailing digit: "SumBackward").
+* `grad_fn.next_functions` is a tuple of `(node, 0)` pairs, one per input: the producing node,
+  an `AccumulateGrad` for a leaf that requires grad (its `.variable` is the leaf), or None for an
+  input that gets no gradient. It is computed when asked for, from `node.parents`: recording a
+  node costs nothing more.
+
+This module sits below the engine and imports nothing from descent.
+"""
+
+from __future__ import annotations
+
+
+class NodeName(str):
+    """A node's name: a `str` (descent's `node.name`) that is also callable (`grad_fn.name()`,
+    PyTorch's spelling), returning the plain string."""
+
+    __slots__ = ()
+
+    def __call__(self) -> str:
+        return str.__str__(self)
+
+
+class AccumulateGrad:
+    """PyTorch's node for a leaf in `next_functions`: `.variable` is the leaf tensor.
+
+    descent delivers a leaf's gradient into `.grad` in the engine itself and has no such node
+    in its graph; this stand-in is made when `next_functions` is read. Two stand-ins for the same
+    leaf compare equal (PyTorch returns the same object for them).
+    """
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def next_functions(self) -> tuple:
+        return ()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return hash((AccumulateGrad, id(self.variable)))
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
+
+
+def next_functions(parents, node_class) -> tuple:
+    """PyTorch's `next_functions` for a node whose recorded parents are `parents`: per input
+    `(node, 0)`, `(AccumulateGrad(leaf), 0)` or `(None, 0)`; `node_class` is the engine's
+    Function (passed in: this module sits below the engine)."""
+    return tuple(
+        (p if p is None or isinstance(p, node_class) else AccumulateGrad(p), 0) for p in parents
+    )
