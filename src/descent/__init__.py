@@ -277,6 +277,20 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
+from .special import (  # torch.special's top-level names; registers x.i0_(), x.erfinv_(), ...
+    erf_,
+    erfc_,
+    exp2_,
+    i0,
+    i0_,
+    igamma,
+    igammac,
+    logit_,
+    mvlgamma,
+    round_,
+    sinc_,
+    xlogy_,
+)
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
     add,
@@ -359,7 +373,8 @@ __all__ = [name for name in dir() if not name.startswith("_") and name not in ("
 # Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
-    "accelerator", "backends", "cuda", "data", "distributed", "explain", "io", "models", "nn",
+    "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
+    "func", "models", "nn",
     "optim", "train", "utils",
 )  # fmt: skip
 

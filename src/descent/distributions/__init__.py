@@ -1,0 +1,49 @@
+"""Probability distributions with PyTorch's API (torch.distributions): sampling, log-densities,
+entropies, moments and KL divergences built from descent's differentiable ops, so log_prob,
+entropy, kl_divergence and the reparameterised draws (`rsample`) carry gradients.
+
+    >>> import descent as ds
+    >>> from descent.distributions import Normal, kl_divergence
+    >>> loc = ds.tensor(0.5, requires_grad=True)
+    >>> p = Normal(loc, 1.0)
+    >>> p.log_prob(ds.tensor(0.0)).backward()   # d/dloc = -(loc - x) / scale^2
+    >>> loc.grad
+    tensor(-0.5, dtype=float32)
+
+Draws come from descent's default generator, so `descent.manual_seed` makes them repeat.
+See docs/distributions.md for what exists and how it differs from PyTorch.
+"""
+
+from . import constraints
+from .continuous import (
+    Beta,
+    Cauchy,
+    Chi2,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    HalfNormal,
+    Laplace,
+    LogNormal,
+    Normal,
+    StudentT,
+    Uniform,
+)
+from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
+from .distribution import Distribution, Independent
+from .kl import kl_divergence, register_kl
+from .multivariate_normal import MultivariateNormal
+from .relaxed import (
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
+
+__all__ = [
+    "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet",
+    "Distribution", "ExpRelaxedCategorical", "Exponential", "Gamma", "Geometric", "HalfNormal",
+    "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli", "MultivariateNormal",
+    "Normal", "OneHotCategorical", "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical",
+    "StudentT", "Uniform", "constraints", "kl_divergence", "register_kl",
+]  # fmt: skip

@@ -1,0 +1,355 @@
+"""Helpers shared by the distributions (torch.distributions.utils), and the few array-level
+nodes they need that descent's ops lack:
+
+* `StandardGamma`: Gamma(alpha, 1) samples drawn from descent's generator, with the implicit
+  reparameterisation gradient dx/dalpha = -(dF(x; alpha)/dalpha) / f(x; alpha) (Figurnov et al.,
+  "Implicit Reparameterization Gradients", 2018), F the regularised incomplete gamma function.
+  The derivative of F comes from its power series (exact to float64 rounding) up to alpha =
+  1000, and from the Wilson-Hilferty cube-root normal approximation above (relative error
+  below 1e-4 there).
+* `GammaInc`: the regularised lower incomplete gamma P(a, x) (torch.special.gammainc), for
+  Gamma.cdf; differentiable in x only (PyTorch does not differentiate it in a either).
+* `Cholesky` and `TriangularSolve`: the lower Cholesky factor and L^{-1} B, batched, for
+  MultivariateNormal. Their backward passes are array code (not differentiable twice).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Number
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, new_tensor
+from ..creation import _rng, rand, randn, tensor
+from ..dtypes import finfo, get_default_dtype
+from ..ops.special import _digamma64, _lgamma64
+from ..tensor import Tensor
+from ..torch_functions import broadcast_tensors
+
+__all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits"]
+
+
+class lazy_property:  # noqa: N801 - PyTorch's name
+    """A property computed on first access and then stored on the instance (so `probs` and
+    `logits` are each computed from the other only when asked for)."""
+
+    def __init__(self, wrapped) -> None:
+        self.wrapped = wrapped
+        self.__doc__ = wrapped.__doc__
+
+    def __get__(self, instance, obj_type=None):
+        if instance is None:
+            return self
+        value = self.wrapped(instance)
+        setattr(instance, self.wrapped.__name__, value)
+        return value
+
+
+def broadcast_all(*values) -> tuple:
+    """The values as tensors broadcast to one shape. Numbers take the dtype and device of the
+    first tensor among the values, or the default float dtype when all are numbers (as
+    torch.distributions.utils.broadcast_all); tensors keep their own dtypes."""
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    out = []
+    for v in values:
+        if isinstance(v, Tensor):
+            out.append(v)
+        elif isinstance(v, Number):
+            if like is None:
+                out.append(tensor(float(v), dtype=get_default_dtype()))
+            else:
+                out.append(tensor(v, dtype=like.dtype, device=like.device))
+        else:
+            raise ValueError("Input arguments must all be instances of numbers.Number, "
+                             f"descent.Tensor or objects implementing __torch_function__, "
+                             f"got {type(v).__name__}")  # fmt: skip
+    return broadcast_tensors(*out)
+
+
+def clamp_probs(probs: Tensor) -> Tensor:
+    """probs clamped to [eps, 1 - eps] of its dtype."""
+    eps = finfo(probs.dtype).eps
+    return probs.clamp(min=eps, max=1 - eps)
+
+
+def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    """log p (categorical) or log(p / (1 - p)) (binary), from clamped probabilities."""
+    p = clamp_probs(probs)
+    if is_binary:
+        return p.log() - (-p).log1p()
+    return p.log()
+
+
+def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    """sigmoid(logits) (binary) or softmax over the last dimension (categorical)."""
+    if is_binary:
+        return logits.sigmoid()
+    return logits.softmax(-1)
+
+
+def sum_rightmost(value: Tensor, dim: int) -> Tensor:
+    """value summed over its `dim` rightmost dimensions."""
+    if dim == 0:
+        return value
+    return value.reshape(tuple(value.shape[: value.ndim - dim]) + (-1,)).sum(-1)
+
+
+def standard_normal(shape, like: Tensor) -> Tensor:
+    """N(0, 1) draws of `like`'s dtype and device from descent's default generator."""
+    return randn(tuple(shape), dtype=like.dtype, device=like.device)
+
+
+def standard_uniform(shape, like: Tensor) -> Tensor:
+    """U[0, 1) draws of `like`'s dtype and device from descent's default generator."""
+    return rand(tuple(shape), dtype=like.dtype, device=like.device)
+
+
+def numpy_rng(like: Tensor):
+    """The default generator's array-level Generator for `like`'s device."""
+    return _rng(None, like.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamma sampling with its implicit reparameterisation gradient
+
+
+def _gamma_series(a: np.ndarray, x: np.ndarray):
+    """S = sum_n x^n / ((a+1)...(a+n)) and dS/da, float64, summed until the terms stop
+    counting (each element separately; the terms grow while n < x - a, then fall)."""
+    s = np.ones_like(x)
+    ds = np.zeros_like(x)
+    term = np.ones_like(x)
+    harmonic = np.zeros_like(x)  # H_n = sum_{k<=n} 1 / (a + k): d log(term_n) / da = -H_n
+    active = np.arange(x.size)
+    a_f, x_f, s_f, ds_f, t_f, h_f = (v.ravel() for v in (a, x, s, ds, term, harmonic))
+    for n in range(1, 100_000):
+        an = a_f[active] + n
+        t_f[active] *= x_f[active] / an
+        h_f[active] += 1.0 / an
+        s_f[active] += t_f[active]
+        ds_f[active] -= t_f[active] * h_f[active]
+        # converged: the term is negligible and falling (n past x - a)
+        done = (t_f[active] < 1e-17 * s_f[active]) & (an > x_f[active])
+        active = active[~done]
+        if active.size == 0:
+            break
+    return s_f.reshape(x.shape), ds_f.reshape(x.shape)
+
+
+def standard_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """dx/dalpha of a Gamma(alpha, 1) sample x at fixed CDF value (float64 arrays).
+
+    With P(a, x) = x^a e^-x / Gamma(a + 1) * S(a, x) and f = x^(a-1) e^-x / Gamma(a):
+    dx/da = -(dP/da) / f = -(x / a) (S (log x - digamma(a + 1)) + dS/da).
+    """
+    a = np.asarray(alpha, dtype=np.float64)
+    x = np.maximum(np.asarray(x, dtype=np.float64), np.finfo(np.float64).tiny)
+    a, x = np.broadcast_arrays(a, x)
+    out = np.empty(a.shape, dtype=np.float64)
+    big = a > 1000.0
+    small = ~big
+    if small.any():
+        aa, xx = a[small], x[small]
+        s, ds = _gamma_series(aa, xx)
+        out[small] = -(xx / aa) * (s * (np.log(xx) - _digamma64(aa + 1.0)) + ds)
+    if big.any():
+        # Wilson-Hilferty: x = a u^3, u = 1 - 1/(9a) + z / (3 sqrt(a)), z fixed (normal)
+        aa, xx = a[big], x[big]
+        u = np.cbrt(xx / aa)
+        z = (u - 1.0 + 1.0 / (9.0 * aa)) * 3.0 * np.sqrt(aa)
+        du = 1.0 / (9.0 * aa * aa) - z / (6.0 * aa**1.5)
+        out[big] = u**3 + 3.0 * aa * u * u * du
+    return out
+
+
+class StandardGamma(Function):
+    """x ~ Gamma(alpha, 1); dx/dalpha by implicit differentiation of the CDF (see the module
+    docstring). Saves alpha and the sample for backward."""
+
+    __slots__ = ("rng",)
+    save_inputs = True
+    save_output = True
+    differentiable_backward = False
+
+    def forward(self, alpha):
+        a = alpha.astype(np.float64)
+        x = self.rng.standard_gamma(a)
+        return np.maximum(x, finfo(alpha.dtype).tiny).astype(alpha.dtype)
+
+    def backward(self, gy, ops):
+        (alpha,) = self.inputs(ops)
+        x = self.output(ops)
+        xp = backend.get_array_module(alpha)
+        g = standard_gamma_grad(backend.as_numpy(alpha), backend.as_numpy(x))
+        return gy * xp.asarray(g.astype(alpha.dtype))
+
+
+def standard_gamma(alpha: Tensor) -> Tensor:
+    """Gamma(alpha, 1) draws (one per element of alpha) from descent's default generator,
+    differentiable in alpha."""
+    return StandardGamma.apply(alpha, rng=numpy_rng(alpha))
+
+
+def _gammainc64(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """P(a, x), float64: the series below x < a + 1, 1 - Q(a, x) by Lentz's continued fraction
+    above (Numerical Recipes 6.2); 0 at x <= 0, nan for a <= 0 or nan inputs."""
+    a, x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
+    out = np.full(a.shape, np.nan)
+    ok = (a > 0) & (x >= 0)
+    out[ok & (x == 0)] = 0.0
+    out[ok & np.isposinf(x)] = 1.0
+    ser = ok & (x > 0) & (x < a + 1) & np.isfinite(x)
+    if ser.any():
+        aa, xx = a[ser], x[ser]
+        s, _ = _gamma_series(aa, xx)
+        out[ser] = np.exp(aa * np.log(xx) - xx - _lgamma64(aa + 1.0)) * s
+    cf = ok & (x >= a + 1) & np.isfinite(x)
+    if cf.any():
+        aa, xx = a[cf], x[cf]
+        tiny = 1e-300
+        b = xx + 1.0 - aa
+        c = np.full_like(xx, 1.0 / tiny)
+        d = 1.0 / b
+        h = d.copy()
+        for i in range(1, 10_000):
+            an = -i * (i - aa)
+            b = b + 2.0
+            d = an * d + b
+            d = np.where(np.abs(d) < tiny, tiny, d)
+            c = b + an / c
+            c = np.where(np.abs(c) < tiny, tiny, c)
+            d = 1.0 / d
+            delta = d * c
+            h = h * delta
+            if np.all(np.abs(delta - 1.0) < 1e-16):
+                break
+        q = np.exp(aa * np.log(xx) - xx - _lgamma64(aa)) * h
+        out[cf] = 1.0 - q
+    return out
+
+
+class GammaInc(Function):
+    """P(a, x); d/dx P = x^(a-1) e^-x / Gamma(a); no gradient in a (as PyTorch)."""
+
+    save_inputs = True
+    differentiable_backward = False
+
+    def forward(self, a, x):
+        dt = np.result_type(a, x)
+        y = _gammainc64(backend.as_numpy(a), backend.as_numpy(x)).astype(dt)
+        return backend.get_array_module(a, x).asarray(y)
+
+    def backward(self, gy, ops):
+        a, x = self.inputs(ops)
+        xp = backend.get_array_module(a, x)
+        a64, x64 = a.astype(np.float64), x.astype(np.float64)
+        dens = np.exp((a64 - 1.0) * np.log(x64) - x64 - _lgamma64(backend.as_numpy(a64)))
+        return None, gy * xp.asarray(dens.astype(gy.dtype))
+
+
+def gammainc(a: Tensor, x: Tensor) -> Tensor:
+    """The regularised lower incomplete gamma function P(a, x) (torch.special.gammainc)."""
+    return GammaInc.apply(*broadcast_all(a, x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cholesky factor and triangular solve (batched), for MultivariateNormal
+
+
+def _mt(a):
+    return a.swapaxes(-1, -2)
+
+
+class Cholesky(Function):
+    """L = cholesky(A) (lower). Backward (PyTorch's cholesky_backward, after Murray 2016,
+    "Differentiation of the Cholesky decomposition"): with S = phi(L^T gL), phi keeping the
+    lower triangle with half its diagonal, symmetrised, gA = L^{-T} S L^{-1}."""
+
+    save_output = True
+    differentiable_backward = False
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        try:
+            return xp.linalg.cholesky(a)
+        except np.linalg.LinAlgError as e:
+            raise RuntimeError(
+                f"cholesky: the input of shape {tuple(a.shape)} is not positive-definite ({e}); "
+                "pass a symmetric positive-definite matrix (or scale_tril=)"
+            ) from None
+
+    def backward(self, gy, ops):
+        lo = self.output(ops)
+        xp = backend.get_array_module(lo)
+        m = xp.tril(_mt(lo) @ gy)
+        s = 0.5 * (m + _mt(xp.tril(m, -1)))  # symmetric: diagonal once, off-diagonal halved
+        eye = xp.eye(lo.shape[-1], dtype=lo.dtype)
+        linv = xp.linalg.solve(lo, xp.broadcast_to(eye, lo.shape))  # L^{-1}
+        return _mt(linv) @ s @ linv
+
+
+class TriangularSolve(Function):
+    """X = L^{-1} B for lower-triangular L (batched, broadcast). gB = L^{-T} gX and
+    gL = -tril(gB X^T) (only the lower triangle of L is read)."""
+
+    save_inputs = True
+    save_output = True
+    differentiable_backward = False
+
+    def forward(self, lo, b):
+        xp = backend.get_array_module(lo, b)
+        shape = np.broadcast_shapes(lo.shape[:-2], b.shape[:-2])
+        lo = xp.broadcast_to(xp.tril(lo), shape + lo.shape[-2:])
+        b = xp.broadcast_to(b, shape + b.shape[-2:])
+        return xp.linalg.solve(lo, b)
+
+    def backward(self, gy, ops):
+        lo, b = self.inputs(ops)
+        x = self.output(ops)
+        xp = backend.get_array_module(lo)
+        shape = np.broadcast_shapes(lo.shape[:-2], gy.shape[:-2])
+        lt = xp.broadcast_to(_mt(xp.tril(lo)), shape + lo.shape[-2:])
+        gb = xp.linalg.solve(lt, gy)
+        gl = -xp.tril(gb @ _mt(x))
+        return gl, gb
+
+
+def cholesky(a: Tensor) -> Tensor:
+    """The lower Cholesky factor of a symmetric positive-definite matrix (batched)."""
+    return Cholesky.apply(a)
+
+
+def solve_lower(lo: Tensor, b: Tensor) -> Tensor:
+    """L^{-1} B for lower-triangular L (..., n, n) and B (..., n, k), batch dims broadcast."""
+    return TriangularSolve.apply(lo, b)
+
+
+def batch_mahalanobis(lo: Tensor, x: Tensor) -> Tensor:
+    """|L^{-1} x|^2 over the last dimension, for L (B..., n, n) and x (S..., B..., n) whose
+    batch dims broadcast against L's (torch.distributions.multivariate_normal's
+    _batch_mahalanobis): x's leading dims become the right-hand sides' columns."""
+    n = lo.shape[-1]
+    lb = tuple(lo.shape[:-2])
+    k = len(lb)
+    xb = tuple(x.shape[:-1])
+    if len(xb) < k:
+        x = x.reshape((1,) * (k - len(xb)) + tuple(x.shape))
+        xb = tuple(x.shape[:-1])
+    lead, tail = xb[: len(xb) - k], xb[len(xb) - k :]
+    common = tuple(np.broadcast_shapes(tail, lb))
+    x = x.expand(lead + common + (n,))
+    p = math.prod(lead)
+    cols = x.reshape((p,) + common + (n,))  # (P, B..., n)
+    cols = cols.permute(tuple(range(1, k + 2)) + (0,))  # (B..., n, P)
+    m = solve_lower(lo, cols).square().sum(-2)  # (B..., P)
+    m = m.permute((k,) + tuple(range(k)))  # (P, B...)
+    return m.reshape(lead + common)
+
+
+def as_float_tensor(value, like: Tensor) -> Tensor:
+    """value as a tensor of like's dtype and device (numbers and arrays; tensors unchanged)."""
+    if isinstance(value, Tensor):
+        return value
+    return new_tensor(backend.get_array_module(like._data).asarray(value, dtype=like.dtype))
