@@ -277,20 +277,6 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
-from .special import (  # torch.special's top-level names; registers x.i0_(), x.erfinv_(), ...
-    erf_,
-    erfc_,
-    exp2_,
-    i0,
-    i0_,
-    igamma,
-    igammac,
-    logit_,
-    mvlgamma,
-    round_,
-    sinc_,
-    xlogy_,
-)
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
     add,
@@ -374,7 +360,7 @@ __all__ = [name for name in dir() if not name.startswith("_") and name not in ("
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "func", "models", "nn",
+    "models", "nn",
     "optim", "train", "utils",
 )  # fmt: skip
 
