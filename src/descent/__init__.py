@@ -360,7 +360,7 @@ __all__ = [name for name in dir() if not name.startswith("_") and name not in ("
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "models", "nn",
+    "func", "models", "nn",
     "optim", "train", "utils",
 )  # fmt: skip
 

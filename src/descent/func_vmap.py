@@ -1,0 +1,457 @@
+"""torch.func's vmap and functional_call, and the small pytree helpers descent.func uses.
+
+vmap is a LOOP. PyTorch's vmap runs the function once on "batched tensors" whose ops know a
+batching rule; descent has no batching rules, so `vmap(f)(x)` calls `f` once per slice
+`x[i]` along the mapped dimension and stacks the results. The semantics are PyTorch's (the
+same values, in_dims/out_dims, nesting, pytrees of tuples, lists and dicts, the same errors for
+malformed in_dims); the speed is a Python loop's, not a vectorized kernel's. Gradients flow
+through it (slicing and stacking are differentiable ops), so `vmap` composes with `grad`,
+`jacrev` and `backward()`: `vmap(grad(loss), in_dims=(None, 0, 0))(params, xs, ys)` gives
+per-sample gradients.
+
+functional_call runs a module with given tensors in place of its parameters and buffers,
+restoring them afterwards (also when the call raises), as `torch.func.functional_call` does.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .creation import default_generator
+from .ops.shape import stack
+from .tensor import Tensor
+
+__all__ = ["vmap", "functional_call", "tree_flatten", "tree_unflatten"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pytrees: tuples (namedtuples too), lists and dicts are containers; anything else is a leaf
+# (PyTorch's pytree also treats None as a leaf in vmap's outputs).
+
+_LEAF = None  # the spec of a leaf
+
+
+def tree_flatten(tree) -> tuple[list, Any]:
+    """(leaves in order, spec): spec is None for a leaf, else (type, keys, child specs)."""
+    leaves: list = []
+    return leaves, _flatten_into(tree, leaves)
+
+
+def _flatten_into(tree, leaves: list):
+    if isinstance(tree, (tuple, list)):
+        return (type(tree), None, [_flatten_into(x, leaves) for x in tree])
+    if isinstance(tree, dict):
+        keys = list(tree)
+        return (type(tree), keys, [_flatten_into(tree[k], leaves) for k in keys])
+    leaves.append(tree)
+    return _LEAF
+
+
+def tree_unflatten(leaves, spec):
+    """The inverse of `tree_flatten`: rebuild the containers of `spec` around `leaves`."""
+    it = iter(leaves)
+    return _build(it, spec)
+
+
+def _build(it, spec):
+    if spec is _LEAF:
+        return next(it)
+    kind, keys, children = spec
+    items = [_build(it, c) for c in children]
+    if keys is not None:
+        return kind(zip(keys, items))
+    if kind is not tuple and kind is not list and hasattr(kind, "_fields"):  # a namedtuple
+        return kind(*items)
+    return kind(items)
+
+
+def _broadcast_prefix(prefix, spec) -> list | None:
+    """Flatten `prefix` (in_dims/out_dims: an int or None per leaf, or a container matching a
+    prefix of the tree) to one value per leaf of `spec`; None when the structures disagree."""
+    if spec is _LEAF:
+        return [prefix] if not isinstance(prefix, (tuple, list, dict)) else None
+    if not isinstance(prefix, (tuple, list, dict)):
+        return [prefix] * _num_leaves(spec)
+    kind, keys, children = spec
+    if isinstance(prefix, dict):
+        if keys is None or set(prefix) != set(keys):
+            return None
+        parts = [_broadcast_prefix(prefix[k], c) for k, c in zip(keys, children)]
+    else:
+        if keys is not None or len(prefix) != len(children):
+            return None
+        parts = [_broadcast_prefix(p, c) for p, c in zip(prefix, children)]
+    if any(p is None for p in parts):
+        return None
+    return [x for p in parts for x in p]
+
+
+def _num_leaves(spec) -> int:
+    if spec is _LEAF:
+        return 1
+    return sum(_num_leaves(c) for c in spec[2])
+
+
+def _name(func) -> str:
+    if isinstance(func, functools.partial):
+        return f"functools.partial({_name(func.func)}, ...)"
+    return getattr(func, "__name__", repr(func))
+
+
+# ---------------------------------------------------------------------------------------------
+# vmap
+
+
+def vmap(
+    func: Callable,
+    in_dims: int | tuple = 0,
+    out_dims: int | tuple | None = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: int | None = None,
+) -> Callable:
+    """Map `func` over a dimension of its inputs (torch.func.vmap), by a loop over the slices.
+
+    Args:
+        func: takes (pytrees of) Tensors and returns (a pytree of) Tensors.
+        in_dims: per positional argument, the mapped dimension of each of its Tensors: an int
+            for all, None for an argument that is not mapped (passed whole to every call), or
+            a tuple with one entry (int, None or a nested container) per argument.
+            Keyword arguments are never mapped.
+        out_dims: where the mapped dimension goes in each output (an int, None for an output
+            that does not depend on the mapped inputs, or a container matching the outputs).
+        randomness: "error" (raise when func draws from the default generator), "different"
+            (each slice draws its own numbers: the loop's natural behaviour) or "same" (every
+            slice sees the same numbers: the generator is rewound before each call).
+        chunk_size: accepted for PyTorch compatibility; the loop runs one slice at a time.
+
+    Returns:
+        The mapped function. It calls func once per slice (a Python loop: the values and
+        gradients are PyTorch's, the speed is not a vectorized kernel's).
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(
+            "Only allowed values for randomness are 'error', 'different', or 'same'. Got "
+            f"{randomness}"
+        )
+    if chunk_size is not None and chunk_size <= 0:
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+    _check_out_dims(out_dims, func)
+
+    @functools.wraps(func)
+    def mapped(*args, **kwargs):
+        size, flat_dims, flat_args, spec = _mapped_inputs(in_dims, args, func)
+        if size == 0:
+            raise ValueError(
+                f"vmap({_name(func)}): the mapped dimension has size 0. descent's vmap calls "
+                f"{_name(func)} once per slice (a loop) and has no slice to call it with; "
+                "handle the empty batch before calling vmap"
+            )
+        rng = default_generator().numpy_rng.bit_generator
+        start = rng.state if randomness != "different" else None
+        outs = []
+        for i in range(size):
+            if randomness == "same":
+                rng.state = start
+            sliced = [a if d is None else a[(slice(None),) * d + (i,)]
+                      for a, d in zip(flat_args, flat_dims)]  # fmt: skip
+            outs.append(func(*tree_unflatten(sliced, spec), **kwargs))
+            if randomness == "error" and rng.state != start:
+                raise RuntimeError(
+                    "vmap: called random operation while in randomness error mode. Please "
+                    "either use the 'same' or 'different' randomness flags on vmap or perform "
+                    "the randomness operation out of vmap"
+                )
+        return _stack_outputs(outs, out_dims, func)
+
+    return mapped
+
+
+def _check_out_dims(out_dims, func) -> None:
+    flat, _ = tree_flatten(out_dims)
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in flat):
+        raise ValueError(
+            f"vmap({_name(func)}, ..., out_dims={out_dims}): `out_dims` must be an int, None or "
+            "a python collection of ints representing where in the outputs the vmapped "
+            "dimension should appear."
+        )
+
+
+def _mapped_inputs(in_dims, args: tuple, func):
+    """Validate in_dims against args: (batch size, per-leaf dims, leaves, spec of args)."""
+    where = f"vmap({_name(func)}, in_dims={in_dims}, ...)(<inputs>)"
+    if not isinstance(in_dims, (int, tuple)):
+        raise ValueError(
+            f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the "
+            f"structure of inputs, got: {type(in_dims)}."
+        )
+    if len(args) == 0:
+        raise ValueError(
+            f"vmap({_name(func)})(<inputs>): got no inputs. Maybe you forgot to add inputs, or "
+            "you are trying to vmap over a function with no inputs. The latter is unsupported."
+        )
+    flat_args, spec = tree_flatten(args)
+    flat_dims = _broadcast_prefix(in_dims, spec)
+    if flat_dims is None:
+        raise ValueError(
+            f"{where}: in_dims is not compatible with the structure of `inputs`. in_dims has "
+            f"structure {tree_flatten(in_dims)[1]} but inputs has structure {spec}."
+        )
+    sizes = []
+    for i, (a, d) in enumerate(zip(flat_args, flat_dims)):
+        if d is None:
+            continue
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise ValueError(
+                f"{where}: Got in_dim={d} for an input but in_dim must be either an integer "
+                "dimension or None."
+            )
+        if not isinstance(a, Tensor):
+            raise ValueError(
+                f"{where}: Got in_dim={d} for an input but the input is of type {type(a)}. We "
+                "cannot vmap over non-Tensor arguments, please use None as the respective in_dim"
+            )
+        if not -a.ndim <= d < a.ndim:
+            raise ValueError(
+                f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
+                f"dimensionality {a.ndim} so expected in_dim to satisfy -{a.ndim} <= in_dim < "
+                f"{a.ndim}."
+            )
+        flat_dims[i] = d % a.ndim
+        sizes.append(a.shape[flat_dims[i]])
+    if not sizes:
+        raise ValueError("vmap: Expected at least one Tensor to vmap over")
+    if any(s != sizes[0] for s in sizes):
+        raise ValueError(
+            "vmap: Expected all tensors to have the same size in the mapped dimension, got "
+            f"sizes {sizes} for the mapped dimension"
+        )
+    return sizes[0], flat_dims, flat_args, spec
+
+
+def _stack_outputs(outs: list, out_dims, func):
+    """Stack the per-slice outputs leaf by leaf along their out_dim."""
+    name = _name(func)
+    flat0, spec = tree_flatten(outs[0])
+    columns = [[x] for x in flat0]
+    for out in outs[1:]:
+        flat, s = tree_flatten(out)
+        if s != spec:
+            raise ValueError(
+                f"vmap({name}, ...): `{name}` returned outputs of different structures for "
+                f"different slices ({spec} and {s}); descent's vmap calls it once per slice, and "
+                "every call must return the same structure"
+            )
+        for col, x in zip(columns, flat):
+            col.append(x)
+    if spec is _LEAF:  # a single output: out_dims may be an int, None or a 1-tuple
+        if isinstance(out_dims, tuple) and len(out_dims) == 1:
+            out_dims = out_dims[0]
+        flat_dims = None if isinstance(out_dims, (tuple, list, dict)) else [out_dims]
+    else:
+        flat_dims = _broadcast_prefix(out_dims, spec)
+    if flat_dims is None:
+        raise ValueError(
+            f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with "
+            f"the structure of `outputs`. out_dims has structure {tree_flatten(out_dims)[1]} "
+            f"but outputs has structure {spec}."
+        )
+    results = []
+    for col, d in zip(columns, flat_dims):
+        if d is None:
+            results.append(_unmapped(col, name))
+            continue
+        if not all(isinstance(x, Tensor) for x in col):
+            bad = next(type(x) for x in col if not isinstance(x, Tensor))
+            raise ValueError(
+                f"vmap({name}, ...): `{name}` must only return Tensors, got type {bad}. Did you "
+                "mean to set out_dims= to None for output?"
+            )
+        results.append(stack(col, d))
+    return tree_unflatten(results, spec)
+
+
+def _unmapped(col: list, name: str):
+    """An output with out_dim None: PyTorch requires it not to depend on the mapped inputs. The
+    loop cannot see dependence, so it requires every slice to have returned the same value."""
+    first = col[0]
+    for x in col[1:]:
+        same = x is first
+        if not same and isinstance(first, Tensor) and isinstance(x, Tensor):
+            a, b = first._data, x._data
+            same = a.shape == b.shape and bool((a == b).all())
+        elif not same and not isinstance(first, Tensor):
+            same = x == first
+        if not same:
+            raise ValueError(
+                f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is "
+                "None (its value differs between slices)"
+            )
+    return first
+
+
+# ---------------------------------------------------------------------------------------------
+# functional_call
+
+_MISSING = object()
+
+
+def functional_call(
+    module,
+    parameter_and_buffer_dicts: dict | Sequence[dict],
+    args: Any = None,
+    kwargs: dict | None = None,
+    *,
+    tie_weights: bool = True,
+    strict: bool = False,
+):
+    """Call `module(*args, **kwargs)` with the given tensors in place of its parameters and
+    buffers (torch.func.functional_call); the module's own tensors are put back afterwards,
+    also when the call raises.
+
+    Gradients flow to the given tensors (the module computes with them), never to the module's
+    parameters; a buffer that the module replaces during the call (or updates in place, as
+    BatchNorm's running statistics in training mode) is the given tensor, and the dict receives
+    whatever the module holds under that name at the end, as in PyTorch.
+
+    Args:
+        module: a descent.nn.Module.
+        parameter_and_buffer_dicts: {dotted name: Tensor}, or a sequence of such dicts with
+            distinct keys (e.g. (params, buffers)).
+        args: the positional argument, or a tuple of them.
+        kwargs: keyword arguments for the call.
+        tie_weights: a tensor given for one of several tied names (the same Parameter under two
+            names) replaces it under all of them; two different tensors for tied names raise.
+        strict: the dicts must name every parameter and buffer, and nothing else.
+
+    Returns:
+        What the module returns.
+    """
+    tensors = _merge_dicts(parameter_and_buffer_dicts)
+    given = tensors
+    if tie_weights:
+        tensors = _untie(module, tensors)
+    if strict:
+        _check_keys(module, tensors)
+    if kwargs is None:
+        kwargs = {}
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
+        args = (args,)
+    swapped: list = []  # (dotted name, submodule, attribute, original), restored in reverse
+    try:
+        for name, t in tensors.items():
+            mod, attr = _owner(module, name)
+            swapped.append((name, mod, attr, _swap(mod, attr, t)))
+        return module(*args, **kwargs)
+    finally:
+        for name, mod, attr, orig in reversed(swapped):
+            now = _swap(mod, attr, orig)
+            if name in given and now is not _MISSING:
+                given[name] = now  # what the module holds now (PyTorch writes it back too)
+
+
+def _merge_dicts(dicts) -> dict:
+    if isinstance(dicts, dict):
+        return dicts
+    if not isinstance(dicts, Sequence) or isinstance(dicts, str):
+        raise ValueError(
+            "Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but got "
+            f"{type(dicts)}"
+        )
+    if not all(isinstance(d, dict) for d in dicts):
+        raise ValueError("Expected all elements of parameter_and_buffer_dicts to be dictionaries")
+    seen: dict = {}
+    for d in dicts:
+        for k in d:
+            seen[k] = seen.get(k, 0) + 1
+    repeated = [k for k, n in seen.items() if n > 1]
+    if repeated:
+        raise ValueError(
+            f"{repeated} appeared in multiple dictionaries; behavior of functional call is "
+            "ambiguous"
+        )
+    return {k: v for d in dicts for k, v in d.items()}
+
+
+def _all_named(module) -> dict:
+    named = dict(module.named_parameters(remove_duplicate=False))
+    named.update(module.named_buffers(remove_duplicate=False))
+    return named
+
+
+def _untie(module, tensors: dict) -> dict:
+    """Give each tied name (one tensor under several names) the tensor given for any of them."""
+    groups: dict[int, set] = {}
+    for name, t in _all_named(module).items():
+        groups.setdefault(id(t), set()).add(name)
+    tied = {n: names for names in groups.values() if len(names) > 1 for n in names}
+    out = dict(tensors)
+    for name in tensors:
+        names = tied.get(name)
+        if names is None:
+            continue
+        values = {id(tensors[n]) for n in names if n in tensors}
+        if len(values) > 1:
+            raise ValueError(
+                f"functional_call got multiple values for keys {sorted(names)}, which are tied. "
+                "Consider using tie_weights=False"
+            )
+        for n in names:
+            out[n] = tensors[name]
+    return out
+
+
+def _check_keys(module, tensors: dict) -> None:
+    valid = set(_all_named(module))
+    missing, unexpected = sorted(valid - set(tensors)), sorted(set(tensors) - valid)
+    msgs = []
+    if unexpected:
+        msgs.append(f"Unexpected key(s): {', '.join(map(repr, unexpected))}.")
+    if missing:
+        msgs.append(f"Missing key(s): {', '.join(map(repr, missing))}.")
+    if msgs:
+        raise RuntimeError(
+            f"Error(s) in reparametrizing for {type(module).__name__}:\n\t" + "\n\t".join(msgs)
+        )
+
+
+def _owner(module, name: str):
+    """(the submodule that holds the dotted `name`, the last part of the name)."""
+    *path, attr = name.split(".")
+    if attr == "":
+        raise KeyError('tensor name can\'t be empty string ""')
+    mod = module
+    for part in path:
+        sub = mod._modules.get(part) if hasattr(mod, "_modules") else None
+        if sub is None:
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{part}`")
+        mod = sub
+    return mod, attr
+
+
+def _swap(mod, name: str, t):
+    """Put t (a Tensor, None, or _MISSING to remove) under `name` in mod; return what was
+    there (_MISSING when nothing was). Parameters and buffers are swapped in their registries,
+    so the module's type checks (a Parameter is expected) do not apply, as in PyTorch."""
+    if t is not _MISSING and t is not None and not isinstance(t, Tensor):
+        raise TypeError(f"{t} is not an instance of descent.Tensor")
+    for registry in (mod._parameters, mod._buffers):
+        if name in registry:
+            orig = registry[name]
+            if t is _MISSING:
+                del registry[name]
+            else:
+                registry[name] = t
+            return orig
+    orig = getattr(mod, name, _MISSING)
+    if orig is not _MISSING and orig is not None and not isinstance(orig, Tensor):
+        raise TypeError(f"attribute `{name}`: {orig} is not an instance of descent.Tensor")
+    if t is not _MISSING:
+        object.__setattr__(mod, name, t)
+    elif orig is not _MISSING:
+        object.__delattr__(mod, name)
+    return orig
