@@ -36,7 +36,7 @@ from .ops.linalg_decomp import qr as _qr
 from .ops.linalg_decomp import slogdet as _slogdet
 from .ops.linalg_norm import vector_norm
 from .ops.linalg_spectral import eigh as _eigh
-from .ops.linalg_spectral import eigvalsh, pinv, svdvals
+from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals
 from .ops.linalg_spectral import svd as _svd
 from .ops.reduce import amax, amin
 from .ops.reduce import sum as _sum
@@ -140,15 +140,18 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
 
         A = cast(A, dtype)
     d0, d1 = _fix_matrix_dims("linalg.matrix_norm", A, dim)
+    if ord not in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
+        raise DescentError(
+            f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, "
+            "inf or -inf"
+        )
+    if ord in ("fro", "nuc", 2, 1, math.inf) and (A.shape[d0] == 0 or A.shape[d1] == 0):
+        # An empty matrix: 0 for the norms that are maxima or sums, as PyTorch (the minima,
+        # -2, -1, -inf, raise where they reduce over nothing, as PyTorch's amin).
+        return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        if A.shape[d0] == 0 or A.shape[d1] == 0:
-            if ord != "nuc":
-                raise DescentError(
-                    f"linalg.matrix_norm: The ord={ord} norm of an empty matrix (shape "
-                    f"{tuple(A.shape)}) is not defined"
-                )
         s = svdvals(movedim(A, (d0, d1), (-2, -1)))
         out = _sum(s, -1) if ord == "nuc" else (amax(s, -1) if ord == 2 else amin(s, -1))
         if keepdim:
@@ -158,20 +161,11 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     if ord in (1, -1, math.inf, -math.inf):
         # 1: the largest column sum (sum over rows d0, then max over columns d1); inf: rows.
         inner, outer = (d0, d1) if abs(ord) == 1 else (d1, d0)
-        if A.shape[outer] == 0:
-            raise DescentError(
-                f"linalg.matrix_norm: The ord={ord} norm of an empty matrix (shape "
-                f"{tuple(A.shape)}) is not defined: the reduction has no identity"
-            )
         sums = vector_norm(A, 1, inner, keepdim=True)
         out = amax(sums, outer, keepdims=True) if ord > 0 else amin(sums, outer, keepdims=True)
         if not keepdim:
             out = out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in (d0, d1)))
-        return out
-    raise DescentError(
-        f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, "
-        "inf or -inf"
-    )
+    return out
 
 
 def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -353,7 +347,7 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
         s = xp.abs(xp.linalg.eigvalsh(A._data))
     else:
         s = xp.linalg.svd(A._data, compute_uv=False)
-    tol = xp.maximum(float(atol or 0.0), rtol * s.max(axis=-1, initial=0.0))
+    tol = xp.maximum(float(atol or 0.0), rtol * largest(s))
     return Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
 
 
@@ -385,7 +379,7 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     rtol = eps * max(m, n) if rcond is None or rcond < 0 else float(rcond)
     x = matmul(pinv(A, rtol=rtol), Bm)
     s = xp.linalg.svd(A._data, compute_uv=False)
-    rank = (s > rtol * s.max(axis=-1, initial=0.0)[..., None]).sum(axis=-1).astype(xp.int64)
+    rank = (s > rtol * largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
     empty = Tensor._wrap(xp.zeros((0,), dtype=dt))
     residuals = empty
     if driver != "gelsy" and m > n and bool((rank == n).all()):

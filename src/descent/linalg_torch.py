@@ -17,7 +17,6 @@ from .ops.linalg import matmul
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.linalg_decomp import det, inv, solve
 from .ops.linalg_spectral import pinv
-from .ops.shape import tril, triu
 from .tensor import Tensor
 
 __all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
@@ -81,10 +80,9 @@ def cholesky_solve(B, L, upper: bool = False) -> Tensor:
 
 def cholesky_inverse(L, upper: bool = False) -> Tensor:
     """inv(A) for A = L L^T (or U^T U with upper=True), given the factor (torch.cholesky_inverse).
-    Composite: inv(L L^T), differentiable in L."""
+    Composite: inv(L L^T), differentiable in L (every entry, as PyTorch's gradient; the factor
+    is expected triangular: unlike LAPACK's potri, the other triangle is not ignored)."""
     L = as_tensor(L)
-    # Only the factor's triangle is read, as LAPACK's potri.
-    L = triu(L) if upper else tril(L)
     return inv(matmul(L.mT, L) if upper else matmul(L, L.mT))
 
 

@@ -156,10 +156,8 @@ for p in [2, 1, 3, 0.5, 1.5, -1, float("inf"), -float("inf")]:
     add(name=f"linalg_vector_norm_{p}", fn=lambda x, p=p: LA.vector_norm(x, p, dim=(0, 2)),
         ref=lambda x, p=p: np.linalg.norm(np.moveaxis(x, 1, 0).reshape(4, -1), p, axis=1),
         torch_fn=lambda x, p=p: torch.linalg.vector_norm(x, p, dim=(0, 2)), shapes=[X],
-        inputs=away_from_zero(X), covers=("VectorNorm",),
-        # max / min |x|: the second derivative is zero, and finite differences agree only
-        # away from ties (the sampled entries are distinct).
-        second_order=True)
+        # away from 0 and without ties (distinct |x|): every order is smooth there
+        inputs=away_from_zero(X), covers=("VectorNorm",))
 add(name="linalg_vector_norm_all_keepdim", fn=lambda x: LA.vector_norm(x, 2, keepdim=True),
     ref=lambda x: np.sqrt((x * x).sum(keepdims=True)),
     torch_fn=lambda x: torch.linalg.vector_norm(x, 2, keepdim=True), shapes=[X],
@@ -168,7 +166,8 @@ for o in ["fro", "nuc", 2, -2, 1, -1, float("inf"), -float("inf")]:
     add(name=f"linalg_matrix_norm_{o}", fn=lambda a, o=o: LA.matrix_norm(a, o),
         ref=lambda a, o=o: np.linalg.norm(a, o, axis=(-2, -1)),
         torch_fn=lambda a, o=o: torch.linalg.matrix_norm(a, o), shapes=[(2, 4, 3)],
-        inputs=away_from_zero((2, 4, 3)), covers=("Svdvals",) if o in ("nuc", 2, -2) else ("VectorNorm",))
+        inputs=away_from_zero((2, 4, 3)),
+        covers=("Svdvals",) if o in ("nuc", 2, -2) else ("VectorNorm",))
 add(name="linalg_matrix_power_neg", fn=lambda a: LA.matrix_power(a, -3),
     ref=lambda a: np.linalg.matrix_power(np.linalg.inv(a), 3),
     torch_fn=lambda a: torch.linalg.matrix_power(a, -3), shapes=[B], inputs=general(B),

@@ -100,7 +100,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
         try:
             ord = float(ord)
         except (TypeError, ValueError):
-            raise DescentError(
+            raise TypeError(
                 f"linalg.vector_norm: ord must be a number (2, 1, inf, -inf, 0 or any p), got "
                 f"{ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'"
             ) from None

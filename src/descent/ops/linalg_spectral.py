@@ -240,11 +240,11 @@ class Pinv(Function):
         xp = backend.get_array_module(a)
         if self.hermitian:  # A = V diag(w) V^T: the singular values are |w|
             w, v = xp.linalg.eigh(a)
-            keep = xp.abs(w) > self._tol(xp, xp.abs(w).max(axis=-1, initial=0.0))
+            keep = xp.abs(w) > self._tol(xp, largest(xp.abs(w)))
             winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(a.dtype)
             return (v * winv[..., None, :]) @ xp.swapaxes(v, -1, -2)
         u, s, vh = xp.linalg.svd(a, full_matrices=False)
-        keep = s > self._tol(xp, s.max(axis=-1, initial=0.0))
+        keep = s > self._tol(xp, largest(s))
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
         return (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
 
@@ -264,6 +264,14 @@ class Pinv(Function):
         k = p @ gh
         phk = ph @ k
         return (-mT(ops, k @ p) + (gh - a @ k) @ p @ ph + phk - (phk @ p) @ a)
+
+
+def largest(s):
+    """The largest value along the last axis, 0 for an empty one (sigma_max of a matrix with
+    no singular values); written without NumPy's `initial=`, which CuPy lacks."""
+    if s.shape[-1] == 0:
+        return array_module(s).zeros(s.shape[:-1], dtype=s.dtype)
+    return s.max(axis=-1)
 
 
 def pinv(a, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
