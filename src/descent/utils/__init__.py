@@ -1,5 +1,6 @@
-"""descent.utils: the `torch.utils` names PyTorch programs import (`descent.utils.data`)."""
+"""descent.utils: the `torch.utils` names PyTorch programs import (`descent.utils.data`,
+`descent.utils.checkpoint`)."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
