@@ -53,9 +53,9 @@ class _LocScale(Distribution):
         super().__init__(self.loc.size() if shape is None else shape, validate_args=validate_args)
 
     def _value(self, value):
-        value = as_float_tensor(value, self.loc)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.loc)
         return value
 
 
@@ -169,16 +169,16 @@ class HalfNormal(Distribution):
         return (standard_normal(self._extended_shape(sample_shape), self.scale) * self.scale).abs()
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.scale)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.scale)
         lp = -((value / self.scale) ** 2) / 2 - self.scale.log() - _LOG_SQRT_2PI + math.log(2)
         return lp.masked_fill(value < 0, -math.inf)
 
     def cdf(self, value) -> Tensor:
-        value = as_float_tensor(value, self.scale)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.scale)
         return 2 * (0.5 * (1 + (value / self.scale / math.sqrt(2)).erf())) - 1
 
     def icdf(self, prob) -> Tensor:
@@ -228,9 +228,9 @@ class Uniform(Distribution):
         return self.low + u * (self.high - self.low)
 
     def _value(self, value):
-        value = as_float_tensor(value, self.low)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.low)
         return value
 
     def log_prob(self, value) -> Tensor:
@@ -362,9 +362,9 @@ class Exponential(Distribution):
         return -(-u).log1p() / self.rate  # u in [0, 1): 1 - u > 0
 
     def _value(self, value):
-        value = as_float_tensor(value, self.rate)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.rate)
         return value
 
     def log_prob(self, value) -> Tensor:
@@ -470,9 +470,9 @@ class Dirichlet(Distribution):
         return x
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.concentration)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.concentration)
         c = self.concentration
         return (c - 1).xlogy(value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)
 
@@ -548,9 +548,9 @@ class Beta(Distribution):
         return self._dirichlet.rsample(sample_shape)[..., 0]
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.concentration1)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.concentration1)
         heads_tails = stack([value, 1.0 - value], -1)
         return self._dirichlet.log_prob(heads_tails)
 
@@ -601,9 +601,9 @@ class StudentT(Distribution):
         return self.loc + self.scale * y
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.loc)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.loc)
         y = (value - self.loc) / self.scale
         z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi)
              + (0.5 * self.df).lgamma() - (0.5 * (self.df + 1.0)).lgamma())  # fmt: skip

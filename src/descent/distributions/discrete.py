@@ -99,9 +99,9 @@ class Bernoulli(Distribution):
             return (u < self.probs.expand(shape)).type_as(self.probs)
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self._param)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self._param)
         logits, value = broadcast_all(self.logits, value)
         return -bce_with_logits(logits, value)
 
@@ -330,9 +330,9 @@ class Binomial(Distribution):
             return _draw(self.probs, lambda rng: rng.binomial(n, p))
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self._param)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self._param)
         n = self.total_count
         log_factorial_n = (n + 1).lgamma()
         log_factorial_k = (value + 1).lgamma()
@@ -390,9 +390,9 @@ class Poisson(Distribution):
             return _draw(self.rate, lambda rng: rng.poisson(lam))
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.rate)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.rate)
         rate, value = broadcast_all(self.rate, value)
         return value.xlogy(rate) - rate - (value + 1).lgamma()
 
@@ -450,9 +450,9 @@ class Geometric(Distribution):
             return (u.log() / (-self.probs).log1p()).floor()
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.probs)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.probs)
         value, probs = broadcast_all(value, self.probs)
         # (1 - p)^0 = 1 at p = 1 (0 * log 0 would be nan)
         probs = probs.where(~((probs == 1) & (value == 0)), 0.0)

@@ -147,9 +147,9 @@ class MultivariateNormal(Distribution):
         return self._unbroadcasted_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.loc)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.loc)
         diff = value - self.loc
         m = batch_mahalanobis(self._unbroadcasted_scale_tril, diff)
         n = self._event_shape[0]

@@ -73,9 +73,9 @@ class LogitRelaxedBernoulli(Distribution):
         return (u.log() - (-u).log1p() + probs.log() - (-probs).log1p()) / self.temperature
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self._param)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self._param)
         logits, value = broadcast_all(self.logits, value)
         diff = logits - value * self.temperature
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
@@ -96,9 +96,9 @@ class RelaxedBernoulli(LogitRelaxedBernoulli):
         return clamp_probs(super().rsample(sample_shape).sigmoid())
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self._param)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self._param)
         fi = finfo(value.dtype)
         y = value.clamp(min=fi.tiny, max=1.0 - fi.eps)
         x = y.log() - (-y).log1p()  # the sigmoid's inverse
@@ -145,9 +145,9 @@ class ExpRelaxedCategorical(Distribution):
         return scores - scores.logsumexp(dim=-1, keepdim=True)
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.logits)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.logits)
         k = self._categorical._num_events
         t = self.temperature
         log_scale = (t * 0 + float(k)).lgamma() - t.log() * (-(k - 1))
@@ -172,8 +172,8 @@ class RelaxedOneHotCategorical(ExpRelaxedCategorical):
         return super().rsample(sample_shape).exp()
 
     def log_prob(self, value) -> Tensor:
-        value = as_float_tensor(value, self.logits)
         if self._validate_args:
             self._validate_sample(value)
+        value = as_float_tensor(value, self.logits)
         x = value.log()
         return self.base_dist.log_prob(x) - x.sum(-1)
