@@ -327,3 +327,54 @@ def test_custom_function_node_name_callable():
 
     y = Square.apply(descent.tensor(arr(3), requires_grad=True))
     assert y.grad_fn.name() == "SquareBackward" == y.grad_fn.name
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (2, 1, 3)])
+def test_jacobian_and_hessian_shapes_edge_inputs(shape):
+    a = arr(*shape)
+    if a.size == 0:  # torch's loop stacks an empty list and raises; descent gives the empty J
+        with pytest.raises(RuntimeError, match="non-empty"):
+            torch.autograd.functional.jacobian(lambda x: x.exp() * 2, torch.tensor(a))
+        assert tuple(AF.jacobian(lambda x: x.exp() * 2, descent.tensor(a)).shape) == (0, 0)
+        assert tuple(AF.hessian(lambda x: (x**3).sum(), descent.tensor(a)).shape) == (0, 0)
+        return
+    same(AF.jacobian(lambda x: x.exp() * 2, descent.tensor(a)),
+         torch.autograd.functional.jacobian(lambda x: x.exp() * 2, torch.tensor(a)))  # fmt: skip
+    same(AF.hessian(lambda x: (x**3).sum(), descent.tensor(a)),
+         torch.autograd.functional.hessian(lambda x: (x**3).sum(), torch.tensor(a)))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["hvp", "vhp", "jvp", "vjp"])
+def test_create_graph_products_differentiate_again_like_torch(name):
+    a, v = arr(3), arr(3)
+    res = []
+    for ns, F in ((descent, AF), (torch, torch.autograd.functional)):
+        x = ns.tensor(a, requires_grad=True)
+        f = (
+            (lambda t: (t.sin() * t**2).sum())
+            if name in ("hvp", "vhp")
+            else (lambda t: t.sin() * t)
+        )
+        _, out = getattr(F, name)(f, x, ns.tensor(v), create_graph=True)
+        assert out.requires_grad
+        (g,) = ns.autograd.grad((out * out).sum(), x)
+        res.append(g)
+    same(*res)
+
+
+def test_results_under_no_grad_and_float32():
+    a = arr(3).astype(np.float32)
+    with descent.no_grad():
+        J = AF.jacobian(lambda x: x.sin(), descent.tensor(a))
+        H = AF.hessian(lambda x: (x**3).sum(), descent.tensor(a))
+    with torch.no_grad():
+        Jt = torch.autograd.functional.jacobian(lambda x: x.sin(), torch.tensor(a))
+    np.testing.assert_allclose(J.numpy(), Jt.numpy(), atol=1e-6)
+    assert J.dtype == H.dtype == descent.float32
+    np.testing.assert_allclose(H.numpy(), np.diag(6 * a), atol=1e-5)
+
+
+def test_integer_inputs_refused_like_torch():
+    for ns, F in ((descent, AF), (torch, torch.autograd.functional)):
+        with pytest.raises(RuntimeError, match="floating"):
+            F.jacobian(lambda x: x * 2, ns.tensor([1, 2]))

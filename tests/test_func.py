@@ -579,3 +579,16 @@ def test_hessian_vector_product_against_central_differences():
         2 * eps
     )
     np.testing.assert_allclose(hv.numpy(), fd, rtol=1e-6, atol=1e-7)
+
+
+def test_float32_kept_and_0d_slices():
+    a = arr(4, 3).astype(np.float32)
+    x = descent.tensor(a)
+    assert dfunc.jacrev(lambda t: t.sin())(x[0]).dtype == descent.float32
+    assert dfunc.jacfwd(lambda t: t.sin())(x[0]).dtype == descent.float32
+    assert dfunc.vmap(lambda t: t * 2)(x).dtype == descent.float32
+    # Mapping a vector gives 0-d slices; a 0-d output stacks to a vector.
+    vm(lambda m, t: t * t + 1, (arr(5),))
+    vm(lambda m, t: (t**2).sum(), (arr(5, 2),))
+    check("grad", lambda m, t: t.sin() * 3, (np.array(0.7),))
+    check("jacrev", lambda m, t: t.sin() * 3, (np.array(0.7),))
