@@ -418,3 +418,46 @@ def test_torch_top_level_names_and_tensor_methods(dtype):
         check(lambda t: tuple(t.qr(some=False)), lambda t: tuple(t.qr(some=False)), [x], dtype,
               grad=x.shape[-2] <= x.shape[-1])  # fmt: skip
     assert ds.svd(ds.tensor(a)).V.shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_triangular_tensor_exp_and_vander_match_torch(dtype):
+    a, b = general((2, 4, 4)), rng(1).normal(size=(2, 4, 3))
+    for upper in (True, False):
+        for left in (True, False):
+            for unit in (True, False):
+                kw = dict(upper=upper, left=left, unitriangular=unit)
+                check(lambda x, y, kw=kw: LA.solve_triangular(x, y, **kw),
+                      lambda x, y, kw=kw: torch.linalg.solve_triangular(x, y, **kw),
+                      [a, b if left else np.swapaxes(b, -1, -2)], dtype)  # fmt: skip
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == F32 else dict(rtol=1e-10, atol=1e-12)
+    for scale in (0.1, 1, 5, 30) if dtype == F64 else (0.1, 1, 5):  # float32 overflows at 30
+        check(LA.matrix_exp, torch.linalg.matrix_exp, [rng(2).normal(size=(2, 3, 3)) * scale],
+              dtype, tol=tol)  # fmt: skip
+    check(LA.matrix_exp, torch.linalg.matrix_exp, [np.zeros((0, 3, 3))], dtype)
+    check(LA.vander, torch.linalg.vander, [rng(3).normal(size=(2, 4))], dtype)
+    check(lambda x: LA.vander(x, N=3), lambda x: torch.linalg.vander(x, N=3),
+          [np.array([0.0, 1.0, -2.0])], dtype)  # fmt: skip
+    check(lambda x: LA.tensorinv(x, ind=2), lambda x: torch.linalg.tensorinv(x, ind=2),
+          [general((6, 6)).reshape(2, 3, 6)], dtype)  # fmt: skip
+    a6, b6 = general((6, 6)).reshape(2, 3, 6), rng(4).normal(size=(2, 3))
+    check(LA.tensorsolve, torch.linalg.tensorsolve, [a6, b6], dtype)
+    check(lambda x, y: LA.tensorsolve(x, y, dims=(0,)),
+          lambda x, y: torch.linalg.tensorsolve(x, y, dims=(0,)), [np.moveaxis(a6, 2, 0), b6],
+          dtype)  # fmt: skip
+    np.testing.assert_array_equal(LA.vander(ds.tensor([1, 2, 3])).numpy(),
+                                  torch.linalg.vander(torch.tensor([1, 2, 3])).numpy())
+
+
+def test_compositions_pass_finite_difference_checks():
+    from descent.explain import gradcheck
+
+    a = ds.tensor(rng(5).normal(size=(3, 3)), requires_grad=True)
+    x = ds.tensor(rng(6).normal(size=4), requires_grad=True)
+    b = ds.tensor(rng(7).normal(size=(3, 2)), requires_grad=True)
+    for fn, args in [(LA.matrix_exp, [a]), (lambda t: LA.vander(t, N=4), [x]),
+                     (lambda t, y: LA.solve_triangular(t + 3 * ds.eye(3, dtype=ds.float64), y,
+                                                       upper=True), [a, b]),
+                     (lambda t: LA.multi_dot([t, t.mT, t]), [a]),
+                     (lambda t: LA.norm(t, "nuc"), [a]), (lambda t: LA.cond(t), [a])]:  # fmt: skip
+        gradcheck(fn, args, raise_on_failure=True)

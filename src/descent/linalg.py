@@ -22,6 +22,7 @@ from typing import NamedTuple
 from . import backend
 from .errors import DescentError
 from .ops._common import as_tensor
+from .ops.elementwise import where
 from .ops.linalg import matmul
 from .ops.linalg_decomp import (
     LinAlgError,
@@ -40,7 +41,8 @@ from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals
 from .ops.linalg_spectral import svd as _svd
 from .ops.reduce import amax, amin
 from .ops.reduce import sum as _sum
-from .ops.shape import unsqueeze
+from .ops.scan import cumprod
+from .ops.shape import cat, expand, tril, triu, unsqueeze
 from .ops.shape_index import diagonal as _diagonal
 from .ops.shape_index import movedim
 from .ops.torch_extra import cross as _cross
@@ -48,8 +50,9 @@ from .tensor import Tensor
 
 __all__ = [
     "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
-    "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv",
-    "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm",
+    "lstsq", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals",
+    "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
 ]  # fmt: skip
 
 
@@ -392,3 +395,123 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     svals = Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
     rank_t = Tensor._wrap(rank) if driver != "gels" else Tensor._wrap(xp.zeros((0,), xp.int64))
     return LstsqResult(x, residuals, rank_t, svals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compositions of the solvers: triangular and tensor systems, the matrix exponential, vander
+
+
+def solve_triangular(A, B, *, upper: bool, left: bool = True,
+                     unitriangular: bool = False) -> Tensor:  # fmt: skip
+    """The solution of the triangular system A X = B (X A = B with left=False)
+    (torch.linalg.solve_triangular): only A's `upper` (or lower) triangle is read, and with
+    unitriangular=True its diagonal is taken as ones. Composite (a general solve of the
+    masked matrix), so A's gradient is the masked triangle, as PyTorch's."""
+    A = prepare("linalg.solve_triangular", A)
+    B = as_tensor(B)
+    check_float("linalg.solve_triangular", B)
+    if B.ndim < 2:
+        raise DescentError(
+            f"linalg.solve_triangular: The input tensor B must have at least 2 dimensions, got "
+            f"shape {tuple(B.shape)}"
+        )
+    T = triu(A) if upper else tril(A)
+    if unitriangular:
+        xp = backend.get_array_module(A._data)
+        eye = xp.eye(A.shape[-1], dtype=bool)
+        T = where(eye, 1.0, T)  # the diagonal read as ones, with no gradient
+    return solve(T, B, left=left)
+
+
+def tensorinv(A, ind: int = 2) -> Tensor:
+    """The inverse of A seen as a linear map from its last dims to its first `ind` dims
+    (torch.linalg.tensorinv): inv of the (prod(shape[:ind]), prod(shape[ind:])) matrix,
+    reshaped to shape[ind:] + shape[:ind]."""
+    A = as_tensor(A)
+    if ind <= 0:
+        raise DescentError(f"linalg.tensorinv: Expected a strictly positive integer for 'ind', "
+                           f"but got {ind}")  # fmt: skip
+    rows, cols = A.shape[:ind], A.shape[ind:]
+    if math.prod(rows) != math.prod(cols):
+        raise DescentError(
+            f"linalg.tensorinv: Expected self to satisfy the requirement "
+            f"prod(self.shape[ind:]) == prod(self.shape[:ind]), but got {math.prod(cols)} != "
+            f"{math.prod(rows)} (shape {tuple(A.shape)}, ind={ind})"
+        )
+    n = math.prod(rows)
+    return inv(A.reshape(n, n)).reshape(tuple(cols) + tuple(rows))
+
+
+def tensorsolve(A, B, dims=None) -> Tensor:
+    """X with tensordot(A, X, X.ndim) = B (torch.linalg.tensorsolve); `dims` are moved to the
+    end of A first."""
+    A, B = as_tensor(A), as_tensor(B)
+    if dims is not None:
+        dims = tuple(d % A.ndim for d in dims)
+        A = movedim(A, dims, tuple(range(A.ndim - len(dims), A.ndim)))
+    rest = tuple(A.shape[B.ndim:])
+    n = math.prod(B.shape)
+    if tuple(A.shape[: B.ndim]) != tuple(B.shape) or math.prod(rest) != n:
+        raise DescentError(
+            f"linalg.tensorsolve: Expected self to satisfy the requirement "
+            f"prod(result_shape) == prod(B.shape) with A's leading dims equal to B's shape; got "
+            f"A {tuple(A.shape)} and B {tuple(B.shape)}"
+        )
+    return solve(A.reshape(n, n), B.reshape(n)).reshape(rest)
+
+
+# Pade coefficients of degree 13 and the norm bound that needs no more scaling (Higham, "The
+# scaling and squaring method for the matrix exponential revisited", SIAM J. Matrix Anal. Appl.
+# 26(4), 2005, table 2.3 and eq. 2.3).
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)  # fmt: skip
+_THETA13 = 5.371920351148152
+
+
+def matrix_exp(A) -> Tensor:
+    """exp(A) = sum_k A^k / k! (torch.linalg.matrix_exp), by scaling and squaring with the
+    degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its
+    gradient is that of the approximant (equal to the exact one to rounding) and create_graph
+    works. One scaling for the whole batch (the largest 1-norm's)."""
+    A = prepare("linalg.matrix_exp", A)
+    xp = backend.get_array_module(A._data)
+    n = A.shape[-1]
+    if A._data.size == 0:
+        return A * 1.0
+    norm1 = float(xp.abs(A._data).sum(axis=-2).max())
+    s = max(0, math.ceil(math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
+    if s:
+        A = A * (0.5**s)
+    b = _PADE13
+    eye = Tensor._wrap(xp.eye(n, dtype=A._data.dtype))
+    A2 = matmul(A, A)
+    A4 = matmul(A2, A2)
+    A6 = matmul(A4, A2)
+    U = matmul(A, matmul(A6, b[13] * A6 + b[11] * A4 + b[9] * A2)
+               + b[7] * A6 + b[5] * A4 + b[3] * A2 + b[1] * eye)  # fmt: skip
+    V = matmul(A6, b[12] * A6 + b[10] * A4 + b[8] * A2) + b[6] * A6 + b[4] * A4 + b[2] * A2 \
+        + b[0] * eye  # fmt: skip
+    R = solve(V - U, V + U)
+    for _ in range(s):
+        R = matmul(R, R)
+    return R
+
+
+def vander(x, *, N=None) -> Tensor:
+    """The Vandermonde matrix of increasing powers [1, x, x^2, ..., x^(N-1)] along a new last
+    dimension (torch.linalg.vander; N defaults to x's last size). Built as PyTorch's: ones, then
+    the cumulative product of copies of x (a gradient without 0 * x^-1 at x = 0)."""
+    x = as_tensor(x)
+    if x._data.dtype.kind not in "fiu":
+        raise DescentError(f"linalg.vander supports floating point and integer tensors, but got "
+                           f"{x._data.dtype}")  # fmt: skip
+    if x.ndim == 0:
+        x = x.reshape(1)
+    n = x.shape[-1] if N is None else int(N)
+    if n <= 1:
+        raise DescentError(f"linalg.vander: N must be greater than 1, got {n}")
+    powers = cumprod(expand(unsqueeze(x, -1), *(tuple(x.shape) + (n - 1,))), -1)
+    xp = backend.get_array_module(x._data)
+    ones = Tensor._wrap(xp.ones(tuple(x.shape) + (1,), dtype=x._data.dtype))
+    return cat([ones, powers], -1)

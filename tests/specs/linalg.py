@@ -185,3 +185,14 @@ add(name="cholesky_solve", fn=lambda b, low: ds.cholesky_solve(b, low),
     inputs=lambda rng, dtype: [rng.normal(size=(3, 2)),
                                np.tril(rng.normal(size=(3, 3))) + 2 * np.eye(3)],
     covers=("Solve",))
+add(name="linalg_matrix_exp", fn=LA.matrix_exp,
+    ref=lambda a: torch.linalg.matrix_exp(torch.from_numpy(a)).numpy(),
+    torch_fn=torch.linalg.matrix_exp, shapes=[B], inputs=lambda rng, dtype: [rng.normal(size=B)],
+    covers=("Solve",))
+add(name="linalg_solve_triangular", fn=lambda a, b: LA.solve_triangular(a, b, upper=False),
+    ref=lambda a, b: np.linalg.solve(np.tril(a), b),
+    torch_fn=lambda a, b: torch.linalg.solve_triangular(a, b, upper=False), shapes=[B, (2, 3, 2)],
+    inputs=general(B, (2, 3, 2)), covers=("Solve",))
+add(name="linalg_vander", fn=lambda x: LA.vander(x, N=4),
+    ref=lambda x: np.vander(x, 4, increasing=True), torch_fn=lambda x: torch.linalg.vander(x, N=4),
+    shapes=[(5,)], covers=("CumProd",))
