@@ -697,4 +697,8 @@ def __getattr__(name: str):
         from . import autograd_torch
 
         return getattr(autograd_torch, name)
+    if name in ("gradcheck", "gradgradcheck", "GradcheckError"):  # in autograd_gradcheck.py
+        from . import autograd_gradcheck
+
+        return getattr(autograd_gradcheck, name)
     raise AttributeError(f"module 'descent.autograd' has no attribute {name!r}")

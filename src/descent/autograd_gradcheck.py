@@ -1,0 +1,280 @@
+"""`torch.autograd.gradcheck` and `gradgradcheck` with PyTorch's signatures and results, built on
+`descent.explain.gradcheck` (the finite-difference check that explains its findings).
+
+PyTorch's contract, kept here:
+
+* `inputs` is a Tensor or a sequence; the Tensors with `requires_grad=True` are checked (at least
+  one must be: ValueError otherwise), everything else is passed to `func` as it is;
+* the check runs in the inputs' own dtype (a float32 input draws PyTorch's warning that the check
+  will likely fail; descent.explain would silently upcast to float64 instead);
+* every floating output is checked against every checked input: |analytic - numeric| <=
+  atol + rtol |numeric| over the full Jacobian (random projections with `fast_mode=True`);
+* the result is True, or `GradcheckError` (a RuntimeError, as torch's) whose message starts
+  with PyTorch's "Jacobian mismatch for output i with respect to input j," followed by
+  descent.explain's account (worst element, analytic and numeric values); False instead of
+  the error with `raise_exception=False`.
+
+`gradgradcheck` checks second derivatives PyTorch's way: `gradcheck` of the function
+(inputs, grad_outputs) -> the vector-Jacobian products built with `create_graph=True`, with
+random grad_outputs (uniform in [-1, 1), from a local seeded generator: descent's default
+generator is not touched) that are themselves checked inputs.
+
+`descent.autograd.gradcheck` forwards here (autograd.py's `_TORCH_NAMES`); the explain tool is
+imported on first call, so the engine never loads it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import autograd, backend
+
+__all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
+
+
+class GradcheckError(RuntimeError):
+    """A gradient check failed (torch.autograd.gradcheck.GradcheckError); `result` holds
+    descent.explain's `GradcheckResult` when the failure was a Jacobian mismatch."""
+
+    def __init__(self, message: str, result=None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _tuple(x) -> tuple:
+    if isinstance(x, autograd._tensor_class) or x is None:
+        return (x,)
+    return tuple(x)
+
+
+def _fail(message: str, raise_exception: bool, result=None) -> bool:
+    if raise_exception:
+        raise GradcheckError(message, result)
+    return False
+
+
+def gradcheck(
+    func,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_batched_forward_grad: bool = False,
+    check_forward_ad: bool = False,
+    check_backward_ad: bool = True,
+    fast_mode: bool = False,
+    masked: bool | None = None,
+) -> bool:
+    """Check `func`'s gradients against central finite differences (torch.autograd.gradcheck).
+
+    Args:
+        func: a function of the inputs returning a Tensor or a sequence of Tensors.
+        inputs: a Tensor or a sequence; those with requires_grad=True are checked.
+        eps: the finite-difference step.
+        atol, rtol: a Jacobian entry passes when |analytic - numeric| <= atol + rtol |numeric|.
+        raise_exception: raise GradcheckError on failure (else return False).
+        nondet_tol, check_undefined_grad, masked: accepted; descent's backward is
+            deterministic and has no undefined gradients, masked tensors do not exist.
+        check_grad_dtypes: also require each gradient's dtype to be its input's.
+        check_batched_grad, check_batched_forward_grad, check_forward_ad: not supported
+            (NotImplementedError when True): descent has no forward-mode AD.
+        check_backward_ad: must be True (the only mode descent checks).
+        fast_mode: compare random projections <u, J v> instead of the full Jacobian.
+
+    Returns:
+        True when every check passed (False on failure with raise_exception=False).
+
+    Raises:
+        GradcheckError: a Jacobian mismatch (or a gradient dtype mismatch).
+        ValueError: no input requires grad, or check_backward_ad is False.
+    """
+    for flag, name in ((check_batched_grad, "check_batched_grad"),
+                       (check_batched_forward_grad, "check_batched_forward_grad"),
+                       (check_forward_ad, "check_forward_ad")):  # fmt: skip
+        if flag:
+            raise NotImplementedError(
+                f"gradcheck: {name}=True is not supported by descent (no forward-mode AD or "
+                "batched gradients); check reverse mode with the default arguments"
+            )
+    if not check_backward_ad:
+        raise ValueError(
+            "gradcheck: Expected at least one of check_forward_ad or check_backward_ad to be True"
+            " (descent checks reverse mode only)"
+        )
+    inputs = _tuple(inputs)
+    tensor_class = autograd._tensor_class
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, tensor_class) and x.requires_grad]
+    if not diff:
+        raise ValueError(
+            "gradcheck expects at least one input tensor to require gradient, but none of them "
+            "have requires_grad=True."
+        )
+    for i in diff:
+        if inputs[i].dtype != np.float64:
+            warnings.warn(
+                f"Input #{i} requires gradient and is not a double precision floating point or "
+                "complex. This check will likely fail if all the inputs are not of double "
+                "precision floating point or complex. ",
+                UserWarning,
+                stacklevel=2,
+            )
+    with autograd.enable_grad():
+        outputs = _tuple(func(*inputs))
+    checked = [k for k, o in enumerate(outputs)
+               if isinstance(o, tensor_class) and o.dtype.kind == "f"]  # fmt: skip
+    if check_grad_dtypes:
+        bad = _grad_dtype_mismatch(outputs, checked, [inputs[i] for i in diff])
+        if bad is not None:
+            return _fail(bad, raise_exception)
+    from .explain.gradcheck import gradcheck as explain_gradcheck  # a tool: loaded on first call
+
+    dtype = min((inputs[i].dtype for i in diff), key=lambda d: d.itemsize)
+    for k in checked:
+
+        def output_k(*ts, k=k):
+            args = list(inputs)
+            for i, t in zip(diff, ts):
+                args[i] = t
+            return _tuple(func(*args))[k]
+
+        with warnings.catch_warnings():
+            # PyTorch's warning about non-double inputs was given above; explain's is the same.
+            warnings.filterwarnings("ignore", message=".*(finite|central) differences")
+            result = explain_gradcheck(
+                output_k, [inputs[i] for i in diff], eps, atol, rtol, max_full=0 if fast_mode
+                else 1 << 62, dtype=dtype, _name=f"output {k} of {_name(func)}",
+            )  # fmt: skip
+        if not result.passed:
+            j = "a random projection" if result.worst_input is None else result.worst_input
+            return _fail(
+                f"Jacobian mismatch for output {k} with respect to input {j},\n{result}",
+                raise_exception,
+                result,
+            )
+    return True
+
+
+def _name(func) -> str:
+    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+
+
+def _grad_dtype_mismatch(outputs, checked, leaves):
+    """PyTorch's check_grad_dtypes: each gradient in its input's dtype (a message, or None)."""
+    roots = [outputs[k] for k in checked if outputs[k].requires_grad]
+    if not roots:
+        return None
+    seeds = [autograd.new_tensor(backend.get_array_module(o._data).ones_like(o._data))
+             for o in roots]  # fmt: skip
+    grads = autograd.grad(roots, leaves, seeds, retain_graph=True, allow_unused=True)
+    for j, (g, x) in enumerate(zip(grads, leaves)):
+        if g is not None and g.dtype != x.dtype:
+            return f"Gradient has dtype mismatch: input {j} is {x.dtype}, its gradient {g.dtype}"
+    return None
+
+
+def gradgradcheck(
+    func,
+    inputs,
+    grad_outputs=None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    gen_non_contig_grad_outputs: bool = False,
+    raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_fwd_over_rev: bool = False,
+    check_rev_over_rev: bool = True,
+    fast_mode: bool = False,
+    masked: bool = False,
+) -> bool:
+    """Check second derivatives (torch.autograd.gradgradcheck): `gradcheck` of
+    (inputs, grad_outputs) -> d(sum grad_outputs * outputs)/d(inputs), built with
+    create_graph=True.
+
+    Args:
+        func, inputs, eps, atol, rtol, raise_exception, nondet_tol, check_undefined_grad,
+            check_grad_dtypes, fast_mode, masked: as in `gradcheck`.
+        grad_outputs: one Tensor per floating output; random (uniform in [-1, 1), requiring
+            grad, so they are checked too) when None.
+        gen_non_contig_grad_outputs: accepted (descent's ops accept any layout).
+        check_batched_grad, check_fwd_over_rev: not supported (NotImplementedError when True).
+        check_rev_over_rev: must be True.
+
+    Returns:
+        True, or False on failure with raise_exception=False.
+    """
+    if check_batched_grad or check_fwd_over_rev:
+        raise NotImplementedError(
+            "gradgradcheck: check_batched_grad and check_fwd_over_rev are not supported by "
+            "descent (no forward-mode AD or batched gradients)"
+        )
+    if not check_rev_over_rev:
+        raise ValueError("gradgradcheck: check_rev_over_rev must be True (reverse over reverse)")
+    inputs = _tuple(inputs)
+    tensor_class = autograd._tensor_class
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, tensor_class) and x.requires_grad]
+    if not diff:
+        raise ValueError(
+            "gradcheck expects at least one input tensor to require gradient, but none of them "
+            "have requires_grad=True."
+        )
+    with autograd.enable_grad():
+        outputs = _tuple(func(*inputs))
+    floating = [k for k, o in enumerate(outputs)
+                if isinstance(o, tensor_class) and o.dtype.kind == "f"]  # fmt: skip
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = []
+        for k in floating:
+            o = outputs[k]
+            xp = backend.get_array_module(o._data)
+            u = xp.asarray(rng.uniform(-1.0, 1.0, tuple(o.shape)).astype(o.dtype))
+            grad_outputs.append(autograd.new_tensor(u, True))
+    grad_outputs = list(_tuple(grad_outputs))
+    if len(grad_outputs) != len(floating):
+        raise RuntimeError(
+            f"gradgradcheck: got {len(grad_outputs)} grad_outputs for {len(floating)} floating "
+            "outputs"
+        )
+    n_in = len(inputs)
+
+    def first_derivatives(*args):
+        xs, gos = list(args[:n_in]), args[n_in:]
+        for i in diff:  # a finite-difference evaluation passes tensors without grad
+            if not xs[i].requires_grad:
+                xs[i] = autograd.new_tensor(xs[i]._data, True)
+        with autograd.enable_grad():
+            outs = _tuple(func(*xs))
+            roots = [outs[k] for k in floating]
+            leaves = [xs[i] for i in diff]
+            used = [(r, g) for r, g in zip(roots, gos) if r.requires_grad]
+            if not used:
+                return tuple(_zeros(x) for x in leaves)
+            grads = autograd.grad([r for r, _ in used], leaves, [g for _, g in used],
+                                  create_graph=True, allow_unused=True)  # fmt: skip
+        return tuple(_zeros(x) if g is None else g for g, x in zip(grads, leaves))
+
+    return gradcheck(
+        first_derivatives, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+        raise_exception=raise_exception, nondet_tol=nondet_tol,
+        check_undefined_grad=check_undefined_grad, check_grad_dtypes=check_grad_dtypes,
+        fast_mode=fast_mode,
+    )  # fmt: skip
+
+
+def _zeros(x):
+    """A zero gradient for an input that the outputs do not use (PyTorch materializes it)."""
+    xp = backend.get_array_module(x._data)
+    return autograd.new_tensor(xp.zeros_like(x._data))
