@@ -546,6 +546,7 @@ def test_namespace_access():
     import descent.func as f2
 
     assert descent.func is f2 is dfunc
+    assert descent.vmap is dfunc.vmap  # torch.vmap
     assert set(dfunc.__all__) >= {"grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd",
                                   "hessian", "vmap", "functional_call"}  # fmt: skip
 

@@ -370,6 +370,7 @@ _LAZY_FUNCTIONS = {
     "save": ("io", "save_object"),
     "load": ("io", "load_object"),
     "compile": ("compiler", "compile"),  # torch.compile: record a step once, replay it
+    "vmap": ("func", "vmap"),  # torch.vmap is torch.func.vmap (a loop here: docs/func.md)
 }
 
 
