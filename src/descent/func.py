@@ -364,7 +364,8 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
 def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:  # fmt: skip
     """func -> (args -> Jacobian) column by column: one J v per input element (forward mode by
-    the double-backward trick; the function itself runs once). Same layout as `jacrev`."""
+    the double-backward trick; the function itself runs once, so `randomness` is only
+    validated: no draw repeats). Same layout as `jacrev`."""
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(
             "Only allowed values for randomness are 'error', 'different', or 'same'. Got "
