@@ -606,6 +606,29 @@ PUBLIC_SIGNATURES.update(
 )
 
 
+# The names docs/nn_extra.md adds (the gaps a probe of torch.nn.functional found).
+PUBLIC_SIGNATURES.update(
+    {
+        "adaptive_avg_pool1d": "input output_size",
+        "channel_shuffle": "input groups",
+        "cosine_embedding_loss": (
+            "input1 input2 target margin=0 size_average=None reduce=None reduction='mean'"
+        ),
+        "embedding_bag": (
+            "input weight offsets=None max_norm=None norm_type=2 scale_grad_by_freq=False "
+            "mode='mean' sparse=False per_sample_weights=None include_last_offset=False "
+            "padding_idx=None"
+        ),
+        "gumbel_softmax": "logits tau=1 hard=False eps=1e-10 dim=-1",
+        "instance_norm": (
+            "input running_mean=None running_var=None weight=None bias=None "
+            "use_input_stats=True momentum=0.1 eps=1e-05"
+        ),
+        "prelu": "input weight",
+    }
+)
+
+
 def _params(fn) -> str:
     parts = []
     for p in inspect.signature(fn).parameters.values():

@@ -17,12 +17,14 @@ from . import (
     activation_extra,
     attention,
     channel_dropout,
+    channelshuffle,
     container,
     conv,
     conv_transpose,
     distance,
     dropout,
     embedding,
+    embedding_bag,
     flatten,
     functional,
     groupnorm,
@@ -33,6 +35,7 @@ from . import (
     loss_extra,
     module,
     normalization,
+    padding,
     parallel,  # torch.nn.parallel
     parameter,
     parameter_containers,
@@ -40,6 +43,7 @@ from . import (
     pooling_extra,
     rnn,
     transformer,
+    transformer_decoder,
     upsampling,
     utils,  # torch.nn.utils
 )
@@ -47,12 +51,14 @@ from .activation import *
 from .activation_extra import *
 from .attention import *
 from .channel_dropout import *
+from .channelshuffle import *
 from .container import *
 from .conv import *
 from .conv_transpose import *
 from .distance import *
 from .dropout import *
 from .embedding import *
+from .embedding_bag import *
 from .flatten import *
 from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
@@ -64,6 +70,7 @@ from .loss_extra import *
 from .module import *
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *
+from .padding import *
 from .parameter import *
 from .parameter_containers import *
 from .pooling import *
@@ -71,6 +78,7 @@ from .pooling_extra import *
 from .rnn import *
 from .rotary import RotaryEmbedding, apply_rotary_emb, rotary_cos_sin
 from .transformer import *
+from .transformer_decoder import *
 from .upsampling import *
 
 __all__ = (
@@ -104,4 +112,8 @@ __all__ = (
     + loss_extra.__all__
     + pooling_extra.__all__
     + upsampling.__all__
+    + padding.__all__
+    + channelshuffle.__all__
+    + transformer_decoder.__all__
+    + embedding_bag.__all__
 )

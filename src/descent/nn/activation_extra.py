@@ -1,11 +1,14 @@
-"""More activation layers (no parameters), around `descent.nn.functional`: the hard family,
-the shrink family, SELU/CELU/Mish, Softsign, Softmin, GLU, Threshold and LogSigmoid.
+"""More activation layers around `descent.nn.functional`: the hard family,
+the shrink family, SELU/CELU/Mish, Softsign, Softmin, GLU, Threshold, LogSigmoid and PReLU
+(the only one with a parameter).
 `inplace=True` is accepted and ignored, as in `activation.py`."""
 
 from __future__ import annotations
 
+from .. import creation
 from . import functional as F
 from .module import Module
+from .parameter import Parameter
 
 __all__ = [
     "Hardtanh",
@@ -23,6 +26,7 @@ __all__ = [
     "Hardshrink",
     "Threshold",
     "LogSigmoid",
+    "PReLU",
 ]
 
 
@@ -180,3 +184,31 @@ class Threshold(Module):
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}"
+
+
+class PReLU(Module):
+    """max(0, x) + a * min(0, x) with a learned slope `weight` (num_parameters,): one shared
+    slope (num_parameters=1) or one per channel (dim 1 of the input), all starting at `init`.
+
+    Args:
+        num_parameters: 1, or the number of input channels.
+        init: the initial slope (0.25 as PyTorch).
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None,
+                 dtype=None) -> None:  # fmt: skip
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(creation.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight._data[...] = self.init
+        self.weight._version += 1
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

@@ -1,4 +1,4 @@
-"""InstanceNorm1d / InstanceNorm2d (Ulyanov et al., 2016, "Instance Normalization: The Missing
+"""InstanceNorm1d / 2d / 3d (Ulyanov et al., 2016, "Instance Normalization: The Missing
 Ingredient for Fast Stylization", arXiv:1607.08022).
 
 Each channel of each sample is normalised over its spatial dimensions. Same arguments,
@@ -20,7 +20,7 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["InstanceNorm1d", "InstanceNorm2d"]
+__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
 
 
 class _InstanceNorm(Module):
@@ -105,34 +105,18 @@ class _InstanceNorm(Module):
                 "the channels are normalised anyway (there are no per-channel parameters)",
                 stacklevel=2,
             )
-        if self.track_running_stats and not self.training:
-            y = F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
-                self.eps,
-            )  # fmt: skip
-        else:
-            spatial = int(np.prod(x.shape[2:]))
-            if spatial <= 1:
-                raise ValueError(
-                    f"{name}: expected more than 1 spatial element when training, got input "
-                    f"of shape {tuple(x.shape)}"
-                )
-            # One group per channel: group norm is instance norm (statistics per (n, c)).
-            y = F.group_norm(x, channels, self.weight, self.bias, self.eps)
-            if self.training and self.track_running_stats:
-                self._update_running_stats(x)
+        use_input_stats = self.training or not self.track_running_stats
+        if use_input_stats and int(np.prod(x.shape[2:])) <= 1:
+            raise ValueError(
+                f"{name}: expected more than 1 spatial element when training, got input "
+                f"of shape {tuple(x.shape)}"
+            )
+        # Running statistics are read in evaluation and updated in training, when tracked.
+        y = F.instance_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+            0.0 if self.momentum is None else self.momentum, self.eps,
+        )  # fmt: skip
         return y if batched else y[0]
-
-    def _update_running_stats(self, x) -> None:
-        """running ← (1 - m) running + m · (batch mean of per-instance statistics)."""
-        m = 0.0 if self.momentum is None else self.momentum  # PyTorch: None freezes them
-        xd = x._data
-        axes = tuple(range(2, xd.ndim))
-        mean = xd.mean(axis=axes).mean(axis=0)  # (C,)
-        var = xd.var(axis=axes, ddof=1).mean(axis=0)  # (C,), unbiased per instance
-        for buf, stat in ((self.running_mean, mean), (self.running_var, var)):
-            buf._data[...] = (1 - m) * buf._data + m * stat.astype(buf._data.dtype)
-            buf._version += 1  # a raw write: let a backward that saved it notice
 
     def extra_repr(self) -> str:
         return (
@@ -152,3 +136,9 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance norm over (N, C, H, W) or unbatched (C, H, W) inputs."""
 
     _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm over (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
+
+    _no_batch_dim = 4

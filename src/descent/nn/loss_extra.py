@@ -1,5 +1,6 @@
 """More loss modules around `descent.nn.functional`: MarginRankingLoss, TripletMarginLoss,
-PoissonNLLLoss, GaussianNLLLoss and CTCLoss (PyTorch's arguments and defaults)."""
+PoissonNLLLoss, GaussianNLLLoss, CTCLoss and CosineEmbeddingLoss (PyTorch's arguments and
+defaults)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ __all__ = [
     "PoissonNLLLoss",
     "GaussianNLLLoss",
     "CTCLoss",
+    "CosineEmbeddingLoss",
 ]
 
 
@@ -74,3 +76,16 @@ class CTCLoss(_Loss):
     def forward(self, log_probs, targets, input_lengths, target_lengths):
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
                           self.reduction, self.zero_infinity)  # fmt: skip
+
+
+class CosineEmbeddingLoss(_Loss):
+    """1 - cos(x1, x2) for y = 1, max(0, cos(x1, x2) - margin) for y = -1."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, self.margin,
+                                       reduction=self.reduction)  # fmt: skip

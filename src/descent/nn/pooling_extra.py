@@ -1,12 +1,17 @@
-"""More pooling layers around `descent.nn.functional`: MaxPool3d, AvgPool3d,
-AdaptiveMaxPool1d/2d, MaxUnpool1d/2d/3d, and Fold / Unfold (sliding blocks)."""
+"""More pooling layers around `descent.nn.functional`: MaxPool1d, AvgPool1d,
+AdaptiveAvgPool1d, MaxPool3d, AvgPool3d, AdaptiveMaxPool1d/2d, MaxUnpool1d/2d/3d, and Fold /
+Unfold (sliding blocks)."""
 
 from __future__ import annotations
 
 from . import functional as F
 from .module import Module
+from .pooling import AdaptiveAvgPool2d, MaxPool2d
 
 __all__ = [
+    "MaxPool1d",
+    "AvgPool1d",
+    "AdaptiveAvgPool1d",
     "MaxPool3d",
     "AvgPool3d",
     "AdaptiveMaxPool1d",
@@ -17,6 +22,41 @@ __all__ = [
     "Fold",
     "Unfold",
 ]
+
+
+class MaxPool1d(MaxPool2d):
+    """Max over kernel windows of (N, C, L) or (C, L) inputs; stride defaults to kernel_size."""
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)  # fmt: skip
+
+
+class AvgPool1d(Module):
+    """Mean over kernel windows of (N, C, L) or (C, L) inputs; stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average-pool (N, C, L) or (C, L) to a fixed length output_size."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
 
 
 class MaxPool3d(Module):

@@ -11,14 +11,19 @@ slope of the middle piece only strictly inside it (PyTorch's `hardtanh_backward`
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 from ... import backend
+from ...creation import rand
 from ...errors import DescentError
 from ...ops import activation as _act
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
-from ...ops.elementwise import clamp, where
+from ...ops.elementwise import clamp, log, where
 from ...tensor import Tensor
 
 __all__ = [
@@ -36,6 +41,8 @@ __all__ = [
     "softshrink",
     "hardshrink",
     "threshold",
+    "prelu",
+    "gumbel_softmax",
 ]
 
 # SELU's constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14), to the
@@ -171,3 +178,59 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
     """x where x > threshold, else `value`."""
     x = as_tensor(input)
     return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
+
+
+def prelu(input, weight) -> Tensor:
+    """max(0, x) + weight * min(0, x), with one learned slope per channel (dim 1) or one
+    shared slope (He et al. 2015, "Delving Deep into Rectifiers").
+
+    The derivative at 0 is the slope's (PyTorch's `x > 0 ? g : w g`); the slope's gradient
+    is x g on the negative side. A 0-d or 1-element weight is shared by every element.
+
+    Raises:
+        RuntimeError: the weight has neither 1 element nor one per channel of dim 1.
+    """
+    x, w = as_tensor(input), as_tensor(weight)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.numel() != 1 and (w.ndim != 1 or w.numel() != channels):
+        raise DescentError(
+            f"prelu: Mismatch of parameter numbers and input channel size. Found parameter "
+            f"numbers = {w.numel()} and channel size = {channels} (input {tuple(x.shape)}; the "
+            "channels are dim 1, a 1-D input has one channel)"
+        )
+    if w.numel() == 1:
+        w = w.reshape(())
+    else:  # (C,) -> (C, 1, ...): the slope of channel c multiplies x[:, c]
+        w = w.reshape((channels,) + (1,) * (x.ndim - 2))
+    return where(x > 0, x, w * x)
+
+
+def gumbel_softmax(
+    logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """A sample of the Gumbel-softmax (concrete) distribution (Jang et al. 2017, Maddison et al.
+    2017): softmax((logits + g) / tau) with g = -log(E), E ~ Exponential(1) drawn from descent's
+    default generator (seed it with `descent.manual_seed`).
+
+    hard=True returns the one-hot vector of the sample's argmax in the forward pass and the
+    soft sample's gradient in the backward pass (straight-through: y_hard - sg(y_soft) + y_soft).
+    `eps` is deprecated and unused, as in PyTorch.
+    """
+    if eps != 1e-10:
+        warnings.warn("gumbel_softmax: `eps` is deprecated and has no effect", stacklevel=2)
+    x = as_tensor(logits)
+    # E = -log(1 - U), U in [0, 1); U = 0 would give E = 0 and g = inf, so E is kept above
+    # the smallest normal number (a 2^-24 event in float32).
+    u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
+    xp = backend.get_array_module(u)
+    e = xp.maximum(-xp.log1p(-u), np.finfo(u.dtype).tiny)
+    gumbels = -log(Tensor._wrap(e))
+    y_soft = _red.softmax((x + gumbels) / tau, dim=dim)
+    if not hard:
+        return y_soft
+    # One-hot of the argmax along dim, built on the arrays (a constant of the graph).
+    ys = y_soft._data
+    idx = xp.expand_dims(ys.argmax(axis=dim), dim)
+    y_hard = xp.zeros_like(ys)
+    xp.put_along_axis(y_hard, idx, 1.0, axis=dim)
+    return Tensor._wrap(y_hard) - y_soft.detach() + y_soft

@@ -1,13 +1,20 @@
-"""Integer class indices to vectors: `embedding` (rows of a learned table) and `one_hot`."""
+"""Integer class indices to vectors: `embedding` (rows of a learned table), `embedding_bag`
+(the sum, mean or max of bags of rows) and `one_hot`."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from ... import backend
+from ...errors import DescentError
 from ...ops._common import as_tensor
+from ...ops.elementwise import where
 from ...ops.embedding import Embedding
+from ...ops.indexing import index_add, take_along_axis
 from ...ops.indexing import one_hot as _one_hot
 from ...tensor import Tensor
 
-__all__ = ["embedding", "one_hot"]
+__all__ = ["embedding", "embedding_bag", "one_hot"]
 
 
 def embedding(
@@ -63,3 +70,144 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
             f"and max {int(t._data.max())}"
         )
     return _one_hot(t, num_classes)
+
+
+def _bags(idx: np.ndarray, offsets, include_last_offset: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The bag of each index and each bag's [start, end): (bag ids (M,), bounds (B, 2)), from a
+    2-D input (one bag per row) or a 1-D input with `offsets` (PyTorch's checks)."""
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "embedding_bag: if input is 2D, then offsets has to be None, as input is "
+                "treated is a mini-batch of fixed length sequences. However, found offsets of "
+                f"type {type(offsets).__name__}"
+            )
+        b, length = idx.shape
+        starts = np.arange(b, dtype=np.int64) * length
+        ends = starts + length
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
+        off = backend.as_numpy(as_tensor(offsets)._data)
+        if off.ndim != 1 or off.dtype.kind not in "iu":
+            raise ValueError(
+                f"embedding_bag: offsets has to be a 1D integer Tensor, got dtype {off.dtype} "
+                f"and shape {tuple(off.shape)}"
+            )
+        off = off.astype(np.int64)
+        if off.size and off[0] != 0:
+            raise DescentError(
+                f"embedding_bag: offsets[0] has to be 0, i.e., the first sequence in the "
+                f"mini-batch has to start from position 0. However, got {int(off[0])}"
+            )
+        bounds = np.append(off, idx.shape[0]) if not include_last_offset else off
+        if np.any(np.diff(bounds) < 0) or (bounds.size and bounds[-1] > idx.shape[0]):
+            raise DescentError(
+                f"embedding_bag: offsets {off.tolist()} must be non-decreasing and within the "
+                f"input's length {idx.shape[0]}"
+            )
+        starts, ends = bounds[:-1], bounds[1:]
+    else:
+        raise ValueError(
+            f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension "
+            f"{idx.ndim}"
+        )
+    bag = np.repeat(np.arange(starts.size, dtype=np.int64), ends - starts)
+    return bag, np.stack([starts, ends], axis=1)
+
+
+def embedding_bag(
+    input,
+    weight,
+    offsets=None,
+    max_norm=None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights=None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """The sum, mean or max of bags of `weight`'s rows, without materialising the lookups per
+    bag: (B, dim).
+
+    Bags: the rows of a 2-D `input` (B, L), or slices input[offsets[i]:offsets[i+1]] of a
+    1-D input (the last bag runs to the end, or to offsets[-1] with include_last_offset).
+    Indices equal to `padding_idx` are left out (not counted by the mean); an empty bag gives
+    zeros. `per_sample_weights` (mode 'sum' only) scales each row; it is differentiable.
+    max_norm, scale_grad_by_freq and sparse are not supported (they raise).
+
+    Raises:
+        ValueError: a bad mode or input/offsets combination.
+        NotImplementedError: per_sample_weights with mode 'mean' or 'max'.
+        RuntimeError: an index out of range, or offsets not starting at 0.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(
+            "embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported by descent"
+        )
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("embedding_bag: mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(
+            f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+            f"supported for mode='sum' (got mode='{mode}')"
+        )
+    w = as_tensor(weight)
+    src = as_tensor(input)._data
+    if src.dtype.kind not in "iu":
+        raise DescentError(
+            f"embedding_bag: indices must be an integer tensor (int64 or int32), got {src.dtype}"
+        )
+    idx = backend.as_numpy(src).astype(np.int64)
+    bag, bounds = _bags(idx, offsets, include_last_offset)
+    n_rows, dim = w.shape
+    flat = idx.reshape(-1)[: bag.size]  # indices past include_last_offset's end are unused
+    if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
+        pos = int(np.flatnonzero((flat < 0) | (flat >= n_rows))[0])
+        raise DescentError(
+            f"embedding_bag: Index {pos} of input takes value {int(flat[pos])} which is not in "
+            f"the valid range [0, {n_rows})"
+        )
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n_rows
+    keep = np.ones(flat.size, bool) if padding_idx is None else flat != padding_idx
+    n_bags = bounds.shape[0]
+    xp = backend.get_array_module(w._data)
+    zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
+    if not keep.any():
+        return zeros + 0.0 * w.sum()  # every bag empty: zeros, still connected to weight
+    flat, bag = flat[keep], bag[keep]
+    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None)  # (M, dim)
+    if mode == "max":
+        # Per bag and column the first maximum (on the arrays), then one differentiable gather
+        # of those rows: the gradient goes to the winning row of each column.
+        order = np.arange(flat.size)
+        counts = np.bincount(bag, minlength=n_bags)
+        longest = int(counts.max())
+        slot = order - np.repeat(np.cumsum(counts) - counts, counts)  # position inside the bag
+        table = np.full((n_bags, longest), -1, np.int64)  # (B, longest) row numbers, -1 = none
+        table[bag, slot] = order
+        vals = backend.as_numpy(rows._data)[np.maximum(table, 0)]  # (B, longest, dim)
+        vals = np.where((table >= 0)[..., None], vals, -np.inf)
+        win = np.take_along_axis(table, vals.argmax(axis=1), axis=1)  # (B, dim)
+        empty = counts == 0
+        picked = take_along_axis(rows, xp.asarray(np.maximum(win, 0)), axis=0)  # (B, dim)
+        if not empty.any():
+            return picked
+        return where(Tensor._wrap(xp.asarray(empty[:, None])), zeros, picked)
+    if per_sample_weights is not None:
+        psw = as_tensor(per_sample_weights)
+        if tuple(psw.shape) != tuple(idx.shape):
+            raise ValueError(
+                f"embedding_bag: per_sample_weights {tuple(psw.shape)} must have the input's "
+                f"shape {tuple(idx.shape)}"
+            )
+        psw = psw.reshape(-1)[xp.asarray(np.flatnonzero(keep))]  # the kept indices' weights
+        rows = rows * psw.reshape(-1, 1)
+    out = index_add(zeros, 0, xp.asarray(bag), rows)  # (B, dim) bag sums
+    if mode == "mean":
+        counts = np.maximum(np.bincount(bag, minlength=n_bags), 1)  # an empty bag stays 0
+        out = out / Tensor._wrap(xp.asarray(counts.reshape(-1, 1).astype(w._data.dtype)))
+    return out

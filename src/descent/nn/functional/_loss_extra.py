@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ... import backend
+from ...errors import DescentError
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -30,6 +31,7 @@ __all__ = [
     "poisson_nll_loss",
     "gaussian_nll_loss",
     "ctc_loss",
+    "cosine_embedding_loss",
 ]
 
 
@@ -300,3 +302,41 @@ def ctc_loss(
         return nll.sum()
     div = xp.asarray(np.maximum(tg_len, 1).astype(dt))
     return (nll / (div[0] if unbatched else div)).mean()
+
+
+def cosine_embedding_loss(
+    input1,
+    input2,
+    target,
+    margin: float = 0,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (0 for other y).
+
+    cos = <x1, x2> / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) along the last dim of (N, D)
+    inputs (or of (D,) inputs with a 0-d target), PyTorch's formula (ATen's EPSILON).
+    """
+    reduction = _reduction(size_average, reduce, reduction, "cosine_embedding_loss")
+    a, b, y = as_tensor(input1), as_tensor(input2), as_tensor(target)
+    if y.ndim not in (0, 1) or a.ndim != y.ndim + 1 or b.ndim != y.ndim + 1:
+        raise DescentError(
+            f"cosine_embedding_loss: {y.ndim}D target tensor expects {y.ndim + 1}D input "
+            f"tensors, but found inputs with sizes {list(a.shape)} and {list(b.shape)} (use "
+            "(N, D) inputs with an (N,) target, or (D,) inputs with a 0-d target)"
+        )
+    if a.shape != b.shape:
+        raise DescentError(
+            f"cosine_embedding_loss: input1 {tuple(a.shape)} and input2 {tuple(b.shape)} must "
+            "have the same shape"
+        )
+    eps = 1e-12
+    prod = (a * b).sum(axis=-1)
+    mag1 = (a * a).sum(axis=-1) + eps
+    mag2 = (b * b).sum(axis=-1) + eps
+    cos = prod / (mag1 * mag2) ** 0.5
+    zeros = cos * 0.0
+    pos = where(y == 1, 1.0 - cos, zeros)
+    neg = where(y == -1, clamp(cos - margin, min=0.0), zeros)
+    return _reduce(pos + neg, reduction)

@@ -24,6 +24,7 @@ __all__ = [
     "rms_norm",
     "batch_norm",
     "group_norm",
+    "instance_norm",
     "normalize",
     "cosine_similarity",
 ]
@@ -138,6 +139,52 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         y = y * as_tensor(weight).reshape(bshape)
     if bias is not None:
         y = y + as_tensor(bias).reshape(bshape)
+    return y
+
+
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel of each sample of (N, C, *) over its spatial dims (Ulyanov et
+    al. 2016): group_norm with one group per channel.
+
+    use_input_stats=True (training) uses each instance's statistics and, when running_mean /
+    running_var are given, updates them in place as PyTorch: running = (1 - momentum) running
+    + momentum * (the batch mean of the per-instance means / UNBIASED variances).
+    use_input_stats=False normalises with the running statistics (batch_norm's evaluation).
+
+    Raises:
+        ValueError: a training input with at most one spatial element per channel.
+    """
+    x = float_tensor(input, "instance_norm")
+    if x.ndim < 2:
+        raise ValueError(f"instance_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
+    if not use_input_stats:
+        return batch_norm(x, running_mean, running_var, weight, bias, False, 0.0, eps)
+    spatial = int(np.prod(x.shape[2:]))
+    if spatial <= 1:
+        raise ValueError(
+            f"instance_norm: Expected more than 1 spatial element when training, got input "
+            f"size {tuple(x.shape)}"
+        )
+    y = group_norm(x, x.shape[1], weight, bias, eps)
+    m = 0.0 if momentum is None else float(momentum)
+    axes = tuple(range(2, x.ndim))
+    for buf, stat in (
+        (running_mean, lambda d: d.mean(axis=axes).mean(axis=0)),  # (C,)
+        (running_var, lambda d: d.var(axis=axes, ddof=1).mean(axis=0)),  # (C,), unbiased
+    ):
+        if buf is not None:
+            value = stat(x._data).astype(buf._data.dtype)
+            buf._data[...] = (1 - m) * buf._data + m * value
+            buf._version += 1  # a raw write: let a backward that saved it notice
     return y
 
 

@@ -1,19 +1,64 @@
-"""pad: PyTorch's padding modes mapped onto descent's pad op (NumPy's mode names)."""
+"""pad: PyTorch's padding modes mapped onto descent's pad op (NumPy's mode names), with
+PyTorch's checks (which input ranks each mode pads, reflection narrower than the input,
+circular padding wrapping at most once) and negative padding (cropping)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ...errors import DescentError
 from ...ops import shape as _shape
+from ...ops._common import as_tensor
 from ...tensor import Tensor
 
 __all__ = ["pad"]
 
 
+def _check_mode(x: Tensor, pad: tuple, mode: str) -> None:
+    """PyTorch's rules for the non-constant modes: `k` padded dims need a (k+1)- or (k+2)-d
+    input (an optional batch and the channels), k in 1..3; reflection needs each pad smaller
+    than the padded dim, circular at most the dim's size (one wrap)."""
+    k = len(pad) // 2
+    if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"pad: padding size {len(pad)} is not supported for {x.ndim}D input tensor in "
+            f"mode {mode!r}; non-constant padding supports 2D or 3D input with padding size "
+            "2, 3D or 4D input with 4, and 4D or 5D input with 6"
+        )
+    if mode in ("reflect", "replicate") and any(n == 0 for n in x.shape[x.ndim - k - 1 :]):
+        raise DescentError(
+            f"pad: mode {mode!r} expects non-zero channel and spatial dimensions, got input "
+            f"of shape {list(x.shape)}"
+        )
+    for i in range(k):
+        dim = x.ndim - 1 - i
+        left, right = pad[2 * i], pad[2 * i + 1]
+        size = x.shape[dim]
+        if mode == "reflect" and (left >= size or right >= size):
+            raise DescentError(
+                f"pad: Argument #4: Padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({left}, {right}) at dimension {dim} of input "
+                f"{list(x.shape)} (reflection cannot reach past the opposite edge)"
+            )
+        if mode == "circular" and (left > size or right > size):
+            raise DescentError(
+                f"pad: Padding value causes wrapping around more than once: padding "
+                f"({left}, {right}) at dimension {dim} of input {list(x.shape)}"
+            )
+
+
 def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad)//2 dimensions; `pad` = (left, right, top, bottom, ...) as PyTorch.
 
-    Modes: 'constant' (differentiable), 'reflect', 'replicate' and 'circular' (forward only).
+    Modes: 'constant' (any rank), 'reflect', 'replicate' and 'circular' (2-D to 5-D inputs,
+    as PyTorch); every mode is differentiable. A negative amount crops that side (after the
+    positive padding, as PyTorch's index formula).
+
+    Raises:
+        ValueError: an unknown mode, or an odd-length `pad`.
+        RuntimeError: more padded dims than the input has, or (reflect / circular) padding
+            too large for the input.
+        NotImplementedError: a non-constant mode on an input rank PyTorch does not pad.
     """
     np_mode = {
         "constant": "constant",
@@ -23,4 +68,25 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
     }.get(mode)
     if np_mode is None:
         raise ValueError(f"pad: unknown mode {mode!r}; use constant, reflect, replicate, circular")
-    return _shape.pad(input, pad, mode=np_mode, value=0.0 if value is None else value)
+    x = as_tensor(input)
+    amounts = tuple(int(p) for p in pad)
+    if len(amounts) % 2:
+        raise ValueError(f"pad: padding length must be divisible by 2, got {amounts}")
+    if len(amounts) // 2 > x.ndim:
+        raise DescentError(
+            f"pad: Padding length should be less than or equal to two times the input "
+            f"dimension but got padding length {len(amounts)} and input of dimension {x.ndim}"
+        )
+    if mode != "constant":
+        _check_mode(x, amounts, mode)
+    positive = tuple(max(p, 0) for p in amounts)
+    y = _shape.pad(x, positive, mode=np_mode, value=0.0 if value is None else value)
+    if any(p < 0 for p in amounts):
+        # Crop: pad (left, right) of dim d, counted from the last, as a slice of the result.
+        index = [slice(None)] * y.ndim
+        for i in range(len(amounts) // 2):
+            left, right = amounts[2 * i], amounts[2 * i + 1]
+            size = y.shape[y.ndim - 1 - i]
+            index[y.ndim - 1 - i] = slice(-min(left, 0), size + min(right, 0))
+        y = y[tuple(index)]
+    return y

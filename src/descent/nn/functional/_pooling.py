@@ -1,4 +1,4 @@
-"""Pooling: max_pool1d/2d, avg_pool1d/2d and adaptive_avg_pool2d, with PyTorch's semantics.
+"""Pooling: max_pool1d/2d, avg_pool1d/2d and adaptive_avg_pool1d/2d, with PyTorch's semantics.
 
 max_pool2d and avg_pool2d are fused ops (`descent.ops.conv`); the 1-D forms run them on a
 height-1 image. This file handles the parts of PyTorch's contract that the ops do not:
@@ -17,7 +17,14 @@ from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, out_size
 from ...tensor import Tensor
 from ._inputs import float_tensor, int_tuple
 
-__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d"]
+__all__ = [
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+]
 
 
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
@@ -212,3 +219,22 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
             rows.append(_shape.stack(cells, axis=-1))
         y = _shape.stack(rows, axis=-2)
     return y[0] if unbatched else y
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:
+    """Average pooling of (N, C, L) or (C, L) to a fixed length: adaptive_avg_pool2d over a
+    height-1 image (PyTorch's windows [floor(i L/o), ceil((i+1) L/o)))."""
+    x = float_tensor(input, "adaptive_avg_pool1d")
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"adaptive_avg_pool1d: expected 2 to 3 dimensions, (C, L) or (N, C, L), but got "
+            f"input of shape {tuple(x.shape)}"
+        )
+    out = output_size if isinstance(output_size, int) else tuple(output_size)[0]
+    out = x.shape[-1] if out is None else int(out)
+    if out < 0:
+        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 0, got {out}")
+    if out == 0:  # PyTorch returns an empty (N, C, 0)
+        return x[..., :0]
+    y = adaptive_avg_pool2d(_shape.unsqueeze(x, -2), (1, out))
+    return _shape.squeeze(y, -2)

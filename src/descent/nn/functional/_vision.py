@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ... import backend
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
@@ -35,6 +36,7 @@ __all__ = [
     "upsample_bilinear",
     "pixel_shuffle",
     "pixel_unshuffle",
+    "channel_shuffle",
     "grid_sample",
     "affine_grid",
 ]
@@ -219,6 +221,26 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
     y = x.reshape(*lead, c, hr // r, r, wr // r, r)
     y = _shape.permute(y, *range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
     return y.reshape(*lead, c * r * r, hr // r, wr // r)
+
+
+def channel_shuffle(input, groups: int) -> Tensor:
+    """(N, C, *) with C = g k: channel i k + j moves to j g + i (ShuffleNet, Zhang et al. 2018):
+    reshape to (N, g, k, *), swap g and k, flatten back. Channels are dim 1 (as PyTorch, even
+    for an unbatched input)."""
+    x = as_tensor(input)
+    g = int(groups)
+    if x.ndim <= 2:
+        raise DescentError(f"channel_shuffle: expects input with > 2 dims, but got input with "
+                         f"sizes {list(x.shape)}")  # fmt: skip
+    if g <= 0:
+        raise DescentError(f"channel_shuffle: Number of groups to divide channels in must be "
+                         f"positive. Value of groups:{g}")  # fmt: skip
+    n, c, *rest = x.shape
+    if c % g:
+        raise DescentError(f"channel_shuffle: Number of channels must be divisible by groups. "
+                         f"Got {c} channels and {g} groups.")  # fmt: skip
+    y = x.reshape(n, g, c // g, *rest)
+    return _shape.swapaxes(y, 1, 2).reshape(tuple(x.shape))
 
 
 def _unnormalize(g: Tensor, n: int, align_corners: bool) -> Tensor:
