@@ -197,6 +197,15 @@ def test_singular_and_indefinite_matrices_raise_linalg_error():
         LA.qr(ds.eye(2), mode="full")
 
 
+@pytest.mark.parametrize("name", ["svd", "svdvals", "pinv"])
+def test_svd_of_nan_raises_linalg_error_like_torch(name):
+    nan = np.full((2, 3, 3), np.nan)
+    with pytest.raises(torch.linalg.LinAlgError, match="Batch element 0"):
+        getattr(torch.linalg, name)(torch.tensor(nan))
+    with pytest.raises(LA.LinAlgError, match=rf"linalg\.{name} \(batch element 0\).*nan"):
+        getattr(LA, name)(ds.tensor(nan))
+
+
 def test_qr_modes_that_torch_cannot_differentiate_raise():
     a = ds.tensor(rng().normal(size=(4, 3)), requires_grad=True)
     q, r = LA.qr(a, mode="r")
@@ -218,7 +227,7 @@ ORDS = [2, 1, 3, 0.5, 1.5, -1, 0, math.inf, -math.inf]
 @pytest.mark.parametrize("ord", ORDS)
 def test_vector_norm_matches_torch(dtype, ord):
     x = rng(4).normal(size=(3, 4, 5))
-    for dim, kd in [(None, False), (1, False), ((0, 2), True), (-1, True)]:
+    for dim, kd in [(None, False), (1, False), ((0, 2), True), (-1, True), ((), False)]:
         check(lambda t, dim=dim, kd=kd: LA.vector_norm(t, ord, dim, kd),
               lambda t, dim=dim, kd=kd: torch.linalg.vector_norm(t, ord, dim, kd), [x], dtype)
 
@@ -295,6 +304,19 @@ def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix():
     LA.det(xd).sum().backward()
     np.testing.assert_allclose(xd.grad.numpy(), gt.detach().numpy(), atol=1e-12)
     assert xd.grad.numpy()[1, 0, 0] == pytest.approx(1.0)  # the minor of the zero entry
+
+
+def test_slogdet_gradient_at_a_singular_matrix_is_not_finite_like_torchs():
+    z = np.zeros((2, 2, 2))
+    z[1] = [[2.0, 1.0], [1.0, 1.0]]
+    xt = torch.tensor(z, requires_grad=True)
+    torch.linalg.slogdet(xt).logabsdet.sum().backward()
+    xd = ds.tensor(z, requires_grad=True)
+    sign, logabs = LA.slogdet(xd)
+    assert sign.numpy().tolist() == [0.0, 1.0] and logabs.numpy()[0] == -np.inf
+    logabs.sum().backward()
+    assert not np.isfinite(xt.grad.numpy()[0]).all() and np.isnan(xd.grad.numpy()[0]).all()
+    np.testing.assert_allclose(xd.grad.numpy()[1], xt.grad.numpy()[1], rtol=1e-12)
 
 
 def test_eigenvalue_gradients_are_finite_at_repeated_eigenvalues():

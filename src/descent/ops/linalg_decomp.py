@@ -249,10 +249,12 @@ def det(a) -> Tensor:
 
 
 class Slogdet(Function):
-    """(sign, log|det A|) packed; d log|det A|/dA = A^{-T}; the sign has no gradient (saves the
-    input)."""
+    """(sign, log|det A|) packed; d log|det A|/dA = A^{-T}; the sign has no gradient. At a
+    singular matrix (sign 0, log|det| = -inf) the gradient is nan (PyTorch's LU solve gives
+    inf / nan there too) instead of an error. Saves the input and the output."""
 
     save_inputs = True
+    save_output = True
 
     def forward(self, a):
         xp = backend.get_array_module(a)
@@ -261,9 +263,19 @@ class Slogdet(Function):
 
     def backward(self, gy, ops):
         (a,) = self.inputs(ops)
-        _, glog = unpack(gy, a.shape[:-2], [(), ()])
+        batch = tuple(a.shape[:-2])
+        _, glog = unpack(gy, batch, [(), ()])
         # The sign is piecewise constant: its part of gy is ignored.
-        return glog.reshape(tuple(glog.shape) + (1, 1)) * mT(ops, _inv(ops, a))
+        glog = glog.reshape(batch + (1, 1))
+        sign, _ = unpack(self.output(ops), batch, [(), ()])
+        singular = (sign._data if ops.is_graph else sign) == 0
+        if not bool(singular.any()):
+            return glog * mT(ops, _inv(ops, a))
+        # Invert the identity in place of the singular matrices, then mark them nan.
+        xp = array_module(a)
+        mask = singular.reshape(batch + (1, 1))
+        safe = ops.where(mask, xp.eye(a.shape[-1], dtype=a.dtype), a)
+        return ops.where(mask, float("nan"), glog * mT(ops, _inv(ops, safe)))
 
 
 def slogdet(a):

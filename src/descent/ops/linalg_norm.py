@@ -115,10 +115,11 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
 
 
 def _axes(op, dim, ndim) -> tuple:
-    """`dim` (None, an int or a sequence) as a sorted tuple of non-negative axes."""
-    if dim is None:
+    """`dim` (None, an int or a sequence; None and () mean all) as a sorted tuple of
+    non-negative axes."""
+    dims = (dim,) if isinstance(dim, int) or dim is None else tuple(dim)
+    if dim is None or not dims:  # None and () both reduce every dimension, as PyTorch
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
     for d in dims:
         lo = -max(ndim, 1)

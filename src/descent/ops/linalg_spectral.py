@@ -16,7 +16,19 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from .linalg_decomp import array_module, diag_embed, is_zero, mT, pack, prepare, unpack
+from .linalg_decomp import (
+    array_module,
+    diag_embed,
+    is_zero,
+    lapack_call,
+    mT,
+    pack,
+    prepare,
+    unpack,
+)
+
+_SVD_FIX = ("An input that holds nan or inf is the usual cause; check it (e.g. with "
+            "descent.isfinite(A).all()).")  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # eigh, eigvalsh
@@ -123,7 +135,8 @@ class SVD(Function):
 
     def forward(self, a):
         xp = backend.get_array_module(a)
-        u, s, vh = xp.linalg.svd(a, full_matrices=self.full_matrices)
+        u, s, vh = lapack_call("linalg.svd", xp.linalg.svd, a, full_matrices=self.full_matrices,
+                               fix=_SVD_FIX)  # fmt: skip
         return pack(xp, [u, s, vh], a.shape[:-2])
 
     def backward(self, gy, ops):
@@ -205,7 +218,8 @@ class Svdvals(Function):
 
     def forward(self, a):
         xp = backend.get_array_module(a)
-        self.u, s, self.vh = xp.linalg.svd(a, full_matrices=False)
+        self.u, s, self.vh = lapack_call("linalg.svdvals", xp.linalg.svd, a,
+                                         full_matrices=False, fix=_SVD_FIX)  # fmt: skip
         return s
 
     def backward(self, gy, ops):
@@ -243,7 +257,8 @@ class Pinv(Function):
             keep = xp.abs(w) > self._tol(xp, largest(xp.abs(w)))
             winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(a.dtype)
             return (v * winv[..., None, :]) @ xp.swapaxes(v, -1, -2)
-        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        u, s, vh = lapack_call("linalg.pinv", xp.linalg.svd, a, full_matrices=False,
+                               fix=_SVD_FIX)  # fmt: skip
         keep = s > self._tol(xp, largest(s))
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
         return (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
