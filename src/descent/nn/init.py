@@ -15,6 +15,13 @@ fan_out = size(0) * receptive field:
     xavier_normal_:   N(0, std^2),   std = gain * sqrt(2 / (fan_in + fan_out))
     kaiming_uniform_: U(-b, b),      b = gain * sqrt(3 / fan)
     kaiming_normal_:  N(0, std^2),   std = gain / sqrt(fan)
+    orthogonal_:      Q of the QR of a Gaussian (rows, numel / rows) matrix, sign-fixed, * gain
+                      (Saxe et al. 2014, "Exact solutions to the nonlinear dynamics of learning")
+    dirac_:           the identity convolution (one 1 per output channel, at the kernel centre)
+    sparse_:          N(0, std^2) with ceil(sparsity * rows) zeros per column (Martens 2010)
+
+PyTorch's deprecated spellings without the underscore (`nn.init.uniform`, `normal`, ...) warn
+(FutureWarning) and call the new ones.
 """
 
 from __future__ import annotations
@@ -41,6 +48,21 @@ __all__ = [
     "xavier_normal_",
     "kaiming_uniform_",
     "kaiming_normal_",
+    "orthogonal_",
+    "dirac_",
+    "sparse_",
+    # PyTorch's deprecated spellings (they warn, then call the functions above).
+    "uniform",
+    "normal",
+    "constant",
+    "eye",
+    "dirac",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "sparse",
 ]
 
 _LINEAR_FNS = (
@@ -292,3 +314,117 @@ def kaiming_normal_(
     if std is None:
         return tensor
     return normal_(tensor, 0.0, std, generator=generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix: the tensor viewed as (rows, numel / rows) gets the
+    Q factor of the QR decomposition of a standard-normal matrix, each column of Q multiplied
+    by the sign of R's diagonal (so that Q is Haar-distributed; Mezzadri 2007), times `gain`.
+    Rows < columns decomposes the transpose (orthonormal rows instead of columns).
+
+    Raises:
+        ValueError: tensors with fewer than 2 dimensions.
+    """
+    _check(tensor, "orthogonal_")
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape "
+            f"{tuple(tensor.shape)}"
+        )
+    if tensor.numel() == 0:
+        return tensor  # no-op, as PyTorch
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    rng = _rng(generator, tensor.device)
+    dt = tensor.dtype
+    if dt.kind != "f":
+        raise TypeError(f"orthogonal_: needs a floating tensor, got dtype {dt}")
+    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    flat = rng.standard_normal((rows, cols), dtype=draw_dt)  # (rows, cols)
+    if rows < cols:
+        flat = flat.T
+    xp = backend.get_array_module(flat)
+    q, r = xp.linalg.qr(flat)  # q (max, min), r (min, min)
+    q = q * xp.sign(xp.diagonal(r))  # column j times sign(r_jj)
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape).astype(dt))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a (out, in, *kernel) convolution weight with the Dirac delta: output channel d of
+    each group copies input channel d (a 1 at the kernel's centre), so the convolution is the
+    identity on the first min(out / groups, in) channels.
+
+    Raises:
+        ValueError: a tensor that is not 3-, 4- or 5-D, or out not divisible by groups.
+    """
+    _check(tensor, "dirac_")
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape "
+            f"{tuple(tensor.shape)}"
+        )
+    out_ch, in_ch, *kernel = tensor.shape
+    if groups <= 0 or out_ch % groups:
+        raise ValueError(f"dirac_: dim 0 ({out_ch}) must be divisible by groups ({groups})")
+    per_group = out_ch // groups
+    xp = backend.get_array_module(tensor._data)
+    arr = xp.zeros(tensor.shape, dtype=tensor.dtype)
+    centre = tuple(k // 2 for k in kernel)
+    for g in range(groups):
+        for d in range(min(per_group, in_ch)):
+            arr[(g * per_group + d, d) + centre] = 1
+    return _fill(tensor, arr)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """Fill a 2-D tensor with N(0, std^2) samples, then zero ceil(sparsity * rows) randomly
+    chosen rows in every column (Martens 2010, "Deep learning via Hessian-free optimization").
+
+    Raises:
+        ValueError: a tensor that is not 2-D.
+    """
+    _check(tensor, "sparse_")
+    if tensor.ndim != 2:
+        raise ValueError(
+            f"sparse_: Only tensors with 2 dimensions are supported, got shape "
+            f"{tuple(tensor.shape)}"
+        )
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    z = _draw("normal", tensor, generator) * tensor.dtype.type(std)
+    rng = _rng(generator, tensor.device)
+    for col in range(cols):
+        z[rng.permutation(rows)[:num_zeros], col] = 0
+    return _fill(tensor, z)
+
+
+def _deprecated(new):
+    old = new.__name__[:-1]
+
+    def fn(*args, **kwargs):
+        warnings.warn(
+            f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new.__name__}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return new(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = old
+    fn.__doc__ = f"Deprecated spelling of `{new.__name__}` (warns, then calls it)."
+    return fn
+
+
+# PyTorch's deprecated spellings.
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
