@@ -593,3 +593,71 @@ def test_float32_kept_and_0d_slices():
     vm(lambda m, t: (t**2).sum(), (arr(5, 2),))
     check("grad", lambda m, t: t.sin() * 3, (np.array(0.7),))
     check("jacrev", lambda m, t: t.sin() * 3, (np.array(0.7),))
+
+
+def _graph_flags(ns, F):
+    """Which results carry a graph, in every situation that decides it (table vs torch)."""
+    a = np.linspace(-1.0, 1.0, 3)
+    x, xf, w = ns.tensor(a, requires_grad=True), ns.tensor(a), ns.tensor(a, requires_grad=True)
+    one = ns.ones(3, dtype=ns.float64)
+    flags = {
+        "grad x.rg": F.grad(lambda t: (t**3).sum())(x),
+        "grad plain": F.grad(lambda t: (t**3).sum())(xf),
+        "grad closure": F.grad(lambda t: (t * w).sum())(xf),
+        "jvp x.rg": F.jvp(lambda t: t.sin(), (x,), (one,))[1],
+        "jvp plain": F.jvp(lambda t: t.sin(), (xf,), (one,))[1],
+        "jacrev x.rg": F.jacrev(lambda t: t.sin())(x),
+        "jacfwd x.rg": F.jacfwd(lambda t: t.sin())(x),
+        "jacrev plain": F.jacrev(lambda t: t.sin())(xf),
+        "hessian x.rg": F.hessian(lambda t: (t**3).sum())(x),
+        "vmap x.rg": F.vmap(lambda t: t * 2)(x.reshape(3, 1)),
+        "aux plain": F.grad(lambda t: ((t**2).sum(), t * 2), has_aux=True)(xf)[1],
+        "aux x.rg": F.grad(lambda t: ((t**2).sum(), t * 2), has_aux=True)(x)[1],
+        "jacrev(grad) x.rg": F.jacrev(F.grad(lambda t: (t**3).sum()))(x),
+    }
+    for name, arg in (("x.rg", x), ("plain", xf)):
+        out, fn = F.vjp(lambda t: t.sin(), arg)
+        flags[f"vjp out {name}"] = out
+        flags[f"vjp res {name}"] = fn(one)[0]
+    with ns.no_grad():
+        flags["grad x.rg no_grad"] = F.grad(lambda t: (t**3).sum())(x)
+    return {k: v.requires_grad for k, v in flags.items()}
+
+
+def test_which_results_keep_a_graph_matches_torch():
+    assert _graph_flags(descent, dfunc) == _graph_flags(torch, tfunc)
+
+
+def _combos(ns, F):
+    """Transforms composed in every common way; each entry is computed in both libraries."""
+    rows = np.linspace(-1.0, 1.2, 12).reshape(4, 3)
+    x, b = ns.tensor(rows), ns.tensor(rows[1] * 0.7)
+    ones = ns.ones(3, dtype=ns.float64)
+
+    def f(t):
+        return (t.sin() * t.sum()).exp()
+
+    def s(t):
+        return (t.sin() * t**2).sum()
+
+    return {
+        "vmap(jacrev)": lambda: F.vmap(F.jacrev(f))(x),
+        "vmap(jacfwd)": lambda: F.vmap(F.jacfwd(f))(x),
+        "vmap(hessian)": lambda: F.vmap(F.hessian(s))(x),
+        "jacrev(vmap)": lambda: F.jacrev(F.vmap(f))(x),
+        "grad(vmap)": lambda: F.grad(lambda t: F.vmap(s)(t).sum())(x),
+        "grad^3": lambda: F.grad(lambda t: F.grad(lambda u: F.grad(s)(u).sum())(t).sum())(b),
+        "jvp(grad)": lambda: F.jvp(F.grad(s), (b,), (ones,))[1],
+        "vjp(jacfwd)": lambda: F.vjp(F.jacfwd(f), b)[1](ns.ones(3, 3, dtype=ns.float64))[0],
+        "jacfwd(jacfwd)": lambda: F.jacfwd(F.jacfwd(f))(b),
+        "grad(autograd.functional.jacobian)": lambda: F.grad(
+            lambda t: ns.autograd.functional.jacobian(f, t, create_graph=True).sum()
+        )(b),
+        "vmap(jacrev, in_dims=1)": lambda: F.vmap(F.jacrev(f), in_dims=1)(x),
+        "vmap(vjp)": lambda: F.vmap(lambda t: F.vjp(f, t)[1](t)[0])(x),
+    }
+
+
+@pytest.mark.parametrize("name", list(_combos(descent, dfunc)))
+def test_compositions_match_torch(name):
+    same(_combos(descent, dfunc)[name](), _combos(torch, tfunc)[name]())
