@@ -661,3 +661,30 @@ def _combos(ns, F):
 @pytest.mark.parametrize("name", list(_combos(descent, dfunc)))
 def test_compositions_match_torch(name):
     same(_combos(descent, dfunc)[name](), _combos(torch, tfunc)[name]())
+
+
+def test_stack_module_state_ensemble_matches_torch():
+    mds = [mlp_pair() for _ in range(3)]
+    x = arr(5, 3)
+    pd, bd = dfunc.stack_module_state([m for m, _ in mds])
+    pt, bt = tfunc.stack_module_state([m for _, m in mds])
+    assert all(v.requires_grad for v in pd.values()) and not bd
+    same(pd, {k: v.detach() for k, v in pt.items()})
+    base_d, base_t = mds[0]
+
+    def ens(lib, base):
+        return lib.vmap(
+            lambda p, b, x: lib.functional_call(base, (p, b), (x,)), in_dims=(0, 0, None)
+        )
+
+    yd = ens(dfunc, base_d)(pd, bd, descent.tensor(x))
+    yt = ens(tfunc, base_t)(pt, bt, torch.tensor(x))
+    same(yd, yt)
+    yd.sum().backward()
+    yt.sum().backward()
+    for k in pd:
+        np.testing.assert_allclose(pd[k].grad.numpy(), pt[k].grad.numpy(), atol=1e-10)
+    with pytest.raises(RuntimeError, match="at least one model"):
+        dfunc.stack_module_state([])
+    with pytest.raises(RuntimeError, match="same class"):
+        dfunc.stack_module_state([dnn.Linear(2, 2), dnn.Tanh()])

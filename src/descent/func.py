@@ -33,7 +33,7 @@ from collections.abc import Callable
 from . import autograd
 from .autograd_functional import _autograd_grad, _jacobian_rows
 from .creation import zeros, zeros_like
-from .func_vmap import functional_call, tree_flatten, tree_unflatten, vmap
+from .func_vmap import functional_call, stack_module_state, tree_flatten, tree_unflatten, vmap
 from .functional import _enter
 from .ops.shape import stack
 from .tensor import Tensor
@@ -46,6 +46,7 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "stack_module_state",
     "vjp",
     "vmap",
 ]

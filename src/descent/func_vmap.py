@@ -23,7 +23,7 @@ from .creation import default_generator
 from .ops.shape import stack
 from .tensor import Tensor
 
-__all__ = ["vmap", "functional_call", "tree_flatten", "tree_unflatten"]
+__all__ = ["vmap", "functional_call", "stack_module_state", "tree_flatten", "tree_unflatten"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,3 +455,38 @@ def _swap(mod, name: str, t):
     elif orig is not _MISSING:
         object.__delattr__(mod, name)
     return orig
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """(params, buffers) of several models of one class, each stacked along a new dimension 0
+    (torch.func.stack_module_state), for an ensemble: `vmap(lambda p, b, x:
+    functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(params, buffers, x)`.
+
+    Stacked parameters are new leaves that require grad when the models' do.
+    """
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({m.training for m in models}) > 1:
+        raise RuntimeError(
+            "stack_module_state: Expected all models to have the same training/eval mode."
+        )
+    if len({type(m) for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+
+    def stacked(named: list[dict]) -> dict:
+        out = {}
+        for name in named[0]:
+            ts = [d[name] for d in named]
+            flags = {t.requires_grad for t in ts}
+            if len(flags) > 1:
+                raise RuntimeError(
+                    f"Expected {name} from each model to have the same .requires_grad"
+                )
+            t = stack([x.detach() for x in ts], 0)
+            out[name] = t.requires_grad_(True) if flags == {True} else t
+        return out
+
+    params = stacked([dict(m.named_parameters()) for m in models])
+    buffers = stacked([dict(m.named_buffers()) for m in models])
+    return params, buffers
