@@ -417,6 +417,8 @@ def test_torch_top_level_names_and_tensor_methods(dtype):
     check(ds.pinverse, torch.pinverse, [a[..., :2]], dtype)
     check(lambda t: t.pinverse(), lambda t: t.pinverse(), [a], dtype)
     check(lambda t: ds.matrix_power(t, 3), lambda t: torch.matrix_power(t, 3), [a], dtype)
+    check(ds.matrix_exp, torch.matrix_exp, [a / 4], dtype)
+    check(lambda t: t.matrix_exp(), lambda t: t.matrix_exp(), [a / 4], dtype)
     check(lambda t: t.matrix_power(-2), lambda t: t.matrix_power(-2), [a], dtype)
     check(ds.cholesky, torch.cholesky, [s], dtype)
     check(lambda t: t.cholesky(upper=True), lambda t: t.cholesky(upper=True), [s], dtype)

@@ -76,6 +76,7 @@ from .linalg_torch import (  # torch.det, torch.inverse, ...; descent.linalg is 
     det,
     inverse,
     logdet,
+    matrix_exp,
     matrix_power,
     pinverse,
     qr,

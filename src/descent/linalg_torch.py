@@ -20,9 +20,10 @@ from .ops.linalg_spectral import pinv
 from .tensor import Tensor
 
 __all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
-           "matrix_power", "pinverse", "qr", "slogdet", "svd"]  # fmt: skip
+           "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd"]  # fmt: skip
 
 matrix_power = _linalg.matrix_power
+matrix_exp = _linalg.matrix_exp
 
 
 class SlogdetResult(NamedTuple):  # torch.return_types.slogdet
@@ -109,6 +110,6 @@ def qr(input, some: bool = True) -> QRResult:
 
 tensor_methods.register_ops(
     {"det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
-     "matrix_power": matrix_power, "svd": svd, "qr": qr, "cholesky": cholesky,
-     "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
+     "matrix_power": matrix_power, "matrix_exp": matrix_exp, "svd": svd, "qr": qr,
+     "cholesky": cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
 )  # fmt: skip

@@ -410,6 +410,9 @@ class TorchMethods:
     def cholesky_inverse(self, upper=False):
         return _ops.cholesky_inverse(self, upper)
 
+    def matrix_exp(self):
+        return _ops.matrix_exp(self)
+
 
 def _array_module(t):
     return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones
