@@ -25,7 +25,8 @@ N = 20_000
 def test_sample_shapes_match_torch(name):
     d, _, _ = build(name, ds, np.float64)
     t, _, _ = build(name, torch, np.float64)
-    shapes = ((), (3, 2)) if "categorical" in name or name == "onehot" else ((), (3, 2), (0,))
+    no_empty = "categorical" in name or name in ("onehot", "multinomial")
+    shapes = ((), (3, 2)) if no_empty else ((), (3, 2), (0,))
     for shape in shapes:  # (PyTorch's Categorical refuses 0 draws; descent returns none)
         s, ts = d.sample(shape), t.sample(shape)
         assert tuple(s.shape) == tuple(ts.shape)
@@ -58,7 +59,7 @@ def test_samples_lie_in_the_support(name):
     assert bool(d.support.check(s).all())
 
 
-MOMENT_CASES = sorted(set(CASES) - {"cauchy", "relaxed_bernoulli", "relaxed_onehot"})
+MOMENT_CASES = sorted(set(CASES) - {"cauchy", "halfcauchy", "relaxed_bernoulli", "relaxed_onehot"})
 
 
 @pytest.mark.parametrize("name", MOMENT_CASES)

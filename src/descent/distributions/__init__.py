@@ -14,7 +14,7 @@ Draws come from descent's default generator, so `descent.manual_seed` makes them
 See docs/distributions.md for what exists and how it differs from PyTorch.
 """
 
-from . import constraints
+from . import constraints, transforms
 from .continuous import (
     Beta,
     Cauchy,
@@ -31,6 +31,16 @@ from .continuous import (
 )
 from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
 from .distribution import Distribution, Independent
+from .extra import (
+    Gumbel,
+    HalfCauchy,
+    MixtureSameFamily,
+    Multinomial,
+    NegativeBinomial,
+    OneHotCategoricalStraightThrough,
+    Pareto,
+    Weibull,
+)
 from .kl import kl_divergence, register_kl
 from .multivariate_normal import MultivariateNormal
 from .relaxed import (
@@ -39,11 +49,30 @@ from .relaxed import (
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
 )
+from .transformed_distribution import TransformedDistribution
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    IndependentTransform,
+    PowerTransform,
+    SigmoidTransform,
+    SoftplusTransform,
+    TanhTransform,
+    Transform,
+    identity_transform,
+)
 
 __all__ = [
-    "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet",
-    "Distribution", "ExpRelaxedCategorical", "Exponential", "Gamma", "Geometric", "HalfNormal",
-    "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli", "MultivariateNormal",
-    "Normal", "OneHotCategorical", "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical",
-    "StudentT", "Uniform", "constraints", "kl_divergence", "register_kl",
+    "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
+    "Chi2", "ComposeTransform", "Dirichlet", "Distribution", "ExpRelaxedCategorical",
+    "ExpTransform", "Exponential", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal",
+    "Independent", "IndependentTransform", "Laplace", "LogNormal", "LogitRelaxedBernoulli",
+    "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+    "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
+    "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform",
+    "SoftplusTransform", "StudentT", "TanhTransform", "Transform", "TransformedDistribution",
+    "Uniform", "Weibull", "constraints", "identity_transform", "kl_divergence", "register_kl",
+    "transforms",
 ]  # fmt: skip

@@ -113,7 +113,7 @@ class Distribution:
 
     @property
     def mode(self) -> Tensor:
-        raise NotImplementedError(f"{type(self).__class__} does not implement mode")
+        raise NotImplementedError(f"{self.__class__} does not implement mode")
 
     @property
     def variance(self) -> Tensor:

@@ -1,0 +1,214 @@
+"""TransformedDistribution and the transforms, MixtureSameFamily and
+OneHotCategoricalStraightThrough against torch.distributions: values, shapes and gradients
+(float32 and float64), and the transforms' caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.distributions as TD
+import torch.distributions.transforms as TT
+
+import descent as ds
+import descent.distributions as D
+import descent.distributions.transforms as DT
+
+R = np.random.default_rng(9)
+LOC, SCALE = R.normal(0, 1, (3, 4)), R.uniform(0.5, 2.0, (3, 4))
+LOC3, SCALE3 = R.normal(0, 1, (3, 2, 5)), R.uniform(0.5, 1, (3, 2, 5))
+
+
+def _t(lib, arr, dtype, grad=False):
+    if lib is torch:
+        return torch.tensor(arr, dtype=getattr(torch, np.dtype(dtype).name), requires_grad=grad)
+    return ds.tensor(np.asarray(arr, dtype), requires_grad=grad)
+
+
+# name -> (function(lib's distributions module, lib's transforms module, tensor maker) ->
+# distribution, values for log_prob)
+TRANSFORMED = {
+    "exp": (lambda M, T, t: M.TransformedDistribution(M.Normal(t(LOC), t(SCALE)),
+                                                      [T.ExpTransform()]),
+            R.uniform(0.2, 3.0, (5, 3, 4))),
+    "affine_exp": (lambda M, T, t: M.TransformedDistribution(
+        M.Normal(t(LOC), t(SCALE)), [T.AffineTransform(t(LOC[0]), 2.0), T.ExpTransform()]),
+        R.uniform(0.2, 3.0, (5, 3, 4))),
+    "negative_affine": (lambda M, T, t: M.TransformedDistribution(
+        M.Normal(t(LOC), t(SCALE)), T.AffineTransform(1.0, t(-SCALE))),
+        R.normal(0, 1, (5, 3, 4))),
+    "sigmoid": (lambda M, T, t: M.TransformedDistribution(M.Normal(t(LOC), t(SCALE)),
+                                                          T.SigmoidTransform()),
+                R.uniform(0.05, 0.95, (5, 3, 4))),
+    "tanh": (lambda M, T, t: M.TransformedDistribution(M.Normal(t(LOC), t(SCALE)),
+                                                       [T.TanhTransform(cache_size=1)]),
+             R.uniform(-0.9, 0.9, (5, 3, 4))),
+    "softplus": (lambda M, T, t: M.TransformedDistribution(M.Gamma(t(SCALE), t(SCALE)),
+                                                           T.SoftplusTransform().inv),
+                 R.normal(0, 1, (5, 3, 4))),
+    "power": (lambda M, T, t: M.TransformedDistribution(M.Exponential(t(SCALE)),
+                                                        T.PowerTransform(t(SCALE[0]))),
+              R.uniform(0.2, 3.0, (5, 3, 4))),
+    "affine_event": (lambda M, T, t: M.TransformedDistribution(
+        M.Independent(M.Normal(t(LOC), t(SCALE)), 1),
+        T.AffineTransform(t(LOC[0]), t(SCALE[1]), event_dim=1)), R.normal(0, 1, (5, 3, 4))),
+    "independent_transform": (lambda M, T, t: M.TransformedDistribution(
+        M.Normal(t(LOC), t(SCALE)), T.IndependentTransform(T.ExpTransform(), 1)),
+        R.uniform(0.2, 3.0, (5, 3, 4))),
+    "compose": (lambda M, T, t: M.TransformedDistribution(
+        M.Normal(t(LOC), t(SCALE)),
+        T.ComposeTransform([T.AffineTransform(0.5, 3.0), T.SigmoidTransform()])),
+        R.uniform(0.05, 0.95, (5, 3, 4))),
+    "mixture": (lambda M, T, t: M.MixtureSameFamily(M.Categorical(logits=t(LOC)),
+                                                    M.Normal(t(LOC), t(SCALE))),
+                R.normal(0, 1, (5, 3))),
+    "mixture_mvn": (lambda M, T, t: M.MixtureSameFamily(
+        M.Categorical(logits=t(LOC[0])),
+        M.MultivariateNormal(t(LOC.T), scale_tril=t(np.eye(3) * 1.5))),
+        R.normal(0, 1, (5, 3))),
+    "mixture_independent": (lambda M, T, t: M.MixtureSameFamily(
+        M.Categorical(logits=t(LOC[:, :2])),
+        M.Independent(M.Normal(t(LOC3), t(SCALE3)),
+                      1)), R.normal(0, 1, (4, 3, 5))),
+}  # fmt: skip
+
+HAS_CDF = {"exp", "affine_exp", "negative_affine", "sigmoid", "tanh", "compose", "mixture"}
+
+
+def _build(name, lib, dtype):
+    make, value = TRANSFORMED[name]
+    M, T = (TD, TT) if lib is torch else (D, DT)
+    return make(M, T, lambda a: _t(lib, a, dtype)), _t(lib, value, dtype)
+
+
+def _np(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else x.numpy()
+
+
+def _close(a, b, dtype):
+    tol = {"rtol": 3e-4, "atol": 3e-5} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-11}
+    assert tuple(a.shape) == tuple(b.shape)
+    np.testing.assert_allclose(_np(a).astype(float), _np(b).astype(float), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", sorted(TRANSFORMED))
+def test_transformed_values_match_torch(name, dtype):
+    d, v = _build(name, ds, dtype)
+    t, tv = _build(name, torch, dtype)
+    assert tuple(d.batch_shape) == tuple(t.batch_shape)
+    assert tuple(d.event_shape) == tuple(t.event_shape)
+    assert d.has_rsample == t.has_rsample
+    assert tuple(d.sample((2,)).shape) == tuple(t.sample((2,)).shape)
+    lp = d.log_prob(v)
+    assert lp.dtype == dtype
+    _close(lp, t.log_prob(tv), dtype)
+    if name in HAS_CDF:
+        _close(d.cdf(v), t.cdf(tv), dtype)
+    if name.startswith("mixture"):
+        _close(d.mean, t.mean, dtype)
+        _close(d.variance, t.variance, dtype)
+    new_batch = tuple(v.shape[: v.ndim - len(d.event_shape)])  # the value's batch part
+    de, te = d.expand(new_batch), t.expand(new_batch)
+    assert tuple(de.batch_shape) == tuple(te.batch_shape)
+    _close(de.log_prob(v), te.log_prob(tv), dtype)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMED))
+def test_transformed_log_prob_gradients_match_torch(name):
+    d, v = _build(name, ds, np.float64)
+    t, tv = _build(name, torch, np.float64)
+    vd = ds.tensor(v.numpy(), requires_grad=True)
+    vt = tv.clone().requires_grad_(True)
+    d.log_prob(vd).sum().backward()
+    t.log_prob(vt).sum().backward()
+    np.testing.assert_allclose(vd.grad.numpy(), vt.grad.numpy(), rtol=1e-8, atol=1e-11)
+
+
+def test_parameter_gradients_through_transforms_match_torch():
+    def run(lib, M, T):
+        loc = _t(lib, LOC, np.float64, grad=True)
+        scale = _t(lib, SCALE, np.float64, grad=True)
+        shift = _t(lib, LOC[0], np.float64, grad=True)
+        transforms = [T.AffineTransform(shift, 2.0), T.TanhTransform()]
+        d = M.TransformedDistribution(M.Normal(loc, scale), transforms)
+        v = _t(lib, R.uniform(-0.9, 0.9, (5, 3, 4)), np.float64)
+        d.log_prob(v).sum().backward()
+        return loc.grad, scale.grad, shift.grad
+
+    state = R.bit_generator.state
+    ours = run(ds, D, DT)
+    R.bit_generator.state = state
+    theirs = run(torch, TD, TT)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-8, atol=1e-11)
+
+
+def test_tanh_cache_scores_its_own_draws_exactly_and_rsample_has_gradients():
+    loc = ds.zeros(3, dtype=ds.float64, requires_grad=True)
+    d = D.TransformedDistribution(D.Normal(loc, 4.0), [DT.TanhTransform(cache_size=1)])
+    ds.manual_seed(0)
+    a = d.rsample((1000,))
+    lp = d.log_prob(a)  # the cache returns the pre-tanh draw: finite even where |a| rounds to 1
+    assert np.all(np.isfinite(lp.detach().numpy()))
+    (a.sum() + lp.sum()).backward()
+    assert loc.grad is not None and np.all(np.isfinite(loc.grad.numpy()))
+
+
+def test_transforms_inverses_and_jacobians_match_torch():
+    x = R.normal(0, 1, (4, 3))
+    pairs = [(DT.ExpTransform(), TT.ExpTransform()),
+             (DT.SigmoidTransform(), TT.SigmoidTransform()),
+             (DT.TanhTransform(), TT.TanhTransform()),
+             (DT.SoftplusTransform(), TT.SoftplusTransform()),
+             (DT.AffineTransform(0.5, -2.0), TT.AffineTransform(0.5, -2.0)),
+             (DT.AbsTransform(), TT.AbsTransform())]  # fmt: skip
+    for ours, theirs in pairs:
+        y, ty = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12, err_msg=repr(ours))
+        np.testing.assert_allclose(ours.inv(y).numpy(), theirs.inv(ty).numpy(), rtol=1e-9)
+        if ours.bijective:
+            np.testing.assert_allclose(ours.log_abs_det_jacobian(ds.tensor(x), y).numpy(),
+                                       theirs.log_abs_det_jacobian(torch.tensor(x), ty).numpy(),
+                                       rtol=1e-10)  # fmt: skip
+        assert repr(ours.domain) == repr(theirs.domain)
+        assert repr(ours.codomain) == repr(theirs.codomain)
+    assert DT.ExpTransform().inv.inv is not None
+    assert DT.identity_transform(ds.tensor(x)).shape == (4, 3)
+
+
+def test_invalid_transforms_and_mixtures_raise_like_torch():
+    for lib, M in ((ds, D), (torch, TD)):
+        with pytest.raises(ValueError):
+            M.TransformedDistribution(M.Normal(lib.zeros(2), 1.0), "exp")
+        with pytest.raises(ValueError):
+            M.MixtureSameFamily(M.Normal(lib.zeros(2), 1.0), M.Normal(lib.zeros(2), 1.0))
+        with pytest.raises(ValueError):
+            M.MixtureSameFamily(M.Categorical(logits=lib.zeros(3)), M.Normal(lib.zeros(2), 1.0))
+
+
+def test_mixture_samples_follow_the_mixture():
+    logits = ds.tensor([0.0, np.log(3.0)])  # weights 1/4, 3/4
+    m = D.MixtureSameFamily(D.Categorical(logits=logits),
+                            D.Normal(ds.tensor([-5.0, 5.0]), ds.tensor([0.5, 0.5])))  # fmt: skip
+    ds.manual_seed(4)
+    x = m.sample((20_000,)).numpy()
+    assert x.shape == (20_000,)
+    frac = (x > 0).mean()
+    assert abs(frac - 0.75) < 5 * np.sqrt(0.75 * 0.25 / 20_000)
+    assert abs(x.mean() - float(m.mean.item())) < 5 * np.sqrt(float(m.variance.item()) / 20_000)
+
+
+def test_straight_through_passes_gradients_to_probs():
+    logits = ds.tensor([[0.2, -0.1, 0.5]], dtype=ds.float64, requires_grad=True)
+    d = D.OneHotCategoricalStraightThrough(logits=logits)
+    ds.manual_seed(1)
+    s = d.rsample((4,))
+    assert tuple(s.shape) == (4, 1, 3)
+    np.testing.assert_allclose(s.detach().numpy().sum(-1), 1.0)
+    w = ds.tensor([1.0, 2.0, 3.0], dtype=ds.float64)
+    (s * w).sum().backward()
+    lt = torch.tensor([[0.2, -0.1, 0.5]], dtype=torch.float64, requires_grad=True)
+    tp = TD.OneHotCategoricalStraightThrough(logits=lt).rsample((4,))
+    (tp * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
+    np.testing.assert_allclose(logits.grad.numpy(), lt.grad.numpy(), rtol=1e-10)
