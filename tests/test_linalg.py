@@ -485,3 +485,40 @@ def test_compositions_pass_finite_difference_checks():
                      (lambda t: LA.multi_dot([t, t.mT, t]), [a]),
                      (lambda t: LA.norm(t, "nuc"), [a]), (lambda t: LA.cond(t), [a])]:  # fmt: skip
         gradcheck(fn, args, raise_on_failure=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# On a GPU (skipped without one): the same values and gradients through CuPy's cupy.linalg
+
+GPU_CASES = [
+    ("det", lambda a: LA.det(a), general((2, 3, 3))),
+    ("slogdet", lambda a: LA.slogdet(a).logabsdet, general((2, 3, 3))),
+    ("inv", LA.inv, general((2, 3, 3))),
+    ("solve", lambda a: LA.solve(a, a[..., :2]), general((2, 3, 3))),
+    ("cholesky", LA.cholesky, spd((2, 3, 3))),
+    ("qr", lambda a: LA.qr(a).R, rng(1).normal(size=(2, 4, 3))),
+    ("eigh", lambda a: LA.eigh(a).eigenvectors ** 2, spd((2, 3, 3))),
+    ("eigvalsh", LA.eigvalsh, spd((2, 3, 3))),
+    ("svd", lambda a: LA.svd(a, full_matrices=False).U ** 2, rng(2).normal(size=(2, 4, 3))),
+    ("svdvals", LA.svdvals, rng(2).normal(size=(2, 4, 3))),
+    ("pinv", LA.pinv, rng(3).normal(size=(2, 4, 3))),
+    ("vector_norm", lambda a: LA.vector_norm(a, 3, dim=-1), rng(4).normal(size=(2, 4, 3))),
+    ("matrix_norm", lambda a: LA.matrix_norm(a, "nuc"), rng(4).normal(size=(2, 4, 3))),
+    ("matrix_exp", LA.matrix_exp, general((2, 3, 3)) / 4),
+]
+
+
+@pytest.mark.skipif(not ds.backend.cuda_available(), reason="no CUDA GPU / CuPy")
+@pytest.mark.parametrize("name,fn,a", GPU_CASES, ids=[c[0] for c in GPU_CASES])
+def test_gpu_matches_cpu(name, fn, a):
+    cpu = ds.tensor(a, requires_grad=True)
+    gpu = ds.tensor(a).to("cuda").detach().requires_grad_()
+    y_cpu, y_gpu = fn(cpu), fn(gpu)
+    assert y_gpu.device != y_cpu.device
+    np.testing.assert_allclose(y_gpu.detach().to("cpu").numpy(), y_cpu.detach().numpy(),
+                               rtol=1e-9, atol=1e-11)  # fmt: skip
+    w = rng(5).normal(size=y_cpu.shape)
+    (y_cpu * ds.tensor(w)).sum().backward()
+    (y_gpu * ds.tensor(w).to("cuda")).sum().backward()
+    np.testing.assert_allclose(gpu.grad.to("cpu").numpy(), cpu.grad.numpy(), rtol=1e-8,
+                               atol=1e-10)  # fmt: skip
