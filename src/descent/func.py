@@ -225,7 +225,8 @@ def grad_and_value(func: Callable, argnums=0, has_aux: bool = False) -> Callable
 
     def wrapper(*args, **kwargs):
         run = _Run(func, args, kwargs, argnums, has_aux, "grad_and_value(f)(*args)", check)
-        grads = _maybe_detach(run.vjp(None, create_graph=run.graph), run.graph)
+        # One backward: the saved values can go, unless an outer transform differentiates it.
+        grads = _maybe_detach(run.vjp(None, run.graph, retain_graph=run.graph), run.graph)
         g = tree_unflatten(grads, run.in_spec)
         value = run.outputs()
         return (g, (value, run.aux)) if has_aux else (g, value)
