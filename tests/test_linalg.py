@@ -483,7 +483,14 @@ def test_compositions_pass_finite_difference_checks():
                      (lambda t, y: LA.solve_triangular(t + 3 * ds.eye(3, dtype=ds.float64), y,
                                                        upper=True), [a, b]),
                      (lambda t: LA.multi_dot([t, t.mT, t]), [a]),
-                     (lambda t: LA.norm(t, "nuc"), [a]), (lambda t: LA.cond(t), [a])]:  # fmt: skip
+                     (lambda t: LA.norm(t, "nuc"), [a]), (lambda t: LA.cond(t), [a]),
+                     (lambda t: ds.cholesky_inverse(t + 3 * ds.eye(3, dtype=ds.float64)), [a]),
+                     (lambda t: LA.tensorinv(t.reshape(3, 3, 1) + 3 * ds.eye(3, dtype=ds.float64)
+                                             .reshape(3, 3, 1), ind=1), [a]),
+                     (lambda t, y: LA.tensorsolve(t + 3 * ds.eye(3, dtype=ds.float64), y[:, 0]),
+                      [a, b]),
+                     (lambda t, y: LA.vecdot(t[:, :2], y), [a, b]),
+                     (lambda t: LA.matrix_power(t, -2), [a])]:  # fmt: skip
         gradcheck(fn, args, raise_on_failure=True)
 
 
