@@ -191,8 +191,12 @@ def test_singular_and_indefinite_matrices_raise_linalg_error():
         LA.det(ds.zeros(2, 3))
     with pytest.raises(RuntimeError, match="at least 2 dimensions"):
         LA.inv(ds.zeros(3))
-    with pytest.raises(RuntimeError, match="incompatible shapes"):
+    with pytest.raises(RuntimeError, match="(?i)incompatible shapes"):
         LA.solve(ds.eye(3), ds.ones(2, 3))
+    with pytest.raises(RuntimeError, match="Incompatible shapes"):  # a vector with left=False
+        torch.linalg.solve(torch.eye(3), torch.ones(3), left=False)
+    with pytest.raises(RuntimeError, match="Incompatible shapes.*XA = B"):
+        LA.solve(ds.eye(3), ds.ones(3), left=False)
     with pytest.raises(RuntimeError, match="mode"):
         LA.qr(ds.eye(2), mode="full")
 

@@ -336,8 +336,8 @@ def solve_matrix(a: Tensor, b: Tensor) -> Tensor:
 def solve(a, b, *, left: bool = True) -> Tensor:
     """The solution X of A X = B (left=True) or X A = B (left=False), for square A
     (torch.linalg.solve). B is a vector (..., n) when it has one dimension, or when its shape
-    is A's without the last dimension (PyTorch's rule); else a (batch of) matrix (..., n, k).
-    Batch dimensions broadcast."""
+    is A's without the last dimension (PyTorch's rule; left=True only); else a (batch of)
+    matrix (..., n, k). Batch dimensions broadcast."""
     a = prepare("linalg.solve", a)
     b = as_tensor(b)
     check_float("linalg.solve", b)
@@ -350,15 +350,20 @@ def solve(a, b, *, left: bool = True) -> Tensor:
     n = a.shape[-1]
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
     if vector:
+        if not left:  # PyTorch: a vector is an (n, 1) column, which X A = B cannot take
+            raise DescentError(
+                f"linalg.solve: Incompatible shapes of A and B for the equation XA = B "
+                f"({n}x{n} and {b.shape[-1]}x1; shapes {tuple(a.shape)} and {tuple(b.shape)}); "
+                "for a row vector b, solve A^T x = b (left=True with A.mT)"
+            )
         if b.shape[-1] != n:
             raise DescentError(
                 f"linalg.solve: incompatible shapes of A and B for the equation AX = B "
                 f"({n}x{n} and {b.shape[-1]}x1; shapes {tuple(a.shape)} and {tuple(b.shape)})"
             )
-        # A vector is the one-column matrix; torch's left=False with a vector is xA = b.
+        # A vector is the one-column matrix.
         bm = b.reshape(tuple(b.shape) + (1,))
-        am = a if left else a.mT
-        return solve_matrix(am, bm).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
+        return solve_matrix(a, bm).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
     if b.ndim < 2:
         raise DescentError(f"linalg.solve: B must have at least 1 dimension, got {b.shape}")
     k_dim = -2 if left else -1
