@@ -17,7 +17,8 @@ The recurrences (gate order as PyTorch's rows of the weight matrices):
 Each step is built from descent's differentiable ops (linear, sigmoid, tanh, chunk, stack),
 so gradients, double backward and gradcheck come from the engine. The sequence travels
 between layers as a list of per-step tensors (see `RNNBase.forward`).
-PackedSequence inputs are not supported (pad and mask instead).
+A `PackedSequence` input (descent.nn.utils.rnn) runs each sequence to its own length and
+returns a PackedSequence, as PyTorch (see rnn_packed.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -216,8 +218,8 @@ class RNNBase(Module):
         """Run the recurrence over a whole sequence.
 
         Args:
-            input: (L, N, input_size), (N, L, input_size) with batch_first, or unbatched
-                (L, input_size).
+            input: (L, N, input_size), (N, L, input_size) with batch_first, unbatched
+                (L, input_size), or a PackedSequence (batch_first does not apply to it).
             hx: the initial hidden state (D * num_layers, N, H_out), or (D * num_layers,
                 H_out) for unbatched input; for LSTM a pair (h_0, c_0) with c_0 of hidden_size.
                 Zeros when None.
@@ -227,6 +229,11 @@ class RNNBase(Module):
             first if batch_first), h_n/c_n the final states of every layer and direction.
         """
         name = type(self).__name__
+        if isinstance(input, PackedSequence):
+            # Variable-length batches: the recurrence over the running sequences only.
+            from .rnn_packed import forward_packed  # it imports this module's step functions
+
+            return forward_packed(self, input, hx)
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
         if input.ndim not in (2, 3):

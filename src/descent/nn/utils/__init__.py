@@ -16,6 +16,7 @@ from ...grad_mode import no_grad
 from ...ops.shape import cat, reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
 from ...tensor import Tensor
+from . import rnn  # noqa: F401  (torch.nn.utils.rnn: pad_sequence, PackedSequence, ...)
 
 __all__ = [
     "clip_grad_norm",
