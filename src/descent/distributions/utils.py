@@ -10,7 +10,7 @@ nodes they need that descent's ops lack:
 * `GammaInc`: the regularised lower incomplete gamma P(a, x) (torch.special.gammainc), for
   Gamma.cdf; differentiable in x only (PyTorch does not differentiate it in a either).
 * `Cholesky` and `TriangularSolve`: the lower Cholesky factor and L^{-1} B, batched, for
-  MultivariateNormal. Their backward passes are array code (not differentiable twice).
+  MultivariateNormal; differentiable to any order (their backward passes reuse the solve).
 """
 
 from __future__ import annotations
@@ -262,13 +262,26 @@ def _mt(a):
     return a.swapaxes(-1, -2)
 
 
+def _solve_tri(lo, b, transpose: bool):
+    """Array-level L^{-1} B (or L^{-T} B) for the lower triangle L of lo, batch dims broadcast
+    (NumPy has no batched triangular solve without SciPy: a general solve on tril(lo))."""
+    xp = backend.get_array_module(lo, b)
+    shape = np.broadcast_shapes(lo.shape[:-2], b.shape[:-2])
+    lo = xp.tril(lo)
+    if transpose:
+        lo = _mt(lo)
+    lo = xp.broadcast_to(lo, shape + lo.shape[-2:])
+    b = xp.broadcast_to(b, shape + b.shape[-2:])
+    return xp.linalg.solve(lo, b)
+
+
 class Cholesky(Function):
     """L = cholesky(A) (lower). Backward (PyTorch's cholesky_backward, after Murray 2016,
     "Differentiation of the Cholesky decomposition"): with S = phi(L^T gL), phi keeping the
-    lower triangle with half its diagonal, symmetrised, gA = L^{-T} S L^{-1}."""
+    lower triangle with half its diagonal, symmetrised, gA = L^{-T} S L^{-1}. Under
+    create_graph the solves are TriangularSolve nodes, so it differentiates again."""
 
     save_output = True
-    differentiable_backward = False
 
     def forward(self, a):
         xp = backend.get_array_module(a)
@@ -282,37 +295,37 @@ class Cholesky(Function):
 
     def backward(self, gy, ops):
         lo = self.output(ops)
-        xp = backend.get_array_module(lo)
-        m = xp.tril(_mt(lo) @ gy)
-        s = 0.5 * (m + _mt(xp.tril(m, -1)))  # symmetric: diagonal once, off-diagonal halved
-        eye = xp.eye(lo.shape[-1], dtype=lo.dtype)
-        linv = xp.linalg.solve(lo, xp.broadcast_to(eye, lo.shape))  # L^{-1}
-        return _mt(linv) @ s @ linv
+        m = ops.tril(_mt(lo) @ gy)
+        s = 0.5 * (m + _mt(ops.tril(m, -1)))  # symmetric: diagonal once, off-diagonal halved
+        if ops.is_graph:
+            y = TriangularSolve.apply(lo, s, transpose=True)  # L^{-T} S
+            return _mt(TriangularSolve.apply(lo, _mt(y), transpose=True))  # Y L^{-1}
+        y = _solve_tri(lo, s, True)
+        return _mt(_solve_tri(lo, _mt(y), True))
 
 
 class TriangularSolve(Function):
-    """X = L^{-1} B for lower-triangular L (batched, broadcast). gB = L^{-T} gX and
-    gL = -tril(gB X^T) (only the lower triangle of L is read)."""
+    """X = L^{-1} B (transpose=False) or L^{-T} B (transpose=True) for the lower triangle L of
+    the first input (batched, broadcast); only that triangle is read. Backward:
+    gB = L^{-T} gX and gL = -tril(gB X^T) (transpose=False), gB = L^{-1} gX and
+    gL = -tril(X gB^T) (transpose=True): each solve is this op again, so under create_graph
+    the backward is differentiable."""
 
+    __slots__ = ("transpose",)
     save_inputs = True
     save_output = True
-    differentiable_backward = False
 
     def forward(self, lo, b):
-        xp = backend.get_array_module(lo, b)
-        shape = np.broadcast_shapes(lo.shape[:-2], b.shape[:-2])
-        lo = xp.broadcast_to(xp.tril(lo), shape + lo.shape[-2:])
-        b = xp.broadcast_to(b, shape + b.shape[-2:])
-        return xp.linalg.solve(lo, b)
+        return _solve_tri(lo, b, self.transpose)
 
     def backward(self, gy, ops):
-        lo, b = self.inputs(ops)
+        lo, _ = self.inputs(ops)
         x = self.output(ops)
-        xp = backend.get_array_module(lo)
-        shape = np.broadcast_shapes(lo.shape[:-2], gy.shape[:-2])
-        lt = xp.broadcast_to(_mt(xp.tril(lo)), shape + lo.shape[-2:])
-        gb = xp.linalg.solve(lt, gy)
-        gl = -xp.tril(gb @ _mt(x))
+        if ops.is_graph:
+            gb = TriangularSolve.apply(lo, gy, transpose=not self.transpose)
+        else:
+            gb = _solve_tri(lo, gy, not self.transpose)
+        gl = -ops.tril(x @ _mt(gb) if self.transpose else gb @ _mt(x))
         return gl, gb
 
 
@@ -323,7 +336,7 @@ def cholesky(a: Tensor) -> Tensor:
 
 def solve_lower(lo: Tensor, b: Tensor) -> Tensor:
     """L^{-1} B for lower-triangular L (..., n, n) and B (..., n, k), batch dims broadcast."""
-    return TriangularSolve.apply(lo, b)
+    return TriangularSolve.apply(lo, b, transpose=False)
 
 
 def batch_mahalanobis(lo: Tensor, x: Tensor) -> Tensor:
