@@ -688,3 +688,17 @@ def test_stack_module_state_ensemble_matches_torch():
         dfunc.stack_module_state([])
     with pytest.raises(RuntimeError, match="same class"):
         dfunc.stack_module_state([dnn.Linear(2, 2), dnn.Tanh()])
+
+
+@pytest.mark.filterwarnings("ignore:Attempted to insert a get_attr")  # inside torch's linearize
+def test_linearize_matches_torch():
+    a, v1, v2 = arr(3), arr(3), arr(3)
+    res = []
+    for lib, ns in ((dfunc, descent), (tfunc, torch)):
+        out, fn = lib.linearize(lambda x: (x.sin() * x.sum(), x.exp()), ns.tensor(a))
+        res.append((out, fn(ns.tensor(v1)), fn(ns.tensor(v2))))
+        with pytest.raises(RuntimeError, match="doesn't match the shape"):
+            fn(ns.tensor(arr(4)))
+        with pytest.raises(RuntimeError, match="same argspec"):
+            fn(ns.tensor(v1), ns.tensor(v2))
+    same(*res)

@@ -46,6 +46,7 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
     "stack_module_state",
     "vjp",
     "vmap",
@@ -331,6 +332,33 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     out_tangents = _Linearized(run).jvp(flat_t)
     res = (run.outputs(), tree_unflatten(out_tangents, run.out_spec))
     return res + (run.aux,) if has_aux else res
+
+
+def linearize(func: Callable, *primals):
+    """(func(*primals), jvp_fn) with jvp_fn(*tangents) = J tangents (torch.func.linearize):
+    func runs once, and every jvp_fn call is one more backward pass (the double-backward
+    trick), so evaluating J v for many v reuses the forward work."""
+    run = _Run(func, primals, {}, None, False, "linearize")
+    lin = _Linearized(run)
+    flat_p, _ = tree_flatten(primals)
+
+    def jvp_fn(*tangents):
+        flat_t, spec = tree_flatten(tangents)
+        if spec != run.in_spec:
+            raise RuntimeError(
+                f"Expected the tangents {spec} to have the same argspec as the primals "
+                f"{run.in_spec}"
+            )
+        for i, (t, p) in enumerate(zip(flat_t, flat_p)):
+            if tuple(t.shape) != tuple(p.shape) or t.dtype != p.dtype:
+                raise RuntimeError(
+                    f"tangent:{i} with shape {tuple(t.shape)} and dtype {t.dtype} in flattened "
+                    f"pytree doesn't match the shape {tuple(p.shape)} and dtype {p.dtype} of "
+                    "the corresponding primal."
+                )
+        return tree_unflatten(lin.jvp(flat_t), run.out_spec)
+
+    return run.outputs(), jvp_fn
 
 
 # ---------------------------------------------------------------------------------------------
