@@ -274,16 +274,18 @@ def _stack_outputs(outs: list, out_dims, func):
 
 
 def _unmapped(col: list, name: str):
-    """An output with out_dim None: PyTorch requires it not to depend on the mapped inputs. The
-    loop cannot see dependence, so it requires every slice to have returned the same value."""
+    """An output with out_dim None. A non-Tensor is returned as the first call gave it (PyTorch
+    never batches those). A Tensor must not depend on the mapped inputs in PyTorch; the loop
+    cannot see dependence, so it requires every slice to have returned the same values."""
     first = col[0]
+    if not isinstance(first, Tensor):
+        return first
     for x in col[1:]:
-        same = x is first
-        if not same and isinstance(first, Tensor) and isinstance(x, Tensor):
-            a, b = first._data, x._data
-            same = a.shape == b.shape and bool((a == b).all())
-        elif not same and not isinstance(first, Tensor):
-            same = x == first
+        same = x is first or (
+            isinstance(x, Tensor)
+            and x._data.shape == first._data.shape
+            and bool((x._data == first._data).all())
+        )
         if not same:
             raise ValueError(
                 f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is "
