@@ -15,6 +15,7 @@ See docs/distributions.md for what exists and how it differs from PyTorch.
 """
 
 from . import constraints, transforms
+from . import kl_extra as _kl_extra  # noqa: F401 - registers the cross-family KL pairs
 from .continuous import (
     Beta,
     Cauchy,

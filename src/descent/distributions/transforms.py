@@ -113,6 +113,11 @@ class _InverseTransform(Transform):
         super().__init__(cache_size=transform._cache_size)
         self._inv = transform
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _InverseTransform) and self._inv == other._inv
+
+    __hash__ = object.__hash__
+
     @property
     def domain(self):
         return self._inv.codomain
@@ -329,6 +334,11 @@ class PowerTransform(Transform):
             return self
         return PowerTransform(self.exponent, cache_size=cache_size)
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PowerTransform) and _same(self.exponent, other.exponent)
+
+    __hash__ = object.__hash__
+
     @property
     def sign(self):
         e = self.exponent
@@ -347,6 +357,13 @@ class PowerTransform(Transform):
         return Size(_broadcast(shape, getattr(self.exponent, "shape", ())))
 
     inverse_shape = forward_shape
+
+
+def _same(a, b) -> bool:
+    """Equal parameters (numbers, or tensors equal everywhere), as PyTorch compares them."""
+    if isinstance(a, Number) and isinstance(b, Number):
+        return a == b
+    return bool((a == b).all())
 
 
 def _clipped_sigmoid(x: Tensor) -> Tensor:
@@ -463,6 +480,12 @@ class AffineTransform(Transform):
         if self._cache_size == cache_size:
             return self
         return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, AffineTransform) and _same(self.loc, other.loc)
+                and _same(self.scale, other.scale))  # fmt: skip
+
+    __hash__ = object.__hash__
 
     @property
     def event_dim(self) -> int:
