@@ -278,6 +278,20 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
+from .special import (  # torch.special's top-level names; registers x.i0_(), x.erfinv_(), ...
+    erf_,
+    erfc_,
+    exp2_,
+    i0,
+    i0_,
+    igamma,
+    igammac,
+    logit_,
+    mvlgamma,
+    round_,
+    sinc_,
+    xlogy_,
+)
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
     add,

@@ -34,28 +34,45 @@ _UNARY = (
 )  # fmt: skip
 
 
-def unary_(t: Tensor, name: str) -> Tensor:
-    """Replace t's values by `getattr(t, name)()`, in place (see the module docstring).
+def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
+    """Replace t's values by `getattr(t, name)(*args, **kwargs)`, in place (see the module
+    docstring). Tensor arguments (`x.xlogy_(y)`) take part in the decision to record.
 
     Raises:
-        RuntimeError: t is a leaf that requires grad and grad mode is on, or the op's result
-            dtype cannot be stored in t (an integer tensor and a floating result).
+        RuntimeError: t is a leaf that requires grad and grad mode is on, the op's result
+            dtype cannot be stored in t (an integer tensor and a floating result), or an
+            argument would broadcast t to a larger shape.
     """
     op = f"{name}_"
     _check_leaf_inplace(t, op)
-    if _records(t):
+    if _records(t, *args):
         # The alias keeps t's old value and node for whatever the op saves for backward.
-        return _rebind(t, getattr(t._alias(), name)())
-    out = getattr(t, name)()  # not recorded: no input of it requires grad in this mode
+        out = getattr(t._alias(), name)(*args, **kwargs)
+        return _rebind(t, _fit(t, out, op, name))
+    out = getattr(t, name)(*args, **kwargs)  # not recorded: no input of it requires grad
+    write_values(t, _fit(t, out, op, name)._data)
+    _bump(t)
+    return t
+
+
+def _fit(t: Tensor, out: Tensor, op: str, name: str) -> Tensor:
+    """out checked (and cast) to be stored in t: t's shape, and t's dtype when both are
+    floating (PyTorch writes a float64 result into a float32 tensor; never a float into an
+    integer one)."""
+    if out.shape != t.shape:
+        raise RuntimeError(
+            f"{op}: output with shape {tuple(t.shape)} doesn't match the broadcast shape "
+            f"{tuple(out.shape)}; use the out-of-place {name}()"
+        )
     if out.dtype != t.dtype:
+        if out.dtype.kind == "f" and t.dtype.kind == "f":
+            return out.to(t.dtype)
         raise RuntimeError(
             f"{op}: result type {out.dtype} can't be cast to the desired output type "
             f"{t.dtype} (shape {tuple(t.shape)}); use the out-of-place {name}() or convert "
             "the tensor first, e.g. x = x.float()"
         )
-    write_values(t, out._data)
-    _bump(t)
-    return t
+    return out
 
 
 def write_values(t: Tensor, values) -> None:

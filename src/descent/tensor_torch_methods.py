@@ -349,6 +349,70 @@ class TorchMethods:
     def heaviside(self, values):
         return _ops.heaviside(self, values)
 
+    # torch.special's Tensor methods and in-place forms (descent.special registers them)
+    def i0(self):
+        return _ops.i0(self)
+
+    def mvlgamma(self, p):
+        return _ops.mvlgamma(self, p)
+
+    def igamma(self, other):
+        return _ops.igamma(self, other)
+
+    def igammac(self, other):
+        return _ops.igammac(self, other)
+
+    def erf_(self):
+        return _ops.erf_(self)
+
+    def erfc_(self):
+        return _ops.erfc_(self)
+
+    def erfinv_(self):
+        return _ops.erfinv_(self)
+
+    def lgamma_(self):
+        return _ops.lgamma_(self)
+
+    def digamma_(self):
+        return _ops.digamma_(self)
+
+    def polygamma_(self, n):
+        return _ops.polygamma_(self, n)
+
+    def sinc_(self):
+        return _ops.sinc_(self)
+
+    def logit_(self, eps=None):
+        return _ops.logit_(self, eps)
+
+    def sgn_(self):
+        return _ops.sgn_(self)
+
+    def i0_(self):
+        return _ops.i0_(self)
+
+    def exp2_(self):
+        return _ops.exp2_(self)
+
+    def round_(self, decimals=0):
+        return _ops.round_(self, decimals)
+
+    def xlogy_(self, other):
+        return _ops.xlogy_(self, other)
+
+    def heaviside_(self, values):
+        return _ops.heaviside_(self, values)
+
+    def mvlgamma_(self, p):
+        return _ops.mvlgamma_(self, p)
+
+    def igamma_(self, other):
+        return _ops.igamma_(self, other)
+
+    def igammac_(self, other):
+        return _ops.igammac_(self, other)
+
     def ldexp(self, other):
         return _ops.ldexp(self, other)
 
