@@ -125,7 +125,7 @@ def test_repr_shows_values_dtype_and_requires_grad():
     assert "int64" in r and "requires_grad" not in r
     r = repr(ds.tensor([1.0], requires_grad=True) * 2)
     assert "grad_fn=<MulScalarBackward>" in r
-    assert "..." in repr(ds.zeros(1000))  # large tensors are summarised
+    assert "..." in repr(ds.zeros(1001))  # more than 1000 elements (PyTorch's threshold) summarised
     assert str(ds.tensor(3.0, dtype=ds.float64)).startswith("tensor(3.")
 
 

@@ -267,6 +267,24 @@ from .ops.torch_extra import (
     rot90,
     vander,
 )
+from .ops.torch_gaps import (  # quantile, cov, tensor_split, ...: docs/torch_gaps.md
+    argwhere,
+    atleast_3d,
+    bincount,
+    combinations,
+    corrcoef,
+    cov,
+    diag_embed,
+    dsplit,
+    dstack,
+    histogram,
+    hsplit,
+    nanquantile,
+    pdist,
+    quantile,
+    tensor_split,
+    vsplit,
+)
 from .runtime import (
     are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,
@@ -336,6 +354,7 @@ from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions
     triu_indices,
     vstack,
 )
+from .torch_toplevel import asarray, can_cast, poisson, set_printoptions
 
 subtract = sub
 multiply = mul

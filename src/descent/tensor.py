@@ -23,6 +23,8 @@ from . import autograd, backend
 from .devices import CPU, device
 from .dtypes import as_dtype, default_dtype_for, get_default_dtype
 from .errors import DescentError
+from .print_options import format_values
+from .tensor_gap_methods import GapMethods
 from .tensor_methods import (
     IndexingMethods,
     InPlaceMethods,
@@ -107,7 +109,13 @@ def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
 
 
 class Tensor(
-    MathMethods, ReductionMethods, ShapeMethods, IndexingMethods, InPlaceMethods, TorchMethods
+    MathMethods,
+    ReductionMethods,
+    ShapeMethods,
+    IndexingMethods,
+    InPlaceMethods,
+    TorchMethods,
+    GapMethods,
 ):
     """An n-dimensional array that records the operations applied to it for backward.
 
@@ -563,10 +571,7 @@ class Tensor(
         return _ops.ge(self, other)
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            backend.as_numpy(self._data), separator=", ", precision=4, prefix="tensor(",
-            threshold=200, edgeitems=3,
-        )  # fmt: skip
+        body = format_values(backend.as_numpy(self._data), "tensor(")  # set_printoptions
         extras = [f"dtype={self._data.dtype}"]
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")

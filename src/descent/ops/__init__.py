@@ -30,6 +30,7 @@ from . import (
     shape_index,
     special,
     torch_extra,
+    torch_gaps,
 )
 
 
@@ -51,6 +52,6 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
-                    torch_extra)  # fmt: skip
+                    torch_extra, torch_gaps)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

@@ -1,0 +1,521 @@
+"""More of torch's top-level array functions, composed of differentiable ops (gradients come from
+the primitives they are made of): quantile/nanquantile, cov/corrcoef, pdist, combinations,
+diag_embed, tensor_split/hsplit/vsplit/dsplit, dstack/atleast_3d; and the index or count
+functions argwhere, bincount, histogram (no gradient).
+
+Each follows the formula PyTorch's kernel evaluates, in its order where that decides the last bit:
+quantile's ranks q * (n - 1) in the input's dtype and `lerp` between the neighbours (Sorting.cpp),
+cov's weighted mean and `mm(x - avg, (x - avg) * w)^T / (w_sum - correction)` (Correlation.cpp),
+corrcoef's two divisions by the standard deviations and clip to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from ._common import as_tensor
+from .arithmetic import div, mul, sub
+from .elementwise import clamp, sqrt, where
+from .indexing import index_select, take_along_axis
+from .linalg import mm
+from .math import lerp
+from .reduce import sum as _sum
+from .selection import nonzero, sort
+from .shape import concatenate, pad, permute, reshape, squeeze, transpose, unsqueeze
+from .shape_index import diagonal, narrow
+
+# ---------------------------------------------------------------------------------------------
+# Indices and counts (no gradient)
+
+
+def argwhere(input) -> Tensor:
+    """The (n, ndim) int64 indices of the nonzero elements (torch.argwhere = nonzero)."""
+    return nonzero(as_tensor(input))
+
+
+def bincount(input, weights=None, minlength: int = 0) -> Tensor:
+    """Counts of each value of a 1-D non-negative integer tensor (torch.bincount): int64, or
+    the sums of `weights` (float32 weights give float32, any other dtype float64). No gradient
+    (PyTorch has no derivative for it either)."""
+    x = as_tensor(input)
+    xp = backend.get_array_module(x._data)
+    if x._data.dtype.kind not in "iu":
+        raise NotImplementedError(f'"bincount_cpu" not implemented for {_torch_name(x.dtype)}')
+    if x.ndim != 1 or (x.shape[0] and x._data.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    data = x._data.astype(np.int64)
+    if weights is None:
+        return Tensor._wrap(xp.bincount(data, minlength=minlength).astype(np.int64))
+    w = as_tensor(weights)
+    if w.shape != x.shape:
+        raise RuntimeError(
+            f"bincount: weights should be 1-d and have the same length as input (shapes "
+            f"{tuple(w.shape)} and {tuple(x.shape)})"
+        )
+    dt = np.float32 if w._data.dtype == np.float32 else np.float64
+    out = xp.bincount(data, weights=w._data.astype(np.float64), minlength=minlength)
+    return Tensor._wrap(out.astype(dt))
+
+
+_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+                "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
+                "bool": "Bool"}  # fmt: skip
+
+
+def _torch_name(dtype) -> str:
+    """PyTorch's ScalarType name of a dtype ('Long'), as its kernels' dtype errors say it."""
+    return "'" + _TORCH_NAMES.get(str(dtype), str(dtype)) + "'"
+
+
+def _linspace(lo, hi, steps: int, dtype):
+    """PyTorch's CPU linspace in `dtype`: start + step * i for the first half, end - step *
+    (steps - 1 - i) after, each a fused multiply-add (one rounding: for float32, the float64
+    result of float32 operands rounded once)."""
+    dtype = np.dtype(dtype)
+    dt = dtype.type
+    lo, hi = dt(lo), dt(hi)
+    if steps == 1:
+        return np.array([lo], dtype)
+    step = (hi - lo) / dt(steps - 1)
+    i = np.arange(steps)
+    if dtype.itemsize < 8:  # float32 products are exact in float64: one rounding there
+        a, b, st = np.float64(lo), np.float64(hi), np.float64(step)
+        out = np.where(i < steps // 2, a + st * i, b - st * (steps - 1 - i))
+        return out.astype(dtype)
+    # float64: the fused multiply-add in exact rational arithmetic, rounded once
+    a, b, st = Fraction(float(lo)), Fraction(float(hi)), Fraction(float(step))
+    half = steps // 2
+    return np.array([float(a + st * k) if k < half else float(b - st * (steps - 1 - k))
+                     for k in range(steps)], dtype)  # fmt: skip
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density: bool = False):
+    """Histogram of the values (torch.histogram): (hist, bin_edges), both in the input's
+    floating dtype. `bins` is a count (equal widths over `range`, default the data's min and
+    max, widened by 0.5 each side when they are equal) or a 1-D tensor of increasing edges.
+    The last bin includes its right edge; values outside and NaN are not counted. `weight`
+    sums weights instead of counting; `density` divides by the total and the bin widths."""
+    x = as_tensor(input)
+    if x._data.dtype.kind != "f":
+        raise NotImplementedError(f'"histogramdd" not implemented for {_torch_name(x.dtype)}')
+    dt = x._data.dtype
+    data = backend.as_numpy(x._data).ravel()
+    if isinstance(bins, Tensor) or isinstance(bins, (list, tuple, np.ndarray)):
+        edges = backend.as_numpy(as_tensor(bins)._data)
+        if edges.ndim != 1 or edges.size < 1:
+            raise RuntimeError("torch.histogram(): bins tensor should have one dimension and at "
+                               f"least 1 element, got shape {tuple(edges.shape)}")  # fmt: skip
+        if edges.dtype != dt:
+            raise RuntimeError(
+                "torch.histogram: input tensor and bins tensors should have the same dtype, but "
+                f"got input {dt} and bins {edges.dtype}"
+            )
+    else:
+        n = int(bins)
+        if n <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins}")
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        elif data.size:
+            lo, hi = float(data.min()), float(data.max())  # NaN makes the range not finite
+        else:
+            lo, hi = 0.0, 1.0
+        if lo > hi:
+            raise RuntimeError(f"torch.histogram(): min should not exceed max, but got min {lo} "
+                               f"max {hi}")  # fmt: skip
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not "
+                               "finite")  # fmt: skip
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = _linspace(lo, hi, n + 1, dt)
+    nb = edges.size - 1
+    keep = data[(data >= edges[0]) & (data <= edges[-1])] if nb > 0 else data[:0]
+    # The bin whose [left, right) holds the value; the right edge belongs to the last bin.
+    pos = np.minimum(np.searchsorted(edges, keep, side="right") - 1, nb - 1)
+    if weight is not None:
+        w = backend.as_numpy(as_tensor(weight)._data).ravel()
+        w = w[(data >= edges[0]) & (data <= edges[-1])] if nb > 0 else w[:0]
+        hist = np.bincount(pos, weights=w.astype(np.float64), minlength=max(nb, 0)).astype(dt)
+    else:
+        hist = np.bincount(pos, minlength=max(nb, 0)).astype(dt)
+    hist = hist[: max(nb, 0)]
+    if density:
+        total = hist.sum(dtype=dt)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hist = (hist / total / np.diff(edges)).astype(dt)
+    xp = backend.get_array_module(x._data)
+    return _Histogram(Tensor._wrap(xp.asarray(hist)), Tensor._wrap(xp.asarray(edges)))
+
+
+class _Histogram(tuple):
+    """torch.return_types.histogram: a (hist, bin_edges) tuple with those two names."""
+
+    __slots__ = ()
+
+    def __new__(cls, hist, bin_edges):
+        return super().__new__(cls, (hist, bin_edges))
+
+    hist = property(lambda self: self[0])
+    bin_edges = property(lambda self: self[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantiles
+
+_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool):
+    x = as_tensor(input)
+    name = "quantile"  # PyTorch's messages say quantile() for nanquantile too
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if x._data.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if interpolation not in _MODES:
+        raise RuntimeError(
+            f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest, "
+            f"but got {interpolation}"
+        )
+    dt = x._data.dtype
+    xp = backend.get_array_module(x._data)
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if q._data.dtype != dt:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        qa, q_dims = q._data, q.ndim
+    else:
+        qa, q_dims = xp.asarray(q, dtype=dt), 0
+    qn = backend.as_numpy(qa)
+    if qn.size and not ((qn >= 0) & (qn <= 1)).all():
+        bad = qn[~((qn >= 0) & (qn <= 1))][0] if qn.ndim else qn
+        raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {float(bad):g}")
+    # The values to rank: the flattened input, or `dim` moved last; sorted (NaN last).
+    if dim is None:
+        flat = reshape(x, -1)
+        out_shape = (1,) * x.ndim if keepdim else ()
+    else:
+        d = dim % max(x.ndim, 1)
+        flat = x if x.ndim == 0 else _move_last(x, d)
+        flat = reshape(flat, 1) if x.ndim == 0 else flat
+        shape = list(x.shape)
+        if shape:
+            shape[d] = 1
+        out_shape = tuple(shape) if keepdim else tuple(s for i, s in enumerate(x.shape) if i != d)
+    values = sort(flat, -1).values  # (..., n)
+    n = values.shape[-1]
+    nan_mask = xp.isnan(values._data)
+    qs = qa.reshape(-1)  # (k,)
+    # ranks in the input's dtype, as PyTorch: q * (count - 1) with count the non-NaN values
+    # (nanquantile) or n with a NaN slice ranked at its end (quantile).
+    if ignore_nan:
+        count = (~nan_mask).sum(-1, keepdims=True).astype(dt)  # (..., 1)
+        ranks = qs * (count - dt.type(1))  # (..., k)
+        ranks = xp.where(ranks < 0, dt.type(0), ranks)
+    else:
+        ranks = xp.broadcast_to(qs * dt.type(n - 1), values.shape[:-1] + qs.shape)
+        ranks = xp.where(nan_mask.any(-1, keepdims=True), dt.type(n - 1), ranks)
+    if interpolation == "lower":
+        ranks = xp.floor(ranks)
+    elif interpolation == "higher":
+        ranks = xp.ceil(ranks)
+    elif interpolation == "nearest":
+        ranks = xp.round(ranks)  # half to even, as torch.round
+    below = ranks.astype(np.int64)
+    out = take_along_axis(values, Tensor._wrap(below), -1)  # (..., k)
+    if interpolation in ("linear", "midpoint"):
+        weights = xp.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below
+        above = take_along_axis(values, Tensor._wrap(xp.ceil(ranks).astype(np.int64)), -1)
+        out = lerp(out, above, Tensor._wrap(weights.astype(dt)))
+    # (..., k) -> (k, *out_shape), or out_shape for a scalar q.
+    if out.ndim > 1:
+        out = permute(out, out.ndim - 1, *range(out.ndim - 1))
+    return reshape(out, (qs.shape[0],) + out_shape if q_dims else out_shape)
+
+
+def _move_last(x, d: int):
+    if d == x.ndim - 1:
+        return x
+    return permute(x, *[i for i in range(x.ndim) if i != d], d)
+
+
+def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+    """The q-th quantiles along `dim` (of all values when None) (torch.quantile): a float or a
+    0-d/1-D tensor q in [0, 1] (a 1-D q adds a leading dimension); `interpolation` between the
+    two neighbouring sorted values: linear, lower, higher, midpoint or nearest. A slice holding
+    NaN gives NaN. Differentiable (through sort and lerp)."""
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, False)
+
+
+def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+    """quantile ignoring NaN (torch.nanquantile); an all-NaN slice gives NaN."""
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Covariance, correlation, distances
+
+
+def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
+    """Covariance of the variables in the rows of `input` (observations in columns; a 1-D
+    input is one variable), as torch.cov: frequency weights `fweights` (integers) and
+    observation weights `aweights` (floats), `correction` subtracted from the normalizer
+    (Bessel's 1 by default). Integer inputs give the default float dtype."""
+    x = as_tensor(input)
+    if x.ndim > 2:
+        raise RuntimeError(
+            "cov(): expected input to have two or fewer dimensions but got an input with "
+            f"{x.ndim} dimensions"
+        )
+    if x._data.dtype.kind == "b":
+        raise RuntimeError("cov(): bool dtype is not supported for input")
+    x = reshape(x, 1, -1) if x.ndim < 2 else x  # (variables, observations)
+    n_obs = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = as_tensor(fweights)
+        _check_weights("fweights", w, n_obs, "iu", "integral")
+        if n_obs and int(w._data.min()) < 0:
+            raise RuntimeError("cov(): fweights cannot be negative")
+    if aweights is not None:
+        aw = as_tensor(aweights)
+        _check_weights("aweights", aw, n_obs, "f", "floating point")
+        if n_obs and float(aw._data.min()) < 0:
+            raise RuntimeError("cov(): aweights cannot be negative")
+        w = aw if w is None else mul(w, aw)
+    if w is not None:
+        w_sum = _sum(w)
+        if float(w_sum._data) == 0:
+            raise RuntimeError("cov(): weights sum to zero, can't be normalized")
+        avg = div(_sum(mul(x, w), 1), w_sum)  # (variables,)
+        if aweights is not None and correction != 0:
+            norm = sub(w_sum, div(mul(_sum(mul(w, aw)), correction), w_sum))
+        else:
+            norm = sub(w_sum, correction)
+        norm_value = float(norm._data)
+    else:
+        avg = div(_sum(x, 1), n_obs)
+        norm = norm_value = n_obs - correction
+    if norm_value <= 0:
+        warnings.warn(
+            "cov(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "number of observations.",
+            UserWarning,
+            stacklevel=2,
+        )
+        norm = 0 if w is None else mul(norm, 0)
+    xm = sub(x, unsqueeze(avg, 1))  # (variables, observations)
+    c = mm(xm, transpose(xm if w is None else mul(xm, w), 0, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = div(c, norm)
+    return squeeze(c)
+
+
+def _check_weights(name: str, w: Tensor, n_obs: int, kinds: str, what: str) -> None:
+    if w.ndim > 1:
+        raise RuntimeError(
+            f"cov(): expected {name} to have one or fewer dimensions but got {name} with "
+            f"{w.ndim} dimensions"
+        )
+    if w._data.dtype.kind not in kinds:
+        raise RuntimeError(
+            f"cov(): expected {name} to have {what} dtype but got {name} with {w.dtype} dtype"
+        )
+    if w._data.size != n_obs:
+        raise RuntimeError(
+            f"cov(): expected {name} to have the same numel as there are observations in the "
+            f"input but got {w._data.size} != {n_obs}"
+        )
+
+
+def corrcoef(input) -> Tensor:
+    """Pearson correlation coefficients of the rows (torch.corrcoef): cov divided by the
+    standard deviations on both sides, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return div(c, c)  # PyTorch's 1 (or NaN) for a single variable
+    d = diagonal(c)
+    std = sqrt(d)
+    c = div(c, unsqueeze(std, 1))
+    c = div(c, unsqueeze(std, 0))
+    return clamp(c, -1, 1)
+
+
+def pdist(input, p: float = 2) -> Tensor:
+    """The p-norm distances between every pair of rows i < j of an (N, M) tensor, in row-major
+    order: N (N - 1) / 2 values (torch.pdist; gradient 0 where two rows coincide)."""
+    x = as_tensor(input)
+    if x.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
+    if x._data.dtype.kind != "f":
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    from .torch_extra import cdist  # the distance formulas, shared
+
+    n = x.shape[0]
+    i, j = np.triu_indices(n, 1)
+    a = unsqueeze(index_select(x, 0, i.astype(np.int64)), 1)  # (pairs, 1, M)
+    b = unsqueeze(index_select(x, 0, j.astype(np.int64)), 1)
+    # cdist on each pair with the difference form (never the matrix-product shortcut)
+    d = cdist(a, b, p, compute_mode="donot_use_mm_for_euclid_dist")  # (pairs, 1, 1)
+    return reshape(d, -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+
+
+def combinations(input, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """Every combination of r entries of a 1-D tensor, as rows (itertools.combinations order,
+    or combinations_with_replacement); differentiable (a gather)."""
+    x = as_tensor(input)
+    if x.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return Tensor._wrap(backend.get_array_module(x._data).empty((0,), x._data.dtype))
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1)
+    return reshape(index_select(x, 0, idx), -1, r)
+
+
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices with the last dimension of `input` on their `offset` diagonal, in the output
+    dimensions dim1 and dim2 (torch.diag_embed; inf and nan stay on the diagonal only)."""
+    x = as_tensor(input)
+    nd = x.ndim + 1
+    d1, d2 = dim1 % nd, dim2 % nd
+    for dim in (dim1, dim2):
+        if not -nd <= dim < nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, "
+                             f"{nd - 1}], but got {dim})")  # fmt: skip
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    if x.ndim == 0:
+        x = reshape(x, 1)
+    n = x.shape[-1]
+    xp = backend.get_array_module(x._data)
+    eye = Tensor._wrap(xp.eye(n, dtype=bool))
+    zero = Tensor._wrap(xp.zeros((), x._data.dtype))
+    m = where(eye, unsqueeze(x, -1), zero)  # (..., n, n): x[..., i] at (i, i)
+    k = abs(int(offset))
+    if k:
+        # row i, column i + offset: pad the columns on the left (offset > 0) or the rows on top
+        m = pad(m, (k, 0, 0, k) if offset > 0 else (0, k, k, 0))
+    # The two matrix dims (last two) go to d1 and d2 of the output.
+    rest = list(range(m.ndim - 2))
+    order: list = [None] * m.ndim
+    order[d1], order[d2] = m.ndim - 2, m.ndim - 1
+    it = iter(rest)
+    order = [next(it) if o is None else o for o in order]
+    return permute(m, *order) if order != list(range(m.ndim)) else m
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least three dimensions: () -> (1, 1, 1), (n,) -> (1, n, 1),
+    (m, n) -> (m, n, 1) (torch.atleast_3d)."""
+    ts = list(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) \
+        else list(tensors)  # fmt: skip
+    out = []
+    for t in ts:
+        t = as_tensor(t)
+        if t.ndim == 0:
+            t = reshape(t, 1, 1, 1)
+        elif t.ndim == 1:
+            t = reshape(t, 1, -1, 1)
+        elif t.ndim == 2:
+            t = unsqueeze(t, -1)
+        out.append(t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def dstack(tensors) -> Tensor:
+    """Concatenate along dim 2 after making every tensor at least 3-D (torch.dstack)."""
+    if not len(tensors):
+        raise RuntimeError("dstack expects a non-empty TensorList")
+    ts = [atleast_3d(t) for t in tensors]
+    return concatenate(ts, 2)
+
+
+def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple:
+    """Split into views along `dim` (torch.tensor_split): an int n gives n parts, the first
+    size % n of them one longer; a list (or 1-D int tensor) of indices cuts before each."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
+                           "tensor with 0 dims")  # fmt: skip
+    d = dim % x.ndim
+    size = x.shape[d]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        if ios._data.dtype.kind not in "iu" or ios.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to have a dtype of int64 and "
+                f"to be either a zero or one-dimensional tensor, got {ios.dtype} with "
+                f"{ios.ndim} dims"
+            )
+        ios = int(ios._data) if ios.ndim == 0 else [int(v) for v in backend.as_numpy(ios._data)]
+    if isinstance(ios, (int, np.integer)):
+        n = int(ios)
+        if n <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {n}")
+        small, extra = divmod(size, n)
+        bounds, start = [], 0
+        for i in range(n):
+            length = small + (1 if i < extra else 0)
+            bounds.append((start, length))
+            start += length
+    else:
+        cuts = [int(v) for v in ios]
+        bounds, start = [], 0
+        for c in cuts + [size]:
+            # x[start:c] as Python slices it (empty when c < start); the next piece starts at c
+            c = max(0, min(size, c + size if c < 0 else c))
+            bounds.append((start, max(0, c - start)))
+            start = c
+    return tuple(narrow(x, d, s, n) for s, n in bounds)
+
+
+def _split_like(name: str, x, ios, dim: int, min_dims: int) -> tuple:
+    x = as_tensor(x)
+    if x.ndim < min_dims:
+        raise RuntimeError(
+            f"torch.{name} requires a tensor with at least {min_dims} dimension, but got a "
+            f"tensor with {x.ndim} dimensions!"
+        )
+    if isinstance(ios, (int, np.integer)):
+        size = x.shape[dim]
+        if ios == 0 or size % ios:
+            raise RuntimeError(
+                f"torch.{name} attempted to split along dimension {dim}, but the size of the "
+                f"dimension {size} is not divisible by the split_size {ios}!"
+            )
+    return tensor_split(x, ios, dim)
+
+
+def hsplit(input, indices_or_sections) -> tuple:
+    """tensor_split along dim 1 (dim 0 for a 1-D tensor); an int must divide the size."""
+    x = as_tensor(input)
+    return _split_like("hsplit", x, indices_or_sections, 1 if x.ndim > 1 else 0, 1)
+
+
+def vsplit(input, indices_or_sections) -> tuple:
+    """tensor_split along dim 0 of an at least 2-D tensor; an int must divide the size."""
+    return _split_like("vsplit", input, indices_or_sections, 0, 2)
+
+
+def dsplit(input, indices_or_sections) -> tuple:
+    """tensor_split along dim 2 of an at least 3-D tensor; an int must divide the size."""
+    return _split_like("dsplit", input, indices_or_sections, 2, 3)
