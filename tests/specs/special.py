@@ -133,3 +133,32 @@ add(
     domain=(0.1, 2.0),
     covers=("Sgn", "Mul"),
 )
+
+
+# torch.special's kernels (descent.ops.special_functions, descent.ops.bessel): float64
+# references from PyTorch's float64 kernels (ndtr's from erfc); second order through the ops.
+for nm, f, tf, dom, cov in [
+    ("special_erfcx", ds.special.erfcx, torch.special.erfcx, (-2.0, 6.0), "Erfcx"),
+    ("special_log_ndtr", ds.special.log_ndtr, torch.special.log_ndtr, (-8.0, 4.0), "LogNdtr"),
+    ("special_ndtri", ds.special.ndtri, torch.special.ndtri, (0.02, 0.98), "Ndtri"),
+    ("special_entr", ds.special.entr, torch.special.entr, (0.05, 3.0), "Entr"),
+    ("special_i0", ds.special.i0, torch.special.i0, (-4.0, 4.0), "I0"),
+    ("special_i0e", ds.special.i0e, torch.special.i0e, (0.1, 4.0), "I0e"),
+    ("special_i1", ds.special.i1, torch.special.i1, (-4.0, 4.0), "I1"),
+    ("special_i1e", ds.special.i1e, torch.special.i1e, (0.1, 4.0), "I1e"),
+]:  # fmt: skip
+    add(name=nm, fn=f, ref=torch64(tf), torch_fn=tf, shapes=[S34], domain=dom, covers=(cov,),
+        fwd_rtol=1e-12, fwd_atol=1e-14, grad_rtol=1e-4)  # fmt: skip
+add(name="special_xlog1py", fn=ds.special.xlog1py, ref=torch64(torch.special.xlog1py),
+    torch_fn=torch.special.xlog1py, shapes=[S34, S34], domain=[(-2.0, 2.0), (-0.5, 2.0)],
+    covers=("Xlog1py",), fwd_rtol=1e-12, broadcast=True)  # fmt: skip
+# The incomplete gamma and zeta functions: differentiable in their second argument only.
+for nm, f, tf, dom, cov in [
+    ("special_gammainc", ds.special.gammainc, torch.special.gammainc,
+     [(0.5, 4.0), (0.2, 5.0)], "Igamma"),
+    ("special_gammaincc", ds.special.gammaincc, torch.special.gammaincc,
+     [(0.5, 4.0), (0.2, 5.0)], "Igamma"),
+    ("special_zeta", ds.special.zeta, torch.special.zeta, [(1.5, 4.0), (0.3, 3.0)], "Zeta"),
+]:  # fmt: skip
+    add(name=nm, fn=f, ref=torch64(tf), torch_fn=tf, shapes=[S34, S34], domain=dom,
+        covers=(cov,), grad_inputs=[1], fwd_rtol=1e-9, grad_rtol=1e-4)  # fmt: skip

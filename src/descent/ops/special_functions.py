@@ -32,6 +32,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
+from .elementwise import log1p
 from .math import _binary_float, _floating
 from .special import _BERNOULLI, _cupy_special, _elementwise, _erfinv64, erfc, lgamma
 
@@ -240,10 +241,9 @@ class Xlog1py(Function):
         x, y = self.inputs(ops)
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's xlog1py(gy, y): 0 where gy = 0 (unless y is nan) and where x = 0 with
-            # y <= -1. log1p(y) = log(1 + y) written with `ops.log` (no log1p in the graph
-            # namespace); its rounding near y = 0 is the gradient's, not the value's.
+            # y <= -1 (log1p is not in `ops`: the Tensor op under create_graph).
             flat = ((x == 0) & (y <= -1)) | ((gy == 0) & (y == y))
-            l1p = xlog1py(1.0, y).detach() if ops.is_graph else backend.get_array_module(y).log1p(y)
+            l1p = log1p(y) if ops.is_graph else backend.get_array_module(y).log1p(y)
             gx = ops.where(flat, 0, gy * l1p)
             gyy = gy * x / (y + 1.0)
         return gx, gyy
@@ -485,7 +485,7 @@ class Zeta(Function):
         s, q = self.inputs(ops)
         with np.errstate(over="ignore", invalid="ignore"):
             if ops.is_graph:
-                z1 = zeta(s + 1.0, q).detach()
+                z1 = zeta(s.detach() + 1.0, q)  # differentiable in q again
             else:
                 shape = np.broadcast_shapes(s.shape, q.shape)
                 z1 = np.asarray(_zeta64(s + 1.0, q), q.dtype).reshape(shape)
