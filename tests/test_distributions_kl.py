@@ -353,3 +353,33 @@ def test_transformed_pairs_take_the_bases_kl_when_transforms_agree():
     g = D.kl_divergence(D.Gumbel(0.0, 1.0), D.Gumbel(1.0, 2.0))
     tg = TD.kl_divergence(TD.Gumbel(0.0, 1.0), TD.Gumbel(1.0, 2.0))
     np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kinds", [("lowrank", "lowrank"), ("lowrank", "full"), ("full", "lowrank")]
+)
+def test_low_rank_mvn_kl_matches_torch(kinds):
+    locs = [_real(3, 4), _real(4)]
+    factors = [_real(4, 2), _real(3, 4, 1)]
+    diags = [_pos(4), _pos(3, 4)]
+    trils = [_tril(4, 3), _tril(4)]
+
+    def make(lib, M, i, kind):
+        t = lambda v: lib.tensor(v, requires_grad=True)  # noqa: E731
+        if kind == "lowrank":
+            leaves = [t(locs[i]), t(factors[i]), t(diags[i])]
+            return M.LowRankMultivariateNormal(*leaves), leaves
+        leaves = [t(locs[i]), t(trils[i])]
+        return M.MultivariateNormal(leaves[0], scale_tril=leaves[1]), leaves
+
+    (p, lp), (q, lq) = make(ds, D, 0, kinds[0]), make(ds, D, 1, kinds[1])
+    (tp, tlp), (tq, tlq) = make(torch, TD, 0, kinds[0]), make(torch, TD, 1, kinds[1])
+    a, b = D.kl_divergence(p, q), TD.kl_divergence(tp, tq)
+    np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-9)
+    a.sum().backward()
+    b.sum().backward()
+    for x, y in zip(lp + lq, tlp + tlq):
+        gx, gy = x.grad.numpy(), y.grad.numpy()
+        if gx.ndim >= 2 and gx.shape[-1] == gx.shape[-2] == 4:  # a scale_tril: lower part
+            gx, gy = np.tril(gx), np.tril(gy)
+        np.testing.assert_allclose(gx, gy, rtol=1e-7, atol=1e-10)

@@ -59,6 +59,9 @@ TRANSFORMED = {
         M.Normal(t(LOC), t(SCALE)),
         T.ComposeTransform([T.AffineTransform(0.5, 3.0), T.SigmoidTransform()])),
         R.uniform(0.05, 0.95, (5, 3, 4))),
+    "stickbreaking": (lambda M, T, t: M.TransformedDistribution(
+        M.Normal(t(LOC), t(SCALE)), T.StickBreakingTransform()),
+        np.stack([np.full(5, 0.2), np.array([0.1, 0.2, 0.3, 0.15, 0.25])])[[0, 1, 1]]),
     "mixture": (lambda M, T, t: M.MixtureSameFamily(M.Categorical(logits=t(LOC)),
                                                     M.Normal(t(LOC), t(SCALE))),
                 R.normal(0, 1, (5, 3))),

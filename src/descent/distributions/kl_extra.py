@@ -13,7 +13,9 @@ from ..tensor import Tensor
 from .continuous import Beta, Cauchy, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Poisson
 from .extra import Gumbel, Pareto
-from .kl import kl_divergence, register_kl
+from .extra2 import LowRankMultivariateNormal
+from .kl import _kl_mvn_mvn, kl_divergence, register_kl
+from .multivariate_normal import MultivariateNormal
 from .transformed_distribution import TransformedDistribution
 
 _EULER_GAMMA = 0.57721566490153286060
@@ -283,3 +285,21 @@ def _kl_uniform_pareto(p, q):
     t1 = (q.alpha * q.scale.pow(q.alpha) * width).log()
     t2 = (_x_log_x(p.high) - _x_log_x(p.low) - width) / width
     return _inf_where(t2 * (q.alpha + 1) - t1, p.low < q.scale)
+
+
+def _as_mvn(d):
+    """A LowRankMultivariateNormal as the MultivariateNormal with its Cholesky factor."""
+    if isinstance(d, MultivariateNormal):
+        return d
+    return MultivariateNormal(d.loc, scale_tril=d.scale_tril, validate_args=False)
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank(p, q):
+    # through the full n x n Cholesky factors (PyTorch uses the Woodbury form; the same value)
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two (Low Rank) Multivariate Normals with "
+                         "different event shapes cannot be computed")  # fmt: skip
+    return _kl_mvn_mvn(_as_mvn(p), _as_mvn(q))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from numbers import Number
 
+from ..creation import arange
 from ..dtypes import finfo
 from ..ops.activation import softplus
+from ..ops.shape import cat
 from ..tensor import Size, Tensor
 from . import constraints
 from .utils import sum_rightmost
@@ -19,7 +21,7 @@ from .utils import sum_rightmost
 __all__ = [
     "AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
     "IndependentTransform", "PowerTransform", "SigmoidTransform", "SoftplusTransform",
-    "TanhTransform", "Transform", "identity_transform",
+    "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform",
 ]  # fmt: skip
 
 
@@ -530,3 +532,50 @@ class AffineTransform(Transform):
                                getattr(self.scale, "shape", ())))  # fmt: skip
 
     inverse_shape = forward_shape
+
+
+class StickBreakingTransform(Transform):
+    """Unconstrained vectors of size K-1 -> the simplex of size K by stick breaking: z_i =
+    sigmoid(x_i - log(K - i)) of the remaining stick (x = 0 gives the uniform vector)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    bijective = True
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StickBreakingTransform)
+
+    __hash__ = object.__hash__
+
+    @staticmethod
+    def _log_offset(x: Tensor) -> Tensor:
+        k = x.shape[-1]
+        return arange(k, 0, -1, dtype=x.dtype, device=x.device).log()  # log(K-1 - i + 1)
+
+    def _call(self, x):
+        z = _clipped_sigmoid(x - self._log_offset(x))  # (..., K-1)
+        z_cumprod = (1 - z).cumprod(-1)  # the stick left after each break
+        one = z[..., :1] * 0 + 1
+        return cat([z, one], -1) * cat([one, z_cumprod], -1)
+
+    def _inverse(self, y):
+        y_crop = y[..., :-1]
+        k = y_crop.shape[-1]
+        offset = arange(k, 0, -1, dtype=y.dtype, device=y.device)
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=finfo(y.dtype).tiny)  # stick left, kept > 0
+        return y_crop.log() - sf.log() + offset.log()
+
+    def log_abs_det_jacobian(self, x, y):
+        x = x - self._log_offset(x)
+        # 1 - sigmoid(x) = exp(-x) sigmoid(x)
+        return (-x - softplus(-x) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
