@@ -1,4 +1,6 @@
-"""descent.nn.utils: torch.nn.utils' gradient clipping and parameter/vector conversions.
+"""descent.nn.utils: torch.nn.utils' gradient clipping, parameter/vector conversions, the
+weight_norm / spectral_norm hooks, and the submodules `rnn` (packed sequences), `parametrize`
+and `parametrizations`.
 
     descent.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
     vec = descent.nn.utils.parameters_to_vector(model.parameters())
@@ -16,7 +18,8 @@ from ...grad_mode import no_grad
 from ...ops.shape import cat, reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
 from ...tensor import Tensor
-from . import rnn  # noqa: F401  (torch.nn.utils.rnn: pad_sequence, PackedSequence, ...)
+from . import parametrizations, parametrize, rnn  # noqa: F401  (torch.nn.utils' submodules)
+from ._norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
 
 __all__ = [
     "clip_grad_norm",
@@ -24,6 +27,10 @@ __all__ = [
     "clip_grad_value_",
     "parameters_to_vector",
     "vector_to_parameters",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
 ]
 
 
