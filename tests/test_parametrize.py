@@ -306,7 +306,8 @@ def test_old_weight_norm_matches_torch(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyTorch's deprecation warning
         torch.nn.utils.weight_norm(theirs, dim=0)
-    nn.utils.weight_norm(ours, dim=0)
+    with pytest.warns(FutureWarning, match="parametrizations.weight_norm"):
+        nn.utils.weight_norm(ours, dim=0)
     _load(ours, theirs)  # bias, weight_g, weight_v
     x = np.random.default_rng(0).standard_normal((2, 2, 6)).astype(dtype)
     _grads_match(ours, theirs, x, dtype)

@@ -114,9 +114,10 @@ def mish(input, inplace: bool = False) -> Tensor:
 
 
 def softsign(input) -> Tensor:
-    """x / (1 + |x|)."""
+    """x / (1 + |x|); for integers the denominator is computed in the integer dtype, as
+    PyTorch's Python-level softsign does (so 1 + |int32 max| wraps to the minimum: -1.0)."""
     x = as_tensor(input)
-    return x / (_abs(x) + 1.0)
+    return x / (_abs(x) + 1)
 
 
 def _softmax_dim(ndim: int) -> int:
@@ -230,7 +231,8 @@ def gumbel_softmax(
         return y_soft
     # One-hot of the argmax along dim, built on the arrays (a constant of the graph).
     ys = y_soft._data
-    idx = xp.expand_dims(ys.argmax(axis=dim), dim)
-    y_hard = xp.zeros_like(ys)
-    xp.put_along_axis(y_hard, idx, 1.0, axis=dim)
+    axis = dim % ys.ndim if ys.ndim else 0
+    idx = xp.expand_dims(ys.argmax(axis=axis), axis)
+    positions = xp.arange(ys.shape[axis]).reshape([-1 if i == axis else 1 for i in range(ys.ndim)])
+    y_hard = (positions == idx).astype(ys.dtype)
     return Tensor._wrap(y_hard) - y_soft.detach() + y_soft

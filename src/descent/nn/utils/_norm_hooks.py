@@ -12,6 +12,8 @@ the normalised weight and gradients reach <name>_g / <name>_v / <name>_orig.
 
 from __future__ import annotations
 
+import warnings
+
 from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..module import Module
@@ -51,6 +53,12 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     Raises:
         RuntimeError: a weight_norm hook on the same name already exists.
     """
+    warnings.warn(
+        "descent.nn.utils.weight_norm is deprecated in favor of "
+        "descent.nn.utils.parametrizations.weight_norm (as in PyTorch)",
+        FutureWarning,
+        stacklevel=2,
+    )
     if _find_hook(module, WeightNorm, name)[1] is not None:
         raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
     fn = WeightNorm(name, -1 if dim is None else dim)
