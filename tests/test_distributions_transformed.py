@@ -215,3 +215,70 @@ def test_straight_through_passes_gradients_to_probs():
     tp = TD.OneHotCategoricalStraightThrough(logits=lt).rsample((4,))
     (tp * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
     np.testing.assert_allclose(logits.grad.numpy(), lt.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: c.real,
+        lambda c: c.positive,
+        lambda c: c.nonnegative,
+        lambda c: c.greater_than(-1.5),
+        lambda c: c.less_than(2.0),
+        lambda c: c.unit_interval,
+        lambda c: c.interval(-2.0, 3.0),
+        lambda c: c.half_open_interval(0.5, 1.5),
+        lambda c: c.simplex,
+        lambda c: c.real_vector,
+        lambda c: c.independent(c.positive, 1),
+    ],
+)
+@pytest.mark.parametrize("registry", ["biject_to", "transform_to"])
+def test_constraint_registry_matches_torch(make, registry):
+    from torch.distributions import constraints as tc
+
+    from descent.distributions import constraints as dc
+
+    ours, theirs = getattr(D, registry)(make(dc)), getattr(TD, registry)(make(tc))
+    assert type(ours).__name__ == type(theirs).__name__
+    x = R.normal(0, 1, (3, 4))
+    y, ty = ours(ds.tensor(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+    assert bool(make(dc).check(y).all())
+    np.testing.assert_allclose(ours.inv(y).numpy(), theirs.inv(ty).numpy(), rtol=1e-7, atol=1e-9)
+    if ours.bijective:
+        a = ours.log_abs_det_jacobian(ds.tensor(x), y).numpy()
+        b = theirs.log_abs_det_jacobian(torch.tensor(x), ty).numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_matrix_transforms_match_torch():
+    from descent.distributions import constraints as dc
+
+    x = R.normal(0, 1, (2, 3, 3))
+    pairs = [(DT.LowerCholeskyTransform(), TT.LowerCholeskyTransform()),
+             (DT.PositiveDefiniteTransform(), TT.PositiveDefiniteTransform())]  # fmt: skip
+    for ours, theirs in pairs:
+        y, ty = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.inv(y).numpy(), theirs.inv(ty).numpy(), rtol=1e-9)
+        assert bool(ours.codomain.check(y).all())
+    assert type(D.transform_to(dc.lower_cholesky)).__name__ == "LowerCholeskyTransform"
+    with pytest.raises(NotImplementedError):
+        D.biject_to(dc.lower_cholesky)
+
+
+def test_optimising_a_positive_parameter_through_transform_to():
+    from descent.distributions import constraints as dc
+
+    raw = ds.zeros(3, requires_grad=True)
+    opt = ds.optim.Adam([raw], lr=0.1)
+    target = ds.tensor([0.5, 2.0, 4.0])
+    for _ in range(300):
+        scale = D.transform_to(dc.positive)(raw)
+        loss = ((scale - target) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(D.transform_to(dc.positive)(raw).detach().numpy(),
+                               target.numpy(), rtol=1e-3)  # fmt: skip
