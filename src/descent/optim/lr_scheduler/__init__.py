@@ -23,11 +23,13 @@ start with `_` so that none shadows a name of the package):
     _cyclic          OneCycleLR, CosineAnnealingWarmRestarts, CyclicLR
     _warmup_cosine   warmup_cosine_lr, WarmupCosineLR (nanoGPT's)
     _sequential      SequentialLR
+    _chained         MultiplicativeLR, ChainedScheduler
     _plateau         ReduceLROnPlateau
 """
 
-from . import _base, _cyclic, _decay, _plateau, _sequential, _warmup_cosine
+from . import _base, _chained, _cyclic, _decay, _plateau, _sequential, _warmup_cosine
 from ._base import *
+from ._chained import *
 from ._cyclic import *
 from ._decay import *
 from ._plateau import *
@@ -42,4 +44,5 @@ __all__ = (
     + _warmup_cosine.__all__
     + _sequential.__all__
     + _plateau.__all__
+    + _chained.__all__
 )

@@ -1,0 +1,175 @@
+"""MultiplicativeLR (the lr multiplied by a factor each step) and ChainedScheduler (several
+schedules applied one after the other at every step), PyTorch's classes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..optimizer import Optimizer
+from ._base import LRScheduler, _per_group
+from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
+from ._decay import CosineAnnealingLR, LambdaLR
+from ._plateau import ReduceLROnPlateau
+from ._sequential import SequentialLR
+from ._warmup_cosine import WarmupCosineLR
+
+__all__ = ["ChainedScheduler", "MultiplicativeLR"]
+
+
+class MultiplicativeLR(LRScheduler):
+    """lr = base_lr · f(1) · f(2) · ... · f(epoch) (torch.optim.lr_scheduler.MultiplicativeLR).
+
+    PyTorch multiplies the current lr by f(epoch) at each step; here the same product is
+    computed from the step (in the same order, so the same rounding), with the running product
+    cached so that stepping costs one call of f.
+
+    Args:
+        optimizer: the optimizer.
+        lr_lambda: a function of the step giving the factor, or one per parameter group.
+            Functions are not part of `state_dict()`.
+        last_epoch: see `LRScheduler`.
+    """
+
+    _not_saved = ("optimizer", "lr_lambdas", "_cache")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.lr_lambdas = _per_group("lr_lambda", optimizer, lr_lambda)
+        self._cache: tuple[int, list[float]] | None = None
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch: int) -> list[float]:
+        cache = getattr(self, "_cache", None)
+        if cache is not None and cache[0] <= epoch:
+            start, lrs = cache[0], list(cache[1])
+        else:
+            start, lrs = 0, list(self.base_lrs)
+        for k in range(start + 1, epoch + 1):
+            lrs = [lr * f(k) for lr, f in zip(lrs, self.lr_lambdas, strict=True)]
+        self._cache = (max(epoch, 0), lrs)
+        return lrs
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._cache = None  # base_lrs may have changed
+
+
+# How PyTorch's step of each schedule changes the CURRENT lr, which ChainedScheduler composes:
+# most multiply it by the ratio of their closed form between two steps; these set it outright.
+_SETS_LR = (LambdaLR, OneCycleLR, CyclicLR, CosineAnnealingWarmRestarts, WarmupCosineLR,
+            SequentialLR)  # fmt: skip
+
+
+def _chain_step(sched: LRScheduler, lrs: list[float], epoch: int) -> list[float]:
+    """One PyTorch step of `sched` applied to the current lrs at `epoch` (>= 1)."""
+    now = sched.lr_at(epoch)
+    if isinstance(sched, _SETS_LR):
+        return list(now)
+    before = sched.lr_at(epoch - 1)
+    floor = getattr(sched, "eta_min", 0.0) if isinstance(sched, CosineAnnealingLR) else 0.0
+    out = []
+    for lr, a, b in zip(lrs, now, before, strict=True):
+        # (lr - floor) scaled by the schedule's own ratio; a zero denominator sets the value
+        out.append(a if b == floor else floor + (lr - floor) * ((a - floor) / (b - floor)))
+    return out
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several schedulers together: at each step every one of them changes the lr in turn,
+    as PyTorch's ChainedScheduler (`ConstantLR` warm-up times `ExponentialLR` decay, ...).
+
+    The composition follows PyTorch's recursive updates: a multiplicative schedule (Exponential,
+    Step, MultiStep, Constant, Linear, Polynomial, Multiplicative, Cosine above its eta_min)
+    scales the current lr by its own ratio between two steps; LambdaLR and the cyclic ones set
+    it. The result is computed from the step (cached), so resuming needs only `last_epoch`.
+
+    Args:
+        schedulers: the schedulers, all on one optimizer, made before this one.
+        optimizer: that optimizer (taken from the schedulers when None).
+    """
+
+    _not_saved = ("optimizer", "_schedulers", "_cache")
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        if len(schedulers) < 1:
+            raise ValueError(f"{type(self).__name__} expects at least one scheduler to be "
+                             "chained, but got no scheduler.")  # fmt: skip
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, s in enumerate(schedulers):
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(
+                    "ChainedScheduler: ReduceLROnPlateau steps on a metric; step it separately"
+                )
+            if getattr(s, "optimizer", None) is not optimizer:
+                raise ValueError(
+                    f"{type(self).__name__} expects all schedulers to belong to the same "
+                    f"optimizer, but got scheduler {type(s).__name__} at index {i} with a "
+                    "different one"
+                )
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._starts = [s.last_epoch for s in schedulers]  # each child's step count at chaining
+        self._start_lrs = self._initial_lrs(optimizer)
+        for group, lr in zip(optimizer.param_groups, self._start_lrs, strict=True):
+            group["lr"] = lr
+        self.base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+        self.last_epoch = 0
+        self._step_count = 1
+        self._cache: tuple[int, list[float]] | None = None
+        self._last_lr = list(self._start_lrs)
+
+    def _initial_lrs(self, optimizer: Optimizer) -> list[float]:
+        """The lrs PyTorch's groups hold once every child was made on the optimizer in turn:
+        each child's construction step (its step 0) composed from the initial lrs. (descent's
+        children each set their own closed-form lr when made, the last one winning.)"""
+        if any(s.last_epoch != 0 for s in self._schedulers):  # resumed children: as they are
+            return [g["lr"] for g in optimizer.param_groups]
+        lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
+        for sched in self._schedulers:
+            now = sched.lr_at(0)
+            if isinstance(sched, _SETS_LR):
+                lrs = list(now)
+            else:
+                lrs = [lr * (a / b) if b else a for lr, a, b in zip(lrs, now, sched.base_lrs)]
+        return lrs
+
+    def lr_at(self, epoch: int) -> list[float]:
+        """The lrs after `epoch` chained steps (PyTorch's recursion, cached)."""
+        cache = self._cache
+        if cache is not None and cache[0] <= epoch:
+            start, lrs = cache[0], list(cache[1])
+        else:
+            start, lrs = 0, list(self._start_lrs)
+        # Each child's own step count at chained step k: where it was at chaining, plus k.
+        for k in range(start + 1, epoch + 1):
+            for s, base in zip(self._schedulers, self._starts, strict=True):
+                lrs = _chain_step(s, lrs, base + k)
+        self._cache = (max(epoch, 0), lrs)
+        return lrs
+
+    def step(self, epoch: int | None = None) -> None:
+        super().step(epoch)
+        for s, base in zip(self._schedulers, self._starts, strict=True):
+            s.last_epoch = base + self.last_epoch
+            s._step_count += 1
+            s._last_lr = list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sd = dict(state_dict)
+        children = sd.pop("_schedulers", None)
+        super().load_state_dict(sd)
+        self._cache = None
+        if children is not None:
+            for s, child in zip(self._schedulers, children, strict=True):
+                s.load_state_dict(child)
