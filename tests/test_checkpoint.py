@@ -249,3 +249,32 @@ def test_activations_are_freed():
     assert plain[0] > 7.5 * mib, plain
     assert seg[0] < 4 * mib, (seg, plain)
     assert seg[1] < plain[1] - 1.5 * mib, (seg, plain)
+
+
+@pytest.mark.parametrize("reentrant", [True, False])
+def test_visible_rules_match_torch(reentrant):
+    import torch
+    import torch.utils.checkpoint as tcp
+
+    def outcome(lib, cp):
+        w = lib.ones(3, requires_grad=True)
+        x = lib.ones(2, 3)  # does not require grad
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            out = cp(lambda a: (a * w).sum(1), x, use_reentrant=reentrant)
+            try:
+                cp(lambda a, scale=1.0: a * scale, x, use_reentrant=reentrant, scale=2.0)
+                kw = "ok"
+            except ValueError as e:
+                kw = str(e)
+        none = any("None of the inputs have requires_grad" in str(m.message) for m in rec)
+        return out.requires_grad, kw, none
+
+    assert outcome(ds, checkpoint) == outcome(torch, tcp.checkpoint)
+
+
+def test_reachable_as_torch_utils_checkpoint():
+    x = ds.randn(3, requires_grad=True)
+    y = ds.utils.checkpoint.checkpoint(ds.sin, x, use_reentrant=False)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(x.detach().numpy()), rtol=1e-6)
