@@ -625,6 +625,20 @@ PUBLIC_SIGNATURES.update(
             "use_input_stats=True momentum=0.1 eps=1e-05"
         ),
         "prelu": "input weight",
+        "hinge_embedding_loss": (
+            "input target margin=1.0 size_average=None reduce=None reduction='mean'"
+        ),
+        "soft_margin_loss": "input target size_average=None reduce=None reduction='mean'",
+        "multilabel_soft_margin_loss": (
+            "input target weight=None size_average=None reduce=None reduction='mean'"
+        ),
+        "multi_margin_loss": (
+            "input target p=1 margin=1.0 weight=None size_average=None reduce=None reduction='mean'"
+        ),
+        "multilabel_margin_loss": "input target size_average=None reduce=None reduction='mean'",
+        "triplet_margin_with_distance_loss": (
+            "anchor positive negative distance_function=None margin=1.0 swap=False reduction='mean'"
+        ),
     }
 )
 

@@ -33,6 +33,7 @@ from . import (
     linear,
     loss,
     loss_extra,
+    loss_margin,
     module,
     normalization,
     padding,
@@ -67,6 +68,7 @@ from .instancenorm import *
 from .linear import *
 from .loss import *
 from .loss_extra import *
+from .loss_margin import *
 from .module import *
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *
@@ -116,4 +118,5 @@ __all__ = (
     + channelshuffle.__all__
     + transformer_decoder.__all__
     + embedding_bag.__all__
+    + loss_margin.__all__
 )

@@ -18,21 +18,27 @@ from this package, not from the files (whose names start with `_` for that reaso
 called `linear` would shadow the function `linear` on the package):
 
     _activation     relu, gelu, silu, tanh, sigmoid, ..., softmax, log_softmax
-    _activation_extra  hardtanh, relu6, hardsigmoid, hardswish, selu, celu, mish, ..., glu
+    _activation_extra  hardtanh, relu6, hardsigmoid, hardswish, selu, celu, mish, ..., glu,
+                    prelu, gumbel_softmax
     _linear         linear
-    _embedding      embedding, one_hot
+    _embedding      embedding, embedding_bag, one_hot
     _dropout        dropout
     _padding        pad
     _attention      scaled_dot_product_attention
-    _normalization  layer_norm, rms_norm, batch_norm, group_norm, normalize, cosine_similarity
+    _normalization  layer_norm, rms_norm, batch_norm, group_norm, instance_norm, normalize,
+                    cosine_similarity
     _conv           conv1d, conv2d
     _conv_extra     conv3d, conv_transpose1d/2d/3d, unfold, fold
-    _pooling        max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool2d
+    _pooling        max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d
     _pooling_extra  max_pool3d, avg_pool3d, max_unpool1d/2d/3d, adaptive_max_pool1d/2d
-    _vision         interpolate, upsample*, pixel_shuffle/unshuffle, grid_sample, affine_grid
+    _vision         interpolate, upsample*, pixel_shuffle/unshuffle, channel_shuffle,
+                    grid_sample, affine_grid
     _distance       pairwise_distance
     _loss           cross_entropy, nll_loss, mse_loss, ..., kl_div
-    _loss_extra     margin_ranking_loss, triplet_margin_loss, poisson/gaussian_nll_loss, ctc_loss
+    _loss_extra     margin_ranking_loss, triplet_margin_loss, poisson/gaussian_nll_loss, ctc_loss,
+                    cosine_embedding_loss
+    _loss_margin    hinge_embedding, soft_margin, multilabel_soft_margin, multi_margin and
+                    multilabel_margin losses, triplet_margin_with_distance_loss
     _inputs         argument checks shared by the files above (nothing public)
 
 The op classes (forward and derivative on arrays) are in `descent.ops`; this layer only maps
@@ -51,6 +57,7 @@ from . import (
     _linear,
     _loss,
     _loss_extra,
+    _loss_margin,
     _normalization,
     _padding,
     _pooling,
@@ -68,6 +75,7 @@ from ._embedding import *
 from ._linear import *
 from ._loss import *
 from ._loss_extra import *
+from ._loss_margin import *
 from ._normalization import *
 from ._padding import *
 from ._pooling import *
@@ -93,5 +101,6 @@ __all__ = (
     + _vision.__all__
     + _loss.__all__
     + _loss_extra.__all__
+    + _loss_margin.__all__
     + _distance.__all__
 )

@@ -1,0 +1,206 @@
+"""The rest of torch.nn.functional's margin and soft-margin losses: hinge_embedding_loss,
+soft_margin_loss, multilabel_soft_margin_loss, multi_margin_loss, multilabel_margin_loss and
+triplet_margin_with_distance_loss.
+
+All are composites of descent ops (where, clamp, exp, log1p, gathers), with PyTorch's formulas
+(ATen's Loss.cpp and LossMultiMargin.cpp, torch/nn/functional.py) so the values, the gradients
+at the kinks and the reductions agree; the legacy size_average/reduce flags as `_loss`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import backend
+from ...errors import DescentError
+from ...ops._common import as_tensor
+from ...ops.elementwise import clamp, minimum, where
+from ...ops.indexing import take_along_axis
+from ...tensor import Tensor
+from ._activation import logsigmoid
+from ._distance import pairwise_distance
+from ._loss import _reduce, _reduction
+
+__all__ = [
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss",
+]
+
+
+def hinge_embedding_loss(
+    input,
+    target,
+    margin: float = 1.0,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (ATen: the first term wherever y != -1,
+    the second wherever y != 1)."""
+    reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    zeros = x * 0.0
+    margin_term = where(y != 1, clamp(margin - x, min=0.0), zeros)
+    self_term = where(y != -1, x, zeros)
+    return _reduce(margin_term + self_term, reduction)
+
+
+def soft_margin_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean"
+) -> Tensor:
+    """log(1 + exp(-y x)), the logistic loss of labels y = +-1 (ATen's log1p(exp(.)))."""
+    reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    return _reduce((-x * y).exp().log1p(), reduction)
+
+
+def multilabel_soft_margin_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-(y log sigmoid(x) + (1 - y) log sigmoid(-x)), times `weight`, averaged over the C
+    classes of the last dim (one value per sample), then reduced."""
+    reduction = _reduction(size_average, reduce, reduction, "multilabel_soft_margin_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    loss = -(y * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * as_tensor(weight)
+    classes = x.shape[-1] if x.ndim else 1
+    loss = loss.sum(axis=-1) / classes if x.ndim else loss
+    return _reduce(loss, reduction)
+
+
+def _class_targets(x: Tensor, target, op: str):
+    """(x as (N, C), integer targets (N,), unbatched flag), with PyTorch's shape checks."""
+    y = as_tensor(target)
+    if y._data.dtype.kind not in "iu":
+        raise DescentError(f"{op}: expected an integer target, got dtype {y.dtype}")
+    if x.ndim == 1 and y.ndim == 0:
+        return x.reshape(1, -1), y._data.reshape(1), True
+    if x.ndim == 2 and y.ndim == 1 and y.shape[0] == x.shape[0]:
+        return x, y._data, False
+    raise DescentError(
+        f"{op}: inconsistent target size: expected (N, C) input with (N,) target or (C,) with a "
+        f"0-d target, got input {tuple(x.shape)} and target {tuple(y.shape)}"
+    )
+
+
+def multi_margin_loss(
+    input,
+    target,
+    p: int = 1,
+    margin: float = 1.0,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """The multi-class hinge: sum over j != y of max(0, margin - x[y] + x[j])^p / C (each term
+    times weight[y] when given), per sample of (N, C) (or (C,) with a 0-d target).
+
+    Raises:
+        ValueError: p other than 1 or 2.
+        RuntimeError: targets out of range or inconsistent shapes.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ValueError("multi_margin_loss: only p == 1 and p == 2 supported")
+    x, y, unbatched = _class_targets(as_tensor(input), target, "multi_margin_loss")
+    n, c = x.shape
+    yn = backend.as_numpy(y).astype(np.int64)
+    if yn.size and (yn.min() < 0 or yn.max() >= c):
+        raise DescentError(f"multi_margin_loss: target out of range [0, {c}): {yn.tolist()}")
+    xp = backend.get_array_module(x._data)
+    idx = xp.asarray(yn.reshape(n, 1))
+    x_y = take_along_axis(x, idx, axis=1)  # (N, 1) the target class's score
+    z = clamp(margin - x_y + x, min=0.0)  # (N, C)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * take_along_axis(as_tensor(weight).reshape(1, -1), idx.reshape(1, -1), axis=1).T
+    not_target = Tensor._wrap(xp.asarray(np.arange(c)[None, :] != yn[:, None]))
+    loss = where(not_target, z, z * 0.0).sum(axis=1) / c  # (N,)
+    if unbatched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean"
+) -> Tensor:
+    """sum over target classes j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C.
+    target (N, C) (or (C,)) lists the target classes first, ended by the first -1.
+
+    Raises:
+        RuntimeError: a target of another shape than the input, or a class out of range.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "multilabel_margin_loss")
+    x, y = as_tensor(input), as_tensor(target)
+    if y._data.dtype.kind not in "iu" or tuple(y.shape) != tuple(x.shape) or x.ndim not in (1, 2):
+        raise DescentError(
+            f"multilabel_margin_loss: expected an integer target of the input's shape (N, C) "
+            f"or (C,), got input {tuple(x.shape)} and target {tuple(y.shape)} ({y.dtype})"
+        )
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, y = x.reshape(1, -1), y.reshape(1, -1)
+    n, c = x.shape
+    yn = backend.as_numpy(y._data).astype(np.int64)
+    is_target = np.zeros((n, c), bool)  # class j is a target of sample k
+    pairs = np.zeros((n, c, c), bool)  # (k, j, i): j a listed target, i not a target
+    for k in range(n):
+        row = yn[k]
+        stop = np.flatnonzero(row < 0)
+        listed = row[: stop[0]] if stop.size else row
+        if listed.size and listed.max() >= c:
+            raise DescentError(f"multilabel_margin_loss: target class out of range [0, {c})")
+        is_target[k, listed] = True
+    for k in range(n):
+        pairs[k] = is_target[k][:, None] & ~is_target[k][None, :]
+    xp = backend.get_array_module(x._data)
+    # margins[k, j, i] = 1 - (x[k, j] - x[k, i])
+    margins = 1.0 - (x.reshape(n, c, 1) - x.reshape(n, 1, c))
+    hinge = clamp(margins, min=0.0)
+    mask = Tensor._wrap(xp.asarray(pairs))
+    loss = where(mask, hinge, hinge * 0.0).sum(axis=(1, 2)) / c  # (N,)
+    if unbatched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with any distance (pairwise_distance by default);
+    swap=True uses min(d(a, n), d(p, n)) as the negative distance.
+
+    Raises:
+        ValueError: margin <= 0 or a bad reduction.
+    """
+    reduction = _reduction(None, None, reduction, "triplet_margin_with_distance_loss")
+    if margin <= 0:
+        raise ValueError(
+            f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}"
+        )
+    a, pos, neg = as_tensor(anchor), as_tensor(positive), as_tensor(negative)
+    dist = pairwise_distance if distance_function is None else distance_function
+    d_pos = dist(a, pos)
+    d_neg = dist(a, neg)
+    if swap:
+        d_neg = minimum(d_neg, dist(pos, neg))
+    return _reduce(clamp(margin + d_pos - d_neg, min=0.0), reduction)
