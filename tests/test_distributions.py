@@ -107,6 +107,9 @@ CASES = {
                        _simplex(5, 3, 5)),
     "lowrank": ("LowRankMultivariateNormal", {"loc": _real(3, 4), "cov_factor": _real(4, 2),
                                               "cov_diag": _pos(4)}, {}, _real(5, 3, 4)),
+    "contbern": ("ContinuousBernoulli", {"probs": np.concatenate(
+        [_probs(10), [0.5, 0.4995]]).reshape(3, 4)}, {}, _probs(5, 3, 4)),
+    "contbern_logits": ("ContinuousBernoulli", {"logits": _real(3, 4)}, {}, _probs(5, 3, 4)),
 }  # fmt: skip
 
 # PyTorch has no entropy for these (Multinomial's: left out here)
@@ -114,7 +117,8 @@ NO_ENTROPY = {"relaxed_bernoulli", "relaxed_onehot", "poisson", "negbinomial", "
               "fisher", "logisticnormal"}  # fmt: skip
 NO_MOMENTS = {"relaxed_bernoulli", "relaxed_onehot"}
 HAS_CDF = {"normal", "lognormal", "halfnormal", "uniform", "laplace", "cauchy", "exponential",
-           "gamma", "gumbel", "halfcauchy", "weibull", "pareto"}  # fmt: skip
+           "gamma", "gumbel", "halfcauchy", "weibull", "pareto", "contbern",
+           "contbern_logits"}  # fmt: skip
 HAS_ICDF = HAS_CDF - {"gamma"}
 INT_VALUES = {"categorical_probs", "categorical_logits"}
 
@@ -484,3 +488,17 @@ def test_mvn_second_derivatives_match_torch(param):
     ht = torch.autograd.functional.hessian(lambda t: build_and_score(torch, TD, t),
                                            torch.tensor(theta0))  # fmt: skip
     np.testing.assert_allclose(h.numpy(), ht.numpy(), rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["Bernoulli", "ContinuousBernoulli", "Geometric"])
+def test_gradient_at_logit_zero_matches_torch(name):
+    """softplus(x) - t x: the gradient at x = 0 is sigmoid(0) - t (a max/abs form was 1 - t)."""
+    grads = []
+    for lib, M in ((ds, D), (torch, TD)):
+        logits = lib.tensor([0.0, 0.0, 1.0], dtype=lib.float64, requires_grad=True)
+        d = getattr(M, name)(logits=logits)
+        v = lib.tensor([1.0, 0.0, 1.0] if name != "ContinuousBernoulli" else [0.3, 0.9, 0.5],
+                       dtype=lib.float64)  # fmt: skip
+        (d.log_prob(v).sum() + d.entropy().sum()).backward()
+        grads.append(logits.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)

@@ -14,6 +14,7 @@ import numpy as np
 from .. import autograd, backend
 from ..creation import arange, eye, full, multinomial
 from ..dtypes import finfo
+from ..ops.activation import softplus
 from ..ops.indexing import one_hot
 from ..tensor import Size, Tensor
 from ..torch_functions import broadcast_tensors
@@ -33,8 +34,10 @@ __all__ = ["Bernoulli", "Binomial", "Categorical", "Geometric", "OneHotCategoric
 
 
 def bce_with_logits(logits: Tensor, target: Tensor) -> Tensor:
-    """-(t log sigmoid(x) + (1 - t) log sigmoid(-x)), elementwise, without overflow."""
-    return logits.clamp(min=0) - logits * target + (-logits.abs()).exp().log1p()
+    """-(t log sigmoid(x) + (1 - t) log sigmoid(-x)) = softplus(x) - t x, elementwise, without
+    overflow; its gradient sigmoid(x) - t is exact at x = 0 too (a max(x, 0) + log1p(e^-|x|)
+    form would take one side's slope of the kinks there)."""
+    return softplus(logits) - logits * target
 
 
 def _one_of(probs, logits) -> None:

@@ -1,7 +1,7 @@
-"""InverseGamma, Kumaraswamy and LogisticNormal (transformed distributions, as PyTorch builds
-them), FisherSnedecor and LowRankMultivariateNormal (Woodbury identity and matrix determinant
-lemma: only an m x m "capacitance" matrix is factorised for a rank-m covariance factor).
-PyTorch's formulas throughout.
+"""ContinuousBernoulli; InverseGamma, Kumaraswamy and LogisticNormal (transformed
+distributions, as PyTorch builds them); FisherSnedecor; LowRankMultivariateNormal (Woodbury
+identity and matrix determinant lemma: only an m x m "capacitance" matrix is factorised for a
+rank-m covariance factor). PyTorch's formulas throughout.
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ from .utils import (
     batch_mahalanobis,
     broadcast_all,
     cholesky,
+    clamp_probs,
     lazy_property,
+    logits_to_probs,
+    probs_to_logits,
     solve_lower,
     standard_normal,
 )
 
-__all__ = ["FisherSnedecor", "InverseGamma", "Kumaraswamy", "LogisticNormal",
+__all__ = ["ContinuousBernoulli", "FisherSnedecor", "InverseGamma", "Kumaraswamy", "LogisticNormal",
            "LowRankMultivariateNormal"]  # fmt: skip
 
 
@@ -336,3 +339,115 @@ class LowRankMultivariateNormal(Distribution):
         n = self._event_shape[0]
         h = 0.5 * (n * (1.0 + math.log(2 * math.pi)) + self._log_det())
         return h if len(self._batch_shape) == 0 else h.expand(tuple(self._batch_shape))
+
+
+class ContinuousBernoulli(Distribution):
+    """The continuous Bernoulli on [0, 1] (Loaiza-Ganem & Cunningham, NeurIPS 2019): density
+    C(p) p^x (1 - p)^(1 - x). Near p = 1/2 (inside `lims`) the normaliser, mean and variance
+    switch to their Taylor series, as PyTorch. rsample inverts the CDF of u ~ U(0, 1)."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = True
+    _expand_params = ("probs", "logits", "_param")
+
+    def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        given = probs if probs is not None else logits
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+            if validate_args is not None and not bool(
+                self.arg_constraints["probs"].check(self.probs).all()
+            ):
+                raise ValueError("The parameter probs has invalid values")
+            self.probs = clamp_probs(self.probs)
+        else:
+            (self.logits,) = broadcast_all(logits)
+        self._param = self.probs if probs is not None else self.logits
+        self._lims = lims
+        shape = Size() if isinstance(given, Number) else self._param.size()
+        super().__init__(shape, validate_args=validate_args)
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return clamp_probs(logits_to_probs(self.logits, is_binary=True))
+
+    @property
+    def param_shape(self) -> Size:
+        return self._param.size()
+
+    def _outside_unstable_region(self) -> Tensor:
+        return (self.probs <= self._lims[0]) | (self.probs > self._lims[1])
+
+    def _cut_probs(self) -> Tensor:
+        # p moved off the unstable region (its value is then unused there)
+        return self.probs.where(self._outside_unstable_region(), self._lims[0])
+
+    def _cont_bern_log_norm(self) -> Tensor:
+        """log C(p) = log(|log(1 - p) - log p| / |1 - 2p|), Taylor near p = 1/2."""
+        p = self._cut_probs()
+        below = p.where(p <= 0.5, 0.0)
+        above = p.where(p >= 0.5, 1.0)
+        log_norm = ((-p).log1p() - p.log()).abs().log() - (-2.0 * below).log1p().where(
+            p <= 0.5, (2.0 * above - 1.0).log()
+        )
+        x = (self.probs - 0.5).pow(2)
+        taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
+        return log_norm.where(self._outside_unstable_region(), taylor)
+
+    @property
+    def mean(self) -> Tensor:
+        p = self._cut_probs()
+        mus = p / (2.0 * p - 1.0) + 1.0 / ((-p).log1p() - p.log())
+        x = self.probs - 0.5
+        taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x.pow(2)) * x
+        return mus.where(self._outside_unstable_region(), taylor)
+
+    @property
+    def variance(self) -> Tensor:
+        p = self._cut_probs()
+        var = p * (p - 1.0) / (1.0 - 2.0 * p).pow(2) + 1.0 / ((-p).log1p() - p.log()).pow(2)
+        x = (self.probs - 0.5).pow(2)
+        taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
+        return var.where(self._outside_unstable_region(), taylor)
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.variance.sqrt()
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        from .utils import standard_uniform
+
+        u = standard_uniform(self._extended_shape(sample_shape), self.probs)
+        return self.icdf(u)
+
+    def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        from .discrete import bce_with_logits
+
+        logits, value = broadcast_all(self.logits, value)
+        return -bce_with_logits(logits, value) + self._cont_bern_log_norm()
+
+    def cdf(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        p = self._cut_probs()
+        cdfs = (p.pow(value) * (1.0 - p).pow(1.0 - value) + p - 1.0) / (2.0 * p - 1.0)
+        unbounded = cdfs.where(self._outside_unstable_region(), value)
+        return (value * 0).where(value <= 0.0, (value * 0 + 1).where(value >= 1.0, unbounded))
+
+    def icdf(self, value) -> Tensor:
+        p = self._cut_probs()
+        inv = ((-p + value * (2.0 * p - 1.0)).log1p() - (-p).log1p()) / (p.log() - (-p).log1p())
+        return inv.where(self._outside_unstable_region(), value)
+
+    def entropy(self) -> Tensor:
+        log_p0 = (-self.probs).log1p()
+        log_p1 = self.probs.log()
+        return self.mean * (log_p0 - log_p1) - self._cont_bern_log_norm() - log_p0

@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .continuous import Beta, Cauchy, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Poisson
 from .extra import Gumbel, Pareto
-from .extra2 import LowRankMultivariateNormal
+from .extra2 import ContinuousBernoulli, LowRankMultivariateNormal
 from .kl import _kl_mvn_mvn, kl_divergence, register_kl
 from .multivariate_normal import MultivariateNormal
 from .transformed_distribution import TransformedDistribution
@@ -42,12 +42,13 @@ def _infinite(param_name: str):
 # p's support is not inside q's: KL = inf (PyTorch returns it in p's first parameter's shape)
 for _p, _qs, _param in (
     (Beta, (Pareto,), "concentration1"),
-    (Exponential, (Beta, Pareto, Uniform), "rate"),
-    (Gamma, (Beta, Pareto, Uniform), "concentration"),
-    (Gumbel, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-    (Laplace, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-    (Normal, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-    (Pareto, (Beta, Uniform), "scale"),
+    (ContinuousBernoulli, (Pareto,), "probs"),
+    (Exponential, (Beta, ContinuousBernoulli, Pareto, Uniform), "rate"),
+    (Gamma, (Beta, ContinuousBernoulli, Pareto, Uniform), "concentration"),
+    (Gumbel, (Beta, ContinuousBernoulli, Exponential, Gamma, Pareto, Uniform), "loc"),
+    (Laplace, (Beta, ContinuousBernoulli, Exponential, Gamma, Pareto, Uniform), "loc"),
+    (Normal, (Beta, ContinuousBernoulli, Exponential, Gamma, Pareto, Uniform), "loc"),
+    (Pareto, (Beta, ContinuousBernoulli, Uniform), "scale"),
     (Poisson, (Bernoulli, Binomial), "rate"),
 ):
     for _q in _qs:
@@ -303,3 +304,46 @@ def _kl_lowrank(p, q):
         raise ValueError("KL-divergence between two (Low Rank) Multivariate Normals with "
                          "different event shapes cannot be computed")  # fmt: skip
     return _kl_mvn_mvn(_as_mvn(p), _as_mvn(q))
+
+
+def _cb_cross(p, q):
+    """-H(p) - E_p[log q] for q continuous Bernoulli and p on [0, 1] with mean p.mean."""
+    return -p.entropy() - p.mean * q.logits - (-q.probs).log1p() - q._cont_bern_log_norm()
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_cb_cb(p, q):
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + (-p.probs).log1p()
+    t3 = -q._cont_bern_log_norm() - (-q.probs).log1p()
+    return t1 + t2 + t3
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_cb(p, q):
+    return _cb_cross(p, q)
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_cb_exponential(p, q):
+    return -p.entropy() - q.rate.log() + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_cb_normal(p, q):
+    t2 = 0.5 * (math.log(2.0 * math.pi) + (q.loc / q.scale).square()) + q.scale.log()
+    t3 = (p.variance + p.mean.square() - 2.0 * q.loc * p.mean) / (2.0 * q.scale.square())
+    return -p.entropy() + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_cb_uniform(p, q):
+    # PyTorch's test: inf where q.low >= 0 or q.high <= 1 (so also for q = U(0, 1))
+    result = -p.entropy() + (q.high - q.low).log()
+    return _inf_where(result, (q.low >= 0.0) | (q.high <= 1.0))
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_cb(p, q):
+    # PyTorch's test: inf where p.high >= 1 or p.low <= 0
+    return _inf_where(_cb_cross(p, q), (p.high >= 1.0) | (p.low <= 0.0))
