@@ -20,7 +20,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from ._common import as_tensor
-from .arithmetic import div, mul, sub
+from .arithmetic import add, div, mul, sub
 from .elementwise import clamp, sqrt, where
 from .indexing import index_select, take_along_axis
 from .linalg import mm
@@ -235,12 +235,47 @@ def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignor
     out = take_along_axis(values, Tensor._wrap(below), -1)  # (..., k)
     if interpolation in ("linear", "midpoint"):
         weights = xp.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below
+        weights = weights.astype(dt)
         above = take_along_axis(values, Tensor._wrap(xp.ceil(ranks).astype(np.int64)), -1)
-        out = lerp(out, above, Tensor._wrap(weights.astype(dt)))
+        lo_vals, hi_vals = out._data, above._data
+        out = lerp(out, above, Tensor._wrap(weights))
+        # PyTorch's CPU lerp is one fused multiply-add; add the (exact, tiny) difference to its
+        # rounding as a constant, so the values are PyTorch's bits and the gradient lerp's.
+        fused = _fused_lerp(lo_vals, hi_vals, weights)
+        if fused is not None:
+            delta = fused - out._data
+            out = add(out, Tensor._wrap(xp.where(xp.isfinite(delta), delta, dt.type(0))))
     # (..., k) -> (k, *out_shape), or out_shape for a scalar q.
     if out.ndim > 1:
         out = permute(out, out.ndim - 1, *range(out.ndim - 1))
     return reshape(out, (qs.shape[0],) + out_shape if q_dims else out_shape)
+
+
+def _fused_lerp(start, end, weight):
+    """PyTorch's vectorized CPU lerp, fma(coeff, end - start, base) with (coeff, base) =
+    (w, start) for |w| < 0.5 and (w - 1, end) otherwise, rounded once: through float64 for
+    float32 (the product of two float32 values is exact there), in exact rationals for a
+    float64 result of at most 4096 values (None beyond: lerp's own rounding stays)."""
+    if backend.get_array_module(start) is not np:
+        return None
+    dt = start.dtype
+    small = np.abs(weight) < 0.5
+    coeff = np.where(small, weight, weight - dt.type(1))  # in dt, as PyTorch's vector
+    base = np.where(small, start, end)
+    diff = end - start
+    with np.errstate(all="ignore"):
+        if dt.itemsize < 8:
+            return (coeff.astype(np.float64) * diff + base).astype(dt)
+    if start.size > 4096:
+        return None
+    out = np.empty(start.shape, dt)
+    flat, c, d, b = out.reshape(-1), coeff.ravel(), diff.ravel(), base.ravel()
+    for i in range(flat.size):
+        if np.isfinite(c[i]) and np.isfinite(d[i]) and np.isfinite(b[i]):
+            flat[i] = float(Fraction(float(c[i])) * Fraction(float(d[i])) + Fraction(float(b[i])))
+        else:
+            flat[i] = c[i] * d[i] + b[i]
+    return out
 
 
 def _move_last(x, d: int):
