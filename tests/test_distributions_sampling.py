@@ -60,7 +60,8 @@ def test_samples_lie_in_the_support(name):
 
 
 MOMENT_CASES = sorted(
-    set(CASES) - {"cauchy", "halfcauchy", "relaxed_bernoulli", "relaxed_onehot", "logisticnormal"}
+    set(CASES)
+    - {"cauchy", "halfcauchy", "relaxed_bernoulli", "relaxed_onehot", "logisticnormal", "vonmises"}
 )
 
 
@@ -344,3 +345,17 @@ def test_constraints_reprs_and_checks_match_torch():
     assert dc.is_dependent(dc.dependent) and not dc.is_dependent(dc.real)
     with pytest.raises(ValueError):
         dc.dependent.check(ds.zeros(1))
+
+
+def test_von_mises_circular_moments():
+    """The mean direction is loc and the mean resultant length is 1 - circular variance."""
+    loc = np.array([0.5, -2.0, 3.0])
+    d = D.VonMises(ds.tensor(loc, dtype=ds.float64), ds.tensor([0.3, 2.0, 50.0], dtype=ds.float64))
+    ds.manual_seed(8)
+    x = d.sample((N,)).numpy()
+    assert x.dtype == np.float64 and x.min() >= -np.pi and x.max() < np.pi
+    z = np.exp(1j * x)
+    r = np.abs(z.mean(0))
+    np.testing.assert_allclose(r, 1 - d.variance.numpy(), atol=5 / np.sqrt(2 * N))
+    ang = np.angle(z.mean(0))
+    assert np.all(np.abs(np.angle(np.exp(1j * (ang - loc)))) < 5 / (np.sqrt(N) * r))

@@ -50,6 +50,7 @@ from .extra2 import (
     Kumaraswamy,
     LogisticNormal,
     LowRankMultivariateNormal,
+    VonMises,
 )
 from .kl import kl_divergence, register_kl
 from .multivariate_normal import MultivariateNormal
@@ -89,6 +90,7 @@ __all__ = [
     "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PositiveDefiniteTransform",
     "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform",
     "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform", "StudentT", "TanhTransform",
-    "Transform", "TransformedDistribution", "Uniform", "Weibull", "biject_to", "constraints",
-    "identity_transform", "kl_divergence", "register_kl", "transform_to", "transforms",
+    "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull", "biject_to",
+    "constraints", "identity_transform", "kl_divergence", "register_kl", "transform_to",
+    "transforms",
 ]  # fmt: skip
