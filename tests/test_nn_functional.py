@@ -636,6 +636,35 @@ PUBLIC_SIGNATURES.update(
             "input target p=1 margin=1.0 weight=None size_average=None reduce=None reduction='mean'"
         ),
         "multilabel_margin_loss": "input target size_average=None reduce=None reduction='mean'",
+        "adaptive_avg_pool3d": "input output_size",
+        "adaptive_max_pool1d_with_indices": "input output_size return_indices=False",
+        "adaptive_max_pool2d_with_indices": "input output_size return_indices=False",
+        "adaptive_max_pool3d": "input output_size return_indices=False",
+        "adaptive_max_pool3d_with_indices": "input output_size return_indices=False",
+        "alpha_dropout": "input p=0.5 training=False inplace=False",
+        "bilinear": "input1 input2 weight bias=None",
+        "dropout1d": "input p=0.5 training=True inplace=False",
+        "dropout2d": "input p=0.5 training=True inplace=False",
+        "dropout3d": "input p=0.5 training=True inplace=False",
+        "feature_alpha_dropout": "input p=0.5 training=False inplace=False",
+        "local_response_norm": "input size alpha=0.0001 beta=0.75 k=1.0",
+        "lp_pool1d": "input norm_type kernel_size stride=None ceil_mode=False",
+        "lp_pool2d": "input norm_type kernel_size stride=None ceil_mode=False",
+        "lp_pool3d": "input norm_type kernel_size stride=None ceil_mode=False",
+        "max_pool1d_with_indices": (
+            "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False "
+            "return_indices=False"
+        ),
+        "max_pool2d_with_indices": (
+            "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False "
+            "return_indices=False"
+        ),
+        "max_pool3d_with_indices": (
+            "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False "
+            "return_indices=False"
+        ),
+        "pdist": "input p=2",
+        "rrelu": "input lower=0.125 upper=0.3333333333333333 training=False inplace=False",
         "triplet_margin_with_distance_loss": (
             "anchor positive negative distance_function=None margin=1.0 swap=False reduction='mean'"
         ),

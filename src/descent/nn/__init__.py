@@ -23,6 +23,7 @@ from . import (
     conv_transpose,
     distance,
     dropout,
+    dropout_extra,
     embedding,
     embedding_bag,
     flatten,
@@ -36,6 +37,7 @@ from . import (
     loss_margin,
     module,
     normalization,
+    normalization_extra,
     padding,
     parallel,  # torch.nn.parallel
     parameter,
@@ -58,6 +60,7 @@ from .conv import *
 from .conv_transpose import *
 from .distance import *
 from .dropout import *
+from .dropout_extra import *
 from .embedding import *
 from .embedding_bag import *
 from .flatten import *
@@ -72,6 +75,7 @@ from .loss_margin import *
 from .module import *
 from .moe import MoE, MoEStats, Router, RouterOutput
 from .normalization import *
+from .normalization_extra import *
 from .padding import *
 from .parameter import *
 from .parameter_containers import *
@@ -119,4 +123,6 @@ __all__ = (
     + transformer_decoder.__all__
     + embedding_bag.__all__
     + loss_margin.__all__
+    + normalization_extra.__all__
+    + dropout_extra.__all__
 )

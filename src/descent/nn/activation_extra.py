@@ -27,6 +27,8 @@ __all__ = [
     "Threshold",
     "LogSigmoid",
     "PReLU",
+    "Softmax2d",
+    "RReLU",
 ]
 
 
@@ -212,3 +214,30 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) inputs."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(
+                f"Softmax2d: expected input of 3 or 4 dimensions, got {input.ndim}D input of "
+                f"shape {tuple(input.shape)}"
+            )
+        return F.softmax(input, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: a random negative slope in [lower, upper] per element while
+    training, (lower + upper) / 2 in evaluation."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"

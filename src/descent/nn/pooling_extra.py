@@ -1,6 +1,6 @@
 """More pooling layers around `descent.nn.functional`: MaxPool1d, AvgPool1d,
-AdaptiveAvgPool1d, MaxPool3d, AvgPool3d, AdaptiveMaxPool1d/2d, MaxUnpool1d/2d/3d, and Fold /
-Unfold (sliding blocks)."""
+AdaptiveAvgPool1d/3d, MaxPool3d, AvgPool3d, AdaptiveMaxPool1d/2d/3d, LPPool1d/2d/3d,
+MaxUnpool1d/2d/3d, and Fold / Unfold (sliding blocks)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ __all__ = [
     "AvgPool3d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AdaptiveAvgPool3d",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
@@ -117,6 +122,51 @@ class AdaptiveMaxPool2d(AdaptiveMaxPool1d):
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool1d):
+    """Max pooling of (N, C, D, H, W) to a fixed (od, oh, ow)."""
+
+    def forward(self, input):
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, D, H, W) to a fixed (od, oh, ow)."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+
+class LPPool1d(Module):
+    """The p-norm over kernel windows of (N, C, L): (sum x^p)^(1/p)."""
+
+    _fn = staticmethod(F.lp_pool1d)
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, input):
+        return type(self)._fn(input, float(self.norm_type), self.kernel_size, self.stride,
+                              self.ceil_mode)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")  # fmt: skip
+
+
+class LPPool2d(LPPool1d):
+    """The p-norm over kh x kw windows of (N, C, H, W)."""
+
+    _fn = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(LPPool1d):
+    """The p-norm over kd x kh x kw windows of (N, C, D, H, W)."""
+
+    _fn = staticmethod(F.lp_pool3d)
 
 
 class MaxUnpool1d(Module):

@@ -43,6 +43,7 @@ __all__ = [
     "threshold",
     "prelu",
     "gumbel_softmax",
+    "rrelu",
 ]
 
 # SELU's constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14), to the
@@ -236,3 +237,18 @@ def gumbel_softmax(
     positions = xp.arange(ys.shape[axis]).reshape([-1 if i == axis else 1 for i in range(ys.ndim)])
     y_hard = (positions == idx).astype(ys.dtype)
     return Tensor._wrap(y_hard) - y_soft.detach() + y_soft
+
+
+def rrelu(
+    input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+    inplace: bool = False,
+) -> Tensor:  # fmt: skip
+    """Randomized leaky ReLU (Xu et al. 2015): x where x >= 0, else a x with a ~ U(lower,
+    upper) per element when training (descent's generator), a = (lower + upper) / 2 otherwise.
+    The slope is a constant of the graph, as in PyTorch."""
+    x = as_tensor(input)
+    if not training:
+        return where(x >= 0, x, x * ((lower + upper) / 2))
+    u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
+    slope = Tensor._wrap(u * x._data.dtype.type(upper - lower) + x._data.dtype.type(lower))
+    return where(x >= 0, x, x * slope)

@@ -7,11 +7,20 @@ constant multiplier, so the gradient needs no op of its own: d(x * m)/dx = m.
 
 from __future__ import annotations
 
+import warnings
+
 from ...creation import rand
 from ...ops._common import as_tensor
 from ...tensor import Tensor
 
-__all__ = ["dropout"]
+__all__ = [
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+]
 
 
 def dropout_mask(shape, p: float, dtype, device, generator):
@@ -45,3 +54,101 @@ def dropout(
         return x * 0.0
     mask = dropout_mask(x.shape, p, x._data.dtype, x.device, generator)
     return x * Tensor._wrap(mask)
+
+
+def _feature_dropout(x: Tensor, p: float, batched: bool) -> Tensor:
+    """x times one inverted-dropout mask value per (sample, channel)."""
+    if p == 1.0:
+        return x * 0.0
+    lead = 2 if batched else 1
+    shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)  # (N, C, 1, ...) or (C, 1, ...)
+    return x * Tensor._wrap(dropout_mask(shape, p, x._data.dtype, x.device, None))
+
+
+def _check_p(p: float, op: str) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) with probability p (scaled by 1/(1-p))."""
+    _check_p(p, "dropout1d")
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension"
+        )
+    if not training or p == 0.0:
+        return x
+    return _feature_dropout(x, p, batched=x.ndim == 3)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W); a 3-D input is taken as (N, C, L)
+    with a warning, as PyTorch."""
+    _check_p(p, "dropout2d")
+    x = as_tensor(input)
+    if x.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will "
+            "result in an error in a future release (expected 3D or 4D)",
+            stacklevel=2,
+        )
+    if x.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L)",
+            stacklevel=2,
+        )
+    if not training or p == 0.0:
+        return x
+    return _feature_dropout(x, p, batched=x.ndim >= 2)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W)."""
+    _check_p(p, "dropout3d")
+    x = as_tensor(input)
+    if x.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {x.ndim}-D input to dropout3d, which is deprecated and will "
+            "result in an error in a future release (expected 4D or 5D)",
+            stacklevel=2,
+        )
+    if not training or p == 0.0:
+        return x
+    return _feature_dropout(x, p, batched=x.ndim != 4)
+
+
+# SELU's fixed point (Klambauer et al. 2017): dropped units go to -alpha * scale, and the affine
+# correction a, b keeps the mean 0 and variance 1 of a SELU network's activations.
+_ALPHA_PRIME = 1.7580993408473766
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str) -> Tensor:
+    _check_p(p, op)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    lead = min(2, x.ndim) if feature else x.ndim
+    shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)
+    keep = (rand(*shape, dtype=x._data.dtype, device=x.device)._data >= p).astype(x._data.dtype)
+    a = 1.0 / ((_ALPHA_PRIME**2 * p + 1) * (1 - p)) ** 0.5
+    # PyTorch's form: x * (keep * a) + ((keep - 1) * alpha' a + alpha' a p)
+    b = (keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
+    return x * Tensor._wrap(keep * x._data.dtype.type(a)) + Tensor._wrap(b.astype(x._data.dtype))
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: dropped elements take SELU's negative saturation value and an
+    affine correction keeps the mean and variance (default training=False, as PyTorch)."""
+    return _alpha_dropout(as_tensor(input), p, training, False, "alpha_dropout")
+
+
+def feature_alpha_dropout(
+    input, p: float = 0.5, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """alpha_dropout of whole channels (one mask value per (sample, channel))."""
+    return _alpha_dropout(as_tensor(input), p, training, True, "feature_alpha_dropout")

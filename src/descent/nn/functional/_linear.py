@@ -1,13 +1,15 @@
-"""linear: y = x W^T + b, the layer behind nn.Linear, as one fused op (`descent.ops.linear`)."""
+"""linear: y = x W^T + b, the layer behind nn.Linear, as one fused op (`descent.ops.linear`);
+bilinear: y = x1^T A x2 + b (nn.Bilinear)."""
 
 from __future__ import annotations
 
 from ... import amp
 from ...ops._common import as_tensor
+from ...ops.linalg import einsum
 from ...ops.linear import Linear
 from ...tensor import Tensor
 
-__all__ = ["linear"]
+__all__ = ["linear", "bilinear"]
 
 
 def linear(input, weight, bias=None) -> Tensor:
@@ -28,3 +30,23 @@ def linear(input, weight, bias=None) -> Tensor:
     if tuple(b.shape) != (w.shape[0],):
         return Linear.apply(x, w, has_b=False) + b  # an unusual bias shape: broadcast add
     return Linear.apply(x, w, b, has_b=True)
+
+
+def bilinear(input1, input2, weight, bias=None) -> Tensor:
+    """y_o = x1^T A_o x2 + b_o with weight A (out, in1, in2); leading dims broadcast as
+    nn.Bilinear (one einsum over the flattened batch)."""
+    a, b, w = as_tensor(input1), as_tensor(input2), as_tensor(weight)
+    if w.ndim != 3 or a.shape[-1] != w.shape[1] or b.shape[-1] != w.shape[2]:
+        raise RuntimeError(
+            f"bilinear: input1 {tuple(a.shape)} and input2 {tuple(b.shape)} do not match the "
+            f"weight {tuple(w.shape)} (out_features, in1_features, in2_features)"
+        )
+    if tuple(a.shape[:-1]) != tuple(b.shape[:-1]):
+        raise RuntimeError(
+            f"bilinear: input1 {tuple(a.shape)} and input2 {tuple(b.shape)} must have the same "
+            "leading dimensions"
+        )
+    lead = a.shape[:-1]
+    y = einsum("ni,oij,nj->no", a.reshape(-1, a.shape[-1]), w, b.reshape(-1, b.shape[-1]))
+    y = y.reshape(*lead, w.shape[0])
+    return y if bias is None else y + as_tensor(bias)

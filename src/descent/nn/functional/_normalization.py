@@ -13,6 +13,7 @@ import numpy as np
 
 from ... import backend
 from ...ops import reduce as _red
+from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp
 from ...ops.norm import BatchNorm, LayerNorm, RMSNorm
@@ -25,6 +26,7 @@ __all__ = [
     "batch_norm",
     "group_norm",
     "instance_norm",
+    "local_response_norm",
     "normalize",
     "cosine_similarity",
 ]
@@ -186,6 +188,32 @@ def instance_norm(
             buf._data[...] = (1 - m) * buf._data + m * value
             buf._version += 1  # a raw write: let a backward that saved it notice
     return y
+
+
+def local_response_norm(
+    input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """x / (k + alpha / size * sum of x^2 over `size` neighbouring channels)^beta (Krizhevsky
+    et al. 2012), the window [c - size // 2, c + (size - 1) // 2] zero-padded at the ends, as
+    PyTorch (its divisor is always `size`)."""
+    x = as_tensor(input)
+    if x.ndim < 3:
+        raise ValueError(
+            f"local_response_norm: Expected 3D or higher dimensionality input (got {x.ndim} "
+            "dimensions)"
+        )
+    if x.numel() == 0:
+        return x
+    c = x.shape[1]
+    sq = x * x
+    # (N, C + size - 1, *): the squares with size // 2 zero channels before, (size - 1) // 2 after
+    widths = (0, 0) * (x.ndim - 2) + (size // 2, (size - 1) // 2)
+    padded = _shape.pad(sq, widths)
+    total = padded[:, 0:c]
+    for offset in range(1, size):
+        total = total + padded[:, offset : offset + c]
+    div = (total * (alpha / size) + k) ** beta
+    return x / div
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:

@@ -1,4 +1,5 @@
-"""max_pool3d, avg_pool3d, max_unpool1d/2d/3d and adaptive_max_pool1d/2d.
+"""max_pool3d, avg_pool3d, max_unpool1d/2d/3d, adaptive_max_pool1d/2d/3d, adaptive_avg_pool3d,
+lp_pool1d/2d/3d and PyTorch's *_with_indices spellings.
 
 Max pooling here picks each window's winner on the arrays (the first maximum, as PyTorch;
 a nan wins, as it propagates in PyTorch) and then gathers it with one differentiable
@@ -14,11 +15,13 @@ import numpy as np
 
 from ... import backend
 from ...ops import shape as _shape
+from ...ops._common import as_tensor
 from ...ops.indexing import scatter_add, take_along_axis
 from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
 from ...tensor import Tensor
+from ._activation import relu
 from ._inputs import float_tensor, int_tuple
-from ._pooling import _ceil_extra
+from ._pooling import _ceil_extra, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 
 __all__ = [
     "max_pool3d",
@@ -28,6 +31,17 @@ __all__ = [
     "max_unpool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_avg_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
 ]
 
 
@@ -248,3 +262,109 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     [floor(i H/oh), ceil((i+1) H/oh)) and the columns alike; the gradient goes to the first
     maximum, return_indices gives flat positions in each H x W plane."""
     return _adaptive_max_nd(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, D, H, W) to a fixed (od, oh, ow) (PyTorch's adaptive windows)."""
+    return _adaptive_max_nd(input, output_size, return_indices, 3, "adaptive_max_pool3d")
+
+
+def adaptive_avg_pool3d(input, output_size) -> Tensor:
+    """Average pooling of (N, C, D, H, W) (or (C, D, H, W)) to a fixed (od, oh, ow): cell i of
+    a dimension averages [floor(i S / O), ceil((i + 1) S / O)). One avg_pool3d when the sizes
+    divide evenly, else one mean per output cell."""
+    op = "adaptive_avg_pool3d"
+    x, unbatched = _batched(float_tensor(input, op), 3, op)
+    sizes = x.shape[2:]
+    if isinstance(output_size, int):
+        output_size = (output_size,) * 3
+    out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size, strict=True)]
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}: output size {tuple(out)} must be positive")
+    if all(sz % o == 0 for sz, o in zip(sizes, out)):
+        y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
+    else:
+        bounds = [[((i * sz) // o, -((-(i + 1) * sz) // o)) for i in range(o)]
+                  for sz, o in zip(sizes, out)]  # fmt: skip
+        cells = []
+        for cell in np.ndindex(*out):
+            win = tuple(slice(*bounds[d][cell[d]]) for d in range(3))
+            cells.append(x[(slice(None), slice(None), *win)].mean(axis=(2, 3, 4)))  # (N, C)
+        y = _shape.stack(cells, axis=-1).reshape(*x.shape[:2], *out)
+    return y[0] if unbatched else y
+
+
+def _lp_finish(out: Tensor, norm_type: float, count: int) -> Tensor:
+    """(sign(out) relu(|out|) count)^(1/p): PyTorch's form, so the gradients agree."""
+    return ((out.sign() * relu(out.abs())) * float(count)) ** (1.0 / norm_type)
+
+
+def _kernel_count(kernel_size, nd: int, op: str) -> int:
+    return int(np.prod(int_tuple(kernel_size, nd, "kernel_size", op)))
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm over windows: (sum of x^p over the window)^(1/p) (p = inf: the max of |x|)."""
+    x = as_tensor(input)
+    if norm_type == float("inf"):
+        return max_pool1d(x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool1d(-x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    out = avg_pool1d(x**norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, norm_type, _kernel_count(kernel_size, 1, "lp_pool1d"))
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm over kh x kw windows."""
+    x = as_tensor(input)
+    if norm_type == float("inf"):
+        return max_pool2d(x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool2d(-x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    out = avg_pool2d(x**norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, norm_type, _kernel_count(kernel_size, 2, "lp_pool2d"))
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm over kd x kh x kw windows."""
+    x = as_tensor(input)
+    if norm_type == float("inf"):
+        return max_pool3d(x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool3d(-x.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    out = avg_pool3d(x**norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, norm_type, _kernel_count(kernel_size, 3, "lp_pool3d"))
+
+
+# PyTorch's spellings that always return (output, indices).
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
+    """max_pool1d(..., return_indices=True)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
+    """max_pool2d(..., return_indices=True)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
+    """max_pool3d(..., return_indices=True)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices: bool = False):
+    """adaptive_max_pool1d(..., return_indices=True)."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = False):
+    """adaptive_max_pool2d(..., return_indices=True)."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices: bool = False):
+    """adaptive_max_pool3d(..., return_indices=True)."""
+    return adaptive_max_pool3d(input, output_size, True)
