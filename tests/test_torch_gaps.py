@@ -468,3 +468,47 @@ GRADCHECKS = {
 def test_float64_finite_differences(name):
     x = ds.tensor(RNG.permutation(12).reshape(3, 4) / 5.0 + 0.1, requires_grad=True)
     assert gradcheck(GRADCHECKS[name], (x,))
+
+
+_F32 = np.float32
+EDGES = {
+    "tensor_split empty": lambda L: L.tensor_split(L.tensor(np.zeros(0, _F32)), 3),
+    "cov (2, 0)": lambda L: L.cov(L.tensor(np.zeros((2, 0), _F32))),
+    "cov 0-d": lambda L: L.cov(L.tensor(_F32(3.0))),
+    "corrcoef constant row": lambda L: L.corrcoef(L.tensor(np.array([[1, 2, 3], [1, 1, 1]], _F32))),
+    "diag_embed empty": lambda L: L.diag_embed(L.tensor(np.zeros((2, 0), _F32)), 1),
+    "diag_embed int": lambda L: L.diag_embed(L.tensor(np.array([[1, 2]]))),
+    "dstack int+float": lambda L: L.dstack([L.tensor([1, 2]), L.tensor(np.ones(2, _F32))]),
+    "quantile 0-d, 1-D q": lambda L: L.quantile(L.tensor(_F32(2)), L.tensor(_F32([0.1, 0.9]))),
+    "quantile dim out of range": lambda L: L.quantile(L.tensor(np.ones(2)), 0.5, dim=3),
+    "quantile float16": lambda L: L.quantile(L.tensor(np.ones(2, np.float16)), 0.5),
+    "quantile bad mode": lambda L: L.quantile(L.tensor(np.ones(2)), 0.5, interpolation="bad"),
+    "pdist float16": lambda L: L.pdist(L.tensor(np.ones((3, 2), np.float16))),
+    "combinations r < 0": lambda L: L.combinations(L.tensor(np.arange(3.0)), -1),
+    "histogram int edges": lambda L: L.histogram(L.tensor(np.ones(3)), L.tensor(np.array([0, 2]))),
+    "histogram bins 0": lambda L: L.histogram(L.tensor(np.ones(2)), 0),
+    "histogram reversed range": lambda L: L.histogram(L.tensor(np.ones(2)), 2, range=(3.0, 1.0)),
+    "bincount minlength < 0": lambda L: L.bincount(L.tensor(np.array([1])), minlength=-1),
+    "bincount weights length": lambda L: L.bincount(L.tensor(np.array([1, 2])), L.tensor([1.0])),
+    "tensor_split float indices": lambda L: L.tensor_split(L.tensor([0.0, 1.0]), L.tensor([1.0])),
+    "hsplit 0-d": lambda L: L.hsplit(L.tensor(1.0), 1),
+    "asarray int": lambda L: L.asarray(7),
+}  # fmt: skip
+
+
+def _outcome(fn, lib):
+    """Values (shape, dtype, list) of the result(s), or the error's type and message start."""
+    try:
+        out = fn(lib)
+    except Exception as e:  # noqa: BLE001 - the comparison is the point
+        return ("error", type(e).__name__, str(e)[:40])
+    outs = out if isinstance(out, tuple) else (out,)
+    return [(tuple(o.shape), str(o.dtype).replace("torch.", ""),
+             repr(np.asarray(o.detach().numpy()).tolist())) for o in outs]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_edge_cases_match_torch(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _outcome(EDGES[name], ds) == _outcome(EDGES[name], torch)

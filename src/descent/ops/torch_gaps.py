@@ -50,14 +50,14 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     if x.ndim != 1 or (x.shape[0] and x._data.min() < 0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:
-        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+        raise RuntimeError("minlength should be >= 0")
     data = x._data.astype(np.int64)
     if weights is None:
         return Tensor._wrap(xp.bincount(data, minlength=minlength).astype(np.int64))
     w = as_tensor(weights)
     if w.shape != x.shape:
         raise RuntimeError(
-            f"bincount: weights should be 1-d and have the same length as input (shapes "
+            f"weights should be 1-d and have the same length as input (bincount: shapes "
             f"{tuple(w.shape)} and {tuple(x.shape)})"
         )
     dt = np.float32 if w._data.dtype == np.float32 else np.float64
@@ -111,17 +111,20 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
     if isinstance(bins, Tensor) or isinstance(bins, (list, tuple, np.ndarray)):
         edges = backend.as_numpy(as_tensor(bins)._data)
         if edges.ndim != 1 or edges.size < 1:
-            raise RuntimeError("torch.histogram(): bins tensor should have one dimension and at "
-                               f"least 1 element, got shape {tuple(edges.shape)}")  # fmt: skip
+            raise RuntimeError("torch.histogramdd: bins tensor should have one dimension, but got "
+                               f"{edges.ndim} dimensions in the bins tensor for dimension 0 (at "
+                               "least one edge is needed)")  # fmt: skip
         if edges.dtype != dt:
             raise RuntimeError(
-                "torch.histogram: input tensor and bins tensors should have the same dtype, but "
-                f"got input {dt} and bins {edges.dtype}"
+                "torch.histogramdd: input tensor and bins tensors should have the same dtype, "
+                f"but got input with dtype {dt} and bins for dimension 0 with dtype {edges.dtype}"
             )
     else:
         n = int(bins)
         if n <= 0:
-            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins}")
+            raise RuntimeError(
+                f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0"
+            )
         if range is not None:
             lo, hi = float(range[0]), float(range[1])
         elif data.size:
@@ -129,8 +132,8 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
         else:
             lo, hi = 0.0, 1.0
         if lo > hi:
-            raise RuntimeError(f"torch.histogram(): min should not exceed max, but got min {lo} "
-                               f"max {hi}")  # fmt: skip
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} "
+                               f"max {hi:g} for dimension 0")  # fmt: skip
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not "
                                "finite")  # fmt: skip
@@ -177,7 +180,7 @@ _MODES = ("linear", "lower", "higher", "midpoint", "nearest")
 def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool):
     x = as_tensor(input)
     name = "quantile"  # PyTorch's messages say quantile() for nanquantile too
-    if x._data.dtype.kind != "f":
+    if x._data.dtype not in (np.float32, np.float64):
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if x._data.size == 0:
         raise RuntimeError(f"{name}() input tensor must be non-empty")
@@ -205,7 +208,11 @@ def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignor
         flat = reshape(x, -1)
         out_shape = (1,) * x.ndim if keepdim else ()
     else:
-        d = dim % max(x.ndim, 1)
+        nd = max(x.ndim, 1)
+        if not -nd <= dim < nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, "
+                             f"{nd - 1}], but got {dim})")  # fmt: skip
+        d = dim % nd
         flat = x if x.ndim == 0 else _move_last(x, d)
         flat = reshape(flat, 1) if x.ndim == 0 else flat
         shape = list(x.shape)
@@ -394,6 +401,8 @@ def pdist(input, p: float = 2) -> Tensor:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
     if x._data.dtype.kind != "f":
         raise RuntimeError("pdist only supports floating-point dtypes")
+    if x._data.dtype == np.float16:
+        raise NotImplementedError("\"pdist\" not implemented for 'Half'")
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
     from .torch_extra import cdist  # the distance formulas, shared
@@ -497,9 +506,9 @@ def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple:
     if isinstance(ios, Tensor):
         if ios._data.dtype.kind not in "iu" or ios.ndim > 1:
             raise RuntimeError(
-                "tensor_split expected tensor_indices_or_sections to have a dtype of int64 and "
-                f"to be either a zero or one-dimensional tensor, got {ios.dtype} with "
-                f"{ios.ndim} dims"
+                "tensor_split expected tensor_indices_or_sections to have dtype of long, but got "
+                f"{_torch_name(ios.dtype)[1:-1]} (and to be a zero or one-dimensional tensor, "
+                f"got {ios.ndim} dims)"
             )
         ios = int(ios._data) if ios.ndim == 0 else [int(v) for v in backend.as_numpy(ios._data)]
     if isinstance(ios, (int, np.integer)):
