@@ -278,3 +278,27 @@ def test_reachable_as_torch_utils_checkpoint():
     y = ds.utils.checkpoint.checkpoint(ds.sin, x, use_reentrant=False)
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.cos(x.detach().numpy()), rtol=1e-6)
+
+
+def test_training_steps_identical_with_and_without_checkpointing():
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, dropout=0.1, vocab_size=11)
+    x = ds.randn(2, 8, 16)
+    results = []
+    for use in (False, True):
+        ds.manual_seed(0)
+        blocks = nn.Sequential(Block(cfg), Block(cfg), Block(cfg))
+        opt = ds.optim.AdamW(blocks.parameters(), lr=1e-2)
+        losses = []
+        for _ in range(3):
+            h = x
+            for b in blocks:
+                h = checkpoint(b, h, use_reentrant=False) if use else b(h)
+            loss = (h**2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        results.append((losses, [p.numpy().copy() for p in blocks.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
