@@ -31,8 +31,8 @@ from .utils import (
     standard_normal,
 )
 
-__all__ = ["ContinuousBernoulli", "FisherSnedecor", "InverseGamma", "Kumaraswamy", "LogisticNormal",
-           "LowRankMultivariateNormal", "VonMises"]  # fmt: skip
+__all__ = ["ContinuousBernoulli", "FisherSnedecor", "GeneralizedPareto", "InverseGamma",
+           "Kumaraswamy", "LogisticNormal", "LowRankMultivariateNormal", "VonMises"]  # fmt: skip
 
 
 class InverseGamma(_Transformed):
@@ -519,3 +519,86 @@ class VonMises(Distribution):
                 done = done | accept
             out = (x + math.pi + loc) % (2 * math.pi) - math.pi
             return out.type_as(self.loc)
+
+
+class GeneralizedPareto(Distribution):
+    """Generalized Pareto(loc, scale, concentration xi): survival (1 + xi z)^(-1/xi) with
+    z = (x - loc) / scale (exp(-z) at xi = 0); support [loc, loc - scale/xi] for xi < 0, else
+    [loc, inf). rsample inverts the CDF."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive,
+                       "concentration": constraints.real}  # fmt: skip
+    has_rsample = True
+    _expand_params = ("loc", "scale", "concentration")
+
+    def __init__(self, loc, scale, concentration, validate_args=None) -> None:
+        self.loc, self.scale, self.concentration = broadcast_all(loc, scale, concentration)
+        numbers = all(isinstance(v, Number) for v in (loc, scale, concentration))
+        super().__init__(Size() if numbers else self.loc.size(), validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        c = self.concentration
+        upper = (self.loc - self.scale / c).where(c < 0, math.inf)
+        return constraints.interval(self.loc, upper)
+
+    def _zero_and_safe(self):
+        """xi = 0 (PyTorch's isclose to 0: |xi| <= 1e-8) and xi with those entries set to 1."""
+        c = self.concentration
+        eq_zero = c.abs() <= 1e-8
+        return eq_zero, c.where(~eq_zero, 1.0)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        from .utils import standard_uniform
+
+        return self.icdf(standard_uniform(self._extended_shape(sample_shape), self.loc))
+
+    def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        eq_zero, safe = self._zero_and_safe()
+        y = 1 / safe + 1
+        nonzero = y.where(y == 0, y * (safe * z).log1p())
+        return -self.scale.log() - z.where(eq_zero, nonzero)
+
+    def log_survival_function(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        eq_zero, safe = self._zero_and_safe()
+        return (-z).where(eq_zero, -(safe * z).log1p() / safe)
+
+    def log_cdf(self, value) -> Tensor:
+        return (-self.log_survival_function(value).exp()).log1p()
+
+    def cdf(self, value) -> Tensor:
+        return self.log_cdf(value).exp()
+
+    def icdf(self, value) -> Tensor:
+        eq_zero, safe = self._zero_and_safe()
+        logu = (-value).log1p()
+        nonzero = self.loc + self.scale / safe * (-safe * logu).expm1()
+        return (self.loc - self.scale * logu).where(eq_zero, nonzero)
+
+    @property
+    def mean(self) -> Tensor:
+        c = self.concentration
+        valid = c < 1
+        result = self.loc + self.scale / (1 - c.where(valid, 0.5))
+        return result.where(valid, math.nan)
+
+    @property
+    def variance(self) -> Tensor:
+        c = self.concentration
+        valid = c < 0.5
+        safe = c.where(valid, 0.25)
+        result = self.scale**2 / ((1 - safe) ** 2 * (1 - 2 * safe))
+        return result.where(valid, math.nan)
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    def entropy(self) -> Tensor:
+        return (self.scale.log() + self.concentration + 1).expand(tuple(self._batch_shape))
