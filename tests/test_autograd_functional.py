@@ -378,3 +378,22 @@ def test_integer_inputs_refused_like_torch():
     for ns, F in ((descent, AF), (torch, torch.autograd.functional)):
         with pytest.raises(RuntimeError, match="floating"):
             F.jacobian(lambda x: x * 2, ns.tensor([1, 2]))
+
+
+def test_from_import_as_in_pytorch():
+    # `from torch.autograd.functional import jacobian`: descent.autograd is a module, so the
+    # "submodule" is an alias in sys.modules, loaded lazily (import descent does not load it).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, descent\n"
+        "assert 'descent.autograd_functional' not in sys.modules or "
+        "type(sys.modules['descent.autograd_functional']).__name__ == '_LazyModule'\n"
+        "from descent.autograd.functional import jacobian, hessian\n"
+        "import descent.autograd.functional as F\n"
+        "assert F is descent.autograd.functional\n"
+        "j = jacobian(lambda x: x * 3, descent.ones(2))\n"
+        "assert j.tolist() == [[3.0, 0.0], [0.0, 3.0]], j\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

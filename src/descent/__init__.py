@@ -415,3 +415,24 @@ def __getattr__(name: str):
         module, attr = _LAZY_FUNCTIONS[name]
         return getattr(_importlib.import_module(f"{__name__}.{module}"), attr)
     raise AttributeError(f"module 'descent' has no attribute {name!r}")
+
+
+def _alias_submodule(name: str, target: str) -> None:
+    """Make `import descent.<name>` load descent.<target> on first attribute use (PyTorch's
+    `from torch.autograd.functional import jacobian`, where descent.autograd is a module, not a
+    package, so its "submodule" must be in sys.modules). Loading is lazy (importlib's
+    LazyLoader): importing descent does not import the target."""
+    import importlib.util as _util  # noqa: PLC0415
+    import sys as _sys  # noqa: PLC0415
+
+    qualified = f"{__name__}.{name}"
+    if qualified in _sys.modules:
+        return
+    spec = _util.find_spec(f"{__name__}.{target}")
+    spec.loader = _util.LazyLoader(spec.loader)
+    module = _util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _sys.modules[qualified] = module
+
+
+_alias_submodule("autograd.functional", "autograd_functional")
