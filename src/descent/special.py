@@ -3,8 +3,9 @@ names that PyTorch gives the same functions (`torch.i0`, `torch.mvlgamma`, `torc
 `x.i0_()`, `x.erfinv_()`, `x.polygamma_(n)`, `x.xlogy_(y)`, ...).
 
 The functions are descent's own ops under PyTorch's special names (`gammaln` is `lgamma`,
-`expit` is `sigmoid`, `psi` is `digamma`) and the kernels of `descent.ops.special_functions`
-and `descent.ops.bessel`; see docs/special.md for their accuracy and gradients.
+`expit` is `sigmoid`, `psi` is `digamma`) and the kernels of `descent.ops.special_functions`,
+`descent.ops.bessel` and `descent.ops.polynomials`; see docs/special.md for their accuracy
+and gradients.
 
 The in-place forms run through `descent.inplace_unary.unary_`, the mechanism of `x.exp_()`:
 recorded when a gradient can flow (so autograd's version checks apply), written into the
@@ -39,6 +40,20 @@ from .ops.bessel import (
 from .ops.elementwise import expm1, log1p
 from .ops.math import exp2, xlogy
 from .ops.math import round as _round
+from .ops.polynomials import (
+    chebyshev_polynomial_t,
+    chebyshev_polynomial_u,
+    chebyshev_polynomial_v,
+    chebyshev_polynomial_w,
+    hermite_polynomial_h,
+    hermite_polynomial_he,
+    laguerre_polynomial_l,
+    legendre_polynomial_p,
+    shifted_chebyshev_polynomial_t,
+    shifted_chebyshev_polynomial_u,
+    shifted_chebyshev_polynomial_v,
+    shifted_chebyshev_polynomial_w,
+)
 from .ops.reduce import log_softmax as _log_softmax
 from .ops.reduce import logsumexp as _logsumexp
 from .ops.reduce import softmax as _softmax
@@ -62,9 +77,13 @@ from .tensor import Tensor
 psi = digamma
 
 __all__ = [
-    "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "digamma", "entr", "erf", "erfc",
-    "erfcx", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln", "i0",
-    "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp",
+    "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w",
+    "hermite_polynomial_h", "hermite_polynomial_he", "laguerre_polynomial_l",
+    "legendre_polynomial_p", "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "digamma", "entr",
+    "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc",
+    "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp",
     "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
     "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "scaled_modified_bessel_k0",
     "scaled_modified_bessel_k1", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
