@@ -408,11 +408,13 @@ def _constant(kernel, cupy_name: str, input) -> Tensor:
     return Tensor._wrap(_host(kernel, cupy_name, x._data))
 
 
-def _sinc_unnormalized(x: np.ndarray) -> np.ndarray:
+def _sinc_unnormalized(x):
+    """sin(x) / x on any array module, in x's dtype: 1 at 0, 0 at +-inf (as PyTorch)."""
+    xp = backend.get_array_module(x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.sin(x) / x
-    out = np.where(np.isinf(x), 0.0, out)
-    return np.where(x == 0, 1.0, out)
+        out = xp.sin(x) / x
+    out = xp.where(xp.isinf(x), 0, out)
+    return xp.where(x == 0, 1, out).astype(x.dtype, copy=False)
 
 
 def bessel_j0(input) -> Tensor:
@@ -467,4 +469,5 @@ def scaled_modified_bessel_k1(input) -> Tensor:
 
 def spherical_bessel_j0(input) -> Tensor:
     """The spherical Bessel function j0(x) = sin(x)/x (1 at 0, 0 at +-inf)."""
-    return _constant(_sinc_unnormalized, "spherical_j0", input)
+    x = _floating(input)._data  # in float64 then rounded once, as the other kernels
+    return Tensor._wrap(_sinc_unnormalized(x.astype(np.float64)).astype(x.dtype))

@@ -165,7 +165,9 @@ class LogNdtr(Function):
         (x,) = self.inputs(ops)
         if ops.is_graph:
             return gy * (_SQRT_2_OVER_PI / erfcx(x * -_INV_SQRT2))
-        return gy * _host(_log_ndtr_slope64, "log_ndtr", x)
+        if backend.is_cupy_array(x):
+            return gy * (_SQRT_2_OVER_PI / _cupy_special("erfcx", x * -_INV_SQRT2))
+        return gy * _host(_log_ndtr_slope64, "", x)
 
 
 class Ndtri(Function):
