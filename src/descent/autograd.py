@@ -119,6 +119,28 @@ _counter = itertools.count()
 _FREED = object()
 
 
+class _ZeroGradient:
+    """A gradient known to be zero, of a given shape and dtype (PyTorch's "zero tensor", which
+    sgn's backward returns for real inputs). An op whose derivative is a product with its
+    gradient in PyTorch (`zero_passes`: mul, sqrt, log, reshape, ...) passes it on without
+    running its backward, so no 0 * inf of its derivative becomes nan; any other op gets real
+    zeros (PyTorch materializes the zero tensor there: reciprocal at 0 then gives nan, and
+    floor_divide raises). A real gradient meeting it replaces it; a leaf it reaches alone gets
+    zeros as `.grad`. Ops return the shapeless ZERO_GRAD; the engine adds shape and dtype."""
+
+    __slots__ = ("shape", "dtype", "xp")
+
+    def __init__(self, shape=None, dtype=None, xp=None):
+        self.shape, self.dtype, self.xp = shape, dtype, xp
+
+    def materialize(self, create_graph: bool):
+        z = self.xp.zeros(self.shape, self.dtype)
+        return new_tensor(z) if create_graph else z
+
+
+ZERO_GRAD = _ZeroGradient()
+
+
 class Function:
     """Base class of differentiable operations; an applied instance is a graph node.
 
@@ -160,6 +182,9 @@ class Function:
 
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
+    #: Which inputs a known-zero gradient passes to unchanged (True: all; a tuple per input;
+    #: False: backward runs on real zeros). See _ZeroGradient.
+    zero_passes: bool | tuple = False
 
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
@@ -504,10 +529,24 @@ def _run_backward(
                 grads[parent] = gx
                 heappush(heap, (-parent.index, parent))  # its first gradient: queue it
             else:
-                grads[parent] = prev + gx
+                grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
         else:
             prev = leaf_grads.get(parent)
-            leaf_grads[parent] = gx if prev is None else prev + gx
+            leaf_grads[parent] = gx if prev is None or type(prev) is _ZeroGradient else prev + gx
+
+    def deliver_zero(parent, shape, like) -> None:
+        """A known-zero gradient for `parent` (of its shape, in the dtype of `like`, a gradient
+        or a _ZeroGradient): kept only where nothing came yet."""
+        if type(like) is not _ZeroGradient:
+            data = like._data if create_graph else like
+            like = _ZeroGradient(None, data.dtype, backend.get_array_module(data))
+        z = _ZeroGradient(shape, like.dtype, like.xp)
+        if isinstance(parent, Function):
+            if parent not in grads:
+                grads[parent] = z
+                heappush(heap, (-parent.index, parent))
+        elif parent not in leaf_grads:
+            leaf_grads[parent] = z
 
     try:
         for root, g in zip(roots, root_grads):  # the seeds: delivered like any gradient
@@ -518,6 +557,15 @@ def _run_backward(
             node = heappop(heap)[1]
             # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
+            zero_in = ()  # the inputs a known-zero gy passes to unchanged
+            if type(gy) is _ZeroGradient:  # only known-zero gradients reached this node
+                zero_in = node.zero_passes
+                if zero_in is True:
+                    for parent, shape in zip(node.parents, node.in_shapes):
+                        if parent is not None:
+                            deliver_zero(parent, shape, gy)
+                    continue
+                zero_in, z, gy = zero_in or (), gy, gy.materialize(create_graph)
             if node.hooks is not None or node.retained is not None:
                 gy = _run_node_hooks(node, gy, create_graph)
             if capture_nodes and node in capture_nodes:
@@ -566,13 +614,19 @@ def _run_backward(
                     raise _count_error(node, 1)
                 parent = parents[0]
                 if parent is not None and gxs is not None:
-                    deliver(node, parent, gxs, node.in_shapes[0], ops)
+                    if gxs is ZERO_GRAD:
+                        deliver_zero(parent, node.in_shapes[0], gy)
+                    else:
+                        deliver(node, parent, gxs, node.in_shapes[0], ops)
                 continue
             if len(gxs) != len(parents):
                 raise _count_error(node, len(gxs))
-            for parent, gx, shape in zip(parents, gxs, node.in_shapes):
+            for i, (parent, gx, shape) in enumerate(zip(parents, gxs, node.in_shapes)):
                 if parent is not None and gx is not None:
-                    deliver(node, parent, gx, shape, ops)
+                    if gx is ZERO_GRAD or (zero_in and zero_in[i]):
+                        deliver_zero(parent, shape, z if zero_in else gy)
+                    else:
+                        deliver(node, parent, gx, shape, ops)
     finally:
         _state.enabled = prev_mode
 
@@ -581,6 +635,10 @@ def _run_backward(
     # Leaves: hooks see the total gradient of this pass, then it is stored or captured.
     seen: set[int] = set()
     for leaf, g in leaf_grads.items():
+        if type(g) is _ZeroGradient:  # reached by known-zero gradients only: zeros
+            g = backend.get_array_module(leaf._data).zeros_like(leaf._data)
+            if create_graph:
+                g = new_tensor(g)
         if leaf._hooks:
             gt = g if create_graph else new_tensor(g)
             for hook in leaf._hooks:

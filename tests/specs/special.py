@@ -80,11 +80,17 @@ for nm, f, r, tf, cov in [
     add(name=nm, fn=f, ref=r, torch_fn=tf, shapes=[S34, S34], inputs=distinct_pairs, covers=cov)
 add(name="nansum_dim", fn=lambda x: ds.nansum(x, 1), ref=lambda x: np.nansum(x, 1),
     torch_fn=lambda x: torch.nansum(x, 1), shapes=[S34], inputs=with_nans,
-    covers=("Where", "Sum"))  # fmt: skip
+    covers=("NanToZero", "Sum"))  # fmt: skip
 add(name="nanmean_keepdim", fn=lambda x: x.nanmean(0, keepdim=True),
     ref=lambda x: np.nanmean(x, 0, keepdims=True),
     torch_fn=lambda x: x.nanmean(0, keepdim=True), shapes=[S34], inputs=with_nans,
-    covers=("Where", "Sum", "Div"))  # fmt: skip
+    covers=("NanToZero", "Sum", "Div"))  # fmt: skip
+# ldexp with an integer exponent tensor (a closure: the listed input is the float one). The
+# exponents are >= 0: PyTorch's gradient forms 2^e in the integer dtype (0 for e < 0).
+_LDEXP_E = np.arange(12).reshape(S34) % 4
+add(name="ldexp_int_exponent", fn=lambda x: ds.ldexp(x, ds.tensor(_LDEXP_E)),
+    ref=lambda x: np.ldexp(x, _LDEXP_E), torch_fn=lambda x: torch.ldexp(x, torch.tensor(_LDEXP_E)),
+    shapes=[S34], covers=("LdexpInt",))  # fmt: skip
 add(name="sinc", fn=ds.sinc, ref=np.sinc, torch_fn=torch.sinc, shapes=[S34], domain=(-3.0, 3.0),
     covers=("Sinc",))  # fmt: skip
 add(name="sinc_method_near_zero", fn=lambda x: x.sinc(), ref=np.sinc, torch_fn=torch.sinc,

@@ -69,6 +69,8 @@ class Sub(Function):
 class Mul(Function):
     """d/da (a * b) = b, d/db (a * b) = a."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     # Each input's gradient needs the other input: both are saved (and versioned).
     save_inputs = True
 
@@ -83,6 +85,8 @@ class Mul(Function):
 
 class Div(Function):
     """d/da (a / b) = 1/b, d/db (a / b) = -a/b^2."""
+
+    zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -102,6 +106,8 @@ class Div(Function):
 class Pow(Function):
     """d/da a^b = b a^(b-1) (0 where b = 0); d/db a^b = a^b log(a) (0 where a = 0 and b >= 0;
     nan for a negative base), PyTorch's conventions (pow_backward_self/_exponent)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
     save_output = True
@@ -173,6 +179,8 @@ class AddScalar(_ScalarOp):
 class MulScalar(_ScalarOp):
     """d/dx (c x) = c."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     def forward(self, x):
         return x * self.ca
 
@@ -225,12 +233,17 @@ class RDivScalar(_ScalarOp):
 class PowScalar(_ScalarOp):
     """d/dx x^c = c x^(c-1)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
         # NumPy special-cases Python exponents 2, 0.5, -1 ...; 0 ** -1 = inf and (-1) ** 0.5 =
         # nan are values, as in PyTorch, not warnings.
         with np.errstate(divide="ignore", invalid="ignore"):
+            if self.c == -0.5 and x.dtype.kind == "f":
+                # PyTorch computes x ** -0.5 as rsqrt(x): nan at -inf, where C's pow gives 0
+                return 1 / backend.get_array_module(x).sqrt(x)
             return x**self.c
 
     def backward(self, gy, ops):
@@ -244,6 +257,9 @@ class PowScalar(_ScalarOp):
             return gy
         if c == 2:
             return gy * (x * 2)
+        if c == 0.5:  # x^-0.5 as PyTorch's rsqrt: nan at -inf (C's pow gives 0 there)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return gy * ((1 / x**0.5) * 0.5)  # (** 0.5 is a square root in both)
         with np.errstate(divide="ignore", invalid="ignore"):
             return gy * (x ** (c - 1) * c)
 
@@ -257,9 +273,10 @@ class RPowScalar(_ScalarOp):
     def forward(self, x):
         if x.dtype.kind in "iu" and isinstance(self.c, int) and (x < 0).any():
             # An integer base to a negative integer power: PyTorch's integer result (2 ** -1
-            # is 0, (-1) ** -1 is -1), where NumPy refuses.
+            # is 0, (-1) ** -1 is -1), where NumPy refuses; the other entries wrap around
+            # as PyTorch's (2 ** 32 is 0 in int32, not a float power cast back).
             xp = backend.get_array_module(x)
-            return xp.trunc(float(self.c) ** x.astype(np.float64)).astype(x.dtype)
+            return _int_pow(xp.broadcast_to(xp.asarray(self.ca, dtype=x.dtype), x.shape), x)
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.ca**x
 
@@ -465,6 +482,8 @@ def floor_divide(a, b) -> Tensor:
 
 class Remainder(Function):
     """a % b with the sign of b (Python's): d/da = 1, d/db = -(a // b), as PyTorch's."""
+
+    zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 

@@ -27,6 +27,8 @@ from ._common import apply_binary, as_tensor, promote
 class Exp(Function):
     """d/dx exp(x) = exp(x) (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_output = True
 
     def forward(self, x):
@@ -39,6 +41,8 @@ class Exp(Function):
 
 class Log(Function):
     """d/dx log(x) = 1/x."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -80,6 +84,8 @@ class Expm1(Function):
 class Sqrt(Function):
     """d/dx sqrt(x) = 1/(2 sqrt(x)) (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_output = True
 
     def forward(self, x):
@@ -92,6 +98,8 @@ class Sqrt(Function):
 
 class Rsqrt(Function):
     """d/dx x^(-1/2) = -x^(-3/2)/2 = -y^3/2 (reuses the output)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_output = True
 
@@ -106,6 +114,8 @@ class Rsqrt(Function):
 
 class Abs(Function):
     """d/dx |x| = sign(x) (0 at 0, as PyTorch)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -149,6 +159,8 @@ class Sin(Function):
 
 class Cos(Function):
     """d/dx cos(x) = -sin(x)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 

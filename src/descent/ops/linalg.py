@@ -10,7 +10,8 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices
+from ._common import as_tensor, check_devices, result_type
+from .elementwise import cast as _cast
 from .shape import broadcast_to as _broadcast_to
 from .shape import reshape as _reshape
 from .shape_index import diagonal as _diagonal
@@ -92,6 +93,12 @@ def matmul(a, b) -> Tensor:
             ) from None
     if type(a._data) is not type(b._data):
         check_devices("matmul", a, b)
+    if a._data.dtype != b._data.dtype:
+        # Two dtypes meet at torch.result_type (float32 @ int64 is float32), where NumPy's
+        # matmul would promote to float64; the casts are recorded, so gradients keep each dtype.
+        dt = result_type(a, b)
+        a = a if a._data.dtype == dt else _cast(a, dt)
+        b = b if b._data.dtype == dt else _cast(b, dt)
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp.lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype

@@ -52,6 +52,8 @@ def _rsqrt(t, ops):
 class Asin(Function):
     """d/dx asin(x) = 1 / sqrt(1 - x^2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -131,6 +133,8 @@ class Asinh(Function):
 
 class Acosh(Function):
     """d/dx acosh(x) = 1 / sqrt(x^2 - 1) (x > 1)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -284,6 +288,8 @@ def frac(x) -> Tensor:
 class Atan2(Function):
     """atan2(a, b), the angle of (b, a): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, a, b):
@@ -380,6 +386,8 @@ class Xlogy(Function):
 
 class Fmod(Function):
     """fmod(a, b) = a - trunc(a / b) b (the sign of a): d/da = 1, d/db = -trunc(a / b)."""
+
+    zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 

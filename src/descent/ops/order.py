@@ -109,7 +109,10 @@ class EvenlyShared(Function):
 
     def backward(self, gy, ops):
         n = int(self.mask.sum())
-        if n == 0 and self.mask.size:  # (an empty input still gets its empty gradient)
+        # With no element in the mask no gradient at all; an empty input of median() (gy 0-d)
+        # still gets its empty gradient, but norm(p=0) over a dim of an empty input (gy of the
+        # reduced shape, (0, 3) -> (0,)) gets none, as PyTorch's x.grad stays None.
+        if n == 0 and (self.mask.size or gy.ndim):
             return None
         return ops.where(self.mask, gy / n, 0)
 

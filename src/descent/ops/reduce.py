@@ -109,10 +109,14 @@ class Prod(Function):
         moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
         flat = moved.reshape(moved.shape[: moved.ndim - len(axes)] + (-1,))
         ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
-        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-        right = xp.flip(
-            xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1
-        )
+        # The cumulative products accumulate in float64 for the narrower floats and round each
+        # to x's dtype, as PyTorch's cumprod (its acc_type): -1.76 * 3e38 * 0 is -0.0 there,
+        # not the float32 -inf * 0 = nan.
+        acc = _ACC.get(x.dtype.itemsize) if x.dtype.kind == "f" else None
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1, dtype=acc)
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1),
+                                   axis=-1, dtype=acc), -1)  # fmt: skip
+        left, right = left.astype(x.dtype, copy=False), right.astype(x.dtype, copy=False)
         others = (left * right).reshape(moved.shape)
         others = xp.moveaxis(others, tuple(range(-len(axes), 0)), axes)
         return g * others
@@ -270,12 +274,19 @@ class LogSoftmax(Function):
 class Norm2(Function):
     """d/dx ||x||_2 = x / ||x|| (0 where the norm is 0, as PyTorch)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("axis", "keepdims")
     save_inputs = True
     save_output = True
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        axes = range(x.ndim) if self.axis is None else np.atleast_1d(self.axis)
+        if x.size and builtins.all(x.shape[a] == 1 for a in axes):
+            # One element per norm: |x| exactly, as PyTorch (x * x underflows to 0 for float32
+            # |x| < 1e-23, and the gradient x / ||x|| would be 0 instead of sign(x)).
+            return xp.abs(x).sum(axis=self.axis, keepdims=self.keepdims)
         return xp.sqrt((x * x).sum(axis=self.axis, keepdims=self.keepdims))
 
     def backward(self, gy, ops):
@@ -286,7 +297,7 @@ class Norm2(Function):
         # x / ||x|| with the zero norm replaced by 1 in the division, then the gradient set to 0
         # there: PyTorch's subgradient at the origin, and no nan in either pass.
         safe = ops.where(y == 0, 1, y)
-        return ops.where(y == 0, 0, g * x / safe)
+        return ops.where(y == 0, 0, g * (x / safe))  # x / y first: exact 1 at one denormal x
 
 
 _ACC = {2: np.float64, 4: np.float64}  # itemsize -> accumulation dtype (float16/32 in float64)

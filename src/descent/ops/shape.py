@@ -17,6 +17,8 @@ from ._common import as_tensor, check_devices, normalize_axis, promote_types, sh
 class Reshape(Function):
     """d reshape(x) = reshape of the gradient back to x's shape."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("shape",)
 
     def forward(self, x):

@@ -28,10 +28,10 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import ZERO_GRAD, Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, is_scalar, result_type
+from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import div, mul, pow
 from .comparison import isnan
 from .elementwise import cast, sign, where
@@ -311,6 +311,8 @@ class Erfc(Function):
 class Erfinv(Function):
     """d/dy erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) (reuses the output; inf at +-1)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_output = True
 
     def forward(self, x):
@@ -431,12 +433,29 @@ def logit(input, eps: float | None = None) -> Tensor:
 # nan-ignoring reductions
 
 
+class NanToZero(Function):
+    """x with its nans replaced by 0; d/dx = gy * (x is not nan), a product as in PyTorch's
+    nansum_backward (so an inf or nan gy gives nan at the nan entries too, not 0)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
+    __slots__ = ("keep",)  # the not-nan mask, the one thing backward needs
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.keep = x == x
+        return xp.where(self.keep, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        return gy * self.keep
+
+
 def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> Tensor:
-    """Sum treating nan as zero (torch.nansum); the gradient is 0 at the nan entries."""
+    """Sum treating nan as zero (torch.nansum); the gradient is gy * (x is not nan)."""
     x = as_tensor(input)
     dim = axis if dim is None else dim
     if x._data.dtype.kind == "f":
-        x = where(isnan(x), 0, x)
+        x = NanToZero.apply(x)
     return _sum(x, dim, keepdim, dtype=dtype)
 
 
@@ -488,8 +507,10 @@ def fmin(input, other) -> Tensor:
 
 
 class Sgn(Function):
-    """sgn(x) = sign(x) for real x: its gradient is PyTorch's "zero tensor", which sends nothing
-    back (None), so no 0 * inf of an earlier op's derivative becomes nan."""
+    """sgn(x) = sign(x) for real x: its gradient is PyTorch's "zero tensor" (the engine's
+    ZERO_GRAD): the leaves get zeros, and no 0 * inf of an earlier op's derivative becomes nan."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -497,12 +518,13 @@ class Sgn(Function):
         return xp.where(s == s, s, 0) if x.dtype.kind == "f" else s  # sgn(nan) = 0 (PyTorch)
 
     def backward(self, gy, ops):
-        return None
+        return ZERO_GRAD
 
 
 def sgn(input) -> Tensor:
-    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); no gradient flows
-    back (PyTorch's zero tensor), unlike sign's zeros."""
+    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); its gradient is a
+    known zero (PyTorch's zero tensor: x.grad is zeros, and an op before it with no derivative,
+    floor_divide, still raises), unlike sign's computed zeros."""
     x = as_tensor(input)
     if x._data.dtype.kind == "b":
         return sign(x)
@@ -581,10 +603,35 @@ def heaviside(input, values) -> Tensor:
     return apply_binary(Heaviside, x, v)
 
 
+class LdexpInt(Function):
+    """x * 2^e for an integer tensor e, exact (C's ldexp: no overflow of 2^e on the way, so
+    ldexp(0.03, 130) is finite in float32); e is cast to a C int as PyTorch's kernel does
+    (int64 exponents wrap: -2^63 becomes 0). d/dx = 2^e, exact; e gets no gradient. (PyTorch's
+    backward forms pow(2, e) in the integer dtype: 0 for every negative e.)"""
+
+    __slots__ = ("e",)  # the int32 exponents, the one thing backward needs
+
+    def forward(self, x, e):
+        xp = backend.get_array_module(x)
+        self.e = e.astype(np.int32)
+        return xp.ldexp(x, self.e)
+
+    def backward(self, gy, ops):
+        xp = backend.get_array_module(self.e)
+        return gy * xp.ldexp(xp.ones((), dtype=gy.dtype), self.e), None
+
+
 def ldexp(input, other) -> Tensor:
     """input * 2^other (torch.ldexp: a product with a power of two, differentiable in both);
-    integers compute in the default float dtype."""
+    integers compute in the default float dtype; an integer tensor `other` is applied exactly
+    (C's ldexp)."""
     if isinstance(other, Tensor):
+        x = as_tensor(input)
+        if other._data.dtype.kind in "iu" and x._data.dtype.kind == "f":
+            # (PyTorch's exact kernel is for a float input; an integer one is x * pow(2.0, e))
+            if x._data.shape != other._data.shape:
+                check_broadcast(LdexpInt, x, other)
+            return LdexpInt.apply(x, other)
         return mul(input, pow(2.0, _floating(other)))
     return mul(_floating(input), 2.0**other)
 
