@@ -119,7 +119,11 @@ CASES = {
                      _spd(3, 5, 3)),
     "wishart_cov": ("Wishart", {"df": _pos(3, lo=4.0, hi=8.0), "covariance_matrix": _spd(3)},
                     {}, _spd(3, 5, 3)),
+    "lkj": ("LKJCholesky", {"concentration": _pos(3, 4, lo=0.3, hi=3.0)}, {"dim": 3}, None),
 }  # fmt: skip
+torch.manual_seed(0)  # LKJ values: correlation Cholesky factors drawn by the oracle
+_lkj_values = TD.LKJCholesky(3, torch.ones(3, 4, dtype=torch.float64)).sample((5,)).numpy()
+CASES["lkj"] = CASES["lkj"][:3] + (_lkj_values,)
 # GeneralizedPareto's support depends on all three parameters: values inside it
 _gp = CASES["genpareto"][1]
 CASES["genpareto"] = CASES["genpareto"][:3] + (
@@ -135,7 +139,7 @@ TORCH_F32_ONLY = {"genpareto"}
 
 # PyTorch has no entropy for these (Multinomial's: left out here)
 NO_ENTROPY = {"relaxed_bernoulli", "relaxed_onehot", "poisson", "negbinomial", "multinomial",
-              "fisher", "logisticnormal", "vonmises"}  # fmt: skip
+              "fisher", "logisticnormal", "vonmises", "lkj"}  # fmt: skip
 NO_MOMENTS = {"relaxed_bernoulli", "relaxed_onehot"}
 HAS_CDF = {"normal", "lognormal", "halfnormal", "uniform", "laplace", "cauchy", "exponential",
            "gamma", "gumbel", "halfcauchy", "weibull", "pareto", "contbern", "genpareto",

@@ -61,7 +61,15 @@ def test_samples_lie_in_the_support(name):
 
 MOMENT_CASES = sorted(
     set(CASES)
-    - {"cauchy", "halfcauchy", "relaxed_bernoulli", "relaxed_onehot", "logisticnormal", "vonmises"}
+    - {
+        "cauchy",
+        "halfcauchy",
+        "relaxed_bernoulli",
+        "relaxed_onehot",
+        "logisticnormal",
+        "vonmises",
+        "lkj",
+    }
 )
 
 
@@ -359,3 +367,21 @@ def test_von_mises_circular_moments():
     np.testing.assert_allclose(r, 1 - d.variance.numpy(), atol=5 / np.sqrt(2 * N))
     ang = np.angle(z.mean(0))
     assert np.all(np.abs(np.angle(np.exp(1j * (ang - loc)))) < 5 / (np.sqrt(N) * r))
+
+
+def test_lkj_draws_follow_the_marginal_beta():
+    """Under LKJ(eta) in dimension d, each off-diagonal correlation r satisfies
+    (r + 1) / 2 ~ Beta(eta - 1 + d/2, eta - 1 + d/2)."""
+    eta, dim = 2.0, 4
+    d = D.LKJCholesky(dim, ds.tensor(eta, dtype=ds.float64))
+    ds.manual_seed(12)
+    lo = d.sample((N,)).numpy()
+    corr = lo @ np.swapaxes(lo, -1, -2)
+    np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, rtol=1e-12)
+    a = eta - 1 + dim / 2
+    var = 1 / (2 * a + 1)  # Var(2B - 1) for B ~ Beta(a, a)
+    for i, j in ((0, 1), (0, 3), (1, 2), (1, 3), (2, 3)):  # every pair (PyTorch's fail beyond
+        r = corr[:, i, j]  # row 0: its Beta parameters for rows >= 2 are off)
+        assert abs(r.mean()) < 5 * np.sqrt(var / N)
+        se = np.sqrt((((r - r.mean()) ** 4).mean() - r.var() ** 2) / N)
+        assert abs(r.var() - var) < 6 * se, (i, j, r.var(), var)

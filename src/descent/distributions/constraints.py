@@ -17,11 +17,11 @@ from ..autograd import no_grad
 from ..tensor import Tensor
 
 __all__ = [
-    "Constraint", "boolean", "cat", "dependent", "dependent_property", "greater_than",
-    "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
-    "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "nonnegative",
-    "nonnegative_integer", "one_hot", "positive", "positive_definite", "positive_integer",
-    "real", "real_vector", "simplex", "square", "symmetric", "unit_interval",
+    "Constraint", "boolean", "cat", "corr_cholesky", "dependent", "dependent_property",
+    "greater_than", "greater_than_eq", "half_open_interval", "independent", "integer_interval",
+    "interval", "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "nonnegative",
+    "nonnegative_integer", "one_hot", "positive", "positive_definite", "positive_integer", "real",
+    "real_vector", "simplex", "square", "symmetric", "unit_interval",
 ]  # fmt: skip
 
 
@@ -289,6 +289,20 @@ class _LowerCholesky(Constraint):
             return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
 
 
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower-triangular, positive diagonal,
+    rows of unit norm (within 10 eps n, PyTorch's tolerance)."""
+
+    event_dim = 2
+
+    def check(self, value):
+        with no_grad():
+            tol = float(np.finfo(np.dtype(value.dtype)).eps) * value.shape[-1] * 10
+            row_norm = (value.detach() ** 2).sum(-1).sqrt()
+            unit_rows = ((row_norm - 1.0).abs() <= tol).all(-1)
+            return _LowerCholesky().check(value) & unit_rows
+
+
 class _PositiveDefinite(_Symmetric):
     """Symmetric matrices whose Cholesky factorisation succeeds (checked matrix by matrix)."""
 
@@ -347,6 +361,7 @@ half_open_interval = _HalfOpenInterval
 simplex = _Simplex()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
 positive_definite = _PositiveDefinite()
 square = _Square()
 symmetric = _Symmetric()

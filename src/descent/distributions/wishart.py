@@ -1,4 +1,6 @@
-"""Wishart(df, covariance_matrix= | precision_matrix= | scale_tril=) over p x p
+"""Distributions over matrices: Wishart and LKJCholesky.
+
+Wishart(df, covariance_matrix= | precision_matrix= | scale_tril=) over p x p
 positive-definite matrices: the distribution of X X^T for df columns X ~ N(0, Sigma).
 
 * rsample: Bartlett's decomposition, Sigma^1/2 A A^T Sigma^1/2 with A lower-triangular,
@@ -9,6 +11,10 @@ positive-definite matrices: the distribution of X X^T for df columns X ~ N(0, Si
 
 PyTorch's formulas; its resampling of numerically singular draws (only likely for
 p - 1 < df < p) is not done here.
+
+LKJCholesky(dim, concentration) over lower Cholesky factors L of dim x dim correlation
+matrices, with density proportional to det(L L^T)^(concentration - 1) for L L^T: drawn by the
+onion method (Lewandowski, Kurowicka & Joe 2009), as PyTorch.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from numbers import Number
 import numpy as np
 
 from ..creation import arange, eye, tensor
+from ..ops.shape import cat
 from ..special import mvlgamma
 from ..tensor import Size, Tensor
 from . import constraints
-from .continuous import Chi2
+from .continuous import Beta, Chi2
 from .distribution import Distribution
 from .multivariate_normal import _precision_to_scale_tril
-from .utils import cholesky, lazy_property, solve_lower, standard_normal
+from .utils import broadcast_all, cholesky, lazy_property, solve_lower, standard_normal
 
-__all__ = ["Wishart"]
+__all__ = ["LKJCholesky", "Wishart"]
 
 _LOG_2 = math.log(2)
 
@@ -180,3 +187,68 @@ class Wishart(Distribution):
         return ((p + 1) * (p * _LOG_2 / 2 + self._half_log_det_scale())
                 + mvlgamma(nu / 2, p) - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p)
                 + nu * p / 2)  # fmt: skip
+
+
+class LKJCholesky(Distribution):
+    """LKJ distribution of correlation matrices, over their lower Cholesky factors."""
+
+    arg_constraints = {"concentration": constraints.positive}
+    support = constraints.corr_cholesky
+
+    def __init__(self, dim: int, concentration=1.0, validate_args=None) -> None:
+        if dim < 2:
+            raise ValueError(
+                f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
+            )
+        self.dim = dim
+        (self.concentration,) = broadcast_all(concentration)
+        c = self.concentration
+        # row i >= 1 of L: its squared off-diagonal norm y_i ~ Beta(i/2, conc + (dim-1-i)/2)
+        # (the onion method, LKJ 2009 section 3.2); row 0 has none (a dummy draw, unused).
+        # PyTorch passes (i - 1) + 1/2 as the first concentration, which is i/2 only for
+        # i = 1: its draws of dim >= 3 do not follow its own log_prob (off-diagonal
+        # correlations beyond the first row come out too spread; see docs/distributions.md).
+        marginal = c + 0.5 * (dim - 2)
+        offset = arange(dim - 1, dtype=c.dtype, device=c.device)
+        offset = cat([offset[:1] * 0, offset])  # (dim,): 0, 0, 1, ..., dim - 2
+        self._beta = Beta(0.5 * (offset + 1), marginal.unsqueeze(-1) - 0.5 * offset)
+        super().__init__(c.size(), (dim, dim), validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(LKJCholesky, _instance)
+        batch_shape = Size(batch_shape)
+        new.dim = self.dim
+        new.concentration = self.concentration.expand(batch_shape)
+        new._beta = self._beta.expand(batch_shape + (self.dim,))
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def sample(self, sample_shape=()) -> Tensor:
+        from .. import autograd
+
+        with autograd.no_grad():
+            y = self._beta.sample(sample_shape).unsqueeze(-1)  # (S, B, dim, 1)
+            u = standard_normal(self._extended_shape(sample_shape), y).tril(-1)
+            norm = (u**2).sum(-1, keepdim=True).sqrt()
+            first = arange(self.dim, device=u.device).reshape(-1, 1) == 0
+            u_sphere = (u / norm.where(~first, 1.0)).where(~first, 0.0)  # row 0: zeros
+            w = y.sqrt() * u_sphere
+            tiny = float(np.finfo(np.dtype(w.dtype)).tiny)
+            diag = (1 - (w**2).sum(-1)).clamp(min=tiny).sqrt()
+            return w + diag.diag_embed()
+
+    def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        diag = value.diagonal(dim1=-1, dim2=-2)[..., 1:]
+        order = arange(2, self.dim + 1, dtype=self.concentration.dtype,
+                       device=self.concentration.device)  # fmt: skip
+        order = 2 * (self.concentration - 1).unsqueeze(-1) + self.dim - order
+        unnormalized = (order * diag.log()).sum(-1)
+        dm1 = self.dim - 1
+        alpha = self.concentration + 0.5 * dm1
+        normalize = (
+            0.5 * dm1 * math.log(math.pi) + mvlgamma(alpha - 0.5, dm1) - alpha.lgamma() * dm1
+        )
+        return unnormalized - normalize
