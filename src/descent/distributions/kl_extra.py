@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ..creation import full_like
+from ..special import mvlgamma
 from ..tensor import Tensor
 from .continuous import Beta, Cauchy, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Poisson
@@ -17,6 +18,8 @@ from .extra2 import ContinuousBernoulli, LowRankMultivariateNormal
 from .kl import _kl_mvn_mvn, kl_divergence, register_kl
 from .multivariate_normal import MultivariateNormal
 from .transformed_distribution import TransformedDistribution
+from .utils import solve_lower
+from .wishart import Wishart, _mvdigamma
 
 _EULER_GAMMA = 0.57721566490153286060
 _INF = math.inf
@@ -347,3 +350,21 @@ def _kl_cb_uniform(p, q):
 def _kl_uniform_cb(p, q):
     # PyTorch's test: inf where p.high >= 1 or p.low <= 0
     return _inf_where(_cb_cross(p, q), (p.high >= 1.0) | (p.low <= 0.0))
+
+
+@register_kl(Wishart, Wishart)
+def _kl_wishart_wishart(p, q):
+    """KL(W(n0, S0) || W(n1, S1)) = n1/2 (log|S1| - log|S0|) + n0/2 (tr(S1^{-1} S0) - p)
+    + log Gamma_p(n1/2) - log Gamma_p(n0/2) + (n0 - n1)/2 psi_p(n0/2) (PyTorch computes it
+    as a Bregman divergence of the log-normaliser; the same value)."""
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two Wisharts with different event shapes "
+                         "cannot be computed")  # fmt: skip
+    dim = p.event_shape[-1]
+    lp, lq = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
+    n0, n1 = p.df, q.df
+    log_det_diff = 2 * (q._half_log_det_scale() - p._half_log_det_scale())
+    trace = solve_lower(lq, lp).pow(2).sum((-2, -1))  # tr(S1^{-1} S0) = |Lq^{-1} Lp|_F^2
+    return (n1 / 2 * log_det_diff + n0 / 2 * (trace - dim)
+            + mvlgamma(n1 / 2, dim) - mvlgamma(n0 / 2, dim)
+            + (n0 - n1) / 2 * _mvdigamma(n0 / 2, dim))  # fmt: skip
