@@ -1,6 +1,7 @@
 """Bessel functions of torch.special: i0, i0e, i1, i1e (differentiable, as PyTorch's), and
 bessel_j0/j1, bessel_y0/y1, modified_bessel_i0/i1/k0/k1, scaled_modified_bessel_k0/k1,
-spherical_bessel_j0 (no gradient: PyTorch's results do not require grad either).
+spherical_bessel_j0 and the Airy function airy_ai (no gradient: PyTorch's results do not
+require grad either).
 
 Every kernel computes in float64 on NumPy arrays and the result is rounded once to the input
 dtype (CuPy arrays take cupyx.scipy.special's kernels). The methods, from the formulas of
@@ -471,3 +472,105 @@ def spherical_bessel_j0(input) -> Tensor:
     """The spherical Bessel function j0(x) = sin(x)/x (1 at 0, 0 at +-inf)."""
     x = _floating(input)._data  # in float64 then rounded once, as the other kernels
     return Tensor._wrap(_sinc_unnormalized(x.astype(np.float64)).astype(x.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# The Airy function Ai
+
+
+_AI0 = 0.3550280538878172  # Ai(0) = 1 / (3^(2/3) Gamma(2/3))
+_AIP0 = 0.2588194037928068  # -Ai'(0) = 1 / (3^(1/3) Gamma(1/3))
+_SQRT3 = 1.7320508075688772
+_INV_SQRT_PI = 0.5641895835477563
+
+
+def _airy_series(x: np.ndarray) -> np.ndarray:
+    """Ai(x) = Ai(0) f(x) + Ai'(0) g(x) (A&S 10.4.2-3) for |x| <= 2: f = sum 3^k (1/3)_k
+    x^(3k)/(3k)!, g = sum 3^k (2/3)_k x^(3k+1)/(3k+1)!, 30 terms."""
+    c = x * x * x
+    tf, tg = np.ones_like(x), x.copy()
+    f, g = tf.copy(), tg.copy()
+    for k in range(1, 30):
+        tf = tf * c / ((3 * k - 1) * (3 * k))
+        tg = tg * c / ((3 * k) * (3 * k + 1))
+        f += tf
+        g += tg
+    return _AI0 * f - _AIP0 * g
+
+
+def _airy_u(count: int = 30):
+    """u_k of Ai's asymptotic expansions (A&S 10.4.58-60): u_0 = 1,
+    u_k = u_(k-1) (6k - 5)(6k - 3)(6k - 1) / ((2k - 1) 216 k)."""
+    u = [1.0]
+    for k in range(1, count):
+        u.append(u[-1] * (6 * k - 5) * (6 * k - 3) * (6 * k - 1) / ((2 * k - 1) * 216 * k))
+    return u
+
+
+def _airy64(x: np.ndarray) -> np.ndarray:
+    """Ai(x), float64: nan at +-inf, as PyTorch's."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        sel = np.abs(x) <= 2.0
+        if sel.any():
+            out[sel] = _airy_series(x[sel])
+        # x > 2: Ai(x) = sqrt(x/3)/pi K_1/3(zeta), zeta = 2/3 x^(3/2) (A&S 10.4.14); e^zeta
+        # K_1/3 by the trapezoidal rule of _ke_trapezoid below zeta = 25, A&S 10.4.59 beyond.
+        sel = (x > 2.0) & (x < np.inf)
+        if sel.any():
+            xs = x[sel]
+            zeta = (2.0 / 3.0) * xs * np.sqrt(xs)
+            near = zeta < _LARGE
+            val = np.empty_like(xs)
+            if near.any():
+                z = zeta[near]
+                h, acc = 0.1, 0.5 * np.ones_like(z)
+                for j in range(1, 60):
+                    sh = np.sinh(0.5 * j * h)
+                    acc += np.exp(-2.0 * z * sh * sh) * np.cosh(j * h / 3.0)
+                ke = h * acc
+                val[near] = np.sqrt(xs[near] / 3.0) * _INV_PI * ke * np.exp(-z)
+            if (~near).any():
+                z, xf = zeta[~near], xs[~near]
+                s = sum(((-1) ** k) * u / z**k for k, u in enumerate(_airy_u()))
+                val[~near] = 0.5 * _INV_SQRT_PI * xf**-0.25 * np.exp(-z) * s
+            out[sel] = val
+        # x < -2: Ai(-y) = sqrt(y)/3 (J_1/3(zeta) + J_-1/3(zeta)) (A&S 10.4.15), the sum from
+        # Schlaefli's integrals: 2/pi int_0^pi cos(t/3) cos(zeta sin t) dt
+        # + sqrt(3)/pi int_0^inf e^(-zeta sinh t) sinh(t/3) dt; A&S 10.4.60 beyond zeta = 25.
+        sel = (x < -2.0) & (x > -np.inf)
+        if sel.any():
+            y = -x[sel]
+            zeta = (2.0 / 3.0) * y * np.sqrt(y)
+            near = zeta < _LARGE
+            val = np.empty_like(y)
+            if near.any():
+                z = zeta[near]
+                t, w = _gauss(64)
+                first = np.zeros_like(z)
+                for th, wt in zip(np.pi * t, w, strict=True):
+                    first += wt * np.cos(th / 3.0) * np.cos(z * np.sin(th))
+                big_t = np.arcsinh(48.0 / z)
+                second = np.zeros_like(z)
+                for u, wt in zip(*_gauss(64), strict=True):
+                    tt = u * big_t
+                    second += wt * np.exp(-z * np.sinh(tt)) * np.sinh(tt / 3.0)
+                jsum = 2.0 * first + _SQRT3 * _INV_PI * big_t * second
+                val[near] = np.sqrt(y[near]) / 3.0 * jsum
+            if (~near).any():
+                z, yf = zeta[~near], y[~near]
+                us = _airy_u()
+                p = sum(((-1) ** (k // 2)) * u / z**k for k, u in enumerate(us) if k % 2 == 0)
+                q = sum(((-1) ** (k // 2)) * u / z**k for k, u in enumerate(us) if k % 2 == 1)
+                # sin(zeta + pi/4) and cos(zeta + pi/4), times sqrt 2, without rounding pi/4 in
+                s_, c_ = np.sin(z), np.cos(z)
+                val[~near] = (_INV_SQRT_PI * yf**-0.25 * 0.7071067811865476
+                              * ((s_ + c_) * p - (c_ - s_) * q))  # fmt: skip
+            out[sel] = val
+    return out
+
+
+def airy_ai(input) -> Tensor:
+    """The Airy function Ai(x) (torch.special.airy_ai; nan at +-inf, no gradient)."""
+    return _constant(_airy64, "airy", input)
