@@ -665,6 +665,14 @@ PUBLIC_SIGNATURES.update(
         ),
         "pdist": "input p=2",
         "rrelu": "input lower=0.125 upper=0.3333333333333333 training=False inplace=False",
+        "relu_": "input",
+        "elu_": "input alpha=1.0",
+        "leaky_relu_": "input negative_slope=0.01",
+        "hardtanh_": "input min_val=-1.0 max_val=1.0",
+        "threshold_": "input threshold value",
+        "celu_": "input alpha=1.0",
+        "selu_": "input",
+        "rrelu_": "input lower=0.125 upper=0.3333333333333333 training=False",
         "triplet_margin_with_distance_loss": (
             "anchor positive negative distance_function=None margin=1.0 swap=False reduction='mean'"
         ),

@@ -39,6 +39,7 @@ called `linear` would shadow the function `linear` on the package):
                     cosine_embedding_loss
     _loss_margin    hinge_embedding, soft_margin, multilabel_soft_margin, multi_margin and
                     multilabel_margin losses, triplet_margin_with_distance_loss
+    _inplace        relu_, elu_, leaky_relu_, hardtanh_, threshold_, celu_, selu_, rrelu_
     _inputs         argument checks shared by the files above (nothing public)
 
 The op classes (forward and derivative on arrays) are in `descent.ops`; this layer only maps
@@ -54,6 +55,7 @@ from . import (
     _distance,
     _dropout,
     _embedding,
+    _inplace,
     _linear,
     _loss,
     _loss_extra,
@@ -72,6 +74,7 @@ from ._conv_extra import *
 from ._distance import *
 from ._dropout import *
 from ._embedding import *
+from ._inplace import *
 from ._linear import *
 from ._loss import *
 from ._loss_extra import *
@@ -103,4 +106,5 @@ __all__ = (
     + _loss_extra.__all__
     + _loss_margin.__all__
     + _distance.__all__
+    + _inplace.__all__
 )
