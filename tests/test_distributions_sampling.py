@@ -385,3 +385,20 @@ def test_lkj_draws_follow_the_marginal_beta():
         assert abs(r.mean()) < 5 * np.sqrt(var / N)
         se = np.sqrt((((r - r.mean()) ** 4).mean() - r.var() ** 2) / N)
         assert abs(r.var() - var) < 6 * se, (i, j, r.var(), var)
+
+
+def test_categorical_inverse_cdf_sampling():
+    """Zero-probability categories are never drawn; frequencies match; a large vocabulary
+    with many draws works without an (n, R, K) comparison array."""
+    p = np.array([[0.0, 0.2, 0.0, 0.5, 0.3], [1.0, 0.0, 0.0, 0.0, 0.0]])
+    d = D.Categorical(ds.tensor(p))
+    ds.manual_seed(0)
+    x = d.sample((N,)).numpy()
+    assert x.shape == (N, 2) and x.dtype == np.int64
+    freq = np.bincount(x[:, 0], minlength=5) / N
+    assert freq[0] == 0 and freq[2] == 0
+    assert np.all(np.abs(freq - p[0]) < 5 * np.sqrt(p[0] * (1 - p[0]) / N) + 1e-12)
+    assert np.all(x[:, 1] == 0)
+    big = D.Categorical(logits=ds.zeros((8, 50_000)))
+    draws = big.sample((500,)).numpy()
+    assert draws.shape == (500, 8) and draws.min() >= 0 and draws.max() < 50_000

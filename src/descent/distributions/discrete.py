@@ -12,7 +12,7 @@ from numbers import Number
 import numpy as np
 
 from .. import autograd, backend
-from ..creation import arange, eye, full, multinomial
+from ..creation import arange, eye, full
 from ..dtypes import finfo
 from ..ops.activation import softplus
 from ..ops.indexing import one_hot
@@ -170,14 +170,23 @@ class Categorical(Distribution):
         return self.mean
 
     def sample(self, sample_shape=()) -> Tensor:
+        """Inverse-CDF draws: one uniform per draw and row, located in the row's cumulative
+        probabilities by one searchsorted over all rows (row r's CDF shifted by r), so memory
+        is O(n R + R K), not the O(n R K) of comparing every draw with every category."""
         sample_shape = Size(sample_shape)
-        with autograd.no_grad():
-            probs_2d = self.probs.reshape(-1, self._num_events)  # (R, K)
-            n = max(math.prod(sample_shape), 1)
-            samples_2d = multinomial(probs_2d, n, True).T  # (n, R)
-            if math.prod(sample_shape) == 0:
-                samples_2d = samples_2d[:0]
-            return samples_2d.reshape(self._extended_shape(sample_shape))
+        k = self._num_events
+        w = self.probs.detach()._data.reshape(-1, k)  # (R, K)
+        xp = backend.get_array_module(w)
+        cdf = xp.cumsum(w.astype(np.float64), axis=-1)  # (R, K)
+        cdf = cdf / cdf[:, -1:]
+        rows = cdf.shape[0]
+        n = math.prod(sample_shape)
+        u = numpy_rng(self.probs).random((n, rows))  # (n, R) in [0, 1)
+        shift = xp.arange(rows, dtype=np.float64)
+        idx = xp.searchsorted((cdf + shift[:, None]).ravel(), (u + shift).ravel(), side="right")
+        idx = idx.reshape(n, rows) - (shift * k).astype(np.int64)  # index within each row
+        idx = xp.minimum(idx, k - 1).astype(np.int64)  # u rounding up to the row's last 1.0
+        return autograd.new_tensor(idx.reshape(tuple(self._extended_shape(sample_shape))))
 
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
