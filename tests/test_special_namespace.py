@@ -605,3 +605,11 @@ def test_airy_accuracy_against_mpmath():
     big = (np.abs(want32) > 0.05) & (np.abs(x32) < 30)
     ulp = np.abs(got32[big] - want32[big]) / np.spacing(np.abs(want32[big]).astype(F32))
     assert ulp.max() <= 1.0
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+def test_multigammaln_gradient_matches_torch(dtype):
+    x = np.random.default_rng(12).uniform(2.0, 6.0, (3, 5))
+    gd, gt = _projected_grads(lambda t: ds.special.multigammaln(t, 3),
+                              lambda t: torch.special.multigammaln(t, 3), x, dtype)  # fmt: skip
+    assert_same(gd, gt, 1e-12 if dtype == F64 else 2e-5)
