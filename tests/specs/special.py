@@ -91,6 +91,8 @@ _LDEXP_E = np.arange(12).reshape(S34) % 4
 add(name="ldexp_int_exponent", fn=lambda x: ds.ldexp(x, ds.tensor(_LDEXP_E)),
     ref=lambda x: np.ldexp(x, _LDEXP_E), torch_fn=lambda x: torch.ldexp(x, torch.tensor(_LDEXP_E)),
     shapes=[S34], covers=("LdexpInt",))  # fmt: skip
+add(name="ldexp_float_exponent", fn=ds.ldexp, ref=lambda x, e: x * 2.0**e, torch_fn=torch.ldexp,
+    shapes=[S34, (1, 4)], broadcast=True, covers=("Ldexp",))  # fmt: skip
 add(name="sinc", fn=ds.sinc, ref=np.sinc, torch_fn=torch.sinc, shapes=[S34], domain=(-3.0, 3.0),
     covers=("Sinc",))  # fmt: skip
 add(name="sinc_method_near_zero", fn=lambda x: x.sinc(), ref=np.sinc, torch_fn=torch.sinc,

@@ -216,6 +216,8 @@ class Softplus(Function):
 class Erf(Function):
     """d/dx erf(x) = 2/sqrt(pi) exp(-x^2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):

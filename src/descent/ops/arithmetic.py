@@ -168,6 +168,8 @@ class _ScalarOp(Function):
 class AddScalar(_ScalarOp):
     """d/dx (x + c) = 1."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     def forward(self, x):
         return x + self.ca
 
@@ -267,6 +269,8 @@ class PowScalar(_ScalarOp):
 class RPowScalar(_ScalarOp):
     """d/dx c^x = c^x log(c) (reuses the output); for c = 0, 0 where x >= 0 and -inf where
     x < 0; nan for c < 0 (PyTorch's pow_backward_exponent)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_output = True
 

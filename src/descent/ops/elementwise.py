@@ -58,6 +58,8 @@ class Log(Function):
 class Log1p(Function):
     """d/dx log(1 + x) = 1/(1 + x)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -71,6 +73,8 @@ class Log1p(Function):
 
 class Expm1(Function):
     """d/dx (exp(x) - 1) = exp(x) = y + 1 (reuses the output)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_output = True
 
@@ -147,6 +151,8 @@ class Sign(Function):
 class Sin(Function):
     """d/dx sin(x) = cos(x)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -174,6 +180,8 @@ class Cos(Function):
 
 class Tan(Function):
     """d/dx tan(x) = 1 + tan(x)^2 (reuses the output)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_output = True
 

@@ -67,6 +67,8 @@ class Asin(Function):
 class Acos(Function):
     """d/dx acos(x) = -1 / sqrt(1 - x^2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -79,6 +81,8 @@ class Acos(Function):
 
 class Atan(Function):
     """d/dx atan(x) = 1 / (1 + x^2)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -93,6 +97,8 @@ class Atan(Function):
 class Sinh(Function):
     """d/dx sinh(x) = cosh(x) = (e^x + e^-x) / 2."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -105,6 +111,8 @@ class Sinh(Function):
 
 class Cosh(Function):
     """d/dx cosh(x) = sinh(x)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -120,6 +128,8 @@ class Cosh(Function):
 
 class Asinh(Function):
     """d/dx asinh(x) = 1 / sqrt(x^2 + 1)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -149,6 +159,8 @@ class Acosh(Function):
 class Atanh(Function):
     """d/dx atanh(x) = 1 / (1 - x^2) (|x| < 1)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -166,6 +178,8 @@ class Atanh(Function):
 class Exp2(Function):
     """d/dx 2^x = 2^x ln 2 (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_output = True
 
     def forward(self, x):
@@ -177,6 +191,8 @@ class Exp2(Function):
 
 class Log2(Function):
     """d/dx log2(x) = 1 / (x ln 2)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -190,6 +206,8 @@ class Log2(Function):
 
 class Log10(Function):
     """d/dx log10(x) = 1 / (x ln 10)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -308,6 +326,8 @@ class Atan2(Function):
 class Hypot(Function):
     """h = sqrt(a^2 + b^2): d/da = a / h, d/db = b / h (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
     save_output = True
 
@@ -323,6 +343,8 @@ class Hypot(Function):
 
 class Copysign(Function):
     """|a| with the sign of b: d/da = y / a (+-1; 0 where a = 0, as PyTorch), d/db = 0."""
+
+    zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
     save_output = True
@@ -345,6 +367,8 @@ class LogAddExp(Function):
     """y = log(e^a + e^b) (base 2 with `base2`): d/da = 1 / (1 + e^(b - a)) and d/db =
     1 / (1 + e^(a - b)), the two softmax weights (2^(b - a) in base 2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("base2",)
     save_inputs = True
 
@@ -364,6 +388,8 @@ class LogAddExp(Function):
 class Xlogy(Function):
     """x log(y), 0 where x = 0 (unless y is nan): d/dx = log(y), d/dy = x / y; PyTorch's
     masking: d/dx = 0 where x = 0 and y <= 0."""
+
+    zero_passes = (False, True)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -501,6 +527,8 @@ def lerp(input, end, weight) -> Tensor:
 class NanToNum(Function):
     """Replace nan, +inf, -inf by numbers; d/dx = 1 where x is finite, 0 where it was replaced
     (PyTorch's grad * isfinite(x))."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("nan", "posinf", "neginf", "finite")
     saved_slots = ("finite",)  # the bool mask of finite inputs, read only by backward

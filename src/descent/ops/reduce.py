@@ -80,6 +80,8 @@ class Mean(Function):
 class Prod(Function):
     """d/dx_i prod(x) = prod_{j != i} x_j (computed as y / x_i; exact zeros handled)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("axis", "keepdims")
     save_inputs = True
     save_output = True
@@ -101,6 +103,10 @@ class Prod(Function):
             return g * (y / x)  # PyTorch's order (y / x is exactly 1 for one denormal x)
         if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
+        if self.axis is None and int((xd == 0).sum()) > 1:
+            # PyTorch's prod() of all elements with two zeros or more: every product of the
+            # others holds a zero, and its gradient is zeros outright (even beside a nan or inf)
+            return backend.get_array_module(x).zeros_like(g)
         # Product of the others without dividing: exclusive cumulative products from both sides.
         # Move the reduced axes last and flatten them: then the exclusive products from the left and
         # from the right are two cumprods, and their product leaves out exactly x_i.
@@ -151,6 +157,8 @@ class Max(Function):
     """d max(x) = 1 at the maximum; ties share the gradient equally (as torch.amax). With
     `evenly` (max(x)/min(x) of all elements, PyTorch's evenly_distribute_backward) a nan
     maximum's gradient is shared by the nans, and nothing else gets a nan."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("axis", "keepdims", "is_min", "evenly", "nan_wins")
     save_inputs = True

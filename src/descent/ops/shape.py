@@ -69,6 +69,8 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 class Transpose(Function):
     """d transpose(x, axes) = transpose of the gradient with the inverse permutation."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("axes",)
 
     def forward(self, x):

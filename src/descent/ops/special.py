@@ -296,6 +296,8 @@ def _host(kernel, cupy_name: str, x, *args):
 class Erfc(Function):
     """d/dx erfc(x) = -2/sqrt(pi) exp(-x^2)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -327,6 +329,8 @@ class Erfinv(Function):
 class Lgamma(Function):
     """d/dx log|Gamma(x)| = digamma(x)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     save_inputs = True
 
     def forward(self, x):
@@ -339,6 +343,8 @@ class Lgamma(Function):
 
 class Digamma(Function):
     """d/dx digamma(x) = polygamma(1, x) (trigamma)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
 
@@ -621,6 +627,26 @@ class LdexpInt(Function):
         return gy * xp.ldexp(xp.ones((), dtype=gy.dtype), self.e), None
 
 
+class Ldexp(Function):
+    """x * 2^e for a floating e (both at their promoted dtype): d/dx = 2^e, d/de = x 2^e ln 2,
+    formed in the broadcast shape as PyTorch's (0 * inf is nan in an element even where the
+    summed gradient of a broadcast e would be finite)."""
+
+    save_inputs = True
+
+    def forward(self, x, e):
+        with np.errstate(over="ignore"):
+            return x * (2.0 ** e).astype(x.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        x, e = self.inputs(ops)
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = 2.0**e
+            gx = gy * p if self.parents[0] is not None else None
+            ge = gy * x * p * math.log(2.0) if self.parents[1] is not None else None
+        return gx, ge
+
+
 def ldexp(input, other) -> Tensor:
     """input * 2^other (torch.ldexp: a product with a power of two, differentiable in both);
     integers compute in the default float dtype; an integer tensor `other` is applied exactly
@@ -632,7 +658,10 @@ def ldexp(input, other) -> Tensor:
             if x._data.shape != other._data.shape:
                 check_broadcast(LdexpInt, x, other)
             return LdexpInt.apply(x, other)
-        return mul(input, pow(2.0, _floating(other)))
+        a, e = _promoted(_floating(input), _floating(other))
+        if a._data.shape != e._data.shape:
+            check_broadcast(Ldexp, a, e)
+        return Ldexp.apply(a, e)
     return mul(_floating(input), 2.0**other)
 
 
