@@ -18,8 +18,21 @@ from ...grad_mode import no_grad
 from ...ops.shape import cat, reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
 from ...tensor import Tensor
-from . import parametrizations, parametrize, rnn  # noqa: F401  (torch.nn.utils' submodules)
+from . import fusion, parametrizations, parametrize, rnn  # noqa: F401  (torch.nn.utils' submodules)
+from ._grad_norm import (
+    clip_grads_with_norm_,
+    convert_conv2d_weight_memory_format,
+    convert_conv3d_weight_memory_format,
+    get_total_norm,
+    skip_init,
+)
 from ._norm_hooks import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
+from .fusion import (
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
 
 __all__ = [
     "clip_grad_norm",
@@ -31,6 +44,15 @@ __all__ = [
     "remove_weight_norm",
     "spectral_norm",
     "remove_spectral_norm",
+    "get_total_norm",
+    "clip_grads_with_norm_",
+    "skip_init",
+    "convert_conv2d_weight_memory_format",
+    "convert_conv3d_weight_memory_format",
+    "fuse_conv_bn_eval",
+    "fuse_conv_bn_weights",
+    "fuse_linear_bn_eval",
+    "fuse_linear_bn_weights",
 ]
 
 
