@@ -10,6 +10,7 @@ from __future__ import annotations
 from numbers import Number
 
 from . import constraints, transforms
+from .transforms_extra import CorrCholeskyTransform
 
 __all__ = ["ConstraintRegistry", "biject_to", "transform_to"]
 
@@ -115,3 +116,9 @@ def _transform_to_lower_cholesky(constraint):
 @transform_to.register(constraints.positive_definite)
 def _transform_to_positive_definite(constraint):
     return transforms.PositiveDefiniteTransform()
+
+
+@biject_to.register(constraints.corr_cholesky)
+@transform_to.register(constraints.corr_cholesky)
+def _to_corr_cholesky(constraint):
+    return CorrCholeskyTransform()

@@ -639,3 +639,14 @@ class PositiveDefiniteTransform(Transform):
         from .utils import cholesky
 
         return LowerCholeskyTransform().inv(cholesky(y))
+
+
+# The rest of torch.distributions.transforms' names, defined in transforms_extra.py (which
+# imports Transform from here: hence at the end, once Transform exists).
+from .transforms_extra import (  # noqa: E402
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
+    ReshapeTransform,
+)
+
+__all__ += ["CorrCholeskyTransform", "CumulativeDistributionTransform", "ReshapeTransform"]

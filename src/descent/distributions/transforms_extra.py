@@ -1,0 +1,188 @@
+"""More transforms (torch.distributions.transforms): CorrCholeskyTransform (unconstrained
+vectors of size D(D-1)/2 -> Cholesky factors of D x D correlation matrices, Stan's map: tanh,
+then stick breaking on squared rows), CumulativeDistributionTransform (a distribution's cdf)
+and ReshapeTransform.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..creation import eye, tensor
+from ..ops.activation import softplus
+from ..ops.shape import cat
+from ..tensor import Size, Tensor
+from . import constraints
+from .transforms import Transform
+
+__all__ = ["CorrCholeskyTransform", "CumulativeDistributionTransform", "ReshapeTransform"]
+
+
+def _tril_selector(d: int, diag: int, like: Tensor) -> Tensor:
+    """(N, d*d) 0/1 matrix putting a vector's entries at the lower-triangle positions (i - j >=
+    -diag) in row-major order, PyTorch's vec_to_tril_matrix order. Matmuls with it (and its
+    transpose) scatter and gather differentiably."""
+    rows, cols = np.tril_indices(d, diag)
+    sel = np.zeros((len(rows), d * d))
+    sel[np.arange(len(rows)), rows * d + cols] = 1.0
+    return tensor(sel, dtype=like.dtype, device=like.device)
+
+
+def _vec_to_tril(vec: Tensor, d: int, diag: int) -> Tensor:
+    flat = vec @ _tril_selector(d, diag, vec)  # (..., d*d)
+    return flat.reshape(tuple(vec.shape[:-1]) + (d, d))
+
+
+def _tril_to_vec(mat: Tensor, diag: int) -> Tensor:
+    d = mat.shape[-1]
+    flat = mat.reshape(tuple(mat.shape[:-2]) + (d * d,))
+    return flat @ _tril_selector(d, diag, mat).mT
+
+
+def _pad_left_one(t: Tensor) -> Tensor:
+    """t with a column of ones prepended on the last dimension, its last column dropped."""
+    return cat([t[..., :1] * 0 + 1, t[..., :-1]], -1)
+
+
+class CorrCholeskyTransform(Transform):
+    """x (..., D(D-1)/2) -> L (..., D, D), lower-triangular with unit-norm rows and a positive
+    diagonal (so L L^T is a correlation matrix): r = tanh(x) laid out below the diagonal, then
+    each row scaled by the stick left over, sqrt(prod (1 - r_k^2)) of the earlier entries."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CorrCholeskyTransform)
+
+    __hash__ = object.__hash__
+
+    @staticmethod
+    def _dim(n: int) -> int:
+        d = round((0.25 + 2 * n) ** 0.5 + 0.5)
+        if d * (d - 1) // 2 != n:
+            raise ValueError("Input is not a flattend lower-diagonal number")
+        return d
+
+    def _call(self, x):
+        eps = float(np.finfo(np.dtype(x.dtype)).eps)
+        x = x.tanh().clamp(min=-1 + eps, max=1 - eps)
+        d = self._dim(x.shape[-1])
+        r = _vec_to_tril(x, d, -1)  # (..., D, D), zero on and above the diagonal
+        stick = (1 - r**2).sqrt().cumprod(-1)  # what is left of each row's unit norm
+        r = r + eye(d, dtype=r.dtype, device=r.device)  # diagonal 1 before the scaling
+        return r * _pad_left_one(stick)
+
+    def _inverse(self, y):
+        # inverse stick breaking (Stan reference manual, "Cholesky factors of correlation
+        # matrices"): t = y_ij / sqrt(1 - sum_{k<j} y_ik^2), x = atanh(t)
+        left = _pad_left_one(1 - (y * y).cumsum(-1))
+        t = _tril_to_vec(y, -1) / _tril_to_vec(left, -1).sqrt()
+        return ((t).log1p() - (-t).log1p()) / 2
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        # of x and the flattened lower triangle of y (the spaces differ in dimension)
+        y1m_cumsum = 1 - (y * y).cumsum(-1)
+        stick_logdet = 0.5 * _tril_to_vec(y1m_cumsum, -2).log().sum(-1)
+        tanh_logdet = -2 * (x + softplus(-2 * x) - math.log(2.0)).sum(-1)
+        return stick_logdet + tanh_logdet
+
+    def forward_shape(self, shape):
+        d = self._dim(shape[-1])
+        return tuple(shape[:-1]) + (d, d)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError("Too few dimensions on input")
+        if shape[-2] != shape[-1]:
+            raise ValueError("Input is not square")
+        d = shape[-1]
+        return tuple(shape[:-2]) + (d * (d - 1) // 2,)
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = distribution.cdf(x), onto [0, 1]; log|dy/dx| = distribution.log_prob(x)."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = 1
+
+    def __init__(self, distribution, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self):
+        return self.distribution.support
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
+
+    def _call(self, x):
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y):
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return self.distribution.log_prob(x)
+
+
+class ReshapeTransform(Transform):
+    """Reshapes the rightmost dims from in_shape to out_shape (same number of elements);
+    log|det| = 0."""
+
+    bijective = True
+
+    def __init__(self, in_shape, out_shape, cache_size: int = 0) -> None:
+        self.in_shape = Size(in_shape)
+        self.out_shape = Size(out_shape)
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x):
+        batch = tuple(x.shape[: x.ndim - len(self.in_shape)])
+        return x.reshape(batch + tuple(self.out_shape))
+
+    def _inverse(self, y):
+        batch = tuple(y.shape[: y.ndim - len(self.out_shape)])
+        return y.reshape(batch + tuple(self.in_shape))
+
+    def log_abs_det_jacobian(self, x, y):
+        batch = tuple(x.shape[: x.ndim - len(self.in_shape)])
+        return (x * 0).reshape(batch + (-1,)).sum(-1)
+
+    def forward_shape(self, shape):
+        if len(shape) < len(self.in_shape):
+            raise ValueError("Too few dimensions on input")
+        cut = len(shape) - len(self.in_shape)
+        if tuple(shape[cut:]) != tuple(self.in_shape):
+            raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {self.in_shape}")
+        return tuple(shape[:cut]) + tuple(self.out_shape)
+
+    def inverse_shape(self, shape):
+        if len(shape) < len(self.out_shape):
+            raise ValueError("Too few dimensions on input")
+        cut = len(shape) - len(self.out_shape)
+        if tuple(shape[cut:]) != tuple(self.out_shape):
+            raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {self.out_shape}")
+        return tuple(shape[:cut]) + tuple(self.in_shape)
