@@ -161,6 +161,21 @@ def test_cached_remove_and_errors():
     assert lin.weight.shape == (1, 3)
 
 
+def test_transfer_parametrizations_and_params():
+    src = nn.Linear(3, 3)
+    P.register_parametrization(src, "weight", Symmetric())
+    PS.weight_norm(src, name="bias", dim=None)
+    dst = nn.Linear(3, 3)
+    P.transfer_parametrizations_and_params(src, dst)
+    assert P.is_parametrized(dst, "weight") and P.is_parametrized(dst, "bias")
+    assert dst.parametrizations.weight.original is src.parametrizations.weight.original
+    assert dst.parametrizations.bias.original1 is src.parametrizations.bias.original1
+    np.testing.assert_array_equal(dst.weight.numpy(), src.weight.numpy())
+    np.testing.assert_array_equal(dst.bias.numpy(), src.bias.numpy())
+    other = P.transfer_parametrizations_and_params(src, nn.Linear(3, 3), "weight")
+    assert P.is_parametrized(other, "weight") and not P.is_parametrized(other, "bias")
+
+
 def test_parametrized_module_trains_deepcopies_and_moves():
     import copy
 

@@ -37,6 +37,7 @@ __all__ = [
     "is_parametrized",
     "register_parametrization",
     "remove_parametrizations",
+    "transfer_parametrizations_and_params",
     "type_before_parametrizations",
 ]
 
@@ -303,3 +304,33 @@ def remove_parametrizations(
         delattr(module, "parametrizations")
         module.__class__ = module.__class__._class_before_parametrizations
     return module
+
+
+def transfer_parametrizations_and_params(
+    from_module: Module, to_module: Module, tensor_name: str | None = None
+) -> Module:
+    """Give `to_module` the parametrizations of `from_module` (all, or `tensor_name`'s) and
+    their original tensors (shared: the same Parameter objects), creating the parametrized
+    tensor on `to_module` first when it lacks it.
+
+    Returns:
+        to_module.
+    """
+    if not is_parametrized(from_module):
+        return to_module
+    names = list(from_module.parametrizations) if tensor_name is None else [tensor_name]
+    for name in names:
+        source = from_module.parametrizations[name]
+        if not hasattr(to_module, name):
+            with no_grad():
+                value = getattr(from_module, name)
+            to_module.register_parameter(name, Parameter(value.detach()))
+        for parametrization in source:
+            register_parametrization(to_module, name, parametrization)
+        target = to_module.parametrizations[name]
+        if source.is_tensor:
+            target.original = source.original
+        else:
+            for i in range(source.ntensors):
+                setattr(target, f"original{i}", getattr(source, f"original{i}"))
+    return to_module
