@@ -2,7 +2,7 @@
 
 NumPy evaluates an expression one operation at a time, each a full pass over memory with a
 fresh temporary. GELU's exact form 0.5 x (1 + erf(x / sqrt 2)) takes about twenty such passes
-in float32 (NumPy has no erf; `backend.erf` builds it from Abramowitz & Stegun 7.1.26), and its
+in float32 (NumPy has no erf; `backend.erf` runs the C library's through numba), and its
 derivative as many again. A numba kernel evaluates the whole expression per element in
 registers, in ONE pass, and LLVM vectorises it: on the baby-gpt step GELU's forward and
 backward drop from ~13 ms to well under 1 ms per layer each (393k values), from 29% of the
