@@ -340,3 +340,39 @@ def test_cdf_and_reshape_transforms_match_torch():
     v = R.normal(0, 1, (4, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(d.log_prob(ds.tensor(v)).numpy(),
                                td.log_prob(torch.tensor(v)).numpy(), rtol=1e-6)  # fmt: skip
+
+
+def test_cat_and_stack_transforms_match_torch():
+    from torch.distributions import constraints as tc
+
+    from descent.distributions import constraints as dc
+
+    x = R.normal(0, 1, (4, 5))
+    cases = [
+        (lambda T: T.CatTransform([T.ExpTransform(), T.SigmoidTransform()], dim=1,
+                                  lengths=[2, 3])),
+        (lambda T: T.CatTransform([T.ExpTransform(), T.AffineTransform(1.0, -2.0)], dim=0,
+                                  lengths=[1, 3])),
+        (lambda T: T.StackTransform([T.ExpTransform(), T.TanhTransform(), T.SigmoidTransform(),
+                                     T.SoftplusTransform(), T.ExpTransform()], dim=1)),
+    ]  # fmt: skip
+    for make in cases:
+        ours, theirs = make(DT), make(TT)
+        y, ty = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+        a = ours.log_abs_det_jacobian(ds.tensor(x), y).numpy()
+        b = theirs.log_abs_det_jacobian(torch.tensor(x), ty).numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+        np.testing.assert_array_equal(ours.codomain.check(y).numpy(),
+                                      theirs.codomain.check(ty).numpy())  # fmt: skip
+    # the registry builds them from cat / stack constraints
+    dcon = dc.cat([dc.positive, dc.unit_interval], 1, [2, 3])
+    tcon = tc.cat([tc.positive, tc.unit_interval], 1, [2, 3])
+    y, ty = D.biject_to(dcon)(ds.tensor(x)), TD.biject_to(tcon)(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+    dcon = dc.stack([dc.positive, dc.real, dc.unit_interval, dc.positive, dc.real], 1)
+    tcon = tc.stack([tc.positive, tc.real, tc.unit_interval, tc.positive, tc.real], 1)
+    y, ty = D.transform_to(dcon)(ds.tensor(x)), TD.transform_to(tcon)(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(dcon.check(y).numpy(), tcon.check(ty).numpy())

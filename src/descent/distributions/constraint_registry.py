@@ -10,7 +10,7 @@ from __future__ import annotations
 from numbers import Number
 
 from . import constraints, transforms
-from .transforms_extra import CorrCholeskyTransform
+from .transforms_extra import CatTransform, CorrCholeskyTransform, StackTransform
 
 __all__ = ["ConstraintRegistry", "biject_to", "transform_to"]
 
@@ -122,3 +122,25 @@ def _transform_to_positive_definite(constraint):
 @transform_to.register(constraints.corr_cholesky)
 def _to_corr_cholesky(constraint):
     return CorrCholeskyTransform()
+
+
+@biject_to.register(constraints.cat)
+def _biject_to_cat(constraint):
+    return CatTransform([biject_to(c) for c in constraint.cseq], constraint.dim,
+                        constraint.lengths)  # fmt: skip
+
+
+@transform_to.register(constraints.cat)
+def _transform_to_cat(constraint):
+    return CatTransform([transform_to(c) for c in constraint.cseq], constraint.dim,
+                        constraint.lengths)  # fmt: skip
+
+
+@biject_to.register(constraints.stack)
+def _biject_to_stack(constraint):
+    return StackTransform([biject_to(c) for c in constraint.cseq], constraint.dim)
+
+
+@transform_to.register(constraints.stack)
+def _transform_to_stack(constraint):
+    return StackTransform([transform_to(c) for c in constraint.cseq], constraint.dim)

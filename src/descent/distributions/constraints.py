@@ -21,7 +21,7 @@ __all__ = [
     "greater_than", "greater_than_eq", "half_open_interval", "independent", "integer_interval",
     "interval", "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "nonnegative",
     "nonnegative_integer", "one_hot", "positive", "positive_definite", "positive_integer", "real",
-    "real_vector", "simplex", "square", "symmetric", "unit_interval",
+    "real_vector", "simplex", "square", "stack", "symmetric", "unit_interval",
 ]  # fmt: skip
 
 
@@ -332,6 +332,14 @@ class _Cat(Constraint):
         self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
         self.dim = dim
 
+    @property
+    def is_discrete(self) -> bool:
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:
+        return max(c.event_dim for c in self.cseq)
+
     def check(self, value):
         from ..ops.shape import cat as _cat
 
@@ -340,6 +348,31 @@ class _Cat(Constraint):
             checks.append(constr.check(value.narrow(self.dim, start, length)))
             start += length
         return _cat(checks, self.dim)
+
+
+class _Stack(Constraint):
+    """Constraint cseq[i] on value.select(dim, i), stacked (torch's constraints.stack)."""
+
+    def __init__(self, cseq, dim: int = 0) -> None:
+        self.cseq = list(cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def check(self, value):
+        from ..ops.shape import stack as _stack
+
+        n = value.shape[self.dim]
+        axis = self.dim % value.ndim
+        checks = [c.check(value[(slice(None),) * axis + (i,)]) for i, c in zip(range(n), self.cseq)]
+        return _stack(checks, self.dim)
 
 
 dependent = _Dependent()
@@ -366,3 +399,4 @@ positive_definite = _PositiveDefinite()
 square = _Square()
 symmetric = _Symmetric()
 cat = _Cat
+stack = _Stack

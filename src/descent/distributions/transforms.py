@@ -644,9 +644,12 @@ class PositiveDefiniteTransform(Transform):
 # The rest of torch.distributions.transforms' names, defined in transforms_extra.py (which
 # imports Transform from here: hence at the end, once Transform exists).
 from .transforms_extra import (  # noqa: E402
+    CatTransform,
     CorrCholeskyTransform,
     CumulativeDistributionTransform,
     ReshapeTransform,
+    StackTransform,
 )
 
-__all__ += ["CorrCholeskyTransform", "CumulativeDistributionTransform", "ReshapeTransform"]
+__all__ += ["CatTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform",
+            "ReshapeTransform", "StackTransform"]  # fmt: skip

@@ -1,7 +1,7 @@
 """More transforms (torch.distributions.transforms): CorrCholeskyTransform (unconstrained
 vectors of size D(D-1)/2 -> Cholesky factors of D x D correlation matrices, Stan's map: tanh,
-then stick breaking on squared rows), CumulativeDistributionTransform (a distribution's cdf)
-and ReshapeTransform.
+then stick breaking on squared rows), CumulativeDistributionTransform (a distribution's cdf),
+ReshapeTransform, and CatTransform / StackTransform (a transform per slice).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from ..tensor import Size, Tensor
 from . import constraints
 from .transforms import Transform
 
-__all__ = ["CorrCholeskyTransform", "CumulativeDistributionTransform", "ReshapeTransform"]
+__all__ = ["CatTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform",
+           "ReshapeTransform", "StackTransform"]  # fmt: skip
 
 
 def _tril_selector(d: int, diag: int, like: Tensor) -> Tensor:
@@ -39,6 +40,11 @@ def _tril_to_vec(mat: Tensor, diag: int) -> Tensor:
     d = mat.shape[-1]
     flat = mat.reshape(tuple(mat.shape[:-2]) + (d * d,))
     return flat @ _tril_selector(d, diag, mat).mT
+
+
+def _select(z: Tensor, dim: int, i: int) -> Tensor:
+    """z.select(dim, i): the slice at index i of dimension dim, that dimension removed."""
+    return z[(slice(None),) * (dim % z.ndim) + (i,)]
 
 
 def _pad_left_one(t: Tensor) -> Tensor:
@@ -186,3 +192,129 @@ class ReshapeTransform(Transform):
         if tuple(shape[cut:]) != tuple(self.out_shape):
             raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {self.out_shape}")
         return tuple(shape[:cut]) + tuple(self.in_shape)
+
+
+class CatTransform(Transform):
+    """Applies tseq[i] to the i-th slice (of lengths[i]) of `dim` and concatenates."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0) -> None:
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise ValueError("CatTransform: every part must be a Transform")
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.lengths = list(lengths) if lengths is not None else [1] * len(self.transforms)
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError("CatTransform: lengths and transforms differ in number")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _pieces(self, fn, x):
+        out, start = [], 0
+        for t, n in zip(self.transforms, self.lengths, strict=True):
+            out.append(fn(t, x.narrow(self.dim, start, n)))
+            start += n
+        return cat(out, self.dim)
+
+    def _call(self, x):
+        return self._pieces(lambda t, s: t(s), x)
+
+    def _inverse(self, y):
+        return self._pieces(lambda t, s: t.inv(s), y)
+
+    def log_abs_det_jacobian(self, x, y):
+        from .utils import sum_rightmost
+
+        terms, start = [], 0
+        for t, n in zip(self.transforms, self.lengths, strict=True):
+            term = t.log_abs_det_jacobian(
+                x.narrow(self.dim, start, n), y.narrow(self.dim, start, n)
+            )
+            if t.event_dim < self.event_dim:
+                term = sum_rightmost(term, self.event_dim - t.event_dim)
+            terms.append(term)
+            start += n
+        dim = (self.dim - x.ndim if self.dim >= 0 else self.dim) + self.event_dim
+        if dim < 0:  # the concatenated dim is still a batch dim of the log-det
+            return cat(terms, dim)
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    @property
+    def bijective(self) -> bool:
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(Transform):
+    """Applies tseq[i] to x.select(dim, i) and stacks the results along dim."""
+
+    def __init__(self, tseq, dim: int = 0, cache_size: int = 0) -> None:
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise ValueError("StackTransform: every part must be a Transform")
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, z):
+        return [_select(z, self.dim, i) for i in range(z.shape[self.dim])]
+
+    def _call(self, x):
+        from ..ops.shape import stack
+
+        pieces = self._slices(x)
+        return stack([t(s) for t, s in zip(self.transforms, pieces, strict=True)], self.dim)
+
+    def _inverse(self, y):
+        from ..ops.shape import stack
+
+        pieces = self._slices(y)
+        return stack([t.inv(s) for t, s in zip(self.transforms, pieces, strict=True)], self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        from ..ops.shape import stack
+
+        terms = [t.log_abs_det_jacobian(a, b) for t, a, b in
+                 zip(self.transforms, self._slices(x), self._slices(y), strict=True)]  # fmt: skip
+        return stack(terms, self.dim)
+
+    @property
+    def bijective(self) -> bool:
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
