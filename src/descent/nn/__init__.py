@@ -31,6 +31,7 @@ from . import (
     groupnorm,
     init,
     instancenorm,
+    lazy,
     linear,
     loss,
     loss_extra,
@@ -68,6 +69,7 @@ from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
 from .groupnorm import *
 from .instancenorm import *
+from .lazy import *
 from .linear import *
 from .loss import *
 from .loss_extra import *
@@ -125,4 +127,5 @@ __all__ = (
     + loss_margin.__all__
     + normalization_extra.__all__
     + dropout_extra.__all__
+    + lazy.__all__
 )
