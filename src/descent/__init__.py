@@ -18,6 +18,7 @@ import numpy as _np
 
 from . import autograd, backend
 from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
+from . import tensor_methods as _tensor_methods
 from .amp import autocast
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
@@ -68,20 +69,6 @@ from .legacy_tensors import (
     HalfTensor,
     IntTensor,
     LongTensor,
-)
-from .linalg_torch import (  # torch.det, torch.inverse, ...; descent.linalg is torch.linalg
-    cholesky,
-    cholesky_inverse,
-    cholesky_solve,
-    det,
-    inverse,
-    logdet,
-    matrix_exp,
-    matrix_power,
-    pinverse,
-    qr,
-    slogdet,
-    svd,
 )
 from .ops._common import promote_types, result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
@@ -296,20 +283,6 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
-from .special import (  # torch.special's top-level names; registers x.i0_(), x.erfinv_(), ...
-    erf_,
-    erfc_,
-    exp2_,
-    i0,
-    i0_,
-    igamma,
-    igammac,
-    logit_,
-    mvlgamma,
-    round_,
-    sinc_,
-    xlogy_,
-)
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
     add,
@@ -394,9 +367,21 @@ __all__ = [name for name in dir() if not name.startswith("_") and name not in ("
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "func", "models", "nn",
-    "optim", "train", "utils",
+    "func", "linalg", "models", "nn", "optim", "special", "train", "utils",
 )  # fmt: skip
+
+# torch's top-level linear algebra (torch.det, torch.inverse, ...) and special functions
+# (torch.i0, torch.igamma, x.erf_(), ...) load with their modules on first use (~50 ms each at
+# import otherwise); their Tensor methods (x.det(), x.i0()) reach them through the ops table.
+_LINALG_NAMES = ("cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
+                 "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd")  # fmt: skip
+_SPECIAL_NAMES = ("erf_", "erfc_", "exp2_", "i0", "i0_", "igamma", "igammac", "logit_",
+                  "mvlgamma", "round_", "sinc_", "xlogy_")  # fmt: skip
+_SPECIAL_METHODS = _SPECIAL_NAMES + ("erfinv_", "lgamma_", "digamma_", "polygamma_", "sgn_",
+                                     "heaviside_", "mvlgamma_", "igamma_", "igammac_")  # fmt: skip
+_tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
+_tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
+__all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
 # torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
@@ -405,6 +390,8 @@ _LAZY_FUNCTIONS = {
     "load": ("io", "load_object"),
     "compile": ("compiler", "compile"),  # torch.compile: record a step once, replay it
     "vmap": ("func", "vmap"),  # torch.vmap is torch.func.vmap (a loop here: docs/func.md)
+    **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
+    **{name: ("special", name) for name in _SPECIAL_NAMES},
 }
 
 

@@ -19,7 +19,33 @@ from types import SimpleNamespace
 
 import numpy as np
 
-_ops = SimpleNamespace()
+
+class _OpsTable(SimpleNamespace):
+    """The ops table. A name not registered yet may belong to a module that loads on first use
+    (`register_lazy`: descent.linalg_torch's `x.det()`, descent.special's `x.i0()`): asking for
+    it imports that module, whose `register_ops` call fills it in."""
+
+    def __getattr__(self, name: str):
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"descent's ops table has no function {name!r}")
+        import importlib  # noqa: PLC0415 - only when a lazily registered method is first used
+
+        importlib.import_module(module)
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"{module} did not register {name!r}") from None
+
+
+_ops = _OpsTable()
+_LAZY: dict[str, str] = {}  # name -> the module that registers it when imported
+
+
+def register_lazy(module: str, names) -> None:
+    """Names whose functions `module` registers when it is imported (on first use)."""
+    for name in names:
+        _LAZY[name] = module
 
 
 def register_ops(functions: dict) -> None:
@@ -29,7 +55,7 @@ def register_ops(functions: dict) -> None:
         functions: name -> function. A name registered twice must name the same function.
     """
     for name, fn in functions.items():
-        have = getattr(_ops, name, None)
+        have = _ops.__dict__.get(name)
         if have is not None and have is not fn:
             raise RuntimeError(f"register_ops: two different functions are named {name!r}")
         setattr(_ops, name, fn)
