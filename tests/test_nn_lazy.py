@@ -1,6 +1,7 @@
 """The lazy layers against PyTorch's: the first input fixes the size, the module becomes the
 plain class with PyTorch's parameter names and shapes, and loaded weights give the same
-outputs; a state_dict loads before the first call (its shapes fix the size)."""
+outputs; a state_dict loads before the first call (its shapes fix the size). Also the legacy
+names Container, NLLLoss2d and DataParallel."""
 
 from __future__ import annotations
 
@@ -69,3 +70,29 @@ def test_lazy_keeps_parameter_objects_and_loads_before_the_first_call():
     # and then fail on that input).
     norm = nn.LazyInstanceNorm3d()
     assert norm(descent.randn(3, 2, 3, 4)).shape == (3, 2, 3, 4) and norm.num_features == 3
+
+
+def test_legacy_names():
+    with pytest.warns(FutureWarning, match="Container"):
+        c = nn.Container(a=nn.Linear(2, 2))
+    assert list(c.state_dict()) == ["a.weight", "a.bias"]
+    with pytest.warns(FutureWarning, match="NLLLoss2d"):
+        loss = nn.NLLLoss2d(ignore_index=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = torch.nn.NLLLoss2d(ignore_index=1)
+    x = np.log(np.random.default_rng(0).dirichlet(np.ones(3), size=(2, 2, 2))).astype(np.float32)
+    x = np.moveaxis(x, -1, 1).copy()  # (N, C, H, W) log-probabilities
+    t = np.array([[[0, 1], [2, 2]], [[1, 0], [0, 2]]])
+    expected = theirs(torch.tensor(x), torch.tensor(t)).numpy()
+    np.testing.assert_allclose(
+        loss(descent.tensor(x), descent.tensor(t)).numpy(), expected, rtol=1e-6
+    )
+    model = nn.Linear(2, 3)
+    dp = nn.DataParallel(model)
+    t_dp = torch.nn.DataParallel(torch.nn.Linear(2, 3))
+    assert list(dp.state_dict()) == list(t_dp.state_dict()) == ["module.weight", "module.bias"]
+    x2 = descent.randn(4, 2)
+    np.testing.assert_array_equal(dp(x2).numpy(), model(x2).numpy())
+    with pytest.raises(NotImplementedError):
+        nn.DataParallel(model, device_ids=[0, 1])

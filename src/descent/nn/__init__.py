@@ -32,6 +32,7 @@ from . import (
     init,
     instancenorm,
     lazy,
+    legacy,
     linear,
     loss,
     loss_extra,
@@ -70,6 +71,7 @@ from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
 from .groupnorm import *
 from .instancenorm import *
 from .lazy import *
+from .legacy import *
 from .linear import *
 from .loss import *
 from .loss_extra import *
@@ -128,4 +130,5 @@ __all__ = (
     + normalization_extra.__all__
     + dropout_extra.__all__
     + lazy.__all__
+    + legacy.__all__
 )
