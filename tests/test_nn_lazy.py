@@ -96,3 +96,53 @@ def test_legacy_names():
     np.testing.assert_array_equal(dp(x2).numpy(), model(x2).numpy())
     with pytest.raises(NotImplementedError):
         nn.DataParallel(model, device_ids=[0, 1])
+
+
+# -- AdaptiveLogSoftmaxWithLoss ----------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(), dict(div_value=2.0, head_bias=True)])
+def test_adaptive_log_softmax_matches_torch(kw, dtype):
+    torch.manual_seed(0)
+    theirs = torch.nn.AdaptiveLogSoftmaxWithLoss(16, 20, [5, 12], **kw)
+    ours = nn.AdaptiveLogSoftmaxWithLoss(16, 20, [5, 12], **kw)
+    sd = theirs.state_dict()
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in sd.items()
+    ]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in sd.items()})
+    ours.to(dtype)
+    theirs.to(torch.float64 if dtype == np.float64 else torch.float32)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 16)).astype(dtype)
+    target = np.array([0, 4, 5, 11, 12, 19, 3])  # every cluster, both edges of each
+    xs, xt = descent.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, loss = ours(xs, descent.tensor(target))
+    t_out, t_loss = theirs(xt, torch.tensor(target))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), **tol)
+    np.testing.assert_allclose(loss.numpy(), t_loss.detach().numpy(), **tol)
+    (loss + out[2]).backward()
+    (t_loss + t_out[2]).backward()
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), **tol)
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), t_params[name].grad.numpy(), **tol)
+    lp, t_lp = ours.log_prob(descent.tensor(x)), theirs.log_prob(torch.tensor(x))
+    np.testing.assert_allclose(lp.numpy(), t_lp.detach().numpy(), **tol)
+    np.testing.assert_allclose(np.exp(lp.numpy()).sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(ours.predict(descent.tensor(x)).numpy(),
+                                  theirs.predict(torch.tensor(x)).numpy())  # fmt: skip
+    o1, l1 = ours(descent.tensor(x[0]), descent.tensor(np.array(11)))  # unbatched
+    t1, tl1 = theirs(torch.tensor(x[0]), torch.tensor(11))
+    np.testing.assert_allclose(o1.numpy(), t1.detach().numpy(), **tol)
+
+
+def test_adaptive_log_softmax_errors():
+    for cutoffs in ([], [5, 3], [0, 4], [4, 20], [4, 4]):
+        with pytest.raises(ValueError, match="cutoffs"):
+            nn.AdaptiveLogSoftmaxWithLoss(8, 20, cutoffs)
+    asm = nn.AdaptiveLogSoftmaxWithLoss(8, 20, [4])
+    with pytest.raises(RuntimeError, match="Target values"):
+        asm(descent.randn(2, 8), descent.tensor([0, 20]))
+    with pytest.raises(RuntimeError, match="batch dimension"):
+        asm(descent.randn(3, 8), descent.tensor([0, 1]))

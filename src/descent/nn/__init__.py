@@ -15,6 +15,7 @@ functions. Each file's `__all__` lists its public names once; this package expor
 from . import (
     activation,
     activation_extra,
+    adaptive,
     attention,
     channel_dropout,
     channelshuffle,
@@ -54,6 +55,7 @@ from . import (
 )
 from .activation import *
 from .activation_extra import *
+from .adaptive import *
 from .attention import *
 from .channel_dropout import *
 from .channelshuffle import *
@@ -131,4 +133,5 @@ __all__ = (
     + dropout_extra.__all__
     + lazy.__all__
     + legacy.__all__
+    + adaptive.__all__
 )
