@@ -1,7 +1,7 @@
 """The lazy layers against PyTorch's: the first input fixes the size, the module becomes the
 plain class with PyTorch's parameter names and shapes, and loaded weights give the same
 outputs; a state_dict loads before the first call (its shapes fix the size). Also the legacy
-names Container, NLLLoss2d and DataParallel."""
+names Container, NLLLoss2d and DataParallel, and AdaptiveLogSoftmaxWithLoss."""
 
 from __future__ import annotations
 
