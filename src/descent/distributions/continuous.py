@@ -19,6 +19,7 @@ from ..ops.shape import stack
 from ..tensor import Size, Tensor
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import (
     as_float_tensor,
     broadcast_all,
@@ -59,8 +60,17 @@ class _LocScale(Distribution):
         return value
 
 
-class Normal(_LocScale):
+class Normal(_LocScale, ExponentialFamily):
     """N(loc, scale^2). rsample = loc + scale * eps, eps ~ N(0, 1)."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
 
     @property
     def mean(self) -> Tensor:
@@ -328,8 +338,17 @@ class Cauchy(_LocScale):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """Exponential(rate): density rate exp(-rate x) on [0, inf)."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()
 
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
@@ -382,8 +401,17 @@ class Exponential(Distribution):
         return 1.0 - self.rate.log()
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """Gamma(concentration, rate): density rate^a x^(a-1) exp(-rate x) / Gamma(a)."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return (x + 1).lgamma() + (x + 1) * (-y.reciprocal()).log()
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
@@ -446,7 +474,7 @@ class Chi2(Gamma):
         return self.concentration * 2
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """Dirichlet(concentration) over the simplex (event_shape = concentration.shape[-1:]);
     rsample normalises Gamma(concentration_i, 1) draws, differentiable through each."""
 
@@ -461,6 +489,13 @@ class Dirichlet(Distribution):
         self.concentration = concentration
         shape = concentration.size()
         super().__init__(shape[:-1], shape[-1:], validate_args=validate_args)
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        return x.lgamma().sum(-1) - x.sum(-1).lgamma()
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)
@@ -506,7 +541,7 @@ class Dirichlet(Distribution):
                 - ((c - 1.0) * c.digamma()).sum(-1))  # fmt: skip
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """Beta(concentration1, concentration0) on [0, 1], as PyTorch: the first coordinate of a
     Dirichlet([concentration1, concentration0])."""
 
@@ -522,6 +557,13 @@ class Beta(Distribution):
             c1, c0 = broadcast_all(concentration1, concentration0)
         self._dirichlet = Dirichlet(stack([c1, c0], -1), validate_args=validate_args)
         super().__init__(self._dirichlet.batch_shape, validate_args=validate_args)
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return x.lgamma() + y.lgamma() - (x + y).lgamma()
 
     @property
     def concentration1(self) -> Tensor:

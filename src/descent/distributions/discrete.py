@@ -20,6 +20,7 @@ from ..tensor import Size, Tensor
 from ..torch_functions import broadcast_tensors
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import (
     as_float_tensor,
     broadcast_all,
@@ -51,8 +52,17 @@ def _enumerate(values: Tensor, batch_shape: Size, expand: bool) -> Tensor:
     return values.expand((-1,) + tuple(batch_shape)) if expand else values
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     """1 with probability `probs` (or sigmoid(`logits`)), else 0."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.probs.logit(),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
@@ -371,8 +381,15 @@ class Binomial(Distribution):
         return _enumerate(values, self._batch_shape, expand)
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """Counts with mean `rate`: P(k) = rate^k e^-rate / k!."""
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x):
+        return x.exp()
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative_integer

@@ -16,6 +16,7 @@ from ..torch_functions import broadcast_tensors
 from . import constraints
 from .continuous import Gamma, Normal, Uniform
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .extra import _EULER_GAMMA, _Transformed
 from .transformed_distribution import TransformedDistribution
 from .transforms import AffineTransform, PowerTransform, StickBreakingTransform
@@ -341,7 +342,7 @@ class LowRankMultivariateNormal(Distribution):
         return h if len(self._batch_shape) == 0 else h.expand(tuple(self._batch_shape))
 
 
-class ContinuousBernoulli(Distribution):
+class ContinuousBernoulli(ExponentialFamily):
     """The continuous Bernoulli on [0, 1] (Loaiza-Ganem & Cunningham, NeurIPS 2019): density
     C(p) p^x (1 - p)^(1 - x). Near p = 1/2 (inside `lims`) the normaliser, mean and variance
     switch to their Taylor series, as PyTorch. rsample inverts the CDF of u ~ U(0, 1)."""
@@ -376,6 +377,21 @@ class ContinuousBernoulli(Distribution):
     @lazy_property
     def probs(self) -> Tensor:
         return clamp_probs(logits_to_probs(self.logits, is_binary=True))
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        """log((e^x - 1) / x), Taylor x/2 + x^2/24 - x^4/2880 near 0 (PyTorch's limits)."""
+        lo, hi = self._lims[0] - 0.5, self._lims[1] - 0.5
+        outside = (x <= lo) | (x > hi)
+        cut = x.where(outside, lo)
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return log_norm.where(outside, taylor)
 
     @property
     def param_shape(self) -> Size:

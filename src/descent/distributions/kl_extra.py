@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..creation import full_like
 from ..special import mvlgamma
 from ..tensor import Tensor
 from .continuous import Beta, Cauchy, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Poisson
+from .exp_family import ExponentialFamily
 from .extra import Gumbel, Pareto
 from .extra2 import ContinuousBernoulli, LowRankMultivariateNormal
 from .kl import _kl_mvn_mvn, kl_divergence, register_kl
@@ -368,3 +371,31 @@ def _kl_wishart_wishart(p, q):
     return (n1 / 2 * log_det_diff + n0 / 2 * (trace - dim)
             + mvlgamma(n1 / 2, dim) - mvlgamma(n0 / 2, dim)
             + (n0 - n1) / 2 * _mvdigamma(n0 / 2, dim))  # fmt: skip
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """KL as the Bregman divergence of the log-normaliser F between the natural parameters:
+    F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)> (same family only)."""
+    from .. import autograd
+    from .utils import sum_rightmost
+
+    if type(p) is not type(q):
+        raise NotImplementedError(
+            "The cross KL-divergence between different exponential families cannot be "
+            "computed using Bregman divergences"
+        )
+    p_nparams = [t.detach().requires_grad_() for t in p._natural_params]
+    q_nparams = q._natural_params
+    with autograd.enable_grad():
+        lg_normal = p._log_normalizer(*p_nparams)
+        grads = autograd.grad(lg_normal.sum(), p_nparams, create_graph=True)
+    result = q._log_normalizer(*q_nparams) - lg_normal
+    batch_ndim = len(np.broadcast_shapes(tuple(p.batch_shape), tuple(q.batch_shape)))
+    for pnp, qnp, g in zip(p_nparams, q_nparams, grads, strict=True):
+        # sum over each parameter's own dims right of the batch (PyTorch sums len(event_shape)
+        # dims for every parameter, which for Wishart's scalar degrees-of-freedom parameter
+        # adds up across the batch: its generic Wishart KL is wrong for batched inputs)
+        term = (qnp - pnp) * g
+        result = result - sum_rightmost(term, term.ndim - batch_ndim)
+    return result

@@ -32,6 +32,7 @@ from ..tensor import Size, Tensor
 from . import constraints
 from .continuous import Beta, Chi2
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .multivariate_normal import _precision_to_scale_tril
 from .utils import broadcast_all, cholesky, lazy_property, solve_lower, standard_normal
 
@@ -46,7 +47,7 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return (x.unsqueeze(-1) - half).digamma().sum(-1)
 
 
-class Wishart(Distribution):
+class Wishart(ExponentialFamily):
     """Wishart over p x p positive-definite matrices with df > p - 1 degrees of freedom."""
 
     support = constraints.positive_definite
@@ -96,6 +97,18 @@ class Wishart(Distribution):
         else:
             self._unbroadcasted_scale_tril = _precision_to_scale_tril(precision_matrix)
         self._dist_chi2 = self._chi2()
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple:
+        p = self._event_shape[-1]
+        return -self.precision_matrix / 2, (self.df - p - 1) / 2
+
+    def _log_normalizer(self, x, y):
+        p = self._event_shape[-1]
+        log_det = 2 * cholesky(-2 * x).diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        return (y + (p + 1) / 2) * (-log_det + _LOG_2 * p) + mvlgamma(y + (p + 1) / 2, p)
 
     def _chi2(self) -> Chi2:
         """Chi2(df - i) for the diagonal of Bartlett's factor, i = 0 .. p-1: batch + (p,)."""
