@@ -43,6 +43,10 @@ CASES = [
     ("ldexp_int_input_int_exponent", {"x": ([1, 1, I64_MAX], I64)}, ["x.ldexp(x)"]),
     ("ldexp_float_exponent_broadcast", {"x": ([[1.0, 0.0]], F32), "y": ([[3e38], [1.0]], F32)},
      ["m.ldexp(x, y)"]),
+    ("ldexp_float_exponent_gradient_from_output",
+     {"x": ([[1.0, 1.0], [1.0, -3e38]], F32)}, ["x.ldexp(x)"]),
+    ("tiny_base_pow_gradient_overflows", {"x": ([-0.8284470438957214, 2.0], F32)},
+     ["1e-45 ** x"]),
     ("pow_minus_half_at_minus_inf", {"x": ([-INF, 4.0, 0.0, -0.0, 3.0], F32)}, ["x ** -0.5"]),
     # gradients
     ("nansum_gradient_is_a_product", {"x": ([[1.0, NAN, 1.0], [-INF, 1.0, 1.0]], F32)},
@@ -69,6 +73,7 @@ CASES = [
      ["x.log10()", "m.lgamma(v1)", "m.atanh(v2)", "v3.sgn()"]),
     ("sgn_after_xlogy_hypot", {"x": ([0.0, 1.0], F64), "y": ([0.0, 2.0], F64)},
      ["m.xlogy(x, y)", "m.hypot(v1, y)", "m.sgn(v2)"]),
+    ("sgn_after_sinc_at_inf", {"x": ([[1.0, INF], [0.0, 2.5]], F32)}, ["m.sinc(x)", "m.sgn(v1)"]),
     ("sgn_plus_x", {"x": ([1.0, -2.0, 0.0], F32)}, ["m.sgn(x) + x"]),
     ("sgn_twice", {"x": ([1.0, -2.0], F64)}, ["m.sgn(x)", "m.sgn(v1)"]),
     ("sgn_after_norm_softshrink", {"x": ([[1.0, INF], [1.0, 1.0]], F32)},

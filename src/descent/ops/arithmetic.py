@@ -294,7 +294,8 @@ class RPowScalar(_ScalarOp):
             with np.errstate(invalid="ignore"):  # 0 * -inf in the unselected entries
                 return gy * ops.where(y > 1, y * float("-inf"), y * 0)
         # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
-        return gy * y * (math.log(c) if c > 0 else float("nan"))
+        # PyTorch's order, gy * (y log c): y log c overflows to inf before meeting a small gy
+        return gy * (y * (math.log(c) if c > 0 else float("nan")))
 
 
 def _scalar_operand(x: Tensor, c):

@@ -558,6 +558,10 @@ class Sinc(Function):
     """d/dx sin(pi x) / (pi x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at x = 0 (PyTorch's
     form: the quotient rule's two 1/x^2 terms would cancel to noise at tiny x)."""
 
+    # a known-zero gradient passes: PyTorch's where(pi x^2 == 0, 0, grad * ...) of a zero
+    # tensor is zeros, even at x = inf (whose derivative is nan)
+    zero_passes = True
+
     save_inputs = True
 
     def forward(self, x):
@@ -628,11 +632,13 @@ class LdexpInt(Function):
 
 
 class Ldexp(Function):
-    """x * 2^e for a floating e (both at their promoted dtype): d/dx = 2^e, d/de = x 2^e ln 2,
-    formed in the broadcast shape as PyTorch's (0 * inf is nan in an element even where the
-    summed gradient of a broadcast e would be finite)."""
+    """x * 2^e for a floating e (both at their promoted dtype): d/dx = 2^e, d/de = y ln 2 with
+    y the output (PyTorch's order: finite where x 2^e is, though x * gy may overflow), formed
+    in the broadcast shape as PyTorch's (0 * inf is nan in an element even where the summed
+    gradient of a broadcast e would be finite)."""
 
     save_inputs = True
+    save_output = True
 
     def forward(self, x, e):
         with np.errstate(over="ignore"):
@@ -643,7 +649,7 @@ class Ldexp(Function):
         with np.errstate(over="ignore", invalid="ignore"):
             p = 2.0**e
             gx = gy * p if self.parents[0] is not None else None
-            ge = gy * x * p * math.log(2.0) if self.parents[1] is not None else None
+            ge = gy * self.output(ops) * math.log(2.0) if self.parents[1] is not None else None
         return gx, ge
 
 
