@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ... import backend
 from ...ops import reduce as _red
+from ...ops import torch_gaps as _torch_gaps
 from ...ops._common import as_tensor
-from ...ops.indexing import index_select
 from ...tensor import Tensor
 
 __all__ = ["pairwise_distance", "pdist"]
@@ -26,14 +23,5 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 def pdist(input, p: float = 2) -> Tensor:
     """The p-norm distances between the rows of an (N, M) input, i < j in row-major order:
-    N (N - 1) / 2 values (torch.nn.functional.pdist)."""
-    x = as_tensor(input)
-    if x.ndim != 2:
-        raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
-    if p < 0:
-        raise RuntimeError("pdist only supports non-negative p values")
-    n = x.shape[0]
-    i, j = np.triu_indices(n, k=1)
-    xp = backend.get_array_module(x._data)
-    diff = index_select(x, 0, xp.asarray(i)) - index_select(x, 0, xp.asarray(j))  # (P, M)
-    return _red.norm(diff, ord=p, axis=-1)
+    N (N - 1) / 2 values; descent.pdist's op (torch.nn.functional.pdist is torch.pdist)."""
+    return _torch_gaps.pdist(input, p)
