@@ -376,3 +376,36 @@ def test_cat_and_stack_transforms_match_torch():
     y, ty = D.transform_to(dcon)(ds.tensor(x)), TD.transform_to(tcon)(torch.tensor(x))
     np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)
     np.testing.assert_array_equal(dcon.check(y).numpy(), tcon.check(ty).numpy())
+
+
+def test_tril_vector_helpers_and_remaining_constraints_match_torch():
+    from torch.distributions import constraints as tc
+    from torch.distributions.utils import tril_matrix_to_vec as t_tm
+    from torch.distributions.utils import vec_to_tril_matrix as t_vt
+
+    from descent.distributions import constraints as dc
+    from descent.distributions.utils import tril_matrix_to_vec, vec_to_tril_matrix
+
+    for diag, n in ((0, 10), (-1, 6), (-2, 3), (1, 13)):
+        v = R.normal(0, 1, (2, n))
+        m, tm = vec_to_tril_matrix(ds.tensor(v), diag), t_vt(torch.tensor(v), diag)
+        np.testing.assert_array_equal(m.numpy(), tm.numpy())
+        back, t_back = tril_matrix_to_vec(m, diag), t_tm(tm, diag)
+        np.testing.assert_array_equal(back.numpy(), t_back.numpy())
+    mats = np.stack([np.eye(3), -np.eye(3), np.diag([1.0, 0.0, 2.0]), np.ones((3, 3))])
+    mats[3, 0, 1] = 5.0  # not symmetric
+    for name in ("positive_semidefinite", "positive_definite", "symmetric"):
+        a = getattr(dc, name).check(ds.tensor(mats)).numpy()
+        b = getattr(tc, name).check(torch.tensor(mats)).numpy()
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    counts = np.array([[1.0, 2.0], [3.0, 1.0], [-1.0, 1.0]])
+    a = dc.multinomial(3).check(ds.tensor(counts)).numpy()
+    np.testing.assert_array_equal(a, tc.multinomial(3).check(torch.tensor(counts)).numpy())
+    mix = D.MixtureSameFamily(D.Categorical(logits=ds.zeros(2)),
+                              D.Uniform(ds.tensor([0.0, 0.5]), ds.tensor([1.0, 2.0])))  # fmt: skip
+    tu = TD.Uniform(torch.tensor([0.0, 0.5]), torch.tensor([1.0, 2.0]))
+    tmix = TD.MixtureSameFamily(TD.Categorical(logits=torch.zeros(2)), tu)
+    v = np.array([0.7, 0.2, 1.5])
+    np.testing.assert_array_equal(mix.support.check(ds.tensor(v)).numpy(),
+                                  tmix.support.check(torch.tensor(v)).numpy())  # fmt: skip
+    assert type(mix.support).__name__ == type(tmix.support).__name__

@@ -234,21 +234,6 @@ class Pareto(_Transformed):
         return (self.scale / self.alpha).log() + (1 + self.alpha.reciprocal())
 
 
-class _MultinomialSupport(constraints.Constraint):
-    is_discrete = True
-    event_dim = 1
-
-    def __init__(self, upper_bound) -> None:
-        self.upper_bound = upper_bound
-
-    def check(self, value):
-        with autograd.no_grad():
-            return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return "Multinomial()"
-
-
 class Multinomial(Distribution):
     """Counts of `total_count` Categorical(probs) draws over K categories (event (K,))."""
 
@@ -265,7 +250,7 @@ class Multinomial(Distribution):
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
-        return _MultinomialSupport(self.total_count)
+        return constraints.multinomial(self.total_count)
 
     @property
     def probs(self) -> Tensor:
@@ -417,7 +402,7 @@ class MixtureSameFamily(Distribution):
 
     @constraints.dependent_property
     def support(self):
-        return self._component_distribution.support
+        return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
     def _pad_mixture_dimensions(self, x: Tensor) -> Tensor:
         dist_batch_ndims = len(self.batch_shape)

@@ -10,36 +10,16 @@ import math
 
 import numpy as np
 
-from ..creation import eye, tensor
+from ..creation import eye
 from ..ops.activation import softplus
 from ..ops.shape import cat
 from ..tensor import Size, Tensor
 from . import constraints
 from .transforms import Transform
+from .utils import tril_matrix_to_vec, vec_to_tril_matrix
 
 __all__ = ["CatTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform",
            "ReshapeTransform", "StackTransform"]  # fmt: skip
-
-
-def _tril_selector(d: int, diag: int, like: Tensor) -> Tensor:
-    """(N, d*d) 0/1 matrix putting a vector's entries at the lower-triangle positions (i - j >=
-    -diag) in row-major order, PyTorch's vec_to_tril_matrix order. Matmuls with it (and its
-    transpose) scatter and gather differentiably."""
-    rows, cols = np.tril_indices(d, diag)
-    sel = np.zeros((len(rows), d * d))
-    sel[np.arange(len(rows)), rows * d + cols] = 1.0
-    return tensor(sel, dtype=like.dtype, device=like.device)
-
-
-def _vec_to_tril(vec: Tensor, d: int, diag: int) -> Tensor:
-    flat = vec @ _tril_selector(d, diag, vec)  # (..., d*d)
-    return flat.reshape(tuple(vec.shape[:-1]) + (d, d))
-
-
-def _tril_to_vec(mat: Tensor, diag: int) -> Tensor:
-    d = mat.shape[-1]
-    flat = mat.reshape(tuple(mat.shape[:-2]) + (d * d,))
-    return flat @ _tril_selector(d, diag, mat).mT
 
 
 def _select(z: Tensor, dim: int, i: int) -> Tensor:
@@ -77,7 +57,7 @@ class CorrCholeskyTransform(Transform):
         eps = float(np.finfo(np.dtype(x.dtype)).eps)
         x = x.tanh().clamp(min=-1 + eps, max=1 - eps)
         d = self._dim(x.shape[-1])
-        r = _vec_to_tril(x, d, -1)  # (..., D, D), zero on and above the diagonal
+        r = vec_to_tril_matrix(x, diag=-1)  # (..., D, D), zero on and above the diagonal
         stick = (1 - r**2).sqrt().cumprod(-1)  # what is left of each row's unit norm
         r = r + eye(d, dtype=r.dtype, device=r.device)  # diagonal 1 before the scaling
         return r * _pad_left_one(stick)
@@ -86,13 +66,13 @@ class CorrCholeskyTransform(Transform):
         # inverse stick breaking (Stan reference manual, "Cholesky factors of correlation
         # matrices"): t = y_ij / sqrt(1 - sum_{k<j} y_ik^2), x = atanh(t)
         left = _pad_left_one(1 - (y * y).cumsum(-1))
-        t = _tril_to_vec(y, -1) / _tril_to_vec(left, -1).sqrt()
+        t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(left, diag=-1).sqrt()
         return ((t).log1p() - (-t).log1p()) / 2
 
     def log_abs_det_jacobian(self, x, y, intermediates=None):
         # of x and the flattened lower triangle of y (the spaces differ in dimension)
         y1m_cumsum = 1 - (y * y).cumsum(-1)
-        stick_logdet = 0.5 * _tril_to_vec(y1m_cumsum, -2).log().sum(-1)
+        stick_logdet = 0.5 * tril_matrix_to_vec(y1m_cumsum, diag=-2).log().sum(-1)
         tanh_logdet = -2 * (x + softplus(-2 * x) - math.log(2.0)).sum(-1)
         return stick_logdet + tanh_logdet
 

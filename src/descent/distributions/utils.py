@@ -28,7 +28,8 @@ from ..ops.special import _digamma64, _lgamma64
 from ..tensor import Tensor
 from ..torch_functions import broadcast_tensors
 
-__all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits"]
+__all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits",
+           "tril_matrix_to_vec", "vec_to_tril_matrix"]  # fmt: skip
 
 
 class lazy_property:  # noqa: N801 - PyTorch's name
@@ -366,3 +367,33 @@ def as_float_tensor(value, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     return new_tensor(backend.get_array_module(like._data).asarray(value, dtype=like.dtype))
+
+
+def _tril_selector(d: int, diag: int, like: Tensor) -> Tensor:
+    """(N, d*d) 0/1 matrix putting a vector's entries at the lower-triangle positions
+    (j - i <= diag) in row-major order, PyTorch's order. Matmuls with it (and its transpose)
+    scatter and gather differentiably."""
+    rows, cols = np.tril_indices(d, diag)
+    sel = np.zeros((len(rows), d * d))
+    sel[np.arange(len(rows)), rows * d + cols] = 1.0
+    return tensor(sel, dtype=like.dtype, device=like.device)
+
+
+def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
+    """(..., N) -> (..., n, n) with the entries at and below diagonal `diag` (row-major), zeros
+    elsewhere (torch.distributions.utils.vec_to_tril_matrix)."""
+    n_vec = vec.shape[-1]
+    # N = n (n + 1) / 2 + diag n - ... : solve for n as PyTorch does
+    n = -(1 + 2 * diag) + ((1 + 2 * diag) ** 2 + 8 * n_vec + 4 * abs(diag) * (diag + 1)) ** 0.5
+    n = round(n / 2)
+    if len(np.tril_indices(n, diag)[0]) != n_vec:
+        raise ValueError("The size of last dimension is not a triangular number")
+    flat = vec @ _tril_selector(n, diag, vec)  # (..., n*n)
+    return flat.reshape(tuple(vec.shape[:-1]) + (n, n))
+
+
+def tril_matrix_to_vec(mat: Tensor, diag: int = 0) -> Tensor:
+    """The entries at and below diagonal `diag` of (..., n, n), row-major: (..., N)."""
+    n = mat.shape[-1]
+    flat = mat.reshape(tuple(mat.shape[:-2]) + (n * n,))
+    return flat @ _tril_selector(n, diag, mat).mT
