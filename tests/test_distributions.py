@@ -132,13 +132,15 @@ CASES["genpareto"] = CASES["genpareto"][:3] + (
 
 # PyTorch's VonMises evaluates log I0 / I1 by A&S polynomial fits (~1e-7 relative); descent's
 # are exact (descent.special.i0e / i1e): float64 comparisons allow that much
-APPROX = {"vonmises": 3e-6}
+# PyTorch's Multinomial entropy takes lgamma(n + 1) of an integer tensor, in float32 even for
+# float64 parameters (2e-8 relative); descent's is exact
+APPROX = {"vonmises": 3e-6, "multinomial": 1e-7}
 # PyTorch's GeneralizedPareto fails in float64 (isclose against a float32 zero: "Double did not
 # match Float"): compared in float32 only; float64 gradients against finite differences
 TORCH_F32_ONLY = {"genpareto"}
 
-# PyTorch has no entropy for these (Multinomial's: left out here)
-NO_ENTROPY = {"relaxed_bernoulli", "relaxed_onehot", "poisson", "negbinomial", "multinomial",
+# PyTorch has no entropy for these
+NO_ENTROPY = {"relaxed_bernoulli", "relaxed_onehot", "poisson", "negbinomial",
               "fisher", "logisticnormal", "vonmises", "lkj"}  # fmt: skip
 NO_MOMENTS = {"relaxed_bernoulli", "relaxed_onehot"}
 HAS_CDF = {"normal", "lognormal", "halfnormal", "uniform", "laplace", "cauchy", "exponential",
@@ -204,7 +206,7 @@ def test_log_prob_and_shapes_match_torch(name, dtype):
 def test_entropy_matches_torch(name, dtype):
     d, _, _ = build(name, ds, dtype)
     t, _, _ = build(name, torch, dtype)
-    _close(d.entropy(), t.entropy(), dtype)
+    _close(d.entropy(), t.entropy(), dtype, rtol=APPROX.get(name))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

@@ -275,6 +275,18 @@ class Multinomial(Distribution):
             k = self._categorical._num_events
             return one_hot(idx, k).sum(0).type_as(self.probs)  # counts per category
 
+    def entropy(self) -> Tensor:
+        """n H(categorical) - log n! + sum_k E[log x_k!], each x_k ~ Binomial(n, p_k)."""
+        from .discrete import Binomial
+
+        n = self.total_count
+        term1 = n * self._categorical.entropy() - math.lgamma(n + 1)
+        binomial = Binomial(n, self.probs, validate_args=False)
+        support = binomial.enumerate_support()  # (n + 1, B..., K)
+        weights = (support + 1).lgamma()
+        term2 = (binomial.log_prob(support).exp() * weights).sum(0).sum(-1)
+        return term1 + term2
+
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
