@@ -188,4 +188,19 @@ KNOWN = [
      'ops': ['atan2'],
      'seed': 0,
      'ones': True},
+    {'id': 'atan2-grad-float32+float64',
+     'op': 'atan2',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32+float64',
+     'reason': "PyTorch's atan2 backward squares each operand in its own dtype before the "
+               'promotion: a float32 x = -1e-30 squares to 0, x^2 + y^2 is 0 at y = 0 and the '
+               'gradient is masked to 0 there; descent works at the promoted float64 (1 / x = '
+               '-1e30)',
+     'inputs': [('v0', [-1.0000000031710769e-30, 1.0], 'float32', [2], True),
+                ('y', [0.0], 'float64', [1], True)],
+     'steps': ['m.atan2(y, v0)'],
+     'ops': ['atan2'],
+     'seed': 0,
+     'ones': True},
 ]

@@ -63,6 +63,8 @@ CASES = [
     ("float_power_half_at_minus_inf", {"x": ([1.0, -INF, 4.0, 0.0], F32)},
      ["m.float_power(x, 0.5)"]),
     ("pow_half_gradient_at_minus_inf", {"x": ([-INF, 4.0, 0.0, -0.0], F64)}, ["x ** 0.5"]),
+    ("xlogy_gradient_masked_after_product", {"x": ([[1.0], [1.0], [0.0]], F32)},
+     ["m.xlogy(x, -1)", "(v1 % v1)"]),
     # sgn's gradient is a known zero: leaves get zeros, no nan from the ops before it
     ("sgn_after_div", {"x": ([1.0, 0.0], F32), "y": ([0.0, 2.0], F32)}, ["x / y", "m.sgn(v1)"]),
     ("sgn_after_log2_index", {"x": ([[1.0, 0.0, 2.0]], F32)},

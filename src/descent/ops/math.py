@@ -404,8 +404,10 @@ class Xlogy(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's xlogy(gy, y): 0 where gy is 0 (unless y is nan), and 0 where x = 0 and
             # y <= 0 (log 1 = 0 there: no -inf enters even a second-order pass).
-            flat = ((x == 0) & (y <= 0)) | ((gy == 0) & (y == y))
-            gx = gy * ops.log(ops.where(flat, 1, y))
+            edge = (x == 0) & (y <= 0)
+            flat = edge | ((gy == 0) & (y == y))
+            # the edge is 0 whatever gy is (PyTorch masks after the product: a nan gy too)
+            gx = ops.where(edge, 0, gy * ops.log(ops.where(flat, 1, y)))
             gyy = gy * x / y
         return gx, gyy
 
