@@ -104,8 +104,7 @@ class Prod(Function):
         if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
         if self.axis is None and int((xd == 0).sum()) > 1:
-            # PyTorch's prod() of all elements with two zeros or more: every product of the
-            # others holds a zero, and its gradient is zeros outright (even beside a nan or inf)
+            # PyTorch's prod() of all with two zeros or more: zeros outright (beside a nan too)
             return backend.get_array_module(x).zeros_like(g)
         # Product of the others without dividing: exclusive cumulative products from both sides.
         # Move the reduced axes last and flatten them: then the exclusive products from the left and
@@ -115,9 +114,8 @@ class Prod(Function):
         moved = xp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
         flat = moved.reshape(moved.shape[: moved.ndim - len(axes)] + (-1,))
         ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
-        # The cumulative products accumulate in float64 for the narrower floats and round each
-        # to x's dtype, as PyTorch's cumprod (its acc_type): -1.76 * 3e38 * 0 is -0.0 there,
-        # not the float32 -inf * 0 = nan.
+        # Accumulated in float64 for narrower floats, each rounded to x's dtype (PyTorch's
+        # cumprod): -1.76 * 3e38 * 0 is -0.0, not the float32 -inf * 0 = nan.
         acc = _ACC.get(x.dtype.itemsize) if x.dtype.kind == "f" else None
         left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1, dtype=acc)
         right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1),
