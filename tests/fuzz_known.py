@@ -203,4 +203,16 @@ KNOWN = [
      'ops': ['atan2'],
      'seed': 0,
      'ones': True},
+    {'id': 'i0-value-float32',
+     'op': 'i0',
+     'kind': 'value',
+     'sig': '',
+     'dtypes': 'float32',
+     'reason': "PyTorch's float32 i0 overflows in an intermediate (exp(x) past 88.7) and gives "
+               'inf at 89.29, where i0 is 2.54e37, within float32; descent gives the finite value',
+     'inputs': [('v0', [1.0, 89.28999328613281], 'float32', [2], False)],
+     'steps': ['v0.i0()'],
+     'ops': ['i0'],
+     'seed': 0,
+     'ones': True},
 ]

@@ -47,6 +47,9 @@ CASES = [
      {"x": ([[1.0, 1.0], [1.0, -3e38]], F32)}, ["x.ldexp(x)"]),
     ("tiny_base_pow_gradient_overflows", {"x": ([-0.8284470438957214, 2.0], F32)},
      ["1e-45 ** x"]),
+    ("ldexp_int_input_0d_float64_exponent", {"x": ([[1, 1]], I64), "y": (1.0, F64)},
+     ["x.ldexp(y)"]),
+    ("pow_zero_gradient_with_inf_cotangent", {"x": (1.0, F32)}, ["m.pow(x, -0.0)", "v1.logit()"]),
     ("pow_minus_half_at_minus_inf", {"x": ([-INF, 4.0, 0.0, -0.0, 3.0], F32)}, ["x ** -0.5"]),
     # gradients
     ("nansum_gradient_is_a_product", {"x": ([[1.0, NAN, 1.0], [-INF, 1.0, 1.0]], F32)},

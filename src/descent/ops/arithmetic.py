@@ -254,7 +254,9 @@ class PowScalar(_ScalarOp):
         # Small integer exponents are special-cased: exact, cheaper than a general power, and
         # x^(c-1) with c = 0 would be x^-1 (inf at x = 0) times 0 = nan.
         if c == 0:
-            return gy * 0
+            # PyTorch's where(c == 0, 0, ...): 0 even for an inf or nan gy (gy * 0 would be
+            # nan); sign(gy) > 1 is never true, so this is zeros of gy's shape and dtype
+            return ops.where(ops.sign(gy) > 1, gy, 0)
         if c == 1:
             return gy
         if c == 2:

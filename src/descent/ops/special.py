@@ -664,7 +664,9 @@ def ldexp(input, other) -> Tensor:
             if x._data.shape != other._data.shape:
                 check_broadcast(LdexpInt, x, other)
             return LdexpInt.apply(x, other)
-        a, e = _promoted(_floating(input), _floating(other))
+        a, e = _promoted(input, other)  # (a 0-d float64 e makes an int64 x float64)
+        if a._data.dtype.kind != "f":
+            a, e = _floating(a), _floating(e)
         if a._data.shape != e._data.shape:
             check_broadcast(Ldexp, a, e)
         return Ldexp.apply(a, e)
