@@ -200,6 +200,8 @@ expand_dims = unsqueeze
 class Concatenate(Function):
     """d cat(xs) = the gradient cut back into pieces along the axis."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("axis",)
 
     def forward(self, *xs):

@@ -619,6 +619,8 @@ class LdexpInt(Function):
     (int64 exponents wrap: -2^63 becomes 0). d/dx = 2^e, exact; e gets no gradient. (PyTorch's
     backward forms pow(2, e) in the integer dtype: 0 for every negative e.)"""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
     __slots__ = ("e",)  # the int32 exponents, the one thing backward needs
 
     def forward(self, x, e):
@@ -636,6 +638,8 @@ class Ldexp(Function):
     y the output (PyTorch's order: finite where x 2^e is, though x * gy may overflow), formed
     in the broadcast shape as PyTorch's (0 * inf is nan in an element even where the summed
     gradient of a broadcast e would be finite)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
     save_output = True
