@@ -3,8 +3,9 @@
 The model is set up so that routing is known: attention's output projection is zero (the MoE
 reads the embeddings), token t's embedding points along dimension t % 4, and the router's
 expert j reads dimension j (top-1). Rank 0's tokens use experts 0 and 1, rank 1's experts 1
-and 2, and no rank uses expert 3. Sparse dispatch never runs an expert without tokens, so on
-each rank some experts are absent from the graph; they must still take part in the allreduce:
+and 2, and no rank uses expert 3. The composite sparse dispatch (MoE(fused=False)) never runs
+an expert without tokens, so on each rank some experts are absent from the graph; they must
+still take part in the allreduce (the fused experts' op, run second, gives them zeros):
 
 * every parameter's gradient on every rank is the mean of the ranks' local gradients (float64,
   1e-12; a local gradient that does not exist counts as zeros);
@@ -29,9 +30,10 @@ cfg = GrokConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_kv_head=1, h
                  n_embd=D, widening_factor=2.0, num_experts=E, num_selected_experts=1)  # fmt: skip
 
 
-def build() -> Grok:
+def build(fused: bool) -> Grok:
     descent.manual_seed(0)
     model = Grok(cfg).double()
+    model.h[0].moe.fused = fused
     rng = np.random.default_rng(0)
     emb = np.zeros((V, D))
     for t in range(V):
@@ -54,50 +56,55 @@ def batch(r: int):
     return descent.tensor(x), descent.tensor(y)
 
 
-# Each rank's local gradients, without data parallelism (both ranks compute both).
-local = []
-for r in range(world):
-    ref = build()
-    _, loss = ref(*batch(r))
-    loss.backward()
-    used = ref.h[0].moe.last_stats.tokens_per_expert
-    expect_used = [1, 1, 0, 0] if r == 0 else [0, 1, 1, 0]
-    assert [int(u > 0) for u in used] == expect_used, (r, used)
-    local.append({n: (p.grad.numpy().copy() if p.grad is not None else None)
-                  for n, p in ref.named_parameters()})  # fmt: skip
-# The scenario holds: each rank leaves some expert out of its graph.
-assert local[0]["h.0.moe.experts.2.linear.weight"] is None
-assert local[1]["h.0.moe.experts.0.linear.weight"] is None
-assert all(loc["h.0.moe.experts.3.linear.weight"] is None for loc in local)
+def check(fused: bool) -> None:
+    # Each rank's local gradients, without data parallelism (both ranks compute both).
+    local = []
+    for r in range(world):
+        ref = build(fused)
+        _, loss = ref(*batch(r))
+        loss.backward()
+        used = ref.h[0].moe.last_stats.tokens_per_expert
+        expect_used = [1, 1, 0, 0] if r == 0 else [0, 1, 1, 0]
+        assert [int(u > 0) for u in used] == expect_used, (r, used)
+        local.append({n: (p.grad.numpy().copy() if p.grad is not None else None)
+                      for n, p in ref.named_parameters()})  # fmt: skip
+    # The scenario holds: each rank leaves some expert out of its graph (fused: zero gradients).
+    for r, name in ((0, "2"), (1, "0"), (0, "3"), (1, "3")):
+        gr = local[r][f"h.0.moe.experts.{name}.linear.weight"]
+        assert (gr is None) if not fused else (gr is not None and not gr.any()), (fused, r, name)
 
-model = build()
-ddp = dist.DistributedDataParallel(model, bucket_mb=0.0001)  # many small buckets
-_, loss = ddp(*batch(rank))
-loss.backward()
-for n, p in model.named_parameters():
-    assert p.grad is not None, f"{n}: no gradient after a synchronised backward on rank {rank}"
-    parts = [loc[n] if loc[n] is not None else np.zeros(p.shape) for loc in local]
-    np.testing.assert_allclose(p.grad.numpy(), sum(parts) / world, rtol=1e-12, atol=1e-15,
-                               err_msg=n)  # fmt: skip
-g = {n: p.grad.numpy() for n, p in model.named_parameters()}
-w0, w2 = "h.0.moe.experts.0.linear.weight", "h.0.moe.experts.2.linear.weight"
-np.testing.assert_allclose(g[w0], local[0][w0] / 2, rtol=1e-12, atol=1e-15)
-np.testing.assert_allclose(g[w2], local[1][w2] / 2, rtol=1e-12, atol=1e-15)
-assert np.abs(g[w0]).max() > 0 and np.abs(g[w2]).max() > 0
-for n in g:
-    if ".experts.3." in n:
-        assert np.all(g[n] == 0), n
-
-# Three AdamW steps: the replicas stay bitwise equal (the unused experts move only by decay).
-opt = model.configure_optimizers(0.1, 1e-2, (0.9, 0.99))
-opt.step()
-for _ in range(2):
-    opt.zero_grad(set_to_none=True)
+    model = build(fused)
+    ddp = dist.DistributedDataParallel(model, bucket_mb=0.0001)  # many small buckets
     _, loss = ddp(*batch(rank))
     loss.backward()
+    for n, p in model.named_parameters():
+        assert p.grad is not None, f"{n}: no gradient after a synchronised backward on rank {rank}"
+        parts = [loc[n] if loc[n] is not None else np.zeros(p.shape) for loc in local]
+        np.testing.assert_allclose(p.grad.numpy(), sum(parts) / world, rtol=1e-12, atol=1e-15,
+                                   err_msg=n)  # fmt: skip
+    g = {n: p.grad.numpy() for n, p in model.named_parameters()}
+    w0, w2 = "h.0.moe.experts.0.linear.weight", "h.0.moe.experts.2.linear.weight"
+    np.testing.assert_allclose(g[w0], local[0][w0] / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(g[w2], local[1][w2] / 2, rtol=1e-12, atol=1e-15)
+    assert np.abs(g[w0]).max() > 0 and np.abs(g[w2]).max() > 0
+    for n in g:
+        if ".experts.3." in n:
+            assert np.all(g[n] == 0), n
+
+    # Three AdamW steps: the replicas stay bitwise equal (the unused experts move only by decay).
+    opt = model.configure_optimizers(0.1, 1e-2, (0.9, 0.99))
     opt.step()
-mine = {n: p.numpy().tobytes() for n, p in model.named_parameters()}
-theirs = dist.all_gather_object(mine)
-for n in mine:
-    assert theirs[0][n] == theirs[1][n], f"{n} differs between the ranks"
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        _, loss = ddp(*batch(rank))
+        loss.backward()
+        opt.step()
+    mine = {n: p.numpy().tobytes() for n, p in model.named_parameters()}
+    theirs = dist.all_gather_object(mine)
+    for n in mine:
+        assert theirs[0][n] == theirs[1][n], f"{n} differs between the ranks"
+
+
+for fused in (False, True):
+    check(fused)
 print(f"rank {rank}: GROK DDP OK", flush=True)

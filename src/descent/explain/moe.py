@@ -1,7 +1,8 @@
 """Gradients in a mixture of experts, explained (part of `gradient_report`).
 
 In an MoE layer only the experts a token was routed to receive gradient from it: an expert
-that no token chose in a step gets no gradient at all, and the router learns only through the
+that no token chose in a step gets a zero gradient (the fused experts' op, as JAX gives
+Grok-1) or none at all (`MoE(fused=False)`), and the router learns only through the
 gates (the chosen experts' probabilities multiply their outputs). So, per MoE layer, after
 `loss.backward()`:
 
@@ -9,7 +10,7 @@ gates (the chosen experts' probabilities multiply their outputs). So, per MoE la
 * router entropy: the mean entropy of the router's distribution over experts, against its
   maximum log E (near 0: the router is certain; near log E: it cannot tell experts apart);
 * the auxiliary losses of the forward pass: load balance (1 when balanced, up to E) and z-loss;
-* each expert's gradient norm, and the experts that received no gradient;
+* each expert's gradient norm, and the experts that received no (or a zero) gradient;
 * the router's gradient norm.
 
 Flags (thresholds in `MoEThresholds`, printed with the report):

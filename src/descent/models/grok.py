@@ -363,7 +363,7 @@ class Grok(nn.Module):
         """aux_losses <- the MoE layers' load-balance and z-losses, averaged over layers."""
         self.aux_losses = {}
         layers = self.moe_layers()
-        if not layers or not all(m.last_aux for m in layers):  # none at inference (MoE._aux)
+        if not layers or not all(m.last_aux for m in layers):  # none at inference (MoE._losses)
             return
         for key in ("load_balance", "router_z"):
             total = layers[0].last_aux[key]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
 from ..autograd import Function
+from ..ops.moe import gelu_tanh_gate, gelu_tanh_gate_backward
 from ..tensor import Tensor
 from . import functional as F
 from .dropout import Dropout
@@ -34,7 +34,7 @@ class GatedGeluTanh(Function):
     dy/db = gelu_tanh(a); dy/da = b * ((1 + t)/2 + a/2 (1 - t^2) C (1 + 3 K a^2)).
     Saves a, b and t (so backward does not recompute the tanh). One op instead of GELU then a
     multiply: Grok's experts spend about a seventh of a training step here, most of it in
-    NumPy temporaries, which the in-place arithmetic below avoids.
+    NumPy temporaries, which the in-place arithmetic of `ops.moe.gelu_tanh_gate` avoids.
     """
 
     __slots__ = ("t",)
@@ -42,16 +42,7 @@ class GatedGeluTanh(Function):
     saved_slots = ("t",)
 
     def forward(self, a, b):
-        xp = backend.get_array_module(a)
-        u = a * a  # (..., H), becomes t in place
-        u *= _C * _K
-        u += _C
-        u *= a  # C (a + K a^3)
-        self.t = xp.tanh(u, out=u)
-        y = self.t + 1
-        y *= 0.5
-        y *= a
-        y *= b
+        y, self.t = gelu_tanh_gate(a, b)  # ops/moe.py: the fused MoE experts share the kernel
         return y
 
     def backward(self, gy, ops):
@@ -60,23 +51,7 @@ class GatedGeluTanh(Function):
             t = ops.tanh((a + a * a * a * _K) * _C)
             d = (t + 1) * 0.5 + a * 0.5 * (1 - t * t) * (a * a * (3 * _K) + 1) * _C
             return gy * b * d, gy * (a * 0.5 * (t + 1))
-        t = self.t
-        half_1pt = t + 1
-        half_1pt *= 0.5  # (1 + t)/2
-        gb = half_1pt * a  # gelu_tanh(a)
-        gb *= gy
-        d = t * t
-        d -= 1
-        d *= -0.5  # (1 - t^2)/2
-        d *= a
-        q = a * a
-        q *= 3 * _C * _K
-        q += _C  # C (1 + 3 K a^2)
-        d *= q
-        d += half_1pt
-        ga = gy * b
-        ga *= d
-        return ga, gb
+        return gelu_tanh_gate_backward(a, b, self.t, gy)
 
 
 def gated_gelu_tanh(a: Tensor, b: Tensor) -> Tensor:

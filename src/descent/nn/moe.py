@@ -12,8 +12,13 @@ their gates and summed over each token's k slots (row permutations, never a scat
 The experts together see N*k rows instead of N*E, so the layer costs about k/E of running
 every expert on every token (dense dispatch, kept for tests and measurements).
 
+When the experts are plain gated MLPs, the dispatch runs inside one op (`ops/moe.py`,
+`MoEExperts`: the same arithmetic, bitwise, with shapes independent of the routing, so that
+`descent.compile` replays it); `MoE(fused=False)` keeps the composite form below.
+
 Gradients: only the chosen experts receive gradient from a token (an expert with no tokens in a
-step gets none at all); the router learns through the gates, d y_n / d gates[n, j] =
+step gets a zero gradient from the fused op, as JAX gives Grok-1, and none at all from the
+composite form); the router learns through the gates, d y_n / d gates[n, j] =
 expert_j(x_n), and the softmax spreads that to every logit of the token. The indices themselves
 are piecewise constant: no gradient flows through the choice.
 
@@ -35,6 +40,7 @@ from .. import backend
 from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..ops import shape as _shape
+from ..ops.moe import FUSED_ACTIVATIONS, LoadBalance, MoEExperts, route
 from ..tensor import Tensor
 from . import functional as F
 from .container import ModuleList
@@ -135,19 +141,21 @@ class Router(Module):
         self.num_experts, self.num_selected_experts = num_experts, num_selected_experts
         self.linear = Linear(n_embd, num_experts, bias=False)
 
-    def forward(self, x: Tensor) -> RouterOutput:
-        """x (N, D) -> RouterOutput for its N tokens."""
+    def scores(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, D) -> (logits, probs), both (N, E) and differentiable, without the choice."""
         logits = self.linear(x)  # (N, E)
         if logits._data.dtype.str in _LOW_PRECISION or logits._data.dtype.name == "bfloat16":
             # Grok-1 routes in float32 whatever the activations' dtype: a float16 softmax over
             # nearly equal logits would round the choice away.
             logits = logits.astype(np.float32)
-        probs = F.softmax(logits, dim=-1)  # (N, E)
-        xp = backend.get_array_module(probs._data)
+        return logits, F.softmax(logits, dim=-1)
+
+    def forward(self, x: Tensor) -> RouterOutput:
+        """x (N, D) -> RouterOutput for its N tokens."""
+        logits, probs = self.scores(x)
         # Most probable first; a stable sort breaks exact ties towards the lower expert index
         # (as jax.lax.top_k). The choice is a constant: no gradient flows through it.
-        order = xp.argsort(-probs._data, axis=-1, kind="stable")
-        indices = xp.ascontiguousarray(order[:, : self.num_selected_experts]).astype(np.int64)
+        indices = route(probs._data, self.num_selected_experts)  # (N, k)
         gates = probs.take_along_axis(Tensor._wrap(indices), -1)  # (N, k)
         return RouterOutput(logits, probs, gates, indices)
 
@@ -168,9 +176,16 @@ class MoE(Module):
         dispatch: 'sparse' (tokens grouped by expert; the default) or 'dense' (every expert on
             every token, weighted by the gates, zero for the unchosen): the same values and
             gradients, E/k times the work. For tests and measurements.
+        fused: run the sparse dispatch's expert work as one op (`ops.moe.MoEExperts`: the
+            composite form's values and gradients bit for bit, fixed shapes, so that
+            `descent.compile` replays the layer) whenever the experts allow it: activation
+            'gelu_tanh', 'silu' or 'relu', no biases, no active dropout, no hooks on the
+            experts. False keeps the composite form (one op per projection per expert), which
+            also supports higher-order gradients (create_graph=True).
 
     Shapes: (..., D) -> (..., D). After each forward, `last_aux` holds the load-balance and
-    z-loss Tensors (differentiable) and `last_stats` a `MoEStats`.
+    z-loss Tensors (differentiable), `last_probs` the router's (N, E) probabilities and
+    `last_stats` a `MoEStats` (computed from them when read).
     """
 
     def __init__(
@@ -182,61 +197,105 @@ class MoE(Module):
         activation: str = "gelu_tanh",
         dropout: float = 0.0,
         dispatch: str = "sparse",
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if dispatch not in ("sparse", "dense"):
             raise ValueError(f"MoE: dispatch must be 'sparse' or 'dense', got {dispatch!r}")
         self.num_experts, self.num_selected_experts = num_experts, num_selected_experts
         self.dispatch = dispatch
+        self.fused = fused
         self.router = Router(n_embd, num_experts, num_selected_experts)
         self.experts = ModuleList(
             GatedMLP(n_embd, hidden, activation=activation, dropout=dropout)
             for _ in range(num_experts)
         )
         self.last_aux: dict[str, Tensor] = {}
-        self.last_stats: MoEStats | None = None
+        self.last_probs: Tensor | None = None
+        # (probs array, MoEStats) of the last read: a dict mutated in place, never reassigned,
+        # so that descent.compile sees no Python assignment to the module during a call.
+        self._stats_cache: dict = {}
+
+    @property
+    def last_stats(self) -> MoEStats | None:
+        """Routing statistics of the last forward (None before the first): computed from
+        `last_probs` when read, with the same routing as the forward."""
+        p = self.last_probs
+        if p is None:
+            return None
+        cache = self._stats_cache
+        if cache.get("probs") is not p._data:
+            cache["stats"] = _stats(p._data, self.num_experts, self.num_selected_experts)
+            cache["probs"] = p._data
+        return cache["stats"]
 
     def forward(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
         xf = x.reshape(-1, shape[-1])  # (N, D)
+        if self.dispatch == "sparse" and self._fusable(xf):
+            logits, probs = self.router.scores(xf)
+            self.last_probs = probs
+            self._losses(logits, probs, None)
+            ws = [w for ex in self.experts for w in (ex.linear.weight, ex.linear_v.weight,
+                                                       ex.linear_1.weight)]  # fmt: skip
+            act = self.experts[0].activation
+            y = MoEExperts.apply(xf, probs, *ws, k=self.num_selected_experts, act=act)
+            return y.reshape(shape)
         r = self.router(xf)
-        counts = self._aux(r)
+        self.last_probs = r.probs
+        counts = self._losses(r.logits, r.probs, r.indices)
         if self.dispatch == "sparse":
             y = self._sparse(xf, r, counts)
         else:
             y = self._dense(xf, r)
         return y.reshape(shape)
 
-    def _aux(self, r: RouterOutput) -> np.ndarray:
-        """Fill last_aux / last_stats; return the (E,) assignment counts (host integers).
+    def _fusable(self, x: Tensor) -> bool:
+        """Whether the experts are plain gated MLPs that `MoEExperts` computes exactly."""
+        if not self.fused or self._forward_hooks or self._forward_pre_hooks:
+            return False
+        act = None
+        for ex in self.experts:
+            if type(ex) is not GatedMLP or (act is not None and ex.activation != act):
+                return False
+            act = ex.activation
+            if act not in FUSED_ACTIVATIONS or (ex.training and ex.dropout.p > 0):
+                return False
+            for m in (ex, ex.linear, ex.linear_v, ex.linear_1, ex.dropout):
+                if m._forward_hooks or m._forward_pre_hooks:
+                    return False
+            for lin in (ex.linear, ex.linear_v, ex.linear_1):
+                if type(lin) is not Linear or lin.bias is not None:
+                    return False
+                if lin.weight._data.dtype != x._data.dtype:
+                    return False  # the composite form raises Linear's dtype error
+        return act is not None
+
+    def _losses(self, logits: Tensor, probs: Tensor, indices) -> np.ndarray | None:
+        """Fill last_aux (the load-balance and z-losses, Tensors); return the (E,) assignment
+        counts (host integers) when the routing `indices` are given.
 
         Inference (eval mode under no_grad: generation, validation) computes no auxiliary
-        losses (last_aux is empty; nothing would use them) and its statistics in NumPy only:
-        at one token per step the two losses' small ops were a tenth of a decoding step.
+        losses (last_aux is empty; nothing would use them): at one token per step the two
+        losses' small ops were a tenth of a decoding step.
         """
         e, k = self.num_experts, self.num_selected_experts
-        n = r.probs.shape[0]
-        idx = backend.as_numpy(r.indices)
-        counts = np.bincount(idx.reshape(-1), minlength=e)  # (E,)
-        p = backend.as_numpy(r.probs._data).astype(np.float64)  # (N, E)
-        if self.training or is_grad_enabled():
-            frac = (counts / max(1, n * k)).astype(r.probs._data.dtype)  # f_i, constant
-            xp = backend.get_array_module(r.probs._data)
-            p_mean = r.probs.mean(dim=0)  # (E,)  P_i, differentiable
-            load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
-            z = r.logits.logsumexp(dim=-1)  # (N,)
-            router_z = (z * z).mean()
-            self.last_aux = {"load_balance": load_balance, "router_z": router_z}
-        else:
+        counts = None
+        if indices is not None:
+            counts = np.bincount(backend.as_numpy(indices).reshape(-1), minlength=e)  # (E,)
+        if not (self.training or is_grad_enabled()):
             self.last_aux = {}
-        entropy = float(-(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean()) if n else 0.0
-        self.last_stats = MoEStats(
-            tokens_per_expert=counts,
-            mean_prob=p.mean(axis=0) if n else np.zeros(e),
-            router_entropy=entropy,
-            num_tokens=n,
-            num_selected=k,
-        )
+            return counts
+        if counts is None:  # the fused path: f_i from the same routing, inside one op
+            load_balance = LoadBalance.apply(probs, k=k)
+        else:
+            n = probs.shape[0]
+            frac = (counts / max(1, n * k)).astype(probs._data.dtype)  # f_i, constant
+            xp = backend.get_array_module(probs._data)
+            p_mean = probs.mean(dim=0)  # (E,)  P_i, differentiable
+            load_balance = (p_mean * Tensor._wrap(xp.asarray(frac))).sum() * float(e)
+        z = logits.logsumexp(dim=-1)  # (N,)
+        self.last_aux = {"load_balance": load_balance, "router_z": (z * z).mean()}
         return counts
 
     def _sparse(self, x: Tensor, r: RouterOutput, counts: np.ndarray) -> Tensor:
@@ -288,5 +347,20 @@ class MoE(Module):
     def extra_repr(self) -> str:
         return (
             f"num_experts={self.num_experts}, num_selected_experts={self.num_selected_experts}, "
-            f"dispatch={self.dispatch!r}"
+            f"dispatch={self.dispatch!r}" + ("" if self.fused else ", fused=False")
         )
+
+
+def _stats(p, e: int, k: int) -> MoEStats:
+    """MoEStats of router probabilities p (N, E) routed to k experts."""
+    counts = np.bincount(backend.as_numpy(route(p, k)).reshape(-1), minlength=e)  # (E,)
+    p = backend.as_numpy(p).astype(np.float64)
+    n = p.shape[0]
+    entropy = float(-(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean()) if n else 0.0
+    return MoEStats(
+        tokens_per_expert=counts,
+        mean_prob=p.mean(axis=0) if n else np.zeros(e),
+        router_entropy=entropy,
+        num_tokens=n,
+        num_selected=k,
+    )
