@@ -5,7 +5,9 @@ dispatch against dense execution, and cached against cacheless generation.
    4 experts, 2 per token, vocab 512, context 64, batch 12): forward, loss with the auxiliary
    losses, backward, clipping to 1.0, AdamW. The twin is the PyTorch model of tests/test_grok.py
    (Grok-1's arithmetic, functional over the same weights); the losses must agree first.
-   Goal: descent / PyTorch <= 1.0.
+   Goal: descent / PyTorch <= 1.0. Three descent rows: eager with the fused experts' op (the
+   default), eager with MoE(fused=False) (the composite form), and the step under
+   descent.compile (which replays it since the fused op); all three give the same losses.
 2. One MoE layer (forward + backward, N = B*T tokens): sparse dispatch (tokens grouped by
    expert) against dense (every expert on every token); the ideal ratio is k/E.
 3. Generation of 500 new tokens at context (block_size) 256 with and without the key/value cache
@@ -48,11 +50,15 @@ def bench_step(args) -> None:
     cfg = tiny_config()
     B, lr, betas, wd, clip = (p["batch_size"], p["learning_rate"], (p["beta1"], p["beta2"]),
                               p["weight_decay"], p["grad_clip"])  # fmt: skip
-    descent.manual_seed(1337)
-    model = Grok(cfg)
-    model.train()
-    opt = model.configure_optimizers(wd, lr, betas)
-    params = [q for q in model.parameters() if q.requires_grad]
+    def build(fused: bool):
+        descent.manual_seed(1337)
+        m = Grok(cfg)
+        m.train()
+        for moe in m.moe_layers():
+            moe.fused = fused
+        return m, m.configure_optimizers(wd, lr, betas)
+
+    model, opt = build(True)
     tp = {n: torch.tensor(q.numpy(), requires_grad=True) for n, q in model.named_parameters()}
     tdecay = [t for t in tp.values() if t.ndim >= 2]
     tno = [t for t in tp.values() if t.ndim < 2]
@@ -62,17 +68,34 @@ def bench_step(args) -> None:
     pool = [rng.integers(0, cfg.vocab_size, (2, B, cfg.block_size)) for _ in range(8)]
     d_batches = [(descent.tensor(b[0]), descent.tensor(b[1])) for b in pool]
     t_batches = [(torch.from_numpy(b[0]), torch.from_numpy(b[1])) for b in pool]
-    state = {"d": 0, "t": 0}
+    state = {}
 
-    def step_descent():
-        x, y = d_batches[state["d"] % len(pool)]
-        state["d"] += 1
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_grad_norm_(params, clip)
-        opt.step()
-        return loss.item()
+    def make_step(m, o, compiled=False):
+        params = [q for q in m.parameters() if q.requires_grad]
+
+        def one(x, y):
+            _, loss = m(x, y)
+            o.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_grad_norm_(params, clip)
+            o.step()
+            return loss
+
+        fn = descent.compile(one) if compiled else one
+        key = len(state)
+        state[key] = 0
+
+        def step():
+            x, y = d_batches[state[key] % len(pool)]
+            state[key] += 1
+            return fn(x, y).item()
+
+        return step, fn
+
+    step_descent, _ = make_step(model, opt)
+    step_composite, _ = make_step(*build(False))
+    step_compiled, compiled_fn = make_step(*build(True), compiled=True)
+    state["t"] = 0
 
     def step_torch():
         x, y = t_batches[state["t"] % len(pool)]
@@ -85,18 +108,24 @@ def bench_step(args) -> None:
         return loss.item()
 
     for i in range(3):
-        ld, lt = step_descent(), step_torch()
-        if not math.isclose(ld, lt, rel_tol=2e-4, abs_tol=1e-5):
-            raise SystemExit(f"grok_step: losses disagree at step {i}: descent {ld} torch {lt}")
-    med = _common.time_interleaved({"descent": step_descent, "torch": step_torch},
-                                   args.repeats, args.warmup)  # fmt: skip
-    d_ms, t_ms = med["descent"] * 1e3, med["torch"] * 1e3
+        ld, lc, lk, lt = step_descent(), step_composite(), step_compiled(), step_torch()
+        if not math.isclose(ld, lt, rel_tol=2e-4, abs_tol=1e-5) or not ld == lc == lk:
+            raise SystemExit(f"grok_step: losses disagree at step {i}: descent {ld} composite "
+                             f"{lc} compiled {lk} torch {lt}")  # fmt: skip
+    fns = {"descent": step_descent, "composite": step_composite, "compiled": step_compiled,
+           "torch": step_torch}  # fmt: skip
+    med = _common.time_interleaved(fns, args.repeats, args.warmup)
+    if compiled_fn.stats["replays"] == 0:
+        raise SystemExit(f"grok_step: the compiled step never replayed: {compiled_fn.stats}")
+    t_ms = med["torch"] * 1e3
     print(f"# tiny-grok training step (B={B}, T={cfg.block_size}, {cfg.n_layer}x{cfg.n_embd}, "
           f"E={cfg.num_experts} k={cfg.num_selected_experts}, {model.num_parameters():,} "
           f"parameters, {model.num_parameters(active=True):,} active), median of "
-          f"{args.repeats}")  # fmt: skip
+          f"{args.repeats}; compiled: {compiled_fn.stats['replays']} replays")  # fmt: skip
     print(_common.HEADER)
-    _common.print_row("tiny-grok training step", d_ms, t_ms, 1.0)
+    _common.print_row("tiny-grok step, eager (fused MoE)", med["descent"] * 1e3, t_ms, 1.0)
+    _common.print_row("  eager, MoE(fused=False)", med["composite"] * 1e3, t_ms, 1.0)
+    _common.print_row("  descent.compile", med["compiled"] * 1e3, t_ms, 1.0)
 
 
 def bench_moe(args) -> None:

@@ -253,5 +253,7 @@ class LoadBalance(Function):
     def backward(self, gy, ops):
         xp = backend.get_array_module(self.frac)
         n, e = self.in_shapes[0]
-        row = gy * (self.frac * self.frac.dtype.type(e / max(1, n)))  # (E,)
+        # The composite form's order (x E, x f, then mean's x 1/n): the same bits.
+        row = (gy * self.frac.dtype.type(e)) * self.frac  # (E,)
+        row = row * (1.0 / n if n else 0.0)
         return xp.broadcast_to(row, (n, e)).copy()
