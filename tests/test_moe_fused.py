@@ -184,3 +184,34 @@ def test_compiled_moe_replays_and_last_stats_follow_each_step():
     for (n, a), b in zip(me.named_parameters(), mc.parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
     assert compiled.stats["replays"] >= 4 and compiled.stats["fallbacks"] == 0, compiled.stats
+
+
+def test_grok_fused_and_composite_take_the_same_adamw_steps():
+    # The load-balancing loss's gradient reaches the router through LoadBalance's backward,
+    # which must round as the composite form's chain (x E, x f, x 1/n) for the steps to agree.
+    from descent.models import Grok, GrokConfig
+
+    cfg = GrokConfig(vocab_size=48, block_size=16, n_layer=2, n_head=4, n_kv_head=2,
+                     head_dim=8, n_embd=32, num_experts=4, num_selected_experts=2)  # fmt: skip
+    rng = np.random.default_rng(6)
+    batches = [(descent.tensor(rng.integers(0, 48, (3, 16))),
+                descent.tensor(rng.integers(0, 48, (3, 16)))) for _ in range(4)]  # fmt: skip
+    runs = []
+    for fused in (True, False):
+        descent.manual_seed(0)
+        m = Grok(cfg)
+        for moe in m.moe_layers():
+            moe.fused = fused
+        opt = m.configure_optimizers(0.1, 1e-2, (0.9, 0.99))
+        losses = []
+        for x, y in batches:
+            _, loss = m(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert all(s.tokens_per_expert.min() > 0 for s in (q.last_stats for q in m.moe_layers()))
+        runs.append((losses, [p.numpy().copy() for p in m.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
