@@ -215,3 +215,65 @@ def test_grok_fused_and_composite_take_the_same_adamw_steps():
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def _gelu_tanh_ref(a):
+    """float64 gelu_tanh(a) and its derivative, with (1 + tanh u)/2 as a stable sigmoid."""
+    u = np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)
+    s = 0.5 * (1 + np.tanh(u))
+    neg = u < 0
+    e = np.exp(2 * u[neg])
+    s[neg] = e / (1 + e)  # no cancellation where tanh u -> -1
+    du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * a**2)
+    return a * s, s + a * 2 * s * (1 - s) * du
+
+
+def test_gated_gelu_tanh_float32_kernel_accuracy_and_specials():
+    from descent.kernels import cpu as kcpu
+    from descent.ops.moe import gelu_tanh_gate, gelu_tanh_gate_backward
+
+    if not kcpu.enabled():
+        pytest.skip("CPU kernels off")
+    a = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, -0.0, 1e-30, -1e-30]])
+    a = a.astype(np.float32)
+    b = np.random.default_rng(7).uniform(0.5, 2.0, a.shape).astype(np.float32)
+    gh = np.random.default_rng(8).uniform(-2.0, 2.0, a.shape).astype(np.float32)
+    h, aux = gelu_tanh_gate(a, b)
+    assert aux == ("k", None) and h.dtype == np.float32  # nothing saved for the backward
+    ga, gb = gelu_tanh_gate_backward(a, b, aux, gh)
+    g64, d64 = _gelu_tanh_ref(a.astype(np.float64))
+    b64, gh64 = b.astype(np.float64), gh.astype(np.float64)
+    # Relative to each value's own size, also where a << 0 and the value is tiny (NumPy's
+    # 1 + tanh u form is 10x off at a = -5.4): within float32's conditioning there (u's
+    # rounding, 6e-8 relative, times exp's 2|u|: 3e-6 at a = -5), a few ulp elsewhere; the
+    # derivative's zero near a = -0.75 cancels (absolute 1e-7).
+    normal = np.abs(a) <= 9.0  # beyond, values fall into float32's subnormals
+    mid = np.abs(a) <= 2.0
+    for name, got, ref in (("h", h, g64 * b64), ("gb", gb, gh64 * g64),
+                           ("ga", ga, gh64 * b64 * d64)):  # fmt: skip
+        zero = ref == 0  # a = +-0: exactly 0
+        assert not got[zero].any(), name
+        err = np.abs(got - ref) / np.where(zero, 1.0, np.abs(ref))
+        # ga: the derivative Phi-like term and x phi-like term cancel near a = -0.75
+        near_zero = np.abs(d64) < 0.05 if name == "ga" else np.zeros(a.shape, bool)
+        assert (np.abs(got - ref) / np.abs(gh64 * b64))[near_zero].max(initial=0) < 2e-7, name
+        ok = normal & ~near_zero
+        assert err[ok & mid].max() < 1e-6, (name, err[ok & mid].max())
+        u = np.abs(np.sqrt(2 / np.pi) * (a + 0.044715 * a.astype(np.float64) ** 3))
+        bound = 2.5e-7 * (1 + 2 * u)  # the exponential's conditioning, 2|u| times u's rounding
+        if name == "ga":  # plus the cancellation of the derivative's two terms
+            bound = bound + 1e-7 / np.maximum(np.abs(d64), 1e-30)
+        assert (err[ok] / bound[ok]).max() < 1, (name, (err[ok] / bound[ok]).max())
+        assert np.abs(got - ref)[normal].max() < 3e-6 * np.abs(ref[normal]).max(), name
+    # Specials as PyTorch's gelu(approximate='tanh') * b: inf -> inf, -inf -> nan, nan -> nan.
+    sp = np.array([np.inf, -np.inf, np.nan], np.float32)
+    hs, _ = gelu_tanh_gate(sp, np.ones(3, np.float32))
+    assert hs[0] == np.inf and np.isnan(hs[1]) and np.isnan(hs[2])
+    # The kernels turned off between forward and backward: the NumPy form of the same formula.
+    prev = kcpu.set_enabled(False)
+    try:
+        ga2, gb2 = gelu_tanh_gate_backward(a, b, aux, gh)
+    finally:
+        kcpu.set_enabled(prev)
+    np.testing.assert_allclose(ga2, ga, rtol=1e-5, atol=1e-5)  # NumPy: 1 + t cancels
+    np.testing.assert_allclose(gb2, gb, rtol=1e-5, atol=1e-5)

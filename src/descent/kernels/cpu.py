@@ -154,6 +154,25 @@ def gelu_backward(x, gy):
     return out.reshape(x.shape)
 
 
+def gated_gelu_tanh_forward(a, b):
+    """h = gelu_tanh(a) * b in one pass (float32; the backward needs only a and b)."""
+    af, bf = _flat(a), _flat(b)
+    h = np.empty_like(af)
+    if af.size:
+        _f32().gg_tanh_fwd32(af, bf, h)
+    return h.reshape(a.shape)
+
+
+def gated_gelu_tanh_backward(a, b, gh):
+    """(ga, gb) of h = gelu_tanh(a) * b in one pass (float32), recomputing the tanh from a."""
+    af, bf = _flat(a), _flat(b)
+    gf = _flat(np.broadcast_to(gh, a.shape).astype(a.dtype, copy=False))
+    ga, gb = np.empty_like(af), np.empty_like(af)
+    if af.size:
+        _f32().gg_tanh_bwd32(af, bf, gf, ga, gb)
+    return ga.reshape(a.shape), gb.reshape(a.shape)
+
+
 def relu_backward(y, gy):
     """where(y <= 0, 0, gy) in one pass (y ReLU's output): gy where y > 0 or NaN, else +0."""
     if gy.shape != y.shape or gy.dtype != y.dtype:  # broadcasting or mixed dtypes: NumPy's
@@ -363,6 +382,8 @@ KERNELS = {
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "gelu_forward_d": gelu_forward_d,
+    "gated_gelu_tanh_forward": gated_gelu_tanh_forward,
+    "gated_gelu_tanh_backward": gated_gelu_tanh_backward,
     "softmax_forward": softmax_forward,
     "softmax_backward": softmax_backward,
     "layer_norm_forward": layer_norm_forward,
@@ -371,6 +392,8 @@ KERNELS = {
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {
+    "gated_gelu_tanh_forward",
+    "gated_gelu_tanh_backward",
     "cross_entropy_forward",
     "cross_entropy_backward",
     "gelu_forward_d",

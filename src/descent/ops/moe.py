@@ -61,9 +61,17 @@ def route(probs, k: int):
 
 # -- gated activations on arrays: h = act(a) * b and its two partial derivatives ----------------
 def gelu_tanh_gate(a, b):
-    """(h, t): h = gelu_tanh(a) * b with t = tanh(C (a + K a^3)) kept for the backward.
+    """(h, aux): h = gelu_tanh(a) * b, and what `gelu_tanh_gate_backward` needs.
 
-    In-place arithmetic on one temporary (Grok's experts spend a seventh of a step here)."""
+    float32 NumPy arrays: one numba pass (`kernels._cpu_fast.gg_tanh_fwd32`: (1 + tanh u)/2
+    as sigmoid(2u), within a few ulp of the float32 input's value, also where a << 0, which
+    1 + tanh u is not), aux = ("k", None): its backward recomputes the tanh, nothing is kept.
+    Otherwise (float64, CuPy, kernels off) NumPy's in-place arithmetic on one temporary,
+    aux = ("t", t) with t = tanh(C (a + K a^3))."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape:
+        k = backend.fused("gated_gelu_tanh_forward", a, b)
+        if k is not None:
+            return k(a, b), ("k", None)
     xp = backend.get_array_module(a)
     u = a * a  # (..., H), becomes t in place
     u *= _C * _K
@@ -74,12 +82,20 @@ def gelu_tanh_gate(a, b):
     h *= 0.5
     h *= a
     h *= b
-    return h, t
+    return h, ("t", t)
 
 
-def gelu_tanh_gate_backward(a, b, t, gh):
+def gelu_tanh_gate_backward(a, b, aux, gh):
     """(ga, gb) of h = gelu_tanh(a) * b: gb = gh gelu_tanh(a),
-    ga = gh b ((1 + t)/2 + a/2 (1 - t^2) C (1 + 3 K a^2))."""
+    ga = gh b ((1 + t)/2 + a/2 (1 - t^2) C (1 + 3 K a^2)); aux from `gelu_tanh_gate`."""
+    kind, t = aux
+    if kind == "k":
+        k = backend.fused("gated_gelu_tanh_backward", a, b, gh)
+        if k is not None:
+            return k(a, b, gh)
+        # The kernels were turned off between forward and backward: NumPy's form.
+        xp = backend.get_array_module(a)
+        t = xp.tanh((a * a * (_C * _K) + _C) * a)
     half_1pt = t + 1
     half_1pt *= 0.5  # (1 + t)/2
     gb = half_1pt * a  # gelu_tanh(a)
@@ -121,7 +137,7 @@ def _relu_gate_backward(a, b, _, gh):
 
 
 _GATES = {
-    "gelu_tanh": (gelu_tanh_gate, gelu_tanh_gate_backward),
+    "gelu_tanh": (gelu_tanh_gate, gelu_tanh_gate_backward),  # aux: ("s" | "t", array)
     "silu": (_silu_gate, _silu_gate_backward),
     "relu": (_relu_gate, _relu_gate_backward),
 }
