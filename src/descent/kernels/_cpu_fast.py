@@ -147,7 +147,7 @@ def gelu_fwd_d32_par(x, out, d):
         d[i] = cdf + v * (e * _ISQ2PI)
 
 
-# -- the gated tanh-GELU of GEGLU / Grok-1's experts: h = gelu_tanh(a) * b --------------------------
+# -- the gated tanh-GELU of GEGLU / Grok-1's experts: h = gelu_tanh(a) * b -------------------------
 # gelu_tanh(a) = a (1 + tanh u)/2, u = C (a + K a^3). (1 + tanh u)/2 is the sigmoid of 2u,
 # s = 1/(1 + exp(-2u)), taken from e = exp(-2|u|) <= 1 and r = 1/(1 + e): s = r (u >= 0) or e r,
 # so it keeps its relative accuracy where it is small (a << 0: NumPy's 1 + tanh u cancels there,
