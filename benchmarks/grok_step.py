@@ -114,7 +114,9 @@ def bench_step(args) -> None:
                              f"{lc} compiled {lk} torch {lt}")  # fmt: skip
     fns = {"descent": step_descent, "composite": step_composite, "compiled": step_compiled,
            "torch": step_torch}  # fmt: skip
-    med = _common.time_interleaved(fns, args.repeats, args.warmup)
+    timed = _common.time_interleaved(fns, args.repeats, args.warmup, cpu=True)
+    med = {k: v[0] for k, v in timed.items()}
+    cores = "  ".join(f"{k} {v[1]:.2f}" for k, v in timed.items())
     if compiled_fn.stats["replays"] == 0:
         raise SystemExit(f"grok_step: the compiled step never replayed: {compiled_fn.stats}")
     t_ms = med["torch"] * 1e3
@@ -126,6 +128,7 @@ def bench_step(args) -> None:
     _common.print_row("tiny-grok step, eager (fused MoE)", med["descent"] * 1e3, t_ms, 1.0)
     _common.print_row("  eager, MoE(fused=False)", med["composite"] * 1e3, t_ms, 1.0)
     _common.print_row("  descent.compile", med["compiled"] * 1e3, t_ms, 1.0)
+    print(f"# cpu time / wall time (cores used): {cores}")
 
 
 def bench_moe(args) -> None:

@@ -1,4 +1,4 @@
-"""All-float32 loops: the float32 exact GELU, eager's and the replay's.
+"""All-float32 loops: the float32 exact GELU (eager's and the replay's) and the gated tanh GELU.
 
 Every value stays float32 (`np.floor` keeps float32; the exponent bits come from an int32), so
 LLVM vectorises the loops 8 wide; `exp32` is `_cpu_jit._exp32`, which eager's softmax also
