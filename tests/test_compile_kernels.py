@@ -3,6 +3,8 @@ the replay-only fused kernels (compared with eager, values and gradients)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -420,3 +422,58 @@ def test_rms_norm_kernels_give_the_numpy_paths_bits():
     assert cpu.rms_norm_forward(np.ones((6, 20), np.float32).T, 1e-6) is None
     q = next(_rms_views(np.random.default_rng(0)))
     assert cpu.rms_norm_forward(q, 1e-6) is not None  # the kernel path ran above
+
+
+def test_weighted_rms_norm_kernels_give_the_numpy_paths_bits():
+    # nn.RMSNorm's usual form (a weight, no bias): Grok's four norms per layer, LLaMA-style
+    # models. Values, input and weight gradients equal the NumPy path's bit for bit.
+    _fast()
+    import descent
+    from descent.kernels import cpu
+    from descent.nn import functional as F
+
+    rng = np.random.default_rng(7)
+    for x in _rms_views(rng):
+        n = x.shape[-1]
+        w = rng.standard_normal(n).astype(np.float32)
+        gy = rng.standard_normal(x.shape).astype(np.float32)
+        for x_grad in (True, False):
+            results = []
+            for enabled in (True, False):
+                prev = cpu.set_enabled(enabled)
+                try:
+                    t = descent.tensor(x, requires_grad=x_grad)
+                    wt = descent.tensor(w, requires_grad=True)
+                    y = F.rms_norm(t, (n,), wt, 1e-5)
+                    y.backward(descent.tensor(gy))
+                    results.append((y._data, t.grad._data if x_grad else None, wt.grad._data))
+                finally:
+                    cpu.set_enabled(prev)
+            for a, b in zip(*results):
+                if a is not None:
+                    np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
+    x = rng.standard_normal((4, 6, 128)).astype(np.float32)
+    w = np.ones(128, np.float32)
+    assert cpu.rms_norm_forward_w(x, w, 1e-6) is not None  # the kernel path ran above
+    assert cpu.rms_norm_forward_w(x.transpose(1, 0, 2), w, 1e-6) is None  # NumPy's layout
+    gx, gw = cpu.rms_norm_backward_w(x, w, cpu.rms_norm_forward_w(x, w, 1e-6)[1], x, False)
+    assert gx is None and gw.shape == (128,)
+
+
+def test_cpu_only_kernel_names_take_the_generic_path_on_cupy(monkeypatch):
+    # backend.fused with CuPy arrays asks descent.kernels.cuda; a kernel that exists only on
+    # the CPU (the weighted RMS norm, the gated tanh GELU) must give None, not a KeyError.
+    from descent import backend
+
+    class FakeCupyArray:
+        dtype = np.dtype(np.float32)
+
+    monkeypatch.setattr(backend, "is_cupy_array", lambda a: isinstance(a, FakeCupyArray))
+    prev = backend.set_fused_enabled(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "fused CUDA kernel failed" either: not asked
+            for name in ("rms_norm_forward_w", "rms_norm_backward_w", "gated_gelu_tanh_forward"):
+                assert backend.fused(name, FakeCupyArray(), FakeCupyArray()) is None
+    finally:
+        backend.set_fused_enabled(prev)

@@ -267,6 +267,8 @@ def fused(name: str, *arrays):
         return None
     from .kernels import cuda as _kc  # only reached with CuPy arrays
 
+    if name not in _kc.KERNELS:  # a CPU-only kernel (e.g. the weighted RMS norm): generic path
+        return None
     key = (name, dt)
     if key not in _fused_ready:
         try:

@@ -182,6 +182,44 @@ def rms_norm_bwd32(x, rstd, gy, gx):
                     gx[a, b, c, j] = (gy[a, b, c, j] - (x[a, b, c, j] * r) * mm) * r
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def rms_norm_fwd_w32(x, w, y, rstd, eps):
+    """y = (x * rstd) * w per row of a C-contiguous (M, n) x, n <= 128: the NumPy path's bits
+    (x * rstd, then *= w)."""
+    m_rows, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for i in range(m_rows):
+        for j in range(n):
+            v = x[i, j]
+            buf[j] = v * v
+        m = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+        r = _ONE / np.sqrt(m + eps)
+        rstd[i, 0] = r
+        for j in range(n):
+            y[i, j] = (x[i, j] * r) * w[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rms_norm_bwd_w32(x, w, rstd, gy, gx, gw, want_gx):
+    """Weighted RMS norm backward per row, the NumPy path's bits: gh = gy * w, xhat = x * rstd,
+    gx = (gh - xhat * mean(gh * xhat)) * rstd; gw += gy * xhat row after row (NumPy's order for
+    a sum over the leading axes of a C-contiguous array). gw must start at zero."""
+    m_rows, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for i in range(m_rows):
+        r = rstd[i, 0]
+        if want_gx:
+            for j in range(n):
+                buf[j] = (gy[i, j] * w[j]) * (x[i, j] * r)
+            mm = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+            for j in range(n):
+                gx[i, j] = (gy[i, j] * w[j] - (x[i, j] * r) * mm) * r
+        for j in range(n):
+            gw[j] += gy[i, j] * (x[i, j] * r)
+
+
 # ---------------------------------------------------------------------------------------------
 # Softmax over the last axis of a (R, S) row view, float32, with attention's causal mask: row r
 # is query r % n_q and sees keys 0..r % n_q only (the masked columns are never exponentiated).

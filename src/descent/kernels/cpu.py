@@ -231,6 +231,36 @@ def rms_norm_backward(x, rstd, gy):
     return gx
 
 
+def rms_norm_forward_w(x, w, eps: float):
+    """(y, rstd) of a weighted RMS norm over the last axis (float32, C-contiguous x, rows of at
+    most 128 values, w (n,)): the NumPy path's bits (`_cpu_jit.rms_norm_fwd_w32`); None when
+    not applicable."""
+    n = x.shape[-1] if x.ndim else 0
+    if (x.ndim == 0 or n > 128 or x.size == 0 or not x.flags.c_contiguous or w.shape != (n,)
+            or w.dtype != np.float32):  # fmt: skip
+        return None
+    x2 = x.reshape(-1, n)
+    y = np.empty_like(x2)
+    rstd = np.empty((x2.shape[0], 1), np.float32)
+    _k().rms_norm_fwd_w32(x2, np.ascontiguousarray(w), y, rstd, np.float32(eps))
+    return y.reshape(x.shape), rstd.reshape(x.shape[:-1] + (1,))
+
+
+def rms_norm_backward_w(x, w, rstd, gy, want_gx: bool = True):
+    """(gx or None, gw) of `rms_norm_forward_w` (the NumPy path's bits); None when not
+    applicable (layouts other than C-contiguous, other dtypes)."""
+    n = x.shape[-1] if x.ndim else 0
+    if (x.ndim == 0 or n > 128 or gy.shape != x.shape or gy.dtype != x.dtype
+            or rstd.dtype != np.float32 or not (x.flags.c_contiguous and gy.flags.c_contiguous
+                                                and rstd.flags.c_contiguous)):  # fmt: skip
+        return None
+    x2, g2 = x.reshape(-1, n), gy.reshape(-1, n)
+    gx = np.empty_like(x2) if want_gx else x2[:0]
+    gw = np.zeros(n, np.float32)
+    _k().rms_norm_bwd_w32(x2, np.ascontiguousarray(w), rstd.reshape(-1, 1), g2, gx, gw, want_gx)
+    return (gx.reshape(x.shape) if want_gx else None), gw
+
+
 def _rows(a):
     """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
     a = np.ascontiguousarray(a)
@@ -379,6 +409,8 @@ KERNELS = {
     "relu_backward": relu_backward,
     "rms_norm_forward": rms_norm_forward,
     "rms_norm_backward": rms_norm_backward,
+    "rms_norm_forward_w": rms_norm_forward_w,
+    "rms_norm_backward_w": rms_norm_backward_w,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
     "gelu_forward_d": gelu_forward_d,
@@ -399,6 +431,8 @@ _FLOAT32_ONLY = {
     "gelu_forward_d",
     "rms_norm_forward",
     "rms_norm_backward",
+    "rms_norm_forward_w",
+    "rms_norm_backward_w",
     "softmax_forward",
     "softmax_backward",
     "layer_norm_forward",

@@ -185,6 +185,12 @@ class RMSNorm(Function):
             if out is not None:
                 y, self.rstd = out
                 return y
+        elif self.k == 1 and self.has_w and not self.has_b:  # nn.RMSNorm's usual form
+            k = backend.fused("rms_norm_forward_w", x, affine[0])
+            out = None if k is None else k(x, affine[0], x.dtype.type(self.eps))
+            if out is not None:
+                y, self.rstd = out
+                return y
         axes = tuple(range(x.ndim - self.k, x.ndim))
         rstd = 1 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + x.dtype.type(self.eps))
         self.rstd = rstd
@@ -206,6 +212,12 @@ class RMSNorm(Function):
                 gx = None if k is None else k(x, rstd, gy)
                 if gx is not None:
                     return (gx,)
+            elif (self.k == 1 and self.has_w and not self.has_b and rstd.shape[:-1] == x.shape[:-1]
+                    and self.parents[1] is not None):  # fmt: skip
+                k = backend.fused("rms_norm_backward_w", x, gy, ins[1])
+                out = None if k is None else k(x, ins[1], rstd, gy, self.parents[0] is not None)
+                if out is not None:
+                    return out
         xhat = x * rstd
         gx = None
         if self.parents[0] is not None:
