@@ -14,7 +14,7 @@ dispatch against dense execution, and cached against cacheless generation.
    (tokens/s); the goal is >= 5x. The tokens are checked equal while they fit in the context.
 
 Run: python benchmarks/grok_step.py [--repeats 20] [--warmup 3] [--generate-rounds 3]
-     [--parts step,moe,generate]
+     [--parts step,moe,generate] [--torch-compile]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def bench_step(args) -> None:
     cfg = tiny_config()
     B, lr, betas, wd, clip = (p["batch_size"], p["learning_rate"], (p["beta1"], p["beta2"]),
                               p["weight_decay"], p["grad_clip"])  # fmt: skip
+
     def build(fused: bool):
         descent.manual_seed(1337)
         m = Grok(cfg)
@@ -107,13 +108,38 @@ def bench_step(args) -> None:
         topt.step()
         return loss.item()
 
+    fns = {"descent": step_descent, "composite": step_composite, "compiled": step_compiled,
+           "torch": step_torch}  # fmt: skip
+    if args.torch_compile:  # torch.compile of the twin: its experts' row counts are data
+        tcomp = torch.compile(torch_grok)
+        tp2 = {n: torch.tensor(q.numpy(), requires_grad=True) for n, q in model.named_parameters()}
+        groups2 = [
+            {"params": [t for t in tp2.values() if t.ndim >= 2], "weight_decay": wd},
+            {"params": [t for t in tp2.values() if t.ndim < 2], "weight_decay": 0.0},
+        ]
+        topt2 = torch.optim.AdamW(groups2, lr=lr, betas=betas)
+        state["tc"] = 0
+
+        def step_torch_compiled():
+            x, y = t_batches[state["tc"] % len(pool)]
+            state["tc"] += 1
+            loss = tcomp(tp2, cfg, x, y)[1]
+            topt2.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(tp2.values()), clip)
+            topt2.step()
+            return loss.item()
+
+        t0 = time.perf_counter()
+        for _ in range(3):
+            step_torch_compiled()
+        print(f"# torch.compile: first 3 calls {time.perf_counter() - t0:.1f} s")
+        fns["torch.compile"] = step_torch_compiled
     for i in range(3):
         ld, lc, lk, lt = step_descent(), step_composite(), step_compiled(), step_torch()
         if not math.isclose(ld, lt, rel_tol=2e-4, abs_tol=1e-5) or not ld == lc == lk:
             raise SystemExit(f"grok_step: losses disagree at step {i}: descent {ld} composite "
                              f"{lc} compiled {lk} torch {lt}")  # fmt: skip
-    fns = {"descent": step_descent, "composite": step_composite, "compiled": step_compiled,
-           "torch": step_torch}  # fmt: skip
     timed = _common.time_interleaved(fns, args.repeats, args.warmup, cpu=True)
     med = {k: v[0] for k, v in timed.items()}
     cores = "  ".join(f"{k} {v[1]:.2f}" for k, v in timed.items())
@@ -128,6 +154,9 @@ def bench_step(args) -> None:
     _common.print_row("tiny-grok step, eager (fused MoE)", med["descent"] * 1e3, t_ms, 1.0)
     _common.print_row("  eager, MoE(fused=False)", med["composite"] * 1e3, t_ms, 1.0)
     _common.print_row("  descent.compile", med["compiled"] * 1e3, t_ms, 1.0)
+    if "torch.compile" in med:
+        print(f"{'  (PyTorch: torch.compile)':<34}{med['torch.compile'] * 1e3:>12.2f}{t_ms:>12.2f}"
+              f"{med['torch.compile'] * 1e3 / t_ms:>8.2f}")  # fmt: skip
     print(f"# cpu time / wall time (cores used): {cores}")
 
 
@@ -191,6 +220,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--generate-rounds", type=int, default=3)
+    ap.add_argument(
+        "--torch-compile",
+        action="store_true",
+        help="also time torch.compile of the PyTorch twin (about 25 s to compile)",
+    )
     ap.add_argument("--parts", default="step,moe,generate",
                     help="comma-separated subset of step, moe, generate")  # fmt: skip
     args = ap.parse_args()
