@@ -477,3 +477,35 @@ def test_cpu_only_kernel_names_take_the_generic_path_on_cupy(monkeypatch):
                 assert backend.fused(name, FakeCupyArray(), FakeCupyArray()) is None
     finally:
         backend.set_fused_enabled(prev)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rope_kernel_gives_the_numpy_paths_bits_and_layout(dtype):
+    _fast()
+    from descent.kernels import cpu
+    from descent.nn.gqa_attention import _rotate_pairs
+
+    rng = np.random.default_rng(8)
+    qkv = rng.standard_normal((3, 10, 3 * 4 * 16)).astype(dtype)
+    views = [
+        qkv[..., : 4 * 16].reshape(3, 10, 4, 16).transpose(0, 2, 1, 3),  # a head split's q
+        rng.standard_normal((2, 4, 10, 16)).astype(dtype),
+        rng.standard_normal((10, 16)).astype(dtype),
+        rng.standard_normal((2, 4, 0, 16)).astype(dtype)[:, :, :10],  # empty
+    ]
+    ang = rng.standard_normal((10, 8))
+    cos, sin = np.cos(ang).astype(dtype), np.sin(ang).astype(dtype)
+    for x in views:
+        t = x.shape[-2]
+        c, s = cos[:t], sin[:t]
+        got = cpu.rope(x, c, s)
+        prev = cpu.set_enabled(False)
+        try:
+            want = _rotate_pairs(np, x, c, s)
+            back = _rotate_pairs(np, x, c, -s)
+        finally:
+            cpu.set_enabled(prev)
+        assert got is not None and got.strides == want.strides
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(_rotate_pairs(np, x, c, -s), back)
+    assert cpu.rope(views[1], cos[:9], sin[:9]) is None  # table of the wrong length

@@ -220,6 +220,25 @@ def rms_norm_bwd_w32(x, w, rstd, gy, gx, gw, want_gx):
             gw[j] += gy[i, j] * (x[i, j] * r)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def rope4(x, cos, sin, y):
+    """Rotary embedding of x (A, B, T, D) (any strides) into y: channel pairs (j, j + D/2)
+    rotated by cos/sin (T, D/2). The NumPy path's bits: x1 c - x2 s and x1 s + x2 c, each
+    product rounded (no fused multiply-add)."""
+    d0, d1, t_n, d = x.shape
+    half = d // 2
+    for a in range(d0):
+        for b in range(d1):
+            for t in range(t_n):
+                for j in range(half):
+                    x1 = x[a, b, t, j]
+                    x2 = x[a, b, t, j + half]
+                    c = cos[t, j]
+                    s = sin[t, j]
+                    y[a, b, t, j] = x1 * c - x2 * s
+                    y[a, b, t, j + half] = x1 * s + x2 * c
+
+
 # ---------------------------------------------------------------------------------------------
 # Softmax over the last axis of a (R, S) row view, float32, with attention's causal mask: row r
 # is query r % n_q and sees keys 0..r % n_q only (the masked columns are never exponentiated).

@@ -261,6 +261,18 @@ def rms_norm_backward_w(x, w, rstd, gy, want_gx: bool = True):
     return (gx.reshape(x.shape) if want_gx else None), gw
 
 
+def rope(x, cos, sin):
+    """Rotary embedding (half-split pairs) of x (..., T, D) with cos/sin (T, D/2), one pass
+    (float32 or float64, up to 4-D): the NumPy path's bits and memory layout; None otherwise."""
+    if (x.ndim < 2 or x.ndim > 4 or x.shape[-1] % 2 or cos.shape != (x.shape[-2], x.shape[-1] // 2)
+            or sin.shape != cos.shape or cos.dtype != x.dtype or sin.dtype != x.dtype):  # fmt: skip
+        return None
+    y = np.empty_like(x)  # NumPy's empty_like: x's memory order, as the NumPy path
+    if x.size:
+        _k().rope4(_as4(x), cos, sin, _as4(y))
+    return y
+
+
 def _rows(a):
     """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
     a = np.ascontiguousarray(a)
@@ -410,6 +422,7 @@ KERNELS = {
     "rms_norm_forward": rms_norm_forward,
     "rms_norm_backward": rms_norm_backward,
     "rms_norm_forward_w": rms_norm_forward_w,
+    "rope": rope,
     "rms_norm_backward_w": rms_norm_backward_w,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,

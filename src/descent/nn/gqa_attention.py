@@ -62,7 +62,14 @@ class SoftCap(Function):
 
 
 def _rotate_pairs(xp, x, cos, sin):
-    """Channel pairs (i, i + D/2) of x (..., T, D) rotated by angles with cos/sin (T, D/2)."""
+    """Channel pairs (i, i + D/2) of x (..., T, D) rotated by angles with cos/sin (T, D/2).
+
+    On the CPU one numba pass (`kernels.cpu.rope`, the same bits and layout as below)."""
+    if type(x) is np.ndarray:
+        k = backend.fused("rope", x, cos, sin)
+        y = None if k is None else k(x, cos, sin)
+        if y is not None:
+            return y
     half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     y = xp.empty_like(x)
