@@ -174,7 +174,8 @@ class MoEExperts(Function):
         counts = np.bincount(backend.as_numpy(flat), minlength=probs.shape[1]).tolist()
         xs = self._sorted_rows(x, order)  # (N*k, D)
         gate_fn = _GATES[self.act][0]
-        outs, acts, start = [], [], 0
+        ys = xp.empty((n * k, d), x.dtype)  # each expert's output written into its row block
+        acts, start = [], 0
         for e, c in enumerate(counts):
             if not c:  # an expert without tokens does no work
                 acts.append(None)
@@ -184,20 +185,21 @@ class MoEExperts(Function):
             a = rows @ w.T  # (c, H)
             b = rows @ v.T  # (c, H)
             h, aux = gate_fn(a, b)
-            outs.append(h @ w1.T)  # (c, D)
+            xp.matmul(h, w1.T, out=ys[start : start + c])  # (c, D)
             acts.append((a, b, aux, h))
             start += c
-        if not outs:  # no tokens at all
-            ys = xp.zeros((0, d), x.dtype)
-        else:
-            ys = xp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]  # (N*k, D)
         self.idx, self.order, self.inverse, self.counts = idx, order, inverse, counts
         self.gates, self.acts = gates, acts
         if k == 1:
             self.yk = ys[inverse]  # (N, D)
             return self.yk * gates
-        self.yk = ys[inverse].reshape(n, k, d)  # (N, k, D) in (token, slot) order
-        return (self.yk * gates[..., None]).sum(axis=1)
+        self.yk = yk = ys[inverse].reshape(n, k, d)  # (N, k, D) in (token, slot) order
+        # sum over the k slots of yk * gates, slot after slot: NumPy's order for the sum over
+        # a middle axis, without the (N, k, D) product
+        y = yk[:, 0] * gates[:, 0:1]
+        for j in range(1, k):
+            y += yk[:, j] * gates[:, j : j + 1]
+        return y
 
     def _sorted_rows(self, x, order):
         # Assignment i is token i // k; sorted by expert: x's rows in that order, (N*k, D).
@@ -211,13 +213,13 @@ class MoEExperts(Function):
         n, d = x.shape
         k, order, gates, yk = self.k, self.order, self.gates, self.yk
         if k == 1:
-            gyk = gy * gates  # (N, D)
             g_gates = (gy * yk).sum(axis=-1, keepdims=True)  # (N, 1)
+            gys = gy[order] * gates[order]  # (N, D) sorted by expert
         else:
             gyb = xp.broadcast_to(gy[:, None, :], yk.shape)  # the sum's gradient, (N, k, D)
-            gyk = gyb * gates[..., None]
             g_gates = (gyb * yk).sum(axis=-1)  # (N, k)
-        gys = gyk.reshape(n * k, d)[order]  # (N*k, D) sorted by expert
+            # gy * gates row by row, gathered in expert order: (N*k, D)
+            gys = gy[order // k] * gates.reshape(-1)[order][:, None]
         xs = self._sorted_rows(x, order)
         gxs = xp.empty((n * k, d), x.dtype)
         back = _GATES[self.act][1]
@@ -237,8 +239,13 @@ class MoEExperts(Function):
             gxs[start : start + c] = gb @ v + ga @ w
             gw_all += [ga.swapaxes(-1, -2) @ rows, gb.swapaxes(-1, -2) @ rows, gw1]
             start += c
-        gxk = gxs[self.inverse]  # (N*k, D) in (token, slot) order
-        gx = gxk if k == 1 else gxk.reshape(n, k, d).sum(axis=1)  # (N, D): the k copies' sum
+        if k == 1:
+            gx = gxs[self.inverse]  # (N, D) back in token order
+        else:  # the k copies' sum, slot after slot (NumPy's order for a middle axis)
+            inv = self.inverse.reshape(n, k)
+            gx = gxs[inv[:, 0]]
+            for j in range(1, k):
+                gx += gxs[inv[:, j]]
         g_probs = xp.zeros(probs.shape, probs.dtype)
         xp.put_along_axis(g_probs, self.idx, g_gates.astype(probs.dtype, copy=False), axis=-1)
         return (gx, g_probs, *gw_all)
