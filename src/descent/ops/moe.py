@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import array_backward, backend
 from ..autograd import Function
 
 __all__ = [
@@ -246,8 +246,10 @@ class MoEExperts(Function):
             gx = gxs[inv[:, 0]]
             for j in range(1, k):
                 gx += gxs[inv[:, j]]
-        g_probs = xp.zeros(probs.shape, probs.dtype)
-        xp.put_along_axis(g_probs, self.idx, g_gates.astype(probs.dtype, copy=False), axis=-1)
+        # take_along_axis's adjoint, as the composite form's gates (CuPy too): zeros elsewhere
+        g_probs = array_backward.along_axis_grad(
+            xp, g_gates.astype(probs.dtype, copy=False), probs.shape, self.idx, 1
+        )
         return (gx, g_probs, *gw_all)
 
 
