@@ -95,6 +95,11 @@ CASES = [
     ("sgn_after_number_remainder", {"x": ([1.0, 3.0], F64)}, ["2.0 % x", "m.sgn(v1)"]),
     ("sgn_after_remainder", {"x": ([1.0, 3.0], F32), "y": ([2.0, 2.0], F32)},
      ["x % y", "m.sgn(v1)"]),
+    # third batch (the "Left open" list of docs/fuzz_long_run.md)
+    ("cat_empty_requires_grad_with_int64", {"x": ([], F32), "y": ([1, 2], I64)},
+     ["m.cat([x, y])"]),
+    ("cat_empty_requires_grad_skipped_shape", {"x": ([], F64), "y": ([[1, 2]], I32)},
+     ["m.cat([y, x], 1)"]),
 ]
 
 

@@ -227,8 +227,9 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
     if not tensors:
         raise DescentError("cat: needs at least one tensor")
     check_devices("cat", *tensors)
-    # PyTorch's legacy rule: 1-d empty tensors (shape (0,)) are skipped, whatever the others'
-    # shapes and the dim; they still take part in the dtype.
+    # PyTorch's legacy rule: 1-d empty tensors (shape (0,)) are skipped in the shape checks,
+    # whatever the others' shapes and the dim; they still take part in the dtype and in the
+    # graph (one that requires grad makes the result require grad, as in PyTorch).
     dt = tensors[0]._data.dtype
     for t in tensors[1:]:
         dt = promote_types(dt, t._data.dtype)
@@ -236,15 +237,19 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
     if not kept:
         return Concatenate.apply(*[t if t._data.dtype == dt else t.astype(dt) for t in tensors],
                                  axis=0)  # fmt: skip
-    tensors = kept
-    nd = tensors[0].ndim
+    nd = kept[0].ndim
     if nd == 0:
         raise DescentError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     axis = normalize_axis(axis, nd)[0]
-    for t in tensors:
-        if t.ndim != nd or any(t.shape[i] != tensors[0].shape[i] for i in range(nd) if i != axis):
-            shapes = [tuple(u.shape) for u in tensors]
+    for t in kept:
+        if t.ndim != nd or any(t.shape[i] != kept[0].shape[i] for i in range(nd) if i != axis):
+            shapes = [tuple(u.shape) for u in kept]
             raise DescentError(f"cat: shapes {shapes} must match except along axis {axis}")
+    # A skipped tensor that requires grad joins as an empty slab of the others' shape (its
+    # gradient: an empty slab, reshaped back to (0,)); the others are dropped.
+    empty = kept[0].shape[:axis] + (0,) + kept[0].shape[axis + 1 :]
+    tensors = [t if t.shape != (0,) else t.reshape(empty) for t in tensors
+               if t.shape != (0,) or t.requires_grad]  # fmt: skip
     # Mixed dtypes promote as torch.cat does (torch.promote_types: float32 with int64 is
     # float32, not NumPy's float64), by casting (recorded) before the join.
     tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
