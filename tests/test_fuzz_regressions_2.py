@@ -100,6 +100,13 @@ CASES = [
      ["m.cat([x, y])"]),
     ("cat_empty_requires_grad_skipped_shape", {"x": ([], F64), "y": ([[1, 2]], I32)},
      ["m.cat([y, x], 1)"]),
+    ("norm_p3_of_one_tiny_element", {"x": ([1e-30], F32)}, ["m.norm(x, p=3)"]),
+    ("norm_p3_of_one_tiny_element_float64", {"x": ([[1e-300], [1e-120]], F64)},
+     ["m.norm(x, p=3, dim=1, keepdim=True)"]),
+    ("norm_p3_one_element_per_row", {"x": ([[1e-15], [1e-30], [2.0], [3e38]], F32)},
+     ["m.norm(x, p=3, dim=1, keepdim=False)"]),
+    ("vector_norm_one_element", {"x": ([[1e-30, 1e-15, 0.0, -2.0]], F32)},
+     ["m.linalg.vector_norm(x, -1.0, dim=0)", "v1 + m.linalg.vector_norm(x, 2.0, dim=0)"]),
 ]
 
 

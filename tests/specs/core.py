@@ -268,7 +268,7 @@ for nm, f, r, tf in [
      lambda x: torch.cumsum(x.reshape(-1), 0)),
 ]:  # fmt: skip
     cov = {"sum": "Sum", "mean": "Mean", "prod": "Prod", "var": "Var", "std": "Var",
-           "logsumexp": "LogSumExp", "norm2": "Norm2", "norm3": "PowScalar",
+           "logsumexp": "LogSumExp", "norm2": "Norm2", "norm3": "VectorNorm",
            "softmax": "Softmax", "log": "LogSoftmax",
            "cumsum": "CumSum"}[nm.split("_")[0]]  # fmt: skip
     add(name=nm, fn=f, ref=r, torch_fn=tf, shapes=[R3], covers=(cov,),

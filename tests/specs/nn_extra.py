@@ -129,7 +129,7 @@ add(
     ref=lambda a, b: np_pdist(a, b, 3.0, 1e-3)[:, None],
     torch_fn=lambda a, b: TF.pairwise_distance(a, b, 3.0, 1e-3, True),
     shapes=[(4, 3), (3,)],
-    covers=("Abs",),
+    covers=("VectorNorm",),
 )
 
 Y_RANK = np.array([1.0, -1.0, 1.0, -1.0, 1.0])

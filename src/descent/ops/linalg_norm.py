@@ -35,6 +35,10 @@ class VectorNorm(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         ax, kd, p = self.axis, self.keepdims, self.ord
+        if p != 0 and x.size and all(x.shape[a] == 1 for a in ax):
+            # One element per norm: |x| exactly, as PyTorch (|x|^p underflows or overflows
+            # first: 0 for a float32 1e-30 at p = 3, where PyTorch's gradient is 0 * inf = nan).
+            return xp.abs(x).sum(axis=ax, keepdims=kd)
         if p == 2:
             return xp.sqrt((x * x).sum(axis=ax, keepdims=kd))
         if p == 0:

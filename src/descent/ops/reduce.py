@@ -21,6 +21,7 @@ from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
+from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .shape import permute, reshape, squeeze
 
@@ -590,7 +591,7 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
             f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
             f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
         )
-    # The 2-norm has its own op (a safe gradient at 0); other orders are composites of abs.
+    # The 2-norm has its own op (a safe gradient at 0); 0, 1 and inf are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
     if ord == 0:
@@ -607,12 +608,9 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
             return max(_abs(x), axes, keepdims)
         return Max.apply(_abs(x), axis=axes, keepdims=keepdims, is_min=False, evenly=False,
                          nan_wins=True)  # fmt: skip
-    p = float(ord)
-    s = sum(_abs(x) ** p, axes, keepdims)
-    # s^(1/p) has an infinite slope at s = 0 (a zero vector): the gradient there is 0, as
-    # PyTorch's, by taking the root of 1 in those places and selecting the constant 0.
-    zero = s == 0
-    return where(zero, 0.0, where(zero, 1.0, s) ** (1.0 / p))
+    # Any other p: one node with PyTorch's value (|x| for one element) and norm_backward.
+    axes = tuple(range(x.ndim)) if axes is None else axes
+    return VectorNorm.apply(x, ord=float(ord), axis=axes, keepdims=keepdims)
 
 
 def _axis1(x, axis, dim, op):
