@@ -107,6 +107,9 @@ CASES = [
      ["m.norm(x, p=3, dim=1, keepdim=False)"]),
     ("vector_norm_one_element", {"x": ([[1e-30, 1e-15, 0.0, -2.0]], F32)},
      ["m.linalg.vector_norm(x, -1.0, dim=0)", "v1 + m.linalg.vector_norm(x, 2.0, dim=0)"]),
+    ("var_of_0d_then_sgn", {"x": (1.0, F32)}, ["m.var(x)", "m.sgn(v1)"]),
+    ("var_one_element_rows_then_sgn", {"x": ([[1.0], [INF]], F64)},
+     ["m.var(x, 1, keepdim=True)", "v1.sgn()"]),
 ]
 
 

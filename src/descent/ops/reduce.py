@@ -528,6 +528,7 @@ class Var(Function):
     does not spread to the others of its row). With `root`, the standard deviation s = sqrt of
     that: d/dx = (x - mean) / (dof s), 0 where s = 0 (PyTorch's std_backward)."""
 
+    zero_passes = True  # var_backward multiplies it (std's raises in PyTorch: INTENDED)
     __slots__ = ("axis", "keepdims", "dof", "root")
     save_inputs = True
     save_output = True  # the root's backward reads s
