@@ -110,6 +110,10 @@ CASES = [
     ("var_of_0d_then_sgn", {"x": (1.0, F32)}, ["m.var(x)", "m.sgn(v1)"]),
     ("var_one_element_rows_then_sgn", {"x": ([[1.0], [INF]], F64)},
      ["m.var(x, 1, keepdim=True)", "v1.sgn()"]),
+    ("clamp_keeps_the_sign_of_a_zero_at_a_zero_bound", {"x": ([-0.0, 0.0, 1.0, -2.0], F32)},
+     ["m.clamp(x, min=0.0)", "m.eq(v1, 0.0)", "m.xlogy(v2, v1)"]),
+    ("clamp_max_minus_zero_bound", {"x": ([0.0, -0.0, 1.0, -2.0], F64)},
+     ["m.clamp(x, max=-0.0)", "1.0 / v1"]),
 ]
 
 

@@ -290,7 +290,7 @@ class Clamp(Function):
     save_inputs = True
 
     def forward(self, x):
-        return backend.get_array_module(x).clip(x, self.lo, self.hi)
+        return clip_array(x, self.lo, self.hi)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -304,6 +304,16 @@ class Clamp(Function):
             m2 = x <= self.hi
             mask = m2 if mask is None else mask & m2
         return ops.where(mask, gy, 0)
+
+
+def clip_array(x, lo, hi):
+    """The array clamp, PyTorch's min(max(x, lo), hi): a tie keeps x, so a zero bound leaves the
+    sign of a zero x (clamp(-0.0, min=0.0) is -0.0, where NumPy's clip returns the bound)."""
+    xp = backend.get_array_module(x)
+    y = xp.clip(x, lo, hi)
+    if y.dtype.kind == "f" and any(np.ndim(b) == 0 and b == 0 for b in (lo, hi)):
+        y = xp.where(y == x, x, y)  # only a zero has two equal values of different bits
+    return y
 
 
 def clamp(x, min=None, max=None) -> Tensor:

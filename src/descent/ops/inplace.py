@@ -24,7 +24,7 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices
 from .arithmetic import add, div, mul, sub
-from .elementwise import cast, clamp, clone, masked_fill
+from .elementwise import cast, clamp, clip_array, clone, masked_fill
 
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -107,7 +107,7 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))
-    backend.get_array_module(t._data).clip(t._data, min, max, out=t._data)
+    t._data[...] = clip_array(t._data, min, max)
     _written(t)
     return t
 
