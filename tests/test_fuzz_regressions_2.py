@@ -114,6 +114,10 @@ CASES = [
      ["m.clamp(x, min=0.0)", "m.eq(v1, 0.0)", "m.xlogy(v2, v1)"]),
     ("clamp_max_minus_zero_bound", {"x": ([0.0, -0.0, 1.0, -2.0], F64)},
      ["m.clamp(x, max=-0.0)", "1.0 / v1"]),
+    ("rdiv_infinite_scalar_then_sgn", {"x": ([1.0, -2.0, 0.0, INF, 3e38], F32)},
+     ["math.inf / x", "m.sgn(v1)"]),
+    ("rdiv_nan_scalar_then_sgn_sqrt", {"x": ([1.0, -0.0, 1e-30], F64)},
+     ["math.nan / x", "v1.sgn()", "m.sqrt(v2)"]),
 ]
 
 

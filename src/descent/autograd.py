@@ -186,6 +186,11 @@ class Function:
     #: False: backward runs on real zeros). See _ZeroGradient.
     zero_passes: bool | tuple = False
 
+    def zero_backward(self, gy, ops):
+        """backward for a known-zero gy, materialized: backward itself, unless PyTorch's formula
+        passes its zero tensor through a part of it first (RDivScalar's scale by c)."""
+        return self.backward(gy, ops)
+
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
     _saves = False
@@ -557,7 +562,7 @@ def _run_backward(
             node = heappop(heap)[1]
             # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
-            zero_in = ()  # the inputs a known-zero gy passes to unchanged
+            zero_in, z = (), None  # the inputs a known-zero gy passes to unchanged; the zero
             if type(gy) is _ZeroGradient:  # only known-zero gradients reached this node
                 zero_in = node.zero_passes
                 if zero_in is True:
@@ -596,7 +601,7 @@ def _run_backward(
                 ops = np_ns
             else:
                 ops = array_namespace(backend.get_array_module(gy))
-            gxs = node.backward(gy, ops)
+            gxs = node.backward(gy, ops) if z is None else node.zero_backward(gy, ops)
             if backward_hooks:
                 for hook in tuple(backward_hooks):
                     hook(node, gy, gxs)

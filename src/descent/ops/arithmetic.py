@@ -231,6 +231,13 @@ class RDivScalar(_ScalarOp):
         r = 1 / x
         return -(gy * (self.c if ops.is_graph else self.ca)) * (r * r)
 
+    def zero_backward(self, gy, ops):
+        # sgn's known zero passes PyTorch's `* c` (a product) and is materialized at reciprocal:
+        # -0 r^2, not (0 c) r^2, which is nan for an infinite c.
+        (x,) = self.inputs(ops)
+        r = 1 / x
+        return -gy * (r * r)
+
 
 class PowScalar(_ScalarOp):
     """d/dx x^c = c x^(c-1)."""
