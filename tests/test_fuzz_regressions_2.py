@@ -29,6 +29,7 @@ I32_MAX, I32_MIN, I64_MAX, I64_MIN = 2**31 - 1, -(2**31), 2**63 - 1, -(2**63)
 
 # (id, inputs {name: (values, dtype)}: floats require grad, steps). A step refers to x, y and
 # the earlier results v1, v2, ...
+# fmt: off
 CASES = [
     # forward values and dtypes
     ("softsign_int32_extremes", {"x": ([I32_MAX, I32_MIN, 1, -3, 0], I32)}, ["F.softsign(x)"]),
@@ -119,6 +120,7 @@ CASES = [
     ("rdiv_nan_scalar_then_sgn_sqrt", {"x": ([1.0, -0.0, 1e-30], F64)},
      ["math.nan / x", "v1.sgn()", "m.sqrt(v2)"]),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("inputs,steps", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -158,7 +160,7 @@ def test_ldexp_integer_exponent_values_and_gradient(dtype):
     PyTorch's too for exponents >= 0 (its backward forms 2^e in the integer dtype: 0 below)."""
     x = np.array([0.0278, 1.0, 1.0, 1.0, 3.0, -2.5], dtype)
     for e in (np.array([130, I32_MAX, I32_MIN, 200, -150, 3], np.int32),
-              np.array([I64_MIN, 2**32 + 3, 2**62, 1100, -1, 0], np.int64)):
+              np.array([I64_MIN, 2**32 + 3, 2**62, 1100, -1, 0], np.int64)):  # fmt: skip
         d = ds.ldexp(ds.tensor(x), ds.tensor(e))
         t = torch.ldexp(torch.tensor(x), torch.tensor(e))
         assert str(d.dtype) == str(t.dtype).replace("torch.", "")

@@ -36,6 +36,7 @@ def _refuse_bool_sub(a, b) -> None:
         shapes = [v.shape if isinstance(v, Tensor) else () for v in (a, b)]
         raise DescentError(_bool_sub_message(*shapes))
 
+
 # ---------------------------------------------------------------------------------------------
 # Arithmetic
 
