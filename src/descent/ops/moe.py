@@ -263,6 +263,7 @@ class LoadBalance(Function):
 
     __slots__ = ("k", "frac")
     saved_slots = ("frac",)
+    differentiable_backward = False  # as MoEExperts: MoE(fused=False) for higher order
 
     def forward(self, probs):
         xp = backend.get_array_module(probs)
