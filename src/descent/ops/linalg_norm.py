@@ -13,6 +13,7 @@ from ..tensor import Tensor
 from ._common import as_tensor
 from .elementwise import cast
 from .linalg_decomp import check_float
+from .shape import reshape
 
 
 class VectorNorm(Function):
@@ -35,9 +36,11 @@ class VectorNorm(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         ax, kd, p = self.axis, self.keepdims, self.ord
-        if p != 0 and x.size and all(x.shape[a] == 1 for a in ax):
+        if p != 0 and x.ndim and x.size and all(x.shape[a] == 1 for a in ax):
             # One element per norm: |x| exactly, as PyTorch (|x|^p underflows or overflows
             # first: 0 for a float32 1e-30 at p = 3, where PyTorch's gradient is 0 * inf = nan).
+            # Not for a 0-d x, whose norm over a named dim PyTorch computes (vector_norm
+            # reshapes it when no dim is named).
             return xp.abs(x).sum(axis=ax, keepdims=kd)
         if p == 2:
             return xp.sqrt((x * x).sum(axis=ax, keepdims=kd))
@@ -109,6 +112,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
                 f"{ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'"
             ) from None
     ord = float(ord)
+    if x.ndim == 0 and dim in (None, (), []):  # |x| exactly, as PyTorch's (see forward)
+        return reshape(vector_norm(reshape(x, (1,)), ord), ())
     axis = _axes("linalg.vector_norm", dim, x.ndim)
     if math.isinf(ord) and any(x.shape[i] == 0 for i in axis):
         raise DescentError(

@@ -290,7 +290,7 @@ class Norm2(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         axes = range(x.ndim) if self.axis is None else np.atleast_1d(self.axis)
-        if x.size and builtins.all(x.shape[a] == 1 for a in axes):
+        if x.ndim and x.size and builtins.all(x.shape[a] == 1 for a in axes):
             # One element per norm: |x| exactly, as PyTorch (x * x underflows to 0 for float32
             # |x| < 1e-23, and the gradient x / ||x|| would be 0 instead of sign(x)).
             return xp.abs(x).sum(axis=self.axis, keepdims=self.keepdims)
@@ -584,14 +584,15 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, 0 (the
     count of nonzeros) or any p > 0; `p=` is PyTorch's name for `ord`. Floating tensors only,
     as in PyTorch."""
-    if p is not None:
-        ord = p
+    ord, whole = ord if p is None else p, axis_arg(axis, dim) in (None, (), [])
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if x._data.dtype.kind != "f":
         raise DescentError(
             f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
             f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
         )
+    if x.ndim == 0 and whole:  # |x| exactly, as a vector's (PyTorch's norm of a 0-d tensor
+        return reshape(norm(reshape(x, (1,)), ord), ())  # computes the power if a dim is named)
     # The 2-norm has its own op (a safe gradient at 0); 0, 1 and inf are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)
