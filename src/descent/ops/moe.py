@@ -137,7 +137,7 @@ def _relu_gate_backward(a, b, _, gh):
 
 
 _GATES = {
-    "gelu_tanh": (gelu_tanh_gate, gelu_tanh_gate_backward),  # aux: ("s" | "t", array)
+    "gelu_tanh": (gelu_tanh_gate, gelu_tanh_gate_backward),  # aux: ("k", None) or ("t", t)
     "silu": (_silu_gate, _silu_gate_backward),
     "relu": (_relu_gate, _relu_gate_backward),
 }
