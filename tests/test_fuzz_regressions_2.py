@@ -112,8 +112,10 @@ CASES = [
     ("norm_p3_0d_whole", {"x": (1e-30, F32)}, ["m.norm(x, p=3)"]),
     ("vector_norm_0d", {"x": (1e-30, F32)},
      ["m.linalg.vector_norm(x, 3.0)", "v1 + m.linalg.vector_norm(x, 3.0, dim=0)"]),
-    ("vector_norm_one_element", {"x": ([[1e-30, 1e-15, 0.0, -2.0]], F32)},
-     ["m.linalg.vector_norm(x, -1.0, dim=0)", "v1 + m.linalg.vector_norm(x, 2.0, dim=0)"]),
+    ("vector_norm_p2_one_element", {"x": ([[1e-30, 1e-15, 0.0, -2.0]], F32)},
+     ["m.linalg.vector_norm(x, 2.0, dim=0)"]),
+    ("vector_norm_p4_one_element", {"x": ([[1e-30, 1e-15, 0.0, -2.0]], F32)},
+     ["m.linalg.vector_norm(x, 4.0, dim=0)"]),
     ("var_of_0d_then_sgn", {"x": (1.0, F32)}, ["m.var(x)", "m.sgn(v1)"]),
     ("var_one_element_rows_then_sgn", {"x": ([[1.0], [INF]], F64)},
      ["m.var(x, 1, keepdim=True)", "v1.sgn()"]),
@@ -125,6 +127,9 @@ CASES = [
      ["math.inf / x", "m.sgn(v1)"]),
     ("rdiv_nan_scalar_then_sgn_sqrt", {"x": ([1.0, -0.0, 1e-30], F64)},
      ["math.nan / x", "v1.sgn()", "m.sqrt(v2)"]),
+    ("div_by_zero_scalar_then_sgn", {"x": ([[True], [False]], B), "y": ([[1.0], [0.0]], F32)},
+     ["m.maximum(x, y)", "(v1 / 0.0)", "m.sgn(v2)"]),
+    ("div_by_zero_scalar_then_sgn_float64", {"x": ([1.0, 0.0, INF], F64)}, ["x / 0.0", "v1.sgn()"]),
 ]
 # fmt: on
 

@@ -196,6 +196,8 @@ class MulScalar(_ScalarOp):
 class DivScalar(_ScalarOp):
     """d/dx (x / c) = 1 / c."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's gy / c keeps its zero tensor)
+
     def forward(self, x):
         return x / self.ca
 
