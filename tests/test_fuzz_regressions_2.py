@@ -130,6 +130,27 @@ CASES = [
     ("div_by_zero_scalar_then_sgn", {"x": ([[True], [False]], B), "y": ([[1.0], [0.0]], F32)},
      ["m.maximum(x, y)", "(v1 / 0.0)", "m.sgn(v2)"]),
     ("div_by_zero_scalar_then_sgn_float64", {"x": ([1.0, 0.0, INF], F64)}, ["x / 0.0", "v1.sgn()"]),
+    # fourth batch: vector_norm's 1- and inf-norm gradients at a nan use sgn(nan) = 0
+    ("vector_norm_p1_gradient_at_nan", {"x": ([[NAN, 2.0], [-3.0, 0.0]], F32)},
+     ["m.linalg.vector_norm(x, 1.0)"]),
+    ("vector_norm_p1_gradient_at_nan_by_dim", {"x": ([[NAN, 2.0], [-3.0, 0.0]], F64)},
+     ["m.linalg.vector_norm(x, 1, dim=0)"]),
+    ("vector_norm_inf_gradient_at_nan", {"x": ([[NAN, 2.0], [-3.0, 1.0]], F64)},
+     ["m.linalg.vector_norm(x, math.inf)"]),
+    ("vector_norm_inf_gradient_at_nan_by_dim", {"x": ([[NAN, 2.0], [-3.0, 1.0]], F32)},
+     ["m.linalg.vector_norm(x, math.inf, dim=1, keepdim=True)"]),
+    # ... and norm(x, p, dim=()) reduces every dimension, as PyTorch's (NumPy's axis=() none)
+    ("norm_p2_empty_dim_tuple", {"x": ([[1.0, -2.0], [3.0, 4.0]], F32)},
+     ["m.norm(x, p=2, dim=())"]),
+    ("norm_p1_empty_dim_list_keepdim", {"x": ([[[1.0, -2.0]], [[3.0, 0.0]]], F64)},
+     ["m.norm(x, p=1, dim=[], keepdim=True)"]),
+    ("norm_inf_empty_dim_tuple_method", {"x": ([[1.0, -4.0], [4.0, 2.0]], F32)},
+     ["x.norm(p=math.inf, dim=())"]),
+    ("norm_p3_empty_dim_tuple_method_keepdim", {"x": ([1.0, -2.0, 0.0], F64)},
+     ["x.norm(p=3, dim=(), keepdim=True)"]),
+    ("norm_p0_empty_dim_tuple", {"x": ([[1.0, 0.0], [NAN, 2.0]], F32)}, ["m.norm(x, p=0, dim=())"]),
+    ("norm_fro_empty_dim_tuple", {"x": ([[1.0, -2.0], [3.0, 4.0]], F64)},
+     ["m.norm(x, 'fro', dim=())"]),
 ]
 # fmt: on
 
@@ -194,3 +215,18 @@ def test_hardshrink_softshrink_nan_gradient_is_torchs_own_ambiguity():
         case = _case({"x": ([[1.0, 1.0], [NAN, 1.0]], F64)}, [fn], None)
         assert fc.compare(case) is None
     assert fz  # (the harness's generating half, imported for _case)
+
+
+def test_backward_namespaces_agree_on_sign_at_nan():
+    """ops.sign is 0 at a nan in the array namespace too (NumPy's sign(nan) is nan), as the
+    differentiable one's (descent's sign, PyTorch's sgn): vector_norm's 1-norm gradient at a
+    nan is 0 with and without create_graph."""
+    from descent import array_backward
+
+    a = np.array([NAN, -0.0, -2.0, 3.0])
+    got = array_backward.array_namespace(np).sign(a)
+    np.testing.assert_array_equal(got, ds.sign(ds.tensor(a)).numpy())
+    for create_graph in (False, True):
+        x = ds.tensor(a, requires_grad=True)
+        ds.linalg.vector_norm(x, 1).backward(create_graph=create_graph)
+        np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, -1.0, 1.0])

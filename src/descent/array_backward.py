@@ -125,6 +125,14 @@ def sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def sign(xp, x):
+    """sign(x) with sign(nan) = 0, as descent's sign and PyTorch's sgn (NumPy's is nan): the
+    twin of the differentiable namespace's sign, so a backward such as sign(x) * gy (abs, the
+    1- and inf-norms) gives the same 0 at a nan in both passes."""
+    s = xp.sign(x)
+    return xp.where(s == s, s, 0) if s.dtype.kind == "f" else s
+
+
 def erf(xp, x):
     """The error function (SciPy's on NumPy, CuPy's own on a GPU; see backend.erf)."""
     return backend.erf(xp, x)
@@ -250,7 +258,6 @@ ARRAY_MODULE_NAMES = (
     "log",
     "maximum",
     "minimum",
-    "sign",
     "sin",
     "swapaxes",
     "tanh",

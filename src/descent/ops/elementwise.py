@@ -129,9 +129,8 @@ class Abs(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         # sign(0) = 0: the subgradient PyTorch picks at the kink, so both libraries agree there;
-        # and PyTorch's sgn(nan) = 0 (NumPy's sign(nan) is nan).
-        s = ops.sign(x)
-        return gy * ops.where(s == s, s, 0)
+        # and sign(nan) = 0 in both namespaces, as PyTorch's sgn (NumPy's sign(nan) is nan).
+        return gy * ops.sign(x)
 
 
 class Sign(Function):

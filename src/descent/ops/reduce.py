@@ -581,11 +581,11 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
 
 
 def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:
-    """Vector p-norm over `axis` (all entries when None): ord 2 (default), 1, inf, 0 (the
-    count of nonzeros) or any p > 0; `p=` is PyTorch's name for `ord`. Floating tensors only,
-    as in PyTorch."""
+    """Vector p-norm over `axis` (all entries when None or (), as PyTorch, where NumPy's () is
+    none): ord 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is PyTorch's
+    name for `ord`. Floating tensors only, as in PyTorch."""
     ord, whole = ord if p is None else p, axis_arg(axis, dim) in (None, (), [])
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axes, keepdims = _prep(x, None if whole else axis_arg(axis, dim), keepdims, None, keepdim)
     if x._data.dtype.kind != "f":
         raise DescentError(
             f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
