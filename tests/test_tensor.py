@@ -120,13 +120,50 @@ def test_astype_and_to():
 
 def test_repr_shows_values_dtype_and_requires_grad():
     r = repr(ds.tensor([1.0, 2.5], requires_grad=True))
-    assert "1." in r and "2.5" in r and "float32" in r and "requires_grad=True" in r
-    r = repr(ds.tensor([1, 2]))
-    assert "int64" in r and "requires_grad" not in r
+    assert r == "tensor([1.0000, 2.5000], requires_grad=True)"  # float32, the default: no dtype
+    assert repr(ds.tensor([1, 2])) == "tensor([1, 2])"  # int64: no dtype, as in PyTorch
+    assert repr(ds.tensor([1, 2], dtype=ds.int32)) == "tensor([1, 2], dtype=descent.int32)"
     r = repr(ds.tensor([1.0], requires_grad=True) * 2)
     assert "grad_fn=<MulScalarBackward>" in r
     assert "..." in repr(ds.zeros(1001))  # more than 1000 elements (PyTorch's threshold) summarised
-    assert str(ds.tensor(3.0, dtype=ds.float64)).startswith("tensor(3.")
+    assert str(ds.tensor(3.0, dtype=ds.float64)) == "tensor(3., dtype=descent.float64)"
+
+
+_REPR_CASES = [
+    ("[1.0, 2.5]", None), ("[1, 2]", None), ("[1, 2]", "int32"), ("True", None),
+    ("[[True, False]]", None), ("3.0", "float64"), ("[0.5, -1.0]", "float16"), ("[]", None),
+    ("[[1, 2], [3, 4]]", "uint8"), ("7", None), ("[1e-8, 1e8]", None),
+    ("[float('nan'), 1.0]", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("values,dtype", _REPR_CASES)
+def test_repr_matches_torch_up_to_the_module_name(values, dtype):
+    """PyTorch's layout: the dtype only when not the default float, int64 or bool."""
+    torch = pytest.importorskip("torch")
+    kw = {} if dtype is None else {"dtype": getattr(ds, dtype)}
+    tkw = {} if dtype is None else {"dtype": getattr(torch, dtype)}
+    v = eval(values)
+    ours, theirs = repr(ds.tensor(v, **kw)), repr(torch.tensor(v, **tkw))
+    assert ours == theirs.replace("torch.", "descent.")
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0, 4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_repr_of_empty_tensors_matches_torch(shape, dtype):
+    torch = pytest.importorskip("torch")
+    ours = repr(ds.zeros(shape, dtype=getattr(ds, dtype)))
+    theirs = repr(torch.zeros(shape, dtype=getattr(torch, dtype)))
+    assert ours == theirs.replace("torch.", "descent.")
+
+
+def test_repr_follows_the_default_dtype():
+    ds.set_default_dtype(ds.float64)
+    try:
+        assert repr(ds.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+        assert repr(ds.tensor([1.0], dtype=ds.float32)) == "tensor([1.], dtype=descent.float32)"
+    finally:
+        ds.set_default_dtype(ds.float32)
 
 
 def test_manual_seed_makes_random_numbers_repeat():

@@ -23,7 +23,7 @@ from . import autograd, backend
 from .devices import CPU, device
 from .dtypes import as_dtype, default_dtype_for, get_default_dtype
 from .errors import DescentError
-from .print_options import format_values
+from .print_options import add_suffixes, format_values, print_edgeitems
 from .tensor_gap_methods import GapMethods
 from .tensor_methods import (
     IndexingMethods,
@@ -571,15 +571,30 @@ class Tensor(
         return _ops.ge(self, other)
 
     def __repr__(self) -> str:
-        body = format_values(backend.as_numpy(self._data), "tensor(")  # set_printoptions
-        extras = [f"dtype={self._data.dtype}"]
+        # PyTorch's layout (torch/_tensor_str.py): the device, then the dtype unless it is the
+        # default float dtype, int64 or bool; an empty tensor shows any non-default dtype (no
+        # value tells) and its size unless 1-d.
+        data = self._data
+        body = format_values(backend.as_numpy(data), "tensor(")  # set_printoptions
+        extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
+        dt, default = data.dtype, get_default_dtype()
+        if data.size == 0:
+            if data.ndim != 1:
+                extras.append(f"size={tuple(data.shape)}")
+            if dt != default:
+                extras.append(f"dtype=descent.{dt.name}")
+        else:
+            if not print_edgeitems():  # only "..." prints: PyTorch names the size
+                extras.append(f"size={tuple(data.shape)}")
+            if dt != default and dt.kind != "b" and dt != np.int64:
+                extras.append(f"dtype=descent.{dt.name}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.name}>")
         elif self._rg:
             extras.append("requires_grad=True")
-        return f"tensor({body}, {', '.join(extras)})"
+        return add_suffixes("tensor(" + body, extras, len("tensor("))
 
     __str__ = __repr__
 
