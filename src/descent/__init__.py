@@ -60,6 +60,7 @@ from .devices import device
 from .dtypes import finfo, get_default_dtype, iinfo, set_default_dtype
 from .errors import DescentError, DimensionError
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .gaps_nn import *  # noqa: F403  torch.conv2d, torch.dropout, ... (docs/torch_gaps_nn.md)
 from .grad_mode import inference_mode
 from .legacy_tensors import (
     BoolTensor,
@@ -119,6 +120,8 @@ from .ops.elementwise import (
     tan,
     where,
 )
+from .ops.gaps_math import *  # noqa: F403  (docs/torch_gaps_math.md)
+from .ops.gaps_tensor import *  # noqa: F403  (docs/torch_gaps_tensor.md)
 from .ops.indexing import gather, index_add, index_select, one_hot, scatter_add, take_along_axis
 from .ops.linalg import addmm, bmm, dot, einsum, matmul, mm, outer
 from .ops.math import (

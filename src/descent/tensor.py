@@ -25,6 +25,8 @@ from .dtypes import as_dtype, default_dtype_for, get_default_dtype
 from .errors import DescentError
 from .print_options import add_suffixes, format_values, print_edgeitems
 from .tensor_gap_methods import GapMethods
+from .tensor_gap_methods_math import MathGapMethods2
+from .tensor_gap_methods_tensor import TensorGapMethods2
 from .tensor_methods import (
     IndexingMethods,
     InPlaceMethods,
@@ -100,6 +102,9 @@ class Size(tuple):
         return f"descent.Size({list(self)})"
 
 
+_new_size = tuple.__new__
+
+
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
     if arr.dtype.kind != "f":
         raise RuntimeError(
@@ -116,6 +121,8 @@ class Tensor(
     InPlaceMethods,
     TorchMethods,
     GapMethods,
+    MathGapMethods2,
+    TensorGapMethods2,
 ):
     """An n-dimensional array that records the operations applied to it for backward.
 
@@ -236,8 +243,10 @@ class Tensor(
         return self
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+    def shape(self) -> Size:
+        """The shape as a `Size` (a tuple with `numel()`), as torch.Size; descent's own code
+        reads `x._data.shape`, a plain tuple."""
+        return _new_size(Size, self._data.shape)
 
     @property
     def ndim(self) -> int:

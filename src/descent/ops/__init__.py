@@ -17,6 +17,8 @@ from . import (
     arithmetic,
     comparison,
     elementwise,
+    gaps_math,
+    gaps_tensor,
     graph_backward,
     indexing,
     inplace,
@@ -52,6 +54,6 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
-                    torch_extra, torch_gaps)  # fmt: skip
+                    torch_extra, torch_gaps, gaps_math, gaps_tensor)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)
