@@ -73,13 +73,13 @@ def sum_to(xp, x, shape):
     shape = tuple(shape)
     lead = x.ndim - len(shape)
     if lead < 0:
-        raise ValueError(f"cannot sum shape {x.shape} to {shape}")
+        raise ValueError(f"cannot sum shape {tuple(x.shape)} to {shape}")
     axes = list(range(lead))
     for i, n in enumerate(shape):
         if n == 1 and x.shape[lead + i] != 1:
             axes.append(lead + i)
         elif n != x.shape[lead + i]:
-            raise ValueError(f"cannot sum shape {x.shape} to {shape}")
+            raise ValueError(f"cannot sum shape {tuple(x.shape)} to {shape}")
     # One sum over all broadcast axes (keepdims keeps the stretched size-1 axes in place), then
     # a reshape drops the prepended ones. No sum at all when nothing was broadcast.
     y = x.sum(axis=tuple(axes), keepdims=True) if axes else x

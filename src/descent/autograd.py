@@ -720,14 +720,15 @@ def _seed(out, gradient, create_graph: bool, where: str):
     """The initial gradient of an output: ones for a scalar, else the user's `gradient`."""
     if not out.requires_grad:
         raise RuntimeError(
-            f"{where}(): the tensor of shape {out.shape} does not require grad and has no graph "
+            f"{where}(): the tensor of shape {tuple(out.shape)} does not require grad and "
+            "has no graph "
             "(was it computed under no_grad(), or from inputs without requires_grad=True?)"
         )
     if gradient is None:
         if out.numel() != 1:
             made_by = f" (made by '{out._node.name}')" if out._node is not None else ""
             raise RuntimeError(
-                f"{where}() on a non-scalar tensor of shape {out.shape}{made_by}: pass "
+                f"{where}() on a non-scalar tensor of shape {tuple(out.shape)}{made_by}: pass "
                 "gradient= (a tensor of that shape), or reduce it first (e.g. .sum())"
             )
         xp = backend.get_array_module(out._data)
@@ -737,7 +738,7 @@ def _seed(out, gradient, create_graph: bool, where: str):
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
                 f"{where}(): gradient has shape {tuple(g.shape)} but the output has shape "
-                f"{out.shape}"
+                f"{tuple(out.shape)}"
             )
         if g.dtype != out._data.dtype:
             g = g.astype(out._data.dtype)

@@ -461,7 +461,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     non-negative weights, not necessarily normalised), as torch.multinomial (int64)."""
     x = input if isinstance(input, Tensor) else Tensor._from_data(input)
     if x.ndim not in (1, 2):
-        raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {x.shape}")
+        raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {tuple(x.shape)}")
     xp = backend.get_array_module(x._data)
     w = x._data.astype(np.float64).reshape(-1, x.shape[-1])  # (R, K)
     if (w < 0).any() or not xp.isfinite(w).all():

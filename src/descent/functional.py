@@ -45,7 +45,7 @@ def _check_scalar(out, name: str) -> Tensor:
         raise TypeError(f"{name}: the function must return a descent Tensor, got {type(out)}")
     if out.numel() != 1:
         raise TypeError(
-            f"{name}: the function must return a scalar, got shape {out.shape}; for vector "
+            f"{name}: the function must return a scalar, got shape {tuple(out.shape)}; for vector "
             "outputs use descent.vjp (or jacobian)"
         )
     return out

@@ -351,7 +351,8 @@ class Tensor(
     def item(self):
         if self._data.size != 1:
             raise DescentError(
-                f"item() needs a tensor with one element, got shape {self.shape}; index it first"
+                f"item() needs a tensor with one element, got shape {tuple(self.shape)}; "
+                "index it first"
             )
         return backend.as_numpy(self._data).reshape(()).item()
 

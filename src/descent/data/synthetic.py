@@ -46,7 +46,7 @@ def blobs(
     else:
         c = np.asarray(centers, dtype=np.float64)
         if c.ndim != 2:
-            raise ValueError(f"blobs: centers must have shape (K, dim), got {c.shape}")
+            raise ValueError(f"blobs: centers must have shape (K, dim), got {tuple(c.shape)}")
     k = len(c)
     y = np.arange(n) % k  # balanced classes
     x = c[y] + std * rng.standard_normal((n, c.shape[1]))

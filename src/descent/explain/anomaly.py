@@ -78,7 +78,7 @@ class TensorSummary:
         if self.inf:
             bad.append(f"{self.inf} Inf")
         extra = f", {', '.join(bad)}" if bad else ""
-        return f"shape {self.shape} {self.dtype}, {rng}{extra}"
+        return f"shape {tuple(self.shape)} {self.dtype}, {rng}{extra}"
 
 
 @dataclass

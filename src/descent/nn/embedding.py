@@ -77,7 +77,9 @@ class Embedding(Module):
     ) -> Embedding:
         """An Embedding whose weight is `embeddings` (2-D); frozen unless `freeze=False`."""
         if embeddings.ndim != 2:
-            raise ValueError(f"from_pretrained: embeddings must be 2-D, got {embeddings.shape}")
+            raise ValueError(
+                f"from_pretrained: embeddings must be 2-D, got {tuple(embeddings.shape)}"
+            )
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
 

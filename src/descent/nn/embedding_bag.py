@@ -61,7 +61,9 @@ class EmbeddingBag(Embedding):
     ) -> EmbeddingBag:  # fmt: skip
         """An EmbeddingBag whose weight is `embeddings` (2-D); frozen unless `freeze=False`."""
         if embeddings.ndim != 2:
-            raise ValueError(f"from_pretrained: embeddings must be 2-D, got {embeddings.shape}")
+            raise ValueError(
+                f"from_pretrained: embeddings must be 2-D, got {tuple(embeddings.shape)}"
+            )
         rows, cols = embeddings.shape
         bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                   embeddings, include_last_offset, padding_idx)  # fmt: skip

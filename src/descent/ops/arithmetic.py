@@ -33,7 +33,7 @@ def _refuse_bool_sub(a, b) -> None:
     """PyTorch's check: `-` with a bool tensor operand (or a bool scalar) raises."""
     if any((isinstance(v, Tensor) and v._data.dtype.kind == "b")
            or isinstance(v, (bool, np.bool_)) for v in (a, b)):  # fmt: skip
-        shapes = [v.shape if isinstance(v, Tensor) else () for v in (a, b)]
+        shapes = [tuple(v.shape) if isinstance(v, Tensor) else () for v in (a, b)]
         raise DescentError(_bool_sub_message(*shapes))
 
 

@@ -30,7 +30,8 @@ def _compare(ufunc_name):
                 np.broadcast_shapes(ta._data.shape, tb._data.shape)
             except ValueError:
                 raise DescentError(
-                    f"{ufunc_name}: shapes {ta.shape} and {tb.shape} cannot be broadcast together"
+                    f"{ufunc_name}: shapes {tuple(ta.shape)} and {tuple(tb.shape)} cannot "
+                    "be broadcast together"
                 ) from None
         xp = backend.get_array_module(av, bv)
         return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
@@ -87,7 +88,8 @@ def _bitwise(name, ufunc_name, bool_ok=True):
             np.broadcast_shapes(av.shape, bv.shape)
         except ValueError:
             raise DescentError(
-                f"{name}: shapes {av.shape} and {bv.shape} cannot be broadcast together"
+                f"{name}: shapes {tuple(av.shape)} and {tuple(bv.shape)} cannot be "
+                "broadcast together"
             ) from None
         return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
 

@@ -378,7 +378,8 @@ def where(condition, a=None, b=None):
         np.broadcast_shapes(condition.shape, a.shape, b.shape)
     except ValueError:
         raise DescentError(
-            f"where: condition {condition.shape}, x {a.shape} and y {b.shape} cannot be "
+            f"where: condition {tuple(condition.shape)}, x {tuple(a.shape)} and y "
+            f"{tuple(b.shape)} cannot be "
             "broadcast together"
         ) from None
     return Where.apply(condition, a, b)

@@ -155,7 +155,9 @@ def getitem(x: Tensor, index) -> Tensor:
         idx, basic, perm = _convert_index(index, xp, x._data.shape)
         y = GetItem.apply(x, idx=idx, basic=basic)
     except IndexError as e:
-        raise IndexError(f"indexing a tensor of shape {x.shape} with {index!r}: {e}") from None
+        raise IndexError(
+            f"indexing a tensor of shape {tuple(x.shape)} with {index!r}: {e}"
+        ) from None
     # PyTorch's placement of the advanced dimensions (a recorded transpose when it differs).
     return y if perm is None else permute(y, perm)
 
@@ -180,7 +182,7 @@ def setitem(x: Tensor, index, value) -> None:
     if is_grad_enabled() and (x._rg or (isinstance(value, Tensor) and value._rg)):
         if x._rg and x._node is None:
             raise RuntimeError(
-                f"x[...] = value: x (shape {x.shape}) is a leaf that requires grad; do the "
+                f"x[...] = value: x (shape {tuple(x.shape)}) is a leaf that requires grad; do the "
                 "assignment under `with descent.no_grad():` or on a clone"
             )
         v = as_tensor(value, x)
@@ -271,7 +273,7 @@ def take_along_axis(x, index, axis: int) -> Tensor:
     if index.ndim != x.ndim:
         raise ValueError(
             f"take_along_axis/gather: index has {index.ndim} dims but x has {x.ndim} "
-            f"(shapes {index.shape} and {x.shape}); unsqueeze the index"
+            f"(shapes {tuple(index.shape)} and {tuple(x.shape)}); unsqueeze the index"
         )
     return TakeAlongAxis.apply(x, idx=index, axis=axis)
 

@@ -46,7 +46,8 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
     # gradient refer to a value that no longer exists. Optimizers update under no_grad.
     if t._rg and t._node is None and is_grad_enabled():
         raise RuntimeError(
-            f"{op}: a leaf tensor that requires grad (shape {t.shape}) is being modified in place "
+            f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being "
+            "modified in place "
             "while grad mode is on; wrap the update in `with descent.no_grad():`"
         )
 

@@ -70,8 +70,8 @@ def matmul(a, b) -> Tensor:
     b = as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
         raise DescentError(
-            f"matmul: operands must have at least one dimension, got shapes {a.shape} and "
-            f"{b.shape}; use * for scaling"
+            f"matmul: operands must have at least one dimension, got shapes {tuple(a.shape)} and "
+            f"{tuple(b.shape)}; use * for scaling"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -89,7 +89,8 @@ def matmul(a, b) -> Tensor:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise DescentError(
-                f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
+                f"matmul: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} cannot "
+                "be broadcast"
             ) from None
     if type(a._data) is not type(b._data):
         check_devices("matmul", a, b)
@@ -143,7 +144,9 @@ def dot(a, b) -> Tensor:
     a = as_tensor(a)
     b = as_tensor(b, a)
     if a.ndim != 1 or b.ndim != 1:
-        raise DescentError(f"dot: expects two 1-D tensors, got {a.shape} and {b.shape}; use matmul")
+        raise DescentError(
+            f"dot: expects two 1-D tensors, got {tuple(a.shape)} and {tuple(b.shape)}; use matmul"
+        )
     return matmul(a, b)
 
 

@@ -365,7 +365,7 @@ def solve(a, b, *, left: bool = True) -> Tensor:
         bm = b.reshape(tuple(b.shape) + (1,))
         return solve_matrix(a, bm).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
     if b.ndim < 2:
-        raise DescentError(f"linalg.solve: B must have at least 1 dimension, got {b.shape}")
+        raise DescentError(f"linalg.solve: B must have at least 1 dimension, got {tuple(b.shape)}")
     k_dim = -2 if left else -1
     if b.shape[k_dim] != n:
         raise DescentError(

@@ -448,7 +448,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
     a = int(a) % x.ndim
     if x.shape[a] == 0:
         raise IndexError(
-            f"{name}(): cannot reduce over dimension {a} of shape {x.shape}: it has size 0"
+            f"{name}(): cannot reduce over dimension {a} of shape {tuple(x.shape)}: it has size 0"
         )
     idx = _arg(x, a, True, None, None, "argmin" if is_min else "argmax")  # keepdim: (.., 1, ..)
     values = take_along_axis(x, idx, a)  # the gradient flows to idx only, as in PyTorch

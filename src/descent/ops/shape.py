@@ -39,7 +39,8 @@ def reshape(x, *shape) -> Tensor:
         return Reshape.apply(x, shape=shape)
     except ValueError:
         raise DescentError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into "
+            f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({x.numel()} "
+            "elements) into "
             f"{tuple(shape)}"
         ) from None
 
@@ -97,7 +98,9 @@ def transpose(x, *axes) -> Tensor:
             return x
         axes = (1, 0)
     if len(axes) != x.ndim:
-        raise DescentError(f"transpose: axes {axes} do not match a tensor of shape {x.shape}")
+        raise DescentError(
+            f"transpose: axes {axes} do not match a tensor of shape {tuple(x.shape)}"
+        )
     axes = tuple(int(a) % x.ndim for a in axes)
     # The identity permutation records nothing.
     if axes == tuple(range(x.ndim)):
@@ -109,7 +112,9 @@ def permute(x, *axes) -> Tensor:
     x = as_tensor(x)
     axes = tuple(int(a) % x.ndim for a in shape_arg(axes))
     if sorted(axes) != list(range(x.ndim)):
-        raise DescentError(f"permute: {axes} is not a permutation of the axes of shape {x.shape}")
+        raise DescentError(
+            f"permute: {axes} is not a permutation of the axes of shape {tuple(x.shape)}"
+        )
     if axes == tuple(range(x.ndim)):
         return x
     return Transpose.apply(x, axes=axes)
@@ -151,7 +156,9 @@ def broadcast_to(x, shape) -> Tensor:
         if len(shape) < x.ndim:
             raise DescentError
     except ValueError:
-        raise DescentError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+        raise DescentError(
+            f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {shape}"
+        ) from None
     return BroadcastTo.apply(x, shape=shape)
 
 
@@ -457,7 +464,8 @@ def repeat(x, *reps) -> Tensor:
     reps = shape_arg(reps)
     if len(reps) < x.ndim:
         raise DescentError(
-            f"repeat: give at least {x.ndim} repetition counts for shape {x.shape}, got {reps}"
+            f"repeat: give at least {x.ndim} repetition counts for shape {tuple(x.shape)}, "
+            f"got {reps}"
         )
     return tile(x, reps)
 

@@ -365,7 +365,8 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     d = _axis(x, dim, "scatter_reduce")
     if idx.ndim != x.ndim or idx.ndim != src.ndim:
         raise ValueError(
-            f"scatter_reduce: index {idx.shape}, x {tuple(x.shape)} and src {tuple(src.shape)} "
+            f"scatter_reduce: index {tuple(idx.shape)}, x {tuple(x.shape)} and src "
+            f"{tuple(src.shape)} "
             "need the same number of dimensions"
         )
     if idx.shape != src.shape:  # only the part of src that the index covers is used

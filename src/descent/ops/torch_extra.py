@@ -69,7 +69,9 @@ def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
     if len(dims) != 2:
         raise RuntimeError(f"rot90: expected two dims, got {dims}")
     if x.ndim < 2:
-        raise RuntimeError(f"rot90: expected a tensor of at least 2 dims, got shape {x.shape}")
+        raise RuntimeError(
+            f"rot90: expected a tensor of at least 2 dims, got shape {tuple(x.shape)}"
+        )
     d0, d1 = dims[0] % x.ndim, dims[1] % x.ndim
     if d0 == d1:
         raise RuntimeError(f"rot90: the two dims must differ, got {dims}")
@@ -87,7 +89,9 @@ def fliplr(input) -> Tensor:
     """Reverse dimension 1 (left/right); at least 2-D."""
     x = as_tensor(input)
     if x.ndim < 2:
-        raise RuntimeError(f"fliplr: expected a tensor of at least 2 dims, got shape {x.shape}")
+        raise RuntimeError(
+            f"fliplr: expected a tensor of at least 2 dims, got shape {tuple(x.shape)}"
+        )
     return flip(x, 1)
 
 

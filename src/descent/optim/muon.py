@@ -205,8 +205,8 @@ class Muon(Optimizer):
                 continue
             if p.grad.shape != p.shape:
                 raise RuntimeError(
-                    f"Muon.step: gradient of shape {p.grad.shape} for a parameter of shape "
-                    f"{p.shape}; fix whatever assigned this .grad"
+                    f"Muon.step: gradient of shape {tuple(p.grad.shape)} for a parameter of shape "
+                    f"{tuple(p.shape)}; fix whatever assigned this .grad"
                 )
             buf.grad_views[i][...] = p.grad._data  # our private copy: overwritten below
             st = self._state_of(buf, i)

@@ -255,20 +255,23 @@ class Optimizer:
                 raise TypeError(f"{name} can only optimize Tensors, got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(
-                    f"{name} can't optimize a non-leaf Tensor (shape {p.shape}): optimize the "
+                    f"{name} can't optimize a non-leaf Tensor (shape {tuple(p.shape)}): "
+                    "optimize the "
                     "leaf it was computed from, or .detach().requires_grad_() a copy"
                 )
             if p.dtype.kind != "f":
                 raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
             if p in seen:
-                raise ValueError(f"{name}: a parameter of shape {p.shape} appears twice in a group")
+                raise ValueError(
+                    f"{name}: a parameter of shape {tuple(p.shape)} appears twice in a group"
+                )
             seen.add(p)
         for other in self.param_groups:
             for p in other["params"]:
                 if p in seen:
                     raise ValueError(
                         f"{name}: some parameters appear in more than one parameter group "
-                        f"(one has shape {p.shape})"
+                        f"(one has shape {tuple(p.shape)})"
                     )
         group["params"] = params
         for key, value in self.defaults.items():
@@ -311,8 +314,9 @@ class Optimizer:
                 continue
             if g.shape != p.shape:
                 raise RuntimeError(
-                    f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter "
-                    f"of shape {p.shape}; fix whatever assigned this .grad"
+                    f"{type(self).__name__}.step: gradient of shape {tuple(g.shape)} for a "
+                    "parameter "
+                    f"of shape {tuple(p.shape)}; fix whatever assigned this .grad"
                 )
             buf.grad_views[i][...] = g._data  # our own copy: the rule may overwrite it
             live.append(i)
@@ -446,7 +450,7 @@ class Optimizer:
                     if arr.shape != p.shape:
                         raise ValueError(
                             f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
-                            f"{tuple(arr.shape)}, the parameter has shape {p.shape}"
+                            f"{tuple(arr.shape)}, the parameter has shape {tuple(p.shape)}"
                         )
                     loaded[k] = Tensor._wrap(arr.copy())
                 elif hasattr(v, "item") and getattr(v, "ndim", None) == 0:

@@ -115,7 +115,9 @@ def cross_entropy(
     if weight is not None:
         w = as_tensor(weight)._data.astype(x._data.dtype)
         if w.shape != (n_cls,):
-            raise ValueError(f"cross_entropy: weight must have shape ({n_cls},), got {w.shape}")
+            raise ValueError(
+                f"cross_entropy: weight must have shape ({n_cls},), got {tuple(w.shape)}"
+            )
     # Move the class axis last and flatten: (N, C, d...) -> (N*d..., C).
     spatial = tuple(x.shape[2:])
     if spatial:

@@ -241,7 +241,7 @@ def ctc_loss(
         tg = pad
     elif tg.ndim != 2 or tg.shape[0] != n or (tg_len > tg.shape[1]).any():
         raise ValueError(
-            f"ctc_loss: targets {tg.shape} must be (N, S) with S >= every target length "
+            f"ctc_loss: targets {tuple(tg.shape)} must be (N, S) with S >= every target length "
             f"({tg_len.tolist()}), or 1-D"
         )
     s_max = tg.shape[1]

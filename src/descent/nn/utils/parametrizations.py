@@ -235,7 +235,8 @@ class _Orthogonal(Module):
     def right_inverse(self, q: Tensor) -> Tensor:
         if tuple(q.shape) != self.shape:
             raise ValueError(
-                f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor "
+                f"Expected a matrix or batch of matrices of shape {tuple(self.shape)}. Got "
+                "a tensor "
                 f"of shape {tuple(q.shape)}."
             )
         q_init = q

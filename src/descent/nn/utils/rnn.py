@@ -179,7 +179,7 @@ def pack_padded_sequence(
     if not batch_first:
         x = _shape.swapaxes(x, 0, 1)  # (B, T, *): one gather below serves both layouts
     if x.ndim < 2:
-        raise ValueError(f"pack_padded_sequence: input must be at least 2-D, got {x.shape}")
+        raise ValueError(f"pack_padded_sequence: input must be at least 2-D, got {tuple(x.shape)}")
     b, t = x.shape[0], x.shape[1]
     if lens.size != b:
         raise DescentError(

@@ -142,7 +142,7 @@ class WeightedRandomSampler(Sampler):
         if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(
                 "WeightedRandomSampler: weights must be a 1-D sequence of finite non-negative "
-                f"numbers with a positive sum, got shape {w.shape}"
+                f"numbers with a positive sum, got shape {tuple(w.shape)}"
             )
         if not replacement and self.num_samples > np.count_nonzero(w):
             raise RuntimeError(
