@@ -60,6 +60,7 @@ from .devices import device
 from .dtypes import finfo, get_default_dtype, iinfo, set_default_dtype
 from .errors import DescentError, DimensionError
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .gaps_math_creation import *  # noqa: F403  torch.logspace, torch.hann_window, ...
 from .gaps_nn import *  # noqa: F403  torch.conv2d, torch.dropout, ... (docs/torch_gaps_nn.md)
 from .grad_mode import inference_mode
 from .legacy_tensors import (

@@ -19,7 +19,7 @@ from . import backend
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .tensor import Tensor
-from .tensor_methods import _ops
+from .tensor_methods import _ops, register_ops
 
 __all__ = [
     "add", "addcdiv", "addcmul", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_shapes",
@@ -331,3 +331,11 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
     el = backend.as_numpy(getattr(elements, "_data", np.asarray(elements)))
     te = backend.as_numpy(getattr(test_elements, "_data", np.asarray(test_elements)))
     return Tensor._wrap(np.isin(el, te, assume_unique=assume_unique, invert=invert))
+
+
+# Tensor methods of functions above (x.addcmul(a, b), x.kron(y), ...: docs/torch_gaps_math.md),
+# reached through Tensor's ops table as the ops are.
+register_ops({name: globals()[name] for name in (
+    "addcdiv", "addcmul", "baddbmm", "deg2rad", "diff", "dist", "ger", "inner", "kron", "mv",
+    "rad2deg",
+)})  # fmt: skip

@@ -18,6 +18,7 @@ from . import (
     comparison,
     elementwise,
     gaps_math,
+    gaps_math_inplace,
     gaps_tensor,
     graph_backward,
     indexing,
@@ -54,6 +55,6 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
-                    torch_extra, torch_gaps, gaps_math, gaps_tensor)  # fmt: skip
+                    torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

@@ -2,9 +2,590 @@
 
 Every public function defined here is a top-level `descent.<name>` (through `__all__`) and an
 entry of Tensor's ops table (descent/ops/__init__.py), which the methods of
-`descent.tensor_gap_methods_math.MathGapMethods2` call.
+`descent.tensor_gap_methods_math.MathGapMethods2` call. The in-place forms (`x.acos_()`,
+`x.eq_(y)`, ...) live in `gaps_math_inplace.py`; torch's top-level in-place functions
+(`torch.exp_(x)`) are re-exported from there.
+
+Most functions are compositions of descent's ops, so their gradients come from the ops they
+are made of. Three small ops have their own derivative: `Frexp` (the mantissa, d/dx = 2^-e),
+`Nextafter` (d/dx = 1, d/dother = 0) and `ZeroGradient` (a value whose derivative is 0, for
+the angle of a real tensor), all as PyTorch's derivatives.yaml states them.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor, get_default_dtype
+from ._common import as_tensor, check_devices, result_type
+from .comparison import ge, gt, le, lt, ne
+from .elementwise import cast
+from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
+from .gaps_math_inplace import ZeroGradient
+from .linalg import matmul, outer
+from .linalg_norm import vector_norm
+from .linalg_spectral import svdvals
+from .order import EvenlyShared, MedianResult, _select
+from .reduce import cumsum, sum
+from .selection import _dim
+from .shape import cat, reshape, unsqueeze
+from .shape_index import movedim, narrow
+
+__all__ = [
+    "greater", "greater_equal", "less", "less_equal", "not_equal", "gcd", "lcm", "nextafter",
+    "frexp", "angle", "isreal", "nanmedian", "vdot", "addmv", "addr", "unique_consecutive",
+    "trapezoid", "trapz", "cumulative_trapezoid", "gradient", "unravel_index", "chain_matmul",
+    "frobenius_norm", "nuclear_norm", "matrix_rank",
+]  # fmt: skip
+
+# torch's aliases of the comparisons (torch.greater is torch.gt). Assigned, not defined, so the
+# ops table keeps one function per comparison; the methods call `_ops.gt` and friends.
+greater = gt
+greater_equal = ge
+less = lt
+less_equal = le
+not_equal = ne
+
+FrexpResult = namedtuple("frexp", ["mantissa", "exponent"])
+
+
+class Nextafter(Function):
+    """d/dx nextafter(x, other) = 1 where x != other and 0 where they are equal (the result is
+    then other itself); d/dother = 0. PyTorch's gradients, measured (torch 2.13)."""
+
+    __slots__ = ("equal", "none")  # bool arrays: x == other, and all False of other's shape
+
+    def forward(self, x, other):
+        xp = backend.get_array_module(x, other)
+        self.equal = x == other
+        self.none = xp.zeros(other.shape, bool)
+        return xp.nextafter(x, other)
+
+    def backward(self, gy, ops):
+        # The engine sums each gradient back to its input's shape.
+        return ops.where(self.equal, 0, gy), ops.where(self.none, gy, 0)
+
+
+class Frexp(Function):
+    """mantissa = x * 2^-e with e the (constant) exponent: d/dx = 2^-e (PyTorch's
+    `grad / exponent.exp2()`)."""
+
+    __slots__ = ("scale",)  # 2^-e in x's dtype, the whole of what backward needs
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        mantissa, exponent = xp.frexp(x)
+        with np.errstate(over="ignore"):  # a subnormal's 2^-e overflows, as in PyTorch
+            self.scale = xp.ldexp(xp.ones((), x.dtype), -exponent).astype(x.dtype)
+        return mantissa
+
+    def backward(self, gy, ops):
+        return gy * self.scale
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise functions
+
+
+def _integer_operands(op: str, input, other):
+    """Both operands as arrays of their promoted integer dtype (gcd and lcm are integer-only:
+    PyTorch raises NotImplementedError for floating and bool dtypes)."""
+    a = as_tensor(input)
+    b = as_tensor(other, a)
+    check_devices(op, a, b)
+    dt = result_type(a, b)
+    if dt.kind not in "iu":
+        raise NotImplementedError(
+            f'"{op}_cpu" not implemented for {dt} (shapes {tuple(a.shape)} and '
+            f"{tuple(b.shape)}); {op} takes integer tensors: convert with .long()"
+        )
+    return a._data.astype(dt, copy=False), b._data.astype(dt, copy=False)
+
+
+def _gcd_arrays(a, b):
+    """PyTorch's Euclid (calc_gcd): |a| and |b|, then b % a with C's truncating remainder
+    until a is 0. Vectorized: every lane steps until all are done (~log2 steps). |min int| is
+    min int, as in C, so gcd(-2^63, 6) is -2 there, like PyTorch's (NumPy's gcd gives 2)."""
+    xp = backend.get_array_module(a, b)
+    with np.errstate(all="ignore"):
+        a, b = xp.broadcast_arrays(xp.abs(a), xp.abs(b))
+        while True:
+            live = a != 0
+            if not live.any():
+                return b
+            rem = xp.fmod(b, xp.where(live, a, 1))  # fmod on integers is C's %
+            a, b = xp.where(live, rem, 0), xp.where(live, a, b)
+
+
+def gcd(input, other) -> Tensor:
+    """The greatest common divisor, elementwise (integers only; no gradient).
+
+    Raises:
+        NotImplementedError: a floating or bool dtype, as PyTorch.
+    """
+    a, b = _integer_operands("gcd", input, other)
+    return Tensor._wrap(_gcd_arrays(a, b))
+
+
+def lcm(input, other) -> Tensor:
+    """The least common multiple, elementwise: |a / gcd(a, b) * b| with the dtype's wraparound
+    (PyTorch's formula; 0 where gcd is 0). Integers only; no gradient."""
+    a, b = _integer_operands("lcm", input, other)
+    xp = backend.get_array_module(a, b)
+    g = _gcd_arrays(a, b)
+    # C++ computes a / g * b of 8- and 16-bit integers in int (32 bits) and wraps only when the
+    # result is stored; int32 and int64 wrap in the product.
+    wide = np.int32 if g.dtype.itemsize < 4 else g.dtype
+    with np.errstate(all="ignore"):
+        q = a.astype(wide) // xp.where(g == 0, 1, g).astype(wide)  # exact: g divides a
+        out = xp.abs(q * b.astype(wide))
+    return Tensor._wrap(xp.where(g == 0, 0, out).astype(g.dtype))
+
+
+def nextafter(input, other) -> Tensor:
+    """The next floating-point value after input towards other (floating dtypes only).
+
+    Raises:
+        NotImplementedError: an integer or bool dtype, as PyTorch.
+    """
+    a = as_tensor(input)
+    b = as_tensor(other, a)
+    check_devices("nextafter", a, b)
+    dt = result_type(a, b)
+    if dt.kind != "f":
+        raise NotImplementedError(
+            f'"nextafter_cpu" not implemented for {dt} (shapes {tuple(a.shape)} and '
+            f"{tuple(b.shape)}); nextafter takes floating tensors: convert with .float()"
+        )
+    return Nextafter.apply(cast(a, dt), cast(b, dt))
+
+
+def frexp(input) -> tuple:
+    """(mantissa, exponent) with input = mantissa * 2^exponent, |mantissa| in [0.5, 1)
+    (exponent int32, as PyTorch). The mantissa is differentiable.
+
+    Raises:
+        RuntimeError: an integer or bool input, as PyTorch.
+    """
+    x = as_tensor(input)
+    if x.dtype.kind != "f":
+        raise RuntimeError(
+            f"torch.frexp() only supports floating-point dtypes, got {x.dtype} (shape "
+            f"{tuple(x.shape)}); convert with .float()"
+        )
+    xp = backend.get_array_module(x._data)
+    exponent = xp.frexp(x._data)[1].astype(np.int32)
+    return FrexpResult(Frexp.apply(x), Tensor._wrap(exponent))
+
+
+def angle(input) -> Tensor:
+    """The argument of a real number: pi for negatives (-inf too), 0 for the rest (-0.0 too),
+    nan for nan; integers give the default float dtype. Its derivative is 0 (PyTorch's)."""
+    x = as_tensor(input)
+    xp = backend.get_array_module(x._data)
+    dt = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+    a = x._data
+    out = xp.where(a < 0, math.pi, 0.0).astype(dt)
+    if a.dtype.kind == "f":
+        out = xp.where(xp.isnan(a), a, out)
+    return ZeroGradient.apply(x, value=out)
+
+
+def isreal(input) -> Tensor:
+    """True everywhere: every descent tensor is real (torch.isreal of a real tensor)."""
+    x = as_tensor(input)
+    return Tensor._wrap(backend.get_array_module(x._data).ones(x.shape, bool))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions
+
+
+def nanmedian(input, dim=None, keepdim: bool = False):
+    """The lower median of the non-nan values (torch.nanmedian); nan where all are nan.
+
+    Without `dim` a 0-d tensor whose gradient is shared by the elements equal to it; with
+    `dim` a `(values, indices)` namedtuple whose gradient goes to the selected element.
+    """
+    x = as_tensor(input)
+    xp = backend.get_array_module(x._data)
+    if x.dtype.kind != "f":  # no nan: the median itself
+        from .order import median  # noqa: PLC0415 - the same module's median, kept local
+
+        return median(x, dim, keepdim)
+    a = x._data
+    if dim is None:
+        finite = a[~xp.isnan(a)]
+        if finite.size == 0:  # empty or all nan: nan, its gradient shared by the nans
+            value = xp.asarray(np.nan, dtype=a.dtype)
+            return EvenlyShared.apply(x, value=value, mask=xp.isnan(a))
+        value = xp.sort(finite)[(finite.size - 1) // 2]
+        return EvenlyShared.apply(x, value=value.astype(a.dtype), mask=a == value)
+    if x.ndim == 0:
+        _dim(x, dim, "nanmedian")
+        return MedianResult(x * 1, Tensor._wrap(xp.zeros((), np.int64)))
+    d = _dim(x, dim, "nanmedian")
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"nanmedian(): expected reduction dim {d} to have non-zero size")
+    # A stable argsort puts the nans last; the lower median of the k non-nan values sits at
+    # sorted position (k - 1) // 2 (position 0 when all are nan: a nan, at the first nan).
+    order = xp.argsort(a, axis=d, kind="stable")
+    k = (~xp.isnan(a)).sum(axis=d, keepdims=True)
+    pos = xp.maximum(k - 1, 0) // 2
+    idx = xp.take_along_axis(order, pos, axis=d).astype(np.int64)
+    return _select(x, idx, d, keepdim, MedianResult)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products
+
+
+def vdot(input, other) -> Tensor:
+    """The dot product of two 1-D tensors of one dtype (torch.vdot: no conjugation for reals).
+
+    Raises:
+        RuntimeError: not both 1-D with the same size and dtype, as PyTorch.
+    """
+    a, b = as_tensor(input), as_tensor(other)
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(
+            f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors (shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}); flatten them first"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"vdot : expected both vectors to have same dtype, but found {a.dtype} and "
+            f"{b.dtype}; convert one with .to(dtype)"
+        )
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] "
+            "to have the same number of elements, but got different"
+        )
+    return matmul(a, b)
+
+
+def _scaled_sum(input, prod, beta, alpha) -> Tensor:
+    """beta * input + alpha * prod; beta == 0 ignores input, nans included (PyTorch's)."""
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:
+        return _broadcast_like(prod, input)
+    input = as_tensor(input, prod)
+    return (input if beta == 1 else input * beta) + prod
+
+
+def _broadcast_like(prod: Tensor, input) -> Tensor:
+    """prod broadcast with input's shape (beta == 0: input's values are not read)."""
+    shape = np.broadcast_shapes(tuple(prod.shape), tuple(np.shape(_shape_of(input))))
+    return prod if tuple(prod.shape) == shape else prod.broadcast_to(shape)
+
+
+def _shape_of(v):
+    return np.empty(tuple(v.shape)) if isinstance(v, Tensor) else np.asarray(v)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (mat @ vec) (torch.addmv).
+
+    Raises:
+        RuntimeError: mat is not 2-D or vec not 1-D.
+    """
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(
+            f"vector + matrix @ vector expected, got {np.ndim(_shape_of(input))}, {mat.ndim}, "
+            f"{vec.ndim} (shapes {tuple(mat.shape)} and {tuple(vec.shape)})"
+        )
+    return _scaled_sum(input, matmul(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * outer(vec1, vec2) (torch.addr).
+
+    Raises:
+        RuntimeError: vec1 or vec2 is not 1-D.
+    """
+    for name, v in (("vec1", vec1), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(
+                f"addr: Expected 1-D argument {name}, but got {v.ndim}-D (shape "
+                f"{tuple(v.shape)}); flatten it first"
+            )
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+def chain_matmul(*matrices) -> Tensor:
+    """The product of 2-D matrices, left to right (torch.chain_matmul, deprecated there in
+    favour of linalg.multi_dot).
+
+    Raises:
+        RuntimeError: no matrix, or one that is not 2-D.
+    """
+    if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
+        matrices = tuple(matrices[0])
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for m in matrices:
+        if m.ndim != 2:
+            raise RuntimeError(
+                f"chain_matmul(): Expected 2D tensors, got a {m.ndim}D tensor (shape "
+                f"{tuple(m.shape)})"
+            )
+    out = matrices[0] * 1 if len(matrices) == 1 else matrices[0]  # one matrix: a copy
+    for m in matrices[1:]:
+        out = matmul(out, m)
+    return out
+
+
+def frobenius_norm(input, dim, keepdim: bool = False) -> Tensor:
+    """sqrt of the sum of squares over `dim` (torch.frobenius_norm; dim is required)."""
+    return vector_norm(as_tensor(input), 2, dim, keepdim)
+
+
+def nuclear_norm(input, dim=None, keepdim: bool = False) -> Tensor:
+    """The sum of singular values of the matrices over `dim` (the last two without it)
+    (torch.nuclear_norm; `nuclear_norm(x, True)` is keepdim, as in PyTorch)."""
+    x = as_tensor(input)
+    if isinstance(dim, bool):
+        dim, keepdim = None, dim
+    d0, d1 = (x.ndim - 2, x.ndim - 1) if dim is None else (int(i) % x.ndim for i in dim)
+    if x.ndim < 2:
+        raise RuntimeError(
+            f"nuclear_norm: Expected a tensor with 2 or more dimensions, got {x.ndim} (shape "
+            f"{tuple(x.shape)})"
+        )
+    out = sum(svdvals(movedim(x, (d0, d1), (-2, -1))), -1)
+    if keepdim:
+        for d in sorted((d0, d1)):
+            out = unsqueeze(out, d)
+    return out
+
+
+def matrix_rank(input, *args, **kwargs):
+    """Removed in PyTorch 1.9+; raises as torch.matrix_rank does (use linalg.matrix_rank)."""
+    raise RuntimeError(
+        "This function was deprecated since version 1.9 and is now removed.\nPlease use the "
+        "`torch.linalg.matrix_rank` function instead. The parameter 'symmetric' was renamed in "
+        "`torch.linalg.matrix_rank()` to 'hermitian'."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Consecutive runs, indices
+
+
+def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False,
+                       dim=None):  # fmt: skip
+    """The first element of each run of equal consecutive values (of the flattened input, or
+    of slices along `dim`), with each element's run number and the run lengths on request
+    (torch.unique_consecutive). Data only: no gradient. nan != nan, so nans never merge."""
+    x = as_tensor(input)
+    xp = backend.get_array_module(x._data)
+    a = x._data
+    if dim is None:
+        rows = a.reshape(-1, 1)
+    else:
+        d = _dim(x, dim, "unique_consecutive")
+        rest = int(np.prod([s for i, s in enumerate(a.shape) if i != d], dtype=np.int64))
+        rows = xp.moveaxis(a, d, 0).reshape(a.shape[d] if a.ndim else 1, rest)
+        if 0 in a.shape and a.shape[d] != 0:
+            raise RuntimeError(
+                "There are 0 sized dimensions, and they aren't selected, so unique cannot be "
+                f"applied (shape {tuple(a.shape)}, dim {d}); select a dim of size 0 or reshape"
+            )
+    n = rows.shape[0]
+    start = xp.ones(n, bool)
+    if n > 1:
+        start[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    if dim is None:
+        values = a.reshape(-1)[start]
+    else:
+        moved = xp.moveaxis(a, d, 0)[start]
+        values = xp.moveaxis(moved, 0, d)
+    out = [Tensor._wrap(xp.ascontiguousarray(values))]
+    if return_inverse:
+        inverse = xp.cumsum(start).astype(np.int64) - 1
+        out.append(Tensor._wrap(inverse.reshape(a.shape) if dim is None else inverse))
+    if return_counts:
+        first = xp.flatnonzero(start)
+        counts = xp.diff(xp.concatenate([first, xp.asarray([n])])).astype(np.int64)
+        out.append(Tensor._wrap(counts))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def unravel_index(indices, shape) -> tuple:
+    """The coordinates of flat indices in an array of `shape`, one int64 tensor per dimension
+    (torch.unravel_index).
+
+    Raises:
+        TypeError: floating indices. RuntimeError: an index out of bounds.
+    """
+    t = as_tensor(indices)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {t.dtype}")
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"'shape' cannot have negative values, but got {shape}")
+    size = int(np.prod(shape, dtype=np.int64))
+    a = backend.as_numpy(t._data).astype(np.int64)
+    if a.size and (a.min() < -size or a.max() >= size):
+        raise RuntimeError(f"'indices' must be in range [-{size}, {size - 1}] for shape {shape}")
+    a = np.where(a < 0, a + size, a)
+    coords = np.unravel_index(a, shape) if shape else ()
+    xp = backend.get_array_module(t._data)
+    return tuple(Tensor._wrap(xp.asarray(c, dtype=np.int64)) for c in coords)
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration and differentiation of samples
+
+
+def _floating(v) -> Tensor:
+    """v as a Tensor of a floating dtype (integer samples integrate in the default float
+    dtype, as PyTorch's)."""
+    v = as_tensor(v)
+    return v if v.dtype.kind == "f" else cast(v, get_default_dtype())
+
+
+def _intervals(op: str, y: Tensor, x, dx, dim: int):
+    """(d, left + right halves' sum per interval, interval widths) along dim."""
+    d = _dim(y, dim, op)
+    n = y.shape[d]
+    if x is not None and dx is not None:
+        raise TypeError(f"{op}: pass the sample points x or the spacing dx, not both")
+    pair = narrow(y, d, 0, max(n - 1, 0)) + narrow(y, d, min(1, n), max(n - 1, 0))
+    if x is None:
+        return d, pair, 1 if dx is None else dx
+    x = as_tensor(x, y)
+    if x.ndim == 1 and y.ndim > 1:
+        if x.shape[0] != n:
+            raise RuntimeError(
+                f"{op}: There must be one `x` value for each sample point (x {tuple(x.shape)}, "
+                f"y {tuple(y.shape)} along dim {d})"
+            )
+        x = reshape(x, *[n if i == d else 1 for i in range(y.ndim)])
+    dxs = narrow(x, d, min(1, n), max(n - 1, 0)) - narrow(x, d, 0, max(n - 1, 0))
+    return d, pair, dxs
+
+
+def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
+    with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
+    y = _floating(y)
+    d, pair, width = _intervals("trapezoid", y, x, dx, dim)
+    return sum(pair * width, d) / 2
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The running trapezoidal integral along dim (one fewer element there)."""
+    y = _floating(y)
+    d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
+    return cumsum(pair * width / 2, d)
+
+
+def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
+    """[(axis, spacing of that axis)] for torch.gradient's arguments."""
+    if edge_order not in (1, 2):
+        raise RuntimeError(f"{op} only supports edge_order=1 and edge_order=2.")
+    if dim is None:
+        dims = list(range(f.ndim))
+    elif isinstance(dim, (int, np.integer)):
+        dims = [_dim(f, dim, op)]
+    else:
+        dims = [_dim(f, d, op) for d in dim]
+    if isinstance(spacing, (list, tuple)):
+        if len(spacing) != len(dims):
+            raise RuntimeError(
+                f"{op} expected spacing to be unspecified, a scalar or a list of length equal to "
+                f"'self.dim() = {f.ndim}', since dim argument was not given, but got a list of "
+                f"length {len(spacing)}"
+            )
+        spacings = list(spacing)
+    else:
+        spacings = [spacing] * len(dims)
+    for d in dims:
+        if f.shape[d] < edge_order + 1:
+            raise RuntimeError(
+                f"{op} expected each dimension size to be at least edge_order+1 (shape "
+                f"{tuple(f.shape)}, edge_order {edge_order}, dim {d})"
+            )
+    return list(zip(dims, spacings))
+
+
+def _along(t: Tensor, d: int, ndim: int) -> Tensor:
+    """A 1-D tensor shaped to broadcast along axis d of an ndim tensor."""
+    return reshape(t, *[-1 if i == d else 1 for i in range(ndim)])
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
+    """The derivative of sampled values along each dim by central differences in the
+    interior and one-sided differences of order `edge_order` at the ends (torch.gradient,
+    numpy.gradient's formulas). `spacing`: a number, one number per dim, or one coordinate
+    tensor per dim. Returns a tuple, one tensor per dim; differentiable."""
+    f = _floating(input)
+    out = []
+    for d, h in _gradient_dims("torch.gradient", f, spacing, dim, edge_order):
+        n = f.shape[d]
+
+        def sl(start, length, d=d, n=n):
+            return narrow(f, d, start % n, length)
+
+        if isinstance(h, Tensor) and h.ndim == 1:
+            out.append(_gradient_coordinates(f, d, n, cast(h, f.dtype), edge_order, sl))
+            continue
+        h = h.item() if isinstance(h, Tensor) else h
+        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
+        if edge_order == 1:
+            first = (sl(1, 1) - sl(0, 1)) / h
+            last = (sl(-1, 1) - sl(-2, 1)) / h
+        else:
+            first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
+            last = (sl(-3, 1) * 0.5 - sl(-2, 1) * 2 + sl(-1, 1) * 1.5) / h
+        out.append(cat([first, interior, last], d))
+    return tuple(out)
+
+
+def _gradient_coordinates(f, d, n, x, edge_order, sl) -> Tensor:
+    """torch.gradient along d with sample coordinates x (1-D, n values): the second-order
+    formulas for uneven spacing (numpy.gradient's, after Fornberg 1988)."""
+    if x.shape[0] != n:
+        raise RuntimeError(
+            f"torch.gradient expected each tensor to be on the same device and of size {n} "
+            f"along dim {d}, got coordinates of shape {tuple(x.shape)}"
+        )
+    dx = narrow(x, 0, 1, n - 1) - narrow(x, 0, 0, n - 1)  # (n - 1,)
+    h1, h2 = narrow(dx, 0, 0, n - 2), narrow(dx, 0, 1, n - 2)
+    a = _along(-h2 / (h1 * (h1 + h2)), d, f.ndim)
+    b = _along((h2 - h1) / (h1 * h2), d, f.ndim)
+    c = _along(h1 / (h2 * (h1 + h2)), d, f.ndim)
+    interior = a * sl(0, n - 2) + b * sl(1, n - 2) + c * sl(2, n - 2)
+    if edge_order == 1:
+        first = (sl(1, 1) - sl(0, 1)) / narrow(dx, 0, 0, 1)
+        last = (sl(-1, 1) - sl(-2, 1)) / narrow(dx, 0, n - 2, 1)
+    else:
+        p, q = narrow(dx, 0, 0, 1), narrow(dx, 0, 1, 1)
+        first = (
+            sl(0, 1) * (-(2 * p + q) / (p * (p + q)))
+            + sl(1, 1) * ((p + q) / (p * q))
+            + sl(2, 1) * (-p / (q * (p + q)))
+        )
+        p, q = narrow(dx, 0, n - 3, 1), narrow(dx, 0, n - 2, 1)
+        last = (
+            sl(-3, 1) * (q / (p * (p + q)))
+            + sl(-2, 1) * (-(q + p) / (p * q))
+            + sl(-1, 1) * ((2 * q + p) / (q * (p + q)))
+        )
+    return cat([first, interior, last], d)
+
+
+__all__ += sorted(_TOPLEVEL_INPLACE)
+globals().update(_TOPLEVEL_INPLACE)
