@@ -102,10 +102,12 @@ class CompiledFunction:
         tensors: list = []
         key_args = _key_of((args, kwargs), tensors)
         watched = self._watched(args, kwargs)
-        if any(m._forward_hooks or m._forward_pre_hooks for m in watched["modules"]):
+        if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+               or m._backward_pre_hooks for m in watched["modules"]):  # fmt: skip
             self._warn(
-                "a captured module has forward hooks (register_forward_hook / _pre_hook): "
-                "running eagerly so that they run on every call"
+                "a captured module has forward hooks or backward hooks (register_forward_hook / "
+                "_pre_hook, register_full_backward_hook / _pre_hook): running eagerly so that "
+                "they run on every call"
             )
             return self._eager(args, kwargs)
         # Whether each captured leaf has a .grad decides whether backward stores or adds.
@@ -172,8 +174,9 @@ class CompiledFunction:
             self._fallback(reason)
             return out
         entry.first = None
-        entry.program = Program(recording, len(tensors), use_pool=self.pool, fuse=self.fuse,
-                                exact=self.exact)
+        entry.program = Program(
+            recording, len(tensors), use_pool=self.pool, fuse=self.fuse, exact=self.exact
+        )
         return out
 
     def _watched(self, args, kwargs) -> dict:

@@ -24,11 +24,16 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
 from ..tensor import Tensor
+from .module_extras import ModuleExtras
+from .module_hooks import hooked_call
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
+
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+               "_state_dict_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks",
+               "_load_state_dict_post_hooks")  # fmt: skip
 
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -50,12 +55,15 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict) -> None:
+    def __init__(self, hooks: dict, extra: tuple = ()) -> None:
         self._hooks = hooks
+        self._extra = extra  # sets that may hold the id too (with_kwargs, always_call)
         self.id = next(RemovableHandle._ids)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for ids in self._extra:
+            ids.discard(self.id)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -106,7 +114,7 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     return device, dtype
 
 
-class Module:
+class Module(ModuleExtras):
     """Base class of all layers and models.
 
     Subclasses call `super().__init__()` first, assign Parameters, buffers and child Modules as
@@ -133,8 +141,11 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
-        object.__setattr__(self, "_forward_hooks", {})
-        object.__setattr__(self, "_forward_pre_hooks", {})
+        for name in _HOOK_DICTS:  # PyTorch's hook registries (module_extras.py registers)
+            object.__setattr__(self, name, {})
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_always_called", set())
+        object.__setattr__(self, "_backward_hooks_kind", None)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -143,38 +154,10 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):  # fmt: skip
             return self.forward(*args, **kwargs)  # the common case: no hooks, no overhead
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
-            if result is not None:
-                out = result
-        return out
-
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """Call `hook(module, args)` before `forward`; a non-None return replaces `args`.
-
-        Returns:
-            A handle whose `remove()` unregisters the hook.
-        """
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
-
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call `hook(module, args, output)` after `forward`; a non-None return replaces output.
-
-        Returns:
-            A handle whose `remove()` unregisters the hook.
-        """
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+        return hooked_call(self, args, kwargs)
 
     # -- registration ----------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -552,8 +535,13 @@ class Module:
             keep_vars: return the Parameter objects themselves instead of detached tensors.
         """
         out: Any = OrderedDict() if destination is None else destination
+        pending: list = []  # (head, module) whose post-hooks wait for their subtree
         for mod_prefix, mod in self.named_modules(remove_duplicate=False):
             head = prefix + (f"{mod_prefix}." if mod_prefix else "")
+            while pending and not head.startswith(pending[-1][0]):
+                _state_dict_post(*pending.pop(), out)
+            for hook in mod._state_dict_pre_hooks.values():
+                hook(mod, head, keep_vars)
             for name, p in mod._parameters.items():
                 if p is not None:
                     # Tensor._wrap(p.data): detached, sharing memory (PyTorch's p.detach()).
@@ -561,20 +549,38 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
                     out[head + name] = b if keep_vars else Tensor._wrap(b._data)
+            if mod._has_extra_state():
+                out[head + "_extra_state"] = mod.get_extra_state()
+            if mod._state_dict_hooks:
+                pending.append((head, mod))
+        while pending:
+            _state_dict_post(*pending.pop(), out)
         return out
 
     def _state_targets(self) -> OrderedDict[str, Tensor]:
-        # The tensors load_state_dict writes into, by key: the state_dict's own objects.
-        return self.state_dict(keep_vars=True)
+        # The tensors load_state_dict writes into, by key (no hooks, no extra state).
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
+            head = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[head + name] = p
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent_buffers:
+                    out[head + name] = b
+        return out
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False):  # fmt: skip
         """Copy values into this module's parameters and persistent buffers (in place).
 
         Values may be descent Tensors, NumPy arrays, or anything `numpy.asarray` accepts (for
         example CPU `torch` tensors). dtype rule: a value is converted to the dtype of the
         tensor it fills when NumPy's 'same_kind' casting allows it (float64 -> float32,
         int32 -> int64, int -> float); a floating value into an integer buffer is an error.
-        Everything is checked before anything is copied: on error the module is unchanged.
+        Everything is checked before anything is copied: on error the module is unchanged
+        (with load_state_dict post-hooks, a strict key error is raised after them, as PyTorch).
+        Runs the modules' load_state_dict pre- and post-hooks and `set_extra_state`.
 
         Args:
             state_dict: name -> value, as produced by `state_dict()`.
@@ -587,54 +593,9 @@ class Module:
         Raises:
             RuntimeError: listing every missing, unexpected, mis-shaped and mis-typed key.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(
-                f"load_state_dict expects a mapping of name -> tensor, got "
-                f"{type(state_dict).__name__}"
-            )
-        targets = self._state_targets()
-        missing = [k for k in targets if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in targets]
-        problems: list[str] = []
-        plan = []
-        for key, target in targets.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            arr = value._data if isinstance(value, Tensor) else value
-            if not backend.is_cupy_array(arr):
-                arr = np.asarray(arr)
-            if tuple(arr.shape) != tuple(target.shape):
-                problems.append(
-                    f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
-                    f"from checkpoint, the shape in current model is {tuple(target.shape)}."
-                )
-                continue
-            if not np.can_cast(arr.dtype, target.dtype, "same_kind"):
-                problems.append(
-                    f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
-                    f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
-                )
-                continue
-            plan.append((target, arr))
-        if strict:
-            if missing:
-                problems.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ".")
-            if unexpected:
-                at = 1 if missing else 0
-                problems.insert(at, "Unexpected key(s) in state_dict: " + _quote(unexpected) + ".")
-        if problems:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(problems)
-            )
-        with no_grad():
-            for target, arr in plan:
-                src = backend.to_device(arr, target.device)
-                target._data[...] = src  # NumPy/CuPy cast to the target's dtype here
-                # An in-place change: a graph that saved this tensor must notice it at backward.
-                target._version += 1
-        return IncompatibleKeys(missing, unexpected)
+        from .module_state import load_state_dict  # noqa: PLC0415
+
+        return load_state_dict(self, state_dict, strict, assign)
 
     # -- repr ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -660,8 +621,10 @@ class Module:
         return main + ")"
 
 
-def _quote(keys: list[str]) -> str:
-    return ", ".join(f'"{k}"' for k in keys)
+def _state_dict_post(head: str, mod: Module, out) -> None:
+    for hook in mod._state_dict_hooks.values():
+        if hook(mod, out, head, {"version": mod._version}) is not None:
+            raise RuntimeError("state_dict post-hook must return None (edit state_dict in place)")
 
 
 _MOVED_TO_CONTAINER = ("Sequential", "ModuleList", "ModuleDict")

@@ -1,0 +1,151 @@
+"""`Module.load_state_dict`: check everything, then copy (or assign), with PyTorch's
+load_state_dict pre- and post-hooks and extra state (`set_extra_state`).
+
+Order, as PyTorch's: the pre-hooks run first, module by module in `named_modules` order, on a
+copy of the mapping (so they may rename keys of an old checkpoint); then every key is checked
+(shape, dtype cast rule, missing and unexpected keys, the pre-hooks' error messages); nothing
+is copied when a check fails. Without post-hooks a strict key error also raises before any
+copy; with them the values are copied, the post-hooks may clear entries of the missing and
+unexpected lists, and the strict check runs after them, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+__all__ = ["load_state_dict"]
+
+
+def _targets(module):
+    """key -> (owner module, registry name, attribute name, tensor); and extra-state keys."""
+    out: OrderedDict = OrderedDict()
+    extra: OrderedDict = OrderedDict()
+    for mod_prefix, mod in module.named_modules(remove_duplicate=False):
+        head = f"{mod_prefix}." if mod_prefix else ""
+        for name, p in mod._parameters.items():
+            if p is not None:
+                out[head + name] = (mod, "_parameters", name, p)
+        for name, b in mod._buffers.items():
+            if b is not None and name not in mod._non_persistent_buffers:
+                out[head + name] = (mod, "_buffers", name, b)
+        if type(mod).set_extra_state is not _base_set_extra_state():
+            extra[head + "_extra_state"] = mod
+    return out, extra
+
+
+def _base_set_extra_state():
+    from .module_extras import ModuleExtras  # noqa: PLC0415
+
+    return ModuleExtras.set_extra_state
+
+
+def _quote(keys: list[str]) -> str:
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+def _run_pre_hooks(module, state_dict, strict, missing, unexpected, errors):
+    metadata = getattr(state_dict, "_metadata", None) or {}
+    for mod_prefix, mod in module.named_modules(remove_duplicate=False):
+        if not mod._load_state_dict_pre_hooks:
+            continue
+        head = f"{mod_prefix}." if mod_prefix else ""
+        local = metadata.get(mod_prefix, {})
+        for hook in list(mod._load_state_dict_pre_hooks.values()):
+            hook(mod, state_dict, head, local, strict, missing, unexpected, errors)
+
+
+def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign: bool):
+    from .module import IncompatibleKeys  # noqa: PLC0415
+    from .parameter import Parameter  # noqa: PLC0415
+
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(
+            f"load_state_dict expects a mapping of name -> tensor, got {type(state_dict).__name__}"
+        )
+    missing: list[str] = []
+    unexpected: list[str] = []
+    problems: list[str] = []
+    if any(m._load_state_dict_pre_hooks for m in module.modules()):
+        meta = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # the hooks edit a copy, as in PyTorch
+        if meta is not None:
+            state_dict._metadata = meta  # type: ignore[attr-defined]
+        _run_pre_hooks(module, state_dict, strict, missing, unexpected, problems)
+    targets, extra = _targets(module)
+    missing += [k for k in list(targets) + list(extra) if k not in state_dict]
+    unexpected += [k for k in state_dict if k not in targets and k not in extra]
+    plan = []
+    for key, (owner, registry, name, target) in targets.items():
+        if key not in state_dict:
+            continue
+        value = state_dict[key]
+        arr = value._data if isinstance(value, Tensor) else value
+        if not backend.is_cupy_array(arr):
+            arr = np.asarray(arr)
+        if tuple(arr.shape) != tuple(target.shape):
+            problems.append(
+                f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
+                f"from checkpoint, the shape in current model is {tuple(target.shape)}."
+            )
+            continue
+        if not np.can_cast(arr.dtype, target.dtype, "same_kind"):
+            problems.append(
+                f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
+                f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
+            )
+            continue
+        plan.append((owner, registry, name, target, arr))
+    post = any(m._load_state_dict_post_hooks for m in module.modules())
+
+    def key_errors() -> list[str]:
+        out = []
+        if strict and unexpected:
+            out.append("Unexpected key(s) in state_dict: " + _quote(unexpected) + ".")
+        if strict and missing:
+            out.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ".")
+        return out
+
+    def fail(msgs: list[str]):
+        raise RuntimeError(
+            f"Error(s) in loading state_dict for {type(module).__name__}:\n\t" + "\n\t".join(msgs)
+        )
+
+    early = problems if post else key_errors() + problems
+    if early:
+        fail(early)
+    with no_grad():
+        for owner, registry, name, target, arr in plan:
+            src = backend.to_device(arr, target.device)
+            if assign:
+                new = Tensor._wrap(src.astype(target._data.dtype, copy=False))
+                if registry == "_parameters":
+                    new = Parameter(new, requires_grad=target.requires_grad)
+                getattr(owner, registry)[name] = new
+                continue
+            target._data[...] = src  # NumPy/CuPy cast to the target's dtype here
+            # An in-place change: a graph that saved this tensor must notice it at backward.
+            target._version += 1
+    for key, mod in extra.items():
+        if key in state_dict:
+            mod.set_extra_state(state_dict[key])
+    result = IncompatibleKeys(missing, unexpected)
+    if post:
+        for mod in module.modules():
+            for hook in list(mod._load_state_dict_post_hooks.values()):
+                if hook(mod, result) is not None:
+                    raise RuntimeError(
+                        "load_state_dict post-hook must return None (edit incompatible_keys in "
+                        "place)"
+                    )
+        late = key_errors()
+        if late:
+            fail(late)
+    return result
