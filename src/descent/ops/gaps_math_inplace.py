@@ -23,6 +23,8 @@ them (`deg2rad`, `addcmul`, `baddbmm`) are registered there by modules above thi
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -36,14 +38,17 @@ class ZeroGradient(Function):
     angle's, PyTorch's `angle_backward` for real inputs; the comparisons written in place).
     Zeros, not `gy * 0`, so an infinite or nan upstream gradient still gives 0."""
 
-    __slots__ = ("value", "mask")  # mask: a False array of x's shape (the zeros' template)
+    __slots__ = ("value", "masks")  # masks: a False array per input's shape (zeros' templates)
 
-    def forward(self, x):
-        self.mask = backend.get_array_module(x).zeros(x.shape, bool)
+    def forward(self, *xs):
+        xp = backend.get_array_module(*xs)
+        self.masks = [xp.zeros(x.shape, bool) for x in xs]
         return self.value
 
     def backward(self, gy, ops):
-        return ops.where(self.mask, gy, 0)
+        # where(False, gy, 0) has gy's shape; the engine sums it to each input's shape.
+        gxs = tuple(ops.where(m, gy, 0) for m in self.masks)
+        return gxs[0] if len(gxs) == 1 else gxs
 
 
 def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
@@ -78,7 +83,8 @@ def _apply_inplace(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         alias = t._alias()  # keeps t's old value and node for what the op saves for backward
         out = _fit(t, fn(alias, *args, **kwargs), op)
         if not out._rg:  # a comparison: x stays in the graph with derivative 0, as in PyTorch
-            out = ZeroGradient.apply(alias, value=out._data)
+            others = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor) and a._rg]
+            out = ZeroGradient.apply(alias, *others, value=out._data)
         return _rebind(t, out)
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
     t._data[...] = out._data
@@ -159,20 +165,26 @@ def float_power_(t: Tensor, exponent) -> Tensor:
     return _apply_inplace(t, "float_power_", _by_name("float_power"), exponent)
 
 
+def _check_dtype(t: Tensor, op: str, dtype) -> None:
+    if dtype is not None and np.dtype(dtype) != t.dtype:
+        raise RuntimeError(
+            f"Bad in-place call: input tensor dtype {t.dtype} and output tensor dtype "
+            f"{np.dtype(dtype)} should match ({op}, shape {tuple(t.shape)}); use the "
+            f"out-of-place {op[:-1]}(dtype=...)"
+        )
+
+
 def cumsum_(t: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """The running sum along dim written into x (torch's cumsum_)."""
+    """The running sum along dim written into x (torch's cumsum_; dtype must be x's)."""
+    _check_dtype(t, "cumsum_", dtype)
     fn = _by_name("cumsum")
-    if dtype is not None:
-        return _apply_inplace(t, "cumsum_", lambda x, d: fn(cast(x, dtype), dim=d), dim)
     return _apply_inplace(t, "cumsum_", lambda x, d: fn(x, dim=d), dim)
 
 
 def cumprod_(t: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """The running product along dim written into x (torch's cumprod_)."""
-    fn = _by_name("cumprod")
-    if dtype is not None:
-        return _apply_inplace(t, "cumprod_", lambda x, d: fn(cast(x, dtype), d), dim)
-    return _apply_inplace(t, "cumprod_", fn, dim)
+    """The running product along dim written into x (torch's cumprod_; dtype must be x's)."""
+    _check_dtype(t, "cumprod_", dtype)
+    return _apply_inplace(t, "cumprod_", _by_name("cumprod"), dim)
 
 
 def _function_form(name: str):
