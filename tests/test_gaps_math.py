@@ -844,3 +844,41 @@ def test_toplevel_inplace_functions(name):
     dargs = tuple(ds.tensor(a.numpy()) if isinstance(a, torch.Tensor) else a for a in args)
     assert getattr(ds, name)(dx, *dargs) is dx
     _check(dx, getattr(torch, name)(tx, *args), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_histogramdd(dtype):
+    pts = RNG.standard_normal((50, 3)).astype(dtype)
+    pts[3] = [NAN, 0.0, 0.0]
+    (a, ta) = _both(pts)
+    (w, tw) = _both(RNG.uniform(0, 1, 50).astype(dtype))
+    e = [np.array(v, dtype) for v in ([-1.0, 0.0, 1.0], [-2.0, 2.0], [-1.0, -0.5, 0.5, 3.0])]
+    for kw, tkw in (
+        ({"bins": 4}, {"bins": 4}),
+        ({"bins": [2, 3, 4]}, {"bins": [2, 3, 4]}),
+        ({"bins": [2, 3, 4], "density": True}, {"bins": [2, 3, 4], "density": True}),
+        ({"bins": 3, "weight": w}, {"bins": 3, "weight": tw}),
+        ({"bins": 2, "range": [-1, 1, 0, 1, -2, 2]}, {"bins": 2, "range": [-1, 1, 0, 1, -2, 2]}),
+        ({"bins": [ds.tensor(x) for x in e]}, {"bins": [torch.tensor(x) for x in e]}),
+        (
+            {"bins": [ds.tensor(x) for x in e], "weight": w, "density": True},
+            {"bins": [torch.tensor(x) for x in e], "weight": tw, "density": True},
+        ),
+    ):
+        # the nan point (row 3) only where the edges are given: a nan min/max raises (both)
+        bins = kw["bins"]
+        edges_given = "range" in kw or (isinstance(bins, list) and isinstance(bins[0], ds.Tensor))
+        rows = slice(None) if edges_given else slice(4, None)
+        if "weight" in kw:
+            kw, tkw = {**kw, "weight": w[rows]}, {**tkw, "weight": tw[rows]}
+        got, want = ds.histogramdd(a[rows], **kw), torch.histogramdd(ta[rows], **tkw)
+        assert type(got).__name__ == "histogramdd"
+        _check(got.hist, want.hist, rtol=1e-5, atol=1e-6)
+        _check(tuple(got.bin_edges), tuple(want.bin_edges), rtol=1e-6, atol=1e-7)
+    (b, tb) = _both(np.ones((2, 4, 2), dtype))  # (..., D) points, equal values: widened range
+    _check(ds.histogramdd(b, bins=2).hist, torch.histogramdd(tb, bins=2).hist)
+    (i, ti) = _both([[1, 2]])
+    _raises_like(lambda: ds.histogramdd(i, bins=2), lambda: torch.histogramdd(ti, bins=2))
+    _raises_like(lambda: ds.histogramdd(a, bins=[2, 2]), lambda: torch.histogramdd(ta, bins=[2, 2]))
+    _raises_like(lambda: ds.histogramdd(a, bins=0), lambda: torch.histogramdd(ta, bins=0))
+    _raises_like(lambda: ds.histogramdd(a, bins=2), lambda: torch.histogramdd(ta, bins=2))  # nan

@@ -27,20 +27,22 @@ from .comparison import ge, gt, le, lt, ne
 from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
+from .gaps_math_samples import cumulative_trapezoid, gradient, histogramdd, trapezoid, trapz
 from .linalg import matmul, outer
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
 from .order import EvenlyShared, MedianResult, _select
-from .reduce import cumsum, sum
+from .reduce import sum
 from .selection import _dim
-from .shape import cat, reshape, unsqueeze
-from .shape_index import movedim, narrow
+from .shape import unsqueeze
+from .shape_index import movedim
 
 __all__ = [
     "greater", "greater_equal", "less", "less_equal", "not_equal", "gcd", "lcm", "nextafter",
     "frexp", "angle", "isreal", "nanmedian", "vdot", "addmv", "addr", "unique_consecutive",
-    "trapezoid", "trapz", "cumulative_trapezoid", "gradient", "unravel_index", "chain_matmul",
-    "frobenius_norm", "nuclear_norm", "matrix_rank",
+    "unravel_index", "chain_matmul", "frobenius_norm", "nuclear_norm", "matrix_rank",
+    # from gaps_math_samples (top-level functions only, no Tensor methods):
+    "trapezoid", "trapz", "cumulative_trapezoid", "gradient", "histogramdd",
 ]  # fmt: skip
 
 # torch's aliases of the comparisons (torch.greater is torch.gt). Assigned, not defined, so the
@@ -440,151 +442,6 @@ def unravel_index(indices, shape) -> tuple:
     coords = np.unravel_index(a, shape) if shape else ()
     xp = backend.get_array_module(t._data)
     return tuple(Tensor._wrap(xp.asarray(c, dtype=np.int64)) for c in coords)
-
-
-# ---------------------------------------------------------------------------------------------
-# Integration and differentiation of samples
-
-
-def _floating(v) -> Tensor:
-    """v as a Tensor of a floating dtype (integer samples integrate in the default float
-    dtype, as PyTorch's)."""
-    v = as_tensor(v)
-    return v if v.dtype.kind == "f" else cast(v, get_default_dtype())
-
-
-def _intervals(op: str, y: Tensor, x, dx, dim: int):
-    """(d, left + right halves' sum per interval, interval widths) along dim."""
-    d = _dim(y, dim, op)
-    n = y.shape[d]
-    if x is not None and dx is not None:
-        raise TypeError(f"{op}: pass the sample points x or the spacing dx, not both")
-    pair = narrow(y, d, 0, max(n - 1, 0)) + narrow(y, d, min(1, n), max(n - 1, 0))
-    if x is None:
-        return d, pair, 1 if dx is None else dx
-    x = as_tensor(x, y)
-    if x.ndim == 1 and y.ndim > 1:
-        if x.shape[0] != n:
-            raise RuntimeError(
-                f"{op}: There must be one `x` value for each sample point (x {tuple(x.shape)}, "
-                f"y {tuple(y.shape)} along dim {d})"
-            )
-        x = reshape(x, *[n if i == d else 1 for i in range(y.ndim)])
-    dxs = narrow(x, d, min(1, n), max(n - 1, 0)) - narrow(x, d, 0, max(n - 1, 0))
-    return d, pair, dxs
-
-
-def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
-    """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
-    with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
-    y = _floating(y)
-    d, pair, width = _intervals("trapezoid", y, x, dx, dim)
-    return sum(pair * width, d) / 2
-
-
-trapz = trapezoid
-
-
-def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
-    """The running trapezoidal integral along dim (one fewer element there)."""
-    y = _floating(y)
-    d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
-    return cumsum(pair * width / 2, d)
-
-
-def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
-    """[(axis, spacing of that axis)] for torch.gradient's arguments."""
-    if edge_order not in (1, 2):
-        raise RuntimeError(f"{op} only supports edge_order=1 and edge_order=2.")
-    if dim is None:
-        dims = list(range(f.ndim))
-    elif isinstance(dim, (int, np.integer)):
-        dims = [_dim(f, dim, op)]
-    else:
-        dims = [_dim(f, d, op) for d in dim]
-    if isinstance(spacing, (list, tuple)):
-        if len(spacing) != len(dims):
-            raise RuntimeError(
-                f"{op} expected spacing to be unspecified, a scalar or a list of length equal to "
-                f"'self.dim() = {f.ndim}', since dim argument was not given, but got a list of "
-                f"length {len(spacing)}"
-            )
-        spacings = list(spacing)
-    else:
-        spacings = [spacing] * len(dims)
-    for d in dims:
-        if f.shape[d] < edge_order + 1:
-            raise RuntimeError(
-                f"{op} expected each dimension size to be at least edge_order+1 (shape "
-                f"{tuple(f.shape)}, edge_order {edge_order}, dim {d})"
-            )
-    return list(zip(dims, spacings))
-
-
-def _along(t: Tensor, d: int, ndim: int) -> Tensor:
-    """A 1-D tensor shaped to broadcast along axis d of an ndim tensor."""
-    return reshape(t, *[-1 if i == d else 1 for i in range(ndim)])
-
-
-def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
-    """The derivative of sampled values along each dim by central differences in the
-    interior and one-sided differences of order `edge_order` at the ends (torch.gradient,
-    numpy.gradient's formulas). `spacing`: a number, one number per dim, or one coordinate
-    tensor per dim. Returns a tuple, one tensor per dim; differentiable."""
-    f = _floating(input)
-    out = []
-    for d, h in _gradient_dims("torch.gradient", f, spacing, dim, edge_order):
-        n = f.shape[d]
-
-        def sl(start, length, d=d, n=n):
-            return narrow(f, d, start % n, length)
-
-        if isinstance(h, Tensor) and h.ndim == 1:
-            out.append(_gradient_coordinates(f, d, n, cast(h, f.dtype), edge_order, sl))
-            continue
-        h = h.item() if isinstance(h, Tensor) else h
-        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
-        if edge_order == 1:
-            first = (sl(1, 1) - sl(0, 1)) / h
-            last = (sl(-1, 1) - sl(-2, 1)) / h
-        else:
-            first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
-            last = (sl(-3, 1) * 0.5 - sl(-2, 1) * 2 + sl(-1, 1) * 1.5) / h
-        out.append(cat([first, interior, last], d))
-    return tuple(out)
-
-
-def _gradient_coordinates(f, d, n, x, edge_order, sl) -> Tensor:
-    """torch.gradient along d with sample coordinates x (1-D, n values): the second-order
-    formulas for uneven spacing (numpy.gradient's, after Fornberg 1988)."""
-    if x.shape[0] != n:
-        raise RuntimeError(
-            f"torch.gradient expected each tensor to be on the same device and of size {n} "
-            f"along dim {d}, got coordinates of shape {tuple(x.shape)}"
-        )
-    dx = narrow(x, 0, 1, n - 1) - narrow(x, 0, 0, n - 1)  # (n - 1,)
-    h1, h2 = narrow(dx, 0, 0, n - 2), narrow(dx, 0, 1, n - 2)
-    a = _along(-h2 / (h1 * (h1 + h2)), d, f.ndim)
-    b = _along((h2 - h1) / (h1 * h2), d, f.ndim)
-    c = _along(h1 / (h2 * (h1 + h2)), d, f.ndim)
-    interior = a * sl(0, n - 2) + b * sl(1, n - 2) + c * sl(2, n - 2)
-    if edge_order == 1:
-        first = (sl(1, 1) - sl(0, 1)) / narrow(dx, 0, 0, 1)
-        last = (sl(-1, 1) - sl(-2, 1)) / narrow(dx, 0, n - 2, 1)
-    else:
-        p, q = narrow(dx, 0, 0, 1), narrow(dx, 0, 1, 1)
-        first = (
-            sl(0, 1) * (-(2 * p + q) / (p * (p + q)))
-            + sl(1, 1) * ((p + q) / (p * q))
-            + sl(2, 1) * (-p / (q * (p + q)))
-        )
-        p, q = narrow(dx, 0, n - 3, 1), narrow(dx, 0, n - 2, 1)
-        last = (
-            sl(-3, 1) * (q / (p * (p + q)))
-            + sl(-2, 1) * (-(q + p) / (p * q))
-            + sl(-1, 1) * ((2 * q + p) / (q * (p + q)))
-        )
-    return cat([first, interior, last], d)
 
 
 __all__ += sorted(_TOPLEVEL_INPLACE)

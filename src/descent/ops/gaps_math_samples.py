@@ -1,0 +1,279 @@
+"""PyTorch's functions of sampled values, part of the math gaps (docs/torch_gaps_math.md):
+the trapezoidal rule (`trapezoid`, `trapz`, `cumulative_trapezoid`), finite-difference
+derivatives (`gradient`) and the D-dimensional histogram (`histogramdd`). Top-level functions
+only (no Tensor methods), exported through `descent.ops.gaps_math`.
+
+The first four are compositions of descent's ops (narrow, cat, sums, products), so they are
+differentiable to any order with respect to the samples and the sample points alike.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, get_default_dtype
+from ._common import as_tensor
+from .elementwise import cast
+from .reduce import cumsum, sum
+from .selection import _dim
+from .shape import cat, reshape
+from .shape_index import narrow
+from .torch_gaps import _linspace
+
+HistogramddResult = namedtuple("histogramdd", ["hist", "bin_edges"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration and differentiation of samples
+
+
+def _floating(v) -> Tensor:
+    """v as a Tensor of a floating dtype (integer samples integrate in the default float
+    dtype, as PyTorch's)."""
+    v = as_tensor(v)
+    return v if v.dtype.kind == "f" else cast(v, get_default_dtype())
+
+
+def _intervals(op: str, y: Tensor, x, dx, dim: int):
+    """(d, left + right halves' sum per interval, interval widths) along dim."""
+    d = _dim(y, dim, op)
+    n = y.shape[d]
+    if x is not None and dx is not None:
+        raise TypeError(f"{op}: pass the sample points x or the spacing dx, not both")
+    pair = narrow(y, d, 0, max(n - 1, 0)) + narrow(y, d, min(1, n), max(n - 1, 0))
+    if x is None:
+        return d, pair, 1 if dx is None else dx
+    x = as_tensor(x, y)
+    if x.ndim == 1 and y.ndim > 1:
+        if x.shape[0] != n:
+            raise RuntimeError(
+                f"{op}: There must be one `x` value for each sample point (x {tuple(x.shape)}, "
+                f"y {tuple(y.shape)} along dim {d})"
+            )
+        x = reshape(x, *[n if i == d else 1 for i in range(y.ndim)])
+    dxs = narrow(x, d, min(1, n), max(n - 1, 0)) - narrow(x, d, 0, max(n - 1, 0))
+    return d, pair, dxs
+
+
+def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
+    with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
+    y = _floating(y)
+    d, pair, width = _intervals("trapezoid", y, x, dx, dim)
+    return sum(pair * width, d) / 2
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The running trapezoidal integral along dim (one fewer element there)."""
+    y = _floating(y)
+    d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
+    return cumsum(pair * width / 2, d)
+
+
+def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
+    """[(axis, spacing of that axis)] for torch.gradient's arguments."""
+    if edge_order not in (1, 2):
+        raise RuntimeError(f"{op} only supports edge_order=1 and edge_order=2.")
+    if dim is None:
+        dims = list(range(f.ndim))
+    elif isinstance(dim, (int, np.integer)):
+        dims = [_dim(f, dim, op)]
+    else:
+        dims = [_dim(f, d, op) for d in dim]
+    if isinstance(spacing, (list, tuple)):
+        if len(spacing) != len(dims):
+            raise RuntimeError(
+                f"{op} expected spacing to be unspecified, a scalar or a list of length equal to "
+                f"'self.dim() = {f.ndim}', since dim argument was not given, but got a list of "
+                f"length {len(spacing)}"
+            )
+        spacings = list(spacing)
+    else:
+        spacings = [spacing] * len(dims)
+    for d in dims:
+        if f.shape[d] < edge_order + 1:
+            raise RuntimeError(
+                f"{op} expected each dimension size to be at least edge_order+1 (shape "
+                f"{tuple(f.shape)}, edge_order {edge_order}, dim {d})"
+            )
+    return list(zip(dims, spacings))
+
+
+def _along(t: Tensor, d: int, ndim: int) -> Tensor:
+    """A 1-D tensor shaped to broadcast along axis d of an ndim tensor."""
+    return reshape(t, *[-1 if i == d else 1 for i in range(ndim)])
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
+    """The derivative of sampled values along each dim by central differences in the
+    interior and one-sided differences of order `edge_order` at the ends (torch.gradient,
+    numpy.gradient's formulas). `spacing`: a number, one number per dim, or one coordinate
+    tensor per dim. Returns a tuple, one tensor per dim; differentiable."""
+    f = _floating(input)
+    out = []
+    for d, h in _gradient_dims("torch.gradient", f, spacing, dim, edge_order):
+        n = f.shape[d]
+
+        def sl(start, length, d=d, n=n):
+            return narrow(f, d, start % n, length)
+
+        if isinstance(h, Tensor) and h.ndim == 1:
+            out.append(_gradient_coordinates(f, d, n, cast(h, f.dtype), edge_order, sl))
+            continue
+        h = h.item() if isinstance(h, Tensor) else h
+        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
+        if edge_order == 1:
+            first = (sl(1, 1) - sl(0, 1)) / h
+            last = (sl(-1, 1) - sl(-2, 1)) / h
+        else:
+            first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
+            last = (sl(-3, 1) * 0.5 - sl(-2, 1) * 2 + sl(-1, 1) * 1.5) / h
+        out.append(cat([first, interior, last], d))
+    return tuple(out)
+
+
+def _gradient_coordinates(f, d, n, x, edge_order, sl) -> Tensor:
+    """torch.gradient along d with sample coordinates x (1-D, n values): the second-order
+    formulas for uneven spacing (numpy.gradient's, after Fornberg 1988)."""
+    if x.shape[0] != n:
+        raise RuntimeError(
+            f"torch.gradient expected each tensor to be on the same device and of size {n} "
+            f"along dim {d}, got coordinates of shape {tuple(x.shape)}"
+        )
+    dx = narrow(x, 0, 1, n - 1) - narrow(x, 0, 0, n - 1)  # (n - 1,)
+    h1, h2 = narrow(dx, 0, 0, n - 2), narrow(dx, 0, 1, n - 2)
+    a = _along(-h2 / (h1 * (h1 + h2)), d, f.ndim)
+    b = _along((h2 - h1) / (h1 * h2), d, f.ndim)
+    c = _along(h1 / (h2 * (h1 + h2)), d, f.ndim)
+    interior = a * sl(0, n - 2) + b * sl(1, n - 2) + c * sl(2, n - 2)
+    if edge_order == 1:
+        first = (sl(1, 1) - sl(0, 1)) / narrow(dx, 0, 0, 1)
+        last = (sl(-1, 1) - sl(-2, 1)) / narrow(dx, 0, n - 2, 1)
+    else:
+        p, q = narrow(dx, 0, 0, 1), narrow(dx, 0, 1, 1)
+        first = (
+            sl(0, 1) * (-(2 * p + q) / (p * (p + q)))
+            + sl(1, 1) * ((p + q) / (p * q))
+            + sl(2, 1) * (-p / (q * (p + q)))
+        )
+        p, q = narrow(dx, 0, n - 3, 1), narrow(dx, 0, n - 2, 1)
+        last = (
+            sl(-3, 1) * (q / (p * (p + q)))
+            + sl(-2, 1) * (-(q + p) / (p * q))
+            + sl(-1, 1) * ((2 * q + p) / (q * (p + q)))
+        )
+    return cat([first, interior, last], d)
+
+
+# ---------------------------------------------------------------------------------------------
+# histogramdd
+
+
+def _histogram_edges(d: int, data, bins, range, dt):
+    """Dimension d's bin edges: given (a 1-D tensor), or `bins` equal widths over
+    range[2d:2d+2] (the data's min and max by default, widened by 0.5 when equal), computed
+    as PyTorch's linspace (torch_gaps._linspace, as descent.histogram)."""
+    if isinstance(bins, (Tensor, np.ndarray)) or isinstance(bins, (list, tuple)):
+        edges = backend.as_numpy(as_tensor(bins)._data)
+        if edges.ndim != 1 or edges.size < 1:
+            raise RuntimeError(
+                f"torch.histogramdd: bins tensor should have one dimension, but got {edges.ndim} "
+                f"dimensions in the bins tensor for dimension {d}"
+            )
+        if edges.dtype != dt:
+            raise RuntimeError(
+                "torch.histogramdd: input tensor and bins tensors should have the same dtype, "
+                f"but got input with dtype {dt} and bins for dimension {d} with dtype "
+                f"{edges.dtype}"
+            )
+        return edges
+    n = int(bins)
+    if n <= 0:
+        raise RuntimeError(f"torch.histogramdd(): bins must be > 0, but got {n} for dimension {d}")
+    if range is not None:
+        lo, hi = float(range[2 * d]), float(range[2 * d + 1])
+    elif data.size:
+        lo, hi = float(data.min()), float(data.max())
+    else:
+        lo, hi = 0.0, 1.0
+    if lo > hi:
+        raise RuntimeError(
+            f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} for "
+            f"dimension {d}"
+        )
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(
+            f"torch.histogramdd: dimension {d}'s range [{lo:g}, {hi:g}] is not finite"
+        )
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return _linspace(lo, hi, n + 1, dt)
+
+
+def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
+    """The D-dimensional histogram of the points input (..., D) (torch.histogramdd):
+    `(hist, bin_edges)`, hist of shape (bins_0, ..., bins_{D-1}) and one edge tensor per
+    dimension, in input's floating dtype. `bins`: a count for every dimension, one count per
+    dimension, or one 1-D edge tensor per dimension; `range`: [min_0, max_0, min_1, ...].
+    Each bin holds [left, right) and the last also its right edge; a point outside any
+    dimension's edges (or nan) is not counted. Data only: no gradient.
+
+    Raises:
+        NotImplementedError: an integer or bool input, as PyTorch.
+    """
+    x = as_tensor(input)
+    dt = x.dtype
+    if dt.kind != "f":
+        raise NotImplementedError(
+            f'"histogramdd" not implemented for {dt} (shape {tuple(x.shape)}); use x.float()'
+        )
+    if x.ndim < 1:
+        raise RuntimeError("torch.histogramdd: input tensor should have at least 1 dimension")
+    pts = backend.as_numpy(x._data).reshape(-1, x.shape[-1])  # (N, D)
+    n_dims = pts.shape[1]
+    per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * n_dims
+    if len(per_dim) != n_dims:
+        raise RuntimeError(
+            f"torch.histogramdd: expected {n_dims} sequences of bin edges for each of the "
+            f"{n_dims} dimensions of the input, but got {len(per_dim)}"
+        )
+    if range is not None and len(range) != 2 * n_dims:
+        raise RuntimeError(
+            f"torch.histogramdd: for a {n_dims}-dimensional histogram range should have "
+            f"{2 * n_dims} elements, but got {len(range)}"
+        )
+    edges = [_histogram_edges(d, pts[:, d], b, range, dt) for d, b in enumerate(per_dim)]
+    sizes = tuple(max(e.size - 1, 0) for e in edges)
+    keep = np.ones(pts.shape[0], bool)
+    for d, e in enumerate(edges):
+        keep &= (pts[:, d] >= e[0]) & (pts[:, d] <= e[-1]) if e.size > 1 else False
+    # The bin whose [left, right) holds each coordinate; the right edge is the last bin's.
+    pos = [
+        np.minimum(np.searchsorted(e, pts[keep, d], side="right") - 1, sizes[d] - 1)
+        for d, e in enumerate(edges)
+    ]
+    flat = np.ravel_multi_index(pos, sizes) if pts[keep].size else np.zeros(0, np.int64)
+    w = None
+    if weight is not None:
+        w = backend.as_numpy(as_tensor(weight)._data).reshape(-1)[keep].astype(np.float64)
+    count = int(np.prod(sizes, dtype=np.int64))
+    hist = np.bincount(flat, weights=w, minlength=count)[:count].astype(dt).reshape(sizes)
+    if density:
+        # hist / total / (the product of each bin's widths), broadcast over the dimensions.
+        volume = np.ones(sizes, np.float64)
+        for d, e in enumerate(edges):
+            shape = [-1 if i == d else 1 for i in builtins.range(n_dims)]
+            volume = volume * np.diff(e).reshape(shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hist = (hist / hist.sum(dtype=dt) / volume).astype(dt)
+    xp = backend.get_array_module(x._data)
+    return HistogramddResult(
+        Tensor._wrap(xp.asarray(hist)), tuple(Tensor._wrap(xp.asarray(e)) for e in edges)
+    )
