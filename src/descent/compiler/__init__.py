@@ -40,6 +40,7 @@ from ..nn.module import Module
 from ..optim import clip as _clip
 from ..optim.lr_scheduler import LRScheduler
 from ..optim.optimizer import Optimizer
+from ..optim.optimizer_hooks import has_step_hooks
 from ..tensor import Tensor
 from . import signature as _sig
 from .program import Program
@@ -108,6 +109,12 @@ class CompiledFunction:
                 "a captured module has forward hooks or backward hooks (register_forward_hook / "
                 "_pre_hook, register_full_backward_hook / _pre_hook): running eagerly so that "
                 "they run on every call"
+            )
+            return self._eager(args, kwargs)
+        if any(has_step_hooks(o) for o in watched["optimizers"] if isinstance(o, Optimizer)):
+            self._warn(
+                "an optimizer step hook is registered (register_step_pre_hook / _post_hook or "
+                "a global one): running eagerly so that it runs on every call"
             )
             return self._eager(args, kwargs)
         # Whether each captured leaf has a .grad decides whether backward stores or adds.

@@ -48,3 +48,12 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
 ]
+
+
+def __getattr__(name: str):
+    # torch.optim.swa_utils loads on first use (it imports descent.nn).
+    if name == "swa_utils":
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.swa_utils")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

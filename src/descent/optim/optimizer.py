@@ -34,6 +34,12 @@ import numpy as np
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
+from .optimizer_hooks import (  # noqa: F401 - torch.optim.optimizer's names
+    OptimizerHooks,
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+    wrap_class,
+)
 
 __all__ = ["Optimizer"]
 
@@ -173,7 +179,7 @@ class _GroupLayout:
         return all(b.is_current(opt_state, state_init) for b in self.buffers)
 
 
-class Optimizer:
+class Optimizer(OptimizerHooks):
     """Base class of all optimizers (PyTorch's interface).
 
     Args:
@@ -189,6 +195,10 @@ class Optimizer:
             Parameter object itself.
         defaults: the default hyperparameters.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        wrap_class(cls)  # step / state_dict / load_state_dict run the hooks (optimizer_hooks.py)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -480,6 +490,9 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+wrap_class(Optimizer)
 
 
 def _is_array(value) -> bool:
