@@ -31,7 +31,7 @@ from .gaps_math_samples import cumulative_trapezoid, gradient, histogramdd, trap
 from .linalg import matmul, outer
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
-from .order import EvenlyShared, MedianResult, _select
+from .order import EvenlyShared, _select, median
 from .reduce import sum
 from .selection import _dim
 from .shape import unsqueeze
@@ -54,6 +54,7 @@ less_equal = le
 not_equal = ne
 
 FrexpResult = namedtuple("frexp", ["mantissa", "exponent"])
+NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
 
 
 class Nextafter(Function):
@@ -217,9 +218,8 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     x = as_tensor(input)
     xp = backend.get_array_module(x._data)
     if x.dtype.kind != "f":  # no nan: the median itself
-        from .order import median  # noqa: PLC0415 - the same module's median, kept local
-
-        return median(x, dim, keepdim)
+        out = median(x, dim, keepdim)
+        return out if dim is None else NanmedianResult(*out)
     a = x._data
     if dim is None:
         finite = a[~xp.isnan(a)]
@@ -230,7 +230,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
         return EvenlyShared.apply(x, value=value.astype(a.dtype), mask=a == value)
     if x.ndim == 0:
         _dim(x, dim, "nanmedian")
-        return MedianResult(x * 1, Tensor._wrap(xp.zeros((), np.int64)))
+        return NanmedianResult(x * 1, Tensor._wrap(xp.zeros((), np.int64)))
     d = _dim(x, dim, "nanmedian")
     n = x.shape[d]
     if n == 0:
@@ -241,7 +241,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     k = (~xp.isnan(a)).sum(axis=d, keepdims=True)
     pos = xp.maximum(k - 1, 0) // 2
     idx = xp.take_along_axis(order, pos, axis=d).astype(np.int64)
-    return _select(x, idx, d, keepdim, MedianResult)
+    return _select(x, idx, d, keepdim, NanmedianResult)
 
 
 # ---------------------------------------------------------------------------------------------
