@@ -91,6 +91,13 @@ def _dtype_name(dtype) -> str:
     raise ValueError(f"autocast: dtype must be float16 or bfloat16, got {dtype!r}")
 
 
+def _cpu_dtype_ok(dtype) -> bool:
+    try:
+        return _dtype_name(dtype) == "float16"
+    except (ValueError, TypeError):
+        return False
+
+
 def _resolve_dtype(dtype, device_type: str):
     """The low-precision numpy dtype for `dtype` (float16 by default)."""
     if _dtype_name(dtype) == "float16":
@@ -116,11 +123,12 @@ class autocast:  # PyTorch's name
 
     Raises:
         ValueError: unknown device_type or dtype.
-        RuntimeError: bfloat16 on the CPU, or on a GPU without ml_dtypes (see the module
-            docstring).
+        RuntimeError: bfloat16 on a GPU without ml_dtypes (see the module docstring).
 
     Warns:
-        UserWarning: device_type='cuda' without a usable GPU; the region is then disabled.
+        UserWarning: device_type='cuda' without a usable GPU, or a CPU dtype other than
+            float16 (bfloat16, float64: PyTorch also warns for the dtypes its CPU autocast
+            cannot run); the region is then disabled and computes in float32.
     """
 
     def __init__(
@@ -142,6 +150,16 @@ class autocast:  # PyTorch's name
             warnings.warn(
                 "autocast(device_type='cuda'): no CUDA GPU is usable here (CuPy missing or no "
                 "device), so the region is disabled, as in PyTorch",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.enabled = False
+        if self.enabled and device_type == "cpu" and not _cpu_dtype_ok(dtype):
+            # PyTorch's behaviour for a dtype its CPU autocast cannot run: warn, disable.
+            warnings.warn(
+                "In CPU autocast, but the target dtype is not supported. Disabling autocast. "
+                f"descent's CPU autocast runs float16 only (got {dtype!r}: NumPy has no "
+                "bfloat16), so this region computes in float32",
                 UserWarning,
                 stacklevel=2,
             )
