@@ -66,6 +66,12 @@ float_power_ divide_ subtract_ bitwise_left_shift_ logical_not_""".split()
 def test_names_exist():
     assert [n for n in TOP if not hasattr(ds, n)] == []
     assert [n for n in METHODS if not hasattr(ds.Tensor, n)] == []
+    # every method of the mixin is the one Tensor uses (no earlier base defines it)
+    from descent.tensor_gap_methods_math import MathGapMethods2
+
+    mine = {n: f for n, f in vars(MathGapMethods2).items() if not n.startswith("_")}
+    assert len(mine) > 100
+    assert [n for n, f in mine.items() if getattr(ds.Tensor, n) is not f] == []
 
 
 # ---------------------------------------------------------------------------------------------
