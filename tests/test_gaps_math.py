@@ -25,6 +25,11 @@ def _both(arr, dtype=None, rg=False):
     return ds.tensor(a.copy(), requires_grad=rg), torch.tensor(a.copy(), requires_grad=rg)
 
 
+def _name(dtype) -> str:
+    """A dtype's bare name ('float32' for torch.float32, descent.float32, np.float32)."""
+    return str(dtype).rpartition(".")[2]
+
+
 def _check(got, want, rtol=None, atol=0.0):
     """Same shape, dtype and values (exact unless rtol is given; nan equal to nan)."""
     if isinstance(want, (tuple, list)):
@@ -33,7 +38,7 @@ def _check(got, want, rtol=None, atol=0.0):
             _check(g, w, rtol, atol)
         return
     assert tuple(got.shape) == tuple(want.shape), (got.shape, want.shape)
-    assert str(got.dtype) == str(want.dtype).replace("torch.", ""), (got.dtype, want.dtype)
+    assert _name(got.dtype) == _name(want.dtype), (got.dtype, want.dtype)
     g, w = got.detach().numpy(), want.detach().numpy()
     if rtol is None:
         np.testing.assert_array_equal(g, w)
