@@ -279,6 +279,11 @@ def test_beta_zero_ignores_nan_input_and_errors():
     (i2, ti2) = _both(np.full((2, 3), NAN, "float32"))
     (w, tw) = _both([1.0, 2.0], "float32")
     _check(ds.addr(i2, w, v, beta=0), torch.addr(ti2, tw, tv, beta=0), rtol=1e-6)
+    # beta=0: input's nans are not read, and its gradient is 0 (not None), as torch's
+    (g, tg) = _both([NAN, 1.0], "float32", rg=True)
+    ds.addmv(g, m, v, beta=0).sum().backward()
+    torch.addmv(tg, tm, tv, beta=0).sum().backward()
+    _check(g.grad, tg.grad)
     _raises_like(lambda: ds.vdot(v, v.double()), lambda: torch.vdot(tv, tv.double()))
     _raises_like(lambda: ds.vdot(m, m), lambda: torch.vdot(tm, tm))
     _raises_like(lambda: ds.vdot(v, w), lambda: torch.vdot(tv, tw))

@@ -7,9 +7,9 @@ entry of Tensor's ops table (descent/ops/__init__.py), which the methods of
 (`torch.exp_(x)`) are re-exported from there.
 
 Most functions are compositions of descent's ops, so their gradients come from the ops they
-are made of. Three small ops have their own derivative: `Frexp` (the mantissa, d/dx = 2^-e),
-`Nextafter` (d/dx = 1, d/dother = 0) and `ZeroGradient` (a value whose derivative is 0, for
-the angle of a real tensor), all as PyTorch's derivatives.yaml states them.
+are made of. Three small ops have their own derivative, each PyTorch's: `Frexp` (the mantissa,
+d/dx = 2^-e), `Nextafter` (d/dx = 1 where x != other, d/dother = 0) and `ZeroGradient` (a value
+whose derivative is 0: the angle of a real tensor, an input that beta=0 ignores).
 """
 
 from __future__ import annotations
@@ -273,24 +273,24 @@ def vdot(input, other) -> Tensor:
     return matmul(a, b)
 
 
+def _shape(v) -> tuple:
+    return tuple(v.shape) if isinstance(v, Tensor) else np.shape(v)
+
+
 def _scaled_sum(input, prod, beta, alpha) -> Tensor:
-    """beta * input + alpha * prod; beta == 0 ignores input, nans included (PyTorch's)."""
+    """beta * input + alpha * prod. beta == 0 ignores input's values, nans included, and gives
+    it a zero gradient (PyTorch's)."""
     if alpha != 1:
         prod = prod * alpha
-    if beta == 0:
-        return _broadcast_like(prod, input)
-    input = as_tensor(input, prod)
-    return (input if beta == 1 else input * beta) + prod
-
-
-def _broadcast_like(prod: Tensor, input) -> Tensor:
-    """prod broadcast with input's shape (beta == 0: input's values are not read)."""
-    shape = np.broadcast_shapes(tuple(prod.shape), tuple(np.shape(_shape_of(input))))
-    return prod if tuple(prod.shape) == shape else prod.broadcast_to(shape)
-
-
-def _shape_of(v):
-    return np.empty(tuple(v.shape)) if isinstance(v, Tensor) else np.asarray(v)
+    if beta != 0:
+        input = as_tensor(input, prod)
+        return (input if beta == 1 else input * beta) + prod
+    shape = np.broadcast_shapes(tuple(prod.shape), _shape(input))
+    out = prod if tuple(prod.shape) == shape else prod.broadcast_to(shape)
+    if isinstance(input, Tensor) and input.requires_grad:
+        zeros = backend.get_array_module(input._data).zeros(input.shape, input._data.dtype)
+        out = out + ZeroGradient.apply(input, value=zeros)
+    return out
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
@@ -301,7 +301,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     """
     if mat.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(
-            f"vector + matrix @ vector expected, got {np.ndim(_shape_of(input))}, {mat.ndim}, "
+            f"vector + matrix @ vector expected, got {len(_shape(input))}, {mat.ndim}, "
             f"{vec.ndim} (shapes {tuple(mat.shape)} and {tuple(vec.shape)})"
         )
     return _scaled_sum(input, matmul(mat, vec), beta, alpha)
