@@ -944,3 +944,30 @@ def test_inplace_python_scalar_rules():
     _check(f.subtract_(1, alpha=2), tf.subtract_(1, alpha=2))
     _raises_like(lambda: f.float_power_(2), lambda: tf.float_power_(2))
     _raises_like(lambda: f.cumsum_(0, dtype=ds.float64), lambda: tf.cumsum_(0, dtype=torch.float64))
+
+
+def test_inplace_methods_take_torch_keyword_names():
+    calls = [
+        ("clip_", (), {"min": 0.6}),
+        ("clip_", (), {"max": 0.6}),
+        ("lerp_", (), {"end": "y", "weight": 0.5}),
+        ("pow_", (), {"exponent": 2}),
+        ("float_power_", (), {"exponent": 2}),
+        ("atan2_", (), {"other": "y"}),
+        ("remainder_", (), {"other": 0.3}),
+        ("nan_to_num_", (), {"nan": 0.0, "posinf": 1.0}),
+        ("eq_", (), {"other": "y"}),
+        ("logical_and_", (), {"other": "y"}),
+        ("multiply_", (), {"other": "y"}),
+        ("floor_divide_", (), {"other": "y"}),
+        ("divide_", (), {"other": "y", "rounding_mode": "trunc"}),
+        ("addcmul_", (), {"tensor1": "y", "tensor2": "y", "value": 2}),
+        ("cumsum_", (), {"dim": 0}),
+        ("cumprod_", (), {"dim": 0}),
+    ]
+    for name, args, kw in calls:
+        x, y = np.array([0.5, 0.7]), np.array([0.2, 0.3])
+        dx, tx = ds.tensor(x), torch.tensor(x)
+        dkw = {k: ds.tensor(y) if v == "y" else v for k, v in kw.items()}
+        tkw = {k: torch.tensor(y) if v == "y" else v for k, v in kw.items()}
+        _check(getattr(dx, name)(*args, **dkw), getattr(tx, name)(*args, **tkw), rtol=1e-12)

@@ -105,215 +105,217 @@ class MathGapMethods2:
     def absolute(self):
         return _ops.abs(self)
 
-    def acos_(self, *args, **kwargs):
-        return _ops.acos_(self, *args, **kwargs)
+    # In-place forms (descent.ops.gaps_math_inplace), with torch's parameter names.
 
-    def acosh_(self, *args, **kwargs):
-        return _ops.acosh_(self, *args, **kwargs)
+    def acos_(self):
+        return _ops.acos_(self)
 
-    def arccos_(self, *args, **kwargs):
-        return _ops.arccos_(self, *args, **kwargs)
+    def acosh_(self):
+        return _ops.acosh_(self)
 
-    def arccosh_(self, *args, **kwargs):
-        return _ops.arccosh_(self, *args, **kwargs)
+    def arccos_(self):
+        return _ops.arccos_(self)
 
-    def arcsin_(self, *args, **kwargs):
-        return _ops.arcsin_(self, *args, **kwargs)
+    def arccosh_(self):
+        return _ops.arccosh_(self)
 
-    def arcsinh_(self, *args, **kwargs):
-        return _ops.arcsinh_(self, *args, **kwargs)
+    def arcsin_(self):
+        return _ops.arcsin_(self)
 
-    def arctan_(self, *args, **kwargs):
-        return _ops.arctan_(self, *args, **kwargs)
+    def arcsinh_(self):
+        return _ops.arcsinh_(self)
 
-    def arctanh_(self, *args, **kwargs):
-        return _ops.arctanh_(self, *args, **kwargs)
+    def arctan_(self):
+        return _ops.arctan_(self)
 
-    def asin_(self, *args, **kwargs):
-        return _ops.asin_(self, *args, **kwargs)
+    def arctanh_(self):
+        return _ops.arctanh_(self)
 
-    def asinh_(self, *args, **kwargs):
-        return _ops.asinh_(self, *args, **kwargs)
+    def asin_(self):
+        return _ops.asin_(self)
 
-    def atan_(self, *args, **kwargs):
-        return _ops.atan_(self, *args, **kwargs)
+    def asinh_(self):
+        return _ops.asinh_(self)
 
-    def atanh_(self, *args, **kwargs):
-        return _ops.atanh_(self, *args, **kwargs)
+    def atan_(self):
+        return _ops.atan_(self)
 
-    def cosh_(self, *args, **kwargs):
-        return _ops.cosh_(self, *args, **kwargs)
+    def atanh_(self):
+        return _ops.atanh_(self)
 
-    def sinh_(self, *args, **kwargs):
-        return _ops.sinh_(self, *args, **kwargs)
+    def cosh_(self):
+        return _ops.cosh_(self)
 
-    def tan_(self, *args, **kwargs):
-        return _ops.tan_(self, *args, **kwargs)
+    def sinh_(self):
+        return _ops.sinh_(self)
 
-    def log10_(self, *args, **kwargs):
-        return _ops.log10_(self, *args, **kwargs)
+    def tan_(self):
+        return _ops.tan_(self)
 
-    def log2_(self, *args, **kwargs):
-        return _ops.log2_(self, *args, **kwargs)
+    def log10_(self):
+        return _ops.log10_(self)
 
-    def frac_(self, *args, **kwargs):
-        return _ops.frac_(self, *args, **kwargs)
+    def log2_(self):
+        return _ops.log2_(self)
 
-    def fix_(self, *args, **kwargs):
-        return _ops.fix_(self, *args, **kwargs)
+    def frac_(self):
+        return _ops.frac_(self)
 
-    def deg2rad_(self, *args, **kwargs):
-        return _ops.deg2rad_(self, *args, **kwargs)
+    def fix_(self):
+        return _ops.fix_(self)
 
-    def rad2deg_(self, *args, **kwargs):
-        return _ops.rad2deg_(self, *args, **kwargs)
+    def deg2rad_(self):
+        return _ops.deg2rad_(self)
 
-    def absolute_(self, *args, **kwargs):
-        return _ops.absolute_(self, *args, **kwargs)
+    def rad2deg_(self):
+        return _ops.rad2deg_(self)
 
-    def logical_not_(self, *args, **kwargs):
-        return _ops.logical_not_(self, *args, **kwargs)
+    def absolute_(self):
+        return _ops.absolute_(self)
 
-    def bitwise_not_(self, *args, **kwargs):
-        return _ops.bitwise_not_(self, *args, **kwargs)
+    def logical_not_(self):
+        return _ops.logical_not_(self)
 
-    def arctan2_(self, *args, **kwargs):
-        return _ops.arctan2_(self, *args, **kwargs)
+    def bitwise_not_(self):
+        return _ops.bitwise_not_(self)
 
-    def atan2_(self, *args, **kwargs):
-        return _ops.atan2_(self, *args, **kwargs)
+    def arctan2_(self, other):
+        return _ops.arctan2_(self, other)
 
-    def pow_(self, *args, **kwargs):
-        return _ops.pow_(self, *args, **kwargs)
+    def atan2_(self, other):
+        return _ops.atan2_(self, other)
 
-    def remainder_(self, *args, **kwargs):
-        return _ops.remainder_(self, *args, **kwargs)
+    def remainder_(self, other):
+        return _ops.remainder_(self, other)
 
-    def fmod_(self, *args, **kwargs):
-        return _ops.fmod_(self, *args, **kwargs)
+    def fmod_(self, other):
+        return _ops.fmod_(self, other)
 
-    def hypot_(self, *args, **kwargs):
-        return _ops.hypot_(self, *args, **kwargs)
+    def hypot_(self, other):
+        return _ops.hypot_(self, other)
 
-    def copysign_(self, *args, **kwargs):
-        return _ops.copysign_(self, *args, **kwargs)
+    def copysign_(self, other):
+        return _ops.copysign_(self, other)
 
-    def floor_divide_(self, *args, **kwargs):
-        return _ops.floor_divide_(self, *args, **kwargs)
+    def floor_divide_(self, other):
+        return _ops.floor_divide_(self, other)
 
-    def multiply_(self, *args, **kwargs):
-        return _ops.multiply_(self, *args, **kwargs)
+    def multiply_(self, other):
+        return _ops.multiply_(self, other)
 
-    def true_divide_(self, *args, **kwargs):
-        return _ops.true_divide_(self, *args, **kwargs)
+    def true_divide_(self, other):
+        return _ops.true_divide_(self, other)
 
-    def nan_to_num_(self, *args, **kwargs):
-        return _ops.nan_to_num_(self, *args, **kwargs)
+    def ldexp_(self, other):
+        return _ops.ldexp_(self, other)
 
-    def clip_(self, *args, **kwargs):
-        return _ops.clip_(self, *args, **kwargs)
+    def gcd_(self, other):
+        return _ops.gcd_(self, other)
 
-    def lerp_(self, *args, **kwargs):
-        return _ops.lerp_(self, *args, **kwargs)
+    def lcm_(self, other):
+        return _ops.lcm_(self, other)
 
-    def ldexp_(self, *args, **kwargs):
-        return _ops.ldexp_(self, *args, **kwargs)
+    def nextafter_(self, other):
+        return _ops.nextafter_(self, other)
 
-    def gcd_(self, *args, **kwargs):
-        return _ops.gcd_(self, *args, **kwargs)
+    def logical_and_(self, other):
+        return _ops.logical_and_(self, other)
 
-    def lcm_(self, *args, **kwargs):
-        return _ops.lcm_(self, *args, **kwargs)
+    def logical_or_(self, other):
+        return _ops.logical_or_(self, other)
 
-    def nextafter_(self, *args, **kwargs):
-        return _ops.nextafter_(self, *args, **kwargs)
+    def logical_xor_(self, other):
+        return _ops.logical_xor_(self, other)
 
-    def logical_and_(self, *args, **kwargs):
-        return _ops.logical_and_(self, *args, **kwargs)
+    def bitwise_and_(self, other):
+        return _ops.bitwise_and_(self, other)
 
-    def logical_or_(self, *args, **kwargs):
-        return _ops.logical_or_(self, *args, **kwargs)
+    def bitwise_or_(self, other):
+        return _ops.bitwise_or_(self, other)
 
-    def logical_xor_(self, *args, **kwargs):
-        return _ops.logical_xor_(self, *args, **kwargs)
+    def bitwise_xor_(self, other):
+        return _ops.bitwise_xor_(self, other)
 
-    def bitwise_and_(self, *args, **kwargs):
-        return _ops.bitwise_and_(self, *args, **kwargs)
+    def bitwise_left_shift_(self, other):
+        return _ops.bitwise_left_shift_(self, other)
 
-    def bitwise_or_(self, *args, **kwargs):
-        return _ops.bitwise_or_(self, *args, **kwargs)
+    def bitwise_right_shift_(self, other):
+        return _ops.bitwise_right_shift_(self, other)
 
-    def bitwise_xor_(self, *args, **kwargs):
-        return _ops.bitwise_xor_(self, *args, **kwargs)
+    def eq_(self, other):
+        return _ops.eq_(self, other)
 
-    def bitwise_left_shift_(self, *args, **kwargs):
-        return _ops.bitwise_left_shift_(self, *args, **kwargs)
+    def ne_(self, other):
+        return _ops.ne_(self, other)
 
-    def bitwise_right_shift_(self, *args, **kwargs):
-        return _ops.bitwise_right_shift_(self, *args, **kwargs)
+    def lt_(self, other):
+        return _ops.lt_(self, other)
 
-    def eq_(self, *args, **kwargs):
-        return _ops.eq_(self, *args, **kwargs)
+    def le_(self, other):
+        return _ops.le_(self, other)
 
-    def ne_(self, *args, **kwargs):
-        return _ops.ne_(self, *args, **kwargs)
+    def gt_(self, other):
+        return _ops.gt_(self, other)
 
-    def lt_(self, *args, **kwargs):
-        return _ops.lt_(self, *args, **kwargs)
+    def ge_(self, other):
+        return _ops.ge_(self, other)
 
-    def le_(self, *args, **kwargs):
-        return _ops.le_(self, *args, **kwargs)
+    def greater_(self, other):
+        return _ops.greater_(self, other)
 
-    def gt_(self, *args, **kwargs):
-        return _ops.gt_(self, *args, **kwargs)
+    def greater_equal_(self, other):
+        return _ops.greater_equal_(self, other)
 
-    def ge_(self, *args, **kwargs):
-        return _ops.ge_(self, *args, **kwargs)
+    def less_(self, other):
+        return _ops.less_(self, other)
 
-    def greater_(self, *args, **kwargs):
-        return _ops.greater_(self, *args, **kwargs)
+    def less_equal_(self, other):
+        return _ops.less_equal_(self, other)
 
-    def greater_equal_(self, *args, **kwargs):
-        return _ops.greater_equal_(self, *args, **kwargs)
+    def not_equal_(self, other):
+        return _ops.not_equal_(self, other)
 
-    def less_(self, *args, **kwargs):
-        return _ops.less_(self, *args, **kwargs)
+    def pow_(self, exponent):
+        return _ops.pow_(self, exponent)
 
-    def less_equal_(self, *args, **kwargs):
-        return _ops.less_equal_(self, *args, **kwargs)
+    def float_power_(self, exponent):
+        return _ops.float_power_(self, exponent)
 
-    def not_equal_(self, *args, **kwargs):
-        return _ops.not_equal_(self, *args, **kwargs)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return _ops.nan_to_num_(self, nan, posinf, neginf)
 
-    def addcdiv_(self, *args, **kwargs):
-        return _ops.addcdiv_(self, *args, **kwargs)
+    def clip_(self, min=None, max=None):
+        return _ops.clip_(self, min, max)
 
-    def addcmul_(self, *args, **kwargs):
-        return _ops.addcmul_(self, *args, **kwargs)
+    def lerp_(self, end, weight):
+        return _ops.lerp_(self, end, weight)
 
-    def addmv_(self, *args, **kwargs):
-        return _ops.addmv_(self, *args, **kwargs)
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _ops.addcdiv_(self, tensor1, tensor2, value=value)
 
-    def addr_(self, *args, **kwargs):
-        return _ops.addr_(self, *args, **kwargs)
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _ops.addcmul_(self, tensor1, tensor2, value=value)
 
-    def baddbmm_(self, *args, **kwargs):
-        return _ops.baddbmm_(self, *args, **kwargs)
+    def addmv_(self, mat, vec, *, beta=1, alpha=1):
+        return _ops.addmv_(self, mat, vec, beta=beta, alpha=alpha)
 
-    def addbmm_(self, *args, **kwargs):
-        return _ops.addbmm_(self, *args, **kwargs)
+    def addr_(self, vec1, vec2, *, beta=1, alpha=1):
+        return _ops.addr_(self, vec1, vec2, beta=beta, alpha=alpha)
 
-    def addmm_(self, *args, **kwargs):
-        return _ops.addmm_(self, *args, **kwargs)
+    def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.baddbmm_(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.addbmm_(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return _ops.addmm_(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def divide_(self, other, *, rounding_mode=None):
         return _ops.divide_(self, other, rounding_mode=rounding_mode)
 
     def subtract_(self, other, *, alpha=1):
         return _ops.subtract_(self, other, alpha=alpha)
-
-    def float_power_(self, exponent):
-        return _ops.float_power_(self, exponent)
 
     def cumsum_(self, dim, *, dtype=None):
         return _ops.cumsum_(self, dim, dtype=dtype)
