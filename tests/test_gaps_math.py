@@ -71,6 +71,10 @@ float_power_ divide_ subtract_ bitwise_left_shift_ logical_not_""".split()
 def test_names_exist():
     assert [n for n in TOP if not hasattr(ds, n)] == []
     assert [n for n in METHODS if not hasattr(ds.Tensor, n)] == []
+    assert [s[0] for s in INPLACE if not hasattr(ds.Tensor, s[0])] == []
+    torch_inplace = {n for n in dir(torch) if n.endswith("_") and not n.startswith("_")}
+    mine = set(ds.ops.gaps_math_inplace.TOPLEVEL_INPLACE)
+    assert mine <= torch_inplace and all(hasattr(ds, n) for n in mine)
     # every method of the mixin is the one Tensor uses (no earlier base defines it)
     from descent.tensor_gap_methods_math import MathGapMethods2
 
