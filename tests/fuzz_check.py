@@ -45,9 +45,7 @@ def _np(v):
 
 
 def _dtype_name(v) -> str:
-    if isinstance(v, torch.Tensor):
-        return str(v.dtype).replace("torch.", "")
-    return str(v.dtype)
+    return str(v.dtype).replace("torch.", "").replace("descent.", "")
 
 
 def _acc_scale(case: Case, tvals: list, upto: int) -> float:

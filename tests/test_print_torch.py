@@ -122,3 +122,20 @@ def test_format_of_0d_and_printing_of_integral_float_tensors():
     assert f"{ds.tensor(2.5):.3f}" == "2.500"
     assert repr(ds.arange(3.0)) == "tensor([0., 1., 2.])"
     assert repr(ds.tensor([True, False])) == "tensor([ True, False])"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, x: lib.max(x, dim=1), lambda lib, x: lib.min(x, 0, keepdim=True),
+        lambda lib, x: lib.sort(x, dim=1), lambda lib, x: lib.topk(x, 2),
+        lambda lib, x: lib.kthvalue(x, 2), lambda lib, x: lib.median(x, 1),
+        lambda lib, x: lib.mode(x, 1), lambda lib, x: lib.cummax(x, 1),
+        lambda lib, x: lib.cummin(x, 0), lambda lib, x: lib.aminmax(x, dim=1),
+    ],
+)  # fmt: skip
+def test_return_types_print_as_torch(call):
+    x = np.array([[3.0, 1.0, 2.0], [0.5, 4.0, 4.0]], dtype=np.float32)
+    ours, theirs = call(ds, ds.tensor(x)), call(torch, torch.tensor(x))
+    assert repr(ours) == repr(theirs).replace("torch.", "descent.")
+    assert len(ours) == len(theirs) and type(ours).__name__ == type(theirs).__name__

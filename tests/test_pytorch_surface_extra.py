@@ -31,7 +31,7 @@ def pair(a, requires_grad=False):
 
 
 def close(d, t, rtol=1e-6, atol=1e-6):
-    assert str(d.dtype) == str(t.dtype).replace("torch.", ""), (d.dtype, t.dtype)
+    assert str(d.dtype) == str(t.dtype).replace("torch.", "descent."), (d.dtype, t.dtype)
     assert tuple(d.shape) == tuple(t.shape)
     np.testing.assert_allclose(d.numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
 
@@ -39,7 +39,7 @@ def close(d, t, rtol=1e-6, atol=1e-6):
 def _defaults(fn) -> dict:
     """name -> default as a string (torch.float16 and descent.float16 both give 'float16')."""
     params = list(inspect.signature(fn).parameters.values())[1:]  # without self
-    return {p.name: str(p.default).replace("torch.", "") for p in params}
+    return {p.name: str(p.default).replace("torch.", "").replace("descent.", "") for p in params}
 
 
 # ---------------------------------------------------------------------------------------------

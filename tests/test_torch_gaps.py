@@ -29,7 +29,7 @@ def _both(arr, dtype=None, rg=False):
 def _check(got, want, rtol=None, atol=0.0):
     """Same shape, dtype and values (exact unless rtol is given; NaN equal to NaN)."""
     assert tuple(got.shape) == tuple(want.shape)
-    assert str(got.dtype) == str(want.dtype).replace("torch.", "")
+    assert str(got.dtype) == str(want.dtype).replace("torch.", "descent.")
     g, w = got.detach().numpy(), want.detach().numpy()
     if rtol is None:
         np.testing.assert_array_equal(g, w)
@@ -503,7 +503,7 @@ def _outcome(fn, lib):
     except Exception as e:  # noqa: BLE001 - the comparison is the point
         return ("error", type(e).__name__, str(e)[:40])
     outs = out if isinstance(out, tuple) else (out,)
-    return [(tuple(o.shape), str(o.dtype).replace("torch.", ""),
+    return [(tuple(o.shape), str(o.dtype).replace("torch.", "descent."),
              repr(np.asarray(o.detach().numpy()).tolist())) for o in outs]  # fmt: skip
 
 

@@ -57,7 +57,8 @@ from .creation import (
     zeros_like,
 )
 from .devices import device
-from .dtypes import finfo, get_default_dtype, iinfo, set_default_dtype
+from .dtypes import dtype, finfo, get_default_dtype, iinfo, set_default_dtype
+from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError, DimensionError
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gaps_math_creation import *  # noqa: F403  torch.logspace, torch.hann_window, ...
@@ -72,7 +73,8 @@ from .legacy_tensors import (
     IntTensor,
     LongTensor,
 )
-from .ops._common import promote_types, result_type
+from .ops._common import promote_types as _promote_types
+from .ops._common import result_type as _result_type
 from .ops.activation import elu, erf, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from .ops.arithmetic import div, floor_divide, mul, neg, pow, remainder, square
 from .ops.comparison import (
@@ -331,7 +333,19 @@ from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions
     triu_indices,
     vstack,
 )
+from .torch_toggles import *  # noqa: F403  torch.set_warn_always, ... (docs/torch_gaps_tensor.md)
 from .torch_toplevel import asarray, can_cast, poisson, set_printoptions
+
+
+def promote_types(type1, type2) -> dtype:
+    """torch.promote_types: the dtype two dtypes promote to (see ops/_common.py's rule)."""
+    return _wrap_dtype(_promote_types(type1, type2))
+
+
+def result_type(tensor1, tensor2) -> dtype:
+    """torch.result_type of two tensors or numbers (see ops/_common.py's rule)."""
+    return _wrap_dtype(_result_type(tensor1, tensor2))
+
 
 subtract = sub
 multiply = mul
@@ -342,15 +356,16 @@ absolute = abs
 power = pow
 concat = concatenate  # torch.concat and torch.cat are one function
 
-float16 = _np.dtype(_np.float16)
-float32 = _np.dtype(_np.float32)
-float64 = _np.dtype(_np.float64)
-int8 = _np.dtype(_np.int8)
-int16 = _np.dtype(_np.int16)
-int32 = _np.dtype(_np.int32)
-int64 = _np.dtype(_np.int64)
-uint8 = _np.dtype(_np.uint8)
-bool = _np.dtype(_np.bool_)  # PyTorch's name
+# torch.float32 & co.: descent.dtype objects (NumPy dtypes with torch.dtype's face: dtypes.py).
+float16 = _wrap_dtype(_np.float16)
+float32 = _wrap_dtype(_np.float32)
+float64 = _wrap_dtype(_np.float64)
+int8 = _wrap_dtype(_np.int8)
+int16 = _wrap_dtype(_np.int16)
+int32 = _wrap_dtype(_np.int32)
+int64 = _wrap_dtype(_np.int64)
+uint8 = _wrap_dtype(_np.uint8)
+bool = _wrap_dtype(_np.bool_)  # PyTorch's name
 half = float16
 # NumPy has no bfloat16, so no descent tensor holds it: the name exists for
 # descent.autocast(dtype=descent.bfloat16) on a GPU; tensor(..., dtype=descent.bfloat16)

@@ -1,10 +1,17 @@
-"""dtypes: the default floating dtype, dtype spellings, and the limits of a dtype.
+"""dtypes: descent's dtype objects, the default floating dtype, dtype spellings, and limits.
 
-descent's dtypes are NumPy's (`descent.float32 is np.dtype('float32')`); this module holds what
-PyTorch adds on top: a settable default for floating data (`set_default_dtype`), one function
-that turns any spelling into a NumPy dtype with a clear error (`as_dtype`), the dtype that data
-without one gets (`default_dtype_for`), and `finfo` / `iinfo`. It sits below `tensor.py` and
-imports nothing of descent.
+`descent.float32` & co. are `descent.dtype` objects: thin handles on NumPy dtypes that behave
+as `torch.dtype` does where PyTorch programs look (`repr` is `descent.float32`;
+`is_floating_point`, `is_signed`, `is_complex`, `itemsize`, `to_real()`, `to_complex()`) and as
+the NumPy dtype everywhere else: NumPy reads them through their `dtype` attribute
+(`np.zeros(3, dtype=descent.float32)`, `arr.astype(x.dtype)`), they compare equal (and hash
+equal) to the NumPy dtype and its spellings (`x.dtype == np.float32`), and every other attribute
+(`kind`, `char`, `type`, `name`, `str`) is the NumPy dtype's. `x.dtype` returns one; the arrays
+behind tensors keep NumPy dtypes (`x._data.dtype`). This module also holds what PyTorch adds on
+top: a settable default for floating data (`set_default_dtype`), one function that turns any
+spelling into a NumPy dtype with a clear error (`as_dtype`), the dtype that data without one
+gets (`default_dtype_for`), and `finfo` / `iinfo`. It sits below `tensor.py` and imports nothing
+of descent.
 """
 
 from __future__ import annotations
@@ -12,6 +19,72 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+
+class dtype:  # lower case: PyTorch's name (torch.dtype)
+    """A descent dtype: a NumPy dtype with torch.dtype's face (see the module docstring)."""
+
+    __slots__ = ("dtype", "is_floating_point", "is_complex", "is_signed")
+
+    def __init__(self, np_dtype) -> None:
+        d = np.dtype(np_dtype)
+        object.__setattr__(self, "dtype", d)  # NumPy's protocol: np.dtype(obj) reads .dtype
+        object.__setattr__(self, "is_floating_point", d.kind == "f")
+        object.__setattr__(self, "is_complex", d.kind == "c")
+        object.__setattr__(self, "is_signed", d.kind in "fic")
+
+    def __setattr__(self, name, value) -> None:
+        raise AttributeError("descent dtypes are immutable")
+
+    def __getattr__(self, name: str):
+        return getattr(object.__getattribute__(self, "dtype"), name)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, dtype):
+            return self.dtype == other.dtype
+        try:
+            return self.dtype == np.dtype(other)
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    def __ne__(self, other) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"descent.{self.dtype.name}"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (wrap_dtype, (self.dtype.str,))
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def to_real(self):
+        """The real dtype of this dtype (descent has no complex dtypes: itself)."""
+        return self
+
+    def to_complex(self):
+        raise TypeError(f"{self!r}.to_complex(): descent has no complex dtypes")
+
+
+_WRAPPED: dict = {}
+
+
+def wrap_dtype(np_dtype) -> dtype:
+    """The `descent.dtype` of a NumPy dtype (one object per dtype)."""
+    d = np.dtype(np_dtype)
+    w = _WRAPPED.get(d)
+    if w is None:
+        w = _WRAPPED[d] = dtype(d)
+    return w
+
 
 # The dtype of floating data whose dtype was not given (Python floats, lists, `zeros(3)`):
 # float32 unless `set_default_dtype` changed it. Read by creation functions and the ops'
@@ -38,9 +111,9 @@ def set_default_dtype(dtype) -> None:
     _default_float = dt
 
 
-def get_default_dtype():
+def get_default_dtype() -> dtype:
     """The dtype of new floating tensors (float32 unless `set_default_dtype` changed it)."""
-    return _default_float
+    return wrap_dtype(_default_float)
 
 
 def as_dtype(dtype) -> np.dtype:
@@ -52,6 +125,8 @@ def as_dtype(dtype) -> np.dtype:
             "bfloat16: NumPy has no bfloat16 dtype, so descent tensors cannot hold it; use "
             "descent.float16 or descent.float32 (descent.autocast accepts bfloat16 on a GPU)"
         )
+    if type(dtype) is globals()["dtype"]:
+        return dtype.dtype
     try:
         return np.dtype(dtype)
     except TypeError:

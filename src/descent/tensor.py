@@ -21,7 +21,8 @@ import numpy as np
 
 from . import autograd, backend
 from .devices import CPU, device
-from .dtypes import as_dtype, default_dtype_for, get_default_dtype
+from .dtypes import as_dtype, default_dtype_for, dtype, get_default_dtype
+from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
 from .print_options import add_suffixes, format_values, print_edgeitems
 from .tensor_gap_methods import GapMethods
@@ -277,8 +278,10 @@ class Tensor(
         return self._data.ndim
 
     @property
-    def dtype(self):
-        return self._data.dtype
+    def dtype(self) -> dtype:
+        """The element type as a `descent.dtype` (torch.dtype's face, NumPy's dtype inside; see
+        dtypes.py); descent's own code reads `x._data.dtype`."""
+        return _wrap_dtype(self._data.dtype)
 
     @property
     def device(self) -> device:

@@ -313,7 +313,8 @@ class MathMethods:
         where dtype may also be a legacy type (`descent.DoubleTensor`) or its name
         ('torch.DoubleTensor', 'descent.DoubleTensor'), as in PyTorch."""
         if dtype is None:
-            return "descent." + _LEGACY_NAMES.get(str(self.dtype), str(self.dtype) + "Tensor")
+            name = self._data.dtype.name
+            return "descent." + _LEGACY_NAMES.get(name, name + "Tensor")
         return _ops.cast(self, _legacy_dtype(dtype))
 
     def float(self):

@@ -83,8 +83,9 @@ def poisson(input, generator=None) -> Tensor:
     still connect to the input's graph)."""
     x = as_tensor(input)
     if x._data.dtype.kind != "f":
+        dn = x._data.dtype.name
         name = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-                "uint8": "Byte", "bool": "Bool"}.get(str(x.dtype), str(x.dtype))  # fmt: skip
+                "uint8": "Byte", "bool": "Bool"}.get(dn, dn)  # fmt: skip
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{name}'")
     rates = backend.as_numpy(x._data)
     if (rates < 0).any() or np.isnan(rates).any():

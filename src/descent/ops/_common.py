@@ -221,3 +221,19 @@ def check_broadcast(op, a, b) -> None:
     # Different array types (NumPy and CuPy) mean different devices: name them.
     if type(a._data) is not type(b._data):
         check_devices(op.__name__.lower(), a, b)
+
+
+def return_type(name: str, fields: list[str]):
+    """A named tuple class printed as PyTorch prints its `torch.return_types` (one field per
+    line: `descent.return_types.max(\\nvalues=tensor(5),\\nindices=tensor(1))`)."""
+    from collections import namedtuple  # noqa: PLC0415
+
+    base = namedtuple(name, fields)
+
+    def __repr__(self) -> str:
+        body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+        return f"descent.return_types.{name}(\n{body})"
+
+    cls = type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__str__": __repr__})
+    cls.__module__ = "descent.return_types"
+    return cls

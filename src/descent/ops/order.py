@@ -10,22 +10,20 @@ element), and for mode the smallest of the most frequent values, at its last pos
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import as_tensor, axis_arg
+from ._common import as_tensor, axis_arg, return_type
 from .elementwise import clone
 from .indexing import take_along_axis
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
 
-KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
-MedianResult = namedtuple("median", ["values", "indices"])
-ModeResult = namedtuple("mode", ["values", "indices"])
+KthvalueResult = return_type("kthvalue", ["values", "indices"])
+MedianResult = return_type("median", ["values", "indices"])
+ModeResult = return_type("mode", ["values", "indices"])
 
 
 def _select(x: Tensor, idx, d: int, keepdim: bool, result):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections import namedtuple
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis
+from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis, return_type
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
@@ -392,8 +391,8 @@ def _check_nonempty(name, x, axis):
 
 
 # torch.return_types.max / .min: `values, indices = x.max(dim)`.
-MaxResult = namedtuple("max", ["values", "indices"])
-MinResult = namedtuple("min", ["values", "indices"])
+MaxResult = return_type("max", ["values", "indices"])
+MinResult = return_type("min", ["values", "indices"])
 
 
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
@@ -652,7 +651,7 @@ def cumsum(x, axis=None, *, dim=None) -> Tensor:
 
 
 # Pairs of reductions under PyTorch's names (torch.std_mean, var_mean, aminmax).
-AminmaxResult = namedtuple("aminmax", ["min", "max"])
+AminmaxResult = return_type("aminmax", ["min", "max"])
 
 
 def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,

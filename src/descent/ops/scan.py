@@ -9,21 +9,19 @@ with exact backward passes (cumprod with zeros in the input, logcumsumexp withou
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import as_tensor, axis_arg, normalize_axis
+from ._common import as_tensor, axis_arg, normalize_axis, return_type
 from .elementwise import cast, clone
 from .indexing import take_along_axis
 from .shape import reshape
 
 # torch.return_types.cummax / .cummin: `values, indices = x.cummax(0)`.
-CummaxResult = namedtuple("cummax", ["values", "indices"])
-CumminResult = namedtuple("cummin", ["values", "indices"])
+CummaxResult = return_type("cummax", ["values", "indices"])
+CumminResult = return_type("cummin", ["values", "indices"])
 
 
 def _scan_axis(x: Tensor, dim, name: str) -> int:

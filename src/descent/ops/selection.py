@@ -14,22 +14,20 @@ that element gets the slot's gradient; `scatter_add`, `index_put(accumulate=True
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from .. import backend
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor
+from ._common import as_tensor, return_type
 from .elementwise import clone, where
 from .indexing import index_add, scatter_add, take_along_axis
 from .shape import broadcast_to, reshape
 
 # torch.return_types.sort / .topk: `values, indices = x.sort()`.
-SortResult = namedtuple("sort", ["values", "indices"])
-TopkResult = namedtuple("topk", ["values", "indices"])
+SortResult = return_type("sort", ["values", "indices"])
+TopkResult = return_type("topk", ["values", "indices"])
 
 
 def _dim(x: Tensor, dim: int, op: str) -> int:

@@ -72,7 +72,8 @@ _TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int
 
 def _torch_name(dtype) -> str:
     """PyTorch's ScalarType name of a dtype ('Long'), as its kernels' dtype errors say it."""
-    return "'" + _TORCH_NAMES.get(str(dtype), str(dtype)) + "'"
+    name = np.dtype(dtype).name
+    return "'" + _TORCH_NAMES.get(name, name) + "'"
 
 
 def _linspace(lo, hi, steps: int, dtype):
