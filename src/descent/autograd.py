@@ -44,7 +44,15 @@ from .array_backward import array_namespace
 from .grad_fn import NodeName, next_functions
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
-from .hooks import _backward_hooks, _forward_hooks, _pass_hooks, _run_forward_hooks, _run_pass_hooks
+from .hooks import (
+    _backward_hooks,
+    _forward_hooks,
+    _pass_hooks,
+    _post_accumulate_hooks,
+    _run_forward_hooks,
+    _run_pass_hooks,
+    run_post_accumulate_hooks,
+)
 from .hooks import add_op_hook as add_op_hook
 
 # NumPy's floating-point warnings ("overflow encountered in exp", "divide by zero encountered
@@ -670,6 +678,8 @@ def _run_backward(
             leaf.grad = new_tensor(g)
         else:
             leaf.grad = new_tensor(leaf.grad._data + g)
+    if _post_accumulate_hooks and accumulate:  # Tensor.register_post_accumulate_grad_hook
+        run_post_accumulate_hooks(tuple(leaf_grads))
     return captured
 
 

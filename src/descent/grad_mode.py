@@ -96,7 +96,14 @@ class inference_mode(_GradModeContext):
     def __enter__(self):
         if not self._enabled:
             self._mode = _state.enabled  # inference_mode(False): no change
+        # torch.is_inference_mode_enabled() reads this flag (restored on exit, so contexts nest)
+        self._prev_inference = getattr(_state, "inference", False)
+        _state.inference = self._enabled
         return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        _state.inference = self._prev_inference
+        super().__exit__(*exc)
 
     def _fresh(self) -> _GradModeContext:
         return inference_mode(self._enabled)

@@ -76,3 +76,43 @@ def _run_pass_hooks(event, a, b, c) -> None:
 def _run_forward_hooks(op, inputs, out) -> None:
     for hook in tuple(_forward_hooks):  # a copy: a hook may remove itself
         hook(op, inputs, out)
+
+
+# Tensor.register_post_accumulate_grad_hook: leaf -> hooks, keyed by id with a weak reference
+# (Tensor's __eq__ is elementwise, so tensors cannot be WeakKeyDictionary keys). The engine
+# tests the dict's truthiness once per backward pass.
+_post_accumulate_hooks: dict = {}
+
+
+def register_post_accumulate_grad_hook(leaf, hook):
+    """Call `hook(leaf)` after a backward pass has accumulated `leaf.grad`. Returns a handle."""
+    import weakref
+
+    if leaf._node is not None:
+        raise RuntimeError(
+            "post accumulate grad hooks cannot be registered on non-leaf tensors; register "
+            "them on the parameters (leaves) instead"
+        )
+    if not leaf._rg:
+        raise RuntimeError(
+            "cannot register a hook on a tensor that doesn't require gradient; call "
+            "requires_grad_() first"
+        )
+    key = id(leaf)
+    entry = _post_accumulate_hooks.get(key)
+    if entry is None or entry[0]() is not leaf:
+        entry = _post_accumulate_hooks[key] = (
+            weakref.ref(leaf, lambda _r, k=key: _post_accumulate_hooks.pop(k, None)),
+            [],
+        )
+    entry[1].append(hook)
+    return HookHandle(entry[1], hook)
+
+
+def run_post_accumulate_hooks(leaves) -> None:
+    """The engine's call, after `.grad` of every leaf of the pass is written."""
+    for leaf in leaves:
+        entry = _post_accumulate_hooks.get(id(leaf))
+        if entry is not None and entry[0]() is leaf:
+            for hook in tuple(entry[1]):
+                hook(leaf)

@@ -1,13 +1,322 @@
-"""Tensor methods of `descent.ops.gaps_tensor` (docs/torch_gaps_tensor.md), one line each
-through Tensor's ops table `_ops` (see `tensor_methods.py`), and PyTorch's tensor-object
-properties. A mixin of `Tensor`; no name here is defined by an earlier group."""
+"""Tensor methods of `descent.ops.gaps_tensor` and `descent.ops.gaps_tensor_inplace`
+(docs/torch_gaps_tensor.md), one line each through Tensor's ops table `_ops` (see
+`tensor_methods.py`), and PyTorch's tensor-object properties (`layout`, `is_sparse`, `H`, ...).
+A mixin of `Tensor`; no name here is defined by an earlier group."""
 
 from __future__ import annotations
 
-from .tensor_methods import _ops  # noqa: F401
+from .tensor_methods import _ops
+
+
+class layout:
+    """torch.layout: how a tensor's elements are stored. descent has one, `descent.strided`
+    (dense arrays with strides); its repr is PyTorch's spelling."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return self.name  # pickles as the module-level singleton
+
+
+strided = layout("strided")
 
 
 class TensorGapMethods2:
     """PyTorch's shape, indexing and object Tensor methods added 2026-12-04."""
 
     __slots__ = ()
+
+    # -- selecting and scattering back ----------------------------------------------------------
+    def select(self, dim, index):
+        return _ops.select(self, dim, index)
+
+    def select_scatter(self, src, dim, index):
+        return _ops.select_scatter(self, src, dim, index)
+
+    def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
+        return _ops.slice_scatter(self, src, dim, start, end, step)
+
+    def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
+        return _ops.diagonal_scatter(self, src, offset, dim1, dim2)
+
+    def diagflat(self, offset=0):
+        return _ops.diagflat(self, offset)
+
+    def as_strided(self, size, stride, storage_offset=None):
+        return _ops.as_strided(self, size, stride, storage_offset)
+
+    def index_copy(self, dim, index, source):
+        return _ops.index_copy(self, dim, index, source)
+
+    def index_reduce(self, dim, index, source, reduce, *, include_self=True):
+        return _ops.index_reduce(self, dim, index, source, reduce, include_self=include_self)
+
+    def masked_scatter(self, mask, source):
+        return _ops.masked_scatter(self, mask, source)
+
+    def put(self, index, source, accumulate=False):
+        return _ops.put(self, index, source, accumulate)
+
+    def take_along_dim(self, indices, dim=None):
+        from .torch_functions import take_along_dim  # a layer above Tensor: imported on use
+
+        return take_along_dim(self, indices, dim)
+
+    # -- shapes ------------------------------------------------------------------------------------
+    def swapdims(self, dim0, dim1):
+        return _ops.swapdims(self, dim0, dim1)
+
+    def adjoint(self):
+        return _ops.adjoint(self)
+
+    @property
+    def H(self):
+        return _ops.matrix_h(self)
+
+    @property
+    def mH(self):
+        return _ops.matrix_mh(self)
+
+    def sum_to_size(self, *size):
+        return _ops.sum_to_size(self, *size)
+
+    def ravel(self):
+        return _ops.reshape(self, -1)
+
+    def split_with_sizes(self, split_sizes, dim=0):
+        return _ops.split_with_sizes(self, split_sizes, dim)
+
+    def unsafe_split(self, split_size, dim=0):
+        return _ops.unsafe_split(self, split_size, dim)
+
+    def unsafe_split_with_sizes(self, split_sizes, dim=0):
+        return _ops.unsafe_split_with_sizes(self, split_sizes, dim)
+
+    def unsafe_chunk(self, chunks, dim=0):
+        return _ops.unsafe_chunk(self, chunks, dim)
+
+    def new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False):
+        dtype = self.dtype if dtype is None else dtype
+        device = self.device if device is None else device
+        return _ops.empty_strided(size, stride, dtype=dtype, device=device,
+                                  requires_grad=requires_grad)  # fmt: skip
+
+    # -- in-place shapes and indices (descent.ops.gaps_tensor_inplace) ---------------------------
+    def squeeze_(self, dim=None):
+        return _ops.squeeze_(self, dim)
+
+    def unsqueeze_(self, dim):
+        return _ops.unsqueeze_(self, dim)
+
+    def t_(self):
+        return _ops.t_(self)
+
+    def transpose_(self, dim0, dim1):
+        return _ops.transpose_(self, dim0, dim1)
+
+    def swapaxes_(self, axis0, axis1):
+        return _ops.swapaxes_(self, axis0, axis1)
+
+    def swapdims_(self, dim0, dim1):
+        return _ops.swapdims_(self, dim0, dim1)
+
+    def tril_(self, diagonal=0):
+        return _ops.tril_(self, diagonal)
+
+    def triu_(self, diagonal=0):
+        return _ops.triu_(self, diagonal)
+
+    def resize_(self, *sizes, memory_format=None):
+        return _ops.resize_(self, *sizes)
+
+    def resize_as_(self, the_template, memory_format=None):
+        return _ops.resize_as_(self, the_template)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return _ops.index_add_(self, dim, index, source, alpha=alpha)
+
+    def index_copy_(self, dim, index, source):
+        return _ops.index_copy_(self, dim, index, source)
+
+    def index_fill_(self, dim, index, value):
+        return _ops.index_fill_(self, dim, index, value)
+
+    def index_reduce_(self, dim, index, source, reduce, *, include_self=True):
+        return _ops.index_reduce_(self, dim, index, source, reduce, include_self=include_self)
+
+    def masked_scatter_(self, mask, source):
+        return _ops.masked_scatter_(self, mask, source)
+
+    def put_(self, index, source, accumulate=False):
+        return _ops.put_(self, index, source, accumulate)
+
+    def scatter_add_(self, dim, index, src):
+        return _ops.scatter_add_(self, dim, index, src)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return _ops.scatter_reduce_(self, dim, index, src, reduce, include_self=include_self)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        return _ops.fill_diagonal_(self, fill_value, wrap)
+
+    def renorm_(self, p, dim, maxnorm):
+        return _ops.renorm_(self, p, dim, maxnorm)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        return _ops.log_normal_(self, mean, std, generator=generator)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        return _ops.cauchy_(self, median, sigma, generator=generator)
+
+    def geometric_(self, p, *, generator=None):
+        return _ops.geometric_(self, p, generator=generator)
+
+    # -- real tensors as complex ones ----------------------------------------------------------
+    def conj(self):
+        return _ops.conj(self)
+
+    def conj_physical(self):
+        return _ops.conj_physical(self)
+
+    def conj_physical_(self):
+        return _ops.conj_physical_(self)
+
+    def resolve_conj(self):
+        return _ops.resolve_conj(self)
+
+    def resolve_neg(self):
+        return _ops.resolve_neg(self)
+
+    def is_conj(self):
+        return _ops.is_conj(self)
+
+    def is_neg(self):
+        return _ops.is_neg(self)
+
+    def is_complex(self):
+        return _ops.is_complex(self)
+
+    @property
+    def real(self):
+        return _ops.real(self)
+
+    @property
+    def imag(self):
+        return _ops.imag(self)
+
+    # -- tensor facts --------------------------------------------------------------------------
+    def is_nonzero(self):
+        return _ops.is_nonzero(self)
+
+    def is_same_size(self, other):
+        return _ops.is_same_size(self, other)
+
+    def is_signed(self):
+        return _ops.is_signed(self)
+
+    def is_inference(self):
+        return _ops.is_inference(self)
+
+    def is_distributed(self):
+        return False
+
+    def data_ptr(self):
+        return _ops.data_ptr_of(self)
+
+    def storage_offset(self):
+        return _ops.storage_offset_of(self)
+
+    def dim_order(self, *, ambiguity_check=False):
+        # Dims from the largest stride to the smallest (ties keep their order), as PyTorch.
+        st = self._data.strides
+        return tuple(sorted(range(self.ndim), key=lambda d: -st[d]))
+
+    @property
+    def layout(self):
+        return strided
+
+    # PyTorch's flags for storage kinds and devices descent does not have: always False.
+    @property
+    def is_sparse(self):
+        return False
+
+    @property
+    def is_sparse_csr(self):
+        return False
+
+    @property
+    def is_quantized(self):
+        return False
+
+    @property
+    def is_meta(self):
+        return False
+
+    @property
+    def is_mkldnn(self):
+        return False
+
+    @property
+    def is_nested(self):
+        return False
+
+    @property
+    def is_mps(self):
+        return False
+
+    @property
+    def is_xpu(self):
+        return False
+
+    @property
+    def is_vulkan(self):
+        return False
+
+    @property
+    def is_xla(self):
+        return False
+
+    @property
+    def is_ipu(self):
+        return False
+
+    @property
+    def is_maia(self):
+        return False
+
+    @property
+    def is_mtia(self):
+        return False
+
+    # -- memory: pinning and sharing are no-ops for NumPy arrays --------------------------------
+    def pin_memory(self, device=None):
+        return self
+
+    def is_pinned(self, device=None):
+        return False
+
+    def share_memory_(self):
+        return self
+
+    def is_shared(self):
+        return False
+
+    # -- autograd --------------------------------------------------------------------------------
+    @property
+    def retains_grad(self):
+        """True for a non-leaf tensor that called retain_grad() (leaves: False, as PyTorch)."""
+        node = self._node
+        return node is not None and node.retained is not None and node.retained() is self
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(self)` after backward has accumulated this leaf's `.grad` (PyTorch's
+        hook for fusing an optimizer step into backward). Returns a handle with `.remove()`."""
+        from .hooks import register_post_accumulate_grad_hook
+
+        return register_post_accumulate_grad_hook(self, hook)

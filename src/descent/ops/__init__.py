@@ -20,6 +20,7 @@ from . import (
     gaps_math,
     gaps_math_inplace,
     gaps_tensor,
+    gaps_tensor_inplace,
     graph_backward,
     indexing,
     inplace,
@@ -55,6 +56,7 @@ def _public_functions(*modules) -> dict:
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
-                    torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor)  # fmt: skip
+                    torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor,
+                    gaps_tensor_inplace)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

@@ -1,11 +1,616 @@
 """PyTorch's shape, indexing and tensor-object functions that descent lacked until 2026-12-04
 (docs/torch_gaps_tensor.md).
 
-Every public function defined here is a top-level `descent.<name>` (through `__all__`) and an
-entry of Tensor's ops table (descent/ops/__init__.py), which the methods of
-`descent.tensor_gap_methods_tensor.TensorGapMethods2` call.
+Every public function defined here is a top-level `descent.<name>` when `__all__` names it, and
+an entry of Tensor's ops table (descent/ops/__init__.py), which the methods of
+`descent.tensor_gap_methods_tensor.TensorGapMethods2` call. The in-place forms live in
+`gaps_tensor_inplace.py`.
+
+Most functions are compositions of differentiable primitives (getitem, SetItem, scatter_reduce,
+where), so their gradients, to any order, come from those pieces; `AsStrided` is the one op of
+its own (a strided read of x's elements, whose gradient scatter-adds back).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._common import as_tensor, shape_arg
+from .elementwise import where
+from .gaps_tensor_inplace import resize_as_
+from .indexing import SetItem, _index_tensor, getitem
+from .inplace import fill_
+from .reduce import sum as _sum
+from .shape import reshape, split, swapaxes, transpose
+from .shape_index import _axis, _diag_index, movedim, scatter_reduce
+
+__all__: list[str] = [
+    "adjoint", "as_strided", "conj", "conj_physical", "conj_physical_", "detach", "detach_",
+    "diagflat", "diagonal_scatter", "empty_strided", "fill", "fill_", "get_device", "imag",
+    "index_copy", "index_reduce", "is_complex", "is_conj", "is_inference", "is_neg",
+    "is_nonzero", "is_same_size", "is_signed", "masked_scatter", "put", "real", "resize_as_",
+    "resolve_conj", "resolve_neg", "select", "select_scatter", "slice_scatter",
+    "split_with_sizes", "swapdims", "typename", "unbind", "unsafe_chunk", "unsafe_split",
+    "unsafe_split_with_sizes", "zero_",
+]  # fmt: skip
+
+
+def _dim(x: Tensor, dim, op: str) -> int:
+    # torch accepts dims -1 and 0 on a 0-d tensor for most ops; the callers that need a real
+    # dimension check x.ndim themselves.
+    return _axis(x, dim, op)
+
+
+# ---------------------------------------------------------------------------------------------
+# Selecting and scattering back: select / slice / diagonal and their *_scatter inverses
+
+
+def select(input, dim: int, index: int) -> Tensor:
+    """input[..., index, ...] along `dim`: a view with one dimension fewer (torch.select);
+    writes into it reach input, and its gradient is put back in place."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = _dim(x, dim, "select")
+    n = x.shape[d]
+    i = int(index)
+    if not -n <= i < n:
+        raise IndexError(
+            f"select(): index {i} out of range for tensor of size {tuple(x.shape)} at dimension {d}"
+        )
+    return getitem(x, (slice(None),) * d + (i % n,))
+
+
+def _scatter(x: Tensor, src, idx, op: str, want: tuple) -> Tensor:
+    """x with x[idx] replaced by src (SetItem: the gradient of the overwritten entries goes to
+    src, the rest to x). `want` is the shape src must have, as torch checks it."""
+    src = as_tensor(src, x)
+    if tuple(src.shape) != tuple(want):
+        raise RuntimeError(
+            f"{op}: expected src to have a size equal to the slice of self, {tuple(want)}, but "
+            f"got {tuple(src.shape)} (self has shape {tuple(x.shape)})"
+        )
+    if src.dtype != x.dtype:
+        raise RuntimeError(
+            f"{op}: expected src to have the dtype of self, {x.dtype}, but got {src.dtype}; "
+            "convert it first, e.g. src.to(x.dtype)"
+        )
+    basic = all(not hasattr(i, "dtype") for i in idx)
+    return SetItem.apply(x, src, idx=idx, basic=basic)
+
+
+def select_scatter(input, src, dim: int, index: int) -> Tensor:
+    """A copy of input with `input.select(dim, index)` replaced by src (torch.select_scatter);
+    differentiable in both."""
+    x = as_tensor(input)
+    view = select(x, dim, index)  # checks dim and index
+    d = _dim(x, dim, "select_scatter")
+    idx = (slice(None),) * d + (int(index) % x.shape[d],)
+    return _scatter(x, src, idx, "select_scatter", tuple(view.shape))
+
+
+def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
+    """A copy of input with `input[..., start:end:step, ...]` (along dim) replaced by src
+    (torch.slice_scatter); differentiable in both."""
+    x = as_tensor(input)
+    if step is None:
+        step = 1
+    if step <= 0:
+        raise RuntimeError(f"slice_scatter: slice step must be positive, got {step}")
+    d = _dim(x, dim, "slice_scatter")
+    idx = (slice(None),) * d + (slice(start, end, step),)
+    want = np.empty(x.shape, dtype=bool)[idx].shape
+    return _scatter(x, src, idx, "slice_scatter", want)
+
+
+def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """A copy of input with its diagonal (`input.diagonal(offset, dim1, dim2)`, the diagonal
+    as the last dimension) replaced by src (torch.diagonal_scatter); differentiable in both."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError(
+            f"diagonal_scatter: needs at least 2 dimensions, got shape {tuple(x.shape)}"
+        )
+    d1, d2 = _dim(x, dim1, "diagonal_scatter"), _dim(x, dim2, "diagonal_scatter")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal_scatter: dim1 and dim2 are the same dimension ({d1})")
+    # Move the two dims last, where the diagonal's advanced index keeps its place: the result of
+    # x[..., i, j] then has torch's layout (the diagonal as the last dimension).
+    xm = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
+    xp = backend.get_array_module(x._data)
+    i, j = _diag_index(xp, xm.shape[-2], xm.shape[-1], int(offset))
+    idx = (Ellipsis, i, j)
+    out = _scatter(xm, src, idx, "diagonal_scatter", tuple(xm.shape[:-2]) + (len(i),))
+    return movedim(out, (-2, -1), (d1, d2))
+
+
+def diagflat(input, offset: int = 0) -> Tensor:
+    """A square matrix with input's elements (flattened) on diagonal `offset`, zeros elsewhere
+    (torch.diagflat); the gradient reads the diagonal back."""
+    x = as_tensor(input)
+    v = reshape(x, -1)
+    n = v.shape[0] + abs(int(offset))
+    xp = backend.get_array_module(x._data)
+    i, j = _diag_index(xp, n, n, int(offset))
+    zeros = Tensor._wrap(xp.zeros((n, n), dtype=x._data.dtype))
+    return SetItem.apply(zeros, v, idx=(i, j), basic=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Index copies and reductions along a dimension
+
+
+def _index_along(x: Tensor, dim, index, op: str):
+    """(d, idx, index array): the advanced index that names `index` along dim d of x."""
+    xp = backend.get_array_module(x._data)
+    ix = _index_tensor(index, xp, op)
+    if ix.ndim > 1:
+        raise IndexError(f"{op}: index must be a vector (0-d or 1-d), got shape {ix.shape}")
+    ix = ix.reshape(-1)
+    d = _dim(x, dim, op) if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    if ix.size and (int(ix.max()) >= n or int(ix.min()) < -n):
+        raise IndexError(
+            f"{op}: index out of range: indices must be in [{-n}, {n}) for dimension {d} of "
+            f"size {n} (shape {tuple(x.shape)})"
+        )
+    return d, (slice(None),) * d + (ix % max(n, 1),), ix
+
+
+def index_copy(input, dim: int, index, source) -> Tensor:
+    """A copy of input with input[..., index[k], ...] = source[..., k, ...] along dim
+    (torch.index_copy); with repeated indices the last write wins (PyTorch leaves it
+    unspecified). Differentiable in input (zero at the copied slots) and source."""
+    x = as_tensor(input)
+    if x.ndim == 0:  # a 0-d tensor is one slot along dim 0
+        out = index_copy(reshape(x, (1,)), dim, index, reshape(as_tensor(source, x), (-1,)))
+        return reshape(out, ())
+    d, idx, ix = _index_along(x, dim, index, "index_copy")
+    want = list(x.shape)
+    want[d] = ix.size
+    return _scatter(x, source, idx, "index_copy", tuple(want))
+
+
+def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: bool = True):
+    """input with source's slices reduced into the slots `index` names along dim
+    (torch.index_reduce: reduce is 'prod', 'mean', 'amax' or 'amin'); scatter_reduce with the
+    index spread along the other dimensions, so its gradients are scatter_reduce's."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(
+            f"index_reduce: reduce argument must be one of 'prod', 'mean', 'amax', 'amin', got "
+            f"{reduce!r}"
+        )
+    x = as_tensor(input)
+    src = as_tensor(source, x)
+    d, _, ix = _index_along(x, dim, index, "index_reduce")
+    if src.ndim != x.ndim or (x.ndim and src.shape[d] != ix.size):
+        raise RuntimeError(
+            f"index_reduce: source {tuple(src.shape)} must have input's dimensions "
+            f"{tuple(x.shape)} with index's length {ix.size} along dim {d}"
+        )
+    if x.ndim == 0:
+        return scatter_reduce(x, 0, Tensor._wrap(ix.reshape(())), src, reduce,
+                              include_self=include_self)  # fmt: skip
+    shape = [1] * x.ndim
+    shape[d] = ix.size
+    xp = backend.get_array_module(x._data)
+    full = xp.broadcast_to(ix.reshape(shape), src.shape).copy()  # (index per source element)
+    return scatter_reduce(x, d, Tensor._wrap(full), src, reduce, include_self=include_self)
+
+
+def masked_scatter(input, mask, source) -> Tensor:
+    """input with the entries where mask (broadcast to input) is True replaced, in order, by
+    source's first elements (torch.masked_scatter); differentiable in input and source."""
+    x = as_tensor(input)
+    m = as_tensor(mask)
+    if m._data.dtype != np.bool_:
+        raise RuntimeError(f"masked_scatter: expected a bool mask, got {m.dtype}")
+    xp = backend.get_array_module(x._data)
+    try:
+        mb = xp.broadcast_to(m._data, x.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_scatter: mask of shape {tuple(m.shape)} does not broadcast to input's "
+            f"{tuple(x.shape)}"
+        ) from None
+    src = as_tensor(source, x)
+    k = int(mb.sum())
+    if src.numel() < k:
+        raise RuntimeError(
+            f"masked_scatter: source has {src.numel()} elements but the mask selects {k}; "
+            "give a source with at least as many elements"
+        )
+    if src.dtype != x.dtype:
+        raise RuntimeError(
+            f"masked_scatter: expected source to have input's dtype {x.dtype}, got {src.dtype}"
+        )
+    idx = tuple(xp.nonzero(mb)) if x.ndim else ()
+    vals = getitem(reshape(src, -1), slice(0, k))
+    if x.ndim == 0:
+        return where(Tensor._wrap(mb), reshape(vals, ()) if k else x, x)
+    return SetItem.apply(x, vals, idx=idx, basic=False)
+
+
+def put(input, index, source, accumulate: bool = False) -> Tensor:
+    """A copy of input with input.flatten()[index] = source (or += with accumulate=True)
+    (torch.put); differentiable in input and source."""
+    x = as_tensor(input)
+    xp = backend.get_array_module(x._data)
+    ix = _index_tensor(index, xp, "put").reshape(-1)
+    n = x.numel()
+    if ix.size and (int(ix.max()) >= n or int(ix.min()) < -n):
+        raise IndexError(
+            f"put: index out of range: indices must be in [{-n}, {n}) for a tensor of "
+            f"{n} elements (shape {tuple(x.shape)})"
+        )
+    src = reshape(as_tensor(source, x), -1)
+    if src.shape[0] != ix.size:
+        raise RuntimeError(
+            f"put: source and index must have the same number of elements, got {src.shape[0]} "
+            f"and {ix.size}"
+        )
+    flat = reshape(x, -1)
+    ix = ix % max(n, 1)
+    if accumulate:
+        from .indexing import index_add
+
+        out = index_add(flat, 0, Tensor._wrap(ix), src)
+    else:
+        out = _scatter(flat, src, (ix,), "put", (ix.size,))
+    return reshape(out, tuple(x.shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# Strided views
+
+
+class AsStrided(Function):
+    """y[i] = x.flatten()[offset + sum_k i_k * stride_k]; gx = gy scatter-added back to those
+    positions (overlapping windows accumulate), reshaped to x."""
+
+    __slots__ = ("shape", "strides", "offset", "flat")  # flat: the index array, for backward
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        grids = xp.indices(self.shape, dtype=np.int64)  # (ndim, *shape): each element's index
+        flat = xp.full(self.shape, self.offset, dtype=np.int64)
+        for g, s in zip(grids, self.strides):
+            flat = flat + g * s
+        self.flat = flat
+        src = x.reshape(-1)
+        if isinstance(src, np.ndarray):
+            # A read-only strided view of x's memory (PyTorch's is writable; see the docs).
+            view = np.lib.stride_tricks.as_strided(
+                src[self.offset :], self.shape,
+                tuple(s * src.itemsize for s in self.strides), writeable=False,
+            )  # fmt: skip
+            return view
+        return src[flat]
+
+    def backward(self, gy, ops):
+        n = 1
+        for s in self.in_shapes[0]:
+            n *= s
+        g = ops.index_grad(gy, (n,), (self.flat,), False)
+        return g.reshape(self.in_shapes[0])
+
+
+def as_strided(input, size, stride, storage_offset=None) -> Tensor:
+    """The elements of input at `storage_offset + sum_k i_k * stride[k]` as a tensor of shape
+    `size` (torch.as_strided), for a contiguous input. The result is a read-only view of
+    input's memory (PyTorch's is writable); its gradient scatter-adds back.
+
+    Raises:
+        RuntimeError: input is not contiguous (call .contiguous() first), a stride is
+            negative, or the view reaches outside input's elements.
+    """
+    x = as_tensor(input)
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(
+            f"as_strided: mismatch in length of strides and shape: size {size}, stride {stride}"
+        )
+    if any(s < 0 for s in stride) or any(s < 0 for s in size):
+        raise RuntimeError(f"as_strided: negative sizes or strides are not supported: {size}, "
+                           f"{stride}")  # fmt: skip
+    if not x._data.flags.c_contiguous:
+        raise RuntimeError(
+            f"as_strided: descent reads a contiguous input's elements only (got a "
+            f"non-contiguous tensor of shape {tuple(x.shape)}); call .contiguous() first"
+        )
+    base = storage_offset_of(x)
+    off = base if storage_offset is None else int(storage_offset)
+    rel = off - base
+    last = rel + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else rel - 1
+    if rel < 0 or last >= x.numel():
+        raise RuntimeError(
+            f"as_strided: setStorage: sizes {list(size)}, strides {list(stride)}, storage "
+            f"offset {off} reach outside the input's {x.numel()} elements (storage offset "
+            f"{base}); descent views only the input's own elements"
+        )
+    return AsStrided.apply(x, shape=size, strides=stride, offset=rel)
+
+
+def storage_offset_of(x: Tensor) -> int:
+    """x's offset in elements from the start of the array it views (0 for an array of its
+    own), as torch's storage_offset()."""
+    a = x._data
+    base = a
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    if base is a or not hasattr(base, "__array_interface__"):
+        if base is not a and backend.is_cupy_array(a):
+            return int((a.data.ptr - base.data.ptr) // a.itemsize)
+        return 0
+    start = np.asarray(base).__array_interface__["data"][0]
+    return int((a.__array_interface__["data"][0] - start) // a.itemsize)
+
+
+def data_ptr_of(x: Tensor) -> int:
+    """The address of x's first element (torch's data_ptr())."""
+    a = x._data
+    if backend.is_cupy_array(a):
+        return int(a.data.ptr)
+    return int(a.__array_interface__["data"][0])
+
+
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None,
+                  requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
+    """A zero-filled tensor of shape `size` (torch.empty_strided: PyTorch leaves it
+    uninitialised; descent's arrays are C-contiguous, so `stride` is checked for length and
+    otherwise ignored)."""
+    from ..creation import zeros
+
+    size = tuple(shape_arg(tuple(size)))
+    if len(tuple(stride)) != len(size):
+        raise RuntimeError(
+            f"empty_strided: mismatch in length of strides and shape: {size} and {tuple(stride)}"
+        )
+    return zeros(size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes: aliases, splits and sums
+
+
+def swapdims(input, dim0: int, dim1: int) -> Tensor:
+    """torch.swapdims: the alias of transpose(dim0, dim1)."""
+    return swapaxes(as_tensor(input), dim0, dim1)
+
+
+def adjoint(input) -> Tensor:
+    """The conjugate transpose of the last two dimensions (real tensors: the transpose), a view
+    (torch.adjoint)."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError(
+            "tensor.adjoint() is only supported on matrices or batches of matrices. Got "
+            f"{x.ndim}-D tensor."
+        )
+    return swapaxes(x, -2, -1)
+
+
+def matrix_h(input) -> Tensor:
+    """x.H: the conjugate transpose of a matrix (0-d and 2-d tensors; PyTorch's rule)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        return x
+    if x.ndim != 2:
+        raise RuntimeError(
+            f"tensor.H is only supported on matrices (2-D tensors). Got {x.ndim}-D tensor."
+        )
+    return transpose(x)
+
+
+def matrix_mh(input) -> Tensor:
+    """x.mH: the conjugate transpose of the last two dimensions (at least 2-d)."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError(
+            "tensor.mH is only supported on matrices or batches of matrices. Got "
+            f"{x.ndim}-D tensor."
+        )
+    return swapaxes(x, -2, -1)
+
+
+def unbind(input, dim: int = 0) -> tuple:
+    """The slices along dim, as a tuple of views (torch.unbind)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
+    d = _dim(x, dim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
+    """Pieces of input along dim with the given sizes, which must add up to its size there
+    (torch.split_with_sizes); each piece is a view."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise RuntimeError("split_with_sizes: expected at least a 1-dimensional tensor")
+    d = _dim(x, dim, "split_with_sizes")
+    sizes = [int(s) for s in split_sizes]
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative "
+                           f"entries, but got split_sizes={sizes}")  # fmt: skip
+    if sum(sizes) != x.shape[d]:
+        raise RuntimeError(
+            f"split_with_sizes expects split_sizes to sum exactly to {x.shape[d]} (input "
+            f"tensor's size at dimension {d}), but got split_sizes={sizes}"
+        )
+    return split(x, sizes, d)
+
+
+def unsafe_split(input, split_size, dim: int = 0) -> tuple:
+    """torch.unsafe_split: split (descent's pieces are safe views; nothing is unsafe here)."""
+    return split(as_tensor(input), split_size, dim)
+
+
+def unsafe_split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
+    """torch.unsafe_split_with_sizes: split_with_sizes."""
+    return split_with_sizes(input, split_sizes, dim)
+
+
+def unsafe_chunk(input, chunks: int, dim: int = 0) -> tuple:
+    """torch.unsafe_chunk: chunk."""
+    from .shape import chunk
+
+    return chunk(as_tensor(input), chunks, dim)
+
+
+def sum_to_size(input, *size) -> Tensor:
+    """input summed to `size`, which it must expand to (Tensor.sum_to_size): the dimensions
+    that `size` has as 1 are summed with keepdim, the extra leading ones summed away."""
+    x = as_tensor(input)
+    size = tuple(shape_arg(size))
+    lead = x.ndim - len(size)
+    ok = lead >= 0 and all(s == n or s == 1 for s, n in zip(size, x.shape[lead:]))
+    if not ok:
+        raise RuntimeError(
+            f"sum_to_size: size {list(size)} is not expandable to size {list(x.shape)}"
+        )
+    out = _sum(x, tuple(range(lead))) if lead else x
+    axes = tuple(i for i, (s, n) in enumerate(zip(size, out.shape)) if s == 1 and n != 1)
+    return _sum(out, axes, keepdims=True) if axes else out
+
+
+# ---------------------------------------------------------------------------------------------
+# Real tensors seen as complex ones, and tensor facts
+
+
+def _real_only(x: Tensor, op: str) -> Tensor:
+    x = as_tensor(x)
+    if x._data.dtype.kind == "c":  # pragma: no cover - descent makes no complex tensors
+        raise NotImplementedError(f"{op}: complex tensors are not supported by descent")
+    return x
+
+
+def conj(input) -> Tensor:
+    """torch.conj: a real tensor is its own conjugate (returned as is, as PyTorch does)."""
+    return _real_only(input, "conj")
+
+
+def conj_physical(input) -> Tensor:
+    """torch.conj_physical: the input itself for a real tensor."""
+    return _real_only(input, "conj_physical")
+
+
+def conj_physical_(input) -> Tensor:
+    """torch.conj_physical_: nothing to change in a real tensor; returns it."""
+    return _real_only(input, "conj_physical_")
+
+
+def resolve_conj(input) -> Tensor:
+    """torch.resolve_conj: the input itself (descent has no lazy conjugate bit)."""
+    return _real_only(input, "resolve_conj")
+
+
+def resolve_neg(input) -> Tensor:
+    """torch.resolve_neg: the input itself (descent has no lazy negative bit)."""
+    return _real_only(input, "resolve_neg")
+
+
+def real(input) -> Tensor:
+    """torch.real: the input itself for a real tensor (as PyTorch)."""
+    return _real_only(input, "real")
+
+
+def imag(input) -> Tensor:
+    """torch.imag: a real tensor has no imaginary part (RuntimeError, as PyTorch)."""
+    as_tensor(input)
+    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+def is_complex(input) -> bool:
+    """False: descent's tensors are real."""
+    return as_tensor(input)._data.dtype.kind == "c"
+
+
+def is_conj(input) -> bool:
+    """False: descent has no lazy conjugate bit."""
+    as_tensor(input)
+    return False
+
+
+def is_neg(input) -> bool:
+    """False: descent has no lazy negative bit."""
+    as_tensor(input)
+    return False
+
+
+def is_inference(input) -> bool:
+    """False: descent does not mark tensors made under inference_mode (docs)."""
+    as_tensor(input)
+    return False
+
+
+def is_signed(input) -> bool:
+    """True for floating and signed integer dtypes, False for unsigned integers and bool."""
+    return as_tensor(input)._data.dtype.kind in "fic"
+
+
+def is_same_size(input, other) -> bool:
+    """input.shape == other.shape."""
+    return tuple(as_tensor(input).shape) == tuple(as_tensor(other).shape)
+
+
+def is_nonzero(input) -> bool:
+    """The truth of a one-element tensor (torch.is_nonzero); RuntimeError otherwise."""
+    x = as_tensor(input)
+    n = x.numel()
+    if n == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if n > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(x._data.reshape(-1)[0])
+
+
+def get_device(input) -> int:
+    """-1 for a CPU tensor, the GPU index for a CUDA one (torch.get_device)."""
+    return as_tensor(input).get_device()
+
+
+def typename(obj) -> str:
+    """The type name of obj: a tensor's legacy type ('descent.FloatTensor', PyTorch's
+    'torch.FloatTensor'), otherwise the class's qualified name (torch.typename)."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(type(obj), "__module__", "builtins")
+    name = type(obj).__qualname__
+    return name if module in ("builtins", None) else f"{module}.{name}"
+
+
+def detach(input) -> Tensor:
+    """torch.detach: input.detach()."""
+    return as_tensor(input).detach()
+
+
+def detach_(input) -> Tensor:
+    """torch.detach_: input.detach_()."""
+    return as_tensor(input).detach_()
+
+
+def fill(input, value) -> Tensor:
+    """A new tensor of input's shape and dtype filled with value (torch.fill); a tensor value
+    (0-d) gets the gradient of every element, input a zero one."""
+    x = as_tensor(input)
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(
+                f"fill only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                "dimensions."
+            )
+        v = value if value.dtype == x.dtype else value.to(x.dtype)
+    else:
+        xp = backend.get_array_module(x._data)
+        v = Tensor._wrap(xp.asarray(value).astype(x._data.dtype))
+    ones = Tensor._wrap(backend.get_array_module(x._data).ones(x.shape, dtype=bool))
+    return where(ones, v, x)
+
+
+def zero_(input) -> Tensor:
+    """torch.zero_: input.zero_() (in place; returns input)."""
+    return fill_(as_tensor(input), 0)

@@ -1,0 +1,256 @@
+"""PyTorch's in-place shape, index and random-fill methods that descent lacked until 2026-12-04:
+`x.squeeze_()`, `x.t_()`, `x.index_add_(...)`, `x.fill_diagonal_(v)`, `x.resize_(n)`,
+`x.log_normal_()`, ... (docs/torch_gaps_tensor.md). Tensor methods reach them through the ops
+table; `resize_as_` is also a top-level `descent.resize_as_` (through `__all__`).
+
+They follow the rules of `descent.ops.inplace` (`x += y`) with its pieces:
+
+* recorded (grad mode on, and x or a tensor argument requires grad): the out-of-place op runs
+  on an alias of x's old value and x is rebound to the result, so the graph gets one node for
+  the update and gradients flow through it;
+* otherwise the result is written into x's array, so views of x see it; the shape methods
+  (`squeeze_`, `t_`, ...) instead give x a view of its own array with the new shape, so the
+  memory stays shared with every other view;
+* either way x's version counter goes up (a node that saved x then raises at backward);
+* a leaf that requires grad may not be changed in place under grad mode (RuntimeError).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from ..tensor_methods import _ops
+from ._common import as_tensor, shape_arg
+from .inplace import _check_leaf_inplace, _rebind, _records, _written
+
+__all__: list[str] = []  # resize_as_ is exported by gaps_tensor
+
+
+def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
+    """Replace t's values by `fn(t, *args, **kwargs)` (same shape and dtype), in place."""
+    _check_leaf_inplace(t, op)
+    if _records(t, *args, *kwargs.values()):
+        # The alias keeps t's old value and node for whatever the op saves for backward.
+        out = fn(t._alias(), *args, **kwargs)
+        return _rebind(t, _fit(t, out, op))
+    out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
+    t._data[...] = out._data
+    _written(t)
+    return t
+
+
+def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
+    if tuple(out.shape) != tuple(t.shape):  # pragma: no cover - the ops keep the shape
+        raise RuntimeError(f"{op}: result shape {tuple(out.shape)} is not {tuple(t.shape)}")
+    if out.dtype != t.dtype:
+        if out.dtype.kind == "f" and t.dtype.kind in "iub":
+            raise RuntimeError(
+                f"{op}: result type {out.dtype} can't be cast to the desired output type "
+                f"{t.dtype}; convert the tensor first, e.g. x = x.float()"
+            )
+        out = out.to(t.dtype)
+    return out
+
+
+def _reshape(t: Tensor, op: str, fn, *args) -> Tensor:
+    """Give t the shape of `fn(t, *args)` (a view op: squeeze, transpose, ...), in place."""
+    _check_leaf_inplace(t, op)
+    if _records(t):
+        return _rebind(t, fn(t._alias(), *args))
+    # A view of t's own array: other views of it keep sharing the memory, as in PyTorch.
+    t._data = fn(t.detach(), *args)._data
+    t._version += 1
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes in place
+
+
+def squeeze_(t: Tensor, dim=None) -> Tensor:
+    """x.squeeze_(dim=None): x.squeeze(dim), in place."""
+    return _reshape(t, "squeeze_", _ops.squeeze, dim)
+
+
+def unsqueeze_(t: Tensor, dim: int) -> Tensor:
+    """x.unsqueeze_(dim): x.unsqueeze(dim), in place."""
+    return _reshape(t, "unsqueeze_", _ops.unsqueeze, dim)
+
+
+def t_(t: Tensor) -> Tensor:
+    """x.t_(): x.t(), in place (0-d, 1-d and 2-d tensors)."""
+    if t.ndim > 2:
+        raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {t.ndim}D")
+    return _reshape(t, "t_", lambda a: _ops.transpose(a) if a.ndim == 2 else a)
+
+
+def transpose_(t: Tensor, dim0: int, dim1: int) -> Tensor:
+    """x.transpose_(dim0, dim1): x.transpose(dim0, dim1), in place."""
+    return _reshape(t, "transpose_", _ops.swapaxes, dim0, dim1)
+
+
+def swapaxes_(t: Tensor, axis0: int, axis1: int) -> Tensor:
+    """x.swapaxes_(a, b): the alias of transpose_."""
+    return _reshape(t, "swapaxes_", _ops.swapaxes, axis0, axis1)
+
+
+def swapdims_(t: Tensor, dim0: int, dim1: int) -> Tensor:
+    """x.swapdims_(a, b): the alias of transpose_."""
+    return _reshape(t, "swapdims_", _ops.swapaxes, dim0, dim1)
+
+
+def tril_(t: Tensor, diagonal: int = 0) -> Tensor:
+    """x.tril_(diagonal=0): x.tril(diagonal), in place."""
+    return _apply(t, "tril_", _ops.tril, diagonal)
+
+
+def triu_(t: Tensor, diagonal: int = 0) -> Tensor:
+    """x.triu_(diagonal=0): x.triu(diagonal), in place."""
+    return _apply(t, "triu_", _ops.triu, diagonal)
+
+
+def resize_(t: Tensor, *sizes) -> Tensor:
+    """x.resize_(*sizes): x gets the shape `sizes`, keeping its first elements in order; the
+    new ones are 0 (PyTorch leaves them uninitialised). A new array when the element count
+    changes (views of x no longer share its memory then). Refused on a tensor that requires
+    grad, as in PyTorch."""
+    size = tuple(int(s) for s in shape_arg(sizes))
+    if t._rg:
+        raise RuntimeError("cannot resize variables that require grad")
+    if any(s < 0 for s in size):
+        raise RuntimeError(f"resize_: negative dimension in size {size}")
+    n = int(np.prod(size, dtype=np.int64))
+    a = t._data
+    if n == a.size:
+        t._data = a.reshape(size)
+    else:
+        xp = backend.get_array_module(a)
+        new = xp.zeros(n, dtype=a.dtype)
+        k = min(n, a.size)
+        new[:k] = a.reshape(-1)[:k]
+        t._data = new.reshape(size)
+    t._version += 1
+    return t
+
+
+def resize_as_(input: Tensor, the_template, *, memory_format=None) -> Tensor:
+    """x.resize_as_(other): x.resize_(other.shape) (torch.resize_as_)."""
+    return resize_(as_tensor(input), *tuple(as_tensor(the_template).shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# Index updates in place
+
+
+def index_add_(t: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
+    """x.index_add_(dim, index, source, alpha=1): x.index_add(...), in place."""
+    return _apply(t, "index_add_", _ops.index_add, dim, index, source, alpha=alpha)
+
+
+def index_copy_(t: Tensor, dim: int, index, source) -> Tensor:
+    """x.index_copy_(dim, index, source): x.index_copy(...), in place."""
+    return _apply(t, "index_copy_", _ops.index_copy, dim, index, source)
+
+
+def index_fill_(t: Tensor, dim: int, index, value) -> Tensor:
+    """x.index_fill_(dim, index, value): x.index_fill(...), in place."""
+    return _apply(t, "index_fill_", _ops.index_fill, dim, index, value)
+
+
+def index_reduce_(t: Tensor, dim: int, index, source, reduce: str, *, include_self=True):
+    """x.index_reduce_(dim, index, source, reduce, include_self=True), in place."""
+    return _apply(t, "index_reduce_", _ops.index_reduce, dim, index, source, reduce,
+                  include_self=include_self)  # fmt: skip
+
+
+def masked_scatter_(t: Tensor, mask, source) -> Tensor:
+    """x.masked_scatter_(mask, source): x.masked_scatter(...), in place (mask broadcasts to x,
+    never x to mask)."""
+    return _apply(t, "masked_scatter_", _ops.masked_scatter, mask, source)
+
+
+def put_(t: Tensor, index, source, accumulate: bool = False) -> Tensor:
+    """x.put_(index, source, accumulate=False): x.put(...), in place."""
+    return _apply(t, "put_", _ops.put, index, source, accumulate)
+
+
+def scatter_add_(t: Tensor, dim: int, index, src) -> Tensor:
+    """x.scatter_add_(dim, index, src): x.scatter_add(...), in place."""
+    return _apply(t, "scatter_add_", _ops.scatter_add, dim, index, src)
+
+
+def scatter_reduce_(t: Tensor, dim: int, index, src, reduce: str, *, include_self=True):
+    """x.scatter_reduce_(dim, index, src, reduce, include_self=True), in place."""
+    return _apply(t, "scatter_reduce_", _ops.scatter_reduce, dim, index, src, reduce,
+                  include_self=include_self)  # fmt: skip
+
+
+def renorm_(t: Tensor, p, dim: int, maxnorm) -> Tensor:
+    """x.renorm_(p, dim, maxnorm): x.renorm(...), in place."""
+    return _apply(t, "renorm_", _ops.renorm, p, dim, maxnorm)
+
+
+def _filled_diagonal(x: Tensor, fill_value, wrap: bool) -> Tensor:
+    """x with its main diagonal set to fill_value (all dims of equal size, or a tall matrix;
+    with wrap=True a tall matrix restarts the diagonal every ncols + 1 rows, as PyTorch)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got {x.ndim}")
+    if x.ndim > 2 and len(set(x.shape)) != 1:
+        raise RuntimeError(
+            f"fill_diagonal_: all dimensions of input must be of equal length, got {tuple(x.shape)}"
+        )
+    xp = backend.get_array_module(x._data)
+    n = x.numel()
+    # The diagonal in the flattened tensor: every (sum of the C strides) elements.
+    step = int(sum(np.cumprod((1,) + tuple(x.shape[:0:-1]))))
+    end = n
+    if x.ndim == 2 and not wrap:
+        end = min(x.shape[1] * x.shape[1], n)  # stop after the square part
+    pos = xp.arange(0, end, step)
+    mask = xp.zeros(n, dtype=bool)
+    mask[pos] = True
+    return _ops.masked_fill(x, Tensor._wrap(mask.reshape(x.shape)), fill_value)
+
+
+def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """x.fill_diagonal_(fill_value, wrap=False): the main diagonal set to fill_value."""
+    return _apply(t, "fill_diagonal_", _filled_diagonal, fill_value, wrap)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random fills (descent's generator; `generator=` as in PyTorch)
+
+
+def _fill_random(t: Tensor, op: str, sample, generator, kinds: str = "f") -> Tensor:
+    from ..creation import _fill_inplace, _rng
+
+    if t._data.dtype.kind not in kinds:
+        raise RuntimeError(f"{op}: expected a floating point tensor, got {t.dtype}")
+    values = sample(_rng(generator, t.device), tuple(t.shape))
+    return _fill_inplace(t, backend.to_device(values.astype(t.dtype), t.device), op)
+
+
+def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
+    """x.log_normal_(mean=1, std=2): exp of normal samples N(mean, std^2), in place."""
+    if std <= 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill_random(t, "log_normal_", lambda r, s: r.lognormal(mean, std, s), generator)
+
+
+def cauchy_(t: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
+    """x.cauchy_(median=0, sigma=1): median + sigma * tan(pi * (u - 1/2)), in place."""
+    if sigma <= 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill_random(
+        t, "cauchy_", lambda r, s: median + sigma * np.tan(np.pi * (r.random(s) - 0.5)), generator
+    )
+
+
+def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
+    """x.geometric_(p): the number of Bernoulli(p) trials up to the first success (1, 2, ...),
+    in place."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    return _fill_random(t, "geometric_", lambda r, s: r.geometric(p, s), generator, "fiu")
