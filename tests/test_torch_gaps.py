@@ -512,3 +512,12 @@ def test_edge_cases_match_torch(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _outcome(EDGES[name], ds) == _outcome(EDGES[name], torch)
+
+
+@pytest.mark.parametrize("equal_nan", [False, True])
+def test_allclose_equal_nan_matches_torch(equal_nan):
+    a = np.array([1.0, np.nan, np.inf, -0.0], dtype=np.float32)
+    b = np.array([1.0 + 1e-7, np.nan, np.inf, 0.0], dtype=np.float32)
+    d = ds.allclose(ds.tensor(a), ds.tensor(b), equal_nan=equal_nan)
+    t = torch.allclose(torch.tensor(a), torch.tensor(b), equal_nan=equal_nan)
+    assert d is t

@@ -152,8 +152,10 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
     return Tensor._wrap(xp.isclose(ta._data, tb._data, rtol, atol, equal_nan))
 
 
-def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    """torch.allclose: |a - b| <= atol + rtol |b| everywhere (nan equal to nan with equal_nan)."""
     a = as_tensor(a)
     b = as_tensor(b)
     # A Python bool (PyTorch's allclose returns one too): the arrays are compared on the host.
-    return bool(np.allclose(backend.as_numpy(a._data), backend.as_numpy(b._data), rtol, atol))
+    return bool(np.allclose(backend.as_numpy(a._data), backend.as_numpy(b._data), rtol, atol,
+                            equal_nan=bool(equal_nan)))  # fmt: skip

@@ -15,14 +15,13 @@ whose derivative is 0: the angle of a real tensor, an input that beta=0 ignores)
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, check_devices, result_type
+from ._common import as_tensor, check_devices, result_type, return_type
 from .comparison import ge, gt, le, lt, ne
 from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
@@ -53,8 +52,8 @@ less = lt
 less_equal = le
 not_equal = ne
 
-FrexpResult = namedtuple("frexp", ["mantissa", "exponent"])
-NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
+FrexpResult = return_type("frexp", ["mantissa", "exponent"])
+NanmedianResult = return_type("nanmedian", ["values", "indices"])
 
 
 class Nextafter(Function):

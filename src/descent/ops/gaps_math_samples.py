@@ -10,13 +10,12 @@ differentiable to any order with respect to the samples and the sample points al
 from __future__ import annotations
 
 import builtins
-from collections import namedtuple
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor
+from ._common import as_tensor, return_type
 from .elementwise import cast
 from .reduce import cumsum, sum
 from .selection import _dim
@@ -24,7 +23,7 @@ from .shape import cat, reshape
 from .shape_index import narrow
 from .torch_gaps import _linspace
 
-HistogramddResult = namedtuple("histogramdd", ["hist", "bin_edges"])
+HistogramddResult = return_type("histogramdd", ["hist", "bin_edges"])
 
 
 # ---------------------------------------------------------------------------------------------
