@@ -112,7 +112,7 @@ SPECS = [
     ),
     Spec(
         name="masked_scatter",
-        covers=("SetItem", "GetItem",),
+        covers=("SetItem", "GetItem"),
         fn=lambda a, b: ds.masked_scatter(a, ds.tensor(_MASK_NP), b),
         ref=_masked_scatter_ref,
         torch_fn=lambda a, b: torch.masked_scatter(a, torch.tensor(_MASK_NP), b),

@@ -110,11 +110,7 @@ def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1) 
     """A copy of input with its diagonal (`input.diagonal(offset, dim1, dim2)`, the diagonal
     as the last dimension) replaced by src (torch.diagonal_scatter); differentiable in both."""
     x = as_tensor(input)
-    if x.ndim < 2:
-        raise RuntimeError(
-            f"diagonal_scatter: needs at least 2 dimensions, got shape {tuple(x.shape)}"
-        )
-    d1, d2 = _dim(x, dim1, "diagonal_scatter"), _dim(x, dim2, "diagonal_scatter")
+    d1, d2 = _dim(x, dim1, "diagonal_scatter"), _dim(x, dim2, "diagonal_scatter")  # IndexError
     if d1 == d2:
         raise RuntimeError(f"diagonal_scatter: dim1 and dim2 are the same dimension ({d1})")
     # Move the two dims last, where the diagonal's advanced index keeps its place: the result of
@@ -152,12 +148,13 @@ def _index_along(x: Tensor, dim, index, op: str):
     ix = ix.reshape(-1)
     d = _dim(x, dim, op) if x.ndim else 0
     n = x.shape[d] if x.ndim else 1
-    if ix.size and (int(ix.max()) >= n or int(ix.min()) < -n):
+    # PyTorch's index_copy and index_reduce refuse negative indices (IndexError).
+    if ix.size and (int(ix.max()) >= n or int(ix.min()) < 0):
         raise IndexError(
-            f"{op}: index out of range: indices must be in [{-n}, {n}) for dimension {d} of "
+            f"{op}: index out of range: indices must be in [0, {n}) for dimension {d} of "
             f"size {n} (shape {tuple(x.shape)})"
         )
-    return d, (slice(None),) * d + (ix % max(n, 1),), ix
+    return d, (slice(None),) * d + (ix,), ix
 
 
 def index_copy(input, dim: int, index, source) -> Tensor:
