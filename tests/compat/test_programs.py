@@ -65,6 +65,7 @@ CASES = {
     "gp_linalg": ((1e-6, 1e-9), None),
     "func_meta": ((1e-5, 1e-6), None),
     "policy_distributions": ((1e-5, 1e-6), None),
+    "training_tools": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
