@@ -320,3 +320,38 @@ class TensorGapMethods2:
         from .hooks import register_post_accumulate_grad_hook
 
         return register_post_accumulate_grad_hook(self, hook)
+
+    # -- more legacy and memory names ------------------------------------------------------------
+    def const_data_ptr(self):
+        return _ops.data_ptr_of(self)
+
+    def is_set_to(self, tensor):
+        return _ops.is_set_to(self, tensor)
+
+    def new(self, *args, dtype=None, device=None, requires_grad=False):
+        return _ops.tensor_new(self, *args, dtype=dtype, device=device,
+                               requires_grad=requires_grad)  # fmt: skip
+
+    def narrow_copy(self, dim, start, length):
+        return _ops.narrow_copy(self, dim, start, length)
+
+    def nonzero_static(self, *, size, fill_value=-1):
+        return _ops.nonzero_static(self, size=size, fill_value=fill_value)
+
+    def as_strided_scatter(self, src, size, stride, storage_offset=None):
+        return _ops.as_strided_scatter(self, src, size, stride, storage_offset)
+
+    def resize(self, *sizes):
+        return _ops.resize(self, *sizes)
+
+    def resize_as(self, tensor):
+        return _ops.resize_as(self, tensor)
+
+    def apply_(self, callable):
+        return _ops.apply_(self, callable)
+
+    def map_(self, tensor, callable):
+        return _ops.map_(self, tensor, callable)
+
+    def map2_(self, x, y, callable):
+        return _ops.map2_(self, x, y, callable)

@@ -1,5 +1,6 @@
 """PyTorch's process-wide switches at the top level: anomaly mode, warn-always, inference mode,
-denormals, the legacy default tensor type, autocast state, and `torch.layout`/`torch.strided`
+denormals, the legacy default tensor type, autocast state; and its tensor-format constants
+`torch.layout`/`torch.strided`, `torch.memory_format` and its values, `torch.newaxis`
 (docs/torch_gaps_tensor.md).
 
 Each reads or sets descent's own state where descent has it (anomaly mode lives in
@@ -26,8 +27,35 @@ __all__ = [
     "is_warn_always_enabled", "layout", "set_anomaly_enabled", "set_autocast_cache_enabled",
     "set_autocast_cpu_dtype", "set_autocast_cpu_enabled", "set_autocast_dtype",
     "set_autocast_enabled", "set_autocast_gpu_dtype", "set_default_tensor_type",
-    "set_flush_denormal", "set_warn_always", "strided",
+    "set_flush_denormal", "set_warn_always", "strided", "memory_format", "contiguous_format",
+    "channels_last", "channels_last_3d", "preserve_format", "legacy_contiguous_format",
+    "newaxis",
 ]  # fmt: skip
+
+
+class memory_format:
+    """torch.memory_format: a layout request (`x.contiguous(memory_format=...)`,
+    `x.to(memory_format=...)`). descent accepts these objects and keeps its C-contiguous
+    arrays (docs/torch_gaps_tensor.md); the repr is PyTorch's spelling."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return self.name  # pickles as the module-level singleton
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+preserve_format = memory_format("preserve_format")
+legacy_contiguous_format = contiguous_format  # the same object in PyTorch
+newaxis = None  # torch.newaxis, NumPy's: x[:, descent.newaxis] adds a dimension
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 
 Every public function defined here is a top-level `descent.<name>` when `__all__` names it, and
 an entry of Tensor's ops table (descent/ops/__init__.py), which the methods of
-`descent.tensor_gap_methods_tensor.TensorGapMethods2` call. The in-place forms live in
-`gaps_tensor_inplace.py`.
+`descent.tensor_gap_methods_tensor.TensorGapMethods2` call.
 
-Most functions are compositions of differentiable primitives (getitem, SetItem, scatter_reduce,
-where), so their gradients, to any order, come from those pieces; `AsStrided` is the one op of
-its own (a strided read of x's elements, whose gradient scatter-adds back).
+The functions are compositions of differentiable primitives (getitem, SetItem, scatter_reduce,
+where), so their gradients, to any order, come from those pieces. The strided views and the
+`*_copy` functions live in `gaps_tensor_strided.py`, the in-place forms in
+`gaps_tensor_inplace.py`; both export their top-level names through this module's `__all__`.
 """
 
 from __future__ import annotations
@@ -16,25 +16,54 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
 from .elementwise import where
 from .gaps_tensor_inplace import resize_as_
+from .gaps_tensor_strided import (
+    alias_copy,
+    as_strided,
+    as_strided_copy,
+    as_strided_scatter,
+    detach_copy,
+    diagonal_copy,
+    empty_permuted,
+    empty_strided,
+    expand_copy,
+    narrow_copy,
+    nonzero_static,
+    permute_copy,
+    select_copy,
+    slice_copy,
+    split_copy,
+    split_with_sizes_copy,
+    squeeze_copy,
+    t_copy,
+    transpose_copy,
+    unbind_copy,
+    unfold_copy,
+    unsqueeze_copy,
+    view_copy,
+)
 from .indexing import SetItem, _index_tensor, getitem
 from .inplace import fill_
 from .reduce import sum as _sum
+from .selection import index_put_
 from .shape import reshape, split, swapaxes, transpose
 from .shape_index import _axis, _diag_index, movedim, scatter_reduce
 
 __all__: list[str] = [
-    "adjoint", "as_strided", "conj", "conj_physical", "conj_physical_", "detach", "detach_",
-    "diagflat", "diagonal_scatter", "empty_strided", "fill", "fill_", "get_device", "imag",
-    "index_copy", "index_reduce", "is_complex", "is_conj", "is_inference", "is_neg",
-    "is_nonzero", "is_same_size", "is_signed", "masked_scatter", "put", "real", "resize_as_",
-    "resolve_conj", "resolve_neg", "select", "select_scatter", "slice_scatter",
-    "split_with_sizes", "swapdims", "typename", "unbind", "unsafe_chunk", "unsafe_split",
-    "unsafe_split_with_sizes", "zero_",
+    "adjoint", "alias_copy", "as_strided", "as_strided_copy", "as_strided_scatter", "conj",
+    "conj_physical", "conj_physical_", "detach", "detach_", "detach_copy", "diagflat",
+    "diagonal_copy", "diagonal_scatter", "empty_permuted", "empty_strided", "expand_copy",
+    "fill", "fill_", "get_device", "imag", "index_copy", "index_put_", "index_reduce",
+    "is_complex", "is_conj", "is_inference", "is_neg", "is_nonzero", "is_same_size",
+    "is_signed", "masked_scatter", "narrow_copy", "nonzero_static", "permute_copy", "put",
+    "real", "resize_as_", "resolve_conj", "resolve_neg", "select", "select_copy",
+    "select_scatter", "slice_copy", "slice_scatter", "split_copy", "split_with_sizes",
+    "split_with_sizes_copy", "squeeze_copy", "swapdims", "t_copy", "transpose_copy", "typename",
+    "unbind", "unbind_copy", "unfold_copy", "unsafe_chunk", "unsafe_split",
+    "unsafe_split_with_sizes", "unsqueeze_copy", "view_copy", "zero_",
 ]  # fmt: skip
 
 
@@ -258,115 +287,6 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
     else:
         out = _scatter(flat, src, (ix,), "put", (ix.size,))
     return reshape(out, tuple(x.shape))
-
-
-# ---------------------------------------------------------------------------------------------
-# Strided views
-
-
-class AsStrided(Function):
-    """y[i] = x.flatten()[offset + sum_k i_k * stride_k]; gx = gy scatter-added back to those
-    positions (overlapping windows accumulate), reshaped to x."""
-
-    __slots__ = ("shape", "strides", "offset", "flat")  # flat: the index array, for backward
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        grids = xp.indices(self.shape, dtype=np.int64)  # (ndim, *shape): each element's index
-        flat = xp.full(self.shape, self.offset, dtype=np.int64)
-        for g, s in zip(grids, self.strides):
-            flat = flat + g * s
-        self.flat = flat
-        src = x.reshape(-1)
-        if isinstance(src, np.ndarray):
-            # A read-only strided view of x's memory (PyTorch's is writable; see the docs).
-            view = np.lib.stride_tricks.as_strided(
-                src[self.offset :], self.shape,
-                tuple(s * src.itemsize for s in self.strides), writeable=False,
-            )  # fmt: skip
-            return view
-        return src[flat]
-
-    def backward(self, gy, ops):
-        n = 1
-        for s in self.in_shapes[0]:
-            n *= s
-        g = ops.index_grad(gy, (n,), (self.flat,), False)
-        return g.reshape(self.in_shapes[0])
-
-
-def as_strided(input, size, stride, storage_offset=None) -> Tensor:
-    """The elements of input at `storage_offset + sum_k i_k * stride[k]` as a tensor of shape
-    `size` (torch.as_strided), for a contiguous input. The result is a read-only view of
-    input's memory (PyTorch's is writable); its gradient scatter-adds back.
-
-    Raises:
-        RuntimeError: input is not contiguous (call .contiguous() first), a stride is
-            negative, or the view reaches outside input's elements.
-    """
-    x = as_tensor(input)
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    if len(size) != len(stride):
-        raise RuntimeError(
-            f"as_strided: mismatch in length of strides and shape: size {size}, stride {stride}"
-        )
-    if any(s < 0 for s in stride) or any(s < 0 for s in size):
-        raise RuntimeError(f"as_strided: negative sizes or strides are not supported: {size}, "
-                           f"{stride}")  # fmt: skip
-    if not x._data.flags.c_contiguous:
-        raise RuntimeError(
-            f"as_strided: descent reads a contiguous input's elements only (got a "
-            f"non-contiguous tensor of shape {tuple(x.shape)}); call .contiguous() first"
-        )
-    base = storage_offset_of(x)
-    off = base if storage_offset is None else int(storage_offset)
-    rel = off - base
-    last = rel + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else rel - 1
-    if rel < 0 or last >= x.numel():
-        raise RuntimeError(
-            f"as_strided: setStorage: sizes {list(size)}, strides {list(stride)}, storage "
-            f"offset {off} reach outside the input's {x.numel()} elements (storage offset "
-            f"{base}); descent views only the input's own elements"
-        )
-    return AsStrided.apply(x, shape=size, strides=stride, offset=rel)
-
-
-def storage_offset_of(x: Tensor) -> int:
-    """x's offset in elements from the start of the array it views (0 for an array of its
-    own), as torch's storage_offset()."""
-    a = x._data
-    base = a
-    while getattr(base, "base", None) is not None:
-        base = base.base
-    if base is a or not hasattr(base, "__array_interface__"):
-        if base is not a and backend.is_cupy_array(a):
-            return int((a.data.ptr - base.data.ptr) // a.itemsize)
-        return 0
-    start = np.asarray(base).__array_interface__["data"][0]
-    return int((a.__array_interface__["data"][0] - start) // a.itemsize)
-
-
-def data_ptr_of(x: Tensor) -> int:
-    """The address of x's first element (torch's data_ptr())."""
-    a = x._data
-    if backend.is_cupy_array(a):
-        return int(a.data.ptr)
-    return int(a.__array_interface__["data"][0])
-
-
-def empty_strided(size, stride, *, dtype=None, layout=None, device=None,
-                  requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
-    """A zero-filled tensor of shape `size` (torch.empty_strided: PyTorch leaves it
-    uninitialised; descent's arrays are C-contiguous, so `stride` is checked for length and
-    otherwise ignored)."""
-    from ..creation import zeros
-
-    size = tuple(shape_arg(tuple(size)))
-    if len(tuple(stride)) != len(size):
-        raise RuntimeError(
-            f"empty_strided: mismatch in length of strides and shape: {size} and {tuple(stride)}"
-        )
-    return zeros(size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,3 +531,40 @@ def fill(input, value) -> Tensor:
 def zero_(input) -> Tensor:
     """torch.zero_: input.zero_() (in place; returns input)."""
     return fill_(as_tensor(input), 0)
+
+
+def tensor_new(x, *args, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The legacy x.new(...): x.new() is empty, x.new(2, 3) / x.new(size) a zero-filled tensor
+    of that shape (PyTorch's is uninitialised), x.new(data) a tensor of data; all in x's dtype
+    and device unless given."""
+    from ..creation import tensor, zeros
+
+    x = as_tensor(x)
+    dtype = x.dtype if dtype is None else dtype
+    device = x.device if device is None else device
+    if not args:
+        shape, data = (0,), None
+    elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        shape, data = tuple(int(a) for a in args), None
+    elif len(args) == 1 and type(args[0]).__name__ == "Size":
+        shape, data = tuple(args[0]), None
+    elif len(args) == 1:
+        shape, data = None, args[0]
+    else:
+        raise TypeError(f"new(): cannot make a tensor from arguments {args!r}")
+    if data is None:
+        return zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+    if isinstance(data, Tensor):
+        data = data.detach()
+    return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def is_set_to(x, other) -> bool:
+    """True when x and other view the same memory from the same first element with the same
+    shape, strides and dtype (Tensor.is_set_to)."""
+    from .gaps_tensor_strided import data_ptr_of
+
+    x, other = as_tensor(x), as_tensor(other)
+    a, b = x._data, other._data
+    same_view = a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+    return same_view and type(a) is type(b) and data_ptr_of(x) == data_ptr_of(other)

@@ -17,6 +17,8 @@ They follow the rules of `descent.ops.inplace` (`x += y`) with its pieces:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -256,3 +258,50 @@ def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
     return _fill_random(t, "geometric_", lambda r, s: r.geometric(p, s), generator, "fiu")
+
+
+def resize(t: Tensor, *sizes) -> Tensor:
+    """The deprecated x.resize(*sizes): x.reshape(sizes) when the element count is the same
+    (a view, as PyTorch's), else a resized copy (x.clone().resize_(sizes))."""
+    warnings.warn("non-inplace resize is deprecated", UserWarning, stacklevel=3)
+    size = tuple(int(s) for s in shape_arg(sizes))
+    if int(np.prod(size, dtype=np.int64)) == t.numel():
+        return _ops.reshape(t, size)
+    return resize_(t.detach().clone(), *size)
+
+
+def resize_as(t: Tensor, the_template) -> Tensor:
+    """The deprecated x.resize_as(other): x.resize(other.shape)."""
+    return resize(t, *tuple(as_tensor(the_template).shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# Python callables applied elementwise (PyTorch's CPU-only apply_/map_/map2_)
+
+
+def _map_values(t: Tensor, op: str, fn, *others) -> Tensor:
+    """t's elements replaced by fn(t_i, others_i...) (others broadcast to t), unrecorded."""
+    _check_leaf_inplace(t, op)
+    if backend.is_cupy_array(t._data):
+        raise RuntimeError(f"{op}: only implemented on CPU tensors; move it with .cpu() first")
+    arrays = [np.broadcast_to(as_tensor(o)._data, t._data.shape) for o in others]
+    flat = [a.reshape(-1).tolist() for a in (t._data, *arrays)]
+    values = [fn(*vals) for vals in zip(*flat)]
+    t._data[...] = np.asarray(values, dtype=t._data.dtype).reshape(t._data.shape)
+    _written(t)
+    return t
+
+
+def apply_(t: Tensor, callable) -> Tensor:
+    """x.apply_(fn): each element replaced by fn(element), in place (CPU, slow, not recorded)."""
+    return _map_values(t, "apply_", callable)
+
+
+def map_(t: Tensor, tensor, callable) -> Tensor:
+    """x.map_(y, fn): each element replaced by fn(x_i, y_i) (y broadcast to x), in place."""
+    return _map_values(t, "map_", callable, tensor)
+
+
+def map2_(t: Tensor, x, y, callable) -> Tensor:
+    """x.map2_(a, b, fn): each element replaced by fn(x_i, a_i, b_i), in place."""
+    return _map_values(t, "map2_", callable, x, y)
