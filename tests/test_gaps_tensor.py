@@ -539,3 +539,63 @@ def test_post_accumulate_grad_hook_not_called_by_functional_grad():
     assert calls == [] and p.grad is None
     (p * 2).sum().backward()
     assert calls == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Empty and 0-d tensors, integer dtypes: the same result (or error class) as torch
+
+EDGES = [
+    lambda L: L.select_scatter(L.zeros(0, 3), L.zeros(0), 1, 0),
+    lambda L: L.slice_scatter(L.zeros(2, 3), L.zeros(2, 0), 1, 3),
+    lambda L: L.diagonal_scatter(L.zeros(2, 3), L.zeros(0), 5),
+    lambda L: L.index_copy(L.zeros(3, 2), 0, L.tensor([], dtype=L.int64), L.zeros(0, 2)),
+    lambda L: L.index_reduce(L.zeros(3, 2), 0, L.tensor([], dtype=L.int64), L.zeros(0, 2), "amax"),
+    lambda L: L.masked_scatter(L.zeros(0, 2), L.zeros(0, 2, dtype=L.bool), L.zeros(0)),
+    lambda L: L.put(L.zeros(0), L.tensor([], dtype=L.int64), L.zeros(0)),
+    lambda L: L.zeros(0, 0).fill_diagonal_(1.0),
+    lambda L: L.zeros(0, 1).squeeze_(),
+    lambda L: L.zeros(0, 3).t_(),
+    lambda L: L.zeros(0, 3).tril_(),
+    lambda L: L.split_with_sizes(L.zeros(0, 3), [0, 0]),
+    lambda L: L.diagflat(L.zeros(0), 2),
+    lambda L: L.zeros(2, 0).sum_to_size(1, 0),
+    lambda L: L.zeros(0).index_add_(0, L.tensor([], dtype=L.int64), L.zeros(0)),
+    lambda L: L.tensor(3.0).index_fill_(0, L.tensor([0]), 5.0),
+    lambda L: L.tensor(3.0).index_add_(0, L.tensor([0]), L.tensor(2.0)),
+    lambda L: L.tensor(3.0).put_(L.tensor([0]), L.tensor([7.0])),
+    lambda L: L.tensor(3.0).masked_scatter(L.tensor(True), L.tensor([9.0])),
+    lambda L: L.tensor(3.0).squeeze_(0),
+    lambda L: L.tensor(3.0).t_(),
+    lambda L: L.tensor(3.0).select_scatter(L.tensor(1.0), 0, 0),
+    lambda L: L.arange(4.0).unsqueeze_(-1),
+    lambda L: L.zeros(2, 3, dtype=L.int64).index_reduce_(
+        0, L.tensor([0]), L.ones(1, 3, dtype=L.int64) * -5, "mean"
+    ),
+    lambda L: L.zeros(2, 3, dtype=L.int64).index_reduce(
+        0, L.tensor([1, 1]), L.arange(6).reshape(2, 3), "mean", include_self=False
+    ),
+    lambda L: L.zeros(2, 3, dtype=L.int64).masked_scatter_(L.ones(2, 3, dtype=L.bool), L.arange(6)),
+    lambda L: L.zeros(3, 3, dtype=L.int64).fill_diagonal_(7),
+    lambda L: L.zeros(3, 3).index_fill_(-1, L.tensor([-1]), 2.0),
+    lambda L: L.zeros(3, 3, dtype=L.int32).index_add_(
+        0, L.tensor([1]), L.ones(1, 3, dtype=L.int32), alpha=3
+    ),
+    lambda L: L.zeros(3).index_copy_(0, L.tensor([1]), L.ones(1, dtype=L.float64)),
+]
+
+
+def _outcome(call, lib):
+    try:
+        out = call(lib)
+    except Exception as e:  # noqa: BLE001 - the class is what is compared
+        return type(e).__name__
+    if isinstance(out, tuple):
+        return [tuple(o.shape) for o in out]
+    return tuple(out.shape), str(out.dtype).split(".")[-1], out.tolist()
+
+
+@pytest.mark.parametrize("i", range(len(EDGES)))
+def test_empty_0d_and_integer_edges_match_torch(i):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "index_reduce() is in beta"
+        assert _outcome(EDGES[i], ds) == _outcome(EDGES[i], torch)

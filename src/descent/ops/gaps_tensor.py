@@ -224,7 +224,11 @@ def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: b
     shape[d] = ix.size
     xp = backend.get_array_module(x._data)
     full = xp.broadcast_to(ix.reshape(shape), src.shape).copy()  # (index per source element)
-    return scatter_reduce(x, d, Tensor._wrap(full), src, reduce, include_self=include_self)
+    out = scatter_reduce(x, d, Tensor._wrap(full), src, reduce, include_self=include_self)
+    if out.dtype != x.dtype and x._data.dtype.kind in "iub":
+        # An integer mean is floor-divided, as PyTorch (-5 / 2 -> -3); no gradient on integers.
+        out = Tensor._wrap(xp.floor(out._data).astype(x._data.dtype))
+    return out
 
 
 def masked_scatter(input, mask, source) -> Tensor:

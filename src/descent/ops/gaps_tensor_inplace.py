@@ -146,9 +146,17 @@ def resize_as_(input: Tensor, the_template, *, memory_format=None) -> Tensor:
 # Index updates in place
 
 
+def _index_add(x: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
+    # A 0-d x is one slot along dim 0 (descent's index_add needs a dimension).
+    if x.ndim == 0:
+        src = _ops.reshape(as_tensor(source, x), (-1,))
+        return _ops.reshape(_ops.index_add(_ops.reshape(x, (1,)), dim, index, src, alpha=alpha), ())
+    return _ops.index_add(x, dim, index, source, alpha=alpha)
+
+
 def index_add_(t: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
     """x.index_add_(dim, index, source, alpha=1): x.index_add(...), in place."""
-    return _apply(t, "index_add_", _ops.index_add, dim, index, source, alpha=alpha)
+    return _apply(t, "index_add_", _index_add, dim, index, source, alpha=alpha)
 
 
 def index_copy_(t: Tensor, dim: int, index, source) -> Tensor:
