@@ -454,6 +454,7 @@ def test_facts_flags_and_memory_no_ops():
                  "is_mtia"):  # fmt: skip
         assert getattr(d, flag) is False and getattr(t, flag) is False, flag
     assert d.is_distributed() is False and t.is_distributed() is False
+    assert ds.is_distributed(d) is False and torch.is_distributed(t) is False
     assert d.pin_memory() is d and d.is_pinned() is False
     assert d.share_memory_() is d and d.is_shared() is False
     assert d.is_inference() is False and ds.is_inference(d) is False

@@ -172,3 +172,14 @@ def test_memory_formats_and_newaxis():
     assert x.to(memory_format=ds.channels_last).shape == (2, 3, 4, 5)
     assert ds.newaxis is torch.newaxis is None
     assert x[:, ds.newaxis].shape == (2, 1, 3, 4, 5)
+
+
+def test_no_earlier_tensor_base_shadows_a_tensor_gap_method():
+    from descent.tensor_gap_methods_tensor import TensorGapMethods2
+
+    for name, member in vars(TensorGapMethods2).items():
+        if name.startswith("__"):
+            continue
+        owner = next(c for c in ds.Tensor.__mro__ if name in vars(c))
+        assert owner is TensorGapMethods2, f"{name} is defined by {owner.__name__} first"
+        assert getattr(ds.Tensor, name) is member or isinstance(member, property)

@@ -224,7 +224,7 @@ class TensorGapMethods2:
         return _ops.is_inference(self)
 
     def is_distributed(self):
-        return False
+        return _ops.is_distributed(self)
 
     def data_ptr(self):
         return _ops.data_ptr_of(self)

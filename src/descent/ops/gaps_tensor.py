@@ -57,13 +57,13 @@ __all__: list[str] = [
     "conj_physical", "conj_physical_", "detach", "detach_", "detach_copy", "diagflat",
     "diagonal_copy", "diagonal_scatter", "empty_permuted", "empty_strided", "expand_copy",
     "fill", "fill_", "get_device", "imag", "index_copy", "index_put_", "index_reduce",
-    "is_complex", "is_conj", "is_inference", "is_neg", "is_nonzero", "is_same_size",
-    "is_signed", "masked_scatter", "narrow_copy", "nonzero_static", "permute_copy", "put",
-    "real", "resize_as_", "resolve_conj", "resolve_neg", "select", "select_copy",
-    "select_scatter", "slice_copy", "slice_scatter", "split_copy", "split_with_sizes",
-    "split_with_sizes_copy", "squeeze_copy", "swapdims", "t_copy", "transpose_copy", "typename",
-    "unbind", "unbind_copy", "unfold_copy", "unsafe_chunk", "unsafe_split",
-    "unsafe_split_with_sizes", "unsqueeze_copy", "view_copy", "zero_",
+    "is_complex", "is_conj", "is_distributed", "is_inference", "is_neg", "is_nonzero",
+    "is_same_size", "is_signed", "masked_scatter", "narrow_copy", "nonzero_static",
+    "permute_copy", "put", "real", "resize_as_", "resolve_conj", "resolve_neg", "select",
+    "select_copy", "select_scatter", "slice_copy", "slice_scatter", "split_copy",
+    "split_with_sizes", "split_with_sizes_copy", "squeeze_copy", "swapdims", "t_copy",
+    "transpose_copy", "typename", "unbind", "unbind_copy", "unfold_copy", "unsafe_chunk",
+    "unsafe_split", "unsafe_split_with_sizes", "unsqueeze_copy", "view_copy", "zero_",
 ]  # fmt: skip
 
 
@@ -464,6 +464,12 @@ def is_neg(input) -> bool:
 
 def is_inference(input) -> bool:
     """False: descent does not mark tensors made under inference_mode (docs)."""
+    as_tensor(input)
+    return False
+
+
+def is_distributed(input) -> bool:
+    """False: descent's tensors are never distributed objects (torch.is_distributed)."""
     as_tensor(input)
     return False
 
