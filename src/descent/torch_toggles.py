@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import warnings
 
-from . import amp, autograd_torch, legacy_tensors
+from . import amp, legacy_tensors
 from .dtypes import set_default_dtype
 from .grad_mode import _state
 from .tensor_gap_methods_tensor import layout, strided
@@ -62,20 +62,27 @@ newaxis = None  # torch.newaxis, NumPy's: x[:, descent.newaxis] adds a dimension
 # Anomaly mode, warnings, inference mode, denormals
 
 
+def _anomaly():
+    # descent.autograd_torch is imported on first use (it is not needed to import descent).
+    from . import autograd_torch
+
+    return autograd_torch
+
+
 def is_anomaly_enabled() -> bool:
     """True while anomaly mode is on (torch.is_anomaly_enabled)."""
-    return autograd_torch.is_anomaly_enabled()
+    return _anomaly().is_anomaly_enabled()
 
 
 def is_anomaly_check_nan_enabled() -> bool:
     """True when anomaly mode is on and stops at NaN gradients."""
-    return autograd_torch.is_anomaly_check_nan_enabled()
+    return _anomaly().is_anomaly_check_nan_enabled()
 
 
 def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     """Turn anomaly mode on or off now (torch.set_anomaly_enabled; the context manager is
     descent.autograd.detect_anomaly)."""
-    autograd_torch._set(bool(enabled), bool(check_nan))
+    _anomaly()._set(bool(enabled), bool(check_nan))
 
 
 _warn_always = {"on": False}
