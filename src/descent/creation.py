@@ -255,11 +255,17 @@ class Generator:
         return self._rng
 
 
-_default_generator = Generator(0)
+class _DefaultGenerator(Generator):
+    """The default generator: `descent.default_generator` is this object, as
+    torch.default_generator is a Generator; calling it returns itself (descent's older
+    spelling `default_generator()`)."""
+
+    def __call__(self) -> Generator:
+        return self
 
 
-def default_generator() -> Generator:
-    return _default_generator
+_default_generator = _DefaultGenerator(0)
+default_generator = _default_generator
 
 
 def manual_seed(seed: int) -> Generator:

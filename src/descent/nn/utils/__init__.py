@@ -18,7 +18,14 @@ from ...grad_mode import no_grad
 from ...ops.shape import cat, reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
 from ...tensor import Tensor
-from . import fusion, parametrizations, parametrize, rnn  # noqa: F401  (torch.nn.utils' submodules)
+from . import (  # noqa: F401  (torch.nn.utils' submodules)
+    fusion,
+    parametrizations,
+    parametrize,
+    prune,
+    rnn,
+    stateless,
+)
 from ._grad_norm import (
     clip_grads_with_norm_,
     convert_conv2d_weight_memory_format,
