@@ -10,6 +10,8 @@ output projection.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import math
 
 import numpy as np
@@ -23,7 +25,7 @@ from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["MultiheadAttention", "CausalSelfAttention"]
+__all__ = ["MultiheadAttention", "CausalSelfAttention", "SDPBackend", "sdpa_kernel"]
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -235,3 +237,27 @@ class CausalSelfAttention(Module):
         )  # (B, nh, T, hs)  # fmt: skip
         y = y.transpose(1, 2).reshape(b, t, c)  # re-assemble the heads side by side
         return self.resid_dropout(self.c_proj(y))
+
+
+# -- torch.nn.attention's names ---------------------------------------------------------------
+# PyTorch picks among flash, memory-efficient, cuDNN and math kernels for
+# scaled_dot_product_attention; descent has one per device (numba on the CPU, CuPy on the GPU),
+# so `sdpa_kernel(...)` accepts any backend list and changes nothing.
+
+
+class SDPBackend(enum.IntEnum):
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+
+@contextlib.contextmanager
+def sdpa_kernel(backends, set_priority: bool = False):
+    """`with sdpa_kernel(SDPBackend.FLASH_ATTENTION):` accepted; one implementation runs."""
+    for b in [backends] if isinstance(backends, SDPBackend) else backends:
+        if not isinstance(b, SDPBackend):
+            raise TypeError(f"sdpa_kernel: {b!r} is not an SDPBackend")
+    yield

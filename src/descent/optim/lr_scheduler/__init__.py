@@ -46,3 +46,6 @@ __all__ = (
     + _plateau.__all__
     + _chained.__all__
 )
+
+# PyTorch's deprecated base-class name; custom schedulers subclass it and override get_lr().
+_LRScheduler = LRScheduler  # noqa: F405

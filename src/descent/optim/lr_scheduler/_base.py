@@ -77,7 +77,15 @@ class LRScheduler:
 
     def _apply(self, epoch: int) -> None:
         """Write the schedule's values at `epoch` into the optimizer's groups."""
-        lrs = self.lr_at(epoch)
+        if type(self).get_lr is not LRScheduler.get_lr:
+            # A PyTorch-style subclass: its get_lr() reads self.last_epoch (already set).
+            self._get_lr_called_within_step = True
+            try:
+                lrs = self.get_lr()
+            finally:
+                self._get_lr_called_within_step = False
+        else:
+            lrs = self.lr_at(epoch)
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
         self._last_lr = list(lrs)

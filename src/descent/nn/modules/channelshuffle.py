@@ -1,0 +1,10 @@
+"""torch.nn.modules.channelshuffle: the same classes as `descent.nn` (one implementation;
+this path exists for programs that import from it)."""
+
+from __future__ import annotations
+
+from .. import (  # noqa: F401
+    ChannelShuffle,
+)
+
+__all__ = ["ChannelShuffle"]

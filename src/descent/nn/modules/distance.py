@@ -1,0 +1,11 @@
+"""torch.nn.modules.distance: the same classes as `descent.nn` (one implementation;
+this path exists for programs that import from it)."""
+
+from __future__ import annotations
+
+from .. import (  # noqa: F401
+    CosineSimilarity,
+    PairwiseDistance,
+)
+
+__all__ = ["CosineSimilarity", "PairwiseDistance"]
