@@ -144,7 +144,8 @@ def test_bitwise_mixed_and_bool():
     for fa, fb in [(np.int32, np.int64), (np.bool_, np.int64), (np.bool_, np.bool_)]:
         y = ds.tensor(a.astype(fa)) & ds.tensor(b.astype(fb))
         ty = torch.tensor(a.astype(fa)) & torch.tensor(b.astype(fb))
-        assert str(y.dtype) == str(ty.dtype).replace("torch.", "descent.") and y.tolist() == ty.tolist()
+        assert str(y.dtype) == str(ty.dtype).replace("torch.", "descent.")
+        assert y.tolist() == ty.tolist()
     m = ds.tensor(b)
     for f in [lambda m: ~m, lambda m: m | False, lambda m: m ^ True, lambda m: m & m]:
         y, ty = f(m), f(torch.tensor(b))
@@ -612,3 +613,25 @@ def test_floor_divide_python_semantics():
         _check(ds.floor_divide(ds.tensor(a), ds.tensor(b)),
                torch.floor_divide(torch.tensor(a), torch.tensor(b)))  # fmt: skip
         _check(ds.tensor(a) // 2, torch.tensor(a) // 2)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_mean_of_integers_floor_divides_as_torch(include_self):
+    args = ([1, 2, -3, 7], [0, 0, 2, 2], [-4, 5, -6, 1])
+    d = ds.scatter_reduce(ds.tensor(args[0]), 0, ds.tensor(args[1]), ds.tensor(args[2]), "mean",
+                          include_self=include_self)  # fmt: skip
+    t = torch.scatter_reduce(torch.tensor(args[0]), 0, torch.tensor(args[1]),
+                             torch.tensor(args[2]), "mean", include_self=include_self)  # fmt: skip
+    assert d.tolist() == t.tolist() and d.dtype == ds.int64
+
+
+def test_index_add_on_a_0d_tensor_as_torch():
+    x = ds.tensor(1.0, requires_grad=True)
+    s = ds.tensor(2.0, requires_grad=True)
+    y = ds.index_add(x, 0, ds.tensor([0]), s, alpha=3)
+    tx, ts = torch.tensor(1.0, requires_grad=True), torch.tensor(2.0, requires_grad=True)
+    ty = torch.index_add(tx, 0, torch.tensor([0]), ts, alpha=3)
+    assert y.shape == () and y.item() == ty.item()
+    y.backward()
+    ty.backward()
+    assert (x.grad.item(), s.grad.item()) == (tx.grad.item(), ts.grad.item())

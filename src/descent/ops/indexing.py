@@ -403,6 +403,13 @@ def index_add(x, axis: int, index, source, *, dim=None, alpha=1) -> Tensor:
         axis = dim
     x = as_tensor(x)
     source = as_tensor(source, x)
+    if x.ndim == 0:  # PyTorch treats a 0-d tensor as one element along dim 0 (or -1)
+        from .shape import reshape  # noqa: PLC0415
+
+        if int(axis) not in (0, -1):
+            raise IndexError(f"index_add: dim {axis} is out of range for a 0-d tensor (use 0)")
+        out = index_add(reshape(x, (1,)), 0, index, reshape(source, (-1,)), alpha=alpha)
+        return reshape(out, ())
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
     return IndexAdd.apply(x, source, idx=index, axis=int(axis) % x.ndim, alpha=alpha)

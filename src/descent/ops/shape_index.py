@@ -283,9 +283,10 @@ class ScatterReduce(Function):
                  "amin": xp.minimum}[self.reduce]  # fmt: skip
         ufunc.at(out, ix, src)
         if self.reduce == "mean":
-            out = xp.where(touched, out / xp.maximum(count, 1), out)
-            if out.dtype.kind != "f":
-                out = out.astype(x.dtype)
+            if out.dtype.kind == "f":
+                out = xp.where(touched, out / xp.maximum(count, 1), out)
+            else:  # PyTorch keeps the integer dtype and floor-divides ((-3 - 6) / 2 -> -5)
+                out = xp.where(touched, xp.floor_divide(out, xp.maximum(count, 1)), out)
         self.count = dev_xp.asarray(xp.maximum(count, 1))
         self.touched = dev_xp.asarray(touched)
         return dev_xp.asarray(out)
