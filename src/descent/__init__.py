@@ -63,6 +63,7 @@ from .errors import DescentError, DimensionError
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gaps_math_creation import *  # noqa: F403  torch.logspace, torch.hann_window, ...
 from .gaps_nn import *  # noqa: F403  torch.conv2d, torch.dropout, ... (docs/torch_gaps_nn.md)
+from .gaps_tensor_creation import *  # noqa: F403  torch.empty_strided, x.new, x.log_normal_
 from .grad_mode import inference_mode
 from .legacy_tensors import (
     BoolTensor,

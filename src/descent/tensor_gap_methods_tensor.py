@@ -64,9 +64,7 @@ class TensorGapMethods2:
         return _ops.put(self, index, source, accumulate)
 
     def take_along_dim(self, indices, dim=None):
-        from .torch_functions import take_along_dim  # a layer above Tensor: imported on use
-
-        return take_along_dim(self, indices, dim)
+        return _ops.take_along_dim(self, indices, dim)
 
     # -- shapes ------------------------------------------------------------------------------------
     def swapdims(self, dim0, dim1):

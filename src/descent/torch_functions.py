@@ -337,5 +337,5 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
 # reached through Tensor's ops table as the ops are.
 register_ops({name: globals()[name] for name in (
     "addcdiv", "addcmul", "baddbmm", "deg2rad", "diff", "dist", "ger", "inner", "kron", "mv",
-    "rad2deg",
+    "rad2deg", "take_along_dim",
 )})  # fmt: skip

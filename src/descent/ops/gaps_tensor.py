@@ -27,8 +27,6 @@ from .gaps_tensor_strided import (
     as_strided_scatter,
     detach_copy,
     diagonal_copy,
-    empty_permuted,
-    empty_strided,
     expand_copy,
     narrow_copy,
     nonzero_static,
@@ -55,7 +53,7 @@ from .shape_index import _axis, _diag_index, movedim, scatter_reduce
 __all__: list[str] = [
     "adjoint", "alias_copy", "as_strided", "as_strided_copy", "as_strided_scatter", "conj",
     "conj_physical", "conj_physical_", "detach", "detach_", "detach_copy", "diagflat",
-    "diagonal_copy", "diagonal_scatter", "empty_permuted", "empty_strided", "expand_copy",
+    "diagonal_copy", "diagonal_scatter", "expand_copy",
     "fill", "fill_", "get_device", "imag", "index_copy", "index_put_", "index_reduce",
     "is_complex", "is_conj", "is_distributed", "is_inference", "is_neg", "is_nonzero",
     "is_same_size", "is_signed", "masked_scatter", "narrow_copy", "nonzero_static",
@@ -541,32 +539,6 @@ def fill(input, value) -> Tensor:
 def zero_(input) -> Tensor:
     """torch.zero_: input.zero_() (in place; returns input)."""
     return fill_(as_tensor(input), 0)
-
-
-def tensor_new(x, *args, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """The legacy x.new(...): x.new() is empty, x.new(2, 3) / x.new(size) a zero-filled tensor
-    of that shape (PyTorch's is uninitialised), x.new(data) a tensor of data; all in x's dtype
-    and device unless given."""
-    from ..creation import tensor, zeros
-
-    x = as_tensor(x)
-    dtype = x.dtype if dtype is None else dtype
-    device = x.device if device is None else device
-    if not args:
-        shape, data = (0,), None
-    elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
-        shape, data = tuple(int(a) for a in args), None
-    elif len(args) == 1 and type(args[0]).__name__ == "Size":
-        shape, data = tuple(args[0]), None
-    elif len(args) == 1:
-        shape, data = None, args[0]
-    else:
-        raise TypeError(f"new(): cannot make a tensor from arguments {args!r}")
-    if data is None:
-        return zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad)
-    if isinstance(data, Tensor):
-        data = data.detach()
-    return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def is_set_to(x, other) -> bool:

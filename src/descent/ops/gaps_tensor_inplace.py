@@ -233,41 +233,6 @@ def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
 # Random fills (descent's generator; `generator=` as in PyTorch)
 
 
-def _fill_random(t: Tensor, op: str, sample, generator, kinds: str = "f") -> Tensor:
-    from ..creation import _fill_inplace, _rng
-
-    if t._data.dtype.kind not in kinds:
-        raise RuntimeError(f"{op}: expected a floating point tensor, got {t.dtype}")
-    values = sample(_rng(generator, t.device), tuple(t.shape))
-    return _fill_inplace(t, backend.to_device(values.astype(t.dtype), t.device), op)
-
-
-def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
-    """x.log_normal_(mean=1, std=2): exp of normal samples N(mean, std^2), in place."""
-    if std <= 0:
-        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
-    if t._data.dtype.kind != "f":  # PyTorch's error class here (cauchy_ raises RuntimeError)
-        raise NotImplementedError(f"log_normal_: not implemented for dtype {t.dtype}")
-    return _fill_random(t, "log_normal_", lambda r, s: r.lognormal(mean, std, s), generator)
-
-
-def cauchy_(t: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
-    """x.cauchy_(median=0, sigma=1): median + sigma * tan(pi * (u - 1/2)), in place."""
-    if sigma <= 0:
-        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
-    return _fill_random(
-        t, "cauchy_", lambda r, s: median + sigma * np.tan(np.pi * (r.random(s) - 0.5)), generator
-    )
-
-
-def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
-    """x.geometric_(p): the number of Bernoulli(p) trials up to the first success (1, 2, ...),
-    in place."""
-    if not 0 < p < 1:
-        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    return _fill_random(t, "geometric_", lambda r, s: r.geometric(p, s), generator, "fiu")
-
-
 def resize(t: Tensor, *sizes) -> Tensor:
     """The deprecated x.resize(*sizes): x.reshape(sizes) when the element count is the same
     (a view, as PyTorch's), else a resized copy (x.clone().resize_(sizes))."""

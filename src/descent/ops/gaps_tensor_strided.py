@@ -89,21 +89,6 @@ def data_ptr_of(x: Tensor) -> int:
     return int(a.__array_interface__["data"][0])
 
 
-def empty_strided(size, stride, *, dtype=None, layout=None, device=None,
-                  requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
-    """A zero-filled tensor of shape `size` (torch.empty_strided: PyTorch leaves it
-    uninitialised; descent's arrays are C-contiguous, so `stride` is checked for length and
-    otherwise ignored)."""
-    from ..creation import zeros
-
-    size = tuple(shape_arg(tuple(size)))
-    if len(tuple(stride)) != len(size):
-        raise RuntimeError(
-            f"empty_strided: mismatch in length of strides and shape: {size} and {tuple(stride)}"
-        )
-    return zeros(size, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
 def _flat_positions(xp, shape: tuple, strides: tuple, offset: int):
     """The flat index of each element of a (shape, strides, offset) view: an int64 array."""
     flat = xp.full(shape, offset, dtype=np.int64)
@@ -288,20 +273,3 @@ def nonzero_static(input, *, size: int, fill_value: int = -1) -> Tensor:
     idx = idx.astype(np.int64)[:size]
     pad = xp.full((size - idx.shape[0], idx.shape[1]), fill_value, dtype=np.int64)
     return Tensor._wrap(xp.concatenate([idx, pad], axis=0))
-
-
-def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None,
-                   requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
-    """A zero-filled tensor of shape `size` whose memory is laid out in the dimension order
-    `physical_layout` (torch.empty_permuted; PyTorch leaves it uninitialised)."""
-    from ..creation import zeros
-
-    size = tuple(int(s) for s in size)
-    order = tuple(int(p) for p in physical_layout)
-    if sorted(order) != list(range(len(size))):
-        raise RuntimeError(
-            f"empty_permuted: physical_layout {order} is not a permutation of the {len(size)} dims"
-        )
-    phys = zeros(tuple(size[p] for p in order), dtype=dtype, device=device)
-    out = _ops.permute(phys, tuple(int(i) for i in np.argsort(order)))
-    return out.requires_grad_() if requires_grad else out
