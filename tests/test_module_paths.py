@@ -96,3 +96,29 @@ def test_sdpa_kernel_accepts_backends_and_checks_them():
     with pytest.raises(TypeError):
         with sdpa_kernel(["flash"]):
             pass
+
+
+def test_autograd_function_path_and_once_differentiable_match_torch():
+    results = []
+    for lib in (ds, torch):
+        mod = importlib.import_module(f"{lib.__name__}.autograd.function")
+
+        class Cube(mod.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x**3
+
+            @staticmethod
+            @mod.once_differentiable
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 3 * x * x * g
+
+        x = lib.tensor([2.0, -1.0], requires_grad=True)
+        Cube.apply(x).sum().backward()
+        results.append(x.grad.tolist())
+    assert results[0] == results[1] == [12.0, 3.0]
+    from descent.nn.utils.clip_grad import clip_grad_norm_
+
+    assert clip_grad_norm_ is ds.nn.utils.clip_grad_norm_

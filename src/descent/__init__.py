@@ -444,3 +444,4 @@ def _alias_submodule(name: str, target: str) -> None:
 
 
 _alias_submodule("autograd.functional", "autograd_functional")
+_alias_submodule("autograd.function", "autograd_function")
