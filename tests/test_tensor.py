@@ -240,3 +240,41 @@ def test_contiguous_makes_a_c_contiguous_copy_only_when_needed():
     assert y.is_contiguous() and y._data.flags.c_contiguous
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.ones((3, 4), np.float32))
+
+
+def test_numpy_ufuncs_on_tensors_give_tensors_and_keep_gradients():
+    torch = pytest.importorskip("torch")
+    t = ds.tensor([1.0, 4.0], requires_grad=True)
+    y = np.sqrt(t)
+    assert isinstance(y, ds.Tensor) and y.requires_grad
+    np.exp(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.exp([1.0, 4.0]), rtol=1e-6)
+    assert isinstance(np.add(t, 1), ds.Tensor) and np.add(t, 1).tolist() == [2.0, 5.0]
+    assert (np.ones(2) < t).tolist() == [False, True]  # reflected comparison
+    r = np.ones(2, dtype=np.float32) + t
+    assert isinstance(r, ds.Tensor) and r.requires_grad  # ndarray + Tensor is Tensor.__radd__
+    frac, whole = np.modf(ds.tensor([1.5, -2.25]))
+    assert frac.tolist() == [0.5, -0.25] and whole.tolist() == [1.0, -2.0]
+    assert isinstance(np.hypot(ds.tensor([3.0]), 4.0), ds.Tensor)
+    t2 = torch.tensor([1.0, 4.0])
+    np.testing.assert_allclose(np.sqrt(t.detach()).numpy(), np.sqrt(t2).numpy())
+
+
+def test_contains_and_dlpack_as_torch():
+    torch = pytest.importorskip("torch")
+    t = ds.tensor([[1.5, -2.0], [3.0, 4.0]])
+    tt = torch.tensor([[1.5, -2.0], [3.0, 4.0]])
+    for v in (3.0, 5, ds.tensor(4.0)):
+        tv = torch.tensor(4.0) if isinstance(v, ds.Tensor) else v
+        assert (v in t) == (tv in tt)
+    with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
+        _ = "a" in t
+    with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
+        _ = "a" in tt
+    shared = np.arange(3.0)
+    d = ds.from_dlpack(shared)
+    shared[0] = 9.0
+    assert d[0].item() == 9.0  # shares memory, as torch.from_dlpack
+    assert ds.from_dlpack(torch.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
+    assert torch.from_dlpack(ds.tensor([5.0])).tolist() == [5.0]
+    assert np.from_dlpack(ds.tensor([6.0])).tolist() == [6.0]

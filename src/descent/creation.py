@@ -131,6 +131,25 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._wrap(array)
 
 
+def from_dlpack(ext_tensor) -> Tensor:
+    """A tensor sharing memory with any DLPack exporter (a NumPy, CuPy or JAX array, a torch
+    tensor on the CPU, a descent tensor), as torch.from_dlpack: CPU memory becomes a NumPy
+    array, CUDA memory a CuPy one."""
+    if isinstance(ext_tensor, Tensor):
+        return Tensor._wrap(ext_tensor._data)
+    has_device = hasattr(ext_tensor, "__dlpack_device__")
+    device_type = ext_tensor.__dlpack_device__()[0] if has_device else 1
+    if device_type == 1:  # kDLCPU
+        return Tensor._wrap(np.from_dlpack(ext_tensor))
+    cp = backend.cupy_module()
+    if cp is None:
+        raise RuntimeError(
+            "from_dlpack: the array lives on a GPU (DLPack device type "
+            f"{device_type}), and CuPy is not installed; pip install cupy-cuda12x"
+        )
+    return Tensor._wrap(cp.from_dlpack(ext_tensor))
+
+
 def zeros(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
     arr = _xp(device).zeros(_shape(shape), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)

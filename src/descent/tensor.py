@@ -105,6 +105,22 @@ class Size(tuple):
 
 _new_size = tuple.__new__
 
+# NumPy ufunc -> (Tensor operator, reflected operator): `ndarray op Tensor` as Python's operator
+# would run it (comparisons reflect to their mirror).
+_UFUNC_OPERATORS = {
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "true_divide": ("__truediv__", "__rtruediv__"),
+    "divide": ("__truediv__", "__rtruediv__"), "floor_divide": ("__floordiv__", "__rfloordiv__"),
+    "power": ("__pow__", "__rpow__"), "remainder": ("__mod__", "__rmod__"),
+    "matmul": ("__matmul__", "__rmatmul__"), "equal": ("__eq__", "__eq__"),
+    "not_equal": ("__ne__", "__ne__"), "less": ("__lt__", "__gt__"),
+    "less_equal": ("__le__", "__ge__"), "greater": ("__gt__", "__lt__"),
+    "greater_equal": ("__ge__", "__le__"), "bitwise_and": ("__and__", "__rand__"),
+    "bitwise_or": ("__or__", "__ror__"), "bitwise_xor": ("__xor__", "__rxor__"),
+}  # fmt: skip
+# NumPy ufunc names whose descent op is named otherwise.
+_UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "fabs": "abs", "conjugate": "conj"}
+
 
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
     if arr.dtype.kind != "f":
@@ -145,9 +161,31 @@ class Tensor(
     # computes on it. `data` (below) is PyTorch's `.data`: a Tensor view of the same storage.
     __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "__weakref__")
 
-    # NumPy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
-    __array_ufunc__ = None
     __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on tensors give tensors, as PyTorch's do: an operator ufunc runs the
+        Tensor operator (`ndarray + Tensor` is `Tensor.__radd__`, recorded for autograd), a
+        ufunc descent has as an op runs that op (`np.exp(t)` is `descent.exp(t)`), any other
+        computes with NumPy on the values and wraps the result (no gradient)."""
+        if method != "__call__" or kwargs.get("out") is not None:
+            return NotImplemented
+        name = ufunc.__name__
+        pair = _UFUNC_OPERATORS.get(name)
+        if pair is not None and len(inputs) == 2 and not kwargs:
+            a, b = inputs
+            if isinstance(a, Tensor):
+                return getattr(a, pair[0])(b)
+            return getattr(b, pair[1])(a)
+        op = getattr(_ops, _UFUNC_NAMES.get(name, name), None) if not kwargs else None
+        if op is not None:
+            return op(*(Tensor._wrap(np.asarray(x)) if isinstance(x, np.ndarray) else x
+                        for x in inputs))  # fmt: skip
+        arrays = [backend.as_numpy(x._data) if isinstance(x, Tensor) else x for x in inputs]
+        out = ufunc(*arrays, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(Tensor._wrap(np.asarray(o)) for o in out)
+        return Tensor._wrap(np.asarray(out))
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False, device=None) -> None:
         # torch.Tensor's two forms: Tensor(data) copies data into the default float dtype
@@ -315,6 +353,24 @@ class Tensor(
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
+
+    def __contains__(self, element) -> bool:
+        """`3.0 in t`: whether any element equals it (PyTorch's rule: a number or a tensor)."""
+        import numbers  # noqa: PLC0415
+
+        if not isinstance(element, (Tensor, numbers.Number, np.generic)):
+            raise RuntimeError(
+                "Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                f"{type(element)}."
+            )
+        return bool((self == element).any().item())
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export (np.from_dlpack(t), cupy.from_dlpack(t)): the array's own capsule."""
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
 
     # __eq__ is elementwise (it returns a tensor), so hashing is by identity: tensors can be dict
     # keys (the engine keys leaf gradients by tensor) and set members.
