@@ -278,3 +278,31 @@ def test_contains_and_dlpack_as_torch():
     assert ds.from_dlpack(torch.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
     assert torch.from_dlpack(ds.tensor([5.0])).tolist() == [5.0]
     assert np.from_dlpack(ds.tensor([6.0])).tolist() == [6.0]
+
+
+def _augmented(lib):
+    res = []
+    x = lib.tensor([2.0, 3.0])
+    v, y = x[1:], x
+    x **= 2
+    res.append((x.tolist(), v.tolist(), y is x))  # in place: the view sees it, identity kept
+    for start, op, other in [([7, -7], "%=", 3), ([7, -7], "//=", 2), ([5, 3], "^=", 1),
+                             ([1, 2], "<<=", 2), ([8, 4], ">>=", 1)]:  # fmt: skip
+        t = lib.tensor(start)
+        ns = {"t": t, "o": other}
+        exec(f"t {op} o", ns)
+        res.append((ns["t"].tolist(), ns["t"] is t))
+    m = lib.tensor([True, False])
+    m |= lib.tensor([False, True])
+    n = lib.tensor([True, True])
+    n &= lib.tensor([False, True])
+    res += [m.tolist(), n.tolist(), reversed(lib.tensor([[1, 2], [3, 4]])).tolist()]
+    p = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        p **= 2
+    return res
+
+
+def test_augmented_assignments_run_in_place_as_torch():
+    torch = pytest.importorskip("torch")
+    assert _augmented(ds) == _augmented(torch)

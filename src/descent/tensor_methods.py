@@ -590,6 +590,36 @@ class InPlaceMethods:
     def __itruediv__(self, other):
         return _ops.div_(self, other)
 
+    # The other augmented assignments run the in-place methods, as PyTorch's do (so `x **= 2`
+    # keeps x's identity and its views see the change).
+    def __ipow__(self, other):
+        return self.pow_(other)
+
+    def __imod__(self, other):
+        return self.remainder_(other)
+
+    def __ifloordiv__(self, other):
+        return self.floor_divide_(other)
+
+    def __iand__(self, other):
+        return self.bitwise_and_(other)
+
+    def __ior__(self, other):
+        return self.bitwise_or_(other)
+
+    def __ixor__(self, other):
+        return self.bitwise_xor_(other)
+
+    def __ilshift__(self, other):
+        return self.bitwise_left_shift_(other)
+
+    def __irshift__(self, other):
+        return self.bitwise_right_shift_(other)
+
+    def __reversed__(self):
+        """reversed(x): x flipped along dim 0 (a 0-d tensor is returned as it is)."""
+        return self if self._data.ndim == 0 else _ops.flip(self, (0,))
+
     def add_(self, other, alpha=1):
         return _ops.add_(self, other if alpha == 1 else other * alpha)
 
