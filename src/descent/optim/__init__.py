@@ -11,6 +11,7 @@ See docs/optim.md for the update rules and the state_dict layout.
 
 from . import lr_scheduler
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -38,6 +39,7 @@ __all__ = [
     "MuonWithAdamW",
     "muon_param_groups",
     "Adadelta",
+    "Adafactor",
     "Adamax",
     "NAdam",
     "RAdam",

@@ -231,6 +231,10 @@ class Optimizer(OptimizerHooks):
         """State kept as ONE number per parameter (not an array) -> its initial value."""
         return {}
 
+    def _state_shape_ok(self, key: str, shape: tuple, param_shape: tuple) -> bool:
+        """Whether a loaded state array of `shape` fits a parameter (its shape, by default)."""
+        return shape == param_shape
+
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         """Apply the update rule in place to `a.param` (step counts from 1)."""
         raise NotImplementedError
@@ -457,7 +461,7 @@ class Optimizer(OptimizerHooks):
                     loaded[k] = int(float(v.item() if hasattr(v, "item") else v))
                 elif _is_array(v):
                     arr = _like(v, p._data)
-                    if arr.shape != p.shape:
+                    if not self._state_shape_ok(k, tuple(arr.shape), tuple(p.shape)):
                         raise ValueError(
                             f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
                             f"{tuple(arr.shape)}, the parameter has shape {tuple(p.shape)}"
