@@ -388,7 +388,8 @@ __all__ = [name for name in dir() if not name.startswith("_") and name not in ("
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "func", "jit", "linalg", "models", "nn", "optim", "overrides", "profiler", "random",
+    "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim", "overrides", "profiler",
+    "random",
     "special", "testing", "train", "types", "utils",
 )  # fmt: skip
 
