@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from . import grad_fn as _gf
 from .array_backward import array_namespace
 from .grad_fn import NodeName, next_functions
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
@@ -203,6 +204,8 @@ class Function:
     # class attribute instead of three.
     _saves = False
     next_functions = property(lambda self: next_functions(self.parents, Function))  # grad_fn.py
+    register_hook = lambda self, hook: _gf.register_hook(self, hook, HookHandle)  # noqa: E731
+    register_prehook = lambda self, hook: _gf.register_prehook(self, hook, HookHandle)  # noqa: E731
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -610,6 +613,8 @@ def _run_backward(
             else:
                 ops = array_namespace(backend.get_array_module(gy))
             gxs = node.backward(gy, ops) if z is None else node.zero_backward(gy, ops)
+            if node.hooks is not None:  # grad_fn.register_hook's post-hooks (grad_fn.py)
+                gxs = _gf.run_post_hooks(node, gy, gxs, create_graph, new_tensor, ZERO_GRAD)
             if backward_hooks:
                 for hook in tuple(backward_hooks):
                     hook(node, gy, gxs)
@@ -713,6 +718,8 @@ def _run_node_hooks(node, gy, create_graph):
     """Tensor hooks and retain_grad() of a non-leaf: they see its total gradient as a Tensor."""
     gt = gy if create_graph else new_tensor(gy)
     for hook in node.hooks or ():
+        if type(hook) is _gf._PostHook:
+            continue
         r = hook(gt)
         if r is not None:
             gt = r
