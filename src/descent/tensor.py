@@ -27,6 +27,7 @@ from .errors import DescentError
 from .print_options import add_suffixes, format_values, print_edgeitems
 from .tensor_gap_methods import GapMethods
 from .tensor_gap_methods_math import MathGapMethods2
+from .tensor_gap_methods_nn import NNGapMethods
 from .tensor_gap_methods_tensor import TensorGapMethods2
 from .tensor_methods import (
     IndexingMethods,
@@ -140,6 +141,7 @@ class Tensor(
     GapMethods,
     MathGapMethods2,
     TensorGapMethods2,
+    NNGapMethods,
 ):
     """An n-dimensional array that records the operations applied to it for backward.
 

@@ -19,6 +19,7 @@ from . import (
     elementwise,
     gaps_math,
     gaps_math_inplace,
+    gaps_nn_ops,
     gaps_tensor,
     gaps_tensor_inplace,
     gaps_tensor_strided,
@@ -58,6 +59,6 @@ def _public_functions(*modules) -> dict:
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
                     torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor,
-                    gaps_tensor_inplace, gaps_tensor_strided)  # fmt: skip
+                    gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

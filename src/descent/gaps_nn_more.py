@@ -1,0 +1,327 @@
+"""PyTorch's top-level activations, pooling, recurrent cells, sampling grids and `native_*`
+functions (docs/torch_gaps_nn.md); re-exported by `gaps_nn.py`, which has the rest.
+
+As there, each keeps torch's top-level (ATen) signature and imports descent.nn on first call,
+so that `import descent` stays cheap: pools take `stride=[]` for "the kernel size",
+`adaptive_max_pool1d` always returns (values, indices), `lstm_cell` takes hx as a list
+[h, c], `grid_sampler` takes its modes as ints.
+"""
+
+from __future__ import annotations
+
+from .errors import DescentError
+from .grad_mode import no_grad
+from .ops._common import as_tensor
+from .ops.gaps_nn_ops import hardshrink, prelu
+
+__all__ = [
+    "celu", "celu_", "selu", "selu_", "threshold", "threshold_", "hardshrink", "prelu", "rrelu",
+    "rrelu_", "bilinear", "cosine_similarity", "pairwise_distance", "pixel_shuffle",
+    "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
+    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
+    "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+    "affine_grid_generator", "grid_sampler", "grid_sampler_2d",
+    "native_layer_norm", "native_batch_norm", "native_group_norm", "native_dropout",
+    "norm_except_dim",
+]  # fmt: skip
+
+
+def _F():
+    """descent.nn.functional, imported on first use (it sits above this module's layer)."""
+    from .nn import functional  # noqa: PLC0415
+
+    return functional
+
+
+def _nn_inplace(x, fn, op: str):
+    """Store fn(x) in x with the rules of descent's in-place activations (recorded when a
+    gradient can flow, else written into x's array; the version counter goes up)."""
+    from .nn.functional._inplace import _inplace  # noqa: PLC0415
+
+    return _inplace(x, fn, op)
+
+
+# -- activations -------------------------------------------------------------------------------
+def celu(input, alpha=1.0):
+    """torch.celu: max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
+    return _F().celu(input, alpha)
+
+
+def celu_(input, alpha=1.0):
+    """torch.celu_: celu written into `input`."""
+    return _F().celu_(input, alpha)
+
+
+def selu(input):
+    """torch.selu (Klambauer et al. 2017's constants)."""
+    return _F().selu(input)
+
+
+def selu_(input):
+    """torch.selu_: selu written into `input`."""
+    return _F().selu_(input)
+
+
+def threshold(input, threshold, value):
+    """torch.threshold: x where x > threshold, else value."""
+    return _F().threshold(input, threshold, value)
+
+
+def threshold_(input, threshold, value):
+    """torch.threshold_: threshold written into `input`."""
+    return _F().threshold_(input, threshold, value)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """torch.rrelu: leaky relu with a random slope in [lower, upper] per element when training
+    (drawn from `generator` when given), the mean slope (lower + upper) / 2 otherwise."""
+    if generator is None or not training:
+        return _F().rrelu(input, lower, upper, training)
+    from .creation import rand  # noqa: PLC0415
+    from .ops.elementwise import where  # noqa: PLC0415
+
+    x = as_tensor(input)
+    u = rand(*x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    slope = u * (upper - lower) + lower  # a constant: no gradient flows to the draw
+    return where(x >= 0, x, x * slope)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """torch.rrelu_: rrelu written into `input`."""
+    return _nn_inplace(input, lambda t: rrelu(t, lower, upper, training, generator), "rrelu_")
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """torch.bilinear: y_k = x1^T W_k x2 + b_k."""
+    return _F().bilinear(input1, input2, weight, bias)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """torch.cosine_similarity."""
+    return _F().cosine_similarity(x1, x2, dim, eps)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """torch.pairwise_distance: ||x1 - x2 + eps||_p along the last dim."""
+    return _F().pairwise_distance(x1, x2, p, eps, keepdim)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """torch.pixel_shuffle: (*, C r^2, H, W) -> (*, C, H r, W r)."""
+    return _F().pixel_shuffle(input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """torch.pixel_unshuffle: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+    return _F().pixel_unshuffle(input, downscale_factor)
+
+
+def channel_shuffle(input, groups):
+    """torch.channel_shuffle: (N, g k, *) -> channels reordered as (k, g)."""
+    return _F().channel_shuffle(input, groups)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+# -- pooling ---------------------------------------------------------------------------------
+def _stride(stride):
+    """ATen's `stride=[]` (or None, or an empty tuple) means: the kernel size."""
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        return None
+    return stride
+
+
+def max_pool1d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """torch.max_pool1d: the values only (max_pool1d_with_indices has the indices)."""
+    return _F().max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool2d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """torch.max_pool2d."""
+    return _F().max_pool2d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """torch.max_pool3d."""
+    return _F().max_pool3d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=(), padding=0, dilation=1,
+                            ceil_mode=False):  # fmt: skip
+    """torch.max_pool1d_with_indices: (values, int64 indices into the last dim)."""
+    return _F().max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode,
+                           return_indices=True)  # fmt: skip
+
+
+def avg_pool1d(input, kernel_size, stride=(), padding=0, ceil_mode=False,
+               count_include_pad=True):  # fmt: skip
+    """torch.avg_pool1d."""
+    return _F().avg_pool1d(input, kernel_size, _stride(stride), padding, ceil_mode,
+                           count_include_pad)  # fmt: skip
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """torch.adaptive_avg_pool1d."""
+    return _F().adaptive_avg_pool1d(input, output_size)
+
+
+def adaptive_max_pool1d(input, output_size):
+    """torch.adaptive_max_pool1d: ALWAYS (values, indices), unlike the nn.functional one."""
+    return _F().adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def constant_pad_nd(input, pad, value=0):
+    """torch.constant_pad_nd: F.pad's constant mode (negative pads crop)."""
+    return _F().pad(input, pad, "constant", value)
+
+
+# -- recurrent cells (one step; weights (G H, in) and (G H, H), G gates) ---------------------------
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.lstm_cell: one LSTM step, hx = [h, c] -> (h', c'); gates i, f, g, o.
+
+    Raises:
+        ValueError: hx is not a pair of tensors.
+    """
+    from .nn.rnn import _lstm_step  # noqa: PLC0415
+
+    if len(hx) != 2:
+        raise ValueError(f"lstm_cell: hx must be a list [h, c] of two tensors, got {len(hx)}")
+    gi = _F().linear(input, w_ih, b_ih)  # (N, 4H)
+    return _lstm_step(gi, as_tensor(hx[0]), as_tensor(hx[1]), w_hh, b_hh, None)
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.gru_cell: one GRU step (gates r, z, n; PyTorch's form n = tanh(W_in x + b_in +
+    r (W_hn h + b_hn)))."""
+    from .nn.rnn import _gru_step  # noqa: PLC0415
+
+    return _gru_step(_F().linear(input, w_ih, b_ih), as_tensor(hx), w_hh, b_hh)
+
+
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.rnn_tanh_cell: tanh(W_ih x + b_ih + W_hh h + b_hh)."""
+    from .nn.rnn import _rnn_step  # noqa: PLC0415
+
+    return _rnn_step(_F().linear(input, w_ih, b_ih), as_tensor(hx), w_hh, b_hh, relu=False)
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.rnn_relu_cell: relu(W_ih x + b_ih + W_hh h + b_hh)."""
+    from .nn.rnn import _rnn_step  # noqa: PLC0415
+
+    return _rnn_step(_F().linear(input, w_ih, b_ih), as_tensor(hx), w_hh, b_hh, relu=True)
+
+
+# -- sampling grids (modes as ATen's ints) -------------------------------------------------------
+_INTERPOLATION = {0: "bilinear", 1: "nearest", 2: "bicubic"}
+_PADDING = {0: "zeros", 1: "border", 2: "reflection"}
+
+
+def affine_grid_generator(theta, size, align_corners):
+    """torch.affine_grid_generator: F.affine_grid with align_corners required."""
+    return _F().affine_grid(theta, list(size), align_corners=bool(align_corners))
+
+
+def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler: modes as ints (0 bilinear, 1 nearest, 2 bicubic; padding 0 zeros,
+    1 border, 2 reflection). descent samples 4-d inputs, bilinear or nearest.
+
+    Raises:
+        ValueError: an unknown mode, or one descent's grid_sample lacks (bicubic, 5-d).
+    """
+    if interpolation_mode not in _INTERPOLATION or padding_mode not in _PADDING:
+        raise ValueError(
+            f"grid_sampler: interpolation_mode must be 0, 1 or 2 and padding_mode 0, 1 or 2, got "
+            f"{interpolation_mode} and {padding_mode}"
+        )
+    return _F().grid_sample(input, grid, _INTERPOLATION[interpolation_mode],
+                            _PADDING[padding_mode], bool(align_corners))  # fmt: skip
+
+
+grid_sampler_2d = grid_sampler
+
+
+# -- native_*: the function plus the statistics its backward saves ---------------------------------
+def native_layer_norm(input, normalized_shape, weight, bias, eps):
+    """torch.native_layer_norm: (out, mean, rstd), mean and rstd of shape input.shape[:-k] +
+    (1,) * k for k normalized dims, without gradient (as torch's)."""
+    x = as_tensor(input)
+    out = _F().layer_norm(x, normalized_shape, weight, bias, eps)
+    k = len(normalized_shape) if isinstance(normalized_shape, (list, tuple)) else 1
+    dims = tuple(range(x.ndim - k, x.ndim))
+    with no_grad():
+        mean = x.mean(dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dims, keepdim=True)  # biased, as layer_norm's
+        rstd = (var + eps).rsqrt()
+    return out, mean.detach(), rstd.detach()
+
+
+def native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """torch.native_batch_norm: (out, save_mean, save_invstd), the batch's per-channel mean and
+    1 / sqrt(biased var + eps) when training; empty (0,) tensors in eval (torch's CPU kernel).
+    Training updates the running statistics in place."""
+    x = as_tensor(input)
+    out = _F().batch_norm(x, running_mean, running_var, weight, bias, bool(training), momentum,
+                          eps)  # fmt: skip
+    with no_grad():
+        if not training:
+            empty = x.new_zeros((0,))
+            return out, empty, empty.clone()
+        dims = (0,) + tuple(range(2, x.ndim))  # all but the channel dim 1
+        mean = x.mean(dims)
+        var = ((x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))) ** 2).mean(dims)
+        invstd = (var + eps).rsqrt()
+    return out, mean.detach(), invstd.detach()
+
+
+def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
+    """torch.native_group_norm: (out, mean, rstd), mean and rstd of shape (N, group)."""
+    x = as_tensor(input)
+    if x.shape[0] != N or x.shape[1] != C or x.numel() != N * C * HxW:
+        raise ValueError(
+            f"native_group_norm: N={N}, C={C}, HxW={HxW} do not describe the input {tuple(x.shape)}"
+        )
+    out = _F().group_norm(x, group, weight, bias, eps)
+    with no_grad():
+        g = x.reshape(N, group, -1)
+        mean = g.mean(-1, keepdim=True)
+        rstd = (((g - mean) ** 2).mean(-1) + eps).rsqrt()
+    return out, mean.reshape(N, group).detach(), rstd.detach()
+
+
+def native_dropout(input, p, train):
+    """torch.native_dropout: (out, keep mask as bool). train None counts as True (torch's rule);
+    train False returns a copy and an all-True mask."""
+    from .nn.functional._dropout import dropout_mask  # noqa: PLC0415
+    from .tensor import Tensor  # noqa: PLC0415
+
+    x = as_tensor(input)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"native_dropout: dropout probability has to be between 0 and 1, but "
+                         f"got {p}")  # fmt: skip
+    if train is False:
+        with no_grad():
+            keep = x.new_ones(x.shape, dtype=bool)
+        return x.clone(), keep
+    if p == 1.0:
+        with no_grad():
+            keep = x.new_zeros(x.shape, dtype=bool)
+        return x * 0.0, keep
+    mask = dropout_mask(x.shape, p, x._data.dtype, x.device, None)  # 0 or 1 / (1 - p)
+    return x * Tensor._wrap(mask), Tensor._wrap(mask != 0)
+
+
+def norm_except_dim(v, pow=2, dim=0):
+    """torch.norm_except_dim: the p-norm over every dim but `dim`, kept as size-1 dims (weight
+    norm's g); dim -1 gives the norm of the whole tensor."""
+    x = as_tensor(v)
+    if dim == -1:
+        return x.norm(pow)
+    if not -x.ndim <= dim < x.ndim:
+        raise DescentError(f"norm_except_dim: dim {dim} is out of range for a {x.ndim}-d "
+                           f"tensor {tuple(x.shape)}")  # fmt: skip
+    dim %= x.ndim
+    others = tuple(d for d in range(x.ndim) if d != dim)
+    return x.norm(pow, dim=others, keepdim=True) if others else x.abs()

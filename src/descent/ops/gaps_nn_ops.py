@@ -1,0 +1,46 @@
+"""hardshrink and prelu as ops (docs/torch_gaps_nn.md): the functions behind `torch.hardshrink`,
+`torch.prelu` and the Tensor methods `x.hardshrink()` / `x.prelu(weight)`.
+
+They live in the ops layer because Tensor reaches its methods through the ops table and may not
+import descent.nn; both are composites of `where` (no backward of their own), with the same
+rules as torch.nn.functional.hardshrink / prelu in descent.nn.functional._activation_extra.
+"""
+
+from __future__ import annotations
+
+from ..errors import DescentError
+from ..tensor import Tensor
+from ._common import as_tensor
+from .elementwise import where
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0. d/dx = 1 outside [-lambd, lambd], 0 inside.
+
+    The zeroed piece is the constant +0 (so its derivative is exactly 0, as PyTorch's); nan
+    stays nan (it fails both comparisons).
+    """
+    x = as_tensor(input)
+    return where((x >= -lambd) & (x <= lambd), 0.0, x)
+
+
+def prelu(input, weight) -> Tensor:
+    """max(0, x) + weight * min(0, x), one slope per channel (dim 1) or one shared slope (He et
+    al. 2015). d/dx = 1 for x > 0, else the slope (PyTorch's choice at 0); d/dweight = x there.
+
+    Raises:
+        RuntimeError: the weight has neither 1 element nor one per channel of dim 1.
+    """
+    x, w = as_tensor(input), as_tensor(weight)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.numel() != 1 and (w.ndim != 1 or w.numel() != channels):
+        raise DescentError(
+            f"prelu: Mismatch of parameter numbers and input channel size. Found parameter "
+            f"numbers = {w.numel()} and channel size = {channels} (input {tuple(x.shape)}; the "
+            "channels are dim 1; pass one slope or one per channel)"
+        )
+    if w.numel() == 1:
+        w = w.reshape(())
+    else:  # (C,) -> (C, 1, ...): the slope of channel c multiplies x[:, c]
+        w = w.reshape((channels,) + (1,) * (x.ndim - 2))
+    return where(x > 0, x, w * x)
