@@ -6,7 +6,7 @@ with tools that explain the gradients it computes.
     >>> loss = ((w * 3.0 - 1.0) ** 2).sum()
     >>> loss.backward()
     >>> w.grad
-    tensor([ 12., -42.], dtype=float32)
+    tensor([ 12., -42.])
 """
 
 # ruff: noqa: F401 - this module re-exports the public API (see __all__ below)

@@ -5,7 +5,7 @@
     >>> ds.linalg.det(A).backward()
     >>> A.grad  # the cofactor matrix, det(A) A^{-T}
     tensor([[ 3., -1.],
-            [-1.,  2.]], dtype=float32)
+            [-1.,  2.]])
 
 Real float32/float64 inputs, batched over the leading dimensions. The op classes live in
 `descent.ops.linalg_decomp` (det, slogdet, inv, solve, cholesky, qr), `linalg_spectral` (eigh,

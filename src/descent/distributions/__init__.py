@@ -8,7 +8,7 @@ entropy, kl_divergence and the reparameterised draws (`rsample`) carry gradients
     >>> p = Normal(loc, 1.0)
     >>> p.log_prob(ds.tensor(0.0)).backward()   # d/dloc = -(loc - x) / scale^2
     >>> loc.grad
-    tensor(-0.5, dtype=float32)
+    tensor(-0.5000)
 
 Draws come from descent's default generator, so `descent.manual_seed` makes them repeat.
 See docs/distributions.md for what exists and how it differs from PyTorch.
