@@ -66,4 +66,23 @@ NN_GAPS_SIGNATURES = {
     "triplet_margin_with_distance_loss": (
         "anchor positive negative distance_function=None margin=1.0 swap=False reduction='mean'"
     ),
+    # docs/torch_gaps_nn.md
+    "conv_tbc": "input weight bias pad=0",
+    "native_channel_shuffle": "input groups",
+    "fractional_max_pool2d": (
+        "input kernel_size output_size=None output_ratio=None return_indices=False "
+        "_random_samples=None"
+    ),
+    "fractional_max_pool2d_with_indices": (
+        "input kernel_size output_size=None output_ratio=None return_indices=False "
+        "_random_samples=None"
+    ),
+    "fractional_max_pool3d": (
+        "input kernel_size output_size=None output_ratio=None return_indices=False "
+        "_random_samples=None"
+    ),
+    "fractional_max_pool3d_with_indices": (
+        "input kernel_size output_size=None output_ratio=None return_indices=False "
+        "_random_samples=None"
+    ),
 }

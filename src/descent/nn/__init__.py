@@ -17,6 +17,7 @@ from . import (
     activation_extra,
     adaptive,
     attention,
+    buffer,
     channel_dropout,
     channelshuffle,
     container,
@@ -29,6 +30,7 @@ from . import (
     embedding_bag,
     flatten,
     functional,
+    gaps_layers,
     groupnorm,
     init,
     instancenorm,
@@ -57,6 +59,7 @@ from .activation import *
 from .activation_extra import *
 from .adaptive import *
 from .attention import *
+from .buffer import *
 from .channel_dropout import *
 from .channelshuffle import *
 from .container import *
@@ -68,6 +71,7 @@ from .dropout_extra import *
 from .embedding import *
 from .embedding_bag import *
 from .flatten import *
+from .gaps_layers import *
 from .gated_mlp import GatedMLP, ffn_size
 from .gqa_attention import GroupedQueryAttention, KVCache, soft_cap
 from .groupnorm import *
@@ -134,4 +138,6 @@ __all__ = (
     + lazy.__all__
     + legacy.__all__
     + adaptive.__all__
+    + buffer.__all__  # docs/torch_gaps_nn.md
+    + gaps_layers.__all__
 )

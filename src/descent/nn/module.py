@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from .buffer import Buffer
 from .module_extras import ModuleExtras
 from .module_hooks import hooked_call
 from .parameter import Parameter
@@ -174,6 +175,8 @@ class Module(ModuleExtras):
                 )
             self._forget(name, keep=params)
             params[name] = value
+        elif isinstance(value, Buffer) and params is not None:  # nn.Buffer(t), as PyTorch
+            self.register_buffer(name, value, persistent=value.persistent)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(

@@ -31,6 +31,8 @@ called `linear` would shadow the function `linear` on the package):
     _conv_extra     conv3d, conv_transpose1d/2d/3d, unfold, fold
     _pooling        max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d
     _pooling_extra  max_pool3d, avg_pool3d, max_unpool1d/2d/3d, adaptive_max_pool1d/2d
+    _pooling_fractional  fractional_max_pool2d/3d (and _with_indices)
+    _torch_toplevel  conv_tbc, native_channel_shuffle (torch's top-level functions)
     _vision         interpolate, upsample*, pixel_shuffle/unshuffle, channel_shuffle,
                     grid_sample, affine_grid
     _distance       pairwise_distance
@@ -64,6 +66,8 @@ from . import (
     _padding,
     _pooling,
     _pooling_extra,
+    _pooling_fractional,
+    _torch_toplevel,
     _vision,
 )
 from ._activation import *
@@ -83,6 +87,8 @@ from ._normalization import *
 from ._padding import *
 from ._pooling import *
 from ._pooling_extra import *
+from ._pooling_fractional import *
+from ._torch_toplevel import *
 from ._vision import *
 
 # Each name is listed once, in the `__all__` of the file that defines it; the package's list is
@@ -107,4 +113,6 @@ __all__ = (
     + _loss_margin.__all__
     + _distance.__all__
     + _inplace.__all__
+    + _pooling_fractional.__all__
+    + _torch_toplevel.__all__
 )
