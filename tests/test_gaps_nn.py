@@ -426,3 +426,39 @@ def test_import_descent_does_not_load_nn():
         "assert 'descent.nn' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("fn", "cls", "kw"),
+    [
+        ("lstm", torch.nn.LSTM, {}),
+        ("lstm", torch.nn.LSTM, {"proj_size": 2}),
+        ("gru", torch.nn.GRU, {}),
+        ("rnn_tanh", torch.nn.RNN, {}),
+        ("rnn_relu", torch.nn.RNN, {"nonlinearity": "relu"}),
+    ],
+)
+@pytest.mark.parametrize(
+    ("batch_first", "bidirectional", "bias"), [(False, False, True), (True, True, False)]
+)
+def test_whole_sequence_recurrences_match_torch(fn, cls, kw, batch_first, bidirectional, bias):
+    torch.manual_seed(0)
+    m = cls(3, 4, 2, bias=bias, batch_first=batch_first, bidirectional=bidirectional, **kw)
+    m = m.double()
+    dirs, n = (2 if bidirectional else 1), (2 if batch_first else 5)
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    h0 = torch.randn(2 * dirs, n, kw.get("proj_size") or 4, dtype=torch.float64)
+    hx = [h0, torch.randn(2 * dirs, n, 4, dtype=torch.float64)] if fn == "lstm" else h0
+    tps = [p.detach().clone().requires_grad_() for p in m._flat_weights]
+    dps = [ds.tensor(p.detach().numpy(), requires_grad=True) for p in tps]
+    dhx = [ds.tensor(h.numpy()) for h in hx] if fn == "lstm" else ds.tensor(hx.numpy())
+    args = (bias, 2, 0.0, False, bidirectional, batch_first)
+    t = getattr(torch, fn)(x, hx, tps, *args)
+    d = getattr(ds, fn)(ds.tensor(x.numpy()), dhx, dps, *args)
+    assert len(t) == len(d)
+    for a, b in zip(t, d):
+        np.testing.assert_allclose(_np(b), _np(a), rtol=1e-10, atol=1e-12)
+    t[0].sum().backward()
+    d[0].sum().backward()
+    for a, b in zip(tps, dps):
+        np.testing.assert_allclose(_np(b.grad), _np(a.grad), rtol=1e-9, atol=1e-11)

@@ -20,7 +20,8 @@ __all__ = [
     "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
     "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
-    "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+    "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh",
+    "rnn_relu",
     "affine_grid_generator", "grid_sampler", "grid_sampler_2d",
     "native_layer_norm", "native_batch_norm", "native_group_norm", "native_dropout",
     "norm_except_dim",
@@ -212,6 +213,86 @@ def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     from .nn.rnn import _rnn_step  # noqa: PLC0415
 
     return _rnn_step(_F().linear(input, w_ih, b_ih), as_tensor(hx), w_hh, b_hh, relu=True)
+
+
+def _recurrent(kind, input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+               batch_first):  # fmt: skip
+    """The whole-sequence recurrences of torch.lstm/gru/rnn_tanh/rnn_relu (ATen's `.input`
+    overload): `params` is the flat weight list of nn.LSTM & co., per layer and direction
+    w_ih, w_hh, [b_ih, b_hh], [w_hr (LSTM projection)]; the reverse direction follows."""
+    from .nn.rnn import _gru_step, _lstm_step, _rnn_step  # noqa: PLC0415
+    from .ops.shape import cat, stack  # noqa: PLC0415
+
+    F = _F()
+    x = as_tensor(input)
+    if x.ndim != 3:
+        raise ValueError(f"{kind}: expected a 3-d input (T, N, C) or, batch_first, (N, T, C); "
+                         f"got shape {tuple(x.shape)}")  # fmt: skip
+    if batch_first:
+        x = x.transpose(0, 1)  # (T, N, C)
+    lstm, dirs = kind == "lstm", 2 if bidirectional else 1
+    h0, c0 = (as_tensor(hx[0]), as_tensor(hx[1])) if lstm else (as_tensor(hx), None)
+    per = 4 if has_biases else 2
+    stride = per + 1 if lstm and len(params) == num_layers * dirs * (per + 1) else per
+    if len(params) != num_layers * dirs * stride:
+        raise ValueError(
+            f"{kind}: expected {num_layers * dirs * per} weights (num_layers={num_layers}, "
+            f"{dirs} direction(s), has_biases={has_biases}), got {len(params)}"
+        )
+    steps, hs, cs = x.shape[0], [], []
+    layer_in = x
+    for layer in range(num_layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            w = params[k * stride : (k + 1) * stride]
+            b_ih, b_hh = (w[2], w[3]) if has_biases else (None, None)
+            w_hr = w[per] if stride > per else None
+            gi = F.linear(layer_in, w[0], b_ih)  # (T, N, gates * H): all steps at once
+            h, c = h0[k], (c0[k] if lstm else None)
+            ys = [None] * steps
+            for t in range(steps) if d == 0 else reversed(range(steps)):
+                if lstm:
+                    h, c = _lstm_step(gi[t], h, c, w[1], b_hh, w_hr)
+                elif kind == "gru":
+                    h = _gru_step(gi[t], h, w[1], b_hh)
+                else:
+                    h = _rnn_step(gi[t], h, w[1], b_hh, relu=kind == "rnn_relu")
+                ys[t] = h
+            outs.append(stack(ys))  # (T, N, H)
+            hs.append(h)
+            cs.append(c)
+        layer_in = cat(outs, -1) if dirs == 2 else outs[0]
+        if dropout and train and layer < num_layers - 1:  # between layers, as nn.LSTM
+            layer_in = F.dropout(layer_in, dropout, True)
+    out = layer_in.transpose(0, 1) if batch_first else layer_in
+    return (out, stack(hs), stack(cs)) if lstm else (out, stack(hs))
+
+
+def lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """torch.lstm: (output, h_n, c_n) of a stacked LSTM; hx = [h0, c0], each (L D, N, H)."""
+    return _recurrent("lstm", input, hx, params, has_biases, num_layers, dropout, train,
+                      bidirectional, batch_first)  # fmt: skip
+
+
+def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """torch.gru: (output, h_n) of a stacked GRU."""
+    return _recurrent("gru", input, hx, params, has_biases, num_layers, dropout, train,
+                      bidirectional, batch_first)  # fmt: skip
+
+
+def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+             batch_first):  # fmt: skip
+    """torch.rnn_tanh: (output, h_n) of a stacked tanh RNN."""
+    return _recurrent("rnn_tanh", input, hx, params, has_biases, num_layers, dropout, train,
+                      bidirectional, batch_first)  # fmt: skip
+
+
+def rnn_relu(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+             batch_first):  # fmt: skip
+    """torch.rnn_relu: (output, h_n) of a stacked relu RNN."""
+    return _recurrent("rnn_relu", input, hx, params, has_biases, num_layers, dropout, train,
+                      bidirectional, batch_first)  # fmt: skip
 
 
 # -- sampling grids (modes as ATen's ints) -------------------------------------------------------
