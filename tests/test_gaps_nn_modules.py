@@ -177,3 +177,74 @@ def test_functional_conv_tbc_and_native_channel_shuffle_match_torch():
     y = RNG.standard_normal((2, 6, 3))
     np.testing.assert_array_equal(_np(F.native_channel_shuffle(ds.tensor(y), 3)),
                                   _np(TF.native_channel_shuffle(torch.tensor(y), 3)))  # fmt: skip
+
+
+MHA_CASES = {
+    "self": {},
+    "cross+masks": {"cross": True, "attn_mask": "bool", "key_padding_mask": True},
+    "float mask, per-head weights": {"attn_mask": "float3", "average_attn_weights": False},
+    "bias_kv+zero_attn": {"bias_kv": True, "add_zero_attn": True, "key_padding_mask": True},
+    "separate weights": {"separate": True, "cross": True},
+    "unbatched, no weights": {"unbatched": True, "need_weights": False},
+    "static kv": {"static": True},
+}
+
+
+@pytest.mark.parametrize("case", list(MHA_CASES), ids=list(MHA_CASES))
+def test_multi_head_attention_forward_matches_torch(case):
+    opt = MHA_CASES[case]
+    rng = np.random.default_rng(5)
+    L, S, N, E, H = 4, 5, 2, 6, 3
+    s_len = S if opt.get("cross") else L
+
+    def arr(*shape):
+        return rng.standard_normal(shape)
+
+    qkv = [arr(L, N, E), arr(s_len, N, E), arr(s_len, N, E)]
+    if not opt.get("cross"):
+        qkv = [qkv[0]] * 3
+    if opt.get("unbatched"):
+        qkv = [a[:, 0] for a in qkv]
+    w = {"in_w": arr(3 * E, E), "in_b": arr(3 * E), "out_w": arr(E, E), "out_b": arr(E)}
+    if opt.get("bias_kv"):
+        w["bk"], w["bv"] = arr(1, 1, E), arr(1, 1, E)
+    if opt.get("separate"):
+        w["qw"], w["kw"], w["vw"] = arr(E, E), arr(E, E), arr(E, E)
+    if opt.get("static"):
+        w["sk"], w["sv"] = arr(N * H, s_len, E // H), arr(N * H, s_len, E // H)
+    mask = None
+    if opt.get("attn_mask") == "bool":
+        mask = np.triu(np.ones((L, s_len), bool), 1)
+    elif opt.get("attn_mask") == "float3":
+        mask = arr(N * H, L, s_len)
+    kpm = None
+    if opt.get("key_padding_mask"):
+        kpm = np.zeros((N, s_len), bool)
+        kpm[1, -2:] = True
+    results = []
+    for lib, fn in ((torch, TF.multi_head_attention_forward), (ds, F.multi_head_attention_forward)):
+        t = {k: lib.tensor(v, requires_grad=True) for k, v in w.items()}
+        q, k, v = (lib.tensor(a) for a in qkv)
+        if not opt.get("cross"):
+            k = v = q
+        out, weights = fn(
+            q, k, v, E, H, t["in_w"], t["in_b"], t.get("bk"), t.get("bv"),
+            opt.get("add_zero_attn", False), 0.0, t["out_w"], t["out_b"], True,
+            None if kpm is None else lib.tensor(kpm), opt.get("need_weights", True),
+            None if mask is None else lib.tensor(mask), opt.get("separate", False),
+            t.get("qw"), t.get("kw"), t.get("vw"), t.get("sk"), t.get("sv"),
+            opt.get("average_attn_weights", True),
+        )  # fmt: skip
+        out.sum().backward()
+        grads = {k: None if p.grad is None else _np(p.grad) for k, p in t.items()}
+        results.append((out, weights, grads))
+    (to, tw, tg), (do, dw, dg) = results
+    np.testing.assert_allclose(_np(do), _np(to), rtol=1e-10, atol=1e-12)
+    assert (tw is None) == (dw is None)
+    if tw is not None:
+        np.testing.assert_allclose(_np(dw), _np(tw), rtol=1e-10, atol=1e-12)
+    for name, g in tg.items():
+        if g is None:
+            assert dg[name] is None or not np.any(dg[name]), name
+        else:
+            np.testing.assert_allclose(dg[name], g, rtol=1e-9, atol=1e-11, err_msg=name)

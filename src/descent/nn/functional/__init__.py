@@ -33,6 +33,7 @@ called `linear` would shadow the function `linear` on the package):
     _pooling_extra  max_pool3d, avg_pool3d, max_unpool1d/2d/3d, adaptive_max_pool1d/2d
     _pooling_fractional  fractional_max_pool2d/3d (and _with_indices)
     _torch_toplevel  conv_tbc, native_channel_shuffle (torch's top-level functions)
+    _mha            multi_head_attention_forward
     _vision         interpolate, upsample*, pixel_shuffle/unshuffle, channel_shuffle,
                     grid_sample, affine_grid
     _distance       pairwise_distance
@@ -62,6 +63,7 @@ from . import (
     _loss,
     _loss_extra,
     _loss_margin,
+    _mha,
     _normalization,
     _padding,
     _pooling,
@@ -83,6 +85,7 @@ from ._linear import *
 from ._loss import *
 from ._loss_extra import *
 from ._loss_margin import *
+from ._mha import *
 from ._normalization import *
 from ._padding import *
 from ._pooling import *
@@ -115,4 +118,5 @@ __all__ = (
     + _inplace.__all__
     + _pooling_fractional.__all__
     + _torch_toplevel.__all__
+    + _mha.__all__
 )
