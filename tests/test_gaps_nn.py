@@ -462,3 +462,14 @@ def test_whole_sequence_recurrences_match_torch(fn, cls, kw, batch_first, bidire
     d[0].sum().backward()
     for a, b in zip(tps, dps):
         np.testing.assert_allclose(_np(b.grad), _np(a.grad), rtol=1e-9, atol=1e-11)
+
+
+def test_embedding_renorm_in_place_as_torch():
+    w = RNG.standard_normal((6, 3)) * 2
+    tw, dw = torch.tensor(w), ds.tensor(w)
+    assert torch.embedding_renorm_(tw, torch.tensor([1, 1, 4, 0]), 1.5, 2.0) is tw
+    assert ds.embedding_renorm_(dw, ds.tensor([1, 1, 4, 0]), 1.5, 2.0) is dw
+    np.testing.assert_allclose(_np(dw), _np(tw), rtol=1e-12)
+    torch.embedding_renorm_(tw, torch.tensor([2, 3]), 0.5, 1.0)
+    ds.embedding_renorm_(dw, ds.tensor([2, 3]), 0.5, 1.0)
+    np.testing.assert_allclose(_np(dw), _np(tw), rtol=1e-12)

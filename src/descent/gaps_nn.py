@@ -29,7 +29,7 @@ __all__ = [
     "convolution", "conv_tbc",
     "dropout", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout",
     "feature_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_",
-    "embedding", "embedding_bag",
+    "embedding", "embedding_bag", "embedding_renorm_",
     "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
     "kl_div", "binary_cross_entropy_with_logits", "poisson_nll_loss", "cosine_embedding_loss",
     "hinge_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "ctc_loss",
@@ -289,6 +289,30 @@ def embedding_bag(
             if rows.size:
                 max_indices[b] = rows[np.argmax(wd[rows], axis=0)]
     return (out, tensor(offset2bag), tensor(bag_size), tensor(max_indices))
+
+
+def embedding_renorm_(weight, indices, max_norm, norm_type):
+    """torch.embedding_renorm_: rescale, in place, each row of `weight` named in `indices`
+    whose norm_type-norm exceeds max_norm to norm max_norm / (norm + 1e-7) * norm (PyTorch's
+    constant). Not recorded by autograd (as torch: F.embedding's max_norm runs it under
+    no_grad); the version counter goes up. Returns `weight`."""
+    import numpy as np  # noqa: PLC0415
+
+    from .inplace_unary import write_values  # noqa: PLC0415
+
+    w = as_tensor(weight)
+    rows = np.unique(np.asarray(as_tensor(indices).numpy()).reshape(-1))
+    if rows.size == 0:
+        return w
+    xp = backend.get_array_module(w._data)
+    sel = w._data[xp.asarray(rows)]  # (R, dim)
+    norms = (xp.abs(sel) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(sel.dtype)
+    new = w._data.copy()
+    new[xp.asarray(rows)] = sel * scale[:, None]
+    write_values(w, new)
+    w._version += 1
+    return w
 
 
 # -- normalization (ATen's argument order) ------------------------------------------------------
