@@ -723,3 +723,17 @@ def test_constant_and_polynomial_errors():
         optim.lr_scheduler.ConstantLR(ours_opt, factor=1.5)
     with pytest.raises(ValueError, match="total_iters"):
         optim.lr_scheduler.PolynomialLR(ours_opt, total_iters=0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS",
+                                  "Adafactor"])  # fmt: skip
+def test_default_param_groups_are_torchs(name):
+    """The same keys and the same values (ints where PyTorch's are ints): printing an optimizer
+    and its state_dict's param_groups match PyTorch's."""
+    t = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    d = getattr(descent.optim, name)([descent.zeros(2, requires_grad=True)])
+    tg = {k: v for k, v in t.param_groups[0].items() if k != "params"}
+    dg = {k: v for k, v in d.param_groups[0].items() if k != "params"}
+    assert {k: repr(v) for k, v in dg.items()} == {k: repr(v) for k, v in tg.items()}
+    assert repr(d) == repr(t)

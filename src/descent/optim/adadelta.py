@@ -40,7 +40,7 @@ class Adadelta(Optimizer):
         lr: float = 1.0,
         rho: float = 0.9,
         eps: float = 1e-6,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         foreach: bool | None = None,
         *,
         capturable: bool = False,
@@ -53,7 +53,7 @@ class Adadelta(Optimizer):
             eps=eps,
             weight_decay=weight_decay,
             maximize=maximize,
-            **_impl_options("Adadelta", foreach, None, capturable, differentiable),
+            **_impl_options("Adadelta", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

@@ -37,9 +37,9 @@ class Adagrad(Optimizer):
         self,
         params: Iterable,
         lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
         eps: float = 1e-10,
         foreach: bool | None = None,
         *,
@@ -54,7 +54,7 @@ class Adagrad(Optimizer):
             initial_accumulator_value=initial_accumulator_value,
             eps=eps,
             maximize=maximize,
-            **_impl_options("Adagrad", foreach, fused, False, differentiable),
+            **_impl_options("Adagrad", foreach, fused, False, differentiable, omit=("capturable",)),
         )
         super().__init__(params, defaults)
 

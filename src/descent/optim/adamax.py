@@ -45,7 +45,7 @@ class Adamax(Optimizer):
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         foreach: bool | None = None,
         *,
         maximize: bool = False,
@@ -58,7 +58,7 @@ class Adamax(Optimizer):
             eps=eps,
             weight_decay=weight_decay,
             maximize=maximize,
-            **_impl_options("Adamax", foreach, None, capturable, differentiable),
+            **_impl_options("Adamax", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

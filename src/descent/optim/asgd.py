@@ -59,7 +59,7 @@ class ASGD(Optimizer):
             t0=t0,
             weight_decay=weight_decay,
             maximize=maximize,
-            **_impl_options("ASGD", foreach, None, capturable, differentiable),
+            **_impl_options("ASGD", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

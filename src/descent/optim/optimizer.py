@@ -557,6 +557,8 @@ def _impl_options(
     fused: bool | None = None,
     capturable: bool = False,
     differentiable: bool = False,
+    *,
+    omit: tuple = (),
 ) -> dict[str, Any]:
     """PyTorch's implementation switches, accepted so that PyTorch code runs unchanged.
 
@@ -574,7 +576,10 @@ def _impl_options(
     for key, value in (("foreach", foreach), ("fused", fused)):
         if value is not None and not isinstance(value, bool):
             raise TypeError(f"{opt}: {key} must be None, True or False, got {value!r}")
-    return dict(foreach=foreach, fused=fused, capturable=bool(capturable), differentiable=False)
+    out = dict(foreach=foreach, fused=fused, capturable=bool(capturable), differentiable=False)
+    for key in omit:  # keys PyTorch's optimizer of this name does not have in its groups
+        del out[key]
+    return out
 
 
 def _check_betas(opt: str, group: dict) -> None:

@@ -51,7 +51,7 @@ class RAdam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         decoupled_weight_decay: bool = False,
         *,
         foreach: bool | None = None,
@@ -66,7 +66,7 @@ class RAdam(Optimizer):
             weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
-            **_impl_options("RAdam", foreach, None, capturable, differentiable),
+            **_impl_options("RAdam", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

@@ -43,8 +43,8 @@ class RMSprop(Optimizer):
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
+        weight_decay: float = 0,
+        momentum: float = 0,
         centered: bool = False,
         capturable: bool = False,
         foreach: bool | None = None,
@@ -59,7 +59,7 @@ class RMSprop(Optimizer):
             momentum=momentum,
             centered=centered,
             maximize=maximize,
-            **_impl_options("RMSprop", foreach, None, capturable, differentiable),
+            **_impl_options("RMSprop", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

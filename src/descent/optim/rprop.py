@@ -50,7 +50,7 @@ class Rprop(Optimizer):
             etas=tuple(etas),
             step_sizes=tuple(step_sizes),
             maximize=maximize,
-            **_impl_options("Rprop", foreach, None, capturable, differentiable),
+            **_impl_options("Rprop", foreach, None, capturable, differentiable, omit=("fused",)),
         )
         super().__init__(params, defaults)
 

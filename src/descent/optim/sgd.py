@@ -37,9 +37,9 @@ class SGD(Optimizer):
         self,
         params: Iterable,
         lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
         nesterov: bool = False,
         *,
         maximize: bool = False,
@@ -54,7 +54,7 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             maximize=maximize,
-            **_impl_options("SGD", foreach, fused, False, differentiable),
+            **_impl_options("SGD", foreach, fused, False, differentiable, omit=("capturable",)),
         )
         super().__init__(params, defaults)
 
