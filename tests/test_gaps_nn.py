@@ -410,6 +410,17 @@ def test_errors_where_torch_refuses():
             lib.feature_dropout(lib.ones(4), 0.5, True)
         with pytest.raises(err):
             lib.prelu(lib.ones(2, 3), lib.ones(2))
+    for lib in (torch, ds):  # RuntimeError in both (descent's DescentError is one)
+        with pytest.raises(RuntimeError):
+            lib.dropout(lib.ones(2, 3), 1.5, True)
+        with pytest.raises(RuntimeError):
+            lib.feature_dropout(lib.ones(2, 3), -0.1, True)
+        with pytest.raises(RuntimeError):
+            lib.lstm_cell(lib.ones(2, 3), [lib.ones(2, 2)], lib.ones(8, 3), lib.ones(8, 2))
+        with pytest.raises(RuntimeError):
+            lib.conv_tbc(lib.ones(3, 2), lib.ones(2, 2, 2), lib.ones(2))
+        with pytest.raises(RuntimeError):
+            lib.convolution(lib.ones(1, 1, 2), lib.ones(2, 2), None, [1], [0], [1], False, [0], 1)
     with pytest.raises(ValueError, match="conv_tbc"):
         ds.conv_tbc(ds.ones(3, 2), ds.ones(2, 2, 2), ds.ones(2))
     with pytest.raises(ValueError, match="grid_sampler"):

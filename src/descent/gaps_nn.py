@@ -52,7 +52,7 @@ def _reduction(reduction, op: str) -> str:
             f"{reduction!r}; torch.nn.functional.{op} takes the string"
         )
     if int(reduction) not in _REDUCTIONS:
-        raise ValueError(f"{op}(): reduction must be 0 (none), 1 (mean) or 2 (sum), got "
+        raise DescentError(f"{op}(): reduction must be 0 (none), 1 (mean) or 2 (sum), got "
                          f"{reduction}")  # fmt: skip
     return _REDUCTIONS[int(reduction)]
 
@@ -102,12 +102,12 @@ def convolution(input, weight, bias, stride, padding, dilation, transposed, outp
     counts only when transposed (torch ignores it otherwise).
 
     Raises:
-        ValueError: the weight is not 3-, 4- or 5-dimensional.
+        DescentError (a RuntimeError): the weight is not 3-, 4- or 5-dimensional.
     """
     w = as_tensor(weight)
     dims = w.ndim - 2
     if dims not in (1, 2, 3):
-        raise ValueError(
+        raise DescentError(
             f"convolution: weight must have 3, 4 or 5 dims (out, in/groups, *kernel), got shape "
             f"{tuple(w.shape)}"
         )
@@ -126,7 +126,7 @@ def conv_tbc(input, weight, bias, pad=0):
     conv1d of input.permute(1, 2, 0) with weight.permute(2, 1, 0), permuted back.
 
     Raises:
-        ValueError: the shapes do not fit that layout.
+        DescentError (a RuntimeError): the shapes do not fit that layout.
     """
     x, w, b = as_tensor(input), as_tensor(weight), as_tensor(bias)
     if (
@@ -136,7 +136,7 @@ def conv_tbc(input, weight, bias, pad=0):
         or x.shape[2] != w.shape[1]
         or (b.shape[0] != w.shape[2])
     ):
-        raise ValueError(
+        raise DescentError(
             f"conv_tbc: expected input (T, B, Cin), weight (K, Cin, Cout) and bias (Cout,), got "
             f"{tuple(x.shape)}, {tuple(w.shape)} and {tuple(b.shape)}"
         )
@@ -147,7 +147,7 @@ def conv_tbc(input, weight, bias, pad=0):
 # -- dropout (train is required, as in torch) ---------------------------------------------------
 def _check_p(p, op: str) -> None:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+        raise DescentError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
 
 
 def dropout(input, p, train):
@@ -260,7 +260,7 @@ def embedding_bag(
     from .creation import tensor  # noqa: PLC0415
 
     if mode not in (0, 1, 2):
-        raise ValueError(f"embedding_bag: mode must be 0 (sum), 1 (mean) or 2 (max), got {mode}")
+        raise DescentError(f"embedding_bag: mode must be 0 (sum), 1 (mean) or 2 (max), got {mode}")
     w, idx, off = as_tensor(weight), as_tensor(indices), as_tensor(offsets)
     if padding_idx is not None and padding_idx < 0:
         padding_idx += w.shape[0]

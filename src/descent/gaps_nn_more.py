@@ -183,12 +183,12 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """torch.lstm_cell: one LSTM step, hx = [h, c] -> (h', c'); gates i, f, g, o.
 
     Raises:
-        ValueError: hx is not a pair of tensors.
+        DescentError (a RuntimeError): hx is not a pair of tensors.
     """
     from .nn.rnn import _lstm_step  # noqa: PLC0415
 
     if len(hx) != 2:
-        raise ValueError(f"lstm_cell: hx must be a list [h, c] of two tensors, got {len(hx)}")
+        raise DescentError(f"lstm_cell: hx must be a list [h, c] of two tensors, got {len(hx)}")
     gi = _F().linear(input, w_ih, b_ih)  # (N, 4H)
     return _lstm_step(gi, as_tensor(hx[0]), as_tensor(hx[1]), w_hh, b_hh, None)
 
@@ -226,7 +226,7 @@ def _recurrent(kind, input, hx, params, has_biases, num_layers, dropout, train, 
     F = _F()
     x = as_tensor(input)
     if x.ndim != 3:
-        raise ValueError(f"{kind}: expected a 3-d input (T, N, C) or, batch_first, (N, T, C); "
+        raise DescentError(f"{kind}: expected a 3-d input (T, N, C) or, batch_first, (N, T, C); "
                          f"got shape {tuple(x.shape)}")  # fmt: skip
     if batch_first:
         x = x.transpose(0, 1)  # (T, N, C)
@@ -235,7 +235,7 @@ def _recurrent(kind, input, hx, params, has_biases, num_layers, dropout, train, 
     per = 4 if has_biases else 2
     stride = per + 1 if lstm and len(params) == num_layers * dirs * (per + 1) else per
     if len(params) != num_layers * dirs * stride:
-        raise ValueError(
+        raise DescentError(
             f"{kind}: expected {num_layers * dirs * per} weights (num_layers={num_layers}, "
             f"{dirs} direction(s), has_biases={has_biases}), got {len(params)}"
         )
@@ -310,10 +310,11 @@ def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
     1 border, 2 reflection). descent samples 4-d inputs, bilinear or nearest.
 
     Raises:
-        ValueError: an unknown mode, or one descent's grid_sample lacks (bicubic, 5-d).
+        DescentError: an unknown mode number.
+        ValueError: a mode descent's grid_sample lacks (bicubic, 5-d).
     """
     if interpolation_mode not in _INTERPOLATION or padding_mode not in _PADDING:
-        raise ValueError(
+        raise DescentError(
             f"grid_sampler: interpolation_mode must be 0, 1 or 2 and padding_mode 0, 1 or 2, got "
             f"{interpolation_mode} and {padding_mode}"
         )
@@ -361,7 +362,7 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
     """torch.native_group_norm: (out, mean, rstd), mean and rstd of shape (N, group)."""
     x = as_tensor(input)
     if x.shape[0] != N or x.shape[1] != C or x.numel() != N * C * HxW:
-        raise ValueError(
+        raise DescentError(
             f"native_group_norm: N={N}, C={C}, HxW={HxW} do not describe the input {tuple(x.shape)}"
         )
     out = _F().group_norm(x, group, weight, bias, eps)
@@ -380,7 +381,7 @@ def native_dropout(input, p, train):
 
     x = as_tensor(input)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"native_dropout: dropout probability has to be between 0 and 1, but "
+        raise DescentError(f"native_dropout: dropout probability has to be between 0 and 1, but "
                          f"got {p}")  # fmt: skip
     if train is False:
         with no_grad():
