@@ -248,3 +248,23 @@ def test_multi_head_attention_forward_matches_torch(case):
             assert dg[name] is None or not np.any(dg[name]), name
         else:
             np.testing.assert_allclose(dg[name], g, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("nn.modules.pooling", ["FractionalMaxPool2d", "FractionalMaxPool3d"]),
+        ("nn.modules.batchnorm", ["SyncBatchNorm"]),
+        ("nn.modules.normalization", ["CrossMapLRN2d"]),
+        ("nn.parameter", ["Buffer", "UninitializedParameter", "UninitializedBuffer"]),
+        ("nn.modules", ["FractionalMaxPool2d", "SyncBatchNorm", "CrossMapLRN2d"]),
+    ],
+)
+def test_torch_import_paths_of_the_new_classes(path, names):
+    import importlib
+
+    tmod = importlib.import_module(f"torch.{path}")
+    dmod = importlib.import_module(f"descent.{path}")
+    for n in names:
+        assert hasattr(tmod, n), f"torch.{path}.{n}"
+        assert getattr(dmod, n) is getattr(nn, n), f"descent.{path}.{n}"

@@ -32,3 +32,13 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__
+
+
+def __getattr__(name: str):
+    # torch.nn.parameter also holds Buffer, UninitializedParameter and UninitializedBuffer;
+    # descent defines them in nn/buffer.py, which imports this module (so: on first use).
+    if name in ("Buffer", "UninitializedParameter", "UninitializedBuffer"):
+        from . import buffer  # noqa: PLC0415
+
+        return getattr(buffer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ from .. import (  # noqa: F401
     LazyBatchNorm1d,
     LazyBatchNorm2d,
     LazyBatchNorm3d,
+    SyncBatchNorm,
 )
 from ..normalization import _BatchNorm  # noqa: F401
 
@@ -21,4 +22,5 @@ __all__ = [
     "LazyBatchNorm2d",
     "LazyBatchNorm3d",
     "_BatchNorm",
+    "SyncBatchNorm",
 ]

@@ -4,10 +4,11 @@ this path exists for programs that import from it)."""
 from __future__ import annotations
 
 from .. import (  # noqa: F401
+    CrossMapLRN2d,
     GroupNorm,
     LayerNorm,
     LocalResponseNorm,
     RMSNorm,
 )
 
-__all__ = ["GroupNorm", "LayerNorm", "LocalResponseNorm", "RMSNorm"]
+__all__ = ["GroupNorm", "LayerNorm", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d"]
