@@ -335,6 +335,7 @@ from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions
     triu_indices,
     vstack,
 )
+from .torch_misc import *  # noqa: F403  rsub, binomial, frombuffer, triangular_solve, ...
 from .torch_toggles import *  # noqa: F403  torch.set_warn_always, ... (docs/torch_gaps_tensor.md)
 from .torch_toplevel import asarray, can_cast, poisson, set_printoptions
 

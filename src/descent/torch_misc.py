@@ -1,0 +1,145 @@
+"""The last small top-level torch names: `rsub`, `binomial`, `frombuffer`, `to_dlpack`,
+`triangular_solve`, `cond` / `while_loop` (run eagerly), `fork` / `wait`, the deterministic
+debug mode, and PyTorch's removed functions (`solve`, `lstsq`, `symeig`, `eig`), which raise
+its own message pointing at `torch.linalg`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .creation import _rng, tensor
+from .dtypes import as_dtype
+from .ops._common import as_tensor, return_type
+from .tensor import Tensor
+
+__all__ = [
+    "binomial", "compiled_with_cxx11_abi", "cond", "eig", "fork", "frombuffer",
+    "get_deterministic_debug_mode", "init_num_threads", "is_storage", "is_vulkan_available",
+    "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
+    "triangular_solve", "wait", "while_loop",
+]  # fmt: skip
+
+
+def rsub(input, other, *, alpha=1) -> Tensor:
+    """other - alpha * input (torch.rsub)."""
+    x = as_tensor(input)
+    return other - (x if alpha == 1 else x * alpha)
+
+
+def binomial(count, prob, generator=None) -> Tensor:
+    """Samples of Binomial(count, prob), elementwise, in count's dtype (torch.binomial)."""
+    c, p = as_tensor(count), as_tensor(prob)
+    rng = _rng(generator, c.device)
+    n = np.asarray(c.detach().numpy(), dtype=np.int64)
+    out = rng.binomial(n, np.asarray(p.detach().numpy(), dtype=np.float64))
+    return tensor(out.astype(c._data.dtype), device=c.device)
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad: bool = False):
+    """A 1-D tensor over the bytes of `buffer` (shares its memory, as torch.frombuffer)."""
+    arr = np.frombuffer(buffer, dtype=as_dtype(dtype), count=count, offset=offset)
+    out = Tensor._wrap(arr)
+    return out.requires_grad_() if requires_grad else out
+
+
+def to_dlpack(t):
+    """A DLPack capsule of the tensor's memory (torch.utils.dlpack.to_dlpack)."""
+    return t.__dlpack__()
+
+
+_TriangularSolve = return_type("triangular_solve", ["solution", "cloned_coefficient"])
+
+
+def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False):  # fmt: skip
+    """The deprecated torch.triangular_solve(B, A): (solution of A X = B, a copy of A)."""
+    from . import linalg  # noqa: PLC0415
+
+    warnings.warn("torch.triangular_solve is deprecated in favor of "
+                  "torch.linalg.solve_triangular", UserWarning, stacklevel=2)  # fmt: skip
+    A, b = as_tensor(A), as_tensor(b)
+    M = A.transpose(-2, -1) if transpose else A
+    up = (not upper) if transpose else upper
+    x = linalg.solve_triangular(M, b, upper=up, unitriangular=unitriangular)
+    return _TriangularSolve(x, A.clone())
+
+
+def cond(pred, true_fn, false_fn, operands=()):
+    """torch.cond: true_fn(*operands) if pred else false_fn(*operands), run eagerly."""
+    flag = bool(pred.item() if isinstance(pred, Tensor) else pred)
+    return true_fn(*operands) if flag else false_fn(*operands)
+
+
+def while_loop(cond_fn, body_fn, carried_inputs):
+    """torch.while_loop: apply body_fn while cond_fn holds, run eagerly; returns the carry."""
+    carry = tuple(carried_inputs)
+    while bool(cond_fn(*carry)):
+        carry = tuple(body_fn(*carry))
+    return carry
+
+
+def fork(func, *args, **kwargs):
+    """torch.jit.fork's top-level name: run now, return a future."""
+    from .jit import fork as _fork  # noqa: PLC0415
+
+    return _fork(func, *args, **kwargs)
+
+
+def wait(future):
+    from .jit import wait as _wait  # noqa: PLC0415
+
+    return _wait(future)
+
+
+_debug_mode = 0
+
+
+def get_deterministic_debug_mode() -> int:
+    return _debug_mode
+
+
+def set_deterministic_debug_mode(debug_mode) -> None:
+    """0 / "default", 1 / "warn", 2 / "error" (recorded: descent's ops are deterministic)."""
+    global _debug_mode
+    names = {"default": 0, "warn": 1, "error": 2}
+    mode = names.get(debug_mode, debug_mode) if isinstance(debug_mode, str) else debug_mode
+    if mode not in (0, 1, 2):
+        raise RuntimeError(f"invalid value of debug_mode, expected 0, 1, or 2, but got {mode}")
+    _debug_mode = int(mode)
+
+
+def init_num_threads() -> None:
+    """Accepted (descent's thread pools are NumPy's BLAS and numba's)."""
+
+
+def is_vulkan_available() -> bool:
+    return False
+
+
+def is_storage(obj) -> bool:
+    return False
+
+
+def compiled_with_cxx11_abi() -> bool:
+    return True
+
+
+def _removed(name: str, replacement: str):
+    def fn(*args, **kwargs):
+        raise RuntimeError(
+            "This function was deprecated since version 1.9 and is now removed. "
+            f"`torch.{name}` is deprecated in favor of `torch.linalg.{replacement}`."
+        )
+
+    fn.__name__ = name
+    fn.__doc__ = f"Removed in PyTorch 1.9 (raises, as torch.{name}): use linalg.{replacement}."
+    return fn
+
+
+solve = _removed("solve", "solve")
+lstsq = _removed("lstsq", "lstsq")
+symeig = _removed("symeig", "eigh")
+eig = _removed("eig", "eig")
