@@ -158,3 +158,18 @@ def test_compile_runs_eagerly_when_an_optimizer_has_step_hooks():
         for _ in range(3):
             step(ds.ones(3, 2))
     assert len(steps) == 3
+
+
+def test_a_subclass_calling_super_step_runs_the_hooks_once():
+    class MySGD(ds.optim.SGD):
+        def step(self, closure=None):
+            return super().step(closure)
+
+    p = ds.ones(1, requires_grad=True)
+    opt = MySGD([p], lr=0.1)
+    calls = []
+    opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, a, k: calls.append("post"))
+    (p * p).sum().backward()
+    opt.step()
+    assert calls == ["pre", "post"] and p.item() == pytest.approx(0.8)

@@ -70,23 +70,35 @@ def hooked_step(step):
         post = self.__dict__.get("_step_post_hooks")
         if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks):
             return step(self, *args, **kwargs)
-        args = (self, *args)  # PyTorch's hooks see the optimizer as args[0]
-        for hook in [*_global_step_pre_hooks.values(), *(pre or {}).values()]:
-            res = hook(self, args, kwargs)
-            if res is not None:
-                if not (isinstance(res, tuple) and len(res) == 2):
-                    raise RuntimeError(
-                        f"an optimizer step pre-hook must return None or (args, kwargs), got "
-                        f"{type(res).__name__}"
-                    )
-                args, kwargs = res
-        out = step(*args, **kwargs)
-        for hook in [*(post or {}).values(), *_global_step_post_hooks.values()]:
-            hook(self, args, kwargs)
-        return out
+        if self.__dict__.get("_in_hooked_step"):  # a subclass's step calling super().step()
+            return step(self, *args, **kwargs)
+        self.__dict__["_in_hooked_step"] = True
+        try:
+            return _run_hooked(self, step, args, kwargs, pre, post)
+        finally:
+            self.__dict__["_in_hooked_step"] = False
 
     wrapper._hooked = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _run_hooked(self, step, args, kwargs, pre, post):
+    """The hooks around one step (PyTorch's order: global pre, own pre, step, own post,
+    global post)."""
+    args = (self, *args)  # PyTorch's hooks see the optimizer as args[0]
+    for hook in [*_global_step_pre_hooks.values(), *(pre or {}).values()]:
+        res = hook(self, args, kwargs)
+        if res is not None:
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise RuntimeError(
+                    f"an optimizer step pre-hook must return None or (args, kwargs), got "
+                    f"{type(res).__name__}"
+                )
+            args, kwargs = res
+    out = step(*args, **kwargs)
+    for hook in [*(post or {}).values(), *_global_step_post_hooks.values()]:
+        hook(self, args, kwargs)
+    return out
 
 
 def hooked_state_dict(state_dict):
