@@ -291,7 +291,7 @@ def binary_cross_entropy(
         raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
     loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
     if weight is not None:
-        loss = loss * as_tensor(weight)
+        loss = loss * _as_input_dtype(weight, p)
     return _reduce(loss, reduction)
 
 
@@ -316,11 +316,18 @@ def binary_cross_entropy_with_logits(
     if pos_weight is None:
         loss = (1.0 - y) * x + sp
     else:
-        lw = (as_tensor(pos_weight, x) - 1.0) * y + 1.0
+        lw = (_as_input_dtype(pos_weight, x) - 1.0) * y + 1.0
         loss = (1.0 - y) * x + lw * sp
     if weight is not None:
-        loss = loss * as_tensor(weight, x)
+        loss = loss * _as_input_dtype(weight, x)
     return _reduce(loss, reduction)
+
+
+def _as_input_dtype(w, x):
+    """A loss weight in the input's dtype (PyTorch's losses keep the input's dtype: a float64
+    weight does not promote a float32 loss)."""
+    w = as_tensor(w, x)
+    return w if w._data.dtype == x._data.dtype else w.to(x.dtype)
 
 
 def kl_div(
@@ -347,9 +354,15 @@ def kl_div(
     else:
         td = t._data
         pos = td > 0
-        # xlogy: 0 log 0 = 0; log of a safe value where the target is 0 (masked out anyway).
+        # PyTorch's xlogy(t, t) - t x: t (log t - x) where t > 0; at t = 0 the value -t x (0,
+        # or nan for an infinite x) with no gradient; nan for a negative or nan target (the
+        # input's gradient stays -t, as PyTorch's; the target's is -x there, PyTorch's nan).
         safe_log = log(where(Tensor._wrap(pos), t, 1.0))
-        loss = where(Tensor._wrap(pos), t * (safe_log - x), 0.0)
+        with np.errstate(invalid="ignore"):  # 0 * inf is nan, as PyTorch's value
+            zero_part = Tensor._wrap(-(td * x._data))
+        # (- t x + nan: its gradients stay finite where this branch is not taken)
+        rest = where(Tensor._wrap(td == 0), zero_part, -(t * x) + float("nan"))
+        loss = where(Tensor._wrap(pos), t * (safe_log - x), rest)
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction)
