@@ -690,3 +690,32 @@ def test_nn_files_stay_under_700_lines():
         if n > 700:
             long[str(path.relative_to(root))] = n
     assert not long, f"split these along their concepts: {long}"
+
+
+@pytest.mark.parametrize("kw", [
+    {"add_bias_kv": True}, {"add_zero_attn": True}, {"kdim": 6, "vdim": 5},
+    {"kdim": 6, "vdim": 5, "add_bias_kv": True, "add_zero_attn": True, "batch_first": True},
+    {"add_bias_kv": True, "bias": False},
+])  # fmt: skip
+def test_multihead_attention_general_options_match_torch(kw):
+    E, H = 8, 2
+    d = descent.nn.MultiheadAttention(E, H, **kw)
+    t = torch.nn.MultiheadAttention(E, H, **kw)
+    assert list(d.state_dict()) == list(t.state_dict())
+    t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in d.state_dict().items()})
+    rng = np.random.default_rng(0)
+    bf = kw.get("batch_first", False)
+    shape = lambda n, e: (2, n, e) if bf else (n, 2, e)  # noqa: E731
+    q = rng.standard_normal(shape(3, E)).astype(np.float32)
+    k = rng.standard_normal(shape(4, kw.get("kdim", E))).astype(np.float32)
+    v = rng.standard_normal(shape(4, kw.get("vdim", E))).astype(np.float32)
+    mask = np.array([[False, False, True, False], [False, False, False, False]])
+    dq = descent.tensor(q, requires_grad=True)
+    tq = torch.tensor(q, requires_grad=True)
+    do, dw = d(dq, descent.tensor(k), descent.tensor(v), key_padding_mask=descent.tensor(mask))
+    to, tw = t(tq, torch.tensor(k), torch.tensor(v), key_padding_mask=torch.tensor(mask))
+    np.testing.assert_allclose(do.detach().numpy(), to.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dw.detach().numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    do.sum().backward()
+    to.sum().backward()
+    np.testing.assert_allclose(dq.grad.numpy(), tq.grad.numpy(), rtol=1e-4, atol=1e-5)

@@ -47,7 +47,8 @@ class MultiheadAttention(Module):
         bias: learn the input and output projection biases.
         batch_first: inputs are (N, L, E) instead of PyTorch's default (L, N, E).
 
-    Only the common case kdim = vdim = embed_dim without add_bias_kv/add_zero_attn is supported.
+    kdim/vdim != embed_dim (separate q/k/v projection weights), add_bias_kv and add_zero_attn
+    run through `F.multi_head_attention_forward`, PyTorch's functional form.
     """
 
     def __init__(
@@ -70,35 +71,75 @@ class MultiheadAttention(Module):
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                 f"({num_heads})"
             )
-        same_dims = kdim in (None, embed_dim) and vdim in (None, embed_dim)
-        if add_bias_kv or add_zero_attn or not same_dims:
-            raise NotImplementedError(
-                "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
-                "not supported by descent"
-            )
         self.embed_dim = embed_dim
-        self.kdim = self.vdim = embed_dim
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         self.batch_first = batch_first
-        self.in_proj_weight = Parameter(
-            creation.empty(3 * embed_dim, embed_dim, dtype=dtype, device=device)
-        )
+
+        def empty(*shape):
+            return Parameter(creation.empty(*shape, dtype=dtype, device=device))
+
+        # PyTorch's registration order, so that state_dict keys and reprs agree.
+        if not self._qkv_same_embed_dim:
+            self.q_proj_weight = empty(embed_dim, embed_dim)
+            self.k_proj_weight = empty(embed_dim, self.kdim)
+            self.v_proj_weight = empty(embed_dim, self.vdim)
+            self.register_parameter("in_proj_weight", None)
+        else:
+            self.in_proj_weight = empty(3 * embed_dim, embed_dim)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
         if bias:
-            self.in_proj_bias = Parameter(creation.empty(3 * embed_dim, dtype=dtype, device=device))
+            self.in_proj_bias = empty(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(
             embed_dim, embed_dim, bias=bias, device=device, dtype=dtype
         )
+        if add_bias_kv:
+            self.bias_k = empty(1, 1, embed_dim)
+            self.bias_v = empty(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    def _general_forward(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                         average_attn_weights, is_causal):  # fmt: skip
+        """kdim/vdim != embed_dim, add_bias_kv, add_zero_attn: PyTorch's functional form."""
+        batched = query.ndim == 3
+        if self.batch_first and batched:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        separate = not self._qkv_same_embed_dim
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=separate, q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal,
+        )  # fmt: skip
+        if self.batch_first and batched:
+            out = out.transpose(0, 1)
+        return out, weights
 
     def forward(
         self,
@@ -127,6 +168,9 @@ class MultiheadAttention(Module):
             `(output, weights)`: output shaped like `query`; weights (N, L, S) averaged, or
             (N, num_heads, L, S), or None when `need_weights` is False.
         """
+        if not self._qkv_same_embed_dim or self.bias_k is not None or self.add_zero_attn:
+            return self._general_forward(query, key, value, key_padding_mask, need_weights,
+                                         attn_mask, average_attn_weights, is_causal)  # fmt: skip
         batched = query.ndim == 3
         if not batched:  # (L, E) -> (1, L, E)
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))
