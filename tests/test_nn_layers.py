@@ -399,8 +399,8 @@ def test_mha_unbatched_and_no_bias():
 def test_mha_errors():
     with pytest.raises(ValueError, match="divisible"):
         nn.MultiheadAttention(10, 3)
-    with pytest.raises(NotImplementedError):
-        nn.MultiheadAttention(8, 2, kdim=4)
+    m = nn.MultiheadAttention(8, 2, kdim=4)  # supported since 2026-12-04 (tests below)
+    assert m.k_proj_weight.shape == (8, 4) and m.in_proj_weight is None
 
 
 class TorchCausalSelfAttention(torch.nn.Module):
