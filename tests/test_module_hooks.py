@@ -305,3 +305,36 @@ def test_module_compile_replays_inference_and_hooks_force_eager():
     m2.register_full_backward_hook(lambda *a: None)
     with pytest.warns(CompileWarning, match="backward hooks"):
         ds.compile(step)(m2, x)
+
+
+def _global_hook_log(nn, lib, mm):
+    log = []
+    handles = [
+        mm.register_module_forward_pre_hook(lambda m, a: log.append(("gpre", type(m).__name__))),
+        mm.register_module_forward_hook(lambda m, a, o: log.append(("gpost", type(m).__name__))),
+        mm.register_module_full_backward_hook(
+            lambda m, gi, go: log.append(("gbwd", type(m).__name__))
+        ),
+    ]
+    try:
+        net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        net[0].register_forward_hook(lambda m, a, o: log.append(("own", type(m).__name__)))
+        x = lib.ones(1, 2, requires_grad=True)
+        net(x).sum().backward()
+    finally:
+        for h in handles:
+            h.remove()
+    net(lib.ones(1, 2))  # removed: only the module's own hook runs
+    return log
+
+
+def test_global_module_hooks_match_torch():
+    import torch.nn.modules.module as tmm
+
+    import descent.nn.modules.module as dmm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = _global_hook_log(dnn, ds, dmm)
+        theirs = _global_hook_log(torch.nn, torch, tmm)
+    assert ours == theirs

@@ -27,10 +27,13 @@ from .. import backend
 from ..tensor import Tensor
 from .buffer import Buffer
 from .module_extras import ModuleExtras
+from .module_hooks import GLOBAL as _GLOBAL_HOOKS
 from .module_hooks import hooked_call
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
+
+_G_FWD_PRE, _G_FWD, _G_BWD_PRE, _G_BWD = _GLOBAL_HOOKS  # torch's register_module_*_hook
 
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                "_state_dict_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks",
@@ -156,7 +159,8 @@ class Module(ModuleExtras):
 
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks):  # fmt: skip
+                or self._backward_pre_hooks or _G_FWD_PRE or _G_FWD or _G_BWD_PRE
+                or _G_BWD):  # fmt: skip
             return self.forward(*args, **kwargs)  # the common case: no hooks, no overhead
         return hooked_call(self, args, kwargs)
 

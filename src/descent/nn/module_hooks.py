@@ -21,7 +21,60 @@ from typing import Any
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 
-__all__ = ["add_hook", "hooked_call"]
+__all__ = [
+    "add_hook", "hooked_call", "register_module_forward_hook", "register_module_forward_pre_hook",
+    "register_module_full_backward_hook", "register_module_full_backward_pre_hook",
+]  # fmt: skip
+
+# torch.nn.modules.module's global hooks: they run for every module, before its own hooks.
+_global_forward_pre_hooks: dict = {}
+_global_forward_hooks: dict = {}
+_global_backward_pre_hooks: dict = {}
+_global_backward_hooks: dict = {}
+GLOBAL = (_global_forward_pre_hooks, _global_forward_hooks, _global_backward_pre_hooks,
+          _global_backward_hooks)  # fmt: skip
+
+
+_global_with_kwargs: set = set()
+_global_always_called: set = set()
+
+
+def _register_global(hooks: dict, hook, with_kwargs: bool = False, always_call: bool = False):
+    from .module import RemovableHandle  # noqa: PLC0415 - module.py imports this file
+
+    handle = RemovableHandle(hooks, extra=(_global_with_kwargs, _global_always_called))
+    hooks[handle.id] = hook
+    if with_kwargs:
+        _global_with_kwargs.add(handle.id)
+    if always_call:
+        _global_always_called.add(handle.id)
+    return handle
+
+
+def register_module_forward_pre_hook(hook):
+    """Run `hook(module, args)` before every module's forward (before its own pre-hooks)."""
+    return _register_global(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False):
+    """Run `hook(module, args, output)` after every module's forward (before its own hooks)."""
+    return _register_global(_global_forward_hooks, hook, with_kwargs, always_call)
+
+
+def register_module_full_backward_pre_hook(hook):
+    """Run `hook(module, grad_output)` for every module, as its own backward pre-hooks."""
+    return _register_global(_global_backward_pre_hooks, hook)
+
+
+def register_module_full_backward_hook(hook):
+    """Run `hook(module, grad_input, grad_output)` for every module, as its own backward
+    hooks."""
+    return _register_global(_global_backward_hooks, hook)
+
+
+def any_global_hooks() -> bool:
+    return bool(_global_forward_pre_hooks or _global_forward_hooks
+                or _global_backward_pre_hooks or _global_backward_hooks)  # fmt: skip
 
 
 def add_hook(hooks: dict, handle, hook, prepend: bool) -> None:
@@ -60,7 +113,7 @@ def _check_replacement(module, what: str, new, old: tuple) -> tuple:
 
 def _run_full_hooks(st: _HookState, grad_input: tuple) -> tuple:
     module = st.module
-    for hook in list(module._backward_hooks.values()):
+    for hook in [*_global_backward_hooks.values(), *module._backward_hooks.values()]:
         res = hook(module, grad_input, st.grad_output)
         if res is not None:
             grad_input = _check_replacement(module, "grad_input entries", res, grad_input)
@@ -100,18 +153,18 @@ class _BackwardHookOut(Function):
         st = ctx.state
         module = st.module
         grad_output = tuple(grads)
-        for hook in list(module._backward_pre_hooks.values()):
+        for hook in [*_global_backward_pre_hooks.values(), *module._backward_pre_hooks.values()]:
             res = hook(module, grad_output)
             if res is not None:
                 grad_output = _check_replacement(module, "grad_output entries", res, grad_output)
         st.grad_output = grad_output
-        if not st.inputs_hooked and module._backward_hooks:
+        if not st.inputs_hooked and (module._backward_hooks or _global_backward_hooks):
             warnings.warn(
                 "Full backward hook is firing when gradients are computed with respect to module "
                 "outputs since no inputs require gradients (as PyTorch warns)",
                 stacklevel=2,
             )
-            for hook in list(module._backward_hooks.values()):
+            for hook in [*_global_backward_hooks.values(), *module._backward_hooks.values()]:
                 res = hook(module, (None,) * st.n_args, grad_output)
                 if res is not None and any(r is not None for r in res):
                     raise RuntimeError(
@@ -172,8 +225,8 @@ def _hook_outputs(st: _HookState, out):
 
 def hooked_call(module, args: tuple, kwargs: dict) -> Any:
     """`module(*args, **kwargs)` with its forward pre-hooks, forward hooks and backward hooks."""
-    with_kw = module._forward_hooks_with_kwargs
-    for key, hook in list(module._forward_pre_hooks.items()):
+    with_kw = module._forward_hooks_with_kwargs | _global_with_kwargs
+    for key, hook in [*_global_forward_pre_hooks.items(), *module._forward_pre_hooks.items()]:
         if key in with_kw:
             result = hook(module, args, kwargs)
             if result is not None:
@@ -187,21 +240,22 @@ def hooked_call(module, args: tuple, kwargs: dict) -> Any:
             result = hook(module, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-    backward = (module._backward_hooks or module._backward_pre_hooks) and is_grad_enabled()
+    backward = (module._backward_hooks or module._backward_pre_hooks or _global_backward_hooks
+                or _global_backward_pre_hooks) and is_grad_enabled()  # fmt: skip
     state = None
     if backward:
         args, state = _hook_inputs(module, tuple(args))
     called: set = set()
     try:
         out = module.forward(*args, **kwargs)
-        for key, hook in list(module._forward_hooks.items()):
+        for key, hook in [*_global_forward_hooks.items(), *module._forward_hooks.items()]:
             called.add(key)
             result = hook(module, args, kwargs, out) if key in with_kw else hook(module, args, out)
             if result is not None:
                 out = result
     except BaseException:
-        for key in module._forward_hooks_always_called:
-            hook = module._forward_hooks.get(key)
+        for key in module._forward_hooks_always_called | _global_always_called:
+            hook = module._forward_hooks.get(key, _global_forward_hooks.get(key))
             if hook is not None and key not in called:
                 try:
                     hook(module, args, kwargs, None) if key in with_kw else hook(module, args, None)

@@ -6,5 +6,14 @@ from __future__ import annotations
 from .. import (  # noqa: F401
     Module,
 )
+from ..module_hooks import (  # noqa: F401 - torch.nn.modules.module's global hooks
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_full_backward_hook,
+    register_module_full_backward_pre_hook,
+)
 
-__all__ = ["Module"]
+__all__ = [
+    "Module", "register_module_forward_hook", "register_module_forward_pre_hook",
+    "register_module_full_backward_hook", "register_module_full_backward_pre_hook",
+]  # fmt: skip
