@@ -37,6 +37,7 @@ import numpy as np
 from .. import hooks
 from ..autograd import is_grad_enabled
 from ..nn.module import Module
+from ..nn.module_hooks import any_global_hooks
 from ..optim import clip as _clip
 from ..optim.lr_scheduler import LRScheduler
 from ..optim.optimizer import Optimizer
@@ -103,8 +104,9 @@ class CompiledFunction:
         tensors: list = []
         key_args = _key_of((args, kwargs), tensors)
         watched = self._watched(args, kwargs)
-        if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-               or m._backward_pre_hooks for m in watched["modules"]):  # fmt: skip
+        if watched["modules"] and any_global_hooks() or any(
+                m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or m._backward_pre_hooks for m in watched["modules"]):  # fmt: skip
             self._warn(
                 "a captured module has forward hooks or backward hooks (register_forward_hook / "
                 "_pre_hook, register_full_backward_hook / _pre_hook): running eagerly so that "
