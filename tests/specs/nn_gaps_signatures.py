@@ -92,4 +92,8 @@ NN_GAPS_SIGNATURES = {
         "q_proj_weight=None k_proj_weight=None v_proj_weight=None static_k=None static_v=None "
         "average_attn_weights=True is_causal=False"
     ),
+    "linear_cross_entropy": (
+        "input linear_weight target linear_bias=None weight=None reduction='mean' "
+        "ignore_index=None label_smoothing=0.0 options=None"
+    ),
 }

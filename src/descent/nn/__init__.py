@@ -79,6 +79,7 @@ from .instancenorm import *
 from .lazy import *
 from .legacy import *
 from .linear import *
+from .linear_ce import LinearCrossEntropyLoss, LinearCrossEntropyOptions
 from .loss import *
 from .loss_extra import *
 from .loss_margin import *
@@ -116,6 +117,7 @@ __all__ = (
     + ["GatedMLP", "ffn_size", "GroupedQueryAttention", "KVCache", "soft_cap"]
     + ["MoE", "MoEStats", "Router", "RouterOutput"]
     + loss.__all__
+    + ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
     + rnn.__all__
     + groupnorm.__all__
     + instancenorm.__all__

@@ -60,6 +60,7 @@ from . import (
     _embedding,
     _inplace,
     _linear,
+    _linear_ce,
     _loss,
     _loss_extra,
     _loss_margin,
@@ -82,6 +83,7 @@ from ._dropout import *
 from ._embedding import *
 from ._inplace import *
 from ._linear import *
+from ._linear_ce import *
 from ._loss import *
 from ._loss_extra import *
 from ._loss_margin import *
@@ -98,7 +100,8 @@ from ._vision import *
 # their union (a test checks there are no duplicates and that the set matches PyTorch's names
 # as recorded before the split).
 __all__ = (
-    _activation.__all__
+    _linear_ce.__all__
+    + _activation.__all__
     + _activation_extra.__all__
     + _linear.__all__
     + _embedding.__all__
