@@ -37,7 +37,7 @@ def prelu(input, weight) -> Tensor:
         raise DescentError(
             f"prelu: Mismatch of parameter numbers and input channel size. Found parameter "
             f"numbers = {w.numel()} and channel size = {channels} (input {tuple(x.shape)}; the "
-            "channels are dim 1; pass one slope or one per channel)"
+            "channels are dim 1, a 1-D input has one channel; pass one slope or one per channel)"
         )
     if w.numel() == 1:
         w = w.reshape(())

@@ -24,6 +24,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import clamp, log, where
+from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
 from ...tensor import Tensor
 
 __all__ = [
@@ -168,43 +169,10 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     return where(zero, 0.0, where(x > lambd, x - lambd, x + lambd))
 
 
-def hardshrink(input, lambd: float = 0.5) -> Tensor:
-    """x where |x| > lambd, else 0 (x * 0: a nan input stays nan, as in PyTorch)."""
-    x = as_tensor(input)
-    # The zeroed piece is the constant +0 (derivative exactly 0, as PyTorch's; x * 0 would be
-    # -0 for a negative x, and 1 / -0 = -inf); nan stays nan.
-    return where((x >= -lambd) & (x <= lambd), 0.0, x)
-
-
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else `value`."""
     x = as_tensor(input)
     return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
-
-
-def prelu(input, weight) -> Tensor:
-    """max(0, x) + weight * min(0, x), with one learned slope per channel (dim 1) or one
-    shared slope (He et al. 2015, "Delving Deep into Rectifiers").
-
-    The derivative at 0 is the slope's (PyTorch's `x > 0 ? g : w g`); the slope's gradient
-    is x g on the negative side. A 0-d or 1-element weight is shared by every element.
-
-    Raises:
-        RuntimeError: the weight has neither 1 element nor one per channel of dim 1.
-    """
-    x, w = as_tensor(input), as_tensor(weight)
-    channels = x.shape[1] if x.ndim >= 2 else 1
-    if w.numel() != 1 and (w.ndim != 1 or w.numel() != channels):
-        raise DescentError(
-            f"prelu: Mismatch of parameter numbers and input channel size. Found parameter "
-            f"numbers = {w.numel()} and channel size = {channels} (input {tuple(x.shape)}; the "
-            "channels are dim 1, a 1-D input has one channel)"
-        )
-    if w.numel() == 1:
-        w = w.reshape(())
-    else:  # (C,) -> (C, 1, ...): the slope of channel c multiplies x[:, c]
-        w = w.reshape((channels,) + (1,) * (x.ndim - 2))
-    return where(x > 0, x, w * x)
 
 
 def gumbel_softmax(
