@@ -241,6 +241,37 @@ def test_softmax_kernels_against_float64_reference(log, causal):
 
 
 @needs_numba
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_softmax_kernel_specials_match_torch(log, causal):
+    """Rows holding NaN, +-inf, all -inf and huge values: the row maxima come from a loop
+    compiled with 'nnan' (vectorised), so a NaN's row must still be all NaN, as in PyTorch."""
+    torch = pytest.importorskip("torch")
+    nan, inf = np.nan, np.inf
+    rows = np.array([[1, 2, nan, 0, 5, 1, 0, 2], [inf, 1, 2, 3, 0, 0, 1, 1], [-inf] * 8,
+                     [-inf, 1, -inf, 2, 0, -inf, 3, 1], [inf, inf, 0, 0, 1, 2, 3, 4],
+                     [1e30, -1e30, 0, 3, 2, 1, 0, -1], [nan] * 8, [0, nan, 1, 2, 3, 4, 5, 6]],
+                    np.float32)  # fmt: skip
+    x = np.tile(rows, (5, 1, 5))[..., :40].reshape(5, 8, 40)[:, :, :8].copy()  # (5, 8, 8)
+    x[1:] = np.roll(x[1:], 3, axis=-1)  # NaN / inf at other columns, some masked when causal
+    scale = 0.5
+    t = torch.tensor(x) * scale
+    if causal:
+        t = t.masked_fill(torch.ones(8, 8, dtype=torch.bool).triu(1), -inf)
+    want = (torch.log_softmax(t, -1) if log else torch.softmax(t, -1)).numpy()
+    got = cpu.softmax_forward(x, scale=scale, causal=causal, log=log)
+    if causal:  # masked entries are never computed: 0 (-inf for log) even in a NaN row, where
+        # PyTorch's are NaN; P v's row is NaN either way. Compare the visible entries.
+        hide = np.broadcast_to(np.triu(np.ones((8, 8), bool), 1), x.shape)
+        assert (got[hide] == (-inf if log else 0.0)).all()
+        got, want = got[~hide], want[~hide]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(got[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)])
+    np.testing.assert_allclose(got[fin], want[fin], rtol=2e-6, atol=1e-7)
+
+
+@needs_numba
 def test_exp32_accuracy_and_specials():
     import numba
 
