@@ -448,3 +448,11 @@ def _alias_submodule(name: str, target: str) -> None:
 
 _alias_submodule("autograd.functional", "autograd_functional")
 _alias_submodule("autograd.function", "autograd_function")
+
+# torch.autograd.forward_ad: `import descent.autograd.forward_ad as fwAD` and the attribute
+# `descent.autograd.forward_ad` are one module object (it holds the active level), loaded now
+# (it is small and imports only the core).
+from . import autograd_forward_ad as _forward_ad  # noqa: E402
+
+_importlib.import_module("sys").modules[f"{__name__}.autograd.forward_ad"] = _forward_ad
+autograd.forward_ad = _forward_ad
