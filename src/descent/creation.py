@@ -10,6 +10,7 @@ import numpy as np
 
 from . import autograd, backend, devices, tensor_methods
 from .inplace_unary import write_values
+from .ops._common import fill_int
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
@@ -174,6 +175,8 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Ten
             else np.int64 if isinstance(fill_value, (int, np.integer))
             else get_default_dtype()
         )  # fmt: skip
+    if type(fill_value) is int:  # PyTorch's range check; uint8 -1 wraps to 255
+        fill_value = fill_int(fill_value, np.dtype(as_dtype(dtype)))
     arr = _xp(device).full(tuple(shape), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)
 

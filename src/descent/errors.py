@@ -8,7 +8,7 @@ contract) both catch them.
 
 from __future__ import annotations
 
-__all__ = ["DescentError", "DimensionError"]
+__all__ = ["DescentError", "DimensionError", "DtypeError"]
 
 
 class DescentError(RuntimeError, ValueError):
@@ -18,3 +18,9 @@ class DescentError(RuntimeError, ValueError):
 
 class DimensionError(IndexError, ValueError):
     """A dimension (axis) index is out of range: PyTorch's IndexError, still a ValueError."""
+
+
+class DtypeError(TypeError, RuntimeError):
+    """An op has no kernel for the input's dtype (bitwise ops on floats, mean of integers):
+    PyTorch's RuntimeError ("not implemented for 'Float'"), still the TypeError descent raised
+    before."""

@@ -357,8 +357,8 @@ class ReductionMethods:
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
-    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """PyTorch's meaning: `x.max()` (0-d), `x.max(dim)` -> `(values, indices)`,
@@ -398,11 +398,11 @@ class ReductionMethods:
         return _ops.norm(self, p if p is not None else ord, axis, keepdims, dim=dim,
                          keepdim=keepdim)  # fmt: skip
 
-    def softmax(self, axis=None, *, dim=None):
-        return _ops.softmax(self, axis, dim=dim)
+    def softmax(self, axis=None, *, dim=None, dtype=None):
+        return _ops.softmax(self, axis, dim=dim, dtype=dtype)
 
-    def log_softmax(self, axis=None, *, dim=None):
-        return _ops.log_softmax(self, axis, dim=dim)
+    def log_softmax(self, axis=None, *, dim=None, dtype=None):
+        return _ops.log_softmax(self, axis, dim=dim, dtype=dtype)
 
     def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -443,8 +443,8 @@ class ReductionMethods:
     def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
         return _ops.unique(self, sorted, return_inverse, return_counts, dim)
 
-    def cumsum(self, axis=None, *, dim=None):
-        return _ops.cumsum(self, axis if dim is None else dim)
+    def cumsum(self, axis=None, *, dim=None, dtype=None):
+        return _ops.cumsum(self, axis if dim is None else dim, dtype=dtype)
 
 
 class ShapeMethods:
@@ -629,8 +629,8 @@ class InPlaceMethods:
     def mul_(self, other):
         return _ops.mul_(self, other)
 
-    def div_(self, other):
-        return _ops.div_(self, other)
+    def div_(self, other, *, rounding_mode=None):
+        return _ops.div_(self, other, rounding_mode=rounding_mode)
 
     def clamp_(self, min=None, max=None):
         return _ops.clamp_(self, min, max)

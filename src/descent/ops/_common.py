@@ -187,7 +187,50 @@ def _operand_as(x, dt, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x if x._data.dtype == dt else x.to(dt)  # Tensor.to: the differentiable cast
     xp = backend.get_array_module(like._data)
-    return Tensor._wrap(xp.asarray(x, dtype=dt))
+    return Tensor._wrap(xp.asarray(wrap_int(x, dt), dtype=dt))
+
+
+def wrap_int(c, dt):
+    """A Python int scalar as PyTorch casts it to an integer dtype: out of the dtype's range it
+    wraps modulo 2**bits (uint8 - 2 is uint8 + 254, int8 + 300 is int8 + 44), where NumPy 2
+    raises OverflowError. Anything else is returned unchanged.
+
+    Args:
+        c: the scalar operand.
+        dt: the NumPy dtype the operation computes in.
+    """
+    if type(c) is not int or dt.kind not in "iu":
+        return c
+    info = np.iinfo(dt)
+    if info.min <= c <= info.max:
+        return c
+    return (c - info.min) % (1 << (8 * dt.itemsize)) + info.min
+
+
+def fill_int(c, dt):
+    """A Python int written into an integer tensor (fill_, masked_fill, full, x[i] = c) with
+    PyTorch's check: a signed dtype takes its range, an unsigned one also the negatives down
+    to -max, which wrap (uint8 -1 is 255); beyond, PyTorch's overflow error. Anything else is
+    returned unchanged.
+
+    Args:
+        c: the value written.
+        dt: the tensor's NumPy dtype.
+
+    Raises:
+        DescentError: the value does not fit the dtype.
+    """
+    if type(c) is not int or dt.kind not in "iu":
+        return c
+    info = np.iinfo(dt)
+    if info.min <= c <= info.max:
+        return c
+    if dt.kind == "u" and -info.max <= c < 0:
+        return c + info.max + 1
+    raise DescentError(
+        f"value {c} cannot be converted to type {dt} without overflow (the range is "
+        f"[{info.min}, {info.max}]), as in PyTorch"
+    )
 
 
 def apply_binary(op, a, b):

@@ -16,7 +16,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote
+from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote, wrap_int
 from .elementwise import cast
 
 
@@ -394,7 +394,9 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 x, c = _scalar_operand(a, b)
                 if fold == _RECIPROCAL:
                     return _divide_scalar(x, c)
-                return scalar_op.apply_scalar(x, -c if fold == _NEGATE else c)
+                # an int out of an integer tensor's range wraps, as in PyTorch (uint8 - 2)
+                return scalar_op.apply_scalar(x, wrap_int(-c if fold == _NEGATE else c,
+                                                          x._data.dtype))  # fmt: skip
         elif isinstance(b, Tensor):
             ta = type(a)
             if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above
@@ -403,7 +405,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 if fold == _NEGATE:
                     _refuse_bool_sub(a, b)
                 x, c = _scalar_operand(b, a)
-                return rscalar_op.apply_scalar(x, c)
+                return rscalar_op.apply_scalar(x, wrap_int(c, x._data.dtype))
         if fold == _NEGATE:
             _refuse_bool_sub(a, b)
         return apply_binary(op, a, b)
@@ -442,9 +444,21 @@ def pow(a, b) -> Tensor:
         x, c = _scalar_operand(a, b)
         return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
+        if b._data.dtype.kind == "b" and isinstance(a, (bool, np.bool_)):
+            raise DescentError(_bool_pow_message(b))
         x, c = _scalar_operand(b, a)
-        return RPowScalar.apply_scalar(x, c=c)
+        return RPowScalar.apply_scalar(x, c=wrap_int(c, x._data.dtype))
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype.kind == "b"
+            and b._data.dtype.kind == "b"):  # fmt: skip
+        raise DescentError(_bool_pow_message(a))
     return apply_binary(Pow, a, b)
+
+
+def _bool_pow_message(t: Tensor) -> str:
+    return (
+        f"pow: a bool tensor (shape {tuple(t.shape)}) as the exponent of a bool base is not "
+        "implemented, as in PyTorch; convert first with .int() or .float()"
+    )
 
 
 def neg(x) -> Tensor:
@@ -545,7 +559,12 @@ def remainder(a, b) -> Tensor:
 
 def _check_integer_divisor(name: str, a: Tensor, b: Tensor) -> None:
     """PyTorch's integer division by zero raises (a float one gives inf or nan); an empty
-    result divides nothing."""
+    result divides nothing. Two bool operands raise too (PyTorch has no bool kernel)."""
+    if a._data.dtype.kind == "b":  # promoted: both are bool
+        raise DescentError(
+            f"{name}: not implemented for bool tensors (shapes {tuple(a.shape)} and "
+            f"{tuple(b.shape)}), as in PyTorch; convert first with .int() or .float()"
+        )
     if b._data.dtype.kind in "biu" and a._data.size and not b._data.all():
         raise DescentError(
             f"{name}: integer division by zero (divisor of shape {tuple(b.shape)} and dtype "

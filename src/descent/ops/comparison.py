@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
-from ._common import as_tensor, is_scalar, result_type
+from ._common import as_tensor, is_scalar, result_type, wrap_int
 
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
@@ -25,6 +25,12 @@ def _compare(ufunc_name):
         # result.
         av = a._data if ta is not None else a
         bv = b._data if tb is not None else b
+        # An int out of an integer tensor's range wraps to its dtype first, as in PyTorch
+        # (uint8 == -2 is uint8 == 254); NumPy would compare the exact values.
+        if type(bv) is int and ta is not None:
+            bv = wrap_int(bv, av.dtype)
+        elif type(av) is int and tb is not None:
+            av = wrap_int(av, bv.dtype)
         if ta is not None and tb is not None and ta._data.shape != tb._data.shape:
             try:
                 np.broadcast_shapes(ta._data.shape, tb._data.shape)
@@ -75,15 +81,15 @@ def _bitwise(name, ufunc_name, bool_ok=True):
             b = as_tensor(b)
         dt = result_type(a, b)
         if dt.kind not in ("iub" if bool_ok else "iu"):
-            raise TypeError(
+            raise DtypeError(
                 f"{name}: defined for integer{' and bool' if bool_ok else ''} tensors, got "
                 f"dtype {dt}; use logical_and/or/xor for truth values, or cast first "
                 "(x.long())"
             )
         ta = a if isinstance(a, Tensor) else b
         xp = backend.get_array_module(ta._data)
-        av = xp.asarray(a._data if isinstance(a, Tensor) else a, dtype=dt)
-        bv = xp.asarray(b._data if isinstance(b, Tensor) else b, dtype=dt)
+        av = xp.asarray(a._data if isinstance(a, Tensor) else wrap_int(a, dt), dtype=dt)
+        bv = xp.asarray(b._data if isinstance(b, Tensor) else wrap_int(b, dt), dtype=dt)
         try:
             np.broadcast_shapes(av.shape, bv.shape)
         except ValueError:
@@ -109,7 +115,7 @@ def bitwise_not(x) -> Tensor:
     """~x: the bitwise complement of an integer tensor, logical not of a bool tensor."""
     x = as_tensor(x)
     if x._data.dtype.kind not in "iub":
-        raise TypeError(
+        raise DtypeError(
             f"bitwise_not (~): defined for integer and bool tensors, got dtype {x.dtype}; use "
             "logical_not for truth values"
         )

@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, promote
+from ._common import apply_binary, as_tensor, fill_int, promote
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -331,6 +331,8 @@ def clamp(x, min=None, max=None) -> Tensor:
     # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
     if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)
+    elif x._data.dtype.kind in "iu":  # int bounds take x's dtype: PyTorch's check, uint8 wraps
+        min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)
     return Clamp.apply(x, lo=min, hi=max)
 
 
@@ -393,7 +395,9 @@ class MaskedFill(Function):
 
     def forward(self, x, mask):
         # The fill value in x's dtype: a Python float must not turn a float32 tensor into float64.
-        return backend.get_array_module(x).where(mask, x.dtype.type(self.value), x)
+        # (an int into an unsigned tensor wraps as in PyTorch: masked_fill(uint8, m, -1) is 255)
+        v = x.dtype.type(fill_int(self.value, x.dtype))
+        return backend.get_array_module(x).where(mask, v, x)
 
     def backward(self, gy, ops):
         mask = self.inputs(ops)[1]
@@ -405,8 +409,11 @@ def masked_fill(x, mask, value) -> Tensor:
     mask = as_tensor(mask)
     if mask._data.dtype != np.bool_:
         mask = Tensor._wrap(mask._data.astype(bool))
-    # A tensor value may need a gradient of its own: `where` gives it one.
+    # A tensor value may need a gradient of its own: `where` gives it one. It takes x's dtype
+    # (PyTorch: masked_fill(int64, m, float 0-d tensor) stays int64); the cast is differentiable.
     if isinstance(value, Tensor):
+        if value._data.dtype != x._data.dtype:
+            value = cast(value, x._data.dtype)
         return where(mask, value, x)
     return MaskedFill.apply(x, mask, value=value)
 

@@ -15,7 +15,7 @@ from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices
+from ._common import as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 
 
@@ -195,7 +195,7 @@ def setitem(x: Tensor, index, value) -> None:
         x._version += 1
         return
     # Outside the graph: write into the array (views see it); the version still goes up.
-    x._data[idx] = value._data if isinstance(value, Tensor) else value
+    x._data[idx] = value._data if isinstance(value, Tensor) else fill_int(value, x._data.dtype)
     x._version += 1
 
 

@@ -18,12 +18,15 @@ its gradient would no longer be the gradient of anything the user computed.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import overwrote_saved_output
+from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
-from ..tensor import Tensor
-from ._common import as_tensor, check_devices
-from .arithmetic import add, div, mul, sub
+from ..tensor import Tensor, get_default_dtype
+from ._common import as_tensor, check_devices, fill_int, result_type, wrap_int
+from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import cast, clamp, clip_array, clone, masked_fill
 
 
@@ -64,6 +67,10 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
     second Tensor object holding t's old value and node), so what it saved for backward is not
     changed by rebinding t here."""
+    if result._data.dtype != t._data.dtype:
+        # An in-place op keeps t's dtype (float32 += float64 stays float32); a result of a higher
+        # kind (float into int) raises, as in PyTorch. The cast is differentiable.
+        result = cast(result, _castable(result._data.dtype, t, "in-place op"))
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
     # sees the new value and its node, as after PyTorch's in-place op.
     t._data = result._data
@@ -73,17 +80,33 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     return t
 
 
+def _castable(dt, t: Tensor, op: str):
+    """t's dtype, after PyTorch's check that a result of dtype `dt` may be written into t."""
+    if not np.can_cast(dt, t._data.dtype, "same_kind"):
+        raise DescentError(
+            f"{op}: result type {dt} can't be cast to the desired output type {t._data.dtype} "
+            f"(shape {tuple(t.shape)}), as in PyTorch; use the out-of-place op or convert the "
+            "tensor first, e.g. x = x.float()"
+        )
+    return t._data.dtype
+
+
 def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
         return _rebind(t, outofplace(t._alias(), other))
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
     # float results into an int tensor instead of truncating silently.
-    o = other._data if isinstance(other, Tensor) else other
+    o = other._data if isinstance(other, Tensor) else wrap_int(other, t._data.dtype)
     xp = backend.get_array_module(t._data)
     if isinstance(other, Tensor):
         check_devices(op, t, other)
-    getattr(xp, ufunc)(t._data, o, out=t._data, casting="same_kind")
+    try:
+        getattr(xp, ufunc)(t._data, o, out=t._data, casting="same_kind")
+    except TypeError:  # NumPy's casting error: PyTorch's RuntimeError and message instead
+        dt = result_type(t, other)
+        _castable(get_default_dtype() if ufunc == "true_divide" else dt, t, op)
+        raise
     _written(t)
     return t
 
@@ -93,6 +116,7 @@ def add_(t: Tensor, other) -> Tensor:
 
 
 def sub_(t: Tensor, other) -> Tensor:
+    _refuse_bool_sub(t, other)  # PyTorch refuses `-` with a bool operand, in place too
     return _inplace(t, other, sub, "subtract", "sub_")
 
 
@@ -100,12 +124,19 @@ def mul_(t: Tensor, other) -> Tensor:
     return _inplace(t, other, mul, "multiply", "mul_")
 
 
-def div_(t: Tensor, other) -> Tensor:
+def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
+    if rounding_mode is not None:  # div_(y, rounding_mode='floor'|'trunc'): keeps t's dtype
+        return copy_(t, div(t, other, rounding_mode=rounding_mode)) if not _records(t, other) \
+            else _rebind(t, div(t._alias(), other, rounding_mode=rounding_mode))  # fmt: skip
     return _inplace(t, other, div, "true_divide", "div_")
 
 
 def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
+    if t._data.dtype.kind != "f":  # a float bound makes a float result, which t cannot hold
+        for b in (min, max):
+            if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f"):
+                _castable(result_type(t, b), t, "clamp_")
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))
     t._data[...] = clip_array(t._data, min, max)
@@ -136,7 +167,7 @@ def fill_(t: Tensor, value) -> Tensor:
     # x * 0 + value keeps x's dtype and shape in the graph, and gives a tensor value its gradient.
     if _records(t, value):
         return _rebind(t, t._alias() * 0 + value)
-    t._data[...] = value._data if isinstance(value, Tensor) else value
+    t._data[...] = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
     _written(t)
     return t
 
@@ -148,6 +179,9 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     mask = as_tensor(mask)
     xp = backend.get_array_module(t._data)
     # copyto with where= writes only the masked entries, in place, with broadcasting.
-    xp.copyto(t._data, value._data if isinstance(value, Tensor) else value, where=mask._data)
+    # "unsafe": the value takes t's dtype whatever it is (PyTorch's masked_fill_(int, m, 1.5)
+    # writes 1), after fill_int's range check for ints.
+    v = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
+    xp.copyto(t._data, v, where=mask._data, casting="unsafe")
     _written(t)
     return t

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis, return_type
 from .elementwise import abs as _abs
@@ -335,11 +335,21 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> 
     """Sum over `axis` (all axes when None)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     # Summing bools counts them, in int64 (NumPy and PyTorch agree); no gradient can flow there.
+    # Unsigned tensors sum in int64 too in PyTorch (NumPy's uint8 sum is uint64).
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind in "b":
-        x = cast(x, np.int64)
+    elif x._data.dtype.kind in "bu":
+        x = _as_int64(x)
     return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def _as_int64(x: Tensor) -> Tensor:
+    """bool and unsigned tensors (uint64 aside) as int64: PyTorch's sum/prod/cumsum/cumprod
+    dtype for them."""
+    dt = x._data.dtype
+    if dt.kind == "b" or (dt.kind == "u" and dt.itemsize < 8):
+        return cast(x, np.int64)
+    return x
 
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
@@ -348,15 +358,18 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
     if dtype is not None:
         x = cast(x, dtype)
     elif x._data.dtype.kind != "f":
-        raise TypeError(
+        raise DtypeError(
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
             "dtype=descent.float32"
         )
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
-def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
+    """Product over `axis` (all axes when None); `dtype` casts first (torch.prod's dtype=);
+    bool and unsigned tensors multiply in int64, as in PyTorch."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x = cast(x, dtype) if dtype is not None else _as_int64(x)
     return Prod.apply(x, axis=axis, keepdims=keepdims)
 
 
@@ -516,7 +529,7 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 
 def _check_floating_var(x) -> None:
     if x._data.dtype.kind != "f":
-        raise TypeError(
+        raise DtypeError(
             f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
         )
 
@@ -621,25 +634,43 @@ def _axis1(x, axis, dim, op):
     return normalize_axis(axis, x.ndim)[0]
 
 
-def softmax(x, axis=None, *, dim=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably."""
+def _softmax_input(x, dtype, op):
+    """x cast to `dtype` (torch.softmax's dtype=); without it an integer or bool x raises, as
+    PyTorch has no integer kernel (NumPy's exp would silently compute in float64)."""
     x = as_tensor(x)
+    if dtype is not None:
+        return cast(x, dtype)
+    if x._data.dtype.kind not in "fc":
+        raise DescentError(
+            f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
+            f"PyTorch; pass dtype=descent.float32 or convert first with .float()"
+        )
+    return x
+
+
+def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably;
+    in `dtype` when given."""
+    x = _softmax_input(x, dtype, "softmax")
     # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
     if amp._depth:  # inside descent.autocast: softmax in float32
         x = amp.upper(x)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
 
 
-def log_softmax(x, axis=None, *, dim=None) -> Tensor:
-    """x - logsumexp(x) along `axis`, computed stably."""
-    x = as_tensor(x)
+def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
+    """x - logsumexp(x) along `axis`, computed stably; in `dtype` when given."""
+    x = _softmax_input(x, dtype, "log_softmax")
     if amp._depth:
         x = amp.upper(x)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
 
 
-def cumsum(x, axis=None, *, dim=None) -> Tensor:
+def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
+    """Cumulative sum along `axis` (flattened when None); `dtype` casts first (torch.cumsum's
+    dtype=); bool and unsigned tensors accumulate in int64, as in PyTorch."""
     x = as_tensor(x)
+    x = cast(x, dtype) if dtype is not None else _as_int64(x)
     axis = axis_arg(axis, dim)
     # NumPy's rule: no axis means the flattened tensor.
     if axis is None:
@@ -689,11 +720,15 @@ def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where every element over `axis` (all axes when None) is nonzero (bool tensor)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     xp = backend.get_array_module(x._data)
-    return Tensor._wrap(xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims)))
+    out = xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims))
+    # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
+    return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
 
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where some element over `axis` (all axes when None) is nonzero (bool tensor)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     xp = backend.get_array_module(x._data)
-    return Tensor._wrap(xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims)))
+    out = xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims))
+    # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
+    return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)

@@ -114,6 +114,8 @@ def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
     x = as_tensor(x)
     if dtype is not None:
         x = cast(x, dtype)
+    elif x._data.dtype.kind == "u" and x._data.dtype.itemsize < 8:
+        x = cast(x, np.int64)  # unsigned tensors multiply in int64, as in PyTorch
     dim = axis_arg(axis, dim)
     if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself
         normalize_axis(0 if dim is None else dim, 0)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import ZERO_GRAD, Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import div, mul, pow
@@ -472,7 +472,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) ->
     if dtype is not None:
         x = cast(x, dtype)
     if x._data.dtype.kind != "f":
-        raise TypeError(
+        raise DtypeError(
             f"nanmean: expected a floating point input, got dtype {x.dtype} (shape "
             f"{tuple(x.shape)}); pass dtype=descent.float32 or convert with .float()"
         )
