@@ -144,3 +144,10 @@ def test_accepts_single_tensor_and_arrays():
 def test_function_that_ignores_its_input():
     r = gradcheck(lambda x: ds.ones(3, dtype=ds.float64), [x64((2,))])
     assert r.passed and r.max_abs_error == 0
+
+
+def test_non_contiguous_input_is_perturbed():
+    """A transposed input used to be checked through a copy (numeric Jacobian 0)."""
+    b = ds.randn(2, 3, dtype=ds.float64, requires_grad=True)
+    assert gradcheck(lambda x: x * 2, [b.transpose(0, 1)]).passed
+    assert gradcheck(lambda x: x * 2, [b.detach().t().requires_grad_()]).passed

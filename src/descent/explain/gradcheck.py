@@ -162,7 +162,9 @@ def _prepare(inputs, dtype, fn_name: str):
             "float64 precision",
             stacklevel=3,
         )
-    arrays = [a.astype(check_dtype) if i in chosen else a for i, a in enumerate(arrays)]
+    # C order: the checks perturb elements through a.reshape(-1), which must be a view (a
+    # transposed input keeps its strides under astype's default order="K" and would be copied).
+    arrays = [a.astype(check_dtype, order="C") if i in chosen else a for i, a in enumerate(arrays)]
     return arrays, chosen
 
 
