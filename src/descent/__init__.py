@@ -398,6 +398,7 @@ _SUBPACKAGES = (
 # (torch.i0, torch.igamma, x.erf_(), ...) load with their modules on first use (~50 ms each at
 # import otherwise); their Tensor methods (x.det(), x.i0()) reach them through the ops table.
 _LINALG_NAMES = ("cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
+                 "lu", "lu_solve", "lu_unpack",
                  "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd")  # fmt: skip
 _SPECIAL_NAMES = ("erf_", "erfc_", "exp2_", "i0", "i0_", "igamma", "igammac", "logit_",
                   "mvlgamma", "round_", "sinc_", "xlogy_")  # fmt: skip

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from . import backend
 from .errors import DescentError
+from .linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # LU: docs/linalg.md
 from .ops._common import as_tensor
 from .ops.elementwise import where
 from .ops.linalg import matmul
@@ -50,7 +51,8 @@ from .tensor import Tensor
 
 __all__ = [
     "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
-    "lstsq", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
+    "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
     "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals",
     "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from . import backend, tensor_methods
 from . import linalg as _linalg
+from . import linalg_lu as _lu
 from .ops._common import as_tensor
 from .ops.linalg import matmul
 from .ops.linalg_decomp import cholesky as _cholesky
@@ -19,8 +20,9 @@ from .ops.linalg_decomp import det, inv, solve
 from .ops.linalg_spectral import pinv
 from .tensor import Tensor
 
-__all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
-           "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd"]  # fmt: skip
+__all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "lu",
+           "lu_solve", "lu_unpack", "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet",
+           "svd"]  # fmt: skip
 
 matrix_power = _linalg.matrix_power
 matrix_exp = _linalg.matrix_exp
@@ -108,8 +110,29 @@ def qr(input, some: bool = True) -> QRResult:
     return QRResult(*_linalg.qr(input, "reduced" if some else "complete"))
 
 
+class LUWithInfoResult(NamedTuple):  # torch.return_types._lu_with_info (torch.lu's)
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+def lu(A, pivot: bool = True, get_infos: bool = False, out=None):
+    """torch.lu, the older API: (LU, pivots) as linalg.lu_factor, plus info with get_infos
+    (as linalg.lu_factor_ex). A singular matrix is factorised without an error, as PyTorch's."""
+    res = _lu.lu_factor_ex(A, pivot=pivot, out=out)
+    return LUWithInfoResult(*res) if get_infos else (res.LU, res.pivots)
+
+
+def lu_solve(b, LU_data, LU_pivots, *, out=None) -> Tensor:
+    """torch.lu_solve, the older API: linalg.lu_solve(LU_data, LU_pivots, b)."""
+    return _lu.lu_solve(LU_data, LU_pivots, b, out=out)
+
+
+lu_unpack = _lu.lu_unpack
+
 tensor_methods.register_ops(
-    {"det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
+    {"lu": lu, "lu_solve": lu_solve,
+     "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
      "matrix_power": matrix_power, "matrix_exp": matrix_exp, "svd": svd, "qr": qr,
      "cholesky": cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
 )  # fmt: skip

@@ -477,6 +477,12 @@ class TorchMethods:
     def matrix_exp(self):
         return _ops.matrix_exp(self)
 
+    def lu(self, pivot=True, get_infos=False):
+        return _ops.lu(self, pivot, get_infos)
+
+    def lu_solve(self, LU_data, LU_pivots):
+        return _ops.lu_solve(self, LU_data, LU_pivots)
+
 
 def _array_module(t):
     return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones
