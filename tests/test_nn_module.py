@@ -639,3 +639,15 @@ def test_nn_exports():
     for name in ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "init"]:
         assert hasattr(nn, name)
     assert nn.functional is F
+
+
+def test_module_to_memory_format_is_accepted():
+    """model.to(memory_format=torch.channels_last), as image recipes write it: accepted, the
+    arrays keep their layout (NumPy has no channels_last), the module is returned; other
+    unknown keywords still raise."""
+    m = descent.nn.Conv2d(3, 4, 3)
+    w = m.weight._data
+    assert m.to(memory_format=descent.channels_last) is m
+    assert m.weight._data is w
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        m.to(memory_fmt=descent.channels_last)

@@ -85,7 +85,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
     x = as_tensor(input)
     u = rand(*x.shape, dtype=x.dtype, device=x.device, generator=generator)
     slope = u * (upper - lower) + lower  # a constant: no gradient flows to the draw
-    return where(x >= 0, x, x * slope)
+    return where(x > 0, x, x * slope)  # x <= 0 takes the slope, as PyTorch's (gradient at 0)
 
 
 def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):

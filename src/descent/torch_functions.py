@@ -289,7 +289,9 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
         x = _ops.cat(parts, dim)
     for _ in range(n):
         length = x.shape[dim]
-        x = _ops.narrow(x, dim, 1, length - 1) - _ops.narrow(x, dim, 0, length - 1)
+        hi, lo = _ops.narrow(x, dim, 1, length - 1), _ops.narrow(x, dim, 0, length - 1)
+        # bool tensors differ by logical xor (PyTorch's diff; `-` refuses bools)
+        x = _ops.ne(hi, lo) if x._data.dtype == np.bool_ else hi - lo
     return x
 
 

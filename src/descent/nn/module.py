@@ -90,6 +90,8 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
+    # memory_format=torch.channels_last: NumPy arrays keep their layout (as Tensor.to does)
+    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"Module.to(): unexpected keyword arguments {sorted(kwargs)}")
     for a in args:

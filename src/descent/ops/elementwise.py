@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, fill_int, promote
+from ._common import apply_binary, as_tensor, fill_int, promote, result_type
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -305,6 +305,35 @@ class Clamp(Function):
         return ops.where(mask, gy, 0)
 
 
+class ClampTensor(Function):
+    """clamp(x, lo, hi) with tensor bounds, PyTorch's clamp_backward_min_max: x gets gy where
+    lo <= x <= hi (ties included, not split as maximum's), lo where x < lo and lo < hi, hi
+    where x > hi or hi < lo (where the result is hi)."""
+
+    __slots__ = ("has_lo", "has_hi")
+    save_inputs = True
+
+    def forward(self, x, *bounds):
+        xp = backend.get_array_module(x)
+        y = xp.maximum(x, bounds[0]) if self.has_lo else x
+        if self.has_hi:
+            y = xp.minimum(y, bounds[-1])
+        return xp.where(y == x, x, y)  # a tie keeps x (the sign of a zero), as PyTorch
+
+    def backward(self, gy, ops):
+        x, *bounds = self.inputs(ops)
+        lo = bounds[0] if self.has_lo else None
+        hi = bounds[-1] if self.has_hi else None
+        if lo is not None and hi is not None:
+            gx = ops.where((x >= lo) & (x <= hi), gy, 0)
+            glo = ops.where((x < lo) & (lo < hi), gy, 0)
+            ghi = ops.where((x > hi) | (hi < lo), gy, 0)
+            return gx, glo, ghi
+        if lo is not None:
+            return ops.where(x >= lo, gy, 0), ops.where(x < lo, gy, 0)
+        return ops.where(x <= hi, gy, 0), ops.where(x > hi, gy, 0)
+
+
 def clip_array(x, lo, hi):
     """The array clamp, PyTorch's min(max(x, lo), hi): a tie keeps x, so a zero bound leaves the
     sign of a zero x (clamp(-0.0, min=0.0) is -0.0, where NumPy's clip returns the bound)."""
@@ -320,14 +349,12 @@ def clamp(x, min=None, max=None) -> Tensor:
     x = as_tensor(x)
     if min is None and max is None:
         raise DescentError("clamp: give at least one of min= and max=")
-    # Tensor bounds get gradients too: clamp is then max/min with them, composed.
+    # Tensor bounds get gradients too (ClampTensor); the three operands promote together.
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        bounds = [as_tensor(b, x) for b in (min, max) if b is not None]
+        dt = result_type(x, *bounds)
+        x, *bounds = (t if t._data.dtype == dt else cast(t, dt) for t in (x, *bounds))
+        return ClampTensor.apply(x, *bounds, has_lo=min is not None, has_hi=max is not None)
     # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
     if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)

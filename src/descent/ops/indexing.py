@@ -332,6 +332,11 @@ def index_select(x, axis: int, index, *, dim=None) -> Tensor:
     x = as_tensor(x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_select")
+    if index.size and index.min() < 0:  # torch's index_select counts no index from the end
+        raise IndexError(
+            f"index_select: index {int(index.min())} is out of range for dimension {axis} of "
+            f"size {x.shape[axis] if x.ndim else 1} (indices must be in [0, size)), as in PyTorch"
+        )
     axis = int(axis) % x.ndim
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
     return getitem(x, (slice(None),) * axis + (index,))

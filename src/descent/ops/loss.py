@@ -165,7 +165,8 @@ class BinaryCrossEntropy(Function):
     """loss = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 (as PyTorch).
 
     d/dp = (p - y) / max(p (1 - p), 1e-12): PyTorch's formula, finite even where p is exactly
-    0 or 1 (where the clamped log has no derivative); d/dy = log(1 - p) - log(p), clamped.
+    0 or 1 (where the clamped log has no derivative); d/dy = -logit(p) = log(1 - p) - log(p),
+    not clamped (PyTorch's binary_cross_entropy_target_backward: +-inf at p = 0, 1).
     """
 
     save_inputs = True
@@ -184,5 +185,5 @@ class BinaryCrossEntropy(Function):
             gp = gy * (p - y) / ops.maximum(p * (1 - p), 1e-12)
         if self.parents[1] is not None:
             with np.errstate(divide="ignore"):
-                gt = gy * (ops.maximum(ops.log(1 - p), -100) - ops.maximum(ops.log(p), -100))
+                gt = -ops.log(p / (1 - p)) * gy  # PyTorch's order: logit(p).neg_().mul_(gy)
         return gp, gt

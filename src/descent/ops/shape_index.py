@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_index
 from ..autograd import Function
+from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
@@ -144,11 +145,21 @@ def unflatten(x, dim: int, sizes) -> Tensor:
     return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
-def repeat_interleave(x, repeats, dim=None, *, output_size=None) -> Tensor:
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Repeat each element `repeats` times (an int, or one count per element) along `dim` (the
-    flattened tensor when None); the copies' gradients are summed."""
+    flattened tensor when None); the copies' gradients are summed. With `repeats` alone
+    (repeat_interleave(tensor([2, 3]))) index i is repeated repeats[i] times, as in PyTorch."""
     del output_size  # a hint for devices where sizes must be known ahead; not needed here
     x = as_tensor(x)
+    if repeats is None:  # torch.repeat_interleave(repeats): the counts of arange(len(repeats))
+        xp = backend.get_array_module(x._data)
+        if x.ndim != 1 or x._data.dtype.kind not in "iu":
+            raise DescentError(
+                f"repeat_interleave: repeats alone must be a 1-d integer tensor, got shape "
+                f"{tuple(x.shape)} and dtype {x._data.dtype}"
+            )
+        r = x._data.reshape(-1)
+        return Tensor._wrap(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
     if dim is None:
         x, d = reshape(x, -1), 0
     else:

@@ -211,12 +211,13 @@ def rrelu(
     input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
     inplace: bool = False,
 ) -> Tensor:  # fmt: skip
-    """Randomized leaky ReLU (Xu et al. 2015): x where x >= 0, else a x with a ~ U(lower,
+    """Randomized leaky ReLU (Xu et al. 2015): x where x > 0, else a x with a ~ U(lower,
     upper) per element when training (descent's generator), a = (lower + upper) / 2 otherwise.
-    The slope is a constant of the graph, as in PyTorch."""
+    The slope is a constant of the graph, as in PyTorch (whose x <= 0 branch gives the slope
+    as the gradient at 0)."""
     x = as_tensor(input)
     if not training:
-        return where(x >= 0, x, x * ((lower + upper) / 2))
+        return where(x > 0, x, x * ((lower + upper) / 2))
     u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
     slope = Tensor._wrap(u * x._data.dtype.type(upper - lower) + x._data.dtype.type(lower))
-    return where(x >= 0, x, x * slope)
+    return where(x > 0, x, x * slope)

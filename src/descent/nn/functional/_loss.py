@@ -18,9 +18,10 @@ from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
-from ...ops.elementwise import exp, log, where
+from ...ops.elementwise import exp, where
 from ...ops.indexing import take_along_axis
 from ...ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy
+from ...ops.math import xlogy
 from ...tensor import Tensor
 from ._inputs import autocast_f32, float_tensor
 
@@ -352,17 +353,10 @@ def kl_div(
     if log_target:
         loss = exp(t) * (t - x)
     else:
-        td = t._data
-        pos = td > 0
-        # PyTorch's xlogy(t, t) - t x: t (log t - x) where t > 0; at t = 0 the value -t x (0,
-        # or nan for an infinite x) with no gradient; nan for a negative or nan target (the
-        # input's gradient stays -t, as PyTorch's; the target's is -x there, PyTorch's nan).
-        safe_log = log(where(Tensor._wrap(pos), t, 1.0))
-        with np.errstate(invalid="ignore"):  # 0 * inf is nan, as PyTorch's value
-            zero_part = Tensor._wrap(-(td * x._data))
-        # (- t x + nan: its gradients stay finite where this branch is not taken)
-        rest = where(Tensor._wrap(td == 0), zero_part, -(t * x) + float("nan"))
-        loss = where(Tensor._wrap(pos), t * (safe_log - x), rest)
+        # PyTorch's own composite, xlogy(t, t) - t x: 0 log 0 = 0 at t = 0 (and -t x there: nan
+        # for an infinite x), nan for a negative or nan target; its gradients too (the
+        # target's is nan at t = 0, where xlogy's d/dy = t / t, as in PyTorch)
+        loss = xlogy(t, t) - t * x
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction)

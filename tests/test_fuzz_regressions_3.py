@@ -1,0 +1,124 @@
+"""Disagreements with PyTorch found by probing beyond the differential fuzz's op pool: gradients
+at ties and kinks (clamp with tensor bounds, rrelu at 0), loss gradients with respect to the
+target at the edges (binary_cross_entropy, kl_div), and small API cases (index_select with a
+negative index, diff of bools, repeat_interleave of counts alone).
+
+Each case is one line of source over leaves x (and w), run in float64 with `m` bound to torch and
+to descent; values and the gradients of a weighted sum must agree (nan and inf as values)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+nan, inf = math.nan, math.inf
+
+
+def _run(m, src, xs, ws):
+    x = m.tensor(xs, dtype=m.float64, requires_grad=True)
+    w = None if ws is None else m.tensor(ws, dtype=m.float64, requires_grad=True)
+    y = eval(src, {"m": m, "F": m.nn.functional, "x": x, "w": w})  # noqa: S307 - test's own source
+    g = np.random.default_rng(0).uniform(0.5, 1.5, tuple(y.shape))
+    (y * m.tensor(g, dtype=y.dtype)).sum().backward()
+    grads = [None if t is None or t.grad is None else np.asarray(t.grad.tolist()) for t in (x, w)]
+    return np.asarray(y.tolist()), grads
+
+
+CASES = [
+    # clamp with tensor bounds: PyTorch's clamp_backward_min_max (a tie gives x the whole
+    # gradient, where the composed maximum/minimum split it; min > max sends it to max)
+    ("m.clamp(x, min=w)", [0.0, 1.0, 0.5, nan, -0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, -0.0]),
+    ("m.clamp(x, max=w)", [0.0, 1.0, 0.5, nan, -0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, -0.0]),
+    ("m.clamp(x, min=w, max=w)", [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]),
+    ("m.clamp(x, min=w, max=w + 1)", [0.0, 1.0, 0.5, 2.0], [0.0, 0.0, 1.0, nan]),
+    ("m.clamp(x, min=w + 1, max=w)", [0.0, 1.0, 0.5, 2.0], [0.0, 0.0, 1.0, nan]),
+    ("m.clamp(x, min=w[:1], max=w[1:])", [0.0, 1.0, 0.5, 2.0], [0.5, 1.5]),
+    ("m.clamp(x.reshape(2, 2), min=w.reshape(2, 1))", [0.0, 1.0, 0.5, 2.0], [0.5, 1.5]),
+    ("x.clamp(w)", [0.0, 1.0], [0.5, 1.5]),
+    ("x.clamp(max=w)", [0.0, 1.0], [0.5, 1.0]),
+    ("m.clip(x, w, w)", [0.0, 1.0], [0.5, 1.0]),
+    # rrelu's x <= 0 branch takes the slope: the gradient at 0 is the slope, not 1
+    ("F.rrelu(x, training=False)", [0.0, -1.0, -0.0, 1.0], None),
+    ("m.rrelu(x, training=False)", [0.0, -1.0, -0.0, 1.0], None),
+    # binary_cross_entropy's target gradient is -logit(p), unclamped: +-inf at p = 0, 1
+    ("F.binary_cross_entropy(x, w)", [0.0, 1.0, 0.5, 0.25], [0.0, 1.0, 1.0, 0.5]),
+    ("F.binary_cross_entropy(x, w, reduction='sum')", [0.0, 1.0, 0.5, 0.25], [0.0, 1.0, 1.0, 0.5]),
+    # kl_div is xlogy(t, t) - t x in PyTorch: the target's gradient is nan at t = 0 and for a
+    # negative or nan target; an infinite target gives nan
+    ("F.kl_div(x, w)", [0.0, -1.0, 2.0, inf, -inf], [0.0, 0.5, -1.0, 0.0, 0.0]),
+    (
+        "F.kl_div(x, w, reduction='none')",
+        [0.0, -1.0, 2.0, inf, -inf, 1.0, 1.0, 0.0],
+        [0.0, 0.5, -1.0, 0.0, 0.0, nan, inf, inf],
+    ),
+    ("F.kl_div(x, w, reduction='batchmean')", [0.0, -1.0], [0.0, 0.5]),
+    ("F.kl_div(x, w, reduction='none', log_target=True)", [0.0, -1.0, inf], [0.0, 0.5, -inf]),
+]
+
+
+@pytest.mark.parametrize("src,xs,ws", CASES, ids=[c[0] for c in CASES])
+def test_values_and_gradients_match_torch(src, xs, ws):
+    ty, tg = _run(torch, src, xs, ws)
+    dy, dg = _run(ds, src, xs, ws)
+    np.testing.assert_allclose(dy, ty, rtol=1e-12, atol=1e-12)
+    for t, d in zip(tg, dg, strict=True):
+        if t is None:
+            assert d is None or not np.any(d), d
+        else:
+            np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
+
+
+def test_clamp_tensor_bounds_promote_and_keep_signed_zeros():
+    for m in (torch, ds):
+        x = m.tensor([-0.0, 0.0, 2.0])
+        y = m.clamp(x, min=m.tensor([0.0, -0.0, 1.0], dtype=m.float64))
+        assert str(y.dtype).endswith("float64")
+        np.testing.assert_array_equal(np.signbit(np.asarray(y.tolist())), [True, False, False])
+    gx = ds.tensor([1.0, 2.0], dtype=ds.float64, requires_grad=True)
+    gw = ds.tensor([1.5, 1.5], dtype=ds.float64, requires_grad=True)
+    assert ds.autograd.gradcheck(lambda a, b: ds.clamp(a, min=b), (gx, gw))
+
+
+def _same_error_or_value(src):
+    out = []
+    for m in (torch, ds):
+        try:
+            r = eval(src, {"m": m})  # noqa: S307 - the test's own source
+            out.append(("ok", str(r.dtype).split(".")[-1], r.tolist()))
+        except Exception as e:  # noqa: BLE001 - the error's class is compared
+            out.append(("err", e))
+    (kt, *t), (kd, *d) = out
+    assert kt == kd, (out,)
+    if kt == "ok":
+        assert t == d
+    else:
+        # torch's NotImplementedError ("not implemented for 'Float'") is a RuntimeError
+        base = RuntimeError if isinstance(t[0], NotImplementedError) else type(t[0])
+        assert isinstance(d[0], base), (t[0], d[0])
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "m.index_select(m.tensor([1.0, 2.0, 3.0]), 0, m.tensor([-1]))",
+        "m.tensor([1.0, 2.0, 3.0]).index_select(0, m.tensor([0, -3]))",
+        "m.index_select(m.tensor([1.0, 2.0, 3.0]), 0, m.tensor([3]))",
+        "m.index_select(m.tensor([1.0, 2.0, 3.0]), 0, m.tensor([2, 0, 2]))",
+        "m.diff(m.tensor([True, False, False, True]))",
+        "m.diff(m.tensor([[True, False], [False, False]]), dim=0)",
+        "m.diff(m.tensor([True, False, True]), n=2)",
+        "m.repeat_interleave(m.tensor([2, 0, 3]))",
+        "m.repeat_interleave(m.tensor([], dtype=m.int64))",
+        "m.repeat_interleave(m.tensor(2))",
+        "m.repeat_interleave(m.tensor([1.0, 2.0]))",
+    ],
+)
+def test_indexing_api_cases(src):
+    """torch refuses a negative index_select index; diff of bools is an xor; repeat_interleave
+    of counts alone repeats their positions."""
+    _same_error_or_value(src)
