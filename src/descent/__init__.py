@@ -104,6 +104,7 @@ from .ops.comparison import (
     lt,
     ne,
 )
+from .ops.complex import complex, polar, view_as_complex, view_as_real
 from .ops.elementwise import (
     abs,
     cast,
@@ -369,6 +370,8 @@ int32 = _wrap_dtype(_np.int32)
 int64 = _wrap_dtype(_np.int64)
 uint8 = _wrap_dtype(_np.uint8)
 bool = _wrap_dtype(_np.bool_)  # PyTorch's name
+complex64 = cfloat = _wrap_dtype(_np.complex64)  # complex tensors: docs/complex.md
+complex128 = cdouble = _wrap_dtype(_np.complex128)
 half = float16
 # NumPy has no bfloat16, so no descent tensor holds it: the name exists for
 # descent.autocast(dtype=descent.bfloat16) on a GPU; tensor(..., dtype=descent.bfloat16)
@@ -383,14 +386,15 @@ long = int64
 __version__ = "0.1.0"
 
 # `from descent import *` must not shadow Python's float and int (descent.float is a dtype).
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("float", "int")]
+__all__ = [name for name in dir()
+           if not name.startswith("_") and name not in ("float", "int", "complex")]  # fmt: skip
 
 # Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim", "overrides", "profiler",
-    "random",
+    "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim", "overrides",
+    "profiler", "random",
     "special", "testing", "train", "types", "utils",
 )  # fmt: skip
 

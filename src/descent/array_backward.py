@@ -146,7 +146,10 @@ def softmax(xp, x, axis):
 
 
 def cast(xp, x, dtype):
-    """x converted to `dtype` (no copy when it already has it)."""
+    """x converted to `dtype` (no copy when it already has it); complex to real keeps the real
+    part (a real input's share of a complex gradient, PyTorch's rule)."""
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        x = x.real
     return x.astype(dtype, copy=False)
 
 

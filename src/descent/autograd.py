@@ -673,6 +673,8 @@ def _run_backward(
             leaf.grad = g if leaf.grad is None else leaf.grad + g
             continue
         if g.dtype != leaf._data.dtype:
+            if g.dtype.kind == "c" and leaf._data.dtype.kind != "c":
+                g = g.real  # a real leaf keeps the real part of a complex gradient (PyTorch)
             g = g.astype(leaf._data.dtype)
         if leaf.grad is None:
             # Never store an array that another gradient (or a broadcast view) shares: the

@@ -120,7 +120,7 @@ def _own_dtype(data):
     if isinstance(data, Tensor):
         return data.dtype
     if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy_array(data):
-        if data.dtype.kind in "biuf":
+        if data.dtype.kind in "biufc":
             return data.dtype
     return None
 

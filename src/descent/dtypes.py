@@ -67,11 +67,21 @@ class dtype:  # lower case: PyTorch's name (torch.dtype)
         return self.dtype.itemsize
 
     def to_real(self):
-        """The real dtype of this dtype (descent has no complex dtypes: itself)."""
-        return self
+        """The real dtype of this dtype: float32 for complex64, float64 for complex128, itself
+        for a real dtype (torch.dtype.to_real)."""
+        if self.dtype.kind != "c":
+            return self
+        return wrap_dtype(np.float32 if self.dtype == np.complex64 else np.float64)
 
     def to_complex(self):
-        raise TypeError(f"{self!r}.to_complex(): descent has no complex dtypes")
+        """The complex dtype of a floating dtype: complex64 for float32 and float16,
+        complex128 for float64; itself for a complex dtype (torch.dtype.to_complex)."""
+        kind = self.dtype.kind
+        if kind == "c":
+            return self
+        if kind != "f":
+            raise TypeError(f"{self!r}.to_complex(): only floating dtypes have a complex form")
+        return wrap_dtype(complex_of(self.dtype))
 
 
 _WRAPPED: dict = {}
@@ -143,8 +153,23 @@ def default_dtype_for(arr) -> Any:
     if kind == "b":
         return np.bool_
     if kind == "c":
-        raise TypeError("complex tensors are not supported by descent")
+        return complex_of(_default_float)  # Python complex numbers: complex64 by default
     raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+
+
+def complex_of(np_dtype) -> np.dtype:
+    """The complex NumPy dtype that holds pairs of `np_dtype` (float64: complex128; float32 and
+    float16: complex64, as descent has no complex32); a complex dtype is itself."""
+    d = np.dtype(np_dtype)
+    if d.kind == "c":
+        return d
+    return np.dtype(np.complex128 if d == np.float64 else np.complex64)
+
+
+def get_default_complex_dtype() -> dtype:
+    """The dtype of Python complex data: complex64, complex128 when the default float dtype is
+    float64 (PyTorch's rule)."""
+    return wrap_dtype(complex_of(_default_float))
 
 
 class finfo:  # lower case: PyTorch's name
@@ -152,6 +177,7 @@ class finfo:  # lower case: PyTorch's name
     `tiny` (= `smallest_normal`), `resolution`; the default float dtype when None."""
 
     def __init__(self, dtype=None) -> None:
+        # a complex dtype reports the limits of its real parts, as torch.finfo
         info = np.finfo(_default_float if dtype is None else as_dtype(dtype))
         self.dtype = str(info.dtype)
         self.bits = int(info.bits)

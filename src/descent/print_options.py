@@ -113,6 +113,24 @@ class _Formatter:
         return " " * (self.width - len(out)) + out
 
 
+class _ComplexFormatter:
+    """PyTorch's pair of formatters for complex tensors: one for the real parts, one for the
+    imaginary parts, each deciding its own notation; "a+bj" with the imaginary part unpadded."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.re, self.im = _Formatter(values.real, True), _Formatter(values.imag, True)
+        # element length as torch's _vector_str counts it: both widths and the "j"
+        self.width = self.re.width + self.im.width + 1
+
+    def format(self, value) -> str:
+        value = complex(value)
+        real_str = self.re.format(value.real)
+        imag_str = (self.im.format(value.imag) + "j").lstrip()
+        if imag_str[0] in "+-":
+            return real_str + imag_str
+        return real_str + "+" + imag_str
+
+
 def _vector(arr, indent: int, summarize: bool, fmt: _Formatter) -> str:
     edge = int(_options["edgeitems"])
     per_line = max(1, int((_options["linewidth"] - indent) // (fmt.width + 2)))
@@ -155,7 +173,11 @@ def format_values(arr: np.ndarray, prefix: str) -> str:
         arr = arr.astype(np.float32)
     summarize = arr.size > _options["threshold"]
     edge = int(_options["edgeitems"])
-    fmt = _Formatter(_summarized(arr, edge) if summarize else arr, arr.dtype.kind in "fc")
+    shown = _summarized(arr, edge) if summarize else arr
+    if arr.dtype.kind == "c":
+        fmt = _ComplexFormatter(shown)
+    else:
+        fmt = _Formatter(shown, arr.dtype.kind == "f")
     return _body(arr, len(prefix), summarize, fmt)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import autograd, backend
 from .devices import CPU, device
-from .dtypes import as_dtype, default_dtype_for, dtype, get_default_dtype
+from .dtypes import as_dtype, complex_of, default_dtype_for, dtype, get_default_dtype
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
 from .print_options import add_suffixes, format_values, print_edgeitems
@@ -124,9 +124,10 @@ _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "fabs": "abs", "conjugate"
 
 
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
-    if arr.dtype.kind != "f":
+    if arr.dtype.kind not in "fc":
         raise RuntimeError(
-            f"{op}: only floating-point tensors can require gradients, got dtype {arr.dtype}. "
+            f"{op}: only floating-point and complex tensors can require gradients, got dtype "
+            f"{arr.dtype}. "
             "Convert first, e.g. tensor(data, dtype=descent.float32, requires_grad=True)"
         )
 
@@ -260,7 +261,7 @@ class Tensor(
                 f"data: assigned value must be a Tensor, got {type(value).__name__}; wrap it "
                 "with descent.tensor(...)"
             )
-        if self._rg and arr.dtype.kind != "f":
+        if self._rg and arr.dtype.kind not in "fc":
             _check_grad_dtype(arr, "data")
         self._data = arr
 
@@ -659,7 +660,8 @@ class Tensor(
         else:
             if not print_edgeitems():  # only "..." prints: PyTorch names the size
                 extras.append(f"size={tuple(data.shape)}")
-            if dt != default and dt.kind != "b" and dt != np.int64:
+            # complex64 is the default complex dtype (complex128 under a float64 default)
+            if dt != default and dt.kind != "b" and dt != np.int64 and dt != complex_of(default):
                 extras.append(f"dtype=descent.{dt.name}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.name}>")

@@ -66,6 +66,7 @@ CASES = {
     "func_meta": ((1e-5, 1e-6), None),
     "policy_distributions": ((1e-5, 1e-6), None),
     "training_tools": ((1e-5, 1e-6), None),
+    "rotary_complex": ((1e-5, 1e-6), None),  # LLaMA's complex rotary embedding, torch.fft
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -189,7 +189,7 @@ add(name="clip_max_only", fn=lambda x: ds.clip(x, max=0.3), ref=lambda x: np.min
 add(name="clamp_tensor_bounds", fn=lambda x, lo: ds.clamp(x, lo, lo + 1.0),
     ref=lambda x, lo: np.minimum(np.maximum(x, lo), lo + 1.0),
     torch_fn=lambda x, lo: torch.clamp(x, lo, lo + 1.0), shapes=[(3, 4), (4,)],
-    inputs=distinct((3, 4), (4,), scale=0.21), covers=("Maximum", "Minimum"))  # fmt: skip
+    inputs=distinct((3, 4), (4,), scale=0.21), covers=("ClampTensor",))  # fmt: skip
 
 _MASK = np.array([[True, False, False, True], [False, True, False, False],
                   [False, False, False, True]])  # fmt: skip

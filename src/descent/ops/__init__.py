@@ -16,6 +16,7 @@ from . import (
     activation,
     arithmetic,
     comparison,
+    complex,
     elementwise,
     gaps_math,
     gaps_math_inplace,
@@ -59,6 +60,6 @@ def _public_functions(*modules) -> dict:
 _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
                     math, order, reduce, scan, selection, shape, shape_index, special,
                     torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor,
-                    gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops)  # fmt: skip
+                    gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..dtypes import complex_of
 from ..errors import DescentError, DimensionError
 from ..tensor import Tensor, get_default_dtype
 
@@ -109,7 +110,7 @@ def shape_arg(shape) -> tuple:
 # float32 0-d tensor is float32, an int tensor with a Python float gets the default float
 # dtype, and a Python scalar never changes a tensor's dtype within its category.
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
 def promote_types(d1, d2) -> np.dtype:
@@ -118,8 +119,10 @@ def promote_types(d1, d2) -> np.dtype:
     d1, d2 = np.dtype(d1), np.dtype(d2)
     if d1 == d2:
         return d1
-    k1, k2 = _CATEGORY.get(d1.kind, 3), _CATEGORY.get(d2.kind, 3)
+    k1, k2 = _CATEGORY.get(d1.kind, 4), _CATEGORY.get(d2.kind, 4)
     if k1 != k2:
+        if k1 + k2 == 5:  # floating with complex: NumPy's (float64 with complex64: complex128)
+            return complex_of(np.promote_types(d1, d2))
         return d1 if k1 > k2 else d2
     return np.promote_types(d1, d2)
 
@@ -132,6 +135,8 @@ def _scalar_dtype(x) -> np.dtype:
         return np.dtype(np.int64)
     if isinstance(x, numbers.Real):
         return get_default_dtype()
+    if isinstance(x, numbers.Complex):
+        return complex_of(get_default_dtype())
     raise TypeError(f"unsupported operand type {type(x).__name__}")
 
 
@@ -139,7 +144,11 @@ def _combine(higher, lower):
     # torch's combine_categories: `higher` is the higher-priority group's dtype.
     if higher is None:
         return lower
-    if lower is None or higher.kind == "f":
+    if lower is not None and lower.kind == "c" and higher.kind != "c":
+        # a complex operand of lower priority makes the result complex: float32 tensor with a
+        # complex 0-d tensor or 1j is complex64 (the complex form of the tensor's float dtype)
+        return complex_of(higher) if higher.kind == "f" else lower
+    if lower is None or higher.kind in "fc":
         return higher
     if higher.kind == "b" or lower.kind == "f":
         return promote_types(higher, lower)
@@ -177,7 +186,7 @@ def promote(a, b, floating: bool = False):
         floating: promote integer and bool results to the default float dtype (true division).
     """
     dt = result_type(a, b)
-    if floating and dt.kind != "f":
+    if floating and dt.kind not in "fc":
         dt = get_default_dtype()
     like = a if isinstance(a, Tensor) else b
     return _operand_as(a, dt, like), _operand_as(b, dt, like)
@@ -205,6 +214,18 @@ def wrap_int(c, dt):
     if info.min <= c <= info.max:
         return c
     return (c - info.min) % (1 << (8 * dt.itemsize)) + info.min
+
+
+def conj_if_complex(ops, a):
+    """conj(a) for a complex array or Tensor, a itself for a real one: the factor a
+    holomorphic op's backward multiplies by (PyTorch's convention, ops/complex.py)."""
+    if a.dtype.kind != "c":
+        return a
+    if ops.is_graph:
+        from .complex import conj  # noqa: PLC0415 - complex.py imports this module
+
+        return conj(a)
+    return backend.get_array_module(a).conj(a)
 
 
 def fill_int(c, dt):

@@ -11,7 +11,7 @@ from ..autograd import Function
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor
+from ._common import as_tensor, conj_if_complex
 from .elementwise import cast
 
 # Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
@@ -41,7 +41,7 @@ class Tanh(Function):
     def backward(self, gy, ops):
         # Saving the output, not the input: 1 - y^2 needs no second tanh. PyTorch's form
         # gy * (1 - y^2): an inf gy gives inf (gy - gy y^2 was inf - inf = nan).
-        y = self.output(ops)
+        y = conj_if_complex(ops, self.output(ops))  # complex: gy conj(1 - tanh(z)^2)
         return gy * (1 - y * y)
 
 
@@ -291,7 +291,7 @@ def mish(x) -> Tensor:
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:
-    if not isinstance(x, Tensor) or x._data.dtype.kind != "f":
+    if not isinstance(x, Tensor) or x._data.dtype.kind not in "fc":
         x = _float(x)
     return Tanh.apply(x)
 

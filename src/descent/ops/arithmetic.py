@@ -16,7 +16,15 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, promote, wrap_int
+from ._common import (
+    apply_binary,
+    as_tensor,
+    check_broadcast,
+    conj_if_complex,
+    is_scalar,
+    promote,
+    wrap_int,
+)
 from .elementwise import cast
 
 
@@ -68,7 +76,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """d/da (a * b) = b, d/db (a * b) = a."""
+    """d/da (a * b) = b, d/db (a * b) = a (conjugated for complex inputs: ga = gy conj(b))."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
@@ -80,12 +88,14 @@ class Mul(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        if a.dtype.kind == "c":  # PyTorch's complex convention: gy times the conjugate
+            a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         p = self.parents
         return (gy * b if p[0] is not None else None), (gy * a if p[1] is not None else None)
 
 
 class Div(Function):
-    """d/da (a / b) = 1/b, d/db (a / b) = -a/b^2."""
+    """d/da (a / b) = 1/b, d/db (a / b) = -a/b^2 (conjugated for complex inputs)."""
 
     zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
@@ -96,6 +106,8 @@ class Div(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        if a.dtype.kind == "c":  # PyTorch's complex convention: gy times the conjugate
+            a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         # d/db (a/b) = -gy * ((a / b) / b), PyTorch's order: b is squared by two divisions rather
         # than by b * b (which overflows float16 first), and where 1 / b overflows (a tiny b) a
         # zero gy gives nan as there.
@@ -228,10 +240,10 @@ class RDivScalar(_ScalarOp):
 
     def backward(self, gy, ops):
         if self.c == 1:
-            r = self.output(ops)
+            r = conj_if_complex(ops, self.output(ops))  # complex x: the conjugate derivative
             return -gy * (r * r)
         (x,) = self.inputs(ops)
-        r = 1 / x
+        r = 1 / conj_if_complex(ops, x)
         return -(gy * (self.c if ops.is_graph else self.ca)) * (r * r)
 
     def zero_backward(self, gy, ops):
@@ -260,6 +272,7 @@ class PowScalar(_ScalarOp):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        x = conj_if_complex(ops, x)  # complex x: gy * conj(c x^(c-1)) for a real c
         c = self.c
         # Small integer exponents are special-cased: exact, cheaper than a general power, and
         # x^(c-1) with c = 0 would be x^-1 (inf at x = 0) times 0 = nan.
@@ -318,7 +331,7 @@ def _scalar_operand(x: Tensor, c):
     # as a Python scalar it takes the tensor's dtype, as PyTorch's scalars do.
     if isinstance(c, np.generic):
         c = c.item()
-    if x._data.dtype.kind != "f" and isinstance(c, float):
+    if x._data.dtype.kind not in "fc" and isinstance(c, float):
         x = cast(x, get_default_dtype())
     elif x._data.dtype.kind == "b" and isinstance(c, int) and not isinstance(c, bool):
         x = cast(x, np.int64)  # bool with an int is int64 (NumPy's bool ** 2 would be int8)
@@ -364,8 +377,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # div(a, b, rounding_mode='floor'|'trunc'): PyTorch's rounded division.
             if rounding_mode is not None:
                 return divide_rounded(a, b, rounding_mode)
-            if (isinstance(a, Tensor) and a._data.dtype.kind != "f") or (
-                isinstance(b, Tensor) and b._data.dtype.kind != "f"
+            if (isinstance(a, Tensor) and a._data.dtype.kind not in "fc") or (
+                isinstance(b, Tensor) and b._data.dtype.kind not in "fc"
             ):
                 a, b = promote(a, b, floating=True)  # int / int is a float division
         elif rounding_mode is not None:

@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, fill_int, promote, result_type
+from ._common import apply_binary, as_tensor, conj_if_complex, fill_int, promote, result_type
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -36,7 +36,7 @@ class Exp(Function):
 
     # y = exp(x) is its own derivative: reuse it instead of a second exp.
     def backward(self, gy, ops):
-        return gy * self.output(ops)
+        return gy * conj_if_complex(ops, self.output(ops))  # complex: gy conj(exp(z))
 
 
 class Log(Function):
@@ -52,7 +52,7 @@ class Log(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         # 1/x is infinite at 0, like the derivative; anomaly mode reports where such a value began.
-        return gy / x
+        return gy / conj_if_complex(ops, x)
 
 
 class Log1p(Function):
@@ -68,7 +68,7 @@ class Log1p(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         # x + 1 may round to 1 for tiny x, which is exactly the derivative there (1/(1+x) -> 1).
-        return gy / (x + 1)
+        return gy / (conj_if_complex(ops, x) + 1)
 
 
 class Expm1(Function):
@@ -82,7 +82,7 @@ class Expm1(Function):
         return backend.get_array_module(x).expm1(x)
 
     def backward(self, gy, ops):
-        return gy * (self.output(ops) + 1)
+        return gy * (conj_if_complex(ops, self.output(ops)) + 1)
 
 
 class Sqrt(Function):
@@ -97,7 +97,7 @@ class Sqrt(Function):
 
     def backward(self, gy, ops):
         # At x = 0 the output is 0 and the gradient inf, as the true derivative and PyTorch's.
-        return gy / (self.output(ops) * 2)
+        return gy / (conj_if_complex(ops, self.output(ops)) * 2)
 
 
 class Rsqrt(Function):
@@ -111,13 +111,13 @@ class Rsqrt(Function):
         return 1 / backend.get_array_module(x).sqrt(x)
 
     def backward(self, gy, ops):
-        y = self.output(ops)
+        y = conj_if_complex(ops, self.output(ops))
         # -1/2 x^(-3/2) = -y^3 / 2 with y = x^(-1/2): three multiplies instead of a power.
         return gy * (y * y * y) * -0.5
 
 
 class Abs(Function):
-    """d/dx |x| = sign(x) (0 at 0, as PyTorch)."""
+    """d/dx |x| = sign(x) (0 at 0, as PyTorch); complex z: gy z/|z| (PyTorch's convention)."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
@@ -130,6 +130,11 @@ class Abs(Function):
         (x,) = self.inputs(ops)
         # sign(0) = 0: the subgradient PyTorch picks at the kink, so both libraries agree there;
         # and sign(nan) = 0 in both namespaces, as PyTorch's sgn (NumPy's sign(nan) is nan).
+        # Complex z: sign is z/|z| (NumPy 2's), PyTorch's gy * sgn(z); under create_graph it is
+        # written out, as sign's own derivative is 0 but z/|z|'s is not.
+        if ops.is_graph and x._data.dtype.kind == "c":
+            a = abs(x)
+            return gy * (x / ops.where(a == 0, 1, a))
         return gy * ops.sign(x)
 
 
@@ -159,7 +164,7 @@ class Sin(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return gy * ops.cos(x)
+        return gy * ops.cos(conj_if_complex(ops, x))  # cos(conj z) = conj(cos z)
 
 
 class Cos(Function):
@@ -174,7 +179,7 @@ class Cos(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return -gy * ops.sin(x)
+        return -gy * ops.sin(conj_if_complex(ops, x))
 
 
 class Tan(Function):
@@ -188,7 +193,7 @@ class Tan(Function):
         return backend.get_array_module(x).tan(x)
 
     def backward(self, gy, ops):
-        y = self.output(ops)
+        y = conj_if_complex(ops, self.output(ops))
         # 1 + tan^2 from the saved output: no cos is evaluated (sec^2 would need one).
         return gy * (y * y + 1)
 
@@ -200,7 +205,7 @@ def _unary(op):
     def fn(x) -> Tensor:
         if type(x) is not Tensor:
             x = as_tensor(x)
-        if x._data.dtype.kind != "f":
+        if x._data.dtype.kind not in "fc":  # complex: holomorphic, conjugated in backward
             x = cast(x, np.float32)
         return op.apply(x)
 
@@ -454,11 +459,14 @@ class Cast(Function):
         # The input dtype is kept (a dtype object, not an array) to cast the gradient back: a
         # float16 -> float32 cast hands a float16 gradient to its float16 input (mixed precision).
         self.in_dtype = x.dtype
+        if x.dtype.kind == "c" and self.dtype.kind != "c":
+            x = x.real  # complex -> real keeps the real part, as PyTorch (NumPy would warn)
         return x.astype(self.dtype)
 
     def backward(self, gy, ops):
-        # From an integer input nothing flows back: integers cannot require grad.
-        if self.in_dtype.kind != "f":
+        # From an integer input nothing flows back: integers cannot require grad. A real input
+        # cast to complex gets the real part of its gradient (ops.cast drops the imaginary).
+        if self.in_dtype.kind not in "fc":
             return None
         return ops.cast(gy, self.in_dtype)
 
@@ -471,9 +479,10 @@ def cast(x, dtype) -> Tensor:
         return x
     # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch);
     # nan and inf convert silently, as there (NumPy would warn "invalid value in cast").
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":
         with np.errstate(invalid="ignore"):
-            return Tensor._wrap(x._data.astype(dtype))
+            a = x._data
+            return Tensor._wrap((a.real if a.dtype.kind == "c" else a).astype(dtype))
     return Cast.apply(x, dtype=dtype)
 
 

@@ -23,6 +23,7 @@ from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, result_type, return_type
 from .comparison import ge, gt, le, lt, ne
+from .complex import angle_complex
 from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
@@ -186,9 +187,12 @@ def frexp(input) -> tuple:
 
 
 def angle(input) -> Tensor:
-    """The argument of a real number: pi for negatives (-inf too), 0 for the rest (-0.0 too),
-    nan for nan; integers give the default float dtype. Its derivative is 0 (PyTorch's)."""
+    """The argument of a complex number (atan2(imag, real), ops/complex.py); of a real number: pi
+    for negatives (-inf too), 0 for the rest (-0.0 too), nan for nan; integers give the default
+    float dtype. Its derivative is 0 for real inputs (PyTorch's)."""
     x = as_tensor(input)
+    if x._data.dtype.kind == "c":  # arg(z), with its gradient (ops/complex.py)
+        return angle_complex(x)
     xp = backend.get_array_module(x._data)
     dt = x.dtype if x.dtype.kind == "f" else get_default_dtype()
     a = x._data

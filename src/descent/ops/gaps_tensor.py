@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from . import complex as _complex
 from ._common import as_tensor, shape_arg
 from .elementwise import where
 from .gaps_tensor_inplace import resize_as_
@@ -400,51 +401,50 @@ def sum_to_size(input, *size) -> Tensor:
 # Real tensors seen as complex ones, and tensor facts
 
 
-def _real_only(x: Tensor, op: str) -> Tensor:
-    x = as_tensor(x)
-    if x._data.dtype.kind == "c":  # pragma: no cover - descent makes no complex tensors
-        raise NotImplementedError(f"{op}: complex tensors are not supported by descent")
-    return x
-
-
 def conj(input) -> Tensor:
-    """torch.conj: a real tensor is its own conjugate (returned as is, as PyTorch does)."""
-    return _real_only(input, "conj")
+    """torch.conj: the complex conjugate (a copy: descent has no lazy conjugate bit); a real
+    tensor is its own conjugate (returned as is, as PyTorch does)."""
+    return _complex.conj(input)
 
 
 def conj_physical(input) -> Tensor:
-    """torch.conj_physical: the input itself for a real tensor."""
-    return _real_only(input, "conj_physical")
+    """torch.conj_physical: the conjugate; the input itself for a real tensor."""
+    return _complex.conj(input)
 
 
 def conj_physical_(input) -> Tensor:
-    """torch.conj_physical_: nothing to change in a real tensor; returns it."""
-    return _real_only(input, "conj_physical_")
+    """torch.conj_physical_: conjugates a complex tensor in place (unrecorded, as x.data's
+    changes); nothing to change in a real tensor. Returns it."""
+    x = as_tensor(input)
+    if x._data.dtype.kind == "c":
+        backend.get_array_module(x._data).conjugate(x._data, out=x._data)
+        x._version += 1
+    return x
 
 
 def resolve_conj(input) -> Tensor:
     """torch.resolve_conj: the input itself (descent has no lazy conjugate bit)."""
-    return _real_only(input, "resolve_conj")
+    return as_tensor(input)
 
 
 def resolve_neg(input) -> Tensor:
     """torch.resolve_neg: the input itself (descent has no lazy negative bit)."""
-    return _real_only(input, "resolve_neg")
+    return as_tensor(input)
 
 
 def real(input) -> Tensor:
-    """torch.real: the input itself for a real tensor (as PyTorch)."""
-    return _real_only(input, "real")
+    """torch.real: the real parts of a complex tensor (a view); a real tensor itself."""
+    return _complex.real(input)
 
 
 def imag(input) -> Tensor:
-    """torch.imag: a real tensor has no imaginary part (RuntimeError, as PyTorch)."""
-    as_tensor(input)
-    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    """torch.imag: the imaginary parts of a complex tensor (a view); a real tensor has none
+    (RuntimeError, as PyTorch)."""
+    return _complex.imag(input)
 
 
 def is_complex(input) -> bool:
-    """False: descent's tensors are real."""
+    """True for complex64 / complex128 tensors."""
     return as_tensor(input)._data.dtype.kind == "c"
 
 

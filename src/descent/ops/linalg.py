@@ -10,7 +10,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, result_type
+from ._common import as_tensor, check_devices, conj_if_complex, result_type
 from .elementwise import cast as _cast
 from .shape import broadcast_to as _broadcast_to
 from .shape import reshape as _reshape
@@ -18,7 +18,8 @@ from .shape_index import diagonal as _diagonal
 
 
 class MatMul(Function):
-    """d(a @ b)/da = gy @ b^T, d(a @ b)/db = a^T @ gy (batch dims summed by the engine).
+    """d(a @ b)/da = gy @ b^T, d(a @ b)/db = a^T @ gy (batch dims summed by the engine; b^H and
+    a^H for complex operands).
 
     1-D operands follow NumPy: a vector on the left is a row (promoted to (1, k)), on the right a
     column (promoted to (k, 1)); the promoted axis is removed from the result and re-added to the
@@ -33,6 +34,8 @@ class MatMul(Function):
     def backward(self, gy, ops):
         # Both operands are saved: each gradient is a product with the other one.
         a, b = self.inputs(ops)
+        if a.dtype.kind == "c":  # complex: ga = gy @ b^H, gb = a^H @ gy (PyTorch's convention)
+            a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         a_vec, b_vec = a.ndim == 1, b.ndim == 1
         if a_vec and b_vec:  # dot product: gy is a scalar
             return (gy * b if self.parents[0] is not None else None,

@@ -357,7 +357,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind != "f":
+    elif x._data.dtype.kind not in "fc":
         raise DtypeError(
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
             "dtype=descent.float32"

@@ -1,0 +1,402 @@
+"""descent.fft: discrete Fourier transforms, as torch.fft (docs/complex.md).
+
+fft/ifft/fft2/ifft2/fftn/ifftn (complex to complex), rfft/rfft2/rfftn (real to the one-sided
+complex half), irfft/irfft2/irfftn (the half back to real), hfft/ihfft (Hermitian signals),
+fftfreq/rfftfreq and fftshift/ifftshift, with PyTorch's `n`/`s`, `dim` and `norm` arguments
+("backward": the inverse divides by n, "ortho": both by sqrt(n), "forward": the forward does).
+
+Dtypes are PyTorch's: float32 and complex64 inputs give complex64 (irfft: float32), float64 and
+complex128 give complex128 (float64); integer inputs compute in the default float dtype.
+NumPy's pocketfft does the work; results are cast to those dtypes.
+
+Every transform is differentiable with PyTorch's complex convention (ops/complex.py). Each one
+is three steps: a `Resize` (zero-pad or trim to `n`/`s`), the transform of fixed size, and for
+real inputs the real part of the gradient. The backward of a transform is its adjoint:
+
+* c2c with norm N: the inverse transform of the opposite direction with the "dual" norm
+  (backward <-> forward, ortho <-> ortho): an unnormalized DFT's adjoint is the unnormalized
+  inverse DFT;
+* r2c (rfft): the gradient is zero-padded to the full length, inverse-transformed with the dual
+  norm, and its real part taken;
+* c2r (irfft): the one-sided input stands for a Hermitian full spectrum, so each bin whose
+  mirror image lies outside the kept half counts twice: the gradient is rfft(gy) with the dual
+  norm, with bins 1 .. n - (n//2 + 1) doubled (PyTorch's fft_c2r_backward).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import Function
+from .dtypes import complex_of, get_default_dtype
+from .ops._common import as_tensor
+from .ops.complex import _scalar_type, conj
+from .ops.elementwise import cast
+from .ops.shape import roll
+from .tensor import Tensor
+
+__all__ = [
+    "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
+    "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift",
+]  # fmt: skip
+
+_NORMS = ("backward", "ortho", "forward")
+_DUAL = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _norm(norm) -> str:
+    if norm is None:
+        return "backward"
+    if norm not in _NORMS:
+        raise RuntimeError(f'Invalid normalization mode: "{norm}"')
+    return norm
+
+
+# ---------------------------------------------------------------------------------------------
+# The differentiable pieces
+
+
+class Resize(Function):
+    """Zero-pad or trim along `axes` to `sizes`; d/dx: the gradient trimmed or padded back."""
+
+    __slots__ = ("axes", "sizes", "in_shape")
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return _resize(backend.get_array_module(x), x, self.axes, self.sizes)
+
+    def backward(self, gy, ops):
+        back = [self.in_shape[a] for a in self.axes]
+        if ops.is_graph:
+            return Resize.apply(gy, axes=self.axes, sizes=back)
+        return _resize(backend.get_array_module(gy), gy, self.axes, back)
+
+
+def _resize(xp, x, axes, sizes):
+    """x trimmed to `sizes` along `axes`, then zero-padded to them (NumPy's n/s rule)."""
+    x = x[tuple(slice(0, sizes[axes.index(d)]) if d in axes else slice(None)
+                for d in range(x.ndim))]  # fmt: skip
+    pad = [(0, 0)] * x.ndim
+    for a, n in zip(axes, sizes):
+        pad[a] = (0, n - x.shape[a])
+    if any(p[1] for p in pad):
+        x = xp.pad(x, pad)
+    return x
+
+
+class FFTC2C(Function):
+    """y = DFT (or inverse DFT) of complex x over `axes`; d/dx: the adjoint transform, the
+    opposite direction with the dual norm."""
+
+    __slots__ = ("axes", "norm", "inverse")
+
+    def forward(self, x):
+        return _c2c(backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
+
+    def backward(self, gy, ops):
+        norm, inverse = _DUAL[self.norm], not self.inverse
+        if ops.is_graph:
+            return FFTC2C.apply(gy, axes=self.axes, norm=norm, inverse=inverse)
+        return _c2c(backend.get_array_module(gy), gy, self.axes, norm, inverse)
+
+
+def _c2c(xp, x, axes, norm, inverse):
+    f = xp.fft.ifftn if inverse else xp.fft.fftn
+    return f(x, axes=axes, norm=norm).astype(x.dtype, copy=False)
+
+
+class FFTR2C(Function):
+    """The one-sided DFT of real x over `axes` (the last one halved to n//2 + 1); d/dx:
+    Re(inverse DFT, dual norm, of the gradient zero-padded to the full length)."""
+
+    __slots__ = ("axes", "norm", "n_last")
+
+    def forward(self, x):
+        self.n_last = x.shape[self.axes[-1]]
+        xp = backend.get_array_module(x)
+        out = xp.fft.rfftn(x, axes=self.axes, norm=self.norm)
+        return out.astype(complex_of(x.dtype), copy=False)
+
+    def backward(self, gy, ops):
+        axes, last = self.axes, self.axes[-1]
+        sizes = [gy.shape[a] for a in axes[:-1]] + [self.n_last]
+        if ops.is_graph:
+            full = Resize.apply(gy, axes=(last,), sizes=(self.n_last,))
+            g = FFTC2C.apply(full, axes=axes, norm=_DUAL[self.norm], inverse=True)
+            return g.real
+        full = _resize(backend.get_array_module(gy), gy, (last,), (sizes[-1],))
+        return _c2c(backend.get_array_module(gy), full, axes, _DUAL[self.norm], True).real
+
+
+class FFTC2R(Function):
+    """Real x from the one-sided spectrum over `axes` (last axis n_last points out); d/dx:
+    rfft of the gradient with the dual norm, bins 1 .. n - (n//2 + 1) doubled."""
+
+    __slots__ = ("axes", "norm", "n_last")
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        s = [x.shape[a] for a in self.axes[:-1]] + [self.n_last]
+        out = xp.fft.irfftn(x, s=s, axes=self.axes, norm=self.norm)
+        return out.astype(x.real.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        axes, last, norm = self.axes, self.axes[-1], _DUAL[self.norm]
+        if ops.is_graph:
+            g = FFTR2C.apply(gy, axes=axes, norm=norm)
+        else:
+            g = (
+                backend.get_array_module(gy)
+                .fft.rfftn(gy, axes=axes, norm=norm)
+                .astype(complex_of(gy.dtype))
+            )
+        double = self.n_last - g.shape[last]  # bins whose mirror image was not kept
+        if double <= 0:
+            return g
+        # 1 on the bins kept once, 2 on bins 1 .. double (a broadcastable real weight)
+        w = np.ones(g.shape[last], dtype=gy.dtype)
+        w[1 : 1 + double] = 2
+        w = w.reshape((-1,) + (1,) * (g.ndim - 1 - last))
+        if ops.is_graph:
+            return g * Tensor._wrap(backend.get_array_module(g._data).asarray(w))
+        return g * backend.get_array_module(g).asarray(w)
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument handling shared by the public functions
+
+
+def _input(x, op: str, complex_in: bool) -> Tensor:
+    """x as a tensor of a floating (or complex) dtype PyTorch's fft accepts; complex_in: make
+    a real input complex first (c2c transforms)."""
+    x = as_tensor(x)
+    kind = x._data.dtype.kind
+    if x._data.dtype == np.float16:
+        raise RuntimeError(f"{op}: Unsupported dtype Half (descent computes the FFT on the "
+                           "CPU; convert with .float())")  # fmt: skip
+    if kind in "biu":
+        x = cast(x, get_default_dtype())
+        kind = "f"
+    if complex_in and kind == "f":
+        x = cast(x, complex_of(x._data.dtype))
+    return x
+
+
+def _dims(x: Tensor, s, dim, op: str, default_all: bool):
+    """(axes, sizes) for an n-dimensional transform (torch's rule: s without dim means the
+    last len(s) dims; neither means all dims, or the last two for the 2-d forms)."""
+    ndim = x.ndim
+    if dim is not None and not isinstance(dim, (list, tuple)):
+        dim = (dim,)
+    if s is not None and not isinstance(s, (list, tuple)):
+        s = (s,)
+    if s is not None and dim is not None and len(s) != len(dim):
+        raise RuntimeError("When given, dim and shape arguments must have the same length")
+    if dim is None:
+        if s is not None:
+            dim = tuple(range(ndim - len(s), ndim))
+        else:
+            dim = tuple(range(ndim)) if default_all else (-2, -1)
+    axes = []
+    for d in dim:
+        d = int(d)
+        if ndim == 0:
+            raise IndexError(f"Dimension specified as {d} but tensor has no dimensions")
+        if not -ndim <= d < ndim:
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
+                f"{max(ndim, 1) - 1}], but got {d})"
+            )
+        axes.append(d % ndim)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"{op}: FFT dims must be unique")
+    if s is None:
+        sizes = [x.shape[a] for a in axes]
+    else:
+        sizes = [x.shape[a] if int(n) == -1 else int(n) for a, n in zip(axes, s)]
+    for n in sizes:
+        if n < 1:
+            raise RuntimeError(f"Invalid number of data points ({n}) specified")
+    return tuple(axes), sizes
+
+
+def _fitted(x: Tensor, axes, sizes) -> Tensor:
+    if all(x.shape[a] == n for a, n in zip(axes, sizes)):
+        return x
+    return Resize.apply(x, axes=tuple(axes), sizes=list(sizes))
+
+
+def _c2c_n(x, s, dim, norm, inverse, op, default_all=True) -> Tensor:
+    x = _input(x, op, complex_in=True)
+    axes, sizes = _dims(x, s, dim, op, default_all)
+    if not axes:  # fftn of a 0-d tensor: nothing to transform (PyTorch returns the values)
+        return x
+    x = _fitted(x, axes, sizes)
+    return FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse)
+
+
+def _r2c_n(x, s, dim, norm, op, default_all=True) -> Tensor:
+    x = _input(x, op, complex_in=False)
+    if x._data.dtype.kind == "c":
+        raise RuntimeError(f"{op} expects a real input tensor, but got {_scalar_type(x.dtype)}")
+    axes, sizes = _dims(x, s, dim, op, default_all)
+    x = _fitted(x, axes, sizes)
+    return FFTR2C.apply(x, axes=axes, norm=_norm(norm))
+
+
+def _c2r_n(x, s, dim, norm, op, default_all=True) -> Tensor:
+    x = _input(x, op, complex_in=True)
+    axes, sizes = _dims(x, s, dim, op, default_all)
+    if s is None:  # the output's last length: 2 (m - 1) for m input bins
+        sizes[-1] = 2 * (x.shape[axes[-1]] - 1)
+    n_last = sizes[-1]
+    if n_last < 1:
+        raise RuntimeError(f"Invalid number of data points ({n_last}) specified")
+    x = _fitted(x, axes, sizes[:-1] + [n_last // 2 + 1])
+    return FFTC2R.apply(x, axes=axes, norm=_norm(norm), n_last=n_last)
+
+
+# ---------------------------------------------------------------------------------------------
+# The public functions (torch.fft's names and signatures)
+
+
+def fft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The 1-d discrete Fourier transform along `dim` (torch.fft.fft).
+
+    Args:
+        input: a real or complex tensor (real inputs are made complex).
+        n: signal length: the input is zero-padded or trimmed to it along `dim`.
+        dim: the dimension to transform.
+        norm: "backward" (default: no scaling), "ortho" (1/sqrt(n)) or "forward" (1/n).
+    """
+    return _c2c_n(input, None if n is None else (n,), (dim,), norm, False, "fft")
+
+
+def ifft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The 1-d inverse DFT along `dim` (torch.fft.ifft; "backward" divides by n)."""
+    return _c2c_n(input, None if n is None else (n,), (dim,), norm, True, "ifft")
+
+
+def fft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The 2-d DFT over `dim` (the last two by default), torch.fft.fft2."""
+    return _c2c_n(input, s, dim, norm, False, "fft2", default_all=False)
+
+
+def ifft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The 2-d inverse DFT over `dim`, torch.fft.ifft2."""
+    return _c2c_n(input, s, dim, norm, True, "ifft2", default_all=False)
+
+
+def fftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The n-d DFT over `dim` (all dims, or the last len(s), by default), torch.fft.fftn."""
+    return _c2c_n(input, s, dim, norm, False, "fftn")
+
+
+def ifftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The n-d inverse DFT over `dim`, torch.fft.ifftn."""
+    return _c2c_n(input, s, dim, norm, True, "ifftn")
+
+
+def rfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The one-sided DFT of a real signal: n//2 + 1 bins along `dim` (torch.fft.rfft).
+
+    Raises:
+        RuntimeError: a complex input (PyTorch's rule: use fft).
+    """
+    return _r2c_n(input, None if n is None else (n,), (dim,), norm, "rfft")
+
+
+def irfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The real signal of a one-sided spectrum (torch.fft.irfft): n points along `dim`
+    (2 (m - 1) for m input bins by default); the imaginary parts of the zero bin (and of the
+    n/2 bin for an even n) are ignored, as a Hermitian spectrum's are zero."""
+    return _c2r_n(input, None if n is None else (n,), (dim,), norm, "irfft")
+
+
+def rfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The 2-d one-sided DFT of a real input (the last dim halved), torch.fft.rfft2."""
+    return _r2c_n(input, s, dim, norm, "rfft2", default_all=False)
+
+
+def irfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The inverse of rfft2, torch.fft.irfft2."""
+    return _c2r_n(input, s, dim, norm, "irfft2", default_all=False)
+
+
+def rfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The n-d one-sided DFT of a real input (the last of `dim` halved), torch.fft.rfftn."""
+    return _r2c_n(input, s, dim, norm, "rfftn")
+
+
+def irfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The inverse of rfftn, torch.fft.irfftn (last output length 2 (m - 1) by default)."""
+    return _c2r_n(input, s, dim, norm, "irfftn")
+
+
+def hfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The real DFT of a Hermitian signal given by its first half (torch.fft.hfft):
+    irfft(conj(input)) with the opposite norm, n = 2 (m - 1) points by default."""
+    x = _input(input, "hfft", complex_in=True)
+    return irfft(conj(x), n, dim, _DUAL[_norm(norm)])
+
+
+def ihfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+    """The inverse of hfft for a real input (torch.fft.ihfft): conj(rfft(input)) with the
+    opposite norm."""
+    x = _input(input, "ihfft", complex_in=False)
+    if x._data.dtype.kind == "c":
+        raise RuntimeError(f"ihfft expects a real input tensor, but got {_scalar_type(x.dtype)}")
+    return conj(rfft(x, n, dim, _DUAL[_norm(norm)]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Frequencies and shifts
+
+
+def _freq_tensor(values, dtype, device, requires_grad) -> Tensor:
+    from .creation import tensor  # noqa: PLC0415 - creation sits above this module's imports
+
+    dt = get_default_dtype() if dtype is None else dtype
+    return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def fftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=False,
+            layout=None, out=None) -> Tensor:  # fmt: skip
+    """The sample frequencies of an n-point fft: [0, 1, ..., -(n//2), ..., -1] / (d n)
+    (torch.fft.fftfreq; the default float dtype)."""
+    if out is not None:
+        raise TypeError("fftfreq: out= is not supported by descent; assign the result")
+    return _freq_tensor(np.fft.fftfreq(int(n), d), dtype, device, requires_grad)
+
+
+def rfftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=False,
+             layout=None, out=None) -> Tensor:  # fmt: skip
+    """The sample frequencies of an n-point rfft: [0, 1, ..., n//2] / (d n)
+    (torch.fft.rfftfreq)."""
+    if out is not None:
+        raise TypeError("rfftfreq: out= is not supported by descent; assign the result")
+    return _freq_tensor(np.fft.rfftfreq(int(n), d), dtype, device, requires_grad)
+
+
+def _shift(input, dim, sign: int) -> Tensor:
+    x = as_tensor(input)
+    if dim is None:
+        dim = tuple(range(x.ndim))
+    elif not isinstance(dim, (list, tuple)):
+        dim = (dim,)
+    if not dim:
+        raise RuntimeError("`shifts` required (a 0-d tensor has no dimension to shift)")
+    shifts = tuple(sign * (x.shape[d] // 2) for d in dim)
+    return roll(x, shifts, tuple(dim))
+
+
+def fftshift(input, dim=None) -> Tensor:
+    """The zero frequency moved to the middle: a roll by n//2 along `dim` (all dims by
+    default), torch.fft.fftshift."""
+    return _shift(input, dim, 1)
+
+
+def ifftshift(input, dim=None) -> Tensor:
+    """The inverse of fftshift: a roll by -(n//2), torch.fft.ifftshift."""
+    return _shift(input, dim, -1)
