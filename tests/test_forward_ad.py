@@ -284,3 +284,87 @@ def test_reverse_mode_outside_a_level_is_unchanged():
     assert x.grad.numpy().tolist() == [2.0, 4.0]
     z = ds.tensor([1.0]) * 2
     assert not z.requires_grad and z._node is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Every op of the op table that supports double backward (tests/specs): J v by forward_ad
+# against central differences in float64, one random tangent per differentiated input.
+
+from specs import all_specs  # noqa: E402  (tests/ is on sys.path: conftest.py)
+
+_SECOND_ORDER = [s for s in all_specs() if s.second_order]
+
+
+@pytest.mark.parametrize("spec", _SECOND_ORDER, ids=[s.name for s in _SECOND_ORDER])
+def test_every_second_order_op_of_the_op_table(spec):
+    arrays = spec.make_inputs(seed=0, dtype=np.float64)
+    rng = np.random.default_rng(1)
+    diff = spec.diff_inputs()
+    tangents = {i: rng.standard_normal(arrays[i].shape) for i in diff}
+
+    def inputs(step=0.0, dual=False):
+        return [(fwAD.make_dual(ds.tensor(a), ds.tensor(tangents[i])) if dual
+                 else ds.tensor(a + step * tangents[i])) if i in tangents else ds.tensor(a)
+                for i, a in enumerate(arrays)]  # fmt: skip
+
+    with fwAD.dual_level():
+        y = spec.fn(*inputs(dual=True))
+        if "no_derivative" in spec.tags:  # heaviside: torch has no derivative either
+            with pytest.raises(RuntimeError, match="not implemented"):
+                fwAD.unpack_dual(y)
+            return
+        tangent = fwAD.unpack_dual(y).tangent
+    got = np.zeros(tuple(y.shape)) if tangent is None else tangent.numpy()
+    if spec.eps > 1e-4:
+        # An op that rounds (a cast to float16): its finite differences need a large step and
+        # are inexact, so check <u, J v> = <J^T u, v> against reverse mode instead.
+        xs = [ds.tensor(a, requires_grad=i in tangents) for i, a in enumerate(arrays)]
+        out = spec.fn(*xs)
+        for k in range(3):
+            u = np.random.default_rng(10 + k).standard_normal(tuple(out.shape))
+            gs = ds.autograd.grad(out, [xs[i] for i in diff], ds.tensor(u), retain_graph=True,
+                                  allow_unused=True)  # fmt: skip
+            rev = sum(float((g.numpy() * tangents[i]).sum()) for g, i in zip(gs, diff)
+                      if g is not None)  # fmt: skip
+            # (rtol: the backward rounds its gradient to float16 as well)
+            np.testing.assert_allclose((u * got).sum(), rev, rtol=1e-3, atol=1e-6)
+        return
+    fd = (spec.fn(*inputs(spec.eps)).numpy() - spec.fn(*inputs(-spec.eps)).numpy()) / (2 * spec.eps)
+    np.testing.assert_allclose(got, fd, atol=spec.grad_atol, rtol=spec.grad_rtol)
+
+
+# Regression: the double-backward jvp of descent.func, descent.autograd.functional and
+# descent.jvp seeded u = 0, and backward formulas that branch on a zero gradient (xlogy's,
+# eigh's unused eigenvectors) lost J v; logit's backward gave nan for d/d(gy) everywhere.
+_BRANCHING = [
+    ("logit", lambda x: ds.logit(x), (4,), (0.1, 0.9)),
+    ("xlogy", lambda x: ds.xlogy(x, x + 1.5), (4,), (0.5, 2.0)),
+    ("eigh_vectors", lambda a: ds.linalg.eigh(a + a.mT).eigenvectors ** 2, (3, 3), (-1.0, 1.0)),
+    ("svd_vectors", lambda a: ds.linalg.svd(a)[0] ** 2, (3, 3), (-1.0, 1.0)),
+]
+
+
+@pytest.mark.parametrize("name,f,shape,dom", _BRANCHING, ids=[b[0] for b in _BRANCHING])
+def test_every_jvp_api_on_ops_that_branch_on_a_zero_gradient(name, f, shape, dom):
+    rng = np.random.default_rng(3)
+    x, v = rng.uniform(*dom, shape), rng.standard_normal(shape)
+    fd = (f(ds.tensor(x + 1e-6 * v)).numpy() - f(ds.tensor(x - 1e-6 * v)).numpy()) / 2e-6
+    X, V = ds.tensor(x), ds.tensor(v)
+    results = {
+        "func.jvp": ds.func.jvp(f, (X,), (V,))[1],
+        "func.linearize": ds.func.linearize(f, X)[1](V),
+        "autograd.functional.jvp": ds.autograd.functional.jvp(f, X, V)[1],
+        "descent.jvp": ds.jvp(f, (X,), (V,))[1],
+    }
+    with fwAD.dual_level():
+        results["forward_ad"] = fwAD.unpack_dual(f(fwAD.make_dual(X, V))).tangent
+    for api, jv in results.items():
+        np.testing.assert_allclose(jv.numpy(), fd, atol=1e-6, rtol=1e-5, err_msg=api)
+
+
+def test_hvp_of_logit_is_finite():
+    x = ds.tensor([0.2, 0.7], dtype=ds.float64)
+    v = ds.tensor([1.0, -1.0], dtype=ds.float64)
+    _, hv = ds.autograd.functional.hvp(lambda a: ds.logit(a).sum(), x, v)
+    want = (2 * x.numpy() - 1) / (x.numpy() * (1 - x.numpy())) ** 2 * v.numpy()
+    np.testing.assert_allclose(hv.numpy(), want, rtol=1e-10)

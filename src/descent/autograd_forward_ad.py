@@ -17,7 +17,7 @@ and nothing added to any op's path):
   grad. Every op on a dual therefore records a graph, as any op on a tensor requiring grad does.
   The level remembers the node and its tangent.
 * `unpack_dual(y)` computes J v by the double-vjp trick (the one `descent.func.jvp` uses): the
-  vjp u -> J^T u is linear in u, so d<J^T u, v>/du = J v. Pass 1 backpropagates a zero `u` from
+  vjp u -> J^T u is linear in u, so d<J^T u, v>/du = J v. Pass 1 backpropagates a `u` (ones) from
   y to the duals with create_graph=True (giving g_i = J_i^T u as functions of u); pass 2
   backpropagates the tangents v_i from the g_i to u, giving sum_i J_i v_i. Both passes stop as
   soon as every asked-for node has its gradient (the engine's capture), and both retain y's
@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from . import autograd
 from .autograd import Function, enable_grad
-from .creation import zeros_like
+from .creation import ones_like, zeros_like
 from .ops.elementwise import Clone
 from .tensor import Tensor
 
@@ -205,7 +205,9 @@ def _jvp(y: Tensor, duals: list, tangents: list, create_graph: bool) -> Tensor:
     from .autograd_torch import grad as _grad  # torch.autograd.grad, loaded on first use
 
     with enable_grad():
-        u_leaf = zeros_like(y, requires_grad=True)
+        # u's value does not matter (linear), but not zeros: some backward formulas branch on a
+        # zero gradient (xlogy's PyTorch rule, eigh/svd skip an unused output).
+        u_leaf = ones_like(y, requires_grad=True)
         # A node, not the leaf, is captured in pass 2: the engine stops at it instead of
         # walking the forward graph below (it would only compute unused second derivatives).
         u = Clone.apply(u_leaf)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from . import autograd
 from .autograd_torch import grad as _grad
-from .creation import zeros, zeros_like
+from .creation import ones_like, zeros, zeros_like
 from .ops.elementwise import Clone
 from .ops.shape import reshape, stack
 from .tensor import Tensor
@@ -264,9 +264,11 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
         is_in, inputs, v, _, _ = _prepare(func, inputs, v, create_graph, "jvp", False)
         is_out, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         _check_requires_grad(outputs, "outputs", strict)
-        # The backward pass is linear in its grad_outputs: their value does not matter (zeros,
-        # never inf or nan), only that the gradients below are functions of them.
-        us = tuple(zeros_like(o, requires_grad=True) for o in outputs)
+        # The backward pass is linear in its grad_outputs: their value does not matter (ones,
+        # never inf or nan), only that the gradients below are functions of them. Ones and
+        # not zeros: some backward formulas branch on a zero gradient (xlogy's PyTorch
+        # rule; eigh, svd skip an unused output), which would cut the dependence on it.
+        us = tuple(ones_like(o, requires_grad=True) for o in outputs)
         grad_inputs = _autograd_grad(outputs, inputs, us, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
     with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):
@@ -426,7 +428,7 @@ def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
         outputs = _scalar_output(func, inputs, strict, "hvp")
         jac = _autograd_grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-        grad_jac = tuple(zeros_like(x, requires_grad=True) for x in inputs)
+        grad_jac = tuple(ones_like(x, requires_grad=True) for x in inputs)  # ones: see jvp
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
     with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):

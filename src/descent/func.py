@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from . import autograd
 from .autograd_functional import _autograd_grad, _jacobian_rows
-from .creation import zeros, zeros_like
+from .creation import ones_like, zeros, zeros_like
 from .func_vmap import functional_call, stack_module_state, tree_flatten, tree_unflatten, vmap
 from .functional import _enter
 from .ops.shape import stack
@@ -283,8 +283,10 @@ class _Linearized:
     def __init__(self, run: _Run) -> None:
         self.run = run
         with autograd.enable_grad():
-            # u's value does not matter (the vjp is linear in it): zeros, never inf or nan.
-            self.us = [zeros_like(o, requires_grad=True) for o in run.flat_out]
+            # u's value does not matter (the vjp is linear in it): ones, never inf or nan, and
+            # not zeros: some backward formulas branch on a zero gradient (xlogy's
+            # PyTorch rule; eigh, svd skip an unused output), which would cut the dependence.
+            self.us = [ones_like(o, requires_grad=True) for o in run.flat_out]
             self.gs = _autograd_grad(run.flat_out, run.own, self.us, create_graph=True)
 
     def jvp(self, tangents: list, only: int | None = None) -> list:

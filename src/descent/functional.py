@@ -142,8 +142,10 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
         entered.append(t)
     with autograd.enable_grad():
         out = fun(*entered)
-        # u is a dummy cotangent; g(u) = u^T J is linear in u, so d(g(u) . v)/du = J v.
-        u = autograd.new_tensor(np.zeros_like(out._data), True)
+        # u is a dummy cotangent; g(u) = u^T J is linear in u, so d(g(u) . v)/du = J v. Ones,
+        # not zeros: some backward formulas branch on a zero gradient (xlogy's PyTorch
+        # rule; eigh, svd skip an unused output), which would cut the dependence on it.
+        u = autograd.new_tensor(np.ones_like(out._data), True)
         gs = autograd.run_backward(
             [out], [u], retain_graph=True, create_graph=True, capture=entered, accumulate=False
         )

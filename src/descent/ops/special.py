@@ -422,8 +422,11 @@ class Logit(Function):
         (x,) = self.inputs(ops)
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's kernel: gy * inf at 0 and 1 (whatever the sign of a zero), else its order
+            # The where picks the factor, not gy * inf: a where's backward masks its gradient
+            # with zeros, and 0 * inf made d(d)/d(gy) nan everywhere (every jvp of logit by
+            # the double-backward trick).
             edge = (x == 0) | (x == 1)
-            d = ops.where(edge, gy * math.inf, gy / (x * (1 - x)))
+            d = gy * ops.where(edge, math.inf, 1 / (x * (1 - x)))
         if self.eps is None:
             return ops.where((x < 0) | (x > 1), math.nan, d)
         return ops.where((x >= self.eps) & (x <= 1 - self.eps), d, 0)  # nan x: 0, as PyTorch
