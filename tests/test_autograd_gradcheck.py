@@ -114,8 +114,8 @@ def test_fast_mode_grad_outputs_and_unsupported_flags():
     go = ds.tensor([1.0, -2.0, 0.5], dtype=ds.float64)
     assert ds.autograd.gradgradcheck(lambda a: a**3, (x,), go)
     assert ds.autograd.gradcheck(lambda a: a * 2, (x,), check_grad_dtypes=True)
-    with pytest.raises(NotImplementedError, match="check_forward_ad"):
-        ds.autograd.gradcheck(lambda a: a, (x,), check_forward_ad=True)
+    with pytest.raises(NotImplementedError, match="check_batched_grad"):
+        ds.autograd.gradcheck(lambda a: a, (x,), check_batched_grad=True)
     with pytest.raises(NotImplementedError):
         ds.autograd.gradgradcheck(lambda a: a, (x,), check_batched_grad=True)
 
@@ -134,3 +134,25 @@ def test_checkpointed_function_passes_gradgradcheck():
 def test_non_floating_outputs_are_skipped():
     x = _pair(ds, X)
     assert ds.autograd.gradcheck(lambda a: (a * 2, a > 0, (a * 10).long()), (x,))
+
+
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_check_forward_ad_agrees_with_torch(fast_mode):
+    """check_forward_ad (descent.autograd.forward_ad) gives torch's verdicts: pass for correct
+    functions, with or without the backward check, and a forward-mode mismatch message."""
+    f = lambda lib, a, b: ((a.exp() * a).sum() * b, lib.tanh(b))  # noqa: E731
+    for lib in (ds, torch):
+        a, b = _pair(lib, X), _pair(lib, Y)
+        assert lib.autograd.gradcheck(lambda p, q, lib=lib: f(lib, p, q), (a, b),
+                                      check_forward_ad=True,
+                                      fast_mode=fast_mode)  # fmt: skip
+        assert lib.autograd.gradcheck(lambda p, q, lib=lib: f(lib, p, q), (a, b),
+                                      check_forward_ad=True,
+                                      check_backward_ad=False, fast_mode=fast_mode)  # fmt: skip
+    # descent's forward mode differentiates the backward pass: a wrong backward is caught
+    wrong = _square_fn(ds, wrong_first=True)
+    with pytest.raises(GradcheckError, match="forward mode mismatch for output 0"):
+        ds.autograd.gradcheck(wrong, (_pair(ds, X),), check_forward_ad=True,
+                              check_backward_ad=False, fast_mode=fast_mode)  # fmt: skip
+    with pytest.raises(ValueError, match="at least one of"):
+        ds.autograd.gradcheck(lambda a: a, (_pair(ds, X),), check_backward_ad=False)

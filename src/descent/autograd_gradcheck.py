@@ -84,9 +84,11 @@ def gradcheck(
         nondet_tol, check_undefined_grad, masked: accepted; descent's backward is
             deterministic and has no undefined gradients, masked tensors do not exist.
         check_grad_dtypes: also require each gradient's dtype to be its input's.
-        check_batched_grad, check_batched_forward_grad, check_forward_ad: not supported
-            (NotImplementedError when True): descent has no forward-mode AD.
-        check_backward_ad: must be True (the only mode descent checks).
+        check_batched_grad, check_batched_forward_grad: not supported (NotImplementedError
+            when True).
+        check_forward_ad: also check forward-mode Jacobian columns (descent.autograd.forward_ad)
+            against finite differences.
+        check_backward_ad: check reverse mode (at least one of the two must be True).
         fast_mode: compare random projections <u, J v> instead of the full Jacobian.
 
     Returns:
@@ -94,20 +96,18 @@ def gradcheck(
 
     Raises:
         GradcheckError: a Jacobian mismatch (or a gradient dtype mismatch).
-        ValueError: no input requires grad, or check_backward_ad is False.
+        ValueError: no input requires grad, or neither mode is checked.
     """
     for flag, name in ((check_batched_grad, "check_batched_grad"),
-                       (check_batched_forward_grad, "check_batched_forward_grad"),
-                       (check_forward_ad, "check_forward_ad")):  # fmt: skip
+                       (check_batched_forward_grad, "check_batched_forward_grad")):  # fmt: skip
         if flag:
             raise NotImplementedError(
-                f"gradcheck: {name}=True is not supported by descent (no forward-mode AD or "
-                "batched gradients); check reverse mode with the default arguments"
+                f"gradcheck: {name}=True is not supported by descent (no batched gradients); "
+                "check with the default arguments"
             )
-    if not check_backward_ad:
+    if not (check_backward_ad or check_forward_ad):
         raise ValueError(
             "gradcheck: Expected at least one of check_forward_ad or check_backward_ad to be True"
-            " (descent checks reverse mode only)"
         )
     inputs = _tuple(inputs)
     tensor_class = autograd._tensor_class
@@ -134,6 +134,11 @@ def gradcheck(
         bad = _grad_dtype_mismatch(outputs, checked, [inputs[i] for i in diff])
         if bad is not None:
             return _fail(bad, raise_exception)
+    if check_forward_ad:
+        ok = _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
+                               raise_exception)  # fmt: skip
+        if not ok or not check_backward_ad:
+            return ok
     from .explain.gradcheck import gradcheck as explain_gradcheck  # a tool: loaded on first call
 
     dtype = min((inputs[i].dtype for i in diff), key=lambda d: d.itemsize)
@@ -159,6 +164,54 @@ def gradcheck(
                 raise_exception,
                 result,
             )
+    return True
+
+
+def _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
+                      raise_exception) -> bool:  # fmt: skip
+    """PyTorch's check_forward_ad: J v from descent.autograd.forward_ad (one dual input at a
+    time) against central differences (f(x + eps v) - f(x - eps v)) / (2 eps), for v each
+    basis vector of each checked input (one random v per input with fast_mode)."""
+    from . import autograd_forward_ad as fwAD
+
+    rng = np.random.default_rng(0)
+    for pos, i in enumerate(diff):
+        x = inputs[i]
+        xp = backend.get_array_module(x._data)
+        if fast_mode:
+            directions = [xp.asarray(rng.uniform(-1, 1, tuple(x.shape)).astype(x._data.dtype))]
+        else:
+            directions = []
+            for j in range(x.numel()):
+                e = xp.zeros(x._data.size, dtype=x._data.dtype)
+                e[j] = 1
+                directions.append(e.reshape(x._data.shape))
+
+        def outputs_at(arg, i=i):
+            args = list(inputs)
+            args[i] = arg
+            outs = _tuple(func(*args))
+            return [outs[k] for k in checked]
+
+        for j, v in enumerate(directions):
+            base = x.detach()
+            with fwAD.dual_level():
+                outs = outputs_at(fwAD.make_dual(base, autograd.new_tensor(v)))
+                tangents = [fwAD.unpack_dual(o).tangent for o in outs]
+            plus = outputs_at(autograd.new_tensor(base._data + eps * v))
+            minus = outputs_at(autograd.new_tensor(base._data - eps * v))
+            for k, t, p, m in zip(checked, tangents, plus, minus):
+                numeric = (backend.as_numpy(p._data) - backend.as_numpy(m._data)) / (2 * eps)
+                analytic = np.zeros_like(numeric) if t is None else backend.as_numpy(t._data)
+                if not np.allclose(analytic, numeric, rtol=rtol, atol=atol, equal_nan=True):
+                    where = "a random direction" if fast_mode else f"element {j} of input {pos}"
+                    return _fail(
+                        f"Jacobian computed with forward mode mismatch for output {k} with "
+                        f"respect to input {pos},\nnumerical: {numeric}\nanalytical: {analytic}\n"
+                        f"(the column J v for v = {where}; forward mode is "
+                        "descent.autograd.forward_ad)",
+                        raise_exception,
+                    )
     return True
 
 
