@@ -191,6 +191,19 @@ def test_zero_derivative_gives_zeros_like_torch():
         assert fwAD.unpack_dual(x.argmax()).tangent is None  # integer output
 
 
+@pytest.mark.parametrize("lib,fw", [(ds, fwAD), (torch, tfw)], ids=["descent", "torch"])
+def test_empty_inf_nan_and_0d_like_torch(lib, fw):
+    with fw.dual_level():
+        x = fw.make_dual(lib.zeros(0), lib.zeros(0))
+        assert fw.unpack_dual((x * 2).sum()).tangent.item() == 0.0
+        assert tuple(fw.unpack_dual(x.exp()).tangent.shape) == (0,)
+        x = fw.make_dual(lib.tensor([float("inf"), 1.0, float("nan")]), lib.tensor([1.0, 0.0, 1.0]))
+        np.testing.assert_array_equal(fw.unpack_dual(x.exp()).tangent.numpy(), [np.inf, 0, np.nan])
+        np.testing.assert_array_equal(fw.unpack_dual(x * 0).tangent.numpy(), [0.0, 0.0, 0.0])
+        y = fw.make_dual(lib.tensor(2.0), lib.tensor(1.0))
+        assert fw.unpack_dual(y**3).tangent.item() == 12.0
+
+
 def test_leaving_the_level_drops_duals():
     with fwAD.dual_level() as level:
         assert level == 0
