@@ -15,9 +15,9 @@ transforms (`descent.functional`) and from `descent.func` (torch.func):
   instead, with PyTorch's messages ("The output of the user-provided function is independent
   of input 0. This is not allowed in strict mode.").
 * `jvp` and `hvp` use the double-backward trick, as PyTorch does: a vjp u -> u^T J is linear in
-  u, so differentiating <u^T J, v> with respect to u gives J v. descent has no forward mode, so
-  every op on the path needs a differentiable backward (the fused kernels without one raise
-  under create_graph and name the op).
+  u, so differentiating <u^T J, v> with respect to u gives J v (descent's dual tensors use it
+  too), so every op on the path needs a differentiable backward (the fused kernels without one
+  raise under create_graph and name the op).
 * `vectorize=True` and `strategy="forward-mode"` give the same values; descent computes the
   Jacobian row by row with reverse mode in both cases (one backward per output element).
 

@@ -271,7 +271,7 @@ def gradgradcheck(
     if check_batched_grad or check_fwd_over_rev:
         raise NotImplementedError(
             "gradgradcheck: check_batched_grad and check_fwd_over_rev are not supported by "
-            "descent (no forward-mode AD or batched gradients)"
+            "descent (no batched gradients; forward over reverse: check_forward_ad of the gradient)"
         )
     if not check_rev_over_rev:
         raise ValueError("gradgradcheck: check_rev_over_rev must be True (reverse over reverse)")

@@ -14,9 +14,10 @@ descent's reverse-mode engine:
   model's parameters): then they keep that graph, so `torch.func.grad(D)(x)` can feed a
   gradient penalty whose `backward()` reaches D's parameters, as in PyTorch.
 * An output that does not depend on an input gives zeros for it.
-* Forward mode (`jvp`, `jacfwd`) is computed by the double-backward trick (descent has no dual
-  numbers): u -> u^T J is linear in u, so d<u^T J, v>/du = J v. Every op on the path needs a
-  differentiable backward; a fused kernel without one raises under create_graph naming the op.
+* Forward mode (`jvp`, `jacfwd`) is computed by the double-backward trick (as descent's dual
+  tensors, descent.autograd.forward_ad): u -> u^T J is linear in u, so d<u^T J, v>/du = J v.
+  Every op on the path needs a differentiable backward; a fused kernel without one raises
+  under create_graph naming the op.
 * `hessian` is computed as jacrev(jacrev(f)) (PyTorch: jacfwd(jacrev(f)); the same values).
 * `vmap` is a loop over the mapped dimension (see descent.func_vmap): PyTorch's semantics,
   not its speed.
