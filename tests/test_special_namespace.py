@@ -613,3 +613,15 @@ def test_multigammaln_gradient_matches_torch(dtype):
     gd, gt = _projected_grads(lambda t: ds.special.multigammaln(t, 3),
                               lambda t: torch.special.multigammaln(t, 3), x, dtype)  # fmt: skip
     assert_same(gd, gt, 1e-12 if dtype == F64 else 2e-5)
+
+
+@pytest.mark.parametrize("eps", [None, 0.2, 0.0])
+@pytest.mark.parametrize("gy", [1.0, 0.0, -2.0, float("nan")])
+def test_logit_gradient_at_edges_nan_and_inf_like_torch(eps, gy):
+    """Regression: with eps, a nan x had gradient 0 (torch 2.13: nan)."""
+    x = [0.0, -0.0, 1.0, 0.5, -0.5, 1.5, float("nan"), 0.2, 0.8, 0.19999, float("inf")]
+    a = ds.tensor(x, dtype=ds.float64, requires_grad=True)
+    ds.logit(a, eps).backward(ds.full((len(x),), gy, dtype=ds.float64))
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    torch.logit(t, eps).backward(torch.full((len(x),), gy, dtype=torch.float64))
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, equal_nan=True)

@@ -429,7 +429,8 @@ class Logit(Function):
             d = gy * ops.where(edge, math.inf, 1 / (x * (1 - x)))
         if self.eps is None:
             return ops.where((x < 0) | (x > 1), math.nan, d)
-        return ops.where((x >= self.eps) & (x <= 1 - self.eps), d, 0)  # nan x: 0, as PyTorch
+        # outside [eps, 1 - eps]: 0; a nan x keeps d (nan), as PyTorch 2.13's kernel
+        return ops.where((x < self.eps) | (x > 1 - self.eps), 0, d)
 
 
 def logit(input, eps: float | None = None) -> Tensor:
