@@ -381,3 +381,21 @@ def test_hvp_of_logit_is_finite():
     _, hv = ds.autograd.functional.hvp(lambda a: ds.logit(a).sum(), x, v)
     want = (2 * x.numpy() - 1) / (x.numpy() * (1 - x.numpy())) ** 2 * v.numpy()
     np.testing.assert_allclose(hv.numpy(), want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("lib,fw", [(ds, fwAD), (torch, tfw)], ids=["descent", "torch"])
+def test_reverse_over_forward_wrt_primal_and_tangent(lib, fw):
+    """d/dx and d/dv of sum(J(x) v) for f = x^3 * sin(x): the same as torch's."""
+    x = lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64, requires_grad=True)
+    v = lib.tensor([1.0, 0.5, -2.0], dtype=lib.float64, requires_grad=True)
+    with fw.dual_level():
+        y = fw.make_dual(x, v)
+        tangent = fw.unpack_dual(y**3 * y.sin()).tangent
+        assert tangent.requires_grad
+        tangent.sum().backward()
+    xs, vs = np.array([0.3, -1.2, 2.0]), np.array([1.0, 0.5, -2.0])
+    d1 = 3 * xs**2 * np.sin(xs) + xs**3 * np.cos(xs)
+    d2 = 6 * xs * np.sin(xs) + 6 * xs**2 * np.cos(xs) - xs**3 * np.sin(xs)
+    np.testing.assert_allclose(tangent.detach().numpy(), d1 * vs, rtol=1e-12)
+    np.testing.assert_allclose(v.grad.numpy(), d1, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), d2 * vs, rtol=1e-12)
