@@ -399,3 +399,17 @@ def test_reverse_over_forward_wrt_primal_and_tangent(lib, fw):
     np.testing.assert_allclose(tangent.detach().numpy(), d1 * vs, rtol=1e-12)
     np.testing.assert_allclose(v.grad.numpy(), d1, rtol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), d2 * vs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("lib,fw", [(ds, fwAD), (torch, tfw)], ids=["descent", "torch"])
+def test_forward_over_reverse_hessian_vector_product(lib, fw):
+    """The tangent of autograd.grad(f(x), x, create_graph=True) is H v."""
+    p = lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64, requires_grad=True)
+    v = lib.tensor([1.0, 0.5, -2.0], dtype=lib.float64)
+    with fw.dual_level():
+        x = fw.make_dual(p, v)
+        (g,) = lib.autograd.grad((x**3 * x.sin()).sum(), x, create_graph=True)
+        hv = fw.unpack_dual(g).tangent
+    xs = np.array([0.3, -1.2, 2.0])
+    d2 = 6 * xs * np.sin(xs) + 6 * xs**2 * np.cos(xs) - xs**3 * np.sin(xs)
+    np.testing.assert_allclose(hv.detach().numpy(), d2 * v.numpy(), rtol=1e-12)
