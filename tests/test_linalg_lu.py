@@ -236,3 +236,19 @@ def test_empty_gradients_and_no_graph_without_requires_grad():
     assert tuple(a.grad.shape) == (2, 0, 0)
     LU, _ = ds.linalg.lu_factor(ds.eye(3))
     assert not LU.requires_grad and LU.grad_fn is None
+
+
+def test_invariants_on_integer_matrices_with_ties():
+    """Exact ties (where torch's pivots may differ by rounding): still P L U = A, |L| <= 1
+    (partial pivoting), pivots in range, info = first zero of U's diagonal."""
+    rng = np.random.default_rng(15)
+    a = rng.integers(-3, 4, (200, 5, 5)).astype(np.float64)
+    LU, piv, info = ds.linalg.lu_factor_ex(ds.tensor(a))
+    P, L, U = ds.lu_unpack(LU, piv)
+    np.testing.assert_allclose((P @ L @ U).numpy(), a, atol=1e-12)
+    assert np.abs(L.numpy()).max() <= 1.0
+    p = piv.numpy()
+    assert ((p >= np.arange(1, 6)) & (p <= 5)).all()  # row i swaps with a row at or below it
+    zero = np.diagonal(U.numpy(), axis1=-2, axis2=-1) == 0
+    want = np.where(zero.any(-1), zero.argmax(-1) + 1, 0)
+    np.testing.assert_array_equal(info.numpy(), want)
