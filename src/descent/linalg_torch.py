@@ -8,6 +8,7 @@ them in Tensor's ops table (`tensor_methods.register_ops`), which the methods in
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 from . import backend, tensor_methods
@@ -116,15 +117,29 @@ class LUWithInfoResult(NamedTuple):  # torch.return_types._lu_with_info (torch.l
     info: Tensor
 
 
+_warned: set = set()  # the deprecated names that warned already (PyTorch warns once each)
+
+
+def _deprecated(name: str, instead: str) -> None:
+    if name not in _warned:
+        _warned.add(name)
+        warnings.warn(f"torch.{name} is deprecated in favor of {instead} and will be removed in "
+                      "a future PyTorch release.", UserWarning, stacklevel=3)  # fmt: skip
+
+
 def lu(A, pivot: bool = True, get_infos: bool = False, out=None):
     """torch.lu, the older API: (LU, pivots) as linalg.lu_factor, plus info with get_infos
-    (as linalg.lu_factor_ex). A singular matrix is factorised without an error, as PyTorch's."""
+    (as linalg.lu_factor_ex). A singular matrix is factorised without an error, as PyTorch's.
+    Deprecated in PyTorch: warns once, as PyTorch does."""
+    _deprecated("lu", "torch.linalg.lu_factor / torch.linalg.lu_factor_ex")
     res = _lu.lu_factor_ex(A, pivot=pivot, out=out)
     return LUWithInfoResult(*res) if get_infos else (res.LU, res.pivots)
 
 
 def lu_solve(b, LU_data, LU_pivots, *, out=None) -> Tensor:
-    """torch.lu_solve, the older API: linalg.lu_solve(LU_data, LU_pivots, b)."""
+    """torch.lu_solve, the older API: linalg.lu_solve(LU_data, LU_pivots, b) (deprecated in
+    PyTorch: warns once, as PyTorch does)."""
+    _deprecated("lu_solve", "torch.linalg.lu_solve")
     return _lu.lu_solve(LU_data, LU_pivots, b, out=out)
 
 
