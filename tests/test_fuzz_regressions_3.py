@@ -122,3 +122,53 @@ def test_indexing_api_cases(src):
     """torch refuses a negative index_select index; diff of bools is an xor; repeat_interleave
     of counts alone repeats their positions."""
     _same_error_or_value(src)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # arange of 0-d tensors: their Python numbers decide the dtype (int64 here)
+        "m.arange(m.tensor(3))",
+        "m.arange(m.tensor(1), m.tensor(7), m.tensor(2))",
+        "m.arange(m.tensor(2.5))",
+        # diff of an empty dimension is empty; of a 0-d tensor raises
+        "m.diff(m.zeros(0))",
+        "m.diff(m.zeros(2, 0))",
+        "m.diff(m.zeros(2, 1))",
+        "m.diff(m.tensor(1.0))",
+        # an empty dim list reduces every dimension (all/any: none, elementwise)
+        "m.zeros(2, 3).add(1).sum(())",
+        "m.tensor([[1.0, 2.0], [3.0, 5.0]]).mean([])",
+        "m.tensor([[1.0, 2.0], [3.0, 5.0]]).sum((), keepdim=True)",
+        "m.tensor([[1.0, 2.0], [3.0, 5.0]]).amax(())",
+        "m.tensor([[1.0, 2.0], [3.0, 5.0]]).std(())",
+        "m.var_mean(m.tensor([[1.0, 2.0], [3.0, 5.0]]), ())[0]",
+        "m.tensor([[1.0, 0.0], [3.0, 5.0]]).all(())",
+        "m.any(m.tensor([[1, 0], [3, 5]], dtype=m.uint8), [])",
+        # indexing: an empty list selects nothing; a uint8 index is a mask (PyTorch's legacy rule)
+        "m.tensor([1.0, 2.0, 3.0])[[]]",
+        "m.tensor([1.0, 2.0, 3.0])[m.tensor([1, 0, 1], dtype=m.uint8)]",
+        "m.tensor([[1.0, 2.0], [3.0, 4.0]])[m.tensor([0], dtype=m.uint8)]",
+        # scatter with an index smaller than the tensor writes only its own positions
+        "m.scatter(m.zeros(3, 3), 1, m.tensor([[0], [1]]), 9.0)",
+        "m.scatter(m.zeros(3, 3), 1, m.tensor([[0, 0]]), m.tensor([[1.0, 2.0]]))",
+        "m.scatter(m.zeros(3, 3), 0, m.tensor([[2, 0]]), m.tensor([[1.0, 2.0, 3.0]]))",
+        "m.zeros(3, 3).scatter(1, m.tensor([[2], [1]]), m.tensor([[1.0], [2.0], [3.0]]))",
+    ],
+)
+def test_creation_reduction_and_indexing_cases(src):
+    _same_error_or_value(src)
+
+
+def test_clamp_inplace_needs_a_bound_and_random_default_ranges():
+    for m in (torch, ds):
+        with pytest.raises(RuntimeError):
+            m.zeros(3).clamp_()
+    # random_() draws the integers a float holds exactly: [0, 2**11] for float16 (descent drew
+    # up to 2**24, which is inf in float16), {0, 1} for bool
+    t = ds.zeros(2000, dtype=ds.float16).random_()
+    assert bool(ds.isfinite(t).all()) and float(t.max()) <= 2048 and float(t.max()) > 1024
+    b = ds.zeros(2000, dtype=ds.bool).random_()
+    assert 0 < int(b.sum()) < 2000
+    f = ds.zeros(2000, dtype=ds.float64).random_()
+    assert float(f.max()) > 2.0**40

@@ -209,6 +209,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments."""
     if end is None:
         start, end = 0, start
+    # 0-d tensors as bounds (arange(t.max())) count as their Python numbers, as in PyTorch
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
@@ -570,10 +572,17 @@ def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
 
 
 def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
-    """Fill t with integers in [low, high) in place (high: 2**24 for float32 as PyTorch's
-    default range for floats, the dtype's max for integers, when not given)."""
+    """Fill t with integers in [low, high) in place (when not given, PyTorch's default range:
+    [0, 2**digits] for floats, where every integer is exact (2**11 for float16, 2**24 for
+    float32, 2**53 for float64), {0, 1} for bool, the dtype's max for integers)."""
     if high is None:  # random_(to) draws from [0, to); random_() from the default range
-        default = 2**24 if t.dtype.kind == "f" else int(np.iinfo(t.dtype).max)
+        dt = np.dtype(t._data.dtype)
+        if dt.kind == "f":
+            default = 2 ** (np.finfo(dt).nmant + 1) + 1  # float16's 2**24 was inf
+        elif dt.kind == "b":
+            default = 2
+        else:
+            default = int(np.iinfo(dt).max)
         low, high = 0, (low if low else default)
     r = _rng(generator, t.device).integers(int(low), int(high), size=t.shape)
     return _fill_inplace(t, r.astype(t.dtype), "random_")

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import backend
+from .errors import DescentError
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .tensor import Tensor
@@ -284,12 +285,14 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """n-th forward difference along dim (torch.diff), with optional prepend/append tensors."""
     x = input
+    if x.ndim == 0:
+        raise DescentError("diff expects input to be at least one-dimensional (got a 0-d tensor)")
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, x, append) if p is not None]
         x = _ops.cat(parts, dim)
     for _ in range(n):
-        length = x.shape[dim]
-        hi, lo = _ops.narrow(x, dim, 1, length - 1), _ops.narrow(x, dim, 0, length - 1)
+        length = max(x.shape[dim] - 1, 0)  # an empty dim stays empty, as in PyTorch
+        hi, lo = _ops.narrow(x, dim, min(1, length), length), _ops.narrow(x, dim, 0, length)
         # bool tensors differ by logical xor (PyTorch's diff; `-` refuses bools)
         x = _ops.ne(hi, lo) if x._data.dtype == np.bool_ else hi - lo
     return x

@@ -37,10 +37,13 @@ def _convert_index(index, xp, shape):
     for i in index:
         if isinstance(i, Tensor):
             i = i._data
-            if i.ndim == 0 and i.dtype.kind in "iu":
+            if i.dtype == np.uint8:  # PyTorch's legacy rule: a uint8 index is a mask
+                i = i.astype(bool)
+            elif i.ndim == 0 and i.dtype.kind in "iu":
                 i = int(i)
         if isinstance(i, list):
-            i = xp.asarray(i)
+            # an empty list selects nothing (int64, not NumPy's float64, which cannot index)
+            i = xp.asarray(i) if i else xp.zeros(0, dtype=np.int64)
         if not arrays and hasattr(i, "ndim") and hasattr(i, "dtype"):
             arrays = True
         items.append(i)

@@ -133,6 +133,8 @@ def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
 
 def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
+    if min is None and max is None:  # as clamp (PyTorch raises for clamp_() too)
+        raise DescentError("clamp_: give at least one of min= and max=")
     if t._data.dtype.kind != "f":  # a float bound makes a float result, which t cannot hold
         for b in (min, max):
             if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f"):

@@ -29,7 +29,10 @@ from .shape import permute, reshape, squeeze
 # (or None for all), which is what the backward helpers (expand_reduced) expect.
 def _prep(x, axis, keepdims, dim, keepdim):
     x = as_tensor(x)
-    axis = normalize_axis(axis_arg(axis, dim), x.ndim)
+    axis = axis_arg(axis, dim)
+    if axis == () or axis == []:  # PyTorch: an empty dim list reduces every dimension
+        axis = None
+    axis = normalize_axis(axis, x.ndim)
     # A 0-d tensor accepts dim 0 / -1 (PyTorch): there is nothing to reduce, so it is the
     # whole-tensor reduction (NumPy would raise an AxisError).
     if x.ndim == 0:
@@ -718,7 +721,9 @@ def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
 # Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where every element over `axis` (all axes when None) is nonzero (bool tensor)."""
+    none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    axis = () if none else axis
     xp = backend.get_array_module(x._data)
     out = xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims))
     # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
@@ -727,7 +732,9 @@ def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where some element over `axis` (all axes when None) is nonzero (bool tensor)."""
+    none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    axis = () if none else axis
     xp = backend.get_array_module(x._data)
     out = xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims))
     # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..array_backward import along_axis_index
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -179,7 +180,9 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     # is (a constant); with repeated indices the last write wins, as on PyTorch's CPU.
     ids = xp.arange(index.numel(), dtype=np.int64).reshape(index.shape)
     owner = xp.full(x.shape, -1, dtype=np.int64)
-    xp.put_along_axis(owner, index._data.astype(np.int64), ids, axis=d)
+    # index may be smaller than x in the other dims: only its own positions are written (NumPy's
+    # put_along_axis would broadcast it over the rest, as PyTorch does not)
+    owner[along_axis_index(xp, index._data.astype(np.int64), d)] = ids
     written = owner >= 0
     picked = Tensor._wrap(xp.where(written, owner, 0).reshape(-1))
     placed = reshape(reshape(s, -1)[picked], x.shape)  # the gradient flows back to src
