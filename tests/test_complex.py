@@ -403,3 +403,75 @@ def test_second_order_through_complex_mul_matches_torch():
         g.abs().sum().backward()
         out.append(_np(z.grad))
     np.testing.assert_allclose(out[1], out[0], rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# reductions PyTorch defines for complex inputs, and ops that refuse them
+
+
+MORE_GRAD_CASES = [
+    ("var_std", lambda T, a: a.var() + a.std(1).sum() + a.var(0, correction=0).sum(), [_c(3, 4)]),
+    ("norm", lambda T, a: a.norm() + T.linalg.vector_norm(a, 1, dim=0).sum(), [_c(3, 4)]),
+    ("vdot", lambda T, a, b: T.vdot(a, b).real + T.vdot(b, a).imag, [_c(4), _c(4)]),
+    ("pow_tensor", lambda T, a, b: (a**b).abs().sum(), [_c(4), _c(4)]),
+    (
+        "cfloat_cdouble",
+        lambda T, a: (a.cdouble() * 1j).real.sum() + a.cfloat().imag.sum(),
+        [_r(3)],
+    ),  # fmt: skip
+    (
+        "prod_cumprod",
+        lambda T, a: a.prod(1).abs().sum() + T.cumprod(a, 1).real.sum(),
+        [_c(2, 3)],
+    ),  # fmt: skip
+    (
+        "einsum_tensordot",
+        lambda T, a, b: (
+            T.einsum("ij,jk->ik", a, b).abs().sum() + T.tensordot(a, b, dims=([1], [0])).imag.sum()
+        ),
+        [_c(2, 3), _c(3, 2)],
+    ),  # fmt: skip
+    ("linear", lambda T, a, b: T.nn.functional.linear(a, b).abs().sum(), [_c(2, 3), _c(4, 3)]),
+    (
+        "mm_bmm_kron",
+        lambda T, a, b: (
+            T.mm(a, b).abs().sum() + T.bmm(a[None], b[None]).real.sum() + T.kron(a, a).abs().sum()
+        ),
+        [_c(2, 3), _c(3, 2)],
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("name, fn, arrays", MORE_GRAD_CASES, ids=[c[0] for c in MORE_GRAD_CASES])
+def test_more_gradients_match_torch(name, fn, arrays):
+    dtypes = ["complex128" if np.iscomplexobj(a) else "float64" for a in arrays]
+    (yt, gt, dt), (yd, gd, dd) = _both(fn, arrays, dtypes)
+    np.testing.assert_allclose(yd, yt, rtol=1e-10, atol=1e-12)
+    assert dd == dt
+    for a, b in zip(gd, gt):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda z: z.sigmoid(),
+        lambda z: z.sinh(),
+        lambda z: z.asin(),
+        lambda z: z.log2(),
+        lambda z: ds.logsumexp(z, 0),
+        lambda z: ds.sinc(z),
+    ],
+)
+def test_real_only_ops_refuse_complex_instead_of_dropping_the_imaginary_part(fn):
+    with pytest.raises(TypeError, match="complex input"):
+        fn(ds.tensor([1 + 1j, 2 - 1j]))
+
+
+def test_real_and_imag_can_be_assigned():
+    z, t = ds.tensor([1 + 2j, 3 + 4j]), torch.tensor([1 + 2j, 3 + 4j])
+    z.real, t.real = ds.tensor([9.0, 8.0]), torch.tensor([9.0, 8.0])
+    z.imag, t.imag = ds.tensor(0.5), torch.tensor(0.5)
+    np.testing.assert_array_equal(z.numpy(), t.numpy())
+    with pytest.raises(RuntimeError, match="not recorded"):
+        ds.tensor([1j], requires_grad=True).real = ds.tensor([1.0])

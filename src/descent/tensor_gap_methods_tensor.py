@@ -204,9 +204,17 @@ class TensorGapMethods2:
     def real(self):
         return _ops.real(self)
 
+    @real.setter
+    def real(self, value):  # x.real = v writes the real parts in place (ops/complex.py)
+        _ops.set_complex_part(self, value, "real")
+
     @property
     def imag(self):
         return _ops.imag(self)
+
+    @imag.setter
+    def imag(self, value):
+        _ops.set_complex_part(self, value, "imag")
 
     # -- tensor facts --------------------------------------------------------------------------
     def is_nonzero(self):

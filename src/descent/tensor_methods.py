@@ -323,6 +323,12 @@ class MathMethods:
     def double(self):
         return _ops.cast(self, np.float64)
 
+    def cfloat(self):  # complex64 (docs/complex.md)
+        return _ops.cast(self, np.complex64)
+
+    def cdouble(self):  # complex128
+        return _ops.cast(self, np.complex128)
+
     def half(self):
         return _ops.cast(self, np.float16)
 

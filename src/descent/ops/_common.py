@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..dtypes import complex_of
-from ..errors import DescentError, DimensionError
+from ..errors import DescentError, DimensionError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 
 # What counts as a Python-level scalar operand: it takes the tensor's dtype instead of
@@ -216,6 +216,17 @@ def wrap_int(c, dt):
     return (c - info.min) % (1 << (8 * dt.itemsize)) + info.min
 
 
+def refuse_complex(x: Tensor, op: str = "this op") -> None:
+    """Raise for a complex tensor reaching an op that computes on real tensors only (instead
+    of a cast to a real dtype, which would drop the imaginary parts silently)."""
+    if x._data.dtype.kind == "c":
+        raise DtypeError(
+            f"{op}: complex input (dtype {x._data.dtype}, shape {tuple(x.shape)}) is not "
+            "supported by descent's op; the ops that take complex tensors are listed in "
+            "docs/complex.md (take .real, .imag, .abs() or .angle() first)"
+        )
+
+
 def conj_if_complex(ops, a):
     """conj(a) for a complex array or Tensor, a itself for a real one: the factor a
     holomorphic op's backward multiplies by (PyTorch's convention, ops/complex.py)."""
@@ -252,6 +263,33 @@ def fill_int(c, dt):
         f"value {c} cannot be converted to type {dt} without overflow (the range is "
         f"[{info.min}, {info.max}]), as in PyTorch"
     )
+
+
+def holomorphic(cls):
+    """Class decorator for an op whose backward is written for real inputs as a product of gy
+    with the derivative (prod, cumprod, einsum): for a complex gy it returns
+    conj(backward(conj(gy))) = gy * conj(f'(z)), PyTorch's complex convention, without touching
+    the formula. The real path pays one dtype test."""
+    real_backward = cls.backward
+
+    def backward(self, gy, ops):
+        if gy.dtype.kind != "c":
+            return real_backward(self, gy, ops)
+        gxs = real_backward(self, conj_if_complex(ops, gy), ops)
+        if type(gxs) is tuple:
+            return tuple(_conj_grad(ops, g) for g in gxs)
+        return _conj_grad(ops, gxs)
+
+    backward.__doc__ = real_backward.__doc__
+    cls.backward = backward
+    return cls
+
+
+def _conj_grad(ops, g):
+    """conj of one returned gradient (None and the engine's known-zero marker pass)."""
+    if g is None or getattr(g, "dtype", None) is None:
+        return g
+    return conj_if_complex(ops, g)
 
 
 def apply_binary(op, a, b):

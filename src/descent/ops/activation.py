@@ -11,7 +11,7 @@ from ..autograd import Function
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor, conj_if_complex
+from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
 
 # Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
@@ -26,6 +26,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 def _float(x) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind != "f":
+        refuse_complex(x)
         x = cast(x, np.float32)
     return x
 

@@ -133,6 +133,8 @@ class Pow(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        if a.dtype.kind == "c":  # complex: gy times the conjugate derivatives
+            a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.parents[0] is not None:
@@ -144,7 +146,7 @@ class Pow(Function):
                 # log's argument is replaced by 1 there (log 1 = 0, and no -inf enters even a
                 # second-order pass); a negative base keeps log(a) = nan, as in PyTorch, and
                 # 0 ** b with b < 0 gives inf * -inf = -inf.
-                y = self.output(ops)
+                y = conj_if_complex(ops, self.output(ops))
                 flat = (a == 0) & (b >= 0)
                 gb = gy * (y * ops.log(ops.where(flat, 1, a)))
         return ga, gb

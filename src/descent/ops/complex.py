@@ -26,8 +26,8 @@ from ..tensor import Tensor
 from ._common import as_tensor
 
 __all__ = [
-    "angle_complex", "complex", "conj", "imag", "polar", "real", "view_as_complex",
-    "view_as_real",
+    "angle_complex", "complex", "conj", "imag", "polar", "real", "set_complex_part",
+    "view_as_complex", "view_as_real",
 ]  # fmt: skip
 
 
@@ -195,6 +195,27 @@ def conj(input) -> Tensor:
     is returned as it is (torch.conj)."""
     x = as_tensor(input)
     return Conj.apply(x) if x._data.dtype.kind == "c" else x
+
+
+def set_complex_part(x: Tensor, value, part: str) -> None:
+    """`x.real = value` / `x.imag = value`: the parts written in place (broadcast), as
+    PyTorch's copy_ into the view. Not recorded for autograd, so a tensor that requires grad
+    is refused (PyTorch records it; write `x = descent.complex(new_real, x.imag)` instead).
+
+    Raises:
+        RuntimeError: x is real (it has no imaginary part; `.real = ` of a real tensor is a
+            plain copy_ in PyTorch: use x.copy_(value)), or x requires grad.
+    """
+    if x._data.dtype.kind != "c":
+        raise RuntimeError(f"{part} of a real tensor cannot be assigned: use x.copy_(value)")
+    if x._rg:
+        raise RuntimeError(
+            f"x.{part} = ... on a tensor that requires grad is not recorded by descent's "
+            f"autograd; build the new tensor instead (descent.complex(re, im))"
+        )
+    v = value._data if isinstance(value, Tensor) else value
+    getattr(x._data, part)[...] = v
+    x._version += 1
 
 
 class Angle(Function):

@@ -23,7 +23,7 @@ from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, result_type, return_type
 from .comparison import ge, gt, le, lt, ne
-from .complex import angle_complex
+from .complex import angle_complex, conj
 from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
@@ -252,7 +252,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
 
 
 def vdot(input, other) -> Tensor:
-    """The dot product of two 1-D tensors of one dtype (torch.vdot: no conjugation for reals).
+    """The dot product of two 1-D tensors of one dtype, the first conjugated (torch.vdot).
 
     Raises:
         RuntimeError: not both 1-D with the same size and dtype, as PyTorch.
@@ -273,6 +273,8 @@ def vdot(input, other) -> Tensor:
             f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] "
             "to have the same number of elements, but got different"
         )
+    if a._data.dtype.kind == "c":  # conj(a) . b for complex vectors
+        return matmul(conj(a), b)
     return matmul(a, b)
 
 

@@ -10,7 +10,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, conj_if_complex, result_type
+from ._common import as_tensor, check_devices, conj_if_complex, holomorphic, result_type
 from .elementwise import cast as _cast
 from .shape import broadcast_to as _broadcast_to
 from .shape import reshape as _reshape
@@ -161,6 +161,7 @@ def outer(a, b) -> Tensor:
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
+@holomorphic  # complex: each operand's gradient with the others conjugated
 class Einsum(Function):
     """Gradient of operand i: einsum of the output gradient with the other operands, onto i's
     subscripts; letters that appear only in operand i (summed away) are broadcast back."""

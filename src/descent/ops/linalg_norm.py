@@ -99,6 +99,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     ord 2 (default), 1, inf (max |x|), -inf (min |x|), 0 (the number of nonzeros) or any real p
     (sum |x|^p)^(1/p). `dtype` casts x first. Floating inputs only, as PyTorch."""
     x = as_tensor(x)
+    if x._data.dtype.kind == "c" and dtype is None:  # the norm of the moduli (real), as PyTorch
+        x = x.abs()
     check_float("linalg.vector_norm", x)
     if dtype is not None:
         x = cast(x, dtype)

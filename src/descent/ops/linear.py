@@ -9,6 +9,7 @@ single large product, which is where an MLP or a transformer spends most of its 
 from __future__ import annotations
 
 from ..autograd import Function
+from ._common import conj_if_complex
 
 
 class Linear(Function):
@@ -35,6 +36,8 @@ class Linear(Function):
         # so the same lines below also build a differentiable graph of the gradient.
         ins = self.inputs(ops)
         x, w = ins[0], ins[1]
+        if w.dtype.kind == "c" or x.dtype.kind == "c":  # complex: gy times the conjugates
+            x, w = conj_if_complex(ops, x), conj_if_complex(ops, w)
         gy2 = gy.reshape((-1, gy.shape[-1]))  # (M, out)
         gx = gw = gb = None
         # An input that needs no gradient (parents[i] is None) costs no matrix product.

@@ -18,7 +18,14 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
+from ._common import (
+    apply_binary,
+    as_tensor,
+    check_broadcast,
+    is_scalar,
+    refuse_complex,
+    result_type,
+)
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
 from .elementwise import cast, where
 
@@ -28,11 +35,13 @@ _LN2 = 0.6931471805599453
 _LN10 = 2.3025850929940456
 
 
-def _floating(x) -> Tensor:
-    """x as a Tensor of a floating dtype (integers and bools compute in float32)."""
+def _floating(x, op: str = "this op") -> Tensor:
+    """x as a Tensor of a floating dtype (integers and bools compute in float32; complex
+    tensors are refused, not cast)."""
     if type(x) is not Tensor:
         x = as_tensor(x)
     if x._data.dtype.kind != "f":
+        refuse_complex(x, op)
         x = cast(x, get_default_dtype())
     return x
 
@@ -220,8 +229,10 @@ class Log10(Function):
 
 
 def _unary(op, doc):
+    name = op.__name__.lower()
+
     def fn(x) -> Tensor:
-        return op.apply(_floating(x))
+        return op.apply(_floating(x, name))
 
     fn.__name__ = fn.__qualname__ = op.__name__.lower()
     fn.__doc__ = doc

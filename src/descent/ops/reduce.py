@@ -16,7 +16,17 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, axis_arg, keepdims_arg, normalize_axis, return_type
+from ._common import (
+    as_tensor,
+    axis_arg,
+    holomorphic,
+    keepdims_arg,
+    normalize_axis,
+    refuse_complex,
+    return_type,
+)
+from .complex import imag as _imag
+from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
@@ -80,6 +90,7 @@ class Mean(Function):
         return ops.expand_reduced(gy * scale, self.in_shapes[0], self.axis, self.keepdims)
 
 
+@holomorphic  # complex: gy * conj(d prod / dx)
 class Prod(Function):
     """d/dx_i prod(x) = prod_{j != i} x_j (computed as y / x_i; exact zeros handled)."""
 
@@ -523,11 +534,21 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    _check_floating_var(x)
     if unbiased is not None:
         correction = 1 if unbiased else 0
+    if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
+        return _var_complex(x, axes, keepdims, correction)
+    _check_floating_var(x)
     n = _reduced_size(x.shape, axes)
     return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
+
+
+def _var_complex(x, axes, keepdims, correction) -> Tensor:
+    """var of a complex tensor (a real result, PyTorch's): var(Re z) + var(Im z)."""
+    dof = _reduced_size(x.shape, axes) - correction
+    parts = [Var.apply(p, axis=axes, keepdims=keepdims, dof=dof, root=False)
+             for p in (_real(x), _imag(x))]  # fmt: skip
+    return parts[0] + parts[1]
 
 
 def _check_floating_var(x) -> None:
@@ -578,9 +599,11 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
     is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    _check_floating_var(x)
     if unbiased is not None:
         correction = 1 if unbiased else 0
+    if x._data.dtype.kind == "c":
+        return _var_complex(x, axes, keepdims, correction).sqrt()
+    _check_floating_var(x)
     dof = _reduced_size(x.shape, axes) - correction
     return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
 
@@ -589,6 +612,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if x._data.dtype.kind != "f":  # integers: computed in the default float dtype (PyTorch)
+        refuse_complex(x, "logsumexp")
         x = cast(x, get_default_dtype())
     if axis is None:
         axis = tuple(range(x.ndim))
@@ -601,6 +625,8 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     name for `ord`. Floating tensors only, as in PyTorch."""
     ord, whole = ord if p is None else p, axis_arg(axis, dim) in (None, (), [])
     x, axes, keepdims = _prep(x, None if whole else axis_arg(axis, dim), keepdims, None, keepdim)
+    if x._data.dtype.kind == "c":  # the norm of the moduli (a real result, as PyTorch)
+        return norm(_abs(x), ord, None if whole else axes, keepdims)
     if x._data.dtype.kind != "f":
         raise DescentError(
             f"norm: expected a floating point tensor, got {x._data.dtype} (shape "

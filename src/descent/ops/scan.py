@@ -14,7 +14,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import as_tensor, axis_arg, normalize_axis, return_type
+from ._common import as_tensor, axis_arg, holomorphic, normalize_axis, return_type
 from .elementwise import cast, clone
 from .indexing import take_along_axis
 from .shape import reshape
@@ -55,6 +55,7 @@ def _acc(dtype):
 # cumprod
 
 
+@holomorphic  # complex: gy * conj(d cumprod / dx)
 class CumProd(Function):
     """y_j = prod_{i<=j} x_i; dx_i = sum_{j>=i} gy_j prod_{k<=j, k!=i} x_k.
 
