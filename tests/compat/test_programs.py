@@ -5,7 +5,8 @@ Examples" tutorial's four versions, an MNIST-style CNN, a word-level LSTM langua
 nanoGPT-style model and training loop, a DataLoader loop with save/load, micrograd's moons demo,
 a BatchNorm tabular model with early stopping, a Transformer + GRU sequence classifier, a
 convolutional autoencoder, fine-tuning and a VAE, a GAN with a gradient penalty, a ResNet
-image-classification recipe, a seq2seq nn.Transformer with greedy decoding).
+image-classification recipe, a seq2seq nn.Transformer with greedy decoding, autograd tools:
+custom Functions, checkpointing, hooks, anomaly mode; DataLoader workers and samplers).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -70,6 +71,8 @@ CASES = {
     "rotary_complex": ((1e-5, 1e-6), None),  # LLaMA's complex rotary embedding, torch.fft
     "resnet_recipe": ((1e-5, 1e-6), None),  # BasicBlocks, channels_last, EMA, mixup, SequentialLR
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
+    "autograd_tools": ((1e-5, 1e-6), None),  # Function, checkpointing, penalties, hooks
+    "data_workers": ((1e-5, 1e-6), None),  # worker processes, samplers, splits, collate
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
