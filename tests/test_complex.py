@@ -475,3 +475,20 @@ def test_real_and_imag_can_be_assigned():
     np.testing.assert_array_equal(z.numpy(), t.numpy())
     with pytest.raises(RuntimeError, match="not recorded"):
         ds.tensor([1j], requires_grad=True).real = ds.tensor([1.0])
+
+
+def test_complex_creation_functions():
+    assert str(ds.full((2,), 1 + 1j).dtype) == str(torch.full((2,), 1 + 1j).dtype).replace(
+        "torch", "descent"
+    )
+    np.testing.assert_array_equal(ds.full((2,), 1 + 1j).numpy(), [1 + 1j, 1 + 1j])
+    ds.manual_seed(0)
+    z = ds.randn(100000, dtype=ds.cfloat)  # torch: each part N(0, 1/2), E|z|^2 = 1
+    assert z.dtype == ds.complex64
+    assert abs(float(z.real.var()) - 0.5) < 0.02 and abs(float(z.imag.var()) - 0.5) < 0.02
+    u = ds.rand(100000, dtype=ds.cdouble)  # each part uniform in [0, 1)
+    assert u.dtype == ds.complex128 and 0 <= float(u.imag.min()) and float(u.imag.max()) < 1
+    assert abs(float(u.imag.mean()) - 0.5) < 0.01
+    assert ds.randn_like(z[:3]).dtype == ds.complex64
+    for make in (ds.zeros_like, ds.ones_like):
+        assert make(z[:2]).dtype == ds.complex64

@@ -225,3 +225,95 @@ def test_spectral_filter_trains_like_torch():
             run.append(loss.item())
         losses.append(run)
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# stft / istft (descent/spectral.py)
+
+_SIG = _r(50)
+_SIG_B = _r(2, 40)
+_WIN = np.hanning(16) + 0.1
+_SPEC = torch.stft(
+    torch.tensor(_SIG),
+    16,
+    hop_length=4,
+    window=torch.hann_window(16, dtype=torch.float64),
+    return_complex=True,
+).numpy()
+_SPEC_B = torch.stft(torch.tensor(_SIG_B), 8, hop_length=2, return_complex=True).numpy()
+
+
+def _hann(T):
+    return T.hann_window(16, dtype=T.float64)
+
+
+STFT_CASES = [
+    ("stft", lambda T, a: T.stft(a, 16, return_complex=True), [_SIG]),
+    ("stft_window_hop", lambda T, a, w: T.stft(a, 16, 5, 16, w, return_complex=True), [_SIG, _WIN]),
+    (
+        "stft_short_window_normalized_batch",
+        lambda T, a, w: T.stft(a, 16, 4, 10, w, normalized=True, return_complex=True),
+        [_SIG_B, _WIN[:10]],
+    ),  # fmt: skip
+    (
+        "stft_not_centered_twosided",
+        lambda T, a: T.stft(a, 8, 3, center=False, onesided=False, return_complex=True),
+        [_SIG],
+    ),  # fmt: skip
+    (
+        "stft_constant_pad",
+        lambda T, a: T.stft(a, 8, pad_mode="constant", return_complex=True),
+        [_SIG_B],
+    ),  # fmt: skip
+    ("stft_method", lambda T, a: a.stft(8, hop_length=2, return_complex=True), [_SIG]),
+    ("istft", lambda T, s: T.istft(s, 16, 4, window=_hann(T)), [_SPEC]),
+    ("istft_length_short", lambda T, s: T.istft(s, 16, 4, window=_hann(T), length=45), [_SPEC]),
+    (
+        "istft_normalized_not_centered",
+        lambda T, s: T.istft(s, 16, 4, window=_hann(T) + 0.1, normalized=True, center=False),
+        [_SPEC],
+    ),  # fmt: skip
+    ("istft_window_gradient", lambda T, s, w: T.istft(s, 16, 4, window=w), [_SPEC, _WIN]),
+    ("istft_batch_default_window", lambda T, s: T.istft(s, 8, 2), [_SPEC_B]),
+    (
+        "round_trip",
+        lambda T, a: T.istft(
+            T.stft(a, 16, 4, window=_hann(T), return_complex=True),
+            16,
+            4,
+            window=_hann(T),
+            length=50,
+        ),
+        [_SIG],
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("name, fn, arrays", STFT_CASES, ids=[c[0] for c in STFT_CASES])
+def test_stft_istft_match_torch(name, fn, arrays):
+    _compare(fn, arrays, 64)
+
+
+def test_stft_round_trip_recovers_the_signal_and_float32_stays_float32():
+    x = ds.tensor(_SIG, dtype=ds.float32)
+    w = ds.hann_window(16)
+    spec = ds.stft(x, 16, hop_length=4, window=w, return_complex=True)
+    assert spec.dtype == ds.complex64 and tuple(spec.shape) == (9, 13)
+    y = ds.istft(spec, 16, hop_length=4, window=w, length=50)
+    assert y.dtype == ds.float32
+    np.testing.assert_allclose(y.numpy(), _SIG, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda T: T.stft(T.tensor(_SIG), 16),  # return_complex is required for real input
+        lambda T: T.istft(T.tensor(_SPEC), 16, 4, window=_hann(T), center=False),  # NOLA
+        lambda T: T.stft(T.tensor(_SIG), 16, window=T.ones(5), return_complex=True),
+    ],
+)
+def test_stft_errors_match_torch(make):
+    with pytest.raises(RuntimeError):
+        make(torch)
+    with pytest.raises(RuntimeError):
+        make(ds)

@@ -410,6 +410,7 @@ _SPECIAL_METHODS = _SPECIAL_NAMES + ("erfinv_", "lgamma_", "digamma_", "polygamm
                                      "heaviside_", "mvlgamma_", "igamma_", "igammac_")  # fmt: skip
 _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
 _tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
+_tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
@@ -419,6 +420,8 @@ _LAZY_FUNCTIONS = {
     "load": ("io", "load_object"),
     "compile": ("compiler", "compile"),  # torch.compile: record a step once, replay it
     "vmap": ("func", "vmap"),  # torch.vmap is torch.func.vmap (a loop here: docs/func.md)
+    "stft": ("spectral", "stft"),  # torch.stft / istft over descent.fft (docs/complex.md)
+    "istft": ("spectral", "istft"),
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
     **{name: ("special", name) for name in _SPECIAL_NAMES},
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd, backend, devices, tensor_methods
+from .dtypes import complex_of
 from .inplace_unary import write_values
 from .ops._common import fill_int
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
@@ -173,6 +174,7 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Ten
         dtype = (
             np.bool_ if isinstance(fill_value, bool)
             else np.int64 if isinstance(fill_value, (int, np.integer))
+            else complex_of(get_default_dtype()) if isinstance(fill_value, complex)
             else get_default_dtype()
         )  # fmt: skip
     if type(fill_value) is int:  # PyTorch's range check; uint8 -1 wraps to 255
@@ -385,9 +387,12 @@ def _device_generator(dev: str) -> Generator:
 
 
 def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
-    """Uniform samples in [0, 1)."""
+    """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch)."""
     dt = _float_dtype(dtype)
     rng = _rng(generator, device)
+    if dt.kind == "c":
+        pairs = rng.random(_shape(shape) + (2,), dtype=dt.type(0).real.dtype)
+        return _finish(pairs.view(dt)[..., 0], dt, requires_grad, None)
     if dt in (np.float32, np.float64):
         arr = rng.random(_shape(shape), dtype=dt)
     else:
@@ -396,9 +401,14 @@ def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -
 
 
 def randn(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
-    """Standard normal samples."""
+    """Standard normal samples (complex dtypes: E|z|^2 = 1, the real and imaginary parts each
+    normal with variance 1/2, as PyTorch)."""
     dt = _float_dtype(dtype)
     rng = _rng(generator, device)
+    if dt.kind == "c":
+        part = dt.type(0).real.dtype
+        pairs = rng.standard_normal(_shape(shape) + (2,), dtype=part) * part.type(0.5**0.5)
+        return _finish(pairs.view(dt)[..., 0], dt, requires_grad, None)
     if dt in (np.float32, np.float64):
         arr = rng.standard_normal(_shape(shape), dtype=dt)
     else:

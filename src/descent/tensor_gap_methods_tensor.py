@@ -216,6 +216,12 @@ class TensorGapMethods2:
     def imag(self, value):
         _ops.set_complex_part(self, value, "imag")
 
+    def stft(self, *args, **kwargs):  # descent.spectral, loaded on first use
+        return _ops.stft(self, *args, **kwargs)
+
+    def istft(self, *args, **kwargs):
+        return _ops.istft(self, *args, **kwargs)
+
     # -- tensor facts --------------------------------------------------------------------------
     def is_nonzero(self):
         return _ops.is_nonzero(self)
