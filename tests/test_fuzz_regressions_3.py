@@ -172,3 +172,18 @@ def test_clamp_inplace_needs_a_bound_and_random_default_ranges():
     assert 0 < int(b.sum()) < 2000
     f = ds.zeros(2000, dtype=ds.float64).random_()
     assert float(f.max()) > 2.0**40
+
+
+@pytest.mark.parametrize("name", ["erf", "sinc", "F.hardswish"])
+def test_float16_ops_compute_in_float32_as_torch(name):
+    """float16 erf was 1% off near 0.1 (the float32 approximation run in float16), sinc and
+    hardswish overflowed (pi x, x (x + 3)) where PyTorch computes half in float32."""
+    vals = [0.05, 0.1, -0.3, 2.0, 11.5, 100.0, -100.0, 30000.0, 65504.0, -65504.0, 0.0]
+    out = []
+    for m in (torch, ds):
+        x = m.tensor(vals, dtype=m.float16)
+        f = getattr(m.nn.functional, name[2:]) if name.startswith("F.") else getattr(m, name)
+        y = f(x)
+        assert str(y.dtype).endswith("float16")
+        out.append(np.asarray(y.tolist()))
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-3, atol=1e-7)

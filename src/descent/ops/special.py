@@ -569,6 +569,8 @@ class Sinc(Function):
     save_inputs = True
 
     def forward(self, x):
+        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (pi x overflows float16)
+            return self.forward(x.astype(np.float32)).astype(np.float16)
         xp = backend.get_array_module(x)
         zero = x == 0
         px = xp.where(zero, 1, x) * x.dtype.type(math.pi)  # float32 stays float32
