@@ -22,6 +22,7 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    holomorphic,
     is_scalar,
     refuse_complex,
     result_type,
@@ -35,12 +36,14 @@ _LN2 = 0.6931471805599453
 _LN10 = 2.3025850929940456
 
 
-def _floating(x, op: str = "this op") -> Tensor:
+def _floating(x, op: str = "this op", allow_complex: bool = False) -> Tensor:
     """x as a Tensor of a floating dtype (integers and bools compute in float32; complex
-    tensors are refused, not cast)."""
+    tensors are refused, not cast, unless `allow_complex`)."""
     if type(x) is not Tensor:
         x = as_tensor(x)
     if x._data.dtype.kind != "f":
+        if allow_complex and x._data.dtype.kind == "c":
+            return x
         refuse_complex(x, op)
         x = cast(x, get_default_dtype())
     return x
@@ -162,6 +165,8 @@ class Acosh(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if x.dtype.kind == "c":  # the principal branch's derivative, PyTorch's for complex
+            return gy * (_rsqrt(x + 1, ops) * _rsqrt(x - 1, ops))
         return gy * _rsqrt(x * x - 1, ops)
 
 
@@ -229,10 +234,13 @@ class Log10(Function):
 
 
 def _unary(op, doc):
+    # Each of these is holomorphic and its backward a product of gy with f'(x) written in
+    # complex-safe arithmetic: complex inputs get gy * conj(f'(z)) through the decorator.
+    holomorphic(op)
     name = op.__name__.lower()
 
     def fn(x) -> Tensor:
-        return op.apply(_floating(x, name))
+        return op.apply(_floating(x, name, allow_complex=True))
 
     fn.__name__ = fn.__qualname__ = op.__name__.lower()
     fn.__doc__ = doc
