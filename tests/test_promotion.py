@@ -209,3 +209,33 @@ def test_float_dtype_argument_differentiates(value):
         assert str(x.grad.dtype).endswith("float32")
         grads.append(np.asarray(x.grad.tolist()))
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+
+
+COMPARISONS = [
+    "m.tensor([0.1, 0.2], dtype=m.float32) == m.tensor(0.1, dtype=m.float64)",
+    "m.tensor([0.1, 0.2], dtype=m.float32) < m.tensor(0.1, dtype=m.float64)",
+    "m.tensor([0.1], dtype=m.float16) == m.tensor(0.1, dtype=m.float32)",
+    "m.tensor([0.1], dtype=m.float16) >= m.tensor(0.1)",
+    "m.tensor([16777217], dtype=m.int32) == 16777216.0",
+    "16777216.0 == m.tensor([16777217], dtype=m.int32)",
+    "m.tensor([16777217]) == m.tensor(16777216.0)",
+    "m.tensor([16777217]) > m.tensor(16777216.0, dtype=m.float64)",
+    "m.tensor([0.1], dtype=m.float32) == m.tensor([0.1], dtype=m.float64)",
+    "m.tensor([3, 7]) != 2.5",
+    "m.tensor([True, False]) == 2",
+    "m.tensor([True, False]) == 1.0",
+    "m.logical_and(m.tensor([16777217]), m.tensor(0.5))",
+    "m.where(m.tensor([True, False]), m.tensor([3, 7], dtype=m.uint8), -1)",
+    "m.where(m.tensor([True, False]), -1, m.tensor([3, 7], dtype=m.uint8))",
+    "m.where(m.tensor([True, False]), m.tensor([3, 7], dtype=m.int8), 1000)",
+    "m.where(m.tensor([True, False]), m.tensor([3, 7], dtype=m.int8), 2.5)",
+]
+
+
+@pytest.mark.parametrize("src", COMPARISONS)
+def test_comparisons_promote_as_torch(src):
+    """Comparisons compute in torch.result_type: a float32 tensor against a float64 0-d tensor
+    in float32 (NumPy compared in float64, so x == tensor(0.1, float64) was False at 0.1), an
+    int tensor against a Python float in float32; where() checks an int against an integer
+    tensor's range (uint8 -1 is 255)."""
+    _same(lambda m: eval(src, {"m": m}))  # noqa: S307 - the test's own source

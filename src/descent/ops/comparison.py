@@ -11,18 +11,18 @@ import numpy as np
 
 from .. import backend
 from ..errors import DescentError, DtypeError
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, is_scalar, result_type, wrap_int
 
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
 # arrays, with descent's broadcast error (naming both shapes) instead of NumPy's.
-def _compare(ufunc_name):
+def _compare(ufunc_name, promotes=True):
     def fn(a, b) -> Tensor:
         ta = a if isinstance(a, Tensor) else None
         tb = b if isinstance(b, Tensor) else None
-        # Python scalars and arrays are compared as they are: no dtype decision is needed for a bool
-        # result.
+        # Python scalars and arrays are compared as they are, except where PyTorch's promotion
+        # changes the values compared (below).
         av = a._data if ta is not None else a
         bv = b._data if tb is not None else b
         # An int out of an integer tensor's range wraps to its dtype first, as in PyTorch
@@ -31,6 +31,18 @@ def _compare(ufunc_name):
             bv = wrap_int(bv, av.dtype)
         elif type(av) is int and tb is not None:
             av = wrap_int(av, bv.dtype)
+        elif promotes:
+            # PyTorch compares in torch.result_type: a float32 tensor with a float64 0-d tensor
+            # in float32 (x == tensor(0.1, float64) holds where x is 0.1), an int tensor with a
+            # Python float in float32 (16777217 == 16777216.0); NumPy would widen both.
+            if ta is not None and tb is not None:
+                if av.dtype != bv.dtype:
+                    dt = result_type(ta, tb)
+                    av, bv = av.astype(dt, copy=False), bv.astype(dt, copy=False)
+            elif type(bv) is float and ta is not None and av.dtype.kind in "biu":
+                av = av.astype(get_default_dtype())
+            elif type(av) is float and tb is not None and bv.dtype.kind in "biu":
+                bv = bv.astype(get_default_dtype())
         if ta is not None and tb is not None and ta._data.shape != tb._data.shape:
             try:
                 np.broadcast_shapes(ta._data.shape, tb._data.shape)
@@ -53,9 +65,9 @@ le = _compare("less_equal")
 gt = _compare("greater")
 ge = _compare("greater_equal")
 # Logical ops take any dtype (nonzero is true) and return bool, as torch.logical_*.
-logical_and = _compare("logical_and")
-logical_or = _compare("logical_or")
-logical_xor = _compare("logical_xor")
+logical_and = _compare("logical_and", promotes=False)  # truth values: no promotion needed
+logical_or = _compare("logical_or", promotes=False)
+logical_xor = _compare("logical_xor", promotes=False)
 
 
 def logical_not(x) -> Tensor:

@@ -404,6 +404,11 @@ def where(condition, a=None, b=None):
     # one decides. The broadcast check here gives an error naming all three shapes.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
+    # an int meeting an integer tensor takes PyTorch's range check (uint8 -1 is 255)
+    if type(a) is int and isinstance(b, Tensor):
+        a = fill_int(a, b._data.dtype)
+    elif type(b) is int and isinstance(a, Tensor):
+        b = fill_int(b, a._data.dtype)
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
     if a._data.dtype != b._data.dtype:

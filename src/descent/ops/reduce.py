@@ -665,11 +665,12 @@ def _axis1(x, axis, dim, op):
 
 def _softmax_input(x, dtype, op):
     """x cast to `dtype` (torch.softmax's dtype=); without it an integer or bool x raises, as
-    PyTorch has no integer kernel (NumPy's exp would silently compute in float64)."""
+    PyTorch has no integer kernel (NumPy's exp would silently compute in float64); an empty
+    one is returned as it is, as PyTorch's (no kernel runs)."""
     x = as_tensor(x)
     if dtype is not None:
         return cast(x, dtype)
-    if x._data.dtype.kind not in "fc":
+    if x._data.dtype.kind not in "fc" and x._data.size:
         raise DescentError(
             f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
             f"PyTorch; pass dtype=descent.float32 or convert first with .float()"
@@ -681,6 +682,9 @@ def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably;
     in `dtype` when given."""
     x = _softmax_input(x, dtype, "softmax")
+    if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
+        _axis1(x, axis, dim, "softmax")
+        return clone(x)
     # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
     if amp._depth:  # inside descent.autocast: softmax in float32
         x = amp.upper(x)
@@ -690,6 +694,9 @@ def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
 def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """x - logsumexp(x) along `axis`, computed stably; in `dtype` when given."""
     x = _softmax_input(x, dtype, "log_softmax")
+    if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
+        _axis1(x, axis, dim, "log_softmax")
+        return clone(x)
     if amp._depth:
         x = amp.upper(x)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
