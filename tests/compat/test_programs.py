@@ -73,6 +73,13 @@ CASES = {
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
     "autograd_tools": ((1e-5, 1e-6), None),  # Function, checkpointing, penalties, hooks
     "data_workers": ((1e-5, 1e-6), None),  # worker processes, samplers, splits, collate
+    "dcgan": ((1e-5, 1e-6), None),  # ConvTranspose2d, weights_init via apply, two Adams, detach
+    "unet_segmentation": ((1e-5, 1e-6), None),  # skips by cat, Upsample/interpolate, Dice + BCE
+    "lstm_attention": ((1e-5, 1e-6), None),  # packed bi-LSTM, Bahdanau/Luong, teacher forcing
+    "gnn_message_passing": ((1e-5, 1e-6), None),  # index_add_/scatter_reduce GCN, SAGE, GAT
+    "density_flow": ((1e-5, 1e-6), None),  # RealNVP, slogdet, logsumexp GMM, distributions
+    "bert_mlm": ((1e-5, 1e-6), None),  # pre-LN encoder, tied MLM head, warmup LambdaLR, AdamW
+    "spatial_ops": ((1e-5, 1e-6), None),  # grid_sample, fold, cdist, bucketize, max_norm, norms
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

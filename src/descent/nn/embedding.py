@@ -22,6 +22,11 @@ class Embedding(Module):
         num_embeddings: number of rows (vocabulary size).
         embedding_dim: size of each row.
         padding_idx: a row that is initialised to zero and never receives a gradient.
+        max_norm: rows looked up with a `norm_type`-norm above it are rescaled to it, in place,
+            at each forward (as PyTorch).
+        norm_type: the p of the norm for max_norm (2.0).
+        scale_grad_by_freq: divide each row's gradient by its index's count in the batch.
+        sparse: sparse gradients; not supported (True raises).
         _weight: an initial weight tensor (as PyTorch; see `from_pretrained`).
         _freeze: make the weight not require grad.
 
@@ -34,14 +39,17 @@ class Embedding(Module):
         embedding_dim: int,
         padding_idx: int | None = None,
         max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
         _weight: Tensor | None = None,
         _freeze: bool = False,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
-        if max_norm is not None:
-            raise NotImplementedError("Embedding(max_norm=...) is not supported by descent")
+        if sparse:
+            raise NotImplementedError("Embedding(sparse=True) (sparse gradients) is not supported")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:
@@ -53,6 +61,10 @@ class Embedding(Module):
             if padding_idx < 0:
                 padding_idx += num_embeddings
         self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
         if _weight is None:
             w = creation.empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
             self.weight = Parameter(w, requires_grad=not _freeze)
@@ -73,7 +85,14 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(
-        cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None
+        cls,
+        embeddings: Tensor,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
     ) -> Embedding:
         """An Embedding whose weight is `embeddings` (2-D); frozen unless `freeze=False`."""
         if embeddings.ndim != 2:
@@ -81,13 +100,26 @@ class Embedding(Module):
                 f"from_pretrained: embeddings must be 2-D, got {tuple(embeddings.shape)}"
             )
         rows, cols = embeddings.shape
-        return cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
+        return cls(
+            rows, cols, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+            scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings,
+            _freeze=freeze,
+        )  # fmt: skip
 
     def forward(self, idx):
-        return F.embedding(idx, self.weight, padding_idx=self.padding_idx)  # idx.shape + (dim,)
+        return F.embedding(  # idx.shape + (dim,)
+            idx, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+            self.scale_grad_by_freq, self.sparse,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
         return s

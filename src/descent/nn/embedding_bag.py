@@ -21,7 +21,8 @@ class EmbeddingBag(Embedding):
 
     `forward(input, offsets=None, per_sample_weights=None)`: a 2-D input (B, L) is B bags of
     L indices; a 1-D input needs `offsets` (B,) (the start of each bag). Returns (B, dim).
-    max_norm, scale_grad_by_freq and sparse are not supported.
+    max_norm renormalises the rows used, in place, as `Embedding`'s; scale_grad_by_freq and
+    sparse are not supported.
     """
 
     def __init__(
@@ -45,12 +46,9 @@ class EmbeddingBag(Embedding):
             )
         if mode not in ("sum", "mean", "max"):
             raise ValueError("EmbeddingBag: mode has to be one of sum, mean or max")
-        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, _weight,
-                         device=device, dtype=dtype)  # fmt: skip
-        self.norm_type = norm_type
-        self.scale_grad_by_freq = scale_grad_by_freq
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                         _weight=_weight, device=device, dtype=dtype)  # fmt: skip
         self.mode = mode
-        self.sparse = sparse
         self.include_last_offset = include_last_offset
 
     @classmethod
@@ -72,7 +70,7 @@ class EmbeddingBag(Embedding):
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(
-            input, self.weight, offsets, None, self.norm_type, self.scale_grad_by_freq,
+            input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
             self.mode, self.sparse, per_sample_weights, self.include_last_offset,
             self.padding_idx,
         )  # fmt: skip

@@ -14,12 +14,14 @@ from ..tensor import Tensor
 
 
 class Embedding(Function):
-    """y = weight[idx]; d weight = gy rows added at idx (rows of padding_idx get none)."""
+    """y = weight[idx]; d weight = gy rows added at idx (rows of padding_idx get none; with
+    scale_grad_by_freq each row's sum is divided by how often its index occurs in idx)."""
 
     # idx: the integer index array (any shape, already made non-negative by the caller), a
     # constant of the op rather than an input, since indices have no gradient. padding_idx: the
-    # row that receives no gradient, or None.
-    __slots__ = ("idx", "padding_idx")
+    # row that receives no gradient, or None. freq_scale: None, or 1 / (count of each position's
+    # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq.
+    __slots__ = ("idx", "padding_idx", "freq_scale")
 
     def forward(self, w):
         return w[self.idx]  # (*idx.shape, D), one gather
@@ -30,6 +32,16 @@ class Embedding(Function):
         if self.padding_idx is not None:
             keep = (self.idx != self.padding_idx)[..., None]
             gy = gy * (Tensor._wrap(keep.astype(gy._data.dtype)) if ops.is_graph else keep)
+        scale = getattr(self, "freq_scale", None)
+        if scale is not None:
+            if ops.is_graph:
+                # PyTorch's double backward of the scaled rule is the unscaled lookup (its
+                # embedding_dense_double_backward ignores scale_grad_by_freq): the scaled
+                # values, with an identity derivative with respect to gy.
+                s = Tensor._wrap(scale.astype(gy._data.dtype) - 1)
+                gy = gy + (gy * s).detach()
+            else:
+                gy = gy * scale
         if ops.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
             return ops.index_grad(gy, self.in_shapes[0], self.idx, False)
         xp = backend.get_array_module(gy)

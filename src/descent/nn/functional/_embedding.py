@@ -7,6 +7,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...inplace_unary import write_values
 from ...ops._common import as_tensor
 from ...ops.elementwise import where
 from ...ops.embedding import Embedding
@@ -28,13 +29,13 @@ def embedding(
 ) -> Tensor:
     """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`.
 
-    `padding_idx` rows receive no gradient. max_norm, scale_grad_by_freq and sparse are not
-    supported (they raise).
+    `padding_idx` rows receive no gradient. `max_norm`: first, in place and outside autograd
+    (as PyTorch), every row named in `input` whose `norm_type`-norm exceeds max_norm is scaled
+    to norm max_norm (by max_norm / (norm + 1e-7)). `scale_grad_by_freq`: each row's gradient
+    is divided by how often its index occurs in `input`. sparse=True is not supported (raises).
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError(
-            "embedding: max_norm, scale_grad_by_freq and sparse are not supported by descent"
-        )
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported")
     w = as_tensor(weight)
     idx = as_tensor(input)._data
     if idx.dtype.kind not in "iu":
@@ -54,7 +55,37 @@ def embedding(
         )
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n_rows
-    return Embedding.apply(w, idx=idx, padding_idx=padding_idx)
+    if max_norm is not None:
+        _renorm_rows_(w, idx, max_norm, norm_type)
+    freq_scale = None
+    if scale_grad_by_freq:
+        xp = backend.get_array_module(idx)
+        counts = xp.bincount(idx.reshape(-1), minlength=n_rows)  # (n_rows,)
+        freq_scale = (1.0 / counts[idx])[..., None]  # (*idx.shape, 1)
+    return Embedding.apply(w, idx=idx, padding_idx=padding_idx, freq_scale=freq_scale)
+
+
+def _renorm_rows_(w: Tensor, idx, max_norm: float, norm_type: float) -> None:
+    """torch.embedding_renorm_: rows of `w` named in `idx` with a norm over max_norm are scaled,
+    in place and unrecorded, by max_norm / (norm + 1e-7) (PyTorch's constant); the version
+    counter goes up, so a graph that saved the old weight refuses to backpropagate."""
+    xp = backend.get_array_module(w._data)
+    rows = xp.unique(idx.reshape(-1))
+    if rows.size == 0:
+        return
+    sel = w._data[rows]  # (R, dim)
+    if norm_type == float("inf"):
+        norms = xp.abs(sel).max(axis=1)
+    else:
+        norms = (xp.abs(sel) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    over = norms > max_norm
+    if not bool(over.any()):
+        return
+    scale = (max_norm / (norms[over] + 1e-7)).astype(sel.dtype)
+    new = w._data.copy()
+    new[rows[over]] = sel[over] * scale[:, None]
+    write_values(w, new)
+    w._version += 1
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
@@ -136,16 +167,17 @@ def embedding_bag(
     1-D input (the last bag runs to the end, or to offsets[-1] with include_last_offset).
     Indices equal to `padding_idx` are left out (not counted by the mean); an empty bag gives
     zeros. `per_sample_weights` (mode 'sum' only) scales each row; it is differentiable.
-    max_norm, scale_grad_by_freq and sparse are not supported (they raise).
+    max_norm renormalises the rows used first, in place, as `embedding`; scale_grad_by_freq
+    and sparse are not supported (they raise).
 
     Raises:
         ValueError: a bad mode or input/offsets combination.
         NotImplementedError: per_sample_weights with mode 'mean' or 'max'.
         RuntimeError: an index out of range, or offsets not starting at 0.
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
+    if scale_grad_by_freq or sparse:
         raise NotImplementedError(
-            "embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported by descent"
+            "embedding_bag: scale_grad_by_freq and sparse are not supported by descent"
         )
     if mode not in ("sum", "mean", "max"):
         raise ValueError("embedding_bag: mode has to be one of sum, mean or max")
@@ -172,6 +204,9 @@ def embedding_bag(
         )
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n_rows
+    if max_norm is not None:
+        xp = backend.get_array_module(w._data)
+        _renorm_rows_(w, xp.asarray(flat), max_norm, norm_type)  # torch renorms before the bags
     keep = np.ones(flat.size, bool) if padding_idx is None else flat != padding_idx
     n_bags = bounds.shape[0]
     xp = backend.get_array_module(w._data)

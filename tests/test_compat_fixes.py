@@ -1,0 +1,130 @@
+"""Disagreements with PyTorch found by running real PyTorch programs on descent
+(tests/compat/programs): each test compares with torch 2.13 on the case that failed.
+
+- Embedding(max_norm=) raised NotImplementedError (spatial_ops); nn.Embedding's positional
+  arguments did not follow torch's (norm_type, scale_grad_by_freq, sparse before _weight);
+  scale_grad_by_freq raised in F.embedding and nn.Embedding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+
+def _weights(rows=8, dim=4, scale=3.0, seed=0):
+    return (np.random.default_rng(seed).standard_normal((rows, dim)) * scale).astype(np.float32)
+
+
+def _embed_both(kwargs, idx, weight):
+    """Run nn.Embedding(**kwargs) with `weight` on `idx` in both libraries; return
+    (out, weight after, weight grad) pairs as NumPy arrays."""
+    results = []
+    for m in (torch, ds):
+        emb = m.nn.Embedding(weight.shape[0], weight.shape[1], **kwargs)
+        with m.no_grad():
+            emb.weight.copy_(m.from_numpy(weight.copy()))
+        out = emb(m.tensor(idx))
+        g = m.from_numpy(np.linspace(-1, 1, out.numel(), dtype=np.float32).reshape(out.shape))
+        (out * g + out.pow(2)).sum().backward()
+        results.append(
+            [np.asarray(out.tolist()), np.asarray(emb.weight.tolist()),
+             np.asarray(emb.weight.grad.tolist())]
+        )  # fmt: skip
+    return results
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding_max_norm_matches_torch(norm_type, padding_idx):
+    w = _weights()
+    w[1] *= 0.01  # a row under the bound stays as it is
+    idx = [[0, 2, 4, 2], [1, 3, 3, 5]]  # rows 6, 7 are not looked up: never renormalised
+    theirs, ours = _embed_both(
+        {"max_norm": 1.0, "norm_type": norm_type, "padding_idx": padding_idx}, idx, w
+    )
+    for t, o in zip(theirs, ours, strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours[1][6:], w[6:])
+
+
+def test_embedding_max_norm_renormalises_in_place_and_bumps_version():
+    w = ds.from_numpy(_weights())
+    v0 = w._version
+    out = ds.nn.functional.embedding(ds.tensor([3, 3, 5]), w, max_norm=0.5)
+    assert w._version == v0 + 1
+    np.testing.assert_allclose(w[[3, 5]].norm(dim=1).tolist(), [0.5, 0.5], rtol=1e-5)
+    np.testing.assert_allclose(out.norm(dim=1).tolist(), [0.5] * 3, rtol=1e-5)
+    # an empty index renormalises nothing
+    ds.nn.functional.embedding(ds.tensor([], dtype=ds.long), w, max_norm=0.5)
+    assert w._version == v0 + 1
+
+
+def test_embedding_scale_grad_by_freq_matches_torch():
+    w = _weights(scale=1.0)
+    idx = [[0, 2, 2, 2], [1, 3, 0, 2]]
+    theirs, ours = _embed_both({"scale_grad_by_freq": True, "padding_idx": 1}, idx, w)
+    for t, o in zip(theirs, ours, strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_scale_grad_by_freq_second_order():
+    # The scaled backward is differentiable again (create_graph). Analytic: out = w[[1, 1, 4]],
+    # L = sum(out^3); gw[r] = sum over r's look-ups of 3 w[r]^2 / count(r) = 3 w[r]^2, so
+    # d(sum gw)/dw = 6 w on rows 1 and 4, which torch gives (its double backward is the
+    # unscaled lookup; scaling both passes would give 3 w on row 1).
+    w0 = _weights(5, 3, 1.0).astype(np.float64)
+    w = ds.tensor(w0, requires_grad=True)
+    out = ds.nn.functional.embedding(ds.tensor([1, 1, 4]), w, scale_grad_by_freq=True)
+    (gw,) = ds.autograd.grad(out.pow(3).sum(), w, create_graph=True)
+    (ggw,) = ds.autograd.grad(gw.sum(), w)
+    want_gw, want_ggw = np.zeros_like(w0), np.zeros_like(w0)
+    want_gw[[1, 4]] = 3 * w0[[1, 4]] ** 2
+    want_ggw[[1, 4]] = 6 * w0[[1, 4]]
+    np.testing.assert_allclose(np.asarray(gw.tolist()), want_gw, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(ggw.tolist()), want_ggw, rtol=1e-12)
+    wt = torch.tensor(w0, requires_grad=True)
+    out_t = torch.nn.functional.embedding(torch.tensor([1, 1, 4]), wt, scale_grad_by_freq=True)
+    (gw_t,) = torch.autograd.grad(out_t.pow(3).sum(), wt, create_graph=True)
+    (ggw_t,) = torch.autograd.grad(gw_t.sum(), wt)
+    np.testing.assert_allclose(np.asarray(ggw.tolist()), ggw_t.numpy(), rtol=1e-12)
+
+
+def test_embedding_positional_arguments_follow_torch():
+    # torch: (num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+    # scale_grad_by_freq, sparse, _weight, _freeze, device, dtype)
+    w = _weights(6, 2)
+    for m in (torch, ds):
+        emb = m.nn.Embedding(6, 2, 0, 1.0, 1.0, True, False, m.from_numpy(w.copy()))
+        assert (emb.padding_idx, emb.max_norm, emb.norm_type) == (0, 1.0, 1.0)
+        assert emb.scale_grad_by_freq is True and emb.sparse is False
+        np.testing.assert_array_equal(np.asarray(emb.weight.tolist()), w)
+    pre_t = torch.nn.Embedding.from_pretrained(torch.from_numpy(w.copy()), max_norm=1.0)
+    pre_d = ds.nn.Embedding.from_pretrained(ds.from_numpy(w.copy()), max_norm=1.0)
+    np.testing.assert_allclose(
+        pre_d(ds.tensor([2, 3])).tolist(), pre_t(torch.tensor([2, 3])).tolist(), rtol=1e-6
+    )
+    assert repr(pre_d) == repr(pre_t)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        ds.nn.Embedding(6, 2, sparse=True)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_max_norm_matches_torch(mode):
+    w = _weights(10, 3)
+    inp, offsets = [1, 2, 4, 5, 4, 3, 2, 9], [0, 3, 3, 6]
+    res = []
+    for m in (torch, ds):
+        bag = m.nn.EmbeddingBag(10, 3, max_norm=1.5, mode=mode)
+        with m.no_grad():
+            bag.weight.copy_(m.from_numpy(w.copy()))
+        out = bag(m.tensor(inp), m.tensor(offsets))
+        out.pow(2).sum().backward()
+        res.append([np.asarray(t.tolist()) for t in (out, bag.weight, bag.weight.grad)])
+    for t, o in zip(*res, strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
