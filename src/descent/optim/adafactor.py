@@ -59,6 +59,8 @@ class Adafactor(Optimizer):
         foreach: PyTorch's kernel choice; accepted, no effect.
     """
 
+    _complex_params = False  # not elementwise: complex parameters are refused
+
     def __init__(self, params: Iterable, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
                  foreach: bool | None = None, maximize: bool = False) -> None:  # fmt: skip

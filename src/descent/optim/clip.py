@@ -53,6 +53,8 @@ def clip_grad_norm_(
         return Tensor(0.0)
     xp = backend.get_array_module(grads[0])
     dtype = grads[0].dtype
+    if dtype.kind == "c":  # complex gradients: the norm of the moduli, a real number
+        dtype = grads[0].real.dtype
     if backend.is_cupy_array(grads[0]) and not error_if_nonfinite:
         return _clip_on_device(xp, grads, p, max_norm, dtype)
     # Each gradient's contribution is reduced in its own dtype (no float64 copies); the
@@ -61,7 +63,7 @@ def clip_grad_norm_(
         maxima = [xp.abs(g).max() for g in grads if g.size]
         total = float(xp.stack(maxima).max()) if maxima else 0.0
     elif p == 2.0:
-        total = math.sqrt(backend.host_sum(xp.vdot(g.ravel(), g.ravel()) for g in grads))
+        total = math.sqrt(backend.host_sum(xp.vdot(g.ravel(), g.ravel()).real for g in grads))
     elif p == 1.0:
         total = backend.host_sum(xp.abs(g).sum() for g in grads)
     else:

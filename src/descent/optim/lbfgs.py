@@ -170,6 +170,8 @@ class LBFGS(Optimizer):
         line_search_fn: None (fixed step t) or "strong_wolfe".
     """
 
+    _complex_params = False  # not elementwise: complex parameters are refused
+
     def __init__(
         self,
         params: Iterable,

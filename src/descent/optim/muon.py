@@ -144,6 +144,8 @@ class Muon(Optimizer):
         ValueError: a parameter is not 2-D, or a hyperparameter is out of range.
     """
 
+    _complex_params = False  # not elementwise: complex parameters are refused
+
     def __init__(
         self,
         params: Iterable,

@@ -90,10 +90,17 @@ class _FlatBuffer:
         first = params[0]._data
         xp = backend.get_array_module(first)
         dtype = first.dtype
+        # Complex parameters are stepped as their real (re, im) pairs, as PyTorch's optimizers
+        # step torch.view_as_real(param): the flat arrays are real, with two entries per
+        # element, and the parameter, gradient and state views are complex views of them.
+        cdtype = None
+        if dtype.kind == "c":
+            cdtype, dtype = dtype, first.real.dtype
+        per = 2 if cdtype is not None else 1
         bounds, total = [], 0
         for p in params:
-            bounds.append((total, total + p._data.size))
-            total += p._data.size
+            bounds.append((total, total + per * p._data.size))
+            total += per * p._data.size
         self.bounds = bounds
         flat = xp.empty(total, dtype)
         grad = xp.zeros(total, dtype)
@@ -102,12 +109,12 @@ class _FlatBuffer:
         self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
         for p, (lo, hi) in zip(params, bounds, strict=True):
             shape = p._data.shape
-            view = flat[lo:hi].reshape(shape)
+            view = _shaped(flat[lo:hi], cdtype, shape)
             view[...] = p._data
             p._data = view
             self.views.append(view)
-            self.grad_views.append(grad[lo:hi].reshape(shape))
-            sviews = {name: arr[lo:hi].reshape(shape) for name, arr in state.items()}
+            self.grad_views.append(_shaped(grad[lo:hi], cdtype, shape))
+            sviews = {name: _shaped(arr[lo:hi], cdtype, shape) for name, arr in state.items()}
             self.state_views.append(sviews)
             st = opt_state.get(p)
             if st:  # carry existing state into the new layout, as views
@@ -145,6 +152,11 @@ class _FlatBuffer:
                     if t is None or t._data is not sview:
                         return False
         return True
+
+
+def _shaped(flat, cdtype, shape):
+    """A slice of a flat buffer in a parameter's shape (a complex view for complex ones)."""
+    return (flat if cdtype is None else flat.view(cdtype)).reshape(shape)
 
 
 def _like(arr, ref):
@@ -195,6 +207,10 @@ class Optimizer(OptimizerHooks):
             Parameter object itself.
         defaults: the default hyperparameters.
     """
+
+    #: Whether complex parameters are accepted: elementwise rules step them as (re, im) pairs,
+    #: PyTorch's view_as_real (docs/complex.md); rules over whole tensors set this False.
+    _complex_params = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -273,7 +289,13 @@ class Optimizer(OptimizerHooks):
                     "optimize the "
                     "leaf it was computed from, or .detach().requires_grad_() a copy"
                 )
-            if p.dtype.kind != "f":
+            if p.dtype.kind == "c" and not self._complex_params:
+                raise TypeError(
+                    f"{name} does not optimize complex Tensors (its rule is not elementwise); "
+                    "keep the parameter real and build the complex value from it "
+                    "(descent.view_as_complex)"
+                )
+            if p.dtype.kind not in "fc":
                 raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
             if p in seen:
                 raise ValueError(
