@@ -69,6 +69,7 @@ CASES = {
     "policy_distributions": ((1e-5, 1e-6), None),
     "training_tools": ((1e-5, 1e-6), None),
     "rotary_complex": ((1e-5, 1e-6), None),  # LLaMA's complex rotary embedding, torch.fft
+    "fno_spectral": ((1e-5, 1e-6), None),  # Fourier Neural Operator: complex weights, rfft2
     "resnet_recipe": ((1e-5, 1e-6), None),  # BasicBlocks, channels_last, EMA, mixup, SequentialLR
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
     "autograd_tools": ((1e-5, 1e-6), None),  # Function, checkpointing, penalties, hooks
