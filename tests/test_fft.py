@@ -88,6 +88,19 @@ CASES = [
         [_c(6)],
     ),  # fmt: skip
 ]
+CASES += [
+    ("hfft2", lambda T, a, norm: T.fft.hfft2(a, norm=norm), [_c(2, 3, 4)]),
+    ("hfft2_s", lambda T, a, norm: T.fft.hfft2(a, s=(4, 5), norm=norm), [_c(2, 3, 4)]),
+    ("ihfft2", lambda T, a, norm: T.fft.ihfft2(a, norm=norm), [_r(2, 3, 5)]),
+    ("hfftn", lambda T, a, norm: T.fft.hfftn(a, norm=norm), [_c(2, 3, 4)]),
+    (
+        "hfftn_s_dim",
+        lambda T, a, norm: T.fft.hfftn(a, s=(3, 6), dim=(0, 2), norm=norm),
+        [_c(2, 3, 4)],
+    ),  # fmt: skip
+    ("ihfftn", lambda T, a, norm: T.fft.ihfftn(a, norm=norm), [_r(2, 3, 5)]),
+    ("ihfftn_s", lambda T, a, norm: T.fft.ihfftn(a, s=(4, 4), norm=norm), [_r(2, 3, 5)]),
+]
 for _n in (None, 4, 5, 8, 9):
     CASES += [
         (f"rfft_n{_n}", lambda T, a, norm, n=_n: T.fft.rfft(a, n=n, norm=norm), [_r(3, 6)]),

@@ -38,7 +38,8 @@ from .tensor import Tensor
 
 __all__ = [
     "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
-    "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift",
+    "rfftn", "irfftn", "hfft", "ihfft", "hfft2", "ihfft2", "hfftn", "ihfftn", "fftfreq",
+    "rfftfreq", "fftshift", "ifftshift",
 ]  # fmt: skip
 
 _NORMS = ("backward", "ortho", "forward")
@@ -178,7 +179,7 @@ def _input(x, op: str, complex_in: bool) -> Tensor:
     if kind in "biu":
         x = cast(x, get_default_dtype())
         kind = "f"
-    if complex_in and kind == "f":
+    if complex_in and kind in "fV":
         x = cast(x, complex_of(x._data.dtype))
     return x
 
@@ -348,6 +349,35 @@ def ihfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
     if x._data.dtype.kind == "c":
         raise RuntimeError(f"ihfft expects a real input tensor, but got {_scalar_type(x.dtype)}")
     return conj(rfft(x, n, dim, _DUAL[_norm(norm)]))
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The 2-d real DFT of a Hermitian signal given by its half (torch.fft.hfft2)."""
+    x = _input(input, "hfft2", complex_in=True)
+    return _c2r_n(conj(x), s, dim, _DUAL[_norm(norm)], "hfft2", default_all=False)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    """The inverse of hfft2 for a real input (torch.fft.ihfft2)."""
+    x = _input(input, "ihfft2", complex_in=False)
+    if x._data.dtype.kind == "c":
+        raise RuntimeError(f"ihfft2 expects a real input tensor, but got {_scalar_type(x.dtype)}")
+    return conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfft2", default_all=False))
+
+
+def hfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The n-d real DFT of a Hermitian signal given by its half along the last of `dim`
+    (torch.fft.hfftn): irfftn of the conjugate with the opposite norm."""
+    x = _input(input, "hfftn", complex_in=True)
+    return _c2r_n(conj(x), s, dim, _DUAL[_norm(norm)], "hfftn")
+
+
+def ihfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The inverse of hfftn for a real input (torch.fft.ihfftn)."""
+    x = _input(input, "ihfftn", complex_in=False)
+    if x._data.dtype.kind == "c":
+        raise RuntimeError(f"ihfftn expects a real input tensor, but got {_scalar_type(x.dtype)}")
+    return conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfftn"))
 
 
 # ---------------------------------------------------------------------------------------------
