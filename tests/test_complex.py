@@ -511,3 +511,33 @@ def test_inverse_trig_hyperbolic_and_log_bases_match_torch(name):
         res.append([_np(y), _np(z.grad), _np(g2)])
     for got, want in zip(res[1], res[0]):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"ord": "fro"},
+        {"ord": 1},
+        {"ord": float("inf")},
+        {"dim": 1},
+        {"dim": (0, 1)},
+        {"ord": 3, "dim": 0},
+    ],  # fmt: skip
+)
+def test_linalg_norm_of_complex_matches_torch(kwargs):
+    a = _c(3, 4)
+    out = []
+    for T in (torch, ds):
+        z = T.tensor(a, requires_grad=True)
+        n = T.linalg.norm(z, **kwargs)
+        n.sum().backward()
+        out.append((_np(n), _np(z.grad), str(n.dtype).split(".")[1]))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-12)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-10, atol=1e-12)
+    assert out[1][2] == out[0][2] == "float64"
+
+
+def test_spectral_matrix_norms_of_complex_are_refused():
+    with pytest.raises(RuntimeError, match="complex"):
+        ds.linalg.norm(ds.tensor(_c(3, 3)), ord="nuc")

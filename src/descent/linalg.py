@@ -178,6 +178,13 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     1-tuple dim is a vector norm; with dim None, ord None is the 2-norm of all entries, and
     another ord needs a 1-D (vector norm) or 2-D (matrix norm) input."""
     A = as_tensor(A)
+    if A._data.dtype.kind == "c" and dtype is None:
+        # complex input: every norm but the spectral ones (singular values) is that of the
+        # moduli |a_ij|, a real result with abs's gradient z/|z| (docs/complex.md)
+        two = dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 2
+        matrix = two or (dim is None and ord is not None and (isinstance(ord, str) or A.ndim == 2))
+        if not (matrix and ord in ("nuc", 2, -2)):
+            A = A.abs()
     check_float("linalg.norm", A)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
