@@ -22,7 +22,7 @@ nan, inf = math.nan, math.inf
 def _run(m, src, xs, ws):
     x = m.tensor(xs, dtype=m.float64, requires_grad=True)
     w = None if ws is None else m.tensor(ws, dtype=m.float64, requires_grad=True)
-    y = eval(src, {"m": m, "F": m.nn.functional, "x": x, "w": w})  # noqa: S307 - test's own source
+    y = eval(src, {"m": m, "F": m.nn.functional, "x": x, "w": w, "inf": inf})  # noqa: S307 - test's own source
     g = np.random.default_rng(0).uniform(0.5, 1.5, tuple(y.shape))
     (y * m.tensor(g, dtype=y.dtype)).sum().backward()
     grads = [None if t is None or t.grad is None else np.asarray(t.grad.tolist()) for t in (x, w)]
@@ -58,6 +58,57 @@ CASES = [
     ),
     ("F.kl_div(x, w, reduction='batchmean')", [0.0, -1.0], [0.0, 0.5]),
     ("F.kl_div(x, w, reduction='none', log_target=True)", [0.0, -1.0, inf], [0.0, 0.5, -inf]),
+    # all targets ignored: the mean is 0 / 0 = nan, the gradient 0 (descent's was nan)
+    (
+        "F.cross_entropy(x.reshape(2, 3), m.tensor([-100, -100]))",
+        [1.0, 2.0, 3.0, 1.0, 0.0, 1.0],
+        None,
+    ),
+    (
+        "F.cross_entropy(x.reshape(2, 3), m.tensor([-100, -100]), label_smoothing=0.2)",
+        [1.0, 2.0, 3.0, 1.0, 0.0, 1.0],
+        None,
+    ),
+    ("F.nll_loss(x.reshape(2, 3), m.tensor([-100, -100]))", [1.0, 2.0, 3.0, -inf, 0.0, 1.0], None),
+    # an ignored row's -inf log-probability no longer makes the loss nan (-inf * 0)
+    ("F.nll_loss(x.reshape(2, 3), m.tensor([-100, 2]))", [-inf, 2.0, 3.0, -inf, 0.0, 1.0], None),
+    (
+        "F.nll_loss(x.reshape(2, 3), m.tensor([-100, 2]), reduction='none')",
+        [-inf, 2.0, 3.0, -inf, 0.0, 1.0],
+        None,
+    ),
+    # hinge kinks: PyTorch's multi(label)_margin_loss pass no gradient where the margin is 0
+    (
+        "F.multi_margin_loss(x.reshape(2, 3), m.tensor([0, 2]))",
+        [1.0, 2.0, 3.0, 1.0, 0.0, 1.0],
+        None,
+    ),
+    (
+        "F.multi_margin_loss(x.reshape(2, 3), m.tensor([0, 2]), p=2)",
+        [1.0, 2.0, 3.0, 1.0, 0.0, 1.0],
+        None,
+    ),
+    (
+        "F.multilabel_margin_loss(x.reshape(2, 3), m.tensor([[0, 2, -1], [1, -1, 0]]))",
+        [1.0, 2.0, 3.0, 1.0, 0.0, 1.0],
+        None,
+    ),
+    # attention rows masked everywhere attend to nothing: zero output and gradient (PyTorch's
+    # _safe_softmax), not nan
+    (
+        "F.scaled_dot_product_attention(x.reshape(1, 2, 2), x.reshape(1, 2, 2), "
+        "w.reshape(1, 2, 2), "
+        "attn_mask=m.tensor([[False, False], [True, True]]))",
+        [1.0, 2.0, 3.0, 4.0],
+        [1.0, 2.0, 3.0, 4.0],
+    ),
+    (
+        "F.scaled_dot_product_attention(x.reshape(1, 2, 2), w.reshape(1, 2, 2), "
+        "w.reshape(1, 2, 2), "
+        "attn_mask=m.tensor([[-inf, -inf], [0.0, -inf]], dtype=m.float64))",
+        [1.0, 2.0, 3.0, 4.0],
+        [1.0, 2.0, 3.0, 4.0],
+    ),
 ]
 
 
@@ -187,3 +238,25 @@ def test_float16_ops_compute_in_float32_as_torch(name):
         assert str(y.dtype).endswith("float16")
         out.append(np.asarray(y.tolist()))
     np.testing.assert_allclose(out[1], out[0], rtol=1e-3, atol=1e-7)
+
+
+def test_fully_masked_attention_rows_second_order():
+    """create_graph=True rebuilds the probabilities with recorded ops: still no nan."""
+    out = []
+    for m in (torch, ds):
+        q = m.tensor([[[1.0, 2.0], [3.0, 4.0]]], dtype=m.float64, requires_grad=True)
+        mask = m.tensor([[False, False], [True, True]])
+        y = m.nn.functional.scaled_dot_product_attention(q, q, q * 2, attn_mask=mask)
+        (g,) = m.autograd.grad(y.pow(2).sum(), q, create_graph=True)
+        (gg,) = m.autograd.grad(g.sum(), q)
+        out.append((np.asarray(y.tolist()), np.asarray(g.tolist()), np.asarray(gg.tolist())))
+    for t, d in zip(*out, strict=True):
+        np.testing.assert_allclose(d, t, rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_all_ignored_float32_gradient_is_zero():
+    x = ds.tensor(np.ones((4, 5), np.float32), requires_grad=True)
+    loss = ds.nn.functional.cross_entropy(x, ds.tensor([-100, -100, -100, -100]))
+    assert np.isnan(loss.item())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((4, 5), np.float32))

@@ -32,6 +32,12 @@ def causal_bias(xp, n_q: int, n_k: int, dtype):
     return bias
 
 
+def _dead_rows(xp, row_max):
+    """(..., L, 1) bool: the rows whose scores are all -inf (fully masked), or None if none."""
+    dead = xp.isneginf(row_max)
+    return dead if dead.any() else None
+
+
 class ScaledDotProductAttention(Function):
     """o = P' v, P = softmax(s), s = q k^T * scale + mask, P' = P * dropout_mask.
 
@@ -70,14 +76,26 @@ class ScaledDotProductAttention(Function):
         else:
             s *= q.dtype.type(self.scale)
             s = self._scores(xp, s, bias)
-            s -= s.max(axis=-1, keepdims=True)
+            mx = s.max(axis=-1, keepdims=True)
+            # A row masked everywhere (all -inf) attends to nothing: PyTorch's _safe_softmax
+            # gives it zero probabilities (and zero output), where exp(-inf - -inf) is nan.
+            dead = _dead_rows(xp, mx) if masked else None
+            if dead is not None:
+                mx[dead] = 0
+            s -= mx
             xp.exp(s, out=s)
             if s.dtype.itemsize >= 4:
                 # Row sums as one matrix-vector product (BLAS), several times faster than
                 # sum(axis=-1) over short rows; then one multiply by the reciprocals.
-                s *= (1 / (s @ xp.ones(s.shape[-1], dtype=s.dtype)))[..., None]  # s is now P
+                sums = s @ xp.ones(s.shape[-1], dtype=s.dtype)
+                if dead is not None:
+                    sums[dead[..., 0]] = 1  # 0 / 1: the dead rows stay 0
+                s *= (1 / sums)[..., None]  # s is now P
             else:  # float16: NumPy's sum accumulates in float32, its matmul would not
-                s /= s.sum(axis=-1, keepdims=True)
+                sums = s.sum(axis=-1, keepdims=True)
+                if dead is not None:
+                    sums[dead] = 1
+                s /= sums
         self.probs = s
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
@@ -130,7 +148,13 @@ class ScaledDotProductAttention(Function):
             s = s + bias[0]
         if self.mask is not None:
             s = s.masked_fill(Tensor._wrap(xp.logical_not(self.mask)), -np.inf)
+        dead = _dead_rows(xp, s._data.max(axis=-1, keepdims=True))
+        if dead is not None:  # rows attending to nothing: P = 0 there, no nan in the gradient
+            dead = Tensor._wrap(dead)
+            s = s.masked_fill(dead, 0.0)
         p = softmax(s, axis=-1)
+        if dead is not None:
+            p = p.masked_fill(dead, 0.0)
         drop = None if self.drop is None else Tensor._wrap(self.drop)
         pd = p if drop is None else p * drop
         gv = swapaxes(pd, -1, -2) @ go

@@ -75,6 +75,8 @@ class SoftmaxCrossEntropy(Function):
             denom = float(wt.sum())
             scale = 1.0 / denom if denom != 0 else float("nan")  # all ignored: nan, as PyTorch
             out = loss.sum() * x.dtype.type(scale)
+            if not valid.any():
+                scale = 0.0  # ... and a zero gradient, as PyTorch's (no row is written)
         elif self.reduction == "sum":
             out = loss.sum()
         else:
@@ -93,8 +95,9 @@ class SoftmaxCrossEntropy(Function):
         self.scale = 1.0
         with np.errstate(divide="ignore", invalid="ignore"):  # all ignored: 0 * inf = nan
             if self.reduction == "mean":
-                self.scale = 1 / valid.sum(dtype=xp.float32)  # 0-d; inf when all ignored
-                out = loss.sum() * self.scale
+                n = valid.sum(dtype=xp.float32)
+                out = loss.sum() * (1 / n)  # 0 * inf = nan when all are ignored, as PyTorch
+                self.scale = xp.where(n > 0, 1 / n, 0).astype(xp.float32)  # ... gradient 0
             elif self.reduction == "sum":
                 out = loss.sum()
             else:

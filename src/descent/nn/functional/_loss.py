@@ -215,6 +215,10 @@ def nll_loss(
     wt = valid.astype(x._data.dtype)
     if weight is not None:
         wt = wt * as_tensor(weight)._data.astype(x._data.dtype)[t_safe]
+    # Ignored rows are masked, not multiplied by 0: their picked log-probability may be -inf
+    # (-inf * 0 is nan), and their gradient stays 0 even when no row counts (PyTorch's loss is
+    # then 0 / 0 = nan, its gradient 0).
+    picked = where(Tensor._wrap(valid), picked, 0.0)
     loss = -picked * Tensor._wrap(wt)
     if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
         return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x._data.dtype))

@@ -14,6 +14,7 @@ import numpy as np
 from ... import backend
 from ...errors import DescentError
 from ...ops._common import as_tensor
+from ...ops.activation import relu
 from ...ops.elementwise import clamp, minimum, where
 from ...ops.indexing import take_along_axis
 from ...tensor import Tensor
@@ -121,7 +122,8 @@ def multi_margin_loss(
     xp = backend.get_array_module(x._data)
     idx = xp.asarray(yn.reshape(n, 1))
     x_y = take_along_axis(x, idx, axis=1)  # (N, 1) the target class's score
-    z = clamp(margin - x_y + x, min=0.0)  # (N, C)
+    # relu, not clamp: PyTorch's backward passes the gradient where z > 0 only (0 at the kink)
+    z = relu(margin - x_y + x)  # (N, C)
     if p == 2:
         z = z * z
     if weight is not None:
@@ -168,7 +170,7 @@ def multilabel_margin_loss(
     xp = backend.get_array_module(x._data)
     # margins[k, j, i] = 1 - (x[k, j] - x[k, i])
     margins = 1.0 - (x.reshape(n, c, 1) - x.reshape(n, 1, c))
-    hinge = clamp(margins, min=0.0)
+    hinge = relu(margins)  # PyTorch's backward: z > 0 (no gradient at the kink)
     mask = Tensor._wrap(xp.asarray(pairs))
     loss = where(mask, hinge, hinge * 0.0).sum(axis=(1, 2)) / c  # (N,)
     if unbatched:
