@@ -205,6 +205,17 @@ def test_indexing_api_cases(src):
         "m.scatter(m.zeros(3, 3), 1, m.tensor([[0, 0]]), m.tensor([[1.0, 2.0]]))",
         "m.scatter(m.zeros(3, 3), 0, m.tensor([[2, 0]]), m.tensor([[1.0, 2.0, 3.0]]))",
         "m.zeros(3, 3).scatter(1, m.tensor([[2], [1]]), m.tensor([[1.0], [2.0], [3.0]]))",
+        # one_hot of an empty index (descent tested `t.size`, the method, so it raised)
+        "m.nn.functional.one_hot(m.tensor([], dtype=m.int64), 3)",
+        "m.nn.functional.one_hot(m.tensor([], dtype=m.int64).reshape(2, 0), 4)",
+        "m.nn.functional.one_hot(m.tensor([], dtype=m.int64))",
+        "m.nn.functional.one_hot(m.tensor([0, 3]), 3)",
+        "m.nn.functional.one_hot(m.tensor([-1, 0]), 3)",
+        # binary cross-entropies refuse integer targets (descent gave a float64 loss)
+        "m.nn.functional.binary_cross_entropy(m.full((3,), 0.5), m.tensor([1, 0, 1]))",
+        "m.nn.functional.binary_cross_entropy_with_logits(m.zeros(3), m.tensor([1, 0, 1]))",
+        "m.nn.functional.binary_cross_entropy_with_logits(m.zeros(2), m.tensor([True, False]))",
+        "m.nn.functional.binary_cross_entropy(m.full((3,), 0.5), m.tensor([1.0, 0.0, 1.0]))",
     ],
 )
 def test_creation_reduction_and_indexing_cases(src):

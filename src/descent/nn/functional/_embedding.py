@@ -93,10 +93,14 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     t = as_tensor(tensor)
     if t._data.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor of class indices, got {t.dtype}")
-    if t.size and (
+    # (t._data.size: `t.size` is the method, always true, so an empty index raised NumPy's
+    # "zero-size array" error; PyTorch returns the (0, C) result)
+    if t._data.size == 0 and num_classes < 0:
+        raise DescentError("one_hot: can not infer the number of classes from an empty tensor")
+    if t._data.size and (
         int(t._data.min()) < 0 or (num_classes >= 0 and int(t._data.max()) >= num_classes)
     ):
-        raise ValueError(
+        raise DescentError(
             f"one_hot: class values must lie in [0, {num_classes}), got min {int(t._data.min())} "
             f"and max {int(t._data.max())}"
         )

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ... import backend
+from ...errors import DescentError
 from ...ops import activation as _act
 from ...ops import reduce as _red
 from ...ops import shape as _shape
@@ -285,6 +286,7 @@ def binary_cross_entropy(
     (so p = 0 or 1 gives a finite loss). Prefer binary_cross_entropy_with_logits."""
     reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy")
     p, y = float_tensor(input, "binary_cross_entropy"), as_tensor(target)
+    _float_target(y, "binary_cross_entropy")
     if tuple(p.shape) != tuple(y.shape):
         raise ValueError(
             f"binary_cross_entropy: target {tuple(y.shape)} must have the input's shape "
@@ -316,6 +318,7 @@ def binary_cross_entropy_with_logits(
     finite for any finite logits."""
     reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     x, y = float_tensor(input, "binary_cross_entropy_with_logits"), as_tensor(target, input)
+    _float_target(y, "binary_cross_entropy_with_logits")
     _same_shape(x, y, "binary_cross_entropy_with_logits")
     sp = _act.softplus(-x, 1.0, math.inf)  # log(1 + e^-x), the stable branch everywhere
     if pos_weight is None:
@@ -326,6 +329,16 @@ def binary_cross_entropy_with_logits(
     if weight is not None:
         loss = loss * _as_input_dtype(weight, x)
     return _reduce(loss, reduction)
+
+
+def _float_target(y: Tensor, op: str) -> None:
+    """PyTorch's binary cross-entropies refuse integer or bool targets (descent computed in
+    float64 for an int64 one)."""
+    if y._data.dtype.kind not in "fcV":
+        raise DescentError(
+            f"{op}: found target dtype {y._data.dtype} but expected a floating dtype, as in "
+            "PyTorch; convert the target first (target.float())"
+        )
 
 
 def _as_input_dtype(w, x):
