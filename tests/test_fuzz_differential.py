@@ -218,7 +218,8 @@ def _write_known(path: str, new: dict) -> None:
             reason=prev.get("reason") or f"descent vs torch: {m.detail}"[:160],
             inputs=[(i.name, i.array.tolist(), str(i.array.dtype), list(i.array.shape),
                      i.requires_grad) for i in case.inputs],
-            steps=case.steps, ops=case.ops, seed=case.cotangent_seed, ones=case.ones_cotangent))
+            steps=case.steps, ops=case.ops, seed=case.cotangent_seed, ones=case.ones_cotangent,
+            **({"strict": prev["strict"]} if "strict" in prev else {})))
     for cls, k in old.items():  # classes this run did not meet stay listed
         if cls not in new:
             entries.append(k)
@@ -236,7 +237,11 @@ def _write_known(path: str, new: dict) -> None:
 
 
 def _known_params():
-    return [pytest.param(k, id=k["id"], marks=pytest.mark.xfail(strict=True, reason=k["reason"]))
+    """Strict xfails, except entries marked 'strict': False: those whose outcome depends on the
+    machine's BLAS kernels (the order and fusing of a product's multiply-adds), which may or may
+    not reproduce the difference on a given CPU."""
+    return [pytest.param(k, id=k["id"], marks=pytest.mark.xfail(strict=k.get("strict", True),
+                                                                  reason=k["reason"]))
             for k in KNOWN]  # fmt: skip
 
 

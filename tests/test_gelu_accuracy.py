@@ -110,11 +110,17 @@ def test_gelu_matches_torch_forward_and_backward():
     yt.backward(torch.from_numpy(gy))
     ours_y, ours_g = yd.numpy(), xd.grad.numpy()
     torch_y, torch_g = yt.detach().numpy(), xt.grad.numpy()
-    np.testing.assert_allclose(ours_y, torch_y, rtol=1e-6, atol=3e-7)
-    np.testing.assert_allclose(ours_g, torch_g, rtol=1e-6, atol=3e-7)
-    big = np.abs(torch_y) >= 1e-2  # torch accurate: relative agreement alone
-    np.testing.assert_allclose(ours_y[big], torch_y[big], rtol=2e-5)
     ry, rd = _reference(x)
+    # PyTorch's erf depends on the CPU's vector kernels: on an AVX-512 machine its GELU is off
+    # float64 by up to 1.1e-6 on [-5, -2.5] (descent: 4.6e-9 there). Where the two differ by
+    # more than the bound, descent must be the closer one to float64.
+    for ours, theirs, ref in ((ours_y, torch_y, ry), (ours_g, torch_g, rd)):
+        apart = np.abs(ours.astype(np.float64) - theirs) > 3e-7 + 1e-6 * np.abs(theirs)
+        assert (np.abs(ours[apart] - ref[apart]) <= np.abs(theirs[apart] - ref[apart])).all()
+        assert apart.mean() < 0.05  # the machines measured: 0 (AVX2) and 1.8% (AVX-512)
+    big = (np.abs(torch_y) >= 1e-2) & (np.abs(torch_y - ry) <= 1e-7 * np.abs(ry) + 1e-9)
+    assert big.sum() > 900_000
+    np.testing.assert_allclose(ours_y[big], torch_y[big], rtol=2e-5)  # where torch is accurate
     assert np.abs(ours_y - ry).max() <= np.abs(torch_y - ry).max() + 1e-8
     assert np.abs(ours_g - rd).max() <= np.abs(torch_g - rd).max() + 1e-8
 
