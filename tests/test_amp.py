@@ -94,19 +94,25 @@ def test_autocast_gradients_match_float32():
 
 
 @pytest.mark.parametrize("ml_dtypes_installed", [False, True])
-def test_bfloat16_is_gpu_only(monkeypatch, ml_dtypes_installed):
-    # The answers must not depend on whether ml_dtypes is installed (they did: autocast('cuda',
-    # bfloat16) raised without it and was silently accepted with it on a CPU-only machine).
+def test_bfloat16_autocast_devices(monkeypatch, ml_dtypes_installed):
+    # CPU bfloat16 runs (ml_dtypes' bfloat16, a core dependency: tests/test_bfloat16.py checks
+    # the values); on a GPU the answers must not depend on whether CuPy's ml_dtypes support is
+    # there (they did: autocast('cuda', bfloat16) raised without it and was silently accepted
+    # with it on a CPU-only machine).
+    for dtype in ("bfloat16", ds.bfloat16):
+        with autocast("cpu", dtype=dtype) as region:
+            assert region.enabled and ds.amp.get_autocast_dtype("cpu") == ds.bfloat16
+            x = ds.ones(2, 2)
+            assert (x @ x).dtype == ds.bfloat16
+    # PyTorch's behaviour for a dtype its CPU autocast cannot run: a warning, disabled.
+    with pytest.warns(UserWarning, match="target dtype is not supported"):
+        region = autocast("cpu", dtype=ds.float64)
+    with region:
+        assert not region.enabled and not ds.amp.is_autocast_enabled("cpu")
+        x = ds.ones(2, 2)
+        assert (x @ x).dtype == ds.float32
     bf = np.dtype([("bf16_stand_in", np.uint16)]) if ml_dtypes_installed else None
     monkeypatch.setattr(ds.backend, "bfloat16_dtype", lambda: bf)
-    for dtype in ("bfloat16", ds.bfloat16, ds.float64):  # NumPy has no bfloat16
-        # PyTorch's behaviour for a dtype its CPU autocast cannot run: a warning, disabled.
-        with pytest.warns(UserWarning, match="target dtype is not supported"):
-            region = autocast("cpu", dtype=dtype)
-        with region:
-            assert not region.enabled and not ds.amp.is_autocast_enabled("cpu")
-            x = ds.ones(2, 2)
-            assert (x @ x).dtype == ds.float32
     if ds.cuda.is_available():
         if ml_dtypes_installed:
             assert autocast("cuda", dtype=ds.bfloat16).fast_dtype == bf

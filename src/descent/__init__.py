@@ -373,10 +373,8 @@ bool = _wrap_dtype(_np.bool_)  # PyTorch's name
 complex64 = cfloat = _wrap_dtype(_np.complex64)  # complex tensors: docs/complex.md
 complex128 = cdouble = _wrap_dtype(_np.complex128)
 half = float16
-# NumPy has no bfloat16, so no descent tensor holds it: the name exists for
-# descent.autocast(dtype=descent.bfloat16) on a GPU; tensor(..., dtype=descent.bfloat16)
-# raises a TypeError that says so (see docs/pytorch.md).
-bfloat16 = "bfloat16"
+# descent.bfloat16 is ml_dtypes' bfloat16 (docs/bfloat16.md), made on first read by __getattr__
+# below: importing ml_dtypes costs ~0.5 s, which `import descent` must not pay.
 double = float64
 float = float32  # PyTorch's names: torch.float is float32, torch.int int32, torch.long int64
 int = int32
@@ -428,6 +426,11 @@ _LAZY_FUNCTIONS = {
 
 
 def __getattr__(name: str):
+    if name == "bfloat16":
+        from .dtypes import bfloat16_dtype  # noqa: PLC0415
+
+        globals()["bfloat16"] = bf16 = _wrap_dtype(bfloat16_dtype())  # later reads skip this
+        return bf16
     if name in _SUBPACKAGES:
         return _importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_FUNCTIONS:

@@ -29,11 +29,12 @@ The casts are the differentiable `Cast` op, so gradients flow back through them 
 float32 parameters in float32: the master weights never change dtype.
 
 float16 works on the CPU too (NumPy computes float16 slowly, but exactly as specified), which is
-how tests/test_amp.py checks the whole scheme without a GPU. bfloat16 needs a GPU: NumPy has no
-bfloat16, and CuPy (14 and later) computes with the `ml_dtypes` package's bfloat16; asking for
-it on the CPU (`autocast("cpu", dtype=bfloat16)`), or on a GPU without ml_dtypes, raises an error
-that says so. bfloat16 has float32's exponent range, so it needs no GradScaler (pass
-`enabled=False` or leave the scaler out).
+how tests/test_amp.py checks the whole scheme without a GPU. bfloat16 runs on the CPU
+(`autocast("cpu", dtype=descent.bfloat16)`, ml_dtypes' bfloat16: docs/bfloat16.md) with
+PyTorch's CPU op lists: the products above in bfloat16, the losses in float32, and softmax,
+log_softmax and the normalisations in their input's dtype (PyTorch's CPU autocast keeps them
+out of its float32 list). bfloat16 has float32's exponent range, so it needs no GradScaler
+(pass `enabled=False` or leave the scaler out).
 
 `autocast("cuda", ...)` on a machine without a usable GPU does what PyTorch does there: it warns
 (UserWarning) and the region is disabled, whatever the dtype, so `is_autocast_enabled("cuda")` is
@@ -93,7 +94,7 @@ def _dtype_name(dtype) -> str:
 
 def _cpu_dtype_ok(dtype) -> bool:
     try:
-        return _dtype_name(dtype) == "float16"
+        return _dtype_name(dtype) in ("float16", "bfloat16")
     except (ValueError, TypeError):
         return False
 
@@ -102,6 +103,10 @@ def _resolve_dtype(dtype, device_type: str):
     """The low-precision numpy dtype for `dtype` (float16 by default)."""
     if _dtype_name(dtype) == "float16":
         return np.dtype(np.float16)
+    if device_type == "cpu":
+        from .dtypes import bfloat16_dtype  # noqa: PLC0415 - loads ml_dtypes (~0.5 s)
+
+        return bfloat16_dtype()
     bf = backend.bfloat16_dtype()
     if device_type != "cuda" or bf is None:
         raise RuntimeError(
@@ -117,7 +122,7 @@ class autocast:  # PyTorch's name
 
     Args:
         device_type: 'cuda' or 'cpu': the device whose tensors the region affects.
-        dtype: descent.float16 (default) or 'bfloat16' (GPU only).
+        dtype: descent.float16 (default) or descent.bfloat16.
         enabled: False makes the region a no-op (and turns off an enclosing region).
         cache_enabled: accepted for PyTorch compatibility; ignored.
 
@@ -127,7 +132,7 @@ class autocast:  # PyTorch's name
 
     Warns:
         UserWarning: device_type='cuda' without a usable GPU, or a CPU dtype other than
-            float16 (bfloat16, float64: PyTorch also warns for the dtypes its CPU autocast
+            float16 and bfloat16 (float64: PyTorch also warns for the dtypes its CPU autocast
             cannot run); the region is then disabled and computes in float32.
     """
 
@@ -158,8 +163,8 @@ class autocast:  # PyTorch's name
             # PyTorch's behaviour for a dtype its CPU autocast cannot run: warn, disable.
             warnings.warn(
                 "In CPU autocast, but the target dtype is not supported. Disabling autocast. "
-                f"descent's CPU autocast runs float16 only (got {dtype!r}: NumPy has no "
-                "bfloat16), so this region computes in float32",
+                f"descent's CPU autocast runs float16 and bfloat16 (got {dtype!r}), so this "
+                "region computes in float32",
                 UserWarning,
                 stacklevel=2,
             )
@@ -230,23 +235,30 @@ def lower(*tensors):
     low = cur[1]
     out = []
     for t in tensors:
-        floating = t is not None and t._data.dtype.kind == "f"
+        floating = t is not None and t._data.dtype.kind in "fV"
         if floating and t._data.dtype != low and _applies(cur, t):
             t = cast(t, low)
         out.append(t)
     return tuple(out)
 
 
-def upper(x):
+def upper(x, cpu: bool = True):
     """Inside autocast: a float16/bfloat16 tensor cast to float32 (other tensors unchanged).
 
     Used by the ops that need float32's range (softmax, losses, normalisation).
+
+    Args:
+        x: the op's input.
+        cpu: False for the ops outside PyTorch's CPU float32 list (softmax, log_softmax,
+            layer/group/batch/rms norm): in a CPU bfloat16 region they keep the input dtype.
     """
     cur = _current()
     if cur is None or x is None or not hasattr(x, "data"):
         return x
+    if not cpu and cur[0] == "cpu" and cur[1].kind == "V":
+        return x
     dt = x._data.dtype
-    if dt.kind == "f" and dt.itemsize < 4 and _applies(cur, x):
+    if dt.kind in "fV" and dt.itemsize < 4 and _applies(cur, x):
         from .ops.elementwise import cast
 
         return cast(x, np.float32)
@@ -437,7 +449,7 @@ def _cast_floating(value, device_type: str, dtype):
     """value with its floating tensors on `device_type` cast to dtype (containers walked)."""
     if hasattr(value, "_data") and hasattr(value, "to"):
         dev = "cuda" if backend.is_cupy_array(value._data) else "cpu"
-        if value._data.dtype.kind == "f" and dev == device_type and value.dtype != dtype:
+        if value._data.dtype.kind in "fV" and dev == device_type and value.dtype != dtype:
             return value.to(dtype)
         return value
     if isinstance(value, (list, tuple)):

@@ -130,7 +130,7 @@ def sign(xp, x):
     twin of the differentiable namespace's sign, so a backward such as sign(x) * gy (abs, the
     1- and inf-norms) gives the same 0 at a nan in both passes."""
     s = xp.sign(x)
-    return xp.where(s == s, s, 0) if s.dtype.kind == "f" else s
+    return xp.where(s == s, s, 0) if s.dtype.kind in "fV" else s
 
 
 def erf(xp, x):

@@ -120,6 +120,25 @@ def new_tensor(data, requires_grad: bool = False, node=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# Low-precision dispatch: bfloat16 (docs/bfloat16.md)
+#
+# bfloat16 arrays (ml_dtypes' NumPy dtype) do not go into op kernels: `set_cast_dispatch`
+# installs a function, once a bfloat16 dtype exists in the process, that the three entry points
+# below call first. It returns None unless an input is bfloat16; then it runs the op in float32
+# between differentiable casts and rounds the result to bfloat16 (PyTorch's CPU arithmetic).
+# Until then it is None, and the whole cost of this feature for every other program is one
+# global read per op.
+_cast_dispatch: Any = None
+
+
+def set_cast_dispatch(fn) -> None:
+    """Install `fn(cls, entry, tensors, args, params)`, consulted by every `Function` entry
+    point before its forward: it returns the op's output Tensor, or None to run as usual."""
+    global _cast_dispatch
+    _cast_dispatch = fn
+
+
+# ---------------------------------------------------------------------------------------------
 # Graph nodes
 
 _counter = itertools.count()
@@ -189,6 +208,9 @@ class Function:
     save_output = False
     saved_slots: tuple = ()
 
+    #: True for ops that run on bfloat16 arrays as they are (casts, copies, moves): the low-
+    #: precision dispatch leaves them alone (see set_cast_dispatch).
+    native_bfloat16 = False
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
     #: Which inputs a known-zero gradient passes to unchanged (True: all; a tuple per input;
@@ -233,6 +255,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors, recording a node when grad mode is on and an input needs grad."""
+        if _cast_dispatch is not None:  # bfloat16 in use: see set_cast_dispatch
+            t = _cast_dispatch(cls, cls.apply, inputs, (), params)
+            if t is not None:
+                return t
         fn = _new(cls)
         if params:
             for k, v in params.items():
@@ -268,6 +294,10 @@ class Function:
     @classmethod
     def apply2(cls, a, b):
         """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
+        if _cast_dispatch is not None:
+            t = _cast_dispatch(cls, cls.apply2, (a, b), (), None)
+            if t is not None:
+                return t
         fn = _new(cls)
         token = _quiet_on(_QUIET)
         try:
@@ -293,6 +323,10 @@ class Function:
         Python scalar c. On the CPU `ca` is c as a cached read-only 0-d array of x's dtype:
         NumPy combines an array with a same-dtype 0-d array about twice as fast as with a Python
         float, and NEP 50 makes the results identical (the float is cast to the dtype first)."""
+        if _cast_dispatch is not None:
+            t = _cast_dispatch(cls, cls.apply_scalar, (x,), (c,), None)
+            if t is not None:
+                return t
         fn = _new(cls)
         fn.c = c
         d = x._data

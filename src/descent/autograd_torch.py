@@ -400,7 +400,7 @@ def ctx_apply(cls, *args, **kwargs):
             "a Tensor or a tuple of them"
         )
     floating = [i for i, o in enumerate(outs)
-                if isinstance(o, tensor_class) and o._data.dtype.kind == "f"]  # fmt: skip
+                if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"]  # fmt: skip
     if not (autograd.is_grad_enabled() and any(needs) and floating):
         return out
     node = CustomFunctionNode.__new__(CustomFunctionNode)

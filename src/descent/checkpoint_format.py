@@ -45,6 +45,26 @@ _DTYPES = {
     "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
 }  # fmt: skip
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+# bfloat16 (ml_dtypes' NumPy dtype, loaded on first use: docs/bfloat16.md) is safetensors' BF16.
+_DTYPES["BF16"] = "bfloat16"
+
+
+def dtype_of_code(code: str) -> np.dtype:
+    """The NumPy dtype of a safetensors dtype code (BF16: ml_dtypes' bfloat16)."""
+    if code == "BF16":
+        from .dtypes import bfloat16_dtype  # noqa: PLC0415 - loads ml_dtypes on first use
+
+        return bfloat16_dtype()
+    return np.dtype(_DTYPES[code])
+
+
+def code_of(dtype: np.dtype) -> str | None:
+    """The safetensors dtype code of a NumPy dtype, or None when safetensors has none."""
+    if dtype.kind == "V":
+        return "BF16" if dtype.name == "bfloat16" else None
+    return _CODES.get(dtype)
+
+
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 # JSON nesting deeper than this is refused before parsing: Python's json module recurses once
 # per level and a crafted header of ~1000 levels would end in a RecursionError. descent's own
@@ -69,7 +89,7 @@ def _checksum(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> 
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = arrays[name]
-        h.update(json.dumps([name, _CODES[a.dtype], list(a.shape)]).encode())
+        h.update(json.dumps([name, code_of(a.dtype), list(a.shape)]).encode())
         h.update(a.reshape(-1).view(np.uint8))  # a is C-contiguous (_to_numpy)
     h.update(json.dumps(dict(metadata), sort_keys=True).encode())
     return h.hexdigest()
@@ -171,7 +191,7 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
     data_len = len(buf) - 8 - n
     spans = []
     for name, info in header.items():
-        if isinstance(info, dict) and info.get("dtype") in ("BF16", "F8_E4M3", "F8_E5M2"):
+        if isinstance(info, dict) and info.get("dtype") in ("F8_E4M3", "F8_E5M2"):
             raise CheckpointError(
                 f"{path}: tensor {name!r} has dtype {info['dtype']}, which NumPy cannot hold; "
                 "convert it to F32 before loading"
@@ -193,7 +213,7 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
                 f"{path} has a corrupted entry for tensor {name!r} (needs a known dtype, a list "
                 f"of non-negative integer sizes and two integer offsets): {str(info)[:120]}"
             )
-        dtype = np.dtype(_DTYPES[info["dtype"]])
+        dtype = dtype_of_code(info["dtype"])
         begin, end = offsets
         if end - begin != math.prod(shape) * dtype.itemsize:
             raise CheckpointError(
@@ -221,7 +241,7 @@ def _read_arrays(buf: bytes, header: dict, start: int) -> dict[str, np.ndarray]:
     out = {}
     for name, info in header.items():
         begin, end = info["data_offsets"]
-        dtype = np.dtype(_DTYPES[info["dtype"]])
+        dtype = dtype_of_code(info["dtype"])
         count = (end - begin) // dtype.itemsize
         arr = np.frombuffer(buf, dtype=dtype, count=count, offset=start + begin)
         out[name] = arr.reshape(tuple(info["shape"])).copy()  # own, writable memory

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .checkpoint_format import _CODES, _META_KEY, _MODEL, _OPT, _SUM_KEY, FORMAT_VERSION, _checksum
+from .checkpoint_format import _META_KEY, _MODEL, _OPT, _SUM_KEY, FORMAT_VERSION, _checksum, code_of
 from .creation import default_generator
 from .tensor import Tensor
 
@@ -27,7 +27,7 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
         arr = backend.as_numpy(arr)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"save: {name!r} is a {type(value).__name__}, expected a Tensor or array")
-    if arr.dtype not in _CODES:
+    if code_of(arr.dtype) is None:
         raise TypeError(f"save: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
     # (np.ascontiguousarray would turn a 0-d array into shape (1,))
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
@@ -64,7 +64,20 @@ def _serialize(arrays: dict[str, np.ndarray], doc: dict) -> bytes:
 
     metadata = {_META_KEY: json.dumps(doc, allow_nan=True)}
     metadata[_SUM_KEY] = _checksum(arrays, metadata)
-    return st_save(arrays, metadata=metadata)
+    bf16 = [k for k, a in arrays.items() if a.dtype.kind == "V"]
+    if not bf16:
+        return st_save(arrays, metadata=metadata)
+    # safetensors.numpy cannot write ml_dtypes' bfloat16: its bits go in as uint16 and the
+    # header is rewritten to say BF16 (same sizes, so the data offsets stand).
+    raw = st_save({k: a.view(np.uint16) if k in bf16 else a for k, a in arrays.items()},
+                  metadata=metadata)  # fmt: skip
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    for k in bf16:
+        header[k]["dtype"] = "BF16"
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # safetensors aligns the data to 8 bytes
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
 
 
 def _dedupe(named: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -491,7 +491,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
         raise RuntimeError("bernoulli(): probabilities must lie in [0, 1]")
     rng = _rng(generator, x.device)
     u = rng.random(x.shape, dtype=np.float64)
-    dt = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+    dt = x.dtype if x.dtype.kind in "fV" else get_default_dtype()
     return autograd.new_tensor((u < probs).astype(dt))
 
 
@@ -587,7 +587,7 @@ def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None)
     float32, 2**53 for float64), {0, 1} for bool, the dtype's max for integers)."""
     if high is None:  # random_(to) draws from [0, to); random_() from the default range
         dt = np.dtype(t._data.dtype)
-        if dt.kind == "f":
+        if dt.kind in "fV":
             default = 2 ** (np.finfo(dt).nmant + 1) + 1  # float16's 2**24 was inf
         elif dt.kind == "b":
             default = 2

@@ -12,6 +12,12 @@ top: a settable default for floating data (`set_default_dtype`), one function th
 spelling into a NumPy dtype with a clear error (`as_dtype`), the dtype that data without one
 gets (`default_dtype_for`), and `finfo` / `iinfo`. It sits below `tensor.py` and imports nothing
 of descent.
+
+bfloat16 is the `ml_dtypes` package's NumPy dtype (NumPy has none; docs/bfloat16.md). Importing
+ml_dtypes costs about half a second, so it is loaded on first use (`bfloat16_dtype()`, called
+when `descent.bfloat16` or the string 'bfloat16' is first read), never at `import descent`.
+Its NumPy kind is 'V' (void), not 'f': descent's internals test floating dtypes with
+`kind in "fV"` (no tensor holds another void dtype: `as_dtype` refuses them).
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ class dtype:  # lower case: PyTorch's name (torch.dtype)
     def __init__(self, np_dtype) -> None:
         d = np.dtype(np_dtype)
         object.__setattr__(self, "dtype", d)  # NumPy's protocol: np.dtype(obj) reads .dtype
-        object.__setattr__(self, "is_floating_point", d.kind == "f")
+        object.__setattr__(self, "is_floating_point", d.kind in "fV")  # "V": bfloat16
         object.__setattr__(self, "is_complex", d.kind == "c")
-        object.__setattr__(self, "is_signed", d.kind in "fic")
+        object.__setattr__(self, "is_signed", d.kind in "ficV")
 
     def __setattr__(self, name, value) -> None:
         raise AttributeError("descent dtypes are immutable")
@@ -60,7 +66,8 @@ class dtype:  # lower case: PyTorch's name (torch.dtype)
     __str__ = __repr__
 
     def __reduce__(self):
-        return (wrap_dtype, (self.dtype.str,))
+        # bfloat16's .str is '<V2' (a plain void dtype): pickle it by name
+        return (wrap_dtype, (self.dtype.name if self.dtype.kind == "V" else self.dtype.str,))
 
     @property
     def itemsize(self) -> int:
@@ -89,7 +96,7 @@ _WRAPPED: dict = {}
 
 def wrap_dtype(np_dtype) -> dtype:
     """The `descent.dtype` of a NumPy dtype (one object per dtype)."""
-    d = np.dtype(np_dtype)
+    d = as_dtype(np_dtype) if isinstance(np_dtype, str) else np.dtype(np_dtype)
     w = _WRAPPED.get(d)
     if w is None:
         w = _WRAPPED[d] = dtype(d)
@@ -126,21 +133,62 @@ def get_default_dtype() -> dtype:
     return wrap_dtype(_default_float)
 
 
+_bfloat16 = None  # ml_dtypes' bfloat16 NumPy dtype, once loaded
+_bfloat16_callbacks: list = []  # called once it is (the ops layer's dispatch: ops/bfloat16.py)
+
+
+def on_bfloat16(callback) -> None:
+    """Call `callback()` when descent first loads bfloat16 (at once if it has)."""
+    if _bfloat16 is not None:
+        callback()
+    else:
+        _bfloat16_callbacks.append(callback)
+
+
+def bfloat16_dtype() -> np.dtype:
+    """ml_dtypes' bfloat16 as a NumPy dtype, importing ml_dtypes on the first call (~0.5 s).
+
+    Raises:
+        TypeError: ml_dtypes is not installed (it is a core dependency of descent).
+    """
+    global _bfloat16
+    if _bfloat16 is None:
+        try:
+            import ml_dtypes  # noqa: PLC0415 - lazy: its import costs ~0.5 s
+        except ImportError:  # pragma: no cover - a core dependency
+            raise TypeError(
+                "bfloat16 needs the ml_dtypes package (a dependency of descent): "
+                "pip install ml-dtypes"
+            ) from None
+        _bfloat16 = np.dtype(ml_dtypes.bfloat16)
+        for callback in _bfloat16_callbacks:
+            callback()
+    return _bfloat16
+
+
+def is_bfloat16(d) -> bool:
+    """True for bfloat16 (any spelling: a NumPy or descent dtype, an array's dtype); never
+    imports ml_dtypes (no tensor can hold bfloat16 before it is loaded)."""
+    d = getattr(d, "dtype", d)
+    return getattr(d, "kind", None) == "V" and getattr(d, "name", None) == "bfloat16"
+
+
 def as_dtype(dtype) -> np.dtype:
     """A NumPy dtype for any descent dtype spelling (descent.float32, np.float32, 'float32',
-    Python's float/int/bool as in PyTorch: float64, int64, bool) with a clear error for
-    bfloat16, which NumPy lacks."""
-    if isinstance(dtype, str) and dtype.replace("torch.", "") == "bfloat16":
-        raise TypeError(
-            "bfloat16: NumPy has no bfloat16 dtype, so descent tensors cannot hold it; use "
-            "descent.float16 or descent.float32 (descent.autocast accepts bfloat16 on a GPU)"
-        )
+    'bfloat16', Python's float/int/bool as in PyTorch: float64, int64, bool)."""
     if type(dtype) is globals()["dtype"]:
         return dtype.dtype
+    if isinstance(dtype, str) and dtype.replace("torch.", "") in ("bfloat16", "bf16"):
+        return bfloat16_dtype()
     try:
-        return np.dtype(dtype)
+        d = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{dtype!r} is not a dtype descent knows") from None
+    if d.kind == "V":
+        if d.name != "bfloat16":  # structured, float8, ...: no tensor holds it
+            raise TypeError(f"{dtype!r} is not a dtype descent tensors can hold")
+        return bfloat16_dtype()  # also when the user's own ml_dtypes import made it
+    return d
 
 
 def default_dtype_for(arr) -> Any:
@@ -154,6 +202,8 @@ def default_dtype_for(arr) -> Any:
         return np.bool_
     if kind == "c":
         return complex_of(_default_float)  # Python complex numbers: complex64 by default
+    if kind == "V":  # an ml_dtypes bfloat16 array keeps its dtype (refused: other void dtypes)
+        return as_dtype(arr.dtype)
     raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
 
 
@@ -178,14 +228,21 @@ class finfo:  # lower case: PyTorch's name
 
     def __init__(self, dtype=None) -> None:
         # a complex dtype reports the limits of its real parts, as torch.finfo
-        info = np.finfo(_default_float if dtype is None else as_dtype(dtype))
+        d = _default_float if dtype is None else as_dtype(dtype)
+        if d.kind == "V":  # bfloat16: ml_dtypes' finfo (NumPy's refuses it)
+            import ml_dtypes  # noqa: PLC0415 - loaded already (d exists)
+
+            info = ml_dtypes.finfo(d)
+        else:
+            info = np.finfo(d)
         self.dtype = str(info.dtype)
         self.bits = int(info.bits)
         self.eps = float(info.eps)
         self.max = float(info.max)
         self.min = float(info.min)
         self.tiny = self.smallest_normal = float(info.tiny)
-        self.resolution = float(info.resolution)
+        # 10**-precision as a Python float, as torch.finfo (float(np.float32(1e-6)) is not 1e-6)
+        self.resolution = 10.0 ** -int(info.precision)
 
     def __repr__(self) -> str:
         return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "

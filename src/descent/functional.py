@@ -29,13 +29,13 @@ def _enter(x) -> tuple[Tensor, bool]:
             # Keep the link to the outer graph: an identity node we can take gradients at.
             with autograd.enable_grad():
                 return Clone.apply(x), True
-        if x._data.dtype.kind != "f":
+        if x._data.dtype.kind not in "fV":
             raise TypeError(
                 f"grad: argument of dtype {x.dtype} cannot be differentiated; pass a float tensor"
             )
         return autograd.new_tensor(x._data, True), False
     t = Tensor._from_data(x)
-    if t._data.dtype.kind != "f":
+    if t._data.dtype.kind not in "fV":
         raise TypeError("grad: differentiated arguments must be floating point")
     return autograd.new_tensor(t._data, True), False
 

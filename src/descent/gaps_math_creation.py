@@ -90,7 +90,7 @@ def _window(op: str, n: int, periodic: bool, dtype, device, requires_grad, symme
     """The window from `symmetric(m)` (a float64 array of m values, m >= 2), periodic or not,
     in dtype; lengths 0 and 1 give [] and [1.] (PyTorch's)."""
     dt = _float_dtype(dtype)
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise RuntimeError(f"{op} expects floating point dtypes, got: {dt}")
     if n < 0:
         raise RuntimeError(f"{op} requires non-negative window_length, got window_length={n}")

@@ -83,7 +83,7 @@ def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=Non
     """x.log_normal_(mean=1, std=2): exp of normal samples N(mean, std^2), in place."""
     if std <= 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
-    if t._data.dtype.kind != "f":  # PyTorch's error class here (cauchy_ raises RuntimeError)
+    if t._data.dtype.kind not in "fV":  # PyTorch's error class here (cauchy_ raises RuntimeError)
         raise NotImplementedError(f"log_normal_: not implemented for dtype {t.dtype}")
     return _fill_random(t, "log_normal_", lambda r, s: r.lognormal(mean, std, s), generator)
 

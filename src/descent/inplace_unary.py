@@ -65,7 +65,7 @@ def _fit(t: Tensor, out: Tensor, op: str, name: str) -> Tensor:
             f"{tuple(out.shape)}; use the out-of-place {name}()"
         )
     if out.dtype != t.dtype:
-        if out.dtype.kind == "f" and t.dtype.kind == "f":
+        if out.dtype.kind in "fV" and t.dtype.kind in "fV":
             return out.to(t.dtype)
         raise RuntimeError(
             f"{op}: result type {out.dtype} can't be cast to the desired output type "

@@ -124,7 +124,7 @@ _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "fabs": "abs", "conjugate"
 
 
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
-    if arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "fcV":  # "V": bfloat16
         raise RuntimeError(
             f"{op}: only floating-point and complex tensors can require gradients, got dtype "
             f"{arr.dtype}. "
@@ -261,7 +261,7 @@ class Tensor(
                 f"data: assigned value must be a Tensor, got {type(value).__name__}; wrap it "
                 "with descent.tensor(...)"
             )
-        if self._rg and arr.dtype.kind not in "fc":
+        if self._rg and arr.dtype.kind not in "fcV":
             _check_grad_dtype(arr, "data")
         self._data = arr
 
@@ -407,7 +407,14 @@ class Tensor(
 
     # -- conversion ------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (a copy from the GPU; shares memory on the CPU)."""
+        """The values as a NumPy array (a copy from the GPU; shares memory on the CPU).
+
+        Raises:
+            TypeError: a bfloat16 tensor, as in PyTorch (NumPy has no bfloat16): convert with
+                `.float()` first.
+        """
+        if self._data.dtype.kind == "V":
+            raise TypeError("Got unsupported ScalarType BFloat16")
         return backend.as_numpy(self._data)
 
     def item(self):
@@ -416,10 +423,14 @@ class Tensor(
                 f"item() needs a tensor with one element, got shape {tuple(self.shape)}; "
                 "index it first"
             )
-        return backend.as_numpy(self._data).reshape(()).item()
+        a = backend.as_numpy(self._data).reshape(())
+        return float(a) if a.dtype.kind == "V" else a.item()  # bfloat16: a Python float
 
     def tolist(self):
-        return backend.as_numpy(self._data).tolist()
+        a = backend.as_numpy(self._data)
+        if a.dtype.kind == "V":  # bfloat16: Python floats, as PyTorch's
+            a = a.astype(np.float32)
+        return a.tolist()
 
     def __array__(self, dtype=None, copy=None):
         a = backend.as_numpy(self._data)
@@ -462,7 +473,7 @@ class Tensor(
         if len(flags) > 1:
             copy = copy or flags[1]
         out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
+        if dtype is not None and as_dtype(dtype) != self._data.dtype:
             out = _ops.cast(out, dtype)
         if device is not None:
             out = _ops.to_device(out, device)
@@ -647,7 +658,10 @@ class Tensor(
         # default float dtype, int64 or bool; an empty tensor shows any non-default dtype (no
         # value tells) and its size unless 1-d.
         data = self._data
-        body = format_values(backend.as_numpy(data), "tensor(")  # set_printoptions
+        values = backend.as_numpy(data)
+        if data.dtype.kind == "V":  # bfloat16 prints its values as floats (exact in float32)
+            values = values.astype(np.float32)
+        body = format_values(values, "tensor(")  # set_printoptions
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
@@ -695,7 +709,7 @@ def numel(x: Tensor) -> int:
 
 def is_floating_point(x: Tensor) -> bool:
     """True for tensors of a floating dtype (torch.is_floating_point)."""
-    return x.dtype.kind == "f"
+    return x._data.dtype.kind in "fV"  # "V": bfloat16
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

@@ -19,6 +19,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .dtypes import as_dtype
+
 
 class _OpsTable(SimpleNamespace):
     """The ops table. A name not registered yet may belong to a module that loads on first use
@@ -63,7 +65,8 @@ def register_ops(functions: dict) -> None:
 
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
                  "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+                 "bfloat16": "BFloat16Tensor"}
 
 
 def _legacy_dtype(dtype):
@@ -76,7 +79,7 @@ def _legacy_dtype(dtype):
         name = dtype.rpartition(".")[2]
         for dt, legacy_name in _LEGACY_NAMES.items():
             if legacy_name == name:
-                return np.dtype(dt)
+                return as_dtype(dt)
         raise TypeError(f"type(): unknown tensor type {dtype!r}; pass a dtype such as "
                         "descent.float64")  # fmt: skip
     return dtype
@@ -331,6 +334,9 @@ class MathMethods:
 
     def half(self):
         return _ops.cast(self, np.float16)
+
+    def bfloat16(self):  # ml_dtypes' bfloat16 (docs/bfloat16.md)
+        return _ops.cast(self, "bfloat16")
 
     def long(self):
         return _ops.cast(self, np.int64)

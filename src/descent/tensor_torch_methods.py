@@ -53,7 +53,7 @@ class TorchMethods:
         return (tuple(self.shape) == tuple(other.shape)) and bool(_ops.eq(self, other).all())
 
     def is_floating_point(self) -> bool:
-        return self.dtype.kind == "f"
+        return self.dtype.kind in "fV"
 
     # -- storage facts ---------------------------------------------------------------------------
     def element_size(self) -> int:

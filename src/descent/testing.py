@@ -78,7 +78,7 @@ def _scalar_msg(actual, expected, rtol, atol) -> str:
 
 
 def _close(a: np.ndarray, e: np.ndarray, rtol, atol, equal_nan) -> np.ndarray:
-    if a.dtype.kind in "fc" or e.dtype.kind in "fc":
+    if a.dtype.kind in "fcV" or e.dtype.kind in "fcV":
         return np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if rtol == 0 and atol == 0:
         return a == e
@@ -92,7 +92,7 @@ def _tensor_msg(a: np.ndarray, e: np.ndarray, matches: np.ndarray, rtol, atol) -
     bad = total - int(matches.sum())
     extra = f"Mismatched elements: {bad} / {total} ({bad / total:.1%})"
     af, ef, mf = a.reshape(-1), e.reshape(-1), matches.reshape(-1)
-    integer = a.dtype.kind not in "fc"
+    integer = a.dtype.kind not in "fcV"
     if integer:
         af, ef = af.astype(np.int64), ef.astype(np.int64)
     with np.errstate(all="ignore"):
@@ -105,7 +105,7 @@ def _tensor_msg(a: np.ndarray, e: np.ndarray, matches: np.ndarray, rtol, atol) -
         rel_diff[mf] = 0
 
     def top(d):  # torch.max: the first maximum, nan counting as the largest
-        nan = np.isnan(d) if d.dtype.kind == "f" else np.zeros(d.shape, bool)
+        nan = np.isnan(d) if d.dtype.kind in "fV" else np.zeros(d.shape, bool)
         i = int(np.argmax(nan)) if nan.any() else int(np.argmax(d))
         return d[i].item(), tuple(int(v) for v in np.unravel_index(i, a.shape)) if a.ndim else ()
 

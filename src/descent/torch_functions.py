@@ -19,6 +19,7 @@ from . import backend
 from .errors import DescentError
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
+from .ops.bfloat16 import rounds_once
 from .tensor import Tensor
 from .tensor_methods import _ops, register_ops
 
@@ -157,11 +158,13 @@ def column_stack(tensors) -> Tensor:
     return _ops.cat(cols, 1)
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 * tensor2 (torch.addcmul)."""
     return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (torch.addcdiv)."""
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)

@@ -82,7 +82,7 @@ def poisson(input, generator=None) -> Tensor:
     input's floating dtype. Its gradient is zero, as PyTorch's (the samples are constants that
     still connect to the input's graph)."""
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         dn = x._data.dtype.name
         name = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
                 "uint8": "Byte", "bool": "Bool"}.get(dn, dn)  # fmt: skip
@@ -105,6 +105,6 @@ def poisson(input, generator=None) -> Tensor:
 def can_cast(from_, to) -> bool:
     """Whether PyTorch's type promotion may cast `from_` to `to` (torch.can_cast)."""
     f, t = np.dtype(from_), np.dtype(to)
-    if f.kind == "f" and t.kind in "iub":
+    if f.kind in "fV" and t.kind in "iub":
         return False
     return not (f.kind != "b" and t.kind == "b")

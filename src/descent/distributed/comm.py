@@ -275,7 +275,7 @@ def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     _check_tensor(tensor, "all_reduce")
     if op not in _OPS:
         raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
-    if op == "mean" and tensor._data.dtype.kind not in "fc":
+    if op == "mean" and tensor._data.dtype.kind not in "fcV":
         raise TypeError(
             f"all_reduce(op='mean') of a {tensor._data.dtype} tensor: the mean is not an "
             "integer; use op='sum' and divide, or cast to float first"

@@ -152,7 +152,7 @@ def _raw(a):
 
 
 def _is_float(a) -> bool:
-    return getattr(a, "dtype", None) is not None and a.dtype.kind in "fc"
+    return getattr(a, "dtype", None) is not None and a.dtype.kind in "fcV"
 
 
 def _all_finite(a) -> bool:
@@ -169,7 +169,7 @@ def summarize(a) -> TensorSummary:
     shape = tuple(int(s) for s in arr.shape)
     if arr.dtype.kind not in "fciub":
         return TensorSummary(shape, str(arr.dtype), None, None, 0, 0)
-    if arr.dtype.kind in "fc":
+    if arr.dtype.kind in "fcV":
         nan = int(np.isnan(arr).sum())
         inf = int(np.isinf(arr).sum())
         finite = arr[np.isfinite(arr)]

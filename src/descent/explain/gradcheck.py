@@ -132,7 +132,7 @@ def _prepare(inputs, dtype, fn_name: str):
             a = np.asarray(x)
             flags.append(None)
         arrays.append(a)
-    floating = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    floating = [i for i, a in enumerate(arrays) if a.dtype.kind in "fV"]
     if not floating:
         raise ValueError(f"{fn_name}: no floating-point inputs to differentiate")
     chosen = [i for i in floating if flags[i]]

@@ -227,7 +227,7 @@ def _infer_dtype(node: Function, parent_dtypes: list[str]) -> str:
             pass
     saved = node.saved
     if isinstance(saved, tuple) and saved:
-        floats = [str(t._data.dtype) for t in saved if t._data.dtype.kind == "f"]
+        floats = [str(t._data.dtype) for t in saved if t._data.dtype.kind in "fV"]
         if floats:
             return max(floats, key=lambda s: np.dtype(s).itemsize)
     known = [d for d in parent_dtypes if d != "?"]

@@ -119,10 +119,10 @@ class ModelGradCheck:
 def _to_float64(obj):
     """Cast floating Tensors/arrays inside a batch (tuple, list, dict or single) to float64."""
     if isinstance(obj, Tensor):
-        if obj._data.dtype.kind == "f":
+        if obj._data.dtype.kind in "fV":
             return Tensor._wrap(obj._data.astype(np.float64))
         return obj
-    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "fV":
         return obj.astype(np.float64)
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to_float64(o) for o in obj)

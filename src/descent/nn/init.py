@@ -149,7 +149,7 @@ def _draw(kind: str, tensor: Tensor, generator):
     """Uniform [0, 1) or standard-normal samples of the tensor's shape, dtype and device."""
     rng = _rng(generator, tensor.device)
     dt = tensor.dtype
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise TypeError(f"nn.init: random initialisation needs a floating tensor, got dtype {dt}")
     # NumPy's Generator draws float32 or float64 only: half precision is drawn in float32 and
     # rounded once.
@@ -337,7 +337,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     cols = tensor.numel() // rows
     rng = _rng(generator, tensor.device)
     dt = tensor.dtype
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise TypeError(f"orthogonal_: needs a floating tensor, got dtype {dt}")
     draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
     flat = rng.standard_normal((rows, cols), dtype=draw_dt)  # (rows, cols)

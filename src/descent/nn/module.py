@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..dtypes import as_dtype
 from ..tensor import Tensor
 from .buffer import Buffer
 from .module_extras import ModuleExtras
@@ -109,10 +110,10 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
         device = backend.normalize_device(device)  # raises a clear error when CUDA is absent
     if dtype is not None:
         try:
-            dtype = np.dtype(dtype)
+            dtype = as_dtype(dtype)  # 'bfloat16' too
         except TypeError:
             raise TypeError(f"Module.to(): {dtype!r} is neither a device nor a dtype") from None
-        if dtype.kind != "f":
+        if dtype.kind not in "fV":
             raise TypeError(
                 f"Module.to() only accepts floating point dtypes, got {dtype}: integer buffers "
                 "(e.g. BatchNorm's num_batches_tracked) must keep their dtype"
@@ -489,7 +490,7 @@ class Module(ModuleExtras):
                     if holder is None:
                         continue
                     arr = holder._data
-                    if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+                    if dtype is not None and arr.dtype.kind in "fV" and arr.dtype != dtype:
                         arr = arr.astype(dtype)
                     if device is not None:
                         arr = backend.to_device(arr, device)
@@ -527,6 +528,10 @@ class Module(ModuleExtras):
 
     def half(self) -> Module:
         return self.to(np.float16)
+
+    def bfloat16(self) -> Module:
+        """Cast floating parameters and buffers to bfloat16 (docs/bfloat16.md)."""
+        return self.to(as_dtype("bfloat16"))
 
     # -- state dict ------------------------------------------------------------------------
     def state_dict(

@@ -1,6 +1,6 @@
 """The rest of `torch.nn.Module`'s API, a mixin of `Module`: hook registration (forward with
 PyTorch's keyword options, full backward, state-dict), extra state, and the small methods
-(`get_buffer`, `set_submodule`, `to_empty`, `type`, `share_memory`, `compile`, `bfloat16`).
+(`get_buffer`, `set_submodule`, `to_empty`, `type`, `share_memory`, `compile`).
 
 Kept apart from module.py, which holds the registries and the state dict itself.
 """
@@ -196,12 +196,6 @@ class ModuleExtras:
         from ..tensor_methods import _legacy_dtype  # noqa: PLC0415
 
         return self.to(_legacy_dtype(dst_type))
-
-    def bfloat16(self):
-        raise TypeError(
-            "Module.bfloat16(): NumPy has no bfloat16, so no descent tensor holds it; use "
-            "half() for 16-bit storage, or autocast(dtype=descent.bfloat16) on a GPU"
-        )
 
     def compile(self, *args, **kwargs) -> None:
         """Compile this module's forward in place with `descent.compile` (torch's

@@ -175,7 +175,7 @@ class _BackwardHookOut(Function):
 
 
 def _floating_grad(t) -> bool:
-    return isinstance(t, Tensor) and t._data.dtype.kind == "f"
+    return isinstance(t, Tensor) and t._data.dtype.kind in "fV"
 
 
 def _same_dtype(tensors, module, where: str) -> None:

@@ -15,6 +15,7 @@ from .. import autograd, tensor_methods
 from . import (
     activation,
     arithmetic,
+    bfloat16,  # noqa: F401 - registers the bfloat16 dispatch with the engine (ops/bfloat16.py)
     comparison,
     complex,
     elementwise,

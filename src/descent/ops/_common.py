@@ -28,7 +28,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     # tensor computes in float32, and a number meeting a bool tensor in int64/float32 (PyTorch).
     if like is not None and isinstance(x, _SCALARS):
         dt = like._data.dtype
-        if dt.kind != "f" and isinstance(x, (float, np.floating)):
+        if dt.kind not in "fV" and isinstance(x, (float, np.floating)):  # "V": bfloat16
             dt = get_default_dtype()
         elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
             dt = (
@@ -110,7 +110,9 @@ def shape_arg(shape) -> tuple:
 # float32 0-d tensor is float32, an int tensor with a Python float gets the default float
 # dtype, and a Python scalar never changes a tensor's dtype within its category.
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# bfloat16 (ml_dtypes' NumPy dtype, of kind "V") is floating; NumPy's promotion of it is
+# PyTorch's: with float16 or float32 float32, with float64 float64.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2, "c": 3}
 
 
 def promote_types(d1, d2) -> np.dtype:
@@ -122,7 +124,10 @@ def promote_types(d1, d2) -> np.dtype:
     k1, k2 = _CATEGORY.get(d1.kind, 4), _CATEGORY.get(d2.kind, 4)
     if k1 != k2:
         if k1 + k2 == 5:  # floating with complex: NumPy's (float64 with complex64: complex128)
-            return complex_of(np.promote_types(d1, d2))
+            f, c = (d1, d2) if k1 == 2 else (d2, d1)
+            if f.kind == "V":  # bfloat16 with complex64: complex64 (NumPy has no such rule)
+                f = np.dtype(np.float32)
+            return complex_of(np.promote_types(f, c))
         return d1 if k1 > k2 else d2
     return np.promote_types(d1, d2)
 
@@ -147,10 +152,10 @@ def _combine(higher, lower):
     if lower is not None and lower.kind == "c" and higher.kind != "c":
         # a complex operand of lower priority makes the result complex: float32 tensor with a
         # complex 0-d tensor or 1j is complex64 (the complex form of the tensor's float dtype)
-        return complex_of(higher) if higher.kind == "f" else lower
-    if lower is None or higher.kind in "fc":
+        return complex_of(higher) if higher.kind in "fV" else lower
+    if lower is None or higher.kind in "fcV":
         return higher
-    if higher.kind == "b" or lower.kind == "f":
+    if higher.kind == "b" or lower.kind in "fV":
         return promote_types(higher, lower)
     return higher
 
@@ -186,7 +191,7 @@ def promote(a, b, floating: bool = False):
         floating: promote integer and bool results to the default float dtype (true division).
     """
     dt = result_type(a, b)
-    if floating and dt.kind not in "fc":
+    if floating and dt.kind not in "fcV":
         dt = get_default_dtype()
     like = a if isinstance(a, Tensor) else b
     return _operand_as(a, dt, like), _operand_as(b, dt, like)

@@ -25,7 +25,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # Activations compute in floating point: integer inputs become float32 (PyTorch's rule).
 def _float(x) -> Tensor:
     x = as_tensor(x)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         refuse_complex(x)
         x = cast(x, np.float32)
     return x
@@ -296,7 +296,7 @@ def mish(x) -> Tensor:
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
 def tanh(x) -> Tensor:
-    if not isinstance(x, Tensor) or x._data.dtype.kind not in "fc":
+    if not isinstance(x, Tensor) or x._data.dtype.kind not in "fcV":
         x = _float(x)
     return Tanh.apply(x)
 

@@ -183,6 +183,8 @@ class _ScalarOp(Function):
 class AddScalar(_ScalarOp):
     """d/dx (x + c) = 1."""
 
+    bfloat16_scalar = "round"  # x_bf16 + c adds c rounded to bfloat16, as PyTorch (bfloat16.py)
+
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     def forward(self, x):
@@ -222,6 +224,8 @@ class DivScalar(_ScalarOp):
 class RSubScalar(_ScalarOp):
     """d/dx (c - x) = -1."""
 
+    bfloat16_scalar = "round"
+
     def forward(self, x):
         return self.ca - x
 
@@ -235,6 +239,7 @@ class RDivScalar(_ScalarOp):
 
     save_inputs = True
     save_output = True
+    bfloat16_scalar = "reciprocal"  # bfloat16: the reciprocal is rounded before the product
 
     def forward(self, x):
         r = 1 / x
@@ -267,7 +272,7 @@ class PowScalar(_ScalarOp):
         # NumPy special-cases Python exponents 2, 0.5, -1 ...; 0 ** -1 = inf and (-1) ** 0.5 =
         # nan are values, as in PyTorch, not warnings.
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.c == -0.5 and x.dtype.kind == "f":
+            if self.c == -0.5 and x.dtype.kind in "fV":
                 # PyTorch computes x ** -0.5 as rsqrt(x): nan at -inf, where C's pow gives 0
                 return 1 / backend.get_array_module(x).sqrt(x)
             return x**self.c
@@ -333,7 +338,7 @@ def _scalar_operand(x: Tensor, c):
     # as a Python scalar it takes the tensor's dtype, as PyTorch's scalars do.
     if isinstance(c, np.generic):
         c = c.item()
-    if x._data.dtype.kind not in "fc" and isinstance(c, float):
+    if x._data.dtype.kind not in "fcV" and isinstance(c, float):
         x = cast(x, get_default_dtype())
     elif x._data.dtype.kind == "b" and isinstance(c, int) and not isinstance(c, bool):
         x = cast(x, np.int64)  # bool with an int is int64 (NumPy's bool ** 2 would be int8)
@@ -379,8 +384,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # div(a, b, rounding_mode='floor'|'trunc'): PyTorch's rounded division.
             if rounding_mode is not None:
                 return divide_rounded(a, b, rounding_mode)
-            if (isinstance(a, Tensor) and a._data.dtype.kind not in "fc") or (
-                isinstance(b, Tensor) and b._data.dtype.kind not in "fc"
+            if (isinstance(a, Tensor) and a._data.dtype.kind not in "fcV") or (
+                isinstance(b, Tensor) and b._data.dtype.kind not in "fcV"
             ):
                 a, b = promote(a, b, floating=True)  # int / int is a float division
         elif rounding_mode is not None:

@@ -101,7 +101,7 @@ def view_as_complex(input) -> Tensor:
             "view_as_complex: descent has no complex32, so a half tensor cannot be viewed as "
             "complex; convert it with .float() first"
         )
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fV":
         raise RuntimeError(
             "view_as_complex is only supported for half, float and double tensors, but got a "
             f"tensor of scalar type: {_scalar_type(a.dtype)}"
@@ -245,7 +245,7 @@ def angle_complex(z: Tensor) -> Tensor:
 
 def _check_pair(op: str, a: Tensor, b: Tensor, names: tuple) -> None:
     da, db = a._data.dtype, b._data.dtype
-    if da.kind != "f" or db.kind != "f":
+    if da.kind not in "fV" or db.kind not in "fV":
         raise RuntimeError(
             f"Expected both inputs to be Half, Float or Double tensors but got "
             f"{_scalar_type(da)} and {_scalar_type(db)} ({op})"

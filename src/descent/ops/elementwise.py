@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..dtypes import as_dtype
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, conj_if_complex, fill_int, promote, result_type
@@ -144,7 +145,7 @@ class Sign(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         s = xp.sign(x)
-        return xp.where(s == s, s, 0) if x.dtype.kind == "f" else s  # sign(nan) = 0 (PyTorch)
+        return xp.where(s == s, s, 0) if x.dtype.kind in "fV" else s  # sign(nan) = 0 (PyTorch)
 
     def backward(self, gy, ops):
         # Zeros, not None: the input stays connected, so a gradient of shape x arrives; zeros
@@ -205,7 +206,7 @@ def _unary(op):
     def fn(x) -> Tensor:
         if type(x) is not Tensor:
             x = as_tensor(x)
-        if x._data.dtype.kind not in "fc":  # complex: holomorphic, conjugated in backward
+        if x._data.dtype.kind not in "fcV":  # complex: holomorphic, conjugated in backward
             x = cast(x, np.float32)
         return op.apply(x)
 
@@ -344,7 +345,7 @@ def clip_array(x, lo, hi):
     sign of a zero x (clamp(-0.0, min=0.0) is -0.0, where NumPy's clip returns the bound)."""
     xp = backend.get_array_module(x)
     y = xp.clip(x, lo, hi)
-    if y.dtype.kind == "f" and any(np.ndim(b) == 0 and b == 0 for b in (lo, hi)):
+    if y.dtype.kind in "fV" and any(np.ndim(b) == 0 and b == 0 for b in (lo, hi)):
         y = xp.where(y == x, x, y)  # only a zero has two equal values of different bits
     return y
 
@@ -361,7 +362,7 @@ def clamp(x, min=None, max=None) -> Tensor:
         x, *bounds = (t if t._data.dtype == dt else cast(t, dt) for t in (x, *bounds))
         return ClampTensor.apply(x, *bounds, has_lo=min is not None, has_hi=max is not None)
     # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
-    if x._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+    if x._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)
     elif x._data.dtype.kind in "iu":  # int bounds take x's dtype: PyTorch's check, uint8 wraps
         min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)
@@ -459,6 +460,7 @@ class Cast(Function):
     """d/dx cast(x) = 1, cast back to the input's dtype."""
 
     __slots__ = ("dtype", "in_dtype")
+    native_bfloat16 = True  # ml_dtypes' casts round to nearest even, as PyTorch's
 
     def forward(self, x):
         # The input dtype is kept (a dtype object, not an array) to cast the gradient back: a
@@ -471,7 +473,7 @@ class Cast(Function):
     def backward(self, gy, ops):
         # From an integer input nothing flows back: integers cannot require grad. A real input
         # cast to complex gets the real part of its gradient (ops.cast drops the imaginary).
-        if self.in_dtype.kind not in "fc":
+        if self.in_dtype.kind not in "fcV":  # "V": bfloat16
             return None
         return ops.cast(gy, self.in_dtype)
 
@@ -479,12 +481,12 @@ class Cast(Function):
 def cast(x, dtype) -> Tensor:
     """x converted to `dtype` (differentiable between floating dtypes)."""
     x = as_tensor(x)
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype)
     if x._data.dtype == dtype:
         return x
     # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch);
     # nan and inf convert silently, as there (NumPy would warn "invalid value in cast").
-    if dtype.kind not in "fc":
+    if dtype.kind not in "fcV":
         with np.errstate(invalid="ignore"):
             a = x._data
             return Tensor._wrap((a.real if a.dtype.kind == "c" else a).astype(dtype))
@@ -493,6 +495,8 @@ def cast(x, dtype) -> Tensor:
 
 class Clone(Function):
     """d/dx clone(x) = 1."""
+
+    native_bfloat16 = True
 
     def forward(self, x):
         return x.copy()

@@ -160,7 +160,7 @@ def nextafter(input, other) -> Tensor:
     b = as_tensor(other, a)
     check_devices("nextafter", a, b)
     dt = result_type(a, b)
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise NotImplementedError(
             f'"nextafter_cpu" not implemented for {dt} (shapes {tuple(a.shape)} and '
             f"{tuple(b.shape)}); nextafter takes floating tensors: convert with .float()"
@@ -176,7 +176,7 @@ def frexp(input) -> tuple:
         RuntimeError: an integer or bool input, as PyTorch.
     """
     x = as_tensor(input)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fV":
         raise RuntimeError(
             f"torch.frexp() only supports floating-point dtypes, got {x.dtype} (shape "
             f"{tuple(x.shape)}); convert with .float()"
@@ -194,10 +194,10 @@ def angle(input) -> Tensor:
     if x._data.dtype.kind == "c":  # arg(z), with its gradient (ops/complex.py)
         return angle_complex(x)
     xp = backend.get_array_module(x._data)
-    dt = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+    dt = x.dtype if x.dtype.kind in "fV" else get_default_dtype()
     a = x._data
     out = xp.where(a < 0, math.pi, 0.0).astype(dt)
-    if a.dtype.kind == "f":
+    if a.dtype.kind in "fV":
         out = xp.where(xp.isnan(a), a, out)
     return ZeroGradient.apply(x, value=out)
 
@@ -220,7 +220,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     """
     x = as_tensor(input)
     xp = backend.get_array_module(x._data)
-    if x.dtype.kind != "f":  # no nan: the median itself
+    if x.dtype.kind not in "fV":  # no nan: the median itself
         out = median(x, dim, keepdim)
         return out if dim is None else NanmedianResult(*out)
     a = x._data

@@ -34,7 +34,7 @@ def _floating(v) -> Tensor:
     """v as a Tensor of a floating dtype (integer samples integrate in the default float
     dtype, as PyTorch's)."""
     v = as_tensor(v)
-    return v if v.dtype.kind == "f" else cast(v, get_default_dtype())
+    return v if v.dtype.kind in "fV" else cast(v, get_default_dtype())
 
 
 def _intervals(op: str, y: Tensor, x, dx, dim: int):
@@ -229,7 +229,7 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
     """
     x = as_tensor(input)
     dt = x.dtype
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         raise NotImplementedError(
             f'"histogramdd" not implemented for {dt} (shape {tuple(x.shape)}); use x.float()'
         )

@@ -95,6 +95,14 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
         return _rebind(t, outofplace(t._alias(), other))
+    if t._data.dtype.kind == "V" or (isinstance(other, Tensor) and other._data.dtype.kind == "V"):
+        # bfloat16: NumPy's ufunc would round a scalar to bfloat16 first (PyTorch keeps mul's
+        # and div's in float32): the out-of-place op (ops/bfloat16.py), written back
+        result = outofplace(t._alias(), other)
+        dt = _castable(result._data.dtype, t, op)
+        t._data[...] = result._data.astype(dt, copy=False)
+        _written(t)
+        return t
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
     # float results into an int tensor instead of truncating silently.
     o = other._data if isinstance(other, Tensor) else wrap_int(other, t._data.dtype)
@@ -135,9 +143,9 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
     if min is None and max is None:  # as clamp (PyTorch raises for clamp_() too)
         raise DescentError("clamp_: give at least one of min= and max=")
-    if t._data.dtype.kind != "f":  # a float bound makes a float result, which t cannot hold
+    if t._data.dtype.kind not in "fV":  # a float bound makes a float result, which t cannot hold
         for b in (min, max):
-            if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f"):
+            if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind in "fV"):
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))

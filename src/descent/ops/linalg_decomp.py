@@ -51,8 +51,9 @@ class LinAlgError(DescentError):
 # Input checks
 
 
-def check_float(op: str, *tensors: Tensor) -> None:
-    """PyTorch's dtype rule for linalg: floating inputs only (float32 or float64 here)."""
+def check_float(op: str, *tensors: Tensor, low_precision: bool = False) -> None:
+    """PyTorch's dtype rule for linalg: floating inputs only (float32 or float64 here; also
+    float16 and bfloat16 with `low_precision`, as PyTorch's vector_norm)."""
     for t in tensors:
         dt = t._data.dtype
         if dt.kind == "c":
@@ -60,12 +61,12 @@ def check_float(op: str, *tensors: Tensor) -> None:
                 f"{op}: complex input (shape {tuple(t.shape)}, {dt}) is not supported: descent "
                 "has real dtypes only (float32, float64)"
             )
-        if dt.kind != "f":
+        if dt.kind not in "fV":
             raise DescentError(
                 f"{op}: Expected a floating point tensor as input. Got {dt} (shape "
                 f"{tuple(t.shape)}); convert first with .float() or .double()"
             )
-        if dt.itemsize < 4:
+        if dt.itemsize < 4 and not low_precision:
             raise DescentError(
                 f"{op}: Low precision dtypes not supported. Got {dt} (shape {tuple(t.shape)}); "
                 "convert first with .float()"

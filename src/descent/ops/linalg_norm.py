@@ -101,10 +101,10 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     x = as_tensor(x)
     if x._data.dtype.kind == "c" and dtype is None:  # the norm of the moduli (real), as PyTorch
         x = x.abs()
-    check_float("linalg.vector_norm", x)
+    check_float("linalg.vector_norm", x, low_precision=True)
     if dtype is not None:
         x = cast(x, dtype)
-        check_float("linalg.vector_norm", x)
+        check_float("linalg.vector_norm", x, low_precision=True)
     if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float)):
         try:
             ord = float(ord)

@@ -28,6 +28,7 @@ from ._common import (
     result_type,
 )
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
+from .bfloat16 import rounds_once
 from .elementwise import cast, where
 
 # ln 2 and ln 10 as the literals of PyTorch's derivative formulas (log10's is 2.3025850929940456,
@@ -41,7 +42,7 @@ def _floating(x, op: str = "this op", allow_complex: bool = False) -> Tensor:
     tensors are refused, not cast, unless `allow_complex`)."""
     if type(x) is not Tensor:
         x = as_tensor(x)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         if allow_complex and x._data.dtype.kind == "c":
             return x
         refuse_complex(x, op)
@@ -289,7 +290,7 @@ class Round(Function):
 def _rounding(mode, doc):
     def fn(x) -> Tensor:
         x = as_tensor(x)
-        if x._data.dtype.kind != "f":  # integers are already whole: an integer copy
+        if x._data.dtype.kind not in "fV":  # integers are already whole: an integer copy
             return Tensor._wrap(x._data.copy())
         return Round.apply(x, mode=mode, decimals=0)
 
@@ -307,7 +308,7 @@ fix = trunc
 def round(x, decimals: int = 0) -> Tensor:
     """x rounded to `decimals` decimal places, halves to even (gradient 0), as torch.round."""
     x = as_tensor(x)
-    if x._data.dtype.kind != "f" and decimals >= 0:
+    if x._data.dtype.kind not in "fV" and decimals >= 0:
         return Tensor._wrap(x._data.copy())
     return Round.apply(_floating(x), mode="round", decimals=int(decimals))
 
@@ -462,7 +463,7 @@ def _binary_float(op, a, b, **params):
     # PyTorch's result type, then the default float dtype if it is not floating (an int64
     # tensor with a float64 0-d tensor computes in float64, int with int in float32).
     dt = result_type(a, b)
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         dt = get_default_dtype()
     if isinstance(a, Tensor) and a._data.dtype != dt:
         a = cast(a, dt)
@@ -520,7 +521,7 @@ def fmod(input, other) -> Tensor:
     """The C remainder a - trunc(a / b) b, with the sign of the dividend (unlike remainder);
     integers stay integers (a zero integer divisor raises, as in PyTorch)."""
     a, b = _promoted_operands(input, other)
-    if a._data.dtype.kind == "f":
+    if a._data.dtype.kind in "fV":
         return apply_binary(Fmod, a, b)
     _check_integer_divisor("fmod", a, b)
     if a._data.shape != b._data.shape:
@@ -528,6 +529,7 @@ def fmod(input, other) -> Tensor:
     return Tensor._wrap(backend.get_array_module(a._data).fmod(a._data, b._data))
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def lerp(input, end, weight) -> Tensor:
     """input + weight (end - input), computed as PyTorch does: from the nearer end, so
     end - (end - input) (1 - weight) for |weight| >= 0.5 (lerp(inf, 1, 2) is -inf, not nan);
@@ -568,6 +570,6 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (the dtype's largest/smallest finite
     values by default), as torch.nan_to_num."""
     x = as_tensor(x)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         return Tensor._wrap(x._data.copy())
     return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)

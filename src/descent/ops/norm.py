@@ -76,6 +76,8 @@ class LayerNorm(Function):
     and rstd (M, 1); the input too, for the create_graph path.
     """
 
+    bfloat16_follows_input = True  # a bfloat16 input with float32 weights: bfloat16 out
+
     __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd", "mean")
     save_inputs = True
     saved_slots = ("xhat", "rstd", "mean")  # mean: fused CUDA path only, which keeps no xhat
@@ -173,6 +175,8 @@ class RMSNorm(Function):
     dw = sum(gy xhat). Saves the input and rstd.
     """
 
+    bfloat16_follows_input = True  # a bfloat16 input with float32 weights: bfloat16 out
+
     __slots__ = ("k", "eps", "has_w", "has_b", "rstd")
     save_inputs = True
     saved_slots = ("rstd",)
@@ -239,6 +243,8 @@ class BatchNorm(Function):
     Works on the (N, C, L) view with einsum reductions (no (N, C, L) temporary for a sum).
     Saves xhat and rstd; the input too, for the create_graph path.
     """
+
+    bfloat16_follows_input = True  # a bfloat16 input with float32 weights: bfloat16 out
 
     __slots__ = (
         "eps",

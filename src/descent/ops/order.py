@@ -88,7 +88,7 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
     idx = xp.take(order, xp.asarray([(n - 1) // 2]), axis=d)
     a = x._data
-    if a.dtype.kind == "f":
+    if a.dtype.kind in "fV":
         nan = xp.isnan(a)
         has_nan = nan.any(axis=d, keepdims=True)
         idx = xp.where(has_nan, xp.argmax(nan, axis=d, keepdims=True), idx).astype(np.int64)

@@ -61,7 +61,7 @@ def _polynomial(kind: str, shifted: bool, input, n) -> Tensor:
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     dt = result_type(a, b)
-    if dt.kind != "f":
+    if dt.kind not in "fV":
         dt = get_default_dtype()
     ref = a if isinstance(a, Tensor) else b
     xp = backend.get_array_module(ref._data)

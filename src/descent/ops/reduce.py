@@ -130,7 +130,7 @@ class Prod(Function):
         ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
         # Accumulated in float64 for narrower floats, each rounded to x's dtype (PyTorch's
         # cumprod): -1.76 * 3e38 * 0 is -0.0, not the float32 -inf * 0 = nan.
-        acc = _ACC.get(x.dtype.itemsize) if x.dtype.kind == "f" else None
+        acc = _ACC.get(x.dtype.itemsize) if x.dtype.kind in "fV" else None
         left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1, dtype=acc)
         right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1),
                                    axis=-1, dtype=acc), -1)  # fmt: skip
@@ -332,7 +332,7 @@ class CumSum(Function):
         # Accumulated in float64 for the narrower floats and rounded once, as PyTorch's CPU
         # scan (its acc_type), whose sum starts at +0 (so a -0.0 input sums to +0.0: + 0).
         xp = backend.get_array_module(x)
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fV":
             return (xp.cumsum(x, self.axis, _ACC.get(x.dtype.itemsize)) + 0.0).astype(x.dtype)
         return xp.cumsum(x, axis=self.axis)
 
@@ -371,7 +371,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind not in "fc":
+    elif x._data.dtype.kind not in "fcV":
         raise DtypeError(
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
             "dtype=descent.float32"
@@ -552,7 +552,7 @@ def _var_complex(x, axes, keepdims, correction) -> Tensor:
 
 
 def _check_floating_var(x) -> None:
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise DtypeError(
             f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
         )
@@ -611,7 +611,7 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if x._data.dtype.kind != "f":  # integers: computed in the default float dtype (PyTorch)
+    if x._data.dtype.kind not in "fV":  # integers: computed in the default float dtype (PyTorch)
         refuse_complex(x, "logsumexp")
         x = cast(x, get_default_dtype())
     if axis is None:
@@ -627,7 +627,7 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     x, axes, keepdims = _prep(x, None if whole else axis_arg(axis, dim), keepdims, None, keepdim)
     if x._data.dtype.kind == "c":  # the norm of the moduli (a real result, as PyTorch)
         return norm(_abs(x), ord, None if whole else axes, keepdims)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise DescentError(
             f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
             f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
@@ -670,7 +670,7 @@ def _softmax_input(x, dtype, op):
     x = as_tensor(x)
     if dtype is not None:
         return cast(x, dtype)
-    if x._data.dtype.kind not in "fc" and x._data.size:
+    if x._data.dtype.kind not in "fcV" and x._data.size:
         raise DescentError(
             f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
             f"PyTorch; pass dtype=descent.float32 or convert first with .float()"
@@ -686,8 +686,8 @@ def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
         _axis1(x, axis, dim, "softmax")
         return clone(x)
     # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
-    if amp._depth:  # inside descent.autocast: softmax in float32
-        x = amp.upper(x)
+    if amp._depth:  # inside descent.autocast: softmax in float32 (CPU bfloat16: as it is)
+        x = amp.upper(x, cpu=False)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
 
 
@@ -698,7 +698,7 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
         _axis1(x, axis, dim, "log_softmax")
         return clone(x)
     if amp._depth:
-        x = amp.upper(x)
+        x = amp.upper(x, cpu=False)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
 
 

@@ -48,7 +48,7 @@ def _rev_cumsum(g, ax, ops):
 def _acc(dtype):
     """The accumulation dtype of a scan (PyTorch's CPU acc_type): float64 for the narrower
     floats (the result is cast back), the dtype itself otherwise."""
-    return np.float64 if dtype.kind == "f" and dtype.itemsize < 8 else None
+    return np.float64 if dtype.kind in "fV" and dtype.itemsize < 8 else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ class CumProd(Function):
         # Accumulated in float64 and rounded once, as PyTorch's CPU scan (its acc_type): a
         # product that passes through a float32 overflow or underflow comes back.
         y = backend.get_array_module(x).cumprod(x, axis=self.axis, dtype=_acc(x.dtype))
-        return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
+        return y.astype(x.dtype, copy=False) if x.dtype.kind in "fV" else y
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -142,7 +142,7 @@ def _running_index(a, axis, is_min, xp):
     # PyTorch's scan: element j takes over when x_j >= the running max (<= for min) or is NaN;
     # after a NaN the running value is NaN, which only another NaN takes over from.
     new = a == run
-    if a.dtype.kind == "f":
+    if a.dtype.kind in "fV":
         nan = xp.isnan(a)
         new = (new | nan) & ~(xp.logical_or.accumulate(nan, axis=axis) & ~nan)
     idx = xp.maximum.accumulate(xp.where(new, pos, 0), axis=axis).astype(np.int64)
@@ -243,7 +243,7 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     """log(cumsum(exp(x))) along `dim`, computed stably (torch.logcumsumexp)."""
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         x = cast(x, np.float32)
     if x.ndim == 0:
         normalize_axis(0 if dim is None else dim, 0)

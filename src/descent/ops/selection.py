@@ -48,7 +48,7 @@ def _order(x: Tensor, dim: int, descending: bool):
     if a.dtype == np.bool_:
         a = a.astype(np.int8)
     if descending:
-        if a.dtype.kind == "f":
+        if a.dtype.kind in "fV":
             # -a sorts descending; NaN must come first, so it becomes -inf (stable among NaNs),
             # and before +inf (also -inf as a key): then a second key puts the NaNs first.
             nan = xp.isnan(a)

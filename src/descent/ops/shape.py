@@ -510,6 +510,7 @@ class ToDevice(Function):
     """d to(device)(x) = the gradient moved back to x's device."""
 
     __slots__ = ("device", "src")
+    native_bfloat16 = True
 
     def forward(self, x):
         # The source device is remembered so the gradient goes back there (a CPU leaf gets a CPU

@@ -294,7 +294,7 @@ class ScatterReduce(Function):
                  "amin": xp.minimum}[self.reduce]  # fmt: skip
         ufunc.at(out, ix, src)
         if self.reduce == "mean":
-            if out.dtype.kind == "f":
+            if out.dtype.kind in "fV":
                 out = xp.where(touched, out / xp.maximum(count, 1), out)
             else:  # PyTorch keeps the integer dtype and floor-divides ((-3 - 6) / 2 -> -5)
                 out = xp.where(touched, xp.floor_divide(out, xp.maximum(count, 1)), out)

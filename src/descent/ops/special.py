@@ -464,7 +464,7 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> 
     """Sum treating nan as zero (torch.nansum); the gradient is gy * (x is not nan)."""
     x = as_tensor(input)
     dim = axis if dim is None else dim
-    if x._data.dtype.kind == "f":
+    if x._data.dtype.kind in "fV":
         x = NanToZero.apply(x)
     return _sum(x, dim, keepdim, dtype=dtype)
 
@@ -475,7 +475,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) ->
     dim = axis if dim is None else dim
     if dtype is not None:
         x = cast(x, dtype)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise DtypeError(
             f"nanmean: expected a floating point input, got dtype {x.dtype} (shape "
             f"{tuple(x.shape)}); pass dtype=descent.float32 or convert with .float()"
@@ -525,7 +525,7 @@ class Sgn(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         s = xp.sign(x)
-        return xp.where(s == s, s, 0) if x.dtype.kind == "f" else s  # sgn(nan) = 0 (PyTorch)
+        return xp.where(s == s, s, 0) if x.dtype.kind in "fV" else s  # sgn(nan) = 0 (PyTorch)
 
     def backward(self, gy, ops):
         return ZERO_GRAD
@@ -669,13 +669,13 @@ def ldexp(input, other) -> Tensor:
     (C's ldexp)."""
     if isinstance(other, Tensor):
         x = as_tensor(input)
-        if other._data.dtype.kind in "iu" and x._data.dtype.kind == "f":
+        if other._data.dtype.kind in "iu" and x._data.dtype.kind in "fV":
             # (PyTorch's exact kernel is for a float input; an integer one is x * pow(2.0, e))
             if x._data.shape != other._data.shape:
                 check_broadcast(LdexpInt, x, other)
             return LdexpInt.apply(x, other)
         a, e = _promoted(input, other)  # (a 0-d float64 e makes an int64 x float64)
-        if a._data.dtype.kind != "f":
+        if a._data.dtype.kind not in "fV":
             a, e = _floating(a), _floating(e)
         if a._data.shape != e._data.shape:
             check_broadcast(Ldexp, a, e)

@@ -176,7 +176,7 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
     """Scale each slice along `dim` whose p-norm exceeds maxnorm to norm maxnorm (PyTorch's
     factor maxnorm / (norm + 1e-7)); differentiable through the norm, as torch.renorm."""
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise RuntimeError(f"renorm: expected a floating point tensor, got {x.dtype}")
     if p <= 0:
         raise RuntimeError(f"renorm: p must be positive, got {p}")
@@ -211,7 +211,7 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     before the square root; otherwise the differences, which hold a (..., P, R, M) temporary.
     """
     a, b = _promoted(x1, x2)
-    if a._data.dtype.kind != "f":
+    if a._data.dtype.kind not in "fV":
         raise RuntimeError(f"cdist: only floating point tensors are supported, got {a.dtype}")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise RuntimeError(
@@ -265,7 +265,7 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
     """Counts in `bins` equal-width bins over [min, max] (the data's range when min == max);
     entries outside, and nan, are not counted. Same dtype as the input; no gradient."""
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise RuntimeError(f"histc: expected a floating point input, got {x.dtype}")
     if bins <= 0:
         raise RuntimeError(f"histc: bins must be > 0, got {bins}")

@@ -105,7 +105,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
     The last bin includes its right edge; values outside and NaN are not counted. `weight`
     sums weights instead of counting; `density` divides by the total and the bin widths."""
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise NotImplementedError(f'"histogramdd" not implemented for {_torch_name(x.dtype)}')
     dt = x._data.dtype
     data = backend.as_numpy(x._data).ravel()
@@ -400,7 +400,7 @@ def pdist(input, p: float = 2) -> Tensor:
     x = as_tensor(input)
     if x.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise RuntimeError("pdist only supports floating-point dtypes")
     if x._data.dtype == np.float16:
         raise NotImplementedError("\"pdist\" not implemented for 'Half'")

@@ -295,7 +295,7 @@ class Optimizer(OptimizerHooks):
                     "keep the parameter real and build the complex value from it "
                     "(descent.view_as_complex)"
                 )
-            if p.dtype.kind not in "fc":
+            if p.dtype.kind not in "fVc":
                 raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
             if p in seen:
                 raise ValueError(

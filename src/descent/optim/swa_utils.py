@@ -54,7 +54,7 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable:
 
     def ema_update(ema_params: list, current_params: list, num_averaged) -> None:
         for e, c in zip(ema_params, current_params):
-            if e._data.dtype.kind == "f":
+            if e._data.dtype.kind in "fV":
                 _assign(e, lerp(e, c, 1.0 - decay))
             else:
                 _assign(e, e * decay + c * (1 - decay))
@@ -68,7 +68,7 @@ def get_swa_multi_avg_fn() -> Callable:
     def swa_update(avg_params: list, current_params: list, num_averaged) -> None:
         n = float(num_averaged.item() if isinstance(num_averaged, Tensor) else num_averaged)
         for a, c in zip(avg_params, current_params):
-            if a._data.dtype.kind == "f":
+            if a._data.dtype.kind in "fV":
                 w = a._data.dtype.type(1.0 / (n + 1.0))
                 _assign(a, lerp(a, c, float(w)))
             else:

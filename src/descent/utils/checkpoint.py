@@ -246,7 +246,7 @@ def checkpoint(
         handle.remove()
     inputs = _unique(explicit + found.tensors)
     flat = _flatten(out)
-    floating = [i for i, t in enumerate(flat) if _is_tensor(t) and t._data.dtype.kind == "f"]
+    floating = [i for i, t in enumerate(flat) if _is_tensor(t) and t._data.dtype.kind in "fV"]
     if not inputs or not floating:
         return out
     node = autograd._new(Checkpoint)

@@ -22,6 +22,7 @@ from ...ops import activation as _act
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
+from ...ops.bfloat16 import rounds_once
 from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import clamp, log, where
 from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
@@ -85,6 +86,7 @@ def relu6(input, inplace: bool = False) -> Tensor:
     return _clip_strict(as_tensor(input), 0.0, 6.0, "relu6")
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, x/6 + 1/2 between (derivative 1/6 strictly
     inside)."""
@@ -98,11 +100,13 @@ def hardswish(input, inplace: bool = False) -> Tensor:
     return _act.hardswish(as_tensor(input))
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def selu(input, inplace: bool = False) -> Tensor:
     """scale * (x if x > 0 else alpha (e^x - 1)) with SELU's fixed alpha and scale."""
     return _act.elu(as_tensor(input), _SELU_ALPHA) * _SELU_SCALE
 
 
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha (e^(x/alpha) - 1) (Barron 2017), i.e. alpha * elu(x / alpha)."""
     if alpha == 0:

@@ -11,20 +11,21 @@ from ...ops._common import as_tensor
 from ...tensor import Tensor
 
 
-def autocast_f32(x: Tensor) -> Tensor:
+def autocast_f32(x: Tensor, cpu: bool = True) -> Tensor:
     """Inside descent.autocast: a float16/bfloat16 input cast up to float32 (losses, norms).
 
     Losses and normalisations sum many terms or divide by a variance: float16 would lose the
     small ones (PyTorch's autocast runs them in float32 for the same reason). Outside autocast
     the input is returned as is: no silent upcast.
     """
-    return amp.upper(x) if amp._depth else x
+    # cpu=False: not on PyTorch's CPU float32 list (normalisations; see amp.upper)
+    return amp.upper(x, cpu) if amp._depth else x
 
 
 def float_tensor(x, op: str) -> Tensor:
     """`x` as a Tensor; a TypeError (naming `op`) unless its dtype is floating."""
     x = as_tensor(x)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fV":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
     return x
 

@@ -111,7 +111,7 @@ def cross_entropy(
     unbatched = x.ndim == 1
     if unbatched:
         x = _shape.unsqueeze(x, 0)
-        t = t.reshape(1, *t.shape) if t._data.dtype.kind == "f" else t.reshape(1)
+        t = t.reshape(1, *t.shape) if t._data.dtype.kind in "fV" else t.reshape(1)
     n_cls = x.shape[1]
     w = None
     if weight is not None:
@@ -128,7 +128,7 @@ def cross_entropy(
     else:
         x2 = x
     # PyTorch tells the two target kinds apart by dtype: floating = probabilities per class.
-    if t._data.dtype.kind == "f":
+    if t._data.dtype.kind in "fV":
         loss = _soft_cross_entropy(
             x, x2, t, w, reduction, label_smoothing, perm if spatial else None
         )

@@ -45,7 +45,7 @@ def _norm_shape(x: Tensor, normalized_shape, op: str) -> int:
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
-    x = autocast_f32(float_tensor(input, "layer_norm"))
+    x = autocast_f32(float_tensor(input, "layer_norm"), cpu=False)
     k = _norm_shape(x, normalized_shape, "layer_norm")
     ins = [x]
     if weight is not None:
@@ -60,7 +60,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2) + eps) * weight over the trailing dims; eps defaults to the dtype's
     machine epsilon (as PyTorch). One fused op."""
-    x = autocast_f32(float_tensor(input, "rms_norm"))
+    x = autocast_f32(float_tensor(input, "rms_norm"), cpu=False)
     k = _norm_shape(x, normalized_shape, "rms_norm")
     if eps is None:
         eps = float(np.finfo(x._data.dtype).eps)
@@ -84,7 +84,7 @@ def batch_norm(
     (running = (1 - momentum) running + momentum batch, unbiased variance), as PyTorch;
     training=False uses the running statistics.
     """
-    x = autocast_f32(float_tensor(input, "batch_norm"))
+    x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
@@ -127,7 +127,7 @@ def batch_norm(
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, *) over groups of C/num_groups channels (and the spatial dims)."""
-    x = autocast_f32(float_tensor(input, "group_norm"))
+    x = autocast_f32(float_tensor(input, "group_norm"), cpu=False)
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")

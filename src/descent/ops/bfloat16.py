@@ -1,0 +1,117 @@
+"""bfloat16 arithmetic: every op on bfloat16 tensors computes in float32 and rounds to bfloat16.
+
+That is how PyTorch's CPU kernels treat bfloat16 (they load bfloat16, compute in float32 and
+round the result to nearest, ties to even), so descent does it once, here, instead of teaching
+each op's kernel a dtype NumPy lacks (ml_dtypes' bfloat16 is a NumPy dtype of kind "V"; its
+own ufuncs would accumulate sums in bfloat16 and return float32 from matmul). `install()`
+hands `dispatch` to the engine (`autograd.set_cast_dispatch`) when descent first meets a
+bfloat16 dtype (`dtypes.bfloat16_dtype`); from then on every `Function` entry point asks it
+first:
+
+    y = op(x_bf16, w_bf16)  runs as  cast(op(cast(x, f32), cast(w, f32)), bf16)
+
+with the casts recorded as graph nodes (`Cast`, differentiable). So the op's forward and
+backward run on float32 arrays as they always do, the output is rounded once, and in backward
+the gradient reaching a bfloat16 input is rounded once by the cast's backward: a bfloat16 leaf
+gets a bfloat16 `.grad`, as in PyTorch. Ops that only move values (`Cast`, `Clone`,
+`ToDevice`: `native_bfloat16 = True`) run on the bfloat16 arrays as they are.
+
+The output is rounded only when every floating input was bfloat16 (an op that meets float32
+explicitly, as autocast's float32 ops do, keeps float32; normalisations, whose float32 weights
+meet a bfloat16 input under autocast, follow the input: `bfloat16_follows_input`), and only a
+float32 result (integer
+indices, bool masks pass as they are). Composite functions (mean = sum / n) round after each
+primitive: within bfloat16's tolerance of PyTorch's single rounding, not bitwise.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import autograd
+from ..dtypes import on_bfloat16
+from ..tensor import Tensor
+
+_F32 = np.dtype(np.float32)
+
+
+def _round_output(out, bf16):
+    """An op's float32 output(s) rounded to bfloat16 through the differentiable cast."""
+    from .elementwise import Cast  # noqa: PLC0415 - elementwise imports this package's pieces
+
+    if isinstance(out, Tensor):
+        if out._data.dtype != _F32:
+            return out
+        node = out._node
+        if node is not None and node.out_data is out._data:
+            # An op that saved its output for backward (exp, tanh, softmax) reads it rounded,
+            # as PyTorch's bfloat16 kernels read their bfloat16 result.
+            node.out_data = out._data.astype(bf16).astype(_F32)
+        return Cast.apply(out, dtype=bf16)
+    if isinstance(out, tuple):  # an op with several outputs (PyTorch's return types)
+        return type(out)(*[_round_output(o, bf16) for o in out]) if hasattr(out, "_fields") \
+            else tuple(_round_output(o, bf16) for o in out)  # fmt: skip
+    return out
+
+
+def dispatch(cls, entry, tensors, args, params):
+    """The engine's low-precision dispatch (autograd.set_cast_dispatch): None unless a tensor
+    input is bfloat16 and the op is not native to it; else the op's output, computed in float32
+    and rounded (see the module docstring)."""
+    if cls.native_bfloat16:
+        return None
+    kinds = [t._data.dtype.kind if isinstance(t, Tensor) else "" for t in tensors]
+    if "V" not in kinds:
+        return None
+    from .elementwise import Cast  # noqa: PLC0415
+
+    bf16 = tensors[kinds.index("V")]._data.dtype
+    scalar = getattr(cls, "bfloat16_scalar", None)  # PyTorch's handling of a Python scalar
+    if scalar == "round":  # x + c, c - x: c is rounded to bfloat16 first
+        args = (float(np.asarray(args[0], dtype=bf16).astype(_F32)),)
+    elif scalar == "reciprocal" and args[0] != 1:  # c / x is reciprocal(x) * c, rounded twice
+        from .arithmetic import MulScalar  # noqa: PLC0415
+
+        return MulScalar.apply_scalar(cls.apply_scalar(tensors[0], 1), args[0])
+    # Round the output only when no floating input was of another dtype (float32 meeting
+    # bfloat16 without promotion is an op that wants float32, such as autocast's).
+    # Normalisations with float32 weights follow their input, as PyTorch's mixed-type kernels.
+    all_low = ("f" not in kinds and "c" not in kinds) or (
+        kinds[0] == "V" and getattr(cls, "bfloat16_follows_input", False)
+    )
+    up = tuple(Cast.apply(t, dtype=_F32) if k == "V" else t for t, k in zip(tensors, kinds))
+    out = entry(*up, *args, **(params or {}))
+    return _round_output(out, bf16) if all_low else out
+
+
+def rounds_once(fn):
+    """Decorate a composite function that PyTorch computes as one kernel (lerp, addcmul,
+    hardsigmoid, selu): on bfloat16 tensors it runs in float32 and its result is rounded once,
+    not after each primitive. Other dtypes call `fn` directly (one global read more)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if autograd._cast_dispatch is None:  # no bfloat16 in this process
+            return fn(*args, **kwargs)
+        kinds = [a._data.dtype.kind for a in args if isinstance(a, Tensor)]
+        if "V" not in kinds or "f" in kinds or "c" in kinds:
+            return fn(*args, **kwargs)
+        from .elementwise import Cast  # noqa: PLC0415
+
+        bf16 = next(a._data.dtype for a in args
+                    if isinstance(a, Tensor) and a._data.dtype.kind == "V")  # fmt: skip
+        up = [Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype.kind == "V"
+              else a for a in args]  # fmt: skip
+        return _round_output(fn(*up, **kwargs), bf16)
+
+    return wrapper
+
+
+def install() -> None:
+    """Hand `dispatch` to the engine (called once a bfloat16 dtype exists; idempotent)."""
+    autograd.set_cast_dispatch(dispatch)
+
+
+on_bfloat16(install)  # now if ml_dtypes is loaded already, else when it is
