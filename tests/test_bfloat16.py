@@ -557,3 +557,81 @@ def test_edge_value_arithmetic_bitwise():
     t = torch.tensor(x).bfloat16()
     d = ds.tensor(x).bfloat16()
     assert repr(d) == repr(t).replace("torch.", "descent.")
+
+
+# -- the rest of the surface -------------------------------------------------------------------
+
+
+def test_set_default_dtype_bfloat16_as_torch():
+    got, want = [], []
+    for L, out in ((torch, want), (ds, got)):
+        L.set_default_dtype(L.bfloat16)
+        try:
+            for t in (L.tensor([1.3]), L.zeros(2), L.randn(2), L.arange(3.0), L.arange(3) * 1.5,
+                      L.nn.Linear(2, 2).weight, L.full((2,), 1.5), L.arange(3) / 2):  # fmt: skip
+                out.append(str(t.dtype).split(".")[1])
+            out.append(L.tensor([1.3]).tolist())
+        finally:
+            L.set_default_dtype(L.float32)
+    assert got == want and got[0] == "bfloat16"
+    assert ds.get_default_dtype() == ds.float32
+
+
+def test_compile_replays_a_bfloat16_step_bitwise():
+    def run(compiled):
+        ds.manual_seed(0)
+        m = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.GELU(), ds.nn.Linear(4, 2)).bfloat16()
+        opt = ds.optim.AdamW(m.parameters(), lr=1e-2)
+        x, y = ds.randn(8, 3, dtype=ds.bfloat16), ds.tensor([0, 1] * 4)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ds.nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ds.compile(step) if compiled else step
+        return [f(x, y).item() for _ in range(4)], m[0].weight.float().tolist()
+
+    assert run(True) == run(False)
+
+
+def test_custom_function_and_modules():
+    outs = []
+    for L in (torch, ds):
+
+        class Square(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        x = L.tensor(A[0]).to(L.bfloat16).requires_grad_()
+        y = Square.apply(x)
+        y.sum().backward()
+        outs.append((y, x.grad))
+    for t, d in zip(*outs):
+        _same_dtype(t, d)
+        np.testing.assert_array_equal(_values(d.detach()), _values(t.detach()))
+    for make, arg in ((lambda: ds.nn.LSTM(3, 5, batch_first=True), (2, 5, 3)),
+                      (lambda: ds.nn.TransformerEncoderLayer(4, 2, 8, batch_first=True),
+                       (2, 5, 4)), (lambda: ds.nn.Conv1d(3, 4, 3), (2, 3, 7))):  # fmt: skip
+        m = make().bfloat16()
+        y = m(ds.randn(*arg, dtype=ds.bfloat16))
+        y = y[0] if isinstance(y, tuple) else y
+        assert y.dtype == ds.bfloat16
+        y.float().sum().backward()
+        assert all(p.grad.dtype == ds.bfloat16 for p in m.parameters())
+
+
+def test_testing_assert_close_uses_torch_bfloat16_tolerances():
+    x = ds.randn(4, 3, dtype=ds.bfloat16)
+    ds.testing.assert_close(x, x * 1.01)  # rtol 1.6e-2, as torch.testing's
+    with pytest.raises(AssertionError, match="not close"):
+        ds.testing.assert_close(x + 1, (x + 1) * 1.05)

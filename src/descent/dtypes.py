@@ -113,14 +113,14 @@ def set_default_dtype(dtype) -> None:
     """Set the dtype of new floating tensors (float32 at start), as torch.set_default_dtype.
 
     Args:
-        dtype: a floating dtype (descent.float32, float64 or float16).
+        dtype: a floating dtype (descent.float32, float64, float16 or bfloat16).
 
     Raises:
         TypeError: dtype is not a floating dtype.
     """
     global _default_float
     dt = as_dtype(dtype)
-    if dt.kind != "f":
+    if dt.kind not in "fV":  # "V": bfloat16, as torch.set_default_dtype(torch.bfloat16)
         raise TypeError(
             f"set_default_dtype: only floating dtypes can be the default, got {dt}; use "
             "descent.float32 or descent.float64"

@@ -4,7 +4,8 @@
 PyTorch runs on descent: tensors (and NumPy arrays, compared with each other) must match in
 shape, device and dtype (`check_dtype=False` compares in the promoted dtype) and then in value,
 |actual - expected| <= atol + rtol |expected|, with PyTorch's default tolerances by dtype
-(float16 1e-3/1e-5, float32 1.3e-6/1e-5, float64 1e-7/1e-7, integers and bools exactly);
+(float16 1e-3/1e-5, bfloat16 1.6e-2/1e-5, float32 1.3e-6/1e-5, float64 1e-7/1e-7, integers
+and bools exactly);
 Python numbers compare with numbers of the same type; sequences and mappings compare item by
 item and say which item failed. The messages are PyTorch's ("Tensor-likes are not close!",
 mismatched elements, the greatest absolute and relative differences and where).
@@ -24,6 +25,7 @@ __all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
 _TOLERANCES = {  # dtype name -> (rtol, atol), torch.testing's defaults
     "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
     "float32": (1.3e-6, 1e-5),
     "float64": (1e-7, 1e-7),
 }
@@ -78,7 +80,8 @@ def _scalar_msg(actual, expected, rtol, atol) -> str:
 
 
 def _close(a: np.ndarray, e: np.ndarray, rtol, atol, equal_nan) -> np.ndarray:
-    if a.dtype.kind in "fcV" or e.dtype.kind in "fcV":
+    a, e = (x.astype(np.float32) if x.dtype.kind == "V" else x for x in (a, e))  # bfloat16
+    if a.dtype.kind in "fc" or e.dtype.kind in "fc":
         return np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if rtol == 0 and atol == 0:
         return a == e
