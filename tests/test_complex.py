@@ -455,12 +455,12 @@ def test_more_gradients_match_torch(name, fn, arrays):
 @pytest.mark.parametrize(
     "fn",
     [
-        lambda z: z.sigmoid(),
         lambda z: z.relu(),
         lambda z: ds.nn.functional.softplus(z),
+        lambda z: ds.nn.functional.elu(z),
+        lambda z: ds.nn.functional.gelu(z),
         lambda z: ds.erf(z),
-        lambda z: ds.logsumexp(z, 0),
-        lambda z: ds.sinc(z),
+        lambda z: ds.logit(z),
     ],
 )
 def test_real_only_ops_refuse_complex_instead_of_dropping_the_imaginary_part(fn):
@@ -541,3 +541,32 @@ def test_linalg_norm_of_complex_matches_torch(kwargs):
 def test_spectral_matrix_norms_of_complex_are_refused():
     with pytest.raises(RuntimeError, match="complex"):
         ds.linalg.norm(ds.tensor(_c(3, 3)), ord="nuc")
+
+
+_TORCH_COMPLEX_FUNCTIONS = {
+    "sigmoid": lambda T, z: T.sigmoid(z),
+    "softsign": lambda T, z: T.nn.functional.softsign(z),
+    "tanhshrink": lambda T, z: T.nn.functional.tanhshrink(z),
+    "sinc": lambda T, z: T.sinc(z),
+    "logsumexp": lambda T, z: T.logsumexp(z, 1),
+    "logsumexp_all_keepdim": lambda T, z: T.logsumexp(z, (0, 1), keepdim=True),
+    "logsumexp_large": lambda T, z: T.logsumexp(z * 50, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TORCH_COMPLEX_FUNCTIONS))
+def test_functions_torch_defines_for_complex_match_it(name):
+    a = _c(3, 4)
+    a[0, 0] = 0  # sinc's removable singularity
+    a[1, 1] = -30 + 1j  # sigmoid's overflow side
+    fn = _TORCH_COMPLEX_FUNCTIONS[name]
+    out = []
+    for T in (torch, ds):
+        z = T.tensor(a, requires_grad=True)
+        y = fn(T, z)
+        (y.real + 0.3 * y.imag).sum().backward()
+        out.append((_np(y), _np(z.grad), tuple(y.shape), str(y.dtype).split(".")[1]))
+    (yt, gt, st, dt), (yd, gd, sd, dd) = out
+    assert (sd, dd) == (st, dt)
+    np.testing.assert_allclose(yd, yt, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gd, gt, rtol=1e-9, atol=1e-12)

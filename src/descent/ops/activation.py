@@ -23,9 +23,11 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 # Activations compute in floating point: integer inputs become float32 (PyTorch's rule).
-def _float(x) -> Tensor:
+def _float(x, allow_complex: bool = False) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind not in "fV":
+        if allow_complex and x._data.dtype.kind == "c":
+            return x
         refuse_complex(x)
         x = cast(x, np.float32)
     return x
@@ -47,7 +49,7 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """d/dx sigmoid(x) = s (1 - s) (reuses the output)."""
+    """d/dx sigmoid(x) = s (1 - s) (reuses the output; conjugated for complex x)."""
 
     save_output = True
 
@@ -56,11 +58,15 @@ class Sigmoid(Function):
         # Split by sign so exp never overflows.
         # exp of a non-positive number only: no overflow for large |x|, and both branches agree
         # (1/(1+e^-x) = e^x/(1+e^x)); the derivative s (1 - s) then reuses the output.
+        if x.dtype.kind == "c":  # complex: the same split by the sign of the real part
+            neg = x.real < 0
+            e = xp.exp(xp.where(neg, x, -x))
+            return xp.where(neg, e / (1 + e), 1 / (1 + e))
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
     def backward(self, gy, ops):
-        y = self.output(ops)
+        y = conj_if_complex(ops, self.output(ops))
         return gy * (y * (1 - y))
 
 
@@ -302,7 +308,7 @@ def tanh(x) -> Tensor:
 
 
 def sigmoid(x) -> Tensor:
-    return Sigmoid.apply(_float(x))
+    return Sigmoid.apply(_float(x, allow_complex=True))
 
 
 def relu(x) -> Tensor:

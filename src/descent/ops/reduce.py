@@ -29,6 +29,8 @@ from .complex import imag as _imag
 from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
+from .elementwise import exp as _exp
+from .elementwise import log as _log
 from .indexing import take_along_axis
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
@@ -611,12 +613,30 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind == "c":
+        return _logsumexp_complex(x, axis, keepdims)
     if x._data.dtype.kind not in "fV":  # integers: computed in the default float dtype (PyTorch)
         refuse_complex(x, "logsumexp")
         x = cast(x, get_default_dtype())
     if axis is None:
         axis = tuple(range(x.ndim))
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+
+
+def _logsumexp_complex(x, axis, keepdims) -> Tensor:
+    """log(sum(exp(z))) of complex z (PyTorch's): the largest real part is taken out first
+    (a constant: no gradient), the rest is exp, sum and log, whose complex rules apply."""
+    xp = backend.get_array_module(x._data)
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    re = x._data.real
+    if re.size:
+        m = xp.max(re, axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    else:
+        m = xp.zeros((1,) * x.ndim, re.dtype)
+    dt = x._data.dtype
+    s = sum(_exp(x - Tensor._wrap(m.astype(dt))), axes, keepdims)
+    return _log(s) + Tensor._wrap(m.reshape(s.shape).astype(dt))
 
 
 def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:

@@ -34,7 +34,7 @@ from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import div, mul, pow
 from .comparison import isnan
-from .elementwise import cast, sign, where
+from .elementwise import cast, sign, sin, where
 from .math import _floating
 from .reduce import sum as _sum
 
@@ -587,8 +587,14 @@ class Sinc(Function):
 
 
 def sinc(input) -> Tensor:
-    """sin(pi x) / (pi x), 1 at 0 (the normalized sinc); its gradient is 0 at 0."""
-    return Sinc.apply(_floating(input))
+    """sin(pi x) / (pi x), 1 at 0 (the normalized sinc); its gradient is 0 at 0. Complex x: the
+    same formula, composed of complex ops (their gradients follow PyTorch's convention)."""
+    x = _floating(input, "sinc", allow_complex=True)
+    if x._data.dtype.kind == "c":
+        zero = x == 0
+        pz = where(zero, 1, x) * math.pi
+        return where(zero, 1, sin(pz) / pz)
+    return Sinc.apply(x)
 
 
 class Heaviside(Function):
