@@ -128,3 +128,129 @@ def test_embedding_bag_max_norm_matches_torch(mode):
         res.append([np.asarray(t.tolist()) for t in (out, bag.weight, bag.weight.grad)])
     for t, o in zip(*res, strict=True):
         np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+
+
+# - torch.linalg.cholesky_ex / inv_ex / solve_ex were missing (gp_jitter: a Gaussian process's
+#   jitter loop, `L, info = torch.linalg.cholesky_ex(K)`).
+
+
+def _spd_batch(seed=1):
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((3, 4, 4))
+    spd = m @ m.transpose(0, 2, 1) + 0.5 * np.eye(4)
+    bad = spd.copy()
+    bad[1, 2, 2] = -5.0  # the leading minor of order 3 is not positive-definite
+    bad[2] = -np.eye(4)
+    return spd, bad
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_ex_matches_torch(upper):
+    spd, bad = _spd_batch()
+    for a in (spd, bad, bad[1], spd[0]):
+        t = torch.linalg.cholesky_ex(torch.from_numpy(a), upper=upper)
+        d = ds.linalg.cholesky_ex(ds.from_numpy(a), upper=upper)
+        assert d.info.dtype == ds.int32
+        np.testing.assert_array_equal(d.info.numpy(), t.info.numpy())
+        np.testing.assert_allclose(d.L.numpy(), t.L.numpy(), rtol=1e-10, atol=1e-12)
+        Ld, info = ds.linalg.cholesky_ex(ds.from_numpy(a))  # tuple unpacking
+        assert tuple(info.shape) == tuple(t.info.shape)
+
+
+def test_cholesky_ex_gradient_flows_to_the_factorised_matrices():
+    spd, bad = _spd_batch()
+    grads = []
+    for m in (torch, ds):
+        a = m.tensor(bad, requires_grad=True)
+        L, info = m.linalg.cholesky_ex(a)
+        ok = (info == 0).to(a.dtype)[:, None, None]
+        (L * ok).sum().backward()
+        grads.append(np.asarray(a.grad.tolist()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-10)
+    assert np.all(grads[1][1:] == 0)
+
+
+def test_cholesky_ex_check_errors_and_jitter_loop():
+    _, bad = _spd_batch()
+    with pytest.raises(ds.linalg.LinAlgError, match=r"Batch element 1.*order 3"):
+        ds.linalg.cholesky_ex(ds.from_numpy(bad), check_errors=True)
+    K = ds.from_numpy(bad[1])
+    jitter = 1e-6
+    while True:  # the GPyTorch-style loop
+        L, info = ds.linalg.cholesky_ex(K + jitter * ds.eye(4, dtype=K.dtype))
+        if not info.any():
+            break
+        jitter *= 10
+    assert jitter == pytest.approx(10.0)
+
+
+def test_inv_ex_and_solve_ex_match_torch():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((3, 3, 3))
+    A[1] = 0.0
+    A[2, :, 1] = 0.0  # a zero column: U[2, 2] is zero
+    B = rng.standard_normal((3, 3, 2))
+    for a in (A, A[0]):
+        t = torch.linalg.inv_ex(torch.from_numpy(a))
+        d = ds.linalg.inv_ex(ds.from_numpy(a))
+        np.testing.assert_array_equal(d.info.numpy(), t.info.numpy())
+        ok = t.info.numpy() == 0
+        np.testing.assert_allclose(d.inverse.numpy()[ok], t.inverse.numpy()[ok], rtol=1e-10)
+        assert np.isnan(d.inverse.numpy()[~ok]).all()
+    for b in (B, B[..., 0], B[0, :, 0]):
+        t = torch.linalg.solve_ex(torch.from_numpy(A), torch.from_numpy(b))
+        d = ds.linalg.solve_ex(ds.from_numpy(A), ds.from_numpy(b))
+        np.testing.assert_array_equal(d.info.numpy(), t.info.numpy())
+        assert d.result.shape == t.result.shape
+        np.testing.assert_allclose(d.result.numpy()[0], t.result.numpy()[0], rtol=1e-10)
+        assert np.isnan(d.result.numpy()[1:]).all()
+    a = ds.tensor(A, requires_grad=True)
+    inverse, info = ds.linalg.inv_ex(a)
+    inverse[0].sum().backward()
+    at = torch.tensor(A, requires_grad=True)
+    torch.linalg.inv_ex(at).inverse[0].sum().backward()
+    # torch's gradient of the singular matrices is nan (its backward multiplies by their nan
+    # inverses); descent's is zero: they were swapped for the identity before the op
+    np.testing.assert_allclose(a.grad.numpy()[0], at.grad.numpy()[0], rtol=1e-10)
+    assert np.all(a.grad.numpy()[1:] == 0)
+    with pytest.raises(ds.linalg.LinAlgError, match="singular"):
+        ds.linalg.inv_ex(ds.from_numpy(A), check_errors=True)
+    with pytest.raises(ds.linalg.LinAlgError, match=r"Batch element 1.*singular"):
+        ds.linalg.solve_ex(ds.from_numpy(A), ds.from_numpy(B), check_errors=True)
+
+
+# - x.diagonal() was a copy, so GPyTorch's `Aprime.diagonal(dim1=-1, dim2=-2).add_(jitter)`
+#   (gp_jitter) and `K.diagonal().fill_(1)` left the matrix unchanged.
+
+
+@pytest.mark.parametrize(
+    "shape, offset, dim1, dim2",
+    [((3, 3), 0, 0, 1), ((3, 4), 1, 0, 1), ((4, 3), -2, 0, 1), ((2, 3, 3), 0, -1, -2),
+     ((2, 3, 4), 1, 0, 2), ((3, 2, 2), 0, 1, 2), ((0, 2, 2), 0, 1, 2)],
+)  # fmt: skip
+def test_diagonal_is_a_writable_view(shape, offset, dim1, dim2):
+    base = np.arange(float(np.prod(shape))).reshape(shape)
+    res = []
+    for m in (torch, ds):
+        x = m.tensor(base)
+        d = x.diagonal(offset, dim1, dim2)
+        d.add_(m.ones_like(d) * 10)
+        m.diagonal(x, offset, dim1, dim2).mul_(2)
+        with m.no_grad():  # under no_grad, a diagonal of a tensor that requires grad
+            p = m.tensor(base, requires_grad=True)
+            p.diagonal(offset, dim1, dim2).fill_(-1)
+        res.append((np.asarray(x.tolist()), np.asarray(p.tolist()), tuple(d.shape)))
+    for t, o in zip(*res, strict=True):
+        np.testing.assert_array_equal(o, t)
+
+
+def test_diagonal_view_keeps_gradients_and_linalg_diagonal():
+    x = ds.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    (x.diagonal() * ds.tensor([1.0, 5.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 0.0], [0.0, 5.0]])
+    K = ds.zeros(2, 3, 3)
+    ds.linalg.diagonal(K).fill_(1.0)
+    np.testing.assert_array_equal(K.numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)))
+    # a read-only source (a broadcast) gives a copy instead of failing
+    e = ds.zeros(3).expand(3, 3)
+    assert e.diagonal().tolist() == [0.0, 0.0, 0.0]

@@ -81,6 +81,12 @@ CASES = {
     "density_flow": ((1e-5, 1e-6), None),  # RealNVP, slogdet, logsumexp GMM, distributions
     "bert_mlm": ((1e-5, 1e-6), None),  # pre-LN encoder, tied MLM head, warmup LambdaLR, AdamW
     "spatial_ops": ((1e-5, 1e-6), None),  # grid_sample, fold, cdist, bucketize, max_norm, norms
+    "pinn_lbfgs": ((1e-5, 1e-6), None),  # input derivatives (create_graph), LBFGS + strong Wolfe
+    "rl_dqn_ppo": ((1e-5, 1e-6), None),  # target nets, gather, Polyak lerp_, GAE, clipped PPO
+    "contrastive_metric": ((1e-5, 1e-6), None),  # NT-Xent, CLIP loss, triplet mining, distillation
+    "vit_tools": ((1e-5, 1e-6), None),  # ViT, SDPA vs einsum, hooks, pruning, OneCycleLR
+    "speech_ctc": ((1e-5, 1e-6), None),  # stft features, causal TCN, bi-GRU, CTCLoss, decoding
+    "gp_jitter": ((1e-5, 1e-6), None),  # cholesky_ex jitter loop on a diagonal view, EI
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -71,17 +71,32 @@ def _diag_index(xp, n1: int, n2: int, offset: int):
 
 def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal `offset` of the matrices in dims (dim1, dim2), as a new last dimension
-    (torch.diagonal); its gradient is scattered back onto the diagonal."""
+    (torch.diagonal); its gradient is scattered back onto the diagonal.
+
+    The result is a view, as PyTorch's: an unrecorded in-place write (`K.diagonal().add_(eps)`
+    under no_grad or outside any graph) changes x, as for descent's other views."""
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {tuple(x.shape)}")
     d1, d2 = _axis(x, dim1, "diagonal"), _axis(x, dim2, "diagonal")
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 are the same dimension ({d1})")
+    base = x._data
     x = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
     xp = backend.get_array_module(x._data)
     i, j = _diag_index(xp, x.shape[-2], x.shape[-1], int(offset))
-    return getitem(x, (Ellipsis, i, j))  # (..., n): adjacent advanced indices stay last
+    out = getitem(x, (Ellipsis, i, j))  # (..., n): adjacent advanced indices stay last
+    # The advanced index copied; give the result the same values as a view of x's array (the
+    # layout of xp.diagonal: the other dims in order, the diagonal last). GetItem's backward
+    # uses only the index and the shape, never its output, so the swap is safe for autograd.
+    view = xp.diagonal(base, int(offset), d1, d2)
+    if not getattr(view.flags, "writeable", True):  # NumPy's diagonal is a read-only view
+        try:
+            view.flags.writeable = True
+        except ValueError:  # a read-only source (a broadcast, a frozen array): keep the copy
+            return out
+    out._data = view
+    return out
 
 
 _diagonal = diagonal  # diag's parameter is named `diagonal` (PyTorch's), hiding the function

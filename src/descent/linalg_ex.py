@@ -1,0 +1,192 @@
+"""The `_ex` variants of torch.linalg's factorisations: cholesky_ex, inv_ex and solve_ex return
+an `info` tensor instead of raising on a matrix that cannot be factorised, so that code such as
+a Gaussian process's jitter loop (`L, info = cholesky_ex(K); if info.any(): K += eps * I`) runs
+unchanged (docs/linalg.md).
+
+info is int32 with the batch shape: 0 where the matrix was factorised, else LAPACK's code, as
+PyTorch's: for Cholesky the order of the first leading minor that is not positive-definite, for
+inv/solve the first 1-based j with U[j, j] exactly zero in A = P L U (getrf's).
+
+Gradients flow to the matrices that succeeded (the failing ones are swapped for the identity
+before the differentiable op, then their outputs are overwritten); a failing matrix's output
+holds no gradient, as it holds no meaningful value: PyTorch's is LAPACK's partial state, which
+descent reproduces for Cholesky (the unblocked algorithm, potf2: columns before the failure
+factorised, the failing diagonal entry holding its non-positive pivot) and fills with nan for
+inv and solve (PyTorch's holds nan / inf from the division by the zero pivot).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import autograd, backend
+from .errors import DescentError
+from .linalg_lu import lu_factor_ex
+from .ops._common import as_tensor
+from .ops.elementwise import where
+from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
+from .ops.linalg_decomp import cholesky as _cholesky
+from .tensor import Tensor
+
+__all__ = ["cholesky_ex", "inv_ex", "solve_ex"]
+
+
+class CholeskyExResult(NamedTuple):
+    L: Tensor
+    info: Tensor
+
+
+class InvExResult(NamedTuple):
+    inverse: Tensor
+    info: Tensor
+
+
+class SolveExResult(NamedTuple):
+    result: Tensor
+    info: Tensor
+
+
+def _potf2(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """LAPACK's unblocked Cholesky (potf2) of one matrix's lower triangle: (the factor as far
+    as it got, info). On failure at column j the diagonal entry keeps the pivot a_jj - |l_j|^2
+    (not positive, or nan) and the columns after j keep A's values."""
+    low = np.tril(a).copy()
+    for j in range(a.shape[-1]):
+        ajj = low[j, j] - low[j, :j] @ low[j, :j]
+        if not ajj > 0:  # also catches nan
+            low[j, j] = ajj
+            return low, j + 1
+        low[j, j] = ajj = np.sqrt(ajj)
+        low[j + 1 :, j] = (low[j + 1 :, j] - low[j + 1 :, :j] @ low[j, :j]) / ajj
+    return low, 0
+
+
+def _swap_failed(A: Tensor, failed: np.ndarray) -> Tensor:
+    """A with each failing matrix (failed: bool, A's batch shape) replaced by the identity."""
+    xp = backend.get_array_module(A._data)
+    mask = Tensor._wrap(xp.asarray(failed[..., None, None]))
+    eye = Tensor._wrap(xp.eye(A.shape[-1], dtype=A._data.dtype))
+    return where(mask, eye, A)
+
+
+def _overwrite(out: Tensor, failed: np.ndarray, values: np.ndarray) -> Tensor:
+    """`out` with the failing matrices' entries taken from `values` (same shape as out)."""
+    xp = backend.get_array_module(out._data)
+    mask = failed.reshape(failed.shape + (1,) * (out.ndim - failed.ndim))
+    return where(Tensor._wrap(xp.asarray(mask)), Tensor._wrap(xp.asarray(values)), out)
+
+
+def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
+                out=None) -> CholeskyExResult:  # fmt: skip
+    """(L, info) of a (batch of) symmetric matrix (torch.linalg.cholesky_ex): L as
+    linalg.cholesky's where info == 0; info the order of the first leading minor that is not
+    positive-definite. U = L^T with upper=True.
+
+    Raises:
+        LinAlgError: check_errors=True and a matrix is not positive-definite.
+    """
+    if out is not None:
+        raise DescentError("linalg.cholesky_ex: out= is not supported; use the return value")
+    A = prepare("linalg.cholesky_ex", A)
+    xp = backend.get_array_module(A._data)
+    batch = tuple(A.shape[:-2])
+    try:
+        xp.linalg.cholesky(A._data)  # the common case: every matrix factorises
+        info = np.zeros(batch, np.int32)
+    except np.linalg.LinAlgError:
+        host = backend.as_numpy(A._data)
+        partial = np.zeros_like(host)
+        info = np.zeros(batch, np.int32)
+        for idx in np.ndindex(batch):
+            partial[idx], info[idx] = _potf2(host[idx])
+    failed = info != 0
+    if check_errors and failed.any():
+        bad = int(np.flatnonzero(info.reshape(-1))[0])
+        where_ = f"(Batch element {bad}): " if batch else ""
+        raise LinAlgError(
+            f"linalg.cholesky_ex: {where_}The factorization could not be completed because the "
+            f"input is not positive-definite (the leading minor of order "
+            f"{int(info.reshape(-1)[bad])} is not positive-definite)."
+        )
+    if failed.any():
+        low = _overwrite(_cholesky(_swap_failed(A, failed)), failed, partial)
+    else:
+        low = _cholesky(A)
+    return CholeskyExResult(low.mT if upper else low, autograd.new_tensor(xp.asarray(info)))
+
+
+def _lu_info(A: Tensor) -> np.ndarray:
+    """getrf's info for each matrix of A (int32, A's batch shape)."""
+    with autograd.no_grad():
+        info = lu_factor_ex(A.detach()).info
+    return backend.as_numpy(info._data).astype(np.int32)
+
+
+def _singular_error(op: str, info: np.ndarray) -> LinAlgError:
+    flat = info.reshape(-1)
+    bad = int(np.flatnonzero(flat)[0])
+    where_ = f"(Batch element {bad}): " if info.ndim else ""
+    i = int(flat[bad])
+    return LinAlgError(
+        f"{op}: {where_}The diagonal element {i} is zero, the inversion could not be completed "
+        "because the input matrix is singular."
+    )
+
+
+def inv_ex(A, *, check_errors: bool = False, out=None) -> InvExResult:
+    """(inverse, info) of a (batch of) square matrix (torch.linalg.inv_ex): the inverse as
+    linalg.inv's where info == 0 (nan where the matrix is singular).
+
+    Raises:
+        LinAlgError: check_errors=True and a matrix is singular.
+    """
+    if out is not None:
+        raise DescentError("linalg.inv_ex: out= is not supported; use the return value")
+    A = prepare("linalg.inv_ex", A)
+    info = _lu_info(A)
+    failed = info != 0
+    if check_errors and failed.any():
+        raise _singular_error("linalg.inv_ex", info)
+    xp = backend.get_array_module(A._data)
+    if not failed.any():
+        return InvExResult(inv(A), autograd.new_tensor(xp.asarray(info)))
+    res = inv(_swap_failed(A, failed))
+    res = _overwrite(res, failed, np.full(tuple(res.shape), np.nan, res._data.dtype))
+    return InvExResult(res, autograd.new_tensor(xp.asarray(info)))
+
+
+def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -> SolveExResult:
+    """(result, info) of A X = B (torch.linalg.solve_ex): the result as linalg.solve's where
+    info == 0 (nan for the systems of a singular A); info has A's batch shape.
+
+    Raises:
+        LinAlgError: check_errors=True and a matrix is singular.
+    """
+    if out is not None:
+        raise DescentError("linalg.solve_ex: out= is not supported; use the return value")
+    A = prepare("linalg.solve_ex", A)
+    B = as_tensor(B)
+    info = _lu_info(A)
+    failed = info != 0
+    if check_errors and failed.any():
+        bad = int(np.flatnonzero(info.reshape(-1))[0])
+        where_ = f"(Batch element {bad}): " if info.ndim else ""
+        raise LinAlgError(
+            f"torch.linalg.solve_ex: {where_}The solver failed because the input matrix is "
+            "singular."
+        )
+    xp = backend.get_array_module(A._data)
+    if not failed.any():
+        return SolveExResult(solve(A, B, left=left), autograd.new_tensor(xp.asarray(info)))
+    res = solve(_swap_failed(A, failed), B, left=left)
+    # the batch positions of res that come from a failing A (A's batch broadcast with B's)
+    batch_nd = failed.ndim
+    # a vector right-hand side (linalg.solve's rule): the result has one fewer dimension
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    res_batch = tuple(res.shape[: res.ndim - (1 if vector else 2)])
+    pad = (1,) * (len(res_batch) - batch_nd)
+    bad = np.broadcast_to(failed.reshape(pad + failed.shape), res_batch)
+    nan = np.full(tuple(res.shape), np.nan, res._data.dtype)
+    return SolveExResult(_overwrite(res, bad, nan), autograd.new_tensor(xp.asarray(info)))
