@@ -570,3 +570,12 @@ def test_functions_torch_defines_for_complex_match_it(name):
     assert (sd, dd) == (st, dt)
     np.testing.assert_allclose(yd, yt, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gd, gt, rtol=1e-9, atol=1e-12)
+
+
+def test_python_complex_and_legacy_type_names():
+    z = ds.tensor(1 + 2j)
+    assert complex(z) == complex(torch.tensor(1 + 2j)) == 1 + 2j
+    assert complex(ds.tensor([3.0])) == 3 + 0j
+    for make in (lambda T: T.tensor([1j]), lambda T: T.tensor([1j], dtype=T.complex128)):
+        assert make(ds).type().split(".")[1] == make(torch).type().split(".")[1]
+    assert ds.tensor([1.0]).type("torch.ComplexFloatTensor").dtype == ds.complex64

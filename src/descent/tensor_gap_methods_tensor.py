@@ -216,6 +216,9 @@ class TensorGapMethods2:
     def imag(self, value):
         _ops.set_complex_part(self, value, "imag")
 
+    def __complex__(self):  # complex(t) of a one-element tensor, as torch's
+        return complex(self.item())
+
     def stft(self, *args, **kwargs):  # descent.spectral, loaded on first use
         return _ops.stft(self, *args, **kwargs)
 

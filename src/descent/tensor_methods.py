@@ -66,7 +66,8 @@ def register_ops(functions: dict) -> None:
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
                  "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
                  "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
-                 "bfloat16": "BFloat16Tensor"}
+                 "bfloat16": "BFloat16Tensor", "complex64": "ComplexFloatTensor",
+                 "complex128": "ComplexDoubleTensor"}
 
 
 def _legacy_dtype(dtype):
