@@ -635,3 +635,40 @@ def test_testing_assert_close_uses_torch_bfloat16_tolerances():
     ds.testing.assert_close(x, x * 1.01)  # rtol 1.6e-2, as torch.testing's
     with pytest.raises(AssertionError, match="not close"):
         ds.testing.assert_close(x + 1, (x + 1) * 1.05)
+
+
+OPTIMIZERS = {
+    "adamw": ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    "adam": ("Adam", dict(lr=1e-2, weight_decay=0.1)),
+    "amsgrad": ("Adam", dict(lr=1e-2, amsgrad=True)),
+    "maximize": ("Adam", dict(lr=1e-3, maximize=True)),
+    "sgd": ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=1e-2)),
+    "nesterov": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    "plain": ("SGD", dict(lr=0.1)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_optimizer_steps_round_as_torch(name):
+    # the same bfloat16 gradients into both: Adam/AdamW round where PyTorch's single-tensor ops
+    # do (bitwise); SGD's p.add_(g, alpha) is a fused multiply-add in PyTorch's vector code,
+    # which float32 NumPy cannot reproduce: an element in a few hundred is one ulp apart
+    cls, kw = OPTIMIZERS[name]
+    r = np.random.default_rng(3)
+    p0 = r.standard_normal(500).astype(np.float32)
+    grads = [r.standard_normal(500).astype(np.float32) * 10 ** r.uniform(-3, 0) for _ in range(6)]
+    out = []
+    for L in (torch, ds):
+        p = L.nn.Parameter(L.tensor(p0).to(L.bfloat16))
+        opt = getattr(L.optim, cls)([p], **kw)
+        for g in grads:
+            p.grad = L.tensor(g).to(L.bfloat16)
+            opt.step()
+        out.append(_values(p.detach()))
+        assert all(v.dtype == L.bfloat16 for v in opt.state[p].values() if getattr(v, "ndim", 0))
+    differ = int((out[0] != out[1]).sum())
+    if cls == "Adam" or cls == "AdamW":
+        assert differ == 0
+    else:
+        assert differ <= 5
+        np.testing.assert_allclose(out[1], out[0], rtol=8e-3, atol=1e-3)

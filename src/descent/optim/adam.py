@@ -8,6 +8,7 @@ from typing import Any
 from .. import backend
 from .optimizer import (
     Optimizer,
+    _add_alpha,
     _add_scaled,
     _Arrays,
     _check_betas,
@@ -93,7 +94,9 @@ class Adam(Optimizer):
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
-        k = None if group["amsgrad"] else backend.fused("adam_update", p, g, m, v)
+        # bfloat16 parameters: float32 arrays rounded where PyTorch's ops end (optimizer.py)
+        rnd = a.round or _no_round
+        k = None if group["amsgrad"] or a.round else backend.fused("adam_update", p, g, m, v)
         if k is not None:  # CuPy: the whole rule in one kernel over the flat buffers
             k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
               decoupled=decoupled, maximize=group["maximize"], step=step)  # fmt: skip
@@ -103,13 +106,18 @@ class Adam(Optimizer):
         if wd != 0:
             if decoupled:
                 p *= 1 - lr * wd
+                rnd(p)
             else:
-                _add_scaled(xp, g, wd, p, tmp)
+                _add_scaled(xp, g, _add_alpha(a, wd), p, tmp)  # grad.add(param, alpha=wd)
+                rnd(g)
         _lerp(xp, m, g, 1 - beta1, tmp)
+        rnd(m)
         v *= beta2
+        rnd(v)
         xp.multiply(g, g, out=tmp)
         tmp *= 1 - beta2
         v += tmp
+        rnd(v)
         # Bias corrections are Python floats: no float64 arrays for float32 parameters.
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
@@ -119,10 +127,18 @@ class Adam(Optimizer):
         else:
             v_hat = v
         denom = xp.sqrt(v_hat, out=tmp)
+        rnd(denom)
         denom /= bias_correction2_sqrt
+        rnd(denom)
         denom += eps
+        rnd(denom)
         xp.divide(m, denom, out=tmp)
         _add_scaled(xp, p, -step_size, tmp, tmp)
+        rnd(p)
+
+
+def _no_round(x) -> None:
+    """The rounding step of a rule on float32/float64 parameters: nothing to do."""
 
 
 class AdamW(Adam):

@@ -19,6 +19,12 @@ parameter's slice of the buffers, which gives the same numbers because every rul
 elementwise. When a parameter's `.data` is replaced (`Module.to()`, a module's
 `load_state_dict`, a user's `p.data = ...`) or a state tensor is swapped, the next step notices
 and lays the buffers out again, carrying the values (cast to the parameter's dtype and device).
+
+bfloat16 parameters (docs/bfloat16.md): the rule runs on float32 copies of the buffers and the
+results are rounded back to bfloat16. `a.round` (None for every other dtype) rounds an array in
+place to bfloat16's values; a rule calls it where PyTorch's single-tensor implementation ends
+an op (`mul_`, `lerp_`, `addcmul_`, ...), so each rounding happens where PyTorch's does (Adam,
+AdamW and SGD do; another rule rounds once, at the end of its step).
 """
 
 from __future__ import annotations
@@ -57,15 +63,18 @@ class _Arrays:
             "mu_product"); the rule replaces the values, the step writes them back.
     """
 
-    __slots__ = ("xp", "param", "grad", "tmp", "state", "scalars")
+    __slots__ = ("xp", "param", "grad", "tmp", "state", "scalars", "round")
 
-    def __init__(self, param, grad, tmp, state: dict[str, Any]) -> None:
+    def __init__(self, param, grad, tmp, state: dict[str, Any], round=None) -> None:
         self.xp = backend.get_array_module(param)
         self.param = param
         self.grad = grad
         self.tmp = tmp
         self.state = state
         self.scalars: dict[str, Any] = {}
+        # bfloat16 parameters: rounds a float32 array in place to bfloat16's values (see the
+        # module docstring); None otherwise
+        self.round = round
 
 
 class _FlatBuffer:
@@ -373,18 +382,43 @@ class Optimizer(OptimizerHooks):
         ):
             a = buf.whole
             a.scalars = {k: states[0][k] for k in scalar_init}
-            self._update(group, a, steps[0])  # the common case: one call per group
+            self._run_update(group, a, steps[0])  # the common case: one call per group
             for st in states:
                 st.update(a.scalars)
         else:
             for i, st, step in zip(live, states, steps, strict=True):
                 a = buf.part(i)
                 a.scalars = {k: st[k] for k in scalar_init}
-                self._update(group, a, step)
+                self._run_update(group, a, step)
                 st.update(a.scalars)
         for i, st, step in zip(live, states, steps, strict=True):
             st["step"] = step
             buf.params[i]._version += 1  # in-place change: backward through old graphs errs
+
+    def _run_update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
+        """`_update`, or for bfloat16 buffers `_update` on float32 copies with `a.round` set,
+        the results written back rounded (see the module docstring)."""
+        if a.param.dtype.kind != "V":
+            self._update(group, a, step)
+            return
+        bf16, f32 = a.param.dtype, np.dtype(np.float32)
+
+        def round_(x) -> None:
+            x[...] = x.astype(bf16).astype(f32)
+
+        # PyTorch's add(x, y, alpha) casts alpha to bfloat16 (addcdiv's value stays float32)
+        round_.alpha = lambda c: float(np.asarray(c, f32).astype(bf16).astype(f32))
+
+        up = _Arrays(a.param.astype(f32), a.grad.astype(f32), a.tmp.astype(f32),
+                     {k: v.astype(f32) if getattr(v, "dtype", None) == bf16 else v
+                      for k, v in a.state.items()}, round_)  # fmt: skip
+        up.scalars = a.scalars
+        self._update(group, up, step)
+        a.param[...] = up.param.astype(bf16)
+        for k, v in a.state.items():
+            if getattr(v, "dtype", None) == bf16:
+                v[...] = up.state[k].astype(bf16)
+        a.scalars = up.scalars
 
     def _state_of(self, buf: _FlatBuffer, i: int) -> dict[str, Any]:
         """The state dict of parameter i of `buf`, created (as views) on its first update."""
@@ -545,6 +579,12 @@ def _restore(key: str, value):
 
 
 # -- helpers shared by the update rules -----------------------------------------------------------
+def _add_alpha(a: _Arrays, alpha: float) -> float:
+    """The `alpha` of PyTorch's `add_(src, alpha=...)` as it computes with it: rounded to
+    bfloat16 for bfloat16 parameters (`a.round` set), unchanged otherwise."""
+    return alpha if a.round is None else a.round.alpha(alpha)
+
+
 def _add_scaled(xp, dst, alpha: float, src, tmp) -> None:
     """dst += alpha * src, in place (PyTorch's `dst.add_(src, alpha=alpha)`); may use tmp."""
     if alpha == 1:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
+from .optimizer import (
+    Optimizer,
+    _add_alpha,
+    _add_scaled,
+    _Arrays,
+    _check_range,
+    _impl_options,
+)
 
 
 class SGD(Optimizer):
@@ -73,19 +80,30 @@ class SGD(Optimizer):
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         mu = group["momentum"]
+        # bfloat16 parameters: float32 arrays rounded where PyTorch's ops end (optimizer.py)
+        rnd = a.round or _no_round
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:
-            _add_scaled(xp, g, group["weight_decay"], p, tmp)
+            _add_scaled(xp, g, _add_alpha(a, group["weight_decay"]), p, tmp)
+            rnd(g)
         if mu != 0:
             buf = a.state["momentum_buffer"]
             if step == 1:
                 buf[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
             else:
                 buf *= mu
-                _add_scaled(xp, buf, 1 - group["dampening"], g, tmp)
+                rnd(buf)
+                _add_scaled(xp, buf, _add_alpha(a, 1 - group["dampening"]), g, tmp)
+                rnd(buf)
             if group["nesterov"]:
-                _add_scaled(xp, g, mu, buf, tmp)
+                _add_scaled(xp, g, _add_alpha(a, mu), buf, tmp)
+                rnd(g)
             else:
                 g = buf
-        _add_scaled(xp, p, -group["lr"], g, tmp)
+        _add_scaled(xp, p, _add_alpha(a, -group["lr"]), g, tmp)
+        rnd(p)
+
+
+def _no_round(x) -> None:
+    """The rounding step of a rule on float32/float64 parameters: nothing to do."""
