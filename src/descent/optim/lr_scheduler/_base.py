@@ -37,6 +37,12 @@ class LRScheduler:
     """
 
     _not_saved: tuple[str, ...] = ("optimizer",)
+    # PyTorch's chainable schedules (Step, MultiStep, Exponential, Cosine, Linear, Constant,
+    # Polynomial, Multiplicative) compute their construction step from each group's CURRENT lr
+    # (`group["lr"]`, times start_factor / factor), not from initial_lr; the two differ when
+    # initial_lr was already there: a scheduler made after optimizer.load_state_dict when
+    # resuming, or a second scheduler made on the same optimizer. Those classes set this.
+    _starts_from_current_lr: bool = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -53,9 +59,23 @@ class LRScheduler:
                         f"last_epoch={last_epoch} needs the optimizer's state_dict loaded first"
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        current = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
         self.step()
+        if last_epoch == -1 and self._starts_from_current_lr:
+            self._start_from(current)
+
+    def _start_from(self, current: list[float]) -> None:
+        """Rescale the construction step's lrs to start from the groups' `current` lrs, as
+        PyTorch's chainable form does: lr_0 = current * (closed form at 0) / initial_lr."""
+        lrs = [
+            lr * (a / b) if b else a
+            for lr, a, b in zip(current, self._last_lr, self.base_lrs, strict=True)
+        ]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = lrs
 
     def lr_at(self, epoch: int) -> list[float]:
         """The learning rate of every group at step `epoch` (a pure function of `epoch`)."""

@@ -31,6 +31,8 @@ class MultiplicativeLR(LRScheduler):
         last_epoch: see `LRScheduler`.
     """
 
+    _starts_from_current_lr = True
+
     _not_saved = ("optimizer", "lr_lambdas", "_cache")
 
     def __init__(

@@ -50,6 +50,8 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr = base_lr · gamma^⌊epoch / step_size⌋ (decay by gamma every step_size steps)."""
 
+    _starts_from_current_lr = True
+
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
@@ -65,6 +67,8 @@ class StepLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """lr = base_lr · gamma^(number of milestones <= epoch) (a repeated milestone counts twice)."""
+
+    _starts_from_current_lr = True
 
     def __init__(
         self,
@@ -84,6 +88,8 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr = base_lr · gamma^epoch."""
 
+    _starts_from_current_lr = True
+
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -98,6 +104,8 @@ class CosineAnnealingLR(LRScheduler):
     SGDR without restarts (Loshchilov & Hutter, 2017): from base_lr down to eta_min over T_max
     steps; past T_max the cosine continues (rises again), as PyTorch's does.
     """
+
+    _starts_from_current_lr = True
 
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
@@ -116,6 +124,8 @@ class CosineAnnealingLR(LRScheduler):
 class LinearLR(LRScheduler):
     """lr = base_lr · (start_factor + (end_factor - start_factor) · min(epoch, total_iters) /
     total_iters): a linear ramp of the factor, then constant (a common warmup)."""
+
+    _starts_from_current_lr = True
 
     def __init__(
         self,
@@ -152,6 +162,8 @@ class ConstantLR(LRScheduler):
         last_epoch: see `LRScheduler`.
     """
 
+    _starts_from_current_lr = True
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -180,6 +192,8 @@ class PolynomialLR(LRScheduler):
         power: the exponent of the decay.
         last_epoch: see `LRScheduler`.
     """
+
+    _starts_from_current_lr = True
 
     def __init__(
         self,
