@@ -579,3 +579,17 @@ def test_python_complex_and_legacy_type_names():
     for make in (lambda T: T.tensor([1j]), lambda T: T.tensor([1j], dtype=T.complex128)):
         assert make(ds).type().split(".")[1] == make(torch).type().split(".")[1]
     assert ds.tensor([1.0]).type("torch.ComplexFloatTensor").dtype == ds.complex64
+
+
+def test_einsum_of_real_and_complex_operands_promotes():
+    a, b = _r(2, 3), _c(3, 2)
+    x = ds.tensor(a, requires_grad=True)
+    h = x.relu()  # a real intermediate: its backward must see a real gradient
+    y = ds.einsum("ij,jk->ik", h, ds.tensor(b))
+    assert y.dtype == ds.complex128
+    y.abs().sum().backward()
+    xt = torch.tensor(a, requires_grad=True)
+    yt = torch.einsum("ij,jk->ik", xt.relu().to(torch.complex128), torch.tensor(b))
+    yt.abs().sum().backward()
+    assert x.grad.dtype == ds.float64
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10)

@@ -260,6 +260,11 @@ def einsum(subscripts: str, *operands) -> Tensor:
     if set(out) - set("".join(subs)) or len(set(out)) != len(out):
         raise DescentError(f"einsum: output subscripts {out!r} must be distinct input letters")
     check_devices("einsum", *tensors)
+    if any(t._data.dtype.kind == "c" for t in tensors):
+        # real with complex operands: promoted first (recorded casts), so a real operand's
+        # gradient is the real part of a complex one at its cast, not deep in its graph
+        dt = result_type(*tensors)
+        tensors = [t if t._data.dtype == dt else _cast(t, dt) for t in tensors]
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
 
 
