@@ -88,6 +88,7 @@ CASES = {
     "speech_ctc": ((1e-5, 1e-6), None),  # stft features, causal TCN, bi-GRU, CTCLoss, decoding
     "gp_jitter": ((1e-5, 1e-6), None),  # cholesky_ex jitter loop on a diagonal view, EI
     "script_boilerplate": ((1e-5, 1e-6), None),  # device/seed set-up, RNG state, resume, strict
+    "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
