@@ -593,3 +593,12 @@ def test_einsum_of_real_and_complex_operands_promotes():
     yt.abs().sum().backward()
     assert x.grad.dtype == ds.float64
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10)
+
+
+def test_nan_to_num_of_complex_replaces_each_part():
+    a = np.array([complex(np.nan, np.inf), complex(-np.inf, 1), 1 + 2j], dtype=np.complex64)
+    for kwargs in ({}, {"nan": 1.0, "posinf": 2.0, "neginf": -3.0}):
+        got = ds.nan_to_num(ds.tensor(a), **kwargs)
+        want = torch.nan_to_num(torch.tensor(a), **kwargs)
+        assert got.dtype == ds.complex64
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -570,6 +570,11 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (the dtype's largest/smallest finite
     values by default), as torch.nan_to_num."""
     x = as_tensor(x)
+    if x._data.dtype.kind == "c":
+        # each part replaced (the real dtype's limits by default); no gradient, as PyTorch's
+        # "nan_to_num does not support automatic differentiation for outputs with complex dtype"
+        xp = backend.get_array_module(x._data)
+        return Tensor._wrap(xp.nan_to_num(x._data, nan=nan, posinf=posinf, neginf=neginf))
     if x._data.dtype.kind not in "fV":
         return Tensor._wrap(x._data.copy())
     return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)
