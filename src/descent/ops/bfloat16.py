@@ -82,6 +82,14 @@ def dispatch(cls, entry, tensors, args, params):
         kinds[0] == "V" and getattr(cls, "bfloat16_follows_input", False)
     )
     up = tuple(Cast.apply(t, dtype=_F32) if k == "V" else t for t, k in zip(tensors, kinds))
+    alt = getattr(cls, "bfloat16_apply", None)  # an op that PyTorch runs as several ops
+    if alt is not None and params is not None:
+        out = alt(*tensors, **params)
+        if out is not None:
+            return out
+    name = getattr(cls, "bfloat16_param", None)  # an op whose forward follows PyTorch's
+    if name is not None and params is not None:  # bfloat16 kernel: it gets the dtype
+        params = {**params, name: bf16}
     out = entry(*up, *args, **(params or {}))
     return _round_output(out, bf16) if all_low else out
 

@@ -12,7 +12,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..dtypes import bfloat16_dtype
 from ..tensor import Tensor
+from .bfloat16 import rounds_once
 
 
 class SoftmaxCrossEntropy(Function):
@@ -42,6 +44,17 @@ class SoftmaxCrossEntropy(Function):
     )
     saved_slots = ("probs", "wt", "valid", "lse")
     save_inputs = True  # the logits: only read under create_graph (to rebuild the softmax)
+
+    @staticmethod
+    def bfloat16_apply(x, target, weight, ignore_index, smoothing, reduction):
+        """bfloat16 logits (ops/bfloat16.py): PyTorch's two ops, log_softmax rounded to
+        bfloat16 and then nll_loss, so values and gradients round where PyTorch's do. None (the
+        fused op in float32, rounded once) with label smoothing."""
+        if smoothing:
+            return None
+        from .reduce import log_softmax  # noqa: PLC0415 - reduce imports the op families
+
+        return _nll_rounded_once(log_softmax(x, axis=1), target, weight, ignore_index, reduction)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -190,3 +203,25 @@ class BinaryCrossEntropy(Function):
             with np.errstate(divide="ignore"):
                 gt = -ops.log(p / (1 - p)) * gy  # PyTorch's order: logit(p).neg_().mul_(gy)
         return gp, gt
+
+
+@rounds_once
+def _nll_rounded_once(logp, target, weight, ignore_index: int, reduction: str):
+    """nll_loss of (M, C) log-probabilities at class indices, computed in float32 and rounded
+    once: the second half of `SoftmaxCrossEntropy.bfloat16_apply`. Gradients are PyTorch's
+    bitwise; the loss value may be one ulp apart, as PyTorch sums the rows in bfloat16 (cascaded
+    partial sums, LossNLL.cpp) where this sums in float32."""
+    xp = backend.get_array_module(logp._data)
+    valid = target != ignore_index  # (M,)
+    t_safe = xp.where(valid, target, 0)
+    dt = logp._data.dtype
+    wt = valid.astype(dt) if weight is None else xp.where(valid, weight[t_safe], 0).astype(dt)
+    loss = -(logp[xp.arange(logp.shape[0]), t_safe] * Tensor._wrap(wt))  # (M,)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    # PyTorch holds the total weight in bfloat16 (257 rows count as 256): so does this
+    total = float(np.asarray(wt.sum(), np.float32).astype(bfloat16_dtype()))
+    with np.errstate(divide="ignore", invalid="ignore"):  # every row ignored: nan, as PyTorch
+        return loss.sum() / total

@@ -266,14 +266,17 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y = x - logsumexp(x); dx = gy - exp(y) sum(gy) along the axis (reuses the output)."""
 
-    __slots__ = ("axis",)
+    __slots__ = ("axis", "bfloat16")
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
         if x.size == 0:
             return x.copy()
-        if self.axis == x.ndim - 1:
+        low = getattr(self, "bfloat16", None)
+        if self.axis == x.ndim - 1 and low is None:
             k = backend.fused("softmax_forward", x)
             if k is not None:
                 return k(x, log=True)
@@ -281,7 +284,12 @@ class LogSoftmax(Function):
         # max, finite even where softmax itself underflows to 0.
         m = x.max(axis=self.axis, keepdims=True)
         z = x - m
-        return z - xp.log(xp.exp(z).sum(axis=self.axis, keepdims=True))
+        s = xp.exp(z).sum(axis=self.axis, keepdims=True)
+        if low is not None and self.axis == x.ndim - 1:
+            # PyTorch's bfloat16 kernel along the last dim keeps the sum and its log in bfloat16
+            # buffers (SoftMaxKernel.cpp, _vec_log_softmax_lastdim): rounded twice, as there
+            return z - xp.log(s.astype(low).astype(x.dtype)).astype(low).astype(x.dtype)
+        return z - xp.log(s)
 
     def backward(self, gy, ops):
         y = self.output(ops)
