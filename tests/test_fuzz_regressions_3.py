@@ -58,6 +58,10 @@ CASES = [
     ),
     ("F.kl_div(x, w, reduction='batchmean')", [0.0, -1.0], [0.0, 0.5]),
     ("F.kl_div(x, w, reduction='none', log_target=True)", [0.0, -1.0, inf], [0.0, 0.5, -inf]),
+    # a 0-d tensor exponent of 0.5 is C's pow in PyTorch (inf at -inf, +0 at -0), not sqrt
+    ("x ** m.tensor(0.5, dtype=m.float64)", [1.0, -inf, -0.0, -4.0, 4.0], None),
+    ("m.pow(x, w)", [1.0, -inf, -0.0, 4.0], [0.5]),
+    ("m.pow(x[1], m.tensor(0.5, dtype=m.float64))", [1.0, -inf], None),
     # all targets ignored: the mean is 0 / 0 = nan, the gradient 0 (descent's was nan)
     (
         "F.cross_entropy(x.reshape(2, 3), m.tensor([-100, -100]))",

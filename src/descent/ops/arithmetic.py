@@ -129,6 +129,13 @@ class Pow(Function):
         if a.dtype.kind in "iu" and (b < 0).any():
             return _int_pow(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
+            if b.size == 1 and b.dtype.kind == "f" and b.reshape(()) == 0.5:
+                # NumPy turns a one-element exponent of 0.5 into sqrt (sqrt(-inf) = nan,
+                # sqrt(-0.) = -0.); PyTorch's tensor exponent is C's pow (inf, 0.): a full
+                # exponent array (not a broadcast one) takes NumPy's general loop
+                shape = np.broadcast_shapes(a.shape, b.shape)
+                full = backend.get_array_module(a).full(shape or (1,), 0.5, dtype=b.dtype)
+                return (a ** full).reshape(shape)
             return a**b
 
     def backward(self, gy, ops):
