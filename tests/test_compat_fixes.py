@@ -315,3 +315,58 @@ def test_second_scheduler_on_one_optimizer_starts_like_torch(second):
         getattr(m.optim.lr_scheduler, second)(opt, **_SCHEDULES[second])
         res.append(opt.param_groups[0]["lr"])
     assert res[1] == pytest.approx(res[0], rel=1e-12)
+
+
+# - Conv1d/2d/3d(padding_mode="reflect" | "replicate" | "circular") raised NotImplementedError
+#   (found probing the module API; CycleGAN-style generators and cellular automata use them).
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
+@pytest.mark.parametrize(
+    "n, padding, kwargs",
+    [(1, 2, {}), (2, (1, 2), {"stride": 2}), (2, "same", {"dilation": (1, 2)}),
+     (2, "valid", {}), (3, 1, {"groups": 2})],
+)  # fmt: skip
+def test_conv_padding_modes_match_torch(mode, n, padding, kwargs):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, 4) + (6,) * n).astype(np.float32)
+    res = []
+    for m in (torch, ds):
+        conv = getattr(m.nn, f"Conv{n}d")(4, 2, 3, padding=padding, padding_mode=mode, **kwargs)
+        with m.no_grad():
+            conv.weight.copy_(m.from_numpy(rng.standard_normal(tuple(conv.weight.shape)).astype(
+                np.float32)) if m is torch else m.from_numpy(res[0][3]))  # fmt: skip
+            conv.bias.fill_(0.1)
+        xt = m.tensor(x, requires_grad=True)
+        y = conv(xt)
+        (y * y).sum().backward()
+        res.append([y.detach().numpy(), xt.grad.numpy(), conv.weight.grad.numpy(),
+                    conv.weight.detach().numpy(), repr(conv)])  # fmt: skip
+    for t, o in zip(res[0][:3], res[1][:3], strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-4, atol=1e-4)
+    assert res[1][4] == res[0][4]
+
+
+def test_conv_padding_mode_errors_like_torch():
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        ds.nn.Conv2d(1, 1, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        torch.nn.Conv2d(1, 1, 3, padding_mode="mirror")
+
+
+# - ParameterList / ParameterDict printed "descent.descent.float32" (the dtype's str gained its
+#   module prefix) and with other indentation than PyTorch's.
+
+
+def test_parameter_container_repr_matches_torch():
+    def build(m):
+        pl = m.nn.ParameterList(
+            [m.nn.Parameter(m.zeros(2)), m.nn.Parameter(m.zeros(2, 3, dtype=m.float64))]
+        )
+        pd = m.nn.ParameterDict(
+            {"a": m.nn.Parameter(m.zeros(1)), "b": m.nn.Parameter(m.tensor(1.0))}
+        )
+        one = m.nn.ParameterDict({"a": m.nn.Parameter(m.zeros(1))})
+        return "\n".join(repr(x) for x in (pl, pd, one, m.nn.ParameterList()))
+
+    assert build(ds).replace("descent.", "torch.") == build(torch)

@@ -541,8 +541,8 @@ def test_layer_argument_errors():
         nn.Conv2d(3, 6, 3, groups=2)
     with pytest.raises(ValueError, match="strided"):
         nn.Conv2d(3, 6, 3, stride=2, padding="same")
-    with pytest.raises(NotImplementedError, match="padding_mode"):
-        nn.Conv2d(3, 6, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode"):
+        nn.Conv2d(3, 6, 3, padding_mode="mirror")  # 'reflect' works: tests/test_compat_fixes.py
     with pytest.raises(ValueError, match="kernel_size"):
         nn.Conv2d(3, 6, (3, 3, 3))
 

@@ -17,6 +17,8 @@ from .parameter import Parameter
 
 __all__ = ["Conv1d", "Conv2d"]
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
 
 def _ntuple(value, n: int, name: str) -> tuple[int, ...]:
     """`3` -> (3, 3); `(3, 2)` stays; checks the length (conv and pooling arguments)."""
@@ -77,10 +79,10 @@ class _ConvNd(Module):
                 f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
                 f"({out_channels}) must both be divisible by groups ({groups})"
             )
-        if padding_mode != "zeros":
-            raise NotImplementedError(
-                f"{type(self).__name__}: padding_mode={padding_mode!r} is not supported; pad "
-                "the input with descent.nn.functional.pad and use padding=0"
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(_PADDING_MODES)}, but got "
+                f"padding_mode='{padding_mode}'"
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -97,11 +99,31 @@ class _ConvNd(Module):
             self.padding = _ntuple(padding, n, "padding")
         self.groups = groups
         self.padding_mode = padding_mode
+        # F.pad's argument for a padding_mode other than 'zeros' (PyTorch's attribute name):
+        # the last dimension first, (left, right) each; 'same' splits d (k - 1) as PyTorch.
+        pads: list[int] = []
+        for d in reversed(range(n)):
+            if self.padding == "valid":
+                left = right = 0
+            elif self.padding == "same":
+                total = self.dilation[d] * (self.kernel_size[d] - 1)
+                left, right = total // 2, total - total // 2
+            else:
+                left = right = self.padding[d]
+            pads += [left, right]
+        self._reversed_padding_repeated_twice = pads
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         _make_parameters(self, shape, out_channels, bias, device, dtype)
 
     def reset_parameters(self) -> None:
         _reset_conv_parameters(self)
+
+    def _pad_input(self, x):
+        """(input, padding) for the conv: a 'reflect' / 'replicate' / 'circular' padding is
+        applied to the input by F.pad and the conv itself pads nothing (PyTorch's way)."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        return F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode), 0
 
     def extra_repr(self) -> str:
         n = self._n
@@ -117,6 +139,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -129,9 +153,8 @@ class Conv1d(_ConvNd):
     _n = 1
 
     def forward(self, x):
-        return F.conv1d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._pad_input(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -150,6 +173,5 @@ class Conv2d(_ConvNd):
     _n = 2
 
     def forward(self, x):
-        return F.conv2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._pad_input(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)

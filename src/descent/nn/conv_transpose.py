@@ -24,9 +24,8 @@ class Conv3d(_ConvNd):
     _n = 3
 
     def forward(self, x):
-        return F.conv3d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._pad_input(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(Module):

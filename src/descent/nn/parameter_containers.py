@@ -27,12 +27,16 @@ def _as_parameter(value):
     return value
 
 
-def _describe(value) -> str:
+def _describe(key, value, typename: bool = False) -> str:
+    """One line of PyTorch's repr: "  (0): Parameter containing: [descent.float32 of size 2]"
+    (the list names the dtype, the dict the tensor type, "descent.FloatTensor", as PyTorch)."""
     if isinstance(value, Tensor):
-        kind = "Parameter containing" if isinstance(value, Parameter) else "Tensor"
+        kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
         size = "x".join(str(s) for s in value.shape)
-        return f"{kind}: [descent.{value.dtype} of size {size}]"
-    return repr(value)
+        name = value.type() if typename else value.dtype
+        device = f" ({value.device})" if value.device.type != "cpu" else ""
+        return f"  ({key}): {kind} containing: [{name} of size {size}{device}]"
+    return f"  ({key}): Object of type: {type(value).__name__}"
 
 
 class ParameterList(Module):
@@ -89,7 +93,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({i}): {_describe(v)}" for i, v in enumerate(self))
+        return "\n".join(_describe(i, v) for i, v in enumerate(self))
 
     def forward(self, *args, **kwargs):
         raise RuntimeError("ParameterList should not be called: index or iterate over it")
@@ -200,7 +204,7 @@ class ParameterDict(Module):
             self[key] = value
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): {_describe(v)}" for k, v in self.items())
+        return "\n".join(_describe(k, v, typename=True) for k, v in self.items())
 
     def forward(self, *args, **kwargs):
         raise RuntimeError("ParameterDict should not be called: index it by key")
