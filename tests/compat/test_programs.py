@@ -92,6 +92,7 @@ CASES = {
     "gp_jitter": ((1e-5, 1e-6), None),  # cholesky_ex jitter loop on a diagonal view, EI
     "script_boilerplate": ((1e-5, 1e-6), None),  # device/seed set-up, RNG state, resume, strict
     "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
+    "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
