@@ -93,6 +93,13 @@ CASES = {
     "script_boilerplate": ((1e-5, 1e-6), None),  # device/seed set-up, RNG state, resume, strict
     "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
     "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
+    "func_ensemble_ntk": ((1e-5, 1e-6), None),  # stack_module_state, NTK by jacrev, jvp, linearize
+    "func_meta_device": (
+        (1e-5, 1e-6),
+        "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
+        "Module.to_empty (descent.backend.normalize_device refuses 'meta'; shape-only tensors "
+        "would need every op to propagate shapes without data)",
+    ),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
