@@ -104,9 +104,9 @@ def _resolve_dtype(dtype, device_type: str):
     if _dtype_name(dtype) == "float16":
         return np.dtype(np.float16)
     if device_type == "cpu":
-        from .dtypes import bfloat16_dtype  # noqa: PLC0415 - loads ml_dtypes (~0.5 s)
+        from .dtypes import as_dtype  # noqa: PLC0415
 
-        return bfloat16_dtype()
+        return as_dtype("bfloat16")  # loads ml_dtypes (~0.5 s) and the ops' bfloat16 dispatch
     bf = backend.bfloat16_dtype()
     if device_type != "cuda" or bf is None:
         raise RuntimeError(

@@ -122,12 +122,12 @@ def new_tensor(data, requires_grad: bool = False, node=None):
 # ---------------------------------------------------------------------------------------------
 # Low-precision dispatch: bfloat16 (docs/bfloat16.md)
 #
-# bfloat16 arrays (ml_dtypes' NumPy dtype) do not go into op kernels: `set_cast_dispatch`
-# installs a function, once a bfloat16 dtype exists in the process, that the three entry points
-# below call first. It returns None unless an input is bfloat16; then it runs the op in float32
-# between differentiable casts and rounds the result to bfloat16 (PyTorch's CPU arithmetic).
-# Until then it is None, and the whole cost of this feature for every other program is one
-# global read per op.
+# bfloat16 arrays (ml_dtypes' NumPy dtype, of kind "V") do not go into op kernels:
+# `set_cast_dispatch` installs a function, once data has been given the bfloat16 dtype, that
+# the three entry points below call when an input is bfloat16: it runs the op in float32
+# between differentiable casts and rounds the result to bfloat16 (PyTorch's CPU arithmetic), or
+# returns None for an op that handles bfloat16 itself. Until then it is None, and the whole cost
+# of this feature for every other program is one global read per op (then, a dtype test).
 _cast_dispatch: Any = None
 
 
@@ -255,7 +255,11 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors, recording a node when grad mode is on and an input needs grad."""
-        if _cast_dispatch is not None:  # bfloat16 in use: see set_cast_dispatch
+        if _cast_dispatch is not None and (
+            inputs[0]._data.dtype.kind == "V" if len(inputs) == 1
+            else any([t._data.dtype.kind == "V" for t in inputs])
+        ):  # fmt: skip
+            # a bfloat16 input (kind "V": ml_dtypes' dtype): see set_cast_dispatch
             t = _cast_dispatch(cls, cls.apply, inputs, (), params)
             if t is not None:
                 return t
@@ -294,7 +298,7 @@ class Function:
     @classmethod
     def apply2(cls, a, b):
         """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
-        if _cast_dispatch is not None:
+        if _cast_dispatch is not None and "V" in (a._data.dtype.kind, b._data.dtype.kind):
             t = _cast_dispatch(cls, cls.apply2, (a, b), (), None)
             if t is not None:
                 return t
@@ -323,7 +327,7 @@ class Function:
         Python scalar c. On the CPU `ca` is c as a cached read-only 0-d array of x's dtype:
         NumPy combines an array with a same-dtype 0-d array about twice as fast as with a Python
         float, and NEP 50 makes the results identical (the float is cast to the dtype first)."""
-        if _cast_dispatch is not None:
+        if _cast_dispatch is not None and x._data.dtype.kind == "V":
             t = _cast_dispatch(cls, cls.apply_scalar, (x,), (c,), None)
             if t is not None:
                 return t

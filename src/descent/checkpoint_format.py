@@ -52,9 +52,9 @@ _DTYPES["BF16"] = "bfloat16"
 def dtype_of_code(code: str) -> np.dtype:
     """The NumPy dtype of a safetensors dtype code (BF16: ml_dtypes' bfloat16)."""
     if code == "BF16":
-        from .dtypes import bfloat16_dtype  # noqa: PLC0415 - loads ml_dtypes on first use
+        from .dtypes import as_dtype  # noqa: PLC0415 - loads ml_dtypes on first use
 
-        return bfloat16_dtype()
+        return as_dtype("bfloat16")
     return np.dtype(_DTYPES[code])
 
 

@@ -15,7 +15,11 @@ of descent.
 
 bfloat16 is the `ml_dtypes` package's NumPy dtype (NumPy has none; docs/bfloat16.md). Importing
 ml_dtypes costs about half a second, so it is loaded on first use (`bfloat16_dtype()`, called
-when `descent.bfloat16` or the string 'bfloat16' is first read), never at `import descent`.
+when `descent.bfloat16` or the string 'bfloat16' is first read), never at `import descent`. The
+ops layer's bfloat16 dispatch (one function call per op) is installed later still, when data is
+first given the dtype (`as_dtype` resolving to bfloat16: `tensor(..., dtype=)`, `.to()`,
+`zeros(..., dtype=)`, an ml_dtypes array): a program that only names `torch.bfloat16` (in a
+dtype table, say) pays nothing per op.
 Its NumPy kind is 'V' (void), not 'f': descent's internals test floating dtypes with
 `kind in "fV"` (no tensor holds another void dtype: `as_dtype` refuses them).
 """
@@ -134,15 +138,27 @@ def get_default_dtype() -> dtype:
 
 
 _bfloat16 = None  # ml_dtypes' bfloat16 NumPy dtype, once loaded
-_bfloat16_callbacks: list = []  # called once it is (the ops layer's dispatch: ops/bfloat16.py)
+_bfloat16_in_use = False  # whether data has been given the dtype (see the module docstring)
+_bfloat16_callbacks: list = []  # called then (the ops layer's dispatch: ops/bfloat16.py)
 
 
 def on_bfloat16(callback) -> None:
-    """Call `callback()` when descent first loads bfloat16 (at once if it has)."""
-    if _bfloat16 is not None:
+    """Call `callback()` when data is first given the bfloat16 dtype (at once if it has)."""
+    if _bfloat16_in_use:
         callback()
     else:
         _bfloat16_callbacks.append(callback)
+
+
+def _use_bfloat16() -> np.dtype:
+    """bfloat16, requested for data: loads it and, the first time, runs the callbacks."""
+    global _bfloat16_in_use
+    d = bfloat16_dtype()
+    if not _bfloat16_in_use:
+        _bfloat16_in_use = True
+        for callback in _bfloat16_callbacks:
+            callback()
+    return d
 
 
 def bfloat16_dtype() -> np.dtype:
@@ -161,8 +177,6 @@ def bfloat16_dtype() -> np.dtype:
                 "pip install ml-dtypes"
             ) from None
         _bfloat16 = np.dtype(ml_dtypes.bfloat16)
-        for callback in _bfloat16_callbacks:
-            callback()
     return _bfloat16
 
 
@@ -177,9 +191,12 @@ def as_dtype(dtype) -> np.dtype:
     """A NumPy dtype for any descent dtype spelling (descent.float32, np.float32, 'float32',
     'bfloat16', Python's float/int/bool as in PyTorch: float64, int64, bool)."""
     if type(dtype) is globals()["dtype"]:
-        return dtype.dtype
+        d = dtype.dtype
+        if d.kind == "V" and not _bfloat16_in_use:  # descent.bfloat16, first given to data
+            _use_bfloat16()
+        return d
     if isinstance(dtype, str) and dtype.replace("torch.", "") in ("bfloat16", "bf16"):
-        return bfloat16_dtype()
+        return _use_bfloat16()
     try:
         d = np.dtype(dtype)
     except TypeError:
@@ -187,7 +204,7 @@ def as_dtype(dtype) -> np.dtype:
     if d.kind == "V":
         if d.name != "bfloat16":  # structured, float8, ...: no tensor holds it
             raise TypeError(f"{dtype!r} is not a dtype descent tensors can hold")
-        return bfloat16_dtype()  # also when the user's own ml_dtypes import made it
+        return _use_bfloat16()  # also when the user's own ml_dtypes import made it
     return d
 
 
