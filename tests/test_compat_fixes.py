@@ -370,3 +370,29 @@ def test_parameter_container_repr_matches_torch():
         return "\n".join(repr(x) for x in (pl, pd, one, m.nn.ParameterList()))
 
     assert build(ds).replace("descent.", "torch.") == build(torch)
+
+
+# - A NumPy scalar hyperparameter (np.log(...) and friends return np.float64) upcast float32
+#   results to float64 in clamp / clamp_min / clamp_max / clip / hardtanh / leaky_relu / elu /
+#   softplus: NumPy 2 promotes float32 arrays with np.float64 scalars, PyTorch treats them as
+#   Python numbers (found probing NumPy interop; SAC-style `log_std.clamp(np.log(1e-4), 2)`).
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["x.clamp(a, b)", "x.clamp_min(a)", "x.clamp_max(b)", "m.clip(x, min=a)",
+     "x.clamp(min=a)", "F.hardtanh(x, a, b)", "F.leaky_relu(x, a)", "F.elu(x, alpha=a)",
+     "F.softplus(x, beta=b, threshold=b * 5)", "m.nn.LeakyReLU(a)(x)", "m.nn.ELU(b)(x)",
+     "x.clone().clamp_(a, b)", "F.relu6(x) * a", "m.nn.Hardtanh(a, b)(x)"],
+)  # fmt: skip
+def test_numpy_scalar_hyperparameters_keep_float32(src):
+    res = []
+    for m in (torch, ds):
+        x = m.tensor([-2.0, -0.1, 0.3, 3.0], requires_grad=True)
+        env = {"m": m, "F": m.nn.functional, "x": x, "a": np.log(0.5), "b": np.float64(1.5)}
+        y = eval(src, env)  # noqa: S307 - the test's own source
+        (y * y).sum().backward()
+        res.append((str(y.dtype).split(".")[-1], y.detach().numpy(), x.grad.numpy()))
+    assert res[1][0] == res[0][0] == "float32"
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-6)
+    np.testing.assert_allclose(res[1][2], res[0][2], rtol=1e-6)

@@ -16,6 +16,14 @@ from ..tensor import Tensor, get_default_dtype
 _SCALARS = (int, float, bool, np.generic)
 
 
+def python_number(v):
+    """A NumPy scalar (np.float64(0.5), np.log(...)'s result) as the Python number it holds;
+    anything else unchanged. For hyperparameters that reach NumPy arithmetic directly: under
+    NumPy 2's promotion (NEP 50) a np.float64 scalar upcasts a float32 array, a Python float
+    does not, and PyTorch treats both as Python numbers."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def is_scalar(x) -> bool:
     return isinstance(x, _SCALARS) and not isinstance(x, np.ndarray)
 

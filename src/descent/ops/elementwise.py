@@ -16,7 +16,15 @@ from ..autograd import Function
 from ..dtypes import as_dtype
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, conj_if_complex, fill_int, promote, result_type
+from ._common import (
+    apply_binary,
+    as_tensor,
+    conj_if_complex,
+    fill_int,
+    promote,
+    python_number,
+    result_type,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -353,6 +361,7 @@ def clip_array(x, lo, hi):
 def clamp(x, min=None, max=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None."""
     x = as_tensor(x)
+    min, max = python_number(min), python_number(max)  # np.float64 bounds must not upcast x
     if min is None and max is None:
         raise DescentError("clamp: give at least one of min= and max=")
     # Tensor bounds get gradients too (ClampTensor); the three operands promote together.

@@ -12,7 +12,7 @@ import math
 
 from ...ops import activation as _act
 from ...ops import reduce as _red
-from ...ops._common import as_tensor
+from ...ops._common import as_tensor, python_number
 from ...tensor import Tensor
 
 __all__ = [
@@ -57,17 +57,17 @@ def sigmoid(input) -> Tensor:
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
-    return _act.leaky_relu(input, negative_slope)
+    return _act.leaky_relu(input, python_number(negative_slope))  # np.float64: no upcast
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha (e^x - 1)."""
-    return _act.elu(input, alpha)
+    return _act.elu(input, python_number(alpha))
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta; x itself where beta x > threshold (as PyTorch)."""
-    return _act.softplus(input, beta, threshold)
+    return _act.softplus(input, python_number(beta), python_number(threshold))
 
 
 def logsigmoid(input) -> Tensor:
