@@ -234,21 +234,29 @@ class LogSumExp(Function):
 class Softmax(Function):
     """y = softmax(x); dx = y (gy - sum(gy y)) along the axis (reuses the output)."""
 
-    __slots__ = ("axis",)
+    __slots__ = ("axis", "bfloat16")
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
         if x.size == 0:  # nothing to normalise (max() would raise on an empty axis)
             return x.copy()
         # Max-subtracted (stable for any finite logits); e is fresh, so it is normalised in place.
-        if self.axis == x.ndim - 1:
+        low = getattr(self, "bfloat16", None)
+        if self.axis == x.ndim - 1 and low is None:
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
             if k is not None:
                 return k(x)
         m = x.max(axis=self.axis, keepdims=True)
         e = xp.exp(x - m)
-        e /= e.sum(axis=self.axis, keepdims=True)
+        s = e.sum(axis=self.axis, keepdims=True)
+        if low is not None and self.axis != x.ndim - 1:
+            # PyTorch's bfloat16 kernel across an inner dim (SoftMaxKernel.cpp, _vec_softmax)
+            # stores exp(x - max) in the bfloat16 output, then multiplies by 1 / sum
+            return e.astype(low).astype(x.dtype) * (1 / s)
+        e /= s
         return e
 
     def backward(self, gy, ops):
