@@ -62,6 +62,15 @@ CASES = [
     ("x ** m.tensor(0.5, dtype=m.float64)", [1.0, -inf, -0.0, -4.0, 4.0], None),
     ("m.pow(x, w)", [1.0, -inf, -0.0, 4.0], [0.5]),
     ("m.pow(x[1], m.tensor(0.5, dtype=m.float64))", [1.0, -inf], None),
+    # logit's backward divides (PyTorch's kernel): a zero gradient stays 0 where x (1 - x)
+    # underflows (descent's gy * (1 / ...) was 0 * inf = nan)
+    ("x.float().logit().fix().double() + x * 0", [1.401298464324817e-45, 0.5, 0.0], None),
+    ("x.logit()", [0.0, 1.0, -0.0, 0.5, 2.0, -1.0, nan, 1e-300], None),
+    # lerp with a number weight: d/dinput = 1 - w, d/dend = w (the composite's chain rule
+    # made an infinite gradient nan at w = 0)
+    ("w / m.lerp(x, w, 0.0)", [0.0, 1.0], [1.0, 1.0]),
+    ("m.lerp(x, w, 0.7)", [0.0, 1.0, inf, -inf, nan], [1.0, 1.0, inf, 1.0, 2.0]),
+    ("m.lerp(x, w[:1], 2.0)", [inf, 1.0], [1.0]),
     # all targets ignored: the mean is 0 / 0 = nan, the gradient 0 (descent's was nan)
     (
         "F.cross_entropy(x.reshape(2, 3), m.tensor([-100, -100]))",

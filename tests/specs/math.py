@@ -149,7 +149,10 @@ add(name="rremainder_detached", fn=lambda a: a + (2.5 % a).detach() * 0.0,
     covers=("Add",))  # fmt: skip
 add(name="lerp_scalar", fn=lambda a, b: ds.lerp(a, b, 0.3), ref=lambda a, b: a + 0.3 * (b - a),
     torch_fn=lambda a, b: torch.lerp(a, b, 0.3), shapes=[S34, (4,)],
-    covers=("Add", "Sub", "MulScalar"))  # fmt: skip
+    covers=("LerpScalar",))  # fmt: skip
+add(name="lerp_scalar_far_end", fn=lambda a, b: ds.lerp(a, b, 0.7),
+    ref=lambda a, b: a + 0.7 * (b - a), torch_fn=lambda a, b: torch.lerp(a, b, 0.7),
+    shapes=[S34, (4,)], covers=("LerpScalar",))  # fmt: skip
 add(name="lerp_tensor_weight", fn=lambda a, b, w: a.lerp(b, w),
     ref=lambda a, b, w: a + w * (b - a), torch_fn=lambda a, b, w: torch.lerp(a, b, w),
     shapes=[S34, S34, (3, 1)], domain=[P, P, (0.0, 1.0)], covers=("Add", "Sub", "Mul"))  # fmt: skip

@@ -529,11 +529,35 @@ def fmod(input, other) -> Tensor:
     return Tensor._wrap(backend.get_array_module(a._data).fmod(a._data, b._data))
 
 
+class LerpScalar(Function):
+    """lerp(a, b, w) for a number w, from the nearer end as PyTorch: d/da = 1 - w, d/db = w
+    (PyTorch's lerp_backward; the composite's chain rule made an infinite gradient nan, as
+    inf - inf * 0 at w = 0)."""
+
+    __slots__ = ("w",)
+
+    def forward(self, a, b):
+        w = self.w
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = b - a
+            return a + w * d if abs(w) < 0.5 else b - d * (1 - w)
+
+    def backward(self, gy, ops):
+        # Products with the Python numbers: gy's dtype is kept (a float32 gy stays float32).
+        return gy * (1 - self.w), gy * self.w
+
+
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def lerp(input, end, weight) -> Tensor:
     """input + weight (end - input), computed as PyTorch does: from the nearer end, so
     end - (end - input) (1 - weight) for |weight| >= 0.5 (lerp(inf, 1, 2) is -inf, not nan);
     weight a number or a tensor (composite: its gradient comes from the primitives)."""
+    if not isinstance(weight, Tensor):
+        a, b = _promoted_operands(input, end)
+        if a._data.dtype.kind == "f":  # PyTorch's rule: d/dinput = 1 - w, d/dend = w
+            if a._data.shape != b._data.shape:
+                check_broadcast(LerpScalar, a, b)
+            return LerpScalar.apply(a, b, w=float(weight))
     d = sub(end, input)
     if not isinstance(weight, Tensor):
         if abs(weight) < 0.5:

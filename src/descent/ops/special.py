@@ -421,12 +421,14 @@ class Logit(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # PyTorch's kernel: gy * inf at 0 and 1 (whatever the sign of a zero), else its order
-            # The where picks the factor, not gy * inf: a where's backward masks its gradient
-            # with zeros, and 0 * inf made d(d)/d(gy) nan everywhere (every jvp of logit by
-            # the double-backward trick).
+            # PyTorch's kernel: gy * inf at 0 and 1 (whatever the sign of a zero), else
+            # gy / (x (1 - x)), a division: a zero gy stays 0 where x (1 - x) underflows to a
+            # denormal (gy * (1 / ...) was 0 * inf = nan at x = 1e-45). gy / +0 is gy * inf at
+            # the edges, and gy stays outside the where: a where's backward masks its gradient
+            # with zeros, and 0 * inf made d(d)/d(gy) nan everywhere (every jvp of logit by the
+            # double-backward trick).
             edge = (x == 0) | (x == 1)
-            d = gy * ops.where(edge, math.inf, 1 / (x * (1 - x)))
+            d = gy / ops.where(edge, 0.0, x * (1 - x))
         if self.eps is None:
             return ops.where((x < 0) | (x > 1), math.nan, d)
         # outside [eps, 1 - eps]: 0; a nan x keeps d (nan), as PyTorch 2.13's kernel
@@ -569,7 +571,7 @@ class Sinc(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (pi x overflows float16)
+        if x.dtype == np.float16:  # PyTorch's float32 opmath (pi x overflows)
             return self.forward(x.astype(np.float32)).astype(np.float16)
         xp = backend.get_array_module(x)
         zero = x == 0
