@@ -4,9 +4,9 @@ That is how PyTorch's CPU kernels treat bfloat16 (they load bfloat16, compute in
 round the result to nearest, ties to even), so descent does it once, here, instead of teaching
 each op's kernel a dtype NumPy lacks (ml_dtypes' bfloat16 is a NumPy dtype of kind "V"; its
 own ufuncs would accumulate sums in bfloat16 and return float32 from matmul). `install()`
-hands `dispatch` to the engine (`autograd.set_cast_dispatch`) when descent first meets a
-bfloat16 dtype (`dtypes.bfloat16_dtype`); from then on every `Function` entry point asks it
-first:
+hands `dispatch` to the engine (`autograd.set_cast_dispatch`) when data is first given the
+bfloat16 dtype (`dtypes.on_bfloat16`); from then on every `Function` entry point that meets a
+bfloat16 input calls it first:
 
     y = op(x_bf16, w_bf16)  runs as  cast(op(cast(x, f32), cast(w, f32)), bf16)
 
@@ -19,9 +19,14 @@ gets a bfloat16 `.grad`, as in PyTorch. Ops that only move values (`Cast`, `Clon
 The output is rounded only when every floating input was bfloat16 (an op that meets float32
 explicitly, as autocast's float32 ops do, keeps float32; normalisations, whose float32 weights
 meet a bfloat16 input under autocast, follow the input: `bfloat16_follows_input`), and only a
-float32 result (integer
-indices, bool masks pass as they are). Composite functions (mean = sum / n) round after each
-primitive: within bfloat16's tolerance of PyTorch's single rounding, not bitwise.
+float32 result (integer indices, bool masks pass as they are).
+
+Where PyTorch's kernel rounds elsewhere, the op says so with a class attribute read here:
+`bfloat16_scalar` (how `x + c` and `c / x` treat the Python scalar), `bfloat16_param` (the
+forward is told the dtype: softmax and log_softmax keep some buffers in bfloat16),
+`bfloat16_apply` (PyTorch runs the op as several: cross_entropy is log_softmax then
+nll_loss). Composite functions that PyTorch fuses use `@rounds_once`; other composites (mean =
+sum / n) round after each primitive: within bfloat16's tolerance, not always bitwise.
 """
 
 from __future__ import annotations
@@ -81,12 +86,12 @@ def dispatch(cls, entry, tensors, args, params):
     all_low = ("f" not in kinds and "c" not in kinds) or (
         kinds[0] == "V" and getattr(cls, "bfloat16_follows_input", False)
     )
-    up = tuple(Cast.apply(t, dtype=_F32) if k == "V" else t for t, k in zip(tensors, kinds))
     alt = getattr(cls, "bfloat16_apply", None)  # an op that PyTorch runs as several ops
     if alt is not None and params is not None:
         out = alt(*tensors, **params)
         if out is not None:
             return out
+    up = tuple(Cast.apply(t, dtype=_F32) if k == "V" else t for t, k in zip(tensors, kinds))
     name = getattr(cls, "bfloat16_param", None)  # an op whose forward follows PyTorch's
     if name is not None and params is not None:  # bfloat16 kernel: it gets the dtype
         params = {**params, name: bf16}
@@ -118,8 +123,8 @@ def rounds_once(fn):
 
 
 def install() -> None:
-    """Hand `dispatch` to the engine (called once a bfloat16 dtype exists; idempotent)."""
+    """Hand `dispatch` to the engine (called when data is first given the bfloat16 dtype)."""
     autograd.set_cast_dispatch(dispatch)
 
 
-on_bfloat16(install)  # now if ml_dtypes is loaded already, else when it is
+on_bfloat16(install)  # now if bfloat16 data exists already, else when it first does
