@@ -94,6 +94,7 @@ CASES = {
     "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
     "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
     "func_ensemble_ntk": ((1e-5, 1e-6), None),  # stack_module_state, NTK by jacrev, jvp, linearize
+    "sac_continuous": ((1e-5, 1e-6), None),  # squashed Gaussian, NumPy-scalar bounds, twin Q
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "

@@ -106,3 +106,8 @@ __all__ = [
     "biject_to", "constraints", "identity_transform", "kl_divergence", "register_kl",
     "transform_to", "transforms",
 ]  # fmt: skip
+
+# PyTorch's one-module-per-distribution paths (`from torch.distributions.normal import Normal`).
+from . import _paths  # noqa: E402
+
+_paths.register(__name__)
