@@ -420,3 +420,37 @@ def test_torch_distribution_module_paths_import():
     assert Normal(ds.tensor(0.0), ds.tensor(1.0)).log_prob(ds.tensor(0.0)).item() == (
         pytest.approx(-0.9189385, rel=1e-6)
     )
+
+
+# - Import paths real programs use that were missing: torch.nn.modules.utils (_pair, ...),
+#   torch.nn.parallel.DataParallel, torch.nn.utils.convert_parameters and
+#   torch.utils.data._utils.collate.
+
+
+def test_more_torch_import_paths():
+    import importlib
+
+    for mod, names in [
+        ("nn.modules.utils", ["_single", "_pair", "_triple", "_quadruple", "_ntuple"]),
+        ("nn.parallel", ["DataParallel", "DistributedDataParallel"]),
+        ("nn.utils.convert_parameters", ["parameters_to_vector", "vector_to_parameters"]),
+        ("utils.data._utils.collate", ["default_collate", "default_convert"]),
+    ]:
+        ours = importlib.import_module(f"descent.{mod}")
+        theirs = importlib.import_module(f"torch.{mod}")
+        for n in names:
+            assert hasattr(ours, n) and hasattr(theirs, n), (mod, n)
+    from torch.nn.modules import utils as tu
+
+    from descent.nn.modules import utils as du
+
+    for f in ("_single", "_pair", "_triple", "_quadruple"):
+        for arg in (3, (1, 2), [4, 5, 6], "ab"):
+            assert getattr(du, f)(arg) == getattr(tu, f)(arg), (f, arg)
+    assert du._reverse_repeat_tuple((1, 2, 3), 2) == tu._reverse_repeat_tuple((1, 2, 3), 2)
+    assert du._list_with_default([None, 3], [2, 5, 7]) == tu._list_with_default(
+        [None, 3], [2, 5, 7]
+    )
+    batch = ds.utils.data._utils.collate.default_collate([{"x": np.ones(2)}, {"x": np.zeros(2)}])
+    assert batch["x"].dtype == ds.float64 and tuple(batch["x"].shape) == (2, 2)
+    assert ds.nn.parallel.DataParallel is ds.nn.DataParallel

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..distributed.ddp import DistributedDataParallel as _MPIDataParallel
+from .legacy import DataParallel  # torch.nn.parallel.DataParallel (one device, see legacy.py)
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel"]
 
 
 class DistributedDataParallel(_MPIDataParallel):

@@ -1,0 +1,3 @@
+"""torch.utils.data._utils: the private path some programs import `collate` from."""
+
+from . import collate  # noqa: F401
