@@ -264,3 +264,26 @@ def test_optimizer_steps_round_as_torch(name):
     else:
         assert differ <= 5
         np.testing.assert_allclose(out[1], out[0], rtol=8e-3, atol=1e-3)
+
+
+def test_fused_kernels_never_see_bfloat16(monkeypatch):
+    # descent's numba/CuPy kernels are float32/float16 only: under the dispatch they get the
+    # float32 upcasts (or are skipped), never a bfloat16 array
+    from descent import backend
+
+    seen = []
+    real = backend.fused
+
+    def spy(name, *arrays):
+        seen.append((name, [a.dtype.kind for a in arrays if hasattr(a, "dtype")]))
+        return real(name, *arrays)
+
+    monkeypatch.setattr(backend, "fused", spy)
+    m = ds.nn.Sequential(ds.nn.Linear(8, 16), ds.nn.GELU(), ds.nn.LayerNorm(16),
+                         ds.nn.Linear(16, 4)).bfloat16()  # fmt: skip
+    opt = ds.optim.AdamW(m.parameters(), lr=1e-2)
+    x = ds.randn(6, 8, dtype=ds.bfloat16)
+    loss = ds.nn.functional.cross_entropy(ds.softmax(m(x), -1) * 3, ds.tensor([0, 1, 2, 3, 0, 1]))
+    loss.backward()
+    opt.step()
+    assert seen and all("V" not in kinds for _, kinds in seen), seen
