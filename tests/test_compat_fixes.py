@@ -454,3 +454,28 @@ def test_more_torch_import_paths():
     batch = ds.utils.data._utils.collate.default_collate([{"x": np.ones(2)}, {"x": np.zeros(2)}])
     assert batch["x"].dtype == ds.float64 and tuple(batch["x"].shape) == (2, 2)
     assert ds.nn.parallel.DataParallel is ds.nn.DataParallel
+
+
+# - PyTorch's keyword names on top-level functions: torch.roll(x, 1, dims=1) (fno_spectral),
+#   torch.flip(x, dims=), squeeze / unsqueeze(dim=), transpose(dim0=, dim1=), permute(dims=),
+#   tile(dims=), broadcast_to(size=), index_select / index_add / scatter_add(dim=, index=, ...)
+#   without the positional axis, randint(low=, high=, size=) raised TypeError.
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["m.roll(x, 1, dims=1)", "m.roll(x, shifts=(1, 2), dims=(1, 2))", "m.flip(x, dims=[0, 2])",
+     "m.squeeze(x[:1], dim=0)", "m.squeeze(x[:1, :1], dim=(0, 1))", "m.unsqueeze(x, dim=-1)",
+     "m.transpose(x, dim0=0, dim1=2)", "m.permute(x, dims=(2, 0, 1))", "m.tile(x, dims=(2, 1, 1))",
+     "m.broadcast_to(x[0, 0], size=(2, 4))",
+     "m.index_select(x, dim=2, index=m.tensor([3, 0]))",
+     "m.index_add(m.zeros(4), dim=0, index=m.tensor([0, 0]), source=m.ones(2), alpha=3)",
+     "m.scatter_add(m.zeros(1, 4), dim=1, index=m.tensor([[0, 1, 0]]), src=m.ones(1, 3))",
+     "m.randint(low=3, high=4, size=(2,))"],
+)  # fmt: skip
+def test_torch_keyword_names_on_functions(src):
+    res = []
+    for m in (torch, ds):
+        x = m.arange(24.0).reshape(2, 3, 4)
+        res.append(eval(src, {"m": m, "x": x}).tolist())  # noqa: S307 - the test's own source
+    assert res[1] == res[0]

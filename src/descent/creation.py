@@ -416,13 +416,15 @@ def randn(*shape, dtype=None, requires_grad=False, device=None, generator=None) 
     return _finish(arr, dt, requires_grad, None)
 
 
-def randint(*args, size=None, high=None, dtype=np.int64, device=None, generator=None,
+def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, generator=None,
             requires_grad: bool = False) -> Tensor:
     """Integers in [low, high), as torch.randint: `randint(high, size)` or
-    `randint(low, high, size)` (size a tuple; `size=` and `high=` may be keywords)."""
+    `randint(low, high, size)` (size a tuple; `size=`, `high=` and `low=` may be keywords)."""
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
+    if low is not None:
+        args.insert(0, low)
     if high is not None:
         args.append(high)
     if len(args) == 1:

@@ -328,7 +328,7 @@ def _check_gather_bounds(index, size: int, axis: int) -> None:
         )
 
 
-def index_select(x, axis: int, index, *, dim=None) -> Tensor:
+def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
     """Select entries along `axis` with a 1-D integer index (repeats accumulate gradients)."""
     if dim is not None:
         axis = dim
@@ -369,7 +369,7 @@ class ScatterAdd(Function):
         return gy, gsrc
 
 
-def scatter_add(x, axis: int, index, src, *, dim=None) -> Tensor:
+def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -> Tensor:
     """PyTorch's scatter_add: out = x; out[... index[i] ...] += src[i] along `axis`."""
     if dim is not None:
         axis = dim
@@ -405,7 +405,7 @@ class IndexAdd(Function):
         return gy, gs
 
 
-def index_add(x, axis: int, index, source, *, dim=None, alpha=1) -> Tensor:
+def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, alpha=1) -> Tensor:
     """PyTorch's index_add: out = x; out[..., index[i], ...] += alpha * source[..., i, ...]."""
     if dim is not None:
         axis = dim

@@ -82,9 +82,12 @@ class Transpose(Function):
         return ops.transpose(gy, tuple(np.argsort(self.axes)))
 
 
-def transpose(x, *axes) -> Tensor:
-    """Permute axes; with no axes reverse them (NumPy); with two ints swap them (PyTorch)."""
+def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
+    """Permute axes; with no axes reverse them (NumPy); with two ints swap them (PyTorch, also
+    as torch.transpose(input, dim0=, dim1=))."""
     x = as_tensor(x)
+    if dim0 is not None or dim1 is not None:
+        axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
     axes = shape_arg(axes) if axes else ()
     # No axes reverse them (NumPy). Two ints mean PyTorch's transpose(dim0, dim1) (swap two
     # axes), except for a 2-D tensor, where NumPy's full permutation and PyTorch's swap agree.
@@ -108,8 +111,11 @@ def transpose(x, *axes) -> Tensor:
     return Transpose.apply(x, axes=axes)
 
 
-def permute(x, *axes) -> Tensor:
+def permute(x, *axes, dims=None) -> Tensor:
+    """torch.permute(input, dims): `dims` may come as a keyword."""
     x = as_tensor(x)
+    if dims is not None:
+        axes = (tuple(dims),)
     axes = tuple(int(a) % x.ndim for a in shape_arg(axes))
     if sorted(axes) != list(range(x.ndim)):
         raise DescentError(
@@ -145,8 +151,11 @@ class BroadcastTo(Function):
         return gy
 
 
-def broadcast_to(x, shape) -> Tensor:
+def broadcast_to(x, shape=None, size=None) -> Tensor:
+    """torch.broadcast_to(input, size): `size` is PyTorch's keyword, `shape` NumPy's."""
     x = as_tensor(x)
+    if shape is None:
+        shape = size
     shape = tuple(shape)
     if shape == x.shape:
         return x
@@ -174,8 +183,11 @@ def expand(x, *shape) -> Tensor:
     return broadcast_to(x, tuple(shape))
 
 
-def squeeze(x, axis=None) -> Tensor:
+def squeeze(x, axis=None, dim=None) -> Tensor:
+    """torch.squeeze(input, dim=None): `dim` is PyTorch's keyword, `axis` NumPy's."""
     x = as_tensor(x)
+    if dim is not None:
+        axis = dim
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
@@ -188,8 +200,11 @@ def squeeze(x, axis=None) -> Tensor:
     return reshape(x, shape)
 
 
-def unsqueeze(x, axis) -> Tensor:
+def unsqueeze(x, axis=None, dim=None) -> Tensor:
+    """torch.unsqueeze(input, dim): `dim` is PyTorch's keyword, `axis` NumPy's."""
     x = as_tensor(x)
+    if dim is not None:
+        axis = dim
     if axis is None:
         raise TypeError("unsqueeze: pass the axis (dim) where the new dimension goes")
     nd = x.ndim + 1
@@ -405,8 +420,11 @@ class Flip(Function):
         return ops.flip(gy, self.axis)
 
 
-def flip(x, axis=None) -> Tensor:
+def flip(x, axis=None, dims=None) -> Tensor:
+    """torch.flip(input, dims): `dims` is PyTorch's keyword, `axis` NumPy's."""
     x = as_tensor(x)
+    if dims is not None:
+        axis = dims
     axes = normalize_axis(axis, x.ndim)
     if x.ndim == 0:
         axes = ()  # dim 0 / -1 of a 0-d tensor (PyTorch): nothing to reverse
@@ -428,8 +446,11 @@ class Roll(Function):
         return ops.roll(gy, neg, self.axis)
 
 
-def roll(x, shifts, axis=None) -> Tensor:
+def roll(x, shifts, axis=None, dims=None) -> Tensor:
+    """torch.roll(input, shifts, dims=None): `dims` is PyTorch's keyword, `axis` NumPy's."""
     x = as_tensor(x)
+    if dims is not None:
+        axis = dims
     if isinstance(shifts, list):
         shifts = tuple(shifts)
     if isinstance(axis, list):
@@ -452,8 +473,11 @@ class Tile(Function):
         return ops.tile_grad(gy, self.in_shapes[0], self.reps)
 
 
-def tile(x, *reps) -> Tensor:
+def tile(x, *reps, dims=None) -> Tensor:
+    """torch.tile(input, dims): `dims` (the repetitions) may come as a keyword."""
     x = as_tensor(x)
+    if dims is not None:
+        reps = (tuple(dims),)
     reps = shape_arg(reps)
     return Tile.apply(x, reps=tuple(int(r) for r in reps))
 
