@@ -284,3 +284,18 @@ def test_cross_entropy_all_ignored_float32_gradient_is_zero():
     assert np.isnan(loss.item())
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((4, 5), np.float32))
+
+
+@pytest.mark.parametrize("name", ["elu", "celu", "selu"])
+def test_elu_family_keeps_the_sign_of_zero(name):
+    """elu(-0.) is -0. in PyTorch (descent's expm1(minimum(x, 0)) gave +0: NumPy's minimum of
+    -0. and 0 is +0), which log or 1/x downstream tell apart (the gradient of log2(celu(-0.))
+    is -inf there)."""
+    out = []
+    for m in (torch, ds):
+        x = m.tensor([-0.0, 0.0, -1.0, 2.0], requires_grad=True)
+        y = getattr(m.nn.functional, name)(x)
+        m.log2(y[:2]).sum().backward()
+        out.append((np.signbit(np.asarray(y.tolist())), np.asarray(x.grad.tolist())))
+    np.testing.assert_array_equal(out[1][0], out[0][0])
+    np.testing.assert_array_equal(out[1][1], out[0][1])

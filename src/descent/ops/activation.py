@@ -114,8 +114,9 @@ class Elu(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         # expm1 of min(x, 0): accurate near 0 and never overflows on the positive side, which
-        # where() computes too and then discards.
-        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+        # where() computes too and then discards. (where, not minimum: NumPy's minimum(-0., 0)
+        # is +0, and elu(-0.) is -0. in PyTorch, which log or 1/x downstream tell apart.)
+        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.where(x > 0, 0, x)))
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
