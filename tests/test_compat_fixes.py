@@ -479,3 +479,22 @@ def test_torch_keyword_names_on_functions(src):
         x = m.arange(24.0).reshape(2, 3, 4)
         res.append(eval(src, {"m": m, "x": x}).tolist())  # noqa: S307 - the test's own source
     assert res[1] == res[0]
+
+
+# - Tensor methods with PyTorch's keywords: x.copy_(src, non_blocking=True) (prefetchers, EMA
+#   updates), x.numpy(force=True), x.index_select(dim=, index=), x.scatter_add(dim=, ...).
+
+
+def test_tensor_method_keywords():
+    res = []
+    for m in (torch, ds):
+        x = m.arange(12.0).reshape(3, 4)
+        y = m.zeros(3, 4)
+        y.copy_(x * 2, non_blocking=True)
+        z = m.zeros(2, 4).scatter_add(dim=1, index=m.tensor([[0, 0], [3, 1]]), src=m.ones(2, 2))
+        w = m.ones(2, requires_grad=True) * 3
+        res.append(
+            [y.tolist(), x.index_select(dim=1, index=m.tensor([3, 1])).tolist(), z.tolist(),
+             w.numpy(force=True).tolist()]
+        )  # fmt: skip
+    assert res[1] == res[0]

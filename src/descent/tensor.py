@@ -406,8 +406,9 @@ class Tensor(
         return int(self.item())
 
     # -- conversion ------------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
         """The values as a NumPy array (a copy from the GPU; shares memory on the CPU).
+        `force` is accepted for PyTorch's `x.numpy(force=True)` (descent never refuses).
 
         Raises:
             TypeError: a bfloat16 tensor, as in PyTorch (NumPy has no bfloat16): convert with

@@ -575,10 +575,10 @@ class IndexingMethods:
     def take_along_axis(self, index, axis):
         return _ops.take_along_axis(self, index, axis)
 
-    def index_select(self, axis, index, *, dim=None):
+    def index_select(self, axis=None, index=None, *, dim=None):
         return _ops.index_select(self, axis if dim is None else dim, index)
 
-    def scatter_add(self, axis, index, src, *, dim=None):
+    def scatter_add(self, axis=None, index=None, src=None, *, dim=None):
         return _ops.scatter_add(self, axis if dim is None else dim, index, src)
 
     def index_add(self, axis, index, source, *, dim=None, alpha=1):
@@ -648,7 +648,8 @@ class InPlaceMethods:
     def clamp_(self, min=None, max=None):
         return _ops.clamp_(self, min, max)
 
-    def copy_(self, src):
+    def copy_(self, src, non_blocking: bool = False):
+        # non_blocking: PyTorch's asynchronous host-device copy; descent's copies are synchronous
         return _ops.copy_(self, src)
 
     def fill_(self, value):
