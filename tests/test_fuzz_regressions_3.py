@@ -299,3 +299,22 @@ def test_elu_family_keeps_the_sign_of_zero(name):
         out.append((np.signbit(np.asarray(y.tolist())), np.asarray(x.grad.tolist())))
     np.testing.assert_array_equal(out[1][0], out[0][0])
     np.testing.assert_array_equal(out[1][1], out[0][1])
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "m.arange(0, -3)",
+        "m.arange(3, 0)",
+        "m.arange(0, 3, 0)",
+        "m.arange(0, 3, -1)",
+        "m.arange(3, 0, -1)",
+        "m.arange(0, 0)",
+        "m.arange(0.0, 1.0, 0.25)",
+        "m.arange(1.0, 0.0, -0.25)",
+    ],
+)
+def test_arange_step_checks(src):
+    """arange with a step of the wrong sign raises, as PyTorch (descent returned an empty
+    tensor); a zero step raises RuntimeError (NumPy's ZeroDivisionError)."""
+    _same_error_or_value(src)

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import autograd, backend, devices, tensor_methods
 from .dtypes import complex_of
+from .errors import DescentError
 from .inplace_unary import write_values
 from .ops._common import fill_int
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
@@ -213,6 +214,14 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
         start, end = 0, start
     # 0-d tensors as bounds (arange(t.max())) count as their Python numbers, as in PyTorch
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    # PyTorch's checks (NumPy returns an empty range, or divides by zero)
+    if step == 0:
+        raise DescentError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise DescentError(
+            f"arange: upper bound {end} and lower bound {start} inconsistent with step sign "
+            f"({step}), as PyTorch refuses"
+        )
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
