@@ -96,6 +96,7 @@ CASES = {
     "func_ensemble_ntk": ((1e-5, 1e-6), None),  # stack_module_state, NTK by jacrev, jvp, linearize
     "sac_continuous": ((1e-5, 1e-6), None),  # squashed Gaussian, NumPy-scalar bounds, twin Q
     "fno_spectral": ((1e-5, 1e-6), None),  # complex Parameters, rfft/irfft2, complex einsum, Adam
+    "lora_moe": ((1e-5, 1e-6), None),  # LoRA by module swap and parametrize, top-2 MoE routing
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
