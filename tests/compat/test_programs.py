@@ -97,6 +97,7 @@ CASES = {
     "sac_continuous": ((1e-5, 1e-6), None),  # squashed Gaussian, NumPy-scalar bounds, twin Q
     "fno_spectral": ((1e-5, 1e-6), None),  # complex Parameters, rfft/irfft2, complex einsum, Adam
     "lora_moe": ((1e-5, 1e-6), None),  # LoRA by module swap and parametrize, top-2 MoE routing
+    "bilstm_crf_beam": ((1e-5, 1e-6), None),  # the Bi-LSTM CRF tutorial, Viterbi, beam search
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
