@@ -498,3 +498,65 @@ def test_tensor_method_keywords():
              w.numpy(force=True).tolist()]
         )  # fmt: skip
     assert res[1] == res[0]
+
+
+# - torch._foreach_* were missing (timm's ModelEmaV3 uses torch._foreach_lerp_ for its EMA,
+#   hand-written optimizers _foreach_mul_ / _foreach_addcmul_; found writing ddpm_ema).
+
+_FOREACH_CASES = [
+    ("_foreach_add_", lambda m, xs, ys: (xs, ys), {"alpha": 0.5}),
+    ("_foreach_add", lambda m, xs, ys: (xs, 2.0), {}),
+    ("_foreach_sub_", lambda m, xs, ys: (xs, [1.0, 2.0, 3.0]), {}),
+    ("_foreach_mul_", lambda m, xs, ys: (xs, m.tensor(3.0)), {}),
+    ("_foreach_mul", lambda m, xs, ys: (xs, ys), {}),
+    ("_foreach_div_", lambda m, xs, ys: (xs, 4.0), {}),
+    ("_foreach_pow", lambda m, xs, ys: (xs, 2.0), {}),
+    ("_foreach_lerp_", lambda m, xs, ys: (xs, ys, 0.25), {}),
+    ("_foreach_lerp", lambda m, xs, ys: (xs, ys, ys), {}),
+    ("_foreach_addcmul_", lambda m, xs, ys: (xs, ys, ys), {"value": -0.5}),
+    (
+        "_foreach_addcdiv",
+        lambda m, xs, ys: (xs, ys, [y.abs() + 1 for y in ys], [1.0, 2.0, 3.0]),
+        {},
+    ),
+    ("_foreach_copy_", lambda m, xs, ys: (xs, ys), {}),
+    ("_foreach_zero_", lambda m, xs, ys: (xs,), {}),
+    ("_foreach_norm", lambda m, xs, ys: (xs,), {}),
+    ("_foreach_maximum", lambda m, xs, ys: (xs, 0.5), {}),
+    ("_foreach_minimum_", lambda m, xs, ys: (xs, ys), {}),
+    ("_foreach_sqrt", lambda m, xs, ys: ([x.abs() for x in xs],), {}),
+    ("_foreach_neg_", lambda m, xs, ys: (xs,), {}),
+    ("_foreach_clamp_min_", lambda m, xs, ys: (xs, 0.0), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", _FOREACH_CASES, ids=[c[0] for c in _FOREACH_CASES])
+def test_foreach_matches_torch(name, args, kwargs):
+    rng = np.random.default_rng(5)
+    shapes = [(2, 3), (4,), ()]
+    a = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    b = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    res = []
+    for m in (torch, ds):
+        xs = [m.tensor(v) for v in a]
+        ys = [m.tensor(v) for v in b]
+        out = getattr(m, name)(*args(m, xs, ys), **kwargs)
+        if name.endswith("_"):
+            assert out is xs or out is None
+            out = xs
+        else:
+            assert isinstance(out, tuple)
+        res.append([np.asarray(t.tolist()) for t in out])
+    for t, o in zip(*res, strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-7)
+
+
+def test_foreach_lerp_ema_under_no_grad_and_leaf_rule():
+    params = [ds.nn.Parameter(ds.ones(3)), ds.nn.Parameter(ds.zeros(2))]
+    ema = [p.detach().clone() for p in params]
+    with ds.no_grad():
+        ds._foreach_lerp_(ema, params, 0.1)
+    with pytest.raises(RuntimeError, match="leaf"):
+        ds._foreach_mul_(params, 2.0)  # a leaf that requires grad, grad mode on (as torch)
+    with pytest.raises(ValueError, match="one per tensor"):
+        ds._foreach_add_(ema, [1.0])

@@ -413,6 +413,17 @@ __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads th
 
 
 # torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
+_FOREACH_NAMES = (
+    "_foreach_abs", "_foreach_abs_", "_foreach_add", "_foreach_add_", "_foreach_addcdiv",
+    "_foreach_addcdiv_", "_foreach_addcmul", "_foreach_addcmul_", "_foreach_clamp_max",
+    "_foreach_clamp_max_", "_foreach_clamp_min", "_foreach_clamp_min_", "_foreach_copy_",
+    "_foreach_div", "_foreach_div_", "_foreach_exp", "_foreach_exp_", "_foreach_lerp",
+    "_foreach_lerp_", "_foreach_log", "_foreach_log_", "_foreach_maximum", "_foreach_maximum_",
+    "_foreach_minimum", "_foreach_minimum_", "_foreach_mul", "_foreach_mul_", "_foreach_neg",
+    "_foreach_neg_", "_foreach_norm", "_foreach_pow", "_foreach_pow_", "_foreach_reciprocal",
+    "_foreach_reciprocal_", "_foreach_sign", "_foreach_sign_", "_foreach_sqrt", "_foreach_sqrt_",
+    "_foreach_sub", "_foreach_sub_", "_foreach_zero_",
+)  # fmt: skip
 _LAZY_FUNCTIONS = {
     "save": ("io", "save_object"),
     "load": ("io", "load_object"),
@@ -421,6 +432,7 @@ _LAZY_FUNCTIONS = {
     "stft": ("spectral", "stft"),  # torch.stft / istft over descent.fft (docs/complex.md)
     "istft": ("spectral", "istft"),
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
+    **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
     **{name: ("special", name) for name in _SPECIAL_NAMES},
 }
 
