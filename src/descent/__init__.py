@@ -412,7 +412,7 @@ _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
-# torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
+# torch._foreach_*: loops over lists of tensors (foreach.py, docs/foreach.md), loaded on first use.
 _FOREACH_NAMES = (
     "_foreach_abs", "_foreach_abs_", "_foreach_add", "_foreach_add_", "_foreach_addcdiv",
     "_foreach_addcdiv_", "_foreach_addcmul", "_foreach_addcmul_", "_foreach_clamp_max",
@@ -424,6 +424,7 @@ _FOREACH_NAMES = (
     "_foreach_reciprocal_", "_foreach_sign", "_foreach_sign_", "_foreach_sqrt", "_foreach_sqrt_",
     "_foreach_sub", "_foreach_sub_", "_foreach_zero_",
 )  # fmt: skip
+# torch.save / torch.load live in descent.io (safetensors + JSON, no pickle), loaded on first use.
 _LAZY_FUNCTIONS = {
     "save": ("io", "save_object"),
     "load": ("io", "load_object"),
