@@ -358,6 +358,28 @@ class MathMethods:
         return _ops.cast(self, np.uint8)
 
 
+def _view_as_dtype(t, dtype):
+    """t.view(dtype): the same bytes read as another dtype (PyTorch's bit view; the last
+    dimension scales by the itemsizes' ratio). Not differentiable unless the dtype is t's own,
+    as in PyTorch."""
+    dt = np.dtype(as_dtype(dtype))
+    if dt == t._data.dtype:
+        return _ops.reshape(t, t.shape)
+    arr = t._data if t._data.ndim else t._data.reshape(1)
+    if t._data.ndim == 0 and dt.itemsize != arr.dtype.itemsize:
+        raise RuntimeError(
+            f"view({dt}): a 0-d tensor of {arr.dtype} can only be viewed as a dtype of the same "
+            "size, as in PyTorch"
+        )
+    try:
+        out = arr.view(dt)
+    except ValueError as e:
+        raise RuntimeError(
+            f"view({dt}) of a {arr.dtype} tensor of shape {tuple(t.shape)}: {e}"
+        ) from None
+    return type(t)._wrap(out.reshape(()) if t._data.ndim == 0 else out)
+
+
 class ReductionMethods:
     """Reductions, softmax and cumulative sums; `dim`/`keepdim` are PyTorch's aliases of
     NumPy's `axis`/`keepdims`."""
@@ -469,6 +491,8 @@ class ShapeMethods:
         return _ops.reshape(self, *shape)
 
     def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            return _view_as_dtype(self, shape[0])  # x.view(torch.int32): the bits reinterpreted
         return _ops.reshape(self, *shape)
 
     def flatten(self, start_dim=0, end_dim=-1):

@@ -660,6 +660,11 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     none): ord 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is PyTorch's
     name for `ord`. Floating tensors only, as in PyTorch."""
     ord, whole = ord if p is None else p, axis_arg(axis, dim) in (None, (), [])
+    if isinstance(ord, str) and ord == "nuc":  # torch.norm(x, p='nuc'): the nuclear norm
+        from ..linalg import matrix_norm  # noqa: PLC0415 - linalg builds on ops; a rare branch
+
+        d = (-2, -1) if whole else axis_arg(axis, dim)
+        return matrix_norm(x, "nuc", dim=d, keepdim=keepdims_arg(keepdims, keepdim))
     x, axes, keepdims = _prep(x, None if whole else axis_arg(axis, dim), keepdims, None, keepdim)
     if x._data.dtype.kind == "c":  # the norm of the moduli (a real result, as PyTorch)
         return norm(_abs(x), ord, None if whole else axes, keepdims)
