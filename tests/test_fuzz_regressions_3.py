@@ -344,3 +344,28 @@ def test_arange_step_checks(src):
 )
 def test_view_as_dtype_and_nuclear_norm(src):
     _same_error_or_value(src)
+
+
+def test_set_grad_enabled_as_a_plain_call_a_block_and_a_decorator():
+    """PyTorch's set_grad_enabled(False) takes effect when called (descent's only on `with`)."""
+    for m in (torch, ds):
+        x = m.tensor([1.0], requires_grad=True)
+        try:
+            m.set_grad_enabled(False)
+            assert not m.is_grad_enabled() and not (x * 2).requires_grad
+        finally:
+            m.set_grad_enabled(True)
+        assert m.is_grad_enabled() and (x * 2).requires_grad
+        with m.set_grad_enabled(False):
+            assert not (x * 2).requires_grad
+            with m.set_grad_enabled(True):
+                assert (x * 2).requires_grad
+            assert not m.is_grad_enabled()
+        assert m.is_grad_enabled()
+
+        @m.set_grad_enabled(False)
+        def double(t):
+            return t * 2
+
+        assert m.is_grad_enabled()  # decorating changes nothing
+        assert not double(x).requires_grad and m.is_grad_enabled()

@@ -66,13 +66,23 @@ class enable_grad(_GradModeContext):
 
 
 class set_grad_enabled(_GradModeContext):
-    """Set grad mode to `mode` for a block (context manager or decorator)."""
+    """Set grad mode to `mode`: as a plain call (`descent.set_grad_enabled(False)`, for the rest
+    of the program), for a block (context manager) or a function (decorator), as PyTorch's."""
 
-    # PyTorch's set_grad_enabled(False) takes effect at construction when used as a plain call;
-    # here it takes effect on entering, as a context manager or decorator.
+    # PyTorch's set_grad_enabled takes effect at construction, so a plain call switches the
+    # mode; `with` restores the previous mode on exit, and a decorator undoes the construction's
+    # effect at once (each call of the function sets the mode again).
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
         self._prev = _state.enabled
+        _state.enabled = self._mode
+
+    def __enter__(self):
+        return self  # already set by the constructor; __exit__ restores the mode before it
+
+    def __call__(self, func):
+        _state.enabled = self._prev
+        return super().__call__(func)
 
     def _fresh(self) -> _GradModeContext:
         return set_grad_enabled(self._mode)
