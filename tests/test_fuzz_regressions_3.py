@@ -369,3 +369,22 @@ def test_set_grad_enabled_as_a_plain_call_a_block_and_a_decorator():
 
         assert m.is_grad_enabled()  # decorating changes nothing
         assert not double(x).requires_grad and m.is_grad_enabled()
+
+
+def test_no_grad_and_enable_grad_as_bare_decorators():
+    """`@torch.no_grad` without parentheses (PyTorch 2.x) raised TypeError at decoration."""
+    for m in (torch, ds):
+        x = m.tensor([1.0], requires_grad=True)
+
+        @m.no_grad
+        def frozen(t):
+            return t * 2
+
+        @m.enable_grad
+        def recorded(t):
+            return t * 2
+
+        assert frozen.__name__ == "frozen" and not frozen(x).requires_grad
+        with m.no_grad():
+            assert recorded(x).requires_grad
+        assert m.is_grad_enabled()

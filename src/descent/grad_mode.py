@@ -53,14 +53,29 @@ class _GradModeContext:
         return wrapper
 
 
-class no_grad(_GradModeContext):
-    """Disable graph recording: `with descent.no_grad(): ...` or `@descent.no_grad()`."""
+class _NoParamContext(_GradModeContext):
+    """A context that is also a bare decorator, as PyTorch's no_grad/enable_grad: `@no_grad`
+    as well as `@no_grad()` (the bare form raised TypeError at import)."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is not None:  # @no_grad without parentheses: decorate at once
+            return cls()(orig_func)
+        return super().__new__(cls)
+
+    def __init__(self, orig_func=None) -> None:
+        pass
+
+
+class no_grad(_NoParamContext):
+    """Disable graph recording: `with descent.no_grad(): ...`, `@descent.no_grad()` or
+    `@descent.no_grad`."""
 
     _mode = False
 
 
-class enable_grad(_GradModeContext):
-    """Re-enable graph recording inside a `no_grad` block (context manager or decorator)."""
+class enable_grad(_NoParamContext):
+    """Re-enable graph recording inside a `no_grad` block (context manager or decorator, with
+    or without parentheses)."""
 
     _mode = True
 
