@@ -560,3 +560,36 @@ def test_foreach_lerp_ema_under_no_grad_and_leaf_rule():
         ds._foreach_mul_(params, 2.0)  # a leaf that requires grad, grad mode on (as torch)
     with pytest.raises(ValueError, match="one per tensor"):
         ds._foreach_add_(ema, [1.0])
+
+
+# - F.interpolate(antialias=True) raised (image pipelines resize with it: torchvision's
+#   Resize on tensors antialiases by default); PyTorch's separable Pillow-style filters.
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize(
+    "kw",
+    [{"size": (5, 6)}, {"size": (20, 11)}, {"scale_factor": 0.37}, {"scale_factor": (0.5, 1.6)},
+     {"size": (1, 2)}, {"scale_factor": 0.3, "recompute_scale_factor": True}],
+)  # fmt: skip
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_interpolate_antialias_matches_torch(mode, kw, align_corners):
+    x = np.random.default_rng(1).standard_normal((2, 3, 13, 9)).astype(np.float32)
+    g = None
+    res = []
+    for m in (torch, ds):
+        xt = m.tensor(x, requires_grad=True)
+        y = m.nn.functional.interpolate(
+            xt, mode=mode, align_corners=align_corners, antialias=True, **kw
+        )
+        if g is None:
+            g = np.random.default_rng(2).standard_normal(tuple(y.shape)).astype(np.float32)
+        (y * m.from_numpy(g)).sum().backward()
+        res.append((y.detach().numpy(), xt.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-4, atol=2e-5)
+
+
+def test_interpolate_antialias_refuses_other_modes():
+    with pytest.raises(ValueError, match="anti-alias"):
+        ds.nn.functional.interpolate(ds.zeros(1, 1, 4), size=2, mode="linear", antialias=True)

@@ -84,6 +84,36 @@ def _linear_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray
     return m
 
 
+def _antialias_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray:
+    """M (n_out, n_in) of PyTorch's antialiased resampling (ATen's _compute_weights_aa, as
+    Pillow's): when shrinking, the filter (triangle, or Keys' cubic with a = -0.5) is
+    stretched by the scale, so each output averages every input it covers; the taps of each
+    row are normalised to sum to 1. Enlarging uses the unstretched filter."""
+    step = _source_scale(n_in, n_out, align_corners, scale)
+    support = (4.0 if cubic else 2.0) * 0.5 * (step if step >= 1.0 else 1.0)
+    invscale = 1.0 / step if step >= 1.0 else 1.0
+
+    def filt(x):
+        x = np.abs(x)
+        if not cubic:
+            return np.where(x < 1.0, 1.0 - x, 0.0)
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = step * (i + 0.5)
+        # int() truncates toward zero, as the C++ cast does
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        w = filt((np.arange(lo, hi) - center + 0.5) * invscale)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0.0 else w
+    return m
+
+
 def _nearest_index(n_in, n_out, scale, exact: bool) -> np.ndarray:
     """Source index of each output position: floor(dst * step) ('nearest', PyTorch's legacy
     rule) or floor((dst + 0.5) * step) ('nearest-exact'), capped at n_in - 1."""
@@ -130,12 +160,13 @@ def interpolate(
     'linear' (3-d input), 'bilinear' / 'bicubic' (4-d), 'trilinear' (5-d), 'area'
     (adaptive average pooling). align_corners (linear modes only) maps the corner pixels'
     centres onto each other. A scale_factor sets the output to floor(in * scale) and, unless
-    recompute_scale_factor, maps coordinates with 1/scale.
+    recompute_scale_factor, maps coordinates with 1/scale. antialias=True (bilinear and
+    bicubic) low-pass filters when shrinking, as PyTorch's (Pillow's filters).
 
     Raises:
         ValueError: a mode that does not fit the input's dimensions, align_corners with a
             non-interpolating mode, both or neither of size and scale_factor, antialias=True
-            (not implemented).
+            with a mode other than bilinear / bicubic.
     """
     x = float_tensor(input, "interpolate")
     if mode not in _MODES:
@@ -150,8 +181,11 @@ def interpolate(
     if align_corners is not None and mode not in _LINEAR:
         raise ValueError("interpolate: align_corners can only be set with the interpolating "
                          "modes linear, bilinear, bicubic and trilinear")  # fmt: skip
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not implemented in descent")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(
+            f"interpolate: anti-alias option is restricted to bilinear and bicubic modes and "
+            f"requires a 4-D tensor as input, got mode {mode!r}"
+        )
     out, scales = _sizes(x, nd, size, scale_factor, recompute_scale_factor)
     if any(o < 1 for o in out):
         raise ValueError(f"interpolate: output size {out} must be positive (input "
@@ -172,7 +206,8 @@ def interpolate(
             idx = _nearest_index(n_in, n_out, scales[i], mode == "nearest-exact")
             y = index_select(y, axis, xp.asarray(idx))
             continue
-        m = _linear_matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
+        matrix = _antialias_matrix if antialias else _linear_matrix
+        m = matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
         mt = Tensor._wrap(xp.asarray(m.T.astype(x._data.dtype)))  # (in, out)
         # The resized axis last, one matmul, and back.
         y = _shape.swapaxes(_shape.swapaxes(y, axis, -1) @ mt, axis, -1)
