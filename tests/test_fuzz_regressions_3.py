@@ -388,3 +388,31 @@ def test_no_grad_and_enable_grad_as_bare_decorators():
         with m.no_grad():
             assert recorded(x).requires_grad
         assert m.is_grad_enabled()
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # a dim out of range raises IndexError (a modulo wrapped it: unbind(2) of a matrix
+        # returned its rows)
+        "m.ones(2, 3).unbind(2)",
+        "m.ones(2, 3).unbind(-3)",
+        "m.ones(2, 3).gather(2, m.zeros(2, 3, dtype=m.int64))",
+        "m.ones(2, 3).gather(-3, m.zeros(2, 3, dtype=m.int64))",
+        "m.take_along_dim(m.ones(2, 3), m.zeros(2, 3, dtype=m.int64), 2)",
+        "m.ones(2, 3).index_select(2, m.tensor([0]))",
+        "m.ones(2, 3).scatter_add(2, m.zeros(2, 3, dtype=m.int64), m.ones(2, 3))",
+        "m.ones(2, 3).index_add(2, m.tensor([0]), m.ones(2, 1))",
+        "m.tensor_split(m.ones(2, 3), 2, dim=2)",
+        "m.renorm(m.ones(2, 3), 2, 2, 1.0)",
+        # the same calls with dims in range still work
+        "m.arange(6.0).reshape(2, 3).unbind(-1)[1]",
+        "m.arange(6.0).reshape(2, 3).gather(-1, m.tensor([[2], [0]]))",
+        "m.tensor_split(m.arange(6.0).reshape(2, 3), 2, dim=-1)[1]",
+        # index_select takes a vector: a 2-d index raises, a 0-d one selects one entry
+        "m.ones(3).index_select(0, m.tensor([[0]]))",
+        "m.arange(3.0).index_select(0, m.tensor(1))",
+    ],
+)
+def test_dims_out_of_range_raise(src):
+    _same_error_or_value(src)

@@ -116,9 +116,9 @@ class TorchMethods:
 
     # -- shapes and dtypes of another tensor -----------------------------------------------------
     def unbind(self, dim=0):
-        """The slices along dim, as a tuple (torch.unbind)."""
-        d = int(dim) % max(self.ndim, 1)
-        return tuple(_ops.getitem(self, (slice(None),) * d + (i,)) for i in range(self.shape[d]))
+        """The slices along dim, as a tuple (torch.unbind; a dim out of range raises
+        IndexError, where a modulo wrapped it)."""
+        return _ops.unbind(self, dim)
 
     def ndimension(self) -> int:
         return self.ndim

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import backend
-from .errors import DescentError
+from .errors import DescentError, DimensionError
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.bfloat16 import rounds_once
@@ -200,6 +200,12 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     """Values at `indices` along dim (torch.take_along_dim; dim=None: of the flattened input)."""
     if dim is None:
         return _ops.take_along_axis(_ops.reshape(input, -1), _ops.reshape(indices, -1), 0)
+    nd = max(input.ndim, 1)
+    if not -nd <= dim < nd:  # (the modulo below would wrap it silently)
+        raise DimensionError(
+            f"take_along_dim: dimension out of range (expected to be in range of [{-nd}, "
+            f"{nd - 1}], but got {dim})"
+        )
     shape = broadcast_shapes(
         tuple(1 if i == dim % input.ndim else s for i, s in enumerate(input.shape)),
         tuple(1 if i == dim % input.ndim else s for i, s in enumerate(indices.shape)),

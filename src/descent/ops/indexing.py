@@ -15,7 +15,7 @@ from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, fill_int
+from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 
 
@@ -272,7 +272,7 @@ def take_along_axis(x, index, axis: int) -> Tensor:
     x = as_tensor(x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "take_along_axis")
-    axis = int(axis) % x.ndim
+    axis = _one_axis(axis, x.ndim)  # out of range: IndexError (a modulo wrapped it silently)
     if index.ndim != x.ndim:
         raise ValueError(
             f"take_along_axis/gather: index has {index.ndim} dims but x has {x.ndim} "
@@ -292,7 +292,7 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         dim = axis
     if dim is None or index is None:
         raise TypeError("gather: pass the dimension (dim=) and the index (index=)")
-    axis = int(dim) % max(x.ndim, 1)
+    axis = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
     if x.ndim == 0:  # a 0-d input (dim 0 or -1): gather from it as from a 1-element vector
@@ -335,14 +335,19 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
     x = as_tensor(x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_select")
+    if index.ndim > 1:
+        raise IndexError(
+            f"index_select: the index must be a vector (0-d or 1-d), got shape {index.shape}"
+        )
     if index.size and index.min() < 0:  # torch's index_select counts no index from the end
         raise IndexError(
             f"index_select: index {int(index.min())} is out of range for dimension {axis} of "
             f"size {x.shape[axis] if x.ndim else 1} (indices must be in [0, size)), as in PyTorch"
         )
-    axis = int(axis) % x.ndim
+    axis = _one_axis(axis, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
-    return getitem(x, (slice(None),) * axis + (index,))
+    # (A 0-d index selects a length-1 dimension, as PyTorch's.)
+    return getitem(x, (slice(None),) * axis + (index.reshape(-1),))
 
 
 class ScatterAdd(Function):
@@ -380,7 +385,7 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
         src = src[tuple(slice(0, n) for n in index.shape)]
-    return ScatterAdd.apply(x, src, idx=index, axis=int(axis) % x.ndim)
+    return ScatterAdd.apply(x, src, idx=index, axis=_one_axis(axis, x.ndim))
 
 
 class IndexAdd(Function):
@@ -420,7 +425,7 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
         return reshape(out, ())
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
-    return IndexAdd.apply(x, source, idx=index, axis=int(axis) % x.ndim, alpha=alpha)
+    return IndexAdd.apply(x, source, idx=index, axis=_one_axis(axis, x.ndim), alpha=alpha)
 
 
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:

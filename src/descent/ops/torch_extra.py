@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from ._common import as_tensor, result_type
+from ._common import _one_axis, as_tensor, result_type
 from .arithmetic import add, mul, sub
 from .elementwise import abs as _abs
 from .elementwise import cast, where
@@ -184,7 +184,7 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
         raise RuntimeError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
     if x.ndim == 0:
         raise RuntimeError("renorm: needs at least one dimension, got a 0-d tensor")
-    d = dim % x.ndim
+    d = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     others = tuple(i for i in range(x.ndim) if i != d)
     n = norm(x, p, others, True) if others else _abs(x)  # (1, .., size of dim, .., 1)
     with np.errstate(divide="ignore"):

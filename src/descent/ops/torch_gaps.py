@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from ._common import as_tensor
+from ._common import _one_axis, as_tensor
 from .arithmetic import add, div, mul, sub
 from .elementwise import clamp, sqrt, where
 from .indexing import index_select, take_along_axis
@@ -501,7 +501,7 @@ def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple:
     if x.ndim == 0:
         raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
                            "tensor with 0 dims")  # fmt: skip
-    d = dim % x.ndim
+    d = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     size = x.shape[d]
     ios = indices_or_sections
     if isinstance(ios, Tensor):
