@@ -416,3 +416,16 @@ def test_no_grad_and_enable_grad_as_bare_decorators():
 )
 def test_dims_out_of_range_raise(src):
     _same_error_or_value(src)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "m.nn.Unflatten(2, (1, 2))(m.arange(6.0).reshape(2, 3))",
+        "m.nn.Unflatten(-1, (1, 3))(m.arange(6.0).reshape(2, 3))",
+        "m.nn.Unflatten(1, (3, -1))(m.arange(6.0).reshape(2, 3))",
+    ],
+)
+def test_unflatten_module_checks_its_dim(src):
+    """nn.Unflatten(2, ...) on a matrix wrapped dim 2 to 0 (and reshaped when the sizes fit)."""
+    _same_error_or_value(src)
