@@ -100,6 +100,7 @@ CASES = {
     "bilstm_crf_beam": ((1e-5, 1e-6), None),  # the Bi-LSTM CRF tutorial, Viterbi, beam search
     "ddpm_ema": ((1e-5, 1e-6), None),  # diffusion schedules, extract/gather, _foreach_lerp_ EMA
     "llama_generate": ((1e-5, 1e-6), None),  # RMSNorm, RoPE, GQA, KV cache, top-k/top-p sampling
+    "style_transfer": ((1e-5, 1e-6), None),  # the neural-transfer tutorial: add_module, LBFGS
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
