@@ -6,7 +6,14 @@ nanoGPT-style model and training loop, a DataLoader loop with save/load, microgr
 a BatchNorm tabular model with early stopping, a Transformer + GRU sequence classifier, a
 convolutional autoencoder, fine-tuning and a VAE, a GAN with a gradient penalty, a ResNet
 image-classification recipe, a seq2seq nn.Transformer with greedy decoding, autograd tools:
-custom Functions, checkpointing, hooks, anomaly mode; DataLoader workers and samplers).
+custom Functions, checkpointing, hooks, anomaly mode; DataLoader workers and samplers; a DCGAN,
+a U-Net, an attention seq2seq LSTM, GNNs by message passing, normalizing flows and mixtures,
+a BERT-style MLM, spatial transformers / fold / cdist / EmbeddingBag, PINNs with LBFGS, DQN,
+PPO and SAC, contrastive and distillation losses, a ViT with hooks and pruning, CTC speech,
+Gaussian processes with cholesky_ex, script boilerplate and resuming, every optimizer and
+scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourier neural
+operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
+generation, neural style transfer).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -95,7 +102,7 @@ CASES = {
     "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
     "func_ensemble_ntk": ((1e-5, 1e-6), None),  # stack_module_state, NTK by jacrev, jvp, linearize
     "sac_continuous": ((1e-5, 1e-6), None),  # squashed Gaussian, NumPy-scalar bounds, twin Q
-    "fno_spectral": ((1e-5, 1e-6), None),  # complex Parameters, rfft/irfft2, complex einsum, Adam
+    "fno_operator": ((1e-5, 1e-6), None),  # 1-D/2-D FNO: cfloat Parameters, irfft(n=), roll(dims=)
     "lora_moe": ((1e-5, 1e-6), None),  # LoRA by module swap and parametrize, top-2 MoE routing
     "bilstm_crf_beam": ((1e-5, 1e-6), None),  # the Bi-LSTM CRF tutorial, Viterbi, beam search
     "ddpm_ema": ((1e-5, 1e-6), None),  # diffusion schedules, extract/gather, _foreach_lerp_ EMA
