@@ -9,6 +9,7 @@ to descent; values and the gradients of a weighted sum must agree (nan and inf a
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -429,3 +430,20 @@ def test_dims_out_of_range_raise(src):
 def test_unflatten_module_checks_its_dim(src):
     """nn.Unflatten(2, ...) on a matrix wrapped dim 2 to 0 (and reshaped when the sizes fit)."""
     _same_error_or_value(src)
+
+
+@pytest.mark.parametrize("grad", [[1.0, 2.0], [0.0, 0.0], [math.inf, 1.0], [math.nan, 1.0]])
+@pytest.mark.parametrize("norm_type", [2.0, math.inf, 1.0])
+def test_clip_grad_norm_edges_match_torch_without_warnings(grad, norm_type):
+    """Values equal PyTorch's at zero, inf and nan gradients, and no NumPy RuntimeWarning leaks
+    out (inf * 0 in the scaling warned)."""
+    out = []
+    for m in (torch, ds):
+        p = m.nn.Parameter(m.zeros(2))
+        p.grad = m.tensor(grad)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            n = m.nn.utils.clip_grad_norm_([p], 1.0, norm_type=norm_type)
+        out.append((float(n), p.grad.tolist()))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-6)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-6)

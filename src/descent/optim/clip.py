@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -78,8 +80,9 @@ def clip_grad_norm_(
     norm = xp.asarray(total, dtype=dtype)
     coef = dtype.type(max_norm) / (norm + dtype.type(1e-6))
     if not coef >= 1.0:  # also scales by a nan coefficient, as PyTorch does
-        for g in grads:
-            g *= coef
+        with np.errstate(invalid="ignore"):  # inf * 0 = nan, silently as in PyTorch
+            for g in grads:
+                g *= coef
     return Tensor._wrap(norm)
 
 
