@@ -205,5 +205,8 @@ conv = parametrizations.spectral_norm(load(nn.Conv2d(2, 3, 3)), n_power_iteratio
 sn_names = sorted(n for n, _ in conv.named_parameters())
 conv.eval()  # no power iteration: the stored u, v from the (random) init are kept
 sigma_bound = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2).item()
-out["spectral_norm"] = [sn_names, sigma_bound <= 1.0 + 1e-4]
+# sigma is estimated from the random u, v of the registration (15 power iterations): the
+# normalised weight's spectral norm is about 1 in both, its exact digits are the draw's
+out["spectral_norm"] = [sn_names, abs(sigma_bound - 1.0) < 0.05]
+out["random_spectral_norm_value"] = sigma_bound
 report(**out)
