@@ -211,6 +211,10 @@ class Function:
     #: True for ops that run on bfloat16 arrays as they are (casts, copies, moves): the low-
     #: precision dispatch leaves them alone (see set_cast_dispatch).
     native_bfloat16 = False
+    #: For a tensor-scalar op: how it runs on a float16 tensor when float16 cannot hold the
+    #: Python scalar c exactly (x * 0.1, x * -1e9): `half_scalar_apply(x, c)`, PyTorch's float32
+    #: "opmath" (ops/arithmetic.py); None: c is rounded to float16 first, as PyTorch's add does.
+    half_scalar_apply: Any = None
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
     #: Which inputs a known-zero gradient passes to unchanged (True: all; a tuple per input;
@@ -331,16 +335,24 @@ class Function:
             t = _cast_dispatch(cls, cls.apply_scalar, (x,), (c,), None)
             if t is not None:
                 return t
-        fn = _new(cls)
-        fn.c = c
         d = x._data
         # Only floating NumPy arrays use the cached array: 0-d integer arrays are not "weak"
         # scalars in NumPy 2 and would promote int32 tensors to int64.
         if type(d) is _ndarray and d.dtype.kind == "f":
             ca = _SCALAR_ARRAYS.get((c, d.dtype))
-            fn.ca = ca if ca is not None else _scalar_array(c, d.dtype)
+            if ca is None:
+                ca = _scalar_array(c, d.dtype)
+                if ca is None:  # float16 and a c it cannot hold: PyTorch's float32 "opmath"
+                    half = cls.half_scalar_apply
+                    if half is not None:
+                        return half(x, c)
+                    with np.errstate(over="ignore"):  # the op rounds c first, as PyTorch's
+                        ca = np.array(c, dtype=d.dtype)  # (x + 1e9 is inf, no warning)
         else:
-            fn.ca = c
+            ca = c
+        fn = _new(cls)
+        fn.c = c
+        fn.ca = ca
         token = _quiet_on(_QUIET)
         try:
             out = fn.forward(d)
@@ -477,7 +489,9 @@ _SCALAR_ARRAYS: dict = {}
 
 
 def _scalar_array(c, dtype):
-    """A cached read-only 0-d NumPy array holding c in `dtype` (c itself when not cacheable)."""
+    """A cached read-only 0-d NumPy array holding c in `dtype` (c itself when not cacheable);
+    None for a float16 dtype and a c that float16 cannot hold exactly (0.1, 1e-8, -1e9): such
+    ops compute as PyTorch's, in float32 (see `Function.half_scalar_apply`)."""
     if not c:  # 0.0 and -0.0 compare equal but differ in sign: not cached
         return c
     key = (c, dtype)
@@ -485,7 +499,10 @@ def _scalar_array(c, dtype):
     if a is None:
         if len(_SCALAR_ARRAYS) > 4096:  # NaN keys never match: keep the cache bounded
             _SCALAR_ARRAYS.clear()
-        a = np.array(c, dtype=dtype)
+        with np.errstate(over="ignore"):  # 1e9 in float16 is inf (an overflow warning)
+            a = np.array(c, dtype=dtype)
+        if dtype.itemsize == 2 and float(a) != c and c == c:  # float16 rounded c (nan kept)
+            return None
         a.flags.writeable = False
         _SCALAR_ARRAYS[key] = a
     return a

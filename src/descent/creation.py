@@ -178,7 +178,8 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Ten
             else complex_of(get_default_dtype()) if isinstance(fill_value, complex)
             else get_default_dtype()
         )  # fmt: skip
-    if type(fill_value) is int:  # PyTorch's range check; uint8 -1 wraps to 255
+    # PyTorch's range check; uint8 -1 wraps to 255, float16 refuses 1e9
+    if type(fill_value) is int or (type(fill_value) is float and not -65504 <= fill_value <= 65504):
         fill_value = fill_int(fill_value, np.dtype(as_dtype(dtype)))
     arr = _xp(device).full(tuple(shape), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend
 from .errors import DescentError, DimensionError
+from .ops._common import half_value
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.bfloat16 import rounds_once
@@ -49,7 +50,14 @@ def _scaled(name: str, input, other, alpha):
             f"{name}: for integral input tensors, argument alpha must not be a floating point "
             f"number (got alpha={alpha}); convert the tensors to a float dtype first"
         )
+    if isinstance(other, Tensor) and other._data.dtype == _F16:
+        # PyTorch converts alpha to float16 (its overflow error beyond 65504) and computes
+        # input + alpha * other from that rounded alpha (not in float32 as other * 0.1 does)
+        alpha = float(np.float16(half_value(alpha)))
     return other * alpha
+
+
+_F16 = np.dtype(np.float16)
 
 
 def add(input, other, *, alpha=1) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -265,6 +266,8 @@ def fill_int(c, dt):
     Raises:
         DescentError: the value does not fit the dtype.
     """
+    if dt == _F16:
+        return half_value(c)
     if type(c) is not int or dt.kind not in "iu":
         return c
     info = np.iinfo(dt)
@@ -276,6 +279,27 @@ def fill_int(c, dt):
         f"value {c} cannot be converted to type {dt} without overflow (the range is "
         f"[{info.min}, {info.max}]), as in PyTorch"
     )
+
+
+_F16 = np.dtype(np.float16)
+
+
+def half_value(c):
+    """A Python number that PyTorch converts to float16 (a value written into a float16 tensor,
+    a clamp bound, an exponent, add's alpha): beyond float16's range (|c| > 65504, finite) it
+    raises PyTorch's overflow error instead of becoming inf. Anything else is returned unchanged.
+
+    Raises:
+        DescentError: c does not fit float16.
+    """
+    if isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, (bool, np.bool_)):
+        if math.isfinite(c) and abs(c) > 65504:
+            raise DescentError(
+                f"value {c} cannot be converted to type float16 without overflow (the largest "
+                "float16 is 65504), as in PyTorch; use float('-inf'), "
+                "finfo(float16).min or a float32 tensor"
+            )
+    return c
 
 
 def holomorphic(cls):

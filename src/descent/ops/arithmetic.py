@@ -21,6 +21,7 @@ from ._common import (
     as_tensor,
     check_broadcast,
     conj_if_complex,
+    half_value,
     is_scalar,
     promote,
     wrap_int,
@@ -302,7 +303,9 @@ class PowScalar(_ScalarOp):
             with np.errstate(divide="ignore", invalid="ignore"):
                 return gy * ((1 / x**0.5) * 0.5)  # (** 0.5 is a square root in both)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return gy * (x ** (c - 1) * c)
+            if ops.is_graph:  # Tensor * c: float16's float32 product through MulScalar
+                return gy * (x ** (c - 1) * c)
+            return gy * half_times(x ** (c - 1), c)  # PyTorch's order and float16 rounding
 
 
 class RPowScalar(_ScalarOp):
@@ -335,6 +338,47 @@ class RPowScalar(_ScalarOp):
         # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
         # PyTorch's order, gy * (y log c): y log c overflows to inf before meeting a small gy
         return gy * (y * (math.log(c) if c > 0 else float("nan")))
+
+
+# float16 tensor (op) Python scalar that float16 cannot hold exactly (x * 0.1, x * -1e9, x / 3,
+# 0.1 / x): PyTorch's CPU kernels multiply and divide a half tensor by a scalar in float32
+# ("opmath": the scalar kept in float32, one rounding to half at the end), where NumPy 2 would
+# round the scalar to float16 first (NEP 50), turning -1e9 into -inf and 0 * -1e9 into nan.
+# `Function.apply_scalar` calls these only in that case (the cache of exact scalars answers
+# every other call, float32 included, without a test). The casts are graph nodes, so backward
+# runs the op's own backward in float32 and rounds once (gy * c, gy / c: PyTorch's too).
+# AddScalar, RSubScalar and RPowScalar keep NumPy's rounding of c, which is PyTorch's there.
+_F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
+
+
+def _half_in_float32(op):
+    """`half_scalar_apply` for `op`: cast(op(cast(x, float32), c), float16)."""
+
+    def half_scalar_apply(x: Tensor, c) -> Tensor:
+        return cast(op.apply_scalar(cast(x, _F32), c), x._data.dtype)
+
+    return staticmethod(half_scalar_apply)
+
+
+def _half_reciprocal(x: Tensor, c) -> Tensor:
+    """c / x on float16 as PyTorch's reciprocal(x) * c: the reciprocal rounded to float16, the
+    product in float32."""
+    return MulScalar.apply_scalar(RDivScalar.apply_scalar(x, 1), c)
+
+
+def half_times(a, c):
+    """Array a times the Python number c with PyTorch's float16 rounding: for a float16 array
+    and a c that float16 cannot hold, the product in float32 rounded once (backward formulas
+    that scale by a constant, pow's `c * x^(c-1)`); else NumPy's a * c."""
+    if a.dtype == _F16 and isinstance(c, (int, float)) and float(np.float16(c)) != c and c == c:
+        with np.errstate(over="ignore"):
+            return (a.astype(_F32) * np.float32(c)).astype(_F16)
+    return a * c
+
+
+MulScalar.half_scalar_apply = _half_in_float32(MulScalar)
+DivScalar.half_scalar_apply = _half_in_float32(DivScalar)
+RDivScalar.half_scalar_apply = staticmethod(_half_reciprocal)
 
 
 def _scalar_operand(x: Tensor, c):
@@ -469,6 +513,8 @@ def pow(a, b) -> Tensor:
                 f"({float(b)}) or convert the tensor with .float()"
             )
         x, c = _scalar_operand(a, b)
+        if x._data.dtype == _F16:  # PyTorch converts the exponent to float16 (overflow error)
+            half_value(c)
         return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
         if b._data.dtype.kind == "b" and isinstance(a, (bool, np.bool_)):

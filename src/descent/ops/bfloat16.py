@@ -40,6 +40,7 @@ from ..dtypes import on_bfloat16
 from ..tensor import Tensor
 
 _F32 = np.dtype(np.float32)
+_F16 = np.dtype(np.float16)
 
 
 def _round_output(out, bf16):
@@ -101,23 +102,28 @@ def dispatch(cls, entry, tensors, args, params):
 
 def rounds_once(fn):
     """Decorate a composite function that PyTorch computes as one kernel (lerp, addcmul,
-    hardsigmoid, selu): on bfloat16 tensors it runs in float32 and its result is rounded once,
-    not after each primitive. Other dtypes call `fn` directly (one global read more)."""
+    hardsigmoid, selu): on bfloat16 or float16 tensors (all of one of them) it runs in float32
+    and its result is rounded once, not after each primitive (PyTorch's CPU "opmath": a float16
+    addcmul with value=0.1 multiplies by 0.1 in float32). Other dtypes call `fn` directly (one
+    global read and a dtype test of the first argument more)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if autograd._cast_dispatch is None:  # no bfloat16 in this process
+        a0 = args[0] if args else None
+        if autograd._cast_dispatch is None and not (
+            isinstance(a0, Tensor) and a0._data.dtype is _F16
+        ):  # no bfloat16 in this process, and not float16
             return fn(*args, **kwargs)
-        kinds = [a._data.dtype.kind for a in args if isinstance(a, Tensor)]
-        if "V" not in kinds or "f" in kinds or "c" in kinds:
+        dts = [a._data.dtype for a in args if isinstance(a, Tensor)]
+        low = {d for d in dts if d.kind == "V" or d == _F16}
+        if len(low) != 1 or any(d.kind in "fc" and d != _F16 for d in dts):
             return fn(*args, **kwargs)
+        (half,) = low
         from .elementwise import Cast  # noqa: PLC0415
 
-        bf16 = next(a._data.dtype for a in args
-                    if isinstance(a, Tensor) and a._data.dtype.kind == "V")  # fmt: skip
-        up = [Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype.kind == "V"
+        up = [Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype == half
               else a for a in args]  # fmt: skip
-        return _round_output(fn(*up, **kwargs), bf16)
+        return _round_output(fn(*up, **kwargs), half)
 
     return wrapper
 

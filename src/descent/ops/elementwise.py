@@ -373,7 +373,8 @@ def clamp(x, min=None, max=None) -> Tensor:
     # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
     if x._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, np.float32)
-    elif x._data.dtype.kind in "iu":  # int bounds take x's dtype: PyTorch's check, uint8 wraps
+    elif x._data.dtype.kind in "iu" or x._data.dtype.itemsize == 2:
+        # int bounds take x's dtype: PyTorch's check, uint8 wraps; float16 refuses |c| > 65504
         min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)
     return Clamp.apply(x, lo=min, hi=max)
 
@@ -415,9 +416,9 @@ def where(condition, a=None, b=None):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
     # an int meeting an integer tensor takes PyTorch's range check (uint8 -1 is 255)
-    if type(a) is int and isinstance(b, Tensor):
+    if type(a) is int and isinstance(b, Tensor) and b._data.dtype.kind in "iu":
         a = fill_int(a, b._data.dtype)
-    elif type(b) is int and isinstance(a, Tensor):
+    elif type(b) is int and isinstance(a, Tensor) and a._data.dtype.kind in "iu":
         b = fill_int(b, a._data.dtype)
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)

@@ -198,7 +198,9 @@ def setitem(x: Tensor, index, value) -> None:
         x._version += 1
         return
     # Outside the graph: write into the array (views see it); the version still goes up.
-    x._data[idx] = value._data if isinstance(value, Tensor) else fill_int(value, x._data.dtype)
+    # (fill_int's range check for ints; a float16 tensor takes 1e9 as inf, as PyTorch's x[i] = v)
+    x._data[idx] = (value._data if isinstance(value, Tensor) else value
+                    if x._data.dtype.kind == "f" else fill_int(value, x._data.dtype))  # fmt: skip
     x._version += 1
 
 

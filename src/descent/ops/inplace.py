@@ -25,7 +25,7 @@ from ..autograd import overwrote_saved_output
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, check_devices, fill_int, result_type, wrap_int
+from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import cast, clamp, clip_array, clone, masked_fill
 
@@ -91,13 +91,24 @@ def _castable(dt, t: Tensor, op: str):
     return t._data.dtype
 
 
+_F16 = np.dtype(np.float16)
+
+
 def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
         return _rebind(t, outofplace(t._alias(), other))
-    if t._data.dtype.kind == "V" or (isinstance(other, Tensor) and other._data.dtype.kind == "V"):
-        # bfloat16: NumPy's ufunc would round a scalar to bfloat16 first (PyTorch keeps mul's
-        # and div's in float32): the out-of-place op (ops/bfloat16.py), written back
+    dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
+    tensor_other = isinstance(other, Tensor)
+    if (
+        dt0.kind == "V"
+        or (tensor_other and other._data.dtype.kind == "V")
+        or (dt0 is _F16 and not tensor_other)
+    ):
+        # bfloat16, and float16 with a scalar: NumPy's ufunc would round a scalar to the
+        # tensor's dtype first (PyTorch keeps mul's and div's in float32: x *= -1e9 on float16
+        # is -0.0 at 0, not nan): the out-of-place op (ops/bfloat16.py, ops/arithmetic.py),
+        # written back
         result = outofplace(t._alias(), other)
         dt = _castable(result._data.dtype, t, op)
         t._data[...] = result._data.astype(dt, copy=False)
@@ -149,6 +160,8 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t):
         return _rebind(t, clamp(t._alias(), min, max))
+    if t._data.dtype == _F16:  # PyTorch's overflow error for a bound beyond 65504 (as clamp)
+        min, max = half_value(min), half_value(max)
     t._data[...] = clip_array(t._data, min, max)
     _written(t)
     return t
