@@ -390,9 +390,9 @@ __all__ = [name for name in dir()
 # Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
-    "accelerator", "backends", "cuda", "data", "distributed", "distributions", "explain", "io",
-    "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim", "overrides",
-    "profiler", "random",
+    "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
+    "explain", "io", "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim",
+    "overrides", "profiler", "random",
     "special", "testing", "train", "types", "utils",
 )  # fmt: skip
 
@@ -472,6 +472,7 @@ def _alias_submodule(name: str, target: str) -> None:
 
 _alias_submodule("autograd.functional", "autograd_functional")
 _alias_submodule("autograd.function", "autograd_function")
+_alias_submodule("autograd.graph", "autograd_graph")
 
 # torch.autograd.forward_ad: `import descent.autograd.forward_ad as fwAD` and the attribute
 # `descent.autograd.forward_ad` are one module object (it holds the active level), loaded now
@@ -480,3 +481,9 @@ from . import autograd_forward_ad as _forward_ad  # noqa: E402
 
 _importlib.import_module("sys").modules[f"{__name__}.autograd.forward_ad"] = _forward_ad
 autograd.forward_ad = _forward_ad
+
+# PyTorch's keyword names on the top-level functions (torch.sum(input=x), torch.mm(input=a,
+# mat2=b)): the functions are re-made once with renamed parameters, at no per-call cost.
+from .torch_keywords import apply_torch_names as _apply_torch_names  # noqa: E402
+
+_apply_torch_names(globals())

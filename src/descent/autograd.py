@@ -146,6 +146,20 @@ _counter = itertools.count()
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
 
+# saved_tensors_hooks (autograd_graph.py): the innermost active context, or None. record_node
+# tests it once per recorded op; a set one packs what the node saved into PackedSaved tuples.
+_saved_hooks = None
+
+
+class PackedSaved(tuple):
+    """`node.saved` / `node.out_data` under saved_tensors_hooks: per saved tensor a slot with
+    `_version` (the engine's in-place check) and `unpack(graph)` (autograd_graph._Slot)."""
+
+    __slots__ = ()
+
+    def unpack(self, graph: bool = False) -> tuple:
+        return tuple([slot.unpack(graph) for slot in self])
+
 
 class _ZeroGradient:
     """A gradient known to be zero, of a given shape and dtype (PyTorch's "zero tensor", which
@@ -373,6 +387,8 @@ class Function:
         saved = self.saved
         if saved is _FREED or saved is None:
             raise RuntimeError(self._freed_message())
+        if type(saved) is PackedSaved:  # saved_tensors_hooks: unpacked at each use
+            saved = saved.unpack(ops.is_graph)
         if ops.is_graph:
             return saved
         if len(saved) == 1:  # the common arities without a generator expression
@@ -387,6 +403,8 @@ class Function:
         out = self.out_data
         if out is None:
             raise RuntimeError(self._freed_message())
+        if type(out) is PackedSaved:  # saved_tensors_hooks: unpacked at each use
+            out = out.unpack()[0]._data
         if _overwritten and self in _overwritten:
             raise RuntimeError(
                 f"the output of '{self.name}' (shape {tuple(out.shape)}) was modified in place "
@@ -466,9 +484,13 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         node.versions = ()
     if out is None:
         node.out_data = None
+        if _saved_hooks is not None:
+            _saved_hooks.pack_node(node, None)
         return None
     t = init_tensor(_new(_tensor_class), out, True, node)
     node.out_data = t._data if node.save_output else None  # t.data: a 0-d array, not a scalar
+    if _saved_hooks is not None:  # saved_tensors_hooks: pack what was saved (autograd_graph)
+        _saved_hooks.pack_node(node, t)
     return t
 
 
@@ -835,6 +857,10 @@ def __getattr__(name: str):
         from . import autograd_torch
 
         return getattr(autograd_torch, name)
+    if name == "graph":  # torch.autograd.graph: saved_tensors_hooks, save_on_cpu
+        from . import autograd_graph
+
+        return autograd_graph
     if name in ("gradcheck", "gradgradcheck", "GradcheckError"):  # in autograd_gradcheck.py
         from . import autograd_gradcheck
 

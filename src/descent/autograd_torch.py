@@ -308,12 +308,18 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors for backward; an in-place change to one before backward raises."""
-        self._saved = tensors
         self._versions = tuple(None if t is None else t._version for t in tensors)
+        hooks = autograd._saved_hooks
+        self._saved = (
+            tensors if hooks is None else autograd.PackedSaved(hooks.pack_tensors(tensors))
+        )
 
     @property
     def saved_tensors(self) -> tuple:
-        for t, v in zip(self._saved, self._versions):
+        saved = self._saved
+        if type(saved) is autograd.PackedSaved:  # saved_tensors_hooks (autograd_graph.py)
+            return tuple(None if s is None else s.unpack(autograd.is_grad_enabled()) for s in saved)
+        for t, v in zip(saved, self._versions):
             if t is not None and t._version != v:
                 raise RuntimeError(
                     f"a tensor saved with ctx.save_for_backward (shape {tuple(t.shape)}) was "
@@ -340,10 +346,12 @@ class CustomFunctionNode(autograd.Function):
     is their values raveled and concatenated; each output the caller receives is a recorded
     slice of it (reshaped), so the slices' gradients meet in the node's gradient, which
     backward cuts apart again (`layout`: per output, its position, offset and shape). An output
-    that no loss uses gets zeros, as PyTorch's materialized gradients.
+    that no loss uses gets zeros, as PyTorch's materialized gradients, or None after
+    `ctx.set_materialize_grads(False)`: then a hook on each output marks in `received` which
+    ones a gradient reached in this pass.
     """
 
-    __slots__ = ("ctx", "fn_cls", "positions", "n_args", "layout", "n_outputs")
+    __slots__ = ("ctx", "fn_cls", "positions", "n_args", "layout", "n_outputs", "received")
     saved_slots = ("ctx",)  # released after backward unless retain_graph, like any saved value
 
     @property
@@ -355,9 +363,14 @@ class CustomFunctionNode(autograd.Function):
         if self.layout is None:
             return [wrap(gy)]
         grads: list = [None] * self.n_outputs  # non-floating outputs get None
+        received = self.received  # None: every floating output gets a gradient (zeros if unused)
         for i, offset, shape in self.layout:
+            if received is not None and not received[i]:
+                continue  # set_materialize_grads(False): no gradient reached output i
             n = int(np.prod(shape, dtype=np.int64))
             grads[i] = wrap(gy[offset : offset + n].reshape(shape))
+        if received is not None:
+            received[:] = [False] * len(received)  # for the next pass (retain_graph)
         return grads
 
     def backward(self, gy, ops):
@@ -406,6 +419,7 @@ def ctx_apply(cls, *args, **kwargs):
     node = CustomFunctionNode.__new__(CustomFunctionNode)
     node.ctx, node.fn_cls, node.positions, node.n_args = ctx, cls, positions, len(args)
     node.n_outputs = len(outs)
+    node.received = None
     inputs = tuple(args[i] for i in positions)
     parents = tuple(autograd._parent(t) for t in inputs)
     shapes = tuple(x._data.shape for x in inputs)
@@ -433,7 +447,16 @@ def ctx_apply(cls, *args, **kwargs):
     results = list(outs)
     for i, start, shape in node.layout:
         results[i] = t[start : start + outs[i]._data.size].reshape(shape)
+    if not ctx.materialize_grads:  # record which outputs a gradient reaches (see the class)
+        node.received = received = [False] * len(outs)
+        for i, _, _ in node.layout:
+            results[i].register_hook(functools.partial(_mark_received, received, i))
     return type(out)(results) if isinstance(out, tuple) else results
+
+
+def _mark_received(received: list, i: int, grad) -> None:
+    """Tensor hook on output i of a custom function with set_materialize_grads(False)."""
+    received[i] = True
 
 
 def _class_attrs(cls) -> set:

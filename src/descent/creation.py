@@ -153,18 +153,18 @@ def from_dlpack(ext_tensor) -> Tensor:
     return Tensor._wrap(cp.from_dlpack(ext_tensor))
 
 
-def zeros(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).zeros(_shape(shape), dtype=_float_dtype(dtype))
+def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    arr = _xp(device).zeros(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
-def ones(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).ones(_shape(shape), dtype=_float_dtype(dtype))
+def ones(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    arr = _xp(device).ones(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
-def empty(*shape, dtype=None, requires_grad=False, device=None) -> Tensor:
-    arr = _xp(device).empty(_shape(shape), dtype=_float_dtype(dtype))
+def empty(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    arr = _xp(device).empty(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
@@ -209,7 +209,7 @@ def full_like(x, fill_value, dtype=None, requires_grad=False, device=None) -> Te
     return full(x.shape, fill_value, dtype=dt, requires_grad=requires_grad, device=dev)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments."""
     if end is None:
         start, end = 0, start
@@ -396,8 +396,10 @@ def _device_generator(dev: str) -> Generator:
     return g
 
 
-def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
+def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
     """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch)."""
+    if size is not None:  # PyTorch's keyword: rand(size=(2, 3))
+        shape = (size,)
     dt = _float_dtype(dtype)
     rng = _rng(generator, device)
     if dt.kind == "c":
@@ -410,9 +412,13 @@ def rand(*shape, dtype=None, requires_grad=False, device=None, generator=None) -
     return _finish(arr, dt, requires_grad, None)
 
 
-def randn(*shape, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
+def randn(
+    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None
+) -> Tensor:
     """Standard normal samples (complex dtypes: E|z|^2 = 1, the real and imaginary parts each
     normal with variance 1/2, as PyTorch)."""
+    if size is not None:  # PyTorch's keyword: randn(size=(2, 3))
+        shape = (size,)
     dt = _float_dtype(dtype)
     rng = _rng(generator, device)
     if dt.kind == "c":

@@ -162,8 +162,8 @@ class MathMethods:
     def matmul(self, other):
         return _ops.matmul(self, other)
 
-    def dot(self, other):
-        return _ops.dot(self, other)
+    def dot(self, tensor):
+        return _ops.dot(self, tensor)
 
     # -- more math (descent.ops.math) ----------------------------------------------------------
     def asin(self):
@@ -301,7 +301,7 @@ class MathMethods:
         return _ops.isneginf(self)
 
     # -- dtype conversions (differentiable between floating dtypes) ----------------------------
-    def clone(self):
+    def clone(self, *, memory_format=None):
         return _ops.clone(self)
 
     def contiguous(self, memory_format=None):
@@ -395,13 +395,17 @@ class ReductionMethods:
     def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
         return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None, other=None):
         """PyTorch's meaning: `x.max()` (0-d), `x.max(dim)` -> `(values, indices)`,
-        `x.max(other)` (elementwise). `amax` gives values only."""
+        `x.max(other)` (elementwise; also `other=`). `amax` gives values only."""
+        if other is not None:
+            return _ops.maximum(self, other)
         return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None, other=None):
         """`x.min()`, `x.min(dim)` -> `(values, indices)`, `x.min(other)`; see `max`."""
+        if other is not None:
+            return _ops.minimum(self, other)
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -487,8 +491,10 @@ class ShapeMethods:
 
     __slots__ = ()
 
-    def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
+    def reshape(self, *sizes, shape=None):
+        if shape is not None:  # PyTorch's keyword: x.reshape(shape=(2, 3))
+            sizes = (shape,)
+        return _ops.reshape(self, *sizes)
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
@@ -498,17 +504,23 @@ class ShapeMethods:
     def flatten(self, start_dim=0, end_dim=-1):
         return _ops.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes):
-        return _ops.transpose(self, *axes)
+    def transpose(self, *axes, dim0=None, dim1=None):
+        if dim0 is None and dim1 is None:
+            return _ops.transpose(self, *axes)
+        return _ops.transpose(self, *axes, dim0=dim0, dim1=dim1)  # PyTorch's keywords
 
-    def permute(self, *axes):
+    def permute(self, *axes, dims=None):
+        if dims is not None:  # PyTorch's keyword: x.permute(dims=(1, 0))
+            axes = (dims,)
         return _ops.permute(self, *axes)
 
-    def swapaxes(self, a, b):
-        return _ops.swapaxes(self, a, b)
+    def swapaxes(self, axis0, axis1):
+        return _ops.swapaxes(self, axis0, axis1)
 
-    def expand(self, *shape):
-        return _ops.expand(self, *shape)
+    def expand(self, *sizes, size=None):
+        if size is not None:  # PyTorch's keyword: x.expand(size=(3, 4))
+            sizes = (size,)
+        return _ops.expand(self, *sizes)
 
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
@@ -522,8 +534,8 @@ class ShapeMethods:
     def unsqueeze(self, axis=None, *, dim=None):
         return _ops.unsqueeze(self, axis if dim is None else dim)
 
-    def split(self, split_size_or_sections, axis=0, *, dim=None):
-        return _ops.split(self, split_size_or_sections, axis if dim is None else dim)
+    def split(self, split_size, axis=0, *, dim=None):  # PyTorch's name: split_size
+        return _ops.split(self, split_size, axis if dim is None else dim)
 
     def chunk(self, chunks, axis=0, *, dim=None):
         return _ops.chunk(self, chunks, axis if dim is None else dim)
@@ -537,7 +549,9 @@ class ShapeMethods:
     def repeat(self, *reps):
         return _ops.repeat(self, *reps)
 
-    def tile(self, *reps):
+    def tile(self, *reps, dims=None):
+        if dims is not None:  # PyTorch's keyword: x.tile(dims=(2, 1))
+            reps = (dims,)
         return _ops.tile(self, *reps)
 
     def diagonal(self, offset=0, dim1=0, dim2=1):
@@ -605,7 +619,7 @@ class IndexingMethods:
     def scatter_add(self, axis=None, index=None, src=None, *, dim=None):
         return _ops.scatter_add(self, axis if dim is None else dim, index, src)
 
-    def index_add(self, axis, index, source, *, dim=None, alpha=1):
+    def index_add(self, axis=None, index=None, source=None, *, dim=None, alpha=1):
         return _ops.index_add(self, axis if dim is None else dim, index, source, alpha=alpha)
 
 

@@ -222,14 +222,14 @@ class TorchMethods:
         out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
         return out.requires_grad_(True) if requires_grad else out
 
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        return self._new(0, size, dtype, device, requires_grad)
+    def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new(0, sizes if size is None else (size,), dtype, device, requires_grad)
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        return self._new(1, size, dtype, device, requires_grad)
+    def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new(1, sizes if size is None else (size,), dtype, device, requires_grad)
 
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
-        return self._new(None, size, dtype, device, requires_grad)
+    def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new(None, sizes if size is None else (size,), dtype, device, requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         return self._new(fill_value, (size,), dtype, device, requires_grad)
@@ -243,11 +243,11 @@ class TorchMethods:
         return out.requires_grad_(True) if requires_grad else out
 
     # -- linear algebra ----------------------------------------------------------------------
-    def mm(self, other):
-        return _ops.mm(self, other)
+    def mm(self, mat2):
+        return _ops.mm(self, mat2)
 
-    def bmm(self, other):
-        return _ops.bmm(self, other)
+    def bmm(self, mat2):
+        return _ops.bmm(self, mat2)
 
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)

@@ -488,3 +488,21 @@ def _check_result(rec) -> str | None:
             "whole step (forward, backward, optimizer), or run the function under no_grad()"
         )
     return None
+
+
+# -- torch.compiler's helpers --------------------------------------------------------------------
+def disable(fn: Callable | None = None, recursive: bool = True, *, reason: str | None = None):
+    """torch.compiler.disable: mark fn to run eagerly. descent's compile replays the ops a
+    function ran and has no graph breaks to place, so this returns fn unchanged (as a decorator
+    with or without arguments: `@disable`, `@disable(recursive=False)`)."""
+    if fn is None:
+        return lambda f: f
+    return fn
+
+
+def is_compiling() -> bool:
+    """torch.compiler.is_compiling: False (descent records by running the function eagerly)."""
+    return False
+
+
+is_dynamo_compiling = is_compiling

@@ -28,9 +28,10 @@ class Reshape(Function):
         return gy.reshape(self.in_shapes[0])
 
 
-def reshape(x, *shape) -> Tensor:
+def reshape(x, *sizes, shape=None) -> Tensor:
+    """x reshaped to `sizes` (ints or one tuple; PyTorch's keyword: shape=)."""
     x = as_tensor(x)
-    shape = tuple(int(n) for n in shape_arg(shape))
+    shape = tuple(int(n) for n in shape_arg(sizes if shape is None else (shape,)))
     # Reshaping to the same shape records nothing: no node for a no-op (PyTorch makes a view).
     if shape == x._data.shape:
         return x
@@ -171,10 +172,10 @@ def broadcast_to(x, shape=None, size=None) -> Tensor:
     return BroadcastTo.apply(x, shape=shape)
 
 
-def expand(x, *shape) -> Tensor:
-    """PyTorch's expand: -1 keeps a dimension's size."""
+def expand(x, *sizes, size=None) -> Tensor:
+    """PyTorch's expand: -1 keeps a dimension's size (PyTorch's keyword: size=)."""
     x = as_tensor(x)
-    shape = list(shape_arg(shape))
+    shape = list(shape_arg(sizes if size is None else (size,)))
     lead = len(shape) - x.ndim
     # PyTorch's -1 ("keep this size") is resolved against the trailing dims of x.
     for i in range(x.ndim):

@@ -1,0 +1,231 @@
+"""PyTorch's keyword spellings (torch.sum(input=x), x.transpose(dim0=0, dim1=1), zeros(size=),
+...) on descent's top-level functions and Tensor methods, compared with torch 2.13.
+
+The RENAMES table of descent.torch_keywords is checked against torch's documented signatures
+(the first line of `torch.<name>.__doc__`), so a wrong entry fails here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+from descent.torch_keywords import RENAMES, torch_names
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((3, 4)).astype(np.float32)
+B = RNG.standard_normal((3, 4)).astype(np.float32)
+M = RNG.standard_normal((4, 3)).astype(np.float32)
+V = RNG.standard_normal(4).astype(np.float32)
+P = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+Q = RNG.standard_normal((2, 4, 3)).astype(np.float32)
+IDX = np.array([[0, 2, 1, 0], [1, 1, 0, 2], [2, 0, 0, 1]], dtype=np.int64)
+MASK = A > 0
+
+
+def _np(v):
+    if isinstance(v, (descent.Tensor, torch.Tensor)):
+        return v.detach().numpy() if isinstance(v, torch.Tensor) else v.numpy()
+    if isinstance(v, (tuple, list)):
+        return [_np(u) for u in v]
+    return v
+
+
+def _same(a, b) -> None:
+    a, b = _np(a), _np(b)
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for u, w in zip(a, b):
+            _same(u, w)
+        return
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def _args(lib, kw: dict) -> dict:
+    """kw's NumPy arrays as lib tensors."""
+    return {k: lib.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+
+# (function name, torch keyword arguments): every argument by keyword, as PyTorch names it
+TOP = [
+    ("sum", {"input": A}), ("sum", {"input": A, "dim": 1, "keepdim": True}),
+    ("mean", {"input": A, "dim": 0}), ("prod", {"input": A}), ("std", {"input": A}),
+    ("var", {"input": A, "dim": 1}), ("amax", {"input": A, "dim": 1}), ("amin", {"input": A}),
+    ("argmax", {"input": A, "dim": 1}), ("argmin", {"input": A}), ("max", {"input": A}),
+    ("min", {"input": A}), ("all", {"input": MASK}), ("any", {"input": MASK}),
+    ("logsumexp", {"input": A, "dim": 1}), ("cumsum", {"input": A, "dim": 1}),
+    ("cumprod", {"input": A, "dim": 0}), ("softmax", {"input": A, "dim": 1}),
+    ("exp", {"input": A}), ("log", {"input": np.abs(A) + 0.1}), ("sin", {"input": A}),
+    ("cos", {"input": A}), ("tanh", {"input": A}), ("sigmoid", {"input": A}),
+    ("sqrt", {"input": np.abs(A)}), ("rsqrt", {"input": np.abs(A) + 0.1}), ("abs", {"input": A}),
+    ("neg", {"input": A}), ("sign", {"input": A}), ("floor", {"input": A}), ("ceil", {"input": A}),
+    ("round", {"input": A}), ("trunc", {"input": A}), ("erf", {"input": A}),
+    ("expm1", {"input": A}), ("log1p", {"input": np.abs(A)}), ("square", {"input": A}),
+    ("clamp", {"input": A, "min": -0.5, "max": 0.5}), ("clip", {"input": A, "min": -0.5}),
+    ("isnan", {"input": A}), ("isinf", {"input": A}), ("isfinite", {"input": A}),
+    ("add", {"input": A, "other": B}), ("sub", {"input": A, "other": B, "alpha": 2}),
+    ("mul", {"input": A, "other": B}), ("div", {"input": A, "other": B}),
+    ("pow", {"input": np.abs(A), "exponent": 2.0}), ("remainder", {"input": A, "other": 0.7}),
+    ("maximum", {"input": A, "other": B}), ("minimum", {"input": A, "other": B}),
+    ("eq", {"input": A, "other": B}), ("ne", {"input": A, "other": A}),
+    ("lt", {"input": A, "other": B}), ("le", {"input": A, "other": B}),
+    ("gt", {"input": A, "other": B}), ("ge", {"input": A, "other": B}),
+    ("logical_and", {"input": MASK, "other": ~MASK}), ("logical_not", {"input": MASK}),
+    ("isclose", {"input": A, "other": B}), ("allclose", {"input": A, "other": A}),
+    ("equal", {"input": A, "other": A}), ("where", {"condition": MASK, "input": A, "other": B}),
+    ("mm", {"input": A, "mat2": M}), ("bmm", {"input": P, "mat2": Q}),
+    ("matmul", {"input": A, "other": M}), ("dot", {"input": V, "tensor": V}),
+    ("outer", {"input": V, "vec2": V}), ("trace", {"input": A[:3, :3]}),
+    ("reshape", {"input": A, "shape": (4, 3)}), ("transpose", {"input": A, "dim0": 0, "dim1": 1}),
+    ("permute", {"input": P, "dims": (2, 0, 1)}),
+    ("swapaxes", {"input": A, "axis0": 0, "axis1": 1}),
+    ("flatten", {"input": P, "start_dim": 1}), ("squeeze", {"input": A[None]}),
+    ("unsqueeze", {"input": A, "dim": 0}), ("flip", {"input": A, "dims": (0,)}),
+    ("roll", {"input": A, "shifts": 1, "dims": 1}), ("tile", {"input": A, "dims": (2, 1)}),
+    ("movedim", {"input": P, "source": 0, "destination": 2}),
+    ("narrow", {"input": A, "dim": 1, "start": 1, "length": 2}),
+    ("chunk", {"input": A, "chunks": 2, "dim": 1}), ("diagonal", {"input": A, "offset": 1}),
+    ("diag", {"input": V}), ("tril", {"input": A}), ("triu", {"input": A, "diagonal": 1}),
+    ("gather", {"input": A, "dim": 1, "index": IDX}), ("take", {"input": A, "index": IDX}),
+    ("index_select", {"input": A, "dim": 1, "index": np.array([0, 2])}),
+    ("scatter", {"input": A, "dim": 1, "index": IDX, "src": B}),
+    ("sort", {"input": A, "dim": 1, "descending": True}), ("argsort", {"input": A}),
+    ("topk", {"input": A, "k": 2}), ("nonzero", {"input": MASK}), ("numel", {"input": A}),
+    ("repeat_interleave", {"input": A, "repeats": 2}),
+    ("broadcast_to", {"input": V, "size": (3, 4)}),
+    ("zeros_like", {"input": A}), ("ones_like", {"input": A}),
+    ("full_like", {"input": A, "fill_value": 2.0}),
+    ("nan_to_num", {"input": np.array([np.nan, np.inf, 1.0], np.float32)}),
+    ("clone", {"input": A, "memory_format": "contiguous"}),
+    ("zeros", {"size": (2, 3)}), ("ones", {"size": (2, 3)}),
+    ("full", {"size": (2, 3), "fill_value": 1.5}),
+    ("arange", {"end": 5}), ("arange", {"start": 1, "end": 5, "step": 2}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kw"), TOP, ids=[f"{n}-{i}" for i, (n, _) in enumerate(TOP)])
+def test_top_level_keywords_match_torch(name, kw):
+    if kw.get("memory_format") == "contiguous":
+        tkw = {**_args(torch, kw), "memory_format": torch.contiguous_format}
+        dkw = {**_args(descent, kw), "memory_format": descent.contiguous_format}
+    else:
+        tkw, dkw = _args(torch, kw), _args(descent, kw)
+    if name == "equal" or name == "allclose":
+        assert getattr(descent, name)(**dkw) == getattr(torch, name)(**tkw)
+        return
+    _same(getattr(descent, name)(**dkw), getattr(torch, name)(**tkw))
+
+
+def test_keyword_forms_keep_gradients():
+    """input=/other= calls record the same graph as positional ones."""
+    grads = []
+    for lib in (torch, descent):
+        x = lib.tensor(A, requires_grad=True)
+        w = lib.tensor(M, requires_grad=True)
+        y = lib.sum(input=lib.tanh(input=lib.mm(input=x, mat2=w)))
+        y.backward()
+        grads.append((x.grad, w.grad))
+    _same(list(grads[1]), list(grads[0]))
+
+
+@pytest.mark.parametrize("fn", ["rand", "randn", "empty"])
+def test_random_and_empty_creation_size_keyword(fn):
+    t = getattr(descent, fn)(size=(2, 3))
+    assert tuple(t.shape) == tuple(getattr(torch, fn)(size=(2, 3)).shape) == (2, 3)
+    assert t.dtype == descent.float32
+    assert tuple(getattr(descent, fn)(size=[4]).shape) == (4,)
+
+
+# (method, positional-free keyword arguments, the tensor it runs on)
+METHODS = [
+    ("transpose", {"dim0": 0, "dim1": 1}, A), ("permute", {"dims": (2, 0, 1)}, P),
+    ("reshape", {"shape": (4, 3)}, A), ("expand", {"size": (3, 4)}, V),
+    ("split", {"split_size": 2, "dim": 1}, A), ("split", {"split_size": 2}, A),
+    ("tile", {"dims": (2, 1)}, A), ("swapaxes", {"axis0": 0, "axis1": 1}, A),
+    ("new_zeros", {"size": (2, 3)}, A), ("new_ones", {"size": (2,)}, A),
+    ("new_full", {"size": (2, 3), "fill_value": 2.5}, A),
+    ("min", {"other": B}, A), ("max", {"other": B}, A),
+    ("mm", {"mat2": M}, A), ("bmm", {"mat2": Q}, P), ("matmul", {"other": M}, A),
+    ("dot", {"tensor": V}, V), ("clone", {}, A),
+    ("index_add", {"dim": 1, "index": np.array([0, 2, 0, 1]), "source": B}, A),
+    ("sum", {"dim": 1, "keepdim": True}, A), ("squeeze", {"dim": 0}, A[None]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kw", "data"), METHODS, ids=[m[0] for m in METHODS])
+def test_method_keywords_match_torch(name, kw, data):
+    got = getattr(descent.tensor(data), name)(**_args(descent, kw))
+    want = getattr(torch.tensor(data), name)(**_args(torch, kw))
+    _same(got, want)
+
+
+def test_new_empty_size_keyword_and_clone_memory_format():
+    x = descent.tensor(A)
+    assert tuple(x.new_empty(size=(2, 5)).shape) == (2, 5)
+    assert x.new_empty(size=(2, 5)).dtype == descent.float32
+    c = x.clone(memory_format=descent.preserve_format)
+    assert c is not x and np.array_equal(c.numpy(), A)
+
+
+def test_positional_forms_unchanged():
+    x = descent.tensor(A)
+    assert tuple(x.transpose(0, 1).shape) == (4, 3)
+    assert tuple(x.permute(1, 0).shape) == tuple(x.permute((1, 0)).shape) == (4, 3)
+    assert tuple(x.reshape(2, 6).shape) == tuple(x.reshape((2, 6)).shape) == (2, 6)
+    assert tuple(descent.zeros(2, 3).shape) == tuple(descent.zeros((2, 3)).shape) == (2, 3)
+    assert tuple(descent.arange(5).shape) == (5,)
+    assert x.max().item() == pytest.approx(A.max())
+    values, idx = x.max(1)
+    np.testing.assert_array_equal(idx.numpy(), A.argmax(1))
+
+
+def test_keyword_errors_still_raise():
+    with pytest.raises(TypeError):
+        descent.sum(inputs=descent.tensor(A))  # a misspelt name is still refused
+    with pytest.raises(TypeError):
+        descent.tensor(A).transpose(dim_0=0, dim1=1)
+
+
+def _torch_positional_names(name: str) -> list[str]:
+    first = getattr(torch, name).__doc__.strip().splitlines()[0]
+    m = re.match(rf"{re.escape(name)}\((.*?)\)\s*(->|$)", first)
+    assert m, f"no signature line in torch.{name}.__doc__: {first!r}"
+    names = []
+    for p in m.group(1).split(","):
+        p = p.strip()
+        if p.startswith("*"):
+            break
+        if p:
+            names.append(p.split("=")[0].split(":")[0].strip())
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(RENAMES))
+def test_renames_table_matches_torch_and_is_applied(name):
+    """Each renamed parameter has PyTorch's documented name, and descent's bound function
+    accepts it (the rename was applied: a silent skip in torch_names would fail here)."""
+    params = inspect.signature(getattr(descent, name)).parameters
+    tnames = _torch_positional_names(name)
+    for new in RENAMES[name].values():
+        assert new in tnames, f"torch.{name} has no parameter {new!r}: {tnames}"
+        assert new in params, f"descent.{name} does not accept {new!r}: {list(params)}"
+
+
+def test_torch_names_keeps_the_function_working():
+    def f(x, y=2, *, z=3):
+        def inner():
+            return x + y + z  # x is a cell variable: renamed in both places
+
+        return inner()
+
+    g = torch_names(f, {"x": "input"})
+    assert g(1) == 6 and g(input=1, y=1, z=1) == 3
+    assert list(inspect.signature(g).parameters) == ["input", "y", "z"]
+    with pytest.raises(TypeError):
+        g(x=1)
+    assert torch_names(len, {"obj": "input"}) is len  # not a Python function: unchanged
