@@ -229,3 +229,28 @@ def test_torch_names_keeps_the_function_working():
     with pytest.raises(TypeError):
         g(x=1)
     assert torch_names(len, {"obj": "input"}) is len  # not a Python function: unchanged
+
+
+# -- torch 2.13's weight= of mse_loss / l1_loss / huber_loss (found by the nn.functional survey) --
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_regression_losses_match_torch(name, reduction):
+    wt = np.abs(RNG.standard_normal((3, 4))).astype(np.float32) + 0.1
+    out = []
+    for lib in (torch, descent):
+        x = lib.tensor(A * 2, requires_grad=True)
+        loss = getattr(lib.nn.functional, name)(
+            input=x, target=lib.tensor(B), reduction=reduction, weight=lib.tensor(wt)
+        )
+        loss.sum().backward()
+        out.append((loss.detach().numpy(), x.grad.numpy().copy()))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_weighted_loss_shape_mismatch_raises_like_torch():
+    for lib in (torch, descent):
+        with pytest.raises(ValueError, match="same size"):
+            lib.nn.functional.mse_loss(lib.tensor(A), lib.tensor(B), weight=lib.tensor(V))

@@ -228,20 +228,43 @@ def nll_loss(
     return loss[0] if unbatched else loss
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    """(input - target)^2, reduced."""
+def _weighted(loss, weight, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
+    """torch 2.13's `weight=` of mse/l1/huber_loss: elementwise weights of input's shape; the
+    "mean" divides by the summed weights (mse, l1) or by the element count (huber)."""
+    weight = as_tensor(weight)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(
+            f"{name}: weight of shape {tuple(weight.shape)} must have the input's shape "
+            f"{tuple(loss.shape)} (PyTorch: Weights and input must have the same size.)"
+        )
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+def mse_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
+) -> Tensor:
+    """(input - target)^2, reduced (times `weight`, elementwise, when given)."""
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
     _same_shape(x, y, "mse_loss")
     d = x - y
+    if weight is not None:
+        return _weighted(d * d, weight, reduction, "mse_loss", True)
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced."""
+def l1_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
+) -> Tensor:
+    """|input - target|, reduced (times `weight`, elementwise, when given)."""
     reduction = _reduction(size_average, reduce, reduction, "l1_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "l1_loss")
+    if weight is not None:
+        return _weighted(_abs(x - y), weight, reduction, "l1_loss", True)
     return _reduce(_abs(x - y), reduction)
 
 
@@ -264,14 +287,18 @@ def smooth_l1_loss(
     return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2): smooth_l1 scaled by delta."""
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta/2): smooth_l1 scaled by delta
+    (times `weight`, elementwise, when given)."""
     reduction = _reduction(None, None, reduction, "huber_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "huber_loss")
     d = x - y
     a = _abs(d)
-    return _reduce(where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+    loss = where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    if weight is not None:
+        return _weighted(loss, weight, reduction, "huber_loss", False)
+    return _reduce(loss, reduction)
 
 
 def binary_cross_entropy(
