@@ -280,6 +280,12 @@ class PowScalar(_ScalarOp):
         # NumPy special-cases Python exponents 2, 0.5, -1 ...; 0 ** -1 = inf and (-1) ** 0.5 =
         # nan are values, as in PyTorch, not warnings.
         with np.errstate(divide="ignore", invalid="ignore"):
+            if (self.c == 0.5 or self.c == -0.5) and x.dtype is _F16:
+                # PyTorch's float16 kernel takes C's pow in float32 (-0. ** 0.5 = 0., -inf **
+                # -0.5 = 0.), not sqrt / rsqrt as NumPy's x ** 0.5 and its float32 kernel do:
+                # an exponent array avoids NumPy's shortcut
+                xp = backend.get_array_module(x)
+                return x ** xp.full(x.shape, self.c, dtype=x.dtype)
             if self.c == -0.5 and x.dtype.kind in "fV":
                 # PyTorch computes x ** -0.5 as rsqrt(x): nan at -inf, where C's pow gives 0
                 return 1 / backend.get_array_module(x).sqrt(x)
@@ -299,7 +305,8 @@ class PowScalar(_ScalarOp):
             return gy
         if c == 2:
             return gy * (x * 2)
-        if c == 0.5:  # x^-0.5 as PyTorch's rsqrt: nan at -inf (C's pow gives 0 there)
+        if c == 0.5 and x.dtype != _F16:  # x^-0.5 as PyTorch's rsqrt: nan at -inf (C's pow
+            # gives 0 there, and PyTorch's float16 kernel takes it: the general rule below)
             with np.errstate(divide="ignore", invalid="ignore"):
                 return gy * ((1 / x**0.5) * 0.5)  # (** 0.5 is a square root in both)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -577,11 +584,25 @@ class FloorDivide(Function):
 
 def floor_divide(a, b) -> Tensor:
     """a // b (Python's floor division; an integer division by zero raises, as in PyTorch)."""
-    a, b = _promoted_operands(a, b)
-    _check_integer_divisor("floor_divide", a, b)
-    if a._data.shape != b._data.shape:
-        check_broadcast(FloorDivide, a, b)
-    return FloorDivide.apply(a, b)
+    pa, pb = _promoted_operands(a, b)
+    _check_integer_divisor("floor_divide", pa, pb)
+    if pa._data.shape != pb._data.shape:
+        check_broadcast(FloorDivide, pa, pb)
+    if pa._data.dtype is _F16 and is_scalar(b):  # float16 tensor by a number: _in_float32
+        return cast(FloorDivide.apply(*_in_float32(a, pa, b, pb)), _F16)
+    return FloorDivide.apply(pa, pb)
+
+
+def _in_float32(a, pa, b, pb):
+    """The operands of a float16 tensor's rounded division by a Python number, which PyTorch
+    computes in float32 and rounds once (x // 0.1: 0.1 kept in float32, x = 0.1 gives 0; trunc
+    of 3074 / 3 is 1024, not trunc of float16's 1025): the tensor cast to float32, the number
+    as a float32 0-d tensor. (A number divided by a float16 tensor, and two float16 tensors:
+    PyTorch rounds the number to float16; its floor division then rounds its steps to float16,
+    NumPy's does not, docs/pytorch.md; trunc divides in float16 there, as NumPy does.)"""
+    xp = backend.get_array_module(pa._data)
+    return tuple(Tensor._wrap(xp.asarray(v, dtype=_F32)) if is_scalar(v) else cast(p, _F32)
+                 for v, p in ((a, pa), (b, pb)))  # fmt: skip
 
 
 class Remainder(Function):
@@ -673,11 +694,13 @@ def divide_rounded(a, b, rounding_mode: str) -> Tensor:
         raise ValueError(
             f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
         )
-    a, b = _promoted_operands(a, b)
-    _check_integer_divisor(f"div(rounding_mode={rounding_mode!r})", a, b)
-    if a._data.shape != b._data.shape:
-        check_broadcast(RoundedDiv, a, b)
-    return RoundedDiv.apply(a, b, mode=rounding_mode)
+    pa, pb = _promoted_operands(a, b)
+    _check_integer_divisor(f"div(rounding_mode={rounding_mode!r})", pa, pb)
+    if pa._data.shape != pb._data.shape:
+        check_broadcast(RoundedDiv, pa, pb)
+    if pa._data.dtype is _F16 and is_scalar(b):  # float16 tensor by a number: _in_float32
+        return cast(RoundedDiv.apply(*_in_float32(a, pa, b, pb), mode=rounding_mode), _F16)
+    return RoundedDiv.apply(pa, pb, mode=rounding_mode)
 
 
 def _promoted_operands(a, b):
