@@ -559,8 +559,9 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
                  generator=generator)  # fmt: skip
 
 
-def randint_like(x, low, high=None, generator=None) -> Tensor:
-    """randint with x's shape, dtype and device: randint_like(x, high) or (x, low, high)."""
+def randint_like(x, low=0, high=None, generator=None) -> Tensor:
+    """randint with x's shape, dtype and device: randint_like(x, high), (x, low, high) or
+    PyTorch's keywords (input=x, high=5)."""
     bounds = (low,) if high is None else (low, high)
     return randint(*bounds, size=x.shape, dtype=x.dtype, device=x.device, generator=generator)
 

@@ -17,15 +17,20 @@ from . import linalg_lu as _lu
 from .ops._common import as_tensor
 from .ops.linalg import matmul
 from .ops.linalg_decomp import cholesky as _cholesky
-from .ops.linalg_decomp import det, inv, solve
+from .ops.linalg_decomp import det as _det
+from .ops.linalg_decomp import inv, solve
 from .ops.linalg_spectral import pinv
 from .tensor import Tensor
+from .torch_keywords import torch_names
 
 __all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "lu",
            "lu_solve", "lu_unpack", "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet",
            "svd"]  # fmt: skip
 
-matrix_power = _linalg.matrix_power
+# torch.det(input) and torch.matrix_power(input, n): linalg's functions, which name the matrix
+# A (as torch.linalg does), re-made with the top-level names (torch_keywords.py)
+det = torch_names(_det, {"a": "input"})
+matrix_power = torch_names(_linalg.matrix_power, {"A": "input"})
 matrix_exp = _linalg.matrix_exp
 
 

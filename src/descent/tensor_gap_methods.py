@@ -32,17 +32,17 @@ class GapMethods:
     def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
         return _ops.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
 
-    def tensor_split(self, indices_or_sections, dim=0):
-        return _ops.tensor_split(self, indices_or_sections, dim)
+    def tensor_split(self, indices_or_sections=None, dim=0, **sections):
+        return _ops.tensor_split(self, indices_or_sections, dim, **sections)  # sections=, ...
 
-    def hsplit(self, indices_or_sections):
-        return _ops.hsplit(self, indices_or_sections)
+    def hsplit(self, indices_or_sections=None, **sections):
+        return _ops.hsplit(self, indices_or_sections, **sections)  # sections= or indices=
 
-    def vsplit(self, indices_or_sections):
-        return _ops.vsplit(self, indices_or_sections)
+    def vsplit(self, indices_or_sections=None, **sections):
+        return _ops.vsplit(self, indices_or_sections, **sections)
 
-    def dsplit(self, indices_or_sections):
-        return _ops.dsplit(self, indices_or_sections)
+    def dsplit(self, indices_or_sections=None, **sections):
+        return _ops.dsplit(self, indices_or_sections, **sections)
 
     def cov(self, *, correction=1, fweights=None, aweights=None):
         return _ops.cov(self, correction=correction, fweights=fweights, aweights=aweights)

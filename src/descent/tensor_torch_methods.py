@@ -284,13 +284,17 @@ class TorchMethods:
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         return _ops.normal_(self, mean, std, generator=generator)
 
-    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    def uniform_(self, a=0.0, b=1.0, *, generator=None, **bounds):
+        if bounds:  # PyTorch's keywords: x.uniform_(**{"from": -1, "to": 1})
+            a, b = _from_to("uniform_", bounds, a, b)
         return _ops.uniform_(self, a, b, generator=generator)
 
     def bernoulli_(self, p=0.5, *, generator=None):
         return _ops.bernoulli_(self, p, generator=generator)
 
-    def random_(self, low=0, high=None, *, generator=None):
+    def random_(self, low=0, high=None, *, generator=None, **bounds):
+        if bounds:  # PyTorch's keywords: x.random_(**{"from": 0, "to": 10})
+            low, high = _from_to("random_", bounds, low, high)
         return _ops.random_(self, low, high, generator=generator)
 
     def exponential_(self, lambd=1.0, *, generator=None):
@@ -486,3 +490,12 @@ class TorchMethods:
 
 def _array_module(t):
     return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones
+
+
+def _from_to(name: str, bounds: dict, low, high):
+    """PyTorch's `from=` / `to=` bounds of uniform_ and random_ (`from` is a Python keyword,
+    so they arrive in **bounds)."""
+    extra = set(bounds) - {"from", "to"}
+    if extra:
+        raise TypeError(f"{name}() got an unexpected keyword argument {sorted(extra)[0]!r}")
+    return bounds.get("from", low), bounds.get("to", high)

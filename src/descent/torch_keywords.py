@@ -37,12 +37,17 @@ RENAMES: dict[str, dict[str, str]] = {
         negative nonzero numel ones_like permute prod rand_like randint_like randn_like
         repeat_interleave reshape roll round rsqrt scatter sigmoid sign sin sinh softmax sort
         sqrt square squeeze std std_mean sum take tanh tile topk trace transpose tril triu trunc
-        unique unsqueeze var var_mean zeros_like""".split(),
+        unique unsqueeze var var_mean zeros_like
+        acosh arccos arccosh arcsin arcsinh arctan arctanh asinh atanh bitwise_not cummin fix
+        index_add is_floating_point isneginf isposinf masked_select moveaxis scatter_add
+        scatter_reduce tan unflatten""".split(),
         _X,
     ),
     **dict.fromkeys(
         """allclose bitwise_and bitwise_or bitwise_xor div eq equal ge gt isclose le logical_and
-        logical_or logical_xor lt matmul maximum minimum mul ne remainder where""".split(),
+        logical_or logical_xor lt matmul maximum minimum mul ne remainder where
+        bitwise_left_shift bitwise_right_shift divide floor_divide greater greater_equal less
+        less_equal multiply not_equal""".split(),
         _AB,
     ),
     "bmm": {"a": "input", "b": "mat2"},

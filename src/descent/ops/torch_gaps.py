@@ -494,9 +494,26 @@ def dstack(tensors) -> Tensor:
     return concatenate(ts, 2)
 
 
-def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple:
+def _sections(name: str, ios, sections, indices, tensor_ios=None):
+    """The one split argument of PyTorch's overloads: `indices_or_sections` positionally, or by
+    keyword `sections=`, `indices=` or `tensor_indices_or_sections=`."""
+    given = [v for v in (ios, sections, indices, tensor_ios) if v is not None]
+    if len(given) != 1:
+        raise TypeError(
+            f"{name}() takes one of indices_or_sections, sections= or indices= (got {len(given)})"
+        )
+    return given[0]
+
+
+def tensor_split(
+    input, indices_or_sections=None, dim: int = 0, *, sections=None, indices=None,
+    tensor_indices_or_sections=None,
+) -> tuple:  # fmt: skip
     """Split into views along `dim` (torch.tensor_split): an int n gives n parts, the first
     size % n of them one longer; a list (or 1-D int tensor) of indices cuts before each."""
+    indices_or_sections = _sections(
+        "tensor_split", indices_or_sections, sections, indices, tensor_indices_or_sections
+    )
     x = as_tensor(input)
     if x.ndim == 0:
         raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
@@ -550,17 +567,20 @@ def _split_like(name: str, x, ios, dim: int, min_dims: int) -> tuple:
     return tensor_split(x, ios, dim)
 
 
-def hsplit(input, indices_or_sections) -> tuple:
+def hsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
     """tensor_split along dim 1 (dim 0 for a 1-D tensor); an int must divide the size."""
     x = as_tensor(input)
-    return _split_like("hsplit", x, indices_or_sections, 1 if x.ndim > 1 else 0, 1)
+    ios = _sections("hsplit", indices_or_sections, sections, indices)
+    return _split_like("hsplit", x, ios, 1 if x.ndim > 1 else 0, 1)
 
 
-def vsplit(input, indices_or_sections) -> tuple:
+def vsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
     """tensor_split along dim 0 of an at least 2-D tensor; an int must divide the size."""
-    return _split_like("vsplit", input, indices_or_sections, 0, 2)
+    ios = _sections("vsplit", indices_or_sections, sections, indices)
+    return _split_like("vsplit", input, ios, 0, 2)
 
 
-def dsplit(input, indices_or_sections) -> tuple:
+def dsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
     """tensor_split along dim 2 of an at least 3-D tensor; an int must divide the size."""
-    return _split_like("dsplit", input, indices_or_sections, 2, 3)
+    ios = _sections("dsplit", indices_or_sections, sections, indices)
+    return _split_like("dsplit", input, ios, 2, 3)
