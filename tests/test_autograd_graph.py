@@ -226,6 +226,24 @@ def test_compiler_disable_returns_the_function():
 
     assert g(1) == 2
     assert descent.compiler.is_compiling() is torch.compiler.is_compiling() is False
+    assert descent.compiler.is_exporting() is torch.compiler.is_exporting() is False
+    assert descent.compiler.allow_in_graph(f) is f
+    assert descent.compiler.assume_constant_result(f) is f
+    assert descent.compiler.reset() is None and descent.compiler.cudagraph_mark_step_begin() is None
+
+
+def test_compiler_disable_inside_a_compiled_step():
+    """A function marked disable runs (eagerly, as PyTorch's graph break) inside descent.compile
+    and the compiled step gives the eager values."""
+
+    @descent.compiler.disable
+    def scale(x):
+        return x * 3
+
+    step = descent.compile(lambda x: scale(x).sum())
+    x = descent.tensor(X)
+    for _ in range(4):
+        assert float(step(x)) == pytest.approx(float(X.sum() * 3), rel=1e-6)
 
 
 # -- the hook-based nn.utils.weight_norm / spectral_norm -------------------------------------------
@@ -267,9 +285,14 @@ def test_spectral_norm_names_match_torch():
     assert sorted(n for n, _ in dl.named_parameters()) == sorted(
         n for n, _ in tl.named_parameters())  # fmt: skip
     assert {"weight_u", "weight_v"} <= {n for n, _ in dl.named_buffers()}
-    # after enough power iterations sigma(W) is the largest singular value: weight / sigma
-    # has spectral norm 1 in both libraries
-    for _ in range(30):
-        dl(descent.tensor(np.ones((1, 4), np.float32)))
-    sigma = np.linalg.norm(dl.weight.detach().numpy(), 2)
-    assert abs(sigma - 1) < 1e-3
+    # u, v start random in both (different generators); after enough training-mode calls the
+    # power iteration has converged in both, and the normalised weights agree
+    x = np.ones((1, 4), np.float32)
+    for _ in range(50):
+        ty, dy = tl(torch.tensor(x)), dl(descent.tensor(x))
+    np.testing.assert_allclose(dl.weight.detach().numpy(), tl.weight.detach().numpy(), atol=1e-4)
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), atol=1e-4)
+    assert abs(np.linalg.norm(dl.weight.detach().numpy(), 2) - 1) < 1e-3
+    ty.sum().backward()
+    dy.sum().backward()
+    np.testing.assert_allclose(dl.weight_orig.grad.numpy(), tl.weight_orig.grad.numpy(), atol=1e-3)

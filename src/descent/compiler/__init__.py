@@ -506,3 +506,28 @@ def is_compiling() -> bool:
 
 
 is_dynamo_compiling = is_compiling
+
+
+def is_exporting() -> bool:
+    """torch.compiler.is_exporting: False (descent has no export)."""
+    return False
+
+
+def allow_in_graph(fn: Callable) -> Callable:
+    """torch.compiler.allow_in_graph: fn unchanged (descent records whatever ops fn runs)."""
+    return fn
+
+
+def assume_constant_result(fn: Callable) -> Callable:
+    """torch.compiler.assume_constant_result: fn unchanged. descent's compile already checks,
+    by recording twice, that values computed outside the ops stay constant (module docstring)."""
+    return fn
+
+
+def reset() -> None:
+    """torch.compiler.reset: nothing to clear globally; each compiled function holds its own
+    programs (`CompiledFunction.reset()` drops them)."""
+
+
+def cudagraph_mark_step_begin() -> None:
+    """torch.compiler.cudagraph_mark_step_begin: a no-op (descent captures no CUDA graphs)."""
