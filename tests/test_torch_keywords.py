@@ -8,6 +8,7 @@ The RENAMES table of descent.torch_keywords is checked against torch's documente
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 
 import numpy as np
@@ -334,3 +335,11 @@ def test_uniform_and_random_from_to_keywords():
     torch.zeros(3).uniform_(**{"from": 2.0, "to": 3.0})  # the spelling torch accepts
     with pytest.raises(TypeError, match="frm"):
         x.uniform_(frm=1.0)
+
+
+@pytest.mark.parametrize("name", [*sorted(RENAMES), "det", "matrix_power", "clone"])
+def test_renamed_functions_pickle_by_reference(name):
+    """pickle finds a function by module and qualified name (DataLoader workers, torch.save of
+    a config holding torch.relu, ...): a renamed copy must be found at its own place."""
+    fn = getattr(descent, name)
+    assert pickle.loads(pickle.dumps(fn)) is fn

@@ -29,8 +29,8 @@ __all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "
 
 # torch.det(input) and torch.matrix_power(input, n): linalg's functions, which name the matrix
 # A (as torch.linalg does), re-made with the top-level names (torch_keywords.py)
-det = torch_names(_det, {"a": "input"})
-matrix_power = torch_names(_linalg.matrix_power, {"A": "input"})
+det = torch_names(_det, {"a": "input"}, __name__, "det")
+matrix_power = torch_names(_linalg.matrix_power, {"A": "input"}, __name__, "matrix_power")
 matrix_exp = _linalg.matrix_exp
 
 

@@ -61,9 +61,13 @@ RENAMES: dict[str, dict[str, str]] = {
 }
 
 
-def torch_names(fn, renames: dict[str, str]):
+def torch_names(fn, renames: dict[str, str], module: str | None = None, name: str | None = None):
     """fn re-made with its positional-or-keyword parameters renamed (old -> new); fn itself
-    when it is not a plain Python function or a new name would clash with one of its locals."""
+    when it is not a plain Python function or a new name would clash with one of its locals.
+
+    `module` and `name` say where the new function is bound (`descent`, `sum`): pickle finds
+    a function by its `__module__` and `__qualname__` and checks it is the same object, so the
+    copy must name its own place, not the original's."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return fn
@@ -80,8 +84,8 @@ def torch_names(fn, renames: dict[str, str]):
     )
     new = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     new.__kwdefaults__ = fn.__kwdefaults__
-    new.__qualname__ = fn.__qualname__
-    new.__module__ = fn.__module__
+    new.__qualname__ = fn.__qualname__ if name is None else name
+    new.__module__ = fn.__module__ if module is None else module
     new.__doc__ = fn.__doc__
     new.__dict__.update(fn.__dict__)
     new.__annotations__ = {renames.get(k, k): v for k, v in fn.__annotations__.items()}
@@ -98,7 +102,8 @@ def apply_torch_names(namespace: dict) -> None:
     """Rebind each function of RENAMES in `namespace` (descent's) with PyTorch's names, and
     `clone` with PyTorch's signature."""
     namespace["clone"] = clone
+    module = namespace["__name__"]
     for name, renames in RENAMES.items():
         fn = namespace.get(name)
         if fn is not None:
-            namespace[name] = torch_names(fn, renames)
+            namespace[name] = torch_names(fn, renames, module, name)
