@@ -296,3 +296,19 @@ def test_spectral_norm_names_match_torch():
     ty.sum().backward()
     dy.sum().backward()
     np.testing.assert_allclose(dl.weight_orig.grad.numpy(), tl.weight_orig.grad.numpy(), atol=1e-3)
+
+
+def test_checkpoint_under_saved_tensors_hooks_matches_torch():
+    """utils.checkpoint's node saves its inputs too: under transforming hooks its recompute
+    still reaches them (the gradients are torch's)."""
+    grads = []
+    for lib, ck in ((torch, torch.utils.checkpoint), (descent, descent.utils.checkpoint)):
+        _, pack, unpack = _counting(lib, True)
+        x = lib.tensor(X, requires_grad=True)
+        w = lib.tensor(W, requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(pack, unpack):
+            y = ck.checkpoint(lambda a, b: (a * b).sin() * a, x, w, use_reentrant=False).sum()
+        y.backward()
+        grads.append((x.grad.numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-5)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-5)

@@ -226,7 +226,7 @@ def _infer_dtype(node: Function, parent_dtypes: list[str]) -> str:
         except TypeError:
             pass
     saved = node.saved
-    if isinstance(saved, tuple) and saved:
+    if type(saved) is tuple and saved:  # (not saved_tensors_hooks' packed slots)
         floats = [str(t._data.dtype) for t in saved if t._data.dtype.kind in "fV"]
         if floats:
             return max(floats, key=lambda s: np.dtype(s).itemsize)

@@ -96,6 +96,8 @@ class Checkpoint(autograd.Function):
         if self.function is None:
             raise RuntimeError(self._freed_message())
         inputs = self.saved  # the tensors requiring grad, in the node's parent order
+        if type(inputs) is autograd.PackedSaved:  # saved_tensors_hooks: at their graph places
+            inputs = inputs.unpack(True)
         create_graph = ops.is_graph
         start = next(autograd._counter)  # every node of the recomputation has a larger index
         stands = []
