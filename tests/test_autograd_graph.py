@@ -312,3 +312,38 @@ def test_checkpoint_under_saved_tensors_hooks_matches_torch():
         grads.append((x.grad.numpy().copy(), w.grad.numpy().copy()))
     np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-5)
     np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-5)
+
+
+def test_compiled_step_runs_eagerly_under_saved_tensors_hooks():
+    """descent.compile's replays would skip the hooks: under them it runs eagerly (warning once)
+    and every call packs."""
+    w = descent.tensor(np.ones(4, np.float32), requires_grad=True)
+    n = {"pack": 0}
+
+    def pack(t):
+        n["pack"] += 1
+        return t
+
+    @descent.compile
+    def step(x):
+        return (x * w).sin().sum()
+
+    x = descent.tensor(X)
+    with descent.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with pytest.warns(UserWarning, match="saved_tensors_hooks"):
+            for _ in range(4):
+                step(x)
+    assert n["pack"] == 4 * 3  # Mul saves x and w, sin its input
+
+
+def test_aliased_submodules_are_one_module_object():
+    """descent.autograd.graph / .functional / .function alias descent.autograd_* lazily; a
+    tool that walks sys.modules (descent.compile's recorder does) must not hit LazyLoader's
+    "substituted in sys.modules during a lazy load" (it did for autograd.functional)."""
+    import sys
+
+    _ = descent.autograd.functional.jacobian  # loads the real module first
+    for name in ("graph", "functional", "function"):
+        m = sys.modules[f"descent.autograd.{name}"]
+        assert m is sys.modules[f"descent.autograd_{name}"]
+        assert m.__all__  # loads without the LazyLoader error

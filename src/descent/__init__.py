@@ -463,11 +463,18 @@ def _alias_submodule(name: str, target: str) -> None:
     qualified = f"{__name__}.{name}"
     if qualified in _sys.modules:
         return
-    spec = _util.find_spec(f"{__name__}.{target}")
+    real = f"{__name__}.{target}"
+    if real in _sys.modules:  # already loaded: alias the module itself
+        _sys.modules[qualified] = _sys.modules[real]
+        return
+    spec = _util.find_spec(real)
     spec.loader = _util.LazyLoader(spec.loader)
     module = _util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _sys.modules[qualified] = module
+    # One object under both names: when it loads, LazyLoader checks that sys.modules[real] is
+    # this very module (else "substituted in sys.modules during a lazy load", which a later
+    # `from descent import autograd_functional` would cause).
+    _sys.modules[qualified] = _sys.modules[real] = module
 
 
 _alias_submodule("autograd.functional", "autograd_functional")

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd as _autograd
 from .. import hooks
 from ..autograd import is_grad_enabled
 from ..nn.module import Module
@@ -99,6 +100,12 @@ class CompiledFunction:
             self._warn(
                 "op hooks are active (anomaly mode, an explain tool or a profiler): running "
                 "eagerly so that they see every op"
+            )
+            return self._eager(args, kwargs)
+        if _autograd._saved_hooks is not None:
+            self._warn(
+                "saved_tensors_hooks are active (descent.autograd.graph): running eagerly so that "
+                "they pack and unpack every saved tensor"
             )
             return self._eager(args, kwargs)
         tensors: list = []
