@@ -347,3 +347,18 @@ def test_aliased_submodules_are_one_module_object():
         m = sys.modules[f"descent.autograd.{name}"]
         assert m is sys.modules[f"descent.autograd_{name}"]
         assert m.__all__  # loads without the LazyLoader error
+
+
+def test_node_isinstance_and_increment_version_match_torch():
+    for lib in (torch, descent):
+        graph = lib.autograd.graph
+        x = lib.tensor(X, requires_grad=True)
+        y = (x * x).sum()
+        assert isinstance(y.grad_fn, graph.Node)
+        assert isinstance(y.grad_fn.next_functions[0][0], graph.Node)
+        assert not isinstance(x, graph.Node) and not isinstance(1, graph.Node)
+        v = x._version
+        graph.increment_version(x)
+        assert x._version == v + 1
+        with pytest.raises(RuntimeError, match="modified|inplace|in place"):
+            y.backward()

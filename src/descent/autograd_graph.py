@@ -29,7 +29,13 @@ from collections.abc import Callable
 
 from . import autograd
 
-__all__ = ["disable_saved_tensors_hooks", "save_on_cpu", "saved_tensors_hooks"]
+__all__ = [
+    "Node",
+    "disable_saved_tensors_hooks",
+    "increment_version",
+    "save_on_cpu",
+    "saved_tensors_hooks",
+]
 
 _stack: list = []  # the active saved_tensors_hooks contexts, innermost last
 _disabled: list = []  # messages of the active disable_saved_tensors_hooks blocks
@@ -145,3 +151,24 @@ class disable_saved_tensors_hooks:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc) -> None:
         _disabled.remove(self.error_message)
+
+
+class _NodeMeta(type):
+    def __instancecheck__(cls, obj) -> bool:
+        from .grad_fn import AccumulateGrad
+
+        return isinstance(obj, (autograd.Function, AccumulateGrad))
+
+
+class Node(metaclass=_NodeMeta):
+    """torch.autograd.graph.Node, for isinstance checks: `isinstance(t.grad_fn, Node)` holds
+    for descent's graph nodes (the ops' Function objects, custom functions' nodes) and for the
+    AccumulateGrad objects of `next_functions`, as in PyTorch."""
+
+
+def increment_version(tensor) -> None:
+    """Mark tensor (or each tensor of an iterable) as modified in place: a backward that saved
+    it before then raises, as after any in-place op."""
+    tensors = [tensor] if isinstance(tensor, autograd._tensor_class) else list(tensor)
+    for t in tensors:
+        t._version += 1
