@@ -113,6 +113,8 @@ TOP = [
     "destination": 2}), ("masked_select", {"input": A, "mask": MASK}),
     ("scatter_add", {"input": A, "dim": 1, "index": IDX, "src": B}),
     ("cummin", {"input": A, "dim": 1}), ("unflatten", {"input": A, "dim": 1, "sizes": (2, 2)}),
+    ("norm", {"input": A}), ("norm", {"input": A, "p": 1, "dim": 1}),
+    ("split", {"tensor": A, "split_size_or_sections": 2, "dim": 1}),
     ("det", {"input": A[:3, :3]}), ("matrix_power", {"input": A[:3, :3], "n": 2}),
 ]  # fmt: skip
 
@@ -201,6 +203,13 @@ def test_keyword_errors_still_raise():
 
 
 def _torch_positional_names(name: str) -> list[str]:
+    try:  # a Python function in torch (torch.norm, torch.split): its real signature
+        params = inspect.signature(getattr(torch, name)).parameters.values()
+        names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if names:  # (not a dispatcher taking *args, **kwargs)
+            return names
+    except (TypeError, ValueError):
+        pass
     first = getattr(torch, name).__doc__.strip().splitlines()[0]
     m = re.match(rf"{re.escape(name)}\((.*?)\)\s*(->|$)", first)
     assert m, f"no signature line in torch.{name}.__doc__: {first!r}"

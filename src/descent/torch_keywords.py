@@ -40,7 +40,7 @@ RENAMES: dict[str, dict[str, str]] = {
         unique unsqueeze var var_mean zeros_like
         acosh arccos arccosh arcsin arcsinh arctan arctanh asinh atanh bitwise_not cummin fix
         index_add is_floating_point isneginf isposinf masked_select moveaxis scatter_add
-        scatter_reduce tan unflatten""".split(),
+        scatter_reduce tan unflatten norm""".split(),
         _X,
     ),
     **dict.fromkeys(
@@ -56,6 +56,7 @@ RENAMES: dict[str, dict[str, str]] = {
     "outer": {"a": "input", "b": "vec2"},
     "pow": {"a": "input", "b": "exponent"},
     "swapaxes": {"x": "input", "a": "axis0", "b": "axis1"},
+    "split": {"x": "tensor"},
     "einsum": {"subscripts": "equation"},
     "full": {"shape": "size"},
 }
