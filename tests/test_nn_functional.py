@@ -499,7 +499,7 @@ PUBLIC_SIGNATURES = {
     "gelu": "input approximate='none'",
     "group_norm": "input num_groups weight=None bias=None eps=1e-05",
     "hardtanh": "input min_val=-1.0 max_val=1.0 inplace=False",
-    "huber_loss": "input target reduction='mean' delta=1.0",
+    "huber_loss": "input target reduction='mean' delta=1.0 weight=None",  # torch 2.13's weight=
     "kl_div": "input target size_average=None reduce=None reduction='mean' log_target=False",
     "l1_loss": "input target size_average=None reduce=None reduction='mean'",
     "layer_norm": "input normalized_shape weight=None bias=None eps=1e-05",
