@@ -501,7 +501,7 @@ PUBLIC_SIGNATURES = {
     "hardtanh": "input min_val=-1.0 max_val=1.0 inplace=False",
     "huber_loss": "input target reduction='mean' delta=1.0 weight=None",  # torch 2.13's weight=
     "kl_div": "input target size_average=None reduce=None reduction='mean' log_target=False",
-    "l1_loss": "input target size_average=None reduce=None reduction='mean'",
+    "l1_loss": "input target size_average=None reduce=None reduction='mean' weight=None",
     "layer_norm": "input normalized_shape weight=None bias=None eps=1e-05",
     "leaky_relu": "input negative_slope=0.01 inplace=False",
     "linear": "input weight bias=None",
@@ -513,7 +513,7 @@ PUBLIC_SIGNATURES = {
     "max_pool2d": (
         "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False return_indices=False"
     ),
-    "mse_loss": "input target size_average=None reduce=None reduction='mean'",
+    "mse_loss": "input target size_average=None reduce=None reduction='mean' weight=None",
     "nll_loss": (
         "input target weight=None size_average=None ignore_index=-100 reduce=None reduction='mean'"
     ),
