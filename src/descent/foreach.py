@@ -15,18 +15,6 @@ from collections.abc import Sequence
 
 from .tensor import Tensor
 
-__all__ = [
-    "_foreach_abs", "_foreach_abs_", "_foreach_add", "_foreach_add_", "_foreach_addcdiv",
-    "_foreach_addcdiv_", "_foreach_addcmul", "_foreach_addcmul_", "_foreach_clamp_max",
-    "_foreach_clamp_max_", "_foreach_clamp_min", "_foreach_clamp_min_", "_foreach_copy_",
-    "_foreach_div", "_foreach_div_", "_foreach_exp", "_foreach_exp_", "_foreach_lerp",
-    "_foreach_lerp_", "_foreach_log", "_foreach_log_", "_foreach_maximum", "_foreach_maximum_",
-    "_foreach_minimum", "_foreach_minimum_", "_foreach_mul", "_foreach_mul_", "_foreach_neg",
-    "_foreach_neg_", "_foreach_norm", "_foreach_pow", "_foreach_pow_", "_foreach_reciprocal",
-    "_foreach_reciprocal_", "_foreach_sign", "_foreach_sign_", "_foreach_sqrt", "_foreach_sqrt_",
-    "_foreach_sub", "_foreach_sub_", "_foreach_zero_",
-]  # fmt: skip
-
 
 def _operands(name: str, tensors: Sequence[Tensor], other) -> list:
     """`other` spread over `tensors`: a list/tuple (one each, same length) or one value."""
@@ -185,3 +173,8 @@ def _foreach_norm(self, ord=2, dtype=None) -> tuple:
     from .ops.linalg_norm import vector_norm  # noqa: PLC0415 - only when used
 
     return tuple(vector_norm(t, ord, dtype=dtype) for t in self)
+
+
+# Every public function above; descent/__init__.py keeps the same names in _FOREACH_NAMES (its
+# lazy index, read without importing this module; tests/test_foreach_names.py keeps them equal).
+__all__ = sorted(n for n in globals() if n.startswith("_foreach_"))
