@@ -9,7 +9,8 @@
 #      fixture adds CuPy (DESCENT_TEST_DEVICE=cuda: a missing GPU is an error, not a skip) <= 90 s
 #   3. benchmarks/gpu.py: ms/iteration of descent (eager, unfused, compiled) vs PyTorch eager
 #      and torch.compile, float32 and mixed precision, then a time-boxed shakespeare-char
-#      training curve                                                         <= GPU_BENCH_BUDGET s
+#      training curve (GPU_TRAIN=0: none)                                     <= GPU_BENCH_BUDGET s
+#   4. benchmarks/gpu_profile.py: host vs synchronised time of the float32 step, cProfile  <= 60 s
 #
 # GPU_TESTS=0 / GPU_BENCH=0 skip parts; GPU_EXTRA_TESTS="tests/test_x.py ..." adds files to part 2
 # (for a rerun after a fix). Everything is written under $OUT (at most 8 files come back from
@@ -72,9 +73,19 @@ fi
 if [ "${GPU_BENCH:-1}" = 1 ]; then
     BUDGET=${GPU_BENCH_BUDGET:-170}
     echo "== [$(elapsed) s] 3. benchmarks/gpu.py (budget $BUDGET s)"
-    timeout $((BUDGET + 40)) "$PY" benchmarks/gpu.py --budget "$BUDGET" \
+    TRAIN=()
+    [ "${GPU_TRAIN:-1}" = 1 ] || TRAIN=(--no-train)
+    timeout $((BUDGET + 40)) "$PY" benchmarks/gpu.py --budget "$BUDGET" "${TRAIN[@]}" \
         --train-reserve "${GPU_TRAIN_RESERVE:-60}" --out "$OUT" >"$OUT/bench.log" 2>&1
     RC_BENCH=$?
+fi
+
+if [ "${GPU_PROFILE:-1}" = 1 ]; then
+    echo "== [$(elapsed) s] 4. benchmarks/gpu_profile.py (host time, cProfile of the float32 step)"
+    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 >"$OUT/profile.log" 2>&1
+    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 --dtype float16 \
+        >>"$OUT/profile.log" 2>&1
+    grep "ms/iteration" "$OUT/profile.log"
 fi
 
 {
@@ -84,6 +95,10 @@ fi
         echo "-- $f: $(tail -n 1 "$OUT/$f.log")"
         grep -E "^(FAILED|ERROR)" "$OUT/$f.log" | cut -c1-300 | head -n 40
     done
+    if [ -f "$OUT/profile.log" ]; then
+        echo "-- profile:"; grep "ms/iteration" "$OUT/profile.log"
+        grep -A 12 "ncalls" "$OUT/profile.log" | cut -c1-150
+    fi
     if [ -f "$OUT/bench.log" ]; then
         echo "-- bench:"; grep -vE "^  iter " "$OUT/bench.log" | cut -c1-600 | tail -n 30
         echo "-- training curve (every 2nd evaluation):"

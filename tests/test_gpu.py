@@ -29,6 +29,7 @@ import torch
 import descent as ds
 import descent.nn.functional as F
 from descent import backend, nn
+from descent.errors import DescentError
 
 cp = backend.cupy_module()
 gpu = pytest.mark.skipif(cp is None, reason="no CUDA GPU / CuPy")
@@ -703,17 +704,57 @@ def test_op_table_on_cupy(spec):
     """
     arrays = spec.make_inputs(seed=0)
     diff = set(spec.diff_inputs())
+    no_derivative = "no_derivative" in getattr(spec, "tags", ())
     outs = []
     for device in ("cpu", "cuda"):
         ts = [ds.tensor(a, dtype=ds.float64, requires_grad=i in diff, device=device)
               for i, a in enumerate(arrays)]  # fmt: skip
-        y = spec.fn(*ts)
-        assert y.device.startswith(device)
+        # The constants a spec makes (masks, targets, tables) go where its inputs are, as they
+        # would in a PyTorch program under torch.set_default_device.
+        ds.set_default_device(device)
+        try:
+            y = spec.fn(*ts)
+        finally:
+            ds.set_default_device(None)
+        if spec.name != "to_cpu":  # that op's result is on the CPU whatever its input's device
+            assert y.device.startswith(device)
         if any(t.requires_grad for t in ts):
             gy = np.random.default_rng(1).normal(size=y.shape)
-            y.backward(ds.tensor(gy, dtype=y.dtype, device=device))
+            if no_derivative:  # backward raises on both devices, as in PyTorch
+                with pytest.raises(DescentError):
+                    y.backward(ds.tensor(gy, dtype=y.dtype, device=y.device))
+                outs.append([y])
+                continue
+            y.backward(ds.tensor(gy, dtype=y.dtype, device=y.device))
         outs.append([y] + [t.grad for t in ts if t.requires_grad])
     for a, b in zip(outs[0], outs[1], strict=True):
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-11)
+
+
+@gpu
+def test_index_checks_on_gpu_are_deferred_to_the_next_transfer():
+    """embedding's index range and cross_entropy's target range are checked without a host
+    synchronisation per call on a GPU: the error comes at the next transfer or synchronize."""
+    w = ds.randn(5, 3, device="cuda")
+    bad = ds.tensor([[0, 7]], device="cuda")
+    y = F.embedding(bad, w)  # queued, not raised
+    with pytest.raises(IndexError, match="index 7 out of range for 5 embeddings"):
+        y.sum().item()
+    assert not backend._deferred  # the queue is emptied by the check
+    F.embedding(ds.tensor([[-1, 2]], device="cuda"), w)
+    with pytest.raises(IndexError, match="index -1 out of range"):
+        ds.cuda.synchronize()
+    logits = ds.randn(3, 4, device="cuda", requires_grad=True)
+    loss = F.cross_entropy(logits, ds.tensor([0, 9, 1], device="cuda"))
+    with pytest.raises(IndexError, match="target 9 is out of range for 4 classes"):
+        loss.numpy()
+    # valid inputs: nothing raised, and the values are the CPU's
+    ok = F.cross_entropy(logits, ds.tensor([0, 3, -100], device="cuda"), ignore_index=-100)
+    ref = F.cross_entropy(logits.cpu(), ds.tensor([0, 3, -100]), ignore_index=-100)
+    np.testing.assert_allclose(ok.item(), ref.item(), rtol=1e-6)
+    # the queue is bounded: 64 pending checks are read at once
+    for _ in range(70):
+        F.embedding(ds.tensor([[1, 2]], device="cuda"), w)
+    assert len(backend._deferred) < backend._DEFERRED_MAX

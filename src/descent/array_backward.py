@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from . import backend
 
 
@@ -40,9 +42,19 @@ class ArrayNamespace:
         # Helpers first: `cumsum`, `softmax` exist in NumPy with other signatures, and backward code
         # must get the twin of the differentiable namespace's function.
         fn = _HELPERS.get(name)
+        if fn is None and name == "where" and self.xp is not np:
+            fn = _where_any_condition  # CuPy's where refuses a Python bool condition
         bound = functools.partial(fn, self.xp) if fn is not None else getattr(self.xp, name)
         setattr(self, name, bound)  # cache: later lookups skip __getattr__
         return bound
+
+
+def _where_any_condition(xp, cond, x, y):
+    """`xp.where` that also takes a Python bool as the condition (backward rules write
+    `ops.where(True, 0, gy)` for zeros of gy's shape and dtype; NumPy takes it, CuPy does not)."""
+    if not hasattr(cond, "dtype"):
+        cond = xp.asarray(cond)
+    return xp.where(cond, x, y)
 
 
 _namespaces: dict = {}

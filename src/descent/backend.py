@@ -44,6 +44,41 @@ def cuda_synchronize() -> None:
     cp = cupy_module()
     if cp is not None:
         cp.cuda.Stream.null.synchronize()
+        if _deferred:
+            check_deferred()
+
+
+# Checks of device data that would cost a host synchronisation each if done at once (an index
+# range in embedding, a target range in cross-entropy): on a GPU, the op queues a device flag
+# and a function making the error, and the flags are read together at the next transfer to the
+# host (`as_numpy`: `.item()`, `.numpy()`, printing), at `cuda.synchronize()`, or once
+# _DEFERRED_MAX are pending. A bad value then raises there, as PyTorch's device-side asserts
+# surface at its next synchronisation. NumPy arrays are checked at once by the ops themselves.
+_deferred: list = []
+_DEFERRED_MAX = 64
+
+
+def defer_check(flag, make_error) -> None:
+    """Queue a device boolean scalar `flag` (True = bad) and `make_error()` -> the exception."""
+    _deferred.append((flag, make_error))
+    if len(_deferred) >= _DEFERRED_MAX:
+        check_deferred()
+
+
+def check_deferred() -> None:
+    """Read the queued flags (one transfer) and raise the first failed check's error."""
+    if not _deferred:
+        return
+    items = list(_deferred)
+    _deferred.clear()
+    cp = cupy_module()
+    try:
+        flags = cp.stack([cp.asarray(f).reshape(()) for f, _ in items]).get()
+    except Exception:  # flags on several devices: one transfer each
+        flags = [bool(f) for f, _ in items]
+    for bad, (_, make_error) in zip(flags, items):
+        if bad:
+            raise make_error()
 
 
 def cuda_empty_cache() -> None:
@@ -134,6 +169,8 @@ def to_device(a, device: str):
 def as_numpy(a) -> np.ndarray:
     """A NumPy array with the values of `a` (a device-to-host copy for CuPy arrays)."""
     if is_cupy_array(a):
+        if _deferred:
+            check_deferred()
         return a.get()
     return np.asarray(a)
 

@@ -23,6 +23,7 @@ inline float __int_as_float(int i) {
     std::memcpy(&f, &i, 4);
     return f;
 }
+inline float __fmul_rn(float a, float b) { return a * b; }  // -std=c++20: no FMA contraction
 inline float emu_h2f(unsigned short bits) {
     _Float16 h;
     std::memcpy(&h, &bits, 2);

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd as _autograd
-from .. import hooks
+from .. import backend, hooks
 from ..autograd import is_grad_enabled
 from ..nn.module import Module
 from ..nn.module_hooks import any_global_hooks
@@ -166,7 +166,8 @@ class CompiledFunction:
             if isinstance(opt, Optimizer):
                 touched.update(id(p) for g in opt.param_groups for p in g["params"])
         for t, before in state:
-            if id(t) not in touched and not np.array_equal(t._data, before, equal_nan=True):
+            xp = backend.get_array_module(t._data)
+            if id(t) not in touched and not xp.array_equal(t._data, before, equal_nan=True):
                 rec.fail(
                     f"an in-place change to a captured tensor of shape {tuple(t.shape)} that is "
                     "not an optimizer's update (e.g. a BatchNorm running statistic)"
@@ -467,7 +468,7 @@ def _plain_value(v) -> bool:
 def _state_of(module) -> list:
     """A module's own parameters and buffers (not its children's: they are visited too)."""
     found = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
-    return [t for t in found if t is not None and isinstance(t._data, np.ndarray)]
+    return [t for t in found if t is not None and hasattr(t._data, "dtype")]
 
 
 def _dropout_mask():

@@ -218,7 +218,12 @@ class Program:
                 fusion.run(ins, env, pool)
             elif kind is View:
                 base = env[ins.base]
-                env[ins.slot] = np.ndarray(ins.shape, base.dtype, base, ins.offset, ins.strides)
+                if type(base) is _ndarray:
+                    env[ins.slot] = np.ndarray(ins.shape, base.dtype, base, ins.offset,
+                                               ins.strides)  # fmt: skip
+                else:  # CuPy: the same view of the device buffer
+                    env[ins.slot] = type(base)(ins.shape, base.dtype, base.data + ins.offset,
+                                               ins.strides)  # fmt: skip
             else:
                 self._call(ins, env)
             for s in drops:

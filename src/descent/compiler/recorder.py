@@ -41,6 +41,7 @@ from numpy.lib.array_utils import byte_bounds
 
 from .. import autograd, creation, hooks
 from ..autograd import Function
+from ..backend import is_cupy_array
 from ..tensor import Tensor
 
 
@@ -214,7 +215,7 @@ class Recorder:
             if shape is not None and dtype is not None:
                 self.rec.meta[s] = (tuple(shape), dtype)
             self.arr_slot[id(arr)] = s
-            if isinstance(arr, np.ndarray):
+            if _is_array(arr):
                 self.by_owner.setdefault(id(_owner(arr)), []).append(s)
             self.keep_index[s] = len(self.keep)
             self.keep.append(arr)
@@ -245,14 +246,15 @@ class Recorder:
     def _view_of(self, arr):
         """(base slot, shape, strides, offset) when `arr` lies inside a C-contiguous slot array
         of its dtype (the same memory: a view made outside the ops, e.g. `t._data.reshape`)."""
-        if not isinstance(arr, np.ndarray) or arr.base is None:
+        if not _is_array(arr) or arr.base is None:
             return None
-        lo, hi = byte_bounds(arr)
+        lo, hi = _bounds(arr)
         for s in self.by_owner.get(id(_owner(arr)), ()):
             base = self.keep[self.keep_index[s]]
-            if base.dtype != arr.dtype or not base.flags.c_contiguous:
+            if type(base) is not type(arr) or base.dtype != arr.dtype or \
+                    not base.flags.c_contiguous:  # fmt: skip
                 continue
-            blo, bhi = byte_bounds(base)
+            blo, bhi = _bounds(base)
             if blo <= lo and hi <= bhi:
                 return (s, arr.shape, arr.strides, lo - blo)
         return None
@@ -270,7 +272,7 @@ class Recorder:
         binds = []
         saved = set(op.saved_slots)
         for name, v in op_params(op).items():
-            if not isinstance(v, np.ndarray):
+            if not _is_array(v):
                 continue
             # A parameter that is a slot's array (a dropout mask) follows the slot, also when
             # backward frees it (saved_slots); arrays forward computes are no slot's.
@@ -501,9 +503,29 @@ class Recorder:
 
 def _owner(arr):
     """The array that owns `arr`'s memory (NumPy collapses view chains to it)."""
-    while isinstance(getattr(arr, "base", None), np.ndarray):
+    while _is_array(getattr(arr, "base", None)):
         arr = arr.base
     return arr
+
+
+def _is_array(v) -> bool:
+    """A NumPy or CuPy array (CuPy's arrays are no np.ndarray)."""
+    return isinstance(v, np.ndarray) or (v is not None and is_cupy_array(v))
+
+
+def _bounds(arr) -> tuple[int, int]:
+    """The first and one-past-last byte addresses of `arr`'s elements."""
+    if isinstance(arr, np.ndarray):
+        return byte_bounds(arr)
+    lo = hi = arr.data.ptr  # CuPy: the address of the first element
+    for n, st in zip(arr.shape, arr.strides):
+        if n == 0:
+            return lo, lo
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    return lo, hi + arr.itemsize
 
 
 def _find_dropout_modules(orig) -> list:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+from ..backend import is_cupy_array
 from .recorder import Backward, Call, Forward, Recording, View, _Out, op_params
 
 
@@ -98,6 +100,9 @@ def same(a: list, b: list) -> bool:
 
 
 def _equal(x, y) -> bool:
+    if is_cupy_array(x) or is_cupy_array(y):  # device arrays: same type, shape, dtype, values
+        return (type(x) is type(y) and x.shape == y.shape and x.dtype == y.dtype
+                and bool(backend.get_array_module(x).array_equal(x, y, equal_nan=True)))
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
             return False

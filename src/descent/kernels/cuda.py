@@ -254,9 +254,11 @@ __global__ void ln_bwd_x(const T* x, const T* w, const T* gy, const float* mean,
     const long long base = row * d;
     const float mu = mean[row], rs = rstd[row];
     float a = 0.0f, c = 0.0f;
+    // gh rounded once (__fmul_rn is never contracted into an FMA): both loops must see the same
+    // gh, or gh - m1 keeps the product's rounding residual (nonzero dx for one-element rows).
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         float gh = ld(gy, base + j);
-        if (has_w) gh *= ld(w, j);
+        if (has_w) gh = __fmul_rn(gh, ld(w, j));
         a += gh;
         c += gh * (ld(x, base + j) - mu) * rs;
     }
@@ -264,7 +266,7 @@ __global__ void ln_bwd_x(const T* x, const T* w, const T* gy, const float* mean,
     const float m2 = block_sum(c, sh) / (float)d;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         float gh = ld(gy, base + j);
-        if (has_w) gh *= ld(w, j);
+        if (has_w) gh = __fmul_rn(gh, ld(w, j));
         const float xh = (ld(x, base + j) - mu) * rs;
         st(gx, base + j, rs * (gh - m1 - xh * m2));
     }

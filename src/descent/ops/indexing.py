@@ -44,8 +44,10 @@ def _convert_index(index, xp, shape):
         if isinstance(i, list):
             # an empty list selects nothing (int64, not NumPy's float64, which cannot index)
             i = xp.asarray(i) if i else xp.zeros(0, dtype=np.int64)
-        if not arrays and hasattr(i, "ndim") and hasattr(i, "dtype"):
+        if hasattr(i, "ndim") and hasattr(i, "dtype"):
             arrays = True
+            if xp is not np and type(i) is np.ndarray:
+                i = xp.asarray(i)  # CPU indices for a GPU tensor, as PyTorch accepts them
         items.append(i)
     if not arrays:  # the common case (slices, ints, None, Ellipsis): nothing to check or move
         return tuple(items), True, None

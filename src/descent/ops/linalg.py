@@ -69,7 +69,7 @@ class MatMul(Function):
 
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's rules (batched and broadcasting; 1-D vectors promoted)."""
-    a = as_tensor(a)
+    a = as_tensor(a, b) if isinstance(b, Tensor) else as_tensor(a)
     b = as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
         raise DescentError(

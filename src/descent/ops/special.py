@@ -48,6 +48,10 @@ _SQRT_PI_OVER_2 = 0.8862269254527580  # sqrt(pi) / 2
 def _cupy_special(name: str, x, *args):
     import cupyx.scipy.special as sp  # only reached with CuPy arrays
 
+    # Python numbers as arrays of x's dtype: cupyx's polygamma tests `n == 0` with cupy.where,
+    # which refuses a Python bool.
+    xp = backend.get_array_module(x)
+    args = [a if hasattr(a, "dtype") else xp.asarray(a, dtype=x.dtype) for a in args]
     return getattr(sp, name)(*args, x)
 
 

@@ -488,6 +488,8 @@ class Zeta(Function):
         with np.errstate(over="ignore", invalid="ignore"):
             if ops.is_graph:
                 z1 = zeta(s.detach() + 1.0, q)  # differentiable in q again
+            elif backend.is_cupy_array(q):
+                z1 = _cupy_special("zeta", q, s + 1.0)
             else:
                 shape = np.broadcast_shapes(s.shape, q.shape)
                 z1 = np.asarray(_zeta64(s + 1.0, q), q.dtype).reshape(shape)

@@ -46,13 +46,22 @@ def embedding(
     # Negative indices are refused as PyTorch refuses them: a token id of -1 is a bug upstream
     # (a padding sentinel, an unmapped character), and wrapping it to the last row would train
     # that row silently.
-    lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
-    if lo < 0 or hi >= n_rows:
-        bad = lo if lo < 0 else hi
-        raise IndexError(
-            f"embedding: index {bad} out of range for {n_rows} embeddings (indices must be in "
-            f"[0, {n_rows}); negative indices are not allowed, as in PyTorch)"
+    # On a GPU the check is deferred (backend.defer_check): reading the range at once would
+    # synchronise the host with the device on every forward.
+    def error(lo, hi):
+        return IndexError(
+            f"embedding: index {lo if lo < 0 else hi} out of range for {n_rows} embeddings "
+            f"(indices must be in [0, {n_rows}); negative indices are not allowed, as in PyTorch)"
         )
+
+    if backend.is_cupy_array(idx):
+        if idx.size:
+            backend.defer_check(((idx < 0) | (idx >= n_rows)).any(),
+                                lambda: error(int(idx.min()), int(idx.max())))  # fmt: skip
+    else:
+        lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
+        if lo < 0 or hi >= n_rows:
+            raise error(lo, hi)
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n_rows
     if max_norm is not None:

@@ -142,11 +142,17 @@ def cross_entropy(
         # Checked here: the fused op indexes with the targets, where an out-of-range class
         # would raise an IndexError naming no loss (NumPy) or read a wrong row (CuPy wraps).
         bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
-        if bad.any():
-            raise IndexError(
+
+        def error():
+            return IndexError(
                 f"cross_entropy: target {int(tgt[bad][0])} is out of range for {n_cls} classes "
                 f"(ignore_index is {ignore_index})"
             )
+
+        if backend.is_cupy_array(tgt):  # deferred: no host synchronisation per step
+            backend.defer_check(bad.any(), error)
+        elif bad.any():
+            raise error()
         loss = SoftmaxCrossEntropy.apply(
             x2,
             target=tgt,
