@@ -29,6 +29,9 @@ def main() -> int:
     ap.add_argument("--dtype", default=None, choices=[None, "float16", "bfloat16"])
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--smoke", action="store_true", help="tiny model on the CPU: a code check")
+    ap.add_argument("--kernels", action="store_true",
+                    help="also list the GPU kernels of 3 iterations by device time (through "
+                    "torch.profiler's CUPTI tracing, which sees CuPy's launches too)")  # fmt: skip
     args = ap.parse_args()
     import gpu as bench  # benchmarks/gpu.py: the same model, batches and step
 
@@ -74,6 +77,23 @@ def main() -> int:
     s = io.StringIO()
     pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(args.top)
     print("\n".join(line[:160] for line in s.getvalue().splitlines()[:args.top + 12]))
+    if args.kernels and not args.smoke:
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        torch.zeros(1, device="cuda")  # torch's CUDA state, before CUPTI tracing starts
+        with profile(activities=[ProfilerActivity.CUDA]) as kprof:
+            for _ in range(3):
+                step()
+            descent.cuda.synchronize()
+        events = [e for e in kprof.key_averages() if e.device_time_total > 0]
+        total = sum(e.device_time_total for e in events)
+        launches = sum(e.count for e in events)
+        print(f"\nGPU kernels, 3 iterations: {total / 3e3:.1f} ms of device time per iteration, "
+              f"{launches / 3:.0f} launches per iteration")  # fmt: skip
+        events.sort(key=lambda e: -e.device_time_total)
+        for e in events[:args.top]:
+            print(f"  {e.device_time_total / 3e3:7.2f} ms/it  {e.count // 3:5d} x  {e.key[:110]}")
     return 0
 
 

@@ -12,7 +12,8 @@
 #      training curve (GPU_TRAIN=0: none)                                     <= GPU_BENCH_BUDGET s
 #   4. benchmarks/gpu_profile.py: host vs synchronised time of the float32 step, cProfile  <= 60 s
 #
-# GPU_TESTS=0 / GPU_BENCH=0 skip parts; GPU_EXTRA_TESTS="tests/test_x.py ..." adds files to part 2
+# GPU_TESTS=0 / GPU_BENCH=0 / GPU_PROFILE=0 skip parts; GPU_PROFILE_ARGS=--kernels lists the
+# GPU kernels; GPU_EXTRA_TESTS="tests/test_x.py ..." adds files to part 2
 # (for a rerun after a fix). Everything is written under $OUT (at most 8 files come back from
 # the device tool); the summary is printed last, so the tool's output tail holds it.
 #
@@ -82,8 +83,8 @@ fi
 
 if [ "${GPU_PROFILE:-1}" = 1 ]; then
     echo "== [$(elapsed) s] 4. benchmarks/gpu_profile.py (host time, cProfile of the float32 step)"
-    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 >"$OUT/profile.log" 2>&1
-    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 --dtype float16 \
+    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 ${GPU_PROFILE_ARGS:-} >"$OUT/profile.log" 2>&1
+    timeout 60 "$PY" benchmarks/gpu_profile.py --iters 10 --top 25 --dtype float16 ${GPU_PROFILE_ARGS:-} \
         >>"$OUT/profile.log" 2>&1
     grep "ms/iteration" "$OUT/profile.log"
 fi
@@ -98,6 +99,7 @@ fi
     if [ -f "$OUT/profile.log" ]; then
         echo "-- profile:"; grep "ms/iteration" "$OUT/profile.log"
         grep -A 12 "ncalls" "$OUT/profile.log" | cut -c1-150
+        grep -A 25 "^GPU kernels" "$OUT/profile.log" | cut -c1-150
     fi
     if [ -f "$OUT/bench.log" ]; then
         echo "-- bench:"; grep -vE "^  iter " "$OUT/bench.log" | cut -c1-600 | tail -n 30

@@ -46,7 +46,8 @@ def margin_ranking_loss(
 ) -> Tensor:
     """max(0, -y (x1 - x2) + margin) with y = +1 / -1 saying which input should rank higher."""
     reduction = _reduction(size_average, reduce, reduction, "margin_ranking_loss")
-    a, b, y = as_tensor(input1), as_tensor(input2), as_tensor(target)
+    a, b = as_tensor(input1), as_tensor(input2)
+    y = as_tensor(target, like=a)  # an array-like target goes to x1's device
     if a.ndim != b.ndim or a.ndim != y.ndim:
         raise ValueError(
             f"margin_ranking_loss: input1 {tuple(a.shape)}, input2 {tuple(b.shape)} and target "
@@ -100,7 +101,8 @@ def poisson_nll_loss(
     (log_input=True), else x - t log(x + eps); full=True adds Stirling's approximation of
     log(t!), t log t - t + log(2 pi t) / 2, where t > 1."""
     reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
-    x, t = autocast_f32(float_tensor(input, "poisson_nll_loss")), as_tensor(target)
+    x = autocast_f32(float_tensor(input, "poisson_nll_loss"))
+    t = as_tensor(target, like=x)  # an array-like target goes to x's device
     _same_shape(x, t, "poisson_nll_loss")
     loss = exp(x) - t * x if log_input else x - t * log(x + eps)
     if full:
@@ -130,7 +132,8 @@ def gaussian_nll_loss(
         raise ValueError(
             f"gaussian_nll_loss: reduction must be mean, sum or none, got {reduction!r}"
         )
-    x, t = autocast_f32(float_tensor(input, "gaussian_nll_loss")), as_tensor(target)
+    x = autocast_f32(float_tensor(input, "gaussian_nll_loss"))
+    t = as_tensor(target, like=x)  # an array-like target goes to x's device
     v = as_tensor(var, like=x)
     if tuple(v.shape) != tuple(x.shape) and v.ndim > 0:
         if tuple(x.shape[:-1]) == tuple(v.shape):
@@ -319,7 +322,8 @@ def cosine_embedding_loss(
     inputs (or of (D,) inputs with a 0-d target), PyTorch's formula (ATen's EPSILON).
     """
     reduction = _reduction(size_average, reduce, reduction, "cosine_embedding_loss")
-    a, b, y = as_tensor(input1), as_tensor(input2), as_tensor(target)
+    a, b = as_tensor(input1), as_tensor(input2)
+    y = as_tensor(target, like=a)  # an array-like target goes to x1's device
     if y.ndim not in (0, 1) or a.ndim != y.ndim + 1 or b.ndim != y.ndim + 1:
         raise DescentError(
             f"cosine_embedding_loss: {y.ndim}D target tensor expects {y.ndim + 1}D input "
