@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import weakref
 from typing import Any
 
@@ -112,6 +113,33 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     t._hooks = None
     t.name = None
     return t
+
+
+def mark_view(t, x) -> None:
+    """Remember the tensor owning the memory that `t` (a recorded op's output) views, when it is
+    a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
+    recorded in-place op changes t."""
+    if getattr(t._data, "base", None) is None:
+        return  # a copy (an advanced index, a reshape that could not view)
+    root = getattr(x, "_view_base", None)
+    t._view_base = x if root is None else root
+
+
+_getrefcount = sys.getrefcount
+
+
+def shared_view_base(t):
+    """The tensor whose memory the recorded view t views, when someone else holds it too; else
+    None. A base that only t's slot holds is a temporary
+    (`proj(x).view(B, T, H, D).mul_(s)`): nothing could see a write into it, so an in-place op
+    on t rebinds t alone, the same values and gradients, and keeps such code replayable by
+    descent.compile (ops/view_write.py)."""
+    base = getattr(t, "_view_base", None)
+    if base is None:
+        return None
+    if _getrefcount(base) <= 3:  # t's slot, `base` here and getrefcount's argument
+        return None
+    return base
 
 
 def new_tensor(data, requires_grad: bool = False, node=None):
@@ -221,6 +249,10 @@ class Function:
     save_inputs = False
     save_output = False
     saved_slots: tuple = ()
+    #: True for ops whose output may be a view of their input's memory (reshape, transpose,
+    #: basic indexing, ...): a recorded output remembers the tensor that owns that memory, so a
+    #: recorded in-place op on it writes through (ops/view_write.py).
+    makes_view = False
 
     #: True for ops that run on bfloat16 arrays as they are (casts, copies, moves): the low-
     #: precision dispatch leaves them alone (see set_cast_dispatch).
@@ -295,6 +327,8 @@ class Function:
             if x._rg and _state.enabled:
                 node = x._node
                 t = record_node(fn, (x if node is None else node,), (x._data.shape,), inputs, out)
+                if fn.makes_view:
+                    mark_view(t, x)
             else:
                 t = init_tensor(_new(_tensor_class), out)
         else:

@@ -162,7 +162,10 @@ class Tensor(
     # non-leaf's live on its node).
     # `_data` is the backend array (NumPy or CuPy) holding the values; everything in descent
     # computes on it. `data` (below) is PyTorch's `.data`: a Tensor view of the same storage.
-    __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "__weakref__")
+    # _view_base (set only on recorded views, see autograd.mark_view; unset elsewhere: read it
+    # with getattr) is the tensor whose memory this one views.
+    __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "_view_base",
+                 "__weakref__")  # fmt: skip
 
     __array_priority__ = 1000
 
@@ -235,8 +238,15 @@ class Tensor(
         """A second Tensor object for the same value and graph position (not for users).
 
         Recorded in-place ops compute on an alias and then rebind `self`, so nodes that saved
-        the alias keep the old value, while nodes that saved `self` see its version change."""
-        return autograd.new_tensor(self._data, self._rg, self._node)
+        the alias keep the old value, while nodes that saved `self` see its version change.
+        A recorded view's alias holds a copy: the update is then written into the viewed
+        memory (ops/view_write.py), which the alias must not see."""
+        data = self._data
+        if getattr(self, "_view_base", None) is not None and (
+            autograd.shared_view_base(self) is not None
+        ):
+            data = data.copy()
+        return autograd.new_tensor(data, self._rg, self._node)
 
     # -- properties ----------------------------------------------------------------------
     @property

@@ -42,6 +42,7 @@ from numpy.lib.array_utils import byte_bounds
 from .. import autograd, creation, hooks
 from ..autograd import Function
 from ..backend import is_cupy_array
+from ..ops import view_write
 from ..tensor import Tensor
 
 
@@ -397,6 +398,12 @@ class Recorder:
 
         return refuse
 
+    def _view_written(self) -> None:
+        self.fail(
+            "an in-place op on a view, written through to the tensor it views "
+            "(ops/view_write.py): the write into that tensor's memory is not an op"
+        )
+
     # -- the whole call ----------------------------------------------------------------------
     def run(self, fn, args, kwargs, optimizers: list, clip_modules: list):
         """Call fn eagerly under the hooks; returns its result (and fills self.rec)."""
@@ -423,8 +430,11 @@ class Recorder:
                 undo.append((Tensor, name, own))
             gen._rng = _RngWatch(gen._rng, self)
             undo.append((gen, "_rng", gen._rng._rng))
+            view_write.observers.append(self._view_written)
             out = fn(*args, **kwargs)
         finally:
+            if self._view_written in view_write.observers:
+                view_write.observers.remove(self._view_written)
             for obj, name, orig in reversed(undo):
                 if orig is _MISSING:
                     delattr(obj, name)

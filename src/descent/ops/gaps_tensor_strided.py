@@ -29,6 +29,8 @@ class AsStrided(Function):
     """y[i] = x.flatten()[offset + sum_k i_k * stride_k]; gx = gy scatter-added back to those
     positions (overlapping windows accumulate), reshaped to x."""
 
+    makes_view = True  # the output may view the input (autograd.mark_view)
+
     __slots__ = ("shape", "strides", "offset", "flat")  # flat: the index array, for backward
 
     def forward(self, x):

@@ -17,6 +17,7 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
+from .view_write import write as write_view
 
 
 def _convert_index(index, xp, shape):
@@ -125,6 +126,8 @@ def _torch_placement(idx, ndim):
 class GetItem(Function):
     """d x[idx] = zeros with the gradient added at idx (repeated indices accumulate)."""
 
+    makes_view = True  # the output may view the input (autograd.mark_view)
+
     __slots__ = ("idx", "basic")
 
     def forward(self, x):
@@ -194,6 +197,8 @@ def setitem(x: Tensor, index, value) -> None:
         if v._data.dtype != x._data.dtype:
             v = v.astype(x._data.dtype)
         res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
+        if write_view(x, res):  # x views another tensor's memory: written through to it
+            return
         x._data = res._data
         x._node = res._node
         x._rg = True

@@ -28,6 +28,7 @@ from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import cast, clamp, clip_array, clone, masked_fill
+from .view_write import write as write_view
 
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -71,6 +72,8 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
         # An in-place op keeps t's dtype (float32 += float64 stays float32); a result of a higher
         # kind (float into int) raises, as in PyTorch. The cast is differentiable.
         result = cast(result, _castable(result._data.dtype, t, "in-place op"))
+    if write_view(t, result):  # t views another tensor's memory: written through to it
+        return t
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
     # sees the new value and its node, as after PyTorch's in-place op.
     t._data = result._data

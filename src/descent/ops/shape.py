@@ -17,6 +17,8 @@ from ._common import as_tensor, check_devices, normalize_axis, promote_types, sh
 class Reshape(Function):
     """d reshape(x) = reshape of the gradient back to x's shape."""
 
+    makes_view = True  # the output may view the input (autograd.mark_view)
+
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("shape",)
@@ -70,6 +72,8 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 class Transpose(Function):
     """d transpose(x, axes) = transpose of the gradient with the inverse permutation."""
+
+    makes_view = True  # the output may view the input (autograd.mark_view)
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
@@ -140,6 +144,8 @@ def swapaxes(x, a: int, b: int) -> Tensor:
 
 class BroadcastTo(Function):
     """d broadcast_to(x) = the gradient summed back to x's shape (done by the engine)."""
+
+    makes_view = True  # the output may view the input (autograd.mark_view)
 
     __slots__ = ("shape",)
 

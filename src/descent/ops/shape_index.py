@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..array_backward import along_axis_index
-from ..autograd import Function
+from ..autograd import Function, mark_view
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
@@ -81,7 +81,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     d1, d2 = _axis(x, dim1, "diagonal"), _axis(x, dim2, "diagonal")
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 are the same dimension ({d1})")
-    base = x._data
+    base, src = x._data, x
     x = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
     xp = backend.get_array_module(x._data)
     i, j = _diag_index(xp, x.shape[-2], x.shape[-1], int(offset))
@@ -96,6 +96,8 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         except ValueError:  # a read-only source (a broadcast, a frozen array): keep the copy
             return out
     out._data = view
+    if out._rg:  # a recorded view: in-place ops on it write through (ops/view_write.py)
+        mark_view(out, src)
     return out
 
 

@@ -1,0 +1,136 @@
+"""Recorded in-place ops on a view write through to the tensor it views, as in PyTorch.
+
+`y = x * 1; y.diagonal().add_(1.0)` must change y and give y a gradient path through the
+update. A recorded in-place op (ops/inplace.py) computes the new value out of place and rebinds
+the tensor it was called on; on a view that alone would leave the viewed tensor unchanged. So
+recorded views remember the tensor owning their memory (`autograd.mark_view`, from ops marked
+`makes_view`: reshape, transpose, basic indexing, expand, as_strided, diagonal), and `write`
+here, called when such a view is rebound:
+
+1. finds the flat positions of the view's elements in the base's memory (from the arrays'
+   addresses and strides; the base must be C- or F-contiguous, as tensors that own their
+   memory are);
+2. makes the base's new value differentiably, `base.flatten()` with those positions replaced
+   by the view's new value (SetItem: the gradient to the old base is zero there, the new
+   value gets the gradient at those positions), writes it into the base's memory, so every
+   view of it sees the change, and rebinds the base's node;
+3. makes the view a differentiable read of those positions of the new base (its data stays
+   the view of the base's memory).
+
+The base's version goes up, so a node that saved the old base (y * y) raises at backward, as
+PyTorch's does ("modified by an inplace operation"). A base that saved its own output (exp,
+tanh, sigmoid) raises the same way.
+
+Not covered (the old behaviour: the view alone is rebound, the base keeps its value):
+  * a base that is not contiguous, or views with another dtype (view_as_real, .real);
+  * views made under no_grad or of tensors outside the graph, changed in place later under
+    grad mode;
+  * the other direction: an in-place op on the base does not update views taken before it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import overwrote_saved_output, shared_view_base
+from ..tensor import Tensor
+
+#: Called (no arguments) before each write-through: descent.compile's recorder listens, since
+#: replay cannot redo the write into the base's memory, and falls back to eager.
+observers: list = []
+
+
+def _address(a) -> int:
+    if backend.is_cupy_array(a):
+        return a.data.ptr
+    return a.__array_interface__["data"][0]
+
+
+def positions(view, base):
+    """The flat (C-order) positions in `base` of the elements of `view`, an integer array of
+    view's shape, or None when they cannot be worked out from the memory layout."""
+    if view.dtype != base.dtype or base.size == 0:
+        return None
+    c_order = base.flags.c_contiguous
+    if not (c_order or base.flags.f_contiguous):
+        return None
+    item = base.itemsize
+    delta = _address(view) - _address(base)
+    if delta % item or any(s % item for s in view.strides):
+        return None
+    xp = backend.get_array_module(base)
+    pos = xp.full(view.shape, delta // item, dtype=np.int64)
+    for k, (n, s) in enumerate(zip(view.shape, view.strides)):
+        shape = [1] * view.ndim
+        shape[k] = n
+        pos = pos + (xp.arange(n, dtype=np.int64) * (s // item)).reshape(shape)
+    if pos.size and (int(pos.min()) < 0 or int(pos.max()) >= base.size):
+        return None
+    if not c_order:  # memory order is F: convert to the C-order positions of the same elements
+        pos = xp.ravel_multi_index(xp.unravel_index(pos, base.shape, order="F"), base.shape)
+    return pos
+
+
+def _overlap_error(t: Tensor, base: Tensor) -> RuntimeError:
+    return RuntimeError(
+        f"unsupported operation: more than one element of the written-to tensor (shape "
+        f"{tuple(t.shape)}, a view of shape {tuple(base.shape)}) refers to a single memory "
+        "location. Please clone() the tensor before performing the operation (PyTorch's rule: "
+        "an expanded tensor cannot be written in place)"
+    )
+
+
+def write(t: Tensor, result: Tensor) -> bool:
+    """Make `result` (a recorded op's output, t's shape and dtype) the new value of the view t
+    and write it through to the tensor t views. False (nothing done) when t is not a recorded
+    view, or its positions in the base cannot be worked out: the caller then rebinds t alone."""
+    if getattr(t, "_view_base", None) is None:
+        return False
+    view = t._data
+    if any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
+        raise _overlap_error(t, t._view_base)
+    base = shared_view_base(t)  # (no local reference before: it counts the base's holders)
+    if base is None:  # a temporary base: see autograd.shared_view_base
+        return False
+    barr = base._data
+    if view is barr or not backend.get_array_module(barr).may_share_memory(view, barr):
+        t._view_base = None  # the base was rebound since (its memory is no longer t's)
+        return False
+    if base._rg and base._node is None:
+        raise RuntimeError(
+            f"a view (shape {tuple(t.shape)}) of a leaf tensor that requires grad (shape "
+            f"{tuple(base.shape)}) is being used in an in-place operation (PyTorch's rule: the "
+            "leaf's gradient would refer to a value that no longer exists); change the leaf "
+            "under `with descent.no_grad():`, or work on a clone"
+        )
+    pos = positions(view, barr)
+    if pos is None:
+        return False
+    xp = backend.get_array_module(barr)
+    flat = pos.reshape(-1)
+    if flat.size and int(xp.unique(flat).size) != flat.size:
+        raise _overlap_error(t, base)
+    if not getattr(barr.flags, "writeable", True):
+        return False
+    for fn in observers:
+        fn()
+    from .indexing import SetItem  # noqa: PLC0415 - indexing imports this module's callers
+    from .shape import reshape  # noqa: PLC0415
+
+    # 2. the base's new value, differentiable in the old base and in the view's new value
+    new_flat = SetItem.apply(
+        reshape(base._alias(), (-1,)), reshape(result, (-1,)), idx=(flat,), basic=False
+    )
+    new_base = reshape(new_flat, tuple(base.shape))
+    overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
+    barr[...] = new_base._data  # every view of the base sees the new values
+    base._node, base._rg = new_base._node, new_base._rg
+    base._version += 1
+    # 3. t reads its positions of the new base (its data: the updated view of the memory)
+    from .indexing import getitem  # noqa: PLC0415
+
+    new_t = reshape(getitem(reshape(base, (-1,)), Tensor._wrap(flat)), tuple(t.shape))
+    t._node, t._rg = new_t._node, new_t._rg
+    t._version += 1
+    return True

@@ -1,0 +1,209 @@
+"""Recorded in-place ops on views write through to the viewed tensor (ops/view_write.py),
+values and gradients as PyTorch's; PyTorch's errors where it refuses."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+
+def _update(lib, pat, y, w):
+    """One in-place change through a view of y (a non-leaf (3, 4) tensor); w: a (4,) leaf."""
+    if pat == "diagonal_add":
+        y.diagonal().add_(1.5)
+    elif pat == "row_mul":
+        y[0].mul_(2.0)
+    elif pat == "flat_slice_zero":
+        y.view(-1)[:5].zero_()
+    elif pat == "transpose_add":
+        y.t().add_(1.0)
+    elif pat == "column_imul":
+        v = y[:, 1]
+        v *= 3.0
+    elif pat == "narrow_fill":
+        y.narrow(0, 1, 1).fill_(5.0)
+    elif pat == "row_mul_tensor":
+        y[1].mul_(w)
+    elif pat == "view_setitem":
+        v = y[:, 1:]
+        v[0, 0] = 7.0
+    elif pat == "reshape_then_row":
+        v = y.reshape(12)
+        v.add_(w.repeat(3))
+        y[2].mul_(w)
+    elif pat == "view_of_view_sub":
+        y.transpose(0, 1)[1].sub_(w[:3] * w[:3])
+    elif pat == "diagonal_clamp":
+        y.diagonal().clamp_(min=3.0)
+    elif pat == "column_copy":
+        y[:, 0].copy_(w[:3])
+    elif pat == "masked_fill":
+        y[1:].masked_fill_(y[1:] > 6.0, -1.0)
+    elif pat == "unary_method":
+        y[0].exp_()
+    elif pat == "narrow_div":
+        y.narrow(1, 2, 2).div_(w[:2] + 3.0)  # (torch refuses this through chunk: multi-view)
+    elif pat == "select_addcmul":
+        y.select(1, 2).addcmul_(w[:3], w[1:], value=0.5)
+    elif pat == "unsqueeze_add":
+        y[0].unsqueeze(0).add_(w)
+    elif pat == "scatter":
+        idx = lib.tensor([[0, 2]])
+        y[1:2].scatter_(1, idx, lib.tensor([[9.0, -9.0]], dtype=y.dtype))
+    else:
+        raise AssertionError(pat)
+
+
+PATTERNS = [
+    "diagonal_add", "row_mul", "flat_slice_zero", "transpose_add", "column_imul", "narrow_fill",
+    "row_mul_tensor", "view_setitem", "reshape_then_row", "view_of_view_sub", "diagonal_clamp",
+    "column_copy", "masked_fill", "unary_method", "narrow_div", "select_addcmul",
+    "unsqueeze_add", "scatter",
+]  # fmt: skip
+
+
+def _run(lib, pat, dtype):
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(3, 4)) * 3
+    w0 = rng.normal(size=4)
+    ldt = {np.float32: lib.float32, np.float64: lib.float64}[dtype]
+    x = lib.tensor(x0, dtype=ldt, requires_grad=True)
+    w = lib.tensor(w0, dtype=ldt, requires_grad=True)
+    y = x * 1.0
+    _update(lib, pat, y, w)
+    weights = lib.tensor(np.arange(12.0).reshape(3, 4), dtype=ldt)
+    (y * y * weights).sum().backward()
+    wg = None if w.grad is None else w.grad.numpy()
+    return y.detach().numpy(), x.grad.numpy(), wg
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pat", PATTERNS)
+def test_inplace_on_view_matches_torch(pat, dtype):
+    ours = _run(ds, pat, dtype)
+    ref = _run(torch, pat, dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours[0], ref[0], **tol)  # the base changed
+    np.testing.assert_allclose(ours[1], ref[1], **tol)  # gradient through the old base
+    assert (ours[2] is None) == (ref[2] is None)
+    if ours[2] is not None:
+        np.testing.assert_allclose(ours[2], ref[2], **tol)  # gradient of the written value
+
+
+def test_other_views_see_the_write_and_their_gradients_follow():
+    x = ds.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 2.0
+    a, b = y[0], y[0]
+    a.add_(10.0)
+    np.testing.assert_array_equal(b.numpy(), [10.0, 12.0, 14.0])  # the same memory
+    np.testing.assert_array_equal(y.numpy()[0], [10.0, 12.0, 14.0])
+    (a * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[6.0, 6.0, 6.0], [0.0, 0.0, 0.0]])
+
+
+def test_gradcheck_through_view_writes_float64():
+    rng = np.random.default_rng(1)
+    x = ds.tensor(rng.normal(size=(3, 3)), dtype=ds.float64, requires_grad=True)
+    w = ds.tensor(rng.normal(size=3), dtype=ds.float64, requires_grad=True)
+
+    def f(x, w):
+        y = x * x
+        y.diagonal().mul_(w)
+        y[1:, :2].add_(w[:2] * w[1:])
+        return (y.sin() * y).sum()
+
+    assert ds.autograd.gradcheck(f, (x, w), eps=1e-6, atol=1e-6)
+    assert ds.autograd.gradgradcheck(f, (x, w), eps=1e-6, atol=1e-5)
+
+
+def test_torch_errors_are_kept():
+    x = ds.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="view .* of a leaf tensor that requires grad"):
+        x[0].add_(1.0)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        (x * 1.0)[0:1].expand(3, 3).add_(1.0)
+    y = x.exp()
+    y[0].add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
+    y = x * 1.0
+    z = (y * y).sum()
+    y[1].mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_unrecorded_paths_are_unchanged():
+    # under no_grad, or outside any graph, in-place ops always wrote into the array
+    x = ds.tensor(np.zeros((2, 2)))
+    x[0].add_(1.0)
+    x.diagonal().add_(5.0)
+    np.testing.assert_array_equal(x.numpy(), [[6.0, 1.0], [0.0, 5.0]])
+    p = ds.tensor(np.ones(3), requires_grad=True)
+    with ds.no_grad():
+        p[1:].mul_(4.0)
+    np.testing.assert_array_equal(p.numpy(), [1.0, 4.0, 4.0])
+    # a view of a temporary (nothing else holds the base): same values as before
+    x = ds.tensor(np.arange(4.0), requires_grad=True)
+    h = (x * 2.0).reshape(2, 2)
+    h.mul_(0.5)
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 1.0, 1.0])
+
+
+def test_view_write_inside_compile_runs_eagerly():
+    w = ds.tensor(np.ones(3), requires_grad=True)
+
+    def step(x):
+        y = x * w
+        y[0:1].mul_(3.0)
+        return y.sum()
+
+    f = ds.compile(step)
+    x = ds.tensor(np.arange(3.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outs = [float(f(x).item()) for _ in range(3)]
+    assert outs == [3.0 * 0 + 1 + 2] * 3
+    assert f.stats["replays"] == 0 and f.stats["fallbacks"] == 1
+    assert any("written through" in str(c.message) for c in caught)
+
+
+def test_positions_refuse_what_the_layout_cannot_say():
+    from descent.ops.view_write import positions
+
+    a = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(positions(a[1:, ::2], a), [[4, 6], [8, 10]])
+    f = np.asfortranarray(a)
+    np.testing.assert_array_equal(positions(f[:, 1], f), [1, 5, 9])  # C-order positions
+    assert positions(a[:, 1:3].view(np.int64), a) is None  # another dtype
+    assert positions(a, a[:, ::2]) is None  # a base that is not contiguous
+
+
+def test_view_of_a_temporary_stays_replayable():
+    """A view whose base nobody else holds (`proj(x).view(...).mul_(s)`) is rebound alone: no
+    one could see the write, and descent.compile keeps replaying."""
+    w = ds.tensor(np.arange(1.0, 5.0), requires_grad=True)
+
+    def step(x):
+        h = (x * w).reshape(2, 2)
+        h.mul_(0.5)
+        loss = (h * h).sum()
+        loss.backward()
+        return loss
+
+    f = ds.compile(step)
+    xs = [ds.tensor(np.full(4, v)) for v in (1.0, 2.0, -1.0, 0.5, 3.0)]
+    refs = [float(step(x).item()) for x in xs]
+    g_eager = w.grad.numpy().copy()
+    w.grad = None
+    outs = [float(f(x).item()) for x in xs]  # new values each call: nothing frozen
+    assert outs == refs and f.stats["replays"] >= 2 and f.stats["fallbacks"] == 0
+    np.testing.assert_allclose(w.grad.numpy(), g_eager)
+    # d/dw sum((x w / 2)^2) = x^2 w / 2, summed over the five calls
+    np.testing.assert_allclose(g_eager, np.arange(1.0, 5.0) / 2 * (1 + 4 + 1 + 0.25 + 9))
