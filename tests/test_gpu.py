@@ -762,3 +762,25 @@ def test_index_checks_on_gpu_are_deferred_to_the_next_transfer():
     for _ in range(70):
         F.embedding(ds.tensor([[1, 2]], device="cuda"), w)
     assert len(backend._deferred) < backend._DEFERRED_MAX
+
+
+@gpu
+def test_inplace_on_views_write_through_on_gpu():
+    """ops/view_write.py on CuPy arrays: the same values and gradients as on the CPU."""
+
+    def run(device):
+        x = ds.tensor(np.arange(12.0).reshape(3, 4), dtype=ds.float64, requires_grad=True,
+                      device=device)  # fmt: skip
+        w = ds.tensor([1.5, -2.0, 0.5, 3.0], dtype=ds.float64, requires_grad=True,
+                      device=device)  # fmt: skip
+        y = x * 1.0
+        y.diagonal().add_(1.5)
+        y[1].mul_(w)
+        y.t()[2].sub_(w[:3] * w[1:])
+        v = y[:, 1:]
+        v[0, 0] = 7.0
+        (y * y).sum().backward()
+        return [a.cpu().numpy() for a in (y.detach(), x.grad, w.grad)]
+
+    for a, b in zip(run("cpu"), run("cuda")):
+        np.testing.assert_allclose(b, a, rtol=1e-12)
