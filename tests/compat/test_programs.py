@@ -97,6 +97,7 @@ CASES = {
     "vit_tools": ((1e-5, 1e-6), None),  # ViT, SDPA vs einsum, hooks, pruning, OneCycleLR
     "speech_ctc": ((1e-5, 1e-6), None),  # stft features, causal TCN, bi-GRU, CTCLoss, decoding
     "gp_jitter": ((1e-5, 1e-6), None),  # cholesky_ex jitter loop on a diagonal view, EI
+    "inplace_views": ((1e-5, 1e-6), None),  # buffer writes, diagonal/column views in place
     "script_boilerplate": ((1e-5, 1e-6), None),  # device/seed set-up, RNG state, resume, strict
     "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
     "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
