@@ -207,3 +207,85 @@ def test_view_of_a_temporary_stays_replayable():
     np.testing.assert_allclose(w.grad.numpy(), g_eager)
     # d/dw sum((x w / 2)^2) = x^2 w / 2, summed over the five calls
     np.testing.assert_allclose(g_eager, np.arange(1.0, 5.0) / 2 * (1 + 4 + 1 + 0.25 + 9))
+
+
+# -- random sequences of views and in-place ops, against torch --------------------------------
+
+_VIEWS = [
+    lambda t, r: t[r.randrange(t.shape[0])] if t.ndim >= 2 else t[1:],
+    lambda t, r: t[1:] if t.shape[0] > 1 else t[:],
+    lambda t, r: t[::2],
+    lambda t, r: t.t() if t.ndim == 2 else t.transpose(0, -1),
+    lambda t, r: t.diagonal() if t.ndim >= 2 else t[:2],
+    lambda t, r: t.reshape(-1) if t.is_contiguous() else t[:],
+    lambda t, r: t.narrow(-1, 0, max(1, t.shape[-1] - 1)),
+    lambda t, r: t.unsqueeze(0),
+    lambda t, r: t[..., 0] if t.ndim >= 2 else t[:1],
+]
+_UPDATES = [
+    lambda v, w: v.add_(1.5),
+    lambda v, w: v.mul_(w.reshape(-1)[0] * 0.5 + 1),
+    lambda v, w: v.sub_(w.reshape(-1)[2] * 0.25),
+    lambda v, w: v.fill_(2.0),
+    lambda v, w: v.zero_(),
+    lambda v, w: v.clamp_(min=-0.5),
+    lambda v, w: v.tanh_(),
+    lambda v, w: v.copy_((w.reshape(-1)[0] * 2).expand(v.shape)),
+    lambda v, w: v.__setitem__(..., w.reshape(-1)[1]),
+]
+
+
+def _random_updates(lib, seed, xv, wv, dtype):
+    import random
+
+    r = random.Random(seed)
+    x = lib.tensor(xv, dtype=dtype, requires_grad=True)
+    w = lib.tensor(wv, dtype=dtype, requires_grad=True)
+    y = x * 1.0 + 0.0
+    for _ in range(r.randint(1, 4)):
+        v = y
+        for _ in range(r.randint(1, 2)):
+            v = r.choice(_VIEWS)(v, r)
+        r.choice(_UPDATES)(v, w)
+    loss = (y * y * lib.tensor(np.arange(20.0).reshape(4, 5), dtype=dtype)).sum()
+    return loss, y, x, w
+
+
+def test_random_view_updates_match_torch_or_finite_differences():
+    """80 random chains (one or two views, then an in-place op, up to four times). Where torch
+    runs them, descent's values and gradients are torch's. Where torch refuses (a value its
+    backward needs was overwritten), descent keeps its own copies: its gradients must then
+    match central differences in float64."""
+    refused = []
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        xv, wv = rng.normal(size=(4, 5)), rng.normal(size=3)
+        try:
+            tl, ty, tx, tw = _random_updates(torch, seed, xv, wv, torch.float64)
+            tl.backward()
+        except RuntimeError:
+            refused.append((seed, xv, wv))
+            continue
+        dl, dy, dx, dw = _random_updates(ds, seed, xv, wv, ds.float64)
+        dl.backward()
+        np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert (dw.grad is None) == (tw.grad is None), seed
+        if dw.grad is not None:
+            np.testing.assert_allclose(dw.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert 3 <= len(refused) <= 40, len(refused)  # both kinds are exercised
+    for seed, xv, wv in refused[:4]:
+        loss, _, x, w = _random_updates(ds, seed, xv, wv, ds.float64)
+        loss.backward()
+        for arr, g in ((xv, x.grad), (wv, w.grad)):
+            g = np.zeros_like(arr) if g is None else g.numpy()
+            num = np.zeros_like(arr)
+            for i in np.ndindex(arr.shape):
+                old = arr[i]
+                arr[i] = old + 1e-6
+                lp = float(_random_updates(ds, seed, xv, wv, ds.float64)[0].item())
+                arr[i] = old - 1e-6
+                lm = float(_random_updates(ds, seed, xv, wv, ds.float64)[0].item())
+                arr[i] = old
+                num[i] = (lp - lm) / 2e-6
+            np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6 * (1 + np.abs(num).max()))
