@@ -106,6 +106,24 @@ def test_other_views_see_the_write_and_their_gradients_follow():
     np.testing.assert_array_equal(x.grad.numpy(), [[6.0, 6.0, 6.0], [0.0, 0.0, 0.0]])
 
 
+def test_views_taken_before_a_write_follow_it():
+    """Sibling views (taken before a write through another view) see the new values and their
+    gradients go through the write, as in PyTorch."""
+
+    def run(lib):
+        x = lib.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        w = lib.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+        y = x * 2.0
+        a, b, c = y[0], y[0], y.t()
+        a.mul_(w)
+        c[1].add_(w[0] * w[2])
+        (b * 3.0 + c.sum(1).sum() + (a * b).sum()).sum().backward()
+        return b.detach().numpy(), c.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+    for ours, ref in zip(run(ds), run(torch)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
 def test_gradcheck_through_view_writes_float64():
     rng = np.random.default_rng(1)
     x = ds.tensor(rng.normal(size=(3, 3)), dtype=ds.float64, requires_grad=True)
@@ -242,12 +260,16 @@ def _random_updates(lib, seed, xv, wv, dtype):
     x = lib.tensor(xv, dtype=dtype, requires_grad=True)
     w = lib.tensor(wv, dtype=dtype, requires_grad=True)
     y = x * 1.0 + 0.0
+    kept = []  # views taken before later writes: they must see them, values and gradients
     for _ in range(r.randint(1, 4)):
         v = y
         for _ in range(r.randint(1, 2)):
             v = r.choice(_VIEWS)(v, r)
+        kept.append(v)
         r.choice(_UPDATES)(v, w)
     loss = (y * y * lib.tensor(np.arange(20.0).reshape(4, 5), dtype=dtype)).sum()
+    for k, v in enumerate(kept):
+        loss = loss + (v * (k + 0.5)).sum()
     return loss, y, x, w
 
 

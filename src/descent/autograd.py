@@ -119,10 +119,22 @@ def mark_view(t, x) -> None:
     """Remember the tensor owning the memory that `t` (a recorded op's output) views, when it is
     a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
     recorded in-place op changes t."""
-    if getattr(t._data, "base", None) is None:
+    if t._data.base is None:
         return  # a copy (an advanced index, a reshape that could not view)
-    root = getattr(x, "_view_base", None)
-    t._view_base = x if root is None else root
+    root = x
+    if x._data.base is not None:  # x is a view itself: its base, if recorded (getattr: slow)
+        root = getattr(x, "_view_base", None)
+        if root is None:
+            root = x
+    t._view_base = root
+    # id -> weak reference (a WeakSet would compare tensors with ==, which is elementwise)
+    views = getattr(root, "_views", None)
+    if views is None:
+        views = root._views = {}
+    elif len(views) >= 64:  # drop the dead ones now and then
+        for k in [k for k, r in views.items() if r() is None]:
+            del views[k]
+    views[id(t)] = weakref.ref(t)
 
 
 _getrefcount = sys.getrefcount

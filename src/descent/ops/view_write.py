@@ -127,10 +127,25 @@ def write(t: Tensor, result: Tensor) -> bool:
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
     base._version += 1
-    # 3. t reads its positions of the new base (its data: the updated view of the memory)
-    from .indexing import getitem  # noqa: PLC0415
-
-    new_t = reshape(getitem(reshape(base, (-1,)), Tensor._wrap(flat)), tuple(t.shape))
-    t._node, t._rg = new_t._node, new_t._rg
-    t._version += 1
+    # 3. t, and every other live recorded view of the base, read their positions of the new
+    # base (their data: the updated views of the memory). The other views' versions go up too:
+    # PyTorch's views share one version counter with their base.
+    _refresh(t, base, flat)
+    for ref in list(getattr(base, "_views", {}).values()):
+        u = ref()
+        if u is None or u is t or not xp.may_share_memory(u._data, barr):
+            continue
+        pos_u = positions(u._data, barr)
+        if pos_u is not None:
+            _refresh(u, base, pos_u.reshape(-1))
     return True
+
+
+def _refresh(u: Tensor, base: Tensor, flat) -> None:
+    """Make u a differentiable read of the flat positions `flat` of base (u's data unchanged)."""
+    from .indexing import getitem  # noqa: PLC0415
+    from .shape import reshape  # noqa: PLC0415
+
+    new_u = reshape(getitem(reshape(base, (-1,)), Tensor._wrap(flat)), tuple(u.shape))
+    u._node, u._rg = new_u._node, new_u._rg
+    u._version += 1
