@@ -154,6 +154,15 @@ def shared_view_base(t):
     return base
 
 
+def has_live_views(t) -> bool:
+    """Whether a recorded view of t is alive: a recorded in-place op on t then writes into t's
+    memory (ops/view_write.write_base), so the views see it."""
+    views = getattr(t, "_views", None)
+    if not views:
+        return False
+    return any(r() is not None for r in views.values())
+
+
 def new_tensor(data, requires_grad: bool = False, node=None):
     """A new Tensor around the backend array `data` (no copy, no dtype conversion)."""
     return init_tensor(_new(_tensor_class), data, requires_grad, node)

@@ -244,10 +244,9 @@ class Tensor(
         A recorded view's alias holds a copy: the update is then written into the viewed
         memory (ops/view_write.py), which the alias must not see."""
         data = self._data
-        if getattr(self, "_view_base", None) is not None and (
-            autograd.shared_view_base(self) is not None
-        ):
-            data = data.copy()
+        if (getattr(self, "_view_base", None) is not None and
+                autograd.shared_view_base(self) is not None) or autograd.has_live_views(self):
+            data = data.copy()  # fmt: skip
         return autograd.new_tensor(data, self._rg, self._node)
 
     # -- properties ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 from .view_write import write as write_view
+from .view_write import write_base
 
 
 def _convert_index(index, xp, shape):
@@ -197,7 +198,7 @@ def setitem(x: Tensor, index, value) -> None:
         if v._data.dtype != x._data.dtype:
             v = v.astype(x._data.dtype)
         res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
-        if write_view(x, res):  # x views another tensor's memory: written through to it
+        if write_view(x, res) or write_base(x, res):  # x views, or is viewed: written through
             return
         x._data = res._data
         x._node = res._node

@@ -29,6 +29,7 @@ from ._common import as_tensor, check_devices, fill_int, half_value, result_type
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import cast, clamp, clip_array, clone, masked_fill
 from .view_write import write as write_view
+from .view_write import write_base
 
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -73,6 +74,8 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
         # kind (float into int) raises, as in PyTorch. The cast is differentiable.
         result = cast(result, _castable(result._data.dtype, t, "in-place op"))
     if write_view(t, result):  # t views another tensor's memory: written through to it
+        return t
+    if write_base(t, result):  # t's memory is viewed by live views: they see the new value
         return t
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
     # sees the new value and its node, as after PyTorch's in-place op.
@@ -174,11 +177,12 @@ def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
     _check_leaf_inplace(t, "copy_")
     src = as_tensor(src, t)
-    # t's old value is overwritten entirely, so the recorded form needs no alias: the result is a
-    # copy of src in t's dtype and shape; the gradient flows to src only.
+    # t's old value is overwritten entirely: the result is a copy of src in t's dtype and shape,
+    # and t's old value stays connected with a zero gradient (PyTorch's CopyBackwards gives it
+    # zeros, not None: an optimizer with momentum still steps a parameter behind it).
     if _records(t, src):
         b = src if src.shape == t.shape else src.broadcast_to(t.shape)
-        return _rebind(t, clone(cast(b, t.dtype)))
+        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)))
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
         t._data[...] = backend.to_device(src._data, t.device)
@@ -188,11 +192,26 @@ def copy_(t: Tensor, src) -> Tensor:
     return t
 
 
+def _zero_link(t: Tensor) -> Tensor:
+    """-0.0 everywhere in t's shape and dtype, computed from t's old value with derivative 0:
+    adding it to a new value keeps that value exactly (-0.0 + v is v, also for v = +-0.0, nan,
+    inf) and keeps t's old value in the graph with a zero gradient, as PyTorch's fill_/copy_ do
+    (x * 0 + v gave nan where x was inf or nan)."""
+    from .gaps_math_inplace import ZeroGradient  # noqa: PLC0415 - it imports this module
+
+    xp = backend.get_array_module(t._data)
+    return ZeroGradient.apply(t._alias(), value=xp.full(t.shape, -0.0, dtype=t._data.dtype))
+
+
 def fill_(t: Tensor, value) -> Tensor:
     _check_leaf_inplace(t, "fill_")
-    # x * 0 + value keeps x's dtype and shape in the graph, and gives a tensor value its gradient.
     if _records(t, value):
-        return _rebind(t, t._alias() * 0 + value)
+        if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
+            v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)
+            return _rebind(t, _zero_link(t) + v)
+        arr = backend.get_array_module(t._data).empty_like(t._data)
+        arr[...] = fill_int(value, t._data.dtype)  # the array path's conversion and errors
+        return _rebind(t, _zero_link(t) + Tensor._wrap(arr))
     t._data[...] = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
     _written(t)
     return t

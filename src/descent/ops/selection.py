@@ -26,6 +26,7 @@ from .elementwise import clone, where
 from .indexing import index_add, scatter_add, take_along_axis
 from .shape import broadcast_to, reshape
 from .view_write import write as write_view
+from .view_write import write_base
 
 # torch.return_types.sort / .topk: `values, indices = x.sort()`.
 SortResult = return_type("sort", ["values", "indices"])
@@ -203,7 +204,7 @@ def _inplace_result(x: Tensor, result: Tensor, op: str) -> Tensor:
             "in place while grad mode is on; wrap the update in `with descent.no_grad():`"
         )
     if is_grad_enabled() and result._rg:
-        if not write_view(x, result):  # a view of another tensor's memory: written through
+        if not (write_view(x, result) or write_base(x, result)):  # views: written through
             x._data, x._node, x._rg = result._data, result._node, result._rg
     else:
         x._data[...] = result._data

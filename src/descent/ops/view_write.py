@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import overwrote_saved_output, shared_view_base
+from ..autograd import has_live_views, overwrote_saved_output, shared_view_base
 from ..tensor import Tensor
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
@@ -138,6 +138,32 @@ def write(t: Tensor, result: Tensor) -> bool:
         pos_u = positions(u._data, barr)
         if pos_u is not None:
             _refresh(u, base, pos_u.reshape(-1))
+    return True
+
+
+def write_base(t: Tensor, result: Tensor) -> bool:
+    """Make `result` t's new value when t has live recorded views: written into t's memory, so
+    the views see it, and each view made a read of the new t. False (nothing done) when t has
+    none: the caller rebinds t, as for any tensor."""
+    if not has_live_views(t):
+        return False
+    arr = t._data
+    if not getattr(arr.flags, "writeable", True) or result._data.shape != arr.shape:
+        return False
+    for fn in observers:
+        fn()
+    overwrote_saved_output(t)  # (before the rebinding: it looks at t's old node)
+    arr[...] = result._data
+    t._node, t._rg = result._node, result._rg
+    t._version += 1
+    xp = backend.get_array_module(arr)
+    for ref in list(t._views.values()):
+        u = ref()
+        if u is None or not xp.may_share_memory(u._data, arr):
+            continue
+        pos_u = positions(u._data, arr)
+        if pos_u is not None:
+            _refresh(u, t, pos_u.reshape(-1))
     return True
 
 
