@@ -14,18 +14,21 @@ here, called when such a view is rebound:
    by the view's new value (SetItem: the gradient to the old base is zero there, the new
    value gets the gradient at those positions), writes it into the base's memory, so every
    view of it sees the change, and rebinds the base's node;
-3. makes the view a differentiable read of those positions of the new base (its data stays
-   the view of the base's memory).
+3. makes the view, and every other live recorded view of the base, a differentiable read of
+   their positions of the new base (their data stay views of the base's memory).
+
+The other direction too: a recorded in-place op on a tensor with live recorded views writes its
+new value into the tensor's memory and refreshes the views the same way (`write_base`).
 
 The base's version goes up, so a node that saved the old base (y * y) raises at backward, as
 PyTorch's does ("modified by an inplace operation"). A base that saved its own output (exp,
 tanh, sigmoid) raises the same way.
 
-Not covered (the old behaviour: the view alone is rebound, the base keeps its value):
+A view whose base no one else holds (a temporary) is rebound alone: nothing could see the
+write (autograd.shared_view_base). Not covered (the view alone is rebound):
   * a base that is not contiguous, or views with another dtype (view_as_real, .real);
   * views made under no_grad or of tensors outside the graph, changed in place later under
-    grad mode;
-  * the other direction: an in-place op on the base does not update views taken before it.
+    grad mode.
 """
 
 from __future__ import annotations
@@ -131,13 +134,7 @@ def write(t: Tensor, result: Tensor) -> bool:
     # base (their data: the updated views of the memory). The other views' versions go up too:
     # PyTorch's views share one version counter with their base.
     _refresh(t, base, flat)
-    for ref in list(getattr(base, "_views", {}).values()):
-        u = ref()
-        if u is None or u is t or not xp.may_share_memory(u._data, barr):
-            continue
-        pos_u = positions(u._data, barr)
-        if pos_u is not None:
-            _refresh(u, base, pos_u.reshape(-1))
+    _refresh_views(base, skip=t)
     return True
 
 
@@ -156,15 +153,21 @@ def write_base(t: Tensor, result: Tensor) -> bool:
     arr[...] = result._data
     t._node, t._rg = result._node, result._rg
     t._version += 1
+    _refresh_views(t)
+    return True
+
+
+def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
+    """Make every live recorded view of base (but `skip`) a read of base's new value."""
+    arr = base._data
     xp = backend.get_array_module(arr)
-    for ref in list(t._views.values()):
+    for ref in list(getattr(base, "_views", {}).values()):
         u = ref()
-        if u is None or not xp.may_share_memory(u._data, arr):
+        if u is None or u is skip or not xp.may_share_memory(u._data, arr):
             continue
         pos_u = positions(u._data, arr)
         if pos_u is not None:
-            _refresh(u, t, pos_u.reshape(-1))
-    return True
+            _refresh(u, base, pos_u.reshape(-1))
 
 
 def _refresh(u: Tensor, base: Tensor, flat) -> None:
