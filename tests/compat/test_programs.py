@@ -98,6 +98,10 @@ CASES = {
     "speech_ctc": ((1e-5, 1e-6), None),  # stft features, causal TCN, bi-GRU, CTCLoss, decoding
     "gp_jitter": ((1e-5, 1e-6), None),  # cholesky_ex jitter loop on a diagonal view, EI
     "inplace_views": ((1e-5, 1e-6), None),  # buffer writes, diagonal/column views in place
+    # unfold windows, packed LSTM, pinball, torch.quantile. Losses agree to 2.2e-6 over the 30
+    # steps (identical for two, then float32 rounding grows); the de-normalised metrics (values
+    # ~15) differ by up to 3e-4 absolute, the median residual (-0.087) by 0.4% relative.
+    "forecast_quantile": ((1e-4, 1e-3), None),
     "script_boilerplate": ((1e-5, 1e-6), None),  # device/seed set-up, RNG state, resume, strict
     "optim_zoo": ((1e-5, 1e-6), None),  # every optimizer, CyclicLR, warm restarts, plateau, SWA
     "cyclegan_nca": ((1e-5, 1e-6), None),  # reflect/replicate/circular padding, InstanceNorm, NCA
