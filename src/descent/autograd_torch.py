@@ -305,6 +305,8 @@ class FunctionCtx:
         self.materialize_grads = True
         self._saved: tuple = ()
         self._versions: tuple = ()
+        self._dirty: tuple = ()
+        self._non_diff: tuple = ()
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors for backward; an in-place change to one before backward raises."""
@@ -328,11 +330,15 @@ class FunctionCtx:
         return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:
-        """Accepted: descent's custom-function outputs are differentiable unless backward
-        returns None."""
+        """Outputs that get no gradient: returned outside the graph (requires_grad False), and
+        backward receives zeros for them, as in PyTorch."""
+        self._non_diff = tensors
 
     def mark_dirty(self, *tensors) -> None:
-        """Accepted; forward's in-place changes follow descent's in-place rules."""
+        """The inputs forward changed in place: an output that is one of them is returned as
+        that same tensor object, which becomes the function's output in the graph (PyTorch's
+        rule: `y = F.apply(x)` with `x.add_(1); ctx.mark_dirty(x); return x` gives `y is x`)."""
+        self._dirty = tensors
 
     def set_materialize_grads(self, value: bool) -> None:
         self.materialize_grads = bool(value)
@@ -351,7 +357,8 @@ class CustomFunctionNode(autograd.Function):
     ones a gradient reached in this pass.
     """
 
-    __slots__ = ("ctx", "fn_cls", "positions", "n_args", "layout", "n_outputs", "received")
+    __slots__ = ("ctx", "fn_cls", "positions", "n_args", "layout", "n_outputs", "received",
+                 "zero_outs")  # fmt: skip
     saved_slots = ("ctx",)  # released after backward unless retain_graph, like any saved value
 
     @property
@@ -371,6 +378,10 @@ class CustomFunctionNode(autograd.Function):
             grads[i] = wrap(gy[offset : offset + n].reshape(shape))
         if received is not None:
             received[:] = [False] * len(received)  # for the next pass (retain_graph)
+        elif self.zero_outs:  # outputs marked non-differentiable: zeros, as PyTorch gives
+            xp = backend.get_array_module(gy._data if ops.is_graph else gy)
+            for i, shape, dtype in self.zero_outs:
+                grads[i] = autograd.new_tensor(xp.zeros(shape, dtype))
         return grads
 
     def backward(self, gy, ops):
@@ -413,13 +424,19 @@ def ctx_apply(cls, *args, **kwargs):
             "a Tensor or a tuple of them"
         )
     floating = [i for i, o in enumerate(outs)
-                if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"]  # fmt: skip
+                if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"
+                and not any(o is n for n in ctx._non_diff)]  # fmt: skip
     if not (autograd.is_grad_enabled() and any(needs) and floating):
         return out
     node = CustomFunctionNode.__new__(CustomFunctionNode)
     node.ctx, node.fn_cls, node.positions, node.n_args = ctx, cls, positions, len(args)
     node.n_outputs = len(outs)
     node.received = None
+    node.zero_outs = tuple(
+        (i, o._data.shape, o._data.dtype) for i, o in enumerate(outs)
+        if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"
+        and any(o is n for n in ctx._non_diff)
+    )  # fmt: skip
     inputs = tuple(args[i] for i in positions)
     parents = tuple(autograd._parent(t) for t in inputs)
     shapes = tuple(x._data.shape for x in inputs)
@@ -428,7 +445,7 @@ def ctx_apply(cls, *args, **kwargs):
         t = autograd.record_node(node, parents, shapes, (), out._data)
         if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
             autograd._run_forward_hooks(node, inputs, t)
-        return t
+        return _dirty_output(ctx, cls, out, t)
     if len({outs[i]._data.dtype for i in floating}) > 1:
         raise NotImplementedError(
             f"{cls.__name__}.forward returned floating outputs of different dtypes "
@@ -446,12 +463,29 @@ def ctx_apply(cls, *args, **kwargs):
         autograd._run_forward_hooks(node, inputs, t)
     results = list(outs)
     for i, start, shape in node.layout:
-        results[i] = t[start : start + outs[i]._data.size].reshape(shape)
+        part = t[start : start + outs[i]._data.size].reshape(shape)
+        results[i] = _dirty_output(ctx, cls, outs[i], part)
     if not ctx.materialize_grads:  # record which outputs a gradient reaches (see the class)
         node.received = received = [False] * len(outs)
         for i, _, _ in node.layout:
             results[i].register_hook(functools.partial(_mark_received, received, i))
     return type(out)(results) if isinstance(out, tuple) else results
+
+
+def _dirty_output(ctx: FunctionCtx, cls, out, t):
+    """t, the recorded output; or, when forward returned an input it marked dirty, that input
+    object made the output (its values are already the new ones: forward wrote them)."""
+    if not any(out is d for d in ctx._dirty):
+        return t
+    if out._rg and out._node is None:
+        raise RuntimeError(
+            f"{cls.__name__}: a leaf tensor that requires grad (shape {tuple(out.shape)}) was "
+            "changed in place by forward and marked dirty (PyTorch refuses this too); pass a "
+            "clone of it"
+        )
+    out._data, out._node, out._rg = t._data, t._node, t._rg
+    out._version += 1
+    return out
 
 
 def _mark_received(received: list, i: int, grad) -> None:
