@@ -344,3 +344,23 @@ def test_fill_and_copy_on_graph_tensors_match_torch(dtype):
     for ours, ref in zip(run(ds), run(torch)):
         np.testing.assert_array_equal(ours, ref)
         np.testing.assert_array_equal(np.signbit(ours), np.signbit(ref))
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_low_precision_views_write_through(name):
+    """bfloat16 ops compute in float32 between casts (ops/bfloat16.py), but a basic index,
+    reshape and transpose move values only: they stay views, so the writes go through."""
+
+    def run(lib):
+        dt = getattr(lib, name)
+        x = lib.tensor(np.arange(6.0).reshape(2, 3), dtype=dt, requires_grad=True)
+        y = x * 2
+        y[0].mul_(3)
+        y.view(-1)[4:].sub_(1)
+        y.t()[2].add_(0.5)
+        y.diagonal().add_(1)
+        (y * y).sum().backward()
+        return y.detach().float().numpy(), x.grad.float().numpy()
+
+    for ours, ref in zip(run(ds), run(torch)):
+        np.testing.assert_array_equal(ours, ref)

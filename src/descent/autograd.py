@@ -276,8 +276,9 @@ class Function:
     makes_view = False
 
     #: True for ops that run on bfloat16 arrays as they are (casts, copies, moves): the low-
-    #: precision dispatch leaves them alone (see set_cast_dispatch).
-    native_bfloat16 = False
+    #: precision dispatch leaves them alone (see set_cast_dispatch). "basic": only when the
+    #: op's `basic` parameter is true (indexing: a basic index moves values only).
+    native_bfloat16: Any = False
     #: For a tensor-scalar op: how it runs on a float16 tensor when float16 cannot hold the
     #: Python scalar c exactly (x * 0.1, x * -1e9): `half_scalar_apply(x, c)`, PyTorch's float32
     #: "opmath" (ops/arithmetic.py); None: c is rounded to float16 first, as PyTorch's add does.

@@ -66,8 +66,9 @@ def dispatch(cls, entry, tensors, args, params):
     """The engine's low-precision dispatch (autograd.set_cast_dispatch): None unless a tensor
     input is bfloat16 and the op is not native to it; else the op's output, computed in float32
     and rounded (see the module docstring)."""
-    if cls.native_bfloat16:
-        return None
+    native = cls.native_bfloat16
+    if native is True or (native == "basic" and params is not None and params.get("basic")):
+        return None  # moves values only (a basic index: a view, which in-place ops write through)
     kinds = [t._data.dtype.kind if isinstance(t, Tensor) else "" for t in tensors]
     if "V" not in kinds:
         return None

@@ -128,6 +128,9 @@ class GetItem(Function):
     """d x[idx] = zeros with the gradient added at idx (repeated indices accumulate)."""
 
     makes_view = True  # the output may view the input (autograd.mark_view)
+    # A basic index moves values only: bfloat16 arrays as they are, so the result is a view
+    # (ops/bfloat16.dispatch). An advanced one computes in float32 (its backward accumulates).
+    native_bfloat16 = "basic"
 
     __slots__ = ("idx", "basic")
 

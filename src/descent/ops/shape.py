@@ -18,6 +18,7 @@ class Reshape(Function):
     """d reshape(x) = reshape of the gradient back to x's shape."""
 
     makes_view = True  # the output may view the input (autograd.mark_view)
+    native_bfloat16 = True  # moves values only: bfloat16 arrays as they are (a view stays one)
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
@@ -74,6 +75,7 @@ class Transpose(Function):
     """d transpose(x, axes) = transpose of the gradient with the inverse permutation."""
 
     makes_view = True  # the output may view the input (autograd.mark_view)
+    native_bfloat16 = True  # moves values only: bfloat16 arrays as they are
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
