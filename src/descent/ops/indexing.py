@@ -135,7 +135,12 @@ class GetItem(Function):
     __slots__ = ("idx", "basic")
 
     def forward(self, x):
-        return x[self.idx]
+        out = x[self.idx]
+        if type(out) is not np.ndarray and type(x) is np.ndarray and self.basic:
+            # An index naming one element gives a NumPy scalar, a copy; with a trailing
+            # Ellipsis NumPy returns the 0-d view PyTorch's x[i] is (writes go through it).
+            out = x[(*self.idx, Ellipsis)]
+        return out
 
     def backward(self, gy, ops):
         # Nothing saved but the index: zeros of the input's shape with gy put where it was read.
