@@ -51,15 +51,21 @@ class LinAlgError(DescentError):
 # Input checks
 
 
-def check_float(op: str, *tensors: Tensor, low_precision: bool = False) -> None:
+def check_float(
+    op: str, *tensors: Tensor, low_precision: bool = False, complex_ok: bool = False
+) -> None:
     """PyTorch's dtype rule for linalg: floating inputs only (float32 or float64 here; also
-    float16 and bfloat16 with `low_precision`, as PyTorch's vector_norm)."""
+    float16 and bfloat16 with `low_precision`, as PyTorch's vector_norm; complex64 and
+    complex128 where the op passes `complex_ok`, i.e. where its backward handles them)."""
     for t in tensors:
         dt = t._data.dtype
         if dt.kind == "c":
+            if complex_ok:
+                continue
             raise DescentError(
-                f"{op}: complex input (shape {tuple(t.shape)}, {dt}) is not supported: descent "
-                "has real dtypes only (float32, float64)"
+                f"{op}: complex input (shape {tuple(t.shape)}, {dt}) is not supported yet by "
+                "this op; use the real and imaginary parts (torch.view_as_real) or a real "
+                "formulation"
             )
         if dt.kind not in "fV":
             raise DescentError(
@@ -87,10 +93,10 @@ def check_matrix(op: str, a: Tensor, square: bool = True) -> None:
         )
 
 
-def prepare(op: str, a, square: bool = True) -> Tensor:
+def prepare(op: str, a, square: bool = True, complex_ok: bool = False) -> Tensor:
     """The input as a floating Tensor holding a (batch of) matrix, or an error naming `op`."""
     a = as_tensor(a)
-    check_float(op, a)
+    check_float(op, a, complex_ok=complex_ok)
     check_matrix(op, a, square)
     return a
 
