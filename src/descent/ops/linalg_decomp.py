@@ -37,7 +37,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices
+from ._common import as_tensor, check_devices, conj_if_complex
 from .shape import cat as _cat
 
 
@@ -142,6 +142,12 @@ def array_module(x):
 def mT(ops, x):
     """The last two dimensions swapped (the matrix transpose of every batch element)."""
     return ops.swapaxes(x, -1, -2)
+
+
+def mH(ops, x):
+    """The conjugate transpose of every batch element (mT for a real x): the adjoint that
+    complex backward formulas use where the real ones use the transpose."""
+    return conj_if_complex(ops, ops.swapaxes(x, -1, -2))
 
 
 def diag_embed(v):
