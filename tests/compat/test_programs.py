@@ -13,7 +13,7 @@ PPO and SAC, contrastive and distillation losses, a ViT with hooks and pruning, 
 Gaussian processes with cholesky_ex, script boilerplate and resuming, every optimizer and
 scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourier neural
 operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
-generation, neural style transfer).
+generation, neural style transfer, a WaveNet with fast generation).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -114,6 +114,9 @@ CASES = {
     "ddpm_ema": ((1e-5, 1e-6), None),  # diffusion schedules, extract/gather, _foreach_lerp_ EMA
     "llama_generate": ((1e-5, 1e-6), None),  # RMSNorm, RoPE, GQA, KV cache, top-k/top-p sampling
     "style_transfer": ((1e-5, 1e-6), None),  # the neural-transfer tutorial: add_module, LBFGS
+    # mu-law + one_hot, dilated causal Conv1d, gated units, parametrized weight norm removed for
+    # inference, AdamW(amsgrad) + OneCycleLR, fast queued generation, seeded multinomial
+    "wavenet_audio": ((1e-5, 1e-6), None),
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
