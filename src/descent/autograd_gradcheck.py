@@ -7,7 +7,9 @@ PyTorch's contract, kept here:
   one must be: ValueError otherwise), everything else is passed to `func` as it is;
 * the check runs in the inputs' own dtype (a float32 input draws PyTorch's warning that the check
   will likely fail; descent.explain would silently upcast to float64 instead);
-* every floating output is checked against every checked input: |analytic - numeric| <=
+* complex inputs and outputs are checked as their real and imaginary parts, as PyTorch's
+  (z.grad = dL/dx + i dL/dy is the real Jacobian's row read as complex; explain's _realify);
+* every floating or complex output is checked against every checked input: |analytic - numeric| <=
   atol + rtol |numeric| over the full Jacobian (random projections with `fast_mode=True`);
 * the result is True, or `GradcheckError` (a RuntimeError, as torch's) whose message starts
   with PyTorch's "Jacobian mismatch for output i with respect to input j," followed by
@@ -118,7 +120,7 @@ def gradcheck(
             "have requires_grad=True."
         )
     for i in diff:
-        if inputs[i].dtype != np.float64:
+        if inputs[i].dtype not in (np.float64, np.complex128):
             warnings.warn(
                 f"Input #{i} requires gradient and is not a double precision floating point or "
                 "complex. This check will likely fail if all the inputs are not of double "
@@ -129,7 +131,7 @@ def gradcheck(
     with autograd.enable_grad():
         outputs = _tuple(func(*inputs))
     checked = [k for k, o in enumerate(outputs)
-               if isinstance(o, tensor_class) and o.dtype.kind == "f"]  # fmt: skip
+               if isinstance(o, tensor_class) and o.dtype.kind in "fc"]  # fmt: skip
     if check_grad_dtypes:
         bad = _grad_dtype_mismatch(outputs, checked, [inputs[i] for i in diff])
         if bad is not None:
@@ -141,7 +143,8 @@ def gradcheck(
             return ok
     from .explain.gradcheck import gradcheck as explain_gradcheck  # a tool: loaded on first call
 
-    dtype = min((inputs[i].dtype for i in diff), key=lambda d: d.itemsize)
+    # The check's real dtype: float32 when any checked input is float32 or complex64.
+    dtype = min((_real_dtype(inputs[i].dtype) for i in diff), key=lambda d: d.itemsize)
     for k in checked:
 
         def output_k(*ts, k=k):
@@ -215,6 +218,15 @@ def _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
     return True
 
 
+def _real_dtype(dt) -> np.dtype:
+    """float64 for complex128, float32 for complex64, a real dtype itself: a complex number is
+    checked as its two real parts (explain.gradcheck's _realify)."""
+    dt = np.dtype(dt)
+    if dt.kind == "c":
+        return np.dtype(np.float64 if dt == np.complex128 else np.float32)
+    return dt
+
+
 def _name(func) -> str:
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
 
@@ -286,14 +298,17 @@ def gradgradcheck(
     with autograd.enable_grad():
         outputs = _tuple(func(*inputs))
     floating = [k for k, o in enumerate(outputs)
-                if isinstance(o, tensor_class) and o.dtype.kind == "f"]  # fmt: skip
+                if isinstance(o, tensor_class) and o.dtype.kind in "fc"]  # fmt: skip
     if grad_outputs is None:
         rng = np.random.default_rng(0)
         grad_outputs = []
         for k in floating:
             o = outputs[k]
             xp = backend.get_array_module(o._data)
-            u = xp.asarray(rng.uniform(-1.0, 1.0, tuple(o.shape)).astype(o.dtype))
+            u = rng.uniform(-1.0, 1.0, tuple(o.shape))
+            if o.dtype.kind == "c":  # a complex cotangent: random real and imaginary parts
+                u = u + 1j * rng.uniform(-1.0, 1.0, tuple(o.shape))
+            u = xp.asarray(u.astype(o.dtype))
             grad_outputs.append(autograd.new_tensor(u, True))
     grad_outputs = list(_tuple(grad_outputs))
     if len(grad_outputs) != len(floating):

@@ -17,6 +17,10 @@ give <u, f(x + eps v) - f(x - eps v)> / (2 eps) with two forward passes.
 `gradgradcheck(f, inputs)` runs the same check on x -> J(x)^T u (a vector-Jacobian product built
 with `create_graph=True`), which verifies second derivatives.
 
+Complex inputs and outputs are checked as their real and imaginary parts (PyTorch's way): a
+complex element is two real ones, and an element index ending in 0 is a real part, in 1 an
+imaginary part (`_realify`).
+
 Both return a `GradcheckResult` that explains instead of printing a boolean: the worst element,
 its input and index, the analytic and numeric values there, and the relative error.
 """
@@ -119,6 +123,49 @@ def _name_of(f: Callable, out: Tensor | None) -> str:
     return repr(name)
 
 
+def _realify(f: Callable, inputs):
+    """(f', inputs') with every complex input and output seen as real (..., 2) pairs, as
+    PyTorch's gradcheck treats a complex number as two real ones: a complex input is passed as
+    its view_as_real pairs (f' rebuilds it with view_as_complex, a recorded op) and a complex
+    output is returned as view_as_real. Under PyTorch's convention (z.grad = dL/dx + i dL/dy)
+    the real Jacobian of f' is what both reverse mode and finite differences see, so the check
+    covers the real and the imaginary parts. Real inputs and outputs are unchanged (f itself
+    when nothing is complex)."""
+    if isinstance(inputs, (Tensor, np.ndarray)) or np.isscalar(inputs):
+        inputs = (inputs,)
+    inputs = tuple(inputs)
+    positions = []
+    out_inputs = []
+    for i, x in enumerate(inputs):
+        data = x._data if isinstance(x, Tensor) else x
+        if getattr(data, "dtype", None) is not None and data.dtype.kind == "c":
+            pairs = np.ascontiguousarray(backend.as_numpy(data)).view(
+                np.float64 if data.dtype == np.complex128 else np.float32
+            ).reshape(tuple(data.shape) + (2,))  # fmt: skip
+            if isinstance(x, Tensor):
+                t = Tensor._wrap(pairs.copy())
+                t._rg = bool(x.requires_grad)
+                x = t
+            else:
+                x = pairs.copy()
+            positions.append(i)
+        out_inputs.append(x)
+
+    from ..ops.complex import view_as_complex, view_as_real  # avoids an import cycle
+
+    def f_real(*ts):
+        ts = list(ts)
+        for i in positions:
+            ts[i] = view_as_complex(ts[i])
+        out = f(*ts)
+        if isinstance(out, Tensor) and out._data.dtype.kind == "c":
+            out = view_as_real(out)
+        return out
+
+    f_real.__qualname__ = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+    return f_real, tuple(out_inputs)
+
+
 def _prepare(inputs, dtype, fn_name: str):
     """Float copies of the inputs in the check's dtype, and the indices to differentiate."""
     if isinstance(inputs, (Tensor, np.ndarray)) or np.isscalar(inputs):
@@ -205,8 +252,9 @@ def gradcheck(
 
     Args:
         f: a function of descent Tensors returning one Tensor (any shape).
-        inputs: a Tensor/array or a sequence of them. Floating inputs with requires_grad=True are
-            checked (all floating inputs when none is marked); others are passed through.
+        inputs: a Tensor/array or a sequence of them. Floating (or complex) inputs with
+            requires_grad=True are checked (all floating inputs when none is marked); others
+            are passed through. Complex inputs and outputs count as (real, imaginary) pairs.
         eps: finite-difference step.
         atol, rtol: a value passes when |analytic - numeric| <= atol + rtol * |numeric|.
         raise_on_failure: raise `GradcheckError` (with the result's text) instead of returning
@@ -224,6 +272,9 @@ def gradcheck(
         GradcheckError: when the check fails and raise_on_failure is True.
     """
     fname = "gradcheck" if _order == 1 else "gradgradcheck"
+    f, inputs = _realify(f, inputs)
+    if dtype is not None and np.dtype(dtype).kind == "c":
+        dtype = np.float64 if np.dtype(dtype) == np.complex128 else np.float32
     arrays, chosen = _prepare(inputs, dtype, fname)
     check_dtype = arrays[chosen[0]].dtype
     with autograd.enable_grad():
@@ -347,6 +398,14 @@ def gradgradcheck(
     Returns:
         A `GradcheckResult` with order 2.
     """
+    f, inputs = _realify(f, inputs)
+    if dtype is not None and np.dtype(dtype).kind == "c":
+        dtype = np.float64 if np.dtype(dtype) == np.complex128 else np.float32
+    if grad_outputs is not None:  # a complex cotangent is the real pairs of the real output
+        go = backend.as_numpy(grad_outputs._data) if isinstance(grad_outputs, Tensor) \
+            else np.asarray(grad_outputs)  # fmt: skip
+        if go.dtype.kind == "c":
+            grad_outputs = np.stack([go.real, go.imag], -1)
     arrays, chosen = _prepare(inputs, dtype, "gradgradcheck")
     with autograd.no_grad():
         out0 = _call(f, arrays, chosen, False)[1]
