@@ -32,7 +32,6 @@ and the differentiable namespace register themselves here (`register_tensor_clas
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import sys
 import weakref
@@ -40,21 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
 from . import grad_fn as _gf
-from .array_backward import array_namespace
 from .grad_fn import NodeName, next_functions
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
-from .hooks import (
-    _backward_hooks,
-    _forward_hooks,
-    _pass_hooks,
-    _post_accumulate_hooks,
-    _run_forward_hooks,
-    _run_pass_hooks,
-    run_post_accumulate_hooks,
-)
+from .hooks import _backward_hooks as _backward_hooks  # re-exported: anomaly mode's tests
+from .hooks import _forward_hooks, _run_forward_hooks
 from .hooks import add_op_hook as add_op_hook
 
 # NumPy's floating-point warnings ("overflow encountered in exp", "divide by zero encountered
@@ -600,307 +590,6 @@ def register_graph_namespace(namespace) -> None:
     _graph_namespace = namespace
 
 
-# ---------------------------------------------------------------------------------------------
-# The backward pass
-
-
-def run_backward(roots, root_grads, *args, **kwargs):
-    """Backpropagate from `roots` (Tensors) seeded with `root_grads` (see `_run_backward`),
-    with NumPy's floating-point warnings silenced for the whole pass."""
-    token = _quiet_on(_QUIET)
-    try:
-        return _run_backward(roots, root_grads, *args, **kwargs)
-    finally:
-        _quiet_off(token)
-
-
-def _run_backward(
-    roots,
-    root_grads,
-    retain_graph: bool = False,
-    create_graph: bool = False,
-    capture=None,
-    accumulate: bool = True,
-):
-    """Backpropagate from `roots` (Tensors) seeded with `root_grads`.
-
-    Args:
-        roots: output tensors to differentiate.
-        root_grads: one gradient per root (arrays when create_graph is False, else Tensors).
-        retain_graph: keep saved values so the graph can be traversed again.
-        create_graph: record the backward pass so its result can be differentiated.
-        capture: optional list of tensors whose total gradients are returned (and not stored
-            in `.grad` when `accumulate` is False).
-        accumulate: store gradients into the `.grad` of leaves (False for `descent.grad`-style
-            functional calls, which must never touch a user's `.grad`).
-
-    Returns:
-        A list with the captured gradients (None where no gradient reached a tensor).
-    """
-    if _pass_hooks:  # descent.compile records the pass (hooks.add_pass_hook)
-        options = dict(retain_graph=retain_graph, create_graph=create_graph, capture=capture,
-                       accumulate=accumulate)  # fmt: skip
-        _run_pass_hooks("begin", roots, root_grads, options)
-    graph_ns = _graph_namespace if create_graph else None
-    grads: dict[Any, Any] = {}  # node -> gradient of its output, until the node is popped
-    leaf_grads: dict[Any, Any] = {}  # leaf tensor -> accumulated gradient of this pass
-    heap: list = []  # (-index, node): the largest creation index pops first
-
-    capture_nodes: dict[Any, list[int]] = {}
-    capture_leaves: dict[Any, list[int]] = {}
-    captured: list[Any] = [None] * (len(capture) if capture else 0)
-    if capture:
-        for i, t in enumerate(capture):
-            if t._node is not None:
-                capture_nodes.setdefault(t._node, []).append(i)
-            else:
-                capture_leaves.setdefault(t, []).append(i)
-    pending_nodes = len(capture_nodes)
-
-    prev_mode = _state.enabled
-    _state.enabled = create_graph  # the backward ops are recorded only under create_graph
-    np_ns = array_namespace(np)
-    ndarray = np.ndarray
-    heappop, heappush = heapq.heappop, heapq.heappush
-    backward_hooks = _backward_hooks
-
-    def deliver(node, parent, gx, shape, ops) -> None:
-        """The ONE delivery: unbroadcast gx to its input's shape and add it to what `parent`
-        (a node or a leaf tensor) has received this pass. A function, not inlined: calling it
-        costs less than zipping a one-input node's 1-tuples."""
-        if gx.shape != shape:
-            gx = _sum_to_checked(node, gx, shape, ops)  # the one unbroadcast
-        # Accumulate out of place (`prev + gx`, never `+=`): gx may be an array that another
-        # gradient or a saved value shares.
-        if isinstance(parent, Function):
-            prev = grads.get(parent)
-            if prev is None:
-                grads[parent] = gx
-                heappush(heap, (-parent.index, parent))  # its first gradient: queue it
-            else:
-                grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
-        else:
-            prev = leaf_grads.get(parent)
-            leaf_grads[parent] = gx if prev is None or type(prev) is _ZeroGradient else prev + gx
-
-    def deliver_zero(parent, shape, like) -> None:
-        """A known-zero gradient for `parent` (of its shape, in the dtype of `like`, a gradient
-        or a _ZeroGradient): kept only where nothing came yet."""
-        if type(like) is not _ZeroGradient:
-            data = like._data if create_graph else like
-            like = _ZeroGradient(None, data.dtype, backend.get_array_module(data))
-        z = _ZeroGradient(shape, like.dtype, like.xp)
-        if isinstance(parent, Function):
-            if parent not in grads:
-                grads[parent] = z
-                heappush(heap, (-parent.index, parent))
-        elif parent not in leaf_grads:
-            leaf_grads[parent] = z
-
-    try:
-        for root, g in zip(roots, root_grads):  # the seeds: delivered like any gradient
-            target = _parent(root)
-            if target is not None:
-                deliver(None, target, g, g.shape, None)
-        while heap:
-            node = heappop(heap)[1]
-            # Every consumer has delivered by now (it has a larger index): gy is complete.
-            gy = grads.pop(node)
-            zero_in, z = (), None  # the inputs a known-zero gy passes to unchanged; the zero
-            if type(gy) is _ZeroGradient:  # only known-zero gradients reached this node
-                zero_in = node.zero_passes
-                if zero_in is True:
-                    for parent, shape in zip(node.parents, node.in_shapes):
-                        if parent is not None:
-                            deliver_zero(parent, shape, gy)
-                    continue
-                zero_in, z, gy = zero_in or (), gy, gy.materialize(create_graph)
-            if node.hooks is not None or node.retained is not None:
-                gy = _run_node_hooks(node, gy, create_graph)
-            if capture_nodes and node in capture_nodes:
-                for i in capture_nodes[node]:
-                    captured[i] = gy if create_graph else new_tensor(gy)
-                pending_nodes -= 1
-                if pending_nodes == 0 and not capture_leaves and not accumulate:
-                    break  # everything asked for is known; the rest of the graph is not needed
-            saved = node.saved
-            if saved is not None:
-                if saved is _FREED:
-                    raise RuntimeError(node._freed_message())
-                versions = node.versions
-                # One comparison for the common one-input case; zip only for more inputs.
-                if saved[0]._version != versions[0] or len(saved) > 1:
-                    for t, v in zip(saved, versions):
-                        if t._version != v:
-                            raise RuntimeError(_modified_message(node, t, v))
-            if create_graph:
-                if not node.differentiable_backward:
-                    raise RuntimeError(
-                        f"'{node.name}' does not support create_graph=True (higher-order "
-                        "gradients): its backward is a fused array kernel. Use the composite "
-                        "form of the op for higher-order derivatives."
-                    )
-                ops = graph_ns
-            elif type(gy) is ndarray:  # NumPy: the namespace is fetched once per pass
-                ops = np_ns
-            else:
-                ops = array_namespace(backend.get_array_module(gy))
-            gxs = node.backward(gy, ops) if z is None else node.zero_backward(gy, ops)
-            if node.hooks is not None:  # grad_fn.register_hook's post-hooks (grad_fn.py)
-                gxs = _gf.run_post_hooks(node, gy, gxs, create_graph, new_tensor, ZERO_GRAD)
-            if backward_hooks:
-                for hook in tuple(backward_hooks):
-                    hook(node, gy, gxs)
-            if node._saves and not retain_graph:
-                # The one release, as soon as the node's backward has run: free what it saved
-                # (the saved inputs, the saved output, every saved_slots array), on the fast
-                # and the create_graph path alike. A later backward through it finds _FREED.
-                node.saved = _FREED
-                node.out_data = None
-                for name in node.saved_slots:
-                    setattr(node, name, None)
-            parents = node.parents
-            if type(gxs) is not tuple:  # one input (most ops) may return its gradient bare
-                if len(parents) != 1:
-                    raise _count_error(node, 1)
-                parent = parents[0]
-                if parent is not None and gxs is not None:
-                    if gxs is ZERO_GRAD:
-                        deliver_zero(parent, node.in_shapes[0], gy)
-                    else:
-                        deliver(node, parent, gxs, node.in_shapes[0], ops)
-                continue
-            if len(gxs) != len(parents):
-                raise _count_error(node, len(gxs))
-            for i, (parent, gx, shape) in enumerate(zip(parents, gxs, node.in_shapes)):
-                if parent is not None and gx is not None:
-                    if gx is ZERO_GRAD or (zero_in and zero_in[i]):
-                        deliver_zero(parent, shape, z if zero_in else gy)
-                    else:
-                        deliver(node, parent, gx, shape, ops)
-    finally:
-        _state.enabled = prev_mode
-
-    if _pass_hooks:
-        _run_pass_hooks("end", leaf_grads, None, None)
-    # Leaves: hooks see the total gradient of this pass, then it is stored or captured.
-    seen: set[int] = set()
-    for leaf, g in leaf_grads.items():
-        if type(g) is _ZeroGradient:  # reached by known-zero gradients only: zeros
-            g = backend.get_array_module(leaf._data).zeros_like(leaf._data)
-            if create_graph:
-                g = new_tensor(g)
-        if leaf._hooks:
-            gt = g if create_graph else new_tensor(g)
-            for hook in leaf._hooks:
-                r = hook(gt)
-                if r is not None:
-                    gt = r
-            g = gt if create_graph else gt._data
-        if leaf in capture_leaves:
-            for i in capture_leaves[leaf]:
-                captured[i] = g if create_graph else new_tensor(g)
-        if not accumulate:
-            continue
-        if create_graph:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
-            continue
-        if g.dtype != leaf._data.dtype:
-            if g.dtype.kind == "c" and leaf._data.dtype.kind != "c":
-                g = g.real  # a real leaf keeps the real part of a complex gradient (PyTorch)
-            g = g.astype(leaf._data.dtype)
-        if leaf.grad is None:
-            # Never store an array that another gradient (or a broadcast view) shares: the
-            # optimizer updates .grad in place (e.g. weight decay) and would change both.
-            if id(g) in seen or not backend.owns_data(g):
-                g = g.copy()
-            seen.add(id(g))
-            leaf.grad = new_tensor(g)
-        else:
-            leaf.grad = new_tensor(leaf.grad._data + g)
-    if _post_accumulate_hooks and accumulate:  # Tensor.register_post_accumulate_grad_hook
-        run_post_accumulate_hooks(tuple(leaf_grads))
-    return captured
-
-
-def _sum_to_checked(node, gx, shape, ops):
-    """The engine's one unbroadcast: sum gx back to its input's shape, or name the culprit."""
-    try:
-        return ops.sum_to(gx, shape)
-    except ValueError:
-        raise RuntimeError(
-            f"'{node.name}'.backward produced a gradient of shape {tuple(gx.shape)} for an input "
-            f"of shape {shape}"
-        ) from None
-
-
-def _count_error(node, n: int) -> RuntimeError:
-    return RuntimeError(
-        f"internal error in '{node.name}'.backward: returned {n} gradients for "
-        f"{len(node.parents)} inputs with shapes {node.in_shapes}"
-    )
-
-
-def _modified_message(node, t, v) -> str:
-    return (
-        f"an input of '{node.name}' (shape {tuple(t.shape)}) was modified in place after the op "
-        f"saved it for backward (version {v} -> {t._version}). Clone it before the in-place "
-        "change (x = x.clone()) or do the in-place change before using it."
-    )
-
-
-def _run_node_hooks(node, gy, create_graph):
-    """Tensor hooks and retain_grad() of a non-leaf: they see its total gradient as a Tensor."""
-    gt = gy if create_graph else new_tensor(gy)
-    for hook in node.hooks or ():
-        if type(hook) is _gf._PostHook:
-            continue
-        r = hook(gt)
-        if r is not None:
-            gt = r
-    if node.retained is not None:
-        t = node.retained()
-        if t is not None:
-            if t.grad is None:
-                t.grad = gt if create_graph else new_tensor(gt._data.copy())
-            else:
-                t.grad = t.grad + gt if create_graph else new_tensor(t.grad._data + gt._data)
-    return gt if create_graph else gt._data
-
-
-def _seed(out, gradient, create_graph: bool, where: str):
-    """The initial gradient of an output: ones for a scalar, else the user's `gradient`."""
-    if not out.requires_grad:
-        raise RuntimeError(
-            f"{where}(): the tensor of shape {tuple(out.shape)} does not require grad and "
-            "has no graph "
-            "(was it computed under no_grad(), or from inputs without requires_grad=True?)"
-        )
-    if gradient is None:
-        if out.numel() != 1:
-            made_by = f" (made by '{out._node.name}')" if out._node is not None else ""
-            raise RuntimeError(
-                f"{where}() on a non-scalar tensor of shape {tuple(out.shape)}{made_by}: pass "
-                "gradient= (a tensor of that shape), or reduce it first (e.g. .sum())"
-            )
-        xp = backend.get_array_module(out._data)
-        g = xp.ones_like(out._data)
-    else:
-        g = gradient._data if isinstance(gradient, _tensor_class) else np.asarray(gradient)
-        if tuple(g.shape) != tuple(out.shape):
-            raise RuntimeError(
-                f"{where}(): gradient has shape {tuple(g.shape)} but the output has shape "
-                f"{tuple(out.shape)}"
-            )
-        if g.dtype != out._data.dtype:
-            g = g.astype(out._data.dtype)
-    if create_graph:
-        if isinstance(gradient, _tensor_class):
-            return gradient
-        return new_tensor(g)
-    return g
-
-
 # torch.autograd's functions (`grad`, `backward(tensors, ...)`, anomaly mode, `functional`) live
 # in descent.autograd_torch, loaded when first asked for: importing the engine never loads them.
 _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
@@ -922,3 +611,8 @@ def __getattr__(name: str):
 
         return getattr(autograd_gradcheck, name)
     raise AttributeError(f"module 'descent.autograd' has no attribute {name!r}")
+
+
+# The backward pass (its own module only to keep files short; the engine's layer). Imported last:
+# it takes Function, new_tensor and the rest from this module, which are defined by now.
+from .autograd_backward import _run_backward, _seed, run_backward  # noqa: E402, F401
