@@ -302,15 +302,21 @@ def swapdims(input, dim0: int, dim1: int) -> Tensor:
 
 
 def adjoint(input) -> Tensor:
-    """The conjugate transpose of the last two dimensions (real tensors: the transpose), a view
-    (torch.adjoint)."""
+    """The conjugate transpose of the last two dimensions (torch.adjoint): a view for real
+    tensors (the transpose), a conjugated copy for complex ones."""
     x = as_tensor(input)
     if x.ndim < 2:
         raise RuntimeError(
             "tensor.adjoint() is only supported on matrices or batches of matrices. Got "
             f"{x.ndim}-D tensor."
         )
-    return swapaxes(x, -2, -1)
+    return _conj_if_complex(swapaxes(x, -2, -1))
+
+
+def _conj_if_complex(x) -> Tensor:
+    """conj(x) for a complex x (a copy: descent has no lazy conjugate bit, so unlike PyTorch's
+    x.mH it is not a view), x itself for a real one."""
+    return _complex.conj(x) if x._data.dtype.kind == "c" else x
 
 
 def matrix_h(input) -> Tensor:
@@ -322,7 +328,7 @@ def matrix_h(input) -> Tensor:
         raise RuntimeError(
             f"tensor.H is only supported on matrices (2-D tensors). Got {x.ndim}-D tensor."
         )
-    return transpose(x)
+    return _conj_if_complex(transpose(x))
 
 
 def matrix_mh(input) -> Tensor:
@@ -333,7 +339,7 @@ def matrix_mh(input) -> Tensor:
             "tensor.mH is only supported on matrices or batches of matrices. Got "
             f"{x.ndim}-D tensor."
         )
-    return swapaxes(x, -2, -1)
+    return _conj_if_complex(swapaxes(x, -2, -1))
 
 
 def unbind(input, dim: int = 0) -> tuple:
