@@ -106,6 +106,11 @@ def test_losses_reductions_and_legacy_flags():
         compare(lambda u, v, r=red: F.margin_ranking_loss(u, v, ds.tensor(y), 0.2, reduction=r),
                 lambda u, v, r=red: TF.margin_ranking_loss(u, v, torch.tensor(y), 0.2,
                                                           reduction=r), a, b)  # fmt: skip
+    # inputs of different ranks: PyTorch raises a RuntimeError (no broadcasting of the ranks)
+    with pytest.raises(RuntimeError):
+        TF.margin_ranking_loss(torch.ones(3), torch.tensor(2.0), torch.tensor(1.0))
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        F.margin_ranking_loss(ds.ones(3), ds.tensor(2.0), ds.tensor(1.0))
     an, po, ne = (rng.standard_normal((5, 4)) for _ in range(3))
     for p, swap in ((1.0, False), (2.0, True), (3.0, True)):
         compare(lambda x, y, z, p=p, s=swap: F.triplet_margin_loss(x, y, z, 0.5, p, swap=s),

@@ -468,6 +468,17 @@ def test_unique_variants():
         assert [str(u.dtype) for u in r] == [str(u.dtype).replace("torch.", "descent.") for u in t]
 
 
+def test_unique_keeps_each_nan():
+    # NumPy's unique merges nans (equal_nan=True); PyTorch keeps each one, last in the order,
+    # and the inverse and counts follow (a column with missing values, label-encoded)
+    a = np.array([np.nan, 1.0, np.nan, -0.0, 1.0, 0.0, np.inf], dtype=np.float32)
+    kw = {"return_inverse": True, "return_counts": True}
+    r, t = ds.unique(ds.tensor(a), **kw), torch.unique(torch.tensor(a), **kw)
+    np.testing.assert_array_equal(r[0].numpy(), t[0].numpy())
+    assert r[1].tolist() == t[1].tolist() and r[2].tolist() == t[2].tolist()
+    assert ds.tensor(a).unique().shape == (5,)
+
+
 # ---------------------------------------------------------------------------------------------
 # Shape and index ops: ties and zeros in scatter_reduce, keywords, empty and 0-d shapes
 

@@ -162,7 +162,9 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     x = as_tensor(x)
     a = backend.as_numpy(x._data)
     if dim is None:
-        out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts)
+        # equal_nan=False: each nan is its own value, as in PyTorch (NumPy merges them)
+        out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts,
+                        equal_nan=False)  # fmt: skip
     else:
         d = _dim(x, dim, "unique")
         out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=d)

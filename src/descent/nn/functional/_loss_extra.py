@@ -48,8 +48,8 @@ def margin_ranking_loss(
     reduction = _reduction(size_average, reduce, reduction, "margin_ranking_loss")
     a, b = as_tensor(input1), as_tensor(input2)
     y = as_tensor(target, like=a)  # an array-like target goes to x1's device
-    if a.ndim != b.ndim or a.ndim != y.ndim:
-        raise ValueError(
+    if a.ndim != b.ndim or a.ndim != y.ndim:  # RuntimeError, as PyTorch's
+        raise RuntimeError(
             f"margin_ranking_loss: input1 {tuple(a.shape)}, input2 {tuple(b.shape)} and target "
             f"{tuple(y.shape)} must have the same number of dimensions"
         )
