@@ -8,6 +8,15 @@ PyTorch's, because the vectors themselves are not determined there. A loss that 
 vectors only through a quantity that is well defined (a projector, the gauge-invariant part)
 still has a finite gradient in exact arithmetic, but not in this formula. The eigenvalue and
 singular-value gradients alone (eigvalsh, svdvals, a loss that uses only S) have no division.
+
+Complex inputs (complex64 / complex128) follow PyTorch: transposes become conjugate transposes
+(`mH`), eigenvalues and singular values are real, and since each complex eigenvector (singular
+vector pair) is defined only up to a phase e^{i phi}, a loss must not depend on that phase:
+backward checks Im diag(V^H gV) ~ 0 (eigh) or Im diag(U^H gU) ~ -Im diag(V^H gV) (svd) with
+PyTorch's tolerance (1e-2) and raises its error otherwise (`check_gauge`). The complex SVD
+gradient has one extra diagonal term, i Im diag(U^H gU) / s (PyTorch's svd_backward; derived
+in docs/linalg.md). The packed output of a complex op is complex: the real eigenvalues /
+singular values are taken back out with `real` (a view), so their gradient is real.
 """
 
 from __future__ import annotations
@@ -16,9 +25,12 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
+from .complex import conj as _conj_tensor
+from .complex import real as _real_tensor
 from .linalg_decomp import (
     array_module,
     diag_embed,
+    diag_part,
     is_zero,
     lapack_call,
     mT,
@@ -31,14 +43,74 @@ _SVD_FIX = ("An input that holds nan or inf is the usual cause; check it (e.g. w
             "descent.isfinite(A).all()).")  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
+# Complex helpers: the same code on arrays and on Tensors (create_graph)
+
+
+def is_complex(x) -> bool:
+    """True for a complex array or Tensor."""
+    return (x._data if isinstance(x, Tensor) else x).dtype.kind == "c"
+
+
+def conj(ops, x):
+    """conj(x) of a complex array or Tensor; x itself when real."""
+    if not is_complex(x):
+        return x
+    return _conj_tensor(x) if ops.is_graph else array_module(x).conj(x)
+
+
+def real_part(ops, x):
+    """Re(x) of a complex array or Tensor; x itself when real."""
+    if not is_complex(x):
+        return x
+    return _real_tensor(x) if ops.is_graph else x.real
+
+
+def imag_data(x):
+    """Im(x) as a plain array (for the gauge checks, which read values only)."""
+    data = x._data if isinstance(x, Tensor) else x
+    return data.imag
+
+
+def mH(ops, x):
+    """The conjugate transpose of every matrix of x (the transpose when x is real)."""
+    return conj(ops, mT(ops, x))
+
+
+_GAUGE = {
+    "linalg_eigh_backward": ("eigenvectors", "so it is ill-defined", "V^H gV",
+                             "|V|, V diag(w) V^H or the projectors V[..., :, i] V[..., :, i]^H"),
+    "linalg_eig_backward": ("eigenvectors", "so it is ill-defined", "V^H gV",
+                            "|V|, or V diag(L) V^-1"),
+    "svd_backward": ("singular vectors", "making it ill-defined",
+                     "U^H gU + V^H gV", "|U|, |V|, U diag(S) Vh or U U^H"),
+}  # fmt: skip
+
+
+def check_gauge(op: str, bad, shape, worst) -> None:
+    """Raise PyTorch's error when a loss depends on the phases of complex eigenvectors or
+    singular vectors (`bad` any True), naming the op, the input shape and the fix."""
+    if not bool(bad.any()):
+        return
+    what, tail, diag, fix = _GAUGE[op]
+    term = "phase term" if op == "svd_backward" else "quantity"
+    raise DescentError(
+        f"{op}: The {what} in the complex case are specified up to multiplication by "
+        f"e^{{i phi}}. The specified loss function depends on this {term}, {tail}. (input of "
+        f"shape {tuple(shape)}: |Im diag({diag})| reaches {float(worst):.3g}, above PyTorch's "
+        f"tolerance 1e-2.) Make the loss depend on the {what} only through phase-invariant "
+        f"quantities such as {fix}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # eigh, eigvalsh
 
 
 class Eigh(Function):
-    """A = V diag(w) V^T (symmetric A): gA = V (diag(gw) + skew(V^T gV) / E) V^T with
-    E_ij = w_j - w_i off the diagonal and skew(X) = (X - X^T) / 2, as PyTorch's
-    linalg_eig_backward (a symmetric gradient).
-    Saves the packed output (w, V)."""
+    """A = V diag(w) V^H (Hermitian A): gA = V (diag(gw) + skewh(V^H gV) / E) V^H with
+    E_ij = w_j - w_i off the diagonal and skewh(X) = (X - X^H) / 2, as PyTorch's
+    linalg_eig_backward (a Hermitian gradient). Saves the packed output (w, V); complex input
+    packs w as complex (its real part is the eigenvalue)."""
 
     __slots__ = ("uplo",)
     save_output = True
@@ -52,33 +124,47 @@ class Eigh(Function):
         batch, n = self.in_shapes[0][:-2], self.in_shapes[0][-1]
         w, v = unpack(self.output(ops), batch, [(n,), (n, n)])
         gw, gv = unpack(gy, batch, [(n,), (n, n)])
-        return eigh_grad(ops, w, v, gw, None if is_zero(gv) else gv)
+        return eigh_grad(ops, real_part(ops, w), v, real_part(ops, gw),
+                         None if is_zero(gv) else gv)  # fmt: skip
 
 
 def eigh_grad(ops, w, v, gw, gv):
-    """gA of A = V diag(w) V^T from gw (and gV, or None when the loss does not use V)."""
+    """gA of A = V diag(w) V^H from gw (and gV, or None when the loss does not use V); w and gw
+    real, V and gV complex for a complex A."""
     inner = diag_embed(gw)
     if gv is not None:
         n = w.shape[-1]
         batch = tuple(w.shape[:-1])
         eye = array_module(w).eye(n, dtype=bool)
         e = w.reshape(batch + (1, n)) - w.reshape(batch + (n, 1))  # E_ij = w_j - w_i
-        # Off the diagonal skew(V^T gV)_ij / (w_j - w_i), skew(X) = (X - X^T) / 2: V's
-        # columns stay orthonormal, so only the skew part of V^T gV is a direction the
-        # eigenvectors can move in (PyTorch projects the same way; the result is symmetric).
-        # On the diagonal gw (the 1 only avoids 0 / 0).
-        vgv = mT(ops, v) @ gv
-        inner = ops.where(eye, inner, 0.5 * (vgv - mT(ops, vgv)) / ops.where(eye, 1.0, e))
-    return v @ inner @ mT(ops, v)
+        vgv = mH(ops, v) @ gv
+        if is_complex(vgv):
+            # V -> V diag(e^{i phi}) leaves A unchanged and changes the loss by
+            # phi . Im diag(V^H gV): that must be ~0 for the gradient to exist.
+            im = abs(array_module(vgv).diagonal(imag_data(vgv), 0, -2, -1))
+            check_gauge("linalg_eigh_backward", ~(im <= 1e-2), v.shape, _max(im))
+        # Off the diagonal skewh(V^H gV)_ij / (w_j - w_i), skewh(X) = (X - X^H) / 2: V's
+        # columns stay orthonormal, so only the skew-Hermitian part of V^H gV is a direction
+        # the eigenvectors can move in (PyTorch projects the same way; the result is
+        # Hermitian). On the diagonal gw (the 1 only avoids 0 / 0).
+        inner = ops.where(eye, inner, 0.5 * (vgv - mH(ops, vgv)) / ops.where(eye, 1.0, e))
+    return v @ inner @ mH(ops, v)
+
+
+def _max(x):
+    """The largest entry of an array, 0 when empty (for error messages)."""
+    return x.max() if x.size else 0.0
 
 
 def eigh(a, UPLO: str = "L"):
-    """(eigenvalues ascending, eigenvectors as columns) of a symmetric (batch of) matrix
-    (torch.linalg.eigh); only the UPLO ('L' or 'U') triangle is read."""
-    a = prepare("linalg.eigh", a)
+    """(eigenvalues ascending, eigenvectors as columns) of a Hermitian (symmetric) (batch of)
+    matrix (torch.linalg.eigh); only the UPLO ('L' or 'U') triangle is read. The eigenvalues
+    are real; the eigenvectors are complex for a complex A."""
+    a = prepare("linalg.eigh", a, complex_ok=True)
     uplo = _uplo("linalg.eigh", UPLO)
     n = a.shape[-1]
-    return unpack(Eigh.apply(a, uplo=uplo), a.shape[:-2], [(n,), (n, n)])
+    w, v = unpack(Eigh.apply(a, uplo=uplo), a.shape[:-2], [(n,), (n, n)])
+    return (_real_tensor(w) if is_complex(w) else w), v
 
 
 def _uplo(op, UPLO):
@@ -88,7 +174,7 @@ def _uplo(op, UPLO):
 
 
 class Eigvalsh(Function):
-    """Eigenvalues of a symmetric matrix: gA = V diag(gw) V^T. Saves the eigenvectors (and the
+    """Eigenvalues of a Hermitian matrix: gA = V diag(gw) V^H. Saves the eigenvectors (and the
     input, from which create_graph recomputes them as a differentiable eigh)."""
 
     __slots__ = ("uplo", "vectors")
@@ -106,12 +192,12 @@ class Eigvalsh(Function):
             w, v = eigh(a, self.uplo)
         else:
             v = self.vectors
-        return (v * gy.reshape(tuple(gy.shape[:-1]) + (1, gy.shape[-1]))) @ mT(ops, v)
+        return (v * gy.reshape(tuple(gy.shape[:-1]) + (1, gy.shape[-1]))) @ mH(ops, v)
 
 
 def eigvalsh(a, UPLO: str = "L") -> Tensor:
-    """Eigenvalues (ascending) of a symmetric (batch of) matrix (torch.linalg.eigvalsh)."""
-    a = prepare("linalg.eigvalsh", a)
+    """Eigenvalues (ascending, real) of a Hermitian (batch of) matrix (torch.linalg.eigvalsh)."""
+    a = prepare("linalg.eigvalsh", a, complex_ok=True)
     return Eigvalsh.apply(a, uplo=_uplo("linalg.eigvalsh", UPLO))
 
 
@@ -125,10 +211,11 @@ def _svd_cores(full, m, n):
 
 
 class SVD(Function):
-    """A = U diag(S) Vh. gA as PyTorch's svd_backward: U [(skew(U^T gU) S + S skew(V^T gV)) / E
-    + diag(gS)] Vh with E_ij = s_j^2 - s_i^2 and skew(X) = X - X^T, plus the projections onto
-    the complement of U (m > n) or V (m < n). With full_matrices the extra columns get no
-    gradient (PyTorch narrows them). Saves the packed output."""
+    """A = U diag(S) Vh. gA as PyTorch's svd_backward: U [(skew(U^H gU) S + S skew(V^H gV)) / E
+    + diag(gS)] Vh with E_ij = s_j^2 - s_i^2 and skew(X) = X - X^H, plus i Im diag(U^H gU) / S
+    on the diagonal for complex A, plus the projections onto the complement of U (m > n) or V
+    (m < n). With full_matrices the extra columns get no gradient (PyTorch narrows them).
+    Saves the packed output (complex for complex A: S is its real part)."""
 
     __slots__ = ("full_matrices",)
     save_output = True
@@ -148,25 +235,37 @@ class SVD(Function):
         if self.full_matrices:
             u, gu = u[..., :, :k], gu[..., :, :k]
             vh, gvh = vh[..., :k, :], gvh[..., :k, :]
-        return svd_grad(ops, u, s, vh, None if is_zero(gu) else gu, gs,
-                        None if is_zero(gvh) else gvh)  # fmt: skip
+        return svd_grad(ops, u, real_part(ops, s), vh, None if is_zero(gu) else gu,
+                        real_part(ops, gs), None if is_zero(gvh) else gvh)  # fmt: skip
 
 
 def svd_grad(ops, u, s, vh, gu, gs, gvh):
-    """gA of the reduced SVD A = U diag(S) Vh (gu / gvh None when unused)."""
+    """gA of the reduced SVD A = U diag(S) Vh (gu / gvh None when unused; S and gS real)."""
     m, n = u.shape[-2], vh.shape[-1]
     if gu is None and gvh is None:
         return (u * _row(s)) @ vh if gs is None else (u * _row(gs)) @ vh
     k = s.shape[-1]
-    eye = array_module(s).eye(k, dtype=bool)
+    xp = array_module(s)
+    eye = xp.eye(k, dtype=bool)
     s2 = s * s
     e = ops.where(eye, 1.0, _row(s2) - _col(s2))  # E_ij = s_j^2 - s_i^2, 1 on the diagonal
     if gu is not None:
-        uhgu = mT(ops, u) @ gu
-        uhgu = uhgu - mT(ops, uhgu)
+        uhgu = mH(ops, u) @ gu
+        uhgu = uhgu - mH(ops, uhgu)
     if gvh is not None:
-        vhgv = vh @ mT(ops, gvh)  # V^T gV with V = Vh^T
-        vhgv = vhgv - mT(ops, vhgv)
+        vhgv = vh @ mH(ops, gvh)  # V^H gV with V = Vh^H
+        vhgv = vhgv - mH(ops, vhgv)
+    complex_ = is_complex(u)
+    if complex_:
+        # (U, V) -> (U D, V D), D = diag(e^{i phi}), leaves A unchanged and changes the loss by
+        # phi . (Im diag(U^H gU) + Im diag(V^H gV)): PyTorch's check that this is ~0 (its
+        # skew(X) = X - X^H doubles both sides). The diagonals are read from the values only.
+        zeros = xp.zeros(tuple(s.shape), dtype=(s._data if isinstance(s, Tensor) else s).dtype)
+        im_u = xp.diagonal(imag_data(uhgu), 0, -2, -1) if gu is not None else zeros
+        im_v = xp.diagonal(imag_data(vhgv), 0, -2, -1) if gvh is not None else zeros
+        gap = abs(im_u + im_v)
+        check_gauge("svd_backward", ~(gap <= 1e-2 + 1e-2 * abs(im_v)), u.shape[:-1]
+                    + vh.shape[-1:], _max(gap))  # fmt: skip
     if gu is not None and gvh is not None:
         ga = (uhgu * _row(s) + _col(s) * vhgv) / e
     elif gu is not None:
@@ -175,16 +274,23 @@ def svd_grad(ops, u, s, vh, gu, gs, gvh):
         ga = _col(s) * vhgv / e
     if gs is not None:
         ga = ga + diag_embed(gs)
+    if complex_ and gu is not None:
+        # The diagonal of dP = U^H dA V is ds_i + i s_i Im (U^H dU - V^H dV)_ii: only the
+        # difference of the phase rotations is determined, and fixing Im (V^H dV)_ii = 0 (any
+        # choice gives the same gradient for a phase-invariant loss) makes U's rotation
+        # Im(dP_ii) / s_i. Its gradient term is i Im diag(U^H gU) / s = diag(uhgu) / (2 s),
+        # uhgu's diagonal being 2i Im diag(U^H gU) (PyTorch adds the same).
+        ga = ga + diag_embed(diag_part(ops, uhgu) * 0.5 / s)
     if m > n and gu is not None:
-        # gA = [U ga + (I - U U^T) gU S^{-1}] Vh
+        # gA = [U ga + (I - U U^H) gU S^{-1}] Vh
         ga = u @ ga
         gus = gu / _row(s)
-        ga = (ga + gus - u @ (mT(ops, u) @ gus)) @ vh
+        ga = (ga + gus - u @ (mH(ops, u) @ gus)) @ vh
     elif m < n and gvh is not None:
-        # gA = U [ga Vh + S^{-1} gVh (I - V V^T)]
+        # gA = U [ga Vh + S^{-1} gVh (I - V V^H)]
         ga = ga @ vh
         sgvh = gvh / _col(s)
-        ga = u @ (ga + sgvh - (sgvh @ mT(ops, vh)) @ vh)
+        ga = u @ (ga + sgvh - (sgvh @ mH(ops, vh)) @ vh)
     else:
         ga = u @ ga @ vh
     return ga
@@ -201,11 +307,13 @@ def _col(v):
 
 
 def svd(a, full_matrices: bool = True):
-    """(U, S, Vh) with A = U diag(S) Vh (torch.linalg.svd); S descending."""
-    a = prepare("linalg.svd", a, square=False)
+    """(U, S, Vh) with A = U diag(S) Vh (torch.linalg.svd); S real and descending, U and Vh
+    complex for a complex A."""
+    a = prepare("linalg.svd", a, square=False, complex_ok=True)
     m, n = a.shape[-2:]
     out = SVD.apply(a, full_matrices=bool(full_matrices))
-    return unpack(out, a.shape[:-2], _svd_cores(bool(full_matrices), m, n))
+    u, s, vh = unpack(out, a.shape[:-2], _svd_cores(bool(full_matrices), m, n))
+    return u, (_real_tensor(s) if is_complex(s) else s), vh
 
 
 class Svdvals(Function):
@@ -232,8 +340,8 @@ class Svdvals(Function):
 
 
 def svdvals(a) -> Tensor:
-    """Singular values (descending) of a (batch of) matrix (torch.linalg.svdvals)."""
-    a = prepare("linalg.svdvals", a, square=False)
+    """Singular values (descending, real) of a (batch of) matrix (torch.linalg.svdvals)."""
+    a = prepare("linalg.svdvals", a, square=False, complex_ok=True)
     return Svdvals.apply(a)
 
 
@@ -242,9 +350,10 @@ def svdvals(a) -> Tensor:
 
 
 class Pinv(Function):
-    """The pseudo-inverse P = A^+. Its gradient for constant rank (Golub & Pereyra 1973), in
-    PyTorch's pinv_backward arrangement (smallest intermediate products); only matmuls, so
-    create_graph differentiates it again. Saves the input and the output."""
+    """The pseudo-inverse P = A^+ (real or complex A). Its gradient for constant rank (Golub &
+    Pereyra 1973), in PyTorch's pinv_backward arrangement (smallest intermediate products; ^H
+    for complex A); only matmuls, so create_graph differentiates it again. Saves the input and
+    the output."""
 
     __slots__ = ("atol", "rtol", "hermitian")
     save_inputs = True
@@ -256,29 +365,36 @@ class Pinv(Function):
             w, v = xp.linalg.eigh(a)
             keep = xp.abs(w) > self._tol(xp, largest(xp.abs(w)))
             winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(a.dtype)
-            return (v * winv[..., None, :]) @ xp.swapaxes(v, -1, -2)
+            return (v * winv[..., None, :]) @ _adjoint(xp, v)
         u, s, vh = lapack_call("linalg.pinv", xp.linalg.svd, a, full_matrices=False,
                                fix=_SVD_FIX)  # fmt: skip
         keep = s > self._tol(xp, largest(s))
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
-        return (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
+        # A^+ = V diag(1/s) U^H
+        return (_adjoint(xp, vh) * sinv[..., None, :]) @ _adjoint(xp, u)
 
     def _tol(self, xp, smax):
         """max(atol, rtol * sigma_max), per matrix, shaped to compare with the values."""
         return xp.maximum(self.atol, self.rtol * smax)[..., None]
 
     def backward(self, gy, ops):
-        a, = self.inputs(ops)
+        (a,) = self.inputs(ops)
         p = self.output(ops)
         m, n = a.shape[-2], a.shape[-1]
-        ph, gh = mT(ops, p), mT(ops, gy)
+        ph, gh = mH(ops, p), mH(ops, gy)  # conjugate transposes (transposes when real)
         if m <= n:
             k = gh @ p
             kph = k @ ph
-            return (-mT(ops, p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a))
+            return -mH(ops, p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a)
         k = p @ gh
         phk = ph @ k
-        return (-mT(ops, k @ p) + (gh - a @ k) @ p @ ph + phk - (phk @ p) @ a)
+        return -mH(ops, k @ p) + (gh - a @ k) @ p @ ph + phk - (phk @ p) @ a
+
+
+def _adjoint(xp, x):
+    """The conjugate transpose of the arrays' matrices (a transposed view when real)."""
+    xt = xp.swapaxes(x, -1, -2)
+    return xp.conj(xt) if xt.dtype.kind == "c" else xt
 
 
 def largest(s):
@@ -293,7 +409,7 @@ def pinv(a, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The Moore-Penrose pseudo-inverse (torch.linalg.pinv): singular values at or below
     max(atol, rtol * sigma_max) are treated as zero; rtol defaults to eps * max(m, n) when
     atol is not given (0 when it is), as PyTorch."""
-    a = prepare("linalg.pinv", a, square=hermitian)
+    a = prepare("linalg.pinv", a, square=hermitian, complex_ok=True)
     for name, tol in (("atol", atol), ("rtol", rtol)):
         if isinstance(tol, Tensor):
             raise DescentError(f"linalg.pinv: {name} as a Tensor is not supported; pass a float")
