@@ -13,7 +13,8 @@ PPO and SAC, contrastive and distillation losses, a ViT with hooks and pruning, 
 Gaussian processes with cholesky_ex, script boilerplate and resuming, every optimizer and
 scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourier neural
 operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
-generation, neural style transfer, a WaveNet with fast generation).
+generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
+and a BPR recommender).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -117,6 +118,7 @@ CASES = {
     # mu-law + one_hot, dilated causal Conv1d, gated units, parametrized weight norm removed for
     # inference, AdamW(amsgrad) + OneCycleLR, fast queued generation, seeded multinomial
     "wavenet_audio": ((1e-5, 1e-6), None),
+    "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
