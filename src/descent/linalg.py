@@ -37,6 +37,8 @@ from .ops.linalg_decomp import (
 )
 from .ops.linalg_decomp import qr as _qr
 from .ops.linalg_decomp import slogdet as _slogdet
+from .ops.linalg_eig import eig as _eig
+from .ops.linalg_eig import eigvals
 from .ops.linalg_norm import vector_norm
 from .ops.linalg_spectral import eigh as _eigh
 from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals
@@ -51,9 +53,9 @@ from .ops.torch_extra import cross as _cross
 from .tensor import Tensor
 
 __all__ = [
-    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh",
-    "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
-    "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig",
+    "eigh", "eigvals", "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex",
+    "lu_solve", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
     "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals",
     "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
 ]  # fmt: skip
@@ -63,6 +65,11 @@ __all__ = [
 class SlogdetResult(NamedTuple):
     sign: Tensor
     logabsdet: Tensor
+
+
+class EigResult(NamedTuple):
+    eigenvalues: Tensor
+    eigenvectors: Tensor
 
 
 class EighResult(NamedTuple):
@@ -99,6 +106,14 @@ def eigh(A, UPLO: str = "L") -> EighResult:
     the UPLO triangle is read. The eigenvector gradient divides by eigenvalue gaps: infinite
     at repeated eigenvalues, as PyTorch's (docs/linalg.md)."""
     return EighResult(*_eigh(A, UPLO))
+
+
+def eig(A) -> EigResult:
+    """(eigenvalues, eigenvectors as columns) of a square (batch of) matrix, both complex
+    (complex64 for float32 / complex64 A); eigenvectors of norm 1 as LAPACK's geev returns
+    them. The gradient refuses a loss that depends on the eigenvectors' phases, as PyTorch's
+    (docs/linalg.md)."""
+    return EigResult(*_eig(A))
 
 
 def qr(A, mode: str = "reduced") -> QRResult:
