@@ -155,7 +155,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     (default), 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
     1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum of |A|)."""
     A = as_tensor(A)
-    check_float("linalg.matrix_norm", A)
+    check_float("linalg.matrix_norm", A, complex_ok=True)  # complex: moduli or singular values
     if dtype is not None:
         from .ops.elementwise import cast
 
@@ -201,7 +201,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         matrix = two or (dim is None and ord is not None and (isinstance(ord, str) or A.ndim == 2))
         if not (matrix and ord in ("nuc", 2, -2)):
             A = A.abs()
-    check_float("linalg.norm", A)
+    check_float("linalg.norm", A, complex_ok=True)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         if len(dims) == 2:
@@ -233,11 +233,11 @@ def cond(A, p=None) -> Tensor:
     """The condition number ||A||_p ||A^{-1}||_p (torch.linalg.cond); p None or 2: the ratio of
     the extreme singular values (any shape), -2 the inverse ratio; other p need square A."""
     A = as_tensor(A)
-    check_float("linalg.cond", A)
+    check_float("linalg.cond", A, complex_ok=True)
     if p in (None, 2, -2):
         s = svdvals(A)
         return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
-    A = prepare("linalg.cond", A)
+    A = prepare("linalg.cond", A, complex_ok=True)  # complex: inv checks its own support
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
 
@@ -366,7 +366,7 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
 def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The number of singular values above max(atol, rtol * sigma_max) (int64; no gradient);
     rtol defaults to eps * max(m, n) when atol is not given, as PyTorch."""
-    A = prepare("linalg.matrix_rank", as_tensor(A), square=hermitian)
+    A = prepare("linalg.matrix_rank", as_tensor(A), square=hermitian, complex_ok=True)
     xp = backend.get_array_module(A._data)
     m, n = A.shape[-2:]
     if rtol is None:
