@@ -97,7 +97,8 @@ def cholesky_inverse(L, upper: bool = False) -> Tensor:
 
 def svd(input, some: bool = True, compute_uv: bool = True) -> SVDResult:
     """torch.svd, the older API: (U, S, V) with A = U diag(S) V^T (V, not Vh); some=True is the
-    reduced SVD. compute_uv=False returns zero-filled U (m, m) and V (n, n), as PyTorch."""
+    reduced SVD. compute_uv=False returns zero-filled U (m, m) and V (n, n), as PyTorch. For a
+    complex A, V = Vh^H and A = U diag(S) V^H."""
     a = as_tensor(input)
     if not compute_uv:
         s = _linalg.svdvals(a)
@@ -108,7 +109,7 @@ def svd(input, some: bool = True, compute_uv: bool = True) -> SVDResult:
         v = Tensor._wrap(xp.zeros(batch + (n, n), dtype=a._data.dtype))
         return SVDResult(u, s, v)
     u, s, vh = _linalg.svd(a, full_matrices=not some)
-    return SVDResult(u, s, vh.mT)
+    return SVDResult(u, s, vh.mH)  # V = Vh^H (the conjugate transpose for complex A)
 
 
 def qr(input, some: bool = True) -> QRResult:
