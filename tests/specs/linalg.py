@@ -151,6 +151,25 @@ add(name="linalg_pinv_hermitian", fn=lambda a: LA.pinv(sym(a), hermitian=True),
     torch_fn=lambda a: torch.linalg.pinv(sym(a), hermitian=True), shapes=[(4, 4)],
     inputs=spd((4, 4)), covers=("Pinv",))
 
+
+def eig_summary(a):
+    """Symmetric functions of eig's outputs (independent of the eigenvalue order, which may
+    differ between LAPACK builds, and of the eigenvector phases): sum Re(L^2), sum |L|^3 and
+    sum_j Re(L_j) |V_:j|^4, per matrix (descent, NumPy or torch)."""
+    if isinstance(a, np.ndarray):
+        w, v = np.linalg.eig(a.astype(np.complex128))
+        parts = [(w * w).real.sum(-1), (abs(w) ** 3).sum(-1),
+                 (abs(v) ** 4 * w.real[..., None, :]).sum((-2, -1))]  # fmt: skip
+        return np.concatenate(parts)
+    w, v = (torch.linalg if isinstance(a, torch.Tensor) else LA).eig(a)
+    parts = [(w * w).real.sum(-1), (w.abs() ** 3).sum(-1),
+             (v.abs() ** 4 * w.real.unsqueeze(-2)).sum((-2, -1))]  # fmt: skip
+    return flat_cat(*parts)
+
+
+add(name="linalg_eig", fn=eig_summary, ref=eig_summary, torch_fn=eig_summary, shapes=[B],
+    inputs=general(B), covers=("Eig",))
+
 X = (3, 4, 5)
 for p in [2, 1, 3, 0.5, 1.5, -1, float("inf"), -float("inf")]:
     add(name=f"linalg_vector_norm_{p}", fn=lambda x, p=p: LA.vector_norm(x, p, dim=(0, 2)),

@@ -37,11 +37,12 @@ from .linalg_decomp import (
     diag_part,
     is_zero,
     lapack_call,
+    mH,
     pack,
     prepare,
     unpack,
 )
-from .linalg_spectral import check_gauge, conj, imag_data, mH, real_part
+from .linalg_spectral import check_gauge, conj, imag_data, real_part
 
 __all__ = ["eig", "eigvals"]
 

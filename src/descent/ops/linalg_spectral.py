@@ -25,7 +25,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from .complex import conj as _conj_tensor
+from ._common import conj_if_complex
 from .complex import real as _real_tensor
 from .linalg_decomp import (
     array_module,
@@ -33,7 +33,7 @@ from .linalg_decomp import (
     diag_part,
     is_zero,
     lapack_call,
-    mT,
+    mH,
     pack,
     prepare,
     unpack,
@@ -51,11 +51,7 @@ def is_complex(x) -> bool:
     return (x._data if isinstance(x, Tensor) else x).dtype.kind == "c"
 
 
-def conj(ops, x):
-    """conj(x) of a complex array or Tensor; x itself when real."""
-    if not is_complex(x):
-        return x
-    return _conj_tensor(x) if ops.is_graph else array_module(x).conj(x)
+conj = conj_if_complex  # conj(ops, x): conj(x) of a complex array or Tensor, x when real
 
 
 def real_part(ops, x):
@@ -69,11 +65,6 @@ def imag_data(x):
     """Im(x) as a plain array (for the gauge checks, which read values only)."""
     data = x._data if isinstance(x, Tensor) else x
     return data.imag
-
-
-def mH(ops, x):
-    """The conjugate transpose of every matrix of x (the transpose when x is real)."""
-    return conj(ops, mT(ops, x))
 
 
 _GAUGE = {
