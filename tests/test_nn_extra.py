@@ -278,6 +278,47 @@ def test_interpolate_errors_name_the_problem():
         F.interpolate(x, scale_factor=0.5, mode="nearest", antialias=True)
 
 
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize(
+    "shape,size",
+    [
+        ((2, 3, 5), (8,)),
+        ((1, 2, 3, 5), (7, 2)),
+        ((1, 1, 2, 3, 2), (3, 5, 4)),
+        ((0, 2, 3, 3), (2, 6)),
+    ],
+)
+def test_interpolate_uint8_masks_with_nearest_modes(mode, shape, size):
+    # label masks and images are uint8: PyTorch resizes them with the nearest modes, exactly
+    a = np.random.default_rng(3).integers(0, 256, shape).astype(np.uint8)
+    y = F.interpolate(ds.tensor(a), size=size, mode=mode)
+    t = TF.interpolate(torch.tensor(a), size=size, mode=mode)
+    assert y.dtype == ds.uint8 and y.shape == t.shape and y.tolist() == t.tolist()
+
+
+def test_interpolate_empty_spatial_input_raises_runtime_error_as_torch():
+    for kw in ({"size": (2, 6)}, {"scale_factor": 2}):
+        with pytest.raises(RuntimeError, match="greater than 0"):
+            TF.interpolate(torch.zeros(1, 1, 0, 3), **kw)
+        with pytest.raises(RuntimeError, match="greater than 0"):  # was an IndexError
+            F.interpolate(ds.zeros(1, 1, 0, 3), **kw)
+
+
+@pytest.mark.parametrize(
+    "dtype,mode",
+    [("int64", "nearest"), ("int32", "nearest-exact"), ("bool", "nearest"), ("uint8", "bilinear")],
+)
+def test_interpolate_refuses_other_integer_inputs_as_torch(dtype, mode):
+    # PyTorch: NotImplementedError ("not implemented for 'Long'"); its uint8 bilinear kernel
+    # rounds in fixed point, which descent does not imitate (it refuses, naming .float())
+    if dtype != "uint8":
+        with pytest.raises(NotImplementedError):
+            TF.interpolate(torch.zeros(1, 1, 2, 2, dtype=getattr(torch, dtype)), scale_factor=2,
+                           mode=mode)  # fmt: skip
+    with pytest.raises(NotImplementedError, match=r"use \.float\(\)"):
+        F.interpolate(ds.zeros(1, 1, 2, 2, dtype=getattr(ds, dtype)), scale_factor=2, mode=mode)
+
+
 GRID = [(m, p, a) for m in ("bilinear", "nearest") for p in ("zeros", "border", "reflection")
         for a in (False, True)]  # fmt: skip
 

@@ -163,14 +163,28 @@ def interpolate(
     recompute_scale_factor, maps coordinates with 1/scale. antialias=True (bilinear and
     bicubic) low-pass filters when shrinking, as PyTorch's (Pillow's filters).
 
+    A uint8 input (an image or a label mask) resizes with 'nearest' and 'nearest-exact', which
+    only pick pixels, as in PyTorch; other integer and bool inputs raise NotImplementedError as
+    PyTorch's (which has no kernel for them).
+
     Raises:
         ValueError: a mode that does not fit the input's dimensions, align_corners with a
             non-interpolating mode, both or neither of size and scale_factor, antialias=True
             with a mode other than bilinear / bicubic.
+        NotImplementedError: an integer or bool input other than uint8 with a nearest mode.
     """
-    x = float_tensor(input, "interpolate")
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
+    x = as_tensor(input)
+    if x._data.dtype.kind not in "fV" and not (
+        x._data.dtype == np.uint8 and mode in ("nearest", "nearest-exact")
+    ):
+        # PyTorch also has a uint8 bilinear kernel, in fixed point: its values differ from
+        # round(float result) by 1 here and there, so descent does not imitate it
+        raise NotImplementedError(
+            f"interpolate: mode {mode!r} is not implemented for dtype {x.dtype} (integer input "
+            f"resizes with mode 'nearest' or 'nearest-exact' when uint8); use .float()"
+        )
     nd = x.ndim - 2
     if nd not in (1, 2, 3):
         raise ValueError(f"interpolate: expected a 3-, 4- or 5-d input (N, C, *S), got "
@@ -187,9 +201,10 @@ def interpolate(
             f"requires a 4-D tensor as input, got mode {mode!r}"
         )
     out, scales = _sizes(x, nd, size, scale_factor, recompute_scale_factor)
-    if any(o < 1 for o in out):
-        raise ValueError(f"interpolate: output size {out} must be positive (input "
-                         f"{tuple(x.shape)})")  # fmt: skip
+    if any(o < 1 for o in out) or any(n < 1 for n in x.shape[2:]):
+        # PyTorch's RuntimeError (a DescentError is one, and a ValueError as before)
+        raise DescentError(f"interpolate: input and output sizes should be greater than 0, "
+                           f"got input {tuple(x.shape)} and output size {out}")  # fmt: skip
     if mode == "area":
         if nd == 2:
             return adaptive_avg_pool2d(x, out)
