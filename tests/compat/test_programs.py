@@ -14,7 +14,7 @@ Gaussian processes with cholesky_ex, script boilerplate and resuming, every opti
 scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourier neural
 operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
 generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
-and a BPR recommender).
+and a BPR recommender, a one-stage detector's box ops and NMS).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -119,6 +119,7 @@ CASES = {
     # inference, AdamW(amsgrad) + OneCycleLR, fast queued generation, seeded multinomial
     "wavenet_audio": ((1e-5, 1e-6), None),
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
+    "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
