@@ -222,7 +222,7 @@ def test_activations(ours, theirs):
 def test_activation_errors():
     with pytest.raises(ValueError, match="approximate"):
         nn.GELU("fast")
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match="between 0 and 1"):  # torch's words
         nn.Dropout(1.5)
 
 

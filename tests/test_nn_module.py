@@ -417,6 +417,59 @@ def test_sequential_matches_torch_slicing_names():
     assert [n for n, _ in seq[1:].named_children()] == [n for n, _ in tseq[1:].named_children()]
 
 
+def test_sequential_arithmetic_matches_torch():
+    # seq + seq, seq * n, n * seq, += and *=: new or grown Sequentials of the same (shared)
+    # module objects under positional names, as torch.nn.Sequential's operators
+    def build(lib):
+        return lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.ReLU()), lib.nn.Sequential(
+            lib.nn.Linear(3, 2)
+        )
+
+    ours, theirs = build(descent), build(torch)
+    for (a, b), lib in ((ours, descent), (theirs, torch)):
+        with lib.no_grad():
+            for i, p in enumerate(list(a.parameters()) + list(b.parameters())):
+                p.copy_(lib.from_numpy(np.linspace(-1, 1, p.numel()).reshape(p.shape) * (i + 1)))
+    x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(4, 2)
+    for make in (
+        lambda a, b: a + b,
+        lambda a, b: (a + b) * 2 + a,
+        lambda a, b: 1 * (a + b),
+        lambda a, b: True * (a + b),
+    ):
+        mine, ref = make(*ours), make(*theirs)
+        assert isinstance(mine, Sequential)
+        assert [n for n, _ in mine.named_children()] == [n for n, _ in ref.named_children()]
+        assert [type(m).__name__ for m in mine] == [type(m).__name__ for m in ref]
+        np.testing.assert_allclose(
+            mine(descent.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-6
+        )
+    a, b = ours
+    summed = a + b
+    assert summed[0] is a[0] and summed[2] is b[0]  # shared, not copied
+    assert len(list((a * 3).parameters())) == 2  # one Linear, listed once
+    grown = Sequential(*a)
+    grown += b
+    grown *= 2
+    assert len(grown) == 6 and [n for n, _ in grown.named_children()] == ["0", "1", "2"]
+    assert grown[3] is a[0] and grown[5] is b[0]
+    for bad, err in (
+        (lambda: a + [b], ValueError),
+        (lambda: a * 0, ValueError),
+        (lambda: a * 2.0, TypeError),
+        (lambda: a.__iadd__(b[0]), ValueError),
+    ):
+        with pytest.raises(err):
+            bad()
+    for bad, err in (
+        (lambda: theirs[0] + [theirs[1]], ValueError),
+        (lambda: theirs[0] * 0, ValueError),
+        (lambda: theirs[0] * 2.0, TypeError),
+    ):
+        with pytest.raises(err):
+            bad()
+
+
 def nn_identity():
     class Id(Module):
         def forward(self, x):
@@ -651,3 +704,87 @@ def test_module_to_memory_format_is_accepted():
     assert m.weight._data is w
     with pytest.raises(TypeError, match="unexpected keyword"):
         m.to(memory_fmt=descent.channels_last)
+
+
+def test_deepcopy_of_parameters_drops_grad_as_torch():
+    # torch.nn.Parameter.__deepcopy__ copies values and requires_grad, not .grad: a model
+    # deep-copied after backward (EMA, best-model snapshots) starts with empty gradients, and a
+    # backward through the copy gives the fresh gradient, not copied + fresh
+    import copy
+
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2)
+    results = []
+    for lib in (descent, torch):
+        m = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Tanh(), lib.nn.Linear(2, 1))
+        with lib.no_grad():
+            for i, p in enumerate(m.parameters()):
+                p.copy_(lib.from_numpy(np.linspace(-0.5, 0.5, p.numel()).reshape(p.shape) + i))
+        m[0].bias.requires_grad_(False)
+        m(lib.from_numpy(x)).sum().backward()
+        c = copy.deepcopy(m)
+        grads_after_copy = [p.grad for p in c.parameters()]
+        c(lib.from_numpy(x)).sum().backward()
+        results.append(
+            (
+                grads_after_copy,
+                [p.requires_grad for p in c.parameters()],
+                [type(p).__name__ for p in c.parameters()],
+                [None if p.grad is None else p.grad.numpy() for p in c.parameters()],
+                [p.detach().numpy() for p in c.parameters()],
+                c[0].weight is not m[0].weight,
+            )
+        )
+    ours, theirs = results
+    assert ours[0] == theirs[0] == [None, None, None, None]
+    assert ours[1] == theirs[1] and ours[2] == theirs[2] and ours[5] and theirs[5]
+    for a, b in zip(ours[3], theirs[3], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-6)  # the fresh gradient only
+    for a, b in zip(ours[4], theirs[4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    # shared parameters stay shared in the copy; a plain tensor leaf keeps its .grad (as torch)
+    lin = nn.Linear(2, 2)
+    tied = copy.deepcopy(Sequential(lin, lin))
+    assert tied[0].weight is tied[1].weight
+    t = descent.ones(2, requires_grad=True)
+    t.grad = descent.full((2,), 3.0)
+    assert copy.deepcopy(t).grad.tolist() == [3.0, 3.0]
+    p64 = copy.deepcopy(Parameter(descent.ones(2, dtype=descent.float64), requires_grad=False))
+    assert p64.dtype == descent.float64 and not p64.requires_grad
+
+
+def test_nn_modules_reachable_as_attribute_and_base_classes_as_torch():
+    # `nn.modules.batchnorm._BatchNorm` right after `import torch.nn as nn` (no import of
+    # torch.nn.modules first): a fresh process, since other tests import descent.nn.modules
+    import subprocess
+    import sys
+
+    code = (
+        "import descent.nn as nn\n"
+        "print(nn.modules.batchnorm._BatchNorm.__name__, hasattr(nn, 'no_such_thing'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["_BatchNorm", "False"]
+    # the base classes code tests with isinstance, as torch's hierarchy
+    for path, base, layers in [
+        ("batchnorm", "_BatchNorm", ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]),
+        ("batchnorm", "_NormBase", ["BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d"]),
+        ("dropout", "_DropoutNd", ["Dropout", "Dropout1d", "Dropout2d", "AlphaDropout"]),
+        ("instancenorm", "_InstanceNorm", ["InstanceNorm2d"]),
+        ("conv", "_ConvNd", ["Conv1d", "Conv2d"]),
+        ("loss", "_Loss", ["MSELoss", "CrossEntropyLoss"]),
+    ]:
+        ours = getattr(getattr(nn.modules, path), base)
+        theirs = getattr(getattr(torch.nn.modules, path), base)
+        for layer in layers:
+            assert issubclass(getattr(nn, layer), ours) == issubclass(
+                getattr(torch.nn, layer), theirs
+            ), (layer, base)
+    assert not issubclass(nn.LayerNorm, nn.modules.batchnorm._NormBase)
+    d = nn.Dropout(0.25)
+    assert repr(d) == repr(torch.nn.Dropout(0.25)) and d.p == 0.25 and not d.inplace
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout(1.5)

@@ -143,3 +143,14 @@ __all__ = (
     + buffer.__all__  # docs/torch_gaps_nn.md
     + gaps_layers.__all__
 )
+
+
+def __getattr__(name: str):
+    # `nn.modules.batchnorm._BatchNorm` without importing torch.nn.modules first, as PyTorch
+    # allows (torch.nn imports it). Loaded on first use: descent.nn.modules re-exports this
+    # package, so it cannot be imported while this package is still loading.
+    if name == "modules":
+        import importlib  # not `from . import modules`: that asks this __getattr__ again
+
+        return importlib.import_module(".modules", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

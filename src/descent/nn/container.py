@@ -96,6 +96,51 @@ class Sequential(Module):
         del self[index]
         return mod
 
+    # Arithmetic as in PyTorch: `a + b` and `a * 2` build a new Sequential of the SAME module
+    # objects (shared, not copied) under fresh positional names "0", "1", ...; `+=` / `*=`
+    # append to this one. `seq * 2` therefore applies the same weights twice.
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                "add operator supports only objects of Sequential class, "
+                f"but {type(other)} is given."
+            )
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                "add operator supports only objects of Sequential class, "
+                f"but {type(other)} is given."
+            )
+        offset = len(self)
+        for i, module in enumerate(list(other)):
+            self.add_module(str(i + offset), module)
+        return self
+
+    def _check_factor(self, other) -> int:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return other
+
+    def __mul__(self, other: int) -> Sequential:
+        n = self._check_factor(other)
+        return Sequential(*(list(self) * n))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> Sequential:
+        n = self._check_factor(other)
+        modules = list(self)
+        offset = len(self)
+        for _ in range(n - 1):
+            for i, module in enumerate(modules):
+                self.add_module(str(i + offset), module)
+            offset += len(modules)
+        return self
+
     def forward(self, x):
         for module in self._modules.values():
             x = module(x)

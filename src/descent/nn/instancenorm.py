@@ -17,13 +17,13 @@ import numpy as np
 from .. import creation
 from . import functional as F
 from . import init
-from .module import Module
+from .normalization import _NormBase
 from .parameter import Parameter
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     _no_batch_dim = 0  # the input rank without a batch dimension (2 for 1d, 3 for 2d)
 
     def __init__(

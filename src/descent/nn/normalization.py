@@ -126,7 +126,13 @@ class RMSNorm(Module):
         )
 
 
-class _BatchNorm(Module):
+class _NormBase(Module):
+    """The common base of batch and instance normalisation, as torch.nn.modules.batchnorm's
+    (code that finds every such layer tests `isinstance(m, _NormBase)`); no behaviour of its own.
+    """
+
+
+class _BatchNorm(_NormBase):
     """Batch normalisation (Ioffe & Szegedy 2015) over the channel dimension 1.
 
     Training: normalise with the batch mean and biased variance, and update the running

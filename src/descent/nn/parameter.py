@@ -28,6 +28,18 @@ class Parameter(Tensor):
             data = data._data
         super().__init__(data, dtype=dtype, requires_grad=requires_grad)
 
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        """copy.deepcopy(p): a new Parameter holding a copy of the values, with the same
+        requires_grad and NO `.grad`, as PyTorch's. So `copy.deepcopy(model)` after a backward
+        gives a model whose gradients start empty (a copied `.grad` would be added to)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        result = Parameter(self.detach().clone(), self.requires_grad)
+        if type(self) is not Parameter:  # subclasses (UninitializedParameter) share the layout
+            result.__class__ = type(self)
+        memo[id(self)] = result
+        return result
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 

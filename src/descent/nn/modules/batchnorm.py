@@ -12,7 +12,7 @@ from .. import (  # noqa: F401
     LazyBatchNorm3d,
     SyncBatchNorm,
 )
-from ..normalization import _BatchNorm  # noqa: F401
+from ..normalization import _BatchNorm, _NormBase  # noqa: F401
 
 __all__ = [
     "BatchNorm1d",
@@ -22,5 +22,6 @@ __all__ = [
     "LazyBatchNorm2d",
     "LazyBatchNorm3d",
     "_BatchNorm",
+    "_NormBase",
     "SyncBatchNorm",
 ]
