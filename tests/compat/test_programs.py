@@ -14,7 +14,8 @@ Gaussian processes with cholesky_ex, script boilerplate and resuming, every opti
 scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourier neural
 operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
 generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
-and a BPR recommender, a one-stage detector's box ops and NMS).
+and a BPR recommender, a one-stage detector's box ops and NMS, model surgery: init, freezing,
+parameter groups, BatchNorm folding, containers, dtype round-trips).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -118,6 +119,9 @@ CASES = {
     # mu-law + one_hot, dilated causal Conv1d, gated units, parametrized weight norm removed for
     # inference, AdamW(amsgrad) + OneCycleLR, fast queued generation, seeded multinomial
     "wavenet_audio": ((1e-5, 1e-6), None),
+    # init via apply, named_* walks, strict=False keys, deepcopy after backward, freezing, param
+    # groups, accumulation, BN folding and fusion, containers, dtype round-trips, save/load
+    "model_surgery": ((1e-5, 1e-6), None),
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
     "func_meta_device": (
