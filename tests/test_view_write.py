@@ -175,6 +175,84 @@ def test_unrecorded_paths_are_unchanged():
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 1.0, 1.0])
 
 
+# A view of a tensor outside the graph (a plain buffer), then an in-place op that writes a graph
+# value into it: the buffer joins the graph, as in PyTorch (it used to keep the values without
+# a gradient path: backward() found no graph, or the gradient through the buffer was lost).
+_PLAIN_BASE = {
+    "select_copy": lambda b, w: b.select(0, 1).copy_(w[:2]),
+    "row_copy": lambda b, w: b[1].copy_(w[:2]),
+    "view_mul": lambda b, w: b.view(4).mul_(w),
+    "reshape_mul": lambda b, w: b.reshape(4).mul_(w),
+    "flatten_mul": lambda b, w: b.flatten().mul_(w),
+    "t_add": lambda b, w: b.t().add_(w.view(2, 2)),
+    "diagonal_add": lambda b, w: b.diagonal().add_(w[:2]),
+    "unsqueeze_mul": lambda b, w: b.unsqueeze(0).mul_(w.view(1, 2, 2)),
+    "column_add": lambda b, w: b[:, 0].add_(w[:2]),
+    "view_of_view": lambda b, w: b.view(4)[1:3].mul_(w[2:]),
+    "setitem_on_view": lambda b, w: b.view(4).__setitem__(slice(0, 2), w[:2] * 3),
+}
+
+
+@pytest.mark.parametrize("pat", sorted(_PLAIN_BASE))
+def test_inplace_on_a_view_of_a_plain_tensor_matches_torch(pat):
+    out = {}
+    for lib in (torch, ds):
+        w = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+        b = lib.ones(2, 2)
+        early = b.view(4)  # a view taken before the write sees it, with its gradient path
+        _PLAIN_BASE[pat](b, w)
+        coef = lib.tensor([[1.0, 10.0], [100.0, 1000.0]])
+        loss = (b * coef).sum() + (early * early).sum() + (w * w).sum()
+        loss.backward()
+        out[lib] = (b.detach().numpy().copy(), w.grad.numpy().copy(), b.requires_grad)
+    np.testing.assert_allclose(out[ds][0], out[torch][0])
+    np.testing.assert_allclose(out[ds][1], out[torch][1])
+    assert out[ds][2] is out[torch][2] is True
+
+
+def test_rnn_buffer_of_plain_zeros_carries_the_gradient():
+    """outputs = zeros(B, T, H); outputs.select(1, t).copy_(h): the common RNN buffer, here on a
+    buffer outside the graph from its first write on (was: the gradient never reached w)."""
+    rng = np.random.default_rng(0)
+    x0, w0 = rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 2))
+    grads = []
+    for lib in (torch, ds):
+        x, w = lib.tensor(x0), lib.tensor(w0, requires_grad=True)
+        out = lib.zeros(3, 4, 2, dtype=x.dtype)
+        h = lib.zeros(3, 2, dtype=x.dtype)
+        for t in range(4):
+            h = lib.tanh(x[:, t] @ w + h)
+            out.select(1, t).copy_(h)
+        (out.sum(1) ** 2).sum().backward()
+        grads.append(w.grad.numpy().copy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_a_view_made_under_no_grad_refuses_a_tracked_inplace_op():
+    # PyTorch: "A view was created in no_grad mode and is being modified inplace with grad mode
+    # enabled" (descent used to drop the write's graph silently)
+    for lib in (torch, ds):
+        w = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+        y = w * 2
+        with lib.no_grad():
+            v = y[:2]
+            vv = v.view(2, 1)  # a view of such a view is one too
+        with pytest.raises(RuntimeError, match="no_grad mode"):
+            v.mul_(w[:2])
+        with pytest.raises(RuntimeError, match="no_grad mode"):
+            vv.add_(w[:2].view(2, 1))
+        base = lib.zeros(4)
+        with lib.no_grad():
+            u = base[1:3]
+        with pytest.raises(RuntimeError, match="no_grad mode"):
+            u.add_(w[:2])
+        u.add_(1.0)  # an update that grad mode does not record is fine, as in PyTorch
+        np.testing.assert_array_equal(base.numpy(), [0.0, 1.0, 1.0, 0.0])
+        with lib.no_grad():  # view and in-place op both under no_grad: not tracked, no error
+            base[2:].mul_(w[2:])
+        np.testing.assert_array_equal(base.numpy(), [0.0, 1.0, 3.0, 0.0])
+
+
 def test_view_write_inside_compile_runs_eagerly():
     w = ds.tensor(np.ones(3), requires_grad=True)
 

@@ -105,6 +105,34 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     return t
 
 
+class _NoGradView:
+    """The `_view_base` of a view made under no_grad (`mark_unrecorded_view`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_GRAD_VIEW"
+
+
+#: The `_view_base` of a view made with grad mode off: an in-place op on it that grad mode
+#: records raises, as PyTorch's ("A view was created in no_grad mode ..."), instead of writing
+#: a graph value into memory that a no_grad view made ambiguous (ops/view_write.write).
+NO_GRAD_VIEW = _NoGradView()
+
+
+def mark_unrecorded_view(t, x) -> None:
+    """A view op's output that was not recorded (no input requires grad, or grad mode is off).
+    With grad mode on it is marked as a recorded one is (`mark_view`): a later in-place op that
+    writes a graph value into it (`buf.select(1, t).copy_(h)` on a plain buffer) writes through
+    to the base, which joins the graph, as in PyTorch. Under no_grad it gets NO_GRAD_VIEW."""
+    if t._data.base is None:
+        return
+    if _state.enabled:
+        mark_view(t, x)
+    else:
+        t._view_base = NO_GRAD_VIEW
+
+
 def mark_view(t, x) -> None:
     """Remember the tensor owning the memory that `t` (a recorded op's output) views, when it is
     a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
@@ -116,6 +144,9 @@ def mark_view(t, x) -> None:
         root = getattr(x, "_view_base", None)
         if root is None:
             root = x
+        elif root is NO_GRAD_VIEW:  # a view of a no_grad view is one too (PyTorch's rule)
+            t._view_base = root
+            return
     t._view_base = root
     # id -> weak reference (a WeakSet would compare tensors with ==, which is elementwise)
     views = getattr(root, "_views", None)
@@ -137,7 +168,7 @@ def shared_view_base(t):
     on t rebinds t alone, the same values and gradients, and keeps such code replayable by
     descent.compile (ops/view_write.py)."""
     base = getattr(t, "_view_base", None)
-    if base is None:
+    if base is None or base is NO_GRAD_VIEW:
         return None
     if _getrefcount(base) <= 3:  # t's slot, `base` here and getrefcount's argument
         return None
@@ -343,6 +374,8 @@ class Function:
                     mark_view(t, x)
             else:
                 t = init_tensor(_new(_tensor_class), out)
+                if fn.makes_view:
+                    mark_unrecorded_view(t, x)
         else:
             token = _quiet_on(_QUIET)
             try:

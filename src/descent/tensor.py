@@ -162,10 +162,10 @@ class Tensor(
     # non-leaf's live on its node).
     # `_data` is the backend array (NumPy or CuPy) holding the values; everything in descent
     # computes on it. `data` (below) is PyTorch's `.data`: a Tensor view of the same storage.
-    # _view_base (set only on recorded views, see autograd.mark_view; unset elsewhere: read it
-    # with getattr) is the tensor whose memory this one views; _views, on that tensor, the
-    # recorded views of it (id -> weak reference), whose nodes a write through one of them
-    # refreshes.
+    # _view_base (set on views, see autograd.mark_view and mark_unrecorded_view; unset
+    # elsewhere: read it with getattr) is the tensor whose memory this one views (or
+    # NO_GRAD_VIEW); _views, on that tensor, its marked views (id -> weak reference), whose
+    # nodes a write through one of them refreshes.
     __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "_view_base",
                  "_views", "__weakref__")  # fmt: skip
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..array_backward import along_axis_index
-from ..autograd import Function, mark_view
+from ..autograd import Function, mark_unrecorded_view, mark_view
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
@@ -98,6 +98,8 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     out._data = view
     if out._rg:  # a recorded view: in-place ops on it write through (ops/view_write.py)
         mark_view(out, src)
+    else:
+        mark_unrecorded_view(out, src)
     return out
 
 

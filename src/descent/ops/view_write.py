@@ -25,10 +25,12 @@ PyTorch's does ("modified by an inplace operation"). A base that saved its own o
 tanh, sigmoid) raises the same way.
 
 A view whose base no one else holds (a temporary) is rebound alone: nothing could see the
-write (autograd.shared_view_base). Not covered (the view alone is rebound):
-  * a base that is not contiguous, or views with another dtype (view_as_real, .real);
-  * views made under no_grad or of tensors outside the graph, changed in place later under
-    grad mode.
+write (autograd.shared_view_base). Views of tensors outside the graph, made with grad mode on,
+are marked the same way (autograd.mark_unrecorded_view): a graph value written into one
+(`buf.select(1, t).copy_(h)` on a plain buffer) writes through and the base joins the graph.
+A view made under no_grad carries autograd.NO_GRAD_VIEW: a recorded in-place op on it raises,
+as PyTorch's does. Not covered (the view alone is rebound): a base that is not contiguous, or
+views with another dtype (view_as_real, .real).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import has_live_views, overwrote_saved_output, shared_view_base
+from ..autograd import NO_GRAD_VIEW, has_live_views, overwrote_saved_output, shared_view_base
 from ..tensor import Tensor
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
@@ -90,6 +92,13 @@ def write(t: Tensor, result: Tensor) -> bool:
     view, or its positions in the base cannot be worked out: the caller then rebinds t alone."""
     if getattr(t, "_view_base", None) is None:
         return False
+    if t._view_base is NO_GRAD_VIEW:  # (no local name for the base: see shared_view_base)
+        raise RuntimeError(
+            f"a view (shape {tuple(t.shape)}) was created in no_grad mode and is being modified "
+            "in place with grad mode enabled (PyTorch forbids it: whether the write should be "
+            "tracked is ambiguous). Make the view and the in-place op both inside the no_grad "
+            "block (not tracked) or both outside it (tracked)"
+        )
     view = t._data
     if any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
         raise _overlap_error(t, t._view_base)
