@@ -96,12 +96,13 @@ def test_matches_torch_for_20_steps(name, kwargs, dtype):
         ours.step()
         theirs.step()
     _assert_same(ps, qs, dtype, f"{name}{kwargs}")
+    assert len(ours.state) == len(theirs.state)  # SGD without momentum: no state at all
     for p, q in zip(ps, qs, strict=True):  # PyTorch's state keys, Tensors of p's shape
-        st = ours.state[p]
-        assert st["step"] == STEPS
-        for key, value in theirs.state[q].items():
-            if key != "step":
-                np.testing.assert_allclose(st[key].numpy(), value.numpy(), **TOL[dtype])
+        st = ours.state.get(p, {})
+        assert list(st) == list(theirs.state.get(q, {}))
+        for key, value in theirs.state.get(q, {}).items():  # "step": 0-d, float32 as torch's
+            assert str(st[key].dtype).split(".")[-1] == str(value.dtype).split(".")[-1], key
+            np.testing.assert_allclose(st[key].numpy(), value.numpy(), **TOL[dtype])
 
 
 GROUP_CASES = [
@@ -162,8 +163,10 @@ def test_parameters_without_grad_are_skipped(name, dtype):
         ours.step()
         theirs.step()
     _assert_same(ps, qs, dtype, name)
-    assert ours.state[ps[0]]["step"] == STEPS - len([t for t in range(STEPS) if t % 3 == 1])
-    assert ours.state[ps[2]]["step"] == STEPS - 3
+    if name != "SGD":  # PyTorch's SGD keeps no step count
+        assert ours.state[ps[0]]["step"] == STEPS - len([t for t in range(STEPS) if t % 3 == 1])
+        assert ours.state[ps[2]]["step"] == STEPS - 3
+        assert ours.state[ps[2]]["step"].item() == theirs.state[qs[2]]["step"].item()
 
 
 def _through_checkpoint(sd):
@@ -213,7 +216,9 @@ def test_state_dict_save_load_mid_run(name, kwargs, dtype):
     fresh = getattr(optim, name)([{"params": ps2[:1]}, {"params": ps2[1:]}], lr=123.0)
     fresh.load_state_dict(sd)
     assert fresh.param_groups[1]["lr"] == 0.02 and fresh.param_groups[0]["lr"] != 123.0
-    assert fresh.state[ps2[0]]["step"] == 10
+    assert list(fresh.state[ps2[0]]) == list(theirs.state[qs[0]])
+    if name != "SGD":
+        assert fresh.state[ps2[0]]["step"].item() == 10.0
     for t in range(10, STEPS):
         _set_grads(ps2, qs, grads[t])
         fresh.step()

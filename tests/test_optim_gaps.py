@@ -33,13 +33,16 @@ CONFIGS = [
 
 @contextlib.contextmanager
 def _torch_default_dtype(dtype):
-    """PyTorch keeps ASGD's eta and mu in its default dtype: match the parameters'."""
-    old = torch.get_default_dtype()
+    """PyTorch keeps ASGD's eta and mu in its default dtype (descent too): set both
+    libraries' to the parameters' dtype."""
+    old, ours = torch.get_default_dtype(), descent.get_default_dtype()
     torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
+    descent.set_default_dtype(descent.float64 if dtype == np.float64 else descent.float32)
     try:
         yield
     finally:
         torch.set_default_dtype(old)
+        descent.set_default_dtype(ours)
 
 
 def _data(dtype, seed=0, steps=STEPS, sign_runs=False):

@@ -45,13 +45,16 @@ CONFIGS = [
 
 @contextlib.contextmanager
 def _torch_default_dtype(dtype):
-    """PyTorch keeps NAdam's mu_product and `step` in its default dtype: match the params'."""
-    old = torch.get_default_dtype()
+    """PyTorch keeps NAdam's mu_product and `step` in its default dtype (descent too): set
+    both libraries' to the parameters' dtype."""
+    old, ours = torch.get_default_dtype(), descent.get_default_dtype()
     torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
+    descent.set_default_dtype(descent.float64 if dtype == np.float64 else descent.float32)
     try:
         yield
     finally:
         torch.set_default_dtype(old)
+        descent.set_default_dtype(ours)
 
 
 def _data(dtype, seed=0, steps=STEPS, shapes=SHAPES):
@@ -193,8 +196,14 @@ def test_loads_a_torch_state_dict(name):
             p._data[...] = q.detach().numpy()
         ours = getattr(optim, name)(ps, lr=1.0)
         ours.load_state_dict(theirs.state_dict())
-        if name == "NAdam":
-            assert isinstance(ours.state[ps[0]]["mu_product"], float)
+        for p, q in zip(ps, qs, strict=True):  # the layout and 0-d numbers as PyTorch's
+            st, ref = ours.state[p], theirs.state[q]
+            assert list(st) == list(ref)
+            for key in ("step", "mu_product"):
+                if key in ref:
+                    assert isinstance(st[key], descent.Tensor) and st[key].ndim == 0
+                    assert st[key].dtype == descent.float64  # the default dtype is float64
+                    assert st[key].item() == ref[key].item()
         for t in range(10, STEPS):
             _set_grads(ps, qs, grads[t])
             ours.step()
@@ -211,7 +220,8 @@ def test_nadam_mu_product_is_rounded_like_torch_in_float32():
         _set_grads(ps, qs, grads[t])
         ours.step()
         theirs.step()
-    assert ours.state[ps[0]]["mu_product"] == theirs.state[qs[0]]["mu_product"].item()
+    assert ours.state[ps[0]]["mu_product"].item() == theirs.state[qs[0]]["mu_product"].item()
+    assert ours.state[ps[0]]["mu_product"].dtype == descent.float32
 
 
 @pytest.mark.parametrize(

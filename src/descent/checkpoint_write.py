@@ -156,7 +156,12 @@ def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
     for idx, entry in sd["state"].items():
         scalars = {}
         for key, value in entry.items():
-            if isinstance(value, Tensor) or isinstance(value, np.ndarray) or \
+            if isinstance(value, Tensor) and value.ndim == 0:
+                # "step" and other per-parameter numbers (0-d Tensors, PyTorch's layout) are
+                # written as JSON numbers, as descent always wrote them: the file format stays,
+                # `_step_problem` checks them, and load_state_dict makes 0-d Tensors again.
+                scalars[key] = _number_of(value, key)
+            elif isinstance(value, Tensor) or isinstance(value, np.ndarray) or \
                     backend.is_cupy_array(value):  # fmt: skip
                 name = f"{_OPT}{int(idx)}.{key}"
                 arrays[name] = _to_numpy(name, value)
@@ -173,6 +178,14 @@ def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
                            "optimizer state_dict"),
     }  # fmt: skip
     return doc, arrays
+
+
+def _number_of(value: Tensor, key: str) -> int | float | bool:
+    """A 0-d Tensor's number; a whole "step" count as an int (the format's, and JSON's exact)."""
+    number = backend.as_numpy(value._data).item()
+    if key == "step" and isinstance(number, float) and number.is_integer():
+        return int(number)
+    return number
 
 
 def state_dict_bytes(state_dict: Mapping[str, Any], metadata: Mapping | None) -> bytes:

@@ -13,8 +13,9 @@ clipping threshold d, weight decay λ):
     V̂ = R C / max(mean(R), ε₁)                                        (v ← lerp(v, g², β̂) else)
     u = g / √max(V̂, ε₁²),  θ ← θ - α u / max(1, RMS(u) / d)
 
-State: "step" (an int), "row_var" and "col_var" (shapes g.shape with the last, or the
-second-to-last, dimension 1) for tensors of 2 or more dimensions, "variance" otherwise.
+State: "step" (a 0-d float32 Tensor, as PyTorch's), "row_var" and "col_var" (shapes g.shape
+with the last, or the second-to-last, dimension 1) for tensors of 2 or more dimensions,
+"variance" otherwise.
 ε₁ None means the dtype's machine epsilon.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import enable_grad, no_grad
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _scalar_dtype
 
 __all__ = ["Adafactor"]
 
@@ -113,15 +114,16 @@ class Adafactor(Optimizer):
             g = -g
         st = self.state[p]
         if not st:
-            st["step"] = 0
+            st["step"] = Tensor._wrap(np.array(0.0, _scalar_dtype()))
             if g.ndim > 1:
                 st["row_var"] = Tensor._wrap(xp.zeros(g.shape[:-1] + (1,), dtype=a.dtype))
                 st["col_var"] = Tensor._wrap(xp.zeros(g.shape[:-2] + (1,) + g.shape[-1:],
                                                       dtype=a.dtype))  # fmt: skip
             else:
                 st["variance"] = Tensor._wrap(xp.zeros_like(a))
-        st["step"] += 1
-        t = float(st["step"])
+        step = st["step"]._data  # a 0-d host array: counted in place, as PyTorch's step_t += 1
+        step += 1
+        t = float(step)
         lr, wd, d = float(group["lr"]), float(group["weight_decay"]), float(group["d"])
         eps1, eps2 = group["eps"]
         if eps1 is None:

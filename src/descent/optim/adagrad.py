@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from .optimizer import (
+    Optimizer,
+    _add_scaled,
+    _Arrays,
+    _check_range,
+    _impl_options,
+    _scalar_dtype,
+)
 
 
 class Adagrad(Optimizer):
@@ -57,6 +68,17 @@ class Adagrad(Optimizer):
             **_impl_options("Adagrad", foreach, fused, False, differentiable, omit=("capturable",)),
         )
         super().__init__(params, defaults)
+        # PyTorch's Adagrad creates its state at construction, not at the first step:
+        # "step" 0 and "sum" full of initial_accumulator_value (re and im for complex ones).
+        for group in self.param_groups:
+            value = group["initial_accumulator_value"]
+            for p in group["params"]:
+                xp = backend.get_array_module(p._data)
+                fill = complex(value, value) if p._data.dtype.kind == "c" else value
+                self.state[p] = {
+                    "step": Tensor._wrap(np.array(0.0, _scalar_dtype())),
+                    "sum": Tensor._wrap(xp.full(p._data.shape, fill, p._data.dtype)),
+                }
 
     def _check(self, group: dict[str, Any]) -> None:
         for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):

@@ -23,8 +23,8 @@ class ASGD(Optimizer):
         η  ← lr / (1 + λ lr t)^α
         μ  ← 1 / max(1, t - t0)
 
-    η and μ are one number per parameter, rounded to the parameter's dtype as PyTorch keeps
-    them in a 0-d tensor of its default dtype. The average "ax" is what ASGD offers for
+    η and μ are one number per parameter, 0-d Tensors of PyTorch's scalar dtype (float32;
+    float64 when the default dtype is), as PyTorch's state. The average "ax" is what ASGD offers for
     evaluation (copy it into the parameters yourself, as with PyTorch).
 
     Args:
@@ -76,8 +76,10 @@ class ASGD(Optimizer):
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp, ax = a.xp, a.param, a.grad, a.tmp, a.state["ax"]
         lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
-        real = p.dtype.type  # η and μ live in the parameter's precision (PyTorch's 0-d tensors)
-        eta, mu = float(real(a.scalars["eta"])), float(real(a.scalars["mu"]))
+        # η and μ are PyTorch's 0-d tensors of its scalar dtype (stored rounded to it); they
+        # meet the parameter in its own dtype, as a 0-d tensor does in PyTorch's ops
+        real, keep = p.dtype.type, a.scalar_type
+        eta, mu = a.scalars["eta"], a.scalars["mu"]
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:
@@ -90,5 +92,6 @@ class ASGD(Optimizer):
             ax += tmp
         else:
             ax[...] = p
-        a.scalars["eta"] = float(real(lr / ((1 + lambd * lr * step) ** alpha)))
-        a.scalars["mu"] = float(real(1 / max(1, step - t0)))
+        # torch.as_tensor(x) (the default dtype), then copied into the 0-d state tensor
+        a.scalars["eta"] = float(keep(lr / ((1 + lambd * lr * step) ** alpha)))
+        a.scalars["mu"] = float(keep(1 / max(1, step - t0)))

@@ -145,6 +145,7 @@ class Muon(Optimizer):
     """
 
     _complex_params = False  # not elementwise: complex parameters are refused
+    _counts_steps = False  # PyTorch's Muon keeps the momentum buffer alone
 
     def __init__(
         self,
@@ -198,7 +199,9 @@ class Muon(Optimizer):
     def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0}
 
-    def _step_buffer(self, group: dict[str, Any], buf: _FlatBuffer) -> None:
+    def _step_buffer(
+        self, group: dict[str, Any], buf: _FlatBuffer, state_init: dict, scalar_init: dict
+    ) -> None:
         # Muon's rule is a function of each whole matrix, not of each element, so it runs per
         # parameter. The values and momentum still live in the base class's flat buffers, so
         # state_dict, load_state_dict and resume work as for every other optimizer.
@@ -211,7 +214,7 @@ class Muon(Optimizer):
                     f"{tuple(p.shape)}; fix whatever assigned this .grad"
                 )
             buf.grad_views[i][...] = p.grad._data  # our private copy: overwritten below
-            st = self._state_of(buf, i)
+            self._state_of(buf, i, state_init, scalar_init)
             a = buf.part(i)
             shape = tuple(p.shape)
             xp = a.xp
@@ -224,7 +227,6 @@ class Muon(Optimizer):
             lr = group["lr"]
             param *= 1 - lr * group["weight_decay"]
             _add_scaled(xp, param, -_adjusted_lr(lr, group["adjust_lr_fn"], shape), ortho, tmp)
-            st["step"] += 1
             p._version += 1  # in-place change: backward through old graphs errs
 
     @staticmethod

@@ -32,8 +32,8 @@ class NAdam(Optimizer):
         d   = √(v / (1 - β₂ᵗ)) + ε
         θ   ← θ - γ (1 - μₜ) / (1 - Π) · g / d - γ μₜ₊₁ / (1 - Π μₜ₊₁) · m / d
 
-    "mu_product" is rounded to the parameter's dtype after each product, as PyTorch does when
-    its default dtype is the parameter's (PyTorch keeps it in its default dtype).
+    "mu_product" is a 0-d Tensor of PyTorch's scalar dtype (float32; float64 when the default
+    dtype is) and is rounded to it after each product, as PyTorch's.
 
     Args:
         params: Parameters or parameter groups (dicts).
@@ -101,7 +101,9 @@ class NAdam(Optimizer):
                 _add_scaled(xp, g, wd, p, tmp)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-        real = p.dtype.type  # the product is rounded to the parameter's precision each step
+        # PyTorch's `mu_product *= mu` on a 0-d tensor of its scalar dtype (float32, float64
+        # when the default dtype is): the product is rounded to that precision each step
+        real = a.scalar_type
         mu_product = float(real(a.scalars["mu_product"]) * real(mu))
         a.scalars["mu_product"] = mu_product
         _lerp(xp, m, g, 1 - beta1, tmp)

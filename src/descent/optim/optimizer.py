@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import enable_grad
+from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from .optimizer_hooks import (  # noqa: F401 - torch.optim.optimizer's names
     OptimizerHooks,
@@ -61,9 +62,12 @@ class _Arrays:
         state: state name -> array of the same size (e.g. "exp_avg"), updated in place.
         scalars: state name -> number, for state that is one number per parameter (NAdam's
             "mu_product"); the rule replaces the values, the step writes them back.
+        scalar_type: the NumPy type that state lives in (PyTorch keeps it in 0-d tensors of
+            float32, float64 when the default dtype is): a rule rounds a new value with it
+            where PyTorch's in-place op on the 0-d tensor would.
     """
 
-    __slots__ = ("xp", "param", "grad", "tmp", "state", "scalars", "round")
+    __slots__ = ("xp", "param", "grad", "tmp", "state", "scalars", "scalar_type", "round")
 
     def __init__(self, param, grad, tmp, state: dict[str, Any], round=None) -> None:
         self.xp = backend.get_array_module(param)
@@ -72,6 +76,7 @@ class _Arrays:
         self.tmp = tmp
         self.state = state
         self.scalars: dict[str, Any] = {}
+        self.scalar_type = np.float32
         # bfloat16 parameters: rounds a float32 array in place to bfloat16's values (see the
         # module docstring); None otherwise
         self.round = round
@@ -82,6 +87,12 @@ class _FlatBuffer:
 
     Building it copies each parameter's values (and any state it already has) into the flat
     arrays and re-points `p._data` (and each state tensor's `.data`) at views into them.
+
+    State that is one number per parameter ("step", NAdam's "mu_product", ASGD's "eta" and
+    "mu") lives the same way: one small host array per name with an entry per parameter, of
+    PyTorch's scalar dtype (float32; float64 when the default dtype is), and each parameter's
+    state holds a 0-d Tensor that is a view of its entry. So `state[p]["step"]` is a 0-d
+    float32 Tensor as in PyTorch, and advancing every step of the buffer is one `+= 1`.
     """
 
     __slots__ = (
@@ -92,9 +103,12 @@ class _FlatBuffer:
         "state_views",
         "whole",
         "state_dicts",
+        "scalars",
+        "scalar_views",
+        "checked_views",
     )
 
-    def __init__(self, params: list, opt_state, state_init: dict) -> None:
+    def __init__(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> None:
         self.params = params  # the Parameters, in group order
         first = params[0]._data
         xp = backend.get_array_module(first)
@@ -115,8 +129,13 @@ class _FlatBuffer:
         grad = xp.zeros(total, dtype)
         state = {name: xp.full(total, fill, dtype) for name, fill in state_init.items()}
         self.whole = _Arrays(flat, grad, xp.empty(total, dtype), state)
+        # One number per parameter: host arrays (PyTorch keeps these 0-d tensors on the CPU)
+        sdt = _scalar_dtype()
+        self.whole.scalar_type = sdt.type
+        self.scalars = {name: np.full(len(params), fill, sdt) for name, fill in scalar_init.items()}
         self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
-        for p, (lo, hi) in zip(params, bounds, strict=True):
+        self.scalar_views, self.checked_views = [], []
+        for i, (p, (lo, hi)) in enumerate(zip(params, bounds, strict=True)):
             shape = p._data.shape
             view = _shaped(flat[lo:hi], cdtype, shape)
             view[...] = p._data
@@ -125,10 +144,16 @@ class _FlatBuffer:
             self.grad_views.append(_shaped(grad[lo:hi], cdtype, shape))
             sviews = {name: _shaped(arr[lo:hi], cdtype, shape) for name, arr in state.items()}
             self.state_views.append(sviews)
+            # 0-d views of entry i (a basic index of a 1-d array with [i] would be a copy)
+            nviews = {name: arr[i : i + 1].reshape(()) for name, arr in self.scalars.items()}
+            self.scalar_views.append(nviews)
+            self.checked_views.append({**nviews, **sviews})
             st = opt_state.get(p)
             if st:  # carry existing state into the new layout, as views
-                for name, sview in sviews.items():
+                for name, sview in self.checked_views[-1].items():
                     old = st.get(name)
+                    if old is None and name == "step":
+                        old = 1  # state without a count (e.g. PyTorch's SGD's): at least one step
                     if isinstance(old, Tensor):
                         sview[...] = _like(old._data, sview)
                         old._data = sview
@@ -136,6 +161,7 @@ class _FlatBuffer:
                         if old is not None:
                             sview[...] = _like(old, sview)
                         st[name] = Tensor._wrap(sview)
+                _reorder(st, self.checked_views[-1])
             self.state_dicts.append(st)
 
     def part(self, i: int) -> _Arrays:
@@ -143,11 +169,15 @@ class _FlatBuffer:
         lo, hi = self.bounds[i]
         w = self.whole
         state = {name: arr[lo:hi] for name, arr in w.state.items()}
-        return _Arrays(w.param[lo:hi], w.grad[lo:hi], w.tmp[lo:hi], state)
+        a = _Arrays(w.param[lo:hi], w.grad[lo:hi], w.tmp[lo:hi], state)
+        a.scalar_type = w.scalar_type
+        return a
 
-    def is_current(self, opt_state, state_init: dict) -> bool:
+    def is_current(self, opt_state, state_init: dict, scalar_init: dict) -> bool:
         """False when a parameter's data or a state tensor no longer is a view of this buffer."""
         if state_init.keys() != self.whole.state.keys():
+            return False
+        if scalar_init.keys() != self.scalars.keys():
             return False
         for i, p in enumerate(self.params):
             if p._data is not self.views[i]:
@@ -156,11 +186,29 @@ class _FlatBuffer:
             if st is not self.state_dicts[i]:
                 return False
             if st:
-                for name, sview in self.state_views[i].items():
+                for name, sview in self.checked_views[i].items():
                     t = st.get(name)
                     if t is None or t._data is not sview:
                         return False
         return True
+
+
+def _scalar_dtype() -> np.dtype:
+    """PyTorch's `_get_scalar_dtype()`: float64 when the default dtype is, float32 otherwise."""
+    if get_default_dtype() == np.float64:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def _reorder(st: dict, first: dict) -> None:
+    """Put the keys of `first` at the front of `st`, in that order (PyTorch's: "step", then
+    the per-parameter numbers, then the arrays), keeping the same dict object."""
+    if list(st)[: len(first)] == list(first):
+        return
+    items = {k: st[k] for k in first if k in st}
+    items.update((k, v) for k, v in st.items() if k not in items)
+    st.clear()
+    st.update(items)
 
 
 def _shaped(flat, cdtype, shape):
@@ -184,20 +232,22 @@ class _GroupLayout:
 
     __slots__ = ("params", "buffers")
 
-    def __init__(self, params: list, opt_state, state_init: dict) -> None:
+    def __init__(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> None:
         self.params = list(params)
         by_kind: dict[tuple, list] = {}
         for p in self.params:
             by_kind.setdefault((p._data.dtype, backend.device_of(p._data)), []).append(p)
-        self.buffers = [_FlatBuffer(ps, opt_state, state_init) for ps in by_kind.values()]
+        self.buffers = [
+            _FlatBuffer(ps, opt_state, state_init, scalar_init) for ps in by_kind.values()
+        ]
 
-    def is_current(self, params: list, opt_state, state_init: dict) -> bool:
+    def is_current(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> bool:
         if len(params) != len(self.params):
             return False
         for p, q in zip(params, self.params, strict=True):
             if p is not q:
                 return False
-        return all(b.is_current(opt_state, state_init) for b in self.buffers)
+        return all(b.is_current(opt_state, state_init, scalar_init) for b in self.buffers)
 
 
 class Optimizer(OptimizerHooks):
@@ -211,11 +261,18 @@ class Optimizer(OptimizerHooks):
     Attributes:
         param_groups: list of dicts, one per group: "params" (list of Parameters) plus every
             hyperparameter (defaults filled in). Change `group["lr"]` between steps freely.
-        state: Parameter -> dict of its state: "step" (an int: updates applied so far) and the
-            optimizer's arrays as Tensors of the parameter's shape ("exp_avg", ...). Keyed by the
-            Parameter object itself.
+        state: Parameter -> dict of its state, in PyTorch's layout: "step" (updates applied so
+            far, a 0-d float32 Tensor as PyTorch's; float64 when the default dtype is), other
+            per-parameter numbers as 0-d Tensors too (NAdam's "mu_product"), and the
+            optimizer's arrays as Tensors of the parameter's shape ("exp_avg", ...). Keyed by
+            the Parameter object itself. SGD and Muon keep no "step" (PyTorch's do not), and
+            SGD without momentum keeps no state at all.
         defaults: the default hyperparameters.
     """
+
+    #: Whether the state keeps a "step" count (PyTorch's SGD and Muon keep none: their state is
+    #: the momentum buffer alone, and only once there is one).
+    _counts_steps = True
 
     #: Whether complex parameters are accepted: elementwise rules step them as (re, im) pairs,
     #: PyTorch's view_as_real (docs/complex.md); rules over whole tensors set this False.
@@ -261,7 +318,9 @@ class Optimizer(OptimizerHooks):
         return shape == param_shape
 
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
-        """Apply the update rule in place to `a.param` (step counts from 1)."""
+        """Apply the update rule in place to `a.param` (step: an int counting from 1; for an
+        optimizer that keeps no count (`_counts_steps` False), 1 on a parameter's first update
+        and 2 on any later one)."""
         raise NotImplementedError
 
     # -- groups --------------------------------------------------------------------------------
@@ -344,14 +403,28 @@ class Optimizer(OptimizerHooks):
             self._layouts = [None] * len(self.param_groups)
         for gi, group in enumerate(self.param_groups):
             state_init = self._state_init(group)
+            scalar_init = self._scalars_of(group)
             layout = self._layouts[gi]
-            if layout is None or not layout.is_current(group["params"], self.state, state_init):
-                layout = self._layouts[gi] = _GroupLayout(group["params"], self.state, state_init)
+            if layout is None or not layout.is_current(
+                group["params"], self.state, state_init, scalar_init
+            ):
+                layout = _GroupLayout(group["params"], self.state, state_init, scalar_init)
+                self._layouts[gi] = layout
             for buf in layout.buffers:
-                self._step_buffer(group, buf)
+                self._step_buffer(group, buf, state_init, scalar_init)
         return loss
 
-    def _step_buffer(self, group: dict[str, Any], buf: _FlatBuffer) -> None:
+    def _scalars_of(self, group: dict[str, Any]) -> dict[str, float]:
+        """The one-number-per-parameter state and its first value: "step" (if counted) first,
+        then the optimizer's own (`_scalar_state_init`), PyTorch's key order."""
+        extra = self._scalar_state_init(group)
+        if not self._counts_steps:
+            return extra
+        return {"step": 0.0, **extra} if extra else {"step": 0.0}
+
+    def _step_buffer(
+        self, group: dict[str, Any], buf: _FlatBuffer, state_init: dict, scalar_init: dict
+    ) -> None:
         live = []  # positions (in buf) of the parameters that have a gradient this step
         for i, p in enumerate(buf.params):
             g = p.grad
@@ -367,32 +440,38 @@ class Optimizer(OptimizerHooks):
             live.append(i)
         if not live:
             return
-        states = [self._state_of(buf, i) for i in live]
-        steps = [st["step"] + 1 for st in states]
-        scalar_init = self._scalar_state_init(group)
-        for st in states:  # also fills state loaded from a checkpoint that lacks a scalar
-            for key, value in scalar_init.items():
-                st.setdefault(key, value)
+        # True where a parameter's state was created now (its first update)
+        new = [self._state_of(buf, i, state_init, scalar_init) for i in live]
+        # The per-parameter numbers as Python lists (cheaper than NumPy calls on a few entries)
+        values = {k: arr.tolist() for k, arr in buf.scalars.items()}
+        if self._counts_steps:
+            steps = [int(values["step"][i]) + 1 for i in live]
+        else:  # no count kept: 1 on a first update, 2 after (see `_update`)
+            steps = [1 if first else 2 for first in new]
         # One call for the whole buffer needs every parameter at the same step with the same
         # scalar state; otherwise the rule runs per parameter (same numbers: it is elementwise).
         if (
             len(live) == len(buf.params)
-            and min(steps) == max(steps)
-            and all(st[k] == states[0][k] for st in states for k in scalar_init)
+            and steps.count(steps[0]) == len(steps)
+            and all(v.count(v[0]) == len(v) for v in values.values())
         ):
             a = buf.whole
-            a.scalars = {k: states[0][k] for k in scalar_init}
+            a.scalars = {k: v[0] for k, v in values.items() if k != "step"}
             self._run_update(group, a, steps[0])  # the common case: one call per group
-            for st in states:
-                st.update(a.scalars)
+            for k, value in a.scalars.items():
+                buf.scalars[k][...] = value  # rounded to the scalar dtype, as PyTorch's copy_
+            if self._counts_steps:
+                buf.scalars["step"] += 1
         else:
-            for i, st, step in zip(live, states, steps, strict=True):
+            for i, step in zip(live, steps, strict=True):
                 a = buf.part(i)
-                a.scalars = {k: st[k] for k in scalar_init}
+                a.scalars = {k: v[i] for k, v in values.items() if k != "step"}
                 self._run_update(group, a, step)
-                st.update(a.scalars)
-        for i, st, step in zip(live, states, steps, strict=True):
-            st["step"] = step
+                for k, value in a.scalars.items():
+                    buf.scalars[k][i] = value
+                if self._counts_steps:
+                    buf.scalars["step"][i] = step
+        for i in live:
             buf.params[i]._version += 1  # in-place change: backward through old graphs errs
 
     def _run_update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
@@ -412,7 +491,7 @@ class Optimizer(OptimizerHooks):
         up = _Arrays(a.param.astype(f32), a.grad.astype(f32), a.tmp.astype(f32),
                      {k: v.astype(f32) if getattr(v, "dtype", None) == bf16 else v
                       for k, v in a.state.items()}, round_)  # fmt: skip
-        up.scalars = a.scalars
+        up.scalars, up.scalar_type = a.scalars, a.scalar_type
         self._update(group, up, step)
         a.param[...] = up.param.astype(bf16)
         for k, v in a.state.items():
@@ -420,16 +499,28 @@ class Optimizer(OptimizerHooks):
                 v[...] = up.state[k].astype(bf16)
         a.scalars = up.scalars
 
-    def _state_of(self, buf: _FlatBuffer, i: int) -> dict[str, Any]:
-        """The state dict of parameter i of `buf`, created (as views) on its first update."""
+    def _state_of(self, buf: _FlatBuffer, i: int, state_init: dict, scalar_init: dict) -> bool:
+        """Create the state of parameter i of `buf` (as views) on its first update, in
+        PyTorch's key order; True when it was created now. An optimizer with nothing to keep
+        (SGD without momentum) keeps no state, as PyTorch's."""
         p = buf.params[i]
-        st = self.state[p]
-        if not st:
-            st["step"] = 0
-            for name, sview in buf.state_views[i].items():
-                st[name] = Tensor._wrap(sview)
-            buf.state_dicts[i] = st
-        return st
+        st = self.state.get(p)
+        if st:
+            return False
+        sviews = buf.state_views[i]
+        if not sviews and not buf.scalar_views[i]:
+            return True
+        if st is None:
+            st = self.state[p]
+        for name, view in buf.scalar_views[i].items():
+            view[...] = scalar_init[name]  # the start value (also after a user's state.clear())
+            st[name] = Tensor._wrap(view)
+        lo, hi = buf.bounds[i]
+        for name, view in sviews.items():
+            buf.whole.state[name][lo:hi] = state_init[name]  # the flat (re, im) entries
+            st[name] = Tensor._wrap(view)
+        buf.state_dicts[i] = st
+        return True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: to None (default; frees memory) or to zeros in place."""
@@ -451,9 +542,10 @@ class Optimizer(OptimizerHooks):
         """A snapshot of the optimizer in PyTorch's layout.
 
         Returns:
-            {"state": {index: {"step": int, name: Tensor, ...}}, "param_groups": [{option:
+            {"state": {index: {"step": Tensor, name: Tensor, ...}}, "param_groups": [{option:
             value, ..., "params": [index, ...]}]}, where index numbers the parameters across
-            groups in order. Tensors are copies (later steps do not change the snapshot); the
+            groups in order ("step" and other per-parameter numbers are 0-d Tensors, as
+            PyTorch's). Tensors are copies (later steps do not change the snapshot); the
             rest is plain numbers, bools, tuples and lists (JSON-able).
         """
         index: dict[Tensor, int] = {}
@@ -479,6 +571,10 @@ class Optimizer(OptimizerHooks):
 
         Hyperparameters come from the saved groups; state arrays are cast to each parameter's
         dtype and device. Integer-like string keys ("0") are accepted for the state indices.
+        "step" and the other per-parameter numbers may be 0-d tensors (descent's or PyTorch's),
+        NumPy scalars or plain numbers (an older descent's int step, JSON); they become 0-d
+        float32 Tensors (float64 when the default dtype is). An older descent's "step" for
+        SGD or Muon, which PyTorch's do not keep, is dropped.
 
         Raises:
             ValueError: the number of groups, a group's size, or a state array's shape differs.
@@ -506,15 +602,25 @@ class Optimizer(OptimizerHooks):
             self._check(new)
             new["params"] = group["params"]
             new_groups.append(new)
+        group_of = {p: g for g in new_groups for p in g["params"]}
         new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         for idx, st in state_dict["state"].items():
             p = by_index.get(int(idx))
             if p is None:
                 raise ValueError(f"{name}.load_state_dict: state for unknown parameter {idx}")
+            numbers = self._scalars_of(group_of[p])  # kept as 0-d Tensors, as PyTorch's
             loaded: dict[str, Any] = {}
             for k, v in st.items():
-                if k == "step":
-                    loaded[k] = int(float(v.item() if hasattr(v, "item") else v))
+                if k == "step" and not self._counts_steps:
+                    continue  # an older descent's count for SGD/Muon (PyTorch's keep none)
+                if k in numbers:
+                    try:
+                        num = _number(v)
+                    except TypeError as e:
+                        raise TypeError(
+                            f"{name}.load_state_dict: state {k!r} of parameter {idx}: {e}"
+                        ) from None
+                    loaded[k] = Tensor._wrap(np.array(num, _scalar_dtype()))
                 elif _is_array(v):
                     arr = _like(v, p._data)
                     if not self._state_shape_ok(k, tuple(arr.shape), tuple(p.shape)):
@@ -524,12 +630,15 @@ class Optimizer(OptimizerHooks):
                         )
                     loaded[k] = Tensor._wrap(arr.copy())
                 elif hasattr(v, "item") and getattr(v, "ndim", None) == 0:
-                    loaded[k] = v.item()  # a 0-d tensor (PyTorch's NAdam "mu_product")
+                    loaded[k] = v.item()  # another 0-d tensor: its number
                 else:
                     loaded[k] = v
-            if loaded and "step" not in loaded:  # PyTorch's SGD keeps no step count: at least 1
-                loaded = {"step": 1, **loaded}
-            new_state[p] = loaded
+            if loaded and self._counts_steps and "step" not in loaded:
+                # state without a count (e.g. PyTorch's SGD's, loaded into another optimizer)
+                loaded = {"step": Tensor._wrap(np.array(1.0, _scalar_dtype())), **loaded}
+            if loaded:
+                _reorder(loaded, numbers)
+                new_state[p] = loaded
         self.param_groups = new_groups
         self.state = new_state
         self._layouts = [None] * len(new_groups)
@@ -560,6 +669,18 @@ def _is_array(value) -> bool:
     if isinstance(value, (Tensor, np.ndarray)) or backend.is_cupy_array(value):
         return True
     return hasattr(value, "__array__") and getattr(value, "ndim", 0) > 0
+
+
+def _number(value) -> float:
+    """A per-parameter number ("step", "mu_product") from a 0-d tensor of any library, a
+    NumPy scalar or a plain number (JSON)."""
+    if isinstance(value, Tensor):
+        value = value._data
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a number or a 0-d tensor, got {type(value).__name__}")
+    return float(value)
 
 
 def _plain(value):

@@ -18,6 +18,9 @@ from .optimizer import (
 class SGD(Optimizer):
     r"""Stochastic gradient descent, optionally with momentum; matches `torch.optim.SGD`.
 
+    State, as PyTorch's: "momentum_buffer" once a parameter has been updated with momentum,
+    nothing else (no "step"; no state at all without momentum).
+
     For each parameter θ with gradient g at step t (learning rate γ, momentum μ, dampening τ,
     weight decay λ):
 
@@ -39,6 +42,8 @@ class SGD(Optimizer):
             (descent runs one rule over a flat buffer per group).
         differentiable: must be False (a differentiable step is not supported).
     """
+
+    _counts_steps = False  # PyTorch's SGD keeps no step count
 
     def __init__(
         self,
