@@ -381,6 +381,20 @@ def test_cdist_values_and_gradients(p, dtype):
                     dtype, tol, tol)  # fmt: skip
 
 
+@pytest.mark.parametrize("p", [0.5, 0.25, 1.5, 3.0])
+def test_cdist_gradient_where_a_coordinate_coincides(p):
+    # points sharing a coordinate (grid points, duplicated clouds): for p < 1, d|t|^p/dt at
+    # t = 0 is inf * 0; PyTorch's backward counts such a coordinate as 0 (descent gave nan)
+    x1 = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [1.0, -1.0, 0.5]])
+    x2 = np.array([[0.0, 3.0, 2.0], [0.0, 1.0, 2.0], [2.0, -1.0, -0.5], [4.0, 1.0, 2.0]])
+    for dtype, tol in [(F32, 1e-5), (F64, 1e-12)]:
+        value_and_grads(lambda a, b, q=p: ds.cdist(a, b, q), lambda a, b, q=p: torch.cdist(a, b, q),
+                        [x1, x2], dtype, tol, tol)  # fmt: skip
+    a = ds.tensor(x1, dtype=ds.float64, requires_grad=True)
+    ds.cdist(a, ds.tensor(x2, dtype=ds.float64), p).sum().backward()
+    assert np.isfinite(a.grad.numpy()).all()
+
+
 @pytest.mark.parametrize("mode", ["use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
                                   "donot_use_mm_for_euclid_dist"])  # fmt: skip
 def test_cdist_matrix_product_form_and_coincident_points(mode):

@@ -254,7 +254,16 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
         if diff.shape[-1] == 0:
             return _sum(diff, -1)
         return amax(_abs(diff), -1)
-    return _safe_root(_sum(_abs(diff) ** float(p), -1), float(p))
+    ad = _abs(diff)
+    if p < 1:
+        # d|t|^p/dt = p |t|^(p-1) sign(t) is inf * 0 = nan at t = 0 for p < 1; PyTorch's
+        # backward takes a coordinate that does not differ as contributing 0 (the inner `where`
+        # keeps the masked branch finite, so its gradient is 0 rather than nan)
+        zero = ad == 0
+        terms = where(zero, 0.0, where(zero, 1.0, ad) ** float(p))
+    else:
+        terms = ad ** float(p)
+    return _safe_root(_sum(terms, -1), float(p))
 
 
 # ---------------------------------------------------------------------------------------------
