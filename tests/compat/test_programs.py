@@ -15,7 +15,8 @@ scheduler, CycleGAN and cellular automata, torch.func ensembles and NTKs, Fourie
 operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search, DDPM, Llama
 generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
 and a BPR recommender, a one-stage detector's box ops and NMS, model surgery: init, freezing,
-parameter groups, BatchNorm folding, containers, dtype round-trips).
+parameter groups, BatchNorm folding, containers, dtype round-trips, PointNet / DGCNN point
+clouds).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -124,6 +125,7 @@ CASES = {
     "model_surgery": ((1e-5, 1e-6), None),
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
+    "pointnet_cloud": ((1e-5, 1e-6), None),  # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
