@@ -7,9 +7,10 @@
     tensor([[ 3., -1.],
             [-1.,  2.]])
 
-Real float32/float64 inputs, batched over the leading dimensions. The op classes live in
-`descent.ops.linalg_decomp` (det, slogdet, inv, solve, cholesky, qr), `linalg_spectral` (eigh,
-eigvalsh, svd, svdvals, pinv) and `linalg_norm` (vector_norm); this module adds the
+Real float32/float64 inputs (complex64/complex128 where docs/linalg.md says so), batched over
+the leading dimensions. The op classes live in `descent.ops.linalg_decomp` (det, slogdet, inv,
+solve, cholesky, qr), `linalg_spectral` (eigh, eigvalsh, svd, svdvals, pinv), `linalg_eig`
+(eig, eigvals) and `linalg_norm` (vector_norm); this module adds the
 compositions (matrix_norm, norm, matrix_power, multi_dot, vecdot, cross, diagonal, lstsq,
 matrix_rank, cond, ...) and PyTorch's named-tuple results.
 """
