@@ -359,14 +359,26 @@ def test_eig_gradient_of_real_input_is_real():
     assert x.grad.dtype == ds.float64
 
 
-def test_second_derivatives_match_torch():
-    """create_graph through the complex backward formulas (eigh, svd, eig)."""
+_SECOND_ORDER = {
+    "eigh": lambda T, A: _eigh_losses()["both"](T, A),
+    "eigvalsh": lambda T, A: (T.linalg.eigvalsh(herm(A)) ** 3).sum(),
+    "svd_low_rank": lambda T, A: _svd_losses(False)["low_rank"](T, A),
+    "svd_abs_u": lambda T, A: (T.linalg.svd(A)[0].abs() ** 3).sum(),
+    "svdvals": lambda T, A: (T.linalg.svdvals(A) ** 3).sum(),
+    "pinv": lambda T, A: (T.linalg.pinv(A).abs() ** 2).sum(),
+    "pinv_hermitian": lambda T, A: (T.linalg.pinv(herm(A), hermitian=True).real ** 2).sum(),
+    "eig": lambda T, A: _eig_losses()["both"](T, A),
+    "eigvals": lambda T, A: (T.linalg.eigvals(A).abs() ** 3).sum(),
+}
+
+
+@pytest.mark.parametrize("name", list(_SECOND_ORDER))
+def test_second_derivatives_match_torch(name):
+    """create_graph through the complex backward formulas: d/dA |grad|^2."""
 
     def run(T, a):
         A = T.tensor(a, requires_grad=True)
-        losses = (_eigh_losses()["both"](T, A) + _svd_losses(False)["low_rank"](T, A)
-                  + _eig_losses()["both"](T, A))  # fmt: skip
-        (g,) = T.autograd.grad(losses, A, create_graph=True)
+        (g,) = T.autograd.grad(_SECOND_ORDER[name](T, A), A, create_graph=True)
         (g.abs() ** 2).sum().backward()
         return A.grad
 
