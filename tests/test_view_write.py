@@ -253,6 +253,79 @@ def test_a_view_made_under_no_grad_refuses_a_tracked_inplace_op():
         np.testing.assert_array_equal(base.numpy(), [0.0, 1.0, 3.0, 0.0])
 
 
+def _detach_case(lib, case):
+    w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    if case == "values_go_into_shared_memory":
+        y = w * 2
+        d = y.detach()
+        d.add_(w)  # recorded on d alone; y sees the values, its graph is unchanged
+        (d * d).sum().backward()
+        return y.tolist(), d.tolist(), w.grad.tolist(), d.requires_grad
+    if case == "logging_detached_losses":
+        losses = []
+        for _ in range(3):
+            loss = (w * w).sum()
+            loss.backward()
+            losses.append(loss.detach())
+        return [x.item() for x in losses], w.grad.tolist()
+    if case == "ema_through_detach":
+        ema = lib.zeros(3)
+        ema.detach().mul_(0.9).add_(w.detach(), alpha=0.1)
+        return ema.tolist()
+    if case == "detach_then_requires_grad":
+        d = (w * 2).detach().requires_grad_()
+        (d * d).sum().backward()
+        return d.grad.tolist(), w.grad
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["values_go_into_shared_memory", "logging_detached_losses",
+                                  "ema_through_detach", "detach_then_requires_grad"])
+def test_detach_shares_memory_as_torch(case):
+    assert _detach_case(ds, case) == _detach_case(torch, case)  # exact: small integers
+
+
+@pytest.mark.parametrize("case", ["detach_zero_saved_output", "detach_zero_saved_input",
+                                  "detach_of_a_view", "no_grad_view_write"])
+def test_writes_through_detach_or_no_grad_views_bump_the_version(case):
+    """PyTorch's shared version counter: a write through x.detach() (or a view made under
+    no_grad) into values a node saved makes backward raise, as PyTorch's; descent used to use
+    the new values silently (exp's gradient from a zeroed output: 0 instead of e^w)."""
+    for lib in (torch, ds):
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        if case == "detach_zero_saved_output":
+            y = w.exp()
+            loss = y.sum()
+            y.detach().zero_()
+        elif case == "detach_zero_saved_input":
+            y = w * 2
+            loss = (y * y).sum()
+            y.detach().zero_()
+        elif case == "detach_of_a_view":
+            y = w * 2
+            v = y[1:]
+            loss = (v * v).sum()
+            v.detach().mul_(3)
+        else:
+            y = w * 2
+            loss = (y * y).sum()
+            with lib.no_grad():
+                y[0].zero_()
+        with pytest.raises(RuntimeError, match="modified"):
+            loss.backward()
+
+
+def test_data_keeps_no_version_link():
+    # .data is the escape hatch: no shared version counter, so backward uses the new values
+    # without an error, in PyTorch as here
+    for lib in (torch, ds):
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = w * w
+        w.data.mul_(2)
+        y.sum().backward()
+        assert w.grad.tolist() == [4.0, 8.0, 12.0]
+
+
 def test_view_write_inside_compile_runs_eagerly():
     w = ds.tensor(np.ones(3), requires_grad=True)
 

@@ -105,48 +105,69 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     return t
 
 
-class _NoGradView:
-    """The `_view_base` of a view made under no_grad (`mark_unrecorded_view`)."""
+class ViewTag:
+    """What `_view_base` holds for a tensor sharing another's memory that must not write a graph
+    value through to it: a view made under no_grad (`kind` "no_grad": a recorded in-place op on
+    it raises, as PyTorch's "A view was created in no_grad mode ...") or the result of
+    `detach()` ("detach": a recorded in-place op writes its values into the shared memory, and
+    the graph stays the detached tensor's). `ref` weakly refers to the tensor whose memory it
+    shares (a strong one would keep that tensor's graph alive): an unrecorded write into the
+    memory bumps that tensor's version too (PyTorch's shared version counter), so a node that
+    saved it raises at backward instead of using the new values (ops/inplace._written)."""
 
-    __slots__ = ()
+    __slots__ = ("ref", "kind")
+
+    def __init__(self, base, kind: str) -> None:
+        self.ref = weakref.ref(base)
+        self.kind = kind
 
     def __repr__(self) -> str:
-        return "NO_GRAD_VIEW"
+        return f"ViewTag({self.kind})"
 
 
-#: The `_view_base` of a view made with grad mode off: an in-place op on it that grad mode
-#: records raises, as PyTorch's ("A view was created in no_grad mode ..."), instead of writing
-#: a graph value into memory that a no_grad view made ambiguous (ops/view_write.write).
-NO_GRAD_VIEW = _NoGradView()
+def view_source(t):
+    """The tensor whose memory t shares and whose version an in-place write into t must bump
+    (its view base, or a ViewTag's referent), or None."""
+    vb = getattr(t, "_view_base", None)
+    if vb is None or type(vb) is not ViewTag:
+        return vb
+    return vb.ref()
 
 
 def mark_unrecorded_view(t, x) -> None:
     """A view op's output that was not recorded (no input requires grad, or grad mode is off).
     With grad mode on it is marked as a recorded one is (`mark_view`): a later in-place op that
     writes a graph value into it (`buf.select(1, t).copy_(h)` on a plain buffer) writes through
-    to the base, which joins the graph, as in PyTorch. Under no_grad it gets NO_GRAD_VIEW."""
+    to the base, which joins the graph, as in PyTorch. Under no_grad it gets a "no_grad"
+    ViewTag (a view of such a view shares it)."""
     if t._data.base is None:
         return
     if _state.enabled:
         mark_view(t, x)
+        return
+    vb = getattr(x, "_view_base", None)
+    if vb is None:
+        t._view_base = ViewTag(x, "no_grad")
+    elif type(vb) is not ViewTag:
+        t._view_base = ViewTag(vb, "no_grad")
     else:
-        t._view_base = NO_GRAD_VIEW
+        t._view_base = vb if vb.kind == "no_grad" else ViewTag(x, "no_grad")
 
 
 def mark_view(t, x) -> None:
-    """Remember the tensor owning the memory that `t` (a recorded op's output) views, when it is
+    """Remember the tensor owning the memory that `t` (a view op's output) views, when it is
     a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
     recorded in-place op changes t."""
     if t._data.base is None:
         return  # a copy (an advanced index, a reshape that could not view)
-    root = x
-    if x._data.base is not None:  # x is a view itself: its base, if recorded (getattr: slow)
-        root = getattr(x, "_view_base", None)
-        if root is None:
-            root = x
-        elif root is NO_GRAD_VIEW:  # a view of a no_grad view is one too (PyTorch's rule)
+    root = getattr(x, "_view_base", None)
+    if root is None:
+        root = x
+    elif type(root) is ViewTag:
+        if root.kind == "no_grad":  # a view of a no_grad view is one too (PyTorch's rule)
             t._view_base = root
             return
+        root = x  # a view of a detached tensor: its base is the detached tensor
     t._view_base = root
     # id -> weak reference (a WeakSet would compare tensors with ==, which is elementwise)
     views = getattr(root, "_views", None)
@@ -168,7 +189,7 @@ def shared_view_base(t):
     on t rebinds t alone, the same values and gradients, and keeps such code replayable by
     descent.compile (ops/view_write.py)."""
     base = getattr(t, "_view_base", None)
-    if base is None or base is NO_GRAD_VIEW:
+    if base is None or type(base) is ViewTag:
         return None
     if _getrefcount(base) <= 3:  # t's slot, `base` here and getrefcount's argument
         return None

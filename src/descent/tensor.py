@@ -163,9 +163,9 @@ class Tensor(
     # `_data` is the backend array (NumPy or CuPy) holding the values; everything in descent
     # computes on it. `data` (below) is PyTorch's `.data`: a Tensor view of the same storage.
     # _view_base (set on views, see autograd.mark_view and mark_unrecorded_view; unset
-    # elsewhere: read it with getattr) is the tensor whose memory this one views (or
-    # NO_GRAD_VIEW); _views, on that tensor, its marked views (id -> weak reference), whose
-    # nodes a write through one of them refreshes.
+    # elsewhere: read it with getattr) is the tensor whose memory this one views (or an
+    # autograd.ViewTag: a view made under no_grad, a detach()); _views, on that tensor, its
+    # marked views (id -> weak reference), whose nodes a write through one of them refreshes.
     __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "_view_base",
                  "_views", "__weakref__")  # fmt: skip
 
@@ -244,8 +244,9 @@ class Tensor(
         A recorded view's alias holds a copy: the update is then written into the viewed
         memory (ops/view_write.py), which the alias must not see."""
         data = self._data
-        if (getattr(self, "_view_base", None) is not None and
-                autograd.shared_view_base(self) is not None) or autograd.has_live_views(self):
+        if (getattr(self, "_view_base", None) is not None and (
+                type(self._view_base) is autograd.ViewTag
+                or autograd.shared_view_base(self) is not None)) or autograd.has_live_views(self):
             data = data.copy()  # fmt: skip
         return autograd.new_tensor(data, self._rg, self._node)
 
@@ -451,8 +452,12 @@ class Tensor(
         return a
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""
-        return Tensor._wrap(self._data)
+        """A tensor sharing this one's data, cut from the graph (requires_grad=False). As in
+        PyTorch it shares the version counter: an in-place change through it makes a backward
+        that needs this tensor's old values raise (autograd.ViewTag)."""
+        t = autograd.new_tensor(self._data)
+        t._view_base = autograd.ViewTag(self, "detach")
+        return t
 
     def detach_(self) -> Tensor:
         self._node = None

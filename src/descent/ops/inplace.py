@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import overwrote_saved_output
+from ..autograd import overwrote_saved_output, view_source
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
@@ -41,9 +41,17 @@ def _bump(t: Tensor) -> None:
 def _written(t: Tensor) -> None:
     # An unrecorded write into t's array (the array paths below). Besides the version bump: when
     # that array is the output its op saved for backward (Exp, Tanh, Sigmoid...), backward through
-    # the op must raise as PyTorch's does, not read the new values as the op's output.
+    # the op must raise as PyTorch's does, not read the new values as the op's output. A view
+    # (or a detach()) shares its source's version counter in PyTorch: the source's goes up too.
     _bump(t)
     overwrote_saved_output(t)
+    if getattr(t, "_view_base", None) is not None:
+        src = view_source(t)
+        if src is not None and backend.get_array_module(t._data).may_share_memory(
+            t._data, src._data
+        ):
+            src._version += 1
+            overwrote_saved_output(src)
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:

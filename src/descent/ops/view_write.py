@@ -28,9 +28,10 @@ A view whose base no one else holds (a temporary) is rebound alone: nothing coul
 write (autograd.shared_view_base). Views of tensors outside the graph, made with grad mode on,
 are marked the same way (autograd.mark_unrecorded_view): a graph value written into one
 (`buf.select(1, t).copy_(h)` on a plain buffer) writes through and the base joins the graph.
-A view made under no_grad carries autograd.NO_GRAD_VIEW: a recorded in-place op on it raises,
-as PyTorch's does. Not covered (the view alone is rebound): a base that is not contiguous, or
-views with another dtype (view_as_real, .real).
+A view made under no_grad carries a "no_grad" autograd.ViewTag: a recorded in-place op on it
+raises, as PyTorch's does; `detach()`'s result a "detach" one: a recorded in-place op on it
+writes its values into the shared memory (the graph stays its own). Not covered (the view alone
+is rebound): a base that is not contiguous, or views with another dtype (view_as_real, .real).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import NO_GRAD_VIEW, has_live_views, overwrote_saved_output, shared_view_base
+from ..autograd import ViewTag, has_live_views, overwrote_saved_output, shared_view_base
 from ..tensor import Tensor
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
@@ -92,7 +93,9 @@ def write(t: Tensor, result: Tensor) -> bool:
     view, or its positions in the base cannot be worked out: the caller then rebinds t alone."""
     if getattr(t, "_view_base", None) is None:
         return False
-    if t._view_base is NO_GRAD_VIEW:  # (no local name for the base: see shared_view_base)
+    if type(t._view_base) is ViewTag:  # (no local name for the base: see shared_view_base)
+        if t._view_base.kind == "detach":
+            return _write_detached(t, result)
         raise RuntimeError(
             f"a view (shape {tuple(t.shape)}) was created in no_grad mode and is being modified "
             "in place with grad mode enabled (PyTorch forbids it: whether the write should be "
@@ -144,6 +147,24 @@ def write(t: Tensor, result: Tensor) -> bool:
     # PyTorch's views share one version counter with their base.
     _refresh(t, base, flat)
     _refresh_views(base, skip=t)
+    return True
+
+
+def _write_detached(t: Tensor, result: Tensor) -> bool:
+    """A recorded in-place op on `x.detach()`: its values go into the memory it shares with x
+    (x sees them, as in PyTorch), its graph is t's alone, and x's version goes up."""
+    arr = t._data
+    if not getattr(arr.flags, "writeable", True) or result._data.shape != arr.shape:
+        return False
+    src = t._view_base.ref()
+    for fn in observers:
+        fn()
+    if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
+        overwrote_saved_output(src)
+        src._version += 1
+    arr[...] = result._data
+    t._node, t._rg = result._node, result._rg
+    t._version += 1
     return True
 
 
