@@ -48,6 +48,10 @@ def test_conjugate_transpose_of_complex(name):
     np.testing.assert_allclose(_np(xd.grad), _np(xt.grad), rtol=1e-10, atol=1e-12)
 
 
+def test_h_of_a_complex_scalar_is_its_conjugate():
+    assert ds.tensor(1 + 2j).H.item() == 1 - 2j  # torch: the same, with a deprecation warning
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 

@@ -322,8 +322,8 @@ def _conj_if_complex(x) -> Tensor:
 def matrix_h(input) -> Tensor:
     """x.H: the conjugate transpose of a matrix (0-d and 2-d tensors; PyTorch's rule)."""
     x = as_tensor(input)
-    if x.ndim == 0:
-        return x
+    if x.ndim == 0:  # PyTorch: x.conj() (with a deprecation warning, not repeated here)
+        return _conj_if_complex(x)
     if x.ndim != 2:
         raise RuntimeError(
             f"tensor.H is only supported on matrices (2-D tensors). Got {x.ndim}-D tensor."
