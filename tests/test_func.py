@@ -702,3 +702,30 @@ def test_linearize_matches_torch():
         with pytest.raises(RuntimeError, match="same argspec"):
             fn(ns.tensor(v1), ns.tensor(v2))
     same(*res)
+
+
+def test_replace_all_batch_norm_modules_matches_torch():
+    # torch.func.replace_all_batch_norm_modules_: BatchNorms lose their running statistics (None,
+    # track_running_stats False) so vmap over the model normalises with batch statistics only,
+    # in train and in eval mode alike; other modules are untouched; returns the root
+    x = arr(4, 3, 5).astype(np.float32)  # 4 "models" worth of (3, 5) batches
+    outs = []
+    for lib, F in ((descent, dfunc), (torch, tfunc)):
+        net = lib.nn.Sequential(lib.nn.Linear(5, 4), lib.nn.BatchNorm1d(4), lib.nn.LayerNorm(4))
+        with lib.no_grad():
+            net[0].weight.copy_(
+                lib.from_numpy(np.linspace(-1, 1, 20, dtype=np.float32).reshape(4, 5))
+            )
+        assert F.replace_all_batch_norm_modules_(net) is net
+        bn = net[1]
+        state = (bn.running_mean, bn.running_var, bn.num_batches_tracked, bn.track_running_stats)
+        assert state == (None, None, None, False)
+        assert sorted(net.state_dict()) == ["0.bias", "0.weight", "1.bias", "1.weight",
+                                            "2.bias", "2.weight"]  # fmt: skip
+        y_train = F.vmap(net)(lib.from_numpy(x))
+        net.eval()
+        y_eval = F.vmap(net)(lib.from_numpy(x))
+        outs.append((y_train.detach().numpy(), y_eval.detach().numpy()))
+    for ours, theirs in zip(outs[0], outs[1], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outs[0][0], outs[0][1], rtol=1e-6)  # eval = batch statistics

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -109,6 +110,48 @@ def test_autograd_grad_create_graph_second_order_matches_torch():
     (h,) = ds.autograd.grad(g.sum(), x)
     (th,) = torch.autograd.grad(tg.sum(), tx)
     close(h, th)
+
+
+def test_autograd_grad_is_grads_batched_matches_torch():
+    # grad_outputs=eye(n) with is_grads_batched=True: the rows of the Jacobian, in one call;
+    # several outputs, a scalar output with a batch of scalars, unused inputs, create_graph
+    a = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], dtype=np.float32)
+    (x, tx), (u, tu) = pair(a, requires_grad=True), pair(np.ones(2, np.float32), True)
+    for lib, xx, uu in ((ds, x, u), (torch, tx, tu)):
+        y = (xx.sin() * xx.sum(0)).sum(1)  # (2,)
+        eye = lib.eye(2)
+        (j,) = lib.autograd.grad(y, xx, eye, retain_graph=True, is_grads_batched=True)
+        j2 = lib.autograd.grad(
+            [y, (xx**2).sum()], [xx, uu], [eye, lib.tensor([1.0, -2.0])],
+            retain_graph=True, is_grads_batched=True, allow_unused=True,
+        )  # fmt: skip
+        jm = lib.autograd.grad(y, [xx, uu], eye, retain_graph=True, is_grads_batched=True,
+                               materialize_grads=True)  # fmt: skip
+        (jc,) = lib.autograd.grad(y, xx, eye, create_graph=True, is_grads_batched=True)
+        (h,) = lib.autograd.grad(jc.pow(2).sum(), xx)  # through the batched gradients
+        if lib is ds:
+            ours = (j, j2, jm, jc, h)
+        else:
+            theirs = (j, j2, jm, jc, h)
+    close(ours[0], theirs[0])
+    assert tuple(ours[0].shape) == (2, 2, 3)
+    close(ours[1][0], theirs[1][0])
+    assert ours[1][1] is None and theirs[1][1] is None
+    close(ours[2][0], theirs[2][0])
+    close(ours[2][1], theirs[2][1])  # zeros of u's own shape, as torch
+    assert ours[3].requires_grad and theirs[3].requires_grad
+    close(ours[4], theirs[4], rtol=1e-5)
+    # errors: None or mismatched grad_outputs, different batch sizes, unused input
+    y = (x**2).sum(1)
+    for bad, err in (
+        (dict(grad_outputs=None), ValueError),
+        (dict(grad_outputs=ds.ones(3, 3)), RuntimeError),
+        (dict(grad_outputs=[ds.ones(3, 2), ds.ones(2)], outputs=[y, y.sum()]), ValueError),
+        (dict(grad_outputs=ds.eye(2), inputs=[x, u]), RuntimeError),
+    ):
+        kw = dict(outputs=y, inputs=x, retain_graph=True, is_grads_batched=True) | bad
+        with pytest.raises(err):
+            ds.autograd.grad(**kw)
 
 
 def test_functional_grad_keeps_its_jax_meaning():
@@ -545,8 +588,10 @@ def test_where_single_argument_and_nonzero():
         close(g, w)
     a, ta = pair(np.float32([1, 2, 3]))
     b = ds.tensor([1.0, 2.0, 3.0], dtype=ds.float64)
-    close(ds.where(a > 1, a, b), torch.where(ta > 1, ta, torch.tensor([1.0, 2, 3],
-                                                                        dtype=torch.float64)))
+    close(
+        ds.where(a > 1, a, b),
+        torch.where(ta > 1, ta, torch.tensor([1.0, 2, 3], dtype=torch.float64)),
+    )
 
 
 def test_mm_bmm_addmm_values_and_gradients():
@@ -614,6 +659,21 @@ def test_masked_select_scatter_index_put_match_torch():
     close(ds.scatter(ds.tensor(a), 1, idx, 2.0), torch.scatter(torch.tensor(a), 1, tidx, 2.0))
     close(ds.tensor(a).scatter(1, idx, src.detach(), reduce="add"),
           torch.tensor(a).scatter(1, tidx, tsrc.detach(), reduce="add"))  # fmt: skip
+    # reduce="multiply" (deprecated in PyTorch, still in code): repeated slots multiply twice;
+    # a number as src; integer tensors; a third reduce is PyTorch's RuntimeError
+    dup, tdup = pair(np.array([[0, 0], [1, 3], [3, 3]], np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch's deprecation warning
+        close(ds.tensor(a).scatter(1, dup, src.detach(), reduce="multiply"),
+              torch.tensor(a).scatter(1, tdup, tsrc.detach(), reduce="multiply"))  # fmt: skip
+        i8, ti8 = pair(np.arange(6, dtype=np.int64).reshape(2, 3))
+        i8.scatter_(1, ds.tensor([[0, 0]]), 3, reduce="multiply")
+        ti8.scatter_(1, torch.tensor([[0, 0]]), 3, reduce="multiply")
+        assert i8.tolist() == ti8.tolist() and i8.dtype == ds.int64
+        with pytest.raises(RuntimeError, match="add or multiply"):
+            torch.tensor(a).scatter(1, tdup, tsrc.detach(), reduce="mean")
+        with pytest.raises(RuntimeError, match="add or multiply"):
+            ds.tensor(a).scatter(1, dup, src.detach(), reduce="mean")
     y, ty = pair(np.zeros((4, 3), np.float32))
     y.scatter_(0, ds.tensor([[1, 2, 3]]), ds.tensor([[5.0, 6.0, 7.0]]))
     ty.scatter_(0, torch.tensor([[1, 2, 3]]), torch.tensor([[5.0, 6.0, 7.0]]))

@@ -68,19 +68,25 @@ def grad(
         only_inputs: accepted for PyTorch compatibility (it has no effect there either).
         allow_unused: if False (the default, as in PyTorch), an input that the outputs do not
             depend on raises; if True its gradient is None.
-        is_grads_batched: not supported (raises when True).
+        is_grads_batched: the first dimension of each grad_output is a batch of vectors:
+            the result is one gradient per vector, stacked on a new first dimension (the rows
+            of a Jacobian from `grad_outputs=eye(n)`). PyTorch runs it by vmap, descent by one
+            backward pass per vector (the graph is kept between them).
         materialize_grads: give unused inputs a zero gradient instead of None (implies
             allow_unused=True, as in PyTorch).
 
     Raises:
         RuntimeError: an input does not require grad, or is unused and allow_unused is False.
     """
-    if is_grads_batched:
-        raise NotImplementedError("grad(): is_grads_batched=True is not supported by descent")
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise ValueError("grad(): materialize_grads=True needs allow_unused to be None or True")
+    if is_grads_batched:
+        return _grad_batched(
+            outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+            materialize_grads,
+        )  # fmt: skip
     if isinstance(inputs, autograd._tensor_class):
         inputs = [inputs]
     inputs = list(inputs)
@@ -116,6 +122,70 @@ def grad(
         elif not allow_unused:
             raise RuntimeError(
                 f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
+                "the outputs; pass allow_unused=True to get None for it (or "
+                "materialize_grads=True for zeros)"
+            )
+    return tuple(res)
+
+
+def _grad_batched(
+    outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads
+):
+    """grad(..., is_grads_batched=True): one pass per row of the grad_outputs, stacked."""
+    from .ops.shape import stack  # noqa: PLC0415 (ops sit above this module's engine imports)
+
+    outputs = _as_list(outputs)
+    grad_outputs = _as_list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
+        )
+    sizes = []
+    for i, (o, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
+        if g is None or g.ndim == 0:
+            raise ValueError(
+                f"grad(is_grads_batched=True): grad_outputs[{i}] must be a tensor whose first "
+                "dimension is the batch of vectors, got "
+                f"{'None' if g is None else 'a 0-d tensor'}"
+            )
+        if tuple(g.shape[1:]) != tuple(o.shape):
+            raise RuntimeError(
+                "If `is_grads_batched=True`, we interpret the first dimension of each "
+                "grad_output as the batch dimension. The sizes of the remaining dimensions are "
+                f"expected to match the shape of corresponding output, but a mismatch was "
+                f"detected: grad_output[{i}] has a shape of {tuple(g.shape[1:])} and output[{i}] "
+                f"has a shape of {tuple(o.shape)}."
+            )
+        sizes.append(int(g.shape[0]))
+    if len(set(sizes)) != 1:
+        raise ValueError(
+            "grad(is_grads_batched=True): every grad_output needs the same batch size (its "
+            f"first dimension), got {sizes}"
+        )
+    n = sizes[0]
+    if n == 0:
+        raise IndexError("grad(is_grads_batched=True): the batch of grad_outputs is empty")
+    keep = create_graph if retain_graph is None else retain_graph
+    rows = [
+        grad(outputs, inputs, [g[b] for g in grad_outputs], retain_graph=keep or b < n - 1,
+             create_graph=create_graph, allow_unused=True)
+        for b in range(n)
+    ]  # fmt: skip
+    single = isinstance(inputs, autograd._tensor_class)
+    inputs = [inputs] if single else list(inputs)
+    res = []
+    for i, t in enumerate(inputs):
+        col = [r[i] for r in rows]
+        if all(c is not None for c in col):
+            res.append(stack(col, 0))
+        elif materialize_grads:  # zeros of the input's own shape, as PyTorch's vmap path
+            xp = backend.get_array_module(t._data)
+            res.append(autograd.new_tensor(xp.zeros_like(t._data)))
+        elif allow_unused:
+            res.append(None)
+        else:
+            raise RuntimeError(
+                f"grad(): input {i} (shape {tuple(t.shape)}) was not used to compute "
                 "the outputs; pass allow_unused=True to get None for it (or "
                 "materialize_grads=True for zeros)"
             )

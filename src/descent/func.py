@@ -34,7 +34,14 @@ from collections.abc import Callable
 from . import autograd
 from .autograd_functional import _autograd_grad, _jacobian_rows
 from .creation import ones_like, zeros, zeros_like
-from .func_vmap import functional_call, stack_module_state, tree_flatten, tree_unflatten, vmap
+from .func_vmap import (
+    functional_call,
+    replace_all_batch_norm_modules_,
+    stack_module_state,
+    tree_flatten,
+    tree_unflatten,
+    vmap,
+)
 from .functional import _enter
 from .ops.shape import stack
 from .tensor import Tensor
@@ -48,6 +55,7 @@ __all__ = [
     "jacrev",
     "jvp",
     "linearize",
+    "replace_all_batch_norm_modules_",
     "stack_module_state",
     "vjp",
     "vmap",

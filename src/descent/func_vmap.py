@@ -492,3 +492,19 @@ def stack_module_state(models) -> tuple[dict, dict]:
     params = stacked([dict(m.named_parameters()) for m in models])
     buffers = stacked([dict(m.named_buffers()) for m in models])
     return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """Make every BatchNorm in `root` use batch statistics only (torch.func's function of
+    that name), in place, and return `root`: running_mean / running_var / num_batches_tracked
+    become None and track_running_stats False, so that vmap over the model does not update
+    shared running statistics from inside the mapped function."""
+    from .nn.normalization import _BatchNorm  # noqa: PLC0415 (nn sits above this module)
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
