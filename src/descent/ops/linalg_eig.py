@@ -55,18 +55,19 @@ def _complex_dtype(dtype):
     return np.result_type(dtype, np.complex64)
 
 
-def _geev(a):
-    """(L, V) of every matrix of the array a, complex, on a's device. CuPy has no general
-    eigensolver: there the matrices go through the host (PyTorch's CUDA eig also runs geev on
-    the CPU, via MAGMA)."""
+def _geev(a, vectors: bool = True):
+    """(L, V) of every matrix of the array a (L alone without `vectors`), complex, on a's
+    device. CuPy has no general eigensolver: there the matrices go through the host (PyTorch's
+    CUDA eig also runs geev on the CPU, via MAGMA)."""
     xp = backend.get_array_module(a)
     host = backend.as_numpy(a) if xp is not np else a
-    w, v = lapack_call("linalg.eig", np.linalg.eig, host, fix=_EIG_FIX)
+    op, fn = ("linalg.eig", np.linalg.eig) if vectors else ("linalg.eigvals", np.linalg.eigvals)
+    out = lapack_call(op, fn, host, fix=_EIG_FIX)
     dt = _complex_dtype(a.dtype)
-    w, v = w.astype(dt, copy=False), v.astype(dt, copy=False)
+    out = [x.astype(dt, copy=False) for x in (out if vectors else (out,))]
     if xp is not np:
-        w, v = xp.asarray(w), xp.asarray(v)
-    return w, v
+        out = [xp.asarray(x) for x in out]
+    return tuple(out) if vectors else out[0]
 
 
 class Eig(Function):
@@ -130,4 +131,4 @@ def eigvals(a) -> Tensor:
     a = prepare("linalg.eigvals", a, complex_ok=True)
     if a.requires_grad:
         return eig(a)[0]
-    return Tensor._wrap(_geev(a._data)[0])
+    return Tensor._wrap(_geev(a._data, vectors=False))
