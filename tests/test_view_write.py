@@ -599,3 +599,26 @@ def test_random_3d_view_chains_match_torch():
         if ours[2] is not None:
             np.testing.assert_allclose(ours[2], ref[2], rtol=1e-12, atol=1e-12)
     assert compared >= 80
+
+
+def test_tensors_with_views_pickle_and_copy():
+    """The view links are weak references: pickling a tensor that has views, a view, a
+    detach() or a no_grad view failed ("cannot pickle 'weakref.ReferenceType' object"), which a
+    DataLoader worker or torch.save-style code would hit. Copies carry no memory link."""
+    import copy
+    import pickle
+
+    w = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = w * 2
+    v = y[1:]
+    b = ds.zeros(4)
+    u = b[1:]
+    with ds.no_grad():
+        n = y[:2]
+    for t in (y, v, b, u, y.detach(), n):
+        for back in (pickle.loads(pickle.dumps(t)), copy.deepcopy(t)):
+            np.testing.assert_array_equal(back.detach().numpy(), t.detach().numpy())
+            assert getattr(back, "_view_base", None) is None
+    c = copy.deepcopy(u)
+    c.add_(w[1:])  # a copy's in-place op stays in the copy
+    np.testing.assert_array_equal(b.numpy(), np.zeros(4))

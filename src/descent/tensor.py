@@ -236,6 +236,15 @@ class Tensor(
         """A tensor around a backend array, without copy or dtype conversion (not for users)."""
         return autograd.new_tensor(arr)
 
+    def __getstate__(self):
+        """pickle / copy.deepcopy: every slot but the view links (`_view_base`, `_views`: weak
+        references, which pickle refuses, and memory relations a copy does not have)."""
+        state = object.__getstate__(self)
+        if type(state) is tuple and state[1] and ("_view_base" in state[1] or "_views" in state[1]):
+            slots = {k: v for k, v in state[1].items() if k != "_view_base" and k != "_views"}
+            return (state[0], slots)
+        return state
+
     def _alias(self) -> Tensor:
         """A second Tensor object for the same value and graph position (not for users).
 
