@@ -25,6 +25,7 @@ from ._common import as_tensor, return_type
 from .elementwise import clone, where
 from .indexing import index_add, scatter_add, take_along_axis
 from .shape import broadcast_to, reshape
+from .shape_index import scatter_reduce
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -166,7 +167,9 @@ def _index_tensor(index) -> Tensor:
 def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = None) -> Tensor:
     """Out-of-place torch.scatter: out = x with out[..., index[i], ...] = src[i] along dim.
 
-    `reduce='add'` sums into x (scatter_add); 'multiply' is not supported.
+    `reduce='add'` sums into x (scatter_add); 'multiply' multiplies x's slots by every element
+    written there (scatter_reduce 'prod' with x included, which also gives it a gradient that
+    PyTorch does not implement).
     """
     x, index = as_tensor(x), _index_tensor(index)
     if not isinstance(src, Tensor) and src is not None and value is None:
@@ -175,8 +178,11 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     s = _src_tensor(x, index, src, value, "scatter")
     if reduce in ("add", "sum"):
         return scatter_add(x, d, index, s)
-    if reduce is not None:
-        raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported (only 'add')")
+    if reduce == "multiply":
+        return scatter_reduce(x, d, index, s, "prod", include_self=True)
+    if reduce is not None:  # PyTorch's RuntimeError and words
+        raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got "
+                           f"{reduce!r}")  # fmt: skip
     xp = backend.get_array_module(x._data)
     # owner[slot] = the flat position in src of the element written there, -1 where nothing
     # is (a constant); with repeated indices the last write wins, as on PyTorch's CPU.
