@@ -73,7 +73,7 @@ _GAUGE = {
     "linalg_eig_backward": ("eigenvectors", "so it is ill-defined", "V^H gV",
                             "|V|, or V diag(L) V^-1"),
     "svd_backward": ("singular vectors", "making it ill-defined",
-                     "U^H gU + V^H gV", "|U|, |V|, U diag(S) Vh or U U^H"),
+                     "2 (U^H gU + V^H gV)", "|U|, |V|, U diag(S) Vh or U U^H"),
 }  # fmt: skip
 
 
