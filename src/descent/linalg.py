@@ -18,6 +18,7 @@ matrix_rank, cond, ...) and PyTorch's named-tuple results.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 from . import backend
@@ -342,7 +343,8 @@ def _chain(ts):
 
 
 def vecdot(x, y, *, dim: int = -1) -> Tensor:
-    """The dot product of x and y along `dim` (torch.linalg.vecdot; real: sum(x * y))."""
+    """The dot product of x and y along `dim` (torch.linalg.vecdot): sum(conj(x) * y), which is
+    sum(x * y) for real x."""
     x = as_tensor(x)
     y = as_tensor(y, x)
     if x._data.dtype != y._data.dtype:
@@ -350,6 +352,8 @@ def vecdot(x, y, *, dim: int = -1) -> Tensor:
             f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
             f"{x._data.dtype} and y of type {y._data.dtype} instead"
         )
+    if x._data.dtype.kind == "c":
+        x = x.conj()
     return _sum(x * y, dim)
 
 
@@ -432,10 +436,18 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True,
     """The solution of the triangular system A X = B (X A = B with left=False)
     (torch.linalg.solve_triangular): only A's `upper` (or lower) triangle is read, and with
     unitriangular=True its diagonal is taken as ones. Composite (a general solve of the
-    masked matrix), so A's gradient is the masked triangle, as PyTorch's."""
-    A = prepare("linalg.solve_triangular", A)
+    masked matrix), so A's gradient is the masked triangle, as PyTorch's. B is computed in A's
+    dtype, as PyTorch's (a complex B with a real A loses its imaginary part, with PyTorch's
+    warning)."""
+    A = prepare("linalg.solve_triangular", A, complex_ok=True)
     B = as_tensor(B)
-    check_float("linalg.solve_triangular", B)
+    check_float("linalg.solve_triangular", B, complex_ok=True)
+    if B._data.dtype != A._data.dtype:
+        if B._data.dtype.kind == "c" and A._data.dtype.kind != "c":
+            warnings.warn("linalg.solve_triangular: casting complex values to real discards the "
+                          "imaginary part (B to A's dtype, as PyTorch)", UserWarning,
+                          stacklevel=2)  # fmt: skip
+        B = B.to(A.dtype)
     if B.ndim < 2:
         raise DescentError(
             f"linalg.solve_triangular: The input tensor B must have at least 2 dimensions, got "
@@ -500,7 +512,7 @@ def matrix_exp(A) -> Tensor:
     degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its
     gradient is that of the approximant (equal to the exact one to rounding) and create_graph
     works. One scaling for the whole batch (the largest 1-norm's)."""
-    A = prepare("linalg.matrix_exp", A)
+    A = prepare("linalg.matrix_exp", A, complex_ok=True)
     xp = backend.get_array_module(A._data)
     n = A.shape[-1]
     if A._data.size == 0:

@@ -26,7 +26,7 @@ from .errors import DescentError
 from .linalg_lu import lu_factor_ex
 from .ops._common import as_tensor
 from .ops.elementwise import where
-from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
+from .ops.linalg_decomp import LinAlgError, inv, mH, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
 from .tensor import Tensor
 
@@ -51,15 +51,17 @@ class SolveExResult(NamedTuple):
 def _potf2(a: np.ndarray) -> tuple[np.ndarray, int]:
     """LAPACK's unblocked Cholesky (potf2) of one matrix's lower triangle: (the factor as far
     as it got, info). On failure at column j the diagonal entry keeps the pivot a_jj - |l_j|^2
-    (not positive, or nan) and the columns after j keep A's values."""
+    (not positive, or nan) and the columns after j keep A's values. Complex (zpotf2): the
+    pivot is Re(a_jj) - l_j l_j^H, real, and the column subtracts L conj(l_j)."""
     low = np.tril(a).copy()
     for j in range(a.shape[-1]):
-        ajj = low[j, j] - low[j, :j] @ low[j, :j]
+        lj = low[j, :j]
+        ajj = (low[j, j] - lj @ np.conj(lj)).real
         if not ajj > 0:  # also catches nan
             low[j, j] = ajj
             return low, j + 1
         low[j, j] = ajj = np.sqrt(ajj)
-        low[j + 1 :, j] = (low[j + 1 :, j] - low[j + 1 :, :j] @ low[j, :j]) / ajj
+        low[j + 1 :, j] = (low[j + 1 :, j] - low[j + 1 :, :j] @ np.conj(lj)) / ajj
     return low, 0
 
 
@@ -78,18 +80,24 @@ def _overwrite(out: Tensor, failed: np.ndarray, values: np.ndarray) -> Tensor:
     return where(Tensor._wrap(xp.asarray(mask)), Tensor._wrap(xp.asarray(values)), out)
 
 
+def _nans(res: Tensor) -> np.ndarray:
+    """nan in res's shape and dtype (nan + nan j for complex, as PyTorch's failed inverse)."""
+    value = complex(np.nan, np.nan) if res._data.dtype.kind == "c" else np.nan
+    return np.full(tuple(res.shape), value, res._data.dtype)
+
+
 def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
                 out=None) -> CholeskyExResult:  # fmt: skip
     """(L, info) of a (batch of) symmetric matrix (torch.linalg.cholesky_ex): L as
     linalg.cholesky's where info == 0; info the order of the first leading minor that is not
-    positive-definite. U = L^T with upper=True.
+    positive-definite. U = L^H with upper=True.
 
     Raises:
         LinAlgError: check_errors=True and a matrix is not positive-definite.
     """
     if out is not None:
         raise DescentError("linalg.cholesky_ex: out= is not supported; use the return value")
-    A = prepare("linalg.cholesky_ex", A)
+    A = prepare("linalg.cholesky_ex", A, complex_ok=True)
     xp = backend.get_array_module(A._data)
     batch = tuple(A.shape[:-2])
     try:
@@ -114,7 +122,8 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
         low = _overwrite(_cholesky(_swap_failed(A, failed)), failed, partial)
     else:
         low = _cholesky(A)
-    return CholeskyExResult(low.mT if upper else low, autograd.new_tensor(xp.asarray(info)))
+    low = mH(autograd._graph_namespace, low) if upper else low  # U = L^H
+    return CholeskyExResult(low, autograd.new_tensor(xp.asarray(info)))
 
 
 def _lu_info(A: Tensor) -> np.ndarray:
@@ -144,7 +153,7 @@ def inv_ex(A, *, check_errors: bool = False, out=None) -> InvExResult:
     """
     if out is not None:
         raise DescentError("linalg.inv_ex: out= is not supported; use the return value")
-    A = prepare("linalg.inv_ex", A)
+    A = prepare("linalg.inv_ex", A, complex_ok=True)
     info = _lu_info(A)
     failed = info != 0
     if check_errors and failed.any():
@@ -153,7 +162,7 @@ def inv_ex(A, *, check_errors: bool = False, out=None) -> InvExResult:
     if not failed.any():
         return InvExResult(inv(A), autograd.new_tensor(xp.asarray(info)))
     res = inv(_swap_failed(A, failed))
-    res = _overwrite(res, failed, np.full(tuple(res.shape), np.nan, res._data.dtype))
+    res = _overwrite(res, failed, _nans(res))
     return InvExResult(res, autograd.new_tensor(xp.asarray(info)))
 
 
@@ -166,7 +175,7 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -
     """
     if out is not None:
         raise DescentError("linalg.solve_ex: out= is not supported; use the return value")
-    A = prepare("linalg.solve_ex", A)
+    A = prepare("linalg.solve_ex", A, complex_ok=True)
     B = as_tensor(B)
     info = _lu_info(A)
     failed = info != 0
@@ -188,5 +197,5 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -
     res_batch = tuple(res.shape[: res.ndim - (1 if vector else 2)])
     pad = (1,) * (len(res_batch) - batch_nd)
     bad = np.broadcast_to(failed.reshape(pad + failed.shape), res_batch)
-    nan = np.full(tuple(res.shape), np.nan, res._data.dtype)
+    nan = _nans(res)
     return SolveExResult(_overwrite(res, bad, nan), autograd.new_tensor(xp.asarray(info)))

@@ -37,6 +37,12 @@ through the same backward and its create_graph form. The backward is PyTorch's
 
 It needs full-rank (leading k x k) factors, as PyTorch's: at a singular matrix the gradient is
 not finite (no error is raised, as in PyTorch).
+
+Complex input. The pivot is the row of largest |Re| + |Im| (LAPACK's izamax compares that,
+not the modulus), so the pivots are PyTorch's. L and U are rational, hence holomorphic,
+functions of A's entries for fixed pivots, so the backward is the real formula with the
+derivative conjugated (`@holomorphic`: the transposes become conjugate transposes, as in
+PyTorch's formula). lu_solve's adjoint=True solves with A^H.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ import numpy as np
 from . import autograd, backend
 from .autograd import Function
 from .errors import DescentError
-from .ops._common import as_tensor, check_devices
-from .ops.linalg_decomp import LinAlgError, _solve, check_float, concat, mT, prepare
+from .ops._common import as_tensor, check_devices, holomorphic
+from .ops.linalg_decomp import LinAlgError, _solve, check_float, concat, mH, mT, prepare
 from .ops.linalg_decomp import solve_matrix as _solve_matrix
 from .ops.shape import expand, triu
 from .tensor import Tensor
@@ -101,7 +107,10 @@ def _factor(a, pivot: bool = True):
     info = xp.zeros(nb, dtype=np.int32)
     for j in range(k):
         if pivot:
-            p = j + xp.argmax(xp.abs(lu[:, j:, j]), axis=1)  # (B,): first largest, as idamax
+            col = lu[:, j:, j]
+            # |a| for real, |Re a| + |Im a| for complex (LAPACK's izamax/icamax)
+            size = xp.abs(col.real) + xp.abs(col.imag) if col.dtype.kind == "c" else xp.abs(col)
+            p = j + xp.argmax(size, axis=1)  # (B,): first largest, as idamax
             pivots[:, j] = p + 1
             # Swap rows j and p of every matrix (and of the row order); p == j swaps nothing.
             row_j, row_p = lu[rows, j].copy(), lu[rows, p]
@@ -165,6 +174,7 @@ def _unit_lower(ops, lu, k):
 # The op
 
 
+@holomorphic  # complex: the transposes of the formula become conjugate transposes
 class LUFactor(Function):
     """LU = packed(L, U) of A = P L U (pivots and info: no gradient). gA is PyTorch's
     linalg_lu_backward (module docstring) with gL = tril(gLU, -1), gU = triu(gLU). Saves the
@@ -233,7 +243,7 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False,
     """
     if out is not None:
         raise DescentError("linalg.lu_factor_ex: out= is not supported; use the return value")
-    A = prepare("linalg.lu_factor", A, square=False)
+    A = prepare("linalg.lu_factor", A, square=False, complex_ok=True)
     lu_data, pivots, perm, info = _factor(A._data, pivot)
     if check_errors and bool(info.any()):
         raise _singular_error("torch.linalg.lu_factor_ex", info, A.ndim > 2)
@@ -274,7 +284,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
     tensor when its flag is False. Differentiable in LU_data."""
     if out is not None:
         raise DescentError("lu_unpack: out= is not supported; use the return value")
-    LU = prepare("lu_unpack", LU_data, square=False)
+    LU = prepare("lu_unpack", LU_data, square=False, complex_ok=True)
     piv = _check_pivots("lu_unpack", LU_pivots, LU)
     m, n = LU.shape[-2], LU.shape[-1]
     k = min(m, n)
@@ -319,14 +329,15 @@ def _check_pivots(op: str, pivots, LU: Tensor) -> Tensor:
 
 def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False, out=None) -> Tensor:
     """The solution X of A X = B for A = P L U given by lu_factor (torch.linalg.lu_solve);
-    left=False solves X A = B, adjoint=True uses A^T. LU and pivots (..., n, n), (..., n);
-    B (..., n, k) (or (..., k, n) with left=False); batch dimensions broadcast.
+    left=False solves X A = B, adjoint=True uses A^H (A^T for real A). LU and pivots
+    (..., n, n), (..., n); B (..., n, k) (or (..., k, n) with left=False); batch dimensions
+    broadcast.
     Differentiable in B and in LU (through its triangular factors)."""
     if out is not None:
         raise DescentError("linalg.lu_solve: out= is not supported; use the return value")
-    LU = prepare("linalg.lu_solve", LU)
+    LU = prepare("linalg.lu_solve", LU, complex_ok=True)
     B = as_tensor(B)
-    check_float("linalg.lu_solve", B)
+    check_float("linalg.lu_solve", B, complex_ok=True)
     check_devices("linalg.lu_solve", LU, B)
     piv = _check_pivots("linalg.lu_solve", pivots, LU)
     ops = autograd._graph_namespace  # the differentiable namespace: Tensor ops with graph
@@ -341,8 +352,8 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False, out=Non
         raise DescentError(
             f"linalg.lu_solve: LU and B must have the same dtype, got {LU.dtype} and {B.dtype}"
         )
-    if not left:  # X A = B  <=>  A^T X^T = B^T
-        return _mT(lu_solve(LU, piv, _mT(B), adjoint=not adjoint))
+    if not left:  # X A = B  <=>  A^H X^H = B^H (^T for real)
+        return _mH(lu_solve(LU, piv, _mH(B), adjoint=not adjoint))
     xp = backend.get_array_module(LU._data)
     batch = tuple(np.broadcast_shapes(tuple(LU.shape[:-2]), tuple(B.shape[:-2])))
     LU = expand(LU, batch + (n, n))
@@ -355,10 +366,10 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False, out=Non
     if not adjoint:  # A^{-1} B = U^{-1} L^{-1} P^T B, and P^T B = B[perm]
         pb = _apply_p(ops, xp.argsort(perm, axis=-1), B)
         return _solve_matrix(U, _solve_matrix(L, pb))
-    # A^{-T} B = P L^{-T} U^{-T} B
-    return _apply_p(ops, perm, _solve_matrix(_mT(L), _solve_matrix(_mT(U), B)))
+    # A^{-H} B = P L^{-H} U^{-H} B (P is real)
+    return _apply_p(ops, perm, _solve_matrix(_mH(L), _solve_matrix(_mH(U), B)))
 
 
-def _mT(x: Tensor) -> Tensor:
-    """x with its last two dimensions swapped (a Tensor)."""
-    return x.transpose(-2, -1)
+def _mH(x: Tensor) -> Tensor:
+    """x's conjugate transpose (the transpose for real x; a Tensor)."""
+    return mH(autograd._graph_namespace, x)

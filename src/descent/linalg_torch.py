@@ -11,14 +11,14 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
-from . import backend, tensor_methods
+from . import autograd, backend, tensor_methods
 from . import linalg as _linalg
 from . import linalg_lu as _lu
 from .ops._common import as_tensor
 from .ops.linalg import matmul
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.linalg_decomp import det as _det
-from .ops.linalg_decomp import inv, solve
+from .ops.linalg_decomp import inv, mH, solve
 from .ops.linalg_spectral import pinv
 from .tensor import Tensor
 from .torch_keywords import torch_names
@@ -62,10 +62,13 @@ def slogdet(input) -> SlogdetResult:
 
 def logdet(input) -> Tensor:
     """log det(A): logabsdet where det > 0, -inf where det = 0 and nan where det < 0
-    (torch.logdet; its gradient is slogdet's, 0 at the nan entries)."""
+    (torch.logdet; its gradient is slogdet's, 0 at the nan entries). For complex A, the
+    complex log(sign) + logabsdet (PyTorch's), holomorphic with gradient g A^{-H}."""
     from .ops.elementwise import where
 
     sign, logabs = _linalg.slogdet(input)
+    if sign.dtype.is_complex:
+        return sign.log() + logabs
     return where(sign < 0, float("nan"), logabs)
 
 
@@ -80,19 +83,26 @@ def cholesky(input, upper: bool = False) -> Tensor:
 
 
 def cholesky_solve(B, L, upper: bool = False) -> Tensor:
-    """The solution X of A X = B for A = L L^T (or U^T U with upper=True), given the factor
-    (torch.cholesky_solve). Composite: solve(L L^T, B), differentiable in B and L."""
+    """The solution X of A X = B for A = L L^H (or U^H U with upper=True; ^H is ^T for real
+    L), given the factor (torch.cholesky_solve). Composite: solve(L L^H, B), differentiable in
+    B and L."""
     L = as_tensor(L)
-    A = matmul(L.mT, L) if upper else matmul(L, L.mT)
+    A = matmul(_mH(L), L) if upper else matmul(L, _mH(L))
     return solve(A, B)
 
 
 def cholesky_inverse(L, upper: bool = False) -> Tensor:
-    """inv(A) for A = L L^T (or U^T U with upper=True), given the factor (torch.cholesky_inverse).
-    Composite: inv(L L^T), differentiable in L (every entry, as PyTorch's gradient; the factor
-    is expected triangular: unlike LAPACK's potri, the other triangle is not ignored)."""
+    """inv(A) for A = L L^H (or U^H U with upper=True; ^H is ^T for real L), given the factor
+    (torch.cholesky_inverse). Composite: inv(L L^H), differentiable in L (every entry, as
+    PyTorch's gradient; the factor is expected triangular: unlike LAPACK's potri, the other
+    triangle is not ignored)."""
     L = as_tensor(L)
-    return inv(matmul(L.mT, L) if upper else matmul(L, L.mT))
+    return inv(matmul(_mH(L), L) if upper else matmul(L, _mH(L)))
+
+
+def _mH(x: Tensor) -> Tensor:
+    """The conjugate transpose of a (batch of) matrix (the transpose for real x)."""
+    return mH(autograd._graph_namespace, x)
 
 
 def svd(input, some: bool = True, compute_uv: bool = True) -> SVDResult:

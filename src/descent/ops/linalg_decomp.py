@@ -5,9 +5,10 @@ passes share.
 
 Conventions:
 
-* Real inputs only (descent has no complex dtype), float32 or float64: float32 in, float32 out.
-  The forward passes are NumPy's (CuPy's on a GPU) LAPACK-backed `xp.linalg` functions, which
-  batch over the leading dimensions as PyTorch does.
+* float32 or float64 inputs, and complex64 / complex128 where the op passes `complex_ok` (all
+  of this module's: see "Complex input" below); float32 in, float32 out. The forward passes
+  are NumPy's (CuPy's on a GPU) LAPACK-backed `xp.linalg` functions, which batch over the
+  leading dimensions as PyTorch does.
 * An op with several outputs (slogdet, qr, eigh, svd) is one node whose forward returns the
   outputs packed along one last axis (`pack`); the public function slices them apart
   (`unpack`: recorded views, so each output's gradient lands in its part of the packed
@@ -21,6 +22,14 @@ Conventions:
   `LinAlgError` (PyTorch's torch.linalg.LinAlgError: a RuntimeError, here also descent's
   DescentError) naming the op, the shape, the batch element and the fix.
 
+Complex input. PyTorch's convention (docs/complex.md): for a real loss L of complex Z, the
+gradient is dL/dRe Z + i dL/dIm Z. det, inv, solve (and lu in linalg_lu.py) are holomorphic
+functions of A's entries, so their backward is the real formula with the derivative conjugated,
+which the `@holomorphic` decorator applies (conj(backward(conj(gy)))): det's gA = gy conj(det)
+A^{-H}, inv's -Y^H gY Y^H, solve's gB = A^{-H} gX. slogdet, cholesky and qr are not holomorphic
+(a modulus, a real diagonal); their backward passes are written with `mH`, the conjugate
+transpose (mT for real input), as PyTorch's FunctionsManual.cpp.
+
 Gradient formulas: M. Giles, "An extended collection of matrix derivative results for forward
 and reverse mode algorithmic differentiation" (2008) for det, inv, solve, cholesky; H.-J. Liao
 et al., "Differentiable programming tensor networks" (2019) for qr; PyTorch's
@@ -33,11 +42,11 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import autograd, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, conj_if_complex
+from ._common import as_tensor, check_devices, conj_if_complex, holomorphic
 from .shape import cat as _cat
 
 
@@ -215,6 +224,7 @@ def unpack(y, batch, cores):
 # det, slogdet
 
 
+@holomorphic  # complex: gA = gy conj(det(A)) A^{-H}
 class Det(Function):
     """d det(A)/dA = det(A) A^{-T}, the cofactor matrix. Where det(A) = 0 the cofactor matrix
     comes from the SVD, A = U S Vh: det(U) det(Vh) U diag(prod_{j != i} s_j) Vh, finite at
@@ -244,27 +254,31 @@ class Det(Function):
 
 def _svd_cofactor(a):
     """The cofactor matrix of a (arrays): det(A) A^{-T} for invertible A, and its continuous
-    extension at singular A, from the SVD (no division)."""
+    extension at singular A, from the SVD (no division): A^{-T} = conj(U) S^{-1} conj(Vh) and
+    det(A) = det(U) prod(s) det(Vh) (conj does nothing to real input)."""
     xp = array_module(a)
     u, s, vh = xp.linalg.svd(a)
     n = s.shape[-1]
     eye = xp.eye(n, dtype=bool)
     # prod_{j != i} s_j: each row of the (n, n) matrix has s with its own entry replaced by 1.
     others = xp.where(eye, 1.0, s[..., None, :]).prod(axis=-1).astype(a.dtype)
-    sign = xp.linalg.det(u) * xp.linalg.det(vh)  # +-1: U and Vh are orthogonal
-    return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
+    # +-1 (U, Vh orthogonal) or a unit-modulus number (unitary)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    return sign[..., None, None] * ((xp.conj(u) * others[..., None, :]) @ xp.conj(vh))
 
 
 def det(a) -> Tensor:
     """det(A) of a (batch of) square matrix (torch.linalg.det)."""
-    a = prepare("linalg.det", a)
+    a = prepare("linalg.det", a, complex_ok=True)
     return Det.apply(a)
 
 
 class Slogdet(Function):
-    """(sign, log|det A|) packed; d log|det A|/dA = A^{-T}; the sign has no gradient. At a
-    singular matrix (sign 0, log|det| = -inf) the gradient is nan (PyTorch's LU solve gives
-    inf / nan there too) instead of an error. Saves the input and the output."""
+    """(sign, log|det A|) packed; d log|det A|/dA = A^{-T}; a real sign has no gradient. For
+    complex A, d log det A = tr(A^{-1} dA) = d log|det A| + i d arg(det A), and the complex sign
+    e^{i arg} moves: gA = (g_log + i Im(g_sign conj(sign))) A^{-H} (PyTorch's slogdet_backward).
+    At a singular matrix (sign 0, log|det| = -inf) the gradient is nan (PyTorch's LU solve
+    gives inf / nan there too) instead of an error. Saves the input and the output."""
 
     save_inputs = True
     save_output = True
@@ -272,29 +286,41 @@ class Slogdet(Function):
     def forward(self, a):
         xp = backend.get_array_module(a)
         sign, logabs = xp.linalg.slogdet(a)
-        return pack(xp, [sign, logabs], a.shape[:-2])
+        # complex A: the real logabs is packed as complex with the complex sign (slogdet
+        # takes its real part back out)
+        return pack(xp, [sign, logabs.astype(sign.dtype)], a.shape[:-2])
 
     def backward(self, gy, ops):
         (a,) = self.inputs(ops)
         batch = tuple(a.shape[:-2])
-        _, glog = unpack(gy, batch, [(), ()])
-        # The sign is piecewise constant: its part of gy is ignored.
-        glog = glog.reshape(batch + (1, 1))
+        gsign, glog = unpack(gy, batch, [(), ()])
         sign, _ = unpack(self.output(ops), batch, [(), ()])
+        if a.dtype.kind == "c":
+            # g = Re(g_log) + i Im(g_sign conj(sign)), with Re w = (w + conj w) / 2 and
+            # i Im w = (w - conj w) / 2 (g_log is real-valued: it comes through real())
+            w = gsign * conj_if_complex(ops, sign)
+            glog = 0.5 * (glog + conj_if_complex(ops, glog)) + 0.5 * (w - conj_if_complex(ops, w))
+        # A real sign is piecewise constant: its part of gy is ignored.
+        glog = glog.reshape(batch + (1, 1))
         singular = (sign._data if ops.is_graph else sign) == 0
         if not bool(singular.any()):
-            return glog * mT(ops, _inv(ops, a))
+            return glog * mH(ops, _inv(ops, a))
         # Invert the identity in place of the singular matrices, then mark them nan.
         xp = array_module(a)
         mask = singular.reshape(batch + (1, 1))
         safe = ops.where(mask, xp.eye(a.shape[-1], dtype=a.dtype), a)
-        return ops.where(mask, float("nan"), glog * mT(ops, _inv(ops, safe)))
+        return ops.where(mask, float("nan"), glog * mH(ops, _inv(ops, safe)))
 
 
 def slogdet(a):
-    """(sign, logabsdet) of a (batch of) square matrix (torch.linalg.slogdet)."""
-    a = prepare("linalg.slogdet", a)
+    """(sign, logabsdet) of a (batch of) square matrix (torch.linalg.slogdet): for complex A
+    the sign is a unit-modulus complex number (with a gradient) and logabsdet is real."""
+    a = prepare("linalg.slogdet", a, complex_ok=True)
     sign, logabs = unpack(Slogdet.apply(a), a.shape[:-2], [(), ()])
+    if a._data.dtype.kind == "c":
+        from .complex import real  # noqa: PLC0415 - complex.py imports ops that import this
+
+        return sign, real(logabs)
     return sign.detach(), logabs
 
 
@@ -302,6 +328,7 @@ def slogdet(a):
 # inv, solve
 
 
+@holomorphic  # complex: gA = -Y^H gY Y^H
 class Inv(Function):
     """d A^{-1} = -A^{-1} dA A^{-1}, so gA = -Y^T gY Y^T with Y = A^{-1} (saves the output)."""
 
@@ -318,10 +345,11 @@ class Inv(Function):
 
 def inv(a) -> Tensor:
     """The inverse of a (batch of) square matrix (torch.linalg.inv)."""
-    a = prepare("linalg.inv", a)
+    a = prepare("linalg.inv", a, complex_ok=True)
     return Inv.apply(a)
 
 
+@holomorphic  # complex: gB = A^{-H} gX, gA = -gB X^H
 class Solve(Function):
     """X = A^{-1} B for (..., n, n) and (..., n, k): gB = A^{-T} gX, gA = -gB X^T (batch
     dimensions broadcast; the engine sums the gradients back). Saves A and the output X."""
@@ -351,9 +379,9 @@ def solve(a, b, *, left: bool = True) -> Tensor:
     (torch.linalg.solve). B is a vector (..., n) when it has one dimension, or when its shape
     is A's without the last dimension (PyTorch's rule; left=True only); else a (batch of)
     matrix (..., n, k). Batch dimensions broadcast."""
-    a = prepare("linalg.solve", a)
+    a = prepare("linalg.solve", a, complex_ok=True)
     b = as_tensor(b)
-    check_float("linalg.solve", b)
+    check_float("linalg.solve", b, complex_ok=True)
     check_devices("linalg.solve", a, b)
     if a._data.dtype != b._data.dtype:
         raise DescentError(
@@ -408,8 +436,9 @@ def _broadcast_batch(a, batch) -> tuple:
 
 
 class Cholesky(Function):
-    """A = L L^T: gA = L^{-T} Phi(L^T gL) L^{-1}, symmetrised (Phi: the lower triangle with the
-    diagonal halved), as PyTorch's cholesky_backward. Saves the output L."""
+    """A = L L^H: gA = L^{-H} Phi(L^H gL) L^{-1}, made Hermitian (Phi: the lower triangle with
+    the diagonal halved), as PyTorch's cholesky_backward (L^H = L^T for real A). Saves the
+    output L."""
 
     save_output = True
 
@@ -424,22 +453,27 @@ class Cholesky(Function):
 
     def backward(self, gy, ops):
         low = self.output(ops)
-        # tril(L^T gL): only the lower triangle of gL matters (L^T triu(gL, 1) is upper).
-        p = ops.tril(mT(ops, low) @ gy)
-        # The symmetric matrix with P's strict lower triangle mirrored and its diagonal halved.
-        m = 0.5 * (p + mT(ops, ops.tril(p, -1)))
-        # L^{-T} M L^{-1}: two solves (general ones: NumPy has no triangular solver).
-        x = _solve(ops, mT(ops, low), m)
-        return mT(ops, _solve(ops, mT(ops, low), mT(ops, x)))
+        # tril(L^H gL): only the lower triangle of gL matters (L^H triu(gL, 1) is upper).
+        lh = mH(ops, low)
+        p = ops.tril(lh @ gy)
+        # The Hermitian matrix with P's strict lower triangle mirrored and its diagonal halved
+        # (the diagonal keeps its imaginary part, as PyTorch's).
+        m = 0.5 * (p + mH(ops, ops.tril(p, -1)))
+        # L^{-H} M L^{-1} = (L^{-H} (L^{-H} M)^H)^H: two solves (general ones: NumPy has no
+        # triangular solver).
+        x = _solve(ops, lh, m)
+        return mH(ops, _solve(ops, lh, mH(ops, x)))
 
 
 def cholesky(a, *, upper: bool = False) -> Tensor:
-    """The Cholesky factor L (A = L L^T) of a symmetric positive-definite (batch of) matrix,
-    or U = L^T (A = U^T U) with upper=True (torch.linalg.cholesky). Only the lower triangle of
-    A is read, as LAPACK's."""
-    a = prepare("linalg.cholesky", a)
+    """The Cholesky factor L (A = L L^H) of a symmetric (Hermitian) positive-definite (batch of)
+    matrix, or U = L^H (A = U^H U) with upper=True (torch.linalg.cholesky). Only the lower
+    triangle of A is read (and the real part of its diagonal), as LAPACK's."""
+    a = prepare("linalg.cholesky", a, complex_ok=True)
     low = Cholesky.apply(a)
-    return low.mT if upper else low
+    if not upper:
+        return low
+    return mH(autograd._graph_namespace, low)  # U = L^H (a recorded conj for complex)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,9 +482,11 @@ def cholesky(a, *, upper: bool = False) -> Tensor:
 
 class QR(Function):
     """A = Q R (Householder, LAPACK's geqrf). For m >= n (reduced): gA = (gQ + Q copyltu(M))
-    R^{-T} with M = R gR^T - gQ^T Q and copyltu(M) the symmetric matrix of M's lower triangle
-    (Liao et al. 2019); for m < n the square part A = [X | Y] takes the same formula with
-    gQ + Y gR_Y^T and Y's gradient is Q gR_Y. Saves the packed output (Q, R)."""
+    R^{-H} with M = R gR^H - gQ^H Q and copyltu(M) the Hermitian matrix of M's lower triangle
+    with the real part of M's diagonal (Liao et al. 2019; the complex form is PyTorch's
+    linalg_qr_backward: geqrf's R has a real diagonal); for m < n the square part A = [X | Y]
+    takes the same formula with gQ + Y gR_Y^H and Y's gradient is Q gR_Y. (^H is ^T for real
+    input.) Saves the packed output (Q, R)."""
 
     __slots__ = ("mode",)
     save_output = True
@@ -483,7 +519,7 @@ class QR(Function):
         # A = [X | Y] = Q [R_X | R_Y]: Y's part is V = Q R_Y, which also moves Q.
         rx, ry = r[..., :, :m], r[..., :, m:]
         gx, gy_ = gr[..., :, :m], gr[..., :, m:]
-        gq = gq + (q @ ry) @ mT(ops, gy_)
+        gq = gq + (q @ ry) @ mH(ops, gy_)
         return concat(ops, [_qr_square_grad(ops, q, rx, gq, gx), q @ gy_], -1)
 
 
@@ -495,17 +531,21 @@ def _qr_cores(mode, m, n):
 
 def _qr_square_grad(ops, q, r, gq, gr):
     """gA for A = Q R with R square (n, n) and Q (m, n), m >= n."""
-    mm = r @ mT(ops, gr) - mT(ops, gq) @ q
-    copyltu = ops.tril(mm) + mT(ops, ops.tril(mm, -1))
+    mm = r @ mH(ops, gr) - mH(ops, gq) @ q
+    # copyltu(M) = tril(M, -1) + tril(M, -1)^H + Re diag(M), written without a real part:
+    # (X + X^H + T + T^H) / 2 with X = tril(M), T = tril(M, -1) (X + X^H has 2 Re M_ii on the
+    # diagonal; for real M it is tril(M) + tril(M, -1)^T)
+    x, t = ops.tril(mm), ops.tril(mm, -1)
+    copyltu = 0.5 * (x + mH(ops, x) + t + mH(ops, t))
     b = gq + q @ copyltu
-    # b R^{-T} = (R^{-1} b^T)^T
-    return mT(ops, _solve(ops, r, mT(ops, b)))
+    # b R^{-H} = (R^{-1} b^H)^H
+    return mH(ops, _solve(ops, r, mH(ops, b)))
 
 
 def qr(a, mode: str = "reduced"):
     """(Q, R) with A = Q R (torch.linalg.qr): mode 'reduced' (Q (m, k), R (k, n), k = min(m,
     n)), 'complete' (Q (m, m), R (m, n)) or 'r' (R only; Q is an empty tensor, as PyTorch)."""
-    a = prepare("linalg.qr", a, square=False)
+    a = prepare("linalg.qr", a, square=False, complex_ok=True)
     if mode not in ("reduced", "complete", "r"):
         raise DescentError(
             f"linalg.qr: qr received unrecognized mode {mode!r} but expected one of 'reduced' "
