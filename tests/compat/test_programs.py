@@ -16,7 +16,7 @@ operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search
 generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
 and a BPR recommender, a one-stage detector's box ops and NMS, model surgery: init, freezing,
 parameter groups, BatchNorm folding, containers, dtype round-trips, PointNet / DGCNN point
-clouds).
+clouds, Hamiltonian networks and Langevin-sampled energy models).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -123,6 +123,9 @@ CASES = {
     # init via apply, named_* walks, strict=False keys, deepcopy after backward, freezing, param
     # groups, accumulation, BN folding and fusion, containers, dtype round-trips, save/load
     "model_surgery": ((1e-5, 1e-6), None),
+    # HNN symplectic gradients, Langevin EBM, Jacobian/grad-norm penalties, STE, is_grads_batched,
+    # autograd.functional and torch.func transforms
+    "hamiltonian_ebm": ((1e-5, 1e-6), None),
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
     "pointnet_cloud": ((1e-5, 1e-6), None),  # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer
