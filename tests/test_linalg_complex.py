@@ -185,6 +185,10 @@ CASES = {
     "multi_dot": (lambda T, a, b, c: T.linalg.multi_dot([a, b, c]),
                   [lambda r: crandn(3, rng=r), lambda r: crandn(3, 4, rng=r),
                    lambda r: crandn(4, 2, rng=r)], None),
+    "lstsq": (lambda T, a, b: T.linalg.lstsq(a, b).solution,
+              [lambda r: crandn(2, 5, 3, rng=r), lambda r: crandn(2, 5, 2, rng=r)], None),
+    "lstsq_gelsd_residuals": (lambda T, a, b: tuple(T.linalg.lstsq(a, b, driver="gelsd")[:2]),
+                              [lambda r: crandn(5, 3, rng=r), lambda r: crandn(5, rng=r)], None),
     "vecdot": (lambda T, x, y: T.linalg.vecdot(x, y),
                [lambda r: crandn(2, 3, rng=r), lambda r: crandn(2, 3, rng=r)], None),
 }  # fmt: skip
@@ -428,6 +432,8 @@ def test_mixed_dtypes_follow_torch():
             ds.linalg.solve(ds.tensor(x), ds.tensor(y))
         with pytest.raises(RuntimeError, match="same dtype"):
             ds.linalg.lu_solve(*ds.linalg.lu_factor(ds.tensor(x)), ds.tensor(y))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        ds.linalg.lstsq(ds.tensor(a), ds.tensor(br))
     # solve_triangular computes in A's dtype (torch's rule): complex A, real B -> complex64
     tri = np.triu(a)
     d = ds.linalg.solve_triangular(ds.tensor(tri), ds.tensor(br), upper=True)
@@ -454,3 +460,16 @@ def test_slogdet_sign_is_complex_and_differentiable():
     # real input: the sign stays real and has no gradient (as before, and as torch)
     sr, _ = ds.linalg.slogdet(ds.tensor(np.eye(2), requires_grad=True))
     assert sr.dtype == ds.float64 and not sr.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_lstsq_residuals_of_a_vector_keep_their_column(dtype):
+    # torch: residuals (..., 1) for a vector b (descent returned (...) before, real input too)
+    rng = np.random.default_rng(11)
+    a, b = crandn(2, 5, 3, rng=rng), crandn(2, 5, rng=rng)
+    if dtype == np.float64:
+        a, b = a.real, b.real
+    d = ds.linalg.lstsq(ds.tensor(a), ds.tensor(b), driver="gelsd")
+    t = torch.linalg.lstsq(torch.tensor(a), torch.tensor(b), driver="gelsd")
+    assert tuple(d.residuals.shape) == tuple(t.residuals.shape) == (2, 1)
+    np.testing.assert_allclose(d.residuals.numpy(), t.residuals.numpy(), rtol=1e-10)

@@ -390,10 +390,16 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     has PyTorch's gradient for full-rank A (through pinv). As PyTorch's CPU default driver
     'gelsy': rank is returned, residuals and singular_values are empty; with driver 'gelsd'
     or 'gelss' the singular values too, and residuals (the squared residual norm of each
-    column) when m > n and every matrix has full rank."""
-    A = prepare("linalg.lstsq", A, square=False)
+    column) when m > n and every matrix has full rank. Complex A and B (one dtype, as
+    PyTorch requires): a complex solution, real residuals (sum of |r|^2) and singular values."""
+    A = prepare("linalg.lstsq", A, square=False, complex_ok=True)
     B = as_tensor(B)
-    check_float("linalg.lstsq", B)
+    check_float("linalg.lstsq", B, complex_ok=True)
+    if A._data.dtype != B._data.dtype:
+        raise DescentError(
+            f"linalg.lstsq: Expected input and other to have the same dtype, but got input's "
+            f"dtype {A._data.dtype} and other's dtype {B._data.dtype}"
+        )
     drivers = ("gels", "gelsy", "gelsd", "gelss")
     driver = driver or "gelsy"
     if driver not in drivers:
@@ -413,15 +419,14 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     x = matmul(pinv(A, rtol=rtol), Bm)
     s = xp.linalg.svd(A._data, compute_uv=False)
     rank = (s > rtol * largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
-    empty = Tensor._wrap(xp.zeros((0,), dtype=dt))
+    empty = Tensor._wrap(xp.zeros((0,), dtype=s.dtype))  # real, as the residuals
     residuals = empty
     if driver != "gelsy" and m > n and bool((rank == n).all()):
         r = matmul(A, x) - Bm
-        residuals = _sum(r * r, -2)
-    if vector:
+        r2 = (r.conj() * r).real if r.is_complex() else r * r  # |r|^2
+        residuals = _sum(r2, -2)
+    if vector:  # the residuals keep their one column: (..., 1), as PyTorch's
         x = x.reshape(tuple(x.shape[:-1]))
-        if residuals is not empty:
-            residuals = residuals.reshape(tuple(residuals.shape[:-1]))
     svals = Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
     rank_t = Tensor._wrap(rank) if driver != "gels" else Tensor._wrap(xp.zeros((0,), xp.int64))
     return LstsqResult(x, residuals, rank_t, svals)
