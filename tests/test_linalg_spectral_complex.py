@@ -597,3 +597,39 @@ def test_eig_of_nan_raises_linalg_error():
         torch.linalg.eig(torch.tensor(a))
     with pytest.raises(ds.linalg.LinAlgError, match="batch element 1"):
         ds.linalg.eig(ds.tensor(a))
+
+
+# ---------------------------------------------------------------------------------------------
+# Programs: a spectral-radius regulariser on an RNN weight, a ground-state energy
+
+
+def _train(T, w0, h0, x, y, steps=15):
+    """An RNN-style weight fitted with a smooth spectral-radius penalty (the 6-norm of |eig|)
+    and a complex Hermitian 'Hamiltonian' whose ground-state energy and gap are optimised; Adam."""
+    w = T.tensor(w0, requires_grad=True)
+    h = T.tensor(h0, requires_grad=True)
+    opt = T.optim.Adam([w, h], lr=0.05)
+    history = []
+    for _ in range(steps):
+        opt.zero_grad()
+        fit = ((T.tanh(x @ w) - y) ** 2).mean()
+        radius = (T.linalg.eigvals(w).abs() ** 6).sum() ** (1 / 6)
+        energies, states = T.linalg.eigh(h + h.mH)
+        density = states[:, :1] @ states[:, :1].mH  # the ground state's projector
+        loss = fit + 0.1 * radius + energies[0] - 0.5 * (energies[1] - energies[0]).log()
+        loss = loss + (density.real**2).sum() * 0.01
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+    return history, _np(w), _np(h)
+
+
+def test_spectral_programs_train_as_in_torch():
+    w0 = RNG.standard_normal((4, 4)) * 0.7
+    h0 = _mat((), 3, 3) * 0.5
+    x, y = RNG.standard_normal((8, 4)), RNG.standard_normal((8, 4)) * 0.5
+    got = _train(ds, w0, h0, ds.tensor(x), ds.tensor(y))
+    want = _train(torch, w0, h0, torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-8, atol=1e-10)
