@@ -336,6 +336,42 @@ def test_old_weight_norm_matches_torch(dtype):
         nn.utils.weight_norm(nn.utils.weight_norm(nn.Linear(2, 2)))
 
 
+def test_old_weight_norm_checkpoint_loads_into_parametrization_as_torch():
+    # a state_dict saved with nn.utils.weight_norm (weight_g, weight_v), nested in a model,
+    # loads into parametrizations.weight_norm modules: PyTorch's load pre-hook renames the keys
+    def build(lib, new):
+        wn = lib.nn.utils.parametrizations.weight_norm if new else lib.nn.utils.weight_norm
+        return lib.nn.Sequential(wn(lib.nn.Conv1d(2, 3, 2)), lib.nn.Tanh(), wn(lib.nn.Linear(3, 2)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the old function's deprecation warning
+        old_t = build(torch, new=False)
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for p in old_t.parameters():
+            p.copy_(torch.from_numpy(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    old_sd = old_t.state_dict()
+    assert "0.weight_g" in old_sd and "2.weight_v" in old_sd
+    new_t, new_d = build(torch, new=True), build(descent, new=True)
+    res_t = new_t.load_state_dict(old_sd)
+    res_d = new_d.load_state_dict({k: v.numpy() for k, v in old_sd.items()})
+    assert list(res_d.missing_keys) == list(res_t.missing_keys) == []
+    assert list(res_d.unexpected_keys) == list(res_t.unexpected_keys) == []
+    assert list(new_d.state_dict()) == list(new_t.state_dict())
+    x = rng.standard_normal((2, 2, 4)).astype(np.float32)
+    _close(new_d[0].weight, new_t[0].weight)
+    _close(new_d[0](descent.tensor(x)), old_t[0](torch.tensor(x)))  # the old model's output
+    _close(new_d[2].weight, new_t[2].weight)
+    # a checkpoint with only one of the two keys is not renamed: both report it
+    partial = {k: v for k, v in old_sd.items() if k != "2.weight_v"}
+    res_t = build(torch, new=True).load_state_dict(partial, strict=False)
+    res_d = build(descent, new=True).load_state_dict(
+        {k: v.numpy() for k, v in partial.items()}, strict=False
+    )
+    assert sorted(res_d.missing_keys) == sorted(res_t.missing_keys)
+    assert sorted(res_d.unexpected_keys) == sorted(res_t.unexpected_keys) == ["2.weight_g"]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_old_spectral_norm_matches_torch(dtype):
     ours, theirs = _twins("Linear", 3, 4, dtype=dtype)

@@ -192,6 +192,18 @@ def test_generator_is_independent_and_its_state_round_trips_through_json():
     assert isinstance(g1.numpy_rng, np.random.Generator)
 
 
+def test_generator_seed_reseeds_from_entropy_as_torch():
+    # torch.Generator().seed(): a fresh non-deterministic seed, returned and kept as initial_seed
+    torch = pytest.importorskip("torch")
+    assert isinstance(torch.Generator().seed(), int)
+    g = ds.Generator(7)
+    s = g.seed()
+    assert isinstance(s, int) and s == g.initial_seed() and 0 <= s < 2**64
+    first = ds.rand(4, generator=g).numpy()
+    np.testing.assert_array_equal(ds.rand(4, generator=ds.Generator(s)).numpy(), first)
+    assert ds.Generator().seed() != ds.Generator().seed()  # 2**-63 odds of a false failure
+
+
 def test_random_dtypes_are_drawn_directly():
     assert ds.randn(3, dtype=ds.float64).dtype == ds.float64
     assert ds.randn(3, dtype=ds.float16).dtype == ds.float16

@@ -268,6 +268,13 @@ class Generator:
     def initial_seed(self) -> int:
         return self._seed
 
+    def seed(self) -> int:
+        """Re-seed from fresh entropy and return the new seed (torch.Generator.seed), which
+        `initial_seed()` reports from then on."""
+        new = backend.default_generator_seed()
+        self.manual_seed(new)
+        return new
+
     def get_state(self) -> dict:
         """The generator's state as a JSON-serialisable dict (for checkpoints)."""
         if self.device != "cpu":

@@ -49,10 +49,22 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     the whole tensor when dim is None), learning the magnitude g and direction v separately.
 
     Returns:
-        The module, with `parametrizations.<name>.original0` (g) and `original1` (v).
+        The module, with `parametrizations.<name>.original0` (g) and `original1` (v). A
+        state_dict saved with the older `nn.utils.weight_norm` (`<name>_g`, `<name>_v`) loads
+        into it: a load pre-hook renames those keys, as PyTorch's does.
     """
     _weight_norm = _WeightNorm(dim)
     parametrize.register_parametrization(module, name, _weight_norm, unsafe=True)
+
+    def _weight_norm_compat_hook(
+        mod, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ) -> None:
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+
+    module.register_load_state_dict_pre_hook(_weight_norm_compat_hook)
     return module
 
 
