@@ -3,7 +3,8 @@
 # its quantisation to 256 classes ((y + 1) / 2 * 255 + 0.5).long(), one-hot inputs through
 # F.one_hot, dilated causal Conv1d layers padded on the left with F.pad(x, (pad, 0)), gated
 # activations tanh(a) * sigmoid(b) after chunk(2, dim=1), residual and skip connections, weight
-# norm by nn.utils.parametrizations.weight_norm, F.cross_entropy over (B, C, T) logits,
+# norm by nn.utils.parametrizations.weight_norm (started from a checkpoint saved with the older
+# nn.utils.weight_norm), F.cross_entropy over (B, C, T) logits,
 # clip_grad_value_, AdamW(amsgrad=True) with OneCycleLR; then the weight norm removed for
 # inference (parametrize.remove_parametrizations) and fast autoregressive generation with
 # per-layer queues of past activations, checked against the full convolution, with
@@ -43,10 +44,10 @@ def mu_law_decode(q, mu=MU):
 
 
 class ResidualLayer(nn.Module):
-    def __init__(self, dilation):
+    def __init__(self, dilation, wn=weight_norm):
         super().__init__()
         self.dilation = dilation
-        self.conv = weight_norm(nn.Conv1d(CH, 2 * CH, kernel_size=2, dilation=dilation))
+        self.conv = wn(nn.Conv1d(CH, 2 * CH, kernel_size=2, dilation=dilation))
         self.res = nn.Conv1d(CH, CH, 1)
         self.skip = nn.Conv1d(CH, SKIP, kernel_size=1)
 
@@ -58,10 +59,10 @@ class ResidualLayer(nn.Module):
 
 
 class WaveNet(nn.Module):
-    def __init__(self):
+    def __init__(self, wn=weight_norm):
         super().__init__()
         self.inp = nn.Conv1d(MU + 1, CH, kernel_size=1)
-        self.layers = nn.ModuleList(ResidualLayer(d) for d in DILATIONS)
+        self.layers = nn.ModuleList(ResidualLayer(d, wn) for d in DILATIONS)
         self.out1 = nn.Conv1d(SKIP, SKIP, 1)
         self.out2 = nn.Conv1d(SKIP, MU + 1, 1)
 
@@ -74,11 +75,16 @@ class WaveNet(nn.Module):
         return self.out2(F.relu(self.out1(F.relu(skips))))
 
 
-model = WaveNet()
-W = reference_weights(model)
+# the starting weights come from a checkpoint of an older version of the code, which used the
+# deprecated nn.utils.weight_norm (keys weight_g / weight_v): they load into the new model
+legacy = WaveNet(wn=nn.utils.weight_norm)
+W = reference_weights(legacy)
 with torch.no_grad():
-    for name, p in model.named_parameters():
+    for name, p in legacy.named_parameters():
         p.copy_(torch.from_numpy(W[name]))
+model = WaveNet()
+loaded = model.load_state_dict(legacy.state_dict())
+legacy_keys = sorted(k for k in legacy.state_dict() if k.startswith("layers.0.conv"))
 n_params = sum(p.numel() for p in model.parameters())
 
 codes = mu_law_encode(torch.from_numpy(wave))  # (B, T + 1)
@@ -157,6 +163,8 @@ with torch.no_grad():
 
 report(
     n_params=n_params,
+    legacy_keys=legacy_keys,
+    loaded_clean=not loaded.missing_keys and not loaded.unexpected_keys,
     codes=codes[0].tolist(),
     recon_err=(recon - torch.from_numpy(wave)).abs().max().item(),
     losses=losses,
