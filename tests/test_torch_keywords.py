@@ -352,3 +352,47 @@ def test_renamed_functions_pickle_by_reference(name):
     a config holding torch.relu, ...): a renamed copy must be found at its own place."""
     fn = getattr(descent, name)
     assert pickle.loads(pickle.dumps(fn)) is fn
+
+
+# nn modules' forward parameters carry PyTorch's names, so `norm(input=x)`,
+# `nn.Linear(2, 2)(input=x)` and `bilinear(input1=a, input2=b)` work (they were x, x1, x2, idx).
+# The containers and the abstract bases take (*args, **kwargs) or their own forms, as documented.
+_FORWARD_OWN_FORMS = {"Container", "Module", "ModuleDict", "ModuleList", "ParameterDict",
+                      "ParameterList", "RNNBase", "RNNCellBase"}  # fmt: skip
+
+
+def _module_pairs():
+    for name in sorted(dir(torch.nn)):
+        tc, dc = getattr(torch.nn, name), getattr(descent.nn, name, None)
+        if (name in _FORWARD_OWN_FORMS or name.startswith("Lazy") or not inspect.isclass(tc)
+                or not issubclass(tc, torch.nn.Module) or not inspect.isclass(dc)):  # fmt: skip
+            continue
+        try:
+            t = list(inspect.signature(tc.forward).parameters)
+            d = list(inspect.signature(dc.forward).parameters)
+        except (TypeError, ValueError):
+            continue
+        yield name, t, d
+
+
+def test_module_forward_parameter_names_match_torch():
+    pairs = list(_module_pairs())
+    assert len(pairs) > 100  # the comparison covers the library, not a handful
+    bad = [(name, t, d) for name, t, d in pairs if t != d]
+    assert not bad, bad
+
+
+def test_module_forward_by_keyword_matches_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    for lib in (torch, descent):
+        lib.manual_seed(0)
+    lin_d = descent.nn.Linear(3, 2)
+    lin_t = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        lin_t.weight.copy_(torch.from_numpy(lin_d.weight.numpy()))
+        lin_t.bias.copy_(torch.from_numpy(lin_d.bias.numpy()))
+    np.testing.assert_allclose(lin_d(input=descent.tensor(x)).detach().numpy(),
+                               lin_t(input=torch.from_numpy(x)).detach().numpy(), rtol=1e-6)
+    assert descent.nn.Embedding(5, 2)(input=descent.tensor([1, 4])).shape == (2, 2)
+    b = descent.nn.Bilinear(3, 3, 1)
+    assert b(input1=descent.tensor(x), input2=descent.tensor(x)).shape == (2, 1)

@@ -45,15 +45,15 @@ class _DropoutNd(Module):
 class Dropout1d(_DropoutNd):
     """Channel dropout for (N, C, L) or unbatched (C, L) inputs."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in (2, 3):
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (2, 3):
             raise ValueError(
-                f"dropout1d: Expected 2D or 3D input, but received a {x.ndim}D input of shape "
-                f"{tuple(x.shape)} (channel-wise dropout over (N, C, L) or (C, L))"
+                f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input of shape "
+                f"{tuple(input.shape)} (channel-wise dropout over (N, C, L) or (C, L))"
             )
         if not self.training or self.p == 0.0:
-            return x
-        return _channel_dropout(x, self.p, batched=x.ndim == 3)
+            return input
+        return _channel_dropout(input, self.p, batched=input.ndim == 3)
 
 
 class Dropout2d(_DropoutNd):
@@ -63,20 +63,20 @@ class Dropout2d(_DropoutNd):
     not as an unbatched (C, H, W); other ranks warn and drop along dims 0 and 1.
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 3:
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim == 3:
             warnings.warn(
                 "dropout2d: Received a 3D input and assuming channel-wise 1D dropout behavior "
                 "(input interpreted as (N, C, L)), as PyTorch does; use Dropout1d for that, or "
                 "unsqueeze a (C, H, W) input to (1, C, H, W)",
                 stacklevel=2,
             )
-        elif x.ndim != 4:
+        elif input.ndim != 4:
             warnings.warn(
-                f"dropout2d: Received a {x.ndim}-D input; dropout2d is meant for 4D (N, C, H, W) "
-                "inputs",
+                f"dropout2d: Received a {input.ndim}-D input; dropout2d is meant for 4D "
+                "(N, C, H, W) inputs",
                 stacklevel=2,
             )
         if not self.training or self.p == 0.0:
-            return x
-        return _channel_dropout(x, self.p, batched=x.ndim >= 2)
+            return input
+        return _channel_dropout(input, self.p, batched=input.ndim >= 2)

@@ -141,10 +141,10 @@ class Sequential(Module):
             offset += len(modules)
         return self
 
-    def forward(self, x):
+    def forward(self, input):
         for module in self._modules.values():
-            x = module(x)
-        return x
+            input = module(input)
+        return input
 
 
 class ModuleList(Module):

@@ -152,9 +152,11 @@ class Conv1d(_ConvNd):
 
     _n = 1
 
-    def forward(self, x):
-        x, padding = self._pad_input(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    def forward(self, input):
+        input, padding = self._pad_input(input)
+        return F.conv1d(
+            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
+        )
 
 
 class Conv2d(_ConvNd):
@@ -172,6 +174,8 @@ class Conv2d(_ConvNd):
 
     _n = 2
 
-    def forward(self, x):
-        x, padding = self._pad_input(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    def forward(self, input):
+        input, padding = self._pad_input(input)
+        return F.conv2d(
+            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
+        )

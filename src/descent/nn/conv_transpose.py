@@ -23,9 +23,11 @@ class Conv3d(_ConvNd):
 
     _n = 3
 
-    def forward(self, x):
-        x, padding = self._pad_input(x)
-        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    def forward(self, input):
+        input, padding = self._pad_input(input)
+        return F.conv3d(
+            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
+        )
 
 
 class _ConvTransposeNd(Module):

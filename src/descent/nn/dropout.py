@@ -16,5 +16,5 @@ class Dropout(_DropoutNd):
     layer with `isinstance(m, nn.modules.dropout._DropoutNd)` finds this one.
     """
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)

@@ -26,7 +26,10 @@ class Embedding(Module):
             at each forward (as PyTorch).
         norm_type: the p of the norm for max_norm (2.0).
         scale_grad_by_freq: divide each row's gradient by its index's count in the batch.
-        sparse: sparse gradients; not supported (True raises).
+        sparse: PyTorch's sparse gradients, for optim.SparseAdam: descent's gradient stays
+            dense (the same values) and remembers the rows it names (descent.ops.sparse_rows),
+            so SparseAdam updates those rows only, as PyTorch's; `weight.grad.is_sparse` is
+            False.
         _weight: an initial weight tensor (as PyTorch; see `from_pretrained`).
         _freeze: make the weight not require grad.
 
@@ -48,8 +51,6 @@ class Embedding(Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if sparse:
-            raise NotImplementedError("Embedding(sparse=True) (sparse gradients) is not supported")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:
@@ -106,9 +107,9 @@ class Embedding(Module):
             _freeze=freeze,
         )  # fmt: skip
 
-    def forward(self, idx):
+    def forward(self, input):
         return F.embedding(  # idx.shape + (dim,)
-            idx, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+            input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
             self.scale_grad_by_freq, self.sparse,
         )  # fmt: skip
 

@@ -66,13 +66,13 @@ class GroupNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x):
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
+    def forward(self, input):
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
             raise ValueError(
                 f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
-                f"{self.num_channels}, *), got shape {tuple(x.shape)}"
+                f"{self.num_channels}, *), got shape {tuple(input.shape)}"
             )
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (

@@ -82,18 +82,18 @@ class _InstanceNorm(_NormBase):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, input):
         name = type(self).__name__
         nb = self._no_batch_dim
-        if x.ndim not in (nb, nb + 1):
+        if input.ndim not in (nb, nb + 1):
             raise ValueError(
                 f"{name}: expected {nb}D (unbatched) or {nb + 1}D (batched) input, got "
-                f"{x.ndim}D input of shape {tuple(x.shape)}"
+                f"{input.ndim}D input of shape {tuple(input.shape)}"
             )
-        batched = x.ndim == nb + 1
+        batched = input.ndim == nb + 1
         if not batched:
-            x = x.unsqueeze(0)  # (1, C, *)
-        channels = x.shape[1]
+            input = input.unsqueeze(0)  # (1, C, *)
+        channels = input.shape[1]
         if channels != self.num_features:
             if self.affine:
                 raise ValueError(
@@ -106,14 +106,14 @@ class _InstanceNorm(_NormBase):
                 stacklevel=2,
             )
         use_input_stats = self.training or not self.track_running_stats
-        if use_input_stats and int(np.prod(x.shape[2:])) <= 1:
+        if use_input_stats and int(np.prod(input.shape[2:])) <= 1:
             raise ValueError(
                 f"{name}: expected more than 1 spatial element when training, got input "
-                f"of shape {tuple(x.shape)}"
+                f"of shape {tuple(input.shape)}"
             )
         # Running statistics are read in evaluation and updated in training, when tracked.
         y = F.instance_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+            input, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
             0.0 if self.momentum is None else self.momentum, self.eps,
         )  # fmt: skip
         return y if batched else y[0]

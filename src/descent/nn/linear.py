@@ -25,8 +25,8 @@ class Identity(Module):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
-    def forward(self, x):
-        return x
+    def forward(self, input):
+        return input
 
 
 class Linear(Module):
@@ -68,8 +68,8 @@ class Linear(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)  # (..., in) -> (..., out)
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)  # (..., in) -> (..., out)
 
     def extra_repr(self) -> str:
         return (
@@ -103,11 +103,11 @@ class Bilinear(Module):
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x1, x2):
+    def forward(self, input1, input2):
         # One einsum over the flattened batch dims: (N, in1) x (out, in1, in2) x (N, in2).
-        lead = x1.shape[:-1]
-        a = x1.reshape(-1, x1.shape[-1])  # (N, in1)
-        b = x2.reshape(-1, x2.shape[-1])  # (N, in2)
+        lead = input1.shape[:-1]
+        a = input1.reshape(-1, input1.shape[-1])  # (N, in1)
+        b = input2.reshape(-1, input2.shape[-1])  # (N, in2)
         y = einsum("ni,oij,nj->no", a, self.weight, b).reshape(*lead, self.out_features)
         return y if self.bias is None else y + self.bias
 

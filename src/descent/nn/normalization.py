@@ -74,8 +74,8 @@ class LayerNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x):
-        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (
@@ -210,8 +210,8 @@ class _BatchNorm(_NormBase):
                 f"in dimension 1 (shape {tuple(x.shape)})"
             )
 
-    def forward(self, x):
-        self._check_input_dim(x)
+    def forward(self, input):
+        self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._data[...] += 1
@@ -224,7 +224,7 @@ class _BatchNorm(_NormBase):
         use_batch_stats = self.training or (self.running_mean is None)
         track = not self.training or self.track_running_stats
         return F.batch_norm(
-            x,
+            input,
             self.running_mean if track else None,
             self.running_var if track else None,
             self.weight,

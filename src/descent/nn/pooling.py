@@ -27,12 +27,12 @@ class MaxPool2d(Module):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
-    def forward(self, x):
+    def forward(self, input):
         kwargs = {}
         if self.return_indices:
             kwargs["return_indices"] = True
         return F.max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation,
+            input, self.kernel_size, self.stride, self.padding, self.dilation,
             ceil_mode=self.ceil_mode, **kwargs,
         )  # fmt: skip
 
@@ -58,7 +58,7 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, x):
+    def forward(self, input):
         kwargs = {}
         if self.ceil_mode:
             kwargs["ceil_mode"] = True
@@ -66,7 +66,7 @@ class AvgPool2d(Module):
             kwargs["count_include_pad"] = False
         if self.divisor_override is not None:
             kwargs["divisor_override"] = self.divisor_override
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, **kwargs)
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, **kwargs)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -79,8 +79,8 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

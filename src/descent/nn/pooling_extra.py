@@ -32,8 +32,8 @@ __all__ = [
 class MaxPool1d(MaxPool2d):
     """Max over kernel windows of (N, C, L) or (C, L) inputs; stride defaults to kernel_size."""
 
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)  # fmt: skip
 
 
@@ -49,8 +49,8 @@ class AvgPool1d(Module):
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
-    def forward(self, x):
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)  # fmt: skip
 
     def extra_repr(self) -> str:
@@ -60,8 +60,8 @@ class AvgPool1d(Module):
 class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
     """Average-pool (N, C, L) or (C, L) to a fixed length output_size."""
 
-    def forward(self, x):
-        return F.adaptive_avg_pool1d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool1d(input, self.output_size)
 
 
 class MaxPool3d(Module):
@@ -134,8 +134,8 @@ class AdaptiveMaxPool3d(AdaptiveMaxPool1d):
 class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
     """Average pooling of (N, C, D, H, W) to a fixed (od, oh, ow)."""
 
-    def forward(self, x):
-        return F.adaptive_avg_pool3d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool3d(input, self.output_size)
 
 
 class LPPool1d(Module):

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ... import backend
+from ...autograd import Function
 from ...errors import DescentError
 from ...inplace_unary import write_values
 from ...ops._common import as_tensor
@@ -32,10 +35,11 @@ def embedding(
     `padding_idx` rows receive no gradient. `max_norm`: first, in place and outside autograd
     (as PyTorch), every row named in `input` whose `norm_type`-norm exceeds max_norm is scaled
     to norm max_norm (by max_norm / (norm + 1e-7)). `scale_grad_by_freq`: each row's gradient
-    is divided by how often its index occurs in `input`. sparse=True is not supported (raises).
+    is divided by how often its index occurs in `input`. `sparse=True`: the gradient stays dense
+    (the same values) and remembers the rows it names, as PyTorch's sparse gradient's indices,
+    for optim.SparseAdam (see descent.ops.sparse_rows); with scale_grad_by_freq, backward
+    raises as PyTorch's does.
     """
-    if sparse:
-        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported")
     w = as_tensor(weight)
     idx = as_tensor(input)._data
     if idx.dtype.kind not in "iu":
@@ -66,12 +70,32 @@ def embedding(
         padding_idx += n_rows
     if max_norm is not None:
         _renorm_rows_(w, idx, max_norm, norm_type)
+    sparse_of = None
+    if sparse:
+        if scale_grad_by_freq:
+            return _SparseFreqRefused.apply(Embedding.apply(w, idx=idx, padding_idx=padding_idx))
+        if w._node is None and w.requires_grad:
+            sparse_of = weakref.ref(w)
     freq_scale = None
     if scale_grad_by_freq:
         xp = backend.get_array_module(idx)
         counts = xp.bincount(idx.reshape(-1), minlength=n_rows)  # (n_rows,)
         freq_scale = (1.0 / counts[idx])[..., None]  # (*idx.shape, 1)
-    return Embedding.apply(w, idx=idx, padding_idx=padding_idx, freq_scale=freq_scale)
+    return Embedding.apply(w, idx=idx, padding_idx=padding_idx, freq_scale=freq_scale,
+                           sparse_of=sparse_of)  # fmt: skip
+
+
+class _SparseFreqRefused(Function):
+    """Identity whose backward raises PyTorch's error: sparse gradients with
+    scale_grad_by_freq (a forward without backward works, as in PyTorch)."""
+
+    def forward(self, y):
+        return y
+
+    def backward(self, gy, ops):
+        raise RuntimeError(
+            "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
+        )
 
 
 def _renorm_rows_(w: Tensor, idx, max_norm: float, norm_type: float) -> None:
