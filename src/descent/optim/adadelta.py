@@ -34,6 +34,18 @@ class Adadelta(Optimizer):
         differentiable: must be False (a differentiable step is not supported).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "rho",
+        "eps",
+        "weight_decay",
+        "maximize",
+        "capturable",
+        "foreach",
+        "differentiable",
+    )
+
     def __init__(
         self,
         params: Iterable,

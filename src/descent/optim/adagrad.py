@@ -44,6 +44,19 @@ class Adagrad(Optimizer):
         differentiable: must be False (a differentiable step is not supported).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "lr_decay",
+        "eps",
+        "weight_decay",
+        "initial_accumulator_value",
+        "foreach",
+        "maximize",
+        "differentiable",
+        "fused",
+    )
+
     def __init__(
         self,
         params: Iterable,

@@ -46,6 +46,21 @@ class Adam(Optimizer):
         decoupled_weight_decay: decay the parameter directly, as AdamW (PyTorch's flag).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "amsgrad",
+        "maximize",
+        "foreach",
+        "capturable",
+        "differentiable",
+        "fused",
+        "decoupled_weight_decay",
+    )
+
     _decoupled = False
 
     def __init__(

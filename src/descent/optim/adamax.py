@@ -39,6 +39,18 @@ class Adamax(Optimizer):
         differentiable: must be False (a differentiable step is not supported).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "foreach",
+        "maximize",
+        "differentiable",
+        "capturable",
+    )
+
     def __init__(
         self,
         params: Iterable,

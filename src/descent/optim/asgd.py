@@ -39,6 +39,19 @@ class ASGD(Optimizer):
         differentiable: must be False.
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "lambd",
+        "alpha",
+        "t0",
+        "weight_decay",
+        "foreach",
+        "maximize",
+        "differentiable",
+        "capturable",
+    )
+
     def __init__(
         self,
         params: Iterable,

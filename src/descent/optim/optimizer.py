@@ -274,6 +274,10 @@ class Optimizer(OptimizerHooks):
     #: the momentum buffer alone, and only once there is one).
     _counts_steps = True
 
+    #: PyTorch's order of the hyperparameters in `defaults` (so in each group and in
+    #: `state_dict()["param_groups"]`); keys it does not name follow, in their own order.
+    _group_keys: tuple[str, ...] = ()
+
     #: Whether complex parameters are accepted: elementwise rules step them as (re, im) pairs,
     #: PyTorch's view_as_real (docs/complex.md); rules over whole tensors set this False.
     _complex_params = True
@@ -283,7 +287,8 @@ class Optimizer(OptimizerHooks):
         wrap_class(cls)  # step / state_dict / load_state_dict run the hooks (optimizer_hooks.py)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
-        self.defaults = dict(defaults)
+        self.defaults = {k: defaults[k] for k in self._group_keys if k in defaults}
+        self.defaults.update((k, v) for k, v in defaults.items() if k not in self.defaults)
         self._check(self.defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -596,7 +601,7 @@ class Optimizer(OptimizerHooks):
                 )
             for idx, p in zip(saved["params"], group["params"], strict=True):
                 by_index[int(idx)] = p
-            new = {k: _restore(k, v) for k, v in saved.items() if k != "params"}
+            new = {k: self._restore(k, v) for k, v in saved.items() if k != "params"}
             for key, value in self.defaults.items():
                 new.setdefault(key, value)
             self._check(new)
@@ -642,6 +647,13 @@ class Optimizer(OptimizerHooks):
         self.param_groups = new_groups
         self.state = new_state
         self._layouts = [None] * len(new_groups)
+
+    def _restore(self, key: str, value):
+        """Undo what JSON does to group options: a list back to a tuple where the option is a
+        tuple by default (betas, etas, step_sizes, Adafactor's eps)."""
+        if isinstance(value, list) and isinstance(self.defaults.get(key), tuple):
+            return tuple(value)
+        return value
 
     def __getstate__(self) -> dict[str, Any]:
         # copy.deepcopy / pickle: the copy lays out its own buffers at its first step (copied
@@ -689,13 +701,6 @@ def _plain(value):
         return value.item()
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v) for v in value)
-    return value
-
-
-def _restore(key: str, value):
-    """Undo what JSON does to group options: lists back to tuples for `betas`-like pairs."""
-    if key == "betas" and isinstance(value, list):
-        return tuple(value)
     return value
 
 

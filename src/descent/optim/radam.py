@@ -45,6 +45,19 @@ class RAdam(Optimizer):
         differentiable: must be False (a differentiable step is not supported).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "maximize",
+        "foreach",
+        "capturable",
+        "decoupled_weight_decay",
+        "differentiable",
+    )
+
     def __init__(
         self,
         params: Iterable,

@@ -37,6 +37,20 @@ class RMSprop(Optimizer):
         differentiable: must be False (a differentiable step is not supported).
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "momentum",
+        "alpha",
+        "eps",
+        "centered",
+        "weight_decay",
+        "capturable",
+        "foreach",
+        "maximize",
+        "differentiable",
+    )
+
     def __init__(
         self,
         params: Iterable,

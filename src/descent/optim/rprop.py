@@ -33,6 +33,17 @@ class Rprop(Optimizer):
         differentiable: must be False.
     """
 
+    #: PyTorch's order of the options in a group (`param_groups`, `state_dict()`)
+    _group_keys = (
+        "lr",
+        "etas",
+        "step_sizes",
+        "foreach",
+        "maximize",
+        "differentiable",
+        "capturable",
+    )
+
     def __init__(
         self,
         params: Iterable,
