@@ -189,6 +189,7 @@ CASES = {
               [lambda r: crandn(2, 5, 3, rng=r), lambda r: crandn(2, 5, 2, rng=r)], None),
     "lstsq_gelsd_residuals": (lambda T, a, b: tuple(T.linalg.lstsq(a, b, driver="gelsd")[:2]),
                               [lambda r: crandn(5, 3, rng=r), lambda r: crandn(5, rng=r)], None),
+    "vander": (lambda T, x: T.linalg.vander(x, N=4), [lambda r: crandn(2, 3, rng=r)], None),
     "vecdot": (lambda T, x, y: T.linalg.vecdot(x, y),
                [lambda r: crandn(2, 3, rng=r), lambda r: crandn(2, 3, rng=r)], None),
 }  # fmt: skip

@@ -546,9 +546,9 @@ def vander(x, *, N=None) -> Tensor:
     dimension (torch.linalg.vander; N defaults to x's last size). Built as PyTorch's: ones, then
     the cumulative product of copies of x (a gradient without 0 * x^-1 at x = 0)."""
     x = as_tensor(x)
-    if x._data.dtype.kind not in "fiu":
-        raise DescentError(f"linalg.vander supports floating point and integer tensors, but got "
-                           f"{x._data.dtype}")  # fmt: skip
+    if x._data.dtype.kind not in "fiuc":
+        raise DescentError(f"linalg.vander supports floating point, complex, and integer tensors, "
+                           f"but got {x._data.dtype}")  # fmt: skip
     if x.ndim == 0:
         x = x.reshape(1)
     n = x.shape[-1] if N is None else int(N)
