@@ -118,8 +118,11 @@ class GradcheckResult:
 
 def _name_of(f: Callable, out: Tensor | None) -> str:
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
-    if out is not None and out._node is not None:
-        return f"{name!r} (output made by '{out._node.name}')"
+    made_by = getattr(f, "made_by", None)  # a complex output seen as real pairs (_realify)
+    if made_by is None and out is not None and out._node is not None:
+        made_by = out._node.name
+    if made_by is not None:
+        return f"{name!r} (output made by '{made_by}')"
     return repr(name)
 
 
@@ -159,8 +162,12 @@ def _realify(f: Callable, inputs):
             ts[i] = view_as_complex(ts[i])
         out = f(*ts)
         if isinstance(out, Tensor) and out._data.dtype.kind == "c":
+            # the op that made the complex output names the check, not the view_as_real
+            f_real.made_by = out._node.name if out._node is not None else None
             out = view_as_real(out)
         return out
+
+    f_real.made_by = None
 
     f_real.__qualname__ = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
     return f_real, tuple(out_inputs)
