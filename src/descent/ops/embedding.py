@@ -11,6 +11,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from . import sparse_rows
 
 
 class Embedding(Function):
@@ -20,8 +21,9 @@ class Embedding(Function):
     # idx: the integer index array (any shape, already made non-negative by the caller), a
     # constant of the op rather than an input, since indices have no gradient. padding_idx: the
     # row that receives no gradient, or None. freq_scale: None, or 1 / (count of each position's
-    # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq.
-    __slots__ = ("idx", "padding_idx", "freq_scale")
+    # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq. sparse_of: None,
+    # or (sparse=True) a weak reference to the weight leaf whose gradient's rows are recorded.
+    __slots__ = ("idx", "padding_idx", "freq_scale", "sparse_of")
 
     def forward(self, w):
         return w[self.idx]  # (*idx.shape, D), one gather
@@ -29,6 +31,14 @@ class Embedding(Function):
     def backward(self, gy, ops):
         # gy: (*idx.shape, D). `ops` is the backward namespace (arrays, or Tensors under
         # create_graph); the gradient of the weight is gy's rows summed into (n_rows, D).
+        sparse_of = getattr(self, "sparse_of", None)
+        if sparse_of is not None and sparse_of() is not None:
+            # PyTorch's sparse gradient names the rows looked up, padding_idx excepted
+            xp = backend.get_array_module(self.idx)
+            rows = xp.unique(self.idx.reshape(-1)).astype("int64")
+            if self.padding_idx is not None:
+                rows = rows[rows != self.padding_idx]
+            sparse_rows.record(sparse_of(), rows)
         if self.padding_idx is not None:
             keep = (self.idx != self.padding_idx)[..., None]
             gy = gy * (Tensor._wrap(keep.astype(gy._data.dtype)) if ops.is_graph else keep)

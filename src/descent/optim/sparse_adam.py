@@ -1,0 +1,117 @@
+"""SparseAdam: Adam on the rows a sparse embedding gradient names (torch.optim.SparseAdam)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .. import backend
+from ..autograd import enable_grad, no_grad
+from ..ops import sparse_rows
+from ..tensor import Tensor
+from .optimizer import Optimizer, _check_betas
+
+
+class SparseAdam(Optimizer):
+    r"""Adam restricted to the rows of `nn.Embedding(sparse=True)` gradients, as PyTorch's.
+
+    For each parameter θ whose gradient names the rows R (the rows looked up since the gradient
+    was last cleared, padding_idx excepted; descent.ops.sparse_rows), at step t (learning rate
+    γ, betas (β₁, β₂)), on the rows R only, the others untouched (moments included):
+
+        g  ← -g                                  if maximize
+        m  ← m + (1 - β₁)(g - m)                 state "exp_avg"
+        v  ← v + (1 - β₂)(g² - v)                state "exp_avg_sq"
+        θ  ← θ - γ √(1 - β₂ᵗ) / (1 - β₁ᵗ) · m / (√v + ε)
+
+    t ("step", a Python int as in PyTorch) counts every step the parameter had a gradient. A
+    row in R is updated even where its gradient is zero (its moments decay), as PyTorch's.
+    descent's gradient stays dense (`grad.is_sparse` is False); a dense gradient (any other
+    layer's) raises PyTorch's RuntimeError.
+
+    Args:
+        params: Parameters or parameter groups (dicts).
+        lr: learning rate γ (> 0).
+        betas: (β₁, β₂), each in [0, 1).
+        eps: ε (> 0).
+        maximize: ascend the objective instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        maximize: bool = False,
+    ) -> None:
+        # PyTorch's checks and words (lr and eps strictly positive)
+        if not 0.0 < lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 < eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, maximize=maximize)
+        super().__init__(params, defaults)
+        complex_params = [
+            [i, j]
+            for i, group in enumerate(self.param_groups)
+            for j, p in enumerate(group["params"])
+            if p._data.dtype.kind == "c"
+        ]
+        if complex_params:
+            raise ValueError(
+                f"Complex params at indices {complex_params}: SparseAdam does not support "
+                "complex parameters"
+            )
+
+    def _check(self, group: dict[str, Any]) -> None:
+        _check_betas("SparseAdam", group)
+
+    def step(self, closure: Callable[[], Any] | None = None):  # type: ignore[override]
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update_rows(group, p)
+        return loss
+
+    def _update_rows(self, group: dict[str, Any], p) -> None:
+        rows = sparse_rows.rows_of(p)  # sorted, unique
+        if rows is None:
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+        xp = backend.get_array_module(p._data)
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = 0
+            state["exp_avg"] = Tensor._wrap(xp.zeros_like(p._data))
+            state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p._data))
+        state["step"] = int(state["step"]) + 1  # an int, as PyTorch's (also after a reload)
+        if rows.size == 0:  # nothing looked up (all padding): PyTorch skips the update
+            return
+        beta1, beta2 = group["betas"]
+        g = p.grad._data[rows].astype(p._data.dtype, copy=False)  # (R, dim), a copy
+        if group["maximize"]:
+            g = -g
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        # The order of PyTorch's float32 operations (torch/optim/_functional.sparse_adam)
+        old_m, old_v = m[rows], v[rows]
+        m_update = (g - old_m) * (1 - beta1)
+        m[rows] += m_update
+        v_update = (g * g - old_v) * (1 - beta2)
+        v[rows] += v_update
+        numer = m_update + old_m
+        denom = xp.sqrt(v_update + old_v) + group["eps"]
+        t = state["step"]
+        step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        p._data[rows] += -step_size * (numer / denom)
+        p._version += 1
+        state["exp_avg"]._version += 1
+        state["exp_avg_sq"]._version += 1
