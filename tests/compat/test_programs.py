@@ -126,7 +126,7 @@ CASES = {
     # HNN symplectic gradients, Langevin EBM, Jacobian/grad-norm penalties, STE, is_grads_batched,
     # autograd.functional and torch.func transforms
     "hamiltonian_ebm": ((1e-5, 1e-6), None),
-    "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, ComplEx, BPR, filtered MRR, isin
+    "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, SparseAdam, ComplEx, BPR, MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
     "pointnet_cloud": ((1e-5, 1e-6), None),  # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer
     "func_meta_device": (
