@@ -166,26 +166,48 @@ def test_state_after_partial_gradients_matches_torch(name, kwargs):
     assert _numbers(ours, ps) == pytest.approx(_numbers(theirs, qs), rel=1e-6)
 
 
-def test_lbfgs_state_keys_match_torch():
+def _deep(value):
+    """_describe, element by element in lists (LBFGS's history)."""
+    if isinstance(value, list):
+        return [_deep(v) for v in value]
+    return _describe(value)
+
+
+def _lbfgs_closure(opt, x):
+    def f():
+        opt.zero_grad()
+        loss = ((x - 1) ** 2).sum() + (x**4).sum()
+        loss.backward()
+        return loss
+
+    return f
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_matches_torch_and_a_torch_state_continues(line_search_fn):
     x0 = np.array([1.0, -2.0, 0.5], np.float32)
     p, q = Parameter(x0.copy()), torch.nn.Parameter(torch.tensor(x0))
-    ours, theirs = optim.LBFGS([p], max_iter=3), torch.optim.LBFGS([q], max_iter=3)
-
-    def closure(opt, x):
-        def f():
-            opt.zero_grad()
-            loss = ((x - 1) ** 2).sum() + (x**4).sum()
-            loss.backward()
-            return loss
-
-        return f
-
+    kw = dict(max_iter=3, line_search_fn=line_search_fn)
+    ours, theirs = optim.LBFGS([p], **kw), torch.optim.LBFGS([q], **kw)
     for _ in range(2):
-        ours.step(closure(ours, p))
-        theirs.step(closure(theirs, q))
-    assert list(ours.state[p]) == list(theirs.state[q])
-    assert list(ours.state_dict()["state"][0]) == list(theirs.state_dict()["state"][0])
-    assert ours.state[p]["n_iter"] == theirs.state[q]["n_iter"]
+        ours.step(_lbfgs_closure(ours, p))
+        theirs.step(_lbfgs_closure(theirs, q))
+    live = (ours.state[p], theirs.state[q])
+    saved = (ours.state_dict()["state"][0], theirs.state_dict()["state"][0])
+    for got, want in (live, saved):
+        assert [(k, _deep(v)) for k, v in got.items()] == [(k, _deep(v)) for k, v in want.items()]
+    assert ours.state[p]["n_iter"] == theirs.state[q]["n_iter"] > 1
+    # torch's state_dict into a fresh descent LBFGS at torch's point: the same next steps
+    p2 = Parameter(q.detach().numpy().copy())
+    fresh = optim.LBFGS([p2], **kw)
+    fresh.load_state_dict(theirs.state_dict())
+    assert [(k, _deep(v)) for k, v in fresh.state[p2].items()] == [
+        (k, _deep(v)) for k, v in theirs.state[q].items()
+    ]
+    for _ in range(2):
+        fresh.step(_lbfgs_closure(fresh, p2))
+        theirs.step(_lbfgs_closure(theirs, q))
+    np.testing.assert_allclose(p2.numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 # -- what programs do with the step ---------------------------------------------------------------
@@ -229,6 +251,19 @@ def test_sgd_without_momentum_keeps_no_state_and_momentum_keeps_only_its_buffer(
     assert len(plain.state) == 0 and plain.state_dict()["state"] == {}
     assert "momentum_buffer" not in plain.state[p]
     assert list(heavy.state[q]) == ["momentum_buffer"]
+
+
+def test_lion_without_torch_counterpart_uses_a_tensor_step_too():
+    p = Parameter(descent.ones(2, 2))
+    opt = optim.Lion([p], lr=0.1)
+    for _ in range(2):
+        p.grad = descent.ones(2, 2)
+        opt.step()
+    assert [(k, _describe(v)) for k, v in opt.state[p].items()] == [
+        ("step", ("tensor", "float32", ())),
+        ("exp_avg", ("tensor", "float32", (2, 2))),
+    ]
+    assert opt.state[p]["step"].item() == 2.0
 
 
 def test_a_step_set_by_the_user_is_used_as_in_torch():

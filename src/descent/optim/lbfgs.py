@@ -298,6 +298,10 @@ class LBFGS(Optimizer):
         if xp.abs(flat_grad).max() <= tolerance_grad:  # already optimal
             return orig_loss
 
+        # The state holds Tensors, as PyTorch's; the iteration works on their arrays.
+        for key in ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "al"):
+            if key in state:
+                state[key] = _raw(state[key])
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
         h_diag = state.get("H_diag")
@@ -384,10 +388,14 @@ class LBFGS(Optimizer):
             if abs(loss - prev_loss) < tolerance_change:  # no progress in the loss
                 break
 
-        state["d"], state["t"] = d, t
-        state["old_dirs"], state["old_stps"], state["ro"] = old_dirs, old_stps, ro
-        state["H_diag"] = h_diag
-        state["prev_flat_grad"], state["prev_loss"] = prev_flat_grad, prev_loss
+        # PyTorch's types: vectors and 0-d numbers as Tensors (lists of them), ints and floats
+        # as they are; the key order is PyTorch's too.
+        state["d"], state["t"] = _wrapped(d), _wrapped(t)
+        state["old_dirs"], state["old_stps"] = _wrapped(old_dirs), _wrapped(old_stps)
+        state["ro"], state["H_diag"] = _wrapped(ro), _wrapped(h_diag)
+        state["prev_flat_grad"], state["prev_loss"] = _wrapped(prev_flat_grad), prev_loss
+        if "al" in state:
+            state["al"] = _wrapped(state["al"])
         return orig_loss
 
     # -- state_dict: flat vectors, lists of them and numbers (not per-parameter arrays) ------
@@ -415,20 +423,38 @@ class LBFGS(Optimizer):
             self.state[self._params[0]] = {k: _import(v, ref) for k, v in st.items()}
 
 
+def _raw(value):
+    """A state value as the iteration uses it: Tensors (in lists too) to their arrays."""
+    if isinstance(value, list):
+        return [_raw(v) for v in value]
+    return value._data if isinstance(value, Tensor) else value
+
+
+def _wrapped(value):
+    """A state value as PyTorch keeps it: arrays and NumPy scalars (in lists too) as Tensors
+    (0-d for numbers: H_diag, ro, al); ints, floats and None as they are."""
+    if isinstance(value, list):
+        return [_wrapped(v) for v in value]
+    if isinstance(value, Tensor) or value is None or isinstance(value, (int, float)):
+        return value
+    xp = backend.get_array_module(value)
+    return Tensor._wrap(xp.asarray(value))
+
+
 def _export(value):
+    """A copy of a state value for state_dict()."""
     if isinstance(value, list):
         return [_export(v) for v in value]
-    if hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
-        return Tensor._wrap(value.copy())
-    if hasattr(value, "item") and not isinstance(value, Tensor):
-        return value.item()
+    if isinstance(value, Tensor):
+        return Tensor._wrap(value._data.copy())
     return value
 
 
 def _import(value, ref):
+    """A loaded state value (descent's, PyTorch's or converted) as a Tensor in the parameters'
+    dtype and device (0-d for numbers); ints, floats and None as they are."""
     if isinstance(value, list):
         return [_import(v, ref) for v in value]
     if value is None or isinstance(value, (int, float)):
         return value
-    arr = _like(value, ref)
-    return arr.copy() if arr.ndim > 0 else ref.dtype.type(arr)
+    return Tensor._wrap(_like(value, ref).copy())
