@@ -161,10 +161,15 @@ def test_custom_dataset_and_collate_fn():
 def test_random_split_ints_fractions_and_reproducibility():
     ds = make_ds(10)
     a, b = random_split(ds, [7, 3], generator=descent.Generator(0))
-    ia, ib = set(a.indices.tolist()), set(b.indices.tolist())
+    ia, ib = set(a.indices), set(b.indices)
     assert len(a) == 7 and len(b) == 3 and not ia & ib and ia | ib == set(range(10))
+    # PyTorch's indices: a list of Python ints (json.dump-able), the Subset keeps them as given
+    assert type(a.indices) is list and all(type(i) is int for i in a.indices)
+    json.dumps(a.indices)
     a2, _ = random_split(ds, [7, 3], generator=descent.Generator(0))
-    np.testing.assert_array_equal(a.indices, a2.indices)
+    assert a.indices == a2.indices
+    assert Subset(ds, (4, 2)).indices == (4, 2) and len(Subset(ds, range(3, 6))) == 3
+    assert [y.item() for _, y in Subset(ds, [9, 1, 5])[[0, 2]]] == [9, 5]
     parts = random_split(ds, [0.34, 0.33, 0.33], generator=descent.Generator(1))
     assert [len(p) for p in parts] == [4, 3, 3]
     with pytest.raises(ValueError, match="sum to the dataset length 10"):

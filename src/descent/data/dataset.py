@@ -92,19 +92,23 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indices = indices  # as given, as PyTorch's (random_split: a list of ints)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index: int) -> Any:
+        if isinstance(index, list):  # PyTorch's Subset takes a list of positions too
+            return [self.dataset[int(self.indices[i])] for i in index]
         return self.dataset[int(self.indices[index])]
 
     def __getattr__(self, name: str) -> Any:
         # Expose `get_batch` only when the wrapped dataset has one, so DataLoader's fast path
         # stays available through a Subset (e.g. after random_split).
         if name == "get_batch" and hasattr(self.__dict__.get("dataset"), "get_batch"):
-            return lambda indices: self.dataset.get_batch(self.indices[np.asarray(indices)])
+            return lambda indices: self.dataset.get_batch(
+                np.asarray(self.indices, dtype=np.int64)[np.asarray(indices)]
+            )
         raise AttributeError(name)
 
 
@@ -168,7 +172,7 @@ def random_split(
     """
     n = len(dataset)
     lens = _split_lengths(n, lengths)
-    perm = (generator or default_generator()).numpy_rng.permutation(n)
+    perm = (generator or default_generator()).numpy_rng.permutation(n).tolist()  # Python ints
     out, start = [], 0
     for length in lens:
         out.append(Subset(dataset, perm[start : start + length]))
