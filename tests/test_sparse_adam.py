@@ -165,3 +165,34 @@ def test_state_dict_round_trip_keeps_the_update():
         opt.step()
     assert od2.state[d.weight]["step"] == 2 and isinstance(od2.state[d.weight]["step"], int)
     np.testing.assert_allclose(d.weight.detach().numpy(), t.weight.detach().numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+def test_embedding_bag_sparse_with_sparse_adam_matches_torch(mode):
+    # fastText-style bags: the rows used (padding excepted; a zero per_sample_weight still
+    # names its row) are the sparse gradient's; SparseAdam updates those only
+    kw = dict(mode=mode, sparse=True, padding_idx=6)
+    d, t = ds.nn.EmbeddingBag(7, 3, **kw), torch.nn.EmbeddingBag(7, 3, **kw)
+    with ds.no_grad():
+        d.weight.copy_(ds.tensor(W0))
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor(W0))
+    od, ot = (
+        ds.optim.SparseAdam(d.parameters(), lr=0.1),
+        torch.optim.SparseAdam(t.parameters(), lr=0.1),
+    )
+    inp, offsets = np.array([1, 2, 6, 2, 5, 0]), np.array([0, 3, 4])
+    psw = np.float32([1.0, 0.0, 2.0, 0.5, -1.0, 1.0]) if mode == "sum" else None
+    for step in range(3):
+        for lib, emb, opt in ((ds, d, od), (torch, t, ot)):
+            opt.zero_grad()
+            w = None if psw is None else lib.tensor(psw[step:] * (step + 1))
+            y = emb(lib.tensor(inp[step:]), lib.tensor(offsets[: 3 - step]), per_sample_weights=w)
+            (y**2).sum().backward()
+            opt.step()
+        assert rows_of(d.weight).tolist() == _torch_rows(t)
+        np.testing.assert_allclose(d.weight.detach().numpy(), t.weight.detach().numpy(),
+                                   rtol=1e-6, atol=1e-7)  # fmt: skip
+    for lib in (ds, torch):
+        with pytest.raises(ValueError, match="max mode does not support sparse weights"):
+            lib.nn.EmbeddingBag(7, 3, mode="max", sparse=True)(lib.tensor([[1, 2]]))

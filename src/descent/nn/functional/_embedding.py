@@ -205,16 +205,19 @@ def embedding_bag(
     Indices equal to `padding_idx` are left out (not counted by the mean); an empty bag gives
     zeros. `per_sample_weights` (mode 'sum' only) scales each row; it is differentiable.
     max_norm renormalises the rows used first, in place, as `embedding`; scale_grad_by_freq
-    and sparse are not supported (they raise).
+    is not supported (it raises). sparse=True as `embedding`'s (the gradient remembers the rows
+    used, padding_idx excepted, for optim.SparseAdam); mode 'max' refuses it, as PyTorch.
 
     Raises:
         ValueError: a bad mode or input/offsets combination.
         NotImplementedError: per_sample_weights with mode 'mean' or 'max'.
         RuntimeError: an index out of range, or offsets not starting at 0.
     """
-    if scale_grad_by_freq or sparse:
+    if sparse and mode == "max":
+        raise ValueError("max mode does not support sparse weights")  # PyTorch's words
+    if scale_grad_by_freq:
         raise NotImplementedError(
-            "embedding_bag: scale_grad_by_freq and sparse are not supported by descent"
+            "embedding_bag: scale_grad_by_freq is not supported by descent"
         )
     if mode not in ("sum", "mean", "max"):
         raise ValueError("embedding_bag: mode has to be one of sum, mean or max")
@@ -251,7 +254,8 @@ def embedding_bag(
     if not keep.any():
         return zeros + 0.0 * w.sum()  # every bag empty: zeros, still connected to weight
     flat, bag = flat[keep], bag[keep]
-    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None)  # (M, dim)
+    sparse_of = weakref.ref(w) if sparse and w._node is None and w.requires_grad else None
+    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None, sparse_of=sparse_of)
     if mode == "max":
         # Per bag and column the first maximum (on the arrays), then one differentiable gather
         # of those rows: the gradient goes to the winning row of each column.
