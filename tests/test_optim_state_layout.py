@@ -210,6 +210,28 @@ def test_lbfgs_state_matches_torch_and_a_torch_state_continues(line_search_fn):
     np.testing.assert_allclose(p2.numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_sparse_adam_keeps_an_int_step_as_torch():
+    """PyTorch's SparseAdam is the exception: its step is a Python int (also after loading)."""
+    w0 = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    d, t = descent.nn.Embedding(7, 3, sparse=True), torch.nn.Embedding(7, 3, sparse=True)
+    with descent.no_grad():
+        d.weight.copy_(descent.tensor(w0))
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor(w0))
+    ours, theirs = optim.SparseAdam(d.parameters()), torch.optim.SparseAdam(t.parameters())
+    idx = np.array([[1, 2], [5, 1]])
+    for _ in range(2):
+        for lib, emb, opt in ((descent, d, ours), (torch, t, theirs)):
+            opt.zero_grad()
+            (emb(lib.tensor(idx)) ** 2).sum().backward()
+            opt.step()
+    assert _layout(ours, [d.weight]) == _layout(theirs, [t.weight])
+    assert ours.state[d.weight]["step"] == 2
+    fresh = optim.SparseAdam(d.parameters())
+    fresh.load_state_dict(_through_json(theirs.state_dict()))
+    assert _layout(fresh, [d.weight]) == _layout(theirs, [t.weight])
+
+
 # -- what programs do with the step ---------------------------------------------------------------
 def test_step_is_a_0d_float32_tensor_programs_can_read():
     p = Parameter(np.ones((2, 3), np.float32))

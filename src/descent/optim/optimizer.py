@@ -638,7 +638,7 @@ class Optimizer(OptimizerHooks):
                     loaded[k] = v.item()  # another 0-d tensor: its number
                 else:
                     loaded[k] = v
-            if loaded and self._counts_steps and "step" not in loaded:
+            if loaded and "step" in numbers and "step" not in loaded:
                 # state without a count (e.g. PyTorch's SGD's, loaded into another optimizer)
                 loaded = {"step": Tensor._wrap(np.array(1.0, _scalar_dtype())), **loaded}
             if loaded:

@@ -36,6 +36,9 @@ class SparseAdam(Optimizer):
         betas: (β₁, β₂), each in [0, 1).
         eps: ε (> 0).
         maximize: ascend the objective instead of descending.
+
+    State, as PyTorch's SparseAdam: "step" (a Python int here, unlike PyTorch's other
+    optimizers), "exp_avg", "exp_avg_sq".
     """
 
     def __init__(
@@ -64,6 +67,11 @@ class SparseAdam(Optimizer):
                 f"Complex params at indices {complex_params}: SparseAdam does not support "
                 "complex parameters"
             )
+
+    def _scalars_of(self, group: dict[str, Any]) -> dict[str, float]:
+        # PyTorch's SparseAdam keeps "step" as a Python int (its other optimizers keep 0-d
+        # tensors): load_state_dict leaves it a number, as PyTorch's does.
+        return {}
 
     def _check(self, group: dict[str, Any]) -> None:
         _check_betas("SparseAdam", group)
