@@ -362,3 +362,60 @@ def test_node_isinstance_and_increment_version_match_torch():
         assert x._version == v + 1
         with pytest.raises(RuntimeError, match="modified|inplace|in place"):
             y.backward()
+
+
+def test_register_multi_grad_hook_matches_torch():
+    # torch.autograd.graph.register_multi_grad_hook: "all" calls fn once per pass with every
+    # tensor's gradient (None for one the pass does not reach), "any" with the first gradient;
+    # leaves and non-leaves, passes that reach none, retain_graph repeats, create_graph, remove
+    def run(lib):
+        log = []  # entries are sorted by hook below: the order between hooks may differ
+        a = lib.tensor([1.0, -2.0], requires_grad=True)
+        b = lib.tensor([2.0, 0.5], requires_grad=True)
+        c = lib.tensor([3.0], requires_grad=True)
+
+        def show(gs):
+            return [None if g is None else g.tolist() for g in gs]
+
+        h1 = lib.autograd.graph.register_multi_grad_hook(
+            (a, b), lambda gs: log.append(("all", show(gs)))
+        )
+        (a * 3).sum().backward()  # b not reached
+        (c * 3).sum().backward()  # neither: no call
+        y = a * b
+        h2 = lib.autograd.graph.register_multi_grad_hook(
+            (y, b), lambda gs: log.append(("nonleaf", show(gs)))
+        )
+        z = (y * y).sum()
+        z.backward(retain_graph=True)
+        z.backward()
+        h3 = lib.autograd.graph.register_multi_grad_hook(
+            (a, b), lambda g: log.append(("any", g.tolist())), mode="any"
+        )
+        (a * b).sum().backward()
+        (b * 7).sum().backward()
+        h4 = lib.autograd.graph.register_multi_grad_hook(
+            (a,), lambda gs: log.append(("graph", gs[0].requires_grad))
+        )
+        (a.sin() * b).sum().backward(create_graph=True)  # the hook sees differentiable grads
+        for h in (h1, h2, h3, h4):
+            h.remove()
+        (a * b).sum().backward()  # no hook left
+        return log
+
+    def rounded(v):
+        if isinstance(v, (list, tuple)):
+            return [rounded(e) for e in v]
+        return round(v, 5) if isinstance(v, float) else v
+
+    def by_hook(log):
+        return {k: [v for name, v in log if name == k] for k in ("all", "nonleaf", "any", "graph")}
+
+    ours, theirs = by_hook(rounded(run(descent))), by_hook(rounded(run(torch)))
+    assert ours == theirs and len(ours["all"]) == 6 and ours["graph"] == [True]
+    with pytest.raises(ValueError, match="mode"):
+        descent.autograd.graph.register_multi_grad_hook(
+            (descent.ones(1, requires_grad=True),), print, mode="every"
+        )
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        descent.autograd.graph.register_multi_grad_hook((descent.ones(1),), print)

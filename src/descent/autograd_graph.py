@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import autograd
+from . import autograd, backend, hooks
 
 __all__ = [
     "Node",
     "disable_saved_tensors_hooks",
     "increment_version",
+    "register_multi_grad_hook",
     "save_on_cpu",
     "saved_tensors_hooks",
 ]
@@ -172,3 +173,86 @@ def increment_version(tensor) -> None:
     tensors = [tensor] if isinstance(tensor, autograd._tensor_class) else list(tensor)
     for t in tensors:
         t._version += 1
+
+
+class _MultiGradHandle:
+    """What register_multi_grad_hook returns: `remove()` takes off every hook it added."""
+
+    def __init__(self, handles: list) -> None:
+        self._handles = handles
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+def _leaf_grad(leaf_grads: dict, t):
+    """t's gradient of the pass that is ending, as a Tensor (None when none reached it)."""
+    g = leaf_grads.get(t)
+    if g is None or isinstance(g, autograd._tensor_class):
+        return g
+    if type(g) is autograd._ZeroGradient:  # reached by known-zero gradients only
+        g = backend.get_array_module(t._data).zeros_like(t._data)
+    return autograd.new_tensor(g)
+
+
+def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
+    """Call `fn` once per backward pass that reaches any of `tensors` (torch.autograd.graph's).
+
+    mode "all": `fn(grads)` after the pass has computed every gradient it will, `grads` a tuple
+    with one entry per tensor (None for a tensor the pass did not reach). mode "any":
+    `fn(grad)` with the first of the tensors' gradients to be computed. A pass that reaches
+    none of them calls nothing. Returns a handle with `.remove()`. The order in which several
+    such hooks run within one pass may differ from PyTorch's (leaves' run when the pass ends).
+
+    How: a non-leaf's gradient is caught by a tensor hook mid-pass; a leaf's is read from the
+    pass's leaf gradients when the pass ends (hooks.add_pass_hook), before `.grad` is written.
+    While registered, `descent.compile` runs steps eagerly (a pass hook is active).
+    """
+    if mode not in ("all", "any"):
+        raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
+    tensors = tuple(tensors)
+    for i, t in enumerate(tensors):
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"register_multi_grad_hook: tensor {i} (shape {tuple(t.shape)}) does not "
+                "require grad, so no backward pass computes its gradient"
+            )
+    frames: list[dict] = []  # one per running backward pass (a pass inside a hook nests)
+
+    def on_pass(event, leaf_grads, _b, _c) -> None:
+        if event == "begin":
+            frames.append({"grads": {}, "fired": False})
+            return
+        frame = frames.pop()
+        grads = frame["grads"]
+        for i, t in enumerate(tensors):
+            if t._node is None and i not in grads:
+                g = _leaf_grad(leaf_grads, t)
+                if g is not None:
+                    grads[i] = g
+        if not grads:
+            return
+        if mode == "all":
+            fn(tuple(grads.get(i) for i in range(len(tensors))))
+        elif not frame["fired"]:  # the leaf whose gradient arrived first (leaf_grads' order)
+            first = next(i for leaf in leaf_grads for i in grads if tensors[i] is leaf)
+            fn(grads[first])
+
+    def node_hook(i):
+        def hook(g):
+            if frames:
+                frame = frames[-1]
+                frame["grads"][i] = g
+                if mode == "any" and not frame["fired"]:
+                    frame["fired"] = True
+                    fn(g)
+
+        return hook
+
+    handles = [hooks.add_pass_hook(on_pass)]
+    for i, t in enumerate(tensors):
+        if t._node is not None:
+            handles.append(t.register_hook(node_hook(i)))
+    return _MultiGradHandle(handles)
