@@ -319,3 +319,16 @@ def _augmented(lib):
 def test_augmented_assignments_run_in_place_as_torch():
     torch = pytest.importorskip("torch")
     assert _augmented(ds) == _augmented(torch)
+
+
+def test_comparison_with_none_is_a_python_bool_as_torch():
+    """`if mask == None:` in PyTorch code: torch returns False / True, not a bool tensor (whose
+    truth value would raise for more than one element)."""
+    import torch
+
+    for lib in (torch, ds):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+        assert (x == None) is False  # noqa: E711 - the comparison under test
+        assert (x != None) is True  # noqa: E711
+        assert x in [None, x] and None not in [x]
+    assert (ds.tensor([1.0]) == ds.tensor([1.0])).dtype == ds.bool

@@ -662,9 +662,13 @@ class Tensor(
     # Comparisons return bool tensors (NumPy's and PyTorch's meaning), so Tensor defines
     # __hash__ by identity above: tensors can still be dict keys and set members.
     def __eq__(self, other):  # type: ignore[override]
+        if other is None:  # PyTorch: `x == None` is False (a Python bool), not a bool tensor
+            return False
         return _ops.eq(self, other)
 
     def __ne__(self, other):  # type: ignore[override]
+        if other is None:
+            return True
         return _ops.ne(self, other)
 
     def __lt__(self, other):
