@@ -724,8 +724,14 @@ def test_multinomial_bernoulli_normal_behave_like_torch():
     assert 1 not in s[0].tolist() and 2 not in s[1].tolist()  # zero probability: never
     many = ds.multinomial(ds.tensor([0.2, 0.8]), 4000, replacement=True)
     assert abs(many.float().mean().item() - 0.8) < 0.03
-    with pytest.raises(RuntimeError, match="without replacement"):  # (torch samples the 0)
-        ds.multinomial(ds.tensor([0.5, 0.5, 0.0]), 3)
+    # more samples than nonzero weights: the zero-weight categories come last, as torch's
+    for lib in (ds, torch):
+        lib.manual_seed(3)
+        s = lib.multinomial(lib.tensor([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0]]), 4)
+        assert sorted(s[0, :2].tolist()) == [0, 2] and sorted(s[0, 2:].tolist()) == [1, 3]
+        assert s[1, 0].item() == 2 and sorted(s[1].tolist()) == [0, 1, 2, 3]
+        with pytest.raises(RuntimeError, match="n_sample > prob_dist"):
+            lib.multinomial(lib.tensor([0.5, 0.5, 0.0]), 4)
     b = ds.bernoulli(ds.full((4000,), 0.3))
     assert b.dtype == ds.float32 and set(np.unique(b.numpy())) <= {0.0, 1.0}
     assert abs(b.mean().item() - 0.3) < 0.03

@@ -542,12 +542,14 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
         idx = (u[:, :, None] >= cdf[:, None, :]).sum(-1)  # inverse CDF: (R, n)
         idx = xp.minimum(idx, w.shape[1] - 1)
     else:
-        if n > int((w > 0).sum(-1).min()):
+        if n > w.shape[1]:
             raise RuntimeError(
-                f"multinomial(): cannot draw {n} samples without replacement from a row with "
-                f"fewer nonzero probabilities ({int((w > 0).sum(-1).min())})"
+                "cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+                f"(multinomial(): {n} samples from {w.shape[1]} categories)"
             )
         # Gumbel top-k: the n largest log w + Gumbel noise are a sample without replacement.
+        # Zero weights get key -inf, so when n exceeds a row's nonzero count they come last,
+        # as in PyTorch (in ascending index order here; PyTorch's order among them differs).
         u = rng.random(w.shape)
         with np.errstate(divide="ignore"):
             keys = xp.log(w) - xp.log(-xp.log(u))
