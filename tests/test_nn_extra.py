@@ -444,3 +444,18 @@ def test_loss_and_distance_layers_match_torch():
             lambda u: tnn.CTCLoss(blank=3)(TF.log_softmax(u, -1), torch.tensor([[0, 1], [2, 2]]),
                                            torch.tensor([6, 5]), torch.tensor([2, 2])),
             logits)  # fmt: skip
+
+
+def test_grid_sample_nearest_gives_the_grid_zero_gradient_as_torch():
+    # PyTorch's nearest mode defines the grid's gradient as zeros (was None here)
+    x0 = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    g0 = rng.uniform(-1.2, 1.2, (1, 3, 2, 2)).astype(np.float32)
+    grads = []
+    for lib, fn in ((torch, TF), (ds, F)):
+        x = lib.tensor(x0, requires_grad=True)
+        g = lib.tensor(g0, requires_grad=True)
+        (fn.grid_sample(x, g, mode="nearest", align_corners=False) ** 2).sum().backward()
+        grads.append((x.grad.numpy().copy(), g.grad.numpy().copy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-6)
+    np.testing.assert_array_equal(grads[1][1], grads[0][1])
+    assert not grads[1][1].any()

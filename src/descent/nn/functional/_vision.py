@@ -374,11 +374,17 @@ def grid_sample(
         return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
 
     if mode == "nearest":
-        # Round half to even, as ATen's nearbyint; the grid gets no gradient (a step function).
+        # Round half to even, as ATen's nearbyint; the grid's gradient is zeros (a step
+        # function), as PyTorch's: a 0-d -0.0 linked to the grid with derivative 0 is added.
         row = xp.rint(iy._data).astype(np.int64)
         col = xp.rint(ix._data).astype(np.int64)
         vals, mask = gather(row, col)
-        return _shape.permute(vals * Tensor._wrap(mask), 0, 3, 1, 2)
+        out = _shape.permute(vals * Tensor._wrap(mask), 0, 3, 1, 2)
+        if g.requires_grad:
+            from ...ops.gaps_math_inplace import ZeroGradient  # noqa: PLC0415
+
+            out = out + ZeroGradient.apply(g, value=xp.full((), -0.0, dtype=out._data.dtype))
+        return out
     x0 = xp.floor(ix._data)
     y0 = xp.floor(iy._data)
     # Fractional parts as Tensors: the grid's gradient flows through them.
