@@ -483,6 +483,40 @@ def test_unique_keeps_each_nan():
 # Shape and index ops: ties and zeros in scatter_reduce, keywords, empty and 0-d shapes
 
 
+@pytest.mark.parametrize("bad", [-1, 3, -4])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x, i: x.scatter(0, i, m.ones(2)),
+        lambda m, x, i: x.scatter(0, i, 2.0),
+        lambda m, x, i: x.scatter_(0, i, m.ones(2), reduce="add"),
+        lambda m, x, i: x.scatter_add(0, i, m.ones(2)),
+        lambda m, x, i: x.scatter_add_(0, i, m.ones(2)),
+        lambda m, x, i: x.scatter_reduce(0, i, m.ones(2), "amax"),
+        lambda m, x, i: x.index_add(0, i, m.ones(2)),
+        lambda m, x, i: x.index_add_(0, i, m.ones(2), alpha=2),
+        lambda m, x, i: x.unsqueeze(0).index_add(1, i, m.ones(1, 2)),
+    ],
+)
+def test_scatter_and_index_add_refuse_out_of_range_indices_as_torch(call, bad):
+    # a negative index was counted from the end by NumPy and wrote the wrong slot silently;
+    # PyTorch raises (RuntimeError, or IndexError for a 1-D index_add): descent's error is both
+    for m in (torch, ds):
+        with pytest.raises((IndexError, RuntimeError)) as info:
+            call(m, m.zeros(3), m.tensor([0, bad]))
+        if m is ds:
+            assert isinstance(info.value, IndexError) and isinstance(info.value, RuntimeError)
+            assert f"index {bad} is out of bounds" in str(info.value)
+    # in range and empty indices still work
+    y = ds.zeros(3).scatter_add(0, ds.tensor([2, 0, 2]), ds.ones(3))
+    assert (
+        y.tolist() == torch.zeros(3).scatter_add(0, torch.tensor([2, 0, 2]), torch.ones(3)).tolist()
+    )
+    assert (
+        ds.zeros(3).index_add(0, ds.tensor([], dtype=ds.int64), ds.zeros(0)).tolist() == [0.0] * 3
+    )
+
+
 @pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin", "prod"])
 def test_scatter_reduce_ties_and_zeros(reduce, include_self):

@@ -346,6 +346,30 @@ def _check_gather_bounds(index, size: int, axis: int) -> None:
         )
 
 
+def check_index_bounds(op: str, idx, size: int, axis: int) -> None:
+    """PyTorch's scatter, scatter_add, scatter_reduce and index_add refuse indices outside
+    [0, size) (IndexOutOfBounds, both its IndexError and its RuntimeError): NumPy would count a
+    negative one from the end and write the wrong slot silently. On a GPU the check is
+    deferred (backend.defer_check), so it does not wait for the device."""
+    if idx.size == 0:
+        return
+
+    def error(lo, hi):
+        bad = lo if lo < 0 else hi
+        return IndexOutOfBounds(
+            f"{op}: index {bad} is out of bounds for dimension {axis} with size {size} "
+            f"(indices must be in [0, {size}))"
+        )
+
+    if backend.is_cupy_array(idx):
+        backend.defer_check(((idx < 0) | (idx >= size)).any(),
+                            lambda: error(int(idx.min()), int(idx.max())))  # fmt: skip
+        return
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= size:
+        raise error(lo, hi)
+
+
 def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
     """Select entries along `axis` with a 1-D integer index (repeats accumulate gradients)."""
     if dim is not None:
@@ -403,7 +427,9 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
         src = src[tuple(slice(0, n) for n in index.shape)]
-    return ScatterAdd.apply(x, src, idx=index, axis=_one_axis(axis, x.ndim))
+    axis = _one_axis(axis, x.ndim)
+    check_index_bounds("scatter_add", index, x.shape[axis] if x.ndim else 1, axis)
+    return ScatterAdd.apply(x, src, idx=index, axis=axis)
 
 
 class IndexAdd(Function):
@@ -443,7 +469,9 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
         return reshape(out, ())
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
-    return IndexAdd.apply(x, source, idx=index, axis=_one_axis(axis, x.ndim), alpha=alpha)
+    axis = _one_axis(axis, x.ndim)
+    check_index_bounds("index_add", index, x.shape[axis], axis)
+    return IndexAdd.apply(x, source, idx=index, axis=axis, alpha=alpha)
 
 
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:

@@ -23,7 +23,7 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, return_type
 from .elementwise import clone, where
-from .indexing import index_add, scatter_add, take_along_axis
+from .indexing import check_index_bounds, index_add, scatter_add, take_along_axis
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .view_write import write as write_view
@@ -184,6 +184,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got "
                            f"{reduce!r}")  # fmt: skip
     xp = backend.get_array_module(x._data)
+    check_index_bounds("scatter", index._data, x.shape[d] if x.ndim else 1, d)
     # owner[slot] = the flat position in src of the element written there, -1 where nothing
     # is (a constant); with repeated indices the last write wins, as on PyTorch's CPU.
     ids = xp.arange(index.numel(), dtype=np.int64).reshape(index.shape)

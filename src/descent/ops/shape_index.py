@@ -19,7 +19,7 @@ from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
-from .indexing import IndexGrad, _index_tensor, getitem
+from .indexing import IndexGrad, _index_tensor, check_index_bounds, getitem
 from .shape import broadcast_to, permute, reshape
 
 
@@ -402,6 +402,7 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
         )
     if idx.shape != src.shape:  # only the part of src that the index covers is used
         src = src[tuple(slice(0, n) for n in idx.shape)]
+    check_index_bounds("scatter_reduce", idx, x.shape[d] if x.ndim else 1, d)
     if src._data.dtype != x._data.dtype:
         src = src.to(x._data.dtype)
     return ScatterReduce.apply(x, src, idx=idx, axis=d, reduce=reduce,
