@@ -140,7 +140,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     for what, t in (("primal", tensor), ("tangent", tangent)):
         if not isinstance(t, Tensor):
             raise TypeError(f"make_dual: expected the {what} to be a Tensor, got {type(t)}")
-        if not t.is_floating_point():
+        if not (t.is_floating_point() or t.is_complex()):
             raise ValueError(f"Expected {what} to be floating point or complex, but got: {t.dtype}")
     if tuple(tangent.shape) != tuple(tensor.shape):
         raise RuntimeError(
@@ -179,7 +179,7 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     primal = tensor if real else tensor.detach()
     if tensor._node in _level:  # a dual itself: its own tangent
         return UnpackedDualTensor(primal, _level[tensor._node])
-    if not tensor.is_floating_point():
+    if not (tensor.is_floating_point() or tensor.is_complex()):
         return UnpackedDualTensor(primal, None)
     tangents = [_level[d] for d in duals]
     # The tangent carries a graph (reverse mode over forward mode) when something outside the

@@ -181,14 +181,20 @@ def _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
     for pos, i in enumerate(diff):
         x = inputs[i]
         xp = backend.get_array_module(x._data)
+        # complex input: the real and the imaginary unit in each element (two real directions)
+        units = (1, 1j) if x._data.dtype.kind == "c" else (1,)
         if fast_mode:
-            directions = [xp.asarray(rng.uniform(-1, 1, tuple(x.shape)).astype(x._data.dtype))]
+            v = rng.uniform(-1, 1, tuple(x.shape))
+            if len(units) == 2:
+                v = v + 1j * rng.uniform(-1, 1, tuple(x.shape))
+            directions = [xp.asarray(v.astype(x._data.dtype))]
         else:
             directions = []
             for j in range(x.numel()):
-                e = xp.zeros(x._data.size, dtype=x._data.dtype)
-                e[j] = 1
-                directions.append(e.reshape(x._data.shape))
+                for unit in units:
+                    e = xp.zeros(x._data.size, dtype=x._data.dtype)
+                    e[j] = unit
+                    directions.append(e.reshape(x._data.shape))
 
         def outputs_at(arg, i=i):
             args = list(inputs)
@@ -207,7 +213,9 @@ def _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
                 numeric = (backend.as_numpy(p._data) - backend.as_numpy(m._data)) / (2 * eps)
                 analytic = np.zeros_like(numeric) if t is None else backend.as_numpy(t._data)
                 if not np.allclose(analytic, numeric, rtol=rtol, atol=atol, equal_nan=True):
-                    where = "a random direction" if fast_mode else f"element {j} of input {pos}"
+                    where = ("a random direction" if fast_mode else
+                             f"element {j // len(units)} of input {pos}"
+                             + (" (imaginary unit)" if j % len(units) else ""))  # fmt: skip
                     return _fail(
                         f"Jacobian computed with forward mode mismatch for output {k} with "
                         f"respect to input {pos},\nnumerical: {numeric}\nanalytical: {analytic}\n"

@@ -493,8 +493,9 @@ def ctx_apply(cls, *args, **kwargs):
             f"{cls.__name__}.forward returned {type(out).__name__}; a custom function returns "
             "a Tensor or a tuple of them"
         )
+    # floating and complex outputs are differentiable (PyTorch's convention for complex)
     floating = [i for i, o in enumerate(outs)
-                if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"
+                if isinstance(o, tensor_class) and o._data.dtype.kind in "fVc"
                 and not any(o is n for n in ctx._non_diff)]  # fmt: skip
     if not (autograd.is_grad_enabled() and any(needs) and floating):
         return out
@@ -504,7 +505,7 @@ def ctx_apply(cls, *args, **kwargs):
     node.received = None
     node.zero_outs = tuple(
         (i, o._data.shape, o._data.dtype) for i, o in enumerate(outs)
-        if isinstance(o, tensor_class) and o._data.dtype.kind in "fV"
+        if isinstance(o, tensor_class) and o._data.dtype.kind in "fVc"
         and any(o is n for n in ctx._non_diff)
     )  # fmt: skip
     inputs = tuple(args[i] for i in positions)
