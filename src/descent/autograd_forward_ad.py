@@ -119,7 +119,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     """A dual tensor: `tensor`'s values (a view) carrying `tangent` in the active level.
 
     Args:
-        tensor: the primal, a floating-point Tensor. If it requires grad, reverse mode through
+        tensor: the primal, a floating-point or complex Tensor. If it requires grad, reverse mode through
             the dual reaches it (as in PyTorch).
         tangent: the direction, same shape as the primal (cast to its dtype).
         level: the level (only 0, the active one).
@@ -130,7 +130,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     Raises:
         RuntimeError: no level is active, the shapes differ, or the primal already carries a
             tangent in this level.
-        ValueError: the primal or the tangent is not floating point.
+        ValueError: the primal or the tangent is neither floating point nor complex.
     """
     if _level is None or level not in (None, 0):
         raise RuntimeError(
