@@ -75,6 +75,23 @@ def test_linear_matches_torch_for_batched_inputs_and_no_bias():
     )
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape",
+    [((3, 0), (2, 0)), ((3, 2), (0, 2)), ((4, 0), (0, 0)), ((2, 5, 0), (3, 0)), ((0, 3), (2, 3))],
+    ids=["in0", "out0", "both0", "batched-in0", "rows0"],
+)
+def test_linear_with_zero_features_matches_torch(x_shape, w_shape):
+    # nn.Linear(0, n) (an empty feature group) and nn.Linear(n, 0): the output is the bias
+    # (or empty), gradients are zeros or empty, as PyTorch's; reshape(-1, 0) cannot fold these
+    b = rnd(w_shape[0])
+    torch_compare(F.linear, TF.linear, [rnd(*x_shape), rnd(*w_shape), b])
+    torch_compare(F.linear, TF.linear, [rnd(*x_shape), rnd(*w_shape)])
+    x = ds.tensor(rnd(*x_shape), requires_grad=True)
+    w = ds.tensor(rnd(*w_shape), requires_grad=True)
+    (g,) = ds.autograd.grad((F.linear(x, w, ds.tensor(b)) ** 2).sum(), [w], create_graph=True)
+    assert tuple(g.shape) == w_shape  # the backward folds Tensors too (create_graph)
+
+
 def test_linear_second_order_and_shape_error():
     gradcheck64(
         lambda x, w, b: (F.linear(x, w, b) ** 2).sum(),

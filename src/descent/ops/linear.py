@@ -12,6 +12,18 @@ from ..autograd import Function
 from ._common import conj_if_complex
 
 
+def _fold(a):
+    """(..., k) -> (M, k). reshape(-1, k) cannot infer M when k is 0 (nn.Linear(0, n), an empty
+    feature group), so that case names M; one int test on the common path."""
+    k = a.shape[-1]
+    if k:
+        return a.reshape((-1, k))
+    m = 1
+    for d in a.shape[:-1]:
+        m *= d
+    return a.reshape((m, 0))
+
+
 class Linear(Function):
     """y = x W^T + b in one op, x (..., in) folded to (M, in) for ONE matrix product.
 
@@ -25,7 +37,7 @@ class Linear(Function):
     save_inputs = True
 
     def forward(self, x, w, *b):
-        x2 = x.reshape(-1, x.shape[-1])  # (M, in), a view for contiguous x
+        x2 = _fold(x)  # (M, in), a view for contiguous x
         y = x2 @ w.T  # (M, out); BLAS reads the transposed view without a copy
         if self.has_b:
             y += b[0]  # in place on a fresh product: no second (M, out) array
@@ -38,13 +50,13 @@ class Linear(Function):
         x, w = ins[0], ins[1]
         if w.dtype.kind == "c" or x.dtype.kind == "c":  # complex: gy times the conjugates
             x, w = conj_if_complex(ops, x), conj_if_complex(ops, w)
-        gy2 = gy.reshape((-1, gy.shape[-1]))  # (M, out)
+        gy2 = _fold(gy)  # (M, out)
         gx = gw = gb = None
         # An input that needs no gradient (parents[i] is None) costs no matrix product.
         if self.parents[0] is not None:
             gx = (gy2 @ w).reshape(tuple(x.shape))
         if self.parents[1] is not None:
-            gw = gy2.swapaxes(-1, -2) @ x.reshape((-1, x.shape[-1]))  # (out, in)
+            gw = gy2.swapaxes(-1, -2) @ _fold(x)  # (out, in)
         if self.has_b and self.parents[2] is not None:
             gb = gy2.sum(axis=0)
         return (gx, gw, gb) if self.has_b else (gx, gw)
