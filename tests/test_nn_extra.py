@@ -331,6 +331,32 @@ def test_grid_sample_matches_torch(mode, padding_mode, align):
             lambda u, v: TF.grid_sample(u, v, mode, padding_mode, align), x, g)  # fmt: skip
 
 
+@pytest.mark.parametrize("mode,padding_mode,align", GRID, ids=["-".join(map(str, g)) for g in GRID])
+def test_grid_sample_volumes_match_torch(mode, padding_mode, align):
+    # 5-d input (N, C, D, H, W) and grid (N, Do, Ho, Wo, 3): trilinear / nearest, as PyTorch's
+    # (occupancy networks sample feature volumes at points); was a ValueError
+    x = rng.standard_normal((2, 3, 4, 5, 6))
+    g = rng.uniform(-1.5, 1.5, (2, 3, 2, 4, 3))
+    compare(lambda u, v: F.grid_sample(u, v, mode, padding_mode, align),
+            lambda u, v: TF.grid_sample(u, v, mode, padding_mode, align), x, g)  # fmt: skip
+
+
+@pytest.mark.parametrize("align", [False, True])
+def test_affine_grid_3d_and_area_resize_of_volumes_match_torch(align):
+    theta = np.array([[[0.9, -0.2, 0.1, 0.05], [0.3, 1.1, -0.2, 0.0], [0.1, 0.0, 0.8, -0.3]]] * 2)
+    x = rng.standard_normal((2, 3, 4, 5, 6))
+    compare(lambda t: F.affine_grid(t, (2, 3, 3, 4, 2), align),
+            lambda t: TF.affine_grid(t, (2, 3, 3, 4, 2), align), theta)  # fmt: skip
+    compare(lambda u, t: F.grid_sample(u, F.affine_grid(t, (2, 3, 3, 4, 2), align),
+                                       align_corners=align),
+            lambda u, t: TF.grid_sample(u, TF.affine_grid(t, (2, 3, 3, 4, 2), align),
+                                        align_corners=align), x, theta)  # fmt: skip
+    compare(lambda u: F.interpolate(u, size=(3, 2, 4), mode="area"),
+            lambda u: TF.interpolate(u, size=(3, 2, 4), mode="area"), x)  # fmt: skip
+    with pytest.raises(ValueError, match="theta"):
+        F.affine_grid(ds.zeros(2, 3, 4), (2, 3, 4, 5))
+
+
 def test_affine_grid_then_grid_sample_is_a_spatial_transformer():
     theta = np.array([[[0.9, -0.2, 0.1], [0.3, 1.1, -0.2]]] * 2)
     x = rng.standard_normal((2, 3, 5, 6))

@@ -15,6 +15,7 @@ the grid, to second order.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -208,11 +209,13 @@ def interpolate(
     if mode == "area":
         if nd == 2:
             return adaptive_avg_pool2d(x, out)
-        # 1-d: as a height-1 image; 3-d area is not provided.
+        # 1-d: as a height-1 image; 3-d: adaptive average pooling over the volume.
         if nd == 1:
             y = adaptive_avg_pool2d(_shape.unsqueeze(x, 2), (1, out[0]))
             return _shape.squeeze(y, 2)
-        raise ValueError("interpolate: mode 'area' supports 3- and 4-d inputs in descent")
+        from ._pooling_extra import adaptive_avg_pool3d  # noqa: PLC0415
+
+        return adaptive_avg_pool3d(x, out)
     xp = backend.get_array_module(x._data)
     y = x
     for i in range(nd):
@@ -332,10 +335,11 @@ def grid_sample(
     align_corners: bool | None = None,
 ) -> Tensor:
     """Sample (N, C, H, W) at the points of grid (N, Ho, Wo, 2), (x, y) in [-1, 1]
-    (spatial transformer networks, Jaderberg et al. 2015). mode 'bilinear' or 'nearest';
-    padding_mode 'zeros' (outside reads 0), 'border' (clamped to the edge) or 'reflection';
-    align_corners as PyTorch (default False). Gradients flow to the input and (bilinear) to
-    the grid."""
+    (spatial transformer networks, Jaderberg et al. 2015), or a volume (N, C, D, H, W) at
+    grid (N, Do, Ho, Wo, 3), (x, y, z) (trilinear, as PyTorch's 5-d 'bilinear'). mode
+    'bilinear' or 'nearest'; padding_mode 'zeros' (outside reads 0), 'border' (clamped to the
+    edge) or 'reflection'; align_corners as PyTorch (default False). Gradients flow to the
+    input and (bilinear) to the grid."""
     x, g = float_tensor(input, "grid_sample"), float_tensor(grid, "grid_sample")
     if mode not in ("bilinear", "nearest"):
         raise ValueError(f"grid_sample: mode must be 'bilinear' or 'nearest' in descent, got "
@@ -343,81 +347,102 @@ def grid_sample(
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', "
                          f"got {padding_mode!r}")  # fmt: skip
-    if x.ndim != 4 or g.ndim != 4 or g.shape[-1] != 2 or g.shape[0] != x.shape[0]:
+    nd = x.ndim - 2  # 2 (images) or 3 (volumes)
+    if nd not in (2, 3) or g.ndim != x.ndim or g.shape[-1] != nd or g.shape[0] != x.shape[0]:
         raise ValueError(
-            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2) with the same N, "
-            f"got {tuple(x.shape)} and {tuple(g.shape)} (5-d volumes are not supported)"
+            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), or input "
+            f"(N, C, D, H, W) and grid (N, Do, Ho, Wo, 3), with the same N, got "
+            f"{tuple(x.shape)} and {tuple(g.shape)}"
         )
     align = bool(align_corners)
-    n, c, h, w = x.shape
-    ho, wo = g.shape[1], g.shape[2]
+    n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])  # spatial (H, W) or (D, H, W)
+    out_sp = tuple(g.shape[1:-1])
     xp = backend.get_array_module(x._data)
-    ix = _unnormalize(g[..., 0], w, align)  # (N, Ho, Wo) pixel coordinates
-    iy = _unnormalize(g[..., 1], h, align)
-    if padding_mode == "reflection":
-        if align:
-            ix, iy = _reflect(ix, 0, 2 * (w - 1)), _reflect(iy, 0, 2 * (h - 1))
-        else:
-            ix, iy = _reflect(ix, -1, 2 * w - 1), _reflect(iy, -1, 2 * h - 1)
-    if padding_mode in ("border", "reflection"):
-        ix, iy = _clip_strict(ix, w - 1.0), _clip_strict(iy, h - 1.0)
-    # Pixels as rows (N*H*W, C): each sample point reads whole rows, so the gather and its
+    # Pixel coordinates per spatial axis, in the input's order: the grid's first component
+    # (x) indexes the last axis (W), y the one before, z (volumes) the first.
+    coords = []
+    for k, size in enumerate(spatial):
+        ic = _unnormalize(g[..., nd - 1 - k], size, align)  # (N, *out_sp)
+        if padding_mode == "reflection":
+            ic = _reflect(ic, 0, 2 * (size - 1)) if align else _reflect(ic, -1, 2 * size - 1)
+        if padding_mode in ("border", "reflection"):
+            ic = _clip_strict(ic, size - 1.0)
+        coords.append(ic)
+    # Voxels as rows (N*prod(S), C): each sample point reads whole rows, so the gather and its
     # backward (a row scatter-add) move C values per index instead of one.
-    rows = _shape.permute(x, 0, 2, 3, 1).reshape(n * h * w, c)
-    base = (xp.arange(n) * (h * w)).reshape(n, 1, 1)
+    volume = math.prod(spatial)
+    rows = _shape.permute(x, 0, *range(2, x.ndim), 1).reshape(n * volume, c)
+    strides = [math.prod(spatial[k + 1 :]) for k in range(nd)]
+    base = (xp.arange(n) * volume).reshape((n,) + (1,) * len(out_sp))
 
-    def gather(row, col):
-        """Values at integer (row, col) arrays (N, Ho, Wo), 0 outside: (N, Ho, Wo, C)."""
-        inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
-        idx = base + xp.clip(row, 0, h - 1) * w + xp.clip(col, 0, w - 1)
-        vals = index_select(rows, 0, idx.reshape(-1)).reshape(n, ho, wo, c)
+    def gather(ints):
+        """Values at integer coordinate arrays (one per axis, (N, *out_sp)), 0 outside:
+        (N, *out_sp, C), and the inside mask (N, *out_sp, 1)."""
+        inside = True
+        idx = base
+        for i, size, stride in zip(ints, spatial, strides, strict=True):
+            inside = inside & (i >= 0) & (i < size)
+            idx = idx + xp.clip(i, 0, size - 1) * stride
+        vals = index_select(rows, 0, idx.reshape(-1)).reshape(n, *out_sp, c)
         return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
 
+    to_channels_first = (0, nd + 1, *range(1, nd + 1))  # (N, *out_sp, C) -> (N, C, *out_sp)
     if mode == "nearest":
         # Round half to even, as ATen's nearbyint; the grid's gradient is zeros (a step
         # function), as PyTorch's: a 0-d -0.0 linked to the grid with derivative 0 is added.
-        row = xp.rint(iy._data).astype(np.int64)
-        col = xp.rint(ix._data).astype(np.int64)
-        vals, mask = gather(row, col)
-        out = _shape.permute(vals * Tensor._wrap(mask), 0, 3, 1, 2)
+        vals, mask = gather([xp.rint(ic._data).astype(np.int64) for ic in coords])
+        out = _shape.permute(vals * Tensor._wrap(mask), *to_channels_first)
         if g.requires_grad:
             from ...ops.gaps_math_inplace import ZeroGradient  # noqa: PLC0415
 
             out = out + ZeroGradient.apply(g, value=xp.full((), -0.0, dtype=out._data.dtype))
         return out
-    x0 = xp.floor(ix._data)
-    y0 = xp.floor(iy._data)
+    lows = [xp.floor(ic._data) for ic in coords]
     # Fractional parts as Tensors: the grid's gradient flows through them.
-    fx = _shape.unsqueeze(ix - Tensor._wrap(x0), -1)  # (N, Ho, Wo, 1)
-    fy = _shape.unsqueeze(iy - Tensor._wrap(y0), -1)
-    r0, c0 = y0.astype(np.int64), x0.astype(np.int64)
+    fracs = [
+        _shape.unsqueeze(ic - Tensor._wrap(lo), -1) for ic, lo in zip(coords, lows, strict=True)
+    ]
+    lows = [lo.astype(np.int64) for lo in lows]
     out = None
-    for dr, wy in ((0, 1.0 - fy), (1, fy)):
-        for dc, wx in ((0, 1.0 - fx), (1, fx)):
-            vals, mask = gather(r0 + dr, c0 + dc)
-            term = vals * (wy * wx * Tensor._wrap(mask))
-            out = term if out is None else out + term
-    return _shape.permute(out, 0, 3, 1, 2)  # (N, C, Ho, Wo)
+    # The 2^nd corners, first axis outermost (PyTorch's order of the terms)
+    for corner in itertools.product((0, 1), repeat=nd):
+        weight = None
+        for bit, f in zip(corner, fracs, strict=True):
+            wk = f if bit else 1.0 - f
+            weight = wk if weight is None else weight * wk
+        vals, mask = gather([lo + bit for lo, bit in zip(lows, corner, strict=True)])
+        term = vals * (weight * Tensor._wrap(mask))
+        out = term if out is None else out + term
+    return _shape.permute(out, *to_channels_first)  # (N, C, *out_sp)
 
 
 def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
     """The sampling grid (N, H, W, 2) of the 2-D affine maps theta (N, 2, 3) for an output of
     size (N, C, H, W): grid[n, i, j] = theta[n] @ (x_j, y_i, 1) with x, y the normalised
-    pixel centres (corner centres at +-1 with align_corners)."""
+    pixel centres (corner centres at +-1 with align_corners); or the grid (N, D, H, W, 3) of
+    3-D maps theta (N, 3, 4) for size (N, C, D, H, W), with (x, y, z, 1)."""
     t = float_tensor(theta, "affine_grid")
     size = tuple(int(v) for v in size)
-    if len(size) != 4 or t.ndim != 3 or tuple(t.shape[1:]) != (2, 3) or t.shape[0] != size[0]:
-        raise ValueError(f"affine_grid: expected theta (N, 2, 3) and size (N, C, H, W), got "
-                         f"{tuple(t.shape)} and {size} (3-d grids are not supported)")  # fmt: skip
-    n, _, h, w = size
+    nd = len(size) - 2
+    if (
+        nd not in (2, 3)
+        or t.ndim != 3
+        or tuple(t.shape[1:]) != (nd, nd + 1)
+        or t.shape[0] != size[0]
+    ):
+        raise ValueError(f"affine_grid: expected theta (N, 2, 3) and size (N, C, H, W), or "
+                         f"theta (N, 3, 4) and size (N, C, D, H, W), got {tuple(t.shape)} and "
+                         f"{size}")  # fmt: skip
+    n, spatial = size[0], size[2:]
 
     def axis(m):
         if align_corners:
             return np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
         return (np.arange(m) * 2.0 + 1.0) / m - 1.0
 
-    xs, ys = np.meshgrid(axis(w), axis(h))  # (H, W) each
-    base = np.stack([xs, ys, np.ones_like(xs)], axis=-1).reshape(1, h * w, 3)
+    # Coordinate arrays over the output's axes, first axis outermost; the grid lists x first
+    mesh = np.meshgrid(*[axis(m) for m in spatial], indexing="ij")
+    base = np.stack([*mesh[::-1], np.ones_like(mesh[0])], axis=-1).reshape(1, -1, nd + 1)
     xp = backend.get_array_module(t._data)
     base_t = Tensor._wrap(xp.asarray(base.astype(t._data.dtype)))
-    return (base_t @ _shape.swapaxes(t, 1, 2)).reshape(n, h, w, 2)
+    return (base_t @ _shape.swapaxes(t, 1, 2)).reshape(n, *spatial, nd)
