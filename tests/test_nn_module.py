@@ -788,3 +788,45 @@ def test_nn_modules_reachable_as_attribute_and_base_classes_as_torch():
     assert repr(d) == repr(torch.nn.Dropout(0.25)) and d.p == 0.25 and not d.inplace
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.5)
+
+
+def test_old_checkpoint_without_num_batches_tracked_loads_as_torch():
+    # BatchNorm / InstanceNorm(track_running_stats) state dicts saved before PyTorch 0.4.1 or
+    # written by converters lack num_batches_tracked: torch fills it with the module's current
+    # count (strict loading passes); a checkpoint whose _metadata says version 2 still misses it
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+    results = []
+    for lib in (descent, torch):
+        m = lib.nn.Sequential(lib.nn.Identity(), lib.nn.BatchNorm1d(3))
+        m(lib.from_numpy(x))
+        m(lib.from_numpy(x))  # the count is 2 now
+        old = {k: v.clone() * 0.5 for k, v in m.state_dict().items() if "num_batches" not in k}
+        res = m.load_state_dict(old)
+        inorm = lib.nn.InstanceNorm1d(3, track_running_stats=True)
+        res2 = inorm.load_state_dict({"running_mean": lib.zeros(3), "running_var": lib.ones(3)})
+        plain = lib.nn.BatchNorm1d(3, track_running_stats=False)
+        res3 = plain.load_state_dict({"weight": lib.ones(3), "bias": lib.zeros(3)})
+        results.append(
+            (
+                list(res.missing_keys),
+                list(res2.missing_keys),
+                list(res3.missing_keys),
+                int(m[1].num_batches_tracked),
+                m[1].running_var.tolist(),
+                int(inorm.num_batches_tracked),
+                "1.num_batches_tracked" in old,  # the caller's dict is not changed
+            )
+        )
+    assert results[0] == results[1]
+    assert results[0][3] == 2 and results[0][0] == []
+    # a state dict that records version 2 in its metadata: the key is really missing
+    sd = OrderedDict((k, v) for k, v in nn.BatchNorm1d(3).state_dict().items() if "num" not in k)
+    sd._metadata = {"": {"version": 2}}
+    with pytest.raises(RuntimeError, match="num_batches_tracked"):
+        nn.BatchNorm1d(3).load_state_dict(sd)
+    tsd = OrderedDict(
+        (k, v) for k, v in torch.nn.BatchNorm1d(3).state_dict().items() if "num" not in k
+    )
+    tsd._metadata = {"": {"version": 2}}
+    with pytest.raises(RuntimeError, match="num_batches_tracked"):
+        torch.nn.BatchNorm1d(3).load_state_dict(tsd)

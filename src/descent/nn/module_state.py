@@ -7,6 +7,11 @@ copy of the mapping (so they may rename keys of an old checkpoint); then every k
 is copied when a check fails. Without post-hooks a strict key error also raises before any
 copy; with them the values are copied, the post-hooks may clear entries of the missing and
 unexpected lists, and the strict check runs after them, as in PyTorch.
+
+Batch and instance norms that track running statistics accept a checkpoint without
+`num_batches_tracked` (saved before PyTorch 0.4.1, or written by a converter): as PyTorch's
+`_NormBase._load_from_state_dict`, the key is filled with the module's current count when the
+checkpoint's metadata says nothing (a plain dict) or gives a version below 2.
 """
 
 from __future__ import annotations
@@ -62,6 +67,32 @@ def _run_pre_hooks(module, state_dict, strict, missing, unexpected, errors):
             hook(mod, state_dict, head, local, strict, missing, unexpected, errors)
 
 
+def _fill_num_batches_tracked(module, state_dict) -> None:
+    """The norm layers' version-2 rule (see the module docstring), on the copy being loaded."""
+    from .normalization import _NormBase  # noqa: PLC0415
+
+    metadata = getattr(state_dict, "_metadata", None) or {}
+    for mod_prefix, mod in module.named_modules(remove_duplicate=False):
+        if not isinstance(mod, _NormBase) or not mod.track_running_stats:
+            continue
+        version = metadata.get(mod_prefix, {}).get("version")
+        key = f"{mod_prefix}.num_batches_tracked" if mod_prefix else "num_batches_tracked"
+        if (version is None or version < 2) and key not in state_dict:
+            count = getattr(mod, "num_batches_tracked", None)
+            state_dict[key] = count if count is not None else np.zeros((), np.int64)
+
+
+def _needs_copy(module) -> tuple[bool, bool]:
+    """(any load pre-hooks, any norm layer that may need num_batches_tracked filled)."""
+    from .normalization import _NormBase  # noqa: PLC0415
+
+    hooks = norms = False
+    for m in module.modules():
+        hooks = hooks or bool(m._load_state_dict_pre_hooks)
+        norms = norms or (isinstance(m, _NormBase) and m.track_running_stats)
+    return hooks, norms
+
+
 def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign: bool):
     from .module import IncompatibleKeys  # noqa: PLC0415
     from .parameter import Parameter  # noqa: PLC0415
@@ -73,12 +104,16 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
     missing: list[str] = []
     unexpected: list[str] = []
     problems: list[str] = []
-    if any(m._load_state_dict_pre_hooks for m in module.modules()):
+    hooks, norms = _needs_copy(module)
+    if hooks or norms:
         meta = getattr(state_dict, "_metadata", None)
-        state_dict = OrderedDict(state_dict)  # the hooks edit a copy, as in PyTorch
+        state_dict = OrderedDict(state_dict)  # hooks and fills edit a copy, as in PyTorch
         if meta is not None:
             state_dict._metadata = meta  # type: ignore[attr-defined]
-        _run_pre_hooks(module, state_dict, strict, missing, unexpected, problems)
+        if hooks:
+            _run_pre_hooks(module, state_dict, strict, missing, unexpected, problems)
+        if norms:
+            _fill_num_batches_tracked(module, state_dict)
     targets, extra = _targets(module)
     missing += [k for k in list(targets) + list(extra) if k not in state_dict]
     unexpected += [k for k in state_dict if k not in targets and k not in extra]
