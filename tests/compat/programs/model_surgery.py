@@ -74,8 +74,10 @@ top_params = [n for n, _ in model.heads.cls.named_parameters(prefix="head", recu
 buffers = {n: list(b.shape) for n, b in model.named_buffers()}
 sd_keys = list(model.state_dict().keys())
 
-# a checkpoint from an "older" model: one key gone, one extra
-ckpt = {k: v.clone() for k, v in model.state_dict().items() if k != "heads.aux.bias"}
+# a checkpoint from an "older" model: one key gone, one extra, and no num_batches_tracked
+# (checkpoints from before PyTorch 0.4.1 lack it; loading fills it in)
+old_keys = [k for k in model.state_dict() if k != "heads.aux.bias" and "num_batches" not in k]
+ckpt = {k: model.state_dict()[k].clone() for k in old_keys}
 ckpt["heads.old.weight"] = torch.zeros(2, 8)
 other = Net()
 res = other.load_state_dict(ckpt, strict=False)
