@@ -239,3 +239,28 @@ def test_comparisons_promote_as_torch(src):
     int tensor against a Python float in float32; where() checks an int against an integer
     tensor's range (uint8 -1 is 255)."""
     _same(lambda m: eval(src, {"m": m}))  # noqa: S307 - the test's own source
+
+
+_INT_TO_FLOAT = ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "sigmoid",
+                 "tanh", "erf", "asinh", "atan", "reciprocal", "digamma", "lgamma"]  # fmt: skip
+
+
+@pytest.mark.parametrize("default", ["float32", "float64"])
+def test_integer_inputs_take_the_default_float_dtype_as_torch(default):
+    """PyTorch computes exp, sqrt, sigmoid, tanh, ... of an integer tensor in the DEFAULT dtype
+    (float64 after set_default_dtype(float64)); descent hard-coded float32 for its unary ops,
+    activations, clamp with float bounds and logcumsumexp."""
+    import torch
+
+    got, want = {}, {}
+    for lib, out in ((torch, want), (ds, got)):
+        lib.set_default_dtype(getattr(lib, default))
+        try:
+            x = lib.tensor([1, 2, 3])
+            for name in _INT_TO_FLOAT:
+                out[name] = str(getattr(lib, name)(x).dtype).split(".")[-1]
+            out["clamp"] = str(x.clamp(0.5, 2.5).dtype).split(".")[-1]
+        finally:
+            lib.set_default_dtype(lib.float32)
+    assert got == want
+    assert set(got.values()) == {default}

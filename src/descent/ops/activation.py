@@ -10,7 +10,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
 
@@ -22,14 +22,14 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-# Activations compute in floating point: integer inputs become float32 (PyTorch's rule).
+# Activations compute in floating point: integer inputs take the default dtype (PyTorch's rule).
 def _float(x, allow_complex: bool = False) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind not in "fV":
         if allow_complex and x._data.dtype.kind == "c":
             return x
         refuse_complex(x)
-        x = cast(x, np.float32)
+        x = cast(x, get_default_dtype())
     return x
 
 

@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..dtypes import as_dtype
 from ..errors import DescentError
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
     as_tensor,
@@ -207,15 +207,15 @@ class Tan(Function):
         return gy * (y * y + 1)
 
 
-# The public functions of the unary ops: convert the operand, compute in float32 for integer
-# inputs (PyTorch's promotion for exp, log, ...), then record. Made by one factory so the nine
-# functions cannot drift apart; `type(x) is not Tensor` is the cheap test for the common case.
+# The public functions of the unary ops: convert the operand, compute in the default dtype for
+# integer inputs (PyTorch's promotion for exp, log, ...), then record. Made by one factory so the
+# nine functions cannot drift apart; `type(x) is not Tensor` is the cheap test for the common case.
 def _unary(op):
     def fn(x) -> Tensor:
         if type(x) is not Tensor:
             x = as_tensor(x)
         if x._data.dtype.kind not in "fcV":  # complex: holomorphic, conjugated in backward
-            x = cast(x, np.float32)
+            x = cast(x, get_default_dtype())
         return op.apply(x)
 
     fn.__name__ = op.__name__.lower()
@@ -370,9 +370,9 @@ def clamp(x, min=None, max=None) -> Tensor:
         dt = result_type(x, *bounds)
         x, *bounds = (t if t._data.dtype == dt else cast(t, dt) for t in (x, *bounds))
         return ClampTensor.apply(x, *bounds, has_lo=min is not None, has_hi=max is not None)
-    # An integer tensor clamped to a float bound computes in float32, as in PyTorch.
+    # An integer tensor clamped to a float bound computes in the default dtype, as in PyTorch.
     if x._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):
-        x = cast(x, np.float32)
+        x = cast(x, get_default_dtype())
     elif x._data.dtype.kind in "iu" or x._data.dtype.itemsize == 2:
         # int bounds take x's dtype: PyTorch's check, uint8 wraps; float16 refuses |c| > 65504
         min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)

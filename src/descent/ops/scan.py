@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, holomorphic, normalize_axis, return_type
 from .elementwise import cast, clone
 from .indexing import take_along_axis
@@ -244,7 +244,7 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
     if x._data.dtype.kind not in "fV":
-        x = cast(x, np.float32)
+        x = cast(x, get_default_dtype())
     if x.ndim == 0:
         normalize_axis(0 if dim is None else dim, 0)
         return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0, drop_nan=False), ())
