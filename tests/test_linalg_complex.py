@@ -223,6 +223,24 @@ CASES = {
 }  # fmt: skip
 
 
+# Larger batched matrices (8 x 8, batch 3), compared with torch only (measured differences
+# up to 1.2e-6 relative, matrix_exp's gradient)
+BIG = {
+    "det_8x8": (lambda T, a: T.linalg.slogdet(a)[1], [lambda r: _square(r, 3, n=8)], None),
+    "inv_8x8": (lambda T, a: T.linalg.inv(a), [lambda r: _square(r, 3, n=8)], None),
+    "solve_8x8": (lambda T, a, b: T.linalg.solve(a, b),
+                  [lambda r: _square(r, 3, n=8), lambda r: crandn(3, 8, 4, rng=r)], None),
+    "cholesky_8x8": (lambda T, a: T.linalg.cholesky(a), [lambda r: _hpd(r, 3, n=8)], None),
+    "qr_10x8": (lambda T, a: tuple(T.linalg.qr(a)), [lambda r: crandn(3, 10, 8, rng=r)], None),
+    "lu_factor_8x8": (lambda T, a: T.linalg.lu_factor(a)[0], [lambda r: crandn(3, 8, 8, rng=r)],
+                      None),
+    "matrix_exp_8x8": (lambda T, a: T.linalg.matrix_exp(a), [lambda r: crandn(3, 8, 8, rng=r)],
+                       None),
+}  # fmt: skip
+CASES.update(BIG)
+SMALL = sorted(set(CASES) - set(BIG))
+
+
 def _inputs(name, seed=0):
     rng = np.random.default_rng(seed)
     return [np.asarray(make(rng)) for make in CASES[name][1]]
@@ -292,7 +310,7 @@ def _gradcheck_inputs(name, seed=1):
     return f, xs
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", SMALL)
 def test_complex128_gradients_match_finite_differences(name):
     f, xs = _gradcheck_inputs(name)
     assert gradcheck(f, xs, eps=1e-6, atol=1e-6, rtol=1e-5)
