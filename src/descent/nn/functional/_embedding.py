@@ -8,7 +8,6 @@ import weakref
 import numpy as np
 
 from ... import backend
-from ...autograd import Function
 from ...errors import DescentError
 from ...inplace_unary import write_values
 from ...ops._common import as_tensor
@@ -73,7 +72,11 @@ def embedding(
     sparse_of = None
     if sparse:
         if scale_grad_by_freq:
-            return _SparseFreqRefused.apply(Embedding.apply(w, idx=idx, padding_idx=padding_idx))
+            # PyTorch refuses at backward (a forward alone works): a hook that raises
+            y = Embedding.apply(w, idx=idx, padding_idx=padding_idx)
+            if y.requires_grad:
+                y.register_hook(_refuse_sparse_freq)
+            return y
         if w._node is None and w.requires_grad:
             sparse_of = weakref.ref(w)
     freq_scale = None
@@ -85,17 +88,8 @@ def embedding(
                            sparse_of=sparse_of)  # fmt: skip
 
 
-class _SparseFreqRefused(Function):
-    """Identity whose backward raises PyTorch's error: sparse gradients with
-    scale_grad_by_freq (a forward without backward works, as in PyTorch)."""
-
-    def forward(self, y):
-        return y
-
-    def backward(self, gy, ops):
-        raise RuntimeError(
-            "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
-        )
+def _refuse_sparse_freq(grad):
+    raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
 
 
 def _renorm_rows_(w: Tensor, idx, max_norm: float, norm_type: float) -> None:
