@@ -4,7 +4,9 @@ The object (a state_dict, a dict of state_dicts and numbers, an optimizer's stat
 its int keys, lists, tuples, strings, tensors, NumPy arrays) is written as ONE safetensors
 file: every tensor and array becomes a stored tensor `obj.<n>`, and the structure around them
 is a JSON tree in the `descent` document (key "object"), where a tensor is
-{"__tensor__": "obj.<n>"} and a dict with non-str keys is {"__items__": [[key, value], ...]}.
+{"__tensor__": "obj.<n>"} (with "complex": true when it is stored as its (..., 2) real pairs:
+safetensors has no complex dtype) and a dict with non-str keys is
+{"__items__": [[key, value], ...]}.
 Tied tensors (one array under two names) are stored once. The same header checks, checksum
 and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_read`,
 `io.atomic_write_bytes`).
@@ -36,6 +38,9 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
         key = f"{_OBJ}{len(arrays)}"
         arrays[key] = value
         node = {"__tensor__": key}
+        if value._data.dtype.kind == "c":  # safetensors has no complex dtype: (..., 2) reals
+            arrays[key] = _as_real(value._data)
+            node["complex"] = True
         if value.requires_grad:
             node["requires_grad"] = True
         if type(value).__name__ == "Parameter":
@@ -43,6 +48,9 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
         return node
     if isinstance(value, np.ndarray):
         key = f"{_OBJ}{len(arrays)}"
+        if value.dtype.kind == "c":
+            arrays[key] = _as_real(value)
+            return {"__ndarray__": key, "complex": True}
         arrays[key] = value
         return {"__ndarray__": key}
     if isinstance(value, Mapping):
@@ -81,19 +89,33 @@ def _decode(node: Any, arrays: dict, place) -> Any:
     if not isinstance(node, dict):
         return node
     if "__tensor__" in node:
-        t = place(arrays[node["__tensor__"]])
+        a = arrays[node["__tensor__"]]
+        t = place(_as_complex(a) if node.get("complex") else a)
         if node.get("parameter"):
             return Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
         if node.get("requires_grad"):
             t.requires_grad_(True)
         return t
     if "__ndarray__" in node:
-        return backend.as_numpy(arrays[node["__ndarray__"]])
+        a = backend.as_numpy(arrays[node["__ndarray__"]])
+        return _as_complex(a) if node.get("complex") else a
     if "__tuple__" in node and len(node) == 1:
         return tuple(_decode(v, arrays, place) for v in node["__tuple__"])
     if "__items__" in node and len(node) == 1:
         return {_key(k): _decode(v, arrays, place) for k, v in node["__items__"]}
     return {k: _decode(v, arrays, place) for k, v in node.items()}
+
+
+def _as_real(a):
+    """A complex array as its (..., 2) real pairs (view_as_real's layout), on the host."""
+    a = np.ascontiguousarray(backend.as_numpy(a))
+    return a.view(a.real.dtype).reshape(a.shape + (2,))
+
+
+def _as_complex(a):
+    """The inverse of `_as_real`: (..., 2) real pairs as a complex array of shape (...)."""
+    a = np.ascontiguousarray(backend.as_numpy(a))
+    return a.view(np.complex64 if a.dtype == np.float32 else np.complex128).reshape(a.shape[:-1])
 
 
 def _key(k: Any) -> Any:
