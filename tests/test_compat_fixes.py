@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -592,3 +593,36 @@ def test_interpolate_antialias_matches_torch(mode, kw, align_corners):
 def test_interpolate_antialias_refuses_other_modes():
     with pytest.raises(ValueError, match="anti-alias"):
         ds.nn.functional.interpolate(ds.zeros(1, 1, 4), size=2, mode="linear", antialias=True)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.nn.functional.conv2d(m.zeros(1, 2, 3), m.zeros(4, 2, 1, 1)),
+        lambda m: m.nn.functional.conv2d(m.zeros(1, 3, 5, 5), m.zeros(4, 2, 1, 1)),
+        lambda m: m.nn.functional.conv2d(m.zeros(1, 2, 5, 5), m.zeros(4, 2, 3, 3), stride=2,
+                                         padding="same"),  # fmt: skip
+        lambda m: m.nn.functional.conv2d(m.zeros(1, 2, 2, 2), m.zeros(4, 2, 3, 3)),
+        lambda m: m.nn.functional.conv1d(m.zeros(1, 3, 5), m.zeros(4, 2, 1)),
+        lambda m: m.nn.functional.conv3d(m.zeros(1, 3, 4, 4, 4), m.zeros(4, 2, 1, 1, 1)),
+        lambda m: m.nn.functional.conv_transpose2d(m.zeros(1, 3, 4, 4), m.zeros(2, 2, 1, 1)),
+        lambda m: m.nn.Conv2d(2, 4, 3)(m.zeros(1, 3, 5, 5)),
+        lambda m: m.nn.Linear(3, 4)(m.zeros(2, 5)),
+        lambda m: m.nn.BatchNorm2d(3)(m.zeros(2, 4, 2, 2)),
+        lambda m: m.nn.LayerNorm(3)(m.zeros(2, 4)),
+        lambda m: m.nn.GroupNorm(2, 4)(m.zeros(2, 6, 3)),
+        lambda m: m.nn.functional.max_pool2d(m.zeros(1, 1, 1, 1), 2),
+        lambda m: m.nn.functional.max_pool2d(m.zeros(1, 1, 5, 5), 2, padding=2),
+        lambda m: m.nn.functional.mse_loss(m.zeros(2, 3), m.zeros(4, 3)),
+    ],
+)
+def test_layer_shape_errors_are_runtime_errors_as_torch(call):
+    # PyTorch raises RuntimeError for a layer given an input of the wrong shape (code that
+    # probes sizes catches it); descent raised ValueError. DescentError is both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # mse_loss's broadcast warning
+        for m in (torch, ds):
+            with pytest.raises(RuntimeError):
+                call(m)
+    with pytest.raises(ValueError):  # still a ValueError for code written against descent
+        call(ds)

@@ -9,6 +9,7 @@ arithmetic is `descent.nn.functional.group_norm`.
 from __future__ import annotations
 
 from .. import creation
+from ..errors import DescentError
 from . import functional as F
 from . import init
 from .module import Module
@@ -68,7 +69,7 @@ class GroupNorm(Module):
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
-            raise ValueError(
+            raise DescentError(
                 f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
                 f"{self.num_channels}, *), got shape {tuple(input.shape)}"
             )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import creation
+from ..errors import DescentError
 from . import functional as F
 from . import init
 from .module import Module
@@ -205,7 +206,7 @@ class _BatchNorm(_NormBase):
                 f"{x.ndim}D input of shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.num_features:
-            raise ValueError(
+            raise DescentError(
                 f"{type(self).__name__}({self.num_features}): input has {x.shape[1]} channels "
                 f"in dimension 1 (shape {tuple(x.shape)})"
             )

@@ -8,6 +8,7 @@ The op lives in `descent.ops.conv`; this file turns PyTorch's arguments (int or 
 from __future__ import annotations
 
 from ... import amp
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import Conv2d
@@ -29,14 +30,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if unbatched:
         x = _shape.unsqueeze(x, 0)
     if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(
+        raise DescentError(
             f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got "
             f"{tuple(x.shape)} and {tuple(w.shape)}"
         )
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     if c % groups or o % groups or cg != c // groups:
-        raise ValueError(
+        raise DescentError(
             f"conv2d: input has {c} channels, weight {tuple(w.shape)} with groups={groups}: "
             f"need weight.shape[1] == C/groups ({c // max(groups, 1)}) and O divisible by groups"
         )
@@ -47,7 +48,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             ph = pw = 0
         elif padding == "same":
             if (sh, sw) != (1, 1):
-                raise ValueError("conv2d: padding='same' needs stride 1, as in PyTorch")
+                raise DescentError("conv2d: padding='same' needs stride 1, as in PyTorch")
             # Output size = input size at stride 1: pad the dilated kernel's extent minus one.
             th, tw = dh * (kh - 1), dw * (kw - 1)
             ph, pw = th // 2, tw // 2
@@ -55,14 +56,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
                 x = pad(x, (pw, tw - pw, ph, th - ph))
                 ph = pw = 0
         else:
-            raise ValueError(
+            raise DescentError(
                 f"conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
             )
     else:
         ph, pw = int_tuple(padding, 2, "padding", "conv2d")
     hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
     if hp < dh * (kh - 1) + 1 or wp < dw * (kw - 1) + 1:
-        raise ValueError(
+        raise DescentError(
             f"conv2d: the kernel {kh}x{kw} (dilation {dh},{dw}) is larger than the padded input "
             f"{hp}x{wp}"
         )
@@ -82,7 +83,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if unbatched:
         x = _shape.unsqueeze(x, 0)
     if x.ndim != 3 or w.ndim != 3:
-        raise ValueError(
+        raise DescentError(
             f"conv1d: expected input (N, C, L) and weight (O, C/groups, k), got {tuple(x.shape)} "
             f"and {tuple(w.shape)}"
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.window import col2im, im2col, window_out_size
@@ -55,7 +56,7 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
     n, c = x.shape[:2]
     o, cg, *k = w.shape
     if groups < 1 or c % groups or o % groups or cg != c // groups:
-        raise ValueError(
+        raise DescentError(
             f"{op}: input {tuple(x.shape)} has {c} channels, weight {tuple(w.shape)}, "
             f"groups={groups}: need weight.shape[1] == C/groups and O divisible by groups"
         )
@@ -117,7 +118,7 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
     n, c, *sizes = x.shape
     cin, og, *k = w.shape
     if groups < 1 or cin != c or c % groups:
-        raise ValueError(
+        raise DescentError(
             f"{op}: input {tuple(x.shape)} has {c} channels, weight {tuple(w.shape)} needs "
             f"{cin} (weight.shape[0] == C_in, divisible by groups={groups})"
         )

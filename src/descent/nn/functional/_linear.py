@@ -4,6 +4,7 @@ bilinear: y = x1^T A x2 + b (nn.Bilinear)."""
 from __future__ import annotations
 
 from ... import amp
+from ...errors import DescentError
 from ...ops._common import as_tensor
 from ...ops.linalg import einsum
 from ...ops.linear import Linear
@@ -17,7 +18,7 @@ def linear(input, weight, bias=None) -> Tensor:
     x = as_tensor(input)
     w = as_tensor(weight)
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[-1]:
-        raise ValueError(
+        raise DescentError(
             f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} "
             f"features but the weight {tuple(w.shape)} expects {w.shape[-1]} (weight is "
             "(out_features, in_features))"

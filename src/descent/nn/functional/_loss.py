@@ -69,7 +69,7 @@ def _same_shape(a: Tensor, b: Tensor, op: str) -> None:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
-            raise ValueError(
+            raise DescentError(
                 f"{op}: input {tuple(a.shape)} and target {tuple(b.shape)} cannot be broadcast; "
                 "give them the same shape"
             ) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
+from ...errors import DescentError
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -35,7 +36,7 @@ __all__ = [
 def _norm_shape(x: Tensor, normalized_shape, op: str) -> int:
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(ns) :]) != ns or len(ns) > x.ndim:
-        raise ValueError(
+        raise DescentError(
             f"{op}: normalized_shape {ns} must equal the last dimensions of the input "
             f"{tuple(x.shape)}"
         )

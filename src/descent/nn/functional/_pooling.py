@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, out_size
@@ -39,9 +40,9 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     dh, dw = int_tuple(dilation, 2, "dilation", op)
     # PyTorch's rule: more padding would let a window see only padding (an -inf maximum).
     if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
+        raise DescentError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
     if out_size(x.shape[2], kh, sh, dh, ph) < 1 or out_size(x.shape[3], kw, sw, dw, pw) < 1:
-        raise ValueError(f"{op}: kernel {kh, kw} is larger than the input {tuple(x.shape)}")
+        raise DescentError(f"{op}: kernel {kh, kw} is larger than the input {tuple(x.shape)}")
     return (kh, kw, sh, sw, dh, dw, ph, pw)
 
 
