@@ -449,25 +449,27 @@ class Optimizer(OptimizerHooks):
         new = [self._state_of(buf, i, state_init, scalar_init) for i in live]
         # The per-parameter numbers as Python lists (cheaper than NumPy calls on a few entries)
         values = {k: arr.tolist() for k, arr in buf.scalars.items()}
-        if self._counts_steps:
-            steps = [int(values["step"][i]) + 1 for i in live]
-        else:  # no count kept: 1 on a first update, 2 after (see `_update`)
-            steps = [1 if first else 2 for first in new]
         # One call for the whole buffer needs every parameter at the same step with the same
         # scalar state; otherwise the rule runs per parameter (same numbers: it is elementwise).
-        if (
-            len(live) == len(buf.params)
-            and steps.count(steps[0]) == len(steps)
-            and all(v.count(v[0]) == len(v) for v in values.values())
-        ):
+        whole = len(live) == len(buf.params) and all(
+            v.count(v[0]) == len(v) for v in values.values()
+        )
+        if not self._counts_steps:  # no count kept: 1 on a first update, 2 after (`_update`)
+            whole = whole and new.count(new[0]) == len(new)
+        if whole:
             a = buf.whole
             a.scalars = {k: v[0] for k, v in values.items() if k != "step"}
-            self._run_update(group, a, steps[0])  # the common case: one call per group
+            step = int(values["step"][0]) + 1 if self._counts_steps else 2 - new[0]
+            self._run_update(group, a, step)  # the common case: one call per group
             for k, value in a.scalars.items():
                 buf.scalars[k][...] = value  # rounded to the scalar dtype, as PyTorch's copy_
             if self._counts_steps:
                 buf.scalars["step"] += 1
         else:
+            if self._counts_steps:
+                steps = [int(values["step"][i]) + 1 for i in live]
+            else:
+                steps = [2 - first for first in new]
             for i, step in zip(live, steps, strict=True):
                 a = buf.part(i)
                 a.scalars = {k: v[i] for k, v in values.items() if k != "step"}
