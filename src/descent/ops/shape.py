@@ -464,6 +464,17 @@ def roll(x, shifts, axis=None, dims=None) -> Tensor:
         shifts = tuple(shifts)
     if isinstance(axis, list):
         axis = tuple(axis)
+    # PyTorch pairs shifts with dims one to one (one shift and no dims rolls the flattened
+    # tensor); NumPy would broadcast a scalar shift over several axes, or add up several shifts
+    # on one axis, and silently return something PyTorch refuses.
+    n_shifts = len(shifts) if isinstance(shifts, tuple) else 1
+    n_dims = 0 if axis is None else len(axis) if isinstance(axis, tuple) else 1
+    if n_shifts == 0:
+        raise DescentError("roll: `shifts` required")
+    if n_shifts != max(n_dims, 1):
+        raise DescentError(
+            f"roll: shifts and dimensions must align. shifts: {n_shifts}, dims:{n_dims}"
+        )
     if x._data.size == 0:  # nothing moves (PyTorch checks no dim for an empty tensor)
         return reshape(x, x.shape)
     return Roll.apply(x, shift=shifts, axis=axis)
