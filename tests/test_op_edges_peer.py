@@ -65,3 +65,86 @@ def test_roll_of_empty_and_0d_as_torch():
         t = torch.zeros(shape)
         x = ds.zeros(shape)
         assert tuple(x.roll(1).shape) == tuple(t.roll(1).shape)
+
+
+# ------------------------------------------------------------------------------- scatter dtypes
+
+
+def _scatter_calls(lib):
+    idx = lib.tensor([[0, 2, 1, 0], [1, 1, 0, 2], [2, 0, 0, 1]])
+    return {
+        "scatter": lambda x, s: x.scatter(1, idx, s),
+        "scatter_": lambda x, s: x.clone().scatter_(1, idx, s),
+        "torch.scatter": lambda x, s: lib.scatter(x, 1, idx, s),
+        "scatter_add": lambda x, s: x.scatter_add(1, idx, s),
+        "scatter reduce=add": lambda x, s: x.scatter(1, idx, s, reduce="add"),
+        "scatter_reduce": lambda x, s: x.scatter_reduce(1, idx, s, "amax"),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:The reduce argument")
+@pytest.mark.parametrize("name", list(_scatter_calls(torch)))
+@pytest.mark.parametrize(
+    "xdt,sdt", [("float16", "float32"), ("float32", "float64"), ("float32", "int64")]
+)
+def test_scatter_family_refuses_a_src_of_another_dtype_as_torch(name, xdt, sdt):
+    # descent converted src to x's dtype silently; PyTorch refuses the mix (RuntimeError).
+    a = np.arange(15, dtype=np.float32).reshape(3, 5)
+    with pytest.raises(RuntimeError, match="dtype"):
+        _scatter_calls(torch)[name](
+            torch.tensor(a, dtype=getattr(torch, xdt)), torch.ones(3, 4, dtype=getattr(torch, sdt))
+        )
+    with pytest.raises(RuntimeError, match="src.dtype"):
+        _scatter_calls(ds)[name](
+            ds.tensor(a, dtype=getattr(ds, xdt)), ds.ones(3, 4, dtype=getattr(ds, sdt))
+        )
+
+
+@pytest.mark.filterwarnings("ignore:The reduce argument")
+@pytest.mark.parametrize("name", list(_scatter_calls(torch)))
+@pytest.mark.parametrize("dt", ["float32", "float16", "int64"])
+def test_scatter_family_same_dtype_matches_torch(name, dt):
+    a = np.arange(15).reshape(3, 5)
+    s = np.arange(12).reshape(3, 4) * 3 - 7
+    t = _scatter_calls(torch)[name](
+        torch.tensor(a, dtype=getattr(torch, dt)), torch.tensor(s, dtype=getattr(torch, dt))
+    )
+    y = _scatter_calls(ds)[name](
+        ds.tensor(a, dtype=getattr(ds, dt)), ds.tensor(s, dtype=getattr(ds, dt))
+    )
+    assert str(y.dtype) == str(t.dtype).replace("torch", "descent")
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_scatter_numbers_still_take_the_tensor_dtype():
+    idx = [[0, 2], [1, 0]]
+    for dt in ("int32", "float16"):
+        t = torch.zeros(2, 3, dtype=getattr(torch, dt)).scatter(1, torch.tensor(idx), 2.5)
+        y = ds.zeros(2, 3, dtype=getattr(ds, dt)).scatter(1, ds.tensor(idx), 2.5)
+        assert str(y.dtype) == str(t.dtype).replace("torch", "descent")
+        np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_scatter_gradients_match_torch():
+    rng = np.random.default_rng(2)
+    a, s = (
+        rng.standard_normal((3, 5)).astype(np.float32),
+        rng.standard_normal((3, 4)).astype(np.float32),
+    )
+    idx = [[0, 2, 1, 4], [3, 1, 0, 2], [2, 4, 3, 1]]
+    x, xs = ds.tensor(a, requires_grad=True), ds.tensor(s, requires_grad=True)
+    t, ts = torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True)
+    w = rng.standard_normal((3, 5)).astype(np.float32)
+    (x.scatter(1, ds.tensor(idx), xs) * ds.tensor(w)).sum().backward()
+    (t.scatter(1, torch.tensor(idx), ts) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(xs.grad.numpy(), ts.grad.numpy(), rtol=1e-6)
+
+
+def test_scatter_refuses_an_index_larger_than_self_as_torch():
+    # NumPy failed with an unrelated IndexError ('index 2 is out of bounds for axis 0').
+    idx = np.zeros((3, 4, 5), dtype=np.int64)
+    with pytest.raises(RuntimeError):
+        torch.ones(2, 3, 10).scatter(1, torch.tensor(idx), torch.ones(10, 10, 10))
+    with pytest.raises(RuntimeError, match="smaller than self"):
+        ds.ones(2, 3, 10).scatter(1, ds.tensor(idx), ds.ones(10, 10, 10))

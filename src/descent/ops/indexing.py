@@ -13,6 +13,7 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
+from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
@@ -346,6 +347,28 @@ def _check_gather_bounds(index, size: int, axis: int) -> None:
         )
 
 
+def check_src_dtype(x: Tensor, src: Tensor, op: str) -> None:
+    """PyTorch's scatter family writes src into x without converting it: a src of another dtype
+    is refused (RuntimeError), where a silent cast would hide a float16/float32 mix-up."""
+    if src.dtype != x.dtype:
+        raise DescentError(
+            f"{op}(): expected self.dtype to be equal to src.dtype, got {x.dtype} and "
+            f"{src.dtype}; convert src with .to({x.dtype})"
+        )
+
+
+def check_index_fits(op: str, x: Tensor, index: Tensor, dim: int) -> None:
+    """PyTorch's scatter needs index no larger than x in every dimension but `dim` (NumPy
+    would fail with an unrelated IndexError, or broadcast)."""
+    if index.ndim != x.ndim:
+        return  # the caller's own check names the mismatch
+    if any(i > s for k, (i, s) in enumerate(zip(index.shape, x.shape)) if k != dim):
+        raise DescentError(
+            f"{op}(): expected index {tuple(index.shape)} to be smaller than self "
+            f"{tuple(x.shape)} apart from dimension {dim}"
+        )
+
+
 def check_index_bounds(op: str, idx, size: int, axis: int) -> None:
     """PyTorch's scatter, scatter_add, scatter_reduce and index_add refuse indices outside
     [0, size) (IndexOutOfBounds, both its IndexError and its RuntimeError): NumPy would count a
@@ -421,6 +444,8 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if isinstance(src, Tensor):
+        check_src_dtype(x, src, "scatter_add")
     src = as_tensor(src, x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "scatter_add")

@@ -23,7 +23,14 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, return_type
 from .elementwise import clone, where
-from .indexing import check_index_bounds, index_add, scatter_add, take_along_axis
+from .indexing import (
+    check_index_bounds,
+    check_index_fits,
+    check_src_dtype,
+    index_add,
+    scatter_add,
+    take_along_axis,
+)
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .view_write import write as write_view
@@ -140,13 +147,14 @@ def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
     if src is None or not isinstance(src, Tensor):
         v = value if src is None else src
         return Tensor._wrap(xp.full(index.shape, v, dtype=x.dtype))
+    check_src_dtype(x, src, op)
     if src.ndim != index.ndim and src.ndim:
         raise RuntimeError(
             f"{op}: index (shape {tuple(index.shape)}) and src (shape {tuple(src.shape)}) must "
             "have the same number of dimensions"
         )
     if src.ndim == 0:
-        return broadcast_to(src.to(x.dtype), index.shape)
+        return broadcast_to(src, index.shape)
     if any(i > s for i, s in zip(index.shape, src.shape)):
         raise RuntimeError(
             f"{op}: index (shape {tuple(index.shape)}) is larger than src (shape "
@@ -154,7 +162,7 @@ def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
         )
     if tuple(src.shape) != tuple(index.shape):
         src = src[tuple(slice(0, n) for n in index.shape)]
-    return src if src.dtype == x.dtype else src.to(x.dtype)
+    return src
 
 
 def _index_tensor(index) -> Tensor:
@@ -175,6 +183,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     if not isinstance(src, Tensor) and src is not None and value is None:
         src, value = None, src  # scatter(x, dim, index, 2.0): a number as src
     d = _dim(x, dim, "scatter")
+    check_index_fits("scatter", x, index, d)
     s = _src_tensor(x, index, src, value, "scatter")
     if reduce in ("add", "sum"):
         return scatter_add(x, d, index, s)

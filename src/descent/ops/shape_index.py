@@ -19,7 +19,7 @@ from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
-from .indexing import IndexGrad, _index_tensor, check_index_bounds, getitem
+from .indexing import IndexGrad, _index_tensor, check_index_bounds, check_src_dtype, getitem
 from .shape import broadcast_to, permute, reshape
 
 
@@ -390,6 +390,8 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
             f"scatter_reduce: reduce must be one of {sorted(_IDENTITY)}, got {reduce!r}"
         )
     x = as_tensor(x)
+    if isinstance(src, Tensor):
+        check_src_dtype(x, src, "scatter_reduce")
     src = as_tensor(src, x)
     xp = backend.get_array_module(x._data)
     idx = _index_tensor(index, xp, "scatter_reduce")
