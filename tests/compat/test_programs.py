@@ -16,7 +16,8 @@ operators, LoRA and mixture of experts, the Bi-LSTM CRF tutorial and beam search
 generation, neural style transfer, a WaveNet with fast generation, knowledge-graph embeddings
 and a BPR recommender, a one-stage detector's box ops and NMS, model surgery: init, freezing,
 parameter groups, BatchNorm folding, containers, dtype round-trips, PointNet / DGCNN point
-clouds, Hamiltonian networks and Langevin-sampled energy models).
+clouds, Hamiltonian networks and Langevin-sampled energy models, complex linear algebra: a
+quantum gate by matrix_exp and a complex Gaussian's likelihood).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -79,6 +80,9 @@ CASES = {
     "policy_distributions": ((1e-5, 1e-6), None),
     "training_tools": ((1e-5, 1e-6), None),
     "rotary_complex": ((1e-5, 1e-6), None),  # LLaMA's complex rotary embedding, torch.fft
+    # complex128 linalg: a gate by matrix_exp and Adam on a complex Parameter, a complex
+    # Gaussian's MLE (cholesky, cholesky_solve, slogdet), lstsq, lu_solve (measured: 5.5e-13)
+    "quantum_complex_linalg": ((1e-9, 1e-12), None),
     "fno_spectral": ((1e-5, 1e-6), None),  # Fourier Neural Operator: complex weights, rfft2
     "resnet_recipe": ((1e-5, 1e-6), None),  # BasicBlocks, channels_last, EMA, mixup, SequentialLR
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
