@@ -176,14 +176,11 @@ from .ops.reduce import (
     argmin,
     count_nonzero,
     cumsum,
-    log_softmax,
-    logsumexp,
     max,
     mean,
     min,
     norm,
     prod,
-    softmax,
     std,
     std_mean,
     sum,
@@ -232,6 +229,7 @@ from .ops.shape_index import (
     unflatten,
     unfold,
 )
+from .ops.softmax import log_softmax, logsumexp, softmax
 from .ops.special import (
     digamma,
     erfc,

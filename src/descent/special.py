@@ -55,9 +55,9 @@ from .ops.polynomials import (
     shifted_chebyshev_polynomial_v,
     shifted_chebyshev_polynomial_w,
 )
-from .ops.reduce import log_softmax as _log_softmax
-from .ops.reduce import logsumexp as _logsumexp
-from .ops.reduce import softmax as _softmax
+from .ops.softmax import log_softmax as _log_softmax
+from .ops.softmax import logsumexp as _logsumexp
+from .ops.softmax import softmax as _softmax
 from .ops.special import digamma, erfc, erfinv, polygamma, sinc
 from .ops.special import lgamma as gammaln
 from .ops.special import logit as _logit

@@ -12,8 +12,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .reduce import softmax
 from .shape import swapaxes
+from .softmax import softmax
 
 # (L, S, dtype, module) -> additive causal bias, 0 on and below the diagonal, -inf above it.
 _causal_cache: dict = {}

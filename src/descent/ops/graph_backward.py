@@ -21,6 +21,7 @@ from __future__ import annotations
 from .. import array_backward, backend
 from . import reduce as _reduce
 from . import shape as _shape
+from . import softmax as _softmax
 from .activation import erf as erf
 from .activation import sigmoid as sigmoid
 from .activation import tanh as tanh
@@ -104,7 +105,7 @@ def cumsum(x, axis):
 
 
 def softmax(x, axis):
-    return _reduce.softmax(x, axis)
+    return _softmax.softmax(x, axis)
 
 
 def flip(x, axis):

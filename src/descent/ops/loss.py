@@ -52,7 +52,7 @@ class SoftmaxCrossEntropy(Function):
         fused op in float32, rounded once) with label smoothing."""
         if smoothing:
             return None
-        from .reduce import log_softmax  # noqa: PLC0415 - reduce imports the op families
+        from .softmax import log_softmax  # noqa: PLC0415 - it imports the op families
 
         return _nll_rounded_once(log_softmax(x, axis=1), target, weight, ignore_index, reduction)
 

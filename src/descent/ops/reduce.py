@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, max, ...), softmax and log-softmax.
+"""Reductions (sum, mean, max, ...); softmax, log-softmax and logsumexp are in ops/softmax.py.
 
 Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's alias, and
 `keepdims` (`keepdim`). `max`/`min` follow PyTorch (`max(x, dim)` returns `(values, indices)`);
@@ -12,25 +12,22 @@ import math
 
 import numpy as np
 
-from .. import amp, backend
+from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor
 from ._common import (
     as_tensor,
     axis_arg,
     holomorphic,
     keepdims_arg,
     normalize_axis,
-    refuse_complex,
     return_type,
 )
 from .complex import imag as _imag
 from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
-from .elementwise import exp as _exp
-from .elementwise import log as _log
 from .indexing import take_along_axis
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
@@ -200,113 +197,6 @@ class Max(Function):
         mask = ops.cast((x == y) | ((x != x) & self.nan_wins), gy.dtype)
         count = mask.sum(axis=self.axis, keepdims=True)
         return g * mask / count
-
-
-class LogSumExp(Function):
-    """d/dx logsumexp(x) = softmax(x) = exp(x - y) (reuses the output)."""
-
-    __slots__ = ("axis", "keepdims")
-    save_inputs = True
-    save_output = True
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        # Subtract the maximum so exp cannot overflow; where the maximum is +-inf subtracting it
-        # would make nan (inf - inf), so those rows keep 0 and give the right +-inf result.
-        if x.size == 0:
-            # log(sum of nothing) = log 0 = -inf (PyTorch); max() would raise on an empty axis.
-            return xp.full_like(x.sum(axis=self.axis, keepdims=self.keepdims), -np.inf)
-        m = x.max(axis=self.axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
-        if not self.keepdims:
-            s = s.reshape([n for i, n in enumerate(s.shape) if i not in self.axis])
-        return s
-
-    def backward(self, gy, ops):
-        (x,) = self.inputs(ops)
-        shape = self.in_shapes[0]
-        y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
-        # exp(x - y) is the softmax over the reduced axes, computed from the saved output.
-        return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * ops.exp(x - y)
-
-
-class Softmax(Function):
-    """y = softmax(x); dx = y (gy - sum(gy y)) along the axis (reuses the output)."""
-
-    __slots__ = ("axis", "bfloat16")
-    save_output = True
-    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
-    bfloat16_param = "bfloat16"
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        if x.size == 0:  # nothing to normalise (max() would raise on an empty axis)
-            return x.copy()
-        # Max-subtracted (stable for any finite logits); e is fresh, so it is normalised in place.
-        low = getattr(self, "bfloat16", None)
-        if self.axis == x.ndim - 1 and low is None:
-            k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
-            if k is not None:
-                return k(x)
-        m = x.max(axis=self.axis, keepdims=True)
-        e = xp.exp(x - m)
-        s = e.sum(axis=self.axis, keepdims=True)
-        if low is not None and self.axis != x.ndim - 1:
-            # PyTorch's bfloat16 kernel across an inner dim (SoftMaxKernel.cpp, _vec_softmax)
-            # stores exp(x - max) in the bfloat16 output, then multiplies by 1 / sum
-            return e.astype(low).astype(x.dtype) * (1 / s)
-        e /= s
-        return e
-
-    def backward(self, gy, ops):
-        y = self.output(ops)
-        if not ops.is_graph and self.axis == y.ndim - 1 and y.size:  # (the kernel needs data)
-            k = backend.fused("softmax_backward", y, gy)
-            if k is not None:
-                return k(y, gy)
-        # The softmax Jacobian-vector product without the (n, n) Jacobian:
-        # dx = y * gy - y * sum(y * gy) = gyy - y * sum(gyy).
-        gyy = gy * y
-        return gyy - y * gyy.sum(axis=self.axis, keepdims=True)
-
-
-class LogSoftmax(Function):
-    """y = x - logsumexp(x); dx = gy - exp(y) sum(gy) along the axis (reuses the output)."""
-
-    __slots__ = ("axis", "bfloat16")
-    save_output = True
-    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
-    bfloat16_param = "bfloat16"
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        if x.size == 0:
-            return x.copy()
-        low = getattr(self, "bfloat16", None)
-        if self.axis == x.ndim - 1 and low is None:
-            k = backend.fused("softmax_forward", x)
-            if k is not None:
-                return k(x, log=True)
-        # log-sum-exp with the maximum taken out: log_softmax(x) = z - log(sum(exp(z))), z = x -
-        # max, finite even where softmax itself underflows to 0.
-        m = x.max(axis=self.axis, keepdims=True)
-        z = x - m
-        s = xp.exp(z).sum(axis=self.axis, keepdims=True)
-        if low is not None and self.axis == x.ndim - 1:
-            # PyTorch's bfloat16 kernel along the last dim keeps the sum and its log in bfloat16
-            # buffers (SoftMaxKernel.cpp, _vec_log_softmax_lastdim): rounded twice, as there
-            return z - xp.log(s.astype(low).astype(x.dtype)).astype(low).astype(x.dtype)
-        return z - xp.log(s)
-
-    def backward(self, gy, ops):
-        y = self.output(ops)
-        if not ops.is_graph and self.axis == y.ndim - 1 and y.size:  # (the kernel needs data)
-            k = backend.fused("softmax_backward", y, gy)
-            if k is not None:
-                return k(y, gy, log=True)
-        # exp(y) is the softmax; the saved log-probabilities give it back without a new max pass.
-        return gy - ops.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 class Norm2(Function):
@@ -626,35 +516,6 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
 
 
-def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if x._data.dtype.kind == "c":
-        return _logsumexp_complex(x, axis, keepdims)
-    if x._data.dtype.kind not in "fV":  # integers: computed in the default float dtype (PyTorch)
-        refuse_complex(x, "logsumexp")
-        x = cast(x, get_default_dtype())
-    if axis is None:
-        axis = tuple(range(x.ndim))
-    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
-
-
-def _logsumexp_complex(x, axis, keepdims) -> Tensor:
-    """log(sum(exp(z))) of complex z (PyTorch's): the largest real part is taken out first
-    (a constant: no gradient), the rest is exp, sum and log, whose complex rules apply."""
-    xp = backend.get_array_module(x._data)
-    axes = tuple(range(x.ndim)) if axis is None else axis
-    re = x._data.real
-    if re.size:
-        m = xp.max(re, axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-    else:
-        m = xp.zeros((1,) * x.ndim, re.dtype)
-    dt = x._data.dtype
-    s = sum(_exp(x - Tensor._wrap(m.astype(dt))), axes, keepdims)
-    return _log(s) + Tensor._wrap(m.reshape(s.shape).astype(dt))
-
-
 def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:
     """Vector p-norm over `axis` (all entries when None or (), as PyTorch, where NumPy's () is
     none): ord 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is PyTorch's
@@ -695,52 +556,6 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
     # Any other p: one node with PyTorch's value (|x| for one element) and norm_backward.
     axes = tuple(range(x.ndim)) if axes is None else axes
     return VectorNorm.apply(x, ord=float(ord), axis=axes, keepdims=keepdims)
-
-
-def _axis1(x, axis, dim, op):
-    axis = axis_arg(axis, dim)
-    if axis is None:
-        axis = -1  # the last axis, as both NumPy-style code and PyTorch users expect
-    return normalize_axis(axis, x.ndim)[0]
-
-
-def _softmax_input(x, dtype, op):
-    """x cast to `dtype` (torch.softmax's dtype=); without it an integer or bool x raises, as
-    PyTorch has no integer kernel (NumPy's exp would silently compute in float64); an empty
-    one is returned as it is, as PyTorch's (no kernel runs)."""
-    x = as_tensor(x)
-    if dtype is not None:
-        return cast(x, dtype)
-    if x._data.dtype.kind not in "fcV" and x._data.size:
-        raise DescentError(
-            f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
-            f"PyTorch; pass dtype=descent.float32 or convert first with .float()"
-        )
-    return x
-
-
-def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably;
-    in `dtype` when given."""
-    x = _softmax_input(x, dtype, "softmax")
-    if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
-        _axis1(x, axis, dim, "softmax")
-        return clone(x)
-    # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
-    if amp._depth:  # inside descent.autocast: softmax in float32 (CPU bfloat16: as it is)
-        x = amp.upper(x, cpu=False)
-    return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
-
-
-def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
-    """x - logsumexp(x) along `axis`, computed stably; in `dtype` when given."""
-    x = _softmax_input(x, dtype, "log_softmax")
-    if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
-        _axis1(x, axis, dim, "log_softmax")
-        return clone(x)
-    if amp._depth:
-        x = amp.upper(x, cpu=False)
-    return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))
 
 
 def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
@@ -813,3 +628,16 @@ def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     out = xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims))
     # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
     return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
+
+
+_SOFTMAX_NAMES = ("softmax", "log_softmax", "logsumexp", "Softmax", "LogSoftmax", "LogSumExp")
+
+
+def __getattr__(name: str):
+    # softmax, log_softmax, logsumexp and their ops moved to ops/softmax.py (which imports this
+    # module, so they are fetched on first use): descent.ops.reduce.softmax keeps working.
+    if name in _SOFTMAX_NAMES:
+        from . import softmax as _softmax  # noqa: PLC0415
+
+        return getattr(_softmax, name)
+    raise AttributeError(f"module 'descent.ops.reduce' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from ...ops import activation as _act
-from ...ops import reduce as _red
+from ...ops import softmax as _sm
 from ...ops._common import as_tensor, python_number
 from ...tensor import Tensor
 
@@ -84,7 +84,7 @@ def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
     x = as_tensor(input)
     if dtype is not None:
         x = x.astype(dtype)
-    return _red.softmax(x, dim=-1 if dim is None else dim)
+    return _sm.softmax(x, dim=-1 if dim is None else dim)
 
 
 def log_softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
@@ -92,4 +92,4 @@ def log_softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tenso
     x = as_tensor(input)
     if dtype is not None:
         x = x.astype(dtype)
-    return _red.log_softmax(x, dim=-1 if dim is None else dim)
+    return _sm.log_softmax(x, dim=-1 if dim is None else dim)

@@ -19,8 +19,8 @@ from ... import backend
 from ...creation import rand
 from ...errors import DescentError
 from ...ops import activation as _act
-from ...ops import reduce as _red
 from ...ops import shape as _shape
+from ...ops import softmax as _sm
 from ...ops._common import as_tensor
 from ...ops.bfloat16 import rounds_once
 from ...ops.elementwise import abs as _abs
@@ -137,7 +137,7 @@ def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> 
     x = as_tensor(input)
     if dtype is not None:
         x = x.astype(dtype)
-    return _red.softmax(-x, axis=_softmax_dim(x.ndim) if dim is None else dim)
+    return _sm.softmax(-x, axis=_softmax_dim(x.ndim) if dim is None else dim)
 
 
 def glu(input, dim: int = -1) -> Tensor:
@@ -199,7 +199,7 @@ def gumbel_softmax(
     xp = backend.get_array_module(u)
     e = xp.maximum(-xp.log1p(-u), np.finfo(u.dtype).tiny)
     gumbels = -log(Tensor._wrap(e))
-    y_soft = _red.softmax((x + gumbels) / tau, dim=dim)
+    y_soft = _sm.softmax((x + gumbels) / tau, dim=dim)
     if not hard:
         return y_soft
     # One-hot of the argmax along dim, built on the arrays (a constant of the graph).

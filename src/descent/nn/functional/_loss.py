@@ -15,8 +15,8 @@ import numpy as np
 from ... import backend
 from ...errors import DescentError
 from ...ops import activation as _act
-from ...ops import reduce as _red
 from ...ops import shape as _shape
+from ...ops import softmax as _sm
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import exp, where
@@ -179,7 +179,7 @@ def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
     t2 = _shape.permute(t, *perm).reshape(-1, n_cls) if perm is not None else t
     if eps:
         t2 = t2 * (1 - eps) + eps / n_cls
-    logp = _red.log_softmax(x2, axis=1)
+    logp = _sm.log_softmax(x2, axis=1)
     prod = logp * t2
     if w is not None:
         prod = prod * Tensor._wrap(w)
