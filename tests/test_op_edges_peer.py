@@ -148,3 +148,51 @@ def test_scatter_refuses_an_index_larger_than_self_as_torch():
         torch.ones(2, 3, 10).scatter(1, torch.tensor(idx), torch.ones(10, 10, 10))
     with pytest.raises(RuntimeError, match="smaller than self"):
         ds.ones(2, 3, 10).scatter(1, ds.tensor(idx), ds.ones(10, 10, 10))
+
+
+# ------------------------------------------------------------------------ integer max_pool2d
+
+_POOLS = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, padding=1),
+    dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=2, dilation=2, stride=1),
+    dict(kernel_size=(3, 3), stride=1, return_indices=True),
+    dict(kernel_size=(3, 3), padding=1, stride=2, return_indices=True, ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("kw", _POOLS)
+@pytest.mark.parametrize("dt", ["int32", "int64", "uint8", "int8"])
+def test_max_pool2d_on_integers_matches_torch(kw, dt):
+    # descent refused integer input ("expected a floating tensor"); PyTorch pools it, padding
+    # with the dtype's minimum so that a padded cell never wins.
+    a = np.random.default_rng(3).integers(-120, 120, (2, 3, 7, 8))
+    if dt == "uint8":
+        a = np.abs(a)
+    a[0, 0, 0, :] = np.iinfo(getattr(np, dt)).min  # ties with the padding value
+    t = torch.nn.functional.max_pool2d(torch.tensor(a, dtype=getattr(torch, dt)), **kw)
+    y = ds.nn.functional.max_pool2d(ds.tensor(a, dtype=getattr(ds, dt)), **kw)
+    if kw.get("return_indices"):
+        (t, ti), (y, yi) = t, y
+        np.testing.assert_array_equal(yi.numpy(), ti.numpy())
+    assert str(y.dtype) == str(t.dtype).replace("torch", "descent")
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_max_pool2d_integer_module_and_unbatched():
+    a = np.arange(2 * 4 * 4).reshape(2, 4, 4) % 7
+    t = torch.nn.MaxPool2d(2, padding=1)(torch.tensor(a))
+    y = ds.nn.MaxPool2d(2, padding=1)(ds.tensor(a))
+    assert str(y.dtype) == "descent.int64"
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_max_pool2d_float_gradient_unchanged_and_bool_refused():
+    a = np.random.default_rng(4).standard_normal((1, 2, 5, 5)).astype(np.float32)
+    x, t = ds.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    ds.nn.functional.max_pool2d(x, 3, stride=2, padding=1).sum().backward()
+    torch.nn.functional.max_pool2d(t, 3, stride=2, padding=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    with pytest.raises((TypeError, RuntimeError)):
+        ds.nn.functional.max_pool2d(ds.ones(1, 1, 4, 4, dtype=ds.bool), 2)

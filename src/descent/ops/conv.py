@@ -28,6 +28,13 @@ def out_size(n: int, k: int, s: int, d: int, p: int) -> int:
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def lowest(dtype):
+    """The value that never wins a maximum: -inf, or the integer dtype's minimum (integer
+    max-pooling has no infinity; PyTorch pads integers with their minimum too)."""
+    dtype = np.dtype(dtype)
+    return int(np.iinfo(dtype).min) if dtype.kind in "iu" else -np.inf
+
+
 def _padded(xp, x, ph: int, pw: int, value=0.0):
     if ph == 0 and pw == 0:
         return x
@@ -314,7 +321,7 @@ class MaxPool2d(Function):
         h, w = x.shape[2], x.shape[3]
         ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
         # Padding with -inf: a padded position never wins a maximum (PyTorch's max-pool semantics).
-        xpad = _padded(xp, x, ph, pw, -np.inf)
+        xpad = _padded(xp, x, ph, pw, lowest(x.dtype))
         self.xpad = xpad if xpad is not x else None  # the padded copy, kept only if made
         out = None
         for _i, _j, sl in _offsets(self.geom, ho, wo):
@@ -325,7 +332,7 @@ class MaxPool2d(Function):
         """Yield (offset number, slices, bool mask of outputs whose first maximum is there)."""
         xpad = self.xpad if self.xpad is not None else x
         if xpad is None:
-            xpad = _padded(xp, x, self.geom[6], self.geom[7], -np.inf)
+            xpad = _padded(xp, x, self.geom[6], self.geom[7], lowest(x.dtype))
         kw = self.geom[1]
         taken = None
         for i, j, sl in _offsets(self.geom, y.shape[2], y.shape[3]):

@@ -14,7 +14,7 @@ from ... import backend
 from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
-from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, out_size
+from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, lowest, out_size
 from ...tensor import Tensor
 from ._inputs import float_tensor, int_tuple
 
@@ -86,7 +86,7 @@ def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
     kh, kw, sh, sw, dh, dw, ph, pw = geom
     xd, yd = x._data, y._data
     if ph or pw:
-        xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+        xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest(xd.dtype))
     ho, wo = yd.shape[2], yd.shape[3]
     rows = xp.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
     cols = xp.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
@@ -111,10 +111,13 @@ def max_pool2d(
     """Maximum over kh x kw windows (stride defaults to the kernel), as PyTorch: padding with
     -inf, dilation, ceil_mode, and return_indices (flat indices into each H x W input plane;
     ties go to the first maximum)."""
-    x, unbatched = _as4d(float_tensor(input, "max_pool2d"), "max_pool2d")
+    x = as_tensor(input)
+    if x._data.dtype.kind not in "iu":  # integers pool too (no gradient), as in PyTorch
+        x = float_tensor(x, "max_pool2d")
+    x, unbatched = _as4d(x, "max_pool2d")
     h, w = x.shape[2], x.shape[3]
     geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d")
-    x, _, _ = _ceil_pad(x, geom, ceil_mode, -np.inf)
+    x, _, _ = _ceil_pad(x, geom, ceil_mode, lowest(x.dtype))
     y = MaxPool2d.apply(x, geom=geom)
     if return_indices:
         idx = _max_indices(x, y, geom, h, w)
