@@ -196,3 +196,88 @@ def test_max_pool2d_float_gradient_unchanged_and_bool_refused():
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
     with pytest.raises((TypeError, RuntimeError)):
         ds.nn.functional.max_pool2d(ds.ones(1, 1, 4, 4, dtype=ds.bool), 2)
+
+
+# ------------------------------------------------------------------ PyTorch's exception types
+
+# Each call is refused by both libraries; descent raised a plain ValueError (or NumPy's own
+# error, or nothing) where PyTorch raises the type named here. descent's errors now derive from
+# PyTorch's type and still from ValueError (code written against older descent keeps working).
+_REFUSED = {
+    "flip repeated dims": (lambda m: m.zeros(3, 4).flip((1, -1)), RuntimeError),
+    "div rounding_mode typo": (
+        lambda m: m.ones(3).div(m.ones(3), rounding_mode="typo"),
+        RuntimeError,
+    ),
+    "gather index rank": (lambda m: m.ones(4, 5).gather(0, m.tensor([1])), RuntimeError),
+    "cross_entropy target shape": (
+        lambda m: m.nn.functional.cross_entropy(m.ones(4, 10), m.ones(4, 1)),
+        RuntimeError,
+    ),
+    "pad unknown mode": (
+        lambda m: m.nn.functional.pad(m.ones(1, 3, 3), (1, 0), mode="typo"),
+        NotImplementedError,
+    ),
+    "sdpa causal and mask": (
+        lambda m: m.nn.functional.scaled_dot_product_attention(
+            m.ones(1, 2, 3, 4),
+            m.ones(1, 2, 3, 4),
+            m.ones(1, 2, 3, 4),
+            m.ones(1, 2, 3, 3, requires_grad=True),  # torch refuses on its autograd path
+            is_causal=True,
+        ),
+        RuntimeError,
+    ),
+    "scatter_reduce unknown reduce": (
+        lambda m: m.ones(3).scatter_reduce(0, m.tensor([0, 1]), m.ones(2), "INVALID"),
+        RuntimeError,
+    ),
+    "meshgrid indexing": (lambda m: m.meshgrid(m.ones(3), indexing="bad"), RuntimeError),
+    "empty negative": (lambda m: m.empty(-3, 2), RuntimeError),
+    "zeros negative": (lambda m: m.zeros((2, -3)), RuntimeError),
+    "ones negative": (lambda m: m.ones(2, -3, 0), RuntimeError),
+    "rand negative": (lambda m: m.rand(-1), RuntimeError),
+    "randn negative": (lambda m: m.randn(2, -1), RuntimeError),
+    "full negative": (lambda m: m.full((-3,), 2.0), RuntimeError),
+    "eye negative n": (lambda m: m.eye(-3, 3), RuntimeError),
+    "eye negative m": (lambda m: m.eye(3, -3), RuntimeError),
+    "expand shrinks a dim": (lambda m: m.ones(4, 3, 1, 6).expand(4, 1, 1, 6), RuntimeError),
+    "avg_pool2d padding of 3": (
+        lambda m: m.nn.functional.avg_pool2d(m.ones(1, 1, 6, 6), 2, padding=(1, 1, 1)),
+        RuntimeError,
+    ),
+    "linspace negative steps": (lambda m: m.linspace(1, 2, -1), RuntimeError),
+    "linspace bool": (lambda m: m.linspace(5, 10, 3, dtype=m.bool), RuntimeError),
+    "arange bool": (lambda m: m.arange(3, dtype=m.bool), RuntimeError),
+}
+
+
+@pytest.mark.parametrize("name", list(_REFUSED))
+def test_refused_calls_raise_torch_exception_types(name):
+    call, exc = _REFUSED[name]
+    with pytest.raises(exc):
+        call(torch)
+    with pytest.raises(exc) as info:
+        call(ds)
+    if "bool" not in name:  # the bool ranges were accepted before: no older contract
+        assert isinstance(info.value, ValueError), "descent's earlier ValueError contract"
+
+
+def test_the_accepted_neighbours_still_work():
+    # The checks above must not refuse what PyTorch accepts.
+    assert tuple(ds.zeros(0, 3).shape) == (0, 3)
+    assert tuple(ds.full((0,), 1.0).shape) == (0,)
+    assert tuple(ds.eye(0).shape) == (0, 0)
+    assert tuple(ds.ones(3, 1).expand(2, 3, 4).shape) == (2, 3, 4)
+    assert tuple(ds.ones(3, 1).expand(-1, 0).shape) == (3, 0)
+    assert tuple(ds.ones(2, 3).flip((0, 1)).shape) == (2, 3)
+    np.testing.assert_array_equal(
+        ds.linspace(5, -5, 20, dtype=ds.int32).numpy(),
+        torch.linspace(5, -5, 20, dtype=torch.int32).numpy(),
+    )
+    assert ds.linspace(0, 1, 0).shape == (0,)
+    assert str(ds.arange(3, dtype=ds.int32).dtype) == "descent.int32"
+    for m in ("constant", "reflect", "replicate", "circular"):
+        t = torch.nn.functional.pad(torch.arange(9.0).reshape(1, 3, 3), (1, 2), mode=m)
+        y = ds.nn.functional.pad(ds.arange(9.0).reshape(1, 3, 3), (1, 2), mode=m)
+        np.testing.assert_array_equal(y.numpy(), t.numpy())

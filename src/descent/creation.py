@@ -10,7 +10,7 @@ import numpy as np
 
 from . import autograd, backend, devices, tensor_methods
 from .dtypes import complex_of
-from .errors import DescentError
+from .errors import DescentError, DtypeError
 from .inplace_unary import write_values
 from .ops._common import fill_int
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
@@ -43,8 +43,18 @@ def _finish(arr, dtype, requires_grad: bool, device) -> Tensor:
 
 def _shape(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = shape[0]
+    return _nonnegative(tuple(shape))
+
+
+def _nonnegative(shape: tuple) -> tuple:
+    """PyTorch's RuntimeError for a negative size (NumPy's ValueError leaked before)."""
+    for n in shape:
+        if n < 0:
+            raise DescentError(
+                f"Trying to create tensor with negative dimension {n}: {list(shape)}"
+            )
+    return shape
 
 
 # Where new tensors go when no device= is given (torch.set_default_device); None is the CPU.
@@ -181,7 +191,7 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Ten
     # PyTorch's range check; uint8 -1 wraps to 255, float16 refuses 1e9
     if type(fill_value) is int or (type(fill_value) is float and not -65504 <= fill_value <= 65504):
         fill_value = fill_int(fill_value, np.dtype(as_dtype(dtype)))
-    arr = _xp(device).full(tuple(shape), fill_value, dtype=dtype)
+    arr = _xp(device).full(_nonnegative(tuple(shape)), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)
 
 
@@ -226,16 +236,30 @@ def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=No
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
+    _no_bool_range("arange", dtype)
     arr = _xp(device).arange(start, end, step).astype(dtype)
     return _finish(arr, dtype, requires_grad, None)
 
 
+def _no_bool_range(op: str, dtype) -> None:
+    """PyTorch has no bool kernel for the ranges (NotImplementedError, a RuntimeError): NumPy
+    would return a mask of nonzero values."""
+    if dtype is not None and np.dtype(as_dtype(dtype)) == np.bool_:
+        raise DtypeError(f'"{op}" not implemented for \'Bool\'')
+
+
 def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=None) -> Tensor:
+    _no_bool_range("linspace", dtype)
+    if steps < 0:
+        raise DescentError(f"linspace: number of steps must be non-negative, got {steps}")
     arr = _xp(device).linspace(start, end, steps).astype(_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    for name, k in (("n", n), ("m", m)):
+        if k is not None and k < 0:
+            raise DescentError(f"eye: {name} must be greater or equal to 0, got {k}")
     arr = _xp(device).eye(n, m, dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 

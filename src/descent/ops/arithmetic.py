@@ -691,7 +691,7 @@ class RoundedDiv(Function):
 def divide_rounded(a, b, rounding_mode: str) -> Tensor:
     """a / b rounded down ('floor') or toward zero ('trunc'); integers stay integers."""
     if rounding_mode not in ("floor", "trunc"):
-        raise ValueError(
+        raise DescentError(
             f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
         )
     pa, pb = _promoted_operands(a, b)

@@ -293,7 +293,7 @@ def take_along_axis(x, index, axis: int) -> Tensor:
     index = _index_tensor(index, xp, "take_along_axis")
     axis = _one_axis(axis, x.ndim)  # out of range: IndexError (a modulo wrapped it silently)
     if index.ndim != x.ndim:
-        raise ValueError(
+        raise DescentError(
             f"take_along_axis/gather: index has {index.ndim} dims but x has {x.ndim} "
             f"(shapes {tuple(index.shape)} and {tuple(x.shape)}); unsqueeze the index"
         )

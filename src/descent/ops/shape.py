@@ -169,9 +169,9 @@ def broadcast_to(x, shape=None, size=None) -> Tensor:
     if shape == x.shape:
         return x
     try:
-        np.broadcast_shapes(x.shape, shape)
-        # broadcast_shapes accepts (3, 1) with (3,), but broadcasting never removes dimensions.
-        if len(shape) < x.ndim:
+        # broadcast_shapes accepts (3, 1) with (3,) and (3, 1) with (1, 1), but broadcasting
+        # never removes dimensions nor shrinks one (NumPy's own ValueError leaked for the latter).
+        if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
             raise DescentError
     except ValueError:
         raise DescentError(
@@ -435,6 +435,8 @@ def flip(x, axis=None, dims=None) -> Tensor:
     if dims is not None:
         axis = dims
     axes = normalize_axis(axis, x.ndim)
+    if axes is not None and len(set(axes)) != len(axes):
+        raise DescentError(f"flip: a dim appears more than once in dims {axis}")
     if x.ndim == 0:
         axes = ()  # dim 0 / -1 of a 0-d tensor (PyTorch): nothing to reverse
     return Flip.apply(x, axis=axes)

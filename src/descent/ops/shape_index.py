@@ -218,7 +218,7 @@ def meshgrid(*tensors, indexing: str = "ij"):
         tensors = tuple(tensors[0])
     ts = [as_tensor(t) for t in tensors]
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise DescentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     for t in ts:
         if t.ndim > 1:
             raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
@@ -386,7 +386,7 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     """out = x with src reduced into the slots `index` names along `dim` (torch.scatter_reduce;
     reduce 'sum', 'prod', 'mean', 'amax' or 'amin')."""
     if reduce not in _IDENTITY:
-        raise ValueError(
+        raise DescentError(
             f"scatter_reduce: reduce must be one of {sorted(_IDENTITY)}, got {reduce!r}"
         )
     x = as_tensor(x)
@@ -397,7 +397,7 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     idx = _index_tensor(index, xp, "scatter_reduce")
     d = _axis(x, dim, "scatter_reduce")
     if idx.ndim != x.ndim or idx.ndim != src.ndim:
-        raise ValueError(
+        raise DescentError(
             f"scatter_reduce: index {tuple(idx.shape)}, x {tuple(x.shape)} and src "
             f"{tuple(src.shape)} "
             "need the same number of dimensions"

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ... import amp, backend
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.attention import ScaledDotProductAttention
@@ -64,7 +65,7 @@ def scaled_dot_product_attention(
         k = _gqa(k, rep)
         v = _gqa(v, rep)
     if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal")
+        raise DescentError("scaled_dot_product_attention: pass either attn_mask or is_causal")
     n_q, n_k = q.shape[-2], k.shape[-2]
     dt = q._data.dtype
     mask, bias = None, ()

@@ -7,6 +7,7 @@ names. Errors name the function (`op`) so a user sees which call was wrong.
 from __future__ import annotations
 
 from ... import amp
+from ...errors import DescentError
 from ...ops._common import as_tensor
 from ...tensor import Tensor
 
@@ -36,5 +37,5 @@ def int_tuple(v, n: int, name: str, op: str) -> tuple:
         return (v,) * n
     v = tuple(int(a) for a in v)
     if len(v) != n:
-        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v}")
+        raise DescentError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v}")
     return v

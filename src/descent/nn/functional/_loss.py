@@ -171,7 +171,7 @@ def cross_entropy(
 def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
     """Cross-entropy against class probabilities (composite, differentiable in both)."""
     if tuple(t.shape) != tuple(x.shape):
-        raise ValueError(
+        raise DescentError(
             f"cross_entropy: probability target {tuple(t.shape)} must match the input "
             f"{tuple(x.shape)}"
         )

@@ -47,6 +47,11 @@ def _check_mode(x: Tensor, pad: tuple, mode: str) -> None:
             )
 
 
+class UnknownPadMode(NotImplementedError, ValueError):
+    """An unknown pad mode: PyTorch's NotImplementedError, still the ValueError descent raised
+    before."""
+
+
 def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad)//2 dimensions; `pad` = (left, right, top, bottom, ...) as PyTorch.
 
@@ -55,7 +60,8 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
     positive padding, as PyTorch's index formula).
 
     Raises:
-        ValueError: an unknown mode, or an odd-length `pad`.
+        NotImplementedError: an unknown mode (also a ValueError).
+        ValueError: an odd-length `pad`.
         RuntimeError: more padded dims than the input has, or (reflect / circular) padding
             too large for the input.
         NotImplementedError: a non-constant mode on an input rank PyTorch does not pad.
@@ -67,7 +73,9 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
         "circular": "wrap",
     }.get(mode)
     if np_mode is None:
-        raise ValueError(f"pad: unknown mode {mode!r}; use constant, reflect, replicate, circular")
+        raise UnknownPadMode(
+            f"pad: unknown mode {mode!r}; use constant, reflect, replicate, circular"
+        )
     x = as_tensor(input)
     amounts = tuple(int(p) for p in pad)
     if len(amounts) % 2:
