@@ -576,3 +576,31 @@ def test_gradcheck_perturbs_imaginary_parts():
         with pytest.raises(RuntimeError, match="forward mode mismatch"):
             gradcheck(_DropsImaginaryGradient.apply, (z,), check_forward_ad=True,
                        check_backward_ad=False, fast_mode=fast)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_reads_the_triangle_lapack_reads(dtype, upper):
+    # upper=True reads A's upper triangle (potrf 'U'), as torch: descent read the lower one
+    # before, so a matrix that is not exactly symmetric gave another factor (real input too)
+    rng = np.random.default_rng(12)
+    a = _hpd(rng, 2, n=4) + 0.5 * crandn(2, 4, 4, rng=rng)  # not Hermitian
+    a = a.real if dtype == np.float64 else a
+    w = crandn(2, 4, 4, rng=rng)
+    w = w.real if dtype == np.float64 else w
+    results = []
+    for T in (ds, torch):
+        x = T.tensor(a, requires_grad=True)
+        out = [T.linalg.cholesky(x, upper=upper), T.linalg.cholesky_ex(x, upper=upper).L]
+        _real_loss(T, out, [w, w]).backward()
+        results.append([_to_numpy(o) for o in out] + [_to_numpy(x.grad)])
+    for g, want in zip(*results):
+        np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12)
+    # a failing matrix: info and LAPACK's partial factor from the triangle read
+    bad = a.copy()
+    bad[1, 2, 2] = -5.0
+    d = ds.linalg.cholesky_ex(ds.tensor(bad), upper=upper)
+    t = torch.linalg.cholesky_ex(torch.tensor(bad), upper=upper)
+    np.testing.assert_array_equal(d.info.numpy(), t.info.numpy())
+    np.testing.assert_allclose(d.L.numpy(), t.L.resolve_conj().numpy(), rtol=1e-10,
+                               atol=1e-12)  # fmt: skip

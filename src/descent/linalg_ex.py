@@ -26,7 +26,7 @@ from .errors import DescentError
 from .linalg_lu import lu_factor_ex
 from .ops._common import as_tensor
 from .ops.elementwise import where
-from .ops.linalg_decomp import LinAlgError, inv, mH, prepare, solve
+from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
 from .tensor import Tensor
 
@@ -99,16 +99,20 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
         raise DescentError("linalg.cholesky_ex: out= is not supported; use the return value")
     A = prepare("linalg.cholesky_ex", A, complex_ok=True)
     xp = backend.get_array_module(A._data)
+    # potrf('U') reads the upper triangle: it is potrf('L') of A^H, conjugate-transposed
+    data = xp.conj(xp.swapaxes(A._data, -1, -2)) if upper else A._data
     batch = tuple(A.shape[:-2])
     try:
-        xp.linalg.cholesky(A._data)  # the common case: every matrix factorises
+        xp.linalg.cholesky(data)  # the common case: every matrix factorises
         info = np.zeros(batch, np.int32)
     except np.linalg.LinAlgError:
-        host = backend.as_numpy(A._data)
+        host = backend.as_numpy(data)
         partial = np.zeros_like(host)
         info = np.zeros(batch, np.int32)
         for idx in np.ndindex(batch):
             partial[idx], info[idx] = _potf2(host[idx])
+        if upper:
+            partial = np.conj(np.swapaxes(partial, -1, -2))
     failed = info != 0
     if check_errors and failed.any():
         bad = int(np.flatnonzero(info.reshape(-1))[0])
@@ -119,10 +123,9 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
             f"{int(info.reshape(-1)[bad])} is not positive-definite)."
         )
     if failed.any():
-        low = _overwrite(_cholesky(_swap_failed(A, failed)), failed, partial)
+        low = _overwrite(_cholesky(_swap_failed(A, failed), upper=upper), failed, partial)
     else:
-        low = _cholesky(A)
-    low = mH(autograd._graph_namespace, low) if upper else low  # U = L^H
+        low = _cholesky(A, upper=upper)
     return CholeskyExResult(low, autograd.new_tensor(xp.asarray(info)))
 
 

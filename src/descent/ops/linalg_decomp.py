@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
@@ -437,22 +437,29 @@ def _broadcast_batch(a, batch) -> tuple:
 
 class Cholesky(Function):
     """A = L L^H: gA = L^{-H} Phi(L^H gL) L^{-1}, made Hermitian (Phi: the lower triangle with
-    the diagonal halved), as PyTorch's cholesky_backward (L^H = L^T for real A). Saves the
-    output L."""
+    the diagonal halved), as PyTorch's cholesky_backward (L^H = L^T for real A). With `upper`,
+    U = L^H where L is the factor of A^H (LAPACK's potrf('U') reads A's upper triangle), and
+    the same formula takes L = U^H, gL = gU^H, as PyTorch's. Saves the output."""
 
+    __slots__ = ("upper",)
     save_output = True
 
     def forward(self, a):
         xp = backend.get_array_module(a)
-        return lapack_call(
+        if self.upper:
+            a = xp.conj(xp.swapaxes(a, -1, -2))
+        low = lapack_call(
             "linalg.cholesky", xp.linalg.cholesky, a,
             fix="The input is not positive-definite (leading minor not positive); Cholesky "
                 "needs a symmetric positive-definite matrix (add eps * I, or check its "
                 "symmetry).",
         )  # fmt: skip
+        return xp.conj(xp.swapaxes(low, -1, -2)) if self.upper else low
 
     def backward(self, gy, ops):
         low = self.output(ops)
+        if self.upper:  # the lower factor and its gradient
+            low, gy = mH(ops, low), mH(ops, gy)
         # tril(L^H gL): only the lower triangle of gL matters (L^H triu(gL, 1) is upper).
         lh = mH(ops, low)
         p = ops.tril(lh @ gy)
@@ -468,12 +475,10 @@ class Cholesky(Function):
 def cholesky(a, *, upper: bool = False) -> Tensor:
     """The Cholesky factor L (A = L L^H) of a symmetric (Hermitian) positive-definite (batch of)
     matrix, or U = L^H (A = U^H U) with upper=True (torch.linalg.cholesky). Only the lower
-    triangle of A is read (and the real part of its diagonal), as LAPACK's."""
+    triangle of A is read (the upper one with upper=True), and the real part of its diagonal,
+    as LAPACK's potrf with uplo 'L' ('U')."""
     a = prepare("linalg.cholesky", a, complex_ok=True)
-    low = Cholesky.apply(a)
-    if not upper:
-        return low
-    return mH(autograd._graph_namespace, low)  # U = L^H (a recorded conj for complex)
+    return Cholesky.apply(a, upper=bool(upper))
 
 
 # ---------------------------------------------------------------------------------------------
