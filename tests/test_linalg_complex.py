@@ -2,8 +2,9 @@
 compositions) against torch 2.13: complex64 values and gradients of real losses that use every
 output (float32-level tolerances), complex128 gradients against central finite differences
 (descent's gradcheck, which checks complex numbers as (real, imaginary) pairs, as PyTorch's),
-second order where the real op claims it, batched, empty and non-contiguous inputs, errors.
-See docs/linalg.md, "Complex input"."""
+second order where the real op claims it, forward-mode tangents, batched, empty and
+non-contiguous inputs, errors; and the autograd tools with complex tensors (gradcheck, custom
+Functions). See docs/linalg.md, "Complex matrices: det, inv, solve, cholesky, qr, lu"."""
 
 from __future__ import annotations
 
