@@ -4,6 +4,7 @@ and works wherever NumPy expects a dtype (arrays, promotion, finfo, dict keys, c
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -52,3 +53,33 @@ def test_tensor_dtype_promotion_and_default_dtype_are_descent_dtypes():
     # complex dtypes exist now (docs/complex.md): torch's float32.to_complex() is complex64
     assert ds.float32.to_complex() is ds.complex64
     assert str(torch.float32.to_complex()) == "torch.complex64"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: [np.float64(1.0), np.float64(2.0)],
+        lambda: [np.arange(4.0).mean(), np.arange(4.0).std()],  # NumPy reductions: float64
+        lambda: [np.float64(1.0), 2.0],
+        lambda: [np.float32(1), np.float64(2)],
+        lambda: [np.int32(1), np.int32(2)],  # int32 stays int32 (cross_entropy refuses it)
+        lambda: [np.int32(1), 2],
+        lambda: [[np.float64(1.0)], [2.0]],
+        lambda: [np.float16(1), np.float16(2)],
+        lambda: [np.bool_(True), np.bool_(False)],
+        lambda: [np.zeros(2), np.ones(2)],
+        lambda: [np.zeros(2, np.float32), np.ones(2, np.float32)],
+        lambda: [np.int8(1), np.uint8(2)],
+        lambda: [1.0, 2.0],
+        lambda: [1, 2],
+        lambda: [],
+    ],
+)
+def test_tensor_of_a_list_of_numpy_scalars_keeps_their_dtype_as_torch(make):
+    # torch.tensor infers the dtype from each element: a list of NumPy float64 scalars is
+    # float64 (descent made float32, as for Python floats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: a list of ndarrays is slow
+        expected = str(torch.tensor(make()).dtype).replace("torch.", "descent.")
+    assert str(ds.tensor(make()).dtype) == expected
+    assert str(ds.as_tensor(make()).dtype) == expected

@@ -12,7 +12,7 @@ from . import autograd, backend, devices, tensor_methods
 from .dtypes import complex_of
 from .errors import DescentError, DtypeError
 from .inplace_unary import write_values
-from .ops._common import fill_int
+from .ops._common import fill_int, promote_types
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
@@ -127,14 +127,60 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def _own_dtype(data):
-    """The dtype torch.tensor keeps: that of a NumPy/CuPy array or scalar (or a Tensor); None
-    (descent's defaults) for Python data."""
+    """The dtype torch.tensor keeps: that of a NumPy/CuPy array or scalar (or a Tensor), or of
+    the NumPy scalars and arrays in a list (see `_sequence_dtype`); None (descent's defaults)
+    for Python data."""
     if isinstance(data, Tensor):
         return data.dtype
     if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy_array(data):
         if data.dtype.kind in "biufc":
             return data.dtype
+    if isinstance(data, (list, tuple)):
+        return _sequence_dtype(data)
     return None
+
+
+def _first_leaf(data):
+    """The first non-sequence element of a nested list/tuple (None when there is none)."""
+    while isinstance(data, (list, tuple)):
+        if not data:
+            return None
+        data = data[0]
+    return data
+
+
+def _sequence_dtype(data):
+    """torch.tensor's inference over a list holding NumPy scalars or arrays
+    (`[arr.mean(), arr.std()]` is float64, `[np.int32(1), np.int32(2)]` int32): every element's
+    own dtype, Python floats counting as the default float dtype, ints as int64, bools as bool,
+    promoted as torch.promote_types. None when the first element is a Python number: such a
+    list is taken as all Python numbers (descent's defaults), which spares a Python-level walk
+    of long lists of floats."""
+    if not isinstance(_first_leaf(data), (np.ndarray, np.generic)):
+        return None
+    out = None
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+            continue
+        if isinstance(x, (np.ndarray, np.generic, Tensor)):
+            d = x._data.dtype if isinstance(x, Tensor) else x.dtype
+        elif isinstance(x, bool):
+            d = np.dtype(np.bool_)
+        elif isinstance(x, int):
+            d = np.dtype(np.int64)
+        elif isinstance(x, float):
+            d = np.dtype(get_default_dtype())
+        elif isinstance(x, complex):
+            d = complex_of(np.dtype(get_default_dtype()))
+        else:
+            return None  # something else: leave it to the conversion to judge
+        if d.kind not in "biufcV":
+            return None
+        out = d if out is None else promote_types(out, d)
+    return out
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
