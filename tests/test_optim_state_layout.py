@@ -273,6 +273,21 @@ def test_sgd_without_momentum_keeps_no_state_and_momentum_keeps_only_its_buffer(
     assert len(plain.state) == 0 and plain.state_dict()["state"] == {}
     assert "momentum_buffer" not in plain.state[p]
     assert list(heavy.state[q]) == ["momentum_buffer"]
+    # Reading opt.state[p] made an empty entry (a defaultdict): state_dict() and
+    # load_state_dict keep it, as PyTorch's do.
+    t = torch.nn.Parameter(torch.ones(3))
+    theirs = torch.optim.SGD([t], lr=0.1)
+    t.grad = torch.ones(3)
+    theirs.step()
+    assert "momentum_buffer" not in theirs.state[t]
+    assert len(plain.state) == len(theirs.state) == 1
+    assert plain.state_dict()["state"] == theirs.state_dict()["state"] == {0: {}}
+    again = optim.SGD([p], lr=0.1)
+    again.load_state_dict(theirs.state_dict())
+    assert len(again.state) == 1 and again.state[p] == {}
+    p.grad = descent.ones(3)
+    again.step()  # an empty entry is no obstacle to stepping
+    assert again.state[p] == {}
 
 
 def test_lion_without_torch_counterpart_uses_a_tensor_step_too():

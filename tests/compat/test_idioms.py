@@ -506,6 +506,15 @@ IDIOMS = [
     "opt = optim.Adam([w], lr=0.1)\n(w * v).sum().backward()\nopt.step()\n"
     "out = sorted(opt.state_dict()['state'][0])",
     "opt = optim.Adam([w], lr=0.1); out = sorted(opt.state_dict()['param_groups'][0])[:6]",
+    # the optimizer state's layout (tests/test_optim_state_layout.py has the full comparison)
+    "opt = optim.Adam([w], lr=0.1)\n(w * v).sum().backward()\nopt.step()\n"
+    "st = opt.state[w]\nout = (list(st), st['step'].item(), st['step'].dtype == torch.float32, "
+    "tuple(st['step'].shape), int(st['step']))",
+    "opt = optim.SGD([w], lr=0.1)\n(w * v).sum().backward()\nopt.step()\n"
+    "out = (len(opt.state), 'momentum_buffer' in opt.state[w], len(opt.state_dict()['state']))",
+    "opt = optim.SGD([w], lr=0.1, momentum=0.9)\n(w * v).sum().backward()\nopt.step()\n"
+    "out = list(opt.state_dict()['state'][0].keys())",
+    "opt = optim.Adam([w]); out = list(opt.param_groups[0])",
     "opt = optim.AdamW([w]); out = opt.param_groups[0]['weight_decay']",
     "m = nn.Linear(3, 2); out = str(m.load_state_dict(m.state_dict()))",
     "m = nn.Linear(3, 2); r = m.load_state_dict(m.state_dict())\n"

@@ -566,7 +566,7 @@ class Optimizer(OptimizerHooks):
             groups.append(packed)
         state = {}
         for p, st in self.state.items():
-            if p in index and st:
+            if p in index:  # an empty entry too (made by reading opt.state[p]), as PyTorch's
                 state[index[p]] = {
                     k: Tensor._wrap(v._data.copy()) if isinstance(v, Tensor) else _plain(v)
                     for k, v in st.items()
@@ -643,9 +643,8 @@ class Optimizer(OptimizerHooks):
             if loaded and "step" in numbers and "step" not in loaded:
                 # state without a count (e.g. PyTorch's SGD's, loaded into another optimizer)
                 loaded = {"step": Tensor._wrap(np.array(1.0, _scalar_dtype())), **loaded}
-            if loaded:
-                _reorder(loaded, numbers)
-                new_state[p] = loaded
+            _reorder(loaded, numbers)
+            new_state[p] = loaded  # an empty entry stays one, as in PyTorch
         self.param_groups = new_groups
         self.state = new_state
         self._layouts = [None] * len(new_groups)
