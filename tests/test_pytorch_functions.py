@@ -345,3 +345,24 @@ def test_searchsorted_bucketize_isin_match_torch():
         ds.isin(i, ds.tensor([2, 3]), invert=True),
         torch.isin(ti, torch.tensor([2, 3]), invert=True),
     )
+
+
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted_with_nan_in_the_sequence_follows_torch(right):
+    # NumPy sorts nan last and answers accordingly; PyTorch's bisection moves right at every
+    # comparison with a nan ([1, 2, nan] and 5.0: torch 3, NumPy 2). Random sequences with
+    # trailing and misplaced nans, nan values, 1-d and 2-d, against torch.
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        n = int(rng.integers(1, 9))
+        seq = np.sort(rng.integers(0, 5, n).astype(np.float32))
+        seq[n - int(rng.integers(0, n + 1)) :] = np.nan
+        if rng.random() < 0.3:
+            seq[rng.integers(0, n)] = np.nan
+        vals = rng.integers(-1, 6, 5).astype(np.float32)
+        vals[rng.integers(0, 5)] = np.nan
+        for s, v in ((seq, vals), (np.stack([seq, seq[::-1].copy()]), np.stack([vals, vals]))):
+            got = ds.searchsorted(ds.tensor(s), ds.tensor(v), right=right)
+            want = torch.searchsorted(torch.tensor(s), torch.tensor(v), right=right)
+            assert got.tolist() == want.tolist(), (s, v)
+    assert ds.searchsorted(ds.tensor([1.0, 2.0, float("nan")]), ds.tensor([5.0])).tolist() == [3]

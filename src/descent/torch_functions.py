@@ -332,7 +332,9 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
     if sorter is not None:
         seq = np.take_along_axis(seq, backend.as_numpy(sorter._data), -1)
-    if seq.ndim == 1:
+    if seq.dtype.kind == "f" and seq.size and np.isnan(seq).any():
+        idx = _search_with_nan(seq, vals, side == "right")
+    elif seq.ndim == 1:
         idx = np.searchsorted(seq, vals, side=side)
     else:
         rows = seq.reshape(-1, seq.shape[-1])
@@ -341,6 +343,29 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
         idx = idx.reshape(vals.shape)
     out = Tensor._wrap(np.asarray(idx, dtype=np.int32 if out_int32 else np.int64))
     return out if sorted_sequence.device == "cpu" else out.to(sorted_sequence.device)
+
+
+def _search_with_nan(seq, vals, right: bool):
+    """PyTorch's binary search, step for step, for a sequence holding nan (NumPy sorts nan
+    last and searches accordingly; PyTorch's kernel moves right whenever `mid >= value`
+    (`mid > value` for right=True) is false, which is every comparison with a nan, so the
+    answer depends on where the bisection meets the nans)."""
+    n = seq.shape[-1]
+    rows = seq.reshape(-1, n) if seq.ndim > 1 else seq.reshape(1, n)
+    v = vals.reshape(rows.shape[0], -1) if seq.ndim > 1 else vals.reshape(1, -1)
+    start = np.zeros(v.shape, np.int64)
+    end = np.full(v.shape, n, np.int64)
+    while True:
+        active = start < end
+        if not active.any():
+            break
+        mid = start + ((end - start) >> 1)
+        at_mid = np.take_along_axis(rows, np.minimum(mid, n - 1), axis=1)
+        with np.errstate(invalid="ignore"):
+            right_half = ~(at_mid > v) if right else ~(at_mid >= v)
+        start = np.where(active & right_half, mid + 1, start)
+        end = np.where(active & ~right_half, mid, end)
+    return start.reshape(vals.shape)
 
 
 def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):
