@@ -32,6 +32,7 @@ CASES = [
     ("Adam", dict()),
     ("Adam", dict(amsgrad=True, weight_decay=0.1)),
     ("AdamW", dict()),
+    ("AdamW", dict(fused=True)),  # PyTorch's fused kernels count in float32 always
     ("Adamax", dict()),
     ("NAdam", dict()),
     ("NAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
@@ -39,6 +40,7 @@ CASES = [
     ("RMSprop", dict()),
     ("RMSprop", dict(momentum=0.9, centered=True)),
     ("Adagrad", dict(initial_accumulator_value=0.1)),
+    ("Adagrad", dict(fused=True)),
     ("Adadelta", dict()),
     ("ASGD", dict(t0=1)),
     ("Rprop", dict()),

@@ -89,7 +89,7 @@ class Adagrad(Optimizer):
                 xp = backend.get_array_module(p._data)
                 fill = complex(value, value) if p._data.dtype.kind == "c" else value
                 self.state[p] = {
-                    "step": Tensor._wrap(np.array(0.0, _scalar_dtype())),
+                    "step": Tensor._wrap(np.array(0.0, _scalar_dtype(group))),
                     "sum": Tensor._wrap(xp.full(p._data.shape, fill, p._data.dtype)),
                 }
 

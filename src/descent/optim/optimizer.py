@@ -108,7 +108,9 @@ class _FlatBuffer:
         "checked_views",
     )
 
-    def __init__(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> None:
+    def __init__(
+        self, params: list, opt_state, state_init: dict, scalar_init: dict, sdt: np.dtype
+    ) -> None:
         self.params = params  # the Parameters, in group order
         first = params[0]._data
         xp = backend.get_array_module(first)
@@ -130,7 +132,6 @@ class _FlatBuffer:
         state = {name: xp.full(total, fill, dtype) for name, fill in state_init.items()}
         self.whole = _Arrays(flat, grad, xp.empty(total, dtype), state)
         # One number per parameter: host arrays (PyTorch keeps these 0-d tensors on the CPU)
-        sdt = _scalar_dtype()
         self.whole.scalar_type = sdt.type
         self.scalars = {name: np.full(len(params), fill, sdt) for name, fill in scalar_init.items()}
         self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
@@ -193,9 +194,10 @@ class _FlatBuffer:
         return True
 
 
-def _scalar_dtype() -> np.dtype:
-    """PyTorch's `_get_scalar_dtype()`: float64 when the default dtype is, float32 otherwise."""
-    if get_default_dtype() == np.float64:
+def _scalar_dtype(group: dict | None = None) -> np.dtype:
+    """PyTorch's `_get_scalar_dtype(is_fused)` for a group: float64 when the default dtype is
+    (and the group is not `fused`: PyTorch's fused kernels count in float32), else float32."""
+    if get_default_dtype() == np.float64 and not (group and group.get("fused") is True):
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
@@ -232,13 +234,15 @@ class _GroupLayout:
 
     __slots__ = ("params", "buffers")
 
-    def __init__(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> None:
+    def __init__(
+        self, params: list, opt_state, state_init: dict, scalar_init: dict, sdt: np.dtype
+    ) -> None:
         self.params = list(params)
         by_kind: dict[tuple, list] = {}
         for p in self.params:
             by_kind.setdefault((p._data.dtype, backend.device_of(p._data)), []).append(p)
         self.buffers = [
-            _FlatBuffer(ps, opt_state, state_init, scalar_init) for ps in by_kind.values()
+            _FlatBuffer(ps, opt_state, state_init, scalar_init, sdt) for ps in by_kind.values()
         ]
 
     def is_current(self, params: list, opt_state, state_init: dict, scalar_init: dict) -> bool:
@@ -413,7 +417,9 @@ class Optimizer(OptimizerHooks):
             if layout is None or not layout.is_current(
                 group["params"], self.state, state_init, scalar_init
             ):
-                layout = _GroupLayout(group["params"], self.state, state_init, scalar_init)
+                layout = _GroupLayout(
+                    group["params"], self.state, state_init, scalar_init, _scalar_dtype(group)
+                )
                 self._layouts[gi] = layout
             for buf in layout.buffers:
                 self._step_buffer(group, buf, state_init, scalar_init)
@@ -627,7 +633,7 @@ class Optimizer(OptimizerHooks):
                         raise TypeError(
                             f"{name}.load_state_dict: state {k!r} of parameter {idx}: {e}"
                         ) from None
-                    loaded[k] = Tensor._wrap(np.array(num, _scalar_dtype()))
+                    loaded[k] = Tensor._wrap(np.array(num, _scalar_dtype(group_of[p])))
                 elif _is_array(v):
                     arr = _like(v, p._data)
                     if not self._state_shape_ok(k, tuple(arr.shape), tuple(p.shape)):
@@ -642,7 +648,8 @@ class Optimizer(OptimizerHooks):
                     loaded[k] = v
             if loaded and "step" in numbers and "step" not in loaded:
                 # state without a count (e.g. PyTorch's SGD's, loaded into another optimizer)
-                loaded = {"step": Tensor._wrap(np.array(1.0, _scalar_dtype())), **loaded}
+                one = Tensor._wrap(np.array(1.0, _scalar_dtype(group_of[p])))
+                loaded = {"step": one, **loaded}
             _reorder(loaded, numbers)
             new_state[p] = loaded  # an empty entry stays one, as in PyTorch
         self.param_groups = new_groups
