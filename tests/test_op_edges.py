@@ -680,3 +680,32 @@ def test_index_add_on_a_0d_tensor_as_torch():
     y.backward()
     ty.backward()
     assert (x.grad.item(), s.grad.item()) == (tx.grad.item(), ts.grad.item())
+
+
+@pytest.mark.parametrize(
+    "layer,channels,ndim",
+    [
+        (lambda m: m.nn.Conv2d(2, 3, 3, padding=1), 2, 2),
+        (lambda m: m.nn.Conv2d(4, 4, 3, groups=2, bias=False), 4, 2),
+        (lambda m: m.nn.Conv1d(2, 3, 3), 2, 1),
+        (lambda m: m.nn.Sequential(m.nn.Conv2d(2, 4, 1), m.nn.GroupNorm(2, 4)), 2, 2),
+        (lambda m: m.nn.GroupNorm(1, 2), 2, 1),
+        (lambda m: m.nn.InstanceNorm1d(2), 2, 1),  # (affine: PyTorch itself fails on N = 0)
+        (lambda m: m.nn.Sequential(m.nn.Conv2d(2, 2, 3), m.nn.MaxPool2d(2)), 2, 2),
+    ],
+)
+@pytest.mark.parametrize("width", [6, 40])  # both conv layouts (batch-last below width 16)
+def test_layers_take_an_empty_batch_as_torch(layer, channels, ndim, width):
+    # a detector's second stage with no proposals feeds (0, C, H, W): conv raised
+    # ZeroDivisionError, GroupNorm/InstanceNorm an ambiguous reshape; PyTorch returns empties
+    # and zero parameter gradients
+    shapes = []
+    for m in (torch, ds):
+        mod = layer(m)
+        x = m.zeros(0, channels, *((6, width) if ndim == 2 else (width,)), requires_grad=True)
+        y = mod(x)
+        y.sum().backward()
+        shapes.append((tuple(y.shape), tuple(x.grad.shape)))
+        for p in mod.parameters():
+            assert not np.asarray(p.grad.tolist()).any()
+    assert shapes[0] == shapes[1]

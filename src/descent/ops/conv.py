@@ -203,7 +203,7 @@ class Conv2d(Function):
         self.nlast = wo < NLAST_BELOW_WIDTH
         if self.nlast:
             cols = im2col_nlast(xp, x, geom)  # (C, kh, kw, Ho, Wo, N)
-            k = int(np.prod(cols.shape)) // (g * n * p)
+            k = int(np.prod(w.shape[1:]))  # C/G * kh * kw (from w: N or P may be 0)
             y = w.reshape(g, o // g, k) @ cols.reshape(g, k, p * n)  # (G, O/G, P*N)
             y = y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo) view
             out = xp.empty((n, o, ho, wo), dtype=y.dtype)
@@ -213,7 +213,7 @@ class Conv2d(Function):
                 out[...] = y
         else:
             cols = im2col_array(xp, x, geom)  # (C, kh, kw, N, Ho, Wo)
-            k = int(np.prod(cols.shape)) // (g * n * p)
+            k = int(np.prod(w.shape[1:]))
             per_image = cols.reshape(g, k, n, p).transpose(2, 0, 1, 3)  # (N, G, K, P) view
             out = (w.reshape(g, o // g, k) @ per_image).reshape(n, o, ho, wo)  # fresh
             if self.has_b:

@@ -9,6 +9,8 @@ run in float32 (a variance in float16 loses the small terms).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ... import backend
@@ -132,7 +134,9 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
-    xg = x.reshape(n, num_groups, -1)  # (N, G, C/G * spatial): one row per group
+    # (N, G, C/G * spatial): one row per group (the row length spelled out: with N = 0 a -1
+    # would be ambiguous)
+    xg = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))
     mu = xg.mean(axis=-1, keepdims=True)
     xc = xg - mu
     var = (xc * xc).mean(axis=-1, keepdims=True)  # biased, as PyTorch
