@@ -332,3 +332,26 @@ def test_comparison_with_none_is_a_python_bool_as_torch():
         assert (x != None) is True  # noqa: E711
         assert x in [None, x] and None not in [x]
     assert (ds.tensor([1.0]) == ds.tensor([1.0])).dtype == ds.bool
+
+
+def test_numpy_array_of_a_tensor_copies_as_torch():
+    """np.array(t) copies (NumPy's copy=True), np.asarray(t) shares on the CPU, as with a
+    PyTorch tensor; np.array(t) used to return t's own memory, so writing to the array
+    changed the tensor. No NumPy 2 DeprecationWarning about the copy keyword either."""
+    import warnings
+
+    import torch
+
+    for lib in (torch, ds):
+        t = lib.ones(3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning) if lib is ds else None
+            a = np.array(t)
+            a[0] = 5.0
+            b = np.array(t, copy=True)
+            b[1] = 6.0
+            c = np.asarray(t)
+            c[2] = 7.0
+            d = np.array(t, dtype=np.float64)
+        assert t.tolist() == [1.0, 1.0, 7.0]
+        assert d.dtype == np.float64 and d.tolist() == [1.0, 1.0, 7.0]

@@ -455,9 +455,13 @@ class Tensor(
         return a.tolist()
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol (NumPy 2's keywords): np.asarray(t) shares t's memory on the CPU,
+        np.array(t) (copy=True) returns a copy, as with a PyTorch tensor."""
         a = backend.as_numpy(self._data)
-        if dtype is not None:
-            a = a.astype(dtype)
+        if dtype is not None and a.dtype != np.dtype(dtype):
+            return a.astype(dtype)  # a new array already
+        if copy and a is self._data:
+            a = a.copy()
         return a
 
     def detach(self) -> Tensor:
