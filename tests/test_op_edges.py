@@ -692,6 +692,9 @@ def test_index_add_on_a_0d_tensor_as_torch():
         (lambda m: m.nn.GroupNorm(1, 2), 2, 1),
         (lambda m: m.nn.InstanceNorm1d(2), 2, 1),  # (affine: PyTorch itself fails on N = 0)
         (lambda m: m.nn.Sequential(m.nn.Conv2d(2, 2, 3), m.nn.MaxPool2d(2)), 2, 2),
+        (lambda m: m.nn.AdaptiveMaxPool2d(2), 2, 2),
+        (lambda m: m.nn.MaxPool1d(2, return_indices=False), 2, 1),
+        (lambda m: m.nn.BatchNorm2d(2), 2, 2),  # training mode
     ],
 )
 @pytest.mark.parametrize("width", [6, 40])  # both conv layouts (batch-last below width 16)
@@ -709,3 +712,12 @@ def test_layers_take_an_empty_batch_as_torch(layer, channels, ndim, width):
         for p in mod.parameters():
             assert not np.asarray(p.grad.tolist()).any()
     assert shapes[0] == shapes[1]
+
+
+def test_batch_norm_training_on_an_empty_batch_leaves_the_statistics_as_torch():
+    for m in (torch, ds):
+        bn = m.nn.BatchNorm2d(2)
+        y = bn(m.zeros(0, 2, 3, 3))
+        assert tuple(y.shape) == (0, 2, 3, 3)
+        assert bn.running_mean.tolist() == [0.0, 0.0] and bn.running_var.tolist() == [1.0, 1.0]
+        assert int(bn.num_batches_tracked) == 1

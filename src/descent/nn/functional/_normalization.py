@@ -91,6 +91,15 @@ def batch_norm(
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training and x.numel() == 0:
+        # An empty batch (PyTorch: an empty output, the running statistics untouched), still
+        # linked to weight and bias, whose gradients are then zeros
+        y = x
+        if weight is not None:
+            y = y * as_tensor(weight).reshape(bshape)
+        if bias is not None:
+            y = y + as_tensor(bias).reshape(bshape)
+        return y
     if training:
         n = x.numel() // x.shape[1]
         if n <= 1:

@@ -45,6 +45,12 @@ __all__ = [
 ]
 
 
+def _nc(a, n: int, c: int):
+    """a (N, C, *S) as (N, C, prod(S)), the last size spelled out (a -1 is ambiguous when
+    N = 0: an empty batch)."""
+    return a.reshape(n, c, int(np.prod(a.shape[2:])))
+
+
 def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     if x.ndim == nd + 1:
         return _shape.unsqueeze(x, 0), True
@@ -100,7 +106,7 @@ def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, retur
         origin = (xp.arange(out[i]) * s[i] - p[i]).reshape(shape)
         flat = flat * sizes[i] + origin + offs[i] * d[i]
     flat = xp.ascontiguousarray(xp.swapaxes(flat, 0, 1))  # (N, C, *O)
-    y = take_along_axis(x.reshape(n, c, -1), flat.reshape(n, c, -1), axis=2)
+    y = take_along_axis(_nc(x, n, c), _nc(flat, n, c), axis=2)
     y = y.reshape(n, c, *out)
     if unbatched:
         y, flat = y[0], flat[0]
@@ -194,8 +200,8 @@ def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op
         )
     xp = backend.get_array_module(x._data)
     zeros = Tensor._wrap(xp.zeros((n, c, size), dtype=x._data.dtype))
-    flat_idx = xp.asarray(idx).astype(np.int64).reshape(n, c, -1)
-    y = scatter_add(zeros, 2, flat_idx, x.reshape(n, c, -1)).reshape(n, c, *out)
+    flat_idx = _nc(xp.asarray(idx).astype(np.int64), n, c)
+    y = scatter_add(zeros, 2, flat_idx, _nc(x, n, c)).reshape(n, c, *out)
     return y[0] if unbatched else y
 
 
@@ -238,7 +244,7 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
         lo_hi = [bounds[i][cell[i]] for i in range(nd)]
         win = data[(slice(None), slice(None), *(slice(a, b) for a, b in lo_hi))]
         wshape = win.shape[2:]
-        w2 = win.reshape(n, c, -1)
+        w2 = _nc(win, n, c)
         nan = xp.isnan(w2)
         arg = xp.where(nan.any(axis=2), nan.argmax(axis=2), w2.argmax(axis=2))
         coords = xp.unravel_index(arg, wshape)
@@ -246,7 +252,7 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
         for i in range(nd):
             f = f * sizes[i] + coords[i] + lo_hi[i][0]
         flat[(slice(None), slice(None), *cell)] = f
-    y = take_along_axis(x.reshape(n, c, -1), flat.reshape(n, c, -1), axis=2).reshape(n, c, *out)
+    y = take_along_axis(_nc(x, n, c), _nc(flat, n, c), axis=2).reshape(n, c, *out)
     if unbatched:
         y, flat = y[0], flat[0]
     return (y, Tensor._wrap(flat)) if return_indices else y
