@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autograd import enable_grad, no_grad
 from .optimizer import Optimizer, _scalar_dtype
 
 __all__ = ["Adafactor"]
@@ -93,16 +92,7 @@ class Adafactor(Optimizer):
 
     def step(self, closure=None):
         """One Adafactor step for every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._step_one(group, p)
-        return loss
+        return self._step_each(closure, self._step_one)
 
     def _step_one(self, group: dict[str, Any], p) -> None:
         from ..tensor import Tensor  # noqa: PLC0415

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autograd import enable_grad
+from ..autograd import enable_grad, no_grad
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from .optimizer_hooks import (  # noqa: F401 - torch.optim.optimizer's names
@@ -394,6 +394,21 @@ class Optimizer(OptimizerHooks):
         self._layouts.append(None)
 
     # -- the step --------------------------------------------------------------------------------
+    def _step_each(self, closure: Callable[[], Any] | None, update: Callable) -> Any:
+        """`step` of an optimizer that updates one parameter at a time outside the flat
+        buffers (Adafactor's factored state, SparseAdam's rows): the closure with grad mode on,
+        then `update(group, p)` under no_grad for every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        update(group, p)
+        return loss
+
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; parameters without one are skipped.
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import backend
-from ..autograd import enable_grad, no_grad
 from ..ops import sparse_rows
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_betas
@@ -78,16 +77,7 @@ class SparseAdam(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):  # type: ignore[override]
         """One update of every parameter that has a gradient; returns the closure's loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update_rows(group, p)
-        return loss
+        return self._step_each(closure, self._update_rows)
 
     def _update_rows(self, group: dict[str, Any], p) -> None:
         rows = sparse_rows.rows_of(p)  # sorted, unique
