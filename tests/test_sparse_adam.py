@@ -196,3 +196,21 @@ def test_embedding_bag_sparse_with_sparse_adam_matches_torch(mode):
     for lib in (ds, torch):
         with pytest.raises(ValueError, match="max mode does not support sparse weights"):
             lib.nn.EmbeddingBag(7, 3, mode="max", sparse=True)(lib.tensor([[1, 2]]))
+
+
+def test_embedding_bag_of_padding_only_names_no_row():
+    # every index is padding: the sparse gradient has no entries; SparseAdam counts the step
+    # and moves nothing (was: a dense zero gradient, which SparseAdam refused)
+    for lib in (ds, torch):
+        e = lib.nn.EmbeddingBag(5, 2, mode="sum", sparse=True, padding_idx=0)
+        w0 = e.weight.detach().clone()
+        y = e(lib.tensor([0, 0]), lib.tensor([0, 1]))
+        assert y.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+        y.sum().backward()
+        opt = lib.optim.SparseAdam(e.parameters())
+        opt.step()
+        assert int(opt.state[e.weight]["step"]) == 1
+        assert e.weight.detach().tolist() == w0.tolist()
+    d = ds.nn.EmbeddingBag(5, 2, mode="mean", sparse=True, padding_idx=0)
+    d(ds.tensor([[0, 0]])).sum().backward()
+    assert rows_of(d.weight).tolist() == []

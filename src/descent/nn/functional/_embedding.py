@@ -44,6 +44,7 @@ def embedding(
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     n_rows = w.shape[0]
+
     # Range-checked here, before the gather: CuPy wraps out-of-range indices silently instead of
     # raising, and NumPy's own IndexError would not name the function.
     # Negative indices are refused as PyTorch refuses them: a token id of -1 is a bug upstream
@@ -210,9 +211,7 @@ def embedding_bag(
     if sparse and mode == "max":
         raise ValueError("max mode does not support sparse weights")  # PyTorch's words
     if scale_grad_by_freq:
-        raise NotImplementedError(
-            "embedding_bag: scale_grad_by_freq is not supported by descent"
-        )
+        raise NotImplementedError("embedding_bag: scale_grad_by_freq is not supported by descent")
     if mode not in ("sum", "mean", "max"):
         raise ValueError("embedding_bag: mode has to be one of sum, mean or max")
     if per_sample_weights is not None and mode != "sum":
@@ -245,10 +244,13 @@ def embedding_bag(
     n_bags = bounds.shape[0]
     xp = backend.get_array_module(w._data)
     zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
-    if not keep.any():
-        return zeros + 0.0 * w.sum()  # every bag empty: zeros, still connected to weight
-    flat, bag = flat[keep], bag[keep]
     sparse_of = weakref.ref(w) if sparse and w._node is None and w.requires_grad else None
+    if not keep.any():
+        # every bag empty: zeros, still connected to weight (through an empty lookup, so that a
+        # sparse gradient names no row, as PyTorch's with no entries)
+        none = Embedding.apply(w, idx=xp.zeros(0, np.int64), padding_idx=None, sparse_of=sparse_of)
+        return zeros + 0.0 * none.sum()
+    flat, bag = flat[keep], bag[keep]
     rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None, sparse_of=sparse_of)
     if mode == "max":
         # Per bag and column the first maximum (on the arrays), then one differentiable gather
