@@ -355,3 +355,34 @@ def test_numpy_array_of_a_tensor_copies_as_torch():
             d = np.array(t, dtype=np.float64)
         assert t.tolist() == [1.0, 1.0, 7.0]
         assert d.dtype == np.float64 and d.tolist() == [1.0, 1.0, 7.0]
+
+
+def test_user_attributes_on_tensors_and_parameters_as_torch():
+    """Programs tag tensors with their own attributes (Mamba's `A_log._no_weight_decay = True`,
+    then an optimizer-group filter by getattr): a Tensor took none (__slots__ only)."""
+    torch = pytest.importorskip("torch")
+    import copy  # noqa: PLC0415
+    import pickle  # noqa: PLC0415
+
+    for lib in (ds, torch):
+        x = lib.zeros(3)
+        x.tag = "mine"
+        p = lib.nn.Parameter(lib.ones(2))
+        p._no_weight_decay = True
+        m = lib.nn.Linear(2, 2)
+        m.weight._no_reinit = True
+        got = (
+            x.tag,
+            copy.deepcopy(x).tag,  # a Tensor's deepcopy and pickle keep them
+            pickle.loads(pickle.dumps(x)).tag,
+            getattr(p, "_no_weight_decay", False),
+            hasattr(copy.deepcopy(p), "_no_weight_decay"),  # Parameter's deepcopy drops them
+            hasattr(x * 2, "tag") or hasattr(x.detach(), "tag") or hasattr(x.clone(), "tag"),
+            m.weight._no_reinit,
+            [n for n, q in m.named_parameters() if getattr(q, "_no_reinit", False)],
+        )
+        if lib is ds:
+            ours = got
+    assert ours == got == ("mine", "mine", "mine", True, False, False, True, ["weight"])
+    with pytest.raises(AttributeError):
+        ds.zeros(1).not_set  # noqa: B018 - unknown attributes still raise

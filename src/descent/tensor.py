@@ -166,8 +166,11 @@ class Tensor(
     # elsewhere: read it with getattr) is the tensor whose memory this one views (or an
     # autograd.ViewTag: a view made under no_grad, a detach()); _views, on that tensor, its
     # marked views (id -> weak reference), whose nodes a write through one of them refreshes.
+    # __dict__: users' own attributes, as on a torch.Tensor (Mamba's `p._no_weight_decay = True`,
+    # Megatron's `p.sequence_parallel`); created on first assignment, so a tensor without
+    # attributes costs one pointer and attribute reads of the slots above are unchanged.
     __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "_view_base",
-                 "_views", "__weakref__")  # fmt: skip
+                 "_views", "__weakref__", "__dict__")  # fmt: skip
 
     __array_priority__ = 1000
 
