@@ -484,8 +484,10 @@ def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, genera
         return _finish(pairs.view(dt)[..., 0], dt, requires_grad, None)
     if dt in (np.float32, np.float64):
         arr = rng.random(_shape(shape), dtype=dt)
-    else:
+    else:  # float16/bfloat16: a float32 sample rounded to the dtype reaches 1.0 (1 draw in 4,096
+        # for float16, 1 in 512 for bfloat16); PyTorch's kernel gives those draws 0, so do we
         arr = rng.random(_shape(shape), dtype=np.float32).astype(dt)
+        arr[arr == 1] = 0
     return _finish(arr, dt, requires_grad, None)
 
 

@@ -158,7 +158,12 @@ def _draw(kind: str, tensor: Tensor, generator):
         arr = rng.random(tensor.shape, dtype=draw_dt)
     else:
         arr = rng.standard_normal(tensor.shape, dtype=draw_dt)
-    return arr if draw_dt == dt else arr.astype(dt)
+    if draw_dt == dt:
+        return arr
+    arr = arr.astype(dt)
+    if kind == "uniform":  # a float32 draw can round up to 1.0: 0 instead, as creation.rand
+        arr[arr == 1] = 0
+    return arr
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
