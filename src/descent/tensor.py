@@ -257,7 +257,7 @@ class Tensor(
         memory (ops/view_write.py), which the alias must not see."""
         data = self._data
         if (getattr(self, "_view_base", None) is not None and (
-                type(self._view_base) is autograd.ViewTag
+                isinstance(self._view_base, autograd.ViewTag)
                 or autograd.shared_view_base(self) is not None)) or autograd.has_live_views(self):
             data = data.copy()  # fmt: skip
         return autograd.new_tensor(data, self._rg, self._node)
@@ -470,9 +470,9 @@ class Tensor(
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph (requires_grad=False). As in
         PyTorch it shares the version counter: an in-place change through it makes a backward
-        that needs this tensor's old values raise (autograd.ViewTag)."""
+        that needs this tensor's old values raise (autograd.DetachedView)."""
         t = autograd.new_tensor(self._data)
-        t._view_base = autograd.ViewTag(self, "detach")
+        t._view_base = autograd.DetachedView(self)
         return t
 
     def detach_(self) -> Tensor:
@@ -483,14 +483,15 @@ class Tensor(
     def to(self, *args, **kwargs) -> Tensor:
         """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other)`; differentiable.
 
-        PyTorch's `non_blocking` and `memory_format` are accepted and change nothing (NumPy and
-        CuPy copies are synchronous here); `copy=True` returns a copy even when nothing changes.
+        PyTorch's `non_blocking` is accepted and changes nothing (NumPy and CuPy copies are
+        synchronous here); `memory_format=torch.channels_last` lays the values out as NHWC
+        (docs/torch_gaps_tensor.md); `copy=True` returns a copy even when nothing changes.
         """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         copy = bool(kwargs.pop("copy", False))
         kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
+        memory_format = kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
         flags = []  # PyTorch's positional non_blocking, copy (Python bools)
@@ -512,6 +513,10 @@ class Tensor(
             out = _ops.to_device(out, device)
         if copy and out is self:
             out = _ops.clone(self)
+        if memory_format is not None and memory_format.name != "preserve_format":
+            # as PyTorch: a copy unless the layout already is the one asked for (which
+            # contiguous() would also grant to an ambiguous one: C = 1 or H = W = 1)
+            out = out._to_layout(memory_format)
         return out
 
     def cuda(self, device: int | str = 0) -> Tensor:

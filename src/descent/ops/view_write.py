@@ -28,9 +28,9 @@ A view whose base no one else holds (a temporary) is rebound alone: nothing coul
 write (autograd.shared_view_base). Views of tensors outside the graph, made with grad mode on,
 are marked the same way (autograd.mark_unrecorded_view): a graph value written into one
 (`buf.select(1, t).copy_(h)` on a plain buffer) writes through and the base joins the graph.
-A view made under no_grad carries a "no_grad" autograd.ViewTag: a recorded in-place op on it
-raises, as PyTorch's does; `detach()`'s result a "detach" one: a recorded in-place op on it
-writes its values into the shared memory (the graph stays its own). Not covered (the view alone
+A view made under no_grad carries an autograd.NoGradView: a recorded in-place op on it raises,
+as PyTorch's does; `detach()`'s result a DetachedView: a recorded in-place op on it writes its
+values into the shared memory (the graph stays its own). Not covered (the view alone
 is rebound): a base that is not contiguous, or views with another dtype (view_as_real, .real).
 """
 
@@ -39,7 +39,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import ViewTag, has_live_views, overwrote_saved_output, shared_view_base
+from ..autograd import (
+    DetachedView,
+    ViewTag,
+    has_live_views,
+    overwrote_saved_output,
+    shared_view_base,
+)
 from ..tensor import Tensor
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
@@ -93,8 +99,8 @@ def write(t: Tensor, result: Tensor) -> bool:
     view, or its positions in the base cannot be worked out: the caller then rebinds t alone."""
     if getattr(t, "_view_base", None) is None:
         return False
-    if type(t._view_base) is ViewTag:  # (no local name for the base: see shared_view_base)
-        if t._view_base.kind == "detach":
+    if isinstance(t._view_base, ViewTag):  # (no local name for the base: shared_view_base)
+        if type(t._view_base) is DetachedView:
             return _write_detached(t, result)
         raise RuntimeError(
             f"a view (shape {tuple(t.shape)}) was created in no_grad mode and is being modified "
@@ -156,7 +162,7 @@ def _write_detached(t: Tensor, result: Tensor) -> bool:
     arr = t._data
     if not getattr(arr.flags, "writeable", True) or result._data.shape != arr.shape:
         return False
-    src = t._view_base.ref()
+    src = t._view_base()
     for fn in observers:
         fn()
     if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
