@@ -695,13 +695,13 @@ def test_nn_exports():
 
 
 def test_module_to_memory_format_is_accepted():
-    """model.to(memory_format=torch.channels_last), as image recipes write it: accepted, the
-    arrays keep their layout (NumPy has no channels_last), the module is returned; other
-    unknown keywords still raise."""
+    """model.to(memory_format=torch.channels_last), as image recipes write it: the 4-D weight is
+    laid out as NHWC in place (test_memory_layout.py), the bias keeps its layout, the module is
+    returned; other unknown keywords still raise."""
     m = descent.nn.Conv2d(3, 4, 3)
-    w = m.weight._data
+    w, b = m.weight, m.bias._data
     assert m.to(memory_format=descent.channels_last) is m
-    assert m.weight._data is w
+    assert m.weight is w and m.weight.stride() == (27, 1, 9, 3) and m.bias._data is b
     with pytest.raises(TypeError, match="unexpected keyword"):
         m.to(memory_fmt=descent.channels_last)
 

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import memory_layout as _layout
 from .dtypes import as_dtype
 
 
@@ -302,12 +303,33 @@ class MathMethods:
 
     # -- dtype conversions (differentiable between floating dtypes) ----------------------------
     def clone(self, *, memory_format=None):
-        return _ops.clone(self)
+        # preserve_format (the default) keeps a channels-last layout, as PyTorch's clone does
+        name = "preserve_format" if memory_format is None else _layout.format_name(memory_format)
+        if name == "preserve_format":
+            name = _layout.layout_of(self._data)
+        elif name != "contiguous_format":
+            _layout.check_rank(self._data, name)
+        return _ops.clone(self, None if name == "contiguous_format" else name)
+
+    def _to_layout(self, memory_format):
+        """`to(memory_format=)`: self when its layout is already that one, else a copy in it."""
+        name = _layout.format_name(memory_format)
+        if name != "contiguous_format":
+            _layout.check_rank(self._data, name)
+        if _layout.layout_of(self._data) == name:
+            return self
+        return _ops.clone(self, None if name == "contiguous_format" else name)
 
     def contiguous(self, memory_format=None):
         # descent's ops accept any layout; a copy only where PyTorch's is_contiguous() says False,
         # so x.t().contiguous().is_contiguous() holds as in PyTorch (and .view works after it).
-        return self if self._data.flags.c_contiguous else _ops.clone(self)
+        if memory_format is None:
+            return self if self._data.flags.c_contiguous else _ops.clone(self)
+        name = _layout.format_name(memory_format)
+        if name in ("contiguous_format", "preserve_format"):
+            return self if self._data.flags.c_contiguous else _ops.clone(self)
+        _layout.check_rank(self._data, name)  # channels_last(_3d): NHWC memory (memory_layout)
+        return self if _layout.is_channels_last(self._data, name) else _ops.clone(self, name)
 
     def astype(self, dtype):
         return _ops.cast(self, dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from . import memory_layout as _layout
 from .tensor_methods import _ops
 
 
@@ -88,8 +89,11 @@ class TorchMethods:
         return strides if dim is None else strides[dim]
 
     def is_contiguous(self, memory_format=None) -> bool:
-        """Whether the values are laid out C-contiguously (descent's ops accept any layout)."""
-        return bool(self._data.flags.c_contiguous)
+        """Whether the values are laid out C-contiguously, or in `memory_format`
+        (torch.channels_last: NHWC memory, see memory_layout.py); ops accept any layout."""
+        if memory_format is None:
+            return bool(self._data.flags.c_contiguous)
+        return _layout.is_contiguous_as(self._data, memory_format)
 
     # -- arithmetic with PyTorch's keywords ------------------------------------------------------
     def add(self, other, *, alpha=1):

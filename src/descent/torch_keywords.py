@@ -94,8 +94,10 @@ def torch_names(fn, renames: dict[str, str], module: str | None = None, name: st
 
 
 def clone(input, *, memory_format=None):  # noqa: A002 - PyTorch's name
-    """torch.clone: a copy of input. Every descent tensor is laid out contiguously, so
-    `memory_format` (torch.preserve_format, contiguous_format, ...) is accepted and ignored."""
+    """torch.clone: a copy of input, in `memory_format` (by default the input's own layout:
+    C-contiguous or channels-last, as Tensor.clone)."""
+    if hasattr(input, "_data"):  # a Tensor
+        return input.clone(memory_format=memory_format)
     return _clone(input)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, memory_layout
 from ..dtypes import as_dtype
 from ..tensor import Tensor
 from .buffer import Buffer
@@ -91,8 +91,6 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
-    # memory_format=torch.channels_last: NumPy arrays keep their layout (as Tensor.to does)
-    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"Module.to(): unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -509,8 +507,20 @@ class Module(ModuleExtras):
             RuntimeError: CUDA requested but unavailable.
             TypeError: a non-floating dtype (as PyTorch).
         """
-        device, dtype = _parse_to_args(args, dict(kwargs))
-        return self._convert(device, dtype)
+        kwargs = dict(kwargs)
+        memory_format = kwargs.pop("memory_format", None)
+        device, dtype = _parse_to_args(args, kwargs)
+        self._convert(device, dtype)
+        if memory_format is not None:
+            # as PyTorch: 4-D (channels_last) or 5-D (channels_last_3d) parameters and buffers
+            # are laid out anew in place; optimizers keep the layout (optim/optimizer.py)
+            name = memory_layout.format_name(memory_format)
+            rank = {"channels_last": 4, "channels_last_3d": 5}.get(name)
+            for t in [*self.parameters(), *self.buffers()]:
+                if t._data.ndim == rank and not memory_layout.is_channels_last(t._data, name):
+                    t._data = memory_layout.copy_as(t._data, name)
+                    t._version += 1
+        return self
 
     def cuda(self, device: int | str | None = None) -> Module:
         if device is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, memory_layout
 from ..autograd import Function
 from ..dtypes import as_dtype
 from ..errors import DescentError
@@ -507,13 +507,19 @@ class Clone(Function):
     """d/dx clone(x) = 1."""
 
     native_bfloat16 = True
+    layout = None  # a memory format's name ("channels_last"): the copy's layout
 
     def forward(self, x):
-        return x.copy()
+        if self.layout is None:
+            return x.copy()
+        return memory_layout.copy_as(x, self.layout)
 
     def backward(self, gy, ops):
         return gy
 
 
-def clone(x) -> Tensor:
-    return Clone.apply(as_tensor(x))
+def clone(x, layout: str | None = None) -> Tensor:
+    """A copy; `layout` ("channels_last", memory_layout.py) lays it out in that memory format."""
+    if layout is None:
+        return Clone.apply(as_tensor(x))
+    return Clone.apply(as_tensor(x), layout=layout)

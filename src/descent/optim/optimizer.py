@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, memory_layout
 from ..autograd import enable_grad, no_grad
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
@@ -138,12 +138,17 @@ class _FlatBuffer:
         self.scalar_views, self.checked_views = [], []
         for i, (p, (lo, hi)) in enumerate(zip(params, bounds, strict=True)):
             shape = p._data.shape
-            view = _shaped(flat[lo:hi], cdtype, shape)
+            # a channels-last parameter (Module.to(memory_format=)) keeps its layout; its
+            # gradient and state views share it, so the flat buffers line up element by element
+            layout = memory_layout.layout_of(p._data)
+            view = _shaped(flat[lo:hi], cdtype, shape, layout)
             view[...] = p._data
             p._data = view
             self.views.append(view)
-            self.grad_views.append(_shaped(grad[lo:hi], cdtype, shape))
-            sviews = {name: _shaped(arr[lo:hi], cdtype, shape) for name, arr in state.items()}
+            self.grad_views.append(_shaped(grad[lo:hi], cdtype, shape, layout))
+            sviews = {
+                name: _shaped(arr[lo:hi], cdtype, shape, layout) for name, arr in state.items()
+            }
             self.state_views.append(sviews)
             # 0-d views of entry i (a basic index of a 1-d array with [i] would be a copy)
             nviews = {name: arr[i : i + 1].reshape(()) for name, arr in self.scalars.items()}
@@ -213,9 +218,10 @@ def _reorder(st: dict, first: dict) -> None:
     st.update(items)
 
 
-def _shaped(flat, cdtype, shape):
-    """A slice of a flat buffer in a parameter's shape (a complex view for complex ones)."""
-    return (flat if cdtype is None else flat.view(cdtype)).reshape(shape)
+def _shaped(flat, cdtype, shape, layout="contiguous_format"):
+    """A slice of a flat buffer in a parameter's shape (a complex view for complex ones), in the
+    parameter's memory layout (memory_layout.py)."""
+    return memory_layout.shaped_as(flat if cdtype is None else flat.view(cdtype), shape, layout)
 
 
 def _like(arr, ref):

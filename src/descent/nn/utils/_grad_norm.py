@@ -76,10 +76,10 @@ def skip_init(module_cls, *args, **kwargs):
 
 
 def convert_conv2d_weight_memory_format(module, memory_format):
-    """A no-op returning `module`: descent has one memory layout."""
+    """A no-op returning `module` (Module.to(memory_format=) lays weights out as channels_last)."""
     return module
 
 
 def convert_conv3d_weight_memory_format(module, memory_format):
-    """A no-op returning `module`: descent has one memory layout."""
+    """A no-op returning `module` (Module.to(memory_format=) lays weights out as channels_last)."""
     return module

@@ -1,0 +1,89 @@
+"""Memory layouts on backend arrays: torch.channels_last and channels_last_3d.
+
+descent's arrays are NumPy/CuPy arrays, which carry strides, so a channels-last tensor is what it
+is in PyTorch: an NHWC-contiguous block of memory seen as (N, C, H, W) through a transpose.
+`stride()` then reads (H*W*C, 1, W*C, C) as PyTorch's, `is_contiguous()` is False and
+`is_contiguous(memory_format=torch.channels_last)` True. Ops accept any layout; elementwise ops
+keep their input's layout (NumPy's order="K"), others return C-contiguous arrays.
+"""
+
+from __future__ import annotations
+
+# name -> (the rank it needs, the permutation from (N, C, *spatial) to its memory order)
+_CHANNELS_LAST = {
+    "channels_last": (4, (0, 2, 3, 1)),
+    "channels_last_3d": (5, (0, 2, 3, 4, 1)),
+}
+
+
+def format_name(memory_format) -> str:
+    """The name of a `descent.memory_format` ("contiguous_format" for None)."""
+    if memory_format is None:
+        return "contiguous_format"
+    name = getattr(memory_format, "name", None)
+    if type(memory_format).__name__ != "memory_format" or name is None:
+        raise TypeError(
+            f"memory_format must be a torch.memory_format (torch.channels_last, ...), "
+            f"got {type(memory_format).__name__}"
+        )
+    return name
+
+
+def is_channels_last(arr, name: str = "channels_last") -> bool:
+    """PyTorch's test: strides grow along C, then W, (D,) H, N, skipping dimensions of size 1."""
+    rank, perm = _CHANNELS_LAST[name]
+    if arr.ndim != rank:
+        return False
+    expected, item = 1, arr.dtype.itemsize
+    for d in reversed(perm):
+        if arr.shape[d] != 1:
+            if arr.strides[d] != expected * item:
+                return False
+            expected *= arr.shape[d]
+    return True
+
+
+def is_contiguous_as(arr, memory_format) -> bool:
+    """`Tensor.is_contiguous(memory_format=...)` on a raw array."""
+    name = format_name(memory_format)
+    if name in _CHANNELS_LAST:
+        return is_channels_last(arr, name)
+    return bool(arr.flags.c_contiguous)
+
+
+def check_rank(arr, name: str) -> None:
+    """PyTorch refuses a channels-last request on a tensor of another rank."""
+    rank, _ = _CHANNELS_LAST[name]
+    if arr.ndim != rank:
+        raise RuntimeError(
+            f"required rank {rank} tensor to use {name} format (got shape {tuple(arr.shape)}); "
+            f"channels_last is for (N, C, H, W) tensors, channels_last_3d for (N, C, D, H, W)"
+        )
+
+
+def copy_as(arr, name: str):
+    """A copy of `arr` laid out in memory format `name` (same shape and values)."""
+    if name not in _CHANNELS_LAST:
+        return arr.copy()
+    _, perm = _CHANNELS_LAST[name]
+    inverse = tuple(perm.index(d) for d in range(len(perm)))
+    return arr.transpose(perm).copy(order="C").transpose(inverse)
+
+
+def layout_of(arr) -> str:
+    """The memory format an array is in, for copies that preserve it (clone, optimizer views)."""
+    if arr.flags.c_contiguous:
+        return "contiguous_format"
+    for name in _CHANNELS_LAST:
+        if is_channels_last(arr, name):
+            return name
+    return "contiguous_format"
+
+
+def shaped_as(flat, shape, name: str):
+    """A 1-D buffer seen in `shape` with the memory order of format `name` (a view)."""
+    if name not in _CHANNELS_LAST:
+        return flat.reshape(shape)
+    _, perm = _CHANNELS_LAST[name]
+    inverse = tuple(perm.index(d) for d in range(len(perm)))
+    return flat.reshape(tuple(shape[d] for d in perm)).transpose(inverse)
