@@ -17,7 +17,9 @@ generation, neural style transfer, a WaveNet with fast generation, knowledge-gra
 and a BPR recommender, a one-stage detector's box ops and NMS, model surgery: init, freezing,
 parameter groups, BatchNorm folding, containers, dtype round-trips, PointNet / DGCNN point
 clouds, Hamiltonian networks and Langevin-sampled energy models, complex linear algebra: a
-quantum gate by matrix_exp and a complex Gaussian's likelihood).
+quantum gate by matrix_exp and a complex Gaussian's likelihood, mixture density networks with
+torch.distributions, neural ODEs with adaptive steps and a Hutchinson-trace CNF, EDSR-style
+super-resolution with an SSIM loss and channels_last).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -133,6 +135,12 @@ CASES = {
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, SparseAdam, ComplEx, BPR, MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
     "pointnet_cloud": ((1e-5, 1e-6), None),  # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer
+    # MDN by logsumexp vs MixtureSameFamily, gaussian_nll_loss, scale_tril MVN, biject_to
+    "mixture_density": ((1e-5, 1e-6), None),
+    "neural_ode": ((1e-5, 1e-6), None),  # RK4, adaptive Dormand-Prince, Hutchinson CNF, LBFGS
+    # EDSR with reflect/replicate convs, PReLU, PixelShuffle, SSIM by grouped conv2d, bicubic,
+    # channels_last strides, flip/rot90 test-time augmentation, MultiStepLR
+    "superres_ssim": ((1e-5, 1e-6), None),
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
