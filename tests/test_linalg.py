@@ -533,3 +533,39 @@ def test_gpu_matches_cpu(name, fn, a):
     (y_gpu * ds.tensor(w).to("cuda")).sum().backward()
     np.testing.assert_allclose(gpu.grad.to("cpu").numpy(), cpu.grad.numpy(), rtol=1e-8,
                                atol=1e-10)  # fmt: skip
+
+
+def test_einsum_sublist_form_as_torch():
+    """torch.einsum(a, [0, 1], b, [1, 2], [0, 2]): PyTorch's sublist form (ints 0..51 and
+    Ellipsis), explicit and implicit output; values and gradients vs torch, and its errors."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    b_np = rng.standard_normal((4, 5)).astype(np.float32)
+    forms = [
+        lambda a, b, lib: lib.einsum(a, [0, 1, 2], b, [2, 3], [0, 1, 3]),
+        lambda a, b, lib: lib.einsum(a, [0, 1, 2], b, [2, 3]),  # implicit output: 0, 1, 3
+        lambda a, b, lib: lib.einsum(a, [Ellipsis, 30], b, [30, 51], [Ellipsis, 51]),
+        lambda a, b, lib: lib.einsum(a, [27, 5, 1]),  # implicit: 'B' 'F' 'b' ascii order
+        lambda a, b, lib: lib.einsum(a, [0, 1, 2], [2, 0]),
+    ]
+    for form in forms:
+        results = []
+        for lib in (ds, torch):
+            a = lib.tensor(a_np, requires_grad=True)
+            b = lib.tensor(b_np, requires_grad=True)
+            y = form(a, b, lib)
+            (y * y).sum().backward()
+            grads = [t.grad.numpy() if t.grad is not None else None for t in (a, b)]
+            results.append((y.detach().numpy(), grads))
+        (y0, g0), (y1, g1) = results
+        np.testing.assert_allclose(y0, y1, rtol=1e-5, atol=1e-5)
+        for x0, x1 in zip(g0, g1, strict=True):
+            assert (x0 is None) == (x1 is None)
+            if x0 is not None:
+                np.testing.assert_allclose(x0, x1, rtol=1e-5, atol=1e-5)
+    a = ds.tensor(a_np)
+    with pytest.raises(ValueError, match="sublist"):
+        ds.einsum(a, [0, 1, 52])
+    with pytest.raises(ValueError, match="sublist"):
+        ds.einsum(a, [0, 1, "x"])

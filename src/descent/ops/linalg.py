@@ -207,7 +207,12 @@ def einsum(subscripts: str, *operands) -> Tensor:
     gradient lands on the diagonal); '...' is spelled out with unused letters, after the
     operands' ellipsis dimensions are broadcast to one shape (a recorded broadcast, whose
     gradient the engine sums back). What is left is one `Einsum` op.
+
+    PyTorch's sublist form, `einsum(a, [0, 1], b, [1, 2], [0, 2])` (ints in 0..51 and
+    `...`), is spelled as the equation `'AB,BC->AC'` first, with PyTorch's letters.
     """
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublist_equation((subscripts, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     tensors = [as_tensor(o) for o in operands]
@@ -266,6 +271,33 @@ def einsum(subscripts: str, *operands) -> Tensor:
         dt = result_type(*tensors)
         tensors = [t if t._data.dtype == dt else _cast(t, dt) for t in tensors]
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
+
+
+def _sublist_letters(sublist) -> str:
+    """[0, 1, ...] -> 'AB...': ints 0-25 are 'A'-'Z' and 26-51 'a'-'z', as in PyTorch."""
+    out = []
+    for i in sublist:
+        if i is Ellipsis:
+            out.append("...")
+        elif isinstance(i, int) and 0 <= i < 52:
+            out.append(chr(ord("A") + i) if i < 26 else chr(ord("a") + i - 26))
+        else:
+            raise DescentError(
+                f"einsum: sublist entries must be ints in [0, 52) or Ellipsis, got {i!r}"
+            )
+    return "".join(out)
+
+
+def _sublist_equation(args):
+    """(op1, sub1, op2, sub2, ..., [out]) -> (equation, operands)."""
+    operands, subs = list(args[0::2]), [_sublist_letters(s) for s in args[1::2]]
+    out = None
+    if len(args) % 2 == 1:  # an odd count ends with the output sublist
+        out = _sublist_letters(operands.pop())
+    if len(subs) != len(operands):
+        raise DescentError("einsum: the sublist form needs one sublist per operand")
+    equation = ",".join(subs) + ("" if out is None else "->" + out)
+    return equation, tuple(operands)
 
 
 def _expand_ellipsis(subs, tensors):
