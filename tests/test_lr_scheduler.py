@@ -232,3 +232,29 @@ def test_invalid_arguments():
         ls.OneCycleLR(optim.Adagrad([Parameter(np.zeros(1))]), max_lr=0.1, total_steps=10)
     with pytest.raises(ValueError, match="lr_decay_iters"):
         ls.WarmupCosineLR(opt, warmup_iters=10, lr_decay_iters=5)
+
+
+def test_multistep_milestones_are_a_counter_as_torch():
+    # PyTorch keeps MultiStepLR.milestones as a Counter (repeats counted) and puts it in
+    # state_dict(); descent kept a sorted list, so `sched.milestones[12]`, `.elements()` and a
+    # torch-made state dict differed. Order given, repeats and a torch state dict round trip.
+    ours_opt, theirs_opt = _pair()
+    ours = ls.MultiStepLR(ours_opt, milestones=[12, 5, 30, 12], gamma=0.3)
+    theirs = torch.optim.lr_scheduler.MultiStepLR(theirs_opt, milestones=[12, 5, 30, 12], gamma=0.3)
+    assert ours.milestones == theirs.milestones and type(ours.milestones) is type(theirs.milestones)
+    assert ours.milestones[12] == 2 and sorted(ours.milestones.elements()) == [5, 12, 12, 30]
+    assert ours.state_dict()["milestones"] == theirs.state_dict()["milestones"]
+    _run_both(ours_opt, theirs_opt, ours, theirs, steps=20)
+    # a state dict saved by torch after 20 steps resumes descent's schedule
+    opt2, _ = _pair()
+    for g, lr in zip(opt2.param_groups, LRS, strict=True):
+        g["initial_lr"] = lr
+    resumed = ls.MultiStepLR(opt2, milestones=[1], gamma=0.3, last_epoch=0)
+    resumed.load_state_dict(theirs.state_dict())
+    assert resumed.milestones == theirs.milestones
+    for _ in range(20):
+        opt2.step()
+        resumed.step()
+        theirs_opt.step()
+        theirs.step()
+        _close(resumed.get_last_lr(), theirs.get_last_lr())

@@ -4,8 +4,8 @@ constant and polynomial schedules (PyTorch's classes of the same names)."""
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ..optimizer import Optimizer
 from ._base import LRScheduler, _per_group
@@ -77,12 +77,17 @@ class MultiStepLR(LRScheduler):
         gamma: float = 0.1,
         last_epoch: int = -1,
     ) -> None:
-        self.milestones = sorted(int(m) for m in milestones)
+        # a Counter {milestone: times listed}, as PyTorch's (`sched.milestones`, state_dict):
+        # code that reads or replaces it, and checkpoints of either library, work unchanged
+        self.milestones = Counter(int(m) for m in milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch: int) -> list[float]:
-        return [b * self.gamma ** bisect_right(self.milestones, epoch) for b in self.base_lrs]
+        ms = self.milestones  # a Counter; a list from an older descent checkpoint also works
+        counts = ms.items() if isinstance(ms, Mapping) else Counter(ms).items()
+        k = sum(n for m, n in counts if int(m) <= epoch)  # int(): keys of a JSON round trip
+        return [b * self.gamma**k for b in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
