@@ -62,8 +62,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2) + eps) * weight over the trailing dims; eps defaults to the dtype's
-    machine epsilon (as PyTorch). One fused op."""
+    machine epsilon (as PyTorch). One fused op. float16/bfloat16 input is computed in float32
+    (eps then float32's) and cast back, as PyTorch: in half precision mean(x^2) of inputs near
+    1e-3 is subnormal, and the half epsilon (1e-3) swamped it."""
     x = autocast_f32(float_tensor(input, "rms_norm"), cpu=False)
+    if x._data.dtype.itemsize == 2:
+        return rms_norm(x.float(), normalized_shape, weight, eps).to(x.dtype)
     k = _norm_shape(x, normalized_shape, "rms_norm")
     if eps is None:
         eps = float(np.finfo(x._data.dtype).eps)
@@ -138,8 +142,12 @@ def batch_norm(
 
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    """Normalise (N, C, *) over groups of C/num_groups channels (and the spatial dims)."""
+    """Normalise (N, C, *) over groups of C/num_groups channels (and the spatial dims).
+    float16/bfloat16 input is computed in float32 and the result cast back, as PyTorch (in half
+    precision, d/dvar (var + eps)^-1/2 overflows for a near-constant group: nan gradients)."""
     x = autocast_f32(float_tensor(input, "group_norm"), cpu=False)
+    if x._data.dtype.itemsize == 2:
+        return group_norm(x.float(), num_groups, weight, bias, eps).to(x.dtype)
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
