@@ -182,6 +182,7 @@ CASES = [
     ("grid_sampler", [r(2, 3, 5, 6), G(RNG.uniform(-1.1, 1.1, (2, 4, 3, 2))), 0, 0, False]),
     ("grid_sampler", [r(2, 3, 5, 6), G(RNG.uniform(-1.1, 1.1, (2, 4, 3, 2))), 0, 1, True]),
     ("grid_sampler_2d", [r(2, 3, 5, 6), G(RNG.uniform(-1.1, 1.1, (2, 4, 3, 2))), 0, 2, False]),
+    ("grid_sampler_2d", [r(2, 3, 5, 6), G(RNG.uniform(-1.1, 1.1, (2, 4, 3, 2))), 2, 2, True]),
     ("norm_except_dim", [r(4, 3, 2)]),
     ("norm_except_dim", [r(4, 3, 2), 2, 1]),
     ("norm_except_dim", [r(4, 3), 3, -1]),

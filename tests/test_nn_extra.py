@@ -323,7 +323,13 @@ GRID = [(m, p, a) for m in ("bilinear", "nearest") for p in ("zeros", "border", 
         for a in (False, True)]  # fmt: skip
 
 
-@pytest.mark.parametrize("mode,padding_mode,align", GRID, ids=["-".join(map(str, g)) for g in GRID])
+# bicubic (images only) was refused with a ValueError; Keys' cubic with per-tap padding
+GRID2 = GRID + [("bicubic", p, a) for p in ("zeros", "border", "reflection") for a in (False, True)]
+
+
+@pytest.mark.parametrize(
+    "mode,padding_mode,align", GRID2, ids=["-".join(map(str, g)) for g in GRID2]
+)
 def test_grid_sample_matches_torch(mode, padding_mode, align):
     x = rng.standard_normal((2, 3, 5, 6))
     g = rng.uniform(-1.7, 1.7, (2, 4, 3, 2))  # points outside [-1, 1] too
@@ -339,6 +345,28 @@ def test_grid_sample_volumes_match_torch(mode, padding_mode, align):
     g = rng.uniform(-1.5, 1.5, (2, 3, 2, 4, 3))
     compare(lambda u, v: F.grid_sample(u, v, mode, padding_mode, align),
             lambda u, v: TF.grid_sample(u, v, mode, padding_mode, align), x, g)  # fmt: skip
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_grid_sample_bicubic_gradients_and_refusals(padding_mode):
+    # float64 central differences for the input and the grid (points away from integer
+    # coordinates, where floor() would jump); a volume is refused as PyTorch refuses it
+    from descent.autograd_gradcheck import gradcheck
+
+    x = ds.tensor(rng.standard_normal((1, 2, 4, 5)), requires_grad=True)
+    g = ds.tensor(rng.uniform(-1.4, 1.4, (1, 3, 2, 2)), requires_grad=True)
+    assert gradcheck(lambda u, v: F.grid_sample(u, v, "bicubic", padding_mode, False), (x, g))
+    # a 1x1 image: every tap reads the one pixel (border) or 0 outside (zeros)
+    one = rng.standard_normal((1, 1, 1, 1))
+    pts = rng.uniform(-1.5, 1.5, (1, 2, 2, 2))
+    compare(lambda u, v: F.grid_sample(u, v, "bicubic", padding_mode, True),
+            lambda u, v: TF.grid_sample(u, v, "bicubic", padding_mode, True), one, pts)  # fmt: skip
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):
+        TF.grid_sample(
+            torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3), "bicubic", align_corners=False
+        )
+    with pytest.raises(ValueError, match="bicubic interpolation only supports 4D input"):
+        F.grid_sample(ds.zeros(1, 1, 2, 2, 2), ds.zeros(1, 1, 1, 1, 3), mode="bicubic")
 
 
 @pytest.mark.parametrize("align", [False, True])

@@ -307,11 +307,12 @@ def affine_grid_generator(theta, size, align_corners):
 
 def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
     """torch.grid_sampler: modes as ints (0 bilinear, 1 nearest, 2 bicubic; padding 0 zeros,
-    1 border, 2 reflection). descent samples 4-d inputs, bilinear or nearest.
+    1 border, 2 reflection), as F.grid_sample: 4-d images in every mode, 5-d volumes
+    bilinear or nearest.
 
     Raises:
         DescentError: an unknown mode number.
-        ValueError: a mode descent's grid_sample lacks (bicubic, 5-d).
+        ValueError: bicubic on a 5-d volume (PyTorch refuses it too).
     """
     if interpolation_mode not in _INTERPOLATION or padding_mode not in _PADDING:
         raise DescentError(

@@ -337,13 +337,17 @@ def grid_sample(
     """Sample (N, C, H, W) at the points of grid (N, Ho, Wo, 2), (x, y) in [-1, 1]
     (spatial transformer networks, Jaderberg et al. 2015), or a volume (N, C, D, H, W) at
     grid (N, Do, Ho, Wo, 3), (x, y, z) (trilinear, as PyTorch's 5-d 'bilinear'). mode
-    'bilinear' or 'nearest'; padding_mode 'zeros' (outside reads 0), 'border' (clamped to the
-    edge) or 'reflection'; align_corners as PyTorch (default False). Gradients flow to the
-    input and (bilinear) to the grid."""
+    'bilinear', 'nearest' or 'bicubic' (images only; Keys' cubic, A = -0.75); padding_mode
+    'zeros' (outside reads 0), 'border' (clamped to the edge) or 'reflection'; align_corners
+    as PyTorch (default False). Gradients flow to the input and (bilinear, bicubic) to the
+    grid."""
     x, g = float_tensor(input, "grid_sample"), float_tensor(grid, "grid_sample")
-    if mode not in ("bilinear", "nearest"):
-        raise ValueError(f"grid_sample: mode must be 'bilinear' or 'nearest' in descent, got "
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"grid_sample: mode must be 'bilinear', 'nearest' or 'bicubic', got "
                          f"{mode!r}")  # fmt: skip
+    if mode == "bicubic" and x.ndim != 4:
+        raise ValueError(f"grid_sample: bicubic interpolation only supports 4D input, got "
+                         f"input {tuple(x.shape)}")  # fmt: skip
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', "
                          f"got {padding_mode!r}")  # fmt: skip
@@ -387,6 +391,8 @@ def grid_sample(
         return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
 
     to_channels_first = (0, nd + 1, *range(1, nd + 1))  # (N, *out_sp, C) -> (N, C, *out_sp)
+    if mode == "bicubic":
+        return _grid_bicubic(g, spatial, padding_mode, align, gather, to_channels_first)
     if mode == "nearest":
         # Round half to even, as ATen's nearbyint; the grid's gradient is zeros (a step
         # function), as PyTorch's: a 0-d -0.0 linked to the grid with derivative 0 is added.
@@ -414,6 +420,55 @@ def grid_sample(
         term = vals * (weight * Tensor._wrap(mask))
         out = term if out is None else out + term
     return _shape.permute(out, *to_channels_first)  # (N, C, *out_sp)
+
+
+def _cubic_weights(t: Tensor) -> list[Tensor]:
+    """Keys' cubic convolution weights (A = -0.75, as PyTorch) of the 4 taps at offsets
+    -1, 0, 1, 2 from floor(x), t = x - floor(x) (ATen's get_cubic_upsample_coefficients)."""
+    a = -0.75
+
+    def near(d):  # |d| <= 1
+        return ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+
+    return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+
+
+def _grid_bicubic(g, spatial, padding_mode, align, gather, to_channels_first) -> Tensor:
+    """grid_sample's bicubic mode, as ATen's grid_sampler_2d: the 4x4 taps around the
+    unpadded point, each tap's integer coordinate mapped by padding_mode on its own (border:
+    clamped, reflection: folded), then cubic convolution along x for each of the 4 rows and
+    along y. Gradients reach the input (through the gathered rows) and the grid (through the
+    fractional parts)."""
+    xp = backend.get_array_module(g._data)
+    h, w = spatial
+    ix = _unnormalize(g[..., 0], w, align)  # (N, Ho, Wo); padding is applied per tap below
+    iy = _unnormalize(g[..., 1], h, align)
+    x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
+    wx = [_shape.unsqueeze(c, -1) for c in _cubic_weights(ix - Tensor._wrap(x0))]
+    wy = [_shape.unsqueeze(c, -1) for c in _cubic_weights(iy - Tensor._wrap(y0))]
+
+    def tap(coord, size):
+        """Integer tap coordinates after padding (ATen's compute_coordinates)."""
+        if padding_mode == "reflection":
+            lo2, hi2 = (0, 2 * (size - 1)) if align else (-1, 2 * size - 1)
+            coord = _reflect(Tensor._wrap(coord), lo2, hi2)._data
+        if padding_mode in ("border", "reflection"):
+            coord = xp.clip(coord, 0, size - 1)
+        return coord.astype(np.int64)
+
+    out = None
+    for i in range(4):
+        rows_y = tap(y0 + (i - 1), h)
+        row = None
+        for j in range(4):
+            vals, mask = gather([rows_y, tap(x0 + (j - 1), w)])
+            term = vals * (wx[j] * Tensor._wrap(mask))
+            row = term if row is None else row + term
+        out = row * wy[i] if out is None else out + row * wy[i]
+    return _shape.permute(out, *to_channels_first)  # (N, C, Ho, Wo)
 
 
 def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
