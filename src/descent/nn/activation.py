@@ -1,7 +1,7 @@
 """Activation layers: modules around `descent.nn.functional`'s activations (no parameters).
 
 They exist so that an activation can sit inside a Sequential and show in the model's repr,
-as in PyTorch. `inplace=True` is accepted and ignored: descent always computes out of place.
+as in PyTorch. `inplace=True` stores the result in the input, as PyTorch.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ __all__ = [
 
 
 class ReLU(Module):
-    """max(x, 0). `inplace` is accepted for PyTorch compatibility and ignored (out of place)."""
+    """max(x, 0); `inplace=True` stores it in the input (a residual `x + block(x)` whose
+    block starts with it adds relu(x), as in PyTorch)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -61,7 +62,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.silu(input)
+        return F.silu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -90,7 +91,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -105,7 +106,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")

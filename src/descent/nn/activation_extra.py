@@ -1,7 +1,7 @@
 """More activation layers around `descent.nn.functional`: the hard family,
 the shrink family, SELU/CELU/Mish, Softsign, Softmin, GLU, Threshold, LogSigmoid and PReLU
 (the only one with a parameter).
-`inplace=True` is accepted and ignored, as in `activation.py`."""
+`inplace=True` stores the result in the input, as in `activation.py`."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Hardtanh(Module):
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input):  # PyTorch's names
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}"
@@ -66,6 +66,8 @@ class _Elementwise(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        if self.inplace:
+            return type(self).fn(input, inplace=True)
         return type(self).fn(input)
 
 
@@ -119,7 +121,7 @@ class CELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -182,7 +184,7 @@ class Threshold(Module):
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input):
-        return F.threshold(input, self.threshold, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}"
@@ -237,7 +239,7 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = lower, upper, inplace
 
     def forward(self, input):
-        return F.rrelu(input, self.lower, self.upper, self.training)
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}"

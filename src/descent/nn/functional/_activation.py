@@ -2,8 +2,8 @@
 
 Each is a thin wrapper: the op itself (value and derivative) lives in `descent.ops.activation`
 or `descent.ops.reduce`; this file adds torch.nn.functional's argument names and defaults.
-`inplace=True` is accepted for compatibility and ignored: descent always computes out of place
-(an in-place activation would overwrite a value that the backward pass may still need).
+`inplace=True` stores the result in the input and returns it, as PyTorch
+(`_inplace_apply.apply_inplace`: recorded as one node, the version counter bumped).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from ...ops import activation as _act
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor, python_number
 from ...tensor import Tensor
+from ._inplace_apply import apply_inplace
 
 __all__ = [
     "relu",
@@ -31,7 +32,9 @@ __all__ = [
 
 
 def relu(input, inplace: bool = False) -> Tensor:
-    """max(x, 0). `inplace` is accepted for compatibility and ignored (always out of place)."""
+    """max(x, 0); `inplace=True` stores it in `input`."""
+    if inplace:
+        return apply_inplace(input, _act.relu, "relu_")
     return _act.relu(input)
 
 
@@ -42,6 +45,8 @@ def gelu(input, approximate: str = "none") -> Tensor:
 
 def silu(input, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
+    if inplace:
+        return apply_inplace(input, _act.silu, "silu_")
     return _act.silu(input)
 
 
@@ -57,11 +62,16 @@ def sigmoid(input) -> Tensor:
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
-    return _act.leaky_relu(input, python_number(negative_slope))  # np.float64: no upcast
+    slope = python_number(negative_slope)  # np.float64: no upcast
+    if inplace:
+        return apply_inplace(input, lambda t: _act.leaky_relu(t, slope), "leaky_relu_")
+    return _act.leaky_relu(input, slope)
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha (e^x - 1)."""
+    if inplace:
+        return apply_inplace(input, lambda t: _act.elu(t, python_number(alpha)), "elu_")
     return _act.elu(input, python_number(alpha))
 
 

@@ -6,7 +6,7 @@ second derivatives come from those ops. PyTorch's derivative conventions at the 
 the piecewise-linear functions (hardtanh, relu6, hardsigmoid, hardswish, softshrink,
 hardshrink, threshold) have the derivative of the outer piece AT each breakpoint, i.e. the
 slope of the middle piece only strictly inside it (PyTorch's `hardtanh_backward` tests
-`min < x < max`). `inplace=True` is accepted and ignored, as in `_activation`.
+`min < x < max`). `inplace=True` stores the result in the input, as in `_activation`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import clamp, log, where
 from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
 from ...tensor import Tensor
+from ._inplace_apply import apply_inplace
 
 __all__ = [
     "hardtanh",
@@ -76,6 +77,8 @@ def _clip_strict(x: Tensor, lo: float, hi: float, name: str = "hardtanh") -> Ten
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x clamped to [min_val, max_val]; derivative 1 strictly inside, 0 at and beyond the
     bounds (PyTorch)."""
+    if inplace:
+        return apply_inplace(input, lambda t: hardtanh(t, min_val, max_val), "hardtanh_")
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
     return _clip_strict(as_tensor(input), min_val, max_val)
@@ -83,39 +86,62 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
 
 def relu6(input, inplace: bool = False) -> Tensor:
     """hardtanh(x, 0, 6): derivative 0 at x = 0 and at x = 6 (PyTorch)."""
+    if inplace:
+        return apply_inplace(input, relu6, "relu6_")
     return _clip_strict(as_tensor(input), 0.0, 6.0, "relu6")
 
 
-@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, x/6 + 1/2 between (derivative 1/6 strictly
     inside)."""
-    x = as_tensor(input)
-    return _clip_strict(x / 6.0 + 0.5, 0.0, 1.0)
+    if inplace:  # outside rounds_once: its bfloat16 path would work on an upcast copy
+        return apply_inplace(input, _hardsigmoid, "hardsigmoid_")
+    return _hardsigmoid(input)
+
+
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
+def _hardsigmoid(input) -> Tensor:
+    return _clip_strict(as_tensor(input) / 6.0 + 0.5, 0.0, 1.0)
 
 
 def hardswish(input, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3): 0 for x <= -3, x for x >= 3,
     x (x + 3) / 6 between; derivative 0 / 1 at -3 / 3 as PyTorch."""
+    if inplace:
+        return apply_inplace(input, hardswish, "hardswish_")
     return _act.hardswish(as_tensor(input))
 
 
-@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def selu(input, inplace: bool = False) -> Tensor:
     """scale * (x if x > 0 else alpha (e^x - 1)) with SELU's fixed alpha and scale."""
+    if inplace:
+        return apply_inplace(input, _selu, "selu_")
+    return _selu(input)
+
+
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
+def _selu(input) -> Tensor:
     return _act.elu(as_tensor(input), _SELU_ALPHA) * _SELU_SCALE
 
 
-@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha (e^(x/alpha) - 1) (Barron 2017), i.e. alpha * elu(x / alpha)."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    if inplace:
+        return apply_inplace(input, lambda t: _celu(t, alpha), "celu_")
+    return _celu(input, alpha)
+
+
+@rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
+def _celu(input, alpha) -> Tensor:
     return _act.elu(as_tensor(input) / alpha, 1.0) * alpha
 
 
 def mish(input, inplace: bool = False) -> Tensor:
     """x tanh(softplus(x)) (Misra 2019)."""
+    if inplace:
+        return apply_inplace(input, mish, "mish_")
     return _act.mish(as_tensor(input))
 
 
@@ -175,6 +201,8 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else `value`."""
+    if inplace:
+        return apply_inplace(input, lambda t: _threshold_fn(t, threshold, value), "threshold_")
     x = as_tensor(input)
     return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
 
@@ -219,9 +247,14 @@ def rrelu(
     upper) per element when training (descent's generator), a = (lower + upper) / 2 otherwise.
     The slope is a constant of the graph, as in PyTorch (whose x <= 0 branch gives the slope
     as the gradient at 0)."""
+    if inplace:
+        return apply_inplace(input, lambda t: rrelu(t, lower, upper, training), "rrelu_")
     x = as_tensor(input)
     if not training:
         return where(x > 0, x, x * ((lower + upper) / 2))
     u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
     slope = Tensor._wrap(u * x._data.dtype.type(upper - lower) + x._data.dtype.type(lower))
     return where(x > 0, x, x * slope)
+
+
+_threshold_fn = threshold  # `threshold` is also the argument's name inside threshold()

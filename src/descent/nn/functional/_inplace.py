@@ -1,21 +1,17 @@
 """The in-place activations of torch.nn.functional: relu_, elu_, leaky_relu_, hardtanh_,
 threshold_, celu_, selu_ and rrelu_.
 
-Each computes the out-of-place function and stores the result in its input with the rules of
-descent's in-place methods (`descent.inplace_unary`): recorded when a gradient can flow (the
-function runs on an alias of the old value and the input is rebound to the result, so the
-graph gets one node), otherwise written into the input's array (views see it); the version
-counter goes up either way, and a leaf that requires grad may not be changed under grad mode.
+Each computes the out-of-place function and stores the result in its input
+(`_inplace_apply.apply_inplace`, shared with the `inplace=True` arguments).
 """
 
 from __future__ import annotations
 
-from ...inplace_unary import _fit, write_values
-from ...ops.inplace import _bump, _check_leaf_inplace, _rebind, _records
 from ...tensor import Tensor
 from ._activation import elu, leaky_relu, relu
 from ._activation_extra import celu, hardtanh, rrelu, selu
 from ._activation_extra import threshold as _threshold  # `threshold` is an argument below
+from ._inplace_apply import apply_inplace as _inplace
 
 __all__ = [
     "relu_",
@@ -27,17 +23,6 @@ __all__ = [
     "selu_",
     "rrelu_",
 ]
-
-
-def _inplace(x: Tensor, fn, op: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a descent Tensor, got {type(x).__name__}")
-    _check_leaf_inplace(x, op)
-    if _records(x):
-        return _rebind(x, _fit(x, fn(x._alias()), op, op[:-1]))
-    write_values(x, _fit(x, fn(x), op, op[:-1])._data)
-    _bump(x)
-    return x
 
 
 def relu_(input: Tensor) -> Tensor:
