@@ -6,6 +6,8 @@ overrides get_lr, as PyTorch's are written, gives PyTorch's learning rates)."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -122,3 +124,22 @@ def test_autograd_function_path_and_once_differentiable_match_torch():
     from descent.nn.utils.clip_grad import clip_grad_norm_
 
     assert clip_grad_norm_ is ds.nn.utils.clip_grad_norm_
+
+
+def test_autograd_function_is_an_attribute_without_an_import():
+    # `@torch.autograd.function.once_differentiable` and `ctx: torch.autograd.function.
+    # FunctionCtx` need only `import torch`; descent.autograd.function was reachable by import
+    # only (AttributeError). A fresh process, since an import anywhere sets the attribute.
+    code = (
+        "import {0}\n"
+        "m = {0}.autograd.function\n"
+        "print(m.once_differentiable.__name__, m.FunctionCtx.__name__,\n"
+        "      m.Function is {0}.autograd.Function)"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code.format(name)], capture_output=True, text=True, check=True
+        ).stdout
+        for name in ("descent", "torch")
+    ]
+    assert outs[0] == outs[1] == "once_differentiable FunctionCtx True\n"
