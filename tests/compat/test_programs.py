@@ -19,7 +19,8 @@ parameter groups, BatchNorm folding, containers, dtype round-trips, PointNet / D
 clouds, Hamiltonian networks and Langevin-sampled energy models, complex linear algebra: a
 quantum gate by matrix_exp and a complex Gaussian's likelihood, mixture density networks with
 torch.distributions, neural ODEs with adaptive steps and a Hutchinson-trace CNF, EDSR-style
-super-resolution with an SSIM loss and channels_last).
+super-resolution with an SSIM loss and channels_last, a VQ-VAE with EMA codebooks, a graph
+attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -141,6 +142,14 @@ CASES = {
     # EDSR with reflect/replicate convs, PReLU, PixelShuffle, SSIM by grouped conv2d, bicubic,
     # channels_last strides, flip/rot90 test-time augmentation, MultiStepLR
     "superres_ssim": ((1e-5, 1e-6), None),
+    # in-place ReLU residuals, argmin codes, straight-through, EMA buffers by index_add_/mul_/add_,
+    # dead-code restarts, bincount perplexity, scatter_ one-hots, addmm, re-assigned Parameters
+    "vqvae_codebook": ((1e-5, 1e-6), None),
+    # edge softmax by scatter_reduce(amax)/index_add_, GATv2 with index_reduce_, CSR by cumsum
+    "graph_attention": ((1e-5, 1e-6), None),
+    # Mamba loop and parallel scans, SSD chunks (4-operand einsum), logcumsumexp scan, S4D by
+    # FFT with complex Parameters, attribute-tagged parameter groups, RMSNorm, LambdaLR
+    "selective_scan": ((1e-5, 1e-6), None),
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
