@@ -665,10 +665,10 @@ def __getattr__(name: str):
         from . import autograd_graph
 
         return autograd_graph
-    if name == "function":  # `@torch.autograd.function.once_differentiable` with no import
-        from . import autograd_function
-
-        return autograd_function
+    if name == "function" and f"{__name__}.function" in sys.modules:
+        # `@torch.autograd.function.once_differentiable` with no import: the module that
+        # descent/__init__.py aliases (lazily) as descent.autograd.function
+        return sys.modules[f"{__name__}.function"]
     if name in ("gradcheck", "gradgradcheck", "GradcheckError"):  # in autograd_gradcheck.py
         from . import autograd_gradcheck
 
