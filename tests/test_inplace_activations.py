@@ -131,3 +131,24 @@ def test_inplace_activation_on_bfloat16_stays_in_place():
         getattr(torch.nn.functional, name)(tt, inplace=True)
         assert t.dtype == ds.bfloat16
         np.testing.assert_array_equal(t.float().numpy(), tt.float().numpy())
+
+
+def test_dropout_inplace_writes_the_input_as_torch():
+    """F.dropout(x, inplace=True) and nn.Dropout(inplace=True) in training mode store the
+    masked values in x (the mask is random: p = 1 compares exactly, p = 0.5 by structure)."""
+    for lib in (ds, torch):
+        x = lib.tensor(X, requires_grad=True)
+        h = x * 2
+        assert lib.nn.functional.dropout(h, p=1.0, training=True, inplace=True) is h
+        np.testing.assert_array_equal(h.detach().numpy(), np.zeros_like(X))
+        h.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros_like(X))
+        h = lib.tensor(X) * 2
+        before = h.clone()
+        out = lib.nn.Dropout(p=0.5, inplace=True)(h)
+        assert out is h
+        kept = (h != 0).numpy()
+        np.testing.assert_allclose(h.numpy()[kept], 2 * before.numpy()[kept])
+        h = lib.tensor(X)
+        lib.nn.functional.dropout(h, p=0.5, training=False, inplace=True)  # eval: unchanged
+        np.testing.assert_array_equal(h.numpy(), X)

@@ -17,4 +17,4 @@ class Dropout(_DropoutNd):
     """
 
     def forward(self, input):
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)

@@ -12,6 +12,7 @@ import warnings
 from ...creation import rand
 from ...ops._common import as_tensor
 from ...tensor import Tensor
+from ._inplace_apply import apply_inplace
 
 __all__ = [
     "dropout",
@@ -51,9 +52,12 @@ def dropout(
     if not training or p == 0.0:
         return x
     if p == 1.0:  # all dropped: the 1/(1-p) scale would divide by zero
-        return x * 0.0
-    mask = dropout_mask(x.shape, p, x._data.dtype, x.device, generator)
-    return x * Tensor._wrap(mask)
+        mask = 0.0
+    else:
+        mask = Tensor._wrap(dropout_mask(x.shape, p, x._data.dtype, x.device, generator))
+    if inplace:  # the masked values stored in the input, as PyTorch (one mask either way)
+        return apply_inplace(input, lambda t: t * mask, "dropout_")
+    return x * mask
 
 
 def _feature_dropout(x: Tensor, p: float, batched: bool) -> Tensor:
