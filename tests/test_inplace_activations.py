@@ -152,3 +152,51 @@ def test_dropout_inplace_writes_the_input_as_torch():
         h = lib.tensor(X)
         lib.nn.functional.dropout(h, p=0.5, training=False, inplace=True)  # eval: unchanged
         np.testing.assert_array_equal(h.numpy(), X)
+
+
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda lib: lib.nn.Dropout1d(p=1.0, inplace=True), (2, 3, 4)),
+        (lambda lib: lib.nn.Dropout2d(p=1.0, inplace=True), (2, 3, 4, 4)),
+        (lambda lib: lib.nn.Dropout3d(p=1.0, inplace=True), (2, 3, 2, 2, 2)),
+        (
+            lambda lib: lambda t: lib.nn.functional.feature_alpha_dropout(t, 1.0, True, True),
+            (2, 3, 4),
+        ),
+        (
+            lambda lib: lambda t: lib.nn.functional.dropout2d(t, 1.0, True, inplace=True),
+            (2, 3, 4, 4),
+        ),
+        (lambda lib: lambda t: lib.nn.functional.alpha_dropout(t, 1.0, True, True), (2, 3)),
+    ],
+)
+def test_channel_and_alpha_dropout_inplace_as_torch(make, shape):
+    """p = 1 is deterministic: every value dropped, stored in the input, zero gradients.
+    (nn.AlphaDropout(inplace=True) does not pass `inplace` on in PyTorch: neither here.)"""
+    vals = np.arange(1.0, 1.0 + np.prod(shape), dtype=np.float32).reshape(shape)
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor(vals, requires_grad=True)
+        h = x * 1.0
+        layer = make(lib)
+        if isinstance(layer, lib.nn.Module):
+            layer.train()
+        out = layer(h)
+        (h * 2).sum().backward()
+        results.append((out is h, h.detach().numpy(), x.grad.numpy()))
+    (same, h, g), (tsame, th, tg) = results
+    assert same and tsame
+    np.testing.assert_array_equal(h, th)
+    np.testing.assert_array_equal(g, tg)
+
+
+def test_alpha_dropout_modules_ignore_inplace_as_torch():
+    for lib in (ds, torch):
+        for layer in (
+            lib.nn.AlphaDropout(1.0, inplace=True),
+            lib.nn.FeatureAlphaDropout(1.0, True),
+        ):
+            h = lib.ones(2, 3, 4)
+            assert layer.train()(h) is not h
+            np.testing.assert_array_equal(h.numpy(), np.ones((2, 3, 4)))

@@ -13,6 +13,7 @@ import warnings
 
 from ..tensor import Tensor
 from .functional._dropout import dropout_mask
+from .functional._inplace_apply import apply_inplace
 from .module import Module
 
 __all__ = ["Dropout1d", "Dropout2d"]
@@ -53,6 +54,10 @@ class Dropout1d(_DropoutNd):
             )
         if not self.training or self.p == 0.0:
             return input
+        if self.inplace:  # one mask, its result stored in the input, as PyTorch
+            batched = input.ndim == 3
+            drop = lambda t: _channel_dropout(t, self.p, batched)  # noqa: E731
+            return apply_inplace(input, drop, "dropout1d_")
         return _channel_dropout(input, self.p, batched=input.ndim == 3)
 
 
@@ -79,4 +84,8 @@ class Dropout2d(_DropoutNd):
             )
         if not self.training or self.p == 0.0:
             return input
+        if self.inplace:
+            batched = input.ndim >= 2
+            drop = lambda t: _channel_dropout(t, self.p, batched)  # noqa: E731
+            return apply_inplace(input, drop, "dropout2d_")
         return _channel_dropout(input, self.p, batched=input.ndim >= 2)

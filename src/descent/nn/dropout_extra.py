@@ -14,13 +14,14 @@ class Dropout3d(_DropoutNd):
     """Channel dropout for (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
 
     def forward(self, input):
-        return F.dropout3d(input, self.p, self.training)
+        return F.dropout3d(input, self.p, self.training, self.inplace)
 
 
 class AlphaDropout(_DropoutNd):
     """Alpha dropout (Klambauer et al. 2017) of single elements."""
 
     def forward(self, input):
+        # `inplace` is not passed on, as in PyTorch's module (its functional form takes it)
         return F.alpha_dropout(input, self.p, self.training)
 
 
@@ -28,4 +29,5 @@ class FeatureAlphaDropout(_DropoutNd):
     """Alpha dropout of whole channels."""
 
     def forward(self, input):
+        # `inplace` is not passed on, as in PyTorch's module
         return F.feature_alpha_dropout(input, self.p, self.training)

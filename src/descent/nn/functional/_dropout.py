@@ -60,13 +60,18 @@ def dropout(
     return x * mask
 
 
-def _feature_dropout(x: Tensor, p: float, batched: bool) -> Tensor:
-    """x times one inverted-dropout mask value per (sample, channel)."""
+def _feature_dropout(x: Tensor, p: float, batched: bool, inplace=False, op="") -> Tensor:
+    """x times one inverted-dropout mask value per (sample, channel); stored in x when
+    `inplace` (`op` names the function in errors)."""
     if p == 1.0:
-        return x * 0.0
-    lead = 2 if batched else 1
-    shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)  # (N, C, 1, ...) or (C, 1, ...)
-    return x * Tensor._wrap(dropout_mask(shape, p, x._data.dtype, x.device, None))
+        mask = 0.0
+    else:
+        lead = 2 if batched else 1
+        shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)  # (N, C, 1, ...) or (C, 1, ...)
+        mask = Tensor._wrap(dropout_mask(shape, p, x._data.dtype, x.device, None))
+    if inplace:
+        return apply_inplace(x, lambda t: t * mask, op)
+    return x * mask
 
 
 def _check_p(p: float, op: str) -> None:
@@ -85,7 +90,7 @@ def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         )
     if not training or p == 0.0:
         return x
-    return _feature_dropout(x, p, batched=x.ndim == 3)
+    return _feature_dropout(x, p, batched=x.ndim == 3, inplace=inplace, op="dropout1d_")
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -107,7 +112,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         )
     if not training or p == 0.0:
         return x
-    return _feature_dropout(x, p, batched=x.ndim >= 2)
+    return _feature_dropout(x, p, batched=x.ndim >= 2, inplace=inplace, op="dropout2d_")
 
 
 def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -122,7 +127,7 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         )
     if not training or p == 0.0:
         return x
-    return _feature_dropout(x, p, batched=x.ndim != 4)
+    return _feature_dropout(x, p, batched=x.ndim != 4, inplace=inplace, op="dropout3d_")
 
 
 # SELU's fixed point (Klambauer et al. 2017): dropped units go to -alpha * scale, and the affine
@@ -130,10 +135,12 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 _ALPHA_PRIME = 1.7580993408473766
 
 
-def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str) -> Tensor:
+def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str, inplace=False):
     _check_p(p, op)
     if not training or p == 0.0:
         return x
+    if inplace:  # one mask, drawn by the out-of-place call, its result stored in x
+        return apply_inplace(x, lambda t: _alpha_dropout(t, p, training, feature, op), op + "_")
     if p == 1.0:
         return x * 0.0
     lead = min(2, x.ndim) if feature else x.ndim
@@ -148,11 +155,11 @@ def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str) 
 def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """Dropout for SELU networks: dropped elements take SELU's negative saturation value and an
     affine correction keeps the mean and variance (default training=False, as PyTorch)."""
-    return _alpha_dropout(as_tensor(input), p, training, False, "alpha_dropout")
+    return _alpha_dropout(as_tensor(input), p, training, False, "alpha_dropout", inplace)
 
 
 def feature_alpha_dropout(
     input, p: float = 0.5, training: bool = False, inplace: bool = False
 ) -> Tensor:
     """alpha_dropout of whole channels (one mask value per (sample, channel))."""
-    return _alpha_dropout(as_tensor(input), p, training, True, "feature_alpha_dropout")
+    return _alpha_dropout(as_tensor(input), p, training, True, "feature_alpha_dropout", inplace)
