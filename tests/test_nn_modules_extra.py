@@ -119,7 +119,10 @@ def test_loss_module_errors_and_buffers():
         nn.HuberLoss(delta=0.0)
     ce = nn.CrossEntropyLoss(weight=descent.tensor(W5))
     assert "weight" in dict(ce.named_buffers()) and not list(ce.parameters())
-    assert repr(nn.MSELoss()) == "MSELoss()" and "sum" in repr(nn.L1Loss(reduction="sum"))
+    # PyTorch's losses print no settings (descent printed reduction='sum')
+    assert repr(nn.MSELoss()) == "MSELoss()" and repr(nn.L1Loss(reduction="sum")) == repr(
+        torch.nn.L1Loss(reduction="sum")
+    )
 
 
 # -- GroupNorm and InstanceNorm ----------------------------------------------------------------
@@ -426,3 +429,40 @@ def test_encoder_training_mode_uses_dropout_and_trains():
     assert losses[-1] < 0.8 * losses[0]
     with pytest.raises(RuntimeError, match="relu/gelu"):
         nn.TransformerEncoderLayer(E, H, activation="tanh")
+
+
+# torch's loss modules that take no required argument (LinearCrossEntropyLoss needs a layer)
+LOSS_NAMES = sorted(
+    n
+    for n in dir(torch.nn)
+    if n.endswith("Loss") and n not in ("AdaptiveLogSoftmaxWithLoss", "LinearCrossEntropyLoss")
+)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_loss_reprs_and_children_match_torch(name):
+    # printed models and named_modules() read the same: no reduction in the repr, and
+    # TripletMarginWithDistanceLoss's default distance is a PairwiseDistance child
+    for kw in ({}, {"reduction": "sum"}):
+        ours, theirs = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
+        assert repr(ours) == repr(theirs)
+        assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+
+
+POOLS = [
+    ("AvgPool1d", (3,)), ("AvgPool1d", (3, 2, 1)), ("MaxUnpool1d", (2,)), ("MaxUnpool2d", (2,)),
+    ("MaxUnpool2d", ((2, 3), 1, 1)), ("MaxUnpool3d", (2, None, 1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,args", POOLS, ids=[f"{n}{a}" for n, a in POOLS])
+def test_pooling_sizes_are_tuples_as_torch(name, args):
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    for attr in ("kernel_size", "stride", "padding"):
+        assert getattr(ours, attr) == getattr(theirs, attr)
+    if name == "AvgPool1d":  # and it still pools as torch's
+        x = np.random.default_rng(0).standard_normal((2, 3, 9)).astype(np.float32)
+        np.testing.assert_allclose(
+            ours(descent.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-6
+        )

@@ -45,7 +45,8 @@ def _legacy_reduction(size_average, reduce, reduction: str, name: str, extra=())
 
 
 class _Loss(Module):
-    """Base of the loss modules: holds `reduction`."""
+    """Base of the loss modules: holds `reduction`. No extra_repr: PyTorch's losses print as
+    `MSELoss()` whatever their settings, and printed models must read the same."""
 
     _extra_reductions: tuple[str, ...] = ()
 
@@ -54,9 +55,6 @@ class _Loss(Module):
         self.reduction = _legacy_reduction(
             size_average, reduce, reduction, type(self).__name__, self._extra_reductions
         )
-
-    def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
 class _WeightedLoss(_Loss):

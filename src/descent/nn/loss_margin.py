@@ -5,6 +5,7 @@ TripletMarginWithDistanceLoss (PyTorch's arguments, defaults and `weight` buffer
 from __future__ import annotations
 
 from . import functional as F
+from .distance import PairwiseDistance
 from .loss import _Loss, _WeightedLoss
 
 __all__ = [
@@ -81,7 +82,11 @@ class TripletMarginWithDistanceLoss(_Loss):
                 f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
                 f"{margin} instead"
             )
-        self.distance_function = distance_function
+        # None means PairwiseDistance(), held as a child module, as PyTorch's (it shows in the
+        # repr and in named_modules())
+        self.distance_function = (
+            distance_function if distance_function is not None else PairwiseDistance()
+        )
         self.margin, self.swap = margin, swap
 
     def forward(self, anchor, positive, negative):

@@ -8,6 +8,12 @@ from . import functional as F
 from .module import Module
 from .pooling import AdaptiveAvgPool2d, MaxPool2d
 
+
+def _ntuple(value, n: int) -> tuple:
+    """PyTorch's _single / _pair / _triple: an int repeated n times, a sequence as a tuple."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
 __all__ = [
     "MaxPool1d",
     "AvgPool1d",
@@ -43,9 +49,10 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True) -> None:  # fmt: skip
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        # 1-tuples, as PyTorch's (_single): `pool.kernel_size` and the repr read (3,)
+        self.kernel_size = _ntuple(kernel_size, 1)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, 1)
+        self.padding = _ntuple(padding, 1)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -173,12 +180,15 @@ class MaxUnpool1d(Module):
     """Partial inverse of MaxPool1d: values back at their indices, zeros elsewhere."""
 
     _fn = staticmethod(F.max_unpool1d)
+    _dims = 1
 
     def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        # tuples of the pooling's rank, as PyTorch's (_single / _pair / _triple)
+        n = self._dims
+        self.kernel_size = _ntuple(kernel_size, n)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, n)
+        self.padding = _ntuple(padding, n)
 
     def forward(self, input, indices, output_size=None):
         return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding,
@@ -192,12 +202,14 @@ class MaxUnpool2d(MaxUnpool1d):
     """Partial inverse of MaxPool2d."""
 
     _fn = staticmethod(F.max_unpool2d)
+    _dims = 2
 
 
 class MaxUnpool3d(MaxUnpool1d):
     """Partial inverse of MaxPool3d."""
 
     _fn = staticmethod(F.max_unpool3d)
+    _dims = 3
 
 
 class Unfold(Module):
