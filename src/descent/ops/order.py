@@ -112,7 +112,9 @@ class EvenlyShared(Function):
         # reduced shape, (0, 3) -> (0,)) gets none, as PyTorch's x.grad stays None.
         if n == 0 and (self.mask.size or gy.ndim):
             return None
-        return ops.where(self.mask, gy / n, 0)
+        # gy / n in float32 for half precision, as PyTorch (a float16 n above 65,504 is inf)
+        wide = np.dtype(np.float32) if gy.dtype.itemsize == 2 else gy.dtype
+        return ops.where(self.mask, ops.cast(ops.cast(gy, wide) / n, gy.dtype), 0)
 
 
 def mode(x, dim: int = -1, keepdim: bool = False):

@@ -189,14 +189,18 @@ class Max(Function):
         # Compare the input with the broadcast maximum: every tie is a winner, and the gradient is
         # shared equally among them (torch.amax's rule), so it still sums to gy.
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        # Half precision: count and share in float32, as PyTorch (in float16 65,520 ties or
+        # more count as inf, and every share was 0)
+        wide = np.dtype(np.float32) if gy.dtype.itemsize == 2 else gy.dtype
         if self.evenly:
             won = (x == y) | ((x != x) & (y != y))
-            return ops.where(won, g / ops.cast(won, gy.dtype).sum(), 0)
+            share = ops.cast(g, wide) / ops.cast(won, wide).sum()
+            return ops.where(won, ops.cast(share, gy.dtype), 0)
         # With `nan_wins` (the inf-norm, PyTorch's linalg_vector_norm_backward) a nan shares
         # the gradient as a tie does, so a row with a nan gets no nan from 0 / 0.
-        mask = ops.cast((x == y) | ((x != x) & self.nan_wins), gy.dtype)
+        mask = ops.cast((x == y) | ((x != x) & self.nan_wins), wide)
         count = mask.sum(axis=self.axis, keepdims=True)
-        return g * mask / count
+        return ops.cast(ops.cast(g, wide) * mask / count, gy.dtype)
 
 
 class Norm2(Function):
