@@ -59,3 +59,38 @@ def test_small_ties_unchanged_and_nan_max():
     x.max().backward()
     t.max().backward()
     np.testing.assert_array_equal(x.grad.float().numpy(), t.grad.float().numpy())
+
+
+@pytest.mark.parametrize("dt", ["bfloat16", "float16"])
+@pytest.mark.parametrize("n", [300, 5_000, 60_000])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_mean_divides_by_the_float32_weight_sum(dt, n, weighted):
+    """'mean' divides by the summed weights; a bfloat16 running sum of ones stopped at 256."""
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 3)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    w = [0.5, 1.0, 2.0] if weighted else None
+    out = {}
+    for L in (torch, descent):
+        xi = L.tensor(x).to(getattr(L, dt)).requires_grad_()
+        kw = {} if w is None else {"weight": L.tensor(w).to(xi.dtype)}
+        loss = L.nn.functional.nll_loss(L.log_softmax(xi, 1), L.tensor(y), ignore_index=2, **kw)
+        loss.float().backward()
+        out[L.__name__] = (str(loss.dtype).split(".")[-1], loss.float().item(), xi.grad.float())
+    ref = torch.nn.functional.nll_loss(
+        torch.log_softmax(torch.tensor(x), 1),
+        torch.tensor(y),
+        ignore_index=2,
+        **({} if w is None else {"weight": torch.tensor(w)}),
+    ).item()
+    (ddt, dv, dg), (tdt, tv, tg) = out["descent"], out["torch"]
+    assert ddt == tdt == dt
+    assert abs(dv - ref) < 0.02 * abs(ref)  # within half precision of the float32 loss
+    assert abs(dv - tv) < 0.02 * abs(ref)
+    np.testing.assert_allclose(dg.numpy(), tg.numpy(), rtol=0.02, atol=0.02 * float(tg.abs().max()))
+
+
+def test_nll_loss_mean_of_70000_bfloat16_rows_as_torch():
+    for L in (torch, descent):
+        x = L.ones(N, 2, dtype=L.bfloat16)
+        assert L.nn.functional.nll_loss(x, L.zeros(N, dtype=L.int64)).float().item() == -1.0

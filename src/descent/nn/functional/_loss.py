@@ -228,7 +228,10 @@ def nll_loss(
     picked = where(Tensor._wrap(valid), picked, 0.0)
     loss = -picked * Tensor._wrap(wt)
     if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
-        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(), dtype=x._data.dtype))
+        # summed in float32 for half precision, as PyTorch (a bfloat16 running sum of ones
+        # stops at 256: the mean of 70,000 rows came out 273 times too large)
+        acc = np.float32 if x._data.dtype.itemsize == 2 else None
+        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(dtype=acc), dtype=x._data.dtype))
     if reduction == "sum":
         return loss.sum()
     return loss[0] if unbatched else loss
