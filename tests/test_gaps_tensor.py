@@ -600,3 +600,38 @@ def test_empty_0d_and_integer_edges_match_torch(i):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch: "index_reduce() is in beta"
         assert _outcome(EDGES[i], ds) == _outcome(EDGES[i], torch)
+
+
+def test_scatter_reduce_integer_and_bool_without_self_as_torch():
+    """scatter_reduce(amax/amin, include_self=False) on integer tensors raised OverflowError
+    (the slots were reset to -inf / inf before reducing); every reduce and integer dtype, and
+    bool, against torch; index_reduce_ shares the path."""
+    import torch  # noqa: PLC0415
+
+    for red in ("amax", "amin", "prod", "sum", "mean"):
+        for name in ("int64", "int32", "int16", "uint8"):
+            got = []
+            for lib in (ds, torch):
+                dt = getattr(lib, name)
+                x = lib.tensor([3, 1, 4, 2], dtype=dt)
+                src = lib.tensor([5, 9, 7, 0], dtype=dt)
+                got.append(
+                    x.scatter_reduce(0, lib.tensor([0, 2, 2, 0]), src, red, include_self=False)
+                )
+            assert str(got[0].dtype).split(".")[1] == name
+            assert got[0].tolist() == got[1].tolist(), (red, name)
+    for red in ("amax", "amin"):
+        got = [
+            lib.tensor([True, False, True]).scatter_reduce(
+                0, lib.tensor([0, 2, 2]), lib.tensor([False, True, False]), red, include_self=False
+            )
+            for lib in (ds, torch)
+        ]
+        assert got[0].tolist() == got[1].tolist()
+    got = [
+        lib.zeros(3, dtype=lib.long).index_reduce_(
+            0, lib.tensor([0, 2, 2]), lib.tensor([-5, -9, -7]), "amax", include_self=False
+        )
+        for lib in (ds, torch)
+    ]
+    assert got[0].tolist() == got[1].tolist() == [-5, 0, -7]

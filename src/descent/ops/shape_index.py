@@ -281,6 +281,18 @@ def index_fill(x, dim: int, index, value) -> Tensor:
 _IDENTITY = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -np.inf, "amin": np.inf}
 
 
+def _identity(reduce: str, dtype):
+    """The reduction's identity in `dtype`: an integer amax starts from the dtype's minimum
+    (-inf cannot be stored: int64 scatter_reduce(amax, include_self=False) raised
+    OverflowError), bool from False / True."""
+    if reduce in ("amax", "amin") and dtype.kind in "iub":
+        if dtype.kind == "b":
+            return reduce == "amin"
+        info = np.iinfo(dtype)
+        return info.min if reduce == "amax" else info.max
+    return _IDENTITY[reduce]
+
+
 class ScatterReduce(Function):
     """out = x, then out[index[i] along axis] (reduce)= src[i] (torch.scatter_reduce).
 
@@ -304,7 +316,7 @@ class ScatterReduce(Function):
         touched = xp.zeros(x.shape, dtype=bool)
         touched[ix] = True
         if not self.include_self:
-            out[touched] = _IDENTITY[self.reduce]
+            out[touched] = _identity(self.reduce, x.dtype)
         count = xp.zeros(x.shape, dtype=x.dtype)
         backend.scatter_add(count, ix, xp.ones(src.shape, dtype=x.dtype))
         if self.include_self:
