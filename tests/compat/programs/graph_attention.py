@@ -137,6 +137,10 @@ with torch.no_grad():
     # attention sums to one over each node's incoming edges, per head
     sums = torch.zeros(N, 4).index_add_(0, edge_index[1], alpha)
     in_degree = torch.bincount(edge_index[1], minlength=N)
+    # integer max-pooling: the largest label among each node's in-neighbours
+    nbr_max_label = torch.zeros(N, dtype=torch.long).scatter_reduce(
+        0, edge_index[1], y[edge_index[0]], reduce="amax", include_self=False
+    )
     pred = logits.argmax(dim=1)
 
 # dropout on: a different random graph each forward, compared by shape only
@@ -223,6 +227,7 @@ report(
     pred=pred.tolist(),
     attention_sum_error=(sums - 1).abs().max().item() < 1e-5,
     max_in_degree=int(in_degree.max()),
+    nbr_max_label=nbr_max_label.tolist(),
     alpha_head0=alpha[:12, 0].tolist(),
     conv1_grad_norm=model.conv1.lin.weight.grad.norm().item(),
     att_src_grad=model.conv1.att_src.grad[0].tolist(),
