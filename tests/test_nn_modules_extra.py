@@ -466,3 +466,28 @@ def test_pooling_sizes_are_tuples_as_torch(name, args):
         np.testing.assert_allclose(
             ours(descent.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-6
         )
+
+
+REPRS = [
+    ("Hardtanh", (), {"inplace": True}), ("ReLU6", (), {"inplace": True}),
+    ("SELU", (), {"inplace": True}), ("SELU", (), {}), ("Mish", (), {"inplace": True}),
+    ("CELU", (0.5,), {"inplace": True}), ("RReLU", (), {"inplace": True}),
+    ("Threshold", (0.1, 0.0), {"inplace": True}), ("Threshold", (0.1, 0.0), {}),
+    ("RNNCell", (3, 4), {"nonlinearity": "relu", "bias": False}),
+    ("RNNCell", (3, 4), {"nonlinearity": "tanh"}), ("GRUCell", (3, 4), {"bias": False}),
+    ("Embedding", (10, 3), {"max_norm": 2, "sparse": True}), ("Embedding", (10, 3), {}),
+    ("Upsample", (), {"scale_factor": (2, 3), "mode": "bilinear"}),
+    ("Upsample", (), {"scale_factor": 2}), ("Upsample", (), {"size": (4, 5)}),
+    ("UpsamplingNearest2d", (), {"scale_factor": (2, 2)}),
+    ("UpsamplingBilinear2d", (), {"scale_factor": 2}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,args,kw", REPRS, ids=[f"{n}-{sorted(k)}" for n, _, k in REPRS])
+def test_module_reprs_match_torch(name, args, kw):
+    # inplace=True, RNNCell's nonlinearity, Embedding's sparse and Upsample's float factors
+    # were missing from descent's reprs; printed models must read as PyTorch's
+    ours, theirs = getattr(nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+    assert repr(ours) == repr(theirs)
+    if name.startswith("Upsampl"):
+        assert ours.scale_factor == theirs.scale_factor

@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 
+def _inplace(module) -> str:
+    """The ", inplace=True" tail of PyTorch's activation reprs."""
+    return ", inplace=True" if module.inplace else ""
+
+
 class Hardtanh(Module):
     """x clamped to [min_val, max_val]."""
 
@@ -43,7 +48,8 @@ class Hardtanh(Module):
         return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        # ", inplace=True" as PyTorch's reprs (here and below: printed models read the same)
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self)}"
 
 
 class ReLU6(Hardtanh):
@@ -88,11 +94,17 @@ class SELU(_Elementwise):
 
     fn = staticmethod(F.selu)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class Mish(_Elementwise):
     """x tanh(softplus(x))."""
 
     fn = staticmethod(F.mish)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Softsign(_Elementwise):
@@ -124,7 +136,7 @@ class CELU(Module):
         return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{_inplace(self)}"
 
 
 class Softmin(Module):
@@ -187,7 +199,7 @@ class Threshold(Module):
         return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}{_inplace(self)}"
 
 
 class PReLU(Module):
@@ -242,4 +254,4 @@ class RReLU(Module):
         return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"lower={self.lower}, upper={self.upper}"
+        return f"lower={self.lower}, upper={self.upper}{_inplace(self)}"

@@ -24,7 +24,12 @@ class Upsample(Module):
                  recompute_scale_factor=None) -> None:  # fmt: skip
         super().__init__()
         self.size = size
-        self.scale_factor = float(scale_factor) if isinstance(scale_factor, int) else scale_factor
+        # floats, as PyTorch stores them (Upsample(scale_factor=(2, 3)) prints (2.0, 3.0))
+        if isinstance(scale_factor, tuple):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        elif isinstance(scale_factor, (int, float)):
+            scale_factor = float(scale_factor)
+        self.scale_factor = scale_factor
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
