@@ -175,5 +175,9 @@ report(
     tta_corner=tta[0, :, :2, :2].tolist(),
     prelu=model.body[0].act.weight.tolist(),
     layout=layout,
+    arch=repr(model),
+    aug=repr(
+        nn.Sequential(nn.Upsample(scale_factor=(2, 2), mode="bicubic"), nn.L1Loss(reduction="sum"))
+    ),
     shuffle=[shuffled.flatten().tolist(), unshuffled.flatten().tolist()],
 )
