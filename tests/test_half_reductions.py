@@ -94,3 +94,35 @@ def test_nll_loss_mean_of_70000_bfloat16_rows_as_torch():
     for L in (torch, descent):
         x = L.ones(N, 2, dtype=L.bfloat16)
         assert L.nn.functional.nll_loss(x, L.zeros(N, dtype=L.int64)).float().item() == -1.0
+
+
+NORMS = {
+    "vector_norm": lambda L, x, kw: L.linalg.vector_norm(x, **kw),
+    "Tensor.norm": lambda L, x, kw: x.norm(**kw),
+    "vector_norm p=3": lambda L, x, kw: L.linalg.vector_norm(x, 3, **kw),
+    "vector_norm p=1": lambda L, x, kw: L.linalg.vector_norm(x, 1, **kw),
+}
+NORM_INPUTS = [((N,), 1.0, {}), ((3, 400), 300.0, {"dim": 1}), ((5, 7), 1e-3, {}),
+               ((2, 3, 4), 1000.0, {"dim": (0, 2), "keepdim": True})]  # fmt: skip
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", list(NORMS))
+@pytest.mark.parametrize("case", range(len(NORM_INPUTS)))
+def test_half_norms_accumulate_in_float32_as_torch(dt, name, case):
+    """In float16 a sum of squares above 65,504 was inf: ||ones(70000)|| = inf (torch 264.5)."""
+    shape, scale, kw = NORM_INPUTS[case]
+    x = (np.random.default_rng(case).standard_normal(shape) * scale).astype(np.float32)
+    out = []
+    for L in (torch, descent):
+        xi = L.tensor(x).to(getattr(L, dt)).requires_grad_()
+        y = NORMS[name](L, xi, kw)
+        y.float().sum().backward()
+        out.append(
+            (str(y.dtype).split(".")[-1], y.detach().float().numpy(), xi.grad.float().numpy())
+        )
+    (tdt, tv, tg), (ddt, dv, dg) = out
+    assert ddt == tdt == dt
+    np.testing.assert_array_equal(np.isfinite(dv), np.isfinite(tv))  # inf only where torch's
+    np.testing.assert_allclose(dv, tv, rtol=1e-2)
+    np.testing.assert_allclose(dg, tg, rtol=2e-2, atol=1e-2 * float(np.abs(tg).max()))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
@@ -34,6 +36,12 @@ class VectorNorm(Function):
     save_output = True
 
     def forward(self, x):
+        if x.dtype.itemsize == 2 and self.ord != 0:  # half precision: in float32 and rounded
+            # once, as PyTorch (in float16 a sum of squares above 65,504 is inf)
+            return self._norm(x.astype(np.float32)).astype(x.dtype)
+        return self._norm(x)
+
+    def _norm(self, x):
         xp = backend.get_array_module(x)
         ax, kd, p = self.axis, self.keepdims, self.ord
         if p != 0 and x.ndim and x.size and all(x.shape[a] == 1 for a in ax):

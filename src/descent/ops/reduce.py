@@ -219,6 +219,10 @@ class Norm2(Function):
             # One element per norm: |x| exactly, as PyTorch (x * x underflows to 0 for float32
             # |x| < 1e-23, and the gradient x / ||x|| would be 0 instead of sign(x)).
             return xp.abs(x).sum(axis=self.axis, keepdims=self.keepdims)
+        if x.dtype.itemsize == 2:  # half precision: squares and sum in float32, as PyTorch (in
+            # float16 a square above 65,504, or a sum of 70,000 ones, is inf)
+            xf = x.astype(np.float32)
+            return xp.sqrt((xf * xf).sum(axis=self.axis, keepdims=self.keepdims)).astype(x.dtype)
         return xp.sqrt((x * x).sum(axis=self.axis, keepdims=self.keepdims))
 
     def backward(self, gy, ops):
