@@ -554,3 +554,34 @@ def test_module_forward_hooks_force_eager_and_say_so():
         for _ in range(3):
             f(descent.randn(2, 4))
     assert f.stats["replays"] == 1
+
+
+def test_fullgraph_compiled_model_trains_as_torch():
+    """torch.compile(model, fullgraph=True) then a training step: PyTorch compiles the forward
+    (no graph break); descent runs it eagerly (its output needs autograd's graph) and must not
+    raise Unrecordable. Losses and gradients equal the uncompiled model's."""
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib, compiled in ((descent, False), (descent, True), (torch, True)):
+        lin = lib.nn.Linear(3, 2)
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor([[0.1, -0.2, 0.3], [0.5, 0.4, -0.6]]))
+            lin.bias.fill_(0.1)
+        model = lib.compile(lin, fullgraph=True) if compiled else lin
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        losses = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step in range(3):
+                x = lib.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]) * (step + 1)
+                loss = model(x).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        results.append(losses)
+    np.testing.assert_allclose(results[0], results[1], rtol=0, atol=0)
+    np.testing.assert_allclose(results[1], results[2], rtol=1e-6)
+    g = descent.compile(lambda x: (x * 2).sum().item(), fullgraph=True)
+    with pytest.raises(Unrecordable):  # a real graph break still raises
+        g(descent.ones(3))

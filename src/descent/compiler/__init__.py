@@ -173,13 +173,20 @@ class CompiledFunction:
                     "not an optimizer's update (e.g. a BatchNorm running statistic)"
                 )
         recording = rec.finish(touched)
-        reason = rec.reason or _check_result(recording)
+        reason = rec.reason
+        # A result that needs autograd's graph (a compiled model's forward in training) is no
+        # graph break in PyTorch: its fullgraph=True compiles it. Here it runs eagerly, with a
+        # warning but never Unrecordable, so that `torch.compile(model, fullgraph=True)` trains.
+        graph_break = reason is not None
+        if reason is None:
+            reason = _check_result(recording)
         if reason is None:
             sig = _sig.signature(recording)
             if entry.first is None:
                 entry.first = (recording, sig)
                 return out
             if not _sig.same(entry.first[1], sig):
+                graph_break = True
                 reason = (
                     "two recordings of the same input shapes differ (a value computed from the "
                     "data outside descent's ops, or Python control flow that depends on it): "
@@ -188,7 +195,7 @@ class CompiledFunction:
         if reason is not None:
             entry.reason = reason
             entry.first = None
-            self._fallback(reason)
+            self._fallback(reason, graph_break)
             return out
         entry.first = None
         entry.program = Program(
@@ -211,9 +218,9 @@ class CompiledFunction:
         self.stats["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _fallback(self, reason: str) -> None:
+    def _fallback(self, reason: str, graph_break: bool = True) -> None:
         self.stats["fallbacks"] += 1
-        if self.fullgraph:
+        if self.fullgraph and graph_break:
             raise Unrecordable(f"descent.compile(fullgraph=True): {reason}")
         self._warn(reason)
 
@@ -267,7 +274,10 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     Args:
         fn: the function (a training step: forward, loss, backward, clipping, optimizer step; or
             an inference function). A Module is compiled through its `forward`.
-        fullgraph: raise `Unrecordable` instead of falling back to eager.
+        fullgraph: raise `Unrecordable` instead of falling back to eager where PyTorch
+            would see a graph break (`.item()`, data-dependent control flow, ...); a result
+            that needs autograd's graph (a compiled model's forward in training) still runs
+            eagerly with a warning, as PyTorch's fullgraph=True compiles it.
         dynamic: accepted (PyTorch's); shapes are always specialised: a new shape records again.
         backend: accepted; descent has one.
         mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
