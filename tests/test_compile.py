@@ -585,3 +585,14 @@ def test_fullgraph_compiled_model_trains_as_torch():
     g = descent.compile(lambda x: (x * 2).sum().item(), fullgraph=True)
     with pytest.raises(Unrecordable):  # a real graph break still raises
         g(descent.ones(3))
+
+
+def test_compiled_module_has_orig_mod():
+    """`model._orig_mod` (PyTorch's OptimizedModule attribute) names the model itself; it is
+    no child module: modules(), parameters() and state_dict() are unchanged."""
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    before = list(m.state_dict())
+    c = descent.compile(m)
+    assert c._orig_mod is m
+    assert list(c._orig_mod.state_dict()) == before == ["0.weight", "0.bias"]
+    assert len(list(c.modules())) == 3 and len(list(c.parameters())) == 2

@@ -308,6 +308,10 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
             return f
         if isinstance(f, Module):
             f.forward = CompiledFunction(f.forward, **kw)
+            # PyTorch returns a wrapper whose `_orig_mod` is the model (scripts save
+            # `model._orig_mod.state_dict()`); here the model is its own original. Set past
+            # Module.__setattr__, so that it is no child module (no cycle in modules()).
+            object.__setattr__(f, "_orig_mod", f)
             return f
         return CompiledFunction(f, **kw)
 
