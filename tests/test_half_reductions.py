@@ -126,3 +126,45 @@ def test_half_norms_accumulate_in_float32_as_torch(dt, name, case):
     np.testing.assert_array_equal(np.isfinite(dv), np.isfinite(tv))  # inf only where torch's
     np.testing.assert_allclose(dv, tv, rtol=1e-2)
     np.testing.assert_allclose(dg, tg, rtol=2e-2, atol=1e-2 * float(np.abs(tg).max()))
+
+
+POOLS = {
+    "global avg 300x300": (
+        lambda L, x: L.nn.functional.adaptive_avg_pool2d(x, 1),
+        (1, 2, 300, 300),
+    ),
+    "adaptive_avg_pool1d": (lambda L, x: L.nn.functional.adaptive_avg_pool1d(x, 1), (1, 2, N)),
+    "avg_pool2d 3/2/1": (lambda L, x: L.nn.functional.avg_pool2d(x, 3, 2, 1), (2, 3, 9, 8)),
+    "avg_pool2d no pad count": (
+        lambda L, x: L.nn.functional.avg_pool2d(
+            x, 3, 2, 1, ceil_mode=True, count_include_pad=False
+        ),
+        (2, 3, 9, 8),
+    ),
+    "avg_pool2d divisor": (
+        lambda L, x: L.nn.functional.avg_pool2d(x, 2, divisor_override=3),
+        (2, 3, 8, 8),
+    ),
+}
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", list(POOLS))
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_half_average_pooling_sums_in_float32_as_torch(dt, name, create_graph):
+    """A float16 window sum stalled at 2,048 and a divisor above 65,504 was inf: the global
+    average of a 300 x 300 map of ones came out 0 (torch 1.0), its gradient 0."""
+    f, shape = POOLS[name]
+    x = (np.random.default_rng(1).standard_normal(shape) + 1).astype(np.float32)
+    out = []
+    for L in (torch, descent):
+        xi = L.tensor(x).to(getattr(L, dt)).requires_grad_()
+        y = f(L, xi)
+        (g,) = L.autograd.grad(y.float().sum(), xi, create_graph=create_graph)
+        out.append(
+            (str(y.dtype).split(".")[-1], y.detach().float().numpy(), g.detach().float().numpy())
+        )
+    (tdt, tv, tg), (ddt, dv, dg) = out
+    assert ddt == tdt == dt
+    np.testing.assert_allclose(dv, tv, rtol=2e-2, atol=2e-2)
+    np.testing.assert_allclose(dg, tg, rtol=2e-2, atol=2e-2 * float(np.abs(tg).max()))

@@ -385,14 +385,17 @@ class AvgPool2d(Function):
         kh, kw, sh, sw, dh, dw, ph, pw = self.geom
         n, c, h, w = x.shape
         ho, wo = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
-        xpad = _padded(xp, x, ph, pw)
+        # Half precision sums in float32, as PyTorch (a float16 window sum stalls at 2,048,
+        # and a divisor above 65,504 is inf: a 300 x 300 global average came out 0)
+        half = x.dtype.itemsize == 2
+        xpad = _padded(xp, x.astype(np.float32) if half else x, ph, pw)
         out = None
         for _i, _j, sl in _offsets(self.geom, ho, wo):
             out = xpad[sl].copy() if out is None else xp.add(out, xpad[sl], out=out)
         # Only the output size is kept: the backward of an average needs no input values.
         self.out_hw = (ho, wo)
-        out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=x.dtype)
-        return out
+        out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=out.dtype)
+        return out.astype(x.dtype) if half else out
 
     def backward(self, gy, ops):
         kh, kw = self.geom[0], self.geom[1]
@@ -407,7 +410,9 @@ class AvgPool2d(Function):
         ph, pw = self.geom[6], self.geom[7]
         n, c, h, w = x_shape
         # Every element of a window gets gy / divisor; overlapping windows add up.
-        g = gy / (self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=gy.dtype))
+        wide = np.dtype(np.float32) if gy.dtype.itemsize == 2 else gy.dtype  # as forward
+        g = gy.astype(wide) / (self.div if np.isscalar(self.div) else xp.asarray(self.div, wide))
+        g = g.astype(gy.dtype, copy=False)
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
         for _i, _j, sl in _offsets(self.geom, ho, wo):
             gx[sl] += g
