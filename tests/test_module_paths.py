@@ -143,3 +143,21 @@ def test_autograd_function_is_an_attribute_without_an_import():
         for name in ("descent", "torch")
     ]
     assert outs[0] == outs[1] == "once_differentiable FunctionCtx True\n"
+
+
+def test_torch_version_module_as_a_cpu_build():
+    # Environment reports print torch.version.cuda (None on a CPU build) after a bare import;
+    # descent had no `version` module (AttributeError). A fresh process, as above.
+    code = (
+        "import {0}\n"
+        "v = {0}.version\n"
+        "print(v.cuda, v.hip, v.debug, type(v.git_version).__name__, type(v.__version__).__name__)"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code.format(name)], capture_output=True, text=True, check=True
+        ).stdout
+        for name in ("descent", "torch")
+    ]
+    assert outs[0] == "None None False str str\n"
+    assert outs[1].startswith("None None False str")  # torch's __version__ is a str subclass
