@@ -130,6 +130,28 @@ def test_losses_reductions_and_legacy_flags():
         F.gaussian_nll_loss(ds.ones(3, 4), ds.ones(3, 4), ds.ones(2))
 
 
+@pytest.mark.parametrize(
+    "var_shape", [(1, 3, 4, 5), (2, 1, 4, 5), (2, 3, 4, 1), (2, 3, 1, 5), (2, 3, 4), (2, 3, 4, 5)]
+)
+def test_gaussian_nll_loss_broadcasts_var_as_torch(var_shape):
+    # PyTorch accepts a var of the input's rank that is 1 in the one dimension where it differs
+    # (a variance shared by an image's channels: (N, 1, H, W)); descent took the last
+    # dimension only and raised ValueError for the rest. Values and gradients vs torch.
+    mu, tg = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    var = rng.uniform(0.2, 2.0, var_shape)
+    compare(lambda u, v, w: F.gaussian_nll_loss(u, v, w),
+            lambda u, v, w: TF.gaussian_nll_loss(u, v, w), mu, tg, var)  # fmt: skip
+
+
+@pytest.mark.parametrize("var_shape", [(1, 1, 4, 5), (2, 2, 4, 5), (3, 4, 5), (2, 3, 4, 5, 1)])
+def test_gaussian_nll_loss_refuses_var_sizes_as_torch(var_shape):
+    mu = np.zeros((2, 3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        TF.gaussian_nll_loss(torch.tensor(mu), torch.tensor(mu), torch.ones(var_shape))
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        F.gaussian_nll_loss(ds.tensor(mu), ds.tensor(mu), ds.ones(*var_shape))
+
+
 # ---------------------------------------------------------------------------------------------
 # CTC
 

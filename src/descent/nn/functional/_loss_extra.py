@@ -125,8 +125,10 @@ def gaussian_nll_loss(
     max(var, eps)) / 2, plus log(2 pi) / 2 when full.
 
     `var` has the input's shape, or one dimension fewer (one variance per sample: it is
-    broadcast over the last dimension), or a last dimension of 1, or is a float. As PyTorch,
-    the clamp to eps changes var's value but not its derivative (it is done under no_grad).
+    broadcast over the last dimension), or the input's rank with sizes that differ only where
+    var's size is 1 in one dimension (PyTorch's test: var's sizes at the mismatched dimensions
+    sum to 1, e.g. (4, 1, 32, 32) for a (4, 3, 32, 32) image), or is a float. As PyTorch, the
+    clamp to eps changes var's value but not its derivative (it is done under no_grad).
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(
@@ -138,10 +140,14 @@ def gaussian_nll_loss(
     if tuple(v.shape) != tuple(x.shape) and v.ndim > 0:
         if tuple(x.shape[:-1]) == tuple(v.shape):
             v = _shape.unsqueeze(v, -1)  # homoscedastic over the last dimension
-        elif not (tuple(x.shape[:-1]) == tuple(v.shape[:-1]) and v.shape[-1] == 1):
+        elif not (
+            v.ndim == x.ndim
+            and sum(vs for xs, vs in zip(x.shape, v.shape, strict=True) if xs != vs) == 1
+        ):
             raise ValueError(
-                f"gaussian_nll_loss: var {tuple(v.shape)} must have the input's shape "
-                f"{tuple(x.shape)}, drop its last dimension, or have a last dimension of 1"
+                f"gaussian_nll_loss: var is of incorrect size: var {tuple(v.shape)} must have "
+                f"the input's shape {tuple(x.shape)}, drop its last dimension, or be 1 in the "
+                f"one dimension where it differs"
             )
     if bool((v._data < 0).any()):
         raise ValueError("gaussian_nll_loss: var has negative entries")
