@@ -119,6 +119,13 @@ with torch.no_grad():
         "cdf_at_y": pred.cdf(Yh[:5, 0]).tolist(),
         "entropy": pred.entropy().tolist(),
     }
+# per-pixel variances shared across an image's channels: var (N, 1, H, W) for (N, C, H, W)
+img_mu = torch.from_numpy(rng.uniform(0, 1, (2, 3, 4, 4)).astype(np.float32))
+img = torch.from_numpy(rng.uniform(0, 1, (2, 3, 4, 4)).astype(np.float32))
+log_var = torch.zeros(2, 1, 4, 4, requires_grad=True)
+img_nll = F.gaussian_nll_loss(img_mu, img, log_var.exp())
+img_nll.backward()
+het_eval["img_nll"] = [img_nll.item(), log_var.grad[0, 0, :2, :2].tolist()]
 
 # (3) a bivariate output: Cholesky factor from torch.tril with a softplus diagonal
 t = rng.uniform(-1.0, 1.0, (80, 2))
