@@ -430,6 +430,7 @@ _LAZY_FUNCTIONS = {
     "vmap": ("func", "vmap"),  # torch.vmap is torch.func.vmap (a loop here: docs/func.md)
     "stft": ("spectral", "stft"),  # torch.stft / istft over descent.fft (docs/complex.md)
     "istft": ("spectral", "istft"),
+    "segment_reduce": ("torch_segment", "segment_reduce"),  # per-segment pooling (graphs)
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
     **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
     **{name: ("special", name) for name in _SPECIAL_NAMES},
