@@ -142,6 +142,11 @@ with torch.no_grad():
         0, edge_index[1], y[edge_index[0]], reduce="amax", include_self=False
     )
     pred = logits.argmax(dim=1)
+    # per-class readout over label-sorted nodes, as a batch of graphs is pooled
+    order = torch.argsort(y, stable=True)
+    class_sizes = torch.bincount(y, minlength=C)
+    class_mean = torch.segment_reduce(logits[order], "mean", lengths=class_sizes)
+    class_max = torch.segment_reduce(logits[order], "max", lengths=class_sizes, axis=0)
 
 # dropout on: a different random graph each forward, compared by shape only
 noisy = GAT(dropout=0.6)
@@ -228,6 +233,8 @@ report(
     attention_sum_error=(sums - 1).abs().max().item() < 1e-5,
     max_in_degree=int(in_degree.max()),
     nbr_max_label=nbr_max_label.tolist(),
+    class_mean=class_mean.tolist(),
+    class_max=class_max.tolist(),
     alpha_head0=alpha[:12, 0].tolist(),
     conv1_grad_norm=model.conv1.lin.weight.grad.norm().item(),
     att_src_grad=model.conv1.att_src.grad[0].tolist(),
