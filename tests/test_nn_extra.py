@@ -424,6 +424,26 @@ def test_pixel_shuffle_round_trip_and_batch_dims():
         F.pixel_shuffle(ds.ones(1, 3, 2, 2), 2)
 
 
+def test_shape_errors_are_caught_by_torchs_exception_classes():
+    # pixel_(un)shuffle raised ValueError where torch raises RuntimeError, interpolate with a
+    # mode that does not fit the rank ValueError where torch raises NotImplementedError: an
+    # `except` written for torch missed them (descent's still subclass ValueError)
+    cases = [
+        (RuntimeError, lambda m, f: f.pixel_shuffle(m.ones(1, 3, 2, 2), 2)),
+        (RuntimeError, lambda m, f: f.pixel_unshuffle(m.ones(1, 1, 3, 3), 2)),
+        (NotImplementedError, lambda m, f: f.interpolate(m.ones(1, 1, 2), scale_factor=2,
+                                                         mode="bilinear")),
+        (NotImplementedError, lambda m, f: f.interpolate(m.ones(1, 1, 2, 2, 2), scale_factor=2,
+                                                         mode="bicubic")),
+    ]  # fmt: skip
+    for cls, fn in cases:
+        for m, f in ((torch, TF), (ds, F)):
+            with pytest.raises(cls):
+                fn(m, f)
+        with pytest.raises(ValueError):
+            fn(ds, F)
+
+
 # ---------------------------------------------------------------------------------------------
 # Layers
 

@@ -191,8 +191,8 @@ def interpolate(
         raise ValueError(f"interpolate: expected a 3-, 4- or 5-d input (N, C, *S), got "
                          f"{tuple(x.shape)}")  # fmt: skip
     if mode in _LINEAR and _LINEAR[mode] != nd:
-        raise ValueError(f"interpolate: mode {mode!r} needs a {_LINEAR[mode] + 2}-d input, got "
-                         f"{tuple(x.shape)}")  # fmt: skip
+        raise _ModeRankError(f"interpolate: mode {mode!r} needs a {_LINEAR[mode] + 2}-d input, "
+                             f"got {tuple(x.shape)}")  # fmt: skip
     if align_corners is not None and mode not in _LINEAR:
         raise ValueError("interpolate: align_corners can only be set with the interpolating "
                          "modes linear, bilinear, bicubic and trilinear")  # fmt: skip
@@ -232,6 +232,11 @@ def interpolate(
     return y
 
 
+class _ModeRankError(ValueError, NotImplementedError):
+    """A mode that does not fit the input's rank: PyTorch raises NotImplementedError, descent
+    raised ValueError; both `except` clauses catch this one."""
+
+
 def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
     """Deprecated name of interpolate (kept for PyTorch code that still calls it)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
@@ -252,8 +257,8 @@ def pixel_shuffle(input, upscale_factor: int) -> Tensor:
     (Shi et al. 2016)."""
     x = as_tensor(input)
     r = int(upscale_factor)
-    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):
-        raise ValueError(f"pixel_shuffle: input {tuple(x.shape)} needs >= 3 dims and channels "
+    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):  # RuntimeError as torch's, a ValueError
+        raise DescentError(f"pixel_shuffle: input {tuple(x.shape)} needs >= 3 dims and channels "
                          f"divisible by upscale_factor^2 = {r * r}")  # fmt: skip
     *lead, c, h, w = x.shape
     b = len(lead)
@@ -267,7 +272,7 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
     x = as_tensor(input)
     r = int(downscale_factor)
     if x.ndim < 3 or r < 1 or x.shape[-2] % r or x.shape[-1] % r:
-        raise ValueError(f"pixel_unshuffle: input {tuple(x.shape)} needs >= 3 dims and H, W "
+        raise DescentError(f"pixel_unshuffle: input {tuple(x.shape)} needs >= 3 dims and H, W "
                          f"divisible by downscale_factor = {r}")  # fmt: skip
     *lead, c, hr, wr = x.shape
     b = len(lead)
