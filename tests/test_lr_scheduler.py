@@ -258,3 +258,42 @@ def test_multistep_milestones_are_a_counter_as_torch():
         theirs_opt.step()
         theirs.step()
         _close(resumed.get_last_lr(), theirs.get_last_lr())
+
+
+class _Warmup:
+    """A stateful schedule object, as training scripts write one (state in its __dict__)."""
+
+    def __init__(self, warmup):
+        self.warmup = warmup
+        self.calls = 0
+
+    def __call__(self, step):
+        self.calls += 1
+        return min(1.0, (step + 1) / self.warmup)
+
+
+@pytest.mark.parametrize("name", ["LambdaLR", "MultiplicativeLR"])
+def test_lambda_schedulers_save_callable_objects_state_as_torch(name):
+    """state_dict()['lr_lambdas']: None for a function, a callable object's __dict__; loading
+    it restores the object's attributes (descent dropped `lr_lambdas` entirely, so a resumed
+    stateful schedule object started over)."""
+    import descent  # noqa: PLC0415
+
+    results = []
+    for lib in (descent, torch):
+        make = getattr(lib.optim.lr_scheduler, name)
+        p = lib.nn.Parameter(lib.ones(1))
+        opt = lib.optim.SGD([{"params": [p]}, {"params": [lib.nn.Parameter(lib.ones(1))]}], lr=1.0)
+        sched = make(opt, [_Warmup(4), lambda s: 0.9])
+        for _ in range(3):
+            opt.step()
+            sched.step()
+        sd = sched.state_dict()
+        saved = sd["lr_lambdas"]
+        opt2 = lib.optim.SGD([{"params": [p]}, {"params": [lib.nn.Parameter(lib.ones(1))]}], lr=1.0)
+        fresh = _Warmup(99)
+        sched2 = make(opt2, [fresh, lambda s: 0.9])
+        sched2.load_state_dict(sd)
+        results.append((saved, fresh.warmup, fresh.calls, sched2.last_epoch, sched2.get_last_lr()))
+    assert results[0] == results[1]
+    assert results[0][0][0]["warmup"] == 4 and results[0][0][1] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import types
 from typing import Any
 
 from ..optimizer import Optimizer
@@ -111,9 +112,26 @@ class LRScheduler:
         self._last_lr = list(lrs)
 
     def state_dict(self) -> dict[str, Any]:
-        """The scheduler's attributes except the optimizer (and functions): plain values."""
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in self._not_saved}
+        """The scheduler's attributes except the optimizer (and functions): plain values.
+
+        LambdaLR's and MultiplicativeLR's `lr_lambdas` are saved as PyTorch saves them: None
+        for a plain function, the attributes (`__dict__`) of a callable object, so that a
+        stateful schedule object resumes where it was."""
+        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in self._not_saved}
+        fns = self.__dict__.get("lr_lambdas")
+        if fns is not None:
+            state["lr_lambdas"] = [
+                None if isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
+                for fn in fns
+            ]
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore attributes saved by `state_dict()` (group lrs follow at the next step)."""
-        self.__dict__.update(copy.deepcopy(dict(state_dict)))
+        state = copy.deepcopy(dict(state_dict))
+        saved_fns = state.pop("lr_lambdas", None)
+        self.__dict__.update(state)
+        if saved_fns is not None and "lr_lambdas" in self.__dict__:
+            for fn, attrs in zip(self.lr_lambdas, saved_fns, strict=False):
+                if attrs is not None:
+                    fn.__dict__.update(attrs)

@@ -27,8 +27,9 @@ class LambdaLR(LRScheduler):
 
     Args:
         optimizer: the optimizer.
-        lr_lambda: a function of the step, or a list with one per parameter group. Functions are
-            not part of `state_dict()`.
+        lr_lambda: a function of the step, or a list with one per parameter group. In
+            `state_dict()` a function is None and a callable object its `__dict__` (PyTorch's
+            rule), restored into the new scheduler's objects by `load_state_dict`.
         last_epoch: see `LRScheduler`.
     """
 
