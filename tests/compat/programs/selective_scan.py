@@ -143,14 +143,20 @@ opt = torch.optim.AdamW(
 STEPS, WARMUP = 24, 4
 
 
-def lr_lambda(step):
-    if step < WARMUP:
-        return (step + 1) / WARMUP
-    progress = (step - WARMUP) / max(1, STEPS - WARMUP)
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+class WarmupCosine:
+    """A schedule object (its settings travel in the scheduler's state_dict, as PyTorch's)."""
+
+    def __init__(self, warmup, total, floor=0.1):
+        self.warmup, self.total, self.floor = warmup, total, floor
+
+    def __call__(self, step):
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
+        return self.floor + (1 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+sched = torch.optim.lr_scheduler.LambdaLR(opt, [WarmupCosine(WARMUP, STEPS)] * 2)
 losses, grad_norms, lrs = [], [], []
 for step in range(STEPS):
     idx = torch.from_numpy(rng.choice(32, B, replace=False))
@@ -164,6 +170,15 @@ for step in range(STEPS):
     sched.step()
     losses.append(loss.item())
     lrs.append(sched.get_last_lr()[0])
+
+# resuming: a fresh optimizer and scheduler (default settings) take the saved state
+ckpt = {"opt": opt.state_dict(), "sched": sched.state_dict()}
+opt_r = torch.optim.AdamW([{"params": decay}, {"params": no_decay}], lr=1.0)
+sched_r = torch.optim.lr_scheduler.LambdaLR(opt_r, [WarmupCosine(1, 1, 0.0)] * 2)
+opt_r.load_state_dict(ckpt["opt"])
+sched_r.load_state_dict(ckpt["sched"])
+resumed = [sched_r.lr_lambdas[0].warmup, sched_r.lr_lambdas[1].floor, sched_r.last_epoch]
+resumed_lrs = [g["lr"] for g in opt_r.param_groups]
 
 model.eval()
 with torch.no_grad():
@@ -362,6 +377,9 @@ report(
     losses=losses,
     grad_norms=grad_norms,
     lrs=lrs,
+    resumed=resumed,
+    resumed_lrs=resumed_lrs,
+    saved_lambdas=ckpt["sched"]["lr_lambdas"],
     eval_mse=F.mse_loss(out_loop, series[:4, 1:]).item(),
     loop_vs_parallel=(out_loop - out_par).abs().max().item() < 1e-4,
     causal=(out_poked[:, :-1] - out_par[:, :-1]).abs().max().item() < 1e-5,
