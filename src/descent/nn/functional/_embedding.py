@@ -278,8 +278,13 @@ def embedding_bag(
             )
         psw = psw.reshape(-1)[xp.asarray(np.flatnonzero(keep))]  # the kept indices' weights
         rows = rows * psw.reshape(-1, 1)
+    # Half precision: bag sums and means in float32, rounded once, as PyTorch (a float16 sum of
+    # thousands of rows drifted by about 1 on values near 3)
+    half = w._data.dtype.itemsize == 2
+    if half:
+        zeros, rows = zeros.float(), rows.float()
     out = index_add(zeros, 0, xp.asarray(bag), rows)  # (B, dim) bag sums
     if mode == "mean":
         counts = np.maximum(np.bincount(bag, minlength=n_bags), 1)  # an empty bag stays 0
-        out = out / Tensor._wrap(xp.asarray(counts.reshape(-1, 1).astype(w._data.dtype)))
-    return out
+        out = out / Tensor._wrap(xp.asarray(counts.reshape(-1, 1).astype(out._data.dtype)))
+    return out.to(w.dtype) if half else out
