@@ -196,3 +196,23 @@ def test_half_embedding_bag_sums_bags_in_float32(dt, mode):
     np.testing.assert_allclose(dv, tv, rtol=2e-2, atol=2e-2 * float(np.abs(tv).max()))
     ref = w64.grad.numpy()
     assert np.abs(dg - ref).max() <= 0.02 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("scale", [1.0, 0.5, 1e-3])
+def test_half_nanmean_divides_in_float32_as_torch(dt, scale):
+    """A float16 count of 70,000 non-nan values was inf: nanmean gave nan (torch: inf when the
+    float16 sum overflows, else the mean)."""
+    x = (np.random.default_rng(2).standard_normal((2, N)) * scale + scale).astype(np.float32)
+    x[:, ::7] = np.nan
+    out = []
+    for L in (torch, descent):
+        xi = L.tensor(x).to(getattr(L, dt)).requires_grad_()
+        for kw in ({}, {"dim": 1}):
+            y = xi.nanmean(**kw)
+            (g,) = L.autograd.grad(y.float().sum(), xi)
+            out.append((str(y.dtype).split(".")[-1], y.detach().float().numpy(), g.float().numpy()))
+    for (tdt, tv, tg), (ddt, dv, dg) in zip(out[:2], out[2:]):
+        assert ddt == tdt == dt
+        np.testing.assert_allclose(dv, tv, rtol=1e-2)  # inf where torch's is inf
+        np.testing.assert_allclose(dg, tg, rtol=1e-2, atol=1e-3 * float(np.nanmax(np.abs(tg))))

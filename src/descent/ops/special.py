@@ -488,8 +488,12 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) ->
         )
     nan = isnan(x)
     count = _sum(~nan, dim, keepdim)  # int64 counts
+    # Half precision divides in float32, as PyTorch (a float16 count above 65,504 is inf: the
+    # mean of 70,000 values was nan, or 0)
+    wide = np.float32 if x._data.dtype.itemsize == 2 else x._data.dtype
     with np.errstate(divide="ignore", invalid="ignore"):
-        return div(nansum(x, dim, keepdim), cast(count, x._data.dtype))
+        mean = div(cast(nansum(x, dim, keepdim), wide), cast(count, wide))
+    return cast(mean, x._data.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
