@@ -561,6 +561,16 @@ def test_fullgraph_compiled_model_trains_as_torch():
     (no graph break); descent runs it eagerly (its output needs autograd's graph) and must not
     raise Unrecordable. Losses and gradients equal the uncompiled model's."""
     torch = pytest.importorskip("torch")
+    # torch.compile turns off torch.distributions' argument validation for the whole process
+    # (torch/_dynamo/eval_frame.py): restore it, or later tests comparing errors with torch fail
+    validate = torch.distributions.Distribution._validate_args
+    try:
+        _fullgraph_run(torch)
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _fullgraph_run(torch):
     results = []
     for lib, compiled in ((descent, False), (descent, True), (torch, True)):
         lin = lib.nn.Linear(3, 2)
