@@ -119,8 +119,8 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     """A dual tensor: `tensor`'s values (a view) carrying `tangent` in the active level.
 
     Args:
-        tensor: the primal, a floating-point or complex Tensor. If it requires grad, reverse mode through
-            the dual reaches it (as in PyTorch).
+        tensor: the primal, a floating-point or complex Tensor. If it requires grad, reverse
+            mode through the dual reaches it (as in PyTorch).
         tangent: the direction, same shape as the primal (cast to its dtype).
         level: the level (only 0, the active one).
 
