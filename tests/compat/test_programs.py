@@ -135,10 +135,18 @@ CASES = {
     "hamiltonian_ebm": ((1e-5, 1e-6), None),
     "kg_recsys": ((1e-5, 1e-6), None),  # TransE max_norm, SparseAdam, ComplEx, BPR, MRR, isin
     "detection_ops": ((1e-5, 1e-6), None),  # anchors, IoU, focal + smooth L1, NMS, FPN head
-    "pointnet_cloud": ((1e-5, 1e-6), None),  # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer
+    # T-Net bmm, EdgeConv kNN by cdist/topk, chamfer. Max-pooling over points and the kNN pick
+    # by comparisons, so float32 rounding can flip a pick and training then drifts: with
+    # OpenBLAS's Haswell kernels (an AVX2 machine, or OPENBLAS_CORETYPE=Haswell) a flip at step
+    # 10 drifted regs 2.3e-3 by step 17 (relative; 1e-7 before it). The program trains 10 steps;
+    # measured worst relative difference 8.6e-5 (Haswell kernels, eval probs) and 6.3e-7 (SkylakeX)
+    "pointnet_cloud": ((2e-4, 1e-5), None),
     # MDN by logsumexp vs MixtureSameFamily, gaussian_nll_loss, scale_tril MVN, biject_to
     "mixture_density": ((1e-5, 1e-6), None),
-    "neural_ode": ((1e-5, 1e-6), None),  # RK4, adaptive Dormand-Prince, Hutchinson CNF, LBFGS
+    # RK4, adaptive Dormand-Prince, Hutchinson CNF, LBFGS. LBFGS's line search amplifies
+    # float32 rounding in a loss of ~0.02: measured worst relative difference 5.8e-5 (Haswell
+    # kernels) and 4.2e-5 (SkylakeX; it passed there by the 1e-6 absolute bound) on lbfgs_losses[2]
+    "neural_ode": ((1e-4, 1e-6), None),
     # EDSR with reflect/replicate convs, PReLU, PixelShuffle, SSIM by grouped conv2d, bicubic,
     # channels_last strides, flip/rot90 test-time augmentation, MultiStepLR
     "superres_ssim": ((1e-5, 1e-6), None),

@@ -116,7 +116,7 @@ with torch.no_grad():
 opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.999))
 sched = torch.optim.lr_scheduler.StepLR(opt, step_size=6, gamma=0.5)
 losses, regs, accs, lrs = [], [], [], []
-for step in range(18):
+for step in range(10):
     model.train()
     pts = rotate_z(clouds, angles[step])
     pts = pts + 0.01 * torch.from_numpy(rng.standard_normal(pts.shape).astype(np.float32))
