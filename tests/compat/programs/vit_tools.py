@@ -118,7 +118,10 @@ class ViT(nn.Module):
 
 
 model = ViT()
-trunc_ok = bool(model.pos_embed.abs().max() <= 0.04 + 1e-6)
+# trunc_normal_'s bounds a=-2, b=2 are absolute (timm's std=0.02 call truncates nowhere near
+# them); the unseeded draw is checked by what holds for any draw: the bounds and the spread.
+# (It checked |x| <= 0.04 = 2 std, which 80 draws all meet only ~2% of the time: flaky.)
+trunc_ok = bool(model.pos_embed.abs().max() <= 2.0) and 0.005 < float(model.pos_embed.std()) < 0.05
 random_drop = drop_path(torch.ones(4, 2), 0.5, training=True).tolist()
 W = reference_weights(model)
 with torch.no_grad():
