@@ -1,0 +1,471 @@
+"""Run PyTorch's own operator database (OpInfo) against descent.
+
+PyTorch's test suite describes each of its operators once, in
+``torch.testing._internal.common_methods_invocations.op_db``: the function, the dtypes it
+takes, and a generator of sample inputs (edge shapes, 0-d and empty tensors, broadcasting,
+keyword arguments, the cases its authors found worth testing). This module feeds those samples,
+unchanged, to descent's function of the same name and compares the result with PyTorch's:
+dtype, shape, values and, for differentiable float inputs, the gradients of a random linear
+function of the outputs. Nobody on descent's team wrote these samples.
+
+``check_op(op, dtype)`` returns a list of findings (empty when descent agrees).
+``tests/test_opinfo.py`` runs it over the database; ``python tests/opinfo_harness.py`` prints a
+summary (``--op NAME`` for one operator, ``-v`` for every finding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import types
+import warnings
+
+import numpy as np
+import torch
+from torch.testing._internal.common_methods_invocations import op_db
+
+import descent
+
+# Operators whose outputs are random or uninitialised: only the shape and dtype are compared.
+RANDOM = {
+    "bernoulli", "multinomial", "normal", "uniform", "cauchy", "exponential", "geometric",
+    "log_normal", "rand_like", "randint_like", "randn_like", "randint", "randn", "rand",
+    "nn.functional.dropout", "nn.functional.dropout2d", "nn.functional.dropout3d",
+    "nn.functional.alpha_dropout", "nn.functional.feature_alpha_dropout", "nn.functional.rrelu",
+    "empty", "empty_like", "new_empty", "new_empty_strided", "empty_strided", "empty_permuted",
+    "nn.functional.gumbel_softmax", "randperm",
+}
+
+# Operators that return positions: among equal values PyTorch leaves the choice unspecified
+# (its sort is not stable unless asked), so index outputs are compared only without ties.
+TIE_OPS = {"sort", "argsort", "topk", "kthvalue", "mode", "median", "nanmedian", "msort",
+           "max.reduction_with_dim", "min.reduction_with_dim", "max", "min", "argmax", "argmin"}
+
+DTYPES = {
+    "float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
+    "int32": torch.int32, "bool": torch.bool, "complex64": torch.complex64,
+    "uint8": torch.uint8, "float16": torch.float16,
+}
+
+TOL = {
+    torch.float16: (1e-2, 1e-3), torch.bfloat16: (2e-2, 1e-2),
+    torch.float32: (1e-4, 1e-5), torch.complex64: (1e-4, 1e-5),
+    torch.float64: (1e-7, 1e-9), torch.complex128: (1e-7, 1e-9),
+}
+
+
+class Unsupported(Exception):
+    """The sample holds something the harness cannot translate (not a descent finding)."""
+
+
+def _descent_module(mod):
+    """descent's counterpart of a torch module (``torch.nn.functional`` -> descent's), or None."""
+    parts = mod.__name__.split(".")
+    if parts[0] != "torch":
+        return None
+    obj = descent
+    for part in parts[1:]:
+        obj = getattr(obj, part, None)
+        if not isinstance(obj, types.ModuleType):
+            return None
+    return obj
+
+
+def _retarget(fn, _memo=None):
+    """``fn`` (a Python function from PyTorch's test code) with its torch globals -> descent's.
+
+    Functions it closes over are retargeted too (``uniformize`` inside svd's output function).
+    """
+    memo = {} if _memo is None else _memo
+    if id(fn) in memo:
+        return memo[id(fn)]
+    g = dict(fn.__globals__)
+    for k, v in fn.__globals__.items():
+        if isinstance(v, types.ModuleType) and v.__name__.startswith("torch"):
+            d = _descent_module(v)
+            if d is not None:
+                g[k] = d
+    cells = None
+    if fn.__closure__:
+        cells = []
+        for c in fn.__closure__:
+            try:
+                v = c.cell_contents
+            except ValueError:  # an empty cell
+                cells.append(c)
+                continue
+            if isinstance(v, types.FunctionType) and v is not fn:
+                v = _retarget(v, memo)
+            cells.append(types.CellType(v))
+        cells = tuple(cells)
+    new = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, cells)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    memo[id(fn)] = new
+    return new
+
+
+def _is_test_code(fn):
+    return isinstance(fn, types.FunctionType) and fn.__module__.startswith("torch.testing")
+
+
+def _walk(root, name):
+    obj = root
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def resolve(op):
+    """descent's function for the OpInfo ``op`` (function form), or None."""
+    name = op.name
+    if isinstance(op.op, types.FunctionType) and op.op.__module__.startswith("torch.testing"):
+        # A wrapper written in PyTorch's test code (argument order, keyword defaults): run the
+        # same code with ``torch`` meaning descent.
+        return _retarget(op.op)
+    if name.startswith("__") and name.endswith("__"):
+        return lambda x, *a, **k: getattr(x, name)(*a, **k)
+    obj = _walk(descent, name)
+    if obj is not None and callable(obj):
+        return obj
+    method = op.method_variant
+    if method is not None and hasattr(descent.Tensor, getattr(method, "__name__", "")):
+        mname = method.__name__
+        return lambda x, *a, **k: getattr(x, mname)(*a, **k)
+    return None
+
+
+def _dtype_to_descent(dt):
+    name = str(dt).split(".")[-1]
+    got = getattr(descent, name, None)
+    if got is None:
+        raise Unsupported(f"dtype {dt}")
+    return got
+
+
+def to_descent(obj, leaves):
+    """Translate a sample's argument; tensors that require grad are collected in ``leaves``."""
+    if isinstance(obj, torch.Tensor):
+        if obj.layout != torch.strided:
+            raise Unsupported(f"layout {obj.layout}")
+        if obj.dtype == torch.bfloat16:
+            arr = obj.detach().float().numpy().astype(descent.bfloat16.numpy_dtype
+                                                     if hasattr(descent.bfloat16, "numpy_dtype")
+                                                     else np.float32)
+            t = descent.tensor(arr, dtype=descent.bfloat16)
+        else:
+            t = descent.tensor(obj.detach().resolve_conj().resolve_neg().numpy().copy())
+        if obj.requires_grad:
+            t.requires_grad_(True)
+            if obj.grad_fn is not None:
+                t = t.clone()  # torch's sample is not a leaf: neither is descent's
+            leaves.append((obj, t))
+        return t
+    if isinstance(obj, torch.dtype):
+        return _dtype_to_descent(obj)
+    if isinstance(obj, torch.Size):
+        return tuple(obj)
+    if isinstance(obj, torch.device):
+        return obj.type
+    if isinstance(obj, torch.memory_format):
+        got = getattr(descent, str(obj).split(".")[-1], None)
+        if got is None:
+            raise Unsupported(f"memory format {obj}")
+        return got
+    if isinstance(obj, torch.Generator):
+        raise Unsupported("generator argument")
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_descent(o, leaves) for o in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_descent(o, leaves) for o in obj)
+    if isinstance(obj, dict):
+        return {k: to_descent(v, leaves) for k, v in obj.items()}
+    if isinstance(obj, torch.nn.Module):
+        raise Unsupported("module argument")
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+        raise Unsupported("callable argument")
+    return obj
+
+
+def _flat(out):
+    if isinstance(out, (list, tuple)):
+        res = []
+        for o in out:
+            res.extend(_flat(o))
+        return res
+    return [out]
+
+
+def _np(x):
+    if isinstance(x, torch.Tensor):
+        if x._is_zerotensor():
+            x = torch.zeros(x.shape, dtype=x.dtype)
+        x = x.detach().resolve_conj().resolve_neg()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.numpy()
+    if isinstance(x, descent.Tensor):
+        if str(x.dtype).endswith("bfloat16"):
+            x = x.float()
+        return np.asarray(x.detach().numpy())
+    return x
+
+
+def _dtype_name(x):
+    return str(x.dtype).split(".")[-1]
+
+
+def compare(tout, dout, tol, skip_int=False):
+    """A list of differences between PyTorch's output and descent's."""
+    tf, df = _flat(tout), _flat(dout)
+    if len(tf) != len(df):
+        return [f"{len(tf)} outputs in torch, {len(df)} in descent"]
+    bad = []
+    for i, (a, b) in enumerate(zip(tf, df)):
+        where = f"output {i}" if len(tf) > 1 else "output"
+        if isinstance(a, torch.Tensor):
+            if not isinstance(b, descent.Tensor):
+                bad.append(f"{where}: torch gives a tensor, descent {type(b).__name__}")
+                continue
+            if _dtype_name(a) != _dtype_name(b):
+                bad.append(f"{where}: dtype torch {_dtype_name(a)}, descent {_dtype_name(b)}")
+                continue
+            if tuple(a.shape) != tuple(b.shape):
+                bad.append(f"{where}: shape torch {tuple(a.shape)}, descent {tuple(b.shape)}")
+                continue
+            if tol is None:
+                continue
+            an, bn = _np(a), _np(b)
+            tol = TOL.get(a.dtype, tol)
+            if an.dtype == bool or np.issubdtype(an.dtype, np.integer):
+                if skip_int and an.dtype == np.int64:
+                    continue  # positions among equal values: unspecified in PyTorch
+                if not np.array_equal(an, bn):
+                    bad.append(f"{where}: values differ ({np.sum(an != bn)} of {an.size})")
+                continue
+            rtol, atol = tol
+            finite = np.abs(an[np.isfinite(an)])
+            atol = atol * max(1.0, float(finite.max()) if finite.size else 1.0)
+            ok = np.isclose(bn, an, rtol=rtol, atol=atol, equal_nan=True)
+            if not ok.all():
+                idx = np.argwhere(~ok)[0] if an.ndim else ()
+                bad.append(f"{where}: values differ at {len(np.argwhere(~ok))} of {an.size} "
+                           f"(e.g. {tuple(int(j) for j in idx)}: torch {an[tuple(idx)]!r}, "
+                           f"descent {bn[tuple(idx)]!r})")
+        elif isinstance(a, (bool, int, float, complex)):
+            if isinstance(b, descent.Tensor) and b.ndim == 0:
+                b = b.item()
+            if isinstance(a, float) and isinstance(b, (int, float)) and math.isnan(a):
+                if not math.isnan(b):
+                    bad.append(f"{where}: torch nan, descent {b!r}")
+            elif not isinstance(b, (bool, int, float, complex)) or (
+                    a != b and not (tol and abs(a - b) <= tol[1] + tol[0] * abs(a))):
+                bad.append(f"{where}: torch {a!r}, descent {b!r}")
+        elif a is None:
+            if b is not None:
+                bad.append(f"{where}: torch None, descent {type(b).__name__}")
+    return bad
+
+
+def _short(e):
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg[:160]}"
+
+
+def check_sample(op, fn, sample, dtype, grad):
+    leaves = []
+    try:
+        dinput = to_descent(sample.input, leaves)
+        dargs = to_descent(tuple(sample.args), leaves)
+        dkwargs = to_descent(dict(sample.kwargs), leaves)
+    except Unsupported:
+        return None
+    tol = None if op.name in RANDOM or _random_sample(sample) else TOL.get(dtype, (0, 0))
+    ties = op.name in TIE_OPS and _has_ties(sample.input)
+    twrap = op.gradcheck_wrapper if grad else (lambda f, *a, **k: f(*a, **k))
+    dwrap = _retarget(twrap) if _is_test_code(twrap) else twrap
+    tpost = sample.output_process_fn_grad
+    dpost = _retarget(tpost) if _is_test_code(tpost) else tpost
+    torch.manual_seed(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tout = tpost(twrap(op.op, sample.input, *sample.args, **sample.kwargs))
+    except Exception as e:  # noqa: BLE001 - torch refusing the sample is a case too
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dpost(dwrap(fn, dinput, *dargs, **dkwargs))
+        except Exception:  # noqa: BLE001
+            return []
+        return [f"torch raises ({_short(e)}), descent does not"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dout = dpost(dwrap(fn, dinput, *dargs, **dkwargs))
+    except Exception as e:  # noqa: BLE001
+        return [f"descent raises {_short(e)}"]
+    bad = compare(tout, dout, tol, skip_int=ties)
+    if bad or not grad or tol is None:
+        return bad
+    # Gradients of sum(out_i * w_i) over the floating outputs that require grad.
+    tf = [o for o in _flat(tout) if isinstance(o, torch.Tensor) and o.requires_grad
+          and (o.is_floating_point() or o.is_complex())]
+    df = [d for t, d in zip(_flat(tout), _flat(dout)) if isinstance(t, torch.Tensor)
+          and t.requires_grad and (t.is_floating_point() or t.is_complex())]
+    tleaves = [t for t, _ in leaves]
+    dleaves = [d for _, d in leaves]
+    if not tf or not tleaves:
+        return bad
+    gen = torch.Generator().manual_seed(1)
+    ws = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in tf]
+    try:
+        tg = torch.autograd.grad(tf, tleaves, ws, allow_unused=True)
+    except Exception:  # noqa: BLE001 - not differentiable in torch: nothing to compare
+        return bad
+    if any(not d.requires_grad for d in df):
+        return bad + ["an output that requires grad in torch does not in descent"]
+    try:
+        dws = [descent.tensor(_np(w)).to(d.dtype) for w, d in zip(ws, df)]
+        dg = descent.autograd.grad(df, dleaves, dws, allow_unused=True)
+    except Exception as e:  # noqa: BLE001
+        return bad + [f"descent backward raises {_short(e)}"]
+    for i, (a, b) in enumerate(zip(tg, dg)):
+        if a is None and b is None:
+            continue
+        if a is None:
+            a = torch.zeros_like(tleaves[i])
+        if b is None:
+            b = descent.zeros_like(dleaves[i])
+        gb = compare(a, b, tol)
+        bad += [f"grad of input {i}: {m}" for m in gb]
+    return bad
+
+
+def _has_ties(x):
+    if not isinstance(x, torch.Tensor) or x.numel() < 2:
+        return False
+    flat = x.detach().reshape(-1)
+    return torch.unique(flat).numel() < flat.numel()
+
+
+def _random_sample(sample):
+    """A sample whose result is random (attention or a functional with dropout on)."""
+    for key in ("dropout_p", "dropout"):
+        v = sample.kwargs.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            return True
+    return False
+
+
+def check_op(op, dtype, max_samples=None):
+    """Findings for ``op`` at ``dtype``: a list of strings, or None if nothing could run."""
+    fn = resolve(op)
+    if fn is None:
+        return None
+    grad = op.supports_autograd and (dtype.is_floating_point or dtype.is_complex)
+    torch.manual_seed(0)
+    try:
+        samples = list(op.sample_inputs("cpu", dtype, requires_grad=grad))
+    except Exception:  # noqa: BLE001
+        return None
+    found, ran = [], 0
+    for k, s in enumerate(samples[:max_samples]):
+        res = check_sample(op, fn, s, dtype, grad)
+        if res is None:
+            continue
+        ran += 1
+        found += [f"sample {k} ({_describe(s)}): {m}" for m in res]
+    return found if ran else None
+
+
+def _describe(s):
+    def d(x):
+        if isinstance(x, torch.Tensor):
+            return f"T{tuple(x.shape)}"
+        if isinstance(x, (list, tuple)):
+            return "[" + ",".join(d(y) for y in x) + "]"
+        return repr(x)[:30]
+    parts = [d(s.input)] + [d(a) for a in s.args] + [f"{k}={d(v)}" for k, v in s.kwargs.items()]
+    return ", ".join(parts)
+
+
+def ops():
+    return list(op_db)
+
+
+def label(op):
+    return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--op", action="append")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("-v", action="store_true")
+    p.add_argument("--write-known", action="store_true",
+                   help="rewrite tests/opinfo_known.py from this run (all test dtypes)")
+    a = p.parse_args(argv)
+    if a.write_known:
+        write_known()
+        return
+    dtype = DTYPES[a.dtype]
+    nok = nbad = nskip = 0
+    for op in ops():
+        if a.op and op.name not in a.op:
+            continue
+        if dtype not in op.supported_dtypes("cpu"):
+            continue
+        name = label(op)
+        try:
+            res = check_op(op, dtype)
+        except Exception as e:  # noqa: BLE001
+            res = [f"harness crash {_short(e)}"]
+        if res is None:
+            nskip += 1
+            continue
+        if res:
+            nbad += 1
+            print(f"FAIL {name}: {len(res)} findings; first: {res[0]}")
+            if a.v:
+                for r in res[1:]:
+                    print("     ", r)
+        else:
+            nok += 1
+    print(f"{a.dtype}: {nok} agree, {nbad} differ, {nskip} not run", file=sys.stderr)
+
+
+def write_known(path=None):
+    """Rewrite tests/opinfo_known.py: each (dtype, operator) that differs, with one finding."""
+    import pathlib
+    import pprint
+
+    known = {}
+    for dname in ("float32", "float64", "int64", "bool", "complex64"):
+        dtype = DTYPES[dname]
+        for op in ops():
+            if dtype not in op.supported_dtypes("cpu"):
+                continue
+            try:
+                res = check_op(op, dtype)
+            except Exception as e:  # noqa: BLE001
+                res = [f"harness crash {_short(e)}"]
+            if res:
+                known.setdefault(dname, {})[label(op)] = f"{len(res)} differences; {res[0]}"[:300]
+    path = pathlib.Path(path or pathlib.Path(__file__).with_name("opinfo_known.py"))
+    body = pprint.pformat(known, width=98, sort_dicts=True)
+    path.write_text(
+        '"""Where descent still differs from PyTorch on its OpInfo samples '
+        '(tests/test_opinfo.py).\n\n'
+        "Generated by `python tests/opinfo_harness.py --write-known`; each entry is the number "
+        "of\ndiffering samples and the first one. Fixing an operator turns its entry into an "
+        'XPASS."""\n\n'
+        f"# fmt: off\nKNOWN = {body}\n"
+    )
+    print(f"wrote {path}: {sum(len(v) for v in known.values())} entries")
+
+
+if __name__ == "__main__":
+    main()
