@@ -94,6 +94,21 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     return t
 
 
+def _same_shape(t: Tensor, result: Tensor, op: str) -> Tensor:
+    """result, checked to have t's shape: an in-place op never grows its tensor (PyTorch)."""
+    if result._data.shape != t._data.shape:
+        _broadcast_error(t, result._data.shape, op)
+    return result
+
+
+def _broadcast_error(t: Tensor, shape, op: str):
+    raise DescentError(
+        f"{op}: output with shape {list(t.shape)} doesn't match the broadcast shape "
+        f"{list(shape)}, as in PyTorch: an in-place op cannot grow its tensor; use the "
+        "out-of-place op (x = x + y)"
+    )
+
+
 def _castable(dt, t: Tensor, op: str):
     """t's dtype, after PyTorch's check that a result of dtype `dt` may be written into t."""
     if not np.can_cast(dt, t._data.dtype, "same_kind"):
@@ -111,7 +126,7 @@ _F16 = np.dtype(np.float16)
 def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     if _records(t, other):
-        return _rebind(t, outofplace(t._alias(), other))
+        return _rebind(t, _same_shape(t, outofplace(t._alias(), other), op))
     dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
     tensor_other = isinstance(other, Tensor)
     if (
@@ -123,7 +138,7 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         # tensor's dtype first (PyTorch keeps mul's and div's in float32: x *= -1e9 on float16
         # is -0.0 at 0, not nan): the out-of-place op (ops/bfloat16.py, ops/arithmetic.py),
         # written back
-        result = outofplace(t._alias(), other)
+        result = _same_shape(t, outofplace(t._alias(), other), op)
         dt = _castable(result._data.dtype, t, op)
         t._data[...] = result._data.astype(dt, copy=False)
         _written(t)
@@ -140,6 +155,8 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         dt = result_type(t, other)
         _castable(get_default_dtype() if ufunc == "true_divide" else dt, t, op)
         raise
+    except ValueError:  # NumPy's "non-broadcastable output operand"
+        _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)
     _written(t)
     return t
 
@@ -159,8 +176,10 @@ def mul_(t: Tensor, other) -> Tensor:
 
 def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
     if rounding_mode is not None:  # div_(y, rounding_mode='floor'|'trunc'): keeps t's dtype
-        return copy_(t, div(t, other, rounding_mode=rounding_mode)) if not _records(t, other) \
-            else _rebind(t, div(t._alias(), other, rounding_mode=rounding_mode))  # fmt: skip
+        return copy_(t, _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")) \
+            if not _records(t, other) \
+            else _rebind(t, _same_shape(t, div(t._alias(), other, rounding_mode=rounding_mode),
+                                        "div_"))  # fmt: skip
     return _inplace(t, other, div, "true_divide", "div_")
 
 
@@ -172,11 +191,14 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
         for b in (min, max):
             if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind in "fV"):
                 _castable(result_type(t, b), t, "clamp_")
-    if _records(t):
-        return _rebind(t, clamp(t._alias(), min, max))
+    if _records(t, min, max):
+        return _rebind(t, _same_shape(t, clamp(t._alias(), min, max), "clamp_"))
     if t._data.dtype == _F16:  # PyTorch's overflow error for a bound beyond 65504 (as clamp)
         min, max = half_value(min), half_value(max)
-    t._data[...] = clip_array(t._data, min, max)
+    clipped = clip_array(t._data, min, max)
+    if clipped.shape != t._data.shape:
+        _broadcast_error(t, clipped.shape, "clamp_")
+    t._data[...] = clipped
     _written(t)
     return t
 
@@ -228,13 +250,17 @@ def fill_(t: Tensor, value) -> Tensor:
 def masked_fill_(t: Tensor, mask, value) -> Tensor:
     _check_leaf_inplace(t, "masked_fill_")
     if _records(t, value):
-        return _rebind(t, masked_fill(t._alias(), mask, value))
+        return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"))
     mask = as_tensor(mask)
     xp = backend.get_array_module(t._data)
     # copyto with where= writes only the masked entries, in place, with broadcasting.
     # "unsafe": the value takes t's dtype whatever it is (PyTorch's masked_fill_(int, m, 1.5)
     # writes 1), after fill_int's range check for ints.
     v = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
+    if mask._data.shape != t._data.shape:
+        grown = np.broadcast_shapes(t._data.shape, mask._data.shape)
+        if grown != t._data.shape:
+            _broadcast_error(t, grown, "masked_fill_")
     xp.copyto(t._data, v, where=mask._data, casting="unsafe")
     _written(t)
     return t
