@@ -252,6 +252,17 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
     clamps them in place under no_grad): below eps the gradient still differentiates ||x||.
     """
     a, b = as_tensor(x1), as_tensor(x2)
+    if a.shape != b.shape:
+        # As ATen (expand_outplace), broadcast first: a size-1 `dim` counts once per copy in the
+        # norm; normalising before broadcasting gave cosines above 1.
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise DescentError(
+                f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
+                "broadcast to a common shape"
+            ) from None
+        a, b = _shape.broadcast_to(a, shape), _shape.broadcast_to(b, shape)
 
     def clamped_norm(x):
         n = _red.norm(x, axis=dim, keepdims=True)

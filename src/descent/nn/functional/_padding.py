@@ -88,13 +88,23 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
     if mode != "constant":
         _check_mode(x, amounts, mode)
     positive = tuple(max(p, 0) for p in amounts)
+    if mode == "circular" and any(p < 0 for p in amounts):
+        # ATen's circular pad crops first and wraps the cropped tensor: (-1, 1) on [a, b, c, d]
+        # gives [b, c, d, b], not [b, c, d, a] (cropping after the wrap).
+        x = _crop(x, amounts)
+        return _shape.pad(x, positive, mode=np_mode, value=0.0)
     y = _shape.pad(x, positive, mode=np_mode, value=0.0 if value is None else value)
     if any(p < 0 for p in amounts):
-        # Crop: pad (left, right) of dim d, counted from the last, as a slice of the result.
-        index = [slice(None)] * y.ndim
-        for i in range(len(amounts) // 2):
-            left, right = amounts[2 * i], amounts[2 * i + 1]
-            size = y.shape[y.ndim - 1 - i]
-            index[y.ndim - 1 - i] = slice(-min(left, 0), size + min(right, 0))
-        y = y[tuple(index)]
+        y = _crop(y, amounts)
     return y
+
+
+def _crop(y: Tensor, amounts: tuple) -> Tensor:
+    """The negative amounts of `amounts` as a slice: pad (left, right) of dim d, counted from
+    the last, crops -left / -right elements of that side."""
+    index = [slice(None)] * y.ndim
+    for i in range(len(amounts) // 2):
+        left, right = amounts[2 * i], amounts[2 * i + 1]
+        size = y.shape[y.ndim - 1 - i]
+        index[y.ndim - 1 - i] = slice(-min(left, 0), size + min(right, 0))
+    return y[tuple(index)]

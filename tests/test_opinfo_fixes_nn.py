@@ -1,0 +1,137 @@
+"""Differences from PyTorch found by its OpInfo database (tests/opinfo_harness.py), nn.functional.
+
+Each test runs the case that differed in descent and in torch 2.13 and compares dtype, shape,
+values and (float inputs) the gradients of a fixed linear function of the output.
+"""
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+
+def _rand(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _both(fn, arrays, grad=True, rtol=1e-5, atol=1e-6):
+    """Run fn(lib, *tensors) in torch and descent; compare outputs and, when `grad`, the
+    gradients of sum(out * w) for a fixed w with respect to every float input."""
+    results = []
+    for lib in (torch, descent):
+        ts = [
+            lib.tensor(a, requires_grad=grad and a.dtype.kind in "fc")
+            if isinstance(a, np.ndarray)
+            else a
+            for a in arrays
+        ]
+        out = fn(lib, *ts)
+        res = [out.detach().numpy().copy(), str(out.dtype).split(".")[-1]]
+        if grad and out.requires_grad:
+            w = np.linspace(-1, 2, out.numel()).reshape(tuple(out.shape)).astype(np.float64)
+            (out * lib.tensor(w, dtype=out.dtype)).sum().backward()
+            res += [t.grad.numpy().copy() for t in ts if hasattr(t, "grad") and t.requires_grad]
+        results.append(res)
+    theirs, ours = results
+    assert ours[1] == theirs[1], f"dtype: torch {theirs[1]}, descent {ours[1]}"
+    assert len(ours) == len(theirs)
+    for t, o in zip([theirs[0], *theirs[2:]], [ours[0], *ours[2:]], strict=True):
+        assert o.shape == t.shape
+        np.testing.assert_allclose(o, t, rtol=rtol, atol=atol)
+    return ours
+
+
+# -- cosine_similarity: broadcasting along `dim` ---------------------------------------------
+@pytest.mark.parametrize(
+    ("s1", "s2", "dim"),
+    [((1, 2, 3), (2, 1, 3), -2), ((4, 1), (1, 3), 0), ((2, 1, 5), (3, 5), 1), ((3,), (2, 3), -1)],
+)
+def test_cosine_similarity_broadcasts_before_the_norms(s1, s2, dim):
+    """descent normalised each input along `dim` before broadcasting: a size-1 dim counted
+    once in its norm but several times in the dot product, so cosines exceeded 1."""
+    out = _both(
+        lambda lib, a, b: lib.nn.functional.cosine_similarity(a, b, dim=dim),
+        [_rand(s1, 1), _rand(s2, 2)],
+    )
+    assert np.all(np.abs(out[0]) <= 1 + 1e-6)
+
+
+def test_cosine_similarity_unbroadcastable_shapes_raise():
+    a, b = descent.ones(2, 3), descent.ones(4, 3)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cosine_similarity(torch.ones(2, 3), torch.ones(4, 3))
+    with pytest.raises(RuntimeError, match="broadcast"):
+        descent.nn.functional.cosine_similarity(a, b)
+
+
+# -- pad circular with negative amounts ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("shape", "pads"),
+    [
+        ((1, 3, 4, 4), (-1, 1, -2, 1)),
+        ((2, 3, 5), (-2, 3)),
+        ((2, 3, 5), (2, -1)),
+        ((1, 2, 3, 4, 5), (-1, 2, 1, -1, -1, 2)),
+        ((1, 3, 4, 4), (-1, -1, 0, 0)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_pad_circular_crops_before_wrapping(shape, pads, dtype):
+    """ATen crops the negative sides first and wraps the cropped tensor: (-1, 1) on [a, b, c, d]
+    is [b, c, d, b]; descent wrapped first and then cropped ([b, c, d, a])."""
+    x = (_rand(shape, 3) * 10).astype(dtype)
+    _both(lambda lib, t: lib.nn.functional.pad(t, pads, mode="circular"), [x])
+
+
+def test_pad_circular_negative_1d_by_hand():
+    x = descent.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+    y = descent.nn.functional.pad(x, (-1, 1), mode="circular")
+    assert y.tolist() == [[[2.0, 3.0, 4.0, 2.0]]]
+
+
+# -- max_unpool with repeated indices ------------------------------------------------------
+def _repeated_indices(nd, seed):
+    """A max_pool's indices over overlapping windows (kernel 3, stride 2): neighbours share
+    their winners, so positions repeat; the values are distinct."""
+    shape = (2, 3) + (5,) * nd
+    x = torch.tensor(_rand(shape, seed))
+    pool = getattr(torch.nn.functional, f"max_pool{nd}d")
+    _, idx = pool(x, 3, 2, return_indices=True)
+    assert any(len(set(r)) < len(r) for r in idx.reshape(6, -1).tolist())
+    vals = _rand(tuple(idx.shape), seed + 1)
+    return vals, idx.numpy()
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_repeated_indices_write_not_add(nd):
+    """PyTorch's kernel writes (the last value at a position wins); descent summed them.
+    The gradient gathers for every input, the overwritten ones included (PyTorch's)."""
+    vals, idx = _repeated_indices(nd, nd)
+
+    def fn(lib, v):
+        unpool = getattr(lib.nn.functional, f"max_unpool{nd}d")
+        return unpool(v, lib.tensor(idx), 3, 2, output_size=(5,) * nd)
+
+    _both(fn, [vals])
+
+
+def test_max_unpool_last_write_wins_by_hand():
+    v = descent.tensor([[[1.0, 2.0, 3.0]]], requires_grad=True)
+    y = descent.nn.functional.max_unpool1d(v, descent.tensor([[[1, 1, 0]]]), 2, output_size=[2])
+    assert y.tolist() == [[[3.0, 2.0]]]
+    (y * descent.tensor([[[10.0, 20.0]]])).sum().backward()
+    assert v.grad.tolist() == [[[20.0, 20.0, 10.0]]]
+
+
+def test_max_unpool_gradcheck_float64():
+    """Without repeats the gather is the true derivative (with repeats PyTorch's derivative,
+    which descent follows, also credits the overwritten inputs: not a finite difference)."""
+    x = torch.tensor(_rand((2, 3, 6, 6), 7))
+    _, idx = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+    v = descent.tensor(_rand(tuple(idx.shape), 8).astype(np.float64), requires_grad=True)
+    i = descent.tensor(idx.numpy())
+    fn = lambda t: descent.nn.functional.max_unpool2d(t, i, 2, 2)  # noqa: E731
+    assert descent.autograd.gradcheck(fn, (v,))
+    assert descent.autograd.gradgradcheck(fn, (v,))
