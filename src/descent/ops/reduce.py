@@ -449,14 +449,24 @@ def _no_bool(x, name: str) -> Tensor:
 def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
+    axis, correction = _var_args(axis, correction, unbiased)
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
     if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
         return _var_complex(x, axes, keepdims, correction)
     _check_floating_var(x)
     n = _reduced_size(x.shape, axes)
     return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
+
+
+def _var_args(axis, correction, unbiased):
+    """(axis, correction) from PyTorch's overloads: `var(x, True)` passes `unbiased` where the
+    dim goes (a bool is never a dim there), `correction=None` means the default 1, and
+    `unbiased` (when given) sets correction 1 or 0."""
+    if isinstance(axis, bool):
+        axis, unbiased = None, axis
+    if unbiased is not None:
+        return axis, 1 if unbiased else 0
+    return axis, 1 if correction is None else correction
 
 
 def _var_complex(x, axes, keepdims, correction) -> Tensor:
@@ -514,9 +524,8 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
     is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
+    axis, correction = _var_args(axis, correction, unbiased)
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
     if x._data.dtype.kind == "c":
         return _var_complex(x, axes, keepdims, correction).sqrt()
     _check_floating_var(x)
@@ -589,17 +598,16 @@ def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=No
              unbiased=None):  # fmt: skip
     """(var, mean) over `dim` (torch.var_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
-    d = axis_arg(axis, dim)
-    v = var(x, d, correction, keep, unbiased=unbiased)
-    return v, mean(x, d, keep)
+    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
+    return var(x, d, correction, keep), mean(x, d, keep)
 
 
 def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
              unbiased=None):  # fmt: skip
     """(std, mean) over `dim` (torch.std_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
-    d = axis_arg(axis, dim)
-    return std(x, d, correction, keep, unbiased=unbiased), mean(x, d, keep)
+    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
+    return std(x, d, correction, keep), mean(x, d, keep)
 
 
 def aminmax(x, *, dim=None, keepdim=False):

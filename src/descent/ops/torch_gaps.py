@@ -226,13 +226,17 @@ def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignor
     qs = qa.reshape(-1)  # (k,)
     # ranks in the input's dtype, as PyTorch: q * (count - 1) with count the non-NaN values
     # (nanquantile) or n with a NaN slice ranked at its end (quantile).
+    # d rank / d q is `slope`, except where the rank was overwritten (`fixed`, PyTorch's
+    # masked_fill): there it is 0, even against a NaN gradient.
     if ignore_nan:
         count = (~nan_mask).sum(-1, keepdims=True).astype(dt)  # (..., 1)
         ranks = qs * (count - dt.type(1))  # (..., k)
-        ranks = xp.where(ranks < 0, dt.type(0), ranks)
+        fixed, slope = ranks < 0, count - dt.type(1)
+        ranks = xp.where(fixed, dt.type(0), ranks)
     else:
         ranks = xp.broadcast_to(qs * dt.type(n - 1), values.shape[:-1] + qs.shape)
-        ranks = xp.where(nan_mask.any(-1, keepdims=True), dt.type(n - 1), ranks)
+        fixed, slope = nan_mask.any(-1, keepdims=True), xp.asarray(n - 1, dtype=dt)
+        ranks = xp.where(fixed, dt.type(n - 1), ranks)
     if interpolation == "lower":
         ranks = xp.floor(ranks)
     elif interpolation == "higher":
@@ -243,13 +247,20 @@ def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignor
     out = take_along_axis(values, Tensor._wrap(below), -1)  # (..., k)
     if interpolation in ("linear", "midpoint"):
         weights = xp.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below
-        weights = weights.astype(dt)
+        weights = Tensor._wrap(weights.astype(dt))
+        if interpolation == "linear" and isinstance(q, Tensor) and q.requires_grad:
+            # d weight / d q = slope (rank = q * slope; the floor is piecewise constant), as
+            # PyTorch's quantile differentiates its q tensor: add (q - q) * slope, 0 in value
+            # (the weights keep their bits) and slope in gradient.
+            qt = reshape(q, -1)  # (k,)
+            dq = mul(sub(qt, qt.detach()), Tensor._wrap(slope))  # (..., k), zeros
+            weights = add(weights, where(Tensor._wrap(fixed), 0, dq))
         above = take_along_axis(values, Tensor._wrap(xp.ceil(ranks).astype(np.int64)), -1)
         lo_vals, hi_vals = out._data, above._data
-        out = lerp(out, above, Tensor._wrap(weights))
+        out = lerp(out, above, weights)
         # PyTorch's CPU lerp is one fused multiply-add; add the (exact, tiny) difference to its
         # rounding as a constant, so the values are PyTorch's bits and the gradient lerp's.
-        fused = _fused_lerp(lo_vals, hi_vals, weights)
+        fused = _fused_lerp(lo_vals, hi_vals, weights._data)
         if fused is not None:
             delta = fused - out._data
             out = add(out, Tensor._wrap(xp.where(xp.isfinite(delta), delta, dt.type(0))))
@@ -296,7 +307,7 @@ def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = 
     """The q-th quantiles along `dim` (of all values when None) (torch.quantile): a float or a
     0-d/1-D tensor q in [0, 1] (a 1-D q adds a leading dimension); `interpolation` between the
     two neighbouring sorted values: linear, lower, higher, midpoint or nearest. A slice holding
-    NaN gives NaN. Differentiable (through sort and lerp)."""
+    NaN gives NaN. Differentiable (through sort and lerp), in a tensor q too (linear)."""
     return _quantile("quantile", input, q, dim, keepdim, interpolation, False)
 
 

@@ -1,0 +1,138 @@
+"""Reductions and statistics: disagreements with PyTorch found by its own operator database
+(tests/opinfo_harness.py, op_db). Each test compares with torch 2.13 in float32 (values and
+gradients) on the case that failed; new or changed derivatives are also checked against finite
+differences in float64 (descent.autograd.gradcheck).
+
+- var/std/var_mean/std_mean: `var(x, True)` (unbiased passed where the dim goes) reduced over
+  dim 1 with correction 1; `correction=None` raised a TypeError (it means 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+
+def _rand(shape, seed=0, dtype=np.float32, low=-2.0, high=2.0):
+    """Reproducible uniform samples (complex when `dtype` is)."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(low, high, shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.uniform(low, high, shape)
+    return a.astype(dtype)
+
+
+def _np(t):
+    """A tensor of either library as a NumPy array."""
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t.detach().numpy())
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def compare(fn, *arrays, grad=True, rtol=1e-5, atol=1e-6):
+    """Run fn(lib, *tensors) with torch and descent on the same arrays: compare dtype, shape and
+    values of every output, and (with `grad`) the gradients of sum(w * out) w.r.t. every
+    floating input, w a fixed ramp (complex for complex outputs)."""
+    results = []
+    for lib in (torch, ds):
+        ts = [
+            lib.tensor(a, requires_grad=grad and a.dtype.kind in "fc") if a is not None else None
+            for a in arrays
+        ]
+        outs = _outputs(fn(lib, *ts))
+        grads = []
+        if grad:
+            loss = 0
+            for o in outs:
+                if not o.dtype.is_floating_point and not o.dtype.is_complex:
+                    continue
+                w = np.linspace(-1.0, 1.5, max(o.numel(), 1))[: o.numel()].reshape(o.shape)
+                if o.dtype.is_complex:
+                    w = w + 0.5j * w[::-1] if w.ndim else w + 0.5j
+                    loss = loss + (o * lib.tensor(w.astype(np.complex64))).real.sum()
+                else:
+                    loss = loss + (o * lib.tensor(w.astype(np.float32))).sum()
+            leaves = [t for t in ts if t is not None and t.requires_grad]
+            grads = list(lib.autograd.grad(loss, leaves, allow_unused=True))
+        results.append((outs, grads))
+    (t_outs, t_grads), (d_outs, d_grads) = results
+    assert len(t_outs) == len(d_outs)
+    for t, d in zip(t_outs, d_outs, strict=True):
+        assert str(d.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+        assert tuple(d.shape) == tuple(t.shape)
+        np.testing.assert_allclose(_np(d), _np(t), rtol=rtol, atol=atol, equal_nan=True)
+    for t, d in zip(t_grads, d_grads, strict=True):
+        if t is None:
+            assert d is None or not np.any(_np(d))
+            continue
+        np.testing.assert_allclose(_np(d), _np(t), rtol=rtol * 10, atol=atol * 10)
+
+
+def gradcheck64(fn, *arrays):
+    """Finite differences in float64 (complex128 for complex arrays) through descent's
+    gradcheck."""
+    ts = [
+        ds.tensor(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64),
+                  requires_grad=True)
+        for a in arrays
+    ]  # fmt: skip
+    assert ds.autograd.gradcheck(fn, ts)
+
+
+# ---- var / std / var_mean / std_mean: PyTorch's overloads -----------------------------------
+
+
+@pytest.mark.parametrize("name", ["var", "std", "var_mean", "std_mean"])
+@pytest.mark.parametrize("unbiased", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+def test_var_unbiased_positional_reduces_everything(name, unbiased, dtype):
+    x = _rand((5, 5), dtype=dtype)
+    compare(lambda lib, t: getattr(lib, name)(t, unbiased), x)
+    if name in ("var", "std"):  # the method too
+        compare(lambda lib, t: getattr(t, name)(unbiased), x)
+
+
+@pytest.mark.parametrize("name", ["var", "std", "var_mean", "std_mean"])
+def test_var_correction_none_is_one(name):
+    x = _rand((5, 5, 5))
+    compare(lambda lib, t: getattr(lib, name)(t, dim=None, correction=None), x)
+    compare(lambda lib, t: getattr(lib, name)(t, dim=1, correction=None, keepdim=True), x)
+    compare(lambda lib, t: getattr(lib, name)(t, 1, False, True), x)  # dim, unbiased, keepdim
+
+
+# ---- quantile / nanquantile: the gradient with respect to a tensor q ------------------------
+
+
+@pytest.mark.parametrize("name", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("interpolation", ["linear", "lower", "higher", "midpoint", "nearest"])
+@pytest.mark.parametrize(("shape", "dim"), [((2,), None), ((3, 5), 0), ((3, 5), -1),
+                                            ((3, 2, 1, 2), None)])  # fmt: skip
+def test_quantile_q_gradient(name, interpolation, shape, dim):
+    x = _rand(shape, seed=1)
+    q = np.array([0.0, 0.3, 0.61, 1.0], np.float32)
+    compare(lambda lib, t, qt: getattr(lib, name)(t, qt, dim=dim, interpolation=interpolation),
+            x, q)  # fmt: skip
+    compare(lambda lib, t, qt: getattr(lib, name)(t, qt, dim=dim, keepdim=True), x, q[1:3])
+    compare(lambda lib, t, qt: getattr(lib, name)(t, qt), x, np.array(0.3, np.float32))  # 0-d q
+
+
+@pytest.mark.parametrize("name", ["quantile", "nanquantile"])
+def test_quantile_q_gradient_with_nan(name):
+    # a NaN slice overwrites the rank (quantile) and an all-NaN row has count 0 (nanquantile):
+    # PyTorch's masked_fill sends 0 to q there, not NaN
+    x = np.array([[1.0, np.nan, 3.0, 0.5], [2.0, 5.0, -1.0, 4.0], [np.nan] * 4], np.float32)
+    compare(lambda lib, t, qt: getattr(lib, name)(t, qt, dim=1), x,
+            np.array([0.0, 0.3, 0.8, 1.0], np.float32))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["quantile", "nanquantile"])
+def test_quantile_q_gradcheck(name):
+    x = _rand((3, 6), seed=2)
+    q = np.array([0.13, 0.52, 0.87])  # ranks away from the integers (the kinks)
+    gradcheck64(lambda t, qt: getattr(ds, name)(t, qt, dim=1), x, q)
+    gradcheck64(lambda t, qt: getattr(ds, name)(t, qt), x, q)
