@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend, devices, tensor_methods
+from . import autograd, backend, devices, memory_layout, tensor_methods
 from .dtypes import complex_of
 from .errors import DescentError, DtypeError
 from .inplace_unary import write_values
@@ -473,6 +473,14 @@ def _device_generator(dev: str) -> Generator:
     return g
 
 
+def _check_random_float(dt, op: str) -> None:
+    """PyTorch's uniform and normal kernels exist for floating and complex dtypes only (before,
+    rand(3, dtype=int64) gave silent zeros)."""
+    if dt.kind not in "fV":
+        raise NotImplementedError(f"{op}: not implemented for dtype {dt} (as in PyTorch); "
+                                  f"draw a floating tensor, or use randint for integers")
+
+
 def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
     """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch)."""
     if size is not None:  # PyTorch's keyword: rand(size=(2, 3))
@@ -486,6 +494,7 @@ def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, genera
         arr = rng.random(_shape(shape), dtype=dt)
     else:  # float16/bfloat16: a float32 sample rounded to the dtype reaches 1.0 (1 draw in 4,096
         # for float16, 1 in 512 for bfloat16); PyTorch's kernel gives those draws 0, so do we
+        _check_random_float(dt, "rand")
         arr = rng.random(_shape(shape), dtype=np.float32).astype(dt)
         arr[arr == 1] = 0
     return _finish(arr, dt, requires_grad, None)
@@ -507,6 +516,7 @@ def randn(
     if dt in (np.float32, np.float64):
         arr = rng.standard_normal(_shape(shape), dtype=dt)
     else:
+        _check_random_float(dt, "randn")
         arr = rng.standard_normal(_shape(shape), dtype=np.float32).astype(dt)
     return _finish(arr, dt, requires_grad, None)
 
@@ -537,8 +547,12 @@ def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, 
         size = (size,)
     if int(high) <= int(low):
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
-    rng = _rng(generator, device)
     dt = as_dtype(dtype)
+    if dt.kind in "biu":  # PyTorch's check: [low, high - 1] must fit the dtype (bool: {0, 1})
+        lo, hi = (0, 1) if dt.kind == "b" else (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
+        if int(low) < lo or int(high) - 1 > hi:
+            raise RuntimeError(f"randint(): the range [{low}, {high}) is out of bounds for {dt}")
+    rng = _rng(generator, device)
     arr = rng.integers(int(low), int(high), size=tuple(size)).astype(dt)
     return _finish(arr, dt, requires_grad, None)
 
@@ -552,10 +566,12 @@ def randperm(n: int, *, dtype=np.int64, device=None, generator=None,
     return _finish(arr if arr.dtype == dt else arr.astype(dt), dt, requires_grad, None)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
-           requires_grad: bool = False) -> Tensor:
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=None,
+           device=None, pin_memory: bool = False, requires_grad: bool = False) -> Tensor:
     """Normal samples with the given mean and std (torch.normal): numbers with a `size`, or
-    tensors (broadcast together) for elementwise means/stds. The samples carry no gradient."""
+    tensors (broadcast together) for elementwise means/stds. The samples carry no gradient.
+    `layout` is strided only; `pin_memory` changes nothing on the CPU, as in PyTorch."""
+    _check_layout(layout, "normal")
     tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
     if tm or ts:
         if size is not None:
@@ -630,21 +646,53 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     return autograd.new_tensor(idx.reshape(n) if x.ndim == 1 else idx)
 
 
-def rand_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    return rand(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=x.device,
-                generator=generator)  # fmt: skip
+def _check_layout(layout, op: str) -> None:
+    """descent's tensors are strided only: PyTorch's sparse layouts raise, naming the op."""
+    if layout is not None and str(layout).rpartition(".")[2] != "strided":
+        raise NotImplementedError(f"{op}: descent has only the strided layout, got {layout}")
 
 
-def randn_like(x, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    return randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=x.device,
-                 generator=generator)  # fmt: skip
+def _layout_like(out: Tensor, x: Tensor, memory_format) -> Tensor:
+    """A fresh `*_like` result in x's memory format (preserve_format, PyTorch's default) or in
+    the one asked for; relaid in place, as nothing else holds `out` yet."""
+    name = "preserve_format" if memory_format is None else memory_layout.format_name(memory_format)
+    if name == "preserve_format":
+        name = memory_layout.layout_of(x._data)
+    if name != "contiguous_format":
+        memory_layout.check_rank(out._data, name)
+        out._data = memory_layout.copy_as(out._data, name)
+    return out
 
 
-def randint_like(x, low=0, high=None, generator=None) -> Tensor:
-    """randint with x's shape, dtype and device: randint_like(x, high), (x, low, high) or
-    PyTorch's keywords (input=x, high=5)."""
+def rand_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None, device=None,
+              memory_format=None) -> Tensor:
+    """Uniform samples in [0, 1) of x's shape, and of x's dtype, device and memory format
+    unless given (torch.rand_like; integer dtypes raise, as there)."""
+    _check_layout(layout, "rand_like")
+    out = rand(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad,
+               device=device or x.device, generator=generator)  # fmt: skip
+    return _layout_like(out, x, memory_format)
+
+
+def randn_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None, device=None,
+               memory_format=None) -> Tensor:
+    """Standard normal samples of x's shape, and of x's dtype, device and memory format unless
+    given (torch.randn_like; integer dtypes raise, as there)."""
+    _check_layout(layout, "randn_like")
+    out = randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad,
+                device=device or x.device, generator=generator)  # fmt: skip
+    return _layout_like(out, x, memory_format)
+
+
+def randint_like(x, low=0, high=None, generator=None, *, dtype=None, layout=None, device=None,
+                 requires_grad=False, memory_format=None) -> Tensor:
+    """randint with x's shape, and x's dtype, device and memory format unless given:
+    randint_like(x, high), (x, low, high) or PyTorch's keywords (input=x, high=5)."""
+    _check_layout(layout, "randint_like")
     bounds = (low,) if high is None else (low, high)
-    return randint(*bounds, size=x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    out = randint(*bounds, size=x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                  generator=generator, requires_grad=requires_grad)  # fmt: skip
+    return _layout_like(out, x, memory_format)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .dtypes import as_dtype, complex_of, default_dtype_for, dtype, get_default_
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
 from .print_options import add_suffixes, format_values, print_edgeitems
+from .tensor_conversions import ConversionMethods
 from .tensor_gap_methods import GapMethods
 from .tensor_gap_methods_math import MathGapMethods2
 from .tensor_gap_methods_nn import NNGapMethods
@@ -134,6 +135,7 @@ def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
 
 class Tensor(
     MathMethods,
+    ConversionMethods,
     ReductionMethods,
     ShapeMethods,
     IndexingMethods,

@@ -88,7 +88,8 @@ def _legacy_dtype(dtype):
 
 
 class MathMethods:
-    """Elementwise math and conversions (`x.exp()`, `x.float()`, ...)."""
+    """Elementwise math and casts (`x.exp()`, `x.type(dtype)`; the dtype shorthands such as
+    `x.float()` are in tensor_conversions.py)."""
 
     __slots__ = ()  # mixins of a slotted class must not add a __dict__
 
@@ -342,42 +343,6 @@ class MathMethods:
             name = self._data.dtype.name
             return "descent." + _LEGACY_NAMES.get(name, name + "Tensor")
         return _ops.cast(self, _legacy_dtype(dtype))
-
-    def float(self):
-        return _ops.cast(self, np.float32)
-
-    def double(self):
-        return _ops.cast(self, np.float64)
-
-    def cfloat(self):  # complex64 (docs/complex.md)
-        return _ops.cast(self, np.complex64)
-
-    def cdouble(self):  # complex128
-        return _ops.cast(self, np.complex128)
-
-    def half(self):
-        return _ops.cast(self, np.float16)
-
-    def bfloat16(self):  # ml_dtypes' bfloat16 (docs/bfloat16.md)
-        return _ops.cast(self, "bfloat16")
-
-    def long(self):
-        return _ops.cast(self, np.int64)
-
-    def int(self):
-        return _ops.cast(self, np.int32)
-
-    def bool(self):
-        return _ops.cast(self, np.bool_)
-
-    def short(self):
-        return _ops.cast(self, np.int16)
-
-    def char(self):
-        return _ops.cast(self, np.int8)
-
-    def byte(self):
-        return _ops.cast(self, np.uint8)
 
 
 def _view_as_dtype(t, dtype):

@@ -1,0 +1,194 @@
+"""Differences from PyTorch found by its OpInfo database (tests/opinfo_harness.py): Tensor
+conversion methods, random factories, torch.signal.windows and torch.masked."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+CONVERSIONS = ["bool", "byte", "char", "double", "float", "half", "int", "long", "short",
+               "cdouble", "cfloat", "bfloat16"]  # fmt: skip
+
+
+def _np(t):
+    if str(t.dtype).endswith("bfloat16"):
+        t = t.float()
+    return np.asarray(t.detach().numpy())
+
+
+# -- dtype methods: memory_format= -------------------------------------------------------------
+@pytest.mark.parametrize("method", CONVERSIONS)
+@pytest.mark.parametrize("fmt", ["contiguous_format", "preserve_format", "channels_last"])
+@pytest.mark.parametrize("src_layout", ["contiguous_format", "channels_last"])
+def test_conversion_takes_memory_format(method, fmt, src_layout):
+    """x.float(memory_format=...) and the other shorthands: dtype, values and layout as torch
+    (they refused the keyword with a TypeError)."""
+    a = np.random.default_rng(0).standard_normal((2, 3, 2, 3)).astype(np.float32) * 3
+    res = []
+    for lib in (torch, descent):
+        x = lib.tensor(a).to(memory_format=getattr(lib, src_layout))
+        y = getattr(x, method)(memory_format=getattr(lib, fmt))
+        res.append((y, x))
+    (ty, tx), (dy, dx) = res
+    assert str(ty.dtype).split(".")[-1] == str(dy.dtype).split(".")[-1]
+    np.testing.assert_array_equal(_np(dy), _np(ty))
+    for name in ("contiguous_format", "channels_last"):
+        assert dy.is_contiguous(memory_format=getattr(descent, name)) == ty.is_contiguous(
+            memory_format=getattr(torch, name)), name
+    assert (dy is dx) == (ty is tx)
+
+
+@pytest.mark.parametrize("method", CONVERSIONS)
+def test_conversion_channels_last_needs_rank_4(method):
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError, match="rank 4"):
+            getattr(lib.ones(3), method)(memory_format=lib.channels_last)
+
+
+@pytest.mark.parametrize("method", ["float", "double", "half", "cfloat", "cdouble"])
+def test_conversion_with_memory_format_is_differentiable(method):
+    """The gradient flows back through the cast and the relayout, cast to the input's dtype."""
+    a = np.random.default_rng(1).standard_normal((2, 3, 2, 2))
+    w = np.random.default_rng(2).standard_normal((2, 3, 2, 2))
+    grads = []
+    for lib in (torch, descent):
+        x = lib.tensor(a, requires_grad=True)
+        y = getattr(x, method)(memory_format=lib.channels_last)
+        y = y.real if y.is_complex() else y
+        (y.double() * lib.tensor(w)).sum().backward()
+        grads.append(_np(x.grad))
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+
+
+def test_conversion_without_memory_format_unchanged():
+    x = descent.ones(3)
+    assert x.float() is x  # no copy when nothing changes (the training-loop path)
+    assert x.double().dtype == descent.float64
+
+
+def test_chalf_raises_clearly():
+    """descent cannot hold complex32 (NumPy has none): the error names the op and the fix."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "ComplexHalf support is experimental"
+        assert torch.ones(2).chalf().dtype == torch.complex32
+    with pytest.raises(RuntimeError, match=r"chalf\(\): descent has no complex32.*cfloat"):
+        descent.ones(2).chalf()
+    with pytest.raises(RuntimeError, match="complex32"):
+        descent.ones(2).chalf(memory_format=descent.contiguous_format)
+
+
+def test_to_sparse_raises_clearly():
+    assert torch.ones(2, 2).to_sparse().layout == torch.sparse_coo
+    with pytest.raises(NotImplementedError, match=r"to_sparse\(\): descent has no sparse"):
+        descent.ones(2, 2).to_sparse()
+
+
+# -- random factories --------------------------------------------------------------------------
+LIKE_KWARGS = [{}, {"dtype": "float64"}, {"device": "cpu"}, {"dtype": "float32", "device": "cpu"},
+               {"requires_grad": True}, {"layout": "strided"},
+               {"memory_format": "contiguous_format"}]  # fmt: skip
+
+
+def _kw(lib, kwargs):
+    out = {}
+    for k, v in kwargs.items():
+        out[k] = getattr(lib, v) if k in ("dtype", "layout", "memory_format") else v
+    return out
+
+
+@pytest.mark.parametrize("name", ["rand_like", "randn_like"])
+@pytest.mark.parametrize("kwargs", LIKE_KWARGS, ids=str)
+@pytest.mark.parametrize("src", ["float32", "float64", "complex64"])
+def test_random_like_keywords(name, kwargs, src):
+    """rand_like/randn_like take PyTorch's keywords (they refused device=, layout=, ...)."""
+    outs = []
+    for lib in (torch, descent):
+        x = lib.zeros(5, 2, dtype=getattr(lib, src))
+        outs.append(getattr(lib, name)(x, **_kw(lib, kwargs)))
+    t, d = outs
+    assert str(t.dtype).split(".")[-1] == str(d.dtype).split(".")[-1]
+    assert tuple(t.shape) == tuple(d.shape) and t.requires_grad == d.requires_grad
+    assert d.is_leaf
+    if name == "rand_like":
+        v = _np(d)
+        assert ((v.real >= 0) & (v.real < 1)).all()
+
+
+@pytest.mark.parametrize("kwargs", LIKE_KWARGS, ids=str)
+@pytest.mark.parametrize("bounds", [(10,), (2, 10)])
+@pytest.mark.parametrize("src", ["float32", "int64"])
+def test_randint_like_keywords(kwargs, bounds, src):
+    if kwargs.get("requires_grad") and src == "int64":
+        kwargs = {**kwargs, "dtype": "float32"}
+    outs = []
+    for lib in (torch, descent):
+        x = lib.zeros(5, dtype=getattr(lib, src))
+        outs.append(lib.randint_like(x, *bounds, **_kw(lib, kwargs)))
+    t, d = outs
+    assert str(t.dtype).split(".")[-1] == str(d.dtype).split(".")[-1]
+    assert tuple(t.shape) == tuple(d.shape) and t.requires_grad == d.requires_grad
+    v = _np(d)
+    assert (v >= bounds[0] if len(bounds) == 2 else v >= 0).all() and (v < bounds[-1]).all()
+    assert (v == np.round(v)).all()
+
+
+@pytest.mark.parametrize("name", ["rand_like", "randn_like", "randint_like"])
+def test_random_like_preserves_channels_last(name):
+    extra = (10,) if name == "randint_like" else ()
+    for lib in (torch, descent):
+        x = lib.zeros(2, 3, 4, 5).to(memory_format=lib.channels_last)
+        y = getattr(lib, name)(x, *extra)
+        assert y.is_contiguous(memory_format=lib.channels_last)
+        z = getattr(lib, name)(x, *extra, memory_format=lib.contiguous_format)
+        assert z.is_contiguous() and not z.is_contiguous(memory_format=lib.channels_last)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.rand_like(lib.zeros(3, dtype=lib.int64)),
+    lambda lib: lib.randn_like(lib.zeros(3, dtype=lib.bool)),
+    lambda lib: lib.rand(3, dtype=lib.int64),
+    lambda lib: lib.randn(2, dtype=lib.int32),
+    lambda lib: lib.normal(1.0, 2.0, (2,), dtype=lib.int64),
+])  # fmt: skip
+def test_random_float_kernels_refuse_integer_dtypes(call):
+    """PyTorch has no uniform/normal kernel for integers; descent gave silent zeros."""
+    with pytest.raises(NotImplementedError):
+        call(torch)
+    with pytest.raises(NotImplementedError, match="not implemented for dtype"):
+        call(descent)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.randint_like(lib.zeros(3), 10, dtype=lib.bool),
+    lambda lib: lib.randint(0, 300, (3,), dtype=lib.uint8),
+    lambda lib: lib.randint(-1, 3, (3,), dtype=lib.uint8),
+])  # fmt: skip
+def test_randint_bounds_must_fit_the_dtype(call):
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        call(torch)
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        call(descent)
+
+
+def test_random_like_refuses_sparse_layout():
+    with pytest.raises(NotImplementedError, match="only the strided layout"):
+        descent.rand_like(descent.zeros(2), layout="sparse_coo")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normal_number_mean_takes_layout_and_dtype(dtype):
+    """normal(mean, std, size, dtype=, layout=, device=) as torch (layout= was refused)."""
+    outs = []
+    for lib in (torch, descent):
+        lib.manual_seed(0)
+        outs.append(lib.normal(1.6, 0.3, [200, 50], dtype=getattr(lib, dtype),
+                               layout=lib.strided, device="cpu", requires_grad=True))
+    t, d = outs
+    assert str(t.dtype).split(".")[-1] == str(d.dtype).split(".")[-1]
+    assert tuple(d.shape) == (200, 50) and d.requires_grad and d.is_leaf
+    v = _np(d)
+    assert abs(v.mean() - 1.6) < 0.02 and abs(v.std() - 0.3) < 0.02
