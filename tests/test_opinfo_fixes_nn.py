@@ -135,3 +135,87 @@ def test_max_unpool_gradcheck_float64():
     fn = lambda t: descent.nn.functional.max_unpool2d(t, i, 2, 2)  # noqa: E731
     assert descent.autograd.gradcheck(fn, (v,))
     assert descent.autograd.gradgradcheck(fn, (v,))
+
+
+# -- multi_margin_loss / multilabel_margin_loss: 0-d inputs, repeated targets ------------------
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("xs", "ys"),
+    [((), 0), ((), [0]), ((5,), [3]), ((5,), 2), ((1, 4), 1), ((3, 4), [0, 3, 1])],
+)
+def test_multi_margin_loss_shapes_as_aten(xs, ys, reduction):
+    """A 0-d input is one sample of one class; the target needs N classes in at most one dim;
+    the unreduced loss is (N,) unless the target is 0-d. descent refused 0-d and (C,) + (1,)."""
+    x = _rand(xs, 4) if xs else np.float32(0.3).reshape(())
+    for p in (1, 2):
+        _both(
+            lambda lib, t, p=p: lib.nn.functional.multi_margin_loss(
+                t, lib.tensor(ys), p=p, margin=1.5, reduction=reduction
+            ),
+            [np.asarray(x)],
+        )
+
+
+@pytest.mark.parametrize(("xs", "ys"), [((5,), [1, 2]), ((2, 5), [[1], [2]]), ((2, 5), 1)])
+def test_multi_margin_loss_inconsistent_target_raises(xs, ys):
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError, match="target tensor should be 1-D"):
+            lib.nn.functional.multi_margin_loss(lib.ones(xs), lib.tensor(ys))
+
+
+def test_multi_margin_loss_weight_must_be_1d():
+    for lib in (torch, descent):
+        with pytest.raises(ValueError, match="one-dimensional"):
+            lib.nn.functional.multi_margin_loss(lib.ones(()), lib.tensor(0), weight=lib.tensor(2.0))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("xs", "ys"),
+    [
+        ((), 0),
+        ((), [-1]),
+        ((5,), [1, 1, 2, -1, 0]),  # class 1 listed twice: summed twice
+        ((2, 4), [[3, 3, 3, 0], [2, -1, 2, 2]]),
+        ((3, 4), [[0, 1, 2, 3], [-1, 0, 0, 0], [1, 0, -1, 3]]),
+    ],
+)
+def test_multilabel_margin_loss_counts_repeated_targets(xs, ys, reduction):
+    """ATen sums over the listed targets, so a class listed twice counts twice; descent summed
+    over the set of targets (a smaller loss). 0-d inputs were refused."""
+    x = _rand(xs, 5) if xs else np.float32(0.3).reshape(())
+    _both(
+        lambda lib, t: lib.nn.functional.multilabel_margin_loss(
+            t, lib.tensor(ys), reduction=reduction
+        ),
+        [np.asarray(x)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys", "match"),
+    [
+        ((3,), [5, 0, 0], "out of range"),
+        ((3,), [-2, 0, 0], "out of range"),
+        ((1, 3), [0, 0, 0], "inconsistent target size"),
+        ((3,), [[0, 0, 0]], "inconsistent target size"),
+        ((3, 0), np.zeros((3, 0), np.int64), "non-empty"),
+    ],
+)
+def test_multilabel_margin_loss_errors_as_torch(xs, ys, match):
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError, match=match):
+            lib.nn.functional.multilabel_margin_loss(lib.ones(xs), lib.tensor(ys))
+
+
+def test_margin_losses_gradcheck_float64():
+    x = descent.tensor(_rand((3, 4), 6).astype(np.float64), requires_grad=True)
+    y = descent.tensor([[3, 3, 0, -1], [1, -1, 0, 0], [2, 1, 0, 3]])
+    fn = lambda t: descent.nn.functional.multilabel_margin_loss(t, y, reduction="none")  # noqa: E731
+    assert descent.autograd.gradcheck(fn, (x,))
+    x0 = descent.tensor(0.4, dtype=descent.float64, requires_grad=True)
+    fn0 = lambda t: descent.nn.functional.multi_margin_loss(t, descent.tensor(0), p=2)  # noqa: E731
+    assert descent.autograd.gradcheck(fn0, (x0,))

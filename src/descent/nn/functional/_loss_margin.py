@@ -79,19 +79,32 @@ def multilabel_soft_margin_loss(
     return _reduce(loss, reduction)
 
 
+def _frames(x: Tensor, op: str) -> tuple[int, int]:
+    """(frames N, classes C) as ATen: (N, C), (C,), or a 0-d input as one sample of one class;
+    C must not be 0."""
+    if not ((x.ndim == 2 and x.shape[1]) or (x.ndim == 1 and x.shape[0]) or x.ndim == 0):
+        raise DescentError(
+            f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but "
+            f"got: {list(x.shape)}"
+        )
+    return (x.shape[0], x.shape[1]) if x.ndim == 2 else (1, x.shape[0] if x.ndim else 1)
+
+
 def _class_targets(x: Tensor, target, op: str):
-    """(x as (N, C), integer targets (N,), unbatched flag), with PyTorch's shape checks."""
+    """(x as (N, C), integer targets (N,), the output's shape under reduction='none'), with
+    ATen's checks: a target of at most one dim holding N classes; the unreduced loss is (N,)
+    unless the target is 0-d."""
     y = as_tensor(target)
     if y._data.dtype.kind not in "iu":
         raise DescentError(f"{op}: expected an integer target, got dtype {y.dtype}")
-    if x.ndim == 1 and y.ndim == 0:
-        return x.reshape(1, -1), y._data.reshape(1), True
-    if x.ndim == 2 and y.ndim == 1 and y.shape[0] == x.shape[0]:
-        return x, y._data, False
-    raise DescentError(
-        f"{op}: inconsistent target size: expected (N, C) input with (N,) target or (C,) with a "
-        f"0-d target, got input {tuple(x.shape)} and target {tuple(y.shape)}"
-    )
+    n, c = _frames(x, op)
+    if y.ndim > 1 or y.numel() != n:
+        raise DescentError(
+            f"{op}: target tensor should be 1-D with size equal to the number of input samples "
+            f"(batch size). Expected target size [{n}], but got {list(y.shape)}. Input has "
+            f"shape {list(x.shape)}."
+        )
+    return x.reshape(n, c), y._data.reshape(n), (n,) if y.ndim else ()
 
 
 def multi_margin_loss(
@@ -114,7 +127,9 @@ def multi_margin_loss(
     reduction = _reduction(size_average, reduce, reduction, "multi_margin_loss")
     if p not in (1, 2):
         raise ValueError("multi_margin_loss: only p == 1 and p == 2 supported")
-    x, y, unbatched = _class_targets(as_tensor(input), target, "multi_margin_loss")
+    if weight is not None and as_tensor(weight).ndim != 1:
+        raise ValueError("multi_margin_loss: weight must be one-dimensional")
+    x, y, out_shape = _class_targets(as_tensor(input), target, "multi_margin_loss")
     n, c = x.shape
     yn = backend.as_numpy(y).astype(np.int64)
     if yn.size and (yn.min() < 0 or yn.max() >= c):
@@ -130,52 +145,52 @@ def multi_margin_loss(
         z = z * take_along_axis(as_tensor(weight).reshape(1, -1), idx.reshape(1, -1), axis=1).T
     not_target = Tensor._wrap(xp.asarray(np.arange(c)[None, :] != yn[:, None]))
     loss = where(not_target, z, z * 0.0).sum(axis=1) / c  # (N,)
-    if unbatched:
-        loss = loss.reshape(())
-    return _reduce(loss, reduction)
+    return _reduce(loss.reshape(out_shape), reduction)
 
 
 def multilabel_margin_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean"
 ) -> Tensor:
     """sum over target classes j and non-target classes i of max(0, 1 - (x[j] - x[i])) / C.
-    target (N, C) (or (C,)) lists the target classes first, ended by the first -1.
+    target (N, C) (or (C,), or 0-d with a 0-d input) lists the target classes first, ended by
+    the first -1; a class listed twice counts twice, as in ATen.
 
     Raises:
         RuntimeError: a target of another shape than the input, or a class out of range.
     """
-    reduction = _reduction(size_average, reduce, reduction, "multilabel_margin_loss")
+    op = "multilabel_margin_loss"
+    reduction = _reduction(size_average, reduce, reduction, op)
     x, y = as_tensor(input), as_tensor(target)
-    if y._data.dtype.kind not in "iu" or tuple(y.shape) != tuple(x.shape) or x.ndim not in (1, 2):
+    n, c = _frames(x, op)
+    if y._data.dtype.kind not in "iu" or (
+        tuple(y.shape) != (n, c) if x.ndim == 2 else (y.ndim > 1 or y.numel() != c)
+    ):
         raise DescentError(
-            f"multilabel_margin_loss: expected an integer target of the input's shape (N, C) "
-            f"or (C,), got input {tuple(x.shape)} and target {tuple(y.shape)} ({y.dtype})"
+            f"{op}: inconsistent target size: {list(y.shape)} ({y.dtype}) for input of size: "
+            f"{list(x.shape)}; expected an integer target of the input's shape (N, C) or (C,)"
         )
-    unbatched = x.ndim == 1
-    if unbatched:
-        x, y = x.reshape(1, -1), y.reshape(1, -1)
-    n, c = x.shape
-    yn = backend.as_numpy(y._data).astype(np.int64)
-    is_target = np.zeros((n, c), bool)  # class j is a target of sample k
-    pairs = np.zeros((n, c, c), bool)  # (k, j, i): j a listed target, i not a target
-    for k in range(n):
-        row = yn[k]
-        stop = np.flatnonzero(row < 0)
-        listed = row[: stop[0]] if stop.size else row
-        if listed.size and listed.max() >= c:
-            raise DescentError(f"multilabel_margin_loss: target class out of range [0, {c})")
-        is_target[k, listed] = True
-    for k in range(n):
-        pairs[k] = is_target[k][:, None] & ~is_target[k][None, :]
+    # The unreduced loss is (N,) for a 2-d target, a 0-d value otherwise (ATen).
+    out_shape = (n,) if y.ndim == 2 else ()
+    x = x.reshape(n, c)
+    yn = backend.as_numpy(y._data).reshape(n, c).astype(np.int64)
+    # Each row lists target classes up to its first negative entry. A class listed twice counts
+    # twice (ATen sums over the list, not over the set): counts[k, j] = listings of j in row k.
+    listed = np.cumprod(yn >= 0, axis=1).astype(bool)
+    if (yn[listed] >= c).any() or (yn[~listed] < -1).any():
+        raise DescentError(f"{op}: argument #2 'target' is out of range [-1, {c})")
+    rows, cols = np.nonzero(listed)
+    counts = np.zeros((n, c), np.int64)
+    np.add.at(counts, (rows, yn[rows, cols]), 1)
+    # weights[k, j, i]: how often the pair (target j, non-target i) is summed in row k
+    weights = counts[:, :, None] * (counts == 0)[:, None, :]
     xp = backend.get_array_module(x._data)
     # margins[k, j, i] = 1 - (x[k, j] - x[k, i])
     margins = 1.0 - (x.reshape(n, c, 1) - x.reshape(n, 1, c))
     hinge = relu(margins)  # PyTorch's backward: z > 0 (no gradient at the kink)
-    mask = Tensor._wrap(xp.asarray(pairs))
-    loss = where(mask, hinge, hinge * 0.0).sum(axis=(1, 2)) / c  # (N,)
-    if unbatched:
-        loss = loss.reshape(())
-    return _reduce(loss, reduction)
+    w = Tensor._wrap(xp.asarray(weights.astype(x._data.dtype)))
+    mask = Tensor._wrap(xp.asarray(weights > 0))
+    loss = where(mask, hinge * w, hinge * 0.0).sum(axis=(1, 2)) / c  # (N,)
+    return _reduce(loss.reshape(out_shape), reduction)
 
 
 def triplet_margin_with_distance_loss(
