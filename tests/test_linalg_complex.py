@@ -502,9 +502,10 @@ def test_slogdet_sign_is_complex_and_differentiable():
     assert sign.dtype == ds.complex128 and logabs.dtype == ds.float64
     np.testing.assert_allclose(np.abs(sign.numpy()), 1.0, rtol=1e-12)
     assert sign.requires_grad
-    # real input: the sign stays real and has no gradient (as before, and as torch)
+    # real input: the sign stays real; it requires grad with a zero gradient, as torch's
     sr, _ = ds.linalg.slogdet(ds.tensor(np.eye(2), requires_grad=True))
-    assert sr.dtype == ds.float64 and not sr.requires_grad
+    st, _ = torch.linalg.slogdet(torch.eye(2, dtype=torch.float64, requires_grad=True))
+    assert sr.dtype == ds.float64 and sr.requires_grad and st.requires_grad
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])

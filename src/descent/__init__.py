@@ -431,6 +431,8 @@ _LAZY_FUNCTIONS = {
     "stft": ("spectral", "stft"),  # torch.stft / istft over descent.fft (docs/complex.md)
     "istft": ("spectral", "istft"),
     "segment_reduce": ("torch_segment", "segment_reduce"),  # per-segment pooling (graphs)
+    "svd_lowrank": ("linalg_lowrank", "svd_lowrank"),  # randomised SVD / PCA (docs/linalg.md)
+    "pca_lowrank": ("linalg_lowrank", "pca_lowrank"),
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
     **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
     **{name: ("special", name) for name in _SPECIAL_NAMES},

@@ -43,7 +43,7 @@ from .ops.linalg_eig import eig as _eig
 from .ops.linalg_eig import eigvals
 from .ops.linalg_norm import vector_norm
 from .ops.linalg_spectral import eigh as _eigh
-from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals
+from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals, tolerances
 from .ops.linalg_spectral import svd as _svd
 from .ops.reduce import amax, amin
 from .ops.reduce import sum as _sum
@@ -370,17 +370,16 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The number of singular values above max(atol, rtol * sigma_max) (int64; no gradient);
-    rtol defaults to eps * max(m, n) when atol is not given, as PyTorch."""
+    rtol defaults to eps * max(m, n), or 0 where an atol > 0 is given, as PyTorch. atol and
+    rtol may be Tensors that broadcast against A's batch dimensions."""
     A = prepare("linalg.matrix_rank", as_tensor(A), square=hermitian, complex_ok=True)
+    atol, rtol = tolerances("linalg.matrix_rank", A, atol, rtol)
     xp = backend.get_array_module(A._data)
-    m, n = A.shape[-2:]
-    if rtol is None:
-        rtol = float(xp.finfo(A._data.dtype).eps) * max(m, n) if not atol else 0.0
     if hermitian:
         s = xp.abs(xp.linalg.eigvalsh(A._data))
     else:
         s = xp.linalg.svd(A._data, compute_uv=False)
-    tol = xp.maximum(float(atol or 0.0), rtol * largest(s))
+    tol = xp.maximum(atol, rtol * largest(s))  # (batch,), broadcast with the tolerances'
     return Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
 
 
@@ -420,7 +419,10 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     s = xp.linalg.svd(A._data, compute_uv=False)
     rank = (s > rtol * largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
     empty = Tensor._wrap(xp.zeros((0,), dtype=s.dtype))  # real, as the residuals
-    residuals = empty
+    # No residuals: still an output of the graph (PyTorch's requires grad), with a zero
+    # gradient: an empty slice of the solution (its real part for complex input)
+    residuals = x.reshape(-1)[:0]
+    residuals = residuals.real if residuals.is_complex() else residuals
     if driver != "gelsy" and m > n and bool((rank == n).all()):
         r = matmul(A, x) - Bm
         r2 = (r.conj() * r).real if r.is_complex() else r * r  # |r|^2
@@ -487,18 +489,26 @@ def tensorinv(A, ind: int = 2) -> Tensor:
 
 def tensorsolve(A, B, dims=None) -> Tensor:
     """X with tensordot(A, X, X.ndim) = B (torch.linalg.tensorsolve); `dims` are moved to the
-    end of A first."""
+    end of A first. As PyTorch, only the sizes' products must agree: A's leading dims
+    (B.ndim of them) are read as one axis of prod(B.shape), its trailing dims (X's shape) as
+    the other, and X = solve(A as that square matrix, B flattened)."""
     A, B = as_tensor(A), as_tensor(B)
     if dims is not None:
         dims = tuple(d % A.ndim for d in dims)
         A = movedim(A, dims, tuple(range(A.ndim - len(dims), A.ndim)))
     rest = tuple(A.shape[B.ndim:])
-    n = math.prod(B.shape)
-    if tuple(A.shape[: B.ndim]) != tuple(B.shape) or math.prod(rest) != n:
+    n = math.prod(rest)
+    if math.prod(B.shape) != n:
         raise DescentError(
             f"linalg.tensorsolve: Expected self to satisfy the requirement "
-            f"prod(result_shape) == prod(B.shape) with A's leading dims equal to B's shape; got "
-            f"A {tuple(A.shape)} and B {tuple(B.shape)}"
+            f"prod(self.shape[other.ndim:]) == prod(self.shape[:other.ndim]), but got {n} != "
+            f"{math.prod(B.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)})"
+        )
+    if math.prod(A.shape[: B.ndim]) != n:
+        raise DescentError(
+            f"linalg.tensorsolve: shape '[{n}, {n}]' is invalid for A of size "
+            f"{math.prod(A.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)}): A's "
+            f"leading {B.ndim} dims must hold prod(B.shape) = {n} entries"
         )
     return solve(A.reshape(n, n), B.reshape(n)).reshape(rest)
 

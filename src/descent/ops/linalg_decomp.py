@@ -314,14 +314,15 @@ class Slogdet(Function):
 
 def slogdet(a):
     """(sign, logabsdet) of a (batch of) square matrix (torch.linalg.slogdet): for complex A
-    the sign is a unit-modulus complex number (with a gradient) and logabsdet is real."""
+    the sign is a unit-modulus complex number (with a gradient) and logabsdet is real; a real
+    sign is piecewise constant: it requires grad (as PyTorch's) with a zero gradient."""
     a = prepare("linalg.slogdet", a, complex_ok=True)
     sign, logabs = unpack(Slogdet.apply(a), a.shape[:-2], [(), ()])
     if a._data.dtype.kind == "c":
         from .complex import real  # noqa: PLC0415 - complex.py imports ops that import this
 
         return sign, real(logabs)
-    return sign.detach(), logabs
+    return sign, logabs  # a real sign requires grad as PyTorch's; its gradient is zero
 
 
 # ---------------------------------------------------------------------------------------------

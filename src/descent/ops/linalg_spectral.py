@@ -21,6 +21,8 @@ singular values are taken back out with `real` (a view), so their gradient is re
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
@@ -396,16 +398,43 @@ def largest(s):
     return s.max(axis=-1)
 
 
+def tolerances(op: str, a: Tensor, atol, rtol):
+    """PyTorch's (atol, rtol) rule for pinv and matrix_rank, as float64 arrays that broadcast
+    against A's batch shape: atol defaults to 0; rtol to eps * max(m, n), or to 0 where an
+    atol > 0 is given. Either may be a float or a (real) Tensor of batch shape."""
+    xp = array_module(a)
+    m, n = a.shape[-2:]
+    real = xp.zeros((), dtype=a._data.dtype).real.dtype
+    default = float(xp.finfo(real).eps) * max(m, n)
+
+    def as_array(name, tol):
+        if isinstance(tol, Tensor):
+            if tol._data.dtype.kind == "c":
+                raise DescentError(f"{op}: {name} tensor of complex type is not supported. Got "
+                                   f"{tol._data.dtype}; pass its real part or abs()")  # fmt: skip
+            return tol._data.astype(xp.float64)
+        return xp.asarray(float(tol), dtype=xp.float64)
+
+    atol_a = xp.zeros((), dtype=xp.float64) if atol is None else as_array("atol", atol)
+    if rtol is not None:
+        rtol_a = as_array("rtol", rtol)
+    elif atol is None:
+        rtol_a = xp.asarray(default, dtype=xp.float64)
+    else:
+        rtol_a = xp.where(atol_a > 0, 0.0, default)
+    return atol_a, rtol_a
+
+
 def pinv(a, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The Moore-Penrose pseudo-inverse (torch.linalg.pinv): singular values at or below
     max(atol, rtol * sigma_max) are treated as zero; rtol defaults to eps * max(m, n) when
-    atol is not given (0 when it is), as PyTorch."""
+    atol is not given (0 when it is), as PyTorch. atol and rtol may be Tensors that broadcast
+    against A's batch dimensions (the result takes the broadcast batch shape)."""
     a = prepare("linalg.pinv", a, square=hermitian, complex_ok=True)
-    for name, tol in (("atol", atol), ("rtol", rtol)):
-        if isinstance(tol, Tensor):
-            raise DescentError(f"linalg.pinv: {name} as a Tensor is not supported; pass a float")
-    m, n = a.shape[-2:]
-    eps = float(array_module(a).finfo(a._data.dtype).eps)
-    if rtol is None:
-        rtol = eps * max(m, n) if atol is None or atol <= 0 else 0.0
-    return Pinv.apply(a, atol=float(atol or 0.0), rtol=float(rtol), hermitian=bool(hermitian))
+    atol_a, rtol_a = tolerances("linalg.pinv", a, atol, rtol)
+    if isinstance(atol, Tensor) or isinstance(rtol, Tensor):
+        batch = np.broadcast_shapes(tuple(a.shape[:-2]), atol_a.shape, rtol_a.shape)
+        if batch != tuple(a.shape[:-2]):  # a differentiable expand: the gradient sums back
+            a = a.expand(*(batch + tuple(a.shape[-2:])))
+        return Pinv.apply(a, atol=atol_a, rtol=rtol_a, hermitian=bool(hermitian))
+    return Pinv.apply(a, atol=float(atol_a), rtol=float(rtol_a), hermitian=bool(hermitian))
