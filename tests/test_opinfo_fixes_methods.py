@@ -192,3 +192,76 @@ def test_normal_number_mean_takes_layout_and_dtype(dtype):
     assert tuple(d.shape) == (200, 50) and d.requires_grad and d.is_leaf
     v = _np(d)
     assert abs(v.mean() - 1.6) < 0.02 and abs(v.std() - 0.3) < 0.02
+
+
+# -- torch.signal.windows ----------------------------------------------------------------------
+WINDOWS = [
+    ("hamming", {}), ("hann", {}), ("bartlett", {}), ("blackman", {}), ("cosine", {}),
+    ("nuttall", {}), ("exponential", {}), ("exponential", {"tau": 0.5}),
+    ("gaussian", {}), ("gaussian", {"std": 2.7}), ("kaiser", {}), ("kaiser", {"beta": 0.0}),
+    ("kaiser", {"beta": 3.3}), ("general_hamming", {}), ("general_hamming", {"alpha": 0.6}),
+    ("general_cosine", {"a": [0.46, 0.23, 0.31]}), ("general_cosine", {"a": (0.5, 0.5)}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kwargs"), WINDOWS, ids=[f"{n}{k}" for n, k in WINDOWS])
+@pytest.mark.parametrize("M", [0, 1, 2, 5, 10, 11])
+@pytest.mark.parametrize("sym", [True, False])
+@pytest.mark.parametrize("dtype", [None, "float32", "float64"])
+def test_signal_windows_match_torch(name, kwargs, M, sym, dtype):
+    outs = []
+    for lib in (torch, descent):
+        kw = {**kwargs, "sym": sym}
+        if dtype is not None:
+            kw["dtype"] = getattr(lib, dtype)
+        outs.append(getattr(lib.signal.windows, name)(M, **kw))
+    t, d = outs
+    assert str(t.dtype).split(".")[-1] == str(d.dtype).split(".")[-1]
+    assert tuple(d.shape) == (M,)
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(_np(d), _np(t), rtol=tol, atol=tol)
+
+
+def test_signal_windows_exponential_center():
+    for M in (1, 4, 9):
+        t = torch.signal.windows.exponential(M, center=1.3, sym=False, dtype=torch.float64)
+        d = descent.signal.windows.exponential(M, center=1.3, sym=False, dtype=descent.float64)
+        np.testing.assert_allclose(_np(d), _np(t), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", [w for w, _ in WINDOWS[:11]])
+def test_signal_windows_keywords(name):
+    kw = {"a": [0.5, 0.5]} if name == "general_cosine" else {}
+    d = getattr(descent.signal.windows, name)(6, sym=False, dtype=descent.float64,
+                                              layout=descent.strided, device="cpu",
+                                              requires_grad=True, **kw)
+    assert d.requires_grad and d.dtype == descent.float64 and d.device.type == "cpu"
+
+
+@pytest.mark.parametrize("call", [
+    lambda w, lib: w.hann(-1),
+    lambda w, lib: w.hann(4, dtype=lib.int64),
+    lambda w, lib: w.kaiser(4, dtype=lib.float16),
+    lambda w, lib: w.exponential(4, tau=0.0),
+    lambda w, lib: w.exponential(4, center=1.0),
+    lambda w, lib: w.gaussian(4, std=-1.0),
+    lambda w, lib: w.kaiser(4, beta=-1.0),
+    lambda w, lib: w.general_cosine(4, a=[]),
+])  # fmt: skip
+def test_signal_windows_refuse_as_torch(call):
+    with pytest.raises(ValueError) as te:
+        call(torch.signal.windows, torch)
+    with pytest.raises(ValueError) as de:
+        call(descent.signal.windows, descent)
+    assert str(te.value).split(",")[0].split(":")[0] == str(de.value).split(",")[0].split(":")[0]
+
+
+def test_signal_windows_general_cosine_needs_a_sequence():
+    for lib in (torch, descent):
+        with pytest.raises(TypeError, match="Coefficients must be a list/tuple"):
+            lib.signal.windows.general_cosine(4, a=0.5)
+
+
+def test_signal_windows_refuse_sparse_layout():
+    with pytest.raises(ValueError, match="strided tensors only"):
+        descent.signal.windows.hann(4, layout="sparse_coo")
