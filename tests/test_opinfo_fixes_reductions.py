@@ -58,7 +58,8 @@ def compare(fn, *arrays, grad=True, rtol=1e-5, atol=1e-6):
                 else:
                     loss = loss + (o * lib.tensor(w.astype(np.float32))).sum()
             leaves = [t for t in ts if t is not None and t.requires_grad]
-            grads = list(lib.autograd.grad(loss, leaves, allow_unused=True))
+            if leaves:
+                grads = list(lib.autograd.grad(loss, leaves, allow_unused=True))
         results.append((outs, grads))
     (t_outs, t_grads), (d_outs, d_grads) = results
     assert len(t_outs) == len(d_outs)
@@ -136,3 +137,94 @@ def test_quantile_q_gradcheck(name):
     q = np.array([0.13, 0.52, 0.87])  # ranks away from the integers (the kinks)
     gradcheck64(lambda t, qt: getattr(ds, name)(t, qt, dim=1), x, q)
     gradcheck64(lambda t, qt: getattr(ds, name)(t, qt), x, q)
+
+
+# ---- diff, gradient, trapezoid: n=0, spacing=None, complex samples ---------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.int64, np.bool_])
+def test_diff_n0_ignores_prepend_append(dtype):
+    x, pre, app = (_rand(s, seed=i, dtype=np.float32 if dtype is np.bool_ else dtype)
+                   for i, s in enumerate([(5, 5), (1, 5), (2, 5)]))  # fmt: skip
+    if dtype is np.bool_:
+        x, pre, app = x > 0, pre > 0, app > 0
+    compare(lambda lib, t, p, a: lib.diff(t, 0, 0, p, a), x, pre, app)
+    compare(lambda lib, t, a: lib.diff(t, 0, 0, None, a), x, app)
+    compare(lambda lib, t, a: lib.diff(t, 1, 0, None, a), x, app)  # n=1 still appends
+
+
+def test_diff_n0_is_a_copy_and_negative_n_raises():
+    x = ds.tensor([1.0, 2.0])
+    y = ds.diff(x, n=0)
+    assert y is not x
+    y[0] = 5.0
+    assert x.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="non-negative"):
+        ds.diff(x, -1)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        torch.diff(torch.tensor([1.0, 2.0]), -1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.int64])
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_gradient_spacing_none(dtype, edge_order):
+    x = _rand((5, 5), dtype=dtype) if dtype is not np.int64 else np.arange(25).reshape(5, 5) ** 2
+    compare(lambda lib, t: lib.gradient(t, dim=None, spacing=None, edge_order=edge_order), x)
+    compare(lambda lib, t: lib.gradient(t, dim=1, spacing=None, edge_order=edge_order), x)
+
+
+@pytest.mark.parametrize("spacing", [2.0, [2.0, 2.1], "tensors"])
+def test_gradient_complex(spacing):
+    x = _rand((4, 4), dtype=np.complex64)
+    c = np.array([0.0, 1.0, 2.5, 3.0], np.float32)
+
+    def fn(lib, t, ct):
+        return lib.gradient(t, spacing=[ct, ct * 2] if spacing == "tensors" else spacing)
+
+    compare(fn, x, c)
+    gradcheck64(lambda t, ct: ds.gradient(t, spacing=[ct, ct * 2], edge_order=2), x, c)
+
+
+def test_gradient_coordinates_promote():
+    y, c = np.array([1.0, 4.0, 9.0, 16.0], np.float32), np.array([0.0, 1.0, 2.5, 3.0])
+    compare(lambda lib, t, ct: lib.gradient(t, spacing=[ct]), y, c)  # float32 at float64 points
+    compare(lambda lib, t, ct: lib.gradient(t, spacing=[ct]), y, c.astype(np.complex64))
+    compare(lambda lib, t, ct: lib.gradient(t, spacing=[ct]), np.array([1, 4, 9, 16]), c)
+
+
+@pytest.mark.parametrize("name", ["trapezoid", "trapz", "cumulative_trapezoid"])
+@pytest.mark.parametrize(
+    ("ydt", "xdt"),
+    [(np.complex64, np.complex64), (np.float32, np.complex64),
+     (np.complex64, np.float32), (np.complex64, None)],
+)  # fmt: skip
+def test_trapezoid_complex(name, ydt, xdt):
+    y = _rand((2, 3), seed=3, dtype=ydt)
+    if xdt is None:
+        compare(lambda lib, t: getattr(lib, name)(t, dx=2.0), y)
+        return
+    x = _rand((2, 3), seed=4, dtype=xdt)
+    compare(lambda lib, t, xt: getattr(lib, name)(t, xt), y, x)
+    compare(lambda lib, t, xt: getattr(lib, name)(t, xt[0], dim=1), y, x)
+    gradcheck64(lambda t, xt: getattr(ds, name)(t, xt), y, x)
+
+
+# ---- prod(dtype=bool), sum_to_size of bool -------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.float32, np.int64])
+def test_prod_dtype_bool_is_logical_and(dtype):
+    x = (_rand((5, 5, 5), seed=5) > -1.5).astype(dtype)
+    for kwargs in ({}, {"keepdim": True}):
+        compare(lambda lib, t, kw=kwargs: lib.prod(t, 1, dtype=lib.bool, **kw), x, grad=False)
+    compare(lambda lib, t: t.prod(dtype=lib.bool), x, grad=False)
+    compare(lambda lib, t: lib.prod(t), x, grad=False)  # bool without dtype: int64
+
+
+@pytest.mark.parametrize("size", [(), (1, 1), (2, 1), (1, 3), (3,), (2, 3)])
+@pytest.mark.parametrize("dtype", [np.bool_, np.float32, np.int64])
+def test_sum_to_size(size, dtype):
+    x = (_rand((2, 3), seed=6) > 0).astype(dtype) if dtype is not np.float32 else _rand((2, 3))
+    compare(lambda lib, t: t.sum_to_size(size), x)
+    if not size:  # a 0-d tensor summed to [] (bool: int64)
+        compare(lambda lib, t: t.sum_to_size([]), x[0, 0])

@@ -304,6 +304,10 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     x = input
     if x.ndim == 0:
         raise DescentError("diff expects input to be at least one-dimensional (got a 0-d tensor)")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
+    if n == 0:  # a copy of the input: PyTorch ignores prepend/append then
+        return _ops.clone(x)
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, x, append) if p is not None]
         x = _ops.cat(parts, dim)

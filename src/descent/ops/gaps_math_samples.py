@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, return_type
+from ._common import as_tensor, promote_types, return_type
 from .elementwise import cast
 from .reduce import cumsum, sum
 from .selection import _dim
@@ -31,10 +31,10 @@ HistogramddResult = return_type("histogramdd", ["hist", "bin_edges"])
 
 
 def _floating(v) -> Tensor:
-    """v as a Tensor of a floating dtype (integer samples integrate in the default float
-    dtype, as PyTorch's)."""
+    """v as a Tensor of a floating or complex dtype (integer samples integrate in the default
+    float dtype, as PyTorch's)."""
     v = as_tensor(v)
-    return v if v.dtype.kind in "fV" else cast(v, get_default_dtype())
+    return v if v.dtype.kind in "fVc" else cast(v, get_default_dtype())
 
 
 def _intervals(op: str, y: Tensor, x, dx, dim: int):
@@ -80,6 +80,8 @@ def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
     """[(axis, spacing of that axis)] for torch.gradient's arguments."""
     if edge_order not in (1, 2):
         raise RuntimeError(f"{op} only supports edge_order=1 and edge_order=2.")
+    if spacing is None:  # PyTorch's default: unit spacing
+        spacing = 1
     if dim is None:
         dims = list(range(f.ndim))
     elif isinstance(dim, (int, np.integer)):
@@ -124,7 +126,14 @@ def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
             return narrow(f, d, start % n, length)
 
         if isinstance(h, Tensor) and h.ndim == 1:
-            out.append(_gradient_coordinates(f, d, n, cast(h, f.dtype), edge_order, sl))
+            # the samples and coordinates promote (float32 values at float64 points: float64)
+            dt = promote_types(f._data.dtype, h._data.dtype)
+            fd = f if dt == f._data.dtype else cast(f, dt)
+
+            def sl_d(start, length, d=d, n=n, fd=fd):
+                return narrow(fd, d, start % n, length)
+
+            out.append(_gradient_coordinates(fd, d, n, cast(h, dt), edge_order, sl_d))
             continue
         h = h.item() if isinstance(h, Tensor) else h
         interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)

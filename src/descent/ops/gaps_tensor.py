@@ -398,6 +398,8 @@ def sum_to_size(input, *size) -> Tensor:
         raise RuntimeError(
             f"sum_to_size: size {list(size)} is not expandable to size {list(x.shape)}"
         )
+    if not size:  # PyTorch's sum_to: an empty size is the full sum (bool -> int64), 0-d too
+        return _sum(x)
     out = _sum(x, tuple(range(lead))) if lead else x
     axes = tuple(i for i, (s, n) in enumerate(zip(size, out.shape)) if s == 1 and n != 1)
     return _sum(out, axes, keepdims=True) if axes else out

@@ -300,6 +300,8 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
     bool and unsigned tensors multiply in int64, as in PyTorch."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     x = cast(x, dtype) if dtype is not None else _as_int64(x)
+    if x._data.dtype == np.bool_:  # dtype=bool: a bool product (logical and), as PyTorch's
+        return all(x, axis, keepdims)
     return Prod.apply(x, axis=axis, keepdims=keepdims)
 
 
