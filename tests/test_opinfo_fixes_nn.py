@@ -219,3 +219,68 @@ def test_margin_losses_gradcheck_float64():
     x0 = descent.tensor(0.4, dtype=descent.float64, requires_grad=True)
     fn0 = lambda t: descent.nn.functional.multi_margin_loss(t, descent.tensor(0), p=2)  # noqa: E731
     assert descent.autograd.gradcheck(fn0, (x0,))
+
+
+# -- pooling: one-element argument lists, int64 averages, integer max_pool3d ----------------
+@pytest.mark.parametrize(
+    ("name", "shape", "args"),
+    [
+        ("avg_pool2d", (2, 3, 9, 9), ([3, 3], [1, 1], [1], True, False, 2)),
+        ("avg_pool2d", (1, 2, 6, 6), ([4], [2], [2], True, True, None)),
+        ("avg_pool2d", (1, 1, 4, 4), ([2, 2], [], [0], False, True, -2)),
+        ("max_pool2d", (1, 2, 7, 7), ([3], [], [1], [2])),
+        ("avg_pool3d", (1, 2, 5, 5, 5), ([3], [2], [1], True, False)),
+        ("max_pool3d", (1, 2, 5, 5, 5), ([3], [], [1], [1], True)),
+    ],
+)
+def test_pooling_takes_one_element_argument_lists(name, shape, args):
+    """ATen repeats a one-element kernel_size / stride / padding / dilation for every
+    dimension; descent refused padding=[1] ('must be a tuple of 2 ints')."""
+    _both(lambda lib, t: getattr(lib.nn.functional, name)(t, *args), [_rand(shape, 9)])
+
+
+def test_pooling_two_element_padding_for_3d_still_raises():
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError):
+            lib.nn.functional.avg_pool3d(lib.ones(1, 1, 4, 4, 4), 2, 2, [1, 1])
+
+
+INT_POOLS = [
+    ("avg_pool1d", (2, 3, 9), ([3],)),
+    ("avg_pool1d", (1, 3, 9), (3, 1, 1, True, False)),
+    ("avg_pool1d", (1, 2, 9), ([6], [3], [2], True, True)),
+    ("avg_pool2d", (1, 3, 9, 9), (3, 1, 1, True, False, 2)),
+    ("avg_pool2d", (1, 3, 9, 9), ([4, 4], [2, 3], 1, True, False)),
+    ("avg_pool2d", (1, 1, 4, 4), ([2, 2], [], [0], False, True, -2)),
+    ("avg_pool2d", (0, 3, 6, 6), (2,)),
+    ("avg_pool3d", (2, 3, 3, 4, 4), ([2, 2, 2],)),
+    ("avg_pool3d", (1, 2, 4, 4, 4), (2, 1, 1, True, False, 2)),
+    ("avg_pool3d", (1, 1, 7, 5, 7), ([6, 3, 4], [2, 3, 2], [3, 1, 0], False, False)),
+    ("avg_pool3d", (1, 1, 4, 5, 4), ([2, 2, 3], [2, 2, 1], 0, False, True, -2)),
+    ("max_pool3d", (1, 2, 3, 6, 5), (3, 2, 0, 1, True)),
+    ("max_pool3d", (1, 2, 4, 4, 4), (3, 2, 1, 1, False)),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "args"), INT_POOLS)
+def test_integer_pooling_as_aten(name, shape, args):
+    """ATen averages int64 with C++'s division (truncated toward zero) and max-pools
+    integers in 3-D; descent refused them ('expected a floating tensor')."""
+    x = (_rand(shape, 10) * 20).astype(np.int64)
+    _both(lambda lib, t: getattr(lib.nn.functional, name)(t, *args), [x], grad=False, atol=0)
+
+
+def test_integer_average_truncates_toward_zero_by_hand():
+    x = descent.tensor([[[-7, 2, 3, -1, 5]]])
+    assert descent.nn.functional.avg_pool1d(x, 2, 1).tolist() == [[[-2, 2, 1, 2]]]
+    y = descent.nn.functional.max_pool3d(x[None], (1, 1, 2), 1, return_indices=True)
+    assert y[0].dtype == descent.int64 and y[0].tolist() == [[[[2, 3, 3, 5]]]]
+    assert y[1].tolist() == [[[[1, 2, 2, 4]]]]
+
+
+@pytest.mark.parametrize("name", ["avg_pool2d", "avg_pool3d"])
+def test_avg_pool_divisor_zero_raises(name):
+    shape = (1, 1, 4, 4) if name == "avg_pool2d" else (1, 1, 4, 4, 4)
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError, match="divisor must be not zero"):
+            getattr(lib.nn.functional, name)(lib.ones(shape), 2, divisor_override=0)

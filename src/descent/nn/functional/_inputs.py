@@ -31,6 +31,14 @@ def float_tensor(x, op: str) -> Tensor:
     return x
 
 
+def pool_tuple(v, n: int, name: str, op: str) -> tuple:
+    """A pooling argument as n ints: ATen's pooling ops take an int, one int in a sequence
+    (`padding=[1]`, repeated for every dimension) or n ints."""
+    if not isinstance(v, int) and len(v) == 1:
+        v = int(v[0])
+    return int_tuple(v, n, name, op)
+
+
 def int_tuple(v, n: int, name: str, op: str) -> tuple:
     """`3` -> (3,) * n; a sequence of n ints stays (kernel_size, stride, padding, dilation)."""
     if isinstance(v, int):

@@ -16,7 +16,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, lowest, out_size
 from ...tensor import Tensor
-from ._inputs import float_tensor, int_tuple
+from ._inputs import float_tensor, int_tuple, pool_tuple
 
 __all__ = [
     "max_pool1d",
@@ -31,13 +31,13 @@ __all__ = [
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
     (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
-    kh, kw = int_tuple(kernel_size, 2, "kernel_size", op)
+    kh, kw = pool_tuple(kernel_size, 2, "kernel_size", op)
     if stride is None or (not isinstance(stride, int) and len(stride) == 0):
         sh, sw = kh, kw
     else:
-        sh, sw = int_tuple(stride, 2, "stride", op)
-    ph, pw = int_tuple(padding, 2, "padding", op)
-    dh, dw = int_tuple(dilation, 2, "dilation", op)
+        sh, sw = pool_tuple(stride, 2, "stride", op)
+    ph, pw = pool_tuple(padding, 2, "padding", op)
+    dh, dw = pool_tuple(dilation, 2, "dilation", op)
     # PyTorch's rule: more padding would let a window see only padding (an -inf maximum).
     if ph > kh // 2 or pw > kw // 2:
         raise DescentError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
@@ -136,12 +136,15 @@ def avg_pool2d(
 ) -> Tensor:
     """Mean over kh x kw windows; ceil_mode, count_include_pad and divisor_override as
     PyTorch."""
-    x, unbatched = _as4d(float_tensor(input, "avg_pool2d"), "avg_pool2d")
+    x, integer = _avg_input(input, "avg_pool2d")
+    x, unbatched = _as4d(x, "avg_pool2d")
     h, w = x.shape[2], x.shape[3]
     geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d")
     kh, kw, sh, sw, _, _, ph, pw = geom
     x, eh, ew = _ceil_pad(x, geom, ceil_mode, 0.0)
     if divisor_override is not None:
+        if divisor_override == 0:
+            raise DescentError("avg_pool2d: divisor must be not zero")
         div = float(divisor_override)
     elif (count_include_pad or (ph == 0 and pw == 0)) and not (eh or ew):
         div = float(kh * kw)
@@ -159,8 +162,27 @@ def avg_pool2d(
                 div += ones[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
         xp = backend.get_array_module(x._data)
         div = xp.asarray(div.astype(x._data.dtype))
-    y = AvgPool2d.apply(x, geom=geom, div=div)
+    if integer:
+        y = integer_average(AvgPool2d.apply(x, geom=geom, div=1.0), div)
+    else:
+        y = AvgPool2d.apply(x, geom=geom, div=div)
     return y[0] if unbatched else y
+
+
+def _avg_input(input, op: str) -> tuple[Tensor, bool]:
+    """(x, integer): average pooling takes floats, and int64 as ATen (an integer average,
+    computed here on a float64 copy: exact for sums below 2^53; no gradient)."""
+    x = as_tensor(input)
+    if x._data.dtype == np.int64:
+        return Tensor._wrap(x._data.astype(np.float64)), True
+    return float_tensor(x, op), False
+
+
+def integer_average(total: Tensor, div) -> Tensor:
+    """ATen's average of int64 windows: the integer sum divided by the divisor with C++'s
+    division (truncated toward zero: -5 / 2 = -2), as int64."""
+    xp = backend.get_array_module(total._data)
+    return Tensor._wrap(xp.trunc(total._data / div).astype(np.int64))
 
 
 def max_pool1d(
@@ -195,7 +217,7 @@ def avg_pool1d(
     """avg_pool2d over (N, C, L) as a height-1 image."""
     x = _shape.unsqueeze(as_tensor(input), -2)
     k = int_tuple(kernel_size, 1, "kernel_size", "avg_pool1d")[0]
-    s = k if stride is None else int_tuple(stride, 1, "stride", "avg_pool1d")[0]
+    s = k if stride is None or stride == [] else int_tuple(stride, 1, "stride", "avg_pool1d")[0]
     p = int_tuple(padding, 1, "padding", "avg_pool1d")[0]
     y = avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
     return _shape.squeeze(y, -2)

@@ -16,14 +16,24 @@ import numpy as np
 from ... import backend
 from ...array_backward import along_axis_index
 from ...autograd import Function
+from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
+from ...ops.conv import lowest
 from ...ops.indexing import take_along_axis
 from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
 from ...tensor import Tensor
 from ._activation import relu
-from ._inputs import float_tensor, int_tuple
-from ._pooling import _ceil_extra, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from ._inputs import float_tensor, int_tuple, pool_tuple
+from ._pooling import (
+    _avg_input,
+    _ceil_extra,
+    avg_pool1d,
+    avg_pool2d,
+    integer_average,
+    max_pool1d,
+    max_pool2d,
+)
 
 __all__ = [
     "max_pool3d",
@@ -65,13 +75,13 @@ def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
 def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
     """PyTorch's pooling arguments checked: (k, s, d, p) and ceil_mode's extra trailing cells
     per dimension (they are never counted or chosen)."""
-    k = int_tuple(kernel_size, nd, "kernel_size", op)
+    k = pool_tuple(kernel_size, nd, "kernel_size", op)
     if stride is None or (not isinstance(stride, int) and len(stride) == 0):
         s = k
     else:
-        s = int_tuple(stride, nd, "stride", op)
-    p = int_tuple(padding, nd, "padding", op)
-    d = int_tuple(dilation, nd, "dilation", op)
+        s = pool_tuple(stride, nd, "stride", op)
+    p = pool_tuple(padding, nd, "padding", op)
+    d = pool_tuple(dilation, nd, "dilation", op)
     if any(pi > ki // 2 for pi, ki in zip(p, k, strict=True)):
         raise ValueError(f"{op}: padding {p} must be at most half the kernel {k}")
     sizes = x.shape[2:]
@@ -85,14 +95,17 @@ def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
 
 
 def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, op):
-    x, unbatched = _batched(float_tensor(x, op), nd, op)
+    x = as_tensor(x)
+    if x._data.dtype.kind not in "iu":  # integers pool too (no gradient), as in PyTorch
+        x = float_tensor(x, op)
+    x, unbatched = _batched(x, nd, op)
     geom, extra = _geom(x, nd, kernel_size, stride, padding, dilation, ceil_mode, op)
     k, s, d, p = geom
     n, c, *sizes = x.shape
     xp = backend.get_array_module(x._data)
-    # Winners on the arrays: -inf padding (and ceil_mode cells) never win.
+    # Winners on the arrays: -inf padding (and ceil_mode cells; an integer's minimum) never win.
     data = xp.pad(x._data, ((0, 0), (0, 0)) + tuple((pi, pi + e) for pi, e in zip(p, extra)),
-                  constant_values=-np.inf)  # fmt: skip
+                  constant_values=lowest(x._data.dtype))  # fmt: skip
     cols = im2col_nd(xp, data, (k, s, d, (0,) * nd))  # (C, *k, N, *O)
     out = cols.shape[nd + 2 :]
     kk = int(np.prod(k))
@@ -145,7 +158,8 @@ def avg_pool3d(
     """Mean over kd x kh x kw windows of (N, C, D, H, W) (or (C, D, H, W)); ceil_mode,
     count_include_pad and divisor_override as PyTorch."""
     op = "avg_pool3d"
-    x, unbatched = _batched(float_tensor(input, op), 3, op)
+    x, integer = _avg_input(input, op)
+    x, unbatched = _batched(x, 3, op)
     geom, extra = _geom(x, 3, kernel_size, stride, padding, 1, ceil_mode, op)
     k, s, d, p = geom
     n, c, *sizes = x.shape
@@ -160,8 +174,8 @@ def avg_pool3d(
     total = _shape.swapaxes(total, 0, 1)
     if divisor_override is not None:
         if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must not be 0")
-        y = total / float(divisor_override)
+            raise DescentError(f"{op}: divisor must be not zero (divisor_override=0)")
+        div = float(divisor_override)
     else:
         # The divisor counts the cells each window covers: the input, plus the padding when
         # count_include_pad (never ceil_mode's extra cells).
@@ -173,7 +187,11 @@ def avg_pool3d(
             counted[tuple(slice(pi, pi + sz) for sz, pi in zip(sizes, p))] = True
         div = count_windows(sizes, geom, counted)
         xp = backend.get_array_module(x._data)
-        y = total / Tensor._wrap(xp.asarray(div.astype(x._data.dtype)))
+        div = xp.asarray(div.astype(x._data.dtype))
+    if integer:
+        y = integer_average(total, div)
+    else:
+        y = total / (div if isinstance(div, float) else Tensor._wrap(div))
     return y[0] if unbatched else y
 
 
