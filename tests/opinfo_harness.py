@@ -35,7 +35,18 @@ RANDOM = {
     "nn.functional.alpha_dropout", "nn.functional.feature_alpha_dropout", "nn.functional.rrelu",
     "empty", "empty_like", "new_empty", "new_empty_strided", "empty_strided", "empty_permuted",
     "nn.functional.gumbel_softmax", "randperm",
+    # random pooling regions (drawn inside the op, from each library's own generator)
+    "nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d",
 }
+
+# The (variant, dtype) pairs tests/test_opinfo.py runs; KNOWN's keys are "dtype" for the
+# function variant and "variant-dtype" for the others.
+RUNS = [("function", d) for d in ("float32", "float64", "int64", "bool", "complex64", "uint8")] + \
+    [(v, d) for v in ("method", "inplace") for d in ("float32", "int64")]
+
+
+def run_key(variant, dname):
+    return dname if variant == "function" else f"{variant}-{dname}"
 
 # Operators that return positions: among equal values PyTorch leaves the choice unspecified
 # (its sort is not stable unless asked), so index outputs are compared only without ties.
@@ -274,7 +285,44 @@ def _short(e):
     return f"{type(e).__name__}: {msg[:160]}"
 
 
-def check_sample(op, fn, sample, dtype, grad):
+def variant_fns(op, variant):
+    """(torch's callable, descent's callable or None) for ``variant`` of ``op``, or None.
+
+    ``variant``: "function" (``torch.add``), "method" (``x.add(...)``) or "inplace"
+    (``x.clone().add_(...)``, which must return the tensor it changed).
+    """
+    if variant == "function":
+        return op.op, resolve(op)
+    v = op.method_variant if variant == "method" else op.inplace_variant
+    name = getattr(v, "__name__", None)
+    if v is None or name is None or isinstance(v, types.FunctionType):
+        return None
+    if variant == "method":
+        dfn = (lambda x, *a, **k: getattr(x, name)(*a, **k)) if hasattr(descent.Tensor, name) \
+            else _missing(name)
+        return v, dfn
+
+    def tfn(x, *a, **k):
+        return v(x.clone(), *a, **k)
+
+    def dfn(x, *a, **k):
+        if not hasattr(descent.Tensor, name):
+            raise AttributeError(f"descent.Tensor has no method {name}")
+        y = x.clone()
+        out = getattr(y, name)(*a, **k)
+        if out is not y:
+            raise AssertionError(f"{name} returned a new tensor, not the one it changed")
+        return out
+    return tfn, dfn
+
+
+def _missing(name):
+    def fn(*a, **k):
+        raise AttributeError(f"descent.Tensor has no method {name}")
+    return fn
+
+
+def check_sample(op, fn, sample, dtype, grad, tfn=None):
     leaves = []
     try:
         dinput = to_descent(sample.input, leaves)
@@ -292,7 +340,7 @@ def check_sample(op, fn, sample, dtype, grad):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tout = tpost(twrap(op.op, sample.input, *sample.args, **sample.kwargs))
+            tout = tpost(twrap(tfn or op.op, sample.input, *sample.args, **sample.kwargs))
     except Exception as e:  # noqa: BLE001 - torch refusing the sample is a case too
         try:
             with warnings.catch_warnings():
@@ -308,7 +356,7 @@ def check_sample(op, fn, sample, dtype, grad):
     except Exception as e:  # noqa: BLE001
         return [f"descent raises {_short(e)}"]
     bad = compare(tout, dout, tol, skip_int=ties)
-    if bad or not grad or tol is None:
+    if bad or not grad or tol is None or ties:  # (ties: which equal value gets it, unspecified)
         return bad
     # Gradients of sum(out_i * w_i) over the floating outputs that require grad.
     tf = [o for o in _flat(tout) if isinstance(o, torch.Tensor) and o.requires_grad
@@ -360,11 +408,12 @@ def _random_sample(sample):
     return False
 
 
-def check_op(op, dtype, max_samples=None):
+def check_op(op, dtype, max_samples=None, variant="function"):
     """Findings for ``op`` at ``dtype``: a list of strings, or None if nothing could run."""
-    fn = resolve(op)
-    if fn is None:
+    fns = variant_fns(op, variant)
+    if fns is None or fns[1] is None:
         return None
+    tfn, fn = fns
     grad = op.supports_autograd and (dtype.is_floating_point or dtype.is_complex)
     torch.manual_seed(0)
     try:
@@ -373,7 +422,7 @@ def check_op(op, dtype, max_samples=None):
         return None
     found, ran = [], 0
     for k, s in enumerate(samples[:max_samples]):
-        res = check_sample(op, fn, s, dtype, grad)
+        res = check_sample(op, fn, s, dtype, grad, tfn)
         if res is None:
             continue
         ran += 1
@@ -405,6 +454,7 @@ def main(argv=None):
     p.add_argument("--op", action="append")
     p.add_argument("--dtype", default="float32")
     p.add_argument("-v", action="store_true")
+    p.add_argument("--variant", default="function", choices=("function", "method", "inplace"))
     p.add_argument("--write-known", action="store_true",
                    help="rewrite tests/opinfo_known.py from this run (all test dtypes)")
     a = p.parse_args(argv)
@@ -420,7 +470,7 @@ def main(argv=None):
             continue
         name = label(op)
         try:
-            res = check_op(op, dtype)
+            res = check_op(op, dtype, variant=a.variant)
         except Exception as e:  # noqa: BLE001
             res = [f"harness crash {_short(e)}"]
         if res is None:
@@ -443,17 +493,18 @@ def write_known(path=None):
     import pprint
 
     known = {}
-    for dname in ("float32", "float64", "int64", "bool", "complex64"):
+    for variant, dname in RUNS:
         dtype = DTYPES[dname]
         for op in ops():
             if dtype not in op.supported_dtypes("cpu"):
                 continue
             try:
-                res = check_op(op, dtype)
+                res = check_op(op, dtype, variant=variant)
             except Exception as e:  # noqa: BLE001
                 res = [f"harness crash {_short(e)}"]
             if res:
-                known.setdefault(dname, {})[label(op)] = f"{len(res)} differences; {res[0]}"[:300]
+                key = run_key(variant, dname)
+                known.setdefault(key, {})[label(op)] = f"{len(res)} differences; {res[0]}"[:300]
     path = pathlib.Path(path or pathlib.Path(__file__).with_name("opinfo_known.py"))
     body = pprint.pformat(known, width=98, sort_dicts=True)
     path.write_text(

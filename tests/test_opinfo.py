@@ -1,7 +1,9 @@
 """PyTorch's operator database (OpInfo) against descent: see tests/opinfo_harness.py.
 
-One test per (dtype, operator): every sample input PyTorch's own test suite defines for it must
-give descent PyTorch's dtype, shape and values, and, for float inputs, PyTorch's gradients.
+One test per (variant, dtype, operator), the variants being the function (`torch.add`), the
+method (`x.add`) and the in-place method (`x.add_`): every sample input PyTorch's own test
+suite defines for the operator must give descent PyTorch's dtype, shape and values, and, for
+float inputs, PyTorch's gradients.
 Known differences are listed in tests/opinfo_known.py as strict xfails with the reason, so a fix
 shows up as an unexpected pass (remove its entry) and a new difference fails the suite.
 """
@@ -11,29 +13,28 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 
-from opinfo_harness import DTYPES, check_op, label, ops  # noqa: E402
+from opinfo_harness import DTYPES, RUNS, check_op, label, ops, run_key  # noqa: E402
 from opinfo_known import KNOWN  # noqa: E402
-
-RUN_DTYPES = ("float32", "float64", "int64", "bool", "complex64")
 
 
 def _cases():
-    for dname in RUN_DTYPES:
+    for variant, dname in RUNS:
         dtype = DTYPES[dname]
+        key = run_key(variant, dname)
         for op in ops():
             if dtype not in op.supported_dtypes("cpu"):
                 continue
             name = label(op)
             marks = []
-            reason = KNOWN.get(dname, {}).get(name)
+            reason = KNOWN.get(key, {}).get(name)
             if reason:
                 marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            yield pytest.param(op, dtype, id=f"{dname}-{name}", marks=marks)
+            yield pytest.param(op, dtype, variant, id=f"{key}-{name}", marks=marks)
 
 
-@pytest.mark.parametrize(("op", "dtype"), list(_cases()))
-def test_opinfo(op, dtype):
-    found = check_op(op, dtype)
+@pytest.mark.parametrize(("op", "dtype", "variant"), list(_cases()))
+def test_opinfo(op, dtype, variant):
+    found = check_op(op, dtype, variant=variant)
     if found is None:
         pytest.skip("descent has no function of this name, or no sample could be translated")
     assert not found, f"{len(found)} differences from PyTorch:\n" + "\n".join(found[:20])
