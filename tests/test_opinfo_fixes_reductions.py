@@ -228,3 +228,31 @@ def test_sum_to_size(size, dtype):
     compare(lambda lib, t: t.sum_to_size(size), x)
     if not size:  # a 0-d tensor summed to [] (bool: int64)
         compare(lambda lib, t: t.sum_to_size([]), x[0, 0])
+
+
+# ---- cov / corrcoef of complex variables: x x^H, parts clipped ------------------------------
+
+
+# (no correction >= n: x / 0 there, and the signs of the infinities follow the rounding of
+# an imaginary part that is 0 in exact arithmetic)
+@pytest.mark.parametrize(
+    ("shape", "correction"),
+    [(s, c) for s in [(2,), (3, 2), (2, 3), (1, 4)] for c in (0, 1, 2) if c < s[-1]],
+)
+def test_cov_complex(shape, correction):
+    n = shape[-1]
+    x = _rand(shape, seed=7, dtype=np.complex64)
+    compare(lambda lib, t: lib.cov(t, correction=correction), x)
+    fw, aw = np.arange(1, n + 1), _rand((n,), seed=8, low=0.5, high=2.0)
+    compare(lambda lib, t, a: lib.cov(t, correction=correction, fweights=lib.tensor(fw),
+                                      aweights=a), x, aw)  # fmt: skip
+    gradcheck64(lambda t: ds.cov(t, correction=correction), x)
+
+
+@pytest.mark.parametrize("shape", [(2,), (3, 2), (2, 3), (4, 5)])
+def test_corrcoef_complex(shape):
+    x = _rand(shape, seed=9, dtype=np.complex64)
+    compare(lambda lib, t: lib.corrcoef(t), x)
+    if len(shape) == 2:
+        compare(lambda lib, t: t.corrcoef(), x)
+        gradcheck64(lambda t: ds.corrcoef(t), x)

@@ -21,6 +21,8 @@ from .. import backend
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor
 from .arithmetic import add, div, mul, sub
+from .complex import complex as complex_from_parts
+from .complex import conj, imag, real
 from .elementwise import clamp, sqrt, where
 from .indexing import index_select, take_along_axis
 from .linalg import mm
@@ -369,7 +371,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
         )
         norm = 0 if w is None else mul(norm, 0)
     xm = sub(x, unsqueeze(avg, 1))  # (variables, observations)
-    c = mm(xm, transpose(xm if w is None else mul(xm, w), 0, 1))
+    c = mm(xm, conj(transpose(xm if w is None else mul(xm, w), 0, 1)))  # x x^H for complex
     with np.errstate(divide="ignore", invalid="ignore"):
         c = div(c, norm)
     return squeeze(c)
@@ -394,14 +396,16 @@ def _check_weights(name: str, w: Tensor, n_obs: int, kinds: str, what: str) -> N
 
 def corrcoef(input) -> Tensor:
     """Pearson correlation coefficients of the rows (torch.corrcoef): cov divided by the
-    standard deviations on both sides, clipped to [-1, 1]."""
+    standard deviations on both sides, clipped to [-1, 1] (complex: each part)."""
     c = cov(input)
     if c.ndim == 0:
         return div(c, c)  # PyTorch's 1 (or NaN) for a single variable
     d = diagonal(c)
-    std = sqrt(d)
+    std = sqrt(real(d))  # a complex variance is real; its rounding's imaginary part is dropped
     c = div(c, unsqueeze(std, 1))
     c = div(c, unsqueeze(std, 0))
+    if c._data.dtype.kind == "c":  # each part clipped, as PyTorch's
+        return complex_from_parts(clamp(real(c), -1, 1), clamp(imag(c), -1, 1))
     return clamp(c, -1, 1)
 
 
