@@ -32,12 +32,16 @@ def _both(fn, arrays, grad=True, rtol=1e-5, atol=1e-6):
         if grad and out.requires_grad:
             w = np.linspace(-1, 2, out.numel()).reshape(tuple(out.shape)).astype(np.float64)
             (out * lib.tensor(w, dtype=out.dtype)).sum().backward()
-            res += [t.grad.numpy().copy() for t in ts if hasattr(t, "grad") and t.requires_grad]
+            grads = [t.grad for t in ts if hasattr(t, "grad") and t.requires_grad]
+            res += [None if g is None else g.numpy().copy() for g in grads]
         results.append(res)
     theirs, ours = results
     assert ours[1] == theirs[1], f"dtype: torch {theirs[1]}, descent {ours[1]}"
     assert len(ours) == len(theirs)
     for t, o in zip([theirs[0], *theirs[2:]], [ours[0], *ours[2:]], strict=True):
+        if t is None or o is None:  # an input the output does not depend on: no gradient
+            assert t is None and o is None
+            continue
         assert o.shape == t.shape
         np.testing.assert_allclose(o, t, rtol=rtol, atol=atol)
     return ours
@@ -284,3 +288,58 @@ def test_avg_pool_divisor_zero_raises(name):
     for lib in (torch, descent):
         with pytest.raises(RuntimeError, match="divisor must be not zero"):
             getattr(lib.nn.functional, name)(lib.ones(shape), 2, divisor_override=0)
+
+
+# -- batch_norm on a (0,) input; native_group_norm's statistics are differentiable ----------
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_empty_1d_input_is_returned(training, affine):
+    """ATen returns an empty input as a copy before any shape check; descent raised
+    'expected (N, C, *) input'."""
+    wb = (np.ones(3, np.float32) * 2, np.ones(3, np.float32)) if affine else (None, None)
+
+    def fn(lib, x, w, b):
+        return lib.nn.functional.batch_norm(x, None, None, w, b, training=training)
+
+    _both(fn, [np.zeros(0, np.float32), *wb], grad=not affine)
+
+
+def test_batch_norm_empty_1d_with_empty_weight_raises_index_error():
+    for lib in (torch, descent):
+        with pytest.raises(IndexError):
+            lib.nn.functional.batch_norm(
+                lib.zeros(0), lib.zeros(0), lib.ones(0), lib.ones(0), training=False
+            )
+
+
+@pytest.mark.parametrize(
+    ("shape", "group"), [((1, 6, 3), 2), ((2, 6, 3), 3), ((3, 4), 2), ((0, 2), 1)]
+)
+@pytest.mark.parametrize("affine", [False, True])
+def test_native_group_norm_statistics_carry_gradients(shape, group, affine):
+    """PyTorch's mean and rstd outputs require grad and take gradients; descent detached them
+    (and refused N = 0: a reshape with -1). Compared through a function of all three outputs,
+    and of the two statistics: PyTorch drops the gradient of one statistic alone (its backward
+    adds the statistics' term only when both have a gradient), where descent gives the true
+    derivative (test_native_group_norm_gradcheck_float64)."""
+    n, c = shape[0], shape[1]
+    hw = int(np.prod(shape[2:]))
+    arrays = [_rand(shape, 11)]
+    if affine:
+        arrays += [_rand((c,), 12), _rand((c,), 13)]
+
+    for first in (0, 1):
+
+        def fn(lib, x, w=None, b=None, first=first):
+            outs = lib.native_group_norm(x, w, b, n, c, hw, group, 0.5)
+            return lib.cat([o.reshape(-1) for o in outs[first:]])
+
+        _both(fn, arrays, rtol=1e-4, atol=1e-5)
+
+
+def test_native_group_norm_gradcheck_float64():
+    x = descent.tensor(_rand((2, 4, 3), 14).astype(np.float64), requires_grad=True)
+
+    for k in (1, 2):  # each statistic alone (PyTorch's backward has no gradient there)
+        fn = lambda t, k=k: descent.native_group_norm(t, None, None, 2, 4, 3, 2, 0.1)[k]  # noqa: E731
+        assert descent.autograd.gradcheck(fn, (x,))

@@ -367,11 +367,12 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
             f"native_group_norm: N={N}, C={C}, HxW={HxW} do not describe the input {tuple(x.shape)}"
         )
     out = _F().group_norm(x, group, weight, bias, eps)
-    with no_grad():
-        g = x.reshape(N, group, -1)
-        mean = g.mean(-1, keepdim=True)
-        rstd = (((g - mean) ** 2).mean(-1) + eps).rsqrt()
-    return out, mean.reshape(N, group).detach(), rstd.detach()
+    # mean and rstd are differentiable outputs in PyTorch too (NativeGroupNormBackward takes
+    # their gradients): recorded composites here, d mean/dx = 1/n, rstd = (var + eps)^-1/2.
+    g = x.reshape(N, group, C // group * HxW)  # sizes spelled out: N may be 0
+    mean = g.mean(-1, keepdim=True)
+    rstd = (((g - mean) ** 2).mean(-1) + eps).rsqrt()
+    return out, mean.reshape(N, group), rstd
 
 
 def native_dropout(input, p, train):

@@ -93,6 +93,15 @@ def batch_norm(
     """
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
     if x.ndim < 2:
+        if x.numel() == 0:
+            # ATen returns an empty input (a copy) before looking at its shape; a weight or bias
+            # acts through its first element (an IndexError where it is empty too)
+            y = x.clone()
+            if weight is not None:
+                y = y * as_tensor(weight)[0]
+            if bias is not None:
+                y = y + as_tensor(bias)[0]
+            return y
         raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training and x.numel() == 0:
