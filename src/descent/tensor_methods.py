@@ -93,6 +93,14 @@ class MathMethods:
 
     __slots__ = ()  # mixins of a slotted class must not add a __dict__
 
+    # Python 2's names for true division, which PyTorch's Tensor still has (x.__rdiv__(2) is
+    # 2 / x); Python 3 itself calls __truediv__ / __rtruediv__.
+    def __div__(self, other):
+        return _ops.div(self, other)
+
+    def __rdiv__(self, other):
+        return _ops.div(other, self)
+
     def exp(self):
         return _ops.exp(self)
 
@@ -627,6 +635,8 @@ class InPlaceMethods:
 
     def __itruediv__(self, other):
         return _ops.div_(self, other)
+
+    __idiv__ = __itruediv__  # Python 2's name, which PyTorch's Tensor still has
 
     # The other augmented assignments run the in-place methods, as PyTorch's do (so `x **= 2`
     # keeps x's identity and its views see the change).
