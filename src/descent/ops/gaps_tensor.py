@@ -48,7 +48,7 @@ from .indexing import SetItem, _index_tensor, getitem
 from .inplace import fill_
 from .reduce import sum as _sum
 from .selection import index_put_
-from .shape import reshape, split, swapaxes, transpose
+from .shape import broadcast_to, reshape, split, swapaxes, transpose
 from .shape_index import _axis, _diag_index, movedim, scatter_reduce
 
 __all__: list[str] = [
@@ -231,8 +231,9 @@ def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: b
 
 
 def masked_scatter(input, mask, source) -> Tensor:
-    """input with the entries where mask (broadcast to input) is True replaced, in order, by
-    source's first elements (torch.masked_scatter); differentiable in input and source."""
+    """input with the entries where mask is True replaced, in order, by source's first elements
+    (torch.masked_scatter); input and mask broadcast together, as PyTorch's out-of-place form
+    does; differentiable in input and source (a broadcast input's gradient is summed back)."""
     x = as_tensor(input)
     m = as_tensor(mask)
     if m._data.dtype != np.bool_:
@@ -241,10 +242,17 @@ def masked_scatter(input, mask, source) -> Tensor:
     try:
         mb = xp.broadcast_to(m._data, x.shape)
     except ValueError:
-        raise RuntimeError(
-            f"masked_scatter: mask of shape {tuple(m.shape)} does not broadcast to input's "
-            f"{tuple(x.shape)}"
-        ) from None
+        # The rare case: the mask has more (or longer) dimensions than input; PyTorch expands
+        # input to the common shape (a recorded broadcast, so its gradient is summed back).
+        try:
+            shape = np.broadcast_shapes(tuple(m.shape), tuple(x.shape))
+        except ValueError:
+            raise RuntimeError(
+                f"masked_scatter: mask of shape {tuple(m.shape)} does not broadcast with "
+                f"input's {tuple(x.shape)}"
+            ) from None
+        x = broadcast_to(x, shape)
+        mb = xp.broadcast_to(m._data, shape)
     src = as_tensor(source, x)
     k = int(mb.sum())
     if src.numel() < k:

@@ -177,7 +177,18 @@ def index_reduce_(t: Tensor, dim: int, index, source, reduce: str, *, include_se
 
 def masked_scatter_(t: Tensor, mask, source) -> Tensor:
     """x.masked_scatter_(mask, source): x.masked_scatter(...), in place (mask broadcasts to x,
-    never x to mask)."""
+    never x to mask: a mask with more dimensions is a RuntimeError, as in PyTorch)."""
+    shape = getattr(mask, "shape", None)
+    if shape is not None and tuple(shape) != tuple(t.shape):
+        try:
+            fits = np.broadcast_shapes(tuple(shape), tuple(t.shape)) == tuple(t.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(
+                f"masked_scatter_: mask of shape {tuple(shape)} does not broadcast to the "
+                f"tensor's {tuple(t.shape)} (the in-place form never expands the tensor)"
+            )
     return _apply(t, "masked_scatter_", _ops.masked_scatter, mask, source)
 
 

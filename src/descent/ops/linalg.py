@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
@@ -58,8 +59,10 @@ class MatMul(Function):
             if b.ndim == 2 and a.ndim > 2 and not a_vec:
                 # A shared weight (k, n) under a batched input (..., m, k): fold the batch into
                 # the rows and do one (k, M) @ (M, n) product instead of summing many small ones.
-                a2 = a.reshape((-1, a.shape[-1]))
-                gb = ops.swapaxes(a2, -1, -2) @ gy.reshape((-1, gy.shape[-1]))
+                # (Explicit row counts: -1 is ambiguous when a dimension is 0.)
+                rows = math.prod(a.shape[:-1])
+                a2 = a.reshape((rows, a.shape[-1]))
+                gb = ops.swapaxes(a2, -1, -2) @ gy.reshape((rows, gy.shape[-1]))
             else:
                 gb = ops.swapaxes(a, -1, -2) @ gy
             if b_vec:

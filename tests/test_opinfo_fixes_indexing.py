@@ -1,0 +1,117 @@
+"""Regression tests for the differences PyTorch's operator database (OpInfo, run by
+tests/opinfo_harness.py) found in descent's indexing, shape, product and factory functions:
+each test runs the sample that differed against torch 2.13 (the oracle) in float32 (values,
+dtypes, shapes and gradients), and gradcheck in float64 where a derivative was added or changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+from descent.autograd_gradcheck import gradcheck
+
+RNG = np.random.default_rng(0)
+
+
+def _pair(shape, dtype=np.float32, lo=-2.0, hi=2.0, grad=False):
+    a = np.asarray(RNG.uniform(lo, hi, shape)).astype(dtype)
+    return ds.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+
+
+def _close(d, t, atol=1e-6, rtol=1e-5):
+    assert tuple(d.shape) == tuple(t.shape), (tuple(d.shape), tuple(t.shape))
+    assert str(d.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (d.dtype, t.dtype)
+    np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), atol=atol, rtol=rtol)
+
+
+def _both_grads(fd, ft, shapes, dtype=np.float32):
+    """Run f on descent and torch leaves of `shapes`, backward a random cotangent, compare the
+    outputs and every input's gradient."""
+    dins, tins = zip(*(_pair(s, dtype, grad=True) for s in shapes))
+    yd, yt = fd(*dins), ft(*tins)
+    _close(yd, yt)
+    g = RNG.uniform(-1, 1, tuple(yt.shape)).astype(dtype)
+    yd.backward(ds.tensor(g))
+    yt.backward(torch.tensor(g))
+    for d, t in zip(dins, tins):
+        if t.grad is None:
+            assert d.grad is None or not d.grad.numpy().any()
+        else:
+            _close(d.grad, t.grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# masked_scatter: input and mask broadcast together (out of place); in place never expands
+
+
+def test_masked_scatter_mask_with_more_dims_broadcasts_input():
+    mask = RNG.uniform(size=(5, 5)) > 0.5
+    _both_grads(
+        lambda x, s: ds.masked_scatter(x, ds.tensor(mask), s),
+        lambda x, s: torch.masked_scatter(x, torch.tensor(mask), s),
+        [(5,), (5, 5)],
+    )
+
+
+def test_masked_scatter_broadcast_gradcheck_float64():
+    mask = ds.tensor(RNG.uniform(size=(3, 4)) > 0.4)
+    x = ds.tensor(RNG.normal(size=(4,)), requires_grad=True)
+    s = ds.tensor(RNG.normal(size=(12,)), requires_grad=True)
+    assert gradcheck(lambda a, b: ds.masked_scatter(a, mask, b), (x, s))
+
+
+def test_masked_scatter_inplace_refuses_expanding_like_torch():
+    mask = RNG.uniform(size=(5, 5)) > 0.5
+    with pytest.raises(RuntimeError):
+        torch.zeros(5).masked_scatter_(torch.tensor(mask), torch.zeros(25))
+    with pytest.raises(RuntimeError):
+        ds.zeros(5).masked_scatter_(ds.tensor(mask), ds.zeros(25))
+    with pytest.raises(RuntimeError):  # shapes that do not broadcast at all
+        ds.zeros(5, 5).masked_scatter(ds.tensor(mask[:3]), ds.zeros(25))
+    # a mask that broadcasts to the tensor still works in place
+    m1 = RNG.uniform(size=(5,)) > 0.5
+    src = RNG.normal(size=(25,)).astype(np.float32)
+    d = ds.zeros(5, 5).masked_scatter_(ds.tensor(m1), ds.tensor(src))
+    t = torch.zeros(5, 5).masked_scatter_(torch.tensor(m1), torch.tensor(src))
+    _close(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# matmul: a shared weight's gradient under a batched input with an empty dimension
+
+
+@pytest.mark.parametrize("sa,sb", [((5, 5, 0), (0, 5)), ((5, 0, 3), (3, 5)), ((0, 2, 3), (3, 4))])
+def test_matmul_backward_empty_dims(sa, sb):
+    _both_grads(lambda a, b: a @ b, lambda a, b: a @ b, [sa, sb])
+    _both_grads(lambda a, b: b.__rmatmul__(a), lambda a, b: b.__rmatmul__(a), [sa, sb])
+
+
+def test_matmul_shared_weight_gradcheck_float64():
+    a = ds.tensor(RNG.normal(size=(2, 3, 4)), requires_grad=True)
+    b = ds.tensor(RNG.normal(size=(4, 2)), requires_grad=True)
+    assert gradcheck(lambda x, y: x @ y, (a, b))
+
+
+# ---------------------------------------------------------------------------------------------
+# __div__ / __rdiv__ / __idiv__: Python 2's names, still on PyTorch's Tensor
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_div_python2_names(dtype):
+    a = (RNG.uniform(1, 3, (3,))).astype(dtype)
+    b = (RNG.uniform(1, 3, (3,))).astype(dtype)
+    _close(ds.tensor(a).__rdiv__(ds.tensor(b)), torch.tensor(a).__rdiv__(torch.tensor(b)))
+    _close(ds.tensor(a).__div__(ds.tensor(b)), torch.tensor(a).__div__(torch.tensor(b)))
+    _close(ds.tensor(a).__rdiv__(2), torch.tensor(a).__rdiv__(2))
+
+
+def test_rdiv_gradients_and_idiv():
+    _both_grads(lambda x, y: x.__rdiv__(y), lambda x, y: x.__rdiv__(y), [(4,), (4,)])
+    a = np.array([1.0, 2.0, 4.0], np.float32)
+    d, t = ds.tensor(a), torch.tensor(a)
+    d2, t2 = d.__idiv__(2), t.__idiv__(2)
+    assert d2 is d and t2 is t
+    _close(d, t)
