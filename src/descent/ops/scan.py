@@ -14,7 +14,14 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, axis_arg, holomorphic, normalize_axis, return_type
+from ._common import (
+    as_tensor,
+    axis_arg,
+    conj_if_complex,
+    holomorphic,
+    normalize_axis,
+    return_type,
+)
 from .elementwise import cast, clone
 from .indexing import take_along_axis
 from .shape import reshape
@@ -183,20 +190,18 @@ def cummin(x, dim=None, *, axis=None):
 
 
 class LogCumSumExp(Function):
-    """y_j = log sum_{i<=j} e^(x_i); dx_i = sum_{j>=i} gy_j e^(x_i - y_j).
+    """y_j = log sum_{i<=j} e^(x_i); dx_i = sum_{j>=i} gy_j conj(e^(x_i - y_j)).
 
-    For j >= i, y_j >= x_i, so every weight e^(x_i - y_j) lies in (0, 1]: computed directly over
-    the (i, j) pairs of the axis (O(n^2) along it), nothing overflows, with any range of x."""
+    For j >= i, Re y_j >= Re x_i, so every weight e^(x_i - y_j) has modulus in (0, 1]: the
+    graph path computes them directly over the (i, j) pairs of the axis (O(n^2) along it), and
+    nothing overflows, with any range of x. The array path is PyTorch's O(n) one in log space."""
 
     __slots__ = ("axis", "drop_nan")
     save_inputs = True
     save_output = True
 
     def forward(self, x):
-        # logaddexp accumulated along the axis: exact, stable for any magnitudes. On the host
-        # (CuPy has no ufunc.accumulate), then back to x's device.
-        y = np.logaddexp.accumulate(backend.as_numpy(x), axis=self.axis)
-        return backend.get_array_module(x).asarray(y)
+        return _log_add_exp_scan(x, self.axis)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -217,25 +222,65 @@ class LogCumSumExp(Function):
         # their terms selected away (an inf gy_j times the weight 0 would be nan).
         upper = _upper(xp, n)
         w = ops.exp(ops.where(upper, d, -np.inf))
+        if x.dtype.kind == "c":  # holomorphic: the conjugate weight (PyTorch's convention)
+            w = conj_if_complex(ops, w)
         terms = ops.where(upper, w * ops.expand_dims(gs, -2), 0)
         return ops.swapaxes(terms.sum(axis=-1), ax, -1)
+
+
+def _log_add_exp_scan(x, ax):
+    """log(cumsum(exp(x))) along ax on arrays, as PyTorch's CPU kernel: accumulated in float64
+    (complex128 for complex) and rounded once to x's dtype. On the host (CuPy has no
+    ufunc.accumulate), then back to x's device."""
+    xh = backend.as_numpy(x)
+    if xh.dtype.kind != "c":
+        y = np.logaddexp.accumulate(xh.astype(np.float64, copy=False), axis=ax)
+        return backend.get_array_module(x).asarray(y.astype(xh.dtype, copy=False))
+    # complex: PyTorch's _log_add_exp_helper step by step along the axis (NumPy has no complex
+    # logaddexp): max + log1p(exp(min - max)) with min/max by the real part, NaN infectious,
+    # two infinite real parts of one sign handled apart.
+    z = np.moveaxis(xh.astype(np.complex128), ax, 0)
+    out = np.empty_like(z)
+    acc = np.full(z.shape[1:], -np.inf, np.complex128)
+    with np.errstate(all="ignore"):
+        for k in range(z.shape[0]):
+            a = z[k]
+            nan = np.isnan(a) | np.isnan(acc)  # either part
+            lo = np.where(a.real < acc.real, a, acc)
+            hi = np.where(a.real < acc.real, acc, a)
+            both_inf = ~np.isfinite(lo.real) & (lo.real == hi.real)
+            acc = np.where(
+                both_inf,
+                np.where(lo.real < 0, lo, np.log(np.exp(lo) + np.exp(hi))),
+                np.log1p(np.exp(lo - hi)) + hi,
+            )
+            out[k] = acc = np.where(nan, complex(np.nan, np.nan), acc)
+    y = np.moveaxis(out, 0, ax).astype(xh.dtype)
+    return backend.get_array_module(x).asarray(y)
 
 
 def _logcumsumexp_grad(x, y, gy, ax):
     """PyTorch's O(n) logcumsumexp backward on arrays: sum_{j>=i} gy_j e^(x_i - y_j) summed in
     log space, the positive and the negative parts of gy apart (a nan gy_j drops out; an inf one
-    gives inf, not inf * 0 = nan). On the host (ufunc.accumulate), then back to x's device."""
+    gives inf, not inf * 0 = nan); complex: exp(x + reversed scan of log(conj gy) - y), then
+    conjugated. Each step rounds to x's dtype as PyTorch's do (the scans accumulate wider)."""
     xp = backend.get_array_module(x)
     xh, yh, gh = (backend.as_numpy(t) for t in (x, y, gy))
-    low = np.finfo(xh.dtype).min
+
+    def rev_scan(t):
+        return np.flip(_log_add_exp_scan(np.flip(t, ax), ax), ax)
+
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_abs = np.log(np.abs(gh))
+        if xh.dtype.kind == "c":
+            out = np.conj(np.exp(rev_scan(np.log(np.conj(gh)) - yh) + xh))
+        else:
+            low = np.finfo(xh.dtype).min
+            log_abs = np.log(np.abs(gh))
 
-        def part(mask):
-            t = np.flip(np.where(mask, log_abs, low) - yh, ax)
-            return np.exp(np.flip(np.logaddexp.accumulate(t, axis=ax), ax) + xh)
+            def part(mask):
+                return np.exp(rev_scan(np.where(mask, log_abs, low) - yh) + xh)
 
-        out = part(gh > 0) - part(gh < 0)
+            out = part(gh > 0) - part(gh < 0)
     return xp.asarray(out.astype(xh.dtype, copy=False))
 
 
@@ -243,7 +288,7 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     """log(cumsum(exp(x))) along `dim`, computed stably (torch.logcumsumexp)."""
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
-    if x._data.dtype.kind not in "fV":
+    if x._data.dtype.kind not in "fVc":
         x = cast(x, get_default_dtype())
     if x.ndim == 0:
         normalize_axis(0 if dim is None else dim, 0)
