@@ -433,6 +433,9 @@ _LAZY_FUNCTIONS = {
     "segment_reduce": ("torch_segment", "segment_reduce"),  # per-segment pooling (graphs)
     "svd_lowrank": ("linalg_lowrank", "svd_lowrank"),  # randomised SVD / PCA (docs/linalg.md)
     "pca_lowrank": ("linalg_lowrank", "pca_lowrank"),
+    "geqrf": ("linalg_householder", "geqrf"),  # Householder QR and its Q (docs/linalg.md)
+    "orgqr": ("linalg_householder", "orgqr"),
+    "ormqr": ("linalg_householder", "ormqr"),
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
     **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
     **{name: ("special", name) for name in _SPECIAL_NAMES},

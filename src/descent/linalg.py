@@ -24,6 +24,8 @@ from typing import NamedTuple
 from . import backend
 from .errors import DescentError
 from .linalg_ex import cholesky_ex, inv_ex, solve_ex  # info instead of errors
+from .linalg_householder import householder_product  # Householder reflectors: geqrf's Q
+from .linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # Bunch-Kaufman LDL^T
 from .linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # LU: docs/linalg.md
 from .ops._common import as_tensor
 from .ops.elementwise import where
@@ -56,7 +58,8 @@ from .tensor import Tensor
 
 __all__ = [
     "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig",
-    "eigh", "eigvals", "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex",
+    "eigh", "eigvals", "eigvalsh", "householder_product", "inv", "inv_ex", "ldl_factor",
+    "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor", "lu_factor_ex",
     "lu_solve", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
     "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals",
     "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
