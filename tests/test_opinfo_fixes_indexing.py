@@ -115,3 +115,57 @@ def test_rdiv_gradients_and_idiv():
     d2, t2 = d.__idiv__(2), t.__idiv__(2)
     assert d2 is d and t2 is t
     _close(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# gather with an empty index of more dimensions; index_select and unfold on 0-d inputs
+
+
+@pytest.mark.parametrize("xs,ishape", [((5,), (2, 0)), ((5, 3), (1, 0, 0)), ((), (1, 0, 0))])
+def test_gather_empty_index_any_dims(xs, ishape):
+    idx = np.zeros(ishape, np.int64)
+    _both_grads(
+        lambda x: ds.gather(x, 0, ds.tensor(idx)),
+        lambda x: torch.gather(x, 0, torch.tensor(idx)),
+        [xs],
+    )
+    with pytest.raises(RuntimeError):  # a non-empty index still needs x's dimensions
+        torch.gather(torch.zeros(5), 0, torch.zeros((2, 1), dtype=torch.long))
+    with pytest.raises(RuntimeError):
+        ds.gather(ds.zeros(5), 0, ds.zeros((2, 1), dtype=ds.int64))
+
+
+@pytest.mark.parametrize("index", [[0], 0])
+def test_index_select_0d(index):
+    _both_grads(
+        lambda x: ds.index_select(x, 0, ds.tensor(index)),
+        lambda x: torch.index_select(x, 0, torch.tensor(index)),
+        [()],
+    )
+
+
+@pytest.mark.parametrize("index,err", [([0, 0], RuntimeError), ([1], IndexError)])
+def test_index_select_0d_errors_like_torch(index, err):
+    with pytest.raises(err):
+        torch.index_select(torch.tensor(1.0), 0, torch.tensor(index))
+    with pytest.raises(err):
+        ds.index_select(ds.tensor(1.0), 0, ds.tensor(index))
+
+
+@pytest.mark.parametrize("size,dim", [(1, 0), (0, 0), (1, -1)])
+@pytest.mark.parametrize("fn", ["unfold", "unfold_copy"])
+def test_unfold_0d(size, dim, fn):
+    if fn == "unfold":
+        fd, ft = (lambda x: x.unfold(dim, size, 1)), (lambda x: x.unfold(dim, size, 1))
+    else:
+        fd = lambda x: ds.unfold_copy(x, dim, size, 2)  # noqa: E731
+        ft = lambda x: torch.unfold_copy(x, dim, size, 2)  # noqa: E731
+    _both_grads(fd, ft, [()])
+
+
+@pytest.mark.parametrize("args,err", [((0, 2, 1), RuntimeError), ((1, 1, 1), IndexError)])
+def test_unfold_0d_errors_like_torch(args, err):
+    with pytest.raises(err):
+        torch.tensor(3.0).unfold(*args)
+    with pytest.raises(err):
+        ds.tensor(3.0).unfold(*args)

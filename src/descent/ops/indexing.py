@@ -314,6 +314,10 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
     axis = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
+    if len(shape) != max(x.ndim, 1) and 0 in tuple(shape):
+        # PyTorch skips the dimension check for an empty index: the result is empty, of the
+        # index's shape (a recorded slice, so x's gradient is zeros).
+        return reshape(reshape(x, -1)[0:0], tuple(shape))
     if x.ndim == 0:  # a 0-d input (dim 0 or -1): gather from it as from a 1-element vector
         index = index if isinstance(index, Tensor) else Tensor._from_data(np.asarray(index))
         return reshape(take_along_axis(reshape(x, 1), reshape(index, -1), 0), tuple(shape))
@@ -410,6 +414,18 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
             f"size {x.shape[axis] if x.ndim else 1} (indices must be in [0, size)), as in PyTorch"
         )
     axis = _one_axis(axis, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
+    if x.ndim == 0:
+        # A 0-d input: PyTorch takes exactly one index, 0, and returns a 0-d result.
+        if index.size != 1:
+            raise RuntimeError(
+                f"index_select: a 0-d input takes one index, got {index.size} values"
+            )
+        if int(index.reshape(-1)[0]) != 0:
+            raise IndexOutOfBounds(
+                f"index_select: index {int(index.reshape(-1)[0])} is out of range for a 0-d "
+                "input (the only index is 0)"
+            )
+        return reshape(getitem(reshape(x, 1), index.reshape(-1)), ())
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
     # (A 0-d index selects a length-1 dimension, as PyTorch's.)
     return getitem(x, (slice(None),) * axis + (index.reshape(-1),))

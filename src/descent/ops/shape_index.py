@@ -138,8 +138,9 @@ def unfold(x, dimension: int, size: int, step: int) -> Tensor:
     """Tensor.unfold: every window of `size` elements along `dimension`, `step` apart, with the
     window as a new last dimension; overlapping windows share (and sum) gradients."""
     x = as_tensor(x)
-    if x.ndim == 0:
-        d, n = 0, 1
+    dimension_is_0d = x.ndim == 0
+    if dimension_is_0d:
+        d, n = _axis(x, dimension, "unfold"), 1  # (dim 0 or -1, as PyTorch)
         x = reshape(x, 1)
     else:
         d = _axis(x, dimension, "unfold")
@@ -149,6 +150,10 @@ def unfold(x, dimension: int, size: int, step: int) -> Tensor:
             f"unfold: size {size} with step {step} does not fit dimension {d} of size {n} "
             "(need 0 <= size <= the dimension and step > 0)"
         )
+    if dimension_is_0d:
+        # A 0-d input has one window of `size` (0 or 1) elements and no window dimension:
+        # PyTorch's result is (size,), not (1, size).
+        return getitem(x, slice(0, size))
     xp = backend.get_array_module(x._data)
     starts = xp.arange(0, n - size + 1, step)
     idx = starts[:, None] + xp.arange(size)[None, :]  # (windows, size)
