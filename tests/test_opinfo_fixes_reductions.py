@@ -307,3 +307,32 @@ def test_logcumsumexp_complex_second_order():
         results.append((_np(g), _np(gg)))
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+# ---- logsumexp of complex input: PyTorch's backward formula gy * conj(exp(x - y)) -----------
+
+
+@pytest.mark.parametrize(("shape", "dim", "keepdim"), [((), [0], True), ((5, 5), [1], True),
+                                                       ((5, 5), [-2], False),
+                                                       ((5, 5), [0, 1], False)])  # fmt: skip
+@pytest.mark.parametrize("scale", [1.0, 1.5e6])
+def test_logsumexp_complex(shape, dim, keepdim, scale):
+    # at |x| ~ 1e6 (OpInfo's sample) float32 wraps the phase of y into (-pi, pi], so
+    # exp(x - y) carries a rounding error of ~1e-2 that PyTorch's gradient has: so does ours
+    x = _rand(shape, seed=13, dtype=np.complex64, low=0.7 * scale, high=scale)
+    compare(lambda lib, t: lib.logsumexp(t, dim, keepdim), x)
+    if scale == 1.0:
+        gradcheck64(lambda t: ds.logsumexp(t, dim, keepdim), x)
+
+
+def test_logsumexp_complex_second_order_and_empty():
+    x = _rand((3, 4), seed=14, dtype=np.complex64)
+    results = []
+    for lib in (torch, ds):
+        t = lib.tensor(x, requires_grad=True)
+        (g,) = lib.autograd.grad(lib.logsumexp(t, 1).abs().sum(), t, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g.conj()).real.sum(), t)
+        results.append((_np(g), _np(gg)))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    compare(lambda lib, t: lib.logsumexp(t, 1), np.zeros((2, 0), np.complex64))

@@ -10,15 +10,14 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, axis_arg, normalize_axis, refuse_complex
+from ._common import as_tensor, axis_arg, conj_if_complex, normalize_axis
 from .elementwise import cast, clone
-from .elementwise import exp as _exp
-from .elementwise import log as _log
-from .reduce import _prep, sum
+from .reduce import _prep
 
 
 class LogSumExp(Function):
-    """d/dx logsumexp(x) = softmax(x) = exp(x - y) (reuses the output)."""
+    """d/dx logsumexp(x) = softmax(x) = exp(x - y) (reuses the output); complex x: gy times
+    its conjugate (PyTorch's convention and formula), the maximum taken of the real parts."""
 
     __slots__ = ("axis", "keepdims")
     save_inputs = True
@@ -31,7 +30,7 @@ class LogSumExp(Function):
         if x.size == 0:
             # log(sum of nothing) = log 0 = -inf (PyTorch); max() would raise on an empty axis.
             return xp.full_like(x.sum(axis=self.axis, keepdims=self.keepdims), -np.inf)
-        m = x.max(axis=self.axis, keepdims=True)
+        m = (x.real if x.dtype.kind == "c" else x).max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
         if not self.keepdims:
@@ -43,7 +42,9 @@ class LogSumExp(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         # exp(x - y) is the softmax over the reduced axes, computed from the saved output.
-        return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * ops.exp(x - y)
+        return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * conj_if_complex(
+            ops, ops.exp(x - y)
+        )
 
 
 class Softmax(Function):
@@ -127,30 +128,11 @@ class LogSoftmax(Function):
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if x._data.dtype.kind == "c":
-        return _logsumexp_complex(x, axis, keepdims)
-    if x._data.dtype.kind not in "fV":  # integers: computed in the default float dtype (PyTorch)
-        refuse_complex(x, "logsumexp")
+    if x._data.dtype.kind not in "fcV":  # integers: computed in the default float dtype (PyTorch)
         x = cast(x, get_default_dtype())
     if axis is None:
         axis = tuple(range(x.ndim))
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
-
-
-def _logsumexp_complex(x, axis, keepdims) -> Tensor:
-    """log(sum(exp(z))) of complex z (PyTorch's): the largest real part is taken out first
-    (a constant: no gradient), the rest is exp, sum and log, whose complex rules apply."""
-    xp = backend.get_array_module(x._data)
-    axes = tuple(range(x.ndim)) if axis is None else axis
-    re = x._data.real
-    if re.size:
-        m = xp.max(re, axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-    else:
-        m = xp.zeros((1,) * x.ndim, re.dtype)
-    dt = x._data.dtype
-    s = sum(_exp(x - Tensor._wrap(m.astype(dt))), axes, keepdims)
-    return _log(s) + Tensor._wrap(m.reshape(s.shape).astype(dt))
 
 
 def _axis1(x, axis, dim, op):
