@@ -553,3 +553,15 @@ def test_ldl_errors():
         LA.ldl_factor(ds.ones((3, 3), dtype=ds.int64))
     with pytest.raises(RuntimeError, match="same dtype"):
         LA.ldl_solve(ld, piv, ds.ones((3, 1), dtype=ds.float64))
+
+
+def test_householder_tensor_methods_match_torch():
+    a = make((5, 3), "float32")
+    c = make((5, 2), "float32", 1)
+    hd, td = ds.tensor(a).geqrf()
+    ht, tt = torch.tensor(a).geqrf()
+    np.testing.assert_allclose(hd.numpy(), ht.numpy(), **TOL["float32"])
+    np.testing.assert_allclose(hd.orgqr(td).numpy(), ht.orgqr(tt).numpy(), **TOL["float32"])
+    got = hd.ormqr(td, ds.tensor(c), left=True, transpose=True).numpy()
+    want = ht.ormqr(tt, torch.tensor(c), left=True, transpose=True).numpy()
+    np.testing.assert_allclose(got, want, **TOL["float32"])

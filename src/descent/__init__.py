@@ -407,6 +407,7 @@ _SPECIAL_METHODS = _SPECIAL_NAMES + ("erfinv_", "lgamma_", "digamma_", "polygamm
 _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
 _tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
 _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
+_tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr", "ormqr"))
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 

@@ -15,14 +15,15 @@ the entries on and above the diagonal get a zero gradient, as PyTorch's.
 
 geqrf itself is NumPy's LAPACK call (`numpy.linalg.qr(mode='raw')`, which returns the factor
 transposed: Fortran order); as PyTorch's it has no derivative (its outputs do not require
-grad here; PyTorch's raise at backward).
+grad here; PyTorch's raise at backward). The Tensor methods x.geqrf(), x.orgqr(tau) and
+x.ormqr(tau, other) call these functions.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import backend
+from . import backend, tensor_methods
 from .errors import DescentError
 from .ops._common import as_tensor
 from .ops.linalg import matmul
@@ -173,3 +174,8 @@ def ormqr(input, tau, other, left: bool = True, transpose: bool = False) -> Tens
     backward = range(k - 1, -1, -1)
     order = backward if left != bool(transpose) else forward
     return _apply(_reflectors(A, k), tau, C, order, left=left, adjoint=bool(transpose))
+
+
+# x.geqrf(), x.orgqr(tau), x.ormqr(tau, other): Tensor's methods call these through the ops
+# table (descent/__init__.py registers the names lazily: this module loads on first use)
+tensor_methods.register_ops({"geqrf": geqrf, "orgqr": orgqr, "ormqr": ormqr})

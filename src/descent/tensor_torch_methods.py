@@ -479,6 +479,16 @@ class TorchMethods:
     def cholesky_solve(self, input2, upper=False):
         return _ops.cholesky_solve(self, input2, upper)
 
+    # -- Householder reflectors (descent.linalg_householder) --------------------------------
+    def geqrf(self):
+        return _ops.geqrf(self)
+
+    def orgqr(self, input2):
+        return _ops.orgqr(self, input2)
+
+    def ormqr(self, input2, input3, left=True, transpose=False):
+        return _ops.ormqr(self, input2, input3, left, transpose)
+
     def cholesky_inverse(self, upper=False):
         return _ops.cholesky_inverse(self, upper)
 
