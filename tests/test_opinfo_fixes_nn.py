@@ -31,7 +31,11 @@ def _both(fn, arrays, grad=True, rtol=1e-5, atol=1e-6):
         res = [out.detach().numpy().copy(), str(out.dtype).split(".")[-1]]
         if grad and out.requires_grad:
             w = np.linspace(-1, 2, out.numel()).reshape(tuple(out.shape)).astype(np.float64)
-            (out * lib.tensor(w, dtype=out.dtype)).sum().backward()
+            if out.dtype.is_complex:  # a real loss: Re(sum(out * w)) with a complex w
+                w = w + 1j * np.linspace(2, -3, out.numel()).reshape(w.shape)
+                (out * lib.tensor(w, dtype=out.dtype)).sum().real.backward()
+            else:
+                (out * lib.tensor(w, dtype=out.dtype)).sum().backward()
             grads = [t.grad for t in ts if hasattr(t, "grad") and t.requires_grad]
             res += [None if g is None else g.numpy().copy() for g in grads]
         results.append(res)
@@ -343,3 +347,89 @@ def test_native_group_norm_gradcheck_float64():
     for k in (1, 2):  # each statistic alone (PyTorch's backward has no gradient there)
         fn = lambda t, k=k: descent.native_group_norm(t, None, None, 2, 4, 3, 2, 0.1)[k]  # noqa: E731
         assert descent.autograd.gradcheck(fn, (x,))
+
+
+# -- convolutions on int64 and complex, unfold on complex and bool ----------------------------
+CONVS = [
+    ("conv1d", (2, 4, 7), (6, 2, 3), 6, dict(stride=2, padding=2, groups=2)),
+    ("conv1d", (4, 7), (3, 4, 3), 3, dict(padding="same", dilation=2)),
+    ("conv2d", (1, 3, 5, 5), (3, 3, 3, 3), 3, dict(stride=[2, 2], padding=2)),
+    ("conv2d", (2, 4, 5, 6), (4, 2, 2, 3), None, dict(padding="same", groups=2)),
+    ("conv3d", (1, 2, 4, 4, 4), (3, 2, 2, 2, 2), 3, dict(stride=2, padding=1)),
+    ("conv_transpose1d", (1, 3, 4), (3, 3, 3), 3, dict(stride=2, padding=2, output_padding=1)),
+    ("conv_transpose2d", (2, 4, 3, 3), (4, 1, 3, 2), 2, dict(stride=2, groups=2, dilation=2)),
+    ("conv_transpose3d", (1, 2, 3, 3, 3), (2, 2, 2, 2, 2), None, dict(stride=2, padding=1)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize(("name", "xs", "ws", "b", "kw"), CONVS, ids=[c[0] for c in CONVS])
+@pytest.mark.parametrize("dtype", [np.int64, np.complex64])
+def test_convolutions_on_int64_and_complex(name, xs, ws, b, kw, dtype):
+    """ATen convolves int64 (integer arithmetic) and complex inputs on the CPU; descent refused
+    both ('expected a floating tensor'). Complex values and gradients as PyTorch's."""
+
+    def make(shape, seed):
+        if dtype == np.int64:
+            return (_rand(shape, seed) * 5).astype(np.int64)
+        return (_rand(shape, seed) + 1j * _rand(shape, seed + 50)).astype(np.complex64)
+
+    arrays = [make(xs, 20), make(ws, 21)] + ([make((b,), 22)] if b else [])
+
+    def fn(lib, x, w, bias=None):
+        return getattr(lib.nn.functional, name)(x, w, bias, **kw)
+
+    _both(fn, arrays, grad=dtype != np.int64, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_integer_operands_must_share_the_dtype():
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError):
+            lib.nn.functional.conv2d(lib.ones(1, 2, 4, 4, dtype=lib.int64), lib.ones(3, 2, 2, 2))
+        with pytest.raises(RuntimeError, match="bias type"):
+            lib.nn.functional.conv2d(
+                lib.ones(1, 2, 4, 4, dtype=lib.int64),
+                lib.ones(3, 2, 2, 2, dtype=lib.int64),
+                lib.ones(3),
+            )
+
+
+@pytest.mark.parametrize("name", ["conv2d", "conv_transpose2d", "unfold"])
+def test_conv_refuses_what_aten_refuses(name):
+    """bool convolutions, int32 transposed convolutions and integer unfold: PyTorch has no
+    kernel (NotImplementedError); descent raises its DtypeError (a TypeError and a
+    RuntimeError)."""
+    cases = {"conv2d": ["bool"], "conv_transpose2d": ["bool", "int32"], "unfold": ["int64"]}
+    for dt in cases[name]:
+        for lib in (torch, descent):
+            x = lib.ones(1, 2, 4, 4, dtype=getattr(lib, dt))
+            fn = getattr(lib.nn.functional, name)
+            err = NotImplementedError if lib is torch else TypeError
+            with pytest.raises(err):
+                fn(x, 2) if name == "unfold" else fn(x, lib.ones(2, 2, 2, 2, dtype=x.dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.bool_])
+def test_unfold_complex_and_bool(dtype):
+    x = _rand((2, 3, 5, 5), 30)
+    x = (x + 1j * _rand((2, 3, 5, 5), 31)).astype(dtype) if dtype != np.bool_ else x > 0
+    _both(
+        lambda lib, t: lib.nn.functional.unfold(t, (2, 3), dilation=1, padding=1, stride=2),
+        [x],
+        grad=dtype != np.bool_,
+    )
+
+
+def test_complex_conv_gradcheck_complex128():
+    x = descent.tensor(
+        (_rand((1, 2, 4, 4), 40) + 1j * _rand((1, 2, 4, 4), 41)).astype(np.complex128),
+        requires_grad=True,
+    )
+    w = descent.tensor(
+        (_rand((2, 2, 2, 2), 42) - 1j * _rand((2, 2, 2, 2), 43)).astype(np.complex128),
+        requires_grad=True,
+    )
+    fn = lambda a, b: descent.nn.functional.conv2d(a, b, stride=2, padding=1)  # noqa: E731
+    assert descent.autograd.gradcheck(fn, (x, w))
+    fnt = lambda a, b: descent.nn.functional.conv_transpose2d(a, b, stride=2)  # noqa: E731
+    assert descent.autograd.gradcheck(fnt, (x, w))

@@ -13,7 +13,8 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import Conv2d
 from ...tensor import Tensor
-from ._inputs import float_tensor, int_tuple
+from ._conv_extra import _conv_nd
+from ._inputs import int_tuple
 from ._padding import pad
 
 __all__ = ["conv1d", "conv2d"]
@@ -23,7 +24,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     """2-D cross-correlation of (N, C, H, W) (or unbatched (C, H, W)) with weight
     (O, C/groups, kh, kw). padding: int, pair, 'valid' or 'same' (stride 1). One fused op
     (im2col + one matrix product)."""
-    x, w = float_tensor(input, "conv2d"), as_tensor(weight)
+    x, w = as_tensor(input), as_tensor(weight)
+    if x._data.dtype.kind not in "fV":  # integer and complex inputs: the generic N-d path
+        return _conv_nd(x, w, bias, stride, padding, dilation, int(groups), 2, "conv2d")
     if amp._depth:  # inside descent.autocast: the convolution in the low dtype
         x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
     unbatched = x.ndim == 3
@@ -78,7 +81,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """1-D cross-correlation of (N, C, L) (or (C, L)) with weight (O, C/groups, k): conv2d on
     a height-1 image."""
-    x, w = float_tensor(input, "conv1d"), as_tensor(weight)
+    x, w = as_tensor(input), as_tensor(weight)
+    if x._data.dtype.kind not in "fV":  # integer and complex inputs: the generic N-d path
+        return _conv_nd(x, w, bias, stride, padding, dilation, int(groups), 1, "conv1d")
     unbatched = x.ndim == 2
     if unbatched:
         x = _shape.unsqueeze(x, 0)

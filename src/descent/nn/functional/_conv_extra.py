@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.window import col2im, im2col, window_out_size
@@ -46,10 +46,30 @@ def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     return x, False
 
 
+def conv_operands(x, w, bias, op: str, all_ints: bool = True) -> tuple[Tensor, Tensor]:
+    """(input, weight) of a convolution as tensors, with ATen's CPU dtype rules for inputs
+    that are not floating: complex convolves (complex kernels), integers too (integer
+    arithmetic, no gradient; the transposed kernels take int64 only: all_ints=False), bool
+    never; the weight and bias must then have the input's dtype, as ATen demands."""
+    x, w = as_tensor(x), as_tensor(w)
+    dtype = x._data.dtype
+    if dtype.kind in "fV":
+        return x, w
+    if not (dtype.kind == "c" or dtype == np.int64 or (all_ints and dtype.kind in "iu")):
+        raise DtypeError(f"{op}: not implemented for dtype {x.dtype} (PyTorch convolves floating, "
+                         f"complex and some integer dtypes); use .float()")  # fmt: skip
+    for name, t in (("weight", w), ("bias", bias)):
+        if t is not None and as_tensor(t).dtype != x.dtype:
+            raise DescentError(f"{op}: Input type ({x.dtype}) and {name} type "
+                               f"({as_tensor(t).dtype}) should be the same")  # fmt: skip
+    return x, w
+
+
 def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: str) -> Tensor:
-    """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions."""
-    x, unbatched = _batched(float_tensor(x, op), nd, op)
-    w = as_tensor(w)
+    """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions (also
+    conv1d / conv2d's path for integer and complex inputs: im2col and matmul take any dtype)."""
+    x, w = conv_operands(x, w, bias, op)
+    x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
         raise ValueError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
                          f"{tuple(w.shape)}")  # fmt: skip
@@ -110,8 +130,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int, dilation,
                        nd: int, op: str) -> Tensor:  # fmt: skip
     """The adjoint of an nd convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k)."""
-    x, unbatched = _batched(float_tensor(x, op), nd, op)
-    w = as_tensor(w)
+    x, w = conv_operands(x, w, bias, op, all_ints=False)
+    x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
         raise ValueError(f"{op}: weight must be (C_in, C_out/groups, {nd} kernel sizes), got "
                          f"{tuple(w.shape)}")  # fmt: skip
@@ -187,7 +207,11 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """Sliding 2-D blocks of (N, C, H, W) (or (C, H, W)) as columns: (N, C * kh * kw, L),
     L the number of windows (torch.nn.functional.unfold, im2col)."""
-    x, unbatched = _batched(float_tensor(input, "unfold"), 2, "unfold")
+    x = as_tensor(input)
+    if x._data.dtype.kind not in "fVcb":  # ATen's im2col: floating, complex and bool
+        raise DtypeError(f"unfold: not implemented for dtype {x.dtype} (PyTorch unfolds "
+                         f"floating, complex and bool tensors); use .float()")  # fmt: skip
+    x, unbatched = _batched(x, 2, "unfold")
     k = int_tuple(kernel_size, 2, "kernel_size", "unfold")
     geom = (k, int_tuple(stride, 2, "stride", "unfold"),
             int_tuple(dilation, 2, "dilation", "unfold"),
