@@ -159,6 +159,9 @@ def _dtype_to_descent(dt):
 def to_descent(obj, leaves):
     """Translate a sample's argument; tensors that require grad are collected in ``leaves``."""
     if isinstance(obj, torch.Tensor):
+        for t, d in leaves:
+            if t is obj:  # the same tensor passed twice (input and target): one descent tensor
+                return d
         if obj.layout != torch.strided:
             raise Unsupported(f"layout {obj.layout}")
         if obj.dtype == torch.bfloat16:

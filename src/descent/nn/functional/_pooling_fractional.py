@@ -74,6 +74,9 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples,
             )
     if samples is None:  # one u per (plane, spatial dim), in the input's dtype
         samples = rand(n_, c_, dims, dtype=x.dtype, device=x.device)
+    elif samples.dtype != x.dtype:  # PyTorch's check (no silent conversion of the draws)
+        raise RuntimeError(f"{op}: Expect _random_samples to have the same dtype as input "
+                           f"({x.dtype}), got {samples.dtype}; convert them with .to(x.dtype)")
     u = np.asarray(backend.as_numpy(samples.detach()._data), dtype=x._data.dtype)
     if u.shape != (n_, c_, dims):
         raise ValueError(f"{op}: _random_samples must have shape {(n_, c_, dims)}, got "
