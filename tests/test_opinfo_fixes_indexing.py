@@ -169,3 +169,61 @@ def test_unfold_0d_errors_like_torch(args, err):
         torch.tensor(3.0).unfold(*args)
     with pytest.raises(err):
         ds.tensor(3.0).unfold(*args)
+
+
+# ---------------------------------------------------------------------------------------------
+# scatter_reduce / index_reduce: amax/amin backward on 0-d; bool inputs
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_amax_amin_0d_backward(reduce, include_self):
+    _both_grads(
+        lambda x, s: ds.scatter_reduce(x, 0, ds.tensor(0), s, reduce, include_self=include_self),
+        lambda x, s: torch.scatter_reduce(
+            x, 0, torch.tensor(0), s, reduce, include_self=include_self
+        ),
+        [(), ()],
+    )
+    _both_grads(
+        lambda x, s: ds.index_reduce(x, 0, ds.tensor([0]), s, reduce, include_self=include_self),
+        lambda x, s: torch.index_reduce(
+            x, 0, torch.tensor([0]), s, reduce, include_self=include_self
+        ),
+        [(), ()],
+    )
+
+
+def test_scatter_reduce_amax_0d_gradcheck_float64():
+    x = ds.tensor(0.3, dtype=ds.float64, requires_grad=True)
+    s = ds.tensor(-0.7, dtype=ds.float64, requires_grad=True)
+    idx = ds.tensor(0)
+    assert gradcheck(lambda a, b: ds.scatter_reduce(a, 0, idx, b, "amax"), (x, s))
+    assert gradcheck(lambda a, b: ds.scatter_reduce(a, 0, idx, b, "amin"), (x, s))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_scatter_reduce_bool(reduce, include_self, dim):
+    x = RNG.uniform(size=(6, 4)) > 0.5
+    src = RNG.uniform(size=(3, 3)) > 0.5
+    idx = RNG.integers(0, 3, (3, 3))
+    d = ds.scatter_reduce(ds.tensor(x), dim, ds.tensor(idx), ds.tensor(src), reduce,
+                          include_self=include_self)  # fmt: skip
+    t = torch.scatter_reduce(torch.tensor(x), dim, torch.tensor(idx), torch.tensor(src), reduce,
+                             include_self=include_self)  # fmt: skip
+    _close(d, t)
+    s0 = np.array(True)
+    d0 = ds.scatter_reduce(ds.tensor(False), 0, ds.tensor(0), ds.tensor(s0), reduce)
+    t0 = torch.scatter_reduce(torch.tensor(False), 0, torch.tensor(0), torch.tensor(s0), reduce)
+    _close(d0, t0)
+
+
+def test_scatter_reduce_bool_mean_refused_like_torch():
+    args = ([True, False], [0], [True])
+    with pytest.raises(RuntimeError):
+        torch.scatter_reduce(*(torch.tensor(a) for a in args[:1]), 0,
+                             *(torch.tensor(a) for a in args[1:]), "mean")  # fmt: skip
+    with pytest.raises(RuntimeError):
+        ds.scatter_reduce(ds.tensor(args[0]), 0, ds.tensor(args[1]), ds.tensor(args[2]), "mean")

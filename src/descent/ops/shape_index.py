@@ -322,8 +322,10 @@ class ScatterReduce(Function):
         touched[ix] = True
         if not self.include_self:
             out[touched] = _identity(self.reduce, x.dtype)
-        count = xp.zeros(x.shape, dtype=x.dtype)
-        backend.scatter_add(count, ix, xp.ones(src.shape, dtype=x.dtype))
+        # (A count in bool would saturate at True: bool inputs count in int64.)
+        cdt = x.dtype if x.dtype.kind != "b" else np.int64
+        count = xp.zeros(x.shape, dtype=cdt)
+        backend.scatter_add(count, ix, xp.ones(src.shape, dtype=cdt))
         if self.include_self:
             count += 1
         ufunc = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum,
@@ -357,7 +359,7 @@ class ScatterReduce(Function):
             # include_self only the slots no index hit keep x (and its gradient).
             x_tie = (xd == yd) if keep is None else keep
             s_tie = sd == yd[ix]
-            n = x_tie.astype(yd.dtype)
+            n = xp.array(x_tie, dtype=yd.dtype)  # (an array even for 0-d, for add.at)
             backend.scatter_add(n, ix, s_tie.astype(yd.dtype))
             g = gy / xp.maximum(n, 1)
             return ops.where(x_tie, g, 0), ops.where(s_tie, g[ix], 0)
@@ -424,5 +426,8 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     check_index_bounds("scatter_reduce", idx, x.shape[d] if x.ndim else 1, d)
     if src._data.dtype != x._data.dtype:
         src = src.to(x._data.dtype)
+    if reduce == "mean" and x._data.dtype == np.bool_:
+        raise RuntimeError("scatter_reduce: reduce='mean' is not implemented for bool, as in "
+                           "PyTorch; convert the tensors first, e.g. x.float()")  # fmt: skip
     return ScatterReduce.apply(x, src, idx=idx, axis=d, reduce=reduce,
                                include_self=bool(include_self))  # fmt: skip
