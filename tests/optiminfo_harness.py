@@ -1,0 +1,227 @@
+"""Run PyTorch's own optimizer database (OptimizerInfo) against descent.
+
+``torch.testing._internal.common_optimizers.optim_db`` lists, for each of PyTorch's
+optimizers, the hyperparameter sets its test suite trains with and the invalid inputs that must
+raise. This module:
+
+- trains the same least-squares model (weight (10, 5), bias (10,)) for ``STEPS`` steps with
+  each hyperparameter set in PyTorch and in descent, from the same start, and compares the
+  parameters after every step, the loss the closure returned, and the state dict's layout
+  (per-parameter state keys and the param group keys);
+- gives each invalid input to descent's optimizer and checks that it raises PyTorch's error type
+  (or warns, where PyTorch warns) at the same point: construction or ``step()``.
+
+``check_optimizer(info)`` returns a list of findings (empty when descent agrees);
+``python tests/optiminfo_harness.py [--optim Adam] [-v]`` prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import numpy as np
+import torch
+from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
+
+import descent
+from opinfo_harness import _short
+
+STEPS = 6
+# float32 over 6 steps (LBFGS: up to 20 evaluations and a line search per step); ATOL is
+# scaled by the largest parameter magnitude
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def resolve(info):
+    return getattr(descent.optim, info.optim_cls.__name__, None)
+
+
+def _convert(obj):
+    """A hyperparameter or params argument for descent (tensors and Parameters rebuilt)."""
+    if isinstance(obj, torch.nn.Parameter):
+        return descent.nn.Parameter(descent.tensor(obj.detach().numpy().copy()))
+    if isinstance(obj, torch.Tensor):
+        return descent.tensor(obj.detach().numpy().copy())
+    if isinstance(obj, dict):
+        return {k: _convert(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(_convert(o) for o in obj)
+    if isinstance(obj, list):
+        return [_convert(o) for o in obj]
+    return obj
+
+
+def _problem(lib):
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((10, 5)).astype(np.float32)
+    b0 = rng.standard_normal(10).astype(np.float32)
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    y = rng.standard_normal((10, 8)).astype(np.float32)
+    if lib is torch:
+        w, b = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+    else:
+        w, b = descent.nn.Parameter(descent.tensor(w0)), descent.nn.Parameter(descent.tensor(b0))
+    X, Y = lib.tensor(x), lib.tensor(y)
+
+    def loss_fn():
+        return ((w @ X + b[:, None] - Y) ** 2).mean()
+    return w, b, loss_fn
+
+
+def _train(lib, cls, kwargs, two_d_only):
+    w, b, loss_fn = _problem(lib)
+    params = [w] if two_d_only else [w, b]
+    opt = cls(params, **kwargs)
+    trace = []
+    for _ in range(STEPS):
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn()
+            loss.backward()
+            return loss
+        loss = opt.step(closure)
+        trace.append((float(loss), [p.detach().numpy().copy() for p in params]))
+    return opt, trace
+
+
+def check_config(info, dcls, oinput):
+    if oinput.params is not None:
+        return None  # the database's own parameter layouts: covered by the default problem
+    kwargs = dict(oinput.kwargs)
+    if kwargs.get("fused") or kwargs.get("capturable") or kwargs.get("differentiable"):
+        return None  # CUDA-only or autograd-through-the-step modes
+    two_d = info.optim_cls.__name__ == "Muon"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            topt, ttrace = _train(torch, info.optim_cls, kwargs, two_d)
+        except Exception:  # noqa: BLE001 - a configuration torch refuses here
+            return None
+        try:
+            dopt, dtrace = _train(descent, dcls, _convert(kwargs), two_d)
+        except Exception as e:  # noqa: BLE001
+            return [f"descent raises {_short(e)}"]
+    bad = []
+    for step, ((tl, tp), (dl, dp)) in enumerate(zip(ttrace, dtrace)):
+        if not np.isclose(dl, tl, rtol=RTOL, atol=ATOL, equal_nan=True):
+            bad.append(f"step {step}: loss torch {tl!r}, descent {dl!r}")
+            break
+        for i, (a, d) in enumerate(zip(tp, dp)):
+            atol = ATOL * max(1.0, float(np.abs(a).max()) if a.size else 1.0)
+            if a.shape != d.shape or not np.allclose(d, a, rtol=RTOL, atol=atol, equal_nan=True):
+                err = np.max(np.abs(d - a)) if a.shape == d.shape else "shape"
+                bad.append(f"step {step}: parameter {i} differs (max abs {err})")
+                break
+        if bad:
+            break
+    tsd, dsd = topt.state_dict(), dopt.state_dict()
+    tkeys = [sorted(v) for _, v in sorted(tsd["state"].items())]
+    dkeys = [sorted(v) for _, v in sorted(dsd["state"].items())]
+    if tkeys != dkeys:
+        bad.append(f"state_dict per-parameter keys: torch {tkeys}, descent {dkeys}")
+    tg = sorted(tsd["param_groups"][0])
+    dg = sorted(dsd["param_groups"][0])
+    if tg != dg:
+        bad.append(f"param_groups keys: torch only {sorted(set(tg) - set(dg))}, "
+                   f"descent only {sorted(set(dg) - set(tg))}")
+    return bad
+
+
+def check_error(info, dcls, err):
+    ein = err.optimizer_error_input
+    kwargs = dict(ein.kwargs)
+    if kwargs.get("fused") or kwargs.get("capturable") or kwargs.get("differentiable"):
+        return None
+    if ein.params is None:
+        params = [descent.nn.Parameter(descent.tensor(np.ones((2, 2), np.float32)))]
+    else:
+        params = _convert(ein.params)
+    want = err.error_type
+    is_warning = issubclass(want, Warning)
+    try:
+        dkwargs = _convert(kwargs)
+    except Exception:  # noqa: BLE001
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            opt = dcls(params, **dkwargs)
+            if err.error_on == OptimizerErrorEnum.STEP_ERROR:
+                for p in opt.param_groups[0]["params"]:
+                    p.grad = descent.ones_like(p)
+                opt.step()
+        except Exception as e:  # noqa: BLE001
+            if is_warning:
+                return [f"descent raises {_short(e)} where torch warns {want.__name__}"]
+            if not isinstance(e, want):
+                return [f"descent raises {type(e).__name__} where torch raises {want.__name__} "
+                        f"({err.error_regex[:80]}); descent's: {_short(e)}"]
+            return []
+    if is_warning:
+        if not any(issubclass(w.category, want) for w in caught):
+            return [f"descent does not warn ({want.__name__}: {err.error_regex[:80]})"]
+        return []
+    where = "at construction" if err.error_on == OptimizerErrorEnum.CONSTRUCTION_ERROR \
+        else "at step()"
+    return [f"descent accepts what torch refuses {where}: {want.__name__} "
+            f"{err.error_regex[:100]} (kwargs {kwargs!r}"[:240] + ")"]
+
+
+def check_optimizer(info, errors=True):
+    """Findings for ``info`` (an OptimizerInfo), or None if nothing could run."""
+    dcls = resolve(info)
+    if dcls is None or info.only_supports_sparse_grads:
+        return None
+    found, ran = [], 0
+    for k, oi in enumerate(info.optim_inputs_func(device="cpu", dtype=torch.float32)):
+        res = check_config(info, dcls, oi)
+        if res is None:
+            continue
+        ran += 1
+        found += [f"config {k} ({oi.desc}, {oi.kwargs}): {m}" for m in res]
+    if errors and info.optim_error_inputs_func is not None:
+        for k, err in enumerate(info.optim_error_inputs_func(device="cpu",
+                                                             dtype=torch.float32)):
+            res = check_error(info, dcls, err)
+            if res is None:
+                continue
+            ran += 1
+            found += [f"error input {k}: {m}" for m in res]
+    return found if ran else None
+
+
+def optimizers():
+    return list(optim_db)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--optim", action="append")
+    p.add_argument("-v", action="store_true")
+    a = p.parse_args(argv)
+    nok = nbad = nskip = 0
+    for info in optimizers():
+        name = info.optim_cls.__name__
+        if a.optim and name not in a.optim:
+            continue
+        try:
+            res = check_optimizer(info)
+        except Exception as e:  # noqa: BLE001
+            res = [f"harness crash {_short(e)}"]
+        if res is None:
+            nskip += 1
+        elif res:
+            nbad += 1
+            print(f"FAIL {name}: {len(res)} findings; first: {res[0]}")
+            if a.v:
+                for r in res[1:]:
+                    print("     ", r)
+        else:
+            nok += 1
+    print(f"optimizers: {nok} agree, {nbad} differ, {nskip} not run", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
