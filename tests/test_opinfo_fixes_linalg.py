@@ -565,3 +565,36 @@ def test_householder_tensor_methods_match_torch():
     got = hd.ormqr(td, ds.tensor(c), left=True, transpose=True).numpy()
     want = ht.ormqr(tt, torch.tensor(c), left=True, transpose=True).numpy()
     np.testing.assert_allclose(got, want, **TOL["float32"])
+
+
+# ---------------------------------------------------------------------------------------------
+# linalg.norm / matrix_norm in float16 (and bfloat16): PyTorch takes them (not for the SVD
+# norms 'nuc', 2, -2, which raise in both)
+
+
+@pytest.mark.parametrize("ord", ["fro", 1, -1, float("inf"), -float("inf")])
+def test_matrix_norm_float16_matches_torch(ord):
+    a = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float16)
+    xd = ds.tensor(a, requires_grad=True)
+    xt = torch.tensor(a, requires_grad=True)
+    yd, yt = LA.matrix_norm(xd, ord), torch.linalg.matrix_norm(xt, ord)
+    assert yd.dtype == ds.float16
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=2e-3)
+    yd.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-2, atol=1e-3)
+    yd2, yt2 = LA.norm(ds.tensor(a[0]), ord), torch.linalg.norm(torch.tensor(a[0]), ord)
+    np.testing.assert_allclose(yd2.numpy(), yt2.numpy(), rtol=2e-3)
+
+
+def test_norm_low_precision_vector_and_svd_norms():
+    a = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float16)
+    got = LA.norm(ds.tensor(a), dim=1).numpy()
+    np.testing.assert_allclose(got, torch.linalg.norm(torch.tensor(a), dim=1).numpy(), rtol=2e-3)
+    bf = LA.norm(ds.tensor(a).to(ds.bfloat16)).float().item()
+    assert bf == pytest.approx(torch.linalg.norm(torch.tensor(a).bfloat16()).float().item())
+    for ord in ("nuc", 2, -2):
+        with pytest.raises(RuntimeError, match="Low precision"):
+            torch.linalg.matrix_norm(torch.tensor(a), ord)
+        with pytest.raises(RuntimeError, match="Low precision"):
+            LA.matrix_norm(ds.tensor(a), ord)

@@ -160,7 +160,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     (default), 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
     1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum of |A|)."""
     A = as_tensor(A)
-    check_float("linalg.matrix_norm", A, complex_ok=True)  # complex: moduli or singular values
+    # complex: moduli or singular values; float16 / bfloat16 as PyTorch (not for the SVD norms)
+    check_float("linalg.matrix_norm", A, low_precision=True, complex_ok=True)
     if dtype is not None:
         from .ops.elementwise import cast
 
@@ -206,7 +207,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         matrix = two or (dim is None and ord is not None and (isinstance(ord, str) or A.ndim == 2))
         if not (matrix and ord in ("nuc", 2, -2)):
             A = A.abs()
-    check_float("linalg.norm", A, complex_ok=True)
+    check_float("linalg.norm", A, low_precision=True, complex_ok=True)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         if len(dims) == 2:
