@@ -227,3 +227,56 @@ def test_scatter_reduce_bool_mean_refused_like_torch():
                              *(torch.tensor(a) for a in args[1:]), "mean")  # fmt: skip
     with pytest.raises(RuntimeError):
         ds.scatter_reduce(ds.tensor(args[0]), 0, ds.tensor(args[1]), ds.tensor(args[2]), "mean")
+
+
+# ---------------------------------------------------------------------------------------------
+# tensordot: contracted dimensions of size 1 broadcast (dims as lists or an int); empty shapes
+
+
+@pytest.mark.parametrize(
+    "sa,sb,dims",
+    [
+        ((1, 1, 1), (2, 1, 2), [[0, 1], [2, 0]]),
+        ((2, 1), (3, 4), 1),
+        ((3, 2), (2, 1, 4), ([1, 0], [0, 1])),
+        ((0, 3), (3, 2), 1),
+        ((2, 3), (3, 0), 1),
+        ((2, 0), (0, 3), 1),
+    ],
+)
+def test_tensordot_broadcast_and_empty(sa, sb, dims):
+    _both_grads(
+        lambda a, b: ds.tensordot(a, b, dims=dims),
+        lambda a, b: torch.tensordot(a, b, dims=dims),
+        [sa, sb],
+    )
+
+
+def test_tensordot_broadcast_gradcheck_float64():
+    a = ds.tensor(RNG.normal(size=(1, 3, 1)), requires_grad=True)
+    b = ds.tensor(RNG.normal(size=(2, 3, 4)), requires_grad=True)
+    assert gradcheck(lambda x, y: ds.tensordot(x, y, dims=([0, 1], [0, 1])), (a, b))
+
+
+def test_tensordot_mismatch_raises_like_torch():
+    with pytest.raises(RuntimeError):
+        torch.tensordot(torch.zeros(3, 1), torch.zeros(2, 1), dims=[[0], [0]])
+    with pytest.raises(RuntimeError):
+        ds.tensordot(ds.zeros(3, 1), ds.zeros(2, 1), dims=[[0], [0]])
+
+
+# ---------------------------------------------------------------------------------------------
+# searchsorted with empty batched inputs
+
+
+@pytest.mark.parametrize("ss,vs", [((0, 0), (0, 0)), ((0, 0, 0), (0, 0, 0)), ((2, 0), (2, 3)),
+                                   ((3, 4), (3, 0)), ((0, 4), (0, 2))])  # fmt: skip
+@pytest.mark.parametrize("right", [False, True])
+@pytest.mark.parametrize("out_int32", [False, True])
+def test_searchsorted_empty(ss, vs, right, out_int32):
+    seq = np.sort(RNG.normal(size=ss).astype(np.float32), -1)
+    vals = RNG.normal(size=vs).astype(np.float32)
+    d = ds.searchsorted(ds.tensor(seq), ds.tensor(vals), right=right, out_int32=out_int32)
+    t = torch.searchsorted(torch.tensor(seq), torch.tensor(vals), right=right,
+                           out_int32=out_int32)  # fmt: skip
+    _close(d, t)

@@ -251,8 +251,9 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
 def _contract(a: Tensor, b: Tensor, n: int) -> Tensor:
     """Sum over the last n dims of a and the first n of b, as one matmul."""
     left, right = tuple(a.shape[: a.ndim - n]), tuple(b.shape[n:])
-    k = int(np.prod(a.shape[a.ndim - n :], dtype=np.int64))
-    prod = _ops.matmul(_ops.reshape(a, -1, k), _ops.reshape(b, k, -1))
+    k = math.prod(a.shape[a.ndim - n :])
+    # (explicit sizes: a -1 is ambiguous when a dimension is 0)
+    prod = _ops.matmul(_ops.reshape(a, math.prod(left), k), _ops.reshape(b, k, math.prod(right)))
     return _ops.reshape(prod, *(left + right)) if left + right else _ops.reshape(prod, ())
 
 
@@ -267,13 +268,36 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Sum over the last `dims` dimensions of a and the first of b, or over the listed pairs
     `dims=([a dims], [b dims])` (torch.tensordot)."""
     if isinstance(dims, int):
-        return _contract(a, b, dims)
-    da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
-    da = [d % a.ndim for d in da]
-    db = [d % b.ndim for d in db]
-    a = _ops.permute(a, *[d for d in range(a.ndim) if d not in da], *da)
-    b = _ops.permute(b, *db, *[d for d in range(b.ndim) if d not in db])
-    return _contract(a, b, len(da))
+        n = dims
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+        da = [d % a.ndim for d in da]
+        db = [d % b.ndim for d in db]
+        a = _ops.permute(a, *[d for d in range(a.ndim) if d not in da], *da)
+        b = _ops.permute(b, *db, *[d for d in range(b.ndim) if d not in db])
+        n = len(da)
+    if tuple(a.shape[a.ndim - n :]) != tuple(b.shape[:n]):
+        a, b = _broadcast_contracted(a, b, n)
+    return _contract(a, b, n)
+
+
+def _broadcast_contracted(a: Tensor, b: Tensor, n: int):
+    """PyTorch's tensordot lets a contracted dimension of size 1 meet any size: the other side
+    is summed over it first (sum_k a[0] b[k] = a[0] sum_k b[k]); other sizes must match."""
+    for i, (sa, sb) in enumerate(zip(a.shape[a.ndim - n :], b.shape[:n])):
+        if sa == sb:
+            continue
+        if sa == 1:
+            b = _ops.sum(b, i, keepdims=True)
+        elif sb == 1:
+            a = _ops.sum(a, a.ndim - n + i, keepdims=True)
+        else:
+            raise RuntimeError(
+                f"tensordot: contracted dimensions need to match, but a has size {sa} and b "
+                f"size {sb} in contracted pair {i} (shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)} after moving the contracted dims together)"
+            )
+    return a, b
 
 
 def ger(input: Tensor, vec2: Tensor) -> Tensor:
@@ -341,10 +365,12 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     elif seq.ndim == 1:
         idx = np.searchsorted(seq, vals, side=side)
     else:
-        rows = seq.reshape(-1, seq.shape[-1])
-        vrows = vals.reshape(-1, vals.shape[-1])
-        idx = np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, vrows)])
-        idx = idx.reshape(vals.shape)
+        # (explicit row counts: a -1 is ambiguous when a dimension is 0)
+        nrows = math.prod(seq.shape[:-1])
+        rows = seq.reshape(nrows, seq.shape[-1])
+        vrows = vals.reshape(nrows, vals.shape[-1])
+        idx = [np.searchsorted(r, v, side=side) for r, v in zip(rows, vrows)]
+        idx = np.stack(idx).reshape(vals.shape) if nrows else np.zeros(vals.shape, np.int64)
     out = Tensor._wrap(np.asarray(idx, dtype=np.int32 if out_int32 else np.int64))
     return out if sorted_sequence.device == "cpu" else out.to(sorted_sequence.device)
 
