@@ -42,7 +42,13 @@ RANDOM = {
 # The (variant, dtype) pairs tests/test_opinfo.py runs; KNOWN's keys are "dtype" for the
 # function variant and "variant-dtype" for the others.
 RUNS = [("function", d) for d in ("float32", "float64", "int64", "bool", "complex64", "uint8")] + \
-    [(v, d) for v in ("method", "inplace") for d in ("float32", "int64")]
+    [(v, d) for v in ("method", "inplace") for d in ("float32", "int64")] + \
+    [("errors", "float32")]  # PyTorch's error inputs (dtype: only to pick the operators)
+
+
+def run_check(op, dtype, variant):
+    """Findings for one (variant, dtype) run of ``op`` (None: nothing could run)."""
+    return check_errors(op) if variant == "errors" else check_op(op, dtype, variant=variant)
 
 
 def run_key(variant, dname):
@@ -164,6 +170,8 @@ def to_descent(obj, leaves):
                 return d
         if obj.layout != torch.strided:
             raise Unsupported(f"layout {obj.layout}")
+        if obj.device.type != "cpu":
+            raise Unsupported(f"device {obj.device}")
         if obj.dtype == torch.bfloat16:
             arr = obj.detach().float().numpy().astype(descent.bfloat16.numpy_dtype
                                                      if hasattr(descent.bfloat16, "numpy_dtype")
@@ -433,6 +441,47 @@ def check_op(op, dtype, max_samples=None, variant="function"):
     return found if ran else None
 
 
+def check_errors(op):
+    """PyTorch's error inputs for ``op``: descent must raise the same error type (or a subclass).
+
+    Returns a list of findings, or None when the operator has none (or descent lacks it).
+    """
+    fn = resolve(op)
+    if fn is None or op.error_inputs_func is None:
+        return None
+    try:
+        errs = list(op.error_inputs("cpu"))
+    except Exception:  # noqa: BLE001
+        return None
+    found, ran = [], 0
+    for k, err in enumerate(errs):
+        s = err.sample_input
+        if err.error_type is Exception and not err.error_regex:
+            # PyTorch's generic "this op takes no Python scalar here" inputs (torch.maximum(t, 2),
+            # torch.pow(2, 3)): descent accepting the scalar is a superset no program relies on.
+            continue
+        try:
+            dinput = to_descent(s.input, [])
+            dargs = to_descent(tuple(s.args), [])
+            dkwargs = to_descent(dict(s.kwargs), [])
+        except Exception:  # noqa: BLE001 - other devices (meta), >64-dim tensors: not translatable
+            continue
+        ran += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fn(dinput, *dargs, **dkwargs)
+        except err.error_type:
+            continue
+        except Exception as e:  # noqa: BLE001
+            found.append(f"error input {k} ({_describe(s)}): descent raises {_short(e)}, "
+                         f"torch {err.error_type.__name__} ({err.error_regex[:80]})")
+            continue
+        found.append(f"error input {k} ({_describe(s)}): descent does not raise; torch: "
+                     f"{err.error_type.__name__} ({err.error_regex[:100]})")
+    return found if ran else None
+
+
 def _describe(s):
     def d(x):
         if isinstance(x, torch.Tensor):
@@ -457,7 +506,8 @@ def main(argv=None):
     p.add_argument("--op", action="append")
     p.add_argument("--dtype", default="float32")
     p.add_argument("-v", action="store_true")
-    p.add_argument("--variant", default="function", choices=("function", "method", "inplace"))
+    p.add_argument("--variant", default="function",
+                   choices=("function", "method", "inplace", "errors"))
     p.add_argument("--write-known", action="store_true",
                    help="rewrite tests/opinfo_known.py from this run (all test dtypes)")
     a = p.parse_args(argv)
@@ -473,7 +523,7 @@ def main(argv=None):
             continue
         name = label(op)
         try:
-            res = check_op(op, dtype, variant=a.variant)
+            res = run_check(op, dtype, a.variant)
         except Exception as e:  # noqa: BLE001
             res = [f"harness crash {_short(e)}"]
         if res is None:
@@ -502,7 +552,7 @@ def write_known(path=None):
             if dtype not in op.supported_dtypes("cpu"):
                 continue
             try:
-                res = check_op(op, dtype, variant=variant)
+                res = run_check(op, dtype, variant)
             except Exception as e:  # noqa: BLE001
                 res = [f"harness crash {_short(e)}"]
             if res:

@@ -3,7 +3,8 @@
 One test per (variant, dtype, operator), the variants being the function (`torch.add`), the
 method (`x.add`) and the in-place method (`x.add_`): every sample input PyTorch's own test
 suite defines for the operator must give descent PyTorch's dtype, shape and values, and, for
-float inputs, PyTorch's gradients.
+float inputs, PyTorch's gradients. A fourth run ("errors") gives descent PyTorch's error inputs
+for each operator: descent must raise PyTorch's exception type.
 Known differences are listed in tests/opinfo_known.py as strict xfails with the reason, so a fix
 shows up as an unexpected pass (remove its entry) and a new difference fails the suite.
 """
@@ -13,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 
-from opinfo_harness import DTYPES, RUNS, check_op, label, ops, run_key  # noqa: E402
+from opinfo_harness import DTYPES, RUNS, label, ops, run_check, run_key  # noqa: E402
 from opinfo_known import KNOWN  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def _cases():
 
 @pytest.mark.parametrize(("op", "dtype", "variant"), list(_cases()))
 def test_opinfo(op, dtype, variant):
-    found = check_op(op, dtype, variant=variant)
+    found = run_check(op, dtype, variant)
     if found is None:
         pytest.skip("descent has no function of this name, or no sample could be translated")
     assert not found, f"{len(found)} differences from PyTorch:\n" + "\n".join(found[:20])
