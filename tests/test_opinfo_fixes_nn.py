@@ -433,3 +433,81 @@ def test_complex_conv_gradcheck_complex128():
     assert descent.autograd.gradcheck(fn, (x, w))
     fnt = lambda a, b: descent.nn.functional.conv_transpose2d(a, b, stride=2)  # noqa: E731
     assert descent.autograd.gradcheck(fnt, (x, w))
+
+
+# -- rms_norm and silu on complex, poisson_nll_loss on int64 --------------------------------
+def _complex(shape, seed, dtype=np.complex64):
+    return np.asarray(_rand(shape, seed) + 1j * _rand(shape, seed + 100)).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("shape", "ns", "affine", "eps"),
+    [
+        ((1, 2, 3), [1, 2, 3], True, 0.5),
+        ((2, 2, 3), [2, 3], True, -0.5),
+        ((1, 2), [2], False, None),
+        ((0, 1), [1], True, None),
+    ],  # fmt: skip
+)
+def test_rms_norm_complex(shape, ns, affine, eps):
+    """ATen's composite rms_norm takes complex input: x rsqrt(mean(x^2) + eps), the complex
+    square; descent refused it."""
+    arrays = [_complex(shape, 50)] + ([_complex(tuple(ns), 51)] if affine else [])
+
+    def fn(lib, x, w=None):
+        return lib.nn.functional.rms_norm(x, ns, w, eps=eps)
+
+    _both(fn, arrays, rtol=1e-4, atol=1e-5)
+
+
+def test_rms_norm_real_weight_on_complex_input():
+    _both(
+        lambda lib, x, w: lib.nn.functional.rms_norm(x, [3], w),
+        [_complex((2, 3), 52), _rand((3,), 53)],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("shape", [(20,), (1, 0, 3), ()])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_silu_complex(shape, inplace):
+    """ATen's silu has a complex kernel, x / (1 + e^-x); descent's op refused complex."""
+
+    def fn(lib, x):
+        return lib.nn.functional.silu(x * 1 if inplace else x, inplace=inplace)
+
+    _both(fn, [np.asarray(_complex(shape, 54) * 3)], grad=False, rtol=1e-4, atol=1e-5)
+
+
+def test_silu_complex_refuses_autograd_as_torch():
+    for lib in (torch, descent):
+        x = lib.tensor(_complex((3,), 57), requires_grad=True)
+        with pytest.raises(RuntimeError, match="does not support automatic differentiation"):
+            lib.nn.functional.silu(x)
+        with lib.no_grad():
+            assert lib.nn.functional.silu(x).dtype == lib.complex64
+
+
+def test_complex_rms_norm_gradcheck_complex128():
+    x = descent.tensor(_complex((2, 3), 55, np.complex128), requires_grad=True)
+    w = descent.tensor(_complex((3,), 56, np.complex128), requires_grad=True)
+    fn = lambda a, b: descent.nn.functional.rms_norm(a, [3], b, eps=0.1)  # noqa: E731
+    assert descent.autograd.gradcheck(fn, (x, w))
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("full", [True, False])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_poisson_nll_loss_int64(log_input, full, reduction):
+    """ATen's composite takes integer rates and counts (float32 result, torch's promotion);
+    descent refused them."""
+    x = np.array([0, 1, 2, 3, 4, 1], np.int64)
+    t = np.array([0, 2, 1, 5, 3, 7], np.int64)
+    _both(
+        lambda lib, a, b: lib.nn.functional.poisson_nll_loss(
+            a, b, log_input=log_input, full=full, reduction=reduction
+        ),
+        [x, t],
+        grad=False,
+    )

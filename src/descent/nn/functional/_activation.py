@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from ...errors import DescentError
+from ...grad_mode import is_grad_enabled
 from ...ops import activation as _act
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor, python_number
@@ -44,10 +46,21 @@ def gelu(input, approximate: str = "none") -> Tensor:
 
 
 def silu(input, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x)."""
+    """x * sigmoid(x) (complex input: x / (1 + e^-x), as ATen's kernel)."""
+    op = _complex_silu if isinstance(input, Tensor) and input._data.dtype.kind == "c" else None
     if inplace:
-        return apply_inplace(input, _act.silu, "silu_")
-    return _act.silu(input)
+        return apply_inplace(input, op or _act.silu, "silu_")
+    return _act.silu(input) if op is None else op(input)
+
+
+def _complex_silu(x: Tensor) -> Tensor:
+    """ATen's complex silu, x / (1 + e^-x), without a derivative: PyTorch refuses to record
+    it (its error, here too), so a program that runs on PyTorch never needs one."""
+    if x.requires_grad and is_grad_enabled():
+        raise DescentError(
+            "silu does not support automatic differentiation for outputs with complex dtype."
+        )
+    return x / ((-x).exp() + 1.0)
 
 
 def tanh(input) -> Tensor:

@@ -65,7 +65,10 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     machine epsilon (as PyTorch). One fused op. float16/bfloat16 input is computed in float32
     (eps then float32's) and cast back, as PyTorch: in half precision mean(x^2) of inputs near
     1e-3 is subnormal, and the half epsilon (1e-3) swamped it."""
-    x = autocast_f32(float_tensor(input, "rms_norm"), cpu=False)
+    x = as_tensor(input)
+    if x._data.dtype.kind == "c":
+        return _complex_rms_norm(x, normalized_shape, weight, eps)
+    x = autocast_f32(float_tensor(x, "rms_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
         return rms_norm(x.float(), normalized_shape, weight, eps).to(x.dtype)
     k = _norm_shape(x, normalized_shape, "rms_norm")
@@ -73,6 +76,18 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
         eps = float(np.finfo(x._data.dtype).eps)
     ins = [x] if weight is None else [x, as_tensor(weight)]
     return RMSNorm.apply(*ins, k=k, eps=float(eps), has_w=weight is not None, has_b=False)
+
+
+def _complex_rms_norm(x: Tensor, normalized_shape, weight, eps) -> Tensor:
+    """ATen's composite rms_norm on complex input: x rsqrt(mean(x^2) + eps) (the complex
+    square, not |x|^2), times weight; eps defaults to the real part's machine epsilon.
+    Composite ops, so the gradient is their (complex) chain rule."""
+    k = _norm_shape(x, normalized_shape, "rms_norm")
+    if eps is None:
+        eps = float(np.finfo(x._data.dtype).eps)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = x * ((x * x).mean(axis=axes, keepdims=True) + eps).rsqrt()
+    return y if weight is None else y * as_tensor(weight)
 
 
 def batch_norm(
