@@ -37,6 +37,18 @@ RANDOM = {
     "nn.functional.gumbel_softmax", "randperm",
     # random pooling regions (drawn inside the op, from each library's own generator)
     "nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d",
+    # randomised algorithms: op_db's wrapper seeds torch's generator, not descent's
+    "svd_lowrank", "pca_lowrank",
+}
+
+# Differences examined and kept, with the reason (tests/opinfo_known.py takes these words).
+EXPLAINED = {
+    "special.bessel_j0": "torch is off: float64 values up to 7.4e-6 relative from mpmath's, "
+                         "descent's within 8e-15 (docs/special.md)",
+    "special.bessel_j1": "torch is off: float64 values up to 7.4e-6 relative from mpmath's, "
+                         "descent's within 8e-15 (docs/special.md)",
+    "special.bessel_y1": "torch is off: float64 values up to 7.4e-6 relative from mpmath's, "
+                         "descent's within 8e-15 (docs/special.md)",
 }
 
 # The (variant, dtype) pairs tests/test_opinfo.py runs; KNOWN's keys are "dtype" for the
@@ -557,7 +569,10 @@ def write_known(path=None):
                 res = [f"harness crash {_short(e)}"]
             if res:
                 key = run_key(variant, dname)
-                known.setdefault(key, {})[label(op)] = f"{len(res)} differences; {res[0]}"[:300]
+                why = EXPLAINED.get(label(op))
+                known.setdefault(key, {})[label(op)] = (
+                    f"{why}; {len(res)} differences" if why else
+                    f"{len(res)} differences; {res[0]}")[:300]
     path = pathlib.Path(path or pathlib.Path(__file__).with_name("opinfo_known.py"))
     body = pprint.pformat(known, width=98, sort_dicts=True)
     path.write_text(
