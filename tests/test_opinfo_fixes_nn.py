@@ -511,3 +511,20 @@ def test_poisson_nll_loss_int64(log_input, full, reduction):
         [x, t],
         grad=False,
     )
+
+
+# -- fractional_max_pool on an empty batch ----------------------------------------------------
+@pytest.mark.parametrize("return_indices", [False, True])
+@pytest.mark.parametrize("nd", [2, 3])
+def test_fractional_max_pool_empty_batch(nd, return_indices):
+    """N = 0: descent's reshape with -1 was ambiguous ('cannot reshape ... into (0, 1, -1)')."""
+    shape = (0, 1, 4, 5, 4)[: 2 + nd]
+    for lib in (torch, descent):
+        fn = getattr(lib.nn.functional, f"fractional_max_pool{nd}d")
+        out = fn(lib.zeros(shape), 2, output_size=2, return_indices=return_indices)
+        outs = out if return_indices else (out,)
+        assert [tuple(o.shape) for o in outs] == [(0, 1) + (2,) * nd] * len(outs)
+    x = descent.zeros(shape, requires_grad=True)
+    fn = getattr(descent.nn.functional, f"fractional_max_pool{nd}d")
+    fn(x, 2, output_size=2).sum().backward()
+    assert tuple(x.grad.shape) == shape

@@ -75,8 +75,10 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples,
     if samples is None:  # one u per (plane, spatial dim), in the input's dtype
         samples = rand(n_, c_, dims, dtype=x.dtype, device=x.device)
     elif samples.dtype != x.dtype:  # PyTorch's check (no silent conversion of the draws)
-        raise RuntimeError(f"{op}: Expect _random_samples to have the same dtype as input "
-                           f"({x.dtype}), got {samples.dtype}; convert them with .to(x.dtype)")
+        raise RuntimeError(
+            f"{op}: Expect _random_samples to have the same dtype as input "
+            f"({x.dtype}), got {samples.dtype}; convert them with .to(x.dtype)"
+        )
     u = np.asarray(backend.as_numpy(samples.detach()._data), dtype=x._data.dtype)
     if u.shape != (n_, c_, dims):
         raise ValueError(f"{op}: _random_samples must have shape {(n_, c_, dims)}, got "
@@ -95,7 +97,8 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples,
     flat = flat.reshape(n_, c_, cells, kk)
     xp = backend.get_array_module(x._data)
     index = Tensor._wrap(xp.asarray(flat.reshape(n_, c_, cells * kk)))
-    windows = gather(x.reshape(n_, c_, -1), 2, index).reshape(n_, c_, cells, kk)
+    # the spatial size spelled out: a -1 is ambiguous for an empty batch (N = 0)
+    windows = gather(x.reshape(n_, c_, int(np.prod(size))), 2, index).reshape(n_, c_, cells, kk)
     values, arg = windows.max(dim=-1)  # the first maximum on ties, as PyTorch's `>`
     picked = np.take_along_axis(flat, backend.as_numpy(arg._data)[..., None], -1)[..., 0]
     values = values.reshape((n_, c_) + out)
