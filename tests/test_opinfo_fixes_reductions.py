@@ -336,3 +336,111 @@ def test_logsumexp_complex_second_order_and_empty():
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
     compare(lambda lib, t: lib.logsumexp(t, 1), np.zeros((2, 0), np.complex64))
+
+
+# ---- complex elementwise: sgn's gradient, isreal, float_power, ldexp, logaddexp, c ** z -----
+
+
+def test_sgn_complex_gradient():
+    x = _rand((20, 20), seed=15, dtype=np.complex64)
+    x[0, :3] = [0, 1e-30, -2.0]  # sgn(0) = 0 with gradient 0; a real negative entry
+    compare(lambda lib, t: lib.sgn(t), x)
+    compare(lambda lib, t: t.sgn(), x)
+    gradcheck64(lambda t: ds.sgn(t), _rand((3, 4), seed=16, dtype=np.complex64))
+    special = np.array(
+        [complex(np.inf, 0), complex(np.nan, 1), complex(1, np.inf), 0], np.complex64
+    )
+    compare(lambda lib, t: lib.sgn(t), special, grad=False)
+
+
+def test_sgn_complex_second_order():
+    x = _rand((3, 4), seed=17, dtype=np.complex64)
+    results = []
+    for lib in (torch, ds):
+        t = lib.tensor(x, requires_grad=True)
+        (g,) = lib.autograd.grad((lib.sgn(t) * t).real.sum(), t, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g.conj()).real.sum(), t)
+        results.append((_np(g), _np(gg)))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_isreal_complex():
+    x = _rand((20,), seed=18, dtype=np.complex64)
+    x.imag[::3] = 0
+    x[1] = complex(np.nan, 0)
+    x[2] = complex(0, np.nan)
+    compare(lambda lib, t: lib.isreal(t), x, grad=False)
+    compare(lambda lib, t: t.isreal(), x[4], grad=False)  # 0-d
+    compare(lambda lib, t: lib.isreal(t), _rand((3,)), grad=False)
+
+
+@pytest.mark.parametrize(
+    ("adt", "edt"),
+    [(np.complex64, np.complex64), (np.float32, np.complex64), (np.complex64, np.float32),
+     (np.int64, np.complex64)],
+)  # fmt: skip
+def test_float_power_complex(adt, edt):
+    a = _rand((10, 1, 5), seed=19, dtype=adt if adt is not np.int64 else np.float32)
+    if adt is np.int64:
+        a = (a * 3).astype(np.int64)
+    e = _rand((10, 5), seed=20, dtype=edt)
+    compare(lambda lib, t, et: lib.float_power(t, et), a, e, rtol=1e-6)
+    compare(lambda lib, t: lib.float_power(t, 2.5j), a, rtol=1e-6)
+    compare(lambda lib, t: t.float_power(1.5), a, rtol=1e-6)
+    gradcheck64(lambda t, et: ds.float_power(t, et), _rand((3,), seed=21, dtype=np.complex64),
+                _rand((3,), seed=22, dtype=np.complex64))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("adt", "edt"),
+    [(np.complex64, np.complex64), (np.float32, np.complex64), (np.complex64, np.float32),
+     (np.complex64, np.int64)],
+)  # fmt: skip
+def test_ldexp_complex(adt, edt):
+    a = _rand((5, 10, 5), seed=23, dtype=adt)
+    e = _rand((10, 5), seed=24, dtype=edt if edt is not np.int64 else np.float32)
+    if edt is np.int64:
+        e = (e * 3).astype(np.int64)
+    # Values only where torch's own backward fails: a real operand with a complex one raises,
+    # and an integer exponent gets pow(2, e) in integers (0 for e < 0; descent's 2^e is exact,
+    # as its real LdexpInt's)
+    compare(lambda lib, t, et: lib.ldexp(t, et), a, e, grad=adt == edt)
+    gradcheck64(lambda t, et: ds.ldexp(t, et), _rand((3,), seed=25, dtype=np.complex64),
+                _rand((3,), seed=26, dtype=np.complex64))  # fmt: skip
+
+
+@pytest.mark.parametrize("base", [2.0, -1.5, 3, 1 + 1j, 0.5])
+def test_scalar_to_complex_power_gradient(base):
+    # d/dz c^z = c^z log c: the gradient is gy * conj(c^z log c) (descent missed the conj)
+    z = _rand((6,), seed=27, dtype=np.complex64)
+    compare(lambda lib, t: lib.pow(base, t), z)
+    compare(lambda lib, t: base**t, z)
+    gradcheck64(lambda t: ds.pow(base, t), z)
+
+
+def test_logaddexp_complex():
+    a = _rand((10, 1, 5), seed=28, dtype=np.complex64, low=-4, high=4)
+    b = _rand((1, 10, 5), seed=29, dtype=np.complex64, low=-4, high=4)
+    compare(lambda lib, s, t: lib.logaddexp(s, t), a, b)
+    # complex with real: values (torch's own backward raises for the mixed pair)
+    compare(lambda lib, s, t: lib.logaddexp(s, t), a[:, 0], _rand((5,), seed=30), grad=False)
+    gradcheck64(lambda s, t: ds.logaddexp(s, t), a[:2, 0], b[0, :2])
+    nan, inf = float("nan"), float("inf")
+    sa = np.array([complex(nan, 0), complex(-inf, 0), complex(inf, 1), complex(-inf, 2), 1 + 1j],
+                  np.complex64)  # fmt: skip
+    sb = np.array(
+        [1 + 0j, complex(-inf, 1), complex(inf, 0), 3 - 1j, complex(0, nan)], np.complex64
+    )
+    compare(lambda lib, s, t: lib.logaddexp(s, t), sa, sb, grad=False)
+
+
+@pytest.mark.parametrize("name", ["logaddexp2", "hypot", "atan2", "copysign", "xlogy"])
+def test_real_only_binary_ops_refuse_complex(name):
+    # (they cast complex operands to float, dropping the imaginary parts, without a word)
+    z = np.array([0.5 + 1j], np.complex64)
+    for lib in (torch, ds):
+        with pytest.raises(RuntimeError, match="not implemented"):
+            getattr(lib, name)(lib.tensor(z), lib.tensor(z))
+        with pytest.raises(RuntimeError, match="not implemented"):
+            getattr(lib, name)(lib.tensor([1.0]), lib.tensor(z))

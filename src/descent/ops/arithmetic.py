@@ -8,6 +8,7 @@ turning it into a tensor. Broadcasting in backward is the engine's job (see auto
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import numpy as np
@@ -155,7 +156,10 @@ class Pow(Function):
                 # second-order pass); a negative base keeps log(a) = nan, as in PyTorch, and
                 # 0 ** b with b < 0 gives inf * -inf = -inf.
                 y = conj_if_complex(ops, self.output(ops))
-                flat = (a == 0) & (b >= 0)
+                if b.dtype.kind == "c":  # flat only for a real b >= 0 (PyTorch's: 0 ** z with
+                    flat = (a == 0) & (b.imag == 0) & (b.real >= 0)  # Im z != 0 gives nan)
+                else:
+                    flat = (a == 0) & (b >= 0)
                 gb = gy * (y * ops.log(ops.where(flat, 1, a)))
         return ga, gb
 
@@ -342,6 +346,9 @@ class RPowScalar(_ScalarOp):
             # PyTorch's grad * where(x >= 0, 0, y log 0): a product, so a nan gy stays nan.
             with np.errstate(invalid="ignore"):  # 0 * -inf in the unselected entries
                 return gy * ops.where(y > 1, y * float("-inf"), y * 0)
+        if y.dtype.kind == "c":  # complex x: gy * conj(y log c), with c's complex log (a
+            # negative base has one: log|c| + i pi), PyTorch's pow_backward_exponent
+            return gy * conj_if_complex(ops, y * cmath.log(c))
         # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
         # PyTorch's order, gy * (y log c): y log c overflows to inf before meeting a small gy
         return gy * (y * (math.log(c) if c > 0 else float("nan")))

@@ -161,6 +161,31 @@ class Imag(Function):
         return ops.cast(gy, self.in_dtype) * 1j
 
 
+class ComplexSgn(Function):
+    """sgn(z) = z / |z| (0 at 0; nan + nan i where z is not finite, PyTorch's vectorized
+    division). Not holomorphic: PyTorch's sgn_backward gz = (gy - s^2 conj(gy)) / (2 |z|),
+    0 where z = 0."""
+
+    save_inputs = True
+    save_output = True
+
+    def forward(self, z):
+        xp = backend.get_array_module(z)
+        s = xp.sign(z)  # NumPy >= 2: z / |z|, 0 at 0
+        return xp.where(xp.isfinite(z), s, xp.asarray(complex(np.nan, np.nan), z.dtype))
+
+    def backward(self, gy, ops):
+        (z,) = self.inputs(ops)
+        s = self.output(ops)
+        if ops.is_graph:  # Tensors: differentiable again
+            a, gy_conj = z.abs(), conj(gy)
+        else:
+            xp = backend.get_array_module(z)
+            a, gy_conj = xp.abs(z), xp.conj(gy)
+        zero = a == 0
+        return ops.where(zero, 0, (gy - s * s * gy_conj) / (ops.where(zero, 1, a) * 2))
+
+
 class Conj(Function):
     """conj(z); d/dz: conj(gy) (conjugation is its own adjoint)."""
 

@@ -203,8 +203,10 @@ def angle(input) -> Tensor:
 
 
 def isreal(input) -> Tensor:
-    """True everywhere: every descent tensor is real (torch.isreal of a real tensor)."""
+    """True where the imaginary part is 0 (torch.isreal): everywhere for a real tensor."""
     x = as_tensor(input)
+    if x._data.dtype.kind == "c":
+        return Tensor._wrap(x._data.imag == 0)
     return Tensor._wrap(backend.get_array_module(x._data).ones(x.shape, bool))
 
 

@@ -17,11 +17,13 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    conj_if_complex,
     holomorphic,
     is_scalar,
     refuse_complex,
@@ -394,6 +396,8 @@ class LogAddExp(Function):
 
     def forward(self, a, b):
         xp = backend.get_array_module(a)
+        if a.dtype.kind == "c":
+            return log_add_exp_complex(a, b)
         return xp.logaddexp2(a, b) if self.base2 else xp.logaddexp(a, b)
 
     def backward(self, gy, ops):
@@ -401,8 +405,31 @@ class LogAddExp(Function):
         k = _LN2 if self.base2 else 1.0
         # PyTorch's form: with an infinite input the weights are exactly 0 and 1 (e^(a - y)
         # would be e^(inf - inf) = nan); exp may overflow to inf, whose reciprocal is 0.
+        # Complex (base e only): the conjugate weights, PyTorch's convention.
         with np.errstate(over="ignore"):
-            return gy / (ops.exp((b - a) * k) + 1), gy / (ops.exp((a - b) * k) + 1)
+            wa = conj_if_complex(ops, ops.exp((b - a) * k) + 1)
+            wb = conj_if_complex(ops, ops.exp((a - b) * k) + 1)
+            return gy / wa, gy / wb
+
+
+def log_add_exp_complex(a, b):
+    """log(e^a + e^b) of complex arrays (NumPy has no complex logaddexp), elementwise as
+    PyTorch's _log_add_exp_helper (LogAddExp.h): max + log1p(exp(min - max)) with min and max
+    by the real part, NaN (in either part) infectious, two infinite real parts of one sign
+    apart (-inf: the smaller; +inf: log(e^a + e^b))."""
+    xp = backend.get_array_module(a)
+    a, b = xp.broadcast_arrays(a, b)
+    with np.errstate(all="ignore"):
+        a_low = a.real < b.real
+        lo, hi = xp.where(a_low, a, b), xp.where(a_low, b, a)
+        both_inf = ~xp.isfinite(lo.real) & (lo.real == hi.real)
+        out = xp.where(
+            both_inf,
+            xp.where(lo.real < 0, lo, xp.log(xp.exp(lo) + xp.exp(hi))),
+            xp.log1p(xp.exp(lo - hi)) + hi,
+        )
+        nan = xp.asarray(complex(np.nan, np.nan), out.dtype)
+        return xp.where(xp.isnan(a) | xp.isnan(b), nan, out)
 
 
 class Xlogy(Function):
@@ -463,7 +490,13 @@ def _binary_float(op, a, b, **params):
     # PyTorch's result type, then the default float dtype if it is not floating (an int64
     # tensor with a float64 0-d tensor computes in float64, int with int in float32).
     dt = result_type(a, b)
-    if dt.kind not in "fV":
+    if dt.kind == "c" and not (op is LogAddExp and not params.get("base2")):
+        # PyTorch has no complex kernel for these (casting would drop the imaginary parts)
+        raise DtypeError(
+            f"{op.__name__.lower()}: not implemented for complex operands (result dtype {dt}), "
+            "as in PyTorch; take .real, .imag or .abs() first"
+        )
+    if dt.kind not in "fcV":
         dt = get_default_dtype()
     if isinstance(a, Tensor) and a._data.dtype != dt:
         a = cast(a, dt)

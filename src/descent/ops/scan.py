@@ -24,6 +24,7 @@ from ._common import (
 )
 from .elementwise import cast, clone
 from .indexing import take_along_axis
+from .math import log_add_exp_complex
 from .shape import reshape
 
 # torch.return_types.cummax / .cummin: `values, indices = x.cummax(0)`.
@@ -237,24 +238,12 @@ def _log_add_exp_scan(x, ax):
         y = np.logaddexp.accumulate(xh.astype(np.float64, copy=False), axis=ax)
         return backend.get_array_module(x).asarray(y.astype(xh.dtype, copy=False))
     # complex: PyTorch's _log_add_exp_helper step by step along the axis (NumPy has no complex
-    # logaddexp): max + log1p(exp(min - max)) with min/max by the real part, NaN infectious,
-    # two infinite real parts of one sign handled apart.
+    # logaddexp.accumulate)
     z = np.moveaxis(xh.astype(np.complex128), ax, 0)
     out = np.empty_like(z)
     acc = np.full(z.shape[1:], -np.inf, np.complex128)
-    with np.errstate(all="ignore"):
-        for k in range(z.shape[0]):
-            a = z[k]
-            nan = np.isnan(a) | np.isnan(acc)  # either part
-            lo = np.where(a.real < acc.real, a, acc)
-            hi = np.where(a.real < acc.real, acc, a)
-            both_inf = ~np.isfinite(lo.real) & (lo.real == hi.real)
-            acc = np.where(
-                both_inf,
-                np.where(lo.real < 0, lo, np.log(np.exp(lo) + np.exp(hi))),
-                np.log1p(np.exp(lo - hi)) + hi,
-            )
-            out[k] = acc = np.where(nan, complex(np.nan, np.nan), acc)
+    for k in range(z.shape[0]):
+        out[k] = acc = log_add_exp_complex(z[k], acc)
     y = np.moveaxis(out, 0, ax).astype(xh.dtype)
     return backend.get_array_module(x).asarray(y)
 

@@ -34,6 +34,7 @@ from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import div, mul, pow
 from .comparison import isnan
+from .complex import ComplexSgn
 from .elementwise import cast, sign, sin, where
 from .math import _floating
 from .reduce import sum as _sum
@@ -542,12 +543,14 @@ class Sgn(Function):
 
 
 def sgn(input) -> Tensor:
-    """sign(x) for real tensors (torch.sgn; x / |x| is the complex form); its gradient is a
+    """sign(x) for real tensors, x / |x| for complex ones (torch.sgn); its real gradient is a
     known zero (PyTorch's zero tensor: x.grad is zeros, and an op before it with no derivative,
     floor_divide, still raises), unlike sign's computed zeros."""
     x = as_tensor(input)
     if x._data.dtype.kind == "b":
         return sign(x)
+    if x._data.dtype.kind == "c":
+        return ComplexSgn.apply(x)
     return Sgn.apply(x)
 
 
@@ -682,7 +685,9 @@ class Ldexp(Function):
 def ldexp(input, other) -> Tensor:
     """input * 2^other (torch.ldexp: a product with a power of two, differentiable in both);
     integers compute in the default float dtype; an integer tensor `other` is applied exactly
-    (C's ldexp)."""
+    (C's ldexp); complex operands compute PyTorch's input * pow(2, other)."""
+    if _is_complex(input) or _is_complex(other):
+        return mul(input, pow(2.0, other))
     if isinstance(other, Tensor):
         x = as_tensor(input)
         if other._data.dtype.kind in "iu" and x._data.dtype.kind in "fV":
@@ -699,10 +704,17 @@ def ldexp(input, other) -> Tensor:
     return mul(_floating(input), 2.0**other)
 
 
+def _is_complex(v) -> bool:
+    """A complex tensor or Python complex number."""
+    return v._data.dtype.kind == "c" if isinstance(v, Tensor) else isinstance(v, complex)
+
+
 def float_power(input, exponent) -> Tensor:
-    """input ** exponent in float64, whatever the dtypes (torch.float_power: an explicit
-    double-precision result, differentiable in both operands)."""
-    a = cast(as_tensor(input), np.float64)
+    """input ** exponent in float64, whatever the dtypes (complex128 when either is complex)
+    (torch.float_power: an explicit double-precision result, differentiable in both)."""
+    a = as_tensor(input)
+    dt = np.complex128 if _is_complex(a) or _is_complex(exponent) else np.float64
+    a = cast(a, dt)
     if isinstance(exponent, Tensor):
-        return pow(a, cast(exponent, np.float64))
-    return pow(a, float(exponent))
+        return pow(a, cast(exponent, dt))
+    return pow(a, complex(exponent) if dt == np.complex128 else float(exponent))
