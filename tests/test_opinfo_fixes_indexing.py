@@ -280,3 +280,58 @@ def test_searchsorted_empty(ss, vs, right, out_int32):
     t = torch.searchsorted(torch.tensor(seq), torch.tensor(vals), right=right,
                            out_int32=out_int32)  # fmt: skip
     _close(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# The addmm family on integer and bool tensors: PyTorch keeps the dtype (coefficients cast to
+# the integer type, truncating), addr on bools is logical, bool products are refused
+
+
+_ADDMM_SHAPES = {"addr": ((2, 3), (2,), (3,)), "addmv": ((2,), (2, 3), (3,)),
+                 "addmm": ((2, 2), (2, 3), (3, 2)), "baddbmm": ((2, 2, 2), (2, 2, 3), (2, 3, 2)),
+                 "addbmm": ((2, 2), (2, 2, 3), (2, 3, 2))}  # fmt: skip
+
+
+def _addmm_family(dt_name):
+    """(name, descent call, torch call) for each op of the family, on the same int inputs."""
+    for name, shapes in _ADDMM_SHAPES.items():
+        args = [RNG.integers(-3, 4, s) for s in shapes]
+
+        def call(mod, name=name, args=args):
+            dt = getattr(mod, dt_name)
+            return lambda b, al: getattr(mod, name)(
+                *(mod.tensor(x).to(dt) for x in args), beta=b, alpha=al
+            )
+
+        yield name, call(ds), call(torch)
+
+
+@pytest.mark.parametrize("beta,alpha", [(0.2, 0.6), (1.5, 2.7), (-1.5, -2.7), (2, 3), (0, 1)])
+def test_addmm_family_int64_keeps_dtype(beta, alpha):
+    for name, fd, ft in _addmm_family("int64"):
+        try:
+            t = ft(beta, alpha)
+        except RuntimeError:  # addr refuses float coefficients on integers
+            assert name == "addr"
+            with pytest.raises(RuntimeError):
+                fd(beta, alpha)
+            continue
+        _close(fd(beta, alpha), t)
+
+
+@pytest.mark.parametrize("beta,alpha", [(3, 2), (0, 1), (1, 0), (True, False), (0.5, 2)])
+def test_addmm_family_bool(beta, alpha):
+    for _name, fd, ft in _addmm_family("bool"):
+        try:
+            t = ft(beta, alpha)
+        except RuntimeError:
+            with pytest.raises(RuntimeError):
+                fd(beta, alpha)
+            continue
+        _close(fd(beta, alpha), t)
+    # addr's input broadcasts (a 0-d input)
+    v1, v2 = RNG.uniform(size=5) > 0.5, RNG.uniform(size=4) > 0.5
+    for inp in (np.array(True), np.array(False)):
+        d = ds.addr(ds.tensor(inp), ds.tensor(v1), ds.tensor(v2), beta=3, alpha=2)
+        t = torch.addr(torch.tensor(inp), torch.tensor(v1), torch.tensor(v2), beta=3, alpha=2)
+        _close(d, t)

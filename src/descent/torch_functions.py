@@ -21,6 +21,7 @@ from .ops._common import half_value
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.bfloat16 import rounds_once
+from .ops.linalg import integer_coefficients
 from .tensor import Tensor
 from .tensor_methods import _ops, register_ops
 
@@ -182,6 +183,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     """beta * input + alpha * (batch1 @ batch2), batched (torch.baddbmm; beta=0 ignores
     input, NaNs included, as PyTorch does)."""
     prod = _ops.bmm(batch1, batch2)
+    if prod._data.dtype.kind in "iub":
+        beta, alpha = integer_coefficients("baddbmm", prod, beta, alpha)
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:

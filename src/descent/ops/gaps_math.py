@@ -28,7 +28,7 @@ from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
 from .gaps_math_samples import cumulative_trapezoid, gradient, histogramdd, trapezoid, trapz
-from .linalg import matmul, outer
+from .linalg import integer_coefficients, matmul, outer
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
 from .order import EvenlyShared, _select, median
@@ -311,7 +311,10 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
             f"vector + matrix @ vector expected, got {len(_shape(input))}, {mat.ndim}, "
             f"{vec.ndim} (shapes {tuple(mat.shape)} and {tuple(vec.shape)})"
         )
-    return _scaled_sum(input, matmul(mat, vec), beta, alpha)
+    prod = matmul(mat, vec)
+    if prod._data.dtype.kind in "iub":
+        beta, alpha = integer_coefficients("addmv", prod, beta, alpha)
+    return _scaled_sum(input, prod, beta, alpha)
 
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
@@ -326,7 +329,29 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
                 f"addr: Expected 1-D argument {name}, but got {v.ndim}-D (shape "
                 f"{tuple(v.shape)}); flatten it first"
             )
-    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+    prod = outer(vec1, vec2)
+    if prod._data.dtype.kind in "iub":
+        return _integer_addr(input, prod, beta, alpha)
+    return _scaled_sum(input, prod, beta, alpha)
+
+
+def _integer_addr(input, prod: Tensor, beta, alpha) -> Tensor:
+    """addr on integer or bool vectors, as PyTorch: float coefficients are refused; on bools
+    beta * input + alpha * outer is (beta and input) or (alpha and outer), still bool."""
+    for name, c in (("beta", beta), ("alpha", alpha)):
+        if not isinstance(c, (bool, int, np.integer, np.bool_)):
+            raise RuntimeError(
+                f"addr: for integral input tensors, argument {name} must not be a floating "
+                f"point number (got {c!r}), as in PyTorch"
+            )
+    if prod._data.dtype != np.bool_:
+        return _scaled_sum(input, prod, beta, alpha)
+    x = as_tensor(input, prod)
+    xp = backend.get_array_module(prod._data)
+    out = prod._data if alpha else xp.zeros_like(prod._data)
+    if beta:
+        out = xp.logical_or(out, x._data.astype(bool))
+    return Tensor._wrap(out)
 
 
 def chain_matmul(*matrices) -> Tensor:

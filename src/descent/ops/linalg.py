@@ -135,9 +135,23 @@ def bmm(a, b) -> Tensor:
     return matmul(a, b)
 
 
+def integer_coefficients(op: str, prod: Tensor, beta, alpha):
+    """beta and alpha for an integer product of the addmm family: PyTorch casts them to the
+    integer type (truncating: 0.6 -> 0), so the result keeps the dtype instead of becoming
+    float; bool operands are refused, as PyTorch's kernels do."""
+    if prod._data.dtype == np.bool_:
+        raise RuntimeError(
+            f"{op}: not implemented for bool tensors, as in PyTorch; convert them first, "
+            "e.g. x.long()"
+        )
+    return int(beta), int(alpha)
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts)."""
     prod = mm(mat1, mat2)
+    if prod._data.dtype.kind in "iub":
+        beta, alpha = integer_coefficients("addmm", prod, beta, alpha)
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:  # PyTorch ignores input (even nan) when beta is 0

@@ -21,7 +21,7 @@ from .arithmetic import add, mul, sub
 from .elementwise import abs as _abs
 from .elementwise import cast, where
 from .indexing import index_select
-from .linalg import bmm, matmul
+from .linalg import bmm, integer_coefficients, matmul
 from .reduce import amax, norm
 from .reduce import sum as _sum
 from .scan import cumprod
@@ -163,7 +163,10 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * sum_b batch1[b] @ batch2[b] (torch.addbmm; beta=0 ignores input,
     nan included)."""
-    prod = _sum(bmm(batch1, batch2), 0)  # (n, p)
+    prod = bmm(batch1, batch2)  # (b, n, p)
+    if prod._data.dtype.kind in "iub":  # (checked before the sum turns bool into int64)
+        beta, alpha = integer_coefficients("addbmm", prod, beta, alpha)
+    prod = _sum(prod, 0)  # (n, p)
     if alpha != 1:
         prod = mul(prod, alpha)
     if beta == 0:
