@@ -528,3 +528,19 @@ def test_fractional_max_pool_empty_batch(nd, return_indices):
     fn = getattr(descent.nn.functional, f"fractional_max_pool{nd}d")
     fn(x, 2, output_size=2).sum().backward()
     assert tuple(x.grad.shape) == shape
+
+
+# -- softmin(dtype=) negates before the cast ---------------------------------------------------
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmin_uint8_with_dtype_negates_first(dim):
+    """torch computes (-input).softmax(dim, dtype): a uint8 input wraps (256 - x) before the
+    cast; descent cast first and negated the floats (silently other values)."""
+    x = np.random.default_rng(60).integers(0, 255, (5, 5)).astype(np.uint8)
+    _both(lambda lib, t: lib.nn.functional.softmin(t, dim, dtype=lib.float64), [x], grad=False)
+
+
+def test_softmin_float_with_dtype_values_and_gradients():
+    _both(
+        lambda lib, t: lib.nn.functional.softmin(t, 1, dtype=lib.float64),
+        [_rand((3, 4), 61)],
+    )

@@ -160,10 +160,12 @@ def _softmax_dim(ndim: int) -> int:
 def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """softmax(-x) along `dim` (PyTorch's implicit dim when None: 0 for 0-, 1- and 3-d
     inputs, else 1)."""
-    x = as_tensor(input)
+    # Negated before the cast, as torch's (-input).softmax(dim, dtype): a uint8 input wraps
+    # (-x = 256 - x) before it becomes floating (negating after the cast gave other values).
+    x = -as_tensor(input)
     if dtype is not None:
         x = x.astype(dtype)
-    return _sm.softmax(-x, axis=_softmax_dim(x.ndim) if dim is None else dim)
+    return _sm.softmax(x, axis=_softmax_dim(x.ndim) if dim is None else dim)
 
 
 def glu(input, dim: int = -1) -> Tensor:
