@@ -265,3 +265,174 @@ def test_signal_windows_general_cosine_needs_a_sequence():
 def test_signal_windows_refuse_sparse_layout():
     with pytest.raises(ValueError, match="strided tensors only"):
         descent.signal.windows.hann(4, layout="sparse_coo")
+
+
+# -- torch.masked ------------------------------------------------------------------------------
+def _masked_data(shape=(3, 4, 5), seed=0):
+    """Values, and a mask with a fully masked row along each dim (position 0 of dim 1 for
+    every row; the whole first slice along dim 0), so the fully masked outputs are tested."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2
+    mask = rng.random(shape) > 0.4
+    mask[0] = False
+    mask[:, 0] = False
+    return x, mask
+
+
+# (name, args, kwargs)
+MASKED = [
+    ("sum", (), {}), ("sum", (1,), {}), ("sum", ((0, 2),), {"keepdim": True}),
+    ("prod", (), {}), ("prod", (2,), {}), ("prod", ([0, 1],), {"keepdim": True}),
+    ("cumsum", (1,), {}), ("cumprod", (-1,), {}),
+    ("amax", (), {}), ("amax", (2,), {}), ("amin", ((1, 2),), {"keepdim": True}),
+    ("argmax", (2,), {}), ("argmin", (1,), {"keepdim": True}),
+    ("mean", (), {}), ("mean", (1,), {}), ("mean", ((0, 2),), {"keepdim": True}),
+    ("median", (2,), {}), ("median", (1,), {"keepdim": True}),
+    ("norm", (2.0,), {}), ("norm", (1.0, 2), {}), ("norm", (float("inf"), 1), {}),
+    ("norm", (float("-inf"), 2), {}), ("norm", (3.5, (0, 2)), {"keepdim": True}),
+    ("var", (), {}), ("var", (2,), {}), ("var", (1,), {"correction": 0, "keepdim": True}),
+    ("var", (2, False), {}), ("std", (2,), {}), ("std", ((0, 1),), {"unbiased": False}),
+    ("logsumexp", (2,), {}), ("logsumexp", ((0, 1),), {"keepdim": True}),
+    ("softmax", (2,), {}), ("softmax", (0,), {}), ("log_softmax", (1,), {}),
+    ("softmin", (2,), {}), ("normalize", (2.0, 2), {}), ("normalize", (1.0, 0), {"eps": 0.5}),
+]  # fmt: skip
+
+
+def _lib_masked(lib, name, x, mask, args, kwargs, dtype="float32", broadcast_mask=False):
+    xt = lib.tensor(x, dtype=getattr(lib, dtype), requires_grad=dtype.startswith("float"))
+    m = lib.tensor(mask[:1] if broadcast_mask else mask)
+    fn = getattr(lib.masked, name)
+    out = fn(xt, *args, mask=m, **kwargs)
+    # torch's own gradcheck wrapper: the fully masked outputs (undefined) are zeroed
+    omask = lib.masked._output_mask(fn, xt, *args, mask=m, **kwargs)
+    return xt, out, lib.where(omask, out, out.new_zeros([]))
+
+
+def _close(d, t, tol):
+    assert str(t.dtype).split(".")[-1] == str(d.dtype).split(".")[-1]
+    assert tuple(d.shape) == tuple(t.shape)
+    np.testing.assert_allclose(_np(d), _np(t), rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), MASKED,
+                         ids=[f"{n}{a}{k}" for n, a, k in MASKED])  # fmt: skip
+@pytest.mark.parametrize("broadcast_mask", [False, True])
+def test_masked_matches_torch(name, args, kwargs, broadcast_mask):
+    """Values (the fully masked positions included: torch's identity, nan or -inf) and
+    gradients, float32, against torch.masked."""
+    x, mask = _masked_data()
+    res = [_lib_masked(lib, name, x, mask, args, kwargs, broadcast_mask=broadcast_mask)
+           for lib in (torch, descent)]  # fmt: skip
+    (tx, tout, tz), (dx, dout, dz) = res
+    _close(dout, tout, 1e-5)
+    assert dout.requires_grad == tout.requires_grad
+    if not tout.requires_grad:  # argmax/argmin: positions (in input's dtype, as torch.masked)
+        return
+    w = np.random.default_rng(3).standard_normal(tuple(tout.shape))
+    (tz * torch.tensor(w, dtype=tz.dtype)).sum().backward()
+    (dz * descent.tensor(w, dtype=dz.dtype)).sum().backward()
+    np.testing.assert_allclose(_np(dx.grad), _np(tx.grad), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"),
+                         [m for m in MASKED if m[0] not in ("argmax", "argmin", "median")],
+                         ids=lambda v: str(v))  # fmt: skip
+def test_masked_gradcheck_float64(name, args, kwargs):
+    """Finite differences in float64 on descent's masked ops (away from ties of amax/norm)."""
+    x, mask = _masked_data((2, 3, 4), seed=5)
+    if name in ("var", "std"):
+        # a slice with count <= correction has nan gradients in torch too (0 * 1/0): torch's
+        # own samples skip those; keep two or more elements in every slice here
+        mask = np.ones_like(mask)
+        mask[0, 0, 0] = mask[1, 2, 3] = mask[1, 0, 1] = False
+    m = descent.tensor(mask)
+    fn = getattr(descent.masked, name)
+
+    def f(t):
+        out = fn(t, *args, mask=m, **kwargs)
+        omask = descent.masked._output_mask(fn, t, *args, mask=m, **kwargs)
+        return descent.where(omask, out, out.new_zeros([]))
+
+    xt = descent.tensor(x, dtype=descent.float64, requires_grad=True)
+    assert descent.autograd.gradcheck(f, (xt,), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "amax", "amin", "argmax", "argmin", "cumsum"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_masked_integer_inputs(name, dtype, request):
+    if name == "cumsum" and dtype == "bool":
+        # the plain op's difference, not masked's: torch.cumsum(b, 0, dtype=torch.bool) raises
+        # NotImplementedError, descent.cumsum(b, 0, dtype=descent.bool) returns int64 counts
+        request.applymarker(pytest.mark.xfail(strict=True, reason="descent.cumsum ignores "
+                                              "dtype=bool (plain op, reported)"))
+    x = np.random.default_rng(1).integers(0, 5, (3, 4))
+    mask = np.random.default_rng(2).random((3, 4)) > 0.3
+    mask[0] = False
+    outs = []
+    for lib in (torch, descent):
+        t = lib.tensor(x, dtype=getattr(lib, dtype))
+        try:
+            outs.append(getattr(lib.masked, name)(t, 1, mask=lib.tensor(mask)))
+        except (TypeError, RuntimeError) as e:
+            outs.append(type(e))
+    if isinstance(outs[0], type):
+        assert isinstance(outs[1], type), f"torch raises {outs[0]}, descent gives {outs[1]}"
+        return
+    _close(outs[1], outs[0], 0)
+
+
+def test_masked_logaddexp():
+    x, mask = _masked_data()
+    y, mask2 = _masked_data(seed=4)
+    res = []
+    for lib in (torch, descent):
+        a = lib.tensor(x, dtype=lib.float32, requires_grad=True)
+        b = lib.tensor(y, dtype=lib.float32, requires_grad=True)
+        out = lib.masked.logaddexp(a, b, input_mask=lib.tensor(mask),
+                                   other_mask=lib.tensor(mask2[0]))  # fmt: skip
+        both = lib.tensor(mask | mask2[0])
+        lib.where(both, out, out.new_zeros([])).sum().backward()
+        res.append((out, a.grad, b.grad))
+    for t, d in zip(*res):
+        _close(d, t, 1e-5)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "softmax", "var"])
+def test_masked_without_mask_is_the_plain_op(name):
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    args = (1,)
+    t = getattr(torch.masked, name)(torch.tensor(x), *args)
+    d = getattr(descent.masked, name)(descent.tensor(x), *args)
+    _close(d, t, 1e-6)
+
+
+def test_masked_dtype_and_empty():
+    x = np.zeros((0, 3), np.float32)
+    for name in ("sum", "amax", "mean"):
+        args = (1,) if name == "amax" else ()
+        t = getattr(torch.masked, name)(torch.tensor(x), *args, mask=torch.zeros(0, 3).bool())
+        d = getattr(descent.masked, name)(descent.tensor(x), *args,
+                                          mask=descent.zeros(0, 3).bool())  # fmt: skip
+        _close(d, t, 0)
+    t = torch.masked.sum(torch.ones(2, 3), 1, dtype=torch.float64, mask=torch.ones(3).bool())
+    d = descent.masked.sum(descent.ones(2, 3), 1, dtype=descent.float64,
+                           mask=descent.ones(3).bool())  # fmt: skip
+    _close(d, t, 0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.masked.mean(lib.ones(3, dtype=lib.int64), mask=lib.ones(3).bool()),
+    lambda lib: lib.masked.median(lib.ones(2, 3, dtype=lib.int64), 1,
+                                  mask=lib.tensor([[False] * 3, [True] * 3])),
+])  # fmt: skip
+def test_masked_refuses_as_torch_value_error(call):
+    with pytest.raises(ValueError):
+        call(torch)
+    with pytest.raises(ValueError):
+        call(descent)
+
+
+def test_masked_mask_of_higher_rank_raises():
+    for lib in (torch, descent):
+        with pytest.raises(IndexError, match="broadcastable mask"):
+            lib.masked.sum(lib.ones(3), mask=lib.ones(2, 3).bool())

@@ -391,7 +391,7 @@ _SUBPACKAGES = (
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim",
     "overrides", "profiler", "random",
-    "signal", "special", "testing", "train", "types", "utils", "version",
+    "masked", "signal", "special", "testing", "train", "types", "utils", "version",
 )  # fmt: skip
 
 # torch's top-level linear algebra (torch.det, torch.inverse, ...) and special functions
