@@ -179,7 +179,7 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
     """Scale each slice along `dim` whose p-norm exceeds maxnorm to norm maxnorm (PyTorch's
     factor maxnorm / (norm + 1e-7)); differentiable through the norm, as torch.renorm."""
     x = as_tensor(input)
-    if x._data.dtype.kind not in "fV":
+    if x._data.dtype.kind not in "fcV":  # (complex: the norms of the moduli, real factors)
         raise RuntimeError(f"renorm: expected a floating point tensor, got {x.dtype}")
     if p <= 0:
         raise RuntimeError(f"renorm: p must be positive, got {p}")
@@ -192,7 +192,10 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
     n = norm(x, p, others, True) if others else _abs(x)  # (1, .., size of dim, .., 1)
     with np.errstate(divide="ignore"):
         factor = where(n > maxnorm, maxnorm / (n + 1e-7), 1.0)
-    return mul(x, cast(factor, x._data.dtype) if factor._data.dtype != x._data.dtype else factor)
+    real_dt = x._data.real.dtype  # (float32 for complex64)
+    if factor._data.dtype != real_dt:
+        factor = cast(factor, real_dt)
+    return mul(x, factor)
 
 
 # ---------------------------------------------------------------------------------------------
