@@ -436,3 +436,21 @@ def test_masked_mask_of_higher_rank_raises():
     for lib in (torch, descent):
         with pytest.raises(IndexError, match="broadcastable mask"):
             lib.masked.sum(lib.ones(3), mask=lib.ones(2, 3).bool())
+
+
+def test_random_empty_and_complex_cases_as_torch():
+    """randn of an empty integer tensor is an empty tensor in torch (no kernel runs), rand's
+    check runs anyway; randint refuses complex dtypes and normal a complex std."""
+    for lib in (torch, descent):
+        assert tuple(lib.randn(0, 5, 0, dtype=lib.int64).shape) == (0, 5, 0)
+        assert lib.randn_like(lib.zeros(0, dtype=lib.bool)).dtype == lib.bool
+        with pytest.raises(NotImplementedError):
+            lib.rand(0, dtype=lib.int64)
+        with pytest.raises(RuntimeError, match="check_random_bounds"):
+            lib.randint(0, 3, (2,), dtype=lib.complex64)
+        with pytest.raises(RuntimeError, match="standard deviation to be non-complex"):
+            lib.normal(0.0, lib.ones(2, dtype=lib.complex64))
+        z = lib.normal(lib.zeros(2, dtype=lib.complex64), 1.0)
+        assert z.dtype == lib.complex64
+        with pytest.raises(RuntimeError, match="automatic differentiation"):
+            lib.normal(lib.zeros(2, dtype=lib.complex64, requires_grad=True), 1.0)

@@ -6,6 +6,8 @@ Random floats are drawn directly in the requested dtype (float32 by default).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import autograd, backend, devices, memory_layout, tensor_methods
@@ -516,7 +518,8 @@ def randn(
     if dt in (np.float32, np.float64):
         arr = rng.standard_normal(_shape(shape), dtype=dt)
     else:
-        _check_random_float(dt, "randn")
+        if dt.kind not in "fV" and math.prod(_shape(shape)):  # torch: an empty one is made
+            _check_random_float(dt, "randn")
         arr = rng.standard_normal(_shape(shape), dtype=np.float32).astype(dt)
     return _finish(arr, dt, requires_grad, None)
 
@@ -548,6 +551,9 @@ def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, 
     if int(high) <= int(low):
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
     dt = as_dtype(dtype)
+    if dt.kind == "c":
+        raise RuntimeError(f"randint(): check_random_bounds handles only integral, "
+                           f"floating-point and boolean types, got {dt}")
     if dt.kind in "biu":  # PyTorch's check: [low, high - 1] must fit the dtype (bool: {0, 1})
         lo, hi = (0, 1) if dt.kind == "b" else (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
         if int(low) < lo or int(high) - 1 > hi:
@@ -573,6 +579,11 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=N
     `layout` is strided only; `pin_memory` changes nothing on the CPU, as in PyTorch."""
     _check_layout(layout, "normal")
     tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if ts and std._data.dtype.kind == "c":
+        raise RuntimeError("normal expects standard deviation to be non-complex")
+    if tm and mean._data.dtype.kind == "c" and mean._rg and autograd.is_grad_enabled():
+        raise RuntimeError("normal does not support automatic differentiation for outputs with "
+                           "complex dtype (a complex mean that requires grad); detach it")
     if tm or ts:
         if size is not None:
             raise TypeError("normal(): size= is only for number mean and std")
