@@ -470,3 +470,30 @@ def test_renorm_complex_inf_norm():
     (dg,) = ds.autograd.grad(ds.renorm(d, float("inf"), 2, 0.5).abs().sum(), d)
     np.testing.assert_allclose(_np(dg), tg.numpy(), rtol=1e-4, atol=1e-5)
     gradcheck64(lambda u: ds.renorm(u, float("inf"), 2, 0.5), x[:2, :3, :2])
+
+
+# ---- istft's window gradient: OpInfo's finding is torch's ----------------------------------
+
+
+@pytest.mark.parametrize("complex_window", [True, False])
+def test_istft_window_gradient_strided_window(complex_window):
+    # OpInfo's window is make_tensor(noncontiguous=True, requires_grad=True): a stride-2 view,
+    # made without grad, of a base that requires grad. torch's istft output has no path to it
+    # (grad None: zeros in the harness), while the same values as an ordinary leaf get a
+    # gradient. descent's gradient for a strided window equals that one.
+    w = _rand((16,), seed=34, dtype=np.complex64 if complex_window else np.float32, low=0.5)
+    if complex_window:  # (a two-sided spectrum: n_fft bins)
+        x = _rand((10, 10, 10), seed=33, dtype=np.complex64)
+        kw = {"n_fft": 10, "win_length": 8, "center": True, "return_complex": True}
+    else:
+        x = _rand((10, 5, 6), seed=33, dtype=np.complex64)
+        kw = {"n_fft": 8, "center": True}
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w[::2].copy(), requires_grad=True)
+    out = torch.istft(tx, window=tw, **kw)
+    g = _rand(tuple(out.shape), seed=35, dtype=np.complex64 if out.is_complex() else np.float32)
+    t_grads = torch.autograd.grad(out, [tx, tw], torch.tensor(g))
+    dx, dw = ds.tensor(x, requires_grad=True), ds.tensor(w)[::2].requires_grad_()
+    out = ds.istft(dx, window=dw, **kw)
+    d_grads = ds.autograd.grad(out, [dx, dw], ds.tensor(g))
+    for t, d in zip(t_grads, d_grads, strict=True):
+        np.testing.assert_allclose(_np(d), _np(t), rtol=1e-4, atol=1e-5)
