@@ -499,3 +499,9 @@ autograd.forward_ad = _forward_ad
 from .torch_keywords import apply_torch_names as _apply_torch_names  # noqa: E402
 
 _apply_torch_names(globals())
+
+# PyTorch's out= on the less frequently called functions (out_functions.py; the hot ones take
+# out=None in their own definitions, at no cost to the call without it).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out(globals())

@@ -572,3 +572,9 @@ def vander(x, *, N=None) -> Tensor:
     xp = backend.get_array_module(x._data)
     ones = Tensor._wrap(xp.ones(tuple(x.shape) + (1,), dtype=x._data.dtype))
     return cat([ones, powers], -1)
+
+
+# PyTorch's out= on torch.linalg's functions (out_functions.py: one wrapper each; rarely hot).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out({}, globals())

@@ -22,6 +22,7 @@ from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.bfloat16 import rounds_once
 from .ops.linalg import integer_coefficients
+from .ops.out_arg import write_out
 from .tensor import Tensor
 from .tensor_methods import _ops, register_ops
 
@@ -61,13 +62,17 @@ def _scaled(name: str, input, other, alpha):
 _F16 = np.dtype(np.float16)
 
 
-def add(input, other, *, alpha=1) -> Tensor:
-    """input + alpha * other (torch.add); `alpha` scales `other` only."""
+def add(input, other, *, alpha=1, out=None) -> Tensor:
+    """input + alpha * other (torch.add); `alpha` scales `other` only; `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(_add(input, _scaled("add", input, other, alpha)), out, "add")
     return _add(input, _scaled("add", input, other, alpha))
 
 
-def sub(input, other, *, alpha=1) -> Tensor:
-    """input - alpha * other (torch.sub)."""
+def sub(input, other, *, alpha=1, out=None) -> Tensor:
+    """input - alpha * other (torch.sub); `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(_sub(input, _scaled("sub", input, other, alpha)), out, "sub")
     return _sub(input, _scaled("sub", input, other, alpha))
 
 

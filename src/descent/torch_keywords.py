@@ -69,6 +69,9 @@ def torch_names(fn, renames: dict[str, str], module: str | None = None, name: st
     `module` and `name` say where the new function is bound (`descent`, `sum`): pickle finds
     a function by its `__module__` and `__qualname__` and checks it is the same object, so the
     copy must name its own place, not the original's."""
+    rewrap = getattr(fn, "__out_rewrap__", None)
+    if rewrap is not None:  # an out= wrapper (ops/out_arg.py): rename the function inside
+        return rewrap(torch_names(fn.__wrapped_for_out__, renames, module, name))
     code = getattr(fn, "__code__", None)
     if code is None:
         return fn

@@ -28,6 +28,7 @@ from ._common import (
     wrap_int,
 )
 from .elementwise import cast
+from .out_arg import write_out
 
 
 def _bool_sub_message(*shapes) -> str:
@@ -444,7 +445,9 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
     Python path of a training step, and a closure saves the extra call per op.
     """
 
-    def arithmetic(a, b, *, rounding_mode=None) -> Tensor:
+    def arithmetic(a, b, *, rounding_mode=None, out=None) -> Tensor:
+        if out is not None:  # PyTorch's out= (ops/out_arg.py); one test on the common path
+            return write_out(arithmetic(a, b, rounding_mode=rounding_mode), out, name)
         if true_division:
             # div(a, b, rounding_mode='floor'|'trunc'): PyTorch's rounded division.
             if rounding_mode is not None:

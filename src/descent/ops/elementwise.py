@@ -25,6 +25,7 @@ from ._common import (
     python_number,
     result_type,
 )
+from .out_arg import write_out
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -211,7 +212,9 @@ class Tan(Function):
 # integer inputs (PyTorch's promotion for exp, log, ...), then record. Made by one factory so the
 # nine functions cannot drift apart; `type(x) is not Tensor` is the cheap test for the common case.
 def _unary(op):
-    def fn(x) -> Tensor:
+    def fn(x, *, out=None) -> Tensor:
+        if out is not None:  # PyTorch's out= (ops/out_arg.py)
+            return write_out(fn(x), out, fn.__name__)
         if type(x) is not Tensor:
             x = as_tensor(x)
         if x._data.dtype.kind not in "fcV":  # complex: holomorphic, conjugated in backward
@@ -358,8 +361,10 @@ def clip_array(x, lo, hi):
     return y
 
 
-def clamp(x, min=None, max=None) -> Tensor:
-    """Limit values to [min, max]; either bound may be None."""
+def clamp(x, min=None, max=None, *, out=None) -> Tensor:
+    """Limit values to [min, max]; either bound may be None; `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(clamp(x, min, max), out, "clamp", same_dtype=True)
     x = as_tensor(x)
     min, max = python_number(min), python_number(max)  # np.float64 bounds must not upcast x
     if min is None and max is None:
@@ -400,10 +405,12 @@ class Where(Function):
         return None, ga, gb
 
 
-def where(condition, a=None, b=None):
+def where(condition, a=None, b=None, *, out=None):
     """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting; the two
     promote as torch.where). `where(condition)` alone is `nonzero(condition, as_tuple=True)`:
-    a tuple of index tensors, as in PyTorch."""
+    a tuple of index tensors, as in PyTorch. `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(where(condition, a, b), out, "where", same_dtype=True)
     condition = as_tensor(condition)
     if a is None and b is None:
         xp = backend.get_array_module(condition._data)

@@ -13,6 +13,7 @@ from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices, conj_if_complex, holomorphic, result_type
 from .elementwise import cast as _cast
+from .out_arg import write_out
 from .shape import broadcast_to as _broadcast_to
 from .shape import reshape as _reshape
 from .shape_index import diagonal as _diagonal
@@ -70,8 +71,11 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(a, b) -> Tensor:
-    """Matrix product with NumPy's rules (batched and broadcasting; 1-D vectors promoted)."""
+def matmul(a, b, *, out=None) -> Tensor:
+    """Matrix product with NumPy's rules (batched and broadcasting; 1-D vectors promoted);
+    `out=` as PyTorch's (out's dtype must be the result's)."""
+    if out is not None:
+        return write_out(matmul(a, b), out, "matmul", same_dtype=True)
     a = as_tensor(a, b) if isinstance(b, Tensor) else as_tensor(a)
     b = as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
@@ -113,8 +117,10 @@ def matmul(a, b) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def mm(a, b) -> Tensor:
-    """Product of two matrices (torch.mm: 2-D only, no broadcasting)."""
+def mm(a, b, *, out=None) -> Tensor:
+    """Product of two matrices (torch.mm: 2-D only, no broadcasting); `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(mm(a, b), out, "mm", same_dtype=True)
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 2 or b.ndim != 2:
         raise DescentError(
@@ -124,8 +130,11 @@ def mm(a, b) -> Tensor:
     return matmul(a, b)
 
 
-def bmm(a, b) -> Tensor:
-    """Batched product of (B, n, m) and (B, m, p) tensors (torch.bmm: 3-D, equal batches)."""
+def bmm(a, b, *, out=None) -> Tensor:
+    """Batched product of (B, n, m) and (B, m, p) tensors (torch.bmm: 3-D, equal batches);
+    `out=` as PyTorch's."""
+    if out is not None:
+        return write_out(bmm(a, b), out, "bmm", same_dtype=True)
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise DescentError(
@@ -147,8 +156,12 @@ def integer_coefficients(op: str, prod: Tensor, beta, alpha):
     return int(beta), int(alpha)
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
-    """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts)."""
+def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts); `out=` as
+    PyTorch's."""
+    if out is not None:
+        result = addmm(input, mat1, mat2, beta=beta, alpha=alpha)
+        return write_out(result, out, "addmm", same_dtype=True)
     prod = mm(mat1, mat2)
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("addmm", prod, beta, alpha)

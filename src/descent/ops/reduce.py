@@ -31,6 +31,7 @@ from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import take_along_axis
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
+from .out_arg import write_out, write_outs
 from .shape import permute, reshape, squeeze
 
 
@@ -261,8 +262,13 @@ class CumSum(Function):
 # Public functions
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
-    """Sum over `axis` (all axes when None)."""
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None) -> Tensor:
+    """Sum over `axis` (all axes when None); `out=` as PyTorch's."""
+    if out is not None:
+        # PyTorch sums in out's dtype when no dtype is given (sum(x, out=long) is in int64)
+        dtype = out.dtype if dtype is None and isinstance(out, Tensor) else dtype
+        result = sum(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+        return write_out(result, out, "sum")
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     # Summing bools counts them, in int64 (NumPy and PyTorch agree); no gradient can flow there.
     # Unsigned tensors sum in int64 too in PyTorch (NumPy's uint8 sum is uint64).
@@ -282,8 +288,11 @@ def _as_int64(x: Tensor) -> Tensor:
     return x
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
-    """Arithmetic mean over `axis`."""
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None) -> Tensor:
+    """Arithmetic mean over `axis`; `out=` as PyTorch's."""
+    if out is not None:
+        result = mean(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+        return write_out(result, out, "mean")
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = cast(x, dtype)
@@ -361,8 +370,12 @@ def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
 
 
 def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
-    if out is not None:
-        raise TypeError("max/min: out= is not supported; assign the result instead")
+    if out is not None:  # PyTorch's out=: a tuple (values, indices) for max(x, dim)
+        result = _max_or_min(x, axis, keepdims, dim, keepdim, None, is_min)
+        name = "min" if is_min else "max"
+        if isinstance(result, tuple):
+            return write_outs(result, out, name, same_dtype=True)
+        return write_out(result, out, name)
     if isinstance(axis, Tensor) or isinstance(dim, Tensor):  # max(a, b): elementwise
         other = axis if isinstance(axis, Tensor) else dim
         return minimum(x, other) if is_min else maximum(x, other)

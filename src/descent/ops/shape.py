@@ -9,6 +9,7 @@ from ..autograd import Function
 from ..errors import DescentError, DimensionError
 from ..tensor import Tensor
 from ._common import as_tensor, check_devices, normalize_axis, promote_types, shape_arg
+from .out_arg import can_cast, check_overlap, scalar_name, write_out
 
 
 # Shape ops move no arithmetic: each backward is the inverse movement of the gradient
@@ -250,8 +251,11 @@ class Concatenate(Function):
         return tuple(out)
 
 
-def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
+    """Join tensors along an existing axis; `out=` as PyTorch's (ops/out_arg.py)."""
+    if out is not None:
+        check_overlap(out, tensors)
+        return cat_out(concatenate(tensors, axis, dim=dim), out, "cat")
     if dim is not None:
         axis = dim
     tensors = [as_tensor(t) for t in tensors]
@@ -290,8 +294,21 @@ def concatenate(tensors, axis: int = 0, *, dim=None) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
-    """Join tensors of one shape along a new axis."""
+def cat_out(result, out, op):
+    # torch.cat/stack refuse an out dtype the inputs cannot be cast to with a TypeError (the
+    # other ops' RuntimeError): checked here, then the shared writer.
+    if isinstance(out, Tensor) and not can_cast(result._data.dtype, out._data.dtype):
+        raise TypeError(
+            f"torch.{op}(): input types can't be cast to the desired output type "
+            f"{scalar_name(out._data.dtype)}"
+        )
+    return write_out(result, out, op)
+
+
+def stack(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
+    """Join tensors of one shape along a new axis; `out=` as PyTorch's."""
+    if out is not None:
+        return cat_out(stack(tensors, axis, dim=dim), out, "stack")
     if dim is not None:
         axis = dim
     tensors = [as_tensor(t) for t in tensors]

@@ -1,0 +1,213 @@
+"""PyTorch's `out=` keyword: the result written into a given tensor, which is returned.
+
+`torch.add(a, b, out=c)` computes a + b and writes it into c's memory (so every view of c, and
+the tensor c is a view of, sees it), resizing c when its shape is not the result's. One
+implementation here, called by every function that takes `out=`; the functions test
+`if out is not None:` once, so the common call without `out=` costs nothing more.
+
+PyTorch's rules, followed here:
+  * the result is written and `out` itself is returned; a function with several results takes a
+    tuple `out=(values, indices)` and returns the named tuple of those same tensors;
+  * an `out` of another shape is resized; a non-empty one with a UserWarning (PyTorch's
+    "An output with one or more elements was resized ...");
+  * dtypes: most ops (elementwise, reductions, cat, creation) cast the result into out's dtype
+    when PyTorch's `can_cast` allows it (not float into integer, not complex into real, not
+    into bool), else RuntimeError "result type Float can't be cast to the desired output type
+    Long"; others (matmul, gather, sort, linalg) need out's dtype to be the result's
+    (`same_dtype=True`);
+  * not differentiable: with grad mode on, a result or an `out` that requires grad raises
+    RuntimeError "...: functions with out=... arguments don't support automatic
+    differentiation, but one of the arguments requires grad." Under `no_grad` it works.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+from .. import backend
+from ..autograd import is_grad_enabled
+from ..tensor import Tensor
+
+# PyTorch's ScalarType names (its error messages use them) and the C type names of its
+# "Expected out tensor to have dtype ..." check.
+_SCALAR_NAMES = {
+    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+    "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+}  # fmt: skip
+_C_NAMES = {
+    "float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+    "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+    "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
+}  # fmt: skip
+
+
+def _name(dt, table) -> str:
+    key = str(np.dtype(dt)) if not hasattr(dt, "name") else dt.name
+    return table.get(key, key)
+
+
+def can_cast(src, dst) -> bool:
+    """torch.can_cast: within a kind or upwards any size; never float -> integer, complex ->
+    real, or anything but bool -> bool."""
+    order = "biufc"
+    ks, kd = src.kind, dst.kind
+    ks = "f" if ks == "V" else ks  # bfloat16 (a void-kind NumPy dtype in descent) is a float
+    kd = "f" if kd == "V" else kd
+    if kd == "b":
+        return ks == "b"
+    if ks == "u":
+        ks = "i"
+    if kd == "u":
+        kd = "i"
+    return order.index(ks) <= order.index(kd)
+
+
+def scalar_name(dt) -> str:
+    """PyTorch's ScalarType name of a dtype (Float, Long, ...), as its errors print it."""
+    return _name(dt, _SCALAR_NAMES)
+
+
+def _check_grad(op: str, results, outs) -> None:
+    if not is_grad_enabled():
+        return
+    if any(r._rg for r in results) or any(o._rg for o in outs):
+        raise RuntimeError(
+            f"{op}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad. Call it under "
+            "descent.no_grad(), or drop out= and assign the result."
+        )
+
+
+def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
+    """Write one result into one out tensor: dtype check, resize, then the copy into out's
+    memory (the copy goes through when out is a view: its array is a view of the base's)."""
+    src = result._data
+    dst = out._data
+    if src.dtype != dst.dtype:
+        if same_dtype:
+            raise RuntimeError(
+                f"{op}(): Expected out tensor to have dtype {_name(src.dtype, _C_NAMES)}, but "
+                f"got {_name(dst.dtype, _C_NAMES)} instead"
+            )
+        if not can_cast(src.dtype, dst.dtype):
+            raise RuntimeError(
+                f"{op}(): result type {_name(src.dtype, _SCALAR_NAMES)} can't be cast to the "
+                f"desired output type {_name(dst.dtype, _SCALAR_NAMES)}"
+            )
+    if dst.shape != src.shape:
+        if dst.size != 0:
+            warnings.warn(
+                f"An output with one or more elements was resized since it had shape "
+                f"{list(dst.shape)}, which does not match the required output shape "
+                f"{list(src.shape)}. This behavior is deprecated, and in a future PyTorch "
+                "release outputs will not be resized unless they have zero elements. You can "
+                "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
+                "with t.resize_(0).",
+                UserWarning,
+                stacklevel=4,
+            )
+        # A new array (as Tensor.resize_ does when the element count changes): a view that is
+        # resized stops sharing its base's memory.
+        xp = backend.get_array_module(dst)
+        out._data = xp.empty(src.shape, dtype=dst.dtype)
+        dst = out._data
+    if type(src) is not type(dst):  # a NumPy result into a CuPy out, or the reverse
+        src = backend.to_device(src, out.device)
+    dst[...] = src
+    _mark_written(out)
+
+
+def _mark_written(out: Tensor) -> None:
+    # The engine's in-place bookkeeping (version counter, saved outputs, the viewed tensor's
+    # version): the same as an unrecorded copy_.
+    from .inplace import _written  # noqa: PLC0415 - inplace imports most of ops
+
+    _written(out)
+
+
+def check_overlap(out, inputs) -> None:
+    """PyTorch's memory-overlap checks for ops that read their inputs while writing (cat,
+    gather, take, ...): an out that shares memory with an input, or whose elements share
+    memory with each other (an expanded tensor), raises RuntimeError."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    flat = []
+    for x in inputs:
+        if isinstance(x, (tuple, list)):
+            flat.extend(x)
+        else:
+            flat.append(x)
+    for o in outs:
+        if not isinstance(o, Tensor):
+            continue
+        a = o._data
+        if a.size > 1 and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape, strict=True)):
+            raise RuntimeError(
+                "unsupported operation: more than one element of the written-to tensor refers "
+                "to a single memory location. Please clone() the tensor before performing the "
+                "operation."
+            )
+        for x in flat:
+            if isinstance(x, Tensor) and backend.get_array_module(a).may_share_memory(a, x._data):
+                raise RuntimeError(
+                    "unsupported operation: some elements of the input tensor and the "
+                    "written-to tensor refer to a single memory location. Please clone() the "
+                    "tensor before performing the operation."
+                )
+
+
+def write_out(result: Tensor, out, op: str, same_dtype: bool = False) -> Tensor:
+    """Write `result` into `out` and return `out` (PyTorch's out= semantics; see the module
+    docstring). `op` names the function in errors; `same_dtype` asks for out's dtype to be the
+    result's (PyTorch's structured kernels such as mm, gather, sort) instead of a cast."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if not isinstance(result, Tensor):
+        result = Tensor._wrap(backend.get_array_module(result).asarray(result))
+    _check_grad(op, (result,), (out,))
+    _write(result, out, op, same_dtype)
+    return out
+
+
+def write_outs(results, out, op: str, same_dtype: bool = True):
+    """The tuple form: `out=(a, b)` for a function returning a named tuple (max(x, dim),
+    sort, topk, ...). Returns the same named tuple type holding the out tensors."""
+    if not isinstance(out, (tuple, list)) or len(out) != len(results):
+        raise TypeError(
+            f"{op}(): argument 'out' must be a tuple of {len(results)} Tensors, got "
+            f"{type(out).__name__}"
+        )
+    for o in out:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"{op}(): argument 'out' must hold Tensors, not {type(o).__name__}")
+    _check_grad(op, results, out)
+    for r, o in zip(results, out, strict=True):
+        _write(r, o, op, same_dtype)
+    kind = type(results)
+    return kind(*out) if hasattr(kind, "_fields") else tuple(out)
+
+
+def with_out(fn, op: str | None = None, same_dtype: bool = False, no_alias: bool = False):
+    """`fn` with an `out=` keyword, for functions called rarely (linalg, sorting, selection):
+    a wrapper costs one Python call, so the hot functions take `out=None` in their own
+    definition instead. A named-tuple result takes a tuple `out`."""
+    name = op or fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        if no_alias:
+            check_overlap(out, (*args, *kwargs.values()))
+        result = fn(*args, **kwargs)
+        if isinstance(result, tuple):
+            return write_outs(result, out, name, same_dtype)
+        return write_out(result, out, name, same_dtype)
+
+    # torch_keywords.torch_names renames the parameters of the function inside and wraps again
+    wrapper.__wrapped_for_out__ = fn
+    wrapper.__out_rewrap__ = lambda f: with_out(f, op, same_dtype, no_alias)
+    return wrapper

@@ -1,0 +1,171 @@
+"""`out=` on the less frequently called functions of the torch namespace (sorting, selection,
+linear algebra, creation, the rarer elementwise math), by one wrapper each, made at import.
+
+The hot functions (add/sub/mul/div, the common unary math, cat, stack, matmul/mm/bmm/addmm,
+sum, mean, max, min, where, clamp) take `out=None` in their own definitions instead: a wrapper
+costs one Python call per call, which a training loop would pay millions of times. The writer
+itself (dtype rules, resizing, the autograd error, write-through into views) is
+ops/out_arg.py, shared by both.
+
+Three kinds, by PyTorch's dtype rule for `out`:
+  * CAST: elementwise and reduction ops (PyTorch's TensorIterator) cast the result into out's
+    dtype where torch.can_cast allows it;
+  * SAME: structured kernels (gather, sort, linalg, ...) need out's dtype to be the result's;
+  * CREATION: factories (zeros, randn, arange, ...) make the result in out's dtype when no
+    dtype is given, and refuse a different explicit one, as PyTorch's.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .ops.out_arg import scalar_name, with_out, write_out
+from .ops.shape import cat_out
+
+# Elementwise math and reductions: the result is cast into out's dtype when it can be.
+CAST = (
+    "acos", "acosh", "addcdiv", "addcmul", "all", "amax", "amin", "angle", "any",
+    "asin", "asinh", "atan", "atan2", "atanh", "bernoulli", "bitwise_and", "bitwise_left_shift",
+    "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "ceil", "conj_physical",
+    "copysign", "cosh", "cumprod", "cumsum", "deg2rad", "digamma", "eq", "erf", "erfc",
+    "erfinv", "exp2", "fix", "float_power", "floor", "floor_divide", "fmax", "fmin", "fmod",
+    "frac", "gcd", "ge", "greater", "greater_equal", "gt", "heaviside", "hypot", "i0", "igamma",
+    "igammac", "isneginf", "isposinf", "lcm", "ldexp", "le", "lerp", "less", "less_equal",
+    "lgamma", "log10", "log2", "logaddexp", "logaddexp2", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "logit", "logsumexp", "lt", "maximum", "minimum", "mvlgamma",
+    "nan_to_num", "nanmean", "ne", "neg", "negative", "nextafter", "norm", "not_equal",
+    "polygamma", "pow", "prod", "rad2deg", "reciprocal", "remainder", "round", "sgn", "sigmoid",
+    "sign", "signbit", "sinc", "sinh", "square", "std", "tanh", "trunc", "var", "xlogy",
+    "column_stack", "dstack", "hstack", "row_stack", "vstack", "nansum", "argmax", "argmin",
+    "count_nonzero", "logcumsumexp", "true_divide", "rsub", "outer", "ger",
+)  # fmt: skip
+
+# Structured kernels: out's dtype must be the result's (PyTorch's "Expected out tensor to have
+# dtype float, but got double instead"). Functions with several results take a tuple out.
+SAME = (
+    "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bucketize", "chain_matmul", "cholesky",
+    "cholesky_inverse", "cholesky_solve", "complex", "cross", "cummax", "cummin", "diag",
+    "diff", "dot", "frexp", "gather", "geqrf", "histc", "abs", "tril", "triu", "histogram",
+    "index_select",
+    "inner", "inverse", "kron", "kthvalue", "masked_select", "matrix_power", "median", "mode",
+    "msort", "multinomial", "mv", "nanmedian", "nanquantile", "narrow_copy", "nonzero",
+    "ormqr", "polar", "quantile", "renorm", "searchsorted", "sort", "std_mean", "svd",
+    "take", "take_along_dim", "topk", "triangular_solve", "var_mean", "vdot", "index_add",
+    "index_copy", "index_fill", "scatter", "scatter_add", "scatter_reduce", "masked_fill",
+)  # fmt: skip
+
+# Reductions whose out dtype is their dtype= (PyTorch computes sum(x, out=long) in int64).
+DTYPE_FROM_OUT = ("cumsum", "cumprod", "prod", "nansum")
+
+# Joins: cat's TypeError for an out dtype the inputs cannot be cast to.
+JOINS = ("column_stack", "dstack", "hstack", "row_stack", "vstack")
+
+# torch.linalg functions that PyTorch composes of others (a cast into out, as elementwise ops).
+LINALG_CAST = ("pinv",)
+
+# Ops that refuse an out sharing memory with an input (PyTorch's assert_no_overlap).
+NO_ALIAS = ("gather", "index_select", "take", "masked_select", "kthvalue", "bernoulli",
+            "complex", "sort", "topk")  # fmt: skip
+
+# Factories: the result is made in out's dtype (unless dtype= says otherwise: then an error).
+CREATION = (
+    "arange", "empty", "eye", "full", "linspace", "logspace", "normal", "ones", "rand",
+    "randint", "randn", "randperm", "range", "zeros",
+)  # fmt: skip
+
+# torch.linalg: all structured (out's dtype must be the result's).
+LINALG = (
+    "cholesky", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh",
+    "householder_product", "inv", "ldl_factor", "ldl_factor_ex", "ldl_solve", "matrix_exp",
+    "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "qr", "slogdet",
+    "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vecdot",
+    "vector_norm", "lstsq",
+)  # fmt: skip
+
+
+def _creation(fn, op: str):
+    """A factory with out=: no dtype given means out's dtype (PyTorch's rule)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        dtype = kwargs.get("dtype")
+        out_dtype = getattr(out, "dtype", None)
+        if dtype is not None and out_dtype is not None and dtype != out_dtype:
+            raise RuntimeError(
+                f"{op}(): dtype {scalar_name(dtype)} does not match dtype of out parameter "
+                f"({scalar_name(out_dtype)})"
+            )
+        if out_dtype is not None:
+            kwargs["dtype"] = out_dtype
+        return write_out(fn(*args, **kwargs), out, op)
+
+    return wrapper
+
+
+def _dtype_from_out(fn, op: str):
+    """A reduction with dtype=: out's dtype is the dtype it computes in, unless given."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        if kwargs.get("dtype") is None and hasattr(out, "dtype"):
+            kwargs["dtype"] = out.dtype
+        return write_out(fn(*args, **kwargs), out, op)
+
+    return wrapper
+
+
+def _join(fn, op: str):
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        return cat_out(fn(*args, **kwargs), out, op)
+
+    return wrapper
+
+
+def _takes_out(fn) -> bool:
+    import inspect  # noqa: PLC0415 - only at import of the package, once per function
+
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True  # unknown: leave it alone
+
+
+def install(namespace: dict, linalg=None) -> list[str]:
+    """Give the functions listed above `out=` in `namespace` (descent's globals), or, with
+    `linalg` (descent.linalg's globals, at the end of that module), its LINALG functions; a
+    function that already takes `out` is left as it is. Returns the names wrapped."""
+    if linalg is not None:
+        return _install_linalg(linalg)
+    done = []
+    for names, make in (
+        (DTYPE_FROM_OUT, _dtype_from_out),
+        (JOINS, _join),
+        (CAST, lambda f, n: with_out(f, n, no_alias=n in NO_ALIAS)),
+        (SAME, lambda f, n: with_out(f, n, same_dtype=True, no_alias=n in NO_ALIAS)),
+        (CREATION, _creation),
+    ):
+        for name in names:
+            fn = namespace.get(name)
+            if name in done or fn is None or not callable(fn) or _takes_out(fn):
+                continue  # (a name in two lists: the first, more specific, one wins)
+            namespace[name] = make(fn, name)
+            done.append(name)
+    return done
+
+
+def _install_linalg(namespace: dict) -> list[str]:
+    done = []
+    for name in LINALG + LINALG_CAST:
+        fn = namespace.get(name)
+        if fn is None or not callable(fn) or _takes_out(fn):
+            continue
+        namespace[name] = with_out(fn, f"linalg_{name}", same_dtype=name not in LINALG_CAST)
+        done.append(f"linalg.{name}")
+    return done
