@@ -14,13 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
-from ...array_backward import along_axis_index
-from ...autograd import Function
 from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import lowest
 from ...ops.indexing import take_along_axis
+from ...ops.unpool import max_unpool_flat
 from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
 from ...tensor import Tensor
 from ._activation import relu
@@ -220,29 +219,8 @@ def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op
         )
     xp = backend.get_array_module(x._data)
     flat_idx = _nc(xp.asarray(idx).astype(np.int64), n, c)
-    y = MaxUnpool.apply(_nc(x, n, c), idx=flat_idx, size=size).reshape(n, c, *out)
+    y = max_unpool_flat(_nc(x, n, c), flat_idx, size).reshape(n, c, *out)
     return y[0] if unbatched else y
-
-
-class MaxUnpool(Function):
-    """y[n, c, idx[n, c, i]] = x[n, c, i] in zeros (N, C, S); dy/dx = gy gathered at idx.
-
-    As PyTorch's CPU kernel, a position named twice keeps the last value written (not the
-    sum); the gradient still gathers gy for every input, the overwritten ones included
-    (PyTorch's derivative, max_pool_double_backward, is that gather).
-    """
-
-    __slots__ = ("idx", "size")  # idx: (N, C, L) int64 flat positions, kept for backward
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        out = xp.zeros((*x.shape[:2], self.size), dtype=x.dtype)
-        # A plain fancy assignment: repeated positions keep the last write (scatter_add summed).
-        out[along_axis_index(xp, self.idx, 2)] = x
-        return out
-
-    def backward(self, gy, ops):
-        return ops.take_along_axis(gy, self.idx, 2)
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
