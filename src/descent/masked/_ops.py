@@ -100,6 +100,8 @@ def _identity(op: str, input, ord=None):
         else:
             return None
     elif op == "norm":
+        if ord == -math.inf and not floating:
+            return None  # inf is not a complex or integer identity (torch asserts floating)
         value = math.inf if ord == -math.inf else 0
     elif op == "median":
         return _d.tensor(math.nan, dtype=dt if floating else _d.float32, device=input.device)

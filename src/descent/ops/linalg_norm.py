@@ -11,7 +11,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
-from ..tensor import Tensor
+from ..tensor import Tensor, as_dtype
 from ._common import as_tensor
 from .elementwise import cast
 from .linalg_decomp import check_float
@@ -107,6 +107,17 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     ord 2 (default), 1, inf (max |x|), -inf (min |x|), 0 (the number of nonzeros) or any real p
     (sum |x|^p)^(1/p). `dtype` casts x first. Floating inputs only, as PyTorch."""
     x = as_tensor(x)
+    if dtype is not None and x._data.dtype.kind == "c":
+        # PyTorch: a complex input takes a complex dtype (cast to it, then the norm of the
+        # moduli, real: complex64 -> float32); a real dtype raises
+        dt = as_dtype(dtype)
+        if dt.kind != "c":
+            raise DescentError(f"linalg.vector_norm: dtype should be complex for complex "
+                               f"inputs, but got {dt}")  # fmt: skip
+        x, dtype = cast(x, dt), None
+    elif dtype is not None and as_dtype(dtype).kind == "c":
+        raise DescentError(f"linalg.vector_norm: dtype should be real for real inputs, but got "
+                           f"{as_dtype(dtype)}")  # fmt: skip
     if x._data.dtype.kind == "c" and dtype is None:  # the norm of the moduli (real), as PyTorch
         x = x.abs()
     check_float("linalg.vector_norm", x, low_precision=True)
