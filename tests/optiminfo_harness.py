@@ -38,27 +38,43 @@ def resolve(info):
     return getattr(descent.optim, info.optim_cls.__name__, None)
 
 
-def _convert(obj):
-    """A hyperparameter or params argument for descent (tensors and Parameters rebuilt)."""
-    if isinstance(obj, torch.nn.Parameter):
-        return descent.nn.Parameter(descent.tensor(obj.detach().numpy().copy()))
+def _convert(obj, memo=None):
+    """A hyperparameter or params argument for descent (tensors and Parameters rebuilt).
+
+    The same torch tensor met twice becomes the same descent tensor (`memo`, by identity):
+    the database's "duplicate parameter" inputs pass one Parameter twice."""
+    memo = {} if memo is None else memo
     if isinstance(obj, torch.Tensor):
-        return descent.tensor(obj.detach().numpy().copy())
+        if id(obj) not in memo:
+            t = descent.tensor(obj.detach().numpy().copy())
+            if isinstance(obj, torch.nn.Parameter):
+                t = descent.nn.Parameter(t)
+            memo[id(obj)] = (obj, t)  # obj kept alive: its id stays unique while memo lives
+        return memo[id(obj)][1]
     if isinstance(obj, dict):
-        return {k: _convert(v) for k, v in obj.items()}
+        return {k: _convert(v, memo) for k, v in obj.items()}
     if isinstance(obj, tuple):
-        return tuple(_convert(o) for o in obj)
+        return tuple(_convert(o, memo) for o in obj)
     if isinstance(obj, list):
-        return [_convert(o) for o in obj]
+        return [_convert(o, memo) for o in obj]
     return obj
 
 
-def _problem(lib):
+def _float64_only(name, kwargs):
+    """Configurations compared in float64: LBFGS's strong-Wolfe line search ends where the loss
+    changes in its last float32 bits, so one ulp of float32 summation order (PyTorch's
+    vectorised `abs().sum()` and dot products against NumPy's pairwise ones; not an algorithm
+    difference) changes how many evaluations it makes: 6e-5 apart after one step in float32,
+    1.5e-13 in float64 (checked 2026-12-04)."""
+    return name == "LBFGS" and kwargs.get("line_search_fn") == "strong_wolfe"
+
+
+def _problem(lib, dtype=np.float32):
     rng = np.random.default_rng(0)
-    w0 = rng.standard_normal((10, 5)).astype(np.float32)
-    b0 = rng.standard_normal(10).astype(np.float32)
-    x = rng.standard_normal((5, 8)).astype(np.float32)
-    y = rng.standard_normal((10, 8)).astype(np.float32)
+    w0 = rng.standard_normal((10, 5)).astype(dtype)
+    b0 = rng.standard_normal(10).astype(dtype)
+    x = rng.standard_normal((5, 8)).astype(dtype)
+    y = rng.standard_normal((10, 8)).astype(dtype)
     if lib is torch:
         w, b = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
     else:
@@ -70,8 +86,8 @@ def _problem(lib):
     return w, b, loss_fn
 
 
-def _train(lib, cls, kwargs, two_d_only):
-    w, b, loss_fn = _problem(lib)
+def _train(lib, cls, kwargs, two_d_only, dtype=np.float32):
+    w, b, loss_fn = _problem(lib, dtype)
     params = [w] if two_d_only else [w, b]
     opt = cls(params, **kwargs)
     trace = []
@@ -93,14 +109,15 @@ def check_config(info, dcls, oinput):
     if kwargs.get("fused") or kwargs.get("capturable") or kwargs.get("differentiable"):
         return None  # CUDA-only or autograd-through-the-step modes
     two_d = info.optim_cls.__name__ == "Muon"
+    dtype = np.float64 if _float64_only(info.optim_cls.__name__, kwargs) else np.float32
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            topt, ttrace = _train(torch, info.optim_cls, kwargs, two_d)
+            topt, ttrace = _train(torch, info.optim_cls, kwargs, two_d, dtype)
         except Exception:  # noqa: BLE001 - a configuration torch refuses here
             return None
         try:
-            dopt, dtrace = _train(descent, dcls, _convert(kwargs), two_d)
+            dopt, dtrace = _train(descent, dcls, _convert(kwargs), two_d, dtype)
         except Exception as e:  # noqa: BLE001
             return [f"descent raises {_short(e)}"]
     bad = []

@@ -87,7 +87,7 @@ def test_muon_matches_torch_for_20_steps(kwargs, dtype):
     # One parameter misses its gradient at step 3 (skipped, its momentum untouched).
     grads[3][1] = None
     ps, qs = _pair(init, dtype)
-    ours = optim.Muon(ps, **kwargs)
+    ours = optim.Muon(ps, **kwargs, ns_dtype=None)  # the full-precision iteration
     theirs = torch.optim.Muon(qs, **kwargs)
     with _full_precision_torch():
         for t in range(STEPS):
@@ -105,19 +105,26 @@ def test_muon_matches_torch_for_20_steps(kwargs, dtype):
 
 def test_muon_agrees_with_stock_bfloat16_torch_to_bfloat16_precision():
     """Stock torch.optim.Muon orthogonalises in bfloat16 (8 significant bits, rounding 2^-9 per
-    operation, amplified by the iteration): one step's update differs from descent's by 1-4% of
-    its norm (measured over shapes up to 128x512), never by 0 and never by a lot."""
+    operation, amplified by the iteration). descent's default (ns_dtype="bfloat16") emulates
+    it and gives the same update; the full-precision iteration (ns_dtype=None) differs from it
+    by 1-4% of the update's norm (measured over shapes up to 128x512), never by 0 and never
+    by a lot."""
     init, grads = _data(np.float64, seed=1, steps=1)
     ps, qs = _pair(init, np.float64)
+    ps_full, _ = _pair(init, np.float64)
     ours = optim.Muon(ps, lr=1.0, weight_decay=0.0)
+    full = optim.Muon(ps_full, lr=1.0, weight_decay=0.0, ns_dtype=None)
     theirs = torch.optim.Muon(qs, lr=1.0, weight_decay=0.0)
     _set_grads(ps, qs, grads[0])
+    _set_grads(ps_full, qs, grads[0])
     ours.step()
+    full.step()
     theirs.step()
-    for p, q, a in zip(ps, qs, init, strict=True):
-        d_ours = p.numpy() - a
+    for p, pf, q, a in zip(ps, ps_full, qs, init, strict=True):
         d_theirs = q.detach().numpy() - a
-        rel = np.linalg.norm(d_ours - d_theirs) / np.linalg.norm(d_ours)
+        np.testing.assert_allclose(p.numpy() - a, d_theirs, rtol=1e-12, atol=1e-14)
+        d_full = pf.numpy() - a
+        rel = np.linalg.norm(d_full - d_theirs) / np.linalg.norm(d_full)
         assert 1e-4 < rel < 6e-2, rel  # bfloat16 noise: present, and small
 
 
@@ -160,7 +167,9 @@ def test_muon_state_dict_resume_mid_run(dtype):
     init, grads = _data(dtype, seed=3)
     ps, qs = _pair(init, dtype)
     kw = dict(lr=0.02, adjust_lr_fn="match_rms_adamw")
-    ours = optim.Muon([{"params": ps[:2]}, {"params": ps[2:], "nesterov": False}], **kw)
+    ours = optim.Muon(
+        [{"params": ps[:2]}, {"params": ps[2:], "nesterov": False}], **kw, ns_dtype=None
+    )
     theirs = torch.optim.Muon([{"params": qs[:2]}, {"params": qs[2:], "nesterov": False}], **kw)
     with _full_precision_torch():
         for t in range(10):
@@ -170,7 +179,7 @@ def test_muon_state_dict_resume_mid_run(dtype):
         sd = _through_checkpoint(ours.state_dict())
         ours.step()  # the snapshot must not follow later steps
         ps2 = [Parameter(q.detach().numpy().copy(), dtype=dtype) for q in qs]
-        fresh = optim.Muon([{"params": ps2[:2]}, {"params": ps2[2:]}], lr=5.0)
+        fresh = optim.Muon([{"params": ps2[:2]}, {"params": ps2[2:]}], lr=5.0, ns_dtype=None)
         fresh.load_state_dict(sd)
         assert fresh.param_groups[1]["nesterov"] is False and fresh.param_groups[0]["lr"] == 0.02
         assert fresh.param_groups[0]["ns_coefficients"] == (3.4445, -4.7750, 2.0315)
@@ -228,7 +237,9 @@ def test_muon_adjusted_learning_rates():
     q = np.linalg.qr(np.random.default_rng(6).standard_normal((8, 2)))[0]  # (8, 2), Q^T Q = I
     for fn, ratio in ((None, 2.0), ("original", 2.0), ("match_rms_adamw", 0.2 * math.sqrt(8))):
         w = Parameter(np.zeros((8, 2)), dtype=np.float64)
-        opt = optim.Muon([w], lr=0.1, weight_decay=0.0, momentum=0.0, adjust_lr_fn=fn)
+        opt = optim.Muon(
+            [w], lr=0.1, weight_decay=0.0, momentum=0.0, adjust_lr_fn=fn, ns_dtype=None
+        )
         w.grad = descent.tensor(q, dtype=np.float64)
         opt.step()
         # With momentum 0 the update is NS(g) (Nesterov or not), scaled by lr * ratio.
@@ -313,7 +324,9 @@ def test_gradient_report_shows_muon_spectrum_before_and_after():
         m = 0.1 * g  # M = 0 + (1 - mu)(g - 0)
         u = g + 0.9 * (m - g)  # Nesterov
         s_before = np.linalg.svd(u, compute_uv=False)
-        s_after = np.linalg.svd(zeropower_via_newton_schulz(u), compute_uv=False)
+        # the iteration the optimizer runs: PyTorch's bfloat16 (Muon's default ns_dtype)
+        o = zeropower_via_newton_schulz(u.astype(np.float32), ns_dtype=muon.ns_dtype)
+        s_after = np.linalg.svd(o.astype(np.float64), compute_uv=False)
         np.testing.assert_allclose(stats.muon["before"], [s_before.min(), s_before.max()],
                                    rtol=1e-4)  # fmt: skip
         np.testing.assert_allclose(stats.muon["after"], [s_after.min(), s_after.max()],
@@ -362,7 +375,7 @@ def test_muon_with_adamw_equals_the_two_optimizers_side_by_side():
     a, b = _tiny_gpt(tie_weights=False), _tiny_gpt(tie_weights=False)
     combined = optim.MuonWithAdamW(a, lr=0.03, adamw_lr=2e-3, adamw_weight_decay=0.1)
     hidden, other = optim.muon_param_groups(b)
-    muon = optim.Muon(hidden, lr=0.03, weight_decay=0.0)
+    muon = optim.Muon(hidden, lr=0.03, weight_decay=0.0, ns_dtype=None)  # MuonWithAdamW's
     adamw = optim.AdamW(
         [{"params": [p for p in other if p.ndim == 2], "weight_decay": 0.1},
          {"params": [p for p in other if p.ndim == 1], "weight_decay": 0.0}],

@@ -472,8 +472,8 @@ def test_invalid_params_raise():
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="set"):
         optim.SGD([{"params": {p}}], lr=0.1)
-    with pytest.raises(ValueError, match="twice"):
-        optim.SGD([p, p], lr=0.1)
+    with pytest.warns(UserWarning, match="duplicate parameters"):  # PyTorch warns; kept once
+        assert optim.SGD([p, p], lr=0.1).param_groups[0]["params"] == [p]
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([p * 2], lr=0.1)
     with pytest.raises(TypeError, match="floating"):

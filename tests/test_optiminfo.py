@@ -13,12 +13,10 @@ pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 from optiminfo_harness import check_optimizer, optimizers  # noqa: E402
 
 # Known differences (strict xfails: a fix shows up as an unexpected pass; remove the entry).
-KNOWN = {
-    name: "named parameters, tensor lr, duplicate/overlapping parameter checks (OpInfo run "
-          "2026-12-04; see `python tests/optiminfo_harness.py -v`)"
-    for name in ("Adadelta", "Adafactor", "Adagrad", "Adam", "Adamax", "AdamW", "ASGD", "LBFGS",
-                 "Muon", "NAdam", "RAdam", "RMSprop", "Rprop", "SGD")
-}
+# Empty since 2026-12-04: named parameters, tensor lr and betas, duplicate parameters, complex
+# parameters (RuntimeError), Muon's bfloat16 Newton-Schulz and LBFGS (see the harness's
+# _float64_only) were fixed; tests/test_optiminfo_fixes.py holds their regression tests.
+KNOWN: dict[str, str] = {}
 
 
 def _cases():

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 from .optimizer import Optimizer, _scalar_dtype
 
 __all__ = ["Adafactor"]
@@ -70,6 +71,10 @@ class Adafactor(Optimizer):
 
     def _check(self, group: dict[str, Any]) -> None:
         lr, eps = group["lr"], group["eps"]
+        if isinstance(lr, Tensor):  # PyTorch's tensor lr
+            if lr.numel() != 1:
+                raise ValueError(f"Adafactor: Tensor lr must be 1-element, got {tuple(lr.shape)}")
+            lr = lr.item()
         if not 0.0 <= lr:
             raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
         if not 0.0 >= group["beta2_decay"]:
@@ -95,7 +100,6 @@ class Adafactor(Optimizer):
         return self._step_each(closure, self._step_one)
 
     def _step_one(self, group: dict[str, Any], p) -> None:
-        from ..tensor import Tensor  # noqa: PLC0415
 
         a = p._data
         xp = backend.get_array_module(a)
@@ -114,7 +118,9 @@ class Adafactor(Optimizer):
         step = st["step"]._data  # a 0-d host array: counted in place, as PyTorch's step_t += 1
         step += 1
         t = float(step)
-        lr, wd, d = float(group["lr"]), float(group["weight_decay"]), float(group["d"])
+        lr = group["lr"]  # a number, or PyTorch's tensor lr (a 1-element Tensor)
+        lr = float(lr.item() if isinstance(lr, Tensor) else lr)
+        wd, d = float(group["weight_decay"]), float(group["d"])
         eps1, eps2 = group["eps"]
         if eps1 is None:
             eps1 = float(np.finfo(a.dtype).eps)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
+from ..tensor import Tensor
 from .optimizer import (
     Optimizer,
     _add_alpha,
@@ -79,9 +80,10 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        betas = _tensor_hyperparameters(type(self).__name__, lr, betas, foreach, capturable)
         defaults = dict(
             lr=lr,
-            betas=tuple(betas),
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
@@ -108,6 +110,8 @@ class Adam(Optimizer):
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
+        if isinstance(beta1, Tensor):  # PyTorch's tensor betas: computed with as numbers
+            beta1, beta2 = beta1.item(), beta2.item()
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         # bfloat16 parameters: float32 arrays rounded where PyTorch's ops end (optimizer.py)
         rnd = a.round or _no_round
@@ -194,3 +198,35 @@ class AdamW(Adam):
             differentiable=differentiable,
             fused=fused,
         )
+
+
+def _tensor_hyperparameters(opt: str, lr, betas, foreach, capturable) -> tuple:
+    """PyTorch's rules for a Tensor lr and Tensor betas (torch/optim/adam.py): 1-element each,
+    both betas floats or both Tensors, none of them with foreach=True unless capturable.
+    Returns the betas as a tuple (Tensors squeezed to 0-d, as PyTorch's `_to_scalar`)."""
+    foreach_only = foreach and not capturable
+    if isinstance(lr, Tensor):
+        if foreach_only:
+            raise ValueError(
+                f"{opt}: lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
+        if lr.numel() != 1:
+            raise ValueError(f"{opt}: Tensor lr must be 1-element, got shape {tuple(lr.shape)}")
+    betas = tuple(betas)
+    if len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}")
+    kinds = [isinstance(b, Tensor) for b in betas]
+    if kinds[0] != kinds[1] or not (kinds[0] or all(isinstance(b, float) for b in betas)):
+        # PyTorch's rule, ints included: betas=(0, 0.999) is refused, write (0.0, 0.999)
+        raise ValueError(f"{opt}: betas must be either both floats or both Tensors, got {betas!r}")
+    if not kinds[0]:
+        return betas
+    for i, b in enumerate(betas):
+        if foreach_only:
+            raise ValueError(
+                f"{opt}: betas[{i}] as a Tensor is not supported for capturable=False and "
+                "foreach=True"
+            )
+        if b.numel() != 1:
+            raise ValueError(f"{opt}: Tensor betas[{i}] must be 1-element, got {tuple(b.shape)}")
+    return tuple(b.reshape(()) for b in betas)

@@ -22,7 +22,10 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
+from ..tensor import Tensor
 from .optimizer import Optimizer, _add_scaled, _check_range, _FlatBuffer, _lerp
 
 __all__ = ["Muon", "MuonWithAdamW", "muon_param_groups", "zeropower_via_newton_schulz"]
@@ -41,6 +44,7 @@ def zeropower_via_newton_schulz(
     ns_steps: int = DEFAULT_NS_STEPS,
     eps: float = DEFAULT_EPS,
     work: dict | None = None,
+    ns_dtype: str | None = None,
 ):
     """Approximately orthogonalise a 2-D array: G = U S V^T -> about U S' V^T with S' ~ 1.
 
@@ -49,13 +53,19 @@ def zeropower_via_newton_schulz(
         X <- a X + (b (X X^T) + c (X X^T)^2) X
 
     which applies the odd polynomial p(s) = a s + b s^3 + c s^5 to each singular value. A tall G
-    is transposed first so that X X^T is the smaller Gram matrix. Computed in G's own dtype.
+    is transposed first so that X X^T is the smaller Gram matrix.
+
+    Precision: by default computed in G's own dtype. `ns_dtype="bfloat16"` gives PyTorch's
+    iteration (torch.optim._muon casts G to bfloat16): every product and sum is computed in
+    float32 (bfloat16 matmuls accumulate in float32) and each op's result is rounded to
+    bfloat16 where PyTorch's op ends (the cast, the norm, the division, each matmul/addmm).
 
     Args:
         g: a 2-D NumPy/CuPy array (not modified).
         ns_coefficients: (a, b, c).
         ns_steps: number of iterations.
         eps: floor of the Frobenius norm (a zero update stays zero).
+        ns_dtype: None (G's dtype) or "bfloat16" (PyTorch's precision, emulated as above).
         work: optional dict the caller keeps between calls; the scratch arrays live there, by
             shape and dtype, so repeated calls allocate nothing (the result is then a view
             into that scratch, valid until the next call with the same shape).
@@ -65,33 +75,64 @@ def zeropower_via_newton_schulz(
     """
     if g.ndim != 2:
         raise ValueError(f"Muon: Newton-Schulz needs a 2-D matrix, got shape {tuple(g.shape)}")
+    if ns_dtype not in (None, "bfloat16"):
+        raise ValueError(f"Muon: ns_dtype must be None or 'bfloat16', got {ns_dtype!r}")
     a, b, c = ns_coefficients
     xp = backend.get_array_module(g)
     tall = g.shape[0] > g.shape[1]
     m, n = (g.shape[1], g.shape[0]) if tall else g.shape  # X is (m, n) with m <= n
-    key = (m, n, g.dtype.str, backend.device_of(g))
+    # bfloat16: float32 arrays holding bfloat16 values; rnd(arr) rounds one in place
+    dtype = np.dtype(np.float32) if ns_dtype else g.dtype
+    rnd = _bfloat16_rounder() if ns_dtype else _no_round
+    key = (m, n, dtype.str, backend.device_of(g))
     bufs = None if work is None else work.get(key)
     if bufs is None:
         # The iterate X, the product P X, the Gram matrix and the polynomial. Allocating them
         # once matters on CPU: fresh arrays of a few hundred KB come from mmap, and their page
         # faults cost more than the matrix products themselves (measured 10 ms vs 1.5 ms).
-        bufs = (xp.empty((m, n), g.dtype), xp.empty((m, n), g.dtype),
-                xp.empty((m, m), g.dtype), xp.empty((m, m), g.dtype))  # fmt: skip
+        bufs = (xp.empty((m, n), dtype), xp.empty((m, n), dtype),
+                xp.empty((m, m), dtype), xp.empty((m, m), dtype))  # fmt: skip
         if work is not None:
             work[key] = bufs
     x, px, gram, poly = bufs
     x[...] = g.T if tall else g  # a C-contiguous copy: g is left alone
-    x /= max(xp.linalg.norm(x), eps)  # Frobenius norm >= spectral norm
+    rnd(x)  # PyTorch: grad.bfloat16()
+    norm = rnd(xp.asarray(xp.linalg.norm(x), dtype))  # Frobenius norm >= spectral norm
+    x /= rnd(xp.asarray(xp.maximum(norm, dtype.type(eps)), dtype))  # norm().clamp(min=eps)
+    rnd(x)
     for _ in range(ns_steps):
         xp.matmul(x, x.T, out=gram)  # (m, m)
+        rnd(gram)
         xp.matmul(gram, gram, out=poly)
         poly *= c
         gram *= b
-        poly += gram  # b (X X^T) + c (X X^T)^2
+        poly += gram  # b (X X^T) + c (X X^T)^2: PyTorch's addmm, rounded once
+        rnd(poly)
         xp.matmul(poly, x, out=px)  # (m, n)
         x *= a
-        x += px
+        x += px  # the second addmm
+        rnd(x)
+    if dtype != g.dtype:
+        x = x.astype(g.dtype)
     return x.T if tall else x
+
+
+def _no_round(arr):
+    return arr
+
+
+def _bfloat16_rounder():
+    """A function that rounds a float32 array in place to bfloat16's nearest value (ties to
+    even, ml_dtypes' cast) and returns it."""
+    bf16 = backend.bfloat16_dtype()
+    if bf16 is None:
+        raise RuntimeError("Muon: ns_dtype='bfloat16' needs the ml_dtypes package")
+
+    def rnd(arr):
+        arr[...] = arr.astype(bf16)
+        return arr
+
+    return rnd
 
 
 def _adjusted_lr(lr: float, adjust_lr_fn: str | None, shape: tuple[int, ...]) -> float:
@@ -123,11 +164,13 @@ class Muon(Optimizer):
     Muon is for the hidden matrices of a network: give embeddings, the output layer, gains and
     biases to AdamW (`muon_param_groups` splits a model that way).
 
-    Precision: PyTorch runs the Newton–Schulz iteration in bfloat16; descent runs it in the
-    parameter's dtype (NumPy has no bfloat16, and the float32 iteration is more accurate). So
-    descent equals PyTorch's Muon with its iteration at full precision (float64 to rtol 1e-10,
-    float32 to 1e-5 over 20 steps) and differs from the stock bfloat16 one by bfloat16's
-    rounding: 1-4% of each update's norm, measured (tests/test_muon.py checks both).
+    Precision: PyTorch runs the Newton–Schulz iteration in bfloat16, and so does descent by
+    default (`ns_dtype="bfloat16"`: float32 products rounded to bfloat16 where PyTorch's ops
+    end, see `zeropower_via_newton_schulz`), so `Muon(params, ...)` called PyTorch's way gives
+    PyTorch's update (the same bits on small matrices; on large ones an occasional bfloat16
+    ulp where the two libraries sum in another order). `ns_dtype=None` (a descent option)
+    runs the iteration in the parameter's dtype instead: more accurate, 1-4% of each update's
+    norm away from PyTorch's (tests/test_muon.py checks both).
 
     Args:
         params: 2-D Parameters or parameter groups (dicts).
@@ -139,6 +182,8 @@ class Muon(Optimizer):
         eps: floor of the update's Frobenius norm before the iteration.
         ns_steps: Newton–Schulz iterations (fewer than 100).
         adjust_lr_fn: None or "original", or "match_rms_adamw".
+        ns_dtype: "bfloat16" (PyTorch's precision, the default) or None (the parameter's
+            dtype); descent's option, kept as `opt.ns_dtype` (not in the groups).
 
     Raises:
         ValueError: a parameter is not 2-D, or a hyperparameter is out of range.
@@ -158,7 +203,13 @@ class Muon(Optimizer):
         eps: float = DEFAULT_EPS,
         ns_steps: int = DEFAULT_NS_STEPS,
         adjust_lr_fn: str | None = None,
+        *,
+        ns_dtype: str | None = "bfloat16",
     ) -> None:
+        if ns_dtype not in (None, "bfloat16"):
+            raise ValueError(f"Muon: ns_dtype must be 'bfloat16' or None, got {ns_dtype!r}")
+        # not a group option: PyTorch's groups (and state dicts) have no such key
+        self.ns_dtype = ns_dtype
         defaults = dict(
             lr=lr,
             weight_decay=weight_decay,
@@ -221,10 +272,13 @@ class Muon(Optimizer):
             param, g = a.param.reshape(shape), a.grad.reshape(shape)  # views (A, B)
             mom, tmp = a.state["momentum_buffer"].reshape(shape), a.tmp.reshape(shape)
             update = self._momentum(xp, group, g, mom, tmp)
+            coeffs, steps, eps = group["ns_coefficients"], group["ns_steps"], group["eps"]
             ortho = zeropower_via_newton_schulz(
-                update, group["ns_coefficients"], group["ns_steps"], group["eps"], self._work
+                update, coeffs, steps, eps, self._work, self.ns_dtype
             )
             lr = group["lr"]
+            if isinstance(lr, Tensor):  # PyTorch's tensor lr: computed with as a number
+                lr = float(lr.item())
             param *= 1 - lr * group["weight_decay"]
             _add_scaled(xp, param, -_adjusted_lr(lr, group["adjust_lr_fn"], shape), ortho, tmp)
             p._version += 1  # in-place change: backward through old graphs errs
@@ -257,9 +311,8 @@ class Muon(Optimizer):
             st["momentum_buffer"]._data.reshape(g.shape).copy()
         )  # fmt: skip
         update = self._momentum(xp, group, g, mom, xp.empty_like(g))
-        ortho = zeropower_via_newton_schulz(
-            update, group["ns_coefficients"], group["ns_steps"], group["eps"]
-        )
+        coeffs, steps, eps = group["ns_coefficients"], group["ns_steps"], group["eps"]
+        ortho = zeropower_via_newton_schulz(update, coeffs, steps, eps, ns_dtype=self.ns_dtype)
         return update, ortho
 
 
@@ -319,6 +372,8 @@ class MuonWithAdamW:
         adamw_weight_decay: AdamW's decoupled weight decay on its matrices (embeddings, the
             head); its 1-D gains and biases are never decayed.
         head_names: output layers to leave to AdamW (see `muon_param_groups`).
+        ns_dtype: Muon's Newton–Schulz precision: None (the parameter's dtype, this class's
+            default, as before) or "bfloat16" (PyTorch's, `Muon`'s default).
 
     Raises:
         ValueError: the model has no trainable parameters.
@@ -341,6 +396,7 @@ class MuonWithAdamW:
         adamw_eps: float = 1e-8,
         adamw_weight_decay: float = 0.0,
         head_names: Iterable[str] = ("lm_head",),
+        ns_dtype: str | None = None,
     ) -> None:
         from .adam import AdamW  # adam.py and muon.py are siblings
 
@@ -353,7 +409,7 @@ class MuonWithAdamW:
             self.muon = Muon(
                 [{"params": hidden, "use_muon": True}], lr=lr, weight_decay=weight_decay,
                 momentum=momentum, nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps,
-                ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn,
+                ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype,
             )  # fmt: skip
         # AdamW's share in two groups, as GPT.configure_optimizers: decay on matrices
         # (embeddings, the head) only; pulling a gain or bias towards 0 fights normalisation.

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -264,13 +265,16 @@ class Optimizer(OptimizerHooks):
     """Base class of all optimizers (PyTorch's interface).
 
     Args:
-        params: an iterable of Parameters, or of dicts that define parameter groups: each dict
-            has a "params" entry and may override any hyperparameter of `defaults`.
+        params: an iterable of Parameters (or of (name, Parameter) pairs, PyTorch's named
+            parameters: `model.named_parameters()`), or of dicts that define parameter groups:
+            each dict has a "params" entry and may override any hyperparameter of `defaults`.
         defaults: the hyperparameters of the optimizer, used where a group does not set them.
 
     Attributes:
         param_groups: list of dicts, one per group: "params" (list of Parameters) plus every
-            hyperparameter (defaults filled in). Change `group["lr"]` between steps freely.
+            hyperparameter (defaults filled in), and "param_names" when the parameters came
+            with names. Change `group["lr"]` between steps freely (a number, or a 1-element
+            Tensor as PyTorch's tensor lr).
         state: Parameter -> dict of its state, in PyTorch's layout: "step" (updates applied so
             far, a 0-d float32 Tensor as PyTorch's; float64 when the default dtype is), other
             per-parameter numbers as 0-d Tensors too (NAdam's "mu_product"), and the
@@ -342,9 +346,15 @@ class Optimizer(OptimizerHooks):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (defaults fill the rest).
 
+        The params may be (name, Parameter) pairs (`model.named_parameters()`), as in PyTorch:
+        the names go to `group["param_names"]` and the state dict. A parameter listed twice in
+        the group warns (PyTorch's UserWarning) and is kept once.
+
         Raises:
             TypeError: params is a set, or an entry is not a floating-point Tensor.
-            ValueError: a parameter is not a leaf, appears twice, or is already in a group; or a
+            RuntimeError: a complex parameter for an optimizer whose rule is not elementwise.
+            ValueError: a parameter is not a leaf or is already in another group; some params
+                have names and others not (in this group or across groups); or a
                 hyperparameter is out of range.
         """
         if not isinstance(param_group, dict):
@@ -362,7 +372,19 @@ class Optimizer(OptimizerHooks):
                 "order of a set changes between runs"
             )
         params = list(params)
+        # PyTorch's named parameters: (name, Parameter) pairs, e.g. model.named_parameters();
+        # the names go to group["param_names"] (and the state dict), all or none of them
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError(
+                    f"{name}: all optimizer params should be with/without names. Some param "
+                    "names are missing (pass every parameter as a (name, Parameter) pair, as "
+                    "model.named_parameters() gives, or none)"
+                )
+            params = [p[1] for p in params]
         seen: set[Tensor] = set()
+        unique = []
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name} can only optimize Tensors, got {type(p).__name__}")
@@ -373,7 +395,7 @@ class Optimizer(OptimizerHooks):
                     "leaf it was computed from, or .detach().requires_grad_() a copy"
                 )
             if p.dtype.kind == "c" and not self._complex_params:
-                raise TypeError(
+                raise RuntimeError(  # PyTorch's type ("Muon does not support complex ...")
                     f"{name} does not optimize complex Tensors (its rule is not elementwise); "
                     "keep the parameter real and build the complex value from it "
                     "(descent.view_as_complex)"
@@ -381,18 +403,38 @@ class Optimizer(OptimizerHooks):
             if p.dtype.kind not in "fVc":
                 raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
             if p in seen:
-                raise ValueError(
-                    f"{name}: a parameter of shape {tuple(p.shape)} appears twice in a group"
-                )
+                continue
             seen.add(p)
+            unique.append(p)
+        if len(unique) != len(params):
+            # PyTorch warns (and would step such a parameter twice); descent steps it once
+            warnings.warn(
+                f"{name}: optimizer contains a parameter group with duplicate parameters; "
+                "in future, this will cause an error (PyTorch's warning); descent keeps one "
+                "of each, see github.com/pytorch/pytorch/issues/40967",
+                UserWarning,
+                stacklevel=3,
+            )
+            if names:  # the name of each parameter's first occurrence
+                first = {}
+                for p, n in zip(params, names, strict=True):
+                    first.setdefault(p, n)
+                names = [first[p] for p in unique]
         for other in self.param_groups:
+            if ("param_names" in other) != bool(names):
+                raise ValueError(
+                    f"{name}: all optimizer param groups should be with/without names. cannot "
+                    f"add param group {'with' if names else 'without'} names to the optimizer"
+                )
             for p in other["params"]:
                 if p in seen:
                     raise ValueError(
                         f"{name}: some parameters appear in more than one parameter group "
                         f"(one has shape {tuple(p.shape)})"
                     )
-        group["params"] = params
+        group["params"] = unique
+        if names:
+            group = {"params": unique, "param_names": names, **group}
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._check(group)
@@ -432,6 +474,8 @@ class Optimizer(OptimizerHooks):
         if len(self._layouts) != len(self.param_groups):  # param_groups edited by hand
             self._layouts = [None] * len(self.param_groups)
         for gi, group in enumerate(self.param_groups):
+            if isinstance(group.get("lr"), Tensor):  # a tensor lr: the rules compute with a number
+                group = _with_number_lr(group)
             state_init = self._state_init(group)
             scalar_init = self._scalars_of(group)
             layout = self._layouts[gi]
@@ -635,6 +679,8 @@ class Optimizer(OptimizerHooks):
                 new.setdefault(key, value)
             self._check(new)
             new["params"] = group["params"]
+            if "param_names" in group and "param_names" not in new:
+                new["param_names"] = group["param_names"]  # PyTorch: the names stay
             new_groups.append(new)
         group_of = {p: g for g in new_groups for p in g["params"]}
         new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -705,6 +751,13 @@ class Optimizer(OptimizerHooks):
 wrap_class(Optimizer)
 
 
+def _with_number_lr(group: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `group` whose "lr" (a 1-element Tensor, PyTorch's tensor lr) is a
+    Python float; the group itself keeps the Tensor, so changing it in place between steps
+    (a scheduler's `fill_`) takes effect."""
+    return {**group, "lr": float(group["lr"].item())}
+
+
 def _is_array(value) -> bool:
     """A state array: a Tensor, a NumPy/CuPy array, or another array-like (not a number)."""
     if isinstance(value, (Tensor, np.ndarray)) or backend.is_cupy_array(value):
@@ -761,8 +814,15 @@ def _lerp(xp, start, end, weight: float, tmp) -> None:
 
 
 def _check_range(opt: str, group: dict, key: str, low: float = 0.0, high: float = math.inf) -> None:
-    """ValueError unless low <= group[key] <= high."""
+    """ValueError unless low <= group[key] <= high. A 1-element Tensor counts as its number
+    (PyTorch's tensor lr: `lr=torch.tensor(1e-3)`)."""
     value = group[key]
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"{opt}: Tensor {key} must be 1-element, got shape {tuple(value.shape)}"
+            )
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
         where = f"in [{low}, {high}]" if high != math.inf else f">= {low}"
         raise ValueError(f"{opt}: invalid {key} {value!r}: it must be a number {where}")
