@@ -335,3 +335,61 @@ def test_addmm_family_bool(beta, alpha):
         d = ds.addr(ds.tensor(inp), ds.tensor(v1), ds.tensor(v2), beta=3, alpha=2)
         t = torch.addr(torch.tensor(inp), torch.tensor(v1), torch.tensor(v2), beta=3, alpha=2)
         _close(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Factories with integer dtypes and non-integer bounds: PyTorch converts the bounds first
+
+
+_ARANGE = [(0.0, -8.000001, -4.0), (1.0, 5.000001, 2.0), (-0.9, 2.1, 2.0), (2.1, -2.9, -1.0),
+           (0.1, -7.9, -4.0), (0, 3.1, 1), (0.5, 3.7, 1.5), (0.0, 3.0, 0.5),
+           (3, 0.5, -1)]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", _ARANGE)
+@pytest.mark.parametrize("dt", ["int64", "int32", "int16", "uint8", "float32"])
+def test_arange_integer_dtype_float_bounds(args, dt):
+    try:
+        t = torch.arange(*args, dtype=getattr(torch, dt))
+    except (RuntimeError, ValueError) as e:  # int64: a step truncated to 0 (ValueError)
+        with pytest.raises(type(e)):
+            ds.arange(*args, dtype=getattr(ds, dt))
+        return
+    _close(ds.arange(*args, dtype=getattr(ds, dt)), t)
+
+
+_SPACE = [(4.3, -3, 50), (4.3, 0, 50), (4.3, 50, 50), (-2.7, 3.9, 7), (0, 1.2, 2), (0, 1.2, 4),
+          (1, 1.2, 2), (0.7, 2.2, 1), (3.3, -3.3, 0), (-1, 2, 4)]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", _SPACE)
+@pytest.mark.parametrize("dt", ["int64", "int32", "uint8"])
+def test_linspace_logspace_integer_dtype(args, dt):
+    try:
+        t = torch.linspace(*args, dtype=getattr(torch, dt))
+    except RuntimeError:  # uint8 and a negative float bound: PyTorch's checked conversion
+        with pytest.raises(RuntimeError):
+            ds.linspace(*args, dtype=getattr(ds, dt))
+        return
+    _close(ds.linspace(*args, dtype=getattr(ds, dt)), t)
+    for base in (10.0, 2.0, 2.5):
+        if base ** max(args[:2]) > 2**31 or (dt == "uint8" and min(args[:2]) < 0):
+            continue  # out of the dtype's range: PyTorch's C++ conversion is undefined
+        _close(ds.logspace(*args, base=base, dtype=getattr(ds, dt)),
+               torch.logspace(*args, base=base, dtype=getattr(torch, dt)))  # fmt: skip
+
+
+@pytest.mark.parametrize("dt", ["float64", "float32", "int64"])
+def test_linspace_tensor_bounds_use_their_values(dt):
+    # a float32 0-d bound must not make a float64 range compute in float32
+    for s, e in [(-2.0, 0), (1.7, -3.1), (4.3, 2.2)]:
+        d = ds.linspace(ds.tensor(s), ds.tensor(e), 50, dtype=getattr(ds, dt))
+        t = torch.linspace(torch.tensor(s), torch.tensor(e), 50, dtype=getattr(torch, dt))
+        _close(
+            d, t, atol=1e-12 if dt == "float64" else 1e-6, rtol=1e-12 if dt == "float64" else 1e-5
+        )
+        d = ds.logspace(ds.tensor(s), ds.tensor(e), 5, dtype=getattr(ds, dt))
+        t = torch.logspace(torch.tensor(s), torch.tensor(e), 5, dtype=getattr(torch, dt))
+        _close(
+            d, t, atol=1e-12 if dt == "float64" else 1e-6, rtol=1e-12 if dt == "float64" else 1e-5
+        )

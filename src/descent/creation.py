@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import autograd, backend, devices, memory_layout, tensor_methods
+from .creation_integer import integer_arange, integer_space
 from .dtypes import complex_of
 from .errors import DescentError, DtypeError
 from .inplace_unary import write_values
@@ -285,6 +286,11 @@ def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=No
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
     _no_bool_range("arange", dtype)
+    dt = np.dtype(as_dtype(dtype))
+    if dt.kind in "iu" and not all(isinstance(v, (int, np.integer)) for v in (start, end, step)):
+        # Non-integer bounds for an integer dtype: PyTorch truncates them first
+        arr = _xp(device).asarray(integer_arange(start, end, step, dt))
+        return _finish(arr, dtype, requires_grad, None)
     arr = _xp(device).arange(start, end, step).astype(dtype)
     return _finish(arr, dtype, requires_grad, None)
 
@@ -300,7 +306,14 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=Non
     _no_bool_range("linspace", dtype)
     if steps < 0:
         raise DescentError(f"linspace: number of steps must be non-negative, got {steps}")
-    arr = _xp(device).linspace(start, end, steps).astype(_float_dtype(dtype))
+    # 0-d tensor bounds count as their Python numbers (a float32 one must not make NumPy
+    # compute a float64 range in float32), as PyTorch's tensor overload (start.item())
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    dt = _float_dtype(dtype)
+    if np.dtype(dt).kind in "iu":  # PyTorch's kernel: bounds truncated to the dtype first
+        arr = _xp(device).asarray(integer_space(start, end, int(steps), np.dtype(dt)))
+        return _finish(arr, dtype, requires_grad, None)
+    arr = _xp(device).linspace(start, end, steps).astype(dt)
     return _finish(arr, dtype, requires_grad, None)
 
 

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from .creation import _finish, _float_dtype, _xp
+from .creation_integer import integer_space
 
 __all__ = [
     "logspace", "range", "scalar_tensor", "hann_window", "hamming_window", "blackman_window",
@@ -35,6 +36,10 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, layout=N
     if steps < 0:
         raise RuntimeError(f"logspace: number of steps must be non-negative, got {steps}")
     dt = _float_dtype(dtype)
+    if np.dtype(dt).kind in "iu":  # PyTorch's kernel: bounds truncated to the dtype first
+        start, end = (v.item() if hasattr(v, "item") else v for v in (start, end))
+        arr = integer_space(start, end, int(steps), np.dtype(dt), base=base)
+        return _finish(_xp(device).asarray(arr), dtype, requires_grad, None)
     exponents = np.linspace(float(start), float(end), int(steps))
     arr = _xp(device).asarray(np.power(float(base), exponents).astype(dt))
     return _finish(arr, dtype, requires_grad, None)
