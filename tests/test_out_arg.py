@@ -86,6 +86,17 @@ def _cases():
     case("linalg.vecdot", lambda L, a, b, out: L.linalg.vecdot(a, b, out=out), (A, B), (3,))
     case("linalg.multi_dot", lambda L, a, m, out: L.linalg.multi_dot([a, m], out=out),
          (A, M), (3, 5))  # fmt: skip
+    # lazily loaded modules: torch's top-level linalg, torch.special, torch.fft
+    case("inverse", lambda L, s, out: L.inverse(s, out=out), (SQ,), (3, 3))
+    case("matrix_power", lambda L, s, out: L.matrix_power(s, 2, out=out), (SQ,), (3, 3))
+    case("i0", lambda L, a, out: L.i0(a, out=out), (A,), (3, 4))
+    case("xlogy", lambda L, a, p, out: L.xlogy(a, p, out=out), (A, P), (3, 4))
+    case("special.erfcx", lambda L, a, out: L.special.erfcx(a, out=out), (A,), (3, 4))
+    case("special.ndtr", lambda L, a, out: L.special.ndtr(a, out=out), (A,), (3, 4))
+    case("special.logsumexp", lambda L, a, out: L.special.logsumexp(a, 1, out=out), (A,), (3,))
+    case("fft.rfft", lambda L, a, out: L.fft.rfft(a, out=out), (A,), (3, 3), np.complex64)
+    case("fft.fft2", lambda L, a, out: L.fft.fft2(a.to(L.complex64), out=out), (A,), (3, 4),
+         np.complex64)  # fmt: skip
     return c
 
 
@@ -172,9 +183,10 @@ def test_dtype_rule_like_torch(name, out_dtype):
         )  # fmt: skip
 
 
-# PyTorch's composite linalg.matrix_norm writes out= through a recorded copy_ (out gets a
+# PyTorch's composite linalg.matrix_norm and special.ndtr write out= through a recorded copy_
+# (out gets a
 # grad_fn) instead of raising; descent raises as for every other function.
-TORCH_RECORDS_OUT = {"linalg.matrix_norm"}
+TORCH_RECORDS_OUT = {"linalg.matrix_norm", "special.ndtr"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -316,6 +328,14 @@ def test_out_must_be_a_tensor():
         descent.add(descent.tensor(A), descent.tensor(B), out=np.empty((3, 4)))
     with pytest.raises(TypeError):
         descent.sort(descent.tensor(A), out=descent.empty(3, 4))
+
+
+def test_functions_torch_gives_no_out_refuse_it():
+    # torch.det (an alias of linalg.det) has no out=: neither has descent.det
+    with pytest.raises(TypeError):
+        torch.det(torch.eye(2), out=torch.empty(()))
+    with pytest.raises(TypeError):
+        descent.det(descent.eye(2), out=descent.empty(()))
 
 
 def test_without_out_unchanged():

@@ -16,6 +16,7 @@ from .dtypes import complex_of
 from .errors import DescentError, DtypeError
 from .inplace_unary import write_values
 from .ops._common import fill_int, promote_types
+from .ops.out_arg import creation_out
 from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
 
 float16 = np.float16
@@ -212,17 +213,26 @@ def from_dlpack(ext_tensor) -> Tensor:
     return Tensor._wrap(cp.from_dlpack(ext_tensor))
 
 
-def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+    if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
+        kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
+        return creation_out(zeros, shape, kw, out, "zeros")
     arr = _xp(device).zeros(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
-def ones(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+def ones(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+    if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
+        kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
+        return creation_out(ones, shape, kw, out, "ones")
     arr = _xp(device).ones(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
 
-def empty(*shape, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+def empty(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+    if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
+        kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
+        return creation_out(empty, shape, kw, out, "empty")
     arr = _xp(device).empty(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
     return _finish(arr, dtype, requires_grad, None)
 
@@ -496,8 +506,15 @@ def _check_random_float(dt, op: str) -> None:
                                   f"draw a floating tensor, or use randint for integers")
 
 
-def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, generator=None) -> Tensor:
-    """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch)."""
+def rand(
+    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None
+) -> Tensor:
+    """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch);
+    `out=` as PyTorch's."""
+    if out is not None:
+        kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device,
+                  generator=generator)  # fmt: skip
+        return creation_out(rand, shape, kw, out, "rand")
     if size is not None:  # PyTorch's keyword: rand(size=(2, 3))
         shape = (size,)
     dt = _float_dtype(dtype)
@@ -516,10 +533,14 @@ def rand(*shape, size=None, dtype=None, requires_grad=False, device=None, genera
 
 
 def randn(
-    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None
+    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None
 ) -> Tensor:
     """Standard normal samples (complex dtypes: E|z|^2 = 1, the real and imaginary parts each
-    normal with variance 1/2, as PyTorch)."""
+    normal with variance 1/2, as PyTorch); `out=` as PyTorch's."""
+    if out is not None:
+        kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device,
+                  generator=generator)  # fmt: skip
+        return creation_out(randn, shape, kw, out, "randn")
     if size is not None:  # PyTorch's keyword: randn(size=(2, 3))
         shape = (size,)
     dt = _float_dtype(dtype)

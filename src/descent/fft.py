@@ -430,3 +430,9 @@ def fftshift(input, dim=None) -> Tensor:
 def ifftshift(input, dim=None) -> Tensor:
     """The inverse of fftshift: a roll by -(n//2), torch.fft.ifftshift."""
     return _shift(input, dim, -1)
+
+
+# PyTorch's out= on this module's functions (out_functions.py: one wrapper each).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out(globals(), "fft")

@@ -577,4 +577,4 @@ def vander(x, *, N=None) -> Tensor:
 # PyTorch's out= on torch.linalg's functions (out_functions.py: one wrapper each; rarely hot).
 from .out_functions import install as _install_out  # noqa: E402
 
-_install_out({}, globals())
+_install_out(globals(), "linalg")

@@ -179,3 +179,9 @@ def ormqr(input, tau, other, left: bool = True, transpose: bool = False) -> Tens
 # x.geqrf(), x.orgqr(tau), x.ormqr(tau, other): Tensor's methods call these through the ops
 # table (descent/__init__.py registers the names lazily: this module loads on first use)
 tensor_methods.register_ops({"geqrf": geqrf, "orgqr": orgqr, "ormqr": ormqr})
+
+
+# PyTorch's out= on this module's functions (out_functions.py: one wrapper each).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out(globals(), "linalg_householder")

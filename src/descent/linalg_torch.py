@@ -167,3 +167,9 @@ tensor_methods.register_ops(
      "matrix_power": matrix_power, "matrix_exp": matrix_exp, "svd": svd, "qr": qr,
      "cholesky": cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
 )  # fmt: skip
+
+
+# PyTorch's out= on this module's functions (out_functions.py: one wrapper each).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out(globals(), "linalg_torch")

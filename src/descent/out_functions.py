@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from .ops.out_arg import scalar_name, with_out, write_out
+from .ops.out_arg import creation_out, with_out, write_out
 from .ops.shape import cat_out
 
 # Elementwise math and reductions: the result is cast into out's dtype when it can be.
@@ -36,8 +36,8 @@ CAST = (
     "nan_to_num", "nanmean", "ne", "neg", "negative", "nextafter", "norm", "not_equal",
     "polygamma", "pow", "prod", "rad2deg", "reciprocal", "remainder", "round", "sgn", "sigmoid",
     "sign", "signbit", "sinc", "sinh", "square", "std", "tanh", "trunc", "var", "xlogy",
-    "column_stack", "dstack", "hstack", "row_stack", "vstack", "nansum", "argmax", "argmin",
-    "count_nonzero", "logcumsumexp", "true_divide", "rsub", "outer", "ger",
+    "column_stack", "dstack", "hstack", "row_stack", "vstack", "nansum",
+    "logcumsumexp", "true_divide", "outer", "ger",
 )  # fmt: skip
 
 # Structured kernels: out's dtype must be the result's (PyTorch's "Expected out tensor to have
@@ -46,12 +46,12 @@ SAME = (
     "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bucketize", "chain_matmul", "cholesky",
     "cholesky_inverse", "cholesky_solve", "complex", "cross", "cummax", "cummin", "diag",
     "diff", "dot", "frexp", "gather", "geqrf", "histc", "abs", "tril", "triu", "histogram",
-    "index_select",
+    "index_select", "histogramdd", "argmax", "argmin",
     "inner", "inverse", "kron", "kthvalue", "masked_select", "matrix_power", "median", "mode",
     "msort", "multinomial", "mv", "nanmedian", "nanquantile", "narrow_copy", "nonzero",
     "ormqr", "polar", "quantile", "renorm", "searchsorted", "sort", "std_mean", "svd",
     "take", "take_along_dim", "topk", "triangular_solve", "var_mean", "vdot", "index_add",
-    "index_copy", "index_fill", "scatter", "scatter_add", "scatter_reduce", "masked_fill",
+    "index_copy", "scatter", "scatter_add", "scatter_reduce",
 )  # fmt: skip
 
 # Reductions whose out dtype is their dtype= (PyTorch computes sum(x, out=long) in int64).
@@ -67,6 +67,34 @@ LINALG_CAST = ("pinv",)
 NO_ALIAS = ("gather", "index_select", "take", "masked_select", "kthvalue", "bernoulli",
             "complex", "sort", "topk")  # fmt: skip
 
+# torch.special: elementwise (and logsumexp), cast into out's dtype.
+SPECIAL = (
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "digamma",
+    "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "gammainc", "gammaincc",
+    "gammaln", "hermite_polynomial_h", "hermite_polynomial_he", "i0", "i0e", "i1", "i1e",
+    "igamma", "igammac", "laguerre_polynomial_l", "legendre_polynomial_p", "log_ndtr", "logit",
+    "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0",
+    "modified_bessel_k1", "multigammaln", "mvlgamma", "ndtr", "ndtri", "polygamma", "psi",
+    "round", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+    "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "sinc",
+    "spherical_bessel_j0", "xlog1py", "xlogy", "zeta",
+)  # fmt: skip
+
+# torch.fft: out's dtype must be the result's.
+FFT = (
+    "fft", "fft2", "fftn", "hfft", "hfft2", "hfftn", "ifft", "ifft2", "ifftn", "ihfft", "ihfft2",
+    "ihfftn", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftn",
+)  # fmt: skip
+
+# torch's top-level linear algebra (descent.linalg_torch, loaded on first use).
+LINALG_TORCH = (
+    "cholesky", "cholesky_inverse", "cholesky_solve", "inverse", "matrix_power", "qr",
+    "svd", "slogdet", "lu_unpack",
+)  # fmt: skip
+HOUSEHOLDER = ("geqrf", "ormqr", "orgqr")  # descent.linalg_householder
+
 # Factories: the result is made in out's dtype (unless dtype= says otherwise: then an error).
 CREATION = (
     "arange", "empty", "eye", "full", "linspace", "logspace", "normal", "ones", "rand",
@@ -75,8 +103,8 @@ CREATION = (
 
 # torch.linalg: all structured (out's dtype must be the result's).
 LINALG = (
-    "cholesky", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh",
-    "householder_product", "inv", "ldl_factor", "ldl_factor_ex", "ldl_solve", "matrix_exp",
+    "cholesky", "cond", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
+    "householder_product", "inv", "ldl_factor", "ldl_factor_ex", "ldl_solve",
     "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "qr", "slogdet",
     "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vecdot",
     "vector_norm", "lstsq",
@@ -90,17 +118,16 @@ def _creation(fn, op: str):
     def wrapper(*args, out=None, **kwargs):
         if out is None:
             return fn(*args, **kwargs)
-        dtype = kwargs.get("dtype")
-        out_dtype = getattr(out, "dtype", None)
-        if dtype is not None and out_dtype is not None and dtype != out_dtype:
-            raise RuntimeError(
-                f"{op}(): dtype {scalar_name(dtype)} does not match dtype of out parameter "
-                f"({scalar_name(out_dtype)})"
-            )
-        if out_dtype is not None:
-            kwargs["dtype"] = out_dtype
-        return write_out(fn(*args, **kwargs), out, op)
+        return creation_out(fn, args, kwargs, out, op)
 
+    return _mark(wrapper, fn, _creation, op)
+
+
+def _mark(wrapper, fn, make, op: str):
+    # What torch_keywords.torch_names needs to rename the function inside (see with_out), and
+    # how a wrapper is told from a function without out=.
+    wrapper.__wrapped_for_out__ = fn
+    wrapper.__out_rewrap__ = lambda f: make(f, op)
     return wrapper
 
 
@@ -115,7 +142,7 @@ def _dtype_from_out(fn, op: str):
             kwargs["dtype"] = out.dtype
         return write_out(fn(*args, **kwargs), out, op)
 
-    return wrapper
+    return _mark(wrapper, fn, _dtype_from_out, op)
 
 
 def _join(fn, op: str):
@@ -125,10 +152,12 @@ def _join(fn, op: str):
             return fn(*args, **kwargs)
         return cat_out(fn(*args, **kwargs), out, op)
 
-    return wrapper
+    return _mark(wrapper, fn, _join, op)
 
 
 def _takes_out(fn) -> bool:
+    if hasattr(fn, "__wrapped_for_out__"):
+        return True
     import inspect  # noqa: PLC0415 - only at import of the package, once per function
 
     try:
@@ -137,12 +166,24 @@ def _takes_out(fn) -> bool:
         return True  # unknown: leave it alone
 
 
-def install(namespace: dict, linalg=None) -> list[str]:
-    """Give the functions listed above `out=` in `namespace` (descent's globals), or, with
-    `linalg` (descent.linalg's globals, at the end of that module), its LINALG functions; a
-    function that already takes `out` is left as it is. Returns the names wrapped."""
-    if linalg is not None:
-        return _install_linalg(linalg)
+def install(namespace: dict, module: str = "descent") -> list[str]:
+    """Give the functions listed above `out=` in `namespace`: descent's globals, or (called at
+    the end of each module) those of descent.linalg, descent.special, descent.fft or
+    descent.linalg_torch. A function that already takes `out` is left as it is. Returns the
+    names wrapped."""
+    if module == "linalg":
+        return _install_linalg(namespace)
+    if module in ("special", "fft", "linalg_torch", "linalg_householder"):
+        names = {"special": SPECIAL, "fft": FFT, "linalg_torch": LINALG_TORCH,
+                 "linalg_householder": HOUSEHOLDER}[module]  # fmt: skip
+        done = []
+        for name in names:
+            fn = namespace.get(name)
+            if fn is None or not callable(fn) or _takes_out(fn):
+                continue
+            namespace[name] = with_out(fn, name, same_dtype=module != "special")
+            done.append(name)
+        return done
     done = []
     for names, make in (
         (DTYPE_FROM_OUT, _dtype_from_out),

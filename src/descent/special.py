@@ -232,3 +232,9 @@ tensor_methods.register_ops({
     "exp2_": exp2_, "round_": round_, "xlogy_": xlogy_, "heaviside_": heaviside_,
     "mvlgamma_": mvlgamma_, "igamma_": igamma_, "igammac_": igammac_,
 })  # fmt: skip
+
+
+# PyTorch's out= on this module's functions (out_functions.py: one wrapper each).
+from .out_functions import install as _install_out  # noqa: E402
+
+_install_out(globals(), "special")

@@ -172,6 +172,21 @@ def write_out(result: Tensor, out, op: str, same_dtype: bool = False) -> Tensor:
     return out
 
 
+def creation_out(fn, args, kwargs, out, op: str) -> Tensor:
+    """A factory's out= (zeros, randn, arange, ...): with no dtype= the result is made in out's
+    dtype; a dtype= that is not out's raises RuntimeError, as PyTorch's."""
+    dtype = kwargs.get("dtype")
+    out_dtype = getattr(out, "dtype", None)
+    if dtype is not None and out_dtype is not None and dtype != out_dtype:
+        raise RuntimeError(
+            f"{op}(): dtype {scalar_name(np.dtype(getattr(dtype, 'numpy_dtype', dtype)))} does "
+            f"not match dtype of out parameter ({scalar_name(out._data.dtype)})"
+        )
+    if out_dtype is not None:
+        kwargs["dtype"] = out_dtype
+    return write_out(fn(*args, **kwargs), out, op)
+
+
 def write_outs(results, out, op: str, same_dtype: bool = True):
     """The tuple form: `out=(a, b)` for a function returning a named tuple (max(x, dim),
     sort, topk, ...). Returns the same named tuple type holding the out tensors."""

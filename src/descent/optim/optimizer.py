@@ -474,11 +474,8 @@ class Optimizer(OptimizerHooks):
         if len(self._layouts) != len(self.param_groups):  # param_groups edited by hand
             self._layouts = [None] * len(self.param_groups)
         for gi, group in enumerate(self.param_groups):
-            betas = group.get("betas")
-            if isinstance(group.get("lr"), Tensor) or (
-                type(betas) is tuple and betas and isinstance(betas[0], Tensor)
-            ):  # PyTorch's tensor lr / betas: the rules (and compiled kernels) get numbers
-                group = _with_numbers(group)
+            if isinstance(group.get("lr"), Tensor):  # a tensor lr: the rules compute with a number
+                group = _with_number_lr(group)
             state_init = self._state_init(group)
             scalar_init = self._scalars_of(group)
             layout = self._layouts[gi]
@@ -754,16 +751,11 @@ class Optimizer(OptimizerHooks):
 wrap_class(Optimizer)
 
 
-def _with_numbers(group: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy of `group` whose "lr" and "betas", where they are 1-element Tensors
-    (PyTorch's tensor hyperparameters), are Python floats; the group itself keeps the
-    Tensors, so changing one in place between steps (`lr.fill_(...)`) takes effect."""
-    out = dict(group)
-    if isinstance(out.get("lr"), Tensor):
-        out["lr"] = float(out["lr"].item())
-    if isinstance(out.get("betas"), tuple):
-        out["betas"] = tuple(float(b.item()) if isinstance(b, Tensor) else b for b in out["betas"])
-    return out
+def _with_number_lr(group: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `group` whose "lr" (a 1-element Tensor, PyTorch's tensor lr) is a
+    Python float; the group itself keeps the Tensor, so changing it in place between steps
+    (a scheduler's `fill_`) takes effect."""
+    return {**group, "lr": float(group["lr"].item())}
 
 
 def _is_array(value) -> bool:
