@@ -393,3 +393,40 @@ def test_linspace_tensor_bounds_use_their_values(dt):
         _close(
             d, t, atol=1e-12 if dt == "float64" else 1e-6, rtol=1e-12 if dt == "float64" else 1e-5
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# as_strided_scatter: descent keeps the TRUE input gradient. PyTorch's as_strided_scatter_backward
+# (FunctionsManual.cpp) returns the gradient INSIDE the scattered region, where the output does
+# not depend on input at all; PyTorch's own OpInfo marks TestBwdGradients.test_fn_grad for it an
+# expected failure, and torch.autograd.gradcheck rejects it (checked below). src's gradient agrees.
+
+
+@pytest.mark.parametrize(
+    "xs,ss,size,stride,off",
+    [((1,), (), [], [], 0), ((3, 3), (2, 2), [2, 2], [1, 2], 0),
+     ((3, 3), (2, 2), [2, 2], [1, 2], 1), ((16,), (2, 1, 1, 2), [2, 1, 1, 2], [1, 2, 4, 8], 0)],
+)  # fmt: skip
+def test_as_strided_scatter_gradient_is_the_true_one(xs, ss, size, stride, off):
+    (dx, tx), (dsrc, tsrc) = _pair(xs, grad=True), _pair(ss, grad=True)
+    yd = ds.as_strided_scatter(dx, dsrc, size, stride, off)
+    yt = torch.as_strided_scatter(tx, tsrc, size, stride, off)
+    _close(yd, yt)
+    g = RNG.uniform(-1, 1, tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(g))
+    yt.backward(torch.tensor(g))
+    _close(dsrc.grad, tsrc.grad)
+    # input's gradient: g where input survives, 0 where src overwrote it (PyTorch: the reverse)
+    region = torch.zeros(xs).as_strided_scatter(torch.ones(ss), size, stride, off).numpy() > 0
+    np.testing.assert_allclose(dx.grad.numpy(), np.where(region, 0, g), atol=1e-7)
+    x64 = ds.tensor(RNG.normal(size=xs), requires_grad=True)
+    s64 = ds.tensor(RNG.normal(size=ss), requires_grad=True)
+    assert gradcheck(lambda a, b: ds.as_strided_scatter(a, b, size, stride, off), (x64, s64))
+
+
+def test_torch_as_strided_scatter_input_gradient_fails_its_own_gradcheck():
+    x = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(Exception, match="Jacobian mismatch"):
+        torch.autograd.gradcheck(lambda a, b: torch.as_strided_scatter(a, b, [2, 2], [1, 2], 0),
+                                 (x, s))  # fmt: skip
