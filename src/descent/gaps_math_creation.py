@@ -50,7 +50,18 @@ def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad: boo
     (torch.scalar_tensor: an int or a bool gives a float tensor too)."""
     del layout
     dt = _float_dtype(dtype)
-    arr = _xp(device).asarray(s, dtype=dt)
+    try:
+        arr = _xp(device).asarray(s, dtype=dt)
+    except OverflowError:
+        # PyTorch's checked conversion: an unsigned dtype takes -max..-1 wrapped (-5 in uint8
+        # is 251); any other value out of range is refused
+        info = np.iinfo(dt)
+        if info.min != 0 or not -info.max <= s < 0:
+            raise RuntimeError(
+                f"scalar_tensor: value {s} cannot be converted to type {np.dtype(dt)} without "
+                "overflow"
+            ) from None
+        arr = _xp(device).asarray(np.asarray(s, dtype=np.int64).astype(dt))
     return _finish(arr, dtype, requires_grad, None)
 
 

@@ -296,9 +296,9 @@ def _broadcast_contracted(a: Tensor, b: Tensor, n: int):
         if sa == sb:
             continue
         if sa == 1:
-            b = _ops.sum(b, i, keepdims=True)
+            b = _ops.sum(b, i, keepdims=True, dtype=_own_int(b))
         elif sb == 1:
-            a = _ops.sum(a, a.ndim - n + i, keepdims=True)
+            a = _ops.sum(a, a.ndim - n + i, keepdims=True, dtype=_own_int(a))
         else:
             raise RuntimeError(
                 f"tensordot: contracted dimensions need to match, but a has size {sa} and b "
@@ -306,6 +306,12 @@ def _broadcast_contracted(a: Tensor, b: Tensor, n: int):
                 f"{tuple(b.shape)} after moving the contracted dims together)"
             )
     return a, b
+
+
+def _own_int(t: Tensor):
+    """An integer tensor's dtype (a sum inside tensordot keeps uint8, as PyTorch's product
+    does; a plain sum would be int64), None otherwise."""
+    return t.dtype if t._data.dtype.kind in "iu" else None
 
 
 def ger(input: Tensor, vec2: Tensor) -> Tensor:

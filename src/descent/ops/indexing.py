@@ -483,7 +483,10 @@ class IndexAdd(Function):
         # alpha scales src before the scatter; alpha = 1 skips the multiply (a temporary of src's
         # size).
         idx = (slice(None),) * self.axis + (self.idx,)
-        backend.scatter_add(out, idx, src * self.alpha if self.alpha != 1 else src)
+        alpha = self.alpha
+        if src.dtype.kind == "u" and isinstance(alpha, int):  # PyTorch wraps: -1 is 255 in uint8
+            alpha = np.array(alpha).astype(src.dtype)
+        backend.scatter_add(out, idx, src * alpha if self.alpha != 1 else src)
         return out
 
     def backward(self, gy, ops):

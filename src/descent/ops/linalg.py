@@ -257,6 +257,8 @@ def einsum(subscripts: str, *operands) -> Tensor:
             raise DescentError(
                 f"einsum: invalid subscripts {s!r} (letters a-z, A-Z and at most one '...')"
             )
+    if any(t._data.dtype.kind in "bu" for t in tensors):
+        tensors = _sum_first_as_int64(subs, tensors, out)
     subs, tensors, ell = _expand_ellipsis(subs, tensors)
     letters = "".join(subs)
     if out is None:
@@ -301,6 +303,32 @@ def einsum(subscripts: str, *operands) -> Tensor:
         dt = result_type(*tensors)
         tensors = [t if t._data.dtype == dt else _cast(t, dt) for t in tensors]
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
+
+
+def _sum_first_as_int64(subs, tensors, out):
+    """PyTorch's einsum first sums each operand over the letters it alone has (not in the
+    output, nor in another operand), with torch.sum, whose result for a bool or uint8 tensor
+    is int64: such an operand takes part in int64 ('i->' on uint8 is int64, 'ij,jk->ik'
+    stays uint8). Casting it to int64 before the contraction gives the same values."""
+    letters = "".join(s.replace("...", "") for s in subs)
+    if out is None:  # implicit output: the letters that occur once (and the ellipsis)
+        kept, keep_ell = {c for c in letters if letters.count(c) == 1}, True
+    else:
+        kept, keep_ell = set(out.replace("...", "")), "..." in out
+    # the number of ellipsis dimensions of each operand (right-aligned when broadcast)
+    n_ell = [t.ndim - len(s.replace("...", "")) if "..." in s else 0 for s, t in zip(subs, tensors)]
+    result = list(tensors)
+    for k, (s, t) in enumerate(zip(subs, tensors)):
+        dt = t._data.dtype
+        if dt.kind not in "bu" or dt.itemsize == 8:  # uint64 sums in uint64
+            continue
+        others = "".join(s2 for j, s2 in enumerate(subs) if j != k)
+        own = any(c not in kept and c not in others for c in s.replace("...", ""))
+        if not keep_ell:
+            own = own or n_ell[k] > max([n for j, n in enumerate(n_ell) if j != k], default=0)
+        if own:
+            result[k] = _cast(t, np.int64)
+    return result
 
 
 def _sublist_letters(sublist) -> str:

@@ -64,7 +64,10 @@ class Sum(Function):
     __slots__ = ("axis", "keepdims")
 
     def forward(self, x):
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
+        # integers in their own dtype (sum(x, dtype=uint8) wraps in uint8 as PyTorch's; NumPy
+        # would give uint64); the public sum casts the narrower ones to int64 first
+        dt = x.dtype if x.dtype.kind in "iu" else None
+        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=dt)
 
     def backward(self, gy, ops):
         # Every input element contributed once: the gradient is gy broadcast back (a view, no copy).
@@ -101,7 +104,9 @@ class Prod(Function):
     save_output = True
 
     def forward(self, x):
-        return x.prod(axis=self.axis, keepdims=self.keepdims)
+        # integers in their own dtype (NumPy's uint8 prod is uint64; PyTorch's wraps in uint8)
+        dt = x.dtype if x.dtype.kind in "iu" else None
+        return x.prod(axis=self.axis, keepdims=self.keepdims, dtype=dt)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
@@ -251,7 +256,8 @@ class CumSum(Function):
         xp = backend.get_array_module(x)
         if x.dtype.kind in "fV":
             return (xp.cumsum(x, self.axis, _ACC.get(x.dtype.itemsize)) + 0.0).astype(x.dtype)
-        return xp.cumsum(x, axis=self.axis)
+        # integers in their own dtype (NumPy's uint8 cumsum is uint64; PyTorch's wraps in uint8)
+        return xp.cumsum(x, axis=self.axis, dtype=x.dtype if x.dtype.kind in "iu" else None)
 
     def backward(self, gy, ops):
         # y_j = sum_{i<=j} x_i, so dx_i = sum_{j>=i} gy_j: a cumulative sum taken from the end.
@@ -274,16 +280,16 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
     # Unsigned tensors sum in int64 too in PyTorch (NumPy's uint8 sum is uint64).
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind in "bu":
+    elif x._data.dtype.kind in "bui":
         x = _as_int64(x)
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
 def _as_int64(x: Tensor) -> Tensor:
-    """bool and unsigned tensors (uint64 aside) as int64: PyTorch's sum/prod/cumsum/cumprod
-    dtype for them."""
+    """bool and integer tensors narrower than 64 bits as int64: PyTorch's sum/prod/cumsum/
+    cumprod dtype for them."""
     dt = x._data.dtype
-    if dt.kind == "b" or (dt.kind == "u" and dt.itemsize < 8):
+    if dt.kind == "b" or (dt.kind in "iu" and dt.itemsize < 8):
         return cast(x, np.int64)
     return x
 

@@ -55,8 +55,11 @@ def _rev_cumsum(g, ax, ops):
 
 def _acc(dtype):
     """The accumulation dtype of a scan (PyTorch's CPU acc_type): float64 for the narrower
-    floats (the result is cast back), the dtype itself otherwise."""
-    return np.float64 if dtype.kind in "fV" and dtype.itemsize < 8 else None
+    floats (the result is cast back), the dtype itself otherwise (NumPy's uint8 cumprod would
+    be uint64; PyTorch's wraps in uint8); bool as NumPy's."""
+    if dtype.kind in "fV" and dtype.itemsize < 8:
+        return np.float64
+    return None if dtype.kind == "b" else dtype
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,8 +126,8 @@ def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
     x = as_tensor(x)
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind == "u" and x._data.dtype.itemsize < 8:
-        x = cast(x, np.int64)  # unsigned tensors multiply in int64, as in PyTorch
+    elif x._data.dtype.kind in "iu" and x._data.dtype.itemsize < 8:
+        x = cast(x, np.int64)  # narrower integers multiply in int64, as in PyTorch
     dim = axis_arg(axis, dim)
     if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself
         normalize_axis(0 if dim is None else dim, 0)

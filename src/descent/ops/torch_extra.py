@@ -166,7 +166,9 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     prod = bmm(batch1, batch2)  # (b, n, p)
     if prod._data.dtype.kind in "iub":  # (checked before the sum turns bool into int64)
         beta, alpha = integer_coefficients("addbmm", prod, beta, alpha)
-    prod = _sum(prod, 0)  # (n, p)
+    # (n, p); integers keep their dtype (PyTorch's uint8 addbmm wraps in uint8; a sum alone is
+    # int64)
+    prod = _sum(prod, 0, dtype=prod.dtype if prod._data.dtype.kind in "iu" else None)
     if alpha != 1:
         prod = mul(prod, alpha)
     if beta == 0:
