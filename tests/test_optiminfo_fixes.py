@@ -311,3 +311,46 @@ def test_lbfgs_strong_wolfe_matches_torch_in_float64(lr):
     (ours, evals), (theirs, tevals) = out
     assert evals == tevals
     _assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+# -- 7. schedulers fill a tensor lr in place, as PyTorch's ------------------------------------
+_SCHEDULERS = {
+    "StepLR": lambda L, o: L.optim.lr_scheduler.StepLR(o, 2, 0.5),
+    "OneCycleLR": lambda L, o: L.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=10),
+    "CyclicLR": lambda L, o: L.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=2),
+    "SequentialLR": lambda L, o: L.optim.lr_scheduler.SequentialLR(
+        o,
+        [
+            L.optim.lr_scheduler.LinearLR(o, 0.1, total_iters=2),
+            L.optim.lr_scheduler.ExponentialLR(o, 0.9),
+        ],
+        milestones=[2],
+    ),  # fmt: skip
+    "CosineAnnealingWarmRestarts": lambda L, o: L.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        o, 3
+    ),
+    "ReduceLROnPlateau": lambda L, o: L.optim.lr_scheduler.ReduceLROnPlateau(o, patience=0),
+}
+
+
+@pytest.mark.parametrize("name", list(_SCHEDULERS))
+def test_scheduler_fills_a_tensor_lr_in_place(name):
+    out = []
+    for lib in (descent, torch):
+        make = torch.nn.Parameter if lib is torch else Parameter
+        p, lr = make(lib.ones(3)), lib.tensor(0.1)
+        opt = lib.optim.SGD([p], lr=lr, momentum=0.9)
+        sched = _SCHEDULERS[name](lib, opt)
+        seen = []
+        for _ in range(6):
+            p.grad = lib.ones(3)
+            opt.step()
+            sched.step(1.0) if name == "ReduceLROnPlateau" else sched.step()
+            assert opt.param_groups[0]["lr"] is lr  # the same Tensor, filled in place
+            seen.append(float(lr))
+        last = [float(x) for x in sched.get_last_lr()]
+        out.append((seen, last, float(opt.param_groups[0].get("initial_lr", -1.0))))
+    (seen, last, init), (tseen, tlast, tinit) = out
+    np.testing.assert_allclose(seen, tseen, rtol=1e-6)
+    np.testing.assert_allclose(last, tlast, rtol=1e-6)
+    assert init == pytest.approx(tinit)  # "initial_lr" is a copy: not filled with the lr

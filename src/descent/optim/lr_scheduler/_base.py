@@ -6,6 +6,7 @@ import copy
 import types
 from typing import Any
 
+from ...tensor import Tensor
 from ..optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
@@ -51,7 +52,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy_lr(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -60,7 +61,7 @@ class LRScheduler:
                         f"last_epoch={last_epoch} needs the optimizer's state_dict loaded first"
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
-        current = [group["lr"] for group in optimizer.param_groups]
+        current = [_copy_lr(group["lr"]) for group in optimizer.param_groups]  # a snapshot
         self.last_epoch = last_epoch
         self._step_count = 0
         self.step()
@@ -75,7 +76,7 @@ class LRScheduler:
             for lr, a, b in zip(current, self._last_lr, self.base_lrs, strict=True)
         ]
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = lrs
 
     def lr_at(self, epoch: int) -> list[float]:
@@ -108,7 +109,7 @@ class LRScheduler:
         else:
             lrs = self.lr_at(epoch)
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = list(lrs)
 
     def state_dict(self) -> dict[str, Any]:
@@ -135,3 +136,18 @@ class LRScheduler:
             for fn, attrs in zip(self.lr_lambdas, saved_fns, strict=False):
                 if attrs is not None:
                     fn.__dict__.update(attrs)
+
+
+def set_lr(group: dict[str, Any], lr) -> None:
+    """Write a scheduler's lr into a group: a tensor lr (PyTorch's `lr=torch.tensor(...)`) is
+    filled in place, as PyTorch's schedulers do, so a reference to it sees the new value."""
+    current = group.get("lr")
+    if isinstance(current, Tensor):
+        current.fill_(float(lr))
+    else:
+        group["lr"] = lr
+
+
+def _copy_lr(lr):
+    """The "initial_lr" to keep: a copy of a tensor lr (filled in place later), as PyTorch's."""
+    return lr.clone() if isinstance(lr, Tensor) else lr

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _per_group
+from ._base import LRScheduler, _copy_lr, _per_group, set_lr
 from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from ._decay import CosineAnnealingLR, LambdaLR
 from ._plateau import ReduceLROnPlateau
@@ -119,7 +119,7 @@ class ChainedScheduler(LRScheduler):
         self._starts = [s.last_epoch for s in schedulers]  # each child's step count at chaining
         self._start_lrs = self._initial_lrs(optimizer)
         for group, lr in zip(optimizer.param_groups, self._start_lrs, strict=True):
-            group["lr"] = lr
+            set_lr(group, lr)
         self.base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
         self.last_epoch = 0
         self._step_count = 1
@@ -131,7 +131,7 @@ class ChainedScheduler(LRScheduler):
         each child's construction step (its step 0) composed from the initial lrs. (descent's
         children each set their own closed-form lr when made, the last one winning.)"""
         if any(s.last_epoch != 0 for s in self._schedulers):  # resumed children: as they are
-            return [g["lr"] for g in optimizer.param_groups]
+            return [_copy_lr(g["lr"]) for g in optimizer.param_groups]
         lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
         for sched in self._schedulers:
             now = sched.lr_at(0)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _per_group
+from ._base import LRScheduler, _per_group, set_lr
 
 __all__ = ["OneCycleLR", "CosineAnnealingWarmRestarts", "CyclicLR"]
 
@@ -228,7 +228,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.last_epoch = math.floor(exact)
         lrs = self.lr_at(exact)
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = list(lrs)
 
 
@@ -283,7 +283,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
-                group["lr"] = lr
+                set_lr(group, lr)
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up

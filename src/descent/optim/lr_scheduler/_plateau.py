@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _per_group
+from ._base import LRScheduler, _copy_lr, _per_group, set_lr
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -71,7 +71,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.last_epoch = 0
         self._step_count = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = [_copy_lr(group["lr"]) for group in optimizer.param_groups]
         self._reset()
 
     def _reset(self) -> None:
@@ -125,7 +125,7 @@ class ReduceLROnPlateau(LRScheduler):
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = [_copy_lr(group["lr"]) for group in self.optimizer.param_groups]
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -141,4 +141,4 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                set_lr(group, new_lr)
