@@ -338,6 +338,13 @@ def test_functions_torch_gives_no_out_refuse_it():
         descent.det(descent.eye(2), out=descent.empty(()))
 
 
+def test_cat_of_a_tensor_with_out_is_a_type_error():
+    with pytest.raises(TypeError):
+        torch.cat(torch.zeros(2, 3), out=torch.empty(2, 3))
+    with pytest.raises(TypeError):
+        descent.cat(descent.zeros(2, 3), out=descent.empty(2, 3))
+
+
 def test_without_out_unchanged():
     # The no-out path returns a fresh tensor with a graph, as before.
     a = descent.tensor(A, requires_grad=True)
@@ -356,6 +363,9 @@ def test_without_out_unchanged():
         lambda L, x, i: L.cat([x[:3], x[:3]], out=x),
         lambda L, x, i: L.masked_select(x, x > 0, out=x),
         lambda L, x, i: L.cat([x[:2]], out=L.zeros(1).expand(2)),
+        lambda L, x, i: L.kthvalue(x, 2, out=(x, L.empty((), dtype=L.int64))),
+        lambda L, x, i: L.bernoulli(x.clamp(0, 1), out=L.zeros(1).expand(6)),
+        lambda L, x, i: L.gather(x, 0, i, out=L.zeros(1).expand(3)),
     ],
 )
 def test_out_overlapping_an_input_raises_like_torch(call):

@@ -254,6 +254,8 @@ class Concatenate(Function):
 def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     """Join tensors along an existing axis; `out=` as PyTorch's (ops/out_arg.py)."""
     if out is not None:
+        if isinstance(tensors, Tensor):  # PyTorch's check (here only on the out= path: free)
+            raise TypeError("cat(): argument 'tensors' must be tuple of Tensors, not Tensor")
         check_overlap(out, tensors)
         return cat_out(concatenate(tensors, axis, dim=dim), out, "cat")
     if dim is not None:
