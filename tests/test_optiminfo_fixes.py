@@ -354,3 +354,15 @@ def test_scheduler_fills_a_tensor_lr_in_place(name):
     np.testing.assert_allclose(seen, tseen, rtol=1e-6)
     np.testing.assert_allclose(last, tlast, rtol=1e-6)
     assert init == pytest.approx(tinit)  # "initial_lr" is a copy: not filled with the lr
+
+
+def test_add_param_group_with_its_own_param_names_entry():
+    """A group dict that carries "param_names" (plain params) counts as named, as in torch."""
+    out = []
+    for lib in (descent, torch):
+        make = torch.nn.Parameter if lib is torch else Parameter
+        a, b = make(lib.ones(2)), make(lib.ones(2))
+        opt = lib.optim.SGD([("a", a)], lr=0.1)
+        opt.add_param_group({"params": [b], "param_names": ["b"]})
+        out.append([g["param_names"] for g in opt.param_groups])
+    assert out[0] == out[1] == [["a"], ["b"]]

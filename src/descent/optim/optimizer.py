@@ -420,11 +420,12 @@ class Optimizer(OptimizerHooks):
                 for p, n in zip(params, names, strict=True):
                     first.setdefault(p, n)
                 names = [first[p] for p in unique]
+        named = bool(names) or "param_names" in group  # a group dict may carry its names
         for other in self.param_groups:
-            if ("param_names" in other) != bool(names):
+            if ("param_names" in other) != named:
                 raise ValueError(
                     f"{name}: all optimizer param groups should be with/without names. cannot "
-                    f"add param group {'with' if names else 'without'} names to the optimizer"
+                    f"add param group {'with' if named else 'without'} names to the optimizer"
                 )
             for p in other["params"]:
                 if p in seen:
@@ -474,8 +475,11 @@ class Optimizer(OptimizerHooks):
         if len(self._layouts) != len(self.param_groups):  # param_groups edited by hand
             self._layouts = [None] * len(self.param_groups)
         for gi, group in enumerate(self.param_groups):
-            if isinstance(group.get("lr"), Tensor):  # a tensor lr: the rules compute with a number
-                group = _with_number_lr(group)
+            betas = group.get("betas")
+            if isinstance(group.get("lr"), Tensor) or (
+                type(betas) is tuple and betas and isinstance(betas[0], Tensor)
+            ):  # PyTorch's tensor lr / betas: the rules (and compiled kernels) get numbers
+                group = _with_numbers(group)
             state_init = self._state_init(group)
             scalar_init = self._scalars_of(group)
             layout = self._layouts[gi]
@@ -751,11 +755,16 @@ class Optimizer(OptimizerHooks):
 wrap_class(Optimizer)
 
 
-def _with_number_lr(group: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy of `group` whose "lr" (a 1-element Tensor, PyTorch's tensor lr) is a
-    Python float; the group itself keeps the Tensor, so changing it in place between steps
-    (a scheduler's `fill_`) takes effect."""
-    return {**group, "lr": float(group["lr"].item())}
+def _with_numbers(group: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `group` whose "lr" and "betas", where they are 1-element Tensors
+    (PyTorch's tensor hyperparameters), are Python floats; the group itself keeps the
+    Tensors, so changing one in place between steps (`lr.fill_(...)`) takes effect."""
+    out = dict(group)
+    if isinstance(out.get("lr"), Tensor):
+        out["lr"] = float(out["lr"].item())
+    if isinstance(out.get("betas"), tuple):
+        out["betas"] = tuple(float(b.item()) if isinstance(b, Tensor) else b for b in out["betas"])
+    return out
 
 
 def _is_array(value) -> bool:
