@@ -366,3 +366,30 @@ def test_add_param_group_with_its_own_param_names_entry():
         opt.add_param_group({"params": [b], "param_names": ["b"]})
         out.append([g["param_names"] for g in opt.param_groups])
     assert out[0] == out[1] == [["a"], ["b"]]
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_complex_parameters_match_torch(line_search_fn):
+    """PyTorch's LBFGS steps a complex parameter as its (re, im) pairs; descent refused it."""
+    rng = np.random.default_rng(3)
+    z0 = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(np.complex64)
+    a0 = (rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))).astype(np.complex64)
+    out = []
+    for lib in (descent, torch):
+        make = torch.nn.Parameter if lib is torch else Parameter
+        z, a = make(lib.tensor(z0)), lib.tensor(a0)
+        opt = lib.optim.LBFGS([z], line_search_fn=line_search_fn, max_iter=5)
+
+        def closure(opt=opt, z=z, a=a):
+            opt.zero_grad()
+            loss = ((z @ a).abs() ** 2).sum() + ((z.real - 1) ** 2).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(2):
+            opt.step(closure)
+        st = opt.state[z]
+        out.append((z.detach().numpy().copy(), st["d"].numpy().dtype, tuple(st["d"].shape)))
+    (ours, dtype, shape), (theirs, tdtype, tshape) = out
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert (dtype, shape) == (tdtype, tshape) == (np.float32, (24,))  # real flat vectors

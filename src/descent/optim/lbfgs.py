@@ -41,6 +41,14 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     return (xmin_bound + xmax_bound) / 2.0
 
 
+def _real(arr):
+    """A real view of a complex array (its (re, im) pairs along a new last axis, PyTorch's
+    view_as_real); a real array as it is."""
+    if arr.dtype.kind != "c":
+        return arr
+    return arr.view(arr.real.dtype).reshape(arr.shape + (2,))
+
+
 def _add_scaled_once(dst, alpha, src) -> None:
     """dst += alpha * src in place, rounded ONCE for float32, as PyTorch's `add_(src,
     alpha=)` (its CPU kernel is a fused multiply-add, with alpha rounded to float32 first).
@@ -187,7 +195,7 @@ class LBFGS(Optimizer):
         line_search_fn: None (fixed step t) or "strong_wolfe".
     """
 
-    _complex_params = False  # not elementwise: complex parameters are refused
+    # complex parameters are optimised as their (re, im) pairs (PyTorch's view_as_real)
 
     def __init__(
         self,
@@ -246,18 +254,21 @@ class LBFGS(Optimizer):
         xp = backend.get_array_module(self._params[0]._data)
         views = []
         for p in self._params:
+            real = _real(p._data)  # complex parameters: their (re, im) pairs, as PyTorch's
             if p.grad is None:
-                views.append(xp.zeros(p._data.size, p._data.dtype))
+                views.append(xp.zeros(real.size, real.dtype))
             else:
-                views.append(xp.asarray(p.grad._data, dtype=p._data.dtype).reshape(-1))
+                g = xp.ascontiguousarray(xp.asarray(p.grad._data, dtype=p._data.dtype))
+                views.append(_real(g).reshape(-1))
         return xp.concatenate(views)
 
     def _add_grad(self, step_size, update) -> None:
         """θ ← θ + step_size · update, parameter by parameter (in place)."""
         offset = 0
         for p in self._params:
-            n = p._data.size
-            _add_scaled_once(p._data, step_size, update[offset : offset + n].reshape(p.shape))
+            real = _real(p._data)  # a view: the update lands in p
+            n = real.size
+            _add_scaled_once(real, step_size, update[offset : offset + n].reshape(real.shape))
             p._version += 1
             offset += n
 
@@ -438,7 +449,7 @@ class LBFGS(Optimizer):
         self.state.clear()
         if saved_state:
             (st,) = saved_state.values()
-            ref = self._params[0]._data
+            ref = _real(self._params[0]._data)  # the flat vectors are real
             self.state[self._params[0]] = {k: _import(v, ref) for k, v in st.items()}
 
 
