@@ -287,6 +287,8 @@ def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=No
     # PyTorch's checks (NumPy returns an empty range, or divides by zero)
     if step == 0:
         raise DescentError("arange: step must be nonzero")
+    if not all(np.isfinite(v) for v in (start, end)):  # NumPy: "Maximum allowed size exceeded"
+        raise DescentError(f"arange: unsupported range {start} to {end}; the bounds must be finite")
     if (end - start) * step < 0:
         raise DescentError(
             f"arange: upper bound {end} and lower bound {start} inconsistent with step sign "
@@ -312,7 +314,21 @@ def _no_bool_range(op: str, dtype) -> None:
         raise DtypeError(f'"{op}" not implemented for \'Bool\'')
 
 
+def _check_space_args(op: str, start, end, steps) -> None:
+    """PyTorch's argument checks of linspace/logspace: 0-d bounds, an integer step count."""
+    for v in (start, end):
+        if isinstance(v, Tensor) and v.ndim != 0:
+            raise DescentError(
+                f"{op}: only supports 0-dimensional start and end tensors, got shape "
+                f"{tuple(v.shape)}; pass numbers or 0-d tensors"
+            )
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool):
+        if not (isinstance(steps, Tensor) and steps.ndim == 0 and steps._data.dtype.kind in "iu"):
+            raise TypeError(f"{op}: steps must be an int, got {type(steps).__name__} {steps!r}")
+
+
 def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=None) -> Tensor:
+    _check_space_args("linspace", start, end, steps)
     _no_bool_range("linspace", dtype)
     if steps < 0:
         raise DescentError(f"linspace: number of steps must be non-negative, got {steps}")
@@ -660,6 +676,13 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     x = input if isinstance(input, Tensor) else Tensor._from_data(input)
     if x.ndim not in (1, 2):
         raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {tuple(x.shape)}")
+    if x._data.dtype.kind not in "fV":
+        raise DescentError(
+            f"multinomial(): only supports floating-point dtypes for input, got {x.dtype}; "
+            f"convert the weights with .float()"
+        )
+    if int(num_samples) <= 0:
+        raise DescentError(f"multinomial(): cannot sample n_sample <= 0 samples ({num_samples})")
     xp = backend.get_array_module(x._data)
     w = x._data.astype(np.float64).reshape(-1, x.shape[-1])  # (R, K)
     if (w < 0).any() or not xp.isfinite(w).all():
@@ -757,12 +780,18 @@ def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with normal samples in place (torch.Tensor.normal_)."""
+    if not std >= 0.0:
+        raise DescentError(f"normal_: expects std >= 0.0, but found std {std}")
     z = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
     return _fill_inplace(t, z * std + mean, "normal_")
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with uniform samples in [a, b) in place (torch.Tensor.uniform_)."""
+    if a > b:
+        raise DescentError(
+            f"uniform_: expects to return a [from, to) range, but found from={a} > to={b}"
+        )
     u = rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
     return _fill_inplace(t, u * (b - a) + a, "uniform_")
 
@@ -793,6 +822,8 @@ def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None)
 
 def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with exponential samples of rate lambd in place."""
+    if not lambd > 0.0:
+        raise DescentError(f"exponential_: expects lambda > 0.0, but found lambda={lambd}")
     u = _rng(generator, t.device).random(t.shape)
     xp = backend.get_array_module(t._data)
     return _fill_inplace(t, (-xp.log1p(-u) / lambd).astype(t.dtype), "exponential_")

@@ -8,7 +8,7 @@ contract) both catch them.
 
 from __future__ import annotations
 
-__all__ = ["DescentError", "DimensionError", "DtypeError"]
+__all__ = ["DescentError", "DimensionError", "DtypeError", "RangeError"]
 
 
 class DescentError(RuntimeError, ValueError):
@@ -24,3 +24,8 @@ class DtypeError(TypeError, RuntimeError):
     """An op has no kernel for the input's dtype (bitwise ops on floats, mean of integers):
     PyTorch's RuntimeError ("not implemented for 'Float'"), still the TypeError descent raised
     before."""
+
+
+class RangeError(DescentError, IndexError):
+    """A start, length or k outside a dimension's size (narrow, kthvalue): PyTorch's
+    RuntimeError, still the IndexError descent raised before."""

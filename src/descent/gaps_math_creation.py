@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .creation import _finish, _float_dtype, _xp
+from .creation import _check_space_args, _finish, _float_dtype, _xp
 from .creation_integer import integer_space
 
 __all__ = [
@@ -33,6 +33,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, layout=N
         RuntimeError: steps < 0.
     """
     del layout  # strided only
+    _check_space_args("logspace", start, end, steps)
     if steps < 0:
         raise RuntimeError(f"logspace: number of steps must be non-negative, got {steps}")
     dt = _float_dtype(dtype)

@@ -51,8 +51,8 @@ from .ops.reduce import amax, amin
 from .ops.reduce import sum as _sum
 from .ops.scan import cumprod
 from .ops.shape import cat, expand, tril, triu, unsqueeze
+from .ops.shape_index import _axis, movedim
 from .ops.shape_index import diagonal as _diagonal
-from .ops.shape_index import movedim
 from .ops.torch_extra import cross as _cross
 from .tensor import Tensor
 
@@ -364,7 +364,19 @@ def vecdot(x, y, *, dim: int = -1) -> Tensor:
 def cross(input, other, *, dim: int = -1) -> Tensor:
     """The 3-D cross product along `dim` (torch.linalg.cross: default the last dimension;
     broadcasting)."""
-    return _cross(input, other, dim)
+    a, b = as_tensor(input), as_tensor(other)
+    if a.ndim != b.ndim:
+        raise DescentError(
+            f"linalg.cross: inputs must have the same number of dimensions, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    d = _axis(a, dim, "linalg.cross")
+    if a.shape[d] != 3 or b.shape[d] != 3:
+        raise DescentError(
+            f"linalg.cross: inputs dimension {dim} must have length 3, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    return _cross(a, b, dim)
 
 
 def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:

@@ -151,14 +151,21 @@ def _flat(tensors) -> list:
     return list(tensors)
 
 
+def _non_empty(tensors, op: str) -> None:
+    if len(tensors) == 0:
+        raise DescentError(f"{op}: expects a non-empty TensorList; pass at least one tensor")
+
+
 def hstack(tensors) -> Tensor:
     """Concatenate along dim 1 (dim 0 for 1-D tensors), as torch.hstack."""
+    _non_empty(tensors, "hstack")
     ts = atleast_1d(*tensors) if len(tensors) > 1 else [atleast_1d(tensors[0])]
     return _ops.cat(list(ts), 0 if ts[0].ndim == 1 else 1)
 
 
 def vstack(tensors) -> Tensor:
     """Concatenate along dim 0 after making every tensor at least 2-D (torch.vstack)."""
+    _non_empty(tensors, "vstack")
     ts = atleast_2d(*tensors) if len(tensors) > 1 else [atleast_2d(tensors[0])]
     return _ops.cat(list(ts), 0)
 
@@ -414,6 +421,11 @@ def _search_with_nan(seq, vals, right: bool):
 
 def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):
     """The bucket of each value among 1-D `boundaries` (torch.bucketize; no gradient)."""
+    if isinstance(boundaries, Tensor) and boundaries.ndim != 1:
+        raise DescentError(
+            f"bucketize: boundaries tensor must be 1 dimension, but got shape "
+            f"{tuple(boundaries.shape)}; use searchsorted for batched boundaries"
+        )
     return searchsorted(boundaries, input, right=right, out_int32=out_int32)
 
 

@@ -89,6 +89,12 @@ def normalize_axis(axis, ndim: int):
         return None
     if isinstance(axis, (list, tuple)):
         axes = tuple(sorted(_one_axis(a, ndim) for a in axis))
+        if len(axes) > 1 and len(set(axes)) < len(axes):  # NumPy: "duplicate value in 'axis'"
+            dup = next(a for a, b in zip(axes, axes[1:]) if a == b)
+            raise DescentError(
+                f"dim {dup} appears multiple times in the list of dims {list(axis)} (for a "
+                f"{ndim}-d tensor); name each dimension once"
+            )
         return axes
     return (_one_axis(axis, ndim),)
 

@@ -335,7 +335,9 @@ def elu(x, alpha: float = 1.0) -> Tensor:
 def gelu(x, approximate: str = "none") -> Tensor:
     """GELU; approximate='none' (exact erf form, PyTorch's default) or 'tanh'."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise DescentError(
+            f"gelu: approximate argument must be either 'none' or 'tanh', got {approximate!r}"
+        )
     x = _float(x)
     return Gelu.apply(x, approximate=approximate, keep_d=x._rg and is_grad_enabled())
 

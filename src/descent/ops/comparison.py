@@ -164,6 +164,9 @@ def isneginf(x) -> Tensor:
 def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
     """|a - b| <= atol + rtol |b| elementwise (infinities equal only to themselves), a bool
     tensor, as torch.isclose."""
+    if rtol < 0 or atol < 0:
+        name, v = ("rtol", rtol) if rtol < 0 else ("atol", atol)
+        raise DescentError(f"isclose: {name} must be greater than or equal to zero, got {v}")
     ta = as_tensor(a)
     tb = as_tensor(b, ta)
     xp = backend.get_array_module(ta._data, tb._data)

@@ -468,9 +468,33 @@ def masked_fill(x, mask, value) -> Tensor:
     # (PyTorch: masked_fill(int64, m, float 0-d tensor) stays int64); the cast is differentiable.
     if isinstance(value, Tensor):
         if value._data.dtype != x._data.dtype:
+            check_fill_value(x, value, "masked_fill")
             value = cast(value, x._data.dtype)
+        elif value.ndim:
+            check_fill_value(x, value, "masked_fill")
         return where(mask, value, x)
+    if isinstance(value, complex):
+        check_fill_value(x, value, "masked_fill")
     return MaskedFill.apply(x, mask, value=value)
+
+
+def check_fill_value(x: Tensor, value, op: str) -> None:
+    """PyTorch's rules for a fill value: a 0-d tensor, and no complex value into a real
+    tensor (called only on the unusual paths: a tensor value of another dtype, a complex)."""
+    if isinstance(value, Tensor) and value.ndim:
+        raise DescentError(
+            f"{op}: only supports a 0-dimensional value tensor, but got tensor with "
+            f"{value.ndim} dimension(s) {tuple(value.shape)}; pass value.squeeze() or a number"
+        )
+    if isinstance(value, Tensor):
+        is_complex = value._data.dtype.kind == "c"
+    else:
+        is_complex = isinstance(value, complex)
+    if is_complex and x._data.dtype.kind != "c":
+        raise DescentError(
+            f"{op}: value {value!r} cannot be converted to type {x.dtype} without overflow; "
+            f"fill a complex tensor, or pass the real part"
+        )
 
 
 class Cast(Function):

@@ -88,6 +88,12 @@ def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
         dims = [_dim(f, dim, op)]
     else:
         dims = [_dim(f, d, op) for d in dim]
+        if len(set(dims)) < len(dims):
+            dup = next(d for d in dims if dims.count(d) > 1)
+            raise RuntimeError(
+                f"{op}: dim {dup} appears multiple times in the list of dims {list(dim)}; name "
+                f"each dimension once"
+            )
     if isinstance(spacing, (list, tuple)):
         if len(spacing) != len(dims):
             raise RuntimeError(

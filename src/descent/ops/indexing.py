@@ -361,11 +361,20 @@ def check_src_dtype(x: Tensor, src: Tensor, op: str) -> None:
         )
 
 
-def check_index_fits(op: str, x: Tensor, index: Tensor, dim: int) -> None:
-    """PyTorch's scatter needs index no larger than x in every dimension but `dim` (NumPy
-    would fail with an unrelated IndexError, or broadcast)."""
-    if index.ndim != x.ndim:
-        return  # the caller's own check names the mismatch
+def check_index_fits(op: str, x: Tensor, index: Tensor, dim: int, src=None) -> None:
+    """PyTorch's scatter needs index with as many dims as x (and src), and no larger than x in
+    every dimension but `dim` (NumPy would fail with an unrelated error, or broadcast). An
+    empty index skips the checks, as in PyTorch; a 0-d tensor counts as 1-d."""
+    if index.ndim != x.ndim or (isinstance(src, Tensor) and src.ndim != index.ndim):
+        if index._data.size == 0:
+            return
+        for name, t in (("self", x), ("src", src)):
+            if isinstance(t, Tensor) and max(t.ndim, 1) != max(index.ndim, 1):
+                raise DescentError(
+                    f"{op}(): Index tensor must have the same number of dimensions as {name} "
+                    f"tensor: index {tuple(index.shape)}, {name} {tuple(t.shape)}"
+                )
+        return
     if any(i > s for k, (i, s) in enumerate(zip(index.shape, x.shape)) if k != dim):
         raise DescentError(
             f"{op}(): expected index {tuple(index.shape)} to be smaller than self "
@@ -465,6 +474,8 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     src = as_tensor(src, x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "scatter_add")
+    if index.ndim != x.ndim or index.ndim != src.ndim:
+        check_index_fits("scatter_add", x, Tensor._wrap(index), 0, src)
     # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
         src = src[tuple(slice(0, n) for n in index.shape)]
@@ -498,6 +509,23 @@ class IndexAdd(Function):
         return gy, gs
 
 
+def _check_index_add_source(x: Tensor, source: Tensor, index, axis: int) -> None:
+    """PyTorch's index_add: source has x's shape except along `axis`, where it has one slice
+    per index."""
+    xs, ss = tuple(x.shape), tuple(source.shape)
+    if len(ss) != len(xs) or any(a != b for k, (a, b) in enumerate(zip(xs, ss)) if k != axis):
+        raise DescentError(
+            f"index_add: source tensor shape must match self tensor shape, excluding the "
+            f"specified dimension {axis}. Got self.shape = {xs} source.shape = "
+            f"{tuple(source.shape)}"
+        )
+    if ss[axis] != index.size:
+        raise DescentError(
+            f"index_add: number of indices ({index.size}) should be equal to source.size(dim) "
+            f"({ss[axis]}) for dim {axis}"
+        )
+
+
 def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, alpha=1) -> Tensor:
     """PyTorch's index_add: out = x; out[..., index[i], ...] += alpha * source[..., i, ...]."""
     if dim is not None:
@@ -514,6 +542,8 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
     axis = _one_axis(axis, x.ndim)
+    if source.shape != x.shape or index.size != x.shape[axis]:
+        _check_index_add_source(x, source, index, axis)
     check_index_bounds("index_add", index, x.shape[axis], axis)
     return IndexAdd.apply(x, source, idx=index, axis=axis, alpha=alpha)
 

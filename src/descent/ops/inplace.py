@@ -27,7 +27,7 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
-from .elementwise import cast, clamp, clip_array, clone, masked_fill
+from .elementwise import cast, check_fill_value, clamp, clip_array, clone, masked_fill
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -249,6 +249,8 @@ def fill_(t: Tensor, value) -> Tensor:
 
 def masked_fill_(t: Tensor, mask, value) -> Tensor:
     _check_leaf_inplace(t, "masked_fill_")
+    if isinstance(value, (Tensor, complex)):
+        check_fill_value(t, value, "masked_fill_")
     if _records(t, value):
         return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"))
     mask = as_tensor(mask)

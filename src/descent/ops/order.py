@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import RangeError
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, return_type
 from .elementwise import clone
@@ -45,12 +46,15 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
     x = as_tensor(x)
     if x.ndim == 0:
         if int(k) != 1:
-            raise IndexError(f"kthvalue: k ({k}) out of range for a 0-d tensor")
+            raise RangeError(f"kthvalue: k ({k}) out of range for a 0-d tensor (only k=1)")
         return _zero_d(x, dim, "kthvalue", KthvalueResult)
     d = _dim(x, dim, "kthvalue")
     n = x.shape[d]
     if not 1 <= int(k) <= n:
-        raise IndexError(f"kthvalue: k ({k}) out of range for dimension {d} of size {n}")
+        raise RangeError(
+            f"kthvalue: k ({k}) out of range for dimension {d} of shape {tuple(x.shape)}; "
+            f"k counts from 1 to {n}"
+        )
     xp = backend.get_array_module(x._data)
     order = _order(x, d, False)  # stable: among equal values the earlier index
     idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)

@@ -302,6 +302,11 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
     if dtype is not None:
         x = cast(x, dtype)
+        if x._data.dtype.kind not in "fcV":
+            raise DtypeError(
+                f"mean(): could not infer output dtype. Optional dtype must be either a floating "
+                f"point or complex dtype, got {x.dtype}; pass dtype=descent.float32"
+            )
     elif x._data.dtype.kind not in "fcV":
         raise DtypeError(
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "

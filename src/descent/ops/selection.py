@@ -183,7 +183,7 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     if not isinstance(src, Tensor) and src is not None and value is None:
         src, value = None, src  # scatter(x, dim, index, 2.0): a number as src
     d = _dim(x, dim, "scatter")
-    check_index_fits("scatter", x, index, d)
+    check_index_fits("scatter", x, index, d, src)
     s = _src_tensor(x, index, src, value, "scatter")
     if reduce in ("add", "sum"):
         return scatter_add(x, d, index, s)

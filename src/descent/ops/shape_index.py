@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_index
 from ..autograd import Function, mark_unrecorded_view, mark_view
-from ..errors import DescentError
+from ..errors import DescentError, RangeError
 from ..tensor import Tensor
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
@@ -44,11 +44,17 @@ def movedim(x, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: {len(src)} source dims but {len(dst)} destinations")
+        raise DescentError(
+            f"movedim: {len(src)} source dims {list(src)} but {len(dst)} destinations "
+            f"{list(dst)}; give one destination per source dim"
+        )
     src = [_axis(x, s, "movedim") for s in src]
     dst = [_axis(x, d, "movedim") for d in dst]
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise ValueError(f"movedim: repeated dims in {source} or {destination}")
+        raise DescentError(
+            f"movedim: repeated dims in source {source} or destination {destination} of a "
+            f"{x.ndim}-d tensor; each dim may appear once"
+        )
     if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing moves
         return x
     order = [None] * x.ndim
@@ -80,7 +86,10 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {tuple(x.shape)}")
     d1, d2 = _axis(x, dim1, "diagonal"), _axis(x, dim2, "diagonal")
     if d1 == d2:
-        raise ValueError(f"diagonal: dim1 and dim2 are the same dimension ({d1})")
+        raise DescentError(
+            f"diagonal: dim1 and dim2 are the same dimension ({d1}) of shape {tuple(x.shape)}; "
+            f"give two different dims"
+        )
     base, src = x._data, x
     x = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
     xp = backend.get_array_module(x._data)
@@ -119,14 +128,20 @@ def diag(x, diagonal: int = 0) -> Tensor:
         return IndexGrad.apply(x, shape=(m, m), idx=(i, j), basic=False)
     if x.ndim == 2:
         return _diagonal(x, diagonal)
-    raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+    raise DescentError(
+        f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}; use diagonal(x, "
+        f"offset, dim1, dim2) for batched matrices or diag_embed to build them"
+    )
 
 
 def trace(x) -> Tensor:
     """The sum of the main diagonal of a 2-D tensor."""
     x = as_tensor(x)
     if x.ndim != 2:
-        raise ValueError(f"trace: expects a 2-D tensor, got shape {tuple(x.shape)}")
+        raise DescentError(
+            f"trace: expects a 2-D tensor (a matrix), got shape {tuple(x.shape)}; use "
+            f"diagonal(x, dim1=-2, dim2=-1).sum(-1) for a batch of matrices"
+        )
     return diagonal(x).sum()
 
 
@@ -204,14 +219,32 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along `dim` (torch.narrow; a negative start counts
     from the end)."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise DescentError("narrow: cannot be applied to a 0-d tensor; reshape it to (1,) first")
     d = _axis(x, dim, "narrow")
     n = x.shape[d]
-    start = int(start._data) if isinstance(start, Tensor) else int(start)
+    if isinstance(start, Tensor):
+        if start.ndim != 0 or start._data.dtype.kind not in "iu":
+            raise DescentError(
+                f"narrow: start must be a 0-d integer tensor, got shape {tuple(start.shape)} "
+                f"of dtype {start.dtype}; pass an int or a 0-d int64 tensor"
+            )
+        start = int(start._data)
+    else:
+        start = int(start)
+    if not -n <= start <= n:
+        raise IndexError(
+            f"narrow: start {start} out of range for dimension {d} of size {n} (expected to "
+            f"be in range of [{-n}, {n}])"
+        )
     if start < 0:
         start += n
-    if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(
-            f"narrow: start {start} and length {length} exceed dimension {d} of size {n}"
+    if length < 0:
+        raise RangeError(f"narrow: length must be non-negative, got {length}")
+    if start + length > n:
+        raise RangeError(
+            f"narrow: start {start} and length {length} exceed dimension {d} of size {n} "
+            f"(shape {tuple(x.shape)}); shorten the length to at most {n - start}"
         )
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
 

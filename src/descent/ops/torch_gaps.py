@@ -517,7 +517,13 @@ def _sections(name: str, ios, sections, indices, tensor_ios=None):
         raise TypeError(
             f"{name}() takes one of indices_or_sections, sections= or indices= (got {len(given)})"
         )
-    return given[0]
+    v = given[0]
+    if isinstance(v, (str, bytes)) or not isinstance(v, (int, np.integer, list, tuple, Tensor)):
+        raise TypeError(
+            f"{name}(): indices_or_sections must be an int, a list of ints or an integer tensor, "
+            f"got {type(v).__name__} {v!r}"
+        )
+    return v
 
 
 def tensor_split(

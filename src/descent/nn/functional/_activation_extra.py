@@ -192,7 +192,7 @@ def tanhshrink(input) -> Tensor:
 def softshrink(input, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between (derivative 0 at +-lambd)."""
     if lambd < 0:
-        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+        raise DescentError(f"softshrink: lambda must be in range [0, inf), found {lambd}")
     x = as_tensor(input)
     # The middle piece is the constant +0 (derivative exactly 0), as PyTorch's vectorized loop
     # (its scalar tail gives x * 0 = -0 for a negative x); a nan takes the outer pieces (value
@@ -249,6 +249,11 @@ def rrelu(
     upper) per element when training (descent's generator), a = (lower + upper) / 2 otherwise.
     The slope is a constant of the graph, as in PyTorch (whose x <= 0 branch gives the slope
     as the gradient at 0)."""
+    if lower > upper:
+        raise DescentError(
+            f"rrelu: Lower bound should be less than or equal to the upper bound, got lower="
+            f"{lower} > upper={upper}"
+        )
     if inplace:
         return apply_inplace(input, lambda t: rrelu(t, lower, upper, training), "rrelu_")
     x = as_tensor(input)

@@ -13,7 +13,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import Conv2d
 from ...tensor import Tensor
-from ._conv_extra import _conv_nd
+from ._conv_extra import _conv_nd, check_conv_args, check_conv_dtypes
 from ._inputs import int_tuple
 from ._padding import pad
 
@@ -37,15 +37,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got "
             f"{tuple(x.shape)} and {tuple(w.shape)}"
         )
+    check_conv_dtypes(x, w, bias, "conv2d")
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    if c % groups or o % groups or cg != c // groups:
+    if groups < 1 or c % groups or o % groups or cg != c // groups:
         raise DescentError(
             f"conv2d: input has {c} channels, weight {tuple(w.shape)} with groups={groups}: "
             f"need weight.shape[1] == C/groups ({c // max(groups, 1)}) and O divisible by groups"
         )
     sh, sw = int_tuple(stride, 2, "stride", "conv2d")
     dh, dw = int_tuple(dilation, 2, "dilation", "conv2d")
+    check_conv_args("conv2d", (sh, sw), (dh, dw), None if isinstance(padding, str) else padding)
     if isinstance(padding, str):
         if padding == "valid":
             ph = pw = 0

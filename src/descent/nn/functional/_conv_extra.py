@@ -39,11 +39,23 @@ def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     if x.ndim == nd + 1:
         return _shape.unsqueeze(x, 0), True
     if x.ndim != nd + 2:
-        raise ValueError(
+        raise DescentError(
             f"{op}: expected a {nd + 2}-d (N, C, {nd} spatial) or {nd + 1}-d unbatched input, "
             f"got {tuple(x.shape)}"
         )
     return x, False
+
+
+def check_conv_dtypes(x: Tensor, w: Tensor, bias, op: str) -> None:
+    """PyTorch's rule for floating inputs: weight and bias have the input's dtype (one dtype
+    comparison each; descent.autocast lowers all three before this)."""
+    dt = x._data.dtype
+    if w._data.dtype != dt or (bias is not None and as_tensor(bias)._data.dtype != dt):
+        raise DescentError(
+            f"{op}: Input type ({x.dtype}), weight type ({w.dtype}) and bias type "
+            f"({None if bias is None else as_tensor(bias).dtype}) should be the same; cast "
+            f"them with .to(input.dtype)"
+        )
 
 
 def conv_operands(x, w, bias, op: str, all_ints: bool = True) -> tuple[Tensor, Tensor]:
@@ -54,6 +66,7 @@ def conv_operands(x, w, bias, op: str, all_ints: bool = True) -> tuple[Tensor, T
     x, w = as_tensor(x), as_tensor(w)
     dtype = x._data.dtype
     if dtype.kind in "fV":
+        check_conv_dtypes(x, w, bias, op)
         return x, w
     if not (dtype.kind == "c" or dtype == np.int64 or (all_ints and dtype.kind in "iu")):
         raise DtypeError(f"{op}: not implemented for dtype {x.dtype} (PyTorch convolves floating, "
@@ -65,14 +78,26 @@ def conv_operands(x, w, bias, op: str, all_ints: bool = True) -> tuple[Tensor, T
     return x, w
 
 
+def check_conv_args(op: str, s: tuple, d: tuple, p) -> None:
+    """PyTorch's checks of a convolution's stride (> 0), dilation (> 0) and numeric padding
+    (>= 0; None for 'same' / 'valid')."""
+    if min(s) < 1:
+        raise DescentError(f"{op}: non-positive stride is not supported, got stride {s}")
+    if min(d) < 1:
+        raise DescentError(f"{op}: dilation should be greater than zero, got dilation {d}")
+    if p is not None and min((p,) if isinstance(p, int) else tuple(p), default=0) < 0:
+        raise DescentError(f"{op}: negative padding is not supported, got padding {p}")
+
+
 def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: str) -> Tensor:
     """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions (also
     conv1d / conv2d's path for integer and complex inputs: im2col and matmul take any dtype)."""
     x, w = conv_operands(x, w, bias, op)
     x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
-        raise ValueError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
-                         f"{tuple(w.shape)}")  # fmt: skip
+        raise DescentError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
+                           f"{tuple(w.shape)}: expected {w.ndim}-dimensional input for "
+                           f"{w.ndim}-dimensional weight")  # fmt: skip
     n, c = x.shape[:2]
     o, cg, *k = w.shape
     if groups < 1 or c % groups or o % groups or cg != c // groups:
@@ -82,12 +107,14 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
         )
     s = int_tuple(stride, nd, "stride", op)
     d = int_tuple(dilation, nd, "dilation", op)
+    check_conv_args(op, s, d, None if isinstance(padding, str) else padding)
     if isinstance(padding, str):
         if padding == "valid":
             p = (0,) * nd
         elif padding == "same":
             if any(si != 1 for si in s):
-                raise ValueError(f"{op}: padding='same' needs stride 1, as in PyTorch")
+                raise DescentError(f"{op}: padding='same' is not supported for strided "
+                                   f"convolutions (stride {s}); use stride 1")  # fmt: skip
             # Total padding d (k - 1) per dimension; an odd total puts the extra cell after.
             tot = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
             widths = []
@@ -96,14 +123,14 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
             x = pad(x, tuple(widths))
             p = (0,) * nd
         else:
-            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', "
+            raise DescentError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', "
                              f"got {padding!r}")  # fmt: skip
     else:
         p = int_tuple(padding, nd, "padding", op)
     sizes = x.shape[2:]
     out = [window_out_size(sz, *g) for sz, g in zip(sizes, zip(k, s, d, p), strict=True)]
     if any(v < 1 for v in out):
-        raise ValueError(
+        raise DescentError(
             f"{op}: kernel {tuple(k)} (dilation {d}) is larger than the padded input "
             f"{tuple(sz + 2 * pi for sz, pi in zip(sizes, p))}"
         )

@@ -40,6 +40,11 @@ def embedding(
     raises as PyTorch's does.
     """
     w = as_tensor(weight)
+    if w.ndim != 2:
+        raise DescentError(
+            f"embedding: 'weight' must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}; "
+            f"note the order embedding(indices, weight)"
+        )
     idx = as_tensor(input)._data
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")

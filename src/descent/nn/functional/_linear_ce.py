@@ -22,6 +22,18 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          options=None):  # fmt: skip
     x, w = as_tensor(input), as_tensor(linear_weight)
     c, out_features, in_features = w.shape[0], tuple(w.shape[1:-1]), w.shape[-1]
+    if x.ndim == 1 and w.ndim > 2:
+        raise RuntimeError(
+            f"linear_cross_entropy: K-dimensional loss defined by linear_weight shape "
+            f"{tuple(w.shape)} requires batched input, (N, {in_features}), got input of shape "
+            f"{tuple(x.shape)}"
+        )
+    if ignore_index is not None and as_tensor(target)._data.dtype.kind in "fcV":
+        raise RuntimeError(
+            f"linear_cross_entropy: ignore_index cannot be specified when target contains "
+            f"probabilities (target dtype {as_tensor(target).dtype}); drop ignore_index or "
+            f"pass class indices"
+        )
     if x.shape[-1] != in_features:
         raise RuntimeError(
             f"linear_cross_entropy: input has {x.shape[-1]} features, linear_weight "

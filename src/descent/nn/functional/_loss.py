@@ -302,6 +302,10 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     reduction = _reduction(None, None, reduction, "huber_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "huber_loss")
+    if not delta > 0:
+        raise DescentError(
+            f"huber_loss: does not support non-positive values for delta, got {delta}"
+        )
     d = x - y
     a = _abs(d)
     loss = where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)

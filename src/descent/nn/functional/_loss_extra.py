@@ -74,7 +74,7 @@ def triplet_margin_loss(
     reduction = _reduction(size_average, reduce, reduction, "triplet_margin_loss")
     a, pos, neg = as_tensor(anchor), as_tensor(positive), as_tensor(negative)
     if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
-        raise ValueError(
+        raise DescentError(
             f"triplet_margin_loss: anchor {tuple(a.shape)}, positive {tuple(pos.shape)} and "
             f"negative {tuple(neg.shape)} must all be (N, D) or all (D,)"
         )

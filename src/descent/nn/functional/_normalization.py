@@ -35,13 +35,21 @@ __all__ = [
 ]
 
 
-def _norm_shape(x: Tensor, normalized_shape, op: str) -> int:
+def _norm_shape(x: Tensor, normalized_shape, op: str, weight=None, bias=None) -> int:
+    """The number of normalised trailing dims, after PyTorch's checks of the shapes (weight and
+    bias, when given, must have exactly the normalized shape)."""
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(x.shape[x.ndim - len(ns) :]) != ns or len(ns) > x.ndim:
+    if not ns or tuple(x.shape[x.ndim - len(ns) :]) != ns or len(ns) > x.ndim:
         raise DescentError(
-            f"{op}: normalized_shape {ns} must equal the last dimensions of the input "
-            f"{tuple(x.shape)}"
+            f"{op}: normalized_shape {ns} must be at least 1-dimensional and equal the last "
+            f"dimensions of the input {tuple(x.shape)}"
         )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t._data.shape != ns:
+            raise DescentError(
+                f"{op}: expected {name} to be of same shape as normalized_shape {ns}, but got "
+                f"{name} of shape {tuple(t.shape)}"
+            )
     return len(ns)
 
 
@@ -49,12 +57,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
     x = autocast_f32(float_tensor(input, "layer_norm"), cpu=False)
-    k = _norm_shape(x, normalized_shape, "layer_norm")
     ins = [x]
     if weight is not None:
-        ins.append(as_tensor(weight))
+        ins.append(weight := as_tensor(weight))
     if bias is not None:
-        ins.append(as_tensor(bias))
+        ins.append(bias := as_tensor(bias))
+    k = _norm_shape(x, normalized_shape, "layer_norm", weight, bias)
     return LayerNorm.apply(
         *ins, k=k, eps=float(eps), has_w=weight is not None, has_b=bias is not None
     )
@@ -70,11 +78,14 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
         return _complex_rms_norm(x, normalized_shape, weight, eps)
     x = autocast_f32(float_tensor(x, "rms_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
+        # a half weight goes through a recorded cast too, so its gradient comes back half
+        if weight is not None and (weight := as_tensor(weight))._data.dtype.itemsize == 2:
+            weight = weight.float()
         return rms_norm(x.float(), normalized_shape, weight, eps).to(x.dtype)
-    k = _norm_shape(x, normalized_shape, "rms_norm")
+    ins = [x] if weight is None else [x, weight := as_tensor(weight)]
+    k = _norm_shape(x, normalized_shape, "rms_norm", weight)
     if eps is None:
         eps = float(np.finfo(x._data.dtype).eps)
-    ins = [x] if weight is None else [x, as_tensor(weight)]
     return RMSNorm.apply(*ins, k=k, eps=float(eps), has_w=weight is not None, has_b=False)
 
 
@@ -172,9 +183,17 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     x = autocast_f32(float_tensor(input, "group_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
         return group_norm(x.float(), num_groups, weight, bias, eps).to(x.dtype)
+    if x.ndim < 2:
+        raise DescentError(
+            f"group_norm: expected at least 2 dimensions (N, C, *) for input, got shape "
+            f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)"
+        )
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
-        raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
+        raise DescentError(
+            f"group_norm: expected number of channels in input {tuple(x.shape)} to be divisible "
+            f"by num_groups, but {c} channels do not split into {num_groups} groups"
+        )
     # (N, G, C/G * spatial): one row per group (the row length spelled out: with N = 0 a -1
     # would be ambiguous)
     xg = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))

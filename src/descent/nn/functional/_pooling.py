@@ -28,6 +28,52 @@ __all__ = [
 ]
 
 
+def check_window(op: str, k: tuple, s: tuple, d: tuple, p: tuple) -> None:
+    """PyTorch's checks of pooling arguments (per-dimension tuples), in its order: kernel,
+    stride and dilation positive, padding non-negative and at most half the kernel."""
+    if min(k) > 0 and min(s) > 0 and min(d) > 0 and min(p) >= 0:
+        if all(pi <= ki // 2 for pi, ki in zip(p, k)):
+            return
+        raise DescentError(
+            f"{op}: padding {p} must be at most half the kernel {k} (pad should be at most "
+            f"half of effective kernel size); lower it to {tuple(ki // 2 for ki in k)}"
+        )
+    for name, v, lo in (("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1)):
+        if min(v) < lo:
+            raise DescentError(f"{op}: {name} must be greater than zero, but got {v}")
+    raise DescentError(f"{op}: pad must be non-negative, but got padding {p}")
+
+
+def check_pool_input(x: Tensor, nd: int, op: str) -> None:
+    """PyTorch refuses an empty non-batch dimension ((C, H, W) with C = 0, or (N, C, H, 0));
+    x is already batched. Called only when x is empty."""
+    if 0 in x.shape[1:]:
+        raise DescentError(
+            f"{op}: expected a non-empty {nd + 1}D or {nd + 2}D (batch mode) tensor with "
+            f"optional 0 dim batch size for input, got shape {tuple(x.shape)}"
+        )
+
+
+def adaptive_out(output_size, sizes, op: str) -> list:
+    """An adaptive pool's output_size as one int per spatial dim (None keeps the input's
+    size), after PyTorch's checks: one entry per dim, none negative."""
+    nd = len(sizes)
+    if isinstance(output_size, int) or output_size is None:
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise DescentError(
+            f"{op}: output_size must be {nd} ints (or one int), got {list(output_size)} for "
+            f"the spatial sizes {tuple(sizes)}"
+        )
+    out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size)]
+    if min(out) < 0:
+        raise DescentError(
+            f"{op}: elements of output_size must be greater than or equal to 0, got {tuple(out)}"
+        )
+    return out
+
+
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
     (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
@@ -39,8 +85,9 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     ph, pw = pool_tuple(padding, 2, "padding", op)
     dh, dw = pool_tuple(dilation, 2, "dilation", op)
     # PyTorch's rule: more padding would let a window see only padding (an -inf maximum).
-    if ph > kh // 2 or pw > kw // 2:
-        raise DescentError(f"{op}: padding {ph, pw} must be at most half the kernel {kh, kw}")
+    check_window(op, (kh, kw), (sh, sw), (dh, dw), (ph, pw))
+    if x._data.size == 0:
+        check_pool_input(x, 2, op)
     if out_size(x.shape[2], kh, sh, dh, ph) < 1 or out_size(x.shape[3], kw, sw, dw, pw) < 1:
         raise DescentError(f"{op}: kernel {kh, kw} is larger than the input {tuple(x.shape)}")
     return (kh, kw, sh, sw, dh, dw, ph, pw)
@@ -51,7 +98,7 @@ def _as4d(x: Tensor, op: str) -> tuple[Tensor, bool]:
     if x.ndim == 3:
         return _shape.unsqueeze(x, 0), True
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+        raise DescentError(f"{op}: expected (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
     return x, False
 
 
@@ -185,6 +232,17 @@ def integer_average(total: Tensor, div) -> Tensor:
     return Tensor._wrap(xp.trunc(total._data / div).astype(np.int64))
 
 
+def _input_1d(input, op: str) -> Tensor:
+    """(N, C, L) or (C, L) as a height-1 image (N, C, 1, L) or (C, 1, L)."""
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise DescentError(
+            f"{op}: expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for "
+            f"input, (C, L) or (N, C, L), got shape {tuple(x.shape)}"
+        )
+    return _shape.unsqueeze(x, -2)
+
+
 def max_pool1d(
     input,
     kernel_size,
@@ -195,7 +253,7 @@ def max_pool1d(
     return_indices: bool = False,
 ) -> Tensor:
     """max_pool2d over (N, C, L) as a height-1 image (indices are positions along L)."""
-    x = _shape.unsqueeze(as_tensor(input), -2)
+    x = _input_1d(input, "max_pool1d")
     k = int_tuple(kernel_size, 1, "kernel_size", "max_pool1d")[0]
     s = k if stride is None else int_tuple(stride, 1, "stride", "max_pool1d")[0]
     p = int_tuple(padding, 1, "padding", "max_pool1d")[0]
@@ -215,7 +273,7 @@ def avg_pool1d(
     count_include_pad: bool = True,
 ) -> Tensor:
     """avg_pool2d over (N, C, L) as a height-1 image."""
-    x = _shape.unsqueeze(as_tensor(input), -2)
+    x = _input_1d(input, "avg_pool1d")
     k = int_tuple(kernel_size, 1, "kernel_size", "avg_pool1d")[0]
     s = k if stride is None or stride == [] else int_tuple(stride, 1, "stride", "avg_pool1d")[0]
     p = int_tuple(padding, 1, "padding", "avg_pool1d")[0]
@@ -228,10 +286,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     PyTorch. One avg_pool2d when the sizes divide evenly, else a mean per output cell."""
     x, unbatched = _as4d(float_tensor(input, "adaptive_avg_pool2d"), "adaptive_avg_pool2d")
     h, w = x.shape[2], x.shape[3]
-    if isinstance(output_size, int):
-        output_size = (output_size, output_size)
-    oh = h if output_size[0] is None else int(output_size[0])
-    ow = w if output_size[1] is None else int(output_size[1])
+    oh, ow = adaptive_out(output_size, (h, w), "adaptive_avg_pool2d")
     if h % oh == 0 and w % ow == 0:
         y = avg_pool2d(x, (h // oh, w // ow))
     else:
@@ -256,10 +311,7 @@ def adaptive_avg_pool1d(input, output_size) -> Tensor:
             f"adaptive_avg_pool1d: expected 2 to 3 dimensions, (C, L) or (N, C, L), but got "
             f"input of shape {tuple(x.shape)}"
         )
-    out = output_size if isinstance(output_size, int) else tuple(output_size)[0]
-    out = x.shape[-1] if out is None else int(out)
-    if out < 0:
-        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 0, got {out}")
+    (out,) = adaptive_out(output_size, x.shape[-1:], "adaptive_avg_pool1d")
     if out == 0:  # PyTorch returns an empty (N, C, 0)
         return x[..., :0]
     y = adaptive_avg_pool2d(_shape.unsqueeze(x, -2), (1, out))

@@ -27,8 +27,11 @@ from ._inputs import float_tensor, int_tuple, pool_tuple
 from ._pooling import (
     _avg_input,
     _ceil_extra,
+    adaptive_out,
     avg_pool1d,
     avg_pool2d,
+    check_pool_input,
+    check_window,
     integer_average,
     max_pool1d,
     max_pool2d,
@@ -66,7 +69,8 @@ def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     if x.ndim == nd + 1:
         return _shape.unsqueeze(x, 0), True
     if x.ndim != nd + 2:
-        raise ValueError(f"{op}: expected a {nd + 2}-d (N, C, ...) or {nd + 1}-d input, got "
+        raise DescentError(f"{op}: expected a non-empty {nd + 1}D or {nd + 2}D (batch mode) "
+                           f"tensor, (N, C, ...) or (C, ...), got "
                          f"{tuple(x.shape)}")  # fmt: skip
     return x, False
 
@@ -81,15 +85,19 @@ def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
         s = pool_tuple(stride, nd, "stride", op)
     p = pool_tuple(padding, nd, "padding", op)
     d = pool_tuple(dilation, nd, "dilation", op)
-    if any(pi > ki // 2 for pi, ki in zip(p, k, strict=True)):
-        raise ValueError(f"{op}: padding {p} must be at most half the kernel {k}")
+    check_window(op, k, s, d, p)
+    if x._data.size == 0:
+        check_pool_input(x, nd, op)
     sizes = x.shape[2:]
     extra = tuple(
         _ceil_extra(n, *g) if ceil_mode else 0 for n, g in zip(sizes, zip(k, s, d, p), strict=True)
     )
     out = [window_out_size(n + e, *g) for n, e, g in zip(sizes, extra, zip(k, s, d, p))]
     if any(o < 1 for o in out):
-        raise ValueError(f"{op}: kernel {k} is larger than the padded input {tuple(x.shape)}")
+        raise DescentError(
+            f"{op}: output size is too small: kernel {k} is larger than the padded input "
+            f"{tuple(x.shape)} (padding {p})"
+        )
     return (k, s, d, p), extra
 
 
@@ -201,7 +209,7 @@ def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op
     if unbatched:
         x, idx = _shape.unsqueeze(x, 0), idx[None]
     if x.ndim != nd + 2 or tuple(idx.shape) != tuple(x.shape):
-        raise ValueError(f"{op}: input {tuple(x.shape)} and indices {tuple(idx.shape)} must "
+        raise DescentError(f"{op}: input {tuple(x.shape)} and indices {tuple(idx.shape)} must "
                          f"have the same (N, C, ...) shape")  # fmt: skip
     k = int_tuple(kernel_size, nd, "kernel_size", op)
     s = k if stride is None else int_tuple(stride, nd, "stride", op)
@@ -246,11 +254,9 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def _adaptive_max_nd(x, output_size, return_indices, nd, op):
     x, unbatched = _batched(float_tensor(x, op), nd, op)
     n, c, *sizes = x.shape
-    if isinstance(output_size, int):
-        output_size = (output_size,) * nd
-    out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size, strict=True)]
+    out = adaptive_out(output_size, sizes, op)
     if any(o < 1 for o in out) or any(sz < 1 for sz in sizes):
-        raise ValueError(f"{op}: output size {tuple(out)} and input {tuple(x.shape)} must be "
+        raise DescentError(f"{op}: output size {tuple(out)} and input {tuple(x.shape)} must be "
                          "non-empty")  # fmt: skip
     xp = backend.get_array_module(x._data)
     data = x._data
@@ -300,11 +306,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     op = "adaptive_avg_pool3d"
     x, unbatched = _batched(float_tensor(input, op), 3, op)
     sizes = x.shape[2:]
-    if isinstance(output_size, int):
-        output_size = (output_size,) * 3
-    out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size, strict=True)]
+    out = adaptive_out(output_size, sizes, op)
     if any(o < 1 for o in out):
-        raise ValueError(f"{op}: output size {tuple(out)} must be positive")
+        raise DescentError(f"{op}: output size {tuple(out)} must be positive")
     if all(sz % o == 0 for sz, o in zip(sizes, out)):
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
     else:
