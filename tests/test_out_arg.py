@@ -375,3 +375,77 @@ def test_out_overlapping_an_input_raises_like_torch(call):
         call(torch, torch.from_numpy(arr.copy()), torch.from_numpy(idx))
     with pytest.raises(RuntimeError, match="unsupported operation"):
         call(descent, descent.tensor(arr.copy()), descent.tensor(idx))
+
+
+# Every wrapped function (descent/out_functions.py) that torch accepts with one (3, 4) or
+# (3, 3) float32 tensor (and a second operand or the integer 1): the same outcome as torch for
+# five out dtypes, and the same values. Differences listed here, with the reason.
+BROAD_SKIP = {
+    "bernoulli": "random draws", "multinomial": "random draws",
+    "cholesky_inverse": "descent reads the whole matrix, PyTorch only its lower triangle "
+    "(a difference outside out=; the test matrix is not triangular)",
+    # PyTorch has no out= form of these without a dim (TypeError); descent takes one
+    "median": "superset", "nanmedian": "superset", "prod": "superset",
+}  # fmt: skip
+BROAD_DIFFERENT_ERROR = {
+    # PyTorch raises NotImplementedError (no kernel) where descent raises RuntimeError or casts
+    ("cumprod", "bool"), ("cumsum", "bool"), ("nanmean", "int64"), ("nanmean", "bool"),
+    ("nanmean", "complex64"), ("nansum", "int64"), ("nansum", "bool"), ("nansum", "complex64"),
+}  # fmt: skip
+
+
+def _broad_names():
+    from descent import out_functions as of
+
+    names = list(of.CAST + of.SAME + of.DTYPE_FROM_OUT + of.ANY_DTYPE + of.JOINS)
+    names += ["special." + n for n in of.SPECIAL] + ["fft." + n for n in of.FFT]
+    names += ["linalg." + n for n in of.LINALG + of.LINALG_CAST]
+    return sorted(set(names) - set(BROAD_SKIP))
+
+
+def _torch_args(name):
+    """The first argument list torch takes without out= (None when none does)."""
+    try:
+        fn = _resolve(torch, name)
+    except AttributeError:  # descent.special.igamma: torch has it at the top level only
+        return None
+    for args in ((P,), (P, P), (P, 1), (P[:3, :3],), ([P, P],)):
+        try:
+            r = fn(*_conv(torch, args))
+        except Exception:  # noqa: BLE001, S112 - trying the argument forms in turn
+            continue
+        return None if isinstance(r, tuple) else args
+    return None
+
+
+def _conv(lib, args):
+    def one(a):
+        if isinstance(a, np.ndarray):
+            return torch.from_numpy(a.copy()) if lib is torch else descent.tensor(a.copy())
+        if isinstance(a, list):
+            return [one(b) for b in a]
+        return a
+
+    return [one(a) for a in args]
+
+
+@pytest.mark.parametrize("name", _broad_names())
+def test_broad_dtype_rules_like_torch(name):
+    args = _torch_args(name)
+    if args is None:
+        pytest.skip("no simple tensor call with a single result")
+    for odt in ("float32", "float64", "float16", "int64", "bool", "complex64"):
+        tout = torch.empty(0, dtype=getattr(torch, odt))
+        dout = descent.empty(0, dtype=getattr(descent, odt))
+        tk, _ = _outcome(lambda t=tout: _resolve(torch, name)(*_conv(torch, args), out=t))
+        dk, dr = _outcome(lambda d=dout: _resolve(descent, name)(*_conv(descent, args), out=d))
+        if (name, odt) in BROAD_DIFFERENT_ERROR:
+            continue
+        assert dk == tk, (odt, tk, dk)
+        if tk == "ok":
+            assert dr is dout
+            assert tuple(dout.shape) == tuple(tout.shape)
+            np.testing.assert_allclose(
+                dout.numpy().astype(np.complex128), tout.numpy().astype(np.complex128),
+                rtol=1e-2, atol=1e-2, equal_nan=True,
+            )  # fmt: skip

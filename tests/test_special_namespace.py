@@ -81,7 +81,10 @@ def test_namespace_covers_torch_special():
 
 def _same(f, g) -> bool:
     """f is g, or g is f re-made with PyTorch's parameter names (descent.torch_keywords: the
-    same bytecode, constants and globals, only the parameters renamed)."""
+    same bytecode, constants and globals, only the parameters renamed). An out= wrapper
+    (descent/out_functions.py) is looked through."""
+    f = getattr(f, "__wrapped_for_out__", f)
+    g = getattr(g, "__wrapped_for_out__", g)
     if f is g:
         return True
     a, b = f.__code__, g.__code__

@@ -24,34 +24,32 @@ from .ops.shape import cat_out
 
 # Elementwise math and reductions: the result is cast into out's dtype when it can be.
 CAST = (
-    "acos", "acosh", "addcdiv", "addcmul", "all", "amax", "amin", "angle", "any",
-    "asin", "asinh", "atan", "atan2", "atanh", "bernoulli", "bitwise_and", "bitwise_left_shift",
-    "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "ceil", "conj_physical",
-    "copysign", "cosh", "cumprod", "cumsum", "deg2rad", "digamma", "eq", "erf", "erfc",
-    "erfinv", "exp2", "fix", "float_power", "floor", "floor_divide", "fmax", "fmin", "fmod",
-    "frac", "gcd", "ge", "greater", "greater_equal", "gt", "heaviside", "hypot", "i0", "igamma",
-    "igammac", "isneginf", "isposinf", "lcm", "ldexp", "le", "lerp", "less", "less_equal",
-    "lgamma", "log10", "log2", "logaddexp", "logaddexp2", "logical_and", "logical_not",
-    "logical_or", "logical_xor", "logit", "logsumexp", "lt", "maximum", "minimum", "mvlgamma",
-    "nan_to_num", "nanmean", "ne", "neg", "negative", "nextafter", "norm", "not_equal",
-    "polygamma", "pow", "prod", "rad2deg", "reciprocal", "remainder", "round", "sgn", "sigmoid",
-    "sign", "signbit", "sinc", "sinh", "square", "std", "tanh", "trunc", "var", "xlogy",
-    "column_stack", "dstack", "hstack", "row_stack", "vstack", "nansum",
-    "logcumsumexp", "true_divide", "outer", "ger",
+    "acos", "acosh", "addcdiv", "addcmul", "angle", "asin", "asinh", "atan", "atan2", "atanh",
+    "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift",
+    "bitwise_xor", "copysign", "cosh", "cumprod", "cumsum", "deg2rad", "digamma", "eq", "erf",
+    "erfc", "erfinv", "exp2", "floor_divide", "fmax", "fmin", "fmod", "gcd", "ge", "greater",
+    "greater_equal", "gt", "hypot", "i0", "igamma", "igammac", "lcm", "ldexp", "le", "lerp", "less",
+    "less_equal", "lgamma", "log10", "log2", "logaddexp", "logaddexp2", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "logit", "logsumexp", "lt", "maximum", "minimum",
+    "mvlgamma", "nanmean", "ne", "nextafter", "not_equal", "polygamma", "pow", "prod", "rad2deg",
+    "reciprocal", "remainder", "sigmoid", "sinc", "sinh", "square", "std", "tanh", "var", "xlogy",
+    "column_stack", "dstack", "hstack", "row_stack", "vstack", "nansum", "true_divide", "outer",
+    "ger", "chain_matmul", "cholesky_inverse", "diff", "kron",
 )  # fmt: skip
 
 # Structured kernels: out's dtype must be the result's (PyTorch's "Expected out tensor to have
 # dtype float, but got double instead"). Functions with several results take a tuple out.
 SAME = (
-    "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bucketize", "chain_matmul", "cholesky",
-    "cholesky_inverse", "cholesky_solve", "complex", "cross", "cummax", "cummin", "diag",
-    "diff", "dot", "frexp", "gather", "geqrf", "histc", "abs", "tril", "triu", "histogram",
-    "index_select", "histogramdd", "argmax", "argmin",
-    "inner", "inverse", "kron", "kthvalue", "masked_select", "matrix_power", "median", "mode",
-    "msort", "multinomial", "mv", "nanmedian", "nanquantile", "narrow_copy", "nonzero",
-    "ormqr", "polar", "quantile", "renorm", "searchsorted", "sort", "std_mean", "svd",
-    "take", "take_along_dim", "topk", "triangular_solve", "var_mean", "vdot", "index_add",
-    "index_copy", "scatter", "scatter_add", "scatter_reduce",
+    "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bucketize", "cholesky", "cholesky_solve",
+    "complex", "cross", "cummax", "cummin", "diag", "dot", "frexp", "gather", "geqrf", "histc",
+    "abs", "tril", "triu", "histogram", "index_select", "histogramdd", "argmax", "argmin", "inner",
+    "inverse", "kthvalue", "masked_select", "matrix_power", "median", "mode", "msort",
+    "multinomial", "mv", "nanmedian", "nanquantile", "narrow_copy", "nonzero", "ormqr", "polar",
+    "quantile", "renorm", "searchsorted", "sort", "std_mean", "svd", "take", "take_along_dim",
+    "topk", "triangular_solve", "var_mean", "vdot", "index_add", "index_copy", "scatter",
+    "scatter_add", "scatter_reduce", "all", "amax", "amin", "any", "ceil", "conj_physical", "fix",
+    "float_power", "floor", "frac", "heaviside", "isneginf", "isposinf", "logcumsumexp",
+    "nan_to_num", "neg", "negative", "norm", "round", "sgn", "sign", "signbit", "trunc",
 )  # fmt: skip
 
 # Reductions whose out dtype is their dtype= (PyTorch computes sum(x, out=long) in int64).
@@ -61,7 +59,7 @@ DTYPE_FROM_OUT = ("cumsum", "cumprod", "prod", "nansum")
 JOINS = ("column_stack", "dstack", "hstack", "row_stack", "vstack")
 
 # torch.linalg functions that PyTorch composes of others (a cast into out, as elementwise ops).
-LINALG_CAST = ("pinv",)
+LINALG_CAST = ("pinv", "cond", "matrix_rank")
 
 # Ops that refuse an out sharing memory with an input (PyTorch's assert_no_overlap).
 NO_ALIAS = ("gather", "index_select", "take", "masked_select", "kthvalue", "bernoulli",
@@ -88,12 +86,19 @@ FFT = (
     "ihfftn", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftn",
 )  # fmt: skip
 
+SPECIAL_SAME = ("round",)  # torch.special.round: out's dtype must be the result's
+
+FFT_REAL = ("hfft", "hfft2", "hfftn", "irfft", "irfft2", "irfftn")
+
 # torch's top-level linear algebra (descent.linalg_torch, loaded on first use).
 LINALG_TORCH = (
     "cholesky", "cholesky_inverse", "cholesky_solve", "inverse", "matrix_power", "qr",
     "svd", "slogdet", "lu_unpack",
 )  # fmt: skip
 HOUSEHOLDER = ("geqrf", "ormqr", "orgqr")  # descent.linalg_householder
+
+# bernoulli writes its 0/1 draws in out's dtype, whatever it is (integer and bool too).
+ANY_DTYPE = ("bernoulli", "chain_matmul")  # chain_matmul: PyTorch copies into any dtype
 
 # Factories: the result is made in out's dtype (unless dtype= says otherwise: then an error).
 CREATION = (
@@ -103,9 +108,9 @@ CREATION = (
 
 # torch.linalg: all structured (out's dtype must be the result's).
 LINALG = (
-    "cholesky", "cond", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
+    "cholesky", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
     "householder_product", "inv", "ldl_factor", "ldl_factor_ex", "ldl_solve",
-    "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "qr", "slogdet",
+    "matrix_norm", "matrix_power", "multi_dot", "norm", "qr", "slogdet",
     "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vecdot",
     "vector_norm", "lstsq",
 )  # fmt: skip
@@ -181,13 +186,19 @@ def install(namespace: dict, module: str = "descent") -> list[str]:
             fn = namespace.get(name)
             if fn is None or not callable(fn) or _takes_out(fn):
                 continue
-            namespace[name] = with_out(fn, name, same_dtype=module != "special")
+            policy = module != "special" or name in SPECIAL_SAME
+            if module == "linalg_torch" and name in ("cholesky_inverse",):
+                policy = False  # PyTorch's composite: a cast into out
+            if module == "fft" and name in FFT_REAL:  # a real result: cast within the kind
+                policy = "kind"
+            namespace[name] = with_out(fn, name, same_dtype=policy)
             done.append(name)
         return done
     done = []
     for names, make in (
         (DTYPE_FROM_OUT, _dtype_from_out),
         (JOINS, _join),
+        (ANY_DTYPE, lambda f, n: with_out(f, n, same_dtype="any", no_alias=n in NO_ALIAS)),
         (CAST, lambda f, n: with_out(f, n, no_alias=n in NO_ALIAS)),
         (SAME, lambda f, n: with_out(f, n, same_dtype=True, no_alias=n in NO_ALIAS)),
         (CREATION, _creation),

@@ -13,6 +13,7 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
+from .out_arg import write_out
 
 # Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
 # Python float keeps its dtype (NEP 50: a NumPy float64 scalar would promote it to float64).
@@ -302,13 +303,17 @@ def mish(x) -> Tensor:
 
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
 # GELU's tanh form) and skips the conversion call for a float Tensor.
-def tanh(x) -> Tensor:
+def tanh(x, *, out=None) -> Tensor:
+    if out is not None:  # PyTorch's out= (ops/out_arg.py)
+        return write_out(tanh(x), out, "tanh")
     if not isinstance(x, Tensor) or x._data.dtype.kind not in "fcV":
         x = _float(x)
     return Tanh.apply(x)
 
 
-def sigmoid(x) -> Tensor:
+def sigmoid(x, *, out=None) -> Tensor:
+    if out is not None:
+        return write_out(sigmoid(x), out, "sigmoid")
     return Sigmoid.apply(_float(x, allow_complex=True))
 
 

@@ -237,8 +237,10 @@ cos = _unary(Cos)
 tan = _unary(Tan)
 
 
-def abs(x) -> Tensor:
-    """|x|; d/dx = sign(x)."""
+def abs(x, *, out=None) -> Tensor:
+    """|x|; d/dx = sign(x). `out=` as PyTorch's (out's dtype must be the result's)."""
+    if out is not None:
+        return write_out(Abs.apply(as_tensor(x)), out, "abs", same_dtype=True)
     return Abs.apply(as_tensor(x))
 
 
@@ -291,11 +293,15 @@ class Minimum(Function):
         return _shares(gy, b, a, ops)  # a's share of min(a, b) is b's of max(b, a)... mirrored
 
 
-def maximum(a, b) -> Tensor:
+def maximum(a, b, *, out=None) -> Tensor:
+    if out is not None:  # PyTorch's out= (ops/out_arg.py)
+        return write_out(apply_binary(Maximum, a, b), out, "maximum")
     return apply_binary(Maximum, a, b)
 
 
-def minimum(a, b) -> Tensor:
+def minimum(a, b, *, out=None) -> Tensor:
+    if out is not None:
+        return write_out(apply_binary(Minimum, a, b), out, "minimum")
     return apply_binary(Minimum, a, b)
 
 

@@ -87,8 +87,10 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
     memory (the copy goes through when out is a view: its array is a view of the base's)."""
     src = result._data
     dst = out._data
-    if src.dtype != dst.dtype:
-        if same_dtype:
+    if src.dtype != dst.dtype and same_dtype != "any":
+        # same_dtype: True (exact), "kind" (within float/complex/int: PyTorch's fft c2r),
+        # "any" (no check: bernoulli), False (torch.can_cast).
+        if same_dtype is True or (same_dtype == "kind" and src.dtype.kind != dst.dtype.kind):
             raise RuntimeError(
                 f"{op}(): Expected out tensor to have dtype {_name(src.dtype, _C_NAMES)}, but "
                 f"got {_name(dst.dtype, _C_NAMES)} instead"
