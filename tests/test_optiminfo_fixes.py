@@ -393,3 +393,25 @@ def test_lbfgs_complex_parameters_match_torch(line_search_fn):
     (ours, dtype, shape), (theirs, tdtype, tshape) = out
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
     assert (dtype, shape) == (tdtype, tshape) == (np.float32, (24,))  # real flat vectors
+
+
+def test_checkpoint_keeps_a_tensor_lr_and_names(tmp_path):
+    """descent.io.save refused a tensor lr (not JSON); it is now written as its number and
+    read back as a Tensor; param_names round-trip too."""
+    model = descent.nn.Linear(3, 2)
+    opt = optim.AdamW(
+        model.named_parameters(), lr=descent.tensor(1e-3), betas=(descent.tensor(0.9),
+                                                                   descent.tensor(0.99))
+    )  # fmt: skip
+    for p in model.parameters():
+        p.grad = descent.ones_like(p)
+    opt.step()
+    path = descent.io.save(tmp_path / "ck.safetensors", model, opt)
+    model2 = descent.nn.Linear(3, 2)
+    opt2 = optim.AdamW(model2.named_parameters(), lr=0.5)
+    descent.io.load(path, model2, opt2)
+    group = opt2.param_groups[0]
+    assert isinstance(group["lr"], descent.Tensor) and group["lr"].item() == pytest.approx(1e-3)
+    assert group["lr"].dtype == descent.float32
+    assert [b.item() for b in group["betas"]] == pytest.approx([0.9, 0.99])
+    assert group["param_names"] == ["weight", "bias"]

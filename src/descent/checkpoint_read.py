@@ -86,12 +86,19 @@ class Checkpoint(Mapping):
                 f"meta keys={sorted(self.meta)})")  # fmt: skip
 
 
+# the dtypes a tensor hyperparameter comes back in (never an arbitrary NumPy dtype string)
+_TENSOR_DTYPES = ("float16", "float32", "float64", "int32", "int64", "uint8", "int8", "bool")
+
+
 def _from_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     if isinstance(value, dict):
         if set(value) == {"__tuple__"}:
             return tuple(_from_json(v) for v in value["__tuple__"])
+        if set(value) == {"__tensor__", "dtype"} and str(value["dtype"]) in _TENSOR_DTYPES:
+            # a tensor hyperparameter (checkpoint_write._jsonable): a 0-d or 1-element Tensor
+            return Tensor._wrap(np.asarray(value["__tensor__"], dtype=str(value["dtype"])))
         return {k: _from_json(v) for k, v in value.items()}
     return value
 

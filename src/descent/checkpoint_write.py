@@ -45,6 +45,10 @@ def _jsonable(value: Any, where: str) -> Any:
         return {"__tuple__": [_jsonable(v, where) for v in value]}
     if isinstance(value, list):
         return [_jsonable(v, where) for v in value]
+    if isinstance(value, Tensor) and value.numel() <= 1 and value.dtype.kind in "fiub":
+        # a tensor hyperparameter (PyTorch's `lr=torch.tensor(1e-3)`, tensor betas): its number
+        arr = backend.as_numpy(value._data)
+        return {"__tensor__": arr.tolist(), "dtype": str(arr.dtype)}
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():

@@ -109,9 +109,7 @@ class Adam(Optimizer):
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-        beta1, beta2 = group["betas"]
-        if isinstance(beta1, Tensor):  # PyTorch's tensor betas: computed with as numbers
-            beta1, beta2 = beta1.item(), beta2.item()
+        beta1, beta2 = group["betas"]  # numbers (tensor betas: converted by Optimizer.step)
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         # bfloat16 parameters: float32 arrays rounded where PyTorch's ops end (optimizer.py)
         rnd = a.round or _no_round
