@@ -449,3 +449,24 @@ def test_broad_dtype_rules_like_torch(name):
                 dout.numpy().astype(np.complex128), tout.numpy().astype(np.complex128),
                 rtol=1e-2, atol=1e-2, equal_nan=True,
             )  # fmt: skip
+
+
+def test_out_is_a_leaf_that_requires_grad_under_no_grad():
+    # the optimizer-style update torch.add(p, g, out=p) under no_grad, as PyTorch
+    for lib in (torch, descent):
+        p = lib.ones(3, requires_grad=True)
+        with lib.no_grad():
+            assert lib.add(p, 1, out=p) is p
+        assert p.requires_grad and p.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_out_write_invalidates_a_saved_value():
+    # writing into a tensor that backward needs (exp saved its output) makes backward raise,
+    # as PyTorch's version counter does
+    for lib in (torch, descent):
+        x = lib.ones(3, requires_grad=True)
+        y = lib.exp(x)
+        with lib.no_grad():
+            lib.mul(y, 2, out=y)
+        with pytest.raises(RuntimeError):
+            y.sum().backward()
