@@ -94,7 +94,12 @@ def sum_to(xp, x, shape):
             raise ValueError(f"cannot sum shape {tuple(x.shape)} to {shape}")
     # One sum over all broadcast axes (keepdims keeps the stretched size-1 axes in place), then
     # a reshape drops the prepended ones. No sum at all when nothing was broadcast.
-    y = x.sum(axis=tuple(axes), keepdims=True) if axes else x
+    if not axes:
+        y = x
+    elif x.dtype == np.float16:  # accumulated in float32 and rounded once, as PyTorch's sum
+        y = x.astype(np.float32).sum(axis=tuple(axes), keepdims=True).astype(np.float16)
+    else:
+        y = x.sum(axis=tuple(axes), keepdims=True)
     if lead:
         y = y.reshape(shape)
     return y

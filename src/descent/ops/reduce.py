@@ -66,8 +66,14 @@ class Sum(Function):
     def forward(self, x):
         # integers in their own dtype (sum(x, dtype=uint8) wraps in uint8 as PyTorch's; NumPy
         # would give uint64); the public sum casts the narrower ones to int64 first
-        dt = x.dtype if x.dtype.kind in "iu" else None
-        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=dt)
+        dt = x.dtype
+        if dt.kind in "iu":
+            return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=dt)
+        if dt.itemsize == 2 and dt.kind == "f":
+            # float16 accumulates in float32 and rounds once (PyTorch's acc_type): NumPy's
+            # float16 partial sums overflow at 65504 where the total need not
+            return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=np.float32).astype(dt)
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy, ops):
         # Every input element contributed once: the gradient is gy broadcast back (a view, no copy).

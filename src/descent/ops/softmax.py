@@ -65,6 +65,9 @@ class Softmax(Function):
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
             if k is not None:
                 return k(x)
+        half = x.dtype == np.float16
+        if half:  # computed in float32 and rounded once, as PyTorch's CPU kernel
+            x = x.astype(np.float32)
         m = x.max(axis=self.axis, keepdims=True)
         e = xp.exp(x - m)
         s = e.sum(axis=self.axis, keepdims=True)
@@ -73,7 +76,7 @@ class Softmax(Function):
             # stores exp(x - max) in the bfloat16 output, then multiplies by 1 / sum
             return e.astype(low).astype(x.dtype) * (1 / s)
         e /= s
-        return e
+        return e.astype(np.float16) if half else e
 
     def backward(self, gy, ops):
         y = self.output(ops)
@@ -81,6 +84,11 @@ class Softmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy)
+        if not ops.is_graph and y.dtype == np.float16:
+            # float16 in float32, rounded once, as PyTorch's CPU kernel (y (gy - sum(gy y)) in
+            # its acc_type): rounding gy y and the sum to float16 first lost ~1e-3 absolute
+            yf, gf = y.astype(np.float32), gy.astype(np.float32)
+            return (yf * (gf - (gf * yf).sum(axis=self.axis, keepdims=True))).astype(y.dtype)
         # The softmax Jacobian-vector product without the (n, n) Jacobian:
         # dx = y * gy - y * sum(y * gy) = gyy - y * sum(gyy).
         gyy = gy * y
