@@ -311,9 +311,9 @@ def tanh(x, *, out=None) -> Tensor:
     return Tanh.apply(x)
 
 
-def sigmoid(x, *, out=None) -> Tensor:
-    if out is not None:
-        return write_out(sigmoid(x), out, "sigmoid")
+# sigmoid takes no out= here: it is also graph_backward's twin of array_backward.sigmoid
+# (same signature, tests/test_engine.py); descent.sigmoid gets out= from out_functions.py.
+def sigmoid(x) -> Tensor:
     return Sigmoid.apply(_float(x, allow_complex=True))
 
 
