@@ -63,3 +63,28 @@ def test_inplace_broadcasting_into_its_shape_still_works(graph):
             out.append((x2.numpy(),))
     for a, b in zip(*out):
         np.testing.assert_allclose(b, a, rtol=1e-6)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "complex128", "float32"])
+def test_cholesky_inverse_of_a_non_triangular_factor_is_pytorchs(upper, dtype):
+    """PyTorch (LAPACK's potri) reads only the factor's triangle; descent used the whole matrix
+    (values 4.2 apart on a random 3 x 3). The gradient is PyTorch's -R (G + G^H) R L."""
+    g = torch.Generator().manual_seed(0)
+    tdt = getattr(torch, dtype)
+    a = torch.randn(2, 3, 3, generator=g, dtype=tdt) * 0.3
+    if a.is_complex():  # a Cholesky factor's diagonal is real
+        a = a - torch.diag_embed(a.diagonal(dim1=-2, dim2=-1).imag * 1j)
+    a = (a + 3 * torch.eye(3, dtype=tdt)).requires_grad_()
+    w = torch.randn(2, 3, 3, generator=g, dtype=tdt)
+    r = torch.cholesky_inverse(a, upper=upper)
+    (ga,) = torch.autograd.grad((r * w).real.sum(), a)
+    d = descent.tensor(a.detach().numpy(), requires_grad=True)
+    rd = descent.cholesky_inverse(d, upper=upper)
+    (gd,) = descent.autograd.grad((rd * descent.tensor(w.numpy())).real.sum(), d)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(rd.detach().numpy(), r.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gd.numpy(), ga.numpy(), rtol=tol, atol=tol)
+    with descent.no_grad():  # no graph: the triangle's value alone
+        np.testing.assert_allclose(descent.cholesky_inverse(d, upper=upper).numpy(),
+                                   r.detach().numpy(), rtol=tol, atol=tol)

@@ -93,11 +93,28 @@ def cholesky_solve(B, L, upper: bool = False) -> Tensor:
 
 def cholesky_inverse(L, upper: bool = False) -> Tensor:
     """inv(A) for A = L L^H (or U^H U with upper=True; ^H is ^T for real L), given the factor
-    (torch.cholesky_inverse). Composite: inv(L L^H), differentiable in L (every entry, as
-    PyTorch's gradient; the factor is expected triangular: unlike LAPACK's potri, the other
-    triangle is not ignored)."""
+    (torch.cholesky_inverse). Composite: inv(L L^H), differentiable in L.
+
+    As PyTorch (LAPACK's potri), the value reads only L's triangle. The gradient is PyTorch's,
+    -R (G + G^H) R L with R the result and the whole L (-L R (G + G^H) R for upper): for a
+    triangular L, the input this function is for, the derivative of inv(L L^H)."""
     L = as_tensor(L)
-    return inv(matmul(_mH(L), L) if upper else matmul(L, _mH(L)))
+
+    def f(m):
+        return inv(matmul(_mH(m), m) if upper else matmul(m, _mH(m)))
+
+    xp = backend.get_array_module(L._data)
+    a = L._data
+    tri = xp.triu(a) if upper else xp.tril(a)
+    if a.ndim < 2 or bool((tri == a).all()):
+        return f(L)
+    # Not triangular: the triangle's value, and PyTorch's gradient through a surrogate
+    # s(L) = -R L L^H R (R held constant), whose derivative is -R (G + G^H) R L.
+    R = f(Tensor._wrap(tri)).detach()
+    if not L.requires_grad:
+        return R
+    sur = -matmul(matmul(R, matmul(_mH(L), L) if upper else matmul(L, _mH(L))), R)
+    return R + (sur - sur.detach())
 
 
 def _mH(x: Tensor) -> Tensor:
