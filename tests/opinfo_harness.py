@@ -43,6 +43,12 @@ RANDOM = {
 
 # Differences examined and kept, with the reason (tests/opinfo_known.py takes these words).
 EXPLAINED = {
+    "as_strided.partial_views": "the sample is a slice whose as_strided reads the base's "
+                                "storage; the harness hands descent a copy, so the base is "
+                                "gone (on a real descent view: a clear RuntimeError)",
+    "as_strided_scatter": "torch's gradient is wrong (gradcheck fails; PyTorch's own OpInfo "
+                          "marks its gradient test an expected failure); descent's is the true "
+                          "one (docs/torch_gaps_tensor.md)",
     "nn.functional.layer_norm": "a one-element row: the true gradient is 0 (descent's); "
                                 "torch's is float32 rounding noise growing with |x| (8e-5 at "
                                 "x = 3.3)",
@@ -462,6 +468,21 @@ def check_op(op, dtype, max_samples=None, variant="function"):
     return found if ran else None
 
 
+def _aliased_out(sample):
+    outs = sample.kwargs.get("out")
+    if outs is None:
+        return False
+    outs = [o for o in _flat(outs) if isinstance(o, torch.Tensor)]
+    ins = [t for t in _flat([sample.input, *sample.args]) if isinstance(t, torch.Tensor)]
+    for o in outs:
+        if o.numel() > 1 and 0 in o.stride():
+            return True
+        ptr = o.untyped_storage().data_ptr()
+        if any(t.untyped_storage().data_ptr() == ptr for t in ins):
+            return True
+    return False
+
+
 def check_errors(op):
     """PyTorch's error inputs for ``op``: descent must raise the same error type (or a subclass).
 
@@ -480,6 +501,10 @@ def check_errors(op):
         if err.error_type is Exception and not err.error_regex:
             # PyTorch's generic "this op takes no Python scalar here" inputs (torch.maximum(t, 2),
             # torch.pow(2, 3)): descent accepting the scalar is a superset no program relies on.
+            continue
+        if _aliased_out(s):
+            # out= overlapping an input or expanded (stride 0): the copy into descent tensors
+            # loses the aliasing the error is about (tests/test_out_arg.py builds it for real)
             continue
         try:
             dinput = to_descent(s.input, [])
