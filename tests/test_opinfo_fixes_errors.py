@@ -109,6 +109,8 @@ CASES = [
      lambda m: m.nn.functional.embedding(m.zeros(2, 2, dtype=m.int64), m.zeros(1, 1, 1))),
     ("rrelu_bounds", RuntimeError,
      lambda m: m.nn.functional.rrelu(m.zeros(5, 5), lower=0.3, upper=0.1)),
+    ("rrelu_bounds_generator", RuntimeError,
+     lambda m: m.rrelu(m.zeros(5, 5), 0.3, 0.1, True, m.Generator().manual_seed(0))),
     ("softshrink_lambda", RuntimeError,
      lambda m: m.nn.functional.softshrink(m.zeros(1), -0.5)),
     ("gelu_approximate", RuntimeError,

@@ -79,6 +79,11 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
     (drawn from `generator` when given), the mean slope (lower + upper) / 2 otherwise."""
     if generator is None or not training:
         return _F().rrelu(input, lower, upper, training)
+    if lower > upper:
+        raise DescentError(
+            f"rrelu: Lower bound should be less than or equal to the upper bound, got lower="
+            f"{lower} > upper={upper}"
+        )
     from .creation import rand  # noqa: PLC0415
     from .ops.elementwise import where  # noqa: PLC0415
 
