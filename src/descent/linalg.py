@@ -542,7 +542,11 @@ def matrix_exp(A) -> Tensor:
     """exp(A) = sum_k A^k / k! (torch.linalg.matrix_exp), by scaling and squaring with the
     degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its
     gradient is that of the approximant (equal to the exact one to rounding) and create_graph
-    works. One scaling for the whole batch (the largest 1-norm's)."""
+    works. One scaling for the whole batch (the largest 1-norm's). float16/bfloat16 compute
+    in float32 and round once (PyTorch's half kernel gives nan where a Pade term passes 65504;
+    recorded casts, so the gradient comes back in the input's dtype)."""
+    if isinstance(A, Tensor) and A._data.dtype.kind in "fV" and A._data.dtype.itemsize == 2:
+        return matrix_exp(A.float()).to(A.dtype)
     A = prepare("linalg.matrix_exp", A, complex_ok=True)
     xp = backend.get_array_module(A._data)
     n = A.shape[-1]
