@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import RangeError
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
@@ -201,7 +202,15 @@ def unfold_copy(input, dimension: int, size: int, step: int) -> Tensor:
 
 def narrow_copy(input, dim: int, start: int, length: int) -> Tensor:
     """torch.narrow_copy: input.narrow(dim, start, length), copied."""
-    return _copy_of("narrow", input, dim, start, length)
+    x = as_tensor(input)
+    if x.ndim and not -x.ndim <= int(dim) < x.ndim:
+        # PyTorch's narrow_copy raises RuntimeError for a dim past the end (IndexError below
+        # -ndim); RangeError is both
+        raise RangeError(
+            f"narrow_copy: dimension out of range (expected to be in range of [{-x.ndim}, "
+            f"{x.ndim - 1}], but got {dim}) for shape {tuple(x.shape)}"
+        )
+    return _copy_of("narrow", x, dim, start, length)
 
 
 def as_strided_copy(input, size, stride, storage_offset=None) -> Tensor:
