@@ -285,3 +285,28 @@ def test_valid_inputs_still_match_torch(f):
     assert tuple(got.shape) == tuple(want.shape)
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, shape, out",
+    [
+        ("adaptive_avg_pool3d", (1, 1, 2, 2, 2), [0, 1, 2]),
+        ("adaptive_avg_pool2d", (2, 3, 2, 2), [0, 2]),
+        ("adaptive_avg_pool2d", (3, 2, 2), [2, 0]),
+        ("adaptive_max_pool2d", (1, 1, 2, 2), [0, 0]),
+        ("adaptive_max_pool1d", (1, 1, 2), [0]),
+        ("adaptive_max_pool3d", (2, 1, 2, 2, 2), [0, 1, 1]),
+    ],
+)
+def test_adaptive_pool_zero_output_size(name, shape, out):
+    """An output size of 0 gives PyTorch's empty result (descent refused it, or divided by
+    zero); the input still gets a (zero) gradient. PyTorch's own backward raises here."""
+    want = getattr(torch.nn.functional, name)(torch.ones(*shape), out)
+    x = descent.ones(*shape, requires_grad=True)
+    got = getattr(descent.nn.functional, name)(x, out)
+    assert tuple(got.shape) == tuple(want.shape)
+    got.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros(shape, np.float32))
+    if "max" in name:
+        _, idx = getattr(descent.nn.functional, name)(x, out, return_indices=True)
+        assert tuple(idx.shape) == tuple(want.shape) and idx.dtype == descent.int64

@@ -74,6 +74,14 @@ def adaptive_out(output_size, sizes, op: str) -> list:
     return out
 
 
+def empty_pool(x: Tensor, out) -> Tensor:
+    """An adaptive pool's empty result (N, C, *out) for an output size with a 0, still on x's
+    graph (its gradient is zeros)."""
+    n, c = x.shape[0], x.shape[1]
+    rows = x.reshape(n, c, int(np.prod(x.shape[2:])))  # (N, C, S): a -1 is ambiguous if N = 0
+    return rows[:, :, :0].reshape(n, c, *out)
+
+
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
     (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
@@ -287,6 +295,9 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     x, unbatched = _as4d(float_tensor(input, "adaptive_avg_pool2d"), "adaptive_avg_pool2d")
     h, w = x.shape[2], x.shape[3]
     oh, ow = adaptive_out(output_size, (h, w), "adaptive_avg_pool2d")
+    if oh == 0 or ow == 0:  # PyTorch returns an empty (N, C, oh, ow)
+        y = empty_pool(x, (oh, ow))
+        return y[0] if unbatched else y
     if h % oh == 0 and w % ow == 0:
         y = avg_pool2d(x, (h // oh, w // ow))
     else:

@@ -32,6 +32,7 @@ from ._pooling import (
     avg_pool2d,
     check_pool_input,
     check_window,
+    empty_pool,
     integer_average,
     max_pool1d,
     max_pool2d,
@@ -255,6 +256,12 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
     x, unbatched = _batched(float_tensor(x, op), nd, op)
     n, c, *sizes = x.shape
     out = adaptive_out(output_size, sizes, op)
+    if 0 in out and all(sz > 0 for sz in sizes):  # PyTorch returns empty values and indices
+        y = empty_pool(x, out)
+        flat = Tensor._wrap(backend.get_array_module(x._data).zeros(y.shape, dtype=np.int64))
+        if unbatched:
+            y, flat = y[0], flat[0]
+        return (y, flat) if return_indices else y
     if any(o < 1 for o in out) or any(sz < 1 for sz in sizes):
         raise DescentError(f"{op}: output size {tuple(out)} and input {tuple(x.shape)} must be "
                          "non-empty")  # fmt: skip
@@ -307,8 +314,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     x, unbatched = _batched(float_tensor(input, op), 3, op)
     sizes = x.shape[2:]
     out = adaptive_out(output_size, sizes, op)
-    if any(o < 1 for o in out):
-        raise DescentError(f"{op}: output size {tuple(out)} must be positive")
+    if 0 in out:  # PyTorch returns an empty (N, C, *out)
+        y = empty_pool(x, out)
+        return y[0] if unbatched else y
     if all(sz % o == 0 for sz, o in zip(sizes, out)):
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
     else:
