@@ -73,6 +73,17 @@ SPECS = [
         covers=("Angle", "Abs"),
     ),
     Spec(
+        name="complex_sgn",
+        fn=lambda a: ds.view_as_real(ds.sgn(ds.view_as_complex(a)) * ds.view_as_complex(a)),
+        ref=lambda a: _r(_c(a) / np.abs(_c(a)) * _c(a)),
+        torch_fn=lambda a: torch.view_as_real(
+            torch.sgn(torch.view_as_complex(a)) * torch.view_as_complex(a)
+        ),
+        shapes=[(3, 4, 2)],
+        inputs=_away_from_zero,
+        covers=("ComplexSgn",),
+    ),
+    Spec(
         name="complex_from_parts",
         fn=lambda a, b: ds.view_as_real(ds.complex(a, b) * ds.polar(b, a)),
         ref=lambda a, b: _r((a + 1j * b) * (b * np.exp(1j * a))),

@@ -493,7 +493,7 @@ add(
     ref=lambda x: np_unpool(x, UNPOOL_IDX, (4, 4)),
     torch_fn=lambda x: TF.max_unpool2d(x, torch.tensor(UNPOOL_IDX), 2),
     shapes=[(1, 2, 2, 2)],
-    covers=("ScatterAdd",),
+    covers=("MaxUnpool",),
 )
 
 
