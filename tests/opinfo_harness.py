@@ -43,6 +43,31 @@ RANDOM = {
 
 # Differences examined and kept, with the reason (tests/opinfo_known.py takes these words).
 EXPLAINED = {
+    "chalf": "descent has no complex32 (NumPy has no complex half): a RuntimeError naming "
+             "cfloat() instead",
+    "to_sparse": "descent has no sparse layout: a NotImplementedError naming the dense way",
+    "hash_tensor": "not in descent (PyTorch 2.13's new hashing reduction)",
+    "max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public function",
+    "istft": "the sample's window is a no-grad view of a base that requires grad: torch's "
+             "gradient is None there; as an ordinary leaf descent's matches torch's to 2e-6",
+    "renorm": "p = inf on complex64: torch's gradient is nan everywhere; its complex128 one is "
+              "finite and passes gradcheck, and descent's matches it to 1e-4",
+    "addbmm": "in place on a (1,) tensor torch resizes it to the product's (5, 10) shape; "
+              "descent raises PyTorch's in-place broadcast error instead",
+    "as_strided": "Tensor.as_strided_ (changing a tensor's own strides in place) is not in "
+                  "descent",
+    "trapz": "uint8: torch adds the y pairs in uint8 and wraps (213); descent gives the value "
+             "torch gives for y.float() (2645)",
+    "trapezoid": "uint8: torch adds the y pairs in uint8 and wraps (213); descent gives the "
+                 "value torch gives for y.float() (2645)",
+    "cumulative_trapezoid": "uint8: torch adds the y pairs in uint8 and wraps; descent gives "
+                            "the value torch gives for y.float()",
+    "nn.functional.interpolate.bilinear": "uint8: PyTorch's fixed-point kernel (CPU-dependent) "
+                                          "is not reproduced; descent raises, naming .float()",
+    "nn.functional.interpolate.bicubic": "uint8: PyTorch's fixed-point kernel (CPU-dependent) "
+                                         "is not reproduced; descent raises, naming .float()",
+    "nn.functional.upsample_bilinear": "uint8: PyTorch's fixed-point kernel (CPU-dependent) is "
+                                       "not reproduced; descent raises, naming .float()",
     "as_strided.partial_views": "the sample is a slice whose as_strided reads the base's "
                                 "storage; the harness hands descent a copy, so the base is "
                                 "gone (on a real descent view: a clear RuntimeError)",

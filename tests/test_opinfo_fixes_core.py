@@ -88,3 +88,15 @@ def test_cholesky_inverse_of_a_non_triangular_factor_is_pytorchs(upper, dtype):
     with descent.no_grad():  # no graph: the triangle's value alone
         np.testing.assert_allclose(descent.cholesky_inverse(d, upper=upper).numpy(),
                                    r.detach().numpy(), rtol=tol, atol=tol)
+
+
+def test_triangular_solve_method():
+    """b.triangular_solve(A) (PyTorch's deprecated method form) was missing (OpInfo method run)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 3, generator=g).triu() + 3 * torch.eye(3)
+    b = torch.randn(3, 2, generator=g)
+    for kw in ({}, {"upper": True, "transpose": True}, {"unitriangular": True}):
+        want = b.triangular_solve(a, **kw)
+        got = descent.tensor(b.numpy()).triangular_solve(descent.tensor(a.numpy()), **kw)
+        np.testing.assert_allclose(got.solution.numpy(), want.solution.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(got.cloned_coefficient.numpy(), want.cloned_coefficient.numpy())

@@ -399,7 +399,8 @@ _SUBPACKAGES = (
 # import otherwise); their Tensor methods (x.det(), x.i0()) reach them through the ops table.
 _LINALG_NAMES = ("cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet",
                  "lu", "lu_solve", "lu_unpack",
-                 "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd")  # fmt: skip
+                 "matrix_exp", "matrix_power", "pinverse", "qr", "slogdet", "svd",
+                 "triangular_solve")  # fmt: skip
 _SPECIAL_NAMES = ("erf_", "erfc_", "exp2_", "i0", "i0_", "igamma", "igammac", "logit_",
                   "mvlgamma", "round_", "sinc_", "xlogy_")  # fmt: skip
 _SPECIAL_METHODS = _SPECIAL_NAMES + ("erfinv_", "lgamma_", "digamma_", "polygamma_", "sgn_",

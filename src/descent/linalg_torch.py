@@ -14,7 +14,7 @@ from typing import NamedTuple
 from . import autograd, backend, tensor_methods
 from . import linalg as _linalg
 from . import linalg_lu as _lu
-from .ops._common import as_tensor
+from .ops._common import as_tensor, return_type
 from .ops.linalg import matmul
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.linalg_decomp import det as _det
@@ -178,11 +178,26 @@ def lu_solve(b, LU_data, LU_pivots, *, out=None) -> Tensor:
 
 lu_unpack = _lu.lu_unpack
 
+_TriangularSolve = return_type("triangular_solve", ["solution", "cloned_coefficient"])
+
+
+def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False):  # fmt: skip
+    """(solution X of A X = b, a copy of A): the deprecated torch.triangular_solve(b, A) and
+    b.triangular_solve(A) (descent.triangular_solve warns, as PyTorch)."""
+    A, b = as_tensor(A), as_tensor(b)
+    M = A.transpose(-2, -1) if transpose else A
+    up = (not upper) if transpose else upper
+    x = _linalg.solve_triangular(M, b, upper=up, unitriangular=unitriangular)
+    return _TriangularSolve(x, A.clone())
+
+
 tensor_methods.register_ops(
     {"lu": lu, "lu_solve": lu_solve,
      "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
      "matrix_power": matrix_power, "matrix_exp": matrix_exp, "svd": svd, "qr": qr,
-     "cholesky": cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse}
+     "cholesky": cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
+     "triangular_solve": triangular_solve}
 )  # fmt: skip
 
 

@@ -492,6 +492,10 @@ class TorchMethods:
     def cholesky_inverse(self, upper=False):
         return _ops.cholesky_inverse(self, upper)
 
+    def triangular_solve(self, A, upper=True, transpose=False, unitriangular=False):
+        """b.triangular_solve(A): the deprecated torch.triangular_solve(b, A)."""
+        return _ops.triangular_solve(self, A, upper, transpose, unitriangular)
+
     def matrix_exp(self):
         return _ops.matrix_exp(self)
 

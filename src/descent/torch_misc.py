@@ -12,7 +12,7 @@ import numpy as np
 
 from .creation import _rng, tensor
 from .dtypes import as_dtype
-from .ops._common import as_tensor, return_type
+from .ops._common import as_tensor
 from .tensor import Tensor
 
 __all__ = [
@@ -50,21 +50,14 @@ def to_dlpack(t):
     return t.__dlpack__()
 
 
-_TriangularSolve = return_type("triangular_solve", ["solution", "cloned_coefficient"])
-
-
 def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
                      unitriangular: bool = False):  # fmt: skip
     """The deprecated torch.triangular_solve(B, A): (solution of A X = B, a copy of A)."""
-    from . import linalg  # noqa: PLC0415
+    from .linalg_torch import triangular_solve as solve  # noqa: PLC0415
 
     warnings.warn("torch.triangular_solve is deprecated in favor of "
                   "torch.linalg.solve_triangular", UserWarning, stacklevel=2)  # fmt: skip
-    A, b = as_tensor(A), as_tensor(b)
-    M = A.transpose(-2, -1) if transpose else A
-    up = (not upper) if transpose else upper
-    x = linalg.solve_triangular(M, b, upper=up, unitriangular=unitriangular)
-    return _TriangularSolve(x, A.clone())
+    return solve(b, A, upper, transpose, unitriangular)
 
 
 def cond(pred, true_fn, false_fn, operands=()):
