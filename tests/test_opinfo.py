@@ -14,8 +14,27 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 
-from opinfo_harness import DTYPES, RUNS, label, ops, run_check, run_key  # noqa: E402
+from opinfo_harness import (  # noqa: E402
+    DTYPES,
+    RUNS,
+    label,
+    ops,
+    resolve,
+    run_check,
+    run_key,
+    variant_fns,
+)
 from opinfo_known import KNOWN  # noqa: E402
+
+
+def _runs(op, variant):
+    """Whether descent has something to compare for this variant (its function or method, or
+    the function of an operator with error inputs); PyTorch's private kernels and variants
+    PyTorch itself lacks are not collected."""
+    if variant == "errors":
+        return op.error_inputs_func is not None and resolve(op) is not None
+    fns = variant_fns(op, variant)
+    return fns is not None and fns[1] is not None
 
 
 def _cases():
@@ -23,7 +42,7 @@ def _cases():
         dtype = DTYPES[dname]
         key = run_key(variant, dname)
         for op in ops():
-            if dtype not in op.supported_dtypes("cpu"):
+            if dtype not in op.supported_dtypes("cpu") or not _runs(op, variant):
                 continue
             name = label(op)
             marks = []

@@ -104,7 +104,7 @@ def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
     elif len(axes) == 2 and x.ndim != 2:
         return swapaxes(x, axes[0], axes[1])
     elif len(axes) == 2 and x.ndim == 2:
-        a, b = normalize_axis(axes, 2)
+        a, b = (normalize_axis(d, 2)[0] for d in axes)  # each alone: transpose(x, 1, 1) is x
         if a == b:
             return x
         axes = (1, 0)
