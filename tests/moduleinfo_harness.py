@@ -15,7 +15,6 @@ parameter, and the buffers afterwards (BatchNorm's running statistics).
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 from torch.testing._internal.common_modules import module_db
 
 import descent
+from harness_report import report
 from opinfo_harness import TOL, Unsupported, _flat, _np, _short, compare, to_descent
 
 # Modules whose output is random: only dtypes and shapes are compared.
@@ -173,28 +173,16 @@ def main(argv=None):
     p.add_argument("--module", action="append")
     p.add_argument("-v", action="store_true")
     a = p.parse_args(argv)
-    nok = nbad = nskip = 0
-    for info in modules():
-        if a.module and info.name not in a.module:
-            continue
-        for training in modes(info):
-            try:
-                res = check_module(info, training)
-            except Exception as e:  # noqa: BLE001
-                res = [f"harness crash {_short(e)}"]
-            mode = "train" if training else "eval"
-            if res is None:
-                nskip += 1
-            elif res:
-                nbad += 1
-                print(f"FAIL {info.name} ({mode}): {len(res)} findings; first: {res[0]}")
-                if a.v:
-                    for r in res[1:]:
-                        print("     ", r)
-            else:
-                nok += 1
-    print(f"modules: {nok} agree, {nbad} differ, {nskip} not run", file=sys.stderr)
 
+    def cases():
+        for info in modules():
+            if a.module and info.name not in a.module:
+                continue
+            for training in modes(info):
+                name = f"{info.name} ({'train' if training else 'eval'})"
+                yield name, (lambda info=info, training=training: check_module(info, training))
+
+    report(cases(), "modules", a.v)
 
 if __name__ == "__main__":
     np.seterr(all="ignore")

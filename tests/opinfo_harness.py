@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import types
 import warnings
 
@@ -26,6 +25,7 @@ import torch
 from torch.testing._internal.common_methods_invocations import op_db
 
 import descent
+from harness_report import report, run_case, short
 
 # Operators whose outputs are random or uninitialised: only the shape and dtype are compared.
 RANDOM = {
@@ -339,9 +339,7 @@ def compare(tout, dout, tol, skip_int=False):
     return bad
 
 
-def _short(e):
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {msg[:160]}"
+_short = short  # the name the other harnesses import
 
 
 def variant_fns(op, variant):
@@ -586,30 +584,14 @@ def main(argv=None):
         write_known()
         return
     dtype = DTYPES[a.dtype]
-    nok = nbad = nskip = 0
-    for op in ops():
-        if a.op and op.name not in a.op:
-            continue
-        if dtype not in op.supported_dtypes("cpu"):
-            continue
-        name = label(op)
-        try:
-            res = run_check(op, dtype, a.variant)
-        except Exception as e:  # noqa: BLE001
-            res = [f"harness crash {_short(e)}"]
-        if res is None:
-            nskip += 1
-            continue
-        if res:
-            nbad += 1
-            print(f"FAIL {name}: {len(res)} findings; first: {res[0]}")
-            if a.v:
-                for r in res[1:]:
-                    print("     ", r)
-        else:
-            nok += 1
-    print(f"{a.dtype}: {nok} agree, {nbad} differ, {nskip} not run", file=sys.stderr)
 
+    def cases():
+        for op in ops():
+            if (a.op and op.name not in a.op) or dtype not in op.supported_dtypes("cpu"):
+                continue
+            yield label(op), (lambda op=op: run_check(op, dtype, a.variant))
+
+    report(cases(), a.dtype, a.v)
 
 def write_known(path=None):
     """Rewrite tests/opinfo_known.py: each (dtype, operator) that differs, with one finding."""
@@ -622,10 +604,7 @@ def write_known(path=None):
         for op in ops():
             if dtype not in op.supported_dtypes("cpu"):
                 continue
-            try:
-                res = run_check(op, dtype, variant)
-            except Exception as e:  # noqa: BLE001
-                res = [f"harness crash {_short(e)}"]
+            res = run_case(lambda op=op, dt=dtype, v=variant: run_check(op, dt, v))
             if res:
                 key = run_key(variant, dname)
                 why = EXPLAINED.get(label(op))

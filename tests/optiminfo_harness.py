@@ -18,7 +18,6 @@ raise. This module:
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 
 import numpy as np
@@ -26,7 +25,8 @@ import torch
 from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
 
 import descent
-from opinfo_harness import _short
+from harness_report import report
+from harness_report import short as _short
 
 STEPS = 6
 # float32 over 6 steps (LBFGS: up to 20 evaluations and a line search per step); ATOL is
@@ -218,27 +218,14 @@ def main(argv=None):
     p.add_argument("--optim", action="append")
     p.add_argument("-v", action="store_true")
     a = p.parse_args(argv)
-    nok = nbad = nskip = 0
-    for info in optimizers():
-        name = info.optim_cls.__name__
-        if a.optim and name not in a.optim:
-            continue
-        try:
-            res = check_optimizer(info)
-        except Exception as e:  # noqa: BLE001
-            res = [f"harness crash {_short(e)}"]
-        if res is None:
-            nskip += 1
-        elif res:
-            nbad += 1
-            print(f"FAIL {name}: {len(res)} findings; first: {res[0]}")
-            if a.v:
-                for r in res[1:]:
-                    print("     ", r)
-        else:
-            nok += 1
-    print(f"optimizers: {nok} agree, {nbad} differ, {nskip} not run", file=sys.stderr)
 
+    def cases():
+        for info in optimizers():
+            name = info.optim_cls.__name__
+            if not a.optim or name in a.optim:
+                yield name, (lambda info=info: check_optimizer(info))
+
+    report(cases(), "optimizers", a.v)
 
 if __name__ == "__main__":
     main()
