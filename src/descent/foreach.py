@@ -6,34 +6,52 @@ PyTorch fuses the loop into few kernels; here each is a plain loop over the same
 methods a user would call one by one (the same values, the same in-place rules: a leaf that
 requires grad is changed only under no_grad). The second operand may be a list of tensors, a
 list of Python numbers (one per tensor), one number, or one tensor (for all), as PyTorch's
-overloads allow.
+overloads allow. The lists are checked first, with PyTorch's RuntimeErrors: an empty list, or
+lists of different lengths, are refused before any tensor changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .errors import DescentError
 from .tensor import Tensor
+
+
+def _check(name: str, tensors: Sequence[Tensor], *others: Sequence) -> None:
+    """PyTorch's checks on the tensor lists (check_foreach_api_restrictions): none empty, all
+    of one length. A list of numbers has its own message, as PyTorch's."""
+    if len(tensors) == 0:
+        raise DescentError(f"{name}: Tensor list must have at least one tensor.")
+    for other in others:
+        if len(other) == len(tensors):
+            continue
+        if any(not isinstance(o, Tensor) for o in other):
+            raise DescentError(
+                f"{name}: Tensor list must have same number of elements as scalar list "
+                f"({len(tensors)} tensors, {len(other)} numbers: one per tensor)."
+            )
+        raise DescentError(
+            f"{name}: Tensor lists must have the same number of tensors, got "
+            f"{len(tensors)} and {len(other)}"
+        )
 
 
 def _operands(name: str, tensors: Sequence[Tensor], other) -> list:
     """`other` spread over `tensors`: a list/tuple (one each, same length) or one value."""
-    tensors = list(tensors)
     if isinstance(other, (list, tuple)):
-        if len(other) != len(tensors):
-            raise ValueError(
-                f"{name}: expected {len(tensors)} operands (one per tensor), got {len(other)}"
-            )
+        _check(name, tensors, other)
         return list(other)
+    _check(name, tensors)
     return [other] * len(tensors)
 
 
 def _binary(name: str, method: str, inplace: bool):
     def fn(self, other, *, alpha=None):
-        out = []
-        for t, o in zip(self, _operands(name, self, other), strict=True):
-            kwargs = {} if alpha is None else {"alpha": alpha}
-            out.append(getattr(t, method + ("_" if inplace else ""))(o, **kwargs))
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        ops = _operands(name, self, other)
+        out = [getattr(t, method + ("_" if inplace else ""))(o, **kwargs) for t, o in
+               zip(self, ops, strict=True)]  # fmt: skip
         return self if inplace else tuple(out)
 
     fn.__name__ = name
@@ -43,6 +61,7 @@ def _binary(name: str, method: str, inplace: bool):
 
 def _unary(name: str, method: str, inplace: bool):
     def fn(self):
+        _check(name, self)
         out = [getattr(t, method + ("_" if inplace else ""))() for t in self]
         return self if inplace else tuple(out)
 
@@ -51,34 +70,28 @@ def _unary(name: str, method: str, inplace: bool):
     return fn
 
 
-_foreach_add = _binary("_foreach_add", "add", False)
-_foreach_add_ = _binary("_foreach_add_", "add", True)
-_foreach_sub = _binary("_foreach_sub", "sub", False)
-_foreach_sub_ = _binary("_foreach_sub_", "sub", True)
-_foreach_mul = _binary("_foreach_mul", "mul", False)
-_foreach_mul_ = _binary("_foreach_mul_", "mul", True)
-_foreach_div = _binary("_foreach_div", "div", False)
-_foreach_div_ = _binary("_foreach_div_", "div", True)
-_foreach_pow = _binary("_foreach_pow", "pow", False)
-_foreach_pow_ = _binary("_foreach_pow_", "pow", True)
-_foreach_clamp_min = _binary("_foreach_clamp_min", "clamp_min", False)
-_foreach_clamp_min_ = _binary("_foreach_clamp_min_", "clamp_min", True)
-_foreach_clamp_max = _binary("_foreach_clamp_max", "clamp_max", False)
-_foreach_clamp_max_ = _binary("_foreach_clamp_max_", "clamp_max", True)
-_foreach_abs = _unary("_foreach_abs", "abs", False)
-_foreach_abs_ = _unary("_foreach_abs_", "abs", True)
-_foreach_exp = _unary("_foreach_exp", "exp", False)
-_foreach_exp_ = _unary("_foreach_exp_", "exp", True)
-_foreach_log = _unary("_foreach_log", "log", False)
-_foreach_log_ = _unary("_foreach_log_", "log", True)
-_foreach_neg = _unary("_foreach_neg", "neg", False)
-_foreach_neg_ = _unary("_foreach_neg_", "neg", True)
-_foreach_sqrt = _unary("_foreach_sqrt", "sqrt", False)
-_foreach_sqrt_ = _unary("_foreach_sqrt_", "sqrt", True)
-_foreach_sign = _unary("_foreach_sign", "sign", False)
-_foreach_sign_ = _unary("_foreach_sign_", "sign", True)
-_foreach_reciprocal = _unary("_foreach_reciprocal", "reciprocal", False)
-_foreach_reciprocal_ = _unary("_foreach_reciprocal_", "reciprocal", True)
+# The binary ops (second operand: tensors, numbers, one number or one tensor).
+for _m in ("add", "sub", "mul", "div", "pow", "clamp_min", "clamp_max"):
+    globals()[f"_foreach_{_m}"] = _binary(f"_foreach_{_m}", _m, False)
+    globals()[f"_foreach_{_m}_"] = _binary(f"_foreach_{_m}_", _m, True)
+
+# The unary ops PyTorch has a foreach form of (foreach_unary_op_db), each with its `_` twin.
+_UNARY = (
+    "abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "erf", "erfc", "exp", "expm1", "floor",
+    "frac", "lgamma", "log", "log10", "log1p", "log2", "neg", "reciprocal", "round", "rsqrt",
+    "sigmoid", "sign", "sin", "sinh", "sqrt", "tan", "tanh", "trunc",
+)  # fmt: skip
+for _m in _UNARY:
+    globals()[f"_foreach_{_m}"] = _unary(f"_foreach_{_m}", _m, False)
+    globals()[f"_foreach_{_m}_"] = _unary(f"_foreach_{_m}_", _m, True)
+del _m
+
+
+def _foreach_clone(self, *, memory_format=None) -> tuple:
+    """torch._foreach_clone: a copy of each tensor (differentiable, as Tensor.clone)."""
+    _check("_foreach_clone", self)
+    kwargs = {} if memory_format is None else {"memory_format": memory_format}
+    return tuple(t.clone(**kwargs) for t in self)
 
 
 def _extreme(t: Tensor, o, upper: bool) -> Tensor:
@@ -112,43 +125,67 @@ def _foreach_minimum_(self, other):
     return self
 
 
-def _foreach_lerp(self, tensors1, weight) -> tuple:
-    """torch._foreach_lerp: self + weight (end - self) per tensor (weight one number or a
-    list of tensors)."""
-    ws = _operands("_foreach_lerp", self, weight)
+def _weights(name: str, self, tensors1, weight) -> list:
+    _check(name, self, tensors1)
+    return _operands(name, self, weight)
+
+
+def _foreach_lerp(self, tensors1, weight=None, *, weights=None) -> tuple:
+    """torch._foreach_lerp: self + weight (end - self) per tensor (weight one number, a list
+    of numbers or a list of tensors; `weights=` is the keyword of PyTorch's tensor-list
+    overload)."""
+    ws = _weights("_foreach_lerp", self, tensors1, weight if weights is None else weights)
     return tuple(s.lerp(e, w) for s, e, w in zip(self, tensors1, ws, strict=True))
 
 
-def _foreach_lerp_(self, tensors1, weight):
-    ws = _operands("_foreach_lerp_", self, weight)
+def _foreach_lerp_(self, tensors1, weight=None, *, weights=None):
+    ws = _weights("_foreach_lerp_", self, tensors1, weight if weights is None else weights)
     for s, e, w in zip(self, tensors1, ws, strict=True):
         s.lerp_(e, w)
     return self
 
 
-def _foreach_addcmul(self, tensor1, tensor2, value=1) -> tuple:
-    """torch._foreach_addcmul: self + value * tensor1 * tensor2 (value a number or a list)."""
-    vs = _operands("_foreach_addcmul", self, value)
+def _values(name: str, self, tensor1, tensor2, value, scalars) -> list:
+    """addcmul/addcdiv's multipliers: `value` (one number) or `scalars` (a list of numbers or
+    a 1-d tensor holding one per tensor, PyTorch's Tensor overload)."""
+    _check(name, self, tensor1, tensor2)
+    if scalars is None:
+        return _operands(name, self, value)
+    if isinstance(scalars, Tensor):
+        if scalars.ndim != 1 or scalars.shape[0] != len(self):
+            raise DescentError(
+                f"{name}: scalars must be a 1-D tensor of {len(self)} numbers (one per tensor), "
+                f"got shape {tuple(scalars.shape)}"
+            )
+        scalars = scalars.tolist()
+    return _operands(name, self, list(scalars))
+
+
+def _foreach_addcmul(self, tensor1, tensor2, value=1, *, scalars=None) -> tuple:
+    """torch._foreach_addcmul: self + value * tensor1 * tensor2 (`value` a number or a list,
+    or `scalars=`)."""
+    vs = _values("_foreach_addcmul", self, tensor1, tensor2, value, scalars)
     zipped = zip(self, tensor1, tensor2, vs, strict=True)
     return tuple(s.addcmul(a, b, value=v) for s, a, b, v in zipped)
 
 
-def _foreach_addcmul_(self, tensor1, tensor2, value=1):
-    vs = _operands("_foreach_addcmul_", self, value)
+def _foreach_addcmul_(self, tensor1, tensor2, value=1, *, scalars=None):
+    vs = _values("_foreach_addcmul_", self, tensor1, tensor2, value, scalars)
     for s, a, b, v in zip(self, tensor1, tensor2, vs, strict=True):
         s.addcmul_(a, b, value=v)
     return self
 
 
-def _foreach_addcdiv(self, tensor1, tensor2, value=1) -> tuple:
-    """torch._foreach_addcdiv: self + value * tensor1 / tensor2 (value a number or a list)."""
-    vs = _operands("_foreach_addcdiv", self, value)
+def _foreach_addcdiv(self, tensor1, tensor2, value=1, *, scalars=None) -> tuple:
+    """torch._foreach_addcdiv: self + value * tensor1 / tensor2 (`value` a number or a list,
+    or `scalars=`)."""
+    vs = _values("_foreach_addcdiv", self, tensor1, tensor2, value, scalars)
     zipped = zip(self, tensor1, tensor2, vs, strict=True)
     return tuple(s.addcdiv(a, b, value=v) for s, a, b, v in zipped)
 
 
-def _foreach_addcdiv_(self, tensor1, tensor2, value=1):
-    vs = _operands("_foreach_addcdiv_", self, value)
+def _foreach_addcdiv_(self, tensor1, tensor2, value=1, *, scalars=None):
+    vs = _values("_foreach_addcdiv_", self, tensor1, tensor2, value, scalars)
     for s, a, b, v in zip(self, tensor1, tensor2, vs, strict=True):
         s.addcdiv_(a, b, value=v)
     return self
@@ -156,6 +193,7 @@ def _foreach_addcdiv_(self, tensor1, tensor2, value=1):
 
 def _foreach_copy_(self, src, non_blocking: bool = False):
     """torch._foreach_copy_: copy each src tensor into the matching self tensor."""
+    _check("_foreach_copy_", self, src)
     for s, o in zip(self, src, strict=True):
         s.copy_(o)
     return self
@@ -163,6 +201,7 @@ def _foreach_copy_(self, src, non_blocking: bool = False):
 
 def _foreach_zero_(self):
     """torch._foreach_zero_: zero every tensor in place."""
+    _check("_foreach_zero_", self)
     for t in self:
         t.zero_()
     return self
@@ -172,7 +211,29 @@ def _foreach_norm(self, ord=2, dtype=None) -> tuple:
     """torch._foreach_norm: the vector norm of each tensor (0-d tensors)."""
     from .ops.linalg_norm import vector_norm  # noqa: PLC0415 - only when used
 
+    _check("_foreach_norm", self)
     return tuple(vector_norm(t, ord, dtype=dtype) for t in self)
+
+
+def _foreach_max(self) -> tuple:
+    """torch._foreach_max: the largest entry of each tensor (0-d tensors; an empty tensor
+    raises, as PyTorch's)."""
+    _check("_foreach_max", self)
+    for t in self:
+        if t.numel() == 0:
+            raise DescentError(
+                "_foreach_max cannot compute the maximum of an empty tensor; max over zero "
+                "elements is undefined."
+            )
+    return tuple(t.max() for t in self)
+
+
+def _foreach_mm(self, mat2) -> tuple:
+    """torch._foreach_mm: the matrix product of each pair (self[i] @ mat2[i])."""
+    if len(self) == 0 or len(mat2) == 0:
+        raise DescentError("_foreach_mm requires non-empty tensor lists")
+    _check("_foreach_mm", self, mat2)
+    return tuple(a.mm(b) for a, b in zip(self, mat2, strict=True))
 
 
 # Every public function above; descent/__init__.py keeps the same names in _FOREACH_NAMES (its
