@@ -610,6 +610,9 @@ class Module(ModuleExtras):
             state_dict: name -> value, as produced by `state_dict()`.
             strict: require the keys to match exactly. With False, missing and unexpected
                 keys are returned instead of raising; shape and dtype mismatches still raise.
+            assign: replace the module's tensors by the values instead of copying into them,
+                as PyTorch: they keep their own dtype (no cast, no dtype check) and memory;
+                a Parameter keeps its requires_grad (which needs a floating value).
 
         Returns:
             A named tuple `(missing_keys, unexpected_keys)`.

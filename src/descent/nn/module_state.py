@@ -131,7 +131,19 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
                 f"from checkpoint, the shape in current model is {tuple(target.shape)}."
             )
             continue
-        if not np.can_cast(arr.dtype, target.dtype, "same_kind"):
+        if assign:
+            # assign=True keeps the value's own dtype (PyTorch's rule: the state dict's tensor
+            # replaces the module's; only a Parameter's requires_grad is kept), so no cast
+            # check; a Parameter that requires grad still needs a floating or complex value.
+            if (registry == "_parameters" and target.requires_grad
+                    and arr.dtype.kind not in "fcV"):  # fmt: skip
+                problems.append(
+                    f"assigning the parameter {key}: a {arr.dtype} value cannot require "
+                    f"gradients (only floating point and complex tensors can); call "
+                    f"requires_grad_(False) on it first."
+                )
+                continue
+        elif not np.can_cast(arr.dtype, target.dtype, "same_kind"):
             problems.append(
                 f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
                 f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
@@ -160,7 +172,7 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
         for owner, registry, name, target, arr in plan:
             src = backend.to_device(arr, target.device)
             if assign:
-                new = Tensor._wrap(src.astype(target._data.dtype, copy=False))
+                new = Tensor._wrap(src)  # the value's dtype, as PyTorch's assign=True
                 if registry == "_parameters":
                     new = Parameter(new, requires_grad=target.requires_grad)
                 getattr(owner, registry)[name] = new
