@@ -18,7 +18,9 @@ ranges. One difference: descent also stops at an Inf gradient (PyTorch at NaN on
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
+import weakref
 
 import numpy as np
 
@@ -377,6 +379,14 @@ class FunctionCtx:
         self._versions: tuple = ()
         self._dirty: tuple = ()
         self._non_diff: tuple = ()
+        self._forward_saved: tuple = ()
+        self._output_links = None  # see _link_saved_outputs
+
+    def save_for_forward(self, *tensors) -> None:
+        """Tensors for a `jvp` staticmethod (PyTorch's forward mode). descent's forward mode
+        differentiates `backward` twice instead (docs/forward_ad.md) and never calls `jvp`, so
+        they are only kept, as PyTorch's API expects the call to exist."""
+        self._forward_saved = tensors
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors for backward; an in-place change to one before backward raises."""
@@ -397,7 +407,9 @@ class FunctionCtx:
                     f"a tensor saved with ctx.save_for_backward (shape {tuple(t.shape)}) was "
                     f"modified by an inplace operation (version {v} -> {t._version})"
                 )
-        return self._saved
+        if self._output_links is not None and autograd.is_grad_enabled():
+            return _graph_outputs(saved, self._output_links)
+        return saved
 
     def mark_non_differentiable(self, *tensors) -> None:
         """Outputs that get no gradient: returned outside the graph (requires_grad False), and
@@ -477,11 +489,18 @@ class CustomFunctionNode(autograd.Function):
 def ctx_apply(cls, *args, **kwargs):
     """`apply` of a ctx-style custom function: forward without recording, then one node."""
     tensor_class = autograd._tensor_class
+    setup = "setup_context" in _class_attrs(cls)  # PyTorch 2's forward without ctx
+    if setup and (kwargs or cls.forward.__defaults__):
+        # PyTorch binds the call to forward's signature first: setup_context's `inputs` holds
+        # every argument, defaults included, and keywords become positional.
+        bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+        bound.apply_defaults()
+        args, kwargs = bound.args, {}
     positions = tuple(i for i, a in enumerate(args) if isinstance(a, tensor_class))
     needs = tuple(isinstance(a, tensor_class) and a.requires_grad for a in args)
     ctx = FunctionCtx(needs)
     with autograd.no_grad():
-        if "setup_context" in _class_attrs(cls):  # PyTorch 2's forward without ctx
+        if setup:
             out = cls.forward(*args, **kwargs)
             cls.setup_context(ctx, args, out)
         else:
@@ -516,6 +535,7 @@ def ctx_apply(cls, *args, **kwargs):
         t = autograd.record_node(node, parents, shapes, (), out._data)
         if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
             autograd._run_forward_hooks(node, inputs, t)
+        _link_saved_outputs(ctx, node, outs, None, None)
         return _dirty_output(ctx, cls, out, t)
     if len({outs[i]._data.dtype for i in floating}) > 1:
         raise NotImplementedError(
@@ -532,6 +552,7 @@ def ctx_apply(cls, *args, **kwargs):
     t = autograd.record_node(node, parents, shapes, (), packed)
     if autograd._forward_hooks:
         autograd._run_forward_hooks(node, inputs, t)
+    _link_saved_outputs(ctx, node, outs, node.layout, packed)
     results = list(outs)
     for i, start, shape in node.layout:
         part = t[start : start + outs[i]._data.size].reshape(shape)
@@ -541,6 +562,44 @@ def ctx_apply(cls, *args, **kwargs):
         for i, _, _ in node.layout:
             results[i].register_hook(functools.partial(_mark_received, received, i))
     return type(out)(results) if isinstance(out, tuple) else results
+
+
+def _link_saved_outputs(ctx: FunctionCtx, node, outs: tuple, layout, packed) -> None:
+    """Remember which saved tensors are outputs of the node, so that a backward recorded for
+    create_graph sees them as the node's outputs (with its graph, as PyTorch's saved outputs
+    are), not as the constants forward returned before the node existed. The node is held
+    weakly (ctx lives in the node: no cycle); `packed` is the multi-output node's array."""
+    saved = ctx._saved
+    if type(saved) is not tuple or not saved:
+        return
+    where = {}
+    for k, s in enumerate(saved):
+        for i, o in enumerate(outs):
+            if s is o:
+                where[k] = i
+    if not where:
+        return
+    spans = {i: (start, shape) for i, start, shape in layout} if layout is not None else None
+    ctx._output_links = (weakref.ref(node), where, spans, packed)
+
+
+def _graph_outputs(saved: tuple, links) -> tuple:
+    """saved, with each saved output replaced by a Tensor that is the node's output in the
+    graph (under create_graph; `_link_saved_outputs` says which)."""
+    ref, where, spans, packed = links
+    node = ref()
+    if node is None:
+        return saved
+    res = list(saved)
+    for k, i in where.items():
+        if spans is None:  # one output: the node's output array is the saved tensor's
+            res[k] = autograd.new_tensor(saved[k]._data, True, node)
+        elif i in spans:  # several: output i is a slice of the node's packed output
+            start, shape = spans[i]
+            n = int(np.prod(shape, dtype=np.int64))
+            whole = autograd.new_tensor(packed, True, node)
+            res[k] = whole[start : start + n].reshape(shape)
+    return tuple(res)
 
 
 def _dirty_output(ctx: FunctionCtx, cls, out, t):
@@ -556,6 +615,11 @@ def _dirty_output(ctx: FunctionCtx, cls, out, t):
         )
     out._data, out._node, out._rg = t._data, t._node, t._rg
     out._version += 1
+    if type(ctx._saved) is tuple and any(s is out for s in ctx._saved):
+        # saving the changed input is saving the output (PyTorch's NumpyExp_ saves it): the
+        # version check must not take this change for a later in-place write
+        ctx._versions = tuple(s._version if s is out else v
+                              for s, v in zip(ctx._saved, ctx._versions))  # fmt: skip
     return out
 
 

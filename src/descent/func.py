@@ -295,7 +295,9 @@ class _Linearized:
             # u's value does not matter (the vjp is linear in it): ones, never inf or nan, and
             # not zeros: some backward formulas branch on a zero gradient (xlogy's
             # PyTorch rule; eigh, svd skip an unused output), which would cut the dependence.
-            self.us = [ones_like(o, requires_grad=True) for o in run.flat_out]
+            # An integer output (sort's indices) has no u: its tangent is zeros, as PyTorch's.
+            self.us = [ones_like(o, requires_grad=True) if o.dtype.is_floating_point
+                       or o.dtype.is_complex else None for o in run.flat_out]  # fmt: skip
             self.gs = _autograd_grad(run.flat_out, run.own, self.us, create_graph=True)
 
     def jvp(self, tangents: list, only: int | None = None) -> list:
@@ -304,7 +306,9 @@ class _Linearized:
         gs, vs = self.gs, tangents
         if only is not None:
             gs, vs = (self.gs[only],), (tangents[only],)
-        got = _autograd_grad(gs, self.us, vs, create_graph=self.run.graph, retain_graph=True)
+        us = [u for u in self.us if u is not None]
+        got = iter(_autograd_grad(gs, us, vs, create_graph=self.run.graph, retain_graph=True))
+        got = [None if u is None else next(got) for u in self.us]
         res = [zeros_like(o) if g is None else g for g, o in zip(got, self.run.flat_out)]
         return _maybe_detach(res, self.run.graph)
 

@@ -257,11 +257,11 @@ class TorchMethods:
         return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     # -- ordering and selection --------------------------------------------------------------
-    def sort(self, dim=-1, descending=False, stable=False):
-        return _ops.sort(self, dim, descending, stable)
+    def sort(self, dim=-1, descending=False, stable=False, *, axis=None):
+        return _ops.sort(self, dim, descending, stable, axis=axis)
 
-    def argsort(self, dim=-1, descending=False, stable=False):
-        return _ops.argsort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False, *, axis=None):
+        return _ops.argsort(self, dim, descending, stable, axis=axis)
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         return _ops.topk(self, k, dim, largest, sorted)

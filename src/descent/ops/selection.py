@@ -72,9 +72,13 @@ def _order(x: Tensor, dim: int, descending: bool):
     return xp.argsort(key, axis=dim, kind="stable").astype(np.int64)
 
 
-def sort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
-    """Values sorted along `dim` and their indices (torch.sort); the order is stable."""
+def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
+         axis: int | None = None) -> SortResult:  # fmt: skip
+    """Values sorted along `dim` and their indices (torch.sort); the order is stable. `axis` is
+    NumPy's name for `dim`, which PyTorch accepts too (`torch.argsort(x, axis=1)`)."""
     del stable  # the sort is always stable
+    if axis is not None:
+        dim = axis
     x = as_tensor(x)
     if x.ndim == 0:
         _dim(x, dim, "sort")
@@ -85,9 +89,11 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> So
     return SortResult(take_along_axis(x, idx, d), idx)
 
 
-def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
-    """The indices that sort `x` along `dim` (torch.argsort; int64, stable)."""
-    return sort(x, dim, descending, stable).indices
+def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
+            axis: int | None = None) -> Tensor:  # fmt: skip
+    """The indices that sort `x` along `dim` (`axis`: NumPy's name, which PyTorch accepts)
+    (torch.argsort; int64, stable)."""
+    return sort(x, dim, descending, stable, axis=axis).indices
 
 
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
