@@ -4,6 +4,9 @@ load_state_dict(assign=True) cast each value to the dtype of the tensor it repla
 assign keeps the value's own dtype (the state dict's tensors become the module's). The database's
 ``check_with_long_tensor`` entries (Conv2d/Conv3d/ConvTranspose2d with int64 weights) need it:
 descent's conv then saw float32 weights and an int64 input and refused.
+
+nn.Unflatten turned its size into a tuple; PyTorch keeps the object given (a Size, a list), and
+its printout shows it (the database's Unflatten_no_batch_dim passes a torch.Size).
 """
 
 import numpy as np
@@ -134,3 +137,22 @@ def test_assign_empty_and_zero_d_values():
     assert (
         bn.num_batches_tracked.shape == () and str(bn.num_batches_tracked.dtype) == "descent.int32"
     )
+
+
+@pytest.mark.parametrize("size", [(2, 2), [2, 2], "size"])
+def test_unflatten_keeps_its_size_object_as_torch(size):
+    # common_nn's Unflatten_no_batch_dim passes torch.Size([2, 2]): PyTorch's repr shows the
+    # Size (descent turned it into a tuple); forward and gradient unchanged
+    tsize = torch.Size([2, 2]) if size == "size" else size
+    dsize = descent.Size([2, 2]) if size == "size" else size
+    tm, dm = torch.nn.Unflatten(-2, tsize), descent.nn.Unflatten(-2, dsize)
+    assert repr(dm) == repr(tm).replace("torch.", "descent.")
+    assert type(dm.unflattened_size) is type(dsize)
+    x = torch.randn(3, 4, 5, requires_grad=True)
+    dx = descent.tensor(_np(x), requires_grad=True)
+    ty, dy = tm(x), dm(dx)
+    np.testing.assert_array_equal(dy.numpy(), _np(ty))
+    g = torch.randn(ty.shape)
+    ty.backward(g)
+    dy.backward(descent.tensor(g.numpy()))
+    np.testing.assert_array_equal(dx.grad.numpy(), _np(x.grad))

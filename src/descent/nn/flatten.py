@@ -30,7 +30,10 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
         self.dim = dim
-        self.unflattened_size = tuple(unflattened_size)
+        # kept as given (a Size, tuple or list), as PyTorch: its repr shows that object
+        if not isinstance(unflattened_size, (tuple, list)):
+            unflattened_size = tuple(unflattened_size)
+        self.unflattened_size = unflattened_size
 
     def forward(self, input):
         # Tensor.unflatten checks the dim (a modulo wrapped an out-of-range one silently)
