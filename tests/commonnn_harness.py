@@ -24,6 +24,8 @@ draw the inputs, then:
 - for modules, as ``NewModuleTest`` does: non-contiguous inputs and upstream gradient
   (``test_noncontig``), a deep copy of the module, and ``.float()`` / ``.double()`` conversions
   (outputs and parameter dtypes);
+- RReLU in training mode draws its slopes: its values are checked for being an RReLU (slope 1
+  on x >= 0, in [lower, upper] elsewhere, gradient = slope * upstream gradient);
 - the entry's flags: ``check_eval`` (the forward again in eval mode) and
   ``check_with_long_tensor`` (test_nn's ``*_with_long_tensor`` variant: int64 weights, loaded with
   ``load_state_dict(assign=True)``, on an int64 input; exact comparison).
@@ -307,7 +309,7 @@ def run_entry(name, kind, d, dt, second_order=True):
         if tol is not None and k in db:
             bad += [f"buffer {k}: {m}" for m in compare(v, db[k], tol)]
     if bad or tol is None:
-        return bad
+        return bad or _check_rrelu(dm, din, dout)
     second_order = second_order and d.get("check_gradgrad", True) and dt == torch.float64
     bad += _check_grads(tm, dm, tin, din, leaves, tout, dout, tol, second_order)
     targs, dargs = (*ttarget, *extra), (*dtarget, *dextra)
@@ -329,6 +331,27 @@ def _noncontig(t):
     dim = next((i + 1 for i, n in enumerate(t.shape) if n > 1), t.ndim)
     out = descent.stack([descent.empty_like(t), t.detach()], dim).select(dim, 1).detach()
     return out.requires_grad_(t.requires_grad)
+
+
+def _check_rrelu(dm, din, dout):
+    """RReLU in training draws its negative slopes, so torch's values cannot be matched; descent's
+    must still be an RReLU: slope 1 where x >= 0, a slope in [lower, upper] elsewhere, and the
+    input gradient that slope times the upstream gradient."""
+    x, y = _np(din[0]), _np(dout)
+    slope = np.where(x != 0, y / np.where(x != 0, x, 1), 1.0)
+    bad = []
+    if not np.allclose(slope[x >= 0], 1.0):
+        bad.append("RReLU: the slope is not 1 on x >= 0")
+    neg = slope[x < 0]
+    eps = 1e-6 * max(1.0, dm.upper)
+    if neg.size and (neg.min() < dm.lower - eps or neg.max() > dm.upper + eps):
+        bad.append(f"RReLU: negative slopes in [{neg.min()}, {neg.max()}], not in "
+                   f"[{dm.lower}, {dm.upper}]")  # fmt: skip
+    w = np.random.default_rng(5).standard_normal(x.shape)
+    (gx,) = descent.autograd.grad(dout, din[0], descent.tensor(w).to(dout.dtype))
+    if not np.allclose(_np(gx), w * slope, rtol=1e-5, atol=1e-6):
+        bad.append("RReLU: the input gradient is not slope * upstream gradient")
+    return bad
 
 
 def _check_noncontig(tm, dm, tin, din):
