@@ -21,6 +21,8 @@ draw the inputs, then:
 - where the entry asks for a double-backward check (``check_gradgrad``, on by default), in the
   float64 run, differentiates ``sum(v * grad)`` once more and compares those second-order
   gradients too;
+- forward-mode AD (float64): the output's tangent for random input tangents, against torch's
+  forward AD wherever torch has it (the database asks for it in 17 entries; 259 run);
 - for modules, as ``NewModuleTest`` does: non-contiguous inputs and upstream gradient
   (``test_noncontig``), a deep copy of the module, and ``.float()`` / ``.double()`` conversions
   (outputs and parameter dtypes);
@@ -318,6 +320,8 @@ def run_entry(name, kind, d, dt, second_order=True):
     if kind == "module" and dt == torch.float64:
         bad += _check_deepcopy(dm, din, tout, tol)
         bad += _check_conversions(tm, dm, tin, targs, dargs)
+    if dt == torch.float64:
+        bad += _check_forward_ad(tm, dm, tin, din, targs, dargs, tol)
     if d.get("check_eval"):
         bad += _check_eval(tm, dm, tin, din, targs, dargs, tol)
     if d.get("check_with_long_tensor") and dt == torch.float64:
@@ -352,6 +356,43 @@ def _check_rrelu(dm, din, dout):
     if not np.allclose(_np(gx), w * slope, rtol=1e-5, atol=1e-6):
         bad.append("RReLU: the input gradient is not slope * upstream gradient")
     return bad
+
+
+def _check_forward_ad(tm, dm, tin, din, targs, dargs, tol):
+    """Forward-mode AD (gradcheck's check_forward_ad, which the database enables for 17
+    entries; run here for every entry torch's forward AD supports): the tangent of the output
+    for a random tangent of each floating input, torch's against descent's."""
+    import descent.autograd.forward_ad as dfw  # noqa: PLC0415
+    import torch.autograd.forward_ad as tfw  # noqa: PLC0415
+
+    gen = torch.Generator().manual_seed(6)
+    tans = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype)
+            if t.is_floating_point() or t.is_complex() else None for t in tin]  # fmt: skip
+    with tfw.dual_level(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (make_dual's first call scripts a helper: deprecated)
+        duals = [t.detach() if v is None else tfw.make_dual(t.detach(), v)
+                 for t, v in zip(tin, tans)]  # fmt: skip
+        try:
+            tout = tm(*duals, *targs)
+        except (NotImplementedError, RuntimeError):  # no forward AD in torch for it
+            return []
+        tt = tfw.unpack_dual(_flat(tout)[0]).tangent
+    try:
+        with dfw.dual_level():
+            duals = [x.detach() if v is None else dfw.make_dual(x.detach(), descent.tensor(_np(v)))
+                     for x, v in zip(din, tans)]  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dt = dfw.unpack_dual(_flat(dm(*duals, *dargs))[0]).tangent
+    except Exception as e:  # noqa: BLE001
+        return [f"forward AD: descent raises {short(e)}"]
+    if tt is None or dt is None:
+        return (
+            []
+            if tt is None and dt is None
+            else [f"forward AD: tangent torch {tt is not None}, descent {dt is not None}"]
+        )
+    return [f"forward AD: {m}" for m in compare(tt, dt, tol)]
 
 
 def _check_noncontig(tm, dm, tin, din):

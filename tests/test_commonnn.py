@@ -4,7 +4,8 @@ One test per database entry (``module_tests``, ``get_new_module_tests()``, ``cri
 the id is the entry's name in PyTorch's test_nn.py, e.g. ``Conv2d_dilated``): built from the
 same arguments, descent's module must print as PyTorch's, take PyTorch's weights, and give its
 outputs, buffers, input and parameter gradients (float64 and float32 default dtype) and
-second-order gradients (float64, where the entry checks double backward); modules also on
+second-order gradients (float64, where the entry checks double backward) and forward-mode
+tangents (float64, where torch has forward AD); modules also on
 non-contiguous inputs, as a deep copy and after ``.float()`` / ``.double()``; and the entry's
 flagged extras (eval mode, int64 weights and input).
 """
