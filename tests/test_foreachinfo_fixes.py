@@ -116,3 +116,135 @@ def test_pointwise_scalars_keyword_and_lerp_weights():
                    getattr(ds, name)(dt, d1, d1, scalars=dsc))  # fmt: skip
     _close(torch._foreach_lerp(ts, t1, [0.25, 2.0]), ds._foreach_lerp(dt, d1, [0.25, 2.0]))
     _close(torch._foreach_lerp(ts, t1, weights=t1), ds._foreach_lerp(dt, d1, weights=d1))
+
+
+# - A Python complex scalar met a float64 tensor as a complex64 tensor: the result was
+#   complex128 but 2e-8 off (torch keeps the exact number).
+def test_complex_scalar_keeps_float64_precision():
+    c = 0.9093563935832981 + 0.05746523336120701j
+    x = np.array([0.3, -0.7, 2.5])
+    for f in (lambda m, t: t + c, lambda m, t: c - t, lambda m, t: t * c, lambda m, t: t**c,
+              lambda m, t: m._foreach_add([t], [c])[0]):  # fmt: skip
+        a, b = f(torch, torch.tensor(x)), f(ds, ds.tensor(x))
+        assert str(b.dtype).endswith("complex128")
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-15, atol=0)
+    # the dtype still follows PyTorch's rule for each tensor dtype
+    for dt in ("float32", "int64", "bool", "complex64"):
+        tt, dd = torch.ones(2, dtype=getattr(torch, dt)), ds.ones(2, dtype=getattr(ds, dt))
+        assert str((tt + c).dtype).split(".")[-1] == str((dd + c).dtype).split(".")[-1]
+
+
+# - Ops PyTorch has no kernel for at these dtypes ran in descent (NumPy's meaning: an order on
+#   complex numbers, ceil of bools, the fraction of an integer). PyTorch raises
+#   NotImplementedError (descent's DtypeError now derives from it) or RuntimeError.
+C, B, I = "complex64", "bool", "int64"
+REFUSED = [
+    ("max", C, lambda x: x.max()), ("min", C, lambda x: x.min()), ("amax", C, lambda x: x.amax()),
+    ("max dim", C, lambda x: x.max(0)), ("maximum", C, lambda x: x.maximum(x)),
+    ("clamp", C, lambda x: x.clamp(min=0)), ("clamp_min tensor", C, lambda x: x.clamp_min(x)),
+    ("ceil", C, lambda x: x.ceil()), ("floor", C, lambda x: x.floor()),
+    ("round", C, lambda x: x.round()), ("trunc", C, lambda x: x.trunc()),
+    ("sign", C, lambda x: x.sign()), ("ceil", B, lambda x: x.ceil()),
+    ("floor", B, lambda x: x.floor()), ("round", B, lambda x: x.round()),
+    ("trunc", B, lambda x: x.trunc()), ("abs", B, lambda x: x.abs()),
+    ("abs_", B, lambda x: x.abs_()),
+    ("frac", B, lambda x: x.frac()), ("frac", I, lambda x: x.frac()),
+    ("lerp", I, lambda x: x.lerp(x, 0.5)), ("lerp tensor", I, lambda x: x.lerp(x, x)),
+    ("lerp", B, lambda x: x.lerp(x, 0.5)), ("addcmul", B, lambda x: x.addcmul(x, x)),
+    ("addcdiv", I, lambda x: x.addcdiv(x, x)), ("addcdiv", B, lambda x: x.addcdiv(x, x)),
+    ("mm", B, lambda x: x.reshape(1, 2).mm(x.reshape(2, 1))), ("matmul", B, lambda x: x @ x),
+    ("clamp_min bool bound", B, lambda x: x.clamp_min(True)),
+    ("clamp_min_ bool bound", B, lambda x: x.clamp_min_(True)),
+    ("clamp_min_ int bound", B, lambda x: x.clamp_min_(8)),
+    ("pow bool", B, lambda x: x.pow(x)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "dtype", "fn"), REFUSED, ids=[f"{n}-{d}" for n, d, _ in REFUSED])
+def test_refused_as_pytorch(name, dtype, fn):
+    vals = {C: [1 + 2j, 3 - 1j], B: [True, False], I: [3, -4]}[dtype]
+    with pytest.raises(RuntimeError) as te:
+        fn(torch.tensor(vals))
+    with pytest.raises(type(te.value)):
+        fn(ds.tensor(vals))
+
+
+# - addcmul/addcdiv/lerp with a complex value on a real tensor made a complex result (or a
+#   TypeError); float ** complex in place dropped the imaginary part silently.
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m, x: m.addcmul(x, x, x, value=0.5 + 1j),
+        lambda m, x: m.addcdiv(x, x, x, value=1j),
+        lambda m, x: m.lerp(x, x, 0.5 + 1j),
+        lambda m, x: x.clone().pow_(1 + 1j),
+        lambda m, x: x.clone().addcmul_(x, x, value=2j),
+        lambda m, x: x.clamp_min(1 + 1j),
+        lambda m, x: m._foreach_lerp([x], [x], 0.5 + 0.5j),
+    ],
+)
+def test_complex_value_on_real_tensor_raises(fn):
+    x = [1.5, -2.0]
+    with pytest.raises(RuntimeError) as te:
+        fn(torch, torch.tensor(x))
+    with pytest.raises(type(te.value)):
+        fn(ds, ds.tensor(x))
+
+
+# - An integer addcmul truncates a float value to an integer, as PyTorch (descent gave a float32
+#   result, and in place raised a cast error); bool add/sub with an int alpha stays bool.
+@pytest.mark.parametrize("value", [0.88, 1.9, -1.9, 3, 2.0])
+def test_integer_addcmul_truncates_the_value(value):
+    a, b, c = ([3, 4, -5], [5, 6, 7], [2, -1, 3])
+    for inplace in (False, True):
+        res = []
+        for m in (torch, ds):
+            x, y, z = (m.tensor(v) for v in (a, b, c))
+            res.append(
+                x.addcmul_(y, z, value=value) if inplace else m.addcmul(x, y, z, value=value)
+            )
+        assert str(res[1].dtype).endswith("int64")
+        np.testing.assert_array_equal(res[1].numpy(), res[0].numpy())
+
+
+def test_bool_add_with_int_alpha_stays_bool():
+    a, b = [True, False, False], [True, True, False]
+    for alpha in (3, 0, 1, True):
+        out = []
+        for m in (torch, ds):
+            x, y = m.tensor(a), m.tensor(b)
+            out.append(
+                (m.add(x, y, alpha=alpha), x.add(y, alpha=alpha), x.clone().add_(y, alpha=alpha))
+            )
+        for t, d in zip(*out, strict=True):
+            assert str(d.dtype).endswith("bool")
+            np.testing.assert_array_equal(d.numpy(), t.numpy())
+    # Tensor.add/sub now share descent.add's alpha check (a fractional alpha on integers)
+    for m in (torch, ds):
+        with pytest.raises(RuntimeError):
+            m.tensor([1, 2]).add(m.tensor([1, 1]), alpha=0.5)
+
+
+# - A bound or source that does not broadcast raised NumPy's ValueError, not PyTorch's
+#   RuntimeError; copy_ of a (1, 3) source into a (3,) tensor worked (NumPy drops leading 1s).
+@pytest.mark.parametrize(
+    ("shape", "fn"),
+    [((3, 3), lambda x, y: x.clamp_min(y)), ((3, 3), lambda x, y: x.clamp(y, y)),
+     ((3, 3), lambda x, y: x.copy_(y)), ((1, 2), lambda x, y: x[0].copy_(y)),
+     ((2, 1), lambda x, y: x[0].copy_(y))],
+)  # fmt: skip
+def test_non_broadcastable_is_runtime_error(shape, fn):
+    for m in (torch, ds):
+        with pytest.raises(RuntimeError):
+            fn(m.ones(2, 2), m.ones(*shape))
+
+
+def test_foreach_inplace_extremes_keep_the_cast_rule():
+    for other in (8, 0.5, [8, 8]):
+        for m in (torch, ds):
+            with pytest.raises(RuntimeError):
+                m._foreach_maximum_([m.tensor([True, False]), m.tensor([False])], other)
+    ti, di = [torch.tensor([1, 5])], [ds.tensor([1, 5])]
+    torch._foreach_minimum_(ti, 3)
+    ds._foreach_minimum_(di, 3)
+    np.testing.assert_array_equal(di[0].numpy(), ti[0].numpy())

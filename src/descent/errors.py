@@ -20,10 +20,10 @@ class DimensionError(IndexError, ValueError):
     """A dimension (axis) index is out of range: PyTorch's IndexError, still a ValueError."""
 
 
-class DtypeError(TypeError, RuntimeError):
+class DtypeError(TypeError, NotImplementedError):
     """An op has no kernel for the input's dtype (bitwise ops on floats, mean of integers):
-    PyTorch's RuntimeError ("not implemented for 'Float'"), still the TypeError descent raised
-    before."""
+    PyTorch's NotImplementedError ("not implemented for 'Float'", a RuntimeError), still the
+    TypeError descent raised before."""
 
 
 class RangeError(DescentError, IndexError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .errors import DescentError
+from .ops.out_arg import can_cast
 from .tensor import Tensor
 
 
@@ -107,9 +108,22 @@ def _foreach_maximum(self, other) -> tuple:
     return tuple(_extreme(t, o, True) for t, o in zip(self, ops, strict=True))
 
 
+def _write(name: str, t: Tensor, result: Tensor) -> None:
+    """result written into t, with PyTorch's in-place cast rule (no float into an integer
+    tensor, no int into a bool one: copy_ alone would convert silently)."""
+    if not can_cast(result._data.dtype, t._data.dtype):
+        raise DescentError(
+            f"{name}: result type {result._data.dtype} can't be cast to the desired output type "
+            f"{t._data.dtype} (shape {tuple(t.shape)}), as in PyTorch"
+        )
+    t.copy_(result)
+
+
 def _foreach_maximum_(self, other):
-    for t, o in zip(self, _operands("_foreach_maximum_", self, other), strict=True):
-        t.copy_(_extreme(t, o, True))
+    ops = _operands("_foreach_maximum_", self, other)
+    results = [_extreme(t, o, True) for t, o in zip(self, ops, strict=True)]
+    for t, r in zip(self, results, strict=True):
+        _write("_foreach_maximum_", t, r)
     return self
 
 
@@ -120,8 +134,10 @@ def _foreach_minimum(self, other) -> tuple:
 
 
 def _foreach_minimum_(self, other):
-    for t, o in zip(self, _operands("_foreach_minimum_", self, other), strict=True):
-        t.copy_(_extreme(t, o, False))
+    ops = _operands("_foreach_minimum_", self, other)
+    results = [_extreme(t, o, False) for t, o in zip(self, ops, strict=True)]
+    for t, r in zip(self, results, strict=True):
+        _write("_foreach_minimum_", t, r)
     return self
 
 

@@ -669,6 +669,8 @@ class InPlaceMethods:
         return self if self._data.ndim == 0 else _ops.flip(self, (0,))
 
     def add_(self, other, alpha=1):
+        if type(alpha) is int and self._data.dtype.kind == "b":
+            alpha = bool(alpha)  # PyTorch casts alpha to the bool result (see descent.add)
         return _ops.add_(self, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):

@@ -97,12 +97,20 @@ class TorchMethods:
 
     # -- arithmetic with PyTorch's keywords ------------------------------------------------------
     def add(self, other, *, alpha=1):
-        """self + alpha * other."""
-        return _ops.add(self, other if alpha == 1 else other * alpha)
+        """self + alpha * other (alpha as descent.add takes it)."""
+        if alpha == 1 and type(alpha) is not bool:
+            return _ops.add(self, other)
+        from .torch_functions import add  # noqa: PLC0415 - it imports the Tensor class
+
+        return add(self, other, alpha=alpha)
 
     def sub(self, other, *, alpha=1):
-        """self - alpha * other."""
-        return _ops.sub(self, other if alpha == 1 else other * alpha)
+        """self - alpha * other (alpha as descent.sub takes it)."""
+        if alpha == 1 and type(alpha) is not bool:
+            return _ops.sub(self, other)
+        from .torch_functions import sub  # noqa: PLC0415 - it imports the Tensor class
+
+        return sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return _ops.mul(self, other)

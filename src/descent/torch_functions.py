@@ -17,7 +17,7 @@ import numpy as np
 
 from . import backend
 from .errors import DescentError, DimensionError
-from .ops._common import half_value
+from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.bfloat16 import rounds_once
@@ -45,6 +45,8 @@ def _integral(v) -> bool:
 
 def _scaled(name: str, input, other, alpha):
     """`other * alpha`, refusing a fractional alpha for integer operands as PyTorch does."""
+    if type(alpha) is int and _is_bool(input) and _is_bool(other):
+        alpha = bool(alpha)  # PyTorch casts alpha to the bool result: add(a, b, alpha=3) is a | b
     if alpha == 1:
         return other
     if isinstance(alpha, (float, np.floating)) and _integral(input) and _integral(other):
@@ -60,6 +62,10 @@ def _scaled(name: str, input, other, alpha):
 
 
 _F16 = np.dtype(np.float16)
+
+
+def _is_bool(v) -> bool:
+    return v._data.dtype.kind == "b" if isinstance(v, Tensor) else isinstance(v, bool)
 
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
@@ -179,15 +185,37 @@ def column_stack(tensors) -> Tensor:
     return _ops.cat(cols, 1)
 
 
+def _pointwise_value(name: str, input, tensor1, tensor2, value):
+    """`value` as PyTorch's addcmul/addcdiv use it: converted to the result's dtype first, so
+    an integer result truncates a float value (value=1.9 multiplies by 1) and a real result
+    refuses a complex one; PyTorch has no bool addcmul and no integer addcdiv."""
+    dt = result_type(input, tensor1, tensor2)
+    if name == "addcdiv" and all(isinstance(t, Tensor) and t._data.dtype.kind in "biu"
+                                 for t in (tensor1, tensor2)):  # fmt: skip
+        raise DescentError(
+            "addcdiv: integer division with addcdiv is no longer supported (PyTorch's "
+            "RuntimeError); for a true division convert tensor1 or tensor2 to float, for an "
+            "integer one use input + value * torch.div(tensor1, tensor2, rounding_mode='trunc')"
+        )
+    if name == "addcmul" and dt.kind == "b":
+        refuse_kinds("addcmul", tensor1 if isinstance(tensor1, Tensor) else input, "b")
+    check_real_value(name, Tensor._wrap(np.zeros((), dt)), value)
+    if dt.kind in "iu" and isinstance(value, float) and math.isfinite(value):
+        value = int(value)  # C++'s conversion: toward zero
+    return value
+
+
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 * tensor2 (torch.addcmul)."""
+    value = _pointwise_value("addcmul", input, tensor1, tensor2, value)
     return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (torch.addcdiv)."""
+    value = _pointwise_value("addcdiv", input, tensor1, tensor2, value)
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
 
 

@@ -46,6 +46,15 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
             )  # fmt: skip
         xp = backend.get_array_module(like._data)
         return Tensor._wrap(xp.asarray(x, dtype=dt))
+    if like is not None and type(x) is complex:
+        # A Python complex is a scalar too: the complex form of `like`'s float dtype, at full
+        # precision (float64 + 0.9+0.06j is complex128 of the exact number, as PyTorch; a
+        # complex64 tensor of it first lost 2e-8).
+        dt = like._data.dtype
+        if dt.kind != "c":
+            dt = complex_of(dt if dt.kind == "f" and dt.itemsize >= 4 else get_default_dtype())
+        xp = backend.get_array_module(like._data)
+        return Tensor._wrap(xp.asarray(x, dtype=dt))
     # Array-likes (lists, NumPy arrays) meeting a GPU tensor are moved to its device: they are
     # constants the user wrote inline, unlike Tensors, whose devices must match explicitly.
     if like is not None and backend.is_cupy_array(like._data) and not backend.is_cupy_array(x):
@@ -245,6 +254,34 @@ def refuse_complex(x: Tensor, op: str = "this op") -> None:
             "supported by descent's op; the ops that take complex tensors are listed in "
             "docs/complex.md (take .real, .imag, .abs() or .angle() first)"
         )
+
+
+_KIND_WORDS = {"b": "bool", "i": "integer", "u": "integer", "c": "complex", "f": "floating"}
+
+
+def refuse_kinds(op: str, x: Tensor, kinds: str, hint: str = "convert it first, e.g. .float()"):
+    """PyTorch's NotImplementedError (descent's DtypeError) for a dtype its op has no kernel
+    for: ceil of a bool tensor, max of a complex one, frac of an integer one. `kinds`: NumPy
+    dtype kinds ("b" bool, "iu" integers, "c" complex). One attribute test when it passes."""
+    kind = x._data.dtype.kind
+    if kind in kinds:
+        raise DtypeError(
+            f"{op}: not implemented for {_KIND_WORDS.get(kind, kind)} tensors (dtype "
+            f"{x._data.dtype}, shape {tuple(x.shape)}), as in PyTorch; {hint}"
+        )
+
+
+def check_real_value(op: str, x, value) -> None:
+    """PyTorch's RuntimeError for a complex number as the `value`/`weight` of addcmul, addcdiv
+    or lerp on a real tensor (it converts the number to the tensor's dtype; NumPy would make
+    the result complex, or drop the imaginary part)."""
+    if isinstance(value, complex) and value.imag != 0:
+        dt = x._data.dtype if isinstance(x, Tensor) else None
+        if dt is None or dt.kind != "c":
+            raise DescentError(
+                f"{op}: value cannot be converted to type {dt} without overflow (got {value!r} "
+                "for a real tensor), as in PyTorch; convert the tensors to complex first"
+            )
 
 
 def conj_if_complex(ops, a):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
@@ -535,12 +535,12 @@ def pow(a, b) -> Tensor:
         return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
         if b._data.dtype.kind == "b" and isinstance(a, (bool, np.bool_)):
-            raise DescentError(_bool_pow_message(b))
+            raise DtypeError(_bool_pow_message(b))
         x, c = _scalar_operand(b, a)
         return RPowScalar.apply_scalar(x, c=wrap_int(c, x._data.dtype))
     if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype.kind == "b"
             and b._data.dtype.kind == "b"):  # fmt: skip
-        raise DescentError(_bool_pow_message(a))
+        raise DtypeError(_bool_pow_message(a))
     return apply_binary(Pow, a, b)
 
 

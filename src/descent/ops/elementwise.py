@@ -14,15 +14,17 @@ import numpy as np
 from .. import backend, memory_layout
 from ..autograd import Function
 from ..dtypes import as_dtype
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
     as_tensor,
+    check_broadcast,
     conj_if_complex,
     fill_int,
     promote,
     python_number,
+    refuse_kinds,
     result_type,
 )
 from .out_arg import write_out
@@ -240,8 +242,10 @@ tan = _unary(Tan)
 def abs(x, *, out=None) -> Tensor:
     """|x|; d/dx = sign(x). `out=` as PyTorch's (out's dtype must be the result's)."""
     if out is not None:
-        return write_out(Abs.apply(as_tensor(x)), out, "abs", same_dtype=True)
-    return Abs.apply(as_tensor(x))
+        return write_out(abs(x), out, "abs", same_dtype=True)
+    x = as_tensor(x)
+    refuse_kinds("abs", x, "b", "a bool tensor is its own absolute value")
+    return Abs.apply(x)
 
 
 def sign(x) -> Tensor:
@@ -249,6 +253,7 @@ def sign(x) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind == "b":
         return Tensor._wrap(x._data.copy())
+    refuse_kinds("sign", x, "c", "torch.sgn is z / |z| for complex numbers")
     return Sign.apply(x)
 
 
@@ -293,13 +298,27 @@ class Minimum(Function):
         return _shares(gy, b, a, ops)  # a's share of min(a, b) is b's of max(b, a)... mirrored
 
 
+def _refuse_complex_order(name: str, *operands) -> None:
+    """PyTorch has no order on complex numbers: maximum, minimum and clamp refuse them (a
+    complex tensor, a complex bound, or a Python complex number) instead of NumPy's
+    lexicographic comparison."""
+    for v in operands:
+        if isinstance(v, Tensor):
+            refuse_kinds(name, v, "c", "compare .abs() or .real instead")
+        elif isinstance(v, complex):
+            raise DtypeError(f"{name}: not implemented for complex numbers (got {v!r}), as in "
+                             "PyTorch; compare .abs() or .real instead")  # fmt: skip
+
+
 def maximum(a, b, *, out=None) -> Tensor:
+    _refuse_complex_order("maximum", a, b)
     if out is not None:  # PyTorch's out= (ops/out_arg.py)
         return write_out(apply_binary(Maximum, a, b), out, "maximum")
     return apply_binary(Maximum, a, b)
 
 
 def minimum(a, b, *, out=None) -> Tensor:
+    _refuse_complex_order("minimum", a, b)
     if out is not None:
         return write_out(apply_binary(Minimum, a, b), out, "minimum")
     return apply_binary(Minimum, a, b)
@@ -367,6 +386,15 @@ def clip_array(x, lo, hi):
     return y
 
 
+def check_clamp_bounds(name: str, x: Tensor, min, max) -> None:
+    """PyTorch's refusals of clamp (and clamp_): complex tensors or bounds (no order), and a
+    bool tensor with bool bounds (the result would stay bool, for which PyTorch has no clamp
+    kernel; an int bound computes in int64)."""
+    _refuse_complex_order(name, x, min, max)
+    if x._data.dtype.kind == "b" and all(isinstance(b, bool) for b in (min, max) if b is not None):
+        refuse_kinds(name, x, "b", "convert it first, e.g. .int()")
+
+
 def clamp(x, min=None, max=None, *, out=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None; `out=` as PyTorch's."""
     if out is not None:
@@ -375,11 +403,15 @@ def clamp(x, min=None, max=None, *, out=None) -> Tensor:
     min, max = python_number(min), python_number(max)  # np.float64 bounds must not upcast x
     if min is None and max is None:
         raise DescentError("clamp: give at least one of min= and max=")
+    check_clamp_bounds("clamp", x, min, max)
     # Tensor bounds get gradients too (ClampTensor); the three operands promote together.
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         bounds = [as_tensor(b, x) for b in (min, max) if b is not None]
         dt = result_type(x, *bounds)
         x, *bounds = (t if t._data.dtype == dt else cast(t, dt) for t in (x, *bounds))
+        for b in bounds:
+            if b._data.shape != x._data.shape:
+                check_broadcast(ClampTensor, x, b)  # PyTorch's RuntimeError, not NumPy's
         return ClampTensor.apply(x, *bounds, has_lo=min is not None, has_hi=max is not None)
     # An integer tensor clamped to a float bound computes in the default dtype, as in PyTorch.
     if x._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):

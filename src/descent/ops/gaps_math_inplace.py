@@ -53,7 +53,7 @@ class ZeroGradient(Function):
 
 def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
     """out checked and cast to be stored in t (t's shape; t's dtype where PyTorch's canCast
-    allows: not floating -> integer/bool, not non-bool -> bool)."""
+    allows: not floating -> integer/bool, not complex -> real, not non-bool -> bool)."""
     if tuple(out.shape) != tuple(t.shape):
         raise RuntimeError(
             f"{op}: output with shape {tuple(t.shape)} doesn't match the broadcast shape "
@@ -62,7 +62,7 @@ def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
     if out.dtype == t.dtype:
         return out
     src, dst = out.dtype.kind, t.dtype.kind
-    if (src == "f" and dst in "iub") or (dst == "b" and src != "b"):
+    if (src in "fV" and dst in "iub") or (src == "c" and dst != "c") or (dst == "b" and src != "b"):
         raise RuntimeError(
             f"{op}: result type {out.dtype} can't be cast to the desired output type "
             f"{t.dtype} (shape {tuple(t.shape)}); use the out-of-place {op[:-1]}() or convert "

@@ -47,7 +47,12 @@ def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
     if tuple(out.shape) != tuple(t.shape):  # pragma: no cover - the ops keep the shape
         raise RuntimeError(f"{op}: result shape {tuple(out.shape)} is not {tuple(t.shape)}")
     if out.dtype != t.dtype:
-        if out.dtype.kind in "fV" and t.dtype.kind in "iub":
+        src, dst = out.dtype.kind, t.dtype.kind  # PyTorch's canCast
+        if (
+            (src in "fV" and dst in "iub")
+            or (src == "c" and dst != "c")
+            or (dst == "b" and src != "b")
+        ):
             raise RuntimeError(
                 f"{op}: result type {out.dtype} can't be cast to the desired output type "
                 f"{t.dtype}; convert the tensor first, e.g. x = x.float()"

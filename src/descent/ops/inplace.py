@@ -27,7 +27,15 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
-from .elementwise import cast, check_fill_value, clamp, clip_array, clone, masked_fill
+from .elementwise import (
+    cast,
+    check_clamp_bounds,
+    check_fill_value,
+    clamp,
+    clip_array,
+    clone,
+    masked_fill,
+)
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -187,9 +195,10 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     _check_leaf_inplace(t, "clamp_")
     if min is None and max is None:  # as clamp (PyTorch raises for clamp_() too)
         raise DescentError("clamp_: give at least one of min= and max=")
-    if t._data.dtype.kind not in "fV":  # a float bound makes a float result, which t cannot hold
-        for b in (min, max):
-            if isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind in "fV"):
+    check_clamp_bounds("clamp_", t, min, max)
+    if t._data.dtype.kind in "biu":  # a float bound makes a float result, an int bound an
+        for b in (min, max):  # int64 one: neither fits a bool tensor (PyTorch's cast check)
+            if b is not None:
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t, min, max):
         return _rebind(t, _same_shape(t, clamp(t._alias(), min, max), "clamp_"))
@@ -207,6 +216,14 @@ def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
     _check_leaf_inplace(t, "copy_")
     src = as_tensor(src, t)
+    if src._data.shape != t._data.shape and (
+        len(src.shape) > len(t.shape)
+        or any(s not in (1, n) for s, n in zip(src.shape[::-1], t.shape[::-1]))
+    ):  # PyTorch's RuntimeError (NumPy's ValueError otherwise)
+        raise DescentError(
+            f"copy_: the source's shape {tuple(src.shape)} cannot be broadcast to the tensor's "
+            f"{tuple(t.shape)}, as in PyTorch (the sizes must match or be 1)"
+        )
     # t's old value is overwritten entirely: the result is a copy of src in t's dtype and shape,
     # and t's old value stays connected with a zero gradient (PyTorch's CopyBackwards gives it
     # zeros, not None: an optimizer with momentum still steps a parameter behind it).

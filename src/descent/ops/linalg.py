@@ -11,7 +11,14 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, check_devices, conj_if_complex, holomorphic, result_type
+from ._common import (
+    as_tensor,
+    check_devices,
+    conj_if_complex,
+    holomorphic,
+    refuse_kinds,
+    result_type,
+)
 from .elementwise import cast as _cast
 from .out_arg import write_out
 from .shape import broadcast_to as _broadcast_to
@@ -110,6 +117,8 @@ def matmul(a, b, *, out=None) -> Tensor:
         dt = result_type(a, b)
         a = a if a._data.dtype == dt else _cast(a, dt)
         b = b if b._data.dtype == dt else _cast(b, dt)
+    if a._data.dtype.kind == "b":  # PyTorch has no bool matmul kernel (NotImplementedError)
+        refuse_kinds("matmul", a, "b", "convert the tensors first, e.g. .int() or .float()")
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp.lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype

@@ -23,10 +23,12 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    check_real_value,
     conj_if_complex,
     holomorphic,
     is_scalar,
     refuse_complex,
+    refuse_kinds,
     result_type,
 )
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
@@ -292,6 +294,7 @@ class Round(Function):
 def _rounding(mode, doc):
     def fn(x) -> Tensor:
         x = as_tensor(x)
+        refuse_kinds(mode, x, "bc")  # PyTorch has no bool or complex kernel for these
         if x._data.dtype.kind not in "fV":  # integers are already whole: an integer copy
             return Tensor._wrap(x._data.copy())
         return Round.apply(x, mode=mode, decimals=0)
@@ -310,13 +313,16 @@ fix = trunc
 def round(x, decimals: int = 0) -> Tensor:
     """x rounded to `decimals` decimal places, halves to even (gradient 0), as torch.round."""
     x = as_tensor(x)
+    refuse_kinds("round", x, "bc")  # PyTorch has no bool or complex kernel for round
     if x._data.dtype.kind not in "fV" and decimals >= 0:
         return Tensor._wrap(x._data.copy())
     return Round.apply(_floating(x), mode="round", decimals=int(decimals))
 
 
 def frac(x) -> Tensor:
-    """x - trunc(x), the fractional part with x's sign; d/dx = 1."""
+    """x - trunc(x), the fractional part with x's sign; d/dx = 1. Floating tensors only (an
+    integer's is 0: PyTorch has no kernel for it)."""
+    refuse_kinds("frac", as_tensor(x), "biuc")
     x = _floating(x)
     return sub(x, trunc(x))
 
@@ -584,7 +590,10 @@ class LerpScalar(Function):
 def lerp(input, end, weight) -> Tensor:
     """input + weight (end - input), computed as PyTorch does: from the nearer end, so
     end - (end - input) (1 - weight) for |weight| >= 0.5 (lerp(inf, 1, 2) is -inf, not nan);
-    weight a number or a tensor (composite: its gradient comes from the primitives)."""
+    weight a number or a tensor (composite: its gradient comes from the primitives).
+    Floating and complex tensors only, as PyTorch's kernels."""
+    refuse_kinds("lerp", as_tensor(input), "biu")
+    check_real_value("lerp", input, weight)
     if not isinstance(weight, Tensor):
         a, b = _promoted_operands(input, end)
         if a._data.dtype.kind == "f":  # PyTorch's rule: d/dinput = 1 - w, d/dend = w

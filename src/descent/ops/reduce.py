@@ -22,6 +22,7 @@ from ._common import (
     holomorphic,
     keepdims_arg,
     normalize_axis,
+    refuse_kinds,
     return_type,
 )
 from .complex import imag as _imag
@@ -347,7 +348,8 @@ def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 
 def _check_nonempty(name, x, axis):
     """PyTorch's errors for a maximum of nothing (an empty tensor reduced over its non-empty
-    axes is fine: the result is empty)."""
+    axes is fine: the result is empty), and for one of complex numbers (no order)."""
+    refuse_kinds(name, x, "c", "compare .abs() or .real instead")
     if axis is None and x._data.size == 0:
         raise RuntimeError(
             f"{name}(): the tensor of shape {tuple(x.shape)} is empty; a maximum/minimum of "
@@ -407,6 +409,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
     x = as_tensor(x)
     keep = keepdims_arg(keepdims, keepdim)
     name = "min" if is_min else "max"
+    refuse_kinds(name, x, "c", "compare .abs() or .real instead")
     if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the value and index 0
         if int(a) not in (0, -1):
             raise IndexError(
