@@ -13,7 +13,7 @@ draw the inputs, then:
 - builds the module in PyTorch and in descent (``torch.nn`` -> ``descent.nn``, ``F`` ->
   ``descent.nn.functional``; tensors the entry's lambdas close over are translated), checks
   that both print alike (``repr``), copies PyTorch's parameters and buffers into descent's
-  through ``load_state_dict``;
+  through ``load_state_dict`` (the state dict keys and their order must agree);
 - runs both forwards on the same inputs and compares outputs, then the buffers (running
   statistics);
 - backpropagates the same random upstream gradient and compares the gradients of every input
@@ -282,12 +282,14 @@ def run_entry(name, kind, d, dt, second_order=True):
         # NewModuleTest prints the module: the printout must be PyTorch's
         if repr(dm) != repr(tm).replace("torch.", "descent."):
             return [f"repr differs: torch {repr(tm)[:120]!r}, descent {repr(dm)[:120]!r}"]
-        dkeys = set(dm.state_dict())
-        if set(tstate) != dkeys:
+        dkeys = list(dm.state_dict())
+        if set(tstate) != set(dkeys):
             return [
-                f"state_dict keys differ: torch only {sorted(set(tstate) - dkeys)}, "
-                f"descent only {sorted(dkeys - set(tstate))}"
+                f"state_dict keys differ: torch only {sorted(set(tstate) - set(dkeys))}, "
+                f"descent only {sorted(set(dkeys) - set(tstate))}"
             ]
+        if list(tstate) != dkeys:  # the order parameters() and optimizers' states follow
+            return [f"state_dict order differs: torch {list(tstate)}, descent {dkeys}"]
         try:
             dm.load_state_dict({k: descent.tensor(_np(v).copy()) for k, v in tstate.items()})
         except Exception as e:  # noqa: BLE001
@@ -347,13 +349,13 @@ def _check_rrelu(dm, din, dout):
     if not np.allclose(slope[x >= 0], 1.0):
         bad.append("RReLU: the slope is not 1 on x >= 0")
     neg = slope[x < 0]
-    eps = 1e-6 * max(1.0, dm.upper)
+    eps = 4 * float(descent.finfo(dout.dtype).eps) * max(1.0, dm.upper)  # the slope's rounding
     if neg.size and (neg.min() < dm.lower - eps or neg.max() > dm.upper + eps):
         bad.append(f"RReLU: negative slopes in [{neg.min()}, {neg.max()}], not in "
                    f"[{dm.lower}, {dm.upper}]")  # fmt: skip
-    w = np.random.default_rng(5).standard_normal(x.shape)
+    w = _np(descent.tensor(np.random.default_rng(5).standard_normal(x.shape)).to(dout.dtype))
     (gx,) = descent.autograd.grad(dout, din[0], descent.tensor(w).to(dout.dtype))
-    if not np.allclose(_np(gx), w * slope, rtol=1e-5, atol=1e-6):
+    if not np.allclose(_np(gx), w * slope, rtol=8 * eps, atol=1e-6):
         bad.append("RReLU: the input gradient is not slope * upstream gradient")
     return bad
 
@@ -598,15 +600,26 @@ def main(argv=None):
     p.add_argument("--case", action="append", help="an entry's name (e.g. Conv2d_dilated)")
     p.add_argument("-v", action="store_true")
     p.add_argument("--first-order", action="store_true", help="skip the second-order check")
+    p.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16"),
+        help="run only with this default dtype (first order; not part of the tests)",
+    )
     a = p.parse_args(argv)
+    low = getattr(torch, a.dtype) if a.dtype else None
+
+    def check(name, kind, d):
+        if low is not None:
+            return run_entry(name, kind, d, low, second_order=False)
+        return check_entry(name, kind, d, not a.first_order)
 
     def cases():
         for name, kind, d in entries():
             if a.case and name not in a.case:
                 continue
-            yield name, (lambda n=name, k=kind, d=d: check_entry(n, k, d, not a.first_order))
+            yield name, (lambda n=name, k=kind, d=d: check(n, k, d))
 
-    report(cases(), "common_nn entries", a.v)
+    report(cases(), f"common_nn entries ({a.dtype or 'float64 and float32'})", a.v)
 
 
 if __name__ == "__main__":
