@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import grad_fn as _gf
-from .grad_fn import NodeName, next_functions
+from .grad_fn import NodeName, next_functions, node_repr
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
 from .hooks import _backward_hooks as _backward_hooks  # re-exported: anomaly mode's tests
@@ -344,7 +344,7 @@ class Function:
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
     _saves = False
-    next_functions = property(lambda self: next_functions(self.parents, Function))  # grad_fn.py
+    next_functions = property(lambda self: next_functions(self, Function))  # grad_fn.py
     register_hook = lambda self, hook: _gf.register_hook(self, hook, HookHandle)  # noqa: E731
     register_prehook = lambda self, hook: _gf.register_prehook(self, hook, HookHandle)  # noqa: E731
 
@@ -522,8 +522,19 @@ class Function:
 
     @property
     def name(self) -> str:
-        """The op's class name plus "Backward": a str, also callable (PyTorch's `name()`)."""
-        return NodeName(type(self).__name__ + "Backward")
+        """The op's class name plus "Backward" (descent's name, in its messages): a str, also
+        callable: `name()` gives PyTorch's name for the node ("MulBackward0", grad_fn.py)."""
+        return NodeName(type(self).__name__ + "Backward", self)
+
+    # PyTorch's saved-value attributes (torchviz's show_saved reads them), as properties: a
+    # class-level __getattr__ would keep CPython from specializing every node attribute read.
+    _saved_self = property(lambda self: _gf.saved_attr(self, "_saved_self", new_tensor))
+    _saved_other = property(lambda self: _gf.saved_attr(self, "_saved_other", new_tensor))
+    _saved_result = property(lambda self: _gf.saved_attr(self, "_saved_result", new_tensor))
+
+    def __dir__(self):
+        """dir() lists only the `_saved_*` attributes this node can give (as PyTorch's)."""
+        return _gf.node_dir(self, super().__dir__())
 
     def _freed_message(self) -> str:
         return (
@@ -532,7 +543,7 @@ class Function:
         )
 
     def __repr__(self) -> str:
-        return f"<{self.name} node #{getattr(self, 'index', '?')}>"
+        return node_repr(self)  # PyTorch's: <MulBackward0 object at 0x...>
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError

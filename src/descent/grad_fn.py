@@ -5,8 +5,9 @@ the node that produced it, the leaf tensor itself, or None. PyTorch shows the sa
 through two names that programs written for it read:
 
 * `grad_fn.name()` is a METHOD there ("SumBackward0"), while descent's own code reads
-  `node.name` as an attribute. `NodeName` is a `str` that can also be called, so both spellings
-  give the name (descent's names have no trailing digit: "SumBackward").
+  `node.name` as an attribute. `NodeName` is a `str` (descent's name, "MulScalarBackward",
+  which error messages and the explain tools print) that can also be called: `name()` gives
+  PyTorch's name ("MulBackward0"), looked up when called (descent.grad_fn_names).
 * `grad_fn.next_functions` is a tuple of `(node, 0)` pairs, one per input: the producing node,
   an `AccumulateGrad` for a leaf that requires grad (its `.variable` is the leaf), or None for an
   input that gets no gradient. It is computed when asked for, from `node.parents`: recording a
@@ -17,26 +18,41 @@ This module sits below the engine and imports nothing from descent.
 
 from __future__ import annotations
 
+import weakref
+
+from .grad_fn_names import SCALAR_INPUT, torch_name
+
 
 class NodeName(str):
     """A node's name: a `str` (descent's `node.name`) that is also callable (`grad_fn.name()`,
-    PyTorch's spelling), returning the plain string."""
+    PyTorch's spelling), returning PyTorch's name for the node (the plain string when made
+    without a node: a custom Function's "CubeBackward", which is PyTorch's too)."""
 
-    __slots__ = ()
+    def __new__(cls, text: str, node=None):
+        s = super().__new__(cls, text)
+        s.node = node
+        return s
 
     def __call__(self) -> str:
-        return str.__str__(self)
+        node = self.node
+        return str.__str__(self) if node is None else torch_name(node)
+
+
+def node_repr(node) -> str:
+    """PyTorch's repr of a grad_fn: `<MulBackward0 object at 0x...>`."""
+    return f"<{node.name()} object at {hex(id(node))}>"
 
 
 class AccumulateGrad:
     """PyTorch's node for a leaf in `next_functions`: `.variable` is the leaf tensor.
 
     descent delivers a leaf's gradient into `.grad` in the engine itself and has no such node
-    in its graph; this stand-in is made when `next_functions` is read. Two stand-ins for the same
-    leaf compare equal (PyTorch returns the same object for them).
+    in its graph; this stand-in is made when `next_functions` is read, and while it lives every
+    read returns the same one for the same leaf, as PyTorch's (torchviz keys its drawing on
+    `id(fn)`). Two stand-ins for the same leaf also compare equal.
     """
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "__weakref__")
 
     def __init__(self, variable) -> None:
         self.variable = variable
@@ -58,13 +74,72 @@ class AccumulateGrad:
         return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
-def next_functions(parents, node_class) -> tuple:
-    """PyTorch's `next_functions` for a node whose recorded parents are `parents`: per input
-    `(node, 0)`, `(AccumulateGrad(leaf), 0)` or `(None, 0)`; `node_class` is the engine's
-    Function (passed in: this module sits below the engine)."""
-    return tuple(
-        (p if p is None or isinstance(p, node_class) else AccumulateGrad(p), 0) for p in parents
+# id(leaf) -> its live AccumulateGrad (which holds the leaf, so the id cannot be reused first)
+_ACCUMULATORS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def accumulate_grad(leaf) -> AccumulateGrad:
+    """The leaf's AccumulateGrad stand-in: the live one if there is one, else a new one."""
+    acc = _ACCUMULATORS.get(id(leaf))
+    if acc is None or acc.variable is not leaf:
+        acc = _ACCUMULATORS[id(leaf)] = AccumulateGrad(leaf)
+    return acc
+
+
+def next_functions(node, node_class) -> tuple:
+    """PyTorch's `next_functions` for `node`: per input `(node, 0)`, `(AccumulateGrad(leaf), 0)`
+    or `(None, 0)`; `node_class` is the engine's Function (passed in: this module sits below
+    the engine). As in PyTorch, an op with a Python-number operand (x * 2) ends with
+    `(None, 0)` for it, and `where`'s condition (not differentiable) is not listed."""
+    parents = node.parents
+    key = type(node).__name__
+    if key == "Where" and len(parents) == 3:
+        parents = parents[1:]
+    elif key == "Linear" and len(parents) == 3:  # PyTorch's addmm(bias, x, w.t()) order
+        parents = (parents[2], parents[0], parents[1])
+    elif key == "LayerNorm" and len(parents) < 3:  # (input, weight, bias): None when absent
+        parents = tuple(parents) + (None,) * (3 - len(parents))
+    out = tuple(
+        (p if p is None or isinstance(p, node_class) else accumulate_grad(p), 0) for p in parents
     )
+    return out + ((None, 0),) if key in SCALAR_INPUT else out
+
+
+_SAVED_INPUTS = {1: ("_saved_self",), 2: ("_saved_self", "_saved_other")}
+
+
+def saved_names(node) -> tuple:
+    """The `_saved_*` attributes PyTorch's node for this op would show that descent can give:
+    `_saved_self` / `_saved_other` for saved inputs, `_saved_result` for a saved output."""
+    names: tuple = ()
+    saved = getattr(node, "saved", None)
+    if node.save_inputs and type(saved) is tuple:
+        names = _SAVED_INPUTS.get(len(saved), ())
+    if node.save_output and getattr(node, "out_data", None) is not None:
+        names += ("_saved_result",)
+    return names
+
+
+def node_dir(node, names) -> list:
+    """dir(node): `names` without the `_saved_*` properties the node cannot give."""
+    have = saved_names(node)
+    return [n for n in names if not n.startswith("_saved_") or n in have]
+
+
+def saved_attr(node, name: str, wrap):
+    """`grad_fn._saved_self` and the like (torchviz reads them): the saved Tensor; `wrap`
+    makes a Tensor of the saved output array. AttributeError when the node has none."""
+    if name not in saved_names(node):
+        arity = len(getattr(node, "in_shapes", ()) or ())
+        could = (_SAVED_INPUTS.get(arity, ()) if node.save_inputs else ()) + (
+            ("_saved_result",) if node.save_output else ()
+        )
+        if name in could:  # the node saves it, and a backward without retain_graph freed it
+            raise RuntimeError(node._freed_message())
+        raise AttributeError(f"'{node.name()}' (descent node {node.name}) has no attribute {name}")
+    if name == "_saved_result":
+        return wrap(node.out_data)
+    return node.saved[_SAVED_INPUTS[len(node.saved)].index(name)]
 
 
 # -- node hooks (grad_fn.register_prehook / register_hook) ------------------------------------

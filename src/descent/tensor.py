@@ -722,7 +722,7 @@ class Tensor(
             if dt != default and dt.kind != "b" and dt != np.int64 and dt != complex_of(default):
                 extras.append(f"dtype=descent.{dt.name}")
         if self._node is not None:
-            extras.append(f"grad_fn=<{self._node.name}>")
+            extras.append(f"grad_fn=<{self._node.name()}>")
         elif self._rg:
             extras.append("requires_grad=True")
         return add_suffixes("tensor(" + body, extras, len("tensor("))

@@ -1,0 +1,239 @@
+"""PyTorch's names for descent's graph nodes: what `grad_fn.name()` and `repr(grad_fn)` show.
+
+descent names a node after its op class ("MulScalarBackward"); PyTorch names it after the
+ATen function's derivative entry, with an overload digit ("MulBackward0"). Programs and
+tutorials print these names, so `name()` answers PyTorch's. The name is computed when asked
+for (a table lookup, sometimes a look at the node's parameters or input shapes), never when a
+node is recorded: the hot path does not change. `node.name` (an attribute, descent's own name)
+stays what error messages, anomaly mode and the explain tools print.
+
+Where descent's graph has another structure than PyTorch's (one fused node where PyTorch has
+two: `F.linear` is one Linear node, PyTorch's an AddmmBackward0 over a TBackward0; cross_entropy
+one node, PyTorch's NllLossBackward0 over LogSoftmaxBackward0), the node keeps its place and
+takes the name of PyTorch's OUTER node. Ops descent composes from others (mse_loss, addmm,
+group_norm) show the name of their last primitive. docs/engine.md lists the differences.
+
+This module sits below the engine and imports nothing from descent.
+"""
+
+from __future__ import annotations
+
+# descent op class -> PyTorch's node name, where it is not just the class name + "Backward0"
+# (Exp -> ExpBackward0 needs no entry). A callable computes it from the node.
+_FIXED = {
+    "AddScalar": "AddBackward0",  # x + 1 and x - 1 (descent records x + (-1))
+    "MulScalar": "MulBackward0",  # x * 2 (and x / 2, folded into x * 0.5)
+    "DivScalar": "DivBackward0",
+    "RSubScalar": "RsubBackward1",
+    "PowScalar": "PowBackward0",
+    "Pow": "PowBackward1",
+    "RPowScalar": "PowBackward2",
+    "Concatenate": "CatBackward0",
+    "Cast": "ToCopyBackward0",
+    "BroadcastTo": "ExpandBackward0",
+    "Tile": "RepeatBackward0",
+    "TakeAlongAxis": "GatherBackward0",
+    "SetItem": "torch::autograd::CopySlices",
+    "VectorNorm": "LinalgVectorNormBackward0",
+    "Norm2": "LinalgVectorNormBackward0",
+    "CumSum": "CumsumBackward0",
+    "CumProd": "CumprodBackward0",
+    "LogCumSumExp": "LogcumsumexpBackward0",
+    "LogSumExp": "LogsumexpBackward0",
+    "Log1p": "Log1PBackward0",
+    "EvenlyShared": "MedianBackward0",
+    "Clamp": "ClampBackward1",  # Python-number bounds
+    "Remainder": "RemainderBackward1",
+    "Fmod": "FmodBackward1",
+    "RoundedDiv": "DivBackward2",  # div(a, b, rounding_mode=...)
+    "LerpScalar": "LerpBackward0",
+    "Lerp": "LerpBackward1",
+    "SoftmaxCrossEntropy": "NllLossBackward0",  # fused: PyTorch's has a LogSoftmaxBackward0
+    "LayerNorm": "NativeLayerNormBackward0",
+    "BatchNorm": "NativeBatchNormBackward0",
+    "Conv2d": "ConvolutionBackward0",
+    "MaxPool2d": "MaxPool2DWithIndicesBackward0",
+    "AvgPool2d": "AvgPool2DBackward0",
+    "ScatterReduce": "ScatterReduceBackward0",
+    "FFTC2C": "FftC2CBackward0",
+    "FFTR2C": "FftR2CBackward0",
+    "FFTC2R": "FftC2RBackward0",
+    "Inv": "LinalgInvExBackward0",
+    "Pinv": "LinalgPinvBackward0",
+    "Det": "LinalgDetBackward0",
+    "Cholesky": "LinalgCholeskyExBackward0",
+    "LUFactor": "LinalgLuFactorExBackward0",
+    "Solve": "LinalgSolveExBackward0",
+    "Eigvalsh": "LinalgEighBackward0",
+    "Svdvals": "LinalgSvdBackward0",
+    "Ndtri": "SpecialNdtriBackward0",
+    "LogNdtr": "SpecialLogNdtrBackward0",
+    "Erfcx": "SpecialErfcxBackward0",
+    "Entr": "SpecialEntrBackward0",
+    "I0e": "SpecialI0EBackward0",
+    "I1": "SpecialI1Backward0",
+    "I1e": "SpecialI1EBackward0",
+    "Xlog1py": "SpecialXlog1PyBackward0",
+}
+
+
+def _ndims(node) -> tuple:
+    return tuple(len(s) for s in getattr(node, "in_shapes", ()) or ())
+
+
+def _all_axes(node) -> bool:
+    """A reduction over every axis without keepdims (PyTorch's overload 0: x.sum())."""
+    axis = getattr(node, "axis", None)
+    nd = _ndims(node)
+    if axis is None:
+        return not getattr(node, "keepdims", False)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return bool(nd) and len(axes) == nd[0] and not getattr(node, "keepdims", False)
+
+
+def _sum(node) -> str:
+    return "SumBackward0" if _all_axes(node) else "SumBackward1"
+
+
+def _mean(node) -> str:
+    return "MeanBackward0" if _all_axes(node) else "MeanBackward1"
+
+
+def _max(node) -> str:
+    kind = "Min" if getattr(node, "is_min", False) else "Max"
+    # x.max() shares ties evenly (MaxBackward1); amax/amin (and max(dim)'s values) otherwise
+    return f"{kind}Backward1" if getattr(node, "evenly", False) else f"A{kind.lower()}Backward0"
+
+
+def _var(node) -> str:
+    return "StdBackward0" if getattr(node, "root", False) else "VarBackward0"
+
+
+def _round(node) -> str:
+    mode = str(getattr(node, "mode", "round"))
+    if mode == "round":
+        return "RoundBackward1" if getattr(node, "decimals", 0) else "RoundBackward0"
+    return mode.capitalize() + "Backward0"  # floor, ceil, trunc
+
+
+def _tri(node) -> str:
+    return "TriuBackward0" if getattr(node, "upper", False) else "TrilBackward0"
+
+
+def _matmul(node) -> str:
+    return {(2, 2): "MmBackward0", (1, 1): "DotBackward0", (2, 1): "MvBackward0",
+            (1, 2): "SqueezeBackward4"}.get(_ndims(node), "UnsafeViewBackward0")  # fmt: skip
+
+
+def _linear(node) -> str:
+    nd = _ndims(node)
+    if nd and nd[0] == 2:  # PyTorch: addmm(bias, x, w.t()) or mm(x, w.t())
+        return "AddmmBackward0" if len(nd) == 3 else "MmBackward0"
+    return "ViewBackward0"  # batched input: PyTorch's matmul ends with a view
+
+
+def _rdiv(node) -> str:
+    # c / x: reciprocal(x) for c == 1, else PyTorch's reciprocal(x) * c (one fused node here)
+    return "ReciprocalBackward0" if getattr(node, "c", None) == 1 else "MulBackward0"
+
+
+def _transpose(node) -> str:
+    axes = tuple(getattr(node, "axes", None) or ())
+    moved = [i for i, a in enumerate(axes) if i != a]
+    if len(axes) == 2 and moved:
+        return "TBackward0"  # x.t() (x.T and x.transpose(0, 1) are PyTorch's other names)
+    return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
+
+
+def _reshape(node) -> str:
+    shape = getattr(node, "shape", None)
+    nd = getattr(node, "in_shapes", None)
+    if shape is None or not nd:
+        return "ViewBackward0"
+    src, dst = tuple(nd[0]), tuple(shape)
+    if len(dst) == len(src) + 1 and tuple(d for d in dst if d != 1) == tuple(
+        s for s in src if s != 1
+    ):
+        return "UnsqueezeBackward0"
+    if len(dst) == len(src) - 1 and tuple(d for d in dst if d != 1) == tuple(
+        s for s in src if s != 1
+    ):
+        return "SqueezeBackward1"
+    return "ViewBackward0"
+
+
+def _getitem(node) -> str:
+    """PyTorch indexes one component at a time, so its node is the last effective one."""
+    idx = getattr(node, "idx", None)
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    if not getattr(node, "basic", True):
+        return "IndexBackward0"
+    last = "AliasBackward0"
+    for p in parts:
+        if p is None:
+            last = "UnsqueezeBackward0"
+        elif isinstance(p, slice):
+            if p != slice(None):
+                last = "SliceBackward0"
+        elif p is not Ellipsis:
+            last = "SelectBackward0"
+    return last
+
+
+def _pad(node) -> str:
+    mode = getattr(node, "mode", "constant")
+    if mode == "constant":
+        return "ConstantPadNdBackward0"
+    n = max(1, sum(1 for w in (getattr(node, "pad_width", ()) or ()) if tuple(w) != (0, 0)))
+    kind = {"reflect": "Reflection", "edge": "Replication", "replicate": "Replication",
+            "wrap": "Circular", "circular": "Circular"}.get(str(mode), "ConstantPadNd")  # fmt: skip
+    return f"{kind}Pad{n}DBackward0"
+
+
+def _logaddexp(node) -> str:
+    return "Logaddexp2Backward0" if getattr(node, "base2", False) else "LogaddexpBackward0"
+
+
+def _clamp_tensor(node) -> str:
+    lo, hi = getattr(node, "has_lo", True), getattr(node, "has_hi", True)
+    if lo and hi:
+        return "ClampBackward0"  # tensor bounds
+    return "ClampMinBackward1" if lo else "ClampMaxBackward1"
+
+
+_RULES = {
+    "ClampTensor": _clamp_tensor,
+    "LogAddExp": _logaddexp,
+    "Sum": _sum,
+    "Mean": _mean,
+    "Max": _max,
+    "Var": _var,
+    "Round": _round,
+    "Tri": _tri,
+    "MatMul": _matmul,
+    "Linear": _linear,
+    "RDivScalar": _rdiv,
+    "Transpose": _transpose,
+    "Reshape": _reshape,
+    "GetItem": _getitem,
+    "Pad": _pad,
+}
+
+# Ops whose Python-number operand PyTorch wraps into a tensor input: their next_functions end
+# with (None, 0) for it (x * 2: ((AccumulateGrad, 0), (None, 0))).
+SCALAR_INPUT = frozenset({"AddScalar", "MulScalar", "DivScalar"})
+
+
+def torch_name(node) -> str:
+    """PyTorch's name for `node` (a descent graph node): "SumBackward0", "MmBackward0"."""
+    key = type(node).__name__
+    fixed = _FIXED.get(key)
+    if fixed is not None:
+        return fixed
+    rule = _RULES.get(key)
+    if rule is not None:
+        try:
+            return rule(node)
+        except Exception:  # noqa: BLE001 - a node missing a field: the plain name
+            pass
+    return key + "Backward0"
