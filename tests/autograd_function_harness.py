@@ -22,6 +22,7 @@ Checks per entry (``CHECKS``), each against torch on the entry's float32 samples
 * ``jvp``: ``func.jvp`` (forward mode; entries with ``supports_forward_ad``);
 * ``vmap``: ``func.vmap`` over a batch of two samples (descent's vmap is a loop; the
   Function's ``vmap`` staticmethod and ``generate_vmap_rule`` are torch's business);
+* ``vmapvjp``: ``func.vmap`` over ``func.vjp`` (per-sample gradients, functorch's check);
 * ``gradgrad``: double backward, the gradient of ``<grad, v>`` with respect to the inputs and
   the output weights (entries with ``supports_fwgrad_bwgrad``).
 
@@ -44,16 +45,17 @@ from harness_report import report, short
 from opinfo_harness import TOL, Unsupported, _flat, _np, _retarget, compare, to_descent
 
 F32 = TOL[torch.float32]
-CHECKS = ("forward", "backward", "inplace", "jvp", "vmap", "gradgrad")
+CHECKS = ("forward", "backward", "inplace", "jvp", "vmap", "vmapvjp", "gradgrad")
 
 # (entry, check) pairs torch itself refuses: not collected (descent's answer has nothing to
 # be compared with).
 TORCH_REFUSES = {
-    (
-        "NumpyCubeNotComposableAutogradFunction",
-        "vmap",
-    ): "torch: no vmap staticmethod and no generate_vmap_rule (descent's vmap is a loop and "
-    "runs it)",
+    (name, check): "torch: no vmap staticmethod and no generate_vmap_rule (descent's vmap is a "
+    "loop and runs it)"
+    for name, check in (
+        ("NumpyCubeNotComposableAutogradFunction", "vmap"),
+        ("NumpyCubeNotComposableAutogradFunction", "vmapvjp"),
+    )
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +296,39 @@ def check_vmap(op, sample):
     tout = torch.func.vmap(lambda *a: tfn(*a, **sample.kwargs), in_dims)(*targs)
     dout = descent.func.vmap(lambda *a: dfn(*a, **dkw), in_dims)(*dargs)
     return compare(tout, dout, F32)
+
+
+def check_vmapvjp(op, sample):
+    """vmap over func.vjp (functorch's per-sample gradients): a batch of two inputs (the
+    sample and 1.5 times it) and two cotangents for the floating outputs."""
+    args, pos = _tensor_positions(sample)
+    _, dargs, dkw = _translate(sample)
+    tfn, dfn = op.op, descent_fn(op.op)
+    tb = [torch.stack([args[i].detach(), args[i].detach() * 1.5]) for i in pos]
+    db_ = [descent.tensor(_np(t)) for t in tb]
+    tout = _flat(tfn(*[a.detach() if isinstance(a, torch.Tensor) else a for a in args],
+                     **sample.kwargs))  # fmt: skip
+    idx = [i for i, o in enumerate(tout) if isinstance(o, torch.Tensor) and o.is_floating_point()]
+    tct, dct = _weights([torch.stack([tout[i], tout[i]]) for i in idx], 4)
+
+    def per_sample(lib, fn, base, kw):
+        def f(*xs_and_cts):
+            xs, cts = xs_and_cts[: len(pos)], xs_and_cts[len(pos) :]
+
+            def g(*p):
+                outs = _flat(fn(*_with(base, pos, p), **kw))
+                return tuple(outs[i] for i in idx)
+
+            _, vjp_fn = lib.func.vjp(g, *xs)
+            return vjp_fn(tuple(cts))
+
+        return f
+
+    tbase = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+    dbase = [a.detach() if isinstance(a, descent.Tensor) else a for a in dargs]
+    tres = torch.func.vmap(per_sample(torch, tfn, tbase, sample.kwargs))(*tb, *tct)
+    dres = descent.func.vmap(per_sample(descent, dfn, dbase, dkw))(*db_, *dct)
+    return compare(tres, dres, F32)
 
 
 def check_gradgrad(op, sample):
