@@ -17,6 +17,9 @@ Three variants per (entry, dtype):
 * "inplace": `torch._foreach_add_` on clones of the inputs: the mutated tensors (the very
   objects passed in, returned as PyTorch returns them) and the gradients through the clones
   where the entry supports in-place autograd;
+* "empty": PyTorch's zero-size samples (`sample_zero_size_tensor_inputs`: every tensor empty;
+  10,000 per list there, the first 23 here), out of place (its `sample_zero_size_inputs` returns
+  nothing since OpInfo wraps the sample function, so PyTorch's own suite skips them);
 * "errors": the entries have no `error_inputs_func`, so the harness derives the error cases
   PyTorch's test_foreach.py checks from each entry's first sample: an empty list, a second list
   or a list of numbers one shorter, a tensor whose shape does not broadcast. Where torch raises
@@ -51,8 +54,12 @@ DATABASES = ("unary", "binary", "pointwise", "reduce", "other")
 # The (variant, dtype) runs tests/test_foreachinfo.py collects; the dtypes descent has of the
 # database's (every entry lists all of torch's dtypes; a sample torch refuses must be refused).
 RUN_DTYPES = ("float32", "float64", "int64", "bool", "complex64")
-VARIANTS = ("function", "inplace", "errors")
-RUNS = [(v, d) for v in ("function", "inplace") for d in RUN_DTYPES] + [("errors", "float32")]
+VARIANTS = ("function", "inplace", "empty", "errors")
+RUNS = [(v, d) for v in ("function", "inplace") for d in RUN_DTYPES] + [
+    ("empty", "float32"),
+    ("errors", "float32"),
+]
+EMPTY_LISTS = 23  # tensors kept of each zero-size sample's 10,000
 
 # Differences examined and kept, with the reason (tests/foreachinfo_known.py takes these words);
 # keyed by (variant, dtype, entry).
@@ -67,7 +74,10 @@ def entries():
 def torch_name(op, variant):
     """torch's function for ``variant`` of ``op`` ("_foreach_add" / "_foreach_add_"), or None."""
     name = op.name + ("_" if variant == "inplace" else "")
-    if variant == "errors":  # the out-of-place form, or the in-place one where it is the only
+    if variant in (
+        "errors",
+        "empty",
+    ):  # the out-of-place form, or the in-place one where it is the only
         name = op.name if hasattr(torch, op.name) else op.name + "_"
     return name if hasattr(torch, name) else None
 
@@ -145,6 +155,20 @@ def _check_one(op, sample, dtype, grad, variant):
     return found
 
 
+def zero_size_samples(op, dtype, grad):
+    """PyTorch's zero-size samples of ``op`` (every tensor empty), each list cut to its first
+    EMPTY_LISTS tensors."""
+    fn = getattr(op.sample_inputs_func, "__wrapped__", op.sample_inputs_func)
+    if not hasattr(fn, "sample_zero_size_tensor_inputs"):
+        return []
+    out = []
+    for s in fn.sample_zero_size_tensor_inputs(op, "cpu", dtype, grad):
+        s.input = s.input[:EMPTY_LISTS]
+        s.args = tuple(a[:EMPTY_LISTS] if isinstance(a, list) else a for a in s.args)
+        out.append(s)
+    return out
+
+
 def _grad(op, dtype, variant):
     if not (dtype.is_floating_point or dtype.is_complex) or variant == "errors":
         return False
@@ -157,7 +181,10 @@ def check(op, dtype, variant="function"):
     if _fns(op, variant, _Raised()) is None:
         return None
     grad = _grad(op, dtype, variant)
-    cases = samples(op, dtype, grad)
+    if variant == "empty":
+        cases = zero_size_samples(op, dtype, grad)
+    else:
+        cases = samples(op, dtype, grad)
     if variant == "errors":
         cases = error_samples(cases[0]) if cases else []
     found, ran = [], 0

@@ -33,5 +33,8 @@ def _cases():
 def test_foreachinfo(op, dtype, variant):
     found = check(op, dtype, variant)
     if found is None:
-        pytest.skip("no sample could be translated")
+        pytest.skip(
+            "no sample for this variant (PyTorch gives _foreach_max and _foreach_mm no "
+            "zero-size samples)"
+        )
     assert not found, f"{len(found)} differences from PyTorch:\n" + "\n".join(found[:20])

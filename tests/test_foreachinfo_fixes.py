@@ -248,3 +248,22 @@ def test_foreach_inplace_extremes_keep_the_cast_rule():
     torch._foreach_minimum_(ti, 3)
     ds._foreach_minimum_(di, 3)
     np.testing.assert_array_equal(di[0].numpy(), ti[0].numpy())
+
+
+# - A negative-order vector norm of nothing was inf; PyTorch refuses it as it refuses the inf
+#   norm (no identity: a power mean of 1/|x|). Found by the foreach database's zero-size samples.
+@pytest.mark.parametrize("ord", [-1, -2, -0.5, float("-inf"), float("inf")])
+@pytest.mark.parametrize(("shape", "dim"), [((0,), None), ((0, 3), 0), ((2, 0), 1)])
+def test_negative_norm_of_nothing_raises(ord, shape, dim):
+    for m in (torch, ds):
+        with pytest.raises(RuntimeError, match="identity"):
+            m.linalg.vector_norm(m.ones(*shape), ord, dim=dim)
+        if dim is None:
+            with pytest.raises(RuntimeError):
+                m._foreach_norm([m.ones(2), m.ones(*shape)], ord)
+    # a reduction over non-empty dims of an empty tensor is an empty result, as in PyTorch
+    if dim is not None:
+        other = 1 - dim
+        a = torch.linalg.vector_norm(torch.ones(*shape), ord, dim=other)
+        b = ds.linalg.vector_norm(ds.ones(*shape), ord, dim=other)
+        assert tuple(a.shape) == tuple(b.shape)

@@ -136,7 +136,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     if x.ndim == 0 and dim in (None, (), []):  # |x| exactly, as PyTorch's (see forward)
         return reshape(vector_norm(reshape(x, (1,)), ord), ())
     axis = _axes("linalg.vector_norm", dim, x.ndim)
-    if math.isinf(ord) and any(x.shape[i] == 0 for i in axis):
+    if (ord < 0 or math.isinf(ord)) and any(x.shape[i] == 0 for i in axis):
+        # a negative p is a power mean of 1/|x|^p: no identity either (PyTorch's error)
         raise DescentError(
             f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor (shape "
             f"{tuple(x.shape)}) because the operation does not have an identity"
