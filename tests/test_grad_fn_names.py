@@ -257,3 +257,33 @@ def test_op_db_agreement_does_not_drop():
     res = survey()
     same = sum(t == d for t, d in res.values())
     assert same >= 285, f"{same} of {len(res)}"
+
+
+def test_multi_output_custom_function_outputs_show_the_function_node():
+    """PyTorch's outputs of a multi-output custom Function share the function's node; descent
+    records each as a slice of the node's packed output, which shows the function's name and
+    next_functions."""
+
+    def make(lib):
+        class CubeAndSlope(lib.autograd.Function):
+            @staticmethod
+            def forward(x):
+                return x**3, 3 * x**2
+
+            @staticmethod
+            def setup_context(ctx, inputs, outputs):
+                ctx.save_for_backward(inputs[0])
+
+            @staticmethod
+            def backward(ctx, g0, g1):
+                (x,) = ctx.saved_tensors
+                return g0 * 3 * x**2 + g1 * 6 * x
+
+        return CubeAndSlope
+
+    tx, dx = torch.tensor(V4, requires_grad=True), descent.tensor(V4, requires_grad=True)
+    touts, douts = make(torch).apply(tx), make(descent).apply(dx)
+    for t, d in zip(touts, douts):
+        assert _walk_both(t, d) == []
+        assert d.grad_fn.name() == t.grad_fn.name() == "CubeAndSlopeBackward"
+        assert repr(d).endswith("grad_fn=<CubeAndSlopeBackward>)")

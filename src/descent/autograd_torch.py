@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, grad_fn
 
 __all__ = [
     "FunctionCtx",
@@ -556,6 +556,7 @@ def ctx_apply(cls, *args, **kwargs):
     results = list(outs)
     for i, start, shape in node.layout:
         part = t[start : start + outs[i]._data.size].reshape(shape)
+        grad_fn.OUTPUT_OF[part._node] = node  # name() and next_functions: the function's
         results[i] = _dirty_output(ctx, cls, outs[i], part)
     if not ctx.materialize_grads:  # record which outputs a gradient reaches (see the class)
         node.received = received = [False] * len(outs)

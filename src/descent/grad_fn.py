@@ -22,6 +22,11 @@ import weakref
 
 from .grad_fn_names import SCALAR_INPUT, torch_name
 
+# The nodes that stand for one output of a multi-output custom Function: descent records them as
+# slices of the function's packed output (autograd_torch.ctx_apply), PyTorch shows the
+# function's node itself, so their name() and next_functions are the function's.
+OUTPUT_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 class NodeName(str):
     """A node's name: a `str` (descent's `node.name`) that is also callable (`grad_fn.name()`,
@@ -35,7 +40,10 @@ class NodeName(str):
 
     def __call__(self) -> str:
         node = self.node
-        return str.__str__(self) if node is None else torch_name(node)
+        if node is None:
+            return str.__str__(self)
+        owner = OUTPUT_OF.get(node) if OUTPUT_OF else None
+        return torch_name(node) if owner is None else owner.name()
 
 
 def node_repr(node) -> str:
@@ -91,6 +99,8 @@ def next_functions(node, node_class) -> tuple:
     or `(None, 0)`; `node_class` is the engine's Function (passed in: this module sits below
     the engine). As in PyTorch, an op with a Python-number operand (x * 2) ends with
     `(None, 0)` for it, and `where`'s condition (not differentiable) is not listed."""
+    if OUTPUT_OF:
+        node = OUTPUT_OF.get(node, node)
     parents = node.parents
     key = type(node).__name__
     if key == "Where" and len(parents) == 3:
