@@ -168,7 +168,7 @@ def _floating(outs):
 
 def _weights(tensors, seed):
     gen = torch.Generator().manual_seed(seed)
-    ws = [torch.randn(t.shape, generator=gen, dtype=torch.float64).float() for t in tensors]
+    ws = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype) for t in tensors]
     return ws, [descent.tensor(_np(w)) for w in ws]
 
 
