@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from . import tensor_methods
 from .autograd import overwrote_saved_output
-from .ops.inplace import _bump, _check_leaf_inplace, _rebind, _records
+from .ops.inplace import _bump, _check_leaf_inplace, _rebind, _records, _write_failed
 from .tensor import Tensor
 
 # Tensor method -> the in-place method made from it (`exp` -> `exp_`).
@@ -80,7 +80,10 @@ def write_values(t: Tensor, values) -> None:
     path: in place, so views of t see the new values. When t's array is the output its op saved
     for backward (Exp, Tanh, ...), backward through that op then raises as PyTorch's does
     (autograd.overwrote_saved_output) instead of giving a wrong gradient without an error."""
-    t._data[...] = values
+    try:
+        t._data[...] = values
+    except ValueError:  # an expanded t: PyTorch's error, not NumPy's
+        _write_failed(t, values, "in-place op")
     overwrote_saved_output(t)
 
 

@@ -51,6 +51,9 @@ class TensorGapMethods2:
     def as_strided(self, size, stride, storage_offset=None):
         return _ops.as_strided(self, size, stride, storage_offset)
 
+    def as_strided_(self, size, stride, storage_offset=None):
+        return _ops.as_strided_(self, size, stride, storage_offset)
+
     def index_copy(self, dim, index, source):
         return _ops.index_copy(self, dim, index, source)
 
@@ -84,8 +87,8 @@ class TensorGapMethods2:
     def sum_to_size(self, *size):
         return _ops.sum_to_size(self, *size)
 
-    def ravel(self):
-        return _ops.reshape(self, -1)
+    def ravel(self):  # PyTorch's contiguous().view(-1): a copy unless contiguous
+        return _ops.reshape(self.contiguous(), -1)
 
     def split_with_sizes(self, split_sizes, dim=0):
         return _ops.split_with_sizes(self, split_sizes, dim)

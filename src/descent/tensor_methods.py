@@ -494,7 +494,7 @@ class ShapeMethods:
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
             return _view_as_dtype(self, shape[0])  # x.view(torch.int32): the bits reinterpreted
-        return _ops.reshape(self, *shape)
+        return _ops.view(self, *shape)  # never a copy: raises where PyTorch's view does
 
     def flatten(self, start_dim=0, end_dim=-1):
         return _ops.flatten(self, start_dim, end_dim)

@@ -142,7 +142,7 @@ class TorchMethods:
         return _ops.clamp(self, None, max)
 
     def view_as(self, other):
-        return _ops.reshape(self, tuple(other.shape))
+        return _ops.view(self, tuple(other.shape))
 
     def reshape_as(self, other):
         return _ops.reshape(self, tuple(other.shape))

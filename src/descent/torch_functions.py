@@ -117,8 +117,9 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 def ravel(input: Tensor) -> Tensor:
-    """input flattened to 1-D (torch.ravel)."""
-    return _ops.reshape(input, -1)
+    """input flattened to 1-D (torch.ravel): a view of a contiguous input, else a copy (never a
+    strided view of a non-contiguous one, as PyTorch's contiguous().view(-1))."""
+    return _ops.reshape(input.contiguous(), -1)
 
 
 def relu_(input: Tensor) -> Tensor:

@@ -45,16 +45,20 @@ def _real_dtype(dt) -> np.dtype:
 
 
 def _as_real_array(xp, z):
-    """(..., 2) real array over the complex array z (a view where z is contiguous)."""
-    shape = z.shape  # kept: ascontiguousarray makes a 0-d array 1-d
-    z = xp.ascontiguousarray(z)
-    return z.view(_real_dtype(z.dtype)).reshape(shape + (2,))
+    """(..., 2) real array over the complex array z: always a view of z's memory, whatever
+    its strides (PyTorch's view_as_real is one); the new last axis, of size 1 before the
+    dtype change, is contiguous by definition, which is all NumPy's view needs."""
+    return z[..., None].view(_real_dtype(z.dtype))
 
 
 def _as_complex_array(xp, r):
-    """The complex array over the (..., 2) real array r (a view where r is contiguous)."""
-    r = xp.ascontiguousarray(r)
-    return r.view(complex_of(r.dtype)).reshape(r.shape[:-1])
+    """The complex array over the (..., 2) real array r: a view where r's last dimension is
+    contiguous (view_as_complex checks PyTorch's conditions first), else over a copy (a
+    gradient may come in any layout)."""
+    try:
+        return r.view(complex_of(r.dtype))[..., 0]
+    except ValueError:  # the last axis not contiguous: NumPy cannot pair the values up
+        return xp.ascontiguousarray(r).view(complex_of(r.dtype))[..., 0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .gaps_tensor_inplace import resize_as_
 from .gaps_tensor_strided import (
     alias_copy,
     as_strided,
+    as_strided_,
     as_strided_copy,
     as_strided_scatter,
     detach_copy,
@@ -52,7 +53,8 @@ from .shape import broadcast_to, reshape, split, swapaxes, transpose
 from .shape_index import _axis, _diag_index, movedim, scatter_reduce
 
 __all__: list[str] = [
-    "adjoint", "alias_copy", "as_strided", "as_strided_copy", "as_strided_scatter", "conj",
+    "adjoint", "alias_copy", "as_strided", "as_strided_", "as_strided_copy",
+    "as_strided_scatter", "conj",
     "conj_physical", "conj_physical_", "detach", "detach_", "detach_copy", "diagflat",
     "diagonal_copy", "diagonal_scatter", "expand_copy",
     "fill", "fill_", "get_device", "imag", "index_copy", "index_put_", "index_reduce",

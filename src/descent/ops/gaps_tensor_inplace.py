@@ -152,10 +152,7 @@ def resize_as_(input: Tensor, the_template, *, memory_format=None) -> Tensor:
 
 
 def _index_add(x: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
-    # A 0-d x is one slot along dim 0 (descent's index_add needs a dimension).
-    if x.ndim == 0:
-        src = _ops.reshape(as_tensor(source, x), (-1,))
-        return _ops.reshape(_ops.index_add(_ops.reshape(x, (1,)), dim, index, src, alpha=alpha), ())
+    # (a 0-d x: index_add applies PyTorch's rules, a 0-d source only)
     return _ops.index_add(x, dim, index, source, alpha=alpha)
 
 

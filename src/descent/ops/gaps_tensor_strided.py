@@ -13,75 +13,121 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
-from ..autograd import Function
+from .. import backend, grad_mode
+from ..autograd import Function, new_tensor
 from ..errors import RangeError
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
 from .elementwise import clone
 from .indexing import SetItem, getitem
+from .view_rules import address as _address
+from .view_rules import storage as _storage
+from .view_rules import storage_root as _storage_root
 
 # ---------------------------------------------------------------------------------------------
 # Strided views
 
 
 class AsStrided(Function):
-    """y[i] = x.flatten()[offset + sum_k i_k * stride_k]; gx = gy scatter-added back to those
-    positions (overlapping windows accumulate), reshaped to x."""
+    """y[i] = storage[offset + sum_k i_k * stride_k], where storage is the memory x views;
+    gx = gy scatter-added onto the storage, read back at x's own positions (overlapping
+    windows accumulate; an x whose elements share memory (an expand) gets each shared
+    position's gradient divided among them, as PyTorch's as_strided_backward)."""
 
     makes_view = True  # the output may view the input (autograd.mark_view)
 
-    __slots__ = ("shape", "strides", "offset", "flat")  # flat: the index array, for backward
+    # flat: the output's storage positions; n: the storage's size; xpos: x's storage
+    # positions (an int, the offset, when x is C-contiguous); all index data, no values.
+    __slots__ = ("shape", "strides", "offset", "flat", "n", "xpos")
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.flat = flat = _flat_positions(xp, self.shape, self.strides, self.offset)
-        src = x.reshape(-1)
-        if isinstance(src, np.ndarray):
-            # A read-only strided view of x's memory (PyTorch's is writable; see the docs).
-            view = np.lib.stride_tricks.as_strided(
-                src[self.offset :], self.shape,
-                tuple(s * src.itemsize for s in self.strides), writeable=False,
-            )  # fmt: skip
-            return view
-        return src[flat]
+        storage, xoff = _storage(x)
+        self.n = storage.shape[0]
+        self.flat = _flat_positions(xp, self.shape, self.strides, self.offset)
+        if x.flags.c_contiguous:
+            self.xpos = xoff
+        else:
+            self.xpos = _flat_positions(xp, x.shape, _elem_strides(x), xoff)
+        # A view of the storage, writable where it is (PyTorch's as_strided is a view).
+        return xp.lib.stride_tricks.as_strided(
+            storage[self.offset :], self.shape, tuple(s * x.itemsize for s in self.strides)
+        )
 
     def backward(self, gy, ops):
-        n = 1
-        for s in self.in_shapes[0]:
-            n *= s
-        g = ops.index_grad(gy, (n,), (self.flat,), False)
-        return g.reshape(self.in_shapes[0])
+        g = ops.index_grad(gy, (self.n,), (self.flat,), False)  # onto the storage
+        in_shape = self.in_shapes[0]
+        if isinstance(self.xpos, int):  # x is the storage's elements xpos, xpos + 1, ...
+            numel = 1
+            for s in in_shape:
+                numel *= s
+            return g[self.xpos : self.xpos + numel].reshape(in_shape)
+        gx = g[self.xpos]
+        xp = backend.get_array_module(self.xpos)
+        count = xp.bincount(self.xpos.reshape(-1), minlength=self.n)[self.xpos]
+        if int(count.max(initial=1)) > 1:  # x's elements share memory: split the gradient
+            if isinstance(gx, Tensor):  # (create_graph: a constant divisor in the graph)
+                return gx / Tensor._wrap(count.astype(gx._data.dtype))
+            return gx / count.astype(gx.dtype)
+        return gx
 
 
 def as_strided(input, size, stride, storage_offset=None) -> Tensor:
-    """The elements of input at `storage_offset + sum_k i_k * stride[k]` as a tensor of shape
-    `size` (torch.as_strided), for a contiguous input. The result is a read-only view of
-    input's memory (PyTorch's is writable); its gradient scatter-adds back.
+    """The elements of the memory `input` views at `storage_offset + sum_k i_k * stride[k]`
+    as a tensor of shape `size` (torch.as_strided): a view, writes through it change input
+    (and the reverse); storage_offset defaults to input's own. Its gradient scatter-adds
+    back to input's elements.
 
     Raises:
-        RuntimeError: input is not contiguous (call .contiguous() first), a stride is
-            negative, or the view reaches outside input's elements.
+        RuntimeError: a stride or size is negative, or the view reaches outside the memory
+            (PyTorch's setStorage error).
     """
     x = as_tensor(input)
-    size, stride, rel = _geometry(x, size, stride, storage_offset, "as_strided")
-    return AsStrided.apply(x, shape=size, strides=stride, offset=rel)
+    size, stride, off = _geometry(x, size, stride, storage_offset, "as_strided")
+    return AsStrided.apply(x, shape=size, strides=stride, offset=off)
+
+
+def as_strided_(input, size, stride, storage_offset=None) -> Tensor:
+    """Tensor.as_strided_: input itself becomes the view `as_strided(input, size, stride,
+    storage_offset)` of its memory, and is returned (PyTorch's in-place restride). Recorded
+    on a tensor with history (its node becomes as_strided's, as after PyTorch's); refused on
+    a leaf that requires grad while grad mode is on, as in PyTorch."""
+    x = as_tensor(input)
+    size, stride, off = _geometry(x, size, stride, storage_offset, "as_strided_")
+    if x._rg and grad_mode.is_grad_enabled():
+        if x._node is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation "
+                f"(as_strided_ on a leaf of shape {tuple(x.shape)}); restride it under "
+                "no_grad, or use y = x.as_strided(...), which is differentiable"
+            )
+        # A second Tensor for x's old value (AsStrided saves positions only, never values),
+        # then x takes the restrided view's array and node: a metadata change, no write.
+        y = AsStrided.apply(new_tensor(x._data, True, x._node), shape=size, strides=stride,
+                            offset=off)  # fmt: skip
+        x._data, x._node = y._data, y._node
+        if getattr(y, "_view_base", None) is not None:
+            x._view_base = y._view_base
+        x._version += 1
+        return x
+    a = x._data
+    storage, _ = _storage(a)
+    x._data = backend.get_array_module(a).lib.stride_tricks.as_strided(
+        storage[off:], size, tuple(s * a.itemsize for s in stride)
+    )
+    return x
+
+
+def _elem_strides(a) -> tuple:
+    return tuple(s // a.itemsize for s in a.strides)
 
 
 def storage_offset_of(x: Tensor) -> int:
-    """x's offset in elements from the start of the array it views (0 for an array of its
+    """x's offset in elements from the start of the memory it views (0 for an array of its
     own), as torch's storage_offset()."""
     a = x._data
-    base = a
-    while getattr(base, "base", None) is not None:
-        base = base.base
-    if base is a or not hasattr(base, "__array_interface__"):
-        if base is not a and backend.is_cupy_array(a):
-            return int((a.data.ptr - base.data.ptr) // a.itemsize)
-        return 0
-    start = np.asarray(base).__array_interface__["data"][0]
-    return int((a.__array_interface__["data"][0] - start) // a.itemsize)
+    return (_address(a) - _address(_storage_root(a))) // a.itemsize
 
 
 def data_ptr_of(x: Tensor) -> int:
@@ -101,7 +147,7 @@ def _flat_positions(xp, shape: tuple, strides: tuple, offset: int):
 
 
 def _geometry(x: Tensor, size, stride, storage_offset, op: str):
-    """(size, stride, offset relative to x's first element), checked against x's elements."""
+    """(size, stride, storage offset), checked against the memory x views (PyTorch's rules)."""
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     if len(size) != len(stride):
         raise RuntimeError(
@@ -110,22 +156,20 @@ def _geometry(x: Tensor, size, stride, storage_offset, op: str):
     if any(s < 0 for s in stride) or any(s < 0 for s in size):
         raise RuntimeError(f"{op}: negative sizes or strides are not supported: {size}, "
                            f"{stride}")  # fmt: skip
-    if not x._data.flags.c_contiguous:
-        raise RuntimeError(
-            f"{op}: descent reads a contiguous input's elements only (got a "
-            f"non-contiguous tensor of shape {tuple(x.shape)}); call .contiguous() first"
-        )
-    base = storage_offset_of(x)
+    storage, base = _storage(x._data)
     off = base if storage_offset is None else int(storage_offset)
-    rel = off - base
-    last = rel + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else rel - 1
-    if rel < 0 or last >= x.numel():
+    if off < 0:
+        raise RuntimeError(f"{op}: Tensor: invalid storage offset {off}")
+    need = off + 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+    if need > storage.shape[0]:
+        item = x._data.itemsize
         raise RuntimeError(
-            f"{op}: setStorage: sizes {list(size)}, strides {list(stride)}, storage "
-            f"offset {off} reach outside the input's {x.numel()} elements (storage offset "
-            f"{base}); descent views only the input's own elements"
+            f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset {off}, "
+            f"and itemsize {item} requiring a storage size of {need * item} are out of bounds "
+            f"for storage of size {storage.shape[0] * item} ({op}: the view must stay inside "
+            "the memory the tensor views)"
         )
-    return size, stride, rel
+    return size, stride, off
 
 
 # ---------------------------------------------------------------------------------------------

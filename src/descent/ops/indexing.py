@@ -13,11 +13,12 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
+from .view_rules import writable_alias
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -216,8 +217,17 @@ def setitem(x: Tensor, index, value) -> None:
         return
     # Outside the graph: write into the array (views see it); the version still goes up.
     # (fill_int's range check for ints; a float16 tensor takes 1e9 as inf, as PyTorch's x[i] = v)
-    x._data[idx] = (value._data if isinstance(value, Tensor) else value
-                    if x._data.dtype.kind == "f" else fill_int(value, x._data.dtype))  # fmt: skip
+    v = (value._data if isinstance(value, Tensor) else value
+         if x._data.dtype.kind == "f" else fill_int(value, x._data.dtype))  # fmt: skip
+    try:
+        x._data[idx] = v
+    except ValueError:
+        # An expanded tensor's NumPy array is read-only; PyTorch writes into its memory
+        # (x.expand(2, 3)[0] = 5 sets x's elements): through a writable alias of it
+        alias = None if x._data.flags.writeable else writable_alias(x._data)
+        if alias is None:
+            raise
+        alias[idx] = v
     x._version += 1
 
 
@@ -255,8 +265,9 @@ def _index_tensor(index, xp, name):
         index = index._data
     # Index tensors are int64 constants on x's device; a float index is a user error, not cast.
     index = xp.asarray(index)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype}")
+    if index.dtype.kind not in "iu":  # PyTorch's RuntimeError; a TypeError as before too
+        raise DtypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype} "
+                         "(Expected dtype int32/int64 for index)")  # fmt: skip
     return index.astype(np.int64, copy=False)
 
 
@@ -313,6 +324,8 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         raise TypeError("gather: pass the dimension (dim=) and the index (index=)")
     axis = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    if x.ndim == 1 and len(shape) == 0:  # a 0-d index counts as 1-d: a 0-d result
+        return reshape(gather(x, 0, reshape(as_tensor(index), (1,))), ())
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
     if len(shape) != max(x.ndim, 1) and 0 in tuple(shape):
         # PyTorch skips the dimension check for an empty index: the result is empty, of the
@@ -474,6 +487,11 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     src = as_tensor(src, x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "scatter_add")
+    if min(x.ndim, index.ndim, src.ndim) == 0 and max(x.ndim, index.ndim, src.ndim) <= 1:
+        # PyTorch counts a 0-d tensor as 1-d of one element (a 0-d index added src into
+        # every slot before): all made 1-d, the result given x's shape
+        out = scatter_add(reshape(x, (-1,)), axis, index.reshape(-1), reshape(src, (-1,)))
+        return reshape(out, x.shape)
     if index.ndim != x.ndim or index.ndim != src.ndim:
         check_index_fits("scatter_add", x, Tensor._wrap(index), 0, src)
     # Only the part of src that the index covers is used (PyTorch's rule).
@@ -514,6 +532,7 @@ def _check_index_add_source(x: Tensor, source: Tensor, index, axis: int) -> None
     per index."""
     xs, ss = tuple(x.shape), tuple(source.shape)
     if len(ss) != len(xs) or any(a != b for k, (a, b) in enumerate(zip(xs, ss)) if k != axis):
+        # (a 0-d x against a 1-d source: PyTorch compares the dims as they are)
         raise DescentError(
             f"index_add: source tensor shape must match self tensor shape, excluding the "
             f"specified dimension {axis}. Got self.shape = {xs} source.shape = "
@@ -531,16 +550,35 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if isinstance(source, Tensor) and source._data.dtype != x._data.dtype:
+        raise DescentError(  # PyTorch's RuntimeError: no silent cast of the source
+            f"index_add_(): self ({x.dtype}) and source ({source.dtype}) must have the same "
+            "scalar type; convert the source with .to(self.dtype)"
+        )
     source = as_tensor(source, x)
-    if x.ndim == 0:  # PyTorch treats a 0-d tensor as one element along dim 0 (or -1)
-        from .shape import reshape  # noqa: PLC0415
-
-        if int(axis) not in (0, -1):
-            raise IndexError(f"index_add: dim {axis} is out of range for a 0-d tensor (use 0)")
-        out = index_add(reshape(x, (1,)), 0, index, reshape(source, (-1,)), alpha=alpha)
-        return reshape(out, ())
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_add")
+    if index.ndim > 1:
+        raise DimensionError(
+            f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} "
+            f"(shape {tuple(index.shape)})"
+        )
+    index = index.reshape(-1)  # a 0-d index is one index, as in PyTorch
+    if x.ndim == 0:  # PyTorch treats a 0-d tensor as one element along dim 0 (or -1)
+        if int(axis) not in (0, -1):
+            raise DimensionError(
+                f"index_add: Dimension out of range (expected to be in range of [-1, 0], but "
+                f"got {axis}): a 0-d tensor takes dim 0"
+            )
+        if source.ndim != 0:  # PyTorch: the same number of dims (no 0-d as 1-d here)
+            _check_index_add_source(x, source, index, 0)
+        if index.size != 1:
+            raise RangeError(
+                f"index_add: number of indices ({index.size}) should be 1 for a 0-d source "
+                "(Dimension specified as 0 but tensor has no dimensions)"
+            )
+        out = index_add(reshape(x, (1,)), 0, index, reshape(source, (1,)), alpha=alpha)
+        return reshape(out, ())
     axis = _one_axis(axis, x.ndim)
     if source.shape != x.shape or index.size != x.shape[axis]:
         _check_index_add_source(x, source, index, axis)

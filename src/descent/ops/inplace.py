@@ -36,6 +36,7 @@ from .elementwise import (
     clone,
     masked_fill,
 )
+from .view_rules import writable_alias
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -102,6 +103,48 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     return t
 
 
+def _unwritable(t: Tensor, op: str) -> None:
+    """NumPy refused to write into t's array (a ValueError): raise PyTorch's error instead
+    where the array is read-only, as an expanded tensor's is; an empty one takes the write
+    (nothing to write, as in PyTorch). Only on the error path: no cost to a write."""
+    a = t._data
+    if getattr(a.flags, "writeable", True):
+        return  # another ValueError: the caller's own message
+    if a.size == 0:
+        raise _NothingToWrite
+    if any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)):
+        raise DescentError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location. Please clone() the tensor before performing "
+            f"the operation. (shape {tuple(t.shape)}, stride {t.stride()}: an expanded tensor)"
+        )
+    raise DescentError(
+        f"{op}: the tensor's memory is read-only (made from a read-only NumPy array or "
+        f"buffer; shape {tuple(t.shape)}); clone() it first"
+    )
+
+
+class _NothingToWrite(Exception):
+    """An empty read-only tensor: the write has nothing to do (caught by _set)."""
+
+
+def _write_failed(t: Tensor, value, op: str) -> None:
+    """`t._data[...] = value` raised NumPy's ValueError (called from the except clause, so
+    a write that works costs nothing more): PyTorch's fill_ / zero_ write into an expanded
+    tensor's memory (every element sharing a location gets the same value; NumPy's broadcast
+    is read-only), an empty one takes any write, the rest raise PyTorch's error."""
+    if op == "fill_" and not getattr(t._data.flags, "writeable", True):
+        alias = writable_alias(t._data)
+        if alias is not None:
+            alias[...] = value
+            return
+    try:
+        _unwritable(t, op)
+    except _NothingToWrite:
+        return
+    raise  # noqa: PLE0704 - re-raises NumPy's error (the one being handled by the caller)
+
+
 def _same_shape(t: Tensor, result: Tensor, op: str) -> Tensor:
     """result, checked to have t's shape: an in-place op never grows its tensor (PyTorch)."""
     if result._data.shape != t._data.shape:
@@ -163,7 +206,11 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         dt = result_type(t, other)
         _castable(get_default_dtype() if ufunc == "true_divide" else dt, t, op)
         raise
-    except ValueError:  # NumPy's "non-broadcastable output operand"
+    except ValueError:  # NumPy's "non-broadcastable output operand", or a read-only array
+        try:
+            _unwritable(t, op)
+        except _NothingToWrite:
+            return t
         _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)
     _written(t)
     return t
@@ -207,7 +254,10 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     clipped = clip_array(t._data, min, max)
     if clipped.shape != t._data.shape:
         _broadcast_error(t, clipped.shape, "clamp_")
-    t._data[...] = clipped
+    try:
+        t._data[...] = clipped
+    except ValueError:
+        _write_failed(t, clipped, "clamp_")
     _written(t)
     return t
 
@@ -232,9 +282,13 @@ def copy_(t: Tensor, src) -> Tensor:
         return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)))
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
-        t._data[...] = backend.to_device(src._data, t.device)
+        v = backend.to_device(src._data, t.device)
     else:
-        t._data[...] = src._data
+        v = src._data
+    try:
+        t._data[...] = v
+    except ValueError:
+        _write_failed(t, v, "copy_")
     _written(t)
     return t
 
@@ -259,7 +313,11 @@ def fill_(t: Tensor, value) -> Tensor:
         arr = backend.get_array_module(t._data).empty_like(t._data)
         arr[...] = fill_int(value, t._data.dtype)  # the array path's conversion and errors
         return _rebind(t, _zero_link(t) + Tensor._wrap(arr))
-    t._data[...] = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
+    v = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
+    try:
+        t._data[...] = v
+    except ValueError:
+        _write_failed(t, v, "fill_")
     _written(t)
     return t
 
@@ -280,6 +338,13 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
         grown = np.broadcast_shapes(t._data.shape, mask._data.shape)
         if grown != t._data.shape:
             _broadcast_error(t, grown, "masked_fill_")
-    xp.copyto(t._data, v, where=mask._data, casting="unsafe")
+    dst = t._data
+    if not dst.flags.writeable:  # an expanded tensor: PyTorch writes into its memory
+        dst = writable_alias(dst)
+        if dst is None:
+            if t._data.size == 0:
+                return t  # nothing to write
+            _unwritable(t, "masked_fill_")
+    xp.copyto(dst, v, where=mask._data, casting="unsafe")
     _written(t)
     return t

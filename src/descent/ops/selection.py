@@ -173,7 +173,7 @@ def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
 
 def _index_tensor(index) -> Tensor:
     index = as_tensor(index)
-    if index.dtype.kind not in "iu":
+    if index.dtype.kind not in "iu" and index._data.size:  # (PyTorch checks a non-empty one)
         raise RuntimeError(f"scatter: index must be an integer tensor, got dtype {index.dtype}")
     return index
 
@@ -189,6 +189,18 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     if not isinstance(src, Tensor) and src is not None and value is None:
         src, value = None, src  # scatter(x, dim, index, 2.0): a number as src
     d = _dim(x, dim, "scatter")
+    if index._data.size == 0:  # PyTorch: nothing written, no shape checks (x's copy)
+        if reduce not in (None, "add", "sum", "multiply"):
+            raise RuntimeError(f"scatter: reduce argument must be either add or multiply, "
+                               f"got {reduce!r}")  # fmt: skip
+        return clone(x)
+    if (x.ndim == 0 or index.ndim == 0) and max(x.ndim, index.ndim) == 1:
+        # PyTorch counts a 0-d tensor as 1-d of one element here: x (or index, or src) is
+        # made 1-d and the result given x's shape (a 0-d index wrote every slot before)
+        src1 = reshape(src, (1,)) if isinstance(src, Tensor) and src.ndim == 0 else src
+        out = scatter(reshape(x, (-1,)), d, reshape(index, (-1,)), src1, value=value,
+                      reduce=reduce)  # fmt: skip
+        return reshape(out, x.shape)
     check_index_fits("scatter", x, index, d, src)
     s = _src_tensor(x, index, src, value, "scatter")
     if reduce in ("add", "sum"):

@@ -15,8 +15,9 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_index
 from ..autograd import Function, mark_unrecorded_view, mark_view
-from ..errors import DescentError, RangeError
+from ..errors import DescentError, DimensionError, RangeError
 from ..tensor import Tensor
+from . import view_rules as _view_rules
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
 from .indexing import IndexGrad, _index_tensor, check_index_bounds, check_src_dtype, getitem
@@ -82,8 +83,12 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     The result is a view, as PyTorch's: an unrecorded in-place write (`K.diagonal().add_(eps)`
     under no_grad or outside any graph) changes x, as for descent's other views."""
     x = as_tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {tuple(x.shape)}")
+    if x.ndim < 2:  # PyTorch's IndexError: dim1 or dim2 is out of range
+        raise DimensionError(
+            f"diagonal: Dimension out of range (expected to be in range of [{-max(x.ndim, 1)}, "
+            f"{max(x.ndim, 1) - 1}], but got {dim2 if int(dim1) in (0, -1) else dim1}); "
+            f"diagonal needs at least 2 dimensions, got shape {tuple(x.shape)}"
+        )
     d1, d2 = _axis(x, dim1, "diagonal"), _axis(x, dim2, "diagonal")
     if d1 == d2:
         raise DescentError(
@@ -173,14 +178,43 @@ def unfold(x, dimension: int, size: int, step: int) -> Tensor:
     starts = xp.arange(0, n - size + 1, step)
     idx = starts[:, None] + xp.arange(size)[None, :]  # (windows, size)
     y = getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, rest...)
-    return movedim(y, d + 1, -1)
+    out = movedim(y, d + 1, -1)  # (..., windows, rest..., size)
+    # The advanced index copied: give the result the same values as a view of x's memory,
+    # as PyTorch's unfold is (writes through it reach x), as diagonal does above.
+    if size == 0:
+        return out  # no elements to share
+    a = x._data
+    st = [s // a.itemsize for s in a.strides]
+    out._data = _view_rules.strided_view(
+        a, out.shape, (*st[:d], st[d] * step, *st[d + 1 :], st[d])
+    )  # (..., windows, rest..., size): window w, element k at x's index w * step + k
+    if out._rg:  # a recorded view: in-place ops on it write through (ops/view_write.py)
+        mark_view(out, x)
+    else:
+        mark_unrecorded_view(out, x)
+    return out
 
 
 def unflatten(x, dim: int, sizes) -> Tensor:
     """Split dimension `dim` into `sizes` (one of them may be -1), as torch.unflatten."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise DescentError("unflatten: Dimension specified as 0 but tensor has no dimensions")
     d = _axis(x, dim, "unflatten")
     sizes = tuple(int(s) for s in shape_arg((sizes,)))
+    if not sizes:
+        raise DescentError("unflatten: sizes must be non-empty")
+    known = 1
+    for s in sizes:
+        known *= s if s != -1 else 1
+    n = x.shape[d]
+    # PyTorch checks the sizes against the dimension (an empty tensor included: reshape would
+    # accept any sizes holding 0 elements).
+    if (n != known) if -1 not in sizes else (known == 0 or n % known):
+        raise DescentError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
+            f"({n}) in the input tensor"
+        )
     return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
@@ -448,6 +482,13 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     xp = backend.get_array_module(x._data)
     idx = _index_tensor(index, xp, "scatter_reduce")
     d = _axis(x, dim, "scatter_reduce")
+    if idx.size == 0:  # PyTorch: nothing written, no shape checks (x's copy)
+        return x.clone()
+    if min(x.ndim, idx.ndim, src.ndim) == 0 and max(x.ndim, idx.ndim, src.ndim) <= 1:
+        # PyTorch counts a 0-d tensor as 1-d of one element: all made 1-d, x's shape after
+        out = scatter_reduce(reshape(x, (-1,)), d, Tensor._wrap(idx.reshape(-1)),
+                             reshape(src, (-1,)), reduce, include_self=include_self)  # fmt: skip
+        return reshape(out, x.shape)
     if idx.ndim != x.ndim or idx.ndim != src.ndim:
         raise DescentError(
             f"scatter_reduce: index {tuple(idx.shape)}, x {tuple(x.shape)} and src "

@@ -1,0 +1,148 @@
+"""PyTorch's rules for views that may refuse: when `x.view(shape)` can be made without a copy.
+
+descent's tensors are NumPy (CuPy) arrays, and their views are the arrays' views, so aliasing
+follows from the memory: a write through a view is seen by its base and the reverse. The one
+place NumPy and PyTorch part is a reshape that cannot view: NumPy's `reshape` (and PyTorch's)
+copies there, but PyTorch's `view` refuses, and a silent copy would lose every write made
+through the "view". `view_strides` is PyTorch's `computeStride` (aten/src/ATen/TensorUtils.cpp):
+the strides of the view, or None where the shape would need a copy; `view` (ops/shape.py) asks
+it only for a non-contiguous input (a C-contiguous one can always be viewed), so the common
+path pays one flag test.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..errors import DescentError
+
+
+def infer_size(shape: tuple, numel: int, op: str = "view") -> tuple:
+    """`shape` with its -1 resolved against `numel` elements (PyTorch's infer_size); the
+    RuntimeError PyTorch raises (a DescentError: also a ValueError, descent's contract) when
+    the sizes do not multiply up to numel."""
+    known, unknown = 1, None
+    for i, n in enumerate(shape):
+        if n == -1:
+            if unknown is not None:
+                raise DescentError(f"{op}: only one dimension can be inferred, got {shape}")
+            unknown = i
+        elif n < 0:
+            raise DescentError(f"{op}: invalid shape dimension {n} in {shape}")
+        else:
+            known *= n
+    if unknown is None:
+        if known == numel:
+            return shape
+    elif known != 0 and numel % known == 0:
+        return shape[:unknown] + (numel // known,) + shape[unknown + 1 :]
+    raise DescentError(
+        f"shape '{list(shape)}' is invalid for input of size {numel} ({op}: the sizes must "
+        "multiply up to the element count)"
+    )
+
+
+def view_strides(oldshape: tuple, oldstride: tuple, newshape: tuple):
+    """The strides (in elements) of `newshape` viewing memory laid out as (oldshape,
+    oldstride), or None when no strides can (the view would need a copy). PyTorch's
+    computeStride: the old dims are cut into chunks that are contiguous among themselves
+    (stride[d-1] == size[d] * stride[d], size-1 dims ignored); every new dim must fall inside
+    one chunk."""
+    if not oldshape:  # a 0-d tensor: any shape of one element
+        return (1,) * len(newshape)
+    numel = 1
+    for n in oldshape:
+        numel *= n
+    if numel == 0:  # strides are arbitrary: the old ones for the same shape, else contiguous
+        if tuple(oldshape) == tuple(newshape):
+            return tuple(oldstride)
+        out, s = [0] * len(newshape), 1
+        for d in range(len(newshape) - 1, -1, -1):
+            out[d] = s
+            s *= max(newshape[d], 1)
+        return tuple(out)
+    newstride = [0] * len(newshape)
+    view_d = len(newshape) - 1
+    chunk_base_stride = oldstride[-1]  # the stride of the innermost dim of the current chunk
+    tensor_numel = view_numel = 1
+    for tensor_d in range(len(oldshape) - 1, -1, -1):
+        tensor_numel *= oldshape[tensor_d]
+        # A chunk ends at dim 0 or where the next outer dim (of size > 1) is not contiguous
+        # with this one.
+        if tensor_d == 0 or (
+            oldshape[tensor_d - 1] != 1
+            and oldstride[tensor_d - 1] != tensor_numel * chunk_base_stride
+        ):
+            while view_d >= 0 and (view_numel < tensor_numel or newshape[view_d] == 1):
+                newstride[view_d] = view_numel * chunk_base_stride
+                view_numel *= newshape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:  # a new dim spans two chunks
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = oldstride[tensor_d - 1]
+                tensor_numel = view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(newstride)
+
+
+def view_error(shape: tuple, strides: tuple, newshape: tuple, op: str = "view") -> DescentError:
+    """PyTorch's error (its text first, so code matching it still does), with the sizes."""
+    return DescentError(
+        "view size is not compatible with input tensor's size and stride (at least one "
+        "dimension spans across two contiguous subspaces). Use .reshape(...) instead. "
+        f"({op}: a tensor of size {tuple(shape)} and stride {tuple(strides)} cannot be seen as "
+        f"{tuple(newshape)} without a copy; .reshape(...) or .contiguous().view(...) copies)"
+    )
+
+
+def strided_view(a, shape: tuple, strides: tuple):
+    """A view of the array `a`'s memory: element i at `sum(i_k * strides[k])` elements from
+    a's first one (strides in elements). Writable where `a` is, as PyTorch's strided views
+    are; the caller checks that it stays inside the memory."""
+    xp = backend.get_array_module(a)
+    item = a.itemsize
+    return xp.lib.stride_tricks.as_strided(a, tuple(shape), tuple(s * item for s in strides))
+
+
+def storage_root(a):
+    """The array owning the memory `a` views: the last array on a's `.base` chain (NumPy's
+    as_strided puts a non-array holder on it, whose `.base` leads on)."""
+    root, b = a, a.base
+    while b is not None:
+        if isinstance(b, type(a)):
+            root = b
+        b = getattr(b, "base", None)
+    return root
+
+
+def address(a) -> int:
+    if backend.is_cupy_array(a):
+        return int(a.data.ptr)
+    return int(a.__array_interface__["data"][0])
+
+
+def storage(a):
+    """(storage, offset): the memory a views as a flat array in memory order, and the
+    position of a's first element in it (torch's untyped storage and storage_offset())."""
+    root = storage_root(a)
+    if not (root.flags.c_contiguous or root.flags.f_contiguous):
+        raise RuntimeError(
+            "as_strided: the memory this tensor views is not one contiguous block (a "
+            f"{tuple(root.shape)} array with strides {root.strides}); call .contiguous() first"
+        )
+    xp = backend.get_array_module(a)
+    flat = xp.lib.stride_tricks.as_strided(root, (root.size,), (root.itemsize,))
+    return flat, (address(a) - address(root)) // a.itemsize
+
+
+def writable_alias(a):
+    """A writable array over the same memory and layout as the read-only array `a` (a
+    broadcast one: PyTorch's fill_ and zero_ write into an expanded tensor), or None where
+    the memory itself is read-only."""
+    root = storage_root(a)
+    if not getattr(root.flags, "writeable", True) or a.base is None:
+        return None
+    flat, off = storage(a)
+    return backend.get_array_module(a).lib.stride_tricks.as_strided(flat[off:], a.shape,
+                                                                     a.strides)  # fmt: skip
