@@ -185,6 +185,8 @@ def check(op, dtype, variant="function"):
         cases = zero_size_samples(op, dtype, grad)
     else:
         cases = samples(op, dtype, grad)
+    if variant == "function" and op.supports_scalar_self_arg and cases:
+        cases += scalar_self_samples(cases[0])
     if variant == "errors":
         cases = error_samples(cases[0]) if cases else []
     found, ran = [], 0
@@ -195,6 +197,13 @@ def check(op, dtype, variant="function"):
         ran += 1
         found += [f"sample {k} ({describe(s)}): {m}" for m in res]
     return found if ran else None
+
+
+def scalar_self_samples(sample):
+    """`torch._foreach_pow(2.5, exponents)` (a number as the base of every tensor, the
+    entries with `supports_scalar_self_arg`): test_foreach.py builds these apart from the
+    samples; here from the first sample's list, with an int, a float and a bool base."""
+    return [SampleInput(c, args=(sample.input,)) for c in (3, 2.5, True)]
 
 
 def _tensor_lists(sample):

@@ -267,3 +267,20 @@ def test_negative_norm_of_nothing_raises(ord, shape, dim):
         a = torch.linalg.vector_norm(torch.ones(*shape), ord, dim=other)
         b = ds.linalg.vector_norm(ds.ones(*shape), ord, dim=other)
         assert tuple(a.shape) == tuple(b.shape)
+
+
+# - torch._foreach_pow(2.5, exponents), a number as the base of every tensor (PyTorch's
+#   ScalarAndTensor overload), raised TypeError.
+@pytest.mark.parametrize("base", [3, 2.5, True])
+def test_foreach_pow_number_base(base):
+    ts, dt = _pair([(3, 2), (0,), ()], requires_grad=True)
+    t_out, d_out = torch._foreach_pow(base, ts), ds._foreach_pow(base, dt)
+    _close(t_out, d_out)
+    with pytest.raises(RuntimeError):
+        ds._foreach_pow(2.0, [])
+    if base is True:  # torch's backward fails here ("INTERNAL ASSERT FAILED ... unknown ivalue
+        return  # tag 4", PyTorch 2.13): nothing to compare the gradient with
+    sum(o.sum() for o in t_out).backward()
+    sum(o.sum() for o in d_out).backward()
+    for a, b in zip(ts, dt, strict=True):
+        np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-5, atol=1e-7)

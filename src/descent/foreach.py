@@ -76,6 +76,19 @@ for _m in ("add", "sub", "mul", "div", "pow", "clamp_min", "clamp_max"):
     globals()[f"_foreach_{_m}"] = _binary(f"_foreach_{_m}", _m, False)
     globals()[f"_foreach_{_m}_"] = _binary(f"_foreach_{_m}_", _m, True)
 
+_pow_of_tensors = _foreach_pow  # noqa: F821 - defined by the loop above
+
+
+def _foreach_pow(self, exponent) -> tuple:
+    """torch._foreach_pow: each tensor to the power of its operand (a list of tensors or
+    numbers, one number or one tensor), or one number to the power of each tensor of a list
+    (`_foreach_pow(2.0, exponents)`, PyTorch's ScalarAndTensor overload)."""
+    if isinstance(self, (list, tuple)):
+        return _pow_of_tensors(self, exponent)
+    _check("_foreach_pow", exponent)
+    return tuple(self**e for e in exponent)
+
+
 # The unary ops PyTorch has a foreach form of (foreach_unary_op_db), each with its `_` twin.
 _UNARY = (
     "abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "erf", "erfc", "exp", "expm1", "floor",
