@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import DescentError
+from .errors import DescentError, DtypeError
 from .ops.out_arg import can_cast
 from .tensor import Tensor
 
@@ -242,6 +242,24 @@ def _foreach_norm(self, ord=2, dtype=None) -> tuple:
 
     _check("_foreach_norm", self)
     return tuple(vector_norm(t, ord, dtype=dtype) for t in self)
+
+
+def _foreach_powsum(self, ord=2, dtype=None) -> tuple:
+    """torch._foreach_powsum: sum |x|^ord of each tensor (0-d tensors; the p-norm before its
+    root, as `pow` counts 0^0 as 1; `dtype` casts first). Floating and complex tensors only,
+    as PyTorch's (a complex tensor gives its real dtype); PyTorch has no derivative for it,
+    descent's is that of the composition."""
+    _check("_foreach_powsum", self)
+    out = []
+    for t in self:
+        x = t if dtype is None else t.to(dtype)
+        if x.dtype.kind in "biu":
+            raise DtypeError(
+                f"_foreach_powsum: not implemented for {x.dtype} tensors (shape "
+                f"{tuple(x.shape)}), as in PyTorch; convert them first, e.g. .float()"
+            )
+        out.append((x.abs() ** ord).sum())
+    return tuple(out)
 
 
 def _foreach_max(self) -> tuple:
