@@ -100,17 +100,13 @@ class TorchMethods:
         """self + alpha * other (alpha as descent.add takes it)."""
         if alpha == 1 and type(alpha) is not bool:
             return _ops.add(self, other)
-        from .torch_functions import add  # noqa: PLC0415 - it imports the Tensor class
-
-        return add(self, other, alpha=alpha)
+        return _ops.add_alpha(self, other, alpha=alpha)  # descent.add (torch_functions.py)
 
     def sub(self, other, *, alpha=1):
         """self - alpha * other (alpha as descent.sub takes it)."""
         if alpha == 1 and type(alpha) is not bool:
             return _ops.sub(self, other)
-        from .torch_functions import sub  # noqa: PLC0415 - it imports the Tensor class
-
-        return sub(self, other, alpha=alpha)
+        return _ops.sub_alpha(self, other, alpha=alpha)  # descent.sub (torch_functions.py)
 
     def mul(self, other):
         return _ops.mul(self, other)

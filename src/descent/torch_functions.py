@@ -471,3 +471,4 @@ register_ops({name: globals()[name] for name in (
     "addcdiv", "addcmul", "baddbmm", "deg2rad", "diff", "dist", "ger", "inner", "kron", "mv",
     "rad2deg", "take_along_dim",
 )})  # fmt: skip
+register_ops({"add_alpha": add, "sub_alpha": sub})  # Tensor.add/sub with an alpha
