@@ -46,6 +46,10 @@ EXPLAINED = {
     "chalf": "descent has no complex32 (NumPy has no complex half): a RuntimeError naming "
              "cfloat() instead",
     "to_sparse": "descent has no sparse layout: a NotImplementedError naming the dense way",
+    "complex": "float16: descent has no complex32 (NumPy has no complex half): a RuntimeError "
+               "naming .float() instead",
+    "view_as_complex": "float16: descent has no complex32 (NumPy has no complex half): a "
+                       "RuntimeError naming .float() instead",
     "hash_tensor": "not in descent (PyTorch 2.13's new hashing reduction)",
     "max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public function",
     "istft": "the sample's window is a no-grad view of a base that requires grad: torch's "
@@ -89,14 +93,27 @@ EXPLAINED = {
 
 # The (variant, dtype) pairs tests/test_opinfo.py runs; KNOWN's keys are "dtype" for the
 # function variant and "variant-dtype" for the others.
-RUNS = [("function", d) for d in ("float32", "float64", "int64", "bool", "complex64", "uint8")] + \
+RUNS = [("function", d) for d in ("float32", "float64", "int64", "bool", "complex64", "uint8",
+                                  "float16")] + \
     [(v, d) for v in ("method", "inplace") for d in ("float32", "int64")] + \
     [("errors", "float32")]  # PyTorch's error inputs (dtype: only to pick the operators)
 
 
 def run_check(op, dtype, variant):
     """Findings for one (variant, dtype) run of ``op`` (None: nothing could run)."""
-    return check_errors(op) if variant == "errors" else check_op(op, dtype, variant=variant)
+    if variant == "errors":
+        return check_errors(op)
+    if dtype != torch.float16:
+        return check_op(op, dtype, variant=variant)
+    # float16: torch on one thread. Its OpenMP pool on a loaded 2-core machine made the run
+    # 4x slower (max_pool's 1,440 samples: 25 s, 6 s on one thread), and one thread keeps its
+    # float32 accumulation order the same on every machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return check_op(op, dtype, variant=variant)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_key(variant, dname):
@@ -287,12 +304,42 @@ def _dtype_name(x):
     return str(x.dtype).split(".")[-1]
 
 
-def compare(tout, dout, tol, skip_int=False):
-    """A list of differences between PyTorch's output and descent's."""
+def _closer_to_truth(an, bn, ref, rtol, atol):
+    """Where descent's float16 value ``bn`` is as good as torch's ``an``: no further from the
+    float64 truth ``ref`` (rounded to float16, the best a float16 result can be) than torch's,
+    or within the float16 tolerance of it. Elementwise; nan/inf count as infinitely far unless
+    the rounded truth is the same non-finite value; where torch's is nan or inf (infinitely
+    far), descent's must be within the tolerance."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = ref.astype(np.float16).astype(np.float64)
+        a, b = an.astype(np.float64), bn.astype(np.float64)
+
+        def err(v):
+            e = np.abs(v - r)
+            same = (v == r) | (np.isnan(v) & np.isnan(r))
+            return np.where(same, 0.0, np.where(np.isnan(e), np.inf, e))
+
+        finite = np.abs(r[np.isfinite(r)])
+        scale = max(1.0, float(finite.max()) if finite.size else 1.0)
+        bound = np.where(np.isfinite(r), rtol * np.abs(r) + atol * scale, 0.0)
+        ea = err(a)
+        return err(b) <= np.maximum(np.where(np.isfinite(ea), ea, 0.0), bound)
+
+
+def compare(tout, dout, tol, skip_int=False, reference=None):
+    """A list of differences between PyTorch's output and descent's.
+
+    ``reference`` (float16 runs): a callable giving PyTorch's float64 result on the same
+    inputs (a flat list of arrays, None where unavailable). PyTorch's own float16 CPU result
+    is not always the accurate one (half arithmetic in places, overflow to inf): where descent
+    differs from it, descent's value is accepted if it is at least as close to the float64
+    result as PyTorch's (``_closer_to_truth``). It is only called when values differ.
+    """
     tf, df = _flat(tout), _flat(dout)
     if len(tf) != len(df):
         return [f"{len(tf)} outputs in torch, {len(df)} in descent"]
     bad = []
+    refs = []  # the float64 reference, computed at the first difference
     for i, (a, b) in enumerate(zip(tf, df)):
         where = f"output {i}" if len(tf) > 1 else "output"
         if isinstance(a, torch.Tensor):
@@ -319,6 +366,12 @@ def compare(tout, dout, tol, skip_int=False):
             finite = np.abs(an[np.isfinite(an)])
             atol = atol * max(1.0, float(finite.max()) if finite.size else 1.0)
             ok = np.isclose(bn, an, rtol=rtol, atol=atol, equal_nan=True)
+            if not ok.all() and reference is not None and a.dtype == torch.float16:
+                if not refs:
+                    refs.append(reference())
+                ref = refs[0][i] if refs[0] is not None and i < len(refs[0]) else None
+                if ref is not None and ref.shape == an.shape:
+                    ok |= _closer_to_truth(an, bn, ref, *tol)
             if not ok.all():
                 idx = np.argwhere(~ok)[0] if an.ndim else ()
                 bad.append(f"{where}: values differ at {len(np.argwhere(~ok))} of {an.size} "
@@ -412,7 +465,9 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
             dout = dpost(dwrap(fn, dinput, *dargs, **dkwargs))
     except Exception as e:  # noqa: BLE001
         return [f"descent raises {_short(e)}"]
-    bad = compare(tout, dout, tol, skip_int=ties)
+    half = dtype == torch.float16
+    f64 = _Float64Reference(tfn or op.op, sample, twrap, tpost) if half else None
+    bad = compare(tout, dout, tol, skip_int=ties, reference=f64 and f64.outputs)
     if bad or not grad or tol is None or ties:  # (ties: which equal value gets it, unspecified)
         return bad
     # Gradients of sum(out_i * w_i) over the floating outputs that require grad.
@@ -444,9 +499,86 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
             a = torch.zeros_like(tleaves[i])
         if b is None:
             b = descent.zeros_like(dleaves[i])
-        gb = compare(a, b, tol)
+        gb = compare(a, b, tol, reference=f64 and (lambda i=i: f64.grads(ws)[i:i + 1]))
         bad += [f"grad of input {i}: {m}" for m in gb]
     return bad
+
+
+def _upcast(obj, memo):
+    """A float16 sample's argument in float64 (the same tensor twice: one float64 tensor)."""
+    if isinstance(obj, torch.Tensor):
+        if obj._base is not None or obj.untyped_storage().nbytes() != obj.numel() * \
+                obj.element_size():
+            # a view, or a tensor with storage beyond its elements (as_strided reads it): the
+            # float64 copy would not hold what torch's op reads
+            raise Unsupported("a view of a larger storage")
+        if id(obj) not in memo:
+            t = obj.detach()
+            t = t.double() if t.dtype == torch.float16 else t.clone()
+            memo[id(obj)] = (obj, t.requires_grad_(obj.requires_grad))
+        return memo[id(obj)][1]
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_upcast(o, memo) for o in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_upcast(o, memo) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _upcast(v, memo) for k, v in obj.items()}
+    return obj
+
+
+class _Float64Reference:
+    """PyTorch's result and gradients on a float16 sample's inputs taken exactly to float64:
+    the truth that float16 results are rounded from (see ``compare``). Computed once, when
+    first asked for; None where PyTorch refuses float64 there."""
+
+    def __init__(self, fn, sample, wrap, post):
+        self.fn, self.sample, self.wrap, self.post = fn, sample, wrap, post
+        self._run = None
+        self._grads = None
+
+    def _forward(self):
+        if self._run is None:
+            memo = {}
+            s = self.sample
+            try:
+                args = (_upcast(s.input, memo), _upcast(tuple(s.args), memo),
+                        _upcast(dict(s.kwargs), memo))
+            except Unsupported:
+                self._run = (None, [])
+                return self._run
+            leaves = [t for o, t in memo.values() if o.requires_grad]
+            torch.manual_seed(0)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = self.post(self.wrap(self.fn, args[0], *args[1], **args[2]))
+            except Exception:  # noqa: BLE001 - no float64 reference: torch's value decides
+                out = None
+            self._run = (out, leaves)
+        return self._run
+
+    def outputs(self):
+        out, _ = self._forward()
+        if out is None:
+            return None
+        return [_np(o).astype(np.float64) if isinstance(o, torch.Tensor) else None
+                for o in _flat(out)]
+
+    def grads(self, ws):
+        """The gradients of sum(out_i * w_i) (float16 weights, taken exactly)."""
+        if self._grads is None:
+            out, leaves = self._forward()
+            self._grads = [None] * len(leaves)
+            outs = [o for o in _flat(out) if isinstance(o, torch.Tensor) and o.requires_grad
+                    and (o.is_floating_point() or o.is_complex())] if out is not None else []
+            if outs and len(outs) == len(ws):
+                try:
+                    g = torch.autograd.grad(outs, leaves, [w.to(o.dtype) for w, o in
+                                                           zip(ws, outs)], allow_unused=True)
+                    self._grads = [None if x is None else _np(x).astype(np.float64) for x in g]
+                except Exception:  # noqa: BLE001
+                    pass
+        return self._grads
 
 
 def _has_ties(x):

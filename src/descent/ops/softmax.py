@@ -112,6 +112,8 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_forward", x)
             if k is not None:
                 return k(x, log=True)
+        if x.dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's CPU kernel
+            return self.forward(x.astype(np.float32)).astype(np.float16)
         # log-sum-exp with the maximum taken out: log_softmax(x) = z - log(sum(exp(z))), z = x -
         # max, finite even where softmax itself underflows to 0.
         m = x.max(axis=self.axis, keepdims=True)
@@ -129,6 +131,12 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy, log=True)
+        if not ops.is_graph and y.dtype == np.float16:
+            # float16 in float32, rounded once, as PyTorch's CPU kernel (its acc_type): rounding
+            # exp(y) and the product to float16 first doubled the error of the gradient
+            yf, gf = y.astype(np.float32), gy.astype(np.float32)
+            xp = backend.get_array_module(y)
+            return (gf - xp.exp(yf) * gf.sum(axis=self.axis, keepdims=True)).astype(y.dtype)
         # exp(y) is the softmax; the saved log-probabilities give it back without a new max pass.
         return gy - ops.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
