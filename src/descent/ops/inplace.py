@@ -18,6 +18,8 @@ its gradient would no longer be the gradient of anything the user computed.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -340,6 +342,12 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
             _broadcast_error(t, grown, "masked_fill_")
     dst = t._data
     if not dst.flags.writeable:  # an expanded tensor: PyTorch writes into its memory
+        warnings.warn(  # (and warns, as here)
+            "Use of masked_fill_ on expanded tensors is deprecated. Please clone() the tensor "
+            "before performing this operation.",
+            UserWarning,
+            stacklevel=2,
+        )
         dst = writable_alias(dst)
         if dst is None:
             if t._data.size == 0:
