@@ -68,6 +68,10 @@ REAL_VIEWS = {
     "view(own shape)": lambda x: x.view(x.shape),
     "view_as": lambda x: x.view_as(_lib(x).zeros(6, 4)),
     "view(int32)": lambda x: x.view(_lib(x).int32),
+    "view(float64)": lambda x: x.view(_lib(x).float64),
+    "[:, 1:3].view(float64)": lambda x: x[:, 1:3].view(_lib(x).float64),
+    "[..., :2].view(float64)": lambda x: x[..., :2].view(_lib(x).float64),
+    "view(float16)": lambda x: x.view(_lib(x).float16),
     "reshape(-1)": lambda x: x.reshape(-1),
     "reshape(2,12)": lambda x: x.reshape(2, 12),
     "reshape(own shape)": lambda x: x.reshape(x.shape),
@@ -131,10 +135,12 @@ for _k in KINDS:
     KNOWN[("conj()", _k)] = _CONJ
 KNOWN[("mT", "0-d")] = ("torch 2.13 returns a 0-d tensor itself (deprecated, with a warning); "
                         "descent raises the error torch's deprecation announces")  # fmt: skip
-KNOWN[("view(float32)", "empty")] = (
-    "torch refuses: its empty complex tensor here has stride 0 in the last dim; descent's "
-    "strides of empty tensors are NumPy's (arbitrary for 0 elements)"
-)
+for _name in ("view(float32)", "view(float64)", "[:, 1:3].view(float64)",
+              "[..., :2].view(float64)", "view(float16)"):  # fmt: skip
+    KNOWN[(_name, "empty")] = (
+        "torch refuses: its empty tensor made from an empty NumPy array has stride 0 in the "
+        "last dim; descent's strides of empty tensors are NumPy's (arbitrary for 0 elements)"
+    )
 
 
 def _probe(make, kind: str, f, lib):

@@ -366,6 +366,20 @@ def _view_as_dtype(t, dtype):
             f"view({dt}): a 0-d tensor of {arr.dtype} can only be viewed as a dtype of the same "
             "size, as in PyTorch"
         )
+    ratio = dt.itemsize // arr.dtype.itemsize
+    if ratio > 1 and arr.size:  # PyTorch's alignment rules, which NumPy's byte strides skip
+        item = arr.dtype.itemsize
+        off = _ops.storage_offset_of(t)
+        bad = [f"self.stride({d}) ({s // item})" for d, s in enumerate(arr.strides[:-1])
+               if (s // item) % ratio]  # fmt: skip
+        if off % ratio:
+            bad.insert(0, f"self.storage_offset() ({off})")
+        if bad:
+            raise RuntimeError(
+                f"view({dt}): {', '.join(bad)} must be divisible by {ratio} to view "
+                f"{arr.dtype} as {dt} (different element sizes), as in PyTorch; call "
+                ".contiguous() first"
+            )
     try:
         out = arr.view(dt)
     except ValueError as e:
