@@ -304,6 +304,13 @@ def _dtype_name(x):
     return str(x.dtype).split(".")[-1]
 
 
+# Where the float16 run relies on this (2026-12-05; without it these differ from torch's float16,
+# and descent is the closer to float64 each time): matrix_exp (torch nan on all 25 entries of
+# sample 0, descent 2454 for 2454.48), normalize (p=-1 gradient: torch inf for 178.15, descent
+# 178.1; p=0.5: torch +-0.0039 for a true 0, descent 0), soft_margin_loss (torch's loss inf for
+# 4.12 and gradient nan/inf at 40 of 125; descent in float32), scaled_dot_product_attention
+# (4-d sample 12's query gradient: torch 0.019 from float64, descent 0.0026), grid_sample and
+# grid_sampler_2d (bicubic grid gradient: torch up to 2.0 off at |g| 80, descent 0.027).
 def _closer_to_truth(an, bn, ref, rtol, atol):
     """Where descent's float16 value ``bn`` is as good as torch's ``an``: no further from the
     float64 truth ``ref`` (rounded to float16, the best a float16 result can be) than torch's,

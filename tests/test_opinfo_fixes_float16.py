@@ -181,3 +181,36 @@ def test_soft_margin_loss_float16_no_overflow(reduction):
     np.testing.assert_allclose(dgx, rg16.astype(np.float64), rtol=2e-3, atol=1e-6)
     fin = np.isfinite(t)
     np.testing.assert_allclose(d[fin], t[fin], rtol=1e-2, atol=1e-3)  # where torch is finite
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_norm_float16_in_float32(affine):
+    # float16 statistics and backward sums were an ulp off where PyTorch's are within half
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((64, 512)) * 3 + 2
+    if not affine:
+        _check(lambda m, a: _f(m).layer_norm(a, (512,)), [x], (64, 512))
+        return
+    w, b = rng.standard_normal(512), rng.standard_normal(512)
+    _check(lambda m, a, c, d: _f(m).layer_norm(a, (512,), c, d), [x, w, b], (64, 512))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_float16_in_float32(training):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((32, 8, 64)) * 3 + 2
+    w, b = rng.standard_normal(8), rng.standard_normal(8)
+    stats = {}
+
+    def bn(m, a, c, d):
+        rm = m.tensor(np.linspace(-1, 1, 8)).to(a.dtype)
+        rv = m.tensor(np.linspace(0.5, 2, 8)).to(a.dtype)
+        stats[m] = (rm, rv)
+        return _f(m).batch_norm(a, rm, rv, c, d, training=training)
+
+    _check(bn, [x, w, b], (32, 8, 64))
+    # the running statistics (descent's and torch's float16 runs: the last two) stay float16
+    (drm, drv), (trm, trv) = stats[descent], stats[torch]
+    assert drm.dtype == descent.float16 and drv.dtype == descent.float16
+    np.testing.assert_allclose(drm.numpy(), trm.numpy(), rtol=2e-3, atol=1e-3)
+    np.testing.assert_allclose(drv.numpy(), trv.numpy(), rtol=2e-3, atol=1e-3)

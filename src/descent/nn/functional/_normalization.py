@@ -53,10 +53,25 @@ def _norm_shape(x: Tensor, normalized_shape, op: str, weight=None, bias=None) ->
     return len(ns)
 
 
+def _half_to_float(t):
+    """A float16 weight or bias through a recorded cast to float32 (its gradient comes back
+    float16); anything else as it is."""
+    if t is None:
+        return None
+    t = as_tensor(t)
+    return t.float() if t._data.dtype == np.float16 else t
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
     x = autocast_f32(float_tensor(input, "layer_norm"), cpu=False)
+    if x._data.dtype == np.float16 and not backend.is_cupy_array(x._data):
+        # In float32, rounded once, as PyTorch's CPU kernel (its opmath): the float16 mean,
+        # variance and backward row sums were ~2x further from float64 (an ulp, not half of
+        # one). Recorded casts, as rms_norm's: half weights get half gradients.
+        w, b = _half_to_float(weight), _half_to_float(bias)
+        return layer_norm(x.float(), normalized_shape, w, b, eps).to(x.dtype)
     ins = [x]
     if weight is not None:
         ins.append(weight := as_tensor(weight))
@@ -118,6 +133,13 @@ def batch_norm(
     training=False uses the running statistics.
     """
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
+    if x._data.dtype == np.float16 and not backend.is_cupy_array(x._data):
+        # In float32, rounded once, as PyTorch's CPU kernel (opmath): the float16 statistics
+        # and backward sums were ~2x further from float64 than PyTorch's. The running
+        # statistics keep their dtype (updated in place from the float32 batch statistics).
+        w, b = _half_to_float(weight), _half_to_float(bias)
+        y = batch_norm(x.float(), running_mean, running_var, w, b, training, momentum, eps)
+        return y.to(x.dtype)
     if x.ndim < 2:
         if x.numel() == 0:
             # ATen returns an empty input (a copy) before looking at its shape; a weight or bias
