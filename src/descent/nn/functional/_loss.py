@@ -300,6 +300,10 @@ def smooth_l1_loss(
     reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "smooth_l1_loss")
+    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
+        # In float32, rounded once, as PyTorch's smooth_l1 kernels (opmath; see mse_loss)
+        f32 = smooth_l1_loss(x.float(), y.float(), reduction=reduction, beta=beta)
+        return f32.to(x.dtype)
     d = x - y
     a = _abs(d)
     if beta == 0:  # the quadratic branch would divide by zero; the limit is the l1 loss
@@ -317,6 +321,11 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise DescentError(
             f"huber_loss: does not support non-positive values for delta, got {delta}"
         )
+    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
+        # In float32, rounded once, as PyTorch's huber kernels (opmath; see mse_loss)
+        w = None if weight is None else as_tensor(weight).float()
+        f32 = huber_loss(x.float(), y.float(), reduction=reduction, delta=delta, weight=w)
+        return f32.to(x.dtype)
     d = x - y
     a = _abs(d)
     loss = where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
