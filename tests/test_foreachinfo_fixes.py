@@ -301,3 +301,24 @@ def test_foreach_powsum(ord):
     for m in (torch, ds):
         with pytest.raises(NotImplementedError):
             m._foreach_powsum([m.tensor([1, 2])], ord)
+
+
+@pytest.mark.parametrize(
+    "sa, sb",
+    [((0,), (0,)), ((3,), (3,)), ((2, 0), (0, 3)), ((0, 3), (3, 2)), ((0, 2, 3), (0, 3, 3)),
+     ((4, 2, 0), (4, 0, 3)), ((2, 3), (3,)), ((2, 0), (0,)), ((2, 3), (3, 4))],
+)  # fmt: skip
+def test_bool_matmul_refused_unless_the_product_is_empty(sa, sb):
+    """PyTorch refuses a bool product, but an empty one never reaches its kernel (zeros where
+    the inner size is 0, an empty result), except the dot of two vectors."""
+    ta, tb = torch.zeros(sa, dtype=torch.bool), torch.zeros(sb, dtype=torch.bool)
+    da, db = ds.zeros(sa, dtype=ds.bool), ds.zeros(sb, dtype=ds.bool)
+    try:
+        want = ta @ tb
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            da @ db
+        return
+    got = da @ db
+    assert got.dtype == ds.bool and tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -117,7 +117,10 @@ def matmul(a, b, *, out=None) -> Tensor:
         dt = result_type(a, b)
         a = a if a._data.dtype == dt else _cast(a, dt)
         b = b if b._data.dtype == dt else _cast(b, dt)
-    if a._data.dtype.kind == "b":  # PyTorch has no bool matmul kernel (NotImplementedError)
+    if a._data.dtype.kind == "b" and (
+        (a._data.size and b._data.size) or (a._data.ndim == 1 and b._data.ndim == 1)
+    ):  # PyTorch has no bool matmul kernel (NotImplementedError); an empty product never
+        # reaches one there (zeros, or an empty result), except a dot of two vectors
         refuse_kinds("matmul", a, "b", "convert the tensors first, e.g. .int() or .float()")
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp.lower records the casts, so gradients flow back in each input's own dtype.
