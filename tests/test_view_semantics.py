@@ -620,3 +620,29 @@ def test_writes_into_an_expanded_tensor_as_torch(write):
         np.testing.assert_array_equal(res[1], res[0])
     empty = ds.zeros(0).expand(2, 0)  # nothing to write: no error, as in torch
     ops[write](empty) if write not in ("setitem", "masked_fill_", "copy_") else None
+
+
+def _base_cases(lib):
+    x = lib.arange(12.0).reshape(3, 4)
+    y = lib.ones(3, requires_grad=True)
+    with lib.no_grad():
+        g = x[0]
+    cases = {
+        "x": x, "select": x[1], "slice of select": x[1][1:], "detach": x.detach(), "t": x.t(),
+        "reshape": x.reshape(12), "clone": x.clone(), "no_grad select": g,
+        "view of leaf": y.view(1, 3), "detach of leaf": y.detach(), "leaf": y,
+        "expand": y.detach().expand(2, 3), "diagonal": x.diagonal(), "permute": x.permute(1, 0),
+    }  # fmt: skip
+    return x, y, cases
+
+
+def test_base_and_is_view_as_pytorch():
+    """Tensor._base is the root tensor whose memory a view shares (None for detach() and for a
+    tensor that owns its memory), `_is_view()` says whether it is set: torchviz reads both."""
+    tx, ty, tcases = _base_cases(torch)
+    dx, dy, dcases = _base_cases(ds)
+    for name, t in tcases.items():
+        d = dcases[name]
+        got = (d._is_view(), d._base is dx, d._base is dy, d._base is None)
+        want = (t._is_view(), t._base is tx, t._base is ty, t._base is None)
+        assert got == want, name

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import autograd, backend
 from . import memory_layout as _layout
 from .tensor_methods import _ops
 
@@ -94,6 +94,21 @@ class TorchMethods:
         if memory_format is None:
             return bool(self._data.flags.c_contiguous)
         return _layout.is_contiguous_as(self._data, memory_format)
+
+    @property
+    def _base(self):
+        """The tensor whose memory this view shares (PyTorch's `Tensor._base`: the root, never a
+        view itself), or None for a tensor that owns its memory. A view made under no_grad has a
+        base too; `detach()`'s result has none, as in PyTorch. Read by tools that draw graphs
+        (torchviz's make_dot) and by code that checks aliasing."""
+        vb = getattr(self, "_view_base", None)
+        if vb is None or type(vb) is autograd.DetachedView:
+            return None
+        return vb() if isinstance(vb, autograd.ViewTag) else vb
+
+    def _is_view(self) -> bool:
+        """Whether this tensor is a view of another's memory (`_base` is not None)."""
+        return self._base is not None
 
     # -- arithmetic with PyTorch's keywords ------------------------------------------------------
     def add(self, other, *, alpha=1):
