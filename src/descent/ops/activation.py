@@ -55,6 +55,8 @@ class Sigmoid(Function):
     save_output = True
 
     def forward(self, x):
+        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
+            return self.forward(x.astype(np.float32)).astype(np.float16)
         xp = backend.get_array_module(x)
         # Split by sign so exp never overflows.
         # exp of a non-positive number only: no overflow for large |x|, and both branches agree
@@ -68,6 +70,9 @@ class Sigmoid(Function):
 
     def backward(self, gy, ops):
         y = conj_if_complex(ops, self.output(ops))
+        if not ops.is_graph and y.dtype == np.float16:  # in float32, rounded once (opmath)
+            yf = y.astype(np.float32)
+            return (gy.astype(np.float32) * (yf * (1 - yf))).astype(np.float16)
         return gy * (y * (1 - y))
 
 
@@ -141,6 +146,10 @@ class Gelu(Function):
     saved_slots = ("d",)  # the exact form's derivative (float32 CPU kernel), freed by backward
 
     def forward(self, x):
+        if x.dtype == np.float16 and type(x) is np.ndarray:  # float32, rounded once (opmath)
+            y = self.forward(x.astype(np.float32))
+            self.d = None  # the float32 kernel's derivative: backward recomputes it in float32
+            return y.astype(np.float16)
         xp = backend.get_array_module(x)
         self.d = None
         if self.keep_d and self.approximate != "tanh" and type(x) is np.ndarray:
@@ -170,6 +179,14 @@ class Gelu(Function):
             k = backend.fused("gelu_backward", x)
             if k is not None:
                 return k(x, gy)
+        if not ops.is_graph and x.dtype == np.float16:
+            # in float32, rounded once, as PyTorch's gelu_backward (opmath): 2.6x closer
+            gf = self._formula(gy.astype(np.float32), x.astype(np.float32), ops)
+            return gf.astype(np.float16)
+        return self._formula(gy, x, ops)
+
+    def _formula(self, gy, x, ops):
+        """gy times the derivative at x (arrays, or Tensors under create_graph)."""
         if self.approximate == "tanh":
             x2 = x * x
             t = ops.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
@@ -188,6 +205,8 @@ class Silu(Function):
     save_inputs = True
 
     def forward(self, x):
+        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
+            return self.forward(x.astype(np.float32)).astype(np.float16)
         xp = backend.get_array_module(x)
         e = xp.exp(-xp.abs(x))
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -197,6 +216,12 @@ class Silu(Function):
         (x,) = self.inputs(ops)
         # The sigmoid is recomputed from the saved input rather than saved itself: silu's forward
         # does not keep it, and one array per node is the memory budget.
+        if not ops.is_graph and x.dtype == np.float16:
+            # in float32, rounded once, as PyTorch's silu_backward (opmath): the float16 steps
+            # put the gradient 7x further from float64 than PyTorch's
+            xf = x.astype(np.float32)
+            s = ops.sigmoid(xf)
+            return (gy.astype(np.float32) * (s * (xf * (1 - s) + 1))).astype(np.float16)
         s = ops.sigmoid(x)
         return gy * (s * (x * (1 - s) + 1))
 
@@ -290,6 +315,8 @@ class Mish(Function):
     save_inputs = True
 
     def forward(self, x):
+        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
+            return self.forward(x.astype(np.float32)).astype(np.float16)
         xp = backend.get_array_module(x)
         sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus, stable
         return x * xp.tanh(sp)
@@ -300,7 +327,12 @@ class Mish(Function):
             t = tanh(softplus(x))
         else:
             xp = backend.get_array_module(x)
+            half = x.dtype == np.float16  # in float32, rounded once (PyTorch's opmath)
+            if half:
+                x, gy = x.astype(np.float32), gy.astype(np.float32)
             t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
+            if half:
+                return (gy * (t + x * ops.sigmoid(x) * (1 - t * t))).astype(np.float16)
         return gy * (t + x * ops.sigmoid(x) * (1 - t * t))
 
 
