@@ -258,3 +258,14 @@ def test_activations_float16_in_float32(act):
         return getattr(_f(m), act)(a)
 
     _check(fn, [x], (64, 1024))
+
+
+@pytest.mark.parametrize("width", [8, 24])  # both column layouts (batch-last below 16)
+def test_conv2d_float16_backward_in_float32(width):
+    # col2im's overlapping patches and the per-image weight products summed in float16: the
+    # input gradient 3x further from float64 than PyTorch's
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((4, 16, width, width)), rng.standard_normal((8, 16, 3, 3))
+    b = rng.standard_normal(8)
+    shape = (4, 8, width - 2, width - 2)
+    _check(lambda m, a, c, d: _f(m).conv2d(a, c, d), [x, w, b], shape)

@@ -192,6 +192,12 @@ class Conv2d(Function):
     saved_slots = ("cols",)
 
     def forward(self, x, w, *b):
+        if x.dtype == np.float16 and type(x) is np.ndarray:
+            # float16 on the CPU: products and bias in float32, rounded once, as PyTorch's
+            # (NumPy's float16 matmul and the bias added after rounding were 2x further from
+            # float64 on 144-term dot products); the columns are kept in float32 for backward
+            f32 = [a.astype(np.float32) for a in (x, w, *b)]
+            return self.forward(*f32).astype(np.float16)
         xp = backend.get_array_module(x)
         n = x.shape[0]
         o, g = w.shape[0], self.groups
@@ -226,9 +232,20 @@ class Conv2d(Function):
     def backward(self, gy, ops):
         if ops.is_graph:
             return self._graph_backward(gy, ops)
-        xp = backend.get_array_module(gy)
         ins = self.inputs(ops)
         x, w = ins[0], ins[1]
+        if gy.dtype == np.float16 and type(gy) is np.ndarray:
+            # float16 on the CPU in float32, rounded once, as PyTorch's (col2im's overlapping
+            # patches and the per-image weight products were summed in float16: the input
+            # gradient 3x further from float64 than PyTorch's); cols is float32 already
+            f32 = [a.astype(np.float32, copy=False) for a in (gy, x, w, self.cols)]
+            grads = self._array_backward(*f32)
+            return tuple(None if a is None else a.astype(np.float16) for a in grads)
+        return self._array_backward(gy, x, w, self.cols)
+
+    def _array_backward(self, gy, x, w, cols):
+        """The gradients from arrays: gy (N, O, Ho, Wo), the input, weight and saved columns."""
+        xp = backend.get_array_module(gy)
         n, o, ho, wo = gy.shape
         p = ho * wo
         g = self.groups
@@ -236,7 +253,6 @@ class Conv2d(Function):
         c, kh, kw = x.shape[1], self.geom[0], self.geom[1]
         need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
         # Per group: gW = gY @ cols^T and gcols = W^T @ gY, then col2im sums gcols into gx.
-        cols = self.cols
         w3 = w.reshape(g, og, kg)
         gx = gw = gb = None
         if self.nlast:
