@@ -269,3 +269,14 @@ def test_conv2d_float16_backward_in_float32(width):
     b = rng.standard_normal(8)
     shape = (4, 8, width - 2, width - 2)
     _check(lambda m, a, c, d: _f(m).conv2d(a, c, d), [x, w, b], shape)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_float16_in_float32(mode):
+    # float16 interpolation weights and products: ~1.7x further from float64 than PyTorch's
+    x = np.random.default_rng(14).standard_normal((2, 16, 32, 32)) * 3
+
+    def up(m, a):
+        return _f(m).interpolate(a, scale_factor=1.7, mode=mode, recompute_scale_factor=False)
+
+    _check(up, [x], (2, 16, 54, 54))
