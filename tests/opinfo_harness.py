@@ -101,16 +101,14 @@ RUNS = [("function", d) for d in ("float32", "float64", "int64", "bool", "comple
 
 def run_check(op, dtype, variant):
     """Findings for one (variant, dtype) run of ``op`` (None: nothing could run)."""
-    if variant == "errors":
-        return check_errors(op)
-    if dtype != torch.float16:
-        return check_op(op, dtype, variant=variant)
-    # float16: torch on one thread. Its OpenMP pool on a loaded 2-core machine made the run
-    # 4x slower (max_pool's 1,440 samples: 25 s, 6 s on one thread), and one thread keeps its
-    # float32 accumulation order the same on every machine.
+    # torch on one thread: its OpenMP pool on a loaded 2-core machine made the float16 run 4x
+    # slower (max_pool's 1,440 samples: 25 s, 6 s on one thread), and one thread keeps its
+    # accumulation order the same on every machine.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        if variant == "errors":
+            return check_errors(op)
         return check_op(op, dtype, variant=variant)
     finally:
         torch.set_num_threads(threads)
