@@ -78,8 +78,8 @@ class AccumulateGrad:
     def __hash__(self) -> int:
         return hash((AccumulateGrad, id(self.variable)))
 
-    def __repr__(self) -> str:
-        return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
+    def __repr__(self) -> str:  # PyTorch's (printed by its "Neural Networks" tutorial)
+        return f"<AccumulateGrad object at {id(self):#x}>"
 
 
 # id(leaf) -> its live AccumulateGrad (which holds the leaf, so the id cannot be reused first)

@@ -10,7 +10,7 @@ stays what error messages, anomaly mode and the explain tools print.
 Where descent's graph has another structure than PyTorch's (one fused node where PyTorch has
 two: `F.linear` is one Linear node, PyTorch's an AddmmBackward0 over a TBackward0; cross_entropy
 one node, PyTorch's NllLossBackward0 over LogSoftmaxBackward0), the node keeps its place and
-takes the name of PyTorch's OUTER node. Ops descent composes from others (mse_loss, addmm,
+takes the name of PyTorch's OUTER node. Ops descent composes from others (stack, addmm,
 group_norm) show the name of their last primitive. docs/engine.md lists the differences.
 
 This module sits below the engine and imports nothing from descent.

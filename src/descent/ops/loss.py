@@ -1,9 +1,10 @@
-"""Fused loss kernels: softmax cross-entropy from logits, and binary cross-entropy.
+"""Fused loss kernels: softmax cross-entropy from logits, binary cross-entropy, mean squared error.
 
-The composite losses (mse, l1, huber, kl_div, nll, bce with logits) live in
+The composite losses (l1, huber, kl_div, nll, bce with logits) live in
 `descent.nn.functional` as plain functions over primitives. Cross-entropy with class-index
 targets is the hot one: one op, one pass over the logits each way. Binary cross-entropy on
 probabilities is an op for PyTorch's clamped derivative, finite where p is exactly 0 or 1.
+Mean squared error is one op (PyTorch's MseLossBackward0 node, one pass each way).
 """
 
 from __future__ import annotations
@@ -175,6 +176,44 @@ class SoftmaxCrossEntropy(Function):
         tgt = Tensor._wrap(tgt * dt.type(scale))
         g = gy.reshape((-1, 1)) if self.reduction == "none" else gy
         return g * (p * r - tgt)
+
+
+class MseLoss(Function):
+    """loss = reduce((a - b)^2) over a and b broadcast together ('none', 'sum' or 'mean').
+
+    d/da = 2 (a - b) g (divided by the element count N for 'mean'), d/db = -d/da: PyTorch's
+    mse_loss_backward, in its order ((a - b) * norm) * g, so one node stands where PyTorch's
+    MseLossBackward0 does (tutorials print `loss.grad_fn` and walk its `next_functions`).
+    """
+
+    __slots__ = ("reduction", "d")  # d: a - b, saved for backward (freed after it)
+    saved_slots = ("d",)
+    save_inputs = True  # read only under create_graph (the derivative as recorded ops)
+
+    def forward(self, a, b):  # self.reduction: set by apply(..., reduction=)
+        d = a - b
+        self.d = d
+        sq = d * d
+        if self.reduction == "none":
+            return sq
+        if self.reduction == "sum":
+            return sq.sum()
+        if not sq.size:  # the mean of nothing: nan, as PyTorch (without NumPy's warning)
+            return sq.sum() * sq.dtype.type(np.nan)
+        return sq.mean()
+
+    def backward(self, gy, ops):
+        d = self.d
+        n = d.size
+        norm = 2.0 / n if self.reduction == "mean" and n else 2.0
+        if ops.is_graph:
+            a, b = self.inputs(ops)
+            g = ((a - b) * norm) * gy
+        else:
+            g = (d * d.dtype.type(norm)) * gy
+        ga = g if self.parents[0] is not None else None
+        gb = -g if self.parents[1] is not None else None
+        return ga, gb
 
 
 class BinaryCrossEntropy(Function):
