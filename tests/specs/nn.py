@@ -471,6 +471,35 @@ add(
 )
 
 # ---------------------------------------------------------------------------------------------
+# Mean squared error (one op: PyTorch's MseLossBackward0)
+
+add(
+    name="mse_loss-mean",
+    fn=lambda a, b: F.mse_loss(a, b),
+    ref=lambda a, b: ((a - b) ** 2).mean(),
+    torch_fn=lambda a, b: TF.mse_loss(a, b),
+    shapes=[(3, 4), (3, 4)],
+    covers=("MseLoss",),
+)
+add(
+    name="mse_loss-sum-broadcast",
+    fn=lambda a, b: F.mse_loss(a, b, reduction="sum"),
+    ref=lambda a, b: ((a - b) ** 2).sum(),
+    torch_fn=lambda a, b: TF.mse_loss(*__import__("torch").broadcast_tensors(a, b),
+                                      reduction="sum"),
+    shapes=[(2, 3), (3,)],
+    covers=("MseLoss",),
+)
+add(
+    name="mse_loss-none",
+    fn=lambda a, b: F.mse_loss(a, b, reduction="none"),
+    ref=lambda a, b: (a - b) ** 2,
+    torch_fn=lambda a, b: TF.mse_loss(a, b, reduction="none"),
+    shapes=[(2, 3, 2), (2, 3, 2)],
+    covers=("MseLoss",),
+)
+
+# ---------------------------------------------------------------------------------------------
 # Batch norm (training mode: batch statistics)
 
 
