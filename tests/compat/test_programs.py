@@ -158,6 +158,10 @@ CASES = {
     # Mamba loop and parallel scans, SSD chunks (4-operand einsum), logcumsumexp scan, S4D by
     # FFT with complex Parameters, attribute-tagged parameter groups, RMSNorm, LambdaLR
     "selective_scan": ((1e-5, 1e-6), None),
+    # depthwise convs (groups=), squeeze-excitation, ReLU6/SiLU/Hardswish/Hardsigmoid, stochastic
+    # depth by bernoulli_, FLOPs by forward hooks, no-decay groups, label smoothing, nesterov SGD
+    # under ChainedScheduler, clip_grad_norm_, AveragedModel EMA, distillation, top-k accuracy
+    "mobilenet_se": ((1e-5, 1e-6), None),
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
