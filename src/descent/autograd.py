@@ -127,12 +127,15 @@ class DetachedView(ViewTag):
     __slots__ = ()
 
 
-def view_source(t):
+def view_source(t, detached: bool = True):
     """The tensor whose memory t shares and whose version an in-place write into t must bump
-    (its view base, or a ViewTag's referent), or None."""
+    (its view base, or a ViewTag's referent), or None. With `detached=False`, None for the
+    result of `detach()` too: PyTorch's `Tensor._base` (tensor_torch_methods.py)."""
     vb = getattr(t, "_view_base", None)
     if vb is None or not isinstance(vb, ViewTag):
         return vb
+    if not detached and type(vb) is DetachedView:
+        return None
     return vb()
 
 

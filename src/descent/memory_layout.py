@@ -16,6 +16,14 @@ _CHANNELS_LAST = {
 }
 
 
+def elem_strides(arr) -> tuple:
+    """The array's strides in elements, not bytes (PyTorch's `Tensor.stride()`): a broadcast
+    dimension has stride 0, a transposed view its base's strides permuted. The one place that
+    converts NumPy/CuPy byte strides (Tensor.stride, view's check, as_strided, unfold)."""
+    item = arr.itemsize
+    return tuple(s // item for s in arr.strides)
+
+
 def format_name(memory_format) -> str:
     """The name of a `descent.memory_format` ("contiguous_format" for None)."""
     if memory_format is None:

@@ -84,8 +84,7 @@ class TorchMethods:
         """Elements (not bytes) to step in memory per index along each dimension, as in PyTorch:
         a tuple, or one int for `dim`. Views share their base's strides (x.t().stride() is
         (1, n)); a broadcast dimension has stride 0."""
-        item = self._data.dtype.itemsize
-        strides = tuple(s // item for s in self._data.strides)
+        strides = _layout.elem_strides(self._data)
         return strides if dim is None else strides[dim]
 
     def is_contiguous(self, memory_format=None) -> bool:
@@ -101,10 +100,7 @@ class TorchMethods:
         view itself), or None for a tensor that owns its memory. A view made under no_grad has a
         base too; `detach()`'s result has none, as in PyTorch. Read by tools that draw graphs
         (torchviz's make_dot) and by code that checks aliasing."""
-        vb = getattr(self, "_view_base", None)
-        if vb is None or type(vb) is autograd.DetachedView:
-            return None
-        return vb() if isinstance(vb, autograd.ViewTag) else vb
+        return autograd.view_source(self, detached=False)
 
     def _is_view(self) -> bool:
         """Whether this tensor is a view of another's memory (`_base` is not None)."""

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend, grad_mode
 from ..autograd import Function, new_tensor
 from ..errors import RangeError
+from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
@@ -49,7 +50,7 @@ class AsStrided(Function):
         if x.flags.c_contiguous:
             self.xpos = xoff
         else:
-            self.xpos = _flat_positions(xp, x.shape, _elem_strides(x), xoff)
+            self.xpos = _flat_positions(xp, x.shape, elem_strides(x), xoff)
         # A view of the storage, writable where it is (PyTorch's as_strided is a view).
         return xp.lib.stride_tricks.as_strided(
             storage[self.offset :], self.shape, tuple(s * x.itemsize for s in self.strides)
@@ -117,10 +118,6 @@ def as_strided_(input, size, stride, storage_offset=None) -> Tensor:
         storage[off:], size, tuple(s * a.itemsize for s in stride)
     )
     return x
-
-
-def _elem_strides(a) -> tuple:
-    return tuple(s // a.itemsize for s in a.strides)
 
 
 def storage_offset_of(x: Tensor) -> int:

@@ -7,6 +7,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DimensionError
+from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
 from ._common import as_tensor, check_devices, normalize_axis, promote_types, shape_arg
@@ -68,8 +69,7 @@ def view(x, *sizes) -> Tensor:
         return x
     # A C-contiguous array can take any shape of its size: only the others need the check.
     if not a.flags.c_contiguous:
-        item = a.itemsize
-        strides = tuple(s // item for s in a.strides)
+        strides = elem_strides(a)
         shape = _view_rules.infer_size(shape, a.size)
         if _view_rules.view_strides(a.shape, strides, shape) is None:
             raise _view_rules.view_error(a.shape, strides, shape)

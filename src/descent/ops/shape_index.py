@@ -16,6 +16,7 @@ from .. import backend
 from ..array_backward import along_axis_index
 from ..autograd import Function, mark_unrecorded_view, mark_view
 from ..errors import DescentError, DimensionError, RangeError
+from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
 from ._common import as_tensor, shape_arg
@@ -184,7 +185,7 @@ def unfold(x, dimension: int, size: int, step: int) -> Tensor:
     if size == 0:
         return out  # no elements to share
     a = x._data
-    st = [s // a.itemsize for s in a.strides]
+    st = elem_strides(a)
     out._data = _view_rules.strided_view(
         a, out.shape, (*st[:d], st[d] * step, *st[d + 1 :], st[d])
     )  # (..., windows, rest..., size): window w, element k at x's index w * step + k
