@@ -131,7 +131,8 @@ def raw2outputs(raw, z_vals, rays_d, white_bkgd=True):
         torch.cat([torch.ones((alpha.shape[0], 1)), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
     rgb_map = torch.sum(weights[..., None] * rgb, -2)
     depth_map = torch.sum(weights * z_vals, -1)
-    disp_map = 1.0 / torch.max(1e-10 * torch.ones_like(depth_map), depth_map / torch.sum(weights, -1))
+    disp_map = 1.0 / torch.max(1e-10 * torch.ones_like(depth_map),
+                               depth_map / torch.sum(weights, -1))
     acc_map = torch.sum(weights, -1)
     if white_bkgd:
         rgb_map = rgb_map + (1.0 - acc_map[..., None])
@@ -254,8 +255,8 @@ def main():
         target_mean=targets.mean().item(), embed_dims=[embed.out_dim, embed_dirs.out_dim],
         losses=losses, psnrs=psnrs, lrs=lrs, test_psnr=test_psnr, depth_mean=depth_mean,
         acc_mean=acc_mean, disp_finite=bool(torch.isfinite(disp).all()), z_std=z_std,
-        disp_nan=int(torch.isnan(disp).sum()), disp_max=torch.nan_to_num(disp, nan=0.0).max().item(),
-        pi=math.pi,
+        disp_nan=int(torch.isnan(disp).sum()),
+        disp_max=torch.nan_to_num(disp, nan=0.0).max().item(), pi=math.pi,
     )
 
 
