@@ -388,6 +388,7 @@ __all__ = [name for name in dir()
 # Subpackages load on first use (`descent.explain.gradcheck` after `import descent`), so that
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
+    "_dynamo", "_inductor",  # torch._dynamo / torch._inductor's config modules (docs/compile.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim",
     "overrides", "profiler", "random",

@@ -143,6 +143,15 @@ class CompiledFunction:
                 entry.program.release()
                 entry = None
         if entry is None:
+            if self._cache and _error_on_recompile():
+                from .._dynamo.exc import RecompileError  # noqa: PLC0415
+
+                raise RecompileError(
+                    f"descent.compile({getattr(self.fn, '__qualname__', self.fn)}): a new input "
+                    f"signature would record again (shapes, dtypes, grad mode or train/eval "
+                    f"changed) and descent._dynamo.config.error_on_recompile is set; unset it "
+                    f"or keep the inputs' shapes and dtypes fixed"
+                )
             entry = _Entry()
             self._cache[key] = entry
             while len(self._cache) > self.cache_size:
@@ -266,7 +275,7 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     mode: str | None = None,
     options: dict | None = None,
     disable: bool = False,
-    cache_size: int = 8,
+    cache_size: int | None = None,
 ) -> Any:
     """Record `fn` on its first calls and replay the recording on later calls (see the module
     docstring). `torch.compile`'s signature; usable as `@compile` and `@compile(...)`.
@@ -285,8 +294,9 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
             kernels; {"exact": True} keeps only the kernels that give eager's bits (today
             every replay kernel does: `compiler/replay_kernels.py`); {"cache_size": n} as
             cache_size.
-        disable: return `fn` itself (eager).
-        cache_size: programs kept per function (one per input signature), LRU.
+        disable: return `fn` itself (eager); so does `descent._dynamo.config.disable`.
+        cache_size: programs kept per function (one per input signature), LRU; by default
+            `descent._dynamo.config.recompile_limit` (8; PyTorch's `cache_size_limit`).
 
     Returns:
         A `CompiledFunction` (or a decorator when `fn` is None).
@@ -299,6 +309,11 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     if unknown:
         raise ValueError(f"descent.compile: unknown options {sorted(unknown)}")
 
+    from .._dynamo import config as dynamo_config  # noqa: PLC0415 - torch._dynamo.config
+
+    if cache_size is None:
+        cache_size = dynamo_config.recompile_limit
+    disable = disable or dynamo_config.disable
     kw = dict(cache_size=opts.get("cache_size", cache_size), fullgraph=fullgraph,
               pool=opts.get("pool", True), fuse=opts.get("fuse", True),
               exact=opts.get("exact", False))  # fmt: skip
@@ -319,6 +334,12 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _error_on_recompile() -> bool:
+    from .._dynamo import config as dynamo_config  # noqa: PLC0415
+
+    return bool(dynamo_config.error_on_recompile)
 
 
 def _key_of(obj, tensors: list):

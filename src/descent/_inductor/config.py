@@ -1,0 +1,70 @@
+"""`torch._inductor.config`: the code-generation settings scripts set (gpt-fast's and
+modded-nanogpt's `coordinate_descent_tuning`, `triton.unique_kernel_names`, `fx_graph_cache`),
+with PyTorch's names and defaults. They tune TorchInductor's generated kernels, which descent
+does not have: values are stored and read back and change nothing. An unknown name raises
+AttributeError, as in PyTorch.
+"""
+
+from descent._config_module import install_config_module
+
+install_config_module(__name__, {
+    "coordinate_descent_tuning": False,
+    "coordinate_descent_check_all_directions": False,
+    "coordinate_descent_search_radius": 1,
+    "fx_graph_cache": True,
+    "fx_graph_remote_cache": None,
+    "autotune_local_cache": True,
+    "force_disable_caches": False,
+    "freezing": False,
+    "freezing_discard_parameters": False,
+    "max_autotune": False,
+    "max_autotune_gemm": False,
+    "max_autotune_pointwise": False,
+    "max_autotune_gemm_backends": "ATEN,TRITON,CPP",
+    "epilogue_fusion": True,
+    "aggressive_fusion": False,
+    "benchmark_fusion": False,
+    "permute_fusion": False,
+    "group_fusion": False,
+    "pattern_matcher": True,
+    "shape_padding": True,
+    "comprehensive_padding": True,
+    "layout_optimization": True,
+    "keep_output_stride": True,
+    "compile_threads": 2,
+    "conv_1x1_as_mm": False,
+    "split_reductions": True,
+    "unroll_reductions_threshold": 8,
+    "reorder_for_compute_comm_overlap": False,
+    "debug": False,
+    "force_fuse_int_mm_with_mul": False,
+    "use_mixed_mm": True,
+    "fallback_random": False,
+    "implicit_fallbacks": True,
+    "benchmark_kernel": False,
+    "emulate_precision_casts": False,
+    "allow_buffer_reuse": True,
+    "size_asserts": True,
+    "cpp_wrapper": False,
+    "triton": {
+        "unique_kernel_names": True,
+        "cudagraphs": False,
+        "cudagraph_trees": True,
+        "cudagraph_skip_dynamic_graphs": False,
+        "autotune_pointwise": True,
+        "autotune_cublasLt": True,
+        "persistent_reductions": True,
+        "multi_kernel": 0,
+        "max_tiles": None,
+    },
+    "cpp": {
+        "simdlen": None,
+        "threads": -1,
+        "enable_kernel_profile": False,
+        "weight_prepack": True,
+    },
+    "trace": {
+        "enabled": False,
+        "graph_diagram": False,
+    },
+})
