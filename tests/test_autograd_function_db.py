@@ -13,15 +13,7 @@ pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 
 from autograd_function_harness import case_names, run  # noqa: E402
 
-KNOWN = {
-    (
-        "CubeGenVmapAutogradFunction",
-        "jvp",
-    ): "descent's forward mode differentiates backward twice and never calls a Function's "
-    "jvp staticmethod (docs/forward_ad.md); CubeGenVmap's backward ignores grad_saved (it "
-    "adds 6 * dinput where the derivative of 3x^2 is 6 x grad_saved), so descent's tangent "
-    "of that output is 0 where torch's jvp staticmethod gives 6 x t",
-}
+KNOWN: dict = {}  # (entry, check) -> reason: none left (the jvp staticmethod is used)
 
 
 def _cases():

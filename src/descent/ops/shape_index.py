@@ -461,12 +461,41 @@ class ScatterReduce(Function):
             safe = xp.where(v == 0, 1, v)
             return xp.where(v == 0, xp.where(z > 1, 0, p), xp.where(z > 0, 0, p / safe))
 
-        cx = dev_xp.asarray(coproduct(xd, nzp, zeros))
-        cs = dev_xp.asarray(coproduct(sd, nzp[hix], zeros[hix]))
-        if ops.is_graph:
-            cx, cs = Tensor._wrap(cx), Tensor._wrap(cs)
+        if ops.is_graph:  # create_graph: co-products as functions of x and src
+            cx, cs = self._prod_coproducts_graph(x, src, dev_xp.asarray(zeros), ix)
+        else:
+            cx = dev_xp.asarray(coproduct(xd, nzp, zeros))
+            cs = dev_xp.asarray(coproduct(sd, nzp[hix], zeros[hix]))
         gx = gy * cx if keep is None else ops.where(keep, gy, 0)
         return gx, gy[ix] * cs
+
+    def _prod_coproducts_graph(self, x, src, zeros, ix):
+        """The co-products of 'prod' with zero factors as differentiable Tensors of x and src,
+        exact in value and first derivative (so the second derivative is exact, PyTorch's).
+
+        A factor f_j's co-product is C_j = (P / f'_j) Q_j: P the product of the slot's nonzero
+        factors (f' = f with zeros read as 1: a zero-free 'prod', whose backward is the
+        differentiable y / factor), and Q_j the product of the slot's other zero factors e_k.
+        With z_j such factors Q_j is 1 (z_j = 0), e_m itself (z_j = 1: linear), or 0 with a
+        zero derivative (z_j >= 2); e_m = 0 in value, so Q_j = sum of the others' e for z_j = 1.
+        (Before, the co-products were constants: d2/dx2 was missing, torch's OpInfo gradgrad.)
+        """
+        kw = {"idx": self.idx, "axis": self.axis, "include_self": self.include_self}
+        xz, sz = x == 0, src == 0  # (bool Tensors)
+        xf, sf = where(xz, 1.0, x), where(sz, 1.0, src)  # f'
+        p = ScatterReduce.apply(xf, sf, reduce="prod", **kw)  # (x's shape) nonzero products
+        xe, se = where(xz, x, 0.0), where(sz, src, 0.0)  # the zero factors e (value 0)
+        e = ScatterReduce.apply(xe, se, reduce="sum", **kw)  # per slot: the sum of its e
+        xzd, szd = xz._data.astype(zeros.dtype), sz._data.astype(zeros.dtype)
+        zx = zeros - xzd if self.include_self else zeros  # z_j: the other zeros in the slot
+        zs = zeros[ix] - szd
+
+        def q(z, others_e):
+            return where(Tensor._wrap(z == 0), 1.0, where(Tensor._wrap(z == 1), others_e, 0.0))
+
+        cx = p / xf * q(zx, e - xe)
+        cs = p[ix] / sf * q(zs, e[ix] - se)
+        return cx, cs
 
 
 def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool = True) -> Tensor:

@@ -1,0 +1,379 @@
+"""PyTorch's operator database (OpInfo) against descent, higher order: forward-mode AD and
+double backward.
+
+tests/opinfo_harness.py compares values and first-order gradients. This module feeds the same
+samples (float64, the first few per operator) to two more checks:
+
+* ``fwad``: for each operator with ``op.supports_forward_ad``, every input the sample marks
+  differentiable becomes a dual tensor with a random tangent, in ``torch.autograd.forward_ad``
+  and in ``descent.autograd.forward_ad`` (same inputs, same tangents); the output tangents
+  must agree (a tangent torch gives as None or a zero tensor must be None or zeros in descent).
+* ``gradgrad``: for each operator with ``op.supports_gradgrad``, g = d<out, w>/d(inputs) with
+  ``create_graph=True`` (random w that require grad), then the gradient of <g, v> (random v)
+  with respect to the inputs and to w: PyTorch's gradgradcheck, compared between the two
+  libraries instead of against finite differences.
+
+``check_fwad(op)`` / ``check_gradgrad(op)`` return a list of findings (empty: agrees) or None
+(nothing could run). ``tests/test_opinfo_higher.py`` runs them over op_db;
+``python tests/opinfo_higher_harness.py -v [--op NAME] [--run fwad|gradgrad]`` prints a summary
+and ``--write-known`` regenerates tests/opinfo_higher_known.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import warnings
+
+import descent.autograd.forward_ad as dfwad
+import torch
+import torch.autograd.forward_ad as tfwad
+
+import descent
+from harness_report import report, run_case, short
+from opinfo_harness import (
+    RANDOM,
+    TOL,
+    Unsupported,
+    _flat,
+    _is_test_code,
+    _np,
+    _random_sample,
+    _retarget,
+    compare,
+    label,
+    ops,
+    resolve,
+    to_descent,
+)
+
+RUNS = ("fwad", "gradgrad")
+MAX_SAMPLES = 4  # per operator: the suite's time budget (tests/test_opinfo_higher.py < 45 s)
+DTYPE = torch.float64
+
+# Differences examined and kept, with the reason (tests/opinfo_higher_known.py takes these
+# words): keys "run:label".
+_PARTIAL = (
+    "the sample is a slice whose as_strided reads the base's storage; the harness hands "
+    "descent a copy, so the base is gone (as in tests/opinfo_known.py)"
+)
+_UNPOOL = (
+    "samples with repeated indices (max_pool's overlapping windows): the output keeps one "
+    "of the values written to a position; torch's tangent is that value's, descent's the "
+    "transpose of the gather both libraries use as the gradient (their sum). PyTorch's own "
+    "OpInfo marks test_forward_mode_AD an expected failure here"
+)
+EXPLAINED = {
+    "fwad:as_strided.partial_views": _PARTIAL,
+    "gradgrad:as_strided.partial_views": _PARTIAL,
+    "gradgrad:as_strided_scatter": "torch's gradient is wrong (first order already: "
+                                   "tests/opinfo_known.py, docs/torch_gaps_tensor.md)",
+    "gradgrad:to_sparse": "descent has no sparse layout: a NotImplementedError naming the dense "
+                          "way",
+    "fwad:max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public "
+                                             "function",
+    "fwad:nn.functional.max_unpool1d": _UNPOOL,
+    "fwad:nn.functional.max_unpool2d": _UNPOOL,
+    "fwad:nn.functional.max_unpool3d": _UNPOOL,
+    "fwad:logcumsumexp": "torch's forward AD is off: its tangent differs by 3.4e-6 from J v with "
+                         "J torch's own reverse-mode Jacobian (descent's within 2e-16, and "
+                         "within 1e-7 of central differences); PyTorch's OpInfo marks "
+                         "test_forward_mode_AD an expected failure",
+    "gradgrad:nn.functional.linear_cross_entropy.chunked": "torch's chunked path has no second "
+        "derivative (None for both inputs); on the same sample without `options` torch's "
+        "unchunked path gives descent's values; PyTorch's OpInfo skips test_fn_gradgrad here",
+    "gradgrad:linalg.norm.subgradients_at_zero": "the norm of a zero vector: torch's second "
+        "derivative is nan, descent's 0 (the subgradient at 0 its first order uses, torch's too); "
+        "PyTorch's OpInfo skips test_fn_gradgrad for this variant",
+}  # fmt: skip
+
+
+def _replace(obj, mapping):
+    """obj (a sample's nested argument) with each tensor found in ``mapping`` (by identity)
+    replaced by its value there."""
+    if isinstance(obj, (torch.Tensor, descent.Tensor)):
+        for k, v in mapping:
+            if k is obj:
+                return v
+        return obj
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_replace(o, mapping) for o in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_replace(o, mapping) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _replace(v, mapping) for k, v in obj.items()}
+    return obj
+
+
+class _Sample:
+    """One OpInfo sample in both libraries: torch's arguments, descent's, and the pairs of
+    differentiable inputs (torch tensor, descent tensor) the sample marks requires_grad."""
+
+    def __init__(self, op, sample):
+        self.op, self.sample = op, sample
+        self.leaves: list = []
+        self.dargs = (to_descent(sample.input, self.leaves),
+                      to_descent(tuple(sample.args), self.leaves),
+                      to_descent(dict(sample.kwargs), self.leaves))  # fmt: skip
+        self.leaves = [(t, d) for t, d in self.leaves if t.is_floating_point()]
+        # a float64 sample may hold float32 inputs (cov's aweights): the looser tolerance
+        self.tol = max([TOL[DTYPE]] + [TOL.get(t.dtype, TOL[DTYPE]) for t, _ in self.leaves])
+        twrap = op.gradcheck_wrapper
+        self.twrap = twrap
+        self.dwrap = _retarget(twrap) if _is_test_code(twrap) else twrap
+        tpost = sample.output_process_fn_grad
+        self.tpost = tpost
+        self.dpost = _retarget(tpost) if _is_test_code(tpost) else tpost
+
+    def run_torch(self, mapping):
+        s = self.sample
+        args = _replace((s.input, tuple(s.args), dict(s.kwargs)), mapping)
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.tpost(self.twrap(self.op.op, args[0], *args[1], **args[2]))
+
+    def run_descent(self, fn, mapping):
+        args = _replace(self.dargs, mapping)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.dpost(self.dwrap(fn, args[0], *args[1], **args[2]))
+
+
+def _weights(shapes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=gen, dtype=DTYPE) for s in shapes]
+
+
+def _floating(t):
+    return isinstance(t, torch.Tensor) and t.is_floating_point()
+
+
+def _zero_or_none(t):
+    """Whether torch's tangent/gradient ``t`` is None or all zeros."""
+    return t is None or not bool(_np(t).any())
+
+
+def _compare_grads(tg, dg, tol, what):
+    """Findings between two lists of gradients/tangents (None counts as zeros)."""
+    bad = []
+    for i, (a, b) in enumerate(zip(tg, dg)):
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            other = b if a is None else a
+            if isinstance(other, (torch.Tensor, descent.Tensor)) and not _np(other).any():
+                continue  # None against zeros: the same derivative
+            bad.append(f"{what} {i}: torch {'None' if a is None else 'a tensor'}, descent "
+                       f"{'None' if b is None else 'a tensor'} (nonzero)")  # fmt: skip
+            continue
+        bad += [f"{what} {i}: {m}" for m in compare(a, b, tol)]
+    return bad
+
+
+def check_fwad(op, max_samples=MAX_SAMPLES):
+    """Forward-mode tangents of ``op``'s first samples, torch's and descent's (see the module
+    docstring); None when nothing could run."""
+    fn = resolve(op)
+    if fn is None or not op.supports_forward_ad:
+        return None
+    return _each_sample(op, max_samples, lambda s: _fwad_sample(s, fn))
+
+
+def check_gradgrad(op, max_samples=MAX_SAMPLES):
+    """Second-order gradients of ``op``'s first samples (see the module docstring)."""
+    fn = resolve(op)
+    if fn is None or not op.supports_gradgrad:
+        return None
+    return _each_sample(op, max_samples, lambda s: _gradgrad_sample(s, fn))
+
+
+def _each_sample(op, max_samples, check):
+    torch.manual_seed(0)
+    try:
+        gen = op.sample_inputs("cpu", DTYPE, requires_grad=True)
+        samples = list(itertools.islice(gen, max_samples * 3))
+    except Exception:  # noqa: BLE001 - no float64 samples
+        return None
+    found, ran = [], 0
+    for k, s in enumerate(samples):
+        if ran >= max_samples:
+            break
+        if op.name in RANDOM or _random_sample(s):
+            continue  # random results: nothing to compare the tangents of
+        try:
+            sample = _Sample(op, s)
+        except Unsupported:
+            continue
+        if not sample.leaves:
+            continue
+        res = check(sample)
+        if res is None:
+            continue
+        ran += 1
+        found += [f"sample {k}: {m}" for m in res]
+    return found if ran else None
+
+
+def _fwad_sample(sample, fn):
+    tol = sample.tol
+    tangents = _weights([t.shape for t, _ in sample.leaves], 3)
+    try:
+        with tfwad.dual_level():
+            tmap = [(t, tfwad.make_dual(t.detach(), v))
+                    for (t, _), v in zip(sample.leaves, tangents)]  # fmt: skip
+            tout = sample.run_torch(tmap)
+            tflat = _flat(tout)
+            tprim = [tfwad.unpack_dual(o).primal if isinstance(o, torch.Tensor) else o
+                     for o in tflat]  # fmt: skip
+            ttan = [tfwad.unpack_dual(o).tangent if _floating(o) else None for o in tflat]
+    except Exception:  # noqa: BLE001 - torch has no forward AD here: nothing to compare
+        return None
+    try:
+        with dfwad.dual_level():
+            dmap = [(d, dfwad.make_dual(d.detach(), descent.tensor(_np(v))))
+                    for (_, d), v in zip(sample.leaves, tangents)]  # fmt: skip
+            dout = sample.run_descent(fn, dmap)
+            dflat = _flat(dout)
+            if len(dflat) != len(tflat):
+                return [f"{len(tflat)} outputs in torch, {len(dflat)} in descent"]
+            dprim = [dfwad.unpack_dual(o).primal if isinstance(o, descent.Tensor) else o
+                     for o in dflat]  # fmt: skip
+            dtan = [dfwad.unpack_dual(o).tangent if _floating(t) and isinstance(o, descent.Tensor)
+                    else None for t, o in zip(tflat, dflat)]  # fmt: skip
+    except Exception as e:  # noqa: BLE001
+        return [f"descent raises {short(e)}"]
+    bad = compare(tprim, dprim, tol)
+    if bad:
+        return bad
+    return _compare_grads(ttan, dtan, tol, "tangent of output")
+
+
+def _gradgrad_sample(sample, fn):
+    tol = sample.tol
+    tleaves = [t for t, _ in sample.leaves]
+    dleaves = [d for _, d in sample.leaves]
+    try:
+        tout = sample.run_torch([])
+        tf = [o for o in _flat(tout) if _floating(o) and o.requires_grad]
+        if not tf:
+            return None
+        # weights in each output's dtype, as opinfo_harness's first-order check
+        ws = _weights([o.shape for o in tf], 1)
+        ws = [w.to(o.dtype).requires_grad_() for w, o in zip(ws, tf)]
+        tg = torch.autograd.grad(tf, tleaves, ws, create_graph=True, allow_unused=True)
+        keep = [i for i, g in enumerate(tg) if g is not None]
+        vs = _weights([tg[i].shape for i in keep], 2)
+        tpairs = [(tg[i], v) for i, v in zip(keep, vs) if tg[i].requires_grad]
+        if not tpairs:
+            return None  # a linear op: its second derivative is zero in torch too
+        tgg = torch.autograd.grad([g for g, _ in tpairs], tleaves + ws,
+                                  [v for _, v in tpairs], allow_unused=True)  # fmt: skip
+    except Exception:  # noqa: BLE001 - torch does not differentiate twice here
+        return None
+    try:
+        dout = sample.run_descent(fn, [])
+        df = [d for t, d in zip(_flat(tout), _flat(dout))
+              if _floating(t) and t.requires_grad]  # fmt: skip
+        if len(df) != len(tf) or any(not isinstance(d, descent.Tensor) for d in df):
+            return ["the outputs differ in number or kind"]
+        if any(not d.requires_grad for d in df):
+            return ["an output that requires grad in torch does not in descent"]
+        dws = [descent.tensor(_np(w)).to(d.dtype).requires_grad_() for w, d in zip(ws, df)]
+        dg = descent.autograd.grad(df, dleaves, dws, create_graph=True, allow_unused=True)
+        bad = _compare_grads(tg, dg, tol, "grad of input")
+        if bad:
+            return bad
+        dpairs = [(dg[i], descent.tensor(_np(v))) for i, v in zip(keep, vs)
+                  if dg[i] is not None and dg[i].requires_grad]  # fmt: skip
+        if dpairs:
+            dgg = descent.autograd.grad([g for g, _ in dpairs], dleaves + dws,
+                                        [v for _, v in dpairs], allow_unused=True)  # fmt: skip
+        else:
+            dgg = [None] * len(tgg)
+    except Exception as e:  # noqa: BLE001
+        return [f"descent raises {short(e)}"]
+    n = len(tleaves)
+    names = [f"d2/d(input {i})" for i in range(n)] + [f"d2/d(grad_output {i})"
+                                                      for i in range(len(ws))]  # fmt: skip
+    bad = []
+    for name, a, b in zip(names, tgg, dgg):
+        bad += [f"{name}: {m}" for m in _compare_grads([a], [b], tol, "value")]
+    return bad
+
+
+CHECKS = {"fwad": check_fwad, "gradgrad": check_gradgrad}
+
+
+def run_check(op, run):
+    """Findings for one (run, operator); torch on one thread (as opinfo_harness.run_check)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return CHECKS[run](op)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def collected(op, run):
+    """Whether the (run, operator) case exists: descent has the function, op_db the flag and
+    float64."""
+    flag = op.supports_forward_ad if run == "fwad" else op.supports_gradgrad
+    return bool(flag) and DTYPE in op.supported_dtypes("cpu") and resolve(op) is not None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--op", action="append")
+    p.add_argument("--run", choices=RUNS, action="append")
+    p.add_argument("-v", action="store_true")
+    p.add_argument("--write-known", action="store_true",
+                   help="rewrite tests/opinfo_higher_known.py from this run")  # fmt: skip
+    a = p.parse_args(argv)
+    if a.write_known:
+        write_known()
+        return
+    for run in a.run or RUNS:
+
+        def cases(run=run):
+            for op in ops():
+                if (a.op and op.name not in a.op) or not collected(op, run):
+                    continue
+                yield label(op), (lambda op=op: run_check(op, run))
+
+        report(cases(), run, a.v)
+
+
+def write_known(path=None):
+    """Rewrite tests/opinfo_higher_known.py: each (run, operator) that differs, with one
+    finding (or the EXPLAINED reason)."""
+    import pathlib
+    import pprint
+
+    known: dict = {}
+    for run in RUNS:
+        for op in ops():
+            if not collected(op, run):
+                continue
+            res = run_case(lambda op=op, run=run: run_check(op, run))
+            if res:
+                why = EXPLAINED.get(f"{run}:{label(op)}")
+                known.setdefault(run, {})[label(op)] = (
+                    f"{why}; {len(res)} differences" if why else
+                    f"{len(res)} differences; {res[0]}")[:400]  # fmt: skip
+    path = pathlib.Path(path or pathlib.Path(__file__).with_name("opinfo_higher_known.py"))
+    body = pprint.pformat(known, width=98, sort_dicts=True)
+    path.write_text(
+        '"""Where descent still differs from PyTorch in forward-mode AD or double backward on '
+        "its\nOpInfo samples (tests/test_opinfo_higher.py).\n\n"
+        "Generated by `python tests/opinfo_higher_harness.py --write-known`; each entry is the "
+        "number of\ndiffering samples and the first one (or the examined reason). Fixing an "
+        'operator turns its entry\ninto an XPASS."""\n\n'
+        "# ruff: noqa: E501 (generated: pprint's nested entries may pass 100 columns)\n"
+        f"# fmt: off\nKNOWN = {body}\n"
+    )
+    print(f"wrote {path}: {sum(len(v) for v in known.values())} entries")
+
+
+if __name__ == "__main__":
+    main()
