@@ -21,6 +21,7 @@ import functools
 import numpy as np
 
 from . import backend
+from .opmath import HALF, in_float32
 
 
 class ArrayNamespace:
@@ -119,8 +120,8 @@ def expand_reduced(xp, g, shape, axis, keepdims):
 def cumsum(xp, x, axis):
     """Cumulative sum along one axis (float16 accumulated in float32 and rounded once, as
     PyTorch's scan: NumPy's float16 running sum was 30x further from the float64 one)."""
-    if x.dtype == np.float16:
-        return xp.cumsum(x, axis=axis, dtype=np.float32).astype(np.float16)
+    if x.dtype == HALF:
+        return in_float32(xp.cumsum, x, axis=axis)
     return xp.cumsum(x, axis=axis)
 
 
@@ -129,24 +130,18 @@ def index_grad(xp, g, shape, index, basic):
 
     A basic index (slices, integers) cannot repeat an element, so plain assignment is enough
     and much faster than a scatter-add."""
+    if not basic and g.dtype == HALF:
+        # Accumulated in float32 and rounded once, as PyTorch's index_put: NumPy's float16
+        # add.at rounds each repeat (cummax's gradient, where a running maximum collects
+        # thousands of terms, was 50x further from float64 than PyTorch's)
+        return in_float32(index_grad, xp, g, shape, index, basic)
     # Fresh zeros: the gradient of the elements that were not read.
-    if not basic and g.dtype == np.float16:
-        return _half_scatter_add(xp, g, shape, index)
     out = xp.zeros(shape, dtype=g.dtype)
     if basic:
         out[index] = g
     else:
         backend.scatter_add(out, index, g)
     return out
-
-
-def _half_scatter_add(xp, g, shape, index):
-    """zeros(shape) scatter-added with float16 `g`, accumulated in float32 and rounded once:
-    NumPy's float16 add.at rounds each repeat (cummax's gradient, where a running maximum
-    collects thousands of terms, was 50x further from float64 than PyTorch's)."""
-    out = xp.zeros(shape, dtype=np.float32)
-    backend.scatter_add(out, index, g.astype(np.float32))
-    return out.astype(np.float16)
 
 
 def sigmoid(xp, x):
@@ -230,8 +225,8 @@ def along_axis_index(xp, index, axis):
 
 def along_axis_grad(xp, g, shape, index, axis):
     """Gradient of take_along_axis: scatter-add `g` into zeros(shape) at `index` along `axis`."""
-    if g.dtype == np.float16:
-        return _half_scatter_add(xp, g, shape, along_axis_index(xp, index, axis))
+    if g.dtype == HALF:  # accumulated in float32, rounded once (see index_grad)
+        return in_float32(along_axis_grad, xp, g, shape, index, axis)
     out = xp.zeros(shape, dtype=g.dtype)
     backend.scatter_add(out, along_axis_index(xp, index, axis), g)
     return out

@@ -20,7 +20,7 @@ from .errors import DescentError, DimensionError
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
-from .ops.bfloat16 import rounds_once
+from .ops.half import rounds_once
 from .ops.linalg import integer_coefficients
 from .ops.out_arg import write_out
 from .tensor import Tensor

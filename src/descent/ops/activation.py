@@ -10,6 +10,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
@@ -55,8 +56,8 @@ class Sigmoid(Function):
     save_output = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once (descent/opmath.py)
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         # Split by sign so exp never overflows.
         # exp of a non-positive number only: no overflow for large |x|, and both branches agree
@@ -70,10 +71,14 @@ class Sigmoid(Function):
 
     def backward(self, gy, ops):
         y = conj_if_complex(ops, self.output(ops))
-        if not ops.is_graph and y.dtype == np.float16:  # in float32, rounded once (opmath)
-            yf = y.astype(np.float32)
-            return (gy.astype(np.float32) * (yf * (1 - yf))).astype(np.float16)
-        return gy * (y * (1 - y))
+        if not ops.is_graph and y.dtype == HALF:  # in float32, rounded once (opmath)
+            return in_float32(_sigmoid_vjp, gy, y)
+        return _sigmoid_vjp(gy, y)
+
+
+def _sigmoid_vjp(gy, y):
+    """Sigmoid's backward formula (arrays, or Tensors under create_graph)."""
+    return gy * (y * (1 - y))
 
 
 class Relu(Function):
@@ -146,10 +151,10 @@ class Gelu(Function):
     saved_slots = ("d",)  # the exact form's derivative (float32 CPU kernel), freed by backward
 
     def forward(self, x):
-        if x.dtype == np.float16 and type(x) is np.ndarray:  # float32, rounded once (opmath)
-            y = self.forward(x.astype(np.float32))
+        if x.dtype == HALF and type(x) is np.ndarray:  # float32, rounded once (opmath)
+            y = in_float32(self.forward, x)
             self.d = None  # the float32 kernel's derivative: backward recomputes it in float32
-            return y.astype(np.float16)
+            return y
         xp = backend.get_array_module(x)
         self.d = None
         if self.keep_d and self.approximate != "tanh" and type(x) is np.ndarray:
@@ -179,10 +184,9 @@ class Gelu(Function):
             k = backend.fused("gelu_backward", x)
             if k is not None:
                 return k(x, gy)
-        if not ops.is_graph and x.dtype == np.float16:
+        if not ops.is_graph and x.dtype == HALF:
             # in float32, rounded once, as PyTorch's gelu_backward (opmath): 2.6x closer
-            gf = self._formula(gy.astype(np.float32), x.astype(np.float32), ops)
-            return gf.astype(np.float16)
+            return in_float32(self._formula, gy, x, ops)
         return self._formula(gy, x, ops)
 
     def _formula(self, gy, x, ops):
@@ -205,8 +209,8 @@ class Silu(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         e = xp.exp(-xp.abs(x))
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -216,14 +220,17 @@ class Silu(Function):
         (x,) = self.inputs(ops)
         # The sigmoid is recomputed from the saved input rather than saved itself: silu's forward
         # does not keep it, and one array per node is the memory budget.
-        if not ops.is_graph and x.dtype == np.float16:
+        if not ops.is_graph and x.dtype == HALF:
             # in float32, rounded once, as PyTorch's silu_backward (opmath): the float16 steps
             # put the gradient 7x further from float64 than PyTorch's
-            xf = x.astype(np.float32)
-            s = ops.sigmoid(xf)
-            return (gy.astype(np.float32) * (s * (xf * (1 - s) + 1))).astype(np.float16)
-        s = ops.sigmoid(x)
-        return gy * (s * (x * (1 - s) + 1))
+            return in_float32(_silu_vjp, gy, x, ops)
+        return _silu_vjp(gy, x, ops)
+
+
+def _silu_vjp(gy, x, ops):
+    """Silu's backward formula (arrays, or Tensors under create_graph)."""
+    s = ops.sigmoid(x)
+    return gy * (s * (x * (1 - s) + 1))
 
 
 class Softplus(Function):
@@ -233,8 +240,8 @@ class Softplus(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         bx = x * self.beta
         # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): stable for every z.
@@ -243,13 +250,16 @@ class Softplus(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        if not ops.is_graph and x.dtype == np.float16:
+        if not ops.is_graph and x.dtype == HALF:
             # float16 in float32, rounded once, as PyTorch's softplus_backward (opmath): the
             # float16 sigmoid and product were 2.6x further from the float64 gradient
-            bx, gf = x.astype(np.float32) * self.beta, gy.astype(np.float32)
-            return ops.where(bx > self.threshold, gf, gf * ops.sigmoid(bx)).astype(np.float16)
-        # Above the threshold the op is the identity (PyTorch's linear region), so the gradient is
-        # 1.
+            return in_float32(self._vjp, gy, x, ops)
+        return self._vjp(gy, x, ops)
+
+    def _vjp(self, gy, x, ops):
+        """The backward formula (arrays, or Tensors under create_graph)."""
+        # Above the threshold the op is the identity (PyTorch's linear region), so the gradient
+        # is 1.
         bx = x * self.beta
         return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
 
@@ -262,8 +272,8 @@ class Erf(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         y = backend.erf(xp, x)
         if x.dtype.itemsize < 8 and (xp is not np or backend.fused("erf_float64", x) is None):
@@ -292,8 +302,8 @@ class Hardswish(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch's float32 opmath: no overflow at 3e4
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's float32 opmath: no overflow at 3e4
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         return x * xp.clip(x + 3, 0, 6) / 6
 
@@ -315,8 +325,8 @@ class Mish(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch computes half in float32, rounding once (opmath)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus, stable
         return x * xp.tanh(sp)
@@ -324,16 +334,18 @@ class Mish(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         if ops.is_graph:
-            t = tanh(softplus(x))
-        else:
-            xp = backend.get_array_module(x)
-            half = x.dtype == np.float16  # in float32, rounded once (PyTorch's opmath)
-            if half:
-                x, gy = x.astype(np.float32), gy.astype(np.float32)
-            t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
-            if half:
-                return (gy * (t + x * ops.sigmoid(x) * (1 - t * t))).astype(np.float16)
-        return gy * (t + x * ops.sigmoid(x) * (1 - t * t))
+            return _mish_vjp(gy, x, tanh(softplus(x)), ops)
+        if x.dtype == HALF:  # in float32, rounded once (PyTorch's opmath)
+            return in_float32(_mish_vjp, gy, x, None, ops)
+        return _mish_vjp(gy, x, None, ops)
+
+
+def _mish_vjp(gy, x, t, ops):
+    """Mish's backward formula; t = tanh(softplus(x)), computed here from arrays if None."""
+    if t is None:
+        xp = backend.get_array_module(x)
+        t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
+    return gy * (t + x * ops.sigmoid(x) * (1 - t * t))
 
 
 def mish(x) -> Tensor:

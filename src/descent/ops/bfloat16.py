@@ -25,41 +25,20 @@ Where PyTorch's kernel rounds elsewhere, the op says so with a class attribute r
 `bfloat16_scalar` (how `x + c` and `c / x` treat the Python scalar), `bfloat16_param` (the
 forward is told the dtype: softmax and log_softmax keep some buffers in bfloat16),
 `bfloat16_apply` (PyTorch runs the op as several: cross_entropy is log_softmax then
-nll_loss). Composite functions that PyTorch fuses use `@rounds_once`; other composites (mean =
-sum / n) round after each primitive: within bfloat16's tolerance, not always bitwise.
+nll_loss). Composite functions that PyTorch fuses use `@rounds_once` (ops/half.py, shared with
+float16; descent/opmath.py has the overview); other composites (mean = sum / n) round after
+each primitive: within bfloat16's tolerance, not always bitwise.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 from .. import autograd
 from ..dtypes import on_bfloat16
+from ..opmath import FLOAT as _F32
 from ..tensor import Tensor
-
-_F32 = np.dtype(np.float32)
-_F16 = np.dtype(np.float16)
-
-
-def _round_output(out, bf16):
-    """An op's float32 output(s) rounded to bfloat16 through the differentiable cast."""
-    from .elementwise import Cast  # noqa: PLC0415 - elementwise imports this package's pieces
-
-    if isinstance(out, Tensor):
-        if out._data.dtype != _F32:
-            return out
-        node = out._node
-        if node is not None and node.out_data is out._data:
-            # An op that saved its output for backward (exp, tanh, softmax) reads it rounded,
-            # as PyTorch's bfloat16 kernels read their bfloat16 result.
-            node.out_data = out._data.astype(bf16).astype(_F32)
-        return Cast.apply(out, dtype=bf16)
-    if isinstance(out, tuple):  # an op with several outputs (PyTorch's return types)
-        return type(out)(*[_round_output(o, bf16) for o in out]) if hasattr(out, "_fields") \
-            else tuple(_round_output(o, bf16) for o in out)  # fmt: skip
-    return out
+from .half import round_output
 
 
 def dispatch(cls, entry, tensors, args, params):
@@ -98,35 +77,7 @@ def dispatch(cls, entry, tensors, args, params):
     if name is not None and params is not None:  # bfloat16 kernel: it gets the dtype
         params = {**params, name: bf16}
     out = entry(*up, *args, **(params or {}))
-    return _round_output(out, bf16) if all_low else out
-
-
-def rounds_once(fn):
-    """Decorate a composite function that PyTorch computes as one kernel (lerp, addcmul,
-    hardsigmoid, selu): on bfloat16 or float16 tensors (all of one of them) it runs in float32
-    and its result is rounded once, not after each primitive (PyTorch's CPU "opmath": a float16
-    addcmul with value=0.1 multiplies by 0.1 in float32). Other dtypes call `fn` directly (one
-    global read and a dtype test of the first argument more)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        a0 = args[0] if args else None
-        if autograd._cast_dispatch is None and not (
-            isinstance(a0, Tensor) and a0._data.dtype is _F16
-        ):  # no bfloat16 in this process, and not float16
-            return fn(*args, **kwargs)
-        dts = [a._data.dtype for a in args if isinstance(a, Tensor)]
-        low = {d for d in dts if d.kind == "V" or d == _F16}
-        if len(low) != 1 or any(d.kind in "fc" and d != _F16 for d in dts):
-            return fn(*args, **kwargs)
-        (half,) = low
-        from .elementwise import Cast  # noqa: PLC0415
-
-        up = [Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype == half
-              else a for a in args]  # fmt: skip
-        return _round_output(fn(*up, **kwargs), half)
-
-    return wrapper
+    return round_output(out, bf16) if all_low else out
 
 
 def install() -> None:

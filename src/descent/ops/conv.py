@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from .shape import broadcast_to, permute
 
@@ -192,12 +193,11 @@ class Conv2d(Function):
     saved_slots = ("cols",)
 
     def forward(self, x, w, *b):
-        if x.dtype == np.float16 and type(x) is np.ndarray:
+        if x.dtype == HALF and type(x) is np.ndarray:
             # float16 on the CPU: products and bias in float32, rounded once, as PyTorch's
             # (NumPy's float16 matmul and the bias added after rounding were 2x further from
             # float64 on 144-term dot products); the columns are kept in float32 for backward
-            f32 = [a.astype(np.float32) for a in (x, w, *b)]
-            return self.forward(*f32).astype(np.float16)
+            return in_float32(self.forward, x, w, *b)
         xp = backend.get_array_module(x)
         n = x.shape[0]
         o, g = w.shape[0], self.groups
@@ -234,13 +234,11 @@ class Conv2d(Function):
             return self._graph_backward(gy, ops)
         ins = self.inputs(ops)
         x, w = ins[0], ins[1]
-        if gy.dtype == np.float16 and type(gy) is np.ndarray:
+        if gy.dtype == HALF and type(gy) is np.ndarray:
             # float16 on the CPU in float32, rounded once, as PyTorch's (col2im's overlapping
             # patches and the per-image weight products were summed in float16: the input
             # gradient 3x further from float64 than PyTorch's); cols is float32 already
-            f32 = [a.astype(np.float32, copy=False) for a in (gy, x, w, self.cols)]
-            grads = self._array_backward(*f32)
-            return tuple(None if a is None else a.astype(np.float16) for a in grads)
+            return in_float32(self._array_backward, gy, x, w, self.cols)
         return self._array_backward(gy, x, w, self.cols)
 
     def _array_backward(self, gy, x, w, cols):

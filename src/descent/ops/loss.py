@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..dtypes import bfloat16_dtype
 from ..tensor import Tensor
-from .bfloat16 import rounds_once
+from .half import rounds_once
 
 
 class SoftmaxCrossEntropy(Function):

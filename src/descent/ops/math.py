@@ -32,8 +32,8 @@ from ._common import (
     result_type,
 )
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
-from .bfloat16 import rounds_once
 from .elementwise import cast, where
+from .half import rounds_once
 
 # ln 2 and ln 10 as the literals of PyTorch's derivative formulas (log10's is 2.3025850929940456,
 # one unit in the last place below math.log(10.0): the same gradients to the last bit).

@@ -9,6 +9,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, conj_if_complex, normalize_axis
 from .elementwise import cast, clone
@@ -65,9 +66,12 @@ class Softmax(Function):
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
             if k is not None:
                 return k(x)
-        half = x.dtype == np.float16
-        if half:  # computed in float32 and rounded once, as PyTorch's CPU kernel
-            x = x.astype(np.float32)
+        if x.dtype == HALF:  # in float32 and rounded once, as PyTorch's CPU kernel (opmath)
+            return in_float32(self._generic, x, xp, low)
+        return self._generic(x, xp, low)
+
+    def _generic(self, x, xp, low):
+        """The NumPy/CuPy forward (no fused kernel)."""
         m = x.max(axis=self.axis, keepdims=True)
         e = xp.exp(x - m)
         s = e.sum(axis=self.axis, keepdims=True)
@@ -76,7 +80,7 @@ class Softmax(Function):
             # stores exp(x - max) in the bfloat16 output, then multiplies by 1 / sum
             return e.astype(low).astype(x.dtype) * (1 / s)
         e /= s
-        return e.astype(np.float16) if half else e
+        return e
 
     def backward(self, gy, ops):
         y = self.output(ops)
@@ -84,15 +88,18 @@ class Softmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy)
-        if not ops.is_graph and y.dtype == np.float16:
+        if not ops.is_graph and y.dtype == HALF:
             # float16 in float32, rounded once, as PyTorch's CPU kernel (y (gy - sum(gy y)) in
             # its acc_type): rounding gy y and the sum to float16 first lost ~1e-3 absolute
-            yf, gf = y.astype(np.float32), gy.astype(np.float32)
-            return (yf * (gf - (gf * yf).sum(axis=self.axis, keepdims=True))).astype(y.dtype)
+            return in_float32(self._half_vjp, gy, y)
         # The softmax Jacobian-vector product without the (n, n) Jacobian:
         # dx = y * gy - y * sum(y * gy) = gyy - y * sum(gyy).
         gyy = gy * y
         return gyy - y * gyy.sum(axis=self.axis, keepdims=True)
+
+    def _half_vjp(self, gy, y):
+        """float16's backward in float32: PyTorch's kernel's order, y (gy - sum(gy y))."""
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -112,8 +119,8 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_forward", x)
             if k is not None:
                 return k(x, log=True)
-        if x.dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's CPU kernel
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # in float32 and rounded once, as PyTorch's CPU kernel (opmath)
+            return in_float32(self.forward, x)
         # log-sum-exp with the maximum taken out: log_softmax(x) = z - log(sum(exp(z))), z = x -
         # max, finite even where softmax itself underflows to 0.
         m = x.max(axis=self.axis, keepdims=True)
@@ -131,12 +138,14 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_backward", y, gy)
             if k is not None:
                 return k(y, gy, log=True)
-        if not ops.is_graph and y.dtype == np.float16:
+        if not ops.is_graph and y.dtype == HALF:
             # float16 in float32, rounded once, as PyTorch's CPU kernel (its acc_type): rounding
             # exp(y) and the product to float16 first doubled the error of the gradient
-            yf, gf = y.astype(np.float32), gy.astype(np.float32)
-            xp = backend.get_array_module(y)
-            return (gf - xp.exp(yf) * gf.sum(axis=self.axis, keepdims=True)).astype(y.dtype)
+            return in_float32(self._vjp, gy, y, ops)
+        return self._vjp(gy, y, ops)
+
+    def _vjp(self, gy, y, ops):
+        """The backward formula (arrays, or Tensors under create_graph)."""
         # exp(y) is the softmax; the saved log-probabilities give it back without a new max pass.
         return gy - ops.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 

@@ -30,6 +30,7 @@ import numpy as np
 from .. import backend
 from ..autograd import ZERO_GRAD, Function
 from ..errors import DescentError, DtypeError
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
 from .arithmetic import div, mul, pow
@@ -582,8 +583,8 @@ class Sinc(Function):
     save_inputs = True
 
     def forward(self, x):
-        if x.dtype == np.float16:  # PyTorch's float32 opmath (pi x overflows)
-            return self.forward(x.astype(np.float32)).astype(np.float16)
+        if x.dtype == HALF:  # PyTorch's float32 opmath (pi x overflows)
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         zero = x == 0
         px = xp.where(zero, 1, x) * x.dtype.type(math.pi)  # float32 stays float32

@@ -22,10 +22,10 @@ from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor
-from ...ops.bfloat16 import rounds_once
 from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import clamp, log, where
 from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
+from ...ops.half import rounds_once
 from ...tensor import Tensor
 from ._inplace_apply import apply_inplace
 

@@ -14,9 +14,11 @@ import numpy as np
 
 from ... import amp, backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.attention import ScaledDotProductAttention
+from ...ops.half import in_float32
 from ...tensor import Tensor
 from ._dropout import dropout_mask
 
@@ -87,17 +89,13 @@ def scaled_dot_product_attention(
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
         drop = dropout_mask(batch + (n_q, n_k), dropout_p, dt, q.device, generator)
     sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    if dt == np.float16 and not backend.is_cupy_array(q._data):
+    if dt == HALF and not backend.is_cupy_array(q._data):
         # PyTorch's CPU kernel computes half attention in float32 and rounds once (its
         # acc_type); the float16 scores, softmax and products here were ~6x further from the
         # float64 values in the gradients. Recorded casts: the gradients come back float16.
-        q, k, v = q.float(), k.float(), v.float()
-        bias = tuple(b.float() for b in bias)
         drop = None if drop is None else drop.astype(np.float32)
-        out = ScaledDotProductAttention.apply(
-            q, k, v, *bias, scale=sc, causal=bool(is_causal), mask=mask, drop=drop
-        )
-        return out.to(dt)
+        return in_float32(ScaledDotProductAttention.apply, q, k, v, *bias, scale=sc,
+                          causal=bool(is_causal), mask=mask, drop=drop)  # fmt: skip
     return ScaledDotProductAttention.apply(
         q, k, v, *bias, scale=sc, causal=bool(is_causal), mask=mask, drop=drop
     )

@@ -14,12 +14,14 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import exp, where
+from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
 from ...ops.loss import BinaryCrossEntropy, MseLoss, SoftmaxCrossEntropy
 from ...ops.math import xlogy
@@ -259,17 +261,12 @@ def mse_loss(
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
     _same_shape(x, y, "mse_loss")
-    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
-        # In float32, rounded once (recorded casts: the gradients come back float16), as
-        # PyTorch's mse_loss_backward (2 / N (x - y) g in opmath): the float16 chain took g / N
-        # into float16's subnormals first, 6x further from the float64 gradient than PyTorch's
-        f32 = mse_loss(
-            x.float(),
-            y.float(),
-            reduction=reduction,
-            weight=None if weight is None else as_tensor(weight).float(),
-        )
-        return f32.to(x.dtype)
+    if x._data.dtype == HALF and y._data.dtype == HALF:
+        # In float32, rounded once (ops/half.py), as PyTorch's mse_loss_backward (2 / N (x - y)
+        # g in opmath): the float16 chain took g / N into float16's subnormals first, 6x
+        # further from the float64 gradient than PyTorch's
+        w = None if weight is None else as_tensor(weight).float()
+        return in_float32(mse_loss, x, y, reduction=reduction, weight=w)
     xd, yd = x._data, y._data
     if weight is None and xd.dtype == yd.dtype and xd.dtype.kind == "f" and xd.dtype.itemsize >= 4:
         return MseLoss.apply(x, y, reduction=reduction)  # one node: PyTorch's MseLossBackward0
@@ -303,10 +300,9 @@ def smooth_l1_loss(
     reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "smooth_l1_loss")
-    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
+    if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once, as PyTorch's smooth_l1 kernels (opmath; see mse_loss)
-        f32 = smooth_l1_loss(x.float(), y.float(), reduction=reduction, beta=beta)
-        return f32.to(x.dtype)
+        return in_float32(smooth_l1_loss, x, y, reduction=reduction, beta=beta)
     d = x - y
     a = _abs(d)
     if beta == 0:  # the quadratic branch would divide by zero; the limit is the l1 loss
@@ -324,11 +320,10 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise DescentError(
             f"huber_loss: does not support non-positive values for delta, got {delta}"
         )
-    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
+    if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once, as PyTorch's huber kernels (opmath; see mse_loss)
         w = None if weight is None else as_tensor(weight).float()
-        f32 = huber_loss(x.float(), y.float(), reduction=reduction, delta=delta, weight=w)
-        return f32.to(x.dtype)
+        return in_float32(huber_loss, x, y, reduction=reduction, delta=delta, weight=w)
     d = x - y
     a = _abs(d)
     loss = where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)

@@ -13,9 +13,11 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops._common import as_tensor
 from ...ops.activation import relu
 from ...ops.elementwise import clamp, minimum, where
+from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
 from ...tensor import Tensor
 from ._activation import logsigmoid
@@ -56,12 +58,11 @@ def soft_margin_loss(
     """log(1 + exp(-y x)), the logistic loss of labels y = +-1 (ATen's log1p(exp(.)))."""
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
     x, y = as_tensor(input), as_tensor(target)
-    if x._data.dtype == np.float16 and y._data.dtype == np.float16:
+    if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once (recorded casts: the gradient comes back float16). float16's
         # exp(-y x) overflows from y x < -11: PyTorch's float16 loss is inf and its gradient
         # nan or inf there (OpInfo's samples: 40 of 125), where the true values are finite
-        loss = soft_margin_loss(x.float(), y.float(), reduction=reduction)
-        return loss.to(x.dtype)
+        return in_float32(soft_margin_loss, x, y, reduction=reduction)
     return _reduce((-x * y).exp().log1p(), reduction)
 
 

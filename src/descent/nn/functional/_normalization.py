@@ -15,10 +15,12 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp
+from ...ops.half import in_float32
 from ...ops.norm import BatchNorm, LayerNorm, RMSNorm
 from ...tensor import Tensor
 from ._inputs import autocast_f32, float_tensor
@@ -53,25 +55,21 @@ def _norm_shape(x: Tensor, normalized_shape, op: str, weight=None, bias=None) ->
     return len(ns)
 
 
-def _half_to_float(t):
-    """A float16 weight or bias through a recorded cast to float32 (its gradient comes back
-    float16); anything else as it is."""
-    if t is None:
-        return None
-    t = as_tensor(t)
-    return t.float() if t._data.dtype == np.float16 else t
+def _opt_tensor(t):
+    """An optional weight or bias as a Tensor (so that `in_float32` casts a float16 one)."""
+    return None if t is None else as_tensor(t)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
     x = autocast_f32(float_tensor(input, "layer_norm"), cpu=False)
-    if x._data.dtype == np.float16 and not backend.is_cupy_array(x._data):
+    if x._data.dtype == HALF and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (its opmath): the float16 mean,
         # variance and backward row sums were ~2x further from float64 (an ulp, not half of
         # one). Recorded casts, as rms_norm's: half weights get half gradients.
-        w, b = _half_to_float(weight), _half_to_float(bias)
-        return layer_norm(x.float(), normalized_shape, w, b, eps).to(x.dtype)
+        w, b = _opt_tensor(weight), _opt_tensor(bias)
+        return in_float32(layer_norm, x, normalized_shape, w, b, eps)
     ins = [x]
     if weight is not None:
         ins.append(weight := as_tensor(weight))
@@ -93,10 +91,9 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
         return _complex_rms_norm(x, normalized_shape, weight, eps)
     x = autocast_f32(float_tensor(x, "rms_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
-        # a half weight goes through a recorded cast too, so its gradient comes back half
-        if weight is not None and (weight := as_tensor(weight))._data.dtype.itemsize == 2:
-            weight = weight.float()
-        return rms_norm(x.float(), normalized_shape, weight, eps).to(x.dtype)
+        # float16/bfloat16 in float32, rounded once; a weight of x's dtype goes through a
+        # recorded cast too, so its gradient comes back half
+        return in_float32(rms_norm, x, normalized_shape, _opt_tensor(weight), eps)
     ins = [x] if weight is None else [x, weight := as_tensor(weight)]
     k = _norm_shape(x, normalized_shape, "rms_norm", weight)
     if eps is None:
@@ -133,13 +130,15 @@ def batch_norm(
     training=False uses the running statistics.
     """
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
-    if x._data.dtype == np.float16 and not backend.is_cupy_array(x._data):
+    if x._data.dtype == HALF and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (opmath): the float16 statistics
         # and backward sums were ~2x further from float64 than PyTorch's. The running
-        # statistics keep their dtype (updated in place from the float32 batch statistics).
-        w, b = _half_to_float(weight), _half_to_float(bias)
-        y = batch_norm(x.float(), running_mean, running_var, w, b, training, momentum, eps)
-        return y.to(x.dtype)
+        # statistics keep their dtype (updated in place from the float32 batch statistics):
+        # they stay out of the casts.
+        def f32(x, w, b):
+            return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps)
+
+        return in_float32(f32, x, _opt_tensor(weight), _opt_tensor(bias))
     if x.ndim < 2:
         if x.numel() == 0:
             # ATen returns an empty input (a copy) before looking at its shape; a weight or bias
@@ -204,7 +203,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     precision, d/dvar (var + eps)^-1/2 overflows for a near-constant group: nan gradients)."""
     x = autocast_f32(float_tensor(input, "group_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
-        return group_norm(x.float(), num_groups, weight, bias, eps).to(x.dtype)
+        w, b = _opt_tensor(weight), _opt_tensor(bias)
+        return in_float32(group_norm, x, num_groups, w, b, eps)
     if x.ndim < 2:
         raise DescentError(
             f"group_norm: expected at least 2 dimensions (N, C, *) for input, got shape "

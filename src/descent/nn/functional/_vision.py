@@ -22,9 +22,11 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
+from ...ops.half import in_float32
 from ...ops.indexing import index_select
 from ...tensor import Tensor
 from ._inputs import float_tensor
@@ -216,13 +218,12 @@ def interpolate(
         from ._pooling_extra import adaptive_avg_pool3d  # noqa: PLC0415
 
         return adaptive_avg_pool3d(x, out)
-    if x._data.dtype == np.float16 and mode in _LINEAR:
+    if x._data.dtype == HALF and mode in _LINEAR:
         # The interpolation matrices applied in float32 and the result rounded once (recorded
         # casts), as PyTorch's kernels (opmath): float16 weights and products were ~1.7x
         # further from float64 than PyTorch's
-        y = interpolate(x.float(), size, scale_factor, mode, align_corners,
-                        recompute_scale_factor, antialias)  # fmt: skip
-        return y.to(x.dtype)
+        return in_float32(interpolate, x, size, scale_factor, mode, align_corners,
+                          recompute_scale_factor, antialias)  # fmt: skip
     xp = backend.get_array_module(x._data)
     y = x
     for i in range(nd):
@@ -354,11 +355,11 @@ def grid_sample(
     as PyTorch (default False). Gradients flow to the input and (bilinear, bicubic) to the
     grid."""
     x, g = float_tensor(input, "grid_sample"), float_tensor(grid, "grid_sample")
-    if x._data.dtype == np.float16 and g._data.dtype == np.float16:
+    if x._data.dtype == HALF and g._data.dtype == HALF:
         # Computed in float32 and rounded once (recorded casts: the gradients come back
         # float16): rounding each of the cubic weights' and taps' steps to float16 put the
         # grid's gradient up to 0.24 from the float64 value where PyTorch's is 0.02 off
-        return grid_sample(x.float(), g.float(), mode, padding_mode, align_corners).to(x.dtype)
+        return in_float32(grid_sample, x, g, mode, padding_mode, align_corners)
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"grid_sample: mode must be 'bilinear', 'nearest' or 'bicubic', got "
                          f"{mode!r}")  # fmt: skip

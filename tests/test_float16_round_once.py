@@ -1,0 +1,147 @@
+"""float16 computed in float32 and rounded once (PyTorch's CPU "opmath"): one mechanism.
+
+descent/opmath.py (`in_float32` on arrays, for primitives) and ops/half.py (`in_float32` and
+`rounds_once` on Tensors, for composites) are the only places that cast; each op calls them
+behind one dtype test. These tests check the mechanism's contract: a float16 result is the
+float32 result on the same (exactly widened) inputs, rounded once; float32 and float64 never
+reach it; a float16 input gets a float16 gradient.
+"""
+
+import numpy as np
+import pytest
+
+import descent
+import descent.nn.functional as F
+from descent import array_backward, opmath
+from descent.nn.functional import _attention, _loss, _loss_margin, _normalization, _vision
+from descent.ops import activation, conv, half, softmax, special
+
+RNG = np.random.default_rng(0)
+X = (RNG.standard_normal((3, 41)) * 4).astype(np.float16)
+X[0, :4] = [0, 12, -12, 3]
+
+# Ops whose forward keeps its input for backward: both passes are the float32 pass, rounded.
+INPUT_SAVING = {
+    "silu": F.silu,
+    "softplus": lambda x: F.softplus(x, beta=2.0, threshold=5.0),
+    "mish": F.mish,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "cumsum": lambda x: descent.cumsum(x, 1),
+    "gather": lambda x: descent.gather(x, 1, descent.tensor(np.array([[0, 0, 7, 7, 7]] * 3))),
+    "index": lambda x: x[:, [0, 1, 1, 3, 3, 3]],
+    "cummax": lambda x: descent.cummax(x, 1)[0],
+    "mse": lambda x: F.mse_loss(x, x.flip(1)),
+    "layer_norm": lambda x: F.layer_norm(x, (41,)),
+    "interpolate": lambda x: F.interpolate(x[None], scale_factor=1.5, mode="linear"),
+}
+# Ops that keep their output: the forward is the float32 one rounded; backward reads the
+# rounded (float16) output, as PyTorch's kernels do.
+OUTPUT_SAVING = {
+    "sigmoid": descent.sigmoid,
+    "softmax": lambda x: descent.softmax(x, 1),
+    "log_softmax": lambda x: descent.log_softmax(x, 0),
+}
+
+
+# The float32 reference's gradient comes from the fused CPU kernel's derivative (numba), the
+# float16 path's from the formula: they differ in float32's last bit, which can move a float16
+# rounding by one unit.
+ONE_ULP = {"gelu"}
+
+
+def _value_and_grad(fn, x, gy):
+    t = descent.tensor(x).requires_grad_(True)
+    y = fn(t)
+    (g,) = descent.autograd.grad([y], [t], [descent.tensor(gy.astype(x.dtype))])
+    return y.detach().numpy(), g.detach().numpy()
+
+
+def _bits(a):
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
+@pytest.mark.parametrize("name", sorted(INPUT_SAVING))
+def test_float16_is_float32_rounded_once(name):
+    fn = INPUT_SAVING[name]
+    gy = RNG.standard_normal(fn(descent.tensor(X)).shape).astype(np.float16)
+    with np.errstate(all="ignore"):
+        y16, g16 = _value_and_grad(fn, X, gy)
+        y32, g32 = _value_and_grad(fn, X.astype(np.float32), gy.astype(np.float32))
+    assert y16.dtype == g16.dtype == np.float16
+    np.testing.assert_array_equal(_bits(y16), _bits(y32.astype(np.float16)))
+    if name in ONE_ULP:
+        ulps = np.abs(g16.view(np.int16).astype(int) - g32.astype(np.float16).view(np.int16))
+        assert ulps.max() <= 1
+    else:
+        np.testing.assert_array_equal(_bits(g16), _bits(g32.astype(np.float16)))
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_SAVING))
+def test_float16_output_saving_ops_round_once(name):
+    fn = OUTPUT_SAVING[name]
+    y16, g16 = _value_and_grad(fn, X, np.ones(X.shape, np.float16))
+    y32, _ = _value_and_grad(fn, X.astype(np.float32), np.ones(X.shape, np.float32))
+    np.testing.assert_array_equal(_bits(y16), _bits(y32.astype(np.float16)))
+    assert g16.dtype == np.float16
+
+
+def test_conv2d_float16_is_float32_rounded_once():
+    x = RNG.standard_normal((2, 3, 6, 7)).astype(np.float16)
+    w = (RNG.standard_normal((4, 3, 3, 3)) * 0.5).astype(np.float16)
+    outs = {}
+    for dt in (np.float16, np.float32):
+        xt, wt = (descent.tensor(a.astype(dt)).requires_grad_(True) for a in (x, w))
+        y = F.conv2d(xt, wt, padding=1)
+        gy = descent.tensor(np.ones(y.shape, dt))
+        outs[dt] = [
+            y.detach().numpy(),
+            *(g.numpy() for g in descent.autograd.grad([y], [xt, wt], [gy])),
+        ]
+    for a16, a32 in zip(outs[np.float16], outs[np.float32], strict=True):
+        assert a16.dtype == np.float16
+        np.testing.assert_array_equal(_bits(a16), _bits(a32.astype(np.float16)))
+
+
+def test_float32_and_float64_never_reach_the_mechanism(monkeypatch):
+    """The float32/float64 paths pay one dtype test: the casting helpers are never called."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a float32/float64 op went through in_float32")
+
+    for mod in (activation, softmax, conv, special, array_backward):
+        monkeypatch.setattr(mod, "in_float32", refuse)
+    for mod in (_loss, _loss_margin, _vision, _normalization, _attention):
+        monkeypatch.setattr(mod, "in_float32", refuse)
+    for dt in (np.float32, np.float64):
+        x = descent.tensor(X.astype(dt)).requires_grad_(True)
+        outs = [fn(x) for fn in (*INPUT_SAVING.values(), *OUTPUT_SAVING.values())]
+        outs.append(descent.sinc(x))
+        outs.append(F.conv2d(x[None, None], descent.ones((1, 1, 2, 2), dtype=dt)))
+        outs.append(F.smooth_l1_loss(x, x.flip(0)) + F.huber_loss(x, x.flip(0)))
+        outs.append(F.soft_margin_loss(x, x.sign()))
+        outs.append(F.batch_norm(x, None, None, training=True))
+        g = descent.tensor(RNG.random((1, 2, 2, 2)).astype(dt))
+        outs.append(F.grid_sample(x[None, None, :, :6], g, align_corners=False))
+        q = x[None, :, :8]
+        outs.append(F.scaled_dot_product_attention(q, q, q))
+        sum(o.sum() for o in outs).backward()
+        assert x.grad.dtype == dt
+
+
+def test_the_helpers():
+    """Array level: float16 arrays up, float32 results down once, the rest untouched."""
+    a = np.array([1, 1024], np.float16)  # float16's spacing at 1024 is 1
+    out = opmath.in_float32(lambda u, c: (u + c + c + c, u.astype(np.int64), None), a, 0.25)
+    assert out[0].dtype == np.float16 and out[1].dtype == np.int64 and out[2] is None
+    np.testing.assert_array_equal(out[0], np.array([1.75, 1025], np.float16))  # float16: 1024
+    # Tensor level: recorded casts, one rounding, float16 gradients; a float32 argument
+    # stays float32 (its gradient too)
+    x = descent.tensor(a).requires_grad_(True)
+    w = descent.tensor(np.full(2, 0.25, np.float32)).requires_grad_(True)
+    y = half.in_float32(lambda u, v: u + v + v + v, x, v=w)
+    assert y.dtype == descent.float16
+    np.testing.assert_array_equal(y.numpy(), np.array([1.75, 1025], np.float16))
+    y.sum().backward()
+    assert x.grad.dtype == descent.float16 and w.grad.dtype == descent.float32
+    np.testing.assert_array_equal(w.grad.numpy(), [3, 3])
