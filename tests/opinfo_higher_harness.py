@@ -68,6 +68,8 @@ EXPLAINED = {
     "gradgrad:as_strided.partial_views": _PARTIAL,
     "gradgrad:as_strided_scatter": "torch's gradient is wrong (first order already: "
                                    "tests/opinfo_known.py, docs/torch_gaps_tensor.md)",
+    "gradgrad:chalf": "descent has no complex32 (NumPy has no complex half): a RuntimeError "
+                      "naming cfloat() instead",
     "gradgrad:to_sparse": "descent has no sparse layout: a NotImplementedError naming the dense "
                           "way",
     "fwad:max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public "
@@ -146,7 +148,16 @@ def _weights(shapes, seed):
 
 
 def _floating(t):
-    return isinstance(t, torch.Tensor) and t.is_floating_point()
+    """A differentiable output: floating or complex (fft's, polar's)."""
+    return isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
+
+
+def _weights_like(outs, seed):
+    """Random weights in each output's dtype (complex ones for complex outputs), as
+    opinfo_harness's first-order check."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(o.shape, generator=gen, dtype=torch.complex128 if o.is_complex()
+                        else DTYPE).to(o.dtype) for o in outs]  # fmt: skip
 
 
 def _zero_or_none(t):
@@ -259,8 +270,7 @@ def _gradgrad_sample(sample, fn):
         if not tf:
             return None
         # weights in each output's dtype, as opinfo_harness's first-order check
-        ws = _weights([o.shape for o in tf], 1)
-        ws = [w.to(o.dtype).requires_grad_() for w, o in zip(ws, tf)]
+        ws = [w.requires_grad_() for w in _weights_like(tf, 1)]
         tg = torch.autograd.grad(tf, tleaves, ws, create_graph=True, allow_unused=True)
         keep = [i for i, g in enumerate(tg) if g is not None]
         vs = _weights([tg[i].shape for i in keep], 2)

@@ -44,6 +44,8 @@ KNOWN = {'fwad': {'as_strided.partial_views': "the sample is a slice whose as_st
               'as_strided_scatter': "torch's gradient is wrong (first order already: "
                                     'tests/opinfo_known.py, docs/torch_gaps_tensor.md); 4 '
                                     'differences',
+              'chalf': 'descent has no complex32 (NumPy has no complex half): a RuntimeError '
+                       'naming cfloat() instead; 4 differences',
               'linalg.norm.subgradients_at_zero': "the norm of a zero vector: torch's second "
                                                   "derivative is nan, descent's 0 (the "
                                                   'subgradient at 0 its first order uses, '
