@@ -81,10 +81,11 @@ def test_chalf_raises_clearly():
         descent.ones(2).chalf(memory_format=descent.contiguous_format)
 
 
-def test_to_sparse_raises_clearly():
+def test_to_sparse_gives_a_sparse_tensor():
+    # descent.sparse (docs/sparse.md; tests/test_sparse.py): a real COO copy since this session
     assert torch.ones(2, 2).to_sparse().layout == torch.sparse_coo
-    with pytest.raises(NotImplementedError, match=r"to_sparse\(\): descent has no sparse"):
-        descent.ones(2, 2).to_sparse()
+    s = descent.ones(2, 2).to_sparse()
+    assert s.layout is descent.sparse_coo and s._nnz() == 4
 
 
 # -- random factories --------------------------------------------------------------------------

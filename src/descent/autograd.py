@@ -86,6 +86,18 @@ def register_tensor_class(cls) -> None:
     _tensor_class = cls
 
 
+# Storage class -> Tensor subclass: a tensor made around such a storage (descent.sparse's COO
+# and CSR storages) takes that class, wherever the engine makes it (op outputs, leaf gradients,
+# detach). Filled by `register_storage_class`; NumPy arrays never reach the lookup.
+_storage_classes: dict = {}
+
+
+def register_storage_class(storage_cls, tensor_cls) -> None:
+    """Make every tensor whose `_data` is a `storage_cls` an instance of `tensor_cls` (a Tensor
+    subclass with `__slots__ = ()`; called by descent.sparse at import)."""
+    _storage_classes[storage_cls] = tensor_cls
+
+
 def init_tensor(t, data, requires_grad: bool = False, node=None):
     """Set every field of the tensor `t` and return it: the ONE place tensor fields are written
     when a tensor is made (`Tensor.__init__`, `new_tensor` and every op output come here).
@@ -93,8 +105,11 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     `data` is a backend array (a 0-d array, never a NumPy scalar: NumPy returns scalars for
     0-d results, which have no `.reshape(...)` semantics of their own, so they are converted).
     """
-    if type(data) is not _ndarray and isinstance(data, _generic):
-        data = _asarray(data)
+    if type(data) is not _ndarray:  # (NumPy arrays, the common case, pass one type test)
+        if isinstance(data, _generic):
+            data = _asarray(data)
+        elif type(data) in _storage_classes:  # a sparse storage: its Tensor subclass
+            t.__class__ = _storage_classes[type(data)]
     t._data = data
     t._rg = requires_grad
     t.grad = None

@@ -22,6 +22,12 @@ from .tensor import Tensor
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, Tensor) and value.layout.name != "strided":
+        raise TypeError(
+            f"save: {name!r} is a sparse tensor (layout={value.layout}, shape "
+            f"{tuple(value.shape)}); checkpoints store dense tensors only: save x.to_dense(), "
+            "or x.coalesce().indices() and .values() as two tensors"
+        )
     arr = value._data if isinstance(value, Tensor) else value
     if backend.is_cupy_array(arr):
         arr = backend.as_numpy(arr)

@@ -101,9 +101,17 @@ class ConversionMethods:
         )
 
     def to_sparse(self, *args, **kwargs):
-        """PyTorch's sparse COO copy. descent's tensors are dense (strided) only, so this
-        raises with the way out rather than hand back a dense tensor under a sparse name."""
-        raise NotImplementedError(
-            "to_sparse(): descent has no sparse layout (its tensors are dense and strided); keep "
-            "the dense tensor, or take x.nonzero() and x[x != 0] for the indices and values"
-        )
+        """The sparse COO copy storing the nonzero entries (descent.sparse, docs/sparse.md);
+        `to_sparse(sparse_dim)` keeps the trailing dims dense (a hybrid tensor)."""
+        return _ops.to_sparse(self, *args, **kwargs)
+
+    def to_sparse_coo(self):
+        return _ops.to_sparse(self)
+
+    def to_sparse_csr(self, dense_dim=None):
+        """The sparse CSR copy of a 2-d tensor (descent.sparse, docs/sparse.md)."""
+        return _ops.to_sparse_csr(self, dense_dim)
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        """A dense tensor is its own dense form (PyTorch returns the tensor itself)."""
+        return self if dtype is None else self.to(dtype)

@@ -25,6 +25,9 @@ class layout:
 
 
 strided = layout("strided")
+# descent.sparse's layouts (docs/sparse.md): a sparse tensor's storage object names its layout.
+sparse_coo = layout("sparse_coo")
+sparse_csr = layout("sparse_csr")
 
 
 class TensorGapMethods2:

@@ -110,6 +110,10 @@ def matmul(a, b, *, out=None) -> Tensor:
                 "be broadcast"
             ) from None
     if type(a._data) is not type(b._data):
+        if a.is_sparse or b.is_sparse or a.is_sparse_csr or b.is_sparse_csr:
+            # a sparse operand (descent.sparse): its own product, dense result; reached only
+            # here, where the operands' array types differ, so dense products pay nothing
+            return (a if a.is_sparse or a.is_sparse_csr else b)._matmul_sparse(a, b)
         check_devices("matmul", a, b)
     if a._data.dtype != b._data.dtype:
         # Two dtypes meet at torch.result_type (float32 @ int64 is float32), where NumPy's

@@ -1,0 +1,101 @@
+"""descent.sparse, PyTorch's torch.sparse: sparse COO tensors (and CSR matrices) that are
+`descent.Tensor`s, with their products, sums and softmax (docs/sparse.md).
+
+    adj = descent.sparse_coo_tensor(edge_index, edge_weight, (N, N))
+    h = descent.sparse.mm(adj, x)               # dense (N, F); gradients reach x and the weights
+    deg = descent.sparse.sum(adj, dim=1).to_dense()
+
+Modules: `storage` (what a sparse tensor's `_data` holds, and the loud refusal of every op
+that does not know sparse tensors), `kernels` (array kernels), `ops` (the differentiable ops),
+`tensor` (the SparseTensor class and constructors), `softmax`, `csr`.
+"""
+
+from __future__ import annotations
+
+from .. import tensor_methods as _tensor_methods
+from ..tensor_gap_methods_tensor import sparse_coo, sparse_csr
+from .softmax import log_softmax, softmax
+from .storage import SparseUnsupportedError
+from .tensor import SparseTensor, sparse_coo_tensor, to_sparse, to_sparse_csr
+from .tensor import mm as _mm
+from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its name
+
+__all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
+           "sparse_coo", "sparse_coo_tensor", "sparse_csr", "spmm", "sum", "FloatTensor",
+           "DoubleTensor", "LongTensor", "check_sparse_tensor_invariants"]  # fmt: skip
+
+
+def mm(mat1, mat2, reduce=None):
+    """torch.sparse.mm: sparse (n, m) @ dense (m, k) -> dense (n, k). The gradient of the
+    sparse operand is sparse, at its stored coordinates only (never an n x m product).
+
+    Raises:
+        SparseUnsupportedError: `reduce=` (PyTorch's CSR reductions), or two sparse operands.
+    """
+    if reduce is not None:
+        raise SparseUnsupportedError("torch.sparse.mm: reduce= is not supported by descent")
+    return _mm(mat1, mat2, "sparse.mm", sparse_grad=True)
+
+
+def spmm(mat1, mat2):
+    """torch.spmm: sparse @ dense, as torch.mm (the sparse operand's gradient is dense there)."""
+    return _mm(mat1, mat2, "spmm")
+
+
+def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0):
+    """torch.sparse.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse, mat and mat2
+    dense (the product as torch.sparse.mm)."""
+    prod = mm(mat1, mat2)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:
+        return prod
+    return (mat if beta == 1 else mat * beta) + prod
+
+
+class _LegacySparse:
+    """torch.sparse.FloatTensor(indices, values, size) and its kin: the legacy constructors,
+    a sparse_coo_tensor of their dtype."""
+
+    def __init__(self, name: str, dtype: str) -> None:
+        self.__name__ = self.__qualname__ = name
+        self._dtype = dtype
+
+    def __call__(self, indices=None, values=None, size=None, *, device=None):
+        if indices is None:  # FloatTensor(): an empty 1-d sparse tensor, as PyTorch
+            raise SparseUnsupportedError(
+                f"torch.sparse.{self.__name__}() without indices and values is not supported; "
+                "pass them, or use descent.sparse_coo_tensor"
+            )
+        out = sparse_coo_tensor(indices, values, size, dtype=self._dtype, device=device)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<class 'torch.sparse.{self.__name__}'>"
+
+
+FloatTensor = _LegacySparse("FloatTensor", "float32")
+DoubleTensor = _LegacySparse("DoubleTensor", "float64")
+LongTensor = _LegacySparse("LongTensor", "int64")
+
+
+class check_sparse_tensor_invariants:
+    """torch.sparse.check_sparse_tensor_invariants: descent always checks the invariants it
+    relies on (indices in range, nnz agreement), so this context manager changes nothing."""
+
+    def __init__(self, enable: bool = True) -> None:
+        self._enable = enable
+
+    @staticmethod
+    def is_enabled() -> bool:
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+# Dense tensors' x.to_sparse() / x.to_sparse_csr() reach these through the ops table.
+_tensor_methods.register_ops({"to_sparse": to_sparse, "to_sparse_csr": to_sparse_csr})

@@ -1,0 +1,279 @@
+"""Sparse CSR matrices (layout `descent.sparse_csr`): construction, conversions to and from
+COO and dense, and the CSR x dense product, each differentiable in its values.
+
+A CSR matrix is 2-d with no dense dims: `crow` (n + 1,) row pointers, `col` (nnz,) column
+indices, `values` (nnz,). The kernels reuse the COO ones: row r's entries are
+crow[r]:crow[r + 1], so the COO row of every entry is `repeat(arange(n), diff(crow))`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd, backend
+from ..devices import device
+from ..tensor import Tensor
+from . import kernels
+from .ops import _SparseFunction
+from .storage import CooStorage, CsrStorage, SparseUnsupportedError, unsupported
+from .tensor import _nested, suffixed
+
+
+def _coo_indices(st: CsrStorage):
+    """(2, nnz) COO coordinates of a CSR storage's entries, in its order (sorted by row)."""
+    xp = backend.get_array_module(st.col)
+    rows = xp.repeat(xp.arange(st.shape[0], dtype=np.int64), xp.diff(st.crow))
+    return xp.stack([rows, st.col])
+
+
+def _as_coo(st: CsrStorage) -> CooStorage:
+    return CooStorage(_coo_indices(st), st.values, st.shape)
+
+
+def _csr_values(g, st: CsrStorage):
+    """A gradient (dense array, COO or CSR storage) at the CSR storage's entries."""
+    if isinstance(g, CsrStorage):
+        g = _as_coo(g)
+    return kernels.gather(g, _coo_indices(st))
+
+
+class SparseCsrTensorCrowColValue(_SparseFunction):
+    """sparse_csr_tensor(crow, col, values): d/dvalues = the gradient at each entry."""
+
+    __slots__ = ("crow", "col", "shape")
+
+    def forward(self, values):
+        return CsrStorage(self.crow, self.col, values, self.shape)
+
+    def backward(self, gy, ops):
+        return _csr_values(gy, CsrStorage(self.crow, self.col, None, self.shape))
+
+
+class CsrToDense(_SparseFunction):
+    """to_dense() of a CSR matrix: the gradient is CSR with its pattern."""
+
+    __slots__ = ("crow", "col")
+
+    def forward(self, st):
+        self.crow, self.col = st.crow, st.col
+        return kernels.to_dense(_as_coo(st))
+
+    def backward(self, gy, ops):
+        pattern = CsrStorage(self.crow, self.col, None, self.in_shapes[0])
+        return CsrStorage(self.crow, self.col, _csr_values(gy, pattern), self.in_shapes[0])
+
+
+class CooToCsr(_SparseFunction):
+    """COO -> CSR (coalesced first): the gradient comes back as COO with the CSR entries."""
+
+    def forward(self, st):
+        c = kernels.coalesce(st)
+        xp = backend.get_array_module(c.values)
+        counts = xp.bincount(c.indices[0], minlength=st.shape[0])
+        crow = xp.concatenate([xp.zeros(1, np.int64), xp.cumsum(counts)]).astype(np.int64)
+        return CsrStorage(crow, c.indices[1].copy(), c.values, st.shape)
+
+    def backward(self, gy, ops):
+        if isinstance(gy, CsrStorage):
+            return CooStorage(_coo_indices(gy), gy.values, gy.shape, True)
+        return gy
+
+
+class CsrToCoo(_SparseFunction):
+    """CSR -> COO: the gradient at the CSR entries."""
+
+    __slots__ = ("crow", "col")
+
+    def forward(self, st):
+        self.crow, self.col = st.crow, st.col
+        return _as_coo(st)
+
+    def backward(self, gy, ops):
+        pattern = CsrStorage(self.crow, self.col, None, self.in_shapes[0])
+        return CsrStorage(self.crow, self.col, _csr_values(gy, pattern), self.in_shapes[0])
+
+
+class CsrMm(_SparseFunction):
+    """A (CSR, n x m) @ D (m x k): d/dD = A^T @ gy; d/dA = gy @ D^T at A's entries (CSR)."""
+
+    save_inputs = True
+
+    def forward(self, st, d):
+        return kernels.spmm(_as_coo(st), d)
+
+    def backward(self, gy, ops):
+        st, d = self.inputs(ops)
+        coo = _as_coo(st)
+        ga = gd = None
+        if self.parents[1] is not None:
+            gd = kernels.spmm(kernels.transpose_storage(coo, 0, 1), gy).astype(d.dtype)
+        if self.parents[0] is not None:
+            vals = kernels.sampled_rowdot(coo.indices, gy, d).astype(st.dtype, copy=False)
+            ga = CsrStorage(st.crow, st.col, vals, st.shape)
+        return ga, gd
+
+
+class SparseCsrTensor(Tensor):
+    """A sparse CSR matrix (layout `descent.sparse_csr`); see `sparse_csr_tensor`."""
+
+    __slots__ = ()
+
+    @property
+    def layout(self):
+        return self._data.layout
+
+    is_sparse = False
+
+    @property
+    def is_sparse_csr(self) -> bool:
+        return True
+
+    @property
+    def device(self):
+        return device(self._data.device)
+
+    def crow_indices(self) -> Tensor:
+        return autograd.new_tensor(self._data.crow)
+
+    def col_indices(self) -> Tensor:
+        return autograd.new_tensor(self._data.col)
+
+    def values(self) -> Tensor:
+        """The stored values, not recorded (use to_dense() or a product for gradients)."""
+        return autograd.new_tensor(self._data.values)
+
+    def _nnz(self) -> int:
+        return self._data.nnz
+
+    def sparse_dim(self) -> int:
+        return 2
+
+    def dense_dim(self) -> int:
+        return 0
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return False
+
+    def to_dense(self, dtype=None, *, masked_grad=None) -> Tensor:
+        out = CsrToDense.apply(self)
+        return out if dtype is None else out.to(dtype)
+
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        if layout is not None and layout.name == "sparse_csr":
+            return self
+        return CsrToCoo.apply(self)
+
+    to_sparse_coo = to_sparse
+
+    def to_sparse_csr(self, dense_dim=None):
+        return self
+
+    def numpy(self, *, force: bool = False):
+        raise TypeError("can't convert SparseCsr layout tensor to numpy. Use Tensor.to_dense() "
+                        "first.")  # fmt: skip
+
+    def _matmul_sparse(self, a, b) -> Tensor:
+        return csr_mm(a, b, "matmul")
+
+    def __repr__(self) -> str:
+        st = self._data
+        indent = " " * 7
+        body = "tensor(" + _nested("crow_indices=tensor(", st.crow, 7) + ",\n"
+        body += indent + _nested("col_indices=tensor(", st.col, 7) + ",\n"
+        body += indent + _nested("values=tensor(", st.values, 7)
+        suffixes = [f"size={tuple(st.shape)}", f"nnz={st.nnz}"]
+        if st.values.dtype != np.float32 and st.values.dtype != np.int64:
+            suffixes.append(f"dtype=descent.{st.values.dtype.name}")
+        suffixes.append(f"layout={st.layout!r}")
+        if self._node is not None:
+            suffixes.append(f"grad_fn=<{self._node.name()}>")
+        elif self._rg:
+            suffixes.append("requires_grad=True")
+        return suffixed(body, suffixes, force=False)
+
+    __str__ = __repr__
+
+
+def _array(x, dtype=None):
+    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad=False, check_invariants=None):  # fmt: skip
+    """A sparse CSR matrix (torch.sparse_csr_tensor): row r's entries are
+    values[crow[r]:crow[r + 1]] at columns col[crow[r]:crow[r + 1]]. Without `size`:
+    (len(crow) - 1, max(col) + 1). The gradient reaches `values`.
+
+    Raises:
+        RuntimeError: the invariants PyTorch checks (crow starts at 0, ends at nnz and never
+            decreases; columns in range; lengths agree).
+    """
+    crow, col = _array(crow_indices, np.int64), _array(col_indices, np.int64)
+    vals = values if isinstance(values, Tensor) else Tensor._from_data(values)
+    if dtype is not None:
+        vals = vals.to(dtype)
+    if device is not None:
+        vals = vals.to(device)
+        dev = backend.normalize_device(device)
+        crow, col = backend.to_device(crow, dev), backend.to_device(col, dev)
+    if crow.ndim != 1 or col.ndim != 1 or vals.ndim != 1:
+        raise SparseUnsupportedError(
+            "sparse_csr_tensor: descent supports 2-d CSR matrices without batch or dense dims "
+            f"(got crow {tuple(crow.shape)}, col {tuple(col.shape)}, values {tuple(vals.shape)})"
+        )
+    nnz = col.shape[0]
+    if vals.shape[0] != nnz:
+        raise RuntimeError(f"col_indices and values must have the same number of elements, but "
+                           f"got {nnz} and {vals.shape[0]}")  # fmt: skip
+    c = backend.as_numpy(crow)
+    if c.shape[0] < 1 or c[0] != 0 or c[-1] != nnz or (np.diff(c) < 0).any():
+        raise RuntimeError(
+            f"sparse_csr_tensor: crow_indices must start at 0, end at nnz ({nnz}) and never "
+            f"decrease, got {c.tolist()}"
+        )
+    ncol = int(backend.as_numpy(col).max()) + 1 if nnz else 0
+    shape = (c.shape[0] - 1, ncol) if size is None else tuple(int(s) for s in size)
+    if len(shape) != 2 or shape[0] != c.shape[0] - 1:
+        raise RuntimeError(
+            f"sparse_csr_tensor: size {shape} does not fit crow_indices of "
+            f"length {c.shape[0]} (a 2-d size with size[0] = len(crow) - 1)"
+        )
+    if nnz and (int(col.min()) < 0 or ncol > shape[1]):
+        raise RuntimeError(f"sparse_csr_tensor: col_indices must be in [0, {shape[1]}), got "
+                           f"values up to {ncol - 1}")  # fmt: skip
+    out = SparseCsrTensorCrowColValue.apply(vals, crow=crow, col=col, shape=shape)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def coo_to_csr(x) -> Tensor:
+    if x._data.ndim != 2 or x._data.dense_dim != 0:
+        raise unsupported(x._data, "a CSR copy of a tensor that is not a 2-d sparse matrix")
+    return CooToCsr.apply(x)
+
+
+def dense_to_csr(x) -> Tensor:
+    if x.ndim != 2:
+        raise RuntimeError(f"to_sparse_csr: expected a 2-d tensor, got shape {tuple(x.shape)}")
+    return coo_to_csr(x.to_sparse())
+
+
+def csr_mm(a, b, op: str = "mm") -> Tensor:
+    """A CSR matrix @ a dense matrix (dense result); a dense @ CSR product raises."""
+    if not isinstance(a, SparseCsrTensor) or isinstance(b, (SparseCsrTensor,)) or b.is_sparse:
+        raise SparseUnsupportedError(
+            f"{op}: descent multiplies a CSR matrix by a dense one only (shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}); use .to_dense() on the other operand"
+        )
+    if b.ndim != 2 or b.shape[0] != a.shape[1]:
+        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} (CSR) and {tuple(b.shape)} do not "
+                           "align")  # fmt: skip
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"{op}: expected both operands to have the same dtype, got {a.dtype} "
+                           f"and {b.dtype}")  # fmt: skip
+    return CsrMm.apply(a, b)
+
+
+autograd.register_storage_class(CsrStorage, SparseCsrTensor)

@@ -1,0 +1,406 @@
+"""SparseTensor: the Tensor subclass of sparse COO tensors, and their constructors.
+
+A sparse tensor IS a `descent.Tensor` (isinstance holds, as in PyTorch): the same slots, the
+same engine fields (`requires_grad`, `grad`, `grad_fn`), with a `CooStorage` as `_data`. The
+engine gives every tensor made around such a storage this class (`autograd.register_storage_
+class`), so op outputs, leaf gradients, `detach()` and `.data` of sparse tensors are sparse
+tensors too. The methods here add PyTorch's sparse API and override the dense ones whose
+meaning differs; the rest reach the storage, which computes what it can and raises otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd, backend
+from ..devices import device
+from ..dtypes import as_dtype, complex_of, get_default_dtype
+from ..print_options import format_values
+from ..tensor import Tensor
+from ..tensor_gap_methods_tensor import sparse_coo
+from . import ops
+from .storage import CooStorage, SparseUnsupportedError, unsupported
+
+
+def _dims(dim, ndim: int, op: str) -> tuple:
+    """dim (an int, a sequence, or None for all) as sorted non-negative dims."""
+    dims = range(ndim) if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+    out = []
+    for d in dims:
+        if not -ndim <= d < ndim:
+            raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                             f"[{-ndim}, {ndim - 1}], but got {d})")  # fmt: skip
+        out.append(d % ndim)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: dim {tuple(dims)} lists a dimension twice")
+    return tuple(sorted(out))
+
+
+class SparseTensor(Tensor):
+    """A sparse COO tensor (layout `descent.sparse_coo`); make one with
+    `descent.sparse_coo_tensor(indices, values, size)` or `x.to_sparse()` (docs/sparse.md)."""
+
+    __slots__ = ()  # the same layout as Tensor: the engine assigns this class to a tensor
+
+    # -- what a sparse tensor is -----------------------------------------------------------
+    @property
+    def layout(self):
+        return self._data.layout
+
+    @property
+    def is_sparse(self) -> bool:
+        return self._data.layout is sparse_coo
+
+    @property
+    def is_sparse_csr(self) -> bool:
+        return self._data.layout is not sparse_coo
+
+    @property
+    def device(self):
+        return device(self._data.device)
+
+    @property
+    def is_cuda(self) -> bool:
+        return backend.is_cupy_array(self._data.values)
+
+    def sparse_dim(self) -> int:
+        return self._data.sparse_dim
+
+    def dense_dim(self) -> int:
+        return self._data.dense_dim
+
+    def _nnz(self) -> int:
+        return self._data.nnz
+
+    def is_coalesced(self) -> bool:
+        return self._data.coalesced
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return False  # as PyTorch answers for a sparse tensor
+
+    # -- conversions -----------------------------------------------------------------------
+    def coalesce(self) -> Tensor:
+        """Duplicates summed, indices sorted (itself when already coalesced, as PyTorch)."""
+        if self._data.coalesced:
+            return self
+        return ops.Coalesce.apply(self)
+
+    def to_dense(self, dtype=None, *, masked_grad=None) -> Tensor:
+        out = ops.ToDense.apply(self)
+        return out if dtype is None else out.to(dtype)
+
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        if layout is not None and layout is not sparse_coo:
+            if layout.name == "sparse_csr":
+                return self.to_sparse_csr()
+            raise SparseUnsupportedError(f"to_sparse: layout {layout} is not supported")
+        if sparse_dim is not None and sparse_dim != self._data.sparse_dim:
+            raise RuntimeError(
+                f"to_sparse: conversion from Sparse to Sparse with sparse_dim argument != "
+                f"self.sparse_dim() is not supported (got {sparse_dim}, the tensor has "
+                f"{self._data.sparse_dim}); use .to_dense().to_sparse({sparse_dim})"
+            )
+        return self
+
+    to_sparse_coo = to_sparse
+
+    def to_sparse_csr(self, dense_dim=None):
+        from .csr import coo_to_csr  # noqa: PLC0415 - CSR loads on first use
+
+        return coo_to_csr(self)
+
+    def indices(self) -> Tensor:
+        """The coordinates (sparse_dim, nnz) of a coalesced tensor (an uncoalesced one raises,
+        as PyTorch: its coordinates are not canonical; call .coalesce() first)."""
+        if not self._data.coalesced:
+            raise RuntimeError(
+                "Cannot get indices on an uncoalesced tensor, please call .coalesce() first"
+            )
+        return self._indices()
+
+    def _indices(self) -> Tensor:
+        """The stored coordinates as they are (duplicates and order kept); no gradient."""
+        return autograd.new_tensor(self._data.indices)
+
+    def values(self) -> Tensor:
+        """The stored values of a coalesced tensor (nnz, *dense_dims); differentiable: the
+        gradient reaches this tensor's values (ValuesBackward0)."""
+        if not self._data.coalesced:
+            raise RuntimeError(
+                "Cannot get values on an uncoalesced tensor, please call .coalesce() first"
+            )
+        return ops.Values.apply(self)
+
+    def _values(self) -> Tensor:
+        """The stored values as they are; not recorded (PyTorch's _values has no grad_fn)."""
+        return autograd.new_tensor(self._data.values)
+
+    def numpy(self, *, force: bool = False):
+        raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
+
+    def tolist(self):
+        raise unsupported(self._data, "its values as a Python list", "tolist")
+
+    def item(self):
+        return self.to_dense().item()
+
+    # -- shape -----------------------------------------------------------------------------
+    def transpose(self, dim0, dim1) -> Tensor:
+        n = self._data.ndim
+        d0, d1 = (_dims(d, n, "transpose")[0] for d in (dim0, dim1))
+        sd = self._data.sparse_dim
+        if (d0 < sd) != (d1 < sd):
+            raise RuntimeError(
+                f"transpose(): cannot swap a sparse dim and a dense dim of a hybrid sparse "
+                f"tensor (shape {tuple(self.shape)}, sparse_dim {sd}); use .to_dense() first"
+            )
+        if d0 >= sd:
+            raise unsupported(self._data, "a transpose of its dense dims")
+        return ops.Transpose.apply(self, dim0=d0, dim1=d1)
+
+    swapaxes = swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self._data.ndim > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 sparse and 0 dense dimensions, but got "
+                f"{self._data.sparse_dim} sparse and {self._data.dense_dim} dense dimensions"
+            )
+        if self._data.ndim < 2:
+            return self
+        return ops.T.apply(self, dim0=0, dim1=1)
+
+    @property
+    def T(self) -> Tensor:
+        return self.t()
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    # -- reductions and products -------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, dtype=None, **kwargs) -> Tensor:
+        """The sum of every element (dense, 0-d) or over `dim` (sparse, as torch.sparse.sum)."""
+        if kwargs or keepdim:
+            raise unsupported(self._data, "sum with keepdim or NumPy's keywords", "sum")
+        x = self if dtype is None else self.to(dtype)
+        if dim is None:
+            from ..ops.reduce import sum as dense_sum  # noqa: PLC0415 - the generic full sum
+
+            return dense_sum(x)
+        return sparse_sum(x, dim)
+
+    def _matmul_sparse(self, a, b) -> Tensor:
+        """a @ b, self being one of them, for ops.linalg.matmul (mm, matmul, @, addmm)."""
+        return mm(a, b, "matmul")
+
+    # -- printing ---------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        # PyTorch's layout (torch/_tensor_str.py, the sparse branch): indices and values as
+        # nested tensors, then size, nnz, dtype, layout and grad_fn, the first on a new line.
+        st = self._data
+        indent = " " * 7
+        body = "tensor(" + _nested("indices=tensor(", st.indices, 7) + ",\n"
+        body += indent + _nested("values=tensor(", st.values, 7)
+        suffixes = [f"size={tuple(st.shape)}", f"nnz={st.nnz}"]
+        dt, default = st.values.dtype, get_default_dtype()
+        if dt != default and dt.kind != "b" and dt != np.int64 and dt != complex_of(default):
+            suffixes.append(f"dtype=descent.{dt.name}")
+        if self.device != "cpu":
+            suffixes.append(f"device='{self.device}'")
+        suffixes.append(f"layout={st.layout!r}")
+        if self._node is not None:
+            suffixes.append(f"grad_fn=<{self._node.name()}>")
+        elif self._rg:
+            suffixes.append("requires_grad=True")
+        return suffixed(body, suffixes)
+
+    __str__ = __repr__
+
+
+def suffixed(body: str, suffixes: list, force: bool = True) -> str:
+    """PyTorch's _add_suffixes with force_newline (the sparse repr): the first suffix on a new
+    line, the rest joined with ", " and wrapped at the line width."""
+    from ..print_options import _options  # noqa: PLC0415 - the current linewidth
+
+    width = _options["linewidth"]
+    parts, last = [body], len(body) - body.rfind("\n") + 1
+    for suffix in suffixes:
+        if force or last + len(suffix) + 2 > width:
+            parts.append(",\n" + " " * 7 + suffix)
+            last, force = 7 + len(suffix), False
+        else:
+            parts.append(", " + suffix)
+            last += len(suffix) + 2
+    return "".join(parts) + ")"
+
+
+def _nested(prefix: str, arr, indent: int) -> str:
+    """A nested tensor's text: prefix, its values aligned under the prefix, its size if empty."""
+    values = backend.as_numpy(arr)
+    text = prefix + format_values(values, " " * (indent + len(prefix)))
+    if values.size == 0:  # PyTorch names an empty nested tensor's size, 1-d too
+        text += f", size={tuple(values.shape)}"
+    return text + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# Construction
+
+
+def _as_array(x, dtype=None):
+    if isinstance(x, Tensor):
+        return x._data
+    arr = np.asarray(x)
+    return arr
+
+
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad=False, check_invariants=None, is_coalesced=None):  # fmt: skip
+    """A sparse COO tensor with `values` (nnz, *dense_dims) at `indices` (sparse_dim, nnz)
+    (torch.sparse_coo_tensor).
+
+    Without `size` the sparse sizes are max(indices) + 1 along each row, the dense sizes those
+    of `values`. The gradient reaches `values` when it requires grad. Duplicate coordinates
+    are allowed (their values add up); `coalesce()` sums and sorts them.
+
+    Raises:
+        RuntimeError: PyTorch's: nnz of indices and values differ, `size` has the wrong
+            length or is too small for the indices (checked, as PyTorch's invariant check, when
+            `check_invariants=True`; indices are always checked against size here, since an
+            out-of-range index would corrupt to_dense), or a negative index.
+    """
+    if isinstance(indices, Tensor) and indices.is_sparse:
+        raise TypeError("sparse_coo_tensor: indices must be a dense tensor")
+    idx = _as_array(indices)
+    if idx.dtype.kind not in "iu":
+        idx = idx.astype(np.int64)  # PyTorch converts float indices too
+    idx = idx.astype(np.int64, copy=False)
+    if isinstance(values, Tensor):
+        vals = values
+    else:
+        vals = Tensor._from_data(values)  # a Python list: descent's dtype defaults
+    if dtype is not None and as_dtype(dtype) != vals._data.dtype:
+        vals = vals.to(dtype)
+    if device is not None:
+        vals = vals.to(device)
+        idx = backend.to_device(idx, backend.normalize_device(device))
+    if idx.ndim != 2:
+        raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(idx.shape)}")
+    sd, nnz = idx.shape
+    if vals.ndim == 0 or vals.shape[0] != nnz:
+        got = vals.shape[0] if vals.ndim else "a 0-d tensor"
+        raise RuntimeError(
+            f"indices and values must have same nnz, but got nnz from indices: {nnz}, nnz "
+            f"from values: {got}"
+        )
+    dense_shape = tuple(vals.shape[1:])
+    if nnz and int(idx.min()) < 0:
+        dim = int(np.argmax((backend.as_numpy(idx) < 0).any(axis=1)))
+        raise RuntimeError(f"found negative index {int(idx.min())} for dim {dim}")
+    bound = tuple(int(m) + 1 for m in backend.as_numpy(idx.max(axis=1))) if nnz else (0,) * sd
+    if size is None:
+        shape = bound + dense_shape
+    else:
+        shape = tuple(int(s) for s in size)
+        if len(shape) != sd + len(dense_shape):
+            raise RuntimeError(
+                f"'len(size) == sparse_dim + dense_dim' is not satisfied: len(size) = "
+                f"{len(shape)}, sparse_dim = {sd}, dense_dim = {len(dense_shape)}"
+            )
+        for d in range(sd):
+            if bound[d] > shape[d]:
+                raise RuntimeError(
+                    f"size is inconsistent with indices: for dim {d}, size is {shape[d]} but "
+                    f"found index {bound[d] - 1}"
+                )
+        if shape[sd:] != dense_shape:
+            raise RuntimeError(
+                f"values has incorrect size, expected {list((nnz,) + shape[sd:])}, got "
+                f"{list(vals.shape)}"
+            )
+    out = ops.SparseCooTensorWithDimsAndTensors.apply(
+        vals, indices=idx, shape=shape, coalesced=bool(is_coalesced) or nnz <= 1 and sd > 0
+    )
+    if requires_grad:
+        if out._node is not None:
+            raise RuntimeError("sparse_coo_tensor: requires_grad=True with values that have "
+                               "a grad_fn; the gradient already reaches them")  # fmt: skip
+        out.requires_grad_(True)
+    return out
+
+
+def to_sparse(x, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None) -> Tensor:
+    """Tensor.to_sparse for a dense tensor: the coalesced COO copy storing its nonzeros."""
+    if layout is not None and layout is not sparse_coo:
+        if layout.name == "sparse_csr":
+            return to_sparse_csr(x)
+        raise SparseUnsupportedError(f"to_sparse: layout {layout} is not supported by descent")
+    n = x._data.ndim
+    sd = n if sparse_dim is None else int(sparse_dim)
+    if not 0 <= sd <= n:
+        raise RuntimeError(f"to_sparse: sparse_dim argument must be in [0, {n}], but got {sd}")
+    return ops.ToSparse.apply(x, sparse_dim=sd)
+
+
+def to_sparse_csr(x, dense_dim=None) -> Tensor:
+    from .csr import dense_to_csr  # noqa: PLC0415 - CSR loads on first use
+
+    return dense_to_csr(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products and sums
+
+
+def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
+    """sparse (n, m) @ dense (m, k) or (m,) -> dense; the gradient reaches both (see ops.Mm)."""
+    if not isinstance(sparse, SparseTensor):
+        if isinstance(dense, SparseTensor) and dense._data.layout is sparse_coo:
+            # dense @ sparse = (sparse^T @ dense^T)^T, as PyTorch computes it
+            if sparse.ndim != 2 or dense.ndim != 2:
+                raise unsupported(dense._data, f"{op} with a {sparse.ndim}-d dense operand")
+            return mm(dense.t(), sparse.t(), op, sparse_grad).t()
+        raise TypeError(f"{op}: expects a sparse first operand, got a dense one")
+    st = sparse._data
+    if st.layout is not sparse_coo:
+        from .csr import csr_mm  # noqa: PLC0415
+
+        return csr_mm(sparse, dense, op)
+    if isinstance(dense, SparseTensor):
+        raise unsupported(st, f"{op} of two sparse tensors (make one dense with .to_dense())")
+    if st.ndim != 2 or st.dense_dim != 0:
+        dims = f"{st.sparse_dim} sparse and {st.dense_dim} dense dims"
+        raise unsupported(st, f"{op} of a sparse tensor with {dims} (2 sparse, 0 dense expected)")
+    vec = dense.ndim == 1
+    if dense.ndim not in (1, 2) or (vec and op != "matmul"):
+        raise RuntimeError(f"{op}: expects a 2-D dense operand, got shape {tuple(dense.shape)}")
+    m = dense.shape[0]
+    if m != st.shape[1]:
+        raise RuntimeError(
+            f"{op}: shapes {tuple(st.shape)} (sparse) and {tuple(dense.shape)} do not align "
+            f"(Expected dim 0 size {st.shape[1]}, got {m})"
+        )
+    if st.dtype != dense._data.dtype:
+        raise RuntimeError(
+            f"{op}: expected both operands to have the same dtype, but got {sparse.dtype} "
+            f"(sparse) and {dense.dtype} (dense); convert one with .to(dtype)"
+        )
+    if vec:
+        return mm(sparse, dense.reshape(m, 1), op, sparse_grad).reshape(st.shape[0])
+    return (ops.SparseMm if sparse_grad else ops.Mm).apply(sparse, dense)
+
+
+def sparse_sum(x, dim=None, dtype=None) -> Tensor:
+    """torch.sparse.sum: over every dim (a dense 0-d tensor) or over `dim` (sparse, unless every
+    sparse dim is summed, then dense); the gradient is sparse with x's coordinates."""
+    if not isinstance(x, SparseTensor) or x._data.layout is not sparse_coo:
+        raise TypeError(f"torch.sparse.sum expects a sparse COO tensor, got layout {x.layout}")
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x._data.dtype.kind in "biu":
+        x = x.to(np.int64)  # PyTorch sums integers in int64
+    return ops.SparseSum.apply(x, dims=_dims(dim, x._data.ndim, "sparse.sum"))
+
+
+autograd.register_storage_class(CooStorage, SparseTensor)
