@@ -480,3 +480,12 @@ def test_legacy_constructor_and_graph_release():
     np.testing.assert_array_equal(_np(v.grad), [1.0, 1.0])
     with pytest.raises(RuntimeError, match="create_graph"):
         ds.autograd.grad(ds.sparse.mm(s, ds.ones(2, 1)).sum(), v, create_graph=True)
+
+
+def test_legacy_type_with_one_int_is_a_shape():
+    """torch.FloatTensor(16) is a (16,) tensor (pygcn's bias): descent made a 0-d tensor 16."""
+    for n in (0, 1, 16):
+        assert tuple(ds.FloatTensor(n).shape) == tuple(torch.FloatTensor(n).shape) == (n,)
+    assert ds.LongTensor(3).dtype == ds.int64 and tuple(ds.LongTensor(3).shape) == (3,)
+    assert tuple(ds.DoubleTensor(2, 3).shape) == (2, 3)
+    assert ds.FloatTensor([16]).tolist() == [16.0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 
 class _LegacyTensorType(type):
@@ -20,6 +20,10 @@ class _LegacyTensorType(type):
 
 def _legacy_type(name: str, dtype):
     def __new__(cls, *args, device=None, requires_grad: bool = False):
+        if args and all(type(a) is int for a in args):
+            # FloatTensor(16) is a shape, as in PyTorch (pygcn's Parameter(FloatTensor(out))),
+            # not the value 16: Tensor(16, dtype=...) reads a lone int with a dtype as data
+            args = (Size(args),)
         return Tensor(*args, dtype=dtype, device=device, requires_grad=requires_grad)
 
     doc = f"""Legacy constructor `{name}(data)` / `{name}(2, 3)`: a {np.dtype(dtype)} Tensor."""
