@@ -173,6 +173,11 @@ CASES = {
     # float64 by set_default_dtype: gradients after one step 2.1e-14 apart; Adam's normalised
     # steps over 25 batches grow that to 1.1e-9 (measured; at lr 2e-2, chaotically, to 3e-7)
     "tabnet_sparsemax": ((1e-7, 1e-10), None),
+    # pygcn and pyGAT on torch.sparse: the legacy torch.sparse.FloatTensor, sparse + sparse,
+    # torch.sparse.sum degrees, coalesce().indices()/values() normalisation, torch.spmm in a
+    # GraphConvolution, edge values requiring grad into torch.sparse.mm, torch.sparse.softmax,
+    # a leaf's sparse gradient, a LightGCN recommender through a sparse matrix and its t()
+    "sparse_gcn": ((1e-5, 1e-6), None),
     "func_meta_device": (
         (1e-5, 1e-6),
         "the meta device: Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta and "
