@@ -165,6 +165,18 @@ def _zero_or_none(t):
     return t is None or not bool(_np(t).any())
 
 
+def _at(tol, a, b):
+    """(a, b), as float32 when the sample holds float32 inputs (``tol`` float32's): compare
+    takes its tolerance from the dtype, and a float64 result of float32 inputs (cov's aweights)
+    carries float32's rounding."""
+    if tol == TOL[DTYPE]:
+        return a, b
+    a = [x.float() if isinstance(x, torch.Tensor) and x.dtype == DTYPE else x for x in _flat(a)]
+    b = [x.float() if isinstance(x, descent.Tensor) and x.dtype == descent.float64 else x
+         for x in _flat(b)]  # fmt: skip
+    return a, b
+
+
 def _compare_grads(tg, dg, tol, what):
     """Findings between two lists of gradients/tangents (None counts as zeros)."""
     bad = []
@@ -178,7 +190,7 @@ def _compare_grads(tg, dg, tol, what):
             bad.append(f"{what} {i}: torch {'None' if a is None else 'a tensor'}, descent "
                        f"{'None' if b is None else 'a tensor'} (nonzero)")  # fmt: skip
             continue
-        bad += [f"{what} {i}: {m}" for m in compare(a, b, tol)]
+        bad += [f"{what} {i}: {m}" for m in compare(*_at(tol, a, b), tol)]
     return bad
 
 
@@ -254,7 +266,7 @@ def _fwad_sample(sample, fn):
                     else None for t, o in zip(tflat, dflat)]  # fmt: skip
     except Exception as e:  # noqa: BLE001
         return [f"descent raises {short(e)}"]
-    bad = compare(tprim, dprim, tol)
+    bad = compare(*_at(tol, tprim, dprim), tol)
     if bad:
         return bad
     return _compare_grads(ttan, dtan, tol, "tangent of output")

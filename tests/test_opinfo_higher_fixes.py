@@ -243,3 +243,41 @@ def test_jvp_staticmethod_double_backward_unchanged():
         res.append(lib.autograd.grad(ga.sum(), [a, b]))
     for a, b in zip(*res):
         _close(a, b)
+
+
+def _seen_fn(lib, materialize, seen):
+    """x * y whose jvp records what it is given: saved tensors and y's tangent."""
+
+    class Seen(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)  # not for forward: jvp's saved_tensors stay empty
+            ctx.set_materialize_grads(materialize)
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            x, y = ctx.saved_tensors
+            return g * y, g * x
+
+        @staticmethod
+        def jvp(ctx, x_t, y_t):
+            seen.append((len(ctx.saved_tensors), None if y_t is None else y_t.tolist()))
+            return x_t * 2
+
+    return Seen
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_jvp_staticmethod_ctx_as_pytorch(materialize):
+    """Inside jvp: saved_tensors is save_for_forward's (empty here), and a Tensor argument
+    without a tangent gets zeros, or None after set_materialize_grads(False)."""
+    seen = {}
+    for lib, fw in ((torch, tfwad), (descent, dfwad)):
+        seen[lib] = []
+        with fw.dual_level():
+            d = fw.make_dual(lib.tensor([1.0, 2.0]), lib.tensor([1.0, 1.0]))
+            y = _seen_fn(lib, materialize, seen[lib]).apply(d, lib.tensor([3.0, 4.0]))
+            tan = fw.unpack_dual(y).tangent
+        assert tan.tolist() == [2.0, 2.0]
+    assert seen[torch] == seen[descent][:1]

@@ -546,11 +546,11 @@ class CustomJvpNode(autograd.Function):
             elif ctx.materialize_grads:  # PyTorch gives the other Tensor inputs zero tangents
                 tangents[i] = autograd.new_tensor(xp.zeros(fn.in_shapes[k], self.value.dtype))
         saved = (ctx._saved, ctx._versions, ctx._output_links)
-        if ctx._forward_saved is not None:  # jvp's ctx.saved_tensors: save_for_forward's
-            fs = ctx._forward_saved
-            ctx._saved = fs
-            ctx._versions = tuple(None if t is None else t._version for t in fs)
-            ctx._output_links = None
+        # jvp's ctx.saved_tensors: save_for_forward's (empty without it, as PyTorch's)
+        fs = ctx._forward_saved or ()
+        ctx._saved = fs
+        ctx._versions = tuple(None if t is None else t._version for t in fs)
+        ctx._output_links = None
         try:
             with autograd.set_grad_enabled(graph):
                 outs = fn.fn_cls.jvp(ctx, *tangents)
