@@ -391,6 +391,7 @@ __all__ = [name for name in dir()
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "_dynamo", "_inductor",  # torch._dynamo / torch._inductor's config modules (docs/compile.md)
+    "cpu", "mps", "xpu",  # device modules: torch.cpu / torch.mps / torch.xpu (docs/pytorch.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "jit", "linalg", "models", "multiprocessing", "nn", "optim",
     "overrides", "profiler", "random",

@@ -694,6 +694,14 @@ def __getattr__(name: str):
         from . import autograd_graph
 
         return autograd_graph
+    if name == "profiler":  # torch.autograd.profiler: profile, record_function
+        from . import autograd_profiler
+
+        return autograd_profiler
+    if name == "grad_mode":  # torch.autograd.grad_mode.no_grad, ...
+        from . import grad_mode
+
+        return grad_mode
     if name == "function" and f"{__name__}.function" in sys.modules:
         # `@torch.autograd.function.once_differentiable` with no import: the module that
         # descent/__init__.py aliases (lazily) as descent.autograd.function

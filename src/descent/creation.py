@@ -194,12 +194,28 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._wrap(array)
 
 
+class _Capsule:
+    """A bare DLPack capsule (of CPU memory) as the exporter object NumPy's from_dlpack wants:
+    consumed once, as DLPack requires."""
+
+    def __init__(self, capsule) -> None:
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU: descent's to_dlpack exports NumPy (CPU) memory
+
+
 def from_dlpack(ext_tensor) -> Tensor:
     """A tensor sharing memory with any DLPack exporter (a NumPy, CuPy or JAX array, a torch
     tensor on the CPU, a descent tensor), as torch.from_dlpack: CPU memory becomes a NumPy
     array, CUDA memory a CuPy one."""
     if isinstance(ext_tensor, Tensor):
         return Tensor._wrap(ext_tensor._data)
+    if type(ext_tensor).__name__ == "PyCapsule":  # torch.utils.dlpack.to_dlpack's capsule
+        ext_tensor = _Capsule(ext_tensor)
     has_device = hasattr(ext_tensor, "__dlpack_device__")
     device_type = ext_tensor.__dlpack_device__()[0] if has_device else 1
     if device_type == 1:  # kDLCPU

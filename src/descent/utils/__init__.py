@@ -1,6 +1,18 @@
 """descent.utils: the `torch.utils` names PyTorch programs import (`descent.utils.data`,
-`descent.utils.checkpoint`)."""
+`descent.utils.checkpoint`, `descent.utils._pytree`, `descent.utils.benchmark`,
+`descent.utils.dlpack`)."""
+
+import importlib
 
 from . import checkpoint, data
 
 __all__ = ["checkpoint", "data"]
+
+# Loaded on first use: `torch.utils._pytree.tree_map(...)` works after `import torch` alone.
+_LAZY = ("_pytree", "benchmark", "dlpack", "hooks", "tensorboard")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
