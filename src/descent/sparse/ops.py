@@ -166,8 +166,9 @@ class Mm(_SparseFunction):
         return gs, gd
 
 
-class SparseMm(Mm):
-    """torch.sparse.mm(S, D): as `Mm`, but d/dS is sparse with S's coordinates (PyTorch's
-    torch.sparse.mm gradient), computed as sum_k gy[i, k] D[j, k] per stored (i, j)."""
+class SparseAddmm(Mm):
+    """torch.sparse.mm(S, D), PyTorch's SparseAddmmBackward0: as `Mm`, but d/dS is sparse with
+    S's coordinates, computed as sum_k gy[i, k] D[j, k] per stored (i, j).
+    """
 
     sparse_grad = True

@@ -388,7 +388,7 @@ def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
         )
     if vec:
         return mm(sparse, dense.reshape(m, 1), op, sparse_grad).reshape(st.shape[0])
-    return (ops.SparseMm if sparse_grad else ops.Mm).apply(sparse, dense)
+    return (ops.SparseAddmm if sparse_grad else ops.Mm).apply(sparse, dense)
 
 
 def sparse_sum(x, dim=None, dtype=None) -> Tensor:
