@@ -117,7 +117,7 @@ class _Sample:
         self.dargs = (to_descent(sample.input, self.leaves),
                       to_descent(tuple(sample.args), self.leaves),
                       to_descent(dict(sample.kwargs), self.leaves))  # fmt: skip
-        self.leaves = [(t, d) for t, d in self.leaves if t.is_floating_point()]
+        self.leaves = [(t, d) for t, d in self.leaves if t.is_floating_point() or t.is_complex()]
         # a float64 sample may hold float32 inputs (cov's aweights): the looser tolerance
         self.tol = max([TOL[DTYPE]] + [TOL.get(t.dtype, TOL[DTYPE]) for t, _ in self.leaves])
         twrap = op.gradcheck_wrapper
@@ -171,10 +171,15 @@ def _at(tol, a, b):
     carries float32's rounding."""
     if tol == TOL[DTYPE]:
         return a, b
-    a = [x.float() if isinstance(x, torch.Tensor) and x.dtype == DTYPE else x for x in _flat(a)]
-    b = [x.float() if isinstance(x, descent.Tensor) and x.dtype == descent.float64 else x
-         for x in _flat(b)]  # fmt: skip
+    wide = {torch.float64: torch.float32, torch.complex128: torch.complex64}
+    a = [x.to(wide[x.dtype]) if isinstance(x, torch.Tensor) and x.dtype in wide else x
+         for x in _flat(a)]  # fmt: skip
+    b = [x.to(_NARROW[str(x.dtype)]) if isinstance(x, descent.Tensor) and str(x.dtype) in
+         _NARROW else x for x in _flat(b)]  # fmt: skip
     return a, b
+
+
+_NARROW = {"descent.float64": descent.float32, "descent.complex128": descent.complex64}
 
 
 def _compare_grads(tg, dg, tol, what):
@@ -240,7 +245,7 @@ def _each_sample(op, max_samples, check):
 
 def _fwad_sample(sample, fn):
     tol = sample.tol
-    tangents = _weights([t.shape for t, _ in sample.leaves], 3)
+    tangents = _weights_like([t for t, _ in sample.leaves], 3)
     try:
         with tfwad.dual_level():
             tmap = [(t, tfwad.make_dual(t.detach(), v))
@@ -285,7 +290,7 @@ def _gradgrad_sample(sample, fn):
         ws = [w.requires_grad_() for w in _weights_like(tf, 1)]
         tg = torch.autograd.grad(tf, tleaves, ws, create_graph=True, allow_unused=True)
         keep = [i for i, g in enumerate(tg) if g is not None]
-        vs = _weights([tg[i].shape for i in keep], 2)
+        vs = _weights_like([tg[i] for i in keep], 2)
         tpairs = [(tg[i], v) for i, v in zip(keep, vs) if tg[i].requires_grad]
         if not tpairs:
             return None  # a linear op: its second derivative is zero in torch too
