@@ -13,7 +13,9 @@ import descent as ds
 from descent.sparse import SparseUnsupportedError
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Sparse invariant checks", "ignore:Sparse CSR tensor support is in beta"
+    "ignore:Sparse invariant checks",
+    "ignore:Sparse CSR tensor support is in beta",
+    "ignore:torch.sparse.SparseTensor",
 )
 
 
@@ -489,3 +491,51 @@ def test_legacy_type_with_one_int_is_a_shape():
     assert ds.LongTensor(3).dtype == ds.int64 and tuple(ds.LongTensor(3).shape) == (3,)
     assert tuple(ds.DoubleTensor(2, 3).shape) == (2, 3)
     assert ds.FloatTensor([16]).tolist() == [16.0]
+
+
+def test_empty_constructors_match_torch():
+    cases = [
+        (ds.sparse.FloatTensor(2, 3), torch.sparse.FloatTensor(2, 3)),
+        (ds.sparse.FloatTensor(ds.Size([4])), torch.sparse.FloatTensor(torch.Size([4]))),
+        (ds.sparse_coo_tensor(size=(2, 3)), torch.sparse_coo_tensor(size=(2, 3))),
+        (ds.sparse.DoubleTensor(3, 1), torch.sparse.DoubleTensor(3, 1)),
+    ]
+    for d, t in cases:
+        assert repr(d) == repr(t).replace("dtype=torch.", "dtype=descent.")
+        np.testing.assert_array_equal(_np(d.to_dense()), t.to_dense().numpy())
+    leaf = torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,), requires_grad=True)
+    dleaf = ds.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,), requires_grad=True)
+    assert repr(dleaf) == repr(leaf)
+
+
+def test_complex_values_gradients_match_torch():
+    rng = np.random.default_rng(8)
+    i = np.array([[0, 1, 2, 0], [1, 0, 2, 1]])
+    v = (rng.standard_normal(4) + 1j * rng.standard_normal(4)).astype(np.complex64)
+    x = (rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))).astype(np.complex64)
+    grads = []
+    for lib in (torch, ds):
+        vv, xx = lib.tensor(v, requires_grad=True), lib.tensor(x, requires_grad=True)
+        s = lib.sparse_coo_tensor(lib.tensor(i), vv, (3, 3))
+        (lib.sparse.mm(s, xx).abs().sum() + (s @ xx).abs().sum()).backward()
+        grads.append((vv.grad.detach().numpy(), xx.grad.detach().numpy()))
+    for a, b in zip(grads[0], grads[1]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    x = ds.tensor(x, requires_grad=True)
+    with pytest.raises(RuntimeError, match="complex dtype"):  # PyTorch's refusal
+        x.to_sparse()
+
+
+def test_dense_and_sparse_gradients_meeting_at_a_leaf_add_up():
+    """A sparse leaf used by torch.sparse.mm (sparse gradient) and torch.mm (dense) gets the
+    dense sum, in either order, as in PyTorch."""
+    i, v = [[0, 1, 1], [1, 0, 2]], [1.0, 2.0, 3.0]
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    for order in (0, 1):
+        res = []
+        for lib in (torch, ds):
+            s = lib.sparse_coo_tensor(i, v, (2, 3), requires_grad=True)
+            a, b = lib.sparse.mm(s, lib.tensor(x)), lib.mm(s, lib.tensor(x))
+            ((a * 2).sum() + (b * 3).sum() if order else (b * 3).sum() + (a * 2).sum()).backward()
+            res.append(_dense_grad(s.grad))
+        np.testing.assert_allclose(res[1], res[0], rtol=1e-6)

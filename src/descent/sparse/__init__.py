@@ -16,7 +16,7 @@ from .. import tensor_methods as _tensor_methods
 from ..tensor_gap_methods_tensor import sparse_coo, sparse_csr
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
-from .tensor import SparseTensor, sparse_coo_tensor, to_sparse, to_sparse_csr
+from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
 from .tensor import mm as _mm
 from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its name
 
@@ -61,14 +61,14 @@ class _LegacySparse:
         self.__name__ = self.__qualname__ = name
         self._dtype = dtype
 
-    def __call__(self, indices=None, values=None, size=None, *, device=None):
-        if indices is None:  # FloatTensor(): an empty 1-d sparse tensor, as PyTorch
-            raise SparseUnsupportedError(
-                f"torch.sparse.{self.__name__}() without indices and values is not supported; "
-                "pass them, or use descent.sparse_coo_tensor"
-            )
-        out = sparse_coo_tensor(indices, values, size, dtype=self._dtype, device=device)
-        return out
+    def __call__(self, *args, device=None):
+        if len(args) == 1 and isinstance(args[0], tuple):  # FloatTensor(Size([2, 3]))
+            args = tuple(args[0])
+        if all(type(n) is int for n in args):  # FloatTensor(2, 3): empty, of that size
+            return empty_sparse(args, self._dtype, device)
+        if len(args) not in (2, 3):
+            raise TypeError(f"torch.sparse.{self.__name__}: pass (indices, values, size) or a size")
+        return sparse_coo_tensor(*args, dtype=self._dtype, device=device)
 
     def __repr__(self) -> str:
         return f"<class 'torch.sparse.{self.__name__}'>"

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..devices import device
+from ..dtypes import as_dtype
 from ..tensor import Tensor
 from . import kernels
 from .ops import _SparseFunction
@@ -212,7 +213,7 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
     crow, col = _array(crow_indices, np.int64), _array(col_indices, np.int64)
     vals = values if isinstance(values, Tensor) else Tensor._from_data(values)
     if dtype is not None:
-        vals = vals.to(dtype)
+        vals = vals.to(as_dtype(dtype))
     if device is not None:
         vals = vals.to(device)
         dev = backend.normalize_device(device)

@@ -153,6 +153,8 @@ class Mm(_SparseFunction):
 
     def backward(self, gy, ops):
         st, d = self.inputs(ops)
+        if st.dtype.kind == "c":  # PyTorch's complex convention: products with the conjugates
+            st, d = st.conj(), d.conj()
         gs = gd = None
         if self.parents[1] is not None:
             gd = kernels.spmm(transpose_storage(st, 0, 1), gy).astype(d.dtype, copy=False)

@@ -207,6 +207,9 @@ class CooStorage(_Storage):
     def astype(self, dtype, copy: bool = True) -> CooStorage:
         return CooStorage(self.indices, self.values.astype(dtype), self.shape, self.coalesced)
 
+    def conj(self) -> CooStorage:
+        return CooStorage(self.indices, self.values.conj(), self.shape, self.coalesced)
+
     def empty_like(self, dtype) -> CooStorage:
         """The same shape with no stored entry (a zero sparse tensor)."""
         xp = backend.get_array_module(self.values)

@@ -15,6 +15,7 @@ import numpy as np
 from .. import autograd, backend
 from ..devices import device
 from ..dtypes import as_dtype, complex_of, get_default_dtype
+from ..grad_mode import is_grad_enabled
 from ..print_options import format_values
 from ..tensor import Tensor
 from ..tensor_gap_methods_tensor import sparse_coo
@@ -255,7 +256,7 @@ def _as_array(x, dtype=None):
     return arr
 
 
-def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+def sparse_coo_tensor(indices=None, values=None, size=None, *, dtype=None, device=None,
                       requires_grad=False, check_invariants=None, is_coalesced=None):  # fmt: skip
     """A sparse COO tensor with `values` (nnz, *dense_dims) at `indices` (sparse_dim, nnz)
     (torch.sparse_coo_tensor).
@@ -270,6 +271,11 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
             `check_invariants=True`; indices are always checked against size here, since an
             out-of-range index would corrupt to_dense), or a negative index.
     """
+    if values is None:  # sparse_coo_tensor(size): an empty tensor of that size, as PyTorch
+        size = size if indices is None else indices
+        if size is None:
+            raise TypeError("sparse_coo_tensor: pass indices and values, or a size")
+        return empty_sparse(tuple(size), dtype, device, requires_grad)
     if isinstance(indices, Tensor) and indices.is_sparse:
         raise TypeError("sparse_coo_tensor: indices must be a dense tensor")
     idx = _as_array(indices)
@@ -281,7 +287,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     else:
         vals = Tensor._from_data(values)  # a Python list: descent's dtype defaults
     if dtype is not None and as_dtype(dtype) != vals._data.dtype:
-        vals = vals.to(dtype)
+        vals = vals.to(as_dtype(dtype))
     if device is not None:
         vals = vals.to(device)
         idx = backend.to_device(idx, backend.normalize_device(device))
@@ -330,6 +336,18 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     return out
 
 
+def empty_sparse(size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A sparse COO tensor of `size` storing nothing (all its dims sparse)."""
+    dt = get_default_dtype() if dtype is None else as_dtype(dtype)
+    idx = np.zeros((len(size), 0), dtype=np.int64)
+    vals = np.zeros((0,), dtype=dt)
+    if device is not None:
+        dev = backend.normalize_device(device)
+        idx, vals = backend.to_device(idx, dev), backend.to_device(vals, dev)
+    out = autograd.new_tensor(CooStorage(idx, vals, size, True))
+    return out.requires_grad_(True) if requires_grad else out
+
+
 def to_sparse(x, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None) -> Tensor:
     """Tensor.to_sparse for a dense tensor: the coalesced COO copy storing its nonzeros."""
     if layout is not None and layout is not sparse_coo:
@@ -340,6 +358,10 @@ def to_sparse(x, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None
     sd = n if sparse_dim is None else int(sparse_dim)
     if not 0 <= sd <= n:
         raise RuntimeError(f"to_sparse: sparse_dim argument must be in [0, {n}], but got {sd}")
+    if x._rg and x._data.dtype.kind == "c" and is_grad_enabled():
+        raise RuntimeError(  # PyTorch's refusal, word for word
+            "_to_sparse does not support automatic differentiation for outputs with complex dtype."
+        )
     return ops.ToSparse.apply(x, sparse_dim=sd)
 
 
