@@ -11,6 +11,8 @@ Importing this package plugs the ops layer into the two layers below it, explici
 
 from __future__ import annotations
 
+import sys
+
 from .. import autograd, tensor_methods
 from . import (
     activation,
@@ -65,3 +67,14 @@ _TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, i
                     gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)
+
+
+def __getattr__(name: str):
+    """`torch.ops.<namespace>.<op>`: the custom operators made with `descent.library.custom_op`
+    (docs/pytorch.md). Looked up in sys.modules, not imported: before `descent.library` is
+    loaded no custom op exists."""
+    library = sys.modules.get("descent.library")
+    space = library.namespace(name) if library is not None else None
+    if space is None:
+        raise AttributeError(f"module 'descent.ops' has no attribute {name!r}")
+    return space
