@@ -393,7 +393,8 @@ _SUBPACKAGES = (
     "_dynamo", "_inductor",  # torch._dynamo / torch._inductor's config modules (docs/compile.md)
     "cpu", "mps", "xpu",  # device modules: torch.cpu / torch.mps / torch.xpu (docs/pytorch.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
-    "explain", "io", "fft", "func", "jit", "library", "linalg", "models", "multiprocessing", "nn", "optim",
+    "explain", "io", "fft", "func", "jit", "library", "linalg", "models", "multiprocessing",
+    "nn", "optim",
     "overrides", "profiler", "random",
     "masked", "signal", "special", "testing", "train", "types", "utils", "version",
 )  # fmt: skip
