@@ -4,9 +4,11 @@ tests/opinfo_higher_harness.py.
 One test per (run, operator): "fwad" compares forward-mode tangents (dual tensors with random
 tangents, torch.autograd.forward_ad against descent.autograd.forward_ad) for every operator
 with `supports_forward_ad`; "gradgrad" compares second-order gradients (with respect to the
-inputs and the grad outputs) for every operator with `supports_gradgrad`. float64, the first
-few samples per operator. Known differences are strict xfails in tests/opinfo_higher_known.py
-(regenerate: `python tests/opinfo_higher_harness.py --write-known`).
+inputs and the grad outputs) for every operator with `supports_gradgrad`; "fwbw" compares
+forward over reverse (the tangents of a gradient taken with create_graph at dual inputs) for
+every operator with `supports_fwgrad_bwgrad`. float64, the first 4 samples per operator. Known
+differences are strict xfails in tests/opinfo_higher_known.py (regenerate:
+`python tests/opinfo_higher_harness.py --write-known`).
 """
 
 import pytest
