@@ -606,8 +606,9 @@ def test_parameters_take_the_same_op_paths_as_tensors():
     # The tensor-scalar and tensor-tensor fast paths (not a scalar converted to a tensor).
     mul_s, add_s = "MulScalarBackward", "AddScalarBackward"
     assert (p * 2.0).grad_fn.name == mul_s and (2 * p).grad_fn.name == mul_s
-    assert (p + 1).grad_fn.name == add_s and (p - 1.5).grad_fn.name == add_s
-    assert (1.0 - p).grad_fn.name == "RSubScalarBackward" and (p / 2).grad_fn.name == mul_s
+    assert (p + 1).grad_fn.name == add_s and (p - 1.5).grad_fn.name == "SubScalarBackward"
+    assert (1.0 - p).grad_fn.name == "RSubScalarBackward"
+    assert (p / 2).grad_fn.name == "ExactDivScalarBackward"
     assert (p + q).grad_fn.name == "AddBackward" and (p * q).grad_fn.name == "MulBackward"
     loss = ((p * q + p * 2.0 - 1.0) ** 2).sum()
     loss.backward()

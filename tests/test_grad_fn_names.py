@@ -88,22 +88,50 @@ SAME = {
     "mse_loss": lambda L, t: L.nn.functional.mse_loss(t["x"], t["y"]),
     "mse_loss sum": lambda L, t: L.nn.functional.mse_loss(t["x"] * 2, t["y"], reduction="sum"),
     "mse_loss none": lambda L, t: L.nn.functional.mse_loss(t["x"], t["y"], reduction="none"),
+    # made PyTorch's by class (SubScalar, ExactDivScalar, Permute, MatrixT, Squeeze...), Stack
+    # and MaxDim (one node each, as PyTorch's), and same-shape views (a new view, not x)
+    "x - 1": lambda L, t: t["x"] - 1,
+    "x / 2": lambda L, t: t["x"] / 2,
+    "x / 3": lambda L, t: t["x"] / 3,
+    "x.T": lambda L, t: t["x"].T,
+    "x.mT": lambda L, t: t["b3"].mT,
+    "transpose(0, 1) 2-d": lambda L, t: t["x"].transpose(0, 1),
+    "v.t()": lambda L, t: t["v"].t(),
+    "movedim": lambda L, t: t["b3"].movedim(0, -1),
+    "stack": lambda L, t: L.stack([t["x"], t["y"]]),
+    "stack(dim=-1)": lambda L, t: L.stack([t["x"], t["y"] * 2], dim=-1),
+    "max(0)": lambda L, t: t["x"].max(0)[0],
+    "min(1, keepdim)": lambda L, t: t["x"].min(1, keepdim=True).values,
+    "x[:]": lambda L, t: t["x"][:],
+    "x[:, :]": lambda L, t: t["x"][:, :],
+    "x[...]": lambda L, t: t["x"][...],
+    "x[0, :]": lambda L, t: t["x"][0, :],
+    "squeeze()": lambda L, t: t["x"].unsqueeze(1).squeeze(),
+    "squeeze(1)": lambda L, t: t["x"].unsqueeze(1).squeeze(1),
+    "squeeze((1,))": lambda L, t: t["x"].unsqueeze(1).squeeze((1,)),
+    "reshape to (1, 3, 4)": lambda L, t: t["x"].reshape(1, 3, 4),
+    "flatten": lambda L, t: t["b3"].flatten(),
+    "flatten(1)": lambda L, t: t["b3"].flatten(1),
+    "view(x.shape)": lambda L, t: t["x"].view(t["x"].shape),
+    "reshape(x.shape)": lambda L, t: t["x"].reshape(t["x"].shape),
+    "expand(x.shape)": lambda L, t: t["x"].expand(3, 4),
+    "permute(0, 1)": lambda L, t: t["x"].permute(0, 1),
+    "sum(1, keepdim)": lambda L, t: t["x"].sum(1, keepdim=True),
+    "mean((0, 1))": lambda L, t: t["x"].mean((0, 1)),
+    "attention head split": lambda L, t: (
+        t["b3"].view(2, 2, 3, 2).transpose(1, 2).contiguous().view(2, 3, 4).max(-1)[0]
+    ),
 }
 
 # Where descent's graph or naming differs, with the reason (strict xfails: a fix shows up)
 DIFFERENT = {
-    "x - 1": (lambda L, t: t["x"] - 1,
-              "descent records x + (-1) (AddBackward0); PyTorch's SubBackward0"),
-    "x / 2": (lambda L, t: t["x"] / 2,
-              "descent folds x / 2 into x * 0.5 (MulBackward0); PyTorch's DivBackward0"),
+    "copying reshape": (
+        lambda L, t: t["b3"].transpose(1, 2).reshape(2, 12),
+        "a reshape that must copy is one Reshape node (ViewBackward0); PyTorch's is an "
+        "UnsafeViewBackward0 over a CloneBackward0 (the name would need to know, when asked, "
+        "whether the forward copied, which the node does not record)"),
     "2 / x": (lambda L, t: 2 / t["x"],
               "one fused node; PyTorch's MulBackward0 over a ReciprocalBackward0"),
-    "x.T": (lambda L, t: t["x"].T,
-            "a 2-d swap is named TBackward0 (x.t()); x.T is PermuteBackward0 in PyTorch"),
-    "stack": (lambda L, t: L.stack([t["x"], t["y"]]),
-              "descent's stack is unsqueeze + cat (CatBackward0); PyTorch's StackBackward0"),
-    "max(0)": (lambda L, t: t["x"].max(0)[0],
-               "descent's max(dim) is gather + squeeze; PyTorch's MaxBackward0"),
     "cross_entropy": (lambda L, t: L.nn.functional.cross_entropy(t["x"], L.tensor([0, 1, 2])),
                       "one fused node named NllLossBackward0; PyTorch's has a "
                       "LogSoftmaxBackward0 below it"),
@@ -251,13 +279,14 @@ def test_names_are_not_computed_when_recording(monkeypatch):
 
 def test_op_db_agreement_does_not_drop():
     """grad_fn.name() over op_db's first float32 sample per entry (tests/grad_fn_names_survey.py):
-    0 of 507 before descent gave PyTorch's names, 287 after; a regression fails here."""
+    0 of 507 before descent gave PyTorch's names, 287 after, 292 with the classes named as
+    PyTorch's nodes (SubScalar, Stack, MaxDim, Squeeze, Permute...); a regression fails here."""
     pytest.importorskip("expecttest")
     from grad_fn_names_survey import survey
 
     res = survey()
     same = sum(t == d for t, d in res.values())
-    assert same >= 285, f"{same} of {len(res)}"
+    assert same >= 292, f"{same} of {len(res)}"
 
 
 def test_multi_output_custom_function_outputs_show_the_function_node():

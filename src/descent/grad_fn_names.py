@@ -21,16 +21,25 @@ from __future__ import annotations
 # descent op class -> PyTorch's node name, where it is not just the class name + "Backward0"
 # (Exp -> ExpBackward0 needs no entry). A callable computes it from the node.
 _FIXED = {
-    "AddScalar": "AddBackward0",  # x + 1 and x - 1 (descent records x + (-1))
-    "MulScalar": "MulBackward0",  # x * 2 (and x / 2, folded into x * 0.5)
+    "AddScalar": "AddBackward0",  # x + 1
+    "SubScalar": "SubBackward0",  # x - 1 (computed as x + (-1))
+    "MulScalar": "MulBackward0",  # x * 2
+    "ExactDivScalar": "DivBackward0",  # x / 2 (computed as x * 0.5)
     "DivScalar": "DivBackward0",
     "RSubScalar": "RsubBackward1",
     "PowScalar": "PowBackward0",
     "Pow": "PowBackward1",
     "RPowScalar": "PowBackward2",
     "Concatenate": "CatBackward0",
+    "MaxDim": "MaxBackward0",  # max(x, dim)
+    "MinDim": "MinBackward0",
     "Cast": "ToCopyBackward0",
     "BroadcastTo": "ExpandBackward0",
+    "MatrixT": "TBackward0",  # x.t()
+    "Reshape": "ViewBackward0",  # view, reshape, flatten, view_as (a copying reshape: below)
+    "Squeeze": "SqueezeBackward1",  # squeeze(dim); unsqueeze is Unsqueeze -> UnsqueezeBackward0
+    "SqueezeAll": "SqueezeBackward0",  # squeeze()
+    "SqueezeDims": "SqueezeBackward2",  # squeeze((d0, d1))
     "Tile": "RepeatBackward0",
     "TakeAlongAxis": "GatherBackward0",
     "SetItem": "torch::autograd::CopySlices",
@@ -83,12 +92,8 @@ def _ndims(node) -> tuple:
 
 def _all_axes(node) -> bool:
     """A reduction over every axis without keepdims (PyTorch's overload 0: x.sum())."""
-    axis = getattr(node, "axis", None)
-    nd = _ndims(node)
-    if axis is None:
-        return not getattr(node, "keepdims", False)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return bool(nd) and len(axes) == nd[0] and not getattr(node, "keepdims", False)
+    # x.sum((0, 1)) names a dim list (overload 1), even one that covers every dim
+    return getattr(node, "axis", None) is None and not getattr(node, "keepdims", False)
 
 
 def _sum(node) -> str:
@@ -138,28 +143,11 @@ def _rdiv(node) -> str:
 
 
 def _transpose(node) -> str:
+    # transpose(d0, d1) and swapaxes; descent's own reversals of more axes are permutes
+    # (x.t() is MatrixT, permute, movedim and x.T are Permute: their classes give the name)
     axes = tuple(getattr(node, "axes", None) or ())
     moved = [i for i, a in enumerate(axes) if i != a]
-    if len(axes) == 2 and moved:
-        return "TBackward0"  # x.t() (x.T and x.transpose(0, 1) are PyTorch's other names)
-    return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
-
-
-def _reshape(node) -> str:
-    shape = getattr(node, "shape", None)
-    nd = getattr(node, "in_shapes", None)
-    if shape is None or not nd:
-        return "ViewBackward0"
-    src, dst = tuple(nd[0]), tuple(shape)
-    if len(dst) == len(src) + 1 and tuple(d for d in dst if d != 1) == tuple(
-        s for s in src if s != 1
-    ):
-        return "UnsqueezeBackward0"
-    if len(dst) == len(src) - 1 and tuple(d for d in dst if d != 1) == tuple(
-        s for s in src if s != 1
-    ):
-        return "SqueezeBackward1"
-    return "ViewBackward0"
+    return "TransposeBackward0" if len(moved) <= 2 else "PermuteBackward0"
 
 
 def _getitem(node) -> str:
@@ -168,6 +156,8 @@ def _getitem(node) -> str:
     parts = idx if isinstance(idx, tuple) else (idx,)
     if not getattr(node, "basic", True):
         return "IndexBackward0"
+    if parts == (slice(None),):
+        return "SliceBackward0"  # x[:]: PyTorch's one-slice path slices (x[:, :] is an alias)
     last = "AliasBackward0"
     for p in parts:
         if p is None:
@@ -214,14 +204,13 @@ _RULES = {
     "Linear": _linear,
     "RDivScalar": _rdiv,
     "Transpose": _transpose,
-    "Reshape": _reshape,
     "GetItem": _getitem,
     "Pad": _pad,
 }
 
 # Ops whose Python-number operand PyTorch wraps into a tensor input: their next_functions end
 # with (None, 0) for it (x * 2: ((AccumulateGrad, 0), (None, 0))).
-SCALAR_INPUT = frozenset({"AddScalar", "MulScalar", "DivScalar"})
+SCALAR_INPUT = frozenset({"AddScalar", "SubScalar", "MulScalar", "ExactDivScalar", "DivScalar"})
 
 
 def torch_name(node) -> str:

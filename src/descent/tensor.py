@@ -371,8 +371,8 @@ class Tensor(
         return backend.is_cupy_array(self._data)
 
     @property
-    def T(self) -> Tensor:  # NumPy's name
-        return _ops.transpose(self)
+    def T(self) -> Tensor:  # the axes reversed, PyTorch's permute (PermuteBackward0)
+        return _ops.permute(self, tuple(range(self._data.ndim - 1, -1, -1)))
 
     @property
     def mT(self) -> Tensor:  # PyTorch's name

@@ -535,7 +535,7 @@ class ShapeMethods:
         return _ops.broadcast_to(self, shape)
 
     def expand_as(self, other):
-        return _ops.broadcast_to(self, other.shape)
+        return _ops.expand(self, *other.shape)
 
     def squeeze(self, axis=None, *, dim=None):
         return _ops.squeeze(self, axis if dim is None else dim)

@@ -158,11 +158,8 @@ class TorchMethods:
         return self if self.dtype == other.dtype else _ops.cast(self, other.dtype)
 
     def t(self):
-        """Transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as torch.t."""
-        if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape "
-                               f"{tuple(self.shape)}; use transpose(dim0, dim1) or mT")  # fmt: skip
-        return self if self.ndim < 2 else _ops.transpose(self)
+        """Transpose of a matrix (of a 0-d or 1-D tensor a new view of it), as torch.t."""
+        return _ops.matrix_t(self)
 
     # -- in-place elementwise math (descent.inplace_unary: graph, versions, leaf rule) ----------
     def exp_(self):

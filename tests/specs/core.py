@@ -281,7 +281,11 @@ add(name="max_axis", fn=lambda x: ds.amax(x, 1), ref=lambda x: x.max(1),
     covers=("Max",))  # fmt: skip
 add(name="max_dim_values", fn=lambda x: ds.max(x, 1).values, ref=lambda x: x.max(1),
     torch_fn=lambda x: torch.max(x, 1).values, shapes=[R3], inputs=distinct(R3),
-    covers=("TakeAlongAxis",))  # fmt: skip
+    covers=("MaxDim",))  # fmt: skip
+add(name="min_dim_values_keepdim", fn=lambda x: ds.min(x, -1, keepdim=True).values,
+    ref=lambda x: x.min(-1, keepdims=True),
+    torch_fn=lambda x: torch.min(x, -1, keepdim=True).values, shapes=[R3], inputs=distinct(R3),
+    covers=("MinDim",))  # fmt: skip
 add(name="min_axes_keep", fn=lambda x: x.amin(dim=(0, 2), keepdim=True),
     ref=lambda x: x.min((0, 2), keepdims=True),
     torch_fn=lambda x: torch.amin(x, (0, 2), keepdim=True), shapes=[R3], inputs=distinct(R3),
@@ -394,7 +398,11 @@ add(name="concatenate_neg", fn=lambda a, b, c: ds.concatenate([a, b, c], dim=-1)
     covers=("Concatenate",))  # fmt: skip
 add(name="stack", fn=lambda a, b: ds.stack([a, b], 1), ref=lambda a, b: np.stack([a, b], 1),
     torch_fn=lambda a, b: torch.stack([a, b], 1), shapes=[(3, 4), (3, 4)],
-    covers=("Concatenate", "Reshape"))  # fmt: skip
+    covers=("Stack",))  # fmt: skip
+add(name="stack_last_dim", fn=lambda a, b, c: ds.stack([a, b, c], -1),
+    ref=lambda a, b, c: np.stack([a, b, c], -1),
+    torch_fn=lambda a, b, c: torch.stack([a, b, c], -1), shapes=[(2, 3), (2, 3), (2, 3)],
+    covers=("Stack",))  # fmt: skip
 add(name="split", fn=lambda x: ds.stack([p.sum() * (i + 1) for i, p in enumerate(x.split(2, 1))]),
     ref=lambda x: np.stack([x[:, 0:2].sum(), 2 * x[:, 2:4].sum(), 3 * x[:, 4:5].sum()]),
     torch_fn=lambda x: torch.stack([p.sum() * (i + 1) for i, p in enumerate(x.split(2, 1))]),

@@ -39,10 +39,12 @@ from .threads import Tuned
 PARALLEL_MIN = 1 << 18  # elements; below it a fused kernel runs on one thread
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
-# op class name -> (number of array inputs, expression template over {0}, {1} / scalar {s})
+# op class name -> (number of array inputs, expression template over {0}, {1} / scalar {s});
+# SubScalar and ExactDivScalar compute x + (-c) and x * (1 / c) (ops/arithmetic.py)
 _BINARY = {"Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})"}
 _SCALAR = {"AddScalar": "({0} + {s})", "MulScalar": "({0} * {s})", "RSubScalar": "({s} - {0})",
-           "DivScalar": "({0} / {s})"}
+           "DivScalar": "({0} / {s})",
+           "SubScalar": "({0} + {s})", "ExactDivScalar": "({0} * {s})"}  # fmt: skip
 _UNARY = {"Neg": "(-{0})"}
 _MODULE = "descent.ops.arithmetic"
 
@@ -55,6 +57,7 @@ _CUDA = {"Add": "__{t}add_rn({0}, {1})", "Sub": "__{t}sub_rn({0}, {1})",
          "Mul": "__{t}mul_rn({0}, {1})", "Div": "__{t}div_rn({0}, {1})",
          "AddScalar": "__{t}add_rn({0}, {s})", "MulScalar": "__{t}mul_rn({0}, {s})",
          "RSubScalar": "__{t}sub_rn({s}, {0})", "DivScalar": "__{t}div_rn({0}, {s})",
+         "SubScalar": "__{t}add_rn({0}, {s})", "ExactDivScalar": "__{t}mul_rn({0}, {s})",
          "Neg": "(-{0})"}  # fmt: skip
 
 

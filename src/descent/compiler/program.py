@@ -49,7 +49,8 @@ from .threads import ThreadPlan
 
 _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
-_Reshape = _ops_shape.Reshape
+_RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.SqueezeAll,
+                       _ops_shape.SqueezeDims, _ops_shape.Unsqueeze})  # fmt: skip
 _getrefcount = sys.getrefcount
 _ndarray = np.ndarray
 
@@ -94,7 +95,9 @@ class Pool:
 # Ops whose forward is exactly one binary or unary ufunc of their (array) inputs, or of the input
 # and the op's cached scalar array `ca`: the ufunc with out= gives eager's bits.
 _BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
-_SCALAR = {"AddScalar": np.add, "MulScalar": np.multiply, "DivScalar": np.divide}
+# (SubScalar and ExactDivScalar compute x + (-c) and x * (1 / c): ops/arithmetic.py)
+_SCALAR = {"AddScalar": np.add, "MulScalar": np.multiply, "DivScalar": np.divide,
+           "SubScalar": np.add, "ExactDivScalar": np.multiply}  # fmt: skip
 _RSCALAR = {"RSubScalar": np.subtract}  # c - x: the scalar is the first operand
 _UNARY = {"Neg": np.negative}
 
@@ -329,7 +332,7 @@ class Program:
             if done and node in done:
                 continue
             gy = grads.pop(node)
-            if (type(node) is _Reshape and pool and type(gy) is _ndarray and len(deliveries) == 1
+            if (type(node) in _RESHAPES and pool and type(gy) is _ndarray and len(deliveries) == 1
                     and not gy.flags.c_contiguous):  # fmt: skip
                 child = deliveries[0][1]  # the reshape's input: a slice's output?
                 if type(child) is _GetItem and child.basic and received.get(child) == 1:

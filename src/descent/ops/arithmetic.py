@@ -222,6 +222,22 @@ class MulScalar(_ScalarOp):
         return gy * (self.c if ops.is_graph else self.ca)
 
 
+# x - c and x / c where 1 / c is exact are computed as x + (-c) and x * (1 / c); a subclass
+# each only so that grad_fn.name() shows PyTorch's SubBackward0 / DivBackward0 (the name is
+# looked up from the class when asked for: nothing more is recorded).
+class SubScalar(AddScalar):
+    """d/dx (x - c) = 1 (computed as x + (-c): `c` holds -c)."""
+
+    __slots__ = ()
+
+
+class ExactDivScalar(MulScalar):
+    """d/dx (x / c) = 1 / c, for a c whose reciprocal is exact (a power of two: x / 2),
+    computed as x * (1 / c) (`c` holds 1 / c)."""
+
+    __slots__ = ()
+
+
 class DivScalar(_ScalarOp):
     """d/dx (x / c) = 1 / c."""
 
@@ -419,7 +435,7 @@ def _divide_scalar(x: Tensor, c) -> Tensor:
     PyTorch (not Python's ZeroDivisionError)."""
     m, e = math.frexp(c)
     if (m == 0.5 or m == -0.5) and -13 <= e <= 15:
-        return MulScalar.apply_scalar(x, 1.0 / c)
+        return ExactDivScalar.apply_scalar(x, 1.0 / c)
     return DivScalar.apply_scalar(x, c)
 
 
@@ -432,7 +448,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
     Tensor operators (`x + y`, `2 * x`) and `descent.add/sub/mul/div` all end up in the
     function made here; its body is written once for the four. Three cases, cheapest first:
       * tensor (op) Python number: `scalar_op` with the constant c, or -c (sub), so `x - 1`
-        records one AddScalar node (x + (-1)); for div `_divide_scalar` (x / 2 is x * 0.5);
+        records one SubScalar node (x + (-1)); for div `_divide_scalar` (x / 2 is x * 0.5);
       * tensor (op) tensor: `op` through `apply2`, after a broadcast (and device) check that
         equal shapes on one array type skip;
       * number (op) tensor: `rscalar_op` with c (for sub c - x, for div c / x).
@@ -504,7 +520,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
 
 
 add = _arithmetic("add", "a + b with NumPy broadcasting.", Add, AddScalar, AddScalar)
-sub = _arithmetic("sub", "a - b with NumPy broadcasting.", Sub, AddScalar, RSubScalar, _NEGATE)
+sub = _arithmetic("sub", "a - b with NumPy broadcasting.", Sub, SubScalar, RSubScalar, _NEGATE)
 mul = _arithmetic("mul", "a * b with NumPy broadcasting.", Mul, MulScalar, MulScalar)
 div = _arithmetic(
     "div",

@@ -134,7 +134,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
             ) from None
     ord = float(ord)
     if x.ndim == 0 and dim in (None, (), []):  # |x| exactly, as PyTorch's (see forward)
-        return reshape(vector_norm(reshape(x, (1,)), ord), ())
+        return vector_norm(reshape(x, (1,)), ord)  # (0-d already: no reshape node)
     axis = _axes("linalg.vector_norm", dim, x.ndim)
     if (ord < 0 or math.isinf(ord)) and any(x.shape[i] == 0 for i in axis):
         # a negative p is a power mean of 1/|x|^p: no identity either (PyTorch's error)

@@ -29,7 +29,6 @@ from .complex import imag as _imag
 from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
-from .indexing import take_along_axis
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .out_arg import write_out, write_outs
@@ -428,10 +427,34 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
             f"{name}(): cannot reduce over dimension {a} of shape {tuple(x.shape)}: it has size 0"
         )
     idx = _arg(x, a, True, None, None, "argmin" if is_min else "argmax")  # keepdim: (.., 1, ..)
-    values = take_along_axis(x, idx, a)  # the gradient flows to idx only, as in PyTorch
+    # the gradient flows to idx only, as in PyTorch
+    values = (MinDim if is_min else MaxDim).apply(x, idx=idx._data, axis=a, keep=bool(keep))
     if not keep:
-        values, idx = squeeze(values, a), squeeze(idx, a)
+        idx = squeeze(idx, a)
     return (MinResult if is_min else MaxResult)(values, idx)
+
+
+class MaxDim(Function):
+    """max(x, dim).values: d/dx = zeros with the gradient at each maximum's index (the index
+    argmax gave), PyTorch's value_selecting_reduction_backward. One node (PyTorch's
+    MaxBackward0): the gather and the squeeze in one."""
+
+    __slots__ = ("idx", "axis", "keep")  # idx: the argmax array with keepdim's shape
+
+    def forward(self, x):
+        y = backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
+        return y if self.keep else y.squeeze(self.axis)
+
+    def backward(self, gy, ops):
+        if not self.keep:
+            gy = gy.reshape(self.idx.shape)
+        return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+
+
+class MinDim(MaxDim):
+    """min(x, dim).values: as MaxDim, at each minimum's index (PyTorch's MinBackward0)."""
+
+    __slots__ = ()
 
 
 def _arg(x, axis, keepdims, dim, keepdim, name):
@@ -587,7 +610,7 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
             f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
         )
     if x.ndim == 0 and whole:  # |x| exactly, as a vector's (PyTorch's norm of a 0-d tensor
-        return reshape(norm(reshape(x, (1,)), ord), ())  # computes the power if a dim is named)
+        return norm(reshape(x, (1,)), ord)  # computes the power if a dim is named; 0-d already)
     # The 2-norm has its own op (a safe gradient at 0); 0, 1 and inf are composites of abs.
     if ord in (2, "fro", None):
         return Norm2.apply(x, axis=axes, keepdims=keepdims)

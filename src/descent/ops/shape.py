@@ -34,13 +34,35 @@ class Reshape(Function):
         return gy.reshape(self.in_shapes[0])
 
 
+# PyTorch's names for the reshapes that squeeze and unsqueeze make (grad_fn_names.py): the
+# same op, a subclass each so that the name is looked up from the class, never recorded.
+class Unsqueeze(Reshape):
+    """d unsqueeze(x) = the gradient reshaped back (PyTorch's UnsqueezeBackward0)."""
+
+    __slots__ = ()
+
+
+class Squeeze(Reshape):
+    """d squeeze(x, dim) = the gradient reshaped back (SqueezeBackward1; SqueezeBackward0 for
+    squeeze() and SqueezeBackward2 for a tuple of dims are the subclasses below)."""
+
+    __slots__ = ()
+
+
+class SqueezeAll(Squeeze):
+    __slots__ = ()
+
+
+class SqueezeDims(Squeeze):
+    __slots__ = ()
+
+
 def reshape(x, *sizes, shape=None) -> Tensor:
-    """x reshaped to `sizes` (ints or one tuple; PyTorch's keyword: shape=)."""
+    """x reshaped to `sizes` (ints or one tuple; PyTorch's keyword: shape=). The same shape
+    gives a new view of x (PyTorch's: `y is x` is False, `y._base is x`, a ViewBackward0 node
+    when x requires grad), not x itself."""
     x = as_tensor(x)
     shape = tuple(map(int, shape_arg(sizes if shape is None else (shape,))))
-    # Reshaping to the same shape records nothing: no node for a no-op (PyTorch makes a view).
-    if shape == x._data.shape:
-        return x
     # NumPy's message does not name the sizes; ours says both shapes and the element count.
     try:
         return Reshape.apply(x, shape=shape)
@@ -65,8 +87,6 @@ def view(x, *sizes) -> Tensor:
         x = as_tensor(x)
     shape = tuple(map(int, shape_arg(sizes)))  # (map: ~0.1 us less than a generator)
     a = x._data
-    if shape == a.shape:  # records nothing, as reshape
-        return x
     # A C-contiguous array can take any shape of its size: only the others need the check.
     if not a.flags.c_contiguous:
         strides = elem_strides(a)
@@ -81,13 +101,16 @@ def view(x, *sizes) -> Tensor:
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge dimensions start_dim..end_dim into one (PyTorch's semantics)."""
+    """Merge dimensions start_dim..end_dim into one (PyTorch's semantics: x itself when there
+    is nothing to merge, start_dim == end_dim or a 1-D x; a new view otherwise)."""
     x = as_tensor(x)
     # Negative dims count from the end, as PyTorch (IndexError out of range).
     s = normalize_axis(start_dim, x.ndim)[0]
     e = normalize_axis(end_dim, x.ndim)[0]
     if x.ndim == 0:
         return reshape(x, 1)
+    if s == e:
+        return x
     if s > e:
         raise DescentError(
             f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for shape "
@@ -114,7 +137,31 @@ class Transpose(Function):
 
     def backward(self, gy, ops):
         # argsort of a permutation is its inverse: it puts every axis back where it came from.
-        return ops.transpose(gy, tuple(np.argsort(self.axes)))
+        # The identity (x.permute(0, 1), a new view) passes gy: ops.transpose(gy, 0, 1) would
+        # read two ints as PyTorch's swap.
+        inverse = tuple(np.argsort(self.axes))
+        if inverse == tuple(range(len(inverse))):
+            return gy
+        return ops.transpose(gy, inverse)
+
+
+# PyTorch's names for the permutations (grad_fn_names.py), one subclass each, looked up from
+# the class: Transpose is transpose(dim0, dim1) and swapaxes (TransposeBackward0), Permute is
+# permute, movedim and x.T (PermuteBackward0), MatrixT is x.t() (TBackward0).
+class Permute(Transpose):
+    __slots__ = ()
+
+
+class MatrixT(Transpose):
+    __slots__ = ()
+
+
+def matrix_t(x) -> Tensor:
+    """x.t(): the transpose of a matrix; of a 0-d or 1-D tensor a new view of it, as torch.t."""
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape "
+                           f"{tuple(x.shape)}; use transpose(dim0, dim1) or mT")  # fmt: skip
+    return MatrixT.apply(x, axes=(1, 0) if x.ndim == 2 else tuple(range(x.ndim)))
 
 
 def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
@@ -131,19 +178,14 @@ def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
     elif len(axes) == 2 and x.ndim != 2:
         return swapaxes(x, axes[0], axes[1])
     elif len(axes) == 2 and x.ndim == 2:
-        a, b = (normalize_axis(d, 2)[0] for d in axes)  # each alone: transpose(x, 1, 1) is x
-        if a == b:
-            return x
-        axes = (1, 0)
+        a, b = (normalize_axis(d, 2)[0] for d in axes)  # each alone: transpose(x, 1, 1)
+        axes = (0, 1) if a == b else (1, 0)  # (a == b: a new view, as PyTorch's)
     if len(axes) != x.ndim:
         raise DescentError(
             f"transpose: axes {axes} do not match a tensor of shape {tuple(x.shape)}"
         )
     axes = tuple(int(a) % x.ndim for a in axes)
-    # The identity permutation records nothing.
-    if axes == tuple(range(x.ndim)):
-        return x
-    return Transpose.apply(x, axes=axes)
+    return Transpose.apply(x, axes=axes)  # (the identity too: a new view, as PyTorch's)
 
 
 def permute(x, *axes, dims=None) -> Tensor:
@@ -163,9 +205,7 @@ def permute(x, *axes, dims=None) -> Tensor:
         raise DescentError(
             f"permute: {axes} is not a permutation of the axes of shape {tuple(x.shape)}"
         )
-    if axes == tuple(range(x.ndim)):
-        return x
-    return Transpose.apply(x, axes=axes)
+    return Permute.apply(x, axes=axes)  # (the identity too: a new view, as PyTorch's)
 
 
 def swapaxes(x, a: int, b: int) -> Tensor:
@@ -173,9 +213,8 @@ def swapaxes(x, a: int, b: int) -> Tensor:
     axes = list(range(x.ndim))
     # In range or an IndexError (PyTorch's); a 0-d tensor takes dims 0 and -1 (a no-op).
     a, b = normalize_axis(a, x.ndim)[0], normalize_axis(b, x.ndim)[0]
-    if a == b or x.ndim == 0:
-        return x
-    axes[a], axes[b] = axes[b], axes[a]
+    if x.ndim:  # (a == b: the identity, a new view as PyTorch's)
+        axes[a], axes[b] = axes[b], axes[a]
     return Transpose.apply(x, axes=tuple(axes))
 
 
@@ -224,6 +263,8 @@ def expand(x, *sizes, size=None) -> Tensor:
     for i in range(x.ndim):
         if shape[lead + i] == -1:
             shape[lead + i] = x.shape[i]
+    if len(shape) == x.ndim and tuple(shape) == x._data.shape:
+        return BroadcastTo.apply(x, shape=x._data.shape)  # PyTorch's: a new view, not x
     return broadcast_to(x, tuple(shape))
 
 
@@ -232,16 +273,18 @@ def squeeze(x, axis=None, dim=None) -> Tensor:
     x = as_tensor(x)
     if dim is not None:
         axis = dim
+    # squeeze is a reshape (the gradient only needs the old shape back); a new view even when
+    # no dimension has size 1, as PyTorch's. The class gives PyTorch's name for the overload.
     if axis is None:
-        shape = tuple(n for n in x.shape if n != 1)
+        op, shape = SqueezeAll, tuple(n for n in x.shape if n != 1)
     else:
         axes = normalize_axis(axis, x.ndim)
+        op = SqueezeDims if isinstance(axis, (tuple, list)) else Squeeze
         if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing to squeeze
-            return reshape(x, ())
-        # squeeze is a reshape: the gradient only needs the old shape back.
+            return op.apply(x, shape=())
         axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: non-1 dims are left alone
         shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
-    return reshape(x, shape)
+    return op.apply(x, shape=shape)
 
 
 def unsqueeze(x, axis=None, dim=None) -> Tensor:
@@ -257,7 +300,7 @@ def unsqueeze(x, axis=None, dim=None) -> Tensor:
     if not -nd <= a < nd:
         raise DimensionError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
     a %= nd
-    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+    return Unsqueeze.apply(x, shape=x.shape[:a] + (1,) + x.shape[a:])
 
 
 expand_dims = unsqueeze
@@ -283,6 +326,23 @@ class Concatenate(Function):
             out.append(gy[pre + (slice(start, start + n),)])
             start += n
         return tuple(out)
+
+
+class Stack(Function):
+    """d stack(xs) = the gradient's slices along the new axis, one per input (one node, as
+    PyTorch's StackBackward0, where unsqueeze + cat would record one per input and a cat)."""
+
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+
+    __slots__ = ("axis",)
+
+    def forward(self, *xs):
+        return backend.get_array_module(*xs).stack(xs, axis=self.axis)
+
+    def backward(self, gy, ops):
+        # Basic indexes: views of gy, no copies.
+        pre = (slice(None),) * self.axis
+        return tuple(gy[pre + (i,)] for i in range(len(self.in_shapes)))
 
 
 def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
@@ -353,8 +413,17 @@ def stack(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
         raise DescentError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
-    # stack is composite: unsqueeze + cat, so it needs no backward of its own.
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+    check_devices("stack", *tensors)
+    nd = tensors[0].ndim + 1
+    a = int(axis)
+    if not -nd <= a < nd:
+        raise DimensionError(f"stack: dim {a} out of range for {nd} dimensions")
+    # Mixed dtypes promote as torch.stack does (cast, recorded, before the join), as in cat.
+    dt = tensors[0]._data.dtype
+    for t in tensors[1:]:
+        dt = promote_types(dt, t._data.dtype)
+    tensors = [t if t._data.dtype == dt else t.astype(dt) for t in tensors]
+    return Stack.apply(*tensors, axis=a % nd)
 
 
 def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:

@@ -57,8 +57,8 @@ def movedim(x, source, destination) -> Tensor:
             f"movedim: repeated dims in source {source} or destination {destination} of a "
             f"{x.ndim}-d tensor; each dim may appear once"
         )
-    if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing moves
-        return x
+    if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing moves (an alias, as PyTorch's)
+        return getitem(x, Ellipsis)
     order = [None] * x.ndim
     for s, d in zip(src, dst):
         order[d] = s
