@@ -1,0 +1,117 @@
+"""Specs of descent.sparse's ops (docs/sparse.md): each builds a sparse tensor from a dense
+input (its values, or the whole matrix), runs the op and returns a dense result, so the table's
+forward, finite-difference and PyTorch checks apply. Sparse ops have array-kernel backward
+passes (no double backward): second_order is off. tests/test_sparse.py has the sparse-specific
+checks (layouts, indices, uncoalesced inputs, errors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import descent as ds
+
+from . import Spec
+
+SPECS: list[Spec] = []
+
+# (0, 1) twice: an uncoalesced pattern, whose duplicates sum
+IDX = np.array([[0, 2, 1, 0, 2], [1, 0, 2, 1, 1]])
+N = 3
+
+
+def _dense(v):
+    """The dense (3, 3) matrix of the values v at IDX (duplicates summed)."""
+    out = np.zeros((N, N), dtype=v.dtype)
+    np.add.at(out, (IDX[0], IDX[1]), v)
+    return out
+
+
+def _ds_sp(v):
+    return ds.sparse_coo_tensor(IDX, v, (N, N))
+
+
+def _t_sp(v):
+    return torch.sparse_coo_tensor(torch.tensor(IDX), v, (N, N))
+
+
+def _np_sparse_softmax(v):
+    """Softmax over each row's stored entries (coalesced), zero elsewhere (dense)."""
+    d = _dense(v)
+    mask = _dense(np.ones_like(v)) > 0
+    z = np.where(mask, d, -np.inf)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def add(**kw) -> None:
+    SPECS.append(Spec(second_order=False, **kw))
+
+
+add(
+    name="sparse_mm_to_sparse",
+    fn=lambda a, x: ds.sparse.mm(a.to_sparse(), x),
+    ref=lambda a, x: a @ x,
+    torch_fn=lambda a, x: torch.sparse.mm(a.to_sparse(), x),
+    shapes=[(4, 3), (3, 2)],
+    domain=[(0.5, 2.0), (-2.0, 2.0)],  # no zeros: the whole matrix is stored
+    covers=("ToSparse", "SparseAddmm"),
+)
+add(
+    name="sparse_coo_to_dense",
+    fn=lambda v: _ds_sp(v).to_dense(),
+    ref=_dense,
+    torch_fn=lambda v: _t_sp(v).to_dense(),
+    shapes=[(5,)],
+    covers=("SparseCooTensorWithDimsAndTensors", "ToDense"),
+)
+add(
+    name="sparse_mm_dense_gradient",
+    fn=lambda v, x: _ds_sp(v) @ x,
+    ref=lambda v, x: _dense(v) @ x,
+    torch_fn=lambda v, x: _t_sp(v) @ x,
+    shapes=[(5,), (3, 4)],
+    covers=("Mm",),
+)
+add(
+    name="sparse_coalesce_t_sum",
+    fn=lambda v: ds.sparse.sum(_ds_sp(v).coalesce().t(), 1).to_dense(),
+    ref=lambda v: _dense(v).T.sum(axis=1),
+    torch_fn=lambda v: torch.sparse.sum(_t_sp(v).coalesce().t(), 1).to_dense(),
+    shapes=[(5,)],
+    covers=("Coalesce", "T", "SparseSum"),
+)
+add(
+    name="sparse_values_transpose",
+    fn=lambda v: _ds_sp(v).coalesce().transpose(0, 1).coalesce().values() * 2.0,
+    ref=lambda v: 2.0 * _dense(v).T[_dense(np.ones_like(v)).T > 0],
+    torch_fn=lambda v: _t_sp(v).coalesce().transpose(0, 1).coalesce().values() * 2.0,
+    shapes=[(5,)],
+    covers=("Values", "Transpose"),
+)
+add(
+    name="sparse_softmax",
+    fn=lambda v: ds.sparse.softmax(_ds_sp(v), 1).to_dense(),
+    ref=_np_sparse_softmax,
+    torch_fn=lambda v: torch.sparse.softmax(_t_sp(v), 1).to_dense(),
+    shapes=[(5,)],
+    covers=("SparseSoftmax",),
+)
+add(
+    name="sparse_csr_mm",
+    fn=lambda v, x: _ds_sp(v).to_sparse_csr() @ x + _ds_sp(v).to_sparse_csr().to_dense().sum(),
+    ref=lambda v, x: _dense(v) @ x + _dense(v).sum(),
+    torch_fn=lambda v, x: _t_sp(v).to_sparse_csr() @ x + _t_sp(v).to_sparse_csr().to_dense().sum(),
+    shapes=[(5,), (3, 2)],
+    covers=("CooToCsr", "CsrMm", "CsrToDense"),
+)
+add(
+    name="sparse_csr_values",
+    fn=lambda v: ds.sparse_csr_tensor([0, 2, 2, 3], [0, 2, 1], v, (3, 3)).to_sparse().to_dense(),
+    ref=lambda v: np.array([[v[0], 0, v[1]], [0, 0, 0], [0, v[2], 0]]),
+    torch_fn=lambda v: torch.sparse_csr_tensor(
+        torch.tensor([0, 2, 2, 3]), torch.tensor([0, 2, 1]), v, (3, 3)
+    ).to_dense(),
+    shapes=[(3,)],
+    covers=("SparseCsrTensorCrowColValue", "CsrToCoo"),
+)
