@@ -539,3 +539,22 @@ def test_dense_and_sparse_gradients_meeting_at_a_leaf_add_up():
             ((a * 2).sum() + (b * 3).sum() if order else (b * 3).sum() + (a * 2).sum()).backward()
             res.append(_dense_grad(s.grad))
         np.testing.assert_allclose(res[1], res[0], rtol=1e-6)
+
+
+def test_like_factories_match_torch():
+    """zeros_like/empty_like of a sparse tensor are empty sparse tensors; fills raise (PyTorch
+    has no sparse fill); a hybrid keeps its sparse_dim."""
+    i, v = [[0, 1], [1, 0]], [1.0, 2.0]
+    t, d = torch.sparse_coo_tensor(i, v, (2, 2)), ds.sparse_coo_tensor(i, v, (2, 2))
+    for fd, ft in [(ds.zeros_like, torch.zeros_like), (ds.empty_like, torch.empty_like)]:
+        a, b = fd(d), ft(t)
+        assert a.is_sparse and a._nnz() == b._nnz() == 0 and tuple(a.shape) == tuple(b.shape)
+    h = ds.zeros_like(ds.sparse_coo_tensor([[0, 1]], ds.ones(2, 3)))
+    assert (h.sparse_dim(), h.dense_dim()) == (1, 1)
+    assert ds.zeros_like(d, dtype=ds.float64).dtype == ds.float64
+    for f in (ds.ones_like, ds.rand_like, ds.randn_like, lambda x: ds.full_like(x, 2.0)):
+        with pytest.raises(SparseUnsupportedError, match="_like"):
+            f(d)
+    with pytest.raises(RuntimeError, match="data pointer"):
+        d.data_ptr()
+    assert d.storage_offset() == t.storage_offset() == 0

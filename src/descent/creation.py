@@ -274,22 +274,39 @@ def _like(x: Tensor, dtype, device):
     return (dtype or x.dtype), (device or x.device)
 
 
+def _sparse_like(x, op: str, dtype, requires_grad, device):
+    """A sparse x's own answer (descent.sparse: zeros_like/empty_like give an empty sparse
+    tensor, a fill raises, as PyTorch's), or None for a dense x."""
+    like = getattr(type(x), "_like", None)
+    return None if like is None else like(x, op, dtype, requires_grad, device)
+
+
 def zeros_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if type(x) is not Tensor and (s := _sparse_like(x, "zeros_like", dtype, requires_grad,
+                                                     device)) is not None:  # fmt: skip
+        return s
     dt, dev = _like(x, dtype, device)
     return zeros(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
 
 
 def ones_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if type(x) is not Tensor:
+        _sparse_like(x, "ones_like", dtype, requires_grad, device)
     dt, dev = _like(x, dtype, device)
     return ones(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
 
 
 def empty_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if type(x) is not Tensor and (s := _sparse_like(x, "empty_like", dtype, requires_grad,
+                                                     device)) is not None:  # fmt: skip
+        return s
     dt, dev = _like(x, dtype, device)
     return empty(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
 
 
 def full_like(x, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if type(x) is not Tensor:
+        _sparse_like(x, "full_like", dtype, requires_grad, device)
     dt, dev = _like(x, dtype, device)
     return full(x.shape, fill_value, dtype=dt, requires_grad=requires_grad, device=dev)
 
@@ -753,6 +770,8 @@ def rand_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None
     """Uniform samples in [0, 1) of x's shape, and of x's dtype, device and memory format
     unless given (torch.rand_like; integer dtypes raise, as there)."""
     _check_layout(layout, "rand_like")
+    if type(x) is not Tensor:
+        _sparse_like(x, "rand_like", dtype, requires_grad, device)
     out = rand(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad,
                device=device or x.device, generator=generator)  # fmt: skip
     return _layout_like(out, x, memory_format)
@@ -763,6 +782,8 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None, *, layout=Non
     """Standard normal samples of x's shape, and of x's dtype, device and memory format unless
     given (torch.randn_like; integer dtypes raise, as there)."""
     _check_layout(layout, "randn_like")
+    if type(x) is not Tensor:
+        _sparse_like(x, "randn_like", dtype, requires_grad, device)
     out = randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad,
                 device=device or x.device, generator=generator)  # fmt: skip
     return _layout_like(out, x, memory_format)

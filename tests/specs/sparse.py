@@ -32,7 +32,7 @@ def _ds_sp(v):
 
 
 def _t_sp(v):
-    return torch.sparse_coo_tensor(torch.tensor(IDX), v, (N, N))
+    return torch.sparse_coo_tensor(torch.tensor(IDX), v, (N, N), check_invariants=True)
 
 
 def _np_sparse_softmax(v):

@@ -173,6 +173,9 @@ class SparseCsrTensor(Tensor):
         raise TypeError("can't convert SparseCsr layout tensor to numpy. Use Tensor.to_dense() "
                         "first.")  # fmt: skip
 
+    def _like(self, op: str, dtype=None, requires_grad=False, device=None) -> Tensor:
+        raise unsupported(self._data, "a tensor of its shape and layout", op)
+
     def _matmul_sparse(self, a, b) -> Tensor:
         return csr_mm(a, b, "matmul")
 

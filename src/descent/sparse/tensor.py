@@ -195,6 +195,21 @@ class SparseTensor(Tensor):
         """a @ b, self being one of them, for ops.linalg.matmul (mm, matmul, @, addmm)."""
         return mm(a, b, "matmul")
 
+    def _like(self, op: str, dtype=None, requires_grad=False, device=None) -> Tensor:
+        """zeros_like / empty_like (descent.creation): an empty sparse tensor with this one's
+        size and sparse_dim, as PyTorch's; a fill (ones_like, rand_like, ...) raises, as there."""
+        if op not in ("zeros_like", "empty_like"):
+            raise unsupported(self._data, "a tensor of its shape filled with values", op)
+        st = self._data
+        dt = st.dtype if dtype is None else as_dtype(dtype)
+        return empty_sparse(st.shape, dt, device, requires_grad, st.sparse_dim)
+
+    def data_ptr(self):
+        raise RuntimeError("Cannot access data pointer of Tensor that doesn't have storage")
+
+    def storage_offset(self) -> int:
+        return 0  # as PyTorch answers for a sparse tensor
+
     # -- printing ---------------------------------------------------------------------------
     def __repr__(self) -> str:
         # PyTorch's layout (torch/_tensor_str.py, the sparse branch): indices and values as
@@ -336,11 +351,12 @@ def sparse_coo_tensor(indices=None, values=None, size=None, *, dtype=None, devic
     return out
 
 
-def empty_sparse(size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A sparse COO tensor of `size` storing nothing (all its dims sparse)."""
+def empty_sparse(size, dtype=None, device=None, requires_grad=False, sparse_dim=None) -> Tensor:
+    """A sparse COO tensor of `size` storing nothing (all its dims sparse by default)."""
     dt = get_default_dtype() if dtype is None else as_dtype(dtype)
-    idx = np.zeros((len(size), 0), dtype=np.int64)
-    vals = np.zeros((0,), dtype=dt)
+    sd = len(size) if sparse_dim is None else sparse_dim
+    idx = np.zeros((sd, 0), dtype=np.int64)
+    vals = np.zeros((0,) + tuple(size[sd:]), dtype=dt)
     if device is not None:
         dev = backend.normalize_device(device)
         idx, vals = backend.to_device(idx, dev), backend.to_device(vals, dev)
