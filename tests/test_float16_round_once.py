@@ -14,7 +14,7 @@ import descent
 import descent.nn.functional as F
 from descent import array_backward, opmath
 from descent.nn.functional import _attention, _loss, _loss_margin, _normalization, _vision
-from descent.ops import activation, conv, half, softmax, special
+from descent.ops import activation, conv, elementwise, half, linear, softmax, special
 
 RNG = np.random.default_rng(0)
 X = (RNG.standard_normal((3, 41)) * 4).astype(np.float16)
@@ -24,6 +24,10 @@ X[0, :4] = [0, 12, -12, 3]
 INPUT_SAVING = {
     "silu": F.silu,
     "softplus": lambda x: F.softplus(x, beta=2.0, threshold=5.0),
+    "hardswish": F.hardswish,
+    "elu": lambda x: F.elu(x, alpha=0.7),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
+    "linear": lambda x: F.linear(x, x.detach()[:2], x.detach()[0, :2]),
     "mish": F.mish,
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
@@ -39,6 +43,8 @@ INPUT_SAVING = {
 # rounded (float16) output, as PyTorch's kernels do.
 OUTPUT_SAVING = {
     "sigmoid": descent.sigmoid,
+    "tanh": descent.tanh,
+    "rsqrt": lambda x: descent.rsqrt(x.abs()),
     "softmax": lambda x: descent.softmax(x, 1),
     "log_softmax": lambda x: descent.log_softmax(x, 0),
 }
@@ -109,14 +115,14 @@ def test_float32_and_float64_never_reach_the_mechanism(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a float32/float64 op went through in_float32")
 
-    for mod in (activation, softmax, conv, special, array_backward):
+    for mod in (activation, softmax, conv, special, array_backward, elementwise, linear):
         monkeypatch.setattr(mod, "in_float32", refuse)
     for mod in (_loss, _loss_margin, _vision, _normalization, _attention):
         monkeypatch.setattr(mod, "in_float32", refuse)
     for dt in (np.float32, np.float64):
         x = descent.tensor(X.astype(dt)).requires_grad_(True)
         outs = [fn(x) for fn in (*INPUT_SAVING.values(), *OUTPUT_SAVING.values())]
-        outs.append(descent.sinc(x))
+        outs.append(descent.sinc(x) + descent.erf(x))
         outs.append(F.conv2d(x[None, None], descent.ones((1, 1, 2, 2), dtype=dt)))
         outs.append(F.smooth_l1_loss(x, x.flip(0)) + F.huber_loss(x, x.flip(0)))
         outs.append(F.soft_margin_loss(x, x.sign()))
@@ -139,9 +145,121 @@ def test_the_helpers():
     # stays float32 (its gradient too)
     x = descent.tensor(a).requires_grad_(True)
     w = descent.tensor(np.full(2, 0.25, np.float32)).requires_grad_(True)
-    y = half.in_float32(lambda u, v: u + v + v + v, x, v=w)
+    y = half.in_float32(lambda u, v: u + v + v + v, x, w)
     assert y.dtype == descent.float16
     np.testing.assert_array_equal(y.numpy(), np.array([1.75, 1025], np.float16))
     y.sum().backward()
     assert x.grad.dtype == descent.float16 and w.grad.dtype == descent.float32
     np.testing.assert_array_equal(w.grad.numpy(), [3, 3])
+
+
+# -- float16 gradients as PyTorch's kernels compute them ------------------------------------
+# Every finite float16 value through PyTorch's float16 CPU op and descent's, with one random
+# cotangent: where descent reproduces PyTorch's rounding (its kernel's float32 formula, or its
+# derivative formula's float16 ops), values and gradients are equal bit for bit.
+
+torch = pytest.importorskip("torch")
+
+ALL = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+ALL = ALL[np.isfinite(ALL)]
+GY = np.random.default_rng(2).standard_normal(ALL.shape).astype(np.float16)
+
+EVERY_VALUE = {
+    # name: (function of a module and a tensor, input transform, forward and backward units in
+    # the last place allowed; None: the forward is not PyTorch's)
+    "tanh": (lambda m, x: m.tanh(x), None, 0, 0),  # tanh_backward kernel
+    "hardswish": (lambda m, x: m.nn.functional.hardswish(x), None, 0, 0),  # hardswish_backward
+    # elu_backward's kernel; PyTorch's exp and expm1 (Sleef) and NumPy's differ in float32's
+    # last bit, which moves a few of the 63,488 float16 results (near a tie) by one unit
+    "elu": (lambda m, x: m.nn.functional.elu(x), None, 1, 1),
+    "elu_alpha": (lambda m, x: m.nn.functional.elu(x, alpha=0.7), None, 1, 1),
+    "leaky_relu": (lambda m, x: m.nn.functional.leaky_relu(x, 0.1), None, 0, 0),
+    "rsqrt": (lambda m, x: m.rsqrt(x), np.abs, 0, 0),  # -0.5 gy y.pow(3): float16 ops
+    # 2/sqrt(pi) exp(-x^2) gy as float16 ops; PyTorch's float16 erf is 0 for the smallest
+    # subnormal inputs (erf(6e-8) = 0) where descent's is rounded from float32's
+    "erf": (lambda m, x: m.erf(x), None, None, 0),
+}
+
+
+def _run_all(mod, fn, x):
+    t = mod.tensor(x).requires_grad_(True)
+    y = fn(mod, t)
+    y.backward(mod.tensor(GY))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+def _ulps(a, b):
+    """Units in the last place between float16 arrays (equal bits, nan with nan: 0)."""
+    ia, ib = a.view(np.int16).astype(np.int64), b.view(np.int16).astype(np.int64)
+    ia = np.where(ia < 0, -(ia & 0x7FFF), ia)  # sign-magnitude to a monotonic integer
+    ib = np.where(ib < 0, -(ib & 0x7FFF), ib)
+    d = np.abs(ia - ib)
+    return np.where(np.isnan(a) & np.isnan(b), 0, d)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_VALUE))
+def test_float16_gradient_as_torch_over_every_value(name):
+    fn, transform, fwd_ulps, bwd_ulps = EVERY_VALUE[name]
+    x = ALL if transform is None else transform(ALL)
+    with np.errstate(all="ignore"):
+        ty, tg = _run_all(torch, fn, x)
+        dy, dg = _run_all(descent, fn, x)
+    assert dy.dtype == dg.dtype == np.float16
+    if fwd_ulps is not None:
+        assert _ulps(dy, ty).max() <= fwd_ulps
+    assert _ulps(dg, tg).max() <= bwd_ulps
+    assert (_ulps(dg, tg) > 0).sum() <= 8  # near-ties only
+
+
+def _errors(fn, arrays, w_seed=3):
+    """max and mean |error| from float64 (PyTorch's float64 on the same float16 inputs) of
+    PyTorch's float16 result and descent's, for the output and each input gradient."""
+    out = []
+    arrays = [np.asarray(a, np.float16) for a in arrays]
+    for mod, dt in ((torch, np.float64), (torch, np.float16), (descent, np.float16)):
+        ts = [mod.tensor(a.astype(dt)).requires_grad_(True) for a in arrays]
+        y = fn(mod, *ts)
+        w = np.random.default_rng(w_seed).standard_normal(tuple(y.shape)).astype(np.float16)
+        gs = mod.autograd.grad([y], ts, [mod.tensor(w.astype(dt))])
+        assert y.dtype == (mod.float16 if dt == np.float16 else mod.float64)
+        out.append([np.asarray(t.detach().numpy(), np.float64) for t in (y, *gs)])
+    ref, t16, d16 = out
+    return [(r, np.abs(t - r), np.abs(d - r)) for r, t, d in zip(ref, t16, d16, strict=True)]
+
+
+R = np.random.default_rng(4)
+PRODUCTS = {
+    "addmm": (lambda m, c, a, b: m.addmm(c, a, b), [(32, 24), (32, 300), (300, 24)]),
+    "addmm_scaled": (
+        lambda m, c, a, b: m.addmm(c, a, b, beta=0.5, alpha=0.3),
+        [(32, 24), (32, 300), (300, 24)],
+    ),
+    "addmv": (lambda m, c, a, b: m.addmv(c, a, b, beta=0.5, alpha=0.3), [(32,), (32, 300), (300,)]),
+    "addr": (lambda m, c, a, b: m.addr(c, a, b, beta=0.5, alpha=0.3), [(32, 24), (32,), (24,)]),
+    "baddbmm": (
+        lambda m, c, a, b: m.baddbmm(c, a, b, beta=0.5, alpha=0.3),
+        [(3, 16, 24), (3, 16, 200), (3, 200, 24)],
+    ),
+    "addbmm": (lambda m, c, a, b: m.addbmm(c, a, b), [(16, 24), (3, 16, 200), (3, 200, 24)]),
+    "linear": (
+        lambda m, x, w, b: m.nn.functional.linear(x, w, b),
+        [(4, 16, 300), (24, 300), (24,)],
+    ),
+    "glu": (lambda m, x: m.nn.functional.glu(x, -1), [(64, 256)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_float16_products_round_once(name):
+    """Products (and glu) in float32, rounded once: each value within half a float16 unit of
+    the float64 result (plus float32's accumulation error), whatever the BLAS kernel's order
+    (so not bitwise against PyTorch), and no further from float64 than PyTorch's."""
+    fn, shapes = PRODUCTS[name]
+    arrays = [R.standard_normal(s) for s in shapes]
+    for i, (ref, err_t, err_d) in enumerate(_errors(fn, arrays)):
+        scale = max(1.0, float(np.abs(ref).max()))
+        half_ulp = np.spacing(np.abs(ref).astype(np.float16)).astype(np.float64) / 2
+        if i == 0 or name != "glu":  # glu's gradients: PyTorch's order, not a single rounding
+            assert (err_d <= half_ulp + 1e-5 * scale).all(), (i, float(err_d.max()))
+        assert err_d.max() <= err_t.max() + 1e-5 * scale, (i, err_d.max(), err_t.max())
+        assert err_d.mean() <= err_t.mean() * 1.02 + 1e-7, (i, err_d.mean(), err_t.mean())

@@ -220,6 +220,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
 
 
+@rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2), batched (torch.baddbmm; beta=0 ignores
     input, NaNs included, as PyTorch does)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -47,7 +48,16 @@ class Tanh(Function):
         # Saving the output, not the input: 1 - y^2 needs no second tanh. PyTorch's form
         # gy * (1 - y^2): an inf gy gives inf (gy - gy y^2 was inf - inf = nan).
         y = conj_if_complex(ops, self.output(ops))  # complex: gy conj(1 - tanh(z)^2)
-        return gy * (1 - y * y)
+        if not ops.is_graph and y.dtype == HALF:
+            # PyTorch's tanh_backward kernel: the float16 y and gy in float32, rounded once
+            # (three float16 roundings were 1.15x further from float64 on average)
+            return in_float32(_tanh_vjp, gy, y)
+        return _tanh_vjp(gy, y)
+
+
+def _tanh_vjp(gy, y):
+    """Tanh's backward formula (arrays, or Tensors under create_graph)."""
+    return gy * (1 - y * y)
 
 
 class Sigmoid(Function):
@@ -108,10 +118,18 @@ class LeakyRelu(Function):
     save_inputs = True
 
     def forward(self, x):
+        if x.dtype == HALF:  # PyTorch's opmath: the slope kept in float32 (NumPy would round
+            return in_float32(self.forward, x)  # 0.01 to float16 first: 2x PyTorch's error)
         return backend.get_array_module(x).where(x > 0, x, x * self.slope)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if not ops.is_graph and x.dtype == HALF:  # in float32, rounded once (as forward)
+            return in_float32(self._vjp, gy, x, ops)
+        return self._vjp(gy, x, ops)
+
+    def _vjp(self, gy, x, ops):
+        """The backward formula (arrays, or Tensors under create_graph)."""
         # The slope is a Python float: gy keeps its dtype.
         return ops.where(x > 0, gy, gy * self.slope)
 
@@ -123,6 +141,8 @@ class Elu(Function):
     save_inputs = True
 
     def forward(self, x):
+        if x.dtype == HALF:  # PyTorch's opmath: alpha and expm1 in float32, rounded once
+            return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
         # expm1 of min(x, 0): accurate near 0 and never overflows on the positive side, which
         # where() computes too and then discards. (where, not minimum: NumPy's minimum(-0., 0)
@@ -135,6 +155,14 @@ class Elu(Function):
         # unused branch finite. A nan input gets nan, as in PyTorch's vectorized loop (its
         # scalar loop, for the last few elements of a tensor, passes gy: PyTorch disagrees
         # with itself there).
+        if not ops.is_graph and x.dtype == HALF:
+            # PyTorch's elu_backward kernel: float32, rounded once (NumPy rounded alpha and
+            # each product to float16: 2x PyTorch's error from float64 with alpha = 0.7)
+            return in_float32(self._vjp, gy, x, ops)
+        return self._vjp(gy, x, ops)
+
+    def _vjp(self, gy, x, ops):
+        """The backward formula (arrays, or Tensors under create_graph)."""
         return ops.where(x > 0, gy, gy * (ops.exp(ops.minimum(x, 0)) * self.alpha))
 
 
@@ -291,7 +319,12 @@ class Erf(Function):
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         # d/dx erf(x) = 2/sqrt(pi) exp(-x^2), the Gaussian density up to scaling.
-        return gy * (ops.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+        e = ops.exp(-(x * x))
+        if not ops.is_graph and x.dtype == HALF:
+            # PyTorch's formula runs as float16 ops, whose product with the constant keeps it
+            # in float32 (opmath) where NumPy rounds it to float16 first (1.8x the error)
+            return gy * in_float32(operator.mul, e, _TWO_OVER_SQRT_PI)
+        return gy * (e * _TWO_OVER_SQRT_PI)
 
 
 class Hardswish(Function):
@@ -309,8 +342,17 @@ class Hardswish(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        # Selections, not products: an inf or nan in gy stays out of the flat pieces.
-        return ops.where(x <= -3, 0, ops.where(x >= 3, gy, gy * (x / 3 + 0.5)))
+        if not ops.is_graph and x.dtype == HALF:
+            # PyTorch's hardswish_backward kernel: float32, rounded once (the float16 steps
+            # were 2x further from float64)
+            return in_float32(_hardswish_vjp, gy, x, ops)
+        return _hardswish_vjp(gy, x, ops)
+
+
+def _hardswish_vjp(gy, x, ops):
+    """Hardswish's backward formula (arrays, or Tensors under create_graph)."""
+    # Selections, not products: an inf or nan in gy stays out of the flat pieces.
+    return ops.where(x <= -3, 0, ops.where(x >= 3, gy, gy * (x / 3 + 0.5)))
 
 
 def hardswish(x) -> Tensor:

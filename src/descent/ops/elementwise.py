@@ -15,6 +15,7 @@ from .. import backend, memory_layout
 from ..autograd import Function
 from ..dtypes import as_dtype
 from ..errors import DescentError, DtypeError
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
@@ -120,12 +121,22 @@ class Rsqrt(Function):
     save_output = True
 
     def forward(self, x):
+        if x.dtype == HALF:  # PyTorch's rsqrt kernel: float32, rounded once (NumPy's float16
+            return in_float32(self.forward, x)  # sqrt, then 1 / it, rounded twice)
         return 1 / backend.get_array_module(x).sqrt(x)
 
     def backward(self, gy, ops):
         y = conj_if_complex(ops, self.output(ops))
+        if not ops.is_graph and y.dtype == HALF:
+            # PyTorch's formula as float16 ops: (-0.5 gy) y.pow(3), the power in float32 and
+            # rounded once (float16's y * y * y rounded twice: 1.5x the error)
+            return (gy * -0.5) * in_float32(_cube, y)
         # -1/2 x^(-3/2) = -y^3 / 2 with y = x^(-1/2): three multiplies instead of a power.
         return gy * (y * y * y) * -0.5
+
+
+def _cube(y):
+    return y * y * y
 
 
 class Abs(Function):

@@ -28,6 +28,7 @@ from .elementwise import cast
 from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
 from .gaps_math_samples import cumulative_trapezoid, gradient, histogramdd, trapezoid, trapz
+from .half import rounds_once
 from .linalg import integer_coefficients, matmul, outer
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
@@ -300,6 +301,7 @@ def _scaled_sum(input, prod, beta, alpha) -> Tensor:
     return out
 
 
+@rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat @ vec) (torch.addmv).
 
@@ -317,6 +319,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     return _scaled_sum(input, prod, beta, alpha)
 
 
+@rounds_once  # float16/bfloat16 in float32: the outer product's gradients are sums
 def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * outer(vec1, vec2) (torch.addr).
 

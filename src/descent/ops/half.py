@@ -49,21 +49,20 @@ def round_output(out, low):
 
 
 def _call_in_float32(fn, low, args, kwargs):
-    """fn on the Tensor arguments of dtype `low` cast to float32 (recorded), rounded once."""
+    """fn with its positional Tensor arguments of dtype `low` cast to float32 (recorded; keyword
+    arguments pass as they are: an `out=` tensor must stay the caller's), rounded once."""
     from .elementwise import Cast  # noqa: PLC0415
 
-    def up(a):
-        return Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype == low else a
-
-    out = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
-    return round_output(out, low)
+    up = [Cast.apply(a, dtype=_F32) if isinstance(a, Tensor) and a._data.dtype == low else a
+          for a in args]  # fmt: skip
+    return round_output(fn(*up, **kwargs), low)
 
 
 def in_float32(fn, *args, **kwargs):
-    """fn(*args, **kwargs) for float16 (or bfloat16) Tensors as PyTorch's kernel: every Tensor
-    argument (positional or keyword) of the first positional one's reduced-precision dtype cast
-    to float32, the float32 result(s) rounded back to that dtype once, the casts recorded (the
-    gradients come back float16). Tensors of other dtypes (a float32 weight) pass as they are."""
+    """fn(*args, **kwargs) for float16 (or bfloat16) Tensors as PyTorch's kernel: every
+    positional Tensor argument of the first one's reduced-precision dtype cast to float32, the
+    float32 result(s) rounded back to that dtype once, the casts recorded (the gradients come
+    back float16). Tensors of other dtypes (a float32 weight) pass as they are."""
     low = next(a._data.dtype for a in args if isinstance(a, Tensor) and _is_low(a._data.dtype))
     return _call_in_float32(fn, low, args, kwargs)
 

@@ -20,6 +20,7 @@ from ._common import (
     result_type,
 )
 from .elementwise import cast as _cast
+from .half import rounds_once
 from .out_arg import write_out
 from .shape import broadcast_to as _broadcast_to
 from .shape import reshape as _reshape
@@ -178,6 +179,11 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
     if out is not None:
         result = addmm(input, mat1, mat2, beta=beta, alpha=alpha)
         return write_out(result, out, "addmm", same_dtype=True)
+    return _addmm(input, mat1, mat2, beta, alpha)
+
+
+@rounds_once  # one kernel in PyTorch: float16/bfloat16 products, scales and sum rounded once
+def _addmm(input, mat1, mat2, beta, alpha) -> Tensor:
     prod = mm(mat1, mat2)
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("addmm", prod, beta, alpha)

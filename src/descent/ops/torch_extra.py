@@ -20,6 +20,7 @@ from ._common import _one_axis, as_tensor, result_type
 from .arithmetic import add, mul, sub
 from .elementwise import abs as _abs
 from .elementwise import cast, where
+from .half import rounds_once
 from .indexing import index_select
 from .linalg import bmm, integer_coefficients, matmul
 from .reduce import amax, norm
@@ -160,6 +161,7 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
     return powers if increasing else flip(powers, 1)
 
 
+@rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * sum_b batch1[b] @ batch2[b] (torch.addbmm; beta=0 ignores input,
     nan included)."""

@@ -168,6 +168,7 @@ def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> 
     return _sm.softmax(x, axis=_softmax_dim(x.ndim) if dim is None else dim)
 
 
+@rounds_once  # PyTorch's glu kernel: float16/bfloat16 a * sigmoid(b) rounded once
 def glu(input, dim: int = -1) -> Tensor:
     """a * sigmoid(b), where a and b are the two halves of the input along `dim`
     (Dauphin et al. 2017)."""
