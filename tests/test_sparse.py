@@ -558,3 +558,19 @@ def test_like_factories_match_torch():
     with pytest.raises(RuntimeError, match="data pointer"):
         d.data_ptr()
     assert d.storage_offset() == t.storage_offset() == 0
+
+
+def test_new_factories_and_type_name_match_torch():
+    i, v = [[0, 1], [1, 0]], [1.0, 2.0]
+    t, d = torch.sparse_coo_tensor(i, v, (2, 2)), ds.sparse_coo_tensor(i, v, (2, 2))
+    assert d.type() == t.type().replace("torch.", "descent.")
+    assert d.double().type() == t.double().type().replace("torch.", "descent.")
+    for a, b in [(d.new_zeros(3), t.new_zeros(3)), (d.new_empty((2, 2)), t.new_empty((2, 2)))]:
+        assert a.is_sparse and b.is_sparse and a._nnz() == b._nnz() == 0
+        assert tuple(a.shape) == tuple(b.shape)
+    for f in (lambda x: x.new_ones(2), lambda x: x.new_full((2,), 1.0)):
+        with pytest.raises(NotImplementedError):
+            f(t)
+        with pytest.raises(SparseUnsupportedError, match="new_"):
+            f(d)
+    assert not d.new_tensor([1.0]).is_sparse

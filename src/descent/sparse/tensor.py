@@ -204,6 +204,35 @@ class SparseTensor(Tensor):
         dt = st.dtype if dtype is None else as_dtype(dtype)
         return empty_sparse(st.shape, dt, device, requires_grad, st.sparse_dim)
 
+    def _new_sparse(self, op, sizes, size, dtype, device, requires_grad) -> Tensor:
+        if op not in ("new_zeros", "new_empty"):
+            raise unsupported(self._data, "a new tensor filled with values", op)
+        shape = size if size is not None else sizes
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        dt = self._data.dtype if dtype is None else as_dtype(dtype)
+        return empty_sparse(tuple(shape), dt, device, requires_grad)
+
+    # PyTorch's new_* of a sparse tensor: new_zeros/new_empty are empty sparse tensors, fills
+    # raise (as there)
+    def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new_sparse("new_zeros", sizes, size, dtype, device, requires_grad)
+
+    def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new_sparse("new_empty", sizes, size, dtype, device, requires_grad)
+
+    def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        return self._new_sparse("new_ones", sizes, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._new_sparse("new_full", (), size, dtype, device, requires_grad)
+
+    def type(self, dtype=None, non_blocking=False):
+        """'descent.sparse.FloatTensor' (PyTorch's 'torch.sparse.FloatTensor'), or a cast."""
+        if dtype is None:
+            return super().type().replace("descent.", "descent.sparse.", 1)
+        return super().type(dtype, non_blocking)
+
     def data_ptr(self):
         raise RuntimeError("Cannot access data pointer of Tensor that doesn't have storage")
 
