@@ -150,6 +150,8 @@ def _two_fn(lib):
     """(x * y, x + y) with jvp (x_t * y + x * y_t, 2 * (x_t + y_t)) (the second doubled)."""
 
     class Two(lib.autograd.Function):
+        generate_vmap_rule = True  # (torch's jacfwd vmaps the jvp)
+
         @staticmethod
         def forward(x, y):
             return x * y, x + y
@@ -210,11 +212,13 @@ def test_jvp_staticmethod_func_jvp_two_inputs_two_outputs():
 
 
 def test_jvp_staticmethod_jacfwd():
-    (x,) = _vals(2, (4,))
-    jt = torch.func.jacfwd(lambda a: _scaled_fn(torch).apply(a, 3.0) * 0 + a)(torch.tensor(x))
-    fn = _scaled_fn(descent)
-    jd = descent.func.jacfwd(lambda a: fn.apply(a, 3.0) * 0 + a)(descent.tensor(x))
+    """jacfwd of Two's second output: jvp's 2 I (backward's derivative would give I)."""
+    x, y = _vals(2, (4,), (4,))
+    jt = torch.func.jacfwd(lambda a: _two_fn(torch).apply(a, torch.tensor(y))[1])(torch.tensor(x))
+    fn = _two_fn(descent)
+    jd = descent.func.jacfwd(lambda a: fn.apply(a, descent.tensor(y))[1])(descent.tensor(x))
     _close(jt, jd)
+    np.testing.assert_allclose(jd.numpy(), 2 * np.eye(4))
 
 
 def test_jvp_staticmethod_reverse_over_forward():
@@ -281,3 +285,43 @@ def test_jvp_staticmethod_ctx_as_pytorch(materialize):
             tan = fw.unpack_dual(y).tangent
         assert tan.tolist() == [2.0, 2.0]
     assert seen[torch] == seen[descent][:1]
+
+
+def _once_fn(lib):
+    """exp with a once_differentiable backward and a jvp: forward mode needs only jvp."""
+    from_fn = lib.autograd.function.once_differentiable
+
+    class OnceExp(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            ctx.save_for_forward(y)
+            return y
+
+        @staticmethod
+        @from_fn
+        def backward(ctx, gy):
+            (y,) = ctx.saved_tensors
+            return gy * y
+
+        @staticmethod
+        def jvp(ctx, x_t):
+            (y,) = ctx.saved_tensors
+            return x_t * y
+
+    return OnceExp
+
+
+def test_jvp_staticmethod_with_once_differentiable_backward():
+    """Forward mode through a Function whose backward cannot be differentiated: PyTorch calls
+    jvp; descent did not before (it differentiated backward, which once_differentiable stops)."""
+    x, v = _vals(5, (4,), (4,))
+    tans = []
+    for lib, fw in ((torch, tfwad), (descent, dfwad)):
+        with fw.dual_level():
+            d = fw.make_dual(lib.tensor(x), lib.tensor(v))
+            y = _once_fn(lib).apply(d * 2).sum()
+            tans.append(fw.unpack_dual(y).tangent)
+    _close(*tans)
+    np.testing.assert_allclose(tans[1].item(), float(np.sum(np.exp(2 * x) * 2 * v)), rtol=1e-12)
