@@ -235,9 +235,7 @@ class CustomOpDef:
         needs_grad = is_grad_enabled() and any(t.requires_grad for t in _tensors(pos))
         if not needs_grad:
             return self._run(pos, kw)
-        if self._function is None:
-            self._function = _make_function(self)
-        return self._function.apply(kw, *pos)
+        return _run_with_autograd(self, pos, kw)
 
 
 def _tensors(values) -> list:
@@ -250,32 +248,89 @@ def _tensors(values) -> list:
     return out
 
 
+def _run_with_autograd(op: CustomOpDef, pos: tuple, kw: dict):
+    """Run `op` through an autograd Function over its inputs' tensors, flattened: a list input
+    (`xs: Sequence[Tensor]`) contributes each tensor, and the outputs (a tensor, a tuple, lists,
+    ints) are flattened too, so every tensor in and out is a node input or output."""
+    from .utils._pytree import tree_flatten, tree_unflatten  # noqa: PLC0415
+
+    if op._function is None:
+        op._function = _make_function(op)
+    flat_in, in_spec = tree_flatten(pos)
+    call = {"op": op, "kw": kw, "in_spec": in_spec, "n_pos": len(pos)}
+    flat_out = op._function.apply(call, *flat_in)
+    flat_out = flat_out if isinstance(flat_out, tuple) else (flat_out,)
+    leaves, it = [], iter(flat_out)
+    for leaf in call["out_leaves"]:
+        leaves.append(next(it) if leaf is _TENSOR else leaf)
+    return tree_unflatten(leaves, call["out_spec"])
+
+
+_TENSOR = object()  # marks an output leaf that is a tensor (the node's outputs)
+
+
 def _make_function(op: CustomOpDef) -> type:
     """The autograd Function through which `op` runs when an input requires grad."""
+    from .utils._pytree import tree_flatten, tree_unflatten  # noqa: PLC0415
 
-    def forward(ctx, kw, *args):
-        ctx.kw = kw
-        ctx.n_inputs = len(args)
-        out = op._run(args, kw)
+    def forward(ctx, call, *flat_in):
+        pos = tree_unflatten(list(flat_in), call["in_spec"])
+        kw = call["kw"]
+        out = op._run(pos, kw)
+        out_leaves, out_spec = tree_flatten(out)
+        call["out_spec"] = out_spec
+        call["out_leaves"] = [_TENSOR if isinstance(v, Tensor) else v for v in out_leaves]
+        ctx._call = call
+        # per original input: does it (or, for a list, any of its tensors) need a gradient?
+        needs = []
+        for v in pos:
+            ts = _tensors((v,))
+            needs.append(any(t.requires_grad for t in ts) if ts else False)
+        ctx._op_needs = tuple(needs)
         if op._setup_context is not None:
-            op._setup_context(ctx, args, out)
-        return tuple(out) if isinstance(out, list) else out
+            flat_needs, ctx.needs_input_grad = ctx.needs_input_grad, ctx._op_needs
+            try:
+                if len(inspect.signature(op._setup_context).parameters) == 4:
+                    op._setup_context(ctx, pos, kw, out)
+                else:
+                    op._setup_context(ctx, pos, out)
+            finally:
+                ctx.needs_input_grad = flat_needs
+        tensors = tuple(v for v in out_leaves if isinstance(v, Tensor))
+        return tensors if len(tensors) != 1 or not isinstance(out, Tensor) else tensors[0]
 
     def backward(ctx, *grads):
+        call = ctx._call
         if op._backward is None:
             raise RuntimeError(
                 f"Trying to backward through {op._namespace}.{op._name}.default but no autograd "
                 f"formula was registered. Please use register_autograd to add one."
             )
-        res = op._backward(ctx, *grads)
+        it = iter(grads)
+        leaves = [next(it) if leaf is _TENSOR else None for leaf in call["out_leaves"]]
+        grad_out = tree_unflatten(leaves, call["out_spec"])
+        args = grad_out if isinstance(grad_out, tuple) else (grad_out,)
+        flat_needs, ctx.needs_input_grad = ctx.needs_input_grad, ctx._op_needs
+        try:
+            res = op._backward(ctx, *args)
+        finally:
+            ctx.needs_input_grad = flat_needs
         res = res if isinstance(res, tuple) else (res,)
-        if len(res) != ctx.n_inputs:
+        if len(res) != call["n_pos"]:
             raise RuntimeError(
                 f"{op._qualname}: the backward registered with register_autograd returned "
                 f"{len(res)} gradients; it must return one per positional input "
-                f"({ctx.n_inputs}), None for an input without a gradient"
+                f"({call['n_pos']}), None for an input without a gradient"
             )
-        return (None, *res)
+        flat: list = []
+        for g, spec in zip(res, call["in_spec"].children(), strict=True):
+            if spec.is_leaf():
+                flat.append(g)
+            elif g is None:
+                flat.extend([None] * spec.num_leaves)
+            else:
+                flat.extend(spec.flatten_up_to(g))
+        return (None, *flat)
 
     name = f"GeneratedBackwardFor_{op._namespace}_{op._name}_default"
     return type(name, (Function,), {"forward": staticmethod(forward),
@@ -428,9 +483,14 @@ def opcheck(op, args: tuple, kwargs: dict | None = None, *, test_utils=None,
         if any(str(t.dtype) != "descent.float64" for t in ins):
             return "gradients are checked for float64 inputs only"
         from .autograd_gradcheck import gradcheck  # noqa: PLC0415
+        from .utils._pytree import tree_flatten, tree_unflatten  # noqa: PLC0415
 
-        gradcheck(lambda *a: target(*a, **kwargs), tuple(args),
-                  rtol=rtol or 1e-3, atol=atol or 1e-5)  # fmt: skip
+        flat, spec = tree_flatten(tuple(args))  # a list argument's tensors are checked too
+
+        def run(*leaves):
+            return target(*tree_unflatten(list(leaves), spec), **kwargs)
+
+        gradcheck(run, tuple(flat), rtol=rtol or 1e-3, atol=atol or 1e-5)
         return None
 
     record("test_schema", schema)
