@@ -574,3 +574,17 @@ def test_new_factories_and_type_name_match_torch():
         with pytest.raises(SparseUnsupportedError, match="new_"):
             f(d)
     assert not d.new_tensor([1.0]).is_sparse
+
+
+def test_bool_values_and_optimizers_on_sparse_parameters():
+    i = [[0, 0, 1] * 100, [1, 1, 0] * 100]  # 200 duplicates of (0, 1): still True, not wrapped
+    t = torch.sparse_coo_tensor(i, [True] * 300, (2, 2))
+    d = ds.sparse_coo_tensor(i, [True] * 300, (2, 2))
+    np.testing.assert_array_equal(_np(d.to_dense()), t.to_dense().numpy())
+    np.testing.assert_array_equal(_np(d.coalesce().values()), t.coalesce().values().numpy())
+    s = ds.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2), requires_grad=True)
+    opt = ds.optim.SGD([s], lr=0.1)
+    ds.sparse.mm(s, ds.ones(2, 1)).sum().backward()
+    with pytest.raises(SparseUnsupportedError, match=r"^Optimizer\.step: .*\(2, 2\)"):
+        opt.step()
+    assert s.to_dense().tolist() == [[0.0, 1.0], [2.0, 0.0]]  # untouched

@@ -106,11 +106,11 @@ def to_dense(st: CooStorage):
     sparse_shape, dense_shape = st.shape[:sd], st.shape[sd:]
     out = xp.zeros((math.prod(sparse_shape),) + dense_shape, dtype=st.values.dtype)
     if st.nnz:
+        if out.dtype.kind == "b":  # bools "add" as `or`: coalesce (which does), then assign
+            st = coalesce(st)
         key = linear_index(st.indices, sparse_shape, xp)
         if st.coalesced:  # unique keys: a plain assignment
             out[key] = st.values
-        elif out.dtype.kind == "b":
-            backend.scatter_add(out.view(np.uint8), key, st.values.view(np.uint8))
         else:
             backend.scatter_add(out, key, st.values)
     return out.reshape(st.shape)

@@ -42,6 +42,11 @@ _SUPPORTED = (
 )
 
 
+# Function names of decorators' inner functions: never the name of an op
+_WRAPPERS = {"wrapper", "inner", "decorate_context", "_fn", "<lambda>", "<genexpr>",
+             "<listcomp>", "<dictcomp>", "fn"}  # fmt: skip
+
+
 def _op_name() -> str:
     """The descent op whose code touched the storage: the nearest frame running a Function
     method (its class name), else the outermost descent function outside descent.sparse (the
@@ -55,8 +60,12 @@ def _op_name() -> str:
         if isinstance(self, Function):
             return type(self).__name__
         module = frame.f_globals.get("__name__", "")
-        if module.startswith("descent.") and not module.startswith("descent.sparse"):
-            fallback = frame.f_code.co_name
+        name = frame.f_code.co_qualname
+        if (module.startswith("descent.") and not module.startswith("descent.sparse")
+                and name.rpartition(".")[2] not in _WRAPPERS):  # fmt: skip
+            cls, _, meth = name.rpartition(".")
+            # Tensor's mixin groups (ReductionMethods, TorchMethods, ...) are Tensor's methods
+            fallback = f"Tensor.{meth}" if cls.rstrip("0123456789").endswith("Methods") else name
         frame = frame.f_back
     return fallback or "this operation"
 
