@@ -325,3 +325,39 @@ def test_jvp_staticmethod_with_once_differentiable_backward():
             tans.append(fw.unpack_dual(y).tangent)
     _close(*tans)
     np.testing.assert_allclose(tans[1].item(), float(np.sum(np.exp(2 * x) * 2 * v)), rtol=1e-12)
+
+
+def test_once_differentiable_without_jvp_raises_in_forward_mode():
+    """Without a jvp the tangent was silently 0 (the once_differentiable backward records
+    nothing to differentiate); torch raises, and so does descent now."""
+
+    def make(lib):
+        class OnceExp(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                y = x.exp()
+                ctx.save_for_backward(y)
+                return y
+
+            @staticmethod
+            @lib.autograd.function.once_differentiable
+            def backward(ctx, gy):
+                (y,) = ctx.saved_tensors
+                return gy * y
+
+        return OnceExp
+
+    x = np.array([0.5, 1.0])
+    with tfwad.dual_level(), pytest.raises(NotImplementedError, match="jvp"):
+        d = tfwad.make_dual(torch.tensor(x), torch.ones(2, dtype=torch.float64))
+        tfwad.unpack_dual(make(torch).apply(d))
+    fn = make(descent)
+    with dfwad.dual_level(), pytest.raises(RuntimeError, match="jvp staticmethod"):
+        d = dfwad.make_dual(descent.tensor(x), descent.ones(2, dtype=descent.float64))
+        dfwad.unpack_dual(fn.apply(d))
+    with pytest.raises(RuntimeError, match="jvp staticmethod"):
+        descent.func.jvp(fn.apply, (descent.tensor(x),), (descent.tensor(x),))
+    # reverse mode is unchanged
+    a = descent.tensor(x, requires_grad=True)
+    fn.apply(a).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.exp(x))

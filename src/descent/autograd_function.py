@@ -28,4 +28,5 @@ def once_differentiable(fn):
         with no_grad():
             return fn(ctx, *args)
 
+    wrapper.once_differentiable = True  # forward mode needs a jvp then (autograd_torch)
     return wrapper

@@ -468,8 +468,17 @@ class CustomFunctionNode(autograd.Function):
     def backward(self, gy, ops):
         if self.ctx is None:
             raise RuntimeError(self._freed_message())
-        if _forward_mode_passes and ops.is_graph and "jvp" in _class_attrs(self.fn_cls):
-            return self._jvp_backward(gy, ops)
+        if _forward_mode_passes and ops.is_graph:
+            if "jvp" in _class_attrs(self.fn_cls):
+                return self._jvp_backward(gy, ops)
+            if getattr(self.fn_cls.backward, "once_differentiable", False):
+                # its backward records nothing: the tangent would silently be 0
+                raise RuntimeError(
+                    f"{self.fn_cls.__name__}: forward-mode AD through a custom Function whose "
+                    "backward is once_differentiable needs a jvp staticmethod (You must "
+                    "implement the jvp function for custom autograd.Function to use it with "
+                    "forward mode AD.)"
+                )
         grads = self.fn_cls.backward(self.ctx, *self._grad_outputs(gy, ops))
         if not isinstance(grads, tuple):
             grads = (grads,)
