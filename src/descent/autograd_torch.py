@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import warnings
 import weakref
 
@@ -468,7 +469,7 @@ class CustomFunctionNode(autograd.Function):
     def backward(self, gy, ops):
         if self.ctx is None:
             raise RuntimeError(self._freed_message())
-        if _forward_mode_passes and ops.is_graph:
+        if _forward_mode.passes and ops.is_graph:
             if "jvp" in _class_attrs(self.fn_cls):
                 return self._jvp_backward(gy, ops)
             if getattr(self.fn_cls.backward, "once_differentiable", False):
@@ -588,20 +589,24 @@ def _pack_tangents(fn, outs, xp, dtype):
 
 
 # Forward mode's first pass is running (autograd_forward_ad.unpack_dual, func.jvp's
-# _Linearized): custom functions with a jvp staticmethod record CustomJvpNodes then.
-_forward_mode_passes = 0
+# _Linearized): custom functions with a jvp staticmethod record CustomJvpNodes then. Per thread,
+# as grad mode: another thread's create_graph pass is not forward mode.
+class _ForwardModeState(threading.local):
+    def __init__(self) -> None:
+        self.passes = 0
+
+
+_forward_mode = _ForwardModeState()
 
 
 class forward_mode_pass:
     """Context manager around the first (create_graph) pass of the double-vjp trick."""
 
     def __enter__(self) -> None:
-        global _forward_mode_passes
-        _forward_mode_passes += 1
+        _forward_mode.passes += 1
 
     def __exit__(self, *exc) -> None:
-        global _forward_mode_passes
-        _forward_mode_passes -= 1
+        _forward_mode.passes -= 1
 
 
 def ctx_apply(cls, *args, **kwargs):
