@@ -588,3 +588,13 @@ def test_bool_values_and_optimizers_on_sparse_parameters():
     with pytest.raises(SparseUnsupportedError, match=r"^Optimizer\.step: .*\(2, 2\)"):
         opt.step()
     assert s.to_dense().tolist() == [[0.0, 1.0], [2.0, 0.0]]  # untouched
+
+
+def test_add_promotes_and_refuses_mixed_density_as_torch():
+    for lib in (torch, ds):
+        a = lib.sparse_coo_tensor([[0, 1], [1, 0]], [1, 2], (2, 2))
+        b = lib.sparse_coo_tensor([[0, 1], [1, 1]], [1.5, 2.5], (2, 2))
+        assert str((a + b).dtype).endswith("float32") and str((a * 2.5).dtype).endswith("float32")
+        h = lib.sparse_coo_tensor([[0, 1]], lib.ones(2, 2))
+        with pytest.raises(RuntimeError, match="same density"):
+            a.double() + h.double()

@@ -232,6 +232,12 @@ class CooStorage(_Storage):
         if isinstance(other, CooStorage):
             if other.shape != self.shape:
                 raise unsupported(self, f"+ with a sparse tensor of shape {other.shape}")
+            if other.sparse_dim != self.sparse_dim:  # PyTorch's words
+                raise RuntimeError(
+                    f"add: expected 'self' and 'other' to have same density, but 'self' has "
+                    f"{self.sparse_dim} sparse dimensions while 'other' has {other.sparse_dim} "
+                    "sparse dimensions"
+                )
             return add_coo(self, other)
         if isinstance(other, np.ndarray) or backend.is_cupy_array(other):
             # sparse + dense is dense (PyTorch's add(dense, sparse)); the engine meets it when
