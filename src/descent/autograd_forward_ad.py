@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 from . import autograd
 from .autograd import Function, enable_grad
+from .autograd_custom_jvp import forward_mode_pass
 from .creation import ones_like, zeros_like
 from .ops.elementwise import Clone
 from .tensor import Tensor
@@ -202,8 +203,7 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
 
 def _jvp(y: Tensor, duals: list, tangents: list, create_graph: bool) -> Tensor:
     """sum_i J_i v_i for y = f(duals) by the double-vjp trick (see the module docstring)."""
-    from .autograd_torch import forward_mode_pass  # loaded on first use, with grad:
-    from .autograd_torch import grad as _grad  # torch.autograd.grad
+    from .autograd_torch import grad as _grad  # torch.autograd.grad, loaded on first use
 
     with enable_grad():
         # u's value does not matter (linear), but not zeros: some backward formulas branch on a
@@ -215,7 +215,7 @@ def _jvp(y: Tensor, duals: list, tangents: list, create_graph: bool) -> Tensor:
     # The dual tensors stand for their nodes as the captured inputs (pass 1 stops there too).
     # (d.parents[1] is the dual's private leaf: same shape and dtype as the dual.)
     inputs = [autograd.new_tensor(d.parents[1]._data, True, d) for d in duals]
-    with forward_mode_pass():  # a custom Function's jvp staticmethod is used (autograd_torch)
+    with forward_mode_pass():  # a custom Function's jvp staticmethod is used (autograd_custom_jvp)
         gs = _grad([y], inputs, [u], retain_graph=True, create_graph=True, allow_unused=True)
     pairs = [(g, v) for g, v in zip(gs, tangents) if g is not None and g.requires_grad]
     if not pairs:  # y depends on the duals with a zero derivative (sign, round, ...)

@@ -32,8 +32,8 @@ import contextlib
 from collections.abc import Callable
 
 from . import autograd
+from .autograd_custom_jvp import forward_mode_pass
 from .autograd_functional import _autograd_grad, _jacobian_rows
-from .autograd_torch import forward_mode_pass
 from .creation import ones_like, zeros, zeros_like
 from .func_vmap import (
     functional_call,
@@ -299,7 +299,7 @@ class _Linearized:
             # An integer output (sort's indices) has no u: its tangent is zeros, as PyTorch's.
             self.us = [ones_like(o, requires_grad=True) if o.dtype.is_floating_point
                        or o.dtype.is_complex else None for o in run.flat_out]  # fmt: skip
-            # a custom Function's jvp staticmethod gives its tangent (autograd_torch)
+            # a custom Function's jvp staticmethod gives its tangent (autograd_custom_jvp)
             with forward_mode_pass():
                 self.gs = _autograd_grad(run.flat_out, run.own, self.us, create_graph=True)
 
