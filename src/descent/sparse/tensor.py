@@ -293,11 +293,9 @@ def _nested(prefix: str, arr, indent: int) -> str:
 # Construction
 
 
-def _as_array(x, dtype=None):
-    if isinstance(x, Tensor):
-        return x._data
-    arr = np.asarray(x)
-    return arr
+def _as_array(x):
+    """A dense tensor's array, or a list / NumPy array as one."""
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def sparse_coo_tensor(indices=None, values=None, size=None, *, dtype=None, device=None,
@@ -322,10 +320,7 @@ def sparse_coo_tensor(indices=None, values=None, size=None, *, dtype=None, devic
         return empty_sparse(tuple(size), dtype, device, requires_grad)
     if isinstance(indices, Tensor) and indices.is_sparse:
         raise TypeError("sparse_coo_tensor: indices must be a dense tensor")
-    idx = _as_array(indices)
-    if idx.dtype.kind not in "iu":
-        idx = idx.astype(np.int64)  # PyTorch converts float indices too
-    idx = idx.astype(np.int64, copy=False)
+    idx = _as_array(indices).astype(np.int64, copy=False)  # PyTorch converts float ones too
     if isinstance(values, Tensor):
         vals = values
     else:
