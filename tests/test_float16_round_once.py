@@ -246,6 +246,25 @@ PRODUCTS = {
         [(4, 16, 300), (24, 300), (24,)],
     ),
     "glu": (lambda m, x: m.nn.functional.glu(x, -1), [(64, 256)]),
+    "conv3d": (lambda m, x, w: m.nn.functional.conv3d(x, w), [(2, 4, 6, 6, 6), (8, 4, 3, 3, 3)]),
+    "conv_transpose2d": (
+        lambda m, x, w, b: m.nn.functional.conv_transpose2d(x, w, b, stride=2),
+        [(2, 16, 6, 6), (16, 8, 3, 3), (8,)],
+    ),
+    "conv_transpose1d": (
+        lambda m, x, w: m.nn.functional.conv_transpose1d(x, w),
+        [(2, 16, 30), (16, 8, 5)],
+    ),
+    # PyTorch's index_add and scatter_add accumulate float16 in float32 (NumPy's add.at
+    # rounded each of the 29 repeats: 4x PyTorch's error)
+    "index_add": (
+        lambda m, x, y: x.index_add(0, m.tensor(np.arange(200) % 7), y, alpha=0.3),
+        [(7, 16), (200, 16)],
+    ),
+    "scatter_add": (
+        lambda m, x, y: x.scatter_add(0, m.tensor(np.arange(3200).reshape(200, 16) % 7), y),
+        [(7, 16), (200, 16)],
+    ),
 }
 
 

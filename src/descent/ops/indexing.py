@@ -7,6 +7,7 @@ Gradients of advanced indexing scatter-add back into zeros, so repeated indices 
 from __future__ import annotations
 
 import builtins
+import operator
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..grad_mode import is_grad_enabled
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
@@ -459,6 +461,8 @@ class ScatterAdd(Function):
     __slots__ = ("idx", "axis")
 
     def forward(self, x, src):
+        if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's
+            return in_float32(self.forward, x, src)  # float16 add.at: 4x PyTorch's error)
         xp = backend.get_array_module(x)
         # Into a copy of x (x may be saved elsewhere); repeated indices add up, as torch's.
         out = x.copy()
@@ -508,6 +512,8 @@ class IndexAdd(Function):
     __slots__ = ("idx", "axis", "alpha")
 
     def forward(self, x, src):
+        if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's
+            return in_float32(self.forward, x, src)  # float16 add.at: 4x PyTorch's error)
         out = x.copy()
         # alpha scales src before the scatter; alpha = 1 skips the multiply (a temporary of src's
         # size).
@@ -522,7 +528,9 @@ class IndexAdd(Function):
         gs = None
         if self.parents[1] is not None:
             gs = gy[(slice(None),) * self.axis + (self.idx,)]
-            if self.alpha != 1:
+            if self.alpha != 1 and not ops.is_graph and gs.dtype == HALF:
+                gs = in_float32(operator.mul, gs, self.alpha)  # alpha in float32, as PyTorch's
+            elif self.alpha != 1:
                 gs = gs * self.alpha
         return gy, gs
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DescentError, DtypeError
+from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
+from ...ops.half import in_float32
 from ...ops.window import col2im, im2col, window_out_size
 from ...tensor import Tensor
 from ._inputs import float_tensor, int_tuple
@@ -93,6 +95,10 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
     """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions (also
     conv1d / conv2d's path for integer and complex inputs: im2col and matmul take any dtype)."""
     x, w = conv_operands(x, w, bias, op)
+    if x._data.dtype == HALF:  # products and sums in float32, rounded once (ops/half.py): the
+        # float16 col2im sums of the input gradient were 2.7x PyTorch's error from float64
+        b = None if bias is None else as_tensor(bias)
+        return in_float32(_conv_nd, x, w, b, stride, padding, dilation, groups, nd, op)
     x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
         raise DescentError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
@@ -158,6 +164,11 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
                        nd: int, op: str) -> Tensor:  # fmt: skip
     """The adjoint of an nd convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k)."""
     x, w = conv_operands(x, w, bias, op, all_ints=False)
+    if x._data.dtype == HALF:  # in float32, rounded once: the float16 col2im sums of the
+        # output were 2x PyTorch's error from float64
+        b = None if bias is None else as_tensor(bias)
+        return in_float32(_conv_transpose_nd, x, w, b, stride, padding, output_padding, groups,
+                          dilation, nd, op)  # fmt: skip
     x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
         raise ValueError(f"{op}: weight must be (C_in, C_out/groups, {nd} kernel sizes), got "
