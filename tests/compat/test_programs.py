@@ -20,7 +20,8 @@ clouds, Hamiltonian networks and Langevin-sampled energy models, complex linear 
 quantum gate by matrix_exp and a complex Gaussian's likelihood, mixture density networks with
 torch.distributions, neural ODEs with adaptive steps and a Hutchinson-trace CNF, EDSR-style
 super-resolution with an SSIM loss and channels_last, a VQ-VAE with EMA codebooks, a graph
-attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D).
+attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D, pygcn
+and pyGAT on torch.sparse).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
