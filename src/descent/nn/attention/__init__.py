@@ -16,14 +16,14 @@ import math
 
 import numpy as np
 
-from .. import creation
-from ..tensor import Tensor
-from . import functional as F
-from . import init
-from .dropout import Dropout
-from .linear import Linear
-from .module import Module
-from .parameter import Parameter
+from ... import creation
+from ...tensor import Tensor
+from .. import functional as F
+from .. import init
+from ..dropout import Dropout
+from ..linear import Linear
+from ..module import Module
+from ..parameter import Parameter
 
 __all__ = ["MultiheadAttention", "CausalSelfAttention", "SDPBackend", "sdpa_kernel"]
 
