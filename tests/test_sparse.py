@@ -628,3 +628,9 @@ def test_compiled_step_with_sparse_ops_matches_eager():
     eager = run(False)
     assert eager[-1] < eager[0]
     assert run(True) == eager
+
+
+def test_every_torch_sparse_layout_name_exists():
+    for name in ("sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"):
+        assert repr(getattr(ds, name)) == repr(getattr(torch, name))
+    assert ds.ones(2).to_sparse().layout not in (ds.sparse_csr, ds.sparse_csc, ds.strided)

@@ -290,7 +290,15 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
-from .sparse import sparse_coo, sparse_coo_tensor, sparse_csr, spmm  # torch.sparse: docs/sparse.md
+from .sparse import (  # torch.sparse: docs/sparse.md
+    sparse_bsc,
+    sparse_bsr,
+    sparse_coo,
+    sparse_coo_tensor,
+    sparse_csc,
+    sparse_csr,
+    spmm,
+)
 from .sparse.csr import sparse_csr_tensor
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops

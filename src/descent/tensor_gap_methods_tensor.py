@@ -28,6 +28,11 @@ strided = layout("strided")
 # descent.sparse's layouts (docs/sparse.md): a sparse tensor's storage object names its layout.
 sparse_coo = layout("sparse_coo")
 sparse_csr = layout("sparse_csr")
+# PyTorch's other sparse layouts: names to compare against (`x.layout in (...)`); no descent
+# tensor has them, and the factories refuse them
+sparse_csc = layout("sparse_csc")
+sparse_bsr = layout("sparse_bsr")
+sparse_bsc = layout("sparse_bsc")
 
 
 class TensorGapMethods2:

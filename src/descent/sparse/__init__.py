@@ -13,7 +13,7 @@ that does not know sparse tensors), `kernels` (array kernels), `ops` (the differ
 from __future__ import annotations
 
 from .. import tensor_methods as _tensor_methods
-from ..tensor_gap_methods_tensor import sparse_coo, sparse_csr
+from ..tensor_gap_methods_tensor import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
 from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
@@ -21,8 +21,9 @@ from .tensor import mm as _mm
 from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its name
 
 __all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
-           "sparse_coo", "sparse_coo_tensor", "sparse_csr", "spmm", "sum", "FloatTensor",
-           "DoubleTensor", "LongTensor", "check_sparse_tensor_invariants"]  # fmt: skip
+           "sparse_bsc", "sparse_bsr", "sparse_coo", "sparse_coo_tensor", "sparse_csc",
+           "sparse_csr", "spmm", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
+           "check_sparse_tensor_invariants"]  # fmt: skip
 
 
 def mm(mat1, mat2, reduce=None):
