@@ -272,7 +272,8 @@ _ZERO_D = [
 @pytest.mark.parametrize("name,fn", _ZERO_D, ids=[n for n, _ in _ZERO_D])
 def test_zero_d_reductions(name, fn):
     xs, ts = _both([2.0])
-    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    xs = [xs[0].detach().reshape(()).requires_grad_()]  # 0-d leaves on both sides
+    ts = [ts[0].detach().reshape(()).requires_grad_()]
     with np.errstate(invalid="ignore"):
         _check(fn(xs[0], ds), fn(ts[0], torch), xs, ts)
 
@@ -453,7 +454,8 @@ def test_logcumsumexp_extreme_range():
 @pytest.mark.parametrize("name", ["cumprod", "logcumsumexp", "cumsum"])
 def test_scans_of_0d(name):
     xs, ts = _both([2.0])
-    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    xs = [xs[0].detach().reshape(()).requires_grad_()]  # 0-d leaves on both sides
+    ts = [ts[0].detach().reshape(()).requires_grad_()]
     _check(getattr(ds, name)(xs[0], 0), getattr(torch, name)(ts[0], 0), xs, ts)
 
 
@@ -610,7 +612,8 @@ def test_arg_reductions_of_empty_raise_index_error(call):
 
 def test_zero_size_and_0d_sweep_fixes():
     xs, ts = _both([2.0])
-    xs, ts = [xs[0].reshape(())], [ts[0].detach().reshape(()).requires_grad_()]
+    xs = [xs[0].detach().reshape(()).requires_grad_()]  # 0-d leaves on both sides
+    ts = [ts[0].detach().reshape(()).requires_grad_()]
     _check(xs[0].flip(0) * 3.0, ts[0].flip(0) * 3.0, xs, ts)
     xs, ts = _both([np.zeros((3, 0))])
     with np.errstate(invalid="ignore"):
