@@ -118,6 +118,20 @@ SAME = {
     "permute(0, 1)": lambda L, t: t["x"].permute(0, 1),
     "sum(1, keepdim)": lambda L, t: t["x"].sum(1, keepdim=True),
     "mean((0, 1))": lambda L, t: t["x"].mean((0, 1)),
+    "sort": lambda L, t: t["x"].sort(1, descending=True)[0],
+    "topk": lambda L, t: t["x"].topk(2)[0],
+    "kthvalue": lambda L, t: t["x"].kthvalue(2, 1)[0],
+    "median(1)": lambda L, t: t["x"].median(1)[0],
+    "nanmedian(0, keepdim)": lambda L, t: t["x"].nanmedian(0, keepdim=True)[0],
+    "mode": lambda L, t: t["x"].mode(1)[0],
+    "masked_fill": lambda L, t: t["x"].masked_fill(t["y"] > 0, 0.0),
+    "batch_norm": lambda L, t: L.nn.functional.batch_norm(t["x"], None, None, training=True),
+    "batch_norm bias only": lambda L, t: L.nn.functional.batch_norm(
+        t["b3"].transpose(1, 2), None, None, None, t["v"], training=True
+    ),
+    "batch_norm affine": lambda L, t: L.nn.functional.batch_norm(
+        t["x"], None, None, t["v"], t["v"] * 2, training=True
+    ),
     "attention head split": lambda L, t: (
         t["b3"].view(2, 2, 3, 2).transpose(1, 2).contiguous().view(2, 3, 4).max(-1)[0]
     ),
@@ -280,13 +294,14 @@ def test_names_are_not_computed_when_recording(monkeypatch):
 def test_op_db_agreement_does_not_drop():
     """grad_fn.name() over op_db's first float32 sample per entry (tests/grad_fn_names_survey.py):
     0 of 507 before descent gave PyTorch's names, 287 after, 292 with the classes named as
-    PyTorch's nodes (SubScalar, Stack, MaxDim, Squeeze, Permute...); a regression fails here."""
+    PyTorch's nodes (SubScalar, Stack, MaxDim, Squeeze, Permute...), 305 with SelectedValues
+    (sort, topk, kthvalue, median, mode); a regression fails here."""
     pytest.importorskip("expecttest")
     from grad_fn_names_survey import survey
 
     res = survey()
     same = sum(t == d for t, d in res.values())
-    assert same >= 292, f"{same} of {len(res)}"
+    assert same >= 305, f"{same} of {len(res)}"
 
 
 def test_multi_output_custom_function_outputs_show_the_function_node():

@@ -109,6 +109,12 @@ def next_functions(node, node_class) -> tuple:
         parents = (parents[2], parents[0], parents[1])
     elif key == "LayerNorm" and len(parents) < 3:  # (input, weight, bias): None when absent
         parents = tuple(parents) + (None,) * (3 - len(parents))
+    elif key == "BatchNorm" and len(parents) < 3:  # the same, from the node's flags
+        rest = iter(parents[1:])
+        parents = (parents[0], next(rest) if getattr(node, "has_w", False) else None,
+                   next(rest) if getattr(node, "has_b", False) else None)  # fmt: skip
+    elif key == "MaskedFill" and len(parents) == 2:  # the mask is not listed (a number's fill)
+        parents = parents[:1]
     out = tuple(
         (p if p is None or isinstance(p, node_class) else accumulate_grad(p), 0) for p in parents
     )

@@ -33,6 +33,8 @@ _FIXED = {
     "Concatenate": "CatBackward0",
     "MaxDim": "MaxBackward0",  # max(x, dim)
     "MinDim": "MinBackward0",
+    "MedianDim": "MedianBackward1",  # median(x, dim) (Kthvalue, Mode, Sort, Topk: their names)
+    "NanmedianDim": "NanmedianBackward1",
     "Cast": "ToCopyBackward0",
     "BroadcastTo": "ExpandBackward0",
     "MatrixT": "TBackward0",  # x.t()

@@ -281,7 +281,7 @@ add(name="max_axis", fn=lambda x: ds.amax(x, 1), ref=lambda x: x.max(1),
     covers=("Max",))  # fmt: skip
 add(name="max_dim_values", fn=lambda x: ds.max(x, 1).values, ref=lambda x: x.max(1),
     torch_fn=lambda x: torch.max(x, 1).values, shapes=[R3], inputs=distinct(R3),
-    covers=("MaxDim",))  # fmt: skip
+    covers=("SelectedValues", "MaxDim"))  # fmt: skip
 add(name="min_dim_values_keepdim", fn=lambda x: ds.min(x, -1, keepdim=True).values,
     ref=lambda x: x.min(-1, keepdims=True),
     torch_fn=lambda x: torch.min(x, -1, keepdim=True).values, shapes=[R3], inputs=distinct(R3),

@@ -286,6 +286,24 @@ class TakeAlongAxis(Function):
         return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
 
 
+class SelectedValues(Function):
+    """x's values at one index per slice along `axis` (max/min/kthvalue/median/mode over a dim,
+    sort, topk): d/dx = zeros with the gradient scatter-added back at the indices (PyTorch's
+    value_selecting_reduction_backward). One node, as PyTorch's MaxBackward0, SortBackward0...:
+    the gather and, without keep, the squeeze in one. Subclasses only give the name."""
+
+    __slots__ = ("idx", "axis", "keep")  # idx: the index array, keepdim's shape
+
+    def forward(self, x):
+        y = backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
+        return y if self.keep else y.squeeze(self.axis)
+
+    def backward(self, gy, ops):
+        if not self.keep:
+            gy = gy.reshape(self.idx.shape)
+        return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+
+
 class AlongAxisGrad(Function):
     """y = zeros(shape) scatter-added with g at index along axis; dy/dg = take_along_axis."""
 

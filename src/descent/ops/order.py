@@ -18,7 +18,7 @@ from ..errors import RangeError
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, return_type
 from .elementwise import clone
-from .indexing import take_along_axis
+from .indexing import SelectedValues
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
 
@@ -27,13 +27,32 @@ MedianResult = return_type("median", ["values", "indices"])
 ModeResult = return_type("mode", ["values", "indices"])
 
 
+# One SelectedValues node each, named as PyTorch's (grad_fn_names.py)
+class Kthvalue(SelectedValues):
+    __slots__ = ()
+
+
+class MedianDim(SelectedValues):
+    __slots__ = ()
+
+
+class NanmedianDim(SelectedValues):
+    __slots__ = ()
+
+
+class Mode(SelectedValues):
+    __slots__ = ()
+
+
+_SELECT_OPS = {"kthvalue": Kthvalue, "median": MedianDim, "nanmedian": NanmedianDim, "mode": Mode}
+
+
 def _select(x: Tensor, idx, d: int, keepdim: bool, result):
     """values = x gathered at idx (..., 1, ...) along d; both squeezed unless keepdim."""
+    op = _SELECT_OPS.get(result.__name__, SelectedValues)
+    values = op.apply(x, idx=idx, axis=d, keep=bool(keepdim))
     idx = Tensor._wrap(idx)
-    values = take_along_axis(x, idx, d)
-    if not keepdim:
-        values, idx = squeeze(values, d), squeeze(idx, d)
-    return result(values, idx)
+    return result(values, idx if keepdim else squeeze(idx, d))
 
 
 def _zero_d(x: Tensor, dim, name, result):

@@ -29,6 +29,7 @@ from .complex import imag as _imag
 from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
+from .indexing import SelectedValues
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .out_arg import write_out, write_outs
@@ -434,25 +435,14 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
     return (MinResult if is_min else MaxResult)(values, idx)
 
 
-class MaxDim(Function):
-    """max(x, dim).values: d/dx = zeros with the gradient at each maximum's index (the index
-    argmax gave), PyTorch's value_selecting_reduction_backward. One node (PyTorch's
-    MaxBackward0): the gather and the squeeze in one."""
+class MaxDim(SelectedValues):
+    """max(x, dim).values: the values at argmax's indices (PyTorch's MaxBackward0)."""
 
-    __slots__ = ("idx", "axis", "keep")  # idx: the argmax array with keepdim's shape
-
-    def forward(self, x):
-        y = backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
-        return y if self.keep else y.squeeze(self.axis)
-
-    def backward(self, gy, ops):
-        if not self.keep:
-            gy = gy.reshape(self.idx.shape)
-        return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+    __slots__ = ()
 
 
-class MinDim(MaxDim):
-    """min(x, dim).values: as MaxDim, at each minimum's index (PyTorch's MinBackward0)."""
+class MinDim(SelectedValues):
+    """min(x, dim).values: the values at argmin's indices (PyTorch's MinBackward0)."""
 
     __slots__ = ()
 

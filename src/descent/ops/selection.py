@@ -24,12 +24,12 @@ from ..tensor import Tensor
 from ._common import as_tensor, return_type
 from .elementwise import clone, where
 from .indexing import (
+    SelectedValues,
     check_index_bounds,
     check_index_fits,
     check_src_dtype,
     index_add,
     scatter_add,
-    take_along_axis,
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
@@ -85,8 +85,8 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
         return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
                                                                                    np.int64)))
     d = _dim(x, dim, "sort")
-    idx = Tensor._wrap(_order(x, d, descending))
-    return SortResult(take_along_axis(x, idx, d), idx)
+    idx = _order(x, d, descending)
+    return SortResult(Sort.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
 
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
@@ -113,8 +113,17 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         return sort(x)
     order = _order(x, d, largest)  # (..., n, ...) the full order along d
     xp = backend.get_array_module(order)
-    idx = Tensor._wrap(xp.take(order, xp.arange(int(k)), axis=d))  # its first k
-    return TopkResult(take_along_axis(x, idx, d), idx)
+    idx = xp.take(order, xp.arange(int(k)), axis=d)  # its first k
+    return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
+
+
+# sort's and topk's values: one SelectedValues node each, named as PyTorch's (grad_fn_names.py)
+class Sort(SelectedValues):
+    __slots__ = ()
+
+
+class Topk(SelectedValues):
+    __slots__ = ()
 
 
 def nonzero(x, *, as_tuple: bool = False):
