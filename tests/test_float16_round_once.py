@@ -255,6 +255,21 @@ PRODUCTS = {
         lambda m, x, w: m.nn.functional.conv_transpose1d(x, w),
         [(2, 16, 30), (16, 8, 5)],
     ),
+    "bce_with_logits": (
+        lambda m, x, y: m.nn.functional.binary_cross_entropy_with_logits(x, y),
+        [(64, 64), R.random((64, 64))],
+    ),
+    "bce_with_logits_sum": (
+        lambda m, x, y: m.nn.functional.binary_cross_entropy_with_logits(
+            x, y, reduction="sum", pos_weight=m.ones(64, dtype=x.dtype) * 2
+        ),
+        [(64, 64), R.random((64, 64))],
+    ),
+    "cdist": (lambda m, x, y: m.cdist(x, y), [(32, 16), (24, 16)]),  # (p != 2: no float16 there)
+    "adaptive_avg_pool2d": (
+        lambda m, x: m.nn.functional.adaptive_avg_pool2d(x, 3),
+        [(2, 4, 31, 31)],
+    ),
     # PyTorch's index_add and scatter_add accumulate float16 in float32 (NumPy's add.at
     # rounded each of the 29 repeats: 4x PyTorch's error)
     "index_add": (
@@ -274,7 +289,7 @@ def test_float16_products_round_once(name):
     the float64 result (plus float32's accumulation error), whatever the BLAS kernel's order
     (so not bitwise against PyTorch), and no further from float64 than PyTorch's."""
     fn, shapes = PRODUCTS[name]
-    arrays = [R.standard_normal(s) for s in shapes]
+    arrays = [R.standard_normal(s) if isinstance(s, tuple) else s for s in shapes]
     for i, (ref, err_t, err_d) in enumerate(_errors(fn, arrays)):
         scale = max(1.0, float(np.abs(ref).max()))
         half_ulp = np.spacing(np.abs(ref).astype(np.float16)).astype(np.float64) / 2

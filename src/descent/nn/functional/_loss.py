@@ -378,6 +378,12 @@ def binary_cross_entropy_with_logits(
     x, y = float_tensor(input, "binary_cross_entropy_with_logits"), as_tensor(target, input)
     _float_target(y, "binary_cross_entropy_with_logits")
     _same_shape(x, y, "binary_cross_entropy_with_logits")
+    if x._data.dtype == HALF and y._data.dtype == HALF:
+        # In float32, rounded once (ops/half.py): the float16 gradient g (1 - y) - g sigmoid(-x)
+        # cancelled after rounding both terms (2.6x PyTorch's error, whose backward forms
+        # sigmoid(x) - y first); weights follow x into float32 there
+        return in_float32(binary_cross_entropy_with_logits, x, y, weight, reduction=reduction,
+                          pos_weight=pos_weight)  # fmt: skip
     sp = _act.softplus(-x, 1.0, math.inf)  # log(1 + e^-x), the stable branch everywhere
     if pos_weight is None:
         loss = (1.0 - y) * x + sp
