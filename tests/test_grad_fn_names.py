@@ -132,6 +132,10 @@ SAME = {
     "batch_norm affine": lambda L, t: L.nn.functional.batch_norm(
         t["x"], None, None, t["v"], t["v"] * 2, training=True
     ),
+    "conv2d no bias": lambda L, t: L.nn.functional.conv2d(t["b3"][:, None], t["b3"][:, None]),
+    "conv2d bias": lambda L, t: L.nn.functional.conv2d(
+        t["b3"][None], t["c3"].reshape(5, 2, 2, 2), t["v"].repeat(2)[:5], stride=2
+    ),
     "attention head split": lambda L, t: (
         t["b3"].view(2, 2, 3, 2).transpose(1, 2).contiguous().view(2, 3, 4).max(-1)[0]
     ),

@@ -113,6 +113,8 @@ def next_functions(node, node_class) -> tuple:
         rest = iter(parents[1:])
         parents = (parents[0], next(rest) if getattr(node, "has_w", False) else None,
                    next(rest) if getattr(node, "has_b", False) else None)  # fmt: skip
+    elif key == "Conv2d" and len(parents) == 2:  # (input, weight, bias): no bias -> None
+        parents = (*parents, None)
     elif key == "MaskedFill" and len(parents) == 2:  # the mask is not listed (a number's fill)
         parents = parents[:1]
     out = tuple(
