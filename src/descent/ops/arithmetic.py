@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import cmath
 import math
+import operator
 
 import numpy as np
 
-from .. import backend
+from .. import backend, opmath
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
@@ -28,6 +29,7 @@ from ._common import (
     wrap_int,
 )
 from .elementwise import cast
+from .half import in_float32
 from .out_arg import write_out
 
 
@@ -383,10 +385,10 @@ _F16, _F32 = np.dtype(np.float16), np.dtype(np.float32)
 
 
 def _half_in_float32(op):
-    """`half_scalar_apply` for `op`: cast(op(cast(x, float32), c), float16)."""
+    """`half_scalar_apply` for `op`: cast(op(cast(x, float32), c), float16) (ops/half.py)."""
 
     def half_scalar_apply(x: Tensor, c) -> Tensor:
-        return cast(op.apply_scalar(cast(x, _F32), c), x._data.dtype)
+        return in_float32(op.apply_scalar, x, c)
 
     return staticmethod(half_scalar_apply)
 
@@ -403,7 +405,7 @@ def half_times(a, c):
     that scale by a constant, pow's `c * x^(c-1)`); else NumPy's a * c."""
     if a.dtype == _F16 and isinstance(c, (int, float)) and float(np.float16(c)) != c and c == c:
         with np.errstate(over="ignore"):
-            return (a.astype(_F32) * np.float32(c)).astype(_F16)
+            return opmath.in_float32(operator.mul, a, np.float32(c))
     return a * c
 
 
