@@ -423,15 +423,16 @@ def test_csr_matches_torch():
 def _loud_cases(s):
     w = ds.ones(3, 3)
     return {
-        "exp": lambda: s.exp(), "relu": lambda: ds.relu(s), "reshape": lambda: s.reshape(9),
-        "view": lambda: s.view(-1), "index": lambda: s[0], "mul_dense": lambda: s * w,
-        "mul_sparse": lambda: s * s, "mean": lambda: s.mean(), "add_scalar": lambda: s + 1,
+        "exp": lambda: s.exp(), "reshape": lambda: s.reshape(9),
+        "view": lambda: s.view(-1), "index": lambda: s[0], "div_dense": lambda: s / w,
+        "div_sparse": lambda: s / s, "mean": lambda: s.mean(), "add_scalar": lambda: s + 1,
         "linear": lambda: ds.nn.functional.linear(s, w), "cat": lambda: ds.cat([s, s]),
         "where": lambda: ds.where(w > 0, s, w), "sparse_at_sparse": lambda: s @ s,
-        "max": lambda: s.max(), "softmax": lambda: ds.softmax(s, 0), "abs": lambda: abs(s),
+        "max": lambda: s.max(), "softmax": lambda: ds.softmax(s, 0), "cos": lambda: s.cos(),
         "eq": lambda: s == s, "module": lambda: ds.nn.Linear(3, 2)(s), "tolist": lambda: s.tolist(),
-        "cumsum": lambda: s.cumsum(0), "clamp": lambda: s.clamp(0, 1), "square": lambda: s**2,
+        "cumsum": lambda: s.cumsum(0), "clamp": lambda: s.clamp(0, 1), "inv": lambda: s**-1,
         "sum_keepdim": lambda: s.sum(0, keepdim=True), "dense_sum_dim": lambda: ds.sum(s, 0),
+        "sigmoid": lambda: ds.sigmoid(s), "rsub": lambda: 1 - s, "sign": lambda: s.sign(),
     }  # fmt: skip
 
 
@@ -634,3 +635,52 @@ def test_every_torch_sparse_layout_name_exists():
     for name in ("sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"):
         assert repr(getattr(ds, name)) == repr(getattr(torch, name))
     assert ds.ones(2).to_sparse().layout not in (ds.sparse_csr, ds.sparse_csc, ds.strided)
+
+
+ZERO_PRESERVING = ["abs", "sqrt", "sin", "tan", "asin", "atan", "sinh", "tanh", "asinh", "atanh",
+                   "expm1", "log1p", "floor", "ceil", "trunc", "round", "deg2rad", "rad2deg",
+                   "square", "neg", "relu"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ZERO_PRESERVING)
+def test_zero_preserving_functions_match_torch(name):
+    """f(0) = 0: applied to the coalesced stored values, the pattern kept (PyTorch's kernels)."""
+    i, v = [[1, 0, 1, 0, 2], [2, 0, 2, 1, 0]], [0.3, -0.2, 0.4, 0.5, -0.7]
+    t, d = torch.sparse_coo_tensor(i, v, (3, 3)), ds.sparse_coo_tensor(i, v, (3, 3))
+    if name == "sqrt":
+        t, d = t * t, d * d
+    a, b = getattr(ds, name)(d), getattr(torch, name)(t)
+    _same_sparse(a, b)
+    assert a.is_coalesced() or name in ("neg", "deg2rad", "rad2deg")  # linear: as stored
+
+
+@pytest.mark.parametrize("case", ["square", "pow3", "neg", "mul_dense", "dense_mul",
+                                  "mul_sparse", "abs_forward_only"])  # fmt: skip
+def test_elementwise_products_and_powers_gradients_match_torch(case):
+    i, v = [[1, 0, 1, 0, 2], [2, 0, 2, 1, 0]], [0.3, -0.2, 0.4, 0.5, -0.7]
+    w = np.arange(9, dtype=np.float32).reshape(3, 3) - 4
+    fns = {
+        "square": lambda lib, s, x: s**2, "pow3": lambda lib, s, x: s.pow(3),
+        "neg": lambda lib, s, x: -s, "mul_dense": lambda lib, s, x: s * x,
+        "dense_mul": lambda lib, s, x: x * s, "mul_sparse": lambda lib, s, x: s * (s * 2).detach(),
+        "abs_forward_only": lambda lib, s, x: s.abs(),
+    }  # fmt: skip
+    res = []
+    for lib in (torch, ds):
+        vv, x = lib.tensor(v, requires_grad=True), lib.tensor(w, requires_grad=True)
+        out = fns[case](lib, lib.sparse_coo_tensor(i, vv, (3, 3)), x)
+        assert out.layout == lib.sparse_coo
+        res.append((out, vv, x))
+    _same_sparse(res[1][0], res[0][0])
+    if case == "abs_forward_only":  # descent's abs backward needs comparisons: it raises
+        with pytest.raises(SparseUnsupportedError, match="^Abs: "):
+            res[1][0].to_dense().sum().backward()
+        return
+    for out, _, _ in res:
+        (out.to_dense() * out.to_dense().detach()).sum().backward()
+    np.testing.assert_allclose(_np(res[1][1].grad), res[0][1].grad.numpy(), rtol=1e-5)
+    tg, dg = res[0][2].grad, res[1][2].grad
+    assert (tg is None) == (dg is None)
+    if tg is not None:  # the dense operand's gradient is sparse, as PyTorch's
+        assert dg.layout is ds.sparse_coo and tg.layout == torch.sparse_coo
+        _same_sparse(dg, tg)

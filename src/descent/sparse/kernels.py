@@ -74,6 +74,38 @@ def add_coo(a: CooStorage, b: CooStorage) -> CooStorage:
     return coalesce(both) if a.coalesced and b.coalesced else both
 
 
+def mul_sparse(a: CooStorage, b: CooStorage) -> CooStorage:
+    """a * b elementwise (their dense forms): the coordinates both store, values multiplied."""
+    if a.shape != b.shape or a.sparse_dim != b.sparse_dim:
+        raise RuntimeError(
+            f"mul: two sparse tensors must have the same shape and sparse_dim, got "
+            f"{a.shape} ({a.sparse_dim} sparse dims) and {b.shape} ({b.sparse_dim})"
+        )
+    xp = backend.get_array_module(a.values, b.values)
+    a, b = coalesce(a), coalesce(b)
+    sd = a.sparse_dim
+    ka = linear_index(a.indices, a.shape[:sd], xp)
+    kb = linear_index(b.indices, b.shape[:sd], xp)
+    both = xp.isin(ka, kb)  # sorted, unique keys: the matches line up in order
+    ia = xp.flatnonzero(both)
+    ib = xp.flatnonzero(xp.isin(kb, ka))
+    return CooStorage(a.indices[:, ia], a.values[ia] * b.values[ib], a.shape, True)
+
+
+def mul_dense(a: CooStorage, d) -> CooStorage:
+    """a * d for a dense array d broadcasting to a's shape: a's pattern, each value times d's
+    entry there (PyTorch's sparse * dense; unstored entries stay zero, even against inf)."""
+    xp = backend.get_array_module(a.values, d)
+    try:
+        full = xp.broadcast_to(d, a.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"mul: a dense operand of shape {tuple(d.shape)} does not broadcast to the sparse "
+            f"tensor's shape {a.shape} (the result keeps the sparse tensor's shape)"
+        ) from None
+    return CooStorage(a.indices, a.values * full[tuple(a.indices)], a.shape, a.coalesced)
+
+
 def lookup(g: CooStorage, indices):
     """The entries of the sparse g at the coordinates `indices` (sparse_dim, n): (n, *dense),
     zero where g stores nothing (g's duplicates summed)."""

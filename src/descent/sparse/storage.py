@@ -36,9 +36,10 @@ class SparseUnsupportedError(NotImplementedError):
 
 # What the message lists as supported (docs/sparse.md has the full table).
 _SUPPORTED = (
-    "to_dense, coalesce, indices/values, t/transpose, neg, * and / by a number, sparse + "
-    "sparse, sum, torch.sparse.sum/mm/addmm/softmax/log_softmax, mm/matmul/@ with a dense "
-    "matrix"
+    "to_dense, coalesce, indices/values, t/transpose, sparse + sparse, * by a number, a dense "
+    "or a sparse tensor, / by a number, positive powers, functions with f(0) = 0 (abs, sqrt, "
+    "sin, tanh, relu, ...), sum, torch.sparse.sum/mm/addmm/softmax/log_softmax, mm/matmul/@ "
+    "with a dense matrix"
 )
 
 
@@ -87,6 +88,16 @@ def is_number(c) -> bool:
     if isinstance(c, (Number, np.generic)) and not isinstance(c, bool):
         return True
     return getattr(type(c), "__module__", "").startswith(("numpy", "cupy")) and c.ndim == 0
+
+
+# NumPy's unary ufuncs with f(0) = 0: on a sparse tensor they apply to the stored values (after
+# coalescing, since f(a + b) is not f(a) + f(b)) and keep the pattern, as PyTorch's sparse
+# kernels do. Any other function of a sparse tensor (exp, cos, sigmoid: f(0) != 0) raises.
+ZERO_PRESERVING = frozenset({
+    "absolute", "fabs", "positive", "sqrt", "cbrt", "sin", "tan", "arcsin", "arctan", "sinh",
+    "tanh", "arcsinh", "arctanh", "expm1", "log1p", "sign", "floor", "ceil", "trunc", "rint",
+    "deg2rad", "rad2deg", "square", "conjugate",
+})  # fmt: skip
 
 
 class _Flags:
@@ -140,20 +151,42 @@ class _Storage:
     def __array_function__(self, func, types, args, kwargs):
         if func is np.zeros_like and self.layout is sparse_coo:  # a known-zero gradient
             return self.empty_like(kwargs.get("dtype") or self.dtype)
+        if func in (np.round, np.around) and self.layout is sparse_coo and args[0] is self:
+            from .kernels import coalesce  # noqa: PLC0415 - round(0) = 0: the stored values
+
+            c = coalesce(self)
+            return CooStorage(c.indices, func(c.values, *args[1:], **kwargs), c.shape, True)
         raise unsupported(self, f"NumPy's {func.__name__}")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs and self.layout is sparse_coo:
             name = ufunc.__name__
-            if name == "negative" and len(inputs) == 1:
-                return -inputs[0]
+            if len(inputs) == 1:
+                if name == "negative":
+                    return -self
+                if name in ZERO_PRESERVING:  # f(0) = 0: f of the (summed) stored values
+                    from .kernels import coalesce  # noqa: PLC0415
+
+                    c = coalesce(self)
+                    return CooStorage(c.indices, ufunc(c.values), c.shape, True)
             a, b = inputs if len(inputs) == 2 else (None, None)
+            other = b if a is self else a
             if name == "add" and a is not None:
                 return a.__add__(b) if a is self else self.__radd__(a)
             if name == "multiply" and a is not None:
-                return self * (b if a is self else a)
+                return self * other
             if name in ("true_divide", "divide") and a is self:
                 return self / b
+            if name == "power" and a is self and is_number(b) and b > 0:  # 0 ** b = 0
+                from .kernels import coalesce  # noqa: PLC0415
+
+                c = coalesce(self)
+                return CooStorage(c.indices, c.values**b, c.shape, True)
+            if name in ("maximum", "minimum") and is_number(other) and other == 0:  # relu
+                from .kernels import coalesce  # noqa: PLC0415
+
+                c = coalesce(self)
+                return CooStorage(c.indices, ufunc(c.values, other), c.shape, True)
         raise unsupported(self, f"NumPy's {ufunc.__name__}")
 
     def _refuse(self, *args, **kwargs):
@@ -161,7 +194,7 @@ class _Storage:
 
     __getitem__ = __setitem__ = __iter__ = __len__ = _refuse
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
-    __matmul__ = __rmatmul__ = __pow__ = __rpow__ = __mod__ = __floordiv__ = _refuse
+    __matmul__ = __rmatmul__ = __rpow__ = __mod__ = __floordiv__ = _refuse
     __and__ = __or__ = __xor__ = __invert__ = __abs__ = __rtruediv__ = _refuse
     __bool__ = __float__ = __int__ = __index__ = __complex__ = _refuse
 
@@ -172,6 +205,11 @@ class _Storage:
 
     def __neg__(self):
         raise unsupported(self, "negation")
+
+    def __pow__(self, c):
+        if self.layout is sparse_coo and is_number(c) and c > 0:  # 0 ** c = 0
+            return np.power(self, c)
+        raise unsupported(self, f"** {c!r} (only a positive power keeps zeros zero)")
 
 
 class CooStorage(_Storage):
@@ -261,8 +299,13 @@ class CooStorage(_Storage):
 
     def __mul__(self, c):
         if not is_number(c):
-            raise unsupported(self, f"* with a {type(c).__name__} (only a number scales a "
-                                    "sparse tensor here)")  # fmt: skip
+            from .kernels import mul_dense, mul_sparse  # noqa: PLC0415
+
+            if isinstance(c, CooStorage):  # the product of the dense forms: the intersection
+                return mul_sparse(self, c)
+            if isinstance(c, np.ndarray) or backend.is_cupy_array(c):
+                return mul_dense(self, c)  # masked by this tensor's pattern (PyTorch's)
+            raise unsupported(self, f"* with a {type(c).__name__}")
         return CooStorage(self.indices, self.values * c, self.shape, self.coalesced)
 
     __rmul__ = __mul__
