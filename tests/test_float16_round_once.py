@@ -178,6 +178,14 @@ EVERY_VALUE = {
     # 2/sqrt(pi) exp(-x^2) gy as float16 ops; PyTorch's float16 erf is 0 for the smallest
     # subnormal inputs (erf(6e-8) = 0) where descent's is rounded from float32's
     "erf": (lambda m, x: m.erf(x), None, None, 0),
+    # PyTorch's derivative formulas as float16 ops, their constants kept in float32
+    "erfc": (lambda m, x: m.special.erfc(x), None, None, 0),
+    "log2": (lambda m, x: m.log2(x), np.abs, 0, 0),
+    "log10": (lambda m, x: m.log10(x), np.abs, 1, 0),  # (NumPy's log10 and PyTorch's: 6 ulps)
+    "exp2": (lambda m, x: m.exp2(x), None, 0, 0),
+    # gy * cosh(x): cosh(1/32) is a float16 tie in float32 (PyTorch's 1) and just above it in
+    # float64 (NumPy's float16 cosh, 1 + 2^-10): two values, two units apart
+    "sinh": (lambda m, x: m.sinh(x), None, 0, 2),
 }
 
 
@@ -255,6 +263,9 @@ PRODUCTS = {
         lambda m, x, w: m.nn.functional.conv_transpose1d(x, w),
         [(2, 16, 30), (16, 8, 5)],
     ),
+    # NumPy's float16 einsum accumulates in float16 (8-12x PyTorch's error)
+    "einsum": (lambda m, a, b: m.einsum("ij,jk->ik", a, b), [(32, 300), (300, 24)]),
+    "einsum_batched": (lambda m, a, b: m.einsum("bij,bkj->bik", a, b), [(3, 8, 100), (3, 6, 100)]),
     "bce_with_logits": (
         lambda m, x, y: m.nn.functional.binary_cross_entropy_with_logits(x, y),
         [(64, 64), R.random((64, 64))],

@@ -245,7 +245,10 @@ def pad_grad(xp, g, pad_width):
 
 
 def einsum(xp, subscripts, *operands):
-    """Einstein summation; with more than two operands NumPy's path optimisation pays off."""
+    """Einstein summation; with more than two operands NumPy's path optimisation pays off.
+    float16 sums in float32, rounded once (NumPy's float16 einsum accumulates in float16)."""
+    if operands[0].dtype == HALF:
+        return in_float32(einsum, xp, subscripts, *operands)
     return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
 
 

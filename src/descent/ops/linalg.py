@@ -10,6 +10,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import (
     as_tensor,
@@ -222,6 +223,8 @@ class Einsum(Function):
     save_inputs = True
 
     def forward(self, *operands):
+        if operands[0].dtype == HALF:  # NumPy's float16 einsum accumulates in float16 (8-12x
+            return in_float32(self.forward, *operands)  # PyTorch's error): float32, rounded
         xp = backend.get_array_module(*operands)
         spec = ",".join(self.inputs_subs) + "->" + self.out_subs
         return xp.einsum(spec, *operands, optimize=len(operands) > 2)

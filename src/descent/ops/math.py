@@ -12,12 +12,14 @@ the default float dtype, as PyTorch's do; the rounding functions keep an integer
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
+from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
@@ -123,6 +125,8 @@ class Sinh(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if not ops.is_graph and x.dtype == HALF:  # PyTorch's gy * cosh(x): float16's cosh is
+            return gy * backend.get_array_module(x).cosh(x)  # rounded once, the exps twice
         return gy * ((ops.exp(x) + ops.exp(-x)) * 0.5)
 
 
@@ -205,7 +209,10 @@ class Exp2(Function):
         return backend.get_array_module(x).exp2(x)
 
     def backward(self, gy, ops):
-        return gy * (self.output(ops) * _LN2)
+        y = self.output(ops)
+        if not ops.is_graph and y.dtype == HALF:  # PyTorch's (gy y) ln 2 as float16 ops, ln 2
+            return in_float32(operator.mul, gy * y, _LN2)  # kept in float32 (opmath)
+        return gy * (y * _LN2)
 
 
 class Log2(Function):
@@ -220,6 +227,8 @@ class Log2(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if not ops.is_graph and x.dtype == HALF:  # PyTorch's float16 ops keep ln 2 in float32
+            return gy / in_float32(operator.mul, x, _LN2)  # (NumPy rounds it: 1.5x the error)
         return gy / (x * _LN2)
 
 
@@ -235,6 +244,8 @@ class Log10(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if not ops.is_graph and x.dtype == HALF:  # ln 10 kept in float32, as PyTorch's
+            return gy / in_float32(operator.mul, x, _LN10)
         return gy / (x * _LN10)
 
 

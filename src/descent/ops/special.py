@@ -24,6 +24,7 @@ its gradient in PyTorch's form (0 at 0, no cancellation at tiny x).
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -313,7 +314,10 @@ class Erfc(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return gy * (ops.exp(-(x * x)) * -_TWO_OVER_SQRT_PI)
+        e = ops.exp(-(x * x))
+        if not ops.is_graph and x.dtype == HALF:  # the constant kept in float32 (as erf's)
+            return gy * in_float32(operator.mul, e, -_TWO_OVER_SQRT_PI)
+        return gy * (e * -_TWO_OVER_SQRT_PI)
 
 
 class Erfinv(Function):
