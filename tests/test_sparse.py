@@ -684,3 +684,22 @@ def test_elementwise_products_and_powers_gradients_match_torch(case):
     if tg is not None:  # the dense operand's gradient is sparse, as PyTorch's
         assert dg.layout is ds.sparse_coo and tg.layout == torch.sparse_coo
         _same_sparse(dg, tg)
+
+
+def test_factories_take_layout_as_torch():
+    """zeros/empty(layout=sparse_coo) are empty sparse tensors; strided is accepted everywhere;
+    the filling factories refuse a sparse layout (PyTorch's do too)."""
+    for fd, ft in [(ds.zeros, torch.zeros), (ds.empty, torch.empty)]:
+        a, b = fd(2, 3, layout=ds.sparse_coo), ft(2, 3, layout=torch.sparse_coo)
+        assert repr(a) == repr(b)
+        assert not fd(2, layout=ds.strided).is_sparse
+    assert ds.ones(2, layout=ds.strided).tolist() == [1.0, 1.0]
+    assert ds.full((2,), 3.0, layout=ds.strided).tolist() == [3.0, 3.0]
+    assert ds.arange(3, layout=ds.strided).tolist() == [0, 1, 2]
+    assert tuple(ds.rand(2, layout=ds.strided).shape) == tuple(ds.randn(2, layout=ds.strided).shape)
+    coo, csr = ds.sparse_coo, ds.sparse_csr
+    refused = [lambda: ds.ones(2, layout=coo), lambda: ds.full((2,), 1.0, layout=coo),
+               lambda: ds.rand(2, layout=coo), lambda: ds.zeros(2, layout=csr)]  # fmt: skip
+    for f in refused:
+        with pytest.raises(NotImplementedError, match="layout"):
+            f()

@@ -229,7 +229,11 @@ def from_dlpack(ext_tensor) -> Tensor:
     return Tensor._wrap(cp.from_dlpack(ext_tensor))
 
 
-def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+def zeros(*shape, size=None, dtype=None, layout=None, requires_grad=False, device=None,
+          out=None) -> Tensor:  # fmt: skip
+    if layout is not None and _sparse_layout(layout, "zeros"):  # PyTorch's empty sparse tensor
+        return _empty_sparse(_shape(shape if size is None else (size,)), dtype, requires_grad,
+                             device)  # fmt: skip
     if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
         return creation_out(zeros, shape, kw, out, "zeros")
@@ -237,7 +241,9 @@ def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None, out=N
     return _finish(arr, dtype, requires_grad, None)
 
 
-def ones(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+def ones(*shape, size=None, dtype=None, layout=None, requires_grad=False, device=None,
+         out=None) -> Tensor:  # fmt: skip
+    _check_layout(layout, "ones")
     if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
         return creation_out(ones, shape, kw, out, "ones")
@@ -245,7 +251,11 @@ def ones(*shape, size=None, dtype=None, requires_grad=False, device=None, out=No
     return _finish(arr, dtype, requires_grad, None)
 
 
-def empty(*shape, size=None, dtype=None, requires_grad=False, device=None, out=None) -> Tensor:
+def empty(*shape, size=None, dtype=None, layout=None, requires_grad=False, device=None,
+          out=None) -> Tensor:  # fmt: skip
+    if layout is not None and _sparse_layout(layout, "empty"):  # PyTorch's empty sparse tensor
+        return _empty_sparse(_shape(shape if size is None else (size,)), dtype, requires_grad,
+                             device)  # fmt: skip
     if out is not None:  # PyTorch's out= (ops/out_arg.py): made in out's dtype
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
         return creation_out(empty, shape, kw, out, "empty")
@@ -253,7 +263,9 @@ def empty(*shape, size=None, dtype=None, requires_grad=False, device=None, out=N
     return _finish(arr, dtype, requires_grad, None)
 
 
-def full(shape, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+def full(shape, fill_value, dtype=None, requires_grad=False, device=None, *, layout=None
+         ) -> Tensor:  # fmt: skip
+    _check_layout(layout, "full")
     if isinstance(shape, int):
         shape = (shape,)
     if dtype is None:
@@ -311,8 +323,10 @@ def full_like(x, fill_value, dtype=None, requires_grad=False, device=None) -> Te
     return full(x.shape, fill_value, dtype=dt, requires_grad=requires_grad, device=dev)
 
 
-def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=None, *,
+           layout=None) -> Tensor:  # fmt: skip
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments."""
+    _check_layout(layout, "arange")
     if end is None:
         start, end = 0, start
     # 0-d tensors as bounds (arange(t.max())) count as their Python numbers, as in PyTorch
@@ -556,10 +570,12 @@ def _check_random_float(dt, op: str) -> None:
 
 
 def rand(
-    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None
+    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None,
+    layout=None,
 ) -> Tensor:
     """Uniform samples in [0, 1) (complex dtypes: real and imaginary parts each, as PyTorch);
     `out=` as PyTorch's."""
+    _check_layout(layout, "rand")
     if out is not None:
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device,
                   generator=generator)  # fmt: skip
@@ -582,10 +598,12 @@ def rand(
 
 
 def randn(
-    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None
+    *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None,
+    layout=None,
 ) -> Tensor:
     """Standard normal samples (complex dtypes: E|z|^2 = 1, the real and imaginary parts each
     normal with variance 1/2, as PyTorch); `out=` as PyTorch's."""
+    _check_layout(layout, "randn")
     if out is not None:
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device,
                   generator=generator)  # fmt: skip
@@ -748,9 +766,31 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
 
 
 def _check_layout(layout, op: str) -> None:
-    """descent's tensors are strided only: PyTorch's sparse layouts raise, naming the op."""
+    """A factory that fills values makes strided tensors only: a sparse layout raises, naming
+    the op (PyTorch has no sparse fill either; zeros and empty make sparse tensors)."""
     if layout is not None and str(layout).rpartition(".")[2] != "strided":
-        raise NotImplementedError(f"{op}: descent has only the strided layout, got {layout}")
+        raise NotImplementedError(
+            f"{op}: makes tensors of only the strided layout (dense), got layout={layout}; build "
+            "a sparse one with descent.sparse_coo_tensor, or x.to_sparse()"
+        )
+
+
+def _sparse_layout(layout, op: str) -> bool:
+    """zeros/empty's layout=: True for sparse_coo (an empty sparse tensor), False for strided;
+    another layout raises."""
+    name = str(layout).rpartition(".")[2]
+    if name == "strided":
+        return False
+    if name != "sparse_coo":
+        raise NotImplementedError(f"{op}: layout={layout} is not supported by descent "
+                                  "(strided and sparse_coo are)")  # fmt: skip
+    return True
+
+
+def _empty_sparse(shape, dtype, requires_grad, device) -> Tensor:
+    from .sparse.tensor import empty_sparse  # noqa: PLC0415 - descent.sparse, on first use
+
+    return empty_sparse(shape, dtype, device, requires_grad)
 
 
 def _layout_like(out: Tensor, x: Tensor, memory_format) -> Tensor:
