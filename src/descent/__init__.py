@@ -399,6 +399,7 @@ __all__ = [name for name in dir()
 # importing descent stays cheap and never pulls in optional dependencies.
 _SUBPACKAGES = (
     "_dynamo", "_inductor",  # torch._dynamo / torch._inductor's config modules (docs/compile.md)
+    "_higher_order_ops",  # torch._higher_order_ops: while_loop, scan, map (control_flow.py)
     "cpu", "mps", "xpu",  # device modules: torch.cpu / torch.mps / torch.xpu (docs/pytorch.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "jit", "library", "linalg", "models", "multiprocessing",

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from .control_flow import cond, while_loop  # torch.cond / torch.while_loop, run eagerly
 from .creation import _rng, tensor
 from .dtypes import as_dtype
 from .ops._common import as_tensor
@@ -58,20 +59,6 @@ def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
     warnings.warn("torch.triangular_solve is deprecated in favor of "
                   "torch.linalg.solve_triangular", UserWarning, stacklevel=2)  # fmt: skip
     return solve(b, A, upper, transpose, unitriangular)
-
-
-def cond(pred, true_fn, false_fn, operands=()):
-    """torch.cond: true_fn(*operands) if pred else false_fn(*operands), run eagerly."""
-    flag = bool(pred.item() if isinstance(pred, Tensor) else pred)
-    return true_fn(*operands) if flag else false_fn(*operands)
-
-
-def while_loop(cond_fn, body_fn, carried_inputs):
-    """torch.while_loop: apply body_fn while cond_fn holds, run eagerly; returns the carry."""
-    carry = tuple(carried_inputs)
-    while bool(cond_fn(*carry)):
-        carry = tuple(body_fn(*carry))
-    return carry
 
 
 def fork(func, *args, **kwargs):
