@@ -183,6 +183,7 @@ EVERY_VALUE = {
     "log2": (lambda m, x: m.log2(x), np.abs, 0, 0),
     "log10": (lambda m, x: m.log10(x), np.abs, 1, 0),  # (NumPy's log10 and PyTorch's: 6 ulps)
     "exp2": (lambda m, x: m.exp2(x), None, 0, 0),
+    "rpow": (lambda m, x: 2.5**x, lambda a: np.clip(a, -14, 14), 0, 0),  # gy * (y * log 2.5)
     # gy * cosh(x): cosh(1/32) is a float16 tie in float32 (PyTorch's 1) and just above it in
     # float64 (NumPy's float16 cosh, 1 + 2^-10): two values, two units apart
     "sinh": (lambda m, x: m.sinh(x), None, 0, 2),

@@ -370,7 +370,10 @@ class RPowScalar(_ScalarOp):
             return gy * conj_if_complex(ops, y * cmath.log(c))
         # log(c) as a Python float keeps gy's dtype; a negative base has no real log (nan).
         # PyTorch's order, gy * (y log c): y log c overflows to inf before meeting a small gy
-        return gy * (y * (math.log(c) if c > 0 else float("nan")))
+        log_c = math.log(c) if c > 0 else float("nan")
+        if not ops.is_graph and y.dtype == _F16:  # log(c) kept in float32 (opmath), as
+            return gy * half_times(y, log_c)  # PyTorch's (NumPy rounded it: 2x the error)
+        return gy * (y * log_c)
 
 
 # float16 tensor (op) Python scalar that float16 cannot hold exactly (x * 0.1, x * -1e9, x / 3,
