@@ -131,3 +131,36 @@ def test_modules_load_on_first_use():
            "      torch.utils.benchmark.Timer('pass').timeit(10).number_per_run)\n")
     out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "False", "0", "10"]
+
+
+def test_get_device_module_and_legacy_integer_types():
+    for dev in ("cpu", descent.device("cpu")):
+        assert descent.get_device_module(dev) is descent.cpu
+    assert torch.get_device_module("cpu") is torch.cpu
+    assert descent.get_device_module("mps") is descent.mps
+    with pytest.raises(RuntimeError, match="does not have a corresponding module"):
+        descent.get_device_module("foo")
+    with pytest.raises(RuntimeError, match="foo"):
+        torch.get_device_module("foo")
+    for name in ("CharTensor", "ShortTensor"):
+        d, t = getattr(descent, name)([1, 2]), getattr(torch, name)([1, 2])
+        assert str(d.dtype).split(".")[1] == str(t.dtype).split(".")[1]
+        assert tuple(getattr(descent, name)(3).shape) == tuple(getattr(torch, name)(3).shape)
+
+
+@pytest.mark.parametrize("expr", [
+    "sym_int(3.7)", "sym_int(-3.7)", "sym_int(5)", "sym_float(3)", "sym_max(2, 5)",
+    "sym_min(2, 5)", "sym_not(True)", "sym_ite(False, 1, 2)", "sym_sum([1, 2, 3])",
+    "sym_sqrt(4)",
+])  # fmt: skip
+def test_symbolic_shape_helpers_on_plain_numbers(expr):
+    ours, theirs = eval(f"descent.{expr}"), eval(f"torch.{expr}")  # noqa: S307
+    assert ours == theirs and type(ours) is type(theirs)
+
+
+def test_out_of_memory_error_names():
+    assert issubclass(descent.OutOfMemoryError, RuntimeError)
+    assert descent.cuda.OutOfMemoryError is descent.OutOfMemoryError
+    assert torch.cuda.OutOfMemoryError is torch.OutOfMemoryError
+    assert descent.has_lapack and descent.has_spectral
+    assert descent.has_mkl is False and descent.has_openmp is False  # NumPy's OpenBLAS, numba

@@ -69,11 +69,13 @@ from .grad_mode import inference_mode
 from .legacy_tensors import (
     BoolTensor,
     ByteTensor,
+    CharTensor,
     DoubleTensor,
     FloatTensor,
     HalfTensor,
     IntTensor,
     LongTensor,
+    ShortTensor,
 )
 from .ops._common import promote_types as _promote_types
 from .ops._common import result_type as _result_type

@@ -6,6 +6,7 @@ its own message pointing at `torch.linalg`.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -17,6 +18,9 @@ from .ops._common import as_tensor
 from .tensor import Tensor
 
 __all__ = [
+    "OutOfMemoryError", "get_device_module", "has_lapack", "has_mkl", "has_openmp",
+    "has_spectral", "sym_float", "sym_int", "sym_ite", "sym_max", "sym_min", "sym_not",
+    "sym_sqrt", "sym_sum",
     "binomial", "compiled_with_cxx11_abi", "cond", "eig", "fork", "frombuffer",
     "get_deterministic_debug_mode", "init_num_threads", "is_storage", "is_vulkan_available",
     "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
@@ -123,3 +127,69 @@ solve = _removed("solve", "solve")
 lstsq = _removed("lstsq", "lstsq")
 symeig = _removed("symeig", "eigh")
 eig = _removed("eig", "eig")
+
+
+# -- device-agnostic helpers, build flags, symbolic-shape arithmetic -------------------------
+
+class OutOfMemoryError(RuntimeError):
+    """torch.OutOfMemoryError (also torch.cuda.OutOfMemoryError): raised by PyTorch when an
+    allocation fails. descent's CPU arrays are NumPy's, whose failed allocations raise Python's
+    MemoryError; scripts that catch this class to shrink a batch also need `except
+    MemoryError` on descent (docs/pytorch.md)."""
+
+
+def get_device_module(device=None):
+    """The module of a device type: `descent.cpu`, `descent.cuda`, `descent.mps` or `descent.xpu`
+    (torch.get_device_module). None: the current accelerator's (CUDA when usable), else cpu."""
+    import importlib  # noqa: PLC0415
+
+    if device is None:
+        from . import cuda  # noqa: PLC0415
+
+        kind = "cuda" if cuda.is_available() else "cpu"
+    else:
+        kind = getattr(device, "type", None) or str(device).split(":")[0]
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise RuntimeError(f"Device '{kind}' does not have a corresponding module registered "
+                           f"as 'descent.{kind}'.")  # fmt: skip
+    return importlib.import_module(f"descent.{kind}")
+
+
+has_lapack = True  # NumPy's LAPACK (descent.linalg)
+has_spectral = True  # NumPy's FFT (descent.fft)
+has_mkl = False  # NumPy's wheels use OpenBLAS; descent never calls MKL
+has_openmp = False  # descent's parallel kernels use numba's threads, not OpenMP
+
+
+def sym_int(a):
+    """torch.sym_int: int(a), truncating toward zero (plain Python numbers here)."""
+    return math.trunc(a) if isinstance(a, float) else int(a)
+
+
+def sym_float(a):
+    return float(a)
+
+
+def sym_max(a, b):
+    return max(a, b)
+
+
+def sym_min(a, b):
+    return min(a, b)
+
+
+def sym_not(a):
+    return not a
+
+
+def sym_ite(b, t, f):
+    """torch.sym_ite: t if b else f."""
+    return t if b else f
+
+
+def sym_sqrt(a):
+    return math.sqrt(a)
+
+
+def sym_sum(args):
+    return sum(args)

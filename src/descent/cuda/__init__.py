@@ -11,10 +11,12 @@ there.
 from __future__ import annotations
 
 from .. import backend
+from ..torch_misc import OutOfMemoryError  # torch.cuda.OutOfMemoryError is torch's
 from . import amp
 
 __all__ = [
     "CudaUnavailableError",
+    "OutOfMemoryError",
     "amp",
     "current_device",
     "device_count",
