@@ -309,3 +309,19 @@ def test_float16_products_round_once(name):
             assert (err_d <= half_ulp + 1e-5 * scale).all(), (i, float(err_d.max()))
         assert err_d.max() <= err_t.max() + 1e-5 * scale, (i, err_d.max(), err_t.max())
         assert err_d.mean() <= err_t.mean() * 1.02 + 1e-7, (i, err_d.mean(), err_t.mean())
+
+
+@pytest.mark.parametrize("lambd", [0.3, 0.5, 1.7])
+def test_float16_softshrink_as_torch(lambd):
+    """softshrink's kernel compares and shifts by lambd in float32 (NumPy rounded lambd to
+    float16 first: x - 0.3 was 0 at x = float16(0.3) = 0.30005, PyTorch's 4.9e-5). PyTorch's
+    backward compares with lambd rounded to float16: at x = +-float16(lambd) its gradient is 0
+    where its forward took the outer piece; descent's follows its forward (gy) there."""
+    f = lambda m, x: m.nn.functional.softshrink(x, lambd)  # noqa: E731
+    ty, tg = _run_all(torch, f, ALL)
+    dy, dg = _run_all(descent, f, ALL)
+    np.testing.assert_array_equal(dy.view(np.uint16), ty.view(np.uint16))
+    edge = np.abs(ALL) == np.float16(lambd)
+    np.testing.assert_array_equal(dg[~edge].view(np.uint16), tg[~edge].view(np.uint16))
+    if np.float16(lambd) > lambd:  # the edge lies outside in float32: gradient gy
+        np.testing.assert_array_equal(dg[edge], GY[edge])

@@ -190,6 +190,7 @@ def tanhshrink(input) -> Tensor:
     return x - _act.tanh(x)
 
 
+@rounds_once  # PyTorch's kernel: float16/bfloat16 compared and shifted by lambd in float32
 def softshrink(input, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between (derivative 0 at +-lambd)."""
     if lambd < 0:
