@@ -28,6 +28,7 @@ INPUT_SAVING = {
     "elu": lambda x: F.elu(x, alpha=0.7),
     "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
     "linear": lambda x: F.linear(x, x.detach()[:2], x.detach()[0, :2]),
+    "sinc": descent.sinc,
     "mish": F.mish,
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
