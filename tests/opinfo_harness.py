@@ -45,7 +45,6 @@ RANDOM = {
 EXPLAINED = {
     "chalf": "descent has no complex32 (NumPy has no complex half): a RuntimeError naming "
              "cfloat() instead",
-    "to_sparse": "descent has no sparse layout: a NotImplementedError naming the dense way",
     "complex": "float16: descent has no complex32 (NumPy has no complex half): a RuntimeError "
                "naming .float() instead",
     "view_as_complex": "float16: descent has no complex32 (NumPy has no complex half): a "

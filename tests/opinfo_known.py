@@ -10,9 +10,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                                       'gone (on a real descent view: a clear RuntimeError); 2 '
                                       'differences',
           'chalf': 'descent has no complex32 (NumPy has no complex half): a RuntimeError naming '
-                   'cfloat() instead; 5 differences',
-          'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                       'way; 2 differences'},
+                   'cfloat() instead; 5 differences'},
  'complex64': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
                                            "base's storage; the harness hands descent a copy, so "
                                            'the base is gone (on a real descent view: a clear '
@@ -43,8 +41,6 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                         'RuntimeError naming .float() instead; 9 differences',
              'max_pool2d_with_indices_backward': 'a private ATen backward kernel, not a public '
                                                  'function; 1440 differences',
-             'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                          'way; 2 differences',
              'view_as_complex': 'float16: descent has no complex32 (NumPy has no complex half): '
                                 'a RuntimeError naming .float() instead; 1 differences'},
  'float32': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
@@ -64,9 +60,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                                   '= 3.3); 2 differences',
              'nn.functional.layer_norm': "a one-element row: the true gradient is 0 (descent's); "
                                          "torch's is float32 rounding noise growing with |x| "
-                                         '(8e-5 at x = 3.3); 1 differences',
-             'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                          'way; 2 differences'},
+                                         '(8e-5 at x = 3.3); 1 differences'},
  'float64': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
                                          "base's storage; the harness hands descent a copy, so "
                                          'the base is gone (on a real descent view: a clear '
@@ -87,9 +81,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                                   'differences',
              'special.bessel_y1': 'torch is off: float64 values up to 7.4e-6 relative from '
                                   "mpmath's, descent's within 8e-15 (docs/special.md); 1 "
-                                  'differences',
-             'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                          'way; 2 differences'},
+                                  'differences'},
  'inplace-float32': {'addbmm': "in place on a (1,) tensor torch resizes it to the product's (5, "
                                "10) shape; descent raises PyTorch's in-place broadcast error "
                                'instead; 4 differences'},
@@ -101,9 +93,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                                        'is gone (on a real descent view: a clear RuntimeError); '
                                        '2 differences',
            'chalf': 'descent has no complex32 (NumPy has no complex half): a RuntimeError naming '
-                    'cfloat() instead; 5 differences',
-           'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                        'way; 2 differences'},
+                    'cfloat() instead; 5 differences'},
  'method-float32': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads '
                                                 "the base's storage; the harness hands descent a "
                                                 'copy, so the base is gone (on a real descent '
@@ -115,9 +105,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                     'chalf': 'descent has no complex32 (NumPy has no complex half): a '
                              'RuntimeError naming cfloat() instead; 5 differences',
                     'hash_tensor': "not in descent (PyTorch 2.13's new hashing reduction); 20 "
-                                   'differences',
-                    'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the '
-                                 'dense way; 2 differences'},
+                                   'differences'},
  'method-int64': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
                                               "base's storage; the harness hands descent a copy, "
                                               'so the base is gone (on a real descent view: a '
@@ -125,9 +113,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                   'chalf': 'descent has no complex32 (NumPy has no complex half): a RuntimeError '
                            'naming cfloat() instead; 5 differences',
                   'hash_tensor': "not in descent (PyTorch 2.13's new hashing reduction); 20 "
-                                 'differences',
-                  'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the '
-                               'dense way; 2 differences'},
+                                 'differences'},
  'uint8': {'as_strided.partial_views': "the sample is a slice whose as_strided reads the base's "
                                        'storage; the harness hands descent a copy, so the base '
                                        'is gone (on a real descent view: a clear RuntimeError); '
@@ -145,8 +131,6 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
            'nn.functional.upsample_bilinear': "uint8: PyTorch's fixed-point kernel "
                                               '(CPU-dependent) is not reproduced; descent '
                                               'raises, naming .float(); 4 differences',
-           'to_sparse': 'descent has no sparse layout: a NotImplementedError naming the dense '
-                        'way; 2 differences',
            'trapezoid': 'uint8: torch adds the y pairs in uint8 and wraps (213); descent gives '
                         'the value torch gives for y.float() (2645); 5 differences',
            'trapz': 'uint8: torch adds the y pairs in uint8 and wraps (213); descent gives the '
