@@ -3,7 +3,7 @@ torch.qr, ...) and the Tensor methods of the same names (x.det(), x.inverse(), .
 
 They are thin calls of descent.linalg. `descent/__init__.py` imports them; this module registers
 them in Tensor's ops table (`tensor_methods.register_ops`), which the methods in
-`tensor_torch_methods.py` call, as `creation.py` does for the random fills.
+`tensor_torch_methods.py` call, as `creation_random.py` does for the random fills.
 """
 
 from __future__ import annotations
