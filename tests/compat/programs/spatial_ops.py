@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from compat_helpers import reference_weights, report
 from torch.nn.utils import parametrizations
 
+torch.manual_seed(0)  # spectral_norm draws its u, v from torch's generator (see the end)
 rng = np.random.default_rng(29)
 out = {}
 
@@ -206,7 +207,9 @@ sn_names = sorted(n for n, _ in conv.named_parameters())
 conv.eval()  # no power iteration: the stored u, v from the (random) init are kept
 sigma_bound = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2).item()
 # sigma is estimated from the random u, v of the registration (15 power iterations): the
-# normalised weight's spectral norm is about 1 in both, its exact digits are the draw's
+# normalised weight's spectral norm is about 1 in both, its exact digits are the draw's. The
+# generator is seeded at the top: unseeded, a rare u nearly orthogonal to the top singular
+# vector left PyTorch's sigma more than 5% off after 15 iterations (one fresh-clone run failed)
 out["spectral_norm"] = [sn_names, abs(sigma_bound - 1.0) < 0.05]
 out["random_spectral_norm_value"] = sigma_bound
 report(**out)
