@@ -112,13 +112,7 @@ def jvp_backward(node, gy, ops) -> tuple:
     with autograd.no_grad():  # values only: the graph is the CustomJvpNodes'
         g = autograd.new_tensor(gy._data)
         grads = node.fn_cls.backward(node.ctx, *node._grad_outputs(g, ops))
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != node.n_args:
-        raise RuntimeError(
-            f"{node.fn_cls.__name__}.backward returned {len(grads)} gradients; forward took "
-            f"{node.n_args} arguments (return None for those that need none)"
-        )
+    grads = checked_grads(node, grads)
     out = []
     for k, i in enumerate(node.positions):
         gx = grads[i]
@@ -130,3 +124,16 @@ def jvp_backward(node, gy, ops) -> tuple:
             gx = array_backward.sum_to(backend.get_array_module(gx), gx, node.in_shapes[k])
         out.append(CustomJvpNode.apply(gy, fn=node, arg=k, value=gx, out_dtype=gy._data.dtype))
     return tuple(out)
+
+
+def checked_grads(node, grads) -> tuple:
+    """A custom Function's backward result as a tuple with one entry per forward argument;
+    raises naming the Function when the count is wrong (both backward paths use it)."""
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != node.n_args:
+        raise RuntimeError(
+            f"{node.fn_cls.__name__}.backward returned {len(grads)} gradients; forward took "
+            f"{node.n_args} arguments (return None for those that need none)"
+        )
+    return grads

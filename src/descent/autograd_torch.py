@@ -480,14 +480,8 @@ class CustomFunctionNode(autograd.Function):
                     "implement the jvp function for custom autograd.Function to use it with "
                     "forward mode AD.)"
                 )
-        grads = self.fn_cls.backward(self.ctx, *self._grad_outputs(gy, ops))
-        if not isinstance(grads, tuple):
-            grads = (grads,)
-        if len(grads) != self.n_args:
-            raise RuntimeError(
-                f"{self.fn_cls.__name__}.backward returned {len(grads)} gradients; forward took "
-                f"{self.n_args} arguments (return None for those that need none)"
-            )
+        grads = custom_jvp.checked_grads(
+            self, self.fn_cls.backward(self.ctx, *self._grad_outputs(gy, ops)))
         out = []
         for i in self.positions:  # one gradient per Tensor argument, the engine's inputs
             gx = grads[i]
