@@ -20,6 +20,7 @@ from . import (
     bfloat16,  # noqa: F401 - registers the bfloat16 dispatch with the engine (ops/bfloat16.py)
     comparison,
     complex,
+    division,
     elementwise,
     gaps_math,
     gaps_math_inplace,
@@ -61,9 +62,9 @@ def _public_functions(*modules) -> dict:
 # The families whose functions Tensor methods call (the fused-kernel modules attention, conv,
 # loss, norm, linear and embedding are reached through descent.nn.functional instead, and are
 # imported on first use like any module).
-_TENSOR_FAMILIES = (activation, arithmetic, comparison, elementwise, indexing, inplace, linalg,
-                    math, order, reduce, scan, selection, shape, shape_index, softmax, special,
-                    torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor,
+_TENSOR_FAMILIES = (activation, arithmetic, division, comparison, elementwise, indexing, inplace,
+                    linalg, math, order, reduce, scan, selection, shape, shape_index, softmax,
+                    special, torch_extra, torch_gaps, gaps_math, gaps_math_inplace, gaps_tensor,
                     gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)
