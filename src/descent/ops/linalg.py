@@ -111,10 +111,11 @@ def matmul(a, b, *, out=None) -> Tensor:
                 f"matmul: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} cannot "
                 "be broadcast"
             ) from None
-    if type(a._data) is not type(b._data):
+    if type(a._data) is not type(b._data) or type(a._data) is not np.ndarray:
         if a.is_sparse or b.is_sparse or a.is_sparse_csr or b.is_sparse_csr:
-            # a sparse operand (descent.sparse): its own product, dense result; reached only
-            # here, where the operands' array types differ, so dense products pay nothing
+            # a sparse operand (descent.sparse): its own product; reached only here, where
+            # the operands' array types differ or are not NumPy's (sparse @ sparse), so dense
+            # NumPy products pay one type test
             return (a if a.is_sparse or a.is_sparse_csr else b)._matmul_sparse(a, b)
         check_devices("matmul", a, b)
     if a._data.dtype != b._data.dtype:
