@@ -2,13 +2,13 @@
 
 Reductions take `axis` (int, tuple or None) with `dim` accepted as PyTorch's alias, and
 `keepdims` (`keepdim`). `max`/`min` follow PyTorch (`max(x, dim)` returns `(values, indices)`);
-`amax`/`amin` return values only, `argmax`/`argmin` the indices.
+`amax`/`amin` return values only, `argmax`/`argmin` the indices. var, std, var_mean and
+std_mean are in ops/variance.py (reached from here too, through `__getattr__` below).
 """
 
 from __future__ import annotations
 
 import builtins
-import math
 
 import numpy as np
 
@@ -25,8 +25,6 @@ from ._common import (
     refuse_kinds,
     return_type,
 )
-from .complex import imag as _imag
-from .complex import real as _real
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, where
 from .indexing import SelectedValues
@@ -494,93 +492,6 @@ def _no_bool(x, name: str) -> Tensor:
     return x
 
 
-def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
-        unbiased=None) -> Tensor:  # fmt: skip
-    """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
-    axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
-        return _var_complex(x, axes, keepdims, correction)
-    _check_floating_var(x)
-    n = _reduced_size(x.shape, axes)
-    return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
-
-
-def _var_args(axis, correction, unbiased):
-    """(axis, correction) from PyTorch's overloads: `var(x, True)` passes `unbiased` where the
-    dim goes (a bool is never a dim there), `correction=None` means the default 1, and
-    `unbiased` (when given) sets correction 1 or 0."""
-    if isinstance(axis, bool):
-        axis, unbiased = None, axis
-    if unbiased is not None:
-        return axis, 1 if unbiased else 0
-    return axis, 1 if correction is None else correction
-
-
-def _var_complex(x, axes, keepdims, correction) -> Tensor:
-    """var of a complex tensor (a real result, PyTorch's): var(Re z) + var(Im z)."""
-    dof = _reduced_size(x.shape, axes) - correction
-    parts = [Var.apply(p, axis=axes, keepdims=keepdims, dof=dof, root=False)
-             for p in (_real(x), _imag(x))]  # fmt: skip
-    return parts[0] + parts[1]
-
-
-def _check_floating_var(x) -> None:
-    if x._data.dtype.kind not in "fV":
-        raise DtypeError(
-            f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
-        )
-
-
-class Var(Function):
-    """sum((x - mean)^2) / dof: d/dx = 2 (x - mean) / dof, PyTorch's var_backward (the mean's
-    own dependence on x cancels out, so it is not differentiated: an inf or nan in one element
-    does not spread to the others of its row). With `root`, the standard deviation s = sqrt of
-    that: d/dx = (x - mean) / (dof s), 0 where s = 0 (PyTorch's std_backward)."""
-
-    zero_passes = True  # var_backward multiplies it (std's raises in PyTorch: INTENDED)
-    __slots__ = ("axis", "keepdims", "dof", "root")
-    save_inputs = True
-    save_output = True  # the root's backward reads s
-
-    def forward(self, x):
-        # Two passes (mean, then squared deviations), accumulated in float64 for the narrower
-        # floats and rounded once, as PyTorch's CPU var (Welford in its acc_type): no overflow
-        # of float32 squares. dof <= 0 (e.g. one element, correction=1): divided by 0, so 0 / 0
-        # = nan and s / 0 = inf, as PyTorch's max(0, n - correction).
-        xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
-        d = xa - xa.mean(axis=self.axis, keepdims=True)
-        ss = (d * d).sum(axis=self.axis, keepdims=self.keepdims)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = ss / builtins.max(self.dof, 0)
-            return (v**0.5 if self.root else v).astype(x.dtype, copy=False)
-
-    def backward(self, gy, ops):
-        (x,) = self.inputs(ops)
-        if self.root:  # through the square root first: gy / (2 s), 0 where s = 0
-            s = self.output(ops)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gy = ops.where(s == 0, 0, gy / (ops.where(s == 0, 1, s) * 2))
-        g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
-        # 2 / (n - correction), as PyTorch's (a negative dof gives a finite scale there too)
-        scale = 2.0 / self.dof if self.dof else math.inf
-        with np.errstate(invalid="ignore", over="ignore"):
-            return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
-
-
-def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
-        unbiased=None) -> Tensor:  # fmt: skip
-    """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
-    is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
-    axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
-    if x._data.dtype.kind == "c":
-        return _var_complex(x, axes, keepdims, correction).sqrt()
-    _check_floating_var(x)
-    dof = _reduced_size(x.shape, axes) - correction
-    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
-
-
 def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:
     """Vector p-norm over `axis` (all entries when None or (), as PyTorch, where NumPy's () is
     none): ord 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is PyTorch's
@@ -638,24 +549,8 @@ def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 
-# Pairs of reductions under PyTorch's names (torch.std_mean, var_mean, aminmax).
+# A pair of reductions under PyTorch's name (torch.aminmax; var_mean and std_mean: ops/variance.py).
 AminmaxResult = return_type("aminmax", ["min", "max"])
-
-
-def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
-             unbiased=None):  # fmt: skip
-    """(var, mean) over `dim` (torch.var_mean); both differentiable."""
-    keep = keepdim if keepdims is None else keepdims
-    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return var(x, d, correction, keep), mean(x, d, keep)
-
-
-def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
-             unbiased=None):  # fmt: skip
-    """(std, mean) over `dim` (torch.std_mean); both differentiable."""
-    keep = keepdim if keepdims is None else keepdims
-    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return std(x, d, correction, keep), mean(x, d, keep)
 
 
 def aminmax(x, *, dim=None, keepdim=False):
@@ -695,13 +590,20 @@ def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 
 
 _SOFTMAX_NAMES = ("softmax", "log_softmax", "logsumexp", "Softmax", "LogSoftmax", "LogSumExp")
+_VARIANCE_NAMES = ("var", "std", "var_mean", "std_mean", "Var", "_var_args", "_var_complex",
+                   "_check_floating_var")  # fmt: skip
 
 
 def __getattr__(name: str):
-    # softmax, log_softmax, logsumexp and their ops moved to ops/softmax.py (which imports this
-    # module, so they are fetched on first use): descent.ops.reduce.softmax keeps working.
+    # softmax, log_softmax, logsumexp and their ops moved to ops/softmax.py, var, std and their
+    # pairs to ops/variance.py (both import this module, so they are fetched on first use):
+    # descent.ops.reduce.softmax and descent.ops.reduce.var keep working.
     if name in _SOFTMAX_NAMES:
         from . import softmax as _softmax  # noqa: PLC0415
 
         return getattr(_softmax, name)
+    if name in _VARIANCE_NAMES:
+        from . import variance as _variance  # noqa: PLC0415
+
+        return getattr(_variance, name)
     raise AttributeError(f"module 'descent.ops.reduce' has no attribute {name!r}")

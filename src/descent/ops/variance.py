@@ -1,0 +1,126 @@
+"""Variance and standard deviation: var, std (one op, Var, with Bessel's `correction`) and
+PyTorch's pairs var_mean and std_mean.
+
+Split out of ops/reduce.py, whose axis handling (`_prep`, `_reduced_size`) these share;
+descent.ops.reduce still answers every name here (`descent.ops.reduce.var`), through its module
+`__getattr__`, as it does for the softmax family (this module imports reduce, so reduce cannot
+import it back at load time).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from ..autograd import Function
+from ..errors import DtypeError
+from ..tensor import Tensor
+from ._common import axis_arg
+from .complex import imag as _imag
+from .complex import real as _real
+from .reduce import _prep, _reduced_size, mean
+
+
+def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+        unbiased=None) -> Tensor:  # fmt: skip
+    """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
+    axis, correction = _var_args(axis, correction, unbiased)
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
+        return _var_complex(x, axes, keepdims, correction)
+    _check_floating_var(x)
+    n = _reduced_size(x.shape, axes)
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
+
+
+def _var_args(axis, correction, unbiased):
+    """(axis, correction) from PyTorch's overloads: `var(x, True)` passes `unbiased` where the
+    dim goes (a bool is never a dim there), `correction=None` means the default 1, and
+    `unbiased` (when given) sets correction 1 or 0."""
+    if isinstance(axis, bool):
+        axis, unbiased = None, axis
+    if unbiased is not None:
+        return axis, 1 if unbiased else 0
+    return axis, 1 if correction is None else correction
+
+
+def _var_complex(x, axes, keepdims, correction) -> Tensor:
+    """var of a complex tensor (a real result, PyTorch's): var(Re z) + var(Im z)."""
+    dof = _reduced_size(x.shape, axes) - correction
+    parts = [Var.apply(p, axis=axes, keepdims=keepdims, dof=dof, root=False)
+             for p in (_real(x), _imag(x))]  # fmt: skip
+    return parts[0] + parts[1]
+
+
+def _check_floating_var(x) -> None:
+    if x._data.dtype.kind not in "fV":
+        raise DtypeError(
+            f"var/std of an integer tensor (dtype {x.dtype}): convert first with .float()"
+        )
+
+
+class Var(Function):
+    """sum((x - mean)^2) / dof: d/dx = 2 (x - mean) / dof, PyTorch's var_backward (the mean's
+    own dependence on x cancels out, so it is not differentiated: an inf or nan in one element
+    does not spread to the others of its row). With `root`, the standard deviation s = sqrt of
+    that: d/dx = (x - mean) / (dof s), 0 where s = 0 (PyTorch's std_backward)."""
+
+    zero_passes = True  # var_backward multiplies it (std's raises in PyTorch: INTENDED)
+    __slots__ = ("axis", "keepdims", "dof", "root")
+    save_inputs = True
+    save_output = True  # the root's backward reads s
+
+    def forward(self, x):
+        # Two passes (mean, then squared deviations), accumulated in float64 for the narrower
+        # floats and rounded once, as PyTorch's CPU var (Welford in its acc_type): no overflow
+        # of float32 squares. dof <= 0 (e.g. one element, correction=1): divided by 0, so 0 / 0
+        # = nan and s / 0 = inf, as PyTorch's max(0, n - correction).
+        xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
+        d = xa - xa.mean(axis=self.axis, keepdims=True)
+        ss = (d * d).sum(axis=self.axis, keepdims=self.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = ss / builtins.max(self.dof, 0)
+            return (v**0.5 if self.root else v).astype(x.dtype, copy=False)
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if self.root:  # through the square root first: gy / (2 s), 0 where s = 0
+            s = self.output(ops)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = ops.where(s == 0, 0, gy / (ops.where(s == 0, 1, s) * 2))
+        g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+        # 2 / (n - correction), as PyTorch's (a negative dof gives a finite scale there too)
+        scale = 2.0 / self.dof if self.dof else math.inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
+
+
+def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+        unbiased=None) -> Tensor:  # fmt: skip
+    """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
+    is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
+    axis, correction = _var_args(axis, correction, unbiased)
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    if x._data.dtype.kind == "c":
+        return _var_complex(x, axes, keepdims, correction).sqrt()
+    _check_floating_var(x)
+    dof = _reduced_size(x.shape, axes) - correction
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
+
+
+def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
+             unbiased=None):  # fmt: skip
+    """(var, mean) over `dim` (torch.var_mean); both differentiable."""
+    keep = keepdim if keepdims is None else keepdims
+    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
+    return var(x, d, correction, keep), mean(x, d, keep)
+
+
+def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
+             unbiased=None):  # fmt: skip
+    """(std, mean) over `dim` (torch.std_mean); both differentiable."""
+    keep = keepdim if keepdims is None else keepdims
+    d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
+    return std(x, d, correction, keep), mean(x, d, keep)
