@@ -38,6 +38,7 @@ from . import (
     scan,
     selection,
     shape,
+    shape_copy,
     shape_index,
     softmax,
     special,
@@ -64,10 +65,10 @@ def _public_functions(*modules) -> dict:
 # loss, norm, linear and embedding are reached through descent.nn.functional instead, and are
 # imported on first use like any module).
 _TENSOR_FAMILIES = (activation, arithmetic, division, comparison, elementwise, indexing, inplace,
-                    linalg, math, order, reduce, variance, scan, selection, shape, shape_index,
-                    softmax, special, torch_extra, torch_gaps, gaps_math, gaps_math_inplace,
-                    gaps_tensor, gaps_tensor_inplace, gaps_tensor_strided, gaps_nn_ops,
-                    complex)  # fmt: skip
+                    linalg, math, order, reduce, variance, scan, selection, shape, shape_copy,
+                    shape_index, softmax, special, torch_extra, torch_gaps, gaps_math,
+                    gaps_math_inplace, gaps_tensor, gaps_tensor_inplace, gaps_tensor_strided,
+                    gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd.register_graph_namespace(graph_backward)
 

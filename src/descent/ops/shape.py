@@ -1,4 +1,8 @@
-"""Shape operations: reshape, transpose, broadcast, concatenate, pad, flip, roll, tile, tril."""
+"""Shape operations: reshape, transpose, broadcast, squeeze, concatenate, stack, split, to_device.
+
+pad, flip, roll, tile, repeat, tril and triu (ops that copy values to new places) are in
+ops/shape_copy.py; their names are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,22 @@ from ..tensor import Tensor
 from . import view_rules as _view_rules
 from ._common import as_tensor, check_devices, normalize_axis, promote_types, shape_arg
 from .out_arg import can_cast, check_overlap, scalar_name, write_out
+from .shape_copy import (  # noqa: F401 - moved to ops/shape_copy.py, re-exported from here
+    _PAD_MODES,
+    Flip,
+    Pad,
+    Roll,
+    Tile,
+    Tri,
+    _matrices,
+    flip,
+    pad,
+    repeat,
+    roll,
+    tile,
+    tril,
+    triu,
+)
 
 
 # Shape ops move no arithmetic: each backward is the inverse movement of the gradient
@@ -479,203 +499,6 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
     # ceil(n / chunks) with integers: PyTorch's chunk size (the last piece may be smaller).
     size = -(-n // chunks)
     return split(x, size, axis)
-
-
-class Pad(Function):
-    """d pad(x) = the gradient with the padding cut off (constant mode); for reflect, replicate
-    and circular modes each output element copies one input element, so the gradient is
-    scatter-added back through that index map (`src`)."""
-
-    __slots__ = ("pad_width", "mode", "value", "src")
-    saved_slots = ("src",)  # the index map of the non-constant modes, read only by backward
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        if self.mode == "constant":
-            return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
-        # Pad the flat positions of x the same way: src[i] is the input element output i copies.
-        self.src = xp.pad(xp.arange(x.size).reshape(x.shape), self.pad_width, mode=self.mode)
-        return xp.pad(x, self.pad_width, mode=self.mode)
-
-    def backward(self, gy, ops):
-        # Non-constant modes copy input elements (some several times): scatter-add gy back through
-        # the index map `src`, so every copy's gradient reaches the element it copied.
-        if self.mode == "constant":
-            return ops.pad_grad(gy, self.pad_width)
-        shape = self.in_shapes[0]
-        size = 1
-        for n in shape:
-            size *= n
-        g = ops.index_grad(gy.reshape((-1,)), (size,), (self.src.reshape(-1),), False)
-        return g.reshape(shape)
-
-
-# PyTorch's mode names and NumPy's: both are accepted.
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge",
-              "circular": "wrap", "wrap": "wrap"}  # fmt: skip
-
-
-def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad with PyTorch's convention: `pad` lists (left, right) pairs from the LAST dimension.
-
-    Args:
-        x: the tensor.
-        pad: (left, right) for the last dimension, then the one before, ...
-        mode: 'constant' (fill with `value`), 'reflect', 'replicate' (NumPy's 'edge') or
-            'circular' (NumPy's 'wrap').
-        value: the fill value of constant padding.
-    """
-    x = as_tensor(x)
-    if mode not in _PAD_MODES:
-        raise DescentError(f"pad: unknown mode {mode!r}; use one of {sorted(_PAD_MODES)}")
-    pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise DescentError(
-            f"pad: expected pairs (before, after) for at most {x.ndim} dimensions, got {pad}"
-        )
-    # PyTorch lists pads from the last dimension backwards; NumPy wants one pair per axis.
-    width = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    if any(a < 0 or b < 0 for a, b in width):
-        raise DescentError("pad: negative padding is not supported; slice instead")
-    return Pad.apply(x, pad_width=tuple(width), mode=_PAD_MODES[mode], value=value)
-
-
-class Flip(Function):
-    """d flip(x) = flip of the gradient."""
-
-    __slots__ = ("axis",)
-
-    def forward(self, x):
-        return backend.get_array_module(x).flip(x, self.axis)
-
-    def backward(self, gy, ops):
-        # Flipping is its own inverse (and its own adjoint).
-        return ops.flip(gy, self.axis)
-
-
-def flip(x, axis=None, dims=None) -> Tensor:
-    """torch.flip(input, dims): `dims` is PyTorch's keyword, `axis` NumPy's."""
-    x = as_tensor(x)
-    if dims is not None:
-        axis = dims
-    axes = normalize_axis(axis, x.ndim)
-    if axes is not None and len(set(axes)) != len(axes):
-        raise DescentError(f"flip: a dim appears more than once in dims {axis}")
-    if x.ndim == 0:
-        axes = ()  # dim 0 / -1 of a 0-d tensor (PyTorch): nothing to reverse
-    return Flip.apply(x, axis=axes)
-
-
-class Roll(Function):
-    """d roll(x, s) = roll of the gradient by -s."""
-
-    __slots__ = ("shift", "axis")
-
-    def forward(self, x):
-        return backend.get_array_module(x).roll(x, self.shift, self.axis)
-
-    def backward(self, gy, ops):
-        # Rolling back by the same shift undoes the roll: the adjoint of a permutation is its
-        # inverse.
-        neg = tuple(-s for s in self.shift) if isinstance(self.shift, tuple) else -self.shift
-        return ops.roll(gy, neg, self.axis)
-
-
-def roll(x, shifts, axis=None, dims=None) -> Tensor:
-    """torch.roll(input, shifts, dims=None): `dims` is PyTorch's keyword, `axis` NumPy's."""
-    x = as_tensor(x)
-    if dims is not None:
-        axis = dims
-    if isinstance(shifts, list):
-        shifts = tuple(shifts)
-    if isinstance(axis, list):
-        axis = tuple(axis)
-    # PyTorch pairs shifts with dims one to one (one shift and no dims rolls the flattened
-    # tensor); NumPy would broadcast a scalar shift over several axes, or add up several shifts
-    # on one axis, and silently return something PyTorch refuses.
-    n_shifts = len(shifts) if isinstance(shifts, tuple) else 1
-    n_dims = 0 if axis is None else len(axis) if isinstance(axis, tuple) else 1
-    if n_shifts == 0:
-        raise DescentError("roll: `shifts` required")
-    if n_shifts != max(n_dims, 1):
-        raise DescentError(
-            f"roll: shifts and dimensions must align. shifts: {n_shifts}, dims:{n_dims}"
-        )
-    if x._data.size == 0:  # nothing moves (PyTorch checks no dim for an empty tensor)
-        return reshape(x, x.shape)
-    return Roll.apply(x, shift=shifts, axis=axis)
-
-
-class Tile(Function):
-    """d tile(x) = the sum of the gradient's copies."""
-
-    __slots__ = ("reps",)
-
-    def forward(self, x):
-        return backend.get_array_module(x).tile(x, self.reps)
-
-    def backward(self, gy, ops):
-        # Each input element appears prod(reps) times: its gradient is the sum over the copies.
-        return ops.tile_grad(gy, self.in_shapes[0], self.reps)
-
-
-def tile(x, *reps, dims=None) -> Tensor:
-    """torch.tile(input, dims): `dims` (the repetitions) may come as a keyword."""
-    x = as_tensor(x)
-    if dims is not None:
-        reps = (tuple(dims),)
-    reps = shape_arg(reps)
-    return Tile.apply(x, reps=tuple(int(r) for r in reps))
-
-
-def repeat(x, *reps) -> Tensor:
-    """PyTorch's Tensor.repeat (NumPy's tile): copies the whole tensor along each axis."""
-    x = as_tensor(x)
-    reps = shape_arg(reps)
-    if len(reps) < x.ndim:
-        raise DescentError(
-            f"repeat: give at least {x.ndim} repetition counts for shape {tuple(x.shape)}, "
-            f"got {reps}"
-        )
-    return tile(x, reps)
-
-
-class Tri(Function):
-    """d tril(x) = tril of the gradient (triu likewise)."""
-
-    __slots__ = ("k", "upper")
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        return xp.triu(x, self.k) if self.upper else xp.tril(x, self.k)
-
-    def backward(self, gy, ops):
-        # Masking is linear and self-adjoint: the gradient is masked the same way.
-        return ops.triu(gy, self.k) if self.upper else ops.tril(gy, self.k)
-
-
-def tril(x, k: int = 0, *, diagonal=None) -> Tensor:
-    if diagonal is not None:
-        k = diagonal
-    return Tri.apply(_matrices(x, "tril"), k=k, upper=False)
-
-
-def triu(x, k: int = 0, *, diagonal=None) -> Tensor:
-    if diagonal is not None:
-        k = diagonal
-    return Tri.apply(_matrices(x, "triu"), k=k, upper=True)
-
-
-def _matrices(x, name: str) -> Tensor:
-    x = as_tensor(x)
-    if x.ndim < 2:  # NumPy would treat a vector as a row; PyTorch refuses
-        raise DescentError(
-            f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)} "
-            "(as PyTorch); unsqueeze it or use diag_embed/outer to build a matrix first"
-        )
-    return x
 
 
 class ToDevice(Function):
