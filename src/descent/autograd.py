@@ -28,6 +28,7 @@ below it and `backend` at the bottom; it never imports `tensor.py` or an op. The
 and the differentiable namespace register themselves here (`register_tensor_class`,
 `register_graph_namespace`) when they are defined, and tools such as anomaly mode attach through
 `add_op_hook` instead of patching classes. `pyproject.toml`'s import-linter contract keeps it so.
+The view tracking (`mark_view`, `ViewTag`, ...) is in `autograd_views`, re-exported here.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ from typing import Any
 import numpy as np
 
 from . import grad_fn as _gf
+from .autograd_views import (  # noqa: F401 - view tracking, re-exported (autograd.mark_view)
+    DetachedView,
+    NoGradView,
+    ViewTag,
+    _getrefcount,
+    has_live_views,
+    mark_unrecorded_view,
+    mark_view,
+    shared_view_base,
+    view_source,
+)
 from .grad_fn import NodeName, next_functions, node_repr
 from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
@@ -118,114 +130,6 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     t._hooks = None
     t.name = None
     return t
-
-
-class ViewTag(weakref.ref):
-    """What `_view_base` holds for a tensor sharing another's memory that must not write a graph
-    value through to it: a weak reference (a strong one would keep that tensor's graph alive)
-    to the tensor whose memory it shares. Its kind is its class: `NoGradView`, a view made
-    under no_grad (a recorded in-place op on it raises, as PyTorch's "A view was created in
-    no_grad mode ..."), or `DetachedView`, the result of `detach()` (a recorded in-place op
-    writes its values into the shared memory, the graph stays the detached tensor's). An
-    unrecorded write into the memory bumps the referent's version too (PyTorch's shared version
-    counter), so a node that saved it raises at backward instead of using the new values
-    (ops/inplace._written). A weakref subclass: made in C, ~0.07 us."""
-
-    __slots__ = ()
-
-
-class NoGradView(ViewTag):
-    __slots__ = ()
-
-
-class DetachedView(ViewTag):
-    __slots__ = ()
-
-
-def view_source(t, detached: bool = True):
-    """The tensor whose memory t shares and whose version an in-place write into t must bump
-    (its view base, or a ViewTag's referent), or None. With `detached=False`, None for the
-    result of `detach()` too: PyTorch's `Tensor._base` (tensor_torch_methods.py)."""
-    vb = getattr(t, "_view_base", None)
-    if vb is None or not isinstance(vb, ViewTag):
-        return vb
-    if not detached and type(vb) is DetachedView:
-        return None
-    return vb()
-
-
-def mark_unrecorded_view(t, x) -> None:
-    """A view op's output that was not recorded (no input requires grad, or grad mode is off).
-    With grad mode on it is marked as a recorded one is (`mark_view`): a later in-place op that
-    writes a graph value into it (`buf.select(1, t).copy_(h)` on a plain buffer) writes through
-    to the base, which joins the graph, as in PyTorch. Under no_grad it gets a NoGradView
-    (a view of such a view shares it)."""
-    if t._data.base is None:
-        return
-    if _state.enabled:
-        mark_view(t, x)
-        return
-    if x._data.base is None:  # x owns its memory (or is a detach(), whose views see x too)
-        t._view_base = NoGradView(x)
-        return
-    vb = getattr(x, "_view_base", None)
-    if vb is None or type(vb) is DetachedView:
-        t._view_base = NoGradView(x)
-    elif type(vb) is NoGradView:
-        t._view_base = vb
-    else:
-        t._view_base = NoGradView(vb)
-
-
-def mark_view(t, x) -> None:
-    """Remember the tensor owning the memory that `t` (a view op's output) views, when it is
-    a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
-    recorded in-place op changes t."""
-    if t._data.base is None:
-        return  # a copy (an advanced index, a reshape that could not view)
-    root = getattr(x, "_view_base", None)
-    if root is None:
-        root = x
-    elif type(root) is NoGradView:  # a view of a no_grad view is one too (PyTorch's rule)
-        t._view_base = root
-        return
-    elif type(root) is DetachedView:
-        root = x  # a view of a detached tensor: its base is the detached tensor
-    t._view_base = root
-    # id -> weak reference (a WeakSet would compare tensors with ==, which is elementwise)
-    views = getattr(root, "_views", None)
-    if views is None:
-        views = root._views = {}
-    elif len(views) >= 64:  # drop the dead ones now and then
-        for k in [k for k, r in views.items() if r() is None]:
-            del views[k]
-    views[id(t)] = weakref.ref(t)
-
-
-_getrefcount = sys.getrefcount
-
-
-def shared_view_base(t):
-    """The tensor whose memory the recorded view t views, when someone else holds it too; else
-    None. A base that only t's slot holds is a temporary
-    (`proj(x).view(B, T, H, D).mul_(s)`): nothing could see a write into it, so an in-place op
-    on t rebinds t alone, the same values and gradients, and keeps such code replayable by
-    descent.compile (ops/view_write.py)."""
-    base = getattr(t, "_view_base", None)
-    if base is None or isinstance(base, ViewTag):
-        return None
-    if _getrefcount(base) <= 3:  # t's slot, `base` here and getrefcount's argument
-        return None
-    return base
-
-
-def has_live_views(t) -> bool:
-    """Whether a recorded view of t is alive: a recorded in-place op on t then writes into t's
-    memory (ops/view_write.write_base), so the views see it."""
-    views = getattr(t, "_views", None)
-    if not views:
-        return False
-    return any(r() is not None for r in views.values())
 
 
 def new_tensor(data, requires_grad: bool = False, node=None):
