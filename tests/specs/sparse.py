@@ -1,8 +1,10 @@
 """Specs of descent.sparse's ops (docs/sparse.md): each builds a sparse tensor from a dense
 input (its values, or the whole matrix), runs the op and returns a dense result, so the table's
-forward, finite-difference and PyTorch checks apply. Sparse ops have array-kernel backward
-passes (no double backward): second_order is off. tests/test_sparse.py has the sparse-specific
-checks (layouts, indices, uncoalesced inputs, errors)."""
+forward, finite-difference and PyTorch checks apply. The construction, to_dense/to_sparse,
+coalesce, values, transposes, sparse sums and products have double backward (second_order on);
+softmax, CSR and torch.sparse.mm of two sparse matrices do not (off). tests/test_sparse.py and
+tests/test_sparse_more.py have the sparse-specific checks (layouts, indices, uncoalesced
+inputs, errors)."""
 
 from __future__ import annotations
 
@@ -44,8 +46,8 @@ def _np_sparse_softmax(v):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def add(**kw) -> None:
-    SPECS.append(Spec(second_order=False, **kw))
+def add(second_order=True, **kw) -> None:
+    SPECS.append(Spec(second_order=second_order, **kw))
 
 
 add(
@@ -96,6 +98,7 @@ add(
     torch_fn=lambda v: torch.sparse.softmax(_t_sp(v), 1).to_dense(),
     shapes=[(5,)],
     covers=("SparseSoftmax",),
+    second_order=False,
 )
 add(
     name="sparse_csr_mm",
@@ -104,6 +107,7 @@ add(
     torch_fn=lambda v, x: _t_sp(v).to_sparse_csr() @ x + _t_sp(v).to_sparse_csr().to_dense().sum(),
     shapes=[(5,), (3, 2)],
     covers=("CooToCsr", "CsrMm", "CsrToDense"),
+    second_order=False,
 )
 add(
     name="sparse_csr_values",
@@ -114,4 +118,22 @@ add(
     ).to_dense(),
     shapes=[(3,)],
     covers=("SparseCsrTensorCrowColValue", "CsrToCoo"),
+    second_order=False,
+)
+add(
+    name="sparse_sparse_mm",
+    fn=lambda v, w: ds.sparse.mm(_ds_sp(v), _ds_sp(w)).to_dense(),
+    ref=lambda v, w: _dense(v) @ _dense(w),
+    torch_fn=lambda v, w: torch.sparse.mm(_t_sp(v), _t_sp(w)).to_dense(),
+    shapes=[(5,), (5,)],
+    covers=("SparseSparseMatmul",),
+    second_order=False,
+)
+add(
+    name="sparse_sparse_matmul",
+    fn=lambda v, w: (_ds_sp(v) @ _ds_sp(w)).to_dense(),
+    ref=lambda v, w: _dense(v) @ _dense(w),
+    torch_fn=lambda v, w: (_t_sp(v) @ _t_sp(w)).to_dense(),
+    shapes=[(5,), (5,)],
+    covers=("Mm",),
 )

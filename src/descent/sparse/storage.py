@@ -151,6 +151,10 @@ class _Storage:
     def __array_function__(self, func, types, args, kwargs):
         if func is np.zeros_like and self.layout is sparse_coo:  # a known-zero gradient
             return self.empty_like(kwargs.get("dtype") or self.dtype)
+        if func is np.where and self.layout is sparse_coo:
+            from .masks import where  # noqa: PLC0415 - backward formulas' masks (masks.py)
+
+            return where(*args, **kwargs)
         if func in (np.round, np.around) and self.layout is sparse_coo and args[0] is self:
             from .kernels import coalesce  # noqa: PLC0415 - round(0) = 0: the stored values
 
@@ -192,8 +196,45 @@ class _Storage:
     def _refuse(self, *args, **kwargs):
         raise unsupported(self, "an elementwise or indexing operation")
 
+    def _compare(self, other, op):
+        """`storage <op> c`: a comparison MASK (masks.py) for backward formulas such as relu's
+        where(y <= 0, 0, gy). PyTorch has no sparse comparison, so only two callers get one:
+        a backward pass (an op's `backward` or a helper of descent.array_backward), and the
+        nan test `s == s` (sign's). The user's comparisons reach the storage as NumPy ufuncs
+        (descent.ops.comparison) and raise there; a forward such as leaky_relu's
+        where(x > 0, ...) raises here, as PyTorch's does."""
+        caller = sys._getframe(2)  # the code that wrote `storage <op> c`
+        if self.layout is sparse_coo and (
+            other is self or caller.f_code.co_name == "backward"
+            or caller.f_globals.get("__name__") == "descent.array_backward"
+        ):  # fmt: skip
+            from .masks import compare  # noqa: PLC0415
+
+            mask = compare(self, other, op)
+            if mask is not None:
+                return mask
+        raise unsupported(self, f"a comparison with a {type(other).__name__}")
+
     __getitem__ = __setitem__ = __iter__ = __len__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._compare(other, "eq")
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._compare(other, "ne")
+
+    def __lt__(self, other):
+        return self._compare(other, "lt")
+
+    def __le__(self, other):
+        return self._compare(other, "le")
+
+    def __gt__(self, other):
+        return self._compare(other, "gt")
+
+    def __ge__(self, other):
+        return self._compare(other, "ge")
+
     __matmul__ = __rmatmul__ = __rpow__ = __mod__ = __floordiv__ = _refuse
     __and__ = __or__ = __xor__ = __invert__ = __abs__ = __rtruediv__ = _refuse
     __bool__ = __float__ = __int__ = __index__ = __complex__ = _refuse

@@ -429,8 +429,12 @@ def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
         from .csr import csr_mm  # noqa: PLC0415
 
         return csr_mm(sparse, dense, op)
+    if isinstance(dense, Tensor) and dense.is_sparse_csr:  # COO @ a compressed layout
+        raise RuntimeError(f"{op}: computation on CPU is not implemented for Sparse @ "
+                           f"{dense.layout.name} (convert with .to_sparse() or "
+                           ".to_dense())")  # fmt: skip
     if isinstance(dense, SparseTensor):
-        raise unsupported(st, f"{op} of two sparse tensors (make one dense with .to_dense())")
+        return _sparse_sparse(sparse, dense, op, sparse_grad)
     if st.ndim != 2 or st.dense_dim != 0:
         dims = f"{st.sparse_dim} sparse and {st.dense_dim} dense dims"
         raise unsupported(st, f"{op} of a sparse tensor with {dims} (2 sparse, 0 dense expected)")
@@ -451,6 +455,40 @@ def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     if vec:
         return mm(sparse, dense.reshape(m, 1), op, sparse_grad).reshape(st.shape[0])
     return (ops.SparseAddmm if sparse_grad else ops.Mm).apply(sparse, dense)
+
+
+def _sparse_sparse(a, b, op: str, sparse_grad: bool) -> Tensor:
+    """A @ B of two sparse COO matrices: sparse COO, PyTorch's checks and words."""
+    sa, sb = a._data, b._data
+    if sa.ndim != 2 or sb.ndim != 2:
+        raise RuntimeError(f"{op}: expected 2-D sparse matrices, got shapes "
+                           f"{tuple(sa.shape)} and {tuple(sb.shape)} (PyTorch: Expected "
+                           "mat1_.dim() == 2)")  # fmt: skip
+    if sa.dense_dim or sb.dense_dim:
+        raise RuntimeError(f"sparse_sparse_matmul_cpu: scalar values expected, got "
+                           f"{max(sa.dense_dim, sb.dense_dim)}D values")  # fmt: skip
+    if sa.shape[1] != sb.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa.shape[0]}x"
+                           f"{sa.shape[1]} and {sb.shape[0]}x{sb.shape[1]})")  # fmt: skip
+    if sa.dtype != sb.dtype:
+        raise RuntimeError(f"mat1 dtype {_torch_name(sa.dtype)} does not match mat2 dtype "
+                           f"{_torch_name(sb.dtype)}")  # fmt: skip
+    if sa.dtype.kind not in "fc":
+        raise SparseUnsupportedError(f'"sparse_matmul" not implemented for '
+                                     f"'{_torch_name(sa.dtype)}'")  # fmt: skip
+    if sparse_grad:
+        from .spgemm import SparseSparseMatmul  # noqa: PLC0415 - loads on first use
+
+        return SparseSparseMatmul.apply(a, b)
+    return ops.Mm.apply(a, b)
+
+
+def _torch_name(dt) -> str:
+    """PyTorch's scalar type name in its messages ("Float", "Double", "Long")."""
+    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+             "complex64": "ComplexFloat", "complex128": "ComplexDouble"}  # fmt: skip
+    return names.get(np.dtype(dt).name, str(dt))
 
 
 def sparse_sum(x, dim=None, dtype=None) -> Tensor:
