@@ -431,11 +431,16 @@ def test_errors_where_torch_refuses():
 
 
 def test_import_descent_does_not_load_nn():
+    # nor descent.sparse and control_flow, which load on first use (x.to_sparse(), torch.cond)
     code = (
         "import sys, descent\n"
-        "assert 'descent.nn' not in sys.modules, 'import descent loaded descent.nn'\n"
+        "for m in ('descent.nn', 'descent.sparse', 'descent.control_flow'):\n"
+        "    assert m not in sys.modules, f'import descent loaded {m}'\n"
         "descent.conv1d(descent.ones(1, 1, 3), descent.ones(1, 1, 2))\n"
         "assert 'descent.nn' in sys.modules\n"
+        "assert not descent.ones(2).is_sparse and 'descent.sparse' not in sys.modules\n"
+        "assert descent.ones(2, 2).to_sparse().is_sparse and 'descent.sparse' in sys.modules\n"
+        "assert descent.cond(descent.tensor(True), lambda: 1, lambda: 0, ()) == 1\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

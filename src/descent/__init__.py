@@ -292,17 +292,14 @@ from .runtime import (
     set_num_threads,
     use_deterministic_algorithms,
 )
-from .sparse import (  # torch.sparse: docs/sparse.md
+from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
+from .tensor_gap_methods_tensor import (  # torch.sparse_coo & co., the layouts: docs/sparse.md
     sparse_bsc,
     sparse_bsr,
     sparse_coo,
-    sparse_coo_tensor,
     sparse_csc,
     sparse_csr,
-    spmm,
 )
-from .sparse.csr import sparse_csr_tensor
-from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .torch_functions import (  # PyTorch's signatures (alpha=) and compositions of the ops
     add,
     addcdiv,
@@ -407,7 +404,7 @@ _SUBPACKAGES = (
     "explain", "io", "fft", "func", "jit", "library", "linalg", "models", "multiprocessing",
     "nn", "optim",
     "overrides", "profiler", "random",
-    "masked", "signal", "special", "testing", "train", "types", "utils", "version",
+    "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
 )  # fmt: skip
 
 # torch's top-level linear algebra (torch.det, torch.inverse, ...) and special functions
@@ -425,6 +422,7 @@ _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
 _tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
 _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
 _tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr", "ormqr"))
+_tensor_methods.register_lazy(f"{__name__}.sparse", ("to_sparse", "to_sparse_csr"))  # sparse.md
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
@@ -469,6 +467,17 @@ _LAZY_FUNCTIONS = {
     **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
     **{name: ("special", name) for name in _SPECIAL_NAMES},
 }
+# descent.sparse (docs/sparse.md) and torch.cond / torch.while_loop (control_flow.py) load on
+# first use too: most programs never make a sparse tensor (~15 ms and 7 modules at import).
+_LAZY_TOPLEVEL = {
+    "sparse_coo_tensor": ("sparse", "sparse_coo_tensor"),
+    "sparse_csr_tensor": ("sparse.csr", "sparse_csr_tensor"),
+    "spmm": ("sparse", "spmm"),
+    "cond": ("control_flow", "cond"),
+    "while_loop": ("control_flow", "while_loop"),
+}
+_LAZY_FUNCTIONS.update(_LAZY_TOPLEVEL)
+__all__ += [*_LAZY_TOPLEVEL]  # `from descent import *` loads them
 
 
 def __getattr__(name: str):

@@ -1,7 +1,8 @@
 """The last small top-level torch names: `rsub`, `binomial`, `frombuffer`, `to_dlpack`,
-`triangular_solve`, `cond` / `while_loop` (run eagerly), `fork` / `wait`, the deterministic
-debug mode, and PyTorch's removed functions (`solve`, `lstsq`, `symeig`, `eig`), which raise
-its own message pointing at `torch.linalg`.
+`triangular_solve`, `fork` / `wait`, the deterministic debug mode, and PyTorch's removed
+functions (`solve`, `lstsq`, `symeig`, `eig`), which raise its own message pointing at
+`torch.linalg`. (`cond` / `while_loop` are control_flow.py's, loaded on first use; the module
+`__getattr__` below still answers them.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import warnings
 
 import numpy as np
 
-from .control_flow import cond, while_loop  # torch.cond / torch.while_loop, run eagerly
 from .creation import _rng, tensor
 from .dtypes import as_dtype
 from .ops._common import as_tensor
@@ -21,11 +21,21 @@ __all__ = [
     "OutOfMemoryError", "get_device_module", "has_lapack", "has_mkl", "has_openmp",
     "has_spectral", "sym_float", "sym_int", "sym_ite", "sym_max", "sym_min", "sym_not",
     "sym_sqrt", "sym_sum",
-    "binomial", "compiled_with_cxx11_abi", "cond", "eig", "fork", "frombuffer",
+    "binomial", "compiled_with_cxx11_abi", "eig", "fork", "frombuffer",
     "get_deterministic_debug_mode", "init_num_threads", "is_storage", "is_vulkan_available",
     "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
-    "triangular_solve", "wait", "while_loop",
+    "triangular_solve", "wait",
 ]  # fmt: skip
+
+
+def __getattr__(name: str):
+    # torch.cond / torch.while_loop (run eagerly) live in control_flow.py, which descent's
+    # __getattr__ loads on first use; descent.torch_misc.cond keeps working.
+    if name in ("cond", "while_loop"):
+        from . import control_flow  # noqa: PLC0415
+
+        return getattr(control_flow, name)
+    raise AttributeError(f"module 'descent.torch_misc' has no attribute {name!r}")
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:
