@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import grad_fn as _gf
+from . import meta as _meta
 from .autograd_views import (  # noqa: F401 - view tracking, re-exported (autograd.mark_view)
     DetachedView,
     NoGradView,
@@ -81,6 +82,9 @@ except ImportError:  # pragma: no cover - another NumPy layout: the warnings are
 
 _new = object.__new__
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
+_MetaArray = _meta.MetaArray
+# Meta inputs give meta outputs: the check is an op hook, attached only while meta arrays exist.
+_meta.register_hook_attacher(lambda fn: add_op_hook(forward=fn))
 
 # ---------------------------------------------------------------------------------------------
 # The tensor maker
@@ -122,6 +126,10 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
             data = _asarray(data)
         elif type(data) in _storage_classes:  # a sparse storage: its Tensor subclass
             t.__class__ = _storage_classes[type(data)]
+        elif type(data) is _MetaArray and any(data.strides):  # an op allocated a meta
+            data = _meta.empty(data.shape, data.dtype)  # result: back to zero strides
+    elif type(data.base) is _MetaArray:  # np.asarray(meta array): a plain view; meta again
+        data = _meta.empty(data.shape, data.dtype)
     t._data = data
     t._rg = requires_grad
     t.grad = None

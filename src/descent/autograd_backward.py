@@ -241,6 +241,8 @@ def _run_backward(
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
             continue
+        if type(g) is not type(leaf._data) and backend.is_meta(leaf._data):
+            g = backend.to_device(g, "meta")  # a meta leaf's gradient is meta: shape only
         if g.dtype != leaf._data.dtype:
             if g.dtype.kind == "c" and leaf._data.dtype.kind != "c":
                 g = g.real  # a real leaf keeps the real part of a complex gradient (PyTorch)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import settings
+from . import meta, settings
 
 _cupy: Any = None
 _cupy_checked = False
@@ -120,21 +120,29 @@ _ndarray = np.ndarray
 
 
 def device_of(a) -> str:
-    """'cpu' for NumPy arrays, 'cuda:N' for CuPy arrays."""
+    """'cpu' for NumPy arrays, 'cuda:N' for CuPy arrays, 'meta' for meta arrays."""
     if is_cupy_array(a):
         return f"cuda:{a.device.id}"
+    if type(a) is meta.MetaArray:
+        return "meta"
     return "cpu"
 
 
+def is_meta(a) -> bool:
+    """True for the arrays of the meta device (a shape and a dtype, no data; meta.py)."""
+    return type(a) is meta.MetaArray
+
+
 def normalize_device(device) -> str:
-    """Canonical device string: 'cpu' or 'cuda:N'. Accepts 'cuda', 'gpu', objects with `.type`."""
+    """Canonical device string: 'cpu', 'cuda:N' or 'meta'. Accepts 'cuda', 'gpu', objects with
+    `.type`."""
     if device is None:
         return "cpu"
     if not isinstance(device, str):
         device = str(device)
     device = device.lower()
-    if device == "cpu":
-        return "cpu"
+    if device == "cpu" or device == "meta":
+        return device
     if device in ("cuda", "gpu"):
         device = "cuda:0"
     if device.startswith("cuda"):
@@ -145,19 +153,30 @@ def normalize_device(device) -> str:
                 "device='cpu'"
             )
         return device
-    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda' / 'cuda:N'")
+    raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' / 'cuda:N' or 'meta'")
 
 
 def xp_for_device(device: str):
-    return np if device == "cpu" else cupy_module()
+    """The array namespace of a device: numpy, cupy, or `meta.xp` (meta arrays, no data)."""
+    if device == "cpu":
+        return np
+    return meta.xp if device == "meta" else cupy_module()
 
 
 def to_device(a, device: str):
-    """Copy an array to `device` ('cpu' or 'cuda:N'); returns `a` itself when already there."""
+    """Copy an array to `device` ('cpu', 'cuda:N' or 'meta'); returns `a` itself when already
+    there. To 'meta' keeps the shape and dtype only; out of 'meta' raises as PyTorch (there is
+    no data: `Module.to_empty` makes new storage instead)."""
+    if type(a) is meta.MetaArray:
+        if device == "meta":
+            return a
+        raise NotImplementedError(meta.NO_DATA)
     if device == "cpu":
         if is_cupy_array(a):
             return a.get()
         return a
+    if device == "meta":
+        return meta.empty(a.shape, a.dtype)
     cp = cupy_module()
     dev_id = int(device.split(":")[1]) if ":" in device else 0
     if is_cupy_array(a) and a.device.id == dev_id:
@@ -172,6 +191,8 @@ def as_numpy(a) -> np.ndarray:
         if _deferred:
             check_deferred()
         return a.get()
+    if type(a) is meta.MetaArray:
+        raise NotImplementedError(meta.NO_DATA)
     return np.asarray(a)
 
 
@@ -287,7 +308,7 @@ def fused(name: str, *arrays):
     """
     if not _fused_enabled or not arrays:
         return None
-    if isinstance(arrays[0], np.ndarray):
+    if type(arrays[0]) is np.ndarray:  # (a meta array, a subclass, goes on: no kernel)
         # CPU: numba kernels with the same names (descent.kernels.cpu), when installed.
         from .kernels import cpu as _kcpu
 

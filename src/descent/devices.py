@@ -12,7 +12,8 @@ from __future__ import annotations
 
 class device(str):  # lower case: PyTorch's name
     """A device, as torch.device: `device('cpu')`, `device('cuda')`, `device('cuda', 1)`,
-    `device('cuda:1')`, with `.type` ('cpu' or 'cuda') and `.index` (None or an int).
+    `device('cuda:1')`, `device('meta')` (shapes without data, docs/meta_device.md), with
+    `.type` ('cpu', 'cuda' or 'meta') and `.index` (None or an int).
 
     It is a `str` (its canonical name), so it is accepted everywhere a device string is and
     compares equal to one (`x.device == 'cpu'`).
@@ -31,10 +32,11 @@ class device(str):  # lower case: PyTorch's name
         kind, _, idx = name.partition(":")
         if kind == "gpu":
             kind = "cuda"
-        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()):
+        if kind not in ("cpu", "cuda", "meta") or (idx and not idx.isdigit()):
             raise RuntimeError(
-                f"device(): expected 'cpu', 'cuda' or 'cuda:N', got {type_or_name!r} "
-                "(descent runs on the CPU through NumPy and on NVIDIA GPUs through CuPy)"
+                f"device(): expected 'cpu', 'cuda', 'cuda:N' or 'meta', got {type_or_name!r} "
+                "(descent runs on the CPU through NumPy and on NVIDIA GPUs through CuPy; "
+                "'meta' tensors have a shape and a dtype but no data)"
             )
         return str.__new__(cls, f"{kind}:{idx}" if idx else kind)
 
@@ -79,3 +81,4 @@ def register_default_device_switch(get, set_default) -> None:
 # Made once: `Tensor.device` returns it for every NumPy-backed tensor (read on every device
 # check, so it must not build a new object each time).
 CPU = device("cpu")
+META = device("meta")

@@ -19,8 +19,8 @@ import weakref
 
 import numpy as np
 
-from . import autograd, backend
-from .devices import CPU, device
+from . import autograd, backend, meta
+from .devices import CPU, META, device
 from .dtypes import as_dtype, complex_of, default_dtype_for, dtype, get_default_dtype
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
@@ -45,7 +45,7 @@ def _to_array(data, dtype=None, device=None):
     """Backend array for `data` with descent's dtype defaults (float32 for floating data)."""
     if isinstance(data, Tensor):
         arr = data._data
-    elif backend.is_cupy_array(data):
+    elif backend.is_cupy_array(data) or backend.is_meta(data):
         arr = data
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
@@ -355,7 +355,14 @@ class Tensor(
         """Where the values live: `device('cpu')` or `device('cuda:N')` (a str subclass)."""
         if type(self._data) is np.ndarray:
             return CPU  # made once: a property read on every device check
+        if backend.is_meta(self._data):
+            return META
         return device(backend.device_of(self._data))
+
+    @property
+    def is_meta(self) -> bool:
+        """True for a meta tensor: a shape and a dtype without data (docs/meta_device.md)."""
+        return backend.is_meta(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -442,6 +449,8 @@ class Tensor(
         """
         if self._data.dtype.kind == "V":
             raise TypeError("Got unsupported ScalarType BFloat16")
+        if type(self._data) is not np.ndarray and backend.is_meta(self._data):
+            raise TypeError(meta.NO_NUMPY)  # PyTorch's TypeError (no data to share)
         return backend.as_numpy(self._data)
 
     def item(self):
@@ -450,6 +459,8 @@ class Tensor(
                 f"item() needs a tensor with one element, got shape {tuple(self.shape)}; "
                 "index it first"
             )
+        if type(self._data) is not np.ndarray and backend.is_meta(self._data):
+            raise RuntimeError(meta.NO_ITEM)
         a = backend.as_numpy(self._data).reshape(())
         return float(a) if a.dtype.kind == "V" else a.item()  # bfloat16: a Python float
 
@@ -702,6 +713,8 @@ class Tensor(
         # default float dtype, int64 or bool; an empty tensor shows any non-default dtype (no
         # value tells) and its size unless 1-d.
         data = self._data
+        if type(data) is not np.ndarray and backend.is_meta(data):
+            return self._meta_repr()
         values = backend.as_numpy(data)
         if data.dtype.kind == "V":  # bfloat16 prints its values as floats (exact in float32)
             values = values.astype(np.float32)
@@ -728,6 +741,18 @@ class Tensor(
         return add_suffixes("tensor(" + body, extras, len("tensor("))
 
     __str__ = __repr__
+
+    def _meta_repr(self) -> str:
+        """PyTorch's repr of a meta tensor: `tensor(..., device='meta', size=(2, 3))`, with
+        any dtype other than the default float one (int64 too: no value shows it)."""
+        extras = ["device='meta'", f"size={tuple(self._data.shape)}"]
+        if self._data.dtype != get_default_dtype():
+            extras.append(f"dtype=descent.{self._data.dtype.name}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name()}>")
+        elif self._rg:
+            extras.append("requires_grad=True")
+        return "tensor(..., " + ", ".join(extras) + ")"
 
     def __format__(self, spec: str) -> str:
         """`f"{loss:.4f}"` formats a 0-d tensor's value, as in PyTorch."""

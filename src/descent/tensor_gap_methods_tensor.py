@@ -281,10 +281,6 @@ class TensorGapMethods2:
         return False
 
     @property
-    def is_meta(self):
-        return False
-
-    @property
     def is_mkldnn(self):
         return False
 

@@ -519,7 +519,11 @@ class TorchMethods:
 
 
 def _array_module(t):
-    return backend.get_array_module(t._data)  # NumPy for CPU tensors, CuPy for GPU ones
+    """The namespace that makes new arrays on t's device: NumPy for CPU tensors, CuPy for GPU
+    ones, `meta.xp` for meta tensors (new_empty & co. of a meta tensor are meta)."""
+    if backend.is_meta(t._data):
+        return backend.xp_for_device("meta")
+    return backend.get_array_module(t._data)
 
 
 def _from_to(name: str, bounds: dict, low, high):

@@ -177,8 +177,11 @@ class ModuleExtras:
         return self
 
     def to_empty(self, *, device=None, recurse: bool = True):
-        """Replace every parameter and buffer by an uninitialised one of the same shape and
-        dtype on `device` (torch.nn.Module.to_empty)."""
+        """Replace every parameter and buffer (and gradient) by an uninitialised one of the
+        same shape and dtype on `device` (torch.nn.Module.to_empty): how a model built on the
+        meta device gets storage, before `load_state_dict` or an initialisation fills it
+        (docs/meta_device.md). The Parameter objects stay the same; `recurse=False` does this
+        module's own tensors only."""
         from .. import empty  # noqa: PLC0415
 
         mods = self.modules() if recurse else [self]
@@ -187,8 +190,12 @@ class ModuleExtras:
                 for t in reg.values():
                     if t is None:
                         continue
-                    new = empty(tuple(t.shape), dtype=t.dtype, device=device or t.device)
-                    t._data = new._data
+                    for holder in (t, t.grad):
+                        if holder is not None:
+                            new = empty(tuple(holder.shape), dtype=holder.dtype,
+                                        device=device or holder.device)  # fmt: skip
+                            holder._data = new._data
+                            holder._version += 1
         return self
 
     def type(self, dst_type):

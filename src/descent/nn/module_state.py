@@ -16,6 +16,7 @@ checkpoint's metadata says nothing (a plain dict) or gives a version below 2.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
+from ..meta import NO_DATA
 from ..tensor import Tensor
 
 __all__ = ["load_state_dict"]
@@ -123,7 +125,7 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
             continue
         value = state_dict[key]
         arr = value._data if isinstance(value, Tensor) else value
-        if not backend.is_cupy_array(arr):
+        if not backend.is_cupy_array(arr) and not backend.is_meta(arr):
             arr = np.asarray(arr)
         if tuple(arr.shape) != tuple(target.shape):
             problems.append(
@@ -143,6 +145,22 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
                     f"requires_grad_(False) on it first."
                 )
                 continue
+        elif backend.is_meta(arr) and not target.is_meta:  # PyTorch's error: no data
+            problems.append(
+                f'While copying the parameter named "{key}", whose dimensions in the model are '
+                f"{target.shape} and whose dimensions in the checkpoint are {target.shape}, an "
+                f"exception occurred : ('{NO_DATA}',)."
+            )
+            continue
+        elif target.is_meta and not backend.is_meta(arr):  # PyTorch's warning: a no-op
+            warnings.warn(
+                f"for {key}: copying from a non-meta parameter in the checkpoint to a meta "
+                "parameter in the current model, which is a no-op. (Did you mean to pass "
+                "`assign=True` to assign items in the state dictionary to their corresponding "
+                "key in the module instead of copying them in place?)",
+                UserWarning,
+                stacklevel=3,
+            )
         elif not np.can_cast(arr.dtype, target.dtype, "same_kind"):
             problems.append(
                 f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
@@ -170,13 +188,15 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
         fail(early)
     with no_grad():
         for owner, registry, name, target, arr in plan:
-            src = backend.to_device(arr, target.device)
             if assign:
-                new = Tensor._wrap(src)  # the value's dtype, as PyTorch's assign=True
+                # the value's dtype and device, as PyTorch's assign=True (a meta model gets
+                # the checkpoint's tensors: the deferred-initialisation idiom)
+                new = Tensor._wrap(arr)
                 if registry == "_parameters":
                     new = Parameter(new, requires_grad=target.requires_grad)
                 getattr(owner, registry)[name] = new
                 continue
+            src = backend.to_device(arr, target.device)
             target._data[...] = src  # NumPy/CuPy cast to the target's dtype here
             # An in-place change: a graph that saved this tensor must notice it at backward.
             target._version += 1

@@ -67,7 +67,7 @@ def embedding(
         if idx.size:
             backend.defer_check(((idx < 0) | (idx >= n_rows)).any(),
                                 lambda: error(int(idx.min()), int(idx.max())))  # fmt: skip
-    else:
+    elif not backend.is_meta(idx):  # meta indices have no values to check
         lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
         if lo < 0 or hi >= n_rows:
             raise error(lo, hi)

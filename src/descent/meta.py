@@ -1,0 +1,445 @@
+"""The "meta" device: arrays with a shape and a dtype but no data (PyTorch's meta tensors).
+
+A meta array is a `MetaArray`, a NumPy array subclass whose every stride is 0 over a single
+element: it has any shape at no memory cost, and because it IS an ndarray, the ops run their
+ordinary code on it (views, broadcasting, dtype promotion and shape errors all come from the
+same code as on the CPU). What keeps it cheap:
+
+- ufuncs (elementwise ops, `matmul`, reductions, which is also what `.sum()` / `.mean()` call)
+  go through `MetaArray.__array_ufunc__`, which works out the result's shape by the ufunc's
+  rule and its dtype on 0-d stand-ins, and computes nothing: a 10^9-element meta matmul costs
+  microseconds and no memory;
+- NumPy functions (`concatenate`, `where`, `zeros_like`, ...) go through `__array_function__`:
+  the creation-like ones make a meta array directly, the others run on the zero-stride data
+  and their result is shrunk back to a meta array (a temporary the size of the result);
+- copies (`copy`, `astype`, `ravel`, `flatten`) and writes (`a[i] = v`, `fill`) do nothing
+  but make or keep a meta array.
+
+Tensors made from a meta array are meta tensors: `Tensor.device` is `device('meta')` (its
+NumPy fast path tests `type(x) is np.ndarray`, which a subclass fails, so normal tensors pay
+nothing), and the engine's tensor maker shrinks a full-size MetaArray (an op that allocated
+its result) back to zero strides. An op whose forward builds a plain NumPy result from meta
+inputs (`np.array(x)`, `np.zeros(shape)` then writes) is caught by an op hook that makes the
+output meta and refuses a meta/CPU mix as PyTorch does; the hook is attached while meta arrays
+exist (`_live` counts them) and detached when the last one is freed, so a program that never
+uses the meta device pays nothing, and one that did pays nothing once it let them go.
+
+This module imports NumPy only (the backend layer): `backend.normalize_device` accepts 'meta',
+`backend.xp_for_device('meta')` is `meta.xp` (creation and random draws without allocation) and
+`backend.to_device` moves to and refuses to move out of the meta device. docs/meta_device.md.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
+
+# PyTorch's messages (torch 2.13) for reading the values of a meta tensor.
+NO_DATA = "Cannot copy out of meta tensor; no data!"  # .to('cpu'), .cpu(), .tolist()
+NO_ITEM = "Tensor.item() cannot be called on meta tensors"  # .item(), bool(), float()
+NO_NUMPY = (
+    "can't convert meta device type tensor to numpy. Use Tensor.cpu() to copy the tensor to "
+    "host memory first."
+)
+
+
+class MetaArray(np.ndarray):
+    """An ndarray with zero strides over one element: a shape and a dtype, no data.
+
+    Made by `empty(shape, dtype)`; values are never read (`item`, `tolist`, `bool` raise
+    PyTorch's errors) and writes do nothing.
+    """
+
+    # -- the ops: shapes and dtypes without computing -------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        try:
+            result = _ufunc_result(ufunc, method, inputs, kwargs)
+        except _Fallback:
+            result = _shrink(getattr(ufunc, method)(*_plain_all(inputs), **kwargs))
+        if out is not None:  # `np.add(a, b, out=a)`: meta outputs stay meta, nothing to write
+            out = out if isinstance(out, tuple) else (out,)
+            if all(type(o) is MetaArray for o in out):
+                return out[0] if len(out) == 1 else out
+            raise RuntimeError(NO_DATA)  # a meta result written into a CPU array
+        return result
+
+    def __array_function__(self, func, types, args, kwargs):
+        make = _CREATION_LIKE.get(func)
+        if make is not None:
+            return make(*args, **kwargs)
+        if func in _NO_DATA_FUNCTIONS:
+            raise _NO_DATA_FUNCTIONS[func]()
+        if func is np.copyto:  # a write into a meta array: nothing to write
+            if type(args[0]) is MetaArray:
+                return None
+            raise RuntimeError(NO_DATA)
+        return _shrink(func(*_plain_all(args), **{k: _plain(v) for k, v in kwargs.items()}))
+
+    # -- copies and writes --------------------------------------------------------------------
+    def copy(self, order="C"):
+        return empty(self.shape, self.dtype)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        dtype = np.dtype(dtype)
+        if not copy and dtype == self.dtype:
+            return self
+        np.zeros((), self.dtype).astype(dtype, casting=casting)  # NumPy's casting errors
+        return empty(self.shape, dtype)
+
+    def ravel(self, order="C"):
+        return self.reshape(-1)  # a zero-stride view (ndarray.ravel would copy)
+
+    def flatten(self, order="C"):
+        return empty((self.size,), self.dtype)
+
+    def __getitem__(self, key):
+        out = super().__getitem__(_plain(key))
+        if not isinstance(out, np.ndarray):  # an element: a 0-d meta array, not a number
+            return empty((), self.dtype)
+        if type(out) is not MetaArray or any(out.strides):
+            return empty(out.shape, out.dtype)  # advanced indexing gathered a copy
+        return out
+
+    def __setitem__(self, key, value) -> None:
+        pass  # no data to write; the tensor-level op has checked the shapes
+
+    def fill(self, value) -> None:
+        pass
+
+    def __copy__(self):
+        return empty(self.shape, self.dtype)
+
+    def __deepcopy__(self, memo):
+        return empty(self.shape, self.dtype)
+
+    def __reduce__(self):  # pickle the shape and dtype, not shape-many zeros
+        return (empty, (self.shape, self.dtype))
+
+    # -- reading values: PyTorch's errors -----------------------------------------------------
+    def __bool__(self):
+        raise RuntimeError(NO_ITEM)
+
+    def __float__(self):
+        raise RuntimeError(NO_ITEM)
+
+    def __int__(self):
+        raise RuntimeError(NO_ITEM)
+
+    def __index__(self):
+        raise RuntimeError(NO_ITEM)
+
+    def item(self, *args):
+        raise RuntimeError(NO_ITEM)
+
+    def tolist(self):
+        raise NotImplementedError(NO_DATA)
+
+    def tobytes(self, order="C"):
+        raise NotImplementedError(NO_DATA)
+
+    def __repr__(self) -> str:
+        return f"MetaArray(shape={self.shape}, dtype={self.dtype})"
+
+    __str__ = __repr__
+
+
+# ---------------------------------------------------------------------------------------------
+# Making meta arrays, and the op hook that lives as long as they do
+
+_live = 0  # meta arrays (their one-element bases) alive now
+_hook_handle = None
+_attach_hook = None  # set by the engine (descent.autograd): attach(fn) -> handle
+
+
+def register_hook_attacher(attach) -> None:
+    """Called once by the engine: `attach(forward_hook)` adds an op hook, returns a handle."""
+    global _attach_hook
+    _attach_hook = attach
+
+
+def empty(shape, dtype=np.float32) -> MetaArray:
+    """A meta array of `shape` and `dtype`: zero strides over one element (no memory)."""
+    global _live, _hook_handle
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    # The one element is owned by a MetaArray, so that NumPy's views of views stop there:
+    # `np.asarray(m)` (a plain ndarray, which ops often wrap their results in) keeps a
+    # MetaArray as its `.base`, by which the engine's tensor maker recognises it.
+    base = np.ndarray.__new__(MetaArray, (1,), dtype)
+    np.ndarray.__setitem__(base, 0, 0)  # a defined value (no stray nan warnings)
+    arr = np.ndarray.__new__(MetaArray, shape, base.dtype, buffer=base, strides=(0,) * len(shape))
+    _live += 1
+    weakref.finalize(base, _freed)  # the base lives as long as any view of it
+    if _hook_handle is None and _attach_hook is not None:
+        _hook_handle = _attach_hook(_op_hook)
+    return arr
+
+
+def _freed() -> None:
+    global _live, _hook_handle
+    _live -= 1
+    if _live == 0 and _hook_handle is not None:
+        handle, _hook_handle = _hook_handle, None
+        handle.remove()
+
+
+def is_meta(a) -> bool:
+    return type(a) is MetaArray
+
+
+def _op_hook(op, inputs, out) -> None:
+    """After each op while meta arrays exist: an op with a meta input gives a meta output
+    (its forward may have built a plain array), and meta does not mix with CPU tensors."""
+    meta = other = None
+    for t in inputs:
+        d = getattr(t, "_data", None)
+        if d is None:
+            continue
+        if type(d) is MetaArray:
+            meta = t
+        elif d.ndim and other is None:  # a 0-d CPU tensor is a scalar: PyTorch allows it
+            other = t
+    if meta is None:
+        return
+    if other is not None:
+        first, second = (meta, other) if inputs[0] is meta else (other, meta)
+        raise RuntimeError(
+            f"Tensor on device {second.device} is not on the expected device {first.device}!"
+        )
+    for t in out if isinstance(out, (tuple, list)) else (out,):
+        d = getattr(t, "_data", None)
+        if d is not None and type(d) is not MetaArray and isinstance(d, np.ndarray):
+            t._data = empty(d.shape, d.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape rules
+
+
+class _Fallback(Exception):
+    """No shape rule: run the ufunc on the zero-stride data and shrink the result."""
+
+
+def _plain(x):
+    """A MetaArray as a plain ndarray view (same zero strides); anything else unchanged."""
+    if type(x) is MetaArray:
+        return x.view(np.ndarray)
+    if isinstance(x, (tuple, list)) and any(type(v) is MetaArray for v in x):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+def _plain_all(args):
+    return [_plain(a) for a in args]
+
+
+def _shrink(x):
+    """Results of a computation on meta inputs, as meta arrays (arrays of any kind)."""
+    if isinstance(x, np.ndarray):
+        return x if type(x) is MetaArray and not any(x.strides) else empty(x.shape, x.dtype)
+    if isinstance(x, np.generic):
+        return empty((), x.dtype)
+    if isinstance(x, tuple):
+        return tuple(_shrink(v) for v in x)
+    if isinstance(x, list):
+        return [_shrink(v) for v in x]
+    return x
+
+
+def _stand_in(x, ndim: int = 0):
+    """A tiny array (all sizes 1) with x's dtype, for working out a result dtype; Python
+    numbers stay themselves (NEP 50: they are 'weak' and must not promote)."""
+    if isinstance(x, np.ndarray):
+        return np.zeros((1,) * ndim if ndim else (), x.dtype)
+    return x
+
+
+def _ufunc_result(ufunc, method, inputs, kwargs):
+    with np.errstate(all="ignore"):
+        if method == "__call__":
+            if ufunc is np.matmul:
+                return _matmul(inputs, kwargs)
+            if ufunc.signature is not None:
+                raise _Fallback
+            where = kwargs.pop("where", None)
+            shapes = [np.shape(x) for x in inputs]
+            if where is not None and where is not True:
+                shapes.append(np.shape(where))
+            shape = np.broadcast_shapes(*shapes)  # NumPy's error for shapes that do not match
+            res = ufunc(*[_stand_in(x) for x in inputs], **kwargs)
+            if isinstance(res, tuple):
+                return tuple(empty(shape, r.dtype) for r in res)
+            return empty(shape, np.asarray(res).dtype)
+        if method == "reduce":
+            return _reduce(ufunc, inputs[0], kwargs)
+        if method == "accumulate":
+            x = inputs[0]
+            kw = {k: v for k, v in kwargs.items() if k == "dtype"}
+            res = ufunc.accumulate(np.zeros(1, x.dtype), **kw)
+            return empty(x.shape, res.dtype)
+        if method == "outer":
+            a, b = inputs
+            res = ufunc(_stand_in(a), _stand_in(b), **kwargs)
+            return empty(np.shape(a) + np.shape(b), np.asarray(res).dtype)
+        if method == "at":  # in place into a meta array: nothing to write
+            if type(inputs[0]) is MetaArray:
+                return None
+    raise _Fallback
+
+
+def _reduce(ufunc, x, kwargs):
+    """`ufunc.reduce(x, axis, dtype, keepdims, initial, where)` -> a meta array."""
+    x = np.asanyarray(x)
+    axis = kwargs.get("axis", 0)
+    keepdims = kwargs.get("keepdims", False)
+    axes = tuple(range(x.ndim)) if axis is None else normalize_axis_tuple(axis, x.ndim)
+    if (ufunc.identity is None and kwargs.get("initial", np._NoValue) is np._NoValue
+            and any(x.shape[a] == 0 for a in axes)):  # fmt: skip
+        raise ValueError(
+            f"zero-size array to reduction operation {ufunc.__name__} which has no identity"
+        )
+    shape = tuple((1 if keepdims else None) if i in axes else n for i, n in enumerate(x.shape))
+    kw = {k: v for k, v in kwargs.items() if k == "dtype"}
+    res = ufunc.reduce(np.zeros(1, x.dtype), axis=0, **kw)
+    return empty(tuple(n for n in shape if n is not None), np.asarray(res).dtype)
+
+
+def _matmul(inputs, kwargs):
+    """np.matmul's shape rule: (..., n, k) @ (..., k, m) -> (..., n, m); a 1-d operand gets
+    a 1 prepended (left) or appended (right) that the result drops."""
+    a, b = (np.asanyarray(x) for x in inputs)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    sa = (1,) + a.shape if a.ndim == 1 else a.shape
+    sb = b.shape + (1,) if b.ndim == 1 else b.shape
+    if sa[-1] != sb[-2]:
+        raise ValueError(
+            "matmul: Input operand 1 has a mismatch in its core dimension 0, with gufunc "
+            f"signature (n?,k),(k,m?)->(n?,m?) (size {sb[-2]} is different from {sa[-1]})"
+        )
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    shape = batch + ((sa[-2],) if a.ndim > 1 else ()) + ((sb[-1],) if b.ndim > 1 else ())
+    dt = np.matmul(np.zeros((1, 1), a.dtype), np.zeros((1, 1), b.dtype), **kwargs).dtype
+    return empty(shape, dt)
+
+
+# NumPy functions that make an array of a given shape: answered without allocating.
+def _like(fill: bool):
+    def make(prototype, *args, dtype=None, order="K", subok=True, shape=None, **kwargs):
+        if fill and args:  # full_like(a, value, dtype)
+            if len(args) > 1 and dtype is None:
+                dtype = args[1]
+        elif args and dtype is None:  # zeros_like(a, dtype)
+            dtype = args[0]
+        return empty(np.shape(prototype) if shape is None else shape,
+                     prototype.dtype if dtype is None else dtype)  # fmt: skip
+
+    return make
+
+
+_CREATION_LIKE = {
+    np.empty_like: _like(False),
+    np.zeros_like: _like(False),
+    np.ones_like: _like(False),
+    np.full_like: _like(True),
+    np.copy: lambda a, *args, **kwargs: empty(a.shape, a.dtype),
+    np.ascontiguousarray: lambda a, dtype=None, **kwargs: empty(
+        np.shape(a) or (), a.dtype if dtype is None else dtype
+    ),
+}
+
+
+def _equal_error():
+    return NotImplementedError(
+        "aten::equal: attempted to run this operator with Meta tensors, but there was no fake "
+        "impl or Meta kernel registered (a meta tensor has no values to compare)"
+    )
+
+
+_NO_DATA_FUNCTIONS = {
+    np.array_equal: _equal_error,
+    np.array_equiv: _equal_error,
+    np.allclose: lambda: RuntimeError(NO_ITEM),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# `xp` for the meta device: what `backend.xp_for_device('meta')` returns
+
+
+class _MetaRandomGenerator:
+    """A random generator whose draws are meta arrays (nothing is drawn)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return empty(() if size is None else size, dtype)
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):
+        return empty(() if size is None else size, dtype)
+
+    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
+        return empty(() if size is None else size, dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return empty(() if size is None else size, np.float64)
+
+    normal = uniform
+    exponential = random
+
+    def permutation(self, x):
+        n = x if isinstance(x, (int, np.integer)) else len(x)
+        return empty((n,), np.int64)
+
+    def __getattr__(self, name):  # any other draw: NumPy's on a throwaway generator, shrunk
+        fn = getattr(np.random.default_rng(0), name)
+        return lambda *args, **kwargs: _shrink(fn(*args, **kwargs))
+
+
+class _MetaRandom:
+    Generator = _MetaRandomGenerator
+
+    @staticmethod
+    def XORWOW(seed=None):  # noqa: N802  (CuPy's bit generator's name, as backend uses it)
+        return None
+
+    PCG64 = XORWOW
+
+
+class _MetaNamespace:
+    """NumPy's namespace for the meta device: creation functions return meta arrays without
+    allocating; any other function runs NumPy's and shrinks its array results."""
+
+    random = _MetaRandom()
+
+    @staticmethod
+    def empty(shape, dtype=np.float64, **kwargs):
+        return empty(shape, dtype)
+
+    zeros = ones = empty
+
+    @staticmethod
+    def full(shape, fill_value, dtype=None, **kwargs):
+        if dtype is None:
+            dtype = np.asarray(fill_value).dtype
+        return empty(shape, dtype)
+
+    @staticmethod
+    def asarray(a, dtype=None, **kwargs):
+        if type(a) is MetaArray:
+            return a if dtype is None else a.astype(dtype)
+        a = np.asarray(a, dtype=dtype)
+        return empty(a.shape, a.dtype)
+
+    array = asarray
+
+    def __getattr__(self, name):
+        fn = getattr(np, name)
+        if not callable(fn) or isinstance(fn, type):
+            return fn  # dtypes, constants
+        return lambda *args, **kwargs: _shrink(fn(*args, **kwargs))
+
+
+xp = _MetaNamespace()
