@@ -34,21 +34,13 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .math import _floating
-from .special import _cupy_special
+from .special_kernels import _EULER_GAMMA, _host
 
-_EULER_GAMMA = 0.5772156649015329
 _TWO_OVER_PI = 0.6366197723675814
 _INV_PI = 0.3183098861837907
 _INV_SQRT_2PI = 0.3989422804014327
 _SQRT_PI_OVER_2 = 1.2533141373155003
 _SMALL, _LARGE = 2.0, 25.0  # series below, asymptotic expansion from, integrals between
-
-
-def _host(kernel, cupy_name: str, x):
-    """Run a float64 kernel on x (any float dtype); the result in x's dtype."""
-    if backend.is_cupy_array(x):
-        return _cupy_special(cupy_name, x)
-    return np.asarray(kernel(x.astype(np.float64, copy=False)), dtype=x.dtype)
 
 
 def _asymptotic_terms(nu: int, x: np.ndarray, count: int = 40):
