@@ -376,12 +376,17 @@ int16 = _wrap_dtype(_np.int16)
 int32 = _wrap_dtype(_np.int32)
 int64 = _wrap_dtype(_np.int64)
 uint8 = _wrap_dtype(_np.uint8)
+# PyTorch 2.3's "limited support" unsigned dtypes (docs/dtypes.md: descent computes with them)
+uint16 = _wrap_dtype(_np.uint16)
+uint32 = _wrap_dtype(_np.uint32)
+uint64 = _wrap_dtype(_np.uint64)
 bool = _wrap_dtype(_np.bool_)  # PyTorch's name
 complex64 = cfloat = _wrap_dtype(_np.complex64)  # complex tensors: docs/complex.md
 complex128 = cdouble = _wrap_dtype(_np.complex128)
 half = float16
 # descent.bfloat16 is ml_dtypes' bfloat16 (docs/bfloat16.md), made on first read by __getattr__
-# below: importing ml_dtypes costs ~0.5 s, which `import descent` must not pay.
+# below: importing ml_dtypes costs ~0.5 s, which `import descent` must not pay. The float8
+# dtypes (descent.float8_e4m3fn, ...: docs/dtypes.md) are ml_dtypes' too, made the same way.
 double = float64
 float = float32  # PyTorch's names: torch.float is float32, torch.int int32, torch.long int64
 int = int32
@@ -422,7 +427,8 @@ _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
 _tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
 _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
 _tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr", "ormqr"))
-_tensor_methods.register_lazy(f"{__name__}.sparse", ("to_sparse", "to_sparse_csr"))  # sparse.md
+_SPARSE_METHODS = ("to_sparse", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr")  # sparse.md
+_tensor_methods.register_lazy(f"{__name__}.sparse", _SPARSE_METHODS)
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
@@ -454,6 +460,7 @@ _LAZY_FUNCTIONS = {
     "save": ("io", "save_object"),
     "load": ("io", "load_object"),
     "compile": ("compiler", "compile"),  # torch.compile: record a step once, replay it
+    "_scaled_mm": ("ops.float8", "scaled_mm"),  # float8 matrix product (docs/dtypes.md)
     "vmap": ("func", "vmap"),  # torch.vmap is torch.func.vmap (a loop here: docs/func.md)
     "stft": ("spectral", "stft"),  # torch.stft / istft over descent.fft (docs/complex.md)
     "istft": ("spectral", "istft"),
@@ -472,6 +479,9 @@ _LAZY_FUNCTIONS = {
 _LAZY_TOPLEVEL = {
     "sparse_coo_tensor": ("sparse", "sparse_coo_tensor"),
     "sparse_csr_tensor": ("sparse.csr", "sparse_csr_tensor"),
+    "sparse_csc_tensor": ("sparse.compressed", "sparse_csc_tensor"),
+    "sparse_bsr_tensor": ("sparse.compressed", "sparse_bsr_tensor"),
+    "sparse_compressed_tensor": ("sparse.compressed", "sparse_compressed_tensor"),
     "spmm": ("sparse", "spmm"),
     "cond": ("control_flow", "cond"),
     "while_loop": ("control_flow", "while_loop"),
@@ -486,6 +496,12 @@ def __getattr__(name: str):
 
         globals()["bfloat16"] = bf16 = _wrap_dtype(bfloat16_dtype())  # later reads skip this
         return bf16
+    if name.startswith("float8_"):
+        from .dtypes import FLOAT8_NAMES, float8_dtype  # noqa: PLC0415
+
+        if name in FLOAT8_NAMES:
+            globals()[name] = f8 = _wrap_dtype(float8_dtype(name))
+            return f8
     if name in _SUBPACKAGES:
         return _importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_FUNCTIONS:

@@ -22,6 +22,12 @@ first given the dtype (`as_dtype` resolving to bfloat16: `tensor(..., dtype=)`, 
 dtype table, say) pays nothing per op.
 Its NumPy kind is 'V' (void), not 'f': descent's internals test floating dtypes with
 `kind in "fV"` (no tensor holds another void dtype: `as_dtype` refuses them).
+
+The float8 dtypes (`float8_e4m3fn`, `float8_e5m2`, `float8_e4m3fnuz`, `float8_e5m2fnuz`,
+`float8_e8m0fnu`) are ml_dtypes' too, loaded the same way, also of kind "V" (float8.py holds
+their conversion rules, ops/float8.py the few ops PyTorch computes with them). uint16, uint32
+and uint64 are NumPy's own. `SCALAR_TYPES` is PyTorch's ScalarType name of every dtype (its
+error messages and legacy type names use them).
 """
 
 from __future__ import annotations
@@ -29,6 +35,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+# PyTorch's ScalarType names ('Float' in "not implemented for 'Float'", 'FloatTensor').
+SCALAR_TYPES = {
+    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+    "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64", "bool": "Bool",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+    **{name: "F" + name[1:] for name in (
+        "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")},
+}  # fmt: skip
+
+
+def scalar_type(d) -> str:
+    """PyTorch's ScalarType name of a dtype (any spelling): 'Float', 'UInt16', 'Float8_e5m2'."""
+    name = getattr(getattr(d, "dtype", d), "name", None) or np.dtype(d).name
+    return SCALAR_TYPES.get(name, name)
 
 
 class dtype:  # lower case: PyTorch's name (torch.dtype)
@@ -41,7 +63,8 @@ class dtype:  # lower case: PyTorch's name (torch.dtype)
         object.__setattr__(self, "dtype", d)  # NumPy's protocol: np.dtype(obj) reads .dtype
         object.__setattr__(self, "is_floating_point", d.kind in "fV")  # "V": bfloat16
         object.__setattr__(self, "is_complex", d.kind == "c")
-        object.__setattr__(self, "is_signed", d.kind in "ficV")
+        # float8_e8m0fnu (powers of two, no sign bit) is PyTorch's one unsigned floating dtype
+        object.__setattr__(self, "is_signed", d.kind in "ficV" and d.name != "float8_e8m0fnu")
 
     def __setattr__(self, name, value) -> None:
         raise AttributeError("descent dtypes are immutable")
@@ -70,8 +93,8 @@ class dtype:  # lower case: PyTorch's name (torch.dtype)
     __str__ = __repr__
 
     def __reduce__(self):
-        # bfloat16's .str is '<V2' (a plain void dtype): pickle it by name
-        return (wrap_dtype, (self.dtype.name if self.dtype.kind == "V" else self.dtype.str,))
+        # ml_dtypes' .str is '<V2' or '<f1' (not their dtype): pickle bfloat16, float8 by name
+        return (wrap_dtype, (self.dtype.name if self.dtype.num >= 256 else self.dtype.str,))
 
     @property
     def itemsize(self) -> int:
@@ -187,22 +210,46 @@ def is_bfloat16(d) -> bool:
     return getattr(d, "kind", None) == "V" and getattr(d, "name", None) == "bfloat16"
 
 
+FLOAT8_NAMES = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+                "float8_e8m0fnu")  # fmt: skip
+_float8: dict = {}  # name -> ml_dtypes' NumPy dtype, once loaded
+
+
+def float8_dtype(name: str) -> np.dtype:
+    """ml_dtypes' float8 dtype of a PyTorch name ('float8_e4m3fn'), loading it on first use."""
+    d = _float8.get(name)
+    if d is None:
+        bfloat16_dtype()  # imports ml_dtypes, with bfloat16's clear error when it is missing
+        from .float8 import numpy_dtype  # noqa: PLC0415 - float8.py imports nothing of descent
+
+        d = _float8[name] = numpy_dtype(name)
+    return d
+
+
 def as_dtype(dtype) -> np.dtype:
     """A NumPy dtype for any descent dtype spelling (descent.float32, np.float32, 'float32',
-    'bfloat16', Python's float/int/bool as in PyTorch: float64, int64, bool)."""
+    'bfloat16', 'float8_e4m3fn', Python's float/int/bool as in PyTorch: float64, int64, bool)."""
     if type(dtype) is globals()["dtype"]:
         d = dtype.dtype
         if d.kind == "V" and not _bfloat16_in_use:  # descent.bfloat16, first given to data
-            _use_bfloat16()
+            _use_bfloat16()  # (or a float8 dtype: the same low-precision dispatch serves it)
         return d
-    if isinstance(dtype, str) and dtype.replace("torch.", "") in ("bfloat16", "bf16"):
-        return _use_bfloat16()
+    if isinstance(dtype, str):
+        name = dtype.replace("torch.", "")
+        if name in ("bfloat16", "bf16"):
+            return _use_bfloat16()
+        if name in FLOAT8_NAMES:
+            _use_bfloat16()
+            return float8_dtype(name)
     try:
         d = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{dtype!r} is not a dtype descent knows") from None
     if d.kind == "V":
-        if d.name != "bfloat16":  # structured, float8, ...: no tensor holds it
+        if d.name in FLOAT8_NAMES:  # ml_dtypes' float8, from the user's own import
+            _use_bfloat16()
+            return d
+        if d.name != "bfloat16":  # structured, float4, ...: no tensor holds it
             raise TypeError(f"{dtype!r} is not a dtype descent tensors can hold")
         return _use_bfloat16()  # also when the user's own ml_dtypes import made it
     return d
@@ -219,7 +266,7 @@ def default_dtype_for(arr) -> Any:
         return np.bool_
     if kind == "c":
         return complex_of(_default_float)  # Python complex numbers: complex64 by default
-    if kind == "V":  # an ml_dtypes bfloat16 array keeps its dtype (refused: other void dtypes)
+    if kind == "V":  # an ml_dtypes bfloat16/float8 array keeps its dtype (others: refused)
         return as_dtype(arr.dtype)
     raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
 
@@ -246,6 +293,19 @@ class finfo:  # lower case: PyTorch's name
     def __init__(self, dtype=None) -> None:
         # a complex dtype reports the limits of its real parts, as torch.finfo
         d = _default_float if dtype is None else as_dtype(dtype)
+        if d.kind not in "fcV":
+            raise TypeError(
+                "torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                "'torch.finfo'"
+            )  # PyTorch's words (descent.finfo is torch.finfo)
+        if d.name in FLOAT8_NAMES:  # float8.py: ml_dtypes' limits where PyTorch agrees
+            from .float8 import finfo_fields  # noqa: PLC0415
+
+            self.dtype = d.name
+            for k, v in finfo_fields(d.name).items():
+                setattr(self, k, v)
+            self.smallest_normal = self.tiny
+            return
         if d.kind == "V":  # bfloat16: ml_dtypes' finfo (NumPy's refuses it)
             import ml_dtypes  # noqa: PLC0415 - loaded already (d exists)
 
@@ -267,5 +327,15 @@ class finfo:  # lower case: PyTorch's name
 
 
 def iinfo(dtype):
-    """Limits of an integer dtype (`max`, `min`, `bits`), NumPy's iinfo (torch.iinfo)."""
-    return np.iinfo(as_dtype(dtype))
+    """Limits of an integer dtype (`max`, `min`, `bits`), NumPy's iinfo (torch.iinfo).
+
+    Raises:
+        TypeError: a floating, complex or bool dtype (PyTorch's words)."""
+    d = as_dtype(dtype)
+    if d.kind == "b":
+        raise TypeError("torch.bool is not supported by torch.iinfo")
+    if d.kind not in "iu":
+        raise TypeError(
+            "torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'"
+        )
+    return np.iinfo(d)
