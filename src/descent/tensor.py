@@ -21,9 +21,10 @@ import numpy as np
 
 from . import autograd, backend, meta
 from .devices import CPU, META, device
-from .dtypes import as_dtype, complex_of, default_dtype_for, dtype, get_default_dtype
+from .dtypes import as_dtype, complex_of, default_dtype_for, dtype, get_default_dtype, scalar_type
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
+from .float8 import astype as float8_astype
 from .print_options import add_suffixes, format_values, print_edgeitems
 from .tensor_conversions import ConversionMethods
 from .tensor_gap_methods import GapMethods
@@ -58,7 +59,18 @@ def _to_array(data, dtype=None, device=None):
     else:
         dt = as_dtype(dtype)
         if arr.dtype != dt:
-            arr = arr.astype(dt)
+            # ml_dtypes' dtypes (NumPy numbers >= 256): float8 converts by PyTorch's rules
+            if dt.num < 256 and arr.dtype.num < 256:
+                if (
+                    dt.kind == "u"
+                    and dt.itemsize == 8
+                    and arr.dtype.kind == "f"
+                    and isinstance(data, (list, tuple))
+                ):  # Python ints past int64's range made float64: convert them as ints
+                    arr = np.array(data, dtype=object)
+                arr = arr.astype(dt)
+            else:
+                arr = float8_astype(arr, dt)
     if device is not None:
         arr = backend.to_device(arr, backend.normalize_device(device))
     return arr
@@ -444,11 +456,11 @@ class Tensor(
         `force` is accepted for PyTorch's `x.numpy(force=True)` (descent never refuses).
 
         Raises:
-            TypeError: a bfloat16 tensor, as in PyTorch (NumPy has no bfloat16): convert with
-                `.float()` first.
+            TypeError: a bfloat16 or float8 tensor, as in PyTorch (NumPy has no such dtype):
+                convert with `.float()` first.
         """
-        if self._data.dtype.kind == "V":
-            raise TypeError("Got unsupported ScalarType BFloat16")
+        if self._data.dtype.num >= 256:  # ml_dtypes' bfloat16 and float8 (e5m2 is of kind "f")
+            raise TypeError(f"Got unsupported ScalarType {scalar_type(self._data.dtype)}")
         if type(self._data) is not np.ndarray and backend.is_meta(self._data):
             raise TypeError(meta.NO_NUMPY)  # PyTorch's TypeError (no data to share)
         return backend.as_numpy(self._data)
