@@ -305,10 +305,11 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors, recording a node when grad mode is on and an input needs grad."""
         if _cast_dispatch is not None and (
-            inputs[0]._data.dtype.kind == "V" if len(inputs) == 1
-            else any([t._data.dtype.kind == "V" for t in inputs])
+            inputs[0]._data.dtype.num >= 256 if len(inputs) == 1
+            else any([t._data.dtype.num >= 256 for t in inputs])
         ):  # fmt: skip
-            # a bfloat16 input (kind "V": ml_dtypes' dtype): see set_cast_dispatch
+            # a bfloat16 or float8 input (ml_dtypes' dtypes: NumPy numbers >= 256, kind "V" but
+            # float8_e5m2's "f"): see set_cast_dispatch
             t = _cast_dispatch(cls, cls.apply, inputs, (), params)
             if t is not None:
                 return t
@@ -351,7 +352,7 @@ class Function:
     @classmethod
     def apply2(cls, a, b):
         """`apply` for a parameterless binary op on two Tensors (the operators' fast path)."""
-        if _cast_dispatch is not None and "V" in (a._data.dtype.kind, b._data.dtype.kind):
+        if _cast_dispatch is not None and (a._data.dtype.num >= 256 or b._data.dtype.num >= 256):
             t = _cast_dispatch(cls, cls.apply2, (a, b), (), None)
             if t is not None:
                 return t
@@ -380,7 +381,7 @@ class Function:
         Python scalar c. On the CPU `ca` is c as a cached read-only 0-d array of x's dtype:
         NumPy combines an array with a same-dtype 0-d array about twice as fast as with a Python
         float, and NEP 50 makes the results identical (the float is cast to the dtype first)."""
-        if _cast_dispatch is not None and x._data.dtype.kind == "V":
+        if _cast_dispatch is not None and x._data.dtype.num >= 256:
             t = _cast_dispatch(cls, cls.apply_scalar, (x,), (c,), None)
             if t is not None:
                 return t
