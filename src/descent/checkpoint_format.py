@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .float8 import SAFETENSORS as FLOAT8_CODES
+
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the file used when `path` is a directory
 _META_KEY = "descent"  # metadata key of the JSON document
@@ -45,23 +47,27 @@ _DTYPES = {
     "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
 }  # fmt: skip
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
-# bfloat16 (ml_dtypes' NumPy dtype, loaded on first use: docs/bfloat16.md) is safetensors' BF16.
-_DTYPES["BF16"] = "bfloat16"
+# ml_dtypes' dtypes (loaded on first use: docs/bfloat16.md, docs/dtypes.md) by name: bfloat16 is
+# safetensors' BF16, float8 its F8_* codes (float8_e8m0fnu has none).
+_ML_DTYPES = {"BF16": "bfloat16", **{code: name for name, code in FLOAT8_CODES.items()}}
+_ML_CODES = {name: code for code, name in _ML_DTYPES.items()}
+_DTYPES.update(_ML_DTYPES)
 
 
 def dtype_of_code(code: str) -> np.dtype:
-    """The NumPy dtype of a safetensors dtype code (BF16: ml_dtypes' bfloat16)."""
-    if code == "BF16":
+    """The NumPy dtype of a safetensors dtype code (BF16, F8_*: ml_dtypes' dtypes)."""
+    name = _ML_DTYPES.get(code)
+    if name is not None:
         from .dtypes import as_dtype  # noqa: PLC0415 - loads ml_dtypes on first use
 
-        return as_dtype("bfloat16")
+        return as_dtype(name)
     return np.dtype(_DTYPES[code])
 
 
 def code_of(dtype: np.dtype) -> str | None:
     """The safetensors dtype code of a NumPy dtype, or None when safetensors has none."""
-    if dtype.kind == "V":
-        return "BF16" if dtype.name == "bfloat16" else None
+    if dtype.num >= 256:  # ml_dtypes' (float8_e5m2 is of NumPy kind "f", the others "V")
+        return _ML_CODES.get(dtype.name)
     return _CODES.get(dtype)
 
 
@@ -191,11 +197,6 @@ def _parse(buf: bytes, path: Path) -> tuple[dict, dict, int]:
     data_len = len(buf) - 8 - n
     spans = []
     for name, info in header.items():
-        if isinstance(info, dict) and info.get("dtype") in ("F8_E4M3", "F8_E5M2"):
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has dtype {info['dtype']}, which NumPy cannot hold; "
-                "convert it to F32 before loading"
-            )
         shape = info.get("shape") if isinstance(info, dict) else None
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
         if (

@@ -74,17 +74,19 @@ def _serialize(arrays: dict[str, np.ndarray], doc: dict) -> bytes:
 
     metadata = {_META_KEY: json.dumps(doc, allow_nan=True)}
     metadata[_SUM_KEY] = _checksum(arrays, metadata)
-    bf16 = [k for k, a in arrays.items() if a.dtype.kind == "V"]
-    if not bf16:
+    low = {k: code_of(a.dtype) for k, a in arrays.items() if a.dtype.num >= 256}
+    if not low:
         return st_save(arrays, metadata=metadata)
-    # safetensors.numpy cannot write ml_dtypes' bfloat16: its bits go in as uint16 and the
-    # header is rewritten to say BF16 (same sizes, so the data offsets stand).
-    raw = st_save({k: a.view(np.uint16) if k in bf16 else a for k, a in arrays.items()},
+    # safetensors.numpy cannot write ml_dtypes' bfloat16 and float8: their bits go in as uint16
+    # or uint8 and the header is rewritten to say BF16 / F8_* (same sizes, so the data offsets
+    # stand).
+    bits = {1: np.uint8, 2: np.uint16}
+    raw = st_save({k: a.view(bits[a.itemsize]) if k in low else a for k, a in arrays.items()},
                   metadata=metadata)  # fmt: skip
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
-    for k in bf16:
-        header[k]["dtype"] = "BF16"
+    for k, code in low.items():
+        header[k]["dtype"] = code
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # safetensors aligns the data to 8 bytes
     return len(text).to_bytes(8, "little") + text + raw[8 + n :]

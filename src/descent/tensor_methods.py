@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import memory_layout as _layout
-from .dtypes import as_dtype
+from .dtypes import SCALAR_TYPES, as_dtype
 
 
 class _OpsTable(SimpleNamespace):
@@ -64,11 +64,9 @@ def register_ops(functions: dict) -> None:
         setattr(_ops, name, fn)
 
 
-_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-                 "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
-                 "bfloat16": "BFloat16Tensor", "complex64": "ComplexFloatTensor",
-                 "complex128": "ComplexDoubleTensor"}
+# PyTorch's legacy type names: its ScalarType name + "Tensor" (FloatTensor, UInt16Tensor,
+# Float8_e4m3fnTensor), from the one table of ScalarType names (dtypes.SCALAR_TYPES).
+_LEGACY_NAMES = {name: scalar + "Tensor" for name, scalar in SCALAR_TYPES.items()}
 
 
 def _legacy_dtype(dtype):

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..dtypes import complex_of
+from ..dtypes import complex_of, scalar_type
 from ..errors import DescentError, DimensionError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 
@@ -145,6 +145,11 @@ def promote_types(d1, d2) -> np.dtype:
     d1, d2 = np.dtype(d1), np.dtype(d2)
     if d1 == d2:
         return d1
+    # PyTorch's "limited support" dtypes promote with nothing (float8) or only with floating
+    # dtypes (uint16/32/64); numbers >= 256 are ml_dtypes' (bfloat16 and float8)
+    if (d1.num >= 256 or d2.num >= 256 or (d1.kind == "u" and d1.itemsize > 1)
+            or (d2.kind == "u" and d2.itemsize > 1)):  # fmt: skip
+        _check_limited(d1, d2)
     k1, k2 = _CATEGORY.get(d1.kind, 4), _CATEGORY.get(d2.kind, 4)
     if k1 != k2:
         if k1 + k2 == 5:  # floating with complex: NumPy's (float64 with complex64: complex128)
@@ -154,6 +159,24 @@ def promote_types(d1, d2) -> np.dtype:
             return complex_of(np.promote_types(f, c))
         return d1 if k1 > k2 else d2
     return np.promote_types(d1, d2)
+
+
+def _check_limited(d1, d2) -> None:
+    """PyTorch's refusal to promote float8 with any other dtype, and uint16/32/64 with anything
+    but float16, bfloat16, float32 and float64 (docs/dtypes.md)."""
+    names = (d1.name, d2.name)
+    if any(n.startswith("float8_") for n in names):
+        kind = "Float8 Types"
+    elif any(n in ("uint16", "uint32", "uint64") for n in names) and not any(
+        d.kind in "fV" for d in (d1, d2)
+    ):
+        kind = "uint16, uint32, uint64 types"
+    else:
+        return
+    raise DescentError(
+        f"Promotion for {kind} is not supported, attempted to promote {scalar_type(d1)} and "
+        f"{scalar_type(d2)}; convert one operand with .to(dtype) first"
+    )
 
 
 def _scalar_dtype(x) -> np.dtype:

@@ -38,6 +38,7 @@ from .. import autograd
 from ..dtypes import on_bfloat16
 from ..opmath import FLOAT as _F32
 from ..tensor import Tensor
+from . import float8
 from .half import round_output
 
 
@@ -48,12 +49,20 @@ def dispatch(cls, entry, tensors, args, params):
     native = cls.native_bfloat16
     if native is True or (native == "basic" and params is not None and params.get("basic")):
         return None  # moves values only (a basic index: a view, which in-place ops write through)
-    kinds = [t._data.dtype.kind if isinstance(t, Tensor) else "" for t in tensors]
+    # "V" for ml_dtypes' dtypes (NumPy numbers >= 256): bfloat16, float8 (e5m2 is of kind "f")
+    kinds = [
+        ("V" if t._data.dtype.num >= 256 else t._data.dtype.kind) if isinstance(t, Tensor) else ""
+        for t in tensors
+    ]
     if "V" not in kinds:
         return None
     from .elementwise import Cast  # noqa: PLC0415
 
     bf16 = tensors[kinds.index("V")]._data.dtype
+    if bf16.name != "bfloat16":  # float8: PyTorch computes a few ops, refuses the rest
+        done, out = float8.dispatch(cls, tensors, bf16)
+        if done:
+            return out  # None: the op moves values, on the float8 arrays as they are
     scalar = getattr(cls, "bfloat16_scalar", None)  # PyTorch's handling of a Python scalar
     if scalar == "round":  # x + c, c - x: c is rounded to bfloat16 first
         args = (float(np.asarray(args[0], dtype=bf16).astype(_F32)),)

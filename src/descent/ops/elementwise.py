@@ -15,6 +15,8 @@ from .. import backend, memory_layout
 from ..autograd import Function
 from ..dtypes import as_dtype
 from ..errors import DescentError, DtypeError
+from ..float8 import astype as float8_astype
+from ..float8 import is_float8
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
@@ -556,6 +558,11 @@ class Cast(Function):
         # The input dtype is kept (a dtype object, not an array) to cast the gradient back: a
         # float16 -> float32 cast hands a float16 gradient to its float16 input (mixed precision).
         self.in_dtype = x.dtype
+        # (num >= 256: a dtype registered outside NumPy, ml_dtypes' bfloat16 and float8)
+        if (x.dtype.num >= 256 or self.dtype.num >= 256) and (
+            is_float8(x.dtype) or is_float8(self.dtype)
+        ):
+            return float8_astype(x, self.dtype)  # PyTorch's rules (float8.py), not ml_dtypes'
         if x.dtype.kind == "c" and self.dtype.kind != "c":
             x = x.real  # complex -> real keeps the real part, as PyTorch (NumPy would warn)
         return x.astype(self.dtype)
@@ -577,6 +584,8 @@ def cast(x, dtype) -> Tensor:
     # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch);
     # nan and inf convert silently, as there (NumPy would warn "invalid value in cast").
     if dtype.kind not in "fcV":
+        if is_float8(x._data.dtype):  # through float32, as PyTorch (float8.py)
+            return Tensor._wrap(float8_astype(x._data, dtype))
         with np.errstate(invalid="ignore"):
             a = x._data
             return Tensor._wrap((a.real if a.dtype.kind == "c" else a).astype(dtype))

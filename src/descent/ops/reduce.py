@@ -291,10 +291,10 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
 
 
 def _as_int64(x: Tensor) -> Tensor:
-    """bool and integer tensors narrower than 64 bits as int64: PyTorch's sum/prod/cumsum/
-    cumprod dtype for them."""
+    """bool, unsigned and integer tensors narrower than 64 bits as int64 (uint64 too, wrapping):
+    PyTorch's sum/prod/cumsum/cumprod dtype for them."""
     dt = x._data.dtype
-    if dt.kind == "b" or (dt.kind in "iu" and dt.itemsize < 8):
+    if dt.kind in "bu" or (dt.kind == "i" and dt.itemsize < 8):
         return cast(x, np.int64)
     return x
 
