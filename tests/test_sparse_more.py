@@ -345,3 +345,165 @@ def test_create_graph_still_refused_where_not_provided():
     for out in (ds.sparse.softmax(s, 1).to_dense().sum(), ds.sparse.sum(ds.sparse.mm(s, b))):
         with pytest.raises(RuntimeError, match="create_graph"):
             ds.autograd.grad(out, s, create_graph=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. CSC and BSR matrices
+
+M = np.array([[1.0, 0, 2, 0], [0, 0, 3, 0], [4, 5, 0, 0], [0, 0, 0, 6]], np.float32)
+CSC = ([0, 2, 3, 5, 6], [0, 2, 2, 0, 1, 3], [1.0, 4, 5, 2, 3, 6])  # M's CSC arrays
+BSR = ([0, 1, 3], [1, 0, 1], np.arange(12.0, dtype=np.float32).reshape(3, 2, 2))
+
+
+def _same_compressed(d, t):
+    """Equal layout, shape, nnz, index arrays and values."""
+    assert str(d.layout) == str(t.layout)
+    assert tuple(d.shape) == tuple(t.shape) and d._nnz() == t._nnz()
+    csc = "csc" in str(t.layout)
+    names = ("ccol_indices", "row_indices") if csc else ("crow_indices", "col_indices")
+    for name in names:
+        np.testing.assert_array_equal(_np(getattr(d, name)()), getattr(t, name)().numpy())
+    np.testing.assert_allclose(_np(d.values()), t.values().detach().numpy())
+    np.testing.assert_allclose(_np(d.to_dense()), t.to_dense().detach().numpy())
+
+
+def test_csc_bsr_construction_conversion_and_accessors_match_torch():
+    for lib in (torch, ds):
+        names = [str(x) for x in (lib.sparse_csc, lib.sparse_bsr)]
+        assert names == ["torch.sparse_csc", "torch.sparse_bsr"]
+    tm, dm = torch.tensor(M), ds.tensor(M)
+    pairs = [
+        (tm.to_sparse_csc(), dm.to_sparse_csc()),
+        (tm.to_sparse_bsr((2, 2)), dm.to_sparse_bsr((2, 2))),
+        (tm.to_sparse_bsr((1, 2)), dm.to_sparse_bsr((1, 2))),
+        (tm.to_sparse(layout=torch.sparse_csc), dm.to_sparse(layout=ds.sparse_csc)),
+        (tm.to_sparse(layout=torch.sparse_bsr, blocksize=(2, 2)),
+         dm.to_sparse(layout=ds.sparse_bsr, blocksize=(2, 2))),
+        (tm.to_sparse().to_sparse_csc(), dm.to_sparse().to_sparse_csc()),
+        (tm.to_sparse().to_sparse_bsr((2, 2)), dm.to_sparse().to_sparse_bsr((2, 2))),
+        (tm.to_sparse_csr().to_sparse_csc(), dm.to_sparse_csr().to_sparse_csc()),
+        (tm.to_sparse_csr().to_sparse_bsr((2, 2)), dm.to_sparse_csr().to_sparse_bsr((2, 2))),
+        (torch.sparse_csc_tensor(*[torch.tensor(a) for a in CSC], (4, 4)),
+         ds.sparse_csc_tensor(*[ds.tensor(a) for a in CSC], (4, 4))),
+        (torch.sparse_csc_tensor(*[torch.tensor(a) for a in CSC]),
+         ds.sparse_csc_tensor(*[ds.tensor(a) for a in CSC])),
+        (torch.sparse_bsr_tensor(*[torch.tensor(a) for a in BSR]),
+         ds.sparse_bsr_tensor(*[ds.tensor(a) for a in BSR])),
+        (torch.sparse_compressed_tensor(*[torch.tensor(a) for a in BSR], (4, 4),
+                                        layout=torch.sparse_bsr),
+         ds.sparse_compressed_tensor(*[ds.tensor(a) for a in BSR], (4, 4), layout=ds.sparse_bsr)),
+    ]  # fmt: skip
+    for t, d in pairs:
+        _same_compressed(d, t)
+        assert not d.is_sparse and not d.is_sparse_csr and d.is_sparse == t.is_sparse
+        assert repr(d).replace("descent.", "torch.") == repr(t)
+    # back to COO and CSR: the same entries in the same order (BSR's block zeros included)
+    for t, d in pairs[:2]:
+        tc, dc = t.to_sparse(), d.to_sparse()
+        np.testing.assert_array_equal(_np(dc._indices()), tc._indices().numpy())
+        np.testing.assert_array_equal(_np(dc._values()), tc._values().numpy())
+    _same_compressed(pairs[0][1].to_sparse_csr(), pairs[0][0].to_sparse_csr())
+
+
+def test_csc_bsr_errors_match_torch():
+    tm, dm = torch.tensor(M), ds.tensor(M)
+    cases = [
+        (lambda lib, x: x.to_sparse_bsr((3, 2)), RuntimeError, "divisible by given blocksize"),
+        (lambda lib, x: x.to_sparse(layout=lib.sparse_bsr), RuntimeError, "without blocksize"),
+        (lambda lib, x: x.to_sparse_csc().crow_indices(), RuntimeError,
+         "crow_indices expected sparse row compressed tensor layout but got SparseCsc"),
+        (lambda lib, x: x.to_sparse_bsr((2, 2)).ccol_indices(), RuntimeError,
+         "expected sparse column compressed tensor layout but got SparseBsr"),
+        (lambda lib, x: x.to_sparse_bsr((2, 2)).to_sparse_csr(), RuntimeError,
+         "expected SparseCsr or SparseCsc layout but got SparseBsr"),
+        (lambda lib, x: x.t() @ x.to_sparse_bsr((2, 2)), RuntimeError,
+         "not implemented for Strided \\+ Strided @ SparseBsr"),
+        (lambda lib, x: lib.mm(x.long().to_sparse_csc(), x.long()), NotImplementedError,
+         "\"addmm_out_sparse_csr_impl_mkl\" not implemented for 'Long'"),
+        (lambda lib, x: x.to_sparse_csc().numpy(), TypeError, "SparseCsc layout"),
+    ]  # fmt: skip
+    for fn, exc, msg in cases:
+        for lib, x in ((torch, tm), (ds, dm)):
+            with pytest.raises(exc, match=msg):
+                fn(lib, x)
+
+
+@pytest.mark.parametrize("layout", ["csc", "bsr", "csr"])
+def test_compressed_products_and_gradients_match_torch(layout):
+    """mm / @ / addmm / matmul with a vector / dense @ sparse: values; gradients of the values
+    and of the dense operand (torch 2.13's BSR backward raises where descent has one: checked
+    by finite differences below)."""
+    x0 = np.arange(8.0, dtype=np.float32).reshape(4, 2) - 3
+
+    def make(lib):
+        if layout == "csc":
+            v = lib.tensor(CSC[2], requires_grad=True)
+            return lib.sparse_csc_tensor(lib.tensor(CSC[0]), lib.tensor(CSC[1]), v, (4, 4)), v
+        if layout == "bsr":
+            v = lib.tensor(BSR[2], requires_grad=True)
+            return lib.sparse_bsr_tensor(lib.tensor(BSR[0]), lib.tensor(BSR[1]), v, (4, 4)), v
+        a = lib.tensor(M).to_sparse_csr()
+        v = lib.tensor(_np(a.values()), requires_grad=True)
+        return lib.sparse_csr_tensor(a.crow_indices(), a.col_indices(), v, (4, 4)), v
+
+    fns = {"mm": lambda lib, s, x: lib.mm(s, x), "@": lambda lib, s, x: s @ x,
+           "addmm": lambda lib, s, x: lib.addmm(lib.ones(4, 2), s, x, beta=0.5, alpha=2.0),
+           "mv": lambda lib, s, x: lib.mv(s, x[:, 0]) * 2,
+           "sparse.mm": lambda lib, s, x: lib.sparse.mm(s, x),
+           "dense@": lambda lib, s, x: x.t() @ s}  # fmt: skip
+    for name, fn in fns.items():
+        if layout == "bsr" and name == "dense@":
+            continue  # raises in both (test_csc_bsr_errors_match_torch)
+        out = {}
+        for lib in (torch, ds):
+            s, v = make(lib)
+            x = lib.tensor(x0, requires_grad=True)
+            y = fn(lib, s, x)
+            w = lib.tensor(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)).astype(np.float32))
+            try:
+                (y * w).sum().backward()
+                out[lib] = (_np(y), _np(v.grad), _np(x.grad))
+            except RuntimeError:  # torch: BSR backward, CSC/CSR sparse.mm backward
+                assert lib is torch and (layout == "bsr" or name == "sparse.mm")
+                out[lib] = (_np(y), None, None)
+        for a, b in zip(out[ds], out[torch], strict=True):
+            if b is not None:
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=f"{layout} {name}")
+
+
+def test_compressed_gradients_against_finite_differences():
+    rng = np.random.default_rng(5)
+    x = ds.tensor(rng.standard_normal((4, 3)), dtype=ds.float64, requires_grad=True)
+    vc = ds.tensor(rng.standard_normal(6), dtype=ds.float64, requires_grad=True)
+    vb = ds.tensor(rng.standard_normal((3, 2, 2)), dtype=ds.float64, requires_grad=True)
+
+    def csc(v):
+        return ds.sparse_csc_tensor(CSC[0], CSC[1], v, (4, 4))
+
+    def bsr(v):
+        return ds.sparse_bsr_tensor(BSR[0], BSR[1], v, (4, 4))
+
+    checks = [
+        (lambda v, y: csc(v) @ y, (vc, x)), (lambda v, y: ds.sparse.mm(bsr(v), y), (vb, x)),
+        (lambda v, y: bsr(v) @ y, (vb, x)), (lambda v, y: y.t() @ csc(v), (vc, x)),
+        (lambda v: csc(v).to_dense() * 2, (vc,)), (lambda v: bsr(v).to_sparse().to_dense(), (vb,)),
+        (lambda v: csc(v).values() ** 2, (vc,)),
+        (lambda y: (y.t() @ y).to_sparse_bsr((1, 3)).to_dense() ** 2, (x,)),
+        (lambda y: (y @ y.t()).to_sparse_csc().to_sparse_csr().to_dense() ** 2, (x,)),
+    ]  # fmt: skip
+    for fn, inputs in checks:
+        assert ds.autograd.gradcheck(fn, inputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Value tests on sparse tensors
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isposinf", "isneginf", "signbit"])
+def test_value_tests_on_sparse_match_torch(name):
+    i, v = [[0, 1, 2, 2, 0, 1], [1, 2, 0, 0, 1, 1]], [1.5, float("nan"), -2.0, float("-inf"),
+                                                      -0.0, -3.0]  # fmt: skip
+    t, d = torch.sparse_coo_tensor(i, v, (3, 3)), ds.sparse_coo_tensor(i, v, (3, 3))
+    a, b = getattr(ds, name)(d), getattr(torch, name)(t)
+    assert a.is_sparse and a.dtype == ds.bool and a.is_coalesced() == b.is_coalesced()
+    _same_sparse(a, b)

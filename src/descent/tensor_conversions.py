@@ -112,6 +112,14 @@ class ConversionMethods:
         """The sparse CSR copy of a 2-d tensor (descent.sparse, docs/sparse.md)."""
         return _ops.to_sparse_csr(self, dense_dim)
 
+    def to_sparse_csc(self, dense_dim=None):
+        """The sparse CSC copy of a 2-d tensor (descent.sparse, docs/sparse.md)."""
+        return _ops.to_sparse_csc(self, dense_dim)
+
+    def to_sparse_bsr(self, blocksize, dense_dim=None):
+        """The sparse BSR copy of a 2-d tensor with (bh, bw) blocks (docs/sparse.md)."""
+        return _ops.to_sparse_bsr(self, blocksize, dense_dim)
+
     def to_dense(self, dtype=None, *, masked_grad=None):
         """A dense tensor is its own dense form (PyTorch returns the tensor itself)."""
         return self if dtype is None else self.to(dtype)

@@ -137,3 +137,44 @@ add(
     shapes=[(5,), (5,)],
     covers=("Mm",),
 )
+
+
+def _csc_dense(v):
+    """The (3, 3) matrix of CSC ([0, 2, 2, 3], [0, 2, 1], v): column 0 holds rows 0 and 2,
+    column 2 row 1."""
+    return np.array([[v[0], 0, 0], [0, 0, v[2]], [v[1], 0, 0]])
+
+
+def _csc(lib, v):
+    return lib.sparse_csc_tensor(lib.tensor([0, 2, 2, 3]), lib.tensor([0, 2, 1]), v, (3, 3))
+
+
+add(
+    name="sparse_csc_mm",
+    fn=lambda v, x: _csc(ds, v) @ x + _csc(ds, v).to_dense(),
+    ref=lambda v, x: _csc_dense(v) @ x + _csc_dense(v),
+    torch_fn=lambda v, x: _csc(torch, v) @ x + _csc(torch, v).to_dense(),
+    shapes=[(3,), (3, 3)],
+    covers=("SparseCompressedTensor", "CompressedMm", "CompressedToDense"),
+    second_order=False,
+)
+
+
+def _bsr_program(a):
+    """BSR conversions of a (4, 2) tensor in either library (a dense (2, 2) result)."""
+    return (
+        a.to_sparse_bsr((2, 1)).values().sum(0) + a.to_sparse_bsr((1, 2)).to_sparse().to_dense()[:2]
+    )
+
+
+add(
+    name="sparse_bsr_conversions",
+    # (2, 1) blocks summed: the four quarters' columns; (1, 2) blocks back to COO: the rows
+    fn=lambda a: _bsr_program(a),
+    ref=lambda a: (a[:2] + a[2:]).sum(1, keepdims=True) + a[:2],
+    torch_fn=lambda a: _bsr_program(a),
+    shapes=[(4, 2)],
+    domain=(0.5, 2.0),  # no zeros: every block is stored
+    covers=("ToSparseBsr", "CompressedValues", "CompressedToCoo"),
+    second_order=False,
+)

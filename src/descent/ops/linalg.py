@@ -112,11 +112,12 @@ def matmul(a, b, *, out=None) -> Tensor:
                 "be broadcast"
             ) from None
     if type(a._data) is not type(b._data) or type(a._data) is not np.ndarray:
-        if a.is_sparse or b.is_sparse or a.is_sparse_csr or b.is_sparse_csr:
-            # a sparse operand (descent.sparse): its own product; reached only here, where
-            # the operands' array types differ or are not NumPy's (sparse @ sparse), so dense
-            # NumPy products pay one type test
-            return (a if a.is_sparse or a.is_sparse_csr else b)._matmul_sparse(a, b)
+        sparse = a if hasattr(type(a), "_matmul_sparse") else b
+        if hasattr(type(sparse), "_matmul_sparse"):
+            # a sparse operand (descent.sparse: COO, CSR, CSC, BSR): its own product; reached
+            # only here, where the operands' array types differ or are not NumPy's (sparse @
+            # sparse), so dense NumPy products pay one type test
+            return sparse._matmul_sparse(a, b)
         check_devices("matmul", a, b)
     if a._data.dtype != b._data.dtype:
         # Two dtypes meet at torch.result_type (float32 @ int64 is float32), where NumPy's

@@ -7,13 +7,16 @@
 
 Modules: `storage` (what a sparse tensor's `_data` holds, and the loud refusal of every op
 that does not know sparse tensors), `kernels` (array kernels), `ops` (the differentiable ops),
-`tensor` (the SparseTensor class and constructors), `softmax`, `csr`.
+`tensor` (the SparseTensor class and constructors), `softmax`, `csr`, `compressed` (CSC and
+BSR), `spgemm` (sparse @ sparse), `masks` (comparison masks of backward formulas).
 """
 
 from __future__ import annotations
 
 from .. import tensor_methods as _tensor_methods
 from ..tensor_gap_methods_tensor import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
+from .compressed import to_sparse_bsr as _to_sparse_bsr
+from .compressed import to_sparse_csc as _to_sparse_csc
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
 from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
@@ -98,5 +101,9 @@ class check_sparse_tensor_invariants:
         return None
 
 
-# Dense tensors' x.to_sparse() / x.to_sparse_csr() reach these through the ops table.
-_tensor_methods.register_ops({"to_sparse": to_sparse, "to_sparse_csr": to_sparse_csr})
+# Dense tensors' x.to_sparse() / x.to_sparse_csr() / to_sparse_csc() / to_sparse_bsr() reach
+# these through the ops table.
+_tensor_methods.register_ops({
+    "to_sparse": to_sparse, "to_sparse_csr": to_sparse_csr, "to_sparse_csc": _to_sparse_csc,
+    "to_sparse_bsr": _to_sparse_bsr,
+})  # fmt: skip

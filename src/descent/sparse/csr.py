@@ -14,6 +14,7 @@ from .. import autograd, backend
 from ..devices import device
 from ..dtypes import as_dtype
 from ..tensor import Tensor
+from ..tensor_gap_methods_tensor import sparse_bsr, sparse_csc
 from . import kernels
 from .ops import _SparseFunction
 from .storage import CooStorage, CsrStorage, SparseUnsupportedError, unsupported
@@ -162,7 +163,17 @@ class SparseCsrTensor(Tensor):
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         if layout is not None and layout.name == "sparse_csr":
             return self
+        if layout is not None and layout.name != "sparse_coo":
+            from .compressed import convert  # noqa: PLC0415 - CSC/BSR load on first use
+
+            return convert(self, layout, blocksize)
         return CsrToCoo.apply(self)
+
+    def to_sparse_csc(self, dense_dim=None):
+        return self.to_sparse(layout=sparse_csc)
+
+    def to_sparse_bsr(self, blocksize, dense_dim=None):
+        return self.to_sparse(layout=sparse_bsr, blocksize=blocksize)
 
     to_sparse_coo = to_sparse
 
@@ -176,7 +187,11 @@ class SparseCsrTensor(Tensor):
     def _like(self, op: str, dtype=None, requires_grad=False, device=None) -> Tensor:
         raise unsupported(self._data, "a tensor of its shape and layout", op)
 
-    def _matmul_sparse(self, a, b) -> Tensor:
+    def _matmul_sparse(self, a, b, sparse_grad: bool = False) -> Tensor:
+        if not isinstance(a, SparseCsrTensor):  # dense @ CSR: through its transpose (a CSC)
+            from .compressed import compressed_mm  # noqa: PLC0415
+
+            return compressed_mm(a, b, "matmul", sparse_grad)
         return csr_mm(a, b, "matmul")
 
     def __repr__(self) -> str:
@@ -265,18 +280,26 @@ def dense_to_csr(x) -> Tensor:
 
 
 def csr_mm(a, b, op: str = "mm") -> Tensor:
-    """A CSR matrix @ a dense matrix (dense result); a dense @ CSR product raises."""
-    if not isinstance(a, SparseCsrTensor) or isinstance(b, (SparseCsrTensor,)) or b.is_sparse:
+    """A CSR matrix @ a dense matrix or vector (dense result); dense @ CSR goes through
+    compressed.py (the transpose is a CSC matrix)."""
+    if not isinstance(a, SparseCsrTensor) or hasattr(type(b), "_matmul_sparse"):
         raise SparseUnsupportedError(
             f"{op}: descent multiplies a CSR matrix by a dense one only (shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}); use .to_dense() on the other operand"
         )
-    if b.ndim != 2 or b.shape[0] != a.shape[1]:
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[1]:
         raise RuntimeError(f"{op}: shapes {tuple(a.shape)} (CSR) and {tuple(b.shape)} do not "
                            "align")  # fmt: skip
     if a.dtype != b.dtype:
         raise RuntimeError(f"{op}: expected both operands to have the same dtype, got {a.dtype} "
                            f"and {b.dtype}")  # fmt: skip
+    if a._data.dtype.kind not in "fc":  # PyTorch's CPU kernel is MKL's: floating only
+        from .tensor import _torch_name  # noqa: PLC0415
+
+        raise SparseUnsupportedError(f'"addmm_out_sparse_csr_impl_mkl" not implemented for '
+                                     f"'{_torch_name(a._data.dtype)}'")  # fmt: skip
+    if b.ndim == 1:  # CSR @ vector (torch.mv, matmul)
+        return CsrMm.apply(a, b.reshape(b.shape[0], 1)).reshape(a.shape[0])
     return CsrMm.apply(a, b)
 
 

@@ -74,7 +74,7 @@ def _op_name() -> str:
 def unsupported(storage, what: str, op: str | None = None) -> SparseUnsupportedError:
     """The loud error: the op, what it asked of the storage, the shape and the fix."""
     op = op or _op_name()
-    kind = "COO" if storage.layout is sparse_coo else "CSR"
+    kind = storage.layout.name.split("_", 1)[1].upper()  # COO, CSR, CSC, BSR
     return SparseUnsupportedError(
         f"{op}: not supported for a sparse {kind} tensor (shape {tuple(storage.shape)}, nnz "
         f"{storage.nnz}, layout=torch.{storage.layout.name}; the op asked for {what}). descent's "
@@ -97,7 +97,12 @@ ZERO_PRESERVING = frozenset({
     "absolute", "fabs", "positive", "sqrt", "cbrt", "sin", "tan", "arcsin", "arctan", "sinh",
     "tanh", "arcsinh", "arctanh", "expm1", "log1p", "sign", "floor", "ceil", "trunc", "rint",
     "deg2rad", "rad2deg", "square", "conjugate",
+    # the value tests with f(0) = False: a sparse bool tensor, as PyTorch's
+    "isnan", "isinf", "signbit",
 })  # fmt: skip
+# NumPy functions (not ufuncs) with f(0) = 0 (or False) whatever their keywords: applied to the
+# coalesced stored values the same way (torch.isposinf / isneginf / nan_to_num on sparse).
+ZERO_PRESERVING_FUNCTIONS = frozenset({np.isposinf, np.isneginf, np.nan_to_num})
 
 
 class _Flags:
@@ -155,7 +160,9 @@ class _Storage:
             from .masks import where  # noqa: PLC0415 - backward formulas' masks (masks.py)
 
             return where(*args, **kwargs)
-        if func in (np.round, np.around) and self.layout is sparse_coo and args[0] is self:
+        if (func in ZERO_PRESERVING_FUNCTIONS or func in (np.round, np.around)) and (
+            self.layout is sparse_coo and args[0] is self
+        ):
             from .kernels import coalesce  # noqa: PLC0415 - round(0) = 0: the stored values
 
             c = coalesce(self)

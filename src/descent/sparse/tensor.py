@@ -18,7 +18,7 @@ from ..dtypes import as_dtype, complex_of, get_default_dtype
 from ..grad_mode import is_grad_enabled
 from ..print_options import format_values
 from ..tensor import Tensor
-from ..tensor_gap_methods_tensor import sparse_coo
+from ..tensor_gap_methods_tensor import sparse_bsr, sparse_coo, sparse_csc
 from . import ops
 from .storage import CooStorage, SparseUnsupportedError, unsupported
 
@@ -42,6 +42,7 @@ class SparseTensor(Tensor):
     `descent.sparse_coo_tensor(indices, values, size)` or `x.to_sparse()` (docs/sparse.md)."""
 
     __slots__ = ()  # the same layout as Tensor: the engine assigns this class to a tensor
+    _csc, _bsr = sparse_csc, sparse_bsr
 
     # -- what a sparse tensor is -----------------------------------------------------------
     @property
@@ -92,9 +93,9 @@ class SparseTensor(Tensor):
 
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         if layout is not None and layout is not sparse_coo:
-            if layout.name == "sparse_csr":
-                return self.to_sparse_csr()
-            raise SparseUnsupportedError(f"to_sparse: layout {layout} is not supported")
+            from .compressed import convert  # noqa: PLC0415 - CSC/BSR load on first use
+
+            return convert(self, layout, blocksize)
         if sparse_dim is not None and sparse_dim != self._data.sparse_dim:
             raise RuntimeError(
                 f"to_sparse: conversion from Sparse to Sparse with sparse_dim argument != "
@@ -109,6 +110,16 @@ class SparseTensor(Tensor):
         from .csr import coo_to_csr  # noqa: PLC0415 - CSR loads on first use
 
         return coo_to_csr(self)
+
+    def to_sparse_csc(self, dense_dim=None):
+        from .compressed import convert  # noqa: PLC0415
+
+        return convert(self, self._csc)
+
+    def to_sparse_bsr(self, blocksize, dense_dim=None):
+        from .compressed import convert  # noqa: PLC0415
+
+        return convert(self, self._bsr, blocksize)
 
     def indices(self) -> Tensor:
         """The coordinates (sparse_dim, nnz) of a coalesced tensor (an uncoalesced one raises,
@@ -391,9 +402,9 @@ def empty_sparse(size, dtype=None, device=None, requires_grad=False, sparse_dim=
 def to_sparse(x, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None) -> Tensor:
     """Tensor.to_sparse for a dense tensor: the coalesced COO copy storing its nonzeros."""
     if layout is not None and layout is not sparse_coo:
-        if layout.name == "sparse_csr":
-            return to_sparse_csr(x)
-        raise SparseUnsupportedError(f"to_sparse: layout {layout} is not supported by descent")
+        from .compressed import convert  # noqa: PLC0415 - CSC/BSR load on first use
+
+        return convert(x, layout, blocksize)
     n = x._data.ndim
     sd = n if sparse_dim is None else int(sparse_dim)
     if not 0 <= sd <= n:
@@ -417,7 +428,11 @@ def to_sparse_csr(x, dense_dim=None) -> Tensor:
 
 def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     """sparse (n, m) @ dense (m, k) or (m,) -> dense; the gradient reaches both (see ops.Mm)."""
+    if not isinstance(sparse, SparseTensor) and hasattr(type(sparse), "_matmul_sparse"):
+        return sparse._matmul_sparse(sparse, dense, sparse_grad)  # CSR, CSC, BSR
     if not isinstance(sparse, SparseTensor):
+        if hasattr(type(dense), "_matmul_sparse") and dense._data.layout is not sparse_coo:
+            return dense._matmul_sparse(sparse, dense, sparse_grad)  # dense @ CSR/CSC/BSR
         if isinstance(dense, SparseTensor) and dense._data.layout is sparse_coo:
             # dense @ sparse = (sparse^T @ dense^T)^T, as PyTorch computes it
             if sparse.ndim != 2 or dense.ndim != 2:
