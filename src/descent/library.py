@@ -48,6 +48,7 @@ from .tensor import Tensor
 __all__ = ["custom_op", "CustomOpDef", "infer_schema", "register_autograd", "register_fake",
            "register_kernel", "register_vmap", "register_torch_dispatch", "opcheck",
            "get_ctx"]  # fmt: skip
+# (and, loaded on first use, _SCHEMA_API's names at the end of this module)
 
 _OPS: dict[str, CustomOpDef] = {}  # "namespace::name" -> op
 _NAMESPACES: dict[str, dict[str, CustomOpDef]] = {}  # namespace -> {name: op}
@@ -540,3 +541,15 @@ class _OpNamespace:
 def namespace(name: str) -> _OpNamespace | None:
     """The namespace object for `descent.ops.<name>`, or None if no custom op uses it."""
     return _OpNamespace(name) if name in _NAMESPACES else None
+
+
+_SCHEMA_API = ("Library", "define", "impl", "impl_abstract", "fallthrough_kernel")
+
+
+def __getattr__(name: str):
+    """The schema-string API (library_define.py) builds on this module: loaded on first use."""
+    if name in _SCHEMA_API:
+        from . import library_define  # noqa: PLC0415
+
+        return getattr(library_define, name)
+    raise AttributeError(f"module 'descent.library' has no attribute {name!r}")
