@@ -265,6 +265,40 @@ def test_ops_torch_supports_match_bitwise(name):
                 np.testing.assert_array_equal(_bits(rd), _bits(rt), err_msg=op)
 
 
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz"])
+def test_linear_and_writes_match_torch(name):
+    """F.linear (PyTorch's float8 addmm: float32 inside, one rounding) and values written into
+    a float8 tensor from float32 or Python numbers (copy_, x[i] = c, fill_, full): rounded and
+    saturated by PyTorch's conversion, not ml_dtypes' cast, and c10's overflow error where
+    PyTorch checks (fill_ and full; PyTorch's one-element fill_ does not check: not tested)."""
+    t, d = getattr(torch, name), getattr(ds, name)
+    x, w = rng.standard_normal((5, 16)).astype(np.float32) * 3, rng.standard_normal((7, 16))
+    w, b = w.astype(np.float32), rng.standard_normal(7).astype(np.float32)
+    rt = torch.nn.functional.linear(*(torch.from_numpy(a).to(t) for a in (x, w, b)))
+    rd = ds.nn.functional.linear(*(ds.tensor(a).to(d) for a in (x, w, b)))
+    np.testing.assert_array_equal(_bits(rd), _bits(rt))
+    src = np.array([500.0, 1.0, -1e9, np.nan, 0.3], np.float32)
+    rt = torch.zeros(5, dtype=t).copy_(torch.from_numpy(src))
+    np.testing.assert_array_equal(_bits(ds.zeros(5, dtype=d).copy_(ds.tensor(src))), _bits(rt))
+    for value in (500.0, -1e9, float("inf"), float("nan"), 0.3, 61439.0):
+        zt, zd = torch.zeros(2, dtype=t), ds.zeros(2, dtype=d)
+        zt[0], zd[0] = value, value  # one element: converted (saturated) without a check
+        np.testing.assert_array_equal(_bits(zd), _bits(zt))
+        # fill_ and full of several elements: c10's overflow check first
+        for make in (lambda lib, dt, v=value: lib.zeros(3, dtype=dt).fill_(v),
+                     lambda lib, dt, v=value: lib.full((2,), v, dtype=dt)):  # fmt: skip
+            try:
+                want = _bits(make(torch, t))
+            except RuntimeError as e:
+                with pytest.raises(RuntimeError, match=str(e)):
+                    make(ds, d)
+                continue
+            np.testing.assert_array_equal(_bits(make(ds, d)), want)
+    assert ds.zeros(1, dtype=d).is_signed() is torch.zeros(1, dtype=t).is_signed() is True
+    assert ds.zeros(1, dtype=ds.float8_e8m0fnu).is_signed() is False
+    assert ds.zeros(1, dtype=ds.uint16).is_signed() is False
+
+
 def _msg(torch_message: str) -> str:
     """The part of PyTorch's message that descent repeats (the kernel name may differ)."""
     return "not implemented for '" + torch_message.rpartition("for '")[2].rstrip("'") + "'"

@@ -25,6 +25,8 @@ float64 values with PyTorch bitwise. This module imports nothing of descent.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # PyTorch's names, which are ml_dtypes' names too, and its ScalarType spellings (error messages).
@@ -85,8 +87,8 @@ def astype(a, dtype):
     if name == "float8_e8m0fnu":
         return _e8m0_bits(a).view(dtype)
     if name == "float8_e4m3fn":
-        a = np.clip(a, -448.0, 448.0)  # no infinity: PyTorch saturates (nan stays nan)
-    out = a.astype(dtype)
+        a = np.asarray(np.clip(a, -448.0, 448.0))  # no infinity: PyTorch saturates
+    out = np.asarray(a.astype(dtype))  # (an array for 0-d input too: written below)
     if name in ("float8_e4m3fn", "float8_e5m2"):
         nan = np.isnan(a)
         if nan.any():  # PyTorch's nan: all ones, with the input's sign
@@ -119,12 +121,24 @@ def _float32_table(dtype) -> np.ndarray:
     return table
 
 
+def overflows(c, dtype) -> bool:
+    """c10's `overflows` check for a number written into a float8 tensor by fill_ or full:
+    outside [lowest, max] (e8m0fnu's lowest is 2**-127: no zero, no negatives), or an infinity
+    where the format has none (every format but e5m2). nan passes."""
+    c = float(c)
+    if math.isinf(c):
+        return dtype.name != "float8_e5m2"
+    info = finfo_fields(dtype.name)
+    return c < info["min"] or c > info["max"]
+
+
 def _e8m0_bits(a32):
     """float32 -> float8_e8m0fnu bit patterns, as c10's fp8e8m0fnu_from_fp32_value: the
     biased exponent, plus one when the mantissa's guard bit is set and the round or sticky bits
     or the implied leading bit (set for normal numbers) are: round to nearest, ties up for
     normal numbers. The sign is dropped; nan and +-inf give nan (0xFF)."""
-    bits = np.ascontiguousarray(a32).view(np.uint32)
+    a32 = np.asarray(a32)
+    bits = (a32 if a32.flags.c_contiguous else a32.copy()).view(np.uint32)  # (keeps 0-d)
     exponent = ((bits >> 23) & 0xFF).astype(np.uint8)
     guard = (bits & 0x400000) != 0
     rest = (bits & 0x3FFFFF) != 0  # the round bit and the sticky bits together

@@ -10,6 +10,9 @@ import numpy as np
 from .. import backend
 from ..dtypes import complex_of, scalar_type
 from ..errors import DescentError, DimensionError, DtypeError
+from ..float8 import astype as float8_astype
+from ..float8 import is_float8
+from ..float8 import overflows as float8_overflows
 from ..tensor import Tensor, get_default_dtype
 
 # What counts as a Python-level scalar operand: it takes the tensor's dtype instead of
@@ -45,6 +48,8 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
                 else get_default_dtype()
             )  # fmt: skip
         xp = backend.get_array_module(like._data)
+        if dt.num >= 256 and is_float8(dt):  # PyTorch's conversion rules (float8.py)
+            return Tensor._wrap(float8_astype(np.asarray(x, dtype=np.float64), dt))
         return Tensor._wrap(xp.asarray(x, dtype=dt))
     if like is not None and type(x) is complex:
         # A Python complex is a scalar too: the complex form of `like`'s float dtype, at full
@@ -334,6 +339,13 @@ def fill_int(c, dt):
     """
     if dt == _F16:
         return half_value(c)
+    if dt.num >= 256 and is_float8(dt):  # c10's checked conversion, then float8.py's rules
+        if float8_overflows(c, dt):
+            raise DescentError(
+                f"value cannot be converted to type c10::{scalar_type(dt)} without overflow "
+                f"({c!r} is outside the dtype's finite range), as in PyTorch"
+            )
+        return float8_astype(np.asarray(c, dtype=np.float64), dt)  # a 0-d float8 array
     if type(c) is not int or dt.kind not in "iu":
         return c
     info = np.iinfo(dt)

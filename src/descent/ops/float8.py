@@ -37,6 +37,7 @@ from ..tensor import Tensor
 COMPUTES = {
     "Mul": (),
     "MatMul": ("float8_e8m0fnu",),
+    "Linear": ("float8_e8m0fnu",),  # addmm: x @ w.T + b, one rounding
     "Abs": ("float8_e8m0fnu",),
 }
 

@@ -491,8 +491,9 @@ def is_distributed(input) -> bool:
 
 
 def is_signed(input) -> bool:
-    """True for floating and signed integer dtypes, False for unsigned integers and bool."""
-    return as_tensor(input)._data.dtype.kind in "fic"
+    """True for floating and signed integer dtypes, False for unsigned integers, bool and
+    float8_e8m0fnu (the dtype's own `is_signed`)."""
+    return as_tensor(input).dtype.is_signed
 
 
 def is_same_size(input, other) -> bool:

@@ -15,6 +15,8 @@ from .. import backend
 from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
+from ..float8 import astype as float8_astype
+from ..float8 import is_float8
 from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
@@ -220,7 +222,10 @@ def setitem(x: Tensor, index, value) -> None:
     # Outside the graph: write into the array (views see it); the version still goes up.
     # (fill_int's range check for ints; a float16 tensor takes 1e9 as inf, as PyTorch's x[i] = v)
     v = (value._data if isinstance(value, Tensor) else value
-         if x._data.dtype.kind == "f" else fill_int(value, x._data.dtype))  # fmt: skip
+         if x._data.dtype.kind == "f" or x._data.dtype.num >= 256
+         else fill_int(value, x._data.dtype))  # fmt: skip
+    if x._data.dtype.num >= 256 and is_float8(x._data.dtype):  # float8: PyTorch's conversion,
+        v = float8_astype(np.asarray(v), x._data.dtype)  # saturating, without fill_'s check
     try:
         x._data[idx] = v
     except ValueError:

@@ -25,6 +25,7 @@ import numpy as np
 from .. import backend
 from ..autograd import overwrote_saved_output, view_source
 from ..errors import DescentError
+from ..float8 import astype as float8_astype
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
@@ -287,6 +288,8 @@ def copy_(t: Tensor, src) -> Tensor:
         v = backend.to_device(src._data, t.device)
     else:
         v = src._data
+    if v.dtype != t._data.dtype and (v.dtype.num >= 256 or t._data.dtype.num >= 256):
+        v = float8_astype(v, t._data.dtype)  # to or from float8: PyTorch's rules (float8.py)
     try:
         t._data[...] = v
     except ValueError:
