@@ -58,6 +58,18 @@ OPS = [
     ("conv2d", lambda t, F, x, w: F.conv2d(x, w, padding=1), [(1, 2, 5, 5), (3, 2, 3, 3)]),
     ("cast", lambda t, F, a: a.to(t.float64), [(2, 3)]),
     (
+        "cross_entropy",
+        lambda t, F, a: F.cross_entropy(a, t.zeros(4, dtype=t.int64, device="meta")),
+        [(4, 5)],
+    ),
+    ("topk", lambda t, F, a: a.topk(2, dim=1)[1], [(4, 5)]),
+    ("gather", lambda t, F, a: a.gather(1, t.zeros(4, 2, dtype=t.int64, device="meta")), [(4, 5)]),
+    ("erf", lambda t, F, a: t.erf(a), [(4, 5)]),
+    ("int_scalar", lambda t, F, a: a.long() // 2 + 1, [(4, 5)]),
+    ("bool_and", lambda t, F, a: (a > 0) & (a < 1), [(4, 5)]),
+    ("conv_transpose2d", lambda t, F, x, w: F.conv_transpose2d(x, w), [(1, 2, 4, 4), (2, 3, 3, 3)]),
+    ("lstm", lambda t, F, a: t.nn.LSTM(8, 4, device="meta")(a)[0], [(3, 2, 8)]),
+    (
         "sdpa",
         lambda t, F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
         [(1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)],
@@ -106,6 +118,8 @@ def test_creation_device_dtype_and_repr_match_torch():
     assert big._data.nbytes > 10**12 and big._data.base.nbytes == 4
     w = descent.empty(10**6, 10**3, device="meta")
     assert tuple((big @ w).shape) == (10**6, 10**3)
+    assert tuple(descent.cat([big, big]).sum(0).shape) == (10**6,)
+    assert tuple(descent.stack([w, w], dim=1).shape) == (10**6, 2, 10**3)
 
 
 def _errors(fn):

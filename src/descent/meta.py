@@ -60,15 +60,21 @@ class MetaArray(np.ndarray):
             result = _shrink(getattr(ufunc, method)(*_plain_all(inputs), **kwargs))
         if out is not None:  # `np.add(a, b, out=a)`: meta outputs stay meta, nothing to write
             out = out if isinstance(out, tuple) else (out,)
-            if all(type(o) is MetaArray for o in out):
-                return out[0] if len(out) == 1 else out
-            raise RuntimeError(NO_DATA)  # a meta result written into a CPU array
+            # nothing to write; a CPU `out` an op allocated (np.empty, then np.add(..., out=))
+            # is left as it is: the op hook makes that op's output meta
+            return out[0] if len(out) == 1 else out
         return result
 
     def __array_function__(self, func, types, args, kwargs):
         make = _CREATION_LIKE.get(func)
         if make is not None:
             return make(*args, **kwargs)
+        rule = _FUNCTION_RULES.get(func)
+        if rule is not None:
+            try:
+                return rule(*args, **kwargs)
+            except _NoRule:
+                pass
         if func in _NO_DATA_FUNCTIONS:
             raise _NO_DATA_FUNCTIONS[func]()
         if func is np.copyto:  # a write into a meta array: nothing to write
@@ -118,11 +124,17 @@ class MetaArray(np.ndarray):
         return (empty, (self.shape, self.dtype))
 
     # -- reading values: PyTorch's errors -----------------------------------------------------
-    def __bool__(self):
-        raise RuntimeError(NO_ITEM)
+    def __bool__(self) -> bool:
+        # The ops' own value checks (`if bad.any(): raise`, `if nan.any(): <slow path>`) see
+        # no bad values, as PyTorch's meta kernels skip them; `bool(meta_tensor)` still raises
+        # PyTorch's error (Tensor.__bool__).
+        return False
 
-    def __float__(self):
-        raise RuntimeError(NO_ITEM)
+    def __float__(self) -> float:
+        # A value an op folds into its (meta) result, e.g. a mean's denominator: nan, which
+        # never reaches a user (Tensor.__float__ raises). int() raises: a size taken from data
+        # must not be invented.
+        return float("nan")
 
     def __int__(self):
         raise RuntimeError(NO_ITEM)
@@ -356,6 +368,60 @@ def _equal_error():
         "impl or Meta kernel registered (a meta tensor has no values to compare)"
     )
 
+
+def _concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    """np.concatenate's shape rule: the sizes along `axis` add up, the others must agree."""
+    arrays = [np.asanyarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("need at least one array to concatenate")
+    dt = np.result_type(*arrays) if dtype is None else np.dtype(dtype)
+    if axis is None:
+        return empty((sum(a.size for a in arrays),), dt)
+    nd = arrays[0].ndim
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    (ax,) = normalize_axis_tuple(axis, nd)
+    rest = arrays[0].shape[:ax] + arrays[0].shape[ax + 1 :]
+    for i, a in enumerate(arrays[1:], 1):
+        if a.ndim != nd or a.shape[:ax] + a.shape[ax + 1 :] != rest:
+            raise ValueError(
+                "all the input array dimensions except for the concatenation axis must match "
+                f"exactly, but array 0 has shape {arrays[0].shape} and array {i} has shape "
+                f"{a.shape}"
+            )
+    shape = list(arrays[0].shape)
+    shape[ax] = sum(a.shape[ax] for a in arrays)
+    return empty(tuple(shape), dt)
+
+
+def _stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    """np.stack's shape rule: equal shapes, a new axis of length len(arrays) at `axis`."""
+    arrays = [np.asanyarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("need at least one array to stack")
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError("all input arrays must have the same shape")
+    dt = np.result_type(*arrays) if dtype is None else np.dtype(dtype)
+    (ax,) = normalize_axis_tuple(axis, arrays[0].ndim + 1)
+    shape = list(arrays[0].shape)
+    shape.insert(ax, len(arrays))
+    return empty(tuple(shape), dt)
+
+
+def _where(cond, *values):
+    """np.where(cond, x, y): the three shapes broadcast; x and y's dtypes promote."""
+    if not values:
+        raise _NoRule  # np.where(cond) is nonzero: a data-dependent shape
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (cond, *values)))
+    res = np.where(True, *(_stand_in(v) for v in values))
+    return empty(shape, np.asarray(res).dtype)
+
+
+class _NoRule(Exception):
+    pass
+
+
+_FUNCTION_RULES = {np.concatenate: _concatenate, np.stack: _stack, np.where: _where}
 
 _NO_DATA_FUNCTIONS = {
     np.array_equal: _equal_error,

@@ -437,6 +437,8 @@ class Tensor(
                 f"the truth value of a tensor with {self._data.size} elements is ambiguous: use "
                 ".any() or .all()"
             )
+        if type(self._data) is not np.ndarray and backend.is_meta(self._data):
+            raise RuntimeError(meta.NO_ITEM)  # (the array says False: see meta.py)
         return bool(self._data)
 
     def __float__(self) -> float:

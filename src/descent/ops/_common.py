@@ -77,11 +77,19 @@ def check_devices(op: str, *tensors: Tensor) -> None:
         if dev is None:
             dev = d
         elif d != dev:
+            if _meta_with_cpu_scalars(tensors):
+                return
             shapes = ", ".join(f"{tuple(x.shape)} on {x.device}" for x in tensors)
             raise RuntimeError(
                 f"{op}: tensors on different devices ({shapes}); move them to one device with "
                 ".to(device) first"
             )
+
+
+def _meta_with_cpu_scalars(tensors) -> bool:
+    """Meta tensors meeting 0-d CPU tensors only: PyTorch lets a CPU scalar join them."""
+    devs = {t.device for t in tensors if t._data.ndim or t.device != "cpu"}
+    return devs == {"meta"}
 
 
 def axis_arg(axis, dim):

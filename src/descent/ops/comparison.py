@@ -100,8 +100,11 @@ def _bitwise(name, ufunc_name, bool_ok=True):
             )
         ta = a if isinstance(a, Tensor) else b
         xp = backend.get_array_module(ta._data)
-        av = xp.asarray(a._data if isinstance(a, Tensor) else wrap_int(a, dt), dtype=dt)
-        bv = xp.asarray(b._data if isinstance(b, Tensor) else wrap_int(b, dt), dtype=dt)
+        # astype(copy=False), not asarray: a meta array stays one (asarray makes a plain view)
+        av = a._data.astype(dt, copy=False) if isinstance(a, Tensor) else xp.asarray(
+            wrap_int(a, dt), dtype=dt)
+        bv = b._data.astype(dt, copy=False) if isinstance(b, Tensor) else xp.asarray(
+            wrap_int(b, dt), dtype=dt)
         try:
             np.broadcast_shapes(av.shape, bv.shape)
         except ValueError:

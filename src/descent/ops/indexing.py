@@ -378,7 +378,7 @@ def _check_gather_bounds(index, size: int, axis: int) -> None:
     negative index is an error there, not a count from the end (and silently wrapping it would
     hide a bug in the caller's indices)."""
     idx = index._data if isinstance(index, Tensor) else np.asarray(index)
-    if idx.size == 0:
+    if idx.size == 0 or backend.is_meta(idx):  # meta indices: no values to check
         return
     lo, hi = int(idx.min()), int(idx.max())
     if lo < 0 or hi >= size:
