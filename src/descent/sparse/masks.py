@@ -88,7 +88,9 @@ def where(cond, a, b):
     """np.where with a sparse operand: `where(True, 0, g)` (zeros of g's layout: the gradient
     of a piecewise-constant op) or a CooMask condition whose result is zero at every unstored
     coordinate (a sparse result with the mask's pattern)."""
-    if cond is True or cond is False:
+    if cond is True or cond is False or (getattr(cond, "shape", None) == ()
+                                         and getattr(cond, "dtype", None) == np.bool_):  # fmt: skip
+        cond = bool(cond)  # a Python bool, or the 0-d array descent's where op makes of it
         keep = a if cond else b
         other = b if cond else a
         if is_number(keep) and keep == 0 and isinstance(other, CooStorage):

@@ -38,8 +38,8 @@ class SparseUnsupportedError(NotImplementedError):
 _SUPPORTED = (
     "to_dense, coalesce, indices/values, t/transpose, sparse + sparse, * by a number, a dense "
     "or a sparse tensor, / by a number, positive powers, functions with f(0) = 0 (abs, sqrt, "
-    "sin, tanh, relu, ...), sum, torch.sparse.sum/mm/addmm/softmax/log_softmax, mm/matmul/@ "
-    "with a dense matrix"
+    "sin, tanh, relu, ...), isnan/isinf, sum, torch.sparse.sum/mm/addmm/softmax/log_softmax, "
+    "mm/matmul/@ with a dense or a sparse matrix"
 )
 
 
