@@ -59,21 +59,28 @@ def _to_array(data, dtype=None, device=None):
     else:
         dt = as_dtype(dtype)
         if arr.dtype != dt:
-            # ml_dtypes' dtypes (NumPy numbers >= 256): float8 converts by PyTorch's rules
-            if dt.num < 256 and arr.dtype.num < 256:
-                if (
-                    dt.kind == "u"
-                    and dt.itemsize == 8
-                    and arr.dtype.kind == "f"
-                    and isinstance(data, (list, tuple))
-                ):  # Python ints past int64's range made float64: convert them as ints
-                    arr = np.array(data, dtype=object)
+            if dt.num in _PLAIN and arr.dtype.num < 256:  # two attribute reads on this path
                 arr = arr.astype(dt)
             else:
-                arr = float8_astype(arr, dt)
+                arr = _astype_special(arr, dt, data)
     if device is not None:
         arr = backend.to_device(arr, backend.normalize_device(device))
     return arr
+
+
+# NumPy's own dtype numbers (ml_dtypes' are >= 256) but uint64's: a plain astype
+_PLAIN = frozenset(range(256)) - {np.dtype(np.uint64).num, np.dtype(np.ulonglong).num}
+
+
+def _astype_special(arr, dt, data):
+    """`_to_array`'s conversions that NumPy's astype gets wrong: to and from float8 (PyTorch's
+    rules, float8.py) and to uint64 from a list whose Python ints past int64's range NumPy made
+    float64 (converted from the ints themselves)."""
+    if dt.num >= 256 or arr.dtype.num >= 256:
+        return float8_astype(arr, dt)
+    if dt.kind == "u" and arr.dtype.kind == "f" and isinstance(data, (list, tuple)):
+        arr = np.array(data, dtype=object)
+    return arr.astype(dt)
 
 
 def _flat(data):
