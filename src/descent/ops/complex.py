@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..dtypes import complex_of
+from ..dtypes import complex_of, scalar_type
 from ..tensor import Tensor
 from ._common import as_tensor
 
@@ -32,11 +32,9 @@ __all__ = [
 
 
 def _scalar_type(dt) -> str:
-    """PyTorch's ScalarType name of a NumPy dtype (Float, Double, Long, ...) for messages."""
-    names = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long",
-             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
-             "complex64": "ComplexFloat", "complex128": "ComplexDouble"}  # fmt: skip
-    return names.get(np.dtype(dt).name, str(dt))
+    """PyTorch's ScalarType name of a NumPy dtype (Float, Double, Long, ...) for messages: the
+    one table, dtypes.SCALAR_TYPES."""
+    return scalar_type(dt)
 
 
 def _real_dtype(dt) -> np.dtype:

@@ -29,15 +29,12 @@ import numpy as np
 
 from .. import backend
 from ..autograd import is_grad_enabled
+from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
 
-# PyTorch's ScalarType names (its error messages use them) and the C type names of its
-# "Expected out tensor to have dtype ..." check.
-_SCALAR_NAMES = {
-    "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
-    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-    "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
-}  # fmt: skip
+# PyTorch's ScalarType names (its error messages use them: the one table, dtypes.SCALAR_TYPES)
+# and the C type names of its "Expected out tensor to have dtype ..." check.
+_SCALAR_NAMES = SCALAR_TYPES
 _C_NAMES = {
     "float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
     "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",

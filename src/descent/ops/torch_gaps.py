@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from .. import backend
+from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor
 from .arithmetic import add, div, mul, sub
@@ -67,9 +68,7 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     return Tensor._wrap(out.astype(dt))
 
 
-_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
-                "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
-                "bool": "Bool"}  # fmt: skip
+_TORCH_NAMES = SCALAR_TYPES  # PyTorch's ScalarType names: the one table (dtypes.py)
 
 
 def _torch_name(dtype) -> str:
