@@ -518,3 +518,53 @@ def test_value_tests_on_sparse_match_torch(name):
     a, b = getattr(ds, name)(d), getattr(torch, name)(t)
     assert a.is_sparse and a.dtype == ds.bool and a.is_coalesced() == b.is_coalesced()
     _same_sparse(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Selections along sparse dims (PyTorch: forward only, its backward raises)
+
+SELECTIONS = {
+    "index_select": lambda lib, s: s.index_select(0, lib.tensor([2, 0, 2])),
+    "index_select_neg_dim": lambda lib, s: s.index_select(-1, lib.tensor([1, 2])),
+    "select": lambda lib, s: s.select(1, 2),
+    "getitem": lambda lib, s: s[1],
+    "narrow_copy": lambda lib, s: s.narrow_copy(1, 1, 2),
+    "unsqueeze": lambda lib, s: s.unsqueeze(2),
+    "permute": lambda lib, s: s.permute(1, 0),
+}
+
+
+@pytest.mark.parametrize("name", list(SELECTIONS))
+def test_selections_match_torch_with_sparse_gradients(name):
+    res = {}
+    for lib in (torch, ds):
+        s = _leaf(lib, IA, VA, (3, 3))
+        out = SELECTIONS[name](lib, s)
+        assert out.grad_fn.name() == {"getitem": "SelectBackward0"}.get(
+            name, "".join(w.capitalize() for w in name.split("_")[:2]) + "Backward0"
+        )
+        res[lib] = (out, s)
+    (t, _), (d, s) = res[torch], res[ds]
+    assert d.sparse_dim() == t.sparse_dim()
+    _same_sparse(d, t)
+    ((d.to_dense() * 3) ** 2).sum().backward()
+    assert s.grad.is_sparse  # the input's pattern (torch's backward raises but for permute)
+    v = ds.tensor(np.array([0.3, -0.4, 1.1, 0.7, 0.2]), dtype=ds.float64, requires_grad=True)
+    assert ds.autograd.gradcheck(
+        lambda x: SELECTIONS[name](ds, ds.sparse_coo_tensor(IA, x, (3, 3))).to_dense(), (v,)
+    )
+
+
+def test_selection_errors_match_torch():
+    cases = [
+        (lambda lib, s: s.index_select(0, lib.tensor([3])), IndexError,
+         r"index_select\(\): index contains 3 that is out of range for tensor of size \[3, 3\]"),
+        (lambda lib, s: s.select(0, 5), IndexError,
+         r"select\(\): index 5 out of range for tensor of size \[3, 3\] at dimension 0"),
+        (lambda lib, s: s.narrow_copy(0, 1, 5), RuntimeError, "Invalid range to narrow"),
+        (lambda lib, s: s.permute(0), RuntimeError, "does not match the length"),
+    ]  # fmt: skip
+    for fn, exc, msg in cases:
+        for lib in (torch, ds):
+            with pytest.raises(exc, match=msg):
+                fn(lib, lib.sparse_coo_tensor(IA, VA, (3, 3)))

@@ -172,6 +172,39 @@ class SparseTensor(Tensor):
 
     swapaxes = swapdims = transpose
 
+    # Selections along sparse dims (select.py): PyTorch's forwards, sparse gradients
+    def index_select(self, axis=None, index=None, *, dim=None) -> Tensor:
+        from .select import index_select  # noqa: PLC0415 - select.py imports this module
+
+        return index_select(self, axis if dim is None else dim, index)
+
+    def select(self, dim, index) -> Tensor:
+        from .select import select  # noqa: PLC0415
+
+        return select(self, dim, index)
+
+    def __getitem__(self, index):
+        if type(index) is int:  # S[i]: select along the first dim, as PyTorch
+            return self.select(0, index)
+        return super().__getitem__(index)
+
+    def narrow_copy(self, dim, start, length) -> Tensor:
+        from .select import narrow_copy  # noqa: PLC0415
+
+        return narrow_copy(self, dim, start, length)
+
+    def unsqueeze(self, axis=None, *, dim=None) -> Tensor:
+        from .select import unsqueeze  # noqa: PLC0415
+
+        return unsqueeze(self, axis if dim is None else dim)
+
+    def permute(self, *axes, dims=None) -> Tensor:
+        from .select import permute  # noqa: PLC0415
+
+        if dims is None:  # permute(1, 0) or permute((1, 0))
+            dims = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        return permute(self, tuple(dims))
+
     def t(self) -> Tensor:
         if self._data.ndim > 2:
             raise RuntimeError(
