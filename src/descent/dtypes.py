@@ -11,7 +11,7 @@ behind tensors keep NumPy dtypes (`x._data.dtype`). This module also holds what 
 top: a settable default for floating data (`set_default_dtype`), one function that turns any
 spelling into a NumPy dtype with a clear error (`as_dtype`), the dtype that data without one
 gets (`default_dtype_for`), and `finfo` / `iinfo`. It sits below `tensor.py` and imports nothing
-of descent.
+of descent but float8.py (a NumPy-only leaf).
 
 bfloat16 is the `ml_dtypes` package's NumPy dtype (NumPy has none; docs/bfloat16.md). Importing
 ml_dtypes costs about half a second, so it is loaded on first use (`bfloat16_dtype()`, called
@@ -36,14 +36,15 @@ from typing import Any
 
 import numpy as np
 
+from .float8 import NAMES as _FLOAT8_NAMES  # a leaf: float8.py imports nothing of descent
+
 # PyTorch's ScalarType names ('Float' in "not implemented for 'Float'", 'FloatTensor').
 SCALAR_TYPES = {
     "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
     "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
     "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64", "bool": "Bool",
     "complex64": "ComplexFloat", "complex128": "ComplexDouble",
-    **{name: "F" + name[1:] for name in (
-        "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")},
+    **{name: "F" + name[1:] for name in _FLOAT8_NAMES},  # 'Float8_e4m3fn'
 }  # fmt: skip
 
 
@@ -210,8 +211,7 @@ def is_bfloat16(d) -> bool:
     return getattr(d, "kind", None) == "V" and getattr(d, "name", None) == "bfloat16"
 
 
-FLOAT8_NAMES = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
-                "float8_e8m0fnu")  # fmt: skip
+FLOAT8_NAMES = _FLOAT8_NAMES  # PyTorch's (and ml_dtypes') names: float8.NAMES
 _float8: dict = {}  # name -> ml_dtypes' NumPy dtype, once loaded
 
 

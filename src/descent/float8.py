@@ -4,8 +4,9 @@
 `float8_e8m0fnu` are storage formats: PyTorch's CPU converts to and from them, moves them
 (cat, reshape, indexing, copy_) and computes with almost nothing else (`ops/float8.py` holds
 that list). Their NumPy dtypes come from the `ml_dtypes` package (as bfloat16's: loaded on first
-use, dtypes.py), of NumPy kind "V"; this module says how values convert, where PyTorch's rules
-are not ml_dtypes' casts:
+use, dtypes.py), of NumPy kind "V" except float8_e5m2's "f" (descent tells them all by their
+NumPy dtype number, >= 256); this module says how values convert, where PyTorch's rules are
+not ml_dtypes' casts:
 
 * every conversion goes through float32, as c10's float8 types are built from a `float`: a
   float64 value is rounded to float32 first (two roundings; ml_dtypes rounds float64 once, and
@@ -29,9 +30,8 @@ import math
 
 import numpy as np
 
-# PyTorch's names, which are ml_dtypes' names too, and its ScalarType spellings (error messages).
+# PyTorch's names, which are ml_dtypes' names too (dtypes.py reads them from here).
 NAMES = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")
-SCALAR_TYPES = {name: "F" + name[1:] for name in NAMES}  # 'Float8_e4m3fn'
 
 _F32 = np.dtype(np.float32)
 # safetensors' dtype codes (as safetensors.torch writes them; e8m0fnu has none).
