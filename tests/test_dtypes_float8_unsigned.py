@@ -115,6 +115,15 @@ def test_finfo_iinfo_refusals_as_torch():
     assert ds.finfo(ds.complex64).eps == torch.finfo(torch.complex64).eps
 
 
+def test_set_default_dtype_refuses_float8_and_uint():
+    for name in ("float8_e4m3fn", "float8_e5m2", "uint16"):
+        with pytest.raises(TypeError):
+            torch.set_default_dtype(getattr(torch, name))
+        with pytest.raises(TypeError):
+            ds.set_default_dtype(getattr(ds, name))
+    assert ds.get_default_dtype() is ds.float32
+
+
 def test_dtypes_pickle_and_spellings():
     import copy
     import pickle

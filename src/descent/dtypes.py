@@ -153,6 +153,11 @@ def set_default_dtype(dtype) -> None:
             f"set_default_dtype: only floating dtypes can be the default, got {dt}; use "
             "descent.float32 or descent.float64"
         )
+    if dt.name in FLOAT8_NAMES:  # storage only (PyTorch: "couldn't find storage object")
+        raise TypeError(
+            f"set_default_dtype: {dt.name} cannot be the default dtype (PyTorch refuses it too: "
+            "float8 tensors are storage); use descent.float32, float64, float16 or bfloat16"
+        )
     _default_float = dt
 
 
