@@ -84,8 +84,6 @@ EXPLAINED = {
                                    "tests/opinfo_known.py, docs/torch_gaps_tensor.md)",
     "gradgrad:chalf": "descent has no complex32 (NumPy has no complex half): a RuntimeError "
                       "naming cfloat() instead",
-    "gradgrad:to_sparse": "descent's sparse ops have no double backward (docs/sparse.md): "
-                          "create_graph through to_dense raises, naming the op",
     "fwad:max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public "
                                              "function",
     "fwad:nn.functional.max_unpool1d": _UNPOOL,

@@ -70,7 +70,4 @@ KNOWN = {'fwad': {'as_strided.partial_views': "the sample is a slice whose as_st
                                                             "`options` torch's unchunked path "
                                                             "gives descent's values; PyTorch's "
                                                             'OpInfo skips test_fn_gradgrad here; '
-                                                            '6 differences',
-              'to_sparse': "descent's sparse ops have no double backward (docs/sparse.md): "
-                           'create_graph through to_dense raises, naming the op; 2 '
-                           'differences'}}
+                                                            '6 differences'}}
