@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backend
 from .creation import _rng, as_tensor, tensor
+from .dtypes import scalar_type
 from .ops.elementwise import where
 from .print_options import set_printoptions
 from .tensor import Tensor
@@ -83,9 +84,7 @@ def poisson(input, generator=None) -> Tensor:
     still connect to the input's graph)."""
     x = as_tensor(input)
     if x._data.dtype.kind not in "fV":
-        dn = x._data.dtype.name
-        name = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-                "uint8": "Byte", "bool": "Bool"}.get(dn, dn)  # fmt: skip
+        name = scalar_type(x._data.dtype)  # PyTorch's ScalarType name ('Long')
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{name}'")
     rates = backend.as_numpy(x._data)
     if (rates < 0).any() or np.isnan(rates).any():
