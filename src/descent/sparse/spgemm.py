@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import backend
 from . import kernels
-from .kernels import coalesce, gather, transpose_storage
+from .kernels import coalesce, gather, segment_sum, transpose_storage
 from .ops import _SparseFunction
 from .storage import CooStorage
 
@@ -47,12 +47,19 @@ def spgemm(a: CooStorage, b: CooStorage) -> CooStorage:
     """The coalesced sparse product A (n, m) @ B (m, k), structural zeros kept."""
     xp = backend.get_array_module(a.values, b.values)
     a, b = coalesce(a), coalesce(b)
+    n, k = a.shape[0], b.shape[1]
     e, s = _join(a.indices[1], b, xp)
-    idx = xp.stack([a.indices[0][e], b.indices[1][s]])
-    vals = a.values[e] * b.values[s]
-    out = CooStorage(idx, vals.astype(np.result_type(a.dtype, b.dtype), copy=False),
-                     (a.shape[0], b.shape[1]))  # fmt: skip
-    return coalesce(out)
+    # each pair's row-major key in C; a stable sort groups them, a segment sum adds them
+    key = a.indices[0][e] * k + b.indices[1][s]
+    order = xp.argsort(key, kind="stable")
+    key = key[order]
+    first = xp.ones(key.shape[0], dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = xp.flatnonzero(first)
+    vals = (a.values[e] * b.values[s]).astype(np.result_type(a.dtype, b.dtype), copy=False)
+    vals = segment_sum(vals[order], starts, xp.cumsum(first) - 1, int(starts.shape[0]), xp)
+    keys = key[starts]
+    return CooStorage(xp.stack([keys // k, keys % k]), vals, (n, k), True)
 
 
 def sampled(pattern, s: CooStorage, x):
