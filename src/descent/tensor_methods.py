@@ -547,8 +547,13 @@ class ShapeMethods:
     def chunk(self, chunks, axis=0, *, dim=None):
         return _ops.chunk(self, chunks, axis if dim is None else dim)
 
-    def flip(self, axis=None, *, dims=None):
-        return _ops.flip(self, axis if dims is None else dims)
+    def flip(self, *axis, dims=None):
+        # PyTorch's Tensor.flip(*dims): x.flip(0, 1), x.flip([0, 1]) and x.flip(dims=...)
+        if dims is not None and axis:
+            raise TypeError("flip() got multiple values for argument 'dims'")
+        if dims is None and axis:
+            dims = axis[0] if len(axis) == 1 else axis
+        return _ops.flip(self, dims)
 
     def roll(self, shifts, axis=None, *, dims=None):
         return _ops.roll(self, shifts, axis if dims is None else dims)

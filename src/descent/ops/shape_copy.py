@@ -83,7 +83,9 @@ class Flip(Function):
     __slots__ = ("axis",)
 
     def forward(self, x):
-        return backend.get_array_module(x).flip(x, self.axis)
+        # torch.flip copies (unlike NumPy's flip, a view): an in-place op on the result (timm's
+        # mixup, x.flip(0).mul_(1 - lam)) must not write through into x.
+        return backend.get_array_module(x).flip(x, self.axis).copy()
 
     def backward(self, gy, ops):
         # Flipping is its own inverse (and its own adjoint).

@@ -133,7 +133,9 @@ def diag(x, diagonal: int = 0) -> Tensor:
         # IndexGrad puts x at (i, j) in zeros; its gradient reads the diagonal back.
         return IndexGrad.apply(x, shape=(m, m), idx=(i, j), basic=False)
     if x.ndim == 2:
-        return _diagonal(x, diagonal)
+        # torch.diag copies (torch.diagonal is the view): index without diagonal()'s view swap
+        i, j = _diag_index(xp, x.shape[0], x.shape[1], int(diagonal))
+        return getitem(x, (i, j))
     raise DescentError(
         f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}; use diagonal(x, "
         f"offset, dim1, dim2) for batched matrices or diag_embed to build them"
