@@ -568,3 +568,30 @@ def test_selection_errors_match_torch():
         for lib in (torch, ds):
             with pytest.raises(exc, match=msg):
                 fn(lib, lib.sparse_coo_tensor(IA, VA, (3, 3)))
+
+
+def test_sparse_mask_matches_torch():
+    w = np.arange(9.0, dtype=np.float32).reshape(3, 3) - 4
+    res = {}
+    for lib in (torch, ds):
+        d = lib.tensor(w, requires_grad=True)
+        m = lib.sparse_coo_tensor(IA, VA, (3, 3))  # uncoalesced: its stored coordinates kept
+        out = d.sparse_mask(m)
+        assert out.grad_fn.name() == "SparseMaskBackward0" and not out.is_coalesced()
+        (out.to_dense() ** 2).sum().backward()
+        res[lib] = (out, d.grad, m.coalesce().sparse_mask(m))
+    (t, tg, ts), (o, dg, os_) = res[torch], res[ds]
+    np.testing.assert_array_equal(_np(o._indices()), t._indices().numpy())
+    np.testing.assert_allclose(_np(o._values()), t._values().detach().numpy())
+    assert dg.layout is ds.strided and tg.layout == torch.strided  # dense for a dense self
+    np.testing.assert_allclose(_np(dg), tg.numpy())
+    np.testing.assert_allclose(_np(os_._values()), ts._values().numpy())  # sparse self
+    for lib in (torch, ds):
+        with pytest.raises(RuntimeError, match="operands have incompatible sizes"):
+            lib.ones(2, 2).sparse_mask(lib.sparse_coo_tensor(IA, VA, (3, 3)))
+        with pytest.raises(NotImplementedError):
+            lib.ones(2, 2).sparse_mask(lib.ones(2, 2))
+    x = ds.tensor(np.random.default_rng(6).standard_normal((3, 3)), dtype=ds.float64,
+                  requires_grad=True)  # fmt: skip
+    m = ds.sparse_coo_tensor(IA, VA, (3, 3))
+    assert ds.autograd.gradgradcheck(lambda y: y.sparse_mask(m).to_dense() ** 2, (x,))

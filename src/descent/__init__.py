@@ -427,7 +427,8 @@ _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
 _tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
 _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
 _tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr", "ormqr"))
-_SPARSE_METHODS = ("to_sparse", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr")  # sparse.md
+# docs/sparse.md
+_SPARSE_METHODS = ("to_sparse", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr", "sparse_mask")
 _tensor_methods.register_lazy(f"{__name__}.sparse", _SPARSE_METHODS)
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 

@@ -120,6 +120,11 @@ class ConversionMethods:
         """The sparse BSR copy of a 2-d tensor with (bh, bw) blocks (docs/sparse.md)."""
         return _ops.to_sparse_bsr(self, blocksize, dense_dim)
 
+    def sparse_mask(self, mask):
+        """This tensor's entries at a sparse COO mask's coordinates, as a sparse tensor with the
+        mask's pattern (docs/sparse.md)."""
+        return _ops.sparse_mask(self, mask)
+
     def to_dense(self, dtype=None, *, masked_grad=None):
         """A dense tensor is its own dense form (PyTorch returns the tensor itself)."""
         return self if dtype is None else self.to(dtype)

@@ -178,3 +178,11 @@ add(
     covers=("ToSparseBsr", "CompressedValues", "CompressedToCoo"),
     second_order=False,
 )
+add(
+    name="sparse_mask",
+    fn=lambda a: a.sparse_mask(_ds_sp(np.ones(5))).to_dense(),
+    ref=lambda a: a * _dense(np.ones(5)),  # duplicates: each stored copy takes a's entry
+    torch_fn=lambda a: a.sparse_mask(_t_sp(torch.ones(5, dtype=a.dtype))).to_dense(),
+    shapes=[(3, 3)],
+    covers=("SparseMask", "Gather"),
+)

@@ -21,6 +21,7 @@ from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
 from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
 from .tensor import mm as _mm
+from .tensor import sparse_mask as _sparse_mask
 from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its name
 
 __all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
@@ -105,5 +106,5 @@ class check_sparse_tensor_invariants:
 # these through the ops table.
 _tensor_methods.register_ops({
     "to_sparse": to_sparse, "to_sparse_csr": to_sparse_csr, "to_sparse_csc": _to_sparse_csc,
-    "to_sparse_bsr": _to_sparse_bsr,
+    "to_sparse_bsr": _to_sparse_bsr, "sparse_mask": _sparse_mask,
 })  # fmt: skip

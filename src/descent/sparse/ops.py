@@ -88,6 +88,11 @@ class SparseCooTensorWithDimsAndTensors(_SparseFunction):
         return _gather(gy, self.indices)
 
 
+class SparseMask(SparseCooTensorWithDimsAndTensors):
+    """x.sparse_mask(mask): the values gathered from x at the mask's coordinates, made sparse
+    (PyTorch's SparseMaskBackward0; the gradient reaches x through the gather)."""
+
+
 class ToDense(_SparseFunction):
     """to_dense(): the gradient is the dense gradient at the input's (coalesced) coordinates,
     a sparse tensor with its pattern (PyTorch's grad.sparse_mask(input))."""

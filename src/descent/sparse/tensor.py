@@ -539,6 +539,24 @@ def _torch_name(dt) -> str:
     return names.get(np.dtype(dt).name, str(dt))
 
 
+def sparse_mask(x, mask) -> Tensor:
+    """x.sparse_mask(mask): a sparse COO tensor with the mask's coordinates (as stored,
+    duplicates kept, as PyTorch's) and x's entries there; x dense or sparse COO. The gradient
+    reaches x (dense for a dense x)."""
+    if not isinstance(mask, SparseTensor) or mask._data.layout is not sparse_coo:
+        raise SparseUnsupportedError(
+            f"sparse_mask: the mask must be a sparse COO tensor, got layout {mask.layout} "
+            "(PyTorch: Could not run 'aten::sparse_mask' with arguments from the 'CPU' backend)"
+        )
+    st = mask._data
+    if tuple(x.shape) != st.shape:
+        raise RuntimeError(f"sparse_mask(): operands have incompatible sizes; self has size "
+                           f"{list(x.shape)} but mask has size {list(st.shape)}")  # fmt: skip
+    values = ops.Gather.apply(x, indices=st.indices)  # (nnz, *dense dims)
+    return ops.SparseMask.apply(values, indices=st.indices, shape=st.shape,
+                                coalesced=st.coalesced)  # fmt: skip
+
+
 def sparse_sum(x, dim=None, dtype=None) -> Tensor:
     """torch.sparse.sum: over every dim (a dense 0-d tensor) or over `dim` (sparse, unless every
     sparse dim is summed, then dense); the gradient is sparse with x's coordinates."""
