@@ -186,3 +186,22 @@ add(
     shapes=[(3, 3)],
     covers=("SparseMask", "Gather"),
 )
+add(
+    name="sparse_selections",
+    # rows 2, 0, 2 of the (3, 3) matrix, its row 1, columns 1:3, a new leading dim, permuted
+    fn=lambda v: (
+        _ds_sp(v).index_select(0, ds.tensor([2, 0, 2])).to_dense()
+        + _ds_sp(v)[1].to_dense()
+        + _ds_sp(v).narrow_copy(1, 0, 3).unsqueeze(0).to_dense()[0]
+        + _ds_sp(v).permute(1, 0).to_dense()
+    ),
+    ref=lambda v: _dense(v)[[2, 0, 2]] + _dense(v)[1] + _dense(v) + _dense(v).T,
+    torch_fn=lambda v: (
+        _t_sp(v).coalesce().to_dense()[[2, 0, 2]]
+        + _t_sp(v).coalesce().to_dense()[1]
+        + _t_sp(v).to_dense()
+        + _t_sp(v).permute(1, 0).to_dense()
+    ),  # torch's backward of the selections raises
+    shapes=[(5,)],
+    covers=("IndexSelect", "Select", "NarrowCopy", "Unsqueeze", "Permute"),
+)

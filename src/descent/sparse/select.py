@@ -14,17 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from .kernels import coalesce, gather
-from .ops import _SparseFunction
+from .kernels import coalesce
+from .ops import _gather, _sparse, _SparseFunction
 from .spgemm import _join
 from .storage import CooStorage, unsupported
 
 
 class EntryMap(_SparseFunction):
     """out.values[e] = coalesce(x).values[src[e]] at `indices`: d/dx puts each output entry's
-    gradient back on its source entry (duplicates of a source add up)."""
+    gradient back at its source's coordinates (a sparse tensor whose duplicates add up, as a
+    source read twice must; recorded under create_graph, so double backward works)."""
 
     __slots__ = ("src", "indices", "shape", "coalesced", "in_indices")
+    differentiable_backward = True
 
     def forward(self, st):
         c = coalesce(st)
@@ -32,12 +34,8 @@ class EntryMap(_SparseFunction):
         return CooStorage(self.indices, c.values[self.src], self.shape, self.coalesced)
 
     def backward(self, gy, ops):
-        g = gather(gy, self.indices)  # (nnz_out, *dense)
-        xp = backend.get_array_module(g)
-        n_in = self.in_indices.shape[1]
-        gx = xp.zeros((n_in,) + tuple(g.shape[1:]), dtype=g.dtype)
-        backend.scatter_add(gx, self.src, g)
-        return CooStorage(self.in_indices, gx, self.in_shapes[0], True)
+        g = _gather(gy, self.indices)  # (nnz_out, *dense)
+        return _sparse(g, self.in_indices[:, self.src], self.in_shapes[0], False)
 
 
 class IndexSelect(EntryMap):
