@@ -352,10 +352,28 @@ def test_gradgradcheck_of_sparse_ops():
 
 def test_create_graph_still_refused_where_not_provided():
     s = ds.sparse_coo_tensor(IA, ds.tensor(VA, requires_grad=True), (3, 3))
-    b = ds.sparse_coo_tensor(IB, ds.tensor(VB), (3, 4))
-    for out in (ds.sparse.softmax(s, 1).to_dense().sum(), ds.sparse.sum(ds.sparse.mm(s, b))):
+    csc = ds.tensor(np.eye(3, dtype=np.float32), requires_grad=True)
+    for out, wrt in ((ds.sparse.softmax(s, 1).to_dense().sum(), s),
+                     ((csc.to_sparse_csc() @ ds.ones(3, 2)).sum(), csc)):  # fmt: skip
         with pytest.raises(RuntimeError, match="create_graph"):
-            ds.autograd.grad(out, s, create_graph=True)
+            ds.autograd.grad(out, wrt, create_graph=True)
+
+
+def test_sparse_sparse_mm_double_backward():
+    """torch.sparse.mm of two sparse matrices, recorded from the join's pairs: a sparse G
+    (to_dense, values) and a dense one (sum), against finite differences."""
+    rng = np.random.default_rng(7)
+    va = ds.tensor(rng.standard_normal(5), dtype=ds.float64, requires_grad=True)
+    vb = ds.tensor(rng.standard_normal(4), dtype=ds.float64, requires_grad=True)
+
+    def prod(x, y):
+        return ds.sparse.mm(
+            ds.sparse_coo_tensor(IA, x, (3, 3)), ds.sparse_coo_tensor(IB, y, (3, 4))
+        )
+
+    for fn in (lambda x, y: prod(x, y).to_dense() ** 2, lambda x, y: prod(x, y).sum() ** 2,
+               lambda x, y: prod(x, y).coalesce().values() ** 3):  # fmt: skip
+        assert ds.autograd.gradgradcheck(fn, (va, vb))
 
 
 # ---------------------------------------------------------------------------------------------

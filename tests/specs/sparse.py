@@ -1,8 +1,8 @@
 """Specs of descent.sparse's ops (docs/sparse.md): each builds a sparse tensor from a dense
 input (its values, or the whole matrix), runs the op and returns a dense result, so the table's
 forward, finite-difference and PyTorch checks apply. The construction, to_dense/to_sparse,
-coalesce, values, transposes, sparse sums and products have double backward (second_order on);
-softmax, CSR and torch.sparse.mm of two sparse matrices do not (off). tests/test_sparse.py and
+coalesce, values, transposes, sparse sums, products and selections have double backward
+(second_order on); softmax and the CSR/CSC/BSR ops do not (off). tests/test_sparse.py and
 tests/test_sparse_more.py have the sparse-specific checks (layouts, indices, uncoalesced
 inputs, errors)."""
 
@@ -127,7 +127,6 @@ add(
     torch_fn=lambda v, w: torch.sparse.mm(_t_sp(v), _t_sp(w)).to_dense(),
     shapes=[(5,), (5,)],
     covers=("SparseSparseMatmul",),
-    second_order=False,
 )
 add(
     name="sparse_sparse_matmul",
@@ -188,7 +187,8 @@ add(
 )
 add(
     name="sparse_selections",
-    # rows 2, 0, 2 of the (3, 3) matrix, its row 1, columns 1:3, a new leading dim, permuted
+    # rows 2, 0, 2 of the (3, 3) matrix; its row 1; all its columns under a new leading dim; its
+    # transpose
     fn=lambda v: (
         _ds_sp(v).index_select(0, ds.tensor([2, 0, 2])).to_dense()
         + _ds_sp(v)[1].to_dense()

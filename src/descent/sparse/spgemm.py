@@ -97,11 +97,14 @@ class SparseSparseMatmul(_SparseFunction):
     (A^T @ G) at B's, each sparse (PyTorch's SparseSparseMatmulBackward0)."""
 
     save_inputs = True  # both: each gradient is a product with the other operand
+    differentiable_backward = True
 
     def forward(self, a, b):
         return spgemm(a, b)
 
     def backward(self, gy, ops):
+        if ops.is_graph:
+            return self._graph_backward(gy, ops)
         a, b = (coalesce(t) for t in self.inputs(ops))
         if a.dtype.kind == "c":  # PyTorch's complex convention: products with the conjugates
             a, b = a.conj(), b.conj()
@@ -114,6 +117,41 @@ class SparseSparseMatmul(_SparseFunction):
             vals = sampled(b.indices, transpose_storage(a, 0, 1), gy).astype(b.dtype, copy=False)
             gb = CooStorage(b.indices, vals, b.shape, True)
         return ga, gb
+
+    def _graph_backward(self, gy, ops):
+        """The same gradients as recorded ops (create_graph=True), from the join's pairs (e, t):
+        stored A[i, j] and B[j, k] meet, and the pair adds G[i, k] B[j, k] to dA's entry e and
+        A[i, j] G[i, k] to dB's entry t; the sums per entry are a sparse construction made
+        dense (duplicates add up), so nothing n x m appears in this pass either."""
+        from .ops import ToDense, _gather, _sparse  # noqa: PLC0415
+
+        a, b = (t.coalesce() for t in self.inputs(ops))  # Tensors (create_graph)
+        sa, sb = a._data, b._data
+        xp = backend.get_array_module(sa.values)
+        e, t = _join(sa.indices[1], sb, xp)
+        g = _gather(gy, xp.stack([sa.indices[0][e], sb.indices[1][t]]))  # G[i, k] per pair
+        av, bv = a.values(), b.values()
+        if sa.dtype.kind == "c":
+            av, bv = av.conj(), bv.conj()
+
+        def per_entry(contrib, entry, n):  # sum of the pairs' terms per stored entry
+            return ToDense.apply(_sparse(contrib, entry[None], (n,), False))
+
+        ga = gb = None
+        if self.parents[0] is not None:
+            vals = per_entry(g * bv[_index(t)], e, sa.nnz)
+            ga = _sparse(vals, sa.indices, sa.shape, True)
+        if self.parents[1] is not None:
+            vals = per_entry(av[_index(e)] * g, t, sb.nnz)
+            gb = _sparse(vals, sb.indices, sb.shape, True)
+        return ga, gb
+
+
+def _index(rows):
+    """An index array as a Tensor, to select rows of a recorded Tensor."""
+    from ..tensor import Tensor  # noqa: PLC0415
+
+    return Tensor._from_data(rows)
 
 
 def mm_grads(a: CooStorage, b: CooStorage, gy, need_a: bool, need_b: bool):
