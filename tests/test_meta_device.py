@@ -245,3 +245,40 @@ def test_mixing_meta_and_cpu_raises_and_hook_detaches():
 
     gc.collect()
     assert not any(getattr(h, "__name__", "") == "_op_hook" for h in hooks._forward_hooks)
+
+
+def test_init_optimizer_and_tensor_api_on_meta():
+    with descent.device("meta"):
+        m = descent.nn.Sequential(descent.nn.Linear(8, 16), descent.nn.LayerNorm(16))
+    assert sum(p.numel() for p in m.parameters()) == 8 * 16 + 16 + 2 * 16  # counting: no memory
+    # initialisers draw nothing and keep the tensors meta (trunc_normal_'s loop reads values)
+    for init in (descent.nn.init.trunc_normal_, descent.nn.init.kaiming_uniform_,
+                 descent.nn.init.normal_, descent.nn.init.zeros_):  # fmt: skip
+        assert init(m[0].weight).is_meta
+    # an optimizer step on meta gradients keeps parameters and state meta (flat buffers too)
+    opt = descent.optim.AdamW(m.parameters())
+    m(descent.empty(2, 8, device="meta")).sum().backward()
+    opt.step()
+    assert all(p.is_meta for p in m.parameters())
+    assert opt.state[m[0].weight]["exp_avg"].is_meta
+    assert all(v.is_meta for v in m.state_dict().values())
+    # in-place ops, copy_ from CPU (a no-op), default device, strides, formatting
+    x = descent.empty(3, 4, device="meta")
+    assert x.add_(1).is_meta and x.fill_(2).is_meta and x.copy_(descent.ones(3, 4)).is_meta
+    with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor"):
+        descent.empty(3, 4).copy_(x)
+    for lib in (torch, descent):
+        lib.set_default_device("meta")
+        try:
+            assert lib.zeros(2).is_meta and str(lib.get_default_device()) == "meta"
+        finally:
+            lib.set_default_device(None)
+        assert not lib.zeros(2).is_meta
+        t = lib.empty(2, 3, 4, device="meta")
+        assert t.stride() == (12, 4, 1) and t.is_contiguous()
+        assert f"{lib.empty((), device='meta')}".startswith("tensor(..., device='meta'")
+        one_hot = lib.nn.functional.one_hot(lib.zeros(3, dtype=lib.int64, device="meta"), 5)
+        assert one_hot.is_meta and tuple(one_hot.shape) == (3, 5)
+        # data-dependent shapes raise, as PyTorch's meta kernels
+        with pytest.raises(NotImplementedError):
+            t.nonzero()

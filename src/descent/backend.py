@@ -133,6 +133,16 @@ def is_meta(a) -> bool:
     return type(a) is meta.MetaArray
 
 
+def creation_module(a):
+    """The namespace that makes new arrays on `a`'s device (`xp.zeros(...)`): numpy, cupy, or
+    `meta.xp` for a meta array. `get_array_module` says numpy for meta arrays (they ARE
+    ndarrays, and ops' `xp is np` branches must stay on NumPy's path); an op that allocates
+    its result asks this instead."""
+    if type(a) is meta.MetaArray:
+        return meta.xp
+    return get_array_module(a)
+
+
 def normalize_device(device) -> str:
     """Canonical device string: 'cpu', 'cuda:N' or 'meta'. Accepts 'cuda', 'gpu', objects with
     `.type`."""

@@ -101,6 +101,8 @@ class MetaArray(np.ndarray):
         return empty((self.size,), self.dtype)
 
     def __getitem__(self, key):
+        if _has_mask(key):  # the result's length is the count of True values: data
+            raise _data_dependent_error()
         out = super().__getitem__(_plain(key))
         if not isinstance(out, np.ndarray):  # an element: a 0-d meta array, not a number
             return empty((), self.dtype)
@@ -240,6 +242,11 @@ def _plain(x):
     if isinstance(x, (tuple, list)) and any(type(v) is MetaArray for v in x):
         return type(x)(_plain(v) for v in x)
     return x
+
+
+def _has_mask(key) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(type(k) is MetaArray and k.dtype == np.bool_ for k in keys)
 
 
 def _plain_all(args):
@@ -423,7 +430,21 @@ class _NoRule(Exception):
 
 _FUNCTION_RULES = {np.concatenate: _concatenate, np.stack: _stack, np.where: _where}
 
+
+def _data_dependent_error():
+    return NotImplementedError(
+        "this operation's result shape depends on the values of its input (nonzero, unique, "
+        "boolean-mask selection), which a meta tensor does not have (as PyTorch's meta kernels)"
+    )
+
+
 _NO_DATA_FUNCTIONS = {
+    np.nonzero: _data_dependent_error,
+    np.argwhere: _data_dependent_error,
+    np.flatnonzero: _data_dependent_error,
+    np.unique: _data_dependent_error,
+    np.extract: _data_dependent_error,
+    np.compress: _data_dependent_error,
     np.array_equal: _equal_error,
     np.array_equiv: _equal_error,
     np.allclose: lambda: RuntimeError(NO_ITEM),

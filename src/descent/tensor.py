@@ -777,7 +777,7 @@ class Tensor(
 
     def __format__(self, spec: str) -> str:
         """`f"{loss:.4f}"` formats a 0-d tensor's value, as in PyTorch."""
-        if self._data.ndim == 0:
+        if self._data.ndim == 0 and not self.is_meta:  # (a meta tensor has no value: its repr)
             return format(self.item(), spec)
         if not spec:
             return repr(self)

@@ -84,14 +84,17 @@ class TorchMethods:
         """Elements (not bytes) to step in memory per index along each dimension, as in PyTorch:
         a tuple, or one int for `dim`. Views share their base's strides (x.t().stride() is
         (1, n)); a broadcast dimension has stride 0."""
-        strides = _layout.elem_strides(self._data)
+        if backend.is_meta(self._data):  # no memory: the contiguous layout of the shape
+            strides = _contiguous_strides(self._data.shape)
+        else:
+            strides = _layout.elem_strides(self._data)
         return strides if dim is None else strides[dim]
 
     def is_contiguous(self, memory_format=None) -> bool:
         """Whether the values are laid out C-contiguously, or in `memory_format`
         (torch.channels_last: NHWC memory, see memory_layout.py); ops accept any layout."""
         if memory_format is None:
-            return bool(self._data.flags.c_contiguous)
+            return bool(self._data.flags.c_contiguous) or backend.is_meta(self._data)
         return _layout.is_contiguous_as(self._data, memory_format)
 
     @property
@@ -518,12 +521,19 @@ class TorchMethods:
         return _ops.lu_solve(self, LU_data, LU_pivots)
 
 
+def _contiguous_strides(shape) -> tuple:
+    """C-order strides in elements: what a meta tensor reports (its array's are all 0)."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
 def _array_module(t):
     """The namespace that makes new arrays on t's device: NumPy for CPU tensors, CuPy for GPU
     ones, `meta.xp` for meta tensors (new_empty & co. of a meta tensor are meta)."""
-    if backend.is_meta(t._data):
-        return backend.xp_for_device("meta")
-    return backend.get_array_module(t._data)
+    return backend.creation_module(t._data)
 
 
 def _from_to(name: str, bounds: dict, low, high):

@@ -218,6 +218,8 @@ def trunc_normal_(
             "distributed like a normal",
             stacklevel=2,
         )
+    if tensor.is_meta:  # nothing to draw (the rejection loop below reads values)
+        return tensor
     rng = _rng(generator, tensor.device)
     xp = backend.get_array_module(tensor._data)
     dt = tensor.dtype

@@ -620,7 +620,7 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
     """One-hot encoding of an integer tensor (last axis of size num_classes)."""
     index = as_tensor(index)
-    xp = backend.get_array_module(index._data)
+    xp = backend.creation_module(index._data)  # (meta indices: a meta result)
     if num_classes < 0:
         num_classes = int(index._data.max()) + 1
     out = xp.zeros(index.shape + (num_classes,), dtype=dtype)

@@ -80,7 +80,8 @@ class _FlatBuffer:
     ) -> None:
         self.params = params  # the Parameters, in group order
         first = params[0]._data
-        xp = backend.get_array_module(first)
+        # meta parameters get meta buffers (shapes only): a step on a meta model keeps it meta
+        xp = backend.creation_module(first)
         dtype = first.dtype
         # Complex parameters are stepped as their real (re, im) pairs, as PyTorch's optimizers
         # step torch.view_as_real(param): the flat arrays are real, with two entries per

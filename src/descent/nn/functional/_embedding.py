@@ -130,7 +130,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     # "zero-size array" error; PyTorch returns the (0, C) result)
     if t._data.size == 0 and num_classes < 0:
         raise DescentError("one_hot: can not infer the number of classes from an empty tensor")
-    if t._data.size and (
+    if t._data.size and not backend.is_meta(t._data) and (  # (meta: no values to check)
         int(t._data.min()) < 0 or (num_classes >= 0 and int(t._data.max()) >= num_classes)
     ):
         raise DescentError(
