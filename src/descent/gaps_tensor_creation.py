@@ -72,7 +72,8 @@ def tensor_new(x, *args, dtype=None, device=None, requires_grad: bool = False) -
     return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def _fill_random(t: Tensor, op: str, sample, generator, kinds: str = "f") -> Tensor:
+def _fill_random(t: Tensor, op: str, sample, generator, kinds: str = "fV") -> Tensor:
+    # kinds: NumPy dtype kinds the op fills ("V": ml_dtypes' bfloat16, which PyTorch fills too)
     if t._data.dtype.kind not in kinds:
         raise RuntimeError(f"{op}: expected a floating point tensor, got {t.dtype}")
     values = sample(_rng(generator, t.device), tuple(t.shape))
@@ -102,7 +103,7 @@ def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
     in place."""
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    return _fill_random(t, "geometric_", lambda r, s: r.geometric(p, s), generator, "fiu")
+    return _fill_random(t, "geometric_", lambda r, s: r.geometric(p, s), generator, "fiuV")
 
 
 register_ops({name: globals()[name] for name in (

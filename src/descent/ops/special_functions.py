@@ -402,7 +402,7 @@ def _lgamma_array(a):
 def _check_floating(name: str, a, b) -> None:
     """PyTorch's igamma kernels have no integer version: two integer operands raise."""
     kinds = [t._data.dtype.kind if isinstance(t, Tensor) else "f" for t in (a, b)]
-    if all(isinstance(t, Tensor) for t in (a, b)) and "f" not in kinds:
+    if all(isinstance(t, Tensor) for t in (a, b)) and not {"f", "V"} & set(kinds):  # V: bfloat16
         raise RuntimeError(
             f"{name}: not implemented for integer tensors (dtypes {a.dtype} and {b.dtype}, "
             f"shapes {tuple(a.shape)} and {tuple(b.shape)}); expected floating point "
