@@ -21,7 +21,8 @@ quantum gate by matrix_exp and a complex Gaussian's likelihood, mixture density 
 torch.distributions, neural ODEs with adaptive steps and a Hutchinson-trace CNF, EDSR-style
 super-resolution with an SSIM loss and channels_last, a VQ-VAE with EMA codebooks, a graph
 attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D, pygcn
-and pyGAT on torch.sparse).
+and pyGAT on torch.sparse, ConvNeXt with stochastic depth, layer-wise lr decay and mixup, Swin
+Transformer's shifted windows and checkpoint resizing, a masked autoencoder and a DiT block).
 It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
 process and a fresh working directory:
 
@@ -181,6 +182,22 @@ CASES = {
     "sparse_gcn": ((1e-5, 1e-6), None),
     # Module.to('meta'), `with torch.device('meta')`, Tensor.is_meta, Module.to_empty
     "func_meta_device": ((1e-5, 1e-6), None),
+    # ConvNeXt: 7x7 depthwise convs, channels-last LayerNorm by permute, layer scale, DropPath
+    # by bernoulli_(generator=), trunc_normal_(generator=) via apply, layer-wise lr decay groups
+    # with extra keys under a per-group LambdaLR list, timm's in-place mixup / cutmix (flip),
+    # soft-target cross-entropy, clip_grad_norm_ (measured worst: 2e-6 relative, a logit)
+    "convnext_droppath": ((1e-5, 1e-6), None),
+    # Swin V1/V2: window partition/reverse by view-permute, shifted windows by roll, the SW-MSA
+    # mask by slice assignment and masked_fill, relative position bias indexed by a buffer,
+    # PatchMerging by strided slices + cat, cosine attention with a clamped logit scale, cpb MLP,
+    # load_pretrained's bicubic table resize (PyTorch's float32 weights: 2e-7 absolute, inside
+    # the 1e-6 bound; the losses agree to 1e-6 relative)
+    "swin_window_attention": ((1e-5, 1e-6), None),
+    # MAE: sin-cos position embeddings from NumPy, patchify by reshape(shape=) + einsum, masking
+    # by argsort + gather, mask tokens, normalised-pixel loss, accumulation, interpolate_pos_embed
+    # and strict=False fine-tuning; DiT's adaLN-Zero chunk(6) modulation, CFG by torch.split
+    # (measured worst: 1.7e-5 relative on a CFG output of 0.016, 3e-7 absolute; losses 1e-7)
+    "mae_pretrain": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
