@@ -125,13 +125,19 @@ DTYPES = {
     "float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
     "int32": torch.int32, "bool": torch.bool, "complex64": torch.complex64,
     "uint8": torch.uint8, "float16": torch.float16,
+    "bfloat16": torch.bfloat16,  # a survey dtype, not in RUNS (notes/s10/bf16_survey.txt)
 }
 
+# bfloat16: PyTorch's own (torch.testing.assert_close: rtol 1.6e-2, about two bfloat16 ulps,
+# atol 1e-5); its gradients, rounded at every step of a backward pass, get BF16_GRAD_TOL.
 TOL = {
-    torch.float16: (1e-2, 1e-3), torch.bfloat16: (2e-2, 1e-2),
+    torch.float16: (1e-2, 1e-3), torch.bfloat16: (1.6e-2, 1e-5),
     torch.float32: (1e-4, 1e-5), torch.complex64: (1e-4, 1e-5),
     torch.float64: (1e-7, 1e-9), torch.complex128: (1e-7, 1e-9),
 }
+
+
+BF16_GRAD_TOL = (5e-2, 1e-2)
 
 
 class Unsupported(Exception):
@@ -359,7 +365,7 @@ def compare(tout, dout, tol, skip_int=False, reference=None):
             if tol is None:
                 continue
             an, bn = _np(a), _np(b)
-            tol = TOL.get(a.dtype, tol)
+            tol = tol if tol is BF16_GRAD_TOL else TOL.get(a.dtype, tol)
             if an.dtype == bool or np.issubdtype(an.dtype, np.integer):
                 if skip_int and an.dtype == np.int64:
                     continue  # positions among equal values: unspecified in PyTorch
@@ -503,7 +509,8 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
             a = torch.zeros_like(tleaves[i])
         if b is None:
             b = descent.zeros_like(dleaves[i])
-        gb = compare(a, b, tol, reference=f64 and (lambda i=i: f64.grads(ws)[i:i + 1]))
+        gtol = BF16_GRAD_TOL if dtype == torch.bfloat16 else tol
+        gb = compare(a, b, gtol, reference=f64 and (lambda i=i: f64.grads(ws)[i:i + 1]))
         bad += [f"grad of input {i}: {m}" for m in gb]
     return bad
 
