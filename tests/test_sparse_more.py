@@ -616,3 +616,18 @@ def test_sparse_mask_matches_torch():
                   requires_grad=True)  # fmt: skip
     m = ds.sparse_coo_tensor(IA, VA, (3, 3))
     assert ds.autograd.gradgradcheck(lambda y: y.sparse_mask(m).to_dense() ** 2, (x,))
+
+
+@pytest.mark.parametrize("layout", ["csr", "csc", "bsr"])
+def test_dense_input_through_compressed_product_gets_torchs_dense_gradient(layout):
+    """torch.mm's gradient for its sparse operand is the unmasked gy @ D^T, which reaches a
+    dense input through to_sparse_csr/csc/bsr whole (descent's CSR one was masked)."""
+    conv = {"csr": lambda a: a.to_sparse_csr(), "csc": lambda a: a.to_sparse_csc(),
+            "bsr": lambda a: a.to_sparse_bsr((2, 2))}[layout]  # fmt: skip
+    grads = []
+    for lib in (torch, ds):
+        a = lib.tensor(M, requires_grad=True)
+        (conv(a) @ lib.tensor(np.arange(8.0, dtype=np.float32).reshape(4, 2))).sum().backward()
+        grads.append(a.grad)
+    assert grads[1].layout is ds.strided and grads[0].layout == torch.strided
+    np.testing.assert_allclose(_np(grads[1]), grads[0].numpy())

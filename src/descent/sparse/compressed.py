@@ -531,7 +531,7 @@ def compressed_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
 
         st = b._data
         csr_t = sparse_csr_tensor(st.ccol, st.row, CompressedValues.apply(b), st.shape[::-1])
-        return csr_mm(csr_t, a.t(), op).t()
+        return csr_mm(csr_t, a.t(), op, sparse_grad).t()
     if b.is_sparse or isinstance(b, SparseCompressedMatrix) or b.is_sparse_csr:
         raise SparseUnsupportedError(
             f"{op}: descent multiplies a {a.layout.name} matrix by a dense one only (shapes "

@@ -96,8 +96,10 @@ class CsrToCoo(_SparseFunction):
 
 
 class CsrMm(_SparseFunction):
-    """A (CSR, n x m) @ D (m x k): d/dD = A^T @ gy; d/dA = gy @ D^T at A's entries (CSR)."""
+    """A (CSR, n x m) @ D (m x k): d/dD = A^T @ gy; d/dA = gy @ D^T, dense as torch.mm gives
+    it, or with `sparse_grad` (torch.sparse.mm) only at A's entries (CSR)."""
 
+    __slots__ = ("sparse_grad",)
     save_inputs = True
 
     def forward(self, st, d):
@@ -110,8 +112,11 @@ class CsrMm(_SparseFunction):
         if self.parents[1] is not None:
             gd = kernels.spmm(kernels.transpose_storage(coo, 0, 1), gy).astype(d.dtype)
         if self.parents[0] is not None:
-            vals = kernels.sampled_rowdot(coo.indices, gy, d).astype(st.dtype, copy=False)
-            ga = CsrStorage(st.crow, st.col, vals, st.shape)
+            if self.sparse_grad:
+                vals = kernels.sampled_rowdot(coo.indices, gy, d).astype(st.dtype, copy=False)
+                ga = CsrStorage(st.crow, st.col, vals, st.shape)
+            else:
+                ga = (gy @ d.T).astype(st.dtype, copy=False)
         return ga, gd
 
 
@@ -192,7 +197,7 @@ class SparseCsrTensor(Tensor):
             from .compressed import compressed_mm  # noqa: PLC0415
 
             return compressed_mm(a, b, "matmul", sparse_grad)
-        return csr_mm(a, b, "matmul")
+        return csr_mm(a, b, "matmul", sparse_grad)
 
     def __repr__(self) -> str:
         st = self._data
@@ -279,7 +284,7 @@ def dense_to_csr(x) -> Tensor:
     return coo_to_csr(x.to_sparse())
 
 
-def csr_mm(a, b, op: str = "mm") -> Tensor:
+def csr_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     """A CSR matrix @ a dense matrix or vector (dense result); dense @ CSR goes through
     compressed.py (the transpose is a CSC matrix)."""
     if not isinstance(a, SparseCsrTensor) or hasattr(type(b), "_matmul_sparse"):
@@ -299,8 +304,9 @@ def csr_mm(a, b, op: str = "mm") -> Tensor:
         raise SparseUnsupportedError(f'"addmm_out_sparse_csr_impl_mkl" not implemented for '
                                      f"'{_torch_name(a._data.dtype)}'")  # fmt: skip
     if b.ndim == 1:  # CSR @ vector (torch.mv, matmul)
-        return CsrMm.apply(a, b.reshape(b.shape[0], 1)).reshape(a.shape[0])
-    return CsrMm.apply(a, b)
+        out = CsrMm.apply(a, b.reshape(b.shape[0], 1), sparse_grad=sparse_grad)
+        return out.reshape(a.shape[0])
+    return CsrMm.apply(a, b, sparse_grad=sparse_grad)
 
 
 autograd.register_storage_class(CsrStorage, SparseCsrTensor)

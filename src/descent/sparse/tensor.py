@@ -476,7 +476,7 @@ def mm(sparse, dense, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     if st.layout is not sparse_coo:
         from .csr import csr_mm  # noqa: PLC0415
 
-        return csr_mm(sparse, dense, op)
+        return csr_mm(sparse, dense, op, sparse_grad)
     if isinstance(dense, Tensor) and dense.is_sparse_csr:  # COO @ a compressed layout
         raise RuntimeError(f"{op}: computation on CPU is not implemented for Sparse @ "
                            f"{dense.layout.name} (convert with .to_sparse() or "
