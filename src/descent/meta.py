@@ -58,10 +58,11 @@ class MetaArray(np.ndarray):
             result = _ufunc_result(ufunc, method, inputs, kwargs)
         except _Fallback:
             result = _shrink(getattr(ufunc, method)(*_plain_all(inputs), **kwargs))
-        if out is not None:  # `np.add(a, b, out=a)`: meta outputs stay meta, nothing to write
+        if out is not None:
+            # `np.add(a, b, out=a)`: nothing to write. A CPU `out` that an op allocated
+            # (np.empty, then np.add(..., out=out)) is left as it is: the op hook (or the
+            # tensor maker) makes that op's output meta.
             out = out if isinstance(out, tuple) else (out,)
-            # nothing to write; a CPU `out` an op allocated (np.empty, then np.add(..., out=))
-            # is left as it is: the op hook makes that op's output meta
             return out[0] if len(out) == 1 else out
         return result
 
@@ -80,7 +81,7 @@ class MetaArray(np.ndarray):
         if func is np.copyto:  # a write into a meta array: nothing to write
             if type(args[0]) is MetaArray:
                 return None
-            raise RuntimeError(NO_DATA)
+            raise NotImplementedError(NO_DATA)  # meta values into a CPU array
         return _shrink(func(*_plain_all(args), **{k: _plain(v) for k, v in kwargs.items()}))
 
     # -- copies and writes --------------------------------------------------------------------
