@@ -580,6 +580,8 @@ def test_selection_errors_match_torch():
     cases = [
         (lambda lib, s: s.index_select(0, lib.tensor([3])), IndexError,
          r"index_select\(\): index contains 3 that is out of range for tensor of size \[3, 3\]"),
+        (lambda lib, s: s.index_select(0, lib.tensor([[0]])), IndexError, "must be 1-D"),
+        (lambda lib, s: s.index_select(0, lib.tensor([0.0])), IndexError, "long-tensor"),
         (lambda lib, s: s.select(0, 5), IndexError,
          r"select\(\): index 5 out of range for tensor of size \[3, 3\] at dimension 0"),
         (lambda lib, s: s.narrow_copy(0, 1, 5), RuntimeError, "Invalid range to narrow"),

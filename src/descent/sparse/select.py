@@ -84,7 +84,10 @@ def index_select(x, dim: int, index) -> object:
     dim = _sparse_dim(x, dim, "index_select")
     st = coalesce(x._data)
     idx = backend.as_numpy(index._data if hasattr(index, "_data") else np.asarray(index))
-    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    if idx.ndim != 1 or idx.dtype != np.int64:  # PyTorch: int64 only
+        raise IndexError("index_select() argument index must be 1-D strided (non-sparse) "
+                         "long-tensor.")  # fmt: skip
+    idx = idx.astype(np.int64)
     n = st.shape[dim]
     bad = idx[(idx < -n) | (idx >= n)]
     if bad.size:  # PyTorch's words
