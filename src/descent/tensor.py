@@ -31,14 +31,8 @@ from .tensor_gap_methods import GapMethods
 from .tensor_gap_methods_math import MathGapMethods2
 from .tensor_gap_methods_nn import NNGapMethods
 from .tensor_gap_methods_tensor import TensorGapMethods2
-from .tensor_methods import (
-    IndexingMethods,
-    InPlaceMethods,
-    MathMethods,
-    ReductionMethods,
-    ShapeMethods,
-    _ops,
-)
+from .tensor_methods import MathMethods, ReductionMethods, _ops
+from .tensor_methods_shape import IndexingMethods, InPlaceMethods, ShapeMethods
 from .tensor_torch_methods import TorchMethods
 
 
