@@ -6,6 +6,11 @@
   probed for convnext_droppath) silently scaled the batch itself and mixed wrong images.
 - load_state_dict(strict=False)'s result printed as `IncompatibleKeys(...)`, PyTorch's as
   `_IncompatibleKeys(...)` (Swin's and MAE's loaders print it).
+- x.expand_as(x) / x.expand(1, *x.shape) repeat nothing and PyTorch writes through them; descent
+  refused them as read-only (NumPy's broadcast_to).
+- zeros_like / ones_like / empty_like / full_like refused memory_format= and layout= (custom
+  optimizers' `torch.zeros_like(p, memory_format=torch.preserve_format)`) and did not preserve
+  channels_last.
 """
 
 from __future__ import annotations
@@ -104,3 +109,42 @@ def test_incompatible_keys_repr_matches_torch():
         reprs.append((repr(msg), str(msg), list(msg.missing_keys), list(msg.unexpected_keys)))
         reprs.append(repr(lin.load_state_dict(lin.state_dict())))
     assert reprs[2:] == reprs[:2]
+
+
+def test_expand_without_repeats_is_a_writable_view_as_torch():
+    """x.expand_as(x) and x.expand(1, *x.shape) repeat nothing: PyTorch writes through them
+    (descent refused: NumPy's broadcast_to is always read-only); a real repeat still refuses."""
+    results = []
+    for m in (torch, ds):
+        x = m.zeros(2, 3)
+        x.expand(1, 2, 3).add_(1.0)
+        x.expand_as(x).mul_(3.0)
+        x.expand(-1, 3)[0].sub_(1.0)
+        s = m.tensor(5.0)
+        s.expand(()).add_(1.0)  # 0-d
+        leaf = m.ones(2, 3, requires_grad=True)
+        b = leaf * 1.0
+        b.expand(1, 2, 3).mul_(2.0)  # recorded: the gradient flows through the write
+        (b * m.arange(6.0).view(2, 3)).sum().backward()
+        with pytest.raises(RuntimeError, match="more than one element"):
+            m.zeros(1, 3).expand(2, 3).add_(1.0)
+        results.append((x.tolist(), s.item(), leaf.grad.tolist()))
+    assert results[1] == results[0]
+
+
+def test_like_factories_take_memory_format_and_layout():
+    """torch.zeros_like(p, memory_format=torch.preserve_format), as custom optimizers write
+    their state; channels_last is preserved by default, as in PyTorch."""
+    for m in (torch, ds):
+        x = m.ones(2, 3, 4, 5).to(memory_format=m.channels_last)
+        for f, args in ((m.zeros_like, ()), (m.ones_like, ()), (m.empty_like, ()),
+                        (m.full_like, (2.0,))):  # fmt: skip
+            assert f(x, *args, memory_format=m.preserve_format).stride() == (60, 1, 15, 3)
+            assert f(x, *args).stride() == (60, 1, 15, 3)
+            assert f(x, *args, memory_format=m.contiguous_format).stride() == (60, 20, 5, 1)
+            assert f(x, *args, layout=m.strided).shape == x.shape
+        y = m.zeros_like(m.ones(2, dtype=m.float64), dtype=m.float32,
+                         memory_format=m.preserve_format)  # fmt: skip
+        assert (str(y.dtype).rpartition(".")[2], y.tolist()) == ("float32", [0.0, 0.0])
+        with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last"):
+            m.zeros_like(m.ones(2), memory_format=m.channels_last)

@@ -292,34 +292,48 @@ def _sparse_like(x, op: str, dtype, requires_grad, device):
     return None if like is None else like(x, op, dtype, requires_grad, device)
 
 
-def zeros_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+def zeros_like(x, dtype=None, requires_grad=False, device=None, *, layout=None,
+               memory_format=None) -> Tensor:  # fmt: skip
+    """Zeros of x's shape, and of x's dtype, device and memory format unless given (the
+    `*_like` functions take PyTorch's layout= and memory_format=, preserve_format by default)."""
     if type(x) is not Tensor and (s := _sparse_like(x, "zeros_like", dtype, requires_grad,
                                                      device)) is not None:  # fmt: skip
         return s
+    _check_layout(layout, "zeros_like")
     dt, dev = _like(x, dtype, device)
-    return zeros(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    out = zeros(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    return _layout_like(out, x, memory_format)
 
 
-def ones_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+def ones_like(x, dtype=None, requires_grad=False, device=None, *, layout=None,
+              memory_format=None) -> Tensor:  # fmt: skip
     if type(x) is not Tensor:
         _sparse_like(x, "ones_like", dtype, requires_grad, device)
+    _check_layout(layout, "ones_like")
     dt, dev = _like(x, dtype, device)
-    return ones(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    out = ones(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    return _layout_like(out, x, memory_format)
 
 
-def empty_like(x, dtype=None, requires_grad=False, device=None) -> Tensor:
+def empty_like(x, dtype=None, requires_grad=False, device=None, *, layout=None,
+               memory_format=None) -> Tensor:  # fmt: skip
     if type(x) is not Tensor and (s := _sparse_like(x, "empty_like", dtype, requires_grad,
                                                      device)) is not None:  # fmt: skip
         return s
+    _check_layout(layout, "empty_like")
     dt, dev = _like(x, dtype, device)
-    return empty(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    out = empty(x.shape, dtype=dt, requires_grad=requires_grad, device=dev)
+    return _layout_like(out, x, memory_format)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+def full_like(x, fill_value, dtype=None, requires_grad=False, device=None, *, layout=None,
+              memory_format=None) -> Tensor:  # fmt: skip
     if type(x) is not Tensor:
         _sparse_like(x, "full_like", dtype, requires_grad, device)
+    _check_layout(layout, "full_like")
     dt, dev = _like(x, dtype, device)
-    return full(x.shape, fill_value, dtype=dt, requires_grad=requires_grad, device=dev)
+    out = full(x.shape, fill_value, dtype=dt, requires_grad=requires_grad, device=dev)
+    return _layout_like(out, x, memory_format)
 
 
 def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=None, *,

@@ -6,6 +6,8 @@ ops/shape_copy.py; their names are re-exported here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -246,6 +248,11 @@ class BroadcastTo(Function):
     __slots__ = ("shape",)
 
     def forward(self, x):
+        lead = len(self.shape) - x.ndim
+        if x.size and x.size == math.prod(self.shape):
+            # Nothing repeats (only size-1 dims added): a writable view, as PyTorch's
+            # x.expand_as(x) / x.expand(1, *x.shape), which in-place ops may write through.
+            return x[(None,) * lead + (Ellipsis,)]  # (Ellipsis: a 0-d x stays an array)
         # A read-only view: nothing is copied; ops that write into their result make their own.
         return backend.get_array_module(x).broadcast_to(x, self.shape)
 
