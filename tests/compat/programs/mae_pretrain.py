@@ -11,7 +11,9 @@
 # main_finetune.py's start: torch.save / torch.load of the checkpoint, interpolate_pos_embed
 # (bicubic), a ViT whose norm is `del`eted for global pooling, load_state_dict(strict=False) and
 # its missing keys, layer-wise lr decay groups (lr_scale) and misc.SmoothedValue (median of a
-# deque as a tensor).
+# deque as a tensor); main_linprobe.py's frozen encoder under a non-affine BatchNorm1d head and
+# util/lars.py's LARS (a torch.optim.Optimizer subclass: nested torch.where trust ratio, state
+# by zeros_like(memory_format=torch.preserve_format)).
 # Data: 16x16 RGB blobs made with NumPy.
 import math
 from collections import deque
@@ -466,6 +468,44 @@ def get_layer_id_for_vit(name, num_layers):
         return num_layers
 
 
+# util/lars.py: the linear-probing optimizer
+class LARS(torch.optim.Optimizer):
+    """LARS optimizer, no rate scaling or weight decay for parameters <= 1D."""
+
+    def __init__(self, params, lr=0, weight_decay=0, momentum=0.9, trust_coefficient=0.001):
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
+                        trust_coefficient=trust_coefficient)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            for p in g["params"]:
+                dp = p.grad
+
+                if dp is None:
+                    continue
+
+                if p.ndim > 1:  # if not normalization gamma/beta or bias
+                    dp = dp.add(p, alpha=g["weight_decay"])
+                    param_norm = torch.norm(p)
+                    update_norm = torch.norm(dp)
+                    one = torch.ones_like(param_norm)
+                    q = torch.where(param_norm > 0.0,
+                                    torch.where(update_norm > 0,
+                                                (g["trust_coefficient"] * param_norm
+                                                 / update_norm), one),
+                                    one)
+                    dp = dp.mul(q)
+
+                param_state = self.state[p]
+                if "mu" not in param_state:
+                    param_state["mu"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                mu = param_state["mu"]
+                mu.mul_(g["momentum"]).add_(dp)
+                p.add_(mu, alpha=-g["lr"])
+
+
 # DiT's models.py
 def modulate(x, shift, scale):
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
@@ -748,6 +788,28 @@ def main():
         meter.update(loss.item())
     group_lrs = [g["lr"] for g in ft_opt.param_groups]
 
+    # main_linprobe.py: a BatchNorm without affine in front of the head, everything else frozen
+    probe = VisionTransformer(num_classes=3)
+    probe.load_state_dict(ft.state_dict())
+    probe.head = torch.nn.Sequential(
+        torch.nn.BatchNorm1d(probe.head.in_features, affine=False, eps=1e-6), probe.head)
+    for _, p in probe.named_parameters():
+        p.requires_grad = False
+    for _, p in probe.head.named_parameters():
+        p.requires_grad = True
+    n_probe = sum(p.numel() for p in probe.parameters() if p.requires_grad)
+    lars = LARS(probe.head.parameters(), lr=0.1, weight_decay=0.0)
+    probe_losses = []
+    for step in range(3):
+        loss = F.cross_entropy(probe(big[step * 4:(step + 1) * 4]),
+                               labels[step * 4:(step + 1) * 4])
+        lars.zero_grad()
+        loss.backward()
+        lars.step()
+        probe_losses.append(loss.item())
+    probe_state = sorted(len(s) for s in lars.state.values())
+    running_var = probe.head[0].running_var[:4].tolist()
+
     # DiT with adaLN-Zero: zero-initialised gates make every block the identity at the start
     dit = DiT()
     dit.eval()
@@ -793,7 +855,8 @@ def main():
         cfg_rest=cfg[:, 3:, 1, 1].tolist(), unexpected=sorted(msg.unexpected_keys),
         ft_pos=ft.pos_embed[0, :4, :4].tolist(), ft_lrs=ft_lrs, group_lrs=group_lrs,
         meter=[meter.median, meter.avg, meter.global_avg, meter.max, meter.count],
-        has_norm=hasattr(ft, "norm"),
+        has_norm=hasattr(ft, "norm"), n_probe=int(n_probe), probe_losses=probe_losses,
+        probe_state=probe_state, running_var=running_var,
     )
 
 
