@@ -148,3 +148,15 @@ def test_like_factories_take_memory_format_and_layout():
         assert (str(y.dtype).rpartition(".")[2], y.tolist()) == ("float32", [0.0, 0.0])
         with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last"):
             m.zeros_like(m.ones(2), memory_format=m.channels_last)
+
+
+def test_underscore_assert_as_torch():
+    """timm's `_assert(H == self.img_size[0], f"Input height ({H}) doesn't match ...")`."""
+    for m in (torch, ds):
+        m._assert(True, "unused")
+        m._assert(m.tensor(True), "unused")
+        for cond in (False, 0, m.tensor(False)):
+            with pytest.raises(AssertionError, match=r"^Input height \(3\) doesn't match$"):
+                m._assert(cond, "Input height (3) doesn't match")
+        with pytest.raises(RuntimeError, match="ambiguous"):
+            m._assert(m.tensor([True, False]), "m")

@@ -1,4 +1,4 @@
-"""The last small top-level torch names: `rsub`, `binomial`, `frombuffer`, `to_dlpack`,
+"""The last small top-level torch names: `rsub`, `binomial`, `frombuffer`, `to_dlpack`, `_assert`,
 `triangular_solve`, `fork` / `wait`, the deterministic debug mode, and PyTorch's removed
 functions (`solve`, `lstsq`, `symeig`, `eig`), which raise its own message pointing at
 `torch.linalg`. (`cond` / `while_loop` are control_flow.py's, loaded on first use; the module
@@ -24,7 +24,7 @@ __all__ = [
     "binomial", "compiled_with_cxx11_abi", "eig", "fork", "frombuffer",
     "get_deterministic_debug_mode", "init_num_threads", "is_storage", "is_vulkan_available",
     "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
-    "triangular_solve", "wait",
+    "triangular_solve", "wait", "_assert",
 ]  # fmt: skip
 
 
@@ -119,6 +119,12 @@ def is_storage(obj) -> bool:
 
 def compiled_with_cxx11_abi() -> bool:
     return True
+
+
+def _assert(condition, message) -> None:
+    """torch._assert: Python's assert as a function (timm's shape checks call it; PyTorch's
+    version is the one fx can trace). A tensor condition is its truth value."""
+    assert condition, message
 
 
 def _removed(name: str, replacement: str):
