@@ -13,7 +13,7 @@
 # its missing keys, layer-wise lr decay groups (lr_scale) and misc.SmoothedValue (median of a
 # deque as a tensor); main_linprobe.py's frozen encoder under a non-affine BatchNorm1d head and
 # util/lars.py's LARS (a torch.optim.Optimizer subclass: nested torch.where trust ratio, state
-# by zeros_like(memory_format=torch.preserve_format)).
+# by zeros_like(memory_format=torch.preserve_format)); timm's torch._assert shape checks.
 # Data: 16x16 RGB blobs made with NumPy.
 import math
 from collections import deque
@@ -62,14 +62,22 @@ def get_1d_sincos_pos_embed_from_grid(embed_dim, pos):
 
 
 class PatchEmbed(nn.Module):
+    """timm's PatchEmbed, as MAE imports it: 2D image to patch embedding."""
+
     def __init__(self, img_size=16, patch_size=4, in_chans=3, embed_dim=16):
         super().__init__()
+        self.img_size = (img_size, img_size)
         self.patch_size = (patch_size, patch_size)
         self.grid_size = (img_size // patch_size, img_size // patch_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x):
+        B, C, H, W = x.shape
+        torch._assert(H == self.img_size[0],
+                      f"Input height ({H}) doesn't match model ({self.img_size[0]}).")
+        torch._assert(W == self.img_size[1],
+                      f"Input width ({W}) doesn't match model ({self.img_size[1]}).")
         return self.proj(x).flatten(2).transpose(1, 2)  # BCHW -> BNC
 
 
@@ -810,6 +818,12 @@ def main():
     probe_state = sorted(len(s) for s in lars.state.values())
     running_var = probe.head[0].running_var[:4].tolist()
 
+    try:
+        ft(imgs[:2])  # 16x16 into the 20x20 model
+        size_error = None
+    except AssertionError as e:
+        size_error = str(e)
+
     # DiT with adaLN-Zero: zero-initialised gates make every block the identity at the start
     dit = DiT()
     dit.eval()
@@ -856,7 +870,7 @@ def main():
         ft_pos=ft.pos_embed[0, :4, :4].tolist(), ft_lrs=ft_lrs, group_lrs=group_lrs,
         meter=[meter.median, meter.avg, meter.global_avg, meter.max, meter.count],
         has_norm=hasattr(ft, "norm"), n_probe=int(n_probe), probe_losses=probe_losses,
-        probe_state=probe_state, running_var=running_var,
+        probe_state=probe_state, running_var=running_var, size_error=size_error,
     )
 
 
