@@ -282,3 +282,26 @@ def test_init_optimizer_and_tensor_api_on_meta():
         # data-dependent shapes raise, as PyTorch's meta kernels
         with pytest.raises(NotImplementedError):
             t.nonzero()
+
+
+def test_no_computation_on_huge_meta_shapes():
+    """Each of these would allocate 4-40 GB (or run for minutes) if computed on the data."""
+    big = descent.empty(10**5, 10**5, device="meta", requires_grad=True)
+    idx = descent.zeros(10**5, 3, dtype=descent.int64, device="meta")
+    outs = {
+        "cumsum": big.cumsum(1),
+        "argmax": big.argmax(1),
+        "sort": big.sort(1)[0],
+        "einsum": descent.einsum("ij,jk->ik", big, big),
+        "softmax": descent.nn.functional.softmax(big, -1),
+        "gather": big.gather(1, idx),
+        "embedding": descent.nn.functional.embedding(idx, big),
+    }
+    want = {"cumsum": (10**5, 10**5), "argmax": (10**5,), "sort": (10**5, 10**5),
+            "einsum": (10**5, 10**5), "softmax": (10**5, 10**5), "gather": (10**5, 3),
+            "embedding": (10**5, 3, 10**5)}  # fmt: skip
+    for name, out in outs.items():
+        assert out.is_meta and tuple(out.shape) == want[name], name
+    # backward: the gradients' zeros and scatter-adds are meta too (no (1e5, 1e5) buffer)
+    (outs["gather"].sum() + outs["embedding"].sum() + outs["einsum"].sum()).backward()
+    assert big.grad.is_meta and tuple(big.grad.shape) == (10**5, 10**5)

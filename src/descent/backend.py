@@ -108,11 +108,15 @@ def is_cupy_array(a) -> bool:
 
 
 def get_array_module(*arrays):
-    """The array namespace (numpy or cupy) for these arrays; numpy when none is a CuPy array."""
+    """The array namespace (numpy, cupy, or `meta.xp` for meta arrays) for these arrays; numpy
+    when none is a CuPy or meta array."""
     for a in arrays:
         # NumPy arrays, the common case, are answered without looking at the class's module.
-        if type(a) is not _ndarray and is_cupy_array(a):
-            return cupy_module()
+        if type(a) is not _ndarray:
+            if is_cupy_array(a):
+                return cupy_module()
+            if type(a) is meta.MetaArray:  # NumPy's namespace whose new arrays are meta
+                return meta.xp
     return np
 
 
@@ -135,11 +139,8 @@ def is_meta(a) -> bool:
 
 def creation_module(a):
     """The namespace that makes new arrays on `a`'s device (`xp.zeros(...)`): numpy, cupy, or
-    `meta.xp` for a meta array. `get_array_module` says numpy for meta arrays (they ARE
-    ndarrays, and ops' `xp is np` branches must stay on NumPy's path); an op that allocates
-    its result asks this instead."""
-    if type(a) is meta.MetaArray:
-        return meta.xp
+    `meta.xp` for a meta array (the same as `get_array_module(a)`; kept as the name that says
+    why an allocating op asks)."""
     return get_array_module(a)
 
 
@@ -233,6 +234,8 @@ def erf(xp, x):
     before 2026-12-04 and still without numba, is off by up to 3e-7: 5 ulp at erf(0.5)).
     CuPy uses cupyx.scipy.special.erf.
     """
+    if type(x) is meta.MetaArray:
+        return meta.empty(x.shape, x.dtype)
     if xp is not np:
         import cupyx.scipy.special as sp  # only reached with CuPy arrays
 

@@ -95,6 +95,26 @@ class MetaArray(np.ndarray):
         np.zeros((), self.dtype).astype(dtype, casting=casting)  # NumPy's casting errors
         return empty(self.shape, dtype)
 
+    # ndarray's own methods of these compute in C without asking __array_function__: the
+    # same shape rules as the NumPy functions.
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _FUNCTION_RULES[np.cumsum](self, axis=axis, dtype=dtype)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return _FUNCTION_RULES[np.cumprod](self, axis=axis, dtype=dtype)
+
+    def argsort(self, axis=-1, kind=None, order=None, *, stable=None):
+        return _FUNCTION_RULES[np.argsort](self, axis=axis)
+
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None) -> None:
+        pass  # in place: nothing to order
+
+    def argmax(self, axis=None, out=None, *, keepdims=False):
+        return _FUNCTION_RULES[np.argmax](self, axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, *, keepdims=False):
+        return _FUNCTION_RULES[np.argmin](self, axis, keepdims=keepdims)
+
     def ravel(self, order="C"):
         return self.reshape(-1)  # a zero-stride view (ndarray.ravel would copy)
 
@@ -104,6 +124,9 @@ class MetaArray(np.ndarray):
     def __getitem__(self, key):
         if _has_mask(key):  # the result's length is the count of True values: data
             raise _data_dependent_error()
+        shape = _advanced_index_shape(self.shape, key)
+        if shape is not None:  # a gather: its shape without gathering
+            return empty(shape, self.dtype)
         out = super().__getitem__(_plain(key))
         if not isinstance(out, np.ndarray):  # an element: a 0-d meta array, not a number
             return empty((), self.dtype)
@@ -128,10 +151,11 @@ class MetaArray(np.ndarray):
 
     # -- reading values: PyTorch's errors -----------------------------------------------------
     def __bool__(self) -> bool:
-        # The ops' own value checks (`if bad.any(): raise`, `if nan.any(): <slow path>`) see
-        # no bad values, as PyTorch's meta kernels skip them; `bool(meta_tensor)` still raises
-        # PyTorch's error (Tensor.__bool__).
-        return False
+        # The ops' own value checks see no bad values, as PyTorch's meta kernels skip them:
+        # `if bad.any(): raise` and `if nan.any(): <slow path>` see False, `if not
+        # ok.all(): raise` sees True (an `all` reduction's result says True). bool() of a meta
+        # tensor still raises PyTorch's error (Tensor.__bool__).
+        return self.__dict__.get("_truth", False)
 
     def __float__(self) -> float:
         # A value an op folds into its (meta) result, e.g. a mean's denominator: nan, which
@@ -245,6 +269,46 @@ def _plain(x):
     return x
 
 
+def _advanced_index_shape(shape: tuple, key):
+    """The result shape of `a[key]` under NumPy's advanced indexing (integer arrays, with ints,
+    slices, None and Ellipsis), or None for a basic index (a view: NumPy makes it for free).
+    The broadcast shape of the index arrays replaces their dimensions where they are
+    adjacent, and goes first where a slice or None separates them."""
+    keys = key if isinstance(key, tuple) else (key,)
+    if not any(isinstance(k, (np.ndarray, list)) for k in keys):
+        return None
+    keys = [np.asarray(k) if isinstance(k, list) else k for k in keys]
+    if any(isinstance(k, np.ndarray) and k.dtype.kind not in "iu" for k in keys):
+        return None  # boolean masks (handled by the caller) or a bad index: NumPy says
+    n_used = sum(1 for k in keys if k is not None and k is not Ellipsis)
+    if sum(1 for k in keys if k is Ellipsis) > 1 or n_used > len(shape):
+        return None  # NumPy's error
+    if Ellipsis in [k for k in keys if not isinstance(k, np.ndarray)]:
+        at = next(i for i, k in enumerate(keys) if k is Ellipsis)
+        keys = keys[:at] + [slice(None)] * (len(shape) - n_used) + keys[at + 1 :]
+    else:
+        keys = keys + [slice(None)] * (len(shape) - n_used)
+    out, adv, positions, dim = [], [], [], 0
+    for k in keys:
+        if k is None:
+            out.append(1)
+        elif isinstance(k, slice):
+            out.append(len(range(*k.indices(shape[dim]))))
+            dim += 1
+        else:  # an integer array or an int: an advanced index
+            k = np.asanyarray(k)
+            adv.append(k.shape)
+            positions.append(len(out))
+            out.append(None)  # a placeholder where the broadcast shape may go
+            dim += 1
+    b = list(np.broadcast_shapes(*adv))
+    adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
+    rest = [n for n in out if n is not None]
+    if adjacent:
+        return tuple(rest[: positions[0]] + b + rest[positions[0] :])
+    return tuple(b + rest)
+
+
 def _has_mask(key) -> bool:
     keys = key if isinstance(key, tuple) else (key,)
     return any(type(k) is MetaArray and k.dtype == np.bool_ for k in keys)
@@ -322,7 +386,21 @@ def _reduce(ufunc, x, kwargs):
     shape = tuple((1 if keepdims else None) if i in axes else n for i, n in enumerate(x.shape))
     kw = {k: v for k, v in kwargs.items() if k == "dtype"}
     res = ufunc.reduce(np.zeros(1, x.dtype), axis=0, **kw)
-    return empty(tuple(n for n in shape if n is not None), np.asarray(res).dtype)
+    out = empty(tuple(n for n in shape if n is not None), np.asarray(res).dtype)
+    if ufunc is np.logical_and:  # `if not ok.all(): raise` passes too (see __bool__)
+        out._truth = True
+    return out
+
+
+def _all_any(ufunc):
+    def rule(a, axis=None, out=None, keepdims=False, *, where=True):
+        res = _reduce(ufunc, a, {"axis": axis, "keepdims": keepdims})
+        res = res.astype(np.bool_, copy=False)
+        if ufunc is np.logical_and:
+            res._truth = True
+        return res
+
+    return rule
 
 
 def _matmul(inputs, kwargs):
@@ -425,11 +503,138 @@ def _where(cond, *values):
     return empty(shape, np.asarray(res).dtype)
 
 
+def _einsum(subscripts, *operands, out=None, dtype=None, optimize=False, **kwargs):
+    """np.einsum's shape rule for the string form: each letter's size, the broadcast shape of
+    the `...` dimensions, the output letters (given after '->', else the letters that appear
+    once, in alphabetical order). Computing it on the zero-stride data would cost the full
+    contraction (attention's backward row dots: seconds for a GPT-2-sized meta model)."""
+    if not isinstance(subscripts, str):
+        raise _NoRule  # the interleaved (operand, sublist) form
+    arrays = [np.asanyarray(a) for a in operands]
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(arrays):
+        raise ValueError("more operands provided to einstein sum function than specified")
+    sizes: dict[str, int] = {}
+    ellipsis = []
+    for term, a in zip(terms, arrays):
+        letters = term.replace("...", "")
+        n_ell = a.ndim - len(letters)
+        if n_ell < 0 or (n_ell and "..." not in term):
+            raise ValueError(
+                f"einstein sum subscripts string {term!r} does not match operand of shape {a.shape}"
+            )
+        head = term.split("...")[0] if "..." in term else term
+        dims = list(a.shape)
+        if "..." in term:
+            ellipsis.append(tuple(dims[len(head) : len(head) + n_ell]))
+            dims = dims[: len(head)] + dims[len(head) + n_ell :]
+        for ch, n in zip(letters, dims):
+            if sizes.get(ch, n) not in (n, 1) and n != 1:
+                raise ValueError(
+                    f"operands could not be broadcast together: dimension {ch!r} has sizes "
+                    f"{sizes[ch]} and {n}"
+                )
+            sizes[ch] = max(sizes.get(ch, n), n)
+    ell_shape = np.broadcast_shapes(*ellipsis) if ellipsis else ()
+    if not arrow:
+        counts = {ch: inputs.count(ch) for ch in sizes}
+        output = ("..." if ellipsis else "") + "".join(
+            sorted(c for c, k in counts.items() if k == 1)
+        )
+    shape: list[int] = []
+    for part in output.split("...") if "..." in output else [output]:
+        shape += [sizes[ch] for ch in part]
+        shape.append(None)  # where the ellipsis dims go
+    shape.pop()
+    flat = []
+    for n in shape:
+        flat += list(ell_shape) if n is None else [n]
+    dt = np.result_type(*arrays) if dtype is None else np.dtype(dtype)
+    return empty(tuple(flat), dt)
+
+
+def _same_shape(func):
+    """Rule for functions whose result has the input's shape (or its flattening, axis=None):
+    cumsum, cumprod, sort, argsort. The dtype comes from the function on a stand-in with all
+    sizes 1 (int8 cumsum is int64, argsort int64)."""
+
+    def rule(a, *args, **kwargs):
+        a = np.asanyarray(a)
+        res = func(np.zeros((1,) * a.ndim, a.dtype), *args, **kwargs)
+        return empty(a.shape if res.ndim == a.ndim else (a.size,), res.dtype)
+
+    return rule
+
+
+def _arg_reduce(func):
+    """np.argmax / np.argmin: int64 indices over `axis` (all elements when None)."""
+
+    def rule(a, axis=None, out=None, *, keepdims=False):
+        a = np.asanyarray(a)
+        if a.size == 0 and (axis is None or a.shape[normalize_axis_tuple(axis, a.ndim)[0]] == 0):
+            raise ValueError(f"attempt to get {func.__name__} of an empty sequence")
+        axes = tuple(range(a.ndim)) if axis is None else normalize_axis_tuple(axis, a.ndim)
+        shape = tuple(
+            1 if i in axes else n for i, n in enumerate(a.shape) if keepdims or i not in axes
+        )
+        return empty(shape, np.int64)
+
+    return rule
+
+
+def _take_along_axis(arr, indices, axis=-1):
+    """np.take_along_axis: the index's size along `axis`, the others broadcast."""
+    arr, indices = np.asanyarray(arr), np.asanyarray(indices)
+    if axis is None:
+        return empty(indices.shape, arr.dtype)
+    if arr.ndim != indices.ndim:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    (ax,) = normalize_axis_tuple(axis, arr.ndim)
+    rest = np.broadcast_shapes(
+        arr.shape[:ax] + (1,) + arr.shape[ax + 1 :],
+        indices.shape[:ax] + (1,) + indices.shape[ax + 1 :],
+    )
+    return empty(rest[:ax] + (indices.shape[ax],) + rest[ax + 1 :], arr.dtype)
+
+
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    """np.take: the index's shape in place of `axis` (of the flattened array when None)."""
+    a, shape = np.asanyarray(a), np.shape(indices)
+    if axis is None:
+        return empty(shape, a.dtype)
+    (ax,) = normalize_axis_tuple(axis, a.ndim)
+    return empty(a.shape[:ax] + shape + a.shape[ax + 1 :], a.dtype)
+
+
+def _put_along_axis(arr, indices, values, axis):
+    if type(arr) is not MetaArray:  # meta values into a CPU array
+        raise NotImplementedError(NO_DATA)
+    return None  # nothing to write
+
+
 class _NoRule(Exception):
     pass
 
 
-_FUNCTION_RULES = {np.concatenate: _concatenate, np.stack: _stack, np.where: _where}
+_FUNCTION_RULES = {
+    np.concatenate: _concatenate,
+    np.stack: _stack,
+    np.where: _where,
+    np.einsum: _einsum,
+    np.cumsum: _same_shape(np.cumsum),
+    np.cumprod: _same_shape(np.cumprod),
+    np.sort: _same_shape(np.sort),
+    np.argsort: _same_shape(np.argsort),
+    np.argmax: _arg_reduce(np.argmax),
+    np.argmin: _arg_reduce(np.argmin),
+    np.take_along_axis: _take_along_axis,
+    np.take: _take,
+    np.put_along_axis: _put_along_axis,
+    np.all: _all_any(np.logical_and),
+    np.any: _all_any(np.logical_or),
+}
 
 
 def _data_dependent_error():
@@ -500,6 +705,7 @@ class _MetaNamespace:
     """NumPy's namespace for the meta device: creation functions return meta arrays without
     allocating; any other function runs NumPy's and shrinks its array results."""
 
+    __name__ = "descent.meta"  # (caches key on `xp.__name__`: never numpy's entries)
     random = _MetaRandom()
 
     @staticmethod

@@ -26,6 +26,8 @@ def causal_bias(xp, n_q: int, n_k: int, dtype):
     if bias is None:
         upper = xp.triu(xp.ones((n_q, n_k), dtype=bool), k=1)
         bias = xp.where(upper, -xp.inf, 0).astype(dtype)
+        if backend.is_meta(bias):  # costs nothing to make; a cached one would keep meta alive
+            return bias
         if len(_causal_cache) > 64:
             _causal_cache.clear()
         _causal_cache[key] = bias
