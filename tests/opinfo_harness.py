@@ -138,6 +138,8 @@ TOL = {
 
 
 BF16_GRAD_TOL = (5e-2, 1e-2)
+# The dtypes whose differences are judged against PyTorch's float64 result (``compare``).
+HALVES = (torch.float16, torch.bfloat16)
 
 
 class Unsupported(Exception):
@@ -314,14 +316,14 @@ def _dtype_name(x):
 # 4.12 and gradient nan/inf at 40 of 125; descent in float32), scaled_dot_product_attention
 # (4-d sample 12's query gradient: torch 0.019 from float64, descent 0.0026), grid_sample and
 # grid_sampler_2d (bicubic grid gradient: torch up to 2.0 off at |g| 80, descent 0.027).
-def _closer_to_truth(an, bn, ref, rtol, atol):
+def _closer_to_truth(an, bn, ref, rtol, atol, half=torch.float16):
     """Where descent's float16 value ``bn`` is as good as torch's ``an``: no further from the
     float64 truth ``ref`` (rounded to float16, the best a float16 result can be) than torch's,
     or within the float16 tolerance of it. Elementwise; nan/inf count as infinitely far unless
     the rounded truth is the same non-finite value; where torch's is nan or inf (infinitely
     far), descent's must be within the tolerance."""
     with np.errstate(over="ignore", invalid="ignore"):
-        r = ref.astype(np.float16).astype(np.float64)
+        r = torch.from_numpy(ref).to(half).double().numpy()  # the truth rounded to ``half``
         a, b = an.astype(np.float64), bn.astype(np.float64)
 
         def err(v):
@@ -376,12 +378,12 @@ def compare(tout, dout, tol, skip_int=False, reference=None):
             finite = np.abs(an[np.isfinite(an)])
             atol = atol * max(1.0, float(finite.max()) if finite.size else 1.0)
             ok = np.isclose(bn, an, rtol=rtol, atol=atol, equal_nan=True)
-            if not ok.all() and reference is not None and a.dtype == torch.float16:
+            if not ok.all() and reference is not None and a.dtype in HALVES:
                 if not refs:
                     refs.append(reference())
                 ref = refs[0][i] if refs[0] is not None and i < len(refs[0]) else None
                 if ref is not None and ref.shape == an.shape:
-                    ok |= _closer_to_truth(an, bn, ref, *tol)
+                    ok |= _closer_to_truth(an, bn, ref, *tol, half=a.dtype)
             if not ok.all():
                 idx = np.argwhere(~ok)[0] if an.ndim else ()
                 bad.append(f"{where}: values differ at {len(np.argwhere(~ok))} of {an.size} "
@@ -475,7 +477,7 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
             dout = dpost(dwrap(fn, dinput, *dargs, **dkwargs))
     except Exception as e:  # noqa: BLE001
         return [f"descent raises {_short(e)}"]
-    half = dtype == torch.float16
+    half = dtype in HALVES
     f64 = _Float64Reference(tfn or op.op, sample, twrap, tpost) if half else None
     bad = compare(tout, dout, tol, skip_int=ties, reference=f64 and f64.outputs)
     if bad or not grad or tol is None or ties:  # (ties: which equal value gets it, unspecified)
@@ -525,7 +527,7 @@ def _upcast(obj, memo):
             raise Unsupported("a view of a larger storage")
         if id(obj) not in memo:
             t = obj.detach()
-            t = t.double() if t.dtype == torch.float16 else t.clone()
+            t = t.double() if t.dtype in HALVES else t.clone()
             memo[id(obj)] = (obj, t.requires_grad_(obj.requires_grad))
         return memo[id(obj)][1]
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):

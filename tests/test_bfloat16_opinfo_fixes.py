@@ -61,3 +61,87 @@ def test_igamma_takes_bfloat16(name):
         getattr(torch, name)(torch.tensor([1, 2]), torch.tensor([1, 2]))
     with pytest.raises(RuntimeError):
         getattr(ds, name)(ds.tensor([1, 2]), ds.tensor([1, 2]))
+
+
+def _bf16_close(d, t, rtol=1.6e-2, atol=1e-5, truth=None):
+    """descent's bfloat16 result within PyTorch's bfloat16 tolerance of torch's (about two
+    ulps; assert_close's rtol), atol times the largest magnitude (tests/opinfo_harness.py's
+    rule; gradients, rounded at each step of backward: its BF16_GRAD_TOL), or, elementwise, no
+    further than torch's from ``truth`` (torch in float64 on the same values)."""
+    assert d.dtype == ds.bfloat16
+    a, b = t.detach().float().numpy(), d.detach().float().numpy()
+    ok = np.isclose(b, a, rtol=rtol, atol=atol * max(1.0, np.abs(a).max()))
+    if truth is not None:
+        ok |= np.abs(b - truth) <= np.abs(a - truth)
+    assert ok.all(), f"{(~ok).sum()} of {ok.size} differ: torch {a[~ok][:3]}, descent {b[~ok][:3]}"
+
+
+def _run_both(tfn, dfn, *arrays, grad=True):
+    """tfn / dfn on the same bfloat16 inputs: values, then the gradients of sum(out * w); each
+    judged against torch's bfloat16 result and its float64 one on the same values."""
+    ts = [torch.tensor(a).bfloat16().requires_grad_(grad) for a in arrays]
+    t64 = [t.detach().double().requires_grad_(grad) for t in ts]
+    dts = [ds.tensor(a).bfloat16().requires_grad_(grad) for a in arrays]
+    tout, dout, ref = tfn(*ts), dfn(*dts), tfn(*t64)
+    _bf16_close(dout, tout, truth=ref.detach().numpy())
+    if grad:
+        w = np.random.default_rng(1).standard_normal(tuple(tout.shape)).astype(np.float32)
+        w = torch.tensor(w).bfloat16()
+        tg = torch.autograd.grad(tout, ts, w)
+        rg = torch.autograd.grad(ref, t64, w.double())
+        dg = ds.autograd.grad(dout, dts, ds.tensor(w.float().numpy()).bfloat16())
+        for a, b, r in zip(tg, dg, rg):
+            _bf16_close(b, a, rtol=5e-2, atol=1e-2, truth=r.numpy())
+
+
+_rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_rounds_once(mode):
+    # each 1-d interpolation pass was rounded to bfloat16 (float16 already ran in float32)
+    x = _rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    _run_both(*(lambda v, lib=lib: lib.nn.functional.interpolate(
+        v, size=(9, 7), mode=mode, align_corners=True) for lib in (torch, ds)), x)  # fmt: skip
+
+
+def test_conv_transpose_rounds_once():
+    # the col2im sums were rounded to bfloat16 term by term
+    x = _rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    w = _rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    _run_both(*(lambda a, b, lib=lib: lib.nn.functional.conv_transpose2d(
+        a, b, stride=2, padding=1, output_padding=1) for lib in (torch, ds)), x, w)  # fmt: skip
+
+
+def test_batch_norm_rounds_once():
+    training = False  # eval mode: the running statistics normalise (training=True agreed)
+    # (x - mean) / sqrt(var + eps) * w + b was rounded to bfloat16 step by step
+    x = _rng.standard_normal((6, 3, 8)).astype(np.float32) * 3 + 1
+    m, v = _rng.standard_normal(3).astype(np.float32), _rng.uniform(0.5, 2, 3).astype(np.float32)
+    stats = {}
+
+    def run(lib, xx, w, b):
+        rs = stats[lib, xx.dtype] = (lib.tensor(m).to(xx.dtype), lib.tensor(v).to(xx.dtype))
+        return lib.nn.functional.batch_norm(xx, *rs, w, b, training=training, eps=0.5)
+
+    w, b = _rng.standard_normal(3).astype(np.float32), _rng.standard_normal(3).astype(np.float32)
+    _run_both(lambda *a: run(torch, *a), lambda *a: run(ds, *a), x, w, b)
+    for d, t in zip(stats[ds, ds.bfloat16], stats[torch, torch.bfloat16]):
+        _bf16_close(d, t)  # the running statistics, updated in place, stay bfloat16
+
+
+def test_grid_sample_bicubic_rounds_once():
+    x = _rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    g = _rng.uniform(-1, 1, (1, 4, 4, 2)).astype(np.float32)
+    _run_both(*(lambda a, b, lib=lib: lib.nn.functional.grid_sample(
+        a, b, mode="bicubic", align_corners=False) for lib in (torch, ds)), x, g)  # fmt: skip
+
+
+def test_embedding_bag_weighted_sum_rounds_once():
+    # each weight * row product was rounded to bfloat16 before the bag sum
+    w = _rng.standard_normal((10, 6)).astype(np.float32)
+    psw = _rng.standard_normal((8, 16)).astype(np.float32)
+    idx = _rng.integers(0, 10, (8, 16))
+    _run_both(*(lambda a, p, lib=lib: lib.nn.functional.embedding_bag(
+        lib.tensor(idx), a, mode="sum", per_sample_weights=p) for lib in (torch, ds)),
+        w, psw)  # fmt: skip

@@ -35,6 +35,13 @@ HALF = np.dtype(np.float16)  # the reduced-precision dtype that NumPy computes i
 FLOAT = np.dtype(np.float32)  # ml_dtypes' and goes through ops/bfloat16.py); its opmath type
 
 
+def is_reduced(dt) -> bool:
+    """float16, or bfloat16 (ml_dtypes' dtype, NumPy kind "V"): the dtypes PyTorch's CPU kernels
+    compute in float32 and round once. A function that tests this before its float32 path pays
+    one comparison and one attribute read for float32."""
+    return dt == HALF or dt.kind == "V"
+
+
 def _dtype(a):
     """An array's (NumPy's or CuPy's) dtype; None for anything else (an array module, whose
     `dtype` is a class, a shape, an index tuple, None)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DescentError, DtypeError
-from ...opmath import HALF
+from ...opmath import HALF, is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.half import in_float32
@@ -164,7 +164,7 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
                        nd: int, op: str) -> Tensor:  # fmt: skip
     """The adjoint of an nd convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k)."""
     x, w = conv_operands(x, w, bias, op, all_ints=False)
-    if x._data.dtype == HALF:  # in float32, rounded once: the float16 col2im sums of the
+    if is_reduced(x._data.dtype):  # in float32, rounded once: the float16 col2im sums of the
         # output were 2x PyTorch's error from float64
         b = None if bias is None else as_tensor(bias)
         return in_float32(_conv_transpose_nd, x, w, b, stride, padding, output_padding, groups,

@@ -274,6 +274,12 @@ def embedding_bag(
         if not empty.any():
             return picked
         return where(Tensor._wrap(xp.asarray(empty[:, None])), zeros, picked)
+    # Half precision: weighted rows, bag sums and means in float32, rounded once, as PyTorch (a
+    # float16 sum of thousands of rows drifted by about 1 on values near 3; bfloat16 products
+    # rounded before the sum were 3 ulps off)
+    half = w._data.dtype.itemsize == 2
+    if half:
+        zeros, rows = zeros.float(), rows.float()
     if per_sample_weights is not None:
         psw = as_tensor(per_sample_weights)
         if tuple(psw.shape) != tuple(idx.shape):
@@ -282,12 +288,7 @@ def embedding_bag(
                 f"shape {tuple(idx.shape)}"
             )
         psw = psw.reshape(-1)[xp.asarray(np.flatnonzero(keep))]  # the kept indices' weights
-        rows = rows * psw.reshape(-1, 1)
-    # Half precision: bag sums and means in float32, rounded once, as PyTorch (a float16 sum of
-    # thousands of rows drifted by about 1 on values near 3)
-    half = w._data.dtype.itemsize == 2
-    if half:
-        zeros, rows = zeros.float(), rows.float()
+        rows = rows * psw.reshape(-1, 1)  # (float32 for half weights: promotion)
     out = index_add(zeros, 0, xp.asarray(bag), rows)  # (B, dim) bag sums
     if mode == "mean":
         counts = np.maximum(np.bincount(bag, minlength=n_bags), 1)  # an empty bag stays 0

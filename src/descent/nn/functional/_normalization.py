@@ -15,7 +15,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
-from ...opmath import HALF
+from ...opmath import HALF, is_reduced
 from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -130,7 +130,7 @@ def batch_norm(
     training=False uses the running statistics.
     """
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
-    if x._data.dtype == HALF and not backend.is_cupy_array(x._data):
+    if is_reduced(x._data.dtype) and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (opmath): the float16 statistics
         # and backward sums were ~2x further from float64 than PyTorch's. The running
         # statistics keep their dtype (updated in place from the float32 batch statistics):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
-from ...opmath import HALF
+from ...opmath import is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
@@ -218,7 +218,7 @@ def interpolate(
         from ._pooling_extra import adaptive_avg_pool3d  # noqa: PLC0415
 
         return adaptive_avg_pool3d(x, out)
-    if x._data.dtype == HALF and mode in _LINEAR:
+    if is_reduced(x._data.dtype) and mode in _LINEAR:  # float16, bfloat16
         # The interpolation matrices applied in float32 and the result rounded once (recorded
         # casts), as PyTorch's kernels (opmath): float16 weights and products were ~1.7x
         # further from float64 than PyTorch's
@@ -355,7 +355,7 @@ def grid_sample(
     as PyTorch (default False). Gradients flow to the input and (bilinear, bicubic) to the
     grid."""
     x, g = float_tensor(input, "grid_sample"), float_tensor(grid, "grid_sample")
-    if x._data.dtype == HALF and g._data.dtype == HALF:
+    if is_reduced(x._data.dtype) and g._data.dtype == x._data.dtype:  # float16, bfloat16
         # Computed in float32 and rounded once (recorded casts: the gradients come back
         # float16): rounding each of the cubic weights' and taps' steps to float16 put the
         # grid's gradient up to 0.24 from the float64 value where PyTorch's is 0.02 off
