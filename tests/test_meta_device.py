@@ -305,3 +305,8 @@ def test_no_computation_on_huge_meta_shapes():
     # backward: the gradients' zeros and scatter-adds are meta too (no (1e5, 1e5) buffer)
     (outs["gather"].sum() + outs["embedding"].sum() + outs["einsum"].sum()).backward()
     assert big.grad.is_meta and tuple(big.grad.shape) == (10**5, 10**5)
+    # a convolution over a 4 GB input: padding and the im2col unfolding are shape-only too
+    x = descent.empty(64, 256, 256, 256, device="meta", requires_grad=True)
+    y = descent.nn.functional.conv2d(x, descent.empty(8, 256, 3, 3, device="meta"), padding=1)
+    y.sum().backward()
+    assert tuple(y.shape) == (64, 8, 256, 256) and x.grad.is_meta

@@ -608,6 +608,15 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     return empty(a.shape[:ax] + shape + a.shape[ax + 1 :], a.dtype)
 
 
+def _pad(array, pad_width, mode="constant", **kwargs):
+    """np.pad: each dimension grows by its (before, after) widths."""
+    array = np.asanyarray(array)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
+    if (widths < 0).any():
+        raise ValueError("index can't contain negative values")
+    return empty(tuple(int(n + b + a) for n, (b, a) in zip(array.shape, widths)), array.dtype)
+
+
 def _put_along_axis(arr, indices, values, axis):
     if type(arr) is not MetaArray:  # meta values into a CPU array
         raise NotImplementedError(NO_DATA)
@@ -631,6 +640,7 @@ _FUNCTION_RULES = {
     np.argmin: _arg_reduce(np.argmin),
     np.take_along_axis: _take_along_axis,
     np.take: _take,
+    np.pad: _pad,
     np.put_along_axis: _put_along_axis,
     np.all: _all_any(np.logical_and),
     np.any: _all_any(np.logical_or),
@@ -727,7 +737,9 @@ class _MetaNamespace:
         a = np.asarray(a, dtype=dtype)
         return empty(a.shape, a.dtype)
 
-    array = asarray
+    # copies keep only the shape and dtype (np.ascontiguousarray of an im2col view would
+    # allocate the whole unfolded input)
+    array = ascontiguousarray = asfortranarray = copy = asarray
 
     def __getattr__(self, name):
         fn = getattr(np, name)
