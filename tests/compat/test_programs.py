@@ -23,8 +23,9 @@ super-resolution with an SSIM loss and channels_last, a VQ-VAE with EMA codebook
 attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D, pygcn
 and pyGAT on torch.sparse, ConvNeXt with stochastic depth, layer-wise lr decay and mixup, Swin
 Transformer's shifted windows and checkpoint resizing, a masked autoencoder and a DiT block).
-It is written once, against `torch`. The harness runs it twice, each time as a script in a fresh
-process and a fresh working directory:
+It is written once, against `torch`. The harness runs it twice, at the same time, each as a
+script in its own process (a fork of a server that imported the library once, forkserver.py;
+COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
 
 * as written, with PyTorch (the oracle);
 * with its import lines rewritten (`import torch` -> `import descent as torch`,
@@ -46,8 +47,10 @@ import json
 import math
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -219,40 +222,136 @@ def changed_lines(a: str, b: str) -> list[tuple[str, str]]:
     return [(x, y) for x, y in zip(a.splitlines(), b.splitlines(), strict=True) if x != y]
 
 
-def start_program(source: str, workdir: Path, name: str) -> tuple[subprocess.Popen, Path]:
-    """Start `source` as a script in `workdir`; finish_program collects what it reported."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    script = workdir / f"{name}.py"
-    script.write_text(source)
-    out = workdir / "result.json"
+def _program_env(out: Path) -> dict:
     env = dict(os.environ)
     env["COMPAT_OUT"] = str(out)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")  # two processes on a shared machine
+    return env
+
+
+class ForkServer:
+    """A forkserver.py process that has imported `library` once and runs each program in a
+    fork of itself (see forkserver.py): the same isolation as a process per program, without
+    paying `import torch` (1.6-2.5 s) per program."""
+
+    def __init__(self, library: str) -> None:
+        env = _program_env(Path(os.devnull))
+        del env["COMPAT_OUT"]
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "forkserver.py"), library],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._buf = b""
+        reply = self._reply(120)
+        if "ready" not in reply:
+            raise RuntimeError(f"forkserver for {library}: {reply}")
+
+    def _reply(self, timeout: float) -> dict:
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError(f"no reply from the fork server in {timeout} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"the fork server exited ({self.proc.wait()})")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def start(self, script: Path, out: Path) -> int:
+        env = {"COMPAT_OUT": str(out)}
+        request = {"script": str(script), "cwd": str(script.parent), "env": env}
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        self.proc.stdin.flush()
+        return self._reply(60)["pid"]
+
+    def finish(self, pid: int, timeout: float) -> int:
+        try:
+            return self._reply(timeout)["exit"]
+        except TimeoutError:
+            os.kill(pid, 9)
+            self._reply(60)
+            raise
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+_SERVERS: dict[str, ForkServer | None] = {}
+
+
+def _server(library: str) -> ForkServer | None:
+    """The fork server for `library`; None where there is no fork (or COMPAT_FORKSERVER=0):
+    then each run is a plain process."""
+    if os.environ.get("COMPAT_FORKSERVER", "1") == "0" or not hasattr(os, "fork"):
+        return None
+    if library not in _SERVERS:
+        _SERVERS[library] = ForkServer(library)
+    return _SERVERS[library]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_servers():
+    yield
+    while _SERVERS:
+        server = _SERVERS.popitem()[1]
+        if server is not None:
+            server.close()
+
+
+def start_program(source: str, workdir: Path, name: str, library: str | None = None):
+    """Start `source` as a script in `workdir` (through `library`'s fork server when given);
+    finish_program collects what it reported."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    script = workdir / f"{name}.py"
+    script.write_text(source)
+    out = workdir / "result.json"
+    server = _server(library) if library else None
+    if server is not None:
+        return server, server.start(script, out), out
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=workdir,
-        env=env,
+        env=_program_env(out),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    return proc, out
+    return None, proc, out
 
 
-def finish_program(started: tuple[subprocess.Popen, Path], name: str) -> dict:
-    proc, out = started
-    try:
-        _, stderr = proc.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
+def finish_program(started, name: str) -> dict:
+    server, proc, out = started
+    if server is not None:
+        code = server.finish(proc, 600)
+        stderr = (out.parent / "stderr.txt").read_text()
+    else:
+        try:
+            _, stderr = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        code = proc.returncode
+    if code != 0:
+        raise AssertionError(f"{name} ({out.parent.name}) exited with {code}:\n{stderr[-4000:]}")
+    return json.loads(out.read_text())
+
+
+def _kill(started) -> None:
+    server, proc, _ = started
+    if server is None:
         proc.kill()
         proc.communicate()
-        raise
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{name} ({out.parent.name}) exited with {proc.returncode}:\n{stderr[-4000:]}"
-        )
-    return json.loads(out.read_text())
+    else:
+        os.kill(proc, 9)
+        server.finish(proc, 60)
 
 
 def run_program(source: str, workdir: Path, name: str) -> dict:
@@ -319,13 +418,13 @@ def test_program_matches_pytorch(name, tmp_path):
     source = (PROGRAMS / f"{name}.py").read_text()
     # Both runs at once, in their own processes and folders (each single-threaded): the pair
     # takes the time of the slower run, not the sum, which keeps the suite inside its budget.
-    torch_run = start_program(source, tmp_path / "torch", name)
-    descent_run = start_program(to_descent(source), tmp_path / "descent", name)
+    # Each library's fork server has imported it once (see forkserver.py).
+    torch_run = start_program(source, tmp_path / "torch", name, "torch")
+    descent_run = start_program(to_descent(source), tmp_path / "descent", name, "descent")
     try:
         theirs = finish_program(torch_run, name)
     except BaseException:
-        descent_run[0].kill()
-        descent_run[0].communicate()
+        _kill(descent_run)
         raise
     ours = finish_program(descent_run, name)
     compare(ours, theirs, rtol, atol)
