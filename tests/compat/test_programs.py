@@ -428,3 +428,19 @@ def test_program_matches_pytorch(name, tmp_path):
         raise
     ours = finish_program(descent_run, name)
     compare(ours, theirs, rtol, atol)
+
+
+@pytest.mark.parametrize("library", ["torch", "descent"])
+def test_a_failing_program_reports_its_error_and_leaves_no_state(library, tmp_path):
+    """A run's exception and exit code reach the test (through the fork server too), and what
+    one program changes (a global, the default dtype) is not seen by the next."""
+    rewrite = to_descent if library == "descent" else str
+    bad = rewrite("import torch\ntorch.set_default_dtype(torch.float64)\nraise ValueError('x')\n")
+    with pytest.raises(AssertionError, match=r"exited with 1:(.|\n)*ValueError: x"):
+        finish_program(start_program(bad, tmp_path / "a", "bad", library), "bad")
+    check = rewrite(
+        "import json, os\nimport torch\n"
+        "open(os.environ['COMPAT_OUT'], 'w').write(json.dumps(str(torch.get_default_dtype())))\n"
+    )
+    got = finish_program(start_program(check, tmp_path / "b", "check", library), "check")
+    assert got == f"{library}.float32"
