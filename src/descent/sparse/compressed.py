@@ -26,7 +26,7 @@ from ..tensor_gap_methods_tensor import sparse_bsr, sparse_coo, sparse_csc, spar
 from . import kernels
 from .ops import _SparseFunction
 from .storage import CooStorage, SparseUnsupportedError, _Storage, unsupported
-from .tensor import _nested, suffixed
+from .tensor import compressed_repr, index_array
 
 
 class CscStorage(_Storage):
@@ -333,30 +333,13 @@ class SparseCompressedMatrix(Tensor):
     def __repr__(self) -> str:
         st = self._data
         first, second = _NAMES[st.layout]
-        indent = " " * 7
-        body = "tensor(" + _nested(f"{first}=tensor(", st.compressed, 7) + ",\n"
-        body += indent + _nested(f"{second}=tensor(", st.plain, 7) + ",\n"
-        body += indent + _nested("values=tensor(", st.values, 7)
-        suffixes = [f"size={tuple(st.shape)}", f"nnz={st.nnz}"]
-        if st.values.dtype != np.float32 and st.values.dtype != np.int64:
-            suffixes.append(f"dtype=descent.{st.values.dtype.name}")
-        suffixes.append(f"layout={st.layout!r}")
-        if self._node is not None:
-            suffixes.append(f"grad_fn=<{self._node.name()}>")
-        elif self._rg:
-            suffixes.append("requires_grad=True")
-        return suffixed(body, suffixes, force=False)
+        return compressed_repr(self, first, st.compressed, second, st.plain)
 
     __str__ = __repr__
 
 
 # ---------------------------------------------------------------------------------------------
 # Construction, conversion, products
-
-
-def _array(x, dtype=None):
-    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
-    return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
 def _values_tensor(values, dtype, device):
@@ -391,7 +374,7 @@ def sparse_csc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=Non
         RuntimeError: the invariants PyTorch checks (pointers from 0 to nnz, never
             decreasing; rows in range; lengths agree).
     """
-    ccol, row = _array(ccol_indices, np.int64), _array(row_indices, np.int64)
+    ccol, row = index_array(ccol_indices, np.int64), index_array(row_indices, np.int64)
     vals = _values_tensor(values, dtype, device)
     if ccol.ndim != 1 or row.ndim != 1 or vals.ndim != 1:
         raise SparseUnsupportedError(
@@ -418,7 +401,7 @@ def sparse_bsr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
     values[crow[r]:crow[r + 1]] (each (bh, bw)) at block columns col[crow[r]:crow[r + 1]].
     Without `size`: ((len(crow) - 1) * bh, (max(col) + 1) * bw). The gradient reaches `values`.
     """
-    crow, col = _array(crow_indices, np.int64), _array(col_indices, np.int64)
+    crow, col = index_array(crow_indices, np.int64), index_array(col_indices, np.int64)
     vals = _values_tensor(values, dtype, device)
     if crow.ndim != 1 or col.ndim != 1 or vals.ndim != 3:
         raise SparseUnsupportedError(

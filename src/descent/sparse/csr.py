@@ -18,7 +18,7 @@ from ..tensor_gap_methods_tensor import sparse_bsr, sparse_csc
 from . import kernels
 from .ops import _SparseFunction
 from .storage import CooStorage, CsrStorage, SparseUnsupportedError, unsupported
-from .tensor import _nested, suffixed
+from .tensor import compressed_repr, index_array
 
 
 def _coo_indices(st: CsrStorage):
@@ -201,26 +201,9 @@ class SparseCsrTensor(Tensor):
 
     def __repr__(self) -> str:
         st = self._data
-        indent = " " * 7
-        body = "tensor(" + _nested("crow_indices=tensor(", st.crow, 7) + ",\n"
-        body += indent + _nested("col_indices=tensor(", st.col, 7) + ",\n"
-        body += indent + _nested("values=tensor(", st.values, 7)
-        suffixes = [f"size={tuple(st.shape)}", f"nnz={st.nnz}"]
-        if st.values.dtype != np.float32 and st.values.dtype != np.int64:
-            suffixes.append(f"dtype=descent.{st.values.dtype.name}")
-        suffixes.append(f"layout={st.layout!r}")
-        if self._node is not None:
-            suffixes.append(f"grad_fn=<{self._node.name()}>")
-        elif self._rg:
-            suffixes.append("requires_grad=True")
-        return suffixed(body, suffixes, force=False)
+        return compressed_repr(self, "crow_indices", st.crow, "col_indices", st.col)
 
     __str__ = __repr__
-
-
-def _array(x, dtype=None):
-    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
-    return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
 def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None, device=None,
@@ -233,7 +216,7 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
         RuntimeError: the invariants PyTorch checks (crow starts at 0, ends at nnz and never
             decreases; columns in range; lengths agree).
     """
-    crow, col = _array(crow_indices, np.int64), _array(col_indices, np.int64)
+    crow, col = index_array(crow_indices, np.int64), index_array(col_indices, np.int64)
     vals = values if isinstance(values, Tensor) else Tensor._from_data(values)
     if dtype is not None:
         vals = vals.to(as_dtype(dtype))

@@ -333,6 +333,31 @@ def _nested(prefix: str, arr, indent: int) -> str:
     return text + ")"
 
 
+def compressed_repr(t, first: str, compressed, second: str, plain) -> str:
+    """PyTorch's repr of a CSR/CSC/BSR tensor: the compressed and plain index arrays under
+    their names (`crow_indices`/`col_indices`, `ccol_indices`/`row_indices`), then the values."""
+    st = t._data
+    indent = " " * 7
+    body = "tensor(" + _nested(f"{first}=tensor(", compressed, 7) + ",\n"
+    body += indent + _nested(f"{second}=tensor(", plain, 7) + ",\n"
+    body += indent + _nested("values=tensor(", st.values, 7)
+    suffixes = [f"size={tuple(st.shape)}", f"nnz={st.nnz}"]
+    if st.values.dtype != np.float32 and st.values.dtype != np.int64:
+        suffixes.append(f"dtype=descent.{st.values.dtype.name}")
+    suffixes.append(f"layout={st.layout!r}")
+    if t._node is not None:
+        suffixes.append(f"grad_fn=<{t._node.name()}>")
+    elif t._rg:
+        suffixes.append("requires_grad=True")
+    return suffixed(body, suffixes, force=False)
+
+
+def index_array(x, dtype=None):
+    """The array of an index or values argument (a Tensor or array-like), cast if asked."""
+    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # Construction
 
