@@ -393,7 +393,11 @@ int = int32
 short = int16
 long = int64
 
-__version__ = "0.1.0"
+# PyTorch's meaning wins: the PyTorch API level descent follows, descent's release in the local
+# label ("2.13.0+cpu" in PyTorch's CPU wheel). A str that compares as a version: torch_version.py.
+from .torch_version import TorchVersion as _TorchVersion  # noqa: E402
+
+__version__ = _TorchVersion("2.13.0+descent.0.1.0")
 
 # `from descent import *` must not shadow Python's float and int (descent.float is a dtype).
 __all__ = [name for name in dir()
