@@ -1,6 +1,22 @@
 """descent.explain: tools that explain the gradients descent computes."""
 
 from .anomaly import AnomalyError, AnomalyReport, detect_anomaly  # noqa: F401
+from .curvature import (  # noqa: F401
+    HessianOperator,
+    Sharpness,
+    SpectralDensity,
+    TraceEstimate,
+    hessian_trace,
+    hvp,
+    sharpness,
+    spectral_density,
+)
+from .curvature_stability import (  # noqa: F401
+    NoiseScale,
+    StabilityReport,
+    gradient_noise_scale,
+    stability,
+)
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck  # noqa: F401
 from .graph import GraphView, graph  # noqa: F401
 from .landscape import (  # noqa: F401
