@@ -189,6 +189,9 @@ class Tensor(
                  "_views", "__weakref__", "__dict__")  # fmt: skip
 
     __array_priority__ = 1000
+    # True on descent.sparse's SparseTensor: the shape functions (cat, transpose, select, ...)
+    # send sparse inputs to its methods with this one class-attribute test
+    _sparse_layout = False
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy ufuncs on tensors give tensors, as PyTorch's do: an operator ufunc runs the

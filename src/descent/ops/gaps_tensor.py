@@ -82,6 +82,8 @@ def select(input, dim: int, index: int) -> Tensor:
     """input[..., index, ...] along `dim`: a view with one dimension fewer (torch.select);
     writes into it reach input, and its gradient is put back in place."""
     x = as_tensor(input)
+    if x._sparse_layout:  # torch.select(sparse, dim, i): the sparse method
+        return x.select(dim, index)
     if x.ndim == 0:
         raise IndexError("select() cannot be applied to a 0-dim tensor.")
     d = _dim(x, dim, "select")

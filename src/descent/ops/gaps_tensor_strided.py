@@ -244,6 +244,8 @@ def unfold_copy(input, dimension: int, size: int, step: int) -> Tensor:
 def narrow_copy(input, dim: int, start: int, length: int) -> Tensor:
     """torch.narrow_copy: input.narrow(dim, start, length), copied."""
     x = as_tensor(input)
+    if x._sparse_layout:
+        return x.narrow_copy(dim, start, length)
     if x.ndim and not -x.ndim <= int(dim) < x.ndim:
         # PyTorch's narrow_copy raises RuntimeError for a dim past the end (IndexError below
         # -ndim); RangeError is both

@@ -449,6 +449,8 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if x._sparse_layout:  # torch.index_select(sparse, ...): the sparse method
+        return x.index_select(axis, index)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_select")
     if index.ndim > 1:

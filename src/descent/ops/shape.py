@@ -192,6 +192,8 @@ def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
     x = as_tensor(x)
     if dim0 is not None or dim1 is not None:
         axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
+    if x._sparse_layout:  # torch.transpose(sparse, 0, 1): the sparse method
+        return x.transpose(*axes)
     axes = shape_arg(axes) if axes else ()
     # No axes reverse them (NumPy). Two ints mean PyTorch's transpose(dim0, dim1) (swap two
     # axes), except for a 2-D tensor, where NumPy's full permutation and PyTorch's swap agree.
@@ -215,6 +217,8 @@ def permute(x, *axes, dims=None) -> Tensor:
     x = as_tensor(x)
     if dims is not None:
         axes = (tuple(dims),)
+    if x._sparse_layout:
+        return x.permute(*axes)
     axes = shape_arg(axes)
     if len(axes) != x.ndim:  # (checked first: a 0-d tensor has no dims to take a modulo by)
         raise DescentError(
@@ -232,6 +236,8 @@ def permute(x, *axes, dims=None) -> Tensor:
 
 def swapaxes(x, a: int, b: int) -> Tensor:
     x = as_tensor(x)
+    if x._sparse_layout:
+        return x.transpose(a, b)
     axes = list(range(x.ndim))
     # In range or an IndexError (PyTorch's); a 0-d tensor takes dims 0 and -1 (a no-op).
     a, b = normalize_axis(a, x.ndim)[0], normalize_axis(b, x.ndim)[0]
@@ -321,6 +327,8 @@ def unsqueeze(x, axis=None, dim=None) -> Tensor:
         axis = dim
     if axis is None:
         raise TypeError("unsqueeze: pass the axis (dim) where the new dimension goes")
+    if x._sparse_layout:
+        return x.unsqueeze(axis)
     nd = x.ndim + 1
     # The new axis may be at position ndim (the end): the valid range is that of the result.
     a = int(axis)
@@ -384,6 +392,10 @@ def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise DescentError("cat: needs at least one tensor")
+    if any(t._sparse_layout for t in tensors):
+        from ..sparse.join import cat as sparse_cat  # noqa: PLC0415 - descent.sparse is lazy
+
+        return sparse_cat(tensors, axis)
     check_devices("cat", *tensors)
     # PyTorch's legacy rule: 1-d empty tensors (shape (0,)) are skipped in the shape checks,
     # whatever the others' shapes and the dim; they still take part in the dtype and in the
@@ -437,6 +449,10 @@ def stack(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise DescentError("stack: needs at least one tensor")
+    if any(t._sparse_layout for t in tensors):
+        from ..sparse.join import stack as sparse_stack  # noqa: PLC0415 - lazy, as in cat
+
+        return sparse_stack(tensors, axis)
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
         raise DescentError(f"stack: all tensors need the same shape, got {sorted(shapes)}")

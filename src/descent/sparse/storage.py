@@ -36,7 +36,8 @@ class SparseUnsupportedError(NotImplementedError):
 
 # What the message lists as supported (docs/sparse.md has the full table).
 _SUPPORTED = (
-    "to_dense, coalesce, indices/values, t/transpose, sparse + sparse, * by a number, a dense "
+    "to_dense, coalesce, indices/values, t/transpose/permute/unsqueeze, select/index_select/"
+    "narrow_copy, cat/stack of sparse tensors, sparse + sparse, * by a number, a dense "
     "or a sparse tensor, / by a number, positive powers, functions with f(0) = 0 (abs, sqrt, "
     "sin, tanh, relu, ...), isnan/isinf, sum, torch.sparse.sum/mm/addmm/softmax/log_softmax, "
     "mm/matmul/@ with a dense or a sparse matrix"

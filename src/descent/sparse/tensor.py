@@ -42,6 +42,7 @@ class SparseTensor(Tensor):
     `descent.sparse_coo_tensor(indices, values, size)` or `x.to_sparse()` (docs/sparse.md)."""
 
     __slots__ = ()  # the same layout as Tensor: the engine assigns this class to a tensor
+    _sparse_layout = True
     _csc, _bsr = sparse_csc, sparse_bsr
 
     # -- what a sparse tensor is -----------------------------------------------------------
