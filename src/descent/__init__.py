@@ -410,7 +410,7 @@ _SUBPACKAGES = (
     "_higher_order_ops",  # torch._higher_order_ops: while_loop, scan, map (control_flow.py)
     "cpu", "mps", "xpu",  # device modules: torch.cpu / torch.mps / torch.xpu (docs/pytorch.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
-    "explain", "io", "fft", "func", "jit", "library", "linalg", "models", "multiprocessing",
+    "explain", "io", "fft", "func", "hub", "jit", "library", "linalg", "models", "multiprocessing",
     "nn", "optim",
     "overrides", "profiler", "random",
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",

@@ -102,7 +102,11 @@ def _checksum(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> 
 
 
 def _sniff_foreign(head: bytes, path: Path) -> None:
-    """Refuse pickles and torch.save zips by their first bytes, with a useful message."""
+    """Refuse pickles and torch.save files by their first bytes, with a useful message.
+
+    A descent.io checkpoint is safetensors. A torch.save file (a zip, or the legacy stream
+    that starts with a pickled magic number) is read by descent.load instead, through
+    descent's own restricted reader (checkpoint_torch.py); any other pickle is refused."""
     if head[:4] == b"PK\x03\x04":
         kind = "a zip archive (torch.save writes these; they contain pickles)"
     elif head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5 and head[8:9] != b"{":
@@ -112,8 +116,10 @@ def _sniff_foreign(head: bytes, path: Path) -> None:
     else:
         return
     raise CheckpointError(
-        f"{path} is {kind}. descent never unpickles (unpickling can run arbitrary code); "
-        "convert it to safetensors (e.g. safetensors.torch.save_file) and load that"
+        f"{path} is {kind}, not a descent checkpoint. descent never unpickles (unpickling can "
+        "run arbitrary code); if torch.save wrote it, descent.load (torch.load) reads its "
+        "tensors without running code; otherwise convert it to safetensors "
+        "(e.g. safetensors.torch.save_file) and load that"
     )
 
 

@@ -155,27 +155,56 @@ def object_bytes(obj: Any, **kwargs: Any) -> bytes:
     return _serialize(arrays, doc)
 
 
-def load_object(f: Any, map_location: Any = None, weights_only: bool | None = None,
-                **kwargs: Any) -> Any:
+def _is_torch_file(f: Any) -> bool:
+    """Whether f (a path or a seekable binary file) starts like a torch.save file."""
+    from .checkpoint_torch import is_torch_file  # noqa: PLC0415
+
+    if hasattr(f, "read"):
+        if not hasattr(f, "seek"):
+            return False
+        start = f.tell()
+        head = f.read(16)
+        f.seek(start)
+    else:
+        try:
+            with open(f, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            return False  # (a directory or a missing file: _read reports it)
+    return is_torch_file(head)
+
+
+def load_object(
+    f: Any, map_location: Any = None, weights_only: bool | None = None, **kwargs: Any
+) -> Any:
     """descent.load: read what `descent.save` wrote (torch.load's call).
 
     Args:
         f: a path, or a binary file object with `read`.
         map_location: where tensors go: None/'cpu', 'cuda', a device, a {from: to} dict, or a
             callable fn(tensor, location) -> tensor.
-        weights_only: accepted; every descent load is weights-only (nothing is unpickled), so
-            True and False behave alike.
-        **kwargs: torch.load's pickle_module / mmap are accepted and ignored.
+        weights_only: accepted; every descent load is weights-only (nothing from a file is
+            ever executed), so True and False behave alike.
+        **kwargs: torch.load's pickle_module / encoding are accepted and ignored; mmap=True
+            maps a torch.save zip's storages from the file (copy-on-write).
+
+    A file written by torch.save (its zip or its legacy format) is read by
+    `descent.checkpoint_torch.load_torch`: tensors, containers, numbers and strings only
+    (docs/checkpoints.md, "Reading PyTorch's files").
 
     Raises:
-        CheckpointError: a truncated, corrupted or foreign file (a torch.save zip or a pickle
-            is refused, never executed), or a descent checkpoint written by `descent.io.save`
-            (load that with descent.io.load).
+        CheckpointError: a truncated, corrupted or foreign file (a plain pickle is refused,
+            never executed; a torch.save file naming a global outside descent's allow-list
+            too), or a descent checkpoint written by `descent.io.save` (load that with
+            descent.io.load).
     """
-    del weights_only
     unknown = set(kwargs) - {"pickle_module", "mmap", "encoding"}
     if unknown:
         raise TypeError(f"load: unexpected arguments {sorted(unknown)}")
+    if _is_torch_file(f):  # torch.save's zip or legacy file: checkpoint_torch, no pickle module
+        from .checkpoint_torch import load_torch  # noqa: PLC0415 - only for torch's files
+
+        return load_torch(f, map_location, weights_only, mmap=kwargs.get("mmap"))
     if hasattr(f, "read"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "object.safetensors"
