@@ -397,3 +397,49 @@ def test_noise_scale_matches_the_closed_form_of_linear_regression():
     assert two.trace_sigma == pytest.approx(tr_sigma, rel=0.2)
     s, e = two.steps_and_examples(two.b_simple)
     assert s == pytest.approx(2.0) and e == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# During training: the monitor, the summary, the picture, the CLI flag
+
+
+def test_monitor_records_sharpness_against_2_over_lr_and_the_summary_says_so():
+    from descent.explain import GradientMonitor
+    from descent.explain import plot as eplot
+    from descent.explain.curvature_stability import curvature_findings
+
+    ds.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    batch = (ds.randn(32, 4), ds.randn(32, 1))
+    opt = ds.optim.SGD(m.parameters(), lr=0.3)
+    mon = GradientMonitor(m, every=5, curvature_every=4, loss_fn=_mse, batch=batch, optimizer=opt)
+    for step in range(1, 9):
+        opt.zero_grad()
+        _mse(m, batch).backward()
+        mon.before_step(step)
+        opt.step()
+        mon.after_step(step)
+        if step == 8:  # the record is that of the weights after the step
+            ref = stability(m, _mse, batch, opt, iters=20, tol=1e-3)
+    recs = mon.curvature_history
+    assert [r["step"] for r in recs] == [4, 8] and all(p.grad is not None for p in m.parameters())
+    assert recs[-1]["measured"] == pytest.approx(ref.measured, rel=1e-5)
+    assert recs[-1]["threshold"] == pytest.approx(2 / 0.3) and m.training
+    (good,) = curvature_findings(recs)
+    assert good.level == "good" and "2 / lr" in good.text
+    hot = [dict(r, measured=2 * r["threshold"]) for r in recs]
+    (warn,) = curvature_findings(hot)
+    assert warn.level == "warning"
+    assert "exceeded the edge of stability 2 / lr at step 4" in warn.text
+    assert len(eplot.sharpness(recs).axes[0].lines) == 2
+    # off by default; on without a batch: a clear error
+    assert GradientMonitor(m).curvature_every == 0
+    with pytest.raises(ValueError, match="batch="):
+        GradientMonitor(m, curvature_every=1, optimizer=opt).after_step(1)
+
+
+def test_cli_curvature_every_needs_report(capsys):
+    from descent.cli import main
+
+    assert main(["train", "--curvature-every", "5"]) == 2
+    assert "add --report" in capsys.readouterr().err

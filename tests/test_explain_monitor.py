@@ -58,7 +58,7 @@ def run_dir(tmp_path_factory):
         batch_size=4, max_iters=30, eval_interval=10, eval_iters=2, progress=False,
         sample_tokens=0, warmup_iters=5, lr_decay_iters=30,
     )  # fmt: skip
-    Trainer(cfg, [ReportCallback(out, every=5)]).train()
+    Trainer(cfg, [ReportCallback(out, every=5, curvature_every=15)]).train()
     return out
 
 
@@ -77,15 +77,22 @@ def test_report_callback_files(run_dir):
     assert list(snaps["steps"]) == [0, 10, 20, 30] and snaps["projected"].shape == (4, 256)
     run = load_run(run_dir)
     assert len(run.steps) == 30 and [e["step"] for e in run.evals] == [0, 10, 20, 30]
+    # curvature_every=15: AdamW's preconditioned sharpness against its edge of stability
+    assert [r["step"] for r in run.curvature] == [15, 30]
+    rec = run.curvature[-1]
+    assert rec["optimizer"] == "AdamW" and rec["preconditioned"] and rec["measured"] > 0
+    assert rec["threshold"] == pytest.approx(2 * 1.9 / (0.1 * rec["lr"]))  # beta1 = 0.9
 
 
 def test_write_report_and_cli(run_dir, capsys):
     path = write_report(run_dir)
     assert path.endswith("report.html")
     html = open(path).read()
-    for sec in ("summary", "loss", "lr", "gradients", "updates", "table", "landscape"):
+    for sec in ("summary", "loss", "lr", "gradients", "updates", "curvature", "table",
+                "landscape"):  # fmt: skip
         assert f'<section id="{sec}">' in html
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7
+    assert "edge of stability" in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert explain_main([str(run_dir)]) == 0
     assert capsys.readouterr().out.strip() == path

@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", action="store_true",
         help="record gradient figures and write OUT/report.html at the end",
     )  # fmt: skip
+    tr.add_argument(
+        "--curvature-every", type=_positive_int, default=None, metavar="N", dest="curvature_every",
+        help="with --report: every N steps, the sharpness (top Hessian eigenvalue) against the "
+        "optimizer's edge of stability, in OUT/curvature.jsonl and the report (about 40 "
+        "extra backward passes each time; docs/explain.md, Curvature)",
+    )  # fmt: skip
     tr.add_argument("--prompt", default=None, help="prompt of the final text sample")
     helps = {
         "data": "'python' (the Python standard library's source, default), 'shakespeare', "
@@ -153,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import ConfigError, TrainConfig, Trainer
 
+    if args.curvature_every and not args.report:
+        raise UsageError("--curvature-every records into the run's report: add --report", True)
     overrides = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(TrainConfig)
@@ -188,7 +196,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             config.progress = False
         callbacks = []
         if args.report and is_main:
-            callbacks += _report_callbacks(config.out_dir)
+            callbacks += _report_callbacks(config.out_dir, args.curvature_every or 0)
         trainer = Trainer(config, callbacks, rank=rank, world_size=world_size)
     except ConfigError as e:
         raise _usage(e) from None
@@ -264,14 +272,14 @@ def _resumed_config(out_dir: str) -> dict | None:
     return dict(saved) if isinstance(saved, dict) else None
 
 
-def _report_callbacks(out_dir: str) -> list:
+def _report_callbacks(out_dir: str, curvature_every: int = 0) -> list:
     """The explain helper's recording callback, when descent.explain.monitor exists."""
     try:
         from .explain.monitor import ReportCallback
     except ImportError as e:
         print(f"descent: note: --report records no gradient figures ({e})", file=sys.stderr)
         return []
-    return [ReportCallback(out_dir)]
+    return [ReportCallback(out_dir, curvature_every=curvature_every)]
 
 
 def _write_report(out: Path) -> None:

@@ -420,3 +420,64 @@ def gradient_noise_scale(
     b_simple = tr / g2 if g2 > 0 and math.isfinite(tr / g2) else None
     method = "per-example" if per_example else "two batch sizes"
     return NoiseScale(b_simple, float(tr), float(g2), int(size), k, method)
+
+
+# ---------------------------------------------------------------------------------------------
+# A run's sharpness records (curvature.jsonl, written by ReportCallback(curvature_every=N))
+
+
+def curvature_record_ok(rec: dict) -> bool:
+    """A curvature.jsonl record the summary and the picture can read."""
+    nums = ("measured", "threshold", "lr")
+    return type(rec.get("step")) is int and all(
+        isinstance(rec.get(k), (int, float)) and not isinstance(rec.get(k), bool) for k in nums
+    )
+
+
+def curvature_findings(records: list[dict]):
+    """The summary's sentences about the sharpness over training (the edge-of-stability picture).
+
+    * above the edge: the first recorded step whose measured sharpness exceeded the threshold
+      (a warning: the quadratic model says the steps overshoot along the top eigenvector);
+    * at the edge: the last record within 10% below it (Cohen et al. 2021: gradient descent
+      typically sharpens until it meets 2 / lr and then hovers there);
+    * otherwise the sharpness's range and the largest share of the threshold it reached.
+    """
+    from .report import Finding
+
+    recs = [r for r in records if curvature_record_ok(r)]
+    if not recs:
+        return []
+    what = "preconditioned sharpness" if recs[-1].get("preconditioned") else "sharpness"
+    formula = recs[-1].get("formula", "the threshold")
+    first, last = recs[0], recs[-1]
+    above = [r for r in recs if r["measured"] > r["threshold"]]
+    trend = (
+        f"{what} {first['measured']:.4g} at step {first['step']} -> {last['measured']:.4g} at "
+        f"step {last['step']}"
+    )
+    if above:
+        r = above[0]
+        return [
+            Finding(
+                "warning",
+                f"{what} exceeded the edge of stability {formula} at step {r['step']} "
+                f"({r['measured']:.4g} > {r['threshold']:.4g}, lr {r['lr']:.3g}; "
+                f"{len(above)} of {len(recs)} records above it): {trend}",
+            )
+        ]
+    top = max(recs, key=lambda r: r["measured"] / r["threshold"])
+    share = top["measured"] / top["threshold"]
+    if last["measured"] >= 0.9 * last["threshold"]:
+        text = (
+            f"training reached the edge of stability: {trend}, within 10% of {formula} = "
+            f"{last['threshold']:.4g} (the sharpness rose until the lr allowed no more)"
+        )
+        return [Finding("info", text)]
+    return [
+        Finding(
+            "good",
+            f"{trend}; at most {100 * share:.3g}% of the edge of stability {formula} (step "
+            f"{top['step']}): the lr is within what the curvature allows",
+        )
+    ]

@@ -160,6 +160,18 @@ def render_report(data, analysis) -> str:
         parts.append('<p class="note">No update ratios recorded.</p>')
     parts.append("</section>")
 
+    if data.curvature:  # ReportCallback(curvature_every=N): sharpness vs the edge of stability
+        parts.append('<section id="curvature"><h2>Curvature</h2>')
+        parts.append(
+            '<p class="note">The sharpness (top eigenvalue of the loss\'s Hessian on one fixed '
+            "batch; for Adam the top eigenvalue of the Hessian preconditioned by Adam's "
+            "denominators) against the largest curvature the optimizer follows at its lr "
+            "(dashed, 2 / lr for plain SGD). Above the dashed line each step overshoots along "
+            "the top eigenvector.</p>"
+        )
+        parts.append(_img(plot.sharpness, data.curvature, alt="sharpness and 2 / lr"))
+        parts.append("</section>")
+
     parts.append('<section id="table"><h2>Last gradient report</h2>')
     if recs:
         last = recs[-1]

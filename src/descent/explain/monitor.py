@@ -50,16 +50,30 @@ class GradientMonitor:
     """
 
     def __init__(
-        self, model=None, every: int = 10, thresholds: Thresholds | None = None, keep: int = 0
-    ) -> None:
+        self, model=None, every: int = 10, thresholds: Thresholds | None = None, keep: int = 0,
+        *, curvature_every: int = 0, loss_fn=None, batch=None, optimizer=None,
+        curvature_iters: int = 20,
+    ) -> None:  # fmt: skip
         if every < 1:
             raise ValueError(f"GradientMonitor: every must be >= 1, got {every}")
+        if curvature_every < 0:
+            raise ValueError(
+                f"GradientMonitor: curvature_every must be >= 0, got {curvature_every}"
+            )
         self.model = model
         self.every = int(every)
         self.thresholds = thresholds or Thresholds()
         self.keep = keep
         self.history: list[GradientReport] = []
         self._pending: tuple[int, list, list] | None = None
+        # The edge-of-stability record (curvature_stability.stability every N steps): off by
+        # default; when off, after_step pays one integer test.
+        self.curvature_every = int(curvature_every)
+        self.loss_fn = loss_fn
+        self.batch = batch
+        self.optimizer = optimizer
+        self.curvature_iters = int(curvature_iters)
+        self.curvature_history: list[dict] = []
 
     def should_record(self, step: int) -> bool:
         return step == 1 or step % self.every == 0
@@ -81,7 +95,10 @@ class GradientMonitor:
         self._pending = (step, named, before, stats, moe_layer_reports(self.model))
 
     def after_step(self, step: int) -> GradientReport | None:
-        """Call after optimizer.step(): completes and stores the record of this step."""
+        """Call after optimizer.step(): completes and stores the record of this step (and, every
+        `curvature_every` steps, the sharpness against the optimizer's threshold)."""
+        if self.curvature_every and step % self.curvature_every == 0:
+            self.record_curvature(step)
         if self._pending is None or self._pending[0] != step:
             return None
         _, named, before, stats, moe = self._pending
@@ -101,10 +118,47 @@ class GradientMonitor:
     def _emit(self, rep: GradientReport) -> None:
         """Hook for subclasses (ReportCallback writes a JSON line)."""
 
+    def record_curvature(self, step: int) -> dict | None:
+        """Measure the sharpness against the optimizer's stability threshold now (after a step:
+        Adam's preconditioner is the one of the next step) and append it to curvature_history.
+
+        The model is put in eval mode for the measurement (the loss must be a function of the
+        weights) and back afterwards; `.grad` is not touched. Cost: about 2 x curvature_iters
+        backward passes (Lanczos, curvature_iters Hessian-vector products).
+        """
+        if self.model is None or self.optimizer is None or self.batch is None:
+            raise ValueError(
+                "GradientMonitor: curvature_every needs the model, optimizer=, batch= (a fixed "
+                "batch: the same loss at every record) and loss_fn= (default: model(*batch) "
+                "returning (logits, loss) or the loss)"
+            )
+        from .curvature_stability import stability
+
+        was_training = getattr(self.model, "training", False)
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        try:
+            rep = stability(self.model, self.loss_fn or _model_loss, self.batch, self.optimizer,
+                            iters=self.curvature_iters, tol=1e-3)  # fmt: skip
+        finally:
+            if was_training and hasattr(self.model, "train"):
+                self.model.train()
+        rec = {"step": int(step), **rep.to_dict()}
+        self.curvature_history.append(rec)
+        if self.keep and len(self.curvature_history) > self.keep:
+            del self.curvature_history[0]
+        self._emit_curvature(rec)
+        return rec
+
+    def _emit_curvature(self, rec: dict) -> None:
+        """Hook for subclasses (ReportCallback writes a JSON line to curvature.jsonl)."""
+
     # -- Trainer callback interface -----------------------------------------------------------
     def on_train_start(self, trainer) -> None:
         if self.model is None:
             self.model = getattr(trainer, "raw_model", trainer.model)
+        if self.curvature_every and self.optimizer is None:
+            self.optimizer = trainer.optimizer
 
     def on_after_backward(self, trainer, step: int) -> None:
         self.before_step(step)
@@ -130,8 +184,11 @@ class ReportCallback(GradientMonitor):
     def __init__(
         self, out_dir, every: int = 10, *, landscape: bool = True, loss_fn=None, batch_fn=None,
         max_snapshots: int = 12, thresholds: Thresholds | None = None, model=None,
+        curvature_every: int = 0, curvature_iters: int = 20,
     ) -> None:  # fmt: skip
-        super().__init__(model, every, thresholds, keep=1)
+        super().__init__(model, every, thresholds, keep=1, curvature_every=curvature_every,
+                         loss_fn=loss_fn, curvature_iters=curvature_iters)  # fmt: skip
+        self._curvature_file = None
         self.out_dir = Path(out_dir)
         self.landscape = landscape
         self.loss_fn = loss_fn
@@ -154,25 +211,31 @@ class ReportCallback(GradientMonitor):
         self.out_dir = Path(getattr(trainer, "out_dir", self.out_dir))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         start = int(getattr(trainer, "step", 0))
-        path = self.out_dir / "gradients.jsonl"
-        # Run files are written like checkpoints (temporary file + rename) and appended through
-        # O_NOFOLLOW, so a symbolic link planted in the output folder is never written through.
-        if start == 0 or not path.is_file():
-            runfolder.write_text(path, "")
-        else:  # resuming: drop records of steps that will be run again
-            text = path.read_text(encoding="utf-8", errors="replace")
-            keep = [ln for ln in text.splitlines() if _step_of(ln) <= start]
-            runfolder.write_text(path, "".join(k + "\n" for k in keep))
-        self._file = runfolder.open_append(path)
+        self._file = _open_records(self.out_dir / "gradients.jsonl", start)
+        if self.curvature_every:
+            # one fixed batch for the whole run: the sharpness curve compares like with like
+            if self.batch is None:
+                self.batch = self.batch_fn(trainer) if self.batch_fn is not None else (
+                    self._default_batch(trainer))  # fmt: skip
+            self._curvature_file = _open_records(self.out_dir / "curvature.jsonl", start)
         self._snapshot(start)
 
     def before_step(self, step: int) -> None:
         if self._active:
             super().before_step(step)
 
+    def after_step(self, step: int) -> GradientReport | None:
+        if self._active:
+            return super().after_step(step)
+        return None
+
     def _emit(self, rep: GradientReport) -> None:
         if self._file is not None:
             self._file.write(json.dumps(rep.to_dict()) + "\n")
+
+    def _emit_curvature(self, rec: dict) -> None:
+        if self._curvature_file is not None:
+            self._curvature_file.write(json.dumps(rec) + "\n")
 
     def on_eval(self, trainer, step: int, metrics: dict | None = None) -> None:
         if self._active and (not self.snapshot_steps or self.snapshot_steps[-1] != step):
@@ -204,9 +267,10 @@ class ReportCallback(GradientMonitor):
     def on_train_end(self, trainer) -> None:
         if not self._active:
             return
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        for name in ("_file", "_curvature_file"):
+            if getattr(self, name) is not None:
+                getattr(self, name).close()
+                setattr(self, name, None)
         if self.landscape:
             try:
                 self._write_landscape(trainer)
@@ -263,6 +327,22 @@ class ReportCallback(GradientMonitor):
             if was_training and hasattr(model, "train"):
                 model.train()
         runfolder.write_text(self.out_dir / "landscape.json", json.dumps(result))
+
+
+def _open_records(path: Path, start: int):
+    """Open a run's .jsonl record file for appending; when resuming from step `start`, drop the
+    records of the steps that will be run again.
+
+    Run files are written like checkpoints (temporary file + rename) and appended through
+    O_NOFOLLOW, so a symbolic link planted in the output folder is never written through.
+    """
+    if start == 0 or not path.is_file():
+        runfolder.write_text(path, "")
+    else:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        keep = [ln for ln in text.splitlines() if _step_of(ln) <= start]
+        runfolder.write_text(path, "".join(k + "\n" for k in keep))
+    return runfolder.open_append(path)
 
 
 def _model_loss(model, batch):

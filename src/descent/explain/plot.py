@@ -11,6 +11,7 @@ backend: figures render with the Agg canvas), so they work in scripts, tests and
     landscape_slices(landscape)      the 1-D slices
     landscape_contour(grid, traj)    the 2-D surface with the training path
     toy_descent(grid, path)          2-parameter toy: contour, gradient arrows, descent steps
+    sharpness(records)               sharpness and the edge of stability (2 / lr) over training
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "landscape_slices",
     "loss_curves",
     "lr_schedule",
+    "sharpness",
     "to_png",
     "toy_descent",
     "update_ratios",
@@ -97,6 +99,45 @@ def lr_schedule(run) -> Any:
     ax.set_title("Learning-rate schedule")
     ax.grid(alpha=0.3)
     return fig
+
+
+def sharpness(records: list[dict]) -> Any:
+    """The (preconditioned) sharpness of curvature.jsonl records and the optimizer's stability
+    threshold (2 / lr for SGD) over the steps: the edge-of-stability picture (Cohen et al. 2021)."""
+    pts = [
+        (r["step"], r["measured"], r["threshold"])
+        for r in records
+        if all(isinstance(r.get(k), (int, float)) for k in ("step", "measured", "threshold"))
+    ]
+    fig = _figure(7, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    if pts:
+        x, sh, th = np.array(pts, dtype=float).T
+        pre = bool(records[-1].get("preconditioned"))
+        ax.plot(
+            x,
+            sh,
+            "o-",
+            ms=3,
+            color="tab:red",
+            label="preconditioned sharpness" if pre else "sharpness (top eigenvalue)",
+        )
+        ax.plot(
+            x,
+            th,
+            "--",
+            color="black",
+            lw=1,
+            label=f"edge of stability {records[-1].get('formula', '2 / lr')}",
+        )
+        if np.all(sh > 0) and np.all(th > 0):
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("step")
+    ax.set_ylabel("curvature")
+    ax.set_title("Sharpness and the edge of stability")
+    ax.grid(alpha=0.3)
+    return fig  # fmt: skip
 
 
 def _matrix(records: list[dict], key: str) -> tuple[list[str], list[int], np.ndarray]:

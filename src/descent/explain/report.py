@@ -359,6 +359,7 @@ class RunData:
     gradients: list[dict] = field(default_factory=list)  # GradientReport.to_dict() per record
     landscape: dict | None = None
     config: dict | None = None
+    curvature: list[dict] = field(default_factory=list)  # stability records (curvature.jsonl)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -437,6 +438,9 @@ def load_run(out_dir) -> RunData:
                                "grad_norm": _num(rec.get("grad_norm"))})  # fmt: skip
     data.gradients = [r for r in _read_jsonl(out / "gradients.jsonl") if _gradient_record_ok(r)]
     data.landscape = _read_json_object(out / "landscape.json")
+    from .curvature_stability import curvature_record_ok
+
+    data.curvature = [r for r in _read_jsonl(out / "curvature.jsonl") if curvature_record_ok(r)]
     data.config = _read_json_object(out / "config.json")
     return data
 
@@ -473,7 +477,9 @@ def analyze_run(data: RunData) -> RunAnalysis:
       * overfitting: val loss rose > 2% above its minimum at step N while train loss kept falling;
       * healthy: "loss fell from A to B" when none of the above;
       * gradients (from gradients.jsonl): for each parameter, the first recorded step of each
-        flag that stayed on until the end (vanishing, exploding, dead) or ever fired (non-finite).
+        flag that stayed on until the end (vanishing, exploding, dead) or ever fired (non-finite);
+      * curvature (from curvature.jsonl): the sharpness against the edge of stability
+        (`curvature_stability.curvature_findings`).
     """
     f: list[Finding] = []
     pts = [(s["step"], s["loss"]) for s in data.steps if s["loss"] is not None]
@@ -538,6 +544,9 @@ def analyze_run(data: RunData) -> RunAnalysis:
             f.append(Finding("good", f"val loss {vals[0]:.4g} -> {vals[-1]:.4g} "
                                      f"(best {vals[i]:.4g} at step {ev[i][0]})"))  # fmt: skip
     f.extend(_gradient_findings(data.gradients))
+    from .curvature_stability import curvature_findings  # sharpness vs 2 / lr over training
+
+    f.extend(curvature_findings(data.curvature))
     return RunAnalysis(f)
 
 
