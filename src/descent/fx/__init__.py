@@ -1,0 +1,24 @@
+"""descent.fx: PyTorch's torch.fx over descent (docs/fx.md).
+
+Trace a model into a Graph (`symbolic_trace`), inspect and edit it (`Graph`, `Node`), turn it
+back into a Module (`GraphModule`), run it node by node (`Interpreter`, `Transformer`),
+annotate shapes (`passes.shape_prop.ShapeProp`) and rewrite patterns
+(`subgraph_rewriter.replace_pattern`). Loaded on first use of `descent.fx`.
+"""
+
+from __future__ import annotations
+
+from . import immutable_collections, node, proxy
+from ._symbolic_trace import PH, Tracer, symbolic_trace, wrap
+from .graph import Graph
+from .graph_module import GraphModule
+from .interpreter import Interpreter, Transformer
+from .node import Node, map_arg
+from .proxy import Proxy, TraceError
+from .subgraph_rewriter import replace_pattern
+
+__all__ = [
+    "PH", "Graph", "GraphModule", "Interpreter", "Node", "Proxy", "TraceError", "Tracer",
+    "Transformer", "immutable_collections", "map_arg", "node", "proxy", "replace_pattern",
+    "symbolic_trace", "wrap",
+]  # fmt: skip
