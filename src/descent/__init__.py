@@ -411,7 +411,7 @@ _SUBPACKAGES = (
     "cpu", "mps", "xpu",  # device modules: torch.cpu / torch.mps / torch.xpu (docs/pytorch.md)
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "hub", "jit", "library", "linalg", "models", "multiprocessing",
-    "nn", "optim",
+    "fx", "nn", "optim",  # fx: torch.fx (docs/fx.md)
     "overrides", "profiler", "random",
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
 )  # fmt: skip
