@@ -350,6 +350,10 @@ def test_code_in_a_file_never_runs(tmp_path):
         with pytest.raises(CheckpointError, match="pickle file.*never unpickles"):
             ds.load(plain)
     assert not marker.exists()
+    # allowed builders with hostile arguments: bytearray(10**12) would allocate a terabyte
+    path = _save({"x": _Evil(bytearray, (10**12,))}, tmp_path)
+    with pytest.raises(CheckpointError, match="bytearray.*not a pickled bytearray"):
+        ds.load(path)
     # a pickled module object (not a state_dict) names its class: refused with the hint
     path = _save(torch.nn.Linear(2, 2), tmp_path)
     with pytest.raises(CheckpointError, match="torch.nn.modules.linear.Linear.*state_dict"):
@@ -384,6 +388,21 @@ def test_damaged_files(tmp_path):
     )
     with pytest.raises(CheckpointError, match="unknown or unsupported pickle opcode"):
         ds.load(text)
+
+
+def test_a_record_larger_than_its_archive_is_refused():
+    """A zip bomb (or a damaged header) is refused from its declared sizes, before reading."""
+    from descent.checkpoint_torch import _check_size
+
+    info = zipfile.ZipInfo("archive/data/0")
+    info.compress_type, info.compress_size, info.file_size = zipfile.ZIP_DEFLATED, 1000, 10**9
+    with pytest.raises(CheckpointError, match="claims 1000000000 bytes"):
+        _check_size(info, 5000, "bomb.pt")
+    info.file_size = 100_000  # 100:1, as deflate reaches on zeros: read
+    _check_size(info, 5000, "ok.pt")
+    info.compress_type, info.compress_size = zipfile.ZIP_STORED, 100_000
+    with pytest.raises(CheckpointError, match="more than the archive"):
+        _check_size(info, 5000, "short.pt")
 
 
 def test_a_view_outside_its_storage_is_refused(tmp_path):
