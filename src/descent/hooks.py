@@ -116,3 +116,46 @@ def run_post_accumulate_hooks(leaves) -> None:
         if entry is not None and entry[0]() is leaf:
             for hook in tuple(entry[1]):
                 hook(leaf)
+
+
+# Composite-function observers (descent.utils.flop_counter): PyTorch counts some functions as one
+# ATen op (conv_transpose2d is one `aten.convolution`, addmm one `aten.addmm`) where descent runs
+# several ops (a matrix product and col2im). Such a function is decorated with
+# `composite(name)`; while an observer is registered, it reports its arguments and result
+# around the call, so a tool can count the whole and ignore the inner ops. Off, the cost is one
+# list truthiness test per call of the decorated function (none on the per-op hot path).
+_composite_hooks: list = []
+
+
+def composite(name: str):
+    """Mark a function as one PyTorch-level op `name` (e.g. "aten.convolution") for observers:
+    each gets `hook("enter", name, args, kwargs, None)` before the call and
+    `hook("exit", name, args, kwargs, result)` after it (`result` None when it raised)."""
+    import functools
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not _composite_hooks:
+                return fn(*args, **kwargs)
+            observers = tuple(_composite_hooks)
+            for hook in observers:
+                hook("enter", name, args, kwargs, None)
+            out = None
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                for hook in observers:
+                    hook("exit", name, args, kwargs, out)
+            return out
+
+        return wrapper
+
+    return decorate
+
+
+def add_composite_hook(fn):
+    """Observe the `composite` functions (see above). Returns a handle whose `remove()`
+    detaches it."""
+    _composite_hooks.append(fn)
+    return HookHandle(_composite_hooks, fn)

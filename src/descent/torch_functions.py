@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend
 from .errors import DescentError, DimensionError
+from .hooks import composite
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
@@ -221,6 +222,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 
 
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
+@composite("aten.baddbmm")  # one op for descent.utils.flop_counter
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2), batched (torch.baddbmm; beta=0 ignores
     input, NaNs included, as PyTorch does)."""

@@ -10,6 +10,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
+from ..hooks import composite
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import (
@@ -185,6 +186,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
     return _addmm(input, mat1, mat2, beta, alpha)
 
 
+@composite("aten.addmm")  # one op for descent.utils.flop_counter
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 products, scales and sum rounded once
 def _addmm(input, mat1, mat2, beta, alpha) -> Tensor:
     prod = mm(mat1, mat2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DescentError, DtypeError
+from ...hooks import composite
 from ...opmath import HALF, is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -91,6 +92,7 @@ def check_conv_args(op: str, s: tuple, d: tuple, p) -> None:
         raise DescentError(f"{op}: negative padding is not supported, got padding {p}")
 
 
+@composite("aten.convolution")  # one op for descent.utils.flop_counter
 def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: str) -> Tensor:
     """Cross-correlation of (N, C, *S) with (O, C/groups, *k) in nd spatial dimensions (also
     conv1d / conv2d's path for integer and complex inputs: im2col and matmul take any dtype)."""
@@ -160,6 +162,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return _conv_nd(input, weight, bias, stride, padding, dilation, int(groups), 3, "conv3d")
 
 
+@composite("aten.convolution/transposed")  # one op for descent.utils.flop_counter
 def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int, dilation,
                        nd: int, op: str) -> Tensor:  # fmt: skip
     """The adjoint of an nd convolution: (N, C_in, *S) with weight (C_in, C_out/groups, *k)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ... import amp
 from ...errors import DescentError
+from ...hooks import composite
 from ...ops._common import as_tensor
 from ...ops.linalg import einsum
 from ...ops.linear import Linear
@@ -33,6 +34,7 @@ def linear(input, weight, bias=None) -> Tensor:
     return Linear.apply(x, w, b, has_b=True)
 
 
+@composite("aten._trilinear")  # one op (torch counts no FLOPs for it): flop_counter
 def bilinear(input1, input2, weight, bias=None) -> Tensor:
     """y_o = x1^T A_o x2 + b_o with weight A (out, in1, in2); leading dims broadcast as
     nn.Bilinear (one einsum over the flattened batch)."""
