@@ -9,7 +9,7 @@ from . import checkpoint, data
 __all__ = ["checkpoint", "data"]
 
 # Loaded on first use: `torch.utils._pytree.tree_map(...)` works after `import torch` alone.
-_LAZY = ("_pytree", "benchmark", "dlpack", "hooks", "tensorboard")
+_LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "hooks", "module_tracker", "tensorboard")
 
 
 def __getattr__(name: str):

@@ -1,0 +1,283 @@
+"""descent.utils.flop_counter and module_tracker against PyTorch 2.13's (the oracle): the same
+models in both libraries, the same counts per module and per op (torch's op keys compared by
+their names: descent's keys are strings "aten.mm" whose repr is torch's)."""
+
+import pytest
+import torch
+import torch.utils.flop_counter
+
+import descent
+from descent.utils.flop_counter import FlopCounterMode, OpKey, register_flop_formula
+from descent.utils.module_tracker import ModuleTracker
+
+LIBS = (torch, descent)
+
+
+def counts(lib, fn, **kw):
+    """fn(lib) under lib's FlopCounterMode: {module: {op name: flops}} and the total."""
+    fcm = torch.utils.flop_counter if lib is torch else descent.utils.flop_counter
+    with fcm.FlopCounterMode(display=False, **kw) as fc:
+        fn(lib)
+    per = {m: {str(op): n for op, n in ops.items()} for m, ops in fc.get_flop_counts().items()}
+    return per, fc.get_total_flops()
+
+
+def same(fn):
+    want, got = counts(torch, fn), counts(descent, fn)
+    assert got == want
+    return got
+
+
+def r(lib, *shape, g=True):
+    return lib.randn(*shape, requires_grad=g)
+
+
+OPS = {
+    "linear 3-D bias": lambda L: L.nn.functional.linear(r(L, 2, 3, 4), r(L, 5, 4), r(L, 5)),
+    "linear no bias": lambda L: L.nn.functional.linear(r(L, 2, 3, 4), r(L, 5, 4)),
+    "linear transposed input": lambda L: L.nn.functional.linear(
+        r(L, 3, 2, 4).transpose(0, 1), r(L, 5, 4, g=False), r(L, 5)
+    ),
+    "linear 1-D": lambda L: L.nn.functional.linear(r(L, 4, g=False), r(L, 5, 4), r(L, 5)),
+    "matmul broadcast": lambda L: r(L, 2, 1, 3, 4) @ r(L, 5, 4, 6),
+    "matmul fold": lambda L: r(L, 2, 3, 4) @ r(L, 4, 6),
+    "matmul 2d@3d frozen": lambda L: r(L, 3, 4, g=False) @ r(L, 2, 4, 6),
+    "vector @ matrix": lambda L: r(L, 4) @ r(L, 4, 6),
+    "mv (not counted)": lambda L: r(L, 3, 4) @ r(L, 4),
+    "addmm": lambda L: L.addmm(r(L, 3, 6), r(L, 3, 4), r(L, 4, 6)),
+    "baddbmm": lambda L: L.baddbmm(r(L, 2, 3, 6), r(L, 2, 3, 4, g=False), r(L, 2, 4, 6)),
+    "bmm": lambda L: L.bmm(r(L, 2, 3, 4), r(L, 2, 4, 6)),
+    "einsum": lambda L: L.einsum("bhqd,bhkd->bhqk", r(L, 2, 3, 4, 5), r(L, 2, 3, 6, 5)),
+    "einsum chain": lambda L: L.einsum("ij,jk,kl->il", r(L, 2, 3), r(L, 3, 4), r(L, 4, 5)),
+    "einsum outer": lambda L: L.einsum("i,j->ij", r(L, 3), r(L, 4)),
+    "conv2d groups stride dilation": lambda L: L.nn.functional.conv2d(
+        r(L, 2, 4, 9, 9), r(L, 6, 2, 3, 3), r(L, 6), stride=2, padding=1, dilation=2, groups=2
+    ),
+    "conv2d data input": lambda L: L.nn.functional.conv2d(
+        r(L, 2, 4, 9, 9, g=False), r(L, 6, 4, 3, 3)
+    ),  # fmt: skip
+    "conv_transpose2d": lambda L: L.nn.functional.conv_transpose2d(
+        r(L, 2, 4, 9, 9), r(L, 4, 3, 3, 3), stride=2, padding=1, output_padding=1
+    ),
+    "conv_transpose2d groups": lambda L: L.nn.functional.conv_transpose2d(
+        r(L, 2, 4, 5, 5), r(L, 4, 3, 3, 3), stride=2, groups=2
+    ),
+    "conv1d unbatched": lambda L: L.nn.functional.conv1d(r(L, 4, 9), r(L, 6, 4, 3)),
+    "conv3d": lambda L: L.nn.functional.conv3d(r(L, 1, 2, 4, 4, 4), r(L, 3, 2, 3, 3, 3)),
+    "sdpa math (Ev != E)": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 2, 3, 5, 4), r(L, 2, 3, 6, 4), r(L, 2, 3, 6, 7)
+    ),
+    "sdpa flash-cpu (not counted)": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 2, 3, 5, 4), r(L, 2, 3, 6, 4), r(L, 2, 3, 6, 4), is_causal=True
+    ),
+    "sdpa broadcast, frozen k": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 2, 3, 5, 4), r(L, 1, 3, 6, 4, g=False), r(L, 1, 3, 6, 4)
+    ),
+    "sdpa 3-D mask": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 3, 5, 4), r(L, 3, 6, 4), r(L, 3, 6, 4), attn_mask=L.ones(5, 6, dtype=L.bool).tril()
+    ),
+    "bilinear (not counted)": lambda L: L.nn.functional.bilinear(
+        r(L, 3, 4), r(L, 3, 5), r(L, 6, 4, 5)
+    ),  # fmt: skip
+}
+
+
+def test_ops_forward_and_backward_match_torch():
+    """Each op's forward alone, then forward + backward: the same keys and counts."""
+    for name, op in OPS.items():
+        fwd = counts(descent, op)
+        assert fwd == counts(torch, op), name
+        both = counts(descent, lambda L, op=op: op(L).sum().backward())
+        assert both == counts(torch, lambda L, op=op: op(L).sum().backward()), name
+    # a few of them count something: the comparison above cannot pass vacuously
+    assert counts(descent, OPS["conv3d"])[1] == 2592
+
+
+def _mlp(L):
+    nn = L.nn
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Sequential(nn.Linear(16, 8), nn.Tanh()),
+                         nn.Linear(8, 3))  # fmt: skip
+
+
+def _cnn(L):
+    nn = L.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.Conv2d(8, 8, 3, stride=2, groups=4, dilation=2, padding=2),
+        nn.ConvTranspose2d(8, 4, 2, stride=2),
+        nn.Flatten(),
+        nn.Linear(4 * 8 * 8, 5),
+    )
+
+
+def _block(L, attention):
+    nn, F = L.nn, L.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln = nn.LayerNorm(8)
+            self.qkv = nn.Linear(8, 24)
+            self.proj = nn.Linear(8, 8, bias=False)
+            self.mlp = nn.Sequential(nn.Linear(8, 32), nn.GELU(), nn.Linear(32, 8))
+
+        def forward(self, x):
+            b, t, c = x.shape
+            q, k, v = self.qkv(self.ln(x)).split(8, dim=2)
+            q, k, v = (z.view(b, t, 2, 4).transpose(1, 2) for z in (q, k, v))
+            if attention == "causal":
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            elif attention == "mask":  # Ev != E: torch's math path, counted
+                mask = L.ones(t, t, dtype=L.bool).tril()
+                y = F.scaled_dot_product_attention(q, k, L.cat([v, v], -1), attn_mask=mask)
+                y = y[..., :4]
+            else:  # einsum attention, as minGPT-style code writes it
+                att = L.einsum("bhqd,bhkd->bhqk", q, k) * 0.5
+                y = L.einsum("bhqk,bhkd->bhqd", att.softmax(-1), v)
+            y = self.proj(y.transpose(1, 2).reshape(b, t, c))
+            x = x + y
+            return x + self.mlp(x)
+
+    return nn.Sequential(nn.Embedding(11, 8), Block(), nn.Linear(8, 11))
+
+
+MODELS = {
+    "mlp": (_mlp, lambda L: L.randn(4, 6)),
+    "cnn": (_cnn, lambda L: L.randn(2, 3, 8, 8)),
+    "gpt causal": (lambda L: _block(L, "causal"), lambda L: L.tensor([[1, 2, 3, 4, 5]])),
+    "gpt mask": (lambda L: _block(L, "mask"), lambda L: L.tensor([[1, 2, 3, 4, 5]])),
+    "gpt einsum": (lambda L: _block(L, "einsum"), lambda L: L.tensor([[1, 2, 3, 4, 5]])),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_models_match_torch_per_module(name):
+    """Forward + backward, forward under no_grad, and with some parameters frozen: the same
+    counts per module (backward attributed as torch's ModuleTracker does)."""
+    make, data = MODELS[name]
+    models = {}
+    for L in LIBS:
+        L.manual_seed(0)
+        models[L] = make(L)
+
+    def step(L):
+        models[L](data(L)).sum().backward()
+
+    def infer(L):
+        with L.no_grad():
+            models[L](data(L))
+
+    got = same(step)
+    assert got[1] > 0 and len(got[0]) > 2
+    same(infer)
+    for L in LIBS:  # freeze the first parametrised child and the last layer's weight
+        first = next(m for m in models[L] if list(m.parameters()))
+        first.requires_grad_(False)
+        models[L][-1].weight.requires_grad_(False)
+    frozen = same(step)
+    assert frozen[1] < got[1] or name == "gpt causal"
+
+
+# torch 2.13 + tabulate 0.10 (preserve_whitespace=True, what torch's PRESERVE_WHITESPACE asks)
+# on the MLP above, forward and backward
+MLP_TABLE = """\
+Module            FLOP    % Total
+--------------  ------  ---------
+Sequential        5952    100.00%
+ - aten.addmm     1984     33.33%
+ - aten.mm        3968     66.67%
+ Sequential.0     2304     38.71%
+  - aten.addmm     768     12.90%
+  - aten.mm       1536     25.81%
+ Sequential.2     3072     51.61%
+  - aten.addmm    1024     17.20%
+  - aten.mm       2048     34.41%
+ Sequential.3      576      9.68%
+  - aten.addmm     192      3.23%
+  - aten.mm        384      6.45%"""
+
+
+def test_table_text_matches_torch(capsys):
+    descent.manual_seed(0)
+    model = _mlp(descent)
+    x = descent.randn(4, 6, requires_grad=True)
+    with FlopCounterMode(depth=2) as fc:  # display=True prints the table on exit
+        model(x).sum().backward()
+    printed = capsys.readouterr().out
+    assert fc.get_table() + "\n" == printed
+    assert fc.get_table().splitlines() == MLP_TABLE.splitlines()
+    depth1 = [line.split() for line in fc.get_table(1).splitlines()[2:]]  # the root only
+    assert depth1 == [line.split() for line in MLP_TABLE.splitlines()[2:5]]
+    with FlopCounterMode(display=False) as empty:
+        pass
+    assert (
+        empty.get_table()
+        == "Module      FLOP    % Total\n--------  ------  ---------\nGlobal         0         0%"
+    )
+
+
+class Scale3(descent.autograd.Function):
+    """A user's autograd Function: y = 3 x (counted only through a user formula)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 3
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * 3
+
+
+def test_custom_mapping_and_register_flop_formula():
+    seen = []
+
+    def formula(x_shape, out_shape=None):
+        seen.append((x_shape, out_shape))
+        return 7 * x_shape[0]
+
+    x = descent.randn(5, 2, requires_grad=True)
+    with FlopCounterMode(display=False, custom_mapping={Scale3: formula}) as fc:
+        y = Scale3.apply(x)
+        descent.nn.functional.linear(y, descent.randn(3, 2)).sum().backward()
+    assert seen == [((5, 2), (5, 2))]
+    assert fc.get_flop_counts()["Global"] == {Scale3: 35, "aten.mm": 60 + 60}
+    assert repr(next(iter(fc.get_flop_counts()["Global"].keys() - {Scale3}))) == (
+        "<OpOverloadPacket(op='aten.mm')>"
+    )
+    # the flash-attention CPU kernel torch has no formula for counts once one is registered
+    key = "aten._scaled_dot_product_flash_attention_for_cpu"
+    q = descent.randn(1, 2, 3, 4)
+    with FlopCounterMode(display=False, custom_mapping={key: lambda q, k, v, out_shape: 11}) as fc:
+        descent.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert fc.get_flop_counts()["Global"] == {key: 11}
+    assert isinstance(next(iter(fc.get_flop_counts()["Global"])), OpKey)
+    name = "h79test.unique_op"
+    register_flop_formula(name)(lambda *a, out_shape=None: 1)
+    with pytest.raises(RuntimeError, match="duplicate"):
+        register_flop_formula(name)(lambda *a, out_shape=None: 1)
+    with pytest.raises(ValueError, match="autograd Function class"):
+        register_flop_formula(3.5)(lambda *a, out_shape=None: 0)
+
+
+def test_module_tracker_parents_and_is_bw():
+    nn = descent.nn
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append((sorted(tracker.parents), tracker.is_bw))
+            return x * 2
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(Probe()))
+    with ModuleTracker() as tracker:
+        x = model(descent.randn(1, 2))
+        assert tracker.parents == {"Global"} and not tracker.is_bw
+
+        def grad_hook(g):
+            seen.append((sorted(tracker.parents), tracker.is_bw))
+
+        x.register_hook(grad_hook)
+        x.sum().backward()
+        assert tracker.parents == {"Global"} and not tracker.is_bw  # reset when the pass ends
+    assert seen[0] == (["Global", "Sequential", "Sequential.1", "Sequential.1.0"], False)
+    assert seen[1] == (["Global", "Sequential", "Sequential.1", "Sequential.1.0"], True)
