@@ -175,7 +175,9 @@ def test_models_match_torch_per_module(name):
         first.requires_grad_(False)
         models[L][-1].weight.requires_grad_(False)
     frozen = same(step)
-    assert frozen[1] < got[1] or name == "gpt causal"
+    assert frozen[1] < got[1]
+    if name != "gpt causal":  # torch's CPU flash attention kernel: not counted (see the docs)
+        assert "aten.bmm" in got[0]["Global"] or name in ("mlp", "cnn")
 
 
 # torch 2.13 + tabulate 0.10 (preserve_whitespace=True, what torch's PRESERVE_WHITESPACE asks)
@@ -281,3 +283,29 @@ def test_module_tracker_parents_and_is_bw():
         assert tracker.parents == {"Global"} and not tracker.is_bw  # reset when the pass ends
     assert seen[0] == (["Global", "Sequential", "Sequential.1", "Sequential.1.0"], False)
     assert seen[1] == (["Global", "Sequential", "Sequential.1", "Sequential.1.0"], True)
+
+
+def test_retain_graph_and_double_backward_match_torch():
+    """A second backward through a retained graph counts again; under create_graph the
+    backward's own products are not counted twice, and a double backward counts its own."""
+    import warnings
+
+    models = {}
+    for L in LIBS:
+        L.manual_seed(0)
+        models[L] = L.nn.Sequential(L.nn.Linear(3, 5), L.nn.Tanh(), L.nn.Linear(5, 2))
+
+    def twice(L):
+        y = models[L](L.randn(4, 3)).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+
+    def penalty(L):
+        x = L.randn(4, 3, requires_grad=True)
+        models[L](x).sum().backward(create_graph=True)
+        x.grad.pow(2).sum().backward()
+
+    assert same(twice)[1] == 200 + 2 * (80 + 80 + 120)  # data x: no input gradient for fc0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's warning about backward(create_graph=True)
+        assert same(penalty)[1] == 1160

@@ -473,8 +473,11 @@ class FlopCounterMode:
                 self._count_user(cls, formula, inputs, out)
             return
         fwd, bw = rule(op, inputs, out)
-        for key, flops in fwd:
-            self._count(key, flops)
+        if not self.mod_tracker.is_bw:
+            for key, flops in fwd:
+                self._count(key, flops)
+        # else: a product recorded by a backward pass under create_graph, already counted by
+        # its node's backward formula; its own backward (a double backward) still counts
         if node is not None and bw:
             self._pending[id(node)] = (node, bw, "index")
 
