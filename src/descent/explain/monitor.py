@@ -20,6 +20,8 @@ weights; on the other steps, nothing. `benchmarks/explain_overhead.py` measures 
     OUT/snapshots.npz     a random 256-dimensional projection of the parameters at each eval
     OUT/landscape.json    at the end: 1-D slices and the 2-D loss surface over the PCA plane of
                           the training path with that path on it (landscape.py)
+    OUT/curvature.jsonl   with curvature_every=N: every N steps, the sharpness against the
+                          optimizer's edge of stability (curvature_stability.stability)
 and `descent.explain.report.write_report(out_dir)` turns them into OUT/report.html.
 """
 
@@ -44,6 +46,13 @@ class GradientMonitor:
         every: record at steps that are multiples of `every` (and at step 1).
         thresholds: the flag thresholds (default `Thresholds()`).
         keep: keep at most this many reports in `history` (oldest dropped; 0 = all).
+        curvature_every: every this many steps (0 = never), `after_step` records
+            `stability(model, loss_fn, batch, optimizer)` in `curvature_history` (a dict per
+            record: `step` + StabilityReport.to_dict()).
+        loss_fn, batch, optimizer: what the curvature is measured with (one fixed batch; loss_fn
+            defaults to `model(*batch)` returning (logits, loss) or the loss); a Trainer
+            callback takes the trainer's optimizer.
+        curvature_iters: Lanczos steps per record (each one Hessian-vector product).
 
     Attributes:
         history: the recorded GradientReports, oldest first.
