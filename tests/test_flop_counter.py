@@ -89,6 +89,13 @@ def test_ops_forward_and_backward_match_torch():
         assert fwd == counts(torch, op), name
         both = counts(descent, lambda L, op=op: op(L).sum().backward())
         assert both == counts(torch, lambda L, op=op: op(L).sum().backward()), name
+
+    def scaled_mm(L):
+        a, b = L.randn(4, 8).to(L.float8_e4m3fn), L.randn(16, 8).to(L.float8_e4m3fn).t()
+        one = L.tensor(1.0)
+        return L._scaled_mm(a, b, one, one, out_dtype=L.float32)
+
+    assert same(scaled_mm) == ({"Global": {"aten._scaled_mm": 1024}}, 1024)
     # a few of them count something: the comparison above cannot pass vacuously
     assert counts(descent, OPS["conv3d"])[1] == 2592
 

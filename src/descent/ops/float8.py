@@ -25,6 +25,7 @@ import numpy as np
 
 from ..dtypes import as_dtype, scalar_type
 from ..float8 import astype
+from ..hooks import composite
 from ..tensor import Tensor
 
 # Ops PyTorch 2.13's CPU computes on float8 (probed op by op), by descent class name, with
@@ -77,6 +78,7 @@ def dispatch(cls, tensors, dtype):
     return False, None
 
 
+@composite("aten._scaled_mm")  # one op for descent.utils.flop_counter
 def scaled_mm(self, mat2, scale_a, scale_b, bias=None, scale_result=None, out_dtype=None,
               use_fast_accum=False):  # fmt: skip
     """torch._scaled_mm on the CPU: the product of two float8 matrices, each scaled back to

@@ -20,6 +20,7 @@ torch's formulas (2 * m * n * k for a product; see `conv_flop_count`):
     Conv2d (conv1d, conv2d)         aten.convolution, backward aten.convolution_backward
     conv3d, conv_transpose{1,2,3}d  aten.convolution (transposed), aten.convolution_backward
     Einsum                          aten.bmm per contracted pair (none for a pure product)
+    torch._scaled_mm (float8)       aten._scaled_mm (forward only: it has no autograd)
     ScaledDotProductAttention       nothing where torch's CPU flash kernel runs (4-D, equal
                                     head dims, no dropout, equal batch); else the math path's
                                     aten.bmm (aten.mm for 2-D)
@@ -365,6 +366,8 @@ def _composite(name, args, kwargs, out):
         fwd_key, bw_key = (ADDMM, MM) if name == "aten.addmm" else (BADDBMM, BMM)
         flops = (mm_flop if name == "aten.addmm" else bmm_flop)(tuple(m1.shape), tuple(m2.shape))
         return [(fwd_key, flops)], [(bw_key, flops, (_rg(m1),)), (bw_key, flops, (_rg(m2),))]
+    if name == "aten._scaled_mm":  # no autograd, as torch's
+        return [(SCALED_MM, mm_flop(tuple(args[0].shape), tuple(args[1].shape)))], []
     if name.startswith("aten.convolution"):
         transposed = name.endswith("transposed")
         x, w, nd = args[0], args[1], args[8 if transposed else 7]
