@@ -109,6 +109,27 @@ def test_hvp_of_a_quadratic_is_A_v_in_every_vector_form():
     assert params["w"].grad is None  # .grad is never touched
 
 
+def test_unused_frozen_and_linear_parameters_and_bad_losses():
+    w = ds.tensor([1.0, 2.0], dtype=F64, requires_grad=True)
+    b = ds.tensor([0.5], dtype=F64, requires_grad=True)  # the loss is linear in b: H row 0
+    unused = ds.tensor([3.0], dtype=F64, requires_grad=True)
+    frozen = ds.tensor([4.0], dtype=F64)  # not differentiated: not in the vectors
+
+    def loss(m, _):
+        return (m["w"] ** 3).sum() * m["frozen"].sum() + 2 * m["b"].sum()
+
+    model = {"w": w, "b": b, "unused": unused, "frozen": frozen}
+    v = np.array([1.0, -1.0, 5.0, 7.0])  # w (2), b, unused
+    np.testing.assert_allclose(hvp(loss, model, None, v), [24.0, -48.0, 0, 0], atol=1e-12)
+    assert sharpness(model, loss, None, k=2, tol=1e-12).eigenvalues == pytest.approx([48, 24])
+    with pytest.raises(TypeError, match="scalar"):
+        hvp(lambda m, _: m["w"] * 2, model, None, v)
+    with pytest.raises(ValueError, match="not finite|nan"):
+        sharpness(model, lambda m, _: m["w"].sum() * float("nan"), None)
+    with pytest.raises(ValueError, match="no parameters"):
+        sharpness({"frozen": frozen}, loss, None)
+
+
 def test_mlp_hessian_matches_func_hessian_and_top_eigenvalues_match_eigvalsh():
     m, batch = _mlp64()
     H = _full_hessian(m, _mse, batch)
@@ -368,6 +389,11 @@ def test_adam_preconditioned_sharpness_and_threshold():
     assert rep.sharpness == pytest.approx(np.linalg.eigvalsh(A)[-1], rel=1e-8)
     assert rep.threshold == pytest.approx((2 + 2 * 0.8) / ((1 - 0.8) * 0.01))
     assert "preconditioned" in str(rep)
+    # maximize=True ascends L: the curvature that limits it is that of -L (top eigenvalue of -A)
+    up = ds.optim.SGD([params["w"]], lr=0.01, maximize=True)
+    assert stability(params, loss, None, up, tol=1e-12).sharpness == pytest.approx(
+        -np.linalg.eigvalsh(A)[0], rel=1e-8
+    )
 
 
 # ---------------------------------------------------------------------------------------------

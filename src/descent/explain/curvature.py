@@ -98,6 +98,11 @@ class HessianOperator:
                 f"{tuple(getattr(loss, 'shape', ()))}"
             )
         self.loss = float(loss.item())
+        if not np.isfinite(self.loss):
+            raise ValueError(
+                f"curvature: the loss is {self.loss} at these parameters; the curvature of a "
+                "non-finite loss means nothing (descent.explain.detect_anomaly finds the op)"
+            )
         grads = autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
         self.gradient = self._flat([None if g is None else g._data for g in grads])
         # Only gradients that depend on the parameters have a second derivative; the others
@@ -164,7 +169,14 @@ class HessianOperator:
                                                       backend.device_of(data))))  # fmt: skip
         hv = autograd.grad(outs, self.params, grad_outputs=ups, retain_graph=True,
                            allow_unused=True)  # fmt: skip
-        return self._flat([None if h is None else h._data for h in hv])
+        out = self._flat([None if h is None else h._data for h in hv])
+        if not np.isfinite(out).all():
+            bad = [n for n, a in zip(self.names, self.split(out)) if not np.isfinite(a).all()]
+            raise FloatingPointError(
+                f"curvature: the Hessian-vector product is not finite for {bad} (a second "
+                "derivative overflowed; try dtype='float64', or detect_anomaly() around hvp)"
+            )
+        return out
 
 
 def hvp(loss_fn: Callable, model, batch: Any, v, *, dtype=None) -> np.ndarray:

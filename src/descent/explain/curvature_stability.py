@@ -61,7 +61,8 @@ class StabilityReport:
 
     Attributes:
         optimizer: the optimizer's class name; lr: its learning rate (of the first group).
-        sharpness: the top eigenvalue of the loss's Hessian H (+ coupled weight decay).
+        sharpness: the top eigenvalue of the loss's Hessian H (+ coupled weight decay; of -H
+            for an optimizer with maximize=True).
         measured: what is compared with the threshold: `sharpness`, or for Adam the
             preconditioned sharpness lambda_1(P^-1 H) (also for groups with different lrs).
         preconditioned: whether `measured` is preconditioned.
@@ -135,9 +136,12 @@ class StabilityReport:
         return json.dumps(self.to_dict())
 
 
-def _optimizer_scaling(optimizer, op: HessianOperator):
-    """(lr, s, wd, formula, c, preconditioned, note): the operator compared is
-    S^1/2 (H + diag(wd)) S^1/2 with S = diag(s), against the threshold c / lr."""
+def _optimizer_scaling(optimizer, op: HessianOperator, params: list):
+    """(lr, s, wd, sign, formula, c, preconditioned, note): the operator compared is
+    S^1/2 (sign H + diag(wd)) S^1/2 with S = diag(s), against the threshold c / lr.
+
+    `params` are the optimizer's own tensors in the operator's order (the operator may work on
+    a float64 copy); sign is -1 for `maximize=True` (ascending L descends -L)."""
     from ..optim import SGD, Adam
 
     groups = optimizer.param_groups
@@ -155,7 +159,7 @@ def _optimizer_scaling(optimizer, op: HessianOperator):
     i = 0
     lrs = set()
     is_adam = isinstance(optimizer, Adam)
-    for p, size in zip(op.params, op.sizes):
+    for name, p, size in zip(op.names, params, op.sizes):
         g = group_of.get(p)
         if g is None:
             i += size
@@ -169,7 +173,7 @@ def _optimizer_scaling(optimizer, op: HessianOperator):
             if "exp_avg_sq" not in st:
                 raise ValueError(
                     "stability: Adam has no state for parameter "
-                    f"{op.names[op.params.index(p)]!r} yet (its preconditioner comes from "
+                    f"{name!r} yet (its preconditioner comes from "
                     "exp_avg_sq): take at least one optimizer step first"
                 )
             beta1, beta2 = (float(b) for b in g["betas"])
@@ -182,13 +186,14 @@ def _optimizer_scaling(optimizer, op: HessianOperator):
             s[i : i + size] /= pre
         i += size
     g0 = groups[0]
+    sign = -1.0 if g0.get("maximize") else 1.0
     if is_adam:
         beta1 = float(g0["betas"][0])
         c, formula = (2 + 2 * beta1) / (1 - beta1), "(2 + 2 beta1) / ((1 - beta1) lr)"
         decays = [float(g.get("weight_decay", 0)) for g in groups]
         if g0.get("decoupled_weight_decay") and any(decays):
             note = "AdamW's decoupled weight decay is not part of the gradient and is left out."
-        return lr, s, wd, formula, c, True, note
+        return lr, s, wd, sign, formula, c, True, note
     if isinstance(optimizer, SGD):
         mu, damp = float(g0["momentum"]), float(g0["dampening"])
         if mu == 0:
@@ -204,7 +209,7 @@ def _optimizer_scaling(optimizer, op: HessianOperator):
             f"{type(optimizer).__name__} has no stability formula here: the plain "
             "gradient-descent threshold 2 / lr is shown (a rough guide for this optimizer)."
         )
-    return lr, s, wd, formula, c, len(lrs) > 1, note
+    return lr, s, wd, sign, formula, c, len(lrs) > 1, note
 
 
 def stability(
@@ -234,16 +239,15 @@ def stability(
         the curvature allows. Cost: one or two Lanczos runs (`.hvps` products).
     """
     op = HessianOperator(loss_fn, model, batch, dtype=dtype)
-    if dtype is not None:  # a float64 copy: the optimizer knows the original parameters
-        orig = [p for _, p in _named_params(model) if p.requires_grad]
-        op_params = op.params
-        op.params = orig
-    lr, s, wd, formula, c, pre, note = _optimizer_scaling(optimizer, op)
-    if dtype is not None:
-        op.params = op_params
+    # the optimizer knows the model's own tensors (op's are a float64 copy with dtype=)
+    own = [p for _, p in _named_params(model) if p.requires_grad]
+    lr, s, wd, sign, formula, c, pre, note = _optimizer_scaling(optimizer, op, own)
+
+    def signed(u):  # maximize=True ascends L: the curvature that matters is that of -L
+        return sign * op.matvec(u)
 
     # the plain sharpness of the loss (+ coupled weight decay where all groups agree)
-    vals, _, res, _ = top_eigen(op.matvec, op.n, 1, iters=iters, tol=tol, seed=seed)
+    vals, _, res, _ = top_eigen(signed, op.n, 1, iters=iters, tol=tol, seed=seed)
     sharp = float(vals[0]) + (float(wd.max()) if wd.size and np.all(wd == wd.max()) else 0.0)
     converged = bool(res[0] <= tol * max(abs(vals[0]), 1e-30))
     measured = sharp
@@ -252,7 +256,7 @@ def stability(
 
         def scaled(u):  # S^1/2 (H + diag(wd)) S^1/2 u
             x = root * u
-            return root * (op.matvec(x) + wd * x)
+            return root * (signed(x) + wd * x)
 
         pvals, _, pres, _ = top_eigen(scaled, op.n, 1, iters=iters, tol=tol, seed=seed)
         measured = float(pvals[0])
