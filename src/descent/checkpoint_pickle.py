@@ -74,8 +74,29 @@ def unpickle(
 
     Raises:
         CheckpointError: a truncated pickle, an unknown opcode, a stack or memo misuse, a
-            global outside the allow-list (from `find_global`), a refused BUILD.
+            global outside the allow-list (from `find_global`), a refused BUILD, or any value
+            of the wrong kind where an opcode or a hook needs another (a damaged file).
     """
+    try:
+        return _interpret(data, find_global, persistent_load, build, where, pos)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, struct.error,
+            OverflowError) as e:  # fmt: skip
+        # a damaged file can put any value anywhere; the hooks check what they rely on, and
+        # this keeps what they did not foresee a CheckpointError too
+        raise CheckpointError(f"{where} is damaged ({type(e).__name__}: {e})") from None
+
+
+def _interpret(
+    data: bytes,
+    find_global: Callable[[str, str], Any],
+    persistent_load: Callable[[Any], Any],
+    build: Callable[[Any, Any], None],
+    where: str,
+    pos: int = 0,
+) -> tuple[Any, int]:
+    """unpickle's loop."""
     mv = memoryview(data)
     n = len(data)
     stack: list = []
@@ -230,7 +251,12 @@ def unpickle(
             stack.append(struct.unpack(">d", take(8))[0])
         elif code in (0x58, 0x8C, 0x8D):  # BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
             k = _length(code, take, {0x58: "<I", 0x8C: "B", 0x8D: "<Q"}, where)
-            stack.append(str(take(k), "utf-8", "surrogatepass"))
+            try:
+                stack.append(str(take(k), "utf-8", "surrogatepass"))
+            except UnicodeDecodeError as e:
+                raise CheckpointError(
+                    f"{where}: a string at offset {op_pos} is not UTF-8 ({e}); the file is damaged"
+                ) from None
         elif code in (0x55, 0x54, 0x43, 0x42, 0x8E, 0x96):  # (SHORT_)BINSTRING, BINBYTES*
             fmt = {0x55: "B", 0x54: "<i", 0x43: "B", 0x42: "<I", 0x8E: "<Q", 0x96: "<Q"}[code]
             k = _length(code, take, {code: fmt}, where)

@@ -84,11 +84,22 @@ def _load_zip(f: Any, where: str, mmap_path: str | None) -> tuple[Reader, bytes]
     top = pkl[0][: -len("data.pkl")]
     byteorder = "little"
     if f"{top}byteorder" in names:
-        byteorder = zf.read(f"{top}byteorder").decode("ascii", "replace")
+        try:
+            byteorder = zf.read(f"{top}byteorder").decode("ascii", "replace")
+        except _ZIP_ERRORS as e:
+            raise CheckpointError(f"{where}: the byteorder record is damaged ({e})") from None
         if byteorder not in ("little", "big"):
             raise CheckpointError(f"{where}: unknown byteorder {byteorder!r}")
 
     def read_storage(key: str, dtype: np.dtype, numel: int):
+        try:
+            return _read_record(key, dtype, numel)
+        except CheckpointError:
+            raise
+        except _ZIP_ERRORS as e:
+            raise CheckpointError(f"{where}: storage record {key!r} is damaged ({e})") from None
+
+    def _read_record(key: str, dtype: np.dtype, numel: int):
         name = f"{top}data/{key}"
         try:
             info = zf.getinfo(name)
@@ -111,11 +122,8 @@ def _load_zip(f: Any, where: str, mmap_path: str | None) -> tuple[Reader, bytes]
             return _mmap_record(mmap_path, info, dtype, numel, where)
         _check_size(info, archive_size, where)
         raw = bytearray(nbytes)  # read straight into it (zipfile checks the CRC at the end)
-        try:
-            with zf.open(info) as member:
-                got = member.readinto(raw)
-        except _ZIP_ERRORS as e:
-            raise CheckpointError(f"{where}: storage record {name!r} is damaged ({e})") from None
+        with zf.open(info) as member:
+            got = member.readinto(raw)
         if got != nbytes:
             raise CheckpointError(f"{where}: storage record {name!r} is truncated")
         return _raw_to_array(raw, dtype, byteorder)
@@ -123,6 +131,8 @@ def _load_zip(f: Any, where: str, mmap_path: str | None) -> tuple[Reader, bytes]
     try:
         _check_size(zf.getinfo(pkl[0]), archive_size, where)
         data = zf.read(pkl[0])
+    except CheckpointError:
+        raise
     except _ZIP_ERRORS as e:
         raise CheckpointError(f"{where}: {pkl[0]} is damaged ({e})") from None
     return Reader(f"{where} ({pkl[0]})", read_storage, byteorder), data

@@ -221,6 +221,8 @@ class Reader:
             )
         view = pid[5] if len(pid) == 6 else None
         if view is not None:  # the legacy format's storage views (old files only)
+            if not isinstance(view, tuple) or len(view) != 3 or not isinstance(view[0], str):
+                raise CheckpointError(f"{self.where}: storage view {view!r:.100} is damaged")
             vkey, off, vsize = view
             if not all(type(v) is int and v >= 0 for v in (off, vsize)) or off + vsize > numel:
                 raise CheckpointError(f"{self.where}: storage view {vkey!r} is out of range")
