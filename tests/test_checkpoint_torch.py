@@ -380,6 +380,9 @@ def test_damaged_files(tmp_path):
     short = _rezip(path, tmp_path / "short.pt", lambda n, d: d[:-4] if n.endswith("data/0") else d)
     with pytest.raises(CheckpointError, match="has 252 bytes.*256"):
         ds.load(short)
+    x = torch.arange(3.0)
+    with pytest.raises(CheckpointError, match="bare storage.*save the tensor"):
+        ds.load(_save({"t": x, "s": [torch.ones(2).untyped_storage()]}, tmp_path, name="s.pt"))
     # data.pkl in the text protocol (opcode 'I'...): an unknown opcode, named with its offset
     text = _rezip(
         path,

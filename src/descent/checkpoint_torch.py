@@ -33,7 +33,7 @@ import numpy as np
 
 from .checkpoint_format import CheckpointError
 from .checkpoint_pickle import unpickle
-from .checkpoint_torch_objects import Reader, place_storages
+from .checkpoint_torch_objects import Reader, Storage, place_storages
 
 ZIP_MAGIC = b"PK\x03\x04"
 # torch.serialization.MAGIC_NUMBER (0x1950A86A20F9469CFC6C) as protocol-2 pickle: PROTO 2, LONG1
@@ -269,8 +269,28 @@ def load_torch(
     else:
         buf = Path(path).read_bytes() if path is not None else f.read()
         reader, obj = _load_legacy(buf, where)
+    _refuse_bare_storages(obj, where)
     place_storages(reader.storages, map_location, where)
     return obj
+
+
+def _refuse_bare_storages(obj: Any, where: str) -> None:
+    """A storage outside a tensor (torch.save(t.untyped_storage())) would reach the user as
+    descent's internal record: refuse it by name. An explicit stack (no recursion) over the
+    containers; tensors are leaves."""
+    stack, seen = [obj], set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Storage):
+            raise CheckpointError(
+                f"{where} holds a bare storage (torch.save of a tensor's .untyped_storage() or "
+                ".storage()); descent reads storages only as tensors' memory: save the tensor"
+            )
+        if isinstance(value, (dict, list, tuple, set, frozenset)) and id(value) not in seen:
+            seen.add(id(value))
+            stack.extend(value.values() if isinstance(value, dict) else value)
+            if isinstance(value, dict):
+                stack.extend(value)
 
 
 __all__ = ["load_torch", "is_torch_file"]
