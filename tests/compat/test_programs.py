@@ -201,6 +201,10 @@ CASES = {
     # and strict=False fine-tuning; DiT's adaLN-Zero chunk(6) modulation, CFG by torch.split
     # (measured worst: 1.7e-5 relative on a CFG output of 0.016, 3e-7 absolute; losses 1e-7)
     "mae_pretrain": ((1e-5, 1e-6), None),
+    # torch.fx: a wrap()ped timm-style helper, op counts, the tutorial's Conv+BN fusion by
+    # graph surgery, a feature extractor by node_copy, ShapeProp, replace_pattern, Interpreter,
+    # Transformer, concrete_args, training a GraphModule (docs/fx.md)
+    "fx_passes": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
