@@ -394,3 +394,47 @@ def test_retrace_and_copies():
     assert clone.fc.weight is not gm.fc.weight
     assert "fx_scale" in gm.code and 'wrap("test_fx_fx_scale")' in gm.code.replace(
         "tests_", "")  # fmt: skip
+
+
+def _kitchen_sink(lib):
+    """Parameters read for their shape, a buffer on the LEFT of an operator (torch records
+    `buf.add(y)`), a plain tensor attribute, torch.cat (an alias of concatenate in descent),
+    a factory called with a traced size, tensor constants, functionals with recorded
+    defaults, a named-tuple attribute (`.values`) and a tuple output."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class Sink(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(lib.ones(3, 3))
+            self.register_buffer("buf", lib.arange(3.0))
+            self.const = lib.tensor([1.0, 2.0, 3.0])
+            self.emb = nn.Embedding(5, 3)
+
+        def forward(self, x, idx):
+            n = self.w.shape[0]
+            y = lib.cat([x, x * 2], 1)[:, :n]
+            y = self.buf + y @ self.w.t() + self.const
+            y = y + self.emb(idx).sum(1) - self.buf * 2
+            z = lib.zeros((x.size(0), 3)) + lib.tensor([0.5, 0.5, 0.5])
+            y = F.dropout(y, 0.1, training=self.training) + z
+            gelu = F.gelu(y, approximate="tanh")
+            return (lib.softmax(y, -1), y.max(dim=1).values, F.layer_norm(y, (3,)), gelu,
+                    abs(y) // 2, lib.where(y > 0, y, -y))  # fmt: skip
+
+    return Sink()
+
+
+def test_kitchen_sink_matches_torch():
+    tm, dm = _kitchen_sink(torch).eval(), _kitchen_sink(ds).eval()
+    dm.load_state_dict({k: ds.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    tgm, dgm = torch.fx.symbolic_trace(tm), ds.fx.symbolic_trace(dm)
+    assert str(dgm.graph) == _norm(str(tgm.graph))
+    assert dgm.code == _norm(tgm.code)
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    idx = np.array([[1, 2], [3, 4]])
+    want = tgm(torch.tensor(x), torch.tensor(idx))
+    got = dgm(ds.tensor(x), ds.tensor(idx))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.detach().numpy(), rtol=1e-5, atol=1e-6)
+    _assert_restored()

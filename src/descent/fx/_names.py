@@ -75,9 +75,7 @@ def qualified_name(func) -> str:
         except Exception as e:  # noqa: BLE001  (torch raises the same RuntimeError)
             raise RuntimeError("Unable to represent lambda") from e
     module = getattr(func, "__module__", None) or "builtins"
-    if module == "_operator":
-        module = "operator"
-    return f"{module}.{name}"
+    return f"{module}.{name}"  # `_operator.abs` for operator.abs, as torch names it
 
 
 def pretty_target(target) -> str:

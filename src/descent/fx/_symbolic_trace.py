@@ -38,12 +38,15 @@ __all__ = ["PH", "Tracer", "symbolic_trace", "wrap"]
 # (id of a globals dict, name) -> that dict: the functions `wrap` registered.
 _wrapped_fns_to_patch: dict[tuple[int, str], dict] = {}
 
-# The Tensor operators that must step aside for a Proxy operand (see the module docstring).
-_TENSOR_OPERATORS = tuple(
-    f"__{p}{name}__" for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
-                                  "matmul", "and", "or", "xor", "lshift", "rshift")
-    for p in ("", "r")
-) + ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")  # fmt: skip
+# Tensor's operators, and the method torch records when the right operand is a Proxy
+# (`buffer + proxy` is `buffer.add(proxy)` in torch's graphs, through __torch_function__).
+_TENSOR_OPERATORS = {
+    "__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div",
+    "__floordiv__": "__floordiv__", "__mod__": "remainder", "__pow__": "pow",
+    "__matmul__": "matmul", "__and__": "__and__", "__or__": "__or__", "__xor__": "__xor__",
+    "__lshift__": "__lshift__", "__rshift__": "__rshift__", "__eq__": "eq", "__ne__": "ne",
+    "__lt__": "lt", "__le__": "le", "__gt__": "gt", "__ge__": "ge",
+}  # fmt: skip
 
 # torch's Python-level functionals forward some of their defaults into the recorded call
 # (`F.relu(x)` is recorded as relu(x, inplace=False)); to print the same graphs, these are
@@ -81,13 +84,13 @@ def _as_recorded(public: str | None, args: tuple, kwargs: dict) -> tuple[tuple, 
     return positional, {n: values[n] for n in names[n_positional:]}
 
 
-_wrapper_cache: dict[int, tuple[Callable, Callable]] = {}
+_wrapper_cache: dict[tuple, tuple[Callable, Callable]] = {}
 
 
 def _recording_wrapper(orig: Callable, public: str | None, is_wrapped: bool = False) -> Callable:
     """A function that records `orig` when a Proxy is among its arguments and calls it
     otherwise (cached: one wrapper per original)."""
-    key = id(orig) if not is_wrapped else -id(orig)
+    key = (id(orig), public, is_wrapped)
     hit = _wrapper_cache.get(key)
     if hit is not None and hit[0] is orig:
         return hit[1]
@@ -97,7 +100,11 @@ def _recording_wrapper(orig: Callable, public: str | None, is_wrapped: bool = Fa
         if proxy is None:
             return orig(*args, **kwargs)
         args, kwargs = _as_recorded(public, args, kwargs)
-        result = proxy.tracer.create_proxy("call_function", orig, args, kwargs)
+        # The name it was called by: descent.cat and descent.concatenate are one function,
+        # torch's are two, and torch's graphs say which one the program called.
+        hint = public.rsplit(".", 1)[1] if public else None
+        result = proxy.tracer.create_proxy("call_function", orig, args, kwargs, name=hint)
+        result.node._public_path = public
         if is_wrapped:
             result.node.meta["is_wrapped"] = True
         return result
@@ -189,8 +196,8 @@ class Tracer(TracerBase):
         autowrap_modules: modules whose functions, when the traced code's globals name them,
             are recorded as calls (default: `math`).
         autowrap_functions: more functions recorded so when named by those globals.
-        param_shapes_constant: accepted for torch's signature (parameter shapes are always
-            answered from the real parameter here, as torch does when it is True).
+        param_shapes_constant: answer `param.shape`, `size()`, `dim()` and `numel()` from the
+            real parameter instead of recording them.
     """
 
     def __init__(self, autowrap_modules: tuple = (math,), autowrap_functions: tuple = (),
@@ -270,7 +277,11 @@ class Tracer(TracerBase):
                 if attr_val is p:
                     if n not in parameter_proxy_cache:
                         node = self.create_node("get_attr", n, (), {})
-                        parameter_proxy_cache[n] = ParameterProxy(self, node, n, attr_val)
+                        parameter_proxy_cache[n] = (
+                            ParameterProxy(self, node, n, attr_val)
+                            if self.param_shapes_constant  # shapes answered, not recorded
+                            else Proxy(node, self)
+                        )
                     return parameter_proxy_cache[n]
         return attr_val
 
@@ -405,18 +416,18 @@ class Tracer(TracerBase):
 
         patcher.setattr(descent.nn.Module, "__call__", module_call_wrapper)
         patcher.setattr(descent.nn.Module, "__getattr__", module_getattr_wrapper)
-        for op in _TENSOR_OPERATORS:
+        for op, method in _TENSOR_OPERATORS.items():
             orig_op = getattr(descent.Tensor, op, None)
             if orig_op is not None:
-                patcher.setattr(descent.Tensor, op, _step_aside(orig_op))
+                patcher.setattr(descent.Tensor, op, _tensor_operator(orig_op, method))
 
 
-def _step_aside(orig_op: Callable) -> Callable:
-    """Tensor operator that returns NotImplemented for a Proxy, so Python asks the Proxy."""
+def _tensor_operator(orig_op: Callable, method: str) -> Callable:
+    """A Tensor operator that records `tensor.<method>(proxy)` when its operand is a Proxy."""
 
     def op(self, other):
         if isinstance(other, Proxy):
-            return NotImplemented
+            return other.tracer.create_proxy("call_method", method, (self, other), {})
         return orig_op(self, other)
 
     op.__name__ = orig_op.__name__

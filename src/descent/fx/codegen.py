@@ -176,7 +176,7 @@ def gen_python_code(graph, root_module: str = "self") -> PythonCode:
                 text = magic_methods[target.__name__].format(*(get_repr(a) for a in node.args))
                 body.append(f"{node!r}{annotation} = {text}")
                 return
-            global_name = add_global(qualified_name(target), target)
+            global_name = add_global(node._public_path or qualified_name(target), target)
             if (global_name == "getattr" and len(node.args) == 2
                     and isinstance(node.args[1], str) and node.args[1].isidentifier()):  # fmt: skip
                 body.append(f"{node!r}{annotation} = "

@@ -251,6 +251,7 @@ class Graph:
         kwargs = map_arg(node.kwargs, arg_transform)
         result = self.create_node(node.op, node.target, args, kwargs, node.name, node.type)
         result.meta = copy.copy(node.meta)
+        result._public_path = node._public_path
         return result
 
     def graph_copy(self, g: Graph, val_map: dict[Node, Node], return_output_node: bool = False):

@@ -88,6 +88,9 @@ class Node:
         self._next = self
         self._erased = False
         self._repr_fn: Callable | None = None
+        # The public path the traced program called a descent function by (`descent.cat`
+        # for descent.concatenate's alias): what printing and the generated code use.
+        self._public_path: str | None = None
         self.meta: dict[str, Any] = {}
         self._args: tuple = ()
         self._kwargs: dict = immutable_dict()
@@ -254,9 +257,10 @@ class Node:
             return self.target in _side_effectful_functions
         if self.op == "call_module":
             module = self.graph.owning_module
-            if module is not None:
-                sub = module.get_submodule(self.target)
-                return bool(getattr(sub, "_is_impure", False))
+            if module is None:  # torch's message: a free graph cannot say what a module does
+                raise AssertionError("self.graph.owning_module not set for purity check")
+            sub = module.get_submodule(self.target)
+            return bool(getattr(sub, "_is_impure", False))
         return False
 
     def __repr__(self) -> str:
@@ -297,7 +301,7 @@ class Node:
             return f"return {self.args[0]}"
         return (
             f"%{self.name} : {typename}[num_users={len(self.users)}] = "
-            f"{self.op}[target={pretty_target(self.target)}]("
+            f"{self.op}[target={self._public_path or pretty_target(self.target)}]("
             f"args = {_format_arg(self.args)}, kwargs = {_format_arg(self.kwargs)})"
         )
 
