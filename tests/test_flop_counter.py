@@ -248,7 +248,11 @@ def test_custom_mapping_and_register_flop_formula():
     with FlopCounterMode(display=False, custom_mapping={Scale3: formula}) as fc:
         y = Scale3.apply(x)
         descent.nn.functional.linear(y, descent.randn(3, 2)).sum().backward()
-    assert seen == [((5, 2), (5, 2))]
+    with FlopCounterMode(display=False, custom_mapping={Scale3: formula}) as fc2:
+        with descent.no_grad():  # an unrecorded call is counted too
+            Scale3.apply(x)
+    assert fc2.get_flop_counts() == {"Global": {Scale3: 35}}
+    assert seen == [((5, 2), (5, 2))] * 2
     assert fc.get_flop_counts()["Global"] == {Scale3: 35, "aten.mm": 60 + 60}
     assert repr(next(iter(fc.get_flop_counts()["Global"].keys() - {Scale3}))) == (
         "<OpOverloadPacket(op='aten.mm')>"
@@ -259,6 +263,19 @@ def test_custom_mapping_and_register_flop_formula():
     with FlopCounterMode(display=False, custom_mapping={key: lambda q, k, v, out_shape: 11}) as fc:
         descent.nn.functional.scaled_dot_product_attention(q, q, q)
     assert fc.get_flop_counts()["Global"] == {key: 11}
+    # the docs' recipe: torch's fused-kernel formulas for the flash kernel, forward and backward
+    from descent.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    mapping = {
+        key: lambda q, k, v, *a, out_shape=None, **kw: sdpa_flop_count(q, k, v),
+        key + "_backward": lambda g, q, k, v, *a, out_shape=None, **kw: sdpa_backward_flop_count(
+            g, q, k, v
+        ),
+    }
+    q = descent.randn(1, 2, 3, 4, requires_grad=True)
+    with FlopCounterMode(display=False, custom_mapping=mapping) as fc:
+        descent.nn.functional.scaled_dot_product_attention(q, q, q).sum().backward()
+    assert fc.get_total_flops() == 2 * 2 * (2 * 3 * 3 * 4) + 5 * (2 * 2 * 3 * 3 * 4)
     assert isinstance(next(iter(fc.get_flop_counts()["Global"])), OpKey)
     name = "h79test.unique_op"
     register_flop_formula(name)(lambda *a, out_shape=None: 1)

@@ -149,6 +149,21 @@ def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _paddin
     return conv_backward_flop_count(grad_out_shape, x_shape, w_shape, transposed, output_mask)
 
 
+def sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape) -> int:
+    """Backward attention as a fused kernel runs it (torch's `sdpa_backward_flop_count`): the
+    scores recomputed, then the gradients of P, v, q and k: five batched products."""
+    b, h, s_q, d_q = query_shape
+    s_k, d_v = key_shape[-2], value_shape[-1]
+    bh = b * h
+    return (
+        bmm_flop((bh, s_q, d_q), (bh, d_q, s_k))
+        + bmm_flop((bh, s_q, d_v), (bh, d_v, s_k))
+        + bmm_flop((bh, s_k, s_q), (bh, s_q, d_v))
+        + bmm_flop((bh, s_q, s_k), (bh, s_k, d_q))
+        + bmm_flop((bh, d_q, s_q), (bh, s_q, s_k))
+    )
+
+
 # -- the registry --------------------------------------------------------------------------------
 def _addmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
     return mm_flop(a_shape, b_shape)
