@@ -146,6 +146,11 @@ def test_mlp_hessian_matches_func_hessian_and_top_eigenvalues_match_eigvalsh():
     assert set(s.eigenvectors[0]) == {n for n, _ in m.named_parameters()}
     np.testing.assert_allclose(H @ u, s.value * u, atol=1e-7)
     assert "not a minimum" in str(s)
+    # where the sharpest direction lives: shares of |u|^2 per parameter, largest first
+    shares = s.where(0)
+    assert sum(v for _, v in shares) == pytest.approx(1.0)
+    assert shares[0][1] == pytest.approx(max(np.sum(a**2) for a in s.eigenvectors[0].values()))
+    assert f"the sharpest direction lies in {shares[0][0]}" in str(s)
 
 
 def test_sharpness_on_quadratics_lanczos_and_power_match_eigvalsh():
@@ -285,6 +290,14 @@ def test_hutchinson_trace_within_its_standard_error():
     assert tr.probes == 60 and len(tr.samples) == 60 and tr.stderr > 0
     # within one stated standard error (0.81 of it for this seed; 68% of seeds would pass)
     assert abs(tr.trace - np.trace(H)) <= tr.stderr, (tr.trace, np.trace(H), tr.stderr)
+    # per-parameter blocks: they add up to the trace; each near its exact block trace
+    blocks, i = {}, 0
+    for name, p in m.named_parameters():
+        blocks[name] = np.trace(H[i : i + p.numel(), i : i + p.numel()])
+        i += p.numel()
+    assert sum(t for t, _ in tr.per_parameter.values()) == pytest.approx(tr.trace)
+    for name, (t, e) in tr.per_parameter.items():
+        assert abs(t - blocks[name]) <= 3 * e + 1e-12, (name, t, blocks[name], e)
     # the stated error is honest: the probes' spread, not zero and not huge
     assert tr.stderr < 0.5 * abs(np.trace(H)) + np.abs(H).max()
     with pytest.raises(ValueError, match="probes"):
@@ -366,6 +379,7 @@ def test_stability_verdict_agrees_with_training_an_mlp():
         diverged = not np.isfinite(losses[-1]) or losses[-1] > losses[0]
         assert rep.above_edge == diverged == (factor > 1), (factor, losses[::10])
         assert ("ABOVE" in str(rep)) == rep.above_edge
+        assert sum(v for _, v in rep.direction) == pytest.approx(1.0)
         assert f"{rep.max_stable_lr:.3g}" in str(rep)
 
 

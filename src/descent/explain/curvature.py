@@ -300,6 +300,12 @@ class Sharpness:
     def value(self) -> float:
         return self.eigenvalues[0]
 
+    def where(self, i: int = 0) -> list[tuple[str, float]]:
+        """Which parameters eigenvector i lives in: (name, share of its squared norm), largest
+        first (the shares sum to 1). The sharpest direction's layers are where a too-large
+        lr first overshoots."""
+        return direction_shares(self.eigenvectors[i])
+
     def __str__(self) -> str:
         ev = ", ".join(f"{e:.6g}" for e in self.eigenvalues)
         worst = max(self.residuals) if self.residuals else 0.0
@@ -311,6 +317,8 @@ class Sharpness:
         ]
         if len(self.eigenvalues) > 1:
             lines.append(f"top {len(self.eigenvalues)} eigenvalues: {ev}")
+        if self.eigenvectors:
+            lines.append("the sharpest direction lies in " + describe_shares(self.where(0)))
         # A Ritz value lies within [lambda_min, lambda_max]: a clearly negative one proves a
         # negative eigenvalue (the 1e-5 margin is rounding, float32 included).
         if self.min_eigenvalue is not None and self.min_eigenvalue < -1e-5 * abs(self.value):
@@ -328,6 +336,20 @@ class Sharpness:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+def direction_shares(vec: dict[str, np.ndarray]) -> list[tuple[str, float]]:
+    """(name, share of the squared norm) of a direction given per parameter, largest first."""
+    sq = {n: float(np.sum(np.square(a))) for n, a in vec.items()}
+    total = sum(sq.values()) or 1.0
+    return sorted(((n, v / total) for n, v in sq.items()), key=lambda t: -t[1])
+
+
+def describe_shares(shares: list[tuple[str, float]], top: int = 3) -> str:
+    """'fc2.weight (71%), fc1.weight (20%), ...': the largest shares, those of 1% or more."""
+    shown = [f"{n} ({100 * v:.0f}%)" for n, v in shares[:top] if v >= 0.01] or [shares[0][0]]
+    rest = len([v for _, v in shares if v >= 0.01]) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
 
 
 def top_eigen(matvec, n: int, k: int = 1, *, method: str = "lanczos", iters: int | None = None,
@@ -447,6 +469,8 @@ class TraceEstimate:
             about 2 standard errors of the estimate 95% of the time).
         probes: the number of probes (= Hessian-vector products); samples: each z^T H z.
         n_params: the number of parameters (trace / n_params is the mean curvature).
+        per_parameter: {name: (trace, stderr)} of each parameter's diagonal block of H, from
+            the same probes (z_b^T (H z)_b is unbiased for tr(H_bb)): where the curvature is.
     """
 
     trace: float
@@ -454,17 +478,24 @@ class TraceEstimate:
     probes: int
     n_params: int
     samples: list[float] = field(repr=False, default_factory=list)
+    per_parameter: dict[str, tuple[float, float]] = field(repr=False, default_factory=dict)
 
     def __str__(self) -> str:
-        return (
+        lines = [
             f"Hessian trace {self.trace:.6g} +- {self.stderr:.2g} (Hutchinson, {self.probes} "
             f"Rademacher probes = {self.probes} Hessian-vector products); mean curvature per "
             f"parameter {self.trace / self.n_params:.4g}"
-        )
+        ]
+        blocks = sorted(self.per_parameter.items(), key=lambda t: -abs(t[1][0]))[:3]
+        if blocks:
+            lines.append("largest blocks: " + ", ".join(
+                f"{n} {t:.4g} +- {e:.2g}" for n, (t, e) in blocks))  # fmt: skip
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"trace": self.trace, "stderr": self.stderr, "probes": self.probes,
-                "n_params": self.n_params, "samples": self.samples}  # fmt: skip
+                "n_params": self.n_params, "samples": self.samples,
+                "per_parameter": {n: list(v) for n, v in self.per_parameter.items()}}  # fmt: skip
 
 
 def hessian_trace(
@@ -480,13 +511,16 @@ def hessian_trace(
         raise ValueError(f"hessian_trace: probes must be >= 2 (for a standard error), got {probes}")
     op = HessianOperator(loss_fn, model, batch, dtype=dtype)
     rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(probes):
+    blocks = np.zeros((probes, len(op.sizes)))  # z_b^T (H z)_b per probe and parameter
+    for i in range(probes):
         z = rng.choice(np.array([-1.0, 1.0]), op.n)
-        samples.append(float(z @ op.matvec(z)))
-    s = np.asarray(samples)
+        zhz = z * op.matvec(z)
+        blocks[i] = [float(b.sum()) for b in op.split(zhz)]
+    s = blocks.sum(axis=1)
+    se = blocks.std(axis=0, ddof=1) / np.sqrt(probes)
+    per = {n: (float(t), float(e)) for n, t, e in zip(op.names, blocks.mean(axis=0), se)}
     return TraceEstimate(float(s.mean()), float(s.std(ddof=1) / np.sqrt(probes)), probes, op.n,
-                         samples)  # fmt: skip
+                         s.tolist(), per)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

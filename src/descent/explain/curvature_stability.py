@@ -38,14 +38,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .curvature import HessianOperator, top_eigen
+from .curvature import HessianOperator, describe_shares, direction_shares, top_eigen
 from .landscape import _gradient, _named_params
 
 __all__ = ["NoiseScale", "StabilityReport", "gradient_noise_scale", "stability"]
@@ -71,6 +71,8 @@ class StabilityReport:
         max_stable_lr: the lr at which measured = threshold (None when measured <= 0).
         hvps: Hessian-vector products spent; converged: the eigenvalue(s) converged.
         note: anything the verdict assumed (an optimizer without a formula, no Adam state yet).
+        direction: (parameter name, share of the squared norm) of the sharpest direction (of
+            the compared operator), largest first: the layers where a too-large lr overshoots.
     """
 
     optimizer: str
@@ -86,6 +88,7 @@ class StabilityReport:
     converged: bool
     loss: float = float("nan")
     note: str = ""
+    direction: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def above_edge(self) -> bool:
@@ -120,6 +123,8 @@ class StabilityReport:
                 f"steps shrink along every direction. The curvature allows lr up to "
                 f"{self.max_stable_lr:.3g} (training tends to sharpen until it meets that edge)."
             )
+        if self.direction and self.measured > 0:
+            lines.append("The sharpest direction lies in " + describe_shares(self.direction) + ".")
         cost = f"{self.hvps} Hessian-vector products"
         lines.append(cost + ("" if self.converged else "; the eigenvalue did NOT converge "
                                                        "(raise iters)"))  # fmt: skip
@@ -247,7 +252,8 @@ def stability(
         return sign * op.matvec(u)
 
     # the plain sharpness of the loss (+ coupled weight decay where all groups agree)
-    vals, _, res, _ = top_eigen(signed, op.n, 1, iters=iters, tol=tol, seed=seed)
+    vals, vecs, res, _ = top_eigen(signed, op.n, 1, iters=iters, tol=tol, seed=seed)
+    top = vecs[0]
     sharp = float(vals[0]) + (float(wd.max()) if wd.size and np.all(wd == wd.max()) else 0.0)
     converged = bool(res[0] <= tol * max(abs(vals[0]), 1e-30))
     measured = sharp
@@ -258,7 +264,8 @@ def stability(
             x = root * u
             return root * (signed(x) + wd * x)
 
-        pvals, _, pres, _ = top_eigen(scaled, op.n, 1, iters=iters, tol=tol, seed=seed)
+        pvals, pvecs, pres, _ = top_eigen(scaled, op.n, 1, iters=iters, tol=tol, seed=seed)
+        top = root * pvecs[0]  # the direction in the parameters' own coordinates
         measured = float(pvals[0])
         converged = converged and bool(pres[0] <= tol * max(abs(pvals[0]), 1e-30))
     elif np.any(s == 0):
@@ -270,7 +277,7 @@ def stability(
     max_lr = c / measured if measured > 0 else None
     return StabilityReport(
         type(optimizer).__name__, lr, sharp, measured, pre, threshold, formula, ratio, max_lr,
-        op.count, converged, op.loss, note,
+        op.count, converged, op.loss, note, direction_shares(op.as_dict(top)),
     )  # fmt: skip
 
 
