@@ -434,6 +434,9 @@ _tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr
 # docs/sparse.md
 _SPARSE_METHODS = ("to_sparse", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr", "sparse_mask")
 _tensor_methods.register_lazy(f"{__name__}.sparse", _SPARSE_METHODS)
+# x.untyped_storage(), x.storage(), x.set_(): PyTorch's storage API (storage.py)
+_tensor_methods.register_lazy(f"{__name__}.storage",
+                              ("untyped_storage", "typed_storage", "storage_set_", "storage_type"))
 __all__ += [*_LINALG_NAMES, *_SPECIAL_NAMES]  # `from descent import *` loads them
 
 
@@ -490,6 +493,11 @@ _LAZY_TOPLEVEL = {
     "spmm": ("sparse", "spmm"),
     "cond": ("control_flow", "cond"),
     "while_loop": ("control_flow", "while_loop"),
+    # PyTorch's storage API (storage.py): x.untyped_storage() and the storage classes
+    **{name: ("storage", name) for name in (
+        "UntypedStorage", "TypedStorage", "BoolStorage", "ByteStorage", "CharStorage",
+        "ShortStorage", "IntStorage", "LongStorage", "HalfStorage", "FloatStorage",
+        "DoubleStorage", "ComplexFloatStorage", "ComplexDoubleStorage", "BFloat16Storage")},
 }
 _LAZY_FUNCTIONS.update(_LAZY_TOPLEVEL)
 __all__ += [*_LAZY_TOPLEVEL]  # `from descent import *` loads them

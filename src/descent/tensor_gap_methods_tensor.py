@@ -350,6 +350,19 @@ class TensorGapMethods2:
     def is_set_to(self, tensor):
         return _ops.is_set_to(self, tensor)
 
+    # the memory under the tensor (descent/storage.py, loaded on first use: PyTorch's storage API)
+    def untyped_storage(self):
+        return _ops.untyped_storage(self)
+
+    def storage(self):
+        return _ops.typed_storage(self)
+
+    def storage_type(self):
+        return _ops.storage_type(self)
+
+    def set_(self, source=None, *args, **kwargs):  # (source, storage_offset, size, stride)
+        return _ops.storage_set_(self, source, *args, **kwargs)
+
     def new(self, *args, dtype=None, device=None, requires_grad=False):
         return _ops.tensor_new(self, *args, dtype=dtype, device=device,
                                requires_grad=requires_grad)  # fmt: skip

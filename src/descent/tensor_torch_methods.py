@@ -84,8 +84,11 @@ class TorchMethods:
         """Elements (not bytes) to step in memory per index along each dimension, as in PyTorch:
         a tuple, or one int for `dim`. Views share their base's strides (x.t().stride() is
         (1, n)); a broadcast dimension has stride 0."""
-        if backend.is_meta(self._data):  # no memory: the contiguous layout of the shape
-            strides = _contiguous_strides(self._data.shape)
+        a = self._data
+        if backend.is_meta(a) or (not a.size and not any(a.strides)):
+            # no memory (meta), or an empty array with NumPy 2's all-zero strides (PyTorch
+            # gives an empty tensor the contiguous layout of its shape)
+            strides = _contiguous_strides(a.shape)
         else:
             strides = _layout.elem_strides(self._data)
         return strides if dim is None else strides[dim]

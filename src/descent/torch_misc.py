@@ -8,6 +8,7 @@ functions (`solve`, `lstsq`, `symeig`, `eig`), which raise its own message point
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -114,7 +115,9 @@ def is_vulkan_available() -> bool:
 
 
 def is_storage(obj) -> bool:
-    return False
+    """True for an UntypedStorage or TypedStorage (descent/storage.py), as torch.is_storage."""
+    mod = sys.modules.get("descent.storage")  # no storage exists before that module loads
+    return mod is not None and isinstance(obj, (mod.UntypedStorage, mod.TypedStorage))
 
 
 def compiled_with_cxx11_abi() -> bool:

@@ -1,0 +1,557 @@
+"""torch.UntypedStorage / TypedStorage: the memory under tensors, as PyTorch's storage API.
+
+A tensor's array views memory owned by a root array (the last array on NumPy's `.base` chain:
+`ops.view_rules.storage_root`); its storage is that memory as bytes. `x.untyped_storage()` is
+an `UntypedStorage` over it, the same object for every tensor viewing that memory while one is
+alive (PyTorch returns one Python object per storage too), so the idioms that find shared
+memory work: `a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()` (safetensors',
+Hugging Face's tied-weight checks), `.nbytes()`, `storage_offset()`. Writes through a storage
+(`fill_`, `copy_`, `s[i] = v`) reach every tensor over it, and `Tensor.set_(storage, offset,
+size, stride)` makes a tensor over a storage, reinterpreting its bytes in the tensor's dtype
+as PyTorch does.
+
+`x.storage()` is the deprecated `TypedStorage` (PyTorch's warning, once), and
+`torch.FloatStorage(n)` etc. its legacy typed constructors.
+
+What differs: `resize_` works on a storage no tensor views (a fresh `UntypedStorage(n)`), but
+a tensor's storage cannot be resized under it (NumPy arrays do not give their memory back
+while a view holds it; FSDP's `storage.resize_(0)` to free a parameter's memory raises, naming
+the fix); shared memory (`share_memory_`) is the tensor module's business (descent.
+multiprocessing), `pin_memory` a no-op copy on the CPU, as in a CPU-only PyTorch.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+import weakref
+
+import numpy as np
+
+from . import backend, tensor_methods
+from .devices import device as _device
+from .dtypes import as_dtype, scalar_type, wrap_dtype
+
+# (and the legacy typed classes, FloatStorage ..., made on first use by __getattr__ below)
+__all__ = ["UntypedStorage", "TypedStorage"]
+
+_CACHE: dict[int, weakref.ref] = {}  # id(root array) -> the UntypedStorage over it
+
+
+def _as_bytes(root):
+    """A flat uint8 array over the whole memory `root` owns, in memory order."""
+    xp = backend.get_array_module(root)
+    if root.flags.c_contiguous or root.flags.f_contiguous:
+        flat = xp.lib.stride_tricks.as_strided(root, (root.size,), (root.itemsize,))
+        return flat.view(np.uint8)
+    raise RuntimeError(
+        f"untyped_storage: the memory under this tensor is not one contiguous block (a "
+        f"{tuple(root.shape)} array with strides {root.strides}); call .contiguous() first"
+    )
+
+
+def storage_of(a) -> UntypedStorage:
+    """The UntypedStorage of the memory the array `a` views (one object per memory)."""
+    from .meta import MetaArray  # noqa: PLC0415 - only here
+
+    if isinstance(a, MetaArray) or type(getattr(a, "base", None)) is MetaArray:
+        raise NotImplementedError("Cannot access storage of a tensor on the meta device "
+                                  "(it has no memory), as in PyTorch")  # fmt: skip
+    from .ops.view_rules import storage_root  # noqa: PLC0415 - ops imports this package
+
+    root = storage_root(a)
+    ref = _CACHE.get(id(root))
+    s = ref() if ref is not None else None
+    if s is not None and s._root is root:
+        return s
+    s = UntypedStorage._wrap(_as_bytes(root), root)
+    if len(_CACHE) > 4096:  # drop the entries of storages that are gone
+        for k in [k for k, r in _CACHE.items() if r() is None]:
+            del _CACHE[k]
+    _CACHE[id(root)] = weakref.ref(s)
+    return s
+
+
+def _index(i: int, n: int) -> int:
+    if not -n <= i < n:
+        raise IndexError(f"index {i} out of range for storage of size {n}")
+    return i % n
+
+
+class UntypedStorage:
+    """Bytes of memory (PyTorch's untyped storage): `UntypedStorage(n)` (zeros), from a
+    sequence of byte values, or a tensor's `x.untyped_storage()`."""
+
+    __slots__ = ("_bytes", "_root", "__weakref__")
+    is_sparse = False
+    is_cuda = False
+
+    def __init__(self, *args, device=None):
+        if len(args) == 1 and isinstance(args[0], int):
+            data = np.zeros(args[0], np.uint8)  # PyTorch's are uninitialised: zeros here
+        elif len(args) == 1:
+            data = np.array(list(args[0]), dtype=np.int64)
+            if data.size and (data.min() < 0 or data.max() > 255):
+                raise RuntimeError("UntypedStorage: byte values must be in [0, 255]")
+            data = data.astype(np.uint8)
+        elif not args:
+            data = np.zeros(0, np.uint8)
+        else:
+            raise TypeError(f"UntypedStorage(): expected a size or a sequence, got {args!r}")
+        self._bytes, self._root = data, None
+
+    @classmethod
+    def _wrap(cls, data, root):
+        s = cls.__new__(cls)
+        s._bytes, s._root = data, root
+        return s
+
+    # -- what it is ------------------------------------------------------------------------
+    def nbytes(self) -> int:
+        return int(self._bytes.size)
+
+    def size(self) -> int:
+        return self.nbytes()
+
+    def __len__(self) -> int:
+        return self.nbytes()
+
+    def element_size(self) -> int:
+        return 1
+
+    def data_ptr(self) -> int:
+        from .ops.view_rules import address  # noqa: PLC0415
+
+        return address(self._bytes)
+
+    @property
+    def device(self):
+        return _device("cuda" if backend.is_cupy_array(self._bytes) else "cpu")
+
+    def get_device(self) -> int:
+        return 0 if self.device.type == "cuda" else -1
+
+    def type(self, dtype=None, non_blocking=False):
+        return "torch.storage.UntypedStorage" if dtype is None else self
+
+    def untyped(self) -> UntypedStorage:
+        return self
+
+    def is_shared(self) -> bool:
+        return False
+
+    def share_memory_(self) -> UntypedStorage:
+        return self
+
+    def is_pinned(self, device="cuda") -> bool:
+        return False
+
+    def pin_memory(self, device="cuda") -> UntypedStorage:
+        return self.clone()
+
+    def resizable(self) -> bool:
+        return self._root is None
+
+    # -- values ----------------------------------------------------------------------------
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return UntypedStorage._wrap(self._bytes[i], self._root)
+        return int(self._bytes[_index(int(i), self.nbytes())])
+
+    def __setitem__(self, i, v) -> None:
+        if not isinstance(v, int):  # PyTorch's rule (a slice is filled with one value)
+            raise RuntimeError(f"can only set storage content with a int types, but got "
+                               f"{type(v).__name__} instead")  # fmt: skip
+        if isinstance(i, slice):
+            self._bytes[i] = v
+        else:
+            self._bytes[_index(int(i), self.nbytes())] = v
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def tolist(self) -> list:
+        return backend.as_numpy(self._bytes).tolist()
+
+    def fill_(self, value) -> UntypedStorage:
+        self._bytes[...] = value
+        return self
+
+    def copy_(self, source, non_blocking=None) -> UntypedStorage:
+        src = source._bytes if isinstance(source, UntypedStorage) else source.untyped()._bytes
+        if src.size != self._bytes.size:
+            raise RuntimeError(f"copy_: storages of {src.size} and {self._bytes.size} bytes; "
+                               "they must have the same size")  # fmt: skip
+        self._bytes[...] = src
+        return self
+
+    def clone(self) -> UntypedStorage:
+        return UntypedStorage._wrap(self._bytes.copy(), None)
+
+    def cpu(self) -> UntypedStorage:
+        if backend.is_cupy_array(self._bytes):
+            return UntypedStorage._wrap(backend.as_numpy(self._bytes), None)
+        return self
+
+    def resize_(self, size: int) -> UntypedStorage:
+        if self._root is not None:
+            raise RuntimeError(
+                f"UntypedStorage.resize_({size}): this storage holds a tensor's memory "
+                f"({self.nbytes()} bytes), which descent cannot resize under the tensors "
+                "viewing it (NumPy keeps the memory while a view holds it). Free it by "
+                "dropping the tensors (or replace a parameter's data: p.data = "
+                "torch.empty(0)); allocate a new tensor to grow it"
+            )
+        new = np.zeros(int(size), np.uint8)
+        n = min(int(size), self._bytes.size)
+        new[:n] = backend.as_numpy(self._bytes[:n])
+        self._bytes = new
+        return self
+
+    @classmethod
+    def from_buffer(cls, buffer, byte_order="native", count=-1, offset=0, dtype=None):
+        data = np.frombuffer(buffer, dtype=np.uint8, count=-1, offset=offset).copy()
+        if dtype is not None and count >= 0:
+            data = data[: count * np.dtype(as_dtype(dtype)).itemsize]
+        elif count >= 0:
+            data = data[:count]
+        return cls._wrap(data, None)
+
+    def __copy__(self):
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        return self.clone()
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + self.nbytes()
+
+    def __repr__(self) -> str:
+        body = "\n".join(f" {v}" for v in self.tolist())
+        head = f"{body}\n" if body else ""
+        return f"{head}[torch.storage.UntypedStorage(device={self.device.type}) of size " \
+               f"{self.nbytes()}]"  # fmt: skip
+
+    __str__ = __repr__
+
+
+_warned = False
+
+
+def _warn_typed_storage() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            "TypedStorage is deprecated. It will be removed in the future and UntypedStorage "
+            "will be the only storage class. This should only matter to you if you are using "
+            "storages directly.  To access UntypedStorage directly, use "
+            "tensor.untyped_storage() instead of tensor.storage()",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class TypedStorage:
+    """A storage seen as elements of one dtype (PyTorch's deprecated typed storage):
+    `x.storage()`, `TypedStorage(n, dtype=...)`, `torch.FloatStorage(n)`."""
+
+    __slots__ = ("_untyped_storage", "dtype")
+    is_sparse = False
+    _fixed_dtype = None
+
+    def __init__(self, *args, dtype=None, device=None, wrap_storage=None, _internal=False):
+        if not _internal:
+            _warn_typed_storage()
+        dtype = self._fixed_dtype or (as_dtype(dtype) if dtype is not None else
+                                      np.dtype(np.float32))  # fmt: skip
+        self.dtype = _torch_dtype(dtype)
+        item = np.dtype(dtype).itemsize
+        if wrap_storage is not None:
+            self._untyped_storage = wrap_storage
+        elif len(args) == 1 and isinstance(args[0], int):
+            self._untyped_storage = UntypedStorage(args[0] * item)
+        elif len(args) == 1:
+            arr = np.asarray(list(args[0]), dtype=dtype)
+            self._untyped_storage = UntypedStorage._wrap(arr.view(np.uint8).copy(), None)
+        elif not args:
+            self._untyped_storage = UntypedStorage(0)
+        else:
+            raise TypeError(f"TypedStorage(): expected a size or a sequence, got {args!r}")
+
+    def _np_dtype(self):
+        return np.dtype(as_dtype(self.dtype))
+
+    def _values(self):
+        b = self._untyped_storage._bytes
+        item = self._np_dtype().itemsize
+        return b[: b.size - b.size % item].view(self._np_dtype())
+
+    def untyped(self) -> UntypedStorage:
+        return self._untyped_storage
+
+    def size(self) -> int:
+        return self._untyped_storage.nbytes() // self._np_dtype().itemsize
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def nbytes(self) -> int:
+        return self._untyped_storage.nbytes()
+
+    def element_size(self) -> int:
+        return self._np_dtype().itemsize
+
+    def data_ptr(self) -> int:
+        return self._untyped_storage.data_ptr()
+
+    @property
+    def device(self):
+        return self._untyped_storage.device
+
+    def get_device(self) -> int:
+        return self._untyped_storage.get_device()
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def type(self, dtype=None, non_blocking=False):
+        if dtype is None:
+            return f"torch.{_LEGACY_NAMES.get(self._np_dtype().name, 'TypedStorage')}"
+        return self
+
+    def is_shared(self) -> bool:
+        return False
+
+    def share_memory_(self) -> TypedStorage:
+        return self
+
+    def is_pinned(self, device="cuda") -> bool:
+        return False
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            raise RuntimeError("slices are only supported in UntypedStorage.__getitem__")
+        return self._values()[_index(int(i), self.size())].item()
+
+    def __setitem__(self, i, v) -> None:
+        vals = self._values()
+        if isinstance(i, slice):
+            vals[i] = v
+        else:
+            vals[_index(int(i), self.size())] = v
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def tolist(self) -> list:
+        return backend.as_numpy(self._values()).tolist()
+
+    def fill_(self, value) -> TypedStorage:
+        self._values()[...] = value
+        return self
+
+    def copy_(self, source, non_blocking=None) -> TypedStorage:
+        src = source._values() if isinstance(source, TypedStorage) else None
+        if src is None:
+            self._untyped_storage.copy_(source)
+        else:
+            self._values()[...] = src
+        return self
+
+    def clone(self) -> TypedStorage:
+        return TypedStorage(wrap_storage=self._untyped_storage.clone(), dtype=self.dtype,
+                            _internal=True)  # fmt: skip
+
+    def cpu(self) -> TypedStorage:
+        return self
+
+    def pin_memory(self, device="cuda") -> TypedStorage:
+        return self.clone()
+
+    def resize_(self, size: int) -> TypedStorage:
+        self._untyped_storage.resize_(int(size) * self.element_size())
+        return self
+
+    def _to(self, dtype) -> TypedStorage:
+        arr = backend.as_numpy(self._values()).astype(as_dtype(dtype))
+        return TypedStorage(wrap_storage=UntypedStorage._wrap(arr.view(np.uint8), None),
+                            dtype=dtype, _internal=True)  # fmt: skip
+
+    def float(self):
+        return self._to("float32")
+
+    def double(self):
+        return self._to("float64")
+
+    def half(self):
+        return self._to("float16")
+
+    def long(self):
+        return self._to("int64")
+
+    def int(self):
+        return self._to("int32")
+
+    def short(self):
+        return self._to("int16")
+
+    def char(self):
+        return self._to("int8")
+
+    def byte(self):
+        return self._to("uint8")
+
+    def bool(self):
+        return self._to("bool")
+
+    def __copy__(self):
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        return self.clone()
+
+    def __repr__(self) -> str:
+        body = "\n".join(f" {v}" for v in self.tolist())
+        head = f"{body}\n" if body else ""
+        return (f"{head}[torch.storage.TypedStorage(dtype=torch.{self._np_dtype().name}"
+                f", device={self.device.type}) of size {self.size()}]")  # fmt: skip
+
+    __str__ = __repr__
+
+
+def _torch_dtype(np_dtype):
+    """descent's dtype object for a NumPy dtype."""
+    return wrap_dtype(np.dtype(np_dtype))
+
+
+_LEGACY = {"bool": "BoolStorage", "uint8": "ByteStorage", "int8": "CharStorage",
+           "int16": "ShortStorage", "int32": "IntStorage", "int64": "LongStorage",
+           "float16": "HalfStorage", "float32": "FloatStorage", "float64": "DoubleStorage",
+           "complex64": "ComplexFloatStorage", "complex128": "ComplexDoubleStorage",
+           "bfloat16": "BFloat16Storage"}  # fmt: skip
+_LEGACY_NAMES = dict(_LEGACY)
+
+
+class _LegacyStorageMeta(type):
+    """`isinstance(x.storage(), torch.FloatStorage)` holds for a float32 TypedStorage."""
+
+    def __instancecheck__(cls, instance) -> bool:
+        if type(instance) is cls:
+            return True
+        return isinstance(instance, TypedStorage) and cls._fixed_dtype is not None and \
+            instance._np_dtype() == np.dtype(as_dtype(cls._fixed_dtype))  # fmt: skip
+
+
+def _legacy_class(dtype_name: str, cls_name: str):
+    def init(self, *args, device=None, **kw):
+        TypedStorage.__init__(self, *args, device=device, **kw)
+
+    return _LegacyStorageMeta(cls_name, (TypedStorage,), {
+        "__slots__": (), "_fixed_dtype": dtype_name, "__init__": init,
+        "__module__": "descent", "__doc__": f"A {dtype_name} TypedStorage (PyTorch's legacy "
+                                            f"torch.{cls_name})"})  # fmt: skip
+
+
+def __getattr__(name: str):
+    """The legacy classes, made on first use (bfloat16's needs ml_dtypes, loaded lazily)."""
+    for dt, cls_name in _LEGACY.items():
+        if cls_name == name:
+            cls = _legacy_class(dt, cls_name)
+            setattr(sys.modules[__name__], name, cls)
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_UNSET = object()
+
+
+def _view(st, dtype, storage_offset, size, stride):
+    """The array over storage `st` read as `dtype`: (size, stride) at storage_offset elements;
+    the whole storage as a 1-d array when size is None."""
+    item = np.dtype(dtype).itemsize
+    off = 0 if storage_offset is _UNSET else int(storage_offset)
+    if size is None:
+        size, stride = (st.nbytes() // item - off,), (1,)
+    size = tuple(int(s) for s in size)
+    if stride is None:  # contiguous
+        stride = tuple(int(np.prod(size[i + 1 :], dtype=np.int64)) for i in range(len(size)))
+    stride = tuple(int(s) for s in stride)
+    need = off + 1 + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) \
+        if all(size) else off  # fmt: skip
+    if off < 0:
+        raise RuntimeError(f"set_: Tensor: invalid storage offset {off}")
+    if need * item > st.nbytes():
+        if st._root is not None:  # PyTorch grows the storage (uninitialised memory)
+            raise RuntimeError(
+                f"set_: a view of size {list(size)}, stride {list(stride)} at offset {off} "
+                f"needs {need * item} bytes; this tensor's storage has {st.nbytes()}, and "
+                "descent cannot grow the memory under a tensor (PyTorch resizes the storage, "
+                "reading uninitialised memory). Make a larger tensor first"
+            )
+        st.resize_(need * item)  # a storage of its own: grown with zeros
+    b = st._bytes
+    flat = b[: b.size - b.size % item].view(dtype)
+    xp = backend.get_array_module(b)
+    return xp.lib.stride_tricks.as_strided(flat[off:], size, tuple(s * item for s in stride))
+
+
+def set_(x, source=None, storage_offset=_UNSET, size=None, stride=None):
+    """Tensor.set_: x becomes a view of `source` (a tensor: its memory, shape and strides; a
+    storage: its bytes read as x's dtype at storage_offset with size/stride, contiguous by
+    default), or an empty tensor. In place: refused on a leaf that requires grad while grad
+    mode is on, as in PyTorch (torch.no_grad(): p.set_(...) works)."""
+    from . import grad_mode  # noqa: PLC0415
+    from .tensor import Tensor  # noqa: PLC0415
+
+    if x._rg and grad_mode.is_grad_enabled():
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           f"operation (set_ on a tensor of shape {tuple(x.shape)}); call it "
+                           "under torch.no_grad()")  # fmt: skip
+    a = x._data
+    xp = backend.get_array_module(a)
+    if source is None:
+        new = xp.empty(0, dtype=a.dtype)
+    elif size is not None and isinstance(source, Tensor):  # set_(t, offset, size, stride)
+        new = _view(storage_of(source._data), a.dtype, storage_offset, size, stride)
+    elif storage_offset is not _UNSET and size is None:
+        raise TypeError(
+            "set_() received an invalid combination of arguments: a storage "
+            "offset needs a size, as in set_(source, storage_offset, size, stride)"
+        )
+    elif isinstance(source, Tensor):
+        if np.dtype(source._data.dtype) != np.dtype(a.dtype):
+            raise RuntimeError(
+                f"set_: the source tensor's dtype {scalar_type(source._data.dtype)}"
+                f" differs from this tensor's {scalar_type(a.dtype)} (PyTorch: "
+                "Expected object of scalar type ...); cast one of them first"
+            )
+        new = source._data
+    else:
+        st = source.untyped() if isinstance(source, TypedStorage) else source
+        if not isinstance(st, UntypedStorage):
+            raise TypeError(f"set_(): expected a Tensor or a storage, got {type(source).__name__}")
+        new = _view(st, a.dtype, storage_offset, size, stride)
+    x._data = new
+    x._version += 1
+    return x
+
+
+def typed_storage(x) -> TypedStorage:
+    """Tensor.storage(): the deprecated typed view of x's storage (PyTorch's warning, once)."""
+    _warn_typed_storage()
+    return TypedStorage(wrap_storage=storage_of(x._data), dtype=x._data.dtype, _internal=True)
+
+
+def storage_type(x):
+    """Tensor.storage_type(): the legacy typed storage class of x's dtype (torch.FloatStorage)."""
+    return __getattr__(_LEGACY[np.dtype(x._data.dtype).name])
+
+
+tensor_methods.register_ops({
+    "storage_type": storage_type,
+    "untyped_storage": lambda x: storage_of(x._data),
+    "typed_storage": typed_storage,
+    "storage_set_": set_,
+})  # fmt: skip
