@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 from .. import creation
-from ..ops.linalg import einsum
 from . import functional as F
 from . import init
 from .module import Module
@@ -104,12 +103,9 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
-        # One einsum over the flattened batch dims: (N, in1) x (out, in1, in2) x (N, in2).
-        lead = input1.shape[:-1]
-        a = input1.reshape(-1, input1.shape[-1])  # (N, in1)
-        b = input2.reshape(-1, input2.shape[-1])  # (N, in2)
-        y = einsum("ni,oij,nj->no", a, self.weight, b).reshape(*lead, self.out_features)
-        return y if self.bias is None else y + self.bias
+        # F.bilinear: one einsum over the flattened batch dims, (N, in1) x (out, in1, in2) x
+        # (N, in2), reported as one op (aten._trilinear) to the flop counter
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
