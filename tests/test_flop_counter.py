@@ -76,6 +76,7 @@ OPS = {
     "sdpa 3-D mask": lambda L: L.nn.functional.scaled_dot_product_attention(
         r(L, 3, 5, 4), r(L, 3, 6, 4), r(L, 3, 6, 4), attn_mask=L.ones(5, 6, dtype=L.bool).tril()
     ),
+    "nn.Bilinear (not counted)": lambda L: L.nn.Bilinear(3, 4, 5)(r(L, 2, 3), r(L, 2, 4)),
     "bilinear (not counted)": lambda L: L.nn.functional.bilinear(
         r(L, 3, 4), r(L, 3, 5), r(L, 6, 4, 5)
     ),  # fmt: skip
