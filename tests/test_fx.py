@@ -438,3 +438,42 @@ def test_kitchen_sink_matches_torch():
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g.numpy(), w.detach().numpy(), rtol=1e-5, atol=1e-6)
     _assert_restored()
+
+
+def _varargs(lib):
+    class Inner(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return lib.relu(self.lin(x))
+
+    class VarArgs(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x, *args, k=1, **kw):
+            return self.inner(x) + self.inner(args[0]) + kw["z"] * k
+
+    return VarArgs()
+
+
+def test_varargs_kwonly_and_module_stack_match_torch():
+    tm, dm = _varargs(torch), _varargs(ds)
+    dm.load_state_dict({k: ds.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    tgm, dgm = torch.fx.symbolic_trace(tm), ds.fx.symbolic_trace(dm)
+    assert str(dgm.graph) == _norm(str(tgm.graph))
+    assert dgm.code == _norm(tgm.code)
+
+    def stacks(gm):
+        return [[(key, path, cls.__name__) for key, (path, cls) in
+                 n.meta.get("nn_module_stack", {}).items()] for n in gm.graph.nodes]  # fmt: skip
+
+    assert stacks(dgm) == stacks(tgm)
+    assert ["inner@1", "inner.lin@1"] in [[k for k, _, _ in st] for st in stacks(dgm)]
+    x = np.arange(4, dtype=np.float32).reshape(2, 2)
+    want = tgm(torch.tensor(x), 2, torch.tensor(-x), z=torch.tensor(x)).detach().numpy()
+    got = dgm(ds.tensor(x), 2, ds.tensor(-x), z=ds.tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)

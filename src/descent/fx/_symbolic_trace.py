@@ -21,9 +21,11 @@ Everything is put back when the trace ends, also when it fails (`_Patcher`).
 from __future__ import annotations
 
 import builtins
+import collections
 import functools
 import inspect
 import math
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -207,6 +209,12 @@ class Tracer(TracerBase):
         self._autowrap_functions = autowrap_functions
         self.param_shapes_constant = param_shapes_constant
         self.submodule_paths: dict[int, str] | None = None
+        # The module calls in progress: path (with `@n` for the n-th repeated call) ->
+        # (path, type), copied into each node's meta["nn_module_stack"].
+        self.module_stack: collections.OrderedDict[str, tuple[str, type]] = (
+            collections.OrderedDict()
+        )
+        self.num_calls: dict[str, int] = {}
         self.tensor_attrs: dict[int, str] = {}
         self.root = None
         self.graph = None
@@ -264,9 +272,16 @@ class Tracer(TracerBase):
     def call_module(self, m, forward: Callable, args: tuple, kwargs: dict):
         """A leaf becomes a call_module node; any other module's forward is traced."""
         module_qualified_name = self.path_of_module(m)
+        num_calls = self.num_calls.get(module_qualified_name, 0)
+        key = f"{module_qualified_name}@{num_calls}" if num_calls else module_qualified_name
+        self.module_stack[key] = (module_qualified_name, type(m))
+        self.num_calls[module_qualified_name] = num_calls + 1
         if not self.is_leaf_module(m, module_qualified_name):
-            return forward(*args, **kwargs)
-        return self.create_proxy("call_module", module_qualified_name, args, kwargs)
+            result = forward(*args, **kwargs)
+        else:
+            result = self.create_proxy("call_module", module_qualified_name, args, kwargs)
+        self.module_stack.popitem(last=True)
+        return result
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict):
         """A parameter read through a module attribute becomes a get_attr node (cached)."""
@@ -291,12 +306,8 @@ class Tracer(TracerBase):
         are passed as they are, behind a placeholder and a guard, as torch does."""
         fn = inspect.unwrap(root_fn)
         co = fn.__code__
-        if co.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) or co.co_kwonlyargcount:
-            raise NotImplementedError(
-                "descent.fx: tracing a forward with *args, **kwargs or keyword-only parameters "
-                "is not supported; give it explicit parameters"
-            )
-        names = list(co.co_varnames[: co.co_argcount])
+        total_args = co.co_argcount + co.co_kwonlyargcount
+        names = list(co.co_varnames[:total_args])
         args: list[Any] = []
         if is_module:
             if not names:
@@ -317,6 +328,17 @@ class Tracer(TracerBase):
                 continue
             args.append(self.create_proxy("placeholder", name, default, {},
                                           type_expr=fn.__annotations__.get(name)))  # fmt: skip
+        has_varstuff = co.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+        if co.co_kwonlyargcount or has_varstuff:
+            # `*args` and `**kwargs` become one placeholder each (a Proxy of the tuple / dict),
+            # keyword-only parameters positional ones; the function is called through a copy
+            # whose code takes them all positionally, as torch does.
+            extra = iter(co.co_varnames[total_args:])
+            if co.co_flags & inspect.CO_VARARGS:
+                args.append(self.create_proxy("placeholder", "*" + next(extra), (), {}))
+            if co.co_flags & inspect.CO_VARKEYWORDS:
+                args.append(self.create_proxy("placeholder", "**" + next(extra), (), {}))
+            root_fn = _positional_copy(root_fn, len(args))
         return root_fn, args
 
     def _concrete_placeholder(self, name: str, value: Any, default: tuple):
@@ -354,6 +376,8 @@ class Tracer(TracerBase):
             fn = root
         self.graph = Graph(tracer_cls=type(self))
         self.tensor_attrs = {}
+        self.module_stack.clear()
+        self.num_calls = {}
         # Plain tensor attributes of the modules (not registered) are read as get_attr too.
         if isinstance(root, descent.nn.Module):
             for mod_name, mod in root.named_modules():
@@ -420,6 +444,17 @@ class Tracer(TracerBase):
             orig_op = getattr(descent.Tensor, op, None)
             if orig_op is not None:
                 patcher.setattr(descent.Tensor, op, _tensor_operator(orig_op, method))
+
+
+def _positional_copy(fn: Callable, nargs: int) -> Callable:
+    """`fn` with a code object that takes `nargs` plain positional parameters (its `*args` /
+    `**kwargs` / keyword-only ones included), so a Proxy can stand for each."""
+    fn = inspect.unwrap(fn)
+    co = fn.__code__
+    flags = co.co_flags & ~(inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+    code = co.replace(co_argcount=nargs, co_posonlyargcount=0, co_kwonlyargcount=0,
+                      co_flags=flags)  # fmt: skip
+    return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 def _tensor_operator(orig_op: Callable, method: str) -> Callable:

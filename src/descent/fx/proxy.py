@@ -9,6 +9,7 @@ the result. A Proxy has no value, so Python control flow that needs one (`if x.s
 
 from __future__ import annotations
 
+import copy
 import dis
 import inspect
 import operator
@@ -39,7 +40,11 @@ class TracerBase:
 
     def create_node(self, kind: str, target, args: tuple, kwargs: dict, name: str | None = None,
                     type_expr: Any = None) -> Node:  # fmt: skip
-        return self.graph.create_node(kind, target, args, kwargs, name, type_expr)
+        node = self.graph.create_node(kind, target, args, kwargs, name, type_expr)
+        stack = getattr(self, "module_stack", None)
+        if stack:  # the modules being called, outermost first (torch's nn_module_stack)
+            node.meta["nn_module_stack"] = copy.copy(stack)
+        return node
 
     def proxy(self, node: Node) -> Proxy:
         return Proxy(node, self)
