@@ -207,6 +207,25 @@ def test_nested_python_values(tmp_path, legacy):
     assert back["nested"]["deeper"][0]["t"].tolist() == [1.0]
 
 
+def test_numpy_values_in_a_checkpoint(tmp_path):
+    """np.float64 accuracies, np.int64 epochs, small arrays: torch's weights_only refuses them
+    unless allow-listed; descent reads numeric ones (data only) and refuses object arrays."""
+    obj = {"acc": np.float64(0.75), "epoch": np.int64(3), "flag": np.bool_(True),
+           "c": np.complex64(1 - 2j), "big": np.arange(6, dtype=">i4").reshape(2, 3),
+           "fortran": np.asfortranarray(np.ones((2, 3), np.float32)), "empty": np.zeros((0, 2)),
+           "dtype": np.dtype("f2"), "nothing": b""}  # fmt: skip
+    back = ds.load(_save(obj, tmp_path))
+    for k, v in obj.items():
+        assert type(back[k]) is type(v) and np.array_equal(back[k], v), k
+        if isinstance(v, np.ndarray):  # dtype as NumPy's own unpickling gives ('>i4' -> int32)
+            assert back[k].dtype == pickle.loads(pickle.dumps(v, protocol=2)).dtype
+            assert back[k].shape == v.shape
+    assert back["fortran"].flags["F_CONTIGUOUS"]
+    for bad in (np.array([1, "x"], dtype=object), np.zeros(2, dtype=[("a", "f4")])):
+        with pytest.raises(CheckpointError, match="not a plain numeric"):
+            ds.load(_save({"bad": bad}, tmp_path, name="bad.pt"))
+
+
 def test_optimizer_state_and_training_checkpoint(tmp_path):
     torch.manual_seed(0)
     tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))

@@ -23,6 +23,8 @@ import numpy as np
 
 from . import backend
 from .checkpoint_format import CheckpointError
+from .checkpoint_numpy import allowed as numpy_allowed
+from .checkpoint_numpy import build_numpy
 from .checkpoint_pickle import Builder
 from .devices import device as _device
 from .dtypes import bfloat16_dtype, float8_dtype
@@ -243,6 +245,11 @@ class Reader:
             if all(isinstance(k, str) and not k.startswith("__") for k in state):
                 inst.__dict__.update(state)
                 return
+        try:
+            if build_numpy(inst, state):  # a numeric NumPy dtype or array (checked there)
+                return
+        except ValueError as e:
+            raise CheckpointError(f"{self.where}: {e}. {_NEVER}") from None
         if isinstance(inst, Tensor):
             if isinstance(state, tuple) and len(state) == 3 and not state[2]:
                 if state[0] is True and (inst.dtype.is_floating_point or inst.dtype.is_complex):
@@ -349,6 +356,13 @@ def _bytearray(source=b"", *encoding) -> bytearray:
     return bytearray(source, *encoding) if isinstance(source, str) else bytearray(source)
 
 
+def _bytes(*source) -> bytes:
+    """builtins.bytes: protocol 2 writes b"" as bytes(); an integer (an allocation) is refused."""
+    if source and not (len(source) == 1 and isinstance(source[0], (bytes, bytearray))):
+        raise TypeError("only bytes() or bytes(<bytes>) is read")
+    return bytes(*source)
+
+
 def _layout(name: str):
     import descent  # noqa: PLC0415
 
@@ -370,6 +384,7 @@ _ALLOWED = {
     "builtins.complex": _builtin(complex, "builtins.complex"),
     "builtins.slice": _builtin(slice, "builtins.slice"),
     "builtins.bytearray": _builtin(_bytearray, "builtins.bytearray"),
+    "builtins.bytes": _builtin(_bytes, "builtins.bytes"),
     "_codecs.encode": lambda r: Builder("_codecs.encode", _encode),
     "torch.Size": lambda r: Builder(
         "torch.Size", lambda dims=(): Size(tuple(int(d) for d in dims))
@@ -390,6 +405,7 @@ _ALLOWED = {
     "torch.Tensor": lambda r: _TensorType(False),
     "torch.nn.parameter.Parameter": lambda r: _TensorType(True),
 }
+_ALLOWED.update(numpy_allowed())  # numeric NumPy scalars and arrays (checkpoint_numpy.py)
 _STORAGE_DTYPES = _dtypes()
 
 
