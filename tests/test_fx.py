@@ -7,6 +7,7 @@ descent's namespaces while it runs; the last tests check that everything is rest
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import operator
 
@@ -325,6 +326,8 @@ SAMPLE = {
 ORIGINALS = {(ns, name): vars(ns)[name] for ns, names in SAMPLE.items() for name in names}
 ORIGINAL_METHODS = {name: vars(ds.nn.Module).get(name) for name in ("__call__", "__getattr__")}
 ORIGINAL_SQRT = math.sqrt
+TENSOR_SAMPLE = ("mul", "expand", "view", "size", "__add__", "__eq__", "t")
+ORIGINAL_TENSOR = {name: inspect.getattr_static(ds.Tensor, name) for name in TENSOR_SAMPLE}
 
 
 def _assert_restored():
@@ -332,6 +335,8 @@ def _assert_restored():
         assert vars(ns)[name] is obj, f"{ns.__name__}.{name} was not restored"
     for name, obj in ORIGINAL_METHODS.items():
         assert vars(ds.nn.Module).get(name) is obj
+    for name, obj in ORIGINAL_TENSOR.items():
+        assert inspect.getattr_static(ds.Tensor, name) is obj, f"Tensor.{name} not restored"
     assert "__add__" not in vars(ds.Tensor) and "__eq__" not in vars(ds.Tensor)
     assert math.sqrt is ORIGINAL_SQRT
     assert globals()["fx_scale"].__name__ == "fx_scale" and not hasattr(
@@ -419,8 +424,9 @@ def _kitchen_sink(lib):
             z = lib.zeros((x.size(0), 3)) + lib.tensor([0.5, 0.5, 0.5])
             y = F.dropout(y, 0.1, training=self.training) + z
             gelu = F.gelu(y, approximate="tanh")
+            masked = self.buf.mul(y).masked_fill(y > 0, 0.0)  # a tensor's method, Proxy argument
             return (lib.softmax(y, -1), y.max(dim=1).values, F.layer_norm(y, (3,)), gelu,
-                    abs(y) // 2, lib.where(y > 0, y, -y))  # fmt: skip
+                    abs(y) // 2, lib.where(y > 0, y, -y), masked)  # fmt: skip
 
     return Sink()
 

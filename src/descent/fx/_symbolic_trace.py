@@ -444,6 +444,8 @@ class Tracer(TracerBase):
             orig_op = getattr(descent.Tensor, op, None)
             if orig_op is not None:
                 patcher.setattr(descent.Tensor, op, _tensor_operator(orig_op, method))
+        for name, orig_method in _tensor_methods():
+            patcher.setattr(descent.Tensor, name, _tensor_method(orig_method, name))
 
 
 def _positional_copy(fn: Callable, nargs: int) -> Callable:
@@ -455,6 +457,39 @@ def _positional_copy(fn: Callable, nargs: int) -> Callable:
     code = co.replace(co_argcount=nargs, co_posonlyargcount=0, co_kwonlyargcount=0,
                       co_flags=flags)  # fmt: skip
     return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+_tensor_method_cache: list[tuple[str, Callable]] | None = None
+
+
+def _tensor_methods() -> list[tuple[str, Callable]]:
+    """Tensor's public methods (plain functions, found once, before any patching)."""
+    global _tensor_method_cache
+    if _tensor_method_cache is None:
+        import descent  # noqa: PLC0415
+
+        found = []
+        for name in dir(descent.Tensor):
+            obj = inspect.getattr_static(descent.Tensor, name, None)
+            if not name.startswith("_") and isinstance(obj, types.FunctionType):
+                found.append((name, obj))
+        _tensor_method_cache = found
+    return _tensor_method_cache
+
+
+def _tensor_method(orig: Callable, name: str) -> Callable:
+    """A Tensor method that records `tensor.<name>(..., proxy, ...)` as torch's call_method
+    when an argument is a Proxy (`self.buffer.expand(batch, -1)` with a traced batch)."""
+
+    def method(self, *args, **kwargs):
+        proxy = find_proxy(args, kwargs) if (args or kwargs) else None
+        if proxy is None:
+            return orig(self, *args, **kwargs)
+        return proxy.tracer.create_proxy("call_method", name, (self, *args), kwargs)
+
+    method.__name__ = name
+    method.__fx_wrapper_of__ = orig
+    return method
 
 
 def _tensor_operator(orig_op: Callable, method: str) -> Callable:
