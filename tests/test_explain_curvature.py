@@ -6,6 +6,7 @@ path: reverse-over-reverse Jacobians), torch 2.13's double backward (float32), c
 """
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -279,6 +280,30 @@ def test_gpt_hvp_matches_central_differences_of_its_gradient():
     assert np.abs(hv - fd).max() <= 1e-7 * np.abs(fd).max()
 
 
+def test_batchnorm_in_training_mode_hvp_matches_torch_and_running_stats_are_untouched():
+    ds.manual_seed(2)
+    dm = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2))
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
+                             torch.nn.Linear(4, 2))  # fmt: skip
+    _copy_weights(dm, tm)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 3)).astype(np.float32)
+    y = rng.standard_normal((6, 2)).astype(np.float32)
+    stats = {n: b._data.copy() for n, b in dm.named_buffers()}
+    n = sum(p.numel() for p in dm.parameters())
+    v = rng.standard_normal(n).astype(np.float32)
+    ours = hvp(_mse, dm, (ds.tensor(x), ds.tensor(y)), v)
+    for name, b in dm.named_buffers():
+        assert np.array_equal(b._data, stats[name]), name
+    parts, i = [], 0
+    for p in tm.parameters():
+        parts.append(torch.from_numpy(v[i : i + p.numel()].reshape(p.shape)))
+        i += p.numel()
+    ref = _torch_hvp(tm, lambda m: torch.nn.functional.mse_loss(
+        m(torch.from_numpy(x)), torch.from_numpy(y)), parts)  # fmt: skip
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Trace and spectral density
 
@@ -504,6 +529,23 @@ def test_monitor_records_sharpness_against_2_over_lr_and_the_summary_says_so():
     assert GradientMonitor(m).curvature_every == 0
     with pytest.raises(ValueError, match="batch="):
         GradientMonitor(m, curvature_every=1, optimizer=opt).after_step(1)
+
+
+def test_report_reads_curvature_records_and_skips_damaged_ones(tmp_path):
+    from descent.explain import write_report
+    from descent.explain.report import load_run
+
+    good = {"step": 10, "measured": 12.0, "threshold": 20.0, "lr": 0.1, "formula": "2 / lr",
+            "preconditioned": False}  # fmt: skip
+    lines = [json.dumps(good), '{"step": 20, "measured": "x"}', "not json",
+             json.dumps({**good, "step": 30, "measured": 25.0})]  # fmt: skip
+    (tmp_path / "curvature.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
+    run = load_run(tmp_path)
+    assert [r["step"] for r in run.curvature] == [10, 30]
+    html = open(write_report(tmp_path)).read()
+    assert '<section id="curvature">' in html
+    assert "exceeded the edge of stability 2 / lr at step 30" in html
 
 
 def test_cli_curvature_every_needs_report(capsys):

@@ -90,8 +90,17 @@ class HessianOperator:
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n = int(sum(self.sizes))
         self.count = 0
-        with autograd.enable_grad():
-            loss = loss_fn(model, batch)
+        # A BatchNorm in training mode updates its running statistics in every forward pass;
+        # measuring the curvature must not change the model: its buffers are put back.
+        buffers = list(model.named_buffers()) if hasattr(model, "named_buffers") else []
+        saved = [(b, b._data, b._data.copy()) for _, b in buffers if b is not None]
+        try:
+            with autograd.enable_grad():
+                loss = loss_fn(model, batch)
+        finally:
+            for b, arr, values in saved:  # BatchNorm writes in place: write the values back
+                arr[...] = values
+                b._data = arr
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise TypeError(
                 f"curvature: loss_fn must return a scalar Tensor, got {type(loss).__name__} "
