@@ -61,6 +61,7 @@ __all__ = [
     "custom_bwd",
     "custom_fwd",
     "get_autocast_dtype",
+    "is_autocast_available",
     "is_autocast_enabled",
 ]
 
@@ -214,6 +215,20 @@ def get_autocast_dtype(device_type: str = "cuda"):
     if cur is not None and cur[0] == device_type:
         return cur[1]
     return np.dtype(np.float16)
+
+
+_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
+                 "ve", "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                 "privateuseone")  # fmt: skip
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """torch.amp.is_autocast_available: whether `autocast(device_type)` can be entered (every
+    real device type, as in PyTorch; not "meta"). An unknown name raises PyTorch's error."""
+    if device_type not in _DEVICE_TYPES:
+        raise RuntimeError(f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start "
+                           f"of device string: {device_type}")  # fmt: skip
+    return device_type != "meta"
 
 
 def _applies(cur, t) -> bool:

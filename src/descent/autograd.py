@@ -54,7 +54,15 @@ from .autograd_views import (  # noqa: F401 - view tracking, re-exported (autogr
     view_source,
 )
 from .grad_fn import NodeName, next_functions, node_repr
-from .grad_mode import _state, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .grad_mode import (  # noqa: F401 - torch.autograd's names
+    _state,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+    set_multithreading_enabled,
+)
 from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
 from .hooks import _backward_hooks as _backward_hooks  # re-exported: anomaly mode's tests
 from .hooks import _forward_hooks, _run_forward_hooks

@@ -29,6 +29,7 @@ through the helpers of descent.autograd_functional.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 
 from . import autograd
@@ -49,6 +50,7 @@ from .tensor import Tensor
 
 __all__ = [
     "functional_call",
+    "functionalize",
     "grad",
     "grad_and_value",
     "hessian",
@@ -454,3 +456,42 @@ def hessian(func: Callable, argnums=0) -> Callable:
     """func -> (args -> d^2 func / d args^2) of a scalar func: H has shape x.shape + x.shape
     (nested per argument for a tuple of argnums). Computed as jacrev(jacrev(func))."""
     return jacrev(jacrev(func, argnums), argnums)
+
+
+_FUNCTIONALIZE_MODES = ("mutations", "mutations_and_views")
+
+
+def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
+    """torch.func.functionalize: `func` with the same semantics and no aliasing of its inputs
+    by its outputs. PyTorch rewrites the program without in-place ops for its compilers;
+    descent runs eagerly, so the in-place ops run as written (their effect on the inputs is
+    the semantics PyTorch keeps, by copying back at the end) and every output that shares
+    memory with an input is returned as a copy, as PyTorch's are (with either `remove`)."""
+    if remove not in _FUNCTIONALIZE_MODES:
+        raise RuntimeError(
+            f"functionalize(f, remove='mutations'): received invalid argument for remove="
+            f"{remove}. Valid options are:\n     remove='mutations': all inplace and out= "
+            "operators will be removed from the program, and replaced with their out-of-place "
+            "equivalents.\n     remove='mutations_and_views': In addition to the above, all "
+            "aliasing operators {view} will be replaced with their non-aliasing counterparts, "
+            "{view}_copy.\n"
+        )
+    import numpy as np  # noqa: PLC0415
+
+    from .ops.elementwise import clone  # noqa: PLC0415
+    from .utils._pytree import tree_flatten, tree_map  # noqa: PLC0415
+
+    def inner(*args, **kwargs):
+        inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)]
+        out = func(*args, **kwargs)
+
+        def fresh(o):
+            if isinstance(o, Tensor) and any(np.shares_memory(o._data, i._data)
+                                             for i in inputs):  # fmt: skip
+                return clone(o)
+            return o
+
+        return tree_map(fresh, out)
+
+    functools.update_wrapper(inner, func)
+    return inner

@@ -103,6 +103,25 @@ class set_grad_enabled(_GradModeContext):
         return set_grad_enabled(self._mode)
 
 
+class set_multithreading_enabled(_GradModeContext):
+    """torch.autograd.set_multithreading_enabled(mode): PyTorch runs backward passes on
+    several devices in threads; descent's backward pass is one loop in the calling thread, so
+    the switch is accepted (a context manager or a decorator, as PyTorch's) and changes
+    nothing."""
+
+    def __init__(self, mode: bool) -> None:
+        self._mode_flag = bool(mode)
+
+    def __enter__(self):
+        return self  # grad mode stays as it is
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def _fresh(self) -> _GradModeContext:
+        return set_multithreading_enabled(self._mode_flag)
+
+
 class inference_mode(_GradModeContext):
     """torch.inference_mode: like `no_grad` (nothing is recorded) for inference; a context
     manager or a decorator (`@inference_mode()` or bare `@inference_mode`).

@@ -43,6 +43,8 @@ from .gaps_tensor_strided import (
     unbind_copy,
     unfold_copy,
     unsqueeze_copy,
+    view_as_complex_copy,
+    view_as_real_copy,
     view_copy,
 )
 from .indexing import SetItem, _index_tensor, getitem
@@ -64,7 +66,8 @@ __all__: list[str] = [
     "select_copy", "select_scatter", "slice_copy", "slice_scatter", "split_copy",
     "split_with_sizes", "split_with_sizes_copy", "squeeze_copy", "swapdims", "t_copy",
     "transpose_copy", "typename", "unbind", "unbind_copy", "unfold_copy", "unsafe_chunk",
-    "unsafe_split", "unsafe_split_with_sizes", "unsqueeze_copy", "view_copy", "zero_",
+    "unsafe_split", "unsafe_split_with_sizes", "unsqueeze_copy", "view_as_complex_copy",
+    "view_as_real_copy", "view_copy", "zero_",
 ]  # fmt: skip
 
 

@@ -226,6 +226,16 @@ def unsqueeze_copy(input, dim: int) -> Tensor:
     return _copy_of("unsqueeze", input, dim)
 
 
+def view_as_real_copy(input) -> Tensor:
+    """torch.view_as_real_copy: view_as_real(input), copied."""
+    return _copy_of("view_as_real", input)
+
+
+def view_as_complex_copy(input) -> Tensor:
+    """torch.view_as_complex_copy: view_as_complex(input), copied."""
+    return _copy_of("view_as_complex", input)
+
+
 def squeeze_copy(input, dim=None) -> Tensor:
     """torch.squeeze_copy: input.squeeze(dim), copied."""
     return _copy_of("squeeze", input, dim)
