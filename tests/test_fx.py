@@ -284,6 +284,10 @@ def test_concrete_args_match_torch():
     dgm = ds.fx.symbolic_trace(_flagged(ds), concrete_args={"flag": False, "bias": None})
     assert str(dgm.graph) == _norm(str(tgm.graph))
     assert dgm.code == _norm(tgm.code)
+    # dead-code elimination keeps the _assert guard (a side effect), drops _assert_is_none
+    assert tgm.graph.eliminate_dead_code() and dgm.graph.eliminate_dead_code()
+    assert str(dgm.graph) == _norm(str(tgm.graph)) and "%_assert :" in str(dgm.graph)
+    dgm.recompile()
     x = ds.tensor([-1.0, 2.0])
     np.testing.assert_array_equal(dgm(x, False, None).numpy(), [-2.0, 4.0])
     with pytest.raises(AssertionError, match="flag has been specialized to have value False"):
@@ -483,3 +487,29 @@ def test_varargs_kwonly_and_module_stack_match_torch():
     want = tgm(torch.tensor(x), 2, torch.tensor(-x), z=torch.tensor(x)).detach().numpy()
     got = dgm(ds.tensor(x), 2, ds.tensor(-x), z=ds.tensor(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_submodule_management_and_side_effects():
+    _, dm, x = _pair("CNN")
+    gm = ds.fx.symbolic_trace(dm.eval())
+    assert gm.add_submodule("extra.deep", ds.nn.ReLU()) and isinstance(gm.extra.deep, ds.nn.ReLU)
+    assert not gm.add_submodule("fc.weight.x", ds.nn.ReLU())  # a parameter is not a path
+    assert gm.delete_submodule("extra.deep") and not gm.delete_submodule("extra.deep")
+    gm.delete_all_unused_submodules()
+    assert "extra" not in dict(gm.named_modules())
+    assert {n for n, _ in gm.named_modules()} >= {"layer1.0.conv1", "fc", "stem"}
+
+    calls = []
+
+    @ds.fx.has_side_effect
+    def log(v):
+        calls.append(1)
+
+    g = ds.fx.Graph()
+    a = g.placeholder("a")
+    g.call_function(log, (a,))
+    g.call_function(operator.neg, (a,))  # unused and pure: removed
+    g.output(a)
+    assert g.eliminate_dead_code() and [n.name for n in g.nodes] == ["a", "log", "output"]
+    ds.fx.GraphModule(ds.nn.Module(), g)(ds.tensor(1.0))
+    assert calls == [1]

@@ -30,12 +30,14 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import descent
+
 from . import _names
 from .graph import Graph
 from .node import _side_effectful_functions
 from .proxy import ParameterProxy, Proxy, TracerBase, find_proxy
 
-__all__ = ["PH", "Tracer", "symbolic_trace", "wrap"]
+__all__ = ["PH", "Tracer", "has_side_effect", "symbolic_trace", "wrap"]
 
 # (id of a globals dict, name) -> that dict: the functions `wrap` registered.
 _wrapped_fns_to_patch: dict[tuple[int, str], dict] = {}
@@ -187,7 +189,8 @@ def _assert_is_none(value, msg: str) -> None:
         raise AssertionError(msg)
 
 
-_side_effectful_functions.add(_assert_is_none)
+# torch._assert is kept by dead-code elimination (torch's _assert_is_none is not: as torch)
+_side_effectful_functions.add(descent._assert)
 
 
 class Tracer(TracerBase):
@@ -524,6 +527,13 @@ def symbolic_trace(root, concrete_args: dict | tuple | None = None):
     is_module = isinstance(root, descent.nn.Module)
     name = type(root).__name__ if is_module else getattr(root, "__name__", "GraphModule")
     return GraphModule(tracer.root, graph, name)
+
+
+def has_side_effect(fn: Callable) -> Callable:
+    """Mark `fn` as side-effectful: dead-code elimination keeps its call_function nodes even
+    when nothing reads their value (torch.fx.has_side_effect; usable as a decorator)."""
+    _side_effectful_functions.add(fn)
+    return fn
 
 
 def wrap(fn_or_name: str | Callable):

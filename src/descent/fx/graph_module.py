@@ -174,6 +174,55 @@ class GraphModule(nn.Module):
             ]
         )
 
+    # -- submodules ------------------------------------------------------------------------
+    def add_submodule(self, target: str, m) -> bool:
+        """Install `m` at the dotted path `target` (empty Modules along the way); False if a
+        step of the path is not a Module."""
+        *prefix, field = target.split(".")
+        mod = self
+        for item in prefix:
+            sub = getattr(mod, item, None)
+            if sub is None:
+                sub = nn.Module()
+                setattr(mod, item, sub)
+            if not isinstance(sub, nn.Module):
+                return False
+            mod = sub
+        mod.add_module(field, m)
+        return True
+
+    def delete_submodule(self, target: str) -> bool:
+        """Remove the submodule at `target`; False if `target` names no submodule."""
+        *path, leaf = target.split(".")
+        mod = self
+        for item in path:
+            if not hasattr(mod, item):
+                return False
+            mod = getattr(mod, item)
+            if not isinstance(mod, nn.Module):
+                return False
+        if not isinstance(getattr(mod, leaf, None), nn.Module):
+            return False
+        delattr(mod, leaf)
+        return True
+
+    def delete_all_unused_submodules(self) -> None:
+        """Remove every submodule that no call_module / get_attr node reaches (a module is used
+        if it is called, holds a used attribute, or is inside or above a used one)."""
+        used: set[str] = set()
+        for node in self._graph.nodes:
+            if node.op in ("call_module", "get_attr") and isinstance(node.target, str):
+                atoms = node.target.split(".")
+                used.update(".".join(atoms[: i + 1]) for i in range(len(atoms)))
+                if node.op == "call_module":
+                    try:
+                        sub = self.get_submodule(node.target)
+                    except AttributeError:
+                        continue
+                    used.update(f"{node.target}.{n}" for n, _ in sub.named_modules() if n)
+        for name in [n for n, _ in self.named_modules() if n and n not in used]:
+            self.delete_submodule(name)
+
     # -- copies ----------------------------------------------------------------------------
     def __deepcopy__(self, memo) -> GraphModule:
         res = nn.Module()
