@@ -364,6 +364,8 @@ def test_code_in_a_file_never_runs(tmp_path):
             for weights_only in (True, False):
                 with pytest.raises(CheckpointError, match=f"'{name}'.*never runs code"):
                     ds.load(path, weights_only=weights_only)
+            # the static listing walks the same pickle with placeholders: nothing runs either
+            assert ds.serialization.get_unsafe_globals_in_checkpoint(path) == [name]
         plain = tmp_path / "plain.pkl"  # a plain pickle (not torch.save's) is refused too
         plain.write_bytes(pickle.dumps(_Evil(fn, args), protocol=2))
         with pytest.raises(CheckpointError, match="pickle file.*never unpickles"):
@@ -377,6 +379,50 @@ def test_code_in_a_file_never_runs(tmp_path):
     path = _save(torch.nn.Linear(2, 2), tmp_path)
     with pytest.raises(CheckpointError, match="torch.nn.modules.linear.Linear.*state_dict"):
         ds.load(path)
+
+
+class _Color(__import__("enum").Enum):
+    RED = 1
+
+
+class _Config:  # a plain class of the user's (module-level, so pickle can name it)
+    def __init__(self, lr):
+        self.lr = lr
+
+
+def test_safe_globals_the_user_allows(tmp_path):
+    """add_safe_globals / safe_globals (torch.serialization's): only the user's own choice
+    lets a class through; get_unsafe_globals_in_checkpoint lists what would be refused."""
+    import argparse
+
+    obj = {"args": argparse.Namespace(lr=0.1, name="run"), "color": _Color.RED,
+           "cfg": _Config(0.5), "w": torch.ones(2)}  # fmt: skip
+    path = _save(obj, tmp_path)
+    want = ["argparse.Namespace", f"{__name__}._Color", f"{__name__}._Config"]
+    assert sorted(ds.serialization.get_unsafe_globals_in_checkpoint(path)) == want
+    legacy = _save(obj, tmp_path, True, "legacy.pt")
+    assert sorted(ds.serialization.get_unsafe_globals_in_checkpoint(legacy)) == want
+    with pytest.raises(CheckpointError, match="argparse.Namespace.*add_safe_globals"):
+        ds.load(path)
+    with ds.serialization.safe_globals([argparse.Namespace, _Color, _Config]):
+        assert ds.serialization.get_unsafe_globals_in_checkpoint(path) == []
+        for p in (path, legacy):
+            back = ds.load(p)
+            assert back["args"] == obj["args"] and back["color"] is _Color.RED
+            assert type(back["cfg"]) is _Config and back["cfg"].lr == 0.5
+            assert back["w"].tolist() == [1.0, 1.0]
+    assert ds.serialization.get_safe_globals() == []  # the block's globals are gone
+    with pytest.raises(CheckpointError, match="argparse.Namespace"):
+        ds.load(path)
+    for dangerous in (os.system, eval, subprocess.call, (print, "os.system")):
+        with pytest.raises(ValueError, match="can run programs or code"):
+            ds.serialization.add_safe_globals([dangerous])
+    assert ds.serialization.get_safe_globals() == []
+    ds.serialization.add_safe_globals([_Config])
+    try:
+        assert ds.serialization.get_safe_globals() == [_Config]
+    finally:
+        ds.serialization.clear_safe_globals()
 
 
 def test_damaged_files(tmp_path):

@@ -19,7 +19,7 @@ import numpy as _np
 from . import autograd, backend
 from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
 from . import tensor_methods as _tensor_methods
-from .amp import GradScaler, autocast  # torch.GradScaler is torch.amp.GradScaler
+from .amp import autocast
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     Generator,
@@ -412,7 +412,7 @@ _SUBPACKAGES = (
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "hub", "jit", "library", "linalg", "models", "multiprocessing",
     "fx", "nn", "optim",  # fx: torch.fx (docs/fx.md)
-    "overrides", "profiler", "random",
+    "overrides", "profiler", "random", "serialization",  # torch.serialization: save/load names
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
 )  # fmt: skip
 

@@ -36,10 +36,13 @@ class Builder:
     may also create it with NEWOBJ (classes) and not only call it with REDUCE.
     """
 
-    __slots__ = ("name", "fn", "newobj")
+    __slots__ = ("name", "fn", "newobj", "new")
 
-    def __init__(self, name: str, fn: Callable, newobj: bool = False) -> None:
-        self.name, self.fn, self.newobj = name, fn, newobj
+    def __init__(
+        self, name: str, fn: Callable, newobj: bool = False, new: Callable | None = None
+    ) -> None:
+        # `new`: what NEWOBJ calls when it differs from `fn` (a class's __new__)
+        self.name, self.fn, self.newobj, self.new = name, fn, newobj, new
 
     def __repr__(self) -> str:
         return f"<allowed global {self.name}>"
@@ -141,7 +144,8 @@ def _interpret(
         if not isinstance(args, tuple):
             raise CheckpointError(f"{where}: {op} arguments of {fn.name} are not a tuple")
         try:
-            return fn.fn(*args, **(kwargs or {}))
+            make = fn.new if op != "REDUCE" and fn.new is not None else fn.fn
+            return make(*args, **(kwargs or {}))
         except CheckpointError:
             raise
         except (

@@ -22,6 +22,7 @@ read, and every tensor's (offset, size, stride) against its storage.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zipfile
@@ -32,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from .checkpoint_format import CheckpointError
-from .checkpoint_pickle import unpickle
-from .checkpoint_torch_objects import Reader, Storage, place_storages
+from .checkpoint_pickle import Builder, unpickle
+from .checkpoint_torch_objects import Reader, Storage, place_storages, python3_name
 
 ZIP_MAGIC = b"PK\x03\x04"
 # torch.serialization.MAGIC_NUMBER (0x1950A86A20F9469CFC6C) as protocol-2 pickle: PROTO 2, LONG1
@@ -274,6 +275,39 @@ def load_torch(
     return obj
 
 
+def unsafe_globals(f: Any) -> list[str]:
+    """The globals a torch.save file names that descent would refuse (torch's
+    get_unsafe_globals_in_checkpoint). The pickle is walked with the same interpreter, but
+    every global becomes a placeholder builder: nothing is built, read or called."""
+    names: list[str] = []
+    reader = Reader("", None)
+    placeholder = object()
+
+    def find_global(module: str, name: str) -> Any:
+        try:
+            reader.find_global(module, name)
+        except CheckpointError:
+            full = ".".join(python3_name(module, name))
+            if full not in names:
+                names.append(full)
+        return Builder(f"{module}.{name}", lambda *a, **k: placeholder, newobj=True)
+
+    def ignore(*args: Any) -> Any:
+        return placeholder
+
+    path = None if hasattr(f, "read") else os.fspath(f)
+    where = path if path is not None else f"<{type(f).__name__}>"
+    buf = Path(path).read_bytes() if path is not None else f.read()
+    if buf[:4] == ZIP_MAGIC:
+        _, data = _load_zip(io.BytesIO(buf), where, None)
+        unpickle(data, find_global, ignore, ignore, where)
+    else:
+        pos = 0
+        for _ in range(4):  # magic, protocol, sys info, the object
+            _, pos = unpickle(buf, find_global, ignore, ignore, where, pos)
+    return names
+
+
 def _refuse_bare_storages(obj: Any, where: str) -> None:
     """A storage outside a tensor (torch.save(t.untyped_storage())) would reach the user as
     descent's internal record: refuse it by name. An explicit stack (no recursion) over the
@@ -293,4 +327,4 @@ def _refuse_bare_storages(obj: Any, where: str) -> None:
                 stack.extend(value)
 
 
-__all__ = ["load_torch", "is_torch_file"]
+__all__ = ["load_torch", "is_torch_file", "unsafe_globals"]

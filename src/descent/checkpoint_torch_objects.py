@@ -26,6 +26,7 @@ from .checkpoint_format import CheckpointError
 from .checkpoint_numpy import allowed as numpy_allowed
 from .checkpoint_numpy import build_numpy
 from .checkpoint_pickle import Builder
+from .checkpoint_safe_globals import build_user, user_global
 from .devices import device as _device
 from .dtypes import bfloat16_dtype, float8_dtype
 from .dtypes import dtype as descent_dtype
@@ -160,6 +161,17 @@ def _view(storage: Any, offset: Any, size: Any, stride: Any, where: str) -> np.n
     return xp.lib.stride_tricks.as_strided(a[offset:], size, tuple(s * isz for s in stride))
 
 
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """A global's Python 3 name: protocol-2 pickles write Python 2's (__builtin__.set,
+    commands.call); the standard library's own tables map them (_compat_pickle holds data
+    only, no unpickler)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return {"torch.tensor": "torch._tensor"}.get(module, module), name
+
+
 class Reader:
     """The builders of one load: storages by key and the tensors built over them."""
 
@@ -173,13 +185,7 @@ class Reader:
 
     # ---- pickle hooks ------------------------------------------------------------------
     def find_global(self, module: str, name: str) -> Any:
-        # Python 2 names, as protocol-2 pickles write them (__builtin__.set, commands.call):
-        # the standard library's own tables (_compat_pickle holds data only, no unpickler)
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
-        module = {"torch.tensor": "torch._tensor"}.get(module, module)
+        module, name = python3_name(module, name)
         full = f"{module}.{name}"
         if full in _ALLOWED:
             return _ALLOWED[full](self)
@@ -189,13 +195,17 @@ class Reader:
             import descent  # noqa: PLC0415 - the dtype objects live on the package
 
             return getattr(descent, name)
+        user = user_global(full)  # descent.serialization.add_safe_globals: the user's choice
+        if user is not None:
+            return user
         hint = ""
         if "sparse" in name or "qtensor" in name or "quantize" in name or "nested" in module:
             hint = " (descent does not read sparse, quantized or nested tensors from torch files)"
         raise CheckpointError(
             f"{self.where} refers to the Python global {full!r}, which is not allowed{hint}. "
             f"{_NEVER}. If this is a pickled model object rather than a state_dict, load it in "
-            "PyTorch and save model.state_dict() instead"
+            "PyTorch and save model.state_dict() instead; if it is a class of yours that you "
+            "trust, allow it with descent.serialization.add_safe_globals"
         )
 
     def persistent_load(self, pid: Any) -> Storage:
@@ -245,6 +255,8 @@ class Reader:
             if all(isinstance(k, str) and not k.startswith("__") for k in state):
                 inst.__dict__.update(state)
                 return
+        if build_user(inst, state):  # an instance of a class the user allowed
+            return
         try:
             if build_numpy(inst, state):  # a numeric NumPy dtype or array (checked there)
                 return

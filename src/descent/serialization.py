@@ -24,6 +24,12 @@ import numpy as np
 from . import backend
 from .checkpoint_format import FORMAT_VERSION, CheckpointError
 from .checkpoint_read import _place, _read
+from .checkpoint_safe_globals import (  # noqa: F401 - torch.serialization's names
+    add_safe_globals,
+    clear_safe_globals,
+    get_safe_globals,
+    safe_globals,
+)
 from .checkpoint_write import _dedupe, _jsonable, _serialize, _to_numpy
 from .nn.parameter import Parameter
 from .tensor import Tensor
@@ -153,6 +159,14 @@ def object_bytes(obj: Any, **kwargs: Any) -> bytes:
     doc = {"version": FORMAT_VERSION, "object": _jsonable(tree, "obj"), "aliases": aliases,
            "order": list(named)}  # fmt: skip
     return _serialize(arrays, doc)
+
+
+def get_unsafe_globals_in_checkpoint(f: Any) -> list[str]:
+    """The "module.name" globals a torch.save file refers to that descent.load would refuse
+    (neither descent's allow-list nor add_safe_globals'); nothing in the file is built."""
+    from .checkpoint_torch import unsafe_globals  # noqa: PLC0415
+
+    return unsafe_globals(f)
 
 
 def _is_torch_file(f: Any) -> bool:
