@@ -19,7 +19,7 @@ import numpy as _np
 from . import autograd, backend
 from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
 from . import tensor_methods as _tensor_methods
-from .amp import autocast
+from .amp import GradScaler, autocast  # torch.GradScaler is torch.amp.GradScaler
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     Generator,
