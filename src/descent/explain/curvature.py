@@ -28,8 +28,9 @@ The loss is `loss_fn(model, batch)` as everywhere in descent.explain; parameters
 require grad are left out (they are not trained, so they have no curvature to explain). The
 graph of the first pass is built once, so a dropout mask drawn in it stays fixed for all the
 products of one call (the Hessian of that one loss); call `model.eval()` for the dropout-free
-loss. `dtype="float64"` computes on a float64 copy of the model and batch (the user's model is
-never touched); the Lanczos and power arithmetic is float64 in any case.
+loss. `dtype="float64"` computes on a float64 copy of the model and batch, in eval mode as
+`check_model_gradients` (the user's model is never touched); the Lanczos and power arithmetic is
+float64 in any case.
 """
 
 from __future__ import annotations
@@ -398,7 +399,7 @@ def _power(matvec, n: int, k: int, iters: int, tol: float, rng):
     against the pairs already found (H is symmetric).
     """
     vals, vecs, res = [], [], []
-    shift = 0.0
+    shift, shifts = 0.0, 0
     while len(vals) < k:
         found = np.asarray(vecs).reshape(len(vecs), n)
         v = rng.standard_normal(n)
@@ -416,8 +417,12 @@ def _power(matvec, n: int, k: int, iters: int, tol: float, rng):
             if nw == 0:
                 break
             v = w / nw
-        if lam < 0:  # the dominant eigenvalue is negative: shift it to zero and search again
+        # The dominant eigenvalue is negative: shift it to zero and search again. After one
+        # shift by the most negative eigenvalue the operator is positive semi-definite; the
+        # bound on shifts only guards against rounding-level negatives looping.
+        if lam < 0 and shifts < 3:
             shift += lam
+            shifts += 1
             continue
         vals.append(lam + shift)
         vecs.append(v)
