@@ -513,3 +513,30 @@ def test_submodule_management_and_side_effects():
     assert g.eliminate_dead_code() and [n.name for n in g.nodes] == ["a", "log", "output"]
     ds.fx.GraphModule(ds.nn.Module(), g)(ds.tensor(1.0))
     assert calls == [1]
+
+
+def _stored_activation(lib):
+    class Stored(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = lib.nn.functional.gelu  # a function kept as an attribute
+            self.fc = lib.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.act(self.fc(x))
+
+    return Stored()
+
+
+ACTIVATIONS = [ds.relu]  # a reference the tracer cannot see
+
+
+def test_stored_functions():
+    dm = _stored_activation(ds)
+    tgm = torch.fx.symbolic_trace(_stored_activation(torch))
+    dgm = ds.fx.symbolic_trace(dm)
+    assert str(dgm.graph) == _norm(str(tgm.graph))
+    assert vars(dm)["act"] is ds.nn.functional.gelu  # the instance's attribute is put back
+    with pytest.raises(ds.fx.TraceError, match="did not replace"):
+        ds.fx.symbolic_trace(lambda x: ACTIVATIONS[0](x))
+    _assert_restored()

@@ -143,7 +143,8 @@ class _Patcher:
         d[name] = value
 
     def autowrap_globals(self, fn_globals: dict, originals: dict[int, str | None]) -> None:
-        """Wrap the globals of traced code that name a descent function or a math one."""
+        """Wrap the entries of a globals (or instance) dict that name a descent function or a
+        math one."""
         if id(fn_globals) in self._seen_globals:
             return
         self._seen_globals.add(id(fn_globals))
@@ -413,6 +414,10 @@ class Tracer(TracerBase):
             if vars(module).get(name) is obj:
                 patcher.setattr(module, name, _recording_wrapper(obj, public))
         patcher.autowrap_globals(fn_globals, originals)
+        # A function kept as a module attribute (`self.activation = descent.relu`) is
+        # reached through the instance, not a namespace: wrap it there too (torch's functions
+        # dispatch on their arguments wherever they are called from).
+        patcher.autowrap_globals(vars(self.root), originals)
         for module in self._autowrap_modules:  # `math.sqrt(n)` too, as torch patches math
             patcher.autowrap_globals(vars(module), originals)
         # Registered leaf functions (`wrap`), where their module defines them.
@@ -436,6 +441,7 @@ class Tracer(TracerBase):
             patcher.autowrap_globals(
                 getattr(getattr(mod, "forward", mod), "__globals__", {}), originals
             )
+            patcher.autowrap_globals(vars(mod), originals)  # `self.act = F.relu`
             return tracer.call_module(mod, forward, args, kwargs)
 
         def module_getattr_wrapper(mod, attr):

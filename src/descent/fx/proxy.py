@@ -24,6 +24,11 @@ __all__ = ["Attribute", "GraphAppendingTracer", "ParameterProxy", "Proxy", "Trac
            "TracerBase"]  # fmt: skip
 
 
+# The attributes NumPy looks for when converting an object (a Proxy must not claim them).
+_NUMPY_PROTOCOL = frozenset(("__array_struct__", "__array_interface__", "__array_priority__",
+                             "__array_function__", "__array_ufunc__", "__buffer__"))  # fmt: skip
+
+
 class TraceError(ValueError):
     """A traced program needed a Proxy's value (control flow, iteration)."""
 
@@ -141,7 +146,18 @@ class Proxy:
     def __getattr__(self, k: str) -> Attribute:
         # The node is made lazily: `x.view(...)` becomes ONE call_method node, not a getattr
         # followed by a call.
+        if k in _NUMPY_PROTOCOL:  # NumPy probing a Proxy: answer "no", then __array__ explains
+            raise AttributeError(k)
         return Attribute(self, k)
+
+    def __array__(self, *args, **kwargs):
+        raise TraceError(
+            f"descent.fx: {self!r} reached a descent function that the tracer did not replace: "
+            "one called through a reference taken outside descent's namespaces and the traced "
+            "code's globals (an alias kept in a container, an import from a descent "
+            "submodule). Call it as descent.<name> / descent.nn.functional.<name>, or make it "
+            "a leaf with descent.fx.wrap (docs/fx.md)"
+        )
 
     def __getstate__(self):
         return self.__dict__
