@@ -428,6 +428,12 @@ def test_adam_preconditioned_sharpness_and_threshold():
     assert rep.sharpness == pytest.approx(np.linalg.eigvalsh(A)[-1], rel=1e-8)
     assert rep.threshold == pytest.approx((2 + 2 * 0.8) / ((1 - 0.8) * 0.01))
     assert "preconditioned" in str(rep)
+    # SGD groups: different weight decays add diag(wd); different lrs precondition by lr_g / lr
+    w = params["w"]
+    groups = [{"params": [w], "weight_decay": 0.5}]
+    rep = stability(params, loss, None, ds.optim.SGD(groups, lr=0.1), tol=1e-12)
+    assert rep.sharpness == pytest.approx(np.linalg.eigvalsh(A)[-1] + 0.5, rel=1e-8)
+    assert "+ weight decay" in rep.quantity and not rep.preconditioned
     # maximize=True ascends L: the curvature that limits it is that of -L (top eigenvalue of -A)
     up = ds.optim.SGD([params["w"]], lr=0.01, maximize=True)
     assert stability(params, loss, None, up, tol=1e-12).sharpness == pytest.approx(
@@ -553,3 +559,19 @@ def test_cli_curvature_every_needs_report(capsys):
 
     assert main(["train", "--curvature-every", "5"]) == 2
     assert "add --report" in capsys.readouterr().err
+
+
+def test_sgd_param_groups_act_as_a_preconditioner():
+    """Groups with their own lr and weight decay: lambda_1(L^1/2 (H + diag(wd)) L^1/2) with
+    L = lr_group / lr, built by hand from the full Hessian."""
+    m, batch = _mlp64()
+    first, last = list(m[0].parameters()), list(m[2].parameters())
+    groups = [{"params": first}, {"params": last, "lr": 0.05, "weight_decay": 0.1}]
+    rep = stability(m, _mse, batch, ds.optim.SGD(groups, lr=0.1), tol=1e-12)
+    H = _full_hessian(m, _mse, batch)
+    n0 = sum(p.numel() for p in first)
+    s = np.r_[np.ones(n0), np.full(len(H) - n0, 0.5)]
+    wd = np.r_[np.zeros(n0), np.full(len(H) - n0, 0.1)]
+    ref = np.linalg.eigvalsh(np.sqrt(np.outer(s, s)) * (H + np.diag(wd)))[-1]
+    assert rep.preconditioned and rep.measured == pytest.approx(ref, rel=1e-8)
+    assert rep.threshold == pytest.approx(20.0) and "learning rates" in str(rep)

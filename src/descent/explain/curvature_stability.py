@@ -73,6 +73,7 @@ class StabilityReport:
         note: anything the verdict assumed (an optimizer without a formula, no Adam state yet).
         direction: (parameter name, share of the squared norm) of the sharpest direction (of
             the compared operator), largest first: the layers where a too-large lr overshoots.
+        quantity: `measured` in words (which operator's top eigenvalue).
     """
 
     optimizer: str
@@ -89,6 +90,7 @@ class StabilityReport:
     loss: float = float("nan")
     note: str = ""
     direction: list[tuple[str, float]] = field(default_factory=list)
+    quantity: str = "sharpness (top eigenvalue of the loss's Hessian)"
 
     @property
     def above_edge(self) -> bool:
@@ -96,14 +98,10 @@ class StabilityReport:
         return self.ratio > 1.0
 
     def __str__(self) -> str:
-        what = (
-            "preconditioned sharpness (top eigenvalue of P^-1/2 H P^-1/2, P Adam's preconditioner)"
-            if self.preconditioned else "sharpness (top eigenvalue of the loss's Hessian)"
-        )  # fmt: skip
         lines = [
-            f"{self.optimizer} at lr {self.lr:.4g}: the {what} is {self.measured:.4g}; the "
-            f"optimizer is stable on a quadratic only below {self.formula} = "
-            f"{self.threshold:.4g}."
+            f"{self.optimizer} at lr {self.lr:.4g}: the {self.quantity} is "
+            f"{self.measured:.4g}; the optimizer is stable on a quadratic only below "
+            f"{self.formula} = {self.threshold:.4g}."
         ]
         if self.measured <= 0:
             lines.append(
@@ -247,6 +245,9 @@ def stability(
     # the optimizer knows the model's own tensors (op's are a float64 copy with dtype=)
     own = [p for _, p in _named_params(model) if p.requires_grad]
     lr, s, wd, sign, formula, c, pre, note = _optimizer_scaling(optimizer, op, own)
+    from ..optim import Adam
+
+    is_adam = isinstance(optimizer, Adam)
 
     def signed(u):  # maximize=True ascends L: the curvature that matters is that of -L
         return sign * op.matvec(u)
@@ -254,13 +255,24 @@ def stability(
     # the plain sharpness of the loss (+ coupled weight decay where all groups agree)
     vals, vecs, res, _ = top_eigen(signed, op.n, 1, iters=iters, tol=tol, seed=seed)
     top = vecs[0]
-    sharp = float(vals[0]) + (float(wd.max()) if wd.size and np.all(wd == wd.max()) else 0.0)
+    uniform = not wd.size or np.all(wd == wd[0])
+    sharp = float(vals[0]) + (float(wd[0]) if wd.size and uniform else 0.0)
     converged = bool(res[0] <= tol * max(abs(vals[0]), 1e-30))
     measured = sharp
-    if pre:
+    if is_adam:
+        quantity = ("preconditioned sharpness (top eigenvalue of P^-1/2 H P^-1/2, P Adam's "
+                    "preconditioner)")  # fmt: skip
+    elif pre:
+        quantity = ("preconditioned sharpness (top eigenvalue of L^1/2 H L^1/2, L the groups' "
+                    "learning rates / lr)")  # fmt: skip
+    else:
+        quantity = "sharpness (top eigenvalue of the loss's Hessian" + (
+            " + weight decay)" if wd.any() else ")"
+        )
+    if pre or not uniform:  # S^1/2 (H + diag(wd)) S^1/2: per-parameter lrs or decays
         root = np.sqrt(s)
 
-        def scaled(u):  # S^1/2 (H + diag(wd)) S^1/2 u
+        def scaled(u):
             x = root * u
             return root * (signed(x) + wd * x)
 
@@ -268,7 +280,11 @@ def stability(
         top = root * pvecs[0]  # the direction in the parameters' own coordinates
         measured = float(pvals[0])
         converged = converged and bool(pres[0] <= tol * max(abs(pvals[0]), 1e-30))
-    elif np.any(s == 0):
+        if not pre:
+            quantity = (
+                "sharpness (top eigenvalue of the loss's Hessian + each group's weight decay)"
+            )
+    if not pre and uniform and np.any(s == 0):
         note = (note + " " if note else "") + (
             "Parameters the optimizer does not update are included in the sharpness."
         )
@@ -277,7 +293,7 @@ def stability(
     max_lr = c / measured if measured > 0 else None
     return StabilityReport(
         type(optimizer).__name__, lr, sharp, measured, pre, threshold, formula, ratio, max_lr,
-        op.count, converged, op.loss, note, direction_shares(op.as_dict(top)),
+        op.count, converged, op.loss, note, direction_shares(op.as_dict(top)), quantity,
     )  # fmt: skip
 
 
