@@ -172,6 +172,27 @@ def python3_name(module: str, name: str) -> tuple[str, str]:
     return {"torch.tensor": "torch._tensor"}.get(module, module), name
 
 
+def _bit_ops(metadata: Any, where: str) -> tuple[str, ...]:
+    """torch's tensor metadata (_rebuild_tensor_v2's last argument): the conjugate and
+    negative bits of a lazy x.conj() / torch._neg_view(x); the stored bytes are the
+    underlying values. Anything else is refused."""
+    if not metadata:
+        return ()
+    if not isinstance(metadata, dict) or not set(metadata) <= {"conj", "neg"}:
+        raise CheckpointError(f"{where}: tensor metadata {metadata!r:.100} is refused. {_NEVER}")
+    return tuple(k for k in ("conj", "neg") if metadata.get(k) is True)
+
+
+def _apply(ops: tuple[str, ...], a):
+    """The value of a conj/neg-bit tensor over the view `a`: descent has no lazy bits, so
+    it is computed (a new array, no longer sharing the storage's memory)."""
+    if "conj" in ops:
+        a = backend.get_array_module(a).conj(a)
+    if "neg" in ops:
+        a = -a
+    return a
+
+
 class Reader:
     """The builders of one load: storages by key and the tensors built over them."""
 
@@ -281,15 +302,15 @@ class Reader:
         self, storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None
     ) -> Tensor:
         """torch._utils._rebuild_tensor_v2 (and v1, without the last three)."""
-        if hooks or metadata:
+        if hooks:
             raise CheckpointError(
-                f"{self.where}: a tensor with backward hooks or metadata "
-                f"({hooks or metadata!r:.100}) is refused. {_NEVER}"
+                f"{self.where}: a tensor with backward hooks ({hooks!r:.100}) is refused. {_NEVER}"
             )
+        ops = _bit_ops(metadata, self.where)
         size, stride = tuple(size), tuple(stride)
-        t = Tensor._wrap(_view(storage, offset, size, stride, self.where))
-        storage.views.append((t, offset, size, stride))
-        self.made[id(t)] = (storage, t, (offset, size, stride))
+        t = Tensor._wrap(_apply(ops, _view(storage, offset, size, stride, self.where)))
+        storage.views.append((t, offset, size, stride, ops))
+        self.made[id(t)] = (storage, t, (offset, size, stride, ops))
         if requires_grad:
             t.requires_grad_(True)
         return t
@@ -472,5 +493,5 @@ def place_storages(storages: dict[str, Storage], map_location: Any, where: str) 
         if new is s.array:
             continue
         s.array = new
-        for t, offset, size, stride in s.views:
-            t._data = _view(s, offset, size, stride, where)
+        for t, offset, size, stride, ops in s.views:
+            t._data = _apply(ops, _view(s, offset, size, stride, where))
