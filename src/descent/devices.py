@@ -21,7 +21,9 @@ class device(str):  # lower case: PyTorch's name
 
     __slots__ = ()
 
-    def __new__(cls, type_or_name="cpu", index: int | None = None):
+    def __new__(cls, type_or_name="cpu", index: int | None = None, *, type: str | None = None):  # noqa: A002
+        if type is not None:  # torch.device(type='cpu'), as torch's repr (and fx's code) writes it
+            type_or_name = type
         name = str(type_or_name).lower()
         if isinstance(type_or_name, device) and index is None:
             return type_or_name
