@@ -236,6 +236,21 @@ def test_numpy_values_in_a_checkpoint(tmp_path):
             ds.load(_save({"bad": bad}, tmp_path, name="bad.pt"))
 
 
+def test_pickle_protocols_3_to_5(tmp_path):
+    """torch.save(pickle_protocol=3/4/5): FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE,
+    BINBYTES; the legacy stream's magic number is then framed differently too."""
+    obj = {"w": torch.arange(4.0)[1:], "b": b"xy" * 200, "s": "x" * 70000, "t": (1, {2}),
+           "od": collections.OrderedDict(a=torch.ones(1))}  # fmt: skip
+    for proto in (3, 4, 5):
+        for legacy in (False, True):
+            path = tmp_path / f"p{proto}{legacy}.pt"
+            torch.save(obj, path, pickle_protocol=proto, _use_new_zipfile_serialization=not legacy)
+            back = ds.load(path)
+            _same(back["w"], obj["w"])
+            assert (back["b"], back["s"], back["t"]) == (obj["b"], obj["s"], obj["t"])
+            assert back["od"]["a"].tolist() == [1.0]
+
+
 def test_optimizer_state_and_training_checkpoint(tmp_path):
     torch.manual_seed(0)
     tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))

@@ -39,6 +39,7 @@ from .checkpoint_torch_objects import Reader, Storage, place_storages, python3_n
 ZIP_MAGIC = b"PK\x03\x04"
 # torch.serialization.MAGIC_NUMBER (0x1950A86A20F9469CFC6C) as protocol-2 pickle: PROTO 2, LONG1
 LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 
 
 # What zipfile raises on damaged, crafted or unsupported archives (NotImplementedError: an
@@ -181,7 +182,7 @@ def _load_legacy(buf: bytes, where: str) -> Any:
             buf, reader.find_global, reader.persistent_load, reader.build, where, pos
         )
         header.append(value)
-    if header[0] != 0x1950A86A20F9469CFC6C or header[1] != 1001:
+    if header[0] != MAGIC_NUMBER or header[1] != 1001:
         raise CheckpointError(
             f"{where}: not a torch.save legacy file (bad magic number or protocol {header[1]!r})"
         )
@@ -227,9 +228,26 @@ def _load_legacy(buf: bytes, where: str) -> Any:
     return reader, obj
 
 
+HEAD_BYTES = 32  # enough for the zip magic and the legacy magic pickle in protocols 2-5
+
+
 def is_torch_file(head: bytes) -> bool:
-    """Whether `head` (the first 16 bytes) starts a torch.save file (zip or legacy)."""
-    return head[:4] == ZIP_MAGIC or head[: len(LEGACY_MAGIC)] == LEGACY_MAGIC
+    """Whether `head` (the first HEAD_BYTES bytes) starts a torch.save file: a zip, or the
+    legacy stream, whose first pickle is MAGIC_NUMBER (protocol 2: LEGACY_MAGIC; 4 and 5 add
+    a FRAME), decoded here by the restricted interpreter with no global allowed."""
+    if head[:4] == ZIP_MAGIC or head[: len(LEGACY_MAGIC)] == LEGACY_MAGIC:
+        return True
+    if head[:1] != b"\x80":
+        return False
+
+    def refuse(*args: Any) -> Any:
+        raise CheckpointError("not the magic number")
+
+    try:
+        value, _ = unpickle(head, refuse, refuse, refuse, "head")
+    except CheckpointError:
+        return False
+    return type(value) is int and value == MAGIC_NUMBER
 
 
 def load_torch(
@@ -257,10 +275,10 @@ def load_torch(
         raise ValueError("load: mmap=True needs a file path, not a file object (as torch.load)")
     if path is not None:
         with open(path, "rb") as fh:
-            head = fh.read(len(LEGACY_MAGIC))
+            head = fh.read(HEAD_BYTES)
     else:
         start = f.tell()
-        head = f.read(len(LEGACY_MAGIC))
+        head = f.read(HEAD_BYTES)
         f.seek(start)
     if head[:4] == ZIP_MAGIC:
         reader, data = _load_zip(path if path is not None else f, where, path if mmap else None)

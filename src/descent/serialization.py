@@ -171,18 +171,18 @@ def get_unsafe_globals_in_checkpoint(f: Any) -> list[str]:
 
 def _is_torch_file(f: Any) -> bool:
     """Whether f (a path or a seekable binary file) starts like a torch.save file."""
-    from .checkpoint_torch import is_torch_file  # noqa: PLC0415
+    from .checkpoint_torch import HEAD_BYTES, is_torch_file  # noqa: PLC0415
 
     if hasattr(f, "read"):
         if not hasattr(f, "seek"):
             return False
         start = f.tell()
-        head = f.read(16)
+        head = f.read(HEAD_BYTES)
         f.seek(start)
     else:
         try:
             with open(f, "rb") as fh:
-                head = fh.read(16)
+                head = fh.read(HEAD_BYTES)
         except OSError:
             return False  # (a directory or a missing file: _read reports it)
     return is_torch_file(head)
