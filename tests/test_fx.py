@@ -540,3 +540,17 @@ def test_stored_functions():
     with pytest.raises(ds.fx.TraceError, match="did not replace"):
         ds.fx.symbolic_trace(lambda x: ACTIVATIONS[0](x))
     _assert_restored()
+
+
+def test_generated_code_names_devices_dtypes_and_formats():
+    def convert(lib):
+        def f(x):
+            y = x.to(lib.device("cpu"), lib.float64).contiguous(memory_format=lib.contiguous_format)
+            return y + lib.ones(2, dtype=lib.float64)
+
+        return f
+
+    tgm, dgm = torch.fx.symbolic_trace(convert(torch)), ds.fx.symbolic_trace(convert(ds))
+    assert dgm.code == _norm(tgm.code)
+    out = dgm(ds.tensor([1.0, 2.0]))
+    assert out.dtype == ds.float64 and out.tolist() == [2.0, 3.0]

@@ -93,7 +93,7 @@ def gen_python_code(graph, root_module: str = "self") -> PythonCode:
 
     # torch's "custom builtins": always bound, under their own names
     for name, obj in (("inf", math.inf), ("nan", math.nan), ("NoneType", type(None)),
-                      ("descent", descent)):  # fmt: skip
+                      ("device", descent.device), ("descent", descent)):  # fmt: skip
         globals_[name] = obj
         namespace.create_name(name, obj)
 
@@ -120,7 +120,11 @@ def gen_python_code(graph, root_module: str = "self") -> PythonCode:
             return add_global(qualified_name(arg), arg)
         if isinstance(arg, descent.dtype):
             return add_global(f"descent.{str(arg).split('.')[-1]}", arg)
-        return repr(arg)
+        text = repr(arg)
+        # descent's memory formats and layouts print as torch's (torch.contiguous_format)
+        if text.startswith("torch.") and _resolves("descent." + text[6:], arg):
+            return "descent." + text[6:]
+        return text
 
     def format_args(args: tuple, kwargs: dict) -> str:
         parts = [get_repr(a) for a in args]
