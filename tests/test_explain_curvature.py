@@ -154,6 +154,24 @@ def test_mlp_hessian_matches_func_hessian_and_top_eigenvalues_match_eigvalsh():
     assert f"the sharpest direction lies in {shares[0][0]}" in str(s)
 
 
+def test_loss_over_the_top_eigenvector_plane_curves_by_the_eigenvalues():
+    """loss_landscape takes the eigenvector dicts as directions; the loss's second differences
+    along them are the eigenvalues (an independent check: no Hessian-vector product)."""
+    from descent.explain import loss_landscape
+
+    m, batch = _mlp64(seed=1)
+    s = sharpness(m, _mse, batch, k=2, tol=1e-12)
+    h = 1e-3
+    land = loss_landscape(m, _mse, batch, steps=3, num_random=0, gradient_slice=False,
+                          grid=True, grid_steps=3, span=h, directions=tuple(s.eigenvectors),
+                          normalization="none")  # fmt: skip
+    z = np.asarray(land.grid.losses)  # z[i][j] at (alphas[j], betas[i])
+    assert (z[1, 0] + z[1, 2] - 2 * z[1, 1]) / h**2 == pytest.approx(s.eigenvalues[0], rel=1e-4)
+    assert (z[0, 1] + z[2, 1] - 2 * z[1, 1]) / h**2 == pytest.approx(s.eigenvalues[1], rel=1e-4)
+    with pytest.raises(ValueError, match="unknown parameters"):
+        loss_landscape(m, _mse, batch, grid=True, directions=({"nope": 1}, {"nope": 1}))
+
+
 def test_sharpness_on_quadratics_lanczos_and_power_match_eigvalsh():
     A = _indefinite(12)
     params, loss = _quadratic(A)

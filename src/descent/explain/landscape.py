@@ -297,7 +297,8 @@ def loss_landscape(
         gradient_slice: add the slice along the negative gradient.
         grid: also compute a 2-D grid of `grid_steps` x `grid_steps` points.
         directions: optional pair of directions for the grid (lists of arrays shaped like the
-            parameters, or flat vectors); used as given (no normalisation).
+            parameters, flat vectors, or dicts name -> array such as the eigenvectors of
+            `curvature.sharpness`); used as given (no normalisation).
         normalization: "filter" (Li et al. 2018) or "none" (unit total norm).
         include_1d: give biases and norm gains a direction too (the paper leaves them at zero).
         seed: seed of the random directions.
@@ -341,7 +342,8 @@ def loss_landscape(
             slices.append(_slice(f"random {i + 1}", alphas, pert, d, loss_fn, model, batch))
         if grid:
             if directions is not None:
-                d1, d2 = (_as_direction(x, params) for x in directions)
+                pnames = [n for n, _ in named]
+                d1, d2 = (_as_direction(x, params, pnames) for x in directions)
                 names = ("direction 1", "direction 2")
             else:
                 while len(rand_dirs) < 2:
@@ -355,7 +357,16 @@ def loss_landscape(
     return LossLandscape(slices, result_grid, normalization)
 
 
-def _as_direction(x, params) -> list[np.ndarray]:
+def _as_direction(x, params, names=None) -> list[np.ndarray]:
+    if isinstance(x, dict):  # {name: array}, e.g. sharpness(...).eigenvectors[i]; absent: 0
+        unknown = sorted(set(x) - set(names or []))
+        if unknown:
+            raise ValueError(f"loss_landscape: the direction names unknown parameters {unknown}")
+        return [
+            np.asarray(backend.as_numpy(x[n]._data if isinstance(x[n], Tensor) else x[n]),
+                       np.float64).reshape(p.shape) if n in x else np.zeros(p.shape)
+            for n, p in zip(names, params)
+        ]  # fmt: skip
     if isinstance(x, np.ndarray) and x.ndim == 1:
         return [np.asarray(a, np.float64) for a in _unflatten(x, params)]
     return [
