@@ -109,7 +109,8 @@ class StorageType:
 class Storage:
     """One storage of the file: a 1-D array of `numel` elements that every tensor of this key
     views, so tied weights and slices share memory as after torch.load. `views` lists
-    (tensor, offset, size, stride) to re-point them if map_location moves the array."""
+    (tensor, offset, size, stride, conj/neg ops) to re-point them if map_location moves the
+    array."""
 
     __slots__ = ("key", "dtype", "numel", "location", "array", "views")
 
