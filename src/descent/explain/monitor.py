@@ -132,8 +132,8 @@ class GradientMonitor:
         Adam's preconditioner is the one of the next step) and append it to curvature_history.
 
         The model is put in eval mode for the measurement (the loss must be a function of the
-        weights) and back afterwards; `.grad` is not touched. Cost: about 2 x curvature_iters
-        backward passes (Lanczos, curvature_iters Hessian-vector products).
+        weights) and back afterwards; `.grad` is not touched. Cost: one Lanczos run (two for
+        Adam) of up to curvature_iters Hessian-vector products, each about 2.5 training steps.
         """
         if self.model is None or self.optimizer is None or self.batch is None:
             raise ValueError(
