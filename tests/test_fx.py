@@ -554,3 +554,26 @@ def test_generated_code_names_devices_dtypes_and_formats():
     assert dgm.code == _norm(tgm.code)
     out = dgm(ds.tensor([1.0, 2.0]))
     assert out.dtype == ds.float64 and out.tolist() == [2.0, 3.0]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")
+def test_experimental_fuse_and_remove_dropout_match_torch():
+    import torch.fx.experimental.optimization as t_opt
+
+    import descent.fx.experimental.optimization as d_opt
+
+    tm, dm, x = _pair("CNN")
+    tm.eval(), dm.eval()
+    tf, df = t_opt.fuse(tm), d_opt.fuse(dm)
+    assert str(df.graph) == _norm(str(tf.graph)) and "bn" not in str(df.graph)
+    np.testing.assert_allclose(df(ds.tensor(x)).numpy(), dm(ds.tensor(x)).numpy(), rtol=1e-4,
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(df(ds.tensor(x)).numpy(), tf(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    assert dm.layer1[0].bn1 is not None and "bn1" in dict(dm.layer1[0].named_children())
+
+    def dropped(lib):
+        return lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Dropout(0.5), lib.nn.ReLU())
+
+    td, dd = t_opt.remove_dropout(dropped(torch)), d_opt.remove_dropout(dropped(ds))
+    assert str(dd.graph) == _norm(str(td.graph)) and "call_module[target=1]" not in str(dd.graph)

@@ -8,7 +8,7 @@ annotate shapes (`passes.shape_prop.ShapeProp`) and rewrite patterns
 
 from __future__ import annotations
 
-from . import immutable_collections, node, passes, proxy, subgraph_rewriter
+from . import experimental, immutable_collections, node, passes, proxy, subgraph_rewriter
 from ._symbolic_trace import PH, Tracer, has_side_effect, symbolic_trace, wrap
 from .graph import Graph
 from .graph_module import GraphModule
@@ -19,6 +19,6 @@ from .subgraph_rewriter import replace_pattern
 
 __all__ = [
     "PH", "Graph", "GraphModule", "Interpreter", "Node", "Proxy", "TraceError", "Tracer",
-    "Transformer", "has_side_effect", "immutable_collections", "map_arg", "node", "passes",
-    "proxy", "replace_pattern", "subgraph_rewriter", "symbolic_trace", "wrap",
+    "Transformer", "experimental", "has_side_effect", "immutable_collections", "map_arg", "node",
+    "passes", "proxy", "replace_pattern", "subgraph_rewriter", "symbolic_trace", "wrap",
 ]  # fmt: skip
