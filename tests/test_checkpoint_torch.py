@@ -344,6 +344,8 @@ def test_map_location_forms(tmp_path):
         seen.append((tuple(storage.shape), location))
         return storage if len(seen) == 1 else None
 
+    meta = ds.load(path, map_location="meta")
+    assert meta["v"].device == ds.device("meta") and tuple(meta["v"].shape) == (2,)
     back = ds.load(path, map_location=fn)
     assert seen == [((6,), "cpu")]
     back["x"].zero_()

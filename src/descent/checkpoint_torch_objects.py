@@ -482,8 +482,12 @@ def place_storages(storages: dict[str, Storage], map_location: Any, where: str) 
                 new = moved._data
         if not callable(target):
             dev = str(target)
-            if dev.split(":")[0] in ("cpu", "meta") or dev == "":
+            if dev.split(":")[0] == "cpu" or dev == "":
                 continue  # descent's CPU arrays are NumPy's: nothing to move
+            if dev == "meta":  # shapes and dtypes only, as torch's meta tensors: no memory
+                for t, *_ in s.views:
+                    t._data = t.to("meta")._data
+                continue
             try:
                 new = Tensor._wrap(s.array).to(dev)._data
             except (RuntimeError, ValueError, ImportError) as e:
