@@ -8,7 +8,7 @@ annotate shapes (`passes.shape_prop.ShapeProp`) and rewrite patterns
 
 from __future__ import annotations
 
-from . import experimental, immutable_collections, node, passes, proxy, subgraph_rewriter
+from . import immutable_collections, node, passes, proxy, subgraph_rewriter
 from ._symbolic_trace import PH, Tracer, has_side_effect, symbolic_trace, wrap
 from .graph import Graph
 from .graph_module import GraphModule
@@ -22,3 +22,13 @@ __all__ = [
     "Transformer", "experimental", "has_side_effect", "immutable_collections", "map_arg", "node",
     "passes", "proxy", "replace_pattern", "subgraph_rewriter", "symbolic_trace", "wrap",
 ]  # fmt: skip
+
+
+def __getattr__(name: str):
+    # descent.fx.experimental (the BatchNorm-folding passes) loads on first use: it needs
+    # descent.nn.utils.fusion, which a plain trace does not.
+    if name == "experimental":
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.experimental")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
