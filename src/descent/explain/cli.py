@@ -11,7 +11,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="descent explain",
         description="Write OUT/report.html (self-contained: summary in words, loss curves, "
-        "gradients, loss landscape) from a run folder written by `descent train --report`.",
+        "gradients, loss landscape, and the sharpness against the edge of stability when "
+        "recorded with --curvature-every) from a run folder written by `descent train --report`.",
     )
     parser.add_argument("out", metavar="OUT", help="the run's output folder")
     args = parser.parse_args(argv)
