@@ -150,6 +150,8 @@ def test_trace_matches_torch(name):
     assert _summary(dgm.graph) == _summary(tgm.graph)
     assert str(dgm.graph) == _norm(str(tgm.graph))
     assert dgm.code == _norm(tgm.code)
+    assert dgm.print_readable(False) == _norm(tgm.print_readable(False))
+    assert str(dgm) == _norm(str(tgm))  # the module tree, the code, torch's reminder line
     assert list(dgm.state_dict()) == list(tgm.state_dict())
     # values: the GraphModule equals the original, and torch's
     tm.eval(), dm.eval(), tgm.eval(), dgm.eval()

@@ -161,7 +161,7 @@ class GraphModule(nn.Module):
         for sub_name, sub in self.named_children():
             if isinstance(sub, GraphModule):
                 subs.append(sub._readable(sub_name))
-        text = "\n".join("    " + line if line else line for line in body)
+        text = "\n".join("    " + line if line.strip() else "" for line in body)
         nested = "".join("\n" + "\n".join("    " + s for s in sub.split("\n")) for sub in subs)
         return f"class {name}(descent.nn.Module):{nested}\n{text}"
 
