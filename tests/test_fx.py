@@ -579,3 +579,30 @@ def test_experimental_fuse_and_remove_dropout_match_torch():
 
     td, dd = t_opt.remove_dropout(dropped(torch)), d_opt.remove_dropout(dropped(ds))
     assert str(dd.graph) == _norm(str(td.graph)) and "call_module[target=1]" not in str(dd.graph)
+
+
+def _helper_module(lib):
+    """A helper in ANOTHER module, calling a function imported by name from the library."""
+    import types
+
+    mod = types.ModuleType(f"fx_helper_{lib.__name__}")
+    source = f"from {lib.__name__} import relu\n\n\ndef act(x):\n    return relu(x) * 2\n"
+    exec(source, vars(mod))  # noqa: S102
+
+    class UsesHelper(lib.nn.Module):
+        def forward(self, x):
+            return mod.act(x) + 1
+
+    return UsesHelper(), mod
+
+
+def test_functions_imported_by_helpers_in_other_modules():
+    import sys
+
+    profile_before = sys.getprofile()
+    (tm, _), (dm, dmod) = _helper_module(torch), _helper_module(ds)
+    tgm, dgm = torch.fx.symbolic_trace(tm), ds.fx.symbolic_trace(dm)
+    assert str(dgm.graph) == _norm(str(tgm.graph)) and "descent.relu" in str(dgm.graph)
+    assert vars(dmod)["relu"] is ds.relu  # the helper's globals are put back
+    assert sys.getprofile() is profile_before  # the tracer's profile hook is gone
+    np.testing.assert_array_equal(dgm(ds.tensor([-1.0, 2.0])).numpy(), [1.0, 5.0])

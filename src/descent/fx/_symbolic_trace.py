@@ -25,6 +25,7 @@ import collections
 import functools
 import inspect
 import math
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -132,6 +133,8 @@ class _Patcher:
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any, bool]] = []
         self._seen_globals: set[int] = set()
+        self._profile_installed = False
+        self._previous_profile: Callable | None = None
 
     def setattr(self, obj, name: str, value) -> None:
         had = name in vars(obj)
@@ -159,7 +162,29 @@ class _Patcher:
     def __enter__(self):
         return self
 
+    def autowrap_every_caller(self, originals: dict[int, str | None]) -> None:
+        """Wrap the module globals of every Python function that runs during the trace, when
+        it starts (a profile hook on this thread): a helper in another module that calls
+        `relu(x)` after `from descent import relu` records it, as torch's relu would through
+        its own dispatch. descent's own modules are skipped (no Proxy legitimately reaches
+        them) and the previous profile function is put back on exit."""
+
+        def on_event(frame, event, arg):
+            if event == "call":
+                g = frame.f_globals
+                if id(g) not in self._seen_globals and not g.get("__name__", "").startswith(
+                    "descent."
+                ):
+                    self.autowrap_globals(g, originals)
+
+        self._previous_profile = sys.getprofile()
+        sys.setprofile(on_event)
+        self._profile_installed = True
+
     def __exit__(self, *exc) -> None:
+        if self._profile_installed:
+            sys.setprofile(self._previous_profile)
+            self._profile_installed = False
         while self._undo:
             obj, name, old, had = self._undo.pop()
             if isinstance(obj, dict):
@@ -420,6 +445,7 @@ class Tracer(TracerBase):
         patcher.autowrap_globals(vars(self.root), originals)
         for module in self._autowrap_modules:  # `math.sqrt(n)` too, as torch patches math
             patcher.autowrap_globals(vars(module), originals)
+        patcher.autowrap_every_caller(originals)
         # Registered leaf functions (`wrap`), where their module defines them.
         for (_, name), frame_globals in list(_wrapped_fns_to_patch.items()):
             if name not in frame_globals and hasattr(builtins, name):
