@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd, backend, devices, memory_layout
-from .creation_integer import integer_arange, integer_space
-from .dtypes import complex_of
+from .creation_integer import float_space, integer_arange, integer_space
+from .dtypes import complex_of, is_bfloat16
 from .errors import DescentError, DtypeError
 from .ops._common import fill_int, promote_types
 from .ops.out_arg import creation_out
@@ -398,6 +398,9 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=Non
     dt = _float_dtype(dtype)
     if np.dtype(dt).kind in "iu":  # PyTorch's kernel: bounds truncated to the dtype first
         arr = _xp(device).asarray(integer_space(start, end, int(steps), np.dtype(dt)))
+        return _finish(arr, dtype, requires_grad, None)
+    if np.dtype(dt).kind == "f" or is_bfloat16(dt):  # PyTorch's kernel (creation_integer.py)
+        arr = _xp(device).asarray(float_space(start, end, int(steps), np.dtype(dt)))
         return _finish(arr, dtype, requires_grad, None)
     arr = _xp(device).linspace(start, end, steps).astype(dt)
     return _finish(arr, dtype, requires_grad, None)

@@ -21,8 +21,8 @@ from .nn.module import Module
 __all__ = [
     "Attribute", "Final", "ScriptFunction", "ScriptModule", "annotate", "enable_onednn_fusion",
     "export", "fork", "freeze", "ignore", "interface", "is_scripting", "is_tracing", "load",
-    "optimize_for_inference", "save", "script", "script_if_tracing", "set_fusion_strategy",
-    "trace", "trace_module", "unused", "wait",
+    "optimize_for_inference", "save", "script", "script_if_tracing", "script_method",
+    "set_fusion_strategy", "trace", "trace_module", "unused", "wait",
 ]  # fmt: skip
 
 
@@ -49,6 +49,13 @@ def trace(func, example_inputs=None, *args, **kwargs):
 def trace_module(mod, inputs=None, *args, **kwargs):
     """Return `mod` unchanged (see `trace`)."""
     return mod
+
+
+def script_method(fn):
+    """`@torch.jit.script_method` on a `torch.jit.ScriptModule` subclass's method (the pre-1.2
+    API, still in RWKV_in_150_lines.py and other inference scripts): the method runs eagerly
+    as Python, like `script` (PyTorch compiles it when the module is constructed)."""
+    return fn
 
 
 def script_if_tracing(fn):

@@ -205,6 +205,26 @@ CASES = {
     # graph surgery, a feature extractor by node_copy, ShapeProp, replace_pattern, Interpreter,
     # Transformer, concrete_args, training a GraphModule (docs/fx.md)
     "fx_passes": ((1e-5, 1e-6), None),
+    # efficient-kan's KANLinear: Cox-de Boor bases on a grid buffer, curve2coeff by batched
+    # lstsq, update_grid (sort, linspace indices, grid.copy_(grid.T)), the L1 + entropy spline
+    # penalty, AdamW then LBFGS; ChebyKAN (acos of an expanded view, `*=`, einsum), FastKAN RBFs
+    "kan_spline": ((1e-5, 1e-6), None),
+    # DINO: hand-made multi-crop (antialiased resized crops, affine_grid/grid_sample rotations,
+    # jitter, blur by grouped conv2d, solarize), interpolate_pos_encoding (bicubic, fractional
+    # scale_factor), MultiCropWrapper (unique_consecutive counts), weight-normed head, centering
+    # buffer, per-group lr/wd schedules, per-parameter clipping, `p.grad = None`, EMA teacher
+    "dino_selfdistill": ((1e-5, 1e-6), None),
+    # S4D sequence classifier: view_as_real/view_as_complex Parameters, complex exp and einsum,
+    # rfft/irfft(n=2L), a bidirectional kernel by flip + pad, parametrize (softplus with a
+    # right_inverse), a complex Parameter under AdamW, the recurrent step vs the convolution
+    "s4d_sequence": ((1e-5, 1e-6), None),
+    # capsule networks: 5-D broadcasting matmul / @ priors, dynamic routing with detached
+    # predictions, squash, margin loss, masked reconstruction, Variable, size_average=False
+    "capsnet_routing": ((1e-5, 1e-6), None),
+    # RWKV-4: ZeroPad2d token shift, the WKV loop in a @torch.jit.script function, L2Wrap,
+    # chunked training with detached states, torch.save/load into a jit.ScriptModule RNN whose
+    # @torch.jit.script_method mixers write the state in place, top-p sampling on .numpy()
+    "rwkv_recurrent": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

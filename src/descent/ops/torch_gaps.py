@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from .. import backend
+from ..creation_integer import float_space
 from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor
@@ -78,25 +79,10 @@ def _torch_name(dtype) -> str:
 
 
 def _linspace(lo, hi, steps: int, dtype):
-    """PyTorch's CPU linspace in `dtype`: start + step * i for the first half, end - step *
-    (steps - 1 - i) after, each a fused multiply-add (one rounding: for float32, the float64
-    result of float32 operands rounded once)."""
-    dtype = np.dtype(dtype)
-    dt = dtype.type
-    lo, hi = dt(lo), dt(hi)
-    if steps == 1:
-        return np.array([lo], dtype)
-    step = (hi - lo) / dt(steps - 1)
-    i = np.arange(steps)
-    if dtype.itemsize < 8:  # float32 products are exact in float64: one rounding there
-        a, b, st = np.float64(lo), np.float64(hi), np.float64(step)
-        out = np.where(i < steps // 2, a + st * i, b - st * (steps - 1 - i))
-        return out.astype(dtype)
-    # float64: the fused multiply-add in exact rational arithmetic, rounded once
-    a, b, st = Fraction(float(lo)), Fraction(float(hi)), Fraction(float(step))
-    half = steps // 2
-    return np.array([float(a + st * k) if k < half else float(b - st * (steps - 1 - k))
-                     for k in range(steps)], dtype)  # fmt: skip
+    """PyTorch's CPU linspace in `dtype` (creation_integer.float_space, which
+    descent.linspace computes with too): start + step * i for the first half, end - step *
+    (steps - 1 - i) after, each a fused multiply-add."""
+    return float_space(float(lo), float(hi), int(steps), np.dtype(dtype))
 
 
 def histogram(input, bins=100, *, range=None, weight=None, density: bool = False):

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ... import backend
+from ...creation_integer import float_space
 from ...errors import DescentError
 from ...opmath import is_reduced
 from ...ops import shape as _shape
@@ -508,14 +509,20 @@ def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
                          f"{size}")  # fmt: skip
     n, spatial = size[0], size[2:]
 
+    dt = np.dtype(t._data.dtype)
+
     def axis(m):
-        if align_corners:
-            return np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
-        return (np.arange(m) * 2.0 + 1.0) / m - 1.0
+        # PyTorch's linspace_from_neg_one in theta's dtype: linspace(-1, 1, m) (its kernel,
+        # value for value), then * (m - 1) / m without align_corners; a grid one ulp off moves
+        # grid_sample's floor at pixel centres, and with it the gradient
+        if m <= 1:
+            return np.zeros(1, dt)
+        r = float_space(-1.0, 1.0, m, dt)
+        return r if align_corners else r * dt.type(m - 1) / dt.type(m)
 
     # Coordinate arrays over the output's axes, first axis outermost; the grid lists x first
     mesh = np.meshgrid(*[axis(m) for m in spatial], indexing="ij")
     base = np.stack([*mesh[::-1], np.ones_like(mesh[0])], axis=-1).reshape(1, -1, nd + 1)
     xp = backend.get_array_module(t._data)
-    base_t = Tensor._wrap(xp.asarray(base.astype(t._data.dtype)))
+    base_t = Tensor._wrap(xp.asarray(base.astype(dt)))
     return (base_t @ _shape.swapaxes(t, 1, 2)).reshape(n, *spatial, nd)
