@@ -106,6 +106,7 @@ class GraphModule(nn.Module):
         else:
             raise RuntimeError("Unsupported type " + str(root) + " passed for root!")
         self._tracer_cls = graph._tracer_cls
+        self.meta: dict[str, Any] = {}  # free for passes, as torch's GraphModule.meta
         self.graph = graph  # generates and compiles forward
 
     # -- the graph and its code ------------------------------------------------------------
@@ -239,6 +240,7 @@ class GraphModule(nn.Module):
                    if n.op in ("get_attr", "call_module")}  # fmt: skip
         new = GraphModule(targets, graph, type(self).__name__)
         new.training = self.training
+        new.meta = copy.deepcopy(self.meta, memo)
         memo[id(self)] = new
         return new
 
