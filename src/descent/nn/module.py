@@ -30,6 +30,7 @@ from .buffer import Buffer
 from .module_extras import ModuleExtras
 from .module_hooks import GLOBAL as _GLOBAL_HOOKS
 from .module_hooks import hooked_call
+from .module_protocol import ModuleProtocol, conversion
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -123,7 +124,7 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     return device, dtype
 
 
-class Module(ModuleExtras):
+class Module(ModuleExtras, ModuleProtocol):
     """Base class of all layers and models.
 
     Subclasses call `super().__init__()` first, assign Parameters, buffers and child Modules as
@@ -474,33 +475,6 @@ class Module(ModuleExtras):
                 p.grad = Tensor._wrap(backend.get_array_module(g._data).zeros_like(g._data))
 
     # -- device and dtype ------------------------------------------------------------------
-    def _convert(self, device: str | None, dtype) -> Module:
-        """Move/cast every parameter, gradient and buffer IN PLACE (object identity is kept).
-
-        Keeping the Parameter objects means an optimizer built before `to()` still updates the
-        moved tensors. Only floating tensors change dtype; integer buffers keep theirs.
-        """
-        seen: set[int] = set()
-        for mod in self.modules():
-            tensors = [t for t in mod._parameters.values() if t is not None]
-            tensors += [t for t in mod._buffers.values() if t is not None]
-            for t in tensors:
-                if id(t) in seen:
-                    continue
-                seen.add(id(t))
-                for holder in (t, t.grad):
-                    if holder is None:
-                        continue
-                    arr = holder._data
-                    if dtype is not None and arr.dtype.kind in "fV" and arr.dtype != dtype:
-                        arr = arr.astype(dtype)
-                    if device is not None:
-                        arr = backend.to_device(arr, device)
-                    if arr is not holder._data:
-                        holder._data = arr
-                        holder._version += 1
-        return self
-
     def to(self, *args, **kwargs) -> Module:
         """Move and/or cast parameters and buffers in place; returns self.
 
@@ -514,7 +488,8 @@ class Module(ModuleExtras):
         kwargs = dict(kwargs)
         memory_format = kwargs.pop("memory_format", None)
         device, dtype = _parse_to_args(args, kwargs)
-        self._convert(device, dtype)
+        # every parameter, gradient and buffer, in place, through _apply (module_protocol.py)
+        self._apply(conversion(device, dtype))
         if memory_format is not None:
             # as PyTorch: 4-D (channels_last) or 5-D (channels_last_3d) parameters and buffers
             # are laid out anew in place; optimizers keep the layout (optim/optimizer.py)
@@ -563,6 +538,9 @@ class Module(ModuleExtras):
             keep_vars: return the Parameter objects themselves instead of detached tensors.
         """
         out: Any = OrderedDict() if destination is None else destination
+        metadata = getattr(out, "_metadata", None)
+        if metadata is None and destination is None:
+            metadata = out._metadata = OrderedDict()  # read back by load_state_dict
         pending: list = []  # (head, module) whose post-hooks wait for their subtree
         for mod_prefix, mod in self.named_modules(remove_duplicate=False):
             head = prefix + (f"{mod_prefix}." if mod_prefix else "")
@@ -570,15 +548,9 @@ class Module(ModuleExtras):
                 _state_dict_post(*pending.pop(), out)
             for hook in mod._state_dict_pre_hooks.values():
                 hook(mod, head, keep_vars)
-            for name, p in mod._parameters.items():
-                if p is not None:
-                    # Tensor._wrap(p.data): detached, sharing memory (PyTorch's p.detach()).
-                    out[head + name] = p if keep_vars else Tensor._wrap(p._data)
-            for name, b in mod._buffers.items():
-                if b is not None and name not in mod._non_persistent_buffers:
-                    out[head + name] = b if keep_vars else Tensor._wrap(b._data)
-            if mod._has_extra_state():
-                out[head + "_extra_state"] = mod.get_extra_state()
+            if metadata is not None:  # PyTorch's per-module format versions
+                metadata[head[:-1]] = {"version": mod._version}
+            mod._save_to_state_dict(out, head, keep_vars)  # an override runs here
             if mod._state_dict_hooks:
                 pending.append((head, mod))
         while pending:

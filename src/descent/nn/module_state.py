@@ -95,14 +95,128 @@ def _needs_copy(module) -> tuple[bool, bool]:
     return hooks, norms
 
 
+def check_value(key: str, registry: str, target, value, assign: bool):
+    """(the value as an array, None) when `value` may be loaded into `target` under `key`,
+    else (None, PyTorch's message). Warns for a non-meta value into a meta target (a no-op)."""
+    arr = value._data if isinstance(value, Tensor) else value
+    if not backend.is_cupy_array(arr) and not backend.is_meta(arr):
+        arr = np.asarray(arr)
+    if arr.ndim == 1 and arr.shape[0] == 1 and target.ndim == 0:
+        arr = arr.reshape(())  # PyTorch 0.3 checkpoints saved scalars as (1,): as PyTorch
+    if tuple(arr.shape) != tuple(target.shape):
+        return None, (
+            f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
+            f"from checkpoint, the shape in current model is {tuple(target.shape)}."
+        )
+    if assign:
+        # assign=True keeps the value's own dtype (PyTorch's rule: the state dict's tensor
+        # replaces the module's; only a Parameter's requires_grad is kept), so no cast
+        # check; a Parameter that requires grad still needs a floating or complex value.
+        if registry == "_parameters" and target.requires_grad and arr.dtype.kind not in "fcV":
+            return None, (
+                f"assigning the parameter {key}: a {arr.dtype} value cannot require "
+                f"gradients (only floating point and complex tensors can); call "
+                f"requires_grad_(False) on it first."
+            )
+    elif backend.is_meta(arr) and not target.is_meta:  # PyTorch's error: no data
+        return None, (
+            f'While copying the parameter named "{key}", whose dimensions in the model are '
+            f"{target.shape} and whose dimensions in the checkpoint are {target.shape}, an "
+            f"exception occurred : ('{NO_DATA}',)."
+        )
+    elif target.is_meta and not backend.is_meta(arr):  # PyTorch's warning: a no-op
+        warnings.warn(
+            f"for {key}: copying from a non-meta parameter in the checkpoint to a meta "
+            "parameter in the current model, which is a no-op. (Did you mean to pass "
+            "`assign=True` to assign items in the state dictionary to their corresponding "
+            "key in the module instead of copying them in place?)",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif not np.can_cast(arr.dtype, target.dtype, "same_kind"):
+        return None, (
+            f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
+            f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
+        )
+    return arr, None
+
+
+def load_value(owner, registry: str, name: str, target, arr, assign: bool) -> None:
+    """Copy `arr` into `target` (or, with assign, make it owner's tensor `name`); under
+    no_grad."""
+    from .parameter import Parameter  # noqa: PLC0415
+
+    if assign:
+        # the value's dtype and device, as PyTorch's assign=True (a meta model gets the
+        # checkpoint's tensors: the deferred-initialisation idiom)
+        new = Tensor._wrap(arr)
+        if registry == "_parameters":
+            new = Parameter(new, requires_grad=target.requires_grad)
+        getattr(owner, registry)[name] = new
+        return
+    target._data[...] = backend.to_device(arr, target.device)  # cast to target's dtype here
+    # An in-place change: a graph that saved this tensor must notice it at backward.
+    target._version += 1
+
+
+def _overrides_load(module) -> bool:
+    """Whether a module of the tree overrides _load_from_state_dict outside descent (a
+    library's or the user's class): then PyTorch's per-module protocol runs."""
+    from .module_protocol import ModuleProtocol  # noqa: PLC0415
+
+    base = ModuleProtocol._load_from_state_dict
+    for m in module.modules():
+        fn = type(m)._load_from_state_dict
+        if fn is not base and not getattr(fn, "__module__", "").startswith("descent."):
+            return True
+    return False
+
+
+def _load_per_module(module, state_dict, strict: bool, assign: bool):
+    """PyTorch's load_state_dict: each module's _load_from_state_dict (named_modules order,
+    strict=True so every module reports its keys), the post-hooks, then the strict check."""
+    from .module import IncompatibleKeys  # noqa: PLC0415
+
+    missing: list[str] = []
+    unexpected: list[str] = []
+    errors: list[str] = []
+    metadata = getattr(state_dict, "_metadata", None)
+    state_dict = OrderedDict(state_dict)  # overrides and hooks edit a copy, as in PyTorch
+    if metadata is not None:
+        state_dict._metadata = metadata  # type: ignore[attr-defined]
+    for mod_prefix, mod in module.named_modules(remove_duplicate=False):
+        head = f"{mod_prefix}." if mod_prefix else ""
+        local = dict(metadata.get(mod_prefix, {})) if metadata is not None else {}
+        if assign:
+            local["assign_to_params_buffers"] = True
+        mod._load_from_state_dict(state_dict, head, local, True, missing, unexpected, errors)
+    result = IncompatibleKeys(missing, unexpected)
+    for mod in module.modules():
+        for hook in list(mod._load_state_dict_post_hooks.values()):
+            if hook(mod, result) is not None:
+                raise RuntimeError("load_state_dict post-hook must return None (edit "
+                                   "incompatible_keys in place)")  # fmt: skip
+    if strict:
+        if unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + _quote(unexpected) + ". ")
+        if missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ". ")
+    if errors:
+        raise RuntimeError(
+            f"Error(s) in loading state_dict for {type(module).__name__}:\n\t" + "\n\t".join(errors)
+        )
+    return result
+
+
 def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign: bool):
     from .module import IncompatibleKeys  # noqa: PLC0415
-    from .parameter import Parameter  # noqa: PLC0415
 
     if not isinstance(state_dict, Mapping):
         raise TypeError(
             f"load_state_dict expects a mapping of name -> tensor, got {type(state_dict).__name__}"
         )
+    if _overrides_load(module):
+        return _load_per_module(module, state_dict, strict, assign)
     missing: list[str] = []
     unexpected: list[str] = []
     problems: list[str] = []
@@ -123,49 +237,9 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
     for key, (owner, registry, name, target) in targets.items():
         if key not in state_dict:
             continue
-        value = state_dict[key]
-        arr = value._data if isinstance(value, Tensor) else value
-        if not backend.is_cupy_array(arr) and not backend.is_meta(arr):
-            arr = np.asarray(arr)
-        if tuple(arr.shape) != tuple(target.shape):
-            problems.append(
-                f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
-                f"from checkpoint, the shape in current model is {tuple(target.shape)}."
-            )
-            continue
-        if assign:
-            # assign=True keeps the value's own dtype (PyTorch's rule: the state dict's tensor
-            # replaces the module's; only a Parameter's requires_grad is kept), so no cast
-            # check; a Parameter that requires grad still needs a floating or complex value.
-            if (registry == "_parameters" and target.requires_grad
-                    and arr.dtype.kind not in "fcV"):  # fmt: skip
-                problems.append(
-                    f"assigning the parameter {key}: a {arr.dtype} value cannot require "
-                    f"gradients (only floating point and complex tensors can); call "
-                    f"requires_grad_(False) on it first."
-                )
-                continue
-        elif backend.is_meta(arr) and not target.is_meta:  # PyTorch's error: no data
-            problems.append(
-                f'While copying the parameter named "{key}", whose dimensions in the model are '
-                f"{target.shape} and whose dimensions in the checkpoint are {target.shape}, an "
-                f"exception occurred : ('{NO_DATA}',)."
-            )
-            continue
-        elif target.is_meta and not backend.is_meta(arr):  # PyTorch's warning: a no-op
-            warnings.warn(
-                f"for {key}: copying from a non-meta parameter in the checkpoint to a meta "
-                "parameter in the current model, which is a no-op. (Did you mean to pass "
-                "`assign=True` to assign items in the state dictionary to their corresponding "
-                "key in the module instead of copying them in place?)",
-                UserWarning,
-                stacklevel=3,
-            )
-        elif not np.can_cast(arr.dtype, target.dtype, "same_kind"):
-            problems.append(
-                f"dtype mismatch for {key}: cannot convert {arr.dtype} from checkpoint to "
-                f"{target.dtype} in current model (only 'same_kind' casts are allowed)."
-            )
+        arr, problem = check_value(key, registry, target, state_dict[key], assign)
+        if problem is not None:
+            problems.append(problem)
             continue
         plan.append((owner, registry, name, target, arr))
     post = any(m._load_state_dict_post_hooks for m in module.modules())
@@ -173,9 +247,9 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
     def key_errors() -> list[str]:
         out = []
         if strict and unexpected:
-            out.append("Unexpected key(s) in state_dict: " + _quote(unexpected) + ".")
+            out.append("Unexpected key(s) in state_dict: " + _quote(unexpected) + ". ")
         if strict and missing:
-            out.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ".")
+            out.insert(0, "Missing key(s) in state_dict: " + _quote(missing) + ". ")
         return out
 
     def fail(msgs: list[str]):
@@ -188,18 +262,7 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
         fail(early)
     with no_grad():
         for owner, registry, name, target, arr in plan:
-            if assign:
-                # the value's dtype and device, as PyTorch's assign=True (a meta model gets
-                # the checkpoint's tensors: the deferred-initialisation idiom)
-                new = Tensor._wrap(arr)
-                if registry == "_parameters":
-                    new = Parameter(new, requires_grad=target.requires_grad)
-                getattr(owner, registry)[name] = new
-                continue
-            src = backend.to_device(arr, target.device)
-            target._data[...] = src  # NumPy/CuPy cast to the target's dtype here
-            # An in-place change: a graph that saved this tensor must notice it at backward.
-            target._version += 1
+            load_value(owner, registry, name, target, arr, assign)
     for key, mod in extra.items():
         if key in state_dict:
             mod.set_extra_state(state_dict[key])

@@ -129,8 +129,26 @@ class RMSNorm(Module):
 
 class _NormBase(Module):
     """The common base of batch and instance normalisation, as torch.nn.modules.batchnorm's
-    (code that finds every such layer tests `isinstance(m, _NormBase)`); no behaviour of its own.
-    """
+    (code that finds every such layer tests `isinstance(m, _NormBase)`). Its state-dict format
+    is version 2 (num_batches_tracked), as PyTorch's."""
+
+    _version = 2
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:  # fmt: skip
+        """PyTorch's rule for checkpoints older than version 2 (no num_batches_tracked): the
+        key is filled with the current count (0 when there is none), then the usual load.
+        (descent's own load path does the same in module_state._fill_num_batches_tracked;
+        this is the per-module form, for subclasses that override and call super().)"""
+        version = local_metadata.get("version")
+        if (version is None or version < 2) and getattr(self, "track_running_stats", False):
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                count = getattr(self, "num_batches_tracked", None)
+                state_dict[key] = count if count is not None and not count.is_meta else \
+                    np.zeros((), np.int64)  # fmt: skip
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)  # fmt: skip
 
 
 class _BatchNorm(_NormBase):
