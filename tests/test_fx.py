@@ -606,3 +606,20 @@ def test_functions_imported_by_helpers_in_other_modules():
     assert vars(dmod)["relu"] is ds.relu  # the helper's globals are put back
     assert sys.getprofile() is profile_before  # the tracer's profile hook is gone
     np.testing.assert_array_equal(dgm(ds.tensor([-1.0, 2.0])).numpy(), [1.0, 5.0])
+
+
+def test_assigning_a_target_matches_torch():
+    def fn(lib):
+        return lambda x, y: lib.add(lib.cat([x, y]), 1)
+
+    out = []
+    for lib in (torch, ds):
+        gm = lib.fx.symbolic_trace(fn(lib))
+        for node in gm.graph.nodes:
+            if node.op == "call_function" and node.target is lib.add:
+                node.target = lib.mul  # the FX tutorial's "replace one op"
+        gm.recompile()
+        out.append((_norm(str(gm.graph)), _norm(gm.code)))
+    assert out[0] == out[1] and "descent.mul" in out[1][1]
+    x = ds.tensor([1.0, 3.0])
+    assert gm(x, x).tolist() == [1.0, 3.0, 1.0, 3.0]  # (x ++ x) * 1, not + 1

@@ -80,7 +80,7 @@ class Node:
         self.graph = graph
         self.name = name
         self.op = op
-        self.target = target
+        self._target = target
         self._input_nodes: dict[Node, None] = {}
         self.users: dict[Node, None] = {}
         self.type = return_type
@@ -95,6 +95,16 @@ class Node:
         self._args: tuple = ()
         self._kwargs: dict = immutable_dict()
         self._update_args_kwargs(args, kwargs)
+
+    @property
+    def target(self) -> Target:
+        """What the node calls or reads (see `Target`); assignable (`node.target = descent.mul`)."""
+        return self._target
+
+    @target.setter
+    def target(self, value: Target) -> None:
+        self._target = value
+        self._public_path = None  # the name it was traced by belongs to the old target
 
     # -- list links ------------------------------------------------------------------------
     @property
