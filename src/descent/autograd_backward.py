@@ -257,7 +257,15 @@ def _run_backward(
         else:
             leaf.grad = new_tensor(leaf.grad._data + g)
     if _post_accumulate_hooks and accumulate:  # Tensor.register_post_accumulate_grad_hook
-        run_post_accumulate_hooks(tuple(leaf_grads))
+        # PyTorch's engine runs hooks with grad mode = create_graph: an optimizer step in the
+        # hook (p.add_(p.grad, alpha=-lr), its docstring's example) writes the leaf in place
+        # unrecorded instead of raising the leaf in-place error.
+        prev_mode = _state.enabled
+        _state.enabled = create_graph
+        try:
+            run_post_accumulate_hooks(tuple(leaf_grads))
+        finally:
+            _state.enabled = prev_mode
     return captured
 
 

@@ -205,6 +205,17 @@ class _Capsule:
         return (1, 0)  # kDLCPU: descent's to_dlpack exports NumPy (CPU) memory
 
 
+class _WritableView:
+    """The memory of a read-only array as a writable one (NumPy's __array_interface__ with
+    the read-only flag off); holds the array, so the exporter's memory stays alive."""
+
+    def __init__(self, arr) -> None:
+        self._keep = arr
+        iface = dict(arr.__array_interface__)
+        iface["data"] = (iface["data"][0], False)
+        self.__array_interface__ = iface
+
+
 def from_dlpack(ext_tensor) -> Tensor:
     """A tensor sharing memory with any DLPack exporter (a NumPy, CuPy or JAX array, a torch
     tensor on the CPU, a descent tensor), as torch.from_dlpack: CPU memory becomes a NumPy
@@ -212,7 +223,10 @@ def from_dlpack(ext_tensor) -> Tensor:
     if isinstance(ext_tensor, Tensor):
         return Tensor._wrap(ext_tensor._data)
     if type(ext_tensor).__name__ == "PyCapsule":  # torch.utils.dlpack.to_dlpack's capsule
-        ext_tensor = _Capsule(ext_tensor)
+        # A legacy capsule carries no read-only flag and NumPy marks its array read-only;
+        # PyTorch writes through it (its docstring shares memory between three tensors).
+        arr = np.from_dlpack(_Capsule(ext_tensor))
+        return Tensor._wrap(arr if arr.flags.writeable else np.asarray(_WritableView(arr)))
     has_device = hasattr(ext_tensor, "__dlpack_device__")
     device_type = ext_tensor.__dlpack_device__()[0] if has_device else 1
     if device_type == 1:  # kDLCPU
@@ -249,7 +263,7 @@ def ones(*shape, size=None, dtype=None, layout=None, requires_grad=False, device
 
 
 def empty(*shape, size=None, dtype=None, layout=None, requires_grad=False, device=None,
-          out=None) -> Tensor:  # fmt: skip
+          out=None, memory_format=None, pin_memory=False) -> Tensor:  # fmt: skip
     if layout is not None and _sparse_layout(layout, "empty"):  # PyTorch's empty sparse tensor
         return _empty_sparse(_shape(shape if size is None else (size,)), dtype, requires_grad,
                              device)  # fmt: skip
@@ -257,7 +271,22 @@ def empty(*shape, size=None, dtype=None, layout=None, requires_grad=False, devic
         kw = dict(size=size, dtype=dtype, requires_grad=requires_grad, device=device)
         return creation_out(empty, shape, kw, out, "empty")
     arr = _xp(device).empty(_shape(shape if size is None else (size,)), dtype=_float_dtype(dtype))
+    if memory_format is not None:
+        arr = _empty_as(arr, memory_layout.format_name(memory_format))
     return _finish(arr, dtype, requires_grad, None)
+
+
+def _empty_as(arr, name: str):
+    """empty's memory_format=: channels_last(_3d) strides, as torch.empty's."""
+    if name == "preserve_format":  # nothing to preserve: PyTorch refuses it too
+        raise DescentError(
+            "empty: unsupported memory format preserve_format (give "
+            "contiguous_format, channels_last or channels_last_3d)"
+        )
+    if name != "contiguous_format":
+        memory_layout.check_rank(arr, name)
+        arr = memory_layout.copy_as(arr, name)
+    return arr
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False, device=None, *, layout=None

@@ -14,6 +14,7 @@ import numpy as np
 from . import backend
 from .creation import _fill_inplace, _rng, tensor, zeros
 from .ops._common import as_tensor, shape_arg
+from .ops.gaps_tensor_strided import as_strided_
 from .tensor import Tensor
 from .tensor_methods import _ops, register_ops
 
@@ -22,15 +23,23 @@ __all__ = ["empty_permuted", "empty_strided"]
 
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None,
                   requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
-    """A zero-filled tensor of shape `size` (torch.empty_strided: PyTorch leaves it
-    uninitialised; descent's arrays are C-contiguous, so `stride` is checked for length and
-    otherwise ignored)."""
+    """A zero-filled tensor of shape `size` with PyTorch's element strides `stride`
+    (torch.empty_strided, which leaves it uninitialised): a view of a fresh buffer just large
+    enough for the strided positions, so `stride()` and `is_contiguous()` answer as PyTorch's
+    (`empty_strided((2, 3), (1, 2))` is column-major)."""
     size = tuple(shape_arg(tuple(size)))
-    if len(tuple(stride)) != len(size):
+    stride = tuple(int(s) for s in stride)
+    if len(stride) != len(size):
         raise RuntimeError(
-            f"empty_strided: mismatch in length of strides and shape: {size} and {tuple(stride)}"
+            f"empty_strided: mismatch in length of strides and shape: {size} and {stride}"
         )
-    return zeros(size, dtype=dtype, device=device, requires_grad=requires_grad)
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"empty_strided: strides must be non-negative, got {stride}")
+    # The storage PyTorch allocates: one past the furthest element (0 for an empty tensor).
+    n = 0 if 0 in size else 1 + sum((d - 1) * s for d, s in zip(size, stride))
+    out = zeros((n,), dtype=dtype, device=device)
+    as_strided_(out, size, stride, 0)
+    return out.requires_grad_() if requires_grad else out
 
 
 def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None,

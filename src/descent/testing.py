@@ -28,6 +28,9 @@ _TOLERANCES = {  # dtype name -> (rtol, atol), torch.testing's defaults
     "bfloat16": (1.6e-2, 1e-5),
     "float32": (1.3e-6, 1e-5),
     "float64": (1e-7, 1e-7),
+    # complex dtypes take their real component's tolerances (torch.testing's table)
+    "complex64": (1.3e-6, 1e-5),
+    "complex128": (1e-7, 1e-7),
 }
 
 

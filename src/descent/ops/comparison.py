@@ -172,14 +172,28 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
         raise DescentError(f"isclose: {name} must be greater than or equal to zero, got {v}")
     ta = as_tensor(a)
     tb = as_tensor(b, ta)
+    _check_shapes("isclose", ta, tb)
     xp = backend.get_array_module(ta._data, tb._data)
     return Tensor._wrap(xp.isclose(ta._data, tb._data, rtol, atol, equal_nan))
+
+
+def _check_shapes(name, ta, tb) -> None:
+    """descent's broadcast error (a RuntimeError, as PyTorch's) instead of NumPy's ValueError."""
+    if ta.shape != tb.shape:
+        try:
+            np.broadcast_shapes(ta._data.shape, tb._data.shape)
+        except ValueError:
+            raise DescentError(
+                f"{name}: shapes {tuple(ta.shape)} and {tuple(tb.shape)} cannot be broadcast "
+                "together (trailing dimensions must be equal or 1)"
+            ) from None
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
     """torch.allclose: |a - b| <= atol + rtol |b| everywhere (nan equal to nan with equal_nan)."""
     a = as_tensor(a)
     b = as_tensor(b)
+    _check_shapes("allclose", a, b)
     # A Python bool (PyTorch's allclose returns one too): the arrays are compared on the host.
     return bool(np.allclose(backend.as_numpy(a._data), backend.as_numpy(b._data), rtol, atol,
                             equal_nan=bool(equal_nan)))  # fmt: skip

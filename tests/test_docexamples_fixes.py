@@ -1,0 +1,180 @@
+"""Fixes found by running PyTorch's docstring examples on descent (tests/docexamples_harness.py),
+each checked against torch 2.13 directly."""
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+
+def _raises(fn):
+    """The exception class fn raises, or None."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - the class is the result
+        return e
+    return None
+
+
+# ---- testing.assert_close: complex tolerances (torch.fft.fft2's example) ----
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_assert_close_complex_default_tolerances(dtype):
+    """torch.testing's defaults for complex64/complex128 are float32's/float64's; descent
+    compared complex tensors exactly, so fft2(x) vs two 1-d ffts failed."""
+    rng = np.random.default_rng(0)
+    base = (rng.standard_normal(20) + 1j * rng.standard_normal(20)).astype(dtype)
+    scale = 1e-6 if dtype == "complex64" else 1e-8
+    for rel in (0.3, 1.0, 3.0, 30.0):  # relative perturbations around the tolerance
+        other = base * (1 + rel * scale)
+        t = _raises(lambda o=other: torch.testing.assert_close(torch.tensor(base), torch.tensor(o)))
+        d = _raises(
+            lambda o=other: descent.testing.assert_close(descent.tensor(base), descent.tensor(o))
+        )
+        assert (t is None) == (d is None), (rel, t, d)
+        if t is not None:
+            assert isinstance(d, AssertionError)
+
+
+def test_fft2_separable_check_passes():
+    x = np.random.default_rng(1).random((10, 10)).astype(np.complex64)
+    dx = descent.tensor(x)
+    fft2 = descent.fft.fft2(dx)
+    two = descent.fft.fft(descent.fft.fft(dx, dim=0), dim=1)
+    descent.testing.assert_close(fft2, two, check_stride=False)
+    np.testing.assert_allclose(
+        fft2.numpy(), torch.fft.fft2(torch.tensor(x)).numpy(), rtol=1e-5, atol=1e-5
+    )
+
+
+# ---- torch.empty(memory_format=) and empty_strided's strides ----
+
+
+@pytest.mark.parametrize(
+    "shape, fmt",
+    [
+        ((2, 3, 5, 7), "channels_last"),
+        ((2, 3, 4, 5, 6), "channels_last_3d"),
+        ((2, 3), "contiguous_format"),
+        ((1, 3, 1, 2), "channels_last"),
+    ],
+)
+def test_empty_memory_format(shape, fmt):
+    t = torch.empty(shape, memory_format=getattr(torch, fmt))
+    d = descent.empty(shape, memory_format=getattr(descent, fmt))
+    assert d.stride() == t.stride() and tuple(d.shape) == tuple(t.shape)
+    assert d.dtype == descent.float32
+    if len(shape) == 4:
+        assert d.dim_order() == t.dim_order()
+        assert d.is_contiguous(memory_format=descent.channels_last) == t.is_contiguous(
+            memory_format=torch.channels_last
+        )
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "preserve_format"])
+def test_empty_memory_format_errors(fmt):
+    t = _raises(lambda: torch.empty(2, 3, memory_format=getattr(torch, fmt)))
+    d = _raises(lambda: descent.empty(2, 3, memory_format=getattr(descent, fmt)))
+    assert isinstance(t, RuntimeError) and isinstance(d, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    "size, stride",
+    [
+        ((2, 3), (1, 2)),
+        ((2, 3), (3, 1)),
+        ((2, 0), (1, 2)),
+        ((2, 3), (0, 1)),
+        ((), ()),
+        ((3, 1, 2), (1, 7, 3)),
+    ],
+)
+def test_empty_strided_strides(size, stride):
+    """empty_strided ignored `stride` (its docstring's a.stride() gave (3, 1) for (1, 2))."""
+    t = torch.empty_strided(size, stride)
+    d = descent.empty_strided(size, stride)
+    assert d.stride() == t.stride()
+    assert tuple(d.shape) == tuple(t.shape)
+    assert d.is_contiguous() == t.is_contiguous()
+
+
+def test_empty_strided_values_and_gradient():
+    d = descent.empty_strided((2, 3), (1, 2), dtype=descent.float64, requires_grad=True)
+    assert d.dtype == descent.float64 and d.is_leaf
+    w = descent.tensor(np.arange(6.0).reshape(2, 3))
+    (d * w).sum().backward()
+    np.testing.assert_array_equal(d.grad.numpy(), w.numpy())
+    e = descent.empty_strided((2, 3), (1, 2))
+    e.fill_(1.0)
+    e[0, 1] = 5.0  # its own element only: the positions do not overlap
+    np.testing.assert_array_equal(e.numpy(), [[1, 5, 1], [1, 1, 1]])
+    assert _raises(lambda: descent.empty_strided((2, 3), (1,))) is not None
+    assert isinstance(_raises(lambda: torch.empty_strided((2, 3), (1,))), RuntimeError)
+
+
+# ---- isclose / allclose: PyTorch's RuntimeError for shapes that do not broadcast ----
+
+
+@pytest.mark.parametrize("name", ["isclose", "allclose"])
+def test_close_broadcast_error_type(name):
+    """torch.qr's example compares a (3, 4, 4) product with eye(5): NumPy's ValueError leaked."""
+    t = _raises(lambda: getattr(torch, name)(torch.ones(3, 4, 4), torch.eye(5)))
+    d = _raises(lambda: getattr(descent, name)(descent.ones(3, 4, 4), descent.eye(5)))
+    assert isinstance(t, RuntimeError) and isinstance(d, RuntimeError), (t, d)
+    assert "(3, 4, 4)" in str(d) and "(5, 5)" in str(d)
+    dm = _raises(lambda: getattr(descent.ones(3, 4, 4), name)(descent.eye(5)))
+    assert isinstance(dm, RuntimeError)
+    # broadcasting shapes still compare
+    assert bool(
+        getattr(descent, name)(descent.ones(3, 1), descent.ones(4)).all()
+        if name == "isclose"
+        else descent.allclose(descent.ones(3, 1), descent.ones(4))
+    )
+
+
+# ---- register_post_accumulate_grad_hook: hooks run with grad mode = create_graph ----
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_post_accumulate_hook_grad_mode(create_graph):
+    """The docstring's SGD step in the hook (p.add_(p.grad, alpha=-lr)) raised descent's
+    leaf in-place error: PyTorch's engine runs hooks with grad mode = create_graph."""
+    modes = {}
+    for lib in (torch, descent):
+        v = lib.tensor([0.0, 0.0, 0.0], requires_grad=True)
+        seen = []
+
+        def hook(p, lib=lib, seen=seen):
+            seen.append(lib.is_grad_enabled())
+            if not create_graph:
+                p.add_(p.grad, alpha=-0.01)
+
+        v.register_post_accumulate_grad_hook(hook)
+        (v * lib.tensor([1.0, 2.0, 3.0])).sum().backward(create_graph=create_graph)
+        modes[lib.__name__] = (seen, v.detach().numpy().copy(), lib.is_grad_enabled())
+    assert modes["descent"][0] == modes["torch"][0] == [create_graph]
+    np.testing.assert_allclose(modes["descent"][1], modes["torch"][1])
+    assert modes["descent"][2] is True  # grad mode restored after backward
+
+
+# ---- from_dlpack of a legacy capsule shares writable memory ----
+
+
+def test_from_dlpack_capsule_writable_and_shared():
+    """torch.from_dlpack's docstring writes through a tensor made from a capsule; NumPy marks
+    the array of a legacy capsule read-only, so descent's write raised."""
+    for lib in (torch, descent):
+        t = lib.arange(4)
+        t2 = lib.from_dlpack(t)
+        t2[:2] = -1
+        t3 = lib.from_dlpack(lib.utils.dlpack.to_dlpack(t))
+        t3[0] = -9
+        assert t.tolist() == t2.tolist() == t3.tolist() == [-9, -1, 2, 3], lib.__name__
+    x = descent.tensor(np.arange(12.0).reshape(3, 4)).t()  # a transposed (strided) view
+    y = descent.from_dlpack(descent.utils.dlpack.to_dlpack(x))
+    assert y.stride() == x.stride() and bool((y == x).all())
+    y[0, 0] = 100.0
+    assert float(x[0, 0]) == 100.0
