@@ -623,3 +623,15 @@ def test_assigning_a_target_matches_torch():
     assert out[0] == out[1] and "descent.mul" in out[1][1]
     x = ds.tensor([1.0, 3.0])
     assert gm(x, x).tolist() == [1.0, 3.0, 1.0, 3.0]  # (x ++ x) * 1, not + 1
+
+
+def test_names_of_hand_made_nodes_match_torch():
+    out = []
+    for lib, fn in ((torch, torch.concatenate), (ds, ds.concatenate), (torch, torch.cat),
+                    (ds, ds.cat)):  # fmt: skip
+        g = lib.fx.Graph()
+        x = g.placeholder("x")
+        g.output(g.call_function(fn, ([x, x],)))
+        out.append(_norm(str(g)))
+    # torch's cat and concatenate are two functions, descent's one: both print as descent.cat
+    assert out[3] == out[2] and out[1] == out[2]

@@ -47,7 +47,10 @@ def public_callables() -> list[tuple[types.ModuleType, str, object, str]]:
         for prefix, path in NAMESPACES:
             module = importlib.import_module(path)
             for name, obj in list(vars(module).items()):
-                if name.startswith("__") or not is_wrappable(obj):
+                # private names only at the top level (descent._assert is torch._assert); a
+                # submodule's are its own imports (descent.fft's as_tensor helper)
+                private = name.startswith("__") or (name.startswith("_") and prefix != "descent")
+                if private or not is_wrappable(obj):
                     continue
                 if getattr(obj, "__fx_wrapper_of__", None) is not None:
                     continue  # a tracer is running (nested trace): never record a wrapper
@@ -56,6 +59,16 @@ def public_callables() -> list[tuple[types.ModuleType, str, object, str]]:
                 table.setdefault(id(obj), (public, obj))
         _entries, _table = entries, table
     return _entries
+
+
+def public_name(func) -> str | None:
+    """The last component of `func`'s public path (`cat` for descent.concatenate's object,
+    which descent.cat also names), or None for a function outside descent's namespaces."""
+    public_callables()
+    entry = _table.get(id(func))  # type: ignore[union-attr]
+    if entry is not None and entry[1] is func:
+        return entry[0].rsplit(".", 1)[1]
+    return None
 
 
 def qualified_name(func) -> str:

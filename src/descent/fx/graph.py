@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from ._names import public_name
 from .codegen import PythonCode, gen_python_code
 from .node import Argument, Node, Target, _illegal_names, map_arg
 
@@ -203,7 +204,7 @@ class Graph:
 
     def _target_to_str(self, target: Target) -> str:
         if callable(target):
-            op = target.__name__
+            op = public_name(target) or target.__name__  # `cat`, as torch's torch.cat
         else:
             op = target
             if _is_magic(op):
