@@ -73,6 +73,7 @@ class Interpreter:
 
     def run_node(self, n: Node) -> Any:
         """Fetch `n`'s argument values and call the method named by its opcode."""
+        self.current_node = n  # what the opcode methods below are running (torch's name)
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         return getattr(self, n.op)(n.target, args, kwargs)
 
@@ -161,7 +162,14 @@ class Transformer(Interpreter):
         return self.tracer.call_module(submod, submod.forward, args, kwargs)
 
     def call_function(self, target, args: tuple, kwargs: dict) -> Any:
-        return self.tracer.create_proxy("call_function", target, args, kwargs)
+        # Keep the public name the original node was traced by (descent.concatenate, not its
+        # alias descent.cat) when the target is unchanged.
+        current = getattr(self, "current_node", None)
+        public = current._public_path if current is not None and current.target is target else None
+        hint = public.rsplit(".", 1)[1] if public else None
+        proxy = self.tracer.create_proxy("call_function", target, args, kwargs, name=hint)
+        proxy.node._public_path = public
+        return proxy
 
     def transform(self) -> GraphModule:
         """Run the graph through the overridden methods and return the new GraphModule."""
