@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+from ..hooks import composite
 from ..tensor import Tensor
 from . import functional as F
 from .attention import MultiheadAttention
@@ -87,6 +88,7 @@ class TransformerEncoderLayer(Module):
         self.batch_first = batch_first
         self.activation = _activation(activation)
 
+    @composite("nn.TransformerEncoderLayer")  # PyTorch's fused inference path: flop_counter
     def forward(
         self,
         src: Tensor,

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ... import creation
+from ...hooks import composite
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -141,6 +142,7 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         return out, weights
 
+    @composite("nn.MultiheadAttention")  # PyTorch's ATen products: descent.utils.flop_counter
     def forward(
         self,
         query: Tensor,
