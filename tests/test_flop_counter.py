@@ -334,3 +334,59 @@ def test_retain_graph_and_double_backward_match_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's warning about backward(create_graph=True)
         assert same(penalty)[1] == 1160
+
+
+def test_multihead_attention_and_transformer_layers_match_torch():
+    """descent's fused MultiheadAttention is counted as PyTorch's F.multi_head_attention_forward
+    (batch_first transposes, packed projections, bmm/baddbmm with weights, the uncounted flash
+    kernel without, its fused inference kernel); encoder/decoder layers per module."""
+
+    def mha(L, bf=True, bias=True, drop=0.0, train=True, frozen=False):
+        L.manual_seed(0)
+        m = L.nn.MultiheadAttention(8, 2, batch_first=bf, bias=bias, dropout=drop).train(train)
+        m.in_proj_weight.requires_grad_(not frozen)
+        return m
+
+    def call(L, make=mha, cross=False, grad=True, **kw):
+        x, kv = L.ones(2, 5, 8), L.ones(2, 3, 8)
+        m = make(L)
+        with L.set_grad_enabled(grad):
+            out = m(x, kv, kv, **kw) if cross else m(x, x, x, **kw)
+        if grad:
+            out[0].sum().backward()
+
+    cases = {
+        "self": {},
+        "cross": {"cross": True},
+        "need_weights=False": {"need_weights": False},
+        "mask": {"mask": True},
+        "sequence first": {"make": lambda L: mha(L, bf=False)},
+        "no bias, frozen in_proj": {"make": lambda L: mha(L, bias=False, frozen=True)},
+        "dropout, no weights": {"make": lambda L: mha(L, drop=0.5), "need_weights": False},
+        "eval no_grad (fused)": {"make": lambda L: mha(L, train=False), "grad": False},
+    }
+    for name, kw in cases.items():
+
+        def run(L, kw=kw):
+            kw = dict(kw)
+            if kw.pop("mask", False):
+                kw["attn_mask"] = L.ones(5, 5, dtype=L.bool).triu(1)
+            call(L, **kw)
+
+        assert counts(descent, run) == counts(torch, run), name
+    assert same(lambda L: call(L, cross=True))[1] == 8192 + 2880 + 1280
+
+    def layers(L, train=True):
+        L.manual_seed(0)
+        enc = L.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        dec = L.nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        enc.train(train)
+        x = L.ones(2, 5, 8)
+        if train:
+            dec(enc(x), L.ones(2, 3, 8)).sum().backward()
+        else:
+            with L.no_grad():
+                enc(x)
+
+    assert same(layers)[1] > 0
+    assert same(lambda L: layers(L, train=False)) == ({}, 0)  # torch's fused inference kernel

@@ -40,6 +40,7 @@ added to the per-op hot path.
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 
 from .. import hooks as _hooks
@@ -426,6 +427,9 @@ class FlopCounterMode:
         # node is held so that its id is not reused while the mode is active
         self._pending: dict = {}
         self._regions = 0  # depth of composite functions (their inner ops are not counted)
+        # per open composite call: its precomputed entries, or None when it is transparent (its
+        # inner ops counted instead: descent's general MultiheadAttention path)
+        self._calls: list = []
 
     # -- results -----------------------------------------------------------------------------
     def get_total_flops(self) -> int:
@@ -461,6 +465,7 @@ class FlopCounterMode:
         self._handles = []
         self._pending.clear()
         self._regions = 0
+        self._calls.clear()
         self.mod_tracker.__exit__()
         if self.display:
             print(self.get_table(self.depth))
@@ -526,12 +531,31 @@ class FlopCounterMode:
 
     def _on_composite(self, event, name, args, kwargs, out) -> None:
         if event == "enter":
-            self._regions += 1
+            entries = ()
+            if name.startswith("nn.") and not self._regions:
+                from ._flop_mha import encoder_layer_entries, mha_entries
+
+                if name == "nn.MultiheadAttention":
+                    entries = mha_entries(args[0], args[1:], kwargs, sys.modules[__name__])
+                else:
+                    entries = encoder_layer_entries(args[0], args[1:], kwargs)
+            self._calls.append(entries)
+            if entries is not None:
+                self._regions += 1
+                self.mod_tracker._paused += 1
             return
+        entries = self._calls.pop()
+        if entries is None:
+            return  # transparent: its inner ops were counted
         self._regions -= 1
+        self.mod_tracker._paused -= 1
         if self._regions:
             return  # a composite inside another: the outer one counts
-        fwd, bw = _composite(name, args, kwargs, out)
+        if name.startswith("nn."):
+            fwd, bw = entries
+            out = out[0] if isinstance(out, tuple) else out
+        else:
+            fwd, bw = _composite(name, args, kwargs, out)
         for key, flops in fwd:
             self._count(key, flops)
         node = getattr(out, "_node", None)

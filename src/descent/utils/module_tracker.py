@@ -52,6 +52,10 @@ class ModuleTracker:
         self._has_callback = False
         self._passes = 0  # backward passes running now
         self._hooks: list = []
+        # > 0 while a function the flop counter counts as one op runs (descent's fused
+        # MultiheadAttention calls its out_proj module, PyTorch's calls F.linear): modules
+        # called inside are not tracked
+        self._paused = 0
 
     @property
     def is_bw(self) -> bool:
@@ -88,37 +92,45 @@ class ModuleTracker:
                 "never entered. %s during %s", name, "backward" if is_bw else "forward",
             )  # fmt: skip
 
-    def _on_grads(self, tensors, action) -> None:
-        """Run `action()` once the gradients of all `tensors` that have a graph node arrived
-        (tensor hooks); leaves' gradients are only known at the pass's end, where `parents` is
-        reset anyway."""
+    def _on_grads(self, tensors, action, first: bool) -> None:
+        """Run `action()` when the gradient of the first (`first`) or of every one of `tensors`
+        that has a graph node arrived (tensor hooks); leaves' gradients are only known at the
+        pass's end, where `parents` is reset anyway. PyTorch waits for every gradient the pass
+        computes; an output that the loss does not use (MultiheadAttention's weights) never
+        gets one, so a module is entered at its first output gradient."""
         nodes = [t for t in tensors if t._node is not None]
         if not nodes:
             return
-        state = {"left": len(nodes)}
+        need = 1 if first else len(nodes)
+        state = {"left": need}
 
         def hook(_grad) -> None:
             state["left"] -= 1
             if state["left"] == 0:
-                state["left"] = len(nodes)  # ready for a second pass (retain_graph)
                 action()
+            if state["left"] <= need - len(nodes):
+                state["left"] = need  # every tensor seen: ready for another pass
 
         for t in nodes:
             self._hooks.append(t.register_hook(hook))
 
     def _fw_pre_hook(self, mod, args) -> None:
+        if self._paused:
+            return
         name = self._get_mod_name(mod)
         self._append(name, False)
         tensors = _grad_tensors(args)
         if tensors:
-            self._on_grads(tensors, lambda: self._pop(name, True))
+            self._on_grads(tensors, lambda: self._pop(name, True), first=False)
 
     def _fw_post_hook(self, mod, args, output) -> None:
+        if self._paused:
+            return
         name = self._get_mod_name(mod)
         self._pop(name, False)
         tensors = _grad_tensors(output)
         if tensors:
-            self._on_grads(tensors, lambda: self._append(name, True))
+            self._on_grads(tensors, lambda: self._append(name, True), first=True)
 
     def _on_pass(self, event, *_args) -> None:
         if event == "begin":
