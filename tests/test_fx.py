@@ -332,7 +332,7 @@ SAMPLE = {
 ORIGINALS = {(ns, name): vars(ns)[name] for ns, names in SAMPLE.items() for name in names}
 ORIGINAL_METHODS = {name: vars(ds.nn.Module).get(name) for name in ("__call__", "__getattr__")}
 ORIGINAL_SQRT = math.sqrt
-TENSOR_SAMPLE = ("mul", "expand", "view", "size", "__add__", "__eq__", "t")
+TENSOR_SAMPLE = ("mul", "expand", "view", "size", "__add__", "__eq__", "t", "__getitem__")
 ORIGINAL_TENSOR = {name: inspect.getattr_static(ds.Tensor, name) for name in TENSOR_SAMPLE}
 
 
@@ -432,7 +432,7 @@ def _kitchen_sink(lib):
             gelu = F.gelu(y, approximate="tanh")
             masked = self.buf.mul(y).masked_fill(y > 0, 0.0)  # a tensor's method, Proxy argument
             return (lib.softmax(y, -1), y.max(dim=1).values, F.layer_norm(y, (3,)), gelu,
-                    abs(y) // 2, lib.where(y > 0, y, -y), masked)  # fmt: skip
+                    abs(y) // 2, lib.where(y > 0, y, -y), masked, self.buf[idx])  # fmt: skip
 
     return Sink()
 

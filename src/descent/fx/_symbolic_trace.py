@@ -51,6 +51,7 @@ _TENSOR_OPERATORS = {
     "__matmul__": "matmul", "__and__": "__and__", "__or__": "__or__", "__xor__": "__xor__",
     "__lshift__": "__lshift__", "__rshift__": "__rshift__", "__eq__": "eq", "__ne__": "ne",
     "__lt__": "lt", "__le__": "le", "__gt__": "gt", "__ge__": "ge",
+    "__getitem__": "__getitem__",  # buffer[proxy_index]
 }  # fmt: skip
 
 # torch's Python-level functionals forward some of their defaults into the recorded call
@@ -531,8 +532,10 @@ def _tensor_operator(orig_op: Callable, method: str) -> Callable:
     """A Tensor operator that records `tensor.<method>(proxy)` when its operand is a Proxy."""
 
     def op(self, other):
-        if isinstance(other, Proxy):
-            return other.tracer.create_proxy("call_method", method, (self, other), {})
+        # an index may hold the Proxy inside a tuple: buffer[:, proxy]
+        proxy = other if isinstance(other, Proxy) else find_proxy((other,), {})
+        if proxy is not None:
+            return proxy.tracer.create_proxy("call_method", method, (self, other), {})
         return orig_op(self, other)
 
     op.__name__ = orig_op.__name__
