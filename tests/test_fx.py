@@ -432,7 +432,7 @@ def _kitchen_sink(lib):
             gelu = F.gelu(y, approximate="tanh")
             masked = self.buf.mul(y).masked_fill(y > 0, 0.0)  # a tensor's method, Proxy argument
             return (lib.softmax(y, -1), y.max(dim=1).values, F.layer_norm(y, (3,)), gelu,
-                    abs(y) // 2, lib.where(y > 0, y, -y), masked, self.buf[idx])  # fmt: skip
+                    abs(y) // 2, lib.where(y > 0, y, -y), masked, self.buf[idx % 3])  # fmt: skip
 
     return Sink()
 
