@@ -28,6 +28,7 @@ import numbers
 import warnings
 
 from .. import creation
+from ..hooks import composite
 from ..ops.shape import chunk, concatenate, stack
 from ..tensor import Tensor
 from . import functional as F
@@ -214,6 +215,7 @@ class RNNBase(Module):
             )
         return hx
 
+    @composite("nn.RNNBase")  # PyTorch's ATen products: descent.utils.flop_counter
     def forward(self, input: Tensor, hx=None):  # PyTorch's names
         """Run the recurrence over a whole sequence.
 
