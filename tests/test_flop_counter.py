@@ -390,3 +390,35 @@ def test_multihead_attention_and_transformer_layers_match_torch():
 
     assert same(layers)[1] > 0
     assert same(lambda L: layers(L, train=False)) == ({}, 0)  # torch's fused inference kernel
+
+
+def test_recurrent_layers_match_torch():
+    """RNN/GRU as PyTorch's CPU path (one projection of the sequence, one addmm per step),
+    LSTM as nothing (its fused kernel has no formula), the cells op by op."""
+
+    def run(L, cls, use="out", x_grad=False, **kw):
+        L.manual_seed(0)
+        m = getattr(L.nn, cls)(4, 5, **kw)
+        out, h = m(L.ones(2, 3, 4, requires_grad=x_grad))
+        h = h[0] if cls == "LSTM" else h
+        (out if use == "out" else h).sum().backward()
+
+    for cls in ("RNN", "GRU", "LSTM"):
+        same(lambda L, cls=cls: run(L, cls, batch_first=True))
+        same(lambda L, cls=cls: run(L, cls, "h", True, num_layers=2, bidirectional=True))
+    assert same(lambda L: run(L, "GRU", batch_first=True))[1] == 2940 + 900
+
+    def no_grad_gru(L):
+        L.manual_seed(0)
+        with L.no_grad():
+            L.nn.GRU(4, 5, batch_first=True, bias=False)(L.ones(2, 3, 4))
+
+    same(no_grad_gru)
+    for cls in ("RNNCell", "GRUCell", "LSTMCell"):
+
+        def cell(L, cls=cls):
+            L.manual_seed(0)
+            out = getattr(L.nn, cls)(4, 5)(L.ones(3, 4))
+            (out[0] if isinstance(out, tuple) else out).sum().backward()
+
+        same(cell)

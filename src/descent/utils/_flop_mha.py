@@ -27,12 +27,13 @@ def _like(data, rg: bool):
     return SimpleNamespace(shape=tuple(data.shape), ndim=data.ndim, _rg=rg, _data=data)
 
 
-def _linear_entries(x, w_shape, w_rg: bool, has_b: bool, rules):
-    """F.linear(x, w, b)'s products with backward flags (x's and w's requires_grad)."""
+def _linear_entries(x, w, has_b: bool, rules):
+    """F.linear(x, w, b)'s products with backward flags (whether x and the weight `w` need a
+    gradient). at::matmul's fold reads w's requires_grad attribute, under no_grad too."""
     op = SimpleNamespace(has_b=has_b)
-    w = _like(np.empty(w_shape, dtype="b1"), w_rg)
-    fwd, bw = rules._linear(op, (x, w), None)
-    flags = (x._rg, w_rg)
+    w_like = _like(np.empty(tuple(w.shape), dtype="b1"), w._rg)
+    fwd, bw = rules._linear(op, (x, w_like), None)
+    flags = (x._rg, is_grad_enabled() and w._rg)
     return fwd, [(k, f, tuple(flags[i] for i in idx)) for k, f, idx in bw]
 
 
@@ -72,7 +73,7 @@ def mha_entries(mod, args, kwargs, rules):
     fwd, bw = [], []
 
     def project(x, rows, rg_in):
-        f, g = _linear_entries(x, (rows, e), w_rg, b is not None, rules)
+        f, g = _linear_entries(x, SimpleNamespace(shape=(rows, e), _rg=w._rg), b is not None, rules)
         fwd.extend(f)
         bw.extend(g)
         return rg_in or w_rg or b_rg
@@ -96,7 +97,7 @@ def mha_entries(mod, args, kwargs, rules):
                (rules.BMM, qk, (rg_q,)), (rules.BMM, qk, (rg_k,))]  # fmt: skip
     # else: SDPA on (N, H, L, hd) views: torch's CPU flash kernel, not counted
     out_in = _like(np.empty((n_l * n, e), dtype="b1"), rg_p or rg_v)
-    f, g = _linear_entries(out_in, (e, e), grad and ow._rg, ob is not None, rules)
+    f, g = _linear_entries(out_in, ow, ob is not None, rules)
     return fwd + f, bw + g
 
 
@@ -129,3 +130,54 @@ def encoder_layer_entries(layer, args, kwargs):
         and not needs_grad
     )
     return ([], []) if fast else None
+
+
+def rnn_entries(mod, args, kwargs, rules):
+    """nn.RNN and nn.GRU as PyTorch 2.13's CPU path counts them: per layer and direction one
+    `linear` over the whole input sequence (batch_first: a transposed view, so `mm`), then one
+    `addmm` (`mm` without bias) of the hidden state per time step; backward per step the
+    weight gradient and, where the state needs one, the state's. LSTM: nothing (its fused
+    CPU kernel has no formula). A PackedSequence: None (descent's own ops are counted)."""
+    from ..tensor import Tensor
+
+    x = args[0] if args else kwargs.get("input")
+    hx = args[1] if len(args) > 1 else kwargs.get("hx")
+    if mod.mode == "LSTM":
+        return [], []
+    if not isinstance(x, Tensor) or x.ndim not in (2, 3):
+        return None
+    grad = is_grad_enabled()
+    batched = x.ndim == 3
+    d = x._data if batched else x._data.reshape((x.shape[0], 1, x.shape[1]))
+    if batched and mod.batch_first:
+        d = d.transpose(1, 0, 2)
+    length, n = d.shape[0], d.shape[1]
+    h, gates = mod.hidden_size, 3 if mod.mode == "GRU" else 1
+    dirs = 2 if mod.bidirectional else 1
+    h0_rg = grad and hx is not None and hx._rg
+    layer_in, in_rg = d, grad and x._rg
+    fwd, bw = [], []
+    step_key = rules.ADDMM if mod.bias else rules.MM
+    step = 2 * n * h * gates * h
+    for layer in range(mod.num_layers):
+        out_rg = False
+        for direction in range(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if direction else "")
+            w_ih, w_hh = getattr(mod, "weight_ih" + sfx), getattr(mod, "weight_hh" + sfx)
+            b_ih = getattr(mod, "bias_ih" + sfx, None)
+            b_hh = getattr(mod, "bias_hh" + sfx, None)
+            f, g = _linear_entries(_like(layer_in, in_rg), w_ih, mod.bias, rules)
+            fwd += f
+            bw += g
+            upstream = in_rg or any(
+                grad and t is not None and t._rg for t in (w_ih, b_ih, w_hh, b_hh)
+            )
+            state_rg = h0_rg
+            for _ in range(length):
+                fwd.append((step_key, step))
+                bw.append((rules.MM, step, (grad and w_hh._rg,)))
+                bw.append((rules.MM, step, (state_rg,)))
+                state_rg = state_rg or upstream
+            out_rg = out_rg or state_rg
+        layer_in, in_rg = np.empty((length, n, h * dirs), dtype="b1"), out_rg
+    return fwd, bw

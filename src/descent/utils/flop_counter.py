@@ -397,6 +397,13 @@ def _composite(name, args, kwargs, out):
     return [], []  # aten._trilinear: no formula in torch
 
 
+def _tensors_of(out) -> list:
+    """The Tensors in a composite function's result (a Tensor, or nested tuples of them)."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors_of(o)]
+    return [out] if hasattr(out, "_node") else []
+
+
 class FlopCounterMode:
     """Count the FLOPs of the block, per op and per module (torch's FlopCounterMode).
 
@@ -514,6 +521,10 @@ class FlopCounterMode:
         if entry is None:
             return
         _, bw, mode = entry
+        if mode != "index":  # a composite's entries, shared by its outputs' nodes
+            if mode["pass"] == self.mod_tracker._pass_id:
+                return
+            mode["pass"] = self.mod_tracker._pass_id
         parents = node.parents
         for key, flops, which in bw:
             if mode == "index":
@@ -533,10 +544,11 @@ class FlopCounterMode:
         if event == "enter":
             entries = ()
             if name.startswith("nn.") and not self._regions:
-                from ._flop_mha import encoder_layer_entries, mha_entries
+                from ._flop_mha import encoder_layer_entries, mha_entries, rnn_entries
 
-                if name == "nn.MultiheadAttention":
-                    entries = mha_entries(args[0], args[1:], kwargs, sys.modules[__name__])
+                rule = {"nn.MultiheadAttention": mha_entries, "nn.RNNBase": rnn_entries}.get(name)
+                if rule is not None:
+                    entries = rule(args[0], args[1:], kwargs, sys.modules[__name__])
                 else:
                     entries = encoder_layer_entries(args[0], args[1:], kwargs)
             self._calls.append(entries)
@@ -553,11 +565,15 @@ class FlopCounterMode:
             return  # a composite inside another: the outer one counts
         if name.startswith("nn."):
             fwd, bw = entries
-            out = out[0] if isinstance(out, tuple) else out
         else:
             fwd, bw = _composite(name, args, kwargs, out)
         for key, flops in fwd:
             self._count(key, flops)
-        node = getattr(out, "_node", None)
-        if node is not None and bw:
-            self._pending[id(node)] = (node, bw, "flags")
+        if bw:
+            # every output's node carries the entries; the first of them that a backward pass
+            # runs counts them (a loss may use only an RNN's final state, not its outputs)
+            shared = {"pass": None}
+            for t in _tensors_of(out):
+                node = t._node
+                if node is not None:
+                    self._pending[id(node)] = (node, bw, shared)

@@ -51,6 +51,7 @@ class ModuleTracker:
         self._seen_modules: weakref.WeakSet = weakref.WeakSet()
         self._has_callback = False
         self._passes = 0  # backward passes running now
+        self._pass_id = 0  # backward passes begun (the flop counter's per-pass marks)
         self._hooks: list = []
         # > 0 while a function the flop counter counts as one op runs (descent's fused
         # MultiheadAttention calls its out_proj module, PyTorch's calls F.linear): modules
@@ -135,6 +136,7 @@ class ModuleTracker:
     def _on_pass(self, event, *_args) -> None:
         if event == "begin":
             self._passes += 1
+            self._pass_id += 1
             return
         self._passes -= 1
         if self._has_callback:
