@@ -38,7 +38,8 @@ from .graph import Graph
 from .node import _side_effectful_functions
 from .proxy import ParameterProxy, Proxy, TracerBase, find_proxy
 
-__all__ = ["PH", "Tracer", "has_side_effect", "symbolic_trace", "wrap"]
+__all__ = ["PH", "Tracer", "has_side_effect", "is_fx_symbolic_tracing", "is_fx_tracing",
+           "symbolic_trace", "wrap"]  # fmt: skip
 
 # (id of a globals dict, name) -> that dict: the functions `wrap` registered.
 _wrapped_fns_to_patch: dict[tuple[int, str], dict] = {}
@@ -198,6 +199,19 @@ class _Patcher:
             else:
                 delattr(obj, name)
         self._seen_globals.clear()
+
+
+_is_fx_tracing_flag = False
+
+
+def is_fx_tracing() -> bool:
+    """Whether a symbolic trace is running (timm-style code skips its checks then)."""
+    return _is_fx_tracing_flag
+
+
+def is_fx_symbolic_tracing() -> bool:
+    """Whether `symbolic_trace` is running (descent has no torch.export, so: is_fx_tracing)."""
+    return _is_fx_tracing_flag
 
 
 class PHBase:
@@ -417,11 +431,17 @@ class Tracer(TracerBase):
         fn_globals = getattr(inspect.unwrap(fn), "__globals__", {})
         fn, args = self.create_args_for_root(fn, isinstance(root, descent.nn.Module),
                                              concrete_args)  # fmt: skip
-        with _Patcher() as patcher:
-            self._install(patcher, fn_globals)
-            result = fn(*args)
-            returns = getattr(fn, "__annotations__", {}).get("return")
-            self.create_node("output", "output", (self.create_arg(result),), {}, type_expr=returns)
+        global _is_fx_tracing_flag
+        was_tracing, _is_fx_tracing_flag = _is_fx_tracing_flag, True
+        try:
+            with _Patcher() as patcher:
+                self._install(patcher, fn_globals)
+                result = fn(*args)
+                returns = getattr(fn, "__annotations__", {}).get("return")
+                self.create_node("output", "output", (self.create_arg(result),), {},
+                                 type_expr=returns)  # fmt: skip
+        finally:
+            _is_fx_tracing_flag = was_tracing
         self.submodule_paths = None
         return self.graph
 
