@@ -178,3 +178,40 @@ def test_from_dlpack_capsule_writable_and_shared():
     assert y.stride() == x.stride() and bool((y == x).all())
     y[0, 0] = 100.0
     assert float(x[0, 0]) == 100.0
+
+
+# ---- torch.overrides / torch.testing details their docstrings show ----
+
+
+def test_is_tensor_like_counts_torch_function_types():
+    class TensorLike:
+        @classmethod
+        def __torch_function__(cls, func, types, args, kwargs):
+            return -1
+
+    class NotATensor: ...
+
+    for lib in (torch, descent):
+        got = [lib.overrides.is_tensor_like(v) for v in (TensorLike(), NotATensor(), 6, None)]
+        assert got == [True, False, False, False], lib.__name__
+        assert lib.overrides.is_tensor_like(lib.ones(2))
+
+
+def test_is_tensor_method_or_property():
+    for lib in (torch, descent):
+        f = lib.overrides.is_tensor_method_or_property
+        assert f(lib.Tensor.add) and f(lib.Tensor.sum) and f(lib.Tensor.shape.__get__)
+        assert not f(lib.add) and not f(len)
+
+
+def test_assert_close_allow_subclasses_false():
+    for lib in (torch, descent):
+        a = lib.ones(3)
+        lib.testing.assert_close(lib.nn.Parameter(a.clone()), a)  # related types: compared
+        e = _raises(
+            lambda lib=lib, a=a: lib.testing.assert_close(
+                lib.nn.Parameter(a.clone()), a, allow_subclasses=False
+            )
+        )
+        assert isinstance(e, TypeError) and "No comparison pair" in str(e), lib.__name__
+        lib.testing.assert_close(a, a.clone(), allow_subclasses=False)

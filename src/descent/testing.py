@@ -276,6 +276,13 @@ def assert_close(
         raise ValueError(
             f"Both 'rtol' and 'atol' must be either specified or omitted, but got no {missing}."
         )
+    if not allow_subclasses and type(actual) is not type(expected) and (
+        isinstance(actual, Tensor) or isinstance(expected, Tensor)
+    ):  # a Parameter against a plain Tensor: PyTorch's TypeError
+        raise TypeError(
+            f"No comparison pair was able to handle inputs of type {type(actual)} and "
+            f"{type(expected)}."
+        )
     opts = dict(
         rtol=rtol,
         atol=atol,
