@@ -640,3 +640,33 @@ def test_names_of_hand_made_nodes_match_torch():
         out.append(_norm(str(g)))
     # torch's cat and concatenate are two functions, descent's one: both print as descent.cat
     assert out[3] == out[2] and out[1] == out[2]
+
+
+def _filtered_rewrite(lib):
+    """replace_pattern_with_filters: x * <literal> -> x + 1, only where the literal is 2 (a
+    filter) and with ignore_literals so the pattern's 3.0 matches any literal."""
+    from importlib import import_module
+
+    rewriter = import_module(f"{lib.__name__}.fx.subgraph_rewriter")
+    gm = lib.fx.symbolic_trace(lambda x: (x * 2) - (x * 5))
+
+    def pattern(a):
+        return a * 3.0
+
+    def replacement(a):
+        return a + 1
+
+    def only_two(match, original, pattern_graph):
+        return match.returning_nodes[0].args[1] == 2
+
+    done = rewriter.replace_pattern_with_filters(gm, pattern, replacement,
+                                                 match_filters=[only_two],
+                                                 ignore_literals=True)  # fmt: skip
+    return gm, [sorted(n.name for n in r.replacements) for r in done]
+
+
+def test_replace_pattern_with_filters_matches_torch():
+    (tgm, tdone), (dgm, ddone) = _filtered_rewrite(torch), _filtered_rewrite(ds)
+    assert ddone == tdone == [["add"]]
+    assert str(dgm.graph) == _norm(str(tgm.graph))
+    assert dgm(ds.tensor([1.0])).tolist() == [2.0 - 5.0]
