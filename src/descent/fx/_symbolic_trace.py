@@ -5,14 +5,15 @@ happens. PyTorch intercepts `torch.relu(proxy)` through `__torch_function__`; de
 such dispatch, so for the length of a trace (and only then) the tracer installs wrappers:
 
 * over every public function of `descent`, `descent.nn.functional`, `descent.linalg`,
-  `descent.special` and `descent.fft`, and over the traced code's globals that name one of
-  them (`from descent import relu`) or a `math` function: a wrapper records a call_function
-  node whose target is the ORIGINAL function when any argument is a Proxy, and calls the
-  original otherwise;
+  `descent.special` and `descent.fft`; over the entries that name one of them (or a `math`
+  function) in the traced code's globals, in the globals of every Python function that starts
+  during the trace (a profile hook: helpers in other modules) and in the traced modules'
+  instance dicts (`self.act = F.gelu`). A wrapper records a call_function node whose target is
+  the ORIGINAL function when any argument is a Proxy, and calls the original otherwise;
 * over `Module.__call__` (a leaf module becomes one call_module node, any other is traced
   through) and `Module.__getattr__` (a parameter read becomes a get_attr node);
-* over Tensor's binary operators, which return NotImplemented for a Proxy operand so that
-  `tensor + proxy` reaches `Proxy.__radd__`;
+* over Tensor's binary operators, `__getitem__` and public methods, which record torch's
+  call_method (`buffer.add(proxy)`) when an argument is a Proxy;
 * over the functions registered with `wrap` (recorded as leaves, never traced into).
 
 Everything is put back when the trace ends, also when it fails (`_Patcher`).
@@ -120,9 +121,8 @@ def _recording_wrapper(orig: Callable, public: str | None, is_wrapped: bool = Fa
         functools.update_wrapper(wrapper, orig)
     except (AttributeError, TypeError):
         pass
-    wrapper.__dict__.pop(
-        "__wrapped__", None
-    )  # inspect.unwrap must not walk to the original during a trace
+    # inspect.unwrap must not walk from the wrapper to the original during a trace
+    wrapper.__dict__.pop("__wrapped__", None)
     wrapper.__fx_wrapper_of__ = orig
     _wrapper_cache[key] = (orig, wrapper)
     return wrapper
