@@ -422,3 +422,20 @@ def test_recurrent_layers_match_torch():
             (out[0] if isinstance(out, tuple) else out).sum().backward()
 
         same(cell)
+
+
+def test_meta_device_measure_flops_matches_torch():
+    """lit-gpt's `measure_flops`: a model built on the meta device, counted without data."""
+
+    def measure(L):
+        with L.device("meta"):
+            mlp = L.nn.Sequential(L.nn.Linear(8, 16), L.nn.ReLU(), L.nn.Linear(16, 4))
+            att = L.nn.MultiheadAttention(8, 2, batch_first=True)
+            x = L.randn(2, 5, 8)
+        mlp(x).sum().backward()
+        att(x, x, x)[0].sum().backward()
+        q = x.view(2, 5, 2, 4).transpose(1, 2)  # meta: torch's math path, counted
+        L.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+
+    got = same(measure)
+    assert got[0]["Global"]["aten.addmm"] == 5120 and got[0]["Global"]["aten.bmm"] == 6400

@@ -61,7 +61,7 @@ def mha_entries(mod, args, kwargs, rules):
     hd = e // h
 
     def layout(t):
-        d = t._data
+        d = rules.layout(t)
         if not batched:
             d = d.reshape((d.shape[0], 1, d.shape[1]))  # F.mha's unsqueeze(1)
         elif mod.batch_first:
@@ -148,7 +148,8 @@ def rnn_entries(mod, args, kwargs, rules):
         return None
     grad = is_grad_enabled()
     batched = x.ndim == 3
-    d = x._data if batched else x._data.reshape((x.shape[0], 1, x.shape[1]))
+    d = rules.layout(x)
+    d = d if batched else d.reshape((x.shape[0], 1, x.shape[1]))
     if batched and mod.batch_first:
         d = d.transpose(1, 0, 2)
     length, n = d.shape[0], d.shape[1]

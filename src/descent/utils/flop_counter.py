@@ -43,8 +43,11 @@ import math
 import sys
 from collections import defaultdict
 
+import numpy as np
+
 from .. import hooks as _hooks
 from ..grad_mode import is_grad_enabled
+from ..meta import MetaArray
 from .module_tracker import ModuleTracker
 
 __all__ = ["FlopCounterMode", "register_flop_formula"]
@@ -231,6 +234,20 @@ def _shape_wrapper(formula):
 
 
 # -- torch's decompositions: which ATen products a descent op stands for ----------------------
+def layout(t):
+    """The array whose strides and flags stand for t's layout. descent's meta arrays keep none
+    (zero strides): a contiguous stand-in of the same shape, a strided view of one byte that is
+    never read (torch's meta tensors are contiguous unless transposed or sliced)."""
+    d = t._data
+    if isinstance(d, MetaArray):
+        strides, step = [], 1
+        for n in reversed(d.shape):
+            strides.append(step)
+            step *= max(n, 1)
+        return np.lib.stride_tricks.as_strided(np.empty(1, "b1"), d.shape, strides[::-1])
+    return d
+
+
 def _folds(t1, t2, t1_big: bool) -> bool:
     """at::matmul's should_fold: fold the larger operand's leading dims into mm rows when the
     other operand (<= 2-D) requires grad or the fold needs no copy."""
@@ -240,9 +257,10 @@ def _folds(t1, t2, t1_big: bool) -> bool:
         return True
     if t1.ndim == 2:
         return False
-    if big._data.size == 0:
+    data = layout(big)
+    if data.size == 0:
         return True
-    shape, strides = big.shape, big._data.strides
+    shape, strides = big.shape, data.strides
     return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(big.ndim - 2))
 
 
@@ -286,7 +304,7 @@ def _matmul(op, inputs, out):
 
 def _linear(op, inputs, out):
     x, w = inputs[0], inputs[1]
-    if op.has_b and (x.ndim == 2 or x._data.flags.c_contiguous):
+    if op.has_b and (x.ndim == 2 or layout(x).flags.c_contiguous):
         # torch: addmm(b, x (M, in), w^T); its backward two mm
         flops = 2 * math.prod(x.shape[:-1]) * x.shape[-1] * w.shape[0]
         return [(ADDMM, flops)], [(MM, flops, (0,)), (MM, flops, (1,))]
@@ -316,7 +334,8 @@ def _sdpa(op, inputs, out):
     q, k, v = inputs[0], inputs[1], inputs[2]
     e, ev = q.shape[-1], v.shape[-1]
     if (
-        q.ndim == k.ndim == v.ndim == 4
+        not isinstance(q._data, MetaArray)  # torch's meta tensors take the math path
+        and q.ndim == k.ndim == v.ndim == 4
         and e == ev
         and op.drop is None
         and q.shape[0] == k.shape[0] == v.shape[0]
