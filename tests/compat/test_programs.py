@@ -207,8 +207,12 @@ CASES = {
     "fx_passes": ((1e-5, 1e-6), None),
     # efficient-kan's KANLinear: Cox-de Boor bases on a grid buffer, curve2coeff by batched
     # lstsq, update_grid (sort, linspace indices, grid.copy_(grid.T)), the L1 + entropy spline
-    # penalty, AdamW then LBFGS; ChebyKAN (acos of an expanded view, `*=`, einsum), FastKAN RBFs
-    "kan_spline": ((1e-5, 1e-6), None),
+    # penalty, AdamW then LBFGS; ChebyKAN (acos of an expanded view, `*=`, einsum), FastKAN RBFs.
+    # PyTorch's own lstsq (MKL) varies run to run by an ulp with the buffers' alignment (measured:
+    # 16 distinct results in 30 calls on the same data), and the LBFGS steps after update_grid
+    # magnify that: 12 PyTorch runs disagree among themselves by up to 5.3e-5 (preds[0]);
+    # descent lies inside that spread (3.8e-5). Everything before update_grid agrees to 1e-6
+    "kan_spline": ((2e-4, 1e-6), None),
     # DINO: hand-made multi-crop (antialiased resized crops, affine_grid/grid_sample rotations,
     # jitter, blur by grouped conv2d, solarize), interpolate_pos_encoding (bicubic, fractional
     # scale_factor), MultiCropWrapper (unique_consecutive counts), weight-normed head, centering
