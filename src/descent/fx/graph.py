@@ -13,7 +13,6 @@ import copy
 import inspect
 import re
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import Any
 
 from ._names import public_name
@@ -124,14 +123,12 @@ class Graph:
 
     def __init__(self, owning_module=None, tracer_cls=None, tracer_extras=None) -> None:
         self._root = Node(self, "", "root", "", (), {})
-        self._used_names: dict[str, int] = {}
         self._insert = self._root.prepend
         self._len = 0
         self._graph_namespace = _Namespace()
         self._owning_module = owning_module
         self._tracer_cls = tracer_cls
         self._tracer_extras = tracer_extras
-        self._co_fields: dict[str, Any] = {}
 
     @property
     def owning_module(self):
@@ -356,11 +353,3 @@ class Graph:
             raise
         rows = [[n.op, n.name, n.target, n.args, n.kwargs] for n in self.nodes]
         print(tabulate(rows, headers=["opcode", "name", "target", "args", "kwargs"]))
-
-    @contextmanager
-    def _set_insert(self, insert):  # internal helper for passes
-        old, self._insert = self._insert, insert
-        try:
-            yield
-        finally:
-            self._insert = old
