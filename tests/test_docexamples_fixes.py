@@ -215,3 +215,47 @@ def test_assert_close_allow_subclasses_false():
         )
         assert isinstance(e, TypeError) and "No comparison pair" in str(e), lib.__name__
         lib.testing.assert_close(a, a.clone(), allow_subclasses=False)
+
+
+# ---- torch.hash_tensor (PyTorch 2.13's xor reduction of the 64-bit patterns) ----
+
+
+@pytest.mark.parametrize(
+    "arr, kw",
+    [
+        (np.array([[1.1918, -1.1813, 0.3373]], np.float32), {}),
+        (np.arange(8.0).reshape(2, 4) - 3.5, {"dim": 1}),
+        (
+            np.linspace(-2, 2, 24).reshape(2, 4, 3).astype(np.float32),
+            {"dim": (0, 2), "keepdim": True},
+        ),
+        (np.array([[1, 2], [3, -4]], np.int32), {"dim": -1}),
+        (np.array([True, False, True]), {}),
+        (np.array([-1, 5], np.int8), {}),
+        (np.array([255, 3], np.uint8), {}),
+        (np.array(2.0, np.float32), {"dim": 0, "keepdim": True}),
+        (np.ones((2, 3), np.float16), {"dim": []}),
+        (np.array([np.nan, -0.0, np.inf]), {}),
+        (np.ones((0, 3), np.float32), {"dim": 1}),
+    ],
+)
+def test_hash_tensor(arr, kw):
+    t = torch.hash_tensor(torch.tensor(arr), **kw)
+    d = descent.hash_tensor(descent.tensor(arr), **kw)
+    assert str(d.dtype) == "descent.uint64" and tuple(d.shape) == tuple(t.shape)
+    assert d.tolist() == t.tolist()
+
+
+def test_hash_tensor_bfloat16_and_errors():
+    t = torch.hash_tensor(torch.tensor([1.0, 2.5, -3.0]).bfloat16())
+    d = descent.hash_tensor(descent.tensor([1.0, 2.5, -3.0]).bfloat16())
+    assert d.item() == t.item()
+    for call in (
+        lambda L: L.hash_tensor(L.ones(2), mode=1),
+        lambda L: L.hash_tensor(L.ones(2), 3),
+        lambda L: L.hash_tensor(L.empty(0)),
+        lambda L: L.hash_tensor(L.empty(0, 3), 0),
+        lambda L: L.hash_tensor(L.ones(2, dtype=L.complex64)),
+    ):
+        te, de = _raises(lambda c=call: c(torch)), _raises(lambda c=call: c(descent))
+        assert te is not None and isinstance(de, type(te)), (te, de)

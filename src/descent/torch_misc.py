@@ -15,7 +15,7 @@ import numpy as np
 
 from .creation import _rng, tensor
 from .dtypes import as_dtype
-from .ops._common import as_tensor
+from .ops._common import as_tensor, normalize_axis
 from .tensor import Tensor
 
 __all__ = [
@@ -23,7 +23,8 @@ __all__ = [
     "has_spectral", "sym_float", "sym_int", "sym_ite", "sym_max", "sym_min", "sym_not",
     "sym_sqrt", "sym_sum",
     "binomial", "compiled_with_cxx11_abi", "eig", "fork", "frombuffer",
-    "get_deterministic_debug_mode", "init_num_threads", "is_storage", "is_vulkan_available",
+    "get_deterministic_debug_mode", "hash_tensor", "init_num_threads", "is_storage",
+    "is_vulkan_available",
     "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
     "triangular_solve", "wait", "_assert",
 ]  # fmt: skip
@@ -212,3 +213,44 @@ def sym_sqrt(a):
 
 def sym_sum(args):
     return sum(args)
+
+
+def hash_tensor(input, dim=None, *, keepdim: bool = False, mode: int = 0) -> Tensor:
+    """The xor of the elements' 64-bit patterns, over `dim` (all dimensions for None or []),
+    as a uint64 tensor (torch.hash_tensor, mode 0): floats are widened to float64 and integers
+    and bools to int64 before their bits are read, so equal values hash equally whatever
+    their dtype. Not differentiable.
+
+    Raises:
+        RuntimeError: a mode other than 0, or no dim for an empty tensor (PyTorch's errors).
+        NotImplementedError: complex and unsigned 16/32/64-bit inputs, which PyTorch's
+            xor_sum refuses.
+        IndexError: a reduced dimension of size 0, or a dim out of range.
+    """
+    if mode != 0:
+        raise RuntimeError(f"Unknown hash_tensor mode: {mode}")
+    x = as_tensor(input)
+    if x.dtype.is_floating_point:  # bfloat16/float16/float32 widen exactly to float64
+        wide = x.detach().double().numpy()
+    else:
+        a = x.detach().numpy()
+        if a.dtype.kind == "c" or (a.dtype.kind == "u" and a.dtype.itemsize > 1):
+            name = str(x.dtype).split(".")[-1]
+            raise NotImplementedError(f'"xor_sum_cpu" not implemented for {name!r} (hash_tensor)')
+        wide = a.astype(np.int64)  # bool, int8..int64, uint8: PyTorch's upcast to int64
+    bits = np.array(wide, order="C").view(np.uint64)  # (ascontiguousarray makes 0-d 1-d)
+    dims = None if dim is None or (isinstance(dim, (list, tuple)) and not dim) else dim
+    axes = normalize_axis(dims, bits.ndim)
+    if axes is None and bits.size == 0:
+        raise RuntimeError(
+            "hash_tensor: Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
+    for ax in axes or ():
+        if bits.ndim and bits.shape[ax] == 0:
+            raise IndexError(f"hash_tensor: Expected reduction dim {ax} to have non-zero size.")
+    if bits.ndim == 0:
+        out = bits.copy()
+    else:
+        out = np.bitwise_xor.reduce(bits, axis=axes, keepdims=bool(keepdim))
+    return tensor(np.asarray(out, dtype=np.uint64))
