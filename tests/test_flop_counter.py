@@ -414,6 +414,14 @@ def test_recurrent_layers_match_torch():
             L.nn.GRU(4, 5, batch_first=True, bias=False)(L.ones(2, 3, 4))
 
     same(no_grad_gru)
+
+    def packed(L):
+        L.manual_seed(0)
+        m = L.nn.RNN(4, 5, batch_first=True, num_layers=2, bidirectional=True)
+        seqs = L.nn.utils.rnn.pack_padded_sequence(L.ones(3, 4, 4), [4, 2, 1], batch_first=True)
+        m(seqs)[0].data.sum().backward()
+
+    assert same(packed)[1] == 3360 + 5760  # a step has as many rows as sequences running
     for cls in ("RNNCell", "GRUCell", "LSTMCell"):
 
         def cell(L, cls=cls):

@@ -134,32 +134,37 @@ def encoder_layer_entries(layer, args, kwargs):
 
 def rnn_entries(mod, args, kwargs, rules):
     """nn.RNN and nn.GRU as PyTorch 2.13's CPU path counts them: per layer and direction one
-    `linear` over the whole input sequence (batch_first: a transposed view, so `mm`), then one
-    `addmm` (`mm` without bias) of the hidden state per time step; backward per step the
-    weight gradient and, where the state needs one, the state's. LSTM: nothing (its fused
-    CPU kernel has no formula). A PackedSequence: None (descent's own ops are counted)."""
+    `linear` over the whole input sequence (batch_first: a transposed view, so `mm`; a
+    PackedSequence: its (sum of lengths, in) data), then one `addmm` (`mm` without bias) of the
+    hidden state per time step (a packed step has as many rows as sequences still running);
+    backward per step the weight's gradient and, where the state needs one, the state's.
+    LSTM: nothing (its fused CPU kernel has no formula)."""
+    from ..nn.utils.rnn import PackedSequence
     from ..tensor import Tensor
 
     x = args[0] if args else kwargs.get("input")
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     if mod.mode == "LSTM":
         return [], []
-    if not isinstance(x, Tensor) or x.ndim not in (2, 3):
-        return None
     grad = is_grad_enabled()
-    batched = x.ndim == 3
-    d = rules.layout(x)
-    d = d if batched else d.reshape((x.shape[0], 1, x.shape[1]))
-    if batched and mod.batch_first:
-        d = d.transpose(1, 0, 2)
-    length, n = d.shape[0], d.shape[1]
+    if isinstance(x, PackedSequence):
+        sizes = [int(b) for b in x.batch_sizes.tolist()]  # rows per step
+        x = x.data
+        d = rules.layout(x)  # (sum of lengths, in): linear's 2-D case
+    elif isinstance(x, Tensor) and x.ndim in (2, 3):
+        d = rules.layout(x)
+        d = d if x.ndim == 3 else d.reshape((x.shape[0], 1, x.shape[1]))
+        if x.ndim == 3 and mod.batch_first:
+            d = d.transpose(1, 0, 2)
+        sizes = [d.shape[1]] * d.shape[0]
+    else:
+        return None
     h, gates = mod.hidden_size, 3 if mod.mode == "GRU" else 1
     dirs = 2 if mod.bidirectional else 1
     h0_rg = grad and hx is not None and hx._rg
     layer_in, in_rg = d, grad and x._rg
     fwd, bw = [], []
     step_key = rules.ADDMM if mod.bias else rules.MM
-    step = 2 * n * h * gates * h
     for layer in range(mod.num_layers):
         out_rg = False
         for direction in range(dirs):
@@ -174,11 +179,13 @@ def rnn_entries(mod, args, kwargs, rules):
                 grad and t is not None and t._rg for t in (w_ih, b_ih, w_hh, b_hh)
             )
             state_rg = h0_rg
-            for _ in range(length):
+            for rows in sizes if direction == 0 else sizes[::-1]:  # the reverse runs backwards
+                step = 2 * rows * h * gates * h
                 fwd.append((step_key, step))
                 bw.append((rules.MM, step, (grad and w_hh._rg,)))
                 bw.append((rules.MM, step, (state_rg,)))
                 state_rg = state_rg or upstream
             out_rg = out_rg or state_rg
-        layer_in, in_rg = np.empty((length, n, h * dirs), dtype="b1"), out_rg
+        layer_in = np.empty(d.shape[:-1] + (h * dirs,), dtype="b1")  # contiguous
+        in_rg = out_rg
     return fwd, bw
