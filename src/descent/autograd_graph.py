@@ -25,17 +25,25 @@ not tensors and are not packed), so hook call counts match PyTorch's for the com
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from . import autograd, backend, hooks
 
 __all__ = [
+    "GradientEdge",
     "Node",
+    "allow_mutation_on_saved_tensors",
     "disable_saved_tensors_hooks",
+    "get_gradient_edge",
     "increment_version",
     "register_multi_grad_hook",
     "save_on_cpu",
     "saved_tensors_hooks",
+    "set_warn_on_accumulate_grad_stream_mismatch",
 ]
 
 _stack: list = []  # the active saved_tensors_hooks contexts, innermost last
@@ -256,3 +264,152 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
         if t._node is not None:
             handles.append(t.register_hook(node_hook(i)))
     return _MultiGradHandle(handles)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient edges (torch.autograd.graph.GradientEdge): where a tensor's gradient is computed
+
+
+class _Edge(NamedTuple):
+    node: Any
+    output_nr: int
+    ownership_token: Any = None
+
+
+class GradientEdge(_Edge):
+    """(node, output_nr): the place in the graph where a tensor's gradient arrives; usable as
+    an input of `autograd.grad` (`grad(loss, get_gradient_edge(h))` is `grad(loss, h)`).
+
+    `node` is the tensor's `grad_fn`, or an `AccumulateGrad` whose `.variable` is the leaf;
+    `output_nr` is 0 (a descent node has one output). An edge from `get_gradient_edge` also
+    remembers its tensor, so the gradient keeps the tensor's shape."""
+
+    __slots__ = ()
+
+    @property
+    def _tensor(self):
+        token = self.ownership_token
+        return token if isinstance(token, autograd._tensor_class) else None
+
+
+def get_gradient_edge(tensor) -> GradientEdge:
+    """The gradient edge of `tensor` (torch.autograd.graph.get_gradient_edge).
+
+    Raises:
+        RuntimeError: the tensor does not require grad.
+    """
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "It is not possible to get the gradient edge for a Tensor that does not require "
+            "gradients"
+        )
+    if tensor._node is None:
+        from .grad_fn import accumulate_grad
+
+        node = accumulate_grad(tensor)
+    else:
+        node = tensor.grad_fn
+    # the token keeps the graph above the edge alive, as PyTorch's does (here: the tensor)
+    return GradientEdge(node, 0, tensor)
+
+
+def edge_input(edge):
+    """The tensor `autograd.grad` captures for `edge` (the engine captures by node or leaf)."""
+    t = edge._tensor if isinstance(edge, GradientEdge) else None
+    if t is not None:
+        return t
+    node = edge[0]
+    variable = getattr(node, "variable", None)  # AccumulateGrad: the leaf itself
+    if isinstance(variable, autograd._tensor_class):
+        return variable
+    if isinstance(node, autograd.Function):  # a stand-in output of the node, data unknown
+        return autograd.new_tensor(np.zeros(0, np.float32), True, node)
+    raise TypeError(
+        f"autograd.grad: a GradientEdge's node must be a graph node (a grad_fn or an "
+        f"AccumulateGrad), got {type(node).__name__}"
+    )
+
+
+_warn_on_accumulate_grad_stream_mismatch = True
+
+
+def set_warn_on_accumulate_grad_stream_mismatch(enabled: bool) -> None:
+    """Whether to warn when an AccumulateGrad node's stream differs from its gradient's
+    producer's (a CUDA-stream setting; descent has one stream, so nothing ever warns)."""
+    global _warn_on_accumulate_grad_stream_mismatch
+    _warn_on_accumulate_grad_stream_mismatch = bool(enabled)
+
+
+# ---------------------------------------------------------------------------------------------
+# allow_mutation_on_saved_tensors
+
+_mutation_enabled = False
+
+
+class _AllowMutationOnSavedContext:
+    """The state of one `allow_mutation_on_saved_tensors` block: the saved values by handle."""
+
+    def __init__(self) -> None:
+        self.original: dict = {}  # handle -> the value saved (a copy, see below)
+        self.by_version: dict = {}  # (id(tensor), version) -> handle: one copy per value
+
+    def clear(self) -> None:
+        self.original.clear()
+        self.by_version.clear()
+
+
+class _Handle:
+    __slots__ = ("__weakref__",)
+
+
+class _CopyOnSave(saved_tensors_hooks):
+    """The hooks of the block: pack keeps a copy of each saved tensor's value (one per
+    tensor and version), unpack returns it, so an in-place change after saving does not reach
+    backward. PyTorch copies lazily, just before a saved tensor is mutated; descent has no
+    pre-mutation hook, so it copies at save time: the same gradients, more memory."""
+
+    def __init__(self, ctx: _AllowMutationOnSavedContext) -> None:
+        def pack(t):
+            key = (id(t), t._version)
+            handle = ctx.by_version.get(key)
+            if handle is None:
+                handle = ctx.by_version[key] = _Handle()
+                ctx.original[handle] = (t, autograd.new_tensor(t._data.copy()))
+            return handle
+
+        def unpack(handle):
+            message = (
+                "Trying to backward outside of the 'allow_mutation_on_saved_tensors' context"
+                "in which the graph was originally recorded."
+            )
+            if not _mutation_enabled or handle not in ctx.original:
+                raise AssertionError(message)
+            return ctx.original[handle][1]
+
+        super().__init__(pack, unpack)
+
+
+@contextlib.contextmanager
+def allow_mutation_on_saved_tensors():
+    """Inside it, a tensor saved for backward may be modified in place: backward uses the
+    value it had when saved (torch.autograd.graph.allow_mutation_on_saved_tensors). Run the
+    forward and the backward inside the same block; outside, the version-counter error stays.
+
+    Yields:
+        The block's state object (cleared on exit).
+
+    Raises:
+        RuntimeError: blocks nested.
+        AssertionError: (in backward) a graph recorded in the block used after it ended.
+    """
+    global _mutation_enabled
+    ctx = _AllowMutationOnSavedContext()
+    with _CopyOnSave(ctx):
+        try:
+            if _mutation_enabled:
+                raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+            _mutation_enabled = True
+            yield ctx
+        finally:
+            ctx.clear()
+            _mutation_enabled = False

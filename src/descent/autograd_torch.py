@@ -45,6 +45,17 @@ def _as_list(x) -> list:
     return list(x)
 
 
+def _is_edge(x) -> bool:
+    """A torch.autograd.graph.GradientEdge (a (node, output_nr, token) tuple) as a grad input."""
+    return isinstance(x, tuple) and type(x).__name__ == "GradientEdge"
+
+
+def _edge_input(edge):
+    from .autograd_graph import edge_input  # noqa: PLC0415 (loaded with the first edge)
+
+    return edge_input(edge)
+
+
 def grad(
     outputs,
     inputs,
@@ -90,9 +101,9 @@ def grad(
             outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
             materialize_grads,
         )  # fmt: skip
-    if isinstance(inputs, autograd._tensor_class):
+    if isinstance(inputs, autograd._tensor_class) or _is_edge(inputs):
         inputs = [inputs]
-    inputs = list(inputs)
+    inputs = [_edge_input(t) if _is_edge(t) else t for t in inputs]
     if isinstance(outputs, autograd._tensor_class):
         outputs = [outputs]
         if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):

@@ -40,12 +40,19 @@ class Generator:
     """
 
     def __init__(self, seed: int | None = None, device: str = "cpu") -> None:
-        self.device = backend.normalize_device(device)
+        self._device = backend.normalize_device(device)
         self.manual_seed(backend.default_generator_seed() if seed is None else seed)
+
+    @property
+    def device(self):
+        """The generator's device, a `descent.device` (equal to its name, 'cpu')."""
+        from .devices import device
+
+        return device(self._device)
 
     def manual_seed(self, seed: int) -> Generator:
         self._seed = int(seed)
-        xp = backend.xp_for_device(self.device)
+        xp = backend.xp_for_device(self._device)
         if xp is np:
             self._rng = np.random.Generator(np.random.PCG64(self._seed))
         else:
@@ -64,7 +71,7 @@ class Generator:
 
     def get_state(self) -> dict:
         """The generator's state as a JSON-serialisable dict (for checkpoints)."""
-        if self.device != "cpu":
+        if self._device != "cpu":
             raise RuntimeError("get_state: saving a GPU generator's state is not supported")
         st = self._rng.bit_generator.state
         return {"bit_generator": st["bit_generator"],
@@ -79,6 +86,35 @@ class Generator:
             "uinteger": state["uinteger"],
         }
         self._rng.bit_generator.state = st
+
+    def clone_state(self) -> Generator:
+        """A new Generator with this one's seed and current state: both then draw the same
+        numbers (torch.Generator.clone_state)."""
+        new = Generator(self._seed, self._device)
+        new._rng.bit_generator.state = self._rng.bit_generator.state
+        return new
+
+    def get_offset(self) -> int:
+        """Philox generators' offset; a CPU generator has none and raises, as PyTorch's."""
+        raise RuntimeError(f"{self._device.split(':')[0].upper()} Generator does not use offset")
+
+    def set_offset(self, offset: int) -> Generator:
+        """See `get_offset`: raises for a CPU generator, as PyTorch's."""
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise RuntimeError(f"manual_offset expected a long, but got {type(offset).__name__}")
+        raise RuntimeError(f"{self._device.split(':')[0].upper()} Generator does not use offset")
+
+    def graphsafe_get_state(self):
+        """CUDA-graph-safe state (PyTorch's CUDA generator only): NotImplementedError here, as
+        PyTorch's CPU generator raises."""
+        raise NotImplementedError("graphsafe_get_state is not supported in this Generator")
+
+    def graphsafe_set_state(self, state) -> Generator:
+        """See `graphsafe_get_state`: refuses a non-Generator with TypeError, else raises
+        NotImplementedError, as PyTorch's CPU generator."""
+        if not isinstance(state, Generator):
+            raise TypeError(f"expected a Generator, but got {type(state).__name__}")
+        raise NotImplementedError("graphsafe_set_state is not supported in this Generator")
 
     @property
     def numpy_rng(self):
