@@ -49,6 +49,9 @@ OPS = {
     "bmm": lambda L: L.bmm(r(L, 2, 3, 4), r(L, 2, 4, 6)),
     "einsum": lambda L: L.einsum("bhqd,bhkd->bhqk", r(L, 2, 3, 4, 5), r(L, 2, 3, 6, 5)),
     "einsum chain": lambda L: L.einsum("ij,jk,kl->il", r(L, 2, 3), r(L, 3, 4), r(L, 4, 5)),
+    "einsum chain, opt_einsum's order": lambda L: L.einsum(
+        "ij,jk,kl->il", r(L, 30, 2), r(L, 2, 30), r(L, 30, 2)
+    ),
     "einsum outer": lambda L: L.einsum("i,j->ij", r(L, 3), r(L, 4)),
     "conv2d groups stride dilation": lambda L: L.nn.functional.conv2d(
         r(L, 2, 4, 9, 9), r(L, 6, 2, 3, 3), r(L, 6), stride=2, padding=1, dilation=2, groups=2

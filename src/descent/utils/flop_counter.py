@@ -359,27 +359,43 @@ def _sdpa(op, inputs, out):
 
 
 def _einsum(op, inputs, out):
-    """torch's einsum: operands contracted pairwise left to right, each pair as one bmm over
-    (shared kept dims, left-only, contracted, right-only); a pair with nothing to contract is a
-    product (not counted). torch with opt_einsum installed may choose another order for 3+."""
+    """torch's einsum: operands contracted pairwise, each pair as one bmm over (shared kept
+    dims, left-only, contracted, right-only); a pair with nothing to contract is a product (not
+    counted), a letter in one operand only is summed first (not counted). With three or more
+    operands torch follows opt_einsum's path when `torch.backends.opt_einsum` is enabled (the
+    package installed), else left to right; so does this count."""
+    from ..backends import opt_einsum as oe
+
     subs = list(op.inputs_subs)
     sizes = {}
     for s, t in zip(subs, inputs, strict=True):
         sizes.update(zip(s, t.shape, strict=True))
+    # (subscripts, input indices) per operand still to contract
+    ops = [(s, (i,)) for i, s in enumerate(subs)]
+    path = None
+    package = oe.get_opt_einsum() if len(subs) > 2 and oe.enabled else None
+    if package is not None:
+        spec = ",".join(subs) + "->" + op.out_subs
+        shapes = [tuple(t.shape) for t in inputs]
+        path = package.contract_path(spec, *shapes, shapes=True, optimize=oe.strategy)[0]
     fwd, bw = [], []
-    left, left_in = subs[0], (0,)
-    for j in range(1, len(subs)):
-        right = subs[j]
-        later = set(op.out_subs).union(*[set(s) for s in subs[j + 1 :]])
-        lset, rset = set(left), set(right)
-        contracted = (lset & rset) - later
-        kept = [c for c in dict.fromkeys(left + right) if c in later]
+    for step in range(len(subs) - 1):
+        if path is None:  # left to right: the result stays first
+            i, j = 0, 1
+        else:  # opt_einsum: the pair is removed, the result appended
+            i, j = sorted(path[step])
+        (left, left_in), (right, right_in) = ops[i], ops[j]
+        rest = [o for k, o in enumerate(ops) if k not in (i, j)]
+        later = set(op.out_subs).union(*[set(s) for s, _ in rest])
+        contracted = (set(left) & set(right)) - later
+        kept = "".join(c for c in dict.fromkeys(left + right) if c in later)
         if contracted:
             flops = 2 * math.prod(sizes[c] for c in contracted) * math.prod(sizes[c] for c in kept)
             fwd.append((BMM, flops))
             bw.append((BMM, flops, left_in))
-            bw.append((BMM, flops, (j,)))
-        left, left_in = "".join(kept), left_in + (j,)
+            bw.append((BMM, flops, right_in))
+        merged = (kept, left_in + right_in)
+        ops = [merged] + rest if path is None else rest + [merged]
     return fwd, bw
 
 
