@@ -379,6 +379,13 @@ def test_multihead_attention_and_transformer_layers_match_torch():
         assert counts(descent, run) == counts(torch, run), name
     assert same(lambda L: call(L, cross=True))[1] == 8192 + 2880 + 1280
 
+    def general(L):  # kdim/vdim and bias_kv: PyTorch's functional form in both libraries
+        L.manual_seed(0)
+        m = L.nn.MultiheadAttention(8, 2, batch_first=True, kdim=6, vdim=7, add_bias_kv=True)
+        m(L.ones(2, 5, 8), L.ones(2, 3, 6), L.ones(2, 3, 7))[0].sum().backward()
+
+    same(general)
+
     def layers(L, train=True):
         L.manual_seed(0)
         enc = L.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
