@@ -76,6 +76,12 @@ OPS = {
     "sdpa broadcast, frozen k": lambda L: L.nn.functional.scaled_dot_product_attention(
         r(L, 2, 3, 5, 4), r(L, 1, 3, 6, 4, g=False), r(L, 1, 3, 6, 4)
     ),
+    "sdpa broadcast heads": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 2, 3, 5, 4), r(L, 2, 1, 6, 4), r(L, 2, 1, 6, 4)
+    ),
+    "sdpa gqa": lambda L: L.nn.functional.scaled_dot_product_attention(
+        r(L, 2, 4, 5, 4), r(L, 2, 2, 6, 4), r(L, 2, 2, 6, 4), enable_gqa=True
+    ),
     "sdpa 3-D mask": lambda L: L.nn.functional.scaled_dot_product_attention(
         r(L, 3, 5, 4), r(L, 3, 6, 4), r(L, 3, 6, 4), attn_mask=L.ones(5, 6, dtype=L.bool).tril()
     ),

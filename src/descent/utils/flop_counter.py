@@ -24,7 +24,10 @@ torch's formulas (2 * m * n * k for a product; see `conv_flop_count`):
     ScaledDotProductAttention       nothing where torch's CPU flash kernel runs (4-D, equal
                                     head dims, no dropout, equal batch); else the math path's
                                     aten.bmm (aten.mm for 2-D)
-    bilinear                        nothing (torch's aten._trilinear has no formula)
+    bilinear, nn.Bilinear           nothing (torch's aten._trilinear has no formula)
+    nn.MultiheadAttention, nn.RNN,  PyTorch's decomposition of the module from its shapes and
+    nn.GRU, nn.LSTM, the encoder    flags (_flop_mha.py): descent's fused modules run other
+    layer's inference               ops; LSTM and the fused inference kernels count nothing
 
 Backward FLOPs are counted when the engine runs a node's backward, one product per input that
 needs a gradient (a frozen weight costs none), under the modules whose backward is running
@@ -339,8 +342,7 @@ def _sdpa(op, inputs, out):
         and e == ev
         and op.drop is None
         and q.shape[0] == k.shape[0] == v.shape[0]
-        and q.shape[1] % max(k.shape[1], 1) == 0
-        and k.shape[1] == v.shape[1]
+        and q.shape[1] == k.shape[1] == v.shape[1]  # (enable_gqa repeated k, v already)
         and all(t.shape[-1] == 1 or t._data.strides[-1] == t._data.itemsize for t in (q, k, v))
     ):
         # torch 2.13's CPU flash kernel: not in its registry, so it counts nothing unless a
