@@ -293,3 +293,73 @@ def test_aten_names():
     assert a.add.Tensor.name() == torch.ops.aten.add.Tensor.name()
     m = descent.tensor(X)
     np.testing.assert_array_equal(a.mm.default(m, m).numpy(), (m @ m).numpy())
+
+
+def _spd(m, seed=1):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    return (q * np.linspace(1, 5, m) ** 2) @ q.T  # distinct eigenvalues 1 .. 25
+
+
+def test_lobpcg_values_against_eigh_and_torch():
+    a = _spd(12)
+    w = np.linalg.eigh(a)[0]
+    steps = []
+    for largest in (True, False):
+        for method in ("ortho", "basic"):
+            descent.manual_seed(0)
+            e, x = descent.lobpcg(descent.tensor(a.astype(np.float32)), k=2, largest=largest,
+                                  method=method, tracker=lambda wk: steps.append(
+                                      wk.ivars["converged_count"]))  # fmt: skip
+            et, _ = torch.lobpcg(torch.tensor(a.astype(np.float32)), k=2, largest=largest,
+                                 method=method)  # fmt: skip
+            want = w[::-1][:2] if largest else w[:2]
+            np.testing.assert_allclose(e.numpy(), want, rtol=1e-4)
+            np.testing.assert_allclose(e.numpy(), et.numpy(), rtol=1e-4)
+            xn = x.numpy()
+            np.testing.assert_allclose(xn.T @ xn, np.eye(2), atol=1e-4)
+            np.testing.assert_allclose(a @ xn, xn * e.numpy(), atol=5e-3)
+    assert steps and steps[-1] == 2
+    # a batch and a generalized problem (B SPD): the eigenvalues of L^-1 A L^-T, B = L L^T
+    b = _spd(12, seed=2) / 10
+    e, x = descent.lobpcg(descent.tensor(np.stack([a, a])), k=1, B=descent.tensor(np.stack([b, b])))
+    c = np.linalg.cholesky(b)
+    ci = np.linalg.inv(c)
+    wg = np.linalg.eigh(ci @ a @ ci.T)[0]
+    np.testing.assert_allclose(e.numpy()[:, 0], [wg[-1]] * 2, rtol=1e-8)
+    np.testing.assert_allclose(x.numpy()[0].T @ b @ x.numpy()[0], [[1.0]], rtol=1e-8)
+    for lib in (descent, torch):
+        with pytest.raises(ValueError, match=r"number of A rows \(=6\) is smaller than 3 x the "
+                                             r"number of requested eigenpairs \(=3\)"):  # fmt: skip
+            lib.lobpcg(lib.tensor(a[:6, :6]), k=3)
+        with pytest.raises(ValueError, match="does not support backward with B != I"):
+            a_t = lib.tensor(a, requires_grad=True)
+            lib.lobpcg(a_t, k=1, B=lib.tensor(b))[0].sum().backward()
+
+
+def test_lobpcg_gradient_torch_and_finite_differences():
+    m, k = 12, 2
+    a = _spd(m)
+    x0 = np.eye(m, k) + 0.1
+
+    def loss(lib, at, tol=None):
+        e, x = lib.lobpcg(at, k=k, X=lib.tensor(x0), tol=tol)
+        weights = lib.arange(m, dtype=at.dtype)[:, None]
+        return e.sum() + (x**2 * weights).sum() + (x[:, 0] ** 4).sum()  # sign-invariant
+
+    grads = []
+    for lib in (descent, torch):
+        at = lib.tensor(a, requires_grad=True)
+        loss(lib, at).backward()
+        grads.append(at.grad.numpy())
+    # both iterate to tol = sqrt(eps) ~ 1.5e-8
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[0], grads[0].T, atol=1e-12)  # symmetric, as PyTorch's
+    h, tight = 1e-5, 1e-13  # converged far below h^2 so that the differences are smooth
+    for i, j in ((0, 0), (0, 3), (2, 5)):  # along symmetric directions E_ij + E_ji
+        d = np.zeros_like(a)
+        d[i, j] += h
+        d[j, i] += h
+        fd = (loss(descent, descent.tensor(a + d), tight).item()
+              - loss(descent, descent.tensor(a - d), tight).item()) / (2 * h)  # fmt: skip
+        np.testing.assert_allclose(fd, 2 * grads[0][i, j], rtol=1e-4, atol=1e-6)

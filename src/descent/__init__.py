@@ -475,6 +475,7 @@ _LAZY_FUNCTIONS = {
     "segment_reduce": ("torch_segment", "segment_reduce"),  # per-segment pooling (graphs)
     "svd_lowrank": ("linalg_lowrank", "svd_lowrank"),  # randomised SVD / PCA (docs/linalg.md)
     "pca_lowrank": ("linalg_lowrank", "pca_lowrank"),
+    "lobpcg": ("linalg_lobpcg", "lobpcg"),  # a few extreme eigenpairs (docs/linalg.md)
     "geqrf": ("linalg_householder", "geqrf"),  # Householder QR and its Q (docs/linalg.md)
     "orgqr": ("linalg_householder", "orgqr"),
     "ormqr": ("linalg_householder", "ormqr"),
