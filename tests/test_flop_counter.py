@@ -463,3 +463,33 @@ def test_meta_device_measure_flops_matches_torch():
 
     got = same(measure)
     assert got[0]["Global"]["aten.addmm"] == 5120 and got[0]["Global"]["aten.bmm"] == 6400
+
+
+# torch 2.13 + tabulate: FLOPs outside every module put "Global" first, modules indented
+GLOBAL_TABLE = """\
+Module                 FLOP    % Total
+-----------------  --------  ---------
+Global             576.000K    100.00%
+ - aten.addmm      128.000K     22.22%
+ - aten.mm         448.000K     77.78%
+ Sequential        336.000K     58.33%
+  - aten.addmm     128.000K     22.22%
+  - aten.mm        208.000K     36.11%
+  Sequential.0      96.000K     16.67%
+   - aten.addmm     48.000K      8.33%
+   - aten.mm        48.000K      8.33%
+  Sequential.1     240.000K     41.67%
+   - aten.addmm     80.000K     13.89%
+   - aten.mm       160.000K     27.78%
+   Sequential.1.0  240.000K     41.67%
+    - aten.addmm    80.000K     13.89%
+    - aten.mm      160.000K     27.78%"""
+
+
+def test_table_with_flops_outside_modules_matches_torch():
+    descent.manual_seed(0)
+    nn = descent.nn
+    m = nn.Sequential(nn.Linear(30, 40), nn.Sequential(nn.Linear(40, 50)))
+    with FlopCounterMode(display=False) as fc:
+        (m(descent.randn(20, 30)) @ descent.randn(50, 60)).sum().backward()
+    assert fc.get_table(3).splitlines() == GLOBAL_TABLE.splitlines()
