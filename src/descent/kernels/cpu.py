@@ -36,6 +36,7 @@ scaled_dot_product_attention. The loops live in
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import numpy as np
 
@@ -276,7 +277,11 @@ def rope(x, cos, sin):
 def _rows(a):
     """(..., S) -> a contiguous (R, S) view (a copy only if `a` is not contiguous)."""
     a = np.ascontiguousarray(a)
-    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+    if not a.ndim:
+        return a.reshape(1, 1)
+    # (not reshape(-1, S): with S = 0 the -1 is ambiguous and NumPy raises; attention over an
+    # empty key sequence reached it)
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = False, out=None):
