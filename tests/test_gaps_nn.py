@@ -434,7 +434,8 @@ def test_import_descent_does_not_load_nn():
     # nor descent.sparse and control_flow, which load on first use (x.to_sparse(), torch.cond)
     code = (
         "import sys, descent\n"
-        "for m in ('descent.nn', 'descent.sparse', 'descent.control_flow', 'descent.fx'):\n"
+        "for m in ('descent.nn', 'descent.sparse', 'descent.control_flow', 'descent.fx', "
+        "'descent.nested'):\n"
         "    assert m not in sys.modules, f'import descent loaded {m}'\n"
         "descent.conv1d(descent.ones(1, 1, 3), descent.ones(1, 1, 2))\n"
         "assert 'descent.nn' in sys.modules\n"

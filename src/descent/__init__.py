@@ -294,6 +294,7 @@ from .runtime import (
 )
 from .tensor import Size, Tensor, equal, is_floating_point, is_tensor, numel
 from .tensor_gap_methods_tensor import (  # torch.sparse_coo & co., the layouts: docs/sparse.md
+    jagged,
     sparse_bsc,
     sparse_bsr,
     sparse_coo,
@@ -414,6 +415,7 @@ _SUBPACKAGES = (
     "fx", "nn", "optim",  # fx: torch.fx (docs/fx.md)
     "overrides", "profiler", "random", "serialization",  # torch.serialization: save/load names
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
+    "nested",  # torch.nested, jagged layout (docs/nested.md)
 )  # fmt: skip
 
 # torch's top-level linear algebra (torch.det, torch.inverse, ...) and special functions

@@ -192,6 +192,9 @@ class Tensor(
     # True on descent.sparse's SparseTensor: the shape functions (cat, transpose, select, ...)
     # send sparse inputs to its methods with this one class-attribute test
     _sparse_layout = False
+    # True on descent.nested's NestedTensor: the few dense functions whose nested meaning is
+    # structural (linear, the norms, softmax, attention, cat, ...) send it there with this test
+    _nested_layout = False
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy ufuncs on tensors give tensors, as PyTorch's do: an operator ufunc runs the

@@ -33,6 +33,8 @@ sparse_csr = layout("sparse_csr")
 sparse_csc = layout("sparse_csc")
 sparse_bsr = layout("sparse_bsr")
 sparse_bsc = layout("sparse_bsc")
+# descent.nested's jagged nested tensors (docs/nested.md)
+jagged = layout("jagged")
 
 
 class TensorGapMethods2:

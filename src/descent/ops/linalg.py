@@ -88,6 +88,8 @@ def matmul(a, b, *, out=None) -> Tensor:
         return write_out(matmul(a, b), out, "matmul", same_dtype=True)
     a = as_tensor(a, b) if isinstance(b, Tensor) else as_tensor(a)
     b = as_tensor(b, a)
+    if a._nested_layout or b._nested_layout:  # jagged nested tensors: descent.nested
+        return (a if a._nested_layout else b)._nested_matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise DescentError(
             f"matmul: operands must have at least one dimension, got shapes {tuple(a.shape)} and "

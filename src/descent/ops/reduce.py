@@ -275,6 +275,8 @@ class CumSum(Function):
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None) -> Tensor:
     """Sum over `axis` (all axes when None); `out=` as PyTorch's."""
+    if getattr(x, "_nested_layout", False):  # torch.sum(nested, dim): descent.nested
+        return x.sum(axis if dim is None else dim, bool(keepdim or keepdims), dtype=dtype)
     if out is not None:
         # PyTorch sums in out's dtype when no dtype is given (sum(x, out=long) is in int64)
         dtype = out.dtype if dtype is None and isinstance(out, Tensor) else dtype
@@ -301,6 +303,8 @@ def _as_int64(x: Tensor) -> Tensor:
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None) -> Tensor:
     """Arithmetic mean over `axis`; `out=` as PyTorch's."""
+    if getattr(x, "_nested_layout", False):  # torch.mean(nested, dim): descent.nested
+        return x.mean(axis if dim is None else dim, bool(keepdim or keepdims), dtype=dtype)
     if out is not None:
         result = mean(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "mean")

@@ -192,7 +192,7 @@ def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
     x = as_tensor(x)
     if dim0 is not None or dim1 is not None:
         axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
-    if x._sparse_layout:  # torch.transpose(sparse, 0, 1): the sparse method
+    if x._sparse_layout or x._nested_layout:  # torch.transpose(sparse, 0, 1): its method
         return x.transpose(*axes)
     axes = shape_arg(axes) if axes else ()
     # No axes reverse them (NumPy). Two ints mean PyTorch's transpose(dim0, dim1) (swap two
@@ -236,7 +236,7 @@ def permute(x, *axes, dims=None) -> Tensor:
 
 def swapaxes(x, a: int, b: int) -> Tensor:
     x = as_tensor(x)
-    if x._sparse_layout:
+    if x._sparse_layout or x._nested_layout:
         return x.transpose(a, b)
     axes = list(range(x.ndim))
     # In range or an IndexError (PyTorch's); a 0-d tensor takes dims 0 and -1 (a no-op).
@@ -392,6 +392,8 @@ def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise DescentError("cat: needs at least one tensor")
+    if tensors[0]._nested_layout:  # jagged nested tensors: their values (descent.nested)
+        return tensors[0]._nested_cat(tensors, axis)
     if any(t._sparse_layout for t in tensors):
         from ..sparse.join import cat as sparse_cat  # noqa: PLC0415 - descent.sparse is lazy
 
@@ -474,6 +476,8 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if x._nested_layout:
+        return x.split(split_size_or_sections, axis)
     if x.ndim == 0:  # PyTorch's RuntimeError (NumPy's IndexError leaked before)
         raise DescentError("split expects at least a 1-dimensional tensor (got a 0-d one)")
     axis = normalize_axis(axis, x.ndim)[0]
@@ -512,6 +516,8 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    if x._nested_layout:
+        return x.chunk(chunks, axis)
     if chunks <= 0:
         raise DescentError(f"chunk: expects `chunks` to be greater than 0, got {chunks}")
     if x.ndim == 0:

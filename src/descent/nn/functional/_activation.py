@@ -105,6 +105,8 @@ def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
     `dtype` casts the input first (PyTorch's way to get a float32 softmax of float16 logits).
     """
     x = as_tensor(input)
+    if x._nested_layout:  # a jagged nested tensor (descent.nested)
+        return x.softmax(dim, dtype)
     if dtype is not None:
         x = x.astype(dtype)
     return _sm.softmax(x, dim=-1 if dim is None else dim)
@@ -113,6 +115,8 @@ def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
 def log_softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
     """x - logsumexp(x) along `dim`, stable."""
     x = as_tensor(input)
+    if x._nested_layout:  # a jagged nested tensor (descent.nested)
+        return x.log_softmax(dim, dtype)
     if dtype is not None:
         x = x.astype(dtype)
     return _sm.log_softmax(x, dim=-1 if dim is None else dim)

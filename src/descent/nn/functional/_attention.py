@@ -51,6 +51,11 @@ def scaled_dot_product_attention(
         (..., L, Ev). One fused op; see docs/functional.md.
     """
     q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
+    if q._nested_layout:  # jagged nested tensors: attention within each sequence
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        return _nf.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale,
+                                                enable_gqa, generator)  # fmt: skip
     if amp._depth:  # inside descent.autocast: attention in the low dtype
         q, k, v = amp.lower(q, k, v)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:

@@ -51,6 +51,10 @@ def dropout(
     x = as_tensor(input)
     if not training or p == 0.0:
         return x
+    if x._nested_layout and not inplace:  # a jagged nested tensor: a mask over its values
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        return _nf.dropout(x, p, training, generator)
     if p == 1.0:  # all dropped: the 1/(1-p) scale would divide by zero
         mask = 0.0
     else:

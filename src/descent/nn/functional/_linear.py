@@ -18,6 +18,10 @@ def linear(input, weight, bias=None) -> Tensor:
     """y = x W^T + b with W of shape (out_features, in_features); one fused op."""
     x = as_tensor(input)
     w = as_tensor(weight)
+    if x._nested_layout:  # a jagged nested tensor: on its packed values (descent.nested)
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        return _nf.linear(x, w, bias)
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[-1]:
         raise DescentError(
             f"linear: input of shape {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} "

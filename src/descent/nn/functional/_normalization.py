@@ -63,6 +63,10 @@ def _opt_tensor(t):
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
+    if getattr(input, "_nested_layout", False):  # a jagged nested tensor (descent.nested)
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        return _nf.layer_norm(input, normalized_shape, weight, bias, eps)
     x = autocast_f32(float_tensor(input, "layer_norm"), cpu=False)
     if x._data.dtype == HALF and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (its opmath): the float16 mean,
@@ -87,6 +91,10 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     (eps then float32's) and cast back, as PyTorch: in half precision mean(x^2) of inputs near
     1e-3 is subnormal, and the half epsilon (1e-3) swamped it."""
     x = as_tensor(input)
+    if x._nested_layout:  # a jagged nested tensor (descent.nested)
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        return _nf.rms_norm(x, normalized_shape, weight, eps)
     if x._data.dtype.kind == "c":
         return _complex_rms_norm(x, normalized_shape, weight, eps)
     x = autocast_f32(float_tensor(x, "rms_norm"), cpu=False)

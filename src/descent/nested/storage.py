@@ -1,0 +1,301 @@
+"""The storage of a jagged nested tensor: what a NestedTensor's `_data` holds instead of an array.
+
+A jagged nested tensor of logical shape (B, j, *rest) (or (B, *lead, j, *rest) after a transpose
+of the ragged dim) packs its B sequences into one `values` array whose dim `ragged_idx - 1` is
+the packed one (sum of the lengths), exactly as PyTorch's `nt.values()`; sequence b occupies
+values[offsets[b] : offsets[b] + length_b] along that dim, where length_b = offsets[b+1] -
+offsets[b], or lengths[b] for a non-contiguous tensor (`torch.nested.narrow`: the packed dim
+then also holds rows that belong to no sequence).
+
+The storage answers the metadata generic code reads (`shape` with the symbolic ragged size `j`,
+`ndim`, `dtype`) and NumPy's ufunc protocol for per-token elementwise work: a ufunc over
+storages of the same structure, Python numbers and dense arrays that broadcast over the
+non-ragged trailing dims (or (B, 1, ...) arrays, one row per sequence) runs on `values` and gives
+a storage. That is how `torch.exp(nt)`, `nt * 2`, `F.gelu(nt)`, `nt + bias` and their backward
+passes run through descent's ordinary op classes. Sums over the batch and ragged dims (the
+engine's unbroadcast of a dense operand's gradient) are answered too. Anything else raises,
+naming what was asked and the fix.
+"""
+
+from __future__ import annotations
+
+import itertools
+from numbers import Number
+
+import numpy as np
+
+from .. import backend
+
+_counter = itertools.count(1)
+
+
+class NestedInt:
+    """The symbolic size of the ragged dim (PyTorch prints it `j1`, `j2`, ...): one per offsets
+    tensor, shared by every nested tensor with that structure. Equal only to itself; not an int
+    (the lengths differ per sequence: ask `nt.offsets().diff()` or `nt.lengths()`)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self) -> None:
+        self.id = next(_counter)
+
+    def __repr__(self) -> str:
+        return f"j{self.id}"
+
+    def __int__(self):
+        raise RuntimeError(
+            f"the ragged size {self!r} of a jagged nested tensor is not an int (each sequence "
+            "has its own length); use nt.offsets().diff() or nt.lengths()"
+        )
+
+    __index__ = __int__
+
+    def __mul__(self, other):
+        if other == 1:
+            return self
+        raise RuntimeError(f"the ragged size {self!r} of a jagged nested tensor has no value")
+
+    __rmul__ = __mul__
+
+
+class NestedUnsupportedError(NotImplementedError):
+    """An operation that descent's jagged nested tensors do not support."""
+
+
+class JaggedStorage:
+    """values + offsets (+ lengths) of a jagged nested tensor (see the module docstring)."""
+
+    __slots__ = ("values", "offsets", "lengths", "ragged_idx", "j")
+    layout_name = "jagged"
+
+    def __init__(self, values, offsets, lengths, ragged_idx: int, j: NestedInt) -> None:
+        self.values = values  # backend array; dim ragged_idx - 1 packed
+        self.offsets = offsets  # int64 NumPy array (B + 1,)
+        self.lengths = lengths  # None (contiguous) or int64 NumPy array (B,)
+        self.ragged_idx = ragged_idx
+        self.j = j
+
+    def like(self, values, ragged_idx: int | None = None) -> JaggedStorage:
+        """Another storage with this structure around `values`."""
+        r = self.ragged_idx if ragged_idx is None else ragged_idx
+        return JaggedStorage(values, self.offsets, self.lengths, r, self.j)
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        rest = list(self.values.shape)
+        rest[self.ragged_idx - 1] = self.j
+        return (len(self.offsets) - 1, *rest)
+
+    @property
+    def ndim(self) -> int:
+        return self.values.ndim + 1
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    @property
+    def size(self) -> int:
+        raise unsupported(self, "its element count (the ragged dim has no single size)")
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.values)
+
+    def seq_lengths(self) -> np.ndarray:
+        return np.diff(self.offsets) if self.lengths is None else self.lengths
+
+    @property
+    def flags(self):
+        return self.values.flags
+
+    @property
+    def base(self):
+        """Not None: the engine copies a storage before keeping it as a leaf's .grad (its
+        values may be shared with another gradient)."""
+        return self.values
+
+    def same_structure(self, other: JaggedStorage) -> bool:
+        return other.j is self.j and other.ragged_idx == self.ragged_idx
+
+    def token_rows(self) -> np.ndarray:
+        """The batch index of each row of the packed dim (-1 for rows of no sequence)."""
+        n = self.values.shape[self.ragged_idx - 1]
+        rows = np.full(n, -1, dtype=np.int64)
+        for b, (o, n_b) in enumerate(zip(self.offsets[:-1], self.seq_lengths())):
+            rows[o : o + n_b] = b
+        return rows
+
+    # -- what the engine and the generic ops ask -----------------------------------------------
+    def copy(self) -> JaggedStorage:
+        return self.like(self.values.copy())
+
+    def astype(self, dtype, copy: bool = True) -> JaggedStorage:
+        return self.like(self.values.astype(dtype, copy=copy))
+
+    def _operand(self, x, ufunc_name: str):
+        """x as an array that broadcasts against `values`."""
+        if isinstance(x, JaggedStorage):
+            if not self.same_structure(x):
+                raise RuntimeError(
+                    f"{ufunc_name}: the nested tensors have different structures (shapes "
+                    f"{_fmt(self.shape)} and {_fmt(x.shape)}); both must come from the same "
+                    "offsets (nested int)"
+                )
+            return x.values
+        if isinstance(x, (Number, np.generic)):
+            return x
+        x = np.asarray(x) if not hasattr(x, "ndim") else x
+        if x.ndim < self.ndim - self.ragged_idx:  # broadcasts over the trailing dense dims
+            return x
+        if x.ndim == self.ndim and self.ragged_idx == 1 and x.shape[1] == 1:
+            # (B, 1, *rest): one row per sequence, repeated over its tokens
+            rows = self.token_rows()
+            if x.shape[0] not in (1, len(self.offsets) - 1):
+                raise _broadcast_error(self, x, ufunc_name)
+            per_seq = x[:, 0]
+            return per_seq[np.maximum(rows, 0)] if x.shape[0] > 1 else per_seq
+        if x.ndim < self.ndim and all(d == 1 for d in x.shape[: x.ndim - (self.ndim - 1)]):
+            # leading size-1 dims on the left of the packed values' dims
+            return x.reshape(x.shape[x.ndim - (self.ndim - 1) :])
+        raise _broadcast_error(self, x, ufunc_name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or kwargs.get("out") is not None:
+            raise unsupported(self, f"np.{ufunc.__name__}.{method}")
+        args = [self._operand(x, ufunc.__name__) if x is not self else self.values
+                for x in inputs]  # fmt: skip
+        for x in inputs:  # the structure comes from the storage operands
+            if isinstance(x, JaggedStorage):
+                self_like = x
+                break
+        out = ufunc(*args, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(self_like.like(o) for o in out)
+        return self_like.like(out)
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = func.__name__
+        if name in ("where", "clip", "maximum", "minimum", "copysign", "nan_to_num", "isfinite"):
+            storages = [a for a in args if isinstance(a, JaggedStorage)]
+            first = storages[0]
+            arrs = [first._operand(a, name) if a is not first else first.values for a in args]
+            return first.like(func(*arrs, **kwargs))
+        if name in ("zeros_like", "ones_like", "empty_like", "full_like", "copy"):
+            st = args[0]
+            return st.like(func(st.values, *args[1:], **kwargs))
+        if name in ("sum", "mean"):
+            return args[0].sum(*args[1:], **kwargs) if name == "sum" else NotImplemented
+        raise unsupported(self, f"np.{name}")
+
+    def __array__(self, dtype=None, copy=None):
+        raise unsupported(self, "a dense array (np.asarray)")
+
+    def sum(self, axis=None, dtype=None, keepdims: bool = False, **kwargs):
+        """Sums that the engine's unbroadcast asks for (dense operands' gradients)."""
+        nd, r = self.ndim, self.ragged_idx
+        axes = set(range(nd)) if axis is None else {a % nd for a in np.atleast_1d(axis)}
+        # values dims: logical dim k >= 1 is values dim k - 1
+        vaxes = tuple(sorted(a - 1 for a in axes if a != 0))
+        if 0 in axes and r in axes:  # over all the tokens: the valid rows of the packed dim
+            v = self.values if self.lengths is None else self._valid_values()
+            out = v.sum(axis=vaxes, dtype=dtype, keepdims=keepdims)
+            return out[None] if keepdims else out
+        if r in axes:  # per sequence: (B, ...)
+            seqs = [s.sum(axis=vaxes, dtype=dtype, keepdims=keepdims) for s in self.sequences()]
+            out = np.stack(seqs)
+            return out.sum(axis=0, keepdims=True) if 0 in axes else out
+        if 0 in axes:
+            raise unsupported(self, "a sum over the batch dim without the ragged dim")
+        return self.like(self.values.sum(axis=vaxes, dtype=dtype, keepdims=keepdims))
+
+    def _valid_values(self):
+        """The rows of the packed dim that belong to a sequence (a non-contiguous storage)."""
+        keep = self.token_rows() >= 0
+        return np.compress(keep, self.values, axis=self.ragged_idx - 1)
+
+    def sequences(self) -> list:
+        """Each sequence's array (views into `values`), the packed dim at ragged_idx - 1."""
+        ax = self.ragged_idx - 1
+        out = []
+        for o, n in zip(self.offsets[:-1], self.seq_lengths()):
+            idx = [slice(None)] * self.values.ndim
+            idx[ax] = slice(int(o), int(o) + int(n))
+            out.append(self.values[tuple(idx)])
+        return out
+
+    def reshape(self, *shape):
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        if tuple(shape) == self.shape:
+            return self
+        raise unsupported(self, f"reshape to {shape}")
+
+    # Python operators: the ufuncs (gradient accumulation is `prev + gx`)
+    def __add__(self, other):
+        return np.add(self, other)
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        return np.multiply(self, other)
+
+    __rmul__ = __mul__
+
+    def __sub__(self, other):
+        return np.subtract(self, other)
+
+    def __rsub__(self, other):
+        return np.subtract(other, self)
+
+    def __truediv__(self, other):
+        return np.true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return np.true_divide(other, self)
+
+    def __neg__(self):
+        return np.negative(self)
+
+    def __pow__(self, other):
+        return np.power(self, other)
+
+    def __gt__(self, other):
+        return np.greater(self, other)
+
+    def __lt__(self, other):
+        return np.less(self, other)
+
+    def __ge__(self, other):
+        return np.greater_equal(self, other)
+
+    def __le__(self, other):
+        return np.less_equal(self, other)
+
+    def __getattr__(self, name):
+        raise unsupported(self, f"the array attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"JaggedStorage(shape={_fmt(self.shape)}, offsets={self.offsets.tolist()})"
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def unsupported(storage, what: str) -> NestedUnsupportedError:
+    return NestedUnsupportedError(
+        f"not supported for a jagged nested tensor (shape {_fmt(storage.shape)}): {what}. "
+        "Supported: per-token elementwise ops, linear/matmul and norms over the last dim, "
+        "softmax, sum/mean over dims 1 and -1, transpose(1, 2), view of the last dims, cat/"
+        "chunk/split on the last dim, scaled_dot_product_attention (docs/nested.md); or work "
+        "on nt.values() / nt.unbind() / nt.to_padded_tensor(0.0)"
+    )
+
+
+def _broadcast_error(st, x, op: str) -> RuntimeError:
+    return RuntimeError(
+        f"{op}: cannot broadcast a dense tensor of shape {tuple(x.shape)} with a jagged nested "
+        f"tensor of shape {_fmt(st.shape)}: a dense operand must broadcast over the dims after "
+        "the ragged one, or be (B, 1, ...) with one row per sequence"
+    )

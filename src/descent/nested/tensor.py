@@ -1,0 +1,263 @@
+"""NestedTensor: the Tensor subclass of jagged nested tensors (layout `descent.jagged`).
+
+A nested tensor IS a `descent.Tensor` (the same slots and engine fields) whose `_data` is a
+`JaggedStorage` (storage.py). The engine gives every tensor made around such a storage this
+class (`autograd.register_storage_class`), so op outputs, leaf gradients and `detach()` of
+nested tensors are nested tensors too.
+
+Autograd runs through two view ops, `ViewFromValues` (values Tensor -> nested tensor) and
+`Values` (nested tensor -> its values Tensor), each the other's backward. A structural or
+per-sequence op (linear, the norms, softmax over the ragged dim, attention, ragged sums) is a
+composite: it takes the values as a dense Tensor, runs descent's dense differentiable ops on them
+(per token on the packed values, or per sequence on their slices), and wraps the result back.
+Its gradients therefore are those of the dense computation, sequence by sequence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from ..autograd import Function
+from ..tensor import Size, Tensor, _new_size
+from ..tensor_gap_methods_tensor import jagged
+from .storage import JaggedStorage, NestedInt, unsupported
+
+# offsets Tensor -> its nested int, so nested tensors built on one offsets tensor share `j`
+# (PyTorch's registry); kept in the offsets tensor's own __dict__, so it dies with it.
+_J_ATTR = "_descent_nested_int"
+
+
+def nested_int_for(offsets: Tensor) -> NestedInt:
+    j = offsets.__dict__.get(_J_ATTR)
+    if j is None:
+        j = offsets.__dict__[_J_ATTR] = NestedInt()
+    return j
+
+
+class ViewFromValues(Function):
+    """values -> nested tensor (a view, PyTorch's NestedViewFromJaggedBackward0): the gradient
+    of the values is the nested gradient's values."""
+
+    __slots__ = ("offsets", "lengths", "ragged_idx", "j")
+    differentiable_backward = True
+
+    def forward(self, values):
+        return JaggedStorage(values, self.offsets, self.lengths, self.ragged_idx, self.j)
+
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return Values.apply(gy)
+        return gy.values
+
+
+class Values(Function):
+    """nested tensor -> its values (PyTorch's ValuesBackward0): the gradient of the nested
+    tensor is the values' gradient with its structure."""
+
+    __slots__ = ("offsets", "lengths", "ragged_idx", "j")
+    differentiable_backward = True
+
+    def forward(self, st):
+        self.offsets, self.lengths, self.ragged_idx, self.j = (
+            st.offsets, st.lengths, st.ragged_idx, st.j)  # fmt: skip
+        return st.values
+
+    def backward(self, gy, ops):
+        if ops.is_graph:
+            return ViewFromValues.apply(
+                gy, offsets=self.offsets, lengths=self.lengths, ragged_idx=self.ragged_idx,
+                j=self.j)  # fmt: skip
+        return JaggedStorage(gy, self.offsets, self.lengths, self.ragged_idx, self.j)
+
+
+def wrap_values(values: Tensor, like, ragged_idx: int | None = None) -> NestedTensor:
+    """A nested tensor with `like`'s structure (a NestedTensor or a JaggedStorage) around the
+    dense Tensor `values` (recorded: gradients reach `values`)."""
+    st = like._data if isinstance(like, Tensor) else like
+    r = st.ragged_idx if ragged_idx is None else ragged_idx
+    return ViewFromValues.apply(values, offsets=st.offsets, lengths=st.lengths, ragged_idx=r,
+                                j=st.j)  # fmt: skip
+
+
+class NestedTensor(Tensor):
+    """A jagged nested tensor: B sequences of shape (length_b, *rest) packed into one values
+    tensor; make one with `descent.nested.nested_tensor([...], layout=descent.jagged)`
+    (docs/nested.md)."""
+
+    __slots__ = ()
+    _nested_layout = True
+
+    # -- what a nested tensor is -----------------------------------------------------------
+    @property
+    def layout(self):
+        return jagged
+
+    @property
+    def is_nested(self) -> bool:
+        return True
+
+    @property
+    def _ragged_idx(self) -> int:
+        return self._data.ragged_idx
+
+    @property
+    def shape(self):
+        return _new_size(Size, self._data.shape)
+
+    def size(self, dim: int | None = None):
+        shape = self._data.shape
+        if dim is None:
+            return _new_size(Size, shape)
+        if not -len(shape) <= dim < len(shape):
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-len(shape)}, "
+                f"{len(shape) - 1}], but got {dim})"
+            )
+        return shape[dim]
+
+    def numel(self) -> int:
+        st = self._data
+        return int(np.prod(st.values.shape)) if st.lengths is None else int(
+            st._valid_values().size)  # fmt: skip
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        # PyTorch: contiguous when there are no holes (no lengths) and the values are
+        # contiguous (a transpose of the ragged dim is not)
+        st = self._data
+        return st.lengths is None and bool(st.values.flags.c_contiguous)
+
+    def values(self) -> Tensor:
+        """The packed values (a view, differentiable: the gradient reaches this tensor)."""
+        return Values.apply(self)
+
+    def offsets(self) -> Tensor:
+        return Tensor._wrap(self._data.offsets)
+
+    def lengths(self):
+        st = self._data
+        return None if st.lengths is None else Tensor._wrap(st.lengths)
+
+    def unbind(self, dim: int = 0) -> tuple:
+        """The sequences as dense tensors (views of the values; differentiable)."""
+        if dim != 0:
+            raise RuntimeError("unbind(): only supported for NestedTensor on dim=0 currently")
+        from . import functional  # noqa: PLC0415 - functional.py imports this module
+
+        return tuple(functional.sequences(self))
+
+    def to_padded_tensor(self, padding: float, output_size=None) -> Tensor:
+        from . import functional  # noqa: PLC0415
+
+        return functional.to_padded_tensor(self, padding, output_size)
+
+    def contiguous(self, memory_format=None) -> NestedTensor:
+        from . import functional  # noqa: PLC0415
+
+        return functional.contiguous(self)
+
+    def numpy(self, *, force: bool = False):
+        raise TypeError(
+            "numpy(): a jagged nested tensor has no dense array; use nt.values().numpy() or "
+            "nt.to_padded_tensor(0.0).numpy()"
+        )
+
+    def tolist(self):
+        return [s.tolist() for s in self.unbind()]
+
+    def item(self):
+        raise unsupported(self._data, "item()")
+
+    def __repr__(self) -> str:
+        st = self._data
+        shape = "(" + ", ".join(str(d) for d in st.shape) + ")"
+        grad = ", requires_grad=True" if self._rg else ""
+        return (f"NestedTensor(size={shape}, offsets={self.offsets()!r}{grad}, "
+                f"contiguous={self.is_contiguous()})")  # fmt: skip
+
+    __str__ = __repr__
+
+    def __len__(self) -> int:
+        return len(self._data.offsets) - 1
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            return self.unbind()[index]
+        raise unsupported(self._data, f"indexing with {index!r}")
+
+    # -- the structural and per-sequence ops (functional.py) -------------------------------
+    def transpose(self, dim0, dim1):
+        from . import functional  # noqa: PLC0415
+
+        return functional.transpose(self, dim0, dim1)
+
+    swapaxes = swapdims = transpose
+
+    def view(self, *shape):
+        from . import functional  # noqa: PLC0415
+
+        return functional.view(self, shape)
+
+    reshape = view
+
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        from . import functional  # noqa: PLC0415
+
+        dim = axis if dim is None else dim
+        keepdim = keepdims if keepdims is not None else keepdim
+        return functional.reduce(self, "sum", dim, keepdim, dtype)
+
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        from . import functional  # noqa: PLC0415
+
+        dim = axis if dim is None else dim
+        keepdim = keepdims if keepdims is not None else keepdim
+        return functional.reduce(self, "mean", dim, keepdim, dtype)
+
+    def softmax(self, dim, dtype=None):
+        from . import functional  # noqa: PLC0415
+
+        return functional.softmax(self, dim, dtype, log=False)
+
+    def log_softmax(self, dim, dtype=None):
+        from . import functional  # noqa: PLC0415
+
+        return functional.softmax(self, dim, dtype, log=True)
+
+    def matmul(self, other):
+        from . import functional  # noqa: PLC0415
+
+        return functional.matmul(self, other)
+
+    __matmul__ = matmul
+
+    # torch.cat / torch.matmul reach these (descent.ops calls a method: it never imports
+    # descent.nested, which sits above it)
+    def _nested_cat(self, tensors, dim):
+        from . import functional  # noqa: PLC0415
+
+        return functional.cat(tensors, dim)
+
+    def _nested_matmul(self, a, b):
+        from . import functional  # noqa: PLC0415
+
+        return functional.matmul(a, b)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        from . import functional  # noqa: PLC0415
+
+        return functional.chunk(self, chunks, dim)
+
+    def split(self, split_size, dim: int = 0):
+        from . import functional  # noqa: PLC0415
+
+        return functional.split(self, split_size, dim)
+
+    def unsqueeze(self, dim):
+        raise unsupported(self._data, "unsqueeze")
+
+    def flatten(self, *args, **kwargs):
+        raise unsupported(self._data, "flatten")
+
+
+autograd.register_storage_class(JaggedStorage, NestedTensor)
