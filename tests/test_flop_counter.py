@@ -493,3 +493,19 @@ def test_table_with_flops_outside_modules_matches_torch():
     with FlopCounterMode(display=False) as fc:
         (m(descent.randn(20, 30)) @ descent.randn(50, 60)).sum().backward()
     assert fc.get_table(3).splitlines() == GLOBAL_TABLE.splitlines()
+
+
+def test_a_dropped_graph_is_freed_while_counting():
+    """The counter and the tracker hold no graph: a forward with grad on whose result is
+    dropped (an evaluation without no_grad) frees its saved values inside the block."""
+    import gc
+    import weakref
+
+    m = descent.nn.Sequential(descent.nn.Linear(16, 16))
+    with FlopCounterMode(display=False) as fc:
+        y = m(descent.randn(4, 16))
+        node = weakref.ref(y.grad_fn)
+        del y
+        gc.collect()
+        assert node() is None
+    assert fc.get_total_flops() == 2 * 4 * 16 * 16

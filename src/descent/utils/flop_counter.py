@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import sys
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -467,9 +468,9 @@ class FlopCounterMode:
         self.mod_tracker = ModuleTracker()
         self._handles: list = []
         self._table: dict = {}
-        # id(node) -> (node, backward entries, mode): what a node's backward will count; the
-        # node is held so that its id is not reused while the mode is active
-        self._pending: dict = {}
+        # node -> (backward entries, mode): what a node's backward will count. Weak: a graph
+        # that is dropped without a backward (a forward with grad on) frees its saved values
+        self._pending = weakref.WeakKeyDictionary()
         self._regions = 0  # depth of composite functions (their inner ops are not counted)
         # per open composite call: its precomputed entries, or None when it is transparent (its
         # inner ops counted instead: descent's general MultiheadAttention path)
@@ -546,7 +547,7 @@ class FlopCounterMode:
         # else: a product recorded by a backward pass under create_graph, already counted by
         # its node's backward formula; its own backward (a double backward) still counts
         if node is not None and bw:
-            self._pending[id(node)] = (node, bw, "index")
+            self._pending[node] = (bw, "index")
 
     def _count_user(self, key, formula, inputs, out) -> None:
         flops = formula(*inputs, out_val=out)
@@ -554,10 +555,10 @@ class FlopCounterMode:
             self.flop_counts[name][key] += flops
 
     def _backward(self, node, gy, gxs) -> None:
-        entry = self._pending.get(id(node))
+        entry = self._pending.get(node)
         if entry is None:
             return
-        _, bw, mode = entry
+        bw, mode = entry
         if mode != "index":  # a composite's entries, shared by its outputs' nodes
             if mode["pass"] == self.mod_tracker._pass_id:
                 return
@@ -613,4 +614,4 @@ class FlopCounterMode:
             for t in _tensors_of(out):
                 node = t._node
                 if node is not None:
-                    self._pending[id(node)] = (node, bw, shared)
+                    self._pending[node] = (bw, shared)

@@ -102,14 +102,17 @@ class ModuleTracker:
         nodes = [t for t in tensors if t._node is not None]
         if not nodes:
             return
-        need = 1 if first else len(nodes)
+        # the hook holds counts only, never the tensors: a graph dropped without a backward
+        # is freed while the tracker is active
+        count = len(nodes)
+        need = 1 if first else count
         state = {"left": need}
 
         def hook(_grad) -> None:
             state["left"] -= 1
             if state["left"] == 0:
                 action()
-            if state["left"] <= need - len(nodes):
+            if state["left"] <= need - count:
                 state["left"] = need  # every tensor seen: ready for another pass
 
         for t in nodes:
