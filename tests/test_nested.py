@@ -75,6 +75,11 @@ CASES = {
     "cat_last": (lambda L, x: L.cat([x, x * 2], dim=-1), ()),
     "view_heads": (lambda L, x: x.view(3, -1, 2, 2).transpose(1, 2).sin(), ()),
     "reshape_back": (lambda L, x: x.reshape(3, -1, 2, 2).reshape(3, -1, 4) * 2, ()),
+    "torch_functions": (
+        lambda L, x: L.softmax(x, dim=-1) * L.erf(x) + L.clamp(x, -0.5, 0.5) + x.clamp(min=0),
+        (),
+    ),
+    "full_sum": (lambda L, x: (x * x).sum() + x.mean(), ()),
     "clone_to": (lambda L, x: x.clone().to(L.float64).to(L.float32) + x.detach(), ()),
 }
 
@@ -200,6 +205,39 @@ def test_ragged_backward_finite_differences_float64():
         e[i] = eps
         num[i] = (loss(x0 + e)[0].item() - loss(x0 - e)[0].item()) / (2 * eps)
     np.testing.assert_allclose(_np(vals.grad).reshape(-1), num, atol=1e-7, rtol=1e-6)
+
+
+def test_modules_on_nested_match_torch():
+    """nn.Linear / LayerNorm / GELU / Dropout (eval) / RMSNorm take a nested tensor as is."""
+    seqs = _seqs(LENS)
+    res = []
+    for lib in LIBS:
+        lib.manual_seed(0)
+        nn = lib.nn
+        m = nn.Sequential(nn.Linear(4, 6), nn.GELU(), nn.LayerNorm(6), nn.Dropout(0.5),
+                          nn.Linear(6, 3), nn.RMSNorm(3))  # fmt: skip
+        for layer, ref in zip(m, res[0][2] if res else [None] * 6):
+            if ref is not None:  # descent's layers take torch's initial weights
+                for p, q in zip(layer.parameters(), ref.parameters()):
+                    p.data = lib.tensor(_np(q).copy())
+        m.eval()
+        nt = lib.nested.nested_tensor([lib.tensor(s) for s in seqs], layout=lib.jagged,
+                                      requires_grad=True)  # fmt: skip
+        out = m(nt)
+        (
+            out.values() * lib.tensor(np.arange(18.0, dtype=np.float32).reshape(6, 3))
+        ).sum().backward()
+        res.append((out.values(), nt.grad.values(), m, [p.grad for p in m.parameters()]))
+    (to, tg, _, tp), (do, dg, _, dp) = res
+    np.testing.assert_allclose(_np(do), _np(to), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(_np(dg), _np(tg), atol=1e-5, rtol=1e-5)
+    for a, b in zip(dp, tp, strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), atol=1e-5, rtol=1e-5)
+    # training dropout: a mask over the values, scaled by 1/(1-p), the same structure
+    nt = ds.nested.nested_tensor([ds.ones(2, 4), ds.ones(3, 4)], layout=ds.jagged)
+    y = ds.nn.functional.dropout(nt, 0.5)
+    assert y.is_nested and y.shape[1] is nt.shape[1]
+    assert set(np.unique(_np(y.values()))) <= {0.0, 2.0}
 
 
 def test_metadata_and_printing():

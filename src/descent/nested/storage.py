@@ -144,7 +144,7 @@ class JaggedStorage:
                     "offsets (nested int)"
                 )
             return x.values
-        if isinstance(x, (Number, np.generic)):
+        if x is None or isinstance(x, (Number, np.generic)):
             return x
         x = np.asarray(x) if not hasattr(x, "ndim") else x
         if x.ndim < self.ndim - self.ragged_idx:  # broadcasts over the trailing dense dims
@@ -210,6 +210,17 @@ class JaggedStorage:
             raise unsupported(self, "a sum over the batch dim without the ragged dim")
         return self.like(self.values.sum(axis=vaxes, dtype=dtype, keepdims=keepdims))
 
+    def any(self, axis=None):
+        """Whole-tensor tests (kernels branch on them: erf's small-argument series)."""
+        if axis is not None:
+            raise unsupported(self, "any over an axis")
+        return bool(self.values.any())
+
+    def all(self, axis=None):
+        if axis is not None:
+            raise unsupported(self, "all over an axis")
+        return bool(self.values.all())
+
     def _valid_values(self):
         """The rows of the packed dim that belong to a sequence (a non-contiguous storage)."""
         keep = self.token_rows() >= 0
@@ -259,6 +270,18 @@ class JaggedStorage:
 
     def __pow__(self, other):
         return np.power(self, other)
+
+    def __and__(self, other):
+        return np.logical_and(self, other) if self.dtype == bool else np.bitwise_and(self, other)
+
+    def __or__(self, other):
+        return np.logical_or(self, other) if self.dtype == bool else np.bitwise_or(self, other)
+
+    def __invert__(self):
+        return np.invert(self)
+
+    def __abs__(self):
+        return np.absolute(self)
 
     def __gt__(self, other):
         return np.greater(self, other)

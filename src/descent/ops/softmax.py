@@ -185,6 +185,8 @@ def _softmax_input(x, dtype, op):
 def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (`dim`; the last axis by default), computed stably;
     in `dtype` when given."""
+    if getattr(x, "_nested_layout", False):  # a jagged nested tensor: its method
+        return x.softmax(axis if dim is None else dim, dtype)
     x = _softmax_input(x, dtype, "softmax")
     if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
         _axis1(x, axis, dim, "softmax")
@@ -197,6 +199,8 @@ def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
 
 def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """x - logsumexp(x) along `axis`, computed stably; in `dtype` when given."""
+    if getattr(x, "_nested_layout", False):  # a jagged nested tensor: its method
+        return x.log_softmax(axis if dim is None else dim, dtype)
     x = _softmax_input(x, dtype, "log_softmax")
     if x._data.dtype.kind in "biu":  # empty (a non-empty one raised): returned as it is
         _axis1(x, axis, dim, "log_softmax")
