@@ -363,3 +363,23 @@ def test_lobpcg_gradient_torch_and_finite_differences():
         fd = (loss(descent, descent.tensor(a + d), tight).item()
               - loss(descent, descent.tensor(a - d), tight).item()) / (2 * h)  # fmt: skip
         np.testing.assert_allclose(fd, 2 * grads[0][i, j], rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_edges_as_outputs_pipeline_weight_step():
+    """PyTorch's pipeline schedule (stage_backward_weight): the gradient kept at an
+    intermediate node is pushed from GradientEdge(node, 0) to the weights' AccumulateGrad
+    edges; it equals the weights' gradients of the whole loss."""
+    got = []
+    for lib in (descent, torch):
+        g = lib.autograd.graph
+        x = lib.tensor(X[:3])
+        w1, w2 = _pair(Y[:, :4], lib), _pair(Y[:4, :2], lib)
+        h = (x @ w1).tanh()
+        loss = (h @ w2).sin().sum()
+        dh = lib.autograd.grad(loss, h, retain_graph=True)[0]
+        full = lib.autograd.grad(loss, w1, retain_graph=True)[0]
+        (dw1,) = lib.autograd.grad([g.GradientEdge(h.grad_fn, 0)],
+                                   (g.get_gradient_edge(w1),), grad_outputs=[dh])  # fmt: skip
+        np.testing.assert_allclose(dw1.numpy(), full.numpy(), rtol=1e-6, atol=1e-7)
+        got.append(dw1.numpy())
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-5, atol=1e-6)

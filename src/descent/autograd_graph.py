@@ -330,6 +330,29 @@ def edge_input(edge):
     )
 
 
+def edge_output(edge, grad_output):
+    """The root tensor `autograd.grad` starts from for an output `edge`: its tensor, or a
+    stand-in output of the node shaped as `grad_output` (PyTorch's pipeline schedules seed an
+    intermediate node with a gradient they kept)."""
+    t = edge._tensor if isinstance(edge, GradientEdge) else None
+    if t is not None:
+        return t
+    node = edge[0]
+    variable = getattr(node, "variable", None)
+    if isinstance(variable, autograd._tensor_class):
+        return variable
+    if not isinstance(node, autograd.Function):
+        raise TypeError(
+            f"autograd.grad: a GradientEdge's node must be a graph node (a grad_fn or an "
+            f"AccumulateGrad), got {type(node).__name__}"
+        )
+    if grad_output is None:
+        data = np.zeros((), np.float32)  # a scalar root, seeded with 1 as a scalar output is
+    else:
+        data = np.zeros(grad_output.shape, grad_output._data.dtype)
+    return autograd.new_tensor(data, True, node)
+
+
 _warn_on_accumulate_grad_stream_mismatch = True
 
 

@@ -104,7 +104,7 @@ def grad(
     if isinstance(inputs, autograd._tensor_class) or _is_edge(inputs):
         inputs = [inputs]
     inputs = [_edge_input(t) if _is_edge(t) else t for t in inputs]
-    if isinstance(outputs, autograd._tensor_class):
+    if isinstance(outputs, autograd._tensor_class) or _is_edge(outputs):
         outputs = [outputs]
         if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
             grad_outputs = [grad_outputs]
@@ -115,6 +115,10 @@ def grad(
         raise RuntimeError(
             f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
         )
+    if any([_is_edge(o) for o in outputs]):
+        from .autograd_graph import edge_output  # noqa: PLC0415
+
+        outputs = [edge_output(o, g) if _is_edge(o) else o for o, g in zip(outputs, grad_outputs)]
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(
