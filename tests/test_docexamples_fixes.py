@@ -259,3 +259,42 @@ def test_hash_tensor_bfloat16_and_errors():
     ):
         te, de = _raises(lambda c=call: c(torch)), _raises(lambda c=call: c(descent))
         assert te is not None and isinstance(de, type(te)), (te, de)
+
+
+# ---- Tensor.grad_dtype (PyTorch 2.13) ----
+
+
+def test_grad_dtype_casts_accumulated_and_returned_gradients():
+    out = {}
+    for lib in (torch, descent):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        got = [str(x.grad_dtype)]
+        x.grad_dtype = lib.float16
+        got.append(str(x.grad_dtype))
+        (x * 3).sum().backward()
+        (x * 3).sum().backward()
+        got += [str(x.grad.dtype), x.grad.tolist()]
+        w = lib.ones(2, requires_grad=True)
+        w.grad_dtype = lib.float64
+        got.append(str(lib.autograd.grad((w * 2).sum(), w)[0].dtype))
+        x.grad, x.grad_dtype = None, None
+        got.append(x.grad_dtype)
+        (x * 2).sum().backward()
+        got.append(str(x.grad.dtype))
+        z = lib.ones(2)  # a leaf that does not require grad still has one
+        z.grad_dtype = lib.float64
+        got.append(str(z.grad_dtype))
+        out[lib.__name__] = [str(v).replace("descent.", "torch.") for v in got]
+    assert out["descent"] == out["torch"]
+
+
+def test_grad_dtype_errors():
+    for lib in (torch, descent):
+        y = lib.ones(2, requires_grad=True) * 2
+        for call in (
+            lambda y=y: y.grad_dtype,
+            lambda y=y, L=lib: setattr(y, "grad_dtype", L.float64),
+        ):
+            assert isinstance(_raises(call), RuntimeError), lib.__name__
+        x = lib.ones(2, requires_grad=True)
+        assert isinstance(_raises(lambda x=x: setattr(x, "grad_dtype", 3)), RuntimeError)

@@ -33,6 +33,7 @@ from .autograd import (
 from .grad_mode import _state
 from .hooks import (
     _backward_hooks,
+    _grad_dtypes,
     _pass_hooks,
     _post_accumulate_hooks,
     _run_pass_hooks,
@@ -233,6 +234,9 @@ def _run_backward(
                 if r is not None:
                     gt = r
             g = gt if create_graph else gt._data
+        cast = True  # to the leaf's dtype, unless Tensor.grad_dtype says otherwise
+        if _grad_dtypes and id(leaf) in _grad_dtypes:
+            g, cast = _to_grad_dtype(leaf, g, create_graph), False
         if leaf in capture_leaves:
             for i in capture_leaves[leaf]:
                 captured[i] = g if create_graph else new_tensor(g)
@@ -243,7 +247,7 @@ def _run_backward(
             continue
         if type(g) is not type(leaf._data) and backend.is_meta(leaf._data):
             g = backend.to_device(g, "meta")  # a meta leaf's gradient is meta: shape only
-        if g.dtype != leaf._data.dtype:
+        if cast and g.dtype != leaf._data.dtype:
             if g.dtype.kind == "c" and leaf._data.dtype.kind != "c":
                 g = g.real  # a real leaf keeps the real part of a complex gradient (PyTorch)
             g = g.astype(leaf._data.dtype)
@@ -267,6 +271,19 @@ def _run_backward(
         finally:
             _state.enabled = prev_mode
     return captured
+
+
+def _to_grad_dtype(leaf, g, create_graph):
+    """g (an array, or a Tensor under create_graph) in leaf.grad_dtype's dtype (PyTorch
+    2.13's AccumulateGrad cast); unchanged where grad_dtype is None (any dtype)."""
+    from .hooks import get_grad_dtype
+
+    want = get_grad_dtype(leaf)
+    if want is None or (want == leaf.dtype and g.dtype == leaf._data.dtype):
+        return g
+    if create_graph:
+        return g.to(want)
+    return new_tensor(g).to(want)._data
 
 
 def _sum_to_checked(node, gx, shape, ops):

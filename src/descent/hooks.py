@@ -109,6 +109,28 @@ def register_post_accumulate_grad_hook(leaf, hook):
     return HookHandle(entry[1], hook)
 
 
+# Tensor.grad_dtype (PyTorch 2.13): leaf -> (weak reference, dtype or None) for the leaves whose
+# gradient dtype differs from their own; the engine casts their incoming gradients (None: keeps
+# any dtype). Keyed by id as above; the engine tests the dict's truthiness once per leaf.
+_grad_dtypes: dict = {}
+
+
+def get_grad_dtype(leaf):
+    """The dtype leaf's gradients are cast to (its own dtype unless set; None: any)."""
+    entry = _grad_dtypes.get(id(leaf))
+    return entry[1] if entry is not None and entry[0]() is leaf else leaf.dtype
+
+
+def set_grad_dtype(leaf, dtype) -> None:
+    import weakref
+
+    key = id(leaf)
+    if dtype is not None and dtype == leaf.dtype:  # the default: nothing to remember
+        _grad_dtypes.pop(key, None)
+        return
+    _grad_dtypes[key] = (weakref.ref(leaf, lambda _r, k=key: _grad_dtypes.pop(k, None)), dtype)
+
+
 def run_post_accumulate_hooks(leaves) -> None:
     """The engine's call, after `.grad` of every leaf of the pass is written."""
     for leaf in leaves:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, hooks
 from . import memory_layout as _layout
 from .tensor_methods import _ops
 
@@ -99,6 +99,24 @@ class TorchMethods:
         if memory_format is None:
             return bool(self._data.flags.c_contiguous) or backend.is_meta(self._data)
         return _layout.is_contiguous_as(self._data, memory_format)
+
+    @property
+    def grad_dtype(self):
+        """The dtype the engine casts this leaf's incoming gradients to (PyTorch 2.13): the
+        tensor's own dtype unless set; None accepts any dtype. Leaves only."""
+        if self._node is not None:
+            raise RuntimeError("grad_dtype can only be accessed on leaf tensors.")
+        return hooks.get_grad_dtype(self)
+
+    @grad_dtype.setter
+    def grad_dtype(self, dtype) -> None:
+        if self._node is not None:
+            raise RuntimeError("grad_dtype can only be set on leaf tensors.")
+        if dtype is not None and type(dtype).__name__ != "dtype":
+            raise RuntimeError(
+                f"grad_dtype must be a torch.dtype or None, but got {type(dtype).__name__}"
+            )
+        hooks.set_grad_dtype(self, dtype)
 
     @property
     def _base(self):
