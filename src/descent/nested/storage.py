@@ -162,7 +162,9 @@ class JaggedStorage:
         raise _broadcast_error(self, x, ufunc_name)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method != "__call__" or kwargs.get("out") is not None:
+        if kwargs.get("out") is not None:
+            raise unsupported(self, f"an in-place {ufunc.__name__} (write into a new tensor)")
+        if method != "__call__":
             raise unsupported(self, f"np.{ufunc.__name__}.{method}")
         args = [self._operand(x, ufunc.__name__) if x is not self else self.values
                 for x in inputs]  # fmt: skip
