@@ -209,9 +209,9 @@ def _rng(generator, device):
     if device is None:
         device = creation._default_device  # set_default_device rebinds it there
     dev = backend.normalize_device(device) if device is not None else "cpu"
-    if gen.device != dev:
+    if gen._device != dev:
         if generator is not None:
-            raise RuntimeError(f"the generator is on {gen.device} but device={dev} was requested")
+            raise RuntimeError(f"the generator is on {gen._device} but device={dev} was requested")
         gen = _device_generator(dev)
     return gen._rng
 
