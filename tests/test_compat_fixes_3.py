@@ -12,15 +12,26 @@
   pixel coordinate move grid_sample's floor, and the gradient of theta jumps: a spatial
   transformer initialised to the identity (the STN tutorial) got theta gradients 4.0 apart.
 - torch.jit.script_method (RWKV_in_150_lines.py's ScriptModule RNN) was missing.
+- torch.distributed's collective signatures: `all_gather(tensor_list, tensor, async_op=True)
+  .wait()` (DINO's eval_knn, MoCo's concat_all_gather) raised TypeError (descent's
+  all_gather(tensor) returns a list); `group=` / `async_op=` were refused everywhere;
+  `all_gather_object(object_list, obj)` too. init_process_group(world_size=1) outside a launcher
+  imported mpi4py (MPI's start: a second) for a group of one; it no longer does.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+
 import numpy as np
 import pytest
 import torch
+import torch.distributed as tdist
 
 import descent as ds
+import descent.distributed as ddist
 
 LINSPACE_BOUNDS = [(0, 10), (3, -7), (-1, 1), (0.5, 7.25), (-0.9375, 0.9375), (2.7, -3.2)]
 LINSPACE_STEPS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 17, 31, 33, 64, 100, 1000]
@@ -82,8 +93,7 @@ def test_affine_grid_identity_is_pytorchs_grid(align_corners):
 
 @pytest.mark.parametrize("padding_mode", ["zeros", "border"])
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_spatial_transformer_at_identity_gets_pytorchs_theta_gradient(padding_mode,
-                                                                      align_corners):
+def test_spatial_transformer_at_identity_gets_pytorchs_theta_gradient(padding_mode, align_corners):
     """The STN tutorial's localisation head starts at the identity; then every sample lands on
     a pixel centre, where the bilinear gradient depends on which side the coordinate rounds."""
     img = np.random.default_rng(0).random((2, 3, 4, 5)).astype(np.float32)
@@ -101,24 +111,78 @@ def test_spatial_transformer_at_identity_gets_pytorchs_theta_gradient(padding_mo
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def _script_cell(lib):
+    class Cell(lib.jit.ScriptModule):
+        def __init__(self):
+            super().__init__()
+            self.w = lib.linspace(-1.0, 1.0, 4)
+
+        @lib.jit.script_method
+        def step(self, x, state, i: int):
+            y = x * self.w + state[i]
+            state[i] = y  # the state row is written in place, as RWKV's RNN mode
+            return y.sum()
+
+    return Cell()
+
+
 def test_jit_script_method_on_a_script_module():
     outs = []
     for lib in (torch, ds):
-
-        class Cell(lib.jit.ScriptModule):
-            def __init__(self):
-                super().__init__()
-                self.w = lib.linspace(-1.0, 1.0, 4)
-
-            @lib.jit.script_method
-            def step(self, x, state, i: int):
-                y = x * self.w + state[i]
-                state[i] = y  # the state row is written in place, as RWKV's RNN mode
-                return y.sum()
-
-        cell = Cell()
+        cell = _script_cell(lib)
         state = lib.zeros(2, 4)
         total = [cell.step(lib.ones(4) * k, state, k % 2).item() for k in range(3)]
         outs.append((total, state.tolist()))
     assert outs[1] == outs[0]
     assert "script_method" in ds.jit.__all__
+
+
+def test_distributed_collectives_take_pytorchs_signatures_in_a_group_of_one():
+    if ddist.is_initialized() or ddist.launched_by_mpi() or tdist.is_initialized():
+        pytest.skip("a process group is already set up in this process")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    had_mpi = "mpi4py" in sys.modules
+    outs = []
+    try:
+        for lib, dist in ((torch, tdist), (ds, ddist)):
+            dist.init_process_group(backend="gloo", init_method="env://", world_size=1, rank=0)
+            try:
+                assert dist.is_initialized() and dist.get_world_size() == 1
+                index = lib.arange(3, 7)
+                y_all = lib.empty(dist.get_world_size(), 4, dtype=index.dtype)
+                y_l = list(y_all.unbind(0))
+                work = dist.all_gather(y_l, index, async_op=True)
+                work.wait()
+                plain = [lib.zeros(4, dtype=index.dtype)]
+                none = dist.all_gather(plain, index)
+                t = lib.tensor([1.0, -2.0])
+                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+                dist.all_reduce(t, group=None, async_op=True).wait()
+                dist.broadcast(t, 0, async_op=True).wait()
+                objs = [None]
+                dist.all_gather_object(objs, {"rank": dist.get_rank()})
+                dist.barrier(async_op=True).wait()
+                outs.append((y_all.tolist(), lib.cat(y_l).tolist(), plain[0].tolist(), none,
+                             t.tolist(), objs))  # fmt: skip
+                with pytest.raises(RuntimeError):  # a list of the wrong length
+                    dist.all_gather([lib.zeros(4), lib.zeros(4)], lib.zeros(4))
+            finally:
+                dist.destroy_process_group()
+            assert not dist.is_initialized()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert outs[1] == outs[0]
+    assert outs[0][0] == [[3, 4, 5, 6]]  # written through the unbind views
+    # a group of one needs no MPI (importing mpi4py initialises it: about a second)
+    assert had_mpi or "mpi4py" not in sys.modules
+    assert ddist.all_gather(ds.ones(2))[0].tolist() == [1.0, 1.0]  # descent's own form

@@ -216,7 +216,8 @@ CASES = {
     # DINO: hand-made multi-crop (antialiased resized crops, affine_grid/grid_sample rotations,
     # jitter, blur by grouped conv2d, solarize), interpolate_pos_encoding (bicubic, fractional
     # scale_factor), MultiCropWrapper (unique_consecutive counts), weight-normed head, centering
-    # buffer, per-group lr/wd schedules, per-parameter clipping, `p.grad = None`, EMA teacher
+    # buffer, per-group lr/wd schedules, per-parameter clipping, `p.grad = None`, EMA teacher;
+    # a one-process gloo group, all_reduce, all_gather(list, async_op=True) and a k-NN eval
     "dino_selfdistill": ((1e-5, 1e-6), None),
     # S4D sequence classifier: view_as_real/view_as_complex Parameters, complex exp and einsum,
     # rfft/irfft(n=2L), a bidirectional kernel by flip + pad, parametrize (softplus with a

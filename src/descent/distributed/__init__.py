@@ -12,6 +12,7 @@ for a world of one, and mpi4py is never imported. See docs/distributed.md.
 """
 
 from .comm import (
+    Work,
     all_gather,
     all_gather_object,
     all_reduce,
@@ -44,6 +45,7 @@ __all__ = [
     "DistributedSampler",
     "ReduceOp",
     "ShardedBatches",
+    "Work",
     "all_gather",
     "all_gather_object",
     "all_reduce",

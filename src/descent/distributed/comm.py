@@ -47,6 +47,7 @@ _MPI: Any = None  # the mpi4py.MPI module once initialised
 _comm: Any = None  # MPI.COMM_WORLD (a duplicate, so user traffic never collides with ours)
 _destroyed = False
 _prev_excepthook: Any = None
+_world_of_one = False  # init_process_group without a launcher: a group of one, no MPI
 
 
 def launched_by_mpi() -> bool:
@@ -64,8 +65,17 @@ def _env_int(name: str | None) -> int | None:
 
 
 def is_initialized() -> bool:
-    """True once `init()` has set up MPI in this process (and `destroy()` has not run)."""
-    return _comm is not None
+    """True once `init()` has set up MPI in this process, or `join_world_of_one()` has run
+    (and `destroy()` has not run since)."""
+    return _comm is not None or _world_of_one
+
+
+def join_world_of_one() -> None:
+    """Form a process group of this process alone without importing mpi4py (importing it
+    initialises MPI, about a second): what init_process_group does outside an MPI launcher,
+    where every collective is the identity. A later `init()` still sets up MPI."""
+    global _world_of_one
+    _world_of_one = True
 
 
 def is_available() -> bool:
@@ -158,14 +168,15 @@ def _ensure() -> Any:
     return None
 
 
-def get_rank() -> int:
-    """This process's rank in the world, 0..world_size-1 (0 when not launched by MPI)."""
+def get_rank(group: Any = None) -> int:
+    """This process's rank in the world, 0..world_size-1 (0 when not launched by MPI).
+    `group`: torch's argument; descent has one group, the world."""
     comm = _ensure()
     return 0 if comm is None else comm.Get_rank()
 
 
-def get_world_size() -> int:
-    """The number of processes in the job (1 when not launched by MPI)."""
+def get_world_size(group: Any = None) -> int:
+    """The number of processes in the job (1 when not launched by MPI). `group`: as get_rank."""
     comm = _ensure()
     return 1 if comm is None else comm.Get_size()
 
@@ -192,17 +203,20 @@ def is_main() -> bool:
     return get_rank() == 0
 
 
-def barrier() -> None:
-    """Block until every rank reaches this call (a no-op in a world of one)."""
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Any:
+    """Block until every rank reaches this call (a no-op in a world of one). torch's
+    `async_op=True` returns a handle whose `wait()` returns at once (the barrier has run)."""
     comm = _ensure()
     if comm is not None:
         comm.Barrier()
+    return Work() if async_op else None
 
 
 def destroy() -> None:
     """Release the communicator and finalise MPI (no collective may follow)."""
-    global _comm, _destroyed
+    global _comm, _destroyed, _world_of_one
     with _lock:
+        _world_of_one = False
         if _comm is None:
             return
         _comm.Free()
@@ -227,6 +241,29 @@ def mpi_module() -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Collectives on Tensors
+
+
+class Work:
+    """What torch's collectives return with `async_op=True` (torch.distributed.Work): descent's
+    collectives are blocking, so the operation has completed when the handle is made."""
+
+    def wait(self, timeout: Any = None) -> bool:
+        return True
+
+    def is_completed(self) -> bool:
+        return True
+
+    def is_success(self) -> bool:
+        return True
+
+
+def _op_name(op: Any) -> Any:
+    """all_reduce's op: descent's strings, or torch.distributed.ReduceOp's names (the class
+    process_group.ReduceOp holds the strings; an object with a `.name`, e.g. 'SUM', maps)."""
+    name = getattr(op, "name", None)
+    if isinstance(name, str):
+        return {"SUM": "sum", "AVG": "mean", "MAX": "max", "MIN": "min"}.get(name, op)
+    return op
 
 
 def _check_tensor(tensor, where: str) -> None:
@@ -259,19 +296,26 @@ def mpi_op(op: str) -> Any:
     return {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
 
 
-def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
+def all_reduce(tensor: Tensor, op: str = "sum", group: Any = None, async_op: bool = False):
     """Reduce `tensor` across all ranks, in place on its array; every rank gets the result.
 
     Args:
         tensor: the local contribution; overwritten with the reduced value.
-        op: 'sum', 'mean' (sum divided by the world size; floating tensors only), 'max', 'min'.
+        op: 'sum', 'mean' (sum divided by the world size; floating tensors only), 'max', 'min'
+            (or ReduceOp.SUM / AVG / MAX / MIN).
+        group: torch's argument; descent has one group, the world.
+        async_op: torch's argument: True returns a handle (Work) whose `wait()` returns at once.
 
     Returns:
-        The same tensor (for chaining).
+        The same tensor (for chaining); a Work handle with `async_op=True`.
 
     Raises:
         ValueError: unknown op. TypeError: 'mean' of an integer tensor.
     """
+    if async_op:
+        all_reduce(tensor, op, group)
+        return Work()
+    op = _op_name(op)
     _check_tensor(tensor, "all_reduce")
     if op not in _OPS:
         raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
@@ -291,8 +335,12 @@ def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     return tensor
 
 
-def broadcast(tensor: Tensor, src: int = 0) -> Tensor:
-    """Copy rank `src`'s values into `tensor` on every rank, in place (shapes must agree)."""
+def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False):
+    """Copy rank `src`'s values into `tensor` on every rank, in place (shapes must agree).
+    Returns the tensor; a Work handle with torch's `async_op=True` (`group`: the world)."""
+    if async_op:
+        broadcast(tensor, src, group)
+        return Work()
     _check_tensor(tensor, "broadcast")
     comm = _ensure()
     if comm is None:
@@ -305,12 +353,39 @@ def broadcast(tensor: Tensor, src: int = 0) -> Tensor:
     return tensor
 
 
-def all_gather(tensor: Tensor) -> list[Tensor]:
-    """Every rank's `tensor`, in rank order, on every rank (all ranks must pass the same shape).
+def all_gather(tensor_list, tensor: Tensor | None = None, group: Any = None,
+               async_op: bool = False):  # fmt: skip
+    """Every rank's tensor, in rank order, on every rank (all ranks must pass the same shape).
 
-    Returns:
-        A list of world_size new tensors (no grad), the local one included as a copy.
+    Two forms: descent's `all_gather(tensor)` returns a list of world_size new tensors (no
+    grad, the local one included as a copy); torch's `all_gather(tensor_list, tensor)` writes
+    them into the world_size tensors of `tensor_list` in place and returns None (a Work handle
+    with `async_op=True`), as MoCo's concat_all_gather and DINO's feature gathering call it.
+
+    Raises:
+        ValueError: ranks passed different shapes. RuntimeError: (torch's form) `tensor_list`
+            does not hold world_size tensors of the tensor's shape.
     """
+    if tensor is None:  # descent's form
+        return _gather(tensor_list)
+    if not isinstance(tensor_list, (list, tuple)):
+        raise TypeError("all_gather(tensor_list, tensor): tensor_list must be a list of "
+                        f"tensors, got {type(tensor_list).__name__}")  # fmt: skip
+    gathered = _gather(tensor)
+    if len(tensor_list) != len(gathered):  # (PyTorch's RuntimeError, as ProcessGroupGloo's)
+        raise RuntimeError(f"all_gather: tensor_list holds {len(tensor_list)} tensors for a "
+                           f"world of {len(gathered)}; give one per rank")  # fmt: skip
+    for out, got in zip(tensor_list, gathered, strict=True):
+        if tuple(out.shape) != tuple(got.shape):
+            raise RuntimeError(f"all_gather: an output tensor of shape {tuple(out.shape)} "
+                               f"for an input of shape {tuple(got.shape)}")  # fmt: skip
+        xp = backend.get_array_module(out._data)
+        out._data[...] = xp.asarray(got._data).astype(out._data.dtype, copy=False)
+        out._version += 1
+    return Work() if async_op else None
+
+
+def _gather(tensor: Tensor) -> list[Tensor]:
     _check_tensor(tensor, "all_gather")
     comm = _ensure()
     xp = backend.get_array_module(tensor._data)
@@ -328,12 +403,19 @@ def all_gather(tensor: Tensor) -> list[Tensor]:
     return [Tensor._wrap(xp.asarray(o) if xp is not np else o) for o in out]
 
 
-def all_gather_object(obj: Any) -> list[Any]:
-    """Every rank's small Python object (names, shapes, counters), in rank order."""
-    comm = _ensure()
-    if comm is None:
-        return [obj]
-    return comm.allgather(obj)
+_NO_OBJECT = object()
+
+
+def all_gather_object(object_list: Any, obj: Any = _NO_OBJECT, group: Any = None) -> Any:
+    """Every rank's small Python object (names, shapes, counters), in rank order: descent's
+    `all_gather_object(obj)` returns the list; torch's `all_gather_object(object_list, obj)`
+    fills the first world_size entries of `object_list` in place and returns None."""
+    if obj is _NO_OBJECT:  # descent's form
+        comm = _ensure()
+        return [object_list] if comm is None else comm.allgather(object_list)
+    for i, got in enumerate(all_gather_object(obj)):  # PyTorch's loop: a short list fails
+        object_list[i] = got
+    return None
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

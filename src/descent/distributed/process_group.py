@@ -8,7 +8,8 @@
 descent has one communication layer, MPI (comm.py), and one process group, its world: the
 backend name is accepted and recorded, `init_method`, `store` and `timeout` are not needed
 (the MPI launcher tells every process who it is), and `world_size` / `rank`, when given, must
-agree with the launcher's.
+agree with the launcher's. Outside a launcher the group is this process alone (world_size 1,
+as PyTorch's single-GPU starts ask for) and MPI is not imported.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def init_process_group(
     """
     del init_method, timeout, store, group_name, pg_options, device_id
     global _backend
-    _c.init()
+    if _c.launched_by_mpi():
+        _c.init()
+    else:  # a single process (torch's world_size=1 start): no MPI import, no second's wait
+        _c.join_world_of_one()
     if world_size not in (-1, None) and world_size != _c.get_world_size():
         raise RuntimeError(
             f"init_process_group: world_size={world_size}, but the MPI launcher started "
@@ -93,8 +97,8 @@ def get_backend(group: Any = None) -> str:
 
 
 def destroy_process_group(group: Any = None) -> None:
-    """Leave the process group: finalises MPI (it cannot be initialised again in this
-    process)."""
+    """Leave the process group: finalises MPI when it was set up (it cannot be initialised
+    again in this process then); a group of one (no launcher) can be formed again."""
     global _backend
     if group is not None:
         raise ValueError("destroy_process_group: descent has one group; pass group=None")

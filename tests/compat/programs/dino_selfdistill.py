@@ -13,13 +13,21 @@
 # schedules written per param group (weight decay only into group 0), per-parameter gradient
 # clipping through p.grad.data.mul_, cancelling the last layer's gradients in the first epoch by
 # `p.grad = None`, the teacher EMA by param_k.data.mul_(m).add_((1 - m) * param_q.detach().data),
-# and get_last_selfattention for the attention maps. Data: 20x20 RGB "blobs" made with NumPy.
+# and get_last_selfattention for the attention maps; init_distributed_mode's single-process start
+# (gloo, env:// with a free port, world_size=1), the centre's dist.all_reduce, and eval_knn.py's
+# extract_features (dist.all_gather(list(y_all.unbind(0)), index, async_op=True).wait(),
+# index_copy_) and knn_classifier (topk, gather on an expanded label row, resize_ + scatter_,
+# div_().exp_(), sort(1, True), narrow). Data: 20x20 RGB "blobs" made with NumPy.
 # qkv_bias=False (the class default): a key bias has a zero gradient up to rounding, which AdamW
 # turns into full-size steps that differ between any two libraries.
 import math
+import os
+import socket
+import types
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from compat_helpers import reference_weights, report
@@ -40,6 +48,52 @@ def cosine_scheduler(base_value, final_value, epochs, niter_per_ep, warmup_epoch
     schedule = np.concatenate((warmup_schedule, schedule))
     assert len(schedule) == epochs * niter_per_ep
     return schedule
+
+
+def is_dist_avail_and_initialized():
+    if not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        return False
+    return True
+
+
+def get_world_size():
+    if not is_dist_avail_and_initialized():
+        return 1
+    return dist.get_world_size()
+
+
+def get_rank():
+    if not is_dist_avail_and_initialized():
+        return 0
+    return dist.get_rank()
+
+
+def _find_free_port():
+    # detectron2's launch.py: let the OS pick a port nobody listens on
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def init_distributed_mode(args):
+    # launched with torch.distributed.launch / torchrun
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        args.rank = int(os.environ["RANK"])
+        args.world_size = int(os.environ["WORLD_SIZE"])
+        args.gpu = int(os.environ["LOCAL_RANK"])
+    else:  # one process (DINO starts one GPU this way; here the CPU and gloo)
+        print("Will run the code on one process.")
+        args.rank, args.gpu, args.world_size = 0, 0, 1
+        os.environ["MASTER_ADDR"] = "127.0.0.1"
+        os.environ["MASTER_PORT"] = str(_find_free_port())
+    dist.init_process_group(backend="gloo", init_method=args.dist_url,
+                            world_size=args.world_size, rank=args.rank)
+    print("| distributed init (rank {}): {}".format(args.rank, args.dist_url), flush=True)
+    dist.barrier()
 
 
 def clip_gradients(model, clip):
@@ -365,7 +419,8 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher_output):
         """Update center used for teacher output."""
         batch_center = torch.sum(teacher_output, dim=0, keepdim=True)
-        batch_center = batch_center / len(teacher_output)
+        dist.all_reduce(batch_center)
+        batch_center = batch_center / (len(teacher_output) * dist.get_world_size())
         # ema update
         self.center = self.center * self.center_momentum + batch_center * (
             1 - self.center_momentum)
@@ -461,6 +516,81 @@ class DataAugmentationDINO:
         return crops
 
 
+# ---- eval_knn.py
+@torch.no_grad()
+def extract_features(model, batches, n_samples):
+    features = None
+    for samples, index in batches:
+        feats = model(samples).clone()
+
+        # init storage feature matrix
+        if dist.get_rank() == 0 and features is None:
+            features = torch.zeros(n_samples, feats.shape[-1])
+            print(f"Storing features into tensor of shape {features.shape}")
+
+        # get indexes from all processes
+        y_all = torch.empty(dist.get_world_size(), index.size(0), dtype=index.dtype,
+                            device=index.device)
+        y_l = list(y_all.unbind(0))
+        y_all_reduce = torch.distributed.all_gather(y_l, index, async_op=True)
+        y_all_reduce.wait()
+        index_all = torch.cat(y_l)
+
+        # share features between processes
+        feats_all = torch.empty(dist.get_world_size(), feats.size(0), feats.size(1),
+                                dtype=feats.dtype, device=feats.device)
+        output_l = list(feats_all.unbind(0))
+        output_all_reduce = torch.distributed.all_gather(output_l, feats, async_op=True)
+        output_all_reduce.wait()
+
+        # update storage feature matrix
+        if dist.get_rank() == 0:
+            features.index_copy_(0, index_all, torch.cat(output_l))
+    return features
+
+
+@torch.no_grad()
+def knn_classifier(train_features, train_labels, test_features, test_labels, k, T,
+                   num_classes=1000):
+    top1, top5, total = 0.0, 0.0, 0
+    train_features = train_features.t()
+    num_test_images, num_chunks = test_labels.shape[0], 2
+    imgs_per_chunk = num_test_images // num_chunks
+    retrieval_one_hot = torch.zeros(k, num_classes).to(train_features.device)
+    for idx in range(0, num_test_images, imgs_per_chunk):
+        # get the features for test images
+        features = test_features[idx: min((idx + imgs_per_chunk), num_test_images), :]
+        targets = test_labels[idx: min((idx + imgs_per_chunk), num_test_images)]
+        batch_size = targets.shape[0]
+
+        # calculate the dot product and compute top-k neighbors
+        similarity = torch.mm(features, train_features)
+        distances, indices = similarity.topk(k, largest=True, sorted=True)
+        candidates = train_labels.view(1, -1).expand(batch_size, -1)
+        retrieved_neighbors = torch.gather(candidates, 1, indices)
+
+        retrieval_one_hot.resize_(batch_size * k, num_classes).zero_()
+        retrieval_one_hot.scatter_(1, retrieved_neighbors.view(-1, 1), 1)
+        distances_transform = distances.clone().div_(T).exp_()
+        probs = torch.sum(
+            torch.mul(
+                retrieval_one_hot.view(batch_size, -1, num_classes),
+                distances_transform.view(batch_size, -1, 1),
+            ),
+            1,
+        )
+        _, predictions = probs.sort(1, True)
+
+        # find the predictions that match the target
+        correct = predictions.eq(targets.data.view(-1, 1))
+        top1 = top1 + correct.narrow(1, 0, 1).sum().item()
+        top5 = top5 + correct.narrow(1, 0, min(5, k)).sum().item()  # top5 needs k >= 5
+        total += targets.size(0)
+    top1 = top1 * 100.0 / total
+    top5 = top5 * 100.0 / total
+    return top1, top5
+
+
 def make_images(n, seed, size=20):
     rng = np.random.default_rng(seed)
     yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
@@ -480,6 +610,8 @@ def collate(batch):
 
 
 def main():
+    args = types.SimpleNamespace(dist_url="env://")
+    init_distributed_mode(args)
     torch.manual_seed(0)
     rng = np.random.default_rng(7)
     images = make_images(12, seed=1)
@@ -558,6 +690,20 @@ def main():
         local_feats = student.backbone(crops[3])
         pos_big = student.backbone.interpolate_pos_encoding(
             torch.zeros(1, 26, 24), 20, 20)  # a 5x5 grid from the 4x4 table
+    # k-NN evaluation on the teacher's features (eval_knn.py), labels from the blobs' colour
+    eval_images = make_images(16, seed=2)
+    eval_labels = ((eval_images[:, 0].mean((1, 2)) > eval_images[:, 2].mean((1, 2))).long() * 2
+                   + (eval_images[:, 1].mean((1, 2)) > 0.1).long())
+    eval_crops = (eval_images[:, :, 2:18, 2:18] - transform.mean) / transform.std
+    batches = [(eval_crops[i:i + 4], torch.arange(i, i + 4)) for i in range(0, 16, 4)]
+    backbone = teacher.backbone
+    backbone.eval()
+    feats = nn.functional.normalize(extract_features(backbone, batches, 16), dim=1, p=2)
+    knn = knn_classifier(feats[:10], eval_labels[:10], feats[10:], eval_labels[10:], k=3,
+                         T=0.07, num_classes=4)
+    world = [get_world_size(), get_rank(), is_dist_avail_and_initialized()]
+    dist.destroy_process_group()
+
     teacher_student_gap = sum(
         (pk - pq).abs().sum().item()
         for pq, pk in zip(student.parameters(), teacher.parameters()))
@@ -573,6 +719,8 @@ def main():
         teacher_student_gap=teacher_student_gap, weight_g=weight_g,
         teacher_temps=dino_loss.teacher_temp_schedule.tolist(),
         center_is_buffer=[n for n, _ in dino_loss.named_buffers()],
+        knn=list(knn), knn_feats=feats[:3, :4].tolist(), world=world,
+        destroyed=dist.is_initialized(),
     )
 
 
