@@ -298,3 +298,57 @@ def test_grad_dtype_errors():
             assert isinstance(_raises(call), RuntimeError), lib.__name__
         x = lib.ones(2, requires_grad=True)
         assert isinstance(_raises(lambda x=x: setattr(x, "grad_dtype", 3)), RuntimeError)
+
+
+# ---- torch.sparse.spdiags ----
+
+
+@pytest.mark.parametrize(
+    "diags, offsets, shape",
+    [
+        (np.arange(9).reshape(3, 3), [0, -1, -2], (3, 3)),
+        (np.arange(1, 10.0).reshape(3, 3), [0, 1, 2], (3, 4)),
+        (np.array([[1, 2], [3, 4]]), [0, -1], (5, 5)),
+        (np.arange(1, 13.0).reshape(3, 4), [0, -1, 1], (4, 6)),
+        (np.arange(4.0), [1], (3, 3)),
+        (np.arange(6.0).reshape(2, 3), [-1, 2], (2, 2)),  # offset 2: outside, places nothing
+    ],
+)
+def test_spdiags(diags, offsets, shape):
+    for layout in (None, "sparse_csr", "sparse_csc"):
+        kw = {} if layout is None else {"layout": getattr(torch, layout)}
+        dkw = {} if layout is None else {"layout": getattr(descent, layout)}
+        t = torch.sparse.spdiags(torch.tensor(diags), torch.tensor(offsets), shape, **kw)
+        d = descent.sparse.spdiags(descent.tensor(diags), descent.tensor(offsets), shape, **dkw)
+        np.testing.assert_array_equal(d.to_dense().numpy(), t.to_dense().numpy())
+        assert str(d.layout).split(".")[-1] == str(t.layout).split(".")[-1]
+        if layout is None:  # PyTorch's entry order, uncoalesced
+            np.testing.assert_array_equal(d._indices().numpy(), t._indices().numpy())
+        else:
+            np.testing.assert_array_equal(d.values().numpy(), t.values().numpy())
+
+
+def test_spdiags_gradient_and_errors():
+    """PyTorch has no derivative for spdiags (backward raises); descent's reaches each placed
+    entry of `diagonals`: d/d diagonals[i, c] = upstream[c - offsets[i], c]."""
+    x = np.arange(1, 10.0).reshape(3, 3)
+    w = np.linspace(-1, 1, 12).reshape(3, 4)
+    dg = descent.tensor(x, requires_grad=True)
+    s = descent.sparse.spdiags(dg, descent.tensor([0, 1, -1]), (3, 4))
+    (s.to_dense() * descent.tensor(w)).sum().backward()
+    want = np.zeros((3, 3))
+    for i, k in enumerate([0, 1, -1]):
+        for c in range(3):
+            if 0 <= c - k < 3:
+                want[i, c] = w[c - k, c]
+    np.testing.assert_allclose(dg.grad.numpy(), want)
+    for call in (
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([0, 0, 1]), (3, 3)),
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([0, 1]), (3, 3)),
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([[0, 1, 2]]), (3, 3)),
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([0, 1, 2]), (3, 3, 3)),
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([0.0, 1, 2]), (3, 3)),
+        lambda L: L.sparse.spdiags(L.ones(3, 3), L.tensor([0, 1, 2]), (3, 3), layout=L.strided),
+    ):
+        te, de = _raises(lambda c=call: c(torch)), _raises(lambda c=call: c(descent))
+        assert isinstance(te, RuntimeError) and isinstance(de, RuntimeError), (te, de)

@@ -17,6 +17,7 @@ from .. import tensor_methods as _tensor_methods
 from ..tensor_gap_methods_tensor import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
 from .compressed import to_sparse_bsr as _to_sparse_bsr
 from .compressed import to_sparse_csc as _to_sparse_csc
+from .diags import spdiags
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
 from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
@@ -26,7 +27,7 @@ from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its na
 
 __all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
            "sparse_bsc", "sparse_bsr", "sparse_coo", "sparse_coo_tensor", "sparse_csc",
-           "sparse_csr", "spmm", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
+           "sparse_csr", "spdiags", "spmm", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
            "check_sparse_tensor_invariants"]  # fmt: skip
 
 
