@@ -52,8 +52,17 @@ import numpy as np
 from .. import hooks as _hooks
 from ..grad_mode import is_grad_enabled
 from ..meta import MetaArray
+from ._flop_table import (  # noqa: F401 - re-exported under torch's names
+    convert_num_with_suffix,
+    convert_to_percent_str,
+    get_suffix_str,
+)
 from .module_tracker import ModuleTracker
 
+# torch's module-level helpers are importable by the same names too: mm_flop, bmm_flop,
+# addmm_flop, baddbmm_flop, conv_flop_count, conv_flop, conv_backward_flop, sdpa_flop_count,
+# sdpa_backward_flop_count, shape_wrapper, flop_registry, get_suffix_str,
+# convert_num_with_suffix, convert_to_percent_str
 __all__ = ["FlopCounterMode", "register_flop_formula"]
 
 
@@ -173,11 +182,13 @@ def sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape
 
 
 # -- the registry --------------------------------------------------------------------------------
-def _addmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+def addmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """aten.addmm: the product's FLOPs (the bias add is not counted)."""
     return mm_flop(a_shape, b_shape)
 
 
-def _baddbmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+def baddbmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """aten.baddbmm: the batched product's FLOPs."""
     return bmm_flop(a_shape, b_shape)
 
 
@@ -185,7 +196,7 @@ def _baddbmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs)
 # itself (the decompositions below); an entry here says that the key is counted at all, so a
 # key that torch has no formula for (FLASH_CPU) counts only once a user registers one.
 flop_registry: dict = {
-    MM: mm_flop, ADDMM: _addmm_flop, BMM: bmm_flop, BADDBMM: _baddbmm_flop, SCALED_MM: mm_flop,
+    MM: mm_flop, ADDMM: addmm_flop, BMM: bmm_flop, BADDBMM: baddbmm_flop, SCALED_MM: mm_flop,
     CONV: conv_flop, CONV_BW: conv_backward_flop,
 }  # fmt: skip
 
@@ -215,13 +226,13 @@ def register_flop_formula(targets, get_raw: bool = False):
             key = _key(target)
             if key in flop_registry:
                 raise RuntimeError(f"duplicate registrations for {key}")
-            flop_registry[key] = formula if get_raw else _shape_wrapper(formula)
+            flop_registry[key] = formula if get_raw else shape_wrapper(formula)
         return formula
 
     return register
 
 
-def _shape_wrapper(formula):
+def shape_wrapper(formula):
     def shaped(*args, out_val=None, **kwargs):
         def shape(a):
             return tuple(a.shape) if hasattr(a, "shape") and hasattr(a, "requires_grad") else a
@@ -464,7 +475,7 @@ class FlopCounterMode:
             )
         self.flop_registry = dict(flop_registry)
         for k, v in (custom_mapping or {}).items():
-            self.flop_registry[_key(k)] = v if getattr(v, "_get_raw", False) else _shape_wrapper(v)
+            self.flop_registry[_key(k)] = v if getattr(v, "_get_raw", False) else shape_wrapper(v)
         self.mod_tracker = ModuleTracker()
         self._handles: list = []
         self._table: dict = {}
