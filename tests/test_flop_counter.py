@@ -509,3 +509,24 @@ def test_a_dropped_graph_is_freed_while_counting():
         gc.collect()
         assert node() is None
     assert fc.get_total_flops() == 2 * 4 * 16 * 16
+
+
+def test_edge_cases_match_torch():
+    """Empty batches count 0 under the op's key; integer and float64/float16 inputs count as
+    floating ones (the formulas read shapes only)."""
+
+    def empty(L):
+        x, w = L.ones(0, 4, requires_grad=True), L.ones(3, 4, requires_grad=True)
+        L.nn.functional.linear(x, w, L.ones(3)).sum().backward()
+        (L.ones(0, 3, 4, requires_grad=True) @ L.ones(0, 4, 5)).sum().backward()
+
+    assert same(empty) == ({"Global": {"aten.addmm": 0, "aten.mm": 0, "aten.bmm": 0}}, 0)
+
+    def dtypes(L):
+        L.ones(2, 3, dtype=L.int64) @ L.ones(3, 4, dtype=L.int64)
+        L.nn.functional.conv1d(L.ones(1, 2, 5, dtype=L.int64), L.ones(3, 2, 3, dtype=L.int64))
+        x16 = L.ones(2, 3, 4, dtype=L.float16)
+        w16 = L.ones(5, 4, dtype=L.float16, requires_grad=True)
+        L.nn.functional.linear(x16, w16, L.ones(5, dtype=L.float16)).sum().backward()
+
+    assert same(dtypes)[1] == 48 + 108 + 240 + 240
