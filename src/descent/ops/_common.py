@@ -435,10 +435,11 @@ def apply_binary(op, a, b):
 
 
 def check_broadcast(op, a, b) -> None:
-    if a._nested_layout or b._nested_layout:  # the jagged storage checks (descent.nested)
-        return
     try:
         np.broadcast_shapes(a._data.shape, b._data.shape)
+    except RuntimeError:  # a nested tensor's ragged size is not an int: its storage checks
+        if not (a._nested_layout or b._nested_layout):
+            raise
     except ValueError:
         raise DescentError(
             f"{op.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "

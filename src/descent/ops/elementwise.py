@@ -484,6 +484,9 @@ def where(condition, a=None, b=None, *, out=None):
         a, b = promote(a, b)
     try:
         np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except RuntimeError:  # a nested tensor's ragged size is not an int: its storage checks
+        if not (condition._nested_layout or a._nested_layout or b._nested_layout):
+            raise
     except ValueError:
         raise DescentError(
             f"where: condition {tuple(condition.shape)}, x {tuple(a.shape)} and y "
