@@ -86,8 +86,9 @@ CASES = {
 
 
 # torch 2.13's NJT has no backward for these (aten._nested_sum_backward, the log_softmax and
-# split backward raise), and its softmax over the ragged dim gives a length-1 sequence a
-# nonzero gradient (softmax of one element is the constant 1: its gradient is 0). Values are
+# split backward raise), and its softmax over the ragged dim has wrong gradients (they differ
+# from the dense per-sequence softmax's for lengths (2, 2, 2), (3, 2), (1, 1), ...; a length-1
+# sequence gets a nonzero one, though softmax of one element is the constant 1). Values are
 # checked against torch's NJT, gradients against torch's dense op on each sequence.
 # name: (nested fn, dense fn on one sequence (n, D), output is nested)
 PER_SEQUENCE = {
