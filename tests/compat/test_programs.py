@@ -95,6 +95,7 @@ CASES = {
     "resnet_recipe": ((1e-5, 1e-6), None),  # BasicBlocks, channels_last, EMA, mixup, SequentialLR
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
     "autograd_tools": ((1e-5, 1e-6), None),  # Function, checkpointing, penalties, hooks
+    "selective_ac": ((1e-5, 1e-6), None),  # torchtitan's selective activation checkpointing
     # bfloat16 end to end (model.to(bfloat16), AdamW) and CPU autocast: values round to 8 bits,
     # so a rounding that goes the other way moves a loss by one ulp (0.4-0.8%), never more
     "bf16_transformer": ((2e-2, 1e-2), None),

@@ -33,6 +33,7 @@ from . import (
     inplace,
     linalg,
     math,
+    op_names,
     order,
     reduce,
     scan,
@@ -77,12 +78,10 @@ def __getattr__(name: str):
     """`torch.ops.<namespace>.<op>`: the custom operators made with `descent.library.custom_op`
     (docs/pytorch.md). Looked up in sys.modules, not imported: before `descent.library` is
     loaded no custom op exists."""
-    if name == "aten":  # torch.ops.aten: names of PyTorch's operators (ops/aten.py)
-        import importlib  # not `from . import aten`: that asks this __getattr__ again
-
-        return importlib.import_module(__name__ + ".aten")
     library = sys.modules.get("descent.library")
     space = library.namespace(name) if library is not None else None
+    if space is None and name in op_names.NAMESPACES:  # torch.ops.aten & co. (ops/op_names.py)
+        return op_names.namespace(name)
     if space is None:
         raise AttributeError(f"module 'descent.ops' has no attribute {name!r}")
     return space

@@ -41,7 +41,7 @@ import warnings
 from collections import defaultdict
 
 from .. import autograd, hooks
-from ..ops import aten as _aten
+from ..ops import op_names as _aten
 
 __all__ = [
     "CheckpointPolicy",
