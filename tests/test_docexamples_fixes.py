@@ -352,3 +352,37 @@ def test_spdiags_gradient_and_errors():
     ):
         te, de = _raises(lambda c=call: c(torch)), _raises(lambda c=call: c(descent))
         assert isinstance(te, RuntimeError) and isinstance(de, RuntimeError), (te, de)
+
+
+# ---- torch.sparse.mm(csr, dense, reduce) ----
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin", "max", "min"])
+def test_sparse_mm_reduce(reduce):
+    rng = np.random.default_rng(0)
+    a = (rng.random((6, 5)) < 0.5) * rng.integers(-2, 3, (6, 5)).astype(np.float32)
+    a[2] = 0  # an empty row gives 0
+    b = rng.integers(-2, 3, (5, 3)).astype(np.float32)  # many ties for amax/amin
+    g = rng.standard_normal((6, 3)).astype(np.float32)
+    res = []
+    for lib in (torch, descent):
+        bb = lib.tensor(b, requires_grad=True)
+        y = lib.sparse.mm(lib.tensor(a).to_sparse_csr(), bb, reduce)
+        (y * lib.tensor(g)).sum().backward()
+        res.append((y.detach().numpy(), bb.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-6)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_mm_reduce_errors():
+    a = np.array([[1.0, 0, 2], [0, 3, 0]], np.float32)
+    b = np.ones((3, 2), np.float32)
+    for lib in (torch, descent):
+        e = _raises(lambda L=lib: L.sparse.mm(L.tensor(a).to_sparse_csr(), L.tensor(b), "prod"))
+        assert isinstance(e, RuntimeError), lib.__name__
+        e = _raises(lambda L=lib: L.sparse.mm(L.tensor(a).to_sparse(), L.tensor(b), "sum"))
+        assert isinstance(e, NotImplementedError), lib.__name__  # COO: no kernel
+    c = descent.tensor(a).to_sparse_csr().requires_grad_()
+    assert isinstance(
+        _raises(lambda: descent.sparse.mm(c, descent.tensor(b), "sum")), NotImplementedError
+    )  # refused, not silently without a gradient

@@ -18,6 +18,7 @@ from ..tensor_gap_methods_tensor import sparse_bsc, sparse_bsr, sparse_coo, spar
 from .compressed import to_sparse_bsr as _to_sparse_bsr
 from .compressed import to_sparse_csc as _to_sparse_csc
 from .diags import spdiags
+from .mm_reduce import mm_reduce
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
 from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
@@ -35,11 +36,11 @@ def mm(mat1, mat2, reduce=None):
     """torch.sparse.mm: sparse (n, m) @ dense (m, k) -> dense (n, k). The gradient of the
     sparse operand is sparse, at its stored coordinates only (never an n x m product).
 
-    Raises:
-        SparseUnsupportedError: `reduce=` (PyTorch's CSR reductions), or two sparse operands.
+    `reduce=` ("sum", "mean", "amax", "amin"; CSR @ dense only): each output row reduces its
+    products instead of summing them (sparse/mm_reduce.py).
     """
     if reduce is not None:
-        raise SparseUnsupportedError("torch.sparse.mm: reduce= is not supported by descent")
+        return mm_reduce(mat1, mat2, reduce)
     return _mm(mat1, mat2, "sparse.mm", sparse_grad=True)
 
 
