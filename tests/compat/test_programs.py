@@ -80,6 +80,7 @@ CASES = {
     "moons_mlp": ((1e-5, 1e-6), None),
     "tabular_bn": ((1e-5, 1e-6), None),
     "seq_classifier": ((1e-5, 1e-6), None),
+    "nested_jagged_encoder": ((1e-5, 1e-6), None),  # torch.nested, layout=jagged (docs/nested.md)
     "conv_autoencoder": ((1e-5, 1e-6), None),
     "finetune_vae": ((1e-5, 1e-6), None),
     "gan_gp": ((1e-5, 1e-6), None),
