@@ -302,8 +302,21 @@ class SDPBackend(enum.IntEnum):
 
 @contextlib.contextmanager
 def sdpa_kernel(backends, set_priority: bool = False):
-    """`with sdpa_kernel(SDPBackend.FLASH_ATTENTION):` accepted; one implementation runs."""
-    for b in [backends] if isinstance(backends, SDPBackend) else backends:
+    """`with sdpa_kernel(SDPBackend.FLASH_ATTENTION):` accepted; one implementation runs. As
+    PyTorch's, it sets `torch.backends.cuda`'s switches for the block (the listed kernels on,
+    the others off) and restores them; the flop counter reads them (PyTorch counts its math
+    kernel's products, not its CPU flash kernel)."""
+    from ...backends import cuda as _cuda  # noqa: PLC0415 - the switches' module
+
+    chosen = [backends] if isinstance(backends, SDPBackend) else list(backends)
+    for b in chosen:
         if not isinstance(b, SDPBackend):
             raise TypeError(f"sdpa_kernel: {b!r} is not an SDPBackend")
-    yield
+    before = dict(_cuda._sdp)
+    _cuda._sdp.update(flash=SDPBackend.FLASH_ATTENTION in chosen,
+                      mem_efficient=SDPBackend.EFFICIENT_ATTENTION in chosen,
+                      math=SDPBackend.MATH in chosen)  # fmt: skip
+    try:
+        yield
+    finally:
+        _cuda._sdp.update(before)
