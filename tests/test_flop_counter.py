@@ -530,3 +530,24 @@ def test_edge_cases_match_torch():
         L.nn.functional.linear(x16, w16, L.ones(5, dtype=L.float16)).sum().backward()
 
     assert same(dtypes)[1] == 48 + 108 + 240 + 240
+
+
+def test_sdpa_kernel_choice_matches_torch():
+    """sdpa_kernel([MATH]) and backends.cuda.enable_flash_sdp(False) make torch run (and count)
+    its math kernel on the CPU; the switches are restored after the block."""
+
+    def run(L):
+        from importlib import import_module
+
+        attention = import_module(L.__name__ + ".nn.attention")
+        q = L.ones(2, 3, 5, 4, requires_grad=True)
+        with attention.sdpa_kernel([attention.SDPBackend.MATH]):
+            L.nn.functional.scaled_dot_product_attention(q, q, q).sum().backward()
+        L.nn.functional.scaled_dot_product_attention(q, q, q).sum().backward()  # flash again
+        L.backends.cuda.enable_flash_sdp(False)
+        try:
+            L.nn.functional.scaled_dot_product_attention(q, q, q)
+        finally:
+            L.backends.cuda.enable_flash_sdp(True)
+
+    assert same(run)[1] == 7200 + 2400

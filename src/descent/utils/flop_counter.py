@@ -50,6 +50,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import hooks as _hooks
+from ..backends import cuda as _cuda_switches
 from ..grad_mode import is_grad_enabled
 from ..meta import MetaArray
 from ._flop_table import (  # noqa: F401 - re-exported under torch's names
@@ -350,6 +351,7 @@ def _sdpa(op, inputs, out):
     e, ev = q.shape[-1], v.shape[-1]
     if (
         not isinstance(q._data, MetaArray)  # torch's meta tensors take the math path
+        and _cuda_switches.flash_sdp_enabled()  # off: sdpa_kernel without FLASH_ATTENTION
         and q.ndim == k.ndim == v.ndim == 4
         and e == ev
         and op.drop is None
