@@ -386,3 +386,15 @@ def test_sparse_mm_reduce_errors():
     assert isinstance(
         _raises(lambda: descent.sparse.mm(c, descent.tensor(b), "sum")), NotImplementedError
     )  # refused, not silently without a gradient
+
+
+def test_to_sparse_compressed_refuses_blocksize():
+    """Tensor.to_sparse's docstring: a blocksize for CSR/CSC is refused (descent made a CSR)."""
+    for lib in (torch, descent):
+        x = lib.ones(4, 4)
+        for layout in ("sparse_csr", "sparse_csc"):
+            e = _raises(
+                lambda L=lib, x=x, n=layout: x.to_sparse(layout=getattr(L, n), blocksize=(2, 2))
+            )
+            assert isinstance(e, RuntimeError) and "blocksize" in str(e), (lib.__name__, e)
+        assert str(x.to_sparse(layout=lib.sparse_bsr, blocksize=(2, 2)).layout).endswith("bsr")

@@ -461,6 +461,15 @@ def convert(x, layout, blocksize=None) -> Tensor:
     """x (dense, COO, CSR, CSC or BSR) in `layout` (CSR, CSC or BSR), PyTorch's conversions:
     through COO, differentiable; BSR to CSR/CSC raises, as in torch 2.13."""
     src = x.layout
+    if blocksize is not None and layout is not sparse_bsr:  # PyTorch refuses, whatever x is
+        def kind(lay) -> str:
+            return {"strided": "Strided", "sparse_coo": "Sparse"}.get(
+                lay.name, "Sparse" + lay.name[7:].capitalize()
+            )
+
+        where = "dense_to_sparse" if src.name == "strided" else "sparse_to_sparse"
+        raise RuntimeError(f"{where}: conversion from {kind(src)} to {kind(layout)} with "
+                           "blocksize argument given is not supported")  # fmt: skip
     if src is layout and layout is not sparse_bsr:
         return x
     if x.ndim != 2:
