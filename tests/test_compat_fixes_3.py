@@ -11,7 +11,8 @@
   in theta's dtype, times (n - 1) / n without align_corners. Grid points one ulp off an integer
   pixel coordinate move grid_sample's floor, and the gradient of theta jumps: a spatial
   transformer initialised to the identity (the STN tutorial) got theta gradients 4.0 apart.
-- torch.jit.script_method (RWKV_in_150_lines.py's ScriptModule RNN) was missing.
+- torch.jit.script_method (RWKV_in_150_lines.py's ScriptModule RNN, RWKV-LM's MyFunction) was
+  missing, and torch.jit.isinstance / Error / Future.
 - torch.distributed's collective signatures: `all_gather(tensor_list, tensor, async_op=True)
   .wait()` (DINO's eval_knn, MoCo's concat_all_gather) raised TypeError (descent's
   all_gather(tensor) returns a list); `group=` / `async_op=` were refused everywhere;
@@ -135,6 +136,26 @@ def test_jit_script_method_on_a_script_module():
         outs.append((total, state.tolist()))
     assert outs[1] == outs[0]
     assert "script_method" in ds.jit.__all__
+
+
+def test_jit_isinstance_checks_element_types_as_pytorch():
+    cases = [
+        ([1, 2], list[int]), ([1, "a"], list[int]), ({"a": [1.0]}, dict[str, list[float]]),
+        ({1: 2}, dict[str, int]), ((1, "x"), tuple[int, str]), ((1,), tuple[int, str]),
+        (None, list[int] | None), ([3], list[int] | None), ("s", int | str), ("s", int | None),
+        (3.0, (int, float)), ([[1], [2, "a"]], list[list[int]]),
+    ]  # fmt: skip
+    for obj, t in cases:
+        assert ds.jit.isinstance(obj, t) == torch.jit.isinstance(obj, t), (obj, t)
+    assert ds.jit.isinstance([ds.ones(2)], list[ds.Tensor])
+    assert not ds.jit.isinstance([ds.ones(2), 1], list[ds.Tensor])
+    with pytest.warns(UserWarning, match="inner type"):  # an empty container, as PyTorch
+        assert ds.jit.isinstance([], list[int])
+    for lib in (torch, ds):  # a container type without its element types
+        with pytest.raises(RuntimeError, match="without a contained type"):
+            lib.jit.isinstance([1], list)
+    assert issubclass(ds.jit.Error, RuntimeError)
+    assert isinstance(ds.jit.fork(lambda: 3), ds.jit.Future)
 
 
 def test_distributed_collectives_take_pytorchs_signatures_in_a_group_of_one():

@@ -14,12 +14,17 @@ they hold code, and descent never loads code from a file (save a `state_dict` wi
 
 from __future__ import annotations
 
+import builtins
+import types
+import typing
+import warnings
 from typing import Any, Final  # noqa: F401 - torch.jit.Final
 
 from .nn.module import Module
 
 __all__ = [
-    "Attribute", "Final", "ScriptFunction", "ScriptModule", "annotate", "enable_onednn_fusion",
+    "Attribute", "Error", "Final", "Future", "ScriptFunction", "ScriptModule", "annotate",
+    "enable_onednn_fusion", "isinstance",
     "export", "fork", "freeze", "ignore", "interface", "is_scripting", "is_tracing", "load",
     "optimize_for_inference", "save", "script", "script_if_tracing", "script_method",
     "set_fusion_strategy", "trace", "trace_module", "unused", "wait",
@@ -110,6 +115,53 @@ def Attribute(value, type=None):  # noqa: N802 - torch's name
     return value
 
 
+class Error(RuntimeError):
+    """torch.jit.Error (TorchScript's exception type, a RuntimeError): code run eagerly raises
+    Python's own exceptions, so `except torch.jit.Error` catches what it catches in PyTorch's
+    eager runs."""
+
+
+# Container types that torch.jit.isinstance refuses without element types (typing's by name)
+_BARE = {list: "list", dict: "dict", tuple: "tuple"} | {
+    getattr(typing, n): n for n in ("List", "Dict", "Tuple", "Optional")
+}
+
+
+def isinstance(obj, target_type) -> bool:  # noqa: A001 - torch.jit.isinstance
+    """`torch.jit.isinstance(obj, List[Tensor])`: Python's isinstance that also checks the
+    element types of List / Dict / Tuple / Optional / Union annotations, recursively (an
+    empty container matches, with PyTorch's warning that its element types are unknown)."""
+    if builtins.isinstance(target_type, tuple):
+        return any(isinstance(obj, t) for t in target_type)
+    name = _BARE.get(target_type) if builtins.isinstance(target_type, typing.Hashable) else None
+    if name is not None:  # PyTorch's check_args_exist
+        example = f"{name}[int, int]" if name.lower() == "dict" else f"{name}[int]"
+        raise RuntimeError(f"Attempted to use {name} without a contained type. Please add a "
+                           f"contained type, e.g. {example}")  # fmt: skip
+    origin, args = typing.get_origin(target_type), typing.get_args(target_type)
+    if origin is None:
+        return builtins.isinstance(obj, target_type)
+    if origin in (typing.Union, types.UnionType):  # Optional[T] is Union[T, None]
+        return any(obj is None if t is type(None) else isinstance(obj, t) for t in args)
+    if not args:
+        raise RuntimeError(f"torch.jit.isinstance: {target_type} needs its element types, "
+                           "e.g. List[Tensor]")  # fmt: skip
+    if origin not in (list, dict, tuple) or not builtins.isinstance(obj, origin):
+        return False
+    if not obj:
+        warnings.warn(
+            "The inner type of a container is lost when calling torch.jit.isinstance in eager "
+            "mode. For example, List[int] would become list and therefore falsely return True "
+            "for List[float] or List[str].",
+            stacklevel=2,
+        )
+    if origin is list:
+        return all(isinstance(v, args[0]) for v in obj)
+    if origin is dict:
+        return all(isinstance(k, args[0]) and isinstance(v, args[1]) for k, v in obj.items())
+    return len(obj) == len(args) and all(isinstance(v, t) for v, t in zip(obj, args))
+
+
 class _Future:
     __slots__ = ("_value",)
 
@@ -124,6 +176,9 @@ class _Future:
 
     def done(self) -> bool:
         return True
+
+
+Future = _Future  # torch.jit.Future: what fork returns (its wait() gives the value)
 
 
 def fork(func, *args, **kwargs) -> _Future:
