@@ -494,3 +494,43 @@ def test_double_backward_through_nested_linear_matches_dense():
     (tg**2).sum().backward()
     np.testing.assert_allclose(_np(g), _np(tg), atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(_np(w.grad), _np(tw.grad), atol=1e-4, rtol=1e-4)
+
+
+def test_embedding_of_nested_token_ids_matches_torch():
+    toks = [np.array([1, 2, 3]), np.array([4]), np.array([5, 6])]
+    w0 = np.random.default_rng(13).standard_normal((8, 4)).astype(np.float32)
+    wout = np.arange(24.0, dtype=np.float32).reshape(2, 6, 2) / 10
+    res = []
+    for lib in LIBS:
+        nt = lib.nested.nested_tensor([lib.tensor(t) for t in toks], layout=lib.jagged)
+        emb = lib.nn.Embedding(8, 4)
+        emb.weight.data = lib.tensor(w0.copy())
+        q = emb(nt).view(3, -1, 2, 2).transpose(1, 2)
+        o = lib.nn.functional.scaled_dot_product_attention(q, q, q)
+        (o.values() * lib.tensor(wout)).sum().backward()
+        res.append((o.values(), emb.weight.grad))
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), atol=1e-5, rtol=1e-5)
+
+
+def test_causal_attention_per_sequence_matches_dense_torch():
+    """is_causal=True within each sequence (torch 2.13's CPU NJT attention has no backend for
+    it): against torch's dense causal attention of each sequence."""
+    seqs = _seqs((3, 1, 2), rest=(2, 4), seed=14)
+    d = ds.nested.nested_tensor([ds.tensor(s) for s in seqs], layout=ds.jagged,
+                                requires_grad=True)  # fmt: skip
+    q = d.transpose(1, 2)
+    out = ds.nn.functional.scaled_dot_product_attention(q, q * 0.5, q, is_causal=True)
+    w = np.random.default_rng(15).standard_normal((2, 6, 4)).astype(np.float32)
+    (out.values() * ds.tensor(w)).sum().backward()
+    ts = [torch.tensor(s, requires_grad=True) for s in seqs]
+    outs = []
+    for s in ts:
+        t = s.transpose(0, 1)  # (H, n, E)
+        outs.append(torch.nn.functional.scaled_dot_product_attention(t, t * 0.5, t,
+                                                                     is_causal=True))  # fmt: skip
+    dense = torch.cat(outs, dim=1)
+    (dense * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(_np(out.values()), _np(dense), atol=1e-5)
+    np.testing.assert_allclose(_np(d.grad.values()), _np(torch.cat([s.grad for s in ts])),
+                               atol=1e-5)  # fmt: skip

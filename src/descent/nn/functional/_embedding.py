@@ -39,6 +39,11 @@ def embedding(
     for optim.SparseAdam (see descent.ops.sparse_rows); with scale_grad_by_freq, backward
     raises as PyTorch's does.
     """
+    if getattr(input, "_nested_layout", False):  # nested token ids: rows for their values
+        from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
+
+        args = (padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+        return _nf.wrap_values(embedding(input.values(), weight, *args), input)
     w = as_tensor(weight)
     if w.ndim != 2:
         raise DescentError(
