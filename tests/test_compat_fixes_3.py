@@ -18,6 +18,8 @@
   all_gather(tensor) returns a list); `group=` / `async_op=` were refused everywhere;
   `all_gather_object(object_list, obj)` too. init_process_group(world_size=1) outside a launcher
   imported mpi4py (MPI's start: a second) for a group of one; it no longer does.
+- `out=` an expanded tensor raised NumPy's ValueError (read-only destination) where PyTorch
+  raises its RuntimeError about one memory location written twice.
 """
 
 from __future__ import annotations
@@ -207,3 +209,14 @@ def test_distributed_collectives_take_pytorchs_signatures_in_a_group_of_one():
     # a group of one needs no MPI (importing mpi4py initialises it: about a second)
     assert had_mpi or "mpi4py" not in sys.modules
     assert ddist.all_gather(ds.ones(2))[0].tolist() == [1.0, 1.0]  # descent's own form
+
+
+def test_out_into_an_expanded_tensor_is_pytorchs_runtime_error():
+    for lib in (torch, ds):
+        base = lib.ones(1, 4)
+        with pytest.raises(RuntimeError, match="more than one element of the written-to"):
+            lib.add(lib.ones(3, 4), 1, out=base.expand(3, 4))
+        assert base.tolist() == [[1.0, 1.0, 1.0, 1.0]]
+        same = lib.ones(1, 4).expand(1, 4)  # repeats nothing: written as PyTorch writes it
+        lib.mul(lib.ones(1, 4), 3, out=same)
+        assert same.tolist() == [[3.0, 3.0, 3.0, 3.0]]

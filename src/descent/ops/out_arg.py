@@ -116,7 +116,13 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
         dst = out._data
     if type(src) is not type(dst):  # a NumPy result into a CuPy out, or the reverse
         src = backend.to_device(src, out.device)
-    dst[...] = src
+    try:
+        dst[...] = src
+    except ValueError:  # NumPy's read-only refusal: an expanded out is PyTorch's RuntimeError
+        from .inplace import _unwritable  # noqa: PLC0415 - the error path only (import cycle)
+
+        _unwritable(out, op)
+        raise
     _mark_written(out)
 
 
