@@ -187,8 +187,8 @@ class JaggedStorage:
         if name in ("zeros_like", "ones_like", "empty_like", "full_like", "copy"):
             st = args[0]
             return st.like(func(st.values, *args[1:], **kwargs))
-        if name in ("sum", "mean"):
-            return args[0].sum(*args[1:], **kwargs) if name == "sum" else NotImplemented
+        if name == "sum":
+            return args[0].sum(*args[1:], **kwargs)
         raise unsupported(self, f"np.{name}")
 
     def __array__(self, dtype=None, copy=None):
@@ -298,6 +298,8 @@ class JaggedStorage:
         return np.less_equal(self, other)
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # protocol probes (hasattr, copy, NumPy): plainly absent
+            raise AttributeError(name)
         raise unsupported(self, f"the array attribute {name!r}")
 
     def __repr__(self) -> str:
