@@ -383,3 +383,25 @@ def test_gradient_edges_as_outputs_pipeline_weight_step():
         np.testing.assert_allclose(dw1.numpy(), full.numpy(), rtol=1e-6, atol=1e-7)
         got.append(dw1.numpy())
     np.testing.assert_allclose(got[0], got[1], rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_edges_as_backward_inputs():
+    """backward(inputs=[edge]): a leaf's edge accumulates into its .grad; a non-leaf's edge is
+    computed but stored nowhere (PyTorch's)."""
+    for lib in (descent, torch):
+        g = lib.autograd.graph
+        x, w = _pair(X[0], lib), _pair(Y[0], lib)
+        h = x * w
+        loss = (h * h).sum()
+        loss.backward(inputs=[g.get_gradient_edge(x)], retain_graph=True)
+        np.testing.assert_allclose(x.grad.numpy(), 2 * X[0] * Y[0] ** 2, rtol=1e-6)
+        assert w.grad is None
+        h.retain_grad()
+        lib.autograd.backward(loss, inputs=g.get_gradient_edge(h))
+        np.testing.assert_allclose(h.grad.numpy(), 2 * h.detach().numpy(), rtol=1e-6)
+        assert w.grad is None  # retain_grad fired as the gradient passed h (PyTorch's)
+        # a retained non-leaf named in inputs gets its gradient once (descent gave twice)
+        h2 = x * 3
+        h2.retain_grad()
+        lib.autograd.backward((h2 * h2).sum(), inputs=[h2])
+        np.testing.assert_allclose(h2.grad.numpy(), 6 * X[0], rtol=1e-6)

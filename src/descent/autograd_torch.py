@@ -45,6 +45,12 @@ def _as_list(x) -> list:
     return list(x)
 
 
+def _retains(node, t) -> bool:
+    """Whether non-leaf t called retain_grad() (the engine then writes its .grad itself)."""
+    retained = getattr(node, "retained", None)
+    return retained is not None and retained() is t
+
+
 def _is_edge(x) -> bool:
     """A torch.autograd.graph.GradientEdge (a (node, output_nr, token) tuple) as a grad input."""
     return isinstance(x, tuple) and type(x).__name__ == "GradientEdge"
@@ -252,17 +258,22 @@ def backward(
     if inputs is None:
         autograd.run_backward(tensors, seeds, retain_graph, create_graph)
         return
-    inputs = _as_list(inputs)
+    inputs = [inputs] if _is_edge(inputs) else _as_list(inputs)
     if not inputs:
         raise RuntimeError("backward(): the `inputs` argument cannot be empty")
+    # a GradientEdge: its gradient is computed, and stored only for a leaf (PyTorch's)
+    edges = [_is_edge(t) for t in inputs]
+    if any(edges):
+        inputs = [_edge_input(t) if e else t for t, e in zip(inputs, edges)]
     # One pass that captures the inputs' gradients without touching any .grad, then the
     # accumulation PyTorch does for exactly these tensors.
     captured = autograd.run_backward(
         tensors, seeds, retain_graph, create_graph, capture=inputs, accumulate=False
     )
-    for t, g in zip(inputs, captured):
-        if g is None:
-            continue
+    for t, g, e in zip(inputs, captured, edges):
+        node = t._node
+        if g is None or (node is not None and (e or _retains(node, t))):
+            continue  # (a retained non-leaf's .grad was written by the pass already)
         if not create_graph:
             g = autograd.new_tensor(g._data.astype(t._data.dtype, copy=True))
         t.grad = g if t.grad is None else t.grad + g
