@@ -318,13 +318,23 @@ def einsum(subscripts: str, *operands) -> Tensor:
             o = _diagonal(o, 0, i, j)
             s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
         subs[k], tensors[k] = s, o
+    # A letter's size: dimensions of size 1 broadcast against the others, as PyTorch's
+    # ('bij,bjk->bik' with b = 1 and 5); two sizes other than 1 must agree.
     sizes: dict = {}
     for s, o in zip(subs, tensors):
         for c, n in zip(s, o.shape):
-            if sizes.setdefault(c, n) != n:
-                raise DescentError(
-                    f"einsum: letter {c!r} names dimensions of sizes {sizes[c]} and {n}"
-                )
+            have = sizes.setdefault(c, n)
+            if have != n:
+                if have != 1 and n != 1:
+                    raise DescentError(
+                        f"einsum: letter {c!r} names dimensions of sizes {have} and {n} "
+                        "(dimensions must match or be 1, which broadcasts)"
+                    )
+                sizes[c] = max(have, n)
+    for k, (s, o) in enumerate(zip(subs, tensors)):
+        full = tuple(sizes[c] for c in s)
+        if full != tuple(o.shape):  # a size-1 dimension broadcast (recorded: its gradient sums)
+            tensors[k] = o.expand(*full)
     if set(out) - set("".join(subs)) or len(set(out)) != len(out):
         raise DescentError(f"einsum: output subscripts {out!r} must be distinct input letters")
     check_devices("einsum", *tensors)
