@@ -73,8 +73,8 @@ CASES = {
     "rms_norm": (lambda L, x, w: L.nn.functional.rms_norm(x, (4,), w, eps=1e-6), ((4,),)),
     "softmax_last": (lambda L, x: L.nn.functional.softmax(x, dim=-1), ()),
     "cat_last": (lambda L, x: L.cat([x, x * 2], dim=-1), ()),
-    "view_heads": (lambda L, x: x.view(3, -1, 2, 2).transpose(1, 2).sin(), ()),
-    "reshape_back": (lambda L, x: x.reshape(3, -1, 2, 2).reshape(3, -1, 4) * 2, ()),
+    "view_heads": (lambda L, x: x.view(x.size(0), -1, 2, 2).transpose(1, 2).sin(), ()),
+    "reshape_back": (lambda L, x: x.reshape(x.size(0), -1, 2, 2).reshape(x.size(0), -1, 4) * 2, ()),
     "torch_functions": (
         lambda L, x: L.softmax(x, dim=-1) * L.erf(x) + L.clamp(x, -0.5, 0.5) + x.clamp(min=0),
         (),
@@ -369,12 +369,25 @@ def test_narrow_is_non_contiguous_as_torch():
 
 def test_transpose_is_non_contiguous_as_torch():
     seqs = _seqs(LENS, rest=(2, 4))
+    res = []
     for lib in LIBS:
         nt = lib.nested.nested_tensor([lib.tensor(s) for s in seqs], layout=lib.jagged)
         t = nt.transpose(1, 2)
         assert not t.is_contiguous() and t._ragged_idx == 2
         assert tuple(t.values().shape) == (2, 6, 4)
         assert [tuple(u.shape) for u in t.unbind()] == [(2, 2, 4), (2, 3, 4), (2, 1, 4)]
+        c = t.contiguous()
+        assert c.is_contiguous() and c._ragged_idx == 2 and tuple(c.values().shape) == (2, 6, 4)
+        res.append((t.to_padded_tensor(0.0), c.values()))
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_allclose(_np(a), _np(b))
+
+
+def test_batch_of_one_matches_torch():
+    for name in ("linear", "layer_norm", "view_heads", "softmax_last"):
+        fn, pshapes = CASES[name]
+        rng = np.random.default_rng(16)
+        _check(fn, _seqs((3,)), [rng.standard_normal(s).astype(np.float32) for s in pshapes])
 
 
 class _Block:

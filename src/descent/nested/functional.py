@@ -44,12 +44,14 @@ def sequences(nt) -> list:
     return [v.narrow(ax, int(o), int(n)) for o, n in zip(st.offsets[:-1], st.seq_lengths())]
 
 
-def pack(seqs, like, ragged_idx: int | None = None) -> NestedTensor:
+def pack(seqs, like, ragged_idx: int | None = None, contiguous: bool = False) -> NestedTensor:
     """The dense per-sequence results `seqs` (packed dim at ragged_idx - 1) as a nested tensor;
     it keeps `like`'s structure when that is contiguous, else gets new offsets."""
     st = like._data if isinstance(like, Tensor) else like
     r = st.ragged_idx if ragged_idx is None else ragged_idx
     values = _d.cat(list(seqs), dim=r - 1)
+    if contiguous:  # (cat keeps its inputs' memory layout, as PyTorch's)
+        values = values.contiguous()
     lengths = st.seq_lengths()
     if st.lengths is None and st.offsets[0] == 0:
         return wrap_values(values, st, r)
@@ -90,7 +92,7 @@ def to_padded_tensor(nt, padding: float, output_size=None) -> Tensor:
 def contiguous(nt) -> NestedTensor:
     if nt.is_contiguous():
         return nt
-    return pack(sequences(nt), nt)
+    return pack(sequences(nt), nt, contiguous=True)
 
 
 def transpose(nt, dim0: int, dim1: int) -> NestedTensor:
