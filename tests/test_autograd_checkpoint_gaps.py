@@ -184,6 +184,14 @@ def test_checkpoint_small_names():
         cp.set_device_states([], [])
         assert {p.name for p in cp.CheckpointPolicy} >= {"MUST_SAVE", "PREFER_RECOMPUTE"}
     assert dcp.DefaultDeviceType.get_device_type() == tcp.DefaultDeviceType.get_device_type()
+    assert sorted(map(str, dcp.SAC_IGNORED_OPS)) == sorted(map(str, tcp.SAC_IGNORED_OPS))
+    for cp in (dcp, tcp):
+        with cp.GraphExecGroup() as group:
+            assert cp.GraphExecGroup._get_current_group() is group
+            with pytest.raises(RuntimeError, match="GraphExecGroup contexts cannot be nested"):
+                with cp.GraphExecGroup():
+                    pass
+        assert cp.GraphExecGroup._get_current_group() is None
 
 
 def test_checkpoint_function_reentrant():

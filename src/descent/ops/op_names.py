@@ -27,8 +27,8 @@ import sys
 __all__ = ["NAMESPACES", "OpNamespace", "OpOverload", "OpOverloadPacket", "namespace", "packet"]
 
 # PyTorch's built-in namespaces (torch.ops.<ns>) that descent names
-NAMESPACES = ("aten", "prims", "_c10d_functional", "c10d_functional", "_c10d_functional_autograd",
-              "_quantized", "quantized", "profiler")  # fmt: skip
+NAMESPACES = ("aten", "prim", "prims", "_c10d_functional", "c10d_functional",
+              "_c10d_functional_autograd", "_quantized", "quantized", "profiler")  # fmt: skip
 _PACKETS: dict = {}
 _SPACES: dict = {}
 

@@ -44,9 +44,11 @@ import numpy as np
 from .. import amp, autograd, backend
 from ..creation import _default_generator
 from .checkpoint_selective import (  # selective checkpointing and PyTorch's small helpers
+    SAC_IGNORED_OPS,
     CheckpointFunction,
     CheckpointPolicy,
     DefaultDeviceType,
+    GraphExecGroup,
     SelectiveCheckpointContext,
     check_backward_validity,
     create_selective_checkpoint_contexts,
@@ -58,10 +60,12 @@ from .checkpoint_selective import (  # selective checkpointing and PyTorch's sma
 )
 
 __all__ = [
+    "SAC_IGNORED_OPS",
     "CheckpointError",
     "CheckpointFunction",
     "CheckpointPolicy",
     "DefaultDeviceType",
+    "GraphExecGroup",
     "SelectiveCheckpointContext",
     "check_backward_validity",
     "checkpoint",

@@ -44,8 +44,10 @@ from .. import autograd, hooks
 from ..ops import op_names as _aten
 
 __all__ = [
+    "SAC_IGNORED_OPS",
     "CheckpointPolicy",
     "DefaultDeviceType",
+    "GraphExecGroup",
     "SelectiveCheckpointContext",
     "check_backward_validity",
     "create_selective_checkpoint_contexts",
@@ -88,6 +90,21 @@ _MISMATCH = (
     "depend on global state that changed between forward and backward."
 )
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# Ops PyTorch never offers to the policy (metadata queries and detach, whose count differs between
+# the forward and the recomputation): always recomputed, not counted.
+SAC_IGNORED_OPS = {
+    getattr(_aten.packet(name, ns), overload)
+    for ns, name, overload in (
+        ("aten", "detach", "default"), ("prim", "device", "default"), ("aten", "size", "default"),
+        ("aten", "stride", "default"), ("aten", "storage_offset", "default"),
+        ("aten", "numel", "default"), ("aten", "dim", "default"),
+        ("aten", "is_contiguous", "default"), ("aten", "is_contiguous", "memory_format"),
+        ("aten", "sym_size", "default"), ("aten", "sym_stride", "default"),
+        ("aten", "sym_numel", "default"), ("aten", "sym_storage_offset", "default"),
+        ("aten", "is_strides_like_format", "default"),
+        ("aten", "is_non_overlapping_and_dense", "default"),
+    )
+}  # fmt: skip
 # descent op class -> (ATen name, overload) where the snake-case class name is not ATen's.
 # PyTorch's binary arithmetic dispatches to the `.Tensor` overloads (a scalar is wrapped first).
 _RENAMES = {
@@ -172,11 +189,14 @@ class _CachingContext:
     def _hook(self, op, inputs, out) -> None:
         if threading.get_ident() != self.thread:
             return
+        func = aten_op_of(op, inputs)
+        if func in SAC_IGNORED_OPS:
+            return  # never cached: its class is not replaced unless another entry saves
         cls = type(op)
         idx = self.counter[cls]
         self.counter[cls] += 1
         ctx = SelectiveCheckpointContext(is_recompute=False, op_output=out)
-        policy = self.policy_fn(ctx, aten_op_of(op, inputs), *inputs)
+        policy = self.policy_fn(ctx, func, *inputs)
         if isinstance(policy, bool):  # PyTorch's older boolean policies
             policy = CheckpointPolicy.MUST_SAVE if policy else CheckpointPolicy.PREFER_RECOMPUTE
         if policy in _SAVING and _cacheable(op, out):
@@ -337,6 +357,35 @@ def set_checkpoint_early_stop(enable: bool):
         yield
     finally:
         _enable_checkpoint_early_stop = prev
+
+
+_graph_exec_group = None
+
+
+class GraphExecGroup:
+    """Context manager: PyTorch recomputes each checkpointed region reached by the backward
+    calls inside one group at most once. Nesting raises, as PyTorch's. descent accepts the
+    group and recomputes a region at each backward call that reaches it (the same gradients,
+    more compute); a selectively checkpointed region reached by two calls therefore raises
+    "backward an extra time" here where PyTorch's group allows it."""
+
+    def __enter__(self):
+        global _graph_exec_group
+        if _graph_exec_group is not None:
+            raise RuntimeError(
+                "GraphExecGroup contexts cannot be nested. Already inside group "
+                f"{_graph_exec_group}"
+            )
+        _graph_exec_group = self
+        return self
+
+    def __exit__(self, *args) -> None:
+        global _graph_exec_group
+        _graph_exec_group = None
+
+    @classmethod
+    def _get_current_group(cls):
+        return _graph_exec_group
 
 
 def detach_variable(inputs: tuple) -> tuple:
