@@ -458,6 +458,52 @@ def test_encoder_layer_matches_torch_njt_and_padded_dense():
         np.testing.assert_allclose(_np(g), _np(ps[name].grad), atol=1e-4, rtol=1e-4)
 
 
+def _nt(lib):
+    return lib.nested.nested_tensor([lib.ones(2, 4), lib.ones(3, 4)], layout=lib.jagged)
+
+
+def _heads(lib):
+    return _nt(lib).view(2, -1, 2, 2).transpose(1, 2)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda L: _nt(L).softmax(0), RuntimeError, "across the batch dimension"),
+        (lambda L: _nt(L).sum(dim=0), RuntimeError, "batch dimension but not the ragged"),
+        (lambda L: _nt(L).transpose(0, 1), ValueError, "not supported on the batch dimension"),
+        (lambda L: L.cat([_nt(L), _nt(L)], dim=1), RuntimeError, "NestedTensor on ragged dim"),
+        (lambda L: L.cat([_nt(L), _nt(L)], dim=0), RuntimeError, "NestedTensor on dim=0"),
+        (lambda L: _nt(L).chunk(2, dim=1), RuntimeError, "NestedTensor on ragged dim"),
+        (lambda L: _nt(L).split(1, dim=1), RuntimeError, "NestedTensor on ragged dim"),
+        (lambda L: _nt(L).split(1, dim=0), RuntimeError, "NestedTensor on dim=0"),
+        (lambda L: _nt(L).unbind(1), RuntimeError, "only supported for NestedTensor on dim=0"),
+        (lambda L: _nt(L).view(2, -1), RuntimeError, r"cannot view shape \(2, j\d+, 4\) as"),
+        (lambda L: _nt(L) + _nt(L), RuntimeError, "binary pointwise function"),
+        (lambda L: L.nn.functional.scaled_dot_product_attention(
+            _heads(L), _heads(L), _heads(L), attn_mask=L.ones(2, 2, dtype=L.bool)),
+         ValueError, "Masks are not yet supported"),
+    ],
+)  # fmt: skip
+def test_errors_match_torch(call, exc, match):
+    for lib in LIBS:
+        with pytest.raises(exc, match=match):
+            call(lib)
+
+
+def test_batch_dim_chunk_split_and_token_sums_match_torch():
+    seqs = _seqs((2, 3, 1, 2))
+    res = []
+    for lib in LIBS:
+        nt = lib.nested.nested_tensor([lib.tensor(s) for s in seqs], layout=lib.jagged)
+        parts = [*nt.chunk(2, dim=0), *nt.chunk(3, dim=0)]
+        res.append([nt.sum(dim=(0, 1)), nt.mean(dim=(0, 1))]
+                   + [q for p in parts for q in (p.offsets(), p.values())])  # fmt: skip
+        assert [len(p) for p in parts] == [2, 2, 2, 2]
+    for a, b in zip(*res, strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)
+
+
 def test_unsupported_ops_raise_clearly():
     nt = ds.nested.nested_tensor([ds.zeros(2, 3), ds.zeros(1, 3)], layout=ds.jagged)
     with pytest.raises(RuntimeError, match="batch dim"):

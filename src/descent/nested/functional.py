@@ -14,7 +14,7 @@ import numpy as np
 import descent as _d
 
 from ..tensor import Tensor
-from .storage import JaggedStorage, NestedInt, unsupported
+from .storage import JaggedStorage, NestedInt, _fmt, unsupported
 from .tensor import NestedTensor, wrap_values
 
 
@@ -29,10 +29,10 @@ def _dim(nt, dim: int, op: str) -> int:
 def _dense_dim(nt, dim: int, op: str) -> int:
     """A non-batch, non-ragged dim of nt as the matching dim of its values."""
     d = _dim(nt, dim, op)
-    if d == 0:
-        raise RuntimeError(f"{op}(): not supported for NestedTensor on dim=0 (the batch dim)")
+    if d == 0:  # (PyTorch's messages)
+        raise RuntimeError(f"{op}(): not supported for NestedTensor on dim=0")
     if d == nt._data.ragged_idx:
-        raise RuntimeError(f"{op}(): not supported for NestedTensor on the ragged dim ({d})")
+        raise RuntimeError(f"{op}(): not supported for NestedTensor on ragged dim")
     return d - 1
 
 
@@ -101,7 +101,7 @@ def transpose(nt, dim0: int, dim1: int) -> NestedTensor:
     if a == b:
         return nt
     if 0 in (a, b):
-        raise RuntimeError("Transpose is not supported on the batch dimension for jagged NT")
+        raise ValueError("Transpose is not supported on the batch dimension for jagged NT")
     r = st.ragged_idx
     new_r = b if r == a else a if r == b else r
     return wrap_values(nt.values().transpose(a - 1, b - 1), st, new_r)
@@ -116,12 +116,14 @@ def view(nt, shape) -> NestedTensor:
     ok = (len(shape) > r and shape[0] in (B, -1) and (shape[r] is st.j or shape[r] == -1)
           and all(isinstance(s, int) and s != -1 or s is st.j for s in shape[1:r])
           and all(isinstance(s, int) for s in shape[r + 1:]))  # fmt: skip
+    v = nt.values()
+    if ok and int(np.prod(shape[r + 1 :])) != int(np.prod(v.shape[1:])):
+        ok = False  # (the dims after the ragged one must hold each token's elements)
     if not ok or r != 1:
         raise RuntimeError(
-            f"view: a jagged nested tensor of shape {st.shape} can only be viewed as (B, j, ...), "
-            f"keeping the batch and ragged dims (got {tuple(shape)})"
+            f"view(): cannot view shape {_fmt(st.shape)} as {list(shape)} (a jagged nested "
+            "tensor keeps its batch and ragged dims: (B, -1, ...))"
         )
-    v = nt.values()
     return wrap_values(v.reshape(v.shape[0], *shape[2:]), st)
 
 
@@ -136,9 +138,14 @@ def reduce(nt, op: str, dim, keepdim: bool, dtype) -> Tensor:
         return flat.sum() if op == "sum" else flat.mean()
     dims = sorted({_dim(nt, d, op) for d in ((dim,) if isinstance(dim, int) else dim)})
     r = st.ragged_idx
-    if 0 in dims:
-        raise RuntimeError(f"{op}(): reducing the batch dim of a jagged nested tensor is not "
-                           "supported; reduce its values() instead")  # fmt: skip
+    if 0 in dims and r not in dims:
+        raise RuntimeError(f"{op}(): reducing along the batch dimension but not the ragged "
+                           "dimension is not supported for nested tensors")  # fmt: skip
+    if 0 in dims:  # the batch and ragged dims: over every token, a dense result
+        vd = tuple(d - 1 for d in dims if d != 0)
+        tokens = _d.cat(sequences(nt), dim=r - 1) if st.lengths is not None else v
+        out = getattr(tokens, op)(dim=vd, keepdim=keepdim)
+        return out.unsqueeze(0) if keepdim else out
     if r in dims:  # over the ragged dim: per sequence, a dense (B, ...) result
         vd = tuple(d - 1 for d in dims)
         seqs = [getattr(s, op)(dim=vd, keepdim=keepdim) for s in sequences(nt)]
@@ -156,7 +163,10 @@ def softmax(nt, dim, dtype, log: bool) -> NestedTensor:
     d = _dim(nt, dim, "softmax")
     f = _d.nn.functional.log_softmax if log else _d.nn.functional.softmax
     if d == 0:
-        raise RuntimeError("softmax(): not supported for NestedTensor on dim=0 (the batch dim)")
+        raise RuntimeError(
+            f"{'log_' if log else ''}softmax(): not supported when reducing across the batch "
+            "dimension for NestedTensor"
+        )
     if d == st.ragged_idx:  # within each sequence
         return pack([f(s, dim=d - 1, dtype=dtype) for s in sequences(nt)], nt)
     return wrap_values(f(nt.values(), dim=d - 1, dtype=dtype), st)
@@ -222,12 +232,29 @@ def cat(tensors, dim: int) -> NestedTensor:
 
 
 def chunk(nt, chunks: int, dim: int) -> tuple:
+    if _dim(nt, dim, "chunk") == 0:  # groups of sequences
+        B = len(nt)
+        size = -(-B // chunks) if chunks > 0 else B
+        return _batch_groups(nt, [size] * (B // size) + ([B % size] if B % size else []))
     vd = _dense_dim(nt, dim, "chunk")
     return tuple(wrap_values(c, nt) for c in nt.values().chunk(chunks, dim=vd))
 
 
+def _batch_groups(nt, sizes) -> tuple:
+    """Groups of consecutive sequences, each a nested tensor of its own (new offsets)."""
+    seqs, out, start = sequences(nt), [], 0
+    r = nt._data.ragged_idx
+    for n in sizes:
+        group = seqs[start : start + n]
+        offsets = np.concatenate([[0], np.cumsum([s.shape[r - 1] for s in group])])
+        st = JaggedStorage(None, offsets.astype(np.int64), None, r, NestedInt())
+        out.append(pack(group, st, contiguous=True))
+        start += n
+    return tuple(out)
+
+
 def split(nt, split_size, dim: int) -> tuple:
-    vd = _dense_dim(nt, dim, "split")
+    vd = _dense_dim(nt, dim, "split")  # (dim 0 raises, as PyTorch's; chunk takes it)
     return tuple(wrap_values(c, nt) for c in nt.values().split(split_size, dim=vd))
 
 
@@ -239,8 +266,8 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p: float = 0.0
         raise RuntimeError("scaled_dot_product_attention(): with a nested query, key and value "
                            "must be nested too (jagged layout)")  # fmt: skip
     if attn_mask is not None:
-        raise RuntimeError("scaled_dot_product_attention(): attn_mask is not supported with "
-                           "jagged nested tensors (the lengths are the mask)")  # fmt: skip
+        raise ValueError("Masks are not yet supported! (scaled_dot_product_attention with jagged "
+                         "nested tensors: the lengths are the mask)")  # fmt: skip
     for name, t in (("query", q), ("key", k), ("value", v)):
         if t._data.ragged_idx != t._data.ndim - 2:
             raise RuntimeError(

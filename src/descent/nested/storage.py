@@ -139,9 +139,9 @@ class JaggedStorage:
         if isinstance(x, JaggedStorage):
             if not self.same_structure(x):
                 raise RuntimeError(
-                    f"{ufunc_name}: the nested tensors have different structures (shapes "
-                    f"{_fmt(self.shape)} and {_fmt(x.shape)}); both must come from the same "
-                    "offsets (nested int)"
+                    f"cannot call binary pointwise function {ufunc_name} with inputs of shapes "
+                    f"{_fmt(self.shape)} and {_fmt(x.shape)} (nested tensors of different "
+                    "structures: they must share their offsets)"
                 )
             return x.values
         if x is None or isinstance(x, (Number, np.generic)):
