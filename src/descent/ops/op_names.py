@@ -56,7 +56,7 @@ class OpOverload:
 
     def __call__(self, *args, **kwargs):
         descent = sys.modules["descent"]  # loaded: this module is reached through it
-        fn = getattr(descent, self._name.lstrip("_"), None) if self._ns == "aten" else None
+        fn = getattr(descent, self._name, None) if self._ns == "aten" else None
         if fn is None or not callable(fn):
             raise NotImplementedError(f"{self}: descent has no function '{self._name}' to run")
         return fn(*args, **kwargs)
