@@ -12,6 +12,7 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.Tensor.element_size',
  'torch.Tensor.expand',
  'torch.Tensor.fill_diagonal_',
+ 'torch.Tensor.grad_dtype',
  'torch.Tensor.imag',
  'torch.Tensor.index_add_',
  'torch.Tensor.index_copy_',
@@ -623,6 +624,8 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.sinh',
  'torch.slice_scatter',
  'torch.sparse.check_sparse_tensor_invariants',
+ 'torch.sparse.mm',
+ 'torch.sparse.spdiags',
  'torch.sparse.sum',
  'torch.sparse_bsr_tensor',
  'torch.sparse_compressed_tensor',
@@ -715,8 +718,7 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.zeros',
  'torch.zeros_like']
 
-KNOWN = {'torch.Tensor.grad_dtype': "not in descent (PyTorch 2.13's new per-leaf gradient dtype)",
- 'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with a blocksize (as BSR) where '
+KNOWN = {'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with a blocksize (as BSR) where '
                            'PyTorch refuses the blocksize for CSR',
  'torch.Tensor.to_sparse_bsc': "descent's compressed sparse layouts are 2-d only (no batch or "
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
@@ -805,9 +807,6 @@ KNOWN = {'torch.Tensor.grad_dtype': "not in descent (PyTorch 2.13's new per-leaf
  'torch.sort': 'x.sort() of ties without stable=True: PyTorch leaves the order of equal values '
                "unspecified; descent's is the stable one",
  'torch.sparse.as_sparse_gradcheck': 'not in descent (gradcheck takes sparse inputs directly)',
- 'torch.sparse.mm': "torch.sparse.mm's reduce= ('sum', 'mean', 'amax', 'amin' over each row's "
-                    'stored values) is not in descent',
- 'torch.sparse.spdiags': 'not in descent',
  'torch.sparse_bsc_tensor': 'descent has no BSC layout (CSR, CSC and BSR only)',
  'torch.utils.checkpoint.tree_map': 'descent.utils.checkpoint does not re-export '
                                     "utils._pytree.tree_map (PyTorch's namespace happens to)"}
