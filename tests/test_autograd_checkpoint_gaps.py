@@ -413,3 +413,20 @@ def test_gradient_edges_as_backward_inputs():
         h2.retain_grad()
         lib.autograd.backward((h2 * h2).sum(), inputs=[h2])
         np.testing.assert_allclose(h2.grad.numpy(), 6 * X[0], rtol=1e-6)
+
+
+def test_aten_packets_key_flop_counts():
+    """FlopCounterMode's counts are looked up by torch.ops.aten.mm, as with PyTorch's."""
+    from torch.utils.flop_counter import FlopCounterMode as TorchCounter
+
+    from descent.utils.flop_counter import FlopCounterMode
+
+    counts = []
+    for lib, counter in ((descent, FlopCounterMode), (torch, TorchCounter)):
+        a = lib.tensor(X[:4], requires_grad=True)
+        with counter(display=False) as fc:
+            (a @ lib.tensor(Y[:, :3])).sum().backward()
+        table = fc.get_flop_counts()["Global"]
+        assert lib.ops.aten.mm in table and lib.ops.aten.mm != "aten.mm"
+        counts.append(table[lib.ops.aten.mm])
+    assert counts[0] == counts[1] == 2 * 2 * 4 * 5 * 3

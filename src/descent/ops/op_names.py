@@ -82,6 +82,17 @@ class OpOverloadPacket:
     def __repr__(self) -> str:
         return f"<OpOverloadPacket(op='{self._ns}.{self._name}')>"
 
+    # descent.utils.flop_counter keys its counts by name strings (OpKey, "aten.mm"): a packet
+    # finds its entry (`counts["Global"][torch.ops.aten.mm]`, as with PyTorch's counter), while
+    # it stays unequal to a plain string, as PyTorch's packet is.
+    def __eq__(self, other) -> bool:
+        if type(other).__name__ == "OpKey":
+            return str.__eq__(other, f"{self._ns}.{self._name}")
+        return other is self
+
+    def __hash__(self) -> int:
+        return hash(f"{self._ns}.{self._name}")
+
     def __str__(self) -> str:
         return f"{self._ns}.{self._name}"
 
