@@ -5,8 +5,8 @@ A nested tensor IS a `descent.Tensor` (the same slots and engine fields) whose `
 class (`autograd.register_storage_class`), so op outputs, leaf gradients and `detach()` of
 nested tensors are nested tensors too.
 
-Autograd runs through two view ops, `ViewFromValues` (values Tensor -> nested tensor) and
-`Values` (nested tensor -> its values Tensor), each the other's backward. A structural or
+Autograd runs through two view ops, `NestedViewFromJagged` (values Tensor -> nested tensor) and
+`NestedGetValues` (nested tensor -> its values Tensor), each the other's backward. A structural or
 per-sequence op (linear, the norms, softmax over the ragged dim, attention, ragged sums) is a
 composite: it takes the values as a dense Tensor, runs descent's dense differentiable ops on them
 (per token on the packed values, or per sequence on their slices), and wraps the result back.
@@ -35,7 +35,7 @@ def nested_int_for(offsets: Tensor) -> NestedInt:
     return j
 
 
-class ViewFromValues(Function):
+class NestedViewFromJagged(Function):
     """values -> nested tensor (a view, PyTorch's NestedViewFromJaggedBackward0): the gradient
     of the values is the nested gradient's values."""
 
@@ -47,13 +47,13 @@ class ViewFromValues(Function):
 
     def backward(self, gy, ops):
         if ops.is_graph:
-            return Values.apply(gy)
+            return NestedGetValues.apply(gy)
         return gy.values
 
 
-class Values(Function):
-    """nested tensor -> its values (PyTorch's ValuesBackward0): the gradient of the nested
-    tensor is the values' gradient with its structure."""
+class NestedGetValues(Function):
+    """nested tensor -> its values (PyTorch's NestedGetValuesBackward0): the gradient of the
+    nested tensor is the values' gradient with its structure."""
 
     __slots__ = ("offsets", "lengths", "ragged_idx", "j")
     differentiable_backward = True
@@ -65,7 +65,7 @@ class Values(Function):
 
     def backward(self, gy, ops):
         if ops.is_graph:
-            return ViewFromValues.apply(
+            return NestedViewFromJagged.apply(
                 gy, offsets=self.offsets, lengths=self.lengths, ragged_idx=self.ragged_idx,
                 j=self.j)  # fmt: skip
         return JaggedStorage(gy, self.offsets, self.lengths, self.ragged_idx, self.j)
@@ -76,7 +76,7 @@ def wrap_values(values: Tensor, like, ragged_idx: int | None = None) -> NestedTe
     dense Tensor `values` (recorded: gradients reach `values`)."""
     st = like._data if isinstance(like, Tensor) else like
     r = st.ragged_idx if ragged_idx is None else ragged_idx
-    return ViewFromValues.apply(values, offsets=st.offsets, lengths=st.lengths, ragged_idx=r,
+    return NestedViewFromJagged.apply(values, offsets=st.offsets, lengths=st.lengths, ragged_idx=r,
                                 j=st.j)  # fmt: skip
 
 
@@ -129,7 +129,7 @@ class NestedTensor(Tensor):
 
     def values(self) -> Tensor:
         """The packed values (a view, differentiable: the gradient reaches this tensor)."""
-        return Values.apply(self)
+        return NestedGetValues.apply(self)
 
     def offsets(self) -> Tensor:
         return Tensor._wrap(self._data.offsets)
