@@ -406,15 +406,15 @@ def _from_example(depth=2):
 def _snapshot(v):
     """A copy of a value as it is now (later in-place statements must not change it)."""
     if isinstance(v, torch.Tensor):
-        v = v.detach()
+        rg, v = v.requires_grad, v.detach()
         if v.layout != torch.strided:
             v = v.to_dense()
-        return v.resolve_conj().resolve_neg().clone()
+        return _TensorSnap(v.resolve_conj().resolve_neg().clone(), rg)
     if isinstance(v, descent.Tensor):
-        v = v.detach()
+        rg, v = v.requires_grad, v.detach()
         if getattr(v, "is_sparse", False) or "strided" not in str(getattr(v, "layout", "")):
             v = v.to_dense()
-        return v.clone()
+        return _TensorSnap(v.clone(), rg)
     if isinstance(v, tuple):  # namedtuples (return types) as plain tuples
         return tuple(_snapshot(o) for o in v)
     if isinstance(v, list):
@@ -438,6 +438,13 @@ def _snapshot(v):
     ) or type(v).__name__ in ("Size", "dtype"):
         return v
     return _Repr(v)
+
+
+class _TensorSnap:
+    """A tensor's values (a detached, dense copy) and whether it required grad."""
+
+    def __init__(self, value, requires_grad: bool) -> None:
+        self.value, self.requires_grad = value, requires_grad
 
 
 class _Repr:
@@ -698,15 +705,12 @@ def compare_printed(a, b):
 
 def compare_value(t, d, shapes_only=False):
     """None when descent's value ``d`` agrees with torch's snapshot ``t``, else the difference."""
-    if isinstance(t, torch.Tensor):
-        if not isinstance(d, descent.Tensor):
+    if isinstance(t, _TensorSnap):
+        if not isinstance(d, _TensorSnap):
             return f"torch gives a tensor, descent {type(d).__name__}"
-        if getattr(d, "is_sparse", False) or str(getattr(d, "layout", "strided")) not in (
-            "strided",
-            "torch.strided",
-            "descent.strided",
-        ):
-            d = d.to_dense()
+        if t.requires_grad != d.requires_grad:
+            return f"requires_grad torch {t.requires_grad}, descent {d.requires_grad}"
+        t, d = t.value, d.value
         tol = None if shapes_only else TOL.get(t.dtype, TOL[torch.float32])
         bad = compare([t], [d], tol)
         return bad[0] if bad else None
@@ -742,7 +746,9 @@ def compare_value(t, d, shapes_only=False):
             return f"torch {t!r}, descent {type(d).__name__} {d!r}"
         return None
     if isinstance(t, (int, float, complex)):
-        if isinstance(d, descent.Tensor) or not isinstance(d, (int, float, complex)):
+        # the Python type too: an int where PyTorch gives a float (or the reverse) changes
+        # what the program does next (division, formatting, indexing)
+        if type(d) is not type(t) and not (type(t) is float and isinstance(d, float)):
             return f"torch {type(t).__name__} {t!r}, descent {type(d).__name__} {d!r}"[:200]
         if shapes_only:
             return None
