@@ -398,3 +398,34 @@ def test_to_sparse_compressed_refuses_blocksize():
             )
             assert isinstance(e, RuntimeError) and "blocksize" in str(e), (lib.__name__, e)
         assert str(x.to_sparse(layout=lib.sparse_bsr, blocksize=(2, 2)).layout).endswith("bsr")
+
+
+# ---- torch.from_file ----
+
+
+def test_from_file(tmp_path):
+    path = str(tmp_path / "storage.bin")
+    np.arange(10, dtype=np.float64).tofile(path)
+    for kw in ({"size": 4, "dtype": "float64"}, {"dtype": "float64"}, {"size": 3, "dtype": "int32"},
+               {"size": 2}):  # fmt: skip
+        t = torch.from_file(
+            path, **{k: getattr(torch, v) if k == "dtype" else v for k, v in kw.items()}
+        )
+        d = descent.from_file(
+            path, **{k: getattr(descent, v) if k == "dtype" else v for k, v in kw.items()}
+        )
+        assert str(d.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+        np.testing.assert_array_equal(d.numpy(), t.numpy())
+    private = descent.from_file(path, shared=False, size=2, dtype=descent.float64)
+    private[0] = 5.0  # a private copy: the file keeps its value
+    assert np.fromfile(path)[0] == 0.0
+    mapped = descent.from_file(path, shared=True, size=10, dtype=descent.float64)
+    mapped[0] = 99.0  # a shared map: the file changes
+    assert np.fromfile(path)[0] == 99.0
+    grown = str(tmp_path / "new.bin")
+    assert tuple(descent.from_file(grown, shared=True, size=6, dtype=descent.int64).shape) == (6,)
+    assert np.fromfile(grown, dtype=np.int64).tolist() == [0] * 6
+    for lib in (torch, descent):
+        too_short = _raises(lambda L=lib: L.from_file(path, size=20, dtype=L.float64))
+        missing = _raises(lambda L=lib: L.from_file(str(tmp_path / "no.bin"), size=2))
+        assert isinstance(too_short, RuntimeError) and isinstance(missing, RuntimeError)

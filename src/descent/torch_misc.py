@@ -8,13 +8,14 @@ functions (`solve`, `lstsq`, `symeig`, `eig`), which raise its own message point
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 
 import numpy as np
 
 from .creation import _rng, tensor
-from .dtypes import as_dtype
+from .dtypes import as_dtype, get_default_dtype
 from .ops._common import as_tensor, normalize_axis
 from .tensor import Tensor
 
@@ -22,7 +23,7 @@ __all__ = [
     "OutOfMemoryError", "get_device_module", "has_lapack", "has_mkl", "has_openmp",
     "has_spectral", "sym_float", "sym_int", "sym_ite", "sym_max", "sym_min", "sym_not",
     "sym_sqrt", "sym_sum",
-    "binomial", "compiled_with_cxx11_abi", "eig", "fork", "frombuffer",
+    "binomial", "compiled_with_cxx11_abi", "eig", "fork", "from_file", "frombuffer",
     "get_deterministic_debug_mode", "hash_tensor", "init_num_threads", "is_storage",
     "is_vulkan_available",
     "lstsq", "rsub", "set_deterministic_debug_mode", "solve", "symeig", "to_dlpack",
@@ -254,3 +255,37 @@ def hash_tensor(input, dim=None, *, keepdim: bool = False, mode: int = 0) -> Ten
     else:
         out = np.bitwise_xor.reduce(bits, axis=axes, keepdims=bool(keepdim))
     return tensor(np.asarray(out, dtype=np.uint64))
+
+
+def from_file(filename, shared=None, size: int = 0, *, dtype=None, layout=None, device=None,
+              pin_memory: bool = False, requires_grad: bool = False) -> Tensor:  # fmt: skip
+    """A 1-d tensor of `size` elements of `dtype` (the default dtype if None) read from the
+    raw bytes of `filename` (torch.from_file). With `shared=True` it is a memory map of the
+    file (created or extended with zeros when too short, as PyTorch's MAP_SHARED): writes to
+    the tensor reach the file. Otherwise the values are a private copy (MAP_PRIVATE).
+
+    Raises:
+        RuntimeError: the file is missing or shorter than size * itemsize bytes (not shared),
+            PyTorch's messages.
+    """
+    dt = as_dtype(get_default_dtype() if dtype is None else dtype)
+    size = int(size)
+    nbytes = size * dt.itemsize
+    name = os.fspath(filename)
+    if shared:
+        with open(name, "ab") as f:  # create it, or keep it as it is
+            if f.tell() < nbytes:
+                f.truncate(nbytes)
+        arr = np.memmap(name, dtype=dt, mode="r+", shape=(size,)) if size else np.empty(0, dt)
+        arr = arr.view(np.ndarray)  # a plain array over the map (its base keeps it open)
+    else:
+        if not os.path.exists(name):
+            raise RuntimeError(f"unable to open file <{name}> in read-only mode: No such file or "
+                               "directory (2)")  # fmt: skip
+        have = os.path.getsize(name)
+        if have < nbytes:
+            raise RuntimeError(f"file <{name}> size <{have}> is smaller than the required "
+                               f"mapping size <{nbytes}>")  # fmt: skip
+        arr = np.fromfile(name, dtype=dt, count=size)
+    out = Tensor._wrap(arr)
+    return out.requires_grad_() if requires_grad else out
