@@ -66,6 +66,11 @@ CASES = {
     ),  # fmt: skip
     "dense_last_dim": (lambda L, x, b: x * b + b, ((4,),)),
     "dense_per_seq": (lambda L, x, b: x + b, ((3, 1, 4),)),
+    "dense_rows_of_one": (lambda L, x, b, c: x * b - c, ((1, 4), (1, 1, 4))),
+    "dense_per_seq_heads": (
+        lambda L, x, b: x.view(x.size(0), -1, 2, 2).transpose(1, 2) * b,
+        ((3, 2, 1, 2),),
+    ),
     "nested_nested": (lambda L, x: x * x.sin() + x / (x.cos() + 3), ()),
     "linear": (lambda L, x, w, b: L.nn.functional.linear(x, w, b), ((5, 4), (5,))),
     "matmul": (lambda L, x, w: L.matmul(x, w) @ w.T, ((4, 3),)),
@@ -516,6 +521,8 @@ def test_unsupported_ops_raise_clearly():
         ds.nn.functional.conv1d(nt, ds.zeros(1, 1, 1))
     with pytest.raises(RuntimeError, match="broadcast"):
         nt + ds.zeros(5, 3, 3)
+    with pytest.raises(RuntimeError, match="broadcast"):  # (3 tokens: not a per-token array)
+        nt + ds.zeros(3, 3)
     with pytest.raises(TypeError, match="to_padded_tensor"):
         nt.numpy()
 

@@ -147,19 +147,22 @@ class JaggedStorage:
         if x is None or isinstance(x, (Number, np.generic)):
             return x
         x = np.asarray(x) if not hasattr(x, "ndim") else x
-        if x.ndim < self.ndim - self.ragged_idx:  # broadcasts over the trailing dense dims
+        # x aligns with the logical shape (B, ..., j, ...) at the right (NumPy's rule): its dim at
+        # the ragged position must be 1; a batch dim of size B gives each sequence its own row.
+        nd, r, k = self.ndim, self.ragged_idx, x.ndim
+        first = nd - k  # the logical dim of x's first dim
+        if k > nd or (first <= r and x.shape[r - first] != 1):
+            raise _broadcast_error(self, x, ufunc_name)
+        if first > 0:  # no batch dim: x lines up with the values' trailing dims
             return x
-        if x.ndim == self.ndim and self.ragged_idx == 1 and x.shape[1] == 1:
-            # (B, 1, *rest): one row per sequence, repeated over its tokens
-            rows = self.token_rows()
-            if x.shape[0] not in (1, len(self.offsets) - 1):
-                raise _broadcast_error(self, x, ufunc_name)
-            per_seq = x[:, 0]
-            return per_seq[np.maximum(rows, 0)] if x.shape[0] > 1 else per_seq
-        if x.ndim < self.ndim and all(d == 1 for d in x.shape[: x.ndim - (self.ndim - 1)]):
-            # leading size-1 dims on the left of the packed values' dims
-            return x.reshape(x.shape[x.ndim - (self.ndim - 1) :])
-        raise _broadcast_error(self, x, ufunc_name)
+        if x.shape[0] == 1:
+            return x[0]
+        if x.shape[0] != len(self.offsets) - 1:
+            raise _broadcast_error(self, x, ufunc_name)
+        # (B, ..., 1, ...): row b of x for every token of sequence b, the tokens along the
+        # values' packed dim (rows of no sequence take row 0: they are never read)
+        per_token = x[np.maximum(self.token_rows(), 0)].squeeze(axis=r)  # (T, ...)
+        return np.moveaxis(per_token, 0, r - 1)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if kwargs.get("out") is not None:
