@@ -511,7 +511,7 @@ def test_batch_dim_chunk_split_and_token_sums_match_torch():
         np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)
 
 
-def test_unsupported_ops_raise_clearly():
+def test_unsupported_ops_raise_clearly(tmp_path):
     nt = ds.nested.nested_tensor([ds.zeros(2, 3), ds.zeros(1, 3)], layout=ds.jagged)
     with pytest.raises(RuntimeError, match="batch dim"):
         nt.softmax(dim=0)
@@ -525,6 +525,8 @@ def test_unsupported_ops_raise_clearly():
         nt + ds.zeros(3, 3)
     with pytest.raises(TypeError, match="to_padded_tensor"):
         nt.numpy()
+    with pytest.raises(TypeError, match=r"x.values\(\) and x.offsets\(\)"):
+        ds.save({"nt": nt}, tmp_path / "nt.pt")
 
 
 def test_cross_attention_with_different_lengths_matches_torch():

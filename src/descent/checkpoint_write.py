@@ -22,6 +22,12 @@ from .tensor import Tensor
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, Tensor) and value.layout.name == "jagged":
+        raise TypeError(
+            f"save: {name!r} is a jagged nested tensor (shape {tuple(value.shape)}); "
+            "checkpoints store dense tensors only: save x.values() and x.offsets() as two "
+            "tensors (descent.nested.nested_tensor_from_jagged rebuilds it)"
+        )
     if isinstance(value, Tensor) and value.layout.name != "strided":
         raise TypeError(
             f"save: {name!r} is a sparse tensor (layout={value.layout}, shape "
