@@ -79,6 +79,7 @@ CASES = {
     "softmax_last": (lambda L, x: L.nn.functional.softmax(x, dim=-1), ()),
     "cat_last": (lambda L, x: L.cat([x, x * 2], dim=-1), ()),
     "view_heads": (lambda L, x: x.view(x.size(0), -1, 2, 2).transpose(1, 2).sin(), ()),
+    "permute_heads": (lambda L, x: x.view(x.size(0), -1, 2, 2).permute(0, 2, 1, 3).exp(), ()),
     "reshape_back": (lambda L, x: x.reshape(x.size(0), -1, 2, 2).reshape(x.size(0), -1, 4) * 2, ()),
     "torch_functions": (
         lambda L, x: L.softmax(x, dim=-1) * L.erf(x) + L.clamp(x, -0.5, 0.5) + x.clamp(min=0),
@@ -485,6 +486,7 @@ def _heads(lib):
         (lambda L: _nt(L).split(1, dim=1), RuntimeError, "NestedTensor on ragged dim"),
         (lambda L: _nt(L).split(1, dim=0), RuntimeError, "NestedTensor on dim=0"),
         (lambda L: _nt(L).unbind(1), RuntimeError, "only supported for NestedTensor on dim=0"),
+        (lambda L: _heads(L).permute(1, 0, 2, 3), ValueError, "Permute is not supported"),
         (lambda L: _nt(L).view(2, -1), RuntimeError, r"cannot view shape \(2, j\d+, 4\) as"),
         (lambda L: _nt(L) + _nt(L), RuntimeError, "binary pointwise function"),
         (lambda L: L.nn.functional.scaled_dot_product_attention(

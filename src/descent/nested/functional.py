@@ -107,6 +107,20 @@ def transpose(nt, dim0: int, dim1: int) -> NestedTensor:
     return wrap_values(nt.values().transpose(a - 1, b - 1), st, new_r)
 
 
+def permute(nt, dims) -> NestedTensor:
+    st = nt._data
+    nd = st.ndim
+    if len(dims) != nd:
+        raise RuntimeError(f"permute(): expected {nd} dims, got {len(dims)}")
+    dims = tuple(_dim(nt, d, "permute") for d in dims)
+    if sorted(dims) != list(range(nd)):
+        raise RuntimeError(f"permute(): {dims} is not a permutation of the dims")
+    if dims[0] != 0:
+        raise ValueError("Permute is not supported on the batch dimension for jagged NT")
+    new_r = dims.index(st.ragged_idx)
+    return wrap_values(nt.values().permute(*(d - 1 for d in dims[1:])), st, new_r)
+
+
 def view(nt, shape) -> NestedTensor:
     """view/reshape of the dims after the ragged one (split or merge heads)."""
     st = nt._data

@@ -193,6 +193,13 @@ class NestedTensor(Tensor):
 
     swapaxes = swapdims = transpose
 
+    def permute(self, *dims, **kwargs):
+        from . import functional  # noqa: PLC0415
+
+        dims = kwargs.get("dims", dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
+                          else dims)  # fmt: skip
+        return functional.permute(self, tuple(dims))
+
     def view(self, *shape):
         from . import functional  # noqa: PLC0415
 

@@ -217,7 +217,7 @@ def permute(x, *axes, dims=None) -> Tensor:
     x = as_tensor(x)
     if dims is not None:
         axes = (tuple(dims),)
-    if x._sparse_layout:
+    if x._sparse_layout or x._nested_layout:
         return x.permute(*axes)
     axes = shape_arg(axes)
     if len(axes) != x.ndim:  # (checked first: a 0-d tensor has no dims to take a modulo by)
