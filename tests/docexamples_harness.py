@@ -498,9 +498,17 @@ def namespace(lib, label=""):
     # ``from torch.<namespace> import *``; torch.masked's use ``tensor`` (``from torch import
     # tensor``).
     ns["tensor"] = root.tensor
-    mod = _walk(root, label[len("torch.") :]) if label.startswith("torch.") else None
-    if inspect.ismodule(mod):
-        ns.update(_members(mod, "any"))
+    path = label[len("torch.") :] if label.startswith("torch.") else ""
+    tmod = _walk(torch, path) if path else None
+    if inspect.ismodule(tmod):
+        # PyTorch's names, each taken from descent's module of the same path (its module
+        # __getattr__ included): a name descent lacks stays unbound, a NameError in its run
+        mod = _walk(root, path)
+        for n, _ in _members(tmod, "any"):
+            try:
+                ns[n] = getattr(mod, n)
+            except Exception:  # noqa: BLE001 - missing in descent (or a failing lazy import)
+                pass
     if lib is not torch:
         ns["__builtins__"] = dict(builtins.__dict__, __import__=_import_hook)
     return ns
