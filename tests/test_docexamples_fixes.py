@@ -429,3 +429,33 @@ def test_from_file(tmp_path):
         too_short = _raises(lambda L=lib: L.from_file(path, size=20, dtype=L.float64))
         missing = _raises(lambda L=lib: L.from_file(str(tmp_path / "no.bin"), size=2))
         assert isinstance(too_short, RuntimeError) and isinstance(missing, RuntimeError)
+
+
+# ---- nn.Module.to(complex dtype) ----
+
+
+def test_module_to_complex():
+    """Module.to(torch.cdouble) (its docstring's example) raised in descent: PyTorch casts the
+    floating (and complex) parameters and buffers, integer buffers keep their dtype."""
+    tm = torch.nn.BatchNorm1d(3)
+    dm = descent.nn.BatchNorm1d(3)
+    with pytest.warns(UserWarning):  # PyTorch: "Complex modules are a new feature"
+        tm.to(torch.cdouble)
+    dm.to(descent.cdouble)
+    assert {k: str(v.dtype)[6:] for k, v in tm.state_dict().items()} == {
+        k: str(v.dtype)[8:] for k, v in dm.state_dict().items()
+    }
+    tl = torch.nn.Linear(2, 2, bias=False)
+    dl = descent.nn.Linear(2, 2, bias=False)
+    dl.load_state_dict({"weight": descent.tensor(tl.weight.detach().numpy())})
+    with pytest.warns(UserWarning):
+        tl.to(torch.cdouble)
+    dl.to(descent.cdouble)
+    x = np.array([[1 + 2j, -1j], [0.5, 2]])
+    np.testing.assert_allclose(dl(descent.tensor(x)).detach().numpy(),
+                               tl(torch.tensor(x)).detach().numpy())  # fmt: skip
+    dl.to(descent.float32)  # back to real: the real part, as PyTorch's cast
+    assert str(dl.weight.dtype) == "descent.float32"
+    np.testing.assert_allclose(dl.weight.detach().numpy(), tl.weight.detach().real.float().numpy())
+    for lib in (torch, descent):
+        assert isinstance(_raises(lambda L=lib: L.nn.Linear(2, 2).to(L.int64)), TypeError)

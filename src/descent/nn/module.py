@@ -116,10 +116,10 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
             dtype = as_dtype(dtype)  # 'bfloat16' too
         except TypeError:
             raise TypeError(f"Module.to(): {dtype!r} is neither a device nor a dtype") from None
-        if dtype.kind not in "fV":
+        if dtype.kind not in "fVc":
             raise TypeError(
-                f"Module.to() only accepts floating point dtypes, got {dtype}: integer buffers "
-                "(e.g. BatchNorm's num_batches_tracked) must keep their dtype"
+                f"Module.to() only accepts floating point or complex dtypes, got {dtype}: "
+                "integer buffers (e.g. BatchNorm's num_batches_tracked) must keep their dtype"
             )
     return device, dtype
 
@@ -483,7 +483,7 @@ class Module(ModuleExtras, ModuleProtocol):
 
         Raises:
             RuntimeError: CUDA requested but unavailable.
-            TypeError: a non-floating dtype (as PyTorch).
+            TypeError: a dtype neither floating nor complex (as PyTorch).
         """
         kwargs = dict(kwargs)
         memory_format = kwargs.pop("memory_format", None)

@@ -150,12 +150,15 @@ class ModuleProtocol:
 
 
 def conversion(device, dtype) -> Callable[[Tensor], Tensor]:
-    """`.to(device, dtype)`'s function for `_apply`: floating tensors (bfloat16 too) take the
-    dtype, integer and bool ones keep theirs, as PyTorch's Module.to."""
+    """`.to(device, dtype)`'s function for `_apply`: floating and complex tensors (bfloat16
+    too) take the dtype (a complex one cast to a real dtype keeps its real part), integer and
+    bool ones keep theirs, as PyTorch's Module.to."""
 
     def convert(t: Tensor) -> Tensor:
         arr = t._data
-        if dtype is not None and arr.dtype.kind in "fV" and arr.dtype != dtype:
+        if dtype is not None and arr.dtype.kind in "fVc" and arr.dtype != dtype:
+            if arr.dtype.kind == "c" and dtype.kind != "c":
+                arr = arr.real  # PyTorch's cast discards the imaginary part (it warns)
             arr = arr.astype(dtype)
         if device is not None:
             arr = backend.to_device(arr, device)
