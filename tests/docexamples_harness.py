@@ -105,6 +105,11 @@ for _mod in (
     "overrides",
 ):
     NAMESPACES.append((f"torch.{_mod}", importlib.import_module(f"torch.{_mod}"), _mod, "all"))
+# Methods of the classes programs use most (Module.apply, Sequential.append, Generator.seed...).
+for _cls in ("nn.Module", "nn.Sequential", "optim.Optimizer", "autograd.Function", "Generator"):
+    NAMESPACES.append(
+        (f"torch.{_cls}", functools.reduce(getattr, _cls.split("."), torch), _cls, "attributes")
+    )
 
 # Whole-docstring patterns that make an example impossible to run here, with the reason.
 # A statement that needs a GPU is left out of both runs (the rest of the example still runs:
@@ -208,6 +213,8 @@ EXPLAINED = {
     "convolution takes about 20 s (torch: 1 s), past the harness's limit on a loaded machine",
     "torch.linalg.lu": "pivot=False: descent computes the unpivoted LU on the CPU, where "
     "PyTorch's CPU kernel refuses (it has one on CUDA only)",
+    "torch.Generator.get_state": "descent's generator state is NumPy's bit-generator state (a "
+    "dict), not PyTorch's uint8 tensor of its mt19937 state; set_state takes it back",
     "torch.autograd.enforce_grad_layout_policy": "not in descent (PyTorch 2.13's switch for "
     "the strides of accumulated gradients; descent's gradients are always contiguous)",
     "torch.autograd.inference_mode": "descent's inference_mode makes ordinary tensors (no "

@@ -6,7 +6,12 @@ into an XPASS: regenerate."""
 
 # ruff: noqa: E501 (generated)
 # fmt: off
-AGREE = ['torch.Tensor.col_indices',
+AGREE = ['torch.Generator.device',
+ 'torch.Generator.initial_seed',
+ 'torch.Generator.manual_seed',
+ 'torch.Generator.seed',
+ 'torch.Generator.set_state',
+ 'torch.Tensor.col_indices',
  'torch.Tensor.crow_indices',
  'torch.Tensor.dim_order',
  'torch.Tensor.element_size',
@@ -85,6 +90,11 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.atleast_1d',
  'torch.atleast_2d',
  'torch.atleast_3d',
+ 'torch.autograd.Function.mark_dirty',
+ 'torch.autograd.Function.mark_non_differentiable',
+ 'torch.autograd.Function.save_for_backward',
+ 'torch.autograd.Function.save_for_forward',
+ 'torch.autograd.Function.set_materialize_grads',
  'torch.autograd.detect_anomaly',
  'torch.autograd.enable_grad',
  'torch.autograd.forward_ad.dual_level',
@@ -472,6 +482,15 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.nn.MaxUnpool2d',
  'torch.nn.MaxUnpool3d',
  'torch.nn.Mish',
+ 'torch.nn.Module.apply',
+ 'torch.nn.Module.buffers',
+ 'torch.nn.Module.modules',
+ 'torch.nn.Module.named_buffers',
+ 'torch.nn.Module.named_children',
+ 'torch.nn.Module.named_modules',
+ 'torch.nn.Module.named_parameters',
+ 'torch.nn.Module.parameters',
+ 'torch.nn.Module.to',
  'torch.nn.MultiLabelMarginLoss',
  'torch.nn.MultiLabelSoftMarginLoss',
  'torch.nn.MultiMarginLoss',
@@ -494,6 +513,9 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.nn.ReplicationPad2d',
  'torch.nn.ReplicationPad3d',
  'torch.nn.SELU',
+ 'torch.nn.Sequential.append',
+ 'torch.nn.Sequential.extend',
+ 'torch.nn.Sequential.insert',
  'torch.nn.SiLU',
  'torch.nn.Sigmoid',
  'torch.nn.SmoothL1Loss',
@@ -572,6 +594,7 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.numel',
  'torch.ones',
  'torch.ones_like',
+ 'torch.optim.Optimizer.load_state_dict',
  'torch.optim.lr_scheduler.CosineAnnealingLR',
  'torch.optim.lr_scheduler.LambdaLR',
  'torch.optim.lr_scheduler.MultiplicativeLR',
@@ -731,7 +754,10 @@ AGREE = ['torch.Tensor.col_indices',
  'torch.zeros',
  'torch.zeros_like']
 
-KNOWN = {'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with a blocksize (as BSR) where '
+KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-generator state (a dict), "
+                              "not PyTorch's uint8 tensor of its mt19937 state; set_state takes it "
+                              'back',
+ 'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with a blocksize (as BSR) where '
                            'PyTorch refuses the blocksize for CSR',
  'torch.Tensor.to_sparse_bsc': "descent's compressed sparse layouts are 2-d only (no batch or "
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
@@ -826,7 +852,10 @@ KNOWN = {'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with 
  'torch.utils.checkpoint.tree_map': 'descent.utils.checkpoint does not re-export '
                                     "utils._pytree.tree_map (PyTorch's namespace happens to)"}
 
-SKIPPED = {'torch.Tensor.get_device': "not self-contained: torch's own run raises NameError: name 'x' is not "
+SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)',
+ 'torch.Generator.graphsafe_get_state': 'needs CUDA/MPS/XPU (every statement)',
+ 'torch.Generator.graphsafe_set_state': 'needs CUDA/MPS/XPU (every statement)',
+ 'torch.Tensor.get_device': "not self-contained: torch's own run raises NameError: name 'x' is not "
                             'defined',
  'torch.autograd.Function': "not self-contained: torch's own run raises NameError: name 'Exp' is "
                             'not defined',
@@ -843,6 +872,10 @@ SKIPPED = {'torch.Tensor.get_device': "not self-contained: torch's own run raise
  'torch.meshgrid': 'draws a plot (matplotlib)',
  'torch.nn.DataParallel': "not self-contained: torch's own run raises NameError: name 'model' is "
                           'not defined',
+ 'torch.nn.Module.register_buffer': "not self-contained: torch's own run raises NameError: name "
+                                    "'self' is not defined",
+ 'torch.nn.Module.state_dict': "not self-contained: torch's own run raises NameError: name "
+                               "'module' is not defined",
  'torch.nn.MultiheadAttention': "not self-contained: torch's own run raises NameError: name "
                                 "'embed_dim' is not defined",
  'torch.nn.SyncBatchNorm': 'needs a process group',
