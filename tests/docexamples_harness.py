@@ -195,8 +195,7 @@ EXPLAINED = {
     "torch.hash_tensor": "not in descent (PyTorch 2.13's new hashing reduction)",
     "torch.Tensor.grad_dtype": "not in descent (PyTorch 2.13's new per-leaf gradient dtype)",
     "torch.sparse_bsc_tensor": "descent has no BSC layout (CSR, CSC and BSR only)",
-    "torch.Tensor.to_sparse": "descent converts a dense tensor to CSR with a blocksize (as BSR) "
-    "where PyTorch refuses the blocksize for CSR",
+    "torch.Tensor.to_sparse": _BATCHED,
     "torch.Tensor.to_sparse_bsc": _BATCHED,
     "torch.Tensor.to_sparse_bsr": _BATCHED,
     "torch.Tensor.to_sparse_csc": _BATCHED,

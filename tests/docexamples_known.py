@@ -757,8 +757,8 @@ AGREE = ['torch.Generator.device',
 KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-generator state (a dict), "
                               "not PyTorch's uint8 tensor of its mt19937 state; set_state takes it "
                               'back',
- 'torch.Tensor.to_sparse': 'descent converts a dense tensor to CSR with a blocksize (as BSR) where '
-                           'PyTorch refuses the blocksize for CSR',
+ 'torch.Tensor.to_sparse': "descent's compressed sparse layouts are 2-d only (no batch or dense "
+                           'dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.Tensor.to_sparse_bsc': "descent's compressed sparse layouts are 2-d only (no batch or "
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.Tensor.to_sparse_bsr': "descent's compressed sparse layouts are 2-d only (no batch or "
