@@ -459,3 +459,36 @@ def test_module_to_complex():
     np.testing.assert_allclose(dl.weight.detach().numpy(), tl.weight.detach().real.float().numpy())
     for lib in (torch, descent):
         assert isinstance(_raises(lambda L=lib: L.nn.Linear(2, 2).to(L.int64)), TypeError)
+
+
+# ---- device=0 and torch.accelerator.device_index ----
+
+
+def test_int_device_is_the_accelerator_index():
+    """torch.zeros(2000, device=0) (torch.accelerator.Graph's example): an int device is the
+    accelerator's index; descent raised ValueError ('unknown device') where PyTorch, on a
+    machine without one, raises RuntimeError."""
+    if descent.accelerator.is_available():
+        assert str(descent.zeros(2, device=0).device) == "cuda:0"
+    else:
+        for lib in (torch, descent):
+            assert isinstance(_raises(lambda L=lib: L.zeros(2, device=0)), RuntimeError)
+    e = _raises(lambda: descent.zeros(2, device=-1))
+    assert isinstance(e, RuntimeError) and "negative" in str(e)
+    assert isinstance(_raises(lambda: torch.zeros(2, device=-1)), RuntimeError)
+
+
+def test_accelerator_device_index():
+    for lib in (torch, descent):
+        with lib.accelerator.device_index(None):  # None: no switch
+            pass
+        if not lib.accelerator.is_available():
+
+            def enter(L=lib):
+                with L.accelerator.device_index(0):
+                    pass
+
+            assert isinstance(_raises(enter), RuntimeError)
+            assert isinstance(
+                _raises(lambda L=lib: L.accelerator.set_device_index(0)), RuntimeError
+            )

@@ -13,9 +13,13 @@ from . import backend
 
 __all__ = [
     "current_accelerator",
+    "current_device_idx",
     "current_device_index",
     "device_count",
+    "device_index",
     "is_available",
+    "set_device_idx",
+    "set_device_index",
     "synchronize",
 ]
 
@@ -57,3 +61,43 @@ def synchronize(device: Any = None) -> None:
     """Wait for the GPU's queued work to finish (nothing to wait for on the CPU)."""
     del device
     backend.cuda_synchronize()
+
+
+def _require() -> None:
+    if not is_available():  # PyTorch's message
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+
+
+def set_device_index(device) -> None:
+    """Make GPU number `device` the current one (PyTorch's accelerator.set_device_index).
+
+    Raises:
+        RuntimeError: there is no GPU (PyTorch's message).
+    """
+    _require()
+    backend.cupy_module().cuda.Device(int(device)).use()
+
+
+class device_index:
+    """`with device_index(i):` makes GPU i current inside the block and restores the previous
+    one after it; None changes nothing (PyTorch's accelerator.device_index). Entering with an
+    index raises RuntimeError when there is no GPU, as PyTorch's."""
+
+    def __init__(self, device) -> None:
+        self.index, self.previous = device, None
+
+    def __enter__(self):
+        if self.index is not None:
+            _require()
+            self.previous = current_device_index()
+            set_device_index(self.index)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            set_device_index(self.previous)
+
+
+# PyTorch's older names for the same functions
+current_device_idx = current_device_index
+set_device_idx = set_device_index

@@ -145,11 +145,15 @@ def creation_module(a):
 
 
 def normalize_device(device) -> str:
-    """Canonical device string: 'cpu', 'cuda:N' or 'meta'. Accepts 'cuda', 'gpu', objects with
-    `.type`."""
+    """Canonical device string: 'cpu', 'cuda:N' or 'meta'. Accepts 'cuda', 'gpu', an int N
+    (PyTorch's accelerator index: 'cuda:N'), objects with `.type`."""
     if device is None:
         return "cpu"
     if not isinstance(device, str):
+        if type(device) is int:  # PyTorch: an int is the accelerator's index (device=0)
+            if device < 0:
+                raise RuntimeError(f"Device index must not be negative, got {device}")
+            device = f"cuda:{device}"
         device = str(device)
     device = device.lower()
     if device == "cpu" or device == "meta":
