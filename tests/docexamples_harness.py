@@ -103,6 +103,19 @@ for _mod in (
     "random",
     "nn.attention",
     "overrides",
+    "nn.utils.prune",
+    "nn.utils.stateless",
+    "optim.swa_utils",
+    "library",
+    "distributions.transforms",
+    "distributions.constraints",
+    "profiler",
+    "autograd.profiler",
+    "compiler",
+    "cpu",
+    "accelerator",
+    "nested",
+    "utils._pytree",
 ):
     NAMESPACES.append((f"torch.{_mod}", importlib.import_module(f"torch.{_mod}"), _mod, "all"))
 # Methods of the classes programs use most (Module.apply, Sequential.append, Generator.seed...).
@@ -170,6 +183,10 @@ _COIN = (
     "1e-5, atol 1e-8): descent's residual is as small as torch's, the two libraries' "
     "roundings land on different sides"
 )
+_JAGGED = (
+    "descent's nested tensors are jagged (layout=torch.jagged) only; PyTorch's default "
+    "strided nested layout is not there"
+)
 _BATCHED = (
     "descent's compressed sparse layouts are 2-d only (no batch or dense dims, no BSC "
     "from a compressed tensor): docs/sparse.md"
@@ -214,6 +231,25 @@ EXPLAINED = {
     "PyTorch's CPU kernel refuses (it has one on CUDA only)",
     "torch.Generator.get_state": "descent's generator state is NumPy's bit-generator state (a "
     "dict), not PyTorch's uint8 tensor of its mt19937 state; set_state takes it back",
+    "torch.library.get_kernel": "not in descent (looking up a registered ATen kernel)",
+    "torch.library.register_fake": "the example traces with "
+    "torch.fx.experimental.proxy_tensor.make_fx, which descent lacks",
+    "torch.library.triton_op": "Triton kernels (triton_op, wrap_triton): not in descent",
+    "torch.library.wrap_triton": "Triton kernels (triton_op, wrap_triton): not in descent",
+    "torch.profiler.record_function": "the profiler's table prints measured times and PyTorch's "
+    "ATen rows: its numbers differ by nature",
+    "torch.compiler.set_default_backend": "not in descent",
+    "torch.compiler.substitute_in_graph": "descent's torch.compile runs the function eagerly: "
+    "fullgraph=True does not refuse a builtin that Dynamo cannot trace",
+    "torch.cpu.get_capabilities": "not in descent",
+    "torch.accelerator.Graph": "torch.Stream and accelerator.Graph (CUDA graphs) are not in "
+    "descent",
+    "torch.accelerator.synchronize": "torch.Event is not in descent",
+    "torch.nested.as_nested_tensor": _JAGGED,
+    "torch.nested.nested_tensor": _JAGGED,
+    "torch.nested.to_padded_tensor": _JAGGED,
+    "torch.utils._pytree.register_constant": "not in descent's utils._pytree",
+    "torch.utils._pytree.register_dataclass": "not in descent's utils._pytree",
     "torch.autograd.enforce_grad_layout_policy": "not in descent (PyTorch 2.13's switch for "
     "the strides of accumulated gradients; descent's gradients are always contiguous)",
     "torch.autograd.inference_mode": "descent's inference_mode makes ordinary tensors (no "
@@ -631,9 +667,17 @@ def _state():
             )
             for lib in (torch, descent)
         ],  # fmt: skip
+        # distribution argument validation: PyTorch's first torch.compile turns it off for the
+        # whole process (torch/_dynamo/eval_frame.py), which changed later examples' errors
+        [
+            (lib.distributions.Distribution, lib.distributions.Distribution._validate_args)
+            for lib in (torch, descent)
+        ],  # fmt: skip
     )
     torch.manual_seed(0)
     descent.manual_seed(0)
+    for cls, _ in saved[8]:  # the default (__debug__), whatever ran before in this process
+        cls.set_default_validate_args(__debug__)
     torch.set_num_threads(1)  # deterministic accumulation order, as opinfo_harness
     cwd = os.getcwd()
     try:
@@ -655,6 +699,8 @@ def _state():
         torch.set_num_threads(saved[6])
         for lib, on, warn_only in saved[7]:  # torch.use_deterministic_algorithms's example
             lib.use_deterministic_algorithms(on, warn_only=warn_only)
+        for cls, validate in saved[8]:
+            cls.set_default_validate_args(validate)
 
 
 def _run(sources, ns, after=None):

@@ -56,6 +56,9 @@ AGREE = ['torch.Generator.device',
  'torch.Tensor.unfold',
  'torch.Tensor.view',
  'torch.abs',
+ 'torch.accelerator.current_accelerator',
+ 'torch.accelerator.device_index',
+ 'torch.accelerator.is_available',
  'torch.acos',
  'torch.acosh',
  'torch.add',
@@ -109,6 +112,7 @@ AGREE = ['torch.Generator.device',
  'torch.autograd.graph.register_multi_grad_hook',
  'torch.autograd.graph.save_on_cpu',
  'torch.autograd.no_grad',
+ 'torch.autograd.profiler.profile',
  'torch.autograd.set_grad_enabled',
  'torch.avg_pool1d',
  'torch.baddbmm',
@@ -139,6 +143,9 @@ AGREE = ['torch.Generator.device',
  'torch.clamp',
  'torch.column_stack',
  'torch.combinations',
+ 'torch.compiler.is_compiling',
+ 'torch.compiler.is_dynamo_compiling',
+ 'torch.compiler.is_exporting',
  'torch.complex',
  'torch.conj_physical',
  'torch.conv1d',
@@ -299,6 +306,14 @@ AGREE = ['torch.Generator.device',
  'torch.le',
  'torch.lerp',
  'torch.lgamma',
+ 'torch.library.custom_op',
+ 'torch.library.define',
+ 'torch.library.impl',
+ 'torch.library.register_autocast',
+ 'torch.library.register_autograd',
+ 'torch.library.register_kernel',
+ 'torch.library.register_torch_dispatch',
+ 'torch.library.register_vmap',
  'torch.linalg.cholesky',
  'torch.linalg.cholesky_ex',
  'torch.linalg.cond',
@@ -396,6 +411,9 @@ AGREE = ['torch.Generator.device',
  'torch.native_channel_shuffle',
  'torch.ne',
  'torch.neg',
+ 'torch.nested.masked_select',
+ 'torch.nested.narrow',
+ 'torch.nested.nested_tensor_from_jagged',
  'torch.nextafter',
  'torch.nn.AdaptiveAvgPool1d',
  'torch.nn.AdaptiveAvgPool2d',
@@ -577,6 +595,11 @@ AGREE = ['torch.Generator.device',
  'torch.nn.utils.parametrizations.spectral_norm',
  'torch.nn.utils.parametrizations.weight_norm',
  'torch.nn.utils.parametrize.register_parametrization',
+ 'torch.nn.utils.prune.custom_from_mask',
+ 'torch.nn.utils.prune.global_unstructured',
+ 'torch.nn.utils.prune.is_pruned',
+ 'torch.nn.utils.prune.ln_structured',
+ 'torch.nn.utils.prune.remove',
  'torch.nn.utils.remove_spectral_norm',
  'torch.nn.utils.remove_weight_norm',
  'torch.nn.utils.rnn.pack_sequence',
@@ -586,6 +609,7 @@ AGREE = ['torch.Generator.device',
  'torch.nn.utils.rnn.unpad_sequence',
  'torch.nn.utils.skip_init',
  'torch.nn.utils.spectral_norm',
+ 'torch.nn.utils.stateless.functional_call',
  'torch.nn.utils.weight_norm',
  'torch.nonzero',
  'torch.nonzero_static',
@@ -599,6 +623,7 @@ AGREE = ['torch.Generator.device',
  'torch.optim.lr_scheduler.LambdaLR',
  'torch.optim.lr_scheduler.MultiplicativeLR',
  'torch.optim.lr_scheduler.OneCycleLR',
+ 'torch.optim.swa_utils.SWALR',
  'torch.outer',
  'torch.overrides.is_tensor_method_or_property',
  'torch.overrides.wrap_torch_function',
@@ -732,6 +757,7 @@ AGREE = ['torch.Generator.device',
  'torch.unravel_index',
  'torch.unsqueeze',
  'torch.use_deterministic_algorithms',
+ 'torch.utils._pytree.tree_is_leaf',
  'torch.utils.checkpoint.create_selective_checkpoint_contexts',
  'torch.utils.checkpoint.set_checkpoint_early_stop',
  'torch.utils.data.BatchSampler',
@@ -767,6 +793,8 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.Tensor.to_sparse_csr': "descent's compressed sparse layouts are 2-d only (no batch or "
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
+ 'torch.accelerator.Graph': 'torch.Stream and accelerator.Graph (CUDA graphs) are not in descent',
+ 'torch.accelerator.synchronize': 'torch.Event is not in descent',
  'torch.autograd.enforce_grad_layout_policy': "not in descent (PyTorch 2.13's switch for the "
                                               "strides of accumulated gradients; descent's "
                                               'gradients are always contiguous)',
@@ -784,8 +812,13 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
                                   're-export it',
  'torch.cholesky_inverse': 'the statement prints torch.dist(inverse(A), cholesky_inverse(L)): '
                            'float32 rounding noise (torch 5.0e-4, descent 7.0e-4)',
+ 'torch.compiler.set_default_backend': 'not in descent',
+ 'torch.compiler.substitute_in_graph': "descent's torch.compile runs the function eagerly: "
+                                       'fullgraph=True does not refuse a builtin that Dynamo '
+                                       'cannot trace',
  'torch.conj': 'descent has no lazy conjugate bit: x.conj() of a complex tensor is a materialised '
                'copy, is_conj() False (values agree)',
+ 'torch.cpu.get_capabilities': 'not in descent',
  'torch.distributions.Poisson': "Poisson(torch.tensor([4])): PyTorch's sampler refuses an int64 "
                                 "rate (poisson_cpu not implemented for 'Long'); descent samples it",
  'torch.fake_quantize_per_channel_affine': 'descent has no quantized tensors (qint8/quint8 dtypes, '
@@ -803,6 +836,11 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
  'torch.func.functionalize': 'needs torch.fx.experimental.proxy_tensor.make_fx (tracing to ATen), '
                              'not in descent',
  'torch.func.rearrange': 'torch.func.rearrange (einops notation through vmap) is not in descent',
+ 'torch.library.get_kernel': 'not in descent (looking up a registered ATen kernel)',
+ 'torch.library.register_fake': 'the example traces with '
+                                'torch.fx.experimental.proxy_tensor.make_fx, which descent lacks',
+ 'torch.library.triton_op': 'Triton kernels (triton_op, wrap_triton): not in descent',
+ 'torch.library.wrap_triton': 'Triton kernels (triton_op, wrap_triton): not in descent',
  'torch.linalg.lu': "pivot=False: descent computes the unpivoted LU on the CPU, where PyTorch's "
                     'CPU kernel refuses (it has one on CUDA only)',
  'torch.linalg.lu_solve': 'torch.allclose of a float32 residual at the edge of the default '
@@ -817,6 +855,12 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
                                   'different sides',
  'torch.masked.is_masked_tensor': 'descent has no MaskedTensor (the torch.masked reductions with '
                                   'mask= are there)',
+ 'torch.nested.as_nested_tensor': "descent's nested tensors are jagged (layout=torch.jagged) only; "
+                                  "PyTorch's default strided nested layout is not there",
+ 'torch.nested.nested_tensor': "descent's nested tensors are jagged (layout=torch.jagged) only; "
+                               "PyTorch's default strided nested layout is not there",
+ 'torch.nested.to_padded_tensor': "descent's nested tensors are jagged (layout=torch.jagged) only; "
+                                  "PyTorch's default strided nested layout is not there",
  'torch.nn.attention.register_flash_attention_impl': 'registers a CUDA flash-attention kernel: not '
                                                      'in descent',
  'torch.overrides.get_ignored_functions': 'descent has no __torch_function__ dispatch '
@@ -825,6 +869,8 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
                                           '(get_testing_overrides)',
  'torch.overrides.redispatch_function': 'descent has no __torch_function__ dispatch '
                                         '(TorchFunctionMode)',
+ 'torch.profiler.record_function': "the profiler's table prints measured times and PyTorch's ATen "
+                                   'rows: its numbers differ by nature',
  'torch.quantize_per_channel': 'descent has no quantized tensors (qint8/quint8 dtypes, '
                                'per-tensor/per-channel scales): out of its scope (docs/pytorch.md)',
  'torch.quantize_per_tensor': 'descent has no quantized tensors (qint8/quint8 dtypes, '
@@ -849,6 +895,8 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-
                "unspecified; descent's is the stable one",
  'torch.sparse.as_sparse_gradcheck': 'not in descent (gradcheck takes sparse inputs directly)',
  'torch.sparse_bsc_tensor': 'descent has no BSC layout (CSR, CSC and BSR only)',
+ 'torch.utils._pytree.register_constant': "not in descent's utils._pytree",
+ 'torch.utils._pytree.register_dataclass': "not in descent's utils._pytree",
  'torch.utils.checkpoint.tree_map': 'descent.utils.checkpoint does not re-export '
                                     "utils._pytree.tree_map (PyTorch's namespace happens to)"}
 
@@ -857,16 +905,28 @@ SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)'
  'torch.Generator.graphsafe_set_state': 'needs CUDA/MPS/XPU (every statement)',
  'torch.Tensor.get_device': "not self-contained: torch's own run raises NameError: name 'x' is not "
                             'defined',
+ 'torch.accelerator.get_device_capability': "not self-contained: torch's own run raises NameError: "
+                                            "name 'capabilities' is not defined",
  'torch.autograd.Function': "not self-contained: torch's own run raises NameError: name 'Exp' is "
                             'not defined',
  'torch.autograd.forward_ad.make_dual': "not self-contained: torch's own run raises NameError: "
                                         "name 'x' is not defined",
  'torch.autograd.forward_ad.unpack_dual': "not self-contained: torch's own run raises NameError: "
                                           "name 'x' is not defined",
+ 'torch.autograd.profiler.emit_itt': "not self-contained: torch's own run raises NameError: name "
+                                     "'model' is not defined",
+ 'torch.autograd.profiler.emit_nvtx': 'needs CUDA/MPS/XPU (every statement)',
+ 'torch.compiler.wrap_numpy': "not self-contained: torch's own run raises NameError: name 'fn' is "
+                              'not defined',
  'torch.distributions.MixtureSameFamily': "not self-contained: torch's own run raises NameError: "
                                           "name 'D' is not defined",
+ 'torch.distributions.constraints.is_dependent': 'needs a process group',
  'torch.empty_like': "not self-contained: torch's own run raises NameError: name 'a' is not "
                      'defined',
+ 'torch.library.infer_schema': "not self-contained: torch's own run raises NameError: name "
+                               "'foo_impl' is not defined",
+ 'torch.library.opcheck': "not self-contained: torch's own run raises NameError: name 'numpy_mul' "
+                          'is not defined',
  'torch.load': "not self-contained: torch's own run raises FileNotFoundError: [Errno 2] No such "
                "file or directory: 'tensors.pt'",
  'torch.meshgrid': 'draws a plot (matplotlib)',
@@ -886,6 +946,14 @@ SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)'
                                                        "NameError: name 'model' is not defined",
  'torch.nn.utils.convert_conv3d_weight_memory_format': "not self-contained: torch's own run raises "
                                                        "NameError: name 'model' is not defined",
+ 'torch.nn.utils.prune.identity': "not self-contained: torch's own run raises NameError: name "
+                                  "'prune' is not defined",
+ 'torch.nn.utils.prune.l1_unstructured': "not self-contained: torch's own run raises NameError: "
+                                         "name 'prune' is not defined",
+ 'torch.nn.utils.prune.random_structured': "not self-contained: torch's own run raises NameError: "
+                                           "name 'prune' is not defined",
+ 'torch.nn.utils.prune.random_unstructured': "not self-contained: torch's own run raises "
+                                             "NameError: name 'prune' is not defined",
  'torch.optim.Muon': "not self-contained: torch's own run raises NameError: name 'model' is not "
                      'defined',
  'torch.optim.SGD': "not self-contained: torch's own run raises NameError: name 'model' is not "
@@ -913,6 +981,10 @@ SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)'
                                           "name 'optimizer' is not defined",
  'torch.optim.lr_scheduler.StepLR': "not self-contained: torch's own run raises NameError: name "
                                     "'optimizer' is not defined",
+ 'torch.optim.swa_utils.AveragedModel': "not self-contained: torch's own run raises NameError: "
+                                        "name 'model' is not defined",
+ 'torch.optim.swa_utils.update_bn': "not self-contained: torch's own run raises NameError: name "
+                                    "'loader' is not defined",
  'torch.segment_reduce': "not self-contained: torch's own run raises NameError: name 'data' is not "
                          'defined',
  'torch.sparse.sampled_addmm': "not self-contained: torch's own run raises NameError: name 'mat1' "
