@@ -678,6 +678,11 @@ def _state():
     descent.manual_seed(0)
     for cls, _ in saved[8]:  # the default (__debug__), whatever ran before in this process
         cls.set_default_validate_args(__debug__)
+    for lib in (torch, descent):  # PyTorch's defaults, whatever ran before in this process
+        lib.set_default_dtype(lib.float32)
+        lib.set_grad_enabled(True)
+        lib.set_printoptions(profile="default")
+        lib.use_deterministic_algorithms(False)
     torch.set_num_threads(1)  # deterministic accumulation order, as opinfo_harness
     cwd = os.getcwd()
     try:
