@@ -543,6 +543,9 @@ def namespace(lib, label=""):
     path = label[len("torch.") :] if label.startswith("torch.") else ""
     tmod = _walk(torch, path) if path else None
     if inspect.ismodule(tmod):
+        # the module itself by its last name (``prune.l1_unstructured(...)`` in
+        # torch.nn.utils.prune's docstrings, as after ``from torch.nn.utils import prune``)
+        ns.setdefault(path.rsplit(".", 1)[-1], _walk(root, path))
         # PyTorch's names, each taken from descent's module of the same path (its module
         # __getattr__ included): a name descent lacks stays unbound, a NameError in its run
         mod = _walk(root, path)

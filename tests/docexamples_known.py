@@ -597,8 +597,12 @@ AGREE = ['torch.Generator.device',
  'torch.nn.utils.parametrize.register_parametrization',
  'torch.nn.utils.prune.custom_from_mask',
  'torch.nn.utils.prune.global_unstructured',
+ 'torch.nn.utils.prune.identity',
  'torch.nn.utils.prune.is_pruned',
+ 'torch.nn.utils.prune.l1_unstructured',
  'torch.nn.utils.prune.ln_structured',
+ 'torch.nn.utils.prune.random_structured',
+ 'torch.nn.utils.prune.random_unstructured',
  'torch.nn.utils.prune.remove',
  'torch.nn.utils.remove_spectral_norm',
  'torch.nn.utils.remove_weight_norm',
@@ -946,14 +950,6 @@ SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)'
                                                        "NameError: name 'model' is not defined",
  'torch.nn.utils.convert_conv3d_weight_memory_format': "not self-contained: torch's own run raises "
                                                        "NameError: name 'model' is not defined",
- 'torch.nn.utils.prune.identity': "not self-contained: torch's own run raises NameError: name "
-                                  "'prune' is not defined",
- 'torch.nn.utils.prune.l1_unstructured': "not self-contained: torch's own run raises NameError: "
-                                         "name 'prune' is not defined",
- 'torch.nn.utils.prune.random_structured': "not self-contained: torch's own run raises NameError: "
-                                           "name 'prune' is not defined",
- 'torch.nn.utils.prune.random_unstructured': "not self-contained: torch's own run raises "
-                                             "NameError: name 'prune' is not defined",
  'torch.optim.Muon': "not self-contained: torch's own run raises NameError: name 'model' is not "
                      'defined',
  'torch.optim.SGD': "not self-contained: torch's own run raises NameError: name 'model' is not "
