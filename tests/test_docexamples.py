@@ -18,12 +18,23 @@ torch = pytest.importorskip("torch")
 from docexamples_harness import SLOW, examine, names  # noqa: E402
 from docexamples_known import AGREE, KNOWN, SKIPPED  # noqa: E402
 
+# Examples whose verdict is a float32 rounding coin flip (a printed residual, or an allclose at
+# the edge of its default tolerance): which side each library's rounding lands on depends on
+# the BLAS kernel (OpenBLAS picks one per CPU; OPENBLAS_CORETYPE changes it), so they are
+# non-strict xfails: a strict one would fail on a machine whose kernel rounds the other way.
+ROUNDING = {
+    "torch.cholesky_inverse", "torch.fft.hfft2", "torch.fft.hfftn", "torch.linalg.lu_solve",
+    "torch.linalg.solve", "torch.linalg.solve_triangular",
+}  # fmt: skip
+
 
 def _cases():
     for name in sorted(set(AGREE) | set(KNOWN)):
         if name in SLOW:
             continue
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[name])] if name in KNOWN else []
+        marks = []
+        if name in KNOWN:
+            marks = [pytest.mark.xfail(strict=name not in ROUNDING, reason=KNOWN[name])]
         yield pytest.param(name, id=name, marks=marks)
 
 
