@@ -73,7 +73,9 @@ def test_version_gates_take_the_modern_path(gate, expected):
 
 
 def test_packaging_versions_compare():
-    packaging = pytest.importorskip("packaging.version")
+    # packaging's Version (PyTorch vendors a copy; the same class as packaging.version's)
+    from torch._vendor.packaging import version as packaging
+
     v = descent.__version__
     assert v >= packaging.Version("2.13") and v < packaging.Version("3")
     assert v > packaging.Version("2.13.0")  # a local label sorts after the bare release

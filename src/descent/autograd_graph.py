@@ -26,6 +26,7 @@ not tensors and are not packed), so hook call counts match PyTorch's for the com
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -216,7 +217,9 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
 
     How: a non-leaf's gradient is caught by a tensor hook mid-pass; a leaf's is read from the
     pass's leaf gradients when the pass ends (hooks.add_pass_hook), before `.grad` is written.
-    While registered, `descent.compile` runs steps eagerly (a pass hook is active).
+    While registered, `descent.compile` runs steps eagerly (a pass hook is active). The hook
+    holds the tensors weakly and goes away with the last of them, as PyTorch's (which lives on
+    their graph nodes): a forgotten handle neither keeps them alive nor keeps steps eager.
     """
     if mode not in ("all", "any"):
         raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
@@ -228,14 +231,25 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
                 "require grad, so no backward pass computes its gradient"
             )
     frames: list[dict] = []  # one per running backward pass (a pass inside a hook nests)
+    refs = [weakref.ref(t) for t in tensors]
+    n = len(tensors)
 
-    def on_pass(event, leaf_grads, _b, _c) -> None:
+    def on_pass(event, leaf_grads, _b, options) -> None:
         if event == "begin":
-            frames.append({"grads": {}, "fired": False})
+            # backward(inputs=...) and autograd.grad compute the given tensors' gradients only
+            # (PyTorch's engine runs no other leaf's accumulation): other leaves count as None
+            only = None
+            if not options["accumulate"]:
+                only = {id(t) for t in options["capture"] or ()}
+            frames.append({"grads": {}, "fired": False, "only": only})
             return
         frame = frames.pop()
         grads = frame["grads"]
-        for i, t in enumerate(tensors):
+        only = frame["only"]
+        for i, ref in enumerate(refs):
+            t = ref()
+            if t is None or (only is not None and id(t) not in only):
+                continue
             if t._node is None and i not in grads:
                 g = _leaf_grad(leaf_grads, t)
                 if g is not None:
@@ -243,9 +257,9 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
         if not grads:
             return
         if mode == "all":
-            fn(tuple(grads.get(i) for i in range(len(tensors))))
+            fn(tuple(grads.get(i) for i in range(n)))
         elif not frame["fired"]:  # the leaf whose gradient arrived first (leaf_grads' order)
-            first = next(i for leaf in leaf_grads for i in grads if tensors[i] is leaf)
+            first = next(i for leaf in leaf_grads for i in grads if refs[i]() is leaf)
             fn(grads[first])
 
     def node_hook(i):
@@ -263,7 +277,17 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
     for i, t in enumerate(tensors):
         if t._node is not None:
             handles.append(t.register_hook(node_hook(i)))
-    return _MultiGradHandle(handles)
+    handle = _MultiGradHandle(handles)
+    alive = [n]
+
+    def gone() -> None:  # a tensor was collected; with the last one the hooks go
+        alive[0] -= 1
+        if alive[0] == 0:
+            handle.remove()
+
+    for t in tensors:
+        weakref.finalize(t, gone)
+    return handle
 
 
 # ---------------------------------------------------------------------------------------------
