@@ -36,6 +36,18 @@ def test_hook_goes_with_its_tensors_and_compile_replays_again():
     _example(ds, [])
     gc.collect()
     assert len(descent.hooks._pass_hooks) == before
+    # an fn whose globals hold the tensors (a docstring example's namespace): a reference
+    # cycle through the tensors, collectable as in PyTorch
+    ns: dict = {"ds": ds}
+    exec(
+        "a = ds.rand(2, requires_grad=True)\n"
+        "def fn(grads):\n    pass\n"
+        "h = ds.autograd.graph.register_multi_grad_hook((a,), fn)\n",
+        ns,
+    )
+    del ns
+    gc.collect()
+    assert len(descent.hooks._pass_hooks) == before
     w = ds.randn(3, requires_grad=True)
 
     @ds.compile

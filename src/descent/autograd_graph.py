@@ -217,9 +217,9 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
 
     How: a non-leaf's gradient is caught by a tensor hook mid-pass; a leaf's is read from the
     pass's leaf gradients when the pass ends (hooks.add_pass_hook), before `.grad` is written.
-    While registered, `descent.compile` runs steps eagerly (a pass hook is active). The hook
-    holds the tensors weakly and goes away with the last of them, as PyTorch's (which lives on
-    their graph nodes): a forgotten handle neither keeps them alive nor keeps steps eager.
+    While registered, `descent.compile` runs steps eagerly (a pass hook is active). The
+    tensors own the hook, as PyTorch's graph nodes do: it goes away with them, so a forgotten
+    handle neither keeps them alive nor keeps steps eager.
     """
     if mode not in ("all", "any"):
         raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
@@ -273,20 +273,31 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
 
         return hook
 
-    handles = [hooks.add_pass_hook(on_pass)]
+    # Ownership as PyTorch's (the hook lives on the tensors' graph nodes): the tensors hold
+    # on_pass (and through it fn); the global pass-hook list holds only a trampoline with a weak
+    # reference, removed when on_pass is collected. A forgotten handle, or an fn whose globals
+    # hold the tensors, then neither keeps the tensors alive nor keeps descent.compile eager.
+    for t in tensors:
+        t.__dict__.setdefault("_multi_grad_hooks", []).append(on_pass)
+    holder: list = []
+
+    def trampoline(event, a, b, c) -> None:
+        f = ref()
+        if f is not None:
+            f(event, a, b, c)
+
+    def collected(_ref) -> None:
+        for h in holder:
+            h.remove()
+
+    ref = weakref.ref(on_pass, collected)
+    pass_handle = hooks.add_pass_hook(trampoline)
+    holder.append(pass_handle)
+    handles = [pass_handle]
     for i, t in enumerate(tensors):
         if t._node is not None:
             handles.append(t.register_hook(node_hook(i)))
     handle = _MultiGradHandle(handles)
-    alive = [n]
-
-    def gone() -> None:  # a tensor was collected; with the last one the hooks go
-        alive[0] -= 1
-        if alive[0] == 0:
-            handle.remove()
-
-    for t in tensors:
-        weakref.finalize(t, gone)
     return handle
 
 
