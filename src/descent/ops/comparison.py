@@ -43,14 +43,8 @@ def _compare(ufunc_name, promotes=True):
                 av = av.astype(get_default_dtype())
             elif type(av) is float and tb is not None and bv.dtype.kind in "biu":
                 bv = bv.astype(get_default_dtype())
-        if ta is not None and tb is not None and ta._data.shape != tb._data.shape:
-            try:
-                np.broadcast_shapes(ta._data.shape, tb._data.shape)
-            except ValueError:
-                raise DescentError(
-                    f"{ufunc_name}: shapes {tuple(ta.shape)} and {tuple(tb.shape)} cannot "
-                    "be broadcast together"
-                ) from None
+        if ta is not None and tb is not None:
+            _check_shapes(ufunc_name, ta, tb)
         xp = backend.get_array_module(av, bv)
         return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
 
@@ -179,7 +173,7 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
 
 def _check_shapes(name, ta, tb) -> None:
     """descent's broadcast error (a RuntimeError, as PyTorch's) instead of NumPy's ValueError."""
-    if ta.shape != tb.shape:
+    if ta._data.shape != tb._data.shape:
         try:
             np.broadcast_shapes(ta._data.shape, tb._data.shape)
         except ValueError:
