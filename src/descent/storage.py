@@ -38,18 +38,6 @@ __all__ = ["UntypedStorage", "TypedStorage"]
 _CACHE: dict[int, weakref.ref] = {}  # id(root array) -> the UntypedStorage over it
 
 
-def _as_bytes(root):
-    """A flat uint8 array over the whole memory `root` owns, in memory order."""
-    xp = backend.get_array_module(root)
-    if root.flags.c_contiguous or root.flags.f_contiguous:
-        flat = xp.lib.stride_tricks.as_strided(root, (root.size,), (root.itemsize,))
-        return flat.view(np.uint8)
-    raise RuntimeError(
-        f"untyped_storage: the memory under this tensor is not one contiguous block (a "
-        f"{tuple(root.shape)} array with strides {root.strides}); call .contiguous() first"
-    )
-
-
 def storage_of(a) -> UntypedStorage:
     """The UntypedStorage of the memory the array `a` views (one object per memory)."""
     from .meta import MetaArray  # noqa: PLC0415 - only here
@@ -57,14 +45,14 @@ def storage_of(a) -> UntypedStorage:
     if isinstance(a, MetaArray) or type(getattr(a, "base", None)) is MetaArray:
         raise NotImplementedError("Cannot access storage of a tensor on the meta device "
                                   "(it has no memory), as in PyTorch")  # fmt: skip
-    from .ops.view_rules import storage_root  # noqa: PLC0415 - ops imports this package
+    from .ops.view_rules import storage, storage_root  # noqa: PLC0415 - ops imports this package
 
     root = storage_root(a)
     ref = _CACHE.get(id(root))
     s = ref() if ref is not None else None
     if s is not None and s._root is root:
         return s
-    s = UntypedStorage._wrap(_as_bytes(root), root)
+    s = UntypedStorage._wrap(storage(root, "untyped_storage")[0].view(np.uint8), root)
     if len(_CACHE) > 4096:  # drop the entries of storages that are gone
         for k in [k for k, r in _CACHE.items() if r() is None]:
             del _CACHE[k]
@@ -475,8 +463,10 @@ def _view(st, dtype, storage_offset, size, stride):
     if size is None:
         size, stride = (st.nbytes() // item - off,), (1,)
     size = tuple(int(s) for s in size)
-    if stride is None:  # contiguous
-        stride = tuple(int(np.prod(size[i + 1 :], dtype=np.int64)) for i in range(len(size)))
+    if stride is None:  # contiguous, as Tensor.stride() reports it
+        from .tensor_torch_methods import _contiguous_strides  # noqa: PLC0415
+
+        stride = _contiguous_strides(size)
     stride = tuple(int(s) for s in stride)
     need = off + 1 + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) \
         if all(size) else off  # fmt: skip

@@ -122,13 +122,13 @@ def address(a) -> int:
     return int(a.__array_interface__["data"][0])
 
 
-def storage(a):
+def storage(a, op: str = "as_strided"):
     """(storage, offset): the memory a views as a flat array in memory order, and the
     position of a's first element in it (torch's untyped storage and storage_offset())."""
     root = storage_root(a)
     if not (root.flags.c_contiguous or root.flags.f_contiguous):
         raise RuntimeError(
-            "as_strided: the memory this tensor views is not one contiguous block (a "
+            f"{op}: the memory this tensor views is not one contiguous block (a "
             f"{tuple(root.shape)} array with strides {root.strides}); call .contiguous() first"
         )
     xp = backend.get_array_module(a)
