@@ -13,11 +13,17 @@ as PyTorch does.
 `x.storage()` is the deprecated `TypedStorage` (PyTorch's warning, once), and
 `torch.FloatStorage(n)` etc. its legacy typed constructors.
 
-What differs: `resize_` works on a storage no tensor views (a fresh `UntypedStorage(n)`), but
-a tensor's storage cannot be resized under it (NumPy arrays do not give their memory back
-while a view holds it; FSDP's `storage.resize_(0)` to free a parameter's memory raises, naming
-the fix); shared memory (`share_memory_`) is the tensor module's business (descent.
-multiprocessing), `pin_memory` a no-op copy on the CPU, as in a CPU-only PyTorch.
+Resizing (`storage.resize_(nbytes)`, and `Tensor.resize_` past its storage's end) moves the
+bytes to a new allocation, as PyTorch's realloc does, and rebinds the tensors that follow the
+storage to the same layout over it: every tensor that asked for it (`x.untyped_storage()`, or
+`x.resize_`) and the views of those tensors that the engine tracks (made under grad mode). A
+view made under no_grad, or a tensor never tied to the storage, keeps the old memory (PyTorch's
+would follow: they share one StorageImpl). Shrinking frees the memory: a tensor that no longer
+fits reads zeros from a read-only placeholder until the storage grows again (PyTorch reads
+freed memory: undefined, often a crash), which FSDP's `p.untyped_storage().resize_(0)` ...
+`resize_(n)` + `copy_` relies on. What else differs: shared memory (`share_memory_`) is the
+tensor module's business (descent.multiprocessing), `pin_memory` a no-op copy on the CPU, as in a
+CPU-only PyTorch.
 """
 
 from __future__ import annotations
@@ -36,6 +42,21 @@ from .dtypes import as_dtype, scalar_type, wrap_dtype
 __all__ = ["UntypedStorage", "TypedStorage"]
 
 _CACHE: dict[int, weakref.ref] = {}  # id(root array) -> the UntypedStorage over it
+
+
+def tensor_storage(x) -> UntypedStorage:
+    """x.untyped_storage(): the storage of x's memory; x follows it through resize_."""
+    s = x.__dict__.get("_untyped_storage")
+    if s is None or s._root is None or not _views_root(x._data, s._root):
+        s = storage_of(x._data)
+    s._follow(x)
+    return s
+
+
+def _views_root(a, root) -> bool:
+    from .ops.view_rules import storage_root  # noqa: PLC0415
+
+    return storage_root(a) is root
 
 
 def storage_of(a) -> UntypedStorage:
@@ -70,7 +91,9 @@ class UntypedStorage:
     """Bytes of memory (PyTorch's untyped storage): `UntypedStorage(n)` (zeros), from a
     sequence of byte values, or a tensor's `x.untyped_storage()`."""
 
-    __slots__ = ("_bytes", "_root", "__weakref__")
+    # _tensors: id -> (weak reference, layout) of the tensors that follow this storage when
+    # resize_ moves it (the layout is kept while a shrink leaves a tensor on the placeholder)
+    __slots__ = ("_bytes", "_root", "_tensors", "__weakref__")
     is_sparse = False
     is_cuda = False
 
@@ -86,12 +109,12 @@ class UntypedStorage:
             data = np.zeros(0, np.uint8)
         else:
             raise TypeError(f"UntypedStorage(): expected a size or a sequence, got {args!r}")
-        self._bytes, self._root = data, None
+        self._bytes, self._root, self._tensors = data, None, {}
 
     @classmethod
     def _wrap(cls, data, root):
         s = cls.__new__(cls)
-        s._bytes, s._root = data, root
+        s._bytes, s._root, s._tensors = data, root, {}
         return s
 
     # -- what it is ------------------------------------------------------------------------
@@ -182,19 +205,85 @@ class UntypedStorage:
         return self
 
     def resize_(self, size: int) -> UntypedStorage:
-        if self._root is not None:
-            raise RuntimeError(
-                f"UntypedStorage.resize_({size}): this storage holds a tensor's memory "
-                f"({self.nbytes()} bytes), which descent cannot resize under the tensors "
-                "viewing it (NumPy keeps the memory while a view holds it). Free it by "
-                "dropping the tensors (or replace a parameter's data: p.data = "
-                "torch.empty(0)); allocate a new tensor to grow it"
-            )
-        new = np.zeros(int(size), np.uint8)
-        n = min(int(size), self._bytes.size)
-        new[:n] = backend.as_numpy(self._bytes[:n])
-        self._bytes = new
+        """Resize to `size` bytes, keeping the first min(old, new) bytes (new ones are 0:
+        PyTorch's are uninitialised). The memory moves; the tensors following this storage
+        (the module docstring) are rebound to their layout over the new memory."""
+        size = int(size)
+        if size < 0:
+            raise RuntimeError(f"UntypedStorage.resize_({size}): the size in bytes must be >= 0")
+        xp = backend.get_array_module(self._bytes)
+        # (a few spare bytes: a tensor that no longer fits reads its placeholder from them)
+        buf = xp.zeros(max(size, 16), np.uint8)
+        n = min(size, self._bytes.size)
+        buf[:n] = self._bytes[:n]
+        old_root, old_ptr = self._root, self.data_ptr()
+        self._bytes = buf[:size]
+        if old_root is None:  # a storage of its own (UntypedStorage(n)): nothing views it
+            return self
+        self._root = buf
+        _CACHE[id(buf)] = weakref.ref(self)
+        for t, layout in self._followers(old_root, old_ptr):
+            self._rebind(t, layout, buf)
         return self
+
+    # -- the tensors that follow this storage when it moves ---------------------------------
+    def _follow(self, t) -> None:
+        """Let tensor t follow this storage through resize_ (and find it again after)."""
+        if id(t) not in self._tensors:
+            if len(self._tensors) >= 64:  # drop the dead ones now and then
+                for k in [k for k, (r, _) in self._tensors.items() if r() is None]:
+                    del self._tensors[k]
+            self._tensors[id(t)] = (weakref.ref(t), None)
+        t.__dict__["_untyped_storage"] = self  # the tensor keeps its storage object alive
+
+    def _followers(self, old_root, old_ptr):
+        """(tensor, layout) for the tensors over the old memory: the followers and the views
+        the engine tracks of them (autograd_views), or the layout a shrink left them."""
+        from .ops.view_rules import address, storage_root  # noqa: PLC0415
+
+        seen: dict[int, object] = {}
+        for r, _ in list(self._tensors.values()):
+            t = r()
+            if t is None:
+                continue
+            base = getattr(t, "_view_base", None)
+            base = base() if isinstance(base, weakref.ref) else base
+            for u in (t, base):
+                if u is None:
+                    continue
+                seen.setdefault(id(u), u)
+                for vr in list((getattr(u, "_views", None) or {}).values()):
+                    v = vr()
+                    if v is not None:
+                        seen.setdefault(id(v), v)
+        for t in seen.values():
+            a = t._data
+            if storage_root(a) is not old_root:
+                continue  # moved elsewhere since (set_, a copy)
+            kept = self._tensors.get(id(t), (None, None))[1]
+            # (offset in bytes, shape, strides in bytes, dtype); a placeholder's is the kept one
+            yield t, kept if kept is not None else (address(a) - old_ptr, a.shape, a.strides,
+                                                    a.dtype)  # fmt: skip
+
+    def _rebind(self, t, layout, buf) -> None:
+        """t's array: its layout over the new memory, or (when it no longer fits) a read-only
+        zero placeholder over the storage's spare bytes, its layout kept for a later grow."""
+        off, shape, strides, dtype = layout
+        item = np.dtype(dtype).itemsize
+        lo = off + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
+        hi = off + item + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
+        xp = backend.get_array_module(buf)
+        fits = 0 in shape or (lo >= 0 and hi <= self._bytes.size)
+        if fits and off % item == 0:
+            flat = buf[: buf.size - buf.size % item].view(dtype)
+            t._data = xp.lib.stride_tricks.as_strided(flat[off // item:], shape, strides)
+            layout = None
+        else:
+            cell = buf[buf.size - item:].view(dtype)  # one zero element, broadcast
+            t._data = xp.broadcast_to(cell.reshape(()), shape)
+        self._follow(t)
+        self._tensors[id(t)] = (weakref.ref(t), layout)
+        t._version += 1
 
     @classmethod
     def from_buffer(cls, buffer, byte_order="native", count=-1, offset=0, dtype=None):
@@ -455,6 +544,27 @@ def __getattr__(name: str):
 _UNSET = object()
 
 
+def resize_tensor(x, size: tuple) -> None:
+    """Tensor.resize_'s memory: x becomes the contiguous `size` elements at its storage offset,
+    the storage growing (in PyTorch's place: the same storage object, x the same tensor) when
+    they pass its end. Elements already in the storage keep their values, in memory order."""
+    a = x._data
+    item = a.dtype.itemsize
+    n = 1
+    for d in size:
+        n *= d
+    from .ops.view_rules import address  # noqa: PLC0415
+
+    st = tensor_storage(x)
+    kept = st._tensors[id(x)][1]  # x's layout, while a shrunk storage left it on a placeholder
+    off = kept[0] if kept is not None else address(a) - st.data_ptr()
+    if off + n * item > st.nbytes():
+        st.resize_(off + n * item)  # x follows: it is rebound over the new memory
+    b = st._bytes
+    x._data = b[off: off + n * item].view(a.dtype).reshape(size)
+    st._tensors[id(x)] = (weakref.ref(x), None)  # (off the placeholder, if it was on it)
+
+
 def _view(st, dtype, storage_offset, size, stride):
     """The array over storage `st` read as `dtype`: (size, stride) at storage_offset elements;
     the whole storage as a 1-d array when size is None."""
@@ -472,15 +582,8 @@ def _view(st, dtype, storage_offset, size, stride):
         if all(size) else off  # fmt: skip
     if off < 0:
         raise RuntimeError(f"set_: Tensor: invalid storage offset {off}")
-    if need * item > st.nbytes():
-        if st._root is not None:  # PyTorch grows the storage (uninitialised memory)
-            raise RuntimeError(
-                f"set_: a view of size {list(size)}, stride {list(stride)} at offset {off} "
-                f"needs {need * item} bytes; this tensor's storage has {st.nbytes()}, and "
-                "descent cannot grow the memory under a tensor (PyTorch resizes the storage, "
-                "reading uninitialised memory). Make a larger tensor first"
-            )
-        st.resize_(need * item)  # a storage of its own: grown with zeros
+    if need * item > st.nbytes():  # PyTorch grows the storage (uninitialised memory: 0 here)
+        st.resize_(need * item)
     b = st._bytes
     flat = b[: b.size - b.size % item].view(dtype)
     xp = backend.get_array_module(b)
@@ -504,7 +607,7 @@ def set_(x, source=None, storage_offset=_UNSET, size=None, stride=None):
     if source is None:
         new = xp.empty(0, dtype=a.dtype)
     elif size is not None and isinstance(source, Tensor):  # set_(t, offset, size, stride)
-        new = _view(storage_of(source._data), a.dtype, storage_offset, size, stride)
+        new = _view(tensor_storage(source), a.dtype, storage_offset, size, stride)
     elif storage_offset is not _UNSET and size is None:
         raise TypeError(
             "set_() received an invalid combination of arguments: a storage "
@@ -531,7 +634,7 @@ def set_(x, source=None, storage_offset=_UNSET, size=None, stride=None):
 def typed_storage(x) -> TypedStorage:
     """Tensor.storage(): the deprecated typed view of x's storage (PyTorch's warning, once)."""
     _warn_typed_storage()
-    return TypedStorage(wrap_storage=storage_of(x._data), dtype=x._data.dtype, _internal=True)
+    return TypedStorage(wrap_storage=tensor_storage(x), dtype=x._data.dtype, _internal=True)
 
 
 def storage_type(x):
@@ -541,7 +644,7 @@ def storage_type(x):
 
 tensor_methods.register_ops({
     "storage_type": storage_type,
-    "untyped_storage": lambda x: storage_of(x._data),
+    "untyped_storage": tensor_storage,
     "typed_storage": typed_storage,
     "storage_set_": set_,
 })  # fmt: skip

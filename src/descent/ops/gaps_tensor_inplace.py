@@ -119,25 +119,33 @@ def triu_(t: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def resize_(t: Tensor, *sizes) -> Tensor:
-    """x.resize_(*sizes): x gets the shape `sizes`, keeping its first elements in order; the
-    new ones are 0 (PyTorch leaves them uninitialised). A new array when the element count
-    changes (views of x no longer share its memory then). Refused on a tensor that requires
-    grad, as in PyTorch."""
+    """x.resize_(*sizes): x becomes the contiguous `sizes` elements from its storage offset,
+    as PyTorch's: the elements already in the storage keep their values in memory order (a
+    transposed x reads its memory, not its logical order), x keeps sharing the memory with its
+    views, and a size past the storage's end grows the storage (descent.storage.resize_tensor;
+    the new elements are 0 where PyTorch leaves them uninitialised). The same shape changes
+    nothing. Refused on a tensor that requires grad (grad mode on or off), as in PyTorch."""
     size = tuple(int(s) for s in shape_arg(sizes))
     if t._rg:
-        raise RuntimeError("cannot resize variables that require grad")
+        raise RuntimeError(
+            f"cannot resize variables that require grad (resize_ of a tensor of shape "
+            f"{tuple(t.shape)} to {size}); resize a copy, t.detach().clone().resize_(...), "
+            "or make a new tensor"
+        )
     if any(s < 0 for s in size):
-        raise RuntimeError(f"resize_: negative dimension in size {size}")
-    n = int(np.prod(size, dtype=np.int64))
+        raise RuntimeError(f"resize_: negative dimension in size {size} (tensor of shape "
+                           f"{tuple(t.shape)}); every size must be >= 0")  # fmt: skip
     a = t._data
-    if n == a.size:
-        t._data = a.reshape(size)
+    if size == tuple(a.shape):  # PyTorch: nothing to do, the strides are kept
+        return t
+    if backend.is_meta(a):  # no memory: only the shape changes
+        from ..meta import empty as meta_empty  # noqa: PLC0415
+
+        t._data = meta_empty(size, a.dtype)
     else:
-        xp = backend.get_array_module(a)
-        new = xp.zeros(n, dtype=a.dtype)
-        k = min(n, a.size)
-        new[:k] = a.reshape(-1)[:k]
-        t._data = new.reshape(size)
+        from ..storage import resize_tensor  # noqa: PLC0415 - the storage API loads on use
+
+        resize_tensor(t, size)
     t._version += 1
     return t
 

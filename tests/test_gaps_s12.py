@@ -1,0 +1,118 @@
+"""Session 12's gaps against PyTorch 2.13 (the oracle): growing storages (`resize_`), the
+generator state as a ByteTensor, namespace hygiene. Each test runs descent and torch side by
+side; docs/torch_gaps_tensor.md and docs/torch_gaps.md describe the behaviour."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import descent as ds
+
+LIBS = (ds, torch)
+
+# ---------------------------------------------------------------------------------------------
+# 1. resize_ / resize_as_ / untyped_storage().resize_: the storage grows in place
+
+
+def _layout(t):
+    return tuple(t.shape), t.stride(), t.storage_offset(), t.untyped_storage().nbytes()
+
+
+def test_resize_shrinks_then_regrows_within_the_storage():
+    # the storage keeps its size: growing back reads the old values, as torch does
+    for lib in LIBS:
+        a = lib.arange(6.0)
+        assert a.resize_(2) is a and a.tolist() == [0.0, 1.0]
+        assert a.untyped_storage().nbytes() == 24
+        assert a.resize_(2, 3) is a and a.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+def test_resize_past_the_storage_grows_it_and_keeps_views_shared():
+    got = {}
+    for lib in LIBS:
+        a = lib.arange(6.0)
+        v = a[:2]  # made before the growth: it shares the grown storage in torch
+        assert a.resize_(10) is a
+        assert a[:6].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # (the rest: uninitialised)
+        a[0] = 100.0
+        got[lib] = (_layout(a), v.tolist(),
+                    v.untyped_storage().data_ptr() == a.untyped_storage().data_ptr())
+    assert got[ds] == got[torch] and got[ds][1] == [100.0, 1.0]
+
+
+def test_resize_reads_memory_order_and_keeps_an_equal_shape():
+    for lib in LIBS:
+        b = lib.arange(6.0).reshape(2, 3).t()
+        assert b.resize_(3, 2).stride() == (1, 3)  # the same shape: nothing changes
+        assert b.resize_(6).tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # memory order
+    got = {}
+    for lib in LIBS:
+        c = lib.arange(6.0)[2:]
+        c.resize_(2, 2)
+        first = (c.tolist(), _layout(c))
+        c.resize_(3, 3)  # offset 2 + 9 elements: the storage grows to 44 bytes
+        got[lib] = (first, _layout(c), c.flatten()[:4].tolist())
+    assert got[ds] == got[torch]
+
+
+def test_resize_of_a_tensor_that_requires_grad_raises_like_torch():
+    for lib in LIBS:
+        x = lib.ones(3, requires_grad=True)
+        for t, size in ((x, 4), (x, 3), (x * 2, 4)):
+            with pytest.raises(RuntimeError, match="cannot resize variables that require grad"):
+                t.resize_(size)
+        with lib.no_grad(), pytest.raises(RuntimeError, match="require grad"):
+            x.resize_(4)
+        assert tuple(x.detach().resize_(5).shape) == (5,)
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) to \(4,\).*detach"):
+        ds.ones(3, requires_grad=True).resize_(4)  # descent names the shapes and the fix
+    with pytest.raises(RuntimeError, match="negative"):
+        ds.ones(3).resize_(-2)
+
+
+def test_resize_as_grows_and_shrinks():
+    for lib in LIBS:
+        z = lib.ones(2, 3)
+        assert z.resize_as_(lib.ones(4, 4)) is z and tuple(z.shape) == (4, 4)
+        assert z.flatten()[:6].tolist() == [1.0] * 6 and z.untyped_storage().nbytes() == 64
+        assert lib.resize_as_(z, lib.ones(1, 1)) is z and tuple(z.shape) == (1, 1)
+    m = ds.empty(3, device="meta")
+    assert tuple(m.resize_(5).shape) == (5,) and m.is_meta
+
+
+def test_storage_resize_under_a_tensor_grows_and_frees_it():
+    got = {}
+    for lib in LIBS:
+        x = lib.arange(4.0)
+        s = x.untyped_storage()
+        assert s.resize_(32) is s and x.untyped_storage() is s
+        grown = (x.tolist(), s.nbytes())
+        # FSDP's pattern: free a parameter's memory, later give it memory again and refill it
+        p = lib.nn.Parameter(lib.ones(3))
+        p.untyped_storage().resize_(0)
+        freed = (p.untyped_storage().nbytes(), tuple(p.shape))
+        p.untyped_storage().resize_(12)
+        with lib.no_grad():
+            p.copy_(lib.tensor([1.0, 2.0, 3.0]))
+        got[lib] = (grown, freed, p.tolist(), p.requires_grad, p.untyped_storage().nbytes())
+        with pytest.raises(RuntimeError):
+            lib.ones(3).untyped_storage().resize_(-1)
+    assert got[ds] == got[torch]
+
+
+def test_set_past_the_end_grows_the_source_storage():
+    for lib in LIBS:
+        src = lib.tensor([1.0, 2.0])
+        t = lib.empty(0).set_(src.untyped_storage(), 1, (3,))
+        assert t.tolist()[0] == 2.0 and src.untyped_storage().nbytes() == 16
+        assert src.tolist() == [1.0, 2.0]
+
+
+def test_a_freed_tensor_resized_gets_memory_again():
+    for lib in LIBS:
+        x = lib.arange(4.0)
+        x.untyped_storage().resize_(0)
+        x.resize_(2)  # the storage grows to 8 bytes; x views it from offset 0
+        x.fill_(7.0)
+        assert x.tolist() == [7.0, 7.0] and x.untyped_storage().nbytes() == 8
