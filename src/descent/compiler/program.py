@@ -326,7 +326,9 @@ class Program:
         meta = self._backward_meta.get(id(ins))
         if meta is None:
             meta = self._backward_meta[id(ins)] = _delivery_meta(ins)
-        received, deliveries_of = meta
+        received, deliveries_of, partition = meta
+        if not pool:
+            partition = _NO_PARTITION
         done: set = set()  # slice nodes whose gradient a reshape's backward already added
         for node, deliveries in ins.order:
             if done and node in done:
@@ -338,13 +340,15 @@ class Program:
                 if type(child) is _GetItem and child.basic and received.get(child) == 1:
                     (_, src, src_shape), = deliveries_of[child] or ((None, None, None),)
                     if isinstance(src, autograd.Function) and _reshaped_slice_gradient(
-                            grads, src, child, gy, src_shape, pool):  # fmt: skip
+                            grads, src, child, gy, src_shape, pool,
+                            src in partition):  # fmt: skip
                         done.add(child)
                         continue
             if type(node) is _GetItem and node.basic and type(gy) is _ndarray and pool:
                 parent = deliveries[0][1] if deliveries else None
                 if isinstance(parent, autograd.Function):
-                    _slice_gradient(grads, parent, node, gy, deliveries[0][2], pool)
+                    _slice_gradient(grads, parent, node, gy, deliveries[0][2], pool,
+                                    parent in partition)
                     continue
             site = gelu.get(id(node)) if gelu else None
             if site is not None and type(gy) is _ndarray:
@@ -406,7 +410,7 @@ class Program:
                 ins.op.out_data = None
 
 
-def _slice_gradient(grads, parent, node, gy, shape, pool) -> None:
+def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) -> None:
     """A basic-index read's gradient added at its index into the parent's gradient.
 
     Eager makes zeros of the input's shape, writes gy at the index and adds that to what the
@@ -414,8 +418,17 @@ def _slice_gradient(grads, parent, node, gy, shape, pool) -> None:
     sums per attention layer). Here gy is added in place at the index, into the parent's
     gradient when nothing else holds that array (its reference count says so), else into a
     copy. The same additions in the same order: equal values (a -0.0 outside the index stays
-    -0.0, where eager's + 0.0 makes it +0.0)."""
+    -0.0, where eager's + 0.0 makes it +0.0).
+
+    `fill`: the parent's whole gradient is these slices' (`_partitions`: its only deliveries
+    are basic-index reads that cover it exactly once), so each gy is copied into an unzeroed
+    pool buffer: no zeros, no additions (x + 0.0 = x; only a -0.0 stays -0.0, as above)."""
     prev = grads.get(parent)
+    if fill:
+        if prev is None:
+            prev = grads[parent] = pool.get(shape, gy.dtype)
+        prev[node.idx] = gy
+        return
     if prev is None:
         buf = np.zeros(shape, gy.dtype)
         buf[node.idx] = gy
@@ -430,14 +443,22 @@ def _slice_gradient(grads, parent, node, gy, shape, pool) -> None:
     prev[node.idx] += gy
 
 
-def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool) -> bool:
+def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) -> bool:
     """`_slice_gradient` for the gradient of a reshape of the slice, written through a view of
     the slice in gy's shape: attention's head split reads qkv[..., a:b] (B, T, C) and reshapes
     it to (B, T, H, D); its transposed gradient is not contiguous, so the reshape's backward
     would copy it before the slice's adds it. Here it is added (or, first, copied) straight in:
     the same values, one pass instead of two. False, with nothing changed, when the slice has
-    no view of gy's shape."""
+    no view of gy's shape. `fill`: as `_slice_gradient`'s (copies into an unzeroed buffer)."""
     prev = grads.get(parent)
+    if fill:
+        buf = prev if prev is not None else pool.get(shape, gy.dtype)
+        dest = _view_as(buf[node.idx], gy.shape)
+        if dest is None:
+            return False
+        np.copyto(dest, gy)
+        grads[parent] = buf
+        return True
     if prev is None:
         buf = np.zeros(shape, gy.dtype)
         dest = _view_as(buf[node.idx], gy.shape)
@@ -485,7 +506,8 @@ def _add(a, b, pool):
 
 
 def _delivery_meta(ins: Backward):
-    """(how many gradients each node receives, each node's deliveries) of a backward pass."""
+    """(how many gradients each node receives, each node's deliveries, the nodes whose gradient
+    is exactly a partition into basic-index reads: `_partitions`) of a backward pass."""
     received: dict = {}
     for target, _ in ins.seeds:
         received[target] = received.get(target, 0) + 1
@@ -494,7 +516,40 @@ def _delivery_meta(ins: Backward):
         deliveries_of[node] = deliveries
         for _, parent, _ in deliveries:
             received[parent] = received.get(parent, 0) + 1
-    return received, deliveries_of
+    return received, deliveries_of, _partitions(ins, received)
+
+
+_NO_PARTITION: frozenset = frozenset()
+_PARTITION_MAX = 1 << 24  # elements: the cover check's counter array stays small
+
+
+def _partitions(ins: Backward, received: dict) -> frozenset:
+    """Graph nodes whose every gradient comes from basic-index reads of their output that
+    together cover it exactly once (qkv.split(C, dim=2), chunk, unbind): their gradient is
+    assembled by copies into an unzeroed buffer (`_slice_gradient`'s `fill`). Checked once per
+    program, on an int8 counter of the node's shape."""
+    slices: dict = {}
+    for node, deliveries in ins.order:
+        if type(node) is _GetItem and node.basic and len(deliveries) == 1:
+            _, parent, shape = deliveries[0]
+            if isinstance(parent, autograd.Function):
+                slices.setdefault(parent, (shape, []))[1].append(node)
+    out = set()
+    for parent, (shape, reads) in slices.items():
+        n = 1
+        for d in shape:
+            n *= d
+        if len(reads) < 2 or received.get(parent) != len(reads) or not 0 < n <= _PARTITION_MAX:
+            continue
+        count = np.zeros(shape, np.int8)
+        try:
+            for g in reads:
+                count[g.idx] += 1
+        except (IndexError, TypeError, ValueError):
+            continue
+        if (count == 1).all():
+            out.add(parent)
+    return frozenset(out)
 
 
 def _reads(ins) -> list:
