@@ -229,8 +229,8 @@ EXPLAINED = {
     "convolution takes about 20 s (torch: 1 s), past the harness's limit on a loaded machine",
     "torch.linalg.lu": "pivot=False: descent computes the unpivoted LU on the CPU, where "
     "PyTorch's CPU kernel refuses (it has one on CUDA only)",
-    "torch.Generator.get_state": "descent's generator state is NumPy's bit-generator state (a "
-    "dict), not PyTorch's uint8 tensor of its mt19937 state; set_state takes it back",
+    "torch.Generator.get_state": "descent's generator state is a uint8 tensor of NumPy PCG64's "
+    "state (45 bytes), not PyTorch's mt19937 state (5056 bytes); set_state takes it back",
     "torch.library.get_kernel": "not in descent (looking up a registered ATen kernel)",
     "torch.library.register_fake": "the example traces with "
     "torch.fx.experimental.proxy_tensor.make_fx, which descent lacks",

@@ -784,9 +784,9 @@ AGREE = ['torch.Generator.device',
  'torch.zeros',
  'torch.zeros_like']
 
-KNOWN = {'torch.Generator.get_state': "descent's generator state is NumPy's bit-generator state (a dict), "
-                              "not PyTorch's uint8 tensor of its mt19937 state; set_state takes it "
-                              'back',
+KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tensor of NumPy PCG64's "
+                              "state (45 bytes), not PyTorch's mt19937 state (5056 bytes); "
+                              'set_state takes it back',
  'torch.Tensor.to_sparse': "descent's compressed sparse layouts are 2-d only (no batch or dense "
                            'dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.Tensor.to_sparse_bsc': "descent's compressed sparse layouts are 2-d only (no batch or "

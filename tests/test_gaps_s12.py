@@ -116,3 +116,95 @@ def test_a_freed_tensor_resized_gets_memory_again():
         x.resize_(2)  # the storage grows to 8 bytes; x views it from offset 0
         x.fill_(7.0)
         assert x.tolist() == [7.0, 7.0] and x.untyped_storage().nbytes() == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Generator.get_state / get_rng_state: a 1-D uint8 tensor (PyTorch's ByteTensor)
+
+
+def _legacy_state(gen) -> dict:
+    """The dict descent's get_state returned before 2026-12-05 (old checkpoints hold it)."""
+    st = gen.numpy_rng.bit_generator.state
+    return {"bit_generator": st["bit_generator"],
+            "state": {k: str(v) for k, v in st["state"].items()},
+            "has_uint32": st["has_uint32"], "uinteger": st["uinteger"]}  # fmt: skip
+
+
+def test_generator_state_is_a_fresh_uint8_tensor_that_round_trips():
+    for lib in LIBS:
+        g = lib.Generator().manual_seed(3)
+        s = g.get_state()
+        assert s.dtype == lib.uint8 and s.ndim == 1 and not s.requires_grad
+        assert s.is_contiguous() and s.data_ptr() != g.get_state().data_ptr()  # a new tensor
+        assert s.numel() == (45 if lib is ds else 5056)  # NumPy PCG64's bytes, not mt19937's
+        first = lib.rand(5, generator=g)
+        assert g.set_state(s) is g and lib.equal(lib.rand(5, generator=g), first)
+        s.zero_()  # the tensor is a copy: changing it leaves the generator alone
+        assert lib.equal(g.get_state(), g.get_state())
+        state = lib.get_rng_state()
+        assert state.dtype == lib.uint8 and state.ndim == 1
+        draw = lib.randn(4)
+        assert lib.set_rng_state(state) is None and lib.equal(lib.randn(4), draw)
+        # a 2-D tensor of the right size is taken, as torch's (it checks the element count)
+        g.set_state(g.get_state().reshape(1, -1))
+
+
+@pytest.mark.parametrize("bad, error", [
+    (lambda s: s[:10], RuntimeError),  # the wrong size (PyTorch's states: 5056 bytes)
+    (lambda s: s.float(), TypeError),
+    (lambda s: s.to(torch.int8) if isinstance(s, torch.Tensor) else s.to(ds.int8), TypeError),
+    (lambda s: s.tolist(), TypeError),
+    (lambda s: s.repeat_interleave(2)[::2], RuntimeError),  # the right size, strided
+])  # fmt: skip
+def test_set_state_refuses_like_torch(bad, error):
+    for lib in LIBS:
+        g = lib.Generator().manual_seed(0)
+        s = g.get_state()
+        with pytest.raises(error):
+            g.set_state(bad(s))
+        with pytest.raises(error):
+            lib.set_rng_state(bad(lib.get_rng_state()))
+    with pytest.raises(RuntimeError, match="5056"):  # a PyTorch state: descent says why
+        ds.set_rng_state(ds.tensor(torch.get_rng_state().numpy()))
+    with pytest.raises(RuntimeError, match="Invalid PCG64 state"):
+        ds.set_rng_state(ds.zeros(45, dtype=ds.uint8))
+
+
+def test_old_dict_states_still_restore():
+    g = ds.Generator(5)
+    legacy = _legacy_state(g)
+    first = ds.rand(3, generator=g)
+    assert g.set_state(legacy) is g and ds.equal(ds.rand(3, generator=g), first)
+
+
+def test_checkpoints_hold_the_state_without_pickle(tmp_path, monkeypatch):
+    from descent import checkpoint_write
+    from descent import io as dio
+
+    model = ds.nn.Linear(2, 2)
+    gen = ds.Generator(9)
+    state = ds.get_rng_state()
+    path = dio.save(tmp_path / "ck.safetensors", model, None, data_rng=gen.get_state())
+    expected = ds.rand(3, generator=gen)
+    ds.randn(10)  # move the default generator on; the checkpoint remembers the old state
+    ck = dio.load(path)
+    assert ck.meta["data_rng"].dtype == ds.uint8
+    g2 = ds.Generator(0).set_state(ck.meta["data_rng"])
+    assert ds.equal(ds.rand(3, generator=g2), expected)
+    ck.restore_rng()
+    assert ds.equal(ds.get_rng_state(), state)
+    # a checkpoint written before 2026-12-05 holds the dict form: it still restores
+    monkeypatch.setattr(checkpoint_write, "default_generator",
+                        lambda: type("Old", (), {"get_state": lambda self: _legacy_state(
+                            ds.default_generator())})())  # fmt: skip
+    old = dio.save(tmp_path / "old.safetensors", model, None, rng=_legacy_state(gen))
+    draw = ds.rand(4)
+    monkeypatch.undo()
+    ck = dio.load(old)
+    ck.restore_rng()
+    assert ds.equal(ds.rand(4), draw)
+    assert ds.equal(ds.rand(3, generator=ds.Generator(0).set_state(ck.meta["rng"])),
+                    ds.rand(3, generator=gen))
+    # torch.save-style: descent.save / descent.load of a dict holding the state
+    ds.save({"rng": state}, tmp_path / "state.pt")
+    assert ds.equal(ds.load(tmp_path / "state.pt")["rng"], state)

@@ -273,8 +273,10 @@ def _doc_problem(doc: Any) -> str | None:
         return "'model.config' is not an object"
     if not isinstance(model.get("class", ""), (str, type(None))):
         return "'model.class' is not a string"
-    if not isinstance(doc.get("rng", {}).get("default", {}), (dict, type(None))):
-        return "'rng.default' is not an object"
+    rng = doc.get("rng", {}).get("default", {})  # a uint8 tensor (a dict before 2026-12-05)
+    is_bytes = getattr(rng, "dtype", None) == np.uint8 and getattr(rng, "ndim", 0) == 1
+    if not (is_bytes or isinstance(rng, (dict, type(None)))):
+        return "'rng.default' is neither a generator state (uint8 bytes) nor an object"
     if not all(isinstance(v, str) for v in doc.get("aliases", {}).values()):
         return "'aliases' must map names to names"
     od = doc.get("optimizer")

@@ -60,7 +60,8 @@ class Checkpoint(Mapping):
         model = doc.get("model", {})
         self.model_config: dict | None = model.get("config")
         self.model_class: str | None = model.get("class")
-        self.rng_state: dict | None = doc.get("rng", {}).get("default")
+        # a uint8 Tensor; a dict in checkpoints written before 2026-12-05 (set_state takes both)
+        self.rng_state: Any = doc.get("rng", {}).get("default")
         self.path: Path = path
 
     def _as_dict(self) -> dict:

@@ -45,6 +45,11 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
+# the largest 1-D uint8 tensor kept in the JSON metadata (PyTorch's CPU generator state is 5056
+# bytes, descent's 45); larger tensors belong in the model or optimizer state
+_MAX_BYTE_STATE = 8192
+
+
 def _jsonable(value: Any, where: str) -> Any:
     """`value` with tuples tagged (so they come back as tuples) and NumPy scalars unwrapped."""
     if value is None or isinstance(value, (bool, str)):
@@ -61,6 +66,11 @@ def _jsonable(value: Any, where: str) -> Any:
         # a tensor hyperparameter (PyTorch's `lr=torch.tensor(1e-3)`, tensor betas): its number
         arr = backend.as_numpy(value._data)
         return {"__tensor__": arr.tolist(), "dtype": str(arr.dtype)}
+    if isinstance(value, Tensor) and value.ndim == 1 and value.dtype == np.uint8 and \
+            value.numel() <= _MAX_BYTE_STATE:  # fmt: skip
+        # a generator state (`gen.get_state()`, `torch.get_rng_state()`: 1-D uint8) in the JSON
+        # metadata as its byte values: a checkpoint resumes its draws without pickle
+        return {"__tensor__": backend.as_numpy(value._data).tolist(), "dtype": "uint8"}
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
@@ -145,7 +155,7 @@ def checkpoint_bytes(model: Any, optimizer: Any, meta: Mapping[str, Any]) -> byt
         "format": "descent-checkpoint",
         "version": FORMAT_VERSION,
         "model": _model_info(model),
-        "rng": {"default": default_generator().get_state()},
+        "rng": {"default": _jsonable(default_generator().get_state(), "rng")},
         "meta": _jsonable(meta, "meta"),
     }
     if optimizer is not None:

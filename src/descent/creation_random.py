@@ -69,23 +69,36 @@ class Generator:
         self.manual_seed(new)
         return new
 
-    def get_state(self) -> dict:
-        """The generator's state as a JSON-serialisable dict (for checkpoints)."""
+    def get_state(self) -> Tensor:
+        """The generator's state as a new 1-D uint8 tensor (torch.Generator.get_state's
+        ByteTensor): `set_state(get_state())` later makes the same draws come again. Its bytes
+        are NumPy PCG64's state (45 bytes, `_state_bytes`), not PyTorch's Mersenne Twister
+        (5056 bytes): states do not move between the two libraries."""
         if self._device != "cpu":
             raise RuntimeError("get_state: saving a GPU generator's state is not supported")
-        st = self._rng.bit_generator.state
-        return {"bit_generator": st["bit_generator"],
-                "state": {k: str(v) for k, v in st["state"].items()},
-                "has_uint32": st["has_uint32"], "uinteger": st["uinteger"]}  # fmt: skip
+        return autograd.new_tensor(_state_bytes(self._rng))
 
-    def set_state(self, state: dict) -> None:
-        st = {
-            "bit_generator": state["bit_generator"],
-            "state": {k: int(v) for k, v in state["state"].items()},
-            "has_uint32": state["has_uint32"],
-            "uinteger": state["uinteger"],
-        }
-        self._rng.bit_generator.state = st
+    def set_state(self, new_state) -> Generator:
+        """Restore a state from `get_state()` (torch.Generator.set_state); returns the generator.
+
+        Also takes the dict that descent's get_state returned before 2026-12-05, so checkpoints
+        written then still resume.
+
+        Raises:
+            TypeError: not a uint8 tensor (PyTorch's "RNG state must be a torch.ByteTensor").
+            RuntimeError: a uint8 tensor that is not such a state: the wrong number of bytes (a
+                PyTorch state), not contiguous, or not tagged as descent's.
+        """
+        if isinstance(new_state, dict):  # the older JSON form (old checkpoints)
+            self._rng.bit_generator.state = {
+                "bit_generator": new_state["bit_generator"],
+                "state": {k: int(v) for k, v in new_state["state"].items()},
+                "has_uint32": new_state["has_uint32"],
+                "uinteger": new_state["uinteger"],
+            }
+            return self
+        self._rng.bit_generator.state = _state_from_bytes(new_state, "set_state")
+        return self
 
     def clone_state(self) -> Generator:
         """A new Generator with this one's seed and current state: both then draw the same
@@ -153,21 +166,17 @@ def seed(seed: int) -> Generator:
     return manual_seed(seed)
 
 
-# The default generator's state as bytes (torch.get_rng_state's uint8 tensor): a tag, then NumPy
-# PCG64's 128-bit state and increment and its cached 32-bit half-draw, little-endian.
+# A generator's state as bytes (torch.get_rng_state's uint8 tensor): a tag, then NumPy PCG64's
+# 128-bit state and increment and its cached 32-bit half-draw, little-endian.
 _RNG_TAG = b"PCG64v1\0"
+_RNG_NBYTES = len(_RNG_TAG) + 37
 
 
-def get_rng_state() -> Tensor:
-    """The default CPU generator's state as a uint8 tensor (torch.get_rng_state).
-
-    Every CPU random function without `generator=` draws from this generator;
-    `set_rng_state(get_rng_state())` later makes the same draws come again. (The bytes are
-    NumPy PCG64's state, not PyTorch's Mersenne Twister: states do not move between the two.)
-    """
-    st = _default_generator._rng.bit_generator.state
+def _state_bytes(rng) -> np.ndarray:
+    """The (45,) uint8 state of the NumPy generator `rng` (a PCG64 one)."""
+    st = rng.bit_generator.state
     if st["bit_generator"] != "PCG64":  # pragma: no cover - Generator always makes PCG64
-        raise RuntimeError(f"get_rng_state: unexpected bit generator {st['bit_generator']}")
+        raise RuntimeError(f"get_state: unexpected bit generator {st['bit_generator']}")
     raw = (
         _RNG_TAG
         + int(st["state"]["state"]).to_bytes(16, "little")
@@ -175,33 +184,63 @@ def get_rng_state() -> Tensor:
         + bytes([int(st["has_uint32"])])
         + int(st["uinteger"]).to_bytes(4, "little")
     )
-    return autograd.new_tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+    return np.frombuffer(raw, dtype=np.uint8).copy()
 
 
-def set_rng_state(new_state) -> None:
-    """Restore the default CPU generator from `get_rng_state()`'s uint8 tensor.
-
-    Raises:
-        RuntimeError: the tensor is not a state made by `get_rng_state` (wrong dtype, size or
-            tag), e.g. one of PyTorch's.
-    """
-    arr = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
-    arr = backend.as_numpy(arr)
-    n = len(_RNG_TAG) + 37
-    if arr.dtype != np.uint8 or arr.shape != (n,) or bytes(arr[: len(_RNG_TAG)]) != _RNG_TAG:
+def _state_from_bytes(new_state, op: str) -> dict:
+    """NumPy's bit-generator state from `_state_bytes`' tensor, checked as PyTorch checks its
+    own: a uint8 Tensor (TypeError otherwise), contiguous, of the right size (RuntimeError)."""
+    if not isinstance(new_state, Tensor):
+        raise TypeError(f"expected a torch.ByteTensor, but got {type(new_state).__name__} "
+                        f"({op}: pass the uint8 tensor that get_state()/get_rng_state() "
+                        "returned)")  # fmt: skip
+    arr = backend.as_numpy(new_state._data)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"RNG state must be a torch.ByteTensor ({op}: got a tensor of dtype "
+                        f"{arr.dtype}; pass the uint8 tensor get_rng_state() made)")  # fmt: skip
+    if not (arr.flags.c_contiguous or arr.size <= 1):
+        raise RuntimeError(f"RNG state must be contiguous ({op}: call .contiguous() first)")
+    if arr.size != _RNG_NBYTES:
         raise RuntimeError(
-            f"set_rng_state: expected the uint8 tensor of {n} bytes that descent.get_rng_state() "
-            f"returns, got dtype {arr.dtype} and shape {tuple(arr.shape)} (PyTorch's states do "
-            "not fit descent's PCG64 generator)"
+            f"Expected a descent PCG64 generator state of size {_RNG_NBYTES} but found the "
+            f"input RNG state size to be {arr.size} ({op}: pass the uint8 tensor that "
+            "get_state()/get_rng_state() returned; PyTorch's Mersenne Twister states, 5056 "
+            "bytes, do not fit descent's generator)"
         )
-    raw = bytes(arr[len(_RNG_TAG) :])
-    _default_generator._rng.bit_generator.state = {
+    raw = arr.reshape(-1).tobytes()
+    if raw[: len(_RNG_TAG)] != _RNG_TAG or raw[len(_RNG_TAG) + 32] > 1:
+        raise RuntimeError(f"Invalid PCG64 state ({op}: these {_RNG_NBYTES} bytes were not "
+                           "made by get_state()/get_rng_state())")  # fmt: skip
+    raw = raw[len(_RNG_TAG) :]
+    return {
         "bit_generator": "PCG64",
         "state": {"state": int.from_bytes(raw[:16], "little"),
                   "inc": int.from_bytes(raw[16:32], "little")},
         "has_uint32": raw[32],
         "uinteger": int.from_bytes(raw[33:37], "little"),
     }  # fmt: skip
+
+
+def get_rng_state() -> Tensor:
+    """The default CPU generator's state as a new uint8 tensor (torch.get_rng_state).
+
+    Every CPU random function without `generator=` draws from this generator;
+    `set_rng_state(get_rng_state())` later makes the same draws come again. (The bytes are
+    NumPy PCG64's state, not PyTorch's Mersenne Twister: states do not move between the two.)
+    """
+    return _default_generator.get_state()
+
+
+def set_rng_state(new_state) -> None:
+    """Restore the default CPU generator from `get_rng_state()`'s uint8 tensor (its argument is
+    not changed).
+
+    Raises:
+        TypeError: not a uint8 tensor, as PyTorch's.
+        RuntimeError: a uint8 tensor that is not a state made by `get_rng_state` (wrong size,
+            e.g. one of PyTorch's, or tag).
+    """
+    _default_generator._rng.bit_generator.state = _state_from_bytes(new_state, "set_rng_state")
 
 
 def _rng(generator, device):

@@ -241,12 +241,17 @@ def check_training_memory(
 def generator_state_problem(state: Any) -> str | None:
     """Why `state` cannot be given to `descent.Generator.set_state`, or None when it can."""
     from .creation import Generator
+    from .tensor import Tensor
 
-    if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
-        return f"is a {type(state).__name__} without a 'state' object"
+    if isinstance(state, Mapping):  # the dict form of checkpoints written before 2026-12-05
+        if not isinstance(state.get("state"), Mapping):
+            return f"is a {type(state).__name__} without a 'state' object"
+        state = dict(state)
+    elif not isinstance(state, Tensor):
+        return f"is a {type(state).__name__}, not a generator state (a uint8 tensor)"
     try:
-        Generator(0).set_state(dict(state))  # a scratch generator: nothing shared is touched
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        Generator(0).set_state(state)  # a scratch generator: nothing shared is touched
+    except (KeyError, TypeError, ValueError, OverflowError, RuntimeError) as e:
         return f"is not a generator state ({type(e).__name__}: {e})"
     return None
 

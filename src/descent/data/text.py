@@ -274,12 +274,16 @@ class TokenStream:
 
     def state_dict(self) -> dict:
         """JSON-serialisable state (the generator), for exact resume from a checkpoint."""
-        return {"seed": self.seed, "generator": self.generator.get_state()}
+        # the generator's uint8 state as a list of byte values (JSON has no tensors)
+        return {"seed": self.seed, "generator": self.generator.get_state().tolist()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore `state_dict()` output: the next batches equal those of the original run."""
         self.seed = int(state["seed"])
-        self.generator.set_state(state["generator"])
+        gen = state["generator"]
+        if isinstance(gen, list):  # (a dict: the form saved before 2026-12-05, taken as is)
+            gen = Tensor._wrap(np.asarray(gen, dtype=np.uint8))
+        self.generator.set_state(gen)
 
     def windows(self, split: str, block_size: int, stride: int | None = None) -> TokenWindows:
         """The split as a Dataset of fixed windows (for a DataLoader or a full evaluation pass)."""
