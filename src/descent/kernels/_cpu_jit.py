@@ -269,7 +269,10 @@ def softmax_fwd32(x, scale, n_q, causal, log):
     """In place: x (R, S) becomes softmax(scale * x) (or log-softmax) row by row.
 
     One array argument: an output that aliased the input would fail LLVM's runtime alias
-    check and run the scalar loop (3x slower, measured).
+    check and run the scalar loop (3x slower, measured). The masked columns are filled by a
+    slice assignment: a `for j in range(lim, n_cols)` loop kept numba's negative-index
+    wrap-around (LLVM cannot prove lim >= 0) and became AVX-512 scatters, 20-25% of the
+    causal kernel (3072x64 scores, one core: 169 -> 132 us, log 186 -> 137 us; same bits).
     """
     n_rows, n_cols = x.shape
     mx = np.empty(n_rows, np.float32)
@@ -286,8 +289,8 @@ def softmax_fwd32(x, scale, n_q, causal, log):
             ls = math.log(s)
             for j in range(lim):
                 x[r, j] -= ls  # (z - m) - log s, not z - (m + log s): keeps log s exact
-            for j in range(lim, n_cols):
-                x[r, j] = -_INF
+            if lim < n_cols:
+                x[r, lim:] = -_INF
         else:
             for j in range(lim):
                 e = _exp32(scale * x[r, j] - m)
@@ -296,8 +299,8 @@ def softmax_fwd32(x, scale, n_q, causal, log):
             inv = _ONE / s
             for j in range(lim):
                 x[r, j] *= inv
-            for j in range(lim, n_cols):
-                x[r, j] = _ZERO
+            if lim < n_cols:
+                x[r, lim:] = _ZERO
 
 
 @njit(**_OPTS)

@@ -1,0 +1,167 @@
+"""The numba kernels rewritten so that LLVM vectorises them keep their bits (issue 17).
+
+Each changed kernel is compared bitwise with a frozen copy of its previous loop (compiled here
+with the same options, without the disk cache) or with the NumPy sequence it reproduces, on
+random values and on the edge values (+-0, +-inf, NaN, subnormals, huge). No timing here:
+benchmarks/compile.py and the commit messages carry the figures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from descent.kernels import _cpu_jit  # noqa: E402 - after the numba check
+from descent.kernels._cpu_jit import _INF, _ONE, _ZERO, _exp32, _row_max32  # noqa: E402
+
+_F32 = np.float32
+_EDGE = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-40, -3e-39,
+                  1.1754944e-38, 3e38, -3e38, 1e20, -1e20, 1.0, -1.0], np.float32)  # fmt: skip
+
+
+def _bits_equal(a, b) -> bool:
+    """The same bits, zeros' signs included; a NaN matches any NaN (its sign and payload follow
+    the operand order x86 happens to use, which neither NumPy nor PyTorch specifies)."""
+    a, b = np.asarray(a), np.asarray(b)
+    na, nb = np.isnan(a), np.isnan(b)
+    return np.array_equal(na, nb) and np.array_equal(a[~na].view(np.int32), b[~nb].view(np.int32))
+
+
+def _with_edges(rng, shape, scale=3.0):
+    x = (rng.standard_normal(shape) * scale).astype(_F32).reshape(-1)
+    k = min(x.size // 3, 4 * _EDGE.size)
+    pos = rng.choice(x.size, k, replace=False)
+    x[pos] = np.resize(_EDGE, k)
+    return x.reshape(shape)
+
+
+def _njit_like(dispatcher, fn):
+    import numba
+
+    opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
+    return numba.njit(**opts)(fn)
+
+
+# -- softmax: the masked columns are filled by a slice (no scatter) -----------------------------
+
+
+def _softmax_fwd32_frozen(x, scale, n_q, causal, log):
+    """`_cpu_jit.softmax_fwd32` before 2026-12-05 (the masked fill was a loop)."""
+    n_rows, n_cols = x.shape
+    mx = np.empty(n_rows, np.float32)
+    _row_max32(x, scale, n_q, causal, mx)
+    for r in range(n_rows):
+        lim = min(n_cols, r % n_q + 1) if causal else n_cols
+        m = mx[r]
+        s = _ZERO
+        if log:
+            for j in range(lim):
+                z = scale * x[r, j] - m
+                x[r, j] = z
+                s += _exp32(z)
+            ls = math.log(s)
+            for j in range(lim):
+                x[r, j] -= ls
+            for j in range(lim, n_cols):
+                x[r, j] = -_INF
+        else:
+            for j in range(lim):
+                e = _exp32(scale * x[r, j] - m)
+                x[r, j] = e
+                s += e
+            inv = _ONE / s
+            for j in range(lim):
+                x[r, j] *= inv
+            for j in range(lim, n_cols):
+                x[r, j] = _ZERO
+
+
+@pytest.mark.parametrize("n_cols", [1, 7, 16, 33, 64, 100])
+def test_softmax_forward_masked_fill_keeps_the_bits(n_cols):
+    frozen = _njit_like(_cpu_jit.softmax_fwd32, _softmax_fwd32_frozen)
+    rng = np.random.default_rng(n_cols)
+    n_q = max(n_cols, 3)
+    x = _with_edges(rng, (3 * n_q, n_cols))
+    x[::3] = (rng.standard_normal(x[::3].shape) * 3).astype(_F32)  # rows without specials
+    for causal in (False, True):
+        for log in (False, True):
+            want, got = x.copy(), x.copy()
+            frozen(want, _F32(0.17), n_q, causal, log)
+            _cpu_jit.softmax_fwd32(got, _F32(0.17), n_q, causal, log)
+            assert _bits_equal(got, want), (causal, log)
+
+
+# -- Adam/AdamW: one pass in float32, the NumPy path's sequence ----------------------------------
+
+
+def _adam_numpy(p, g, m, v, *, lr, beta1, beta2, eps, wd, decoupled, maximize, step):
+    """`Adam._update`'s NumPy sequence (optim/adam.py): each Python scalar a float32 operand."""
+    g = -g if maximize else g.copy()
+    if wd != 0:
+        if decoupled:
+            p *= 1 - lr * wd
+        else:
+            g += p if wd == 1 else p * wd
+    w = 1 - beta1
+    d = g - m
+    if abs(w) < 0.5:
+        d *= w
+        m += d
+    else:
+        d *= 1 - w
+        np.subtract(g, d, out=m)
+    v *= beta2
+    t = g * g
+    t *= 1 - beta2
+    v += t
+    denom = np.sqrt(v)
+    denom /= (1 - beta2**step) ** 0.5
+    denom += eps
+    t = m / denom
+    alpha = -(lr / (1 - beta1**step))
+    p += t if alpha == 1 else t * alpha
+
+
+_ADAM_CASES = [
+    dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, wd=0.0, decoupled=False, maximize=False),
+    dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, wd=0.1, decoupled=True, maximize=False),
+    dict(lr=1e-2, beta1=0.3, beta2=0.9, eps=1e-6, wd=1.0, decoupled=False, maximize=True),
+    dict(lr=0.5, beta1=0.0, beta2=0.5, eps=0.0, wd=0.01, decoupled=False, maximize=False),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_ADAM_CASES)))
+@pytest.mark.parametrize("parallel", [False, True])
+def test_adam_kernels_are_the_numpy_sequence_on_edge_values(case, parallel):
+    """adam32 (and its every-core twin) compute in float32 throughout (numba types math.sqrt
+    of a float32 as float32): bitwise the NumPy sequence, specials included."""
+    from descent.compiler import fusion
+
+    opts = _ADAM_CASES[case]
+    kernel = fusion._adam_kernel(parallel)
+    rng = np.random.default_rng(case)
+    n = 4099
+    p, g, m = (_with_edges(rng, (n,)) for _ in range(3))
+    v = np.abs(_with_edges(rng, (n,)))
+    for step in (1, 2, 7):
+        want = [a.copy() for a in (p, g, m, v)]
+        with np.errstate(all="ignore"):
+            _adam_numpy(*want, step=step, **opts)
+        got = [a.copy() for a in (p, g, m, v)]
+        f = _F32
+        o = opts
+        w = 1 - o["beta1"]
+        small = abs(w) < 0.5
+        mode = 0 if o["wd"] == 0 else (1 if o["decoupled"] else 2)
+        alpha = -(o["lr"] / (1 - o["beta1"] ** step))
+        kernel(got[0], got[1], got[2], got[3], o["maximize"], mode, f(1 - o["lr"] * o["wd"]),
+               f(o["wd"]), o["wd"] == 1, small, f(w if small else 1 - w), f(o["beta2"]),
+               f(1 - o["beta2"]), f((1 - o["beta2"] ** step) ** 0.5), f(o["eps"]), f(alpha),
+               alpha == 1)  # fmt: skip
+        for i in (0, 2, 3):  # p, m, v (g is read only)
+            assert _bits_equal(got[i], want[i]), (step, i)
+        p, m, v = want[0], want[2], want[3]
