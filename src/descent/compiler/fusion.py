@@ -352,7 +352,10 @@ def _adam_kernel(parallel: bool):
         else:
             import numba  # noqa: PLC0415
 
-            sqrt = math.sqrt  # as adam32: float64 square root of the float32 value
+            # numba types math.sqrt of a float32 as float32 (LLVM's sqrt.f32, correctly
+            # rounded: NumPy's np.sqrt bits), so this loop, as adam32, is float32 throughout
+            # and vectorised (vsqrtps/vdivps; tests/test_kernel_vectorization.py)
+            sqrt = math.sqrt
 
             def adam(p, g, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w,
                      beta2, one_m_beta2, bc2, eps, alpha, alpha_is_one):  # fmt: skip
