@@ -108,3 +108,84 @@ def test_scatter_add_rows_negative_and_out_of_range_indices():
     with pytest.raises(IndexError):  # left to np.add.at, which names the index
         backend.scatter_add(a, np.array([5]), v[:1])
 
+
+@pytest.mark.parametrize("kernel, k", [("topk_small_rows", 7), ("topk_rows", 70)])
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_topk_partial_selection_matches_torch_and_full_sort(largest, dtype, kernel, k):
+    rng = np.random.default_rng(1)
+    a = rng.permutation(6 * 600).reshape(6, 600).astype(dtype)  # distinct: torch's order
+    with spy(kernel) as calls:
+        v, i = descent.topk(descent.tensor(a), k, dim=1, largest=largest)
+    assert calls, "topk sorted whole rows"
+    tv, ti = torch.topk(torch.tensor(a), k, dim=1, largest=largest)
+    np.testing.assert_array_equal(v.numpy(), tv.numpy())
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    # Ties (and -0.0 against 0.0), another axis: the same indices as the full stable sort.
+    b = rng.integers(-3, 3, (5, 600, 2)).astype(dtype)
+    if dtype != np.int64:
+        b[b == 0] = -0.0
+    with spy(kernel) as calls:
+        fast = descent.topk(descent.tensor(b), k, dim=1, largest=largest).indices.numpy()
+    assert calls
+    with kernels(False):
+        full = descent.topk(descent.tensor(b), k, dim=1, largest=largest).indices.numpy()
+    np.testing.assert_array_equal(fast, full)
+
+
+def test_topk_gradient_and_nan_rows():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((4, 200)).astype(np.float32)
+    fn = lambda lib, x: lib.topk(x, 5, dim=-1)[0]  # noqa: E731
+    with spy("topk_small_rows") as calls:
+        _, (g,), gy = _run(descent, fn, [a])
+    assert calls
+    _, (tg,), _ = _run(torch, fn, [a], gy)
+    np.testing.assert_array_equal(g, tg)
+    a[1, 7] = np.nan  # NaN is the largest value (PyTorch): the full sort's rule applies
+    v = descent.topk(descent.tensor(a), 5, dim=-1)
+    tv = torch.topk(torch.tensor(a), 5, dim=-1)
+    np.testing.assert_array_equal(v.indices.numpy(), tv.indices.numpy())
+
+
+@pytest.mark.parametrize("module", ["group", "instance"])
+def test_group_norm_uses_fused_row_norm_and_matches_torch(module, monkeypatch):
+    from descent.ops import norm
+
+    calls = []
+    real = norm.LayerNorm.forward
+
+    def counted(self, *args):
+        calls.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(norm.LayerNorm, "forward", counted)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 8, 5, 4)).astype(np.float32) * 2 + 1
+    w = rng.standard_normal(8).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    if module == "group":
+        fn = lambda lib, x, w, b: lib.nn.functional.group_norm(x, 4, w, b)  # noqa: E731
+    else:
+        fn = lambda lib, x, w, b: lib.nn.functional.instance_norm(x, weight=w, bias=b)  # noqa: E731
+    y, grads, gy = _run(descent, fn, [x, w, b])
+    assert calls, "group_norm did not use the fused row normalisation"
+    ty, tgrads, _ = _run(torch, fn, [x, w, b], gy)
+    np.testing.assert_allclose(y, ty, rtol=1e-5, atol=1e-5)
+    for g, tg in zip(grads, tgrads):
+        np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-4)
+
+
+def test_group_norm_second_order_matches_torch():
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal((2, 4, 3)), rng.standard_normal(4)]  # float64
+
+    def second(lib):
+        x, w = (lib.tensor(a, requires_grad=True) for a in arrays)
+        y = lib.nn.functional.group_norm(x, 2, w)
+        (g,) = lib.autograd.grad((y**3).sum(), x, create_graph=True)
+        (g * g).sum().backward()
+        return x.grad.numpy(), w.grad.numpy()
+
+    for a, b in zip(second(descent), second(torch)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)

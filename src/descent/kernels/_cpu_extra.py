@@ -11,11 +11,14 @@ with `DESCENT_KERNELS=numpy`, and the two give the same bits (tests compare them
   i for each target element), so the sums are bit-identical.
 - `topk_rows`: the positions of the k smallest keys of each row, in index order, with ties at
   the k-th key resolved to the lowest positions, i.e. exactly the first k entries of a stable
-  argsort of the row, found in O(n) instead of the O(n log n) full sort.
+  argsort of the row, found in O(n) instead of the O(n log n) full sort (after NumPy's
+  partition has found the k-th key); `topk_small_rows` does the same for small k in one scan
+  that keeps the k best in order (np.partition alone costs 23 ms on 64 rows of 32k floats).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
@@ -58,3 +61,33 @@ def topk_rows(keys, kth, k, out):  # pragma: no cover - compiled
                 out[r, c] = j
                 c += 1
                 ties -= 1
+
+
+@njit(**_OPTS)
+def topk_small_rows(keys, k, out):  # pragma: no cover - compiled
+    """out (R, k) = per row of keys (R, N), the positions of its k smallest keys in a stable
+    sort's order, by one scan that keeps the k best so far sorted: a key enters only when
+    strictly below the current k-th (an equal key at a later position sorts after it), so
+    most keys cost one comparison. For small k (the caller's bound: the worst case, falling
+    keys, is O(N k)). Returns False, leaving out unspecified, at the first NaN key."""
+    r_, n = keys.shape
+    best = np.empty(k, dtype=keys.dtype)
+    for r in range(r_):
+        filled = 0
+        for j in range(n):
+            v = keys[r, j]
+            if v != v:
+                return False
+            if filled == k and not v < best[k - 1]:
+                continue
+            # Insert after every kept key <= v (stability), dropping the k-th if full.
+            s = filled if filled < k else k - 1
+            while s > 0 and v < best[s - 1]:
+                best[s] = best[s - 1]
+                out[r, s] = out[r, s - 1]
+                s -= 1
+            best[s] = v
+            out[r, s] = j
+            if filled < k:
+                filled += 1
+    return True
