@@ -177,88 +177,161 @@ def _cases():
     add = lambda name, make: c.append((name, make))  # noqa: E731
 
     # --- convolutions (ResNet-18 on 32x32) ---
-    add("conv2d 3x3 s1 64->64 32x32 b32",
-        module_case(lambda lib: nn(lib).Conv2d(64, 64, 3, padding=1, bias=False), (B, 64, 32, 32)))
-    add("conv2d 3x3 s1 3->64 32x32 b32 (stem)",
-        module_case(lambda lib: nn(lib).Conv2d(3, 64, 3, padding=1, bias=False), (B, 3, 32, 32),
-                    grad_x=False))
-    add("conv2d 3x3 s2 64->128 32x32 b32",
-        module_case(lambda lib: nn(lib).Conv2d(64, 128, 3, 2, 1, bias=False), (B, 64, 32, 32)))
-    add("conv2d 3x3 s1 256->256 8x8 b32",
-        module_case(lambda lib: nn(lib).Conv2d(256, 256, 3, padding=1, bias=False),
-                    (B, 256, 8, 8)))
-    add("conv2d 1x1 s2 64->128 32x32 b32",
-        module_case(lambda lib: nn(lib).Conv2d(64, 128, 1, 2, bias=False), (B, 64, 32, 32)))
-    add("conv2d 1x1 s1 128->256 16x16 b32",
-        module_case(lambda lib: nn(lib).Conv2d(128, 256, 1), (B, 128, 16, 16)))
-    add("conv2d depthwise 3x3 C=128 16x16 b32",
-        module_case(lambda lib: nn(lib).Conv2d(128, 128, 3, padding=1, groups=128),
-                    (B, 128, 16, 16)))
-    add("conv2d 3x3 dilation 2 64->64 32x32 b16",
-        module_case(lambda lib: nn(lib).Conv2d(64, 64, 3, padding=2, dilation=2),
-                    (16, 64, 32, 32)))
-    add("conv1d k3 256->256 L128 b32",
-        module_case(lambda lib: nn(lib).Conv1d(256, 256, 3, padding=1), (B, 256, 128)))
-    add("conv1d depthwise k7 C=256 L128 b32",
-        module_case(lambda lib: nn(lib).Conv1d(256, 256, 7, padding=3, groups=256),
-                    (B, 256, 128)))
-    add("convT2d 4x4 s2 128->64 16->32 b32",
-        module_case(lambda lib: nn(lib).ConvTranspose2d(128, 64, 4, 2, 1), (B, 128, 16, 16)))
-    add("convT2d 3x3 s1 64->64 32x32 b16",
-        module_case(lambda lib: nn(lib).ConvTranspose2d(64, 64, 3, 1, 1), (16, 64, 32, 32)))
-    add("conv3d 3x3x3 32->32 16^3 b4",
-        module_case(lambda lib: nn(lib).Conv3d(32, 32, 3, padding=1), (4, 32, 16, 16, 16)))
-    add("convT3d 4^3 s2 32->16 8->16 b4",
-        module_case(lambda lib: nn(lib).ConvTranspose3d(32, 16, 4, 2, 1), (4, 32, 8, 8, 8)))
+    add(
+        "conv2d 3x3 s1 64->64 32x32 b32",
+        module_case(lambda lib: nn(lib).Conv2d(64, 64, 3, padding=1, bias=False), (B, 64, 32, 32)),
+    )
+    add(
+        "conv2d 3x3 s1 3->64 32x32 b32 (stem)",
+        module_case(
+            lambda lib: nn(lib).Conv2d(3, 64, 3, padding=1, bias=False),
+            (B, 3, 32, 32),
+            grad_x=False,
+        ),
+    )
+    add(
+        "conv2d 3x3 s2 64->128 32x32 b32",
+        module_case(lambda lib: nn(lib).Conv2d(64, 128, 3, 2, 1, bias=False), (B, 64, 32, 32)),
+    )
+    add(
+        "conv2d 3x3 s1 256->256 8x8 b32",
+        module_case(lambda lib: nn(lib).Conv2d(256, 256, 3, padding=1, bias=False), (B, 256, 8, 8)),
+    )
+    add(
+        "conv2d 1x1 s2 64->128 32x32 b32",
+        module_case(lambda lib: nn(lib).Conv2d(64, 128, 1, 2, bias=False), (B, 64, 32, 32)),
+    )
+    add(
+        "conv2d 1x1 s1 128->256 16x16 b32",
+        module_case(lambda lib: nn(lib).Conv2d(128, 256, 1), (B, 128, 16, 16)),
+    )
+    add(
+        "conv2d depthwise 3x3 C=128 16x16 b32",
+        module_case(
+            lambda lib: nn(lib).Conv2d(128, 128, 3, padding=1, groups=128), (B, 128, 16, 16)
+        ),
+    )
+    add(
+        "conv2d 3x3 dilation 2 64->64 32x32 b16",
+        module_case(lambda lib: nn(lib).Conv2d(64, 64, 3, padding=2, dilation=2), (16, 64, 32, 32)),
+    )
+    add(
+        "conv1d k3 256->256 L128 b32",
+        module_case(lambda lib: nn(lib).Conv1d(256, 256, 3, padding=1), (B, 256, 128)),
+    )
+    add(
+        "conv1d depthwise k7 C=256 L128 b32",
+        module_case(lambda lib: nn(lib).Conv1d(256, 256, 7, padding=3, groups=256), (B, 256, 128)),
+    )
+    add(
+        "convT2d 4x4 s2 128->64 16->32 b32",
+        module_case(lambda lib: nn(lib).ConvTranspose2d(128, 64, 4, 2, 1), (B, 128, 16, 16)),
+    )
+    add(
+        "convT2d 3x3 s1 64->64 32x32 b16",
+        module_case(lambda lib: nn(lib).ConvTranspose2d(64, 64, 3, 1, 1), (16, 64, 32, 32)),
+    )
+    add(
+        "conv3d 3x3x3 32->32 16^3 b4",
+        module_case(lambda lib: nn(lib).Conv3d(32, 32, 3, padding=1), (4, 32, 16, 16, 16)),
+    )
+    add(
+        "convT3d 4^3 s2 32->16 8->16 b4",
+        module_case(lambda lib: nn(lib).ConvTranspose3d(32, 16, 4, 2, 1), (4, 32, 8, 8, 8)),
+    )
 
     # --- pooling ---
-    add("maxpool2d 2x2 C64 32x32 b32",
-        module_case(lambda lib: nn(lib).MaxPool2d(2), (B, 64, 32, 32)))
-    add("maxpool2d 3x3 s2 p1 C64 32x32 b32",
-        module_case(lambda lib: nn(lib).MaxPool2d(3, 2, 1), (B, 64, 32, 32)))
-    add("avgpool2d 2x2 C64 32x32 b32",
-        module_case(lambda lib: nn(lib).AvgPool2d(2), (B, 64, 32, 32)))
-    add("adaptiveavgpool2d 1 C512 4x4 b64",
-        module_case(lambda lib: nn(lib).AdaptiveAvgPool2d(1), (64, 512, 4, 4)))
-    add("adaptiveavgpool2d 7 C64 32x32 b32",
-        module_case(lambda lib: nn(lib).AdaptiveAvgPool2d(7), (B, 64, 32, 32)))
+    add(
+        "maxpool2d 2x2 C64 32x32 b32",
+        module_case(lambda lib: nn(lib).MaxPool2d(2), (B, 64, 32, 32)),
+    )
+    add(
+        "maxpool2d 3x3 s2 p1 C64 32x32 b32",
+        module_case(lambda lib: nn(lib).MaxPool2d(3, 2, 1), (B, 64, 32, 32)),
+    )
+    add(
+        "avgpool2d 2x2 C64 32x32 b32",
+        module_case(lambda lib: nn(lib).AvgPool2d(2), (B, 64, 32, 32)),
+    )
+    add(
+        "adaptiveavgpool2d 1 C512 4x4 b64",
+        module_case(lambda lib: nn(lib).AdaptiveAvgPool2d(1), (64, 512, 4, 4)),
+    )
+    add(
+        "adaptiveavgpool2d 7 C64 32x32 b32",
+        module_case(lambda lib: nn(lib).AdaptiveAvgPool2d(7), (B, 64, 32, 32)),
+    )
 
     # --- normalization ---
-    add("batchnorm2d C64 32x32 b32 train",
-        module_case(lambda lib: nn(lib).BatchNorm2d(64), (B, 64, 32, 32)))
-    add("batchnorm1d C256 b256 train",
-        module_case(lambda lib: nn(lib).BatchNorm1d(256), (256, 256)))
-    add("batchnorm1d C64 L128 b32 train",
-        module_case(lambda lib: nn(lib).BatchNorm1d(64), (B, 64, 128)))
-    add("layernorm 256 (32x64 tokens)",
-        module_case(lambda lib: nn(lib).LayerNorm(256), (B, 64, 256)))
-    add("groupnorm 32 groups C128 16x16 b32",
-        module_case(lambda lib: nn(lib).GroupNorm(32, 128), (B, 128, 16, 16)))
-    add("instancenorm2d affine C64 32x32 b32",
-        module_case(lambda lib: nn(lib).InstanceNorm2d(64, affine=True), (B, 64, 32, 32)))
+    add(
+        "batchnorm2d C64 32x32 b32 train",
+        module_case(lambda lib: nn(lib).BatchNorm2d(64), (B, 64, 32, 32)),
+    )
+    add(
+        "batchnorm1d C256 b256 train", module_case(lambda lib: nn(lib).BatchNorm1d(256), (256, 256))
+    )
+    add(
+        "batchnorm1d C64 L128 b32 train",
+        module_case(lambda lib: nn(lib).BatchNorm1d(64), (B, 64, 128)),
+    )
+    add(
+        "layernorm 256 (32x64 tokens)",
+        module_case(lambda lib: nn(lib).LayerNorm(256), (B, 64, 256)),
+    )
+    add(
+        "groupnorm 32 groups C128 16x16 b32",
+        module_case(lambda lib: nn(lib).GroupNorm(32, 128), (B, 128, 16, 16)),
+    )
+    add(
+        "instancenorm2d affine C64 32x32 b32",
+        module_case(lambda lib: nn(lib).InstanceNorm2d(64, affine=True), (B, 64, 32, 32)),
+    )
 
     # --- embeddings ---
-    add("embedding 50k x 256, 32x64 ids",
-        module_case(lambda lib: nn(lib).Embedding(50000, 256), (B, 64), x_kind=50000,
-                    grad_x=False))
-    add("embedding padding_idx 10k x 256",
-        module_case(lambda lib: nn(lib).Embedding(10000, 256, padding_idx=0), (B, 64),
-                    x_kind=10000, grad_x=False))
-    add("embeddingbag mean 10k x 128, 32x20",
-        module_case(lambda lib: nn(lib).EmbeddingBag(10000, 128, mode="mean"), (B, 20),
-                    x_kind=10000, grad_x=False))
+    add(
+        "embedding 50k x 256, 32x64 ids",
+        module_case(lambda lib: nn(lib).Embedding(50000, 256), (B, 64), x_kind=50000, grad_x=False),
+    )
+    add(
+        "embedding padding_idx 10k x 256",
+        module_case(
+            lambda lib: nn(lib).Embedding(10000, 256, padding_idx=0),
+            (B, 64),
+            x_kind=10000,
+            grad_x=False,
+        ),
+    )
+    add(
+        "embeddingbag mean 10k x 128, 32x20",
+        module_case(
+            lambda lib: nn(lib).EmbeddingBag(10000, 128, mode="mean"),
+            (B, 20),
+            x_kind=10000,
+            grad_x=False,
+        ),
+    )
 
     # --- recurrent ---
-    add("lstm 1 layer h256 T64 b32 batch_first",
-        module_case(lambda lib: nn(lib).LSTM(128, 256, batch_first=True), (B, 64, 128)))
-    add("lstm 2 layers h256 T64 b32 batch_first",
-        module_case(lambda lib: nn(lib).LSTM(128, 256, num_layers=2, batch_first=True),
-                    (B, 64, 128)))
-    add("gru 1 layer h256 T64 b32 batch_first",
-        module_case(lambda lib: nn(lib).GRU(128, 256, batch_first=True), (B, 64, 128)))
-    add("gru 2 layers h256 T64 b32 batch_first",
-        module_case(lambda lib: nn(lib).GRU(128, 256, num_layers=2, batch_first=True),
-                    (B, 64, 128)))
+    add(
+        "lstm 1 layer h256 T64 b32 batch_first",
+        module_case(lambda lib: nn(lib).LSTM(128, 256, batch_first=True), (B, 64, 128)),
+    )
+    add(
+        "lstm 2 layers h256 T64 b32 batch_first",
+        module_case(
+            lambda lib: nn(lib).LSTM(128, 256, num_layers=2, batch_first=True), (B, 64, 128)
+        ),
+    )
+    add(
+        "gru 1 layer h256 T64 b32 batch_first",
+        module_case(lambda lib: nn(lib).GRU(128, 256, batch_first=True), (B, 64, 128)),
+    )
+    add(
+        "gru 2 layers h256 T64 b32 batch_first",
+        module_case(
+            lambda lib: nn(lib).GRU(128, 256, num_layers=2, batch_first=True), (B, 64, 128)
+        ),
+    )
 
     # --- attention (width 256, 8 heads, 32 x 64 tokens) ---
     def mha(lib):
@@ -275,83 +348,151 @@ def _cases():
         return Self()
 
     add("multiheadattention w256 h8 32x64", module_case(mha, (B, 64, 256)))
-    add("sdpa b32 h8 T64 d32",
-        fn_case(lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v),
-                (B, 8, 64, 32), (B, 8, 64, 32), (B, 8, 64, 32)))
-    add("sdpa causal b32 h8 T64 d32",
-        fn_case(lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v,
-                                                                         is_causal=True),
-                (B, 8, 64, 32), (B, 8, 64, 32), (B, 8, 64, 32)))
-    add("sdpa b8 h8 T256 d64 causal",
-        fn_case(lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v,
-                                                                         is_causal=True),
-                (8, 8, 256, 64), (8, 8, 256, 64), (8, 8, 256, 64)))
+    add(
+        "sdpa b32 h8 T64 d32",
+        fn_case(
+            lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v),
+            (B, 8, 64, 32),
+            (B, 8, 64, 32),
+            (B, 8, 64, 32),
+        ),
+    )
+    add(
+        "sdpa causal b32 h8 T64 d32",
+        fn_case(
+            lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, is_causal=True),
+            (B, 8, 64, 32),
+            (B, 8, 64, 32),
+            (B, 8, 64, 32),
+        ),
+    )
+    add(
+        "sdpa b8 h8 T256 d64 causal",
+        fn_case(
+            lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, is_causal=True),
+            (8, 8, 256, 64),
+            (8, 8, 256, 64),
+            (8, 8, 256, 64),
+        ),
+    )
 
     # --- softmax and losses ---
-    add("softmax last dim 32k, 64 rows",
-        fn_case(lambda lib, x: lib.softmax(x, -1), (64, 32000)))
-    add("log_softmax last dim 32k, 64 rows",
-        fn_case(lambda lib, x: F(lib).log_softmax(x, -1), (64, 32000)))
-    add("cross_entropy label_smoothing 0.1, 512x32k",
-        fn_case(lambda lib, x, t: F(lib).cross_entropy(x, t, label_smoothing=0.1),
-                (512, 32000), ("int", (512,), 32000)))
-    add("cross_entropy 2048x1000",
-        fn_case(lambda lib, x, t: F(lib).cross_entropy(x, t), (2048, 1000),
-                ("int", (2048,), 1000)))
-    add("nll_loss 2048x1000",
-        fn_case(lambda lib, x, t: F(lib).nll_loss(x, t), (2048, 1000), ("int", (2048,), 1000)))
+    add("softmax last dim 32k, 64 rows", fn_case(lambda lib, x: lib.softmax(x, -1), (64, 32000)))
+    add(
+        "log_softmax last dim 32k, 64 rows",
+        fn_case(lambda lib, x: F(lib).log_softmax(x, -1), (64, 32000)),
+    )
+    add(
+        "cross_entropy label_smoothing 0.1, 512x32k",
+        fn_case(
+            lambda lib, x, t: F(lib).cross_entropy(x, t, label_smoothing=0.1),
+            (512, 32000),
+            ("int", (512,), 32000),
+        ),
+    )
+    add(
+        "cross_entropy 2048x1000",
+        fn_case(lambda lib, x, t: F(lib).cross_entropy(x, t), (2048, 1000), ("int", (2048,), 1000)),
+    )
+    add(
+        "nll_loss 2048x1000",
+        fn_case(lambda lib, x, t: F(lib).nll_loss(x, t), (2048, 1000), ("int", (2048,), 1000)),
+    )
 
     # --- resampling, padding, unfold ---
-    add("interpolate nearest x2 C64 16->32 b32",
-        fn_case(lambda lib, x: F(lib).interpolate(x, scale_factor=2, mode="nearest"),
-                (B, 64, 16, 16)))
-    add("interpolate bilinear x2 C64 16->32 b32",
-        fn_case(lambda lib, x: F(lib).interpolate(x, scale_factor=2, mode="bilinear",
-                                                  align_corners=False), (B, 64, 16, 16)))
-    add("pad reflect 1 C64 32x32 b32",
-        fn_case(lambda lib, x: F(lib).pad(x, (1, 1, 1, 1), mode="reflect"), (B, 64, 32, 32)))
-    add("unfold 3x3 C64 16x16 b32",
-        fn_case(lambda lib, x: F(lib).unfold(x, 3, padding=1), (B, 64, 16, 16)))
-    add("fold 3x3 C64 16x16 b32",
-        fn_case(lambda lib, x: F(lib).fold(x, (16, 16), 3, padding=1), (B, 64 * 9, 256)))
+    add(
+        "interpolate nearest x2 C64 16->32 b32",
+        fn_case(
+            lambda lib, x: F(lib).interpolate(x, scale_factor=2, mode="nearest"), (B, 64, 16, 16)
+        ),
+    )
+    add(
+        "interpolate bilinear x2 C64 16->32 b32",
+        fn_case(
+            lambda lib, x: F(lib).interpolate(
+                x, scale_factor=2, mode="bilinear", align_corners=False
+            ),
+            (B, 64, 16, 16),
+        ),
+    )
+    add(
+        "pad reflect 1 C64 32x32 b32",
+        fn_case(lambda lib, x: F(lib).pad(x, (1, 1, 1, 1), mode="reflect"), (B, 64, 32, 32)),
+    )
+    add(
+        "unfold 3x3 C64 16x16 b32",
+        fn_case(lambda lib, x: F(lib).unfold(x, 3, padding=1), (B, 64, 16, 16)),
+    )
+    add(
+        "fold 3x3 C64 16x16 b32",
+        fn_case(lambda lib, x: F(lib).fold(x, (16, 16), 3, padding=1), (B, 64 * 9, 256)),
+    )
 
     # --- indexing and its backward (scatter-adds) ---
-    add("index_select dim0 10k x 256, 4096 ids",
-        fn_case(lambda lib, w, i: lib.index_select(w, 0, i), (10000, 256),
-                ("int", (4096,), 10000)))
-    add("gather dim1 512x1000, 512x10",
-        fn_case(lambda lib, x, i: lib.gather(x, 1, i), (512, 1000), ("int", (512, 10), 1000)))
-    add("scatter_add dim0 4096x256 -> 1000",
-        fn_case(lambda lib, s, i: lib.zeros(1000, 256).scatter_add(0, i, s), (4096, 256),
-                ("int", (4096, 256), 1000)))
-    add("index_add dim0 4096x256 -> 1000",
-        fn_case(lambda lib, s, i: lib.zeros(1000, 256).index_add(0, i, s), (4096, 256),
-                ("int", (4096,), 1000)))
-    add("advanced index x[idx] 10k x 256",
-        fn_case(lambda lib, w, i: w[i], (10000, 256), ("int", (4096,), 10000)))
+    add(
+        "index_select dim0 10k x 256, 4096 ids",
+        fn_case(lambda lib, w, i: lib.index_select(w, 0, i), (10000, 256), ("int", (4096,), 10000)),
+    )
+    add(
+        "gather dim1 512x1000, 512x10",
+        fn_case(lambda lib, x, i: lib.gather(x, 1, i), (512, 1000), ("int", (512, 10), 1000)),
+    )
+    add(
+        "scatter_add dim0 4096x256 -> 1000",
+        fn_case(
+            lambda lib, s, i: lib.zeros(1000, 256).scatter_add(0, i, s),
+            (4096, 256),
+            ("int", (4096, 256), 1000),
+        ),
+    )
+    add(
+        "index_add dim0 4096x256 -> 1000",
+        fn_case(
+            lambda lib, s, i: lib.zeros(1000, 256).index_add(0, i, s),
+            (4096, 256),
+            ("int", (4096,), 1000),
+        ),
+    )
+    add(
+        "advanced index x[idx] 10k x 256",
+        fn_case(lambda lib, w, i: w[i], (10000, 256), ("int", (4096,), 10000)),
+    )
 
     # --- scans, order, selection ---
-    add("cumsum dim1 256x4096",
-        fn_case(lambda lib, x: lib.cumsum(x, 1), (256, 4096)))
-    add("topk k=10 of 32k, 64 rows (no grad)",
-        no_grad_case(lambda lib, x: lib.topk(x, 10, -1), (64, 32000)))
-    add("topk k=10 of 32k, 64 rows",
-        fn_case(lambda lib, x: lib.topk(x, 10, -1)[0], (64, 32000)))
-    add("sort last dim 4096, 256 rows",
-        fn_case(lambda lib, x: lib.sort(x, -1)[0], (256, 4096)))
-    add("where 32x64x256",
-        fn_case(lambda lib, m, a, b: lib.where(m, a, b), ("bool", (B, 64, 256)),
-                (B, 64, 256), (B, 64, 256)))
-    add("masked_fill -inf attn 32x8x64x64",
-        fn_case(lambda lib, x, m: x.masked_fill(m, float("-inf")).softmax(-1),
-                (B, 8, 64, 64), ("bool", (64, 64))))
-    add("dropout p0.1 train 32x64x256",
-        fn_case(lambda lib, x: F(lib).dropout(x, 0.1, training=True), (B, 64, 256)))
+    add("cumsum dim1 256x4096", fn_case(lambda lib, x: lib.cumsum(x, 1), (256, 4096)))
+    add(
+        "topk k=10 of 32k, 64 rows (no grad)",
+        no_grad_case(lambda lib, x: lib.topk(x, 10, -1), (64, 32000)),
+    )
+    add("topk k=10 of 32k, 64 rows", fn_case(lambda lib, x: lib.topk(x, 10, -1)[0], (64, 32000)))
+    add("sort last dim 4096, 256 rows", fn_case(lambda lib, x: lib.sort(x, -1)[0], (256, 4096)))
+    add(
+        "where 32x64x256",
+        fn_case(
+            lambda lib, m, a, b: lib.where(m, a, b),
+            ("bool", (B, 64, 256)),
+            (B, 64, 256),
+            (B, 64, 256),
+        ),
+    )
+    add(
+        "masked_fill -inf attn 32x8x64x64",
+        fn_case(
+            lambda lib, x, m: x.masked_fill(m, float("-inf")).softmax(-1),
+            (B, 8, 64, 64),
+            ("bool", (64, 64)),
+        ),
+    )
+    add(
+        "dropout p0.1 train 32x64x256",
+        fn_case(lambda lib, x: F(lib).dropout(x, 0.1, training=True), (B, 64, 256)),
+    )
 
     # --- optimizers (ResNet-18 parameter list) and clipping ---
     add("clip_grad_norm_ resnet18", clip_case())
-    add("SGD momentum 0.9 step resnet18", optim_case("SGD", lr=0.1, momentum=0.9,
-                                                     weight_decay=5e-4))
+    add(
+        "SGD momentum 0.9 step resnet18", optim_case("SGD", lr=0.1, momentum=0.9, weight_decay=5e-4)
+    )
     add("Adam step resnet18", optim_case("Adam", lr=1e-3))
     add("AdamW step resnet18", optim_case("AdamW", lr=1e-3, weight_decay=0.01))
     add("RMSprop step resnet18", optim_case("RMSprop", lr=1e-3))
@@ -365,8 +506,12 @@ def _loadavg() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (both)")
-    ap.add_argument("--budget", type=float, default=0.6,
-                    help="seconds of timed calls per library per case (sets the repeats)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=0.6,
+        help="seconds of timed calls per library per case (sets the repeats)",
+    )
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     args = ap.parse_args()
     blas, threads = _common.setup_threads(args.threads)

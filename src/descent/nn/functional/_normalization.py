@@ -227,10 +227,18 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     # (N, G, C/G * spatial): one row per group (the row length spelled out: with N = 0 a -1
     # would be ambiguous)
     xg = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))
-    mu = xg.mean(axis=-1, keepdims=True)
-    xc = xg - mu
-    var = (xc * xc).mean(axis=-1, keepdims=True)  # biased, as PyTorch
-    y = (xc * (var + eps) ** -0.5).reshape(tuple(x.shape))
+    if xg.shape[-1]:
+        # Each group's row normalised by the fused LayerNorm op (no affine: the weight is per
+        # channel, not per row element): 2 passes forward and 3 backward, where the composite
+        # mean / centre / variance / scale chain made ten of each (GroupNorm(32, 128) on
+        # (32, 128, 16, 16): 11 ms against PyTorch's 0.8 ms, forward + backward).
+        y = LayerNorm.apply(xg, k=1, eps=float(eps), has_w=False, has_b=False)
+        y = y.reshape(tuple(x.shape))
+    else:  # empty groups: the composite form gives PyTorch's NaN-free empty result
+        mu = xg.mean(axis=-1, keepdims=True)
+        xc = xg - mu
+        var = (xc * xc).mean(axis=-1, keepdims=True)  # biased, as PyTorch
+        y = (xc * (var + eps) ** -0.5).reshape(tuple(x.shape))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     if weight is not None:
         y = y * as_tensor(weight).reshape(bshape)
