@@ -4,6 +4,7 @@ side; docs/torch_gaps_tensor.md and docs/torch_gaps.md describe the behaviour.""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,54 @@ def test_checkpoints_hold_the_state_without_pickle(tmp_path, monkeypatch):
     # torch.save-style: descent.save / descent.load of a dict holding the state
     ds.save({"rng": state}, tmp_path / "state.pt")
     assert ds.equal(ds.load(tmp_path / "state.pt")["rng"], state)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Namespace hygiene: descent's public names in torch's namespaces are torch's names
+
+
+# Public names descent has there and torch does not, each one on purpose.
+_ALLOWED_EXTRAS = {
+    # descent.distributions' implementation submodules (attributes once imported, as torch's
+    # own submodules torch.distributions.normal, ... are; torch's have other file names)
+    "distributions": {"continuous", "discrete", "extra", "extra2", "kl_extra", "relaxed",
+                      "transforms_extra"},  # fmt: skip
+}
+# PyTorch keeps these two in submodules (torch.distributions.relaxed_categorical, ...);
+# descent exports them at the package level too (docs/distributions.md)
+_ALLOWED_EXTRAS["distributions"] |= {"ExpRelaxedCategorical", "LogitRelaxedBernoulli"}
+
+
+@pytest.mark.parametrize("name", ["linalg", "fft", "special", "nn.functional", "nn.init",
+                                  "distributions"])  # fmt: skip
+def test_public_names_are_torchs(name):
+    import importlib
+
+    d = importlib.import_module(f"descent.{name}")
+    t = importlib.import_module(f"torch.{name}")
+
+    def public(m):
+        # (`annotations`: the `from __future__ import annotations` feature object)
+        return {n for n in dir(m) if not n.startswith("_")} - {"annotations"}
+
+    extra = public(d) - public(t) - _ALLOWED_EXTRAS.get(name, set())
+    assert not extra, f"descent.{name} leaks {sorted(extra)} (torch.{name} has no such names)"
+
+
+def test_moved_names_still_work():
+    # torch's top-level and method forms of special functions (now in descent.special_torch)
+    x = ds.tensor([0.5, 1.5])
+    y = torch.tensor([0.5, 1.5])
+    for f in ("igamma", "igammac"):
+        assert np.allclose(getattr(ds, f)(x, x).numpy(), getattr(torch, f)(y, y).numpy())
+    assert np.allclose(ds.mvlgamma(x + 2, 2).numpy(), torch.mvlgamma(y + 2, 2).numpy())
+    assert np.allclose(x.clone().erf_().numpy(), y.clone().erf_().numpy())
+    assert np.allclose(ds.i0(x).numpy(), torch.i0(y).numpy())
+    out = ds.empty(2)
+    assert ds.igamma(x, x, out=out) is out
+    # linalg's results print as torch's return types
+    r = ds.linalg.slogdet(ds.eye(2))
+    assert type(r).__name__ == type(torch.linalg.slogdet(torch.eye(2))).__name__
+    assert repr(r).startswith("descent.return_types.linalg_slogdet(\nsign=")
+    # the fft nodes keep their class names, which grad_fn names are keyed by
+    assert ds.fft.fft(ds.randn(4, requires_grad=True)).grad_fn.name() == "FftC2CBackward0"

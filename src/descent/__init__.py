@@ -430,7 +430,7 @@ _SPECIAL_NAMES = ("erf_", "erfc_", "exp2_", "i0", "i0_", "igamma", "igammac", "l
 _SPECIAL_METHODS = _SPECIAL_NAMES + ("erfinv_", "lgamma_", "digamma_", "polygamma_", "sgn_",
                                      "heaviside_", "mvlgamma_", "igamma_", "igammac_")  # fmt: skip
 _tensor_methods.register_lazy(f"{__name__}.linalg_torch", _LINALG_NAMES)
-_tensor_methods.register_lazy(f"{__name__}.special", _SPECIAL_METHODS)
+_tensor_methods.register_lazy(f"{__name__}.special_torch", _SPECIAL_METHODS)
 _tensor_methods.register_lazy(f"{__name__}.spectral", ("stft", "istft"))  # docs/complex.md
 _tensor_methods.register_lazy(f"{__name__}.linalg_householder", ("geqrf", "orgqr", "ormqr"))
 # docs/sparse.md
@@ -483,7 +483,7 @@ _LAZY_FUNCTIONS = {
     "ormqr": ("linalg_householder", "ormqr"),
     **{name: ("linalg_torch", name) for name in _LINALG_NAMES},
     **{name: ("foreach", name) for name in _FOREACH_NAMES},  # torch._foreach_* (foreach.py)
-    **{name: ("special", name) for name in _SPECIAL_NAMES},
+    **{name: ("special_torch", name) for name in _SPECIAL_NAMES},
 }
 # descent.sparse (docs/sparse.md) and torch.cond / torch.while_loop (control_flow.py) load on
 # first use too: most programs never make a sparse tensor (~15 ms and 7 modules at import).

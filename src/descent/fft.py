@@ -25,16 +25,18 @@ real inputs the real part of the gradient. The backward of a transform is its ad
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 
-from . import backend
-from .autograd import Function
-from .dtypes import complex_of, get_default_dtype
-from .ops._common import as_tensor
-from .ops.complex import _scalar_type, conj
-from .ops.elementwise import cast
-from .ops.shape import roll
-from .tensor import Tensor
+from . import backend as _backend
+from .autograd import Function as _Function
+from .dtypes import complex_of as _complex_of
+from .dtypes import get_default_dtype as _get_default_dtype
+from .ops._common import as_tensor as _as_tensor
+from .ops.complex import _scalar_type
+from .ops.complex import conj as _conj
+from .ops.elementwise import cast as _cast
+from .ops.shape import roll as _roll
+from .tensor import Tensor as _Tensor
 
 __all__ = [
     "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
@@ -58,20 +60,20 @@ def _norm(norm) -> str:
 # The differentiable pieces
 
 
-class Resize(Function):
+class Resize(_Function):
     """Zero-pad or trim along `axes` to `sizes`; d/dx: the gradient trimmed or padded back."""
 
     __slots__ = ("axes", "sizes", "in_shape")
 
     def forward(self, x):
         self.in_shape = x.shape
-        return _resize(backend.get_array_module(x), x, self.axes, self.sizes)
+        return _resize(_backend.get_array_module(x), x, self.axes, self.sizes)
 
     def backward(self, gy, ops):
         back = [self.in_shape[a] for a in self.axes]
         if ops.is_graph:
-            return Resize.apply(gy, axes=self.axes, sizes=back)
-        return _resize(backend.get_array_module(gy), gy, self.axes, back)
+            return _Resize.apply(gy, axes=self.axes, sizes=back)
+        return _resize(_backend.get_array_module(gy), gy, self.axes, back)
 
 
 def _resize(xp, x, axes, sizes):
@@ -86,20 +88,20 @@ def _resize(xp, x, axes, sizes):
     return x
 
 
-class FFTC2C(Function):
+class FFTC2C(_Function):
     """y = DFT (or inverse DFT) of complex x over `axes`; d/dx: the adjoint transform, the
     opposite direction with the dual norm."""
 
     __slots__ = ("axes", "norm", "inverse")
 
     def forward(self, x):
-        return _c2c(backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
+        return _c2c(_backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
 
     def backward(self, gy, ops):
         norm, inverse = _DUAL[self.norm], not self.inverse
         if ops.is_graph:
-            return FFTC2C.apply(gy, axes=self.axes, norm=norm, inverse=inverse)
-        return _c2c(backend.get_array_module(gy), gy, self.axes, norm, inverse)
+            return _FFTC2C.apply(gy, axes=self.axes, norm=norm, inverse=inverse)
+        return _c2c(_backend.get_array_module(gy), gy, self.axes, norm, inverse)
 
 
 def _c2c(xp, x, axes, norm, inverse):
@@ -107,7 +109,7 @@ def _c2c(xp, x, axes, norm, inverse):
     return f(x, axes=axes, norm=norm).astype(x.dtype, copy=False)
 
 
-class FFTR2C(Function):
+class FFTR2C(_Function):
     """The one-sided DFT of real x over `axes` (the last one halved to n//2 + 1); d/dx:
     Re(inverse DFT, dual norm, of the gradient zero-padded to the full length)."""
 
@@ -115,29 +117,29 @@ class FFTR2C(Function):
 
     def forward(self, x):
         self.n_last = x.shape[self.axes[-1]]
-        xp = backend.get_array_module(x)
+        xp = _backend.get_array_module(x)
         out = xp.fft.rfftn(x, axes=self.axes, norm=self.norm)
-        return out.astype(complex_of(x.dtype), copy=False)
+        return out.astype(_complex_of(x.dtype), copy=False)
 
     def backward(self, gy, ops):
         axes, last = self.axes, self.axes[-1]
         sizes = [gy.shape[a] for a in axes[:-1]] + [self.n_last]
         if ops.is_graph:
-            full = Resize.apply(gy, axes=(last,), sizes=(self.n_last,))
-            g = FFTC2C.apply(full, axes=axes, norm=_DUAL[self.norm], inverse=True)
+            full = _Resize.apply(gy, axes=(last,), sizes=(self.n_last,))
+            g = _FFTC2C.apply(full, axes=axes, norm=_DUAL[self.norm], inverse=True)
             return g.real
-        full = _resize(backend.get_array_module(gy), gy, (last,), (sizes[-1],))
-        return _c2c(backend.get_array_module(gy), full, axes, _DUAL[self.norm], True).real
+        full = _resize(_backend.get_array_module(gy), gy, (last,), (sizes[-1],))
+        return _c2c(_backend.get_array_module(gy), full, axes, _DUAL[self.norm], True).real
 
 
-class FFTC2R(Function):
+class FFTC2R(_Function):
     """Real x from the one-sided spectrum over `axes` (last axis n_last points out); d/dx:
     rfft of the gradient with the dual norm, bins 1 .. n - (n//2 + 1) doubled."""
 
     __slots__ = ("axes", "norm", "n_last")
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
+        xp = _backend.get_array_module(x)
         s = [x.shape[a] for a in self.axes[:-1]] + [self.n_last]
         out = xp.fft.irfftn(x, s=s, axes=self.axes, norm=self.norm)
         return out.astype(x.real.dtype, copy=False)
@@ -145,46 +147,52 @@ class FFTC2R(Function):
     def backward(self, gy, ops):
         axes, last, norm = self.axes, self.axes[-1], _DUAL[self.norm]
         if ops.is_graph:
-            g = FFTR2C.apply(gy, axes=axes, norm=norm)
+            g = _FFTR2C.apply(gy, axes=axes, norm=norm)
         else:
             g = (
-                backend.get_array_module(gy)
+                _backend.get_array_module(gy)
                 .fft.rfftn(gy, axes=axes, norm=norm)
-                .astype(complex_of(gy.dtype))
+                .astype(_complex_of(gy.dtype))
             )
         double = self.n_last - g.shape[last]  # bins whose mirror image was not kept
         if double <= 0:
             return g
         # 1 on the bins kept once, 2 on bins 1 .. double (a broadcastable real weight)
-        w = np.ones(g.shape[last], dtype=gy.dtype)
+        w = _np.ones(g.shape[last], dtype=gy.dtype)
         w[1 : 1 + double] = 2
         w = w.reshape((-1,) + (1,) * (g.ndim - 1 - last))
         if ops.is_graph:
-            return g * Tensor._wrap(backend.get_array_module(g._data).asarray(w))
-        return g * backend.get_array_module(g).asarray(w)
+            return g * _Tensor._wrap(_backend.get_array_module(g._data).asarray(w))
+        return g * _backend.get_array_module(g).asarray(w)
+
+
+# Private bindings (torch.fft has no such names); the classes keep their names, which grad_fn
+# names are keyed by (grad_fn_names.py: FFTC2C -> FftC2CBackward0).
+_Resize, _FFTC2C, _FFTR2C, _FFTC2R = Resize, FFTC2C, FFTR2C, FFTC2R
+del Resize, FFTC2C, FFTR2C, FFTC2R
 
 
 # ---------------------------------------------------------------------------------------------
 # Argument handling shared by the public functions
 
 
-def _input(x, op: str, complex_in: bool) -> Tensor:
+def _input(x, op: str, complex_in: bool) -> _Tensor:
     """x as a tensor of a floating (or complex) dtype PyTorch's fft accepts; complex_in: make
     a real input complex first (c2c transforms)."""
-    x = as_tensor(x)
+    x = _as_tensor(x)
     kind = x._data.dtype.kind
-    if x._data.dtype == np.float16:
+    if x._data.dtype == _np.float16:
         raise RuntimeError(f"{op}: Unsupported dtype Half (descent computes the FFT on the "
                            "CPU; convert with .float())")  # fmt: skip
     if kind in "biu":
-        x = cast(x, get_default_dtype())
+        x = _cast(x, _get_default_dtype())
         kind = "f"
     if complex_in and kind in "fV":
-        x = cast(x, complex_of(x._data.dtype))
+        x = _cast(x, _complex_of(x._data.dtype))
     return x
 
 
-def _dims(x: Tensor, s, dim, op: str, default_all: bool):
+def _dims(x: _Tensor, s, dim, op: str, default_all: bool):
     """(axes, sizes) for an n-dimensional transform (torch's rule: s without dim means the
     last len(s) dims; neither means all dims, or the last two for the 2-d forms)."""
     ndim = x.ndim
@@ -222,31 +230,31 @@ def _dims(x: Tensor, s, dim, op: str, default_all: bool):
     return tuple(axes), sizes
 
 
-def _fitted(x: Tensor, axes, sizes) -> Tensor:
+def _fitted(x: _Tensor, axes, sizes) -> _Tensor:
     if all(x.shape[a] == n for a, n in zip(axes, sizes)):
         return x
-    return Resize.apply(x, axes=tuple(axes), sizes=list(sizes))
+    return _Resize.apply(x, axes=tuple(axes), sizes=list(sizes))
 
 
-def _c2c_n(x, s, dim, norm, inverse, op, default_all=True) -> Tensor:
+def _c2c_n(x, s, dim, norm, inverse, op, default_all=True) -> _Tensor:
     x = _input(x, op, complex_in=True)
     axes, sizes = _dims(x, s, dim, op, default_all)
     if not axes:  # fftn of a 0-d tensor: nothing to transform (PyTorch returns the values)
         return x
     x = _fitted(x, axes, sizes)
-    return FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse)
+    return _FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse)
 
 
-def _r2c_n(x, s, dim, norm, op, default_all=True) -> Tensor:
+def _r2c_n(x, s, dim, norm, op, default_all=True) -> _Tensor:
     x = _input(x, op, complex_in=False)
     if x._data.dtype.kind == "c":
         raise RuntimeError(f"{op} expects a real input tensor, but got {_scalar_type(x.dtype)}")
     axes, sizes = _dims(x, s, dim, op, default_all)
     x = _fitted(x, axes, sizes)
-    return FFTR2C.apply(x, axes=axes, norm=_norm(norm))
+    return _FFTR2C.apply(x, axes=axes, norm=_norm(norm))
 
 
-def _c2r_n(x, s, dim, norm, op, default_all=True) -> Tensor:
+def _c2r_n(x, s, dim, norm, op, default_all=True) -> _Tensor:
     x = _input(x, op, complex_in=True)
     axes, sizes = _dims(x, s, dim, op, default_all)
     if s is None:  # the output's last length: 2 (m - 1) for m input bins
@@ -255,14 +263,14 @@ def _c2r_n(x, s, dim, norm, op, default_all=True) -> Tensor:
     if n_last < 1:
         raise RuntimeError(f"Invalid number of data points ({n_last}) specified")
     x = _fitted(x, axes, sizes[:-1] + [n_last // 2 + 1])
-    return FFTC2R.apply(x, axes=axes, norm=_norm(norm), n_last=n_last)
+    return _FFTC2R.apply(x, axes=axes, norm=_norm(norm), n_last=n_last)
 
 
 # ---------------------------------------------------------------------------------------------
 # The public functions (torch.fft's names and signatures)
 
 
-def fft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def fft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The 1-d discrete Fourier transform along `dim` (torch.fft.fft).
 
     Args:
@@ -274,32 +282,32 @@ def fft(input, n=None, dim: int = -1, norm=None) -> Tensor:
     return _c2c_n(input, None if n is None else (n,), (dim,), norm, False, "fft")
 
 
-def ifft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def ifft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The 1-d inverse DFT along `dim` (torch.fft.ifft; "backward" divides by n)."""
     return _c2c_n(input, None if n is None else (n,), (dim,), norm, True, "ifft")
 
 
-def fft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def fft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The 2-d DFT over `dim` (the last two by default), torch.fft.fft2."""
     return _c2c_n(input, s, dim, norm, False, "fft2", default_all=False)
 
 
-def ifft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def ifft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The 2-d inverse DFT over `dim`, torch.fft.ifft2."""
     return _c2c_n(input, s, dim, norm, True, "ifft2", default_all=False)
 
 
-def fftn(input, s=None, dim=None, norm=None) -> Tensor:
+def fftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The n-d DFT over `dim` (all dims, or the last len(s), by default), torch.fft.fftn."""
     return _c2c_n(input, s, dim, norm, False, "fftn")
 
 
-def ifftn(input, s=None, dim=None, norm=None) -> Tensor:
+def ifftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The n-d inverse DFT over `dim`, torch.fft.ifftn."""
     return _c2c_n(input, s, dim, norm, True, "ifftn")
 
 
-def rfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def rfft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The one-sided DFT of a real signal: n//2 + 1 bins along `dim` (torch.fft.rfft).
 
     Raises:
@@ -308,109 +316,109 @@ def rfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
     return _r2c_n(input, None if n is None else (n,), (dim,), norm, "rfft")
 
 
-def irfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def irfft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The real signal of a one-sided spectrum (torch.fft.irfft): n points along `dim`
     (2 (m - 1) for m input bins by default); the imaginary parts of the zero bin (and of the
     n/2 bin for an even n) are ignored, as a Hermitian spectrum's are zero."""
     return _c2r_n(input, None if n is None else (n,), (dim,), norm, "irfft")
 
 
-def rfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def rfft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The 2-d one-sided DFT of a real input (the last dim halved), torch.fft.rfft2."""
     return _r2c_n(input, s, dim, norm, "rfft2", default_all=False)
 
 
-def irfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def irfft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The inverse of rfft2, torch.fft.irfft2."""
     return _c2r_n(input, s, dim, norm, "irfft2", default_all=False)
 
 
-def rfftn(input, s=None, dim=None, norm=None) -> Tensor:
+def rfftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The n-d one-sided DFT of a real input (the last of `dim` halved), torch.fft.rfftn."""
     return _r2c_n(input, s, dim, norm, "rfftn")
 
 
-def irfftn(input, s=None, dim=None, norm=None) -> Tensor:
+def irfftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The inverse of rfftn, torch.fft.irfftn (last output length 2 (m - 1) by default)."""
     return _c2r_n(input, s, dim, norm, "irfftn")
 
 
-def hfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def hfft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The real DFT of a Hermitian signal given by its first half (torch.fft.hfft):
     irfft(conj(input)) with the opposite norm, n = 2 (m - 1) points by default."""
     x = _input(input, "hfft", complex_in=True)
-    return irfft(conj(x), n, dim, _DUAL[_norm(norm)])
+    return irfft(_conj(x), n, dim, _DUAL[_norm(norm)])
 
 
-def ihfft(input, n=None, dim: int = -1, norm=None) -> Tensor:
+def ihfft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The inverse of hfft for a real input (torch.fft.ihfft): conj(rfft(input)) with the
     opposite norm."""
     x = _input(input, "ihfft", complex_in=False)
     if x._data.dtype.kind == "c":
         raise RuntimeError(f"ihfft expects a real input tensor, but got {_scalar_type(x.dtype)}")
-    return conj(rfft(x, n, dim, _DUAL[_norm(norm)]))
+    return _conj(rfft(x, n, dim, _DUAL[_norm(norm)]))
 
 
-def hfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def hfft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The 2-d real DFT of a Hermitian signal given by its half (torch.fft.hfft2)."""
     x = _input(input, "hfft2", complex_in=True)
-    return _c2r_n(conj(x), s, dim, _DUAL[_norm(norm)], "hfft2", default_all=False)
+    return _c2r_n(_conj(x), s, dim, _DUAL[_norm(norm)], "hfft2", default_all=False)
 
 
-def ihfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+def ihfft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
     """The inverse of hfft2 for a real input (torch.fft.ihfft2)."""
     x = _input(input, "ihfft2", complex_in=False)
     if x._data.dtype.kind == "c":
         raise RuntimeError(f"ihfft2 expects a real input tensor, but got {_scalar_type(x.dtype)}")
-    return conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfft2", default_all=False))
+    return _conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfft2", default_all=False))
 
 
-def hfftn(input, s=None, dim=None, norm=None) -> Tensor:
+def hfftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The n-d real DFT of a Hermitian signal given by its half along the last of `dim`
     (torch.fft.hfftn): irfftn of the conjugate with the opposite norm."""
     x = _input(input, "hfftn", complex_in=True)
-    return _c2r_n(conj(x), s, dim, _DUAL[_norm(norm)], "hfftn")
+    return _c2r_n(_conj(x), s, dim, _DUAL[_norm(norm)], "hfftn")
 
 
-def ihfftn(input, s=None, dim=None, norm=None) -> Tensor:
+def ihfftn(input, s=None, dim=None, norm=None) -> _Tensor:
     """The inverse of hfftn for a real input (torch.fft.ihfftn)."""
     x = _input(input, "ihfftn", complex_in=False)
     if x._data.dtype.kind == "c":
         raise RuntimeError(f"ihfftn expects a real input tensor, but got {_scalar_type(x.dtype)}")
-    return conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfftn"))
+    return _conj(_r2c_n(x, s, dim, _DUAL[_norm(norm)], "ihfftn"))
 
 
 # ---------------------------------------------------------------------------------------------
 # Frequencies and shifts
 
 
-def _freq_tensor(values, dtype, device, requires_grad) -> Tensor:
+def _freq_tensor(values, dtype, device, requires_grad) -> _Tensor:
     from .creation import tensor  # noqa: PLC0415 - creation sits above this module's imports
 
-    dt = get_default_dtype() if dtype is None else dtype
+    dt = _get_default_dtype() if dtype is None else dtype
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 
 def fftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=False,
-            layout=None, out=None) -> Tensor:  # fmt: skip
+            layout=None, out=None) -> _Tensor:  # fmt: skip
     """The sample frequencies of an n-point fft: [0, 1, ..., -(n//2), ..., -1] / (d n)
     (torch.fft.fftfreq; the default float dtype)."""
     if out is not None:
         raise TypeError("fftfreq: out= is not supported by descent; assign the result")
-    return _freq_tensor(np.fft.fftfreq(int(n), d), dtype, device, requires_grad)
+    return _freq_tensor(_np.fft.fftfreq(int(n), d), dtype, device, requires_grad)
 
 
 def rfftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=False,
-             layout=None, out=None) -> Tensor:  # fmt: skip
+             layout=None, out=None) -> _Tensor:  # fmt: skip
     """The sample frequencies of an n-point rfft: [0, 1, ..., n//2] / (d n)
     (torch.fft.rfftfreq)."""
     if out is not None:
         raise TypeError("rfftfreq: out= is not supported by descent; assign the result")
-    return _freq_tensor(np.fft.rfftfreq(int(n), d), dtype, device, requires_grad)
+    return _freq_tensor(_np.fft.rfftfreq(int(n), d), dtype, device, requires_grad)
 
 
-def _shift(input, dim, sign: int) -> Tensor:
-    x = as_tensor(input)
+def _shift(input, dim, sign: int) -> _Tensor:
+    x = _as_tensor(input)
     if dim is None:
         dim = tuple(range(x.ndim))
     elif not isinstance(dim, (list, tuple)):
@@ -418,16 +426,16 @@ def _shift(input, dim, sign: int) -> Tensor:
     if not dim:
         raise RuntimeError("`shifts` required (a 0-d tensor has no dimension to shift)")
     shifts = tuple(sign * (x.shape[d] // 2) for d in dim)
-    return roll(x, shifts, tuple(dim))
+    return _roll(x, shifts, tuple(dim))
 
 
-def fftshift(input, dim=None) -> Tensor:
+def fftshift(input, dim=None) -> _Tensor:
     """The zero frequency moved to the middle: a roll by n//2 along `dim` (all dims by
     default), torch.fft.fftshift."""
     return _shift(input, dim, 1)
 
 
-def ifftshift(input, dim=None) -> Tensor:
+def ifftshift(input, dim=None) -> _Tensor:
     """The inverse of fftshift: a roll by -(n//2), torch.fft.ifftshift."""
     return _shift(input, dim, -1)
 

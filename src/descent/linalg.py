@@ -17,44 +17,52 @@ matrix_rank, cond, ...) and PyTorch's named-tuple results.
 
 from __future__ import annotations
 
-import math
-import warnings
-from typing import NamedTuple
+import math as _math
+import warnings as _warnings
 
-from . import backend
-from .errors import DescentError
+from . import backend as _backend
+from .errors import DescentError as _DescentError
 from .linalg_ex import cholesky_ex, inv_ex, solve_ex  # info instead of errors
 from .linalg_householder import householder_product  # Householder reflectors: geqrf's Q
 from .linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # Bunch-Kaufman LDL^T
 from .linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # LU: docs/linalg.md
-from .ops._common import as_tensor
-from .ops.elementwise import where
+from .ops._common import as_tensor as _as_tensor
+from .ops._common import return_type as _return_type
+from .ops.elementwise import where as _where
 from .ops.linalg import matmul
 from .ops.linalg_decomp import (
     LinAlgError,
-    check_float,
     cholesky,
     det,
     inv,
-    prepare,
     solve,
 )
+from .ops.linalg_decomp import check_float as _check_float
+from .ops.linalg_decomp import prepare as _prepare
 from .ops.linalg_decomp import qr as _qr
 from .ops.linalg_decomp import slogdet as _slogdet
 from .ops.linalg_eig import eig as _eig
 from .ops.linalg_eig import eigvals
 from .ops.linalg_norm import vector_norm
 from .ops.linalg_spectral import eigh as _eigh
-from .ops.linalg_spectral import eigvalsh, largest, pinv, svdvals, tolerances
+from .ops.linalg_spectral import eigvalsh, pinv, svdvals
+from .ops.linalg_spectral import largest as _largest
 from .ops.linalg_spectral import svd as _svd
-from .ops.reduce import amax, amin
+from .ops.linalg_spectral import tolerances as _tolerances
+from .ops.reduce import amax as _amax
+from .ops.reduce import amin as _amin
 from .ops.reduce import sum as _sum
-from .ops.scan import cumprod
-from .ops.shape import cat, expand, tril, triu, unsqueeze
-from .ops.shape_index import _axis, movedim
+from .ops.scan import cumprod as _cumprod
+from .ops.shape import cat as _cat
+from .ops.shape import expand as _expand
+from .ops.shape import tril as _tril
+from .ops.shape import triu as _triu
+from .ops.shape import unsqueeze as _unsqueeze
+from .ops.shape_index import _axis
 from .ops.shape_index import diagonal as _diagonal
+from .ops.shape_index import movedim as _movedim
 from .ops.torch_extra import cross as _cross
-from .tensor import Tensor
+from .tensor import Tensor as _Tensor
 
 __all__ = [
     "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig",
@@ -66,73 +74,49 @@ __all__ = [
 ]  # fmt: skip
 
 
-# PyTorch's named tuples (torch.return_types.linalg_*): fields by name and tuple unpacking.
-class SlogdetResult(NamedTuple):
-    sign: Tensor
-    logabsdet: Tensor
+# PyTorch's named tuples (torch.return_types.linalg_*): fields by name and tuple unpacking,
+# printed as torch prints them; private names (torch.linalg has no result classes)
+_SlogdetResult = _return_type("linalg_slogdet", ["sign", "logabsdet"])
+_EigResult = _return_type("linalg_eig", ["eigenvalues", "eigenvectors"])
+_EighResult = _return_type("linalg_eigh", ["eigenvalues", "eigenvectors"])
+_QRResult = _return_type("linalg_qr", ["Q", "R"])
+_SVDResult = _return_type("linalg_svd", ["U", "S", "Vh"])
+_LstsqResult = _return_type("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
-class EigResult(NamedTuple):
-    eigenvalues: Tensor
-    eigenvectors: Tensor
-
-
-class EighResult(NamedTuple):
-    eigenvalues: Tensor
-    eigenvectors: Tensor
-
-
-class QRResult(NamedTuple):
-    Q: Tensor
-    R: Tensor
-
-
-class SVDResult(NamedTuple):
-    U: Tensor
-    S: Tensor
-    Vh: Tensor
-
-
-class LstsqResult(NamedTuple):
-    solution: Tensor
-    residuals: Tensor
-    rank: Tensor
-    singular_values: Tensor
-
-
-def slogdet(A) -> SlogdetResult:
+def slogdet(A) -> _SlogdetResult:
     """(sign, logabsdet) of a (batch of) square matrix: det(A) = sign * exp(logabsdet).
     d logabsdet / dA = A^{-T}; the sign has no gradient."""
-    return SlogdetResult(*_slogdet(A))
+    return _SlogdetResult(*_slogdet(A))
 
 
-def eigh(A, UPLO: str = "L") -> EighResult:
+def eigh(A, UPLO: str = "L") -> _EighResult:
     """(eigenvalues ascending, eigenvectors as columns) of a symmetric (batch of) matrix; only
     the UPLO triangle is read. The eigenvector gradient divides by eigenvalue gaps: infinite
     at repeated eigenvalues, as PyTorch's (docs/linalg.md)."""
-    return EighResult(*_eigh(A, UPLO))
+    return _EighResult(*_eigh(A, UPLO))
 
 
-def eig(A) -> EigResult:
+def eig(A) -> _EigResult:
     """(eigenvalues, eigenvectors as columns) of a square (batch of) matrix, both complex
     (complex64 for float32 / complex64 A); eigenvectors of norm 1 as LAPACK's geev returns
     them. The gradient refuses a loss that depends on the eigenvectors' phases, as PyTorch's
     (docs/linalg.md)."""
-    return EigResult(*_eig(A))
+    return _EigResult(*_eig(A))
 
 
-def qr(A, mode: str = "reduced") -> QRResult:
+def qr(A, mode: str = "reduced") -> _QRResult:
     """(Q, R) with A = Q R: mode 'reduced', 'complete' or 'r' (Q empty, not differentiable)."""
-    return QRResult(*_qr(A, mode))
+    return _QRResult(*_qr(A, mode))
 
 
-def svd(A, full_matrices: bool = True, *, driver=None) -> SVDResult:
+def svd(A, full_matrices: bool = True, *, driver=None) -> _SVDResult:
     """(U, S, Vh) with A = U diag(S) Vh, S descending. The singular-vector gradient divides by
     gaps between squared singular values (infinite at repeated ones, as PyTorch's); with
     full_matrices=True the extra columns of U / rows of Vh get no gradient."""
     if driver is not None:
-        raise DescentError("linalg.svd: driver= is a cuSOLVER option; descent has one driver")
-    return SVDResult(*_svd(A, full_matrices))
+        raise _DescentError("linalg.svd: driver= is a cuSOLVER option; descent has one driver")
+    return _SVDResult(*_svd(A, full_matrices))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,9 +125,9 @@ def svd(A, full_matrices: bool = True, *, driver=None) -> SVDResult:
 
 def _fix_matrix_dims(op, A, dim):
     if isinstance(dim, int) or len(dim) != 2:
-        raise DescentError(f"{op}: dim must be a 2-tuple. Got {dim}")
+        raise _DescentError(f"{op}: dim must be a 2-tuple. Got {dim}")
     if A.ndim < 2:
-        raise DescentError(
+        raise _DescentError(
             f"{op}: The input tensor A must have at least 2 dimensions, got shape "
             f"{tuple(A.shape)}"
         )
@@ -151,55 +135,55 @@ def _fix_matrix_dims(op, A, dim):
     if d0 is None or d1 is None:
         raise IndexError(f"{op}: Dimension out of range (dims {dim} for shape {tuple(A.shape)})")
     if d0 == d1:
-        raise DescentError(f"{op}: dims must be different. Got ({dim[0]}, {dim[1]})")
+        raise _DescentError(f"{op}: dims must be different. Got ({dim[0]}, {dim[1]})")
     return d0, d1
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> _Tensor:
     """The matrix ord-norm over the two dimensions `dim` (torch.linalg.matrix_norm): 'fro'
     (default), 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
     1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum of |A|)."""
-    A = as_tensor(A)
+    A = _as_tensor(A)
     # complex: moduli or singular values; float16 / bfloat16 as PyTorch (not for the SVD norms)
-    check_float("linalg.matrix_norm", A, low_precision=True, complex_ok=True)
+    _check_float("linalg.matrix_norm", A, low_precision=True, complex_ok=True)
     if dtype is not None:
         from .ops.elementwise import cast
 
         A = cast(A, dtype)
     d0, d1 = _fix_matrix_dims("linalg.matrix_norm", A, dim)
-    if ord not in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
-        raise DescentError(
+    if ord not in ("fro", "nuc", 1, -1, 2, -2, _math.inf, -_math.inf):
+        raise _DescentError(
             f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, "
             "inf or -inf"
         )
-    if ord in ("fro", "nuc", 2, 1, math.inf) and (A.shape[d0] == 0 or A.shape[d1] == 0):
+    if ord in ("fro", "nuc", 2, 1, _math.inf) and (A.shape[d0] == 0 or A.shape[d1] == 0):
         # An empty matrix: 0 for the norms that are maxima or sums, as PyTorch (the minima,
         # -2, -1, -inf, raise where they reduce over nothing, as PyTorch's amin).
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        s = svdvals(movedim(A, (d0, d1), (-2, -1)))
-        out = _sum(s, -1) if ord == "nuc" else (amax(s, -1) if ord == 2 else amin(s, -1))
+        s = svdvals(_movedim(A, (d0, d1), (-2, -1)))
+        out = _sum(s, -1) if ord == "nuc" else (_amax(s, -1) if ord == 2 else _amin(s, -1))
         if keepdim:
             for d in sorted((d0, d1)):
-                out = unsqueeze(out, d)
+                out = _unsqueeze(out, d)
         return out
-    if ord in (1, -1, math.inf, -math.inf):
+    if ord in (1, -1, _math.inf, -_math.inf):
         # 1: the largest column sum (sum over rows d0, then max over columns d1); inf: rows.
         inner, outer = (d0, d1) if abs(ord) == 1 else (d1, d0)
         sums = vector_norm(A, 1, inner, keepdim=True)
-        out = amax(sums, outer, keepdims=True) if ord > 0 else amin(sums, outer, keepdims=True)
+        out = _amax(sums, outer, keepdims=True) if ord > 0 else _amin(sums, outer, keepdims=True)
         if not keepdim:
             out = out.reshape(tuple(n for i, n in enumerate(out.shape) if i not in (d0, d1)))
     return out
 
 
-def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> _Tensor:
     """torch.linalg.norm's dispatch: a string ord or a 2-tuple dim is a matrix norm; an int or
     1-tuple dim is a vector norm; with dim None, ord None is the 2-norm of all entries, and
     another ord needs a 1-D (vector norm) or 2-D (matrix norm) input."""
-    A = as_tensor(A)
+    A = _as_tensor(A)
     if A._data.dtype.kind == "c" and dtype is None:
         # complex input: every norm but the spectral ones (singular values) is that of the
         # moduli |a_ij|, a real result with abs's gradient z/|z| (docs/complex.md)
@@ -207,43 +191,43 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         matrix = two or (dim is None and ord is not None and (isinstance(ord, str) or A.ndim == 2))
         if not (matrix and ord in ("nuc", 2, -2)):
             A = A.abs()
-    check_float("linalg.norm", A, low_precision=True, complex_ok=True)
+    _check_float("linalg.norm", A, low_precision=True, complex_ok=True)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         if len(dims) == 2:
             return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
         if len(dims) != 1:
-            raise DescentError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. "
+            raise _DescentError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. "
                                f"Got {dim}")  # fmt: skip
         if isinstance(ord, str):
-            raise DescentError(f"linalg.norm: ord={ord!r} is a matrix norm: pass two dims")
+            raise _DescentError(f"linalg.norm: ord={ord!r} is a matrix norm: pass two dims")
         return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
     if ord is None:
         return vector_norm(A, 2, None, keepdim, dtype=dtype)
     if isinstance(ord, str) or A.ndim == 2:
         if A.ndim != 2:
-            raise DescentError(
+            raise _DescentError(
                 f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
                 f"Got {A.ndim}D (shape {tuple(A.shape)})"
             )
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     if A.ndim != 1:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
             f"Got {A.ndim}D (shape {tuple(A.shape)})"
         )
     return vector_norm(A, ord, None, keepdim, dtype=dtype)
 
 
-def cond(A, p=None) -> Tensor:
+def cond(A, p=None) -> _Tensor:
     """The condition number ||A||_p ||A^{-1}||_p (torch.linalg.cond); p None or 2: the ratio of
     the extreme singular values (any shape), -2 the inverse ratio; other p need square A."""
-    A = as_tensor(A)
-    check_float("linalg.cond", A, complex_ok=True)
+    A = _as_tensor(A)
+    _check_float("linalg.cond", A, complex_ok=True)
     if p in (None, 2, -2):
         s = svdvals(A)
         return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
-    A = prepare("linalg.cond", A, complex_ok=True)  # complex: inv checks its own support
+    A = _prepare("linalg.cond", A, complex_ok=True)  # complex: inv checks its own support
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
 
@@ -251,23 +235,23 @@ def cond(A, p=None) -> Tensor:
 # Products and compositions
 
 
-def matrix_power(A, n: int) -> Tensor:
+def matrix_power(A, n: int) -> _Tensor:
     """A^n for an integer n (torch.linalg.matrix_power): repeated squaring (a product of
     matmuls, differentiable as such); n < 0 is inv(A)^|n|; n = 0 the identity (its gradient is
     zero)."""
     if not isinstance(n, int) or isinstance(n, bool):
-        raise DescentError(f"linalg.matrix_power: n must be an integer, got {n!r}")
-    A = as_tensor(A)
+        raise _DescentError(f"linalg.matrix_power: n must be an integer, got {n!r}")
+    A = _as_tensor(A)
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.matrix_power: A must be batches of square matrices, got shape "
             f"{tuple(A.shape)}"
         )
     if n == 0:
-        xp = backend.get_array_module(A._data)
+        xp = _backend.get_array_module(A._data)
         eye = xp.broadcast_to(xp.eye(A.shape[-1], dtype=A._data.dtype), A.shape)
         # The identity, connected to A with a zero gradient (PyTorch's result requires grad).
-        return A * 0 + eye if A.requires_grad else Tensor._wrap(eye.copy())
+        return A * 0 + eye if A.requires_grad else _Tensor._wrap(eye.copy())
     if n < 0:
         A = inv(A)
         n = -n
@@ -281,17 +265,17 @@ def matrix_power(A, n: int) -> Tensor:
     return result
 
 
-def multi_dot(tensors) -> Tensor:
+def multi_dot(tensors) -> _Tensor:
     """The product of a chain of matrices (torch.linalg.multi_dot); the first may be a 1-D row
     vector and the last a 1-D column vector. The order of products is chosen by the classic
     dynamic programme on the shapes (fewest scalar multiplications)."""
-    ts = [as_tensor(t) for t in tensors]
+    ts = [_as_tensor(t) for t in tensors]
     if len(ts) < 2:
-        raise DescentError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+        raise _DescentError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
     for i, t in enumerate(ts):
         ok = t.ndim == 2 or (t.ndim == 1 and i in (0, len(ts) - 1))
         if not ok:
-            raise DescentError(
+            raise _DescentError(
                 f"multi_dot(): tensor {i} must be 2D{' or 1D' if i in (0, len(ts) - 1) else ''}"
                 f" but got {t.ndim}D (shape {tuple(t.shape)})"
             )
@@ -302,7 +286,7 @@ def multi_dot(tensors) -> Tensor:
         ts[-1] = ts[-1].reshape(-1, 1)
     for i in range(len(ts) - 1):
         if ts[i].shape[1] != ts[i + 1].shape[0]:
-            raise DescentError(
+            raise _DescentError(
                 f"multi_dot(): tensors {i} and {i + 1} with shapes {tuple(ts[i].shape)} and "
                 f"{tuple(ts[i + 1].shape)} cannot be multiplied"
             )
@@ -325,7 +309,7 @@ def _chain(ts):
     for length in range(1, k):
         for i in range(k - length):
             j = i + length
-            cost[i][j] = math.inf
+            cost[i][j] = _math.inf
             for s in range(i, j):
                 c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
                 if c < cost[i][j]:
@@ -346,13 +330,13 @@ def _chain(ts):
     return results[(0, k - 1)]
 
 
-def vecdot(x, y, *, dim: int = -1) -> Tensor:
+def vecdot(x, y, *, dim: int = -1) -> _Tensor:
     """The dot product of x and y along `dim` (torch.linalg.vecdot): sum(conj(x) * y), which is
     sum(x * y) for real x."""
-    x = as_tensor(x)
-    y = as_tensor(y, x)
+    x = _as_tensor(x)
+    y = _as_tensor(y, x)
     if x._data.dtype != y._data.dtype:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
             f"{x._data.dtype} and y of type {y._data.dtype} instead"
         )
@@ -361,45 +345,45 @@ def vecdot(x, y, *, dim: int = -1) -> Tensor:
     return _sum(x * y, dim)
 
 
-def cross(input, other, *, dim: int = -1) -> Tensor:
+def cross(input, other, *, dim: int = -1) -> _Tensor:
     """The 3-D cross product along `dim` (torch.linalg.cross: default the last dimension;
     broadcasting)."""
-    a, b = as_tensor(input), as_tensor(other)
+    a, b = _as_tensor(input), _as_tensor(other)
     if a.ndim != b.ndim:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.cross: inputs must have the same number of dimensions, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
         )
     d = _axis(a, dim, "linalg.cross")
     if a.shape[d] != 3 or b.shape[d] != 3:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.cross: inputs dimension {dim} must have length 3, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
         )
     return _cross(a, b, dim)
 
 
-def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> _Tensor:
     """The diagonals of A over (dim1, dim2) (torch.linalg.diagonal: the last two by default)."""
-    return _diagonal(as_tensor(A), offset, dim1, dim2)
+    return _diagonal(_as_tensor(A), offset, dim1, dim2)
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
+def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> _Tensor:
     """The number of singular values above max(atol, rtol * sigma_max) (int64; no gradient);
     rtol defaults to eps * max(m, n), or 0 where an atol > 0 is given, as PyTorch. atol and
     rtol may be Tensors that broadcast against A's batch dimensions."""
-    A = prepare("linalg.matrix_rank", as_tensor(A), square=hermitian, complex_ok=True)
-    atol, rtol = tolerances("linalg.matrix_rank", A, atol, rtol)
-    xp = backend.get_array_module(A._data)
+    A = _prepare("linalg.matrix_rank", _as_tensor(A), square=hermitian, complex_ok=True)
+    atol, rtol = _tolerances("linalg.matrix_rank", A, atol, rtol)
+    xp = _backend.get_array_module(A._data)
     if hermitian:
         s = xp.abs(xp.linalg.eigvalsh(A._data))
     else:
         s = xp.linalg.svd(A._data, compute_uv=False)
-    tol = xp.maximum(atol, rtol * largest(s))  # (batch,), broadcast with the tolerances'
-    return Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
+    tol = xp.maximum(atol, rtol * _largest(s))  # (batch,), broadcast with the tolerances'
+    return _Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
 
 
-def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
+def lstsq(A, B, rcond=None, *, driver=None) -> _LstsqResult:
     """The least-squares solution of A X = B (torch.linalg.lstsq): X = pinv(A) B with
     singular values below rcond * sigma_max cut (rcond default eps * max(m, n)). The solution
     has PyTorch's gradient for full-rank A (through pinv). As PyTorch's CPU default driver
@@ -407,34 +391,34 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
     or 'gelss' the singular values too, and residuals (the squared residual norm of each
     column) when m > n and every matrix has full rank. Complex A and B (one dtype, as
     PyTorch requires): a complex solution, real residuals (sum of |r|^2) and singular values."""
-    A = prepare("linalg.lstsq", A, square=False, complex_ok=True)
-    B = as_tensor(B)
-    check_float("linalg.lstsq", B, complex_ok=True)
+    A = _prepare("linalg.lstsq", A, square=False, complex_ok=True)
+    B = _as_tensor(B)
+    _check_float("linalg.lstsq", B, complex_ok=True)
     if A._data.dtype != B._data.dtype:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.lstsq: Expected input and other to have the same dtype, but got input's "
             f"dtype {A._data.dtype} and other's dtype {B._data.dtype}"
         )
     drivers = ("gels", "gelsy", "gelsd", "gelss")
     driver = driver or "gelsy"
     if driver not in drivers:
-        raise DescentError(f"linalg.lstsq: parameter `driver` should be one of {drivers}")
+        raise _DescentError(f"linalg.lstsq: parameter `driver` should be one of {drivers}")
     m, n = A.shape[-2:]
     vector = B.ndim == A.ndim - 1
     Bm = B.reshape(tuple(B.shape) + (1,)) if vector else B
     if Bm.shape[-2] != m:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.lstsq: input.size(-2) should match other.size(-2) (shapes "
             f"{tuple(A.shape)} and {tuple(B.shape)})"
         )
-    xp = backend.get_array_module(A._data)
+    xp = _backend.get_array_module(A._data)
     dt = A._data.dtype
     eps = float(xp.finfo(dt).eps)
     rtol = eps * max(m, n) if rcond is None or rcond < 0 else float(rcond)
     x = matmul(pinv(A, rtol=rtol), Bm)
     s = xp.linalg.svd(A._data, compute_uv=False)
-    rank = (s > rtol * largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
-    empty = Tensor._wrap(xp.zeros((0,), dtype=s.dtype))  # real, as the residuals
+    rank = (s > rtol * _largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
+    empty = _Tensor._wrap(xp.zeros((0,), dtype=s.dtype))  # real, as the residuals
     # No residuals: still an output of the graph (PyTorch's requires grad), with a zero
     # gradient: an empty slice of the solution (its real part for complex input)
     residuals = x.reshape(-1)[:0]
@@ -445,9 +429,9 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
         residuals = _sum(r2, -2)
     if vector:  # the residuals keep their one column: (..., 1), as PyTorch's
         x = x.reshape(tuple(x.shape[:-1]))
-    svals = Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
-    rank_t = Tensor._wrap(rank) if driver != "gels" else Tensor._wrap(xp.zeros((0,), xp.int64))
-    return LstsqResult(x, residuals, rank_t, svals)
+    svals = _Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
+    rank_t = _Tensor._wrap(rank) if driver != "gels" else _Tensor._wrap(xp.zeros((0,), xp.int64))
+    return _LstsqResult(x, residuals, rank_t, svals)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,75 +439,75 @@ def lstsq(A, B, rcond=None, *, driver=None) -> LstsqResult:
 
 
 def solve_triangular(A, B, *, upper: bool, left: bool = True,
-                     unitriangular: bool = False) -> Tensor:  # fmt: skip
+                     unitriangular: bool = False) -> _Tensor:  # fmt: skip
     """The solution of the triangular system A X = B (X A = B with left=False)
     (torch.linalg.solve_triangular): only A's `upper` (or lower) triangle is read, and with
     unitriangular=True its diagonal is taken as ones. Composite (a general solve of the
     masked matrix), so A's gradient is the masked triangle, as PyTorch's. B is computed in A's
     dtype, as PyTorch's (a complex B with a real A loses its imaginary part, with PyTorch's
     warning)."""
-    A = prepare("linalg.solve_triangular", A, complex_ok=True)
-    B = as_tensor(B)
-    check_float("linalg.solve_triangular", B, complex_ok=True)
+    A = _prepare("linalg.solve_triangular", A, complex_ok=True)
+    B = _as_tensor(B)
+    _check_float("linalg.solve_triangular", B, complex_ok=True)
     if B._data.dtype != A._data.dtype:
         if B._data.dtype.kind == "c" and A._data.dtype.kind != "c":
-            warnings.warn("linalg.solve_triangular: casting complex values to real discards the "
+            _warnings.warn("linalg.solve_triangular: casting complex values to real discards the "
                           "imaginary part (B to A's dtype, as PyTorch)", UserWarning,
                           stacklevel=2)  # fmt: skip
         B = B.to(A.dtype)
     if B.ndim < 2:
-        raise DescentError(
+        raise _DescentError(
             f"linalg.solve_triangular: The input tensor B must have at least 2 dimensions, got "
             f"shape {tuple(B.shape)}"
         )
-    T = triu(A) if upper else tril(A)
+    T = _triu(A) if upper else _tril(A)
     if unitriangular:
-        xp = backend.get_array_module(A._data)
+        xp = _backend.get_array_module(A._data)
         eye = xp.eye(A.shape[-1], dtype=bool)
-        T = where(eye, 1.0, T)  # the diagonal read as ones, with no gradient
+        T = _where(eye, 1.0, T)  # the diagonal read as ones, with no gradient
     return solve(T, B, left=left)
 
 
-def tensorinv(A, ind: int = 2) -> Tensor:
+def tensorinv(A, ind: int = 2) -> _Tensor:
     """The inverse of A seen as a linear map from its last dims to its first `ind` dims
     (torch.linalg.tensorinv): inv of the (prod(shape[:ind]), prod(shape[ind:])) matrix,
     reshaped to shape[ind:] + shape[:ind]."""
-    A = as_tensor(A)
+    A = _as_tensor(A)
     if ind <= 0:
-        raise DescentError(f"linalg.tensorinv: Expected a strictly positive integer for 'ind', "
+        raise _DescentError(f"linalg.tensorinv: Expected a strictly positive integer for 'ind', "
                            f"but got {ind}")  # fmt: skip
     rows, cols = A.shape[:ind], A.shape[ind:]
-    if math.prod(rows) != math.prod(cols):
-        raise DescentError(
+    if _math.prod(rows) != _math.prod(cols):
+        raise _DescentError(
             f"linalg.tensorinv: Expected self to satisfy the requirement "
-            f"prod(self.shape[ind:]) == prod(self.shape[:ind]), but got {math.prod(cols)} != "
-            f"{math.prod(rows)} (shape {tuple(A.shape)}, ind={ind})"
+            f"prod(self.shape[ind:]) == prod(self.shape[:ind]), but got {_math.prod(cols)} != "
+            f"{_math.prod(rows)} (shape {tuple(A.shape)}, ind={ind})"
         )
-    n = math.prod(rows)
+    n = _math.prod(rows)
     return inv(A.reshape(n, n)).reshape(tuple(cols) + tuple(rows))
 
 
-def tensorsolve(A, B, dims=None) -> Tensor:
+def tensorsolve(A, B, dims=None) -> _Tensor:
     """X with tensordot(A, X, X.ndim) = B (torch.linalg.tensorsolve); `dims` are moved to the
     end of A first. As PyTorch, only the sizes' products must agree: A's leading dims
     (B.ndim of them) are read as one axis of prod(B.shape), its trailing dims (X's shape) as
     the other, and X = solve(A as that square matrix, B flattened)."""
-    A, B = as_tensor(A), as_tensor(B)
+    A, B = _as_tensor(A), _as_tensor(B)
     if dims is not None:
         dims = tuple(d % A.ndim for d in dims)
-        A = movedim(A, dims, tuple(range(A.ndim - len(dims), A.ndim)))
+        A = _movedim(A, dims, tuple(range(A.ndim - len(dims), A.ndim)))
     rest = tuple(A.shape[B.ndim:])
-    n = math.prod(rest)
-    if math.prod(B.shape) != n:
-        raise DescentError(
+    n = _math.prod(rest)
+    if _math.prod(B.shape) != n:
+        raise _DescentError(
             f"linalg.tensorsolve: Expected self to satisfy the requirement "
             f"prod(self.shape[other.ndim:]) == prod(self.shape[:other.ndim]), but got {n} != "
-            f"{math.prod(B.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)})"
+            f"{_math.prod(B.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)})"
         )
-    if math.prod(A.shape[: B.ndim]) != n:
-        raise DescentError(
+    if _math.prod(A.shape[: B.ndim]) != n:
+        raise _DescentError(
             f"linalg.tensorsolve: shape '[{n}, {n}]' is invalid for A of size "
-            f"{math.prod(A.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)}): A's "
+            f"{_math.prod(A.shape)} (A {tuple(A.shape)} after dims, B {tuple(B.shape)}): A's "
             f"leading {B.ndim} dims must hold prod(B.shape) = {n} entries"
         )
     return solve(A.reshape(n, n), B.reshape(n)).reshape(rest)
@@ -538,26 +522,26 @@ _PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353
 _THETA13 = 5.371920351148152
 
 
-def matrix_exp(A) -> Tensor:
+def matrix_exp(A) -> _Tensor:
     """exp(A) = sum_k A^k / k! (torch.linalg.matrix_exp), by scaling and squaring with the
     degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its
     gradient is that of the approximant (equal to the exact one to rounding) and create_graph
     works. One scaling for the whole batch (the largest 1-norm's). float16/bfloat16 compute
     in float32 and round once (PyTorch's half kernel gives nan where a Pade term passes 65504;
     recorded casts, so the gradient comes back in the input's dtype)."""
-    if isinstance(A, Tensor) and A._data.dtype.kind in "fV" and A._data.dtype.itemsize == 2:
+    if isinstance(A, _Tensor) and A._data.dtype.kind in "fV" and A._data.dtype.itemsize == 2:
         return matrix_exp(A.float()).to(A.dtype)
-    A = prepare("linalg.matrix_exp", A, complex_ok=True)
-    xp = backend.get_array_module(A._data)
+    A = _prepare("linalg.matrix_exp", A, complex_ok=True)
+    xp = _backend.get_array_module(A._data)
     n = A.shape[-1]
     if A._data.size == 0:
         return A * 1.0
     norm1 = float(xp.abs(A._data).sum(axis=-2).max())
-    s = max(0, math.ceil(math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
+    s = max(0, _math.ceil(_math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
     if s:
         A = A * (0.5**s)
     b = _PADE13
-    eye = Tensor._wrap(xp.eye(n, dtype=A._data.dtype))
+    eye = _Tensor._wrap(xp.eye(n, dtype=A._data.dtype))
     A2 = matmul(A, A)
     A4 = matmul(A2, A2)
     A6 = matmul(A4, A2)
@@ -571,23 +555,23 @@ def matrix_exp(A) -> Tensor:
     return R
 
 
-def vander(x, *, N=None) -> Tensor:
+def vander(x, *, N=None) -> _Tensor:
     """The Vandermonde matrix of increasing powers [1, x, x^2, ..., x^(N-1)] along a new last
     dimension (torch.linalg.vander; N defaults to x's last size). Built as PyTorch's: ones, then
     the cumulative product of copies of x (a gradient without 0 * x^-1 at x = 0)."""
-    x = as_tensor(x)
+    x = _as_tensor(x)
     if x._data.dtype.kind not in "fiuc":
-        raise DescentError(f"linalg.vander supports floating point, complex, and integer tensors, "
+        raise _DescentError(f"linalg.vander supports floating point, complex, and integer tensors, "
                            f"but got {x._data.dtype}")  # fmt: skip
     if x.ndim == 0:
         x = x.reshape(1)
     n = x.shape[-1] if N is None else int(N)
     if n <= 1:
-        raise DescentError(f"linalg.vander: N must be greater than 1, got {n}")
-    powers = cumprod(expand(unsqueeze(x, -1), *(tuple(x.shape) + (n - 1,))), -1)
-    xp = backend.get_array_module(x._data)
-    ones = Tensor._wrap(xp.ones(tuple(x.shape) + (1,), dtype=x._data.dtype))
-    return cat([ones, powers], -1)
+        raise _DescentError(f"linalg.vander: N must be greater than 1, got {n}")
+    powers = _cumprod(_expand(_unsqueeze(x, -1), *(tuple(x.shape) + (n - 1,))), -1)
+    xp = _backend.get_array_module(x._data)
+    ones = _Tensor._wrap(xp.ones(tuple(x.shape) + (1,), dtype=x._data.dtype))
+    return _cat([ones, powers], -1)
 
 
 # PyTorch's out= on torch.linalg's functions (out_functions.py: one wrapper each; rarely hot).

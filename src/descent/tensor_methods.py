@@ -26,8 +26,8 @@ from .dtypes import SCALAR_TYPES, as_dtype
 
 class _OpsTable(SimpleNamespace):
     """The ops table. A name not registered yet may belong to a module that loads on first use
-    (`register_lazy`: descent.linalg_torch's `x.det()`, descent.special's `x.i0()`): asking for
-    it imports that module, whose `register_ops` call fills it in."""
+    (`register_lazy`: descent.linalg_torch's `x.det()`, descent.special_torch's `x.i0()`):
+    asking for it imports that module, whose `register_ops` call fills it in."""
 
     def __getattr__(self, name: str):
         module = _LAZY.get(name)

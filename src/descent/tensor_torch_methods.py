@@ -393,7 +393,7 @@ class TorchMethods:
     def heaviside(self, values):
         return _ops.heaviside(self, values)
 
-    # torch.special's Tensor methods and in-place forms (descent.special registers them)
+    # torch.special's Tensor methods and in-place forms (descent.special_torch registers them)
     def i0(self):
         return _ops.i0(self)
 

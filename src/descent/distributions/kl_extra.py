@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..creation import full_like
-from ..special import mvlgamma
+from ..special_torch import mvlgamma
 from ..tensor import Tensor
 from .continuous import Beta, Cauchy, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Poisson

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..creation import arange, eye, tensor
 from ..ops.shape import cat
-from ..special import mvlgamma
+from ..special_torch import mvlgamma
 from ..tensor import Size, Tensor
 from . import constraints
 from .continuous import Beta, Chi2

@@ -29,9 +29,9 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
+import numpy as _np
 
-from .. import backend
+from .. import backend as _backend
 from ..creation import _rng
 from ..tensor import Tensor
 
@@ -153,7 +153,7 @@ def _draw(kind: str, tensor: Tensor, generator):
         raise TypeError(f"nn.init: random initialisation needs a floating tensor, got dtype {dt}")
     # NumPy's Generator draws float32 or float64 only: half precision is drawn in float32 and
     # rounded once.
-    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
     if kind == "uniform":
         arr = rng.random(tensor.shape, dtype=draw_dt)
     else:
@@ -221,9 +221,9 @@ def trunc_normal_(
     if tensor.is_meta:  # nothing to draw (the rejection loop below reads values)
         return tensor
     rng = _rng(generator, tensor.device)
-    xp = backend.get_array_module(tensor._data)
+    xp = _backend.get_array_module(tensor._data)
     dt = tensor.dtype
-    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
     n = tensor.numel()
     out = xp.empty(n, dtype=draw_dt)
     filled = 0
@@ -259,7 +259,7 @@ def eye_(tensor: Tensor) -> Tensor:
     _check(tensor, "eye_")
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
-    xp = backend.get_array_module(tensor._data)
+    xp = _backend.get_array_module(tensor._data)
     return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
@@ -346,11 +346,11 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     dt = tensor.dtype
     if dt.kind not in "fV":
         raise TypeError(f"orthogonal_: needs a floating tensor, got dtype {dt}")
-    draw_dt = dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+    draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
     flat = rng.standard_normal((rows, cols), dtype=draw_dt)  # (rows, cols)
     if rows < cols:
         flat = flat.T
-    xp = backend.get_array_module(flat)
+    xp = _backend.get_array_module(flat)
     q, r = xp.linalg.qr(flat)  # q (max, min), r (min, min)
     q = q * xp.sign(xp.diagonal(r))  # column j times sign(r_jj)
     if rows < cols:
@@ -376,7 +376,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     if groups <= 0 or out_ch % groups:
         raise ValueError(f"dirac_: dim 0 ({out_ch}) must be divisible by groups ({groups})")
     per_group = out_ch // groups
-    xp = backend.get_array_module(tensor._data)
+    xp = _backend.get_array_module(tensor._data)
     arr = xp.zeros(tensor.shape, dtype=tensor.dtype)
     centre = tuple(k // 2 for k in kernel)
     for g in range(groups):
