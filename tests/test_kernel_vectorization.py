@@ -8,6 +8,7 @@ benchmarks/compile.py and the commit messages carry the figures.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,7 +17,14 @@ import pytest
 pytest.importorskip("numba")
 
 from descent.kernels import _cpu_jit  # noqa: E402 - after the numba check
-from descent.kernels._cpu_jit import _INF, _ONE, _ZERO, _exp32, _row_max32  # noqa: E402
+from descent.kernels._cpu_jit import (  # noqa: E402
+    _INF,
+    _ONE,
+    _ZERO,
+    _exp32,
+    _pairwise_sum32,
+    _row_max32,
+)
 
 _F32 = np.float32
 _EDGE = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-40, -3e-39,
@@ -39,7 +47,9 @@ def _with_edges(rng, shape, scale=3.0):
     return x.reshape(shape)
 
 
+@functools.cache
 def _njit_like(dispatcher, fn):
+    """fn compiled with dispatcher's options, without the disk cache (once per session)."""
     import numba
 
     opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
@@ -165,3 +175,81 @@ def test_adam_kernels_are_the_numpy_sequence_on_edge_values(case, parallel):
         for i in (0, 2, 3):  # p, m, v (g is read only)
             assert _bits_equal(got[i], want[i]), (step, i)
         p, m, v = want[0], want[2], want[3]
+
+
+# -- RMS norm over 4-D views: a never-taken raise makes the rows' unit stride a constant ---------
+
+
+def _rms_norm_fwd32_frozen(x, y, rstd, eps):
+    """`_cpu_jit.rms_norm_fwd32` before 2026-12-05 (gathers on 'A' views)."""
+    d0, d1, d2, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for a in range(d0):
+        for b in range(d1):
+            for c in range(d2):
+                for j in range(n):
+                    v = x[a, b, c, j]
+                    buf[j] = v * v
+                m = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+                r = _ONE / np.sqrt(m + eps)
+                rstd[a, b, c, 0] = r
+                for j in range(n):
+                    y[a, b, c, j] = x[a, b, c, j] * r
+
+
+def _rms_norm_bwd32_frozen(x, rstd, gy, gx):
+    d0, d1, d2, n = x.shape
+    buf = np.empty(n, np.float32)
+    nd = np.float64(n)
+    for a in range(d0):
+        for b in range(d1):
+            for c in range(d2):
+                r = rstd[a, b, c, 0]
+                for j in range(n):
+                    buf[j] = gy[a, b, c, j] * (x[a, b, c, j] * r)
+                mm = np.float32(np.float64(_pairwise_sum32(buf, n)) / nd)
+                for j in range(n):
+                    gx[a, b, c, j] = (gy[a, b, c, j] - (x[a, b, c, j] * r) * mm) * r
+
+
+def _row_views(x, *arrays):
+    from descent.kernels import cpu
+
+    x4 = cpu._as4(x)
+    order = cpu._row_order(x4)
+    return [cpu._as4(a).transpose(order) for a in (x, *arrays)]
+
+
+@pytest.mark.parametrize("n", [1, 9, 128])
+def test_rms_norm_kernels_on_strided_views_keep_the_bits(n):
+    fwd = _njit_like(_cpu_jit.rms_norm_fwd32, _rms_norm_fwd32_frozen)
+    bwd = _njit_like(_cpu_jit.rms_norm_bwd32, _rms_norm_bwd32_frozen)
+    rng = np.random.default_rng(n)
+    head_split = _with_edges(rng, (3, 5, 2, n)).transpose(0, 2, 1, 3)  # (B, H, T, D) view
+    sliced = _with_edges(rng, (2, 3, 4, 2 * n))[..., :n]  # rows of a wider array
+    for x in (head_split, sliced, np.ascontiguousarray(head_split)):
+        outs = []
+        for k in (fwd, _cpu_jit.rms_norm_fwd32):
+            y, rstd = np.empty_like(x), np.empty(x.shape[:-1] + (1,), _F32)
+            k(*_row_views(x, y, rstd), _F32(1e-6))
+            outs.append((y, rstd))
+        assert _bits_equal(outs[0][0], outs[1][0]) and _bits_equal(outs[0][1], outs[1][1])
+        rstd = np.abs(outs[0][1])
+        swapped = _with_edges(rng, (x.shape[0], x.shape[2], x.shape[1], n)).transpose(0, 2, 1, 3)
+        for gy in (_with_edges(rng, x.shape), swapped):  # C, and the other order of (H, T)
+            want, got = np.empty_like(gy), np.empty_like(gy)
+            bwd(*_row_views(x, rstd, gy, want))
+            _cpu_jit.rms_norm_bwd32(*_row_views(x, rstd, gy, got))
+            assert _bits_equal(got, want)
+
+
+def test_rms_norm_kernel_refuses_rows_with_a_stride():
+    """The guard is never taken through kernels.cpu (it checks the layout and falls back to
+    NumPy), but a direct call with strided rows raises instead of reading the wrong values."""
+    from descent.kernels import cpu
+
+    x = np.ones((1, 1, 2, 8), _F32)[..., ::2]
+    with pytest.raises(ValueError, match="contiguous"):
+        _cpu_jit.rms_norm_fwd32(x, np.empty_like(x), np.empty((1, 1, 2, 1), _F32), _F32(0))
+    assert cpu.rms_norm_forward(x[0, 0], 1e-6) is None
