@@ -189,3 +189,45 @@ def test_group_norm_second_order_matches_torch():
 
     for a, b in zip(second(descent), second(torch)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "n, c, h, w, k, stride, pad, dil, bias",
+    [(2, 6, 9, 11, 3, 1, 1, 1, True), (3, 4, 10, 8, 3, 2, 1, 1, False),
+     (2, 5, 12, 12, 3, 1, 2, 2, True), (2, 3, 7, 7, 5, 2, 0, 1, True)],
+)  # fmt: skip
+def test_depthwise_conv2d_direct_loop_matches_torch(n, c, h, w, k, stride, pad, dil, bias):
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((n, c, h, w)).astype(np.float32),
+              rng.standard_normal((c, 1, k, k)).astype(np.float32),
+              rng.standard_normal(c).astype(np.float32)]  # fmt: skip
+
+    def fn(lib, x, wt, b):
+        return lib.nn.functional.conv2d(x, wt, b if bias else None, stride, pad, dil, c)
+
+    with spy("depthwise_conv2d_backward") as calls:
+        y, grads, gy = _run(descent, fn, arrays)
+    assert calls, "the depthwise convolution did not use the direct loop"
+    ty, tgrads, _ = _run(torch, fn, arrays, gy)
+    np.testing.assert_allclose(y, ty, rtol=1e-5, atol=1e-5)
+    for g, tg in zip(grads, tgrads):
+        if tg is not None:
+            np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_conv1d_and_second_order():
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((2, 4, 15)), rng.standard_normal((4, 1, 3))]  # float64
+
+    def second(lib):
+        x, wt = (lib.tensor(a, requires_grad=True) for a in arrays)
+        y = lib.nn.functional.conv1d(x, wt, padding=1, groups=4)
+        (g,) = lib.autograd.grad((y**2).sum(), x, create_graph=True)
+        (g * g).sum().backward()
+        return y.detach().numpy(), x.grad.numpy(), wt.grad.numpy()
+
+    with spy("depthwise_conv2d_forward") as calls:
+        ours = second(descent)
+    assert calls
+    for a, b in zip(ours, second(torch)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)

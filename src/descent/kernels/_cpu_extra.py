@@ -91,3 +91,47 @@ def topk_small_rows(keys, k, out):  # pragma: no cover - compiled
             if filled < k:
                 filled += 1
     return True
+
+
+@njit(**_OPTS)
+def depthwise_conv2d_forward(xpad, w, sh, sw, dh, dw, out):  # pragma: no cover - compiled
+    """out (N, C, Ho, Wo) = depthwise cross-correlation of the padded input xpad (N, C, Hp, Wp)
+    with w (C, kh, kw): out[n, c, a, b] = sum_ij w[c, i, j] xpad[n, c, a sh + i dh, b sw + j dw].
+    The innermost loop runs along the output row (contiguous, vectorised for stride 1)."""
+    n_, c_, ho, wo = out.shape
+    kh, kw = w.shape[1], w.shape[2]
+    for n in range(n_):
+        for c in range(c_):
+            for a in range(ho):
+                for b in range(wo):
+                    out[n, c, a, b] = 0
+                for i in range(kh):
+                    r = a * sh + i * dh
+                    for j in range(kw):
+                        wv = w[c, i, j]
+                        c0 = j * dw
+                        for b in range(wo):
+                            out[n, c, a, b] += wv * xpad[n, c, r, c0 + b * sw]
+
+
+@njit(**_OPTS)
+def depthwise_conv2d_backward(xpad, w, gy, sh, sw, dh, dw, gxpad, gw):  # pragma: no cover
+    """The adjoint of depthwise_conv2d_forward: gxpad (N, C, Hp, Wp), zeros on entry, gets
+    gy scattered back through w; gw (C, kh, kw) float64, zeros on entry, gets the dot products
+    of gy with the shifted input (summed in float64: N Ho Wo terms per weight)."""
+    n_, c_, ho, wo = gy.shape
+    kh, kw = w.shape[1], w.shape[2]
+    for n in range(n_):
+        for c in range(c_):
+            for a in range(ho):
+                for i in range(kh):
+                    r = a * sh + i * dh
+                    for j in range(kw):
+                        wv = w[c, i, j]
+                        c0 = j * dw
+                        s = 0.0
+                        for b in range(wo):
+                            g = gy[n, c, a, b]
+                            gxpad[n, c, r, c0 + b * sw] += wv * g
+                            s += g * xpad[n, c, r, c0 + b * sw]
+                        gw[c, i, j] += s

@@ -172,6 +172,27 @@ def col2im_nfirst(xp, gcols, x_shape, geom):
     return gx
 
 
+_DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _depthwise_kernels(x, w, groups: int):
+    """kernels._cpu_extra when Conv2d can run as a direct depthwise loop: NumPy float32/64
+    arrays (not meta), groups = C = O (w (C, 1, kh, kw)), numba kernels on; else None."""
+    if type(x) is not np.ndarray or type(w) is not np.ndarray:
+        return None
+    if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype:
+        return None
+    if groups == 1 or groups != x.shape[1] or w.shape[0] != groups or w.shape[1] != 1:
+        return None
+    from ..kernels import cpu as _kcpu
+
+    if not _kcpu.enabled():
+        return None
+    from ..kernels import _cpu_extra
+
+    return _cpu_extra
+
+
 class Conv2d(Function):
     """y[n, o] = sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p] + b[o].
 
@@ -186,9 +207,13 @@ class Conv2d(Function):
         LeNet: dW 1.1 -> 0.16 ms), and the output comes out in (N, O, Ho, Wo) order directly;
       * small images (Wo < 16): batch-last, cols (C, kh, kw, Ho, Wo, N) and one product over
         all N*P columns; im2col/col2im then move runs of N values instead of Wo-long rows.
+
+    Depthwise (groups = C = O, one filter per channel, as MobileNet's): a direct numba loop
+    (kernels._cpu_extra) instead: im2col's columns and G products of one row each cost 10x
+    PyTorch; cols then holds the padded input.
     """
 
-    __slots__ = ("geom", "groups", "has_b", "nlast", "cols")
+    __slots__ = ("geom", "groups", "has_b", "nlast", "cols", "direct")
     save_inputs = True
     saved_slots = ("cols",)
 
@@ -205,6 +230,17 @@ class Conv2d(Function):
         ho = out_size(x.shape[2], geom[0], geom[2], geom[4], geom[6])
         wo = out_size(x.shape[3], geom[1], geom[3], geom[5], geom[7])
         p = ho * wo
+        self.direct = _depthwise_kernels(x, w, g)
+        if self.direct is not None:
+            kh, kw, sh, sw, dh, dw, ph, pw = geom
+            xpad = _padded(np, np.ascontiguousarray(x), ph, pw)  # (N, C, Hp, Wp)
+            out = np.empty((n, o, ho, wo), dtype=x.dtype)
+            w3 = np.ascontiguousarray(w.reshape(o, kh, kw))
+            self.direct.depthwise_conv2d_forward(xpad, w3, sh, sw, dh, dw, out)
+            if self.has_b:
+                out += b[0].reshape(1, o, 1, 1)
+            self.cols = xpad  # the padded input: backward's gw reads it
+            return out
         # The layout choice is saved: backward must read cols in the layout forward wrote.
         self.nlast = wo < NLAST_BELOW_WIDTH
         if self.nlast:
@@ -253,7 +289,18 @@ class Conv2d(Function):
         # Per group: gW = gY @ cols^T and gcols = W^T @ gY, then col2im sums gcols into gx.
         w3 = w.reshape(g, og, kg)
         gx = gw = gb = None
-        if self.nlast:
+        if getattr(self, "direct", None) is not None:  # depthwise: cols is the padded input
+            ph, pw = self.geom[6], self.geom[7]
+            gxpad = np.zeros(cols.shape, dtype=gy.dtype)  # (N, C, Hp, Wp)
+            gw64 = np.zeros((o, kh, kw), dtype=np.float64)
+            self.direct.depthwise_conv2d_backward(
+                cols, np.ascontiguousarray(w.reshape(o, kh, kw)), np.ascontiguousarray(gy),
+                *self.geom[2:6], gxpad, gw64,
+            )  # fmt: skip
+            h, wd = x.shape[2], x.shape[3]
+            gx = np.ascontiguousarray(gxpad[:, :, ph : ph + h, pw : pw + wd]) if need_x else None
+            gw = gw64.astype(gy.dtype).reshape(w.shape) if need_w else None
+        elif self.nlast:
             # gy (N, O, Ho, Wo) in the batch-last column order (O, Ho, Wo, N): one copy, then one
             # product.
             gy2 = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0)).reshape(g, og, p * n)
