@@ -36,7 +36,8 @@ def _bits_equal(a, b) -> bool:
     the operand order x86 happens to use, which neither NumPy nor PyTorch specifies)."""
     a, b = np.asarray(a), np.asarray(b)
     na, nb = np.isnan(a), np.isnan(b)
-    return np.array_equal(na, nb) and np.array_equal(a[~na].view(np.int32), b[~nb].view(np.int32))
+    as_int = np.int32 if a.dtype == np.float32 else np.int64
+    return np.array_equal(na, nb) and np.array_equal(a[~na].view(as_int), b[~nb].view(as_int))
 
 
 def _with_edges(rng, shape, scale=3.0):
@@ -253,3 +254,42 @@ def test_rms_norm_kernel_refuses_rows_with_a_stride():
     with pytest.raises(ValueError, match="contiguous"):
         _cpu_jit.rms_norm_fwd32(x, np.empty_like(x), np.empty((1, 1, 2, 1), _F32), _F32(0))
     assert cpu.rms_norm_forward(x[0, 0], 1e-6) is None
+
+
+# -- rotary embedding: one loop copy per row stride --------------------------------------------
+
+
+def _rope4_frozen(x, cos, sin, y):
+    """`_cpu_jit.rope4` before 2026-12-05 (one loop for every layout)."""
+    d0, d1, t_n, d = x.shape
+    half = d // 2
+    for a in range(d0):
+        for b in range(d1):
+            for t in range(t_n):
+                for j in range(half):
+                    x1 = x[a, b, t, j]
+                    x2 = x[a, b, t, j + half]
+                    c = cos[t, j]
+                    s = sin[t, j]
+                    y[a, b, t, j] = x1 * c - x2 * s
+                    y[a, b, t, j + half] = x1 * s + x2 * c
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rope_kernel_keeps_the_bits_in_every_layout(dtype):
+    frozen = _njit_like(_cpu_jit.rope4, _rope4_frozen)
+    rng = np.random.default_rng(5)
+    t_n, d = 6, 10
+    layouts = {
+        "C": _with_edges(rng, (2, 3, t_n, d)),
+        "head split": _with_edges(rng, (2, t_n, 3, d)).transpose(0, 2, 1, 3),
+        "strided rows": _with_edges(rng, (2, 3, t_n, 2 * d))[..., ::2],
+    }
+    cos, sin = _with_edges(rng, (t_n, d // 2)), _with_edges(rng, (t_n, d // 2))
+    for name, x in layouts.items():
+        x = x.astype(dtype)
+        c, s = cos.astype(dtype), sin.astype(dtype)
+        want, got = np.empty_like(x), np.empty_like(x)
+        frozen(x, c, s, want)
+        _cpu_jit.rope4(x, c, s, got)
+        assert _bits_equal(got, want), name

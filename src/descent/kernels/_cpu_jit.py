@@ -245,7 +245,22 @@ def rms_norm_bwd_w32(x, w, rstd, gy, gx, gw, want_gx):
 def rope4(x, cos, sin, y):
     """Rotary embedding of x (A, B, T, D) (any strides) into y: channel pairs (j, j + D/2)
     rotated by cos/sin (T, D/2). The NumPy path's bits: x1 c - x2 s and x1 s + x2 c, each
-    product rounded (no fused multiply-add)."""
+    product rounded (no fused multiply-add).
+
+    One copy of the loop per case, so that LLVM sees the unit stride of the usual layouts
+    as a constant (rows of a head split are contiguous, the view is not) and loads vectors
+    instead of gathering: float32 (12, 4, 64, 32) head split 60.6 -> 13.1 us (one core)."""
+    sx, sy, sc, ss = x.strides[3], y.strides[3], cos.strides[1], sin.strides[1]
+    if sx == 4 and sy == 4 and sc == 4 and ss == 4:  # float32 rows
+        _rope_rows(x, cos, sin, y)
+    elif sx == 8 and sy == 8 and sc == 8 and ss == 8:  # float64 rows
+        _rope_rows(x, cos, sin, y)
+    else:
+        _rope_rows(x, cos, sin, y)
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _rope_rows(x, cos, sin, y):
     d0, d1, t_n, d = x.shape
     half = d // 2
     for a in range(d0):
