@@ -260,3 +260,97 @@ def test_moved_names_still_work():
     assert repr(r).startswith("descent.return_types.linalg_slogdet(\nsign=")
     # the fft nodes keep their class names, which grad_fn names are keyed by
     assert ds.fft.fft(ds.randn(4, requires_grad=True)).grad_fn.name() == "FftC2CBackward0"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. fx.replace_pattern with patterns that return several values
+
+
+def _fx_cases(lib):
+    """(model, pattern, replacement) pairs: two independent results; two results sharing an
+    inner node (readers after the match); a returned value also read inside the pattern; an
+    inner value read outside (no match); `a + b` against `x + x` (no match: one node)."""
+
+    class Two(lib.nn.Module):
+        def forward(self, x, y):
+            a, b = lib.sin(x), lib.cos(y)
+            return a + b, a * b
+
+    class Shared(lib.nn.Module):
+        def forward(self, x):
+            h = x * 2
+            a, b = lib.relu(h), lib.sigmoid(h)
+            c = a - b
+            return a + b, lib.relu(c * 3), lib.sigmoid(c * 3)
+
+    class ReadInside(lib.nn.Module):
+        def forward(self, x):
+            a = lib.relu(x)
+            return a.sum(), (a * 3).sum()
+
+    class Leaks(lib.nn.Module):
+        def forward(self, x):
+            h = x * 2
+            return lib.relu(h), lib.sigmoid(h), h
+
+    class SameInput(lib.nn.Module):
+        def forward(self, x, y):
+            return lib.relu(x + x), lib.relu(x + y)
+
+    def shared_pattern(x):
+        h = x * 2
+        return lib.relu(h), lib.sigmoid(h)
+
+    def shared_replacement(x):
+        h = x + x
+        return lib.tanh(h), lib.exp(h)
+
+    def read_inside_pattern(x):
+        a = lib.relu(x)
+        return a, a * 3
+
+    def read_inside_replacement(x):
+        a = lib.sigmoid(x)
+        return a, a + a
+
+    return [
+        (Two(), lambda x, y: (lib.sin(x), lib.cos(y)), lambda x, y: (lib.tanh(x), lib.relu(y))),
+        (Shared(), shared_pattern, shared_replacement),
+        (ReadInside(), read_inside_pattern, read_inside_replacement),
+        (Leaks(), shared_pattern, lambda x: (lib.tanh(x), lib.exp(x))),
+        (SameInput(), lambda a, b: lib.relu(a + b), lambda a, b: lib.sigmoid(a - b)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_multi_output_replace_pattern_writes_torchs_code(case):
+    got = {}
+    for lib in LIBS:
+        model, pattern, replacement = _fx_cases(lib)[case]
+        gm = lib.fx.symbolic_trace(model)
+        done = lib.fx.replace_pattern(gm, pattern, replacement)
+        got[lib] = ([(m.anchor.name, sorted(k.name for k in m.nodes_map)) for m in done],
+                    gm.code.replace("descent.", "torch."), gm)
+    assert got[ds][:2] == got[torch][:2]
+    args = [np.linspace(-1, 1, 6).astype(np.float32)] * (2 if case in (0, 4) else 1)
+    for d, t in zip(got[ds][2](*map(ds.tensor, args)), got[torch][2](*map(torch.tensor, args)),
+                    strict=True):  # fmt: skip
+        np.testing.assert_allclose(d.numpy(), t.numpy(), rtol=1e-6)
+
+
+def test_multi_output_filters_and_errors():
+    from descent.fx import subgraph_rewriter
+
+    model, pattern, _ = _fx_cases(ds)[1]
+    gm = ds.fx.symbolic_trace(model)
+    seen = []
+
+    def keep(match, original, pattern_graph):
+        seen.append(([n.name for n in match.anchors], [n.name for n in match.returning_nodes]))
+        return True
+
+    subgraph_rewriter.replace_pattern_with_filters(gm, pattern, lambda x: (x, x),
+                                                   match_filters=[keep])  # fmt: skip
+    assert seen == [(["relu", "sigmoid"], ["relu", "sigmoid"])]
+    with pytest.raises(ValueError, match="returns 2 values and the replacement 1"):
+        ds.fx.replace_pattern(ds.fx.symbolic_trace(model), pattern, lambda x: ds.exp(x))

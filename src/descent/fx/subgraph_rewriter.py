@@ -5,6 +5,13 @@ place in `gm`'s graph where the pattern's computation occurs (same opcodes and t
 literal arguments, the pattern's parameters standing for any node) is replaced by a copy of the
 replacement's graph. Matches are found in graph order and do not overlap; a match whose inner
 values are read outside it is skipped (replacing it would change those readers).
+
+A pattern may return several values (`return a, b`), as torch's: its anchors are the returned
+nodes that nothing inside the pattern reads; each anchor is matched against every graph node,
+and the combinations whose maps agree (backtracking, torch's SubgraphMatcher) are matches. The
+replacement returns as many values, which take the place of the matched returned nodes in order;
+it is inserted before the first reader of any of them. A match that would form a cycle when
+replaced (a value leaves the match and comes back into it) is skipped, as in torch.
 """
 
 from __future__ import annotations
@@ -110,6 +117,94 @@ def replace_pattern(gm: GraphModule, pattern, replacement) -> list[Match]:
     return [Match(anchor=r.anchor, nodes_map=r.nodes_map) for r in done]
 
 
+def _find_matches(original: Graph, p_anchors, p_placeholders, p_returning, p_inner,
+                  ignore_literals: bool) -> list[InternalMatch]:  # fmt: skip
+    """torch's SubgraphMatcher.match: every consistent assignment of graph nodes to the
+    anchors (in graph order, the first anchor varying slowest), kept when it covers every
+    pattern input, is self-contained (only returned values are read outside it) and forms no
+    cycle, and maps no two pattern nodes to one graph node; then overlapping matches after the
+    first are dropped."""
+    graph_nodes = list(original.nodes)
+    # per anchor: (graph node, its nodes_map) for every node where its computation occurs
+    candidates = []
+    for pa in p_anchors:
+        found = []
+        for gn in graph_nodes:
+            m = _match(pa, gn, ignore_literals)
+            if m is not None:
+                found.append((gn, m))
+        candidates.append(found)
+
+    complete: list[dict] = []
+    # an explicit stack of (anchor index, merged map so far), popped in torch's order
+    stack = [(0, {})]
+    while stack:
+        i, merged = stack.pop()
+        if i == len(p_anchors):
+            complete.append(merged)
+            continue
+        for _, m in reversed(candidates[i]):  # reversed: the first candidate is tried first
+            both = _merge(merged, m)
+            if both is not None:
+                stack.append((i + 1, both))
+
+    matches: list[InternalMatch] = []
+    taken: set[Node] = set()
+    returning = set(p_returning)
+    for nodes_map in complete:
+        if any(p not in nodes_map for p in p_placeholders) or not _injective(nodes_map):
+            continue
+        inner = [nodes_map[p] for p in p_inner]
+        inner_set = set(inner)
+        # An inner value read outside the match would lose its definition (torch's _is_contained)
+        if any(u not in inner_set for p in p_inner if p not in returning
+               for u in nodes_map[p].users):  # fmt: skip
+            continue
+        if _forms_cycle(inner_set):
+            continue
+        if inner_set & taken:
+            continue  # overlaps an earlier match
+        taken |= inner_set
+        matches.append(InternalMatch(list(p_anchors), nodes_map,
+                                     [nodes_map[p] for p in p_placeholders],
+                                     [nodes_map[p] for p in p_returning]))  # fmt: skip
+    return matches
+
+
+def _merge(a: dict, b: dict) -> dict | None:
+    """The union of two anchors' maps, or None where one pattern node is on two graph nodes."""
+    merged = dict(a)
+    for p, g in b.items():
+        if p in merged and merged[p] is not g:
+            return None
+        merged[p] = g
+    return merged
+
+
+def _injective(nodes_map: dict) -> bool:
+    """No graph node stands for two pattern nodes: torch's matcher refuses it (the pattern
+    `a + b` does not match `x + x`, whose two inputs are one node)."""
+    nodes = [g for g in nodes_map.values() if isinstance(g, Node)]
+    return len(set(nodes)) == len(nodes)
+
+
+def _forms_cycle(inner: set) -> bool:
+    """Whether a path leaves the matched nodes and comes back (replacing them by one block
+    would then need a value computed after it: torch's validate_partition)."""
+    stack = [u for g in inner for u in g.users if u not in inner]
+    seen: set[Node] = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for u in n.users:
+            if u in inner:
+                return True
+            stack.append(u)
+    return False
+
+
 def replace_pattern_with_filters(gm: GraphModule, pattern, replacement=None,
                                  match_filters=None, ignore_literals: bool = False,
                                  replacement_callback=None) -> list[ReplacedPatterns]:  # fmt: skip
@@ -129,37 +224,24 @@ def replace_pattern_with_filters(gm: GraphModule, pattern, replacement=None,
         raise ValueError("replace_pattern: give a replacement or a replacement_callback")
     p_placeholders = [n for n in pattern_graph.nodes if n.op == "placeholder"]
     p_output = next(n for n in pattern_graph.nodes if n.op == "output")
-    p_anchor = p_output.args[0]
-    if not isinstance(p_anchor, Node) or p_anchor.op == "placeholder":
-        raise NotImplementedError("replace_pattern: descent matches patterns that return one "
-                                  "computed value (not a tuple or an input)")  # fmt: skip
+    p_returning = p_output.all_input_nodes  # torch's pattern_returning_nodes
+    if not p_returning or any(n.op == "placeholder" for n in p_returning):
+        raise NotImplementedError("replace_pattern: descent matches patterns whose returned "
+                                  "values are computed (not inputs)")  # fmt: skip
+    # torch's anchors: the returned nodes only the output reads (one per independent result)
+    p_anchors = [n for n in p_returning if len(n.users) == 1]
     p_inner = [n for n in pattern_graph.nodes if n.op not in ("placeholder", "output")]
 
-    matches: list[InternalMatch] = []
-    taken: set[Node] = set()
-    for gn in original.nodes:
-        nodes_map = _match(p_anchor, gn, ignore_literals)
-        if nodes_map is None or any(p not in nodes_map for p in p_placeholders):
-            continue
-        inner = [nodes_map[p] for p in p_inner]
-        inner_set = set(inner)
-        if inner_set & taken:
-            continue  # overlaps an earlier match
-        # An inner value read outside the match would lose its definition.
-        if any(u not in inner_set for g in inner if g is not gn for u in g.users):
-            continue
-        match = InternalMatch([p_anchor], nodes_map, [nodes_map[p] for p in p_placeholders],
-                              [gn])  # fmt: skip
-        if match_filters and not all(f(match, original, pattern_graph) for f in match_filters):
-            continue
-        taken |= inner_set
-        matches.append(match)
+    matches = _find_matches(original, p_anchors, p_placeholders, p_returning, p_inner,
+                            ignore_literals)  # fmt: skip
+    if match_filters:  # after the overlap removal, as torch's _replace_pattern
+        matches = [m for m in matches if all(f(m, original, pattern_graph)
+                                             for f in match_filters)]  # fmt: skip
 
     results = []
     changed: dict[Node, Any] = {}  # a replaced anchor -> its replacement (later inputs use it)
     for match in matches:
         nodes_map = match.nodes_map
-        anchor = nodes_map[p_anchor]
         for p in p_placeholders:
             if isinstance(nodes_map[p], Node) and nodes_map[p] in changed:
                 nodes_map[p] = changed[nodes_map[p]]
@@ -173,18 +255,32 @@ def replace_pattern_with_filters(gm: GraphModule, pattern, replacement=None,
                 f"replacement {len(r_placeholders)}; they must agree"
             )
         val_map = {r: nodes_map[p] for r, p in zip(r_placeholders, p_placeholders)}
-        if anchor.users:
-            insert_point = next(n for n in original.nodes if n in anchor.users)
-        else:
-            insert_point = anchor.next
+        returning = [nodes_map[p] for p in p_returning]
+        # torch's insert point: the first reader of a returned value in graph order, else the
+        # node after the last returned value
+        readers = {u for g in returning for u in g.users}
+        insert_point = next((n for n in original.nodes if n in readers), None)
+        if insert_point is None:
+            last = max(returning, key=list(original.nodes).index)
+            insert_point = last.next
         before = set(original.nodes)
         with original.inserting_before(insert_point):
-            new_value = original.graph_copy(replacement_graph, val_map)
+            new_values = original.graph_copy(replacement_graph, val_map)
+        if isinstance(new_values, Node):
+            new_values = (new_values,)
+        if not isinstance(new_values, (tuple, list)) or len(new_values) != len(returning):
+            got = len(new_values) if isinstance(new_values, (tuple, list)) else 1
+            raise ValueError(
+                f"replace_pattern: the pattern returns {len(returning)} values and the "
+                f"replacement {got}; they must agree"
+            )
         added = [n for n in original.nodes if n not in before]
-        anchor.replace_all_uses_with(new_value)
-        changed[anchor] = new_value
+        for g, new_value in zip(returning, new_values, strict=True):
+            g.replace_all_uses_with(new_value)
+            changed[g] = new_value
         for p in reversed(p_inner):
             original.erase_node(nodes_map[p])
-        results.append(ReplacedPatterns(anchor=p_anchor, nodes_map=nodes_map, replacements=added))
+        results.append(ReplacedPatterns(anchor=p_anchors[0], nodes_map=nodes_map,
+                                        replacements=added))  # fmt: skip
     gm.recompile()
     return results
