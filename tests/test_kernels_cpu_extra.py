@@ -231,3 +231,22 @@ def test_depthwise_conv1d_and_second_order():
     assert calls
     for a, b in zip(ours, second(torch)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape, out", [((2, 3, 32, 32), 7), ((2, 3, 10, 13), (3, 5)),
+                                        ((3, 7, 9), 4), ((2, 4, 5, 6), (7, 9))])  # fmt: skip
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_pool2d_window_matrices_match_torch(shape, out, dtype, monkeypatch):
+    from descent.nn.functional import _pooling
+
+    calls = []
+    real = _pooling._window_matrix
+    monkeypatch.setattr(_pooling, "_window_matrix", lambda *a: calls.append(1) or real(*a))
+    x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
+    fn = lambda lib, x: lib.nn.functional.adaptive_avg_pool2d(x, out)  # noqa: E731
+    y, (g,), gy = _run(descent, fn, [x], None)
+    assert calls, "adaptive_avg_pool2d took a mean per output cell"
+    ty, (tg,), _ = _run(torch, fn, [x], gy)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ty, rtol=tol, atol=tol)
+    np.testing.assert_allclose(g, tg, rtol=tol, atol=tol)

@@ -291,6 +291,15 @@ def avg_pool1d(
     return _shape.squeeze(y, -2)
 
 
+def _window_matrix(n: int, out: int, dtype) -> np.ndarray:
+    """(out, n): row i averages PyTorch's adaptive window [floor(i n/out), ceil((i+1) n/out))."""
+    a = np.zeros((out, n), dtype=dtype)
+    for i in range(out):
+        lo, hi = (i * n) // out, -((-(i + 1) * n) // out)
+        a[i, lo:hi] = 1.0 / (hi - lo)
+    return a
+
+
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed (oh, ow): windows [floor(i H/oh), ceil((i+1) H/oh)) as
     PyTorch. One avg_pool2d when the sizes divide evenly, else a mean per output cell."""
@@ -304,6 +313,15 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
         y = avg_pool2d(x, (h // oh, w // ow))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool2d, x, (oh, ow))  # once (ops/half.py; float16: 1.1x)
+    elif type(x._data) is np.ndarray:
+        # The pooling is separable and linear: y = A_h x A_w^T with A (out, in) holding
+        # 1/len on each (possibly overlapping) window. Two matrix products, forward and
+        # backward, where a mean per output cell made oh*ow ops each way (7x7 cells of 32x32
+        # images: 88 ms against PyTorch's 9 ms, forward + backward).
+        dt = x._data.dtype
+        a_w = Tensor._wrap(np.ascontiguousarray(_window_matrix(w, ow, dt).T))  # (W, ow)
+        a_h = Tensor._wrap(_window_matrix(h, oh, dt))  # (oh, H)
+        y = a_h @ (x @ a_w)  # (N, C, H, ow) -> (N, C, oh, ow)
     else:
         rows = []
         for i in range(oh):
