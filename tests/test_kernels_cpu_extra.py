@@ -250,3 +250,36 @@ def test_adaptive_avg_pool2d_window_matrices_match_torch(shape, out, dtype, monk
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ty, rtol=tol, atol=tol)
     np.testing.assert_allclose(g, tg, rtol=tol, atol=tol)
+
+
+ALONG_CASES = {
+    "scatter_add dim0": (lambda lib, x, s, i: x.scatter_add(0, i, s), [(40, 8), (300, 8)],
+                         (300, 8), 40),
+    "scatter_add dim1 3-d": (lambda lib, x, s, i: x.scatter_add(1, i, s),
+                             [(3, 20, 4), (3, 50, 4)], (3, 50, 4), 20),
+    "gather dim1": (lambda lib, x, i: lib.gather(x, 1, i), [(30, 40)], (30, 90), 40),
+    "take_along_dim 3-d": (lambda lib, x, i: lib.take_along_dim(x, i, 2), [(3, 4, 50)],
+                           (3, 4, 70), 50),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(ALONG_CASES))
+def test_scatter_add_along_matches_torch_and_numpy_path(case):
+    fn, shapes, ishape, high = ALONG_CASES[case]
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    arrays.append(rng.integers(0, high, ishape))  # repeats: the sums must accumulate
+    with spy("scatter_add_along") as calls:
+        y, grads, gy = _run(descent, fn, arrays)
+    assert calls, "the along-axis scatter-add kernel was not used"
+    ty, tgrads, _ = _run(torch, fn, arrays, gy)
+    np.testing.assert_allclose(y, ty, rtol=1e-5, atol=1e-5)
+    for g, tg in zip(grads, tgrads):
+        if tg is not None:
+            np.testing.assert_allclose(g, tg, rtol=1e-5, atol=1e-5)
+    with kernels(False):  # np.add.at over the full index: the same order, the same bits
+        y0, grads0, _ = _run(descent, fn, arrays, gy)
+    np.testing.assert_array_equal(y, y0)
+    for g, g0 in zip(grads, grads0):
+        if g is not None:
+            np.testing.assert_array_equal(g, g0)

@@ -228,7 +228,8 @@ def along_axis_grad(xp, g, shape, index, axis):
     if g.dtype == HALF:  # accumulated in float32, rounded once (see index_grad)
         return in_float32(along_axis_grad, xp, g, shape, index, axis)
     out = xp.zeros(shape, dtype=g.dtype)
-    backend.scatter_add(out, along_axis_index(xp, index, axis), g)
+    if not backend.scatter_add_along_axis(out, index, g, axis):  # the numba loop, or add.at
+        backend.scatter_add(out, along_axis_index(xp, index, axis), g)
     return out
 
 

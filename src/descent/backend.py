@@ -224,6 +224,44 @@ def scatter_add(target, index, values) -> None:
 _ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def scatter_add_along_axis(target, index, values, axis: int) -> bool:
+    """target[..., index[..., i, ...], ...] += values along `axis` (torch.scatter_add) by the
+    numba loop (kernels._cpu_extra.scatter_add_along) when index and values have target's
+    shape except along `axis`: np.add.at over the full index tuple is 3x PyTorch's time, and
+    the loop adds in its order (the same bits). False: not that case, the kernels are off, or
+    an index is out of range; the caller then uses `scatter_add` with the full index.
+    """
+    if type(target) is not np.ndarray or type(values) is not np.ndarray:
+        return False
+    if type(index) is not np.ndarray or index.dtype.kind not in "iu" or not index.size:
+        return False
+    if target.dtype not in _ROW_DTYPES or values.dtype != target.dtype:
+        return False
+    if not target.flags.c_contiguous or values.shape != index.shape:
+        return False
+    if index.ndim != target.ndim or any(
+        a != b for k, (a, b) in enumerate(zip(index.shape, target.shape)) if k != axis
+    ):
+        return False
+    n = target.shape[axis]
+    if int(index.min()) < -n or int(index.max()) >= n:
+        return False
+    from .kernels import cpu as _kcpu
+
+    if not _kcpu.enabled():
+        return False
+    from .kernels import _cpu_extra
+
+    lead = int(np.prod(target.shape[:axis], dtype=np.int64))
+    m = index.shape[axis]
+    _cpu_extra.scatter_add_along(
+        target.reshape(lead, n, -1),  # (P, N, Q) view
+        np.ascontiguousarray(index, dtype=np.int64).reshape(lead, m, -1),  # (P, M, Q)
+        np.ascontiguousarray(values).reshape(lead, m, -1),
+    )
+    return True
+
+
 def _scatter_add_rows(target, index, values) -> bool:
     """target[index] += values by the numba row loop (kernels._cpu_extra) when `index` picks
     along ONE axis with a 1-D integer array (`idx`, or `(:, ..., :, idx)` with full slices

@@ -135,3 +135,18 @@ def depthwise_conv2d_backward(xpad, w, gy, sh, sw, dh, dw, gxpad, gw):  # pragma
                             gxpad[n, c, r, c0 + b * sw] += wv * g
                             s += g * xpad[n, c, r, c0 + b * sw]
                         gw[c, i, j] += s
+
+
+@njit(**_OPTS)
+def scatter_add_along(target, idx, values):  # pragma: no cover - compiled
+    """target (P, N, Q)[p, idx[p, m, q], q] += values (P, M, Q)[p, m, q] (torch.scatter_add
+    along axis 1, idx in [-N, N)), in np.add.at's order (C order over p, m, q)."""
+    p_, m_, q_ = idx.shape
+    n = target.shape[1]
+    for p in range(p_):
+        for m in range(m_):
+            for q in range(q_):
+                j = idx[p, m, q]
+                if j < 0:
+                    j += n
+                target[p, j, q] += values[p, m, q]

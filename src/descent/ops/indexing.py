@@ -491,7 +491,8 @@ class ScatterAdd(Function):
         xp = backend.get_array_module(x)
         # Into a copy of x (x may be saved elsewhere); repeated indices add up, as torch's.
         out = x.copy()
-        backend.scatter_add(out, along_axis_index(xp, self.idx, self.axis), src)
+        if not backend.scatter_add_along_axis(out, self.idx, src, self.axis):
+            backend.scatter_add(out, along_axis_index(xp, self.idx, self.axis), src)
         return out
 
     def backward(self, gy, ops):
