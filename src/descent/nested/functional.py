@@ -225,9 +225,11 @@ def rms_norm(x, normalized_shape, weight=None, eps=None) -> NestedTensor:
     return wrap_values(_d.nn.functional.rms_norm(x.values(), normalized_shape, weight, eps), x)
 
 
-def dropout(x, p: float, training: bool, generator=None) -> NestedTensor:
+def dropout(x, p: float, training: bool, generator=None, inplace: bool = False) -> NestedTensor:
     if not training or p == 0.0:
         return x
+    if inplace:  # PyTorch draws the mask with bernoulli_, which its jagged layout lacks
+        return x.bernoulli_(1 - p)
     return wrap_values(_d.nn.functional.dropout(x.values(), p, True, generator=generator), x)
 
 

@@ -12,8 +12,12 @@ The storage answers the metadata generic code reads (`shape` with the symbolic r
 storages of the same structure, Python numbers and dense arrays that broadcast over the
 non-ragged trailing dims (or (B, 1, ...) arrays, one row per sequence) runs on `values` and gives
 a storage. That is how `torch.exp(nt)`, `nt * 2`, `F.gelu(nt)`, `nt + bias` and their backward
-passes run through descent's ordinary op classes. Sums over the batch and ragged dims (the
-engine's unbroadcast of a dense operand's gradient) are answered too. Anything else raises,
+passes run through descent's ordinary op classes. With `out=` a storage (the in-place ops' array
+path: `nt.mul_(2)`, `nt.add_(other)`) a ufunc writes into that storage's values, and `st[...] = v`
+(fill_, zero_, relu_, copy_, ...) writes v (a storage of the same lengths, a number or a dense
+array broadcasting as above) into them, so `nt.values()` and its views see it, as in PyTorch.
+Sums over the batch and ragged dims (the engine's unbroadcast of a dense operand's gradient) are
+answered too. Anything else raises,
 naming what was asked and the fix.
 """
 
@@ -165,10 +169,17 @@ class JaggedStorage:
         return np.moveaxis(per_token, 0, r - 1)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
-            raise unsupported(self, f"an in-place {ufunc.__name__} (write into a new tensor)")
         if method != "__call__":
             raise unsupported(self, f"np.{ufunc.__name__}.{method}")
+        out = kwargs.pop("out", None)
+        if out is not None:  # an in-place op's array path: write into the out storage's values
+            dst = out[0] if isinstance(out, tuple) and len(out) == 1 else out
+            if not isinstance(dst, JaggedStorage):
+                raise unsupported(self, f"np.{ufunc.__name__} into a dense out=")
+            op = f"{_INPLACE_NAMES.get(ufunc.__name__, ufunc.__name__)}_.Tensor"  # PyTorch's
+            args = [dst._operand(x, op) if x is not dst else dst.values for x in inputs]
+            ufunc(*args, out=dst.values, **kwargs)
+            return dst
         args = [self._operand(x, ufunc.__name__) if x is not self else self.values
                 for x in inputs]  # fmt: skip
         for x in inputs:  # the structure comes from the storage operands
@@ -241,6 +252,27 @@ class JaggedStorage:
             out.append(self.values[tuple(idx)])
         return out
 
+    def __setitem__(self, key, value) -> None:
+        """`st[...] = value`: the whole tensor written in place (see the module docstring)."""
+        if key is not Ellipsis:
+            raise unsupported(self, f"assignment to [{key!r}]")
+        if isinstance(value, JaggedStorage):
+            self.check_lengths(value)
+            self.values[...] = value.values
+            return
+        self.values[...] = self._operand(value, "copy_")
+
+    def check_lengths(self, other: JaggedStorage) -> None:
+        """PyTorch's copy_ takes another structure whose sequences have these lengths (its
+        values in order); anything else raises its error."""
+        if other.ragged_idx != self.ragged_idx or other.values.shape != self.values.shape \
+                or not np.array_equal(other.seq_lengths(), self.seq_lengths()):  # fmt: skip
+            raise RuntimeError(
+                f"copy_(): expected compatible input and src shapes, but got: "
+                f"{_fmt(self.shape)} and {_fmt(other.shape)} (nested tensors whose sequences "
+                "have different lengths)"
+            )
+
     def reshape(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         if tuple(shape) == self.shape:
@@ -307,6 +339,10 @@ class JaggedStorage:
 
     def __repr__(self) -> str:
         return f"JaggedStorage(shape={_fmt(self.shape)}, offsets={self.offsets.tolist()})"
+
+
+# NumPy's ufunc names -> PyTorch's (its error names the in-place overload: `mul_.Tensor`)
+_INPLACE_NAMES = {"multiply": "mul", "subtract": "sub", "true_divide": "div"}
 
 
 def _fmt(shape) -> str:

@@ -21,7 +21,7 @@ from .. import autograd
 from ..autograd import Function
 from ..tensor import Size, Tensor, _new_size
 from ..tensor_gap_methods_tensor import jagged
-from .storage import JaggedStorage, NestedInt, unsupported
+from .storage import JaggedStorage, NestedInt, NestedUnsupportedError, _fmt, unsupported
 
 # offsets Tensor -> its nested int, so nested tensors built on one offsets tensor share `j`
 # (PyTorch's registry); kept in the offsets tensor's own __dict__, so it dies with it.
@@ -265,6 +265,123 @@ class NestedTensor(Tensor):
 
     def flatten(self, *args, **kwargs):
         raise unsupported(self._data, "flatten")
+
+    # -- in place --------------------------------------------------------------------------
+    # The elementwise in-place ops (`mul_`, `add_`, `relu_`, `exp_`, `clamp_`, `fill_`, `zero_`,
+    # `x += y`, ...) are the dense ones: they write into the storage (storage.py's out= and
+    # `st[...] = v`) or, when recorded, rebind the tensor, as for any tensor. These differ.
+    def copy_(self, src, non_blocking: bool = False) -> NestedTensor:
+        """Copy another jagged nested tensor's values in, as PyTorch: its sequences must have
+        these lengths (its offsets may be another tensor); a dense source is refused."""
+        from ..ops.elementwise import cast, clone  # noqa: PLC0415
+        from ..ops.inplace import _check_leaf_inplace, _rebind, _records  # noqa: PLC0415
+        from ..ops.inplace import copy_ as dense_copy_  # noqa: PLC0415
+
+        if not isinstance(src, NestedTensor):
+            raise ValueError(
+                "NestedTensor copy_default(self: jt_all, src: jt_all, non_blocking: any?): "
+                "expected src to be a jagged layout NestedTensor (descent, as PyTorch, copies "
+                "only another nested tensor in; for a dense one: nt.values().copy_(...))"
+            )
+        _check_leaf_inplace(self, "copy_")
+        st, other = self._data, src._data
+        if _records(self, src):  # src's values in this structure (the lengths checked first)
+            st.check_lengths(other)
+            new = wrap_values(clone(cast(src.values(), self.dtype)), self)
+            return _rebind(self, new)
+        return dense_copy_(self, src) if st.same_structure(other) else _copy_values(self, src)
+
+    def fill_(self, value) -> NestedTensor:
+        if isinstance(value, Tensor):
+            raise _refused(self, "fill_", "Tensor")
+        from ..ops.inplace import fill_ as dense_fill_  # noqa: PLC0415
+
+        return dense_fill_(self, value)
+
+    def xlogy_(self, other) -> NestedTensor:
+        if not isinstance(other, Tensor):
+            raise _refused(self, "xlogy_", "Scalar_Other")
+        from ..special_torch import xlogy_  # noqa: PLC0415
+
+        return xlogy_(self, other)
+
+    def masked_fill_(self, mask, value) -> NestedTensor:
+        raise _refused(self, "masked_fill_", "Tensor" if isinstance(value, Tensor) else "Scalar")
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> NestedTensor:
+        raise _refused(self, "bernoulli_", "Tensor" if isinstance(p, Tensor) else "float")
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None) -> NestedTensor:
+        raise _refused(self, "scatter_", "src" if isinstance(src, Tensor) else "value")
+
+    def detach_(self) -> NestedTensor:
+        raise RuntimeError(
+            "Can't detach views in-place. Use detach() instead (a jagged nested tensor is a "
+            "view of its values, as in PyTorch)"
+        )
+
+
+def _refused(t: NestedTensor, op: str, overload: str = "default") -> NestedUnsupportedError:
+    """PyTorch's NotImplementedError for an in-place op its jagged layout lacks (its message
+    first: `aten.abs_.default`), with the fix."""
+    if op in _STRUCTURAL:
+        fix = "use the out-of-place op, or work on nt.unbind()"
+    else:
+        fix = f"apply it to the packed values, which the nested tensor views: nt.values().{op}(...)"
+    return NestedUnsupportedError(
+        f"aten.{op}.{overload}: not supported for a jagged nested tensor (shape "
+        f"{_fmt(t._data.shape)}), as in PyTorch 2.13; {fix}"
+    )
+
+
+# (in-place ops that change the shape or the memory: nt.values() is no way around them)
+_STRUCTURAL = frozenset({"squeeze_", "unsqueeze_", "t_", "transpose_", "resize_", "resize_as_",
+                         "set_"})  # fmt: skip
+
+
+def _copy_values(t: NestedTensor, src: NestedTensor) -> NestedTensor:
+    """copy_ from another structure of the same lengths, unrecorded: its values written in."""
+    from ..ops.inplace import _written  # noqa: PLC0415
+
+    t._data[...] = src._data  # (checks the lengths)
+    _written(t)
+    return t
+
+
+def _refusing(op: str, overload: str = "default", by_arg: bool = False):
+    """A method raising `_refused` (by_arg: the overload is .Tensor for a tensor argument,
+    .Scalar otherwise, as PyTorch names them)."""
+
+    def method(self, *args, **kwargs):
+        ov = overload
+        if by_arg:
+            ov = "Tensor" if args and isinstance(args[0], Tensor) else "Scalar"
+        raise _refused(self, op, ov)
+
+    method.__name__ = op
+    method.__doc__ = f"Refused for a jagged nested tensor, as PyTorch's aten.{op}."
+    return method
+
+
+# PyTorch 2.13's jagged layout has no kernel for these in-place ops (its NotImplementedError);
+# descent's dense ones would run on the storage, so they are refused here to match.
+for _name, _op, _ov, _by_arg in (
+    [(n, "abs_", "default", False) for n in ("abs_", "absolute_")]
+    + [(n, n, "default", False) for n in ("addcmul_", "addcdiv_", "cauchy_", "exponential_",
+                                          "geometric_", "log_normal_", "normal_", "uniform_",
+                                          "random_", "heaviside_", "gcd_", "lcm_", "index_add_",
+                                          "squeeze_", "unsqueeze_", "t_", "tril_", "triu_",
+                                          "resize_", "resize_as_", "set_")]  # fmt: skip
+    + [(n, "transpose_", "default", False) for n in ("transpose_", "swapaxes_", "swapdims_")]
+    + [(n, "floor_divide_", "Tensor", False) for n in ("floor_divide_",)]
+    + [(n, "copysign_", None, True) for n in ("copysign_",)]
+    + [(n, c, None, True) for c, names in (
+        ("eq_", ("eq_",)), ("ne_", ("ne_", "not_equal_")), ("lt_", ("lt_", "less_")),
+        ("le_", ("le_", "less_equal_")), ("gt_", ("gt_", "greater_")),
+        ("ge_", ("ge_", "greater_equal_"))) for n in names]  # fmt: skip
+):
+    setattr(NestedTensor, _name, _refusing(_op, _ov, _by_arg))
+del _name, _op, _ov, _by_arg
 
 
 autograd.register_storage_class(JaggedStorage, NestedTensor)

@@ -51,10 +51,10 @@ def dropout(
     x = as_tensor(input)
     if not training or p == 0.0:
         return x
-    if x._nested_layout and not inplace:  # a jagged nested tensor: a mask over its values
+    if x._nested_layout:  # a jagged nested tensor: a mask over its values (in place: refused)
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
 
-        return _nf.dropout(x, p, training, generator)
+        return _nf.dropout(x, p, training, generator, inplace=inplace)
     if p == 1.0:  # all dropped: the 1/(1-p) scale would divide by zero
         mask = 0.0
     else:
