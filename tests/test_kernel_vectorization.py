@@ -245,15 +245,31 @@ def test_rms_norm_kernels_on_strided_views_keep_the_bits(n):
             assert _bits_equal(got, want)
 
 
-def test_rms_norm_kernel_refuses_rows_with_a_stride():
-    """The guard is never taken through kernels.cpu (it checks the layout and falls back to
-    NumPy), but a direct call with strided rows raises instead of reading the wrong values."""
+def test_rms_norm_kernels_take_views_whose_unit_axes_have_any_stride():
+    """Rows of one value (D = 1) and other size-1 axes may have any stride (NumPy's empty_like
+    picks them freely): the generic copy of the loop runs, with the NumPy path's bits."""
+    import descent
     from descent.kernels import cpu
+    from descent.nn import functional as F
 
-    x = np.ones((1, 1, 2, 8), _F32)[..., ::2]
-    with pytest.raises(ValueError, match="contiguous"):
-        _cpu_jit.rms_norm_fwd32(x, np.empty_like(x), np.empty((1, 1, 2, 1), _F32), _F32(0))
-    assert cpu.rms_norm_forward(x[0, 0], 1e-6) is None
+    rng = np.random.default_rng(3)
+    for shape, perm in [((2, 3, 4, 1), (2, 1, 0)), ((2, 1, 4, 1), (1, 2, 0)),
+                        ((2, 2, 2, 2), (2, 1, 0)), ((3, 1, 1, 5), (0, 2, 1))]:  # fmt: skip
+        x = rng.standard_normal(shape).astype(_F32).transpose(*perm, 3)
+        assert cpu.rms_norm_forward(x, 1e-6) is not None  # the kernel takes this layout
+        gy = rng.standard_normal(x.shape).astype(_F32)
+        results = []
+        for enabled in (True, False):
+            prev = cpu.set_enabled(enabled)
+            try:
+                t = descent.tensor(x, requires_grad=True)
+                y = F.rms_norm(t, (x.shape[-1],))
+                y.backward(descent.tensor(gy))
+                results.append((y._data, t.grad._data))
+            finally:
+                cpu.set_enabled(prev)
+        (y1, g1), (y0, g0) = results
+        assert _bits_equal(y1, y0) and _bits_equal(g1, g0), (shape, perm)
 
 
 # -- rotary embedding: one loop copy per row stride --------------------------------------------

@@ -148,25 +148,25 @@ def _pairwise_sum32(buf, n):
 
 # The 4-D views are typed 'A' (any strides) whenever the rows are not visited in C order (a head
 # split's x, or its gradient when it arrives in another layout), and LLVM then reads and writes
-# them with AVX-512 gathers and scatters. `kernels.cpu` passes rows whose values are contiguous
-# (`_rows_inner`); `_inner_contiguous`'s never-taken raise tells LLVM so (the stride is a known
-# constant after it), and the loops use plain vector loads: the same bits, rms_norm_bwd32 on a
-# (12, 4, 64, 32) head split with its gradient in (B, H, T, D) order 117 -> 55 us (one core).
-
-
-@njit(inline="always", cache=True, nogil=True, error_model="numpy")
-def _inner_contiguous(a):
-    """Raise unless a's last axis has unit stride (float32: 4 bytes, a constant; comparing
-    with `a.itemsize`, a field of the array, tells LLVM nothing)."""
-    if a.strides[3] != 4:
-        raise ValueError("descent kernel: the rows' float32 values must be contiguous")
+# them with AVX-512 gathers and scatters. So each kernel holds its loop twice: once behind a
+# test that the rows' values are contiguous (strides[3] == 4, a constant there for LLVM, which
+# then loads vectors), once for anything else (a row of one value may have any stride). The
+# same bits; rms_norm_bwd32 on a (12, 4, 64, 32) head split with its gradient in (B, H, T, D)
+# order 117 -> 57 us, rms_norm_fwd32 on rows of a wider array 114 -> 44 us (one core). Comparing
+# with `a.itemsize` instead of 4 gains nothing: a field of the array, not a constant.
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def rms_norm_fwd32(x, y, rstd, eps):
     """y = x * rstd, rstd = 1 / sqrt(mean(x * x) + eps) per row; x, y (A, B, C, n), n <= 128."""
-    _inner_contiguous(x)
-    _inner_contiguous(y)
+    if x.strides[3] == 4 and y.strides[3] == 4:
+        _rms_norm_fwd_rows(x, y, rstd, eps)
+    else:
+        _rms_norm_fwd_rows(x, y, rstd, eps)
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _rms_norm_fwd_rows(x, y, rstd, eps):
     d0, d1, d2, n = x.shape
     buf = np.empty(n, np.float32)
     nd = np.float64(n)
@@ -186,9 +186,14 @@ def rms_norm_fwd32(x, y, rstd, eps):
 @njit(cache=True, nogil=True, error_model="numpy")
 def rms_norm_bwd32(x, rstd, gy, gx):
     """gx = (gy - xhat * mean(gy * xhat)) * rstd, xhat = x * rstd, per row."""
-    _inner_contiguous(x)
-    _inner_contiguous(gy)
-    _inner_contiguous(gx)
+    if x.strides[3] == 4 and gy.strides[3] == 4 and gx.strides[3] == 4:
+        _rms_norm_bwd_rows(x, rstd, gy, gx)
+    else:
+        _rms_norm_bwd_rows(x, rstd, gy, gx)
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _rms_norm_bwd_rows(x, rstd, gy, gx):
     d0, d1, d2, n = x.shape
     buf = np.empty(n, np.float32)
     nd = np.float64(n)
