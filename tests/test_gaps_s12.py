@@ -354,3 +354,20 @@ def test_multi_output_filters_and_errors():
     assert seen == [(["relu", "sigmoid"], ["relu", "sigmoid"])]
     with pytest.raises(ValueError, match="returns 2 values and the replacement 1"):
         ds.fx.replace_pattern(ds.fx.symbolic_trace(model), pattern, lambda x: ds.exp(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1 (continued): the link from a tensor to its storage object is not copied
+
+
+def test_copies_of_a_tensor_do_not_carry_its_storage():
+    import copy
+    import pickle
+
+    x = ds.arange(4.0)
+    s = x.untyped_storage()
+    for y in (copy.deepcopy(x), pickle.loads(pickle.dumps(x))):
+        assert y.tolist() == x.tolist()
+        assert y.untyped_storage() is not s and y.untyped_storage().data_ptr() != s.data_ptr()
+        y.untyped_storage().resize_(32)
+        assert x.untyped_storage().nbytes() == 16 and y.untyped_storage().nbytes() == 32

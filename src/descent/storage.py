@@ -46,11 +46,33 @@ _CACHE: dict[int, weakref.ref] = {}  # id(root array) -> the UntypedStorage over
 
 def tensor_storage(x) -> UntypedStorage:
     """x.untyped_storage(): the storage of x's memory; x follows it through resize_."""
-    s = x.__dict__.get("_untyped_storage")
+    link = x.__dict__.get("_untyped_storage")
+    s = link.storage if link is not None else None
     if s is None or s._root is None or not _views_root(x._data, s._root):
         s = storage_of(x._data)
     s._follow(x)
     return s
+
+
+class _Link:
+    """A tensor's link to its storage object (in its __dict__): it keeps the object alive with
+    the tensor, and is neither copied nor pickled (copy.deepcopy / pickle of a tensor give a
+    tensor with memory of its own, which finds its own storage)."""
+
+    __slots__ = ("storage",)
+
+    def __init__(self, storage) -> None:
+        self.storage = storage
+
+    def __deepcopy__(self, memo):
+        return None
+
+    def __reduce__(self):
+        return (_no_link, ())
+
+
+def _no_link():
+    return None
 
 
 def _views_root(a, root) -> bool:
@@ -234,7 +256,7 @@ class UntypedStorage:
                 for k in [k for k, (r, _) in self._tensors.items() if r() is None]:
                     del self._tensors[k]
             self._tensors[id(t)] = (weakref.ref(t), None)
-        t.__dict__["_untyped_storage"] = self  # the tensor keeps its storage object alive
+        t.__dict__["_untyped_storage"] = _Link(self)  # the tensor keeps its storage alive
 
     def _followers(self, old_root, old_ptr):
         """(tensor, layout) for the tensors over the old memory: the followers and the views
