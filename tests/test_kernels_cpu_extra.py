@@ -283,3 +283,63 @@ def test_scatter_add_along_matches_torch_and_numpy_path(case):
     for g, g0 in zip(grads, grads0):
         if g is not None:
             np.testing.assert_array_equal(g, g0)
+
+
+def _lstm_pair(layers, bi, bf, bias, dtype=np.float32):
+    dm = descent.nn.LSTM(5, 7, num_layers=layers, bidirectional=bi, batch_first=bf, bias=bias)
+    tm = torch.nn.LSTM(5, 7, num_layers=layers, bidirectional=bi, batch_first=bf, bias=bias)
+    if dtype == np.float64:
+        dm, tm = dm.double(), tm.double()
+    with torch.no_grad():
+        for (n, p), (n2, q) in zip(tm.named_parameters(), dm.named_parameters(), strict=True):
+            assert n == n2
+            p.copy_(torch.tensor(q.numpy()))
+    return dm, tm
+
+
+@pytest.mark.parametrize("layers, bi, bf, bias, hx", [(1, False, True, True, False),
+                                                      (2, False, True, True, True),
+                                                      (2, True, False, False, True),
+                                                      (1, True, True, True, False)])  # fmt: skip
+def test_lstm_layer_op_matches_torch(layers, bi, bf, bias, hx, monkeypatch):
+    from descent.ops import rnn
+
+    calls = []
+    real = rnn.LSTMLayer.forward
+    monkeypatch.setattr(rnn.LSTMLayer, "forward", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(10)
+    dm, tm = _lstm_pair(layers, bi, bf, bias)
+    d = 2 if bi else 1
+    x = rng.standard_normal((3, 6, 5) if bf else (6, 3, 5)).astype(np.float32)
+    states = [rng.standard_normal((d * layers, 3, 7)).astype(np.float32) for _ in range(2)]
+    gy = rng.standard_normal((3, 6, 7 * d) if bf else (6, 3, 7 * d)).astype(np.float32)
+
+    def run(lib, m):
+        xt = lib.tensor(x, requires_grad=True)
+        st = tuple(lib.tensor(a, requires_grad=True) for a in states) if hx else None
+        out, (h, c) = m(xt) if st is None else m(xt, st)
+        (out * lib.tensor(gy)).sum().add(h.sum() * 0.5 + (c * c).sum() * 0.3).backward()
+        res = [out.detach().numpy(), h.detach().numpy(), c.detach().numpy(), xt.grad.numpy()]
+        res += [p.grad.numpy() for p in m.parameters()]
+        return res + ([a.grad.numpy() for a in st] if st else [])
+
+    ours = run(descent, dm)
+    assert calls, "the LSTM ran per-step ops"
+    for a, b in zip(ours, run(torch, tm), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_lstm_layer_op_second_order_matches_torch():
+    rng = np.random.default_rng(11)
+    dm, tm = _lstm_pair(1, False, False, True, np.float64)
+    x = rng.standard_normal((4, 2, 5))
+
+    def second(lib, m):
+        xt = lib.tensor(x, requires_grad=True)
+        out = m(xt)[0]
+        (g,) = lib.autograd.grad((out**2).sum(), xt, create_graph=True)
+        (g * g).sum().backward()
+        return [xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+
+    for a, b in zip(second(descent, dm), second(torch, tm), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)

@@ -29,6 +29,7 @@ import warnings
 
 from .. import creation
 from ..hooks import composite
+from ..ops.rnn import LSTMLayer, fused_lstm_ok
 from ..ops.shape import chunk, concatenate, stack
 from ..tensor import Tensor
 from . import functional as F
@@ -267,6 +268,15 @@ class RNNBase(Module):
             h0 = self._hidden(hx, n, batched, x, h_out, "hx")
             c0 = None
         directions = 2 if self.bidirectional else 1
+        if is_lstm and self.proj_size == 0 and fused_lstm_ok(x) and (
+            self.dropout == 0 or not self.training or self.num_layers == 1
+        ):
+            output, h_n, c_n = self._lstm_layers(x, h0, c0, directions)
+            if not batched:
+                return output[:, 0], (h_n[:, 0], c_n[:, 0])
+            if self.batch_first:
+                output = output.transpose(0, 1)
+            return output, (h_n, c_n)
         h_n, c_n = [], []
         # The sequence is handled as a list of per-step tensors (N, features): slicing one big
         # (L, N, F) tensor at every step would give each slice's gradient the full (L, N, F)
@@ -309,6 +319,31 @@ class RNNBase(Module):
         elif self.batch_first:
             output = output.transpose(0, 1)
         return (output, (h_n, c_n)) if is_lstm else (output, h_n)
+
+    def _lstm_layers(self, x: Tensor, h0: Tensor, c0: Tensor, directions: int):
+        """The LSTM as one LSTMLayer op per layer and direction (ops/rnn.py: the recurrence
+        on arrays, BPTT by hand); the same values as the per-step ops, to float rounding.
+        Returns output (L, N, D*H), h_n and c_n (D*num_layers, N, H)."""
+        hid = self.hidden_size
+        layer_input = x  # (L, N, features)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(directions):
+                idx = layer * directions + direction
+                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, direction)
+                ins = [layer_input, h0[idx], c0[idx], w_ih, w_hh]
+                if b_ih is not None:
+                    ins += [b_ih, b_hh]
+                hc = LSTMLayer.apply(*ins, reverse=direction == 1, has_b=b_ih is not None)
+                last = 0 if direction == 1 else -1  # the state after the last step processed
+                outs.append(hc[:, :, :hid])  # (L, N, H)
+                h_n.append(hc[last, :, :hid])
+                c_n.append(hc[last, :, hid:])
+            layer_input = outs[0] if directions == 1 else concatenate(outs, axis=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        return layer_input, stack(h_n, axis=0), stack(c_n, axis=0)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
