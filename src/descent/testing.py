@@ -13,13 +13,14 @@ mismatched elements, the greatest absolute and relative differences and where).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import math as _math
+from collections.abc import Mapping as _Mapping
+from collections.abc import Sequence as _Sequence
 
-import numpy as np
+import numpy as _np
 
-from . import backend
-from .tensor import Tensor
+from . import backend as _backend
+from .tensor import Tensor as _Tensor
 
 __all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
@@ -35,7 +36,7 @@ _TOLERANCES = {  # dtype name -> (rtol, atol), torch.testing's defaults
 
 
 def _tolerance(*dtypes) -> tuple[float, float]:
-    tols = [_TOLERANCES.get(np.dtype(d).name, (0.0, 0.0)) for d in dtypes]
+    tols = [_TOLERANCES.get(_np.dtype(d).name, (0.0, 0.0)) for d in dtypes]
     return max(t[0] for t in tols), max(t[1] for t in tols)
 
 
@@ -69,7 +70,7 @@ def _mismatch_msg(identifier, extra, abs_diff, abs_idx, atol, rel_diff, rel_idx,
 
 def _scalar_msg(actual, expected, rtol, atol) -> str:
     abs_diff = abs(actual - expected)
-    rel_diff = math.inf if expected == 0 else abs_diff / abs(expected)
+    rel_diff = _math.inf if expected == 0 else abs_diff / abs(expected)
     return _mismatch_msg(
         "Scalars",
         f"Expected {expected} but got {actual}.",
@@ -82,45 +83,45 @@ def _scalar_msg(actual, expected, rtol, atol) -> str:
     )
 
 
-def _close(a: np.ndarray, e: np.ndarray, rtol, atol, equal_nan) -> np.ndarray:
-    a, e = (x.astype(np.float32) if x.dtype.kind == "V" else x for x in (a, e))  # bfloat16
+def _close(a: _np.ndarray, e: _np.ndarray, rtol, atol, equal_nan) -> _np.ndarray:
+    a, e = (x.astype(_np.float32) if x.dtype.kind == "V" else x for x in (a, e))  # bfloat16
     if a.dtype.kind in "fc" or e.dtype.kind in "fc":
-        return np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
+        return _np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=equal_nan)
     if rtol == 0 and atol == 0:
         return a == e
-    return np.abs(a.astype(np.float64) - e.astype(np.float64)) <= atol + rtol * np.abs(
-        e.astype(np.float64)
+    return _np.abs(a.astype(_np.float64) - e.astype(_np.float64)) <= atol + rtol * _np.abs(
+        e.astype(_np.float64)
     )
 
 
-def _tensor_msg(a: np.ndarray, e: np.ndarray, matches: np.ndarray, rtol, atol) -> str:
+def _tensor_msg(a: _np.ndarray, e: _np.ndarray, matches: _np.ndarray, rtol, atol) -> str:
     total = matches.size
     bad = total - int(matches.sum())
     extra = f"Mismatched elements: {bad} / {total} ({bad / total:.1%})"
     af, ef, mf = a.reshape(-1), e.reshape(-1), matches.reshape(-1)
     integer = a.dtype.kind not in "fcV"
     if integer:
-        af, ef = af.astype(np.int64), ef.astype(np.int64)
-    with np.errstate(all="ignore"):
-        abs_diff = np.abs(af - ef)
+        af, ef = af.astype(_np.int64), ef.astype(_np.int64)
+    with _np.errstate(all="ignore"):
+        abs_diff = _np.abs(af - ef)
         abs_diff[mf] = 0
         if integer:  # torch divides integer tensors in the default float dtype
-            rel_diff = abs_diff.astype(np.float32) / np.abs(ef).astype(np.float32)
+            rel_diff = abs_diff.astype(_np.float32) / _np.abs(ef).astype(_np.float32)
         else:
-            rel_diff = abs_diff / np.abs(ef)
+            rel_diff = abs_diff / _np.abs(ef)
         rel_diff[mf] = 0
 
     def top(d):  # torch.max: the first maximum, nan counting as the largest
-        nan = np.isnan(d) if d.dtype.kind in "fV" else np.zeros(d.shape, bool)
-        i = int(np.argmax(nan)) if nan.any() else int(np.argmax(d))
-        return d[i].item(), tuple(int(v) for v in np.unravel_index(i, a.shape)) if a.ndim else ()
+        nan = _np.isnan(d) if d.dtype.kind in "fV" else _np.zeros(d.shape, bool)
+        i = int(_np.argmax(nan)) if nan.any() else int(_np.argmax(d))
+        return d[i].item(), tuple(int(v) for v in _np.unravel_index(i, a.shape)) if a.ndim else ()
 
     (ad, ai), (rd, ri) = top(abs_diff), top(rel_diff)
     return _mismatch_msg("Tensor-likes", extra, ad, ai, atol, rd, ri, rtol)
 
 
-def _as_array(x) -> np.ndarray:
-    return backend.as_numpy(x._data) if isinstance(x, Tensor) else np.asarray(x)
+def _as_array(x) -> _np.ndarray:
+    return _backend.as_numpy(x._data) if isinstance(x, _Tensor) else _np.asarray(x)
 
 
 def _compare_tensors(
@@ -128,24 +129,24 @@ def _compare_tensors(
 ) -> None:
     a, e = _as_array(actual), _as_array(expected)
     if a.shape != e.shape:
-        sa = actual.shape if isinstance(actual, Tensor) else a.shape
-        se = expected.shape if isinstance(expected, Tensor) else e.shape
+        sa = actual.shape if isinstance(actual, _Tensor) else a.shape
+        se = expected.shape if isinstance(expected, _Tensor) else e.shape
         raise _attr_mismatch("shape", sa, se)
-    if check_device and isinstance(actual, Tensor) and actual.device != expected.device:
+    if check_device and isinstance(actual, _Tensor) and actual.device != expected.device:
         raise _attr_mismatch("device", actual.device, expected.device)
     if check_dtype and a.dtype != e.dtype:
-        da = actual.dtype if isinstance(actual, Tensor) else a.dtype
-        de = expected.dtype if isinstance(expected, Tensor) else e.dtype
+        da = actual.dtype if isinstance(actual, _Tensor) else a.dtype
+        de = expected.dtype if isinstance(expected, _Tensor) else e.dtype
         raise _attr_mismatch("dtype", da, de)
     if check_stride and a.strides != e.strides:
         raise _attr_mismatch("stride()", actual.stride(), expected.stride())
     if rtol is None:
         rtol, atol = _tolerance(a.dtype, e.dtype)
     if a.dtype != e.dtype:
-        common = np.promote_types(a.dtype, e.dtype)
+        common = _np.promote_types(a.dtype, e.dtype)
         a, e = a.astype(common), e.astype(common)
     if a.dtype.kind == "b":
-        a, e = a.astype(np.int64), e.astype(np.int64)
+        a, e = a.astype(_np.int64), e.astype(_np.int64)
     matches = _close(a, e, rtol, atol, equal_nan)
     if matches.all():
         return
@@ -161,9 +162,9 @@ def _compare_numbers(actual, expected, rtol, atol, equal_nan, check_dtype) -> No
         )
     if rtol is None:
         rtol, atol = _tolerance(
-            *(np.float64 if isinstance(v, float) else np.int64 for v in (actual, expected))
+            *(_np.float64 if isinstance(v, float) else _np.int64 for v in (actual, expected))
         )
-    if equal_nan and isinstance(actual, float) and math.isnan(actual) and math.isnan(expected):
+    if equal_nan and isinstance(actual, float) and _math.isnan(actual) and _math.isnan(expected):
         return
     if actual == expected or abs(actual - expected) <= atol + rtol * abs(expected):
         return
@@ -171,7 +172,7 @@ def _compare_numbers(actual, expected, rtol, atol, equal_nan, check_dtype) -> No
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (bool, int, float, np.number)) and not isinstance(x, np.ndarray)
+    return isinstance(x, (bool, int, float, _np.number)) and not isinstance(x, _np.ndarray)
 
 
 def _compare(actual, expected, path: list, opts: dict) -> None:
@@ -184,10 +185,10 @@ def _compare(actual, expected, path: list, opts: dict) -> None:
 
 
 def _compare_items(actual, expected, path: list, opts: dict) -> None:
-    tensorish = (Tensor, np.ndarray)
+    tensorish = (_Tensor, _np.ndarray)
     if isinstance(actual, tensorish) or isinstance(expected, tensorish):
         if type(actual) is not type(expected) and not (
-            isinstance(actual, Tensor) and isinstance(expected, Tensor)
+            isinstance(actual, _Tensor) and isinstance(expected, _Tensor)
         ):
             raise _Fail(
                 TypeError,
@@ -210,7 +211,7 @@ def _compare_items(actual, expected, path: list, opts: dict) -> None:
             actual, expected, opts["rtol"], opts["atol"], opts["equal_nan"], opts["check_dtype"]
         )
         return
-    if isinstance(actual, Mapping) and isinstance(expected, Mapping):
+    if isinstance(actual, _Mapping) and isinstance(expected, _Mapping):
         ka, ke = set(actual), set(expected)
         if ka != ke:
             msg = "The keys of the mappings do not match:\n"
@@ -225,8 +226,8 @@ def _compare_items(actual, expected, path: list, opts: dict) -> None:
         return
     strs = (str, bytes)
     if (
-        isinstance(actual, Sequence)
-        and isinstance(expected, Sequence)
+        isinstance(actual, _Sequence)
+        and isinstance(expected, _Sequence)
         and not isinstance(actual, strs)
         and not isinstance(expected, strs)
     ):
@@ -277,7 +278,7 @@ def assert_close(
             f"Both 'rtol' and 'atol' must be either specified or omitted, but got no {missing}."
         )
     if not allow_subclasses and type(actual) is not type(expected) and (
-        isinstance(actual, Tensor) or isinstance(expected, Tensor)
+        isinstance(actual, _Tensor) or isinstance(expected, _Tensor)
     ):  # a Parameter against a plain Tensor: PyTorch's TypeError
         raise TypeError(
             f"No comparison pair was able to handle inputs of type {type(actual)} and "
@@ -315,10 +316,10 @@ def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan=True, msg=
         FutureWarning,
         stacklevel=2,
     )
-    if not isinstance(actual, Tensor):
-        actual = Tensor(np.asarray(actual))
-    if not isinstance(expected, Tensor):
-        expected = Tensor(np.asarray(expected, dtype=actual._data.dtype))
+    if not isinstance(actual, _Tensor):
+        actual = _Tensor(_np.asarray(actual))
+    if not isinstance(expected, _Tensor):
+        expected = _Tensor(_np.asarray(expected, dtype=actual._data.dtype))
     assert_close(
         actual,
         expected,
@@ -348,8 +349,8 @@ def make_tensor(
 
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    dt = np.dtype(dtype)
-    rng = np.random.default_rng(_rng(None, "cpu").integers(2**63))  # descent's seed decides
+    dt = _np.dtype(dtype)
+    rng = _np.random.default_rng(_rng(None, "cpu").integers(2**63))  # descent's seed decides
     if dt.kind == "b":
         arr = rng.integers(0, 2, size=shape).astype(bool) | bool(exclude_zero)
     else:
@@ -361,17 +362,18 @@ def make_tensor(
         if low is not None and high is not None and low > high:
             raise ValueError(f"make_tensor: low={low} is greater than high={high}")
         if dt.kind in "iu":
-            arr = rng.integers(int(math.ceil(lo)), int(math.floor(hi)), size=shape, endpoint=False)
+            arr = rng.integers(int(_math.ceil(lo)), int(_math.floor(hi)), size=shape,
+                               endpoint=False)  # fmt: skip
         else:
             arr = rng.uniform(lo, hi, size=shape)
         arr = arr.astype(dt)
         if exclude_zero:
-            eps = 1 if dt.kind in "iu" else float(np.finfo(dt).tiny)
+            eps = 1 if dt.kind in "iu" else float(_np.finfo(dt).tiny)
             arr[arr == 0] = eps if dt.kind in "iu" else (hi - lo) / 2 + lo or eps
     out = tensor(arr, dtype=dt, device=device)
     if noncontiguous and out.numel() > 1:
-        doubled = np.repeat(backend.as_numpy(out._data), 2, axis=-1)
-        out = Tensor._wrap(backend.to_device(doubled, out.device)[..., ::2])
+        doubled = _np.repeat(_backend.as_numpy(out._data), 2, axis=-1)
+        out = _Tensor._wrap(_backend.to_device(doubled, out.device)[..., ::2])
     if requires_grad:
         out.requires_grad_(True)
     return out

@@ -10,7 +10,7 @@ there.
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend as _backend
 from ..torch_misc import OutOfMemoryError  # torch.cuda.OutOfMemoryError is torch's
 from . import amp
 
@@ -38,18 +38,18 @@ class CudaUnavailableError(RuntimeError, AssertionError):
 
 def is_available() -> bool:
     """True when CuPy imports and sees at least one CUDA device."""
-    return backend.cuda_available()
+    return _backend.cuda_available()
 
 
 def device_count() -> int:
     """Number of CUDA devices CuPy sees (0 without CuPy or a GPU)."""
-    return backend.cuda_device_count()
+    return _backend.cuda_device_count()
 
 
 def synchronize(device=None) -> None:
     """Wait for all queued GPU work to finish (a no-op without a GPU); use it around timings."""
     del device  # one stream per process: synchronising it covers every device descent uses
-    backend.cuda_synchronize()
+    _backend.cuda_synchronize()
 
 
 def manual_seed(seed: int) -> None:
@@ -73,13 +73,13 @@ def empty_cache() -> None:
 
     Like PyTorch's, it frees only blocks no tensor uses; live tensors keep their memory.
     """
-    backend.cuda_empty_cache()
+    _backend.cuda_empty_cache()
 
 
 def memory_allocated(device=None) -> int:
     """Bytes held by live GPU tensors (CuPy's memory pool); 0 without a GPU, as in PyTorch."""
     del device
-    return backend.cuda_memory_allocated()
+    return _backend.cuda_memory_allocated()
 
 
 def _index(device) -> int:
@@ -95,7 +95,7 @@ def _index(device) -> int:
 
 
 def _require(what: str) -> None:
-    if not backend.cuda_available():
+    if not _backend.cuda_available():
         raise CudaUnavailableError(
             f"descent.cuda.{what}: no CUDA GPU is usable here (CuPy is not installed or sees no "
             "device). Guard the call with descent.cuda.is_available()"
@@ -112,7 +112,7 @@ def get_device_name(device=None) -> str:
         CudaUnavailableError: there is no usable GPU (a RuntimeError and an AssertionError).
     """
     _require("get_device_name")
-    return backend.cuda_device_name(_index(device))
+    return _backend.cuda_device_name(_index(device))
 
 
 def current_device() -> int:
@@ -129,4 +129,4 @@ def is_bf16_supported(including_emulation: bool = True) -> bool:
     """True when autocast(device_type='cuda', dtype=bfloat16) can run here: a GPU and the
     ml_dtypes package (CuPy's bfloat16). False without a GPU, as in PyTorch."""
     del including_emulation
-    return backend.cuda_available() and backend.bfloat16_dtype() is not None
+    return _backend.cuda_available() and _backend.bfloat16_dtype() is not None

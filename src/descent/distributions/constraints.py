@@ -10,11 +10,11 @@ depend on a distribution's parameters (Uniform's support is `interval(low, high)
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 
-from .. import backend
-from ..autograd import no_grad
-from ..tensor import Tensor
+from .. import backend as _backend
+from ..autograd import no_grad as _no_grad
+from ..tensor import Tensor as _Tensor
 
 __all__ = [
     "Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky", "dependent",
@@ -92,10 +92,10 @@ dependent_property = _DependentProperty
 
 
 def _as_array(value):
-    return value._data if isinstance(value, Tensor) else value
+    return value._data if isinstance(value, _Tensor) else value
 
 
-def _reduce_all(t: Tensor, n: int) -> Tensor:
+def _reduce_all(t: _Tensor, n: int) -> _Tensor:
     """`all` over the n rightmost dimensions of the bool tensor t."""
     for _ in range(n):
         t = t.all(-1)
@@ -140,7 +140,7 @@ class _Boolean(Constraint):
     is_discrete = True
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value == 0) | (value == 1)
 
 
@@ -149,7 +149,7 @@ class _OneHot(Constraint):
     event_dim = 1
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             is_boolean = ((value == 0) | (value == 1)).all(-1)
             return is_boolean & (value.sum(-1) == 1)
 
@@ -161,7 +161,7 @@ class _IntegerInterval(Constraint):
         self.lower_bound, self.upper_bound = lower_bound, upper_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value % 1 == 0) & (value >= self.lower_bound) & (value <= self.upper_bound)
 
     def __repr__(self) -> str:
@@ -176,7 +176,7 @@ class _IntegerGreaterThan(Constraint):
         self.lower_bound = lower_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value % 1 == 0) & (value >= self.lower_bound)
 
     def __repr__(self) -> str:
@@ -185,7 +185,7 @@ class _IntegerGreaterThan(Constraint):
 
 class _Real(Constraint):
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return value == value  # False at nan
 
 
@@ -194,7 +194,7 @@ class _GreaterThan(Constraint):
         self.lower_bound = lower_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return value > self.lower_bound
 
     def __repr__(self) -> str:
@@ -203,7 +203,7 @@ class _GreaterThan(Constraint):
 
 class _GreaterThanEq(_GreaterThan):
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return value >= self.lower_bound
 
     def __repr__(self) -> str:
@@ -215,7 +215,7 @@ class _LessThan(Constraint):
         self.upper_bound = upper_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return value < self.upper_bound
 
     def __repr__(self) -> str:
@@ -227,7 +227,7 @@ class _Interval(Constraint):
         self.lower_bound, self.upper_bound = lower_bound, upper_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value >= self.lower_bound) & (value <= self.upper_bound)
 
     def __repr__(self) -> str:
@@ -236,7 +236,7 @@ class _Interval(Constraint):
 
 class _HalfOpenInterval(_Interval):
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value >= self.lower_bound) & (value < self.upper_bound)
 
     def __repr__(self) -> str:
@@ -250,7 +250,7 @@ class _Simplex(Constraint):
     event_dim = 1
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
@@ -261,7 +261,7 @@ class _Square(Constraint):
         from ..creation import full
 
         ok = value.shape[-2] == value.shape[-1]
-        return full(tuple(value.shape[:-2]), ok, dtype=np.bool_, device=value.device)
+        return full(tuple(value.shape[:-2]), ok, dtype=_np.bool_, device=value.device)
 
 
 class _Symmetric(_Square):
@@ -269,7 +269,7 @@ class _Symmetric(_Square):
         square = super().check(value)
         if not bool(square.all()):
             return square
-        with no_grad():
+        with _no_grad():
             return value.isclose(value.mT, atol=1e-6).all(-2).all(-1)
 
 
@@ -277,7 +277,7 @@ class _LowerTriangular(Constraint):
     event_dim = 2
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value.tril() == value).all(-1).all(-1)
 
 
@@ -285,7 +285,7 @@ class _LowerCholesky(Constraint):
     event_dim = 2
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             lower = (value.tril() == value).all(-1).all(-1)
             return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
 
@@ -297,8 +297,8 @@ class _CorrCholesky(Constraint):
     event_dim = 2
 
     def check(self, value):
-        with no_grad():
-            tol = float(np.finfo(np.dtype(value.dtype)).eps) * value.shape[-1] * 10
+        with _no_grad():
+            tol = float(_np.finfo(_np.dtype(value.dtype)).eps) * value.shape[-1] * 10
             row_norm = (value.detach() ** 2).sum(-1).sqrt()
             unit_rows = ((row_norm - 1.0).abs() <= tol).all(-1)
             return _LowerCholesky().check(value) & unit_rows
@@ -313,14 +313,14 @@ class _PositiveDefinite(_Symmetric):
             return sym
         from ..autograd import new_tensor
 
-        a = backend.as_numpy(_as_array(value)).astype(np.float64)
+        a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
         flat = a.reshape((-1,) + a.shape[-2:])
-        ok = np.empty(flat.shape[0], dtype=np.bool_)
+        ok = _np.empty(flat.shape[0], dtype=_np.bool_)
         for i, m in enumerate(flat):  # one factorisation per matrix: a failure is per matrix
             try:
-                np.linalg.cholesky(m)
-                ok[i] = bool(np.isfinite(m).all())
-            except np.linalg.LinAlgError:
+                _np.linalg.cholesky(m)
+                ok[i] = bool(_np.isfinite(m).all())
+            except _np.linalg.LinAlgError:
                 ok[i] = False
         return new_tensor(ok.reshape(a.shape[:-2]))
 
@@ -334,8 +334,8 @@ class _PositiveSemidefinite(_Symmetric):
             return sym
         from ..autograd import new_tensor
 
-        a = backend.as_numpy(_as_array(value)).astype(np.float64)
-        return new_tensor((np.linalg.eigvalsh(a) >= 0).all(-1))
+        a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
+        return new_tensor((_np.linalg.eigvalsh(a) >= 0).all(-1))
 
 
 class _Multinomial(Constraint):
@@ -348,7 +348,7 @@ class _Multinomial(Constraint):
         self.upper_bound = upper_bound
 
     def check(self, value):
-        with no_grad():
+        with _no_grad():
             return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
 
 

@@ -8,15 +8,16 @@ so `t.inv(t(x))` returns x itself (what keeps TanhTransform's log_prob of its ow
 from __future__ import annotations
 
 import math
-from numbers import Number
+from numbers import Number as _Number
 
-from ..creation import arange
-from ..dtypes import finfo
+from ..creation import arange as _arange
+from ..dtypes import finfo as _finfo
 from ..ops.activation import softplus
-from ..ops.shape import cat
-from ..tensor import Size, Tensor
+from ..ops.shape import cat as _cat
+from ..tensor import Size as _Size
+from ..tensor import Tensor
 from . import constraints
-from .utils import sum_rightmost
+from .utils import sum_rightmost as _sum_rightmost
 
 __all__ = [
     "AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
@@ -232,7 +233,7 @@ class ComposeTransform(Transform):
         total = None
         event_dim = self.domain.event_dim
         for part, xi, yi in zip(self.parts, xs[:-1], xs[1:]):
-            term = sum_rightmost(part.log_abs_det_jacobian(xi, yi),
+            term = _sum_rightmost(part.log_abs_det_jacobian(xi, yi),
                                  event_dim - part.domain.event_dim)  # fmt: skip
             total = term if total is None else total + term
             event_dim += part.codomain.event_dim - part.domain.event_dim
@@ -291,7 +292,7 @@ class IndependentTransform(Transform):
 
     def log_abs_det_jacobian(self, x, y):
         result = self.base_transform.log_abs_det_jacobian(x, y)
-        return sum_rightmost(result, self.reinterpreted_batch_ndims)
+        return _sum_rightmost(result, self.reinterpreted_batch_ndims)
 
     def __repr__(self) -> str:
         return (f"IndependentTransform({self.base_transform!r}, "
@@ -357,20 +358,20 @@ class PowerTransform(Transform):
         return (self.exponent * y / x).abs().log()
 
     def forward_shape(self, shape):
-        return Size(_broadcast(shape, getattr(self.exponent, "shape", ())))
+        return _Size(_broadcast(shape, getattr(self.exponent, "shape", ())))
 
     inverse_shape = forward_shape
 
 
 def _same(a, b) -> bool:
     """Equal parameters (numbers, or tensors equal everywhere), as PyTorch compares them."""
-    if isinstance(a, Number) and isinstance(b, Number):
+    if isinstance(a, _Number) and isinstance(b, _Number):
         return a == b
     return bool((a == b).all())
 
 
 def _clipped_sigmoid(x: Tensor) -> Tensor:
-    fi = finfo(x.dtype)
+    fi = _finfo(x.dtype)
     return x.sigmoid().clamp(min=fi.tiny, max=1.0 - fi.eps)
 
 
@@ -391,7 +392,7 @@ class SigmoidTransform(Transform):
         return _clipped_sigmoid(x)
 
     def _inverse(self, y):
-        fi = finfo(y.dtype)
+        fi = _finfo(y.dtype)
         y = y.clamp(min=fi.tiny, max=1.0 - fi.eps)
         return y.log() - (-y).log1p()
 
@@ -505,7 +506,7 @@ class AffineTransform(Transform):
     @property
     def sign(self):
         s = self.scale
-        if isinstance(s, Number):
+        if isinstance(s, _Number):
             return 1 if float(s) > 0 else -1 if float(s) < 0 else 0
         return s.sign()
 
@@ -518,7 +519,7 @@ class AffineTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         shape = tuple(x.shape)
         scale = self.scale
-        if isinstance(scale, Number):
+        if isinstance(scale, _Number):
             result = x * 0 + math.log(abs(scale))
         else:
             result = scale.abs().log()
@@ -529,7 +530,7 @@ class AffineTransform(Transform):
         return result.expand(shape)
 
     def forward_shape(self, shape):
-        return Size(_broadcast(shape, getattr(self.loc, "shape", ()),
+        return _Size(_broadcast(shape, getattr(self.loc, "shape", ()),
                                getattr(self.scale, "shape", ())))  # fmt: skip
 
     inverse_shape = forward_shape
@@ -551,19 +552,19 @@ class StickBreakingTransform(Transform):
     @staticmethod
     def _log_offset(x: Tensor) -> Tensor:
         k = x.shape[-1]
-        return arange(k, 0, -1, dtype=x.dtype, device=x.device).log()  # log(K-1 - i + 1)
+        return _arange(k, 0, -1, dtype=x.dtype, device=x.device).log()  # log(K-1 - i + 1)
 
     def _call(self, x):
         z = _clipped_sigmoid(x - self._log_offset(x))  # (..., K-1)
         z_cumprod = (1 - z).cumprod(-1)  # the stick left after each break
         one = z[..., :1] * 0 + 1
-        return cat([z, one], -1) * cat([one, z_cumprod], -1)
+        return _cat([z, one], -1) * _cat([one, z_cumprod], -1)
 
     def _inverse(self, y):
         y_crop = y[..., :-1]
         k = y_crop.shape[-1]
-        offset = arange(k, 0, -1, dtype=y.dtype, device=y.device)
-        sf = (1 - y_crop.cumsum(-1)).clamp(min=finfo(y.dtype).tiny)  # stick left, kept > 0
+        offset = _arange(k, 0, -1, dtype=y.dtype, device=y.device)
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=_finfo(y.dtype).tiny)  # stick left, kept > 0
         return y_crop.log() - sf.log() + offset.log()
 
     def log_abs_det_jacobian(self, x, y):

@@ -18,10 +18,10 @@ coefficients); Kaiser & Schafer, IEEE Trans. ASSP 28(1), 1980 (kaiser).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+import math as _math
+from collections.abc import Iterable as _Iterable
 
-import numpy as np
+import numpy as _np
 
 from ..creation import _finish, _float_dtype, _xp
 
@@ -31,27 +31,27 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _checks(op: str, M: int, dtype, layout) -> np.dtype:
+def _checks(op: str, M: int, dtype, layout) -> _np.dtype:
     """PyTorch's common checks (all ValueError); returns the NumPy dtype of the window."""
     dt = _float_dtype(dtype)
     if M < 0:
         raise ValueError(f"{op} requires non-negative window length, got M={M}")
     if layout is not None and str(layout).rpartition(".")[2] != "strided":
         raise ValueError(f"{op} is implemented for strided tensors only, got: {layout}")
-    if dt not in (np.float32, np.float64):
+    if dt not in (_np.float32, _np.float64):
         raise ValueError(f"{op} expects float32 or float64 dtypes, got: {dt}")
     return dt
 
 
 def _out(values, dt, device, requires_grad):
     """The float64 `values` stored as a window tensor of dtype `dt`."""
-    arr = np.asarray(values, dtype=np.float64).astype(dt)
+    arr = _np.asarray(values, dtype=_np.float64).astype(dt)
     return _finish(_xp(device).asarray(arr), dt, requires_grad, None)
 
 
 def _linspace(start: float, end: float, M: int):
     """`M` points from start to end in float64 (np.linspace: the ends are exact)."""
-    return np.linspace(float(start), float(end), int(M), dtype=np.float64)
+    return _np.linspace(float(start), float(end), int(M), dtype=_np.float64)
 
 
 def exponential(M: int, *, center: float | None = None, tau: float = 1.0, sym: bool = True,
@@ -72,7 +72,7 @@ def exponential(M: int, *, center: float | None = None, tau: float = 1.0, sym: b
     if center is None:
         center = (M if not sym and M > 1 else M - 1) / 2.0
     k = _linspace(-center / tau, (-center + (M - 1)) / tau, M)
-    return _out(np.exp(-np.abs(k)), dt, device, requires_grad)
+    return _out(_np.exp(-_np.abs(k)), dt, device, requires_grad)
 
 
 def cosine(M: int, *, sym: bool = True, dtype=None, layout=None, device=None,
@@ -81,9 +81,9 @@ def cosine(M: int, *, sym: bool = True, dtype=None, layout=None, device=None,
     dt = _checks("cosine", M, dtype, layout)
     if M == 0:
         return _out([], dt, device, requires_grad)
-    step = math.pi / (M + 1 if not sym and M > 1 else M)
+    step = _math.pi / (M + 1 if not sym and M > 1 else M)
     k = _linspace(0.5 * step, (0.5 + (M - 1)) * step, M)
-    return _out(np.sin(k), dt, device, requires_grad)
+    return _out(_np.sin(k), dt, device, requires_grad)
 
 
 def gaussian(M: int, *, std: float = 1.0, sym: bool = True, dtype=None, layout=None,
@@ -99,9 +99,9 @@ def gaussian(M: int, *, std: float = 1.0, sym: bool = True, dtype=None, layout=N
     if M == 0:
         return _out([], dt, device, requires_grad)
     start = -(M if not sym and M > 1 else M - 1) / 2.0
-    scale = 1 / (std * math.sqrt(2))
+    scale = 1 / (std * _math.sqrt(2))
     k = _linspace(start * scale, (start + (M - 1)) * scale, M)
-    return _out(np.exp(-(k**2)), dt, device, requires_grad)
+    return _out(_np.exp(-(k**2)), dt, device, requires_grad)
 
 
 def kaiser(M: int, *, beta: float = 12.0, sym: bool = True, dtype=None, layout=None,
@@ -116,12 +116,12 @@ def kaiser(M: int, *, beta: float = 12.0, sym: bool = True, dtype=None, layout=N
     if beta < 0:
         raise ValueError(f"beta must be non-negative, got: {beta} instead.")
     if M <= 1:
-        return _out(np.ones(M), dt, device, requires_grad)
+        return _out(_np.ones(M), dt, device, requires_grad)
     beta = float(beta)
     step = 2.0 * beta / (M if not sym else M - 1)
     k = _linspace(-beta, min(beta, -beta + (M - 1) * step), M)
     # |k| <= beta, but rounding may leave beta^2 - k^2 a hair below 0 at the ends
-    return _out(np.i0(np.sqrt(np.maximum(beta * beta - k * k, 0.0))) / np.i0(beta), dt, device,
+    return _out(_np.i0(_np.sqrt(_np.maximum(beta * beta - k * k, 0.0))) / _np.i0(beta), dt, device,
                 requires_grad)  # fmt: skip
 
 
@@ -131,13 +131,13 @@ def bartlett(M: int, *, sym: bool = True, dtype=None, layout=None, device=None,
     `sym=False`)."""
     dt = _checks("bartlett", M, dtype, layout)
     if M <= 1:
-        return _out(np.ones(M), dt, device, requires_grad)
+        return _out(_np.ones(M), dt, device, requires_grad)
     step = 2 / (M if not sym else M - 1)
     k = _linspace(-1, -1 + (M - 1) * step, M)
-    return _out(1 - np.abs(k), dt, device, requires_grad)
+    return _out(1 - _np.abs(k), dt, device, requires_grad)
 
 
-def general_cosine(M: int, *, a: Iterable, sym: bool = True, dtype=None, layout=None,
+def general_cosine(M: int, *, a: _Iterable, sym: bool = True, dtype=None, layout=None,
                    device=None, requires_grad: bool = False):  # fmt: skip
     """The generalised cosine window sum_i (-1)^i a_i cos(2 pi i n / (M - 1)) (M instead of
     M - 1 when `sym=False`); Hann, Hamming, Blackman and Nuttall are instances.
@@ -148,15 +148,15 @@ def general_cosine(M: int, *, a: Iterable, sym: bool = True, dtype=None, layout=
     """
     dt = _checks("general_cosine", M, dtype, layout)
     if M <= 1:
-        return _out(np.ones(M), dt, device, requires_grad)
-    if not isinstance(a, Iterable):
+        return _out(_np.ones(M), dt, device, requires_grad)
+    if not isinstance(a, _Iterable):
         raise TypeError("Coefficients must be a list/tuple")
     coeffs = [float(c) for c in a]
     if not coeffs:
         raise ValueError("Coefficients cannot be empty")
-    step = 2 * math.pi / (M if not sym else M - 1)
+    step = 2 * _math.pi / (M if not sym else M - 1)
     k = _linspace(0, (M - 1) * step, M)  # (M,)
-    w = sum((-1) ** i * c * np.cos(i * k) for i, c in enumerate(coeffs))
+    w = sum((-1) ** i * c * _np.cos(i * k) for i, c in enumerate(coeffs))
     return _out(w, dt, device, requires_grad)
 
 

@@ -17,16 +17,17 @@ positions read a constant row), so gradients reach the original sequences.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Sequence
+from collections import namedtuple as _namedtuple
+from collections.abc import Sequence as _Sequence
 
-import numpy as np
+import numpy as _np
 
-from ... import backend, creation
-from ...errors import DescentError
+from ... import backend as _backend
+from ... import creation as _creation
+from ...errors import DescentError as _DescentError
 from ...ops import shape as _shape
-from ...ops._common import as_tensor
-from ...ops.indexing import index_select
+from ...ops._common import as_tensor as _as_tensor
+from ...ops.indexing import index_select as _index_select
 from ...tensor import Tensor
 
 __all__ = [
@@ -40,13 +41,13 @@ __all__ = [
     "unpack_sequence",
 ]
 
-_PackedSequenceBase = namedtuple(
+_PackedSequenceBase = _namedtuple(
     "PackedSequence_", ["data", "batch_sizes", "sorted_indices", "unsorted_indices"]
 )
 
 
 def _int64(values) -> Tensor:
-    return creation.tensor(np.asarray(values, dtype=np.int64))
+    return _creation.tensor(_np.asarray(values, dtype=_np.int64))
 
 
 class PackedSequence(_PackedSequenceBase):
@@ -79,10 +80,10 @@ class PackedSequence(_PackedSequenceBase):
         return type(self)(data, self.batch_sizes, self.sorted_indices, self.unsorted_indices)
 
     def float(self) -> PackedSequence:
-        return self.to(np.float32)
+        return self.to(_np.float32)
 
     def double(self) -> PackedSequence:
-        return self.to(np.float64)
+        return self.to(_np.float64)
 
     def cpu(self) -> PackedSequence:
         return self.to("cpu")
@@ -96,14 +97,14 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     """The inverse of an int64 permutation (None stays None)."""
     if permutation is None:
         return None
-    p = backend.as_numpy(as_tensor(permutation)._data).astype(np.int64)
-    inv = np.empty_like(p)
-    inv[p] = np.arange(p.size, dtype=np.int64)
+    p = _backend.as_numpy(_as_tensor(permutation)._data).astype(_np.int64)
+    inv = _np.empty_like(p)
+    inv[p] = _np.arange(p.size, dtype=_np.int64)
     return _int64(inv)
 
 
 def pad_sequence(
-    sequences: Tensor | Sequence[Tensor],
+    sequences: Tensor | _Sequence[Tensor],
     batch_first: bool = False,
     padding_value: float = 0.0,
     padding_side: str = "right",
@@ -116,17 +117,17 @@ def pad_sequence(
         RuntimeError: no sequences, trailing shapes that differ, or a bad padding_side.
     """
     if padding_side not in ("left", "right"):
-        raise DescentError(
+        raise _DescentError(
             f"pad_sequence: Expected padding_side to be one of left or right, but got "
             f"{padding_side}."
         )
     seqs = list(sequences.unbind(0)) if isinstance(sequences, Tensor) else list(sequences)
     if not seqs:
-        raise DescentError("pad_sequence: received an empty list of sequences")
-    seqs = [as_tensor(s) for s in seqs]
+        raise _DescentError("pad_sequence: received an empty list of sequences")
+    seqs = [_as_tensor(s) for s in seqs]
     tails = {tuple(s.shape[1:]) for s in seqs}
     if len(tails) != 1 or any(s.ndim == 0 for s in seqs):
-        raise DescentError(
+        raise _DescentError(
             f"pad_sequence: every sequence must be (L_i, *) with the same trailing shape, got "
             f"shapes {[tuple(s.shape) for s in seqs]}"
         )
@@ -143,17 +144,17 @@ def pad_sequence(
 
 def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False) -> list[Tensor]:
     """The inverse of pad_sequence (right padding): the first lengths[i] steps of sequence i."""
-    x = as_tensor(padded_sequences)
+    x = _as_tensor(padded_sequences)
     if not batch_first:
         x = _shape.swapaxes(x, 0, 1)  # (B, T, *)
-    lens = backend.as_numpy(as_tensor(lengths)._data).astype(np.int64).reshape(-1)
+    lens = _backend.as_numpy(_as_tensor(lengths)._data).astype(_np.int64).reshape(-1)
     return [x[i, : int(n)] for i, n in enumerate(lens)]
 
 
-def _batch_sizes(lengths: np.ndarray) -> np.ndarray:
+def _batch_sizes(lengths: _np.ndarray) -> _np.ndarray:
     """batch_sizes[t] = how many (sorted) lengths exceed t."""
-    steps = np.arange(int(lengths.max()))
-    return (lengths[None, :] > steps[:, None]).sum(axis=1).astype(np.int64)
+    steps = _np.arange(int(lengths.max()))
+    return (lengths[None, :] > steps[:, None]).sum(axis=1).astype(_np.int64)
 
 
 def pack_padded_sequence(
@@ -172,49 +173,49 @@ def pack_padded_sequence(
         RuntimeError: a length <= 0 or > T, a lengths count other than B, or unsorted lengths
             with enforce_sorted.
     """
-    x = as_tensor(input)
+    x = _as_tensor(input)
     if isinstance(lengths, Tensor):
-        lengths = backend.as_numpy(lengths._data)
-    lens = np.asarray(lengths).astype(np.int64).reshape(-1)
+        lengths = _backend.as_numpy(lengths._data)
+    lens = _np.asarray(lengths).astype(_np.int64).reshape(-1)
     if not batch_first:
         x = _shape.swapaxes(x, 0, 1)  # (B, T, *): one gather below serves both layouts
     if x.ndim < 2:
         raise ValueError(f"pack_padded_sequence: input must be at least 2-D, got {tuple(x.shape)}")
     b, t = x.shape[0], x.shape[1]
     if lens.size != b:
-        raise DescentError(
+        raise _DescentError(
             f"pack_padded_sequence: Expected `len(lengths)` to be equal to batch_size, but got "
             f"{lens.size} (batch_size={b})"
         )
     if lens.size and lens.min() <= 0:
-        raise DescentError(
+        raise _DescentError(
             "pack_padded_sequence: Length of all samples has to be greater than 0, but found an "
             "element in 'lengths' that is <= 0"
         )
     if lens.size and lens.max() > t:
-        raise DescentError(
+        raise _DescentError(
             f"pack_padded_sequence: a length ({int(lens.max())}) exceeds the padded length {t}"
         )
     if enforce_sorted:
-        if np.any(np.diff(lens) > 0):
-            raise DescentError(
+        if _np.any(_np.diff(lens) > 0):
+            raise _DescentError(
                 "pack_padded_sequence: `lengths` array must be sorted in decreasing order when "
                 "`enforce_sorted` is True. You can pass `enforce_sorted=False` to "
                 "pack_padded_sequence and/or pack_sequence to sidestep this requirement"
             )
-        order, sorted_indices = np.arange(b), None
+        order, sorted_indices = _np.arange(b), None
     else:
-        order = np.argsort(-lens, kind="stable")  # longest first; ties keep their order
+        order = _np.argsort(-lens, kind="stable")  # longest first; ties keep their order
         sorted_indices = _int64(order)
     lens = lens[order]
     batch_sizes = _batch_sizes(lens)
     # Row (sequence order[j], step s) for each packed row, time-major: one gather.
-    steps = np.repeat(np.arange(batch_sizes.size), batch_sizes)
-    seqs = np.concatenate([np.arange(n) for n in batch_sizes])
+    steps = _np.repeat(_np.arange(batch_sizes.size), batch_sizes)
+    seqs = _np.concatenate([_np.arange(n) for n in batch_sizes])
     flat_rows = order[seqs] * t + steps  # rows of x viewed as (B * T, *)
-    xp = backend.get_array_module(x._data)
+    xp = _backend.get_array_module(x._data)
     flat = x.reshape(b * t, *x.shape[2:])
-    data = index_select(flat, 0, xp.asarray(flat_rows))
+    data = _index_select(flat, 0, xp.asarray(flat_rows))
     return PackedSequence(data, _int64(batch_sizes), sorted_indices, None)
 
 
@@ -230,8 +231,8 @@ def pad_packed_sequence(
     Raises:
         ValueError: total_length shorter than the longest sequence.
     """
-    data = as_tensor(sequence.data)
-    batch_sizes = backend.as_numpy(as_tensor(sequence.batch_sizes)._data).astype(np.int64)
+    data = _as_tensor(sequence.data)
+    batch_sizes = _backend.as_numpy(_as_tensor(sequence.batch_sizes)._data).astype(_np.int64)
     steps_max = int(batch_sizes.size)
     b = int(batch_sizes[0]) if steps_max else 0
     if total_length is not None:
@@ -243,29 +244,29 @@ def pad_packed_sequence(
             )
         steps_max = int(total_length)
     # Packed row of (step s, sequence j); the padding reads an extra constant row at the end.
-    table = np.full((steps_max, b), data.shape[0], dtype=np.int64)  # (T, B)
+    table = _np.full((steps_max, b), data.shape[0], dtype=_np.int64)  # (T, B)
     start = 0
     for s, n in enumerate(batch_sizes):
-        table[s, :n] = np.arange(start, start + n)
+        table[s, :n] = _np.arange(start, start + n)
         start += n
     lengths = (table < data.shape[0]).sum(axis=0)  # (B,) in packed (sorted) order
     unsorted = sequence.unsorted_indices
     if unsorted is not None:
-        perm = backend.as_numpy(as_tensor(unsorted)._data).astype(np.int64)
+        perm = _backend.as_numpy(_as_tensor(unsorted)._data).astype(_np.int64)
         table, lengths = table[:, perm], lengths[perm]
-    xp = backend.get_array_module(data._data)
+    xp = _backend.get_array_module(data._data)
     pad_row = Tensor._wrap(xp.full((1, *data.shape[1:]), padding_value, dtype=data._data.dtype))
     rows = _shape.concatenate([data, pad_row], axis=0)
     if batch_first:
         table = table.T
-    out = index_select(rows, 0, xp.asarray(table.reshape(-1)))
+    out = _index_select(rows, 0, xp.asarray(table.reshape(-1)))
     return out.reshape(*table.shape, *data.shape[1:]), _int64(lengths)
 
 
-def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
+def pack_sequence(sequences: _Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
     """Pack a list of sequences (L_i, *): pad_sequence then pack_padded_sequence."""
     seqs = list(sequences)
-    lengths = [as_tensor(s).shape[0] for s in seqs]
+    lengths = [_as_tensor(s).shape[0] for s in seqs]
     return pack_padded_sequence(pad_sequence(seqs), lengths, enforce_sorted=enforce_sorted)
 
 
