@@ -134,3 +134,18 @@ def test_errors_match_torch():
             _nt(lib).detach_()
     with pytest.raises(NotImplementedError, match=r"nt\.values\(\)\.abs_"):  # descent's fix
         _nt(ds).abs_()
+
+
+def test_writes_reach_the_values_a_nested_tensor_views():
+    got = {}
+    for lib in LIBS:
+        values = lib.arange(6.0).reshape(3, 2)
+        nt = lib.nested.nested_tensor_from_jagged(values, lib.tensor([0, 2, 3]))
+        nt.mul_(2)
+        first = values.tolist()
+        nt.relu_().fill_(1.0)
+        holes = lib.nested.narrow(lib.arange(12.0).reshape(2, 6), 1, lib.tensor([0, 1]),
+                                  lib.tensor([3, 2]), layout=lib.jagged)  # fmt: skip
+        holes.mul_(10)  # a non-contiguous tensor (lengths): its sequences only
+        got[lib] = (first, values.tolist(), [t.tolist() for t in holes.unbind()])
+    assert got[ds] == got[torch]
