@@ -48,6 +48,8 @@ SUPPORTED = {
     "add_((B, 1, 1))": lambda lib, nt: nt.add_(lib.tensor([[[10.0]], [[20.0]]])),
     "mul_(0-d)": lambda lib, nt: nt.mul_(lib.tensor(2.0)),
     "copy_(same lengths)": lambda lib, nt: nt.copy_(_nt(lib, scale=5.0)),
+    "round_": lambda lib, nt: nt.div_(3).round_(),
+    "round(decimals=1)": lambda lib, nt: nt.copy_(lib.round(nt / 3, decimals=1)),
 }
 
 

@@ -193,7 +193,8 @@ class JaggedStorage:
 
     def __array_function__(self, func, types, args, kwargs):
         name = func.__name__
-        if name in ("where", "clip", "maximum", "minimum", "copysign", "nan_to_num", "isfinite"):
+        if name in ("where", "clip", "maximum", "minimum", "copysign", "nan_to_num", "isfinite",
+                    "round", "around"):
             storages = [a for a in args if isinstance(a, JaggedStorage)]
             first = storages[0]
             arrs = [first._operand(a, name) if a is not first else first.values for a in args]
