@@ -301,7 +301,8 @@ def _lstm_pair(layers, bi, bf, bias, dtype=np.float32):
                                                       (2, False, True, True, True),
                                                       (2, True, False, False, True),
                                                       (1, True, True, True, False)])  # fmt: skip
-def test_lstm_layer_op_matches_torch(layers, bi, bf, bias, hx, monkeypatch):
+@pytest.mark.parametrize("numba", [True, False])
+def test_lstm_layer_op_matches_torch(layers, bi, bf, bias, hx, numba, monkeypatch):
     from descent.ops import rnn
 
     calls = []
@@ -323,8 +324,10 @@ def test_lstm_layer_op_matches_torch(layers, bi, bf, bias, hx, monkeypatch):
         res += [p.grad.numpy() for p in m.parameters()]
         return res + ([a.grad.numpy() for a in st] if st else [])
 
-    ours = run(descent, dm)
+    with kernels(numba), spy("lstm_cell_backward") as cell_calls:
+        ours = run(descent, dm)
     assert calls, "the LSTM ran per-step ops"
+    assert bool(cell_calls) == numba
     for a, b in zip(ours, run(torch, tm), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
