@@ -346,3 +346,39 @@ def test_lstm_layer_op_second_order_matches_torch():
 
     for a, b in zip(second(descent, dm), second(torch, tm), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape, pad, mode", [((2, 3, 8, 9), (1, 1, 1, 1), "reflect"),
+                                              ((2, 3, 8, 9), (3, 2, 0, 4), "reflect"),
+                                              ((1, 2, 3, 4, 5), (1, 1, 2, 2, 1, 0), "reflect"),
+                                              ((2, 5, 7), (2, 6), "replicate"),
+                                              ((2, 3, 4, 5), (1, 3, 2, 0), "replicate")])  # fmt: skip
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pad_reflect_replicate_folded_gradient_matches_torch(shape, pad, mode, dtype,
+                                                             monkeypatch):  # fmt: skip
+    from descent.ops import shape_copy
+
+    calls = []
+    real = shape_copy._fold_pad_grad
+    monkeypatch.setattr(shape_copy, "_fold_pad_grad", lambda *a: calls.append(1) or real(*a))
+    x = np.random.default_rng(12).standard_normal(shape).astype(dtype)
+    fn = lambda lib, x: lib.nn.functional.pad(x, pad, mode=mode)  # noqa: E731
+    y, (g,), gy = _run(descent, fn, [x])
+    assert calls, "the pad gradient went through the flat index map"
+    ty, (tg,), _ = _run(torch, fn, [x], gy)
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ty, rtol=tol, atol=tol)
+    np.testing.assert_allclose(g, tg, rtol=tol, atol=tol)
+
+
+def test_pad_reflect_second_order_matches_torch():
+    x = np.random.default_rng(13).standard_normal((2, 3, 5, 6))
+
+    def second(lib):
+        t = lib.tensor(x, requires_grad=True)
+        y = lib.nn.functional.pad(t, (2, 1, 1, 3), mode="reflect")
+        (g,) = lib.autograd.grad((y**3).sum(), t, create_graph=True)
+        (g * g).sum().backward()
+        return t.grad.numpy()
+
+    np.testing.assert_allclose(second(descent), second(torch), rtol=1e-10, atol=1e-10)

@@ -9,6 +9,8 @@ gradient back the inverse way (cut off the padding, flip or roll back, sum the c
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
@@ -28,8 +30,11 @@ class Pad(Function):
         xp = backend.get_array_module(x)
         if self.mode == "constant":
             return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
-        # Pad the flat positions of x the same way: src[i] is the input element output i copies.
-        self.src = xp.pad(xp.arange(x.size).reshape(x.shape), self.pad_width, mode=self.mode)
+        self.src = None
+        if x.dtype not in _FOLD_DTYPES or not _foldable(self.mode, self.pad_width, x.shape):
+            # Pad the flat positions of x the same way: src[i] is the input element output i
+            # copies.
+            self.src = _index_map(xp, x.shape, self.pad_width, self.mode)
         return xp.pad(x, self.pad_width, mode=self.mode)
 
     def backward(self, gy, ops):
@@ -38,11 +43,70 @@ class Pad(Function):
         if self.mode == "constant":
             return ops.pad_grad(gy, self.pad_width)
         shape = self.in_shapes[0]
+        if self.src is None:
+            if not ops.is_graph:  # reflect / replicate: fold the border back, axis by axis
+                return _fold_pad_grad(backend.get_array_module(gy), gy, self.pad_width,
+                                      self.mode)  # fmt: skip
+            self.src = _index_map(backend.get_array_module(gy._data), shape, self.pad_width,
+                                  self.mode)  # fmt: skip
         size = 1
         for n in shape:
             size *= n
         g = ops.index_grad(gy.reshape((-1,)), (size,), (self.src.reshape(-1),), False)
         return g.reshape(shape)
+
+
+def _index_map(xp, shape, pad_width, mode):
+    """The padded array of flat input positions: src[i] is the input element output i copies."""
+    size = 1
+    for n in shape:
+        size *= n
+    return xp.pad(xp.arange(size).reshape(shape), pad_width, mode=mode)
+
+
+# The folded gradient rounds after each added border (at most two per axis): float32/64
+# only; half types keep the scatter-add, accumulated in float32 and rounded once.
+_FOLD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _foldable(mode: str, pad_width, shape) -> bool:
+    """reflect with every pad narrower than its axis (PyTorch's limit), or replicate ('edge'):
+    their gradient folds the border back with slices (`_fold_pad_grad`)."""
+    if mode == "edge":
+        return all(n > 0 for n, (a, b) in zip(shape, pad_width) if a or b)
+    if mode == "reflect":
+        return all(a < n and b < n for n, (a, b) in zip(shape, pad_width) if a or b)
+    return False
+
+
+def _fold_pad_grad(xp, gy, pad_width, mode):
+    """The gradient of reflect / replicate padding: per padded axis, the border's gradient
+    is added back onto the elements it copied (reflect: mirrored, starting one in from the
+    edge; replicate: summed onto the edge element) and the border cut off. A few slices per
+    axis, where the flat scatter-add through an index map built at every forward cost 2x
+    PyTorch's reflect pad (op_sweep)."""
+    g = gy
+    for axis, (lo, hi) in enumerate(pad_width):
+        if not (lo or hi):
+            continue
+        n = g.shape[axis] - lo - hi
+
+        def sl(a, b, step=1, axis=axis):
+            return (slice(None),) * axis + (slice(a, b, step),)
+
+        gx = g[sl(lo, lo + n)].copy()  # the gradient of the copied-through centre
+        if mode == "reflect":
+            if lo:  # output lo-1-k copies input k+1, k < lo: the border mirrored onto 1..lo
+                gx[sl(1, lo + 1)] += xp.flip(g[sl(0, lo)], axis)
+            if hi:  # output lo+n+k copies input n-2-k
+                gx[sl(n - 1 - hi, n - 1)] += xp.flip(g[sl(lo + n, lo + n + hi)], axis)
+        else:  # replicate: every border element copies the edge element
+            if lo:
+                gx[sl(0, 1)] += g[sl(0, lo)].sum(axis=axis, keepdims=True)
+            if hi:
+                gx[sl(n - 1, n)] += g[sl(lo + n, lo + n + hi)].sum(axis=axis, keepdims=True)
+        g = gx
+    return g
 
 
 # PyTorch's mode names and NumPy's: both are accepted.
