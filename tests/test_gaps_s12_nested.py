@@ -52,6 +52,9 @@ SUPPORTED = {
     "mul_(0-d)": lambda lib, nt: nt.mul_(lib.tensor(2.0)),
     "copy_(same lengths)": lambda lib, nt: nt.copy_(_nt(lib, scale=5.0)),
     "round_": lambda lib, nt: nt.div_(3).round_(),
+    "clamp_(nt bound)": lambda lib, nt: nt.clamp_(nt * 0 + 0.5),
+    "xlogy_(nt)": lambda lib, nt: nt.exp_().xlogy_(nt * 0 + 0.5),
+    "ldexp_(nt)": lambda lib, nt: nt.ldexp_(nt * 0 + 2),
     "round(decimals=1)": lambda lib, nt: nt.copy_(lib.round(nt / 3, decimals=1)),
 }
 

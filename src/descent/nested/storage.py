@@ -140,6 +140,9 @@ class JaggedStorage:
 
     def _operand(self, x, ufunc_name: str):
         """x as an array that broadcasts against `values`."""
+        if not isinstance(x, JaggedStorage) and isinstance(getattr(x, "_data", None),
+                                                           JaggedStorage):  # fmt: skip
+            x = x._data  # a nested Tensor passed through as is (clamp_'s bounds)
         if isinstance(x, JaggedStorage):
             if not self.same_structure(x):
                 raise RuntimeError(
@@ -314,6 +317,15 @@ class JaggedStorage:
 
     def __or__(self, other):
         return np.logical_or(self, other) if self.dtype == bool else np.bitwise_or(self, other)
+
+    def __rpow__(self, other):
+        return np.power(other, self)
+
+    def __rand__(self, other):
+        return self.__and__(other)
+
+    def __ror__(self, other):
+        return self.__or__(other)
 
     def __invert__(self):
         return np.invert(self)
