@@ -27,6 +27,9 @@ from numba import njit
 from ._cpu_jit import _exp32  # the vectorised float32 exp of the softmax kernels
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
+# Reductions: reassociation lets LLVM vectorise the float64 sums (no 'nnan'/'ninf': NaN and
+# inf propagate as in NumPy).
+_SUM_OPTS = dict(_OPTS, fastmath={"reassoc", "contract", "nsz", "arcp"})
 
 
 @njit(**_OPTS)
@@ -208,3 +211,68 @@ def lstm_cell_backward(acts, c_prev, tanh_c, gy, dh, dc, d):  # pragma: no cover
             d[n, 2 * hid + j] = dc_ * i * (one - g * g)
             d[n, 3 * hid + j] = dh_ * tc * o * (one - o)
             dc[n, j] = dc_ * f
+
+
+@njit(**_SUM_OPTS)
+def group_norm_forward(x, cg, w, b, eps, y, mean, rstd):  # pragma: no cover - compiled
+    """GroupNorm of x (N, C, S) in groups of cg channels: y = (x - mean) rstd w[c] + b[c],
+    statistics per (n, group) over cg * S values, summed in float64 (two passes: the
+    centred variance); mean, rstd (N, G) float64 are saved for backward."""
+    n_, c_, s_ = x.shape
+    g_ = c_ // cg
+    inv = 1.0 / (cg * s_)
+    for n in range(n_):
+        for g in range(g_):
+            acc = 0.0
+            for c in range(g * cg, (g + 1) * cg):
+                for k in range(s_):
+                    acc += x[n, c, k]
+            mu = acc * inv
+            var = 0.0
+            for c in range(g * cg, (g + 1) * cg):
+                for k in range(s_):
+                    d = x[n, c, k] - mu
+                    var += d * d
+            r = 1.0 / np.sqrt(var * inv + eps)
+            mean[n, g] = mu
+            rstd[n, g] = r
+            for c in range(g * cg, (g + 1) * cg):
+                a = r * w[c]
+                sh = b[c] - mu * a
+                for k in range(s_):
+                    y[n, c, k] = x[n, c, k] * a + sh
+
+
+@njit(**_SUM_OPTS)
+def group_norm_backward(x, gy, cg, w, mean, rstd, gx, gw, gb):  # pragma: no cover - compiled
+    """The gradients of group_norm_forward (xhat = (x - mean) rstd, gh = gy w[c], means over
+    each group's cg * S values): gx = rstd (gh - mean(gh) - xhat mean(gh xhat)); gw[c] and
+    gb[c] (float64, zeros on entry) get sum(gy xhat) and sum(gy) over n and S."""
+    n_, c_, s_ = x.shape
+    g_ = c_ // cg
+    inv = 1.0 / (cg * s_)
+    for n in range(n_):
+        for g in range(g_):
+            mu = mean[n, g]
+            r = rstd[n, g]
+            s1 = 0.0
+            s2 = 0.0
+            for c in range(g * cg, (g + 1) * cg):
+                sg = 0.0
+                sgx = 0.0
+                for k in range(s_):
+                    gv = gy[n, c, k]
+                    xh = (x[n, c, k] - mu) * r
+                    sg += gv
+                    sgx += gv * xh
+                gb[c] += sg
+                gw[c] += sgx
+                s1 += sg * w[c]
+                s2 += sgx * w[c]
+            m1 = s1 * inv
+            m2 = s2 * inv
+            for c in range(g * cg, (g + 1) * cg):
+                wc = w[c]
+                for k in range(s_):
+                    xh = (x[n, c, k] - mu) * r
+                    gx[n, c, k] = r * (gy[n, c, k] * wc - m1 - xh * m2)

@@ -20,6 +20,8 @@ from ...ops import reduce as _red
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp
+from ...ops.group_norm import GroupNorm as GroupNormOp
+from ...ops.group_norm import fused_group_norm_ok
 from ...ops.half import in_float32
 from ...ops.norm import BatchNorm, LayerNorm, RMSNorm
 from ...tensor import Tensor
@@ -218,12 +220,33 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
             f"group_norm: expected at least 2 dimensions (N, C, *) for input, got shape "
             f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)"
         )
-    n, c = x.shape[0], x.shape[1]
+    c = x.shape[1]
     if c % num_groups:
         raise DescentError(
             f"group_norm: expected number of channels in input {tuple(x.shape)} to be divisible "
             f"by num_groups, but {c} channels do not split into {num_groups} groups"
         )
+    if fused_group_norm_ok(x) and math.prod(x.shape[2:]):
+        # One op: statistics, normalisation and affine in one numba pass (ops/group_norm.py);
+        # create_graph differentiates the composite form below.
+        ins = [x] + [as_tensor(t) for t in (weight, bias) if t is not None]
+        return GroupNormOp.apply(
+            *ins, groups=int(num_groups), eps=float(eps), has_w=weight is not None,
+            has_b=bias is not None,
+            composite=lambda *t: _group_norm_composite(t[0], num_groups, *_split_affine(
+                t[1:], weight is not None, bias is not None), eps),
+        )  # fmt: skip
+    return _group_norm_composite(x, num_groups, weight, bias, eps)
+
+
+def _split_affine(ts, has_w: bool, has_b: bool):
+    """(weight, bias) from the op's trailing inputs."""
+    return (ts[0] if has_w else None), (ts[-1] if has_b else None)
+
+
+def _group_norm_composite(x, num_groups: int, weight, bias, eps: float) -> Tensor:
+    """group_norm from recorded ops: the row normalisation, then the per-channel affine."""
+    n, c = x.shape[0], x.shape[1]
     # (N, G, C/G * spatial): one row per group (the row length spelled out: with N = 0 a -1
     # would be ambiguous)
     xg = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))

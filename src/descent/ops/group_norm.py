@@ -1,0 +1,95 @@
+"""GroupNorm as one op on the CPU (Wu & He, 2018): statistics, normalisation and the
+per-channel affine in one numba pass forward and two backward (kernels._cpu_extra).
+
+Composed of recorded ops (the row normalisation, then y * w + b), GroupNorm(32, 128) on
+(32, 128, 16, 16) took 3.6-11 ms forward + backward against PyTorch's 0.8 ms
+(benchmarks/op_sweep.py): the affine alone is four full passes and two reductions. Used by
+nn.functional.group_norm (and instance_norm) for NumPy float32/float64 inputs with the numba
+kernels on; create_graph differentiates the composite form instead (`composite`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from ..autograd import Function
+from ..grad_mode import enable_grad
+
+
+class GroupNorm(Function):
+    """y = (x - mean) * rstd * w[c] + b[c], statistics over each group of C/G channels and
+    the spatial positions (biased variance, as PyTorch).
+
+    Backward (xhat = (x - mean) rstd, gh = gy w, means over the group):
+        dx = rstd (gh - mean(gh) - xhat mean(gh xhat)),  dw = sum(gy xhat),  db = sum(gy).
+    Inputs x (N, C, *), then w and b (C,) when has_w / has_b. Saves the input, and the
+    mean and rstd (N, G) in float64.
+    """
+
+    __slots__ = ("groups", "eps", "has_w", "has_b", "mean", "rstd", "composite")
+    save_inputs = True
+    saved_slots = ("mean", "rstd")
+
+    def forward(self, x, *affine):
+        from ..kernels import _cpu_extra
+
+        n, c = x.shape[0], x.shape[1]
+        x3 = np.ascontiguousarray(x).reshape(n, c, -1)  # (N, C, S)
+        w, b = self._affine(affine, c, x.dtype)
+        y = np.empty_like(x3)
+        self.mean = np.empty((n, self.groups))
+        self.rstd = np.empty((n, self.groups))
+        _cpu_extra.group_norm_forward(x3, c // self.groups, w, b, self.eps, y, self.mean,
+                                      self.rstd)  # fmt: skip
+        return y.reshape(x.shape)
+
+    def _affine(self, affine, c, dtype):
+        """(w, b) as contiguous arrays of x's dtype: ones / zeros where absent."""
+        w = affine[0] if self.has_w else np.ones(c, dtype=dtype)
+        b = affine[-1] if self.has_b else np.zeros(c, dtype=dtype)
+        return np.ascontiguousarray(w, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)
+
+    def backward(self, gy, ops):
+        ins = self.inputs(ops)
+        if ops.is_graph:
+            return self._graph_backward(gy, ins)
+        from ..kernels import _cpu_extra
+
+        x = ins[0]
+        n, c = x.shape[0], x.shape[1]
+        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        w, _ = self._affine(ins[1:], c, x.dtype)
+        gx = np.empty_like(x3)
+        gw = np.zeros(c)
+        gb = np.zeros(c)
+        _cpu_extra.group_norm_backward(x3, np.ascontiguousarray(gy).reshape(x3.shape),
+                                       c // self.groups, w, self.mean, self.rstd, gx, gw,
+                                       gb)  # fmt: skip
+        grads = [gx.reshape(x.shape) if self.parents[0] is not None else None]
+        if self.has_w:
+            grads.append(gw.astype(gy.dtype))
+        if self.has_b:
+            grads.append(gb.astype(gy.dtype))
+        return tuple(grads)
+
+    def _graph_backward(self, gy, ins):
+        """create_graph: the composite form's gradient, recorded (so it is differentiable)."""
+        with enable_grad():
+            y = self.composite(*ins)
+            wanted = [t for t, p in zip(ins, self.parents) if p is not None]
+            seed = autograd._seed(y, gy, True, "GroupNorm")
+            gs = iter(autograd.run_backward([y], [seed], True, True, capture=wanted,
+                                            accumulate=False))  # fmt: skip
+        return tuple(next(gs) if p is not None else None for p in self.parents)
+
+
+def fused_group_norm_ok(x) -> bool:
+    """GroupNorm applies: a NumPy float32/float64 array (not meta, not CuPy) with at least
+    one element, and the numba kernels on."""
+    a = x._data
+    if type(a) is not np.ndarray or a.dtype not in (np.float32, np.float64) or not a.size:
+        return False
+    from ..kernels import cpu as _kcpu
+
+    return _kcpu.enabled()
