@@ -230,12 +230,16 @@ _ALLOWED_EXTRAS["distributions"] |= {"ExpRelaxedCategorical", "LogitRelaxedBerno
 # descent.cuda's error for a call that needs a GPU where there is none: both torch's types
 # (AssertionError on a CPU build, RuntimeError on a CUDA build without a GPU)
 _ALLOWED_EXTRAS["cuda"] = {"CudaUnavailableError"}
+# descent.nested's classes (its __all__, docs/nested.md: torch keeps its NestedTensor private) and
+# implementation submodules
+_ALLOWED_EXTRAS["nested"] = {"NestedTensor", "NestedInt", "NestedUnsupportedError", "functional",
+                             "storage", "tensor"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["linalg", "fft", "special", "nn.functional", "nn.init",
                                   "distributions", "distributions.constraints",
                                   "distributions.transforms", "nn.utils.rnn", "testing",
-                                  "signal.windows", "cuda"])  # fmt: skip
+                                  "signal.windows", "cuda", "nested"])  # fmt: skip
 def test_public_names_are_torchs(name):
     import importlib
 

@@ -10,14 +10,18 @@ offsets (docs/nested.md). Loaded on first use of `descent.nested`.
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 
-from .. import autograd
+from .. import autograd as _autograd
 from ..tensor import Tensor
-from ..tensor_gap_methods_tensor import jagged, strided
+from ..tensor_gap_methods_tensor import jagged as _jagged
+from ..tensor_gap_methods_tensor import strided as _strided
 from . import functional as _f
-from .storage import JaggedStorage, NestedInt, NestedUnsupportedError
-from .tensor import NestedTensor, nested_int_for, wrap_values
+from .storage import JaggedStorage as _JaggedStorage
+from .storage import NestedInt, NestedUnsupportedError
+from .tensor import NestedTensor
+from .tensor import nested_int_for as _nested_int_for
+from .tensor import wrap_values as _wrap_values
 
 __all__ = ["to_padded_tensor", "as_nested_tensor", "nested_tensor", "nested_tensor_from_jagged",
            "narrow", "masked_select", "NestedTensor", "NestedInt",
@@ -25,17 +29,17 @@ __all__ = ["to_padded_tensor", "as_nested_tensor", "nested_tensor", "nested_tens
 
 
 def _check_layout(layout, op: str) -> None:
-    if layout is None or layout is strided:
+    if layout is None or layout is _strided:
         raise NotImplementedError(
             f"{op}: descent has no strided nested tensors (PyTorch's default layout); pass "
             "layout=torch.jagged (the layout PyTorch recommends for new code)"
         )
-    if layout is not jagged:
+    if layout is not _jagged:
         raise RuntimeError(f"{op}: Specified layout is unsupported for nested tensors: {layout}")
 
 
-def _offsets_from_lengths(lengths) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+def _offsets_from_lengths(lengths) -> _np.ndarray:
+    return _np.concatenate([[0], _np.cumsum(lengths)]).astype(_np.int64)
 
 
 def _from_list(ts, dtype, device, op: str) -> tuple:
@@ -66,10 +70,10 @@ def _from_list(ts, dtype, device, op: str) -> tuple:
     return values, _offsets_from_lengths([s[0] for s in shapes])
 
 
-def _make(values: Tensor, offsets: np.ndarray, lengths=None, ragged_idx: int = 1,
+def _make(values: Tensor, offsets: _np.ndarray, lengths=None, ragged_idx: int = 1,
           j: NestedInt | None = None) -> NestedTensor:  # fmt: skip
-    st = JaggedStorage(None, offsets, lengths, ragged_idx, j or NestedInt())
-    return wrap_values(values, st, ragged_idx)
+    st = _JaggedStorage(None, offsets, lengths, ragged_idx, j or NestedInt())
+    return _wrap_values(values, st, ragged_idx)
 
 
 def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires_grad=False,
@@ -77,8 +81,8 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     """A nested tensor holding copies of the tensors in `tensor_list` (a leaf: no history)."""
     _check_layout(layout, "nested_tensor")
     values, offsets = _from_list(tensor_list, dtype, device, "nested_tensor")
-    st = JaggedStorage(values._data.copy(), offsets, None, 1, NestedInt())
-    return autograd.new_tensor(st, bool(requires_grad))
+    st = _JaggedStorage(values._data.copy(), offsets, None, 1, NestedInt())
+    return _autograd.new_tensor(st, bool(requires_grad))
 
 
 def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
@@ -96,7 +100,7 @@ def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
             raise RuntimeError("as_nested_tensor(): Expected tensor argument to have dim() > 1")
         x = ts if dtype is None else ts.to(dtype)
         B, S = x.shape[0], x.shape[1]
-        return _make(x.reshape(B * S, *x.shape[2:]), np.arange(B + 1, dtype=np.int64) * S)
+        return _make(x.reshape(B * S, *x.shape[2:]), _np.arange(B + 1, dtype=_np.int64) * S)
     values, offsets = _from_list(ts, dtype, device, "as_nested_tensor")
     return _make(values, offsets)
 
@@ -110,46 +114,46 @@ def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=Non
             raise RuntimeError(
                 "nested_tensor_from_jagged(): At least one of offsets or lengths is required."
             )
-        offsets, lengths = _offsets_from_lengths(np.asarray(lengths._data)), None
+        offsets, lengths = _offsets_from_lengths(_np.asarray(lengths._data)), None
         j = NestedInt()
     else:
-        j = nested_int_for(offsets) if isinstance(offsets, Tensor) else NestedInt()
-        offsets = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets)
+        j = _nested_int_for(offsets) if isinstance(offsets, Tensor) else NestedInt()
+        offsets = _np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets)
     if jagged_dim is None:
         jagged_dim = 1
     elif jagged_dim < 1:
         raise ValueError(f"Expected jagged_dim >=1, but got {jagged_dim}.")
     if lengths is not None:
-        lengths = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths, np.int64)
+        lengths = _np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths, _np.int64)
     if not isinstance(values, Tensor):
         raise TypeError("nested_tensor_from_jagged(): values must be a Tensor")
     if jagged_dim > values.ndim:
         raise ValueError(f"nested_tensor_from_jagged(): jagged_dim {jagged_dim} is out of "
                          f"range for values of shape {tuple(values.shape)}")  # fmt: skip
-    return _make(values, offsets.astype(np.int64), lengths, jagged_dim, j)
+    return _make(values, offsets.astype(_np.int64), lengths, jagged_dim, j)
 
 
-def narrow(tensor, dim, start, length, layout=strided) -> NestedTensor:
+def narrow(tensor, dim, start, length, layout=_strided) -> NestedTensor:
     """A non-contiguous nested tensor viewing the dense `tensor` (B, S, ...): sequence b is
     tensor[b, start[b] : start[b] + length[b]] (start, length: ints or (B,) tensors)."""
     if not isinstance(start, (int, Tensor)):
         raise RuntimeError("start must be an integer or a tensor")
     if not isinstance(length, (int, Tensor)):
         raise RuntimeError("length must be an integer or a tensor")
-    if layout is strided:
+    if layout is _strided:
         _check_layout(layout, "narrow")
-    if layout is not jagged:
+    if layout is not _jagged:
         raise RuntimeError(f"Specified layout is unsupported for nested narrow: {layout}")
     if dim != 1:
         raise RuntimeError("jagged layout only supports dim=1")
     B, S = tensor.shape[0], tensor.shape[1]
-    start = np.broadcast_to(np.asarray(start._data if isinstance(start, Tensor) else start), (B,))
-    length = np.broadcast_to(
-        np.asarray(length._data if isinstance(length, Tensor) else length), (B,))  # fmt: skip
-    offsets = (np.arange(B, dtype=np.int64) * S + start).astype(np.int64)
-    offsets = np.concatenate([offsets, [offsets[-1] + length[-1]]]).astype(np.int64)
+    start = _np.broadcast_to(_np.asarray(start._data if isinstance(start, Tensor) else start), (B,))
+    length = _np.broadcast_to(
+        _np.asarray(length._data if isinstance(length, Tensor) else length), (B,))  # fmt: skip
+    offsets = (_np.arange(B, dtype=_np.int64) * S + start).astype(_np.int64)
+    offsets = _np.concatenate([offsets, [offsets[-1] + length[-1]]]).astype(_np.int64)
     values = tensor.reshape(B * S, *tensor.shape[2:])
-    return _make(values, offsets, np.array(length, dtype=np.int64))
+    return _make(values, offsets, _np.array(length, dtype=_np.int64))
 
 
 def to_padded_tensor(input, padding: float, output_size=None) -> Tensor:
@@ -161,14 +165,14 @@ def to_padded_tensor(input, padding: float, output_size=None) -> Tensor:
 
 def masked_select(tensor: Tensor, mask: Tensor) -> NestedTensor:
     """A nested tensor of the entries of `tensor` (B, S) where `mask` is True, row by row."""
-    if tensor.layout is not strided:
+    if tensor.layout is not _strided:
         raise RuntimeError(
             f"torch.nested.masked_select requires a strided tensor, given {tensor.layout}"
         )
-    if mask.layout is not strided:
+    if mask.layout is not _strided:
         raise RuntimeError(f"torch.nested.masked_select requires a strided mask, given: "
                            f"{mask.layout}")  # fmt: skip
     values = tensor.masked_select(mask)
-    m = np.broadcast_to(np.asarray(mask._data, dtype=bool), tuple(tensor.shape))
+    m = _np.broadcast_to(_np.asarray(mask._data, dtype=bool), tuple(tensor.shape))
     lengths = m.sum(axis=tensor.ndim - 1).reshape(-1)
     return _make(values, _offsets_from_lengths(lengths))
