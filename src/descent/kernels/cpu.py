@@ -29,7 +29,8 @@ forward/backward (float32, the NumPy path's bits), GELU forward/backward (float3
 loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64: libm)
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
-scaled_dot_product_attention. The loops live in
+scaled_dot_product_attention; the eager steps of SGD, RMSprop and Adagrad (`_cpu_optim`,
+float32/float64, bitwise the NumPy sequences of optim/*.py). The loops live in
 `_cpu_jit` (numba imported on the first kernel call, not with descent).
 """
 
@@ -375,6 +376,64 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
         )  # fmt: skip
 
 
+_optim = None
+
+
+def _ko():
+    """`_cpu_optim`: the optimizers' one-pass loops (imported on first use: it imports numba)."""
+    global _optim
+    if _optim is None:
+        from . import _cpu_optim
+
+        _optim = _cpu_optim
+    return _optim
+
+
+def sgd_update(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """One SGD step on flat float32/float64 arrays p (and the momentum buffer buf, unused
+    without momentum) in place: optim/sgd.py's NumPy sequence, bitwise. `first`: the buffer's
+    first step (it starts at the gradient)."""
+    dt = p.dtype.type  # NumPy's weak Python scalars: rounded to the arrays' dtype
+    damp, alpha = 1 - dampening, -lr
+    if p.size:
+        _ko().sgd(
+            p, g, p if buf is None else buf, bool(maximize), weight_decay != 0,
+            dt(weight_decay), weight_decay == 1, momentum != 0, bool(first), dt(momentum),
+            dt(damp), damp == 1, bool(nesterov), momentum == 1, dt(alpha), alpha == 1,
+        )  # fmt: skip
+
+
+def rmsprop_update(p, g, square_avg, grad_avg, buf, *, lr, alpha, eps, weight_decay, momentum,
+                   centered, maximize):  # fmt: skip
+    """One RMSprop step in place (grad_avg when centered, buf when momentum > 0; else None):
+    optim/rmsprop.py's NumPy sequence, bitwise."""
+    dt = p.dtype.type
+    w = 1 - alpha  # lerp weight of the centered average
+    lerp_small = abs(w) < 0.5
+    if p.size and not centered and momentum <= 0:  # PyTorch's defaults: the vectorised loop
+        _ko().rmsprop(
+            p, g, square_avg, bool(maximize), weight_decay != 0, dt(weight_decay),
+            weight_decay == 1, dt(alpha), dt(1 - alpha), dt(eps), dt(-lr), -lr == 1,
+        )  # fmt: skip
+    elif p.size:
+        _ko().rmsprop_full(
+            p, g, square_avg, p if grad_avg is None else grad_avg, p if buf is None else buf,
+            bool(maximize), weight_decay != 0, dt(weight_decay), weight_decay == 1, dt(alpha),
+            dt(1 - alpha), bool(centered), lerp_small, dt(w if lerp_small else 1 - w), dt(eps),
+            momentum > 0, dt(momentum), dt(-lr), -lr == 1,
+        )  # fmt: skip
+
+
+def adagrad_update(p, g, state_sum, *, clr, eps, weight_decay, maximize):
+    """One Adagrad step in place at the decayed rate clr: optim/adagrad.py's sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().adagrad(
+            p, g, state_sum, bool(maximize), weight_decay != 0, dt(weight_decay),
+            weight_decay == 1, dt(eps), dt(-clr), -clr == 1,
+        )  # fmt: skip
+
+
 def _libm_loop(kernel_name):
     def run(x):
         """float64 in, float64 out, element by element through the C library."""
@@ -439,6 +498,9 @@ KERNELS = {
     "layer_norm_forward": layer_norm_forward,
     "layer_norm_backward": layer_norm_backward,
     "adam_update": adam_update,
+    "sgd_update": sgd_update,
+    "rmsprop_update": rmsprop_update,
+    "adagrad_update": adagrad_update,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {

@@ -103,11 +103,16 @@ class Adagrad(Optimizer):
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         state_sum = a.state["sum"]
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        k = backend.fused("adagrad_update", p, g, state_sum)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, state_sum, clr=clr, eps=group["eps"], weight_decay=group["weight_decay"],
+              maximize=group["maximize"])  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:
             _add_scaled(xp, g, group["weight_decay"], p, tmp)
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         xp.multiply(g, g, out=tmp)
         state_sum += tmp
         denom = xp.sqrt(state_sum, out=tmp)

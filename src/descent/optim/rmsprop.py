@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options, _lerp
 
 
@@ -94,6 +95,14 @@ class RMSprop(Optimizer):
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         alpha, lr = group["alpha"], group["lr"]
         square_avg = a.state["square_avg"]
+        grad_avg = a.state["grad_avg"] if group["centered"] else None
+        buf = a.state["momentum_buffer"] if group["momentum"] > 0 else None
+        k = backend.fused("rmsprop_update", p, g, square_avg, grad_avg, buf)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, square_avg, grad_avg, buf, lr=lr, alpha=alpha, eps=group["eps"],
+              weight_decay=group["weight_decay"], momentum=group["momentum"],
+              centered=group["centered"], maximize=group["maximize"])  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import (
     Optimizer,
     _add_alpha,
@@ -100,13 +101,19 @@ class SGD(Optimizer):
         mu = group["momentum"]
         # bfloat16 parameters: float32 arrays rounded where PyTorch's ops end (optimizer.py)
         rnd = a.round or _no_round
+        buf = a.state["momentum_buffer"] if mu != 0 else None
+        k = None if a.round else backend.fused("sgd_update", p, g, buf)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, buf, lr=group["lr"], momentum=mu, dampening=group["dampening"],
+              weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+              maximize=group["maximize"], first=step == 1)  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:
             _add_scaled(xp, g, _add_alpha(a, group["weight_decay"]), p, tmp)
             rnd(g)
         if mu != 0:
-            buf = a.state["momentum_buffer"]
             if step == 1:
                 buf[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
             else:

@@ -1,0 +1,113 @@
+"""numba loops for the eager steps of the stock optimizers (SGD, RMSprop, Adagrad).
+
+Imported on first use only (it imports numba), through `kernels.cpu`'s wrappers, which
+`backend.fused` hands to the optimizers' `_update` for float32/float64 NumPy buffers. Each loop
+is the rule's NumPy sequence (optim/*.py, itself PyTorch's order of operations) evaluated per
+element in registers: the same operations on the same values in the same order, each rounded
+to the array dtype as NumPy rounds it, so the parameters and state come out bitwise equal to
+the NumPy path (tests/test_kernels_cpu_optim.py compares them on random and edge values). One
+pass over the flat buffer instead of NumPy's 5-12, each a full trip through memory: an SGD
+step over ResNet-18's 11.2 M floats drops from ~40 ms to ~20 ms on one core.
+
+Every scalar arrives in the arrays' dtype (the wrappers cast Python floats with `dt(x)`, as
+NumPy's weak-scalar rule rounds a Python float to float32 for float32 arrays): a Python float
+would make numba compile a float64 signature and compute float64 products (other bits).
+The `*_one` flags skip a multiply where the NumPy path does (`_add_scaled` with alpha == 1).
+No fast-math: LLVM must neither contract a * b + c into an FMA nor reassociate.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_OPTS)
+def sgd(p, g, buf, maximize, has_wd, wd, wd_one, has_mu, first, mu, damp, damp_one, nesterov,
+        mu_one, alpha, alpha_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/sgd.py's `_update`: p (and buf when has_mu) in place; g is read only."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:  # g += wd p
+            gi = gi + (pi if wd_one else pi * wd)
+        if has_mu:
+            if first:  # PyTorch starts the buffer at the first gradient
+                b = gi
+            else:  # buf *= mu; buf += (1 - dampening) g
+                b = buf[i] * mu
+                b = b + (gi if damp_one else gi * damp)
+            buf[i] = b
+            if nesterov:  # g += mu buf
+                gi = gi + (b if mu_one else b * mu)
+            else:
+                gi = b
+        p[i] = pi + (gi if alpha_one else gi * alpha)  # p += -lr g
+
+
+@njit(**_OPTS)
+def rmsprop(p, g, sq, maximize, has_wd, wd, wd_one, alpha, one_m_alpha, eps, lr_neg,
+            lr_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/rmsprop.py's `_update` without centering or momentum (PyTorch's defaults): p and
+    sq (square_avg) in place. A loop of its own: with `rmsprop_full`'s optional arrays and
+    branches LLVM does not vectorise it (37 ms instead of ~5 ms on 11 M floats)."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        s = sq[i] * alpha + (gi * gi) * one_m_alpha  # sq *= α; sq += (g g)(1 - α)
+        sq[i] = s
+        t = gi / (math.sqrt(s) + eps)
+        p[i] = pi + (t if lr_one else t * lr_neg)
+
+
+@njit(**_OPTS)
+def rmsprop_full(p, g, sq, ga, buf, maximize, has_wd, wd, wd_one, alpha, one_m_alpha, centered,
+                 lerp_small, w, eps, has_mu, mu, lr_neg, lr_one):  # pragma: no cover  # fmt: skip
+    """optim/rmsprop.py's `_update`: p, sq (square_avg), ga (grad_avg, when centered) and buf
+    (momentum_buffer, when has_mu) in place."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        s = sq[i] * alpha + (gi * gi) * one_m_alpha
+        sq[i] = s
+        if centered:  # lerp(ga, g, 1 - α) in its two forms; denom = √(sq - ga²)
+            d = gi - ga[i]
+            a = ga[i] + d * w if lerp_small else gi - d * w
+            ga[i] = a
+            denom = math.sqrt(s - a * a)
+        else:
+            denom = math.sqrt(s)
+        t = gi / (denom + eps)
+        if has_mu:  # buf = μ buf + g / d; p += -lr buf
+            t = buf[i] * mu + t
+            buf[i] = t
+        p[i] = pi + (t if lr_one else t * lr_neg)
+
+
+@njit(**_OPTS)
+def adagrad(p, g, ssum, maximize, has_wd, wd, wd_one, eps, clr_neg, clr_one):  # pragma: no cover
+    """optim/adagrad.py's `_update`: p and ssum (state "sum") in place."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        s = ssum[i] + gi * gi
+        ssum[i] = s
+        t = gi / (math.sqrt(s) + eps)
+        p[i] = pi + (t if clr_one else t * clr_neg)
