@@ -377,3 +377,23 @@ def test_pad_reflect_second_order_matches_torch():
         return t.grad.numpy()
 
     np.testing.assert_allclose(second(descent), second(torch), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape, dim", [((64, 700), 1), ((5, 6, 7), 0), ((5, 6, 7), 2), ((9,), 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cumsum_scan_kernel_matches_torch_bits(shape, dim, dtype):
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[0] = -0.0  # PyTorch's scan starts at +0: cumsum(-0.0) is +0.0
+    fn = lambda lib, x: lib.cumsum(x, dim)  # noqa: E731
+    with spy("cumsum_axis1") as calls:
+        y, (g,), gy = _run(descent, fn, [x])
+    assert len(calls) == 2, "cumsum's forward and backward did not use the scan kernel"
+    ty, (tg,), _ = _run(torch, fn, [x], gy.astype(dtype))
+    # Both accumulate in float64 in order and round once: the same bits as PyTorch's CPU scan.
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(ty))
+    np.testing.assert_array_equal(g, tg)
+    with kernels(False):  # the NumPy path's forward: float64 cumsum rounded once, same bits
+        y0, _, _ = _run(descent, fn, [x], gy)
+    np.testing.assert_array_equal(y, y0)
