@@ -1,0 +1,86 @@
+"""kernels/_cpu_misc.py's loops against the NumPy paths beside them in their callers, and torch.
+
+cummax / cummin: the running-extreme index in one numba pass (`running_extreme_index`) must
+be the NumPy path's (`ops/scan._running_index` with the kernels off) on ties, NaN, signed
+zeros and infinities, for every axis and the supported dtypes; values and gradients as
+torch's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+from descent.kernels import cpu
+from descent.ops import scan
+
+needs_numba = pytest.mark.skipif(not cpu.available(), reason="numba missing")
+
+
+@contextlib.contextmanager
+def kernels(flag: bool):
+    previous = cpu.set_enabled(flag)
+    try:
+        yield
+    finally:
+        cpu.set_enabled(previous)
+
+
+def _data(rng, shape, dtype):
+    if np.dtype(dtype).kind == "i":
+        return rng.integers(-3, 4, shape).astype(dtype)  # many ties
+    x = rng.integers(-3, 4, shape).astype(dtype)  # ties
+    flat = x.reshape(-1)
+    pick = rng.choice(flat.size, size=min(flat.size, 12), replace=False)
+    flat[pick] = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, np.nan, 0.5, -0.0,
+                           np.nan, 2.0, -np.inf, np.inf], dtype=dtype)[: pick.size]  # fmt: skip
+    flat[::7] += rng.standard_normal(flat[::7].size).astype(dtype)
+    return x
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("shape", [(50,), (6, 40), (3, 17, 5), (2, 3, 4, 9)])
+@pytest.mark.parametrize("is_min", [False, True])
+def test_running_index_kernel_is_the_numpy_path(dtype, shape, is_min, monkeypatch):
+    from descent.kernels import _cpu_misc
+
+    rng = np.random.default_rng(5)
+    a = _data(rng, shape, dtype)
+    calls = []
+    original = _cpu_misc.running_extreme_index
+    monkeypatch.setattr(_cpu_misc, "running_extreme_index",
+                        lambda *args: calls.append(1) or original(*args))  # fmt: skip
+    for axis in range(a.ndim):
+        with kernels(True):
+            got = scan._running_index(a, axis, is_min, np)
+        assert calls, "the kernel did not run"
+        calls.clear()
+        with kernels(False):
+            want = scan._running_index(a, axis, is_min, np)
+        assert not calls
+        assert got.dtype == want.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cummax_cummin_with_the_kernel_match_torch(name, dim):
+    rng = np.random.default_rng(6)
+    x = _data(rng, (7, 9, 4), np.float64)
+    gy = rng.standard_normal(x.shape)
+    with kernels(True):
+        xd = descent.tensor(x, requires_grad=True)
+        vd, id_ = getattr(descent, name)(xd, dim)
+        vd.backward(descent.tensor(gy))
+    xt = torch.tensor(x, requires_grad=True)
+    vt, it = getattr(torch, name)(xt, dim)
+    vt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(vd.numpy(), vt.detach().numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
