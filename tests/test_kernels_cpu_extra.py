@@ -397,3 +397,63 @@ def test_cumsum_scan_kernel_matches_torch_bits(shape, dim, dtype):
     with kernels(False):  # the NumPy path's forward: float64 cumsum rounded once, same bits
         y0, _, _ = _run(descent, fn, [x], gy)
     np.testing.assert_array_equal(y, y0)
+
+
+def _gru_pair(layers, bi, bf, bias, dtype=np.float32):
+    dm = descent.nn.GRU(5, 7, num_layers=layers, bidirectional=bi, batch_first=bf, bias=bias)
+    tm = torch.nn.GRU(5, 7, num_layers=layers, bidirectional=bi, batch_first=bf, bias=bias)
+    if dtype == np.float64:
+        dm, tm = dm.double(), tm.double()
+    with torch.no_grad():
+        for (n, p), (n2, q) in zip(tm.named_parameters(), dm.named_parameters(), strict=True):
+            assert n == n2
+            p.copy_(torch.tensor(q.numpy()))
+    return dm, tm
+
+
+@pytest.mark.parametrize("layers, bi, bf, bias, hx", [(1, False, True, True, False),
+                                                      (2, False, True, True, True),
+                                                      (2, True, False, False, True),
+                                                      (1, True, True, True, False)])  # fmt: skip
+def test_gru_layer_op_matches_torch(layers, bi, bf, bias, hx, monkeypatch):
+    from descent.ops import rnn
+
+    calls = []
+    real = rnn.GRULayer.forward
+    monkeypatch.setattr(rnn.GRULayer, "forward", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(15)
+    dm, tm = _gru_pair(layers, bi, bf, bias)
+    d = 2 if bi else 1
+    x = rng.standard_normal((3, 6, 5) if bf else (6, 3, 5)).astype(np.float32)
+    h0 = rng.standard_normal((d * layers, 3, 7)).astype(np.float32)
+    gy = rng.standard_normal((3, 6, 7 * d) if bf else (6, 3, 7 * d)).astype(np.float32)
+
+    def run(lib, m):
+        xt = lib.tensor(x, requires_grad=True)
+        ht = lib.tensor(h0, requires_grad=True) if hx else None
+        out, h = m(xt) if ht is None else m(xt, ht)
+        (out * lib.tensor(gy)).sum().add((h * h).sum() * 0.3).backward()
+        res = [out.detach().numpy(), h.detach().numpy(), xt.grad.numpy()]
+        res += [p.grad.numpy() for p in m.parameters()]
+        return res + ([ht.grad.numpy()] if hx else [])
+
+    ours = run(descent, dm)
+    assert calls, "the GRU ran per-step ops"
+    for a, b in zip(ours, run(torch, tm), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_gru_layer_op_second_order_matches_torch():
+    rng = np.random.default_rng(16)
+    dm, tm = _gru_pair(1, True, False, True, np.float64)
+    x = rng.standard_normal((4, 2, 5))
+
+    def second(lib, m):
+        xt = lib.tensor(x, requires_grad=True)
+        out = m(xt)[0]
+        (g,) = lib.autograd.grad((out**2).sum(), xt, create_graph=True)
+        (g * g).sum().backward()
+        return [xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+
+    for a, b in zip(second(descent, dm), second(torch, tm), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)

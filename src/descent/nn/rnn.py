@@ -29,7 +29,7 @@ import warnings
 
 from .. import creation
 from ..hooks import composite
-from ..ops.rnn import LSTMLayer, fused_lstm_ok
+from ..ops.rnn import GRULayer, LSTMLayer, fused_lstm_ok
 from ..ops.shape import chunk, concatenate, stack
 from ..tensor import Tensor
 from . import functional as F
@@ -277,6 +277,13 @@ class RNNBase(Module):
             if self.batch_first:
                 output = output.transpose(0, 1)
             return output, (h_n, c_n)
+        if self.mode == "GRU" and fused_lstm_ok(x) and (
+            self.dropout == 0 or not self.training or self.num_layers == 1
+        ):
+            output, h_n = self._gru_layers(x, h0, directions)
+            if not batched:
+                return output[:, 0], h_n[:, 0]
+            return (output.transpose(0, 1) if self.batch_first else output), h_n
         h_n, c_n = [], []
         # The sequence is handled as a list of per-step tensors (N, features): slicing one big
         # (L, N, F) tensor at every step would give each slice's gradient the full (L, N, F)
@@ -344,6 +351,27 @@ class RNNBase(Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
         return layer_input, stack(h_n, axis=0), stack(c_n, axis=0)
+
+    def _gru_layers(self, x: Tensor, h0: Tensor, directions: int):
+        """The GRU as one GRULayer op per layer and direction (ops/rnn.py). Returns output
+        (L, N, D*H) and h_n (D*num_layers, N, H)."""
+        layer_input = x  # (L, N, features)
+        h_n = []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(directions):
+                idx = layer * directions + direction
+                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, direction)
+                ins = [layer_input, h0[idx], w_ih, w_hh]
+                if b_ih is not None:
+                    ins += [b_ih, b_hh]
+                hs = GRULayer.apply(*ins, reverse=direction == 1, has_b=b_ih is not None)
+                outs.append(hs)  # (L, N, H)
+                h_n.append(hs[0 if direction == 1 else -1])
+            layer_input = outs[0] if directions == 1 else concatenate(outs, axis=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        return layer_input, stack(h_n, axis=0)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
