@@ -9,6 +9,20 @@ from __future__ import annotations
 import os
 import sys
 
+# Under pytest-xdist (`make test` runs `-n 2`) each worker is its own process, and each would
+# start as many BLAS/OpenMP threads (NumPy's OpenBLAS, torch) as the machine has cores: two
+# workers on two cores would run four. Before NumPy or torch loads, a worker takes its share of
+# the cores (an explicit OMP_NUM_THREADS/OPENBLAS_NUM_THREADS/MKL_NUM_THREADS is kept). numba's
+# threads are left alone: descent.compile's thread plan times and chooses them itself.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_share))
+    if "numpy" in sys.modules:  # loaded before this file (a plugin): limit it at run time
+        import threadpoolctl
+
+        _BLAS_LIMIT = threadpoolctl.threadpool_limits(limits=_share, user_api="blas")
+
 import numpy as np
 import pytest
 
