@@ -77,6 +77,22 @@ CASES = [
     ("Adagrad", dict(lr=1e-2)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5)),
     ("Adagrad", dict(lr=0.1, weight_decay=1.0, maximize=True, eps=1e-3)),
+    ("Adamax", dict(lr=2e-3)),
+    ("Adamax", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=1e-2, weight_decay=1.0, eps=0.0)),
+    ("NAdam", dict(lr=2e-3)),
+    ("NAdam", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    # rho_t <= 5 for the first 5 steps (the unrectified step), then > 5 (8 steps run)
+    ("RAdam", dict(lr=1e-3)),
+    ("RAdam", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=1.0, maximize=True)),
+    ("RAdam", dict(lr=1e-2, betas=(0.9, 0.5), weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.3, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict(lr=-1.0 + 2.0, rho=0.95, weight_decay=1.0, eps=1e-3)),
+    ("ASGD", dict(lr=1e-2)),
+    ("ASGD", dict(lr=0.05, lambd=1e-3, alpha=0.5, t0=2, weight_decay=0.1, maximize=True)),
+    ("ASGD", dict(lr=0.05, t0=0, weight_decay=1.0)),
 ]
 
 
@@ -86,6 +102,7 @@ CASES = [
 @pytest.mark.parametrize("name, opts", CASES)
 def test_fused_step_is_bitwise_the_numpy_path(name, opts, dtype, edges, monkeypatch):
     cls = getattr(descent.optim, name)
+    steps = 8 if name == "RAdam" else 4
     kernel_name = f"{name.lower()}_update"
     calls = []
     original = cpu.KERNELS[kernel_name]
@@ -96,11 +113,11 @@ def test_fused_step_is_bitwise_the_numpy_path(name, opts, dtype, edges, monkeypa
 
     monkeypatch.setitem(cpu.KERNELS, kernel_name, spy)
     with kernels(True), np.errstate(all="ignore"):
-        got = _run(cls, opts, dtype, edges)
+        got = _run(cls, opts, dtype, edges, steps)
     assert calls and all(dt == dtype for dt in calls)  # the fused path ran
     calls.clear()
     with kernels(False), np.errstate(all="ignore"):
-        want = _run(cls, opts, dtype, edges)
+        want = _run(cls, opts, dtype, edges, steps)
     assert not calls
     assert len(got) == len(want)
     for a, b in zip(got, want, strict=True):

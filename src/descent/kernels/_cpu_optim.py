@@ -1,4 +1,5 @@
-"""numba loops for the eager steps of the stock optimizers (SGD, RMSprop, Adagrad).
+"""numba loops for the eager steps of the stock optimizers (SGD, RMSprop, Adagrad, Adamax,
+NAdam, RAdam, Adadelta, ASGD).
 
 Imported on first use only (it imports numba), through `kernels.cpu`'s wrappers, which
 `backend.fused` hands to the optimizers' `_update` for float32/float64 NumPy buffers. Each loop
@@ -111,3 +112,113 @@ def adagrad(p, g, ssum, maximize, has_wd, wd, wd_one, eps, clr_neg, clr_one):  #
         ssum[i] = s
         t = gi / (math.sqrt(s) + eps)
         p[i] = pi + (t if clr_one else t * clr_neg)
+
+
+@njit(**_OPTS)
+def adamax(p, g, m, u, maximize, has_wd, wd, wd_one, lerp_small, w, beta2, eps, clr_neg,
+           clr_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/adamax.py's `_update`: p, m (exp_avg) and u (exp_inf) in place."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        d = gi - m[i]  # lerp(m, g, 1 - β₁), PyTorch's two forms
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        m[i] = mi
+        a = u[i] * beta2  # u = maximum(β₂ u, |g| + ε), NaN from either side (np.maximum)
+        b = abs(gi) + eps
+        ui = a if (a >= b or a != a) else b
+        u[i] = ui
+        t = mi / ui
+        p[i] = pi + (t if clr_one else t * clr_neg)
+
+
+@njit(**_OPTS)
+def nadam(p, g, m, v, maximize, wd_mode, decay, wd, wd_one, lerp_small, w, beta2, one_m_beta2,
+          bc2, eps, c1, c1_one, c2, c2_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/nadam.py's `_update` after its scalar bookkeeping: p, m, v in place (wd_mode 1:
+    decoupled decay p *= decay; 2: g += wd p)."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if wd_mode == 1:
+            pi = pi * decay
+        elif wd_mode == 2:
+            gi = gi + (pi if wd_one else pi * wd)
+        d = gi - m[i]
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        m[i] = mi
+        vi = v[i] * beta2 + (gi * one_m_beta2) * gi  # addcmul: ((1 - β₂) g) g
+        v[i] = vi
+        denom = math.sqrt(vi / bc2) + eps
+        t = gi / denom
+        pi = pi + (t if c1_one else t * c1)
+        t = mi / denom
+        p[i] = pi + (t if c2_one else t * c2)
+
+
+@njit(**_OPTS)
+def radam(p, g, m, v, maximize, wd_mode, decay, wd, wd_one, lerp_small, w, beta2, one_m_beta2,
+          bc1, lr, rectify, bc2_sqrt, eps, rect):  # pragma: no cover - compiled  # fmt: skip
+    """optim/radam.py's `_update`: p, m, v in place; `rectify` when ρ_t > 5."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if wd_mode == 1:
+            pi = pi * decay
+        elif wd_mode == 2:
+            gi = gi + (pi if wd_one else pi * wd)
+        d = gi - m[i]
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        m[i] = mi
+        vi = v[i] * beta2 + (gi * one_m_beta2) * gi
+        v[i] = vi
+        upd = (mi / bc1) * lr
+        if rectify:
+            upd = upd * (bc2_sqrt / (math.sqrt(vi) + eps))
+            upd = upd * rect
+        p[i] = pi - upd
+
+
+@njit(**_OPTS)
+def adadelta(p, g, sq, acc, maximize, has_wd, wd, wd_one, rho, one_m_rho, eps, lr_neg,
+             lr_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/adadelta.py's `_update`: p, sq (square_avg) and acc (acc_delta) in place."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        s = sq[i] * rho + (gi * one_m_rho) * gi
+        sq[i] = s
+        delta = (math.sqrt(acc[i] + eps) / math.sqrt(s + eps)) * gi
+        acc[i] = acc[i] * rho + (delta * one_m_rho) * delta
+        p[i] = pi + (delta if lr_one else delta * lr_neg)
+
+
+@njit(**_OPTS)
+def asgd(p, g, ax, maximize, has_wd, wd, wd_one, decay, eta_neg, eta_one, mu, mu_one):
+    """optim/asgd.py's `_update` (the scalar state stays in Python): p and ax in place."""
+    for i in range(p.size):  # pragma: no cover - compiled
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if has_wd:
+            gi = gi + (pi if wd_one else pi * wd)
+        pi = pi * decay
+        pi = pi + (gi if eta_one else gi * eta_neg)
+        p[i] = pi
+        if mu_one:
+            ax[i] = pi
+        else:
+            ax[i] = ax[i] + (pi - ax[i]) * mu

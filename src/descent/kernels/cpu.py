@@ -29,8 +29,9 @@ forward/backward (float32, the NumPy path's bits), GELU forward/backward (float3
 loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64: libm)
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
-scaled_dot_product_attention; the eager steps of SGD, RMSprop and Adagrad (`_cpu_optim`,
-float32/float64, bitwise the NumPy sequences of optim/*.py). The loops live in
+scaled_dot_product_attention; the eager steps of SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam,
+Adadelta and ASGD (`_cpu_optim`, float32/float64, bitwise the NumPy sequences of optim/*.py).
+The loops live in
 `_cpu_jit` (numba imported on the first kernel call, not with descent).
 """
 
@@ -434,6 +435,80 @@ def adagrad_update(p, g, state_sum, *, clr, eps, weight_decay, maximize):
         )  # fmt: skip
 
 
+def _lerp_args(weight, dt):
+    """(lerp_small, the factor) of `optim._lerp(start, end, weight)`'s two forms."""
+    small = abs(weight) < 0.5
+    return small, dt(weight if small else 1 - weight)
+
+
+def _decay_args(lr, weight_decay, decoupled, dt):
+    """(wd_mode, decay, wd, wd_one): 0 none, 1 decoupled p *= 1 - lr wd, 2 g += wd p."""
+    mode = 0 if weight_decay == 0 else (1 if decoupled else 2)
+    return mode, dt(1 - lr * weight_decay), dt(weight_decay), weight_decay == 1
+
+
+def adamax_update(p, g, exp_avg, exp_inf, *, lr, beta1, beta2, eps, weight_decay, maximize,
+                  step):  # fmt: skip
+    """One Adamax step in place: optim/adamax.py's NumPy sequence, bitwise."""
+    dt = p.dtype.type
+    clr = lr / (1 - beta1**step)
+    if p.size:
+        _ko().adamax(
+            p, g, exp_avg, exp_inf, bool(maximize), weight_decay != 0, dt(weight_decay),
+            weight_decay == 1, *_lerp_args(1 - beta1, dt), dt(beta2), dt(eps), dt(-clr),
+            -clr == 1,
+        )  # fmt: skip
+
+
+def nadam_update(p, g, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                 maximize, step, c1, c2):  # fmt: skip
+    """One NAdam step in place, its two step sizes c1 (gradient) and c2 (momentum) computed by
+    the caller (they depend on the running product of μ): optim/nadam.py's sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().nadam(
+            p, g, exp_avg, exp_avg_sq, bool(maximize),
+            *_decay_args(lr, weight_decay, decoupled, dt), *_lerp_args(1 - beta1, dt),
+            dt(beta2), dt(1 - beta2), dt(1 - beta2**step), dt(eps), dt(c1), c1 == 1, dt(c2),
+            c2 == 1,
+        )  # fmt: skip
+
+
+def radam_update(p, g, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                 maximize, step, rect):  # fmt: skip
+    """One RAdam step in place; rect: the rectification factor, or None when ρ_t <= 5 (the
+    unadapted step): optim/radam.py's sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().radam(
+            p, g, exp_avg, exp_avg_sq, bool(maximize),
+            *_decay_args(lr, weight_decay, decoupled, dt), *_lerp_args(1 - beta1, dt),
+            dt(beta2), dt(1 - beta2), dt(1 - beta1**step), dt(lr), rect is not None,
+            dt((1 - beta2**step) ** 0.5), dt(eps), dt(0.0 if rect is None else rect),
+        )  # fmt: skip
+
+
+def adadelta_update(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay, maximize):
+    """One Adadelta step in place: optim/adadelta.py's NumPy sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().adadelta(
+            p, g, square_avg, acc_delta, bool(maximize), weight_decay != 0, dt(weight_decay),
+            weight_decay == 1, dt(rho), dt(1 - rho), dt(eps), dt(-lr), -lr == 1,
+        )  # fmt: skip
+
+
+def asgd_update(p, g, ax, *, eta, mu, lambd, weight_decay, maximize):
+    """One ASGD step in place at this step's η and μ (the caller keeps them): optim/asgd.py's
+    NumPy sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().asgd(
+            p, g, ax, bool(maximize), weight_decay != 0, dt(weight_decay), weight_decay == 1,
+            dt(1 - lambd * eta), dt(-eta), -eta == 1, dt(mu), mu == 1,
+        )  # fmt: skip
+
+
 def _libm_loop(kernel_name):
     def run(x):
         """float64 in, float64 out, element by element through the C library."""
@@ -501,6 +576,11 @@ KERNELS = {
     "sgd_update": sgd_update,
     "rmsprop_update": rmsprop_update,
     "adagrad_update": adagrad_update,
+    "adamax_update": adamax_update,
+    "nadam_update": nadam_update,
+    "radam_update": radam_update,
+    "adadelta_update": adadelta_update,
+    "asgd_update": asgd_update,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
 
 
@@ -81,6 +82,11 @@ class Adadelta(Optimizer):
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         square_avg, acc_delta = a.state["square_avg"], a.state["acc_delta"]
         rho, eps = group["rho"], group["eps"]
+        k = backend.fused("adadelta_update", p, g, square_avg, acc_delta)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, square_avg, acc_delta, lr=group["lr"], rho=rho, eps=eps,
+              weight_decay=group["weight_decay"], maximize=group["maximize"])  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:

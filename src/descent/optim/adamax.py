@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import (
     Optimizer,
     _add_scaled,
@@ -86,6 +87,12 @@ class Adamax(Optimizer):
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         m, u = a.state["exp_avg"], a.state["exp_inf"]
         beta1, beta2 = group["betas"]
+        k = backend.fused("adamax_update", p, g, m, u)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, m, u, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+              weight_decay=group["weight_decay"], maximize=group["maximize"],
+              step=step)  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if group["weight_decay"] != 0:

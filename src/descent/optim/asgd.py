@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import Optimizer, _add_scaled, _Arrays, _check_range, _impl_options
 
 
@@ -93,18 +94,23 @@ class ASGD(Optimizer):
         # meet the parameter in its own dtype, as a 0-d tensor does in PyTorch's ops
         real, keep = p.dtype.type, a.scalar_type
         eta, mu = a.scalars["eta"], a.scalars["mu"]
-        if group["maximize"]:
-            xp.negative(g, out=g)
-        if group["weight_decay"] != 0:
-            _add_scaled(xp, g, group["weight_decay"], p, tmp)
-        p *= 1 - lambd * eta  # the decay term
-        _add_scaled(xp, p, -eta, g, tmp)
-        if mu != 1:
-            xp.subtract(p, ax, out=tmp)
-            tmp *= real(mu)
-            ax += tmp
+        k = backend.fused("asgd_update", p, g, ax)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, ax, eta=eta, mu=mu, lambd=lambd, weight_decay=group["weight_decay"],
+              maximize=group["maximize"])  # fmt: skip
         else:
-            ax[...] = p
+            if group["maximize"]:
+                xp.negative(g, out=g)
+            if group["weight_decay"] != 0:
+                _add_scaled(xp, g, group["weight_decay"], p, tmp)
+            p *= 1 - lambd * eta  # the decay term
+            _add_scaled(xp, p, -eta, g, tmp)
+            if mu != 1:
+                xp.subtract(p, ax, out=tmp)
+                tmp *= real(mu)
+                ax += tmp
+            else:
+                ax[...] = p
         # torch.as_tensor(x) (the default dtype), then copied into the 0-d state tensor
         a.scalars["eta"] = float(keep(lr / ((1 + lambd * lr * step) ** alpha)))
         a.scalars["mu"] = float(keep(1 / max(1, step - t0)))

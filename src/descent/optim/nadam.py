@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import (
     Optimizer,
     _add_scaled,
@@ -92,13 +93,6 @@ class NAdam(Optimizer):
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         psi = group["momentum_decay"]
-        if group["maximize"]:
-            xp.negative(g, out=g)
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                p *= 1 - lr * wd
-            else:
-                _add_scaled(xp, g, wd, p, tmp)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
         # PyTorch's `mu_product *= mu` on a 0-d tensor of its scalar dtype (float32, float64
@@ -106,6 +100,21 @@ class NAdam(Optimizer):
         real = a.scalar_type
         mu_product = float(real(a.scalars["mu_product"]) * real(mu))
         a.scalars["mu_product"] = mu_product
+        c1 = -lr * (1.0 - mu) / (1.0 - mu_product)  # the step sizes of g / d and of m / d
+        c2 = -lr * mu_next / (1.0 - mu_product * mu_next)
+        k = backend.fused("nadam_update", p, g, m, v)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
+              decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
+              step=step, c1=c1, c2=c2)  # fmt: skip
+            return
+        if group["maximize"]:
+            xp.negative(g, out=g)
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                p *= 1 - lr * wd
+            else:
+                _add_scaled(xp, g, wd, p, tmp)
         _lerp(xp, m, g, 1 - beta1, tmp)
         v *= beta2
         xp.multiply(g, 1 - beta2, out=tmp)  # PyTorch's addcmul order: ((1 - β₂) g) g
@@ -116,6 +125,6 @@ class NAdam(Optimizer):
         denom += eps
         # Two addcdiv steps, θ += c · (x / d), in PyTorch's order; g is scratch from here on.
         xp.divide(g, denom, out=g)
-        _add_scaled(xp, p, -lr * (1.0 - mu) / (1.0 - mu_product), g, g)
+        _add_scaled(xp, p, c1, g, g)
         xp.divide(m, denom, out=g)
-        _add_scaled(xp, p, -lr * mu_next / (1.0 - mu_product * mu_next), g, g)
+        _add_scaled(xp, p, c2, g, g)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import (
     Optimizer,
     _add_scaled,
@@ -96,6 +97,22 @@ class RAdam(Optimizer):
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        # Length of the approximated simple moving average (eq. 7 of the paper) and its limit.
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+        rect = None
+        if rho_t > 5.0:
+            rect = (
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            ) ** 0.5  # PyTorch's ** 0.5 (not math.sqrt): the same rounding
+        k = backend.fused("radam_update", p, g, m, v)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
+              decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
+              step=step, rect=rect)  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if wd != 0:
@@ -108,17 +125,9 @@ class RAdam(Optimizer):
         xp.multiply(g, 1 - beta2, out=tmp)  # PyTorch's addcmul order: ((1 - β₂) g) g
         tmp *= g
         v += tmp
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        # Length of the approximated simple moving average (eq. 7 of the paper) and its limit.
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
         update = xp.divide(m, bias_correction1, out=g)  # m̂; g is scratch from here on
         update *= lr
-        if rho_t > 5.0:
-            rect = (
-                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            ) ** 0.5  # PyTorch's ** 0.5 (not math.sqrt): the same rounding
+        if rect is not None:
             adaptive = xp.sqrt(v, out=tmp)
             adaptive += eps
             xp.divide(bias_correction2**0.5, adaptive, out=adaptive)
