@@ -171,21 +171,23 @@ def lstm_cell_forward(pre, c_prev, hc, tanh_c):  # pragma: no cover - compiled
     hid = h4 // 4
     one = np.float32(1.0)
     two = np.float32(2.0)
+    # One simple loop per gate block and per result, so each vectorises (one loop over all
+    # four gates per element was 4x slower: 0.55 against 0.14 ms for (32, 1024)).
     for n in range(n_):
+        p = pre[n]
+        for j in range(2 * hid):  # i, f
+            p[j] = one / (one + _exp32(-p[j]))
+        for j in range(2 * hid, 3 * hid):  # g
+            p[j] = one - two / (_exp32(two * p[j]) + one)
+        for j in range(3 * hid, 4 * hid):  # o
+            p[j] = one / (one + _exp32(-p[j]))
+        row, tr, cp = hc[n], tanh_c[n], c_prev[n]
         for j in range(hid):
-            i = one / (one + _exp32(-pre[n, j]))
-            f = one / (one + _exp32(-pre[n, hid + j]))
-            g = one - two / (_exp32(two * pre[n, 2 * hid + j]) + one)
-            o = one / (one + _exp32(-pre[n, 3 * hid + j]))
-            pre[n, j] = i
-            pre[n, hid + j] = f
-            pre[n, 2 * hid + j] = g
-            pre[n, 3 * hid + j] = o
-            c = f * c_prev[n, j] + i * g
-            tc = one - two / (_exp32(two * c) + one)
-            tanh_c[n, j] = tc
-            hc[n, j] = o * tc
-            hc[n, hid + j] = c
+            row[hid + j] = p[hid + j] * cp[j] + p[j] * p[2 * hid + j]  # c = f c_prev + i g
+        for j in range(hid):
+            tr[j] = one - two / (_exp32(two * row[hid + j]) + one)
+        for j in range(hid):
+            row[j] = p[3 * hid + j] * tr[j]  # h = o tanh(c)
 
 
 @njit(**_OPTS)
