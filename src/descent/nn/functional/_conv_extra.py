@@ -21,6 +21,7 @@ from ...hooks import composite
 from ...opmath import HALF, is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
+from ...ops.conv_nd import ConvNd, ConvTransposeNd, fast_conv_ok
 from ...ops.half import in_float32
 from ...ops.window import col2im, im2col, window_out_size
 from ...tensor import Tensor
@@ -142,7 +143,25 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
             f"{op}: kernel {tuple(k)} (dilation {d}) is larger than the padded input "
             f"{tuple(sz + 2 * pi for sz, pi in zip(sizes, p))}"
         )
-    cols = im2col(x, (tuple(k), s, d, p))  # (C, *k, N, *O)
+    geom = (tuple(k), s, d, p)
+    if fast_conv_ok(x, w):
+        # One op with numba im2col/col2im (ops/conv_nd.py); create_graph differentiates the
+        # composite form below.
+        ins = (x, w) if bias is None else (x, w, as_tensor(bias))
+        y = ConvNd.apply(*ins, geom=geom, nd=nd, groups=groups, has_b=bias is not None,
+                         wins=tuple(out), composite=lambda *t: _conv_products(
+                             t[0], t[1], t[2] if len(t) > 2 else None, geom, out,
+                             groups))  # fmt: skip
+    else:
+        y = _conv_products(x, w, bias, geom, out, groups)
+    return y[0] if unbatched else y
+
+
+def _conv_products(x, w, bias, geom, out, groups: int) -> Tensor:
+    """The composite convolution of a batched x: im2col, one (batched) matmul, bias."""
+    n, nd = x.shape[0], len(out)
+    o, cg, *k = w.shape
+    cols = im2col(x, geom)  # (C, *k, N, *O)
     kk, pp = cg * int(np.prod(k)), int(np.prod(out))
     if groups == 1:
         # 2-D operands: NumPy's stacked matmul does not reach BLAS for the transposed operands
@@ -153,7 +172,7 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
     y = _shape.swapaxes(y.reshape(o, n, *out), 0, 1)  # (N, O, *O)
     if bias is not None:
         y = y + as_tensor(bias).reshape((1, o) + (1,) * nd)
-    return y[0] if unbatched else y
+    return y
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -197,6 +216,26 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
            for sz, si, pi, di, ki, oi in zip(sizes, s, p, d, k, op_, strict=True)]  # fmt: skip
     if any(v < 1 for v in out):
         raise ValueError(f"{op}: input {tuple(x.shape)} gives an empty output {tuple(out)}")
+    geom = (tuple(k), s, d, p)
+    if fast_conv_ok(x, w):
+        # One op (ops/conv_nd.py), the composite form below under create_graph.
+        ins = (x, w) if bias is None else (x, w, as_tensor(bias))
+        y = ConvTransposeNd.apply(*ins, geom=geom, nd=nd, groups=groups,
+                                  has_b=bias is not None, out=tuple(out),
+                                  composite=lambda *t: _conv_transpose_products(
+                                      t[0], t[1], t[2] if len(t) > 2 else None, geom, out,
+                                      groups))  # fmt: skip
+    else:
+        y = _conv_transpose_products(x, w, bias, geom, out, groups)
+    return y[0] if unbatched else y
+
+
+def _conv_transpose_products(x, w, bias, geom, out, groups: int) -> Tensor:
+    """The composite transposed convolution of a batched x: matmul, then col2im, bias."""
+    n, c, *sizes = x.shape
+    cin, og, *k = w.shape
+    nd = len(out)
+    k, s, d, p = geom
     cout = og * groups
     kk, pp = og * int(np.prod(k)), int(np.prod(sizes))
     # Per group: patches = W_g^T @ X_g, (C_out/G * K, C_in/G) @ (C_in/G, N * P).
@@ -208,7 +247,6 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
     cols = cols.reshape(cout, *k, n, *sizes)  # (C_out, *k, N, *S): the patches of the output
     # output_padding >= stride (allowed when the dilation is larger) gives the output room for
     # more windows than the input has positions: those windows' patches are zero.
-    geom = (tuple(k), s, d, p)
     need = [window_out_size(o, *g) for o, g in zip(out, zip(k, s, d, p), strict=True)]
     extra = [a - b for a, b in zip(need, sizes, strict=True)]
     if any(extra):
@@ -219,7 +257,7 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
     y = col2im(cols, (n, cout, *out), geom)
     if bias is not None:
         y = y + as_tensor(bias).reshape((1, cout) + (1,) * nd)
-    return y[0] if unbatched else y
+    return y
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
