@@ -84,3 +84,58 @@ def test_cummax_cummin_with_the_kernel_match_torch(name, dim):
     np.testing.assert_array_equal(vd.numpy(), vt.detach().numpy())
     np.testing.assert_array_equal(id_.numpy(), it.numpy())
     np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
+def _cumprod_value_and_grad(x, gy, dim):
+    xd = descent.tensor(x, requires_grad=True)
+    y = descent.cumprod(xd, dim)
+    y.backward(descent.tensor(gy))
+    return y.numpy().copy(), xd.grad.numpy().copy()
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(40,), (5, 30), (3, 20, 6)])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_cumprod_kernels_are_the_numpy_path(dtype, shape, zeros, monkeypatch):
+    """Forward (float64 accumulation: a float32 product that passes through overflow comes
+    back) and the no-zero backward give the NumPy path's bits; with a zero on the axis the
+    backward's exact branch runs as before."""
+    from descent.kernels import _cpu_misc
+
+    rng = np.random.default_rng(7)
+    x = (rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)).astype(dtype)
+    x.reshape(-1)[3:6] = np.array([3e30, 1e10, 1e-25], dtype=dtype)  # through float32 overflow
+    x.reshape(-1)[-2] = -0.0 if zeros else 1e-30
+    gy = rng.standard_normal(shape).astype(dtype)
+    ran = []
+    for name in ("cumprod_axis1", "cumprod_backward_axis1"):
+        original = getattr(_cpu_misc, name)
+        monkeypatch.setattr(_cpu_misc, name,
+                            lambda *a, _f=original, _n=name: ran.append(_n) or _f(*a))  # fmt: skip
+    for dim in range(x.ndim):
+        ran.clear()
+        with kernels(True), np.errstate(all="ignore"):
+            got = _cumprod_value_and_grad(x, gy, dim)
+        assert "cumprod_axis1" in ran
+        assert ("cumprod_backward_axis1" in ran) == (not zeros)
+        with kernels(False), np.errstate(all="ignore"):
+            want = _cumprod_value_and_grad(x, gy, dim)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            keep = ~np.isnan(a)
+            np.testing.assert_array_equal(a[keep].view(np.uint8), b[keep].view(np.uint8))
+
+
+@needs_numba
+def test_cumprod_with_the_kernels_matches_torch():
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0.5, 1.5, (6, 50)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    with kernels(True):
+        y, gx = _cumprod_value_and_grad(x, gy, 1)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.cumprod(xt, 1)
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=2e-6)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -81,6 +81,9 @@ class CumProd(Function):
     def forward(self, x):
         # Accumulated in float64 and rounded once, as PyTorch's CPU scan (its acc_type): a
         # product that passes through a float32 overflow or underflow comes back.
+        y = _scan_kernel("cumprod_axis1", x, self.axis)
+        if y is not None:
+            return y
         y = backend.get_array_module(x).cumprod(x, axis=self.axis, dtype=_acc(x.dtype))
         return y.astype(x.dtype, copy=False) if x.dtype.kind in "fV" else y
 
@@ -91,6 +94,10 @@ class CumProd(Function):
         if xd.shape[ax] == 1:  # y = x along the axis (PyTorch returns gy as it is)
             return gy
         if not (xd == 0).any():
+            if not ops.is_graph:
+                gx = _scan_kernel("cumprod_backward_axis1", x, ax, self.output(ops), gy)
+                if gx is not None:  # the formula below in one pass
+                    return gx
             # sum over j >= i: a cumulative sum taken from the end (in float64 for float32, as
             # PyTorch's CPU cumsum)
             return _rev_cumsum(gy * self.output(ops), ax, ops) / x
@@ -119,6 +126,28 @@ class CumProd(Function):
         wb = xp.where(before, gy * self.output(ops), 0)
         g_before = _rev_cumsum(wb, ax, ops) / xp.where(before, x, 1)
         return xp.where(before, g_before, xp.where(zero & (nz == 1), exact, 0))
+
+
+def _scan_kernel(name, x, axis, *more):
+    """kernels/_cpu_misc.<name>(x, *more, out) along `axis` for NumPy float32/float64 arrays of
+    one dtype, the result in a new array of x's shape; None when the kernels are off or the
+    arrays do not qualify (then the NumPy formula runs; both give the same bits)."""
+    arrays = (x, *more)
+    if any(type(a) is not np.ndarray or a.dtype != x.dtype or a.shape != x.shape
+           for a in arrays) or x.dtype not in _KERNEL_DTYPES[:2] or not x.size:  # fmt: skip
+        return None
+    from ..kernels import cpu as _kcpu  # noqa: PLC0415 - numba only when a kernel runs
+
+    if not _kcpu.enabled():
+        return None
+    from ..kernels import _cpu_misc  # noqa: PLC0415
+
+    lead = int(np.prod(x.shape[:axis], dtype=np.int64))
+    shape3 = (lead, x.shape[axis], -1)  # (P, N, Q): the scan along N
+    out = np.empty(x.shape, x.dtype)
+    getattr(_cpu_misc, name)(*(np.ascontiguousarray(a).reshape(shape3) for a in arrays),
+                             out.reshape(shape3))  # fmt: skip
+    return out
 
 
 def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
