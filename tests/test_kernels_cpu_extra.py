@@ -457,3 +457,21 @@ def test_gru_layer_op_second_order_matches_torch():
 
     for a, b in zip(second(descent, dm), second(torch, tm), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride, pad, dil", [(1, 1, 1), (2, 1, 1), (1, 2, 2), ((2, 1), 0, (1, 2))])
+def test_conv2d_col2im_kernel_matches_torch_and_numpy_path(stride, pad, dil):
+    rng = np.random.default_rng(18)
+    arrays = [rng.standard_normal((2, 3, 17, 36)).astype(np.float32),  # wide: Wo >= 16 path
+              rng.standard_normal((4, 3, 3, 3)).astype(np.float32)]  # fmt: skip
+    fn = lambda lib, x, w: lib.nn.functional.conv2d(x, w, None, stride, pad, dil)  # noqa: E731
+    with spy("col2im_2d") as calls:
+        y, grads, gy = _run(descent, fn, arrays)
+    assert calls, "conv2d's input gradient did not use the col2im loop"
+    ty, tgrads, _ = _run(torch, fn, arrays, gy)
+    np.testing.assert_allclose(y, ty, rtol=1e-4, atol=1e-4)
+    for g, tg in zip(grads, tgrads, strict=True):
+        np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-4)
+    with kernels(False):  # the slab adds: the same order of additions, the same bits
+        _, grads0, _ = _run(descent, fn, arrays, gy)
+    np.testing.assert_array_equal(grads[0], grads0[0])

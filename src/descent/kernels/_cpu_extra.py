@@ -17,6 +17,7 @@ with `DESCENT_KERNELS=numpy`, and the two give the same bits (tests compare them
 - `scatter_add_along`: torch.scatter_add's along-axis form, in np.add.at's order.
 - `depthwise_conv2d_forward/backward`: groups = C convolutions without im2col.
 - `lstm_cell_forward/backward`: an LSTM step's pointwise part in one pass (ops/rnn.py).
+- `group_norm_forward/backward`, `cumsum_axis1`, `col2im_2d` (Conv2d's input gradient).
 """
 
 from __future__ import annotations
@@ -302,3 +303,26 @@ def cumsum_axis1(x, out, reverse):  # pragma: no cover - compiled
             for q in range(q_):
                 acc[q] += x[p, n, q]
                 out[p, n, q] = acc[q]
+
+
+@njit(**_OPTS)
+def col2im_2d(gcols, sh, sw, dh, dw, gxpad):  # pragma: no cover - compiled
+    """gxpad (N, C, Hp, Wp) (zeros on entry) += the patches gcols (N, C, kh, kw, Ho, Wo) put
+    back where they were read: ops.conv.col2im_nfirst's slab adds, per image element in the
+    same kernel-offset order (so the same bits), in one pass."""
+    n_, c_, kh, kw, ho, wo = gcols.shape
+    for n in range(n_):
+        for c in range(c_):
+            plane = gxpad[n, c]
+            for i in range(kh):
+                for j in range(kw):
+                    src = gcols[n, c, i, j]
+                    for a in range(ho):
+                        row = plane[a * sh + i * dh]
+                        srow = src[a]
+                        if sw == 1:
+                            for b in range(wo):
+                                row[j * dw + b] += srow[b]
+                        else:
+                            for b in range(wo):
+                                row[j * dw + b * sw] += srow[b]
