@@ -475,3 +475,21 @@ def test_conv2d_col2im_kernel_matches_torch_and_numpy_path(stride, pad, dil):
     with kernels(False):  # the slab adds: the same order of additions, the same bits
         _, grads0, _ = _run(descent, fn, arrays, gy)
     np.testing.assert_array_equal(grads[0], grads0[0])
+
+
+@pytest.mark.parametrize("stride, pad, dil", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_conv2d_col2im_batch_last_kernel_matches_torch(stride, pad, dil):
+    rng = np.random.default_rng(19)
+    arrays = [rng.standard_normal((5, 3, 9, 10)).astype(np.float32),  # small: Wo < 16 path
+              rng.standard_normal((4, 3, 3, 3)).astype(np.float32)]  # fmt: skip
+    fn = lambda lib, x, w: lib.nn.functional.conv2d(x, w, None, stride, pad, dil)  # noqa: E731
+    with spy("col2im_nlast_2d") as calls:
+        y, grads, gy = _run(descent, fn, arrays)
+    assert calls, "conv2d's batch-last input gradient did not use the col2im loop"
+    ty, tgrads, _ = _run(torch, fn, arrays, gy)
+    np.testing.assert_allclose(y, ty, rtol=1e-4, atol=1e-4)
+    for g, tg in zip(grads, tgrads, strict=True):
+        np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-4)
+    with kernels(False):  # the slab adds: the same order of additions, the same bits
+        _, grads0, _ = _run(descent, fn, arrays, gy)
+    np.testing.assert_array_equal(grads[0], grads0[0])

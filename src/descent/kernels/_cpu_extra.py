@@ -326,3 +326,20 @@ def col2im_2d(gcols, sh, sw, dh, dw, gxpad):  # pragma: no cover - compiled
                         else:
                             for b in range(wo):
                                 row[j * dw + b * sw] += srow[b]
+
+
+@njit(**_OPTS)
+def col2im_nlast_2d(gcols, sh, sw, dh, dw, gxpad):  # pragma: no cover - compiled
+    """gxpad (C, Hp, Wp, N) (zeros on entry) += the batch-last patches gcols
+    (C, kh, kw, Ho, Wo, N): ops.conv.col2im_nlast's slab adds in one pass, per element in
+    the same kernel-offset order (the same bits); the innermost loop runs over the batch."""
+    c_, kh, kw, ho, wo, n_ = gcols.shape
+    for c in range(c_):
+        for i in range(kh):
+            for j in range(kw):
+                for a in range(ho):
+                    for b in range(wo):
+                        dst = gxpad[c, a * sh + i * dh, b * sw + j * dw]
+                        src = gcols[c, i, j, a, b]
+                        for n in range(n_):
+                            dst[n] += src[n]

@@ -108,6 +108,10 @@ def col2im_nlast(xp, cols, x_shape, geom):
     n, c, h, w = x_shape
     ho, wo = cols.shape[3], cols.shape[4]
     gx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
+    k = _window_kernels(cols)
+    if k is not None:  # one numba pass instead of kh*kw strided slab adds (the same bits)
+        k.col2im_nlast_2d(np.ascontiguousarray(cols), sh, sw, dh, dw, gx)
+        return np.ascontiguousarray(gx[:, ph : ph + h, pw : pw + w].transpose(3, 0, 1, 2))
     for i in range(kh):
         r0 = i * dh
         for j in range(kw):
@@ -180,11 +184,11 @@ _DIRECT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _window_kernels(a):
-    """kernels._cpu_extra for col2im_nfirst on NumPy float32/float64 arrays with the kernels
-    on, else None. Its NumPy form (kh*kw strided slab adds) took 28-45 ms of a ResNet 3x3
-    convolution's ~300 (conv2d 64->64 on 32x32, batch 32, forward + backward, under load);
-    the loop takes half that and adds in the same order (the same bits). (A numba im2col was
-    measured slower than NumPy's strided copy, so im2col_array keeps it.)"""
+    """kernels._cpu_extra for col2im_nfirst / col2im_nlast on NumPy float32/float64 arrays
+    with the kernels on, else None. Their NumPy form (kh*kw strided slab adds) took 28-45 ms
+    of a ResNet 3x3 convolution's ~300 (conv2d 64->64 on 32x32, batch 32, forward and
+    backward, under load); the loops take half that and add in the same order (the same
+    bits). A numba im2col was measured slower than NumPy's strided copy: not used."""
     if type(a) is not np.ndarray or a.dtype not in _DIRECT_DTYPES:
         return None
     from ..kernels import cpu as _kcpu
