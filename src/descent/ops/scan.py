@@ -102,30 +102,33 @@ class CumProd(Function):
             # PyTorch's CPU cumsum)
             return _rev_cumsum(gy * self.output(ops), ax, ops) / x
         xp = backend.get_array_module(xd)
-        n = xd.shape[ax]
-        eye = xp.eye(n, dtype=bool)  # (n_i, n_k): the element left out of row i
-        xs, gs = ops.swapaxes(x, ax, -1), ops.swapaxes(gy, ax, -1)  # (..., n)
-        # rows[..., i, k] = x_k, or 1 at k = i; its cumprod along k is prod_{k<=j, k!=i} x_k.
-        rows = ops.where(eye, 1, ops.expand_dims(xs, -2))  # (..., n_i, n_k)
-        if ops.is_graph:
-            others = cumprod(rows, -1)
-        else:  # in float64 for the narrower floats, as the forward (no float32 overflow)
-            others = xp.cumprod(rows, axis=-1, dtype=_acc(rows.dtype)).astype(rows.dtype)
         if ops.is_graph:  # differentiable again: the exact products (PyTorch's O(n^2) too)
+            n = xd.shape[ax]
+            eye = xp.eye(n, dtype=bool)  # (n_i, n_k): the element left out of row i
+            xs, gs = ops.swapaxes(x, ax, -1), ops.swapaxes(gy, ax, -1)  # (..., n)
+            # rows[..., i, k] = x_k, or 1 at k = i; its cumprod along k is
+            # prod_{k<=j, k!=i} x_k.
+            rows = ops.where(eye, 1, ops.expand_dims(xs, -2))  # (..., n_i, n_k)
+            others = cumprod(rows, -1)
             w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
             return ops.swapaxes(w.sum(axis=-1), ax, -1)
-        # PyTorch's first-order split (cumprod_backward): before the first zero of a slice the
-        # division formula; at the first zero the products up to the second zero (the terms
-        # from it on are 0, and not 0 * nan); exactly 0 after it.
+        # PyTorch's first-order split (cumprod_backward): before the first zero z of a slice the
+        # division formula; at z the products that leave x_z out, up to the second zero (the
+        # terms from it on are 0, and not 0 * nan); exactly 0 after it. Only z needs the
+        # products without x_z: the cumprod of the slice with x_z set to 1, O(n) (all n rows
+        # of them, O(n^2), took 32 GiB for 256 x 4096 with a zero per row). In float64 for
+        # the narrower floats, as the forward (no float32 overflow).
         zero = xd == 0
         nz = xp.cumsum(zero, axis=ax)
-        window = xp.expand_dims(xp.swapaxes(nz, ax, -1) == 1, -2)  # (..., 1, n_j)
-        w = xp.where(_upper(xp, n) & window, others * xp.expand_dims(gs, -2), 0)
-        exact = xp.swapaxes(w.sum(axis=-1), ax, -1)
+        first = zero & (nz == 1)
+        others = xp.cumprod(xp.where(first, 1, x), axis=ax, dtype=_acc(x.dtype))
+        terms = xp.where(nz == 1, others.astype(x.dtype, copy=False) * gy, 0)  # z <= j < z2
+        # summed along a contiguous last axis, the pairwise order of the (n, n) form's rows
+        exact = xp.ascontiguousarray(xp.moveaxis(terms, ax, -1)).sum(axis=-1)
         before = nz == 0
         wb = xp.where(before, gy * self.output(ops), 0)
         g_before = _rev_cumsum(wb, ax, ops) / xp.where(before, x, 1)
-        return xp.where(before, g_before, xp.where(zero & (nz == 1), exact, 0))
+        return xp.where(before, g_before, xp.where(first, xp.expand_dims(exact, ax), 0))
 
 
 def _scan_kernel(name, x, axis, *more):
