@@ -76,6 +76,18 @@ def test_values_and_grads_match_torch(case, dtype):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[6]], ids=["c3", "t2", "t3"])
+def test_image_blocks_give_the_same_results(case, monkeypatch):
+    """Patches made a few images at a time (one image per block here) equal one block."""
+    from descent.ops import conv_nd
+
+    _, whole, gy = _run(descent, case, np.float64)
+    monkeypatch.setattr(conv_nd, "BLOCK_BYTES", 1)
+    _, blocked, _ = _run(descent, case, np.float64, gy)
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize("numba", [True, False])
 @pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=["conv3d", "conv_transpose2d"])
 def test_one_op_taken_with_kernels_on(case, numba):
