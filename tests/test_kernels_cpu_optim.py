@@ -93,6 +93,9 @@ CASES = [
     ("ASGD", dict(lr=1e-2)),
     ("ASGD", dict(lr=0.05, lambd=1e-3, alpha=0.5, t0=2, weight_decay=0.1, maximize=True)),
     ("ASGD", dict(lr=0.05, t0=0, weight_decay=1.0)),
+    ("Lion", dict(lr=1e-3)),
+    ("Lion", dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=0.1, maximize=True)),
+    ("Lion", dict(lr=1e-2, betas=(0.95, 0.2), weight_decay=1.0)),  # lerp's second form
 ]
 
 

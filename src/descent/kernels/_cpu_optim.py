@@ -222,3 +222,31 @@ def asgd(p, g, ax, maximize, has_wd, wd, wd_one, decay, eta_neg, eta_one, mu, mu
             ax[i] = pi
         else:
             ax[i] = ax[i] + (pi - ax[i]) * mu
+
+
+@njit(**_OPTS)
+def lion(p, g, m, maximize, has_wd, decay, one_m_beta1, lerp_small, w, lr_neg, lr_one, one,
+         zero):  # fmt: skip
+    """optim/lion.py's `_update`: p and m (exp_avg) in place. np.sign's values: +0 for both
+    zeros, NaN for NaN (one and zero: 1 and +0 in the arrays' dtype, so the loop stays in
+    it)."""
+    for i in range(p.size):  # pragma: no cover - compiled
+        gi = g[i]
+        pi = p[i]
+        mi = m[i]
+        if maximize:
+            gi = -gi
+        if has_wd:  # decoupled: p *= 1 - lr wd
+            pi = pi * decay
+        c = (gi - mi) * one_m_beta1 + mi  # β₁ m + (1 - β₁) g, as the NumPy sequence
+        if c > 0:
+            s = one
+        elif c < 0:
+            s = -one
+        elif c == 0:
+            s = zero  # +0, also for c = -0
+        else:
+            s = c
+        p[i] = pi + (s if lr_one else s * lr_neg)
+        d = gi - mi  # lerp(m, g, 1 - β₂), PyTorch's two forms
+        m[i] = mi + d * w if lerp_small else gi - d * w

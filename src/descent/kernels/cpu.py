@@ -30,7 +30,7 @@ loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
 scaled_dot_product_attention; the eager steps of SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam,
-Adadelta and ASGD (`_cpu_optim`, float32/float64, bitwise the NumPy sequences of optim/*.py).
+Adadelta, ASGD and Lion (`_cpu_optim`, float32/float64, bitwise the NumPy sequences of optim/*.py).
 The loops live in
 `_cpu_jit` (numba imported on the first kernel call, not with descent).
 """
@@ -509,6 +509,16 @@ def asgd_update(p, g, ax, *, eta, mu, lambd, weight_decay, maximize):
         )  # fmt: skip
 
 
+def lion_update(p, g, exp_avg, *, lr, beta1, beta2, weight_decay, maximize):
+    """One Lion step in place: optim/lion.py's NumPy sequence, bitwise."""
+    dt = p.dtype.type
+    if p.size:
+        _ko().lion(
+            p, g, exp_avg, bool(maximize), weight_decay != 0, dt(1 - lr * weight_decay),
+            dt(1 - beta1), *_lerp_args(1 - beta2, dt), dt(-lr), -lr == 1, dt(1), dt(0),
+        )  # fmt: skip
+
+
 def _libm_loop(kernel_name):
     def run(x):
         """float64 in, float64 out, element by element through the C library."""
@@ -581,6 +591,7 @@ KERNELS = {
     "radam_update": radam_update,
     "adadelta_update": adadelta_update,
     "asgd_update": asgd_update,
+    "lion_update": lion_update,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {

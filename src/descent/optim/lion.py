@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from .optimizer import (
     Optimizer,
     _add_scaled,
@@ -77,6 +78,11 @@ class Lion(Optimizer):
         m = a.state["exp_avg"]
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
+        k = backend.fused("lion_update", p, g, m)
+        if k is not None:  # NumPy float32/float64: this sequence in one numba pass, bitwise
+            k(p, g, m, lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd,
+              maximize=group["maximize"])  # fmt: skip
+            return
         if group["maximize"]:
             xp.negative(g, out=g)
         if wd != 0:
