@@ -1,5 +1,5 @@
 """numba loops for the eager steps of the stock optimizers (SGD, RMSprop, Adagrad, Adamax,
-NAdam, RAdam, Adadelta, ASGD).
+NAdam, RAdam, Adadelta, ASGD, Lion).
 
 Imported on first use only (it imports numba), through `kernels.cpu`'s wrappers, which
 `backend.fused` hands to the optimizers' `_update` for float32/float64 NumPy buffers. Each loop
