@@ -34,6 +34,11 @@ CASES = [
      dict(stride=(1, 2, 1), padding=(1, 0, 2), dilation=(2, 1, 1))),
     ("conv3d", (2, 4, 5, 6, 5), (6, 2, 3, 2, 3), False, dict(stride=2, padding=1, groups=2)),
     ("conv3d", (4, 3, 4, 5), (2, 4, 2, 3, 2), True, dict(padding="same")),
+    # stride 1: the input gradient (and the transposed forward) as a flipped-kernel convolution,
+    # padding d (k - 1) - p negative here in two dimensions
+    ("conv3d", (2, 4, 4, 5, 3), (6, 2, 2, 2, 3), True,
+     dict(padding=(2, 1, 3), dilation=(1, 2, 1), groups=2)),
+    ("conv_transpose1d", (2, 4, 7), (4, 3, 3), True, dict(padding=3, dilation=2, groups=2)),
     ("conv_transpose1d", (2, 4, 9), (4, 3, 3), True,
      dict(stride=2, padding=1, output_padding=1)),
     ("conv_transpose2d", (2, 4, 5, 6), (4, 3, 3, 4), True,
@@ -76,7 +81,9 @@ def test_values_and_grads_match_torch(case, dtype):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[6]], ids=["c3", "t2", "t3"])
+@pytest.mark.parametrize(
+    "case", [CASES[1], CASES[6], CASES[8], CASES[3]], ids=["c3", "t2", "t3", "c3s1"]
+)
 def test_image_blocks_give_the_same_results(case, monkeypatch):
     """Patches made a few images at a time (one image per block here) equal one block."""
     from descent.ops import conv_nd
@@ -89,7 +96,7 @@ def test_image_blocks_give_the_same_results(case, monkeypatch):
 
 
 @pytest.mark.parametrize("numba", [True, False])
-@pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=["conv3d", "conv_transpose2d"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[6]], ids=["conv3d", "conv_transpose2d"])
 def test_one_op_taken_with_kernels_on(case, numba):
     with kernels(numba):
         y, got, gy = _run(descent, case, np.float64)
@@ -122,13 +129,15 @@ def test_double_backward_matches_torch(name):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[6]], ids=["conv3d", "conv_transpose3d"])
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[8]],
+                         ids=["conv3d", "conv3d-s1", "conv_transpose3d"])
 def test_float64_finite_differences(case):
     name, xs, ws, has_b, kw = case
     rng = np.random.default_rng(9)
     arrays = [rng.standard_normal(xs), rng.standard_normal(ws)]
     if has_b:
-        arrays.append(rng.standard_normal(ws[1] * kw.get("groups", 1)))
+        o = ws[0] if name == "conv3d" else ws[1] * kw.get("groups", 1)
+        arrays.append(rng.standard_normal(o))
     leaves = [descent.tensor(a, requires_grad=True) for a in arrays]
 
     def f(*ts):

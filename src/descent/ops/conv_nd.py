@@ -114,6 +114,44 @@ def _gemm_tn(a, b, g: int):
     return _per_group(a, g).transpose(0, 2, 1) @ _per_group(b, g)
 
 
+def _conv_rows(al, geom3, wins, wmat):
+    """The convolution of channels-last al (N, D, H, W, C) with wmat (G, kvol * C/G, O/G)
+    (rows in the cols order), geometry geom3, as rows (N * prod(wins), O): im2col and one
+    GEMM per block of images."""
+    n, c = al.shape[0], al.shape[-1]
+    g, p = wmat.shape[0], math.prod(wins)
+    kv = wmat.shape[1] * g // c
+    blocks = _blocks(n, p * kv * c * al.itemsize)
+    most = max(n1 - n0 for n0, n1 in blocks)
+    cols = np.empty((most * p, g, kv, c // g), dtype=al.dtype)  # (rows, G, kvol, C/G)
+    rows = np.empty((n * p, wmat.shape[2] * g), dtype=al.dtype)
+    from ..kernels import _cpu_convnd
+
+    for n0, n1 in blocks:
+        cb = cols[: (n1 - n0) * p]
+        _cpu_convnd.im2col_cl(al[n0:n1], geom3, cb)
+        _gemm(cb.reshape(cb.shape[0], -1), wmat, rows[n0 * p : n1 * p], g)
+    return rows
+
+
+def _flipped_rows(w, groups: int):
+    """w (A, B/G, *k) -> (G, kvol * A/G, B/G): the kernel reversed in every spatial dimension,
+    rows (offset, a) per group. With stride 1, the adjoint of a convolution in its input is
+    the convolution of the same dilation with this kernel and padding d (k - 1) - p (a
+    negative padding just skips the border: the kernels test every position's bounds)."""
+    a, bg = w.shape[:2]
+    kv = w.size // (a * bg)
+    wf = w.reshape(groups, a // groups, bg, kv)[..., ::-1]  # (G, A/G, B/G, kvol) reversed
+    return np.ascontiguousarray(wf.transpose(0, 3, 1, 2)).reshape(groups, -1, bg)
+
+
+def _adjoint_geom(geom, nd: int, wins):
+    """The kernels' geometry of the stride-1 adjoint convolution (see _flipped_rows)."""
+    k, _s, d, p = geom
+    padding = tuple(di * (ki - 1) - pi for ki, di, pi in zip(k, d, p, strict=True))
+    return _geom3((k, (1,) * nd, d, padding), wins, nd)
+
+
 def _graph_backward(fn, gy, ins):
     """create_graph: the composite form's gradients, recorded (differentiable again)."""
     with enable_grad():
@@ -155,16 +193,11 @@ class ConvNd(Function):
         return _channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd), blocks, p, cols
 
     def forward(self, x, w, *b):
-        from ..kernels import _cpu_convnd
-
-        n, o, g = x.shape[0], w.shape[0], self.groups
-        xl, geom, blocks, p, cols = self._patches(x, w)
+        n, o = x.shape[0], w.shape[0]
+        p = math.prod(self.wins)
         wt = self._weight_rows(w).transpose(0, 2, 1)  # (G, K_g, O/G) view
-        yt = np.empty((n * p, o), dtype=x.dtype)  # (R, O)
-        for n0, n1 in blocks:
-            cb = cols[: (n1 - n0) * p]
-            _cpu_convnd.im2col_cl(xl[n0:n1], geom, cb)
-            _gemm(cb.reshape(cb.shape[0], -1), wt, yt[n0 * p : n1 * p], g)
+        yt = _conv_rows(_channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd),
+                        self.wins, wt)  # (R, O)  # fmt: skip
         y = np.empty((n, o, p), dtype=x.dtype)
         yv = yt.reshape(n, p, o).transpose(0, 2, 1)  # (N, O, P) view
         if self.has_b:
@@ -186,6 +219,16 @@ class ConvNd(Function):
         gyt = _rows_last(gy)  # (R, O)
         wr = self._weight_rows(w)  # (G, O/G, K_g)
         gwr = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
+        gx = None
+        if need_x and max(self.geom[1]) == 1:
+            # Stride 1: gx is a convolution of gy (_flipped_rows): a GEMM with kvol * O/G
+            # terms per output instead of the O/G-term gcols product and col2im's scatter
+            # (conv3d 32 -> 32 16^3: the gcols GEMM took twice the forward's).
+            gyl = _channels_last(gy, self.nd)  # (N, *wins, O)
+            gxt = _conv_rows(gyl, _adjoint_geom(self.geom, self.nd, x.shape[2:]),
+                             x.shape[2:], _flipped_rows(w, g))  # (N * prod(S), C)  # fmt: skip
+            gx = _channels_first(gxt, n, x.shape)
+            need_x = False
         gxl = np.zeros(xl.shape, dtype=gy.dtype) if need_x else None  # (N, D, H, W, C)
         gcols = np.empty(cols.shape, dtype=gy.dtype) if need_x else None
         for n0, n1 in blocks:
@@ -199,7 +242,8 @@ class ConvNd(Function):
                 gcb = gcols[:m]
                 _gemm(gb_, wr, gcb.reshape(m, -1), g)
                 _cpu_convnd.col2im_cl(gcb, geom, gxl[n0:n1])
-        gx = _channels_first(gxl, n, x.shape) if need_x else None
+        if need_x:
+            gx = _channels_first(gxl, n, x.shape)
         gw = None
         if need_w:
             o, cg = w.shape[:2]
@@ -244,6 +288,13 @@ class ConvTransposeNd(Function):
 
         n, g = x.shape[0], self.groups
         cout = w.shape[1] * g
+        if max(self.geom[1]) == 1:
+            # Stride 1: the output is a convolution of x (_flipped_rows), one GEMM of
+            # kvol * C_in/G terms per output, no col2im scatter
+            yt = _conv_rows(_channels_last(x, self.nd), _adjoint_geom(self.geom, self.nd,
+                            self.out), self.out, _flipped_rows(w, g))  # fmt: skip
+            y = yt.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view
+            return self._finish(y, b, n, cout)
         xt, geom, blocks, p, cols = self._patches(x, w)
         wr = self._weight_rows(w)  # (G, C_in/G, K_g)
         spatial = (1,) * (3 - self.nd) + tuple(self.out)
@@ -253,7 +304,11 @@ class ConvTransposeNd(Function):
             _gemm(xt[n0 * p : n1 * p], wr, cb.reshape(cb.shape[0], -1), g)
             _cpu_convnd.col2im_cl(cb, geom, yl[n0:n1])
         y = yl.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view
-        out = np.empty((n, cout, y.shape[2]), dtype=x.dtype)
+        return self._finish(y, b, n, cout)
+
+    def _finish(self, y, b, n: int, cout: int):
+        """The (N, C_out, *out) output from the (N, C_out, P_out) view y, plus the bias."""
+        out = np.empty((n, cout, y.shape[2]), dtype=y.dtype)
         if self.has_b:
             np.add(y, b[0].reshape(1, cout, 1), out=out)
         else:
