@@ -93,6 +93,9 @@ CASES = [
     ("ASGD", dict(lr=1e-2)),
     ("ASGD", dict(lr=0.05, lambd=1e-3, alpha=0.5, t0=2, weight_decay=0.1, maximize=True)),
     ("ASGD", dict(lr=0.05, t0=0, weight_decay=1.0)),
+    ("Adam", dict(lr=1e-3, amsgrad=True)),
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=1.0, maximize=True, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     ("Lion", dict(lr=1e-3)),
     ("Lion", dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=0.1, maximize=True)),
     ("Lion", dict(lr=1e-2, betas=(0.95, 0.2), weight_decay=1.0)),  # lerp's second form
@@ -106,7 +109,7 @@ CASES = [
 def test_fused_step_is_bitwise_the_numpy_path(name, opts, dtype, edges, monkeypatch):
     cls = getattr(descent.optim, name)
     steps = 8 if name == "RAdam" else 4
-    kernel_name = f"{name.lower()}_update"
+    kernel_name = "adam_amsgrad_update" if opts.get("amsgrad") else f"{name.lower()}_update"
     calls = []
     original = cpu.KERNELS[kernel_name]
 

@@ -250,3 +250,29 @@ def lion(p, g, m, maximize, has_wd, decay, one_m_beta1, lerp_small, w, lr_neg, l
         p[i] = pi + (s if lr_one else s * lr_neg)
         d = gi - mi  # lerp(m, g, 1 - β₂), PyTorch's two forms
         m[i] = mi + d * w if lerp_small else gi - d * w
+
+
+@njit(**_OPTS)
+def adam_amsgrad(p, g, m, v, vmax, maximize, wd_mode, decay, wd, wd_one, lerp_small, w, beta2,
+                 one_m_beta2, bc2, eps, alpha, alpha_one):  # pragma: no cover  # fmt: skip
+    """optim/adam.py's `_update` with amsgrad (`_cpu_jit.adam32`'s loop plus the running
+    maximum vmax of v, NaN from either side as np.maximum): p, m, v, vmax in place."""
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if wd_mode == 1:  # AdamW: p *= 1 - lr wd
+            pi = pi * decay
+        elif wd_mode == 2:  # Adam: g += wd p
+            gi = gi + (pi if wd_one else pi * wd)
+        d = gi - m[i]
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        vi = v[i] * beta2 + (gi * gi) * one_m_beta2
+        a = vmax[i]
+        vh = a if (a >= vi or a != a) else vi
+        t = mi / (math.sqrt(vh) / bc2 + eps)
+        p[i] = pi + (t if alpha_one else t * alpha)
+        m[i] = mi
+        v[i] = vi
+        vmax[i] = vh

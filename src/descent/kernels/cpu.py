@@ -30,9 +30,9 @@ loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
 scaled_dot_product_attention; the eager steps of SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam,
-Adadelta, ASGD and Lion (`_cpu_optim`, float32/float64, bitwise the NumPy sequences of optim/*.py).
-The loops live in
-`_cpu_jit` (numba imported on the first kernel call, not with descent).
+Adadelta, ASGD, Lion and Adam with amsgrad (`_cpu_optim`, float32/float64, bitwise the NumPy
+sequences of optim/*.py). The loops live in `_cpu_jit` (numba imported on the first kernel
+call, not with descent).
 """
 
 from __future__ import annotations
@@ -519,6 +519,21 @@ def lion_update(p, g, exp_avg, *, lr, beta1, beta2, weight_decay, maximize):
         )  # fmt: skip
 
 
+def adam_amsgrad_update(p, g, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                        maximize, step):  # fmt: skip
+    """One Adam/AdamW step with amsgrad (vmax: state "max_exp_avg_sq") in place, float32 or
+    float64: optim/adam.py's NumPy sequence, bitwise (`adam_update`'s scalars)."""
+    dt = p.dtype.type
+    step_size = lr / (1 - beta1**step)
+    bc2 = (1 - beta2**step) ** 0.5
+    if p.size:
+        _ko().adam_amsgrad(
+            p, g, m, v, vmax, bool(maximize), *_decay_args(lr, weight_decay, decoupled, dt),
+            *_lerp_args(1 - beta1, dt), dt(beta2), dt(1 - beta2), dt(bc2), dt(eps),
+            dt(-step_size), -step_size == 1,
+        )  # fmt: skip
+
+
 def _libm_loop(kernel_name):
     def run(x):
         """float64 in, float64 out, element by element through the C library."""
@@ -592,6 +607,7 @@ KERNELS = {
     "adadelta_update": adadelta_update,
     "asgd_update": asgd_update,
     "lion_update": lion_update,
+    "adam_amsgrad_update": adam_amsgrad_update,
 }
 # Kernels with a float32 loop only: float64 takes the NumPy path (exact, for gradient checks).
 _FLOAT32_ONLY = {

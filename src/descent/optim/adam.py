@@ -118,6 +118,14 @@ class Adam(Optimizer):
             k(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
               decoupled=decoupled, maximize=group["maximize"], step=step)  # fmt: skip
             return
+        if group["amsgrad"] and not a.round:
+            v_hat = a.state["max_exp_avg_sq"]
+            k = backend.fused("adam_amsgrad_update", p, g, m, v, v_hat)
+            if k is not None:  # float32/float64 NumPy: the sequence below in one pass, bitwise
+                k(p, g, m, v, v_hat, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                  weight_decay=wd, decoupled=decoupled, maximize=group["maximize"],
+                  step=step)  # fmt: skip
+                return
         if group["maximize"]:
             xp.negative(g, out=g)
         if wd != 0:
