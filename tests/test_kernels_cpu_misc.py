@@ -175,3 +175,46 @@ def test_cumprod_backward_with_a_zero_on_a_long_axis():
     want = sum(1.0001**m for m in range(7, 20000))
     np.testing.assert_allclose(g[7], want, rtol=1e-9)
     assert (g[8:] == 0).all()  # every product that leaves x_i (i > 7) out contains x_7 = 0
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reflect_pad_fold_kernel_is_the_numpy_path(dtype, monkeypatch):
+    """The gradient of reflect padding of the last one or two axes folded by one numba loop:
+    the NumPy slices' bits, for pads up to the axis length - 1 on either side."""
+    from descent.kernels import _cpu_misc
+    from descent.ops import shape_copy
+
+    ran = []
+    original = _cpu_misc.reflect_fold_2d
+    monkeypatch.setattr(_cpu_misc, "reflect_fold_2d", lambda *a: ran.append(1) or original(*a))
+    rng = np.random.default_rng(10)
+    for _ in range(60):
+        nd = int(rng.integers(2, 5))
+        shape = tuple(int(v) for v in rng.integers(2, 8, nd))
+        pw = [(0, 0)] * nd
+        for ax in (nd - 2, nd - 1):
+            pw[ax] = (int(rng.integers(0, shape[ax])), int(rng.integers(0, shape[ax])))
+        pw = tuple(pw)
+        gy = rng.standard_normal(tuple(n + a + b for n, (a, b) in zip(shape, pw))).astype(dtype)
+        ran.clear()
+        with kernels(True):
+            got = shape_copy._fold_pad_grad(np, gy, pw, "reflect")
+        assert ran
+        with kernels(False):
+            want = shape_copy._fold_pad_grad(np, gy, pw, "reflect")
+        assert got.shape == want.shape == shape
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@needs_numba
+def test_reflect_pad_gradient_with_the_kernel_matches_torch():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 6, 7))
+    gy = rng.standard_normal((2, 3, 6 + 5, 7 + 3))
+    with kernels(True):
+        xd = descent.tensor(x, requires_grad=True)
+        descent.nn.functional.pad(xd, (1, 2, 3, 2), mode="reflect").backward(descent.tensor(gy))
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.pad(xt, (1, 2, 3, 2), mode="reflect").backward(torch.tensor(gy))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -11,6 +11,8 @@ with `DESCENT_KERNELS=numpy`, and the two give the same results (tests compare t
 - `cumprod_axis1` / `cumprod_backward_axis1`: cumprod's float64-accumulated forward and its
   backward for inputs without zeros (the reversed cumulative sum of gy y over x), each one
   pass instead of a float64 temporary, flips and casts.
+- `reflect_fold_2d`: the gradient of reflect padding of the last two axes (ops/shape_copy.py's
+  fold, the same additions in the same order) without NumPy's short strided inner loops.
 """
 
 from __future__ import annotations
@@ -124,3 +126,45 @@ def cumprod_backward_axis1(x, y, gy, gx):  # pragma: no cover - compiled
                 acc[q] = acc[q] + gy[p, n, q] * y[p, n, q]
                 gx[p, n, q] = acc[q]
                 gx[p, n, q] = gx[p, n, q] / x[p, n, q]
+
+
+@njit(**_OPTS)
+def _fold_row(src, lw, hw, dst):  # pragma: no cover - compiled
+    """dst (W,) = the reflect-pad gradient of one row src (lw + W + hw,) along it."""
+    w_ = dst.shape[0]
+    for j in range(w_):
+        dst[j] = src[lw + j]
+    for t in range(lw):
+        dst[1 + t] += src[lw - 1 - t]
+    for t in range(hw):
+        dst[w_ - 1 - hw + t] += src[lw + w_ + hw - 1 - t]
+
+
+@njit(**_OPTS)
+def reflect_fold_2d(g, lh, hh, lw, hw, out):  # pragma: no cover - compiled
+    """out (M, H, W) = the gradient of reflect padding ((lh, hh), (lw, hw)) of the last two
+    axes, from g (M, lh + H + hh, lw + W + hw): ops/shape_copy._fold_pad_grad's additions in
+    its order (axis -2 folded first: the centre row, then the top border mirrored onto rows
+    1..lh, then the bottom one onto H-1-hh..H-2; then the same along axis -1), one row at a
+    time. NumPy runs those slices as inner loops of length lh, hh, lw, hw: for (32, 64, 32, 32)
+    padded by 3 the fold took ~10 ms, over half of PyTorch's forward + backward."""
+    m_, h_, w_ = out.shape
+    wp = g.shape[2]
+    row = np.empty(wp, dtype=g.dtype)
+    for m in range(m_):
+        for i in range(h_):
+            top = 1 <= i <= lh  # output row lh-1-t copies input row t+1: t = i-1
+            bottom = h_ - 1 - hh <= i <= h_ - 2  # t = i-(h-1-hh): output row lh+h+hh-1-t
+            if not (top or bottom):  # most rows: only the fold along the row
+                _fold_row(g[m, lh + i], lw, hw, out[m, i])
+                continue
+            for k in range(wp):
+                row[k] = g[m, lh + i, k]
+            if top:
+                for k in range(wp):
+                    row[k] += g[m, lh - i, k]
+            if bottom:
+                t = i - (h_ - 1 - hh)
+                for k in range(wp):
+                    row[k] += g[m, lh + h_ + hh - 1 - t, k]
+            _fold_row(row, lw, hw, out[m, i])

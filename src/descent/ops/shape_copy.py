@@ -85,6 +85,10 @@ def _fold_pad_grad(xp, gy, pad_width, mode):
     edge; replicate: summed onto the edge element) and the border cut off. A few slices per
     axis, where the flat scatter-add through an index map built at every forward cost 2x
     PyTorch's reflect pad (op_sweep)."""
+    if mode == "reflect":
+        gx = _reflect_fold_kernel(gy, pad_width)
+        if gx is not None:
+            return gx
     g = gy
     for axis, (lo, hi) in enumerate(pad_width):
         if not (lo or hi):
@@ -107,6 +111,28 @@ def _fold_pad_grad(xp, gy, pad_width, mode):
                 gx[sl(n - 1, n)] += g[sl(lo + n, lo + n + hi)].sum(axis=axis, keepdims=True)
         g = gx
     return g
+
+
+def _reflect_fold_kernel(g, pad_width):
+    """`_fold_pad_grad` for reflect padding of the last one or two axes only, by one numba
+    loop (kernels/_cpu_misc.reflect_fold_2d: the same additions in the same order), or None
+    (the kernels off, not a NumPy float32/float64 array, other axes padded)."""
+    if type(g) is not np.ndarray or g.dtype not in _FOLD_DTYPES or g.ndim < 2 or not g.size:
+        return None
+    if any(a or b for a, b in pad_width[:-2]):
+        return None
+    from ..kernels import cpu as _kcpu  # noqa: PLC0415 - numba only when a kernel runs
+
+    if not _kcpu.enabled():
+        return None
+    from ..kernels import _cpu_misc  # noqa: PLC0415
+
+    (lh, hh), (lw, hw) = pad_width[-2:]
+    h, w = g.shape[-2] - lh - hh, g.shape[-1] - lw - hw
+    g3 = np.ascontiguousarray(g).reshape(-1, g.shape[-2], g.shape[-1])
+    out = np.empty((g3.shape[0], h, w), g.dtype)
+    _cpu_misc.reflect_fold_2d(g3, lh, hh, lw, hw, out)
+    return out.reshape(g.shape[:-2] + (h, w))
 
 
 # PyTorch's mode names and NumPy's: both are accepted.
