@@ -9,7 +9,10 @@ Col2ImNd) and one batched matrix product per call:
   (S - 1) s - 2 p + d (k - 1) + output_padding + 1 per spatial dimension;
 * unfold = im2col laid out as (N, C * prod(k), L); fold = its adjoint, col2im.
 
-Gradients of every order come from those ops (no backward is written here).
+Gradients of every order come from those ops (no backward is written here). For NumPy
+float32/float64 with the numba kernels on, conv3d and the transposed convolutions run as one op
+each instead (descent.ops.conv_nd: channels-last numba im2col/col2im, a backward by hand); that
+op differentiates this composite form under create_graph.
 """
 
 from __future__ import annotations
