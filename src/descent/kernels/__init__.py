@@ -8,9 +8,16 @@ CUDA kernel for CuPy arrays of float32/float16, the CPU kernel (when installed a
 for NumPy arrays, and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT_FUSED=0`), in
 which case the op runs its generic `xp` code. Importing this package needs no GPU;
 `descent.kernels.cuda` compiles its kernels on first use. The signatures are those of
-`descent.kernels.cuda`.
+`descent.kernels.cuda`. Importing the package makes numba's on-disk cache safe for several
+processes at once (`_numba_cache`).
 """
 
 from __future__ import annotations
+
+from ._numba_cache import install as _install_cache_lock
+
+# numba's on-disk cache is not safe for several processes compiling at once: lock it before any
+# kernel of this package compiles or loads (see _numba_cache).
+_install_cache_lock()
 
 __all__ = ["cuda"]
