@@ -35,7 +35,7 @@ demo: $(VENV)/.installed-core
 		--out $${DEMO_OUT:-out/demo} --prompt "def " --report
 
 # The suite runs in two pytest-xdist worker processes (conftest.py gives each worker its share of
-# the BLAS/OpenMP threads): about half the single-process wall time on two cores.
+# the BLAS/OpenMP threads): on two cores about 500 s instead of 730-780 s in one process.
 # `make test XDIST_ARGS=` runs it in one process; PYTEST_ARGS adds pytest arguments to either.
 XDIST_ARGS ?= -n 2 --dist worksteal
 test: $(VENV)/.installed-test
