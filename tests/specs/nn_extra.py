@@ -383,7 +383,7 @@ add(
     ref=lambda x, w, b: np_conv_nd(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
     torch_fn=lambda x, w, b: TF.conv3d(x, w, b, (1, 2, 1), (1, 0, 1), (2, 1, 1), 2),
     shapes=[(1, 4, 4, 4, 3), (2, 2, 2, 2, 2), (2,)],
-    covers=("Im2ColNd",),
+    covers=("ConvNd",),
 )
 add(
     name="conv3d-same",
@@ -391,7 +391,7 @@ add(
     ref=lambda x, w: np_conv_nd(np.pad(x, ((0, 0), (0, 0), (0, 1), (1, 1), (0, 1))), w),
     torch_fn=lambda x, w: TF.conv3d(x, w, padding="same"),
     shapes=[(1, 1, 3, 3, 3), (2, 1, 2, 3, 2)],
-    covers=("Im2ColNd", "Pad"),
+    covers=("ConvNd", "Pad"),
     second_order=False,
 )
 add(
@@ -400,7 +400,7 @@ add(
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (3,), (1,), (2,), 2, (2,)),
     torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
     shapes=[(2, 4, 3), (4, 2, 3), (4,)],
-    covers=("Col2ImNd",),
+    covers=("ConvTransposeNd",),
 )
 add(
     name="conv_transpose2d",
@@ -408,7 +408,7 @@ add(
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (2, 1), (1, 0), (1, 0)),
     torch_fn=lambda x, w, b: TF.conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0)),
     shapes=[(1, 3, 3, 3), (3, 2, 3, 2), (2,)],
-    covers=("Col2ImNd",),
+    covers=("ConvTransposeNd",),
 )
 add(
     name="conv_transpose2d-dilated-output_padding",
@@ -416,7 +416,7 @@ add(
     ref=lambda x, w: np_conv_transpose(x, w, None, (1, 1), (0, 0), (1, 1), 1, (2, 2)),
     torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2),
     shapes=[(1, 2, 3, 2), (2, 1, 2, 2)],
-    covers=("Col2ImNd", "Pad"),
+    covers=("ConvTransposeNd",),
     second_order=False,
 )
 add(
@@ -425,7 +425,7 @@ add(
     ref=lambda x, w, b: np_conv_transpose(x, w, b, (2,) * 3, (1,) * 3, (1,) * 3, 2),
     torch_fn=lambda x, w, b: TF.conv_transpose3d(x, w, b, 2, 1, 1, 2),
     shapes=[(1, 2, 2, 2, 2), (2, 1, 2, 3, 2), (2,)],
-    covers=("Col2ImNd",),
+    covers=("ConvTransposeNd",),
 )
 add(
     name="F.unfold",
