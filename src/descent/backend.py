@@ -239,6 +239,8 @@ def scatter_add_along_axis(target, index, values, axis: int) -> bool:
         return False
     if not target.flags.c_contiguous or values.shape != index.shape:
         return False
+    if not target.size:  # a zero-size axis elsewhere: reshape(-1) cannot infer; nothing to add
+        return False
     if index.ndim != target.ndim or any(
         a != b for k, (a, b) in enumerate(zip(index.shape, target.shape)) if k != axis
     ):
@@ -290,8 +292,8 @@ def _scatter_add_rows(target, index, values) -> bool:
     idx = parts[axis]
     n = target.shape[axis]
     expect = target.shape[:axis] + (idx.shape[0],) + target.shape[axis + 1:]
-    if values.shape != expect or idx.size == 0:
-        return False
+    if values.shape != expect or idx.size == 0 or not target.size or not values.size:
+        return False  # empty: np.add.at (reshape(-1) cannot infer a zero-size axis)
     if int(idx.min()) < -n or int(idx.max()) >= n:  # np.add.at raises its IndexError
         return False
     from .kernels import cpu as _kcpu
