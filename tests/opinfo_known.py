@@ -23,10 +23,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
                         'naming cfloat() instead; 5 differences',
                'istft': "the sample's window is a no-grad view of a base that requires grad: "
                         "torch's gradient is None there; as an ordinary leaf descent's matches "
-                        "torch's to 2e-6; 2 differences",
-               'renorm': "p = inf on complex64: torch's gradient is nan everywhere; its "
-                         "complex128 one is finite and passes gradcheck, and descent's matches "
-                         'it to 1e-4; 1 differences'},
+                        "torch's to 2e-6; 2 differences"},
  'float16': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
                                          "base's storage; the harness hands descent a copy, so "
                                          'the base is gone (on a real descent view: a clear '
@@ -54,13 +51,7 @@ KNOWN = {'bool': {'as_strided.partial_views': "the sample is a slice whose as_st
              'chalf': 'descent has no complex32 (NumPy has no complex half): a RuntimeError '
                       'naming cfloat() instead; 5 differences',
              'max_pool2d_with_indices_backward': 'a private ATen backward kernel, not a public '
-                                                 'function; 1440 differences',
-             'native_layer_norm': "a one-element row: the true gradient is 0 (descent's); "
-                                  "torch's is float32 rounding noise growing with |x| (8e-5 at x "
-                                  '= 3.3); 2 differences',
-             'nn.functional.layer_norm': "a one-element row: the true gradient is 0 (descent's); "
-                                         "torch's is float32 rounding noise growing with |x| "
-                                         '(8e-5 at x = 3.3); 1 differences'},
+                                                 'function; 1440 differences'},
  'float64': {'as_strided.partial_views': 'the sample is a slice whose as_strided reads the '
                                          "base's storage; the harness hands descent a copy, so "
                                          'the base is gone (on a real descent view: a clear '
