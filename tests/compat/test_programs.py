@@ -152,8 +152,10 @@ CASES = {
     "mixture_density": ((1e-5, 1e-6), None),
     # RK4, adaptive Dormand-Prince, Hutchinson CNF, LBFGS. LBFGS's line search amplifies
     # float32 rounding in a loss of ~0.02: measured worst relative difference 5.8e-5 (Haswell
-    # kernels) and 4.2e-5 (SkylakeX; it passed there by the 1e-6 absolute bound) on lbfgs_losses[2]
-    "neural_ode": ((1e-4, 1e-6), None),
+    # kernels), 4.2e-5 (SkylakeX; it passed there by the 1e-6 absolute bound) and 1.4e-4 (AMD
+    # EPYC, AVX-512, 2026-12-05) on lbfgs_losses[2]; in float64 LBFGS agrees with torch to
+    # 3e-13 (tests/optiminfo_harness.py), so this is summation order, not the rule
+    "neural_ode": ((3e-4, 1e-6), None),
     # EDSR with reflect/replicate convs, PReLU, PixelShuffle, SSIM by grouped conv2d, bicubic,
     # channels_last strides, flip/rot90 test-time augmentation, MultiStepLR
     "superres_ssim": ((1e-5, 1e-6), None),
