@@ -451,16 +451,9 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
     the same values, one pass instead of two. False, with nothing changed, when the slice has
     no view of gy's shape. `fill`: as `_slice_gradient`'s (copies into an unzeroed buffer)."""
     prev = grads.get(parent)
-    if fill:
-        buf = prev if prev is not None else pool.get(shape, gy.dtype)
-        dest = _view_as(buf[node.idx], gy.shape)
-        if dest is None:
-            return False
-        np.copyto(dest, gy)
-        grads[parent] = buf
-        return True
-    if prev is None:
-        buf = np.zeros(shape, gy.dtype)
+    if fill or prev is None:  # copied in: into zeros, or into the unzeroed buffer (`fill`)
+        buf = prev if prev is not None else (
+            pool.get(shape, gy.dtype) if fill else np.zeros(shape, gy.dtype))
         dest = _view_as(buf[node.idx], gy.shape)
         if dest is None:
             return False
