@@ -234,6 +234,18 @@ CASES = {
     # chunked training with detached states, torch.save/load into a jit.ScriptModule RNN whose
     # @torch.jit.script_method mixers write the state in place, top-p sampling on .numpy()
     "rwkv_recurrent": ((1e-5, 1e-6), None),
+    # Perceiver cross-attention: MultiheadAttention(kdim=, vdim=) with key_padding_mask (bool and
+    # float), per-head weights, PMA pooling, TransformerDecoder with tgt/memory masks, Bilinear
+    "perceiver_cross_attn": ((1e-5, 1e-6), None),
+    # siamese nets: pairwise_distance contrastive loss, TripletMargin(WithDistance)Loss, and the
+    # hinge / multi-margin / multilabel / Poisson / Gaussian NLL / Huber criteria at every reduction
+    "siamese_losses": ((1e-5, 1e-6), None),
+    # name classification by a packed 2-layer bi-GRU, PackedSequence fields, LSTM(proj_size=),
+    # ReLU RNN, GRUCell generation with an AdaptiveLogSoftmaxWithLoss head
+    "char_rnn_packed": ((1e-5, 1e-6), None),
+    # SegNet unpooling by MaxPool2d indices, LocalResponseNorm, ShuffleNet channel shuffle,
+    # adaptive/LP/avg/dilated pools, unfold/fold overlap counts, antialiased interpolate, pad modes
+    "segnet_pooling": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
