@@ -28,8 +28,8 @@ def test_autocast_dtypes_per_op():
     ln = nn.LayerNorm(6)
     x = ds.randn(4, 8, requires_grad=True)
     with autocast("cpu", dtype=ds.float16):
-        assert ds.amp.is_autocast_enabled("cpu") and not ds.amp.is_autocast_enabled("cuda")
-        assert ds.amp.get_autocast_dtype("cpu") == F16
+        assert ds.is_autocast_enabled("cpu") and not ds.is_autocast_enabled("cuda")
+        assert ds.get_autocast_dtype("cpu") == F16
         h = lin(x)
         assert h.dtype == F16  # linear: low precision
         assert (x @ x.T).dtype == F16  # matmul
@@ -42,7 +42,7 @@ def test_autocast_dtypes_per_op():
         assert loss.dtype == F32
         q = ds.randn(1, 2, 5, 4)
         assert F.scaled_dot_product_attention(q, q, q, is_causal=True).dtype == F16
-    assert not ds.amp.is_autocast_enabled("cpu")
+    assert not ds.is_autocast_enabled("cpu")
     assert lin(x).dtype == F32  # outside the region: float32 again
     loss.backward()
     # Master weights and their gradients stay float32 (the Cast op casts gradients back).
@@ -101,14 +101,14 @@ def test_bfloat16_autocast_devices(monkeypatch, ml_dtypes_installed):
     # with it on a CPU-only machine).
     for dtype in ("bfloat16", ds.bfloat16):
         with autocast("cpu", dtype=dtype) as region:
-            assert region.enabled and ds.amp.get_autocast_dtype("cpu") == ds.bfloat16
+            assert region.enabled and ds.get_autocast_dtype("cpu") == ds.bfloat16
             x = ds.ones(2, 2)
             assert (x @ x).dtype == ds.bfloat16
     # PyTorch's behaviour for a dtype its CPU autocast cannot run: a warning, disabled.
     with pytest.warns(UserWarning, match="target dtype is not supported"):
         region = autocast("cpu", dtype=ds.float64)
     with region:
-        assert not region.enabled and not ds.amp.is_autocast_enabled("cpu")
+        assert not region.enabled and not ds.is_autocast_enabled("cpu")
         x = ds.ones(2, 2)
         assert (x @ x).dtype == ds.float32
     bf = np.dtype([("bf16_stand_in", np.uint16)]) if ml_dtypes_installed else None
@@ -126,7 +126,7 @@ def test_bfloat16_autocast_devices(monkeypatch, ml_dtypes_installed):
             with pytest.warns(UserWarning, match="no CUDA GPU"):
                 region = autocast("cuda", dtype=dtype)
             with region:
-                assert not region.enabled and not ds.amp.is_autocast_enabled("cuda")
+                assert not region.enabled and not ds.is_autocast_enabled("cuda")
     with pytest.raises(ValueError, match="float16 or bfloat16"):
         autocast("cuda", dtype=ds.float64)  # refused with or without a GPU
     with pytest.raises(ValueError, match="device_type"):

@@ -106,7 +106,7 @@ def test_cpu_autocast_bfloat16_as_torch():
         _same_dtype(out[torch][k], out[ds][k])
         np.testing.assert_allclose(_values(out[ds][k].detach()), _values(out[torch][k].detach()),
                                    rtol=2e-2, atol=2e-2, err_msg=k)  # fmt: skip
-    assert ds.amp.get_autocast_dtype("cpu") == ds.float16  # outside a region: descent's default
+    assert ds.get_autocast_dtype("cpu") == ds.float16  # outside a region: descent's default
 
 
 # -- checkpoints -------------------------------------------------------------------------------

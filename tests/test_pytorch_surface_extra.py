@@ -83,7 +83,7 @@ def test_cuda_amp_autocast_without_a_gpu_is_disabled_like_torch():
         warnings.simplefilter("ignore")
         d, t = ds.cuda.amp.autocast(), torch.cuda.amp.autocast()
     with d, t:
-        assert ds.amp.is_autocast_enabled("cuda") == torch.is_autocast_enabled("cuda") is False
+        assert ds.is_autocast_enabled("cuda") == torch.is_autocast_enabled("cuda") is False
         lin = ds.nn.Linear(3, 2)
         assert lin(ds.ones(1, 3)).dtype == ds.float32
 

@@ -45,32 +45,30 @@ it and was accepted with it).
 
 from __future__ import annotations
 
-import functools
-import math
-import threading
-import warnings
-from typing import Any
+import functools as _functools
+import math as _math
+import threading as _threading
+import warnings as _warnings
+from typing import Any as _Any
 
-import numpy as np
+import numpy as _np
 
-from . import backend
+from . import backend as _backend
 
 __all__ = [
     "GradScaler",
     "autocast",
     "custom_bwd",
     "custom_fwd",
-    "get_autocast_dtype",
     "is_autocast_available",
-    "is_autocast_enabled",
 ]
 
 # A global count of open autocast regions (any thread) makes the check in every hot op one
 # integer test when mixed precision is not in use; the per-thread stack holds the state.
 _depth = 0
-_local = threading.local()
+_local = _threading.local()
 
-_LOW = {"float16": np.dtype(np.float16), "half": np.dtype(np.float16)}
+_LOW = {"float16": _np.dtype(_np.float16), "half": _np.dtype(_np.float16)}
 
 
 def _stack() -> list:
@@ -84,7 +82,7 @@ def _dtype_name(dtype) -> str:
     """'float16' or 'bfloat16' for an accepted low dtype (float16 when None)."""
     if dtype is None:
         return "float16"
-    name = dtype if isinstance(dtype, str) else getattr(np.dtype(dtype), "name", str(dtype))
+    name = dtype if isinstance(dtype, str) else getattr(_np.dtype(dtype), "name", str(dtype))
     name = name.lower()
     if name in _LOW:
         return "float16"
@@ -103,12 +101,12 @@ def _cpu_dtype_ok(dtype) -> bool:
 def _resolve_dtype(dtype, device_type: str):
     """The low-precision numpy dtype for `dtype` (float16 by default)."""
     if _dtype_name(dtype) == "float16":
-        return np.dtype(np.float16)
+        return _np.dtype(_np.float16)
     if device_type == "cpu":
         from .dtypes import as_dtype  # noqa: PLC0415
 
         return as_dtype("bfloat16")  # loads ml_dtypes (~0.5 s) and the ops' bfloat16 dispatch
-    bf = backend.bfloat16_dtype()
+    bf = _backend.bfloat16_dtype()
     if device_type != "cuda" or bf is None:
         raise RuntimeError(
             "autocast: bfloat16 is GPU-only in descent: NumPy has no bfloat16 type, and on "
@@ -150,10 +148,10 @@ class autocast:  # PyTorch's name
             raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got {device_type!r}")
         self.device_type = device_type
         self.enabled = bool(enabled)
-        if self.enabled and device_type == "cuda" and not backend.cuda_available():
+        if self.enabled and device_type == "cuda" and not _backend.cuda_available():
             _dtype_name(dtype)  # still refuse a dtype autocast never accepts
             # PyTorch's behaviour: a CUDA region without CUDA warns and is disabled.
-            warnings.warn(
+            _warnings.warn(
                 "autocast(device_type='cuda'): no CUDA GPU is usable here (CuPy missing or no "
                 "device), so the region is disabled, as in PyTorch",
                 UserWarning,
@@ -162,7 +160,7 @@ class autocast:  # PyTorch's name
             self.enabled = False
         if self.enabled and device_type == "cpu" and not _cpu_dtype_ok(dtype):
             # PyTorch's behaviour for a dtype its CPU autocast cannot run: warn, disable.
-            warnings.warn(
+            _warnings.warn(
                 "In CPU autocast, but the target dtype is not supported. Disabling autocast. "
                 f"descent's CPU autocast runs float16 and bfloat16 (got {dtype!r}), so this "
                 "region computes in float32",
@@ -178,13 +176,13 @@ class autocast:  # PyTorch's name
         _depth += 1
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: _Any) -> None:
         global _depth
         _stack().pop()
         _depth -= 1
 
     def __call__(self, fn):
-        @functools.wraps(fn)
+        @_functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with autocast(self.device_type, self.fast_dtype, self.enabled):
                 return fn(*args, **kwargs)
@@ -203,18 +201,18 @@ def _current():
     return (device_type, dtype) if enabled else None
 
 
-def is_autocast_enabled(device_type: str = "cuda") -> bool:
+def _is_autocast_enabled(device_type: str = "cuda") -> bool:
     """True inside an enabled autocast region for `device_type`."""
     cur = _current()
     return cur is not None and cur[0] == device_type
 
 
-def get_autocast_dtype(device_type: str = "cuda"):
+def _get_autocast_dtype(device_type: str = "cuda"):
     """The low dtype of the enclosing region for `device_type` (float16 when none is open)."""
     cur = _current()
     if cur is not None and cur[0] == device_type:
         return cur[1]
-    return np.dtype(np.float16)
+    return _np.dtype(_np.float16)
 
 
 _DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
@@ -232,11 +230,11 @@ def is_autocast_available(device_type: str) -> bool:
 
 
 def _applies(cur, t) -> bool:
-    dev = "cpu" if not backend.is_cupy_array(t._data) else "cuda"
+    dev = "cpu" if not _backend.is_cupy_array(t._data) else "cuda"
     return dev == cur[0]
 
 
-def lower(*tensors):
+def _lower(*tensors):
     """Inside autocast: the floating tensors cast to the low dtype (others unchanged).
 
     Used by the ops that compute in low precision (matmul, linear, conv, attention). Returns the
@@ -257,7 +255,7 @@ def lower(*tensors):
     return tuple(out)
 
 
-def upper(x, cpu: bool = True):
+def _upper(x, cpu: bool = True):
     """Inside autocast: a float16/bfloat16 tensor cast to float32 (other tensors unchanged).
 
     Used by the ops that need float32's range (softmax, losses, normalisation).
@@ -276,7 +274,7 @@ def upper(x, cpu: bool = True):
     if dt.kind in "fV" and dt.itemsize < 4 and _applies(cur, x):
         from .ops.elementwise import cast
 
-        return cast(x, np.float32)
+        return cast(x, _np.float32)
     return x
 
 
@@ -386,7 +384,7 @@ class GradScaler:
                 # Out of place: a gradient array may be shared or read-only.
                 g._data = g._data * g._data.dtype.type(inv)
                 grads.append(g._data)
-        rec["found_inf"] = not backend.all_finite(grads)  # one host synchronisation
+        rec["found_inf"] = not _backend.all_finite(grads)  # one host synchronisation
         rec["unscaled"] = True
 
     def step(self, optimizer, *args, **kwargs):
@@ -426,7 +424,7 @@ class GradScaler:
                 self._growth_tracker += 1
                 if self._growth_tracker == self._growth_interval:
                     grown = self._scale * self._growth_factor
-                    if math.isfinite(grown) and grown < 3.0e38:  # stays a finite float32
+                    if _math.isfinite(grown) and grown < 3.0e38:  # stays a finite float32
                         self._scale = grown
                     self._growth_tracker = 0
         self._per_optimizer = {}
@@ -463,7 +461,7 @@ class GradScaler:
 def _cast_floating(value, device_type: str, dtype):
     """value with its floating tensors on `device_type` cast to dtype (containers walked)."""
     if hasattr(value, "_data") and hasattr(value, "to"):
-        dev = "cuda" if backend.is_cupy_array(value._data) else "cpu"
+        dev = "cuda" if _backend.is_cupy_array(value._data) else "cpu"
         if value._data.dtype.kind in "fV" and dev == device_type and value.dtype != dtype:
             return value.to(dtype)
         return value
@@ -484,16 +482,16 @@ def custom_fwd(fwd=None, *, device_type: str, cast_inputs=None):
     if not isinstance(device_type, str):
         raise ValueError(f"custom_fwd: device_type must be a str, got {type(device_type)}")
     if fwd is None:
-        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+        return _functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
 
-    @functools.wraps(fwd)
+    @_functools.wraps(fwd)
     def decorate_fwd(ctx, *args, **kwargs):
-        ctx._dtype = get_autocast_dtype(device_type)
-        ctx._fwd_used_autocast = is_autocast_enabled(device_type)
+        ctx._dtype = _get_autocast_dtype(device_type)
+        ctx._fwd_used_autocast = _is_autocast_enabled(device_type)
         if cast_inputs is None or not ctx._fwd_used_autocast:
             return fwd(ctx, *args, **kwargs)
         ctx._fwd_used_autocast = False
-        dtype = np.dtype(cast_inputs)
+        dtype = _np.dtype(cast_inputs)
         with autocast(device_type, enabled=False):
             return fwd(ctx, *_cast_floating(args, device_type, dtype),
                        **_cast_floating(kwargs, device_type, dtype))  # fmt: skip
@@ -507,12 +505,19 @@ def custom_bwd(bwd=None, *, device_type: str):
     if not isinstance(device_type, str):
         raise ValueError(f"custom_bwd: device_type must be a str, got {type(device_type)}")
     if bwd is None:
-        return functools.partial(custom_bwd, device_type=device_type)
+        return _functools.partial(custom_bwd, device_type=device_type)
 
-    @functools.wraps(bwd)
+    @_functools.wraps(bwd)
     def decorate_bwd(ctx, *args, **kwargs):
         used = getattr(ctx, "_fwd_used_autocast", False)
         with autocast(device_type, dtype=getattr(ctx, "_dtype", None), enabled=used):
             return bwd(ctx, *args, **kwargs)
 
     return decorate_bwd
+
+
+def __getattr__(name: str):
+    # amp.lower, the pre-hygiene name ops/linalg.py still uses (its file was being edited)
+    if name == "lower":
+        return _lower
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

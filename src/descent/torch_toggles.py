@@ -162,16 +162,16 @@ def _dtypes() -> dict:
 
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
     """True inside an enabled autocast region for device_type (torch.is_autocast_enabled)."""
-    return amp.is_autocast_enabled(_device(device_type))
+    return amp._is_autocast_enabled(_device(device_type))
 
 
 def get_autocast_dtype(device_type: str):
     """The low dtype autocast uses for device_type: the open region's, else the one set with
     set_autocast_dtype, else float16 (descent's CPU autocast runs float16 only)."""
     dev = _device(device_type)
-    if amp.is_autocast_enabled(dev):
-        return amp.get_autocast_dtype(dev)
-    return _dtypes().get(dev, amp.get_autocast_dtype(dev))
+    if amp._is_autocast_enabled(dev):
+        return amp._get_autocast_dtype(dev)
+    return _dtypes().get(dev, amp._get_autocast_dtype(dev))
 
 
 def set_autocast_dtype(device_type: str, dtype) -> None:

@@ -193,7 +193,7 @@ def softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
         return clone(x)
     # Under autocast the probabilities are computed in float32 (exp overflows float16 at 11).
     if amp._depth:  # inside descent.autocast: softmax in float32 (CPU bfloat16: as it is)
-        x = amp.upper(x, cpu=False)
+        x = amp._upper(x, cpu=False)
     return Softmax.apply(x, axis=_axis1(x, axis, dim, "softmax"))
 
 
@@ -206,5 +206,5 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None) -> Tensor:
         _axis1(x, axis, dim, "log_softmax")
         return clone(x)
     if amp._depth:
-        x = amp.upper(x, cpu=False)
+        x = amp._upper(x, cpu=False)
     return LogSoftmax.apply(x, axis=_axis1(x, axis, dim, "log_softmax"))

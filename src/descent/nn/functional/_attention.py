@@ -57,7 +57,7 @@ def scaled_dot_product_attention(
         return _nf.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale,
                                                 enable_gqa, generator)  # fmt: skip
     if amp._depth:  # inside descent.autocast: attention in the low dtype
-        q, k, v = amp.lower(q, k, v)
+        q, k, v = amp._lower(q, k, v)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError("scaled_dot_product_attention: q, k, v need at least 2 dims (..., L, E)")
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:

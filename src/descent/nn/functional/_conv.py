@@ -28,7 +28,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if x._data.dtype.kind not in "fV":  # integer and complex inputs: the generic N-d path
         return _conv_nd(x, w, bias, stride, padding, dilation, int(groups), 2, "conv2d")
     if amp._depth:  # inside descent.autocast: the convolution in the low dtype
-        x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
+        x, w, bias = amp._lower(x, w, None if bias is None else as_tensor(bias))
     unbatched = x.ndim == 3
     if unbatched:
         x = _shape.unsqueeze(x, 0)

@@ -19,8 +19,8 @@ def autocast_f32(x: Tensor, cpu: bool = True) -> Tensor:
     small ones (PyTorch's autocast runs them in float32 for the same reason). Outside autocast
     the input is returned as is: no silent upcast.
     """
-    # cpu=False: not on PyTorch's CPU float32 list (normalisations; see amp.upper)
-    return amp.upper(x, cpu) if amp._depth else x
+    # cpu=False: not on PyTorch's CPU float32 list (normalisations; see amp._upper)
+    return amp._upper(x, cpu) if amp._depth else x
 
 
 def float_tensor(x, op: str) -> Tensor:

@@ -29,7 +29,7 @@ def linear(input, weight, bias=None) -> Tensor:
             "(out_features, in_features))"
         )
     if amp._depth:  # inside descent.autocast: the product in the low dtype
-        x, w, bias = amp.lower(x, w, None if bias is None else as_tensor(bias))
+        x, w, bias = amp._lower(x, w, None if bias is None else as_tensor(bias))
     if bias is None:
         return Linear.apply(x, w, has_b=False)
     b = as_tensor(bias)
