@@ -450,53 +450,62 @@ class GPT(nn.Module):
         Returns:
             (B, t + max_new_tokens) token ids.
         """
-        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                or not math.isfinite(temperature) or temperature < 0):  # fmt: skip
-            raise ValueError(
-                f"generate: temperature must be a finite number >= 0 (0: greedy), got "
-                f"{temperature!r}"
-            )
-        if idx.ndim != 2 or idx.shape[1] == 0:
-            raise ValueError(
-                f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
-                f"token), got shape {tuple(idx.shape)}"
-            )
-        ids = backend.as_numpy(idx._data)
-        if ids.dtype.kind not in "iu" or (ids.size and (ids.min() < 0
-                                                       or ids.max() >= self.config.vocab_size)):
-            raise ValueError(
-                f"generate: token ids must be integers in [0, {self.config.vocab_size}), got "
-                f"{ids.dtype} ids in [{ids.min()}, {ids.max()}]"
-            )
-        if top_k is not None and top_k <= 0:
-            raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
-        rng = (generator or descent.default_generator()).numpy_rng
-        was_training = self.training
-        self.eval()
-        try:
-            bs = self.config.block_size
-            cache = KVCache(self.config.n_layer, bs) if use_cache else None
-            if cache is not None:
-                logits = self._forward_cached(idx[:, -bs:], cache)  # prefill the prompt
-            for step in range(int(max_new_tokens)):
-                if cache is None:
-                    # Crop the context to the last block_size tokens: the model has no
-                    # positions beyond that.
-                    logits, _ = self(idx if idx.shape[1] <= bs else idx[:, -bs:])
-                logits = backend.as_numpy(logits._data[:, -1, :]).astype(np.float64)  # (B, V)
-                idx_next = _sample(logits, temperature, top_k, rng)  # (B, 1)
-                nxt = descent.tensor(idx_next, dtype=idx.dtype, device=idx.device)
-                idx = descent.cat([idx, nxt], dim=1)
-                if cache is None or step == max_new_tokens - 1:
-                    continue
-                if cache.length < bs:
-                    logits = self._forward_cached(nxt, cache)  # one new position
-                else:  # window full: keep the newest half and re-read it
-                    cache.reset()
-                    logits = self._forward_cached(idx[:, -(bs // 2 + 1):], cache)
-        finally:
-            self.train(was_training)
-        return idx
+        return generate_tokens(self, idx, max_new_tokens, temperature, top_k, generator,
+                               use_cache, self._forward_cached)  # fmt: skip
+
+
+def generate_tokens(model, idx, max_new_tokens, temperature, top_k, generator, use_cache: bool,
+                    cached_forward):  # fmt: skip
+    """The sampling loop of `GPT.generate` and `Grok.generate`: checks the arguments, then
+    appends one token at a time. `cached_forward(x, cache)` runs the model on the new positions
+    x against a `KVCache` and returns their logits (B, T, V)."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature) or temperature < 0):  # fmt: skip
+        raise ValueError(
+            f"generate: temperature must be a finite number >= 0 (0: greedy), got "
+            f"{temperature!r}"
+        )
+    if idx.ndim != 2 or idx.shape[1] == 0:
+        raise ValueError(
+            f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
+            f"token), got shape {tuple(idx.shape)}"
+        )
+    vocab = model.config.vocab_size
+    ids = backend.as_numpy(idx._data)
+    if ids.dtype.kind not in "iu" or (ids.size and (ids.min() < 0 or ids.max() >= vocab)):
+        raise ValueError(
+            f"generate: token ids must be integers in [0, {vocab}), got {ids.dtype} ids in "
+            f"[{ids.min()}, {ids.max()}]"
+        )
+    if top_k is not None and top_k <= 0:
+        raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
+    rng = (generator or descent.default_generator()).numpy_rng
+    was_training = model.training
+    model.eval()
+    try:
+        bs = model.config.block_size
+        cache = KVCache(model.config.n_layer, bs) if use_cache else None
+        if cache is not None:
+            logits = cached_forward(idx[:, -bs:], cache)  # prefill the prompt
+        for step in range(int(max_new_tokens)):
+            if cache is None:
+                # Crop the context to the last block_size tokens: the model has no positions
+                # beyond that.
+                logits, _ = model(idx if idx.shape[1] <= bs else idx[:, -bs:])
+            logits = backend.as_numpy(logits._data[:, -1, :]).astype(np.float64)  # (B, V)
+            nxt = descent.tensor(_sample(logits, temperature, top_k, rng), dtype=idx.dtype,
+                                 device=idx.device)  # fmt: skip
+            idx = descent.cat([idx, nxt], dim=1)
+            if cache is None or step == max_new_tokens - 1:
+                continue
+            if cache.length < bs:
+                logits = cached_forward(nxt, cache)  # one new position
+            else:  # window full: keep the newest half and re-read it
+                cache.reset()
+                logits = cached_forward(idx[:, -(bs // 2 + 1):], cache)
+    finally:
+        model.train(was_training)
+    return idx
 
 
 def _cached_attention(attn, x, layer_cache):

@@ -37,17 +37,15 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import numpy as np
-
 import descent
 
-from .. import backend, nn
+from .. import nn
 from ..nn import functional as F
 from ..nn.gated_mlp import GatedMLP, ffn_size
 from ..nn.gqa_attention import GroupedQueryAttention, KVCache
 from ..nn.moe import MoE
 from ..nn.rotary import RotaryEmbedding
-from .gpt import _sample
+from .gpt import generate_tokens
 
 __all__ = ["Grok", "GrokConfig", "GROK_PRESETS", "grok1_config"]
 
@@ -428,47 +426,5 @@ class Grok(nn.Module):
         Returns:
             (B, t + max_new_tokens) token ids.
         """
-        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                or not math.isfinite(temperature) or temperature < 0):  # fmt: skip
-            raise ValueError(
-                f"generate: temperature must be a finite number >= 0 (0: greedy), got "
-                f"{temperature!r}"
-            )
-        if idx.ndim != 2 or idx.shape[1] == 0:
-            raise ValueError(
-                f"generate: idx must be (B, t) token ids with t >= 1 (a prompt of at least one "
-                f"token), got shape {tuple(idx.shape)}"
-            )
-        ids = backend.as_numpy(idx._data)
-        if ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.config.vocab_size:
-            raise ValueError(
-                f"generate: token ids must be integers in [0, {self.config.vocab_size}), got "
-                f"{ids.dtype} ids in [{ids.min()}, {ids.max()}]"
-            )
-        if top_k is not None and top_k <= 0:
-            raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
-        rng = (generator or descent.default_generator()).numpy_rng
-        bs = self.config.block_size
-        was_training = self.training
-        self.eval()
-        try:
-            cache = KVCache(self.config.n_layer, bs) if use_cache else None
-            if cache is not None:
-                logits, _ = self(idx[:, -bs:], kv_cache=cache)  # prefill the prompt
-            for step in range(int(max_new_tokens)):
-                if cache is None:
-                    logits, _ = self(idx if idx.shape[1] <= bs else idx[:, -bs:])
-                row = backend.as_numpy(logits._data[:, -1, :]).astype(np.float64)  # (B, V)
-                nxt = descent.tensor(_sample(row, temperature, top_k, rng), dtype=idx.dtype,
-                                     device=idx.device)  # fmt: skip
-                idx = descent.cat([idx, nxt], dim=1)
-                if cache is None or step == max_new_tokens - 1:
-                    continue
-                if cache.length < bs:
-                    logits, _ = self(nxt, kv_cache=cache)  # one new position
-                else:  # window full: keep the newest half and re-read it
-                    cache.reset()
-                    logits, _ = self(idx[:, -(bs // 2 + 1):], kv_cache=cache)
-        finally:
-            self.train(was_training)
-        return idx
+        return generate_tokens(self, idx, max_new_tokens, temperature, top_k, generator,
+                               use_cache, lambda x, cache: self(x, kv_cache=cache)[0])  # fmt: skip
