@@ -28,25 +28,31 @@ through the helpers of descent.autograd_functional.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable
+import contextlib as _contextlib
+import functools as _functools
+from collections.abc import Callable as _Callable
 
-from . import autograd
-from .autograd_custom_jvp import forward_mode_pass
+from . import autograd as _autograd
+from .autograd_custom_jvp import forward_mode_pass as _forward_mode_pass
 from .autograd_functional import _autograd_grad, _jacobian_rows
-from .creation import ones_like, zeros, zeros_like
+from .creation import ones_like as _ones_like
+from .creation import zeros as _zeros
+from .creation import zeros_like as _zeros_like
 from .func_vmap import (
     functional_call,
     replace_all_batch_norm_modules_,
     stack_module_state,
-    tree_flatten,
-    tree_unflatten,
     vmap,
 )
+from .func_vmap import (
+    tree_flatten as _tree_flatten,
+)
+from .func_vmap import (
+    tree_unflatten as _tree_unflatten,
+)
 from .functional import _enter
-from .ops.shape import stack
-from .tensor import Tensor
+from .ops.shape import stack as _stack
+from .tensor import Tensor as _Tensor
 
 __all__ = [
     "functional_call",
@@ -69,7 +75,7 @@ __all__ = [
 _depth = [0]
 
 
-@contextlib.contextmanager
+@_contextlib.contextmanager
 def _level():
     _depth[0] += 1
     try:
@@ -115,11 +121,11 @@ class _Run:
         else:
             nums = _argnums(argnums, len(args))
             diff = args[nums] if isinstance(nums, int) else tuple(args[i] for i in nums)
-        leaves, self.in_spec = tree_flatten(diff)
+        leaves, self.in_spec = _tree_flatten(diff)
         outer = _depth[0] > 0
         own = []
         for x in leaves:
-            if not isinstance(x, Tensor):
+            if not isinstance(x, _Tensor):
                 raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
             if not x.is_floating_point():
                 raise RuntimeError(
@@ -130,7 +136,7 @@ class _Run:
             outer |= nested
             own.append(t)
         self.own = own
-        stand_ins = tree_unflatten(own, self.in_spec)
+        stand_ins = _tree_unflatten(own, self.in_spec)
         if nums is None:
             new_args = stand_ins
         elif isinstance(nums, int):
@@ -139,8 +145,8 @@ class _Run:
             new_args = list(args)
             for i, s in zip(nums, stand_ins):
                 new_args[i] = s
-        grad_mode = autograd.is_grad_enabled()
-        with _level(), autograd.enable_grad():
+        grad_mode = _autograd.is_grad_enabled()
+        with _level(), _autograd.enable_grad():
             out = func(*new_args, **kwargs)
         self.aux = None
         if has_aux:
@@ -152,9 +158,9 @@ class _Run:
             out, self.aux = out
         if check is not None:
             check(out)
-        self.flat_out, self.out_spec = tree_flatten(out)
+        self.flat_out, self.out_spec = _tree_flatten(out)
         for o in self.flat_out:
-            if not isinstance(o, Tensor):
+            if not isinstance(o, _Tensor):
                 raise RuntimeError(
                     f"{api}: expected f(*primals) to return only tensors, got unsupported type "
                     f"{type(o)}"
@@ -166,23 +172,23 @@ class _Run:
         # Keep a graph when an outer transform or an outer tensor needs it (module docstring).
         self.graph = grad_mode and (outer or _reaches_outside(self.flat_out, own))
         if has_aux:  # PyTorch: aux is a pytree of Tensors, detached at the top level
-            flat_aux, aux_spec = tree_flatten(self.aux)
+            flat_aux, aux_spec = _tree_flatten(self.aux)
             for a in flat_aux:
-                if not isinstance(a, Tensor):
+                if not isinstance(a, _Tensor):
                     raise RuntimeError(f"Expected tensors, got unsupported type {type(a)}")
             if not self.graph:
-                self.aux = tree_unflatten([a.detach() for a in flat_aux], aux_spec)
+                self.aux = _tree_unflatten([a.detach() for a in flat_aux], aux_spec)
 
     def outputs(self):
         """The function's output, detached unless results keep a graph."""
         flat = self.flat_out if self.graph else [o.detach() for o in self.flat_out]
-        return tree_unflatten(flat, self.out_spec)
+        return _tree_unflatten(flat, self.out_spec)
 
     def vjp(self, cotangents, create_graph: bool, retain_graph: bool = True) -> list:
         """One gradient per stand-in (zeros where the outputs do not depend on it)."""
         got = _autograd_grad(self.flat_out, self.own, cotangents, create_graph=create_graph,
                              retain_graph=retain_graph)  # fmt: skip
-        return [zeros_like(t) if g is None else g for g, t in zip(got, self.own)]
+        return [_zeros_like(t) if g is None else g for g, t in zip(got, self.own)]
 
 
 def _reaches_outside(outputs, own) -> bool:
@@ -190,22 +196,22 @@ def _reaches_outside(outputs, own) -> bool:
     stand-ins (one the function captured): then results keep their graph. An explicit stack
     (never recursion) over the recorded nodes, each visited once."""
     own_ids = {id(t) for t in own}
-    stack, seen = [], set()
+    _stack, seen = [], set()
     for o in outputs:
         if o._node is not None:
-            stack.append(o._node)
+            _stack.append(o._node)
         elif o.requires_grad and id(o) not in own_ids:
             return True
-    while stack:
-        node = stack.pop()
+    while _stack:
+        node = _stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         for p in node.parents:
             if p is None:
                 continue
-            if isinstance(p, autograd.Function):
-                stack.append(p)
+            if isinstance(p, _autograd.Function):
+                _stack.append(p)
             elif id(p) not in own_ids:
                 return True
     return False
@@ -219,7 +225,7 @@ def _maybe_detach(tensors: list, graph: bool) -> list:
 # grad, grad_and_value, vjp
 
 
-def grad_and_value(func: Callable, argnums=0, has_aux: bool = False) -> Callable:
+def grad_and_value(func: _Callable, argnums=0, has_aux: bool = False) -> _Callable:
     """func -> (args -> (gradient, value)); with has_aux, (gradient, (value, aux)).
 
     func must return a 0-d Tensor (or (0-d Tensor, aux) with has_aux). The gradient has the
@@ -228,7 +234,7 @@ def grad_and_value(func: Callable, argnums=0, has_aux: bool = False) -> Callable
 
     def check(out):
         where = "grad_and_value(f)(*args): Expected f(*args) to return"
-        if not isinstance(out, Tensor):
+        if not isinstance(out, _Tensor):
             raise RuntimeError(f"{where} a Tensor, got {type(out)}")
         if out.ndim != 0:
             raise RuntimeError(
@@ -240,14 +246,14 @@ def grad_and_value(func: Callable, argnums=0, has_aux: bool = False) -> Callable
         run = _Run(func, args, kwargs, argnums, has_aux, "grad_and_value(f)(*args)", check)
         # One backward: the saved values can go, unless an outer transform differentiates it.
         grads = _maybe_detach(run.vjp(None, run.graph, retain_graph=run.graph), run.graph)
-        g = tree_unflatten(grads, run.in_spec)
+        g = _tree_unflatten(grads, run.in_spec)
         value = run.outputs()
         return (g, (value, run.aux)) if has_aux else (g, value)
 
     return wrapper
 
 
-def grad(func: Callable, argnums=0, has_aux: bool = False) -> Callable:
+def grad(func: _Callable, argnums=0, has_aux: bool = False) -> _Callable:
     """func -> (args -> d func / d args[argnums]) (torch.func.grad); with has_aux,
     (gradient, aux). func must return a 0-d Tensor: others raise PyTorch's RuntimeError."""
     gv = grad_and_value(func, argnums, has_aux)
@@ -259,7 +265,7 @@ def grad(func: Callable, argnums=0, has_aux: bool = False) -> Callable:
     return wrapper
 
 
-def vjp(func: Callable, *primals, has_aux: bool = False):
+def vjp(func: _Callable, *primals, has_aux: bool = False):
     """(func(*primals), vjp_fn[, aux]) where vjp_fn(cotangents) = cotangents^T J, a tuple with
     one entry per primal (each shaped like it). The cotangents have the structure of the
     output. vjp_fn(ct, retain_graph=True, create_graph=None) may be called several times."""
@@ -272,7 +278,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
             )
 
     def vjp_fn(cotangents, retain_graph: bool = True, create_graph: bool | None = None):
-        flat, spec = tree_flatten(cotangents)
+        flat, spec = _tree_flatten(cotangents)
         if spec != run.out_spec:
             raise RuntimeError(
                 "Expected pytree structure of cotangents to be the same as pytree structure of "
@@ -280,7 +286,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
             )
         cg = run.graph if create_graph is None else create_graph
         grads = _maybe_detach(run.vjp(flat, cg, retain_graph), cg)
-        return tree_unflatten(grads, run.in_spec)
+        return _tree_unflatten(grads, run.in_spec)
 
     return (run.outputs(), vjp_fn, run.aux) if has_aux else (run.outputs(), vjp_fn)
 
@@ -294,15 +300,15 @@ class _Linearized:
 
     def __init__(self, run: _Run) -> None:
         self.run = run
-        with autograd.enable_grad():
+        with _autograd.enable_grad():
             # u's value does not matter (the vjp is linear in it): ones, never inf or nan, and
             # not zeros: some backward formulas branch on a zero gradient (xlogy's
             # PyTorch rule; eigh, svd skip an unused output), which would cut the dependence.
             # An integer output (sort's indices) has no u: its tangent is zeros, as PyTorch's.
-            self.us = [ones_like(o, requires_grad=True) if o.dtype.is_floating_point
+            self.us = [_ones_like(o, requires_grad=True) if o.dtype.is_floating_point
                        or o.dtype.is_complex else None for o in run.flat_out]  # fmt: skip
             # a custom Function's jvp staticmethod gives its tangent (autograd_custom_jvp)
-            with forward_mode_pass():
+            with _forward_mode_pass():
                 self.gs = _autograd_grad(run.flat_out, run.own, self.us, create_graph=True)
 
     def jvp(self, tangents: list, only: int | None = None) -> list:
@@ -314,11 +320,11 @@ class _Linearized:
         us = [u for u in self.us if u is not None]
         got = iter(_autograd_grad(gs, us, vs, create_graph=self.run.graph, retain_graph=True))
         got = [None if u is None else next(got) for u in self.us]
-        res = [zeros_like(o) if g is None else g for g, o in zip(got, self.run.flat_out)]
+        res = [_zeros_like(o) if g is None else g for g, o in zip(got, self.run.flat_out)]
         return _maybe_detach(res, self.run.graph)
 
 
-def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
+def jvp(func: _Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
         has_aux: bool = False):  # fmt: skip
     """(func(*primals), J tangents[, aux]) (torch.func.jvp): primals is a tuple of arguments
     (pytrees of Tensors), tangents has the same structure and shapes; the output tangent has
@@ -328,8 +334,8 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
         raise RuntimeError(
             f"{api}: Expected primals to be a tuple. E.g. it should be valid to call f(*primals)."
         )
-    flat_p, p_spec = tree_flatten(primals)
-    flat_t, t_spec = tree_flatten(tangents)
+    flat_p, p_spec = _tree_flatten(primals)
+    flat_t, t_spec = _tree_flatten(tangents)
     if p_spec != t_spec:
         raise RuntimeError(
             f"{api}: Expected primals and tangents to have the same python structure. For "
@@ -340,7 +346,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
         if not flat:
             raise RuntimeError(f"{api}: Expected {what} to contain at least one Tensor.")
         for x in flat:
-            if not isinstance(x, Tensor):
+            if not isinstance(x, _Tensor):
                 raise RuntimeError(f"{api}: Expected {what} to only contain Tensors, got {type(x)}")
     for p, t in zip(flat_p, flat_t):
         if tuple(p.shape) != tuple(t.shape):
@@ -350,20 +356,20 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             )
     run = _Run(func, primals, {}, None, has_aux, api)
     out_tangents = _Linearized(run).jvp(flat_t)
-    res = (run.outputs(), tree_unflatten(out_tangents, run.out_spec))
+    res = (run.outputs(), _tree_unflatten(out_tangents, run.out_spec))
     return res + (run.aux,) if has_aux else res
 
 
-def linearize(func: Callable, *primals):
+def linearize(func: _Callable, *primals):
     """(func(*primals), jvp_fn) with jvp_fn(*tangents) = J tangents (torch.func.linearize):
     func runs once, and every jvp_fn call is one more backward pass (the double-backward
     trick), so evaluating J v for many v reuses the forward work."""
     run = _Run(func, primals, {}, None, False, "linearize")
     lin = _Linearized(run)
-    flat_p, _ = tree_flatten(primals)
+    flat_p, _ = _tree_flatten(primals)
 
     def jvp_fn(*tangents):
-        flat_t, spec = tree_flatten(tangents)
+        flat_t, spec = _tree_flatten(tangents)
         if spec != run.in_spec:
             raise RuntimeError(
                 f"Expected the tangents {spec} to have the same argspec as the primals "
@@ -376,7 +382,7 @@ def linearize(func: Callable, *primals):
                     f"pytree doesn't match the shape {tuple(p.shape)} and dtype {p.dtype} of "
                     "the corresponding primal."
                 )
-        return tree_unflatten(lin.jvp(flat_t), run.out_spec)
+        return _tree_unflatten(lin.jvp(flat_t), run.out_spec)
 
     return run.outputs(), jvp_fn
 
@@ -388,12 +394,12 @@ def linearize(func: Callable, *primals):
 def _jacobian_tree(run: _Run, per_output: list):
     """Arrange J[output leaf][input leaf] as PyTorch does: the output's structure, each leaf
     holding the differentiated arguments' structure (unwrapped for an int argnums)."""
-    per = [tree_unflatten(list(js), run.in_spec) for js in per_output]
-    return tree_unflatten(per, run.out_spec)
+    per = [_tree_unflatten(list(js), run.in_spec) for js in per_output]
+    return _tree_unflatten(per, run.out_spec)
 
 
-def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int | None = None,
-           _preallocate_and_copy: bool = False) -> Callable:  # fmt: skip
+def jacrev(func: _Callable, argnums=0, *, has_aux: bool = False, chunk_size: int | None = None,
+           _preallocate_and_copy: bool = False) -> _Callable:  # fmt: skip
     """func -> (args -> Jacobian) by reverse mode: one backward pass per output element.
     J[o][i] has shape output_o.shape + input_i.shape, arranged as `_jacobian_tree` says."""
     if not (chunk_size is None or chunk_size > 0):
@@ -411,8 +417,8 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
     return wrapper
 
 
-def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
-           randomness: str = "error") -> Callable:  # fmt: skip
+def jacfwd(func: _Callable, argnums=0, has_aux: bool = False, *,
+           randomness: str = "error") -> _Callable:  # fmt: skip
     """func -> (args -> Jacobian) column by column: one J v per input element (forward mode by
     the double-backward trick; the function itself runs once, so `randomness` is only
     validated: no draw repeats). Same layout as `jacrev`."""
@@ -427,7 +433,7 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
         lin = _Linearized(run)
         cols: list[list[list]] = [[[] for _ in run.own] for _ in run.flat_out]  # [out][in][k]
         for j, p in enumerate(run.own):
-            basis = zeros_like(p).reshape(-1)
+            basis = _zeros_like(p).reshape(-1)
             for k in range(p.numel()):
                 e = basis.clone()
                 e._data[k] = 1  # a fresh array
@@ -441,9 +447,9 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
             for j, p in enumerate(run.own):
                 shape = tuple(out.shape) + tuple(p.shape)
                 if p.numel() == 0:
-                    row.append(zeros(shape, dtype=out.dtype))
+                    row.append(_zeros(shape, dtype=out.dtype))
                     continue
-                stacked = stack(cols[o][j], 0)  # (p.numel(), *out.shape)
+                stacked = _stack(cols[o][j], 0)  # (p.numel(), *out.shape)
                 row.append(stacked.movedim(0, -1).reshape(shape))
             per_output.append(row)
         jac = _jacobian_tree(run, per_output)
@@ -452,7 +458,7 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
     return wrapper
 
 
-def hessian(func: Callable, argnums=0) -> Callable:
+def hessian(func: _Callable, argnums=0) -> _Callable:
     """func -> (args -> d^2 func / d args^2) of a scalar func: H has shape x.shape + x.shape
     (nested per argument for a tuple of argnums). Computed as jacrev(jacrev(func))."""
     return jacrev(jacrev(func, argnums), argnums)
@@ -461,7 +467,7 @@ def hessian(func: Callable, argnums=0) -> Callable:
 _FUNCTIONALIZE_MODES = ("mutations", "mutations_and_views")
 
 
-def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
+def functionalize(func: _Callable, *, remove: str = "mutations") -> _Callable:
     """torch.func.functionalize: `func` with the same semantics and no aliasing of its inputs
     by its outputs. PyTorch rewrites the program without in-place ops for its compilers;
     descent runs eagerly, so the in-place ops run as written (their effect on the inputs is
@@ -482,16 +488,16 @@ def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
     from .utils._pytree import tree_flatten, tree_map  # noqa: PLC0415
 
     def inner(*args, **kwargs):
-        inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)]
+        inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, _Tensor)]
         out = func(*args, **kwargs)
 
         def fresh(o):
-            if isinstance(o, Tensor) and any(np.shares_memory(o._data, i._data)
+            if isinstance(o, _Tensor) and any(np.shares_memory(o._data, i._data)
                                              for i in inputs):  # fmt: skip
                 return clone(o)
             return o
 
         return tree_map(fresh, out)
 
-    functools.update_wrapper(inner, func)
+    _functools.update_wrapper(inner, func)
     return inner
