@@ -246,6 +246,14 @@ CASES = {
     # SegNet unpooling by MaxPool2d indices, LocalResponseNorm, ShuffleNet channel shuffle,
     # adaptive/LP/avg/dilated pools, unfold/fold overlap counts, antialiased interpolate, pad modes
     "segnet_pooling": ((1e-5, 1e-6), None),
+    # scVI's ZINB / NB likelihoods by lgamma, Beta regression, a Dirichlet prior with KL, thirteen
+    # other families' log_prob / cdf / icdf / entropy with gradients, special functions
+    "count_likelihoods": ((1e-5, 1e-6), None),
+    # every activation and clamp/max/norm at its kinks with gradients, a SELU/AlphaDropout SNN
+    "selu_activations": ((1e-5, 1e-6), None),
+    # per-sample gradients by vmap(grad) over functional_call(params, buffers), DP-SGD clipping,
+    # jacrev/jacfwd/hessian/vjp/jvp/hvp/linearize, nested vmap, chunk_size, out_dims
+    "dp_per_sample": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
