@@ -606,7 +606,8 @@ def test_compiled_step_with_sparse_ops_matches_eager():
     grad), torch.sparse.softmax, sparse.sum and sparse.mm: the same losses as eager."""
     rng = np.random.default_rng(0)
     idx = ds.tensor(np.stack([rng.integers(0, 8, 20), rng.integers(0, 8, 20)]))
-    x, y = ds.tensor(rng.standard_normal((8, 4))), ds.tensor(rng.integers(0, 2, 8))
+    x = ds.tensor(rng.standard_normal((8, 4)), dtype=ds.float32)  # float32 @ float32, as torch
+    y = ds.tensor(rng.integers(0, 2, 8))
 
     def run(compiled):
         ds.manual_seed(0)

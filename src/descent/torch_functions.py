@@ -22,7 +22,7 @@ from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import sub as _sub
 from .ops.half import rounds_once
-from .ops.linalg import integer_coefficients
+from .ops.linalg import integer_coefficients, product
 from .ops.out_arg import write_out
 from .tensor import Tensor
 from .tensor_methods import _ops, register_ops
@@ -292,7 +292,12 @@ def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix @ vector (torch.mv)."""
-    return _ops.matmul(input, vec)
+    if input.ndim != 2 or getattr(vec, "ndim", None) != 1:
+        raise DescentError(
+            f"mv: expects a 2-D matrix and a 1-D vector, got shapes {tuple(input.shape)} and "
+            f"{tuple(getattr(vec, 'shape', ()))}; use matmul (@) for other shapes"
+        )
+    return product(input, vec, "mv")
 
 
 def _contract(a: Tensor, b: Tensor, n: int) -> Tensor:

@@ -86,20 +86,25 @@ def matmul(a, b, *, out=None) -> Tensor:
     `out=` as PyTorch's (out's dtype must be the result's)."""
     if out is not None:
         return write_out(matmul(a, b), out, "matmul", same_dtype=True)
+    return product(a, b, "matmul")
+
+
+def product(a, b, op: str) -> Tensor:
+    """matmul under another op's name (mm, bmm, mv, dot, addmm): its errors name that op."""
     a = as_tensor(a, b) if isinstance(b, Tensor) else as_tensor(a)
     b = as_tensor(b, a)
     if a._nested_layout or b._nested_layout:  # jagged nested tensors: descent.nested
         return (a if a._nested_layout else b)._nested_matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise DescentError(
-            f"matmul: operands must have at least one dimension, got shapes {tuple(a.shape)} and "
+            f"{op}: operands must have at least one dimension, got shapes {tuple(a.shape)} and "
             f"{tuple(b.shape)}; use * for scaling"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
         raise DescentError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align: the last "
+            f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align: the last "
             f"dimension of the first ({ka}) must equal the "
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({kb}); "
             "transpose one of them (x.T or x.mT)"
@@ -111,7 +116,7 @@ def matmul(a, b, *, out=None) -> Tensor:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise DescentError(
-                f"matmul: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} cannot "
+                f"{op}: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} cannot "
                 "be broadcast"
             ) from None
     if type(a._data) is not type(b._data) or type(a._data) is not np.ndarray:
@@ -121,22 +126,23 @@ def matmul(a, b, *, out=None) -> Tensor:
             # only here, where the operands' array types differ or are not NumPy's (sparse @
             # sparse), so dense NumPy products pay one type test
             return sparse._matmul_sparse(a, b)
-        check_devices("matmul", a, b)
-    if a._data.dtype != b._data.dtype:
-        # Two dtypes meet at torch.result_type (float32 @ int64 is float32), where NumPy's
-        # matmul would promote to float64; the casts are recorded, so gradients keep each dtype.
-        dt = result_type(a, b)
-        a = a if a._data.dtype == dt else _cast(a, dt)
-        b = b if b._data.dtype == dt else _cast(b, dt)
-    if a._data.dtype.kind == "b" and (
-        (a._data.size and b._data.size) or (a._data.ndim == 1 and b._data.ndim == 1)
-    ):  # PyTorch has no bool matmul kernel (NotImplementedError); an empty product never
-        # reaches one there (zeros, or an empty result), except a dot of two vectors
-        refuse_kinds("matmul", a, "b", "convert the tensors first, e.g. .int() or .float()")
+        check_devices(op, a, b)
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp.lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype
         a, b = amp.lower(a, b)
+    if a._data.dtype != b._data.dtype:
+        # PyTorch has no mixed-dtype product (float32 @ float64 raises): refused, never promoted
+        raise DescentError(
+            f"{op}: expected both operands to have the same dtype, got {a.dtype} "
+            f"{tuple(a.shape)} and {b.dtype} {tuple(b.shape)}; cast one first, e.g. "
+            "b.to(a.dtype)"
+        )
+    if a._data.dtype.kind == "b" and (
+        (a._data.size and b._data.size) or (a._data.ndim == 1 and b._data.ndim == 1)
+    ):  # PyTorch has no bool matmul kernel (NotImplementedError); an empty product never
+        # reaches one there (zeros, or an empty result), except a dot of two vectors
+        refuse_kinds(op, a, "b", "convert the tensors first, e.g. .int() or .float()")
     return MatMul.apply(a, b)
 
 
@@ -150,7 +156,7 @@ def mm(a, b, *, out=None) -> Tensor:
             f"mm: expects two 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}; "
             "use matmul (@) for vectors and batches"
         )
-    return matmul(a, b)
+    return product(a, b, "mm")
 
 
 def bmm(a, b, *, out=None) -> Tensor:
@@ -164,7 +170,7 @@ def bmm(a, b, *, out=None) -> Tensor:
             f"bmm: expects two 3-D tensors with the same batch size, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
         )
-    return matmul(a, b)
+    return product(a, b, "bmm")
 
 
 def integer_coefficients(op: str, prod: Tensor, beta, alpha):
@@ -209,13 +215,18 @@ def dot(a, b) -> Tensor:
         raise DescentError(
             f"dot: expects two 1-D tensors, got {tuple(a.shape)} and {tuple(b.shape)}; use matmul"
         )
-    return matmul(a, b)
+    return product(a, b, "dot")
 
 
 def outer(a, b) -> Tensor:
     """Outer product of two 1-D tensors: out[i, j] = a[i] b[j]."""
     a = as_tensor(a)
     b = as_tensor(b, a)
+    if a.ndim != 1 or b.ndim != 1:
+        raise DescentError(
+            f"outer: expects two 1-D tensors, got {tuple(a.shape)} and {tuple(b.shape)}; "
+            "flatten them first (a.flatten())"
+        )
     # A broadcast product: composite, its gradient comes from Mul and the engine's unbroadcast.
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
