@@ -36,12 +36,14 @@ while its node's backward runs (docs/torch_gaps.md has the measured effect).
 
 from __future__ import annotations
 
-import threading
+import threading as _threading
 import warnings
 
-import numpy as np
+import numpy as _np
 
-from .. import amp, autograd, backend
+from .. import amp as _amp
+from .. import autograd as _autograd
+from .. import backend as _backend
 from ..creation import _default_generator
 from .checkpoint_selective import (  # selective checkpointing and PyTorch's small helpers
     SAC_IGNORED_OPS,
@@ -101,7 +103,7 @@ class _Null:
 # Graph nodes
 
 
-class CheckpointInput(autograd.Function):
+class CheckpointInput(_autograd.Function):
     """The stand-in for one input of a checkpointed segment during its recomputation: the
     recomputed ops record it as their parent. d/dx x = 1; while the inner pass runs (`cut`) it
     passes nothing on, so that pass ends at the segment's inputs."""
@@ -112,7 +114,7 @@ class CheckpointInput(autograd.Function):
         return None if self.cut else gy
 
 
-class Checkpoint(autograd.Function):
+class Checkpoint(_autograd.Function):
     """One node for a checkpointed segment: backward recomputes it and runs an inner pass.
 
     Saved (and released after backward unless retain_graph): the inputs that require grad
@@ -129,16 +131,16 @@ class Checkpoint(autograd.Function):
         if self.function is None:
             raise RuntimeError(self._freed_message())
         inputs = self.saved  # the tensors requiring grad, in the node's parent order
-        if type(inputs) is autograd.PackedSaved:  # saved_tensors_hooks: at their graph places
+        if type(inputs) is _autograd.PackedSaved:  # saved_tensors_hooks: at their graph places
             inputs = inputs.unpack(True)
         create_graph = ops.is_graph
-        start = next(autograd._counter)  # every node of the recomputation has a larger index
+        start = next(_autograd._counter)  # every node of the recomputation has a larger index
         stands = []
         for t in inputs:
-            stand = autograd._new(CheckpointInput)
+            stand = _autograd._new(_CheckpointInput)
             stand.cut = True
             stands.append(
-                autograd.record_node(stand, (autograd._parent(t),), (t._data.shape,), (), t._data)
+                _autograd.record_node(stand, (_autograd._parent(t),), (t._data.shape,), (), t._data)
             )
         outs = self._recompute(inputs, stands)
         flat = _flatten(outs)
@@ -155,8 +157,8 @@ class Checkpoint(autograd.Function):
         _check_inside(roots, start, stands)
         gxs = [None] * len(inputs)
         if roots:
-            with autograd.enable_grad() if create_graph else autograd.no_grad():
-                got = autograd.run_backward(roots, seeds, create_graph, create_graph,
+            with _autograd.enable_grad() if create_graph else _autograd.no_grad():
+                got = _autograd.run_backward(roots, seeds, create_graph, create_graph,
                                             capture=stands, accumulate=False)  # fmt: skip
             gxs = [None if g is None else (g if create_graph else g._data) for g in got]
         for s in stands:
@@ -175,7 +177,7 @@ class Checkpoint(autograd.Function):
                 _set_rng(self.rng)
             for t, s in zip(inputs, stands):
                 t._node = s._node
-            with autograd.enable_grad(), _autocast(self.autocast_state), self.recompute_context:
+            with _autograd.enable_grad(), _autocast(self.autocast_state), self.recompute_context:
                 return self.function(*self.args, **self.kwargs)
         finally:
             for t, node in swapped:
@@ -260,22 +262,22 @@ def checkpoint(
         raise ValueError(
             f"determinism_check should be one of ['default', 'none'], got {determinism_check!r}"
         )
-    if not autograd.is_grad_enabled():  # nothing to differentiate: an ordinary call
+    if not _autograd.is_grad_enabled():  # nothing to differentiate: an ordinary call
         return function(*args, **kwargs)
     explicit = [a for a in args if _is_tensor(a) and a.requires_grad]
     if use_reentrant and not explicit:
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
                       stacklevel=2)  # fmt: skip
-        with autograd.no_grad():
+        with _autograd.no_grad():
             return function(*args, **kwargs)
 
     rng = _get_rng() if preserve else None
-    autocast_state = amp._current()
+    autocast_state = _amp._current()
     forward_context, recompute_context = context_fn()
     found = _Found()
-    handle = autograd.add_op_hook(forward=found.hook)
+    handle = _autograd.add_op_hook(forward=found.hook)
     try:
-        with autograd.no_grad(), forward_context:
+        with _autograd.no_grad(), forward_context:
             out = function(*args, **kwargs)
     finally:
         handle.remove()
@@ -284,7 +286,7 @@ def checkpoint(
     floating = [i for i, t in enumerate(flat) if _is_tensor(t) and t._data.dtype.kind in "fV"]
     if not inputs or not floating:
         return out
-    node = autograd._new(Checkpoint)
+    node = _autograd._new(_Checkpoint)
     node.function, node.args, node.kwargs, node.rng = function, args, kwargs, rng
     node.autocast_state, node.recompute_context = autocast_state, recompute_context
     node.determinism = determinism_check
@@ -301,16 +303,16 @@ def checkpoint(
         layout.append((i, offset, tuple(flat[i].shape)))
         offset += flat[i]._data.size
     node.layout = tuple(layout)
-    parents = tuple(autograd._parent(t) for t in inputs)
+    parents = tuple(_autograd._parent(t) for t in inputs)
     shapes = tuple(t._data.shape for t in inputs)
     if len(floating) == 1 and not isinstance(out, (tuple, list, dict)):
         packed = flat[floating[0]]._data
     else:
-        xp = backend.get_array_module(flat[floating[0]]._data)
+        xp = _backend.get_array_module(flat[floating[0]]._data)
         packed = xp.concatenate([flat[i]._data.ravel() for i in floating])
-    t = autograd.record_node(node, parents, shapes, tuple(inputs), packed)
-    if autograd._forward_hooks:  # tools (anomaly mode, an outer checkpoint) see one op
-        autograd._run_forward_hooks(node, tuple(inputs), t)
+    t = _autograd.record_node(node, parents, shapes, tuple(inputs), packed)
+    if _autograd._forward_hooks:  # tools (anomaly mode, an outer checkpoint) see one op
+        _autograd._run_forward_hooks(node, tuple(inputs), t)
     if _is_tensor(out):
         return t
     results = list(flat)
@@ -368,6 +370,11 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool |
 # Helpers
 
 
+# Private bindings that keep the class names (the grad_fn names CheckpointBackward, ...)
+_Checkpoint, _CheckpointInput = Checkpoint, CheckpointInput
+del Checkpoint, CheckpointInput
+
+
 class _Found:
     """The forward's op hook: every op input that requires grad (under no_grad, only tensors
     from outside the segment do), in first-use order; other threads' ops are ignored."""
@@ -375,10 +382,10 @@ class _Found:
     def __init__(self) -> None:
         self.tensors: list = []
         self.seen: set = set()
-        self.thread = threading.get_ident()
+        self.thread = _threading.get_ident()
 
     def hook(self, op, inputs, out) -> None:
-        if threading.get_ident() != self.thread:
+        if _threading.get_ident() != self.thread:
             return
         for t in inputs:
             if _is_tensor(t) and t._rg and id(t) not in self.seen:
@@ -387,7 +394,7 @@ class _Found:
 
 
 def _is_tensor(x) -> bool:
-    return isinstance(x, autograd._tensor_class)
+    return isinstance(x, _autograd._tensor_class)
 
 
 def _unique(tensors) -> list:
@@ -438,7 +445,7 @@ def _split(gy, layout) -> list:
         return [gy]
     out = []
     for _i, offset, shape in layout:
-        n = int(np.prod(shape, dtype=np.int64))
+        n = int(_np.prod(shape, dtype=_np.int64))
         out.append(gy[offset : offset + n].reshape(shape))
     return out
 
@@ -461,7 +468,7 @@ def _check_inside(roots, start: int, stands) -> None:
         for p, shape in zip(node.parents, node.in_shapes):
             if p is None or id(p) in allowed:
                 continue
-            if not isinstance(p, autograd.Function) or p.index < start:
+            if not isinstance(p, _autograd.Function) or p.index < start:
                 raise CheckpointError(_outside_message(shape, node.name))
             stack.append(p)
 
@@ -492,6 +499,6 @@ def _set_rng(state) -> None:
 def _autocast(state):
     """The autocast region the forward ran in (or none) for the recomputation."""
     if state is None:
-        cur = amp._current()
-        return amp.autocast(cur[0], enabled=False) if cur is not None else _Null()
-    return amp.autocast(state[0], dtype=state[1])
+        cur = _amp._current()
+        return _amp.autocast(cur[0], enabled=False) if cur is not None else _Null()
+    return _amp.autocast(state[0], dtype=state[1])
