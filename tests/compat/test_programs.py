@@ -254,6 +254,9 @@ CASES = {
     # per-sample gradients by vmap(grad) over functional_call(params, buffers), DP-SGD clipping,
     # jacrev/jacfwd/hessian/vjp/jvp/hvp/linearize, nested vmap, chunk_size, out_dims
     "dp_per_sample": ((1e-5, 1e-6), None),
+    # orthogonal (three maps) / spectral / weight norm parametrizations, chains, cached(), removal,
+    # legacy hooks; a checkpoint through BytesIO + load(weights_only=True) resumes step for step
+    "parametrize_resume": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
