@@ -488,12 +488,12 @@ _LAZY_FUNCTIONS = {
 # descent.sparse (docs/sparse.md) and torch.cond / torch.while_loop (control_flow.py) load on
 # first use too: most programs never make a sparse tensor (~15 ms and 7 modules at import).
 _LAZY_TOPLEVEL = {
-    "sparse_coo_tensor": ("sparse", "sparse_coo_tensor"),
+    "sparse_coo_tensor": ("sparse.tensor", "sparse_coo_tensor"),
     "sparse_csr_tensor": ("sparse.csr", "sparse_csr_tensor"),
     "sparse_csc_tensor": ("sparse.compressed", "sparse_csc_tensor"),
     "sparse_bsr_tensor": ("sparse.compressed", "sparse_bsr_tensor"),
     "sparse_compressed_tensor": ("sparse.compressed", "sparse_compressed_tensor"),
-    "spmm": ("sparse", "spmm"),
+    "spmm": ("sparse", "_spmm"),
     "cond": ("control_flow", "cond"),
     "while_loop": ("control_flow", "while_loop"),
     # PyTorch's storage API (storage.py): x.untyped_storage() and the storage classes

@@ -14,21 +14,24 @@ BSR), `spgemm` (sparse @ sparse), `masks` (comparison masks of backward formulas
 from __future__ import annotations
 
 from .. import tensor_methods as _tensor_methods
-from ..tensor_gap_methods_tensor import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr
+from .._namespace import hide_submodules as _hide_submodules
 from .compressed import to_sparse_bsr as _to_sparse_bsr
 from .compressed import to_sparse_csc as _to_sparse_csc
 from .diags import spdiags
-from .mm_reduce import mm_reduce
+from .mm_reduce import mm_reduce as _mm_reduce
 from .softmax import log_softmax, softmax
 from .storage import SparseUnsupportedError
-from .tensor import SparseTensor, empty_sparse, sparse_coo_tensor, to_sparse, to_sparse_csr
+from .tensor import SparseTensor
+from .tensor import empty_sparse as _empty_sparse
 from .tensor import mm as _mm
+from .tensor import sparse_coo_tensor as _sparse_coo_tensor
 from .tensor import sparse_mask as _sparse_mask
 from .tensor import sparse_sum as sum  # noqa: A001 - torch.sparse.sum is its name
+from .tensor import to_sparse as _to_sparse
+from .tensor import to_sparse_csr as _to_sparse_csr
 
 __all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
-           "sparse_bsc", "sparse_bsr", "sparse_coo", "sparse_coo_tensor", "sparse_csc",
-           "sparse_csr", "spdiags", "spmm", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
+           "spdiags", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
            "check_sparse_tensor_invariants"]  # fmt: skip
 
 
@@ -40,7 +43,7 @@ def mm(mat1, mat2, reduce=None):
     products instead of summing them (sparse/mm_reduce.py).
     """
     if reduce is not None:
-        return mm_reduce(mat1, mat2, reduce)
+        return _mm_reduce(mat1, mat2, reduce)
     return _mm(mat1, mat2, "sparse.mm", sparse_grad=True)
 
 
@@ -72,10 +75,10 @@ class _LegacySparse:
         if len(args) == 1 and isinstance(args[0], tuple):  # FloatTensor(Size([2, 3]))
             args = tuple(args[0])
         if all(type(n) is int for n in args):  # FloatTensor(2, 3): empty, of that size
-            return empty_sparse(args, self._dtype, device)
+            return _empty_sparse(args, self._dtype, device)
         if len(args) not in (2, 3):
             raise TypeError(f"torch.sparse.{self.__name__}: pass (indices, values, size) or a size")
-        return sparse_coo_tensor(*args, dtype=self._dtype, device=device)
+        return _sparse_coo_tensor(*args, dtype=self._dtype, device=device)
 
     def __repr__(self) -> str:
         return f"<class 'torch.sparse.{self.__name__}'>"
@@ -107,6 +110,12 @@ class check_sparse_tensor_invariants:
 # Dense tensors' x.to_sparse() / x.to_sparse_csr() / to_sparse_csc() / to_sparse_bsr() reach
 # these through the ops table.
 _tensor_methods.register_ops({
-    "to_sparse": to_sparse, "to_sparse_csr": to_sparse_csr, "to_sparse_csc": _to_sparse_csc,
+    "to_sparse": _to_sparse, "to_sparse_csr": _to_sparse_csr, "to_sparse_csc": _to_sparse_csc,
     "to_sparse_bsr": _to_sparse_bsr, "sparse_mask": _sparse_mask,
 })  # fmt: skip
+
+# descent.spmm (torch.spmm; torch.sparse has no spmm) is bound privately here; the files
+# (tensor, storage, kernels, ...) are importable by path only, as torch.sparse's are.
+_spmm = spmm
+del spmm
+_hide_submodules(globals())
