@@ -9,6 +9,7 @@
 See docs/optim.md for the update rules and the state_dict layout.
 """
 
+from .. import _namespace
 from . import lr_scheduler
 from .adadelta import Adadelta
 from .adafactor import Adafactor
@@ -52,6 +53,10 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
 ]
+
+# The files (adam, sgd, optimizer, ...) are importable by path only, as torch.optim's are.
+_namespace.hide_submodules(globals(), keep=("lr_scheduler", "swa_utils"))
+del _namespace
 
 
 def __getattr__(name: str):
