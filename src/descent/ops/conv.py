@@ -201,7 +201,7 @@ def _window_kernels(a):
 
 
 def _depthwise_kernels(x, w, groups: int):
-    """kernels._cpu_extra when Conv2d can run as a direct depthwise loop: NumPy float32/64
+    """kernels._cpu_convdw when Conv2d can run as a direct depthwise loop: NumPy float32/64
     arrays (not meta), groups = C = O (w (C, 1, kh, kw)), numba kernels on; else None."""
     if type(x) is not np.ndarray or type(w) is not np.ndarray:
         return None
@@ -213,9 +213,9 @@ def _depthwise_kernels(x, w, groups: int):
 
     if not _kcpu.enabled():
         return None
-    from ..kernels import _cpu_extra
+    from ..kernels import _cpu_convdw
 
-    return _cpu_extra
+    return _cpu_convdw
 
 
 class Conv2d(Function):
@@ -257,14 +257,13 @@ class Conv2d(Function):
         p = ho * wo
         self.direct = _depthwise_kernels(x, w, g)
         if self.direct is not None:
-            kh, kw, sh, sw, dh, dw, ph, pw = geom
-            xpad = _padded(np, np.ascontiguousarray(x), ph, pw)  # (N, C, Hp, Wp)
+            kh, kw = geom[0], geom[1]
             out = np.empty((n, o, ho, wo), dtype=x.dtype)
             w3 = np.ascontiguousarray(w.reshape(o, kh, kw))
-            self.direct.depthwise_conv2d_forward(xpad, w3, sh, sw, dh, dw, out)
+            self.direct.depthwise_forward(np.ascontiguousarray(x), w3, *geom[2:], out)
             if self.has_b:
                 out += b[0].reshape(1, o, 1, 1)
-            self.cols = xpad  # the padded input: backward's gw reads it
+            self.cols = None  # backward pads the saved input again, a plane at a time
             return out
         # The layout choice is saved: backward must read cols in the layout forward wrote.
         self.nlast = wo < NLAST_BELOW_WIDTH
@@ -314,16 +313,14 @@ class Conv2d(Function):
         # Per group: gW = gY @ cols^T and gcols = W^T @ gY, then col2im sums gcols into gx.
         w3 = w.reshape(g, og, kg)
         gx = gw = gb = None
-        if getattr(self, "direct", None) is not None:  # depthwise: cols is the padded input
-            ph, pw = self.geom[6], self.geom[7]
-            gxpad = np.zeros(cols.shape, dtype=gy.dtype)  # (N, C, Hp, Wp)
-            gw64 = np.zeros((o, kh, kw), dtype=np.float64)
-            self.direct.depthwise_conv2d_backward(
-                cols, np.ascontiguousarray(w.reshape(o, kh, kw)), np.ascontiguousarray(gy),
-                *self.geom[2:6], gxpad, gw64,
+        if getattr(self, "direct", None) is not None:  # depthwise: numba loops per plane
+            gxd = np.empty(x.shape if need_x else (0,) * 4, dtype=gy.dtype)
+            gw64 = np.zeros((o, kh, kw) if need_w else (0,) * 3, dtype=np.float64)
+            self.direct.depthwise_backward(
+                np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(o, kh, kw)),
+                np.ascontiguousarray(gy), *self.geom[2:], gxd, gw64,
             )  # fmt: skip
-            h, wd = x.shape[2], x.shape[3]
-            gx = np.ascontiguousarray(gxpad[:, :, ph : ph + h, pw : pw + wd]) if need_x else None
+            gx = gxd if need_x else None
             gw = gw64.astype(gy.dtype).reshape(w.shape) if need_w else None
         elif self.nlast:
             # gy (N, O, Ho, Wo) in the batch-last column order (O, Ho, Wo, N): one copy, then one

@@ -1,0 +1,162 @@
+"""The convolution fast paths of session 13 against PyTorch (float32 and float64) and float64
+finite differences: the depthwise numba loops (kernels/_cpu_convdw.py: the flat stride-1
+runs and the strided rows), each gradient alone, non-contiguous and empty inputs, and the
+cases next to them that fall back to im2col."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import descent as ds
+import descent.nn.functional as F
+from descent.kernels import cpu
+from descent.ops import conv as conv_ops
+from specs.nn import gradcheck64
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="numba missing")
+
+
+@contextlib.contextmanager
+def kernels(flag: bool):
+    previous = cpu.set_enabled(flag)
+    try:
+        yield
+    finally:
+        cpu.set_enabled(previous)
+
+
+def _grads(lib, fn, arrays, need, dtype, gy_seed=5):
+    """fn's output and the gradients of the inputs flagged in `need`, in library lib."""
+    ts = [lib.tensor(np.asarray(a, dtype=dtype), requires_grad=r) for a, r in zip(arrays, need)]
+    y = fn(*ts)
+    gy = np.random.default_rng(gy_seed).standard_normal(tuple(y.shape)).astype(dtype)
+    y.backward(lib.tensor(gy))
+    out = [np.asarray(y.detach().numpy())]
+    return out + [t.grad.numpy() if r else None for t, r in zip(ts, need)]
+
+
+def _compare(dfn, tfn, arrays, need=None, dtype=np.float32):
+    need = need or [True] * len(arrays)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+    got = _grads(ds, dfn, arrays, need, dtype)
+    want = _grads(torch, tfn, arrays, need, dtype)
+    for name, a, b in zip(("y", "gx", "gw", "gb"), got, want):
+        if b is None:
+            assert a is None
+            continue
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, err_msg=name, **tol)
+
+
+# (input shape, kernel, stride, padding, dilation): depthwise (groups = C = O)
+DEPTHWISE = [
+    ((2, 3, 9, 11), (3, 3), 1, 1, 1),  # stride 1: the flat runs
+    ((2, 3, 9, 11), (3, 3), 1, 0, 1),  # no padding
+    ((1, 4, 7, 6), (3, 2), 1, (3, 2), (2, 1)),  # padding past the dilated kernel
+    ((2, 2, 20, 18), (5, 5), 1, 2, 1),  # wide output rows
+    ((2, 3, 9, 11), (3, 3), 2, 1, 1),  # strided: the row loops
+    ((2, 3, 10, 9), (3, 3), (1, 2), (1, 0), (2, 1)),  # stride in one dimension only
+    ((2, 3, 8, 8), (2, 2), 2, 0, 1),
+    ((2, 5, 1, 13), (1, 7), 1, (0, 3), 1),  # conv1d's height-1 image
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,k,stride,padding,dilation", DEPTHWISE)
+def test_depthwise_matches_torch(xs, k, stride, padding, dilation, dtype):
+    c = xs[1]
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(xs), rng.standard_normal((c, 1, *k)), rng.standard_normal(c)]
+    _compare(
+        lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, c),
+        lambda x, w, b: TF.conv2d(x, w, b, stride, padding, dilation, c),
+        arrays,
+        dtype=dtype,
+    )
+
+
+def test_depthwise_takes_the_numba_loops():
+    """The kernel module is the one this file tests (and not with the kernels off)."""
+    x, w = np.zeros((1, 3, 5, 5), np.float32), np.zeros((3, 1, 3, 3), np.float32)
+    from descent.kernels import _cpu_convdw
+
+    assert conv_ops._depthwise_kernels(x, w, 3) is _cpu_convdw
+    assert conv_ops._depthwise_kernels(x, np.zeros((6, 1, 3, 3), np.float32), 3) is None
+    with kernels(False):
+        assert conv_ops._depthwise_kernels(x, w, 3) is None
+
+
+@pytest.mark.parametrize("need", [[True, False, True], [False, True, False]])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_one_gradient_alone(need, stride):
+    """Only the input's gradient, or only the weight's: the other one is not computed."""
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal((2, 4, 8, 7)), rng.standard_normal((4, 1, 3, 3)),
+              rng.standard_normal(4)]  # fmt: skip
+    _compare(
+        lambda x, w, b: F.conv2d(x, w, b, stride, 1, 1, 4),
+        lambda x, w, b: TF.conv2d(x, w, b, stride, 1, 1, 4),
+        arrays,
+        need=need,
+    )
+
+
+def test_depthwise_non_contiguous_and_empty_batch():
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((6, 5, 3, 7)).astype(np.float32)
+    w = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
+    # a transposed view (N, C, H, W) of a (N, H, C, W)-ordered array
+    _compare(
+        lambda x, w: F.conv2d(x.permute(0, 2, 1, 3), w, None, 1, 1, 1, 3),
+        lambda x, w: TF.conv2d(x.permute(0, 2, 1, 3), w, None, 1, 1, 1, 3),
+        [base, w],
+    )
+    _compare(
+        lambda x, w: F.conv2d(x, w, None, 1, 1, 1, 3),
+        lambda x, w: TF.conv2d(x, w, None, 1, 1, 1, 3),
+        [np.zeros((0, 3, 5, 5), np.float32), w],
+    )
+
+
+def test_depthwise_agrees_with_the_im2col_path():
+    """Kernels on (numba loops) and off (im2col and products): the same values."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal((3, 6, 12, 10)), rng.standard_normal((6, 1, 3, 3)),
+              rng.standard_normal(6)]  # fmt: skip
+    fn = lambda x, w, b: F.conv2d(x, w, b, 1, 2, 2, 6)  # noqa: E731
+    on = _grads(ds, fn, arrays, [True] * 3, np.float64)
+    with kernels(False):
+        off = _grads(ds, fn, arrays, [True] * 3, np.float64)
+    for a, b in zip(on, off):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_depthwise_gradcheck(stride, padding, dilation):
+    rng = np.random.default_rng(5)
+    gradcheck64(
+        lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, 3),
+        [rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((3, 1, 3, 2)),
+         rng.standard_normal(3)],
+    )  # fmt: skip
+
+
+def test_depthwise_conv1d_and_multiplier_fallback():
+    """conv1d depthwise runs as a height-1 image; groups = C with O = 2C (a channel
+    multiplier) is not the loops' case and takes im2col."""
+    rng = np.random.default_rng(6)
+    _compare(
+        lambda x, w, b: F.conv1d(x, w, b, 1, 3, 1, 4),
+        lambda x, w, b: TF.conv1d(x, w, b, 1, 3, 1, 4),
+        [rng.standard_normal((3, 4, 17)), rng.standard_normal((4, 1, 7)), rng.standard_normal(4)],
+    )
+    _compare(
+        lambda x, w: F.conv2d(x, w, None, 1, 1, 1, 3),
+        lambda x, w: TF.conv2d(x, w, None, 1, 1, 1, 3),
+        [rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((6, 1, 3, 3))],
+    )
