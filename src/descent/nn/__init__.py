@@ -12,6 +12,7 @@ conv.py, pooling.py, flatten.py, activation.py, attention.py; functional/ and in
 functions. Each file's `__all__` lists its public names once; this package exports their union.
 """
 
+from .. import _namespace
 from . import (
     activation,
     activation_extra,
@@ -111,7 +112,7 @@ __all__ = (
     + pooling.__all__
     + flatten.__all__
     + activation.__all__
-    + attention.__all__
+    + [n for n in attention.__all__ if n not in ("SDPBackend", "sdpa_kernel")]
     # rotary.py also defines rotary_frequencies, which descent.nn does not export.
     + ["RotaryEmbedding", "apply_rotary_emb", "rotary_cos_sin"]
     + ["GatedMLP", "ffn_size", "GroupedQueryAttention", "KVCache", "soft_cap"]
@@ -143,6 +144,14 @@ __all__ = (
     + buffer.__all__  # docs/torch_gaps_nn.md
     + gaps_layers.__all__
 )
+
+
+# torch keeps these two in torch.nn.attention only (descent.nn.attention has them too)
+del SDPBackend, sdpa_kernel  # noqa: F821 - bound by `from .attention import *`
+# The files (activation, conv, linear, ...) are importable by path only, as torch.nn's
+# implementation modules live under torch.nn.modules; torch.nn's own submodule names stay.
+_namespace.hide_submodules(globals(), keep=("attention", "functional", "init", "parallel",
+                                            "parameter", "utils"))  # fmt: skip
 
 
 def __getattr__(name: str):
