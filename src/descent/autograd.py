@@ -33,12 +33,12 @@ The view tracking (`mark_view`, `ViewTag`, ...) is in `autograd_views`, re-expor
 
 from __future__ import annotations
 
-import itertools
-import sys
-import weakref
-from typing import Any
+import itertools as _itertools
+import sys as _sys
+import weakref as _weakref
+from typing import Any as _Any
 
-import numpy as np
+import numpy as _np
 
 from . import grad_fn as _gf
 from . import meta as _meta
@@ -89,7 +89,7 @@ except ImportError:  # pragma: no cover - another NumPy layout: the warnings are
 
 
 _new = object.__new__
-_ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
+_ndarray, _generic, _asarray = _np.ndarray, _np.generic, _np.asarray
 _MetaArray = _meta.MetaArray
 # Meta inputs give meta outputs: the check is an op hook, attached only while meta arrays exist.
 _meta.register_hook_attacher(lambda fn: add_op_hook(forward=fn))
@@ -97,7 +97,7 @@ _meta.register_hook_attacher(lambda fn: add_op_hook(forward=fn))
 # ---------------------------------------------------------------------------------------------
 # The tensor maker
 
-_tensor_class: Any = None  # descent.tensor.Tensor, once it has registered itself
+_tensor_class: _Any = None  # descent.tensor.Tensor, once it has registered itself
 
 
 def register_tensor_class(cls) -> None:
@@ -162,7 +162,7 @@ def new_tensor(data, requires_grad: bool = False, node=None):
 # between differentiable casts and rounds the result to bfloat16 (PyTorch's CPU arithmetic), or
 # returns None for an op that handles bfloat16 itself. Until then it is None, and the whole cost
 # of this feature for every other program is one global read per op (then, a dtype test).
-_cast_dispatch: Any = None
+_cast_dispatch: _Any = None
 
 
 def set_cast_dispatch(fn) -> None:
@@ -175,7 +175,7 @@ def set_cast_dispatch(fn) -> None:
 # ---------------------------------------------------------------------------------------------
 # Graph nodes
 
-_counter = itertools.count()
+_counter = _itertools.count()
 
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
@@ -263,11 +263,11 @@ class Function:
     #: True for ops that run on bfloat16 arrays as they are (casts, copies, moves): the low-
     #: precision dispatch leaves them alone (see set_cast_dispatch). "basic": only when the
     #: op's `basic` parameter is true (indexing: a basic index moves values only).
-    native_bfloat16: Any = False
+    native_bfloat16: _Any = False
     #: For a tensor-scalar op: how it runs on a float16 tensor when float16 cannot hold the
     #: Python scalar c exactly (x * 0.1, x * -1e9): `half_scalar_apply(x, c)`, PyTorch's float32
     #: "opmath" (ops/arithmetic.py); None: c is rounded to float16 first, as PyTorch's add does.
-    half_scalar_apply: Any = None
+    half_scalar_apply: _Any = None
     #: False for ops whose backward cannot be differentiated again (raise under create_graph).
     differentiable_backward = True
     #: Which inputs a known-zero gradient passes to unchanged (True: all; a tuple per input;
@@ -404,8 +404,8 @@ class Function:
                     half = cls.half_scalar_apply
                     if half is not None:
                         return half(x, c)
-                    with np.errstate(over="ignore"):  # the op rounds c first, as PyTorch's
-                        ca = np.array(c, dtype=d.dtype)  # (x + 1e9 is inf, no warning)
+                    with _np.errstate(over="ignore"):  # the op rounds c first, as PyTorch's
+                        ca = _np.array(c, dtype=d.dtype)  # (x + 1e9 is inf, no warning)
         else:
             ca = c
         fn = _new(cls)
@@ -551,7 +551,7 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
 
 # Nodes whose saved output was overwritten by an unrecorded in-place write: the version check
 # covers saved inputs only and a node cannot hold its output Tensor (a cycle), so mark it here.
-_overwritten: weakref.WeakSet = weakref.WeakSet()
+_overwritten: _weakref.WeakSet = _weakref.WeakSet()
 
 
 def overwrote_saved_output(t) -> None:
@@ -576,8 +576,8 @@ def _scalar_array(c, dtype):
     if a is None:
         if len(_SCALAR_ARRAYS) > 4096:  # NaN keys never match: keep the cache bounded
             _SCALAR_ARRAYS.clear()
-        with np.errstate(over="ignore"):  # 1e9 in float16 is inf (an overflow warning)
-            a = np.array(c, dtype=dtype)
+        with _np.errstate(over="ignore"):  # 1e9 in float16 is inf (an overflow warning)
+            a = _np.array(c, dtype=dtype)
         if dtype.itemsize == 2 and float(a) != c and c == c:  # float16 rounded c (nan kept)
             return None
         a.flags.writeable = False
@@ -588,7 +588,7 @@ def _scalar_array(c, dtype):
 # ---------------------------------------------------------------------------------------------
 # The differentiable namespace
 
-_graph_namespace: Any = None
+_graph_namespace: _Any = None
 
 
 def register_graph_namespace(namespace) -> None:
@@ -623,10 +623,10 @@ def __getattr__(name: str):
         from . import grad_mode
 
         return grad_mode
-    if name == "function" and f"{__name__}.function" in sys.modules:
+    if name == "function" and f"{__name__}.function" in _sys.modules:
         # `@torch.autograd.function.once_differentiable` with no import: the module that
         # descent/__init__.py aliases (lazily) as descent.autograd.function
-        return sys.modules[f"{__name__}.function"]
+        return _sys.modules[f"{__name__}.function"]
     if name in ("gradcheck", "gradgradcheck", "GradcheckError"):  # in autograd_gradcheck.py
         from . import autograd_gradcheck
 
