@@ -134,34 +134,6 @@ class _NormBase(Module):
 
     _version = 2
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs) -> None:  # fmt: skip
-        """PyTorch's rule for checkpoints older than version 2 (no num_batches_tracked): the
-        key is filled with the current count (0 when there is none), then the usual load.
-        (descent's own load path does the same in module_state._fill_num_batches_tracked;
-        this is the per-module form, for subclasses that override and call super().)"""
-        version = local_metadata.get("version")
-        if (version is None or version < 2) and getattr(self, "track_running_stats", False):
-            key = prefix + "num_batches_tracked"
-            if key not in state_dict:
-                count = getattr(self, "num_batches_tracked", None)
-                state_dict[key] = count if count is not None and not count.is_meta else \
-                    np.zeros((), np.int64)  # fmt: skip
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
-                                      missing_keys, unexpected_keys, error_msgs)  # fmt: skip
-
-
-class _BatchNorm(_NormBase):
-    """Batch normalisation (Ioffe & Szegedy 2015) over the channel dimension 1.
-
-    Training: normalise with the batch mean and biased variance, and update the running
-    statistics `running = (1 - momentum) * running + momentum * batch` (the running variance uses
-    the UNBIASED batch variance, as PyTorch). `momentum=None` gives a cumulative average.
-    Evaluation: normalise with the running statistics.
-    """
-
-    _expected_dims: tuple[int, ...] = ()
-
     def __init__(
         self,
         num_features: int,
@@ -215,6 +187,49 @@ class _BatchNorm(_NormBase):
             init.ones_(self.weight)
         if self.bias is not None:
             init.zeros_(self.bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:  # fmt: skip
+        """PyTorch's rule for checkpoints older than version 2 (no num_batches_tracked): the
+        key is filled with the current count (0 when there is none), then the usual load.
+        (descent's own load path does the same in module_state._fill_num_batches_tracked;
+        this is the per-module form, for subclasses that override and call super().)"""
+        version = local_metadata.get("version")
+        if (version is None or version < 2) and getattr(self, "track_running_stats", False):
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                count = getattr(self, "num_batches_tracked", None)
+                state_dict[key] = count if count is not None and not count.is_meta else \
+                    np.zeros((), np.int64)  # fmt: skip
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)  # fmt: skip
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation (Ioffe & Szegedy 2015) over the channel dimension 1.
+
+    Training: normalise with the batch mean and biased variance, and update the running
+    statistics `running = (1 - momentum) * running + momentum * batch` (the running variance uses
+    the UNBIASED batch variance, as PyTorch). `momentum=None` gives a cumulative average.
+    Evaluation: normalise with the running statistics.
+    """
+
+    _expected_dims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)  # fmt: skip
 
     def _check_input_dim(self, x) -> None:
         if x.ndim not in self._expected_dims:
