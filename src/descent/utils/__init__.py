@@ -2,11 +2,13 @@
 `descent.utils.checkpoint`, `descent.utils._pytree`, `descent.utils.benchmark`,
 `descent.utils.dlpack`)."""
 
-import importlib
+import importlib as _importlib
 
+from .. import _namespace
 from . import checkpoint, data
 
 __all__ = ["checkpoint", "data"]
+_namespace.hide_submodules(globals(), keep=("checkpoint", "data"))  # checkpoint_selective
 
 # Loaded on first use: `torch.utils._pytree.tree_map(...)` works after `import torch` alone.
 _LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "hooks", "module_tracker", "tensorboard")
@@ -14,5 +16,5 @@ _LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "hooks", "module_trac
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

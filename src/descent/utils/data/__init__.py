@@ -9,9 +9,10 @@ workers) and `default_collate` follows torch's rules (see collate.py: a Python f
 float64, a tuple sample becomes a list of batches), which differ from descent.data's.
 """
 
+from ... import _namespace
 from ...distributed.sampler import DistributedSampler
 from .collate import default_collate, default_convert
-from .dataloader import DataLoader, WorkerInfo, get_worker_info
+from .dataloader import DataLoader, get_worker_info
 from .dataset import (
     ChainDataset,
     ConcatDataset,
@@ -47,9 +48,13 @@ __all__ = [
     "SubsetRandomSampler",
     "TensorDataset",
     "WeightedRandomSampler",
-    "WorkerInfo",
     "default_collate",
     "default_convert",
     "get_worker_info",
     "random_split",
 ]
+
+# torch.utils.data's submodule names stay; collate.py is importable by path only (torch's
+# default_collate lives in the private torch.utils.data._utils.collate). WorkerInfo, the class
+# of get_worker_info()'s result, is private in torch too (descent.utils.data.dataloader has it).
+_namespace.hide_submodules(globals(), keep=("dataloader", "dataset", "sampler"))
