@@ -8,7 +8,14 @@ contract) both catch them.
 
 from __future__ import annotations
 
-__all__ = ["DescentError", "DimensionError", "DtypeError", "RangeError"]
+__all__ = [
+    "CheckError",
+    "DescentError",
+    "DimensionError",
+    "DtypeError",
+    "RangeError",
+    "UnsupportedError",
+]
 
 
 class DescentError(RuntimeError, ValueError):
@@ -29,3 +36,14 @@ class DtypeError(TypeError, NotImplementedError):
 class RangeError(DescentError, IndexError):
     """A start, length or k outside a dimension's size (narrow, kthvalue): PyTorch's
     RuntimeError, still the IndexError descent raised before."""
+
+
+class UnsupportedError(NotImplementedError, ValueError):
+    """An argument names a mode or variant that has no implementation (interpolate's mode):
+    PyTorch's NotImplementedError (a RuntimeError), still the ValueError descent raised before."""
+
+
+class CheckError(AssertionError, ValueError):
+    """A module's argument check that PyTorch writes as an `assert` (MultiheadAttention's
+    embed_dim and shapes): PyTorch's AssertionError, still the ValueError descent raised
+    before. Unlike an assert it is raised under `python -O` too."""

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ... import creation
+from ...errors import CheckError
 from ...hooks import composite
 from ...tensor import Tensor
 from .. import functional as F
@@ -68,7 +69,7 @@ class MultiheadAttention(Module):
     ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
-            raise ValueError(
+            raise CheckError(
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                 f"({num_heads})"
             )
@@ -170,6 +171,11 @@ class MultiheadAttention(Module):
             `(output, weights)`: output shaped like `query`; weights (N, L, S) averaged, or
             (N, num_heads, L, S), or None when `need_weights` is False.
         """
+        if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
+            raise CheckError(
+                f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} "
+                "must have the same sizes but the last (one value per key)"
+            )
         if not self._qkv_same_embed_dim or self.bias_k is not None or self.add_zero_attn:
             return self._general_forward(query, key, value, key_padding_mask, need_weights,
                                          attn_mask, average_attn_weights, is_causal)  # fmt: skip
@@ -183,7 +189,7 @@ class MultiheadAttention(Module):
         n, tq, e = query.shape
         s = key.shape[1]
         if e != self.embed_dim:
-            raise ValueError(
+            raise CheckError(
                 f"MultiheadAttention: query has embedding size {e}, expected {self.embed_dim}"
             )
         h, d = self.num_heads, self.head_dim

@@ -177,7 +177,7 @@ def glu(input, dim: int = -1) -> Tensor:
         raise ValueError("glu: does not support 0-d (scalar) tensors")
     n = x.shape[dim]
     if n % 2:
-        raise ValueError(
+        raise DescentError(
             f"glu: halving dimension {dim} of {tuple(x.shape)} needs an even size, got {n}"
         )
     a, b = _shape.split(x, n // 2, axis=dim)

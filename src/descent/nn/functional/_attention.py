@@ -59,9 +59,12 @@ def scaled_dot_product_attention(
     if amp._depth:  # inside descent.autocast: attention in the low dtype
         q, k, v = amp._lower(q, k, v)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError("scaled_dot_product_attention: q, k, v need at least 2 dims (..., L, E)")
+        raise DescentError(
+            "scaled_dot_product_attention: q, k, v need at least 2 dims (..., L, E), got "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
+        raise DescentError(
             f"scaled_dot_product_attention: shapes q {tuple(q.shape)}, k {tuple(k.shape)}, "
             f"v {tuple(v.shape)} do not fit: need q (..., L, E), k (..., S, E), v (..., S, Ev)"
         )
@@ -80,6 +83,14 @@ def scaled_dot_product_attention(
         m = attn_mask._data if isinstance(attn_mask, Tensor) else attn_mask
         xp = backend.get_array_module(q._data)
         m = xp.asarray(m)  # a NumPy mask moves to q's device; np.asarray would fail on CuPy
+        try:  # the scores are (..., L, S): q's and k's batch dims broadcast
+            np.broadcast_shapes(m.shape, q.shape[:-2] + (n_q, n_k), k.shape[:-2] + (n_q, n_k))
+        except ValueError:
+            raise DescentError(
+                f"scaled_dot_product_attention: attn_mask {tuple(m.shape)} cannot be broadcast "
+                f"to the attention scores (..., L, S) of q {tuple(q.shape)} and k "
+                f"{tuple(k.shape)}"
+            ) from None
         if m.dtype == np.bool_:  # True = may attend; the op fills the rest with -inf
             mask = m
         else:

@@ -323,7 +323,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
     n, ck, ll = x.shape
     oh, ow = (window_out_size(sz, *g) for sz, g in zip(size, zip(*geom), strict=True))
     if ck % (k[0] * k[1]) or oh * ow != ll:
-        raise ValueError(
+        raise DescentError(
             f"fold: input {tuple(x.shape)} needs dim 1 divisible by kh*kw = {k[0] * k[1]} and "
             f"{oh * ow} blocks ({oh}x{ow} windows over {size}), got {ll}"
         )

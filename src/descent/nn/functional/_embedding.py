@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 
 from ... import backend
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...inplace_unary import write_values
 from ...ops._common import as_tensor
 from ...ops.elementwise import where
@@ -52,7 +52,10 @@ def embedding(
         )
     idx = as_tensor(input)._data
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+        raise DtypeError(
+            f"embedding: indices must be integers (int64 or int32), got dtype {idx.dtype}; "
+            "use indices.long()"
+        )
     n_rows = w.shape[0]
 
     # Range-checked here, before the gather: CuPy wraps out-of-range indices silently instead of

@@ -7,7 +7,7 @@ names. Errors name the function (`op`) so a user sees which call was wrong.
 from __future__ import annotations
 
 from ... import amp
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...ops._common import as_tensor
 from ...tensor import Tensor
 
@@ -24,10 +24,11 @@ def autocast_f32(x: Tensor, cpu: bool = True) -> Tensor:
 
 
 def float_tensor(x, op: str) -> Tensor:
-    """`x` as a Tensor; a TypeError (naming `op`) unless its dtype is floating."""
+    """`x` as a Tensor; a DtypeError (PyTorch's NotImplementedError, still a TypeError; naming
+    `op`) unless its dtype is floating."""
     x = as_tensor(x)
     if x._data.dtype.kind not in "fV":
-        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
+        raise DtypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
     return x
 
 

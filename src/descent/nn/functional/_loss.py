@@ -9,6 +9,7 @@ float32: a sum of many small float16 terms would lose precision.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -64,9 +65,11 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _same_shape(a: Tensor, b: Tensor, op: str) -> None:
+def _same_shape(a: Tensor, b: Tensor, op: str, warn: bool = False) -> None:
     """Input and target must broadcast together, as PyTorch allows; shapes that cannot raise
-    here, naming the loss and both shapes, rather than deep inside the subtraction."""
+    here, naming the loss and both shapes, rather than deep inside the subtraction. With
+    `warn`, shapes that differ but broadcast warn as PyTorch's regression losses do ((N, 1)
+    against (N,) broadcasts to (N, N): rarely what was meant)."""
     if tuple(a.shape) != tuple(b.shape):
         try:
             np.broadcast_shapes(a.shape, b.shape)
@@ -75,6 +78,14 @@ def _same_shape(a: Tensor, b: Tensor, op: str) -> None:
                 f"{op}: input {tuple(a.shape)} and target {tuple(b.shape)} cannot be broadcast; "
                 "give them the same shape"
             ) from None
+        if warn:
+            warnings.warn(
+                f"{op}: using a target size {tuple(b.shape)} that is different to the input "
+                f"size {tuple(a.shape)}; this will likely lead to incorrect results due to "
+                "broadcasting. Please ensure they have the same size (e.g. target.view_as(input))",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def cross_entropy(
@@ -103,7 +114,7 @@ def cross_entropy(
     """
     reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(
+        raise DescentError(
             f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}"
         )
     x = autocast_f32(float_tensor(input, "cross_entropy"))
@@ -119,7 +130,7 @@ def cross_entropy(
     if weight is not None:
         w = as_tensor(weight)._data.astype(x._data.dtype)
         if w.shape != (n_cls,):
-            raise ValueError(
+            raise DescentError(
                 f"cross_entropy: weight must have shape ({n_cls},), got {tuple(w.shape)}"
             )
     # Move the class axis last and flatten: (N, C, d...) -> (N*d..., C).
@@ -212,7 +223,10 @@ def nll_loss(
         x, t = _shape.unsqueeze(x, 0), t.reshape(1)
     n_cls = x.shape[1]
     if tuple(t.shape) != (x.shape[0],) + tuple(x.shape[2:]):
-        raise ValueError(f"nll_loss: target {tuple(t.shape)} does not match input {tuple(x.shape)}")
+        raise DescentError(
+            f"nll_loss: target {tuple(t.shape)} does not match input {tuple(x.shape)}: expected "
+            f"{(x.shape[0],) + tuple(x.shape[2:])} (the input's shape without the class dim 1)"
+        )
     xp = backend.get_array_module(x._data)
     valid = t != ignore_index
     if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
@@ -260,7 +274,7 @@ def mse_loss(
     """(input - target)^2, reduced (times `weight`, elementwise, when given)."""
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
-    _same_shape(x, y, "mse_loss")
+    _same_shape(x, y, "mse_loss", warn=True)
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once (ops/half.py), as PyTorch's mse_loss_backward (2 / N (x - y)
         # g in opmath): the float16 chain took g / N into float16's subnormals first, 6x
@@ -282,7 +296,7 @@ def l1_loss(
     """|input - target|, reduced (times `weight`, elementwise, when given)."""
     reduction = _reduction(size_average, reduce, reduction, "l1_loss")
     x, y = as_tensor(input), as_tensor(target)
-    _same_shape(x, y, "l1_loss")
+    _same_shape(x, y, "l1_loss", warn=True)
     if weight is not None:
         return _weighted(_abs(x - y), weight, reduction, "l1_loss", True)
     return _reduce(_abs(x - y), reduction)
@@ -299,7 +313,9 @@ def smooth_l1_loss(
     """0.5 d^2 / beta where |d| < beta, else |d| - beta/2 (d = input - target)."""
     reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
     x, y = as_tensor(input), as_tensor(target)
-    _same_shape(x, y, "smooth_l1_loss")
+    _same_shape(x, y, "smooth_l1_loss", warn=True)
+    if beta < 0:
+        raise DescentError(f"smooth_l1_loss: beta must not be negative, got {beta}")
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once, as PyTorch's smooth_l1 kernels (opmath; see mse_loss)
         return in_float32(smooth_l1_loss, x, y, reduction=reduction, beta=beta)
@@ -315,7 +331,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     (times `weight`, elementwise, when given)."""
     reduction = _reduction(None, None, reduction, "huber_loss")
     x, y = as_tensor(input), as_tensor(target)
-    _same_shape(x, y, "huber_loss")
+    _same_shape(x, y, "huber_loss", warn=True)
     if not delta > 0:
         raise DescentError(
             f"huber_loss: does not support non-positive values for delta, got {delta}"
@@ -353,7 +369,11 @@ def binary_cross_entropy(
     pd = p._data
     # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise.
     if ((pd < 0) | (pd > 1)).any():
-        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
+        raise DescentError(
+            "binary_cross_entropy: all elements of input must lie in [0, 1], got values from "
+            f"{float(pd.min())} to {float(pd.max())}; for logits use "
+            "binary_cross_entropy_with_logits"
+        )
     loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
     if weight is not None:
         loss = loss * _as_input_dtype(weight, p)
@@ -377,7 +397,11 @@ def binary_cross_entropy_with_logits(
     reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     x, y = float_tensor(input, "binary_cross_entropy_with_logits"), as_tensor(target, input)
     _float_target(y, "binary_cross_entropy_with_logits")
-    _same_shape(x, y, "binary_cross_entropy_with_logits")
+    if tuple(x.shape) != tuple(y.shape):  # PyTorch refuses even shapes that broadcast
+        raise DescentError(
+            f"binary_cross_entropy_with_logits: target {tuple(y.shape)} must have the input's "
+            f"shape {tuple(x.shape)} (e.g. target.view_as(input))"
+        )
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once (ops/half.py): the float16 gradient g (1 - y) - g sigmoid(-x)
         # cancelled after rounding both terms (2.6x PyTorch's error, whose backward forms

@@ -79,7 +79,7 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
     x = as_tensor(input)
     amounts = tuple(int(p) for p in pad)
     if len(amounts) % 2:
-        raise ValueError(f"pad: padding length must be divisible by 2, got {amounts}")
+        raise DescentError(f"pad: padding length must be divisible by 2, got {amounts}")
     if len(amounts) // 2 > x.ndim:
         raise DescentError(
             f"pad: Padding length should be less than or equal to two times the input "

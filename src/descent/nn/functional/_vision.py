@@ -22,7 +22,7 @@ import numpy as np
 
 from ... import backend
 from ...creation_integer import float_space
-from ...errors import DescentError
+from ...errors import DescentError, UnsupportedError
 from ...opmath import is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -178,7 +178,7 @@ def interpolate(
         NotImplementedError: an integer or bool input other than uint8 with a nearest mode.
     """
     if mode not in _MODES:
-        raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
+        raise UnsupportedError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
     x = as_tensor(input)
     if x._data.dtype.kind not in "fV" and not (
         x._data.dtype == np.uint8 and mode in ("nearest", "nearest-exact")
@@ -372,7 +372,7 @@ def grid_sample(
                          f"got {padding_mode!r}")  # fmt: skip
     nd = x.ndim - 2  # 2 (images) or 3 (volumes)
     if nd not in (2, 3) or g.ndim != x.ndim or g.shape[-1] != nd or g.shape[0] != x.shape[0]:
-        raise ValueError(
+        raise DescentError(
             f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), or input "
             f"(N, C, D, H, W) and grid (N, Do, Ho, Wo, 3), with the same N, got "
             f"{tuple(x.shape)} and {tuple(g.shape)}"
