@@ -515,9 +515,3 @@ def custom_bwd(bwd=None, *, device_type: str):
 
     return decorate_bwd
 
-
-def __getattr__(name: str):
-    # amp.lower, the pre-hygiene name ops/linalg.py still uses (its file was being edited)
-    if name == "lower":
-        return _lower
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

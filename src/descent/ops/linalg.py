@@ -128,9 +128,9 @@ def product(a, b, op: str) -> Tensor:
             return sparse._matmul_sparse(a, b)
         check_devices(op, a, b)
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
-    # amp.lower records the casts, so gradients flow back in each input's own dtype.
+    # amp._lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype
-        a, b = amp.lower(a, b)
+        a, b = amp._lower(a, b)
     if a._data.dtype != b._data.dtype:
         # PyTorch has no mixed-dtype product (float32 @ float64 raises): refused, never promoted
         raise DescentError(
