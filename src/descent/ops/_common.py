@@ -274,6 +274,8 @@ def wrap_int(c, dt):
         dt: the NumPy dtype the operation computes in.
     """
     if type(c) is not int or dt.kind not in "iu":
+        if dt.kind in "iu" and type(c) in (float, complex):
+            _check_float_fits_int(c, dt)
         return c
     info = np.iinfo(dt)
     if info.min <= c <= info.max:
@@ -355,6 +357,8 @@ def fill_int(c, dt):
             )
         return float8_astype(np.asarray(c, dtype=np.float64), dt)  # a 0-d float8 array
     if type(c) is not int or dt.kind not in "iu":
+        if dt.kind in "iu" and type(c) in (float, complex):
+            _check_float_fits_int(c, dt)
         return c
     info = np.iinfo(dt)
     if info.min <= c <= info.max:
@@ -365,6 +369,20 @@ def fill_int(c, dt):
         f"value {c} cannot be converted to type {dt} without overflow (the range is "
         f"[{info.min}, {info.max}]), as in PyTorch"
     )
+
+
+def _check_float_fits_int(c, dt) -> None:
+    """PyTorch's checked conversion of a Python float (or complex) written into an integer
+    tensor: nan, inf, a value outside the dtype's range (uint8 -1.5, int8 300.5) or a nonzero
+    imaginary part raise; the rest truncate toward zero (NumPy raised ValueError for nan or
+    wrapped silently)."""
+    info = np.iinfo(dt)
+    real = c.real if type(c) is complex else c
+    if (type(c) is complex and c.imag != 0) or not (info.min <= real <= info.max):
+        raise DescentError(
+            f"value cannot be converted to type {dt} without overflow (got {c!r}; the range "
+            f"is [{info.min}, {info.max}]), as in PyTorch"
+        )
 
 
 _F16 = np.dtype(np.float16)

@@ -39,6 +39,7 @@ from .elementwise import (
     clone,
     masked_fill,
 )
+from .out_arg import can_cast
 from .view_rules import writable_alias
 from .view_write import write as write_view
 from .view_write import write_base
@@ -164,8 +165,9 @@ def _broadcast_error(t: Tensor, shape, op: str):
 
 
 def _castable(dt, t: Tensor, op: str):
-    """t's dtype, after PyTorch's check that a result of dtype `dt` may be written into t."""
-    if not np.can_cast(dt, t._data.dtype, "same_kind"):
+    """t's dtype, after PyTorch's check that a result of dtype `dt` may be written into t
+    (torch.can_cast: no float into an integer tensor, but int16 into uint8 wraps as a cast)."""
+    if not can_cast(np.dtype(dt), t._data.dtype):
         raise DescentError(
             f"{op}: result type {dt} can't be cast to the desired output type {t._data.dtype} "
             f"(shape {tuple(t.shape)}), as in PyTorch; use the out-of-place op or convert the "
@@ -198,13 +200,17 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         _written(t)
         return t
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
-    # float results into an int tensor instead of truncating silently.
+    # float results into an int tensor instead of truncating silently; an integer result of
+    # the other signedness (uint8 += int8: int16) is cast back as PyTorch does (it wraps).
     o = other._data if isinstance(other, Tensor) else wrap_int(other, t._data.dtype)
     xp = backend.get_array_module(t._data)
+    casting = "same_kind"
     if isinstance(other, Tensor):
         check_devices(op, t, other)
+        if dt0.kind in "iu" and other._data.dtype.kind in "iub" and ufunc != "true_divide":
+            casting = "unsafe"
     try:
-        getattr(xp, ufunc)(t._data, o, out=t._data, casting="same_kind")
+        getattr(xp, ufunc)(t._data, o, out=t._data, casting=casting)
     except TypeError:  # NumPy's casting error: PyTorch's RuntimeError and message instead
         dt = result_type(t, other)
         _castable(get_default_dtype() if ufunc == "true_divide" else dt, t, op)
@@ -254,6 +260,8 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
         return _rebind(t, _same_shape(t, clamp(t._alias(), min, max), "clamp_"))
     if t._data.dtype == _F16:  # PyTorch's overflow error for a bound beyond 65504 (as clamp)
         min, max = half_value(min), half_value(max)
+    elif t._data.dtype.kind in "iu":  # int bounds take t's dtype: the range check, uint8 wraps
+        min, max = fill_int(min, t._data.dtype), fill_int(max, t._data.dtype)
     clipped = clip_array(t._data, min, max)
     if clipped.shape != t._data.shape:
         _broadcast_error(t, clipped.shape, "clamp_")
