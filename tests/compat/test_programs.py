@@ -257,6 +257,10 @@ CASES = {
     # orthogonal (three maps) / spectral / weight norm parametrizations, chains, cached(), removal,
     # legacy hooks; a checkpoint through BytesIO + load(weights_only=True) resumes step for step
     "parametrize_resume": ((1e-5, 1e-6), None),
+    # Kaggle-style feature engineering: diff/unfold/cummax/kthvalue/mode with ties, nanquantile,
+    # histogram, bucketize/searchsorted(sorter=), *_scatter, cov/corrcoef, integer division and
+    # bitwise ops, frexp/ldexp; an EmbeddingBag(mean, padding_idx; sum, per_sample_weights)
+    "timeseries_features": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

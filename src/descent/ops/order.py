@@ -3,8 +3,9 @@
 Like sort and topk (`selection.py`), each value is gathered from the input with
 `take_along_axis` at an index computed on the arrays, so the gradient goes to the element
 that was selected (PyTorch's rule for value-selecting reductions) and higher orders follow.
-Ties are broken as PyTorch does: by a stable sort for kthvalue and median (the earlier
-element), and for mode the smallest of the most frequent values, at its last position.
+Ties are broken as PyTorch's CPU kernels break them: median by the earlier element (a stable
+sort); kthvalue and mode by replaying PyTorch's quickselect / std::sort on the tied rows
+(`tie_order.py`), which picks an index no stable rule gives.
 `unique` returns data (no gradient), as in PyTorch.
 """
 
@@ -21,6 +22,7 @@ from .elementwise import clone
 from .indexing import SelectedValues
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
+from .tie_order import fix_kthvalue, fix_mode
 
 KthvalueResult = return_type("kthvalue", ["values", "indices"])
 MedianResult = return_type("median", ["values", "indices"])
@@ -77,6 +79,7 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
     xp = backend.get_array_module(x._data)
     order = _order(x, d, False)  # stable: among equal values the earlier index
     idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)
+    idx = fix_kthvalue(x._data, idx, d, int(k))  # tied rows: the index PyTorch's select picks
     return _select(x, idx, d, keepdim, KthvalueResult)
 
 
@@ -142,7 +145,7 @@ class EvenlyShared(Function):
 
 def mode(x, dim: int = -1, keepdim: bool = False):
     """The most frequent value along `dim` (the smallest among equally frequent ones) and the
-    index of its last occurrence (torch.mode)."""
+    index of one occurrence: the one PyTorch's std::sort leaves last in its run (torch.mode)."""
     x = as_tensor(x)
     if x.ndim == 0:
         return _zero_d(x, dim, "mode", ModeResult)
@@ -170,7 +173,9 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     best = xp.argmax(last - first, axis=-1)[..., None]  # (..., 1): a position in the sorted row
     in_run = first == xp.take_along_axis(first, best, axis=-1)
     idx = xp.max(xp.where(in_run, order, -1), axis=-1, keepdims=True)  # (..., 1)
-    idx = out_xp.asarray(xp.moveaxis(idx.astype(np.int64), -1, d))
+    # Rows with ties or NaN: the index (and with NaN the value) of PyTorch's std::sort
+    idx = fix_mode(backend.as_numpy(x._data), xp.moveaxis(idx.astype(np.int64), -1, d), d)
+    idx = out_xp.asarray(idx)
     return _select(x, idx, d, keepdim, ModeResult)
 
 

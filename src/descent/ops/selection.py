@@ -33,6 +33,7 @@ from .indexing import (
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
+from .tie_order import fix_topk
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -98,7 +99,6 @@ def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
 
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
     """The k largest (or smallest) values along `dim` and their indices (torch.topk)."""
-    del sorted  # always sorted, which PyTorch allows for sorted=False too
     x = as_tensor(x)
     if x._data.dtype.kind == "b":
         raise DescentError(
@@ -116,6 +116,8 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         order = _order(x, d, largest)  # (..., n, ...) the full order along d
         xp = backend.get_array_module(order)
         idx = xp.take(order, xp.arange(int(k)), axis=d)  # its first k
+    # Rows with ties, and sorted=False's order: what PyTorch's partial_sort / nth_element give
+    idx = fix_topk(x._data, idx, d, int(k), bool(largest), bool(sorted))
     return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
 
 

@@ -1,0 +1,384 @@
+"""Which of several equal elements PyTorch's CPU selection kernels pick: kthvalue, mode, topk.
+
+When a row holds ties, the index these ops return is decided by the algorithm, not by any
+rule a stable sort would reproduce:
+
+* kthvalue runs TH's quickselect (Sedgewick's median-of-three partition, ATen's
+  `quick_select_template`, NaN the largest value) on a copy of the row and returns the index
+  that lands at position k - 1;
+* mode sorts (value, index) pairs with `std::sort` on the value alone and returns the index
+  that ends the longest run of equal values;
+* topk keeps (value, index) pairs and uses `std::partial_sort` when k * 64 <= n, else
+  `std::nth_element` and (sorted=True) `std::sort` of the first k - 1 (ATen's
+  `topk_impl_loop`), NaN the largest value.
+
+`std::sort`, `std::nth_element` and `std::partial_sort` are libstdc++'s (introsort with a
+16-element insertion-sort cutoff, introselect, heap select): PyTorch's Linux wheels are built
+with GCC. Each function here replays one of those algorithms step for step on a Python list
+of (key, index) pairs, so the permutation of equal elements is the same. They cost Python time
+per element: callers use them only for the rows where ties make the answer ambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+
+_THRESHOLD = 16  # libstdc++'s _S_threshold
+
+
+def _lg(n: int) -> int:
+    return n.bit_length() - 1
+
+
+class _Algo:
+    """libstdc++'s sorting algorithms over a list `a`, with a strict `less` on its items."""
+
+    def __init__(self, a: list, less) -> None:
+        self.a = a
+        self.less = less
+
+    # insertion sorts
+    def unguarded_linear_insert(self, last: int, lo: int = 0) -> None:
+        a, less = self.a, self.less
+        val = a[last]
+        nxt = last - 1
+        while nxt >= lo and less(val, a[nxt]):  # lo: a guard libstdc++ does not need
+            a[last] = a[nxt]
+            last = nxt
+            nxt -= 1
+        a[last] = val
+
+    def insertion_sort(self, first: int, last: int) -> None:
+        a, less = self.a, self.less
+        if first == last:
+            return
+        for i in range(first + 1, last):
+            if less(a[i], a[first]):
+                val = a[i]
+                a[first + 1 : i + 1] = a[first:i]
+                a[first] = val
+            else:
+                self.unguarded_linear_insert(i, first)
+
+    def final_insertion_sort(self, first: int, last: int) -> None:
+        if last - first > _THRESHOLD:
+            self.insertion_sort(first, first + _THRESHOLD)
+            for i in range(first + _THRESHOLD, last):
+                self.unguarded_linear_insert(i)
+        else:
+            self.insertion_sort(first, last)
+
+    # heaps
+    def adjust_heap(self, first: int, hole: int, length: int, value) -> None:
+        a, less = self.a, self.less
+        top = second = hole
+        while second < (length - 1) // 2:
+            second = 2 * (second + 1)
+            if less(a[first + second], a[first + second - 1]):
+                second -= 1
+            a[first + hole] = a[first + second]
+            hole = second
+        if length % 2 == 0 and second == (length - 2) // 2:
+            second = 2 * (second + 1)
+            a[first + hole] = a[first + second - 1]
+            hole = second - 1
+        parent = (hole - 1) // 2
+        while hole > top and less(a[first + parent], value):
+            a[first + hole] = a[first + parent]
+            hole = parent
+            parent = (hole - 1) // 2
+        a[first + hole] = value
+
+    def make_heap(self, first: int, last: int) -> None:
+        n = last - first
+        if n < 2:
+            return
+        parent = (n - 2) // 2
+        while True:
+            self.adjust_heap(first, parent, n, self.a[first + parent])
+            if parent == 0:
+                return
+            parent -= 1
+
+    def pop_heap(self, first: int, last: int, result: int) -> None:
+        a = self.a
+        value = a[result]
+        a[result] = a[first]
+        self.adjust_heap(first, 0, last - first, value)
+
+    def heap_select(self, first: int, middle: int, last: int) -> None:
+        self.make_heap(first, middle)
+        for i in range(middle, last):
+            if self.less(self.a[i], self.a[first]):
+                self.pop_heap(first, middle, i)
+
+    def sort_heap(self, first: int, last: int) -> None:
+        while last - first > 1:
+            last -= 1
+            self.pop_heap(first, last, last)
+
+    def partial_sort(self, first: int, middle: int, last: int) -> None:
+        self.heap_select(first, middle, last)
+        self.sort_heap(first, middle)
+
+    # quicksort pieces
+    def move_median_to_first(self, result: int, x: int, y: int, z: int) -> None:
+        a, less = self.a, self.less
+        if less(a[x], a[y]):
+            if less(a[y], a[z]):
+                pick = y
+            elif less(a[x], a[z]):
+                pick = z
+            else:
+                pick = x
+        elif less(a[x], a[z]):
+            pick = x
+        elif less(a[y], a[z]):
+            pick = z
+        else:
+            pick = y
+        a[result], a[pick] = a[pick], a[result]
+
+    def unguarded_partition(self, first: int, last: int, pivot: int) -> int:
+        a, less = self.a, self.less
+        while True:
+            while less(a[first], a[pivot]):
+                first += 1
+            last -= 1
+            while less(a[pivot], a[last]):
+                last -= 1
+            if not first < last:
+                return first
+            a[first], a[last] = a[last], a[first]
+            first += 1
+
+    def partition_pivot(self, first: int, last: int) -> int:
+        mid = first + (last - first) // 2
+        self.move_median_to_first(first, first + 1, mid, last - 1)
+        return self.unguarded_partition(first + 1, last, first)
+
+    def introsort_loop(self, first: int, last: int, depth: int) -> None:
+        while last - first > _THRESHOLD:
+            if depth == 0:
+                self.partial_sort(first, last, last)
+                return
+            depth -= 1
+            cut = self.partition_pivot(first, last)
+            self.introsort_loop(cut, last, depth)
+            last = cut
+
+    def sort(self, first: int, last: int) -> None:
+        """std::sort"""
+        if first != last:
+            self.introsort_loop(first, last, 2 * _lg(last - first))
+            self.final_insertion_sort(first, last)
+
+    def nth_element(self, first: int, nth: int, last: int) -> None:
+        """std::nth_element"""
+        if first == last or nth == last:
+            return
+        depth = 2 * _lg(last - first)
+        while last - first > 3:
+            if depth == 0:
+                self.heap_select(first, nth + 1, last)
+                self.a[first], self.a[nth] = self.a[nth], self.a[first]
+                return
+            depth -= 1
+            cut = self.partition_pivot(first, last)
+            if cut <= nth:
+                first = cut
+            else:
+                last = cut
+        self.insertion_sort(first, last)
+
+
+def _isnan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _gt_or_nan(x, y) -> bool:
+    """PyTorch's order for the largest first: NaN above everything."""
+    return (_isnan(x) and not _isnan(y)) or x > y
+
+
+def _lt_or_nan(x, y) -> bool:
+    """The smallest first, NaN last."""
+    return (not _isnan(x) and _isnan(y)) or x < y
+
+
+def kthvalue_index(row: list, k: int) -> int:
+    """The index torch.kthvalue returns for the k-th smallest (k from 1) of `row` (ATen's
+    quick_select_template over a copy of the row and its indices)."""
+    vals = list(row)
+    idx = list(range(len(vals)))
+    gt = _gt_or_nan
+    k -= 1
+
+    def swap(i, j):
+        vals[i], vals[j] = vals[j], vals[i]
+        idx[i], idx[j] = idx[j], idx[i]
+
+    lo, hi = 0, len(vals) - 1
+    while True:
+        if hi <= lo:
+            break
+        if hi == lo + 1:
+            if gt(vals[lo], vals[hi]):
+                swap(lo, hi)
+            break
+        p = (lo + hi) >> 1
+        swap(p, lo + 1)
+        if gt(vals[lo + 1], vals[hi]):
+            swap(lo + 1, hi)
+        if gt(vals[lo], vals[hi]):
+            swap(lo, hi)
+        if gt(vals[lo + 1], vals[lo]):
+            swap(lo + 1, lo)
+        i, j = lo + 1, hi
+        piv = vals[lo]
+        while True:
+            i += 1
+            while gt(piv, vals[i]):
+                i += 1
+            j -= 1
+            while gt(vals[j], piv):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(lo, j)
+        if j <= k:
+            lo = i
+        if j >= k:
+            hi = j - 1
+    return idx[k]
+
+
+def mode_index(row: list) -> int:
+    """The index torch.mode returns for `row`: std::sort of (value, index) by value, then the
+    last pair of the first longest run of equal values."""
+    pairs = [(v, i) for i, v in enumerate(row)]
+    _Algo(pairs, lambda p, q: p[0] < q[0]).sort(0, len(pairs))
+    best_i, best_f, run = 0, 0, 0
+    for j, (v, i) in enumerate(pairs):
+        run += 1
+        if j == len(pairs) - 1 or v != pairs[j + 1][0]:
+            if run > best_f:
+                best_i, best_f = i, run
+            run = 0
+    return best_i
+
+
+def topk_indices(row: list, k: int, largest: bool, sorted_: bool) -> list:
+    """The indices torch.topk returns for `row`, in its order (ATen's topk_impl_loop)."""
+    n = len(row)
+    pairs = [(v, i) for i, v in enumerate(row)]
+    cmp = _gt_or_nan if largest else _lt_or_nan
+    algo = _Algo(pairs, lambda p, q: cmp(p[0], q[0]))
+    if k * 64 <= n:
+        algo.partial_sort(0, k, n)
+    else:
+        algo.nth_element(0, k - 1, n)
+        if sorted_:
+            algo.sort(0, k - 1)
+    return [i for _, i in pairs[:k]]
+
+
+# Array-level corrections: the callers compute the indices of a stable order (vectorised), and
+# these replace the rows where ties make PyTorch's algorithm pick otherwise. CPU arrays only.
+
+
+def _rows(a, idx, d: int):
+    """a and idx with `d` moved last and flattened to rows: (R, n), (R, m)."""
+    import numpy as np
+
+    m = np.moveaxis(a, d, -1)
+    if m.dtype.kind == "V" or m.dtype.itemsize == 2 and m.dtype.kind == "f":
+        m = m.astype(np.float32)  # bfloat16 / float16: compared as float (exact)
+    elif m.dtype == np.bool_:
+        m = m.astype(np.int8)
+    n = m.shape[-1]
+    mi = np.moveaxis(idx, d, -1)
+    return m.reshape(-1, n), mi.reshape(-1, mi.shape[-1]).copy(), mi.shape
+
+
+def _eq(x, y):
+    import numpy as np
+
+    eq = x == y
+    if x.dtype.kind == "f":
+        eq |= np.isnan(x) & np.isnan(y)
+    return eq
+
+
+def _back(rows_idx, shape, d: int):
+    import numpy as np
+
+    return np.moveaxis(rows_idx.reshape(shape), -1, d)
+
+
+def fix_kthvalue(a, idx, d: int, k: int):
+    """idx (k-th of a stable order, size 1 along d) with tied rows replaced by TH's choice."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or a.ndim == 0:
+        return idx
+    m, mi, shape = _rows(a, idx, d)
+    kth = np.take_along_axis(m, mi, axis=1)  # (R, 1)
+    tied = np.flatnonzero(_eq(m, kth).sum(axis=1) > 1)
+    for r in tied:
+        mi[r, 0] = kthvalue_index(m[r].tolist(), k)
+    return _back(mi, shape, d) if tied.size else idx
+
+
+def fix_mode(a, idx, d: int):
+    """mode's idx with the rows that hold ties (or NaN) replaced by std::sort's choice."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or a.ndim == 0:
+        return idx
+    m, mi, shape = _rows(a, idx, d)
+    val = np.take_along_axis(m, mi, axis=1)  # (R, 1)
+    redo = (m == val).sum(axis=1) > 1
+    if m.dtype.kind == "f":
+        redo |= np.isnan(m).any(axis=1)
+    rows = np.flatnonzero(redo)
+    for r in rows:
+        mi[r, 0] = mode_index(m[r].tolist())
+    return _back(mi, shape, d) if rows.size else idx
+
+
+def fix_topk(a, idx, d: int, k: int, largest: bool, sorted_: bool):
+    """topk's idx (the first k of a stable order) with the rows where ties (or, for
+    sorted=False on nth_element's path, the unsorted order) make PyTorch's differ."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or a.ndim == 0 or k == 0:
+        return idx
+    from ..kernels import cpu as _kcpu
+
+    fast = _kcpu.enabled()
+    if fast:
+        from ..kernels import _cpu_tie_order as _kt
+    m, mi, shape = _rows(a, idx, d)
+    n = m.shape[1]
+    if not sorted_ and k * 64 > n and k > 1:
+        redo = np.ones(m.shape[0], dtype=bool)
+    elif fast:
+        m = np.ascontiguousarray(m)
+        redo = np.empty(m.shape[0], dtype=bool)
+        _kt.topk_tied_rows(m, mi, redo)
+    else:
+        vals = np.take_along_axis(m, mi, axis=1)  # (R, k), in order
+        redo = _eq(vals[:, 1:], vals[:, :-1]).any(axis=1)
+        last = vals[:, -1:]
+        redo |= _eq(m, last).sum(axis=1) > _eq(vals, last).sum(axis=1)
+    rows = np.flatnonzero(redo)
+    if not rows.size:
+        return idx
+    if fast:
+        _kt.topk_torch_rows(np.ascontiguousarray(m), rows, k, largest, sorted_, mi)
+    else:
+        for r in rows:
+            mi[r] = topk_indices(m[r].tolist(), k, largest, sorted_)
+    return _back(mi, shape, d)
