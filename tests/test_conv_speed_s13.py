@@ -160,3 +160,41 @@ def test_depthwise_conv1d_and_multiplier_fallback():
         lambda x, w: TF.conv2d(x, w, None, 1, 1, 1, 3),
         [rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((6, 1, 3, 3))],
     )
+
+
+# conv3d's stride-1 backward (ops/conv_nd.py): the input gradient as a convolution of gy with
+# the reversed kernel, and the weight gradient from that convolution's patches of gy
+CONV3D_S1 = [
+    ((2, 4, 5, 4, 6), (6, 4, 3, 3, 3), dict(padding=1)),
+    ((2, 4, 4, 5, 3), (6, 2, 2, 2, 3), dict(padding=(2, 1, 3), dilation=(1, 2, 1), groups=2)),
+    ((3, 2, 6, 5, 4), (4, 2, 1, 3, 2), dict(padding=(0, 1, 0), dilation=2)),
+]
+
+
+@pytest.mark.parametrize("need", [[True, True, True], [True, False, False], [False, True, True]])
+@pytest.mark.parametrize("xs,ws,kw", CONV3D_S1)
+def test_conv3d_stride1_gradients_match_torch(xs, ws, kw, need, monkeypatch):
+    """Each gradient alone and both, in row blocks that end inside images (7 rows)."""
+    from descent.ops import conv_nd
+
+    monkeypatch.setattr(conv_nd, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(conv_nd, "BLOCK_BYTES", 1)
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    for dtype in (np.float32, np.float64):
+        _compare(
+            lambda x, w, b: F.conv3d(x, w, b, **kw),
+            lambda x, w, b: TF.conv3d(x, w, b, **kw),
+            arrays,
+            need=need,
+            dtype=dtype,
+        )
+
+
+def test_conv3d_stride1_gradcheck():
+    rng = np.random.default_rng(8)
+    gradcheck64(
+        lambda x, w, b: F.conv3d(x, w, b, padding=(1, 0, 2), dilation=(1, 1, 2), groups=2),
+        [rng.standard_normal((2, 4, 3, 4, 3)), rng.standard_normal((2, 2, 2, 3, 2)),
+         rng.standard_normal(2)],
+    )  # fmt: skip

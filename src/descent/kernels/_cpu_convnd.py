@@ -12,7 +12,8 @@ kd*kh*kw strided adds moved Wo-long rows; 16 + 30 ms of a 150 ms conv3d step).
 
 geom is an int64 array of 15 entries: kernel (3), stride (3), dilation (3), padding (3) and
 window counts (Od, Oh, Ow) (3). A window position outside the input reads zero (padding) in
-im2col and is skipped in col2im.
+im2col and is skipped in col2im. Both take a range of rows (r0 and the number of cols rows),
+so callers can make the patch matrix in blocks smaller than one image (ops/conv_nd.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_OPTS)
-def im2col_cl(x, geom, cols):  # pragma: no cover - compiled
-    """cols (R, G, kvol, Cg) = the windows of x (N, D, H, W, C = G * Cg), zero padding."""
+def im2col_cl(x, geom, r0, cols):  # pragma: no cover - compiled
+    """cols (rows, G, kvol, Cg) = the windows r0 .. r0 + rows - 1 (row-major over n, od, oh,
+    ow) of x (N, D, H, W, C = G * Cg), zero padding."""
     n_, d_, h_, w_, c = x.shape
     g_, kvol, cg = cols.shape[1], cols.shape[2], cols.shape[3]
     src = x.reshape(-1)  # flat views (both are contiguous): the inner copies index 1-D runs
@@ -38,36 +40,40 @@ def im2col_cl(x, geom, cols):  # pragma: no cover - compiled
     # LLVM vectorises them (3 ms against 10.5 ms for the 56 MB patch matrix of a conv3d)
     ucg = np.uint64(cg)
     out = 0  # the start of the current (row, koff) run of Cg values in group 0
-    for n in range(n_):
-        for od in range(od_):
-            for oh in range(oh_):
-                for ow in range(ow_):
-                    for a in range(kd):
-                        i0 = od * sd + a * dd - pd
-                        for b in range(kh):
-                            i1 = oh * sh + b * dh - ph
-                            for e in range(kw):
-                                i2 = ow * sw + e * dw - pw
-                                if (0 <= i0 < d_) and (0 <= i1 < h_) and (0 <= i2 < w_):
-                                    base = (((n * d_ + i0) * h_ + i1) * w_ + i2) * c
-                                    for g in range(g_):
-                                        o = np.uint64(out + g * gstride)
-                                        si = np.uint64(base + g * cg)
-                                        for ci in range(ucg):
-                                            dst[o + ci] = src[si + ci]
-                                else:
-                                    for g in range(g_):
-                                        o = np.uint64(out + g * gstride)
-                                        for ci in range(ucg):
-                                            dst[o + ci] = 0
-                                out += cg
-                    out += (g_ - 1) * gstride  # past the other groups' blocks of this row
+    for r in range(r0, r0 + cols.shape[0]):
+        ow = r % ow_
+        t = r // ow_
+        oh = t % oh_
+        t //= oh_
+        od = t % od_
+        n = t // od_
+        for a in range(kd):
+            i0 = od * sd + a * dd - pd
+            for b in range(kh):
+                i1 = oh * sh + b * dh - ph
+                for e in range(kw):
+                    i2 = ow * sw + e * dw - pw
+                    if (0 <= i0 < d_) and (0 <= i1 < h_) and (0 <= i2 < w_):
+                        base = (((n * d_ + i0) * h_ + i1) * w_ + i2) * c
+                        for g in range(g_):
+                            o = np.uint64(out + g * gstride)
+                            si = np.uint64(base + g * cg)
+                            for ci in range(ucg):
+                                dst[o + ci] = src[si + ci]
+                    else:
+                        for g in range(g_):
+                            o = np.uint64(out + g * gstride)
+                            for ci in range(ucg):
+                                dst[o + ci] = 0
+                    out += cg
+        out += (g_ - 1) * gstride  # past the other groups' blocks of this row
 
 
 @njit(**_OPTS)
-def col2im_cl(cols, geom, gx):  # pragma: no cover - compiled
-    """gx (N, D, H, W, C) += the patches cols (R, G, kvol, Cg) at the positions im2col_cl
-    read them from (the adjoint; overlapping windows add up, padded positions drop out)."""
+def col2im_cl(cols, geom, r0, gx):  # pragma: no cover - compiled
+    """gx (N, D, H, W, C) += the patches cols (rows, G, kvol, Cg) of windows r0 .. r0 + rows
+    - 1 at the positions im2col_cl read them from (the adjoint; overlapping windows add up,
+    padded positions drop out)."""
     n_, d_, h_, w_, c = gx.shape
     g_, kvol, cg = cols.shape[1], cols.shape[2], cols.shape[3]
     src = cols.reshape(-1)
@@ -78,22 +84,25 @@ def col2im_cl(cols, geom, gx):  # pragma: no cover - compiled
     gstride = kvol * cg
     ucg = np.uint64(cg)
     inp = 0
-    for n in range(n_):
-        for od in range(od_):
-            for oh in range(oh_):
-                for ow in range(ow_):
-                    for a in range(kd):
-                        i0 = od * sd + a * dd - pd
-                        for b in range(kh):
-                            i1 = oh * sh + b * dh - ph
-                            for e in range(kw):
-                                i2 = ow * sw + e * dw - pw
-                                if (0 <= i0 < d_) and (0 <= i1 < h_) and (0 <= i2 < w_):
-                                    base = (((n * d_ + i0) * h_ + i1) * w_ + i2) * c
-                                    for g in range(g_):
-                                        si = np.uint64(inp + g * gstride)
-                                        o = np.uint64(base + g * cg)
-                                        for ci in range(ucg):
-                                            dst[o + ci] += src[si + ci]
-                                inp += cg
-                    inp += (g_ - 1) * gstride
+    for r in range(r0, r0 + cols.shape[0]):
+        ow = r % ow_
+        t = r // ow_
+        oh = t % oh_
+        t //= oh_
+        od = t % od_
+        n = t // od_
+        for a in range(kd):
+            i0 = od * sd + a * dd - pd
+            for b in range(kh):
+                i1 = oh * sh + b * dh - ph
+                for e in range(kw):
+                    i2 = ow * sw + e * dw - pw
+                    if (0 <= i0 < d_) and (0 <= i1 < h_) and (0 <= i2 < w_):
+                        base = (((n * d_ + i0) * h_ + i1) * w_ + i2) * c
+                        for g in range(g_):
+                            si = np.uint64(inp + g * gstride)
+                            o = np.uint64(base + g * cg)
+                            for ci in range(ucg):
+                                dst[o + ci] += src[si + ci]
+                    inp += cg
+        inp += (g_ - 1) * gstride

@@ -7,7 +7,7 @@ which im2col's strided copy was 16 ms and col2im's 27 strided adds 30 ms. Here o
 per call, with numba im2col/col2im in a channels-last layout (kernels/_cpu_convnd.py), and
 the products arranged so that every BLAS call has unit-stride operands.
 
-The patches are made a block of images at a time (BLOCK_BYTES) and remade in backward
+The patches are made a block of rows at a time (BLOCK_ROWS) and remade in backward
 instead of kept.
 
 Layout (R = N * prod(windows), K_g = kvol * C/G, kvol = kd * kh * kw):
@@ -84,19 +84,24 @@ def _per_group(a, g: int):
     return a.reshape(a.shape[0], g, -1).transpose(1, 0, 2)
 
 
-# Images per block: the patch matrix is made and used a block of images at a time, at most
-# this many bytes (at least one image), in one buffer reused by every block: a whole-batch
-# matrix (56 MB for conv3d 32 -> 32 on (4, 32, 16, 16, 16)) went through memory four times and
-# its fresh pages cost more than the copies (forward + backward, taskset -c 0, load ~6: 683 ms
-# whole against 122 ms in 4 MB blocks; 1-8 MB within 10%; ConvTranspose2d(64, 64, 3) on
-# (16, 64, 32, 32): 377 against 105 ms).
-BLOCK_BYTES = 4 << 20
+# Rows per block: the patch matrix is made and used a block of rows at a time, in one buffer
+# reused by every block: a whole-batch matrix (56 MB for conv3d 32 -> 32 on (4, 32, 16, 16, 16))
+# went through memory four times and its fresh pages cost more than the copies (forward +
+# backward, taskset -c 0, load ~6: 683 ms whole against 122 ms in 4 MB blocks; ConvTranspose2d
+# (64, 64, 3) on (16, 64, 32, 32): 377 against 105 ms). Blocks of whole images were too large
+# for that conv3d (one image: 4,096 rows, 14 MB): blocks of BLOCK_ROWS rows, or more where rows
+# are short (BLOCK_BYTES), measured 4096 / 2048 / 1024 / 512 / 256 rows: 193 / 154 / 144 /
+# 140 / 150 ms (load 10); conv2d 64 -> 64 3x3 on (32, 64, 32, 32): 332 / 305 / 316 / 301 /
+# 298; 256 -> 256 on 8x8: 228 / 225 / 247 / 256 / 248 (fewer rows re-pack the weight per
+# product more often: 14 rows took twice as long).
+BLOCK_ROWS = 512
+BLOCK_BYTES = 1 << 20
 
 
-def _blocks(n: int, row_bytes: int):
-    """(n0, n1) image ranges of at most BLOCK_BYTES of patches (at least one image each)."""
-    step = max(1, BLOCK_BYTES // max(row_bytes, 1))
-    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+def _blocks(rows: int, row_bytes: int):
+    """(r0, r1) ranges of patch rows: BLOCK_ROWS rows, or BLOCK_BYTES of them if more."""
+    step = max(BLOCK_ROWS, BLOCK_BYTES // max(row_bytes, 1))
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
 def _gemm(a, wr, out, g: int) -> None:
@@ -114,24 +119,29 @@ def _gemm_tn(a, b, g: int):
     return _per_group(a, g).transpose(0, 2, 1) @ _per_group(b, g)
 
 
-def _conv_rows(al, geom3, wins, wmat):
+def _conv_rows(al, geom3, wins, wmat, tn=None):
     """The convolution of channels-last al (N, D, H, W, C) with wmat (G, kvol * C/G, O/G)
     (rows in the cols order), geometry geom3, as rows (N * prod(wins), O): im2col and one
-    GEMM per block of images."""
+    GEMM per block of rows. With tn (N * prod(wins), G * m) rows, also returns the sum over
+    rows of cols_g^T @ tn_g, (G, kvol * C/G, m), from the same blocks of cols."""
     n, c = al.shape[0], al.shape[-1]
     g, p = wmat.shape[0], math.prod(wins)
     kv = wmat.shape[1] * g // c
-    blocks = _blocks(n, p * kv * c * al.itemsize)
-    most = max(n1 - n0 for n0, n1 in blocks)
-    cols = np.empty((most * p, g, kv, c // g), dtype=al.dtype)  # (rows, G, kvol, C/G)
+    blocks = _blocks(n * p, kv * c * al.itemsize)
+    most = max(r1 - r0 for r0, r1 in blocks)
+    cols = np.empty((most, g, kv, c // g), dtype=al.dtype)  # (rows, G, kvol, C/G)
     rows = np.empty((n * p, wmat.shape[2] * g), dtype=al.dtype)
     from ..kernels import _cpu_convnd
 
-    for n0, n1 in blocks:
-        cb = cols[: (n1 - n0) * p]
-        _cpu_convnd.im2col_cl(al[n0:n1], geom3, cb)
-        _gemm(cb.reshape(cb.shape[0], -1), wmat, rows[n0 * p : n1 * p], g)
-    return rows
+    acc = None
+    for r0, r1 in blocks:
+        cb = cols[: r1 - r0].reshape(r1 - r0, -1)
+        _cpu_convnd.im2col_cl(al, geom3, r0, cols[: r1 - r0])
+        _gemm(cb, wmat, rows[r0:r1], g)
+        if tn is not None:
+            part = _gemm_tn(cb, tn[r0:r1], g)
+            acc = part if acc is None else np.add(acc, part, out=acc)
+    return rows if tn is None else (rows, acc)
 
 
 def _flipped_rows(w, groups: int):
@@ -187,9 +197,9 @@ class ConvNd(Function):
         buffer for the largest block (rows of G * kvol * C/G values)."""
         n, c = x.shape[:2]
         g, kv, p = self.groups, w[0, 0].size, math.prod(self.wins)
-        blocks = _blocks(n, p * kv * c * x.itemsize)
-        most = max(n1 - n0 for n0, n1 in blocks)
-        cols = np.empty((most * p, g, kv, c // g), dtype=x.dtype)  # (rows, G, kvol, C/G)
+        blocks = _blocks(n * p, kv * c * x.itemsize)
+        most = max(r1 - r0 for r0, r1 in blocks)
+        cols = np.empty((most, g, kv, c // g), dtype=x.dtype)  # (rows, G, kvol, C/G)
         return _channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd), blocks, p, cols
 
     def forward(self, x, w, *b):
@@ -219,32 +229,44 @@ class ConvNd(Function):
         gyt = _rows_last(gy)  # (R, O)
         wr = self._weight_rows(w)  # (G, O/G, K_g)
         gwr = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
-        gx = None
+        gx = gw = None
         if need_x and max(self.geom[1]) == 1:
             # Stride 1: gx is a convolution of gy (_flipped_rows): a GEMM with kvol * O/G
             # terms per output instead of the O/G-term gcols product and col2im's scatter
             # (conv3d 32 -> 32 16^3: the gcols GEMM took twice the forward's).
-            gyl = _channels_last(gy, self.nd)  # (N, *wins, O)
-            gxt = _conv_rows(gyl, _adjoint_geom(self.geom, self.nd, x.shape[2:]),
-                             x.shape[2:], _flipped_rows(w, g))  # (N * prod(S), C)  # fmt: skip
+            # (N, D, H, W, O): the rows of gyt (the same order), not a second copy
+            gyl = gyt.reshape(n, *((1,) * (3 - self.nd) + tuple(gy.shape[2:])), -1)
+            adj = (gyl, _adjoint_geom(self.geom, self.nd, x.shape[2:]), x.shape[2:],
+                   _flipped_rows(w, g))  # fmt: skip
+            if need_w:
+                # gW from the same patches of gy: cols_gy[s, (t', o)] = gy[s - d t + p, o] for
+                # the reversed offset t' of t, so per group cols_gy^T @ x rows sums
+                # gy[r, o] x[r + d t - p, c] over the input positions s = r + d t - p: gW
+                # with the offsets reversed (one im2col of x fewer, the same product sizes)
+                gxt, gwf = _conv_rows(*adj, tn=xl.reshape(-1, xl.shape[-1]))
+                o, cg = w.shape[:2]
+                gwf = gwf.reshape(g, -1, o // g, cg)[:, ::-1]  # (G, kvol, O/G, C/G)
+                gw = np.ascontiguousarray(gwf.transpose(0, 2, 3, 1)).reshape(w.shape)
+                need_w = False
+            else:
+                gxt = _conv_rows(*adj)  # (N * prod(S), C)
             gx = _channels_first(gxt, n, x.shape)
             need_x = False
         gxl = np.zeros(xl.shape, dtype=gy.dtype) if need_x else None  # (N, D, H, W, C)
         gcols = np.empty(cols.shape, dtype=gy.dtype) if need_x else None
-        for n0, n1 in blocks:
-            gb_ = gyt[n0 * p : n1 * p]
-            m = gb_.shape[0]
+        for r0, r1 in blocks:
+            gb_ = gyt[r0:r1]
+            m = r1 - r0
             if need_w:  # gW_g += gy_g^T @ cols_g over this block's rows
                 cb = cols[:m]
-                _cpu_convnd.im2col_cl(xl[n0:n1], geom, cb)
+                _cpu_convnd.im2col_cl(xl, geom, r0, cb)
                 gwr += _gemm_tn(gb_, cb.reshape(m, -1), g)
-            if need_x:  # gcols_g = gy_g @ W_g, summed back into the block's images
+            if need_x:  # gcols_g = gy_g @ W_g, summed back into the block's windows
                 gcb = gcols[:m]
                 _gemm(gb_, wr, gcb.reshape(m, -1), g)
-                _cpu_convnd.col2im_cl(gcb, geom, gxl[n0:n1])
+                _cpu_convnd.col2im_cl(gcb, geom, r0, gxl)
         if need_x:
             gx = _channels_first(gxl, n, x.shape)
-        gw = None
         if need_w:
             o, cg = w.shape[:2]
             gw = np.ascontiguousarray(gwr.reshape(o, -1, cg).transpose(0, 2, 1))
@@ -278,9 +300,9 @@ class ConvTransposeNd(Function):
         """x as rows (R, C_in), the geometry, blocks and a cols buffer (rows, G, kvol, C_out/G)."""
         n = x.shape[0]
         g, og, kv, p = self.groups, w.shape[1], w[0, 0].size, math.prod(x.shape[2:])
-        blocks = _blocks(n, p * kv * og * g * x.itemsize)
-        most = max(n1 - n0 for n0, n1 in blocks)
-        cols = np.empty((most * p, g, kv, og), dtype=x.dtype)
+        blocks = _blocks(n * p, kv * og * g * x.itemsize)
+        most = max(r1 - r0 for r0, r1 in blocks)
+        cols = np.empty((most, g, kv, og), dtype=x.dtype)
         return _rows_last(x), _geom3(self.geom, x.shape[2:], self.nd), blocks, p, cols
 
     def forward(self, x, w, *b):
@@ -299,10 +321,10 @@ class ConvTransposeNd(Function):
         wr = self._weight_rows(w)  # (G, C_in/G, K_g)
         spatial = (1,) * (3 - self.nd) + tuple(self.out)
         yl = np.zeros((n, *spatial, cout), dtype=x.dtype)  # (N, D, H, W, C_out)
-        for n0, n1 in blocks:
-            cb = cols[: (n1 - n0) * p]
-            _gemm(xt[n0 * p : n1 * p], wr, cb.reshape(cb.shape[0], -1), g)
-            _cpu_convnd.col2im_cl(cb, geom, yl[n0:n1])
+        for r0, r1 in blocks:
+            cb = cols[: r1 - r0]
+            _gemm(xt[r0:r1], wr, cb.reshape(cb.shape[0], -1), g)
+            _cpu_convnd.col2im_cl(cb, geom, r0, yl)
         y = yl.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view
         return self._finish(y, b, n, cout)
 
@@ -329,10 +351,9 @@ class ConvTransposeNd(Function):
         wr = self._weight_rows(w)  # (G, C_in/G, K_g)
         gxt = np.empty(xt.shape, dtype=gy.dtype) if need_x else None  # (R, C_in)
         gwr = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
-        for n0, n1 in blocks:
-            r0, r1 = n0 * p, n1 * p
+        for r0, r1 in blocks:
             gcb = gcols[: r1 - r0]
-            _cpu_convnd.im2col_cl(gyl[n0:n1], geom, gcb)
+            _cpu_convnd.im2col_cl(gyl, geom, r0, gcb)
             gc2 = gcb.reshape(r1 - r0, -1)  # (rows, G * K_g)
             if need_x:  # gx_g^T = gcols_g @ W_g^T
                 _gemm(gc2, wr.transpose(0, 2, 1), gxt[r0:r1], g)
