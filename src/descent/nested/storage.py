@@ -306,6 +306,12 @@ class JaggedStorage:
     def __rtruediv__(self, other):
         return np.true_divide(other, self)
 
+    def __floordiv__(self, other):  # remainder's gradient for the divisor: -(a // b)
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
     def __neg__(self):
         return np.negative(self)
 
@@ -344,6 +350,16 @@ class JaggedStorage:
 
     def __le__(self, other):
         return np.less_equal(self, other)
+
+    # elementwise, as NumPy's (torch.remainder's `(b < 0) != (m < 0)` compared two storages by
+    # identity before: always True, so remainder(nt, nt) added b everywhere)
+    def __eq__(self, other):
+        return np.equal(self, other)
+
+    def __ne__(self, other):
+        return np.not_equal(self, other)
+
+    __hash__ = object.__hash__  # identity, as before (__eq__ alone would unset it)
 
     def __getattr__(self, name):
         if name.startswith("__"):  # protocol probes (hasattr, copy, NumPy): plainly absent

@@ -321,6 +321,51 @@ class NestedTensor(Tensor):
         )
 
 
+def _per_values(name: str, dense_ok: bool = False):
+    """A method running the dense op on the packed values (torch's jagged layout has it as a
+    pointwise op; descent's kernel takes dense arrays only: np.asarray, ravel, its element
+    count). Recorded: NestedGetValues / NestedViewFromJagged carry the gradient. Nested
+    arguments must share the structure; dense ones must broadcast over the trailing dims, where
+    the values and the nested tensor agree. dense_ok: without a nested argument the dense
+    method (the storage's ufuncs) runs, as before (`nt.pow(2)`)."""
+    dense = getattr(Tensor, name)
+
+    def method(self, *args, **kwargs):
+        if dense_ok and not any(isinstance(a, NestedTensor) for a in (*args, *kwargs.values())):
+            return dense(self, *args, **kwargs)
+        st = self._data
+
+        def values_of(a):
+            if isinstance(a, NestedTensor):
+                if not st.same_structure(a._data):
+                    raise RuntimeError(
+                        f"cannot call binary pointwise function {name} with inputs of shapes "
+                        f"{_fmt(st.shape)} and {_fmt(a._data.shape)} (two nested structures)")
+                return a.values()
+            if isinstance(a, Tensor) and a.dim() and (st.ragged_idx != 1 or a.dim() >= st.ndim):
+                raise unsupported(st, f"{name} with a dense tensor of shape {tuple(a.shape)} "
+                                      "(one broadcasting over the trailing dims is)")
+            return a
+
+        args = [values_of(a) for a in args]
+        kwargs = {k: values_of(v) for k, v in kwargs.items()}
+        return wrap_values(dense(self.values(), *args, **kwargs), self)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Tensor.{name} on the packed values (a jagged nested tensor)."
+    return method
+
+
+# The elementwise ops whose kernels need dense arrays; their in-place forms (erfc_, lgamma_,
+# igamma_, ...) run these methods (inplace_unary.py), so they work too.
+for _name in ("erf", "erfc", "erfinv", "lgamma", "digamma", "i0", "polygamma", "mvlgamma",
+              "igamma", "igammac", "nextafter", "heaviside"):  # fmt: skip
+    setattr(NestedTensor, _name, _per_values(_name))
+for _name in ("pow", "float_power"):  # nested exponents only
+    setattr(NestedTensor, _name, _per_values(_name, dense_ok=True))
+del _name
+
+
 def _refused(t: NestedTensor, op: str, overload: str = "default") -> NestedUnsupportedError:
     """PyTorch's NotImplementedError for an in-place op its jagged layout lacks (its message
     first: `aten.abs_.default`), with the fix."""

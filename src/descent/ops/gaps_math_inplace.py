@@ -42,7 +42,7 @@ class ZeroGradient(Function):
 
     def forward(self, *xs):
         xp = backend.get_array_module(*xs)
-        self.masks = [xp.zeros(x.shape, bool) for x in xs]
+        self.masks = [xp.zeros_like(x, dtype=bool) for x in xs]  # (a nested tensor's too)
         return self.value
 
     def backward(self, gy, ops):
@@ -96,6 +96,11 @@ def _by_name(name: str):
     """The out-of-place function `_ops.<name>`, looked up at call time."""
 
     def call(x, *args, **kwargs):
+        method = getattr(type(x), name, None)
+        if method is not None and method is not getattr(Tensor, name, None):
+            # a Tensor subclass's own form (a jagged nested tensor's igamma, pow, nextafter, ...
+            # run on its packed values: descent/nested/tensor.py)
+            return method(x, *args, **kwargs)
         return getattr(_ops, name)(x, *args, **kwargs)
 
     return call
