@@ -9,6 +9,11 @@
   earliest (kthvalue: 276 of 300 random tied rows differed; topk: ~98%), mode the latest,
   and mode of [nan, 1, 2] gave 1 where PyTorch gives nan (std::sort's `<` with NaN).
   topk(sorted=False) returned a sorted order where PyTorch returns nth_element's.
+  torch.sort / argsort with stable=False (the default) are std::sort of (value, index) pairs
+  too (a 1-D integer ascending sort of 32768 or more: fbgemm's stable radix sort): rows of
+  more than 16 with ties came out in a stable order (187 of 200 tied rows differed), and so did
+  pack_padded_sequence(enforce_sorted=False)'s sorted_indices (torch.sort(lengths,
+  descending=True)) for equal lengths.
   ops/tie_order.py replays the algorithms (libstdc++'s, as in PyTorch's Linux wheels) on the
   rows where ties make the answer ambiguous; kernels/_cpu_tie_order.py is the numba form.
 """
@@ -99,3 +104,44 @@ def test_topk_tie_gradient_goes_to_pytorchs_element():
     t.topk(2)[0].sum().backward()
     d.topk(2)[0].sum().backward()
     np.testing.assert_array_equal(d.grad.numpy(), t.grad.numpy())
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_unstable_sort_orders_ties_as_pytorch(kernels):
+    if kernels and not kcpu.enabled():
+        pytest.skip("numba kernels off")
+    previous = kcpu.set_enabled(kernels)
+    try:
+        for x, _ in _rows(7, 40):
+            t, d = torch.from_numpy(x), ds.tensor(x)
+            for desc in (False, True):
+                _same(torch.sort(t, 1, desc), ds.sort(d, 1, desc))
+                _same(torch.sort(t.T, 0, desc), ds.sort(d.T, 0, desc))
+                _same(torch.sort(t, dim=1, descending=desc, stable=True),
+                      ds.sort(d, dim=1, descending=desc, stable=True))  # fmt: skip
+                np.testing.assert_array_equal(
+                    ds.argsort(d, 1, desc).numpy(), torch.argsort(t, 1, desc).numpy()
+                )
+        b = np.random.default_rng(8).integers(0, 2, size=(3, 40)).astype(bool)
+        _same(torch.sort(torch.from_numpy(b)), ds.sort(ds.tensor(b)))
+    finally:
+        kcpu.set_enabled(previous)
+    big = np.random.default_rng(9).integers(0, 5, size=40000)  # radix: stable when ascending
+    for desc in (False, True):
+        _same(torch.sort(torch.from_numpy(big), descending=desc),
+              ds.sort(ds.tensor(big), descending=desc))  # fmt: skip
+    _same(torch.ones(2, 1).expand(2, 30).sort(), ds.ones(2, 1).expand(2, 30).sort())
+
+
+def test_pack_padded_sequence_sorts_equal_lengths_as_pytorch():
+    lens = [3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 2]
+    x = np.random.default_rng(10).standard_normal((19, 5, 2)).astype(np.float32)
+    t = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(x), torch.tensor(lens), batch_first=True, enforce_sorted=False
+    )
+    d = ds.nn.utils.rnn.pack_padded_sequence(
+        ds.tensor(x), ds.tensor(lens), batch_first=True, enforce_sorted=False
+    )
+    assert d.sorted_indices.tolist() == t.sorted_indices.tolist()
+    assert d.unsorted_indices.tolist() == t.unsorted_indices.tolist()
+    np.testing.assert_array_equal(d.data.numpy(), t.data.numpy())

@@ -236,3 +236,29 @@ def topk_tied_rows(m, mi, flags):  # pragma: no cover - compiled
                     total += 1
             tied = total > inside
         flags[r] = tied
+
+
+@njit(**_OPTS)
+def sort_torch_rows(m, rows, descending, out):  # pragma: no cover - compiled
+    """out[r] = PyTorch's torch.sort(stable=False) indices of m[r] (R, n) for each r in rows:
+    std::sort of (value, index) pairs by value, NaN the largest."""
+    n = m.shape[1]
+    for r in rows:
+        v = m[r].copy()
+        ixa = np.arange(n)
+        _sort(v, ixa, 0, n, descending)
+        for j in range(n):
+            out[r, j] = ixa[j]
+
+
+@njit(**_OPTS)
+def sorted_tied_rows(s, flags):  # pragma: no cover - compiled
+    """flags[r] = whether the sorted row s[r] holds two equal neighbours (NaN equal to NaN)."""
+    r_, n = s.shape
+    for r in range(r_):
+        tied = False
+        for j in range(1, n):
+            if _same(s[r, j], s[r, j - 1]):
+                tied = True
+                break
+        flags[r] = tied

@@ -33,7 +33,7 @@ from .indexing import (
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
-from .tie_order import fix_topk
+from .tie_order import fix_sort, fix_topk
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -75,9 +75,10 @@ def _order(x: Tensor, dim: int, descending: bool):
 
 def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
          axis: int | None = None) -> SortResult:  # fmt: skip
-    """Values sorted along `dim` and their indices (torch.sort); the order is stable. `axis` is
-    NumPy's name for `dim`, which PyTorch accepts too (`torch.argsort(x, axis=1)`)."""
-    del stable  # the sort is always stable
+    """Values sorted along `dim` and their indices (torch.sort). `axis` is NumPy's name for
+    `dim`, which PyTorch accepts too (`torch.argsort(x, axis=1)`). stable=True keeps equal
+    values in their order; stable=False (the default) orders them as PyTorch's std::sort does
+    (tie_order.fix_sort), which differs once a row of more than 16 holds ties."""
     if axis is not None:
         dim = axis
     x = as_tensor(x)
@@ -87,13 +88,15 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
                                                                                    np.int64)))
     d = _dim(x, dim, "sort")
     idx = _order(x, d, descending)
+    if not stable:
+        idx = fix_sort(x._data, idx, d, bool(descending))
     return SortResult(Sort.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
 
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
             axis: int | None = None) -> Tensor:  # fmt: skip
     """The indices that sort `x` along `dim` (`axis`: NumPy's name, which PyTorch accepts)
-    (torch.argsort; int64, stable)."""
+    (torch.argsort; int64; ties ordered as `sort`'s)."""
     return sort(x, dim, descending, stable, axis=axis).indices
 
 

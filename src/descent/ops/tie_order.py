@@ -382,3 +382,44 @@ def fix_topk(a, idx, d: int, k: int, largest: bool, sorted_: bool):
         for r in rows:
             mi[r] = topk_indices(m[r].tolist(), k, largest, sorted_)
     return _back(mi, shape, d)
+
+
+def sort_indices(row: list, descending: bool) -> list:
+    """The indices torch.sort(stable=False) returns for `row` (std::sort of (value, index)
+    pairs by value, NaN the largest)."""
+    pairs = [(v, i) for i, v in enumerate(row)]
+    cmp = _gt_or_nan if descending else _lt_or_nan
+    _Algo(pairs, lambda p, q: cmp(p[0], q[0])).sort(0, len(pairs))
+    return [i for _, i in pairs]
+
+
+_RADIX_MIN = 32768  # ATen's GRAIN_SIZE: 1-D integer ascending sorts from here use a radix sort
+
+
+def fix_sort(a, idx, d: int, descending: bool):
+    """A stable sort's idx along d, with the rows that hold ties replaced by PyTorch's
+    std::sort order (torch.sort / argsort with stable=False). A 1-D integer ascending sort of
+    32768 or more elements is fbgemm's radix sort in PyTorch: stable, left alone."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or a.ndim == 0 or a.shape[d] < 2 or a.strides[d] == 0:
+        return idx  # stride 0 (an expanded row): PyTorch returns 0..n-1 as the stable sort
+    if a.ndim == 1 and a.dtype.kind in "iu" and not descending and a.size >= _RADIX_MIN:
+        return idx
+    from ..kernels import cpu as _kcpu
+
+    m, mi, shape = _rows(a, idx, d)
+    s = np.take_along_axis(m, mi, axis=1)
+    if _kcpu.enabled():
+        from ..kernels import _cpu_tie_order as _kt
+
+        redo = np.empty(m.shape[0], dtype=bool)
+        _kt.sorted_tied_rows(s, redo)
+        rows = np.flatnonzero(redo)
+        if rows.size:
+            _kt.sort_torch_rows(np.ascontiguousarray(m), rows, bool(descending), mi)
+    else:
+        rows = np.flatnonzero(_eq(s[:, 1:], s[:, :-1]).any(axis=1))
+        for r in rows:
+            mi[r] = sort_indices(m[r].tolist(), descending)
+    return _back(mi, shape, d) if rows.size else idx

@@ -28,6 +28,7 @@ from ...errors import DescentError as _DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor as _as_tensor
 from ...ops.indexing import index_select as _index_select
+from ...ops.tie_order import fix_sort as _fix_sort
 from ...tensor import Tensor
 
 __all__ = [
@@ -205,7 +206,8 @@ def pack_padded_sequence(
             )
         order, sorted_indices = _np.arange(b), None
     else:
-        order = _np.argsort(-lens, kind="stable")  # longest first; ties keep their order
+        # longest first, equal lengths in the order of PyTorch's torch.sort(descending=True)
+        order = _fix_sort(lens, _np.argsort(-lens, kind="stable"), 0, True)
         sorted_indices = _int64(order)
     lens = lens[order]
     batch_sizes = _batch_sizes(lens)
