@@ -251,7 +251,7 @@ def test_eig_values_match_torch(dtype, batch):
         np.testing.assert_allclose(ldn[i][p], ltn[i], **tol)
         np.testing.assert_allclose(abs(vdn[i][:, p]), abs(vtn[i]), **tol)  # |V|: phase-free
     np.testing.assert_allclose(np.linalg.norm(vdn, axis=-2), 1, **tol)  # geev: norm-1 columns
-    np.testing.assert_allclose(_np(ds.tensor(a) @ vd), _np(vd * ld.unsqueeze(-2)), **tol)
+    np.testing.assert_allclose(_np(ds.tensor(a).to(cdt) @ vd), _np(vd * ld.unsqueeze(-2)), **tol)
     np.testing.assert_allclose(_np(ds.linalg.eigvals(ds.tensor(a))), _np(ld), **tol)
 
 

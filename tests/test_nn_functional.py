@@ -522,7 +522,7 @@ PUBLIC_SIGNATURES = {
     "layer_norm": "input normalized_shape weight=None bias=None eps=1e-05",
     "leaky_relu": "input negative_slope=0.01 inplace=False",
     "linear": "input weight bias=None",
-    "log_softmax": "input dim=-1 _stacklevel=3 dtype=None",
+    "log_softmax": "input dim=None _stacklevel=3 dtype=None",
     "logsigmoid": "input",
     "max_pool1d": (
         "input kernel_size stride=None padding=0 dilation=1 ceil_mode=False return_indices=False"
@@ -547,7 +547,7 @@ PUBLIC_SIGNATURES = {
     "sigmoid": "input",
     "silu": "input inplace=False",
     "smooth_l1_loss": "input target size_average=None reduce=None reduction='mean' beta=1.0",
-    "softmax": "input dim=-1 _stacklevel=3 dtype=None",
+    "softmax": "input dim=None _stacklevel=3 dtype=None",
     "softplus": "input beta=1.0 threshold=20.0",
     "tanh": "input",
 }

@@ -140,7 +140,7 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
         data = _meta.empty(data.shape, data.dtype)
     t._data = data
     t._rg = requires_grad
-    t.grad = None
+    t._grad = None  # the slot behind Tensor.grad (whose setter checks what users assign)
     t._node = node  # the Function that produced t (None for a leaf)
     t._version = 0  # bumped by in-place changes; see Function.apply, "saved values"
     t._hooks = None

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import meta, settings
+from .errors import DescentError
 
 _cupy: Any = None
 _cupy_checked = False
@@ -168,7 +169,9 @@ def normalize_device(device) -> str:
                 "device='cpu'"
             )
         return device
-    raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' / 'cuda:N' or 'meta'")
+    raise DescentError(  # PyTorch's RuntimeError; still the ValueError raised before
+        f"unknown device {device!r}: use 'cpu', 'cuda' / 'cuda:N' or 'meta'"
+    )
 
 
 def xp_for_device(device: str):

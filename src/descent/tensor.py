@@ -137,6 +137,26 @@ _UFUNC_OPERATORS = {
 _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "fabs": "abs", "conjugate": "conj"}
 
 
+def _check_assigned_grad(t, g) -> None:
+    """`t.grad = g`: g must be a Tensor of t's shape and dtype, as in PyTorch (a wrong one
+    would reach the optimizer and broadcast or cast silently there)."""
+    if not isinstance(g, Tensor):
+        raise TypeError(
+            f"grad: assigned grad must be a Tensor or None, got {type(g).__name__}; wrap it "
+            "with descent.tensor(...)"
+        )
+    if tuple(g.shape) != tuple(t.shape):
+        raise DescentError(
+            f"grad: cannot assign a gradient of shape {tuple(g.shape)} to a tensor of shape "
+            f"{tuple(t.shape)}; the gradient must have the tensor's shape"
+        )
+    if g.dtype != t.dtype:
+        raise DescentError(
+            f"grad: cannot assign a gradient of dtype {g.dtype} to a tensor of dtype {t.dtype} "
+            f"(shape {tuple(t.shape)}); cast it first, e.g. g.to(t.dtype)"
+        )
+
+
 def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
     if arr.dtype.kind not in "fcV":  # "V": bfloat16
         raise RuntimeError(
@@ -185,7 +205,7 @@ class Tensor(
     # __dict__: users' own attributes, as on a torch.Tensor (Mamba's `p._no_weight_decay = True`,
     # Megatron's `p.sequence_parallel`); created on first assignment, so a tensor without
     # attributes costs one pointer and attribute reads of the slots above are unchanged.
-    __slots__ = ("_data", "_rg", "grad", "_node", "_version", "_hooks", "name", "_view_base",
+    __slots__ = ("_data", "_rg", "_grad", "_node", "_version", "_hooks", "name", "_view_base",
                  "_views", "__weakref__", "__dict__")  # fmt: skip
 
     __array_priority__ = 1000
@@ -312,6 +332,23 @@ class Tensor(
         self._data = arr
 
     @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (None until a backward reaches this tensor); assigning
+        checks shape and dtype against the tensor's, as PyTorch does."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None and (
+            type(value) is not Tensor
+            or type(self) is not Tensor
+            or value._data.shape != self._data.shape
+            or value._data.dtype != self._data.dtype
+        ):
+            _check_assigned_grad(self, value)
+        self._grad = value
+
+    @property
     def requires_grad(self) -> bool:
         return self._rg
 
@@ -403,6 +440,11 @@ class Tensor(
 
     @property
     def mT(self) -> Tensor:  # PyTorch's name
+        if self._data.ndim < 2:
+            raise DescentError(
+                f"mT: only supported on matrices or batches of matrices, got a tensor of shape "
+                f"{tuple(self.shape)}; use .T or unsqueeze first"
+            )
         return _ops.swapaxes(self, -1, -2)
 
     def __len__(self) -> int:
@@ -605,6 +647,11 @@ class Tensor(
 
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in `.grad` after backward."""
+        if not self._rg:
+            raise RuntimeError(
+                f"retain_grad: the tensor (shape {tuple(self.shape)}) has requires_grad=False, "
+                "so it never gets a gradient; make an input require grad first"
+            )
         if self._node is None:
             return  # leaves keep their grad anyway
         # A weak reference: the node must not keep its output alive (no tensor <-> node cycle, so

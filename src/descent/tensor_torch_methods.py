@@ -13,6 +13,7 @@ import numpy as np
 
 from . import autograd, backend, hooks
 from . import memory_layout as _layout
+from .errors import DescentError
 from .tensor_methods import _ops
 
 
@@ -255,6 +256,11 @@ class TorchMethods:
     def _new(self, fill, size, dtype, device, requires_grad):
         if len(size) == 1 and isinstance(size[0], (tuple, list)):
             size = tuple(size[0])
+        if any(n < 0 for n in size):  # PyTorch's RuntimeError (NumPy's ValueError leaked)
+            raise DescentError(
+                f"new_zeros/new_ones/new_empty/new_full: trying to create a tensor with "
+                f"negative dimension {min(size)}: {list(size)}"
+            )
         xp = _array_module(self)
         dt = self.dtype if dtype is None else np.dtype(dtype)
         arr = xp.empty(tuple(size), dtype=dt) if fill is None else xp.full(tuple(size), fill,

@@ -226,7 +226,12 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2), batched (torch.baddbmm; beta=0 ignores
     input, NaNs included, as PyTorch does)."""
-    prod = _ops.bmm(batch1, batch2)
+    if batch1.ndim != 3 or batch2.ndim != 3 or batch1.shape[0] != batch2.shape[0]:
+        raise DescentError(
+            f"baddbmm: expects two 3-D batches with the same batch size, got shapes "
+            f"{tuple(batch1.shape)} and {tuple(batch2.shape)}"
+        )
+    prod = product(batch1, batch2, "baddbmm")
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("baddbmm", prod, beta, alpha)
     if alpha != 1:
@@ -402,10 +407,12 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
 
 
 def deg2rad(input: Tensor) -> Tensor:
+    refuse_kinds("deg2rad", input, "c", "deg2rad is not supported for complex tensors")
     return input * (math.pi / 180.0)
 
 
 def rad2deg(input: Tensor) -> Tensor:
+    refuse_kinds("rad2deg", input, "c", "rad2deg is not supported for complex tensors")
     return input * (180.0 / math.pi)
 
 
@@ -414,6 +421,7 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
     no gradient)."""
     side = side or ("right" if right else "left")
+    refuse_kinds("searchsorted", sorted_sequence, "bc")  # PyTorch sorts neither
     seq = backend.as_numpy(sorted_sequence._data)
     vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
     if sorter is not None:
@@ -468,6 +476,9 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
     """Whether each element is among test_elements (torch.isin), a bool tensor."""
+    for t in (elements, test_elements):
+        if isinstance(t, Tensor):
+            refuse_kinds("isin", t, "bc", "Unsupported input type encountered for isin()")
     el = backend.as_numpy(getattr(elements, "_data", np.asarray(elements)))
     te = backend.as_numpy(getattr(test_elements, "_data", np.asarray(test_elements)))
     return Tensor._wrap(np.isin(el, te, assume_unique=assume_unique, invert=invert))

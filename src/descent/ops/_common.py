@@ -105,27 +105,31 @@ def keepdims_arg(keepdims, keepdim) -> bool:
     return bool(keepdim) if keepdim is not None else bool(keepdims)
 
 
-def normalize_axis(axis, ndim: int):
-    """A sorted tuple of non-negative axes, or None for all axes."""
+def normalize_axis(axis, ndim: int, op: str | None = None):
+    """A sorted tuple of non-negative axes, or None for all axes; errors name `op` if given."""
     if axis is None:
         return None
     if isinstance(axis, (list, tuple)):
-        axes = tuple(sorted(_one_axis(a, ndim) for a in axis))
+        axes = tuple(sorted(_one_axis(a, ndim, op) for a in axis))
         if len(axes) > 1 and len(set(axes)) < len(axes):  # NumPy: "duplicate value in 'axis'"
             dup = next(a for a, b in zip(axes, axes[1:]) if a == b)
             raise DescentError(
-                f"dim {dup} appears multiple times in the list of dims {list(axis)} (for a "
-                f"{ndim}-d tensor); name each dimension once"
+                f"{op + ': ' if op else ''}dim {dup} appears multiple times in the list of dims "
+                f"{list(axis)} (for a {ndim}-d tensor); name each dimension once"
             )
         return axes
-    return (_one_axis(axis, ndim),)
+    return (_one_axis(axis, ndim, op),)
 
 
-def _one_axis(a, ndim: int) -> int:
+def _one_axis(a, ndim: int, op: str | None = None) -> int:
     a = int(a)
-    if not -max(ndim, 1) <= a < max(ndim, 1):
-        raise DimensionError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return a % max(ndim, 1)
+    n = max(ndim, 1)
+    if not -n <= a < n:
+        raise DimensionError(
+            f"{op + ': ' if op else ''}dim {a} is out of range for a tensor with {ndim} "
+            f"dimensions (expected in [{-n}, {n - 1}])"
+        )
+    return a % n
 
 
 def shape_arg(shape) -> tuple:

@@ -468,6 +468,11 @@ def where(condition, a=None, b=None, *, out=None):
         c = condition._data if condition.ndim else condition._data.reshape(1)
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in xp.nonzero(c))
     if condition._data.dtype != np.bool_:
+        if condition._data.dtype != np.uint8:  # PyTorch takes bool and (deprecated) uint8 only
+            raise DescentError(
+                f"where: expected condition to be a bool tensor, got dtype {condition.dtype} "
+                f"(shape {tuple(condition.shape)}); compare first, e.g. where(c != 0, x, y)"
+            )
         condition = Tensor._wrap(condition._data.astype(bool))
     # Python scalars take the other operand's dtype (no silent upcast); with two scalars the first
     # one decides. The broadcast check here gives an error naming all three shapes.
@@ -513,11 +518,29 @@ class MaskedFill(Function):
         return ops.where(mask, 0, gy), None
 
 
+def check_bool_mask(x: Tensor, mask: Tensor, op: str) -> None:
+    """masked_fill's mask: bool (PyTorch refuses uint8 and other dtypes), and broadcastable
+    with x."""
+    if mask._data.dtype != np.bool_:
+        raise DescentError(
+            f"{op}: only supports bool masks, got a mask of dtype {mask.dtype} (shape "
+            f"{tuple(mask.shape)}); compare first, e.g. mask != 0"
+        )
+    if mask._data.shape != x._data.shape:
+        try:
+            np.broadcast_shapes(mask._data.shape, x._data.shape)
+        except ValueError:
+            raise DescentError(
+                f"{op}: the mask's shape {tuple(mask.shape)} cannot be broadcast with the "
+                f"tensor's shape {tuple(x.shape)}"
+            ) from None
+
+
 def masked_fill(x, mask, value) -> Tensor:
     """Replace the entries of x where `mask` is true by `value` (mask broadcasts to x)."""
     mask = as_tensor(mask)
-    if mask._data.dtype != np.bool_:
-        mask = Tensor._wrap(mask._data.astype(bool))
+    x = as_tensor(x)
+    check_bool_mask(x, mask, "masked_fill")
     # A tensor value may need a gradient of its own: `where` gives it one. It takes x's dtype
     # (PyTorch: masked_fill(int64, m, float 0-d tensor) stays int64); the cast is differentiable.
     if isinstance(value, Tensor):

@@ -211,7 +211,10 @@ def setitem(x: Tensor, index, value) -> None:
         v = as_tensor(value, x)
         if v._data.dtype != x._data.dtype:
             v = v.astype(x._data.dtype)
-        res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
+        try:
+            res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
+        except ValueError as exc:
+            _setitem_error(x, idx, v, exc)
         if write_view(x, res) or write_base(x, res):  # x views, or is viewed: written through
             return
         x._data = res._data
@@ -233,9 +236,27 @@ def setitem(x: Tensor, index, value) -> None:
         # (x.expand(2, 3)[0] = 5 sets x's elements): through a writable alias of it
         alias = None if x._data.flags.writeable else writable_alias(x._data)
         if alias is None:
-            raise
+            if not x._data.flags.writeable:
+                raise
+            _setitem_error(x, idx, v, None)
         alias[idx] = v
     x._version += 1
+
+
+def _setitem_error(x: Tensor, idx, v, exc) -> None:
+    """x[index] = value with a value that does not broadcast to the selection: PyTorch's
+    RuntimeError (NumPy's ValueError leaked), naming both shapes."""
+    try:
+        target = tuple(x._data[idx].shape)
+    except (IndexError, ValueError):
+        target = None
+    shape = tuple(np.shape(v._data if isinstance(v, Tensor) else v))
+    if target is None or shape == target:
+        raise exc if exc is not None else DescentError(f"setitem: cannot write into {x!r}")
+    raise DescentError(
+        f"setitem: a value of shape {shape} cannot be broadcast to the indexed selection of "
+        f"shape {target} (x of shape {tuple(x.shape)}); reshape the value or change the index"
+    ) from None
 
 
 class SetItem(Function):
@@ -327,7 +348,8 @@ def take_along_axis(x, index, axis: int) -> Tensor:
     x = as_tensor(x)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "take_along_axis")
-    axis = _one_axis(axis, x.ndim)  # out of range: IndexError (a modulo wrapped it silently)
+    # out of range: IndexError (a modulo wrapped it silently)
+    axis = _one_axis(axis, x.ndim, "take_along_axis")
     if index.ndim != x.ndim:
         raise DescentError(
             f"take_along_axis/gather: index has {index.ndim} dims but x has {x.ndim} "
@@ -347,8 +369,13 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         dim = axis
     if dim is None or index is None:
         raise TypeError("gather: pass the dimension (dim=) and the index (index=)")
-    axis = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
+    axis = _one_axis(dim, x.ndim, "gather")  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    if isinstance(index, Tensor) and index._data.dtype.kind not in "iu":
+        raise DtypeError(
+            f"gather: the index must be an int64 (or int32) tensor, got dtype {index.dtype} "
+            f"(shape {tuple(shape)}); use index.long()"
+        )
     if x.ndim == 1 and len(shape) == 0:  # a 0-d index counts as 1-d: a 0-d result
         return reshape(gather(x, 0, reshape(as_tensor(index), (1,))), ())
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
@@ -361,6 +388,12 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         return reshape(take_along_axis(reshape(x, 1), reshape(index, -1), 0), tuple(shape))
     # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a
     # recorded slice) and the NumPy-style take_along_axis does the rest.
+    big = [d for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis and n > m]
+    if big and len(shape) == x.ndim:
+        raise DescentError(
+            f"gather: index of shape {tuple(shape)} is larger than the input {tuple(x.shape)} "
+            f"at dimension {big[0]}; only dimension {axis} (dim) may be larger"
+        )
     if len(shape) == x.ndim and any(
         n < m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis
     ):
@@ -462,7 +495,8 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
             f"index_select: index {int(index.min())} is out of range for dimension {axis} of "
             f"size {x.shape[axis] if x.ndim else 1} (indices must be in [0, size)), as in PyTorch"
         )
-    axis = _one_axis(axis, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
+    # out of range: IndexError, as PyTorch (was wrapped)
+    axis = _one_axis(axis, x.ndim, "index_select")
     if x.ndim == 0:
         # A 0-d input: PyTorch takes exactly one index, 0, and returns a 0-d result.
         if index.size != 1:
@@ -527,7 +561,7 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     # Only the part of src that the index covers is used (PyTorch's rule).
     if index.shape != src.shape:
         src = src[tuple(slice(0, n) for n in index.shape)]
-    axis = _one_axis(axis, x.ndim)
+    axis = _one_axis(axis, x.ndim, "scatter_add")
     check_index_bounds("scatter_add", index, x.shape[axis] if x.ndim else 1, axis)
     return ScatterAdd.apply(x, src, idx=index, axis=axis)
 
@@ -613,7 +647,7 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
             )
         out = index_add(reshape(x, (1,)), 0, index, reshape(source, (1,)), alpha=alpha)
         return reshape(out, ())
-    axis = _one_axis(axis, x.ndim)
+    axis = _one_axis(axis, x.ndim, "index_add")
     if source.shape != x.shape or index.size != x.shape[axis]:
         _check_index_add_source(x, source, index, axis)
     check_index_bounds("index_add", index, x.shape[axis], axis)

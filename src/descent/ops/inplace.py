@@ -32,6 +32,7 @@ from ._common import as_tensor, check_devices, fill_int, half_value, result_type
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import (
     cast,
+    check_bool_mask,
     check_clamp_bounds,
     check_fill_value,
     clamp,
@@ -319,6 +320,11 @@ def _zero_link(t: Tensor) -> Tensor:
 
 def fill_(t: Tensor, value) -> Tensor:
     _check_leaf_inplace(t, "fill_")
+    if isinstance(value, Tensor) and value.ndim:
+        raise DescentError(
+            f"fill_: only supports a 0-dimensional value tensor, got a tensor of shape "
+            f"{tuple(value.shape)} (filling {tuple(t.shape)}); use copy_ for a tensor of values"
+        )
     if _records(t, value):
         if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
             v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)
@@ -342,6 +348,7 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if _records(t, value):
         return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"))
     mask = as_tensor(mask)
+    check_bool_mask(t, mask, "masked_fill_")
     xp = backend.get_array_module(t._data)
     # copyto with where= writes only the masked entries, in place, with broadcasting.
     # "unsafe": the value takes t's dtype whatever it is (PyTorch's masked_fill_(int, m, 1.5)

@@ -91,6 +91,7 @@ def matmul(a, b, *, out=None) -> Tensor:
 
 def product(a, b, op: str) -> Tensor:
     """matmul under another op's name (mm, bmm, mv, dot, addmm): its errors name that op."""
+    both = isinstance(a, Tensor) and isinstance(b, Tensor)
     a = as_tensor(a, b) if isinstance(b, Tensor) else as_tensor(a)
     b = as_tensor(b, a)
     if a._nested_layout or b._nested_layout:  # jagged nested tensors: descent.nested
@@ -131,8 +132,14 @@ def product(a, b, op: str) -> Tensor:
     # amp._lower records the casts, so gradients flow back in each input's own dtype.
     if amp._depth:  # inside descent.autocast: compute in the low dtype
         a, b = amp._lower(a, b)
+    if a._data.dtype != b._data.dtype and not both:
+        # A NumPy array or nested list with a tensor (np.ones((2, 3)) @ t): at
+        # torch.result_type; the casts are recorded, so gradients keep each dtype.
+        dt = result_type(a, b)
+        a = a if a._data.dtype == dt else _cast(a, dt)
+        b = b if b._data.dtype == dt else _cast(b, dt)
     if a._data.dtype != b._data.dtype:
-        # PyTorch has no mixed-dtype product (float32 @ float64 raises): refused, never promoted
+        # PyTorch has no mixed-dtype product of tensors (float32 @ float64 raises): refused
         raise DescentError(
             f"{op}: expected both operands to have the same dtype, got {a.dtype} "
             f"{tuple(a.shape)} and {b.dtype} {tuple(b.shape)}; cast one first, e.g. "

@@ -85,6 +85,8 @@ def reshape(x, *sizes, shape=None) -> Tensor:
     when x requires grad), not x itself."""
     x = as_tensor(x)
     shape = tuple(map(int, shape_arg(sizes if shape is None else (shape,))))
+    if shape and min(shape) < -1:  # NumPy reads any negative size as -1
+        _bad_size("reshape", x, shape)
     # NumPy's message does not name the sizes; ours says both shapes and the element count.
     try:
         return Reshape.apply(x, shape=shape)
@@ -94,6 +96,14 @@ def reshape(x, *sizes, shape=None) -> Tensor:
             "elements) into "
             f"{tuple(shape)}"
         ) from None
+
+
+def _bad_size(op: str, x: Tensor, shape: tuple) -> None:
+    i = next(i for i, n in enumerate(shape) if n < -1)
+    raise DescentError(
+        f"{op}: invalid size {shape[i]} at index {i} of {shape} (tensor of shape "
+        f"{tuple(x.shape)}): sizes are >= 0, and -1 (once) infers one"
+    )
 
 
 def view(x, *sizes) -> Tensor:
@@ -108,6 +118,8 @@ def view(x, *sizes) -> Tensor:
     if type(x) is not Tensor:  # (a method call's self is one: no as_tensor call)
         x = as_tensor(x)
     shape = tuple(map(int, shape_arg(sizes)))  # (map: ~0.1 us less than a generator)
+    if shape and min(shape) < -1:  # NumPy reads any negative size as -1
+        _bad_size("view", x, shape)
     a = x._data
     # A C-contiguous array can take any shape of its size: only the others need the check.
     if not a.flags.c_contiguous:
@@ -127,8 +139,8 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     is nothing to merge, start_dim == end_dim or a 1-D x; a new view otherwise)."""
     x = as_tensor(x)
     # Negative dims count from the end, as PyTorch (IndexError out of range).
-    s = normalize_axis(start_dim, x.ndim)[0]
-    e = normalize_axis(end_dim, x.ndim)[0]
+    s = normalize_axis(start_dim, x.ndim, "flatten")[0]
+    e = normalize_axis(end_dim, x.ndim, "flatten")[0]
     if x.ndim == 0:
         return reshape(x, 1)
     if s == e:
@@ -202,7 +214,8 @@ def transpose(x, *axes, dim0=None, dim1=None) -> Tensor:
     elif len(axes) == 2 and x.ndim != 2:
         return swapaxes(x, axes[0], axes[1])
     elif len(axes) == 2 and x.ndim == 2:
-        a, b = (normalize_axis(d, 2)[0] for d in axes)  # each alone: transpose(x, 1, 1)
+        # each alone: transpose(x, 1, 1)
+        a, b = (normalize_axis(d, 2, "transpose")[0] for d in axes)
         axes = (0, 1) if a == b else (1, 0)  # (a == b: a new view, as PyTorch's)
     if len(axes) != x.ndim:
         raise DescentError(
@@ -226,6 +239,12 @@ def permute(x, *axes, dims=None) -> Tensor:
             f"the desired ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to "
             f"len(dims) = {len(axes)}"
         )
+    for a in axes:
+        if not -x.ndim <= int(a) < x.ndim:
+            raise DimensionError(
+                f"permute: dim {a} is out of range for a tensor of shape {tuple(x.shape)} "
+                f"(expected in [{-x.ndim}, {x.ndim - 1}])"
+            )
     axes = tuple(int(a) % x.ndim for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise DescentError(
@@ -240,7 +259,8 @@ def swapaxes(x, a: int, b: int) -> Tensor:
         return x.transpose(a, b)
     axes = list(range(x.ndim))
     # In range or an IndexError (PyTorch's); a 0-d tensor takes dims 0 and -1 (a no-op).
-    a, b = normalize_axis(a, x.ndim)[0], normalize_axis(b, x.ndim)[0]
+    a = normalize_axis(a, x.ndim, "transpose")[0]
+    b = normalize_axis(b, x.ndim, "transpose")[0]
     if x.ndim:  # (a == b: the identity, a new view as PyTorch's)
         axes[a], axes[b] = axes[b], axes[a]
     return Transpose.apply(x, axes=tuple(axes))
@@ -292,10 +312,26 @@ def expand(x, *sizes, size=None) -> Tensor:
     x = as_tensor(x)
     shape = list(shape_arg(sizes if size is None else (size,)))
     lead = len(shape) - x.ndim
+    if lead < 0:
+        raise DescentError(
+            f"expand: the number of sizes provided ({len(shape)}) must be at least the number "
+            f"of dimensions of the tensor ({x.ndim}): shape {tuple(x.shape)} to {tuple(shape)}"
+        )
     # PyTorch's -1 ("keep this size") is resolved against the trailing dims of x.
     for i in range(x.ndim):
         if shape[lead + i] == -1:
             shape[lead + i] = x.shape[i]
+        elif shape[lead + i] != x.shape[i] and x.shape[i] != 1:
+            raise DescentError(
+                f"expand: the expanded size {shape[lead + i]} must match the existing size "
+                f"{x.shape[i]} at non-singleton dimension {lead + i}: shape {tuple(x.shape)} to "
+                f"{tuple(shape)} (only size-1 dimensions expand)"
+            )
+    if any(n < 0 for n in shape[:lead]):
+        raise DescentError(
+            f"expand: size {min(shape[:lead])} is not allowed in a new leading dimension: shape "
+            f"{tuple(x.shape)} to {tuple(shape)}"
+        )
     if len(shape) == x.ndim and tuple(shape) == x._data.shape:
         return BroadcastTo.apply(x, shape=x._data.shape)  # PyTorch's: a new view, not x
     return broadcast_to(x, tuple(shape))
@@ -311,7 +347,7 @@ def squeeze(x, axis=None, dim=None) -> Tensor:
     if axis is None:
         op, shape = SqueezeAll, tuple(n for n in x.shape if n != 1)
     else:
-        axes = normalize_axis(axis, x.ndim)
+        axes = normalize_axis(axis, x.ndim, "squeeze")
         op = SqueezeDims if isinstance(axis, (tuple, list)) else Squeeze
         if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing to squeeze
             return op.apply(x, shape=())
@@ -412,7 +448,7 @@ def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     nd = kept[0].ndim
     if nd == 0:
         raise DescentError("cat: zero-dimensional tensors cannot be concatenated; use stack")
-    axis = normalize_axis(axis, nd)[0]
+    axis = normalize_axis(axis, nd, "cat")[0]
     for t in kept:
         if t.ndim != nd or any(t.shape[i] != kept[0].shape[i] for i in range(nd) if i != axis):
             shapes = [tuple(u.shape) for u in kept]
@@ -480,7 +516,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
         return x.split(split_size_or_sections, axis)
     if x.ndim == 0:  # PyTorch's RuntimeError (NumPy's IndexError leaked before)
         raise DescentError("split expects at least a 1-dimensional tensor (got a 0-d one)")
-    axis = normalize_axis(axis, x.ndim)[0]
+    axis = normalize_axis(axis, x.ndim, "split")[0]
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
@@ -522,7 +558,7 @@ def chunk(x, chunks: int, axis: int = 0, *, dim=None) -> tuple[Tensor, ...]:
         raise DescentError(f"chunk: expects `chunks` to be greater than 0, got {chunks}")
     if x.ndim == 0:
         raise DescentError("chunk expects at least a 1-dimensional tensor (got a 0-d one)")
-    n = x.shape[normalize_axis(axis, x.ndim)[0]]
+    n = x.shape[normalize_axis(axis, x.ndim, "chunk")[0]]
     if n == 0:  # PyTorch: `chunks` empty pieces
         return split(x, 0, axis) * chunks
     # ceil(n / chunks) with integers: PyTorch's chunk size (the last piece may be smaller).

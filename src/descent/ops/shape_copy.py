@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import as_tensor, normalize_axis, shape_arg
+from ._common import _one_axis, as_tensor, normalize_axis, shape_arg
 
 
 class Pad(Function):
@@ -187,7 +187,7 @@ def flip(x, axis=None, dims=None) -> Tensor:
     x = as_tensor(x)
     if dims is not None:
         axis = dims
-    axes = normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim, "flip")
     if axes is not None and len(set(axes)) != len(axes):
         raise DescentError(f"flip: a dim appears more than once in dims {axis}")
     if x.ndim == 0:
@@ -234,6 +234,9 @@ def roll(x, shifts, axis=None, dims=None) -> Tensor:
         from .shape import reshape  # noqa: PLC0415 - shape imports this module (a rare branch)
 
         return reshape(x, x.shape)
+    if axis is not None:  # in range, or PyTorch's IndexError naming roll (NumPy's AxisError)
+        for a in axis if isinstance(axis, tuple) else (axis,):
+            _one_axis(a, x.ndim, "roll")
     return Roll.apply(x, shift=shifts, axis=axis)
 
 
@@ -255,8 +258,12 @@ def tile(x, *reps, dims=None) -> Tensor:
     x = as_tensor(x)
     if dims is not None:
         reps = (tuple(dims),)
-    reps = shape_arg(reps)
-    return Tile.apply(x, reps=tuple(int(r) for r in reps))
+    reps = tuple(int(r) for r in shape_arg(reps))
+    if any(r < 0 for r in reps):
+        raise DescentError(
+            f"tile: repetition counts must be >= 0, got {reps} for shape {tuple(x.shape)}"
+        )
+    return Tile.apply(x, reps=reps)
 
 
 def repeat(x, *reps) -> Tensor:

@@ -245,7 +245,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
     r = repeats._data if isinstance(repeats, Tensor) else repeats
     r = xp.asarray(r)
     if r.ndim and r.shape[0] not in (1, n):
-        raise ValueError(
+        raise DescentError(
             f"repeat_interleave: {r.shape[0]} repeat counts for dimension {d} of size {n}"
         )
     idx = xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r))

@@ -164,7 +164,7 @@ def _axis1(x, axis, dim, op):
     axis = axis_arg(axis, dim)
     if axis is None:
         axis = -1  # the last axis, as both NumPy-style code and PyTorch users expect
-    return normalize_axis(axis, x.ndim)[0]
+    return normalize_axis(axis, x.ndim, op)[0]
 
 
 def _softmax_input(x, dtype, op):

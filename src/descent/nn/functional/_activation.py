@@ -9,6 +9,7 @@ or `descent.ops.reduce`; this file adds torch.nn.functional's argument names and
 from __future__ import annotations
 
 import math
+import warnings
 
 from ...errors import DescentError
 from ...grad_mode import is_grad_enabled
@@ -98,7 +99,20 @@ def logsigmoid(input) -> Tensor:
     return -_act.softplus(-as_tensor(input), 1.0, math.inf)
 
 
-def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+def _implicit_dim(op: str, ndim: int, stacklevel: int) -> int:
+    """PyTorch's legacy dim for softmax/log_softmax called without `dim` (0 for 0-, 1- and 3-d
+    inputs, else 1; not the last dim), with PyTorch's deprecation warning."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(
+        f"{op}: implicit dimension choice for {op} has been deprecated (a {ndim}-d input takes "
+        f"dim={dim}). Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return dim
+
+
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, stable (the maximum is subtracted first).
 
     `_stacklevel` exists only so that PyTorch calls that pass it positionally keep working.
@@ -106,17 +120,21 @@ def softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
     """
     x = as_tensor(input)
     if x._nested_layout:  # a jagged nested tensor (descent.nested)
-        return x.softmax(dim, dtype)
+        return x.softmax(-1 if dim is None else dim, dtype)
+    if dim is None:
+        dim = _implicit_dim("softmax", x.ndim, _stacklevel)
     if dtype is not None:
         x = x.astype(dtype)
-    return _sm.softmax(x, dim=-1 if dim is None else dim)
+    return _sm.softmax(x, dim=dim)
 
 
-def log_softmax(input, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """x - logsumexp(x) along `dim`, stable."""
     x = as_tensor(input)
     if x._nested_layout:  # a jagged nested tensor (descent.nested)
-        return x.log_softmax(dim, dtype)
+        return x.log_softmax(-1 if dim is None else dim, dtype)
+    if dim is None:
+        dim = _implicit_dim("log_softmax", x.ndim, _stacklevel)
     if dtype is not None:
         x = x.astype(dtype)
-    return _sm.log_softmax(x, dim=-1 if dim is None else dim)
+    return _sm.log_softmax(x, dim=dim)
