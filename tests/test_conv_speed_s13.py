@@ -198,3 +198,70 @@ def test_conv3d_stride1_gradcheck():
         [rng.standard_normal((2, 4, 3, 4, 3)), rng.standard_normal((2, 2, 2, 3, 2)),
          rng.standard_normal(2)],
     )  # fmt: skip
+
+
+# conv2d sent to ops/conv_nd.py (ops.conv.prefer_conv_nd: stride 1, >= 4 taps, >= 16 channels
+# per group) and its neighbours that stay with Conv2d
+CONV2D_ND = [
+    # (input shape, weight shape, padding, dilation, groups)
+    ((2, 16, 7, 9), (5, 16, 3, 3), 1, 1, 1),
+    ((2, 32, 6, 5), (4, 16, 2, 3), (2, 0), (1, 2), 2),  # groups, padding past the kernel
+    ((1, 16, 5, 20), (3, 16, 5, 1), "same", 1, 1),  # 'same': asymmetric pre-padding
+    ((3, 16, 6, 6), (2, 16, 2, 2), "same", 2, 1),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("need", [[True, True, True], [True, False, False], [False, True, True]])
+@pytest.mark.parametrize("xs,ws,padding,dilation,groups", CONV2D_ND)
+def test_conv2d_through_conv_nd_matches_torch(xs, ws, padding, dilation, groups, need):
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    for dtype in (np.float32, np.float64):
+        _compare(
+            lambda x, w, b: F.conv2d(x, w, b, 1, padding, dilation, groups),
+            lambda x, w, b: TF.conv2d(x, w, b, 1, padding, dilation, groups),
+            arrays,
+            need=need,
+            dtype=dtype,
+        )
+
+
+@pytest.mark.parametrize(
+    "xs,ws,stride,want",
+    [
+        ((2, 16, 6, 6), (4, 16, 3, 3), 1, "ConvNd"),
+        ((2, 16, 6, 6), (4, 16, 3, 3), 2, "Conv2d"),  # strided
+        ((2, 16, 6, 6), (4, 16, 1, 1), 1, "Conv2d"),  # 1x1
+        ((2, 8, 6, 6), (4, 8, 3, 3), 1, "Conv2d"),  # 8 channels
+    ],
+)
+def test_conv2d_op_chosen(xs, ws, stride, want):
+    rng = np.random.default_rng(10)
+    x = ds.tensor(rng.standard_normal(xs).astype(np.float32), requires_grad=True)
+    w = ds.tensor(rng.standard_normal(ws).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, None, stride, 1)
+    assert type(y._node).__name__ == want
+    with kernels(False):  # the numba kernels off: always Conv2d
+        assert type(F.conv2d(x, w, None, stride, 1)._node).__name__ == "Conv2d"
+    _compare(
+        lambda x, w: F.conv2d(x, w, None, stride, 1),
+        lambda x, w: TF.conv2d(x, w, None, stride, 1),
+        [x.numpy(), w.numpy()],
+    )
+
+
+def test_conv2d_through_conv_nd_unbatched_noncontiguous_gradcheck():
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((5, 16, 4)).astype(np.float32)  # (H, C, W)
+    w = rng.standard_normal((3, 16, 3, 3)).astype(np.float32)
+    _compare(
+        lambda x, w: F.conv2d(x.permute(1, 0, 2), w, None, 1, 1),
+        lambda x, w: TF.conv2d(x.permute(1, 0, 2), w, None, 1, 1),
+        [base, w],
+    )
+    gradcheck64(
+        lambda x, w, b: F.conv2d(x, w, b, 1, 1, 2, 1),
+        [rng.standard_normal((1, 16, 4, 4)), rng.standard_normal((2, 16, 2, 2)),
+         rng.standard_normal(2)],
+    )  # fmt: skip

@@ -200,6 +200,27 @@ def _window_kernels(a):
     return _cpu_extra
 
 
+def prefer_conv_nd(x, w, geom, groups: int) -> bool:
+    """Whether conv2d is faster as ops/conv_nd.py's ConvNd (channels-last patches made 512
+    rows at a time, the input gradient as a convolution of gy with the reversed kernel and
+    the weight gradient from its patches) than as Conv2d: NumPy float32/float64, stride 1, at
+    least 4 kernel taps and 16 channels per group, numba kernels on. Measured fwd+bwd,
+    taskset -c 0, load ~11, ConvNd / Conv2d: 3x3 64->64 on 32x32 b32 0.77, 128->128 16x16
+    0.81, 256->256 8x8 0.96, dilation 2 0.82, groups 2 (32 per group) 0.79; slower where it
+    is excluded: stride 2 1.12, 1x1 1.4-3, 3 input channels 3.1, LeNet's 1 and 6 channels,
+    a 1x3 kernel on 256 channels 1.07 (short patch runs; no im2col needed for 1x1)."""
+    kh, kw, sh, sw = geom[:4]
+    if type(x) is not np.ndarray or type(w) is not np.ndarray:
+        return False
+    if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype or not x.size or not w.size:
+        return False
+    if (sh, sw) != (1, 1) or kh * kw < 4 or x.shape[1] // groups < 16:
+        return False
+    from ..kernels import cpu as _kcpu
+
+    return _kcpu.enabled()
+
+
 def _depthwise_kernels(x, w, groups: int):
     """kernels._cpu_convdw when Conv2d can run as a direct depthwise loop: NumPy float32/64
     arrays (not meta), groups = C = O (w (C, 1, kh, kw)), numba kernels on; else None."""
@@ -233,9 +254,10 @@ class Conv2d(Function):
       * small images (Wo < 16): batch-last, cols (C, kh, kw, Ho, Wo, N) and one product over
         all N*P columns; im2col/col2im then move runs of N values instead of Wo-long rows.
 
-    Depthwise (groups = C = O, one filter per channel, as MobileNet's): a direct numba loop
-    (kernels._cpu_extra) instead: im2col's columns and G products of one row each cost 10x
-    PyTorch; cols then holds the padded input.
+    Depthwise (groups = C = O, one filter per channel, as MobileNet's): direct numba loops
+    (kernels._cpu_convdw) instead: im2col's columns and G products of one row each cost 10x
+    PyTorch; nothing but the inputs is saved. Stride-1 convolutions with many channels do not
+    come here (nn.functional.conv2d sends them to ops/conv_nd.py: see prefer_conv_nd).
     """
 
     __slots__ = ("geom", "groups", "has_b", "nlast", "cols", "direct")

@@ -11,7 +11,7 @@ from ... import amp
 from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
-from ...ops.conv import Conv2d
+from ...ops.conv import Conv2d, prefer_conv_nd
 from ...tensor import Tensor
 from ._conv_extra import _conv_nd, check_conv_args, check_conv_dtypes
 from ._inputs import int_tuple
@@ -72,11 +72,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             f"conv2d: the kernel {kh}x{kw} (dilation {dh},{dw}) is larger than the padded input "
             f"{hp}x{wp}"
         )
+    geom = (kh, kw, sh, sw, dh, dw, ph, pw)
+    if prefer_conv_nd(x._data, w._data, geom, int(groups)):  # faster there (see its doc)
+        y = _conv_nd(x, w, bias, (sh, sw), (ph, pw), (dh, dw), int(groups), 2, "conv2d")
+        return y[0] if unbatched else y
     # The op pads symmetrically inside its im2col; an asymmetric 'same' was padded above.
     ins = [x, w] if bias is None else [x, w, as_tensor(bias)]
-    y = Conv2d.apply(
-        *ins, geom=(kh, kw, sh, sw, dh, dw, ph, pw), groups=int(groups), has_b=bias is not None
-    )
+    y = Conv2d.apply(*ins, geom=geom, groups=int(groups), has_b=bias is not None)
     return y[0] if unbatched else y
 
 
