@@ -261,6 +261,9 @@ CASES = {
     # histogram, bucketize/searchsorted(sorter=), *_scatter, cov/corrcoef, integer division and
     # bitwise ops, frexp/ldexp; an EmbeddingBag(mean, padding_idx; sum, per_sample_weights)
     "timeseries_features": ((1e-5, 1e-6), None),
+    # FlexAttention: score_mod / mask_mod (and_masks, or_masks) BlockMasks vs dense SDPA masks,
+    # GQA + return_lse, BlockMask fields; an LM trained through SDPA, evaluated through flex
+    "flex_attention_masks": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
