@@ -252,44 +252,16 @@ def run(chain: FusedChain, env, pool) -> None:
 
 
 # -- the optimizer update, fused per parameter group --------------------------------------------
-# Adam and AdamW already run one numba kernel per group (`descent.kernels.cpu.adam_update`).
-# SGD's rule is a handful of NumPy calls over the group's flat buffers; on replay it runs as one
-# kernel instead: the same float32 operations in the same order (each Python scalar rounded to
-# the buffer's dtype first, as NumPy does under NEP 50), so the parameters are bitwise eager's.
-
-_SGD_KERNELS: dict = {}
-
+# Adam/AdamW and SGD run one numba kernel per parameter group on replay: eager's own loops
+# (`kernels/_cpu_jit.adam32`, `kernels/_cpu_optim.sgd`, each Python scalar rounded to the
+# buffer's dtype first, as NumPy does under NEP 50), over every core for large groups, so the
+# parameters are bitwise eager's.
 
 def _sgd_kernel(parallel: bool):
-    k = _SGD_KERNELS.get(parallel)
-    if k is None:
-        import numba  # noqa: PLC0415
+    """The eager SGD loop (`kernels/_cpu_optim.sgd`), or the same loop over every core."""
+    from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
 
-        def sgd(p, g, buf, maximize, wd, wd_one, has_wd, mu, first, damp_alpha, damp_one,
-                has_mu, nesterov, mu_one, alpha, alpha_one):  # fmt: skip
-            for i in numba.prange(p.size):
-                gi = g[i]
-                pi = p[i]
-                if maximize:
-                    gi = -gi
-                if has_wd:  # _add_scaled(g, wd, p)
-                    gi = gi + (pi if wd_one else pi * wd)
-                if has_mu:
-                    if first:
-                        b = gi
-                    else:  # buf *= mu; _add_scaled(buf, 1 - dampening, g)
-                        b = buf[i] * mu
-                        b = b + (gi if damp_one else gi * damp_alpha)
-                    buf[i] = b
-                    if nesterov:  # _add_scaled(g, mu, buf)
-                        gi = gi + (b if mu_one else b * mu)
-                    else:
-                        gi = b
-                p[i] = pi + (gi if alpha_one else gi * alpha)  # _add_scaled(p, -lr, g)
-
-        k = numba.njit(parallel=parallel, nogil=True, error_model="numpy")(sgd)
-        _SGD_KERNELS[parallel] = k
-    return k
+    return _cpu_optim.sgd_kernel(parallel)
 
 
 def sgd_update(opt, group, a, step, kernel) -> None:
@@ -299,8 +271,8 @@ def sgd_update(opt, group, a, step, kernel) -> None:
     mu = group["momentum"]
     buf = a.state["momentum_buffer"] if mu != 0 else p  # unused when mu == 0
     wd, damp_alpha, alpha = group["weight_decay"], 1 - group["dampening"], -group["lr"]
-    kernel(p, g, buf, bool(group["maximize"]), dt(wd), wd == 1, wd != 0, dt(mu), step == 1,
-           dt(damp_alpha), damp_alpha == 1, mu != 0, bool(group["nesterov"]), mu == 1,
+    kernel(p, g, buf, bool(group["maximize"]), wd != 0, dt(wd), wd == 1, mu != 0, step == 1,
+           dt(mu), dt(damp_alpha), damp_alpha == 1, bool(group["nesterov"]), mu == 1,
            dt(alpha), alpha == 1)  # fmt: skip
 
 

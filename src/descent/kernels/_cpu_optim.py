@@ -21,22 +21,54 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from numba import njit, prange
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 
 
-@njit(**_OPTS)
-def sgd(p, g, buf, maximize, has_wd, wd, wd_one, has_mu, first, mu, damp, damp_one, nesterov,
-        mu_one, alpha, alpha_one):  # pragma: no cover - compiled  # fmt: skip
-    """optim/sgd.py's `_update`: p (and buf when has_mu) in place; g is read only."""
-    for i in range(p.size):
+# The openings the rules share, inlined into each loop by numba (its IR, before LLVM: the
+# loops compile as if written out). The loops still load g[i] before p[i]: with the loads the
+# other way round LLVM emits other (fewer) vector instructions for sgd.
+@njit(inline="always")
+def _grad(gi, pi, maximize, has_wd, wd, wd_one):  # pragma: no cover - compiled
+    """The gradient a rule steps with: negated for maximize, then g += wd p (coupled decay)."""
+    if maximize:
+        gi = -gi
+    if has_wd:
+        gi = gi + (pi if wd_one else pi * wd)
+    return gi
+
+
+@njit(inline="always")
+def _lerp(a, b, lerp_small, w):  # pragma: no cover - compiled
+    """lerp(a, b, weight) in PyTorch's two forms: a + (b - a) w when lerp_small (|weight| < 0.5,
+    w = weight), else b - (b - a) w (w = 1 - weight: the caller passes the one its form reads)."""
+    d = b - a
+    return a + d * w if lerp_small else b - d * w
+
+
+@njit(inline="always")
+def _adam_opening(gi, pi, mi, maximize, wd_mode, decay, wd, wd_one, lerp_small,
+                  w):  # pragma: no cover - compiled  # fmt: skip
+    """Adam's family (Adam, NAdam, RAdam): maximize, weight decay (wd_mode 1: decoupled,
+    p *= decay; 2: g += wd p), then m = lerp(m, g, 1 - β₁). Returns g, p, m."""
+    if maximize:
+        gi = -gi
+    if wd_mode == 1:  # AdamW: p *= 1 - lr wd
+        pi = pi * decay
+    elif wd_mode == 2:  # Adam: g += wd p
+        gi = gi + (pi if wd_one else pi * wd)
+    return gi, pi, _lerp(mi, gi, lerp_small, w)
+
+
+def _sgd(p, g, buf, maximize, has_wd, wd, wd_one, has_mu, first, mu, damp, damp_one, nesterov,
+         mu_one, alpha, alpha_one):  # pragma: no cover - compiled  # fmt: skip
+    """optim/sgd.py's `_update`: p (and buf when has_mu) in place; g is read only. (prange: a
+    plain range in `sgd`; split over the cores in `sgd_kernel(parallel=True)`.)"""
+    for i in prange(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:  # g += wd p
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)  # g += wd p
         if has_mu:
             if first:  # PyTorch starts the buffer at the first gradient
                 b = gi
@@ -51,6 +83,20 @@ def sgd(p, g, buf, maximize, has_wd, wd, wd_one, has_mu, first, mu, damp, damp_o
         p[i] = pi + (gi if alpha_one else gi * alpha)  # p += -lr g
 
 
+sgd = njit(**_OPTS)(_sgd)
+_SGD_PARALLEL = []
+
+
+def sgd_kernel(parallel: bool):
+    """`sgd`, or (parallel) the same loop over every core: descent.compile's fused SGD update
+    (compiler/fusion.py), bitwise the same (elements are independent)."""
+    if not parallel:
+        return sgd
+    if not _SGD_PARALLEL:
+        _SGD_PARALLEL.append(njit(parallel=True, nogil=True, error_model="numpy")(_sgd))
+    return _SGD_PARALLEL[0]
+
+
 @njit(**_OPTS)
 def rmsprop(p, g, sq, maximize, has_wd, wd, wd_one, alpha, one_m_alpha, eps, lr_neg,
             lr_one):  # pragma: no cover - compiled  # fmt: skip
@@ -60,10 +106,7 @@ def rmsprop(p, g, sq, maximize, has_wd, wd, wd_one, alpha, one_m_alpha, eps, lr_
     for i in range(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
         s = sq[i] * alpha + (gi * gi) * one_m_alpha  # sq *= α; sq += (g g)(1 - α)
         sq[i] = s
         t = gi / (math.sqrt(s) + eps)
@@ -78,15 +121,11 @@ def rmsprop_full(p, g, sq, ga, buf, maximize, has_wd, wd, wd_one, alpha, one_m_a
     for i in range(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
         s = sq[i] * alpha + (gi * gi) * one_m_alpha
         sq[i] = s
         if centered:  # lerp(ga, g, 1 - α) in its two forms; denom = √(sq - ga²)
-            d = gi - ga[i]
-            a = ga[i] + d * w if lerp_small else gi - d * w
+            a = _lerp(ga[i], gi, lerp_small, w)
             ga[i] = a
             denom = math.sqrt(s - a * a)
         else:
@@ -104,10 +143,7 @@ def adagrad(p, g, ssum, maximize, has_wd, wd, wd_one, eps, clr_neg, clr_one):  #
     for i in range(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
         s = ssum[i] + gi * gi
         ssum[i] = s
         t = gi / (math.sqrt(s) + eps)
@@ -121,12 +157,8 @@ def adamax(p, g, m, u, maximize, has_wd, wd, wd_one, lerp_small, w, beta2, eps, 
     for i in range(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
-        d = gi - m[i]  # lerp(m, g, 1 - β₁), PyTorch's two forms
-        mi = m[i] + d * w if lerp_small else gi - d * w
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
+        mi = _lerp(m[i], gi, lerp_small, w)  # lerp(m, g, 1 - β₁)
         m[i] = mi
         a = u[i] * beta2  # u = maximum(β₂ u, |g| + ε), NaN from either side (np.maximum)
         b = abs(gi) + eps
@@ -142,16 +174,8 @@ def nadam(p, g, m, v, maximize, wd_mode, decay, wd, wd_one, lerp_small, w, beta2
     """optim/nadam.py's `_update` after its scalar bookkeeping: p, m, v in place (wd_mode 1:
     decoupled decay p *= decay; 2: g += wd p)."""
     for i in range(p.size):
-        gi = g[i]
-        pi = p[i]
-        if maximize:
-            gi = -gi
-        if wd_mode == 1:
-            pi = pi * decay
-        elif wd_mode == 2:
-            gi = gi + (pi if wd_one else pi * wd)
-        d = gi - m[i]
-        mi = m[i] + d * w if lerp_small else gi - d * w
+        gi, pi, mi = _adam_opening(g[i], p[i], m[i], maximize, wd_mode, decay, wd, wd_one,
+                                   lerp_small, w)
         m[i] = mi
         vi = v[i] * beta2 + (gi * one_m_beta2) * gi  # addcmul: ((1 - β₂) g) g
         v[i] = vi
@@ -167,16 +191,8 @@ def radam(p, g, m, v, maximize, wd_mode, decay, wd, wd_one, lerp_small, w, beta2
           bc1, lr, rectify, bc2_sqrt, eps, rect):  # pragma: no cover - compiled  # fmt: skip
     """optim/radam.py's `_update`: p, m, v in place; `rectify` when ρ_t > 5."""
     for i in range(p.size):
-        gi = g[i]
-        pi = p[i]
-        if maximize:
-            gi = -gi
-        if wd_mode == 1:
-            pi = pi * decay
-        elif wd_mode == 2:
-            gi = gi + (pi if wd_one else pi * wd)
-        d = gi - m[i]
-        mi = m[i] + d * w if lerp_small else gi - d * w
+        gi, pi, mi = _adam_opening(g[i], p[i], m[i], maximize, wd_mode, decay, wd, wd_one,
+                                   lerp_small, w)
         m[i] = mi
         vi = v[i] * beta2 + (gi * one_m_beta2) * gi
         v[i] = vi
@@ -194,10 +210,7 @@ def adadelta(p, g, sq, acc, maximize, has_wd, wd, wd_one, rho, one_m_rho, eps, l
     for i in range(p.size):
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
         s = sq[i] * rho + (gi * one_m_rho) * gi
         sq[i] = s
         delta = (math.sqrt(acc[i] + eps) / math.sqrt(s + eps)) * gi
@@ -211,10 +224,7 @@ def asgd(p, g, ax, maximize, has_wd, wd, wd_one, decay, eta_neg, eta_one, mu, mu
     for i in range(p.size):  # pragma: no cover - compiled
         gi = g[i]
         pi = p[i]
-        if maximize:
-            gi = -gi
-        if has_wd:
-            gi = gi + (pi if wd_one else pi * wd)
+        gi = _grad(gi, pi, maximize, has_wd, wd, wd_one)
         pi = pi * decay
         pi = pi + (gi if eta_one else gi * eta_neg)
         p[i] = pi
@@ -248,8 +258,7 @@ def lion(p, g, m, maximize, has_wd, decay, one_m_beta1, lerp_small, w, lr_neg, l
         else:
             s = c
         p[i] = pi + (s if lr_one else s * lr_neg)
-        d = gi - mi  # lerp(m, g, 1 - β₂), PyTorch's two forms
-        m[i] = mi + d * w if lerp_small else gi - d * w
+        m[i] = _lerp(mi, gi, lerp_small, w)  # lerp(m, g, 1 - β₂)
 
 
 @njit(**_OPTS)
@@ -258,16 +267,8 @@ def adam_amsgrad(p, g, m, v, vmax, maximize, wd_mode, decay, wd, wd_one, lerp_sm
     """optim/adam.py's `_update` with amsgrad (`_cpu_jit.adam32`'s loop plus the running
     maximum vmax of v, NaN from either side as np.maximum): p, m, v, vmax in place."""
     for i in range(p.size):
-        gi = g[i]
-        pi = p[i]
-        if maximize:
-            gi = -gi
-        if wd_mode == 1:  # AdamW: p *= 1 - lr wd
-            pi = pi * decay
-        elif wd_mode == 2:  # Adam: g += wd p
-            gi = gi + (pi if wd_one else pi * wd)
-        d = gi - m[i]
-        mi = m[i] + d * w if lerp_small else gi - d * w
+        gi, pi, mi = _adam_opening(g[i], p[i], m[i], maximize, wd_mode, decay, wd, wd_one,
+                                   lerp_small, w)
         vi = v[i] * beta2 + (gi * gi) * one_m_beta2
         a = vmax[i]
         vh = a if (a >= vi or a != a) else vi
