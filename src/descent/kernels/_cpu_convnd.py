@@ -106,3 +106,21 @@ def col2im_cl(cols, geom, r0, gx):  # pragma: no cover - compiled
                                 dst[o + ci] += src[si + ci]
                     inp += cg
         inp += (g_ - 1) * gstride
+
+
+@njit(**_OPTS)
+def channels_last(src, dst):  # pragma: no cover - compiled
+    """dst (N, P, C) = src (N, C, P) (both contiguous): channels-first to channels-last, in
+    tiles of 8 channels x 256 positions. NumPy's copy of the transposed view reads one value
+    per source row of P values: with P = 1024 float32 the rows are 4 KB apart, the same cache
+    set, and (32, 64, 1024) took 10-18 ms against 2.6 here (load 11; 8 x 64 tiles: 4.0,
+    16 x 16: 11.2). The other direction, (N, P, C) to (N, C, P), NumPy does well (2.3 ms)."""
+    n_, c_, p_ = src.shape
+    for n in range(n_):
+        for c0 in range(0, c_, 8):
+            c1 = min(c_, c0 + 8)
+            for p0 in range(0, p_, 256):
+                p1 = min(p_, p0 + 256)
+                for q in range(p0, p1):
+                    for c in range(c0, c1):
+                        dst[n, q, c] = src[n, c, q]

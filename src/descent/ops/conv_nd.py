@@ -60,17 +60,32 @@ def _geom3(geom, wins, nd: int) -> np.ndarray:
     return np.array([v for part in parts for v in part], dtype=np.int64)
 
 
+def _positions_last(a):
+    """(N, C, *S) -> contiguous (N, prod(S), C): the numba tiled copy (_cpu_convnd.
+    channels_last) for a contiguous a of 256 positions or more, NumPy's copy of the
+    transposed view otherwise ((32, 64, 1024) float32: 16.6 against 6.9 ms; (4, 32, 4096):
+    1.5 against 0.57; (32, 256, 64): 0.33 against 0.45, taskset -c 0, load 10)."""
+    n, c = a.shape[:2]
+    a3 = a.reshape(n, c, -1)
+    if not a3.flags.c_contiguous or a3.shape[2] < 256:
+        return np.ascontiguousarray(a3.transpose(0, 2, 1))
+    from ..kernels import _cpu_convnd
+
+    out = np.empty((n, a3.shape[2], c), dtype=a.dtype)
+    _cpu_convnd.channels_last(a3, out)
+    return out
+
+
 def _channels_last(a, nd: int):
     """(N, C, *S) -> contiguous (N, D, H, W, C), unit spatial dimensions in front."""
     n, c = a.shape[:2]
     spatial = (1,) * (3 - nd) + tuple(a.shape[2:])
-    return np.ascontiguousarray(np.moveaxis(a.reshape(n, c, *spatial), 1, -1))
+    return _positions_last(a).reshape(n, *spatial, c)
 
 
 def _rows_last(a):
     """(N, C, *S) -> contiguous (N * prod(S), C): one row per position."""
-    n, c = a.shape[:2]
-    return np.ascontiguousarray(a.reshape(n, c, -1).transpose(0, 2, 1)).reshape(-1, c)
+    return _positions_last(a).reshape(-1, a.shape[1])
 
 
 def _channels_first(rows, n: int, shape):
