@@ -102,6 +102,11 @@ def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
     return (k, s, d, p), extra
 
 
+def _last_nan(xp, a, axis: int):
+    """The position of the last nan along `axis` (rows with a nan only)."""
+    return a.shape[axis] - 1 - xp.flip(xp.isnan(a), axis=axis).argmax(axis=axis)
+
+
 def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, op):
     x = as_tensor(x)
     if x._data.dtype.kind not in "iu":  # integers pool too (no gradient), as in PyTorch
@@ -118,8 +123,9 @@ def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, retur
     out = cols.shape[nd + 2 :]
     kk = int(np.prod(k))
     cols = cols.reshape(c, kk, n, *out)
-    # nan wins (PyTorch propagates it); otherwise the first maximum.
-    win = xp.where(xp.isnan(cols).any(axis=1), xp.isnan(cols).argmax(axis=1), cols.argmax(axis=1))
+    # nan wins, the last one in the window (PyTorch's kernel takes any value `> max or nan`);
+    # otherwise the first maximum.
+    win = xp.where(xp.isnan(cols).any(axis=1), _last_nan(xp, cols, 1), cols.argmax(axis=1))
     offs = xp.unravel_index(win, k)  # per dimension: the offset inside the window, (C, N, *O)
     flat = xp.zeros(win.shape, dtype=np.int64)
     for i in range(nd):
@@ -276,8 +282,8 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
         win = data[(slice(None), slice(None), *(slice(a, b) for a, b in lo_hi))]
         wshape = win.shape[2:]
         w2 = _nc(win, n, c)
-        nan = xp.isnan(w2)
-        arg = xp.where(nan.any(axis=2), nan.argmax(axis=2), w2.argmax(axis=2))
+        nan = xp.isnan(w2)  # the last nan wins, as in max pooling
+        arg = xp.where(nan.any(axis=2), _last_nan(xp, w2, 2), w2.argmax(axis=2))
         coords = xp.unravel_index(arg, wshape)
         f = xp.zeros((n, c), dtype=np.int64)
         for i in range(nd):
