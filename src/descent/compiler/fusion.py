@@ -27,7 +27,6 @@ pool is host memory).
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,32 +323,9 @@ def _adam_kernel(parallel: bool):
         else:
             import numba  # noqa: PLC0415
 
-            # numba types math.sqrt of a float32 as float32 (LLVM's sqrt.f32, correctly
-            # rounded: NumPy's np.sqrt bits), so this loop, as adam32, is float32 throughout
-            # and vectorised (vsqrtps/vdivps; tests/test_kernel_vectorization.py)
-            sqrt = math.sqrt
-
-            def adam(p, g, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w,
-                     beta2, one_m_beta2, bc2, eps, alpha, alpha_is_one):  # fmt: skip
-                for i in numba.prange(p.size):
-                    gi = g[i]
-                    pi = p[i]
-                    if maximize:
-                        gi = -gi
-                    if wd_mode == 1:
-                        pi = pi * decay
-                    elif wd_mode == 2:
-                        gi = gi + (pi if wd_is_one else pi * wd)
-                    d = gi - m[i]
-                    mi = m[i] + d * w if lerp_small else gi - d * w
-                    vi = v[i] * beta2 + (gi * gi) * one_m_beta2
-                    denom = sqrt(vi) / bc2 + eps
-                    t = mi / denom
-                    p[i] = pi + (t if alpha_is_one else t * alpha)
-                    m[i] = mi
-                    v[i] = vi
-
-            k = numba.njit(parallel=True, nogil=True, error_model="numpy")(adam)
+            # adam32's own loop (its prange split over the cores): float32 throughout and
+            # vectorised as adam32 (vsqrtps/vdivps; tests/test_kernel_vectorization.py)
+            k = numba.njit(parallel=True, nogil=True, error_model="numpy")(jit.adam32.py_func)
         _ADAM_KERNELS[parallel] = k
     return k
 

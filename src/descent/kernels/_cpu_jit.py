@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 _FAST = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -540,7 +540,9 @@ def ce_bwd32(x, tgt, stats, g, g_stride, gx, ignore_index, smoothing):
 @njit(cache=True, nogil=True, error_model="numpy")
 def adam32(p, g, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w, beta2,
            one_m_beta2, bc2, eps, alpha, alpha_is_one):  # fmt: skip
-    for i in range(p.size):
+    # prange: a plain range here; descent.compile's every-core twin compiles this same loop
+    # with parallel=True (compiler/fusion._adam_kernel)
+    for i in prange(p.size):
         gi = g[i]
         pi = p[i]
         if maximize:
