@@ -39,10 +39,10 @@ def _pad_plane(x, n, c, ph, pw, buf):  # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
-def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):  # pragma: no cover - compiled
+def depthwise_forward(x, w, bias, sh, sw, dh, dw, ph, pw, out):  # pragma: no cover - compiled
     """out (N, C, Ho, Wo) = the depthwise cross-correlation of x (N, C, H, W) (contiguous)
-    zero-padded by ph, pw with w (C, kh, kw):
-    out[n, c, a, b] = sum_ij w[c, i, j] xpad[n, c, a sh + i dh, b sw + j dw]."""
+    zero-padded by ph, pw with w (C, kh, kw), plus bias (C,) (or an empty array: none):
+    out[n, c, a, b] = bias[c] + sum_ij w[c, i, j] xpad[n, c, a sh + i dh, b sw + j dw]."""
     n_, c_, ho, wo = out.shape
     kh, kw = w.shape[1], w.shape[2]
     hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
@@ -50,11 +50,13 @@ def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):  # pragma: no cover - 
     flat = buf.reshape(-1)
     span = (ho - 1) * wp + wo  # the flat run of one tap (stride 1)
     acc = np.empty(ho * wp, dtype=x.dtype)
+    has_b = bias.size > 0
     for n in range(n_):
         for c in range(c_):
             _pad_plane(x, n, c, ph, pw, buf)
+            b0 = bias[c] if has_b else 0  # the sums start at the bias (no second pass)
             if sh == 1 and sw == 1:
-                acc[:] = 0
+                acc[:] = b0
                 for i in range(kh):
                     for j in range(kw):
                         wv = w[c, i, j]
@@ -68,7 +70,7 @@ def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):  # pragma: no cover - 
             else:
                 for a in range(ho):
                     row = acc[:wo]
-                    row[:] = 0
+                    row[:] = b0
                     for i in range(kh):
                         src = buf[a * sh + i * dh]
                         for j in range(kw):
@@ -82,15 +84,16 @@ def depthwise_forward(x, w, sh, sw, dh, dw, ph, pw, out):  # pragma: no cover - 
 
 
 @njit(**_OPTS)
-def depthwise_backward(x, w, gy, sh, sw, dh, dw, ph, pw, gx, gw):  # pragma: no cover
+def depthwise_backward(x, w, gy, sh, sw, dh, dw, ph, pw, gx, gw, gb):  # pragma: no cover
     """The adjoint of depthwise_forward: gx (N, C, H, W) (or an empty array: not wanted) gets
     gy scattered back through w; gw (C, kh, kw) float64 (or empty), zeros on entry, gets the
-    dot products of gy with the shifted padded input."""
+    dot products of gy with the shifted padded input; gb (C,) float64 (or empty), zeros on
+    entry, the sums of gy (float32 per plane)."""
     n_, c_, ho, wo = gy.shape
     kh, kw = w.shape[1], w.shape[2]
     h, wd = x.shape[2], x.shape[3]
     hp, wp = h + 2 * ph, wd + 2 * pw
-    need_x, need_w = gx.size > 0, gw.size > 0
+    need_x, need_w, need_b = gx.size > 0, gw.size > 0, gb.size > 0
     buf = np.zeros((hp, wp), dtype=x.dtype)  # the padded input plane
     flat = buf.reshape(-1)
     gbuf = np.zeros((hp, wp), dtype=x.dtype)  # the padded input gradient plane
@@ -104,6 +107,13 @@ def depthwise_backward(x, w, gy, sh, sw, dh, dw, ph, pw, gx, gw):  # pragma: no 
                 _pad_plane(x, n, c, ph, pw, buf)
             if need_x:
                 gflat[:] = 0
+            if need_b:
+                s = zero
+                for a in range(ho):
+                    g = gy[n, c, a]
+                    for b in range(wo):
+                        s += g[b]
+                gb[c] += s
             if sh == 1 and sw == 1:
                 for a in range(ho):
                     src = gy[n, c, a]

@@ -282,9 +282,8 @@ class Conv2d(Function):
             kh, kw = geom[0], geom[1]
             out = np.empty((n, o, ho, wo), dtype=x.dtype)
             w3 = np.ascontiguousarray(w.reshape(o, kh, kw))
-            self.direct.depthwise_forward(np.ascontiguousarray(x), w3, *geom[2:], out)
-            if self.has_b:
-                out += b[0].reshape(1, o, 1, 1)
+            bias = b[0] if self.has_b else np.empty(0, dtype=x.dtype)
+            self.direct.depthwise_forward(np.ascontiguousarray(x), w3, bias, *geom[2:], out)
             self.cols = None  # backward pads the saved input again, a plane at a time
             return out
         # The layout choice is saved: backward must read cols in the layout forward wrote.
@@ -338,12 +337,16 @@ class Conv2d(Function):
         if getattr(self, "direct", None) is not None:  # depthwise: numba loops per plane
             gxd = np.empty(x.shape if need_x else (0,) * 4, dtype=gy.dtype)
             gw64 = np.zeros((o, kh, kw) if need_w else (0,) * 3, dtype=np.float64)
+            need_b = self.has_b and self.parents[2] is not None
+            gb64 = np.zeros(o if need_b else 0, dtype=np.float64)
             self.direct.depthwise_backward(
                 np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(o, kh, kw)),
-                np.ascontiguousarray(gy), *self.geom[2:], gxd, gw64,
+                np.ascontiguousarray(gy), *self.geom[2:], gxd, gw64, gb64,
             )  # fmt: skip
             gx = gxd if need_x else None
             gw = gw64.astype(gy.dtype).reshape(w.shape) if need_w else None
+            if need_b:  # summed in the loops above
+                return gx, gw, gb64.astype(gy.dtype)
         elif self.nlast:
             # gy (N, O, Ho, Wo) in the batch-last column order (O, Ho, Wo, N): one copy, then one
             # product.
