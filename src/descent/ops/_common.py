@@ -278,8 +278,6 @@ def wrap_int(c, dt):
         dt: the NumPy dtype the operation computes in.
     """
     if type(c) is not int or dt.kind not in "iu":
-        if dt.kind in "iu" and type(c) in (float, complex):
-            _check_float_fits_int(c, dt)
         return c
     info = np.iinfo(dt)
     if info.min <= c <= info.max:

@@ -502,7 +502,9 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             if (tb is float or tb is int) and a._data.dtype.kind == "f":
                 if fold == _SAME:
                     return scalar_op.apply_scalar(a, b)
-                return scalar_op.apply_scalar(a, -b) if fold == _NEGATE else _divide_scalar(a, b)
+                if fold == _NEGATE:  # x - 0 is x + -0.0: it keeps x's -0.0 (PyTorch's x - 0)
+                    return scalar_op.apply_scalar(a, -b if b else -float(b))
+                return _divide_scalar(a, b)
             if isinstance(b, Tensor):
                 da, db = a._data.dtype, b._data.dtype
                 if da is not db and da != db:  # two dtypes: PyTorch's promotion, not NumPy's
@@ -518,9 +520,10 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 x, c = _scalar_operand(a, b)
                 if fold == _RECIPROCAL:
                     return _divide_scalar(x, c)
+                if fold == _NEGATE:  # (x - 0 on bfloat16: x + -0.0, as above)
+                    c = -float(c) if c == 0 and x._data.dtype.kind in "fV" else -c
                 # an int out of an integer tensor's range wraps, as in PyTorch (uint8 - 2)
-                return scalar_op.apply_scalar(x, wrap_int(-c if fold == _NEGATE else c,
-                                                          x._data.dtype))  # fmt: skip
+                return scalar_op.apply_scalar(x, wrap_int(c, x._data.dtype))
         elif isinstance(b, Tensor):
             ta = type(a)
             if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above

@@ -17,10 +17,17 @@ from ._common import as_tensor, is_scalar, result_type, wrap_int
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
 # arrays, with descent's broadcast error (naming both shapes) instead of NumPy's.
-def _compare(ufunc_name, promotes=True):
+def _compare(ufunc_name, promotes=True, ordered=False, logical=False):
     def fn(a, b) -> Tensor:
         ta = a if isinstance(a, Tensor) else None
         tb = b if isinstance(b, Tensor) else None
+        if ordered:  # < <= > >= have no complex kernel in PyTorch
+            _refuse_complex_order(ufunc_name, a, b)
+        elif logical and (ta is None or tb is None) and (is_scalar(a) or is_scalar(b)):
+            raise TypeError(  # torch.logical_and(x, 2.5): its argument parser's TypeError
+                f"{ufunc_name}(): argument 'other' (position 2) must be Tensor, not "
+                f"{type(b if ta is not None else a).__name__}"
+            )
         # Python scalars and arrays are compared as they are, except where PyTorch's promotion
         # changes the values compared (below).
         av = a._data if ta is not None else a
@@ -52,16 +59,26 @@ def _compare(ufunc_name, promotes=True):
     return fn
 
 
+def _refuse_complex_order(name, a, b) -> None:
+    for v in (a, b):
+        if v._data.dtype.kind == "c" if isinstance(v, Tensor) else isinstance(v, complex):
+            raise DtypeError(
+                f'"{name}": not implemented for complex operands (compare .real or .abs()), '
+                "as in PyTorch"
+            )
+
+
 eq = _compare("equal")
 ne = _compare("not_equal")
-lt = _compare("less")
-le = _compare("less_equal")
-gt = _compare("greater")
-ge = _compare("greater_equal")
-# Logical ops take any dtype (nonzero is true) and return bool, as torch.logical_*.
-logical_and = _compare("logical_and", promotes=False)  # truth values: no promotion needed
-logical_or = _compare("logical_or", promotes=False)
-logical_xor = _compare("logical_xor", promotes=False)
+lt = _compare("less", ordered=True)
+le = _compare("less_equal", ordered=True)
+gt = _compare("greater", ordered=True)
+ge = _compare("greater_equal", ordered=True)
+# Logical ops take any dtype (nonzero is true) and return bool, as torch.logical_*; the other
+# operand must be a tensor too (PyTorch's signature).
+logical_and = _compare("logical_and", promotes=False, logical=True)
+logical_or = _compare("logical_or", promotes=False, logical=True)
+logical_xor = _compare("logical_xor", promotes=False, logical=True)
 
 
 def logical_not(x) -> Tensor:
@@ -149,12 +166,14 @@ def isinf(x) -> Tensor:
 def isposinf(x) -> Tensor:
     """True where x is +inf."""
     x = as_tensor(x)
+    _refuse_complex_order("isposinf", x, 0)
     return Tensor._wrap(backend.get_array_module(x._data).isposinf(x._data))
 
 
 def isneginf(x) -> Tensor:
     """True where x is -inf."""
     x = as_tensor(x)
+    _refuse_complex_order("isneginf", x, 0)
     return Tensor._wrap(backend.get_array_module(x._data).isneginf(x._data))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
 from ._common import as_tensor, check_broadcast, is_scalar, promote
 from .elementwise import cast
@@ -111,6 +111,11 @@ def remainder(a, b) -> Tensor:
 def _check_integer_divisor(name: str, a: Tensor, b: Tensor) -> None:
     """PyTorch's integer division by zero raises (a float one gives inf or nan); an empty
     result divides nothing. Two bool operands raise too (PyTorch has no bool kernel)."""
+    if a._data.dtype.kind == "c":  # promoted: either is complex
+        raise DtypeError(
+            f"{name}: not implemented for complex tensors (dtype {a._data.dtype}, shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}), as in PyTorch"
+        )
     if a._data.dtype.kind == "b":  # promoted: both are bool
         raise DescentError(
             f"{name}: not implemented for bool tensors (shapes {tuple(a.shape)} and "
@@ -137,6 +142,10 @@ class RoundedDiv(Function):
             # number (1 // 0.1 is 9, floor(1 / 0.1) is 10), as Python's and PyTorch's.
             with np.errstate(divide="ignore", invalid="ignore"):
                 return xp.floor_divide(a, b)
+        if a.dtype.kind in "iu":  # exact in integers (a / b in float64 rounds beyond 2**53)
+            with np.errstate(over="ignore"):  # INT_MIN // -1 wraps, as in PyTorch
+                q = xp.floor_divide(a, b)
+                return q + ((q * b != a) & ((a < 0) != (b < 0))).astype(q.dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
             q = xp.trunc(a / b)
         return q if q.dtype == a.dtype else q.astype(a.dtype)

@@ -614,7 +614,11 @@ def cast(x, dtype) -> Tensor:
             return Tensor._wrap(float8_astype(x._data, dtype))
         with np.errstate(invalid="ignore"):
             a = x._data
-            return Tensor._wrap((a.real if a.dtype.kind == "c" else a).astype(dtype))
+            if a.dtype.kind == "c":  # to bool: nonzero (-1j is True); else the real part
+                return Tensor._wrap(a != 0 if dtype.kind == "b" else a.real.astype(dtype))
+            if a.dtype.kind == "V" and dtype.kind in "iu":  # bfloat16: through float32, as
+                a = a.astype(np.float32)  # PyTorch (ml_dtypes saturates: -2.5 -> uint8 0)
+            return Tensor._wrap(a.astype(dtype))
     return Cast.apply(x, dtype=dtype)
 
 

@@ -63,11 +63,14 @@ class Nextafter(Function):
     then other itself); d/dother = 0. PyTorch's gradients, measured (torch 2.13)."""
 
     __slots__ = ("equal", "none")  # bool arrays: x == other, and all False of other's shape
+    native_bfloat16 = True  # one step of bfloat16's ulp (forward), not float32's rounded back
 
     def forward(self, x, other):
         xp = backend.get_array_module(x, other)
         self.equal = x == other
         self.none = xp.zeros(other.shape, bool)
+        if x.dtype.kind == "V":  # bfloat16: NumPy's nextafter steps float32's ulp, rounded away
+            return _nextafter_bits(x, other, xp)
         return xp.nextafter(x, other)
 
     def backward(self, gy, ops):
@@ -149,6 +152,20 @@ def lcm(input, other) -> Tensor:
         q = a.astype(wide) // xp.where(g == 0, 1, g).astype(wide)  # exact: g divides a
         out = xp.abs(q * b.astype(wide))
     return Tensor._wrap(xp.where(g == 0, 0, out).astype(g.dtype))
+
+
+def _nextafter_bits(x, other, xp):
+    """nextafter on a 16-bit float's bit pattern (bfloat16): one step of its own ulp, toward
+    other; other itself where equal, nan where either is nan, the smallest subnormal (with
+    other's sign) from zero."""
+    x, other = xp.broadcast_arrays(x, other)
+    bits = x.view(np.uint16).astype(np.int32)
+    up = (x < other) == (x > 0)  # away from zero when moving outward
+    step = xp.where(up, bits + 1, bits - 1)
+    tiny = xp.where(other.view(np.uint16) >> 15, 0x8001, 0x0001)
+    out = xp.where(x == 0, tiny, step).astype(np.uint16).view(x.dtype)
+    out = xp.where(x == other, other, out)
+    return xp.where((x != x) | (other != other), x + other, out)
 
 
 def nextafter(input, other) -> Tensor:

@@ -325,6 +325,8 @@ def round(x, decimals: int = 0) -> Tensor:
     """x rounded to `decimals` decimal places, halves to even (gradient 0), as torch.round."""
     x = as_tensor(x)
     refuse_kinds("round", x, "bc")  # PyTorch has no bool or complex kernel for round
+    if decimals:  # nor an integer kernel for round(decimals=)
+        refuse_kinds("round", x, "iu", "round(decimals=) takes floating tensors: .float() first")
     if x._data.dtype.kind not in "fV" and decimals >= 0:
         return Tensor._wrap(x._data.copy())
     return Round.apply(_floating(x), mode="round", decimals=int(decimals))
@@ -543,7 +545,12 @@ arctan2 = atan2
 
 
 def hypot(input, other) -> Tensor:
-    """sqrt(input^2 + other^2) without overflow."""
+    """sqrt(input^2 + other^2) without overflow (floating operands only, as in PyTorch)."""
+    if result_type(input, other).kind in "biu":
+        raise DtypeError(
+            f'"hypot_cpu" not implemented for integer or bool operands (result dtype '
+            f"{result_type(input, other)}), as in PyTorch; convert with .float() first"
+        )
     return _binary_float(Hypot, input, other)
 
 
@@ -654,4 +661,8 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
         return Tensor._wrap(xp.nan_to_num(x._data, nan=nan, posinf=posinf, neginf=neginf))
     if x._data.dtype.kind not in "fV":
         return Tensor._wrap(x._data.copy())
+    if x._data.dtype.kind == "V":  # bfloat16's own limits (NumPy's are float32's, rounded to inf)
+        big = 3.3895313892515355e38
+        posinf = big if posinf is None else posinf
+        neginf = -big if neginf is None else neginf
     return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)

@@ -519,6 +519,7 @@ def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 def _no_bool(x, name: str) -> Tensor:
     """PyTorch's argmax/argmin refuse bool input (max(x, dim) accepts it)."""
     x = as_tensor(x)
+    refuse_kinds(name, x, "c", "compare .real or .abs() instead")  # PyTorch's RuntimeError
     if x._data.dtype.kind == "b":
         raise DescentError(
             f"{name}(): bool input (shape {tuple(x.shape)}) is not supported, as in PyTorch; "

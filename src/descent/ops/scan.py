@@ -13,13 +13,14 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor
 from ._common import (
     as_tensor,
     axis_arg,
     conj_if_complex,
     holomorphic,
     normalize_axis,
+    refuse_kinds,
     return_type,
 )
 from .elementwise import cast, clone
@@ -217,6 +218,7 @@ def _running_index_kernel(a, axis, is_min):
 
 def _cum_extreme(x, dim, is_min, result, name):
     x = as_tensor(x)
+    refuse_kinds(name, x, "c", "compare .real or .abs() instead")  # no complex kernel
     if x.numel() == 0 and x.ndim:  # PyTorch checks no dim for an empty input
         return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
             x.shape, np.int64)))  # fmt: skip
@@ -335,8 +337,7 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     """log(cumsum(exp(x))) along `dim`, computed stably (torch.logcumsumexp)."""
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
-    if x._data.dtype.kind not in "fVc":
-        x = cast(x, get_default_dtype())
+    refuse_kinds("logcumsumexp", x, "biu")  # PyTorch has floating and complex kernels only
     if x.ndim == 0:
         normalize_axis(0 if dim is None else dim, 0)
         return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0, drop_nan=False), ())

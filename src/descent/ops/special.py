@@ -35,7 +35,14 @@ from ..autograd import ZERO_GRAD, Function
 from ..errors import DescentError, DtypeError
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
-from ._common import apply_binary, as_tensor, check_broadcast, is_scalar, result_type
+from ._common import (
+    apply_binary,
+    as_tensor,
+    check_broadcast,
+    is_scalar,
+    refuse_kinds,
+    result_type,
+)
 from .arithmetic import div, mul, pow
 from .comparison import isnan
 from .complex import ComplexSgn
@@ -247,6 +254,7 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> 
     """Sum treating nan as zero (torch.nansum); the gradient is gy * (x is not nan)."""
     x = as_tensor(input)
     dim = axis if dim is None else dim
+    refuse_kinds("nansum", x, "c", "nansum on CPU does not support complex inputs")
     if x._data.dtype.kind in "fV":
         x = NanToZero.apply(x)
     return _sum(x, dim, keepdim, dtype=dtype)
@@ -333,6 +341,7 @@ def sgn(input) -> Tensor:
 def signbit(input) -> Tensor:
     """True where the sign bit is set (-0.0 and -nan included); bool, no gradient."""
     x = as_tensor(input)
+    refuse_kinds("signbit", x, "c", "take .real first")
     return Tensor._wrap(backend.get_array_module(x._data).signbit(x._data))
 
 
@@ -340,7 +349,7 @@ def positive(input) -> Tensor:
     """The input itself (torch.positive); bool tensors raise, as in PyTorch."""
     x = as_tensor(input)
     if x._data.dtype.kind == "b":
-        raise TypeError(
+        raise DtypeError(
             "positive: not supported for bool tensors (shape "
             f"{tuple(x.shape)}); convert with .int() or .float() first"
         )
