@@ -18,11 +18,15 @@
   nan`, so the LAST nan of the window wins (index and gradient); max_pool3d and the adaptive
   max pools took the first. max_pool1d / max_pool2d (ops/conv.py's MaxPool2d) returned index 0
   and no gradient there: a strict xfail below until that file's owner fixes it.
+- torch.nn.attention.bias (causal_lower_right / causal_upper_left, CausalBias, CausalVariant:
+  the KV-cache attention mask of PyTorch's SDPA tutorial) was missing.
   ops/tie_order.py replays the algorithms (libstdc++'s, as in PyTorch's Linux wheels) on the
   rows where ties make the answer ambiguous; kernels/_cpu_tie_order.py is the numba form.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -201,3 +205,30 @@ def test_max_pools_pick_the_last_nan_of_a_window(name):
 def test_max_pool2d_picks_the_last_nan_of_a_window():
     x = np.array([[[[1.0, 5, np.nan, 2], [3.0, np.nan, 7, 2]]]], dtype=np.float32)
     _check_pool(lambda L, a: L.nn.functional.max_pool2d(a, 2, return_indices=True), x)
+
+
+@pytest.mark.parametrize("lq, lk", [(3, 5), (5, 5), (5, 3), (1, 7)])
+def test_causal_bias_masks_as_pytorch(lq, lk):
+    import torch.nn.attention.bias as tb
+
+    import descent.nn.attention.bias as db
+
+    rng = np.random.default_rng(lq * 10 + lk)
+    q = rng.standard_normal((2, 2, lq, 4)).astype(np.float32)
+    k = rng.standard_normal((2, 2, lk, 4)).astype(np.float32)
+    for name in ("causal_lower_right", "causal_upper_left"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch warns of nan rows for lq > lk
+            tbias = getattr(tb, name)(lq, lk)
+        dbias = getattr(db, name)(lq, lk)
+        assert (dbias.seq_len_q, dbias.seq_len_kv) == (tbias.seq_len_q, tbias.seq_len_kv)
+        assert int(dbias.variant) == int(tbias.variant)
+        assert isinstance(dbias, ds.Tensor)
+        np.testing.assert_array_equal(dbias._materialize().numpy(), tbias._materialize().numpy())
+        a = torch.nn.functional.scaled_dot_product_attention(
+            torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(k), attn_mask=tbias
+        )
+        b = ds.nn.functional.scaled_dot_product_attention(
+            ds.tensor(q), ds.tensor(k), ds.tensor(k), attn_mask=dbias
+        )
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
