@@ -206,13 +206,13 @@ def test_conv3d_stride1_gradcheck():
 
 
 # conv2d sent to ops/conv_nd.py (ops.conv.prefer_conv_nd: stride 1, >= 4 taps, >= 16 channels
-# per group) and its neighbours that stay with Conv2d
+# per group, output rows >= 16 wide) and its neighbours that stay with Conv2d
 CONV2D_ND = [
     # (input shape, weight shape, padding, dilation, groups)
-    ((2, 16, 7, 9), (5, 16, 3, 3), 1, 1, 1),
-    ((2, 32, 6, 5), (4, 16, 2, 3), (2, 0), (1, 2), 2),  # groups, padding past the kernel
+    ((2, 16, 7, 17), (5, 16, 3, 3), 1, 1, 1),
+    ((2, 32, 6, 21), (4, 16, 2, 3), (2, 0), (1, 2), 2),  # groups, padding past the kernel
     ((1, 16, 5, 20), (3, 16, 5, 1), "same", 1, 1),  # 'same': asymmetric pre-padding
-    ((3, 16, 6, 6), (2, 16, 2, 2), "same", 2, 1),
+    ((3, 16, 6, 17), (2, 16, 2, 2), "same", 2, 1),
 ]
 
 
@@ -222,6 +222,9 @@ CONV2D_ND = [
 def test_conv2d_through_conv_nd_matches_torch(xs, ws, padding, dilation, groups, need):
     rng = np.random.default_rng(9)
     arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    y = F.conv2d(ds.tensor(arrays[0]), ds.tensor(arrays[1], requires_grad=True), None, 1,
+                 padding, dilation, groups)  # fmt: skip
+    assert type(y._node).__name__ == "ConvNd"
     for dtype in (np.float32, np.float64):
         _compare(
             lambda x, w, b: F.conv2d(x, w, b, 1, padding, dilation, groups),
@@ -235,10 +238,11 @@ def test_conv2d_through_conv_nd_matches_torch(xs, ws, padding, dilation, groups,
 @pytest.mark.parametrize(
     "xs,ws,stride,want",
     [
-        ((2, 16, 6, 6), (4, 16, 3, 3), 1, "ConvNd"),
-        ((2, 16, 6, 6), (4, 16, 3, 3), 2, "Conv2d"),  # strided
-        ((2, 16, 6, 6), (4, 16, 1, 1), 1, "Conv2d"),  # 1x1
-        ((2, 8, 6, 6), (4, 8, 3, 3), 1, "Conv2d"),  # 8 channels
+        ((2, 16, 6, 17), (4, 16, 3, 3), 1, "ConvNd"),
+        ((2, 16, 6, 14), (4, 16, 3, 3), 1, "Conv2d"),  # output rows < 16 wide
+        ((2, 16, 6, 34), (4, 16, 3, 3), 2, "Conv2d"),  # strided
+        ((2, 16, 6, 17), (4, 16, 1, 1), 1, "Conv2d"),  # 1x1
+        ((2, 8, 6, 17), (4, 8, 3, 3), 1, "Conv2d"),  # 8 channels
     ],
 )
 def test_conv2d_op_chosen(xs, ws, stride, want):
@@ -258,7 +262,7 @@ def test_conv2d_op_chosen(xs, ws, stride, want):
 
 def test_conv2d_through_conv_nd_unbatched_noncontiguous_gradcheck():
     rng = np.random.default_rng(11)
-    base = rng.standard_normal((5, 16, 4)).astype(np.float32)  # (H, C, W)
+    base = rng.standard_normal((5, 16, 17)).astype(np.float32)  # (H, C, W)
     w = rng.standard_normal((3, 16, 3, 3)).astype(np.float32)
     _compare(
         lambda x, w: F.conv2d(x.permute(1, 0, 2), w, None, 1, 1),
@@ -267,7 +271,7 @@ def test_conv2d_through_conv_nd_unbatched_noncontiguous_gradcheck():
     )
     gradcheck64(
         lambda x, w, b: F.conv2d(x, w, b, 1, 1, 2, 1),
-        [rng.standard_normal((1, 16, 4, 4)), rng.standard_normal((2, 16, 2, 2)),
+        [rng.standard_normal((1, 16, 2, 16)), rng.standard_normal((2, 16, 2, 2)),
          rng.standard_normal(2)],
     )  # fmt: skip
 

@@ -206,9 +206,11 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
     the weight gradient from its patches) than as Conv2d: NumPy float32/float64, stride 1, at
     least 4 kernel taps and 16 channels per group, numba kernels on. Measured fwd+bwd,
     taskset -c 0, load ~11, ConvNd / Conv2d: 3x3 64->64 on 32x32 b32 0.77, 128->128 16x16
-    0.81, 256->256 8x8 0.96, dilation 2 0.82, groups 2 (32 per group) 0.79; slower where it
-    is excluded: stride 2 1.12, 1x1 1.4-3, 3 input channels 3.1, LeNet's 1 and 6 channels,
-    a 1x3 kernel on 256 channels 1.07 (short patch runs; no im2col needed for 1x1)."""
+    0.81, dilation 2 0.82, groups 2 (32 per group) 0.79; slower where it is excluded: stride
+    2 1.12, 1x1 1.4-3, 3 input channels 3.1, LeNet's 1 and 6 channels, a 1x3 kernel on 256
+    channels 1.07 (short patch runs; no im2col needed for 1x1), and output rows narrower than
+    NLAST_BELOW_WIDTH, where Conv2d's batch-last layout runs (load 5-8: 256->256 8x8 1.00,
+    512->512 4x4 1.19)."""
     kh, kw, sh, sw = geom[:4]
     if type(x) is not np.ndarray or type(w) is not np.ndarray:
         return False
@@ -216,6 +218,8 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         return False
     if (sh, sw) != (1, 1) or kh * kw < 4 or x.shape[1] // groups < 16:
         return False
+    if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
+        return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
     from ..kernels import cpu as _kcpu
 
     return _kcpu.enabled()
