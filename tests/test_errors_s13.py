@@ -22,10 +22,6 @@ KNOWN = {
     "argmax_dim": _BUSY,
     "cumsum_dim": _BUSY,
     "std_dim": _BUSY,
-    # ops/selection.py: NumPy's ValueError leaks
-    "masked_select_shape": _BUSY,
-    # ops/torch_gaps.py: torch's own message, without the op's name
-    "diag_embed_same": "message without the op name (torch's own wording)",
     # descent takes NumPy dtype spellings ('float32', np.float32); an unknown name raises
     "zeros_dtype_str": _CHOICE,
     # Tensor.numpy never refuses (its docstring); torch asks for detach() first

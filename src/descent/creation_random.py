@@ -353,6 +353,7 @@ def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, 
         size = ()
     if isinstance(size, int):
         size = (size,)
+    creation._nonnegative(tuple(size))  # PyTorch's RuntimeError (NumPy's ValueError leaked)
     if int(high) <= int(low):
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
     dt = as_dtype(dtype)

@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import autograd, backend, meta
+from . import autograd, backend, hooks, meta
 from .devices import CPU, META, device
 from .dtypes import as_dtype, default_dtype_for, dtype, get_default_dtype, scalar_type
 from .dtypes import wrap_dtype as _wrap_dtype
@@ -150,10 +150,12 @@ def _check_assigned_grad(t, g) -> None:
             f"grad: cannot assign a gradient of shape {tuple(g.shape)} to a tensor of shape "
             f"{tuple(t.shape)}; the gradient must have the tensor's shape"
         )
-    if g.dtype != t.dtype:
+    want = hooks.get_grad_dtype(t)  # the tensor's dtype unless grad_dtype says (None: any)
+    if want is not None and g.dtype != want:
         raise DescentError(
-            f"grad: cannot assign a gradient of dtype {g.dtype} to a tensor of dtype {t.dtype} "
-            f"(shape {tuple(t.shape)}); cast it first, e.g. g.to(t.dtype)"
+            f"grad: cannot assign a gradient of dtype {g.dtype} to a tensor whose gradients are "
+            f"{want} (shape {tuple(t.shape)}); cast it first, e.g. g.to({want}), or set "
+            "t.grad_dtype"
         )
 
 

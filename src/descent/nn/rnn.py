@@ -27,7 +27,7 @@ import math
 import numbers
 import warnings
 
-from .. import creation
+from .. import amp, creation
 from ..hooks import composite
 from ..ops.rnn import GRULayer, LSTMLayer, fused_lstm_ok
 from ..ops.shape import chunk, concatenate, stack
@@ -255,6 +255,12 @@ class RNNBase(Module):
             raise RuntimeError(
                 f"{name}: input.size(-1) must be equal to input_size. Expected "
                 f"{self.input_size}, got {features}"
+            )
+        w = getattr(self, "weight_ih_l0", None)
+        if w is not None and x._data.dtype != w._data.dtype and not amp._depth:
+            raise ValueError(  # PyTorch's class; it computed in a promoted dtype before
+                f"{name}: input dtype ({input.dtype}) does not match weight dtype ({w.dtype}). "
+                f"Convert the input: input.to({w.dtype}), or the model: model.to({input.dtype})"
             )
         is_lstm = self.mode == "LSTM"
         h_out = self.proj_size if self.proj_size > 0 else self.hidden_size

@@ -300,6 +300,11 @@ def einsum(subscripts: str, *operands) -> Tensor:
     subs = lhs.split(",")
     if len(subs) != len(tensors):
         raise DescentError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
+    if len({t._data.dtype for t in tensors}) > 1:  # PyTorch refuses; promoted here before
+        raise DescentError(
+            "einsum: operands must share one dtype, got "
+            f"{', '.join(f'{t.dtype} {tuple(t.shape)}' for t in tensors)}; cast them first"
+        )
     for s in subs + ([out] if out is not None else []):
         bad = set(s.replace("...", "")) - set(string.ascii_letters)
         if bad or s.count("...") > 1 or s.replace("...", "").count(".") > 0:
@@ -356,11 +361,6 @@ def einsum(subscripts: str, *operands) -> Tensor:
     if set(out) - set("".join(subs)) or len(set(out)) != len(out):
         raise DescentError(f"einsum: output subscripts {out!r} must be distinct input letters")
     check_devices("einsum", *tensors)
-    if any(t._data.dtype.kind == "c" for t in tensors):
-        # real with complex operands: promoted first (recorded casts), so a real operand's
-        # gradient is the real part of a complex one at its cast, not deep in its graph
-        dt = result_type(*tensors)
-        tensors = [t if t._data.dtype == dt else _cast(t, dt) for t in tensors]
     return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
 
 

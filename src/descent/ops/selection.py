@@ -206,7 +206,13 @@ def masked_select(x, mask) -> Tensor:
     x, mask = as_tensor(x), as_tensor(mask)
     if mask.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected a bool mask, got dtype {mask.dtype}")
-    shape = np.broadcast_shapes(x.shape, mask.shape)
+    try:
+        shape = np.broadcast_shapes(x.shape, mask.shape)
+    except ValueError:  # PyTorch's RuntimeError (NumPy's ValueError leaked)
+        raise DescentError(
+            f"masked_select: the mask's shape {tuple(mask.shape)} cannot be broadcast with the "
+            f"tensor's shape {tuple(x.shape)}"
+        ) from None
     xb = x if x.shape == shape else broadcast_to(x, shape)
     mb = mask._data if mask.shape == shape else backend.get_array_module(mask._data) \
         .broadcast_to(mask._data, shape)

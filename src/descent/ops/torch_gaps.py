@@ -444,10 +444,11 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
     d1, d2 = dim1 % nd, dim2 % nd
     for dim in (dim1, dim2):
         if not -nd <= dim < nd:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, "
-                             f"{nd - 1}], but got {dim})")  # fmt: skip
+            raise IndexError(f"diag_embed: dimension out of range (expected to be in range of "
+                             f"[{-nd}, {nd - 1}], but got {dim})")  # fmt: skip
     if d1 == d2:
-        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}; "
+                           "give two different output dims")  # fmt: skip
     if x.ndim == 0:
         x = reshape(x, 1)
     n = x.shape[-1]

@@ -30,6 +30,12 @@ def linear(input, weight, bias=None) -> Tensor:
         )
     if amp._depth:  # inside descent.autocast: the product in the low dtype
         x, w, bias = amp._lower(x, w, None if bias is None else as_tensor(bias))
+    if x._data.dtype != w._data.dtype:  # PyTorch refuses (it promoted silently here)
+        raise DescentError(
+            f"linear: input of dtype {x.dtype} and shape {tuple(x.shape)} but weight of dtype "
+            f"{w.dtype} and shape {tuple(w.shape)}; convert the input (x.to(weight.dtype)) or "
+            "the module (module.to(x.dtype))"
+        )
     if bias is None:
         return Linear.apply(x, w, has_b=False)
     b = as_tensor(bias)

@@ -62,6 +62,22 @@ def _opt_tensor(t):
     return None if t is None else as_tensor(t)
 
 
+def _same_dtype(op: str, x: Tensor, *params) -> None:
+    """A float32/float64 input must match its weight and bias dtype, as PyTorch's CPU kernels
+    ("mixed dtype (CPU): all inputs must share same datatype"); a float16/bfloat16 input with
+    float32 parameters is PyTorch's allowed mixed case."""
+    dt = x._data.dtype
+    if dt.kind != "f" or dt.itemsize < 4:
+        return
+    for name, p in zip(("weight", "bias"), params):
+        if p is not None and as_tensor(p)._data.dtype != dt:
+            raise DescentError(
+                f"{op}: input of dtype {x.dtype} and shape {tuple(x.shape)} but {name} of dtype "
+                f"{as_tensor(p).dtype} (mixed dtypes); convert the input (x.to({name}.dtype)) "
+                "or the module (module.to(x.dtype))"
+            )
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
@@ -76,6 +92,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         # one). Recorded casts, as rms_norm's: half weights get half gradients.
         w, b = _opt_tensor(weight), _opt_tensor(bias)
         return in_float32(layer_norm, x, normalized_shape, w, b, eps)
+    _same_dtype("layer_norm", x, weight, bias)
     ins = [x]
     if weight is not None:
         ins.append(weight := as_tensor(weight))
@@ -149,6 +166,7 @@ def batch_norm(
             return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps)
 
         return in_float32(f32, x, _opt_tensor(weight), _opt_tensor(bias))
+    _same_dtype("batch_norm", x, weight, bias)
     if x.ndim < 2:
         if x.numel() == 0:
             # ATen returns an empty input (a copy) before looking at its shape; a weight or bias
