@@ -304,8 +304,11 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None, *, lay
     # PyTorch's range check; uint8 -1 wraps to 255, float16 refuses 1e9
     # (and any number for float8: c10's checked conversion, float8.py)
     big = type(fill_value) is float and not -65504 <= fill_value <= 65504
-    if type(fill_value) is int or big or np.dtype(as_dtype(dtype)).num >= 256:
-        fill_value = fill_int(fill_value, np.dtype(as_dtype(dtype)))
+    npdt = np.dtype(as_dtype(dtype))
+    if type(fill_value) in (int, complex) or big or npdt.num >= 256 or (
+        type(fill_value) is float and npdt.kind in "iub"
+    ):  # (nan, inf, 300.5 into int8; 1j into a real dtype: PyTorch's overflow error)
+        fill_value = fill_int(fill_value, npdt)
     arr = _xp(device).full(_nonnegative(tuple(shape)), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)
 

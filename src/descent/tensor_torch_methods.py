@@ -324,6 +324,12 @@ class TorchMethods:
         return _ops.index_put(self, indices, values, accumulate)
 
     def index_put_(self, indices, values, accumulate=False):
+        vd = getattr(values, "dtype", None)
+        if vd is not None and vd != self.dtype:  # PyTorch's check (x[i] = v casts instead)
+            raise DescentError(
+                "Index put requires the source and destination dtypes match, got "
+                f"{self.dtype} for the destination and {vd} for the source."
+            )
         return _ops.index_put_(self, indices, values, accumulate)
 
     # -- random fills (in place) and samplers --------------------------------------------------

@@ -421,9 +421,13 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
     no gradient)."""
     side = side or ("right" if right else "left")
-    refuse_kinds("searchsorted", sorted_sequence, "bc")  # PyTorch sorts neither
+    if sorted_sequence.numel() and getattr(input, "numel", lambda: 1)():
+        refuse_kinds("searchsorted", sorted_sequence, "bc")  # PyTorch sorts neither
     seq = backend.as_numpy(sorted_sequence._data)
     vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
+    if seq.dtype.kind == "V":  # bfloat16: compared in float32 (ml_dtypes misorders nan)
+        seq = seq.astype(np.float32)
+        vals = vals.astype(np.float32) if vals.dtype.kind == "V" else vals
     if sorter is not None:
         seq = np.take_along_axis(seq, backend.as_numpy(sorter._data), -1)
     if seq.dtype.kind == "f" and seq.size and np.isnan(seq).any():

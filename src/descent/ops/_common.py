@@ -349,6 +349,15 @@ def fill_int(c, dt):
     Raises:
         DescentError: the value does not fit the dtype.
     """
+    if type(c) is complex and dt.kind != "c":  # a real tensor takes a real value only
+        if dt.kind == "b":  # (a bool one: nonzero is True)
+            return bool(c)
+        if c.imag != 0:
+            raise DescentError(
+                f"value cannot be converted to type {dt} without overflow (got {c!r}: a "
+                "nonzero imaginary part for a real tensor), as in PyTorch"
+            )
+        c = c.real
     if dt == _F16:
         return half_value(c)
     if dt.num >= 256 and is_float8(dt):  # c10's checked conversion, then float8.py's rules
@@ -359,7 +368,7 @@ def fill_int(c, dt):
             )
         return float8_astype(np.asarray(c, dtype=np.float64), dt)  # a 0-d float8 array
     if type(c) is not int or dt.kind not in "iu":
-        if dt.kind in "iu" and type(c) in (float, complex):
+        if dt.kind in "iu" and type(c) is float:
             _check_float_fits_int(c, dt)
         return c
     info = np.iinfo(dt)
@@ -379,8 +388,7 @@ def _check_float_fits_int(c, dt) -> None:
     imaginary part raise; the rest truncate toward zero (NumPy raised ValueError for nan or
     wrapped silently)."""
     info = np.iinfo(dt)
-    real = c.real if type(c) is complex else c
-    if (type(c) is complex and c.imag != 0) or not (info.min <= real <= info.max):
+    if not info.min <= c <= info.max:
         raise DescentError(
             f"value cannot be converted to type {dt} without overflow (got {c!r}; the range "
             f"is [{info.min}, {info.max}]), as in PyTorch"

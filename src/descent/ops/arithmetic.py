@@ -521,7 +521,7 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 if fold == _RECIPROCAL:
                     return _divide_scalar(x, c)
                 if fold == _NEGATE:  # (x - 0 on bfloat16: x + -0.0, as above)
-                    c = -float(c) if c == 0 and x._data.dtype.kind in "fV" else -c
+                    c = -float(c) if c == 0 and x._data.dtype.kind in "fVc" else -c
                 # an int out of an integer tensor's range wraps, as in PyTorch (uint8 - 2)
                 return scalar_op.apply_scalar(x, wrap_int(c, x._data.dtype))
         elif isinstance(b, Tensor):

@@ -26,6 +26,7 @@ from .. import backend
 from ..autograd import overwrote_saved_output, view_source
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
+from ..float8 import is_float8
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
@@ -210,11 +211,15 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         check_devices(op, t, other)
         if dt0.kind in "iu" and other._data.dtype.kind in "iub" and ufunc != "true_divide":
             casting = "unsafe"
+    if tensor_other and o.dtype != dt0 and dt0.kind in "fc":
+        with np.errstate(over="ignore"):  # float16 *= int32: in float16, as PyTorch (70000
+            o = o.astype(result_type(t, other), copy=False)  # is inf); NumPy: in float64
     try:
         getattr(xp, ufunc)(t._data, o, out=t._data, casting=casting)
     except TypeError:  # NumPy's casting error: PyTorch's RuntimeError and message instead
         dt = result_type(t, other)
-        _castable(get_default_dtype() if ufunc == "true_divide" else dt, t, op)
+        _castable(get_default_dtype() if ufunc == "true_divide" and dt.kind not in "fcV"
+                  else dt, t, op)  # fmt: skip
         raise
     except ValueError:  # NumPy's "non-broadcastable output operand", or a read-only array
         try:
@@ -298,7 +303,10 @@ def copy_(t: Tensor, src) -> Tensor:
     else:
         v = src._data
     if v.dtype != t._data.dtype and (v.dtype.num >= 256 or t._data.dtype.num >= 256):
-        v = float8_astype(v, t._data.dtype)  # to or from float8: PyTorch's rules (float8.py)
+        if v.dtype.kind == "V" and t._data.dtype.kind in "iu" and not is_float8(v.dtype):
+            v = v.astype(np.float32)  # bfloat16 -> int through float32, as PyTorch (-2.5 -> 254)
+        else:
+            v = float8_astype(v, t._data.dtype)  # to or from float8: PyTorch's rules
     try:
         t._data[...] = v
     except ValueError:

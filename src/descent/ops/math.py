@@ -292,7 +292,10 @@ class Round(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         if self.mode == "round":
-            # Half to even, as PyTorch's (and NumPy's); with decimals, x * 10^d is rounded.
+            # Half to even, as PyTorch's (and NumPy's); with decimals, x * 10^d is rounded
+            # (float16 in float32, as PyTorch: 65504 * 10 overflows float16)
+            if self.decimals and x.dtype == np.float16:
+                return xp.round(x.astype(np.float32), self.decimals).astype(np.float16)
             return xp.round(x, self.decimals)
         return getattr(xp, self.mode)(x)
 

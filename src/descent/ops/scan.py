@@ -218,7 +218,8 @@ def _running_index_kernel(a, axis, is_min):
 
 def _cum_extreme(x, dim, is_min, result, name):
     x = as_tensor(x)
-    refuse_kinds(name, x, "c", "compare .real or .abs() instead")  # no complex kernel
+    if x.ndim and x.numel():  # (PyTorch returns a 0-d or empty complex input as it is)
+        refuse_kinds(name, x, "c", "compare .real or .abs() instead")  # no complex kernel
     if x.numel() == 0 and x.ndim:  # PyTorch checks no dim for an empty input
         return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
             x.shape, np.int64)))  # fmt: skip
