@@ -26,6 +26,7 @@ from ._common import (
     as_tensor,
     check_broadcast,
     conj_if_complex,
+    fill_int,
     half_value,
     is_scalar,
     promote,
@@ -571,6 +572,8 @@ def pow(a, b) -> Tensor:
         x, c = _scalar_operand(a, b)
         if x._data.dtype == _F16:  # PyTorch converts the exponent to float16 (overflow error)
             half_value(c)
+        elif type(c) is int and x._data.dtype.kind in "iu":  # and to the integer dtype: int8
+            fill_int(c, x._data.dtype)  # ** 255 raises its overflow error (NumPy's OverflowError)
         return PowScalar.apply_scalar(x, c=c)
     if isinstance(b, Tensor) and is_scalar(a):
         if b._data.dtype.kind == "b" and isinstance(a, (bool, np.bool_)):
