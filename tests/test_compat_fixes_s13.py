@@ -20,6 +20,10 @@
   and no gradient there: a strict xfail below until that file's owner fixes it.
 - torch.nn.attention.bias (causal_lower_right / causal_upper_left, CausalBias, CausalVariant:
   the KV-cache attention mask of PyTorch's SDPA tutorial) was missing.
+- The FFT of a real signal: PyTorch's bins that are their own mirror image (0 and n/2 on every
+  axis) have an exactly zero imaginary part (+0; fft.ifft: -0, the conjugate of its r2c
+  transform); descent's float64 complex transform left 1e-17 there, so angle() of a negative
+  real bin was -pi where PyTorch gives pi (stft(onesided=False) phases, fft / fft2 / rfft2).
   ops/tie_order.py replays the algorithms (libstdc++'s, as in PyTorch's Linux wheels) on the
   rows where ties make the answer ambiguous; kernels/_cpu_tie_order.py is the numba form.
 """
@@ -232,3 +236,34 @@ def test_causal_bias_masks_as_pytorch(lq, lk):
             ds.tensor(q), ds.tensor(k), ds.tensor(k), attn_mask=dbias
         )
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, kw",
+    [("fft", {}), ("ifft", {}), ("fft2", {}), ("ifft2", {}), ("fftn", {}),
+     ("ifftn", {"dim": (0,)}), ("fft", {"n": 10, "dim": 0}), ("rfft2", {}), ("rfftn", {})],
+)  # fmt: skip
+def test_fft_of_real_input_has_pytorchs_exact_zero_bins(name, kw):
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        shape = tuple(int(v) for v in rng.integers(2, 9, size=3))
+        x = rng.standard_normal(shape).astype(np.float32 if trial % 2 else np.float64)
+        a = getattr(torch.fft, name)(torch.from_numpy(x), **kw).resolve_conj().numpy()
+        b = getattr(ds.fft, name)(ds.tensor(x), **kw).numpy()
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+        zero = a.imag == 0
+        assert (b.imag[zero] == 0).all()
+        np.testing.assert_array_equal(np.signbit(b.imag[zero]), np.signbit(a.imag[zero]))
+        np.testing.assert_allclose(np.angle(b), np.angle(a), atol=1e-3)
+
+
+def test_two_sided_stft_phase_as_pytorch():
+    x = np.random.default_rng(12).standard_normal((2, 400)).astype(np.float32)
+
+    def phase(L):
+        spec = L.stft(L.tensor(x), n_fft=48, hop_length=12, win_length=32,
+                      window=L.hann_window(32), center=False, onesided=False,
+                      return_complex=True)  # fmt: skip
+        return spec.angle().numpy()
+
+    np.testing.assert_allclose(phase(ds), phase(torch), atol=1e-3)

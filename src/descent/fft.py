@@ -92,16 +92,37 @@ class FFTC2C(_Function):
     """y = DFT (or inverse DFT) of complex x over `axes`; d/dx: the adjoint transform, the
     opposite direction with the dual norm."""
 
-    __slots__ = ("axes", "norm", "inverse")
+    __slots__ = ("axes", "norm", "inverse", "real_in")
 
     def forward(self, x):
-        return _c2c(_backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
+        out = _c2c(_backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
+        if getattr(self, "real_in", None) is not None:
+            _real_spectrum_zeros(out, self.axes, self.real_in)
+        return out
 
     def backward(self, gy, ops):
         norm, inverse = _DUAL[self.norm], not self.inverse
         if ops.is_graph:
             return _FFTC2C.apply(gy, axes=self.axes, norm=norm, inverse=inverse)
         return _c2c(_backend.get_array_module(gy), gy, self.axes, norm, inverse)
+
+
+def _real_spectrum_zeros(out, axes, zero: float, sizes=None) -> None:
+    """The transform of a real signal as PyTorch's: the bins that are their own mirror image
+    (index 0 and n/2 along every transformed axis) are real, their imaginary part exactly
+    `zero` (PyTorch: +0, except fft.ifft's -0, the conjugate of its one-sided r2c transform).
+    descent's complex transform in float64 leaves rounding there (1e-17), whose sign flips
+    angle() between pi and -pi on a negative real bin. `sizes`: the signal's lengths along
+    `axes` where `out` is one-sided (rfftn)."""
+    import itertools
+
+    sizes = [out.shape[a] for a in axes] if sizes is None else sizes
+    choices = [(0, n // 2) if n % 2 == 0 and n > 1 else (0,) for n in sizes]
+    for ks in itertools.product(*choices):
+        idx = [slice(None)] * out.ndim
+        for a, k in zip(axes, ks):
+            idx[a] = k
+        out.imag[tuple(idx)] = zero
 
 
 def _c2c(xp, x, axes, norm, inverse):
@@ -119,7 +140,10 @@ class FFTR2C(_Function):
         self.n_last = x.shape[self.axes[-1]]
         xp = _backend.get_array_module(x)
         out = xp.fft.rfftn(x, axes=self.axes, norm=self.norm)
-        return out.astype(_complex_of(x.dtype), copy=False)
+        out = out.astype(_complex_of(x.dtype), copy=False)
+        if len(self.axes) > 1:  # the c2c passes after the last axis's r2c leave rounding
+            _real_spectrum_zeros(out, self.axes, 0.0, [x.shape[a] for a in self.axes])
+        return out
 
     def backward(self, gy, ops):
         axes, last = self.axes, self.axes[-1]
@@ -236,13 +260,19 @@ def _fitted(x: _Tensor, axes, sizes) -> _Tensor:
     return _Resize.apply(x, axes=tuple(axes), sizes=list(sizes))
 
 
-def _c2c_n(x, s, dim, norm, inverse, op, default_all=True) -> _Tensor:
+def _c2c_n(x, s, dim, norm, inverse, op, default_all=True, one_d=False) -> _Tensor:
+    # A real input's self-mirrored bins get an exact zero imaginary part (see
+    # _real_spectrum_zeros): -0 for fft.ifft (PyTorch: the conjugate of an r2c transform),
+    # +0 for the others (fftn / ifftn: a complex transform of the promoted input).
+    real_in = None
+    if _as_tensor(x)._data.dtype.kind != "c":
+        real_in = -0.0 if one_d and inverse else 0.0
     x = _input(x, op, complex_in=True)
     axes, sizes = _dims(x, s, dim, op, default_all)
     if not axes:  # fftn of a 0-d tensor: nothing to transform (PyTorch returns the values)
         return x
     x = _fitted(x, axes, sizes)
-    return _FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse)
+    return _FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse, real_in=real_in)
 
 
 def _r2c_n(x, s, dim, norm, op, default_all=True) -> _Tensor:
@@ -279,12 +309,12 @@ def fft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
         dim: the dimension to transform.
         norm: "backward" (default: no scaling), "ortho" (1/sqrt(n)) or "forward" (1/n).
     """
-    return _c2c_n(input, None if n is None else (n,), (dim,), norm, False, "fft")
+    return _c2c_n(input, None if n is None else (n,), (dim,), norm, False, "fft", one_d=True)
 
 
 def ifft(input, n=None, dim: int = -1, norm=None) -> _Tensor:
     """The 1-d inverse DFT along `dim` (torch.fft.ifft; "backward" divides by n)."""
-    return _c2c_n(input, None if n is None else (n,), (dim,), norm, True, "ifft")
+    return _c2c_n(input, None if n is None else (n,), (dim,), norm, True, "ifft", one_d=True)
 
 
 def fft2(input, s=None, dim=(-2, -1), norm=None) -> _Tensor:
