@@ -61,10 +61,6 @@ KNOWN = [
     (r"x\[1:3\] = Y\('bfloat16'",
      "x[1:3] = bfloat16 values into an integer tensor: ml_dtypes' saturating cast (-1.5 "
      "-> uint8 0), torch casts through float32 (255)"),
-    (r"m\.cumsum\(X\('\w+', \(\)\)",
-     "cumsum of a 0-d -0.0: torch copies it (-0.0), descent adds to 0 (0.0)"),
-    (r"m\.logcumsumexp\(X\('(float16|bfloat16|float32|float64)', \(6,\)\)",
-     "logcumsumexp's first element at -0.0: torch log(exp(x)) = 0.0, descent x = -0.0"),
     (r"m\.(amax|amin|max|min)\(E\('complex64'",
      "amax/amin/max/min over an empty dim of a complex tensor: torch's IndexError (its "
      "empty-dim check comes first), descent's complex DtypeError"),

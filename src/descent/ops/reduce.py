@@ -573,15 +573,15 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
 def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """Cumulative sum along `axis` (flattened when None); `dtype` casts first (torch.cumsum's
     dtype=); bool and unsigned tensors accumulate in int64, as in PyTorch."""
-    x = as_tensor(x)
+    x0 = x = as_tensor(x)
     x = cast(x, dtype) if dtype is not None else _as_int64(x)
     axis = axis_arg(axis, dim)
     # NumPy's rule: no axis means the flattened tensor.
     if axis is None:
         return CumSum.apply(reshape(x, -1), axis=0)
-    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself, shape () (PyTorch)
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: a copy of the value (-0.0 stays), as PyTorch
         normalize_axis(axis, 0)
-        return reshape(CumSum.apply(reshape(x, 1), axis=0), ())
+        return clone(x) if x is x0 else x
     return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
 
 

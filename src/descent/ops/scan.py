@@ -297,6 +297,7 @@ def _log_add_exp_scan(x, ax):
     xh = backend.as_numpy(x)
     if xh.dtype.kind != "c":
         y = np.logaddexp.accumulate(xh.astype(np.float64, copy=False), axis=ax)
+        y += 0.0  # the first step is logaddexp(-inf, x): +0.0 at x = -0.0, as PyTorch
         return backend.get_array_module(x).asarray(y.astype(xh.dtype, copy=False))
     # complex: PyTorch's _log_add_exp_helper step by step along the axis (NumPy has no complex
     # logaddexp.accumulate)
@@ -339,7 +340,7 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
     refuse_kinds("logcumsumexp", x, "biu")  # PyTorch has floating and complex kernels only
-    if x.ndim == 0:
+    if x.ndim == 0:  # a copy, as PyTorch (-0.0 stays; the gradient passes as it is)
         normalize_axis(0 if dim is None else dim, 0)
-        return reshape(LogCumSumExp.apply(reshape(x, 1), axis=0, drop_nan=False), ())
+        return clone(x)
     return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"), drop_nan=True)
