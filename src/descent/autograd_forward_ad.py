@@ -34,15 +34,17 @@ supported at the moment").
 
 from __future__ import annotations
 
-import contextlib
+import contextlib as _contextlib
 from typing import NamedTuple
 
-from . import autograd
-from .autograd import Function, enable_grad
-from .autograd_custom_jvp import forward_mode_pass
-from .creation import ones_like, zeros_like
-from .ops.elementwise import Clone
-from .tensor import Tensor
+from . import autograd as _autograd
+from .autograd import Function as _Function
+from .autograd import enable_grad as _enable_grad
+from .autograd_custom_jvp import forward_mode_pass as _forward_mode_pass
+from .creation import ones_like as _ones_like
+from .creation import zeros_like as _zeros_like
+from .ops.elementwise import Clone as _Clone
+from .tensor import Tensor as _Tensor
 
 __all__ = ["UnpackedDualTensor", "dual_level", "enter_dual_level", "exit_dual_level",
            "make_dual", "unpack_dual"]  # fmt: skip
@@ -51,11 +53,11 @@ __all__ = ["UnpackedDualTensor", "dual_level", "enter_dual_level", "exit_dual_le
 class UnpackedDualTensor(NamedTuple):
     """unpack_dual's result (torch.autograd.forward_ad.UnpackedDualTensor)."""
 
-    primal: Tensor
-    tangent: Tensor | None
+    primal: _Tensor
+    tangent: _Tensor | None
 
 
-class MakeDual(Function):
+class MakeDual(_Function):
     """y = primal; the second input is the dual's private leaf. d/dprimal = d/dleaf = identity:
     the gradient reaching the leaf is d(output)/d(dual), which unpack_dual reads."""
 
@@ -105,7 +107,7 @@ def exit_dual_level(*, level: int | None = None) -> None:
     _level = None
 
 
-class dual_level(contextlib.ContextDecorator):
+class dual_level(_contextlib.ContextDecorator):
     """Context manager (or decorator) for a forward-AD level: duals made inside are valid until
     it exits. `with dual_level() as level:` gives the level's index (0)."""
 
@@ -116,7 +118,7 @@ class dual_level(contextlib.ContextDecorator):
         exit_dual_level()
 
 
-def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> Tensor:
+def make_dual(tensor: _Tensor, tangent: _Tensor, *, level: int | None = None) -> _Tensor:
     """A dual tensor: `tensor`'s values (a view) carrying `tangent` in the active level.
 
     Args:
@@ -139,7 +141,7 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
             "enter_dual_level() first."
         )
     for what, t in (("primal", tensor), ("tangent", tangent)):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, _Tensor):
             raise TypeError(f"make_dual: expected the {what} to be a Tensor, got {type(t)}")
         if not (t.is_floating_point() or t.is_complex()):
             raise ValueError(f"Expected {what} to be floating point or complex, but got: {t.dtype}")
@@ -156,14 +158,14 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
         )
     if tangent.dtype != tensor.dtype:
         tangent = tangent.to(tensor.dtype)  # no silent upcast of the results (STYLE.md)
-    leaf = autograd.new_tensor(tensor._data, True)  # private: only its gradient is read
-    with enable_grad():  # a dual made under no_grad still records (PyTorch's does too)
+    leaf = _autograd.new_tensor(tensor._data, True)  # private: only its gradient is read
+    with _enable_grad():  # a dual made under no_grad still records (PyTorch's does too)
         dual = MakeDual.apply(tensor, leaf)
     _level[dual._node] = tangent
     return dual
 
 
-def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTensor:
+def unpack_dual(tensor: _Tensor, *, level: int | None = None) -> UnpackedDualTensor:
     """(primal, tangent) of `tensor`: the tangent is J v summed over the level's duals (None
     when no dual reaches `tensor`, or outside a level), the primal `tensor`'s values.
 
@@ -171,7 +173,7 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
         RuntimeError: an op between the duals and `tensor` has a backward that cannot be
             differentiated (a fused kernel); the message names it.
     """
-    if not isinstance(tensor, Tensor):
+    if not isinstance(tensor, _Tensor):
         raise TypeError(f"unpack_dual: expected a Tensor, got {type(tensor)}")
     duals = _duals_reached(tensor) if _level is not None and level in (None, 0) else []
     if not duals:
@@ -185,7 +187,7 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     tangents = [_level[d] for d in duals]
     # The tangent carries a graph (reverse mode over forward mode) when something outside the
     # level needs gradients: the primal, a tangent or a model parameter requires grad.
-    create_graph = autograd.is_grad_enabled() and (real or any(t.requires_grad for t in tangents))
+    create_graph = _autograd.is_grad_enabled() and (real or any(t.requires_grad for t in tangents))
     try:
         tangent = _jvp(tensor, duals, tangents, create_graph)
     except RuntimeError as e:
@@ -201,31 +203,31 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     return UnpackedDualTensor(primal, tangent)
 
 
-def _jvp(y: Tensor, duals: list, tangents: list, create_graph: bool) -> Tensor:
+def _jvp(y: _Tensor, duals: list, tangents: list, create_graph: bool) -> _Tensor:
     """sum_i J_i v_i for y = f(duals) by the double-vjp trick (see the module docstring)."""
     from .autograd_torch import grad as _grad  # torch.autograd.grad, loaded on first use
 
-    with enable_grad():
+    with _enable_grad():
         # u's value does not matter (linear), but not zeros: some backward formulas branch on a
         # zero gradient (xlogy's PyTorch rule, eigh/svd skip an unused output).
-        u_leaf = ones_like(y, requires_grad=True)
+        u_leaf = _ones_like(y, requires_grad=True)
         # A node, not the leaf, is captured in pass 2: the engine stops at it instead of
         # walking the forward graph below (it would only compute unused second derivatives).
-        u = Clone.apply(u_leaf)
+        u = _Clone.apply(u_leaf)
     # The dual tensors stand for their nodes as the captured inputs (pass 1 stops there too).
     # (d.parents[1] is the dual's private leaf: same shape and dtype as the dual.)
-    inputs = [autograd.new_tensor(d.parents[1]._data, True, d) for d in duals]
-    with forward_mode_pass():  # a custom Function's jvp staticmethod is used (autograd_custom_jvp)
+    inputs = [_autograd.new_tensor(d.parents[1]._data, True, d) for d in duals]
+    with _forward_mode_pass():  # a custom Function's jvp staticmethod is used (autograd_custom_jvp)
         gs = _grad([y], inputs, [u], retain_graph=True, create_graph=True, allow_unused=True)
     pairs = [(g, v) for g, v in zip(gs, tangents) if g is not None and g.requires_grad]
     if not pairs:  # y depends on the duals with a zero derivative (sign, round, ...)
-        return zeros_like(y)
+        return _zeros_like(y)
     (jv,) = _grad([g for g, _ in pairs], [u], [v for _, v in pairs], retain_graph=True,
                   create_graph=create_graph, allow_unused=True)  # fmt: skip
-    return zeros_like(y) if jv is None else jv
+    return _zeros_like(y) if jv is None else jv
 
 
-def _walk(t: Tensor):
+def _walk(t: _Tensor):
     """Every parent (node or leaf tensor) in t's graph, once each, by an explicit stack."""
     node = t._node
     if node is None:
@@ -238,13 +240,13 @@ def _walk(t: Tensor):
             if p is None or p in seen:
                 continue
             seen.add(p)
-            if isinstance(p, Function):
+            if isinstance(p, _Function):
                 stack.append(p)
             else:
                 yield p
 
 
-def _duals_reached(t: Tensor) -> list:
+def _duals_reached(t: _Tensor) -> list:
     """The active level's dual nodes that t's graph reaches, in creation order."""
     if not _level or t._node is None:
         return []
@@ -252,7 +254,7 @@ def _duals_reached(t: Tensor) -> list:
     return [d for d in _level if d in found]
 
 
-def _has_outside_leaf(t: Tensor) -> bool:
+def _has_outside_leaf(t: _Tensor) -> bool:
     """Whether t's graph reaches a leaf requiring grad that is not a dual's private leaf."""
     private = {id(d.parents[1]) for d in _level}
-    return any(not isinstance(p, Function) and id(p) not in private for p in _walk(t))
+    return any(not isinstance(p, _Function) and id(p) not in private for p in _walk(t))

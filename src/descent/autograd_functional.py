@@ -26,14 +26,17 @@ Everything is built on `descent.autograd.grad` (torch.autograd.grad), like PyTor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable as _Callable
 
-from . import autograd
+from . import autograd as _autograd
 from .autograd_torch import grad as _grad
-from .creation import ones_like, zeros, zeros_like
-from .ops.elementwise import Clone
-from .ops.shape import reshape, stack
-from .tensor import Tensor
+from .creation import ones_like as _ones_like
+from .creation import zeros as _zeros
+from .creation import zeros_like as _zeros_like
+from .ops.elementwise import Clone as _Clone
+from .ops.shape import reshape as _reshape
+from .ops.shape import stack as _stack
+from .tensor import Tensor as _Tensor
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
@@ -47,7 +50,7 @@ def _as_tuple(x, arg_name: str, fn_name: str) -> tuple[bool, tuple]:
     is_tuple = isinstance(x, tuple)
     items = x if is_tuple else (x,)
     for i, el in enumerate(items):
-        if not isinstance(el, Tensor):
+        if not isinstance(el, _Tensor):
             where = f"the value at index {i}" if is_tuple else f"the given {arg_name}"
             raise TypeError(
                 f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of "
@@ -75,8 +78,8 @@ def _preprocess(inputs: tuple, create_graph: bool, need_graph: bool) -> tuple:
     res = []
     for x in inputs:
         if create_graph and x.requires_grad:
-            with autograd.enable_grad():
-                res.append(Clone.apply(x))
+            with _autograd.enable_grad():
+                res.append(_Clone.apply(x))
         else:
             res.append(x.detach().requires_grad_(need_graph))
     return tuple(res)
@@ -86,7 +89,7 @@ def _postprocess(res, create_graph: bool):
     """Detach results (a tuple of Tensors, or a tuple of such tuples) unless create_graph."""
     if create_graph:
         return res
-    return tuple(r.detach() if isinstance(r, Tensor) else _postprocess(r, False) for r in res)
+    return tuple(r.detach() if isinstance(r, _Tensor) else _postprocess(r, False) for r in res)
 
 
 def _validate_v(v: tuple, other: tuple, other_is_tuple: bool) -> None:
@@ -171,7 +174,7 @@ def _fill_in_zeros(grads, refs, strict: bool, create_graph: bool, stage: str) ->
         if g is None:
             if strict:
                 raise RuntimeError(_ZERO_MESSAGES[stage].format(i=i))
-            g = zeros_like(refs[i])
+            g = _zeros_like(refs[i])
         elif strict and create_graph and not g.requires_grad:
             what = "hessian" if "double" in stage else "jacobian"
             raise RuntimeError(
@@ -227,7 +230,7 @@ def _scalar_output(func, inputs, strict: bool, name: str) -> tuple:
 # The public functions
 
 
-def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def vjp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """v^T J: the vector-Jacobian product of func at inputs (reverse mode).
 
     Args:
@@ -240,17 +243,17 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     Returns:
         (func's output, vjp), each nested like func's output and like inputs respectively.
     """
-    with autograd.enable_grad():
+    with _autograd.enable_grad():
         is_in, inputs, v, is_out, outputs = _prepare(func, inputs, v, create_graph, "vjp", True)
         _check_requires_grad(outputs, "outputs", strict)
-    with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
         got = _autograd_grad(outputs, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "back")
     outputs = _postprocess(outputs, create_graph)
     return _unpack(outputs, is_out), _unpack(_postprocess(res, create_graph), is_in)
 
 
-def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def jvp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """J v: the Jacobian-vector product of func at inputs (by the double-backward trick).
 
     Args:
@@ -260,7 +263,7 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     Returns:
         (func's output, jvp), both nested like func's output.
     """
-    with autograd.enable_grad():
+    with _autograd.enable_grad():
         is_in, inputs, v, _, _ = _prepare(func, inputs, v, create_graph, "jvp", False)
         is_out, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         _check_requires_grad(outputs, "outputs", strict)
@@ -268,10 +271,10 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
         # never inf or nan), only that the gradients below are functions of them. Ones and
         # not zeros: some backward formulas branch on a zero gradient (xlogy's PyTorch
         # rule; eigh, svd skip an unused output), which would cut the dependence on it.
-        us = tuple(ones_like(o, requires_grad=True) for o in outputs)
+        us = tuple(_ones_like(o, requires_grad=True) for o in outputs)
         grad_inputs = _autograd_grad(outputs, inputs, us, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
-    with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
         got = _autograd_grad(grad_inputs, us, v, create_graph=create_graph)
         res = _fill_in_zeros(got, outputs, strict, create_graph, "back_trick")
     outputs = _postprocess(outputs, create_graph)
@@ -279,7 +282,7 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
 
 
 def jacobian(
-    func: Callable,
+    func: _Callable,
     inputs,
     create_graph: bool = False,
     strict: bool = False,
@@ -327,7 +330,7 @@ def jacobian(
             "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
             "supported together. Please either set `strict=False` or `vectorize=False`."
         )
-    with autograd.enable_grad():
+    with _autograd.enable_grad():
         is_in, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _preprocess(inputs, create_graph, need_graph=True)
         is_out, outputs = _as_tuple(
@@ -344,7 +347,7 @@ def _jacobian_rows(out, i: int, inputs, create_graph: bool, strict: bool) -> tup
     rows: list[list] = [[] for _ in inputs]
     n = out.numel()
     for k in range(n):
-        seed = zeros_like(out).reshape(-1)
+        seed = _zeros_like(out).reshape(-1)
         seed._data[k] = 1  # a fresh array: writing it in place is safe
         got = _autograd_grad((out,), inputs, (seed.reshape(out.shape),), create_graph=create_graph,
                              retain_graph=True)  # fmt: skip
@@ -355,7 +358,7 @@ def _jacobian_rows(out, i: int, inputs, create_graph: bool, strict: bool) -> tup
                         f"Output {i} of the user-provided function is independent of input {j}. "
                         "This is not allowed in strict mode."
                     )
-                g = zeros_like(x)
+                g = _zeros_like(x)
             elif strict and create_graph and not g.requires_grad:
                 raise RuntimeError(
                     f"The jacobian of the user-provided function is independent of input {i}. "
@@ -363,13 +366,13 @@ def _jacobian_rows(out, i: int, inputs, create_graph: bool, strict: bool) -> tup
                 )
             rows[j].append(g)
     shape = tuple(out.shape)
-    return tuple(reshape(stack(r, 0), shape + tuple(x.shape)) if n else
-                 zeros(shape + tuple(x.shape), dtype=x.dtype)
+    return tuple(_reshape(_stack(r, 0), shape + tuple(x.shape)) if n else
+                 _zeros(shape + tuple(x.shape), dtype=x.dtype)
                  for r, x in zip(rows, inputs))  # fmt: skip
 
 
 def hessian(
-    func: Callable,
+    func: _Callable,
     inputs,
     create_graph: bool = False,
     strict: bool = False,
@@ -406,32 +409,32 @@ def hessian(
     return _unpack(res, (is_in, is_in))
 
 
-def vhp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def vhp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """v^T H for a scalar func (reverse over reverse). Arguments as for `vjp`, v shaped like
     inputs. Returns (func's output, vhp nested like inputs)."""
-    with autograd.enable_grad():
+    with _autograd.enable_grad():
         is_in, inputs, v, _, _ = _prepare(func, inputs, v, create_graph, "vhp", False)
         outputs = _scalar_output(func, inputs, strict, "vhp")
         jac = _autograd_grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-    with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
         got = _autograd_grad(jac, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "double_back")
     return _postprocess(outputs, create_graph)[0], _unpack(_postprocess(res, create_graph), is_in)
 
 
-def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def hvp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """H v for a scalar func, by the double-backward trick (for a twice differentiable func,
     H is symmetric and hvp equals vhp). Arguments and result as for `vhp`."""
-    with autograd.enable_grad():
+    with _autograd.enable_grad():
         is_in, inputs, v, _, _ = _prepare(func, inputs, v, create_graph, "hvp", False)
         outputs = _scalar_output(func, inputs, strict, "hvp")
         jac = _autograd_grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-        grad_jac = tuple(ones_like(x, requires_grad=True) for x in inputs)  # ones: see jvp
+        grad_jac = tuple(_ones_like(x, requires_grad=True) for x in inputs)  # ones: see jvp
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
-    with autograd.set_grad_enabled(create_graph or autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
         got = _autograd_grad(double_back, grad_jac, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "double_back_trick")
     return _postprocess(outputs, create_graph)[0], _unpack(_postprocess(res, create_graph), is_in)

@@ -26,13 +26,15 @@ not tensors and are not packed), so hook call counts match PyTorch's for the com
 from __future__ import annotations
 
 import contextlib
-import weakref
+import weakref as _weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
+import numpy as _np
 
-from . import autograd, backend, hooks
+from . import autograd as _autograd
+from . import backend as _backend
+from . import hooks as _hooks
 
 __all__ = [
     "GradientEdge",
@@ -70,11 +72,11 @@ class _Slot:
         """The engine's in-place check: the tensor's own version while pack kept the tensor
         itself (a change after saving raises, as in PyTorch), else the version at save time."""
         p = self.packed
-        return p._version if isinstance(p, autograd._tensor_class) else self.version
+        return p._version if isinstance(p, _autograd._tensor_class) else self.version
 
     def unpack(self, graph: bool = False):
         t = self.unpack_hook(self.packed)
-        if not isinstance(t, autograd._tensor_class):
+        if not isinstance(t, _autograd._tensor_class):
             raise TypeError(
                 f"saved_tensors_hooks: unpack_hook returned {type(t).__name__}; it must return "
                 "a Tensor (the saved tensor's value)"
@@ -83,7 +85,7 @@ class _Slot:
             if self.leaf is not None:
                 return self.leaf  # a leaf's gradient must reach the leaf object itself
             if self.node is not None and t._node is not self.node:
-                return autograd.new_tensor(t._data, True, self.node)
+                return _autograd.new_tensor(t._data, True, self.node)
         return t
 
 
@@ -107,21 +109,21 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
         if _disabled:
             raise RuntimeError(_disabled[-1])
         _stack.append(self)
-        autograd._saved_hooks = self
+        _autograd._saved_hooks = self
         return self
 
     def __exit__(self, *exc) -> None:
         _stack.remove(self)
-        autograd._saved_hooks = _stack[-1] if _stack else None
+        _autograd._saved_hooks = _stack[-1] if _stack else None
 
     def pack_node(self, node, out) -> None:
         """Called by autograd.record_node: pack the node's saved inputs and saved output."""
         pack, unpack = self.pack_hook, self.unpack_hook
         saved = node.saved
         if saved is not None:
-            node.saved = autograd.PackedSaved([_Slot(t, pack, unpack) for t in saved])
+            node.saved = _autograd.PackedSaved([_Slot(t, pack, unpack) for t in saved])
         if node.out_data is not None and out is not None:
-            node.out_data = autograd.PackedSaved([_Slot(out, pack, unpack)])
+            node.out_data = _autograd.PackedSaved([_Slot(out, pack, unpack)])
 
     def pack_tensors(self, tensors) -> tuple:
         """ctx.save_for_backward's tensors, packed (None stays None)."""
@@ -167,7 +169,7 @@ class _NodeMeta(type):
     def __instancecheck__(cls, obj) -> bool:
         from .grad_fn import AccumulateGrad
 
-        return isinstance(obj, (autograd.Function, AccumulateGrad))
+        return isinstance(obj, (_autograd.Function, AccumulateGrad))
 
 
 class Node(metaclass=_NodeMeta):
@@ -179,7 +181,7 @@ class Node(metaclass=_NodeMeta):
 def increment_version(tensor) -> None:
     """Mark tensor (or each tensor of an iterable) as modified in place: a backward that saved
     it before then raises, as after any in-place op."""
-    tensors = [tensor] if isinstance(tensor, autograd._tensor_class) else list(tensor)
+    tensors = [tensor] if isinstance(tensor, _autograd._tensor_class) else list(tensor)
     for t in tensors:
         t._version += 1
 
@@ -199,11 +201,11 @@ class _MultiGradHandle:
 def _leaf_grad(leaf_grads: dict, t):
     """t's gradient of the pass that is ending, as a Tensor (None when none reached it)."""
     g = leaf_grads.get(t)
-    if g is None or isinstance(g, autograd._tensor_class):
+    if g is None or isinstance(g, _autograd._tensor_class):
         return g
-    if type(g) is autograd._ZeroGradient:  # reached by known-zero gradients only
-        g = backend.get_array_module(t._data).zeros_like(t._data)
-    return autograd.new_tensor(g)
+    if type(g) is _autograd._ZeroGradient:  # reached by known-zero gradients only
+        g = _backend.get_array_module(t._data).zeros_like(t._data)
+    return _autograd.new_tensor(g)
 
 
 def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
@@ -231,7 +233,7 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
                 "require grad, so no backward pass computes its gradient"
             )
     frames: list[dict] = []  # one per running backward pass (a pass inside a hook nests)
-    refs = [weakref.ref(t) for t in tensors]
+    refs = [_weakref.ref(t) for t in tensors]
     n = len(tensors)
 
     def on_pass(event, leaf_grads, _b, options) -> None:
@@ -290,8 +292,8 @@ def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
         for h in holder:
             h.remove()
 
-    ref = weakref.ref(on_pass, collected)
-    pass_handle = hooks.add_pass_hook(trampoline)
+    ref = _weakref.ref(on_pass, collected)
+    pass_handle = _hooks.add_pass_hook(trampoline)
     holder.append(pass_handle)
     handles = [pass_handle]
     for i, t in enumerate(tensors):
@@ -324,7 +326,7 @@ class GradientEdge(_Edge):
     @property
     def _tensor(self):
         token = self.ownership_token
-        return token if isinstance(token, autograd._tensor_class) else None
+        return token if isinstance(token, _autograd._tensor_class) else None
 
 
 def get_gradient_edge(tensor) -> GradientEdge:
@@ -355,10 +357,10 @@ def edge_input(edge):
         return t
     node = edge[0]
     variable = getattr(node, "variable", None)  # AccumulateGrad: the leaf itself
-    if isinstance(variable, autograd._tensor_class):
+    if isinstance(variable, _autograd._tensor_class):
         return variable
-    if isinstance(node, autograd.Function):  # a stand-in output of the node, data unknown
-        return autograd.new_tensor(np.zeros(0, np.float32), True, node)
+    if isinstance(node, _autograd.Function):  # a stand-in output of the node, data unknown
+        return _autograd.new_tensor(_np.zeros(0, _np.float32), True, node)
     raise TypeError(
         f"autograd.grad: a GradientEdge's node must be a graph node (a grad_fn or an "
         f"AccumulateGrad), got {type(node).__name__}"
@@ -374,18 +376,18 @@ def edge_output(edge, grad_output):
         return t
     node = edge[0]
     variable = getattr(node, "variable", None)
-    if isinstance(variable, autograd._tensor_class):
+    if isinstance(variable, _autograd._tensor_class):
         return variable
-    if not isinstance(node, autograd.Function):
+    if not isinstance(node, _autograd.Function):
         raise TypeError(
             f"autograd.grad: a GradientEdge's node must be a graph node (a grad_fn or an "
             f"AccumulateGrad), got {type(node).__name__}"
         )
     if grad_output is None:
-        data = np.zeros((), np.float32)  # a scalar root, seeded with 1 as a scalar output is
+        data = _np.zeros((), _np.float32)  # a scalar root, seeded with 1 as a scalar output is
     else:
-        data = np.zeros(grad_output.shape, grad_output._data.dtype)
-    return autograd.new_tensor(data, True, node)
+        data = _np.zeros(grad_output.shape, grad_output._data.dtype)
+    return _autograd.new_tensor(data, True, node)
 
 
 _warn_on_accumulate_grad_stream_mismatch = True
@@ -432,7 +434,7 @@ class _CopyOnSave(saved_tensors_hooks):
             handle = ctx.by_version.get(key)
             if handle is None:
                 handle = ctx.by_version[key] = _Handle()
-                ctx.original[handle] = (t, autograd.new_tensor(t._data.copy()))
+                ctx.original[handle] = (t, _autograd.new_tensor(t._data.copy()))
             return handle
 
         def unpack(handle):

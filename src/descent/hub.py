@@ -17,14 +17,14 @@ Network URLs are fetched with urllib (no dependency); `file://` URLs and local p
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.util as _importlib_util
 import os
 import re
 import shutil
 import sys
 import tempfile
-import urllib.parse
-import urllib.request
+import urllib.parse as _urlparse
+import urllib.request as _urlrequest
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +80,14 @@ def download_url_to_file(
     """
     dst = os.path.expanduser(os.fspath(dst))
     source = url if "://" in url else Path(url).resolve().as_uri()
-    request = urllib.request.Request(source, headers={"User-Agent": "descent.hub"})
+    request = _urlrequest.Request(source, headers={"User-Agent": "descent.hub"})
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(delete=False, dir=folder, prefix=".hub-", suffix=".partial")
     try:
         sha = hashlib.sha256()
         done = 0
-        with urllib.request.urlopen(request) as response, tmp:  # noqa: S310 - a user's URL
+        with _urlrequest.urlopen(request) as response, tmp:  # noqa: S310 - a user's URL
             total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             while chunk := response.read(_CHUNK):
                 tmp.write(chunk)
@@ -137,7 +137,7 @@ def load_state_dict_from_url(
         model_dir = os.path.join(get_dir(), "checkpoints")
     model_dir = os.path.expanduser(os.fspath(model_dir))
     os.makedirs(model_dir, exist_ok=True)
-    filename = file_name or os.path.basename(urllib.parse.urlparse(url).path)
+    filename = file_name or os.path.basename(_urlparse.urlparse(url).path)
     cached = os.path.join(model_dir, filename)
     if not os.path.exists(cached):
         sys.stderr.write(f'Downloading: "{url}" to {cached}\n')
@@ -164,13 +164,13 @@ def _hubconf(repo_or_dir: str | os.PathLike, source: str):
         raise FileNotFoundError(f"{path} does not exist: a hub directory needs a hubconf.py")
     sys.path.insert(0, folder)  # hubconf.py may import its neighbours, as in torch.hub
     try:
-        spec = importlib.util.spec_from_file_location("hubconf", path)
-        module = importlib.util.module_from_spec(spec)
+        spec = _importlib_util.spec_from_file_location("hubconf", path)
+        module = _importlib_util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(folder)
     missing = [
-        d for d in getattr(module, "dependencies", []) if importlib.util.find_spec(d) is None
+        d for d in getattr(module, "dependencies", []) if _importlib_util.find_spec(d) is None
     ]
     if missing:
         raise RuntimeError(f"Missing dependencies: {', '.join(missing)}")

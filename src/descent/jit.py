@@ -14,13 +14,14 @@ they hold code, and descent never loads code from a file (save a `state_dict` wi
 
 from __future__ import annotations
 
-import builtins
-import types
-import typing
+import builtins as _builtins
+import types as _types
+import typing as _typing
 import warnings
-from typing import Any, Final  # noqa: F401 - torch.jit.Final
+from typing import Any as _Any  # noqa: F401 - torch.jit.Final
+from typing import Final
 
-from .nn.module import Module
+from .nn.module import Module as _Module
 
 __all__ = [
     "Attribute", "Error", "Final", "Future", "ScriptFunction", "ScriptModule", "annotate",
@@ -31,7 +32,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class ScriptModule(Module):
+class ScriptModule(_Module):
     """torch.jit.ScriptModule's name (for isinstance checks and subclassing); descent's
     `script` returns the module itself, never an instance of this class."""
 
@@ -123,7 +124,7 @@ class Error(RuntimeError):
 
 # Container types that torch.jit.isinstance refuses without element types (typing's by name)
 _BARE = {list: "list", dict: "dict", tuple: "tuple"} | {
-    getattr(typing, n): n for n in ("List", "Dict", "Tuple", "Optional")
+    getattr(_typing, n): n for n in ("List", "Dict", "Tuple", "Optional")
 }
 
 
@@ -131,22 +132,22 @@ def isinstance(obj, target_type) -> bool:  # noqa: A001 - torch.jit.isinstance
     """`torch.jit.isinstance(obj, List[Tensor])`: Python's isinstance that also checks the
     element types of List / Dict / Tuple / Optional / Union annotations, recursively (an
     empty container matches, with PyTorch's warning that its element types are unknown)."""
-    if builtins.isinstance(target_type, tuple):
+    if _builtins.isinstance(target_type, tuple):
         return any(isinstance(obj, t) for t in target_type)
-    name = _BARE.get(target_type) if builtins.isinstance(target_type, typing.Hashable) else None
+    name = _BARE.get(target_type) if _builtins.isinstance(target_type, _typing.Hashable) else None
     if name is not None:  # PyTorch's check_args_exist
         example = f"{name}[int, int]" if name.lower() == "dict" else f"{name}[int]"
         raise RuntimeError(f"Attempted to use {name} without a contained type. Please add a "
                            f"contained type, e.g. {example}")  # fmt: skip
-    origin, args = typing.get_origin(target_type), typing.get_args(target_type)
+    origin, args = _typing.get_origin(target_type), _typing.get_args(target_type)
     if origin is None:
-        return builtins.isinstance(obj, target_type)
-    if origin in (typing.Union, types.UnionType):  # Optional[T] is Union[T, None]
+        return _builtins.isinstance(obj, target_type)
+    if origin in (_typing.Union, _types.UnionType):  # Optional[T] is Union[T, None]
         return any(obj is None if t is type(None) else isinstance(obj, t) for t in args)
     if not args:
         raise RuntimeError(f"torch.jit.isinstance: {target_type} needs its element types, "
                            "e.g. List[Tensor]")  # fmt: skip
-    if origin not in (list, dict, tuple) or not builtins.isinstance(obj, origin):
+    if origin not in (list, dict, tuple) or not _builtins.isinstance(obj, origin):
         return False
     if not obj:
         warnings.warn(
@@ -186,7 +187,7 @@ def fork(func, *args, **kwargs) -> _Future:
     return _Future(func(*args, **kwargs))
 
 
-def wait(future: _Future) -> Any:
+def wait(future: _Future) -> _Any:
     """The result of a `fork`."""
     return future.wait()
 

@@ -35,15 +35,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import types
-import typing
+import types as _types
+import typing as _typing
 from collections.abc import Callable, Sequence
 
-import numpy as np
+import numpy as _np
 
-from .autograd_function import Function
-from .grad_mode import is_grad_enabled, no_grad
-from .tensor import Tensor
+from .autograd_function import Function as _Function
+from .grad_mode import is_grad_enabled as _is_grad_enabled
+from .grad_mode import no_grad as _no_grad
+from .tensor import Tensor as _Tensor
 
 __all__ = ["custom_op", "CustomOpDef", "infer_schema", "register_autograd", "register_fake",
            "register_kernel", "register_vmap", "register_torch_dispatch", "opcheck",
@@ -61,16 +62,16 @@ def _type_name(annotation, where: str) -> str:
     from .devices import device as device_cls  # noqa: PLC0415
     from .dtypes import dtype as dtype_cls  # noqa: PLC0415
 
-    simple = {Tensor: "Tensor", float: "float", int: "SymInt", bool: "bool", str: "str",
+    simple = {_Tensor: "Tensor", float: "float", int: "SymInt", bool: "bool", str: "str",
               dtype_cls: "ScalarType", device_cls: "Device", type(None): "()"}  # fmt: skip
     if annotation in simple:
         return simple[annotation]
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+    origin = _typing.get_origin(annotation)
+    args = _typing.get_args(annotation)
+    if origin in (_typing.Union, _types.UnionType) and len(args) == 2 and type(None) in args:
         inner = args[0] if args[1] is type(None) else args[1]
         return _type_name(inner, where) + "?"
-    if origin in (list, Sequence, typing.Sequence) and len(args) == 1:
+    if origin in (list, Sequence, _typing.Sequence) and len(args) == 1:
         return _type_name(args[0], where) + "[]"
     raise ValueError(f"infer_schema(func): {where} has unsupported type {annotation}. The valid "
                      "types are Tensor, float, int, bool, str, dtype, device, their Optional[...] "
@@ -83,7 +84,7 @@ def infer_schema(prototype_function: Callable, /, *, mutates_args,
     """The operator schema PyTorch infers from `prototype_function`'s type annotations, e.g.
     "(Tensor x, float s=2.0) -> (Tensor, Tensor)"; mutated tensors are marked "Tensor(a0!)"."""
     sig = inspect.signature(prototype_function)
-    hints = typing.get_type_hints(prototype_function)
+    hints = _typing.get_type_hints(prototype_function)
     names = list(sig.parameters)
     if mutates_args != "unknown":
         missing = set(mutates_args) - set(names)
@@ -113,8 +114,8 @@ def infer_schema(prototype_function: Callable, /, *, mutates_args,
         raise ValueError("infer_schema(func): No return type annotation was provided. Please add "
                          "one.")  # fmt: skip
     ret = hints["return"]
-    if typing.get_origin(ret) is tuple:
-        out = "(" + ", ".join(_type_name(a, "Return") for a in typing.get_args(ret)) + ")"
+    if _typing.get_origin(ret) is tuple:
+        out = "(" + ", ".join(_type_name(a, "Return") for a in _typing.get_args(ret)) + ")"
     else:
         out = _type_name(ret, "Return")
     return f"({', '.join(parts)}) -> {out}"
@@ -213,12 +214,12 @@ class CustomOpDef:
 
     def _run(self, args: tuple, kwargs: dict):
         kernel = self._kernel_for(args)
-        with no_grad():
+        with _no_grad():
             out = kernel(*args, **kwargs)
         ins = _tensors(args) + _tensors(tuple(kwargs.values()))
         for o in _tensors(out if isinstance(out, (tuple, list)) else (out,)):
             for t in ins:
-                if o is t or np.may_share_memory(o._data, t._data):
+                if o is t or _np.may_share_memory(o._data, t._data):
                     raise RuntimeError(
                         f"{self._name} (with implementation in {kernel!r}): The output of this "
                         "custom operator (1) must not also be an input to this custom operator "
@@ -233,7 +234,7 @@ class CustomOpDef:
         bound.apply_defaults()
         pos = tuple(bound.args)
         kw = dict(bound.kwargs)
-        needs_grad = is_grad_enabled() and any(t.requires_grad for t in _tensors(pos))
+        needs_grad = _is_grad_enabled() and any(t.requires_grad for t in _tensors(pos))
         if not needs_grad:
             return self._run(pos, kw)
         return _run_with_autograd(self, pos, kw)
@@ -242,10 +243,10 @@ class CustomOpDef:
 def _tensors(values) -> list:
     out = []
     for v in values:
-        if isinstance(v, Tensor):
+        if isinstance(v, _Tensor):
             out.append(v)
         elif isinstance(v, (list, tuple)):
-            out.extend(x for x in v if isinstance(x, Tensor))
+            out.extend(x for x in v if isinstance(x, _Tensor))
     return out
 
 
@@ -280,7 +281,7 @@ def _make_function(op: CustomOpDef) -> type:
         out = op._run(pos, kw)
         out_leaves, out_spec = tree_flatten(out)
         call["out_spec"] = out_spec
-        call["out_leaves"] = [_TENSOR if isinstance(v, Tensor) else v for v in out_leaves]
+        call["out_leaves"] = [_TENSOR if isinstance(v, _Tensor) else v for v in out_leaves]
         ctx._call = call
         # per original input: does it (or, for a list, any of its tensors) need a gradient?
         needs = []
@@ -297,8 +298,8 @@ def _make_function(op: CustomOpDef) -> type:
                     op._setup_context(ctx, pos, out)
             finally:
                 ctx.needs_input_grad = flat_needs
-        tensors = tuple(v for v in out_leaves if isinstance(v, Tensor))
-        return tensors if len(tensors) != 1 or not isinstance(out, Tensor) else tensors[0]
+        tensors = tuple(v for v in out_leaves if isinstance(v, _Tensor))
+        return tensors if len(tensors) != 1 or not isinstance(out, _Tensor) else tensors[0]
 
     def backward(ctx, *grads):
         call = ctx._call
@@ -334,7 +335,7 @@ def _make_function(op: CustomOpDef) -> type:
         return (None, *flat)
 
     name = f"GeneratedBackwardFor_{op._namespace}_{op._name}_default"
-    return type(name, (Function,), {"forward": staticmethod(forward),
+    return type(name, (_Function,), {"forward": staticmethod(forward),
                                     "backward": staticmethod(backward)})  # fmt: skip
 
 
@@ -441,12 +442,12 @@ def opcheck(op, args: tuple, kwargs: dict | None = None, *, test_utils=None,
 
     def schema() -> None:
         copies = [(t, t._data.copy()) for t in _tensors(tuple(args) + tuple(kwargs.values()))]
-        with no_grad():
+        with _no_grad():
             target(*_detached(args), **kwargs)  # runs _run's aliasing check
         names = list(target._signature.parameters)
         bound = target._signature.bind(*args, **kwargs)
         for (t, before), name in zip(copies, _tensor_names(bound, names), strict=False):
-            changed = not np.array_equal(before, t._data, equal_nan=True)
+            changed = not _np.array_equal(before, t._data, equal_nan=True)
             allowed = target._mutates == "unknown" or name in target._mutates
             if changed and not allowed:
                 raise RuntimeError(f"{target._qualname}: argument {name!r} was mutated but is "
@@ -466,11 +467,11 @@ def opcheck(op, args: tuple, kwargs: dict | None = None, *, test_utils=None,
         if target._fake is None:
             raise RuntimeError(f"There was no fake impl registered for {target!r}. Please use "
                                f"`{target._name}.register_fake` to add an fake impl.")  # fmt: skip
-        with no_grad():
+        with _no_grad():
             real = target(*_detached(args), **kwargs)
             fk = target._fake(*_detached(args), **kwargs)
         for r, f in zip(_as_list(real), _as_list(fk), strict=True):
-            if isinstance(r, Tensor) and (tuple(r.shape) != tuple(f.shape) or r.dtype != f.dtype):
+            if isinstance(r, _Tensor) and (tuple(r.shape) != tuple(f.shape) or r.dtype != f.dtype):
                 raise RuntimeError(
                     f"{target._qualname}: the fake impl gives {tuple(f.shape)} {f.dtype}, the "
                     f"real one {tuple(r.shape)} {r.dtype}"
@@ -506,7 +507,7 @@ class OpCheckError(Exception):
 
 
 def _detached(args):
-    return tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
+    return tuple(a.detach() if isinstance(a, _Tensor) else a for a in args)
 
 
 def _as_list(out) -> list:
@@ -517,10 +518,10 @@ def _tensor_names(bound, names) -> list[str]:
     out = []
     for name in names:
         v = bound.arguments.get(name)
-        if isinstance(v, Tensor):
+        if isinstance(v, _Tensor):
             out.append(name)
         elif isinstance(v, (list, tuple)):
-            out.extend(name for x in v if isinstance(x, Tensor))
+            out.extend(name for x in v if isinstance(x, _Tensor))
     return out
 
 

@@ -12,7 +12,7 @@ runs under MPI (docs/distributed.md), where `mpirun` starts the processes.
 from __future__ import annotations
 
 import multiprocessing as _mp
-import traceback
+import traceback as _traceback
 from multiprocessing import *  # noqa: F403
 
 __all__ = list(getattr(_mp, "__all__", [])) + [
@@ -71,7 +71,7 @@ def _wrap(fn, i, args, error_queue) -> None:
     except KeyboardInterrupt:
         pass
     except Exception:  # noqa: BLE001 - sent to the parent, which raises it
-        error_queue.put(traceback.format_exc())
+        error_queue.put(_traceback.format_exc())
         raise SystemExit(1) from None
 
 

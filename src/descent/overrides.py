@@ -3,7 +3,7 @@ subclass dispatch, so nothing ever overrides: `has_torch_function*` are False.""
 
 from __future__ import annotations
 
-from .tensor import Tensor
+from .tensor import Tensor as _Tensor
 
 __all__ = ["has_torch_function", "has_torch_function_unary", "has_torch_function_variadic",
            "handle_torch_function", "is_tensor_like",
@@ -32,7 +32,7 @@ def handle_torch_function(public_api, relevant_args, *args, **kwargs):
 def is_tensor_like(inp) -> bool:
     """True for descent tensors and for objects whose type defines `__torch_function__`
     (PyTorch's "Tensor-like"), as torch.overrides.is_tensor_like."""
-    return isinstance(inp, Tensor) or hasattr(type(inp), "__torch_function__")
+    return isinstance(inp, _Tensor) or hasattr(type(inp), "__torch_function__")
 
 
 _tensor_methods: set | None = None
@@ -44,7 +44,7 @@ def is_tensor_method_or_property(func) -> bool:
     global _tensor_methods
     if _tensor_methods is None:  # every callable in the class dicts of Tensor and its mixins
         _tensor_methods = {
-            v for cls in Tensor.__mro__[:-1] for v in vars(cls).values() if callable(v)
+            v for cls in _Tensor.__mro__[:-1] for v in vars(cls).values() if callable(v)
         }
     try:
         if func in _tensor_methods:

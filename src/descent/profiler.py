@@ -19,14 +19,14 @@ GPU run shows the CPU time of launching its kernels).
 
 from __future__ import annotations
 
-import enum
-import json
+import enum as _enum
+import json as _json
 import os
-import threading
-import time
-from collections import defaultdict
+import threading as _threading
+import time as _time
+from collections import defaultdict as _defaultdict
 
-from . import hooks
+from . import hooks as _hooks
 
 __all__ = [
     "EventList", "ProfilerAction", "ProfilerActivity", "profile", "record_function", "schedule",
@@ -34,12 +34,12 @@ __all__ = [
 ]  # fmt: skip
 
 
-class ProfilerActivity(enum.Enum):
+class ProfilerActivity(_enum.Enum):
     CPU = "CPU"
     CUDA = "CUDA"
 
 
-class ProfilerAction(enum.Enum):
+class ProfilerAction(_enum.Enum):
     NONE = 0
     WARMUP = 1
     RECORD = 2
@@ -72,7 +72,7 @@ def tensorboard_trace_handler(dir_name: str, worker_name: str | None = None):
     def handler(prof) -> None:
         os.makedirs(dir_name, exist_ok=True)
         name = worker_name or f"{os.uname().nodename}_{os.getpid()}"
-        prof.export_chrome_trace(os.path.join(dir_name, f"{name}.{time.time_ns()}.pt.trace.json"))
+        prof.export_chrome_trace(os.path.join(dir_name, f"{name}.{_time.time_ns()}.pt.trace.json"))
 
     return handler
 
@@ -191,7 +191,7 @@ class profile:  # noqa: N801 - torch's name
         self._stack: list = []  # open record_function ranges: [name, start, claimed]
         self._last = 0.0
         self._handle = None
-        self._lock = threading.Lock()
+        self._lock = _threading.Lock()
         self._t0 = 0.0
 
     # -- recording -------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class profile:  # noqa: N801 - torch's name
                                                 ProfilerAction.RECORD_AND_SAVE)  # fmt: skip
 
     def _op(self, name: str, shapes) -> None:
-        now = time.perf_counter()
+        now = _time.perf_counter()
         with self._lock:
             dur = now - self._last
             self._last = now
@@ -222,12 +222,12 @@ class profile:  # noqa: N801 - torch's name
         self._op(str(getattr(node, "name", type(node).__name__)), None)
 
     def _push(self, name: str) -> None:
-        now = time.perf_counter()
+        now = _time.perf_counter()
         self._last = now
         self._stack.append([name, now, 0.0])
 
     def _pop(self) -> None:
-        now = time.perf_counter()
+        now = _time.perf_counter()
         name, start, claimed = self._stack.pop()
         self._last = now
         if self._recording():
@@ -239,8 +239,8 @@ class profile:  # noqa: N801 - torch's name
 
     # -- context ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._t0 = self._last = time.perf_counter()
-        self._handle = hooks.add_op_hook(forward=self._forward, backward=self._backward)
+        self._t0 = self._last = _time.perf_counter()
+        self._handle = _hooks.add_op_hook(forward=self._forward, backward=self._backward)
         _active.append(self)
 
     def stop(self) -> None:
@@ -287,18 +287,18 @@ class profile:  # noqa: N801 - torch's name
 
     def export_chrome_trace(self, path: str) -> None:
         """Write the events as a Chrome trace (chrome://tracing, Perfetto)."""
-        pid, tid = os.getpid(), threading.get_ident() % 2**31
+        pid, tid = os.getpid(), _threading.get_ident() % 2**31
         trace = [{"name": ev.name, "ph": "X", "ts": (ev.start - self._t0) * 1e6,
                   "dur": ev.dur * 1e6, "pid": pid, "tid": tid,
                   "cat": "cpu_op" if ev.kind == "op" else "user_annotation",
                   **({"args": {"Input Dims": ev.shapes}} if ev.shapes is not None else {})}
                  for ev in self.events]  # fmt: skip
         with open(path, "w") as f:
-            json.dump({"traceEvents": trace, "displayTimeUnit": "ms"}, f)
+            _json.dump({"traceEvents": trace, "displayTimeUnit": "ms"}, f)
 
     def summary_by_name(self) -> dict:
         """name -> total seconds (a plain dict, for scripts)."""
-        out: dict = defaultdict(float)
+        out: dict = _defaultdict(float)
         for ev in self.events:
             out[ev.name] += ev.dur
         return dict(out)

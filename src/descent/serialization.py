@@ -15,14 +15,15 @@ and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_rea
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping as _Mapping
+from pathlib import Path as _Path
 from typing import Any
 
-import numpy as np
+import numpy as _np
 
-from . import backend
-from .checkpoint_format import FORMAT_VERSION, CheckpointError
+from . import backend as _backend
+from .checkpoint_format import FORMAT_VERSION as _FORMAT_VERSION
+from .checkpoint_format import CheckpointError as _CheckpointError
 from .checkpoint_read import _place, _read
 from .checkpoint_safe_globals import (  # noqa: F401 - torch.serialization's names
     add_safe_globals,
@@ -31,8 +32,8 @@ from .checkpoint_safe_globals import (  # noqa: F401 - torch.serialization's nam
     safe_globals,
 )
 from .checkpoint_write import _dedupe, _jsonable, _serialize, _to_numpy
-from .nn.parameter import Parameter
-from .tensor import Tensor
+from .nn.parameter import Parameter as _Parameter
+from .tensor import Tensor as _Tensor
 
 _OBJ = "obj."
 
@@ -40,7 +41,7 @@ _OBJ = "obj."
 def _encode(value: Any, arrays: dict, where: str) -> Any:
     """The JSON tree for `value`, filling `arrays` with its tensors (an explicit stack: no
     recursion limit on deep structures is reached by normal state_dicts, but none is needed)."""
-    if isinstance(value, Tensor):
+    if isinstance(value, _Tensor):
         key = f"{_OBJ}{len(arrays)}"
         arrays[key] = value
         node = {"__tensor__": key}
@@ -52,14 +53,14 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
         if type(value).__name__ == "Parameter":
             node["parameter"] = True
         return node
-    if isinstance(value, np.ndarray):
+    if isinstance(value, _np.ndarray):
         key = f"{_OBJ}{len(arrays)}"
         if value.dtype.kind == "c":
             arrays[key] = _as_real(value)
             return {"__ndarray__": key, "complex": True}
         arrays[key] = value
         return {"__ndarray__": key}
-    if isinstance(value, Mapping):
+    if isinstance(value, _Mapping):
         if all(isinstance(k, str) for k in value):
             if any(k.startswith("__") and k.endswith("__") for k in value):
                 return {"__items__": [[k, _encode(v, arrays, f"{where}[{k!r}]")]
@@ -76,7 +77,7 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
         return {"__tuple__": [_encode(v, arrays, where) for v in value]}
     if isinstance(value, list):
         return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, np.generic):
+    if isinstance(value, _np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -98,12 +99,12 @@ def _decode(node: Any, arrays: dict, place) -> Any:
         a = arrays[node["__tensor__"]]
         t = place(_as_complex(a) if node.get("complex") else a)
         if node.get("parameter"):
-            return Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
+            return _Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
         if node.get("requires_grad"):
             t.requires_grad_(True)
         return t
     if "__ndarray__" in node:
-        a = backend.as_numpy(arrays[node["__ndarray__"]])
+        a = _backend.as_numpy(arrays[node["__ndarray__"]])
         return _as_complex(a) if node.get("complex") else a
     if "__tuple__" in node and len(node) == 1:
         return tuple(_decode(v, arrays, place) for v in node["__tuple__"])
@@ -114,14 +115,14 @@ def _decode(node: Any, arrays: dict, place) -> Any:
 
 def _as_real(a):
     """A complex array as its (..., 2) real pairs (view_as_real's layout), on the host."""
-    a = np.ascontiguousarray(backend.as_numpy(a))
+    a = _np.ascontiguousarray(_backend.as_numpy(a))
     return a.view(a.real.dtype).reshape(a.shape + (2,))
 
 
 def _as_complex(a):
     """The inverse of `_as_real`: (..., 2) real pairs as a complex array of shape (...)."""
-    a = np.ascontiguousarray(backend.as_numpy(a))
-    return a.view(np.complex64 if a.dtype == np.float32 else np.complex128).reshape(a.shape[:-1])
+    a = _np.ascontiguousarray(_backend.as_numpy(a))
+    return a.view(_np.complex64 if a.dtype == _np.float32 else _np.complex128).reshape(a.shape[:-1])
 
 
 def _key(k: Any) -> Any:
@@ -132,8 +133,8 @@ def _placer(map_location):
     """A function array -> Tensor for torch.load's map_location (None/'cpu', a device, a dict
     {from: to}, or a callable fn(tensor, 'cpu') -> tensor)."""
     if callable(map_location) and not isinstance(map_location, str):
-        return lambda a: map_location(Tensor._wrap(a), "cpu")
-    if isinstance(map_location, Mapping):
+        return lambda a: map_location(_Tensor._wrap(a), "cpu")
+    if isinstance(map_location, _Mapping):
         targets = set(map(str, map_location.values()))
         if len(targets) > 1:
             raise ValueError(f"load: map_location {dict(map_location)} maps to several devices; "
@@ -153,10 +154,10 @@ def object_bytes(obj: Any, **kwargs: Any) -> bytes:
     tree = _encode(obj, tensors, "obj")
     named = {k: _to_numpy(k, v) for k, v in tensors.items()}
     # tied tensors: compare the source arrays, not the C-contiguous copies
-    source = {k: (v._data if isinstance(v, Tensor) else v) for k, v in tensors.items()}
+    source = {k: (v._data if isinstance(v, _Tensor) else v) for k, v in tensors.items()}
     _, aliases = _dedupe(source)
     arrays = {k: v for k, v in named.items() if k not in aliases}
-    doc = {"version": FORMAT_VERSION, "object": _jsonable(tree, "obj"), "aliases": aliases,
+    doc = {"version": _FORMAT_VERSION, "object": _jsonable(tree, "obj"), "aliases": aliases,
            "order": list(named)}  # fmt: skip
     return _serialize(arrays, doc)
 
@@ -221,13 +222,13 @@ def load_object(
         return load_torch(f, map_location, weights_only, mmap=kwargs.get("mmap"))
     if hasattr(f, "read"):
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "object.safetensors"
+            path = _Path(tmp) / "object.safetensors"
             path.write_bytes(f.read())
             arrays, doc, p = _read(path, verify=True)
     else:
         arrays, doc, p = _read(f, verify=True)
     if "object" not in doc:
-        raise CheckpointError(
+        raise _CheckpointError(
             f"{p} was not written by descent.save (it is a descent.io checkpoint or a plain "
             "safetensors file): read it with descent.io.load / descent.io.load_state_dict"
         )

@@ -6,7 +6,7 @@ Device-agnostic scripts call `getattr(torch, device_type).synchronize()`; this m
 
 from __future__ import annotations
 
-import contextlib
+import contextlib as _contextlib
 
 from . import amp
 
@@ -61,7 +61,7 @@ def current_stream(device=None) -> Stream:
     return _DEFAULT_STREAM
 
 
-@contextlib.contextmanager
+@_contextlib.contextmanager
 def stream(stream):  # noqa: A001 - PyTorch's name
     """torch.cpu.stream(s): a context that changes nothing on the CPU."""
     yield

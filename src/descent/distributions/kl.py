@@ -7,11 +7,11 @@ differentiable in both distributions' parameters.
 
 from __future__ import annotations
 
-import functools
+import functools as _functools
 import math
 import warnings
 
-from ..ops.activation import softplus
+from ..ops.activation import softplus as _softplus
 from ..tensor import Tensor
 from .continuous import (
     Beta,
@@ -20,14 +20,18 @@ from .continuous import (
     Gamma,
     HalfNormal,
     Laplace,
-    LogNormal,
     Normal,
     Uniform,
+)
+from .continuous import (
+    LogNormal as _LogNormal,
 )
 from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
 from .distribution import Distribution, Independent
 from .multivariate_normal import MultivariateNormal
-from .utils import batch_mahalanobis, solve_lower, sum_rightmost
+from .utils import batch_mahalanobis as _batch_mahalanobis
+from .utils import solve_lower as _solve_lower
+from .utils import sum_rightmost as _sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -54,7 +58,7 @@ def register_kl(type_p, type_q):
     return decorator
 
 
-@functools.total_ordering
+@_functools.total_ordering
 class _Match:
     """A registered pair ordered by specificity: (A, B) < (C, D) when A is a subclass of C
     (and, on equal first types, B of D)."""
@@ -76,7 +80,7 @@ class _Match:
         return True
 
 
-@functools.cache
+@_functools.cache
 def _dispatch_kl(type_p, type_q):
     matches = [(sp, sq) for sp, sq in _KL_REGISTRY
                if issubclass(type_p, sp) and issubclass(type_q, sq)]  # fmt: skip
@@ -123,7 +127,7 @@ def _kl_normal_normal(p, q):
     return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
 
 
-@register_kl(LogNormal, LogNormal)
+@register_kl(_LogNormal, _LogNormal)
 def _kl_lognormal_lognormal(p, q):
     return _kl_normal_normal(p, q)  # KL is invariant under the common bijection exp
 
@@ -136,10 +140,10 @@ def _kl_halfnormal_halfnormal(p, q):
 
 @register_kl(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
-    t1 = p.probs * (softplus(-q.logits) - softplus(-p.logits))
+    t1 = p.probs * (_softplus(-q.logits) - _softplus(-p.logits))
     t1 = _set_where(t1, q.probs == 0, _INF)
     t1 = _set_where(t1, p.probs == 0, 0.0)
-    t2 = (1 - p.probs) * (softplus(q.logits) - softplus(p.logits))
+    t2 = (1 - p.probs) * (_softplus(q.logits) - _softplus(p.logits))
     t2 = _set_where(t2, q.probs == 1, _INF)
     t2 = _set_where(t2, p.probs == 1, 0.0)
     return t1 + t2
@@ -239,7 +243,7 @@ def _kl_independent_independent(p, q):
     if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
         raise NotImplementedError
     result = kl_divergence(p.base_dist, q.base_dist)
-    return sum_rightmost(result, p.reinterpreted_batch_ndims)
+    return _sum_rightmost(result, p.reinterpreted_batch_ndims)
 
 
 @register_kl(MultivariateNormal, MultivariateNormal)
@@ -251,7 +255,7 @@ def _kl_mvn_mvn(p, q):
     half_term1 = (lq.diagonal(dim1=-2, dim2=-1).log().sum(-1)
                   - lp.diagonal(dim1=-2, dim2=-1).log().sum(-1))  # fmt: skip
     # tr(Sq^{-1} Sp) = |Lq^{-1} Lp|_F^2 ; the Mahalanobis term of the means under q
-    term2 = solve_lower(lq, lp).pow(2).sum((-2, -1))
-    term3 = batch_mahalanobis(lq, q.loc - p.loc)
+    term2 = _solve_lower(lq, lp).pow(2).sum((-2, -1))
+    term3 = _batch_mahalanobis(lq, q.loc - p.loc)
     n = p.event_shape[0]
     return half_term1 + 0.5 * (term2 + term3 - n)

@@ -11,7 +11,7 @@ ports unchanged. One process drives one device, so `device_ids` may name at most
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 from ..distributed.ddp import DistributedDataParallel as _MPIDataParallel
 from .legacy import DataParallel  # torch.nn.parallel.DataParallel (one device, see legacy.py)
@@ -41,18 +41,18 @@ class DistributedDataParallel(_MPIDataParallel):
 
     def __init__(
         self,
-        module: Any,
-        device_ids: list[Any] | None = None,
-        output_device: Any = None,
+        module: _Any,
+        device_ids: list[_Any] | None = None,
+        output_device: _Any = None,
         dim: int = 0,
         broadcast_buffers: bool = True,
-        process_group: Any = None,
+        process_group: _Any = None,
         bucket_cap_mb: float | None = None,
         find_unused_parameters: bool = False,
         check_reduction: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
-        **kwargs: Any,
+        **kwargs: _Any,
     ) -> None:
         del find_unused_parameters, check_reduction, gradient_as_bucket_view, static_graph
         unknown = set(kwargs) - {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..tensor import Tensor as _Tensor
 
 __all__ = ["Parameter"]
 
 
-class Parameter(Tensor):
+class Parameter(_Tensor):
     """A leaf tensor that requires grad by default and is registered by `Module.__setattr__`.
 
     Args:
@@ -22,7 +22,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad: bool = True, dtype=None) -> None:
         if data is None:
             data = []
-        if isinstance(data, Tensor):
+        if isinstance(data, _Tensor):
             if dtype is None:
                 dtype = data.dtype  # keep float64 float64: wrapping must not cast
             data = data._data

@@ -17,20 +17,21 @@ w = 1 / (n + 1) and 1 - decay on floating tensors.
 
 from __future__ import annotations
 
-import copy
+import copy as _copy
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable as _Callable
+from collections.abc import Iterable as _Iterable
 
-import numpy as np
+import numpy as _np
 
-from ..autograd import no_grad
-from ..creation import tensor
+from ..autograd import no_grad as _no_grad
+from ..creation import tensor as _tensor
 from ..nn.module import Module
-from ..ops.math import lerp
+from ..ops.math import lerp as _lerp
 from ..tensor import Tensor
 from .lr_scheduler import LRScheduler
-from .optimizer import Optimizer
+from .optimizer import Optimizer as _Optimizer
 
 __all__ = [
     "SWALR",
@@ -49,20 +50,20 @@ def _assign(dst: Tensor, value) -> None:
     dst._version += 1
 
 
-def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable:
+def get_ema_multi_avg_fn(decay: float = 0.999) -> _Callable:
     """avg <- lerp(avg, current, 1 - decay) on each pair (PyTorch's _foreach_lerp_)."""
 
     def ema_update(ema_params: list, current_params: list, num_averaged) -> None:
         for e, c in zip(ema_params, current_params):
             if e._data.dtype.kind in "fV":
-                _assign(e, lerp(e, c, 1.0 - decay))
+                _assign(e, _lerp(e, c, 1.0 - decay))
             else:
                 _assign(e, e * decay + c * (1 - decay))
 
     return ema_update
 
 
-def get_swa_multi_avg_fn() -> Callable:
+def get_swa_multi_avg_fn() -> _Callable:
     """avg <- lerp(avg, current, 1 / (n + 1)): the running mean of every update."""
 
     def swa_update(avg_params: list, current_params: list, num_averaged) -> None:
@@ -70,14 +71,14 @@ def get_swa_multi_avg_fn() -> Callable:
         for a, c in zip(avg_params, current_params):
             if a._data.dtype.kind in "fV":
                 w = a._data.dtype.type(1.0 / (n + 1.0))
-                _assign(a, lerp(a, c, float(w)))
+                _assign(a, _lerp(a, c, float(w)))
             else:
                 _assign(a, a + (c - a) / (n + 1.0))
 
     return swa_update
 
 
-def get_ema_avg_fn(decay: float = 0.999) -> Callable:
+def get_ema_avg_fn(decay: float = 0.999) -> _Callable:
     """`decay * ema + (1 - decay) * current` for one tensor."""
 
     def ema_update(ema_param: Tensor, current_param: Tensor, num_averaged):
@@ -86,7 +87,7 @@ def get_ema_avg_fn(decay: float = 0.999) -> Callable:
     return ema_update
 
 
-def get_swa_avg_fn() -> Callable:
+def get_swa_avg_fn() -> _Callable:
     """`avg + (current - avg) / (n + 1)` for one tensor."""
 
     def swa_update(averaged_param: Tensor, current_param: Tensor, num_averaged):
@@ -110,17 +111,17 @@ class AveragedModel(Module):
         self,
         model: Module,
         device=None,
-        avg_fn: Callable | None = None,
-        multi_avg_fn: Callable | None = None,
+        avg_fn: _Callable | None = None,
+        multi_avg_fn: _Callable | None = None,
         use_buffers: bool = False,
     ) -> None:
         super().__init__()
         if avg_fn is not None and multi_avg_fn is not None:
             raise AssertionError("Only one of avg_fn and multi_avg_fn should be provided")
-        self.module = copy.deepcopy(model)
+        self.module = _copy.deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
-        self.register_buffer("n_averaged", tensor(0, dtype=np.int64, device=device))
+        self.register_buffer("n_averaged", _tensor(0, dtype=_np.int64, device=device))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
         self.use_buffers = use_buffers
@@ -141,7 +142,7 @@ class AveragedModel(Module):
         """Fold `model`'s current weights into the average (the first call copies them)."""
         avg, cur = self._pairs(model)
         n = int(self.n_averaged.item())
-        with no_grad():
+        with _no_grad():
             if n == 0:
                 for a, c in zip(avg, cur):
                     _assign(a, c)
@@ -163,7 +164,7 @@ class AveragedModel(Module):
             self.n_averaged._data[...] += 1
 
 
-def update_bn(loader: Iterable, model: Module, device=None) -> None:
+def update_bn(loader: _Iterable, model: Module, device=None) -> None:
     """Recompute the BatchNorm running statistics of `model` with one pass over `loader`.
 
     Each batch is the loader's item, or its first element when it is a list or tuple.
@@ -181,7 +182,7 @@ def update_bn(loader: Iterable, model: Module, device=None) -> None:
     model.train()
     for module in momenta:
         module.momentum = None
-    with no_grad():
+    with _no_grad():
         for batch in loader:
             if isinstance(batch, (list, tuple)):
                 batch = batch[0]
@@ -205,7 +206,7 @@ class SWALR(LRScheduler):
 
     _not_saved = ("optimizer", "anneal_func")
 
-    def __init__(self, optimizer: Optimizer, swa_lr, anneal_epochs: int = 10,
+    def __init__(self, optimizer: _Optimizer, swa_lr, anneal_epochs: int = 10,
                  anneal_strategy: str = "cos", last_epoch: int = -1) -> None:  # fmt: skip
         lrs = (
             list(swa_lr)

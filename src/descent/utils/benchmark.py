@@ -15,13 +15,14 @@ printed form follow PyTorch's. Times are wall-clock seconds per run of `stmt`.
 from __future__ import annotations
 
 import math
-import statistics
-import textwrap
-import time
-import timeit
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import statistics as _statistics
+import textwrap as _textwrap
+import time as _time
+import timeit as _timeit
+from collections.abc import Callable as _Callable
+from dataclasses import dataclass as _dataclass
+from dataclasses import field as _field
+from typing import Any as _Any
 
 __all__ = ["Timer", "Measurement", "TaskSpec", "Compare"]
 
@@ -35,7 +36,7 @@ def _unit(t: float) -> tuple[float, str]:
     return 1e-9, "ns"
 
 
-@dataclass(frozen=True)
+@_dataclass(frozen=True)
 class TaskSpec:
     """What was timed: the statement and its labels."""
 
@@ -55,7 +56,7 @@ class TaskSpec:
         return f"stmt: {self.stmt}" if "\n" not in self.stmt else "stmt: (multi-line)"
 
 
-@dataclass
+@_dataclass
 class Measurement:
     """Timings of one task: `raw_times` are seconds per block of `number_per_run` runs."""
 
@@ -63,7 +64,7 @@ class Measurement:
     raw_times: list[float]
     task_spec: TaskSpec
     metadata: dict | None = None
-    _sorted: list[float] = field(default_factory=list, repr=False)
+    _sorted: list[float] = _field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._sorted = sorted(self.times)
@@ -74,11 +75,11 @@ class Measurement:
 
     @property
     def median(self) -> float:
-        return statistics.median(self._sorted)
+        return _statistics.median(self._sorted)
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self._sorted)
+        return _statistics.fmean(self._sorted)
 
     def _quantile(self, q: float) -> float:
         xs = self._sorted
@@ -99,7 +100,7 @@ class Measurement:
         n = len(self._sorted)
         if n < 2 or self.median == 0:
             return 4
-        stderr = statistics.stdev(self._sorted) / n**0.5
+        stderr = _statistics.stdev(self._sorted) / n**0.5
         rel = stderr / self.median
         if rel <= 0:
             return 4
@@ -165,7 +166,7 @@ class Timer:
     """torch.utils.benchmark.Timer over Python's timeit (see the module docstring)."""
 
     def __init__(self, stmt: str = "pass", setup: str = "pass", global_setup: str = "",
-                 timer: Callable[[], float] = time.perf_counter,
+                 timer: _Callable[[], float] = _time.perf_counter,
                  globals: dict | None = None,  # noqa: A002 - PyTorch's name
                  label: str | None = None, sub_label: str | None = None,
                  description: str | None = None, env: str | None = None, num_threads: int = 1,
@@ -176,12 +177,12 @@ class Timer:
         if not isinstance(stmt, str):
             raise ValueError("Currently only a `str` stmt is supported.")
         self._globals = dict(globals or {})
-        self._task_spec = TaskSpec(textwrap.dedent(stmt).strip() or "pass",
-                                   textwrap.dedent(setup).strip() or "pass", global_setup, label,
+        self._task_spec = TaskSpec(_textwrap.dedent(stmt).strip() or "pass",
+                                   _textwrap.dedent(setup).strip() or "pass", global_setup, label,
                                    sub_label, description, env, int(num_threads))  # fmt: skip
         if global_setup:
             exec(compile(global_setup, "<global_setup>", "exec"), self._globals)  # noqa: S102
-        self._timer = timeit.Timer(self._task_spec.stmt, self._task_spec.setup, timer,
+        self._timer = _timeit.Timer(self._task_spec.stmt, self._task_spec.setup, timer,
                                    globals=self._globals)  # fmt: skip
 
     def _run(self, number: int) -> float:
@@ -202,7 +203,7 @@ class Timer:
     def repeat(self, repeat: int = -1, number: int = -1):
         raise NotImplementedError("See `Timer.blocked_autorange.`")
 
-    def autorange(self, callback: Callable[[int, float], None] | None = None):
+    def autorange(self, callback: _Callable[[int, float], None] | None = None):
         raise NotImplementedError("See `Timer.blocked_autorange.`")
 
     def _block_size(self) -> int:
@@ -213,7 +214,7 @@ class Timer:
                 return number
             number *= 10
 
-    def blocked_autorange(self, callback: Callable[[int, float], None] | None = None,
+    def blocked_autorange(self, callback: _Callable[[int, float], None] | None = None,
                           min_run_time: float = 0.2) -> Measurement:  # fmt: skip
         """Blocks of runs (each >= 10 ms) until `min_run_time` seconds have been spent."""
         number = self._block_size()
@@ -229,7 +230,7 @@ class Timer:
 
     def adaptive_autorange(self, threshold: float = 0.1, *, min_run_time: float = 0.01,
                            max_run_time: float = 10.0,
-                           callback: Callable[[int, float], None] | None = None,
+                           callback: _Callable[[int, float], None] | None = None,
                            ) -> Measurement:  # fmt: skip
         """Blocks until the IQR is below `threshold` of the median (with >= 4 blocks and
         `min_run_time` spent) or `max_run_time` is reached."""
@@ -274,7 +275,7 @@ class Compare:
 
     def __str__(self) -> str:
         blocks = []
-        labels: dict[Any, list[Measurement]] = {}
+        labels: dict[_Any, list[Measurement]] = {}
         for m in Measurement.merge(self._results):
             labels.setdefault(m.task_spec.label, []).append(m)
         for label, ms in labels.items():

@@ -15,12 +15,12 @@ are not written (`add_image` & co. raise `NotImplementedError` naming the altern
 
 from __future__ import annotations
 
-import os
-import socket
-import struct
-import time
+import os as _os
+import socket as _socket
+import struct as _struct
+import time as _time
 
-import numpy as np
+import numpy as _np
 
 __all__ = ["SummaryWriter"]
 
@@ -50,8 +50,8 @@ def _masked(data: bytes) -> int:
 
 def record(data: bytes) -> bytes:
     """One TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
-    header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", _masked(header)) + data + struct.pack("<I", _masked(data))
+    header = _struct.pack("<Q", len(data))
+    return header + _struct.pack("<I", _masked(header)) + data + _struct.pack("<I", _masked(data))
 
 
 # -- protocol buffer encoding ----------------------------------------------------------------
@@ -79,11 +79,11 @@ def _bytes_field(field: int, data: bytes) -> bytes:
 
 
 def _double_field(field: int, v: float) -> bytes:
-    return _key(field, 1) + struct.pack("<d", float(v))
+    return _key(field, 1) + _struct.pack("<d", float(v))
 
 
 def _float_field(field: int, v: float) -> bytes:
-    return _key(field, 5) + struct.pack("<f", float(v))
+    return _key(field, 5) + _struct.pack("<f", float(v))
 
 
 def _int_field(field: int, v: int) -> bytes:
@@ -91,7 +91,7 @@ def _int_field(field: int, v: int) -> bytes:
 
 
 def _packed_doubles(field: int, values) -> bytes:
-    return _bytes_field(field, struct.pack(f"<{len(values)}d", *values))
+    return _bytes_field(field, _struct.pack(f"<{len(values)}d", *values))
 
 
 def event(wall_time: float, step: int, *, file_version: str | None = None,
@@ -110,33 +110,33 @@ def scalar_summary(tag: str, value: float) -> bytes:
     return _bytes_field(1, _bytes_field(1, tag.encode()) + _float_field(2, value))
 
 
-def _histogram_proto(values: np.ndarray, bins) -> bytes:
+def _histogram_proto(values: _np.ndarray, bins) -> bytes:
     """`HistogramProto`: min 1, max 2, num 3, sum 4, sum_squares 5, bucket_limit 6, bucket 7."""
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _np.asarray(values, dtype=_np.float64).ravel()
     if v.size == 0:
         raise ValueError("add_histogram: the values are empty")
     if isinstance(bins, str) and bins == "tensorflow":
-        limits = _tf_bucket_limits(float(np.abs(v).max()))
-        counts = np.histogram(v, bins=np.concatenate([[-np.inf], limits]))[0]
+        limits = _tf_bucket_limits(float(_np.abs(v).max()))
+        counts = _np.histogram(v, bins=_np.concatenate([[-_np.inf], limits]))[0]
     else:
-        counts, edges = np.histogram(v, bins=bins)
+        counts, edges = _np.histogram(v, bins=bins)
         limits = edges[1:]
-    keep = np.nonzero(counts)[0]  # TensorBoard's writer drops empty buckets at the ends
+    keep = _np.nonzero(counts)[0]  # TensorBoard's writer drops empty buckets at the ends
     lo, hi = (keep[0], keep[-1] + 1) if keep.size else (0, 1)
     out = (_double_field(1, v.min()) + _double_field(2, v.max()) + _double_field(3, v.size)
-           + _double_field(4, v.sum()) + _double_field(5, float(np.dot(v, v))))  # fmt: skip
+           + _double_field(4, v.sum()) + _double_field(5, float(_np.dot(v, v))))  # fmt: skip
     out += _packed_doubles(6, [float(x) for x in limits[lo:hi]])
     out += _packed_doubles(7, [float(x) for x in counts[lo:hi]])
     return out
 
 
-def _tf_bucket_limits(max_abs: float) -> np.ndarray:
+def _tf_bucket_limits(max_abs: float) -> _np.ndarray:
     """TensorFlow's default buckets: +-1e-12 * 1.1^k, symmetric, up to the largest value."""
     pos = [1e-12]
     while pos[-1] < max(max_abs, 1e-12) * 1.1 and len(pos) < 2000:
         pos.append(pos[-1] * 1.1)
-    pos = np.array(pos)
-    return np.concatenate([-pos[::-1], [0.0], pos, [np.finfo(np.float64).max]])
+    pos = _np.array(pos)
+    return _np.concatenate([-pos[::-1], [0.0], pos, [_np.finfo(_np.float64).max]])
 
 
 def histogram_summary(tag: str, values, bins) -> bytes:
@@ -162,21 +162,21 @@ def _as_float(value) -> float:
     return float(value)
 
 
-def _as_array(values) -> np.ndarray:
+def _as_array(values) -> _np.ndarray:
     if hasattr(values, "_data"):
         from .. import backend  # noqa: PLC0415
 
         return backend.as_numpy(values.detach()._data)
-    return np.asarray(values)
+    return _np.asarray(values)
 
 
 class _EventFile:
     def __init__(self, logdir: str, filename_suffix: str = "") -> None:
-        os.makedirs(logdir, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-        self.path = os.path.join(logdir, name + filename_suffix)
+        _os.makedirs(logdir, exist_ok=True)
+        name = f"events.out.tfevents.{int(_time.time())}.{_socket.gethostname()}.{_os.getpid()}"
+        self.path = _os.path.join(logdir, name + filename_suffix)
         self._f = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
-        self.write(event(time.time(), 0, file_version="brain.Event:2"))
+        self.write(event(_time.time(), 0, file_version="brain.Event:2"))
         self.flush()
 
     def write(self, ev: bytes) -> None:
@@ -211,12 +211,12 @@ class SummaryWriter:
         filename_suffix: str = "",
     ) -> None:
         if log_dir is None:
-            stamp = time.strftime("%b%d_%H-%M-%S")
-            log_dir = os.path.join("runs", f"{stamp}_{socket.gethostname()}{comment}")
+            stamp = _time.strftime("%b%d_%H-%M-%S")
+            log_dir = _os.path.join("runs", f"{stamp}_{_socket.gethostname()}{comment}")
         self.log_dir = str(log_dir)
         self._suffix = filename_suffix
         self._flush_secs = flush_secs
-        self._last_flush = time.time()
+        self._last_flush = _time.time()
         self._file = _EventFile(self.log_dir, filename_suffix)
         self._subwriters: dict[str, _EventFile] = {}
 
@@ -225,9 +225,9 @@ class SummaryWriter:
 
     def _write(self, summary: bytes, step, walltime, f: _EventFile | None = None) -> None:
         f = f or self._file
-        f.write(event(time.time() if walltime is None else walltime, int(step or 0),
+        f.write(event(_time.time() if walltime is None else walltime, int(step or 0),
                       summary=summary))  # fmt: skip
-        if time.time() - self._last_flush >= self._flush_secs:
+        if _time.time() - self._last_flush >= self._flush_secs:
             self.flush()
 
     def add_scalar(self, tag: str, scalar_value, global_step=None, walltime=None,
@@ -240,7 +240,7 @@ class SummaryWriter:
         """Several curves in one chart: each key goes to the sub-run `<log_dir>/<main_tag>_<key>`
         under the tag `main_tag`, as PyTorch's."""
         for key, value in tag_scalar_dict.items():
-            sub = os.path.join(self.log_dir, f"{main_tag.replace('/', '_')}_{key}")
+            sub = _os.path.join(self.log_dir, f"{main_tag.replace('/', '_')}_{key}")
             f = self._subwriters.get(sub)
             if f is None:
                 f = self._subwriters[sub] = _EventFile(sub, self._suffix)
@@ -283,7 +283,7 @@ class SummaryWriter:
         self._file.flush()
         for f in self._subwriters.values():
             f.flush()
-        self._last_flush = time.time()
+        self._last_flush = _time.time()
 
     def close(self) -> None:
         self.flush()

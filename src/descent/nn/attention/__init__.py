@@ -11,31 +11,31 @@ output projection.
 from __future__ import annotations
 
 import contextlib
-import enum
-import math
+import enum as _enum
+import math as _math
 
-import numpy as np
+import numpy as _np
 
-from ... import creation
-from ...errors import CheckError
-from ...hooks import composite
-from ...tensor import Tensor
-from .. import functional as F
-from .. import init
-from ..dropout import Dropout
-from ..linear import Linear
-from ..module import Module
-from ..parameter import Parameter
+from ... import creation as _creation
+from ...errors import CheckError as _CheckError
+from ...hooks import composite as _composite
+from ...tensor import Tensor as _Tensor
+from .. import functional as _F
+from .. import init as _init
+from ..dropout import Dropout as _Dropout
+from ..linear import Linear as _Linear
+from ..module import Module as _Module
+from ..parameter import Parameter as _Parameter
 
 __all__ = ["MultiheadAttention", "CausalSelfAttention", "SDPBackend", "sdpa_kernel"]
 
 
-class NonDynamicallyQuantizableLinear(Linear):
+class NonDynamicallyQuantizableLinear(_Linear):
     """A plain Linear under PyTorch's class name for `MultiheadAttention.out_proj` (so that the
     two libraries print the same repr)."""
 
 
-class MultiheadAttention(Module):
+class MultiheadAttention(_Module):
     """Multi-head attention with PyTorch's parameters, so a torch `state_dict` loads unchanged.
 
     Parameters: `in_proj_weight` (3E, E) holding the query, key and value projections stacked
@@ -69,7 +69,7 @@ class MultiheadAttention(Module):
     ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
-            raise CheckError(
+            raise _CheckError(
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                 f"({num_heads})"
             )
@@ -83,7 +83,7 @@ class MultiheadAttention(Module):
         self.batch_first = batch_first
 
         def empty(*shape):
-            return Parameter(creation.empty(*shape, dtype=dtype, device=device))
+            return _Parameter(_creation.empty(*shape, dtype=dtype, device=device))
 
         # PyTorch's registration order, so that state_dict keys and reprs agree.
         if not self._qkv_same_embed_dim:
@@ -112,16 +112,16 @@ class MultiheadAttention(Module):
 
     def _reset_parameters(self) -> None:
         if self._qkv_same_embed_dim:
-            init.xavier_uniform_(self.in_proj_weight)
+            _init.xavier_uniform_(self.in_proj_weight)
         else:
             for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
-                init.xavier_uniform_(w)
+                _init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
-            init.zeros_(self.in_proj_bias)
-            init.zeros_(self.out_proj.bias)
+            _init.zeros_(self.in_proj_bias)
+            _init.zeros_(self.out_proj.bias)
         if self.bias_k is not None:
-            init.xavier_normal_(self.bias_k)
-            init.xavier_normal_(self.bias_v)
+            _init.xavier_normal_(self.bias_k)
+            _init.xavier_normal_(self.bias_v)
 
     def _general_forward(self, query, key, value, key_padding_mask, need_weights, attn_mask,
                          average_attn_weights, is_causal):  # fmt: skip
@@ -130,7 +130,7 @@ class MultiheadAttention(Module):
         if self.batch_first and batched:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         separate = not self._qkv_same_embed_dim
-        out, weights = F.multi_head_attention_forward(
+        out, weights = _F.multi_head_attention_forward(
             query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
             self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
             self.out_proj.weight, self.out_proj.bias, training=self.training,
@@ -143,18 +143,18 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         return out, weights
 
-    @composite("nn.MultiheadAttention")  # PyTorch's ATen products: descent.utils.flop_counter
+    @_composite("nn.MultiheadAttention")  # PyTorch's ATen products: descent.utils.flop_counter
     def forward(
         self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor,
-        key_padding_mask: Tensor | None = None,
+        query: _Tensor,
+        key: _Tensor,
+        value: _Tensor,
+        key_padding_mask: _Tensor | None = None,
         need_weights: bool = True,
-        attn_mask: Tensor | None = None,
+        attn_mask: _Tensor | None = None,
         average_attn_weights: bool = True,
         is_causal: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> tuple[_Tensor, _Tensor | None]:
         """Attend from `query` to `key`/`value`.
 
         Args:
@@ -172,7 +172,7 @@ class MultiheadAttention(Module):
             (N, num_heads, L, S), or None when `need_weights` is False.
         """
         if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
-            raise CheckError(
+            raise _CheckError(
                 f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} "
                 "must have the same sizes but the last (one value per key)"
             )
@@ -189,7 +189,7 @@ class MultiheadAttention(Module):
         n, tq, e = query.shape
         s = key.shape[1]
         if e != self.embed_dim:
-            raise CheckError(
+            raise _CheckError(
                 f"MultiheadAttention: query has embedding size {e}, expected {self.embed_dim}"
             )
         h, d = self.num_heads, self.head_dim
@@ -197,19 +197,19 @@ class MultiheadAttention(Module):
         w, b = self.in_proj_weight, self.in_proj_bias
         if query is key and key is value:
             # Self-attention: one (E -> 3E) projection, then split into q, k, v.
-            q, k, v = F.linear(query, w, b).split(e, dim=-1)
+            q, k, v = _F.linear(query, w, b).split(e, dim=-1)
         else:
             bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
-            q = F.linear(query, w[:e], bq)
-            k = F.linear(key, w[e : 2 * e], bk)
-            v = F.linear(value, w[2 * e :], bv)
+            q = _F.linear(query, w[:e], bq)
+            k = _F.linear(key, w[e : 2 * e], bk)
+            v = _F.linear(value, w[2 * e :], bv)
         q = q.reshape(n, tq, h, d).transpose(1, 2)  # (N, H, L, D)
         k = k.reshape(n, s, h, d).transpose(1, 2)  # (N, H, S, D)
         v = v.reshape(n, s, h, d).transpose(1, 2)  # (N, H, S, D)
 
-        scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
+        scores = (q * (1.0 / _math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
         if attn_mask is None and is_causal:
-            attn_mask = creation.tensor(np.triu(np.ones((tq, s), dtype=bool), k=1))
+            attn_mask = _creation.tensor(_np.triu(_np.ones((tq, s), dtype=bool), k=1))
             attn_mask = attn_mask.to(scores.device)
         if attn_mask is not None:
             if attn_mask.ndim == 3:  # (N*H, L, S) -> (N, H, L, S)
@@ -217,9 +217,9 @@ class MultiheadAttention(Module):
             scores = _apply_mask(scores, attn_mask)
         if key_padding_mask is not None:
             scores = _apply_mask(scores, key_padding_mask.reshape(n, 1, 1, s))
-        attn = F.softmax(scores, dim=-1)  # (N, H, L, S)
+        attn = _F.softmax(scores, dim=-1)  # (N, H, L, S)
         if self.training and self.dropout > 0.0:
-            attn = F.dropout(attn, self.dropout, True)
+            attn = _F.dropout(attn, self.dropout, True)
         y = (attn @ v).transpose(1, 2).reshape(n, tq, e)  # (N, L, E)
         y = self.out_proj(y)
 
@@ -235,16 +235,16 @@ class MultiheadAttention(Module):
         return y, weights
 
 
-def _apply_mask(scores: Tensor, mask) -> Tensor:
+def _apply_mask(scores: _Tensor, mask) -> _Tensor:
     """Bool mask: True -> -inf (position excluded); float mask: added to the scores."""
-    if not isinstance(mask, Tensor):
-        mask = creation.tensor(mask)
-    if mask.dtype == np.bool_:
+    if not isinstance(mask, _Tensor):
+        mask = _creation.tensor(mask)
+    if mask.dtype == _np.bool_:
         return scores.masked_fill(mask, float("-inf"))
     return scores + mask.astype(scores.dtype)
 
 
-class CausalSelfAttention(Module):
+class CausalSelfAttention(_Module):
     """nanoGPT's causal self-attention block (Karpathy, nanoGPT `model.py`).
 
     Parameters: `c_attn` Linear(n_embd, 3 n_embd) (query, key, value), `c_proj`
@@ -267,15 +267,15 @@ class CausalSelfAttention(Module):
             raise ValueError(
                 f"CausalSelfAttention: n_embd ({n_embd}) must be divisible by n_head ({n_head})"
             )
-        self.c_attn = Linear(n_embd, 3 * n_embd, bias=bias)
-        self.c_proj = Linear(n_embd, n_embd, bias=bias)
-        self.attn_dropout = Dropout(dropout)
-        self.resid_dropout = Dropout(dropout)
+        self.c_attn = _Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = _Linear(n_embd, n_embd, bias=bias)
+        self.attn_dropout = _Dropout(dropout)
+        self.resid_dropout = _Dropout(dropout)
         self.n_head = n_head
         self.n_embd = n_embd
         self.dropout = dropout
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: _Tensor) -> _Tensor:
         """x: (B, T, C) -> (B, T, C); token t attends to tokens 0..t only."""
         b, t, c = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
@@ -283,7 +283,7 @@ class CausalSelfAttention(Module):
         q = q.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(b, t, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(
+        y = _F.scaled_dot_product_attention(
             q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0,
             is_causal=True,
         )  # (B, nh, T, hs)  # fmt: skip
@@ -297,7 +297,7 @@ class CausalSelfAttention(Module):
 # so `sdpa_kernel(...)` accepts any backend list and changes nothing.
 
 
-class SDPBackend(enum.IntEnum):
+class SDPBackend(_enum.IntEnum):
     ERROR = -1
     MATH = 0
     FLASH_ATTENTION = 1

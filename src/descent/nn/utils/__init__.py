@@ -11,13 +11,14 @@ the functions live in torch.nn.utils).
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable
+import warnings as _warnings
+from collections.abc import Iterable as _Iterable
 
-from ...grad_mode import no_grad
-from ...ops.shape import cat, reshape
+from ...grad_mode import no_grad as _no_grad
+from ...ops.shape import cat as _cat
+from ...ops.shape import reshape as _reshape
 from ...optim.clip import clip_grad_norm_, clip_grad_value_
-from ...tensor import Tensor
+from ...tensor import Tensor as _Tensor
 from . import (  # noqa: F401  (torch.nn.utils' submodules)
     fusion,
     parametrizations,
@@ -63,9 +64,9 @@ __all__ = [
 ]
 
 
-def clip_grad_norm(*args, **kwargs) -> Tensor:
+def clip_grad_norm(*args, **kwargs) -> _Tensor:
     """Deprecated spelling of `clip_grad_norm_` (as in PyTorch); warns, then clips."""
-    warnings.warn(
+    _warnings.warn(
         "descent.nn.utils.clip_grad_norm is deprecated in favour of clip_grad_norm_ "
         "(the trailing underscore says it works in place)",
         FutureWarning,
@@ -74,15 +75,15 @@ def clip_grad_norm(*args, **kwargs) -> Tensor:
     return clip_grad_norm_(*args, **kwargs)
 
 
-def _as_list(parameters: Iterable[Tensor] | Tensor, where: str) -> list[Tensor]:
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+def _as_list(parameters: _Iterable[_Tensor] | _Tensor, where: str) -> list[_Tensor]:
+    params = [parameters] if isinstance(parameters, _Tensor) else list(parameters)
     for p in params:
-        if not isinstance(p, Tensor):
+        if not isinstance(p, _Tensor):
             raise TypeError(f"{where}: expected Tensors, got {type(p).__name__}")
     return params
 
 
-def parameters_to_vector(parameters: Iterable[Tensor] | Tensor) -> Tensor:
+def parameters_to_vector(parameters: _Iterable[_Tensor] | _Tensor) -> _Tensor:
     """All parameters flattened and joined into one 1-D tensor (differentiable).
 
     Raises:
@@ -97,10 +98,10 @@ def parameters_to_vector(parameters: Iterable[Tensor] | Tensor) -> Tensor:
             f"parameters_to_vector: the parameters are on several devices {sorted(devices)}; "
             "move them to one device first"
         )
-    return cat([reshape(p, (-1,)) for p in params])  # (sum of numels,)
+    return _cat([_reshape(p, (-1,)) for p in params])  # (sum of numels,)
 
 
-def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> None:
+def vector_to_parameters(vec: _Tensor, parameters: _Iterable[_Tensor] | _Tensor) -> None:
     """Copy consecutive slices of the 1-D `vec` into the parameters, in place and without
     recording a graph (the parameters keep their identity, so optimizers still hold them).
 
@@ -108,7 +109,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
         TypeError: `vec` is not a Tensor.
         ValueError: `vec` is not 1-D, or its length differs from the parameters' total size.
     """
-    if not isinstance(vec, Tensor):
+    if not isinstance(vec, _Tensor):
         raise TypeError(f"vector_to_parameters: expected vec to be a Tensor, got {type(vec)}")
     params = _as_list(parameters, "vector_to_parameters")
     total = sum(p.numel() for p in params)
@@ -118,8 +119,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor] | Tensor) -> 
             f"{total} numbers; pass a 1-D vector of that length"
         )
     start = 0
-    with no_grad():
+    with _no_grad():
         for p in params:
             n = p.numel()
-            p.copy_(reshape(vec[start : start + n], tuple(p.shape)))
+            p.copy_(_reshape(vec[start : start + n], tuple(p.shape)))
             start += n

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 
-from ... import backend, creation
-from ...grad_mode import no_grad
+from ... import backend as _backend
+from ... import creation as _creation
+from ...grad_mode import no_grad as _no_grad
 from ...ops import shape as _shape
-from ...ops.linalg import matmul
+from ...ops.linalg import matmul as _matmul
 from ...tensor import Tensor
 from ..module import Module
 from . import parametrize
@@ -70,7 +71,7 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 def _normalize(a, eps: float):
     """a / max(||a||, eps) on arrays (F.normalize's formula)."""
-    xp = backend.get_array_module(a)
+    xp = _backend.get_array_module(a)
     return a / max(float(xp.linalg.norm(a)), eps)
 
 
@@ -96,8 +97,8 @@ class _SpectralNorm(Module):
             weight_mat = self._reshape_weight_to_matrix(weight)
             h, w = weight_mat.shape
             dt = weight.dtype
-            u = creation.randn(h, dtype=dt, device=weight.device)._data
-            v = creation.randn(w, dtype=dt, device=weight.device)._data
+            u = _creation.randn(h, dtype=dt, device=weight.device)._data
+            v = _creation.randn(w, dtype=dt, device=weight.device)._data
             self.register_buffer("_u", Tensor._wrap(_normalize(u, eps)))
             self.register_buffer("_v", Tensor._wrap(_normalize(v, eps)))
             self._power_method(weight_mat, 15)  # start u, v near the singular vectors
@@ -126,12 +127,12 @@ class _SpectralNorm(Module):
             return weight / (_norm_except_dim(weight, -1).clamp(min=self.eps))
         weight_mat = self._reshape_weight_to_matrix(weight)
         if self.training:
-            with no_grad():
+            with _no_grad():
                 self._power_method(weight_mat, self.n_power_iterations)
         # u and v are constants: sigma = u^T W v is differentiated through W only.
         u = Tensor._wrap(self._u._data.copy())
         v = Tensor._wrap(self._v._data.copy())
-        sigma = (u * matmul(weight_mat, v)).sum()
+        sigma = (u * _matmul(weight_mat, v)).sum()
         return weight / sigma
 
     def right_inverse(self, value: Tensor) -> Tensor:
@@ -173,7 +174,7 @@ def _householder_product(a: Tensor, tau: Tensor) -> Tensor:
     the diagonal with a 1 on it (LAPACK's orgqr / torch.linalg.householder_product); a
     product of matmuls, so it is differentiable."""
     n, k = a.shape[-2], a.shape[-1]
-    xp = backend.get_array_module(a._data)
+    xp = _backend.get_array_module(a._data)
     eye = Tensor._wrap(xp.eye(n, dtype=a._data.dtype))
     below = Tensor._wrap(xp.tril(xp.ones((n, k), dtype=a._data.dtype), -1))
     diag = Tensor._wrap(xp.eye(n, k, dtype=a._data.dtype))
@@ -181,23 +182,23 @@ def _householder_product(a: Tensor, tau: Tensor) -> Tensor:
     q = eye
     for i in range(k):
         wi = w[:, i : i + 1]  # (n, 1)
-        q = matmul(q, eye - tau[i] * matmul(wi, wi.T))
+        q = _matmul(q, eye - tau[i] * _matmul(wi, wi.T))
     return q[:, :k]
 
 
-def _make_orthogonal(a: np.ndarray) -> np.ndarray:
+def _make_orthogonal(a: _np.ndarray) -> _np.ndarray:
     """Q of A = QR (tall A) with diag(R) >= 0, on arrays."""
-    xp = backend.get_array_module(a)
+    xp = _backend.get_array_module(a)
     q, r = xp.linalg.qr(a)
     signs = xp.sign(xp.diagonal(r))
     signs = xp.where(signs == 0, 1, signs)
     return q * signs
 
 
-def _is_orthogonal(q: np.ndarray) -> bool:
+def _is_orthogonal(q: _np.ndarray) -> bool:
     n, k = q.shape[-2], q.shape[-1]
-    eps = 10.0 * n * np.finfo(q.dtype).eps
-    return bool(np.allclose(q.T @ q, np.eye(k), atol=eps, rtol=0))
+    eps = 10.0 * n * _np.finfo(q.dtype).eps
+    return bool(_np.allclose(q.T @ q, _np.eye(k), atol=eps, rtol=0))
 
 
 class _Orthogonal(Module):
@@ -228,7 +229,7 @@ class _Orthogonal(Module):
             if self.orthogonal_map == "matrix_exp":
                 q = linalg.matrix_exp(a)
             else:  # the Cayley retraction (I + A/2)(I - A/2)^{-1}
-                xp = backend.get_array_module(a._data)
+                xp = _backend.get_array_module(a._data)
                 eye = Tensor._wrap(xp.eye(n, dtype=a._data.dtype))
                 q = linalg.solve(eye - 0.5 * a, eye + 0.5 * a)
             if n != k:
@@ -238,10 +239,10 @@ class _Orthogonal(Module):
             tau = 2.0 / (1.0 + (a * a).sum(axis=-2))
             q = _householder_product(a, tau)
             # The sign of each column comes from X's diagonal (+-1, not differentiated).
-            signs = np.diagonal(backend.as_numpy(x._data)).astype(np.int64).astype(x.dtype)
-            q = q * Tensor._wrap(backend.get_array_module(x._data).asarray(signs[None, :]))
+            signs = _np.diagonal(_backend.as_numpy(x._data)).astype(_np.int64).astype(x.dtype)
+            q = q * Tensor._wrap(_backend.get_array_module(x._data).asarray(signs[None, :]))
         if self.base is not None:
-            q = matmul(self.base, q)
+            q = _matmul(self.base, q)
         return q.T if transposed else q
 
     def right_inverse(self, q: Tensor) -> Tensor:
@@ -252,7 +253,7 @@ class _Orthogonal(Module):
                 f"of shape {tuple(q.shape)}."
             )
         q_init = q
-        qd = backend.as_numpy(q._data)
+        qd = _backend.as_numpy(q._data)
         n, k = qd.shape
         transpose = n < k
         if transpose:
@@ -271,18 +272,18 @@ class _Orthogonal(Module):
         if n == k:
             qd = qd.copy() if _is_orthogonal(qd) else _make_orthogonal(qd)
         else:  # complete Q to an n x n orthogonal matrix with random columns
-            extra = creation.randn(n, n - k, dtype=q.dtype)._data
-            qd = _make_orthogonal(np.concatenate([qd, backend.as_numpy(extra)], axis=-1))
-        xp = backend.get_array_module(q._data)
+            extra = _creation.randn(n, n - k, dtype=q.dtype)._data
+            qd = _make_orthogonal(_np.concatenate([qd, _backend.as_numpy(extra)], axis=-1))
+        xp = _backend.get_array_module(q._data)
         self.base = Tensor._wrap(xp.asarray(qd.astype(q.dtype)))
         # -Id: the Householder map sends it to the identity (and so do the others).
-        neg_id = np.zeros(tuple(q_init.shape), dtype=q.dtype)
-        np.fill_diagonal(neg_id, -1.0)
+        neg_id = _np.zeros(tuple(q_init.shape), dtype=q.dtype)
+        _np.fill_diagonal(neg_id, -1.0)
         return Tensor._wrap(xp.asarray(neg_id))
 
 
 def _zeros_like_cols(x: Tensor, cols: int) -> Tensor:
-    xp = backend.get_array_module(x._data)
+    xp = _backend.get_array_module(x._data)
     return Tensor._wrap(xp.zeros((x.shape[0], cols), dtype=x._data.dtype))
 
 

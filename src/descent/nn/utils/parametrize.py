@@ -21,11 +21,11 @@ between the libraries.
 
 from __future__ import annotations
 
-import contextlib
-import copy
+import contextlib as _contextlib
+import copy as _copy
 
-from ... import backend
-from ...grad_mode import no_grad
+from ... import backend as _backend
+from ...grad_mode import no_grad as _no_grad
 from ...tensor import Tensor
 from ..container import ModuleDict, ModuleList
 from ..module import Module
@@ -45,7 +45,7 @@ _cache_enabled = 0
 _cache: dict = {}
 
 
-@contextlib.contextmanager
+@_contextlib.contextmanager
 def cached():
     """Inside the block each parametrized tensor is computed once, on its first access (useful
     when a tensor is read many times per step, e.g. a recurrent weight)."""
@@ -64,7 +64,7 @@ def _set_data(target: Tensor, value: Tensor) -> None:
     arr = value._data if isinstance(value, Tensor) else value
     if target.dtype != arr.dtype:
         arr = arr.astype(target.dtype)
-    target._data = backend.to_device(arr.copy(), target.device)
+    target._data = _backend.to_device(arr.copy(), target.device)
     target._version += 1
 
 
@@ -91,7 +91,7 @@ class ParametrizationList(ModuleList):
         super().__init__(modules)
         self.unsafe = unsafe
         first = self[0]
-        with no_grad():
+        with _no_grad():
             new = first.right_inverse(original) if hasattr(first, "right_inverse") else original
         if isinstance(new, Tensor):
             self.is_tensor, self.ntensors = True, 1
@@ -131,7 +131,7 @@ class ParametrizationList(ModuleList):
     def right_inverse(self, value: Tensor) -> None:
         """Store the originals that make the parametrized tensor equal `value` (each
         parametrization's right_inverse, from the last to the first)."""
-        with no_grad():
+        with _no_grad():
             for module in reversed(list(self)[1:]):
                 if not hasattr(module, "right_inverse"):
                     raise RuntimeError(
@@ -178,7 +178,7 @@ def _inject_new_class(module: Module) -> None:
             return obj
         replica = self.__new__(self.__class__)
         memo[id(self)] = replica
-        replica.__dict__ = copy.deepcopy(self.__dict__, memo)
+        replica.__dict__ = _copy.deepcopy(self.__dict__, memo)
         return replica
 
     dct = {"_class_before_parametrizations": cls}
@@ -282,7 +282,7 @@ def remove_parametrizations(
     if plist.is_tensor:
         original = plist.original
         if leave_parametrized:
-            with no_grad():
+            with _no_grad():
                 t = getattr(module, tensor_name)
             _set_data(original, t)
     else:
@@ -291,7 +291,7 @@ def remove_parametrizations(
                 "Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
                 "parametrized in terms of a sequence of tensors."
             )
-        with no_grad():
+        with _no_grad():
             t = getattr(module, tensor_name)
         if isinstance(plist.original0, Parameter):
             original = Parameter(t.detach(), requires_grad=plist.original0.requires_grad)
@@ -322,7 +322,7 @@ def transfer_parametrizations_and_params(
     for name in names:
         source = from_module.parametrizations[name]
         if not hasattr(to_module, name):
-            with no_grad():
+            with _no_grad():
                 value = getattr(from_module, name)
             to_module.register_parameter(name, Parameter(value.detach()))
         for parametrization in source:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numbers
 from abc import ABC, abstractmethod
 
-import numpy as np
+import numpy as _np
 
-from ... import backend
-from ...tensor import Tensor
+from ... import backend as _backend
+from ...tensor import Tensor as _Tensor
 
 __all__ = [
     "BasePruningMethod", "CustomFromMask", "Identity", "L1Unstructured", "LnStructured",
@@ -32,12 +32,12 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _arr(t) -> np.ndarray:
-    return backend.as_numpy(t._data if isinstance(t, Tensor) else t)
+def _arr(t) -> _np.ndarray:
+    return _backend.as_numpy(t._data if isinstance(t, _Tensor) else t)
 
 
-def _like(arr: np.ndarray, ref: Tensor) -> Tensor:
-    return Tensor._wrap(backend.to_device(np.ascontiguousarray(arr, dtype=ref._data.dtype),
+def _like(arr: _np.ndarray, ref: _Tensor) -> _Tensor:
+    return _Tensor._wrap(_backend.to_device(_np.ascontiguousarray(arr, dtype=ref._data.dtype),
                                           ref.device))  # fmt: skip
 
 
@@ -73,7 +73,7 @@ class BasePruningMethod(ABC):
     def compute_mask(self, t, default_mask):
         """The new mask (a Tensor of t's shape) given the current one."""
 
-    def apply_mask(self, module) -> Tensor:
+    def apply_mask(self, module) -> _Tensor:
         orig = getattr(module, self._tensor_name + "_orig")
         mask = getattr(module, self._tensor_name + "_mask")
         return mask.to(orig.dtype) * orig
@@ -109,7 +109,7 @@ class BasePruningMethod(ABC):
         if not isinstance(method, PruningContainer):
             module.register_parameter(name + "_orig", orig)
             del module._parameters[name]
-            default_mask = _like(np.ones(tuple(orig.shape)), orig)
+            default_mask = _like(_np.ones(tuple(orig.shape)), orig)
         else:
             default_mask = getattr(module, name + "_mask").detach().clone()
         mask = method.compute_mask(scores, default_mask=default_mask)
@@ -122,7 +122,7 @@ class BasePruningMethod(ABC):
         """`t` with this method's mask applied (no module involved)."""
         scores = t if importance_scores is None else importance_scores
         if default_mask is None:
-            default_mask = _like(np.ones(tuple(t.shape)), t)
+            default_mask = _like(_np.ones(tuple(t.shape)), t)
         return t * self.compute_mask(scores, default_mask=default_mask)
 
     def remove(self, module) -> None:
@@ -222,11 +222,11 @@ class RandomUnstructured(BasePruningMethod):
     def compute_mask(self, t, default_mask):
         from ...creation import rand_like  # noqa: PLC0415
 
-        n = _n_to_prune(self.amount, int(np.prod(tuple(t.shape), dtype=np.int64)))
+        n = _n_to_prune(self.amount, int(_np.prod(tuple(t.shape), dtype=_np.int64)))
         mask = _arr(default_mask).copy()
         if n:
             prob = _arr(rand_like(t)).reshape(-1)
-            idx = np.argsort(-prob, kind="stable")[:n]
+            idx = _np.argsort(-prob, kind="stable")[:n]
             mask.reshape(-1)[idx] = 0
         return _like(mask, default_mask)
 
@@ -243,10 +243,10 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        n = _n_to_prune(self.amount, int(np.prod(tuple(t.shape), dtype=np.int64)))
+        n = _n_to_prune(self.amount, int(_np.prod(tuple(t.shape), dtype=_np.int64)))
         mask = _arr(default_mask).copy()
         if n:
-            idx = np.argsort(np.abs(_arr(t)).reshape(-1), kind="stable")[:n]
+            idx = _np.argsort(_np.abs(_arr(t)).reshape(-1), kind="stable")[:n]
             mask.reshape(-1)[idx] = 0
         return _like(mask, default_mask)
 
@@ -255,8 +255,8 @@ class L1Unstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-def _structured_mask(tv: np.ndarray, dim: int, keep) -> np.ndarray:
-    mask = np.zeros_like(tv)
+def _structured_mask(tv: _np.ndarray, dim: int, keep) -> _np.ndarray:
+    mask = _np.zeros_like(tv)
     slc = [slice(None)] * tv.ndim
     slc[dim] = keep
     mask[tuple(slc)] = 1
@@ -284,7 +284,7 @@ class RandomStructured(BasePruningMethod):
         if n == 0:
             return default_mask
         prob = _arr(rand(size))
-        threshold = np.sort(prob)[n - 1]
+        threshold = _np.sort(prob)[n - 1]
         mask = _structured_mask(tv, dim, prob > threshold) * _arr(default_mask)
         return _like(mask, default_mask)
 
@@ -312,19 +312,19 @@ class LnStructured(BasePruningMethod):
         if n_prune == 0:
             return default_mask
         others = tuple(d for d in range(tv.ndim) if d != dim)
-        x = np.abs(tv.astype(np.float64))
+        x = _np.abs(tv.astype(_np.float64))
         p = self.n
         if p in ("fro", 2):
-            norm = np.sqrt((x * x).sum(axis=others))
-        elif p == np.inf or p == "inf":
+            norm = _np.sqrt((x * x).sum(axis=others))
+        elif p == _np.inf or p == "inf":
             norm = x.max(axis=others)
-        elif p == -np.inf:
+        elif p == -_np.inf:
             norm = x.min(axis=others)
         elif p == 0:
-            norm = (x != 0).sum(axis=others).astype(np.float64)
+            norm = (x != 0).sum(axis=others).astype(_np.float64)
         else:
             norm = (x**p).sum(axis=others) ** (1.0 / p)
-        keep = np.argsort(-norm, kind="stable")[: size - n_prune]
+        keep = _np.argsort(-norm, kind="stable")[: size - n_prune]
         mask = _structured_mask(tv, dim, keep) * _arr(default_mask)
         return _like(mask, default_mask)
 
@@ -385,7 +385,7 @@ def custom_from_mask(module, name, mask):
 def global_unstructured(parameters, pruning_method, importance_scores=None, **kwargs) -> None:
     """Prune several tensors with one method over all their entries together (e.g. the
     smallest 20% of every listed weight, by one global threshold)."""
-    if not hasattr(parameters, "__iter__") or isinstance(parameters, (str, Tensor)):
+    if not hasattr(parameters, "__iter__") or isinstance(parameters, (str, _Tensor)):
         raise TypeError("global_unstructured(): parameters is not an Iterable")
     parameters = list(parameters)
     importance_scores = importance_scores if importance_scores is not None else {}
@@ -396,7 +396,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
         t = importance_scores.get((module, name), getattr(module, name))
         scores.append(_arr(t).reshape(-1))
         m = getattr(module, name + "_mask", None)
-        masks.append(np.ones(_arr(t).size, _arr(t).dtype) if m is None else _arr(m).reshape(-1))
+        masks.append(_np.ones(_arr(t).size, _arr(t).dtype) if m is None else _arr(m).reshape(-1))
         sizes.append(_arr(t).size)
     ref = getattr(*parameters[0])
     method = pruning_method(**kwargs)
@@ -407,7 +407,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     container = PruningContainer()
     container._tensor_name = "temp"
     container.add_pruning_method(method)
-    all_scores, all_masks = _like(np.concatenate(scores), ref), _like(np.concatenate(masks), ref)
+    all_scores, all_masks = _like(_np.concatenate(scores), ref), _like(_np.concatenate(masks), ref)
     final = _arr(container.compute_mask(all_scores, default_mask=all_masks))
     offset = 0
     for (module, name), n in zip(parameters, sizes):
