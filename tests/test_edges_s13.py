@@ -27,6 +27,7 @@ GROUPS = {
     "reduce": cases.reduce_cases,
     "scan": cases.scan_cases,
     "order": cases.order_cases,
+    "extra": cases.extra_cases,
 }
 CHUNK = 250
 
@@ -88,6 +89,9 @@ KNOWN = [
     (r"full_like\(X\('float16', \(\)\), 2\*\*40\)",
      "full_like of a 0-d float16 tensor with 2**40: torch writes inf (the 1-d one raises, "
      "as descent does for both)"),
+    (r"x\[m\.tensor\(\[0\]\)\] = m\.tensor\(\[2\.9\]\)",
+     "x[index tensor] = values of another dtype: torch's index_put_ dtype check raises, "
+     "descent casts as for a basic index (tensor.py was another helper's file)"),
     (r"m\.add\(X\('(bool|u?int\d+|float32|float64)', \(\)\), Y\('complex64'",
      "real 0-d + complex: torch multiplies the complex operand by alpha=1 in complex "
      "arithmetic (-0.0 real parts become 0.0)"),
