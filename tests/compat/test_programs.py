@@ -264,6 +264,10 @@ CASES = {
     # FlexAttention: score_mod / mask_mod (and_masks, or_masks) BlockMasks vs dense SDPA masks,
     # GQA + return_lse, BlockMask fields; an LM trained through SDPA, evaluated through flex
     "flex_attention_masks": ((1e-5, 1e-6), None),
+    # DeepSurv's Cox loss over torch.sort(descending=True) of tied times (the order PyTorch's
+    # std::sort gives equal times decides the loss), Breslow by unique_consecutive/scatter_add,
+    # concordance, a Weibull AFT, DeepHit bins by bucketize with a reverse logcumsumexp
+    "survival_cox": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
