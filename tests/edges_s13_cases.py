@@ -79,7 +79,7 @@ def run(m, src):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if "\n" in src or src.startswith("x = "):
+            if "out = " in src:  # statements: the last one binds `out`
                 exec(src.replace("; ", "\n"), g)  # noqa: S102 - the sweep's own source
                 return g["out"], None
             return eval(src, g), None  # noqa: S307 - the sweep's own source
@@ -332,7 +332,7 @@ def out_cases():
             for oshape in ["(6,)", "(0,)", "()"]:
                 out.append(f"o = m.empty({oshape}, dtype=m.{dt}); r = {src}; "
                            "out = (o, r is o)")
-    return [s.replace("o = ", "x = 0; o = ", 1) for s in out]
+    return out
 
 
 REDUCE = ["sum", "prod", "mean", "nansum", "nanmean", "amax", "amin", "argmax", "argmin", "std",
