@@ -62,9 +62,6 @@ KNOWN = [
     (r"x\[1:3\] = Y\('bfloat16'",
      "x[1:3] = bfloat16 values into an integer tensor: ml_dtypes' saturating cast (-1.5 "
      "-> uint8 0), torch casts through float32 (255)"),
-    (r"m\.(amax|amin|max|min)\(E\('complex64'",
-     "amax/amin/max/min over an empty dim of a complex tensor: torch's IndexError (its "
-     "empty-dim check comes first), descent's complex DtypeError"),
     (r"m\.(erf|log1p)\(X\('(float16|bfloat16|float32)', \(6,\)\)",
      "torch's vectorized erf/log1p flush a subnormal input (6e-8 in float16, 1e-45 in "
      "float32) to 0; descent keeps it"),

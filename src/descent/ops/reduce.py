@@ -381,8 +381,8 @@ def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 
 def _check_nonempty(name, x, axis):
     """PyTorch's errors for a maximum of nothing (an empty tensor reduced over its non-empty
-    axes is fine: the result is empty), and for one of complex numbers (no order)."""
-    refuse_kinds(name, x, "c", "compare .abs() or .real instead")
+    axes is fine: the result is empty), and for one of complex numbers (no order; checked
+    after the empty dims, as PyTorch: an empty complex dim is its IndexError)."""
     if axis is None and x._data.size == 0:
         raise RuntimeError(
             f"{name}(): the tensor of shape {tuple(x.shape)} is empty; a maximum/minimum of "
@@ -394,6 +394,8 @@ def _check_nonempty(name, x, axis):
                 f"{name}(): expected reduction dim {a} to have non-zero size (shape "
                 f"{tuple(x.shape)})"
             )
+    if x._data.size:  # (an empty result of an empty complex tensor is returned)
+        refuse_kinds(name, x, "c", "compare .abs() or .real instead")
 
 
 # torch.return_types.max / .min: `values, indices = x.max(dim)`.
@@ -442,8 +444,8 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
     x = as_tensor(x)
     keep = keepdims_arg(keepdims, keepdim)
     name = "min" if is_min else "max"
-    refuse_kinds(name, x, "c", "compare .abs() or .real instead")
     if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the value and index 0
+        refuse_kinds(name, x, "c", "compare .abs() or .real instead")
         if int(a) not in (0, -1):
             raise IndexError(
                 f"{name}: dimension out of range (expected to be in range of [-1, 0], but got {a})"
@@ -460,6 +462,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
         raise IndexError(
             f"{name}(): cannot reduce over dimension {a} of shape {tuple(x.shape)}: it has size 0"
         )
+    refuse_kinds(name, x, "c", "compare .abs() or .real instead")  # (after the empty dim)
     idx = _arg(x, a, True, None, None, "argmin" if is_min else "argmax")  # keepdim: (.., 1, ..)
     # the gradient flows to idx only, as in PyTorch
     values = (MinDim if is_min else MaxDim).apply(x, idx=idx._data, axis=a, keep=bool(keep))
