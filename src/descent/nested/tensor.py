@@ -321,35 +321,45 @@ class NestedTensor(Tensor):
         )
 
 
+def _values_call(self, fn, args, kwargs) -> NestedTensor:
+    """fn(*args, **kwargs) over the packed values of the nested arguments, with self's structure
+    (ops/nested_values.py, and the methods below). Recorded: NestedGetValues /
+    NestedViewFromJagged carry the gradient. Nested arguments must share self's structure;
+    dense ones must broadcast over the trailing dims, where the values and the nested tensor
+    agree."""
+    st = self._data
+    name = getattr(fn, "__name__", "op")
+
+    def values_of(a):
+        if isinstance(a, NestedTensor):
+            if not st.same_structure(a._data):
+                raise RuntimeError(
+                    f"cannot call binary pointwise function {name} with inputs of shapes "
+                    f"{_fmt(st.shape)} and {_fmt(a._data.shape)} (two nested structures)")
+            return a.values()
+        if isinstance(a, Tensor) and a.dim() and (st.ragged_idx != 1 or a.dim() >= st.ndim):
+            raise unsupported(st, f"{name} with a dense tensor of shape {tuple(a.shape)} "
+                                  "(one broadcasting over the trailing dims is)")
+        return a
+
+    out = fn(*[values_of(a) for a in args], **{k: values_of(v) for k, v in kwargs.items()})
+    return wrap_values(out, self)
+
+
+NestedTensor._values_call = _values_call
+
+
 def _per_values(name: str, dense_ok: bool = False):
     """A method running the dense op on the packed values (torch's jagged layout has it as a
     pointwise op; descent's kernel takes dense arrays only: np.asarray, ravel, its element
-    count). Recorded: NestedGetValues / NestedViewFromJagged carry the gradient. Nested
-    arguments must share the structure; dense ones must broadcast over the trailing dims, where
-    the values and the nested tensor agree. dense_ok: without a nested argument the dense
-    method (the storage's ufuncs) runs, as before (`nt.pow(2)`)."""
+    count). dense_ok: without a nested argument the dense method (the storage's ufuncs) runs,
+    as before (`nt.pow(2)`)."""
     dense = getattr(Tensor, name)
 
     def method(self, *args, **kwargs):
         if dense_ok and not any(isinstance(a, NestedTensor) for a in (*args, *kwargs.values())):
             return dense(self, *args, **kwargs)
-        st = self._data
-
-        def values_of(a):
-            if isinstance(a, NestedTensor):
-                if not st.same_structure(a._data):
-                    raise RuntimeError(
-                        f"cannot call binary pointwise function {name} with inputs of shapes "
-                        f"{_fmt(st.shape)} and {_fmt(a._data.shape)} (two nested structures)")
-                return a.values()
-            if isinstance(a, Tensor) and a.dim() and (st.ragged_idx != 1 or a.dim() >= st.ndim):
-                raise unsupported(st, f"{name} with a dense tensor of shape {tuple(a.shape)} "
-                                      "(one broadcasting over the trailing dims is)")
-            return a
-
-        args = [values_of(a) for a in args]
-        kwargs = {k: values_of(v) for k, v in kwargs.items()}
-        return wrap_values(dense(self.values(), *args, **kwargs), self)
+        return self._values_call(dense, (self, *args), kwargs)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"Tensor.{name} on the packed values (a jagged nested tensor)."

@@ -15,6 +15,7 @@ from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
+from .nested_values import on_values
 from .out_arg import write_out
 
 # Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
@@ -448,5 +449,6 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(_float(x), beta=beta, threshold=threshold)
 
 
+@on_values
 def erf(x) -> Tensor:
     return Erf.apply(_float(x))

@@ -34,6 +34,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from .math import _floating
+from .nested_values import on_values
 from .special_kernels import _EULER_GAMMA, _host
 
 _TWO_OVER_PI = 0.6366197723675814
@@ -374,21 +375,25 @@ class I1e(Function):
         return gy * ops.where(zero, 0.5, d)
 
 
+@on_values
 def i0(input) -> Tensor:
     """The modified Bessel function of the first kind of order 0 (torch.i0)."""
     return I0.apply(_floating(input))
 
 
+@on_values
 def i0e(input) -> Tensor:
     """The exponentially scaled e^-|x| I0(x) (torch.special.i0e)."""
     return I0e.apply(_floating(input))
 
 
+@on_values
 def i1(input) -> Tensor:
     """The modified Bessel function of the first kind of order 1 (torch.special.i1)."""
     return I1.apply(_floating(input))
 
 
+@on_values
 def i1e(input) -> Tensor:
     """The exponentially scaled e^-|x| I1(x) (torch.special.i1e)."""
     return I1e.apply(_floating(input))
@@ -412,56 +417,67 @@ def _sinc_unnormalized(x):
     return xp.where(x == 0, 1, out).astype(x.dtype, copy=False)
 
 
+@on_values
 def bessel_j0(input) -> Tensor:
     """The Bessel function of the first kind of order 0, J0 (no gradient, as PyTorch)."""
     return _constant(_j0_64, "j0", input)
 
 
+@on_values
 def bessel_j1(input) -> Tensor:
     """The Bessel function of the first kind of order 1, J1 (no gradient, as PyTorch)."""
     return _constant(_j1_64, "j1", input)
 
 
+@on_values
 def bessel_y0(input) -> Tensor:
     """The Bessel function of the second kind of order 0, Y0 (nan below 0, -inf at 0)."""
     return _constant(_y0_64, "y0", input)
 
 
+@on_values
 def bessel_y1(input) -> Tensor:
     """The Bessel function of the second kind of order 1, Y1 (nan below 0, -inf at 0)."""
     return _constant(_y1_64, "y1", input)
 
 
+@on_values
 def modified_bessel_i0(input) -> Tensor:
     """I0 without a gradient (torch.special.modified_bessel_i0; i0 is the differentiable one)."""
     return _constant(lambda a: _i64(0, a), "i0", input)
 
 
+@on_values
 def modified_bessel_i1(input) -> Tensor:
     """I1 without a gradient (torch.special.modified_bessel_i1; i1 is the differentiable one)."""
     return _constant(lambda a: _i64(1, a), "i1", input)
 
 
+@on_values
 def modified_bessel_k0(input) -> Tensor:
     """The modified Bessel function of the second kind of order 0, K0 (inf at 0, nan below)."""
     return _constant(lambda a: _k64(0, a, False), "k0", input)
 
 
+@on_values
 def modified_bessel_k1(input) -> Tensor:
     """The modified Bessel function of the second kind of order 1, K1 (inf at 0, nan below)."""
     return _constant(lambda a: _k64(1, a, False), "k1", input)
 
 
+@on_values
 def scaled_modified_bessel_k0(input) -> Tensor:
     """e^x K0(x) (torch.special.scaled_modified_bessel_k0)."""
     return _constant(lambda a: _k64(0, a, True), "k0e", input)
 
 
+@on_values
 def scaled_modified_bessel_k1(input) -> Tensor:
     """e^x K1(x) (torch.special.scaled_modified_bessel_k1)."""
     return _constant(lambda a: _k64(1, a, True), "k1e", input)
 
 
+@on_values
 def spherical_bessel_j0(input) -> Tensor:
     """The spherical Bessel function j0(x) = sin(x)/x (1 at 0, 0 at +-inf)."""
     x = _floating(input)._data  # in float64 then rounded once, as the other kernels
@@ -565,6 +581,7 @@ def _airy64(x: np.ndarray) -> np.ndarray:
     return out
 
 
+@on_values
 def airy_ai(input) -> Tensor:
     """The Airy function Ai(x) (torch.special.airy_ai; nan at +-inf, no gradient)."""
     return _constant(_airy64, "airy", input)

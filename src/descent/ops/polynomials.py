@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, is_scalar, result_type
+from .nested_values import on_values
 
 # name -> (p0, p1, step): p1(x) and step(k, x, p_k, p_(k-1)) = p_(k+1), for the polynomial in t
 # (t = 2x - 1 for the shifted ones).
@@ -72,61 +73,73 @@ def _polynomial(kind: str, shifted: bool, input, n) -> Tensor:
     return Tensor._wrap(xp.asarray(out.astype(dt)))
 
 
+@on_values
 def chebyshev_polynomial_t(input, n) -> Tensor:
     """Chebyshev polynomial of the first kind T_n(x)."""
     return _polynomial("chebyshev_t", False, input, n)
 
 
+@on_values
 def chebyshev_polynomial_u(input, n) -> Tensor:
     """Chebyshev polynomial of the second kind U_n(x)."""
     return _polynomial("chebyshev_u", False, input, n)
 
 
+@on_values
 def chebyshev_polynomial_v(input, n) -> Tensor:
     """Chebyshev polynomial of the third kind V_n(x)."""
     return _polynomial("chebyshev_v", False, input, n)
 
 
+@on_values
 def chebyshev_polynomial_w(input, n) -> Tensor:
     """Chebyshev polynomial of the fourth kind W_n(x)."""
     return _polynomial("chebyshev_w", False, input, n)
 
 
+@on_values
 def shifted_chebyshev_polynomial_t(input, n) -> Tensor:
     """T_n(2x - 1), the first-kind Chebyshev polynomial on [0, 1]."""
     return _polynomial("chebyshev_t", True, input, n)
 
 
+@on_values
 def shifted_chebyshev_polynomial_u(input, n) -> Tensor:
     """U_n(2x - 1)."""
     return _polynomial("chebyshev_u", True, input, n)
 
 
+@on_values
 def shifted_chebyshev_polynomial_v(input, n) -> Tensor:
     """V_n(2x - 1)."""
     return _polynomial("chebyshev_v", True, input, n)
 
 
+@on_values
 def shifted_chebyshev_polynomial_w(input, n) -> Tensor:
     """W_n(2x - 1)."""
     return _polynomial("chebyshev_w", True, input, n)
 
 
+@on_values
 def hermite_polynomial_h(input, n) -> Tensor:
     """The physicists' Hermite polynomial H_n(x)."""
     return _polynomial("hermite_h", False, input, n)
 
 
+@on_values
 def hermite_polynomial_he(input, n) -> Tensor:
     """The probabilists' Hermite polynomial He_n(x)."""
     return _polynomial("hermite_he", False, input, n)
 
 
+@on_values
 def laguerre_polynomial_l(input, n) -> Tensor:
     """The Laguerre polynomial L_n(x)."""
     return _polynomial("laguerre_l", False, input, n)
 
 
+@on_values
 def legendre_polynomial_p(input, n) -> Tensor:
     """The Legendre polynomial P_n(x)."""
     return _polynomial("legendre_p", False, input, n)

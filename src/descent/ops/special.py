@@ -48,6 +48,7 @@ from .comparison import isnan
 from .complex import ComplexSgn
 from .elementwise import cast, sign, sin, where
 from .math import _floating
+from .nested_values import on_values
 from .reduce import sum as _sum
 from .special_kernels import (  # noqa: F401 - the array kernels, re-exported from here
     _BERNOULLI,
@@ -162,27 +163,32 @@ class Polygamma(Function):
         return gy * _host(_polygamma64, "polygamma", x, self.n + 1)
 
 
+@on_values
 def erfc(input) -> Tensor:
     """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45
     in float64, not 0). Integers compute in the default float dtype."""
     return Erfc.apply(_floating(input))
 
 
+@on_values
 def erfinv(input) -> Tensor:
     """The inverse error function on [-1, 1] (+-inf at +-1, nan outside)."""
     return Erfinv.apply(_floating(input))
 
 
+@on_values
 def lgamma(input) -> Tensor:
     """log |Gamma(x)| (+inf at 0, -1, -2, ... and at +-inf)."""
     return Lgamma.apply(_floating(input))
 
 
+@on_values
 def digamma(input) -> Tensor:
     """psi(x) = Gamma'(x) / Gamma(x) (-inf at +0, +inf at -0, nan at negative integers)."""
     return Digamma.apply(_floating(input))
 
 
+@on_values
 def polygamma(n: int, input) -> Tensor:
     """The n-th derivative of digamma (torch.polygamma(n, input)); n = 0 is digamma."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -417,6 +423,7 @@ class Heaviside(Function):
         )
 
 
+@on_values
 def heaviside(input, values) -> Tensor:
     """The step function with `values` at 0 (torch.heaviside); not differentiable. Both
     operands must have one dtype, as in PyTorch."""

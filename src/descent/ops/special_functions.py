@@ -34,6 +34,7 @@ from ..errors import DescentError
 from ..tensor import Tensor
 from .elementwise import log1p
 from .math import _binary_float, _floating
+from .nested_values import on_values
 from .special import _BERNOULLI, _cupy_special, _elementwise, _erfinv64, erfc, lgamma
 
 _INV_SQRT_PI = 0.5641895835477563  # 1 / sqrt(pi)
@@ -184,22 +185,26 @@ class Ndtri(Function):
             return gy * (ops.exp(x * x * 0.5) * _SQRT_2PI)
 
 
+@on_values
 def erfcx(input) -> Tensor:
     """The scaled complementary error function exp(x^2) erfc(x) (torch.special.erfcx)."""
     return Erfcx.apply(_floating(input))
 
 
+@on_values
 def ndtr(input) -> Tensor:
     """The standard normal CDF Phi(x) = erfc(-x / sqrt(2)) / 2 (torch.special.ndtr; its
     gradient is erfc's)."""
     return erfc(_floating(input) * -_INV_SQRT2) * 0.5
 
 
+@on_values
 def log_ndtr(input) -> Tensor:
     """log Phi(x), accurate far in the lower tail (torch.special.log_ndtr)."""
     return LogNdtr.apply(_floating(input))
 
 
+@on_values
 def ndtri(input) -> Tensor:
     """The standard normal quantile, Phi^-1(p) (torch.special.ndtri)."""
     return Ndtri.apply(_floating(input))
@@ -410,6 +415,7 @@ def _check_floating(name: str, a, b) -> None:
         )
 
 
+@on_values
 def gammainc(input, other) -> Tensor:
     """The regularized lower incomplete gamma function P(a, x), a = input, x = other
     (torch.special.gammainc, torch.igamma); differentiable in x only."""
@@ -417,6 +423,7 @@ def gammainc(input, other) -> Tensor:
     return _binary_float(Igamma, input, other, upper=False)
 
 
+@on_values
 def gammaincc(input, other) -> Tensor:
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)
     (torch.special.gammaincc, torch.igammac); differentiable in x only."""
@@ -496,6 +503,7 @@ class Zeta(Function):
             return None, gy * (-s * z1)
 
 
+@on_values
 def zeta(input, other) -> Tensor:
     """The Hurwitz zeta function zeta(s, q) = sum_k (q + k)^-s, s = input, q = other
     (torch.special.zeta; zeta(s, 1) is Riemann's); differentiable in q only."""
@@ -506,6 +514,7 @@ def zeta(input, other) -> Tensor:
 # The multivariate log-gamma function
 
 
+@on_values
 def multigammaln(input, p: int) -> Tensor:
     """log of the multivariate gamma function of dimension p:
     sum_{i<p} lgamma(a - i/2) + p (p - 1)/4 log(pi) (torch.special.multigammaln, torch.mvlgamma).
