@@ -54,9 +54,6 @@ KNOWN = [
      r"searchsorted)\((m\.sort\()?[XPE]\('complex64'",
      "sorting ops of complex: no torch kernel (RuntimeError); descent sorts or raises "
      "NumPy's TypeError (ops/order.py, ops/selection.py: another helper's files)"),
-    (r"masked_fill_\(Y\('complex64'\)\.bool\(\), Y\('complex64', \(\)\)\)",
-     "masked_fill_ of a real tensor with a 0-d complex tensor value: torch casts it (0j "
-     "fills 0), descent refuses every complex tensor value"),
     (r"x\[0\] = 1j",
      "x[i] = 1j into a float tensor: torch's RuntimeError, descent NumPy's TypeError"),
     (r"x\[1:3\] = Y\('bfloat16'",

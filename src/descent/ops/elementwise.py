@@ -563,11 +563,13 @@ def check_fill_value(x: Tensor, value, op: str) -> None:
             f"{op}: only supports a 0-dimensional value tensor, but got tensor with "
             f"{value.ndim} dimension(s) {tuple(value.shape)}; pass value.squeeze() or a number"
         )
+    # a complex value with a nonzero imaginary part (PyTorch's checked conversion: 1+0j fills
+    # 1, and a bool tensor takes any value as nonzero-is-True)
     if isinstance(value, Tensor):
-        is_complex = value._data.dtype.kind == "c"
+        is_complex = value._data.dtype.kind == "c" and bool(value._data.imag != 0)
     else:
-        is_complex = isinstance(value, complex)
-    if is_complex and x._data.dtype.kind != "c":
+        is_complex = isinstance(value, complex) and value.imag != 0
+    if is_complex and x._data.dtype.kind not in "cb":
         raise DescentError(
             f"{op}: value {value!r} cannot be converted to type {x.dtype} without overflow; "
             f"fill a complex tensor, or pass the real part"
