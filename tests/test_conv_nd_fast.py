@@ -92,6 +92,7 @@ def test_row_blocks_give_the_same_results(case, monkeypatch):
     monkeypatch.setattr(conv_nd, "BLOCK_ROWS", 1 << 30)
     _, whole, gy = _run(descent, case, np.float64)
     monkeypatch.setattr(conv_nd, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(conv_nd, "BLOCK_ROWS_THREADED", 3)  # (a multi-threaded BLAS's)
     monkeypatch.setattr(conv_nd, "BLOCK_BYTES", 1)
     _, blocked, _ = _run(descent, case, np.float64, gy)
     for a, b in zip(whole, blocked, strict=True):

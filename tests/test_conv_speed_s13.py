@@ -183,6 +183,7 @@ def test_conv3d_stride1_gradients_match_torch(xs, ws, kw, need, monkeypatch):
     from descent.ops import conv_nd
 
     monkeypatch.setattr(conv_nd, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(conv_nd, "BLOCK_ROWS_THREADED", 7)
     monkeypatch.setattr(conv_nd, "BLOCK_BYTES", 1)
     rng = np.random.default_rng(7)
     arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
@@ -300,3 +301,17 @@ def test_conv_nd_with_256_positions_or_more(permuted):
             [x2, w2],
             dtype=dtype,
         )
+
+
+def test_conv_nd_blocks_follow_the_blas_threads(monkeypatch):
+    """512-row patch blocks with a one-thread BLAS, 16384-row ones with more threads."""
+    from descent.ops import conv_nd
+
+    monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [lambda: 1])
+    assert conv_nd._blocks(2000, 4096)[:2] == [(0, 512), (512, 1024)]
+    assert conv_nd._blocks(100000, 16)[0] == (0, 65536)  # short rows: 1 MB of them
+    monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [lambda: 2])
+    assert conv_nd._blocks(40000, 4096) == [(0, 16384), (16384, 32768), (32768, 40000)]
+    monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [None])
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert conv_nd._blas_threads() == 1

@@ -27,6 +27,7 @@ path for CuPy, half, integer and complex inputs and with DESCENT_KERNELS=numpy.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -109,13 +110,54 @@ def _per_group(a, g: int):
 # 140 / 150 ms (load 10); conv2d 64 -> 64 3x3 on (32, 64, 32, 32): 332 / 305 / 316 / 301 /
 # 298; 256 -> 256 on 8x8: 228 / 225 / 247 / 256 / 248 (fewer rows re-pack the weight per
 # product more often: 14 rows took twice as long).
+# With a multi-threaded BLAS every product wakes and joins its threads: at 2 threads, on the
+# shared 2-core machine (load 7-10), rows per block 512 / 1024 / 2048 / 4096 / 8192 / 16384 /
+# whole batch took conv3d 652 / 220 / 146 / 110-266 / 171 / 194 / 111-199 ms and the conv2d
+# 64 -> 64 layer 1967 / 1344 / 777 / 331-439 / 287 / 224 / 246-350: blocks of
+# BLOCK_ROWS_THREADED rows there.
 BLOCK_ROWS = 512
+BLOCK_ROWS_THREADED = 16384
 BLOCK_BYTES = 1 << 20
 
 
+def _blas_thread_getter():
+    """A function giving the BLAS's thread count now (threadpoolctl's controller of NumPy's
+    BLAS, made once), or None without threadpoolctl."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    for lib in threadpoolctl.ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas":
+            return lib.get_num_threads
+    return None
+
+
+_BLAS_THREADS: list = []  # [the getter] once looked up
+
+
+def _blas_threads() -> int:
+    """NumPy's BLAS threads (~25 us through threadpoolctl); without it, OPENBLAS_NUM_THREADS,
+    OMP_NUM_THREADS or the CPU count."""
+    if not _BLAS_THREADS:
+        _BLAS_THREADS.append(_blas_thread_getter())
+    get = _BLAS_THREADS[0]
+    n = get() if get is not None else None
+    if n:
+        return int(n)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "")
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    return os.cpu_count() or 1
+
+
 def _blocks(rows: int, row_bytes: int):
-    """(r0, r1) ranges of patch rows: BLOCK_ROWS rows, or BLOCK_BYTES of them if more."""
+    """(r0, r1) ranges of patch rows: BLOCK_ROWS rows, or BLOCK_BYTES of them if more, with a
+    one-thread BLAS; BLOCK_ROWS_THREADED rows with more threads."""
     step = max(BLOCK_ROWS, BLOCK_BYTES // max(row_bytes, 1))
+    if _blas_threads() > 1:
+        step = max(step, BLOCK_ROWS_THREADED)
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
