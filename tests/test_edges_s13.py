@@ -44,9 +44,6 @@ KNOWN = [
     (r"2\*\*70",
      "a Python int beyond [-2**63, 2**64): torch's argument parser raises OverflowError, "
      "descent computes with it (wraps, or inf)"),
-    (r"m\.where\(P\('bool'\), 1\.5, 2, out=o\)",
-     "where(cond, 1.5, 2, out=o): torch's two-scalar overload takes no out= (TypeError); "
-     "descent accepts out= and raises its dtype RuntimeError"),
     (r"m\.(median|nanmedian|kthvalue)\([XPE]\('bool'",
      "median/nanmedian/kthvalue of bool: no torch kernel (NotImplementedError); descent "
      "computes (ops/order.py was another helper's file this session)"),

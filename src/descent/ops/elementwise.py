@@ -461,6 +461,12 @@ def where(condition, a=None, b=None, *, out=None):
     promote as torch.where). `where(condition)` alone is `nonzero(condition, as_tuple=True)`:
     a tuple of index tensors, as in PyTorch. `out=` as PyTorch's."""
     if out is not None:
+        for name, v in (("input", a), ("other", b)):  # torch.where's out= overload: tensors
+            if isinstance(v, (bool, int, float, complex)):
+                raise TypeError(
+                    f"where(): argument '{name}' must be Tensor, not {type(v).__name__} (with "
+                    "out=, as in PyTorch); wrap the number with tensor(), or drop out="
+                )
         return write_out(where(condition, a, b), out, "where", same_dtype=True)
     condition = as_tensor(condition)
     if a is None and b is None:
