@@ -13,7 +13,9 @@
   too (a 1-D integer ascending sort of 32768 or more: fbgemm's stable radix sort): rows of
   more than 16 with ties came out in a stable order (187 of 200 tied rows differed), and so did
   pack_padded_sequence(enforce_sorted=False)'s sorted_indices (torch.sort(lengths,
-  descending=True)) for equal lengths.
+  descending=True)) for equal lengths. nn.utils.prune's l1_unstructured / ln_structured /
+  global_unstructured pick by PyTorch's topk: pruning half of a zero-initialised bias of 6
+  masked entries 0-2 where PyTorch masks 3-5.
 - Max pooling over a window with NaN: PyTorch's kernels take every value that is `> max or
   nan`, so the LAST nan of the window wins (index and gradient); max_pool3d and the adaptive
   max pools took the first. max_pool1d / max_pool2d (ops/conv.py's MaxPool2d) returned index 0
@@ -267,3 +269,44 @@ def test_two_sided_stft_phase_as_pytorch():
         return spec.angle().numpy()
 
     np.testing.assert_allclose(phase(ds), phase(torch), atol=1e-3)
+
+
+def test_pruning_ties_pick_pytorchs_entries():
+    import torch.nn.utils.prune as tp
+
+    import descent.nn.utils.prune as dp
+
+    rng = np.random.default_rng(13)
+    for _ in range(6):
+        vals = rng.integers(-2, 3, size=(6, 20)).astype(np.float32)
+
+        def pair(vals=vals):
+            t, d = torch.nn.Linear(20, 6), ds.nn.Linear(20, 6)
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(vals))
+                t.bias.zero_()
+            with ds.no_grad():
+                d.weight.copy_(ds.tensor(vals))
+                d.bias.zero_()
+            return t, d
+
+        def same(t, d, *names):
+            for name in names:
+                np.testing.assert_array_equal(
+                    getattr(d, name + "_mask").numpy(), getattr(t, name + "_mask").numpy()
+                )
+
+        t, d = pair()
+        for lib, m in ((tp, t), (dp, d)):
+            lib.l1_unstructured(m, "weight", amount=0.4)
+            lib.l1_unstructured(m, "bias", amount=0.5)
+            lib.l1_unstructured(m, "weight", amount=0.3)  # again, among the kept entries
+        same(t, d, "weight", "bias")
+        t, d = pair()
+        tp.ln_structured(t, "weight", amount=0.5, n=1, dim=1)
+        dp.ln_structured(d, "weight", amount=0.5, n=1, dim=1)
+        same(t, d, "weight")
+        t, d = pair()
+        tp.global_unstructured([(t, "weight"), (t, "bias")], tp.L1Unstructured, amount=30)
+        dp.global_unstructured([(d, "weight"), (d, "bias")], dp.L1Unstructured, amount=30)
+        same(t, d, "weight", "bias")

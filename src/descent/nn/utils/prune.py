@@ -9,9 +9,9 @@ the masks (a `PruningContainer`: the new method prunes among the entries still k
 
 Methods: `l1_unstructured`, `random_unstructured`, `ln_structured` (whole slices along `dim`
 by their L_n norm), `random_structured`, `global_unstructured` (one threshold over several
-tensors), `custom_from_mask`, `identity`; `is_pruned` and `remove`. Ties between equal
-magnitudes are broken by position (the first ones are pruned); PyTorch's topk leaves that
-order unspecified.
+tensors), `custom_from_mask`, `identity`; `is_pruned` and `remove`. Among equal magnitudes
+(a zero-initialised bias, an already pruned weight) the entries chosen are those PyTorch's
+topk chooses (ops/tie_order.py), not the first ones.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 import numpy as _np
 
 from ... import backend as _backend
+from ...ops.tie_order import fix_topk as _fix_topk
 from ...tensor import Tensor as _Tensor
 
 __all__ = [
@@ -246,7 +247,9 @@ class L1Unstructured(BasePruningMethod):
         n = _n_to_prune(self.amount, int(_np.prod(tuple(t.shape), dtype=_np.int64)))
         mask = _arr(default_mask).copy()
         if n:
-            idx = _np.argsort(_np.abs(_arr(t)).reshape(-1), kind="stable")[:n]
+            flat = _np.abs(_arr(t)).reshape(-1)
+            idx = _np.argsort(flat, kind="stable")[:n]
+            idx = _fix_topk(flat, idx, 0, n, False, True)  # PyTorch: topk(largest=False)
             mask.reshape(-1)[idx] = 0
         return _like(mask, default_mask)
 
@@ -324,7 +327,10 @@ class LnStructured(BasePruningMethod):
             norm = (x != 0).sum(axis=others).astype(_np.float64)
         else:
             norm = (x**p).sum(axis=others) ** (1.0 / p)
+        if tv.dtype.kind == "f":  # PyTorch's norms are in t's dtype: ties as there
+            norm = norm.astype(tv.dtype)
         keep = _np.argsort(-norm, kind="stable")[: size - n_prune]
+        keep = _fix_topk(norm, keep, 0, size - n_prune, True, True)  # PyTorch: topk
         mask = _structured_mask(tv, dim, keep) * _arr(default_mask)
         return _like(mask, default_mask)
 
