@@ -683,6 +683,7 @@ AGREE = ['torch.Generator.device',
  'torch.sin',
  'torch.sinh',
  'torch.slice_scatter',
+ 'torch.sort',
  'torch.sparse.check_sparse_tensor_invariants',
  'torch.sparse.mm',
  'torch.sparse.spdiags',
@@ -895,8 +896,6 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
                             'the default, a complex literal is complex64',
  'torch.set_flush_denormal': "NumPy cannot flush denormals: descent's set_flush_denormal returns "
                              'False (not supported), as PyTorch does on a CPU without SSE3',
- 'torch.sort': 'x.sort() of ties without stable=True: PyTorch leaves the order of equal values '
-               "unspecified; descent's is the stable one",
  'torch.sparse.as_sparse_gradcheck': 'not in descent (gradcheck takes sparse inputs directly)',
  'torch.sparse_bsc_tensor': 'descent has no BSC layout (CSR, CSC and BSR only)',
  'torch.utils._pytree.register_constant': "not in descent's utils._pytree",
