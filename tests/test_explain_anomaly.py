@@ -129,7 +129,7 @@ def test_attaches_through_the_engine_hook_point_and_patches_nothing():
 
 def test_op_hooks_see_every_op_and_node():
     seen_fw, seen_bw = [], []
-    handle = autograd.add_op_hook(
+    handle = autograd._add_op_hook(
         forward=lambda op, inputs, out: seen_fw.append((type(op).__name__, len(inputs))),
         backward=lambda node, gy, gxs: seen_bw.append(node.name),
     )

@@ -50,17 +50,9 @@ ALLOWED = {
                      "NonDynamicallyQuantizableLinear"},
 }  # fmt: skip
 
-# Not fixed yet (session 13): descent.autograd is also descent's engine module (STYLE.md), and
-# its engine API is read as `autograd.record_node` & co. by ~50 files. Listed here so that any
-# new leak still fails; remove names as they move to private bindings.
+# Not fixed yet (session 13): module-level helpers (classes, functions) these modules define and
+# use, not imports. Listed so that any new leak still fails; remove names as they go private.
 KNOWN_LEFT = {
-    "autograd": {"DetachedView", "HookHandle", "NoGradView", "NodeName", "PackedSaved",
-                 "ViewTag", "ZERO_GRAD", "add_op_hook", "has_live_views", "init_tensor",
-                 "is_grad_enabled", "mark_unrecorded_view", "mark_view", "new_tensor",
-                 "next_functions", "node_repr", "overwrote_saved_output", "record_node",
-                 "register_graph_namespace", "register_storage_class", "register_tensor_class",
-                 "run_backward", "set_cast_dispatch", "shared_view_base", "view_source"},
-    # module-level helpers (classes, functions) these modules define and use, not imports
     "autograd.forward_ad": {"MakeDual"},
     "autograd.graph": {"edge_input", "edge_output"},
     "multiprocessing": {"ProcessException"},

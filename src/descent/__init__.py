@@ -20,7 +20,8 @@ from . import autograd, backend
 from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
 from . import tensor_methods as _tensor_methods
 from .amp import GradScaler, autocast  # torch.GradScaler is torch.amp.GradScaler
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import _is_grad_enabled as is_grad_enabled
+from .autograd import enable_grad, no_grad, set_grad_enabled
 from .creation import (
     Generator,
     arange,

@@ -42,31 +42,31 @@ import numpy as _np
 
 from . import grad_fn as _gf
 from . import meta as _meta
-from .autograd_views import (  # noqa: F401 - view tracking, re-exported (autograd.mark_view)
-    DetachedView,
-    NoGradView,
-    ViewTag,
-    _getrefcount,
-    has_live_views,
-    mark_unrecorded_view,
-    mark_view,
-    shared_view_base,
-    view_source,
-)
-from .grad_fn import NodeName, next_functions, node_repr
+from .autograd_views import DetachedView as _DetachedView  # noqa: F401 - view tracking, for ops
+from .autograd_views import NoGradView as _NoGradView  # noqa: F401
+from .autograd_views import ViewTag as _ViewTag  # noqa: F401
+from .autograd_views import _getrefcount  # noqa: F401
+from .autograd_views import has_live_views as _has_live_views  # noqa: F401
+from .autograd_views import mark_unrecorded_view as _mark_unrecorded_view  # noqa: F401
+from .autograd_views import mark_view as _mark_view  # noqa: F401
+from .autograd_views import shared_view_base as _shared_view_base  # noqa: F401
+from .autograd_views import view_source as _view_source  # noqa: F401
+from .grad_fn import NodeName as _NodeName
+from .grad_fn import next_functions as _next_functions
+from .grad_fn import node_repr as _node_repr
 from .grad_mode import (  # noqa: F401 - torch.autograd's names
     _state,
     enable_grad,
     inference_mode,
-    is_grad_enabled,
     no_grad,
     set_grad_enabled,
     set_multithreading_enabled,
 )
-from .hooks import HookHandle as HookHandle  # re-exported: Tensor.register_hook returns one
+from .grad_mode import is_grad_enabled as _is_grad_enabled  # noqa: F401 - for the ops
+from .hooks import HookHandle as _HookHandle  # re-exported: Tensor.register_hook returns one
 from .hooks import _backward_hooks as _backward_hooks  # re-exported: anomaly mode's tests
 from .hooks import _forward_hooks, _run_forward_hooks
-from .hooks import add_op_hook as add_op_hook
+from .hooks import add_op_hook as _add_op_hook
 
 # NumPy's floating-point warnings ("overflow encountered in exp", "divide by zero encountered
 # in log", "invalid value encountered in subtract" for inf - inf) are silenced where ops compute,
@@ -92,7 +92,7 @@ _new = object.__new__
 _ndarray, _generic, _asarray = _np.ndarray, _np.generic, _np.asarray
 _MetaArray = _meta.MetaArray
 # Meta inputs give meta outputs: the check is an op hook, attached only while meta arrays exist.
-_meta.register_hook_attacher(lambda fn: add_op_hook(forward=fn))
+_meta.register_hook_attacher(lambda fn: _add_op_hook(forward=fn))
 
 # ---------------------------------------------------------------------------------------------
 # The tensor maker
@@ -100,7 +100,7 @@ _meta.register_hook_attacher(lambda fn: add_op_hook(forward=fn))
 _tensor_class: _Any = None  # descent.tensor.Tensor, once it has registered itself
 
 
-def register_tensor_class(cls) -> None:
+def _register_tensor_class(cls) -> None:
     """Tell the engine the class of the tensors it makes (called once, by `descent.tensor`).
 
     The engine creates every op's output but sits below `tensor.py` in the layers, so it never
@@ -116,13 +116,13 @@ def register_tensor_class(cls) -> None:
 _storage_classes: dict = {}
 
 
-def register_storage_class(storage_cls, tensor_cls) -> None:
+def _register_storage_class(storage_cls, tensor_cls) -> None:
     """Make every tensor whose `_data` is a `storage_cls` an instance of `tensor_cls` (a Tensor
     subclass with `__slots__ = ()`; called by descent.sparse at import)."""
     _storage_classes[storage_cls] = tensor_cls
 
 
-def init_tensor(t, data, requires_grad: bool = False, node=None):
+def _init_tensor(t, data, requires_grad: bool = False, node=None):
     """Set every field of the tensor `t` and return it: the ONE place tensor fields are written
     when a tensor is made (`Tensor.__init__`, `new_tensor` and every op output come here).
 
@@ -148,9 +148,9 @@ def init_tensor(t, data, requires_grad: bool = False, node=None):
     return t
 
 
-def new_tensor(data, requires_grad: bool = False, node=None):
+def _new_tensor(data, requires_grad: bool = False, node=None):
     """A new Tensor around the backend array `data` (no copy, no dtype conversion)."""
-    return init_tensor(_new(_tensor_class), data, requires_grad, node)
+    return _init_tensor(_new(_tensor_class), data, requires_grad, node)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def new_tensor(data, requires_grad: bool = False, node=None):
 _cast_dispatch: _Any = None
 
 
-def set_cast_dispatch(fn) -> None:
+def _set_cast_dispatch(fn) -> None:
     """Install `fn(cls, entry, tensors, args, params)`, consulted by every `Function` entry
     point before its forward: it returns the op's output Tensor, or None to run as usual."""
     global _cast_dispatch
@@ -185,7 +185,7 @@ _FREED = object()
 _saved_hooks = None
 
 
-class PackedSaved(tuple):
+class _PackedSaved(tuple):
     """`node.saved` / `node.out_data` under saved_tensors_hooks: per saved tensor a slot with
     `_version` (the engine's in-place check) and `unpack(graph)` (autograd_graph._Slot)."""
 
@@ -211,10 +211,10 @@ class _ZeroGradient:
 
     def materialize(self, create_graph: bool):
         z = self.xp.zeros(self.shape, self.dtype)
-        return new_tensor(z) if create_graph else z
+        return _new_tensor(z) if create_graph else z
 
 
-ZERO_GRAD = _ZeroGradient()
+_ZERO_GRAD = _ZeroGradient()
 
 
 class Function:
@@ -282,9 +282,9 @@ class Function:
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
     _saves = False
-    next_functions = property(lambda self: next_functions(self, Function))  # grad_fn.py
-    register_hook = lambda self, hook: _gf.register_hook(self, hook, HookHandle)  # noqa: E731
-    register_prehook = lambda self, hook: _gf.register_prehook(self, hook, HookHandle)  # noqa: E731
+    next_functions = property(lambda self: _next_functions(self, Function))  # grad_fn.py
+    register_hook = lambda self, hook: _gf.register_hook(self, hook, _HookHandle)  # noqa: E731
+    register_prehook = lambda self, hook: _gf.register_prehook(self, hook, _HookHandle)  # noqa: E731
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -334,13 +334,13 @@ class Function:
                 _quiet_off(token)
             if x._rg and _state.enabled:
                 node = x._node
-                t = record_node(fn, (x if node is None else node,), (x._data.shape,), inputs, out)
+                t = _record_node(fn, (x if node is None else node,), (x._data.shape,), inputs, out)
                 if fn.makes_view:
-                    mark_view(t, x)
+                    _mark_view(t, x)
             else:
-                t = init_tensor(_new(_tensor_class), out)
+                t = _init_tensor(_new(_tensor_class), out)
                 if fn.makes_view:
-                    mark_unrecorded_view(t, x)
+                    _mark_unrecorded_view(t, x)
         else:
             token = _quiet_on(_QUIET)
             try:
@@ -350,9 +350,9 @@ class Function:
             if _state.enabled and any([t._rg for t in inputs]):
                 parents = tuple([_parent(t) for t in inputs])
                 shapes = tuple([t._data.shape for t in inputs])
-                t = record_node(fn, parents, shapes, inputs, out)
+                t = _record_node(fn, parents, shapes, inputs, out)
             else:
-                t = init_tensor(_new(_tensor_class), out)
+                t = _init_tensor(_new(_tensor_class), out)
         if _forward_hooks:
             _run_forward_hooks(fn, inputs, t)
         return t
@@ -376,9 +376,9 @@ class Function:
                 na if na is not None else (a if a._rg else None),
                 nb if nb is not None else (b if b._rg else None),
             )
-            t = record_node(fn, parents, (a._data.shape, b._data.shape), (a, b), out)
+            t = _record_node(fn, parents, (a._data.shape, b._data.shape), (a, b), out)
         else:
-            t = init_tensor(_new(_tensor_class), out)
+            t = _init_tensor(_new(_tensor_class), out)
         if _forward_hooks:
             _run_forward_hooks(fn, (a, b), t)
         return t
@@ -418,9 +418,9 @@ class Function:
             _quiet_off(token)
         if x._rg and _state.enabled:
             node = x._node
-            t = record_node(fn, (x if node is None else node,), (d.shape,), (x,), out)
+            t = _record_node(fn, (x if node is None else node,), (d.shape,), (x,), out)
         else:
-            t = init_tensor(_new(_tensor_class), out)
+            t = _init_tensor(_new(_tensor_class), out)
         if _forward_hooks:
             _run_forward_hooks(fn, (x,), t)
         return t
@@ -431,7 +431,7 @@ class Function:
         saved = self.saved
         if saved is _FREED or saved is None:
             raise RuntimeError(self._freed_message())
-        if type(saved) is PackedSaved:  # saved_tensors_hooks: unpacked at each use
+        if type(saved) is _PackedSaved:  # saved_tensors_hooks: unpacked at each use
             saved = saved.unpack(ops.is_graph)
         if ops.is_graph:
             return saved
@@ -447,7 +447,7 @@ class Function:
         out = self.out_data
         if out is None:
             raise RuntimeError(self._freed_message())
-        if type(out) is PackedSaved:  # saved_tensors_hooks: unpacked at each use
+        if type(out) is _PackedSaved:  # saved_tensors_hooks: unpacked at each use
             out = out.unpack()[0]._data
         if _overwritten and self in _overwritten:
             raise RuntimeError(
@@ -456,20 +456,20 @@ class Function:
                 "(y = y.clone()) or make the change out of place."
             )
         if ops.is_graph:
-            return new_tensor(out, True, self)
+            return _new_tensor(out, True, self)
         return out
 
     @property
     def name(self) -> str:
         """The op's class name plus "Backward" (descent's name, in its messages): a str, also
         callable: `name()` gives PyTorch's name for the node ("MulBackward0", grad_fn.py)."""
-        return NodeName(type(self).__name__ + "Backward", self)
+        return _NodeName(type(self).__name__ + "Backward", self)
 
     # PyTorch's saved-value attributes (torchviz's show_saved reads them), as properties: a
     # class-level __getattr__ would keep CPython from specializing every node attribute read.
-    _saved_self = property(lambda self: _gf.saved_attr(self, "_saved_self", new_tensor))
-    _saved_other = property(lambda self: _gf.saved_attr(self, "_saved_other", new_tensor))
-    _saved_result = property(lambda self: _gf.saved_attr(self, "_saved_result", new_tensor))
+    _saved_self = property(lambda self: _gf.saved_attr(self, "_saved_self", _new_tensor))
+    _saved_other = property(lambda self: _gf.saved_attr(self, "_saved_other", _new_tensor))
+    _saved_result = property(lambda self: _gf.saved_attr(self, "_saved_result", _new_tensor))
 
     def __dir__(self):
         """dir() lists only the `_saved_*` attributes this node can give (as PyTorch's)."""
@@ -482,7 +482,7 @@ class Function:
         )
 
     def __repr__(self) -> str:
-        return node_repr(self)  # PyTorch's: <MulBackward0 object at 0x...>
+        return _node_repr(self)  # PyTorch's: <MulBackward0 object at 0x...>
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -500,7 +500,7 @@ def _parent(t):
     return t if t._rg else None
 
 
-def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
+def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     """Make the op object `node` a graph node: the ONE place node fields are set.
 
     Args:
@@ -542,7 +542,7 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         if _saved_hooks is not None:
             _saved_hooks.pack_node(node, None)
         return None
-    t = init_tensor(_new(_tensor_class), out, True, node)
+    t = _init_tensor(_new(_tensor_class), out, True, node)
     node.out_data = t._data if node.save_output else None  # t.data: a 0-d array, not a scalar
     if _saved_hooks is not None:  # saved_tensors_hooks: pack what was saved (autograd_graph)
         _saved_hooks.pack_node(node, t)
@@ -554,7 +554,7 @@ def record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
 _overwritten: _weakref.WeakSet = _weakref.WeakSet()
 
 
-def overwrote_saved_output(t) -> None:
+def _overwrote_saved_output(t) -> None:
     """Called by in-place writes that are not recorded: if t's array is the output its node
     saved for backward, backward through that node raises instead of using the new values."""
     node = t._node
@@ -591,7 +591,7 @@ def _scalar_array(c, dtype):
 _graph_namespace: _Any = None
 
 
-def register_graph_namespace(namespace) -> None:
+def _register_graph_namespace(namespace) -> None:
     """Hand the engine the backward namespace for `create_graph=True` (called once, by
     `descent.ops` at import): the ops layer's differentiable functions under the names of
     `descent.array_backward`, with `is_graph = True`."""
@@ -607,6 +607,8 @@ _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_
 
 
 def __getattr__(name: str):
+    if name == "run_backward":  # the pre-hygiene name ops/conv_nd.py reads (being edited)
+        return _engine_backward
     if name in _TORCH_NAMES:
         from . import autograd_torch
 
@@ -636,4 +638,5 @@ def __getattr__(name: str):
 
 # The backward pass (its own module only to keep files short; the engine's layer). Imported last:
 # it takes Function, new_tensor and the rest from this module, which are defined by now.
-from .autograd_backward import _run_backward, _seed, run_backward  # noqa: E402, F401
+from .autograd_backward import _run_backward, _seed  # noqa: E402, F401
+from .autograd_backward import run_backward as _engine_backward  # noqa: E402, F401

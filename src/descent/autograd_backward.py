@@ -22,13 +22,17 @@ from .array_backward import array_namespace
 from .autograd import (
     _FREED,
     _QUIET,
-    ZERO_GRAD,
     Function,
     _parent,
     _quiet_off,
     _quiet_on,
     _ZeroGradient,
-    new_tensor,
+)
+from .autograd import (
+    _ZERO_GRAD as ZERO_GRAD,
+)
+from .autograd import (
+    _new_tensor as new_tensor,
 )
 from .grad_mode import _state
 from .hooks import (

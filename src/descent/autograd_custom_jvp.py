@@ -41,14 +41,14 @@ class CustomJvpNode(autograd.Function):
         if ctx is None:
             raise RuntimeError(fn._freed_message())
         graph = ops.is_graph
-        w = w if graph else autograd.new_tensor(w)
+        w = w if graph else autograd._new_tensor(w)
         xp = backend.get_array_module(self.value)
         tangents: list = [None] * fn.n_args
         for k, i in enumerate(fn.positions):
             if k == self.arg:
                 tangents[i] = w
             elif ctx.materialize_grads:  # PyTorch gives the other Tensor inputs zero tangents
-                tangents[i] = autograd.new_tensor(xp.zeros(fn.in_shapes[k], self.value.dtype))
+                tangents[i] = autograd._new_tensor(xp.zeros(fn.in_shapes[k], self.value.dtype))
         saved = (ctx._saved, ctx._versions, ctx._output_links)
         # jvp's ctx.saved_tensors: save_for_forward's (empty without it, as PyTorch's)
         fs = ctx._forward_saved or ()
@@ -69,7 +69,7 @@ def _pack_tangents(fn, outs, xp, dtype):
     tangents raveled and concatenated (fn.layout; None: zeros)."""
     if fn.layout is None:
         t = outs[0] if isinstance(outs, (tuple, list)) else outs
-        return t if isinstance(t, autograd._tensor_class) else autograd.new_tensor(xp.asarray(t))
+        return t if isinstance(t, autograd._tensor_class) else autograd._new_tensor(xp.asarray(t))
     from .ops.shape import cat  # noqa: PLC0415 (ops sit above this module's engine imports)
 
     outs = outs if isinstance(outs, (tuple, list)) else (outs,)
@@ -77,7 +77,7 @@ def _pack_tangents(fn, outs, xp, dtype):
     for i, _, shape in fn.layout:
         t = outs[i] if i < len(outs) else None
         if t is None:
-            t = autograd.new_tensor(xp.zeros(shape, dtype))
+            t = autograd._new_tensor(xp.zeros(shape, dtype))
         parts.append(t.reshape(-1))
     return cat(parts, 0)
 
@@ -110,7 +110,7 @@ def jvp_backward(node, gy, ops) -> tuple:
     runs) is the user's jvp, so the tangent is jvp's, as in PyTorch (where forward mode calls
     jvp)."""
     with autograd.no_grad():  # values only: the graph is the CustomJvpNodes'
-        g = autograd.new_tensor(gy._data)
+        g = autograd._new_tensor(gy._data)
         grads = node.fn_cls.backward(node.ctx, *node._grad_outputs(g, ops))
     grads = checked_grads(node, grads)
     out = []

@@ -158,7 +158,7 @@ def make_dual(tensor: _Tensor, tangent: _Tensor, *, level: int | None = None) ->
         )
     if tangent.dtype != tensor.dtype:
         tangent = tangent.to(tensor.dtype)  # no silent upcast of the results (STYLE.md)
-    leaf = _autograd.new_tensor(tensor._data, True)  # private: only its gradient is read
+    leaf = _autograd._new_tensor(tensor._data, True)  # private: only its gradient is read
     with _enable_grad():  # a dual made under no_grad still records (PyTorch's does too)
         dual = MakeDual.apply(tensor, leaf)
     _level[dual._node] = tangent
@@ -187,7 +187,7 @@ def unpack_dual(tensor: _Tensor, *, level: int | None = None) -> UnpackedDualTen
     tangents = [_level[d] for d in duals]
     # The tangent carries a graph (reverse mode over forward mode) when something outside the
     # level needs gradients: the primal, a tangent or a model parameter requires grad.
-    create_graph = _autograd.is_grad_enabled() and (real or any(t.requires_grad for t in tangents))
+    create_graph = _autograd._is_grad_enabled() and (real or any(t.requires_grad for t in tangents))
     try:
         tangent = _jvp(tensor, duals, tangents, create_graph)
     except RuntimeError as e:
@@ -216,7 +216,7 @@ def _jvp(y: _Tensor, duals: list, tangents: list, create_graph: bool) -> _Tensor
         u = _Clone.apply(u_leaf)
     # The dual tensors stand for their nodes as the captured inputs (pass 1 stops there too).
     # (d.parents[1] is the dual's private leaf: same shape and dtype as the dual.)
-    inputs = [_autograd.new_tensor(d.parents[1]._data, True, d) for d in duals]
+    inputs = [_autograd._new_tensor(d.parents[1]._data, True, d) for d in duals]
     with _forward_mode_pass():  # a custom Function's jvp staticmethod is used (autograd_custom_jvp)
         gs = _grad([y], inputs, [u], retain_graph=True, create_graph=True, allow_unused=True)
     pairs = [(g, v) for g, v in zip(gs, tangents) if g is not None and g.requires_grad]

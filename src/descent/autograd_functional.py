@@ -246,7 +246,7 @@ def vjp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: boo
     with _autograd.enable_grad():
         is_in, inputs, v, is_out, outputs = _prepare(func, inputs, v, create_graph, "vjp", True)
         _check_requires_grad(outputs, "outputs", strict)
-    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd._is_grad_enabled()):
         got = _autograd_grad(outputs, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "back")
     outputs = _postprocess(outputs, create_graph)
@@ -274,7 +274,7 @@ def jvp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: boo
         us = tuple(_ones_like(o, requires_grad=True) for o in outputs)
         grad_inputs = _autograd_grad(outputs, inputs, us, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
-    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd._is_grad_enabled()):
         got = _autograd_grad(grad_inputs, us, v, create_graph=create_graph)
         res = _fill_in_zeros(got, outputs, strict, create_graph, "back_trick")
     outputs = _postprocess(outputs, create_graph)
@@ -417,7 +417,7 @@ def vhp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: boo
         outputs = _scalar_output(func, inputs, strict, "vhp")
         jac = _autograd_grad(outputs, inputs, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd._is_grad_enabled()):
         got = _autograd_grad(jac, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "double_back")
     return _postprocess(outputs, create_graph)[0], _unpack(_postprocess(res, create_graph), is_in)
@@ -434,7 +434,7 @@ def hvp(func: _Callable, inputs, v=None, create_graph: bool = False, strict: boo
         grad_jac = tuple(_ones_like(x, requires_grad=True) for x in inputs)  # ones: see jvp
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
-    with _autograd.set_grad_enabled(create_graph or _autograd.is_grad_enabled()):
+    with _autograd.set_grad_enabled(create_graph or _autograd._is_grad_enabled()):
         got = _autograd_grad(double_back, grad_jac, v, create_graph=create_graph)
         res = _fill_in_zeros(got, inputs, strict, create_graph, "double_back_trick")
     return _postprocess(outputs, create_graph)[0], _unpack(_postprocess(res, create_graph), is_in)

@@ -205,10 +205,10 @@ def _check_forward_ad(func, inputs, diff, checked, eps, atol, rtol, fast_mode,
         for j, v in enumerate(directions):
             base = x.detach()
             with fwAD.dual_level():
-                outs = outputs_at(fwAD.make_dual(base, autograd.new_tensor(v)))
+                outs = outputs_at(fwAD.make_dual(base, autograd._new_tensor(v)))
                 tangents = [fwAD.unpack_dual(o).tangent for o in outs]
-            plus = outputs_at(autograd.new_tensor(base._data + eps * v))
-            minus = outputs_at(autograd.new_tensor(base._data - eps * v))
+            plus = outputs_at(autograd._new_tensor(base._data + eps * v))
+            minus = outputs_at(autograd._new_tensor(base._data - eps * v))
             for k, t, p, m in zip(checked, tangents, plus, minus):
                 numeric = (backend.as_numpy(p._data) - backend.as_numpy(m._data)) / (2 * eps)
                 analytic = np.zeros_like(numeric) if t is None else backend.as_numpy(t._data)
@@ -244,7 +244,7 @@ def _grad_dtype_mismatch(outputs, checked, leaves):
     roots = [outputs[k] for k in checked if outputs[k].requires_grad]
     if not roots:
         return None
-    seeds = [autograd.new_tensor(backend.get_array_module(o._data).ones_like(o._data))
+    seeds = [autograd._new_tensor(backend.get_array_module(o._data).ones_like(o._data))
              for o in roots]  # fmt: skip
     grads = autograd.grad(roots, leaves, seeds, retain_graph=True, allow_unused=True)
     for j, (g, x) in enumerate(zip(grads, leaves)):
@@ -317,7 +317,7 @@ def gradgradcheck(
             if o.dtype.kind == "c":  # a complex cotangent: random real and imaginary parts
                 u = u + 1j * rng.uniform(-1.0, 1.0, tuple(o.shape))
             u = xp.asarray(u.astype(o.dtype))
-            grad_outputs.append(autograd.new_tensor(u, True))
+            grad_outputs.append(autograd._new_tensor(u, True))
     grad_outputs = list(_tuple(grad_outputs))
     if len(grad_outputs) != len(floating):
         raise RuntimeError(
@@ -330,7 +330,7 @@ def gradgradcheck(
         xs, gos = list(args[:n_in]), args[n_in:]
         for i in diff:  # a finite-difference evaluation passes tensors without grad
             if not xs[i].requires_grad:
-                xs[i] = autograd.new_tensor(xs[i]._data, True)
+                xs[i] = autograd._new_tensor(xs[i]._data, True)
         with autograd.enable_grad():
             outs = _tuple(func(*xs))
             roots = [outs[k] for k in floating]
@@ -353,4 +353,4 @@ def gradgradcheck(
 def _zeros(x):
     """A zero gradient for an input that the outputs do not use (PyTorch materializes it)."""
     xp = backend.get_array_module(x._data)
-    return autograd.new_tensor(xp.zeros_like(x._data))
+    return autograd._new_tensor(xp.zeros_like(x._data))

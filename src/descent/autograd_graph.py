@@ -85,7 +85,7 @@ class _Slot:
             if self.leaf is not None:
                 return self.leaf  # a leaf's gradient must reach the leaf object itself
             if self.node is not None and t._node is not self.node:
-                return _autograd.new_tensor(t._data, True, self.node)
+                return _autograd._new_tensor(t._data, True, self.node)
         return t
 
 
@@ -121,9 +121,9 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
         pack, unpack = self.pack_hook, self.unpack_hook
         saved = node.saved
         if saved is not None:
-            node.saved = _autograd.PackedSaved([_Slot(t, pack, unpack) for t in saved])
+            node.saved = _autograd._PackedSaved([_Slot(t, pack, unpack) for t in saved])
         if node.out_data is not None and out is not None:
-            node.out_data = _autograd.PackedSaved([_Slot(out, pack, unpack)])
+            node.out_data = _autograd._PackedSaved([_Slot(out, pack, unpack)])
 
     def pack_tensors(self, tensors) -> tuple:
         """ctx.save_for_backward's tensors, packed (None stays None)."""
@@ -205,7 +205,7 @@ def _leaf_grad(leaf_grads: dict, t):
         return g
     if type(g) is _autograd._ZeroGradient:  # reached by known-zero gradients only
         g = _backend.get_array_module(t._data).zeros_like(t._data)
-    return _autograd.new_tensor(g)
+    return _autograd._new_tensor(g)
 
 
 def register_multi_grad_hook(tensors, fn: Callable, *, mode: str = "all"):
@@ -360,7 +360,7 @@ def edge_input(edge):
     if isinstance(variable, _autograd._tensor_class):
         return variable
     if isinstance(node, _autograd.Function):  # a stand-in output of the node, data unknown
-        return _autograd.new_tensor(_np.zeros(0, _np.float32), True, node)
+        return _autograd._new_tensor(_np.zeros(0, _np.float32), True, node)
     raise TypeError(
         f"autograd.grad: a GradientEdge's node must be a graph node (a grad_fn or an "
         f"AccumulateGrad), got {type(node).__name__}"
@@ -387,7 +387,7 @@ def edge_output(edge, grad_output):
         data = _np.zeros((), _np.float32)  # a scalar root, seeded with 1 as a scalar output is
     else:
         data = _np.zeros(grad_output.shape, grad_output._data.dtype)
-    return _autograd.new_tensor(data, True, node)
+    return _autograd._new_tensor(data, True, node)
 
 
 _warn_on_accumulate_grad_stream_mismatch = True
@@ -434,7 +434,7 @@ class _CopyOnSave(saved_tensors_hooks):
             handle = ctx.by_version.get(key)
             if handle is None:
                 handle = ctx.by_version[key] = _Handle()
-                ctx.original[handle] = (t, _autograd.new_tensor(t._data.copy()))
+                ctx.original[handle] = (t, _autograd._new_tensor(t._data.copy()))
             return handle
 
         def unpack(handle):

@@ -134,7 +134,7 @@ def grad(
     seeds = [autograd._seed(o, g, create_graph, "grad") for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
-    res = autograd.run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs,
+    res = autograd._engine_backward(outputs, seeds, retain_graph, create_graph, capture=inputs,
                        accumulate=False)  # fmt: skip
     for i, r in enumerate(res):
         if r is not None:
@@ -142,7 +142,7 @@ def grad(
         if materialize_grads:
             t = inputs[i]
             xp = backend.get_array_module(t._data)
-            res[i] = autograd.new_tensor(xp.zeros_like(t._data))
+            res[i] = autograd._new_tensor(xp.zeros_like(t._data))
         elif not allow_unused:
             raise RuntimeError(
                 f"grad(): input {i} (shape {tuple(inputs[i].shape)}) was not used to compute "
@@ -204,7 +204,7 @@ def _grad_batched(
             res.append(stack(col, 0))
         elif materialize_grads:  # zeros of the input's own shape, as PyTorch's vmap path
             xp = backend.get_array_module(t._data)
-            res.append(autograd.new_tensor(xp.zeros_like(t._data)))
+            res.append(autograd._new_tensor(xp.zeros_like(t._data)))
         elif allow_unused:
             res.append(None)
         else:
@@ -256,7 +256,7 @@ def backward(
         retain_graph = create_graph
     seeds = [autograd._seed(t, g, create_graph, "backward") for t, g in zip(tensors, grads)]
     if inputs is None:
-        autograd.run_backward(tensors, seeds, retain_graph, create_graph)
+        autograd._engine_backward(tensors, seeds, retain_graph, create_graph)
         return
     inputs = [inputs] if _is_edge(inputs) else _as_list(inputs)
     if not inputs:
@@ -267,7 +267,7 @@ def backward(
         inputs = [_edge_input(t) if e else t for t, e in zip(inputs, edges)]
     # One pass that captures the inputs' gradients without touching any .grad, then the
     # accumulation PyTorch does for exactly these tensors.
-    captured = autograd.run_backward(
+    captured = autograd._engine_backward(
         tensors, seeds, retain_graph, create_graph, capture=inputs, accumulate=False
     )
     for t, g, e in zip(inputs, captured, edges):
@@ -275,7 +275,7 @@ def backward(
         if g is None or (node is not None and (e or _retains(node, t))):
             continue  # (a retained non-leaf's .grad was written by the pass already)
         if not create_graph:
-            g = autograd.new_tensor(g._data.astype(t._data.dtype, copy=True))
+            g = autograd._new_tensor(g._data.astype(t._data.dtype, copy=True))
         t.grad = g if t.grad is None else t.grad + g
 
 
@@ -419,21 +419,22 @@ class FunctionCtx:
         self._versions = tuple(None if t is None else t._version for t in tensors)
         hooks = autograd._saved_hooks
         self._saved = (
-            tensors if hooks is None else autograd.PackedSaved(hooks.pack_tensors(tensors))
+            tensors if hooks is None else autograd._PackedSaved(hooks.pack_tensors(tensors))
         )
 
     @property
     def saved_tensors(self) -> tuple:
         saved = self._saved
-        if type(saved) is autograd.PackedSaved:  # saved_tensors_hooks (autograd_graph.py)
-            return tuple(None if s is None else s.unpack(autograd.is_grad_enabled()) for s in saved)
+        if type(saved) is autograd._PackedSaved:  # saved_tensors_hooks (autograd_graph.py)
+            grad_on = autograd._is_grad_enabled()
+            return tuple(None if s is None else s.unpack(grad_on) for s in saved)
         for t, v in zip(saved, self._versions):
             if t is not None and t._version != v:
                 raise RuntimeError(
                     f"a tensor saved with ctx.save_for_backward (shape {tuple(t.shape)}) was "
                     f"modified by an inplace operation (version {v} -> {t._version})"
                 )
-        if self._output_links is not None and autograd.is_grad_enabled():
+        if self._output_links is not None and autograd._is_grad_enabled():
             return _graph_outputs(saved, self._output_links)
         return saved
 
@@ -471,10 +472,10 @@ class CustomFunctionNode(autograd.Function):
 
     @property
     def name(self) -> str:
-        return autograd.NodeName(self.fn_cls.__name__ + "Backward")
+        return autograd._NodeName(self.fn_cls.__name__ + "Backward")
 
     def _grad_outputs(self, gy, ops) -> list:
-        wrap = (lambda g: g) if ops.is_graph else autograd.new_tensor
+        wrap = (lambda g: g) if ops.is_graph else autograd._new_tensor
         if self.layout is None:
             return [wrap(gy)]
         grads: list = [None] * self.n_outputs  # non-floating outputs get None
@@ -489,7 +490,7 @@ class CustomFunctionNode(autograd.Function):
         elif self.zero_outs:  # outputs marked non-differentiable: zeros, as PyTorch gives
             xp = backend.get_array_module(gy._data if ops.is_graph else gy)
             for i, shape, dtype in self.zero_outs:
-                grads[i] = autograd.new_tensor(xp.zeros(shape, dtype))
+                grads[i] = autograd._new_tensor(xp.zeros(shape, dtype))
         return grads
 
     def backward(self, gy, ops):
@@ -547,7 +548,7 @@ def ctx_apply(cls, *args, **kwargs):
     floating = [i for i, o in enumerate(outs)
                 if isinstance(o, tensor_class) and o._data.dtype.kind in "fVc"
                 and not any(o is n for n in ctx._non_diff)]  # fmt: skip
-    if not (autograd.is_grad_enabled() and any(needs) and floating):
+    if not (autograd._is_grad_enabled() and any(needs) and floating):
         if autograd._forward_hooks and not several:  # tools see an unrecorded call too (the
             # op hooks' contract); an unrecorded node names the class (the flop counter's key)
             seen = CustomFunctionNode.__new__(CustomFunctionNode)
@@ -568,7 +569,7 @@ def ctx_apply(cls, *args, **kwargs):
     shapes = tuple(x._data.shape for x in inputs)
     if not several:
         node.layout = None
-        t = autograd.record_node(node, parents, shapes, (), out._data)
+        t = autograd._record_node(node, parents, shapes, (), out._data)
         if autograd._forward_hooks:  # anomaly mode and other tools see the call as one op
             autograd._run_forward_hooks(node, inputs, t)
         _link_saved_outputs(ctx, node, outs, None, None)
@@ -585,7 +586,7 @@ def ctx_apply(cls, *args, **kwargs):
     node.layout = tuple(layout)
     xp = backend.get_array_module(outs[floating[0]]._data)
     packed = xp.concatenate([outs[i]._data.ravel() for i in floating])
-    t = autograd.record_node(node, parents, shapes, (), packed)
+    t = autograd._record_node(node, parents, shapes, (), packed)
     if autograd._forward_hooks:
         autograd._run_forward_hooks(node, inputs, t)
     _link_saved_outputs(ctx, node, outs, node.layout, packed)
@@ -630,11 +631,11 @@ def _graph_outputs(saved: tuple, links) -> tuple:
     res = list(saved)
     for k, i in where.items():
         if spans is None:  # one output: the node's output array is the saved tensor's
-            res[k] = autograd.new_tensor(saved[k]._data, True, node)
+            res[k] = autograd._new_tensor(saved[k]._data, True, node)
         elif i in spans:  # several: output i is a slice of the node's packed output
             start, shape = spans[i]
             n = int(np.prod(shape, dtype=np.int64))
-            whole = autograd.new_tensor(packed, True, node)
+            whole = autograd._new_tensor(packed, True, node)
             res[k] = whole[start : start + n].reshape(shape)
     return tuple(res)
 

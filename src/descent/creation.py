@@ -39,7 +39,7 @@ def _finish(arr, dtype, requires_grad: bool, device) -> Tensor:
         arr = backend.to_device(arr, backend.normalize_device(device))
     if requires_grad:
         _check_grad_dtype(arr)
-    return autograd.new_tensor(arr, bool(requires_grad))
+    return autograd._new_tensor(arr, bool(requires_grad))
 
 
 def _shape(shape) -> tuple:

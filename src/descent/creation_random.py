@@ -76,7 +76,7 @@ class Generator:
         (5056 bytes): states do not move between the two libraries."""
         if self._device != "cpu":
             raise RuntimeError("get_state: saving a GPU generator's state is not supported")
-        return autograd.new_tensor(_state_bytes(self._rng))
+        return autograd._new_tensor(_state_bytes(self._rng))
 
     def set_state(self, new_state) -> Generator:
         """Restore a state from `get_state()` (torch.Generator.set_state); returns the generator.
@@ -387,7 +387,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=N
     tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
     if ts and std._data.dtype.kind == "c":
         raise RuntimeError("normal expects standard deviation to be non-complex")
-    if tm and mean._data.dtype.kind == "c" and mean._rg and autograd.is_grad_enabled():
+    if tm and mean._data.dtype.kind == "c" and mean._rg and autograd._is_grad_enabled():
         raise RuntimeError("normal does not support automatic differentiation for outputs with "
                            "complex dtype (a complex mean that requires grad); detach it")
     if tm or ts:
@@ -422,7 +422,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
     rng = _rng(generator, x.device)
     u = rng.random(x.shape, dtype=np.float64)
     dt = x.dtype if x.dtype.kind in "fV" else get_default_dtype()
-    return autograd.new_tensor((u < probs).astype(dt))
+    return autograd._new_tensor((u < probs).astype(dt))
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *,
@@ -467,7 +467,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
             keys = xp.log(w) - xp.log(-xp.log(u))
         idx = xp.argsort(-keys, axis=-1, kind="stable")[:, :n]
     idx = idx.astype(np.int64)
-    return autograd.new_tensor(idx.reshape(n) if x.ndim == 1 else idx)
+    return autograd._new_tensor(idx.reshape(n) if x.ndim == 1 else idx)
 
 
 def rand_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None, device=None,
@@ -510,7 +510,7 @@ def randint_like(x, low=0, high=None, generator=None, *, dtype=None, layout=None
 
 
 def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
-    if t._rg and t._node is None and autograd.is_grad_enabled():
+    if t._rg and t._node is None and autograd._is_grad_enabled():
         raise RuntimeError(
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being modified "
             "in place while grad mode is on; use `with descent.no_grad():` or `p.data.{op}(...)`"

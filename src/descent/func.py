@@ -145,7 +145,7 @@ class _Run:
             new_args = list(args)
             for i, s in zip(nums, stand_ins):
                 new_args[i] = s
-        grad_mode = _autograd.is_grad_enabled()
+        grad_mode = _autograd._is_grad_enabled()
         with _level(), _autograd.enable_grad():
             out = func(*new_args, **kwargs)
         self.aux = None

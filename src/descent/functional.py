@@ -33,11 +33,11 @@ def _enter(x) -> tuple[Tensor, bool]:
             raise TypeError(
                 f"grad: argument of dtype {x.dtype} cannot be differentiated; pass a float tensor"
             )
-        return autograd.new_tensor(x._data, True), False
+        return autograd._new_tensor(x._data, True), False
     t = Tensor._from_data(x)
     if t._data.dtype.kind not in "fV":
         raise TypeError("grad: differentiated arguments must be floating point")
-    return autograd.new_tensor(t._data, True), False
+    return autograd._new_tensor(t._data, True), False
 
 
 def _check_scalar(out, name: str) -> Tensor:
@@ -82,7 +82,7 @@ def value_and_grad(
             grads = [Tensor._wrap(np.zeros_like(t._data)) for t in entered]
         else:
             seed = autograd._seed(out, None, nested, "grad")
-            got = autograd.run_backward(
+            got = autograd._engine_backward(
                 [out], [seed], retain_graph=nested, create_graph=nested, capture=entered,
                 accumulate=False,
             )  # fmt: skip
@@ -123,7 +123,7 @@ def vjp(fun: Callable, *primals):
         cg = nested if create_graph is None else create_graph
         v = v if isinstance(v, Tensor) else Tensor(v, dtype=out.dtype)
         seed = autograd._seed(out, v, cg, "vjp")
-        got = autograd.run_backward(
+        got = autograd._engine_backward(
             [out], [seed], retain_graph=True, create_graph=cg, capture=entered, accumulate=False
         )
         res = tuple(g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered))
@@ -145,8 +145,8 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
         # u is a dummy cotangent; g(u) = u^T J is linear in u, so d(g(u) . v)/du = J v. Ones,
         # not zeros: some backward formulas branch on a zero gradient (xlogy's PyTorch
         # rule; eigh, svd skip an unused output), which would cut the dependence on it.
-        u = autograd.new_tensor(np.ones_like(out._data), True)
-        gs = autograd.run_backward(
+        u = autograd._new_tensor(np.ones_like(out._data), True)
+        gs = autograd._engine_backward(
             [out], [u], retain_graph=True, create_graph=True, capture=entered, accumulate=False
         )
         total = None
@@ -159,7 +159,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
     if total is None or not total.requires_grad:
         jv = Tensor._wrap(np.zeros_like(out._data))
     else:
-        jv = autograd.run_backward(
+        jv = autograd._engine_backward(
             [total], [np.ones_like(total._data)] if not nested else [Tensor._wrap(
                 np.ones_like(total._data))],
             retain_graph=nested, create_graph=nested, capture=[u], accumulate=False,
@@ -189,7 +189,7 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             seed = np.zeros(out.numel(), dtype=out.dtype)
             seed[k] = 1
             seed = seed.reshape(out.shape)
-            got = autograd.run_backward(
+            got = autograd._engine_backward(
                 [out], [Tensor._wrap(seed) if nested else seed], retain_graph=True,
                 create_graph=nested, capture=entered, accumulate=False,
             )  # fmt: skip
@@ -233,7 +233,7 @@ def hvp(fun: Callable, primals: Sequence, tangents: Sequence):
     if total is None or not total.requires_grad:
         hv = tuple(Tensor._wrap(t._data * 0) for t in entered)
     else:
-        got = autograd.run_backward(
+        got = autograd._engine_backward(
             [total], [np.ones_like(total._data)], capture=entered, accumulate=False
         )
         hv = tuple(g if g is not None else Tensor._wrap(t._data * 0) for g, t in zip(got, entered))

@@ -23,7 +23,7 @@ module is imported (by `descent/__init__.py`), as `descent.creation` registers t
 from __future__ import annotations
 
 from . import tensor_methods
-from .autograd import overwrote_saved_output
+from .autograd import _overwrote_saved_output as overwrote_saved_output
 from .ops.inplace import _bump, _check_leaf_inplace, _rebind, _records, _write_failed
 from .tensor import Tensor
 

@@ -126,7 +126,7 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
         low = _overwrite(_cholesky(_swap_failed(A, failed), upper=upper), failed, partial)
     else:
         low = _cholesky(A, upper=upper)
-    return CholeskyExResult(low, autograd.new_tensor(xp.asarray(info)))
+    return CholeskyExResult(low, autograd._new_tensor(xp.asarray(info)))
 
 
 def _lu_info(A: Tensor) -> np.ndarray:
@@ -163,10 +163,10 @@ def inv_ex(A, *, check_errors: bool = False, out=None) -> InvExResult:
         raise _singular_error("linalg.inv_ex", info)
     xp = backend.get_array_module(A._data)
     if not failed.any():
-        return InvExResult(inv(A), autograd.new_tensor(xp.asarray(info)))
+        return InvExResult(inv(A), autograd._new_tensor(xp.asarray(info)))
     res = inv(_swap_failed(A, failed))
     res = _overwrite(res, failed, _nans(res))
-    return InvExResult(res, autograd.new_tensor(xp.asarray(info)))
+    return InvExResult(res, autograd._new_tensor(xp.asarray(info)))
 
 
 def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -> SolveExResult:
@@ -191,7 +191,7 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -
         )
     xp = backend.get_array_module(A._data)
     if not failed.any():
-        return SolveExResult(solve(A, B, left=left), autograd.new_tensor(xp.asarray(info)))
+        return SolveExResult(solve(A, B, left=left), autograd._new_tensor(xp.asarray(info)))
     res = solve(_swap_failed(A, failed), B, left=left)
     # the batch positions of res that come from a failing A (A's batch broadcast with B's)
     batch_nd = failed.ndim
@@ -201,4 +201,4 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -
     pad = (1,) * (len(res_batch) - batch_nd)
     bad = np.broadcast_to(failed.reshape(pad + failed.shape), res_batch)
     nan = _nans(res)
-    return SolveExResult(_overwrite(res, bad, nan), autograd.new_tensor(xp.asarray(info)))
+    return SolveExResult(_overwrite(res, bad, nan), autograd._new_tensor(xp.asarray(info)))

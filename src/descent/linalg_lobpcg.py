@@ -61,12 +61,12 @@ class LOBPCG:
         self.bvars: dict = {"_": False}
 
     # the Tensor views a tracker reads
-    A = property(lambda self: autograd.new_tensor(self._a))
-    B = property(lambda self: None if self._b is None else autograd.new_tensor(self._b))
-    iK = property(lambda self: None if self._ik is None else autograd.new_tensor(self._ik))
-    X = property(lambda self: autograd.new_tensor(self._x))
-    E = property(lambda self: autograd.new_tensor(self._e))
-    R = property(lambda self: autograd.new_tensor(self._r))
+    A = property(lambda self: autograd._new_tensor(self._a))
+    B = property(lambda self: None if self._b is None else autograd._new_tensor(self._b))
+    iK = property(lambda self: None if self._ik is None else autograd._new_tensor(self._ik))
+    X = property(lambda self: autograd._new_tensor(self._x))
+    E = property(lambda self: autograd._new_tensor(self._e))
+    R = property(lambda self: autograd._new_tensor(self._r))
 
     def _bmul(self, x):
         return x if self._b is None else self._b @ x
@@ -126,7 +126,7 @@ class LOBPCG:
                 break  # later pairs wait, to keep the pairs strictly ordered
             count += 1
         self.ivars["converged_count"] = max(count, self.ivars["converged_count"])
-        self.tvars["rerr"] = autograd.new_tensor(rerr.astype(self._x.dtype))
+        self.tvars["rerr"] = autograd._new_tensor(rerr.astype(self._x.dtype))
         return count
 
     def stop_iteration(self) -> bool:
@@ -201,7 +201,7 @@ class LOBPCGAutogradFunction(autograd.Function):
         e, x = _solve(A._data, k, None if B is None else B._data,
                       None if X is None else X._data, n, None if iK is None else iK._data,
                       niter, tol, largest, method, tracker)  # fmt: skip
-        D, U = autograd.new_tensor(e), autograd.new_tensor(x)
+        D, U = autograd._new_tensor(e), autograd._new_tensor(x)
         ctx.save_for_backward(A, B, D, U)
         return D, U
 
@@ -221,7 +221,7 @@ class LOBPCGAutogradFunction(autograd.Function):
         F = D.unsqueeze(-2) - D.unsqueeze(-1)  # F_ij = D_j - D_i
         k = D.shape[-1]
         eye = np.eye(k, dtype=bool)
-        F = 1 / (F + autograd.new_tensor(np.where(eye, np.inf, 0).astype(F._data.dtype)))
+        F = 1 / (F + autograd._new_tensor(np.where(eye, np.inf, 0).astype(F._data.dtype)))
         inner = U @ ((dD.diag_embed() + (Ut @ dU) * F) @ Ut)
         # outside span(U): the eigenvectors V of A orthogonal to U, eigenvalues L
         L, V = eigh(A)
@@ -230,11 +230,11 @@ class LOBPCGAutogradFunction(autograd.Function):
         order = np.argsort(overlap._data, axis=-1)[..., : m - k]  # the m - k least aligned
         Vc = V.gather(
             -1,
-            autograd.new_tensor(
+            autograd._new_tensor(
                 np.broadcast_to(order[..., None, :], V.shape[:-1] + (m - k,)).copy()
             ),
         )
-        Lc = L.gather(-1, autograd.new_tensor(order))
+        Lc = L.gather(-1, autograd._new_tensor(order))
         denom = D.unsqueeze(-2) - Lc.unsqueeze(-1)  # (..., m - k, k): D_j - L_c
         outer = Vc @ (((Vc.mT @ dU) / denom) @ Ut)
         return (inner + outer,) + (None,) * 10
@@ -269,7 +269,7 @@ def lobpcg(A, k=None, B=None, X=None, n=None, iK=None, niter=None, tol=None, lar
         AssertionError: A not square or B of another shape (PyTorch's).
     """
     method = "ortho" if method is None else method
-    A = A if isinstance(A, Tensor) else autograd.new_tensor(np.asarray(A))
+    A = A if isinstance(A, Tensor) else autograd._new_tensor(np.asarray(A))
     if A.requires_grad or (B is not None and B.requires_grad):
         # symmetrise first, so that A.grad is symmetric (PyTorch's rule)
         A_sym = (A + A.mT) / 2
@@ -278,4 +278,4 @@ def lobpcg(A, k=None, B=None, X=None, n=None, iK=None, niter=None, tol=None, lar
                                             method, tracker)  # fmt: skip
     arr = [None if t is None else t._data for t in (B, X, iK)]
     e, x = _solve(A._data, k, arr[0], arr[1], n, arr[2], niter, tol, largest, method, tracker)
-    return autograd.new_tensor(e), autograd.new_tensor(x)
+    return autograd._new_tensor(e), autograd._new_tensor(x)

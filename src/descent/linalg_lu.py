@@ -158,7 +158,7 @@ def _apply_p(ops, perm, x):
     inv = xp.argsort(perm, axis=-1)  # (..., m)
     idx = xp.broadcast_to(inv[..., None], tuple(x.shape))
     if ops.is_graph:
-        idx = autograd.new_tensor(xp.ascontiguousarray(idx))
+        idx = autograd._new_tensor(xp.ascontiguousarray(idx))
     return ops.take_along_axis(x, idx, -2)
 
 
@@ -167,7 +167,7 @@ def _unit_lower(ops, lu, k):
     m = lu.shape[-2]
     data = lu._data if isinstance(lu, Tensor) else lu
     eye = backend.get_array_module(data).eye(m, k, dtype=data.dtype)
-    return ops.tril(lu[..., :, :k], -1) + (autograd.new_tensor(eye) if ops.is_graph else eye)
+    return ops.tril(lu[..., :, :k], -1) + (autograd._new_tensor(eye) if ops.is_graph else eye)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False,
     if check_errors and bool(info.any()):
         raise _singular_error("torch.linalg.lu_factor_ex", info, A.ndim > 2)
     LU = LUFactor.apply(A, lu=lu_data, perm=perm)
-    return LUFactorExResult(LU, autograd.new_tensor(pivots), autograd.new_tensor(info))
+    return LUFactorExResult(LU, autograd._new_tensor(pivots), autograd._new_tensor(info))
 
 
 def lu_factor(A, *, pivot: bool = True, out=None) -> LUFactorResult:
@@ -289,7 +289,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
     m, n = LU.shape[-2], LU.shape[-1]
     k = min(m, n)
     xp = backend.get_array_module(LU._data)
-    empty = autograd.new_tensor(xp.zeros((0,), LU._data.dtype))
+    empty = autograd._new_tensor(xp.zeros((0,), LU._data.dtype))
     if unpack_data:
         L = _unit_lower(autograd._graph_namespace, LU, k)
         U = triu(LU[..., :k, :])
@@ -297,7 +297,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
         L = U = empty
     if unpack_pivots:
         perm = _perm_from_pivots(piv._data, m)
-        P = autograd.new_tensor(_perm_matrix(perm, LU._data.dtype))
+        P = autograd._new_tensor(_perm_matrix(perm, LU._data.dtype))
     else:
         P = empty
     return LUUnpackResult(P, L, U)

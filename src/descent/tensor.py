@@ -271,17 +271,17 @@ class Tensor(
             arr = _to_array(data, dtype, device)
         if requires_grad:
             _check_grad_dtype(arr)
-        autograd.init_tensor(self, arr, bool(requires_grad))
+        autograd._init_tensor(self, arr, bool(requires_grad))
 
     @staticmethod
     def _from_data(data, dtype=None, device=None) -> Tensor:
         """Tensor(data) without the legacy shape form (an int is a value here; not for users)."""
-        return autograd.new_tensor(_to_array(data, dtype, device))
+        return autograd._new_tensor(_to_array(data, dtype, device))
 
     @staticmethod
     def _wrap(arr) -> Tensor:
         """A tensor around a backend array, without copy or dtype conversion (not for users)."""
-        return autograd.new_tensor(arr)
+        return autograd._new_tensor(arr)
 
     def __getstate__(self):
         """pickle / copy.deepcopy: every slot but the view links (`_view_base`, `_views`: weak
@@ -301,10 +301,10 @@ class Tensor(
         memory (ops/view_write.py), which the alias must not see."""
         data = self._data
         if (getattr(self, "_view_base", None) is not None and (
-                isinstance(self._view_base, autograd.ViewTag)
-                or autograd.shared_view_base(self) is not None)) or autograd.has_live_views(self):
+                isinstance(self._view_base, autograd._ViewTag)
+                or autograd._shared_view_base(self) is not None)) or autograd._has_live_views(self):
             data = data.copy()  # fmt: skip
-        return autograd.new_tensor(data, self._rg, self._node)
+        return autograd._new_tensor(data, self._rg, self._node)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -316,7 +316,7 @@ class Tensor(
         assigning `p.data = t` makes p hold t's storage (any shape or dtype, as in PyTorch).
         The raw backend array is `._data` (descent's internals compute on it).
         """
-        return autograd.new_tensor(self._data)
+        return autograd._new_tensor(self._data)
 
     @data.setter
     def data(self, value) -> None:
@@ -550,8 +550,8 @@ class Tensor(
         """A tensor sharing this one's data, cut from the graph (requires_grad=False). As in
         PyTorch it shares the version counter: an in-place change through it makes a backward
         that needs this tensor's old values raise (autograd.DetachedView)."""
-        t = autograd.new_tensor(self._data)
-        t._view_base = autograd.DetachedView(self)
+        t = autograd._new_tensor(self._data)
+        t._view_base = autograd._DetachedView(self)
         return t
 
     def detach_(self) -> Tensor:
@@ -622,7 +622,7 @@ class Tensor(
         # create_graph implies retain_graph (as in PyTorch): a recorded backward is usually followed
         # by a second backward through the same graph.
         seed = autograd._seed(self, gradient, create_graph, "backward")
-        autograd.run_backward([self], [seed], retain_graph or create_graph, create_graph)
+        autograd._engine_backward([self], [seed], retain_graph or create_graph, create_graph)
 
     def register_hook(self, hook):
         """Call `hook(grad)` when this tensor's gradient is computed; a return value replaces it.
@@ -645,7 +645,7 @@ class Tensor(
                 self._hooks = []
             hooks = self._hooks
         hooks.append(hook)
-        return autograd.HookHandle(hooks, hook)
+        return autograd._HookHandle(hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in `.grad` after backward."""
@@ -685,4 +685,4 @@ def equal(a: Tensor, b: Tensor) -> bool:
 
 
 # The engine makes op outputs of this class (it never imports this module; see the docstring).
-autograd.register_tensor_class(Tensor)
+autograd._register_tensor_class(Tensor)

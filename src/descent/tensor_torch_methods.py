@@ -125,7 +125,7 @@ class TorchMethods:
         view itself), or None for a tensor that owns its memory. A view made under no_grad has a
         base too; `detach()`'s result has none, as in PyTorch. Read by tools that draw graphs
         (torchviz's make_dot) and by code that checks aliasing."""
-        return autograd.view_source(self, detached=False)
+        return autograd._view_source(self, detached=False)
 
     def _is_view(self) -> bool:
         """Whether this tensor is a view of another's memory (`_base` is not None)."""

@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import autograd as _autograd
 from .. import backend, hooks
-from ..autograd import is_grad_enabled
+from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..nn.module import Module
 from ..nn.module_hooks import any_global_hooks
 from ..optim import clip as _clip

@@ -369,7 +369,7 @@ class Program:
                 deliver(parent, gxs[i], shape)
         # The engine's rules for `.grad` (run_backward's end), for the same leaves in order.
         seen: set = set()
-        new = autograd.new_tensor
+        new = autograd._new_tensor
         for leaf, gs, was_none in zip(ins.leaves, ins.grad_slots, ins.was_none):
             g = leaf_grads[leaf]
             if g.dtype != leaf._data.dtype:
@@ -568,7 +568,7 @@ def _result_slots(result) -> list:
 def _build(result, env):
     """The return value: the template with each _Out replaced by a Tensor (no graph)."""
     if isinstance(result, _Out):
-        return autograd.new_tensor(env[result.slot])
+        return autograd._new_tensor(env[result.slot])
     if isinstance(result, tuple):
         return tuple(_build(r, env) for r in result)
     if isinstance(result, list):

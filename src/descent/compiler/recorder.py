@@ -407,7 +407,7 @@ class Recorder:
     # -- the whole call ----------------------------------------------------------------------
     def run(self, fn, args, kwargs, optimizers: list, clip_modules: list):
         """Call fn eagerly under the hooks; returns its result (and fills self.rec)."""
-        handle = autograd.add_op_hook(forward=self.on_forward, backward=self.on_backward)
+        handle = autograd._add_op_hook(forward=self.on_forward, backward=self.on_backward)
         phandle = hooks.add_pass_hook(self.on_pass)
         undo: list = []
         gen = creation.default_generator()

@@ -121,7 +121,7 @@ def _new_node(cls, parents: tuple, in_shapes: tuple):
     """A graph node built by hand: what `Function.apply` records, without running a forward
     (the engine's `record_node` sets its fields; `_schedule` later moves its index)."""
     fn = object.__new__(cls)
-    autograd.record_node(fn, parents, in_shapes)
+    autograd._record_node(fn, parents, in_shapes)
     return fn
 
 
@@ -318,7 +318,7 @@ class DistributedDataParallel:
         if self.broadcast_buffers and self._buffers and training and self.world_size > 1:
             for _, b in self._buffers:
                 self._bcast_array(b)
-        if not (self._require_sync and autograd.is_grad_enabled() and self._params):
+        if not (self._require_sync and autograd._is_grad_enabled() and self._params):
             return self.module(*args, **kwargs)
 
         # Route every parameter through a _GradReady node while the forward is recorded.
@@ -379,7 +379,7 @@ class DistributedDataParallel:
             if idx is not None:
                 # Re-record the node just below its first consumer: between two integer
                 # indices, so it never ties with a real op, and above its parent (_Finalize).
-                autograd.record_node(gr, gr.parents, gr.in_shapes, index=idx - 0.5)
+                autograd._record_node(gr, gr.parents, gr.in_shapes, index=idx - 0.5)
 
     def _open_round(self) -> None:
         self._round_open = True

@@ -311,7 +311,7 @@ class _PositiveDefinite(_Symmetric):
         sym = super().check(value)
         if not bool(sym.all()):
             return sym
-        from ..autograd import new_tensor
+        from ..autograd import _new_tensor as new_tensor
 
         a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
         flat = a.reshape((-1,) + a.shape[-2:])
@@ -332,7 +332,7 @@ class _PositiveSemidefinite(_Symmetric):
         sym = super().check(value)
         if not bool(sym.all()):
             return sym
-        from ..autograd import new_tensor
+        from ..autograd import _new_tensor as new_tensor
 
         a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
         return new_tensor((_np.linalg.eigvalsh(a) >= 0).all(-1))

@@ -196,7 +196,7 @@ class Categorical(Distribution):
         idx = xp.searchsorted((cdf + shift[:, None]).ravel(), (u + shift).ravel(), side="right")
         idx = idx.reshape(n, rows) - (shift * k).astype(np.int64)  # index within each row
         idx = xp.minimum(idx, k - 1).astype(np.int64)  # u rounding up to the row's last 1.0
-        return autograd.new_tensor(idx.reshape(tuple(self._extended_shape(sample_shape))))
+        return autograd._new_tensor(idx.reshape(tuple(self._extended_shape(sample_shape))))
 
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
@@ -294,7 +294,7 @@ def _draw(like: Tensor, fn) -> Tensor:
     """Samples that NumPy's generator draws from float64 parameters, in like's dtype."""
     xp = backend.get_array_module(like._data)
     out = fn(numpy_rng(like))
-    return autograd.new_tensor(xp.asarray(out).astype(like.dtype))
+    return autograd._new_tensor(xp.asarray(out).astype(like.dtype))
 
 
 class Binomial(Distribution):

@@ -21,7 +21,8 @@ from numbers import Number
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, new_tensor
+from ..autograd import Function
+from ..autograd import _new_tensor as new_tensor
 from ..creation import _rng, rand, randn, tensor
 from ..dtypes import finfo, get_default_dtype
 from ..ops.special import _digamma64, _lgamma64

@@ -272,7 +272,7 @@ def _check_backward(node, gy, gxs) -> None:
 
 
 def _enable() -> None:
-    _anomaly.handle = autograd.add_op_hook(forward=_check_forward, backward=_check_backward)
+    _anomaly.handle = autograd._add_op_hook(forward=_check_forward, backward=_check_backward)
 
 
 def _disable() -> None:

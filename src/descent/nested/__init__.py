@@ -82,7 +82,7 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     _check_layout(layout, "nested_tensor")
     values, offsets = _from_list(tensor_list, dtype, device, "nested_tensor")
     st = _JaggedStorage(values._data.copy(), offsets, None, 1, NestedInt())
-    return _autograd.new_tensor(st, bool(requires_grad))
+    return _autograd._new_tensor(st, bool(requires_grad))
 
 
 def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:

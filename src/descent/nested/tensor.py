@@ -439,4 +439,4 @@ for _name, _op, _ov, _by_arg in (
 del _name, _op, _ov, _by_arg
 
 
-autograd.register_storage_class(JaggedStorage, NestedTensor)
+autograd._register_storage_class(JaggedStorage, NestedTensor)

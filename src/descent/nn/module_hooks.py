@@ -18,7 +18,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
+from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..tensor import Tensor
 
 __all__ = [

@@ -71,7 +71,7 @@ _TENSOR_FAMILIES = (activation, arithmetic, division, comparison, elementwise, i
                     gaps_math_inplace, gaps_tensor, gaps_tensor_inplace, gaps_tensor_strided,
                     gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
-autograd.register_graph_namespace(graph_backward)
+autograd._register_graph_namespace(graph_backward)
 
 
 def __getattr__(name: str):

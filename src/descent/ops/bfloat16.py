@@ -91,7 +91,7 @@ def dispatch(cls, entry, tensors, args, params):
 
 def install() -> None:
     """Hand `dispatch` to the engine (called when data is first given the bfloat16 dtype)."""
-    autograd.set_cast_dispatch(dispatch)
+    autograd._set_cast_dispatch(dispatch)
 
 
 on_bfloat16(install)  # now if bfloat16 data exists already, else when it first does

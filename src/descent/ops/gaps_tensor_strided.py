@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, grad_mode
-from ..autograd import Function, new_tensor
+from ..autograd import Function
+from ..autograd import _new_tensor as new_tensor
 from ..errors import RangeError
 from ..memory_layout import elem_strides
 from ..tensor import Tensor

@@ -79,7 +79,7 @@ class GroupNorm(Function):
             y = self.composite(*ins)
             wanted = [t for t, p in zip(ins, self.parents) if p is not None]
             seed = autograd._seed(y, gy, True, "GroupNorm")
-            gs = iter(autograd.run_backward([y], [seed], True, True, capture=wanted,
+            gs = iter(autograd._engine_backward([y], [seed], True, True, capture=wanted,
                                             accumulate=False))  # fmt: skip
         return tuple(next(gs) if p is not None else None for p in self.parents)
 

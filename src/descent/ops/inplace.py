@@ -23,7 +23,8 @@ import warnings
 import numpy as np
 
 from .. import backend
-from ..autograd import overwrote_saved_output, view_source
+from ..autograd import _overwrote_saved_output as overwrote_saved_output
+from ..autograd import _view_source as view_source
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8

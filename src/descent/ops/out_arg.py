@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from .. import backend
-from ..autograd import is_grad_enabled
+from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from .. import backend
 from ..array_backward import along_axis_index
-from ..autograd import Function, mark_unrecorded_view, mark_view
+from ..autograd import Function
+from ..autograd import _mark_unrecorded_view as mark_unrecorded_view
+from ..autograd import _mark_view as mark_view
 from ..errors import DescentError, DimensionError, RangeError
 from ..memory_layout import elem_strides
 from ..tensor import Tensor

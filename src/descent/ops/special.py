@@ -31,7 +31,8 @@ import operator
 import numpy as np
 
 from .. import backend
-from ..autograd import ZERO_GRAD, Function
+from ..autograd import _ZERO_GRAD as ZERO_GRAD
+from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor

@@ -40,11 +40,19 @@ import numpy as np
 
 from .. import backend
 from ..autograd import (
-    DetachedView,
-    ViewTag,
-    has_live_views,
-    overwrote_saved_output,
-    shared_view_base,
+    _DetachedView as DetachedView,
+)
+from ..autograd import (
+    _has_live_views as has_live_views,
+)
+from ..autograd import (
+    _overwrote_saved_output as overwrote_saved_output,
+)
+from ..autograd import (
+    _shared_view_base as shared_view_base,
+)
+from ..autograd import (
+    _ViewTag as ViewTag,
 )
 from ..tensor import Tensor
 

@@ -269,7 +269,7 @@ class SparseCompressedMatrix(Tensor):
             kind = "row" if name in ("crow_indices", "col_indices") else "column"
             raise RuntimeError(f"{name} expected sparse {kind} compressed tensor layout but got "
                                f"{_TORCH_LAYOUT[self._data.layout]}")  # fmt: skip
-        return autograd.new_tensor(self._data.compressed if which == 0 else self._data.plain)
+        return autograd._new_tensor(self._data.compressed if which == 0 else self._data.plain)
 
     def crow_indices(self) -> Tensor:
         return self._index("crow_indices", 0)
@@ -547,5 +547,5 @@ def compressed_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     return CompressedMm.apply(a, b, sparse_grad=sparse_grad)
 
 
-autograd.register_storage_class(CscStorage, SparseCompressedMatrix)
-autograd.register_storage_class(BsrStorage, SparseCompressedMatrix)
+autograd._register_storage_class(CscStorage, SparseCompressedMatrix)
+autograd._register_storage_class(BsrStorage, SparseCompressedMatrix)

@@ -140,14 +140,14 @@ class SparseCsrTensor(Tensor):
         return device(self._data.device)
 
     def crow_indices(self) -> Tensor:
-        return autograd.new_tensor(self._data.crow)
+        return autograd._new_tensor(self._data.crow)
 
     def col_indices(self) -> Tensor:
-        return autograd.new_tensor(self._data.col)
+        return autograd._new_tensor(self._data.col)
 
     def values(self) -> Tensor:
         """The stored values, not recorded (use to_dense() or a product for gradients)."""
-        return autograd.new_tensor(self._data.values)
+        return autograd._new_tensor(self._data.values)
 
     def _nnz(self) -> int:
         return self._data.nnz
@@ -292,4 +292,4 @@ def csr_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     return CsrMm.apply(a, b, sparse_grad=sparse_grad)
 
 
-autograd.register_storage_class(CsrStorage, SparseCsrTensor)
+autograd._register_storage_class(CsrStorage, SparseCsrTensor)

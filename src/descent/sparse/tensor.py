@@ -133,7 +133,7 @@ class SparseTensor(Tensor):
 
     def _indices(self) -> Tensor:
         """The stored coordinates as they are (duplicates and order kept); no gradient."""
-        return autograd.new_tensor(self._data.indices)
+        return autograd._new_tensor(self._data.indices)
 
     def values(self) -> Tensor:
         """The stored values of a coalesced tensor (nnz, *dense_dims); differentiable: the
@@ -146,7 +146,7 @@ class SparseTensor(Tensor):
 
     def _values(self) -> Tensor:
         """The stored values as they are; not recorded (PyTorch's _values has no grad_fn)."""
-        return autograd.new_tensor(self._data.values)
+        return autograd._new_tensor(self._data.values)
 
     def numpy(self, *, force: bool = False):
         raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
@@ -454,7 +454,7 @@ def empty_sparse(size, dtype=None, device=None, requires_grad=False, sparse_dim=
     if device is not None:
         dev = backend.normalize_device(device)
         idx, vals = backend.to_device(idx, dev), backend.to_device(vals, dev)
-    out = autograd.new_tensor(CooStorage(idx, vals, size, True))
+    out = autograd._new_tensor(CooStorage(idx, vals, size, True))
     return out.requires_grad_(True) if requires_grad else out
 
 
@@ -595,4 +595,4 @@ def sparse_sum(x, dim=None, dtype=None) -> Tensor:
     return ops.SparseSum.apply(x, dims=_dims(dim, x._data.ndim, "sparse.sum"))
 
 
-autograd.register_storage_class(CooStorage, SparseTensor)
+autograd._register_storage_class(CooStorage, SparseTensor)

@@ -131,7 +131,7 @@ class Checkpoint(_autograd.Function):
         if self.function is None:
             raise RuntimeError(self._freed_message())
         inputs = self.saved  # the tensors requiring grad, in the node's parent order
-        if type(inputs) is _autograd.PackedSaved:  # saved_tensors_hooks: at their graph places
+        if type(inputs) is _autograd._PackedSaved:  # saved_tensors_hooks: at their graph places
             inputs = inputs.unpack(True)
         create_graph = ops.is_graph
         start = next(_autograd._counter)  # every node of the recomputation has a larger index
@@ -140,7 +140,8 @@ class Checkpoint(_autograd.Function):
             stand = _autograd._new(_CheckpointInput)
             stand.cut = True
             stands.append(
-                _autograd.record_node(stand, (_autograd._parent(t),), (t._data.shape,), (), t._data)
+                _autograd._record_node(stand, (_autograd._parent(t),), (t._data.shape,), (),
+                                       t._data)  # fmt: skip
             )
         outs = self._recompute(inputs, stands)
         flat = _flatten(outs)
@@ -158,7 +159,7 @@ class Checkpoint(_autograd.Function):
         gxs = [None] * len(inputs)
         if roots:
             with _autograd.enable_grad() if create_graph else _autograd.no_grad():
-                got = _autograd.run_backward(roots, seeds, create_graph, create_graph,
+                got = _autograd._engine_backward(roots, seeds, create_graph, create_graph,
                                             capture=stands, accumulate=False)  # fmt: skip
             gxs = [None if g is None else (g if create_graph else g._data) for g in got]
         for s in stands:
@@ -262,7 +263,7 @@ def checkpoint(
         raise ValueError(
             f"determinism_check should be one of ['default', 'none'], got {determinism_check!r}"
         )
-    if not _autograd.is_grad_enabled():  # nothing to differentiate: an ordinary call
+    if not _autograd._is_grad_enabled():  # nothing to differentiate: an ordinary call
         return function(*args, **kwargs)
     explicit = [a for a in args if _is_tensor(a) and a.requires_grad]
     if use_reentrant and not explicit:
@@ -275,7 +276,7 @@ def checkpoint(
     autocast_state = _amp._current()
     forward_context, recompute_context = context_fn()
     found = _Found()
-    handle = _autograd.add_op_hook(forward=found.hook)
+    handle = _autograd._add_op_hook(forward=found.hook)
     try:
         with _autograd.no_grad(), forward_context:
             out = function(*args, **kwargs)
@@ -310,7 +311,7 @@ def checkpoint(
     else:
         xp = _backend.get_array_module(flat[floating[0]]._data)
         packed = xp.concatenate([flat[i]._data.ravel() for i in floating])
-    t = _autograd.record_node(node, parents, shapes, tuple(inputs), packed)
+    t = _autograd._record_node(node, parents, shapes, tuple(inputs), packed)
     if _autograd._forward_hooks:  # tools (anomaly mode, an outer checkpoint) see one op
         _autograd._run_forward_hooks(node, tuple(inputs), t)
     if _is_tensor(out):

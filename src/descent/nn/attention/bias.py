@@ -18,7 +18,7 @@ from enum import IntEnum
 import numpy as np
 
 from ... import backend
-from ...autograd import init_tensor
+from ...autograd import _init_tensor as init_tensor
 from ...tensor import Tensor
 
 __all__ = ["CausalBias", "CausalVariant", "causal_lower_right", "causal_upper_left"]
