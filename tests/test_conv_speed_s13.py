@@ -246,7 +246,10 @@ def test_conv2d_through_conv_nd_matches_torch(xs, ws, padding, dilation, groups,
         ((2, 8, 6, 17), (4, 8, 3, 3), 1, "Conv2d"),  # 8 channels
     ],
 )
-def test_conv2d_op_chosen(xs, ws, stride, want):
+def test_conv2d_op_chosen(xs, ws, stride, want, monkeypatch):
+    from descent.ops import conv_nd
+
+    monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [lambda: 1])  # the one-thread choice
     rng = np.random.default_rng(10)
     x = ds.tensor(rng.standard_normal(xs).astype(np.float32), requires_grad=True)
     w = ds.tensor(rng.standard_normal(ws).astype(np.float32), requires_grad=True)
@@ -315,3 +318,33 @@ def test_conv_nd_blocks_follow_the_blas_threads(monkeypatch):
     monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [None])
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert conv_nd._blas_threads() == 1
+
+
+@pytest.mark.parametrize(
+    "xs,ws,stride,groups,want",
+    [
+        ((2, 16, 6, 34), (4, 16, 3, 3), 2, 1, "ConvNd"),  # strided
+        ((2, 16, 6, 17), (4, 16, 1, 1), 1, 1, "ConvNd"),  # 1x1
+        ((2, 3, 6, 17), (4, 3, 3, 3), 1, 1, "ConvNd"),  # 3 channels
+        ((2, 8, 6, 17), (4, 4, 3, 3), 1, 2, "Conv2d"),  # 4 channels per group
+        ((2, 8, 6, 17), (8, 1, 3, 3), 1, 8, "Conv2d"),  # depthwise
+        ((2, 16, 6, 14), (4, 16, 3, 3), 1, 1, "Conv2d"),  # output rows < 16 wide
+    ],
+)
+def test_conv2d_op_chosen_with_blas_threads(xs, ws, stride, groups, want, monkeypatch):
+    """With a multi-threaded BLAS, conv2d's wide-layout cases all go to ConvNd."""
+    from descent.ops import conv_nd
+
+    monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [lambda: 2])
+    rng = np.random.default_rng(13)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    y = F.conv2d(ds.tensor(arrays[0], requires_grad=True), ds.tensor(arrays[1]), None,
+                 stride, 1, 1, groups)  # fmt: skip
+    assert type(y._node).__name__ == want
+    for dtype in (np.float32, np.float64):
+        _compare(
+            lambda x, w, b: F.conv2d(x, w, b, stride, 1, 1, groups),
+            lambda x, w, b: TF.conv2d(x, w, b, stride, 1, 1, groups),
+            arrays,
+            dtype=dtype,
+        )

@@ -203,8 +203,10 @@ def _window_kernels(a):
 def prefer_conv_nd(x, w, geom, groups: int) -> bool:
     """Whether conv2d is faster as ops/conv_nd.py's ConvNd (channels-last patches made 512
     rows at a time, the input gradient as a convolution of gy with the reversed kernel and
-    the weight gradient from its patches) than as Conv2d: NumPy float32/float64, stride 1, at
-    least 4 kernel taps and 16 channels per group, numba kernels on. Measured fwd+bwd,
+    the weight gradient from its patches) than as Conv2d: NumPy float32/float64, numba
+    kernels on, output rows >= 16 wide, and with a one-thread BLAS stride 1, at least 4
+    kernel taps and 16 channels per group (with more threads, any stride, kernel and
+    channels, groups = 1 or >= 16 channels per group). Measured fwd+bwd, one thread,
     taskset -c 0, load ~11, ConvNd / Conv2d: 3x3 64->64 on 32x32 b32 0.77, 128->128 16x16
     0.81, dilation 2 0.82, groups 2 (32 per group) 0.79; slower where it is excluded: stride
     2 1.12, 1x1 1.4-3, 3 input channels 3.1, LeNet's 1 and 6 channels, a 1x3 kernel on 256
@@ -216,13 +218,23 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         return False
     if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype or not x.size or not w.size:
         return False
-    if (sh, sw) != (1, 1) or kh * kw < 4 or x.shape[1] // groups < 16:
-        return False
     if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
         return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
+    cg = x.shape[1] // groups
+    if cg == 1 or not (cg >= 16 or groups == 1):
+        return False  # depthwise (its own loops), or thin groups: not measured
     from ..kernels import cpu as _kcpu
 
-    return _kcpu.enabled()
+    if not _kcpu.enabled():
+        return False
+    from .conv_nd import _blas_threads
+
+    if _blas_threads() > 1:
+        # Conv2d's wide layout makes one product per image, and each wakes and joins the
+        # BLAS threads: at 2 threads (load 6) ConvNd / Conv2d was 0.44 with stride 2, 0.32
+        # for 1x1, 0.72 for the 3-channel stem, 0.69 for 8 channels, 0.18-0.62 on 3x3 s1
+        return True
+    return (sh, sw) == (1, 1) and kh * kw >= 4 and cg >= 16
 
 
 def _depthwise_kernels(x, w, groups: int):
