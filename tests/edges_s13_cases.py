@@ -71,6 +71,10 @@ def env(m) -> dict:
         "Y": lambda dt, shape=(6,): _build(m, VALUES[dt][1], dt, shape),
         "P": lambda dt, shape=(6,): _build(m, PLAIN[dt], dt, shape),
         "E": lambda dt, shape=(0,): m.ones(shape, dtype=getattr(m, dt)),
+        # X's values without the subnormal (whose products depend on the CPU's flush-to-zero
+        # state in torch's vectorized kernels)
+        "V": lambda dt: _build(m, VALUES[dt][0][:5] + [1.5 if dt in FLOATS else
+                                                        VALUES[dt][0][5]], dt, (6,)),
     }  # fmt: skip
 
 
@@ -538,3 +542,20 @@ def extra_cases():
             "o = m.empty(3); out = m.cumsum(m.tensor([1, 2, 3]), 0, out=o)",
             "o = m.empty(3, dtype=m.int8); out = m.cumsum(m.tensor([1.0, 2.0, 3.0]), 0, out=o)"]
     return out + ints
+
+
+COMBINE = ["m.cat([x, y])", "m.stack([x, y])", "m.hstack([x, y])", "m.lerp(x, y, 0.5)",
+           "m.addcmul(x, x, y)", "m.addcdiv(x, y, y)", "m.isclose(x, y)", "m.dist(x, y)",
+           "m.dot(x, y)", "m.cross(x.reshape(2, 3), y.reshape(2, 3), dim=1)",
+           "m.take_along_dim(x, y.long().abs() % 6)", "m.index_select(x, 0, m.tensor([0, 5]))",
+           "m.masked_select(x, y.bool())", "m.ne(x, y).sum()", "m.bucketize(x, m.sort(y)[0])",
+           "m.copysign(x, y)", "m.nextafter(x, y)", "m.ldexp(x, y)", "m.logaddexp(x, y)",
+           "m.fmod(x, y)", "m.heaviside(x, y)", "m.xlogy(x, y)", "m.gcd(x, y)",
+           "m.bitwise_xor(x, y)"]  # fmt: skip
+
+
+def combine_cases():
+    """More ops over every pair of dtypes (1-d operands): concatenation's promotion, lerp /
+    addcmul / addcdiv (torch needs one dtype or a floating result), distance and products."""
+    return [f"x = V({da!r}); y = Y({db!r}); out = {s}" for da in ALL for db in ALL
+            for s in COMBINE]

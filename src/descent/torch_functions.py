@@ -421,13 +421,17 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
     no gradient)."""
     side = side or ("right" if right else "left")
-    if sorted_sequence.numel() and getattr(input, "numel", lambda: 1)():
-        refuse_kinds("searchsorted", sorted_sequence, "bc")  # PyTorch sorts neither
     seq = backend.as_numpy(sorted_sequence._data)
     vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
+    # PyTorch searches in the operands' common dtype (int32 values among float16 boundaries
+    # are rounded to float16 first); it has no bool or complex kernel
+    dt = result_type(sorted_sequence, input) if isinstance(input, Tensor) else seq.dtype
+    if seq.size and vals.size and dt.kind in "bc":
+        refuse_kinds("searchsorted", Tensor._wrap(np.empty(0, dt)), "bc")
+    with np.errstate(over="ignore", invalid="ignore"):
+        seq, vals = seq.astype(dt, copy=False), vals.astype(dt, copy=False)
     if seq.dtype.kind == "V":  # bfloat16: compared in float32 (ml_dtypes misorders nan)
-        seq = seq.astype(np.float32)
-        vals = vals.astype(np.float32) if vals.dtype.kind == "V" else vals
+        seq, vals = seq.astype(np.float32), vals.astype(np.float32)
     if sorter is not None:
         seq = np.take_along_axis(seq, backend.as_numpy(sorter._data), -1)
     if seq.dtype.kind == "f" and seq.size and np.isnan(seq).any():

@@ -185,6 +185,11 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
         raise DescentError(f"isclose: {name} must be greater than or equal to zero, got {v}")
     ta = as_tensor(a)
     tb = as_tensor(b, ta)
+    if ta._data.dtype != tb._data.dtype:  # PyTorch compares one dtype only
+        raise DescentError(
+            f"isclose: {ta.dtype} did not match {tb.dtype} (shapes {tuple(ta.shape)} and "
+            f"{tuple(tb.shape)}), as in PyTorch; convert one first"
+        )
     _check_shapes("isclose", ta, tb)
     xp = backend.get_array_module(ta._data, tb._data)
     return Tensor._wrap(xp.isclose(ta._data, tb._data, rtol, atol, equal_nan))

@@ -71,7 +71,7 @@ class Nextafter(Function):
         self.none = xp.zeros(other.shape, bool)
         if x.dtype.kind == "V":  # bfloat16: NumPy's nextafter steps float32's ulp, rounded away
             return _nextafter_bits(x, other, xp)
-        return xp.nextafter(x, other)
+        return xp.where(self.equal, other, xp.nextafter(x, other))  # (-0.0 to 0.0 is 0.0)
 
     def backward(self, gy, ops):
         # The engine sums each gradient back to its input's shape.

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DtypeError
+from ..errors import DescentError, DtypeError
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
@@ -563,13 +563,25 @@ def copysign(input, other) -> Tensor:
 
 
 def logaddexp(input, other) -> Tensor:
-    """log(exp(input) + exp(other)), computed without overflow."""
+    """log(exp(input) + exp(other)), computed without overflow (floating operands, as
+    PyTorch's kernel: two integer or bool operands raise)."""
+    _refuse_integer_result("logaddexp", input, other)
     return _binary_float(LogAddExp, input, other, base2=False)
 
 
 def logaddexp2(input, other) -> Tensor:
     """log2(2^input + 2^other), computed without overflow."""
+    _refuse_integer_result("logaddexp2", input, other)
     return _binary_float(LogAddExp, input, other, base2=True)
+
+
+def _refuse_integer_result(op, a, b) -> None:
+    dt = result_type(a, b)
+    if dt.kind in "biu":
+        raise DtypeError(
+            f'"{op}_cpu" not implemented for {dt} operands, as in PyTorch; convert with '
+            ".float() first"
+        )
 
 
 def xlogy(input, other) -> Tensor:
@@ -615,6 +627,12 @@ def lerp(input, end, weight) -> Tensor:
     Floating and complex tensors only, as PyTorch's kernels."""
     refuse_kinds("lerp", as_tensor(input), "biu")
     check_real_value("lerp", input, weight)
+    for name, t in (("end", end), ("weight", weight)):  # PyTorch's kernel takes one dtype
+        if isinstance(t, Tensor) and isinstance(input, Tensor) and t.dtype != input.dtype:
+            raise DescentError(
+                f"lerp: expected dtype {input.dtype} for `{name}` but got dtype {t.dtype}, as "
+                "in PyTorch; convert it first"
+            )
     if not isinstance(weight, Tensor):
         a, b = _promoted_operands(input, end)
         if a._data.dtype.kind == "f":  # PyTorch's rule: d/dinput = 1 - w, d/dend = w

@@ -15,9 +15,10 @@ import math
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError
 from ..opmath import HALF
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor, result_type
+from ._common import _one_axis, as_tensor, refuse_kinds, result_type
 from .arithmetic import add, mul, sub
 from .elementwise import abs as _abs
 from .elementwise import cast, where
@@ -37,8 +38,16 @@ from .special import _promoted
 
 def cross(input, other, dim=None) -> Tensor:
     """The cross product of 3-vectors along `dim` (torch.cross: the first dimension of size 3
-    when dim is None; torch.linalg.cross uses -1). The operands broadcast."""
-    a, b = _promoted(input, other)
+    when dim is None; torch.linalg.cross uses -1). The operands broadcast; they must have one
+    dtype, not bool (PyTorch's kernel)."""
+    a, b = as_tensor(input), as_tensor(other)
+    if a._data.dtype != b._data.dtype:
+        raise DescentError(
+            f"cross: expected scalar type {a.dtype} but found {b.dtype} (shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}), as in PyTorch; convert one first"
+        )
+    refuse_kinds("cross", a, "b")
+    a, b = _promoted(a, b)
     shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
     if dim is None:
         sizes3 = [i for i, s in enumerate(shape) if s == 3]
