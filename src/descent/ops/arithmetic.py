@@ -463,6 +463,17 @@ def _divide_scalar(x: Tensor, c) -> Tensor:
 _SAME, _NEGATE, _RECIPROCAL = 0, 1, 2  # how `x (op) c` becomes `scalar_op` with a constant
 
 
+# A Python int operand must fit int64 or uint64, as PyTorch's argument parser requires
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+
+
+def _int_too_big(c):
+    raise OverflowError(
+        f"int too big to convert ({c} is outside [-2**63, 2**64), as PyTorch's argument "
+        "parser checks); use a float"
+    )
+
+
 def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=False):  # noqa: C901
     """Make one of add/sub/mul/div: the one dispatch on operand types, fast paths included.
 
@@ -501,6 +512,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
             # with a floating tensor needs no conversion and no dtype decision (the scalar
             # takes the tensor's dtype), so it goes straight to the op.
             if (tb is float or tb is int) and a._data.dtype.kind == "f":
+                if tb is int and not _INT_MIN <= b <= _UINT_MAX:
+                    _int_too_big(b)
                 if fold == _SAME:
                     return scalar_op.apply_scalar(a, b)
                 if fold == _NEGATE:  # x - 0 is x + -0.0: it keeps x's -0.0 (PyTorch's x - 0)
@@ -516,6 +529,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                     check_broadcast(op, a, b)
                 return op.apply2(a, b)
             if is_scalar(b):
+                if type(b) is int and not _INT_MIN <= b <= _UINT_MAX:
+                    _int_too_big(b)
                 if fold == _NEGATE:
                     _refuse_bool_sub(a, b)
                 x, c = _scalar_operand(a, b)
@@ -528,8 +543,12 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
         elif isinstance(b, Tensor):
             ta = type(a)
             if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above
+                if ta is int and not _INT_MIN <= a <= _UINT_MAX:
+                    _int_too_big(a)
                 return rscalar_op.apply_scalar(b, a)
             if is_scalar(a):
+                if type(a) is int and not _INT_MIN <= a <= _UINT_MAX:
+                    _int_too_big(a)
                 if fold == _NEGATE:
                     _refuse_bool_sub(a, b)
                 x, c = _scalar_operand(b, a)
