@@ -64,7 +64,15 @@ class LRScheduler:
         current = [_copy_lr(group["lr"]) for group in optimizer.param_groups]  # a snapshot
         self.last_epoch = last_epoch
         self._step_count = 0
-        self.step()
+        # PyTorch's two flags, kept as instance attributes so that state_dict() has its keys:
+        # _is_initial is True during the construction step only; _get_lr_called_within_step
+        # is True while step() calls a subclass's get_lr().
+        self._get_lr_called_within_step = False
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
         if last_epoch == -1 and self._starts_from_current_lr:
             self._start_from(current)
 

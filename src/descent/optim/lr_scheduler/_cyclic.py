@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +13,9 @@ from ..optimizer import Optimizer
 from ._base import LRScheduler, _per_group, set_lr
 
 __all__ = ["OneCycleLR", "CosineAnnealingWarmRestarts", "CyclicLR"]
+
+
+_PHASE_KEYS = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")
 
 
 class OneCycleLR(LRScheduler):
@@ -80,11 +85,12 @@ class OneCycleLR(LRScheduler):
             raise ValueError(
                 f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}"
             )
-        self.anneal_strategy = anneal_strategy
-        # Phases: (end step, group key of the start lr, of the end lr, momentum start, end).
+        self._anneal_func_type = anneal_strategy  # PyTorch's attribute (a state_dict key)
+        # Phases: (end step, group key of the start lr, of the end lr, momentum start, end),
+        # saved as PyTorch's _schedule_phases (one dict per phase).
         n = self.total_steps
         if three_phase:
-            self._phases = [
+            phases = [
                 (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (
                     float(2 * pct_start * n) - 2,
@@ -96,10 +102,11 @@ class OneCycleLR(LRScheduler):
                 (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
             ]
         else:
-            self._phases = [
+            phases = [
                 (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
+        self._schedule_phases = [dict(zip(_PHASE_KEYS, phase, strict=True)) for phase in phases]
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups, strict=True):
@@ -122,8 +129,12 @@ class OneCycleLR(LRScheduler):
                     group["base_momentum"] = bs
         super().__init__(optimizer, last_epoch)
 
+    @property
+    def anneal_strategy(self) -> str:
+        return self._anneal_func_type
+
     def _anneal(self, start: float, end: float, pct: float) -> float:
-        if self.anneal_strategy == "cos":
+        if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
@@ -135,8 +146,10 @@ class OneCycleLR(LRScheduler):
                 f"{self.total_steps}"
             )
         start_step = 0.0
-        for i, (end_step, lr0, lr1, m0, m1) in enumerate(self._phases):
-            if epoch <= end_step or i == len(self._phases) - 1:
+        phases = self._schedule_phases
+        for i, phase in enumerate(phases):
+            end_step, lr0, lr1, m0, m1 = (phase[k] for k in _PHASE_KEYS)
+            if epoch <= end_step or i == len(phases) - 1:
                 pct = (epoch - start_step) / (end_step - start_step)
                 lr = self._anneal(group[lr0], group[lr1], pct)
                 mom = self._anneal(group[m0], group[m1], pct) if self.cycle_momentum else None
@@ -221,8 +234,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         return [self.eta_min + (b - self.eta_min) * cos / 2 for b in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
-        """Advance one step, or jump to a (possibly fractional) epoch."""
-        self._step_count += 1
+        """Advance one step, or jump to a (possibly fractional) epoch. As PyTorch's, it does not
+        count steps (_step_count stays 0)."""
         exact = self.last_epoch + 1 if epoch is None else epoch
         self.T_cur, self.T_i = self._cycle(exact)
         self.last_epoch = math.floor(exact)
@@ -260,7 +273,6 @@ class CyclicLR(LRScheduler):
         last_epoch: see `LRScheduler` (the number of batches seen).
     """
 
-    _not_saved = ("optimizer", "_scale_fn_custom")
 
     def __init__(
         self,
@@ -327,9 +339,30 @@ class CyclicLR(LRScheduler):
                     self._set_momentum(group, mx)
                     group["max_momentum"] = mx
                     group["base_momentum"] = bs
-        self._base_lrs = base_lrs
+        self._base_lrs = base_lrs  # the construction step's bases (base_lrs is initial_lr then)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
+        del self._base_lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's: a custom scale_fn is saved as None when a plain function, as its
+        attributes (`__dict__`) when a callable object."""
+        fn = self._scale_fn_custom
+        self._scale_fn_custom = None
+        try:
+            state = super().state_dict()
+        finally:
+            self._scale_fn_custom = fn
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            state["_scale_fn_custom"] = copy.deepcopy(fn.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        attrs = state.pop("_scale_fn_custom", None)
+        super().load_state_dict(state)
+        if attrs is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(attrs)
 
     def scale_fn(self, x: float) -> float:
         """The amplitude's scale at x (a cycle number or a step; see scale_mode)."""
@@ -355,7 +388,7 @@ class CyclicLR(LRScheduler):
     def lr_at(self, epoch: int) -> list[float]:
         fraction, scale = self._position(epoch)
         # base_lrs is set after LRScheduler.__init__ (which would record initial_lr there).
-        bases = getattr(self, "base_lrs", None) or self._base_lrs
+        bases = self.__dict__.get("_base_lrs", self.base_lrs)
         return [b + (m - b) * fraction * scale for b, m in zip(bases, self.max_lrs, strict=True)]
 
     def _set_momentum(self, group: dict[str, Any], momentum: float) -> None:
