@@ -42,13 +42,6 @@ KNOWN = [
     (r"float16.*(complex64|1j)|(complex64|1j).*float16",
      "float16 with a complex operand promotes to complex32 (ComplexHalf) in torch, which "
      "also has no div/pow/logical kernel for it; descent has no complex32 (complex64)"),
-    (r"m\.(median|nanmedian|kthvalue)\([XPE]\('bool'",
-     "median/nanmedian/kthvalue of bool: no torch kernel (NotImplementedError); descent "
-     "computes (ops/order.py was another helper's file this session)"),
-    (r"m\.(median|nanmedian|kthvalue|mode|sort|argsort|msort|topk|unique|unique_consecutive|"
-     r"searchsorted)\((m\.sort\()?[XPE]\('complex64'",
-     "sorting ops of complex: no torch kernel (RuntimeError); descent sorts or raises "
-     "NumPy's TypeError (ops/order.py, ops/selection.py: another helper's files)"),
     (r"x\[0\] = 1j",
      "x[i] = 1j into a float tensor: torch's RuntimeError, descent NumPy's TypeError"),
     (r"x\[1:3\] = Y\('bfloat16'",

@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, check_devices, result_type, return_type
+from ._common import as_tensor, check_devices, refuse_kinds, result_type, return_type
 from .comparison import ge, gt, le, lt, ne
 from .complex import angle_complex, conj
 from .elementwise import cast
@@ -32,7 +32,7 @@ from .half import rounds_once
 from .linalg import integer_coefficients, matmul, outer
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
-from .order import EvenlyShared, _select, median
+from .order import EvenlyShared, _select, median, refuse_no_kernel
 from .reduce import sum
 from .selection import _dim
 from .shape import unsqueeze
@@ -239,6 +239,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     `dim` a `(values, indices)` namedtuple whose gradient goes to the selected element.
     """
     x = as_tensor(input)
+    refuse_no_kernel("nanmedian", x, dim, "bc")
     xp = backend.get_array_module(x._data)
     if x.dtype.kind not in "fV":  # no nan: the median itself
         out = median(x, dim, keepdim)
@@ -440,6 +441,7 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
     of slices along `dim`), with each element's run number and the run lengths on request
     (torch.unique_consecutive). Data only: no gradient. nan != nan, so nans never merge."""
     x = as_tensor(input)
+    refuse_kinds("unique", x, "c")  # no PyTorch kernel
     xp = backend.get_array_module(x._data)
     a = x._data
     if dim is None:

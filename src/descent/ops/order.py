@@ -17,7 +17,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import RangeError
 from ..tensor import Tensor
-from ._common import as_tensor, axis_arg, return_type
+from ._common import as_tensor, axis_arg, refuse_kinds, return_type
 from .elementwise import clone
 from .indexing import SelectedValues
 from .selection import _dim, _order, sort
@@ -62,9 +62,19 @@ def _zero_d(x: Tensor, dim, name, result):
     return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
 
 
+def refuse_no_kernel(name, x: Tensor, dim, kinds: str) -> None:
+    """PyTorch's NotImplementedError for a dtype its median kernel lacks, raised where it
+    raises it: not for an empty input reduced whole (nan) or over an empty dim (IndexError)."""
+    if x.numel() or (dim is not None and x.ndim and -x.ndim <= int(dim) < x.ndim
+                     and x.shape[int(dim)]):  # fmt: skip
+        refuse_kinds(name, x, kinds)
+
+
 def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
     """The k-th smallest value along `dim` (k counts from 1) and its index (torch.kthvalue)."""
     x = as_tensor(x)
+    if x.ndim:  # (PyTorch returns a 0-d input as it is; an empty dim is its IndexError)
+        refuse_no_kernel("kthvalue", x, dim, "bc")
     if x.ndim == 0:
         if int(k) != 1:
             raise RangeError(f"kthvalue: k ({k}) out of range for a 0-d tensor (only k=1)")
@@ -91,6 +101,7 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     """
     x = as_tensor(x)
     dim = axis_arg(axis, dim)
+    refuse_no_kernel("median", x, dim, "bc")
     if dim is None:
         xp = backend.get_array_module(x._data)
         if x.numel() == 0:  # the median of nothing is nan (PyTorch: nan cast to the dtype)
@@ -147,6 +158,8 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     """The most frequent value along `dim` (the smallest among equally frequent ones) and the
     index of one occurrence: the one PyTorch's std::sort leaves last in its run (torch.mode)."""
     x = as_tensor(x)
+    if x.ndim and x.numel():  # (PyTorch returns a 0-d or empty input)
+        refuse_kinds("mode", x, "c")  # no PyTorch kernel
     if x.ndim == 0:
         return _zero_d(x, dim, "mode", ModeResult)
     d = _dim(x, dim, "mode")
@@ -190,6 +203,7 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     (torch.unique). Along `dim`, the distinct slices. Data only: no gradient."""
     del sorted  # always sorted, which PyTorch allows for sorted=False too
     x = as_tensor(x)
+    refuse_kinds("unique", x, "c")  # no PyTorch kernel
     a = backend.as_numpy(x._data)
     if dim is None:
         # equal_nan=False: each nan is its own value, as in PyTorch (NumPy merges them)

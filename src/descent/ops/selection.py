@@ -21,7 +21,7 @@ from ..array_backward import along_axis_index
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor, return_type
+from ._common import as_tensor, refuse_kinds, return_type
 from .elementwise import clone, where
 from .indexing import (
     SelectedValues,
@@ -82,6 +82,7 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
     if axis is not None:
         dim = axis
     x = as_tensor(x)
+    refuse_kinds("sort", x, "c", "Sort does not support complex dtypes on CPU")  # (PyTorch's)
     if x.ndim == 0:
         _dim(x, dim, "sort")
         return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
@@ -103,6 +104,7 @@ def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
     """The k largest (or smallest) values along `dim` and their indices (torch.topk)."""
     x = as_tensor(x)
+    refuse_kinds("topk", x, "c", "topk does not support complex dtypes on CPU")
     if x._data.dtype.kind == "b":
         raise DescentError(
             f"topk: bool tensors (shape {tuple(x.shape)}) are not supported, as in PyTorch; "
