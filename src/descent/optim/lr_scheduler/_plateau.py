@@ -69,8 +69,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold = threshold
         self.threshold_mode = threshold_mode
         self.mode_worse = math.inf if mode == "min" else -math.inf
-        self.last_epoch = 0
-        self._step_count = 0
+        self.last_epoch = 0  # no step count: PyTorch's state_dict has none
         self._last_lr = [_copy_lr(group["lr"]) for group in optimizer.param_groups]
         self._reset()
 
@@ -111,7 +110,6 @@ class ReduceLROnPlateau(LRScheduler):
             epoch: the step number (default: the previous one + 1).
         """
         current = float(metrics)
-        self._step_count += 1
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):
             self.best = current

@@ -46,7 +46,26 @@ class SequentialLR(LRScheduler):
             )
         self._schedulers = list(schedulers)
         self._milestones = [int(m) for m in milestones]
+        # PyTorch redoes the construction step of the schedule in charge at step 0 only (its
+        # step count restarts at 1); the others' construction steps are undone (last_epoch - 1).
+        first = self._locate(0)[0]
+        first._step_count = 0
+        for sched in self._schedulers:
+            if sched is not first:
+                _undo(sched)
         super().__init__(optimizer, last_epoch)
+        # PyTorch's SequentialLR saves only these (and _schedulers): drop the base's counters.
+        for key in ("base_lrs", "_step_count", "_is_initial", "_get_lr_called_within_step"):
+            self.__dict__.pop(key, None)
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one step. The schedule in charge counts it, except at its milestone, where
+        PyTorch restarts it at 0 without counting a step."""
+        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
+        sched, local = self._locate(self.last_epoch)
+        if local != 0 or sched is self._schedulers[0]:
+            sched._step_count += 1
+        self._apply(self.last_epoch)
 
     def _locate(self, epoch: int) -> tuple[LRScheduler, int]:
         """The scheduler in charge at `epoch` and its own step count there."""
@@ -76,3 +95,13 @@ class SequentialLR(LRScheduler):
         if children is not None:
             for s, child in zip(self._schedulers, children, strict=True):
                 s.load_state_dict(child)
+
+
+def _undo(sched) -> None:
+    """PyTorch's recursive_undo: one step back on a schedule (on each child of a composite)."""
+    children = getattr(sched, "_schedulers", None)
+    if children is not None:
+        for child in children:
+            _undo(child)
+    elif hasattr(sched, "last_epoch"):
+        sched.last_epoch -= 1
