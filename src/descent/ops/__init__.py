@@ -5,7 +5,7 @@ Importing this package plugs the ops layer into the two layers below it, explici
 * `tensor_methods.register_ops` fills Tensor's ops table with every public function of the op
   modules, so `x + y`, `x.exp()` and `x[i]` reach `arithmetic.add`, `elementwise.exp` and
   `indexing.getitem` without `tensor.py` importing an op module;
-* `autograd.register_graph_namespace` hands the engine `graph_backward`, the differentiable
+* `autograd._register_graph_namespace` hands the engine `graph_backward`, the differentiable
   namespace that op backward code runs against under `create_graph=True`.
 """
 

@@ -10,7 +10,7 @@ parameters after the array module `xp`, and the array-module names that backward
 `tests/test_engine.py::test_backward_namespaces_offer_the_same_names` checks it.
 
 `descent.ops` registers this module with the engine at import
-(`autograd.register_graph_namespace`).
+(`autograd._register_graph_namespace`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `y = x * 1; y.diagonal().add_(1.0)` must change y and give y a gradient path through the
 update. A recorded in-place op (ops/inplace.py) computes the new value out of place and rebinds
 the tensor it was called on; on a view that alone would leave the viewed tensor unchanged. So
-recorded views remember the tensor owning their memory (`autograd.mark_view`, from ops marked
+recorded views remember the tensor owning their memory (`autograd._mark_view`, from ops marked
 `makes_view`: reshape, transpose, basic indexing, expand, as_strided, diagonal), and `write`
 here, called when such a view is rebound:
 
@@ -25,10 +25,10 @@ PyTorch's does ("modified by an inplace operation"). A base that saved its own o
 tanh, sigmoid) raises the same way.
 
 A view whose base no one else holds (a temporary) is rebound alone: nothing could see the
-write (autograd.shared_view_base). Views of tensors outside the graph, made with grad mode on,
-are marked the same way (autograd.mark_unrecorded_view): a graph value written into one
+write (autograd._shared_view_base). Views of tensors outside the graph, made with grad mode on,
+are marked the same way (autograd._mark_unrecorded_view): a graph value written into one
 (`buf.select(1, t).copy_(h)` on a plain buffer) writes through and the base joins the graph.
-A view made under no_grad carries an autograd.NoGradView: a recorded in-place op on it raises,
+A view made under no_grad carries an autograd._NoGradView: a recorded in-place op on it raises,
 as PyTorch's does; `detach()`'s result a DetachedView: a recorded in-place op on it writes its
 values into the shared memory (the graph stays its own). Not covered (the view alone
 is rebound): a base that is not contiguous, or views with another dtype (view_as_real, .real).
@@ -120,7 +120,7 @@ def write(t: Tensor, result: Tensor) -> bool:
     if any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
         raise _overlap_error(t, t._view_base)
     base = shared_view_base(t)  # (no local reference before: it counts the base's holders)
-    if base is None:  # a temporary base: see autograd.shared_view_base
+    if base is None:  # a temporary base: see autograd._shared_view_base
         return False
     barr = base._data
     if view is barr or not backend.get_array_module(barr).may_share_memory(view, barr):
