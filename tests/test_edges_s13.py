@@ -71,21 +71,15 @@ KNOWN = [
     (r"full_like\(X\('float16', \(\)\), 2\*\*40\)",
      "full_like of a 0-d float16 tensor with 2**40: torch writes inf (the 1-d one raises, "
      "as descent does for both)"),
-    (r"Y\('(bool|float16|bfloat16|float32)'\); out = m\.ldexp|V\('complex64'\); y = Y\('\w+'\); "
-     r"out = m\.ldexp",
-     "ldexp with a bool exponent: torch has no kernel; with a float16/bfloat16 one torch "
-     "computes 2**e in that dtype (2**0.5 is 1.414 in float16); descent computes x * 2**e "
-     "in the result dtype; of a "
-     "complex x: torch's complex product turns -0.0 real parts into 0.0"),
+    (r"V\('complex64'\); y = Y\('\w+'\); out = m\.ldexp",
+     "ldexp of a complex x: torch's complex product turns -0.0 real parts into 0.0, and "
+     "a float16 exponent makes complex32 (ComplexHalf), which has no pow"),
     (r"Y\('complex64'\); out = m\.addcdiv\(x, y, y\)",
      "addcdiv with complex operands: torch's complex division (Smith's) leaves 1e-8 "
      "imaginary parts where NumPy's is exact"),
     (r"V\('int(32|64)'\); y = Y\('float16'\); out = m\.addcmul",
      "addcmul(int32, int32, float16): torch casts the integers to float16 first (-2**31 "
      "is -inf, so the product is nan), descent multiplies before rounding"),
-    (r"Y\('complex64'\); out = m\.heaviside",
-     "heaviside of complex: torch refuses, descent computes (ops/special.py was another "
-     "helper's file)"),
     (r"x\[m\.tensor\(\[0\]\)\] = m\.tensor\(\[2\.9\]\)",
      "x[index tensor] = values of another dtype: torch's index_put_ dtype check raises, "
      "descent casts as for a basic index (tensor.py was another helper's file)"),

@@ -429,6 +429,7 @@ def heaviside(input, values) -> Tensor:
     """The step function with `values` at 0 (torch.heaviside); not differentiable. Both
     operands must have one dtype, as in PyTorch."""
     x, v = as_tensor(input), as_tensor(values)
+    refuse_kinds("heaviside", x, "c", "heaviside is not yet implemented for complex tensors")
     if x._data.dtype != v._data.dtype:
         raise RuntimeError(
             f"heaviside: input and values must have the same dtype, got {x.dtype} and "
@@ -493,6 +494,12 @@ def ldexp(input, other) -> Tensor:
         return mul(input, pow(2.0, other))
     if isinstance(other, Tensor):
         x = as_tensor(input)
+        if x._data.dtype.kind in "fV":  # PyTorch's exact kernel has no bool exponent
+            refuse_kinds("ldexp", other, "b")
+        if other._data.dtype.kind in "fV" and other._data.dtype != x._data.dtype:
+            # another float dtype: PyTorch's input * pow(2.0, other), the power in other's
+            # dtype (2 ** 0.5 is 1.414 in float16) before the promoted product
+            return mul(x, pow(2.0, other))
         if other._data.dtype.kind in "iu" and x._data.dtype.kind in "fV":
             # (PyTorch's exact kernel is for a float input; an integer one is x * pow(2.0, e))
             if x._data.shape != other._data.shape:
