@@ -85,17 +85,19 @@ class ChainedScheduler(LRScheduler):
     """Step several schedulers together: at each step every one of them changes the lr in turn,
     as PyTorch's ChainedScheduler (`ConstantLR` warm-up times `ExponentialLR` decay, ...).
 
-    The composition follows PyTorch's recursive updates: a multiplicative schedule (Exponential,
-    Step, MultiStep, Constant, Linear, Polynomial, Multiplicative, Cosine above its eta_min)
-    scales the current lr by its own ratio between two steps; LambdaLR and the cyclic ones set
-    it. The result is computed from the step (cached), so resuming needs only `last_epoch`.
+    The composition is PyTorch's recursive update of the groups' current lrs: a
+    multiplicative schedule (Exponential, Step, MultiStep, Constant, Linear, Polynomial,
+    Multiplicative, Cosine above its eta_min) scales the current lr by its own ratio between two
+    steps; LambdaLR and the cyclic ones set it. As PyTorch's, it keeps no step count of its own:
+    its state_dict is `_last_lr` and the children's state_dicts, and resuming needs the
+    optimizer's state (its groups' lrs) too.
 
     Args:
         schedulers: the schedulers, all on one optimizer, made before this one.
         optimizer: that optimizer (taken from the schedulers when None).
     """
 
-    _not_saved = ("optimizer", "_schedulers", "_cache")
+    _not_saved = ("optimizer", "_schedulers")
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
         schedulers = list(schedulers)
@@ -116,15 +118,10 @@ class ChainedScheduler(LRScheduler):
                 )
         self._schedulers = schedulers
         self.optimizer = optimizer
-        self._starts = [s.last_epoch for s in schedulers]  # each child's step count at chaining
-        self._start_lrs = self._initial_lrs(optimizer)
-        for group, lr in zip(optimizer.param_groups, self._start_lrs, strict=True):
+        lrs = self._initial_lrs(optimizer)
+        for group, lr in zip(optimizer.param_groups, lrs, strict=True):
             set_lr(group, lr)
-        self.base_lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
-        self.last_epoch = 0
-        self._step_count = 1
-        self._cache: tuple[int, list[float]] | None = None
-        self._last_lr = list(self._start_lrs)
+        self._last_lr = list(lrs)
 
     def _initial_lrs(self, optimizer: Optimizer) -> list[float]:
         """The lrs PyTorch's groups hold once every child was made on the optimizer in turn:
@@ -141,26 +138,24 @@ class ChainedScheduler(LRScheduler):
                 lrs = [lr * (a / b) if b else a for lr, a, b in zip(lrs, now, sched.base_lrs)]
         return lrs
 
-    def lr_at(self, epoch: int) -> list[float]:
-        """The lrs after `epoch` chained steps (PyTorch's recursion, cached)."""
-        cache = self._cache
-        if cache is not None and cache[0] <= epoch:
-            start, lrs = cache[0], list(cache[1])
-        else:
-            start, lrs = 0, list(self._start_lrs)
-        # Each child's own step count at chained step k: where it was at chaining, plus k.
-        for k in range(start + 1, epoch + 1):
-            for s, base in zip(self._schedulers, self._starts, strict=True):
-                lrs = _chain_step(s, lrs, base + k)
-        self._cache = (max(epoch, 0), lrs)
-        return lrs
-
     def step(self, epoch: int | None = None) -> None:
-        super().step(epoch)
-        for s, base in zip(self._schedulers, self._starts, strict=True):
-            s.last_epoch = base + self.last_epoch
+        """One step of every child in turn, each on the lrs the previous one left."""
+        if epoch is not None:
+            raise TypeError("ChainedScheduler.step() takes no epoch (PyTorch's neither)")
+        groups = self.optimizer.param_groups
+        lrs = [float(g["lr"]) for g in groups]
+        for s in self._schedulers:
+            s.last_epoch += 1
             s._step_count += 1
-            s._last_lr = list(self._last_lr)
+            if isinstance(s, _SETS_LR):
+                s._apply(s.last_epoch)  # the lr it sets, and its side effects (momentum)
+                lrs = list(s.get_last_lr())
+            else:
+                lrs = _chain_step(s, lrs, s.last_epoch)
+            for group, lr in zip(groups, lrs, strict=True):
+                set_lr(group, lr)
+            s._last_lr = list(lrs)
+        self._last_lr = list(lrs)
 
     def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
@@ -168,10 +163,15 @@ class ChainedScheduler(LRScheduler):
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """PyTorch's, and the groups' lrs set to the saved `_last_lr` (PyTorch leaves them as
+        they are: resuming there needs the optimizer's state loaded after the schedulers were
+        made; here either order works)."""
         sd = dict(state_dict)
         children = sd.pop("_schedulers", None)
         super().load_state_dict(sd)
-        self._cache = None
         if children is not None:
             for s, child in zip(self._schedulers, children, strict=True):
                 s.load_state_dict(child)
+        if "_last_lr" in sd:
+            for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+                set_lr(group, lr)
