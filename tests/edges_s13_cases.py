@@ -542,7 +542,13 @@ def extra_cases():
             "o = m.empty(1, dtype=m.int32); out = m.argmax(m.tensor([[1, 2]]), 1, out=o)",
             "o = m.empty(3); out = m.cumsum(m.tensor([1, 2, 3]), 0, out=o)",
             "o = m.empty(3, dtype=m.int8); out = m.cumsum(m.tensor([1.0, 2.0, 3.0]), 0, out=o)"]
-    return out + ints
+    sets = [f"x = m.tensor([1, 2]); x[{i}] = {v}; out = x"
+            for i in ["m.tensor([0])", "[0]", "m.tensor([True, False])", "(slice(None),)", "0",
+                      "(m.tensor([0]),)", "m.tensor(0)", "[True, False]", "slice(0, 1)"]
+            for v in ["m.tensor([2.9])", "m.tensor(2.9)", "m.tensor([2], dtype=m.int32)", "1j",
+                      "m.tensor(1+0j)", "m.tensor([[5]])", "m.tensor([[5, 6]])",
+                      "m.tensor([5, 6])"]]  # fmt: skip
+    return out + ints + sets
 
 
 COMBINE = ["m.cat([x, y])", "m.stack([x, y])", "m.hstack([x, y])", "m.lerp(x, y, 0.5)",

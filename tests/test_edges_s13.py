@@ -42,8 +42,6 @@ KNOWN = [
     (r"float16.*(complex64|1j)|(complex64|1j).*float16",
      "float16 with a complex operand promotes to complex32 (ComplexHalf) in torch, which "
      "also has no div/pow/logical kernel for it; descent has no complex32 (complex64)"),
-    (r"x\[0\] = 1j",
-     "x[i] = 1j into a float tensor: torch's RuntimeError, descent NumPy's TypeError"),
     (r"x\[1:3\] = Y\('bfloat16'",
      "x[1:3] = bfloat16 values into an integer tensor: ml_dtypes' saturating cast (-1.5 "
      "-> uint8 0), torch casts through float32 (255)"),
@@ -80,9 +78,6 @@ KNOWN = [
     (r"V\('int(32|64)'\); y = Y\('float16'\); out = m\.addcmul",
      "addcmul(int32, int32, float16): torch casts the integers to float16 first (-2**31 "
      "is -inf, so the product is nan), descent multiplies before rounding"),
-    (r"x\[m\.tensor\(\[0\]\)\] = m\.tensor\(\[2\.9\]\)",
-     "x[index tensor] = values of another dtype: torch's index_put_ dtype check raises, "
-     "descent casts as for a basic index (tensor.py was another helper's file)"),
     (r"m\.add\(X\('(bool|u?int\d+|float32|float64)', \(\)\), Y\('complex64'",
      "real 0-d + complex: torch multiplies the complex operand by alpha=1 in complex "
      "arithmetic (-0.0 real parts become 0.0)"),

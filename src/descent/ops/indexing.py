@@ -185,8 +185,23 @@ def getitem(x: Tensor, index) -> Tensor:
     return y if perm is None else permute(y, perm)
 
 
+def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
+    """PyTorch's index_put_ check: with an integer index tensor (1-d or more) or a list in the
+    index, the value tensor must have x's dtype (a slice, an int or a bool mask casts it)."""
+    for i in index if isinstance(index, tuple) else (index,):
+        if (isinstance(i, Tensor) and i.ndim and i._data.dtype.kind in "iu") or (
+            isinstance(i, list) and i and not isinstance(i[0], bool)
+        ):
+            raise DescentError(
+                "Index put requires the source and destination dtypes match, got "
+                f"{x.dtype} for the destination and {value.dtype} for the source."
+            )
+
+
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
+    if isinstance(value, Tensor) and value._data.dtype != x._data.dtype:
+        _check_index_put_dtype(x, index, value)
     xp = backend.get_array_module(x._data)
     idx, basic, perm = _convert_index(index, xp, x._data.shape)
     if isinstance(value, Tensor):
@@ -225,7 +240,7 @@ def setitem(x: Tensor, index, value) -> None:
     # Outside the graph: write into the array (views see it); the version still goes up.
     # (fill_int's range check for ints; a float16 tensor takes 1e9 as inf, as PyTorch's x[i] = v)
     v = (value._data if isinstance(value, Tensor) else value
-         if x._data.dtype.kind == "f" or x._data.dtype.num >= 256
+         if (x._data.dtype.kind == "f" or x._data.dtype.num >= 256) and type(value) is not complex
          else fill_int(value, x._data.dtype))  # fmt: skip
     if x._data.dtype.num >= 256 and is_float8(x._data.dtype):  # float8: PyTorch's conversion,
         v = float8_astype(np.asarray(v), x._data.dtype)  # saturating, without fill_'s check
@@ -238,6 +253,14 @@ def setitem(x: Tensor, index, value) -> None:
         if alias is None:
             if not x._data.flags.writeable:
                 raise
+            lead = np.ndim(v) - np.ndim(x._data[idx])  # PyTorch drops a value's leading size-1
+            if lead > 0 and all(s == 1 for s in np.shape(v)[:lead]):  # dims (x[0] = t([2]))
+                try:
+                    x._data[idx] = np.reshape(v, np.shape(v)[lead:])
+                    x._version += 1
+                    return
+                except ValueError:
+                    pass
             _setitem_error(x, idx, v, None)
         alias[idx] = v
     x._version += 1
