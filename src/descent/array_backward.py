@@ -77,7 +77,7 @@ def array_namespace(xp) -> ArrayNamespace:
 def sum_to(xp, x, shape):
     """Sum `x` over the dimensions that broadcasting added or stretched, giving `shape`.
 
-    The engine's one unbroadcast (autograd.run_backward calls it for every gradient whose
+    The engine's one unbroadcast (autograd._engine_backward calls it for every gradient whose
     shape differs from its input's): leading dimensions that broadcasting added are summed
     away, and dimensions of size 1 in `shape` that were stretched are summed with keepdims.
     Only `.sum` and `.reshape` are used, which Tensors share, so the twin reuses this code.

@@ -607,8 +607,6 @@ _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_
 
 
 def __getattr__(name: str):
-    if name == "run_backward":  # the pre-hygiene name ops/conv_nd.py reads (being edited)
-        return _engine_backward
     if name in _TORCH_NAMES:
         from . import autograd_torch
 

@@ -2,7 +2,7 @@
 
 `add_op_hook(forward=..., backward=...)` registers functions that the engine calls after every
 op's forward (`Function.apply` and its fast paths) and after every node's backward
-(`autograd.run_backward`). Anomaly mode (`descent.explain.anomaly`) is built on it; a profiler
+(`autograd._engine_backward`). Anomaly mode (`descent.explain.anomaly`) is built on it; a profiler
 or a tracer would be too. `HookHandle` is also what `Tensor.register_hook` returns.
 
 Part of the engine layer; re-exported by `descent.autograd` (`autograd.add_op_hook`).

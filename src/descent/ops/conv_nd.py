@@ -225,7 +225,7 @@ def _graph_backward(fn, gy, ins):
         y = fn.composite(*ins)
         wanted = [t for t, p in zip(ins, fn.parents) if p is not None]
         seed = autograd._seed(y, gy, True, type(fn).__name__)
-        gs = iter(autograd.run_backward([y], [seed], True, True, capture=wanted,
+        gs = iter(autograd._engine_backward([y], [seed], True, True, capture=wanted,
                                         accumulate=False))  # fmt: skip
     return tuple(next(gs) if p is not None else None for p in fn.parents)
 
