@@ -417,6 +417,7 @@ _SUBPACKAGES = (
     "overrides", "profiler", "random", "serialization",  # torch.serialization: save/load names
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
     "nested",  # torch.nested, jagged layout (docs/nested.md)
+    "__future__",  # torch.__future__: the module conversion switches (nn.Module.load_state_dict)
 )  # fmt: skip
 
 # torch's top-level linear algebra (torch.det, torch.inverse, ...) and special functions

@@ -224,6 +224,15 @@ class InPlaceMethods:
         # non_blocking: PyTorch's asynchronous host-device copy; descent's copies are synchronous
         return _ops.copy_(self, src)
 
+    def module_load(self, other, assign: bool = False):
+        """What `nn.Module.load_state_dict` swaps into this parameter or buffer under
+        `descent.__future__.set_swap_module_params_on_conversion(True)`: PyTorch's default,
+        `other.detach()` with assign, else `self.copy_(other).detach()` (a subclass may
+        override it)."""
+        if assign:
+            return other.detach()
+        return self.copy_(other).detach()
+
     def fill_(self, value):
         return _ops.fill_(self, value)
 

@@ -84,7 +84,7 @@ class ModuleProtocol:
                 error_msgs.append(problem)
                 continue
             with no_grad():
-                load_value(self, registry, name, target, arr, assign)
+                load_value(self, registry, name, target, arr, assign, state_dict[key])
         extra_key = prefix + EXTRA_STATE_KEY
         if self._has_set_extra_state():
             if extra_key in state_dict:

@@ -141,14 +141,39 @@ def check_value(key: str, registry: str, target, value, assign: bool):
     return arr, None
 
 
-def load_value(owner, registry: str, name: str, target, arr, assign: bool) -> None:
+def load_value(owner, registry: str, name: str, target, arr, assign: bool, value=None) -> None:
     """Copy `arr` into `target` (or, with assign, make it owner's tensor `name`); under
-    no_grad."""
+    no_grad. `value` is the state dict's entry `arr` came from (its Parameter is kept, as
+    PyTorch keeps it)."""
+    from .. import __future__ as future  # noqa: PLC0415
     from .parameter import Parameter  # noqa: PLC0415
 
+    if future.get_swap_module_params_on_conversion():
+        # PyTorch's swap path: the tensor keeps its identity and takes module_load's result
+        from ..utils import swap_tensors  # noqa: PLC0415
+
+        given = value if isinstance(value, Tensor) and value._data is arr else Tensor._wrap(arr)
+        new = target.module_load(given, assign=assign)
+        if new is given or new is target:
+            raise RuntimeError("module_load returned one of self or other, please .detach() "
+                               "the result if returning one of the inputs in module_load")
+        if isinstance(target, Parameter) and not isinstance(new, Parameter):
+            new = Parameter(new, requires_grad=target.requires_grad)
+        elif isinstance(target, Parameter):
+            new.requires_grad_(target.requires_grad)
+        swap_tensors(target, new)
+        return
     if assign:
         # the value's dtype and device, as PyTorch's assign=True (a meta model gets the
-        # checkpoint's tensors: the deferred-initialisation idiom)
+        # checkpoint's tensors: the deferred-initialisation idiom); a Parameter in the state
+        # dict becomes the module's own, with the module's requires_grad (PyTorch's rule)
+        if registry == "_parameters" and isinstance(value, Parameter) and value._data is arr:
+            value.requires_grad_(target.requires_grad)
+            getattr(owner, registry)[name] = value
+            return
+        if isinstance(value, Tensor) and value._data is arr and registry != "_parameters":
+            getattr(owner, registry)[name] = value  # a buffer is the state dict's tensor
+            return
         new = Tensor._wrap(arr)
         if registry == "_parameters":
             new = Parameter(new, requires_grad=target.requires_grad)
@@ -241,7 +266,7 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
         if problem is not None:
             problems.append(problem)
             continue
-        plan.append((owner, registry, name, target, arr))
+        plan.append((owner, registry, name, target, arr, state_dict[key]))
     post = any(m._load_state_dict_post_hooks for m in module.modules())
 
     def key_errors() -> list[str]:
@@ -261,8 +286,8 @@ def load_state_dict(module, state_dict: Mapping[str, Any], strict: bool, assign:
     if early:
         fail(early)
     with no_grad():
-        for owner, registry, name, target, arr in plan:
-            load_value(owner, registry, name, target, arr, assign)
+        for owner, registry, name, target, arr, value in plan:
+            load_value(owner, registry, name, target, arr, assign, value)
     for key, mod in extra.items():
         if key in state_dict:
             mod.set_extra_state(state_dict[key])

@@ -6,8 +6,9 @@ import importlib as _importlib
 
 from .. import _namespace
 from . import checkpoint, data
+from ._swap import swap_tensors
 
-__all__ = ["checkpoint", "data"]
+__all__ = ["checkpoint", "data", "swap_tensors"]
 _namespace.hide_submodules(globals(), keep=("checkpoint", "data"))  # checkpoint_selective
 
 # Loaded on first use: `torch.utils._pytree.tree_map(...)` works after `import torch` alone.
