@@ -35,6 +35,12 @@ def _make(lib, name):
         return L.LambdaLR(o, lambda e: 0.9**e)
     if name == "PolynomialLR":
         return L.PolynomialLR(o, 5, 2.0)
+    if name == "SWALR":
+        return lib.optim.swa_utils.SWALR(o, 0.05, anneal_epochs=3, anneal_strategy="linear")
+    if name == "StepLR":
+        return L.StepLR(o, 2)
+    if name == "CosineAnnealingLR":
+        return L.CosineAnnealingLR(o, 5)
     raise AssertionError(name)
 
 
@@ -63,7 +69,7 @@ def _close(a, b):
 
 SCHEDULERS = ["OneCycleLR", "OneCycleLR3", "CyclicLR", "CosineAnnealingWarmRestarts",
               "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler", "LambdaLR",
-              "PolynomialLR"]  # fmt: skip
+              "PolynomialLR", "SWALR", "StepLR", "CosineAnnealingLR"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)

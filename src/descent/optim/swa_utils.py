@@ -223,7 +223,7 @@ class SWALR(LRScheduler):
             raise ValueError(
                 f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
             )
-        self.anneal_strategy = anneal_strategy
+        self._anneal_strategy = anneal_strategy  # PyTorch's attribute (a state_dict key)
         self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
@@ -257,8 +257,15 @@ class SWALR(LRScheduler):
         alpha = self.anneal_func(t)
         return [g["swa_lr"] * alpha + lr * (1 - alpha) for g, lr in zip(groups, prev)]
 
+    @property
+    def anneal_strategy(self) -> str:
+        return self._anneal_strategy
+
     def load_state_dict(self, state_dict) -> None:
-        super().load_state_dict(state_dict)
+        state = dict(state_dict)
+        if "anneal_strategy" in state:  # a checkpoint of descent before PyTorch's key
+            state["_anneal_strategy"] = state.pop("anneal_strategy")
+        super().load_state_dict(state)
         self.anneal_func = (
-            self._cosine_anneal if self.anneal_strategy == "cos" else self._linear_anneal
+            self._cosine_anneal if self._anneal_strategy == "cos" else self._linear_anneal
         )
