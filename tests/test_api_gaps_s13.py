@@ -251,3 +251,22 @@ def test_attention_bias_submodule_as_torch():
                           text=True, check=True) for lib in ("descent", "torch")]  # fmt: skip
     outs = [r.stdout for r in run]
     assert outs[0] == outs[1] == "False True True\n"
+
+
+def _conversion_case(lib, flag):
+    getattr(lib.__future__, f"set_{flag}_module_params_on_conversion")(True)
+    try:
+        m = lib.nn.Linear(2, 2)
+        m(lib.ones(3, 2)).sum().backward()
+        w = m.weight
+        m.double()
+        return [m.weight is w, type(m.weight).__name__, str(m.weight.dtype).split(".")[1],
+                str(w.dtype).split(".")[1], str(m.weight.grad.dtype).split(".")[1],
+                m.weight.requires_grad]  # fmt: skip
+    finally:
+        getattr(lib.__future__, f"set_{flag}_module_params_on_conversion")(False)
+
+
+@pytest.mark.parametrize("flag", ["swap", "overwrite"])
+def test_module_conversion_switches_match_torch(flag):
+    assert _conversion_case(descent, flag) == _conversion_case(torch, flag)

@@ -133,10 +133,18 @@ class ModuleProtocol:
         if recurse:
             for child in self.children():
                 child._apply(fn)
+        from .. import __future__ as future  # noqa: PLC0415
+
+        overwrite = (future.get_overwrite_module_params_on_conversion()
+                     and not future.get_swap_module_params_on_conversion())  # fmt: skip
         with no_grad():
             for registry in (self._parameters, self._buffers):
-                for t in registry.values():
+                for key, t in list(registry.items()):
                     if t is None:
+                        continue
+                    if overwrite and registry is self._parameters:
+                        # PyTorch's overwrite switch: a new Parameter (and gradient) object
+                        registry[key] = _overwritten(t, fn)
                         continue
                     for holder in (t, t.grad):
                         if holder is None:
@@ -147,6 +155,21 @@ class ModuleProtocol:
                             holder._data = arr
                             holder._version += 1
         return self
+
+
+def _overwritten(param, fn):
+    """A new Parameter holding fn(param) (and fn(param.grad)), as PyTorch's `_apply` makes under
+    `__future__.set_overwrite_module_params_on_conversion(True)`."""
+    from .parameter import Parameter  # noqa: PLC0415
+
+    def applied(t):
+        new = fn(t)
+        return Tensor._wrap(new._data if isinstance(new, Tensor) else new)
+
+    out = Parameter(applied(param), requires_grad=param.requires_grad)
+    if param.grad is not None:
+        out.grad = applied(param.grad)
+    return out
 
 
 def conversion(device, dtype) -> Callable[[Tensor], Tensor]:
