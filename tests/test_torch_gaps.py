@@ -52,12 +52,14 @@ def _grad_pair(fd, ft, arrays, dtype="float64", rtol=1e-10, atol=1e-12):
 
 
 def _raises_like(fd, ft):
-    """descent raises the exception type torch raises, with torch's message start."""
+    """descent raises the exception type torch raises, with torch's message start in its
+    message (descent's may begin with the op's name: "diag_embed: dimension out of range")."""
     with pytest.raises(Exception) as want:
         ft()
     with pytest.raises(type(want.value)) as got:
         fd()
-    assert str(got.value)[:30] == str(want.value)[:30], (str(got.value), str(want.value))
+    assert str(want.value)[:30].lower() in str(got.value).lower(), (str(got.value),
+                                                                    str(want.value))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
