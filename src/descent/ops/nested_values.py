@@ -24,4 +24,8 @@ def on_values(fn):
                 return a._values_call(fn, args, kwargs)
         return fn(*args, **kwargs)
 
+    # torch_keywords.torch_names renames the parameters of the function inside (x -> input)
+    # and wraps again, as for ops/out_arg.py's wrappers
+    op.__wrapped_for_out__ = fn
+    op.__out_rewrap__ = on_values
     return op
