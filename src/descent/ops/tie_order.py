@@ -413,6 +413,11 @@ def fix_sort(a, idx, d: int, descending: bool):
     if _kcpu.enabled():
         from ..kernels import _cpu_tie_order as _kt
 
+        if m.dtype.type.__module__ != "numpy":
+            # ml_dtypes' bfloat16/float8 (numba cannot type them): their float32 values,
+            # exact, order and ties the same
+            m, s = m.astype(np.float32), s.astype(np.float32)
+
         redo = np.empty(m.shape[0], dtype=bool)
         _kt.sorted_tied_rows(s, redo)
         rows = np.flatnonzero(redo)
