@@ -73,6 +73,26 @@ def test_thread_plan_charges_each_plan_its_own_aftermath(monkeypatch):
     assert min(plan.times[0]) == pytest.approx(1.0) and min(plan.times[1]) == pytest.approx(5.9)
 
 
+def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatch):
+    """Trials disturbed by another library's spinning threads: every core looked faster
+    (0.5 against 1.0) but then runs at 8.0 a call; the VERIFY calls after the choice catch
+    it and one thread runs from then on (the MLP step of benchmarks/compile.py: 8.0 ms a call
+    with every core chosen, 1.5 with one thread)."""
+    clock = _Clock()
+    monkeypatch.setattr(threads, "perf_counter", clock)
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    plan = threads.ThreadPlan()
+    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 4 * plan.TRIALS)
+    assert plan.parallel is True
+    used = _drive(plan, clock, lambda par: 8.0 if par else 1.0, plan.VERIFY + 5)
+    assert used == [True] * plan.VERIFY + [False] * 5
+    assert plan.parallel is False
+    # A steady state that keeps the trials' promise stays on every core.
+    plan = threads.ThreadPlan()
+    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 4 * plan.TRIALS)
+    assert all(_drive(plan, clock, lambda par: 0.6 if par else 1.0, plan.VERIFY + 5))
+
+
 def test_thread_plan_one_core_runs_one_thread_without_trials(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(threads, "perf_counter", clock)

@@ -20,7 +20,10 @@ calls charged the every-core plan's spinning to the one-thread calls: the MLP st
 threads chose every core at 2.9 ms a trial and then ran at 8.3 ms, against 3.1 ms with one
 thread, on a quiet machine.) The faster plan (threads must win by `MARGIN`) runs from then
 on, and the choice is timed again every `RETUNE` calls because a shared machine's load
-changes. Where numba has
+changes. A choice of every core is checked on the `VERIFY` calls after it: if their median is
+more than `VERIFY_SLACK` above the best one-thread trial, one thread runs instead (trials that
+ran while another library's threads were still spinning chose every core for the MLP step in
+benchmarks/compile.py, which then ran at 8.0 ms a call against 1.5 with one thread). Where numba has
 one thread or the process may run on one core only (`taskset -c 1`), the one-thread plan runs
 without trials.
 """
@@ -66,8 +69,10 @@ class ThreadPlan:
     TRIALS = 3  # timed calls per plan (each after a call of the same plan)
     RETUNE = 200
     MARGIN = 0.95  # every core must be at least 5% faster over the whole call
+    VERIFY = 3  # calls timed after choosing every core
+    VERIFY_SLACK = 1.05  # their median above 1.05 x the best one-thread trial: one thread
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k")
+    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -76,22 +81,24 @@ class ThreadPlan:
         self.trial = 0
         self.fixed = False
         self.k = 0  # calls into the current timing (pairs: one, one, every, every, ...)
+        self.verify: list | None = None  # times of the calls after choosing every core
 
     def fix(self, parallel: bool) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
         self.choice, self.fixed = int(bool(parallel)), True
+        self.verify = None
 
     def begin(self) -> float:
         """Set the plan for this call; returns the start time."""
         self.calls += 1
         if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
             if self.choice >= 0:  # time both again
-                self.choice, self.times, self.k = -1, ([], []), 0
+                self.choice, self.times, self.k, self.verify = -1, ([], []), 0, None
             if self.calls == 1 and _cores() <= 1:
                 self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
         if self.choice >= 0:
-            self.trial = -1
+            self.trial = 2 if self.verify is not None else -1  # 2: a check of every core
             _state["parallel"] = bool(self.choice)
         else:
             plan = (self.k // 2) % 2
@@ -104,10 +111,19 @@ class ThreadPlan:
         _state["parallel"] = False
         if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
             return
+        if self.trial == 2:  # every core chosen: does it keep its trials' promise?
+            self.verify.append(perf_counter() - t0)
+            if len(self.verify) >= self.VERIFY:
+                steady = sorted(self.verify)[len(self.verify) // 2]
+                if steady > self.VERIFY_SLACK * min(self.times[0]):
+                    self.choice = 0
+                self.verify = None
+            return
         self.times[self.trial].append(perf_counter() - t0)
         if min(len(t) for t in self.times) >= self.TRIALS:
             fast = min(self.times[1]) < self.MARGIN * min(self.times[0])
             self.choice = 1 if fast else 0
+            self.verify = [] if fast and not self.fixed else None
 
     @property
     def parallel(self) -> bool | None:
