@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import _common  # noqa: I001  (first: re-execs without OPENBLAS_* tuning variables)
@@ -275,22 +273,7 @@ def main() -> None:
     ap.add_argument("--only", default="gpt,mlp,lenet")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")
     ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false")
-    ap.add_argument("--same-process", action="store_true",
-                    help="run the workloads one after another in this process (default: "
-                         "each in a fresh process, its contestants interleaved there)")  # fmt: skip
     args = ap.parse_args()
-    keys = args.only.split(",")
-    if len(keys) > 1 and not args.same_process:
-        # The libraries' thread pools outlive a workload (JAX's, torch.compile's): in one
-        # process the MLP step after the GPT block ran 1.8x (descent) and 3.2x (PyTorch)
-        # slower than in a process of its own (18:08 and 18:07 UTC, two threads, load ~1).
-        argv = [a for a in sys.argv[1:] if not a.startswith("--only")]
-        if "--only" in sys.argv[1:]:  # "--only X" as two arguments
-            i = sys.argv[1:].index("--only")
-            argv = sys.argv[1:][:i] + sys.argv[1:][i + 2:]
-        for key in keys:
-            subprocess.run([sys.executable, __file__, "--only", key, *argv], check=True)
-        return
     if args.torch_compile and shutil.which("g++") is None and shutil.which("c++") is None:
         print("# torch.compile needs a C++ compiler on the CPU: none found, its rows are skipped")
         args.torch_compile = False
