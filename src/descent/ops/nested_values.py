@@ -25,7 +25,9 @@ def on_values(fn):
         return fn(*args, **kwargs)
 
     # torch_keywords.torch_names renames the parameters of the function inside (x -> input)
-    # and wraps again, as for ops/out_arg.py's wrappers
-    op.__wrapped_for_out__ = fn
-    op.__out_rewrap__ = on_values
+    # and wraps again. `__values_self__` is op itself: an outer wrapper (out=) copies op's
+    # __dict__, and the copy must not pass for this layer. (Not `__wrapped_for_out__`: that
+    # name tells out_functions the function takes out= already.)
+    op.__values_self__ = op
+    op.__values_rewrap__ = on_values
     return op
