@@ -219,6 +219,18 @@ def _adjoint_geom(geom, nd: int, wins):
     return _geom3((k, (1,) * nd, d, padding), wins, nd)
 
 
+def _finish(y, b, spatial):
+    """The (N, C, *spatial) output from the (N, C, P) view y, plus the bias b[0] when given:
+    bias and layout in one pass."""
+    n, c = y.shape[0], y.shape[1]
+    out = np.empty((n, c, y.shape[2]), dtype=y.dtype)
+    if b:
+        np.add(y, b[0].reshape(1, c, 1), out=out)
+    else:
+        out[...] = y
+    return out.reshape(n, c, *spatial)
+
+
 def _graph_backward(fn, gy, ins):
     """create_graph: the composite form's gradients, recorded (differentiable again)."""
     with enable_grad():
@@ -265,13 +277,8 @@ class ConvNd(Function):
         wt = self._weight_rows(w).transpose(0, 2, 1)  # (G, K_g, O/G) view
         yt = _conv_rows(_channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd),
                         self.wins, wt)  # (R, O)  # fmt: skip
-        y = np.empty((n, o, p), dtype=x.dtype)
         yv = yt.reshape(n, p, o).transpose(0, 2, 1)  # (N, O, P) view
-        if self.has_b:
-            np.add(yv, b[0].reshape(1, o, 1), out=y)  # bias and layout in one pass
-        else:
-            y[...] = yv
-        return y.reshape(n, o, *self.wins)
+        return _finish(yv, b if self.has_b else (), self.wins)
 
     def backward(self, gy, ops):
         ins = self.inputs(ops)
@@ -373,7 +380,7 @@ class ConvTransposeNd(Function):
             yt = _conv_rows(_channels_last(x, self.nd), _adjoint_geom(self.geom, self.nd,
                             self.out), self.out, _flipped_rows(w, g))  # fmt: skip
             y = yt.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view
-            return self._finish(y, b, n, cout)
+            return _finish(y, b if self.has_b else (), self.out)
         xt, geom, blocks, p, cols = self._patches(x, w)
         wr = self._weight_rows(w)  # (G, C_in/G, K_g)
         spatial = (1,) * (3 - self.nd) + tuple(self.out)
@@ -383,16 +390,7 @@ class ConvTransposeNd(Function):
             _gemm(xt[r0:r1], wr, cb.reshape(cb.shape[0], -1), g)
             _cpu_convnd.col2im_cl(cb, geom, r0, yl)
         y = yl.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view
-        return self._finish(y, b, n, cout)
-
-    def _finish(self, y, b, n: int, cout: int):
-        """The (N, C_out, *out) output from the (N, C_out, P_out) view y, plus the bias."""
-        out = np.empty((n, cout, y.shape[2]), dtype=y.dtype)
-        if self.has_b:
-            np.add(y, b[0].reshape(1, cout, 1), out=out)
-        else:
-            out[...] = y
-        return out.reshape(n, cout, *self.out)
+        return _finish(y, b if self.has_b else (), self.out)
 
     def backward(self, gy, ops):
         ins = self.inputs(ops)
