@@ -19,7 +19,7 @@
 - Max pooling over a window with NaN: PyTorch's kernels take every value that is `> max or
   nan`, so the LAST nan of the window wins (index and gradient); max_pool3d and the adaptive
   max pools took the first. max_pool1d / max_pool2d (ops/conv.py's MaxPool2d) returned index 0
-  and no gradient there: a strict xfail below until that file's owner fixes it.
+  and no gradient there (fixed in session 14: ops/conv.py's max_pool_winners).
 - torch.nn.attention.bias (causal_lower_right / causal_upper_left, CausalBias, CausalVariant:
   the KV-cache attention mask of PyTorch's SDPA tutorial) was missing.
 - The FFT of a real signal: PyTorch's bins that are their own mirror image (0 and n/2 on every
@@ -202,15 +202,18 @@ def test_max_pools_pick_the_last_nan_of_a_window(name):
         _check_pool(POOLS_WITH_NAN[name], _nan_volume(seed))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="max_pool1d/2d with a nan in a window: index 0 and no gradient (ops/conv.py's "
-    "MaxPool2d and nn/functional/_pooling.py's _max_indices compare with ==); PyTorch: the "
-    "last nan of the window",
-)
 def test_max_pool2d_picks_the_last_nan_of_a_window():
+    # Fixed in session 14 (ops/conv.py max_pool_winners): index and gradient at the last nan.
     x = np.array([[[[1.0, 5, np.nan, 2], [3.0, np.nan, 7, 2]]]], dtype=np.float32)
     _check_pool(lambda L, a: L.nn.functional.max_pool2d(a, 2, return_indices=True), x)
+    for seed in range(6):  # overlapping windows, padding, dilation; max_pool1d
+        v = _nan_volume(seed)[:, :, 0]
+        _check_pool(
+            lambda L, a: L.nn.functional.max_pool2d(a, 3, 1, 1, 2, return_indices=True), v
+        )
+        _check_pool(
+            lambda L, a: L.nn.functional.max_pool1d(a[:, :, 0], 3, 2, 1, return_indices=True), v
+        )
 
 
 @pytest.mark.parametrize("lq, lk", [(3, 5), (5, 5), (5, 3), (1, 7)])

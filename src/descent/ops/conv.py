@@ -426,8 +426,47 @@ def _offsets(geom, ho, wo):
             )
 
 
+def _last_nan_offset(xp, xpad, y, geom):
+    """Per output: the number of the window's last NaN offset, or None when y holds no NaN.
+
+    PyTorch's max-pool kernels keep `if (val > maxval || isnan(val))`, so each NaN replaces
+    the running maximum and the window's LAST NaN (in row-major kernel order) is the winner.
+    """
+    if y.dtype.kind not in "fc" or not xp.isnan(y).any():
+        return None  # the common case: one pass over the (small) output
+    last = xp.full(y.shape, -1, dtype=np.int64)
+    for i, j, sl in _offsets(geom, y.shape[2], y.shape[3]):
+        last[xp.isnan(xpad[sl])] = i * geom[1] + j
+    return last
+
+
+def max_pool_winners(xp, xpad, y, geom):
+    """Yield (offset number, slices, bool mask of the outputs whose winner is at that offset).
+
+    The winner is the first maximum of the window (ties) or, when the window holds a NaN, its
+    last NaN: PyTorch's index and gradient. xpad is the (-inf) padded input, y the output.
+    """
+    nan_at = _last_nan_offset(xp, xpad, y, geom)
+    taken = None
+    for i, j, sl in _offsets(geom, y.shape[2], y.shape[3]):
+        k = i * geom[1] + j
+        # A position wins where it equals the window's maximum; `taken` keeps a tie from being
+        # counted twice, so exactly one input per window gets the gradient (the first, as
+        # PyTorch). NaN equals nothing, so a NaN window never hits here.
+        hit = xpad[sl] == y
+        if nan_at is not None:
+            hit |= nan_at == k
+        if taken is None:
+            taken = hit.copy()
+        else:
+            hit &= ~taken  # a tie: the earlier offset already won
+            taken |= hit
+        yield k, sl, hit
+
+
 class MaxPool2d(Function):
-    """y = max over each window; the gradient goes to the first maximal element (as PyTorch).
+    """y = max over each window; the gradient goes to the first maximal element (as PyTorch),
+    or to the window's last NaN (np.maximum propagates NaN, and PyTorch picks the last one).
 
     Forward: a running np.maximum over the kh*kw strided slices (no patch copy, nothing but the
     output allocated). Backward finds the winners by comparing each slice with the saved output,
@@ -453,23 +492,11 @@ class MaxPool2d(Function):
         return out
 
     def _winners(self, xp, x, y):
-        """Yield (offset number, slices, bool mask of outputs whose first maximum is there)."""
+        """Yield (offset number, slices, bool mask of outputs whose winner is there)."""
         xpad = self.xpad if self.xpad is not None else x
         if xpad is None:
             xpad = _padded(xp, x, self.geom[6], self.geom[7], lowest(x.dtype))
-        kw = self.geom[1]
-        taken = None
-        for i, j, sl in _offsets(self.geom, y.shape[2], y.shape[3]):
-            # A position wins where it equals the window's maximum; `taken` keeps a tie from being
-            # counted twice, so exactly one input per window gets the gradient (the first, as
-            # PyTorch).
-            hit = xpad[sl] == y
-            if taken is None:
-                taken = hit.copy()
-            else:
-                hit &= ~taken  # a tie: the earlier offset already won
-                taken |= hit
-            yield i * kw + j, sl, hit
+        yield from max_pool_winners(xp, xpad, y, self.geom)
 
     def backward(self, gy, ops):
         x = self.inputs(ops)[0]

@@ -15,7 +15,7 @@ from ...errors import DescentError
 from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
-from ...ops.conv import AvgPool2d, MaxPool2d, _offsets, lowest, out_size
+from ...ops.conv import AvgPool2d, MaxPool2d, lowest, max_pool_winners, out_size
 from ...ops.half import in_float32
 from ...tensor import Tensor
 from ._inputs import float_tensor, int_tuple, pool_tuple
@@ -148,10 +148,9 @@ def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
     rows = xp.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
     cols = xp.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
     idx = xp.zeros(yd.shape, dtype=np.int64)
-    taken = xp.zeros(yd.shape, dtype=bool)
-    for i, j, sl in _offsets(geom, ho, wo):
-        hit = (xd[sl] == yd) & ~taken  # the first maximum wins, as in the backward
-        taken |= hit
+    # The winners of the backward: the first maximum, or the last NaN of a window (PyTorch).
+    for k, _sl, hit in max_pool_winners(xp, xd, yd, geom):
+        i, j = divmod(k, kw)
         xp.copyto(idx, (rows + i * dh) * w + (cols + j * dw), where=hit)
     return Tensor._wrap(idx)
 
