@@ -46,6 +46,7 @@ from .autograd_views import DetachedView as _DetachedView  # noqa: F401 - view t
 from .autograd_views import NoGradView as _NoGradView  # noqa: F401
 from .autograd_views import ViewTag as _ViewTag  # noqa: F401
 from .autograd_views import _getrefcount  # noqa: F401
+from .autograd_views import bump_views as _bump_views  # noqa: F401
 from .autograd_views import has_live_views as _has_live_views  # noqa: F401
 from .autograd_views import mark_unrecorded_view as _mark_unrecorded_view  # noqa: F401
 from .autograd_views import mark_view as _mark_view  # noqa: F401

@@ -64,6 +64,10 @@ def mark_unrecorded_view(t, x) -> None:
     if _state.enabled:
         mark_view(t, x)
         return
+    t._version = x._version  # one version counter for a view and its base, as in PyTorch
+    # PyTorch's view made under no_grad of a tensor that requires grad requires grad too (a leaf:
+    # no grad_fn), and so do ops on it; an in-place op on it with grad mode on raises
+    t._rg = x._rg
     if x._data.base is None:  # x owns its memory (or is a detach(), whose views see x too)
         t._view_base = NoGradView(x)
         return
@@ -82,6 +86,9 @@ def mark_view(t, x) -> None:
     recorded in-place op changes t."""
     if t._data.base is None:
         return  # a copy (an advanced index, a reshape that could not view)
+    # PyTorch's views share their base's version counter: a view starts at the base's version
+    # and every in-place write into the memory bumps all of them (bump_views)
+    t._version = x._version
     root = getattr(x, "_view_base", None)
     if root is None:
         root = x
@@ -116,6 +123,19 @@ def shared_view_base(t):
     if _getrefcount(base) <= 3:  # t's slot, `base` here and getrefcount's argument
         return None
     return base
+
+
+def bump_views(root, skip=None) -> None:
+    """Bump the version of every live recorded view of `root` (but `skip`): an in-place write
+    into the memory they share went up root's version, and PyTorch's views share one counter
+    with their base."""
+    views = getattr(root, "_views", None)
+    if not views:
+        return
+    for r in views.values():
+        u = r()
+        if u is not None and u is not skip:
+            u._version += 1
 
 
 def has_live_views(t) -> bool:

@@ -552,6 +552,7 @@ class Tensor(
         that needs this tensor's old values raise (autograd.DetachedView)."""
         t = autograd._new_tensor(self._data)
         t._view_base = autograd._DetachedView(self)
+        t._version = self._version  # (one counter: see autograd_views.bump_views)
         return t
 
     def detach_(self) -> Tensor:

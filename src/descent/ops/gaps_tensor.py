@@ -363,7 +363,11 @@ def unbind(input, dim: int = 0) -> tuple:
     if x.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
     d = _dim(x, dim, "unbind")
-    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+    out = tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+    for k, piece in enumerate(out):  # see ops/shape.split
+        if getattr(piece, "_view_base", None) is not None:
+            piece._multi_output = ("unbind", k)
+    return out
 
 
 def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:

@@ -263,7 +263,9 @@ def setitem(x: Tensor, index, value) -> None:
                     pass
             _setitem_error(x, idx, v, None)
         alias[idx] = v
-    x._version += 1
+    from .inplace import _written  # noqa: PLC0415 - inplace.py imports what imports this
+
+    _written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
 
 
 def _setitem_error(x: Tensor, idx, v, exc) -> None:

@@ -23,6 +23,8 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..autograd import _bump_views as bump_views
+from ..autograd import _NoGradView as NoGradView
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..autograd import _view_source as view_source
 from ..errors import DescentError
@@ -63,17 +65,21 @@ def _written(t: Tensor) -> None:
     overwrote_saved_output(t)
     if getattr(t, "_view_base", None) is not None:
         src = view_source(t)
-        if src is not None and backend.get_array_module(t._data).may_share_memory(
-            t._data, src._data
-        ):
+        if src is not None and (not t._data.size or backend.get_array_module(
+                t._data).may_share_memory(t._data, src._data)):  # fmt: skip
             src._version += 1
             overwrote_saved_output(src)
+            bump_views(src, skip=t)  # t's siblings: one version counter per memory
+    elif getattr(t, "_views", None):
+        bump_views(t)
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
     # A leaf that requires grad is a parameter: changing it under grad mode would make its
     # gradient refer to a value that no longer exists. Optimizers update under no_grad.
     if t._rg and t._node is None and is_grad_enabled():
+        if type(getattr(t, "_view_base", None)) is NoGradView:
+            return  # a view made under no_grad: ops/view_write.write raises PyTorch's error
         raise RuntimeError(
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being "
             "modified in place "
@@ -148,7 +154,7 @@ def _write_failed(t: Tensor, value, op: str) -> None:
     try:
         _unwritable(t, op)
     except _NothingToWrite:
-        return
+        return  # (the caller bumps the version)
     raise  # noqa: PLE0704 - re-raises NumPy's error (the one being handled by the caller)
 
 
@@ -226,6 +232,7 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         try:
             _unwritable(t, op)
         except _NothingToWrite:
+            _written(t)  # PyTorch bumps the version of an empty tensor written in place too
             return t
         _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)
     _written(t)
@@ -247,6 +254,7 @@ def mul_(t: Tensor, other) -> Tensor:
 
 def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
     if rounding_mode is not None:  # div_(y, rounding_mode='floor'|'trunc'): keeps t's dtype
+        _check_leaf_inplace(t, "div_")
         return copy_(t, _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")) \
             if not _records(t, other) \
             else _rebind(t, _same_shape(t, div(t._alias(), other, rounding_mode=rounding_mode),
@@ -378,6 +386,7 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
         dst = writable_alias(dst)
         if dst is None:
             if t._data.size == 0:
+                _written(t)
                 return t  # nothing to write
             _unwritable(t, "masked_fill_")
     xp.copyto(dst, v, where=mask._data, casting="unsafe")

@@ -533,8 +533,13 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     # Pieces are slices of x (GetItem nodes): each gets its gradient scattered back into place.
     pre = (slice(None),) * axis
     out, start = [], 0
-    for s in sizes:
-        out.append(x[pre + (slice(start, start + s),)])
+    for k, s in enumerate(sizes):
+        piece = x[pre + (slice(start, start + s),)]
+        if getattr(piece, "_view_base", None) is not None:
+            # PyTorch refuses a tracked in-place op on an output of a function returning several
+            # views (ops/view_write.write reads this): (op name, output index)
+            piece._multi_output = ("split", k)
+        out.append(piece)
         start += s
     return tuple(out)
 

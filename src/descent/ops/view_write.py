@@ -116,14 +116,26 @@ def write(t: Tensor, result: Tensor) -> bool:
             "tracked is ambiguous). Make the view and the in-place op both inside the no_grad "
             "block (not tracked) or both outside it (tracked)"
         )
+    multi = t.__dict__.get("_multi_output")
+    if multi is not None:
+        raise RuntimeError(
+            f"Output {multi[1]} of {multi[0]} (shape {tuple(t.shape)}) is a view and is being "
+            "modified inplace. This view is the output of a function that returns multiple "
+            "views. Such functions do not allow the output views to be modified inplace "
+            "(PyTorch's rule). You should replace the inplace operation by an out-of-place one, "
+            f"or clone() the output of {multi[0]} first"
+        )
     view = t._data
-    if any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
+    if view.size and any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
         raise _overlap_error(t, t._view_base)
     base = shared_view_base(t)  # (no local reference before: it counts the base's holders)
     if base is None:  # a temporary base: see autograd._shared_view_base
         return False
     barr = base._data
-    if view is barr or not backend.get_array_module(barr).may_share_memory(view, barr):
+    # (an empty view shares no memory with anything, but is still a view of the base: PyTorch's
+    # leaf rule and version counter apply to it)
+    if view is barr or (view.size and not backend.get_array_module(barr).may_share_memory(
+            view, barr)):  # fmt: skip
         t._view_base = None  # the base was rebound since (its memory is no longer t's)
         return False
     if base._rg and base._node is None:
