@@ -144,14 +144,18 @@ class Program:
         """Each instruction with the slots to drop after it (their last use)."""
         last: dict[int, int] = {}
         reads: dict[int, int] = {}
+        readers: dict[int, list] = {}
         prog = self.rec.program
         for k, ins in enumerate(prog):
             for s in _reads(ins):
                 last[s] = k
                 reads[s] = reads.get(s, 0) + 1
+                readers.setdefault(s, []).append(k)
         keep = set(_result_slots(self.rec.result))
         for _, _, template in self.rec.attrs:
             keep.update(_result_slots(template))
+        # attention outputs written in their transpose's layout (replay_kernels.sdpa_layouts)
+        self.sdpa_layouts = replay_kernels.sdpa_layouts(prog, readers, keep) if self.fuse else {}
         for s in keep:
             reads[s] = reads.get(s, 0) + 1
         drops: list[list] = [[] for _ in prog]
@@ -239,7 +243,8 @@ class Program:
             setattr(op, name, env[s])
         plan = extra[1]
         if plan is None:
-            plan = extra[1] = self._plan(op, arrays, pool, ins.node)
+            plan = extra[1] = self._plan(op, arrays, pool, ins.node,
+                                         self.sdpa_layouts.get(id(ins)))  # fmt: skip
         out = None
         if plan and type(plan[0]) is str:  # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd)
             x = arrays[0]
@@ -281,7 +286,7 @@ class Program:
             if op.save_output:
                 op.out_data = out
 
-    def _plan(self, op, arrays, pool, node: bool = True):
+    def _plan(self, op, arrays, pool, node: bool = True, axes=None):
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
         pool buffer, a replay kernel (`replay_kernels`: eager's loops), GELU's every-core
         twin, or False (the op's own forward)."""
@@ -292,7 +297,7 @@ class Program:
         if plan:
             self.ln_backward[id(op)] = plan[2]
             return plan
-        plan = replay_kernels.plan(op, arrays, pool, node)
+        plan = replay_kernels.plan(op, arrays, pool, node, axes)
         if plan and plan[0] == "gelu" and plan[2] is not None:
             self.gelu_backward[id(op)] = plan[2]
         return plan or False
@@ -325,10 +330,12 @@ class Program:
         lnb = self.ln_backward
         meta = self._backward_meta.get(id(ins))
         if meta is None:
-            meta = self._backward_meta[id(ins)] = _delivery_meta(ins)
-        received, deliveries_of, partition = meta
+            meta = _delivery_meta(ins)
+            attn = replay_kernels.sdpa_grad_plan(ins.order, *meta) if self.fuse else {}
+            meta = self._backward_meta[id(ins)] = (*meta, attn)
+        received, deliveries_of, partition, attn = meta
         if not pool:
-            partition = _NO_PARTITION
+            partition, attn = _NO_PARTITION, None
         done: set = set()  # slice nodes whose gradient a reshape's backward already added
         for node, deliveries in ins.order:
             if done and node in done:
@@ -350,8 +357,18 @@ class Program:
                     _slice_gradient(grads, parent, node, gy, deliveries[0][2], pool,
                                     parent in partition)
                     continue
+            into = attn.get(node) if attn else None
+            buf = None
+            if into is not None and type(gy) is _ndarray:
+                buf = replay_kernels.sdpa_backward_into(node, gy, into, pool, ops)
             site = gelu.get(id(node)) if gelu else None
-            if site is not None and type(gy) is _ndarray:
+            if buf is not None:
+                # gq, gk, gv written into the qkv gradient: its transpose, reshape and slice
+                # nodes are skipped (replay_kernels.sdpa_grad_plan)
+                grads[into[0]] = buf
+                done.update(into[3])
+                gxs, deliveries = (), ()
+            elif site is not None and type(gy) is _ndarray:
                 gxs = site(node.saved[0]._data, gy)  # GELU's backward, tuned (see fusion)
             elif (lnb and type(gy) is _ndarray and id(node) in lnb
                     and node.mean is not None):  # fmt: skip

@@ -41,10 +41,11 @@ def _ok(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _f32 and x.flags.c_contiguous
 
 
-def plan(op, arrays, pool, node: bool = True):
+def plan(op, arrays, pool, node: bool = True, axes=None):
     """("gelu", forward site, backward site) or ("sdpa", forward) for this op, else None.
     node: the op is a graph node (its backward runs); else GELU skips storing its derivative.
-    Every kernel here gives eager's bits, so `exact` mode runs them too."""
+    axes: attention's output is written in the layout of its transpose by these axes
+    (`sdpa_layouts`). Every kernel here gives eager's bits, so `exact` mode runs them too."""
     from ..kernels import cpu  # noqa: PLC0415
 
     if not fusion._HAVE_NUMBA or not cpu.enabled():
@@ -55,7 +56,9 @@ def plan(op, arrays, pool, node: bool = True):
     if (name == "ScaledDotProductAttention" and len(arrays) == 3 and op.mask is None
             and op.drop is None
             and all(type(a) is np.ndarray and a.dtype == _f32 for a in arrays)):  # fmt: skip
-        return ("sdpa", sdpa_forward)
+        if axes is None or pool is None:
+            return ("sdpa", sdpa_forward)
+        return ("sdpa", lambda op, q, k, v: sdpa_forward(op, q, k, v, axes, pool))
     return None
 
 
@@ -113,15 +116,122 @@ def _plain(kernel, pool):
     return forward
 
 
-def sdpa_forward(op, q, k, v):
-    """`ScaledDotProductAttention.forward` (no mask, bias, dropout), its kernel called directly."""
+def sdpa_forward(op, q, k, v, axes=None, pool=None):
+    """`ScaledDotProductAttention.forward` (no mask, bias, dropout), its kernel called directly.
+    axes (with a pool): the product P v is written into a pool buffer laid out as its transpose
+    by `axes` (`sdpa_layouts`), so that transpose is contiguous and the reshape after it a view."""
     s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
     if s.size:
         n_q = s.shape[-2] if op.causal else 1
         _jit().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
                              bool(op.causal), False)  # fmt: skip
     op.probs = s
-    return s @ v
+    if axes is None:
+        return s @ v
+    shape = s.shape[:-1] + v.shape[-1:]
+    buf = pool.get(tuple(shape[a] for a in axes), s.dtype)  # (B, T, nh, hs) for (0, 2, 1, 3)
+    # The same product into other strides (the last one still the item size, so BLAS writes
+    # it with a leading dimension): the same values (tests/test_compile_gpt_s14.py).
+    return np.matmul(s, v, out=buf.transpose(np.argsort(axes)))
+
+
+# -- attention's layouts: products written where the heads' reshapes need them ----------------
+# nanoGPT's attention splits the heads with qkv.split -> view(B, T, nh, hs) -> transpose(1, 2)
+# and joins them with y.transpose(1, 2).reshape(B, T, C). In eager the join's reshape copies the
+# transposed output (a new (B, T, C) array), and in the backward each of gq, gk, gv is a fresh
+# (B, nh, T, hs) product whose transposed, reshaped view is then copied into the qkv gradient.
+# BLAS writes a product's output with any leading dimension, so the replay writes P v straight
+# in the (B, T, nh, hs) layout (the reshape becomes a view) and gq, gk, gv straight into their
+# column blocks of the qkv gradient (no copies; the transpose, reshape and slice nodes of the
+# backward are skipped). The same products, so the same values: only where they are stored
+# changes.
+
+
+def sdpa_layouts(prog, readers: dict, keep) -> dict:
+    """{id(Forward of attention): axes} for the attention outputs read once, by a transpose
+    that keeps the last axis last and whose output only reshapes read: that output is
+    written in the transposed layout (`sdpa_forward`)."""
+    out = {}
+    for ins in prog:
+        op = getattr(ins, "op", None)
+        if type(op).__name__ != "ScaledDotProductAttention" or ins.out in keep:
+            continue
+        rd = readers.get(ins.out, ())
+        if len(rd) != 1:
+            continue
+        t = prog[rd[0]]
+        axes = getattr(getattr(t, "op", None), "axes", None)
+        if (not isinstance(t.op, _ops_shape().Transpose) or axes is None or not axes
+                or axes[-1] != len(axes) - 1 or t.out in keep):  # fmt: skip
+            continue
+        after = readers.get(t.out, ())
+        if after and all(type(getattr(prog[j], "op", None)) is _ops_shape().Reshape
+                         for j in after):  # fmt: skip
+            out[id(ins)] = tuple(axes)
+    return out
+
+
+def sdpa_grad_plan(order, received: dict, deliveries_of: dict, partition) -> dict:
+    """{attention node: (parent, parent's shape, [(slice index, view shape, axes)] x 3, nodes
+    to skip)} where each of q, k, v is transpose(reshape(parent[slice])) of one parent whose
+    whole gradient they are (`program._partitions`): the backward writes gq, gk, gv into
+    views of the parent's gradient (`sdpa_backward_into`) and skips those 9 nodes."""
+    shape_ops = _ops_shape()
+    from ..ops.indexing import GetItem  # noqa: PLC0415
+
+    plans = {}
+    for node, deliveries in order:
+        if type(node).__name__ != "ScaledDotProductAttention" or len(deliveries) != 3:
+            continue
+        dests, skip, parents = [], [], set()
+        for i, (pos, t, _) in enumerate(deliveries):
+            if pos != i or not isinstance(t, shape_ops.Transpose) or received.get(t) != 1:
+                break
+            ((_, r, shape4),) = deliveries_of.get(t) or ((None, None, None),)
+            if type(r) is not shape_ops.Reshape or received.get(r) != 1:
+                break
+            ((_, g, _),) = deliveries_of.get(r) or ((None, None, None),)
+            if type(g) is not GetItem or not g.basic or received.get(g) != 1:
+                break
+            ((_, par, par_shape),) = deliveries_of.get(g) or ((None, None, None),)
+            if par not in partition:
+                break
+            if t.axes[-1] != len(t.axes) - 1:  # BLAS needs the last stride to be 1 item
+                break
+            parents.add((par, par_shape))
+            dests.append((g.idx, shape4, tuple(t.axes)))
+            skip += [t, r, g]
+        if len(dests) == 3 and len(parents) == 1:
+            ((par, par_shape),) = parents
+            plans[node] = (par, par_shape, dests, frozenset(skip))
+    return plans
+
+
+def sdpa_backward_into(node, go, plan, pool, ops):
+    """Attention's backward (its own code) with gq, gk, gv written into views of the qkv
+    gradient (`sdpa_grad_plan`); that gradient buffer, or None when this call cannot (dropout,
+    another dtype, a view that needs a copy) and the node's usual backward runs."""
+    _, shape, dests, _ = plan
+    if (node.drop is not None or node.mask is not None or go.dtype != _f32
+            or len(node.parents) != 3):  # fmt: skip
+        return None
+    buf = pool.get(shape, go.dtype)  # every element is written: the slices cover it once
+    outs = []
+    for idx, shape4, axes in dests:
+        v = buf[idx].view()
+        try:
+            v.shape = shape4  # NumPy refuses when the strides cannot express it
+        except AttributeError:
+            return None
+        outs.append(v.transpose(axes))
+    node.backward(go, ops, out=outs)
+    return buf
+
+
+def _ops_shape():
+    from ..ops import shape  # noqa: PLC0415
+
+    return shape
 
 
 # -- layer norm: eager's kernels, called without the op's wrappers -----------------------------

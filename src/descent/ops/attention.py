@@ -102,7 +102,11 @@ class ScaledDotProductAttention(Function):
         p = s if self.drop is None else s * self.drop
         return p @ v  # (..., L, Ev)
 
-    def backward(self, go, ops):
+    def backward(self, go, ops, out=None):
+        """The gradients of q, k, v (and the bias). `out`: arrays path only, three arrays of
+        gq's, gk's and gv's shapes (any strides BLAS takes, e.g. views into the gradient of the
+        qkv tensor they were split from) that receive the three products: the same products,
+        so the same values (descent.compile's replay, `compiler/replay_kernels.py`)."""
         q, k, v, *bias = self.inputs(ops)
         if ops.is_graph:
             return self._graph_backward(go, q, k, v, bias, ops)
@@ -110,8 +114,9 @@ class ScaledDotProductAttention(Function):
         p = self.probs
         need_q, need_k, need_v = (par is not None for par in self.parents[:3])
         need_b = bool(bias) and self.parents[3] is not None
+        oq, ok, ov = (None, None, None) if out is None else out
         pd = p if self.drop is None else p * self.drop
-        gv = xp.swapaxes(pd, -1, -2) @ go if need_v else None  # (..., S, Ev)
+        gv = xp.matmul(xp.swapaxes(pd, -1, -2), go, out=ov) if need_v else None  # (..., S, Ev)
         gq = gk = gb = None
         if need_q or need_k or need_b:
             gp = go @ xp.swapaxes(v, -1, -2)  # (..., L, S), fresh: updated in place below
@@ -132,9 +137,9 @@ class ScaledDotProductAttention(Function):
             if need_b and gb is None:  # the fused kernel gave gs * scale
                 gb = gp * p.dtype.type(1.0 / self.scale)
             if need_q:
-                gq = gp @ k  # (..., L, E)
+                gq = xp.matmul(gp, k, out=oq)  # (..., L, E)
             if need_k:
-                gk = xp.swapaxes(gp, -1, -2) @ q  # (..., S, E)
+                gk = xp.matmul(xp.swapaxes(gp, -1, -2), q, out=ok)  # (..., S, E)
         if bias:
             return gq, gk, gv, gb
         return gq, gk, gv
