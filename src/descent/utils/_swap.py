@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copyreg
+import gc
 import weakref
 
+from ..autograd import Function
 from ..autograd_views import ViewTag, has_live_views
 
 
@@ -20,12 +22,59 @@ def _user_weakrefs(t) -> list:
     return refs
 
 
+def _saving_node(t1, t2) -> tuple:
+    """(tensor, node) where a live graph node saved t1 or t2 for its backward, else ().
+
+    PyTorch counts the references to a TensorImpl (a SavedVariable holds one); descent's nodes
+    hold their saved inputs as a tuple of Tensors in `node.saved` (until backward frees it), so
+    the saving nodes are found as the referrers of the tuples that refer to t1 or t2 (two
+    scans of the garbage collector's objects: about a millisecond per 10,000 objects).
+    """
+    tuples = [r for r in gc.get_referrers(t1, t2) if type(r) is tuple]
+    if not tuples:
+        return ()
+    for node in gc.get_referrers(*tuples):
+        if isinstance(node, Function):
+            saved = getattr(node, "saved", None)  # None: not saving; _FREED after backward
+            if type(saved) is tuple:
+                for t in (t1, t2):
+                    if any(s is t and _torch_saves(node, i) for i, s in enumerate(saved)):
+                        return t, node
+    return ()
+
+
+# Ops linear in each of their (partner) inputs: PyTorch saves an input only when the gradient of
+# another one needs it (mm saves mat2 only if mat1 requires grad), where descent saves them all.
+_PRODUCTS = ("Mul", "MatMul", "Einsum")
+
+
+def _torch_saves(node, i: int) -> bool:
+    """Whether PyTorch's node would hold the input at position i (so refuse to swap it)."""
+    name = type(node).__name__
+    parents = node.parents
+    if name in _PRODUCTS or name == "Linear":
+        # Linear (addmm): (input, weight, bias), the bias needs neither. (A convolution's
+        # node holds input and weight whatever requires grad, as descent's.)
+        partners = range(len(parents)) if name in _PRODUCTS else (0, 1)
+        return any(parents[j] is not None for j in partners if j != i)
+    if name == "Div" and i == 0:  # d/d(other) of self / other reads self
+        return parents[1] is not None
+    return True
+
+
 def swap_tensors(t1, t2) -> None:
     """Swap the contents of t1 and t2 (values, dtype, shape, requires_grad, grad, graph
     position, hooks, version, class and attributes), each object keeping its identity.
 
     As PyTorch's, it refuses tensors with weak references, with different slots, and (PyTorch's
-    use-count check) a tensor whose memory a live view shares."""
+    use-count check) a tensor whose memory a live view shares or that a live autograd graph
+    saved for its backward (RuntimeError). Unlike PyTorch, backward through a graph that used a
+    swapped leaf (not saving it) is not refused: its gradient goes to the object's new
+    contents.
+
+    Raises:
+        RuntimeError: as above; the message names the tensor, the node and the fix.
+    """
     if _user_weakrefs(t1):
         raise RuntimeError("Cannot swap t1 because it has weakref associated with it")
     if _user_weakrefs(t2):
@@ -41,6 +90,16 @@ def swap_tensors(t1, t2) -> None:
                 "more: a view of it is alive; make sure you are not holding references to the "
                 "tensor in other places."
             )
+    saving = _saving_node(t1, t2)
+    if saving:
+        t, node = saving
+        name = "t1" if t is t1 else "t2"
+        raise RuntimeError(
+            f"swap_tensors: {name} (shape {tuple(t.shape)}) is saved for backward by "
+            f"{node.name()} of a live autograd graph (PyTorch: 'Expected use_count of {name} to "
+            "be 1 or 2 with an AccumulateGrad node'); run backward first (it frees the saved "
+            "tensors), delete the graph's outputs, or swap before the forward pass"
+        )
     if t1 is t2:
         return
     # the view registries of the two bases, re-pointed after the swap
