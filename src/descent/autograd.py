@@ -42,14 +42,16 @@ import numpy as _np
 
 from . import grad_fn as _gf
 from . import meta as _meta
+from .autograd_views import AliasRef as _AliasRef  # noqa: F401
 from .autograd_views import DetachedView as _DetachedView  # noqa: F401 - view tracking, for ops
 from .autograd_views import NoGradView as _NoGradView  # noqa: F401
 from .autograd_views import ViewTag as _ViewTag  # noqa: F401
 from .autograd_views import _getrefcount  # noqa: F401
-from .autograd_views import bump_views as _bump_views  # noqa: F401
+from .autograd_views import bump_family as _bump_family  # noqa: F401
 from .autograd_views import has_live_views as _has_live_views  # noqa: F401
 from .autograd_views import mark_unrecorded_view as _mark_unrecorded_view  # noqa: F401
 from .autograd_views import mark_view as _mark_view  # noqa: F401
+from .autograd_views import register as _register_view  # noqa: F401
 from .autograd_views import shared_view_base as _shared_view_base  # noqa: F401
 from .autograd_views import view_source as _view_source  # noqa: F401
 from .grad_fn import NodeName as _NodeName

@@ -58,7 +58,7 @@ def mark_unrecorded_view(t, x) -> None:
     With grad mode on it is marked as a recorded one is (`mark_view`): a later in-place op that
     writes a graph value into it (`buf.select(1, t).copy_(h)` on a plain buffer) writes through
     to the base, which joins the graph, as in PyTorch. Under no_grad it gets a NoGradView
-    (a view of such a view shares it)."""
+    (a view of such a view shares it) and joins the base's family as an alias (`register`)."""
     if t._data.base is None:
         return
     if _state.enabled:
@@ -69,15 +69,18 @@ def mark_unrecorded_view(t, x) -> None:
     # no grad_fn), and so do ops on it; an in-place op on it with grad mode on raises
     t._rg = x._rg
     if x._data.base is None:  # x owns its memory (or is a detach(), whose views see x too)
-        t._view_base = NoGradView(x)
-        return
-    vb = getattr(x, "_view_base", None)
-    if vb is None or type(vb) is DetachedView:
-        t._view_base = NoGradView(x)
-    elif type(vb) is NoGradView:
-        t._view_base = vb
+        t._view_base = tag = NoGradView(x)
     else:
-        t._view_base = NoGradView(vb)
+        vb = getattr(x, "_view_base", None)
+        if vb is None or type(vb) is DetachedView:
+            t._view_base = tag = NoGradView(x)
+        elif type(vb) is NoGradView:
+            t._view_base = tag = vb
+        else:
+            t._view_base = tag = NoGradView(vb)
+    src = tag()
+    if src is not None:
+        register(src, t, AliasRef)
 
 
 def mark_view(t, x) -> None:
@@ -87,7 +90,7 @@ def mark_view(t, x) -> None:
     if t._data.base is None:
         return  # a copy (an advanced index, a reshape that could not view)
     # PyTorch's views share their base's version counter: a view starts at the base's version
-    # and every in-place write into the memory bumps all of them (bump_views)
+    # and every in-place write into the memory bumps all of them (bump_family)
     t._version = x._version
     root = getattr(x, "_view_base", None)
     if root is None:
@@ -98,14 +101,28 @@ def mark_view(t, x) -> None:
     elif type(root) is DetachedView:
         root = x  # a view of a detached tensor: its base is the detached tensor
     t._view_base = root
-    # id -> weak reference (a WeakSet would compare tensors with ==, which is elementwise)
+    register(root, t, weakref.ref)
+
+
+class AliasRef(weakref.ref):
+    """What `_views` holds for a tensor sharing the memory without being a recorded view of it
+    (a `detach()`, a view made under no_grad): it sees writes into the memory and shares the
+    version counter, but is never made a graph read of the base (ops/view_write._refresh_views
+    skips it)."""
+
+    __slots__ = ()
+
+
+def register(root, t, ref=weakref.ref) -> None:
+    """Add t to root's `_views`: id -> weak reference (a WeakSet would compare tensors with ==,
+    which is elementwise); `ref` is weakref.ref for a recorded view, AliasRef for an alias."""
     views = getattr(root, "_views", None)
     if views is None:
         views = root._views = {}
     elif len(views) >= 64:  # drop the dead ones now and then
         for k in [k for k, r in views.items() if r() is None]:
             del views[k]
-    views[id(t)] = weakref.ref(t)
+    views[id(t)] = ref(t)
 
 
 _getrefcount = sys.getrefcount
@@ -125,17 +142,40 @@ def shared_view_base(t):
     return base
 
 
-def bump_views(root, skip=None) -> None:
-    """Bump the version of every live recorded view of `root` (but `skip`): an in-place write
-    into the memory they share went up root's version, and PyTorch's views share one counter
-    with their base."""
-    views = getattr(root, "_views", None)
-    if not views:
+def bump_family(t) -> None:
+    """Bump the version of t and of every tensor sharing its version counter in PyTorch: the
+    tensor owning the memory (up the `_view_base` links, through ViewTags too) and, down from it,
+    every live view and alias (`_views`, and theirs). PyTorch keeps one counter object per
+    memory; descent keeps an int per tensor and bumps the family, so a node that saved any of
+    them sees the write (autograd_backward's version check). The common case, a tensor with no
+    views, costs two attribute reads."""
+    vb = getattr(t, "_view_base", None)
+    if vb is None and not getattr(t, "_views", None):
+        t._version += 1
         return
-    for r in views.values():
-        u = r()
-        if u is not None and u is not skip:
-            u._version += 1
+    top = t
+    while vb is not None:  # up to the tensor owning the memory
+        up = vb() if isinstance(vb, ViewTag) else vb
+        if up is None or up is top:
+            break
+        top = up
+        vb = getattr(top, "_view_base", None)
+    seen = set()
+    stack = [top]
+    while stack:  # down: an explicit stack (no recursion), each member once
+        u = stack.pop()
+        if id(u) in seen:
+            continue
+        seen.add(id(u))
+        u._version += 1
+        views = getattr(u, "_views", None)
+        if views:
+            for r in list(views.values()):
+                w = r()
+                if w is not None:
+                    stack.append(w)
+    if id(t) not in seen:  # (t's link up was cut: its base was rebound since)
+        t._version += 1
 
 
 def has_live_views(t) -> bool:

@@ -552,7 +552,8 @@ class Tensor(
         that needs this tensor's old values raise (autograd.DetachedView)."""
         t = autograd._new_tensor(self._data)
         t._view_base = autograd._DetachedView(self)
-        t._version = self._version  # (one counter: see autograd_views.bump_views)
+        t._version = self._version  # one counter (autograd_views.bump_family): t joins the
+        autograd._register_view(self, t, autograd._AliasRef)  # family of self's memory
         return t
 
     def detach_(self) -> Tensor:

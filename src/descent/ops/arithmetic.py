@@ -285,7 +285,9 @@ class RDivScalar(_ScalarOp):
     (PyTorch's reciprocal backward; reuses the output for c = 1, x.reciprocal())."""
 
     save_inputs = True
-    save_output = True
+    # only 1 / x reuses its output; PyTorch's c / x saves the reciprocal, not the product the
+    # user holds, so an in-place change of it must not make backward raise (ops/inplace._rebind)
+    save_output = property(lambda self: self.c == 1)
     bfloat16_scalar = "reciprocal"  # bfloat16: the reciprocal is rounded before the product
 
     def forward(self, x):

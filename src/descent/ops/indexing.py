@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend
 from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
+from ..autograd import _bump_family as bump_family
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
@@ -235,7 +236,7 @@ def setitem(x: Tensor, index, value) -> None:
         x._data = res._data
         x._node = res._node
         x._rg = True
-        x._version += 1
+        bump_family(x)
         return
     # Outside the graph: write into the array (views see it); the version still goes up.
     # (fill_int's range check for ints; a float16 tensor takes 1e9 as inf, as PyTorch's x[i] = v)

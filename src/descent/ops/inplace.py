@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from .. import backend
-from ..autograd import _bump_views as bump_views
+from ..autograd import _bump_family as bump_family
 from ..autograd import _NoGradView as NoGradView
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..autograd import _view_source as view_source
@@ -60,18 +60,14 @@ def _written(t: Tensor) -> None:
     # An unrecorded write into t's array (the array paths below). Besides the version bump: when
     # that array is the output its op saved for backward (Exp, Tanh, Sigmoid...), backward through
     # the op must raise as PyTorch's does, not read the new values as the op's output. A view
-    # (or a detach()) shares its source's version counter in PyTorch: the source's goes up too.
-    _bump(t)
+    # (or a detach()) shares its source's version counter in PyTorch: the source's, and every
+    # other view's of the same memory, go up too (bump_family).
+    bump_family(t)
     overwrote_saved_output(t)
     if getattr(t, "_view_base", None) is not None:
         src = view_source(t)
-        if src is not None and (not t._data.size or backend.get_array_module(
-                t._data).may_share_memory(t._data, src._data)):  # fmt: skip
-            src._version += 1
+        if src is not None:
             overwrote_saved_output(src)
-            bump_views(src, skip=t)  # t's siblings: one version counter per memory
-    elif getattr(t, "_views", None):
-        bump_views(t)
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
@@ -108,11 +104,14 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
     if write_base(t, result):  # t's memory is viewed by live views: they see the new value
         return t
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
-    # sees the new value and its node, as after PyTorch's in-place op.
+    # sees the new value and its node, as after PyTorch's in-place op. When t's old value is the
+    # output its node saved for backward (exp, sigmoid, softmax), that node now raises in
+    # backward, as PyTorch's does (its saved output was modified), though the alias kept it.
+    overwrote_saved_output(t)
     t._data = result._data
     t._node = result._node
     t._rg = result._rg
-    _bump(t)
+    bump_family(t)
     return t
 
 

@@ -70,7 +70,9 @@ class Var(Function):
     zero_passes = True  # var_backward multiplies it (std's raises in PyTorch: INTENDED)
     __slots__ = ("axis", "keepdims", "dof", "root")
     save_inputs = True
-    save_output = True  # the root's backward reads s
+    # std's backward reads s; var's reads no output and PyTorch's saves none, so an in-place
+    # change of a var's result (var.add_(eps)) must not make backward raise (ops/inplace._rebind)
+    save_output = property(lambda self: self.root)
 
     def forward(self, x):
         # Two passes (mean, then squared deviations), accumulated in float64 for the narrower

@@ -40,6 +40,12 @@ import numpy as np
 
 from .. import backend
 from ..autograd import (
+    _AliasRef as AliasRef,
+)
+from ..autograd import (
+    _bump_family as bump_family,
+)
+from ..autograd import (
     _DetachedView as DetachedView,
 )
 from ..autograd import (
@@ -167,12 +173,12 @@ def write(t: Tensor, result: Tensor) -> bool:
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
-    base._version += 1
     # 3. t, and every other live recorded view of the base, read their positions of the new
-    # base (their data: the updated views of the memory). The other views' versions go up too:
-    # PyTorch's views share one version counter with their base.
+    # base (their data: the updated views of the memory). The versions of the base and of all
+    # its views go up: PyTorch's views share one version counter with their base.
     _refresh(t, base, flat)
     _refresh_views(base, skip=t)
+    bump_family(base)
     return True
 
 
@@ -187,10 +193,9 @@ def _write_detached(t: Tensor, result: Tensor) -> bool:
         fn()
     if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
         overwrote_saved_output(src)
-        src._version += 1
     arr[...] = result._data
     t._node, t._rg = result._node, result._rg
-    t._version += 1
+    bump_family(t)  # t's, x's and their views' (one counter, as in PyTorch)
     return True
 
 
@@ -208,8 +213,8 @@ def write_base(t: Tensor, result: Tensor) -> bool:
     overwrote_saved_output(t)  # (before the rebinding: it looks at t's old node)
     arr[...] = result._data
     t._node, t._rg = result._node, result._rg
-    t._version += 1
     _refresh_views(t)
+    bump_family(t)
     return True
 
 
@@ -219,8 +224,9 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
     xp = backend.get_array_module(arr)
     for ref in list(getattr(base, "_views", {}).values()):
         u = ref()
-        if u is None or u is skip or not xp.may_share_memory(u._data, arr):
-            continue
+        if u is None or u is skip or type(ref) is AliasRef or not xp.may_share_memory(
+                u._data, arr):  # fmt: skip
+            continue  # (an alias, a detach() or a no_grad view, stays out of the graph)
         pos_u = positions(u._data, arr)
         if pos_u is not None:
             _refresh(u, base, pos_u.reshape(-1))
@@ -232,5 +238,4 @@ def _refresh(u: Tensor, base: Tensor, flat) -> None:
     from .shape import reshape  # noqa: PLC0415
 
     new_u = reshape(getitem(reshape(base, (-1,)), Tensor._wrap(flat)), tuple(u.shape))
-    u._node, u._rg = new_u._node, new_u._rg
-    u._version += 1
+    u._node, u._rg = new_u._node, new_u._rg  # (its version: the caller's bump_family)
