@@ -66,6 +66,8 @@ def _as_complex_array(xp, r):
 class ViewAsComplex(Function):
     """(..., 2) real -> (...) complex; d/dx: the gradient seen as real pairs (view_as_real)."""
 
+    makes_view = True  # (autograd.mark_view)
+
     def forward(self, x):
         return _as_complex_array(backend.get_array_module(x), x)
 
@@ -77,6 +79,8 @@ class ViewAsComplex(Function):
 
 class ViewAsReal(Function):
     """(...) complex -> (..., 2) real; d/dz: the real pairs seen as complex (view_as_complex)."""
+
+    makes_view = True  # a view of the memory (autograd.mark_view): one version counter
 
     def forward(self, z):
         return _as_real_array(backend.get_array_module(z), z)
@@ -140,6 +144,8 @@ def view_as_real(input) -> Tensor:
 class Real(Function):
     """Re(z); d/dz: gy + 0i (the real gradient as a complex one)."""
 
+    makes_view = True  # (autograd.mark_view)
+
     __slots__ = ("in_dtype",)
 
     def forward(self, z):
@@ -152,6 +158,8 @@ class Real(Function):
 
 class Imag(Function):
     """Im(z); d/dz: 0 + i gy."""
+
+    makes_view = True  # (autograd.mark_view)
 
     __slots__ = ("in_dtype",)
 

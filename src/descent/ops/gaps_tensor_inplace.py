@@ -25,7 +25,7 @@ from .. import backend
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
-from .inplace import _check_leaf_inplace, _rebind, _records, _written
+from .inplace import _check_leaf_inplace, _rebind, _records, _written, check_overlap
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -166,6 +166,7 @@ def _index_add(x: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
 
 def index_add_(t: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
     """x.index_add_(dim, index, source, alpha=1): x.index_add(...), in place."""
+    check_overlap(t, source, "index_add_", full_ok=False)  # (PyTorch's assert_no_overlap)
     return _apply(t, "index_add_", _index_add, dim, index, source, alpha=alpha)
 
 

@@ -309,6 +309,8 @@ class SetItem(Function):
         if p[1] is not None:
             gv = gy[self.idx]
             vs = self.in_shapes[1]
+            if len(vs) > gv.ndim:  # a value with more leading 1s than the selection has dims
+                gv = gv.reshape((1,) * (len(vs) - gv.ndim) + tuple(gv.shape))  # (x[0:1] = v)
             if gv.shape != vs:
                 gv = ops.sum_to(gv, vs)
         return gx, gv

@@ -187,8 +187,51 @@ def _castable(dt, t: Tensor, op: str):
 _F16 = np.dtype(np.float16)
 
 
+def _dense_range(a):
+    """(first byte, end byte) of an array whose elements fill one dense block in some order of
+    its dimensions (PyTorch's is_non_overlapping_and_dense), else None."""
+    expected = a.itemsize
+    for st, n in sorted((st, n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if st != expected:
+            return None
+        expected *= n
+    start = a.__array_interface__["data"][0]
+    return start, start + a.size * a.itemsize
+
+
+def check_overlap(t: Tensor, src, op: str, full_ok: bool = True) -> None:
+    """PyTorch's overlap check of an in-place op (get_overlap_status): an operand whose memory
+    overlaps the written-to tensor's in part (x.add_(x[0]), x.add_(x.mT), a copy_ between
+    overlapping slices) raises, as the result would depend on the order of the writes; the very
+    same elements (x.add_(x)) are fine when `full_ok` (elementwise ops), not for index_add_.
+    As in PyTorch, only tensors whose elements fill a dense block are checked (the others are
+    "too hard" and pass). Cheap when the arrays have different owners (the common case)."""
+    if not isinstance(src, Tensor):
+        return
+    a, b = t._data, src._data
+    ra = a if a.base is None else a.base
+    rb = b if b.base is None else b.base
+    if ra is not rb or not a.size or not b.size:
+        return
+    if a is not b:
+        ar, br = _dense_range(a), _dense_range(b)
+        if ar is None or br is None or not (ar[0] < br[1] and br[0] < ar[1]):
+            return
+        if full_ok and ar == br and a.strides == b.strides:
+            return
+    elif full_ok:
+        return
+    raise DescentError(
+        f"{op}: unsupported operation: some elements of the input tensor (shape "
+        f"{tuple(src.shape)}) and the written-to tensor (shape {tuple(t.shape)}) refer to a "
+        "single memory location. Please clone() the tensor before performing the operation "
+        "(PyTorch's rule: the result would depend on the order of the writes)"
+    )
+
+
 def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
+    check_overlap(t, other, op)
     if _records(t, other):
         return _rebind(t, _same_shape(t, outofplace(t._alias(), other), op))
     dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
@@ -291,6 +334,7 @@ def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
     _check_leaf_inplace(t, "copy_")
     src = as_tensor(src, t)
+    check_overlap(t, src, "copy_")
     if src._data.shape != t._data.shape and (
         len(src.shape) > len(t.shape)
         or any(s not in (1, n) for s, n in zip(src.shape[::-1], t.shape[::-1]))

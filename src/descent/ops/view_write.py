@@ -76,8 +76,10 @@ def _address(a) -> int:
 def positions(view, base):
     """The flat (C-order) positions in `base` of the elements of `view`, an integer array of
     view's shape, or None when they cannot be worked out from the memory layout."""
-    if view.dtype != base.dtype or base.size == 0:
+    if view.dtype != base.dtype:
         return None
+    if base.size == 0:  # an empty view of an empty base: no positions (the writes still count)
+        return backend.get_array_module(base).zeros(view.shape, dtype=np.int64)
     c_order = base.flags.c_contiguous
     if not (c_order or base.flags.f_contiguous):
         return None
