@@ -33,7 +33,7 @@ from .indexing import (
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
-from .tie_order import fix_sort, fix_topk
+from .tie_order import fix_sort, fix_topk, torch_sort_order
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -73,6 +73,19 @@ def _order(x: Tensor, dim: int, descending: bool):
     return xp.argsort(key, axis=dim, kind="stable").astype(np.int64)
 
 
+def _layout_of(a, idx):
+    """idx in a's memory layout (PyTorch allocates sort's outputs empty_like(self)): a copy
+    only where the argsort or the tie replay left another one (a transposed input, a tied
+    row sorted along a leading dim)."""
+    if type(a) is not np.ndarray or type(idx) is not np.ndarray:
+        return idx
+    out = np.empty_like(a, dtype=idx.dtype)  # order='K'
+    if out.strides == idx.strides:
+        return idx  # (allocated, never written: no pages touched)
+    out[...] = idx
+    return out
+
+
 def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
          axis: int | None = None) -> SortResult:  # fmt: skip
     """Values sorted along `dim` and their indices (torch.sort). `axis` is NumPy's name for
@@ -88,9 +101,14 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
         return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
                                                                                    np.int64)))
     d = _dim(x, dim, "sort")
-    idx = _order(x, d, descending)
-    if not stable:
-        idx = fix_sort(x._data, idx, d, bool(descending))
+    # stable=False: PyTorch's std::sort order straight from its replay where a kernel runs;
+    # else the stable order with the tied rows replayed
+    idx = None if stable else torch_sort_order(x._data, d, bool(descending))
+    if idx is None:
+        idx = _order(x, d, descending)
+        if not stable:
+            idx = fix_sort(x._data, idx, d, bool(descending))
+        idx = _layout_of(x._data, idx)
     return SortResult(Sort.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
 
 

@@ -1,0 +1,133 @@
+"""Session 14's eager-speed changes to single ops: each fast path gives PyTorch's (torch 2.13)
+outputs, bitwise, on inputs chosen to stress it.
+
+- torch.sort / argsort with stable=False replay std::sort on every row (ops/tie_order.py's
+  torch_sort_order, kernels/_cpu_tie_order.py's packed keys) instead of a stable argsort plus
+  the replay of the tied rows: the order of equal values must still be PyTorch's, on rows of
+  lengths around libstdc++'s thresholds (16-element insertion sort, 32 = two of them) and
+  long ones, with few distinct values, NaN, -0.0 / +0.0 and infinities, in every dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+from descent.kernels import cpu as kcpu
+from descent.ops import tie_order
+from descent.ops.selection import _order
+
+_LENGTHS = (2, 3, 5, 15, 16, 17, 18, 31, 32, 33, 34, 48, 63, 64, 65, 100, 257, 1000)
+
+
+def _tied(rng, shape, style: int) -> np.ndarray:
+    """float64 values with ties: few distinct integers, one-decimal normals, or a mix of
+    NaN / -0.0 / +0.0 / infinities / a repeated value."""
+    if style == 0:
+        return rng.integers(0, int(rng.integers(1, 6)), shape).astype(np.float64)
+    if style == 1:
+        return np.round(rng.standard_normal(shape), 1)
+    pool = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.5, -2.0, 1.5])
+    return rng.choice(pool, shape)
+
+
+_DTYPES = {
+    "float32": (np.float32, torch.float32),
+    "float64": (np.float64, torch.float64),
+    "int8": (np.int8, torch.int8),
+    "int16": (np.int16, torch.int16),
+    "int32": (np.int32, torch.int32),
+    "int64": (np.int64, torch.int64),
+    "uint8": (np.uint8, torch.uint8),
+}
+
+
+def _pair(x64: np.ndarray, name: str):
+    """The same values as a descent and a torch tensor of dtype `name` (NaN / inf kept in
+    floats, made finite for integers)."""
+    if name == "bool":
+        x = np.nan_to_num(x64) > 0
+        return ds.tensor(x), torch.from_numpy(x.copy())
+    if name in ("float16", "bfloat16"):  # rounded by torch, then the same values in descent
+        t = torch.from_numpy(x64).to(getattr(torch, name))
+        return ds.tensor(t.float().numpy()).to(getattr(ds, name)), t
+    npd, _ = _DTYPES[name]
+    x = (
+        x64
+        if x64.dtype.kind == npd().dtype.kind == "f"
+        else np.nan_to_num(x64, nan=3.0, posinf=7.0, neginf=-7.0)
+    )
+    if np.dtype(npd).kind == "u":
+        x = np.abs(x)
+    x = x.astype(npd)
+    return ds.tensor(x), torch.from_numpy(x.copy())
+
+
+@pytest.mark.parametrize("name", [*_DTYPES, "float16", "bfloat16", "bool"])
+def test_unstable_sort_indices_match_torch_on_tie_heavy_rows(name):
+    rng = np.random.default_rng(14)
+    for trial, n in enumerate(_LENGTHS * 2):
+        x64 = _tied(rng, (3, n), trial % 3)
+        if trial % 5 == 4:
+            x64 = np.sort(x64, axis=1)[:, :: 1 if trial % 2 else -1].copy()  # presorted / reversed
+        d, t = _pair(x64, name)
+        for desc in (False, True):
+            got = ds.sort(d, 1, desc)
+            want = torch.sort(t, 1, desc)
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+            got0 = ds.argsort(d.T, 0, desc).numpy()
+            np.testing.assert_array_equal(got0, torch.argsort(t.T, 0, desc).numpy())
+
+
+@pytest.mark.parametrize("n", [20000, 40000])
+def test_unstable_sort_long_rows_match_torch(n):
+    """Long rows: the introsort's partitions and depth, 1-D descending integers (the
+    ascending ones from 32768 are fbgemm's radix sort in PyTorch, stable)."""
+    rng = np.random.default_rng(n)
+    for style in range(3):
+        x = _tied(rng, n, style).astype(np.float32)
+        for desc in (False, True):
+            got = ds.argsort(ds.tensor(x), descending=desc).numpy()
+            np.testing.assert_array_equal(got, torch.argsort(torch.from_numpy(x), 0, desc))
+    ints = rng.integers(0, 7, n).astype(np.int32)
+    for desc in (False, True):
+        got = ds.argsort(ds.tensor(ints), descending=desc).numpy()
+        np.testing.assert_array_equal(got, torch.argsort(torch.from_numpy(ints), 0, desc))
+
+
+def test_unstable_sort_equals_the_stable_argsort_plus_tie_replay():
+    """torch_sort_order (every row replayed) gives the indices of the path it replaces
+    (a stable argsort, then fix_sort on the rows with ties), in every dtype it takes."""
+    if not kcpu.enabled():
+        pytest.skip("numba kernels off")
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8,
+               np.uint16, np.float16, np.bool_):  # fmt: skip
+        for trial in range(12):
+            n = _LENGTHS[trial % len(_LENGTHS)] + trial
+            x64 = _tied(rng, (4, n, 2), trial % 3)
+            if np.dtype(dt).kind != "f":
+                x64 = np.abs(np.nan_to_num(x64, nan=3.0, posinf=9.0, neginf=-9.0))
+            x = x64.astype(dt)
+            for d in (0, 1, 2):
+                for desc in (False, True):
+                    new = tie_order.torch_sort_order(x, d, desc)
+                    old = tie_order.fix_sort(x, _order(ds.tensor(x), d, desc), d, desc)
+                    if x.shape[d] < 2:
+                        assert new is None
+                        continue
+                    np.testing.assert_array_equal(new, old)
+
+
+def test_unstable_sort_indices_have_torchs_layout():
+    """Indices are laid out as the input (PyTorch allocates them empty_like(self))."""
+    x = np.random.default_rng(1).integers(0, 3, (40, 50)).astype(np.float32)
+    t, d = torch.from_numpy(x), ds.tensor(x)
+    for tt, dd in ((t, d), (t.T, d.T)):
+        for dim in (0, 1):
+            want = tt.sort(dim)
+            got = dd.sort(dim)
+            assert got.indices.stride() == want.indices.stride()
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
