@@ -161,6 +161,7 @@ AGREE = ['torch.Generator.device',
  'torch.cosine_similarity',
  'torch.count_nonzero',
  'torch.cov',
+ 'torch.cpu.get_capabilities',
  'torch.cross',
  'torch.cummax',
  'torch.cummin',
@@ -204,6 +205,7 @@ AGREE = ['torch.Generator.device',
  'torch.distributions.Normal',
  'torch.distributions.OneHotCategorical',
  'torch.distributions.Pareto',
+ 'torch.distributions.Poisson',
  'torch.distributions.RelaxedBernoulli',
  'torch.distributions.RelaxedOneHotCategorical',
  'torch.distributions.StudentT',
@@ -762,9 +764,12 @@ AGREE = ['torch.Generator.device',
  'torch.unravel_index',
  'torch.unsqueeze',
  'torch.use_deterministic_algorithms',
+ 'torch.utils._pytree.register_constant',
+ 'torch.utils._pytree.register_dataclass',
  'torch.utils._pytree.tree_is_leaf',
  'torch.utils.checkpoint.create_selective_checkpoint_contexts',
  'torch.utils.checkpoint.set_checkpoint_early_stop',
+ 'torch.utils.checkpoint.tree_map',
  'torch.utils.data.BatchSampler',
  'torch.utils.data.IterableDataset',
  'torch.utils.data.Sampler',
@@ -785,9 +790,9 @@ AGREE = ['torch.Generator.device',
  'torch.zeros',
  'torch.zeros_like']
 
-KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tensor of NumPy PCG64's "
-                              "state (45 bytes), not PyTorch's mt19937 state (5056 bytes); "
-                              'set_state takes it back',
+KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tensor of NumPy PCG64's state "
+                              "(45 bytes), not PyTorch's mt19937 state (5056 bytes); set_state "
+                              'takes it back',
  'torch.Tensor.to_sparse': "descent's compressed sparse layouts are 2-d only (no batch or dense "
                            'dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.Tensor.to_sparse_bsc': "descent's compressed sparse layouts are 2-d only (no batch or "
@@ -823,9 +828,6 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
                                        'cannot trace',
  'torch.conj': 'descent has no lazy conjugate bit: x.conj() of a complex tensor is a materialised '
                'copy, is_conj() False (values agree)',
- 'torch.cpu.get_capabilities': 'not in descent',
- 'torch.distributions.Poisson': "Poisson(torch.tensor([4])): PyTorch's sampler refuses an int64 "
-                                "rate (poisson_cpu not implemented for 'Long'); descent samples it",
  'torch.fake_quantize_per_channel_affine': 'descent has no quantized tensors (qint8/quint8 dtypes, '
                                            'per-tensor/per-channel scales): out of its scope '
                                            '(docs/pytorch.md)',
@@ -897,11 +899,7 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
  'torch.set_flush_denormal': "NumPy cannot flush denormals: descent's set_flush_denormal returns "
                              'False (not supported), as PyTorch does on a CPU without SSE3',
  'torch.sparse.as_sparse_gradcheck': 'not in descent (gradcheck takes sparse inputs directly)',
- 'torch.sparse_bsc_tensor': 'descent has no BSC layout (CSR, CSC and BSR only)',
- 'torch.utils._pytree.register_constant': "not in descent's utils._pytree",
- 'torch.utils._pytree.register_dataclass': "not in descent's utils._pytree",
- 'torch.utils.checkpoint.tree_map': 'descent.utils.checkpoint does not re-export '
-                                    "utils._pytree.tree_map (PyTorch's namespace happens to)"}
+ 'torch.sparse_bsc_tensor': 'descent has no BSC layout (CSR, CSC and BSR only)'}
 
 SKIPPED = {'torch.Generator.clone_state': 'needs CUDA/MPS/XPU (every statement)',
  'torch.Generator.graphsafe_get_state': 'needs CUDA/MPS/XPU (every statement)',

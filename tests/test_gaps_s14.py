@@ -172,3 +172,99 @@ def _matmul_batched(L):
 
 
 MORE_CASES += [_conv_weight, _matmul_batched]
+
+
+# -- docstring-example gaps (tests/docexamples_known.py) ----------------------------------------
+
+
+def _pytree(L):
+    import importlib
+
+    return importlib.import_module(f"{L.__name__}.utils._pytree")
+
+
+def test_pytree_register_constant_matches_torch():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        norm: str
+
+    class NoEq:
+        pass
+
+    for L in (torch, ds):
+        pt = _pytree(L)
+        pt.register_constant(Config)
+        values, spec = pt.tree_flatten([Config("l2"), 1])
+        assert values == [1] and spec.num_leaves == 1
+        assert spec.children()[0].context == pt.ConstantNode(Config("l2"))
+        assert pt.tree_unflatten([5], spec) == [Config("l2"), 5]
+        assert pt.tree_structure([Config("l2"), 1]) == spec
+        assert pt.tree_structure([Config("l1"), 1]) != spec
+        with pytest.raises(TypeError, match="non-default `__eq__`"):
+            pt.register_constant(NoEq)
+
+
+def test_pytree_register_dataclass_matches_torch():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Point:
+        x: object
+        y: object = None
+        tag: str = dataclasses.field(default="p", init=False)
+
+    class Plain:
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+    results = []
+    for L in (torch, ds):
+        pt = _pytree(L)
+        pt.register_dataclass(Point)
+        leaves, spec = pt.tree_flatten({"p": Point(L.tensor(0), None)})
+        p2 = pt.tree_map(lambda t: t + 1, Point(L.tensor(0), L.tensor(1)))
+        results.append((len(leaves), spec.children()[0].context, p2.x.item(), p2.y.item()))
+        assert pt.tree_unflatten([L.tensor(3)], spec)["p"].y is None
+        pt.register_dataclass(Plain, field_names=["a", "b"])
+        assert pt.tree_leaves(Plain(1, [2, 3])) == [1, 2, 3]
+        with pytest.raises(ValueError, match="field_names must be specified"):
+            pt.register_dataclass(type("Other", (), {}))
+        with pytest.raises(ValueError, match="Missing fields in `field_names`"):
+            pt.register_dataclass(dataclasses.make_dataclass("Q", ["u", "v"]), field_names=["u"])
+    assert results[0] == results[1]
+
+
+def test_cpu_get_capabilities_matches_torch():
+    t, d = torch.cpu.get_capabilities(), ds.cpu.get_capabilities()
+    assert dict(d) == dict(t)
+    with pytest.raises(TypeError):
+        d["avx2"] = False  # an immutable mapping, as PyTorch's
+    assert ds.cpu.get_capabilities() is d  # read once
+
+
+def test_checkpoint_namespace_has_tree_map():
+    import torch.utils.checkpoint as tc
+
+    import descent.utils.checkpoint as dc
+
+    tree = {"x": 7, "y": (42, 64), "z": None}
+    assert dc.tree_map(lambda x: x is None, tree) == tc.tree_map(lambda x: x is None, tree)
+    assert "tree_map" not in dc.__all__ and "tree_map" not in tc.__all__
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_poisson_refuses_an_integer_rate_as_torch(dtype):
+    for L in (torch, ds):
+        m = L.distributions.Poisson(L.tensor([4], dtype=getattr(L, dtype)))
+        assert m.rate.dtype == getattr(L, dtype)
+        assert abs(m.log_prob(L.tensor([2])).item() - -1.9206) < 1e-4  # log_prob still works
+        with pytest.raises(NotImplementedError, match='"poisson_cpu" not implemented for'):
+            m.sample()
+    ds.manual_seed(0)
+    before = ds.rand(1).item()
+    ds.manual_seed(0)
+    with pytest.raises(NotImplementedError, match="Poisson.sample with an integer rate"):
+        ds.distributions.Poisson(ds.tensor([4])).sample()
+    assert ds.rand(1).item() == before  # refused before drawing

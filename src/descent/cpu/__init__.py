@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib as _contextlib
 
 from . import amp
+from ._capabilities import get_capabilities
 
 __all__ = ["amp", "is_available", "device_count", "current_device", "synchronize", "set_device",
-           "is_initialized", "Stream", "current_stream", "stream"]  # fmt: skip
+           "is_initialized", "Stream", "current_stream", "stream", "get_capabilities"]  # fmt: skip
 
 
 def is_available() -> bool:

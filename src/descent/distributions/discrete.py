@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..creation import arange, eye, full
-from ..dtypes import finfo
+from ..dtypes import finfo, scalar_type
 from ..ops.activation import softplus
 from ..ops.indexing import one_hot
 from ..tensor import Size, Tensor
@@ -413,6 +413,15 @@ class Poisson(ExponentialFamily):
         return self.rate
 
     def sample(self, sample_shape=()) -> Tensor:
+        dtype = self.rate._data.dtype
+        if dtype.kind not in "fV":
+            # PyTorch samples with torch.poisson, whose CPU kernel takes floating rates only:
+            # Poisson(torch.tensor([4])).sample() raises (before any random draw), as here.
+            raise NotImplementedError(
+                f"\"poisson_cpu\" not implemented for '{scalar_type(dtype)}' (Poisson.sample "
+                f"with an integer rate of shape {tuple(self.rate.shape)}: pass a floating rate, "
+                "e.g. Poisson(rate.float()))"
+            )
         shape = tuple(self._extended_shape(sample_shape))
         with autograd.no_grad():
             lam = backend.as_numpy(self.rate.expand(shape)._data).astype(np.float64)

@@ -14,6 +14,7 @@ everything else, None included, is a leaf. `register_pytree_node` adds a contain
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict, defaultdict, deque, namedtuple
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ __all__ = [
     "tree_unflatten", "tree_leaves", "tree_iter", "tree_structure", "tree_map", "tree_map_",
     "tree_map_only", "tree_map_only_", "tree_all", "tree_any", "tree_all_only", "tree_any_only",
     "tree_is_leaf", "is_namedtuple", "is_namedtuple_class", "is_namedtuple_instance",
+    "register_constant", "register_dataclass", "ConstantNode",
 ]  # fmt: skip
 
 
@@ -45,6 +47,81 @@ def register_pytree_node(cls: type, flatten_fn: Callable, unflatten_fn: Callable
     if cls in _REGISTRY:
         raise ValueError(f"{cls} is already registered as pytree node.")
     _REGISTRY[cls] = _NodeDef(flatten_fn, unflatten_fn)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConstantNode:
+    """The context of a constant node (`register_constant`): the instance itself."""
+
+    value: Any
+
+
+def register_constant(cls: type) -> None:
+    """Make `cls` a node with no leaves: an instance flattens to `[]` and its spec holds it (as
+    PyTorch's, for hashable configuration objects). `cls` needs its own `__eq__` and
+    `__hash__` (specs compare by them), else TypeError as in PyTorch."""
+    if cls.__eq__ is object.__eq__:
+        raise TypeError(
+            "register_constant(cls) expects `cls` to have a non-default `__eq__` implementation."
+        )
+    if cls.__hash__ is None:  # a class defining __eq__ without __hash__ is unhashable
+        raise TypeError(
+            "register_constant(cls) expects `cls` to have a non-default `__hash__` "
+            "implementation."
+        )
+    register_pytree_node(cls, lambda x: ([], ConstantNode(x)), lambda _, c: c.value)
+
+
+def register_dataclass(cls: type, *, field_names: list[str] | None = None,
+                       drop_field_names: list[str] | None = None,
+                       serialized_type_name: str | None = None) -> None:  # fmt: skip
+    """Make a dataclass (or a class built from keyword fields) a container of its fields, as
+    PyTorch's: the children are the `field_names` (a dataclass's init fields by default, less
+    `drop_field_names`) whose values are not None; None fields stay None on unflatten.
+
+    Raises:
+        ValueError: `cls` is not a dataclass and no `field_names`, or `field_names` does not
+            list exactly the dataclass's init fields less `drop_field_names`.
+    """
+    del serialized_type_name  # PyTorch's, for torch.export's serialisation
+    drop = set(drop_field_names or [])
+    if not dataclasses.is_dataclass(cls):
+        if field_names is None:
+            raise ValueError(
+                "field_names must be specified with a list of all fields used to "
+                f"initialize {cls}, as it is not a dataclass."
+            )
+    elif field_names is None:
+        field_names = [f.name for f in dataclasses.fields(cls) if f.init]
+    else:
+        init = {f.name for f in dataclasses.fields(cls) if f.init} - drop
+        if init != set(field_names):
+            msg = "field_names does not include all dataclass fields.\n"
+            if missing := init - set(field_names):
+                msg += (f"Missing fields in `field_names`: {missing}. If you want to include "
+                        "these fields in the pytree, please add them to `field_names`, "
+                        "otherwise please add them to `drop_field_names`.\n")  # fmt: skip
+            if unexpected := set(field_names) - init:
+                msg += (f"Unexpected fields in `field_names`: {unexpected}. Please remove "
+                        "these fields, or add them to `drop_field_names`.\n")  # fmt: skip
+            raise ValueError(msg)
+    names = list(field_names)
+
+    def flatten(obj):
+        # context: [names of the flattened fields, names of the None fields]
+        values, flat, none = [], [], []
+        for name in names:
+            v = getattr(obj, name)
+            (none if v is None else flat).append(name)
+            if v is not None:
+                values.append(v)
+        return values, [flat, none]
+
+    def unflatten(values, context):
+        flat, none = context
+        return cls(**dict(zip(flat, values, strict=True)), **dict.fromkeys(none))
+
+    register_pytree_node(cls, flatten, unflatten)
 
 
 def _dict_flatten(d):

@@ -45,6 +45,7 @@ from .. import amp as _amp
 from .. import autograd as _autograd
 from .. import backend as _backend
 from ..creation import _default_generator
+from ._pytree import tree_map  # noqa: F401 - torch.utils.checkpoint's namespace has it (not __all__)
 from .checkpoint_selective import (  # selective checkpointing and PyTorch's small helpers
     SAC_IGNORED_OPS,
     CheckpointFunction,
