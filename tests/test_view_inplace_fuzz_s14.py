@@ -623,6 +623,10 @@ def compare(prog, T: Run, D: Run | None = None) -> str | None:
         return f"errors: descent {de} vs torch {te}"
     if te is not None and not issubclass(de[1], te[1]):
         return f"error class at step {te[0]}: descent {de} vs torch {te}"
+    # PyTorch's fill_diagonal_(wrap=True) of a tall matrix writes in two steps (its version
+    # goes up by 2); descent's in one: an implementation detail, not compared
+    wrapped_diagonal = any(st[0] == "inplace" and st[2] == "fill_diagonal_" and st[3][1]
+                           for st in prog)  # fmt: skip
     for k, tt in T.slots.items():
         dd = D.slots.get(k)
         if dd is None:
@@ -632,6 +636,8 @@ def compare(prog, T: Run, D: Run | None = None) -> str | None:
         if msg:
             return f"{what}: {msg}"
         for attr in ("requires_grad", "is_leaf", "_version", "grad_fn"):
+            if attr == "_version" and wrapped_diagonal:
+                continue
             try:  # (PyTorch raises reading grad_fn of a multi-output or no_grad view whose base
                 b = getattr(tt, attr)  # changed in place since: nothing to compare)
             except RuntimeError:
@@ -641,6 +647,9 @@ def compare(prog, T: Run, D: Run | None = None) -> str | None:
                 a, b = a is None, b is None
             if a != b:
                 return f"{what}: {attr} {a} vs {b}"
+    if te is not None and prog[te[0]][0] == "backward":
+        return None  # (raised in backward: the gradients accumulated so far are the engine's
+        # order of work, not a semantics to compare)
     for k, tt in T.leaves.items():
         dd = D.leaves[k]
         if (dd.grad is None) != (tt.grad is None):

@@ -97,11 +97,16 @@ def mark_view(t, x) -> None:
         root = x
     elif type(root) is NoGradView:  # a view of a no_grad view is one too (PyTorch's rule)
         t._view_base = root
+        src = root()
+        if src is not None:
+            register(src, t, AliasRef)  # (the family's version counter)
         return
     elif type(root) is DetachedView:
         root = x  # a view of a detached tensor: its base is the detached tensor
     t._view_base = root
     register(root, t, weakref.ref)
+    if x is not root and "_multi_output" in x.__dict__:  # a view of split's output is one too
+        t._multi_output = x._multi_output
 
 
 class AliasRef(weakref.ref):

@@ -45,6 +45,9 @@ class ShapeMethods:
     def expand(self, *sizes, size=None):
         if size is not None:  # PyTorch's keyword: x.expand(size=(3, 4))
             sizes = (size,)
+        elif not sizes:  # PyTorch's TypeError (x.expand() of a 0-d x is no no-op there)
+            raise TypeError('expand() missing 1 required positional arguments: "size" (give '
+                            "the sizes, e.g. x.expand(3, 4); x.expand(()) keeps a 0-d x)")
         return _ops.expand(self, *sizes)
 
     def broadcast_to(self, shape):

@@ -116,8 +116,8 @@ def _check_integer_divisor(name: str, a: Tensor, b: Tensor) -> None:
             f"{name}: not implemented for complex tensors (dtype {a._data.dtype}, shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}), as in PyTorch"
         )
-    if a._data.dtype.kind == "b":  # promoted: both are bool
-        raise DescentError(
+    if a._data.dtype.kind == "b":  # promoted: both are bool (PyTorch: NotImplementedError,
+        raise NotImplementedError(  # "div_trunc_cpu" not implemented for 'Bool')
             f"{name}: not implemented for bool tensors (shapes {tuple(a.shape)} and "
             f"{tuple(b.shape)}), as in PyTorch; convert first with .int() or .float()"
         )

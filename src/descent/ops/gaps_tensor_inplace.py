@@ -25,7 +25,14 @@ from .. import backend
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
-from .inplace import _check_leaf_inplace, _rebind, _records, _written, check_overlap
+from .inplace import (
+    _check_leaf_inplace,
+    _rebind,
+    _records,
+    _write_failed,
+    _written,
+    check_overlap,
+)
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -38,7 +45,10 @@ def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         out = fn(t._alias(), *args, **kwargs)
         return _rebind(t, _fit(t, out, op))
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
-    t._data[...] = out._data
+    try:
+        t._data[...] = out._data
+    except ValueError:  # a read-only (expanded) array: PyTorch's error, or an empty no-op
+        _write_failed(t, out._data, op)
     _written(t)
     return t
 

@@ -15,6 +15,7 @@ from .. import backend
 from ..array_backward import along_axis_grad, along_axis_index
 from ..autograd import Function
 from ..autograd import _bump_family as bump_family
+from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
@@ -233,6 +234,7 @@ def setitem(x: Tensor, index, value) -> None:
             _setitem_error(x, idx, v, exc)
         if write_view(x, res) or write_base(x, res):  # x views, or is viewed: written through
             return
+        overwrote_saved_output(x)  # x's old value was its op's saved output: backward raises
         x._data = res._data
         x._node = res._node
         x._rg = True
@@ -627,6 +629,12 @@ def _check_index_add_source(x: Tensor, source: Tensor, index, axis: int) -> None
     """PyTorch's index_add: source has x's shape except along `axis`, where it has one slice
     per index."""
     xs, ss = tuple(x.shape), tuple(source.shape)
+    if not ss and xs and index.size > 1:  # PyTorch reads source.size(dim) of a 0-d source first
+        raise IndexError(
+            f"index_add: Dimension specified as {axis} but tensor has no dimensions (a 0-d "
+            f"source for {index.size} indices into a tensor of shape {xs}; give the source a "
+            "dimension per index)"
+        )
     if len(ss) != len(xs) or any(a != b for k, (a, b) in enumerate(zip(xs, ss)) if k != axis):
         # (a 0-d x against a 1-d source: PyTorch compares the dims as they are)
         raise DescentError(

@@ -70,7 +70,24 @@ def _written(t: Tensor) -> None:
             overwrote_saved_output(src)
 
 
+# In-place ops that PyTorch lets write into a tensor whose elements share memory (an expanded
+# one): every element sharing a location gets the same value
+_OVERLAP_OK = frozenset(["fill_", "zero_", "masked_fill_"])
+
+
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
+    # PyTorch's assert_no_internal_overlap: a tensor with a 0 stride over more than one element
+    # (an expand or an as_strided view) cannot be written by most ops. (NumPy's broadcast
+    # arrays are read-only and fail later with the same error; as_strided's are writable.)
+    a = t._data
+    if (type(a) is np.ndarray and a.base is not None and 0 in a.strides and a.size
+            and op not in _OVERLAP_OK
+            and any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))):  # fmt: skip
+        raise DescentError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location. Please clone() the tensor before performing "
+            f"the operation. (shape {tuple(t.shape)}, stride {t.stride()})"
+        )
     # A leaf that requires grad is a parameter: changing it under grad mode would make its
     # gradient refer to a value that no longer exists. Optimizers update under no_grad.
     if t._rg and t._node is None and is_grad_enabled():
