@@ -218,6 +218,12 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         return False
     if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype or not x.size or not w.size:
         return False
+    if _winograd_geometry(x, w, geom, groups):
+        # 3x3 stride 1, >= 16 channels: ConvNd runs Winograd F(2x2, 3x3) (ops/conv_winograd.py)
+        # at any output width, narrow ones too (16 products per 2x2 outputs instead of 36)
+        from ..kernels import cpu as _kcpu
+
+        return _kcpu.enabled()
     if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
         return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
     cg = x.shape[1] // groups
@@ -235,6 +241,14 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         # for 1x1, 0.72 for the 3-channel stem, 0.69 for 8 channels, 0.18-0.62 on 3x3 s1
         return True
     return (sh, sw) == (1, 1) and kh * kw >= 4 and cg >= 16
+
+
+def _winograd_geometry(x, w, geom, groups: int) -> bool:
+    """conv2d's geometry is one ops/conv_winograd.py takes (3x3, stride 1, dilation 1)."""
+    from .conv_winograd import winograd_ok
+
+    kh, kw, sh, sw, dh, dw = geom[:6]
+    return winograd_ok(x, w, ((kh, kw), (sh, sw), (dh, dw), geom[6:]), groups, 2)
 
 
 def _depthwise_kernels(x, w, groups: int):

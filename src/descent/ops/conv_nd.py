@@ -34,6 +34,7 @@ import numpy as np
 from .. import autograd
 from ..autograd import Function
 from ..grad_mode import enable_grad
+from . import conv_winograd
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -274,6 +275,12 @@ class ConvNd(Function):
     def forward(self, x, w, *b):
         n, o = x.shape[0], w.shape[0]
         p = math.prod(self.wins)
+        if conv_winograd.winograd_ok(x, w, self.geom, self.groups, self.nd):
+            # 3x3 stride 1: Winograd F(2x2, 3x3), 16 products per 2x2 outputs instead of 36
+            y = conv_winograd.forward(_channels_last(x, 2)[:, 0], w, self.geom[3], self.wins,
+                                      _blas_threads())  # (N, Ho, Wo, O)  # fmt: skip
+            return _finish(y.reshape(n, p, o).transpose(0, 2, 1), b if self.has_b else (),
+                           self.wins)  # fmt: skip
         wt = self._weight_rows(w).transpose(0, 2, 1)  # (G, K_g, O/G) view
         yt = _conv_rows(_channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd),
                         self.wins, wt)  # (R, O)  # fmt: skip
@@ -289,6 +296,8 @@ class ConvNd(Function):
         x, w = ins[0], ins[1]
         g, n = self.groups, x.shape[0]
         need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
+        if conv_winograd.winograd_ok(x, w, self.geom, g, self.nd):
+            return self._winograd_backward(x, w, gy, need_x, need_w)
         xl, geom, blocks, p, cols = self._patches(x, w)
         gyt = _rows_last(gy)  # (R, O)
         wr = self._weight_rows(w)  # (G, O/G, K_g)
@@ -335,11 +344,26 @@ class ConvNd(Function):
             o, cg = w.shape[:2]
             gw = np.ascontiguousarray(gwr.reshape(o, -1, cg).transpose(0, 2, 1))
             gw = gw.reshape(w.shape)
+        return self._with_bias_grad(gx, gw, gy)
+
+    def _with_bias_grad(self, gx, gw, gy):
+        """(gx, gw) plus the bias gradient (gy summed over all but the channels) if any."""
         grads = (gx, gw)
         if self.has_b:
             gb = gy.sum(axis=(0, *range(2, gy.ndim))) if self.parents[2] is not None else None
             grads += (gb,)
         return grads
+
+    def _winograd_backward(self, x, w, gy, need_x: bool, need_w: bool):
+        """The gradients by the adjoint of the Winograd forward (ops/conv_winograd.py)."""
+        n, c = x.shape[:2]
+        # channels-last x only for the weight gradient (its tiles); gy as (N, Ho, Wo, O)
+        xl = _channels_last(x, 2)[:, 0] if need_w else None
+        gyl = _rows_last(gy).reshape(n, *gy.shape[2:], gy.shape[1])
+        gxl, gw = conv_winograd.backward(xl, w, gyl, x.shape, self.geom[3], need_x, need_w,
+                                         _blas_threads())  # fmt: skip
+        gx = _channels_first(gxl.reshape(-1, c), n, x.shape) if need_x else None
+        return self._with_bias_grad(gx, gw, gy)
 
 
 class ConvTransposeNd(Function):

@@ -1,0 +1,137 @@
+"""3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (Lavin & Gray 2016), forward and
+backward, for ConvNd (ops/conv_nd.py) on NumPy float32/float64 arrays.
+
+Why. A 3x3 convolution as im2col + GEMM does 9 C O multiply-adds per output; OpenBLAS's sgemm
+runs those at ~90-100 GFLOP/s on this machine's cores, about what PyTorch's oneDNN direct
+convolution reaches, and the im2col copy comes on top (conv2d 32 -> 32 on (32, 32, 32, 32):
+descent 11.0 ms forward against PyTorch's 5.9, taskset -c 1, load 2.5). F(2x2, 3x3) makes
+each 2x2 block of outputs from 16 transformed products instead of 36: 16 GEMMs of
+(tiles, C) @ (C, O) per block of tiles (small-K products run at ~100 GFLOP/s here too), with
+the tile transforms (adds and subtracts only) in numba loops (kernels/_cpu_convwino.py).
+
+Backward is the exact adjoint of the same linear algebra, from one transform of gy per tile:
+    gm = A gy_tile A^T,  gV = gm @ U^T -> gx += B gV B^T,  gU += V^T @ gm -> gw = G^T gU G.
+The weight gradient reuses the input tiles V (remade per block, as the forward made them),
+and the input gradient needs no flipped kernel or second im2col.
+
+Rounding. The products are the same sums regrouped: U = G g G^T has weights (g0 + g1 + g2)/2
+and the like (made in float64, rounded once), and each output adds 16 terms per channel
+instead of 9. Against float64 references the float32 error is of the same order as the
+im2col + GEMM path's (measured in tests/test_cnn_speed_s14.py); values are not bitwise equal
+to that path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# G (4 x 3): the weight transform U = G g G^T of each 3x3 filter g.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+# Transformed values per block: tiles * max(C, O) * 16 values of 4 bytes kept under ~512 KB,
+# so V and M of a block stay in L2 between the transform loops and the GEMMs; at least 64
+# tiles, so each GEMM has enough rows. With a multi-threaded BLAS, larger blocks (each
+# batched product wakes and joins its threads; see conv_nd.BLOCK_ROWS_THREADED).
+BLOCK_VALUES = 1 << 17
+BLOCK_VALUES_THREADED = 1 << 21
+
+
+def winograd_ok(x, w, geom, groups: int, nd: int) -> bool:
+    """The ConvNd call can run here: 2-D, a 3x3 kernel, stride 1, dilation 1, one group,
+    at least 16 input and output channels (fewer make the 16 products too thin to gain)."""
+    k, s, d, _p = geom
+    if nd != 2 or tuple(k) != (3, 3) or tuple(s) != (1, 1) or tuple(d) != (1, 1):
+        return False
+    return groups == 1 and x.shape[1] >= 16 and w.shape[0] >= 16
+
+
+def _weight_tiles(w):
+    """w (O, C, 3, 3) -> U (16, C, O) = G w G^T per filter, in float64 and rounded once."""
+    # stacked (4, 3) @ (3, 3) @ (3, 4) products: a three-operand einsum ran 1-2 ms per call
+    u = _G @ w.astype(np.float64) @ _G.T  # (O, C, 4, 4)
+    return np.ascontiguousarray(u.transpose(2, 3, 1, 0), dtype=w.dtype).reshape(16, *u.shape[1::-1])
+
+
+def _buffer(most: int, width: int, dtype):
+    """A (16, most, width) block buffer whose 16 planes are not a power of two apart: one
+    spare row per plane. The transform loops touch all 16 planes per tile; planes 2^k bytes
+    apart share cache sets (8-way L1), and input_tiles took 12.5 ms against 1.8 on
+    (32, 32, 32, 32) (taskset -c 1, load 2.5). The loops take the whole (contiguous) buffer,
+    the products its first rows."""
+    return np.empty((16, most + 1, width), dtype=dtype)
+
+
+def _tile_blocks(tiles: int, width: int, threads: int):
+    """(t0, t1) ranges of tiles: BLOCK_VALUES (or the threaded size) of 16 * width values."""
+    cap = BLOCK_VALUES_THREADED if threads > 1 else BLOCK_VALUES
+    step = max(64, cap // (16 * max(width, 1)))
+    return [(t0, min(tiles, t0 + step)) for t0 in range(0, tiles, step)]
+
+
+def _tiling(x_shape, wins):
+    """(tiles along H, along W, all tiles) for the output windows wins (Ho, Wo)."""
+    th, tw = (wins[0] + 1) // 2, (wins[1] + 1) // 2
+    return th, tw, x_shape[0] * th * tw
+
+
+def forward(xl, w, pad, wins, threads: int):
+    """y (N, Ho, Wo, O) channels-last = the correlation of xl (N, H, W, C) with w (O, C, 3,
+    3), padding pad (ph, pw)."""
+    from ..kernels import _cpu_convwino as k
+
+    n, c, o = xl.shape[0], xl.shape[-1], w.shape[0]
+    ph, pw = pad
+    th, tw, tiles = _tiling(xl.shape, wins)
+    u = _weight_tiles(w)  # (16, C, O)
+    blocks = _tile_blocks(tiles, max(c, o), threads)
+    most = max(t1 - t0 for t0, t1 in blocks)
+    v = _buffer(most, c, xl.dtype)
+    m = _buffer(most, o, xl.dtype)
+    y = np.empty((n, wins[0], wins[1], o), dtype=xl.dtype)
+    for t0, t1 in blocks:
+        vb, mb = v[:, : t1 - t0], m[:, : t1 - t0]
+        k.input_tiles(xl, ph, pw, th, tw, t0, t1 - t0, v)
+        np.matmul(vb, u, out=mb)  # (16, tiles, O): one product per transformed position
+        k.output_tiles(m, th, tw, t0, t1 - t0, y)
+    return y
+
+
+def backward(xl, w, gyl, x_shape, pad, need_x: bool, need_w: bool, threads: int):
+    """(gx (N, H, W, C) channels-last or None, gw (O, C, 3, 3) or None) from gyl (N, Ho, Wo,
+    O) channels-last, for x of shape x_shape (N, C, H, W); xl, x channels-last (N, H, W, C),
+    is needed for gw only (else None). The adjoint of forward, block by block."""
+    from ..kernels import _cpu_convwino as k
+
+    n, c, h, wd = x_shape
+    o = w.shape[0]
+    ph, pw = pad
+    th, tw, tiles = _tiling(x_shape, gyl.shape[1:3])
+    blocks = _tile_blocks(tiles, max(c, o), threads)
+    most = max(t1 - t0 for t0, t1 in blocks)
+    gm = _buffer(most, o, gyl.dtype)
+    gx = gv = v = gu = ut = None
+    if need_x:
+        gx = np.zeros((n, h, wd, c), dtype=gyl.dtype)
+        gv = _buffer(most, c, gyl.dtype)
+        ut = _weight_tiles(w).transpose(0, 2, 1)  # (16, O, C) view
+    if need_w:
+        v = _buffer(most, c, gyl.dtype)
+        gu = np.zeros((16, c, o), dtype=gyl.dtype)
+    for t0, t1 in blocks:
+        b = t1 - t0
+        gmb = gm[:, :b]
+        k.output_tiles_adjoint(gyl, th, tw, t0, b, gm)
+        if need_x:  # gV = gM @ U^T, then gx += B gV B^T at the block's tiles
+            gvb = gv[:, :b]
+            np.matmul(gmb, ut, out=gvb)
+            k.input_tiles_adjoint(gv, ph, pw, th, tw, t0, b, gx)
+        if need_w:  # gU += V^T @ gM, V remade for this block
+            vb = v[:, :b]
+            k.input_tiles(xl, ph, pw, th, tw, t0, b, v)
+            gu += vb.transpose(0, 2, 1) @ gmb
+    gw = None
+    if need_w:
+        # gw = G^T gU G per filter (the adjoint of U = G g G^T), in float64, rounded once
+        gu4 = gu.reshape(4, 4, c, o).transpose(3, 2, 0, 1).astype(np.float64)  # (O, C, 4, 4)
+        gw = (_G.T @ gu4 @ _G).astype(w.dtype)
+    return gx, gw
