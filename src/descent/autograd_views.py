@@ -103,6 +103,8 @@ def mark_view(t, x) -> None:
         return
     elif type(root) is DetachedView:
         root = x  # a view of a detached tensor: its base is the detached tensor
+    if stale_view is not None and x._node is not None and type(x._node).__name__ == "StaleView":
+        x._node.backward(None, None)  # PyTorch raises as the view is taken (its grad_fn read)
     t._view_base = root
     register(root, t, weakref.ref)
     if x is not root and "_multi_output" in x.__dict__:  # a view of split's output is one too
@@ -147,6 +149,11 @@ def shared_view_base(t):
     return base
 
 
+#: Called by bump_family with each no_grad or multi-output view whose memory was written (set by
+#: ops/view_write.py, a layer above): PyTorch refuses to use such a view in the graph afterwards.
+stale_view = None
+
+
 def bump_family(t) -> None:
     """Bump the version of t and of every tensor sharing its version counter in PyTorch: the
     tensor owning the memory (up the `_view_base` links, through ViewTags too) and, down from it,
@@ -173,6 +180,9 @@ def bump_family(t) -> None:
             continue
         seen.add(id(u))
         u._version += 1
+        if stale_view is not None and (type(getattr(u, "_view_base", None)) is NoGradView
+                                       or getattr(u, "_multi_output", None) is not None):
+            stale_view(u)  # fmt: skip
         views = getattr(u, "_views", None)
         if views:
             for r in list(views.values()):

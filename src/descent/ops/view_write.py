@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd_views as _views_module
 from .. import backend
+from ..autograd import Function
 from ..autograd import (
     _AliasRef as AliasRef,
 )
@@ -51,15 +53,18 @@ from ..autograd import (
 from ..autograd import (
     _has_live_views as has_live_views,
 )
+from ..autograd import _new_tensor as new_tensor
 from ..autograd import (
     _overwrote_saved_output as overwrote_saved_output,
 )
 from ..autograd import (
     _shared_view_base as shared_view_base,
 )
+from ..autograd import _view_source as view_source
 from ..autograd import (
     _ViewTag as ViewTag,
 )
+from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
@@ -182,6 +187,53 @@ def write(t: Tensor, result: Tensor) -> bool:
     _refresh_views(base, skip=t)
     bump_family(base)
     return True
+
+
+class StaleView(Function):
+    """The node of a view PyTorch no longer lets into the graph: one made under no_grad, or one
+    output of split/unbind, whose memory was written in place since while its base requires
+    grad. Identity forward; backward raises PyTorch's error (PyTorch raises when the view is
+    used; descent when a backward reaches it, or at once when a view is taken of it)."""
+
+    __slots__ = ("message",)
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy, ops):
+        raise RuntimeError(self.message)
+
+
+def _stale_message(u: Tensor) -> str:
+    multi = getattr(u, "_multi_output", None)
+    if multi is not None:
+        return (
+            f"Output {multi[1]} of {multi[0]} (shape {tuple(u.shape)}) is a view and its base or "
+            "another view of its base has been modified inplace. This view is the output of a "
+            "function that returns multiple views. Such functions do not allow the output views "
+            "to be modified inplace (PyTorch's rule). You should replace the inplace operation "
+            f"by an out-of-place one, or clone() the outputs of {multi[0]}"
+        )
+    return (
+        f"A view (shape {tuple(u.shape)}) was created in no_grad mode and its base or another "
+        "view of its base has been modified inplace with grad mode enabled. Given that this use "
+        "case is ambiguous and error-prone, it is forbidden (PyTorch's rule). Make the view and "
+        "the in-place op both inside the no_grad block or both outside it"
+    )
+
+
+def stale_view(u: Tensor) -> None:
+    """autograd_views.stale_view: u's memory was written; when its base requires grad, u now
+    requires grad through a StaleView node (its grad_fn), which raises in backward."""
+    src = view_source(u)
+    if not (u._rg or (src is not None and src._rg)) or type(u._node) is StaleView:
+        return
+    with enable_grad():
+        stale = StaleView.apply(new_tensor(u._data, True), message=_stale_message(u))
+    u._node, u._rg = stale._node, True
+
+
+_views_module.stale_view = stale_view
 
 
 def _write_detached(t: Tensor, result: Tensor) -> bool:
