@@ -629,7 +629,8 @@ def _check_index_add_source(x: Tensor, source: Tensor, index, axis: int) -> None
     """PyTorch's index_add: source has x's shape except along `axis`, where it has one slice
     per index."""
     xs, ss = tuple(x.shape), tuple(source.shape)
-    if not ss and xs and index.size > 1:  # PyTorch reads source.size(dim) of a 0-d source first
+    # PyTorch reads source.size(dim) of a 0-d source first (for some index counts)
+    if not ss and xs and index.size != 1 and (len(xs) == 1 or not index.size):
         raise IndexError(
             f"index_add: Dimension specified as {axis} but tensor has no dimensions (a 0-d "
             f"source for {index.size} indices into a tensor of shape {xs}; give the source a "

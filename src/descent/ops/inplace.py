@@ -90,8 +90,18 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
         )
     # A leaf that requires grad is a parameter: changing it under grad mode would make its
     # gradient refer to a value that no longer exists. Optimizers update under no_grad.
+    vb = getattr(t, "_view_base", None)
+    if (vb is not None and vb.__class__ is Tensor and vb._rg and vb._node is None
+            and is_grad_enabled()):  # fmt: skip
+        # (checked before the op runs, as PyTorch's check_inplace: its other errors come after)
+        raise RuntimeError(
+            f"{op}: a view (shape {tuple(t.shape)}) of a leaf tensor that requires grad (shape "
+            f"{tuple(vb.shape)}) is being used in an in-place operation (PyTorch's rule: the "
+            "leaf's gradient would refer to a value that no longer exists); change the leaf "
+            "under `with descent.no_grad():`, or work on a clone"
+        )
     if t._rg and t._node is None and is_grad_enabled():
-        if type(getattr(t, "_view_base", None)) is NoGradView:
+        if type(vb) is NoGradView:
             return  # a view made under no_grad: ops/view_write.write raises PyTorch's error
         raise RuntimeError(
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being "
@@ -314,10 +324,13 @@ def mul_(t: Tensor, other) -> Tensor:
 def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
     if rounding_mode is not None:  # div_(y, rounding_mode='floor'|'trunc'): keeps t's dtype
         _check_leaf_inplace(t, "div_")
-        return copy_(t, _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")) \
-            if not _records(t, other) \
-            else _rebind(t, _same_shape(t, div(t._alias(), other, rounding_mode=rounding_mode),
-                                        "div_"))  # fmt: skip
+        check_overlap(t, other, "div_")
+        if _records(t, other):
+            return _rebind(t, _same_shape(
+                t, div(t._alias(), other, rounding_mode=rounding_mode), "div_"))  # fmt: skip
+        r = _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")
+        _castable(r._data.dtype, t, "div_")  # (bool // 2 is int64: not into a bool tensor)
+        return copy_(t, r)
     return _inplace(t, other, div, "true_divide", "div_")
 
 

@@ -249,6 +249,7 @@ def _write_detached(t: Tensor, result: Tensor) -> bool:
         overwrote_saved_output(src)
     arr[...] = result._data
     t._node, t._rg = result._node, result._rg
+    _refresh_views(t)  # t's own views read its new value (they require grad if it does)
     bump_family(t)  # t's, x's and their views' (one counter, as in PyTorch)
     return True
 
@@ -278,8 +279,8 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
     xp = backend.get_array_module(arr)
     for ref in list(getattr(base, "_views", {}).values()):
         u = ref()
-        if u is None or u is skip or type(ref) is AliasRef or not xp.may_share_memory(
-                u._data, arr):  # fmt: skip
+        if u is None or u is skip or type(ref) is AliasRef or (
+                u._data.size and not xp.may_share_memory(u._data, arr)):  # fmt: skip
             continue  # (an alias, a detach() or a no_grad view, stays out of the graph)
         pos_u = positions(u._data, arr)
         if pos_u is not None:
