@@ -131,3 +131,52 @@ def test_unstable_sort_indices_have_torchs_layout():
             got = dd.sort(dim)
             assert got.indices.stride() == want.indices.stride()
             np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+
+
+def _selection_cases(seed: int):
+    rng = np.random.default_rng(seed)
+    for trial, n in enumerate(_LENGTHS[:-1]):
+        x64 = _tied(rng, (3, n), trial % 3)
+        for name in ("float32", "float64", "int32", "int64", "int8", "float16"):
+            yield n, _pair(x64, name)
+
+
+def test_kthvalue_and_mode_match_torch_on_tie_heavy_rows():
+    """kthvalue (TH's quickselect) and mode (std::sort, NaN rows in Python) replayed on every
+    row by the kernels: PyTorch's indices and values."""
+    rng = np.random.default_rng(3)
+    for n, (d, t) in _selection_cases(3):
+        for k in {1, n, int(rng.integers(1, n + 1))}:
+            for dim, (dd, tt) in ((1, (d, t)), (0, (d.T, t.T))):
+                got, want = ds.kthvalue(dd, k, dim), torch.kthvalue(tt, k, dim)
+                np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+                np.testing.assert_array_equal(
+                    got.values.float().numpy(), want.values.float().numpy()
+                )
+        for dim, (dd, tt) in ((1, (d, t)), (0, (d.T, t.T))):
+            got, want = ds.mode(dd, dim), torch.mode(tt, dim)
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+            np.testing.assert_array_equal(got.values.float().numpy(), want.values.float().numpy())
+
+
+@pytest.mark.parametrize("op", ["kthvalue", "mode"])
+def test_kthvalue_and_mode_equal_the_python_replay(op):
+    """The kernels' answers on every row equal the pure-Python path's (stable order, then the
+    replay of the tied rows), which runs without numba."""
+    if not kcpu.enabled():
+        pytest.skip("numba kernels off")
+    outs = []
+    for enabled in (True, False):
+        previous = kcpu.set_enabled(enabled)
+        try:
+            res = []
+            for n, (d, _) in _selection_cases(4):
+                if op == "mode":
+                    res.append(ds.mode(d, 1).indices.numpy())
+                else:
+                    res.append(ds.kthvalue(d, (n + 1) // 2, 1).indices.numpy())
+            outs.append(res)
+        finally:
+            kcpu.set_enabled(previous)
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -479,3 +479,76 @@ def sort_torch_wide_rows(keys, descending, out):  # pragma: no cover - compiled
         _sort(v, ixa, 0, n, descending)
         for j in range(n):
             out[r, j] = ixa[j]
+
+
+@njit(**_OPTS)
+def kthvalue_torch_rows(m, rows, k, out):  # pragma: no cover - compiled
+    """out[r, 0] = the index torch.kthvalue returns for the k-th smallest (k from 1) of m[r]
+    (R, n), for each r in rows: tie_order.kthvalue_index (TH's median-of-three quickselect on
+    a copy of the row, NaN the largest) step for step."""
+    n = m.shape[1]
+    k -= 1
+    for r in rows:
+        v = m[r].copy()
+        ix = np.arange(n)
+        lo, hi = 0, n - 1
+        while True:
+            if hi <= lo:
+                break
+            if hi == lo + 1:
+                if _less(v[lo], v[hi], True):  # v[lo] > v[hi], NaN the largest
+                    v[lo], v[hi] = v[hi], v[lo]
+                    ix[lo], ix[hi] = ix[hi], ix[lo]
+                break
+            p = (lo + hi) >> 1
+            v[p], v[lo + 1] = v[lo + 1], v[p]
+            ix[p], ix[lo + 1] = ix[lo + 1], ix[p]
+            if _less(v[lo + 1], v[hi], True):
+                v[lo + 1], v[hi] = v[hi], v[lo + 1]
+                ix[lo + 1], ix[hi] = ix[hi], ix[lo + 1]
+            if _less(v[lo], v[hi], True):
+                v[lo], v[hi] = v[hi], v[lo]
+                ix[lo], ix[hi] = ix[hi], ix[lo]
+            if _less(v[lo + 1], v[lo], True):
+                v[lo + 1], v[lo] = v[lo], v[lo + 1]
+                ix[lo + 1], ix[lo] = ix[lo], ix[lo + 1]
+            i, j = lo + 1, hi
+            piv = v[lo]
+            while True:
+                i += 1
+                while _less(piv, v[i], True):
+                    i += 1
+                j -= 1
+                while _less(v[j], piv, True):
+                    j -= 1
+                if j < i:
+                    break
+                v[i], v[j] = v[j], v[i]
+                ix[i], ix[j] = ix[j], ix[i]
+            v[lo], v[j] = v[j], v[lo]
+            ix[lo], ix[j] = ix[j], ix[lo]
+            if j <= k:
+                lo = i
+            if j >= k:
+                hi = j - 1
+        out[r, 0] = ix[k]
+
+
+@njit(**_OPTS)
+def mode_torch_rows(m, rows, out):  # pragma: no cover - compiled
+    """out[r, 0] = the index torch.mode returns for m[r] (R, n), for each r in rows WITHOUT
+    NaN (tie_order.mode_index: std::sort of (value, index) by `<`, which on NaN-free values
+    is `_less`'s ascending order; then the last index of the first longest run)."""
+    n = m.shape[1]
+    for r in rows:
+        v = m[r].copy()
+        ix = np.arange(n)
+        _sort(v, ix, 0, n, False)
+        best_i, best_f, run = 0, 0, 0
+        for j in range(n):
+            run += 1
+            if j == n - 1 or v[j] != v[j + 1]:
+                if run > best_f:
+                    best_i, best_f = ix[j], run
+                run = 0
+        out[r, 0] = best_i

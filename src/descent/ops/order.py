@@ -22,7 +22,7 @@ from .elementwise import clone
 from .indexing import SelectedValues
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
-from .tie_order import fix_kthvalue, fix_mode
+from .tie_order import fix_kthvalue, fix_mode, kthvalue_order, mode_order
 
 KthvalueResult = return_type("kthvalue", ["values", "indices"])
 MedianResult = return_type("median", ["values", "indices"])
@@ -87,9 +87,11 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
             f"k counts from 1 to {n}"
         )
     xp = backend.get_array_module(x._data)
-    order = _order(x, d, False)  # stable: among equal values the earlier index
-    idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)
-    idx = fix_kthvalue(x._data, idx, d, int(k))  # tied rows: the index PyTorch's select picks
+    idx = kthvalue_order(x._data, d, int(k))  # numba: PyTorch's quickselect on every row
+    if idx is None:
+        order = _order(x, d, False)  # stable: among equal values the earlier index
+        idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)
+        idx = fix_kthvalue(x._data, idx, d, int(k))  # tied rows: the index PyTorch's select picks
     return _select(x, idx, d, keepdim, KthvalueResult)
 
 
@@ -165,9 +167,12 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     d = _dim(x, dim, "mode")
     if x.shape[d] == 0:
         raise IndexError(f"mode(): expected reduction dim {d} to have non-zero size")
+    out_xp, xp = backend.get_array_module(x._data), np
+    idx = mode_order(x._data, d)  # numba: PyTorch's std::sort on every row
+    if idx is not None:
+        return _select(x, idx, d, keepdim, ModeResult)
     # The index is computed with NumPy on the host (it uses ufunc.accumulate, which CuPy lacks)
     # and moved to x's device for the gather.
-    out_xp, xp = backend.get_array_module(x._data), np
     a = xp.moveaxis(backend.as_numpy(x._data), d, -1)  # (..., n)
     n = a.shape[-1]
     order = xp.argsort(a, axis=-1, kind="stable")

@@ -317,6 +317,14 @@ def _back(rows_idx, shape, d: int):
     return np.moveaxis(rows_idx.reshape(shape), -1, d)
 
 
+def _kernels_take(m) -> bool:
+    """Whether the numba replays run on rows m (R, n): kernels on and a NumPy dtype numba
+    types (after _rows: float32/64, integers)."""
+    from ..kernels import cpu as _kcpu
+
+    return _kcpu.enabled() and m.dtype.kind in "fiu" and m.dtype.type.__module__ == "numpy"
+
+
 def fix_kthvalue(a, idx, d: int, k: int):
     """idx (k-th of a stable order, size 1 along d) with tied rows replaced by TH's choice."""
     import numpy as np
@@ -326,9 +334,69 @@ def fix_kthvalue(a, idx, d: int, k: int):
     m, mi, shape = _rows(a, idx, d)
     kth = np.take_along_axis(m, mi, axis=1)  # (R, 1)
     tied = np.flatnonzero(_eq(m, kth).sum(axis=1) > 1)
+    if tied.size and _kernels_take(m):
+        from ..kernels import _cpu_tie_order as _kt
+
+        _kt.kthvalue_torch_rows(np.ascontiguousarray(m), tied, k, mi)
+        return _back(mi, shape, d)
     for r in tied:
         mi[r, 0] = kthvalue_index(m[r].tolist(), k)
     return _back(mi, shape, d) if tied.size else idx
+
+
+def _all_rows(a, d: int):
+    """a with d moved last as rows (R, n) for the kernels (None where they do not run: not a
+    NumPy array, 0-d, an empty dim, or a dtype numba does not type), and the (R, 1) index
+    array they fill."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or a.ndim == 0 or a.shape[d] == 0:
+        return None, None
+    m, mi, _ = _rows(a, np.zeros((1,) * a.ndim, np.int64), d)
+    if not _kernels_take(m):
+        return None, None
+    return np.ascontiguousarray(m), np.empty((m.shape[0], 1), np.int64)
+
+
+def _back_one(a, mi, d: int):
+    """(R, 1) indices back to a's shape with size 1 along d."""
+    import numpy as np
+
+    shape = list(np.moveaxis(a, d, -1).shape)
+    shape[-1] = 1
+    return np.moveaxis(mi.reshape(shape), -1, d)
+
+
+def kthvalue_order(a, d: int, k: int):
+    """torch.kthvalue's indices along d (size 1 there) from the quickselect replay on every
+    row, or None where the kernels do not run (the caller takes a stable order and
+    fix_kthvalue). A row without ties has one k-th element, which the replay finds too."""
+    import numpy as np
+
+    m, mi = _all_rows(a, d)
+    if m is None:
+        return None
+    from ..kernels import _cpu_tie_order as _kt
+
+    _kt.kthvalue_torch_rows(m, np.arange(m.shape[0]), k, mi)
+    return _back_one(a, mi, d)
+
+
+def mode_order(a, d: int):
+    """torch.mode's indices along d (size 1 there) from the std::sort replay on every row
+    (rows with NaN in Python, see fix_mode), or None where the kernels do not run."""
+    import numpy as np
+
+    m, mi = _all_rows(a, d)
+    if m is None:
+        return None
+    from ..kernels import _cpu_tie_order as _kt
+
+    nan = np.isnan(m).any(axis=1) if m.dtype.kind == "f" else np.zeros(m.shape[0], bool)
+    _kt.mode_torch_rows(m, np.flatnonzero(~nan), mi)
+    for r in np.flatnonzero(nan):
+        mi[r, 0] = mode_index(m[r].tolist())
+    return _back_one(a, mi, d)
 
 
 def fix_mode(a, idx, d: int):
@@ -343,7 +411,17 @@ def fix_mode(a, idx, d: int):
     if m.dtype.kind == "f":
         redo |= np.isnan(m).any(axis=1)
     rows = np.flatnonzero(redo)
-    for r in rows:
+    if rows.size and _kernels_take(m):
+        # rows with NaN stay in Python: std::sort's `<` is no order there (NaN is "equal" to
+        # everything), which the kernels' comparators do not replay
+        nan = np.isnan(m[rows]).any(axis=1) if m.dtype.kind == "f" else np.zeros(len(rows), bool)
+        from ..kernels import _cpu_tie_order as _kt
+
+        _kt.mode_torch_rows(np.ascontiguousarray(m), rows[~nan], mi)
+        rows_py = rows[nan]
+    else:
+        rows_py = rows
+    for r in rows_py:
         mi[r, 0] = mode_index(m[r].tolist())
     return _back(mi, shape, d) if rows.size else idx
 
