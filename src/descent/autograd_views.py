@@ -16,6 +16,8 @@ from __future__ import annotations
 import sys
 import weakref
 
+import numpy as np
+
 from .grad_mode import _state
 
 
@@ -53,13 +55,27 @@ def view_source(t, detached: bool = True):
     return vb()
 
 
+def _views_memory(a, b) -> bool:
+    """Whether the array a (a view op's output) views b's memory: NumPy keeps the owner in
+    `.base`, so a view of b has b or b's owner there; a reshape that had to copy has a fresh
+    array there (it is no view), as_strided an adapter object (compared by memory)."""
+    ab = a.base
+    if ab is None:
+        return False
+    if ab is b or ab is b.base:
+        return True
+    if type(a) is not np.ndarray or not a.size:  # (CuPy, or an empty one: taken as a view)
+        return True
+    return np.may_share_memory(a, b)
+
+
 def mark_unrecorded_view(t, x) -> None:
     """A view op's output that was not recorded (no input requires grad, or grad mode is off).
     With grad mode on it is marked as a recorded one is (`mark_view`): a later in-place op that
     writes a graph value into it (`buf.select(1, t).copy_(h)` on a plain buffer) writes through
     to the base, which joins the graph, as in PyTorch. Under no_grad it gets a NoGradView
     (a view of such a view shares it) and joins the base's family as an alias (`register`)."""
-    if t._data.base is None:
+    if not _views_memory(t._data, x._data):
         return
     if _state.enabled:
         mark_view(t, x)
@@ -87,7 +103,7 @@ def mark_view(t, x) -> None:
     """Remember the tensor owning the memory that `t` (a view op's output) views, when it is
     a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
     recorded in-place op changes t."""
-    if t._data.base is None:
+    if not _views_memory(t._data, x._data):
         return  # a copy (an advanced index, a reshape that could not view)
     # PyTorch's views share their base's version counter: a view starts at the base's version
     # and every in-place write into the memory bumps all of them (bump_family)
