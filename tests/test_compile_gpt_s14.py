@@ -137,3 +137,29 @@ def test_matmul_into_strided_views_gives_the_contiguous_products_bits(shape):
     ref_t = np.swapaxes(gp, -1, -2) @ k
     np.matmul(np.swapaxes(gp, -1, -2), k, out=dest)
     np.testing.assert_array_equal(dest.view(np.int32), ref_t.view(np.int32))
+
+
+def test_attention_output_read_elsewhere_keeps_its_layout():
+    """When attention's output is read by something other than the head join (here also
+    returned), it keeps eager's layout (no transposed buffer): the plan is empty, values are
+    eager's."""
+    import descent
+    from descent.nn import functional as F
+
+    def fn(q, k, v):
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+        joined = y.transpose(1, 2).reshape(2, 8, 12)
+        return joined * 2.0, y
+
+    f = descent.compile(fn)
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        q, k, v = (descent.tensor(rng.standard_normal((2, 3, 8, 4)).astype(np.float32))
+                   for _ in range(3))  # fmt: skip
+        with descent.no_grad():
+            got = f(q, k, v)
+            ref = fn(q, k, v)
+        _assert_bitwise([r._data for r in ref], [g._data for g in got])
+        assert got[1]._data.flags.c_contiguous
+    (program,) = f.programs()
+    assert program.sdpa_layouts == {}

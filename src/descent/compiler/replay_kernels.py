@@ -160,8 +160,9 @@ def sdpa_layouts(prog, readers: dict, keep) -> dict:
         if len(rd) != 1:
             continue
         t = prog[rd[0]]
-        axes = getattr(getattr(t, "op", None), "axes", None)
-        if (not isinstance(t.op, _ops_shape().Transpose) or axes is None or not axes
+        t_op = getattr(t, "op", None)
+        axes = getattr(t_op, "axes", None)
+        if (not isinstance(t_op, _ops_shape().Transpose) or axes is None or not axes
                 or axes[-1] != len(axes) - 1 or t.out in keep):  # fmt: skip
             continue
         after = readers.get(t.out, ())
@@ -213,7 +214,8 @@ def sdpa_backward_into(node, go, plan, pool, ops):
     another dtype, a view that needs a copy) and the node's usual backward runs."""
     _, shape, dests, _ = plan
     if (node.drop is not None or node.mask is not None or go.dtype != _f32
-            or len(node.parents) != 3):  # fmt: skip
+            or len(node.parents) != 3
+            or any(box._data.dtype != _f32 for box in node.saved)):  # fmt: skip
         return None
     buf = pool.get(shape, go.dtype)  # every element is written: the slices cover it once
     outs = []
