@@ -158,7 +158,8 @@ def write(t: Tensor, result: Tensor) -> bool:
             "leaf's gradient would refer to a value that no longer exists); change the leaf "
             "under `with descent.no_grad():`, or work on a clone"
         )
-    pos = positions(view, barr)
+    src = _memory_source(barr, view.dtype)
+    pos = None if src is None else positions(view, src)
     if pos is None:
         return False
     xp = backend.get_array_module(barr)
@@ -174,9 +175,9 @@ def write(t: Tensor, result: Tensor) -> bool:
 
     # 2. the base's new value, differentiable in the old base and in the view's new value
     new_flat = SetItem.apply(
-        reshape(base._alias(), (-1,)), reshape(result, (-1,)), idx=(flat,), basic=False
+        _flat(base._alias(), view.dtype), reshape(result, (-1,)), idx=(flat,), basic=False
     )
-    new_base = reshape(new_flat, tuple(base.shape))
+    new_base = _unflat(new_flat, base)
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
@@ -187,6 +188,43 @@ def write(t: Tensor, result: Tensor) -> bool:
     _refresh_views(base, skip=t)
     bump_family(base)
     return True
+
+
+# A real view of a complex base (view_as_real, .real, .imag) addresses the base's memory as
+# (real, imaginary) pairs: its positions are taken in the base seen as a flat real array, and
+# the base's new value is made from that array (view_as_complex), differentiably.
+
+
+def _memory_source(barr, dtype):
+    """The array that a view of `dtype` into barr's memory is positioned in: barr itself, or
+    for a real view of a C-contiguous complex barr, barr's memory as a flat real array; None
+    when neither."""
+    if dtype == barr.dtype:
+        return barr
+    if barr.dtype.kind == "c" and dtype.kind == "f" and 2 * dtype.itemsize == barr.itemsize:
+        if barr.flags.c_contiguous:
+            return barr.reshape(-1).view(dtype)
+    return None
+
+
+def _flat(base: Tensor, dtype) -> Tensor:
+    """base as the flat (differentiable) Tensor that positions from _memory_source index."""
+    from .complex import view_as_real  # noqa: PLC0415
+    from .shape import reshape  # noqa: PLC0415
+
+    if dtype == base._data.dtype:
+        return reshape(base, (-1,))
+    return reshape(view_as_real(base), (-1,))
+
+
+def _unflat(new_flat: Tensor, base: Tensor) -> Tensor:
+    """The inverse of _flat: a Tensor of base's shape and dtype."""
+    from .complex import view_as_complex  # noqa: PLC0415
+    from .shape import reshape  # noqa: PLC0415
+
+    if new_flat._data.dtype == base._data.dtype:
+        return reshape(new_flat, tuple(base.shape))
+    return view_as_complex(reshape(new_flat, (*base.shape, 2)))
 
 
 class StaleView(Function):
@@ -282,7 +320,8 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
         if u is None or u is skip or type(ref) is AliasRef or (
                 u._data.size and not xp.may_share_memory(u._data, arr)):  # fmt: skip
             continue  # (an alias, a detach() or a no_grad view, stays out of the graph)
-        pos_u = positions(u._data, arr)
+        src = _memory_source(arr, u._data.dtype)
+        pos_u = None if src is None else positions(u._data, src)
         if pos_u is not None:
             _refresh(u, base, pos_u.reshape(-1))
 
@@ -292,5 +331,5 @@ def _refresh(u: Tensor, base: Tensor, flat) -> None:
     from .indexing import getitem  # noqa: PLC0415
     from .shape import reshape  # noqa: PLC0415
 
-    new_u = reshape(getitem(reshape(base, (-1,)), Tensor._wrap(flat)), tuple(u.shape))
+    new_u = reshape(getitem(_flat(base, u._data.dtype), Tensor._wrap(flat)), tuple(u.shape))
     u._node, u._rg = new_u._node, new_u._rg  # (its version: the caller's bump_family)
