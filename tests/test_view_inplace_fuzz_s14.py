@@ -39,7 +39,7 @@ import torch
 import descent
 
 SEED = 14
-N_PROGRAMS = 300
+N_PROGRAMS = 1500  # ~5 s on the 2-core machine
 
 DTYPES = ["float64"] * 12 + ["float32"] * 3 + ["int64"] * 2 + ["bool", "complex128", "complex128"]
 
@@ -761,8 +761,180 @@ def source(prog) -> str:
     return "\n".join(lines)
 
 
-# Known mismatches: seed -> reason (strict xfail in test_known).
-KNOWN: dict[int, str] = {}
+# Known mismatches: program seed -> reason (strict xfail in test_known: when one is fixed, its
+# xfail fails and the entry must go). Found in the default run (SEED, N_PROGRAMS).
+KNOWN: dict[int, str] = {
+    14000479: "complex 0 ** 0 (pow_ of a zero complex tensor by itself): PyTorch gives nan+nanj, "
+    "descent (NumPy) 1+0j; clamp_ on a complex tensor raises NotImplementedError in PyTorch, "
+    "descent's DtypeError (a RuntimeError). Elementwise ops, outside this fuzz's area",
+    14000903: "x.div_(x, rounding_mode='floor') through a view: PyTorch's DivBackward saves the "
+    "divisor, which the write changes, so backward raises; descent's floor division has a zero "
+    "gradient and saves nothing, so backward runs (the gradients are zero either way)",
+    14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
+    "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
+    "element is doubled twice); the order of overlapping writes is unspecified in both",
+    14001532: "sigmoid_ applied through a view, then masked_fill_ on the same view: PyTorch's "
+    "SigmoidBackward saved the memory itself, so backward raises; descent's op saved its result "
+    "before writing it through (a copy), so backward runs with the gradient of the values it "
+    "produced",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The fixes the fuzz led to, one small program each (run in both libraries, outcome compared)
+
+
+def _f64(L, v, rg=False):
+    return L.tensor(v, dtype=L.float64, requires_grad=rg)
+
+
+def _case_versions(L):  # one version counter: base, views (before and after), detach
+    y = _f64(L, [[1.0, 2.0], [3.0, 4.0]]) * 1
+    a, d = y[0], y.detach()
+    y.add_(1)
+    b = y.mT
+    a.mul_(2)
+    d[1, 1] = 0
+    return [t._version for t in (y, a, b, d)], y
+
+
+def _case_detach_sees_recorded_write(L):
+    x = _f64(L, [0.5, -1.0], True)
+    y = x * 1
+    d = y.detach()
+    y.sigmoid_()
+    return d
+
+
+def _case_nograd_view_requires_grad(L):
+    x = _f64(L, [[1.0, 2.0]], True)
+    with L.no_grad():
+        v = x.mT
+    return v.requires_grad, v.is_leaf, v.grad_fn is None, (v * 2).requires_grad
+
+
+def _case_multi_output(L):
+    y = _f64(L, [1.0, 2.0, 3.0, 4.0], True) * 1
+    y.split(2)[1].mul_(2)
+
+
+def _case_multi_output_view(L):
+    y = _f64(L, [[1.0, 2.0], [3.0, 4.0]], True) * 1
+    y.unbind(0)[0][:1].add_(1)
+
+
+def _case_stale_nograd_view(L):
+    x = _f64(L, [1.0, 2.0], True)
+    y = x * 1
+    with L.no_grad():
+        v = y[:1]
+    y.mul_(2)
+    (v * 3).sum().backward()
+
+
+def _case_stale_split_output(L):
+    y = _f64(L, [1.0, 2.0, 3.0], True) * 1
+    a = y.split(1)[0]
+    y.add_(1)
+    return a.view(1)
+
+
+def _case_partial_overlap(L):
+    x = _f64(L, [[1.0, 2.0], [3.0, 4.0]])
+    x.add_(x.mT)
+
+
+def _case_internal_overlap(L):
+    x = _f64(L, [1.0, 2.0, 3.0])
+    x.as_strided((2, 2), (0, 1)).mul_(2)
+
+
+def _case_index_add_self(L):
+    x = _f64(L, [1.0, 2.0])
+    x.index_add_(0, L.tensor([0, 1]), x)
+
+
+def _case_saved_output(L):
+    x = _f64(L, [0.5, 1.0], True)
+    y = x.exp()
+    y.add_(1)
+    y.sum().backward()
+
+
+def _case_var_add_(L):
+    x = _f64(L, [[1.0, 2.0, 4.0]], True)
+    v = x.var(1)
+    v.add_(1e-3)
+    v.sum().backward()
+    return x.grad
+
+
+def _case_complex_view_write(L):
+    x = L.tensor([1 + 2j, 3 - 1j], dtype=L.complex128, requires_grad=True)
+    w = _f64(L, [0.5, 2.0], True)
+    y = x * 1
+    L.view_as_real(y)[0].mul_(w)
+    y.imag.add_(1)
+    (y.abs() ** 2).sum().backward()
+    return y, x.grad, w.grad, y._version
+
+
+def _case_setitem_leading_ones(L):
+    x = _f64(L, [[1.0, 2.0], [3.0, 4.0]], True)
+    v = _f64(L, [[[5.0, 6.0]]], True)
+    y = x * 1
+    y[0:1] = v * 2
+    y.sum().backward()
+    return x.grad, v.grad
+
+
+def _case_empty_leaf_view(L):
+    x = L.zeros(2, 0, dtype=L.float64, requires_grad=True)
+    x.mT.add_(1)
+
+
+def _case_view_of_leaf_checked_first(L):
+    x = _f64(L, [1.0, 2.0], True)
+    x[:1].index_add_(0, L.tensor([0, 0]), _f64(L, 1.0))
+
+
+def _case_div_floor_bool(L):
+    L.tensor([True, False]).div_(2, rounding_mode="trunc")
+
+
+def _case_reshape_copy_nograd(L):
+    x = _f64(L, [[1.0, 2.0], [3.0, 4.0]], True)
+    with L.no_grad():
+        r = x.mT.reshape(4)
+    return r.requires_grad, r._version
+
+
+CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
+
+
+def _outcome(L, f):
+    try:
+        out = f(L)
+    except Exception as e:  # noqa: BLE001 - compared with the other library's
+        return type(e)
+    return _plain(out)
+
+
+def _plain(out):
+    if isinstance(out, (tuple, list)):
+        return [_plain(o) for o in out]
+    if isinstance(out, (torch.Tensor, descent.Tensor)):
+        return _np(out).round(12).tolist()
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fixed_case_as_torch(name):
+    t, d = _outcome(torch, CASES[name]), _outcome(descent, CASES[name])
+    if isinstance(t, type):
+        assert isinstance(d, type) and issubclass(d, t), (d, t)
+    else:
+        assert d == t
 
 
 def fuzz(n: int, seed: int, verbose: bool = False):
