@@ -191,3 +191,18 @@ def test_neighbours_stay_on_im2col(kw):
               rng.standard_normal(32)]  # fmt: skip
     _compare(lambda x, w, b: F.conv2d(x, w, b, **kw),
              lambda x, w, b: TF.conv2d(x, w, b, **kw), arrays)  # fmt: skip
+
+
+def test_winograd_saved_input_and_retain_graph():
+    """The channels-last input forward keeps for the weight gradient: a second backward with
+    retain_graph gives the same gradients again; without it the saved values are gone."""
+    rng = np.random.default_rng(9)
+    x = ds.tensor(rng.standard_normal((2, 16, 6, 5)).astype(np.float32), requires_grad=True)
+    w = ds.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, None, 1, 1).sum()
+    y.backward(retain_graph=True)
+    g1 = w.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * g1, rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError):
+        y.backward()

@@ -252,8 +252,11 @@ class ConvNd(Function):
     in-cache copy, cheaper than keeping the whole matrix).
     """
 
-    __slots__ = ("geom", "nd", "groups", "has_b", "wins", "composite")
+    __slots__ = ("geom", "nd", "groups", "has_b", "wins", "composite", "xl")
     save_inputs = True
+    # Winograd's path keeps the channels-last input it made (the weight gradient's tiles):
+    # remaking it took 1-2 ms per layer of a ResNet step (the (32, 32, 32, 32) input)
+    saved_slots = ("xl",)
 
     def _weight_rows(self, w):
         """(O, C/G, *k) -> (G, O/G, kvol * C/G): each filter's row in the cols order."""
@@ -277,7 +280,8 @@ class ConvNd(Function):
         p = math.prod(self.wins)
         if conv_winograd.winograd_ok(x, w, self.geom, self.groups, self.nd):
             # 3x3 stride 1: Winograd F(2x2, 3x3), 16 products per 2x2 outputs instead of 36
-            y = conv_winograd.forward(_channels_last(x, 2)[:, 0], w, self.geom[3], self.wins,
+            self.xl = _channels_last(x, 2)[:, 0]  # (N, H, W, C)
+            y = conv_winograd.forward(self.xl, w, self.geom[3], self.wins,
                                       _blas_threads())  # (N, Ho, Wo, O)  # fmt: skip
             return _finish(y.reshape(n, p, o).transpose(0, 2, 1), b if self.has_b else (),
                            self.wins)  # fmt: skip
@@ -357,8 +361,9 @@ class ConvNd(Function):
     def _winograd_backward(self, x, w, gy, need_x: bool, need_w: bool):
         """The gradients by the adjoint of the Winograd forward (ops/conv_winograd.py)."""
         n, c = x.shape[:2]
-        # channels-last x only for the weight gradient (its tiles); gy as (N, Ho, Wo, O)
-        xl = _channels_last(x, 2)[:, 0] if need_w else None
+        # the channels-last x of forward for the weight gradient (its tiles); gy as
+        # (N, Ho, Wo, O)
+        xl = self.xl if need_w else None
         gyl = _rows_last(gy).reshape(n, *gy.shape[2:], gy.shape[1])
         gxl, gw = conv_winograd.backward(xl, w, gyl, x.shape, self.geom[3], need_x, need_w,
                                          _blas_threads())  # fmt: skip
