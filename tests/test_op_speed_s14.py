@@ -180,3 +180,33 @@ def test_kthvalue_and_mode_equal_the_python_replay(op):
             kcpu.set_enabled(previous)
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "group_norm", "instance_norm"])
+def test_leaf_gradients_arrive_as_owned_arrays(name, monkeypatch):
+    """softmax / log_softmax (kernels.cpu.softmax_backward) and GroupNorm / InstanceNorm
+    (ops/group_norm.py) return their input gradient as an array that owns its memory, so the
+    engine stores it as the leaf's .grad without a copy (it copies views: a reshape of the
+    kernel's (R, S) buffer was copied whole); the values are PyTorch's."""
+    from descent import backend
+
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((4, 8, 5, 6)).astype(np.float32)
+    g = rng.standard_normal(a.shape).astype(np.float32)
+    fns = {
+        "softmax": lambda lib, x: lib.softmax(x, -1),
+        "log_softmax": lambda lib, x: lib.nn.functional.log_softmax(x, -1),
+        "group_norm": lambda lib, x: lib.nn.functional.group_norm(x, 4),
+        "instance_norm": lambda lib, x: lib.nn.functional.instance_norm(x),
+    }
+    views = []
+    owns = backend.owns_data
+    monkeypatch.setattr(backend, "owns_data", lambda arr: owns(arr) or views.append(arr.shape))
+    xd = ds.tensor(a, requires_grad=True)
+    fns[name](ds, xd).backward(ds.tensor(g))
+    monkeypatch.undo()
+    xt = torch.tensor(a, requires_grad=True)
+    fns[name](torch, xt).backward(torch.from_numpy(g))
+    if kcpu.enabled():
+        assert views == []
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)

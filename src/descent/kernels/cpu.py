@@ -314,9 +314,15 @@ def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
             _k().softmax_bwd32_inplace(y2, gy.reshape(y2.shape), np.float32(scale), bool(log))
             return gy
         g2 = _rows(np.broadcast_to(gy, y.shape).astype(y.dtype, copy=False))
-        gx = np.empty_like(y2) if out is None else out.reshape(y2.shape)
-        _k().softmax_bwd32(y2, g2, gx, np.float32(scale), bool(log))
-        return gx.reshape(y.shape)
+        # allocated in y's shape and filled through a (R, S) view, so the result owns its
+        # memory: the engine copies a leaf's gradient that is a view (backend.owns_data)
+        direct = out is not None and out.flags.c_contiguous
+        gx = out if direct else np.empty(y.shape, y.dtype)
+        _k().softmax_bwd32(y2, g2, gx.reshape(y2.shape), np.float32(scale), bool(log))
+        if out is not None and not direct:
+            np.copyto(out, gx)
+            return out
+        return gx
     return np.empty_like(y) if out is None else out
 
 

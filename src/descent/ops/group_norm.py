@@ -60,13 +60,15 @@ class GroupNorm(Function):
         n, c = x.shape[0], x.shape[1]
         x3 = np.ascontiguousarray(x).reshape(n, c, -1)
         w, _ = self._affine(ins[1:], c, x.dtype)
-        gx = np.empty_like(x3)
+        # gx in x's shape, filled through its (N, C, S) view: an array that owns its memory,
+        # which the engine stores as a leaf's .grad without a copy (it copies views)
+        gx = np.empty(x.shape, x3.dtype)
         gw = np.zeros(c)
         gb = np.zeros(c)
         _cpu_extra.group_norm_backward(x3, np.ascontiguousarray(gy).reshape(x3.shape),
-                                       c // self.groups, w, self.mean, self.rstd, gx, gw,
-                                       gb)  # fmt: skip
-        grads = [gx.reshape(x.shape) if self.parents[0] is not None else None]
+                                       c // self.groups, w, self.mean, self.rstd,
+                                       gx.reshape(x3.shape), gw, gb)  # fmt: skip
+        grads = [gx if self.parents[0] is not None else None]
         if self.has_w:
             grads.append(gw.astype(gy.dtype))
         if self.has_b:
