@@ -295,9 +295,11 @@ def _cumsum_kernel(x, axis: int, reverse: bool):
 
     lead = int(np.prod(x.shape[:axis], dtype=np.int64))
     x3 = np.ascontiguousarray(x).reshape(lead, x.shape[axis], -1)  # (P, N, Q)
-    out = np.empty_like(x3)
-    _cpu_extra.cumsum_axis1(x3, out, reverse)
-    return out.reshape(x.shape)
+    # out in x's shape, written through its (P, N, Q) view: an array that owns its memory
+    # (as a leaf's gradient, the engine copies a view whole; backend.owns_data)
+    out = np.empty(x.shape, x3.dtype)
+    _cpu_extra.cumsum_axis1(x3, out.reshape(x3.shape), reverse)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
