@@ -201,9 +201,11 @@ def bump_family(t) -> None:
             stale_view(u)  # fmt: skip
         views = getattr(u, "_views", None)
         if views:
-            for r in list(views.values()):
+            for k, r in list(views.items()):
                 w = r()
-                if w is not None:
+                if w is None:
+                    del views[k]  # (dead views go here: a loop of x[i] leaves many)
+                else:
                     stack.append(w)
     if id(t) not in seen:  # (t's link up was cut: its base was rebound since)
         t._version += 1

@@ -26,7 +26,7 @@ from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 from .view_rules import writable_alias
 from .view_write import write as write_view
-from .view_write import write_base
+from .view_write import write_base, written
 
 
 def _convert_index(index, xp, shape):
@@ -266,9 +266,7 @@ def setitem(x: Tensor, index, value) -> None:
                     pass
             _setitem_error(x, idx, v, None)
         alias[idx] = v
-    from .inplace import _written  # noqa: PLC0415 - inplace.py imports what imports this
-
-    _written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
+    written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
 
 
 def _setitem_error(x: Tensor, idx, v, exc) -> None:

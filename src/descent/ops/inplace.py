@@ -26,7 +26,6 @@ from .. import backend
 from ..autograd import _bump_family as bump_family
 from ..autograd import _NoGradView as NoGradView
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
-from ..autograd import _view_source as view_source
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
@@ -47,7 +46,7 @@ from .elementwise import (
 from .out_arg import can_cast
 from .view_rules import writable_alias
 from .view_write import write as write_view
-from .view_write import write_base
+from .view_write import write_base, written
 
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -56,18 +55,9 @@ def _bump(t: Tensor) -> None:
     t._version += 1
 
 
-def _written(t: Tensor) -> None:
-    # An unrecorded write into t's array (the array paths below). Besides the version bump: when
-    # that array is the output its op saved for backward (Exp, Tanh, Sigmoid...), backward through
-    # the op must raise as PyTorch's does, not read the new values as the op's output. A view
-    # (or a detach()) shares its source's version counter in PyTorch: the source's, and every
-    # other view's of the same memory, go up too (bump_family).
-    bump_family(t)
-    overwrote_saved_output(t)
-    if getattr(t, "_view_base", None) is not None:
-        src = view_source(t)
-        if src is not None:
-            overwrote_saved_output(src)
+# An unrecorded write into t's array (the array paths below): view_write.written (the version
+# bump of t's family, and the check of outputs saved for backward)
+_written = written
 
 
 # In-place ops that PyTorch lets write into a tensor whose elements share memory (an expanded
@@ -80,28 +70,28 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
     # (an expand or an as_strided view) cannot be written by most ops. (NumPy's broadcast
     # arrays are read-only and fail later with the same error; as_strided's are writable.)
     a = t._data
-    if (type(a) is np.ndarray and a.base is not None and 0 in a.strides and a.size
-            and op not in _OVERLAP_OK
-            and any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))):  # fmt: skip
-        raise DescentError(
-            f"{op}: unsupported operation: more than one element of the written-to tensor "
-            "refers to a single memory location. Please clone() the tensor before performing "
-            f"the operation. (shape {tuple(t.shape)}, stride {t.stride()})"
-        )
+    if a.base is not None:  # t's array is a view of other memory (the checks of views)
+        if (type(a) is np.ndarray and 0 in a.strides and a.size and op not in _OVERLAP_OK
+                and any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))):  # fmt: skip
+            raise DescentError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor "
+                "refers to a single memory location. Please clone() the tensor before "
+                f"performing the operation. (shape {tuple(t.shape)}, stride {t.stride()})"
+            )
+        vb = getattr(t, "_view_base", None)
+        if (vb is not None and vb.__class__ is Tensor and vb._rg and vb._node is None
+                and is_grad_enabled()):  # fmt: skip
+            # (checked before the op runs, as PyTorch's check_inplace: other errors come after)
+            raise RuntimeError(
+                f"{op}: a view (shape {tuple(t.shape)}) of a leaf tensor that requires grad "
+                f"(shape {tuple(vb.shape)}) is being used in an in-place operation (PyTorch's "
+                "rule: the leaf's gradient would refer to a value that no longer exists); "
+                "change the leaf under `with descent.no_grad():`, or work on a clone"
+            )
     # A leaf that requires grad is a parameter: changing it under grad mode would make its
     # gradient refer to a value that no longer exists. Optimizers update under no_grad.
-    vb = getattr(t, "_view_base", None)
-    if (vb is not None and vb.__class__ is Tensor and vb._rg and vb._node is None
-            and is_grad_enabled()):  # fmt: skip
-        # (checked before the op runs, as PyTorch's check_inplace: its other errors come after)
-        raise RuntimeError(
-            f"{op}: a view (shape {tuple(t.shape)}) of a leaf tensor that requires grad (shape "
-            f"{tuple(vb.shape)}) is being used in an in-place operation (PyTorch's rule: the "
-            "leaf's gradient would refer to a value that no longer exists); change the leaf "
-            "under `with descent.no_grad():`, or work on a clone"
-        )
     if t._rg and t._node is None and is_grad_enabled():
-        if type(vb) is NoGradView:
+        if type(getattr(t, "_view_base", None)) is NoGradView:
             return  # a view made under no_grad: ops/view_write.write raises PyTorch's error
         raise RuntimeError(
             f"{op}: a leaf tensor that requires grad (shape {tuple(t.shape)}) is being "

@@ -274,6 +274,19 @@ def stale_view(u: Tensor) -> None:
 _views_module.stale_view = stale_view
 
 
+def written(t: Tensor) -> None:
+    """After an unrecorded write into t's array (the array paths of ops/inplace.py, x[i] = v):
+    the version of t and of its family goes up (bump_family); when that array is the output its
+    op saved for backward (Exp, Tanh, Sigmoid...), backward through the op must raise as
+    PyTorch's does, not read the new values as the op's output, and so for the tensor t views."""
+    bump_family(t)
+    overwrote_saved_output(t)
+    if getattr(t, "_view_base", None) is not None:  # (a slot read: autograd.init_tensor sets it)
+        src = view_source(t)
+        if src is not None:
+            overwrote_saved_output(src)
+
+
 def _write_detached(t: Tensor, result: Tensor) -> bool:
     """A recorded in-place op on `x.detach()`: its values go into the memory it shares with x
     (x sees them, as in PyTorch), its graph is t's alone, and x's version goes up."""
@@ -315,7 +328,7 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
     """Make every live recorded view of base (but `skip`) a read of base's new value."""
     arr = base._data
     xp = backend.get_array_module(arr)
-    for ref in list(getattr(base, "_views", {}).values()):
+    for ref in list((getattr(base, "_views", None) or {}).values()):
         u = ref()
         if u is None or u is skip or type(ref) is AliasRef or (
                 u._data.size and not xp.may_share_memory(u._data, arr)):  # fmt: skip
