@@ -268,3 +268,15 @@ def test_poisson_refuses_an_integer_rate_as_torch(dtype):
     with pytest.raises(NotImplementedError, match="Poisson.sample with an integer rate"):
         ds.distributions.Poisson(ds.tensor([4])).sample()
     assert ds.rand(1).item() == before  # refused before drawing
+
+
+def _swap_detached(L):
+    a, b = L.zeros(2), L.ones(2)
+    d = a.detach()  # shares a's memory, does not hold a (PyTorch: a new TensorImpl)
+    L.utils.swap_tensors(a, b)
+    d.add_(5)  # writes the memory that b now holds
+    return a.tolist(), b.tolist(), d.tolist(), b._version == d._version, a._version
+
+
+def test_swap_tensors_with_a_detached_alias_matches_torch():
+    assert _swap_detached(ds) == _swap_detached(torch)

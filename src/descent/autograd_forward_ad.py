@@ -12,7 +12,7 @@ How it works. descent's engine is reverse mode only, so a dual tensor is not a (
 pair that every op propagates; it rides on the reverse-mode graph instead (no per-op JVP rule,
 and nothing added to any op's path):
 
-* `make_dual(primal, tangent)` returns `MakeDual(primal, z)`: the primal's values (a view, as
+* `make_dual(primal, tangent)` returns `_MakeDual(primal, z)`: the primal's values (a view, as
   PyTorch's), recorded as a graph node whose second input `z` is a private leaf that requires
   grad. Every op on a dual therefore records a graph, as any op on a tensor requiring grad does.
   The level remembers the node and its tangent.
@@ -57,7 +57,7 @@ class UnpackedDualTensor(NamedTuple):
     tangent: _Tensor | None
 
 
-class MakeDual(_Function):
+class _MakeDual(_Function):
     """y = primal; the second input is the dual's private leaf. d/dprimal = d/dleaf = identity:
     the gradient reaching the leaf is d(output)/d(dual), which unpack_dual reads."""
 
@@ -160,7 +160,7 @@ def make_dual(tensor: _Tensor, tangent: _Tensor, *, level: int | None = None) ->
         tangent = tangent.to(tensor.dtype)  # no silent upcast of the results (STYLE.md)
     leaf = _autograd._new_tensor(tensor._data, True)  # private: only its gradient is read
     with _enable_grad():  # a dual made under no_grad still records (PyTorch's does too)
-        dual = MakeDual.apply(tensor, leaf)
+        dual = _MakeDual.apply(tensor, leaf)
     _level[dual._node] = tangent
     return dual
 

@@ -350,7 +350,7 @@ def get_gradient_edge(tensor) -> GradientEdge:
     return GradientEdge(node, 0, tensor)
 
 
-def edge_input(edge):
+def _edge_input(edge):
     """The tensor `autograd.grad` captures for `edge` (the engine captures by node or leaf)."""
     t = edge._tensor if isinstance(edge, GradientEdge) else None
     if t is not None:
@@ -367,7 +367,7 @@ def edge_input(edge):
     )
 
 
-def edge_output(edge, grad_output):
+def _edge_output(edge, grad_output):
     """The root tensor `autograd.grad` starts from for an output `edge`: its tensor, or a
     stand-in output of the node shaped as `grad_output` (PyTorch's pipeline schedules seed an
     intermediate node with a gradient they kept)."""

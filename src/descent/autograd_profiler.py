@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 
-from .profiler import EventList, record_function
+from .autograd_profiler_util import EventList
 from .profiler import profile as _profile
+from .profiler import record_function
 
 __all__ = ["profile", "record_function", "EventList", "emit_nvtx", "emit_itt"]
 

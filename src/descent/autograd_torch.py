@@ -57,7 +57,7 @@ def _is_edge(x) -> bool:
 
 
 def _edge_input(edge):
-    from .autograd_graph import edge_input  # noqa: PLC0415 (loaded with the first edge)
+    from .autograd_graph import _edge_input as edge_input  # noqa: PLC0415 (with the first edge)
 
     return edge_input(edge)
 
@@ -122,7 +122,7 @@ def grad(
             f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs"
         )
     if any([_is_edge(o) for o in outputs]):
-        from .autograd_graph import edge_output  # noqa: PLC0415
+        from .autograd_graph import _edge_output as edge_output  # noqa: PLC0415
 
         outputs = [edge_output(o, g) if _is_edge(o) else o for o, g in zip(outputs, grad_outputs)]
     for i, t in enumerate(inputs):

@@ -38,6 +38,7 @@ _FIXED = {
     "Cast": "ToCopyBackward0",
     "BroadcastTo": "ExpandBackward0",
     "MatrixT": "TBackward0",  # x.t()
+    "_MakeDual": "ViewBackward0",  # forward_ad.make_dual (a view of the primal, as PyTorch's)
     "Reshape": "ViewBackward0",  # view, reshape, flatten, view_as (a copying reshape: below)
     "Squeeze": "SqueezeBackward1",  # squeeze(dim); unsqueeze is Unsqueeze -> UnsqueezeBackward0
     "SqueezeAll": "SqueezeBackward0",  # squeeze()

@@ -56,7 +56,8 @@ from .checkpoint_format import (  # noqa: F401 - re-exported
 )
 from .checkpoint_read import Checkpoint, load, load_state_dict, read_metadata  # noqa: F401
 from .checkpoint_write import checkpoint_bytes, state_dict_bytes
-from .serialization import load_object, object_bytes  # noqa: F401 - load_object re-exported
+from .serialization import _load_object as load_object  # noqa: F401 - descent.load
+from .serialization import _object_bytes as object_bytes
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -437,7 +437,7 @@ def opcheck(op, args: tuple, kwargs: dict | None = None, *, test_utils=None,
             results[test] = "SUCCESS" if note is None else f"SKIPPED: {note}"
         except Exception as e:  # noqa: BLE001 - reported (and re-raised) below
             if raise_exception:
-                raise OpCheckError(f"opcheck(op, ...): {test} failed with {e}") from e
+                raise _OpCheckError(f"opcheck(op, ...): {test} failed with {e}") from e
             results[test] = str(e)
 
     def schema() -> None:
@@ -502,8 +502,9 @@ def opcheck(op, args: tuple, kwargs: dict | None = None, *, test_utils=None,
     return results
 
 
-class OpCheckError(Exception):
-    """A check of `opcheck` failed."""
+class _OpCheckError(Exception):
+    """A check of `opcheck` failed (PyTorch's is torch.testing._internal.optests'
+    OpCheckError, not a name of torch.library)."""
 
 
 def _detached(args):
@@ -539,7 +540,7 @@ class _OpNamespace:
                              f"'{opname}'")  # fmt: skip
 
 
-def namespace(name: str) -> _OpNamespace | None:
+def _namespace(name: str) -> _OpNamespace | None:
     """The namespace object for `descent.ops.<name>`, or None if no custom op uses it."""
     return _OpNamespace(name) if name in _NAMESPACES else None
 

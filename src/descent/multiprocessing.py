@@ -40,7 +40,10 @@ def set_sharing_strategy(new_strategy: str) -> None:
     _strategy = new_strategy
 
 
-class ProcessException(Exception):
+class _ProcessException(Exception):
+    """The base of the two below (torch.multiprocessing.spawn.ProcessException, not a name of
+    torch.multiprocessing itself)."""
+
     def __init__(self, msg: str, error_index: int, pid: int) -> None:
         super().__init__(msg)
         self.msg, self.error_index, self.pid = msg, error_index, pid
@@ -49,11 +52,11 @@ class ProcessException(Exception):
         return type(self), (self.msg, self.error_index, self.pid)
 
 
-class ProcessRaisedException(ProcessException):
+class ProcessRaisedException(_ProcessException):
     """A spawned process raised: the message holds its traceback."""
 
 
-class ProcessExitedException(ProcessException):
+class ProcessExitedException(_ProcessException):
     """A spawned process exited with a non-zero code (or a signal) without raising."""
 
     def __init__(self, msg: str, error_index: int, error_pid: int, exit_code: int,

@@ -144,7 +144,7 @@ def _placer(map_location):
     return lambda a: _place(a, dev)
 
 
-def object_bytes(obj: Any, **kwargs: Any) -> bytes:
+def _object_bytes(obj: Any, **kwargs: Any) -> bytes:
     """The file `descent.save(obj, f, **kwargs)` writes (see `descent.io.save_object`)."""
     unknown = set(kwargs) - {"pickle_module", "pickle_protocol", "_use_new_zipfile_serialization",
                              "_disable_byteorder_record"}  # fmt: skip
@@ -189,7 +189,7 @@ def _is_torch_file(f: Any) -> bool:
     return is_torch_file(head)
 
 
-def load_object(
+def _load_object(
     f: Any, map_location: Any = None, weights_only: bool | None = None, **kwargs: Any
 ) -> Any:
     """descent.load: read what `descent.save` wrote (torch.load's call).

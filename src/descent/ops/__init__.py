@@ -79,7 +79,7 @@ def __getattr__(name: str):
     (docs/pytorch.md). Looked up in sys.modules, not imported: before `descent.library` is
     loaded no custom op exists."""
     library = sys.modules.get("descent.library")
-    space = library.namespace(name) if library is not None else None
+    space = library._namespace(name) if library is not None else None
     if space is None and name in op_names.NAMESPACES:  # torch.ops.aten & co. (ops/op_names.py)
         return op_names.namespace(name)
     if space is None:

@@ -7,19 +7,37 @@ import gc
 import weakref
 
 from ..autograd import Function
-from ..autograd_views import ViewTag, has_live_views
+from ..autograd_views import DetachedView, ViewTag
+
+
+def _registry_holder(t):
+    """The tensor whose `_views` registry lists t: its recorded view base, or the tensor its
+    ViewTag (a no_grad view's, a detach()'s) refers to; None if t shares no memory."""
+    base = getattr(t, "_view_base", None)
+    return base() if isinstance(base, ViewTag) else base
 
 
 def _user_weakrefs(t) -> list:
     """t's weak references but descent's own: the one its view base keeps in its registry
     (`_views`) and the ViewTags of tensors sharing its memory (`detach()`'s results)."""
     refs = [r for r in weakref.getweakrefs(t) if not isinstance(r, ViewTag)]
-    base = getattr(t, "_view_base", None)
-    registry = getattr(base, "_views", None) if base is not None else None
+    holder = _registry_holder(t)
+    registry = getattr(holder, "_views", None) if holder is not None else None
     if registry:
         own = registry.get(id(t))
         refs = [r for r in refs if r is not own]
     return refs
+
+
+def _has_live_views(t) -> bool:
+    """Whether a live view of t (recorded, or made under no_grad) holds t, as PyTorch's view
+    holds its base's TensorImpl. A `detach()` shares t's memory but not t (PyTorch: a new
+    TensorImpl on the same storage), so it does not count."""
+    for ref in (getattr(t, "_views", None) or {}).values():
+        v = ref()
+        if v is not None and not isinstance(getattr(v, "_view_base", None), DetachedView):
+            return True
+    return False
 
 
 def _saving_node(t1, t2) -> tuple:
@@ -84,7 +102,7 @@ def swap_tensors(t1, t2) -> None:
     if t1_slots != t2_slots:
         raise RuntimeError("Cannot swap t1 and t2 if they have different slots")
     for t, name in ((t1, "t1"), (t2, "t2")):
-        if has_live_views(t):
+        if _has_live_views(t):
             raise RuntimeError(
                 f"Expected use_count of {name} to be 1 or 2 with an AccumulateGrad node but got "
                 "more: a view of it is alive; make sure you are not holding references to the "
@@ -103,7 +121,7 @@ def swap_tensors(t1, t2) -> None:
     if t1 is t2:
         return
     # the view registries of the two bases, re-pointed after the swap
-    bases = [(getattr(t, "_view_base", None), t) for t in (t1, t2)]
+    bases = [(_registry_holder(t), t) for t in (t1, t2)]
     entries = []
     for base, t in bases:
         registry = getattr(base, "_views", None) if base is not None else None
@@ -132,5 +150,18 @@ def swap_tensors(t1, t2) -> None:
         if isinstance(tag, ViewTag) and id(tag()) in other:
             t._view_base = type(tag)(other[id(tag())])
     for (base, _), entry, now in zip(bases, entries, (t2, t1), strict=True):
-        if entry is not None:
-            base._views[id(now)] = weakref.ref(now)
+        if entry is None:
+            continue
+        holder = other.get(id(base), base)  # (t2 = t1.detach(): t1's registry moved to t2)
+        registry = getattr(holder, "_views", None)
+        if registry is None:
+            registry = holder._views = {}
+        registry[id(now)] = type(entry)(now)  # weakref.ref, or an AliasRef
+    # the detach()es of t1's memory (its `_views` registry moved to t2 with the slots) now
+    # share t2's memory and version counter, and the other way round
+    for holder in (t1, t2):
+        for ref in list((getattr(holder, "_views", None) or {}).values()):
+            alias = ref()
+            tag = getattr(alias, "_view_base", None) if alias is not None else None
+            if isinstance(tag, ViewTag) and id(tag()) in other and tag() is not holder:
+                alias._view_base = type(tag)(holder)

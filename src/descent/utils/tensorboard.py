@@ -35,7 +35,7 @@ for _i in range(256):
     _TABLE.append(_c)
 
 
-def crc32c(data: bytes) -> int:
+def _crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
     table = _TABLE
     for b in data:
@@ -44,11 +44,11 @@ def crc32c(data: bytes) -> int:
 
 
 def _masked(data: bytes) -> int:
-    crc = crc32c(data)
+    crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def record(data: bytes) -> bytes:
+def _record(data: bytes) -> bytes:
     """One TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
     header = _struct.pack("<Q", len(data))
     return header + _struct.pack("<I", _masked(header)) + data + _struct.pack("<I", _masked(data))
@@ -94,7 +94,7 @@ def _packed_doubles(field: int, values) -> bytes:
     return _bytes_field(field, _struct.pack(f"<{len(values)}d", *values))
 
 
-def event(wall_time: float, step: int, *, file_version: str | None = None,
+def _event(wall_time: float, step: int, *, file_version: str | None = None,
           summary: bytes | None = None) -> bytes:  # fmt: skip
     """An `Event`: wall_time = 1 (double), step = 2 (int64), file_version = 3, summary = 5."""
     out = _double_field(1, wall_time) + _int_field(2, step)
@@ -105,7 +105,7 @@ def event(wall_time: float, step: int, *, file_version: str | None = None,
     return out
 
 
-def scalar_summary(tag: str, value: float) -> bytes:
+def _scalar_summary(tag: str, value: float) -> bytes:
     """`Summary { value { tag = 1, simple_value = 2 } }`."""
     return _bytes_field(1, _bytes_field(1, tag.encode()) + _float_field(2, value))
 
@@ -139,13 +139,13 @@ def _tf_bucket_limits(max_abs: float) -> _np.ndarray:
     return _np.concatenate([-pos[::-1], [0.0], pos, [_np.finfo(_np.float64).max]])
 
 
-def histogram_summary(tag: str, values, bins) -> bytes:
+def _histogram_summary(tag: str, values, bins) -> bytes:
     """`Summary { value { tag = 1, histo = 5 } }`."""
     value = _bytes_field(1, tag.encode()) + _bytes_field(5, _histogram_proto(values, bins))
     return _bytes_field(1, value)
 
 
-def text_summary(tag: str, text: str) -> bytes:
+def _text_summary(tag: str, text: str) -> bytes:
     """A text summary as TensorBoard's text plugin reads it: `Value { tag = 1, metadata = 9
     { plugin_data = 1 { plugin_name = 1: "text" } }, tensor = 8 { dtype = 1: DT_STRING (7),
     tensor_shape = 2 { dim = 2 { size = 1: 1 } }, string_val = 8 } }`."""
@@ -176,11 +176,11 @@ class _EventFile:
         name = f"events.out.tfevents.{int(_time.time())}.{_socket.gethostname()}.{_os.getpid()}"
         self.path = _os.path.join(logdir, name + filename_suffix)
         self._f = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
-        self.write(event(_time.time(), 0, file_version="brain.Event:2"))
+        self.write(_event(_time.time(), 0, file_version="brain.Event:2"))
         self.flush()
 
     def write(self, ev: bytes) -> None:
-        self._f.write(record(ev))
+        self._f.write(_record(ev))
 
     def flush(self) -> None:
         self._f.flush()
@@ -225,7 +225,7 @@ class SummaryWriter:
 
     def _write(self, summary: bytes, step, walltime, f: _EventFile | None = None) -> None:
         f = f or self._file
-        f.write(event(_time.time() if walltime is None else walltime, int(step or 0),
+        f.write(_event(_time.time() if walltime is None else walltime, int(step or 0),
                       summary=summary))  # fmt: skip
         if _time.time() - self._last_flush >= self._flush_secs:
             self.flush()
@@ -233,7 +233,7 @@ class SummaryWriter:
     def add_scalar(self, tag: str, scalar_value, global_step=None, walltime=None,
                    new_style: bool = False, double_precision: bool = False) -> None:  # fmt: skip
         """One point of the curve `tag` (a number or a one-element tensor)."""
-        self._write(scalar_summary(tag, _as_float(scalar_value)), global_step, walltime)
+        self._write(_scalar_summary(tag, _as_float(scalar_value)), global_step, walltime)
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: dict, global_step=None,
                     walltime=None) -> None:  # fmt: skip
@@ -244,16 +244,16 @@ class SummaryWriter:
             f = self._subwriters.get(sub)
             if f is None:
                 f = self._subwriters[sub] = _EventFile(sub, self._suffix)
-            self._write(scalar_summary(main_tag, _as_float(value)), global_step, walltime, f)
+            self._write(_scalar_summary(main_tag, _as_float(value)), global_step, walltime, f)
 
     def add_histogram(self, tag: str, values, global_step=None, bins="tensorflow",
                       walltime=None, max_bins=None) -> None:  # fmt: skip
         """The distribution of `values` (a tensor or array) at this step."""
-        self._write(histogram_summary(tag, _as_array(values), bins), global_step, walltime)
+        self._write(_histogram_summary(tag, _as_array(values), bins), global_step, walltime)
 
     def add_text(self, tag: str, text_string: str, global_step=None, walltime=None) -> None:
         """A text entry (Markdown in TensorBoard's text tab)."""
-        self._write(text_summary(tag, str(text_string)), global_step, walltime)
+        self._write(_text_summary(tag, str(text_string)), global_step, walltime)
 
     def _unsupported(self, what: str):
         raise NotImplementedError(
