@@ -45,8 +45,8 @@ def _saving_node(t1, t2) -> tuple:
 
     PyTorch counts the references to a TensorImpl (a SavedVariable holds one); descent's nodes
     hold their saved inputs as a tuple of Tensors in `node.saved` (until backward frees it), so
-    the saving nodes are found as the referrers of the tuples that refer to t1 or t2 (two
-    scans of the garbage collector's objects: about a millisecond per 10,000 objects).
+    the saving nodes are found as the referrers of the tuples that refer to t1 or t2 (one or
+    two scans of the garbage collector's objects: 59 ms with 181,000 of them, load 4).
     """
     tuples = [r for r in gc.get_referrers(t1, t2) if type(r) is tuple]
     if not tuples:
