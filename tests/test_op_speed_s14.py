@@ -183,14 +183,14 @@ def test_kthvalue_and_mode_equal_the_python_replay(op):
 
 
 @pytest.mark.parametrize(
-    "name", ["softmax", "log_softmax", "group_norm", "instance_norm", "cumsum"]
+    "name", ["softmax", "log_softmax", "group_norm", "instance_norm", "cumsum", "batch_norm"]
 )
 def test_leaf_gradients_arrive_as_owned_arrays(name, monkeypatch):
-    """softmax / log_softmax (kernels.cpu.softmax_backward), GroupNorm / InstanceNorm
-    (ops/group_norm.py) and cumsum (ops/reduce.py's numba scan) return their input gradient
-    as an array that owns its memory, so the engine stores it as the leaf's .grad without a
-    copy (it copies views: a reshape of the kernel's (R, S) buffer was copied whole); the
-    values are PyTorch's."""
+    """These ops return their input gradient as an array that owns its memory, so the engine
+    stores it as the leaf's .grad without a copy (it copies views: a reshape of the kernel's
+    (R, S) buffer was copied whole): softmax / log_softmax (kernels.cpu.softmax_backward),
+    GroupNorm / InstanceNorm (ops/group_norm.py), cumsum (ops/reduce.py's numba scan),
+    BatchNorm (ops/norm.py). The values are PyTorch's."""
     from descent import backend
 
     rng = np.random.default_rng(2)
@@ -202,6 +202,7 @@ def test_leaf_gradients_arrive_as_owned_arrays(name, monkeypatch):
         "group_norm": lambda lib, x: lib.nn.functional.group_norm(x, 4),
         "instance_norm": lambda lib, x: lib.nn.functional.instance_norm(x),
         "cumsum": lambda lib, x: lib.cumsum(x, 1),
+        "batch_norm": lambda lib, x: lib.nn.functional.batch_norm(x, None, None, training=True),
     }
     views = []
     owns = backend.owns_data

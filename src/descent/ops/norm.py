@@ -306,10 +306,13 @@ class BatchNorm(Function):
             scale = rstd if w is None else rstd * w  # (C,)
             m1 = gys * inv  # mean(gy)
             m2 = gyx * inv  # mean(gy xhat)
-            gx = gy3 - m1[:, None]  # fresh
-            gx -= xhat * m2[:, None]
-            gx *= scale[:, None]
-            gx = gx.reshape(gy.shape)
+            # gx in gy's shape, computed through its (N, C, L) view: an array that owns its
+            # memory, which the engine keeps as a leaf's .grad without copying (it copies views)
+            gx = xp.empty(gy.shape, np.result_type(gy3.dtype, m1.dtype))
+            g3 = gx.reshape(n, c, length)
+            xp.subtract(gy3, m1[:, None], out=g3)
+            g3 -= xhat * m2[:, None]
+            g3 *= scale[:, None]
         if need_w:
             gw = gyx
         if need_b:
