@@ -22,6 +22,15 @@ from specs.nn import gradcheck64
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="numba missing")
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Winograd's path runs with a one-thread BLAS only (ops/conv_winograd.py)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @contextlib.contextmanager
 def kernels(flag: bool):
     previous = cpu.set_enabled(flag)
@@ -179,6 +188,25 @@ def test_winograd_geometry_choice():
     assert conv_ops.prefer_conv_nd(x, w, geom, 1)  # a 6-wide output: ConvNd (Winograd)
     with kernels(False):
         assert not conv_ops.prefer_conv_nd(x, w, geom, 1)
+
+
+def test_two_blas_threads_take_im2col(monkeypatch):
+    """With a multi-threaded BLAS the convolution takes im2col (Winograd's forward is never
+    called), and the values still match PyTorch's; with one thread it takes Winograd."""
+    from threadpoolctl import threadpool_limits
+
+    calls = []
+    real = conv_winograd.forward
+    monkeypatch.setattr(conv_winograd, "forward", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(10)
+    arrays = [rng.standard_normal((2, 16, 6, 6)), rng.standard_normal((16, 16, 3, 3)) * 0.2]
+    with threadpool_limits(limits=2, user_api="blas"):
+        _compare(lambda x, w: F.conv2d(x, w, None, 1, 1),
+                 lambda x, w: TF.conv2d(x, w, None, 1, 1), arrays)  # fmt: skip
+    assert not calls
+    _compare(lambda x, w: F.conv2d(x, w, None, 1, 1),
+             lambda x, w: TF.conv2d(x, w, None, 1, 1), arrays)  # fmt: skip
+    assert calls
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(padding=2, dilation=2),

@@ -219,11 +219,13 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
     if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype or not x.size or not w.size:
         return False
     if _winograd_geometry(x, w, geom, groups):
-        # 3x3 stride 1, >= 16 channels: ConvNd runs Winograd F(2x2, 3x3) (ops/conv_winograd.py)
-        # at any output width, narrow ones too (16 products per 2x2 outputs instead of 36)
+        # 3x3 stride 1, >= 16 channels: with a one-thread BLAS ConvNd runs Winograd F(2x2, 3x3)
+        # (ops/conv_winograd.py) at any output width (16 products per 2x2 outputs, not 36)
         from ..kernels import cpu as _kcpu
+        from .conv_nd import _blas_threads
 
-        return _kcpu.enabled()
+        if _blas_threads() == 1:
+            return _kcpu.enabled()
     if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
         return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
     cg = x.shape[1] // groups

@@ -255,7 +255,8 @@ class ConvNd(Function):
     __slots__ = ("geom", "nd", "groups", "has_b", "wins", "composite", "xl")
     save_inputs = True
     # Winograd's path keeps the channels-last input it made (the weight gradient's tiles):
-    # remaking it took 1-2 ms per layer of a ResNet step (the (32, 32, 32, 32) input)
+    # remaking it took 1-2 ms per layer of a ResNet step (the (32, 32, 32, 32) input); None
+    # when the forward took im2col, and backward follows the forward's choice
     saved_slots = ("xl",)
 
     def _weight_rows(self, w):
@@ -278,8 +279,11 @@ class ConvNd(Function):
     def forward(self, x, w, *b):
         n, o = x.shape[0], w.shape[0]
         p = math.prod(self.wins)
-        if conv_winograd.winograd_ok(x, w, self.geom, self.groups, self.nd):
+        self.xl = None
+        if _blas_threads() == 1 and conv_winograd.winograd_ok(x, w, self.geom, self.groups,
+                                                              self.nd):  # fmt: skip
             # 3x3 stride 1: Winograd F(2x2, 3x3), 16 products per 2x2 outputs instead of 36
+            # (one-thread BLAS only: see conv_winograd's docstring for two threads)
             self.xl = _channels_last(x, 2)[:, 0]  # (N, H, W, C)
             y = conv_winograd.forward(self.xl, w, self.geom[3], self.wins,
                                       _blas_threads())  # (N, Ho, Wo, O)  # fmt: skip
@@ -300,7 +304,7 @@ class ConvNd(Function):
         x, w = ins[0], ins[1]
         g, n = self.groups, x.shape[0]
         need_x, need_w = self.parents[0] is not None, self.parents[1] is not None
-        if conv_winograd.winograd_ok(x, w, self.geom, g, self.nd):
+        if self.xl is not None:  # the forward ran Winograd's tiles
             return self._winograd_backward(x, w, gy, need_x, need_w)
         xl, geom, blocks, p, cols = self._patches(x, w)
         gyt = _rows_last(gy)  # (R, O)

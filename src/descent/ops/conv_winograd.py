@@ -14,6 +14,13 @@ Backward is the exact adjoint of the same linear algebra, from one transform of 
 The weight gradient reuses the input tiles V (remade per block, as the forward made them),
 and the input gradient needs no flipped kernel or second im2col.
 
+Threads. ConvNd takes this path with a one-thread BLAS only. With two threads the many
+block products each wake and join the BLAS threads, and on the shared 2-core machine (load
+3-7) the ResNet-style step (benchmarks/cnn.py --model resnet --threads 2) took 2.8x PyTorch
+with blocks of BLOCK_VALUES_THREADED values and 1.44x with whole-batch blocks, against 1.09x
+on the im2col path: not used there until measured on a quiet machine (the tile transforms are
+one-thread numba loops too).
+
 Rounding. The products are the same sums regrouped: U = G g G^T has weights (g0 + g1 + g2)/2
 and the like (made in float64, rounded once), and each output adds 16 terms per channel
 instead of 9. Against float64 references the float32 error is of the same order as the
@@ -31,8 +38,8 @@ _GG = np.kron(_G, _G)  # (16, 9): row 4a + b, column 3i + j holds G[a, i] G[b, j
 
 # Transformed values per block: tiles * max(C, O) * 16 values of 4 bytes kept under ~512 KB,
 # so V and M of a block stay in L2 between the transform loops and the GEMMs; at least 64
-# tiles, so each GEMM has enough rows. With a multi-threaded BLAS, larger blocks (each
-# batched product wakes and joins its threads; see conv_nd.BLOCK_ROWS_THREADED).
+# tiles, so each GEMM has enough rows. With a multi-threaded BLAS (not taken by ConvNd now, see
+# Threads above), larger blocks (each product wakes and joins the BLAS threads).
 BLOCK_VALUES = 1 << 17
 BLOCK_VALUES_THREADED = 1 << 21
 
