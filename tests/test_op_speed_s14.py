@@ -215,3 +215,26 @@ def test_leaf_gradients_arrive_as_owned_arrays(name, monkeypatch):
     if kcpu.enabled():
         assert views == []
     np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_topk_matches_torch_and_the_stable_path_on_tie_heavy_rows():
+    """topk with k > n / 8 (no partial scan): the replay of partial_sort / nth_element on every
+    row gives PyTorch's indices, and those of the path it replaces (a stable argsort, its
+    first k, then fix_topk)."""
+    rng = np.random.default_rng(6)
+    for n, (d, t) in _selection_cases(6):
+        for k in sorted({1, n, max(1, n // 2), int(rng.integers(1, n + 1))}):
+            for largest in (True, False):
+                for sorted_ in (True, False):
+                    for dim, (dd, tt) in ((1, (d, t)), (0, (d.T, t.T))):
+                        got = ds.topk(dd, k, dim, largest, sorted_)
+                        want = torch.topk(tt, k, dim, largest, sorted_)
+                        np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+                    if not kcpu.enabled() or d.dtype == ds.float16:
+                        continue
+                    a = d._data
+                    order = _order(d, 1, largest)[:, :k]
+                    old = tie_order.fix_topk(a, order, 1, k, largest, sorted_)
+                    np.testing.assert_array_equal(
+                        tie_order.topk_order(a, 1, k, largest, sorted_), old
+                    )

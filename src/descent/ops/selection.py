@@ -33,7 +33,7 @@ from .indexing import (
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
-from .tie_order import fix_sort, fix_topk, torch_sort_order
+from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
 from .view_write import write as write_view
 from .view_write import write_base
 
@@ -136,6 +136,10 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         return sort(x)
     idx = _topk_select(x._data, d, int(k), largest)
     if idx is None:
+        # numba: PyTorch's partial_sort / nth_element replayed on every row, no full sort
+        idx = topk_order(x._data, d, int(k), bool(largest), bool(sorted))
+        if idx is not None:
+            return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
         order = _order(x, d, largest)  # (..., n, ...) the full order along d
         xp = backend.get_array_module(order)
         idx = xp.take(order, xp.arange(int(k)), axis=d)  # its first k

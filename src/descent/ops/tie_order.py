@@ -426,6 +426,28 @@ def fix_mode(a, idx, d: int):
     return _back(mi, shape, d) if rows.size else idx
 
 
+def topk_order(a, d: int, k: int, largest: bool, sorted_: bool):
+    """torch.topk's indices along d (size k there) from the replay of its partial_sort /
+    nth_element + sort on every row, or None where the kernels do not run (the caller takes
+    a stable order and fix_topk). Rows without ties have one top-k in one sorted order (and
+    sorted=False on nth_element's path is replayed on every row by fix_topk too), so this
+    returns what the stable argsort and fix_topk return, without the argsort."""
+    import numpy as np
+
+    if k == 0:
+        return None
+    m, _ = _all_rows(a, d)
+    if m is None:
+        return None
+    from ..kernels import _cpu_tie_order as _kt
+
+    mi = np.empty((m.shape[0], k), np.int64)
+    _kt.topk_torch_rows(m, np.arange(m.shape[0]), k, bool(largest), bool(sorted_), mi)
+    shape = list(np.moveaxis(a, d, -1).shape)
+    shape[-1] = k
+    return np.moveaxis(mi.reshape(shape), -1, d)
+
+
 def fix_topk(a, idx, d: int, k: int, largest: bool, sorted_: bool):
     """topk's idx (the first k of a stable order) with the rows where ties (or, for
     sorted=False on nth_element's path, the unsorted order) make PyTorch's differ."""
