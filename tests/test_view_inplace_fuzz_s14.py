@@ -773,10 +773,6 @@ KNOWN: dict[int, str] = {
     14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
     "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
     "element is doubled twice); the order of overlapping writes is unspecified in both",
-    14001532: "sigmoid_ applied through a view, then masked_fill_ on the same view: PyTorch's "
-    "SigmoidBackward saved the memory itself, so backward raises; descent's op saved its result "
-    "before writing it through (a copy), so backward runs with the gradient of the values it "
-    "produced",
 }
 
 
@@ -859,6 +855,30 @@ def _case_saved_output(L):
     y = x.exp()
     y.add_(1)
     y.sum().backward()
+
+
+def _case_saved_output_through_view(L):
+    x = _f64(L, [[0.5, 1.0], [2.0, -1.0]], True)
+    y = x * 1
+    v = y[0]
+    v.sigmoid_()
+    v.mul_(2)
+    y.sum().backward()
+
+
+def _case_zero_expanded_view(L):
+    x = _f64(L, [1.0, 2.0], True)
+    y = x * 1
+    y.expand(3, 2).zero_()
+    (y * 2).sum().backward()
+    return y, x.grad
+
+
+def _case_copy_itself_expanded(L):
+    x = _f64(L, [1.0, 2.0])
+    e = x.expand(2, 2)
+    e.copy_(e)
+    return x, x._version
 
 
 def _case_var_add_(L):

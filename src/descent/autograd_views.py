@@ -168,6 +168,9 @@ def shared_view_base(t):
 #: Called by bump_family with each no_grad or multi-output view whose memory was written (set by
 #: ops/view_write.py, a layer above): PyTorch refuses to use such a view in the graph afterwards.
 stale_view = None
+#: Called by bump_family with the tensor owning the written memory (set by ops/view_write.py):
+#: outputs that ops saved for backward and that live in that memory are now overwritten.
+family_written = None
 
 
 def bump_family(t) -> None:
@@ -209,6 +212,8 @@ def bump_family(t) -> None:
                     stack.append(w)
     if id(t) not in seen:  # (t's link up was cut: its base was rebound since)
         t._version += 1
+    if family_written is not None:
+        family_written(top)
 
 
 def has_live_views(t) -> bool:

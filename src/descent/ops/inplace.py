@@ -62,7 +62,7 @@ _written = written
 
 # In-place ops that PyTorch lets write into a tensor whose elements share memory (an expanded
 # one): every element sharing a location gets the same value
-_OVERLAP_OK = frozenset(["fill_", "zero_", "masked_fill_"])
+_OVERLAP_OK = frozenset(["fill_", "zero_", "masked_fill_", "fill_diagonal_", "copy_ (from itself)"])
 
 
 def _check_leaf_inplace(t: Tensor, op: str) -> None:
@@ -108,7 +108,7 @@ def _records(t: Tensor, *others) -> bool:
     return t._rg or any(isinstance(o, Tensor) and o._rg for o in others)
 
 
-def _rebind(t: Tensor, result: Tensor) -> Tensor:
+def _rebind(t: Tensor, result: Tensor, overlap_ok: bool = False) -> Tensor:
     """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
     second Tensor object holding t's old value and node), so what it saved for backward is not
     changed by rebinding t here."""
@@ -116,7 +116,7 @@ def _rebind(t: Tensor, result: Tensor) -> Tensor:
         # An in-place op keeps t's dtype (float32 += float64 stays float32); a result of a higher
         # kind (float into int) raises, as in PyTorch. The cast is differentiable.
         result = cast(result, _castable(result._data.dtype, t, "in-place op"))
-    if write_view(t, result):  # t views another tensor's memory: written through to it
+    if write_view(t, result, overlap_ok):  # t views another tensor's memory: written through
         return t
     if write_base(t, result):  # t's memory is viewed by live views: they see the new value
         return t
@@ -226,18 +226,23 @@ def check_overlap(t: Tensor, src, op: str, full_ok: bool = True) -> None:
     if not isinstance(src, Tensor):
         return
     a, b = t._data, src._data
+    if a is b:  # the very same tensor (PyTorch's is_same: a full overlap, even when empty)
+        if full_ok:
+            return
+        _overlap_raise(t, src, op)
     ra = a if a.base is None else a.base
     rb = b if b.base is None else b.base
     if ra is not rb or not a.size or not b.size:
         return
-    if a is not b:
-        ar, br = _dense_range(a), _dense_range(b)
-        if ar is None or br is None or not (ar[0] < br[1] and br[0] < ar[1]):
-            return
-        if full_ok and ar == br and a.strides == b.strides:
-            return
-    elif full_ok:
+    ar, br = _dense_range(a), _dense_range(b)
+    if ar is None or br is None or not (ar[0] < br[1] and br[0] < ar[1]):
         return
+    if full_ok and ar == br and a.strides == b.strides:
+        return
+    _overlap_raise(t, src, op)
+
+
+def _overlap_raise(t: Tensor, src: Tensor, op: str):
     raise DescentError(
         f"{op}: unsupported operation: some elements of the input tensor (shape "
         f"{tuple(src.shape)}) and the written-to tensor (shape {tuple(t.shape)}) refer to a "
@@ -352,7 +357,12 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
 
 def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
-    _check_leaf_inplace(t, "copy_")
+    # (PyTorch's autograd checks come first; then is_same: nothing to copy, the version still
+    # goes up, and no internal-overlap check for an expanded t)
+    _check_leaf_inplace(t, "copy_" if src is not t else "copy_ (from itself)")
+    if src is t:
+        _written(t)
+        return t
     src = as_tensor(src, t)
     check_overlap(t, src, "copy_")
     if src._data.shape != t._data.shape and (
@@ -408,10 +418,10 @@ def fill_(t: Tensor, value) -> Tensor:
     if _records(t, value):
         if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
             v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)
-            return _rebind(t, _zero_link(t) + v)
+            return _rebind(t, _zero_link(t) + v, overlap_ok=True)
         arr = backend.get_array_module(t._data).empty_like(t._data)
         arr[...] = fill_int(value, t._data.dtype)  # the array path's conversion and errors
-        return _rebind(t, _zero_link(t) + Tensor._wrap(arr))
+        return _rebind(t, _zero_link(t) + Tensor._wrap(arr), overlap_ok=True)
     v = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
     try:
         t._data[...] = v
@@ -426,7 +436,8 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if isinstance(value, (Tensor, complex)):
         check_fill_value(t, value, "masked_fill_")
     if _records(t, value):
-        return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"))
+        return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"),
+                       overlap_ok=True)
     mask = as_tensor(mask)
     check_bool_mask(t, mask, "masked_fill_")
     xp = backend.get_array_module(t._data)

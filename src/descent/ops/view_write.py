@@ -36,6 +36,8 @@ is rebound): a base that is not contiguous, or views with another dtype (view_as
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import autograd_views as _views_module
@@ -52,6 +54,9 @@ from ..autograd import (
 )
 from ..autograd import (
     _has_live_views as has_live_views,
+)
+from ..autograd import (
+    _mark_overwritten as mark_overwritten,
 )
 from ..autograd import _new_tensor as new_tensor
 from ..autograd import (
@@ -114,10 +119,12 @@ def _overlap_error(t: Tensor, base: Tensor) -> RuntimeError:
     )
 
 
-def write(t: Tensor, result: Tensor) -> bool:
+def write(t: Tensor, result: Tensor, overlap_ok: bool = False) -> bool:
     """Make `result` (a recorded op's output, t's shape and dtype) the new value of the view t
     and write it through to the tensor t views. False (nothing done) when t is not a recorded
-    view, or its positions in the base cannot be worked out: the caller then rebinds t alone."""
+    view, or its positions in the base cannot be worked out: the caller then rebinds t alone.
+    `overlap_ok`: fill_, zero_ and masked_fill_, which PyTorch lets write into a view whose
+    elements share memory (an expanded one): each location takes the last value written."""
     if getattr(t, "_view_base", None) is None:
         return False
     if isinstance(t._view_base, ViewTag):  # (no local name for the base: shared_view_base)
@@ -139,7 +146,8 @@ def write(t: Tensor, result: Tensor) -> bool:
             f"or clone() the output of {multi[0]} first"
         )
     view = t._data
-    if view.size and any(s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):
+    if not overlap_ok and view.size and any(
+            s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):  # fmt: skip
         raise _overlap_error(t, t._view_base)
     base = shared_view_base(t)  # (no local reference before: it counts the base's holders)
     if base is None:  # a temporary base: see autograd._shared_view_base
@@ -164,20 +172,28 @@ def write(t: Tensor, result: Tensor) -> bool:
         return False
     xp = backend.get_array_module(barr)
     flat = pos.reshape(-1)
-    if flat.size and int(xp.unique(flat).size) != flat.size:
-        raise _overlap_error(t, base)
+    from .indexing import SetItem, getitem  # noqa: PLC0415 - indexing imports this module
+    from .shape import reshape  # noqa: PLC0415
+
+    values, where, overlapped = reshape(result, (-1,)), flat, False
+    if flat.size:
+        uniq, last = xp.unique(flat[::-1], return_index=True)
+        if uniq.size != flat.size:
+            if not overlap_ok:
+                raise _overlap_error(t, base)
+            # each shared location takes the last value written to it
+            where, values = uniq, getitem(values, Tensor._wrap(flat.size - 1 - last))
+            overlapped = True
     if not getattr(barr.flags, "writeable", True):
         return False
     for fn in observers:
         fn()
-    from .indexing import SetItem  # noqa: PLC0415 - indexing imports this module's callers
-    from .shape import reshape  # noqa: PLC0415
 
     # 2. the base's new value, differentiable in the old base and in the view's new value
-    new_flat = SetItem.apply(
-        _flat(base._alias(), view.dtype), reshape(result, (-1,)), idx=(flat,), basic=False
-    )
+    new_flat = SetItem.apply(_flat(base._alias(), view.dtype), values, idx=(where,), basic=False)
     new_base = _unflat(new_flat, base)
+    if overlapped and new_base._rg:  # PyTorch's backward of such a write raises (its gradient
+        new_base = StaleView.apply(new_base, message=str(_overlap_error(t, base)))  # overlaps)
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
@@ -187,6 +203,7 @@ def write(t: Tensor, result: Tensor) -> bool:
     _refresh(t, base, flat)
     _refresh_views(base, skip=t)
     bump_family(base)
+    _note_saved_output(base, result)  # (after the bump: it is the write that saves it)
     return True
 
 
@@ -274,6 +291,40 @@ def stale_view(u: Tensor) -> None:
 _views_module.stale_view = stale_view
 
 
+# An op applied in place through a view (y[0].sigmoid_()) or to a tensor with live views saved
+# its output for backward, and that output now lives in the family's memory (written there):
+# PyTorch's node saved that memory, so a later write into it makes backward raise. The node is
+# noted on the tensor owning the memory (`_saved_outputs`, weak) and marked overwritten at the
+# next write into the family (autograd_views.bump_family calls family_written).
+
+
+def _note_saved_output(base: Tensor, result: Tensor) -> None:
+    node = result._node
+    if node is None or node.out_data is None or node.out_data is not result._data:
+        return
+    top = base
+    while True:  # the tensor owning the memory (autograd_views.bump_family's walk up)
+        up = view_source(top)
+        if up is None or up is top:
+            break
+        top = up
+    saved = top.__dict__.get("_saved_outputs")
+    if saved is None:
+        saved = top.__dict__["_saved_outputs"] = weakref.WeakSet()
+    saved.add(node)
+
+
+def family_written(top: Tensor) -> None:
+    saved = top.__dict__.get("_saved_outputs") if hasattr(top, "__dict__") else None
+    if saved:
+        for node in list(saved):
+            mark_overwritten(node)
+        saved.clear()
+
+
+_views_module.family_written = family_written
+
+
 def written(t: Tensor) -> None:
     """After an unrecorded write into t's array (the array paths of ops/inplace.py, x[i] = v):
     the version of t and of its family goes up (bump_family); when that array is the output its
@@ -302,6 +353,7 @@ def _write_detached(t: Tensor, result: Tensor) -> bool:
     t._node, t._rg = result._node, result._rg
     _refresh_views(t)  # t's own views read its new value (they require grad if it does)
     bump_family(t)  # t's, x's and their views' (one counter, as in PyTorch)
+    _note_saved_output(t, result)
     return True
 
 
@@ -321,6 +373,7 @@ def write_base(t: Tensor, result: Tensor) -> bool:
     t._node, t._rg = result._node, result._rg
     _refresh_views(t)
     bump_family(t)
+    _note_saved_output(t, result)
     return True
 
 
