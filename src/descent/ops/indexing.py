@@ -265,6 +265,16 @@ def setitem(x: Tensor, index, value) -> None:
                 except ValueError:
                     pass
             _setitem_error(x, idx, v, None)
+        sel = alias[idx]
+        if isinstance(sel, np.ndarray) and sel.size > 1 and sel.base is not None and any(
+                st == 0 and n > 1 for st, n in zip(sel.strides, sel.shape)):  # fmt: skip
+            # PyTorch's copy_ into the selection: its elements share memory (x.expand(2, 3)[:, 0])
+            raise DescentError(
+                "setitem: unsupported operation: more than one element of the written-to tensor "
+                "refers to a single memory location. Please clone() the tensor before "
+                f"performing the operation. (the selection of shape {sel.shape} of an expanded "
+                f"tensor of shape {tuple(x.shape)})"
+            ) from None
         alias[idx] = v
     written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
 

@@ -360,7 +360,7 @@ def copy_(t: Tensor, src) -> Tensor:
     # (PyTorch's autograd checks come first; then is_same: nothing to copy, the version still
     # goes up, and no internal-overlap check for an expanded t)
     _check_leaf_inplace(t, "copy_" if src is not t else "copy_ (from itself)")
-    if src is t:
+    if src is t and not _records(t):  # (recorded: the view checks of ops/view_write apply)
         _written(t)
         return t
     src = as_tensor(src, t)
