@@ -238,3 +238,21 @@ def test_topk_matches_torch_and_the_stable_path_on_tie_heavy_rows():
                     np.testing.assert_array_equal(
                         tie_order.topk_order(a, 1, k, largest, sorted_), old
                     )
+
+
+def test_median_over_a_dim_matches_torch_and_the_stable_order():
+    """median(dim) from a partition and two scans per row (tie_order.median_order): the
+    stable order's middle index (what PyTorch returns among ties), the first NaN's where a
+    row has one, equal to the path that sorts whole rows (kernels off)."""
+    for _n, (d, t) in _selection_cases(8):
+        for dim, (dd, tt) in ((1, (d, t)), (0, (d.T, t.T))):
+            got, want = ds.median(dd, dim), torch.median(tt, dim)
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+            np.testing.assert_array_equal(got.values.float().numpy(), want.values.float().numpy())
+            if kcpu.enabled():
+                previous = kcpu.set_enabled(False)
+                try:
+                    sorted_path = ds.median(dd, dim).indices.numpy()
+                finally:
+                    kcpu.set_enabled(previous)
+                np.testing.assert_array_equal(got.indices.numpy(), sorted_path)

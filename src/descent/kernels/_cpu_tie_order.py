@@ -552,3 +552,29 @@ def mode_torch_rows(m, rows, out):  # pragma: no cover - compiled
                     best_i, best_f = ix[j], run
                 run = 0
         out[r, 0] = best_i
+
+
+@njit(**_OPTS)
+def median_stable_rows(m, k, out):  # pragma: no cover - compiled
+    """out[r, 0] = the index at position k of a stable ascending sort of row m[r] (R, n)
+    without NaN (the caller overrides rows with NaN): the k-th smallest value x, then among
+    the entries equal to x (-0.0 equal to +0.0, as the sort compares) the (k - #less)-th in
+    index order. O(n) per row (a partition and two scans) instead of a sort."""
+    r_, n = m.shape
+    v = np.empty(n, m.dtype)
+    for r in range(r_):
+        for j in range(n):
+            v[j] = m[r, j]
+        x = np.partition(v, k)[k]
+        less = 0
+        for j in range(n):
+            if m[r, j] < x:
+                less += 1
+        want = k - less
+        seen = 0
+        for j in range(n):
+            if m[r, j] == x:
+                if seen == want:
+                    out[r, 0] = j
+                    break
+                seen += 1

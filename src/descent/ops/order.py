@@ -22,7 +22,7 @@ from .elementwise import clone
 from .indexing import SelectedValues
 from .selection import _dim, _order, sort
 from .shape import reshape, squeeze
-from .tie_order import fix_kthvalue, fix_mode, kthvalue_order, mode_order
+from .tie_order import fix_kthvalue, fix_mode, kthvalue_order, median_order, mode_order
 
 KthvalueResult = return_type("kthvalue", ["values", "indices"])
 MedianResult = return_type("median", ["values", "indices"])
@@ -124,8 +124,10 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     if n == 0:
         raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
     xp = backend.get_array_module(x._data)
-    order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
-    idx = xp.take(order, xp.asarray([(n - 1) // 2]), axis=d)
+    idx = median_order(x._data, d)  # numba: O(n) per row, the stable order's middle entry
+    if idx is None:
+        order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
+        idx = xp.take(order, xp.asarray([(n - 1) // 2]), axis=d)
     a = x._data
     if a.dtype.kind in "fV":
         nan = xp.isnan(a)

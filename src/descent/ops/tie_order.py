@@ -382,6 +382,20 @@ def kthvalue_order(a, d: int, k: int):
     return _back_one(a, mi, d)
 
 
+def median_order(a, d: int):
+    """The index at position (n - 1) // 2 of the stable ascending order along d (size 1
+    there), what median's `_order(...)[(n - 1) // 2]` gives, from a partition and two scans
+    per row (numba), or None where the kernels do not run. Rows with NaN get an arbitrary
+    index: the caller replaces it with the first NaN's."""
+    m, mi = _all_rows(a, d)
+    if m is None:
+        return None
+    from ..kernels import _cpu_tie_order as _kt
+
+    _kt.median_stable_rows(m, (m.shape[1] - 1) // 2, mi)
+    return _back_one(a, mi, d)
+
+
 def mode_order(a, d: int):
     """torch.mode's indices along d (size 1 there) from the std::sort replay on every row
     (rows with NaN in Python, see fix_mode), or None where the kernels do not run."""
