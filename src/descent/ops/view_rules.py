@@ -133,6 +133,10 @@ def storage(a, op: str = "as_strided"):
         )
     xp = backend.get_array_module(a)
     flat = xp.lib.stride_tricks.as_strided(root, (root.size,), (root.itemsize,))
+    if flat.dtype != a.dtype and flat.itemsize % a.itemsize == 0:
+        # a views its memory as another dtype (view_as_real or .real of a complex tensor): the
+        # storage in a's elements, as PyTorch's as_strided of such a view reads it
+        flat = flat.view(a.dtype)
     return flat, (address(a) - address(root)) // a.itemsize
 
 
