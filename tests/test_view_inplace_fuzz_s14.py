@@ -20,7 +20,9 @@ replayed in descent. Compared: the step at which each library raises and the exc
 (descent's must be the same class or a subclass), then for every slot its shape, dtype, values,
 `_version`, requires_grad, is_leaf and whether grad_fn is None, every leaf's .grad, and what
 each grad hook saw. A mismatch is shrunk (steps dropped while it persists) and printed as a
-reproducer.
+reproducer. Two differences are accepted as intended (see _stale_later and
+_constant_second_order), the known ones are strict xfails (KNOWN); docs/engine.md ("Views and
+in-place") lists the semantics and the classes a long run still finds.
 
 Program i uses random.Random(SEED * 1_000_003 + i). `python tests/test_view_inplace_fuzz_s14.py
 N SEED` runs N programs from SEED verbosely (the test runs N_PROGRAMS from SEED).
