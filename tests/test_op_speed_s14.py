@@ -256,3 +256,17 @@ def test_median_over_a_dim_matches_torch_and_the_stable_order():
                 finally:
                     kcpu.set_enabled(previous)
                 np.testing.assert_array_equal(got.indices.numpy(), sorted_path)
+
+
+def test_topk_partial_sort_path_with_ties_matches_torch():
+    """k * 64 <= n: std::partial_sort (heap select + sort_heap) replayed on packed keys for the
+    tied rows (fix_topk after the numba scan), NaN among the values."""
+    rng = np.random.default_rng(11)
+    for n in (128, 257, 1000):
+        for style in range(3):
+            x = _tied(rng, (6, n), style).astype(np.float32)
+            for k in range(1, n // 64 + 1):
+                for largest in (True, False):
+                    got = ds.topk(ds.tensor(x), k, 1, largest)
+                    want = torch.topk(torch.from_numpy(x), k, 1, largest)
+                    np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())

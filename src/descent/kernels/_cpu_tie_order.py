@@ -578,3 +578,78 @@ def median_stable_rows(m, k, out):  # pragma: no cover - compiled
                     out[r, 0] = j
                     break
                 seen += 1
+
+
+# topk on packed keys (key << 32 | index, see sort_torch_all_rows): the same algorithms as
+# topk_torch_rows, comparing integers and moving one int64 per element.
+
+
+@njit(**_OPTS)
+def _p_heap_select(p, first, middle, last):  # pragma: no cover - compiled
+    n = middle - first
+    if n >= 2:
+        parent = (n - 2) // 2
+        while True:
+            _p_adjust_heap(p, first, parent, n, p[first + parent])
+            if parent == 0:
+                break
+            parent -= 1
+    for i in range(middle, last):
+        if _pk(p[i]) < _pk(p[first]):
+            t = p[i]  # pop_heap(first, middle, i)
+            p[i] = p[first]
+            _p_adjust_heap(p, first, 0, n, t)
+
+
+@njit(**_OPTS)
+def _p_sort_heap(p, first, last):  # pragma: no cover - compiled
+    while last - first > 1:
+        last -= 1
+        t = p[last]
+        p[last] = p[first]
+        _p_adjust_heap(p, first, 0, last - first, t)
+
+
+@njit(**_OPTS)
+def _p_nth_element(p, nth, last):  # pragma: no cover - compiled
+    """std::nth_element(p, p + nth, p + last)."""
+    first = 0
+    if nth == last:
+        return
+    depth = 2 * _lg(last - first)
+    while last - first > 3:
+        if depth == 0:
+            _p_heap_select(p, first, nth + 1, last)
+            p[first], p[nth] = p[nth], p[first]
+            return
+        depth -= 1
+        cut = _p_partition_pivot(p, first, last)
+        if cut <= nth:
+            first = cut
+        else:
+            last = cut
+    _p_insertion_sort(p, first, last)
+
+
+@njit(**_OPTS)
+def topk_torch_keys(keys, k, largest, sorted_, out):  # pragma: no cover - compiled
+    """out[r] = PyTorch's topk indices of every row of keys (R, n) (an integer type of at
+    most 32 bits, float32_keys' for float32), as topk_torch_rows on the values."""
+    r_, n = keys.shape
+    p = np.empty(n, np.int64)
+    stack = np.empty(3 * 66, np.int64)
+    for r in range(r_):
+        for j in range(n):
+            kk = np.int64(keys[r, j])
+            if largest:
+                kk = ~kk  # the largest first: the ascending order of ~key
+            p[j] = (kk << 32) | j
+        if k * 64 <= n:
+            _p_heap_select(p, 0, k, n)
+            _p_sort_heap(p, 0, k)
+        else:
+            _p_nth_element(p, k - 1, n)
+            if sorted_:
+                _p_sort(p, k - 1, stack)
+        for j in range(k):
+            out[r, j] = p[j] & 0xFFFFFFFF

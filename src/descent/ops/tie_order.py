@@ -440,6 +440,29 @@ def fix_mode(a, idx, d: int):
     return _back(mi, shape, d) if rows.size else idx
 
 
+def _replay_topk(m, rows, k: int, largest: bool, sorted_: bool, mi) -> None:
+    """mi[rows] (every row for None) = PyTorch's topk indices of those rows of m (R, n), by
+    the numba replay: 32-bit keys packed with the index (as torch_sort_order's, integer
+    compares) where the dtype allows, else on the values."""
+    import numpy as np
+
+    from ..kernels import _cpu_tie_order as _kt
+
+    if m.dtype == np.float32 or m.dtype.char in _PACKED_CHARS and m.shape[1] < 2**31:
+        sub = m if rows is None else m[rows]
+        keys = sub
+        if m.dtype == np.float32:
+            keys = np.empty(sub.shape, np.int32)
+            _kt.float32_keys(sub, keys)
+        out = mi if rows is None else np.empty((len(rows), k), np.int64)
+        _kt.topk_torch_keys(np.ascontiguousarray(keys), k, bool(largest), bool(sorted_), out)
+        if rows is not None:
+            mi[rows] = out
+    else:
+        rows = np.arange(m.shape[0]) if rows is None else rows
+        _kt.topk_torch_rows(np.ascontiguousarray(m), rows, k, bool(largest), bool(sorted_), mi)
+
+
 def topk_order(a, d: int, k: int, largest: bool, sorted_: bool):
     """torch.topk's indices along d (size k there) from the replay of its partial_sort /
     nth_element + sort on every row, or None where the kernels do not run (the caller takes
@@ -453,10 +476,8 @@ def topk_order(a, d: int, k: int, largest: bool, sorted_: bool):
     m, _ = _all_rows(a, d)
     if m is None:
         return None
-    from ..kernels import _cpu_tie_order as _kt
-
     mi = np.empty((m.shape[0], k), np.int64)
-    _kt.topk_torch_rows(m, np.arange(m.shape[0]), k, bool(largest), bool(sorted_), mi)
+    _replay_topk(m, None, k, largest, sorted_, mi)
     shape = list(np.moveaxis(a, d, -1).shape)
     shape[-1] = k
     return np.moveaxis(mi.reshape(shape), -1, d)
@@ -491,7 +512,7 @@ def fix_topk(a, idx, d: int, k: int, largest: bool, sorted_: bool):
     if not rows.size:
         return idx
     if fast:
-        _kt.topk_torch_rows(np.ascontiguousarray(m), rows, k, largest, sorted_, mi)
+        _replay_topk(m, rows, k, largest, sorted_, mi)
     else:
         for r in rows:
             mi[r] = topk_indices(m[r].tolist(), k, largest, sorted_)
