@@ -653,3 +653,25 @@ def topk_torch_keys(keys, k, largest, sorted_, out):  # pragma: no cover - compi
                 _p_sort(p, k - 1, stack)
         for j in range(k):
             out[r, j] = p[j] & 0xFFFFFFFF
+
+
+@njit(**_OPTS)
+def mode_torch_keys(keys, rows, out):  # pragma: no cover - compiled
+    """mode_torch_rows on 32-bit keys (float32_keys' for float32; rows WITHOUT NaN): std::sort
+    of the packed (key, index) pairs, then the last index of the first longest run of equal
+    keys (equal keys: equal values, -0.0 and +0.0 one run as `!=` sees them)."""
+    n = keys.shape[1]
+    p = np.empty(n, np.int64)
+    stack = np.empty(3 * 66, np.int64)
+    for r in rows:
+        for j in range(n):
+            p[j] = (np.int64(keys[r, j]) << 32) | j
+        _p_sort(p, n, stack)
+        best_i, best_f, run = 0, 0, 0
+        for j in range(n):
+            run += 1
+            if j == n - 1 or _pk(p[j]) != _pk(p[j + 1]):
+                if run > best_f:
+                    best_i, best_f = p[j] & 0xFFFFFFFF, run
+                run = 0
+        out[r, 0] = best_i

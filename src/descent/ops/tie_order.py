@@ -407,7 +407,14 @@ def mode_order(a, d: int):
     from ..kernels import _cpu_tie_order as _kt
 
     nan = np.isnan(m).any(axis=1) if m.dtype.kind == "f" else np.zeros(m.shape[0], bool)
-    _kt.mode_torch_rows(m, np.flatnonzero(~nan), mi)
+    if m.dtype == np.float32 or m.dtype.char in _PACKED_CHARS and m.shape[1] < 2**31:
+        keys = m  # 32-bit keys packed with the index (as torch_sort_order's)
+        if m.dtype == np.float32:
+            keys = np.empty(m.shape, np.int32)
+            _kt.float32_keys(m, keys)
+        _kt.mode_torch_keys(keys, np.flatnonzero(~nan), mi)
+    else:
+        _kt.mode_torch_rows(m, np.flatnonzero(~nan), mi)
     for r in np.flatnonzero(nan):
         mi[r, 0] = mode_index(m[r].tolist())
     return _back_one(a, mi, d)
