@@ -207,10 +207,6 @@ EXPLAINED = {
     "torch.set_flush_denormal": "NumPy cannot flush denormals: descent's set_flush_denormal "
     "returns False (not supported), as PyTorch does on a CPU "
     "without SSE3",
-    "torch.sort": "x.sort() of ties without stable=True: PyTorch leaves the order of equal "
-    "values unspecified; descent's is the stable one",
-    "torch.hash_tensor": "not in descent (PyTorch 2.13's new hashing reduction)",
-    "torch.Tensor.grad_dtype": "not in descent (PyTorch 2.13's new per-leaf gradient dtype)",
     "torch.sparse_bsc_tensor": "descent has no BSC layout (CSR, CSC and BSR only)",
     "torch.Tensor.to_sparse": _BATCHED,
     "torch.Tensor.to_sparse_bsc": _BATCHED,
@@ -222,11 +218,6 @@ EXPLAINED = {
     "torch.linalg.solve_triangular": _COIN,
     "torch.fft.hfft2": _COIN,
     "torch.fft.hfftn": _COIN,
-    "torch.distributions.Poisson": "Poisson(torch.tensor([4])): PyTorch's sampler refuses an "
-    "int64 rate (poisson_cpu not implemented for 'Long'); "
-    "descent samples it",
-    "torch.nn.ConvTranspose3d": "descent is slow here: the (20, 16, 10, 50, 100) transposed "
-    "convolution takes about 20 s (torch: 1 s), past the harness's limit on a loaded machine",
     "torch.linalg.lu": "pivot=False: descent computes the unpivoted LU on the CPU, where "
     "PyTorch's CPU kernel refuses (it has one on CUDA only)",
     "torch.Generator.get_state": "descent's generator state is a uint8 tensor of NumPy PCG64's "
@@ -238,24 +229,16 @@ EXPLAINED = {
     "torch.library.wrap_triton": "Triton kernels (triton_op, wrap_triton): not in descent",
     "torch.profiler.record_function": "the profiler's table prints measured times and PyTorch's "
     "ATen rows: its numbers differ by nature",
-    "torch.compiler.set_default_backend": "not in descent",
     "torch.compiler.substitute_in_graph": "descent's torch.compile runs the function eagerly: "
     "fullgraph=True does not refuse a builtin that Dynamo cannot trace",
-    "torch.cpu.get_capabilities": "not in descent",
     "torch.accelerator.Graph": "torch.Stream and accelerator.Graph (CUDA graphs) are not in "
     "descent",
     "torch.accelerator.synchronize": "torch.Event is not in descent",
     "torch.nested.as_nested_tensor": _JAGGED,
     "torch.nested.nested_tensor": _JAGGED,
     "torch.nested.to_padded_tensor": _JAGGED,
-    "torch.utils._pytree.register_constant": "not in descent's utils._pytree",
-    "torch.utils._pytree.register_dataclass": "not in descent's utils._pytree",
-    "torch.autograd.enforce_grad_layout_policy": "not in descent (PyTorch 2.13's switch for "
-    "the strides of accumulated gradients; descent's gradients are always contiguous)",
     "torch.autograd.inference_mode": "descent's inference_mode makes ordinary tensors (no "
     "inference-tensor flag): reading y._version works where PyTorch's inference tensors refuse",
-    "torch.autograd.is_tensor_like": "is_tensor_like lives in descent.overrides (where PyTorch "
-    "also has it); descent.autograd, the engine's module, does not re-export it",
     "torch.autograd.graph.region_activation_memory_budget": "PyTorch refuses it outside "
     "torch.compile; descent's is an accepted no-op",
     "torch.autograd.graph.saved_tensors_hooks": "the order of the pack hook's calls for a * b: "
@@ -263,12 +246,7 @@ EXPLAINED = {
     "torch.func.functionalize": "needs torch.fx.experimental.proxy_tensor.make_fx (tracing to "
     "ATen), not in descent",
     "torch.func.rearrange": "torch.func.rearrange (einops notation through vmap) is not in descent",
-    "torch.utils.checkpoint.tree_map": "descent.utils.checkpoint does not re-export "
-    "utils._pytree.tree_map (PyTorch's namespace happens to)",
     "torch.sparse.as_sparse_gradcheck": "not in descent (gradcheck takes sparse inputs directly)",
-    "torch.sparse.mm": "torch.sparse.mm's reduce= ('sum', 'mean', 'amax', 'amin' over each row's "
-    "stored values) is not in descent",
-    "torch.sparse.spdiags": "not in descent",
     "torch.masked.is_masked_tensor": "descent has no MaskedTensor (the torch.masked reductions "
     "with mask= are there)",
     "torch.nn.attention.register_flash_attention_impl": "registers a CUDA flash-attention "

@@ -100,6 +100,7 @@ AGREE = ['torch.Generator.device',
  'torch.autograd.Function.set_materialize_grads',
  'torch.autograd.detect_anomaly',
  'torch.autograd.enable_grad',
+ 'torch.autograd.enforce_grad_layout_policy',
  'torch.autograd.forward_ad.dual_level',
  'torch.autograd.functional.hessian',
  'torch.autograd.functional.hvp',
@@ -111,6 +112,7 @@ AGREE = ['torch.Generator.device',
  'torch.autograd.graph.disable_saved_tensors_hooks',
  'torch.autograd.graph.register_multi_grad_hook',
  'torch.autograd.graph.save_on_cpu',
+ 'torch.autograd.is_tensor_like',
  'torch.autograd.no_grad',
  'torch.autograd.profiler.profile',
  'torch.autograd.set_grad_enabled',
@@ -146,6 +148,7 @@ AGREE = ['torch.Generator.device',
  'torch.compiler.is_compiling',
  'torch.compiler.is_dynamo_compiling',
  'torch.compiler.is_exporting',
+ 'torch.compiler.set_default_backend',
  'torch.complex',
  'torch.conj_physical',
  'torch.conv1d',
@@ -805,9 +808,6 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
                                'dense dims, no BSC from a compressed tensor): docs/sparse.md',
  'torch.accelerator.Graph': 'torch.Stream and accelerator.Graph (CUDA graphs) are not in descent',
  'torch.accelerator.synchronize': 'torch.Event is not in descent',
- 'torch.autograd.enforce_grad_layout_policy': "not in descent (PyTorch 2.13's switch for the "
-                                              "strides of accumulated gradients; descent's "
-                                              'gradients are always contiguous)',
  'torch.autograd.graph.region_activation_memory_budget': 'PyTorch refuses it outside '
                                                          "torch.compile; descent's is an accepted "
                                                          'no-op',
@@ -817,12 +817,8 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
  'torch.autograd.inference_mode': "descent's inference_mode makes ordinary tensors (no "
                                   'inference-tensor flag): reading y._version works where '
                                   "PyTorch's inference tensors refuse",
- 'torch.autograd.is_tensor_like': 'is_tensor_like lives in descent.overrides (where PyTorch also '
-                                  "has it); descent.autograd, the engine's module, does not "
-                                  're-export it',
  'torch.cholesky_inverse': 'the statement prints torch.dist(inverse(A), cholesky_inverse(L)): '
                            'float32 rounding noise (torch 5.0e-4, descent 7.0e-4)',
- 'torch.compiler.set_default_backend': 'not in descent',
  'torch.compiler.substitute_in_graph': "descent's torch.compile runs the function eagerly: "
                                        'fullgraph=True does not refuse a builtin that Dynamo '
                                        'cannot trace',

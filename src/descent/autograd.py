@@ -616,7 +616,7 @@ def _register_graph_namespace(namespace) -> None:
 # in descent.autograd_torch, loaded when first asked for: importing the engine never loads them.
 _TORCH_NAMES = ("grad", "backward", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
                 "is_anomaly_check_nan_enabled", "Variable", "FunctionCtx", "functional",
-                "enforce_grad_layout_policy")  # fmt: skip
+                "enforce_grad_layout_policy", "is_tensor_like")  # fmt: skip
 
 
 def __getattr__(name: str):
@@ -640,10 +640,6 @@ def __getattr__(name: str):
         # `@torch.autograd.function.once_differentiable` with no import: the module that
         # descent/__init__.py aliases (lazily) as descent.autograd.function
         return _sys.modules[f"{__name__}.function"]
-    if name == "is_tensor_like":  # PyTorch's torch.autograd re-exports torch.overrides' one
-        from .overrides import is_tensor_like
-
-        return is_tensor_like
     if name in ("gradcheck", "gradgradcheck", "GradcheckError"):  # in autograd_gradcheck.py
         from . import autograd_gradcheck
 

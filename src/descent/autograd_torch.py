@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import warnings
 import weakref
 
@@ -33,6 +34,7 @@ __all__ = [
     "backward",
     "grad",
     "detect_anomaly",
+    "enforce_grad_layout_policy",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
     "set_detect_anomaly",
@@ -373,6 +375,31 @@ class set_detect_anomaly:  # PyTorch's name: a call that sets the mode, also a c
         _set(*self.prev)
 
 
+_layout_policy = threading.local()
+
+
+class enforce_grad_layout_policy:  # PyTorch's name: sets the flag; also a context manager
+    """torch.autograd.enforce_grad_layout_policy(enable=True): PyTorch's switch for the strides
+    of accumulated gradients (matching the parameter's, or whatever the incoming gradient has).
+    descent's accumulated gradients are always row-major contiguous arrays, whatever the flag,
+    so it changes nothing here; it is kept per thread, as PyTorch's, and restored on exit when
+    used as a context manager (`_grad_layout_policy_enabled()` reads it)."""
+
+    def __init__(self, enable: bool = True) -> None:
+        self.prev = _grad_layout_policy_enabled()
+        _layout_policy.enabled = bool(enable)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        _layout_policy.enabled = self.prev
+
+
+def _grad_layout_policy_enabled() -> bool:
+    return getattr(_layout_policy, "enabled", True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Custom functions, PyTorch's way: a subclass of descent.autograd.Function whose `forward` and
 # `backward` are staticmethods taking a `ctx` and Tensors (torch.autograd.Function), e.g.
@@ -704,6 +731,10 @@ class Variable(metaclass=_VariableMeta):
 
 
 def __getattr__(name: str):
+    if name == "is_tensor_like":  # torch.autograd re-exports torch.overrides' function
+        from .overrides import is_tensor_like
+
+        return is_tensor_like
     # torch.autograd.functional (vjp, jvp, jacobian, hessian, hvp, vhp), loaded on first use.
     if name == "functional":
         from . import autograd_functional

@@ -267,41 +267,62 @@ class CompiledFunction:
 
 
 def compile(  # noqa: A001 - PyTorch's name: torch.compile
-    fn: Callable | None = None,
+    model: Callable | None = None,
     *,
     fullgraph: bool = False,
     dynamic: bool | None = None,
-    backend: str | Callable = "descent",
+    backend: str | Callable | None = None,
     mode: str | None = None,
     options: dict | None = None,
+    name: str | None = None,
     disable: bool = False,
+    recompile_limit: int | None = None,
+    isolate_recompiles: bool = False,
+    shapes_spec: Any = None,
     cache_size: int | None = None,
 ) -> Any:
     """Record `fn` on its first calls and replay the recording on later calls (see the module
     docstring). `torch.compile`'s signature; usable as `@compile` and `@compile(...)`.
 
     Args:
-        fn: the function (a training step: forward, loss, backward, clipping, optimizer step; or
+        model: the function (a training step: forward, loss, backward, clipping, optimizer step; or
             an inference function). A Module is compiled through its `forward`.
         fullgraph: raise `Unrecordable` instead of falling back to eager where PyTorch
             would see a graph break (`.item()`, data-dependent control flow, ...); a result
             that needs autograd's graph (a compiled model's forward in training) still runs
             eagerly with a warning, as PyTorch's fullgraph=True compiles it.
         dynamic: accepted (PyTorch's); shapes are always specialised: a new shape records again.
-        backend: accepted; descent has one.
+        backend: a name or a callable, as PyTorch's (None: `get_default_backend()`).
+            descent has one compiler, its recorder; "eager" and "aot_eager" (PyTorch's
+            backends that run the captured graph with the eager kernels) replay without the
+            fused kernels (`options={"fuse": False}`), every other name or callable replays
+            with them (a callable is not called: there is no FX graph to hand it).
         mode: accepted: None, "default", "reduce-overhead", "max-autotune"(-no-cudagraphs).
         options: {"pool": False} turns off the buffer pool, {"fuse": False} the fused
             kernels; {"exact": True} keeps only the kernels that give eager's bits (today
             every replay kernel does: `compiler/replay_kernels.py`); {"cache_size": n} as
             cache_size.
+        name: accepted (PyTorch's name for the compiled region in its logs).
         disable: return `fn` itself (eager); so does `descent._dynamo.config.disable`.
-        cache_size: programs kept per function (one per input signature), LRU; by default
+        recompile_limit: PyTorch 2.13's per-function limit of recordings: programs kept per
+            function (one per input signature), LRU; by default
             `descent._dynamo.config.recompile_limit` (8; PyTorch's `cache_size_limit`).
+        isolate_recompiles, shapes_spec: accepted (descent's caches are per function and its
+            shapes always specialised).
+        cache_size: descent's older name for recompile_limit.
 
     Returns:
         A `CompiledFunction` (or a decorator when `fn` is None).
     """
-    del dynamic, backend
+    del dynamic, name, isolate_recompiles, shapes_spec
+    fn = model
+    if backend is None:
+        backend = _default_backend[0]
+    if not (isinstance(backend, str) or callable(backend)):
+        raise TypeError(f"descent.compile: backend must be a string or callable, got "
+                        f"{type(backend)}")  # fmt: skip
+    if recompile_limit is not None:
+        cache_size = recompile_limit
     if mode not in _MODES:
         raise ValueError(f"descent.compile: unknown mode {mode!r}; one of {_MODES}")
     opts = dict(options or {})
@@ -314,8 +335,9 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
     if cache_size is None:
         cache_size = dynamo_config.recompile_limit
     disable = disable or dynamo_config.disable
+    unfused = isinstance(backend, str) and backend in ("eager", "aot_eager")
     kw = dict(cache_size=opts.get("cache_size", cache_size), fullgraph=fullgraph,
-              pool=opts.get("pool", True), fuse=opts.get("fuse", True),
+              pool=opts.get("pool", True), fuse=opts.get("fuse", not unfused),
               exact=opts.get("exact", False))  # fmt: skip
 
     def wrap(f):
@@ -331,6 +353,35 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
         return CompiledFunction(f, **kw)
 
     return wrap if fn is None else wrap(fn)
+
+
+_default_backend: list = ["inductor"]  # PyTorch's default name (torch.compiler)
+
+
+def set_default_backend(backend: str | Callable | None) -> None:
+    """The backend `compile` uses when none is given (torch.compiler.set_default_backend);
+    None resets it to "inductor". See `compile`'s `backend` for what a name changes here."""
+    if backend is None:
+        backend = "inductor"
+    elif not (isinstance(backend, str) or callable(backend)):
+        raise TypeError(f"backend must be a string or callable, got {type(backend)}")
+    _default_backend[0] = backend
+
+
+def get_default_backend() -> str | Callable:
+    """The backend `compile` uses when none is given (torch.compiler.get_default_backend)."""
+    return _default_backend[0]
+
+
+def list_backends(exclude_tags=("debug", "experimental")) -> list[str]:
+    """The backend names with a meaning of their own here (torch.compiler.list_backends):
+    "inductor" (the replay with fused kernels) and, unless `exclude_tags` is given empty,
+    "eager" and "aot_eager" (the replay with eager's kernels, which PyTorch tags debug).
+    Any other name is accepted by `compile` and replays as "inductor"."""
+    names = ["inductor"]
+    if not exclude_tags or "debug" not in exclude_tags:
+        names += ["aot_eager", "eager"]
+    return sorted(names)
 
 
 # -- helpers ---------------------------------------------------------------------------------
