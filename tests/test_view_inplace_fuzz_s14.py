@@ -902,6 +902,13 @@ def _case_copy_itself_expanded(L):
     return x, x._version
 
 
+def _case_view_of_plain_tensor_that_joined_the_graph(L):
+    x = _f64(L, [1.0, 2.0, 3.0])
+    v = x[1:]
+    x.mul_(_f64(L, [1.0, 2.0, 3.0], True))
+    v.add_(1)
+
+
 def _case_var_add_(L):
     x = _f64(L, [[1.0, 2.0, 4.0]], True)
     v = x.var(1)

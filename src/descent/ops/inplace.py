@@ -79,6 +79,16 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
                 f"performing the operation. (shape {tuple(t.shape)}, stride {t.stride()})"
             )
         vb = getattr(t, "_view_base", None)
+        if (vb is not None and vb.__class__ is Tensor and t.__dict__.get("_plain_view")
+                and is_grad_enabled()):  # fmt: skip
+            # a view taken of a tensor outside the graph, which joined it since by an in-place
+            # op elsewhere: PyTorch sees a leaf that requires grad (ops/view_write._refresh_views)
+            raise RuntimeError(
+                f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                f"operation: this view (shape {tuple(t.shape)}) was taken of a tensor (shape "
+                f"{tuple(vb.shape)}) before an in-place op made that tensor require grad "
+                "(PyTorch's rule); take the view again after that op, or clone() it"
+            )
         if (vb is not None and vb.__class__ is Tensor and vb._rg and vb._node is None
                 and is_grad_enabled()):  # fmt: skip
             # (checked before the op runs, as PyTorch's check_inplace: other errors come after)

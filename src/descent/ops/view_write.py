@@ -389,7 +389,10 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
         src = _memory_source(arr, u._data.dtype)
         pos_u = None if src is None else positions(u._data, src)
         if pos_u is not None:
+            plain = not u._rg
             _refresh(u, base, pos_u.reshape(-1))
+            if plain and u._rg:  # a view of a tensor that just joined the graph: PyTorch
+                u.__dict__["_plain_view"] = True  # refuses an in-place op on it (a "leaf")
 
 
 def _refresh(u: Tensor, base: Tensor, flat) -> None:
