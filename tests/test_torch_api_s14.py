@@ -144,3 +144,79 @@ def test_enforce_grad_layout_policy_is_a_setter_and_a_context_manager():
         (q * 2).sum().backward()
     assert q.grad.is_contiguous()
     np.testing.assert_array_equal(q.grad.numpy(), np.full((4, 2, 3), 2, np.float32))
+
+
+# -- an in-place change of an op's result where PyTorch saved no result ----------------------
+# (session 14: the new saved-output check raised here, where PyTorch runs and gives these
+# gradients; before it, max-pool's backward read the changed output)
+_CHANGED_RESULT = {
+    "max_pool2d then relu_": lambda L, x: L.nn.functional.max_pool2d(x, 2).relu_(),
+    "max_pool2d then mul_": lambda L, x: L.nn.functional.max_pool2d(x, 2, 1).mul_(-3.0),
+    "MaxPool2d then ReLU(inplace)": lambda L, x: L.nn.ReLU(True)(L.nn.MaxPool2d(2)(x - 0.5)),
+    "erfinv then mul_": lambda L, x: L.erfinv(x * 0.9).mul_(2.0),
+    "1 / x then add_": lambda L, x: (1 / x).add_(1.0),
+    "2 / x then mul_": lambda L, x: (2 / x).mul_(x.detach()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CHANGED_RESULT))
+def test_inplace_change_of_a_result_torch_does_not_save(name):
+    f = _CHANGED_RESULT[name]
+    x0 = np.random.default_rng(5).uniform(0.1, 0.9, (2, 3, 6, 6))
+    grads = []
+    for lib in (torch, descent):
+        x = lib.tensor(x0, requires_grad=True)
+        y = f(lib, x)
+        (y * lib.tensor(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)))).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_result_changed_in_place_under_create_graph():
+    x0 = np.random.default_rng(6).standard_normal((1, 2, 5, 5))
+    out = []
+    for lib in (torch, descent):
+        x = lib.tensor(x0, requires_grad=True)
+        y = lib.nn.functional.max_pool2d(x, 3, 1)
+        c = lib.tensor(np.arange(18.0).reshape(1, 2, 3, 3))
+        loss = (y * c).sum()
+        y.mul_(0.0)  # PyTorch's max-pool saved its indices: backward does not read y
+        (g,) = lib.autograd.grad(loss, x, create_graph=True)
+        out.append(g.detach().numpy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-12, atol=1e-12)
+
+
+_PARTNER_CONSTANT = {
+    "y * c, y changed": lambda L, y, c: ((y * c).sum(), y),
+    "c * y, y changed": lambda L, y, c: ((c * y).sum(), y),
+    "y @ C, y changed": lambda L, y, c: ((y @ c.mT).sum(), y),
+    "linear(y, C), y changed": lambda L, y, c: (L.nn.functional.linear(y, c).sum(), y),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PARTNER_CONSTANT))
+def test_inplace_change_of_an_input_only_a_constant_needed(name):
+    # PyTorch saves a product's operand only for the other operand's gradient: when that one is
+    # a constant, changing the operand in place before backward is fine (the gradient, c, does
+    # not read it); descent checked every saved input's version and raised.
+    x0 = np.random.default_rng(7).standard_normal((3, 3))
+    grads = []
+    for lib in (torch, descent):
+        x = lib.tensor(x0, requires_grad=True)
+        y = x * 2
+        loss, changed = _PARTNER_CONSTANT[name](lib, y, lib.tensor(np.arange(9.0).reshape(3, 3)))
+        changed.mul_(0.0)
+        loss.backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])
+
+
+def test_inplace_change_of_an_input_whose_partner_needs_it_still_raises():
+    for lib in (torch, descent):
+        x = lib.ones(3, 3, requires_grad=True)
+        w = lib.ones(3, 3, requires_grad=True)
+        y = x * 2
+        loss = (y * w).sum()  # w's gradient reads y
+        y.mul_(0.0)
+        with pytest.raises(RuntimeError, match="inplace operation|modified in place"):
+            loss.backward()

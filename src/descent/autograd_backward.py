@@ -171,8 +171,8 @@ def _run_backward(
                 versions = node.versions
                 # One comparison for the common one-input case; zip only for more inputs.
                 if saved[0]._version != versions[0] or len(saved) > 1:
-                    for t, v in zip(saved, versions):
-                        if t._version != v:
+                    for i, (t, v) in enumerate(zip(saved, versions)):
+                        if t._version != v and _needed(node, i):
                             raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
@@ -306,6 +306,17 @@ def _count_error(node, n: int) -> RuntimeError:
         f"internal error in '{node.name}'.backward: returned {n} gradients for "
         f"{len(node.parents)} inputs with shapes {node.in_shapes}"
     )
+
+
+def _needed(node, i: int) -> bool:
+    """Whether backward reads saved input i. For an op whose inputs' gradients each need only
+    the other inputs (`cross_saved`: a * b, a @ b, linear), input i is read only when another
+    input gets a gradient: PyTorch saves it only then, so an in-place change of an input whose
+    partners are constants is no error there (y = x * 2; loss = (y * c).sum(); y.mul_(0))."""
+    if not getattr(node, "cross_saved", False):
+        return True
+    parents = node.parents
+    return any(p is not None for j, p in enumerate(parents) if j != i)
 
 
 def _modified_message(node, t, v) -> str:

@@ -101,8 +101,10 @@ class Mul(Function):
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
-    # Each input's gradient needs the other input: both are saved (and versioned).
+    # Each input's gradient needs the other input: both are saved (and versioned); an input is
+    # read (and its version checked) only when the other one gets a gradient, as PyTorch saves.
     save_inputs = True
+    cross_saved = True
 
     def forward(self, a, b):
         return a * b
@@ -282,12 +284,13 @@ class RSubScalar(_ScalarOp):
 
 class RDivScalar(_ScalarOp):
     """c / x computed as PyTorch does, reciprocal(x) * c: d/dx = -(gy c) r^2 with r = 1 / x
-    (PyTorch's reciprocal backward; reuses the output for c = 1, x.reciprocal())."""
+    (PyTorch's reciprocal backward), r recomputed from the saved input. PyTorch's c / x (1 / x
+    too: reciprocal(x) * 1) saves the reciprocal, not the product the user holds, so an
+    in-place change of the result must not make backward raise, and backward must not read
+    it. (x.reciprocal() shares this op: where PyTorch raises on such a change, descent's
+    gradient, from x, is still the true one.)"""
 
     save_inputs = True
-    # only 1 / x reuses its output; PyTorch's c / x saves the reciprocal, not the product the
-    # user holds, so an in-place change of it must not make backward raise (ops/inplace._rebind)
-    save_output = property(lambda self: self.c == 1)
     bfloat16_scalar = "reciprocal"  # bfloat16: the reciprocal is rounded before the product
 
     def forward(self, x):
@@ -296,7 +299,8 @@ class RDivScalar(_ScalarOp):
 
     def backward(self, gy, ops):
         if self.c == 1:
-            r = conj_if_complex(ops, self.output(ops))  # complex x: the conjugate derivative
+            (x,) = self.inputs(ops)
+            r = 1 / conj_if_complex(ops, x)  # complex x: the conjugate derivative
             return -gy * (r * r)
         (x,) = self.inputs(ops)
         r = 1 / conj_if_complex(ops, x)

@@ -489,10 +489,13 @@ class MaxPool2d(Function):
     first offset first, and adds gy * mask into the strided view of each offset.
     """
 
-    __slots__ = ("geom", "xpad")
+    # ymax: a private copy of the output. PyTorch's max-pool saves the winners' indices, not
+    # the output, so the output may change in place before backward (MaxPool2d followed by
+    # ReLU(inplace=True), as in PyTorch's spatial-transformer tutorial) and backward must not
+    # read it: the winners are found against this copy.
+    __slots__ = ("geom", "xpad", "ymax")
     save_inputs = True
-    save_output = True
-    saved_slots = ("xpad",)
+    saved_slots = ("xpad", "ymax")
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -505,6 +508,7 @@ class MaxPool2d(Function):
         out = None
         for _i, _j, sl in _offsets(self.geom, ho, wo):
             out = xpad[sl].copy() if out is None else xp.maximum(out, xpad[sl], out=out)
+        self.ymax = out.copy()
         return out
 
     def _winners(self, xp, x, y):
@@ -516,14 +520,16 @@ class MaxPool2d(Function):
 
     def backward(self, gy, ops):
         x = self.inputs(ops)[0]
-        y = self.output(ops)
+        y = self.ymax
+        if y is None:
+            raise RuntimeError(self._freed_message())
         kh, kw, _, _, _, _, ph, pw = self.geom
         n, c, h, w = self.in_shapes[0]
         if ops.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
-            xp = backend.get_array_module(y._data)
+            xp = backend.get_array_module(y)
             sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy._data.dtype)
-            for k, _sl, hit in self._winners(xp, x._data, y._data):
+            for k, _sl, hit in self._winners(xp, x._data, y):
                 sel[k] = hit
             cols = gy.reshape((1,) + tuple(gy.shape)) * Tensor._wrap(sel)
             cols = permute(cols.reshape((kh, kw) + tuple(gy.shape)), 3, 0, 1, 2, 4, 5)

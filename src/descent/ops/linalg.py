@@ -39,6 +39,7 @@ class MatMul(Function):
     """
 
     save_inputs = True
+    cross_saved = True  # each operand is read only for the other's gradient (autograd_backward)
 
     def forward(self, a, b):
         return a @ b

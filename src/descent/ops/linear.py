@@ -38,6 +38,7 @@ class Linear(Function):
     # Backward needs x for gW and W for gx; they are saved as the input Tensors (versioned, so an
     # in-place change between forward and backward raises) and released after backward.
     save_inputs = True
+    cross_saved = True  # x is read for gW, W for gx (autograd_backward._needed)
 
     def forward(self, x, w, *b):
         if x.dtype == HALF and type(x) is np.ndarray:

@@ -101,17 +101,20 @@ class Erfc(Function):
 
 
 class Erfinv(Function):
-    """d/dy erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) (reuses the output; inf at +-1)."""
+    """d/dy erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) (inf at +-1). As PyTorch's formula, from
+    the input (erfinv recomputed), not the output: PyTorch saves no result here, so the output
+    may change in place before backward."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
-    save_output = True
+    save_inputs = True
 
     def forward(self, x):
         return _host(_erfinv64, "erfinv", x)
 
     def backward(self, gy, ops):
-        r = self.output(ops)
+        (x,) = self.inputs(ops)
+        r = erfinv(x) if ops.is_graph else _host(_erfinv64, "erfinv", x)
         with np.errstate(over="ignore"):
             return gy * (ops.exp(r * r) * _SQRT_PI_OVER_2)
 
