@@ -279,9 +279,17 @@ def test_weight_norm_parameters_and_values_match_torch():
 
 
 def test_spectral_norm_names_match_torch():
-    tl, dl = _linear_pair()
-    torch.nn.utils.spectral_norm(tl, name="weight", n_power_iterations=1)
-    descent.nn.utils.spectral_norm(dl, name="weight", n_power_iterations=1)
+    # Seeded (and the global generators restored after): unseeded, the weight and the random
+    # u, v came from whatever state earlier tests left, and for about 1 weight in 27 the two
+    # top singular values lie so close (sigma2 / sigma1 > 0.9) that 50 power iterations had not
+    # converged and weight_orig.grad differed by up to 0.12 (11 of 300 seeds failed). Seed 0:
+    # sigma2 / sigma1 = 0.61, every difference below 4e-7.
+    with torch.random.fork_rng(devices=[]), descent.random.fork_rng():
+        torch.manual_seed(0)
+        descent.default_generator.manual_seed(0)
+        tl, dl = _linear_pair()
+        torch.nn.utils.spectral_norm(tl, name="weight", n_power_iterations=1)
+        descent.nn.utils.spectral_norm(dl, name="weight", n_power_iterations=1)
     assert sorted(n for n, _ in dl.named_parameters()) == sorted(
         n for n, _ in tl.named_parameters())  # fmt: skip
     assert {"weight_u", "weight_v"} <= {n for n, _ in dl.named_buffers()}
