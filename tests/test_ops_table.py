@@ -259,10 +259,19 @@ def _functions_defined_in_ops():
     return found
 
 
+# Function subclasses in descent.ops that are no differentiable op, so no spec can check their
+# gradient; each names the tests that cover it instead.
+_MARKER_NODES = {
+    # its backward raises PyTorch's error for a stale no_grad / split view (by design):
+    # tests/test_view_inplace_fuzz_s14.py (the stale-view cases) and tests/test_view_write.py
+    "StaleView",
+}
+
+
 def test_guard_every_op_has_a_spec():
     ops = _functions_defined_in_ops()
     assert len(ops) > 40, "the guard found suspiciously few ops"
-    covered = {c for s in SPECS for c in s.covers}
+    covered = {c for s in SPECS for c in s.covers} | _MARKER_NODES
     missing = sorted(f"{mod}.{name}" for name, mod in ops.items() if name not in covered)
     assert not missing, (
         f"ops without a spec in tests/specs: {missing}; add a Spec whose covers= names each"
