@@ -5,8 +5,6 @@ each gradient alone, non-contiguous inputs, create_graph, and the cases that sta
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,9 @@ import torch.nn.functional as TF
 
 import descent as ds
 import descent.nn.functional as F
+from conv_compare import compare as _compare
+from conv_compare import grads as _grads
+from conv_compare import kernels
 from descent.kernels import cpu
 from descent.ops import conv as conv_ops
 from descent.ops import conv_winograd
@@ -29,43 +30,6 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-@contextlib.contextmanager
-def kernels(flag: bool):
-    previous = cpu.set_enabled(flag)
-    try:
-        yield
-    finally:
-        cpu.set_enabled(previous)
-
-
-def _grads(lib, fn, arrays, need, dtype, gy_seed=5):
-    """fn's output and the gradients of the inputs flagged in `need`, in library lib."""
-    ts = [lib.tensor(np.asarray(a, dtype=dtype), requires_grad=r) for a, r in zip(arrays, need)]
-    y = fn(*ts)
-    gy = np.random.default_rng(gy_seed).standard_normal(tuple(y.shape)).astype(dtype)
-    y.backward(lib.tensor(gy))
-    out = [np.asarray(y.detach().numpy())]
-    return out + [t.grad.numpy() if r else None for t, r in zip(ts, need)]
-
-
-def _compare(dfn, tfn, arrays, need=None, dtype=np.float32):
-    need = need or [True] * len(arrays)
-    got = _grads(ds, dfn, arrays, need, dtype)
-    want = _grads(torch, tfn, arrays, need, dtype)
-    for name, a, b in zip(("y", "gx", "gw", "gb"), got, want):
-        if b is None:
-            assert a is None
-            continue
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        # tolerance relative to the array's largest value: the weight gradient sums thousands
-        # of products (Winograd regroups them: not the same rounding as PyTorch's)
-        scale = max(1.0, float(np.abs(b).max(initial=0.0)))
-        if dtype == np.float32:
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-11 * scale, err_msg=name)
 
 
 @pytest.fixture
