@@ -32,9 +32,6 @@ KNOWN = {
     # (RuntimeError + ValueError) names the layouts it expects
     "avg_pool_1d": "torch's IndexError is incidental",
     "unfold_f_2d": "torch's IndexError is incidental",
-    # descent's recorded in-place op (z.mul_ on exp's output) computes into a new array, so
-    # exp's saved output is intact and the gradient is right (4 e^2); torch raises
-    "inplace_saved_output": "descent's gradient is right here",
 }
 
 
