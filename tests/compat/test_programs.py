@@ -95,10 +95,11 @@ CASES = {
     "fno_spectral": ((1e-5, 1e-6), None),  # Fourier Neural Operator: complex weights, rfft2
     # BasicBlocks, channels_last, EMA, mixup, SequentialLR. Its 3x3 convolutions run by
     # Winograd's F(2x2, 3x3) since 2026-12-05 (one BLAS thread, as here): not PyTorch's summation
-    # order, and twelve steps of training amplify it. Measured worst relative difference
-    # (grad_norms, growing step by step: 4.4e-5 at step 7, 1.4e-4 at 10, 3.1e-4 at 11) with
-    # OpenBLAS's Haswell kernels; under 1e-6 absolute with SkylakeX's, and with either kernel
-    # when the convolutions take im2col. Was (1e-5, 1e-6).
+    # order. With OpenBLAS's Haswell kernels grad_norms agree to 1e-7 (relative) up to step 6,
+    # then jump to 4.4e-5 at step 7 (a rounding-decided flip, not a drift) and grow to 1.4e-4
+    # at 10 and 3.1e-4 at 11; losses stay within 1e-6. Under 1e-6 absolute everywhere with
+    # SkylakeX's kernels, and with either kernel when the convolutions take im2col.
+    # Was (1e-5, 1e-6).
     "resnet_recipe": ((1e-3, 1e-6), None),
     "seq2seq_transformer": ((1e-5, 1e-6), None),  # nn.Transformer with masks, greedy decoding
     "autograd_tools": ((1e-5, 1e-6), None),  # Function, checkpointing, penalties, hooks
