@@ -172,6 +172,27 @@ def test_inplace_change_of_a_result_torch_does_not_save(name):
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_reciprocal_result_changed_in_place_raises_as_torch(dtype):
+    # x.reciprocal() saves its result in PyTorch (ReciprocalBackward0): a change in place makes
+    # backward raise; `1 / x` (reciprocal(x) * 1, the product not saved) runs in both
+    x0 = np.array([0.5, 2.0, -4.0]).astype(dtype)
+    for lib in (torch, descent):
+        x = lib.tensor(x0, requires_grad=True)
+        y = x.reciprocal()
+        assert y.grad_fn.name() == "ReciprocalBackward0"
+        assert (1 / x).grad_fn.name() == "MulBackward0"
+        y.mul_(2.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace|modified in place"):
+            y.abs().sum().backward()
+    grads = []
+    for lib in (torch, descent):  # unchanged: the gradient from the saved result
+        x = lib.tensor(x0, requires_grad=True)
+        lib.reciprocal(x).abs().sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+
+
 def test_max_pool_result_changed_in_place_under_create_graph():
     x0 = np.random.default_rng(6).standard_normal((1, 2, 5, 5))
     out = []

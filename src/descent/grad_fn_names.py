@@ -24,6 +24,7 @@ _FIXED = {
     "AddScalar": "AddBackward0",  # x + 1
     "SubScalar": "SubBackward0",  # x - 1 (computed as x + (-1))
     "MulScalar": "MulBackward0",  # x * 2
+    "Reciprocal": "ReciprocalBackward0",  # x.reciprocal() (1 / x: RDivScalar, MulBackward0)
     "ExactDivScalar": "DivBackward0",  # x / 2 (computed as x * 0.5)
     "DivScalar": "DivBackward0",
     "RSubScalar": "RsubBackward1",
@@ -141,8 +142,9 @@ def _linear(node) -> str:
 
 
 def _rdiv(node) -> str:
-    # c / x: reciprocal(x) for c == 1, else PyTorch's reciprocal(x) * c (one fused node here)
-    return "ReciprocalBackward0" if getattr(node, "c", None) == 1 else "MulBackward0"
+    # c / x, 1 / x too: PyTorch's reciprocal(x) * c (one fused node here); x.reciprocal() is
+    # its own op, Reciprocal
+    return "MulBackward0"
 
 
 def _transpose(node) -> str:

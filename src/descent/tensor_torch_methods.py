@@ -152,7 +152,7 @@ class TorchMethods:
 
     def reciprocal(self):
         """1 / x (integer tensors give the default float dtype, as in PyTorch)."""
-        return _ops.div(1.0, self)
+        return _ops.reciprocal(self)
 
     negative = neg
     multiply = mul

@@ -314,6 +314,31 @@ class RDivScalar(_ScalarOp):
         return -gy * (r * r)
 
 
+class Reciprocal(RDivScalar):
+    """x.reciprocal() (torch.reciprocal): PyTorch's ReciprocalBackward0 saves its result and
+    takes -gy conj(r)^2 from it, so a change of the result in place makes backward raise
+    there, as here (`1 / x` is RDivScalar: PyTorch's reciprocal(x) * 1 saves the reciprocal
+    it made, not the product the user holds). The saved r is the same array 1 / x recomputes."""
+
+    save_inputs = False
+    save_output = True
+
+    def backward(self, gy, ops):
+        r = conj_if_complex(ops, self.output(ops))
+        return -gy * (r * r)
+
+    def zero_backward(self, gy, ops):
+        r = self.output(ops)
+        return -gy * (r * r)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """1 / x as its own op (ReciprocalBackward0, saving the result; integers and bools give
+    the default float dtype, as in PyTorch)."""
+    x, c = _scalar_operand(x, 1.0)
+    return Reciprocal.apply_scalar(x, c)
+
+
 class PowScalar(_ScalarOp):
     """d/dx x^c = c x^(c-1)."""
 

@@ -46,7 +46,8 @@ COMPUTES = {
 KERNELS = {
     "Add": "add_stub", "Sub": "add_stub", "AddScalar": "add_stub", "SubScalar": "add_stub",
     "RSubScalar": "add_stub", "Neg": "neg_cpu", "Div": "div_cpu", "DivScalar": "div_cpu",
-    "RDivScalar": "div_cpu", "MulScalar": "mul_cpu_reduced_float", "Sum": "sum_cpu",
+    "RDivScalar": "reciprocal_cpu", "Reciprocal": "reciprocal_cpu",
+    "MulScalar": "mul_cpu_reduced_float", "Sum": "sum_cpu",
     "Exp": "exp_vml_cpu", "Log": "log_vml_cpu", "Sqrt": "sqrt_vml_cpu", "Tanh": "tanh_cpu",
     "Sigmoid": "sigmoid_cpu", "Relu": "clamp_min_scalar_cpu", "Pow": "pow",
     "PowScalar": "pow", "Max": "max_all", "Min": "min_all", "Flip": "flip_cpu",
