@@ -280,6 +280,10 @@ CASES = {
     # backward + clip + SGD, the backends / TF32 / dynamo and inductor config set-up lines.
     # backend="eager": inductor's C++ kernels took 61 s cold (15 s warm) for PyTorch here
     "compiled_training": ((1e-5, 1e-6), None),
+    # the categorical VAE notebook: Gumbel noise, straight-through hard samples by scatter_, a NumPy
+    # scalar temperature; Hard-Concrete L0 gates; F.gumbel_softmax(hard=True), relaxed
+    # distributions' log_prob, OneHotCategorical, kl_divergence; REINFORCE with a baseline
+    "gumbel_vae": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
