@@ -284,6 +284,11 @@ CASES = {
     # scalar temperature; Hard-Concrete L0 gates; F.gumbel_softmax(hard=True), relaxed
     # distributions' log_prob, OneHotCategorical, kl_divergence; REINFORCE with a baseline
     "gumbel_vae": ((1e-5, 1e-6), None),
+    # treelstm.pytorch: trees from parent pointers, a recursive Child-Sum Tree-LSTM (legacy .new,
+    # F.sigmoid, split / repeat), KLDivLoss on map_label_to_target, frozen from_pretrained,
+    # Adagrad; a level-by-level index_add_ version; an RNTN with a sparse=True Embedding under
+    # Adagrad (descent's gradient stays dense: grad.is_sparse is not compared, docs/functional.md)
+    "tree_lstm": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
