@@ -126,8 +126,10 @@ class CompiledFunction:
                 "a global one): running eagerly so that it runs on every call"
             )
             return self._eager(args, kwargs)
-        # Whether each captured leaf has a .grad decides whether backward stores or adds.
-        grads = tuple(t.grad is None for t in watched["leaves"])
+        # Whether each captured leaf has a .grad decides whether backward stores or adds; its
+        # requires_grad, whether it gets one at all (a layer frozen between calls: before
+        # 2026-12-05 the replay kept computing and applying the frozen parameter's update).
+        grads = tuple((t.grad is None, t._rg) for t in watched["leaves"])
         key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads)
         entry = self._cache.get(key)
         if entry is not None:
