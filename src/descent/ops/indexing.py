@@ -148,6 +148,10 @@ class GetItem(Function):
             # An index naming one element gives a NumPy scalar, a copy; with a trailing
             # Ellipsis NumPy returns the 0-d view PyTorch's x[i] is (writes go through it).
             out = x[(*self.idx, Ellipsis)]
+        elif not self.basic and not out.flags.c_contiguous:
+            # NumPy lays an advanced index on a later axis out first in memory; PyTorch's
+            # result is contiguous (x[:, idx].view(N, -1) works there): one copy
+            out = backend.get_array_module(out).ascontiguousarray(out)
         return out
 
     def backward(self, gy, ops):

@@ -139,12 +139,15 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         # numba: PyTorch's partial_sort / nth_element replayed on every row, no full sort
         idx = topk_order(x._data, d, int(k), bool(largest), bool(sorted))
         if idx is not None:
+            idx = backend.get_array_module(idx).ascontiguousarray(idx)  # see below
             return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
         order = _order(x, d, largest)  # (..., n, ...) the full order along d
         xp = backend.get_array_module(order)
         idx = xp.take(order, xp.arange(int(k)), axis=d)  # its first k
     # Rows with ties, and sorted=False's order: what PyTorch's partial_sort / nth_element give
     idx = fix_topk(x._data, idx, d, int(k), bool(largest), bool(sorted))
+    # contiguous as PyTorch's values and indices along any dim (.view works on them)
+    idx = backend.get_array_module(idx).ascontiguousarray(idx)
     return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
 
 

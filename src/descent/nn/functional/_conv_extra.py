@@ -304,6 +304,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
         raise ValueError(f"unfold: kernel {k} does not fit the padded input {tuple(x.shape)}")
     cols = im2col(x, geom)  # (C, kh, kw, N, oh, ow)
     y = _shape.permute(cols, 3, 0, 1, 2, 4, 5).reshape(n, c * k[0] * k[1], oh * ow)
+    y = y.contiguous()  # as PyTorch's: `F.unfold(x, k).view(N, -1)` works
     return y[0] if unbatched else y
 
 

@@ -185,7 +185,8 @@ def avg_pool3d(
     cols = im2col(x, geom)  # (C, *k, N, *O)
     out = tuple(cols.shape[5:])
     total = cols.reshape(c, int(np.prod(k)), n, *out).sum(axis=1)  # (C, N, *O)
-    total = _shape.swapaxes(total, 0, 1)
+    # (N, C, *O) contiguous as PyTorch's, so that `.view(N, -1)` works on the result
+    total = _shape.swapaxes(total, 0, 1).contiguous()
     if divisor_override is not None:
         if divisor_override == 0:
             raise DescentError(f"{op}: divisor must be not zero (divisor_override=0)")

@@ -409,14 +409,15 @@ def grid_sample(
         vals = index_select(rows, 0, idx.reshape(-1)).reshape(n, *out_sp, c)
         return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
 
-    to_channels_first = (0, nd + 1, *range(1, nd + 1))  # (N, *out_sp, C) -> (N, C, *out_sp)
+    # (N, *out_sp, C) -> (N, C, *out_sp), then contiguous as PyTorch's output (.view works)
+    to_channels_first = (0, nd + 1, *range(1, nd + 1))
     if mode == "bicubic":
         return _grid_bicubic(g, spatial, padding_mode, align, gather, to_channels_first)
     if mode == "nearest":
         # Round half to even, as ATen's nearbyint; the grid's gradient is zeros (a step
         # function), as PyTorch's: a 0-d -0.0 linked to the grid with derivative 0 is added.
         vals, mask = gather([xp.rint(ic._data).astype(np.int64) for ic in coords])
-        out = _shape.permute(vals * Tensor._wrap(mask), *to_channels_first)
+        out = _shape.permute(vals * Tensor._wrap(mask), *to_channels_first).contiguous()
         if g.requires_grad:
             from ...ops.gaps_math_inplace import ZeroGradient  # noqa: PLC0415
 
@@ -438,7 +439,7 @@ def grid_sample(
         vals, mask = gather([lo + bit for lo, bit in zip(lows, corner, strict=True)])
         term = vals * (weight * Tensor._wrap(mask))
         out = term if out is None else out + term
-    return _shape.permute(out, *to_channels_first)  # (N, C, *out_sp)
+    return _shape.permute(out, *to_channels_first).contiguous()  # (N, C, *out_sp)
 
 
 def _cubic_weights(t: Tensor) -> list[Tensor]:
@@ -487,7 +488,7 @@ def _grid_bicubic(g, spatial, padding_mode, align, gather, to_channels_first) ->
             term = vals * (wx[j] * Tensor._wrap(mask))
             row = term if row is None else row + term
         out = row * wy[i] if out is None else out + row * wy[i]
-    return _shape.permute(out, *to_channels_first)  # (N, C, Ho, Wo)
+    return _shape.permute(out, *to_channels_first).contiguous()  # (N, C, Ho, Wo)
 
 
 def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
