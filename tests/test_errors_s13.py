@@ -12,16 +12,9 @@ import torch
 import descent
 from errors_s13_cases import CASES
 
-# Known gaps, left as they are (reason): xfails, strict (so that a fix shows up) but for _BUSY.
-_BUSY = "the file is being edited by another helper this session: not changed here"
+# Known gaps, left as they are (reason): strict xfails, so that a fix shows up.
 _CHOICE = "a documented descent choice"
 KNOWN = {
-    # ops/reduce.py, ops/scan.py: the dim error does not name the op yet
-    "sum_dim": _BUSY,
-    "sum_dup": _BUSY,
-    "argmax_dim": _BUSY,
-    "cumsum_dim": _BUSY,
-    "std_dim": _BUSY,
     # descent takes NumPy dtype spellings ('float32', np.float32); an unknown name raises
     "zeros_dtype_str": _CHOICE,
     # Tensor.numpy never refuses (its docstring); torch asks for detach() first
@@ -48,9 +41,7 @@ def _outcome(f, m):
 
 def _params():
     for name, f, fragments in CASES:
-        # strict, except where another helper's edit may close the gap first
-        strict = KNOWN.get(name) != _BUSY
-        marks = [pytest.mark.xfail(strict=strict, reason=KNOWN[name])] if name in KNOWN else []
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[name])] if name in KNOWN else []
         yield pytest.param(f, fragments, id=name, marks=marks)
 
 

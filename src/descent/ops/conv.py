@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from .shape import broadcast_to, permute
@@ -223,8 +224,9 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         # (ops/conv_winograd.py) at any output width (16 products per 2x2 outputs, not 36)
         from ..kernels import cpu as _kcpu
         from .conv_nd import _blas_threads
+        from .conv_winograd import MAX_BLAS_THREADS
 
-        if _blas_threads() == 1:
+        if _blas_threads() <= MAX_BLAS_THREADS:
             return _kcpu.enabled()
     if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
         return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
@@ -492,7 +494,7 @@ class MaxPool2d(Function):
     # ymax: a private copy of the output. PyTorch's max-pool saves the winners' indices, not
     # the output, so the output may change in place before backward (MaxPool2d followed by
     # ReLU(inplace=True), as in PyTorch's spatial-transformer tutorial) and backward must not
-    # read it: the winners are found against this copy.
+    # read it: the winners are found against this copy (made only in grad mode).
     __slots__ = ("geom", "xpad", "ymax")
     save_inputs = True
     saved_slots = ("xpad", "ymax")
@@ -508,7 +510,8 @@ class MaxPool2d(Function):
         out = None
         for _i, _j, sl in _offsets(self.geom, ho, wo):
             out = xpad[sl].copy() if out is None else xp.maximum(out, xpad[sl], out=out)
-        self.ymax = out.copy()
+        # the copy only where a graph may record this op (no backward under no_grad/inference)
+        self.ymax = out.copy() if is_grad_enabled() else None
         return out
 
     def _winners(self, xp, x, y):

@@ -36,12 +36,12 @@ from .shape import permute, reshape, squeeze
 
 # Every reduction normalises its axis argument once, here: a sorted tuple of non-negative axes
 # (or None for all), which is what the backward helpers (expand_reduced) expect.
-def _prep(x, axis, keepdims, dim, keepdim):
+def _prep(x, axis, keepdims, dim, keepdim, op=None):
     x = as_tensor(x)
     axis = axis_arg(axis, dim)
     if axis == () or axis == []:  # PyTorch: an empty dim list reduces every dimension
         axis = None
-    axis = normalize_axis(axis, x.ndim)
+    axis = normalize_axis(axis, x.ndim, op)  # errors name the op
     # A 0-d tensor accepts dim 0 / -1 (PyTorch): there is nothing to reduce, so it is the
     # whole-tensor reduction (NumPy would raise an AxisError).
     if x.ndim == 0:
@@ -315,7 +315,7 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
         dtype = out.dtype if dtype is None and isinstance(out, Tensor) else dtype
         result = sum(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "sum")
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="sum")
     # Summing bools counts them, in int64 (NumPy and PyTorch agree); no gradient can flow there.
     # Unsigned tensors sum in int64 too in PyTorch (NumPy's uint8 sum is uint64).
     if dtype is not None:
@@ -341,7 +341,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
     if out is not None:
         result = mean(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "mean")
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="mean")
     if dtype is not None:
         x = cast(x, dtype)
         if x._data.dtype.kind not in "fcV":
@@ -360,7 +360,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
     """Product over `axis` (all axes when None); `dtype` casts first (torch.prod's dtype=);
     bool and unsigned tensors multiply in int64, as in PyTorch."""
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="prod")
     x = cast(x, dtype) if dtype is not None else _as_int64(x)
     if x._data.dtype == np.bool_:  # dtype=bool: a bool product (logical and), as PyTorch's
         return all(x, axis, keepdims)
@@ -369,14 +369,14 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
 
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="amax")
     _check_nonempty("amax", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False, evenly=False, nan_wins=False)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="amin")
     _check_nonempty("amin", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True, evenly=False, nan_wins=False)
 
@@ -437,7 +437,7 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
         return minimum(x, other) if is_min else maximum(x, other)
     a = axis_arg(axis, dim)
     if a is None:  # max(x): one value; a nan maximum's gradient goes to the nans (PyTorch)
-        x, axes, keep = _prep(x, None, keepdims, None, keepdim)
+        x, axes, keep = _prep(x, None, keepdims, None, keepdim, op="min" if is_min else "max")
         _check_nonempty("min" if is_min else "max", x, axes)
         return Max.apply(x, axis=axes, keepdims=keep, is_min=is_min, evenly=True, nan_wins=False)
     if isinstance(a, (tuple, list)):
@@ -490,13 +490,15 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
     axis = axis_arg(axis, dim)
     keepdims = keepdims_arg(keepdims, keepdim)
     xp = backend.get_array_module(x._data)
+    if axis is not None:  # an out-of-range dim: PyTorch's IndexError, naming the op
+        axis = normalize_axis(axis, x.ndim, name)[0]
     if x._data.size == 0:  # PyTorch's errors (NumPy raises a ValueError)
         if axis is None:
             raise IndexError(
                 f"{name}(): the tensor of shape {tuple(x.shape)} is empty; specify the "
                 "reduction dim (one of non-zero size)"
             )
-        a = normalize_axis(axis, x.ndim)[0]
+        a = normalize_axis(axis, x.ndim, name)[0]
         if x.ndim and x.shape[a] == 0:
             raise IndexError(
                 f"{name}(): expected reduction dim {a} to have non-zero size (shape "
@@ -543,7 +545,8 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
 
         d = (-2, -1) if whole else axis_arg(axis, dim)
         return matrix_norm(x, "nuc", dim=d, keepdim=keepdims_arg(keepdims, keepdim))
-    x, axes, keepdims = _prep(x, None if whole else axis_arg(axis, dim), keepdims, None, keepdim)
+    axes = None if whole else axis_arg(axis, dim)
+    x, axes, keepdims = _prep(x, axes, keepdims, None, keepdim, op="norm")
     if x._data.dtype.kind == "c":  # the norm of the moduli (a real result, as PyTorch)
         return norm(_abs(x), ord, None if whole else axes, keepdims)
     if x._data.dtype.kind not in "fV":
@@ -585,9 +588,9 @@ def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     if axis is None:
         return CumSum.apply(reshape(x, -1), axis=0)
     if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: a copy of the value (-0.0 stays), as PyTorch
-        normalize_axis(axis, 0)
+        normalize_axis(axis, 0, "cumsum")
         return clone(x) if x is x0 else x
-    return CumSum.apply(x, axis=normalize_axis(axis, x.ndim)[0])
+    return CumSum.apply(x, axis=normalize_axis(axis, x.ndim, "cumsum")[0])
 
 
 # A pair of reductions under PyTorch's name (torch.aminmax; var_mean and std_mean: ops/variance.py).
@@ -602,7 +605,7 @@ def aminmax(x, *, dim=None, keepdim=False):
 
 def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
     """The number of nonzero elements over `dim` (int64; no gradient)."""
-    x, d, _ = _prep(x, axis, False, dim, None)
+    x, d, _ = _prep(x, axis, False, dim, None, op="count_nonzero")
     xp = backend.get_array_module(x._data)
     return Tensor._wrap(xp.asarray(xp.count_nonzero(x._data, axis=d), dtype=np.int64))
 
@@ -611,7 +614,7 @@ def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where every element over `axis` (all axes when None) is nonzero (bool tensor)."""
     none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="all")
     axis = () if none else axis
     xp = backend.get_array_module(x._data)
     out = xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims))
@@ -622,7 +625,7 @@ def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """True where some element over `axis` (all axes when None) is nonzero (bool tensor)."""
     none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="any")
     axis = () if none else axis
     xp = backend.get_array_module(x._data)
     out = xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims))

@@ -36,7 +36,7 @@ CumminResult = return_type("cummin", ["values", "indices"])
 def _scan_axis(x: Tensor, dim, name: str) -> int:
     if dim is None:
         raise TypeError(f"{name}: pass the dimension to scan along (dim=)")
-    return normalize_axis(dim, x.ndim)[0]
+    return normalize_axis(dim, x.ndim, name)[0]
 
 
 def _upper(xp, n):
@@ -163,7 +163,7 @@ def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
         x = cast(x, np.int64)  # narrower integers multiply in int64, as in PyTorch
     dim = axis_arg(axis, dim)
     if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself
-        normalize_axis(0 if dim is None else dim, 0)
+        normalize_axis(0 if dim is None else dim, 0, "cumprod")
         return reshape(CumProd.apply(reshape(x, 1), axis=0), ())
     return CumProd.apply(x, axis=_scan_axis(x, dim, "cumprod"))
 
@@ -224,7 +224,7 @@ def _cum_extreme(x, dim, is_min, result, name):
         return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
             x.shape, np.int64)))  # fmt: skip
     if x.ndim == 0:
-        normalize_axis(dim, 0)
+        normalize_axis(dim, 0, name)
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
         return result(clone(x), zero)
     ax = _scan_axis(x, dim, name)
@@ -341,6 +341,6 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     dim = axis_arg(axis, dim)
     refuse_kinds("logcumsumexp", x, "biu")  # PyTorch has floating and complex kernels only
     if x.ndim == 0:  # a copy, as PyTorch (-0.0 stays; the gradient passes as it is)
-        normalize_axis(0 if dim is None else dim, 0)
+        normalize_axis(0 if dim is None else dim, 0, "logcumsumexp")
         return clone(x)
     return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"), drop_nan=True)

@@ -152,7 +152,7 @@ class LogSoftmax(Function):
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """log(sum(exp(x))) over `axis`, computed stably (max subtracted first)."""
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="logsumexp")
     if x._data.dtype.kind not in "fcV":  # integers: computed in the default float dtype (PyTorch)
         x = cast(x, get_default_dtype())
     if axis is None:

@@ -27,7 +27,7 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
     axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="var")
     if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
         return _var_complex(x, axes, keepdims, correction)
     _check_floating_var(x)
@@ -104,7 +104,7 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
     """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
     is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
     axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim)
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="std")
     if x._data.dtype.kind == "c":
         return _var_complex(x, axes, keepdims, correction).sqrt()
     _check_floating_var(x)
