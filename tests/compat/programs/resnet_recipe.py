@@ -15,7 +15,11 @@ from compat_helpers import reference_weights, report
 torch.manual_seed(0)
 torch.backends.cudnn.benchmark = True  # a flag GPU recipes set; nothing to do on the CPU
 
-rng = np.random.default_rng(11)
+# The data seed: with 11, a BatchNorm output 1.8e-7 from zero (float64) at step 7 took either
+# side of its ReLU by float32 rounding, and PyTorch itself (two threads, or mkldnn off) then
+# differed from its default run by 3e-4. With 69 no pre-ReLU value of the 12 steps lies within
+# 2.7e-6 of zero (float64; float32 errors there: median 3e-7, worst 6e-6 in PyTorch).
+rng = np.random.default_rng(69)
 n_classes, n_train, n_val = 5, 96, 40
 protos = rng.standard_normal((n_classes, 3, 12, 12)).astype(np.float32)
 labels = rng.integers(0, n_classes, n_train + n_val)
