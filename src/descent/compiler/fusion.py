@@ -305,7 +305,64 @@ def fused_update(opt):
             k = sites[n] = serial if n < PARALLEL_MIN else Tuned(serial, parallel)
         (adam_update if adam else sgd_update)(opt, group, a, step, k)
 
+    if adam:
+        update.step_buffer = adam_step_buffer(opt)
     return update
+
+
+def adam_step_buffer(opt):
+    """A replacement for `opt._step_buffer` (optim/optimizer.py) during a replayed Adam/AdamW
+    step, for its common case: every parameter of the buffer has a float32 contiguous gradient
+    of its shape and existing state, all at the same step count. Instead of copying the
+    gradients into the flat gradient buffer and running the kernel over it, one kernel call
+    (`kernels/_cpu_optim.adam_grads`) reads each gradient where it is: adam32's loop body on
+    the same values, so the same parameters and state, bitwise; the flat gradient buffer,
+    which nothing reads after the rule, is left as it was. The step count, the scalar state
+    and the parameters' versions advance as `_step_buffer` advances them. Any other case
+    (a missing gradient, a first step, per-parameter counts) runs the real `_step_buffer`."""
+    from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
+
+    orig = type(opt)._step_buffer.__get__(opt)
+    cache: dict = {}  # id(buffer) -> (buffer, its start offsets, its kernel site)
+    f32 = np.dtype(np.float32)
+
+    def step_buffer(group, buf, state_init, scalar_init) -> None:
+        state = opt.state
+        gs = []
+        for p in buf.params:
+            g = p.grad
+            if g is None or not state.get(p):
+                return orig(group, buf, state_init, scalar_init)
+            g = g._data
+            if (type(g) is not np.ndarray or g.dtype != f32 or g.shape != p._data.shape
+                    or not g.flags.c_contiguous):  # fmt: skip
+                return orig(group, buf, state_init, scalar_init)
+            gs.append(g.reshape(-1))
+        values = {k: arr.tolist() for k, arr in buf.scalars.items()}
+        if not opt._counts_steps or list(values) != ["step"] or not all(
+                v.count(v[0]) == len(v) for v in values.values()):  # fmt: skip
+            return orig(group, buf, state_init, scalar_init)
+        a = buf.whole
+        if a.param.dtype != f32 or a.param.size == 0:
+            return orig(group, buf, state_init, scalar_init)
+        hit = cache.get(id(buf))
+        if hit is None or hit[0] is not buf:
+            lo = np.array([b[0] for b in buf.bounds], np.int64)
+            serial = _cpu_optim.adam_grads_kernel(False)
+            k = serial if a.param.size < PARALLEL_MIN else Tuned(
+                serial, _cpu_optim.adam_grads_kernel(True))  # fmt: skip
+            hit = cache[id(buf)] = (buf, lo, k)
+        _, lo, k = hit
+        a.scalars = {}
+        step = int(values["step"][0]) + 1
+        k(a.param, tuple(gs), lo, a.state["exp_avg"], a.state["exp_avg_sq"],
+          *adam_args(opt, group, step))  # fmt: skip
+        buf.scalars["step"] += 1
+        for p in buf.params:
+            p._version += 1  # in-place change: backward through old graphs errs
+        return None
+
+    return step_buffer
 
 
 _ADAM_KERNELS: dict = {}
@@ -330,9 +387,9 @@ def _adam_kernel(parallel: bool):
     return k
 
 
-def adam_update(opt, group, a, step, kernel) -> None:
-    """Adam's `_update` for float32 flat buffers through `kernel` (the arguments
-    `kernels.cpu.adam_update` computes, the same way)."""
+def adam_args(opt, group, step) -> tuple:
+    """The numbers after (p, g, m, v) of descent's Adam kernels for this group and step (the
+    arguments `kernels.cpu.adam_update` computes, the same way)."""
     f = np.float32
     lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
     beta1, beta2 = group["betas"]
@@ -342,8 +399,13 @@ def adam_update(opt, group, a, step, kernel) -> None:
     wd_mode = 0 if wd == 0 else (1 if decoupled else 2)
     alpha = -(lr / (1 - beta1**step))
     bc2 = (1 - beta2**step) ** 0.5
+    return (bool(group["maximize"]), wd_mode, f(1 - lr * wd), f(wd), wd == 1, lerp_small,
+            f(w if lerp_small else 1 - w), f(beta2), f(1 - beta2), f(bc2), f(eps), f(alpha),
+            alpha == 1)  # fmt: skip
+
+
+def adam_update(opt, group, a, step, kernel) -> None:
+    """Adam's `_update` for float32 flat buffers through `kernel`."""
     if a.param.size:
         kernel(a.param, a.grad, a.state["exp_avg"], a.state["exp_avg_sq"],
-               bool(group["maximize"]), wd_mode, f(1 - lr * wd), f(wd), wd == 1, lerp_small,
-               f(w if lerp_small else 1 - w), f(beta2), f(1 - beta2), f(bc2), f(eps), f(alpha),
-               alpha == 1)  # fmt: skip
+               *adam_args(opt, group, step))  # fmt: skip

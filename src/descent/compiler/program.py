@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..array_backward import array_namespace
+from ..ops import activation as _ops_activation
 from ..ops import indexing as _ops_indexing
 from ..ops import shape as _ops_shape
 from . import fusion, replay_kernels
@@ -49,6 +50,7 @@ from .threads import ThreadPlan
 
 _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
+_Relu = _ops_activation.Relu
 _RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.SqueezeAll,
                        _ops_shape.SqueezeDims, _ops_shape.Unsqueeze})  # fmt: skip
 _getrefcount = sys.getrefcount
@@ -106,6 +108,8 @@ def _ufunc_plan(op, ins_arrays):
     """[ufunc, operand form, (shape, dtype) of the result once known] when op's forward is one
     ufunc over these arrays, else None."""
     name = type(op).__name__
+    if name == "Relu" and type(op).__module__ == "descent.ops.activation" and len(ins_arrays) == 1:
+        return [np.maximum, 4, None]  # maximum(x, 0), as Relu.forward
     if type(op).__module__ != "descent.ops.arithmetic":
         return None
     if name in _BINARY and len(ins_arrays) == 2:
@@ -251,7 +255,7 @@ class Program:
             if plan[0] == "gelu":
                 if type(x) is _ndarray and x.flags.c_contiguous:
                     out = plan[1](x)
-            elif plan[0] == "sdpa" or plan[0] == "ln":
+            elif plan[0] == "sdpa" or plan[0] == "ln" or plan[0] == "linear":
                 out = plan[1](op, *arrays)
             plan = None
         if plan and pool is not None:
@@ -263,6 +267,8 @@ class Program:
                 operands = (arrays[0], op.ca)
             elif form == 3:
                 operands = (op.ca, arrays[0])
+            elif form == 4:
+                operands = (arrays[0], 0)
             else:
                 operands = (arrays[0],)
             if all(type(x) is _ndarray for x in arrays):
@@ -296,6 +302,9 @@ class Program:
         plan = replay_kernels.ln_plan(op, arrays, self.pool)  # bitwise: exact mode too
         if plan:
             self.ln_backward[id(op)] = plan[2]
+            return plan
+        plan = replay_kernels.linear_forward_plan(op, arrays, pool)  # bitwise: exact too
+        if plan:
             return plan
         plan = replay_kernels.plan(op, arrays, pool, node, axes)
         if plan and plan[0] == "gelu" and plan[2] is not None:
@@ -373,6 +382,10 @@ class Program:
             elif (lnb and type(gy) is _ndarray and id(node) in lnb
                     and node.mean is not None):  # fmt: skip
                 gxs = lnb[id(node)](node, gy)  # layer norm's kernel without its wrappers
+            elif type(node) is _Relu and pool and type(gy) is _ndarray:
+                gxs = replay_kernels.relu_backward(node, gy, pool)  # eager's kernel, out=
+                if gxs is None:
+                    gxs = node.backward(gy, ops)
             else:
                 gxs = node.backward(gy, ops)
             if node._saves and not retain:
@@ -408,12 +421,19 @@ class Program:
                 ins.fused = ins.fused or False
             if ins.fused:
                 # The optimizer's own step() with its rule replaced by one kernel for the
-                # duration of the call (an instance attribute shadows the method).
+                # duration of the call (an instance attribute shadows the method); for Adam
+                # also its per-buffer step, which reads the gradients where they are instead
+                # of copying them into its flat buffer (fusion.adam_step_buffer).
                 opt._update = ins.fused
+                sb = getattr(ins.fused, "step_buffer", None)
+                if sb is not None:
+                    opt._step_buffer = sb
                 try:
                     ins.fn(*ins.args, **ins.kwargs)
                 finally:
                     del opt._update
+                    if sb is not None:
+                        del opt._step_buffer
                 return
         out = ins.fn(*ins.args, **ins.kwargs)
         if ins.out is not None:

@@ -306,3 +306,52 @@ def ln_plan(op, arrays, pool):
 
     return ("ln", forward, backward)
 
+
+
+# -- small ops into pool buffers ----------------------------------------------------------------
+# ReLU's forward and backward and Linear's product make a fresh activation-sized array per call;
+# at 128 x 256 float32 (128 KiB, glibc's mmap threshold) a fresh array can cost more than the
+# arithmetic. The replay runs the same calls with `out=` a pool buffer: the same bits.
+
+
+def relu_backward(node, gy, pool):
+    """ReLU's backward (`ops/activation.Relu`) into a pool buffer: eager's one-pass kernel
+    (`_cpu_jit.relu_bwd`, where eager's `backend.fused` picks it) on the same arrays; None for
+    any other case (the node's own backward runs)."""
+    from .. import backend  # noqa: PLC0415
+    from ..kernels import cpu  # noqa: PLC0415
+
+    y = node.out_data
+    if (type(y) is not np.ndarray or y.shape != gy.shape or y.dtype != gy.dtype
+            or not (y.flags.c_contiguous and gy.flags.c_contiguous) or not y.size):  # fmt: skip
+        return None
+    if backend.fused("relu_backward", y, gy) is not cpu.relu_backward:
+        return None
+    out = pool.get(y.shape, y.dtype)
+    _jit().relu_bwd(y.reshape(-1), gy.reshape(-1), out.reshape(-1))
+    return out
+
+
+def linear_forward_plan(op, arrays, pool):
+    """("linear", forward): a float32/float64 Linear's x @ W.T (+ b in place) into a pool
+    buffer, eager's calls with `out=`; None for anything else (float16's float32 path,
+    complex, a weight that is not 2-D)."""
+    if pool is None or type(op).__name__ != "Linear" or len(arrays) != 2 + op.has_b:
+        return None
+    x, w = arrays[0], arrays[1]
+    if not all(type(a) is np.ndarray and a.dtype.kind == "f" and a.dtype.itemsize >= 4
+               for a in arrays) or w.ndim != 2 or x.ndim < 1:  # fmt: skip
+        return None
+    if x.shape[-1] != w.shape[1] or not x.shape[-1] or len({a.dtype for a in arrays}) != 1:
+        return None
+    n, k = w.shape
+    has_b = bool(op.has_b)
+
+    def forward(op, x, w, *b):
+        x2 = x.reshape((-1, k))
+        y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
+        if has_b:
+            y += b[0]  # eager's in-place bias add on its product
+        return y.reshape(x.shape[:-1] + (n,))
+
+    return ("linear", forward)

@@ -277,3 +277,63 @@ def adam_amsgrad(p, g, m, v, vmax, maximize, wd_mode, decay, wd, wd_one, lerp_sm
         m[i] = mi
         v[i] = vi
         vmax[i] = vh
+
+
+
+def _adam_span(p, g, base, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w, beta2,
+               one_m_beta2, bc2, eps, alpha, alpha_is_one):  # pragma: no cover  # fmt: skip
+    """adam32's loop body over p[base:base + g.size] with the gradient g (see `adam_grads`).
+    Through slices: indexing p[base + k] needs a negative-index check (base is a signed
+    number) that kept LLVM from vectorising the loop (8x slower)."""
+    n = g.size
+    p, m, v = p[base : base + n], m[base : base + n], v[base : base + n]
+    for i in prange(n):
+        gi = g[i]
+        pi = p[i]
+        if maximize:
+            gi = -gi
+        if wd_mode == 1:  # AdamW: p *= 1 - lr wd
+            pi = pi * decay
+        elif wd_mode == 2:  # Adam: g += wd p
+            gi = gi + (pi if wd_is_one else pi * wd)
+        d = gi - m[i]  # lerp(m, g, 1 - beta1), PyTorch's two forms
+        mi = m[i] + d * w if lerp_small else gi - d * w
+        vi = v[i] * beta2 + (gi * gi) * one_m_beta2
+        denom = math.sqrt(vi) / bc2 + eps
+        t = mi / denom
+        p[i] = pi + (t if alpha_is_one else t * alpha)
+        m[i] = mi
+        v[i] = vi
+
+
+def _adam_grads_of(span):
+    """The loop over the parameters of a flat buffer, one `_adam_span` each."""
+
+    def adam_grads(p, gs, lo, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w,
+                   beta2, one_m_beta2, bc2, eps, alpha,
+                   alpha_is_one):  # pragma: no cover  # fmt: skip
+        """`kernels/_cpu_jit.adam32` over a flat buffer whose gradients arrive one array per
+        parameter: gs[j] (1-D) is the gradient of p[lo[j]:lo[j] + gs[j].size]. descent.compile's
+        replayed Adam/AdamW step (compiler/fusion.adam_step_buffer) runs it instead of copying
+        the gradients into the flat gradient buffer first. adam32's loop body: the same float32
+        operations in the same order (no fast-math), so bitwise adam32's values."""
+        for j in range(len(gs)):
+            span(p, gs[j], lo[j], m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_small, w,
+                 beta2, one_m_beta2, bc2, eps, alpha, alpha_is_one)  # fmt: skip
+
+    return adam_grads
+
+
+adam_grads = njit(**_OPTS)(_adam_grads_of(njit(**_OPTS)(_adam_span)))
+_ADAM_GRADS_PARALLEL = []
+
+
+def adam_grads_kernel(parallel: bool):
+    """`adam_grads`, or (parallel) the same loops with each span's elements over every core
+    (bitwise the same: elements are independent)."""
+    if not parallel:
+        return adam_grads
+    if not _ADAM_GRADS_PARALLEL:
+        span = njit(parallel=True, nogil=True, error_model="numpy")(_adam_span)
+        _ADAM_GRADS_PARALLEL.append(njit(nogil=True, error_model="numpy")(_adam_grads_of(span)))
+    return _ADAM_GRADS_PARALLEL[0]
