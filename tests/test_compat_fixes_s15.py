@@ -68,3 +68,40 @@ def test_avg_pool3d_gradient_through_the_contiguous_copy():
     (descent.nn.functional.avg_pool3d(d, 2).view(2, -1) * descent.tensor(w)).sum().backward()
     (torch.nn.functional.avg_pool3d(t, 2).view(2, -1) * torch.from_numpy(w)).sum().backward()
     np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+# hypernet_lazy: a lazy module's parameters were plain Parameters before the dry run, so
+# `any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters())`, the
+# check scripts make before building the optimizer, was False where PyTorch's is True.
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.LazyLinear(3),
+    lambda nn: nn.LazyLinear(3, bias=False),
+    lambda nn: nn.LazyConv2d(4, 3),
+    lambda nn: nn.LazyConvTranspose1d(4, 3),
+    lambda nn: nn.LazyBatchNorm1d(),
+    lambda nn: nn.LazyInstanceNorm2d(),
+], ids=["linear", "linear_nobias", "conv2d", "convT1d", "bn1d", "in2d"])
+def test_lazy_parameters_are_uninitialized_until_the_dry_run(make):
+    shapes = {"LazyLinear": (2, 5), "LazyConv2d": (2, 3, 6, 6), "LazyConvTranspose1d": (2, 3, 6),
+              "LazyBatchNorm1d": (4, 5), "LazyInstanceNorm2d": (2, 3, 6, 6)}
+
+    def kinds(lib, nn):
+        m = make(nn)
+        before = [(n, type(p).__name__,
+                   isinstance(p, nn.parameter.UninitializedParameter),
+                   isinstance(p, nn.Parameter)) for n, p in m.named_parameters()]
+        m(lib.zeros(shapes[type(m).__name__]))
+        after = [(n, type(p).__name__, isinstance(p, nn.parameter.UninitializedParameter),
+                  tuple(p.shape)) for n, p in m.named_parameters()]
+        return before, after, type(m).__name__
+
+    assert kinds(descent, descent.nn) == kinds(torch, torch.nn)
+
+
+def test_lazy_module_trains_after_materialising():
+    m = descent.nn.LazyLinear(2)
+    m(descent.zeros(1, 3))
+    opt = descent.optim.SGD(m.parameters(), lr=0.1)
+    m(descent.ones(4, 3)).sum().backward()
+    opt.step()
+    assert type(m.weight) is descent.nn.Parameter and m.weight.grad.shape == (2, 3)

@@ -6,7 +6,9 @@ buffer (`persistent=False` keeps it out of `state_dict()`), as `register_buffer`
 `UninitializedParameter` / `UninitializedBuffer` are PyTorch's placeholders for a tensor whose
 shape is not known yet: a 0-element tensor until `materialize(shape)` gives it its shape (zeros;
 PyTorch leaves it uninitialised) and turns it into a plain `Parameter` / `Tensor`-backed
-`Buffer`. descent's Lazy modules (nn/lazy.py) keep their own 0-size placeholders instead.
+`Buffer`. descent's Lazy modules (nn/lazy.py) keep their own 0-size placeholders: their
+parameters are UninitializedParameter until the first input (as PyTorch's), their buffers plain
+tensors (PyTorch's are UninitializedBuffer).
 """
 
 from __future__ import annotations

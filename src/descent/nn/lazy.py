@@ -2,7 +2,8 @@
 LazyInstanceNorm*): the input size (in_features, in_channels, num_features) is read from the
 first input.
 
-Until then the parameters and buffers exist with a 0 in place of the unknown size. The first
+Until then the parameters and buffers exist with a 0 in place of the unknown size (the
+parameters as `nn.parameter.UninitializedParameter`, as PyTorch's). The first
 forward (or a load_state_dict carrying the real shapes) gives them their shapes, keeping the
 same Parameter objects, runs the layer's reset_parameters (PyTorch's initialisation), and
 turns the module into the plain class (`cls_to_become`: a LazyLinear becomes a Linear), as
@@ -20,6 +21,7 @@ from .linear import Linear
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 from .normalization_extra import BatchNorm3d
+from .parameter import Parameter
 
 __all__ = [
     "LazyLinear",
@@ -49,6 +51,17 @@ class LazyModuleMixin:
     def has_uninitialized_params(self) -> bool:
         return getattr(self, self._size_attr) == 0
 
+    def _mark_uninitialized(self) -> None:
+        """Until the first input, the parameters are PyTorch's UninitializedParameter (the
+        same objects: `isinstance(p, nn.parameter.UninitializedParameter)` holds, as in
+        PyTorch), Parameters again once materialised."""
+        from .buffer import UninitializedParameter  # noqa: PLC0415 - buffer imports nn modules
+
+        if self.has_uninitialized_params():
+            for p in self._parameters.values():
+                if p is not None and type(p) is Parameter:
+                    p.__class__ = UninitializedParameter
+
     def _shapes(self, size: int) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
@@ -69,6 +82,9 @@ class LazyModuleMixin:
             xp = backend.get_array_module(t._data)
             t._data = xp.zeros(shape, dtype=t._data.dtype)  # the same object, new shape
             t._version += 1
+        for p in self._parameters.values():
+            if p is not None and isinstance(p, Parameter) and type(p) is not Parameter:
+                p.__class__ = Parameter  # UninitializedParameter's cls_to_become
         self.reset_parameters()
         self.__class__ = self.cls_to_become
 
@@ -105,6 +121,7 @@ class LazyLinear(LazyModuleMixin, Linear):
 
     def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__(0, out_features, bias, device, dtype)
+        self._mark_uninitialized()
 
     def _infer(self, input) -> int:
         return int(input.shape[-1])
@@ -120,6 +137,7 @@ class _LazyConvMixin(LazyModuleMixin):
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, *args, **kwargs):
         super().__init__(0, out_channels, kernel_size, stride, padding, *args, **kwargs)
+        self._mark_uninitialized()
 
     def _no_batch_ndim(self) -> int:
         return self._n + 1
@@ -178,6 +196,7 @@ class _LazyNormMixin(LazyModuleMixin):
     def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None) -> None:  # fmt: skip
         super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype)
+        self._mark_uninitialized()
 
     def _shapes(self, size: int):
         return {name: (size,) for name in ("weight", "bias", "running_mean", "running_var")}
