@@ -298,6 +298,10 @@ CASES = {
     # (docs/torch_gaps_tensor.md). SGD at lr 0.01: at 0.05 the logits reach 41 and float32
     # rounding grows to 7e-6 relative in the stem's output after 6 steps (losses still 1e-6)
     "volumetric_3d": ((1e-5, 1e-6), None),
+    # a hypernetwork emitting a target MLP's weights (bmm / baddbmm, functional_call, F.linear),
+    # forward_ad dual numbers and func.jvp through it, a multi-task SIREN with FiLM in a
+    # ParameterDict / ParameterList, LazyConv2d / LazyLinear / LazyBatchNorm1d after a dry run
+    "hypernet_lazy": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
