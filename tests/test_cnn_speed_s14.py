@@ -17,7 +17,7 @@ from conv_compare import grads as _grads
 from conv_compare import kernels
 from descent.kernels import cpu
 from descent.ops import conv as conv_ops
-from descent.ops import conv_winograd
+from descent.ops import conv_nd, conv_winograd
 from specs.nn import gradcheck64
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="numba missing")
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not cpu.available(), reason="numba missing")
 
 @pytest.fixture(autouse=True)
 def one_blas_thread():
-    """Winograd's path runs with a one-thread BLAS only (ops/conv_winograd.py)."""
+    """Winograd's path runs with a BLAS of at most two threads (ops/conv_winograd.py)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -36,7 +36,6 @@ def one_blas_thread():
 def small_blocks(monkeypatch):
     """Blocks of 64 tiles (the smallest): several blocks per image and a partial last one."""
     monkeypatch.setattr(conv_winograd, "BLOCK_VALUES", 1)
-    monkeypatch.setattr(conv_winograd, "BLOCK_VALUES_THREADED", 1)
 
 
 # (input shape, output channels, padding): 3x3 stride 1 with >= 16 channels
@@ -154,9 +153,10 @@ def test_winograd_geometry_choice():
         assert not conv_ops.prefer_conv_nd(x, w, geom, 1)
 
 
-def test_two_blas_threads_take_im2col(monkeypatch):
-    """With a multi-threaded BLAS the convolution takes im2col (Winograd's forward is never
-    called), and the values still match PyTorch's; with one thread it takes Winograd."""
+def test_blas_threads_past_the_limit_take_im2col(monkeypatch):
+    """With two BLAS threads the convolution takes Winograd; with more threads than
+    MAX_BLAS_THREADS (here lowered to 1) it takes im2col (Winograd's forward is never called);
+    the values match PyTorch's either way."""
     from threadpoolctl import threadpool_limits
 
     calls = []
@@ -164,12 +164,21 @@ def test_two_blas_threads_take_im2col(monkeypatch):
     monkeypatch.setattr(conv_winograd, "forward", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(10)
     arrays = [rng.standard_normal((2, 16, 6, 6)), rng.standard_normal((16, 16, 3, 3)) * 0.2]
-    with threadpool_limits(limits=2, user_api="blas"):
+
+    def check():
         _compare(lambda x, w: F.conv2d(x, w, None, 1, 1),
                  lambda x, w: TF.conv2d(x, w, None, 1, 1), arrays)  # fmt: skip
-    assert not calls
-    _compare(lambda x, w: F.conv2d(x, w, None, 1, 1),
-             lambda x, w: TF.conv2d(x, w, None, 1, 1), arrays)  # fmt: skip
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        if conv_nd._blas_threads() < 2:
+            pytest.skip("a one-thread BLAS here")
+        check()
+        assert calls
+        calls.clear()
+        monkeypatch.setattr(conv_winograd, "MAX_BLAS_THREADS", 1)
+        check()
+        assert not calls
+    check()  # one thread
     assert calls
 
 

@@ -220,8 +220,8 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
     if x.dtype not in _DIRECT_DTYPES or w.dtype != x.dtype or not x.size or not w.size:
         return False
     if _winograd_geometry(x, w, geom, groups):
-        # 3x3 stride 1, >= 16 channels: with a one-thread BLAS ConvNd runs Winograd F(2x2, 3x3)
-        # (ops/conv_winograd.py) at any output width (16 products per 2x2 outputs, not 36)
+        # 3x3 stride 1, >= 16 channels: with a BLAS of <= 2 threads ConvNd runs Winograd F(2x2,
+        # 3x3) (ops/conv_winograd.py) at any output width (16 products per 2x2 outputs, not 36)
         from ..kernels import cpu as _kcpu
         from .conv_nd import _blas_threads
         from .conv_winograd import MAX_BLAS_THREADS

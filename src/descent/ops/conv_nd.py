@@ -280,13 +280,12 @@ class ConvNd(Function):
         n, o = x.shape[0], w.shape[0]
         p = math.prod(self.wins)
         self.xl = None
-        if _blas_threads() == 1 and conv_winograd.winograd_ok(x, w, self.geom, self.groups,
-                                                              self.nd):  # fmt: skip
+        if _blas_threads() <= conv_winograd.MAX_BLAS_THREADS and conv_winograd.winograd_ok(
+                x, w, self.geom, self.groups, self.nd):  # fmt: skip
             # 3x3 stride 1: Winograd F(2x2, 3x3), 16 products per 2x2 outputs instead of 36
-            # (one-thread BLAS only: see conv_winograd's docstring for two threads)
+            # (a BLAS of 1 or 2 threads: see conv_winograd's docstring for more)
             self.xl = _channels_last(x, 2)[:, 0]  # (N, H, W, C)
-            y = conv_winograd.forward(self.xl, w, self.geom[3], self.wins,
-                                      _blas_threads())  # (N, Ho, Wo, O)  # fmt: skip
+            y = conv_winograd.forward(self.xl, w, self.geom[3], self.wins)  # (N, Ho, Wo, O)
             return _finish(y.reshape(n, p, o).transpose(0, 2, 1), b if self.has_b else (),
                            self.wins)  # fmt: skip
         wt = self._weight_rows(w).transpose(0, 2, 1)  # (G, K_g, O/G) view
@@ -369,8 +368,7 @@ class ConvNd(Function):
         # (N, Ho, Wo, O)
         xl = self.xl if need_w else None
         gyl = _rows_last(gy).reshape(n, *gy.shape[2:], gy.shape[1])
-        gxl, gw = conv_winograd.backward(xl, w, gyl, x.shape, self.geom[3], need_x, need_w,
-                                         _blas_threads())  # fmt: skip
+        gxl, gw = conv_winograd.backward(xl, w, gyl, x.shape, self.geom[3], need_x, need_w)
         gx = _channels_first(gxl.reshape(-1, c), n, x.shape) if need_x else None
         return self._with_bias_grad(gx, gw, gy)
 

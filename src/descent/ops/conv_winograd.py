@@ -14,18 +14,23 @@ Backward is the exact adjoint of the same linear algebra, from one transform of 
 The weight gradient reuses the input tiles V (remade per block, as the forward made them),
 and the input gradient needs no flipped kernel or second im2col.
 
-Threads. ConvNd takes this path with a one-thread BLAS only. With two threads the many
-block products each wake and join the BLAS threads, and on the shared 2-core machine (load
-3-7) the ResNet-style step (benchmarks/cnn.py --model resnet --threads 2) took 2.8x PyTorch
-with blocks of BLOCK_VALUES_THREADED values and 1.44x with whole-batch blocks, against 1.09x
-on the im2col path: not used there until measured on a quiet machine (the tile transforms are
-one-thread numba loops too).
+Threads. ConvNd takes this path while NumPy's BLAS runs at most MAX_BLAS_THREADS (2)
+threads. Measured on the quiet 2-core machine (other processes paused, 2026-12-05 22:25-22:34
+UTC), benchmarks/cnn.py's ResNet-style step in-process against the im2col path: one thread
+(taskset -c 0) 108-113 ms against 165-168 (0.66-0.67); two threads 133-138 ms against 202-210
+(0.63-0.69) at 32x32 and 397 against 538 (0.74) at 56x56, with blocks of BLOCK_VALUES. Larger
+blocks at two threads (2^21 values, tried for fewer BLAS wake-ups) were slower: 173 ms (0.85-
+0.91 of im2col). More threads are not measured (the im2col path's larger products may use
+them better), so they take im2col. Both paths ran slower at two threads than pinned to one
+(PyTorch: 70 against 120 ms); the tile transforms are one-thread loops.
 
 Rounding. The products are the same sums regrouped: U = G g G^T has weights (g0 + g1 + g2)/2
 and the like (made in float64, rounded once), and each output adds 16 terms per channel
 instead of 9. Against float64 references the float32 error is of the same order as the
 im2col + GEMM path's (measured in tests/test_cnn_speed_s14.py); values are not bitwise equal
-to that path.
+to that path. On tests/compat resnet_recipe's 16->16 layer at every step (rms error / rms
+value): output 1.4e-7 (im2col 1.4e-7, PyTorch 1.4e-7), input gradient 1.5e-7 (9e-8, 2.0e-7),
+weight gradient 3.4-3.9e-7 (2.2e-7, 3.9e-7): inside PyTorch's own error.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ _GG = np.kron(_G, _G)  # (16, 9): row 4a + b, column 3i + j holds G[a, i] G[b, j
 
 # Transformed values per block: tiles * max(C, O) * 16 values of 4 bytes kept under ~512 KB,
 # so V and M of a block stay in L2 between the transform loops and the GEMMs; at least 64
-# tiles, so each GEMM has enough rows. With a multi-threaded BLAS (not taken by ConvNd now, see
-# Threads above), larger blocks (each product wakes and joins the BLAS threads).
+# tiles, so each GEMM has enough rows (also with two BLAS threads: see Threads above).
 BLOCK_VALUES = 1 << 17
-BLOCK_VALUES_THREADED = 1 << 21
+
+# ConvNd takes this path while NumPy's BLAS runs at most this many threads (see Threads above)
+MAX_BLAS_THREADS = 2
 
 
 def winograd_ok(x, w, geom, groups: int, nd: int) -> bool:
@@ -79,10 +85,9 @@ def _buffer(most: int, width: int, dtype):
     return np.empty((16, most + 1, width), dtype=dtype)
 
 
-def _tile_blocks(tiles: int, width: int, threads: int):
-    """(t0, t1) ranges of tiles: BLOCK_VALUES (or the threaded size) of 16 * width values."""
-    cap = BLOCK_VALUES_THREADED if threads > 1 else BLOCK_VALUES
-    step = max(64, cap // (16 * max(width, 1)))
+def _tile_blocks(tiles: int, width: int):
+    """(t0, t1) ranges of tiles: BLOCK_VALUES of 16 * width values (at least 64 tiles)."""
+    step = max(64, BLOCK_VALUES // (16 * max(width, 1)))
     return [(t0, min(tiles, t0 + step)) for t0 in range(0, tiles, step)]
 
 
@@ -92,7 +97,7 @@ def _tiling(x_shape, wins):
     return th, tw, x_shape[0] * th * tw
 
 
-def forward(xl, w, pad, wins, threads: int):
+def forward(xl, w, pad, wins):
     """y (N, Ho, Wo, O) channels-last = the correlation of xl (N, H, W, C) with w (O, C, 3,
     3), padding pad (ph, pw)."""
     from ..kernels import _cpu_convwino as k
@@ -101,7 +106,7 @@ def forward(xl, w, pad, wins, threads: int):
     ph, pw = pad
     th, tw, tiles = _tiling(xl.shape, wins)
     ut = _weight_tiles(w).transpose(0, 2, 1)  # (16, C, O) view
-    blocks = _tile_blocks(tiles, max(c, o), threads)
+    blocks = _tile_blocks(tiles, max(c, o))
     most = max(t1 - t0 for t0, t1 in blocks)
     v = _buffer(most, c, xl.dtype)
     m = _buffer(most, o, xl.dtype)
@@ -114,7 +119,7 @@ def forward(xl, w, pad, wins, threads: int):
     return y
 
 
-def backward(xl, w, gyl, x_shape, pad, need_x: bool, need_w: bool, threads: int):
+def backward(xl, w, gyl, x_shape, pad, need_x: bool, need_w: bool):
     """(gx (N, H, W, C) channels-last or None, gw (O, C, 3, 3) or None) from gyl (N, Ho, Wo,
     O) channels-last, for x of shape x_shape (N, C, H, W); xl, x channels-last (N, H, W, C),
     is needed for gw only (else None). The adjoint of forward, block by block."""
@@ -124,7 +129,7 @@ def backward(xl, w, gyl, x_shape, pad, need_x: bool, need_w: bool, threads: int)
     o = w.shape[0]
     ph, pw = pad
     th, tw, tiles = _tiling(x_shape, gyl.shape[1:3])
-    blocks = _tile_blocks(tiles, max(c, o), threads)
+    blocks = _tile_blocks(tiles, max(c, o))
     most = max(t1 - t0 for t0, t1 in blocks)
     gm = _buffer(most, o, gyl.dtype)
     gx = gv = v = gu = u = None
