@@ -224,7 +224,7 @@ def test_gpt_step_with_replay_kernels_is_bitwise_eager(monkeypatch, every_core, 
     le, ge, pe, _ = _gpt_train(False)
     lc, gc, pc, f = _gpt_train(True, **({"exact": True} if exact else {}))
     assert f.stats["replays"] >= 3
-    assert _replay_kernels_used(f) == {"gelu", "sdpa", "ln", "linear"}
+    assert _replay_kernels_used(f) == {"gelu", "sdpa", "ln", "linear", "ce"}
     assert lc == le
     for step_e, step_c in zip(ge, gc):
         for a, b in zip(step_e, step_c):

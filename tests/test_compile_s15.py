@@ -220,3 +220,47 @@ def test_linear_and_relu_into_pool_buffers_equal_eager(dtype):
     kinds = [extra[1] and extra[1][0] for ins, _, extra in prog.steps
              if isinstance(ins, program_mod.Forward)]  # fmt: skip
     assert kinds.count("linear") == 2 and kinds.count(np.maximum) == 2  # ReLU: maximum(x, 0)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_replay_kernel_equals_eager(smoothing):
+    # the replay's cross-entropy (eager's kernels without the wrappers): ignored rows, label
+    # smoothing, and a batch whose rows are all ignored (eager's path: nan loss, zero gradient)
+    from descent.compiler import program as program_mod
+
+    rng = np.random.default_rng(4)
+    batches = []
+    for i in range(7):
+        y = rng.integers(0, 6, 16)
+        y[::5] = -100
+        if i == 5:
+            y[:] = -100
+        batches.append((descent.tensor(rng.standard_normal((16, 12), dtype=np.float32)),
+                        descent.tensor(y)))  # fmt: skip
+
+    def run(compiled):
+        descent.manual_seed(0)
+        model = MLP([12, 24, 6], activation="relu")
+        opt = descent.optim.Adam(model.parameters(), lr=1e-2)
+
+        def step(x, y):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y, label_smoothing=smoothing)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = descent.compile(step) if compiled else step
+        out = []
+        for x, y in batches:
+            out.append(f(x, y)._data.copy())
+            out += [p.grad._data.copy() for p in model.parameters()]
+        return out + [p._data.copy() for p in model.parameters()], f
+
+    (a, _), (b, f) = run(False), run(True)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    progs = [e.program for e in f._cache.values() if e.program is not None]
+    kinds = [extra[1] and extra[1][0] for ins, _, extra in progs[-1].steps
+             if isinstance(ins, program_mod.Forward)]  # fmt: skip
+    assert "ce" in kinds

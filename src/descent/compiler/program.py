@@ -42,6 +42,7 @@ from .. import autograd, backend
 from ..array_backward import array_namespace
 from ..ops import activation as _ops_activation
 from ..ops import indexing as _ops_indexing
+from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
 from . import fusion, replay_kernels
 from .fusion import FusedChain
@@ -51,6 +52,8 @@ from .threads import ThreadPlan
 _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
 _Relu = _ops_activation.Relu
+_CrossEntropy = _ops_loss.SoftmaxCrossEntropy
+_OP_KERNELS = frozenset({"sdpa", "ln", "linear", "ce"})  # replay kernels called (op, *arrays)
 _RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.SqueezeAll,
                        _ops_shape.SqueezeDims, _ops_shape.Unsqueeze})  # fmt: skip
 _getrefcount = sys.getrefcount
@@ -255,7 +258,7 @@ class Program:
             if plan[0] == "gelu":
                 if type(x) is _ndarray and x.flags.c_contiguous:
                     out = plan[1](x)
-            elif plan[0] == "sdpa" or plan[0] == "ln" or plan[0] == "linear":
+            elif plan[0] in _OP_KERNELS:
                 out = plan[1](op, *arrays)
             plan = None
         if plan and pool is not None:
@@ -304,6 +307,9 @@ class Program:
             self.ln_backward[id(op)] = plan[2]
             return plan
         plan = replay_kernels.linear_forward_plan(op, arrays, pool)  # bitwise: exact too
+        if plan:
+            return plan
+        plan = replay_kernels.ce_plan(op, arrays, pool)  # bitwise: exact too
         if plan:
             return plan
         plan = replay_kernels.plan(op, arrays, pool, node, axes)
@@ -384,6 +390,10 @@ class Program:
                 gxs = lnb[id(node)](node, gy)  # layer norm's kernel without its wrappers
             elif type(node) is _Relu and pool and type(gy) is _ndarray:
                 gxs = replay_kernels.relu_backward(node, gy, pool)  # eager's kernel, out=
+                if gxs is None:
+                    gxs = node.backward(gy, ops)
+            elif type(node) is _CrossEntropy and pool and self.fuse:
+                gxs = replay_kernels.ce_backward(node, gy, pool)  # eager's kernel, out=
                 if gxs is None:
                     gxs = node.backward(gy, ops)
             else:

@@ -355,3 +355,67 @@ def linear_forward_plan(op, arrays, pool):
         return y.reshape(x.shape[:-1] + (n,))
 
     return ("linear", forward)
+
+
+# -- cross-entropy (float32 logits, class indices, mean): eager's kernels without the wrappers ---
+# The op's fused path (`ops/loss.SoftmaxCrossEntropy._fused_forward` / `_fused_backward`) goes
+# through `kernels.cpu`'s wrappers (contiguity and dtype conversions, fresh arrays) and an
+# errstate context: ~40 us for the MLP step's 128 x 10 logits, most of it Python. Here the
+# same kernels (`_cpu_jit.ce_fwd32` / `ce_bwd32`) and the same NumPy expressions for the mean
+# and the gradient's scale run directly, outputs in pool buffers: eager's bits.
+
+
+def ce_plan(op, arrays, pool):
+    """("ce", forward) for a SoftmaxCrossEntropy that eager runs on its fused CPU kernel with
+    the mean reduction and no class weights, else None."""
+    from .. import backend  # noqa: PLC0415
+    from ..kernels import cpu  # noqa: PLC0415
+
+    if (pool is None or type(op).__name__ != "SoftmaxCrossEntropy" or len(arrays) != 1
+            or op.weight is not None or op.reduction != "mean"):  # fmt: skip
+        return None
+    x = arrays[0]
+    if not _ok(x) or x.ndim != 2 or not x.shape[0] or not x.shape[1]:
+        return None
+    if backend.fused("cross_entropy_forward", x) is not cpu.cross_entropy_forward:
+        return None
+    jit = _jit()
+
+    def forward(op, x):
+        t = op.target
+        if (type(t) is not np.ndarray or t.dtype != np.int64 or t.ndim != 1
+                or not t.flags.c_contiguous or not x.flags.c_contiguous):  # fmt: skip
+            return None
+        valid = t != op.ignore_index
+        n = valid.sum(dtype=np.float32)
+        if not n > 0:  # every row ignored: eager's path (its nan and its errstate)
+            return None
+        m = x.shape[0]
+        loss, stats = pool.get((m,), _f32), pool.get((m, 2), _f32)
+        jit.ce_fwd32(x, t, loss, stats, np.int64(op.ignore_index), np.float32(op.smoothing))
+        op.probs, op.lse, op.valid, op.wt = None, stats, valid, valid.astype(x.dtype)
+        op.scale = np.where(n > 0, 1 / n, 0).astype(np.float32)
+        return np.asarray(loss.sum() * (1 / n), dtype=x.dtype)
+
+    return ("ce", forward)
+
+
+def ce_backward(node, gy, pool):
+    """`SoftmaxCrossEntropy._fused_backward` (mean, no weights) with its gradient in a pool
+    buffer; None for any other case (the node's own backward runs)."""
+    if (node.lse is None or node.reduction != "mean" or node.weight is not None
+            or type(gy) is not np.ndarray or gy.dtype != _f32):  # fmt: skip
+        return None
+    saved = node.saved
+    if type(saved) is not tuple or len(saved) != 1:
+        return None
+    x, t = saved[0]._data, node.target
+    if (not _ok(x) or type(t) is not np.ndarray or t.dtype != np.int64
+            or not t.flags.c_contiguous or t.ndim != 1):  # fmt: skip
+        return None
+    g = np.asarray(gy * node.scale, dtype=np.float32).reshape(-1)
+    gx = pool.get(x.shape, _f32)
+    _jit().ce_bwd32(x, t, node.lse, g, np.int64(0 if g.size == 1 else 1), gx,
+                    np.int64(node.ignore_index), np.float32(node.smoothing))  # fmt: skip
+    return gx
+
