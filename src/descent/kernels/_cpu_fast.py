@@ -1,15 +1,17 @@
 """All-float32 loops: the float32 exact GELU (eager's and the replay's) and the gated tanh GELU.
 
-Every value stays float32 (`np.floor` keeps float32; the exponent bits come from an int32), so
-LLVM vectorises the loops 8 wide; `exp32` is `_cpu_jit._exp32`, which eager's softmax also
-uses (one softmax loop, `_cpu_jit.softmax_fwd32`, for eager and the replay).
+Every value stays float32 (the exponent bits come from an int32), so LLVM vectorises the loops
+16 wide (AVX-512; 8 on AVX2); `exp32` is `_cpu_jit._exp32`, which eager's softmax also uses
+(one softmax loop, `_cpu_jit.softmax_fwd32`, for eager and the replay).
 
 GELU (`gelu_*32`): `kernels.cpu.gelu_forward/backward` run these for float32 arrays (eager), and
 descent.compile's replay runs the same loops (`gelu_fwd_d32` stores the derivative for its
 backward, the same bits as `gelu_bwd32`; the `_par` twins give the same bits on every core),
 so GELU is bitwise eager's on replay. Their CDF is accurate to a few ulp (below, and
-tests/test_gelu_accuracy.py): forward within 6.8 ulp of float64, derivative within 9.5 ulp
-(absolute 1.25e-7 near its zero at x = -0.75), over every 256th float32.
+tests/test_gelu_accuracy.py): forward within 5.6 ulp of float64, derivative within 4.4 ulp
+(absolute 5.6e-8 near its zero at x = -0.75), over every 256th float32. The GELU loops use no
+fast-math flag: every fused multiply-add is written out (`_fma32`), so each lane, the scalar
+remainder and every machine with FMA compute the same bits.
 """
 
 from __future__ import annotations
@@ -22,71 +24,67 @@ from numba import njit, prange
 from . import _cpu_jit as _j
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_j._FAST)
-_POPTS = dict(parallel=True, nogil=True, error_model="numpy", fastmath=_j._FAST)
-_f32_from_bits = _j._f32_from_bits
-_LOG2E, _LN2_HI, _LN2_LO = _j._LOG2E, _j._LN2_HI, _j._LN2_LO
-_E0, _E1, _E2, _E3, _E4, _E5 = _j._E0, _j._E1, _j._E2, _j._E3, _j._E4, _j._E5
-_EXP_LO, _EXP_HI = _j._EXP_LO, _j._EXP_HI
+_f32_from_bits, _bits32, _fma32 = _j._f32_from_bits, _j._bits32, _j._fma32
 _ZERO, _HALF, _ONE, _INF = _j._ZERO, _j._HALF, _j._ONE, _j._INF
-_ISQ2, _ISQ2PI = _j._ISQ2, _j._ISQ2PI
 _f = np.float32
 
 
-exp32 = _j._exp32  # Cephes' expf, all float32 (eager's softmax and GELU's range reduction)
+exp32 = _j._exp32  # Cephes' expf, all float32 (eager's softmax and the gated tanh GELU)
 
 
 # -- GELU's normal CDF, accurate to a few ulp in float32 ------------------------------------------
-# Phi(-|x|) = erfc(z)/2 = t R(t) exp(-x^2/2) / 2 with z = |x|/sqrt 2, t = 1/(1 + 0.4 z) and R a
-# degree-10 polynomial: a Chebyshev least-squares fit of erfcx(z)/t over t in (0, 1], relative
-# error 6.7e-9 (float64; coefficients rounded to float32). So the negative tail keeps its
-# relative accuracy (A&S 7.1.26, the NumPy path's formula, is 1.5e-7 absolute: 2% off at
-# x = -10), and exp(-x^2/2) is also the density. -x^2/2 is taken in two parts, exactly:
-# x = xh + xl with xh = floor(256 x)/256 (at most 12 significant bits below |x| = 16, so xh^2 is
-# exact) and x^2 - xh^2 = xl (x + xh); the exponential adds the small part after its range
-# reduction (`exp32x`). The kernels that inline these run without the 'reassoc' flag (`_GOPTS`),
-# which could undo both splits.
-
-_T_C = _f(0.4 / math.sqrt(2.0))  # t = 1/(1 + _T_C |x|)
-_R0, _R1, _R2, _R3, _R4, _R5, _R6, _R7, _R8, _R9, _R10 = (_f(c) for c in (
-    0.22567583620548248, 0.22567608952522278, 0.20760805904865265, 0.1718023419380188,
-    0.11863411962985992, 0.08522811532020569, -0.04974403232336044, 0.14143522083759308,
-    -0.23873597383499146, 0.1419266015291214, -0.029506411403417587))  # fmt: skip
-_S256, _I256, _SIXTEEN = _f(256.0), _f(1.0 / 256.0), _f(16.0)
-_EXP_LO_SUB, _TWO_M24 = _f(-103.9), _f(2.0**-24)
-_GFAST = _j._FAST - {"reassoc"}
-_GOPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_GFAST)
-_GPOPTS = dict(parallel=True, nogil=True, error_model="numpy", fastmath=_GFAST)
-
-
-@njit(inline="always", **_GOPTS)
-def exp32x(a, b):
-    """exp(a + b) in float32 (Cephes expf) for a + b <= 0, a exact and large, b small: b joins
-    the reduced argument after a - n ln2_hi (exact), so a + b's rounding does not enter the
-    result. Underflows gradually: 2^n is built as 2^(n + 24) 2^-24, so results down to the
-    subnormals (a + b >= -103.9) keep their digits, where expf's floor is 2^-126."""
-    x = a + b
-    xc = _ZERO if x > _ZERO else x
-    xc = _EXP_LO_SUB if xc < _EXP_LO_SUB else xc
-    n = np.floor(xc * _LOG2E + _HALF)
-    r = ((a - n * _LN2_HI) + b) - n * _LN2_LO
-    p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
-    y = (p * r * r + r + _ONE) * _f32_from_bits((np.int32(n) + 151) << 23) * _TWO_M24
-    y = _ZERO if x < _EXP_LO_SUB else y
-    return y if x == x else x
+# With a = |x| (clamped to 14.4, where Phi(-a) and the density are 0 in float32):
+#   the density  phi(a) = exp(-a^2/2) / sqrt(2 pi), and
+#   Phi(-a) = phi(a) M(a), M = P4(a) / Q5(a) Mills' ratio (Phi(-a)/phi(a)) as a rational of
+#   degrees 4 and 5, a relative minimax fit on [0, 14.4] (5.8e-9 in float64, 2.9e-8 with float32
+#   coefficients; Q monic, so its first Horner step is an addition). Every coefficient is
+#   positive, so neither polynomial cancels for a >= 0. The negative tail keeps its relative
+#   accuracy, and phi is also the derivative's density.
+# exp(-a^2/2): a^2 = hi + lo exactly (lo by an FMA); n = round(-hi / (2 ln 2)) by the 1.5 * 2^23
+# trick (n sits in the low bits of nf); s = a^2 + 2 n ln 2 = -2r, |s| <= ln 2, from hi + 2 n ln2_hi
+# (exact) + lo + 2 n ln2_lo, so a^2's rounding never enters the exponential; exp(r) / sqrt(2 pi)
+# is a degree-6 polynomial in s (relative minimax on |s| <= 1.0002 ln 2: 1.9e-8 with float32
+# coefficients), its coefficients scaled by 2^-24 so that one product with 2^(n + 24) (built
+# from nf's bits; n >= -150 for a <= 14.4) scales it and rounds once, into the subnormals too
+# (gradual underflow: Phi(x) keeps its digits down to x = -14).
+# Per 16 values: 23 multiplies or FMAs and one division (the previous kernel, 1 - erfc by a
+# degree-10 polynomial in 1/(1 + 0.28 a), took ~32 and was within 6.8 / 9.5 ulp).
+_AMAX = _f(14.4)
+_M0, _M1, _M2, _M3, _M4 = (_f(c) for c in (
+    121.69393920898438, 106.62596893310547, 44.56035614013672, 9.877202033996582,
+    1.0000118017196655))  # fmt: skip
+_N0, _N1, _N2, _N3, _N4 = (_f(c) for c in (
+    97.09771728515625, 162.5480194091797, 116.69925689697266, 45.54570770263672,
+    9.877835273742676))  # Q = N0 + N1 a + ... + N4 a^4 + a^5  # fmt: skip
+_S24 = _f(2.0**-24)
+_D0, _D1, _D2, _D3, _D4, _D5, _D6 = (_f(c) * _S24 for c in (
+    0.3989422917366028, -0.19947116076946259, 0.04986777901649475, -0.008311174809932709,
+    0.00103895110078156, -0.00010440858750371262, 8.625148439023178e-06))  # fmt: skip
+_MAGIC = _f(1.5 * 2.0**23)
+_NL2E_2 = _f(-0.5) * _j._LOG2E  # -log2(e) / 2
+_LN2H_2, _LN2L_2 = _f(2.0) * _j._LN2_HI, _f(2.0) * _j._LN2_LO  # 2 ln 2 in two parts
+_GOPTS = dict(cache=True, nogil=True, error_model="numpy")  # strict IEEE, FMAs explicit
+_GPOPTS = dict(parallel=True, nogil=True, error_model="numpy")
 
 
 @njit(inline="always", **_GOPTS)
 def phi_parts32(v):
-    """(Phi(v), exp(-v^2/2)), float32, each within a few ulp (tests/test_gelu_accuracy.py)."""
-    av = abs(v)
-    av = _SIXTEEN if av > _SIXTEEN else av  # exp(-x^2/2) is 0 from 14.5; no inf - inf
-    vh = np.floor(av * _S256) * _I256
-    e = exp32x(-_HALF * (vh * vh), -_HALF * ((av - vh) * (av + vh)))  # exp(-x^2/2)
-    t = _ONE / (_ONE + _T_C * av)
-    r = _R6 + t * (_R7 + t * (_R8 + t * (_R9 + t * _R10)))
-    r = _R0 + t * (_R1 + t * (_R2 + t * (_R3 + t * (_R4 + t * (_R5 + t * r)))))
-    half_erfc = (_HALF * t) * r * e  # Phi(-|v|)
-    return (half_erfc if v < _ZERO else _ONE - half_erfc), e
+    """(Phi(v), phi(v)), float32, each within a few ulp (tests/test_gelu_accuracy.py)."""
+    a = abs(v)
+    a = _AMAX if a > _AMAX else a  # NaN stays NaN
+    hi = a * a
+    lo = _fma32(a, a, -hi)  # a^2 = hi + lo
+    nf = _fma32(hi, _NL2E_2, _MAGIC)
+    n = nf - _MAGIC
+    s = _fma32(n, _LN2H_2, hi)  # exact
+    s = _fma32(n, _LN2L_2, s + lo)  # a^2 + 2 n ln 2
+    p = _fma32(_fma32(_fma32(_D6, s, _D5), s, _D4), s, _D3)
+    p = _fma32(_fma32(_fma32(p, s, _D2), s, _D1), s, _D0)
+    dens = p * _f32_from_bits((_bits32(nf) + 151) << 23)  # phi(a) = 2^-24 p 2^(n + 24)
+    num = _fma32(_fma32(_fma32(_fma32(_M4, a, _M3), a, _M2), a, _M1), a, _M0)
+    den = _fma32(_fma32(_fma32(_fma32(a + _N4, a, _N3), a, _N2), a, _N1), a, _N0)
+    tail = dens * (num / den)  # Phi(-|v|)
+    return (tail if v < _ZERO else _ONE - tail), dens
 
 
 @njit(**_OPTS)
@@ -108,8 +106,8 @@ def gelu_fwd32(x, out):
 def gelu_bwd32(x, gy, out):
     for i in range(x.size):
         v = x[i]
-        cdf, e = phi_parts32(v)
-        out[i] = gy[i] * (cdf + v * (e * _ISQ2PI))
+        cdf, dens = phi_parts32(v)
+        out[i] = gy[i] * _fma32(v, dens, cdf)
 
 
 @njit(**_GPOPTS)
@@ -124,8 +122,8 @@ def gelu_fwd32_par(x, out):
 def gelu_bwd32_par(x, gy, out):
     for i in prange(x.size):
         v = x[i]
-        cdf, e = phi_parts32(v)
-        out[i] = gy[i] * (cdf + v * (e * _ISQ2PI))
+        cdf, dens = phi_parts32(v)
+        out[i] = gy[i] * _fma32(v, dens, cdf)
 
 
 @njit(**_GOPTS)
@@ -133,18 +131,18 @@ def gelu_fwd_d32(x, out, d):
     """out = GELU(x) and d = its derivative Phi(x) + x phi(x), from one evaluation of Phi."""
     for i in range(x.size):
         v = x[i]
-        cdf, e = phi_parts32(v)
+        cdf, dens = phi_parts32(v)
         out[i] = v * cdf
-        d[i] = cdf + v * (e * _ISQ2PI)
+        d[i] = _fma32(v, dens, cdf)
 
 
 @njit(**_GPOPTS)
 def gelu_fwd_d32_par(x, out, d):
     for i in prange(x.size):
         v = x[i]
-        cdf, e = phi_parts32(v)
+        cdf, dens = phi_parts32(v)
         out[i] = v * cdf
-        d[i] = cdf + v * (e * _ISQ2PI)
+        d[i] = _fma32(v, dens, cdf)
 
 
 # -- the gated tanh-GELU of GEGLU / Grok-1's experts: h = gelu_tanh(a) * b -------------------------
@@ -158,9 +156,10 @@ _GT_C = _f(math.sqrt(2.0 / math.pi))
 _GT_CK = _f(math.sqrt(2.0 / math.pi) * 0.044715)
 _GT_CK3 = _f(3.0 * math.sqrt(2.0 / math.pi) * 0.044715)
 _TWO = _f(2.0)
+_TOPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_j._FAST - {"reassoc"})
 
 
-@njit(**_GOPTS)
+@njit(**_TOPTS)
 def gg_tanh_fwd32(a, b, h):
     """h = gelu_tanh(a) * b, elementwise (float32, flat arrays)."""
     for i in range(a.size):
@@ -172,7 +171,7 @@ def gg_tanh_fwd32(a, b, h):
         h[i] = (x * si) * b[i]
 
 
-@njit(**_GOPTS)
+@njit(**_TOPTS)
 def gg_tanh_bwd32(a, b, gh, ga, gb):
     """ga = gh b d gelu_tanh(a)/da and gb = gh gelu_tanh(a), recomputing s from a."""
     for i in range(a.size):

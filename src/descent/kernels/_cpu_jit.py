@@ -38,6 +38,32 @@ def _f32_from_bits(typingctx, v):
     return types.float32(v), codegen
 
 
+@intrinsic
+def _bits32(typingctx, v):
+    """A float32's IEEE-754 bits as an int32 (a free LLVM bitcast)."""
+    if not (isinstance(v, types.Float) and v.bitwidth == 32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(v), codegen
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma.f32: IEEE fused multiply-add, vectorised to
+    vfmadd; the same bits on every machine, unlike fast-math contraction, which LLVM may or
+    may not apply to each lane or the scalar remainder)."""
+    if not all(isinstance(v, types.Float) and v.bitwidth == 32 for v in (a, b, c)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fma(*args)
+
+    return types.float32(a, b, c), codegen
+
+
 _f = np.float32
 _LOG2E = _f(1.4426950408889634)
 _LN2_HI, _LN2_LO = _f(0.693359375), _f(-2.12194440e-4)

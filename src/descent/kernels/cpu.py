@@ -26,7 +26,7 @@ same GELU).
 
 Kernels: ReLU's backward (float32 and float64), an unweighted RMS norm over the last axis
 forward/backward (float32, the NumPy path's bits), GELU forward/backward (float32: `_cpu_fast`'s
-loops, within 7-10 ulp of float64, shared with descent.compile's replay; float64: libm)
+loops, within 6 ulp of float64 (derivative 5), shared with descent.compile's replay; float64: libm)
 and softmax / log-softmax forward and backward over the last axis with attention's causal mask
 (float32; the masked half of the score matrix is never exponentiated), used by
 scaled_dot_product_attention; the eager steps of SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam,
