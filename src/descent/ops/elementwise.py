@@ -634,6 +634,7 @@ class Clone(Function):
     """d/dx clone(x) = 1."""
 
     native_bfloat16 = True
+    zero_passes = True  # the gradient passes as it is (a zero tensor too, as PyTorch's)
     layout = None  # a memory format's name ("channels_last"): the copy's layout
 
     def forward(self, x):

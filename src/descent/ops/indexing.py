@@ -162,6 +162,7 @@ class GetItem(Function):
 class IndexGrad(Function):
     """y = zeros(shape) with g added at idx; dy/dg = y's gradient read back at idx."""
 
+    zero_passes = True  # linear: a zero tensor reads back as one (PyTorch's diag, index_put)
     __slots__ = ("shape", "idx", "basic")
 
     def forward(self, g):

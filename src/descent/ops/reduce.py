@@ -60,6 +60,7 @@ def _reduced_size(shape, axis) -> int:
 class Sum(Function):
     """d/dx sum(x) = 1, broadcast back over the reduced axes."""
 
+    zero_passes = True  # PyTorch's grad.expand(sizes) keeps its zero tensor
     __slots__ = ("axis", "keepdims")
 
     def forward(self, x):
@@ -180,7 +181,9 @@ class Max(Function):
     `evenly` (max(x)/min(x) of all elements, PyTorch's evenly_distribute_backward) a nan
     maximum's gradient is shared by the nans, and nothing else gets a nan."""
 
-    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    # A known-zero gradient passes (PyTorch's formula multiplies it), except through max(x) /
+    # min(x) of all elements: evenly_distribute_backward materializes it (grad / count)
+    zero_passes = property(lambda self: not self.evenly)
 
     __slots__ = ("axis", "keepdims", "is_min", "evenly", "nan_wins")
     save_inputs = True
