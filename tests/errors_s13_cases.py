@@ -1123,4 +1123,7 @@ CASES = [
     ("adam_eps_neg", lambda m: m.optim.Adam([m.ones(1, requires_grad=True)], eps=-1), ["eps"]),
     ("adamw_wd_neg", lambda m: m.optim.AdamW([m.ones(1, requires_grad=True)], weight_decay=-1), ["weight_decay"]),
     ("param_int", lambda m: m.nn.Parameter(m.ones(1, dtype=m.int64)), []),
+    # session 15 (found by tests/fuzz_extra_dtypes.py ints): descent clamped uint8 to [-1, 1]
+    ("hardtanh_uint8", lambda m: m.nn.functional.hardtanh(m.tensor([1, 2], dtype=m.uint8)), ["hardtanh", "unsigned"]),
+    ("Hardtanh_uint8_inplace", lambda m: m.nn.Hardtanh(inplace=True)(m.tensor([3], dtype=m.uint8)), ["hardtanh", "unsigned"]),
 ]

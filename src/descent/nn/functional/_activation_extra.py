@@ -81,7 +81,14 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
         return apply_inplace(input, lambda t: hardtanh(t, min_val, max_val), "hardtanh_")
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
-    return _clip_strict(as_tensor(input), min_val, max_val)
+    x = as_tensor(input)
+    if x._data.dtype.kind == "u" and (min_val < 0 or max_val < 0):
+        raise DescentError(
+            "hardtanh: cannot do hardtanh on an unsigned type with negative limits (a "
+            f"{x.dtype} tensor of shape {tuple(x.shape)}, limits [{min_val}, {max_val}]), as "
+            "in PyTorch; convert with .int() or .float() first, or use limits >= 0"
+        )
+    return _clip_strict(x, min_val, max_val)
 
 
 def relu6(input, inplace: bool = False) -> Tensor:
