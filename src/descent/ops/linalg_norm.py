@@ -21,7 +21,7 @@ from .shape import reshape
 class VectorNorm(Function):
     """||x||_p over `axis`, and PyTorch's norm_backward (linalg_vector_norm_backward):
 
-    * p = 2: gx = gy x / ||x||, 0 where the norm is 0;
+    * p = 2: gx = gy (x / ||x||), x / ||x|| taken as 0 where the norm is 0;
     * p = 1: gx = gy sign(x) (0 at 0);
     * p = +-inf: gy sign(x) shared evenly by the entries whose |x| is the norm (or nan);
     * p = 0 (the count of nonzeros): no gradient (x.grad stays None, as PyTorch's);
@@ -83,9 +83,10 @@ class VectorNorm(Function):
             share = mask / mask.sum(axis=self.axis, keepdims=True)  # evenly among the ties
             return ops.sign(x) * (g * share.astype(xd.dtype))
         zero_norm = nd == 0
+        if p == 2:  # PyTorch's grad * (x / ||x||).masked_fill_(norm == 0, 0): in that order,
+            # and a nan or inf gy stays nan at a zero norm (0 * nan)
+            return g * ops.where(zero_norm, 0.0, x / ops.where(zero_norm, 1.0, nrm))
         scale = ops.where(zero_norm, 0.0, g / ops.where(zero_norm, 1.0, nrm) ** (p - 1))
-        if p == 2:
-            return x * scale
         ax = abs(x)
         if p < 1:
             # |x|^(p-1) is infinite at x = 0: PyTorch masks it to 0 (and the base to 1 first,
