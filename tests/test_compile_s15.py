@@ -219,7 +219,7 @@ def test_linear_and_relu_into_pool_buffers_equal_eager(dtype):
         e.program for e in f._cache.values() if e.program is not None][-1]  # fmt: skip
     kinds = [extra[1] and extra[1][0] for ins, _, extra in prog.steps
              if isinstance(ins, program_mod.Forward)]  # fmt: skip
-    assert kinds.count("linear") == 2 and kinds.count(np.maximum) == 2  # ReLU: maximum(x, 0)
+    assert kinds.count("linear") == 2 and kinds.count("relu") == 2
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
@@ -264,3 +264,21 @@ def test_cross_entropy_replay_kernel_equals_eager(smoothing):
     kinds = [extra[1] and extra[1][0] for ins, _, extra in progs[-1].steps
              if isinstance(ins, program_mod.Forward)]  # fmt: skip
     assert "ce" in kinds
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_replay_kernel_keeps_maximums_bits(dtype):
+    # NaN (both signs, its payload kept), -0.0 (-> +0.0 as NumPy's maximum), infinities
+    from descent.compiler import replay_kernels
+
+    x = np.random.default_rng(5).standard_normal(300).astype(dtype)
+    x[:7] = [np.nan, -np.nan, -0.0, 0.0, -np.inf, np.inf, -1e-40]
+    f = descent.compile(lambda t: descent.nn.functional.relu(t))
+    with descent.no_grad():
+        outs = [f(descent.tensor(x))._data.copy() for _ in range(4)]  # 2 recordings, 2 replays
+    ints = np.uint32 if dtype == np.float32 else np.uint64
+    for out in outs:
+        np.testing.assert_array_equal(out.view(ints), np.maximum(x, 0).view(ints))
+    assert replay_kernels._relu_kernel() is not None
+    progs = [e.program for e in f._cache.values() if e.program is not None]
+    assert [extra[1][0] for ins, _, extra in progs[-1].steps if extra and extra[1]] == ["relu"]

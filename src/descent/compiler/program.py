@@ -53,7 +53,8 @@ _FREED = autograd._FREED
 _GetItem = _ops_indexing.GetItem
 _Relu = _ops_activation.Relu
 _CrossEntropy = _ops_loss.SoftmaxCrossEntropy
-_OP_KERNELS = frozenset({"sdpa", "ln", "linear", "ce"})  # replay kernels called (op, *arrays)
+# replay kernels called as (op, *arrays)
+_OP_KERNELS = frozenset({"sdpa", "ln", "linear", "ce", "relu"})
 _RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.SqueezeAll,
                        _ops_shape.SqueezeDims, _ops_shape.Unsqueeze})  # fmt: skip
 _getrefcount = sys.getrefcount
@@ -299,6 +300,10 @@ class Program:
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
         pool buffer, a replay kernel (`replay_kernels`: eager's loops), GELU's every-core
         twin, or False (the op's own forward)."""
+        if self.fuse:  # one numba pass instead of NumPy's maximum (bitwise: replay_kernels)
+            plan = replay_kernels.relu_plan(op, arrays, pool)
+            if plan:
+                return plan
         plan = _ufunc_plan(op, arrays)
         if plan or not self.fuse:
             return plan or False
