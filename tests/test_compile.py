@@ -461,12 +461,17 @@ def test_compile_a_module_and_a_method():
     model = MLP([6, 8, 3])
     ref = MLP([6, 8, 3])
     ref.load_state_dict(model.state_dict())
-    assert descent.compile(model) is model  # its forward is compiled in place
+    compiled = descent.compile(model)  # PyTorch's OptimizedModule; `model` stays eager
+    assert compiled is not model and compiled._orig_mod is model
     xs = [descent.randn(4, 6) for _ in range(4)]
     with descent.no_grad():
         for x in xs:
+            np.testing.assert_array_equal(compiled(x)._data, ref(x)._data)
             np.testing.assert_array_equal(model(x)._data, ref(x)._data)
-    assert model.forward.stats["replays"] == 2
+    assert compiled.forward.stats["replays"] == 2
+    assert not isinstance(model.forward, CompiledFunction)
+    model.compile()  # Module.compile: in place, no wrapper
+    assert isinstance(model.forward, CompiledFunction)
 
     class Stepper:
         def __init__(self, scale):
@@ -598,11 +603,24 @@ def _fullgraph_run(torch):
 
 
 def test_compiled_module_has_orig_mod():
-    """`model._orig_mod` (PyTorch's OptimizedModule attribute) names the model itself; it is
-    no child module: modules(), parameters() and state_dict() are unchanged."""
+    """compile(module) is PyTorch's OptimizedModule (torch._dynamo.eval_frame): the original
+    is its one child `_orig_mod` (state_dict keys "_orig_mod.<name>", as scripts strip), its
+    parameters are the original's, other attributes read and write the original's, and
+    /work/notes/s15/optmod.py printed the same lines for both libraries."""
     m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     before = list(m.state_dict())
     c = descent.compile(m)
+    assert isinstance(c, descent._dynamo.eval_frame.OptimizedModule)
     assert c._orig_mod is m
     assert list(c._orig_mod.state_dict()) == before == ["0.weight", "0.bias"]
-    assert len(list(c.modules())) == 3 and len(list(c.parameters())) == 2
+    assert list(c.state_dict()) == ["_orig_mod.0.weight", "_orig_mod.0.bias"]
+    assert len(list(c.modules())) == 4 and len(list(c.parameters())) == 2
+    assert [p is q for p, q in zip(c.parameters(), m.parameters())] == [True, True]
+    assert len(c) == 2 and c.training
+    c.eval()
+    assert not m.training and not c.training
+    c.tag = "x"  # set on the original
+    assert m.tag == "x" and "tag" not in c.__dict__
+    with pytest.raises(RuntimeError, match="Missing key"):
+        c.load_state_dict(m.state_dict())  # as PyTorch: the wrapper's keys carry the prefix
+    c.load_state_dict({"_orig_mod." + k: v for k, v in m.state_dict().items()})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from descent._dynamo import config, exc
+from descent._dynamo import config, eval_frame, exc
 from descent.compiler import (
     allow_in_graph,
     assume_constant_result,
@@ -23,8 +23,8 @@ from descent.compiler import (
 )
 
 __all__ = [
-    "config", "exc", "reset", "disable", "is_compiling", "is_dynamo_compiling", "allow_in_graph",
-    "disallow_in_graph", "assume_constant_result", "graph_break", "mark_dynamic",
+    "config", "eval_frame", "exc", "reset", "disable", "is_compiling", "is_dynamo_compiling",
+    "allow_in_graph", "disallow_in_graph", "assume_constant_result", "graph_break", "mark_dynamic",
     "maybe_mark_dynamic", "mark_static", "mark_static_address",
 ]  # fmt: skip
 

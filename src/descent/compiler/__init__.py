@@ -93,6 +93,7 @@ class CompiledFunction:
         self._watched_cache: tuple | None = None  # (referents, watched): see _watched
         self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
         functools.update_wrapper(self, fn)
+        self.name = getattr(fn, "__qualname__", repr(fn))  # in warnings
 
     # -- the call --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -153,7 +154,7 @@ class CompiledFunction:
                 from .._dynamo.exc import RecompileError  # noqa: PLC0415
 
                 raise RecompileError(
-                    f"descent.compile({getattr(self.fn, '__qualname__', self.fn)}): a new input "
+                    f"descent.compile({self.name}): a new input "
                     f"signature would record again (shapes, dtypes, grad mode or train/eval "
                     f"changed) and descent._dynamo.config.error_on_recompile is set; unset it "
                     f"or keep the inputs' shapes and dtypes fixed"
@@ -243,8 +244,7 @@ class CompiledFunction:
         if reason in self._warned:
             return
         self._warned.add(reason)
-        name = getattr(self.fn, "__qualname__", repr(self.fn))
-        warnings.warn(f"descent.compile({name}) runs eagerly: {reason}", CompileWarning,
+        warnings.warn(f"descent.compile({self.name}) runs eagerly: {reason}", CompileWarning,
                       stacklevel=3)  # fmt: skip
 
     # -- introspection ---------------------------------------------------------------------
@@ -350,12 +350,14 @@ def compile(  # noqa: A001 - PyTorch's name: torch.compile
         if disable:
             return f
         if isinstance(f, Module):
-            f.forward = CompiledFunction(f.forward, **kw)
-            # PyTorch returns a wrapper whose `_orig_mod` is the model (scripts save
-            # `model._orig_mod.state_dict()`); here the model is its own original. Set past
-            # Module.__setattr__, so that it is no child module (no cycle in modules()).
-            object.__setattr__(f, "_orig_mod", f)
-            return f
+            # PyTorch's OptimizedModule: the original stays eager, the wrapper's forward is
+            # the compiled call of the original (its hooks included), its one child
+            # `_orig_mod` (state_dict keys "_orig_mod.<name>"); Module.compile() is in place.
+            from .optimized_module import OptimizedModule  # noqa: PLC0415
+
+            compiled = CompiledFunction(f.__call__, **kw)
+            compiled.name = f"{type(f).__name__}.forward"
+            return OptimizedModule(f, compiled)
         return CompiledFunction(f, **kw)
 
     return wrap if fn is None else wrap(fn)
