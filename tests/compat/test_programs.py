@@ -307,6 +307,9 @@ CASES = {
     # deepcopy), first-order MAML, Meta-SGD, ANIL, Reptile by lerp_ (measured worst 1.9e-7;
     # in float64 descent and PyTorch agree to 1e-10)
     "maml_fewshot": ((1e-5, 1e-6), None),
+    # PixelCNN: MaskedConv2d writing `self.weight.data *= self.mask`, sampling pixel by pixel;
+    # WGAN: RMSprop, `p.data.clamp_` weight clipping, requires_grad toggling, backward(mone)
+    "pixelcnn_wgan": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
