@@ -310,6 +310,9 @@ CASES = {
     # PixelCNN: MaskedConv2d writing `self.weight.data *= self.mask`, sampling pixel by pixel;
     # WGAN: RMSprop, `p.data.clamp_` weight clipping, requires_grad toggling, backward(mone)
     "pixelcnn_wgan": ((1e-5, 1e-6), None),
+    # every nn loss class x reduction none/sum/mean, weights, ignore_index, label smoothing,
+    # pos_weight, margins, full NLLs, log_target, and their input gradients; a multi-task fit
+    "loss_zoo": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
