@@ -313,6 +313,9 @@ CASES = {
     # every nn loss class x reduction none/sum/mean, weights, ignore_index, label smoothing,
     # pos_weight, margins, full NLLs, log_target, and their input gradients; a multi-task fit
     "loss_zoo": ((1e-5, 1e-6), None),
+    # ndrplz ConvLSTM (cat, torch.split gates, stack over time, rollout); Bayes by Backprop with
+    # softplus sigmas, scale-mixture prior (by hand and MixtureSameFamily), kl_divergence
+    "convlstm_bayes": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
