@@ -316,6 +316,10 @@ CASES = {
     # ndrplz ConvLSTM (cat, torch.split gates, stack over time, rollout); Bayes by Backprop with
     # softplus sigmas, scale-mixture prior (by hand and MixtureSameFamily), kl_divergence
     "convlstm_bayes": ((1e-5, 1e-6), None),
+    # Transformer-XL relative attention (torch.ger, tuple einsum, _rel_shift, memories) and
+    # Poincare embeddings with a custom Riemannian SGD Optimizer subclass. descent's
+    # Embedding(sparse=True) gradient is dense (docs/functional.md): its dense branch runs there
+    "txl_poincare": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
