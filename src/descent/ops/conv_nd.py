@@ -153,13 +153,25 @@ def _blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _blocks(rows: int, row_bytes: int):
-    """(r0, r1) ranges of patch rows: BLOCK_ROWS rows, or BLOCK_BYTES of them if more, with a
-    one-thread BLAS; BLOCK_ROWS_THREADED rows with more threads."""
+def _blocks(rows: int, row_bytes: int, r0: int = 0, threaded: bool | None = None):
+    """(r0, r1) ranges of patch rows r0 .. rows - 1: BLOCK_ROWS rows, or BLOCK_BYTES of them
+    if more, with a one-thread BLAS; BLOCK_ROWS_THREADED rows with more threads (threaded:
+    None asks the BLAS)."""
     step = max(BLOCK_ROWS, BLOCK_BYTES // max(row_bytes, 1))
-    if _blas_threads() > 1:
+    if threaded is None:
+        threaded = _blas_threads() > 1
+    if threaded:
         step = max(step, BLOCK_ROWS_THREADED)
-    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+    return [(a, min(rows, a + step)) for a in range(r0, rows, step)]
+
+
+def _image_parts(n: int):
+    """Image ranges for the two-thread split of conv_winograd (its _parts and _run: each part
+    on its own thread with a one-thread BLAS), or [(0, n)] with one part; and whether the
+    products of a part may use BLAS threads (one part only)."""
+    threads = _blas_threads()
+    parts = conv_winograd._parts(n, threads) if threads == 2 else [(0, n)]
+    return parts, len(parts) == 1 and threads > 1
 
 
 def _gemm(a, wr, out, g: int) -> None:
@@ -185,21 +197,29 @@ def _conv_rows(al, geom3, wins, wmat, tn=None):
     n, c = al.shape[0], al.shape[-1]
     g, p = wmat.shape[0], math.prod(wins)
     kv = wmat.shape[1] * g // c
-    blocks = _blocks(n * p, kv * c * al.itemsize)
-    most = max(r1 - r0 for r0, r1 in blocks)
-    cols = np.empty((most, g, kv, c // g), dtype=al.dtype)  # (rows, G, kvol, C/G)
     rows = np.empty((n * p, wmat.shape[2] * g), dtype=al.dtype)
+    parts, threaded = _image_parts(n)
     from ..kernels import _cpu_convnd
 
-    acc = None
-    for r0, r1 in blocks:
-        cb = cols[: r1 - r0].reshape(r1 - r0, -1)
-        _cpu_convnd.im2col_cl(al, geom3, r0, cols[: r1 - r0])
-        _gemm(cb, wmat, rows[r0:r1], g)
-        if tn is not None:
-            part = _gemm_tn(cb, tn[r0:r1], g)
-            acc = part if acc is None else np.add(acc, part, out=acc)
-    return rows if tn is None else (rows, acc)
+    def part(i0, i1):
+        blocks = _blocks(i1 * p, kv * c * al.itemsize, i0 * p, threaded)
+        most = max(r1 - r0 for r0, r1 in blocks)
+        cols = np.empty((most, g, kv, c // g), dtype=al.dtype)  # (rows, G, kvol, C/G)
+        acc = None
+        for r0, r1 in blocks:
+            cb = cols[: r1 - r0].reshape(r1 - r0, -1)
+            _cpu_convnd.im2col_cl(al, geom3, r0, cols[: r1 - r0])
+            _gemm(cb, wmat, rows[r0:r1], g)
+            if tn is not None:
+                prod = _gemm_tn(cb, tn[r0:r1], g)
+                acc = prod if acc is None else np.add(acc, prod, out=acc)
+        return acc
+
+    with conv_winograd._OneBlasThread(parts):
+        accs = conv_winograd._run(parts, part)
+    if tn is None:
+        return rows
+    return rows, (accs[0] if len(accs) == 1 else accs[0] + accs[1])
 
 
 def _flipped_rows(w, groups: int):
@@ -280,14 +300,14 @@ class ConvNd(Function):
         n, o = x.shape[0], w.shape[0]
         p = math.prod(self.wins)
         self.xl = None
-        if _blas_threads() <= conv_winograd.MAX_BLAS_THREADS and conv_winograd.winograd_ok(
+        threads = _blas_threads()
+        if threads <= conv_winograd.MAX_BLAS_THREADS and conv_winograd.winograd_ok(
                 x, w, self.geom, self.groups, self.nd):  # fmt: skip
             # 3x3 stride 1: Winograd F(2x2, 3x3), 16 products per 2x2 outputs instead of 36
             # (a BLAS of 1 or 2 threads: see conv_winograd's docstring for more)
-            self.xl = _channels_last(x, 2)[:, 0]  # (N, H, W, C)
-            y = conv_winograd.forward(self.xl, w, self.geom[3], self.wins)  # (N, Ho, Wo, O)
-            return _finish(y.reshape(n, p, o).transpose(0, 2, 1), b if self.has_b else (),
-                           self.wins)  # fmt: skip
+            y, self.xl = conv_winograd.forward(x, w, b[0] if self.has_b else None,
+                                               self.geom[3], self.wins, threads)  # fmt: skip
+            return y
         wt = self._weight_rows(w).transpose(0, 2, 1)  # (G, K_g, O/G) view
         yt = _conv_rows(_channels_last(x, self.nd), _geom3(self.geom, self.wins, self.nd),
                         self.wins, wt)  # (R, O)  # fmt: skip
@@ -308,8 +328,7 @@ class ConvNd(Function):
         xl, geom, blocks, p, cols = self._patches(x, w)
         gyt = _rows_last(gy)  # (R, O)
         wr = self._weight_rows(w)  # (G, O/G, K_g)
-        gwr = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
-        gx = gw = None
+        gx = gw = gwr = None
         if need_x and max(self.geom[1]) == 1:
             # Stride 1: gx is a convolution of gy (_flipped_rows): a GEMM with kvol * O/G
             # terms per output instead of the O/G-term gcols product and col2im's scatter
@@ -333,18 +352,34 @@ class ConvNd(Function):
             gx = _channels_first(gxt, n, x.shape)
             need_x = False
         gxl = np.zeros(xl.shape, dtype=gy.dtype) if need_x else None  # (N, D, H, W, C)
-        gcols = np.empty(cols.shape, dtype=gy.dtype) if need_x else None
-        for r0, r1 in blocks:
-            gb_ = gyt[r0:r1]
-            m = r1 - r0
-            if need_w:  # gW_g += gy_g^T @ cols_g over this block's rows
-                cb = cols[:m]
-                _cpu_convnd.im2col_cl(xl, geom, r0, cb)
-                gwr += _gemm_tn(gb_, cb.reshape(m, -1), g)
-            if need_x:  # gcols_g = gy_g @ W_g, summed back into the block's windows
-                gcb = gcols[:m]
-                _gemm(gb_, wr, gcb.reshape(m, -1), g)
-                _cpu_convnd.col2im_cl(gcb, geom, r0, gxl)
+        parts, threaded = _image_parts(n)
+
+        def part(i0, i1):
+            # one part: the blocks and cols of _patches; two (one per thread, images i0 ..
+            # i1 - 1): their own blocks and buffers, col2im into disjoint images of gxl
+            bl, cb_all = blocks, cols
+            if len(parts) > 1:
+                bl = _blocks(i1 * p, cols[0].size * cols.itemsize, i0 * p, threaded)
+                cb_all = np.empty((max(r1 - r0 for r0, r1 in bl), *cols.shape[1:]), cols.dtype)
+            gwp = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
+            gcols = np.empty(cb_all.shape, dtype=gy.dtype) if need_x else None
+            for r0, r1 in bl:
+                gb_ = gyt[r0:r1]
+                m = r1 - r0
+                if need_w:  # gW_g += gy_g^T @ cols_g over this block's rows
+                    cb = cb_all[:m]
+                    _cpu_convnd.im2col_cl(xl, geom, r0, cb)
+                    gwp += _gemm_tn(gb_, cb.reshape(m, -1), g)
+                if need_x:  # gcols_g = gy_g @ W_g, summed back into the block's windows
+                    gcb = gcols[:m]
+                    _gemm(gb_, wr, gcb.reshape(m, -1), g)
+                    _cpu_convnd.col2im_cl(gcb, geom, r0, gxl)
+            return gwp
+
+        if need_x or need_w:
+            with conv_winograd._OneBlasThread(parts):
+                gws = conv_winograd._run(parts, part)
+            gwr = gws[0] if len(gws) == 1 or not need_w else gws[0] + gws[1]
         if need_x:
             gx = _channels_first(gxl, n, x.shape)
         if need_w:
@@ -363,13 +398,10 @@ class ConvNd(Function):
 
     def _winograd_backward(self, x, w, gy, need_x: bool, need_w: bool):
         """The gradients by the adjoint of the Winograd forward (ops/conv_winograd.py)."""
-        n, c = x.shape[:2]
-        # the channels-last x of forward for the weight gradient (its tiles); gy as
-        # (N, Ho, Wo, O)
+        # the channels-last x of forward for the weight gradient (its tiles)
         xl = self.xl if need_w else None
-        gyl = _rows_last(gy).reshape(n, *gy.shape[2:], gy.shape[1])
-        gxl, gw = conv_winograd.backward(xl, w, gyl, x.shape, self.geom[3], need_x, need_w)
-        gx = _channels_first(gxl.reshape(-1, c), n, x.shape) if need_x else None
+        gx, gw = conv_winograd.backward(xl, w, gy, x.shape, self.geom[3], need_x, need_w,
+                                        _blas_threads())  # fmt: skip
         return self._with_bias_grad(gx, gw, gy)
 
 

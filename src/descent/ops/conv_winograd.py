@@ -38,6 +38,8 @@ alone: 4.6 -> 4.3e-7, not kept).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 # G (4 x 3): the weight transform U = G g G^T of each 3x3 filter g.
@@ -100,62 +102,193 @@ def _tiling(x_shape, wins):
     return th, tw, x_shape[0] * th * tw
 
 
-def forward(xl, w, pad, wins):
-    """y (N, Ho, Wo, O) channels-last = the correlation of xl (N, H, W, C) with w (O, C, 3,
-    3), padding pad (ph, pw)."""
+def _parts(n: int, threads: int):
+    """Image ranges (i0, i1) of the batch, one per thread: two halves where the BLAS may run
+    two threads, two cores are ours and there are two images, else the whole batch."""
+    if threads < 2 or n < 2 or _cores() < 2 or _blas() is None:
+        return [(0, n)]
+    h = (n + 1) // 2
+    return [(0, h), (h, n)]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+_BLAS: list = []  # [threadpoolctl's controller of NumPy's BLAS, or None] once looked up
+_POOL: list = []  # [(pid, the one-worker executor of this process)]
+
+
+def _blas():
+    """threadpoolctl's controller of NumPy's BLAS (made once), or None without it."""
+    if not _BLAS:
+        lib = None
+        try:
+            import threadpoolctl  # noqa: PLC0415 - optional
+
+            for c in threadpoolctl.ThreadpoolController().lib_controllers:
+                if c.user_api == "blas":
+                    lib = c
+                    break
+        except ImportError:
+            pass
+        _BLAS.append(lib)
+    return _BLAS[0]
+
+
+def _worker():
+    """The one worker thread of this process (made again after a fork)."""
+    pid = os.getpid()
+    if not _POOL or _POOL[0][0] != pid:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        _POOL[:] = [(pid, ThreadPoolExecutor(1, thread_name_prefix="descent-winograd"))]
+    return _POOL[0][1]
+
+
+class _OneBlasThread:
+    """With two parts: the BLAS at one thread inside (every product of the call, the weight
+    transforms' too, so that no BLAS worker spins on the second part's core)."""
+
+    __slots__ = ("parts", "before")
+
+    def __init__(self, parts) -> None:
+        self.parts = parts
+        self.before = 0
+
+    def __enter__(self):
+        if len(self.parts) > 1:
+            lib = _blas()
+            self.before = lib.get_num_threads()
+            lib.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if len(self.parts) > 1:
+            _blas().set_num_threads(self.before)
+
+
+def _run(parts, fn):
+    """[fn(i0, i1) for each part]: the second part on the worker thread while this thread
+    runs the first (inside _OneBlasThread: each part's products in its own thread, see
+    Threads in the module docstring). The parts touch disjoint images."""
+    if len(parts) == 1:
+        return [fn(*parts[0])]
+    second = _worker().submit(fn, *parts[1])
+    try:
+        first = fn(*parts[0])
+    finally:
+        other = second.result()
+    return [first, other]
+
+
+def _to_last(src, dst) -> None:
+    """dst (n, P, C) = src (n, C, P): the numba tiled copy for contiguous inputs of 256
+    positions or more (ops/conv_nd.py's _positions_last), NumPy's otherwise."""
+    if src.flags.c_contiguous and src.shape[2] >= 256:
+        from ..kernels import _cpu_convnd  # noqa: PLC0415
+
+        _cpu_convnd.channels_last(src, dst)
+    else:
+        dst[...] = src.transpose(0, 2, 1)
+
+
+def forward(x, w, b, pad, wins, threads: int = 1):
+    """(y (N, O, Ho, Wo), xl (N, H, W, C)): the correlation of x (N, C, H, W) with w (O, C,
+    3, 3), padding pad (ph, pw), plus the bias b (O,) or None; xl is x channels-last (the
+    weight gradient's tiles). With threads >= 2 two halves of the batch run at once."""
     from ..kernels import _cpu_convwino as k
 
-    n, c, o = xl.shape[0], xl.shape[-1], w.shape[0]
+    n, c, h, wd = x.shape
+    o = w.shape[0]
     ph, pw = pad
-    th, tw, tiles = _tiling(xl.shape, wins)
-    ut = _weight_tiles(w).transpose(0, 2, 1)  # (16, C, O) view
-    blocks = _tile_blocks(tiles, max(c, o))
-    most = max(t1 - t0 for t0, t1 in blocks)
-    v = _buffer(most, c, xl.dtype)
-    m = _buffer(most, o, xl.dtype)
-    y = np.empty((n, wins[0], wins[1], o), dtype=xl.dtype)
-    for t0, t1 in blocks:
-        vb, mb = v[:, : t1 - t0], m[:, : t1 - t0]
-        k.input_tiles(xl, ph, pw, th, tw, t0, t1 - t0, v)
-        np.matmul(vb, ut, out=mb)  # (16, tiles, O): one product per transformed position
-        k.output_tiles(m, th, tw, t0, t1 - t0, y)
-    return y
+    th, tw, _ = _tiling(x.shape, wins)
+    p = wins[0] * wins[1]
+    parts = _parts(n, threads)
+    x3 = x.reshape(n, c, h * wd)
+    xl = np.empty((n, h, wd, c), dtype=x.dtype)
+    y = np.empty((n, o, p), dtype=x.dtype)
+
+    def part(i0, i1):
+        xp = xl[i0:i1]
+        _to_last(x3[i0:i1], xp.reshape(i1 - i0, h * wd, c))
+        tiles = (i1 - i0) * th * tw
+        blocks = _tile_blocks(tiles, max(c, o))
+        most = max(t1 - t0 for t0, t1 in blocks)
+        v = _buffer(most, c, x.dtype)
+        m = _buffer(most, o, x.dtype)
+        yl = np.empty((i1 - i0, wins[0], wins[1], o), dtype=x.dtype)
+        for t0, t1 in blocks:
+            vb, mb = v[:, : t1 - t0], m[:, : t1 - t0]
+            k.input_tiles(xp, ph, pw, th, tw, t0, t1 - t0, v)
+            np.matmul(vb, ut, out=mb)  # (16, tiles, O): one product per transformed position
+            k.output_tiles(m, th, tw, t0, t1 - t0, yl)
+        yt = yl.reshape(i1 - i0, p, o).transpose(0, 2, 1)
+        if b is None:
+            y[i0:i1] = yt
+        else:
+            np.add(yt, b.reshape(1, o, 1), out=y[i0:i1])
+
+    with _OneBlasThread(parts):
+        ut = _weight_tiles(w).transpose(0, 2, 1)  # (16, C, O) view
+        _run(parts, part)
+    return y.reshape(n, o, *wins), xl
 
 
-def backward(xl, w, gyl, x_shape, pad, need_x: bool, need_w: bool):
-    """(gx (N, H, W, C) channels-last or None, gw (O, C, 3, 3) or None) from gyl (N, Ho, Wo,
-    O) channels-last, for x of shape x_shape (N, C, H, W); xl, x channels-last (N, H, W, C),
-    is needed for gw only (else None). The adjoint of forward, block by block."""
+def backward(xl, w, gy, x_shape, pad, need_x: bool, need_w: bool, threads: int = 1):
+    """(gx (N, C, H, W) or None, gw (O, C, 3, 3) or None) from gy (N, O, Ho, Wo), for x of
+    shape x_shape; xl, x channels-last (N, H, W, C), is needed for gw only (else None). The
+    adjoint of forward, block by block; with threads >= 2 two halves of the batch at once
+    (their weight gradients added, the first half's first)."""
     from ..kernels import _cpu_convwino as k
 
     n, c, h, wd = x_shape
     o = w.shape[0]
     ph, pw = pad
-    th, tw, tiles = _tiling(x_shape, gyl.shape[1:3])
-    blocks = _tile_blocks(tiles, max(c, o))
-    most = max(t1 - t0 for t0, t1 in blocks)
-    gm = _buffer(most, o, gyl.dtype)
-    gx = gv = v = gu = u = None
-    if need_x:
-        gx = np.zeros((n, h, wd, c), dtype=gyl.dtype)
-        gv = _buffer(most, c, gyl.dtype)
-        u = _weight_tiles(w)  # (16, O, C)
-    if need_w:
-        v = _buffer(most, c, gyl.dtype)
-        gu = np.zeros((16, o, c), dtype=gyl.dtype)
-    for t0, t1 in blocks:
-        b = t1 - t0
-        gmb = gm[:, :b]
-        k.output_tiles_adjoint(gyl, th, tw, t0, b, gm)
-        if need_x:  # gV = gM @ U^T, then gx += B gV B^T at the block's tiles
-            gvb = gv[:, :b]
-            np.matmul(gmb, u, out=gvb)
-            k.input_tiles_adjoint(gv, ph, pw, th, tw, t0, b, gx)
-        if need_w:  # gU^T += gM^T @ V ((16, O, C), as U), V remade for this block
-            vb = v[:, :b]
-            k.input_tiles(xl, ph, pw, th, tw, t0, b, v)
-            gu += gmb.transpose(0, 2, 1) @ vb
+    ho, wo = gy.shape[2:]
+    th, tw, _ = _tiling(x_shape, (ho, wo))
+    gy3 = gy.reshape(n, o, ho * wo)
+    gx = np.empty((n, c, h * wd), dtype=gy.dtype) if need_x else None
+    parts = _parts(n, threads)
+    u = None
+
+    def part(i0, i1):
+        gyl = np.empty((i1 - i0, ho, wo, o), dtype=gy.dtype)
+        _to_last(gy3[i0:i1], gyl.reshape(i1 - i0, ho * wo, o))
+        blocks = _tile_blocks((i1 - i0) * th * tw, max(c, o))
+        most = max(t1 - t0 for t0, t1 in blocks)
+        gm = _buffer(most, o, gy.dtype)
+        gxl = gv = v = gu = None
+        if need_x:
+            gxl = np.zeros((i1 - i0, h, wd, c), dtype=gy.dtype)
+            gv = _buffer(most, c, gy.dtype)
+        if need_w:
+            xp = xl[i0:i1]
+            v = _buffer(most, c, gy.dtype)
+            gu = np.zeros((16, o, c), dtype=gy.dtype)
+        for t0, t1 in blocks:
+            nb = t1 - t0
+            gmb = gm[:, :nb]
+            k.output_tiles_adjoint(gyl, th, tw, t0, nb, gm)
+            if need_x:  # gV = gM @ U^T, then gx += B gV B^T at the block's tiles
+                np.matmul(gmb, u, out=gv[:, :nb])
+                k.input_tiles_adjoint(gv, ph, pw, th, tw, t0, nb, gxl)
+            if need_w:  # gU^T += gM^T @ V ((16, O, C), as U), V remade for this block
+                k.input_tiles(xp, ph, pw, th, tw, t0, nb, v)
+                gu += gmb.transpose(0, 2, 1) @ v[:, :nb]
+        if need_x:
+            gx[i0:i1] = gxl.reshape(i1 - i0, h * wd, c).transpose(0, 2, 1)
+        return gu
+
     gw = None
-    if need_w:
-        gw = _weight_grad(gu, w.shape, w.dtype)
-    return gx, gw
+    with _OneBlasThread(parts):
+        if need_x:
+            u = _weight_tiles(w)  # (16, O, C)
+        gus = _run(parts, part)
+        if need_w:
+            gu = gus[0] if len(gus) == 1 else gus[0] + gus[1]
+            gw = _weight_grad(gu, w.shape, w.dtype)
+    return (gx.reshape(x_shape) if need_x else None), gw
