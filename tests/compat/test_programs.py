@@ -22,7 +22,10 @@ torch.distributions, neural ODEs with adaptive steps and a Hutchinson-trace CNF,
 super-resolution with an SSIM loss and channels_last, a VQ-VAE with EMA codebooks, a graph
 attention network on an edge list, a Mamba-style selective scan with SSD chunks and S4D, pygcn
 and pyGAT on torch.sparse, ConvNeXt with stochastic depth, layer-wise lr decay and mixup, Swin
-Transformer's shifted windows and checkpoint resizing, a masked autoencoder and a DiT block).
+Transformer's shifted windows and checkpoint resizing, a masked autoencoder and a DiT block,
+a PixelCNN's masked convolutions and a weight-clipped WGAN, every nn loss class swept over its
+reductions and options, a ConvLSTM and Bayes by Backprop, Transformer-XL's relative attention
+and Poincare embeddings with a custom Optimizer).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
