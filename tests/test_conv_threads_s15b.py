@@ -97,3 +97,24 @@ def test_split_repeatable(two_blas_threads):
         for a, b in zip(first, run()):
             assert np.array_equal(a, b)
     assert two_blas_threads
+
+
+def test_blas_controller_is_numpys(monkeypatch):
+    """With SciPy's wheel loaded (a second OpenBLAS), the controller set to one thread is
+    NumPy's: the one threadpoolctl reports under NumPy's directory where there is one."""
+    import os
+
+    import threadpoolctl
+
+    pytest.importorskip("scipy.linalg")
+    monkeypatch.setattr(conv_winograd, "_BLAS", [])
+    lib = conv_winograd._blas()
+    here = os.path.dirname(np.__file__)
+    paths = [c.filepath for c in threadpoolctl.ThreadpoolController().lib_controllers
+             if c.user_api == "blas"]  # fmt: skip
+    ours = [p for p in paths if p.startswith((here + ".libs", here + os.sep))]
+    assert lib.filepath == (ours or paths)[0]
+    before = lib.get_num_threads()
+    with conv_winograd._OneBlasThread([(0, 1), (1, 2)]):
+        assert conv_winograd._blas().get_num_threads() == 1
+    assert lib.get_num_threads() == before

@@ -122,16 +122,10 @@ BLOCK_BYTES = 1 << 20
 
 
 def _blas_thread_getter():
-    """A function giving the BLAS's thread count now (threadpoolctl's controller of NumPy's
-    BLAS, made once), or None without threadpoolctl."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        return None
-    for lib in threadpoolctl.ThreadpoolController().lib_controllers:
-        if lib.user_api == "blas":
-            return lib.get_num_threads
-    return None
+    """A function giving the BLAS's thread count now (the controller of NumPy's BLAS that
+    conv_winograd._blas picks, made once), or None without threadpoolctl."""
+    lib = conv_winograd._blas()
+    return None if lib is None else lib.get_num_threads
 
 
 _BLAS_THREADS: list = []  # [the getter] once looked up

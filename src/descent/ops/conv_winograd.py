@@ -18,11 +18,23 @@ Threads. ConvNd takes this path while NumPy's BLAS runs at most MAX_BLAS_THREADS
 threads. Measured on the quiet 2-core machine (other processes paused, 2026-12-05 22:25-22:34
 UTC), benchmarks/cnn.py's ResNet-style step in-process against the im2col path: one thread
 (taskset -c 0) 108-113 ms against 165-168 (0.66-0.67); two threads 133-138 ms against 202-210
-(0.63-0.69) at 32x32 and 397 against 538 (0.74) at 56x56, with blocks of BLOCK_VALUES. Larger
-blocks at two threads (2^21 values, tried for fewer BLAS wake-ups) were slower: 173 ms (0.85-
-0.91 of im2col). More threads are not measured (the im2col path's larger products may use
-them better), so they take im2col. Both paths ran slower at two threads than pinned to one
-(PyTorch: 70 against 120 ms); the tile transforms are one-thread loops.
+(0.63-0.69) at 32x32 and 397 against 538 (0.74) at 56x56, with blocks of BLOCK_VALUES. More
+threads are not measured (the im2col path's larger products may use them better), so they
+take im2col. Both paths ran slower at two threads than pinned to one (PyTorch: 70 against
+120 ms): every product of the step (16 per block, (tiles, C) @ (C, O)) split over OpenBLAS's
+two threads gained little, the transforms and copies ran on one, and OpenBLAS's worker spun
+between products on the core the next op wanted.
+Since session 15 (helper-105), with two BLAS threads and two cores, the batch is split in
+two halves of images (_parts), the second run by one worker thread (_run) while the calling
+thread runs the first, each half's transforms, products (the BLAS at one thread meanwhile,
+_OneBlasThread, the weight transforms' products included) and channels-last copies in its
+own thread; the halves write disjoint images, and their weight gradients are added first
+half first (the same bits on every call; not the one-thread bits). ops/conv_nd.py splits its
+im2col products the same way. The ResNet-style step at two threads (quiet.py, load 4-5):
+133 ms before, 81 ms after (PyTorch 66-73 ms; cpu/wall 1.48: the batch norms, ReLUs and
+pooling between the convolutions stay on one thread); pinned to one core unchanged (107-115).
+The BLAS controller must be NumPy's (_blas): with SciPy's wheel loaded a second OpenBLAS is
+listed, and limiting that one left NumPy's products threaded inside the split (123-152 ms).
 
 Rounding. The products are the same sums regrouped: U = G g G^T has weights (g0 + g1 + g2)/2
 and the like (made in float64, rounded once), and each output adds 16 terms per channel
@@ -123,16 +135,20 @@ _POOL: list = []  # [(pid, the one-worker executor of this process)]
 
 
 def _blas():
-    """threadpoolctl's controller of NumPy's BLAS (made once), or None without it."""
+    """threadpoolctl's controller of NumPy's BLAS (made once), or None without it. Where
+    SciPy's wheel brings a second OpenBLAS (libscipy_openblas beside NumPy's
+    libscipy_openblas64_), the one under NumPy's directory: limiting SciPy's left NumPy's
+    products on two threads (an OpenBLAS worker spinning beside the split)."""
     if not _BLAS:
         lib = None
         try:
             import threadpoolctl  # noqa: PLC0415 - optional
 
-            for c in threadpoolctl.ThreadpoolController().lib_controllers:
-                if c.user_api == "blas":
-                    lib = c
-                    break
+            libs = [c for c in threadpoolctl.ThreadpoolController().lib_controllers
+                    if c.user_api == "blas"]  # fmt: skip
+            here = os.path.dirname(np.__file__)  # wheels: site-packages/numpy.libs/ or numpy/
+            ours = [c for c in libs if c.filepath.startswith((here + ".libs", here + os.sep))]
+            lib = (ours or libs or [None])[0]
         except ImportError:
             pass
         _BLAS.append(lib)
