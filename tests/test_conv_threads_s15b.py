@@ -100,20 +100,31 @@ def test_split_repeatable(two_blas_threads):
 
 
 def test_blas_controller_is_numpys(monkeypatch):
-    """With SciPy's wheel loaded (a second OpenBLAS), the controller set to one thread is
-    NumPy's: the one threadpoolctl reports under NumPy's directory where there is one."""
+    """With a second OpenBLAS loaded (SciPy's wheel brings libscipy_openblas beside NumPy's),
+    the controller set to one thread is NumPy's: the one under NumPy's directory, whatever
+    order threadpoolctl lists them in. The other library is a stand-in listed first."""
     import os
 
     import threadpoolctl
 
-    pytest.importorskip("scipy.linalg")
+    real = [c for c in threadpoolctl.ThreadpoolController().lib_controllers
+            if c.user_api == "blas"]  # fmt: skip
+    here = os.path.dirname(np.__file__)
+    ours = [c for c in real if c.filepath.startswith((here + ".libs", here + os.sep))]
+    if not ours:
+        pytest.skip("NumPy's BLAS is not a wheel's own library here")
+
+    class Other:  # a second OpenBLAS elsewhere (SciPy's), listed before NumPy's
+        user_api = "blas"
+        filepath = os.path.join(os.path.dirname(here), "scipy.libs", "libscipy_openblas.so")
+
+    class Controller:
+        lib_controllers = [Other()] + real
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Controller)
     monkeypatch.setattr(conv_winograd, "_BLAS", [])
     lib = conv_winograd._blas()
-    here = os.path.dirname(np.__file__)
-    paths = [c.filepath for c in threadpoolctl.ThreadpoolController().lib_controllers
-             if c.user_api == "blas"]  # fmt: skip
-    ours = [p for p in paths if p.startswith((here + ".libs", here + os.sep))]
-    assert lib.filepath == (ours or paths)[0]
+    assert lib is ours[0]
     before = lib.get_num_threads()
     with conv_winograd._OneBlasThread([(0, 1), (1, 2)]):
         assert conv_winograd._blas().get_num_threads() == 1

@@ -3,7 +3,7 @@ matmul precision. Each says here what it changes in descent, which is not always
 in PyTorch.
 
 * `set_num_threads(n)` sets the threads of the libraries descent computes with on the CPU: the
-  BLAS behind NumPy's matmuls (through `threadpoolctl`, when it is installed) and numba's pool
+  BLAS behind NumPy's matmuls (through `threadpoolctl`, a core dependency) and numba's pool
   (descent's fused CPU kernels and `descent.compile`'s parallel loops). NumPy's elementwise
   ufuncs are single-threaded either way. Without threadpoolctl the BLAS keeps the threads it
   started with (set `OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` before Python starts), and a
