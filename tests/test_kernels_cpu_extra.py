@@ -11,6 +11,7 @@ import contextlib
 
 import numpy as np
 import pytest
+import threadpoolctl
 import torch
 
 import descent
@@ -466,7 +467,9 @@ def test_conv2d_col2im_kernel_matches_torch_and_numpy_path(stride, pad, dil):
     arrays = [rng.standard_normal((2, 3, 17, 36)).astype(np.float32),  # wide: Wo >= 16 path
               rng.standard_normal((4, 3, 3, 3)).astype(np.float32)]  # fmt: skip
     fn = lambda lib, x, w: lib.nn.functional.conv2d(x, w, None, stride, pad, dil)  # noqa: E731
-    with spy("col2im_2d") as calls:
+    # the image-major col2im loop is the one-BLAS-thread path (the suite's workers run one
+    # thread each; a one-process run has two, where the batch splits): set it here
+    with spy("col2im_2d") as calls, threadpoolctl.threadpool_limits(1, user_api="blas"):
         y, grads, gy = _run(descent, fn, arrays)
     assert calls, "conv2d's input gradient did not use the col2im loop"
     ty, tgrads, _ = _run(torch, fn, arrays, gy)
