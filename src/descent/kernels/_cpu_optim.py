@@ -288,16 +288,8 @@ def _adam_span(p, g, base, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_s
     n = g.size
     p, m, v = p[base : base + n], m[base : base + n], v[base : base + n]
     for i in prange(n):
-        gi = g[i]
-        pi = p[i]
-        if maximize:
-            gi = -gi
-        if wd_mode == 1:  # AdamW: p *= 1 - lr wd
-            pi = pi * decay
-        elif wd_mode == 2:  # Adam: g += wd p
-            gi = gi + (pi if wd_is_one else pi * wd)
-        d = gi - m[i]  # lerp(m, g, 1 - beta1), PyTorch's two forms
-        mi = m[i] + d * w if lerp_small else gi - d * w
+        gi, pi, mi = _adam_opening(g[i], p[i], m[i], maximize, wd_mode, decay, wd, wd_is_one,
+                                   lerp_small, w)
         vi = v[i] * beta2 + (gi * gi) * one_m_beta2
         denom = math.sqrt(vi) / bc2 + eps
         t = mi / denom
