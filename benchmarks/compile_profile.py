@@ -115,9 +115,9 @@ def profile(run, repeats: int) -> dict:
                     patched[cls] = cls.backward
 
                     def wrap(orig, name):
-                        def backward(self, gy, ops):
+                        def backward(self, gy, ops, **kw):
                             t0 = time.perf_counter()
-                            r = orig(self, gy, ops)
+                            r = orig(self, gy, ops, **kw)
                             acc[name] += time.perf_counter() - t0
                             return r
 
