@@ -21,9 +21,10 @@ class EmbeddingBag(Embedding):
 
     `forward(input, offsets=None, per_sample_weights=None)`: a 2-D input (B, L) is B bags of
     L indices; a 1-D input needs `offsets` (B,) (the start of each bag). Returns (B, dim).
-    max_norm renormalises the rows used, in place, as `Embedding`'s; scale_grad_by_freq is not
-    supported. sparse=True (modes 'sum' and 'mean', as PyTorch): a dense gradient that
-    remembers the rows used, for optim.SparseAdam (see `Embedding`).
+    max_norm renormalises the rows used, in place, as `Embedding`'s; scale_grad_by_freq divides
+    each row's gradient by its index's count in the input (not with mode 'max'). sparse=True
+    (modes 'sum' and 'mean', as PyTorch): the weight's gradient is a sparse COO tensor, as
+    PyTorch's (see `F.embedding_bag`).
     """
 
     def __init__(
@@ -41,14 +42,11 @@ class EmbeddingBag(Embedding):
         device=None,
         dtype=None,
     ) -> None:
-        if scale_grad_by_freq:
-            raise NotImplementedError(
-                "EmbeddingBag: scale_grad_by_freq is not supported by descent"
-            )
         if mode not in ("sum", "mean", "max"):
             raise ValueError("EmbeddingBag: mode has to be one of sum, mean or max")
         super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
-                         _weight=_weight, device=device, dtype=dtype)  # fmt: skip
+                         scale_grad_by_freq, _weight=_weight, device=device,
+                         dtype=dtype)  # fmt: skip
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset

@@ -11,7 +11,6 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from . import sparse_rows
 
 
 class Embedding(Function):
@@ -21,9 +20,9 @@ class Embedding(Function):
     # idx: the integer index array (any shape, already made non-negative by the caller), a
     # constant of the op rather than an input, since indices have no gradient. padding_idx: the
     # row that receives no gradient, or None. freq_scale: None, or 1 / (count of each position's
-    # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq. sparse_of: None,
-    # or (sparse=True) a weak reference to the weight leaf whose gradient's rows are recorded.
-    __slots__ = ("idx", "padding_idx", "freq_scale", "sparse_of")
+    # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq. sparse: the
+    # weight's gradient is a sparse COO tensor (PyTorch's sparse=True).
+    __slots__ = ("idx", "padding_idx", "freq_scale", "sparse")
 
     def forward(self, w):
         return w[self.idx]  # (*idx.shape, D), one gather
@@ -31,14 +30,8 @@ class Embedding(Function):
     def backward(self, gy, ops):
         # gy: (*idx.shape, D). `ops` is the backward namespace (arrays, or Tensors under
         # create_graph); the gradient of the weight is gy's rows summed into (n_rows, D).
-        sparse_of = getattr(self, "sparse_of", None)
-        if sparse_of is not None and sparse_of() is not None:
-            # PyTorch's sparse gradient names the rows looked up, padding_idx excepted
-            xp = backend.get_array_module(self.idx)
-            rows = xp.unique(self.idx.reshape(-1)).astype("int64")
-            if self.padding_idx is not None:
-                rows = rows[rows != self.padding_idx]
-            sparse_rows.record(sparse_of(), rows)
+        if getattr(self, "sparse", False):
+            return _sparse_grad(gy, ops, self.idx, self.padding_idx, self.in_shapes[0])
         if self.padding_idx is not None:
             keep = (self.idx != self.padding_idx)[..., None]
             gy = gy * (Tensor._wrap(keep.astype(gy._data.dtype)) if ops.is_graph else keep)
@@ -68,3 +61,34 @@ class Embedding(Function):
         gw = xp.zeros((n_rows, dim), dtype=gy.dtype)
         backend.scatter_add(gw, idx, g2)
         return gw
+
+
+def _sparse_grad(gy, ops, idx, padding_idx, w_shape):
+    """PyTorch's embedding_sparse_backward: a sparse COO gradient, uncoalesced, with one entry
+    per looked-up position in input order (padding_idx positions dropped): indices (1, n) the
+    ids, values (n, dim) gy's rows. Under create_graph it is built with sparse_coo_tensor from
+    gy's rows, so it is differentiable again (as PyTorch's composite backward)."""
+    from ..sparse.storage import CooStorage  # noqa: PLC0415 - descent.sparse is lazy
+
+    xp = backend.get_array_module(idx)
+    n_rows, dim = w_shape
+    flat = idx.reshape(-1)
+    pos = None
+    if padding_idx is not None:
+        keep = flat != padding_idx
+        if not bool(keep.all()):
+            pos = xp.flatnonzero(keep)
+            flat = flat[pos]
+    indices = flat.astype("int64").reshape(1, -1)
+    coalesced = flat.size <= 1  # PyTorch marks a tensor of one entry (or none) coalesced
+    if ops.is_graph:
+        from ..sparse.tensor import sparse_coo_tensor  # noqa: PLC0415 - lazy, as above
+
+        rows = gy.reshape(-1, dim)
+        if pos is not None:
+            rows = rows[pos]
+        return sparse_coo_tensor(Tensor._wrap(indices), rows, (n_rows, dim),
+                                 is_coalesced=coalesced)  # fmt: skip
+    rows = gy.reshape(-1, dim)
+    rows = rows[pos] if pos is not None else rows.copy()
+    return CooStorage(indices, rows, (n_rows, dim), coalesced)

@@ -100,6 +100,13 @@ class Adagrad(Optimizer):
     def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
         return {"sum": group["initial_accumulator_value"]}
 
+    def _sparse_grad(self, group: dict[str, Any], g: Tensor):
+        # PyTorch's sparse rule updates the coalesced entries' rows only: the dense rule on the
+        # dense form leaves the other rows as they are too (0 / (√s + ε) = 0)
+        if group["weight_decay"] != 0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        return g.to_dense()
+
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         state_sum = a.state["sum"]

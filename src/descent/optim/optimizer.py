@@ -255,8 +255,23 @@ class Optimizer(OptimizerHooks):
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
+                        if p.grad.is_sparse and not self._sparse_grads:
+                            self._sparse_grad(group, p.grad)  # PyTorch's refusal
                         update(group, p)
         return loss
+
+    #: Whether `step` takes sparse COO gradients (nn.Embedding(sparse=True)) itself
+    #: (SparseAdam); the others call `_sparse_grad`.
+    _sparse_grads = False
+
+    def _sparse_grad(self, group: dict[str, Any], g: Tensor):
+        """The dense gradient to step with for a sparse COO one, or PyTorch's RuntimeError.
+        Optimizers whose rule accepts sparse gradients in PyTorch (SGD, Adagrad) override it:
+        their update with the dense form is the sparse one's (the coalesced entries added)."""
+        name = next(c.__name__ for c in type(self).__mro__ if c.__module__.startswith("descent."))
+        hint = ", please consider SparseAdam instead" if name in ("Adam", "AdamW") else ""
+        name = "Adam" if name == "AdamW" else name  # AdamW is Adam's subclass in PyTorch
+        raise RuntimeError(f"{name} does not support sparse gradients{hint}")
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; parameters without one are skipped.
@@ -310,6 +325,8 @@ class Optimizer(OptimizerHooks):
             g = p.grad
             if g is None:
                 continue
+            if g.is_sparse:  # PyTorch's refusal, or its dense form (SGD, Adagrad)
+                g = self._sparse_grad(group, g)
             if g.shape != p.shape:
                 raise RuntimeError(
                     f"{type(self).__name__}.step: gradient of shape {tuple(g.shape)} for a "

@@ -96,6 +96,17 @@ class SGD(Optimizer):
     def _state_init(self, group: dict[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
+    def _sparse_grad(self, group: dict[str, Any], g):
+        # PyTorch's SGD takes sparse gradients (its momentum buffer is then a sparse tensor;
+        # descent's stays dense, the same numbers), except where its rule adds a dense tensor
+        if group.get("fused"):
+            raise RuntimeError("`_fused_sgd` does not support sparse gradients")
+        if group["weight_decay"] != 0:
+            raise RuntimeError(
+                "add(sparse, dense) is not supported. Use add(dense, sparse) instead."
+            )
+        return g.to_dense()
+
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         mu = group["momentum"]

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import backend
-from ..ops import sparse_rows
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_betas
 
@@ -15,9 +14,10 @@ from .optimizer import Optimizer, _check_betas
 class SparseAdam(Optimizer):
     r"""Adam restricted to the rows of `nn.Embedding(sparse=True)` gradients, as PyTorch's.
 
-    For each parameter θ whose gradient names the rows R (the rows looked up since the gradient
-    was last cleared, padding_idx excepted; descent.ops.sparse_rows), at step t (learning rate
-    γ, betas (β₁, β₂)), on the rows R only, the others untouched (moments included):
+    For each parameter θ whose sparse COO gradient names the rows R (those of its coalesced
+    form: the rows looked up since the gradient was last cleared, padding_idx excepted), at
+    step t (learning rate γ, betas (β₁, β₂)), on the rows R only, the others untouched
+    (moments included), g being the coalesced gradient's rows:
 
         g  ← -g                                  if maximize
         m  ← m + (1 - β₁)(g - m)                 state "exp_avg"
@@ -25,9 +25,8 @@ class SparseAdam(Optimizer):
         θ  ← θ - γ √(1 - β₂ᵗ) / (1 - β₁ᵗ) · m / (√v + ε)
 
     t ("step", a Python int as in PyTorch) counts every step the parameter had a gradient. A
-    row in R is updated even where its gradient is zero (its moments decay), as PyTorch's.
-    descent's gradient stays dense (`grad.is_sparse` is False); a dense gradient (any other
-    layer's) raises PyTorch's RuntimeError.
+    row in R is updated even where its gradient is zero (its moments decay), as PyTorch's. A
+    dense gradient (any other layer's) raises PyTorch's RuntimeError before any update.
 
     Args:
         params: Parameters or parameter groups (dicts).
@@ -75,16 +74,19 @@ class SparseAdam(Optimizer):
     def _check(self, group: dict[str, Any]) -> None:
         _check_betas("SparseAdam", group)
 
+    _sparse_grads = True
+
     def step(self, closure: Callable[[], Any] | None = None):  # type: ignore[override]
         """One update of every parameter that has a gradient; returns the closure's loss."""
+        for group in self.param_groups:  # PyTorch checks every gradient before any update
+            for p in group["params"]:
+                if p.grad is not None and not p.grad.is_sparse:
+                    raise RuntimeError(
+                        "SparseAdam does not support dense gradients, please consider Adam instead"
+                    )
         return self._step_each(closure, self._update_rows)
 
     def _update_rows(self, group: dict[str, Any], p) -> None:
-        rows = sparse_rows.rows_of(p)  # sorted, unique
-        if rows is None:
-            raise RuntimeError(
-                "SparseAdam does not support dense gradients, please consider Adam instead"
-            )
         xp = backend.get_array_module(p._data)
         state = self.state[p]
         if len(state) == 0:
@@ -92,14 +94,16 @@ class SparseAdam(Optimizer):
             state["exp_avg"] = Tensor._wrap(xp.zeros_like(p._data))
             state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p._data))
         state["step"] = int(state["step"]) + 1  # an int, as PyTorch's (also after a reload)
-        if rows.size == 0:  # nothing looked up (all padding): PyTorch skips the update
+        grad = p.grad.coalesce()._data  # the update is not linear: unique rows, summed
+        if grad.nnz == 0:  # nothing looked up (all padding): PyTorch skips the update
             return
         beta1, beta2 = group["betas"]
-        g = p.grad._data[rows].astype(p._data.dtype, copy=False)  # (R, dim), a copy
+        rows = grad.indices[0]  # (R,) sorted, unique
+        g = grad.values.astype(p._data.dtype)  # (R, dim), a copy
         if group["maximize"]:
             g = -g
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        # The order of PyTorch's float32 operations (torch/optim/_functional.sparse_adam)
+        # The order of PyTorch's operations (torch/optim/_functional.sparse_adam)
         old_m, old_v = m[rows], v[rows]
         m_update = (g - old_m) * (1 - beta1)
         m[rows] += m_update

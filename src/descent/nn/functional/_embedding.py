@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from ... import backend
@@ -34,10 +32,10 @@ def embedding(
     `padding_idx` rows receive no gradient. `max_norm`: first, in place and outside autograd
     (as PyTorch), every row named in `input` whose `norm_type`-norm exceeds max_norm is scaled
     to norm max_norm (by max_norm / (norm + 1e-7)). `scale_grad_by_freq`: each row's gradient
-    is divided by how often its index occurs in `input`. `sparse=True`: the gradient stays dense
-    (the same values) and remembers the rows it names, as PyTorch's sparse gradient's indices,
-    for optim.SparseAdam (see descent.ops.sparse_rows); with scale_grad_by_freq, backward
-    raises as PyTorch's does.
+    is divided by how often its index occurs in `input`. `sparse=True`: the weight's gradient is
+    a sparse COO tensor, as PyTorch's (uncoalesced: one entry per looked-up position, in input
+    order, padding_idx positions dropped), for optim.SparseAdam, SGD or Adagrad; with
+    scale_grad_by_freq, backward raises as PyTorch's does.
     """
     if getattr(input, "_nested_layout", False):  # nested token ids: rows for their values
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
@@ -83,23 +81,19 @@ def embedding(
         padding_idx += n_rows
     if max_norm is not None:
         _renorm_rows_(w, idx, max_norm, norm_type)
-    sparse_of = None
-    if sparse:
-        if scale_grad_by_freq:
-            # PyTorch refuses at backward (a forward alone works): a hook that raises
-            y = Embedding.apply(w, idx=idx, padding_idx=padding_idx)
-            if y.requires_grad:
-                y.register_hook(_refuse_sparse_freq)
-            return y
-        if w._node is None and w.requires_grad:
-            sparse_of = weakref.ref(w)
+    if sparse and scale_grad_by_freq:
+        # PyTorch refuses at backward (a forward alone works): a hook that raises
+        y = Embedding.apply(w, idx=idx, padding_idx=padding_idx)
+        if y.requires_grad:
+            y.register_hook(_refuse_sparse_freq)
+        return y
     freq_scale = None
     if scale_grad_by_freq:
         xp = backend.get_array_module(idx)
         counts = xp.bincount(idx.reshape(-1), minlength=n_rows)  # (n_rows,)
         freq_scale = (1.0 / counts[idx])[..., None]  # (*idx.shape, 1)
     return Embedding.apply(w, idx=idx, padding_idx=padding_idx, freq_scale=freq_scale,
-                           sparse_of=sparse_of)  # fmt: skip
+                           sparse=bool(sparse))  # fmt: skip
 
 
 def _refuse_sparse_freq(grad):
@@ -213,8 +207,10 @@ def embedding_bag(
     Indices equal to `padding_idx` are left out (not counted by the mean); an empty bag gives
     zeros. `per_sample_weights` (mode 'sum' only) scales each row; it is differentiable.
     max_norm renormalises the rows used first, in place, as `embedding`; scale_grad_by_freq
-    is not supported (it raises). sparse=True as `embedding`'s (the gradient remembers the rows
-    used, padding_idx excepted, for optim.SparseAdam); mode 'max' refuses it, as PyTorch.
+    divides each row's gradient by its index's count in the input (mode 'max' refuses it, as
+    PyTorch). sparse=True: a sparse COO gradient as `embedding`'s, one entry per index used
+    in a bag, in input order (padding_idx excepted), its value the bag's gradient times the
+    index's weight (divided by the bag's size for 'mean'), as PyTorch's; mode 'max' refuses it.
 
     Raises:
         ValueError: a bad mode or input/offsets combination.
@@ -223,8 +219,8 @@ def embedding_bag(
     """
     if sparse and mode == "max":
         raise ValueError("max mode does not support sparse weights")  # PyTorch's words
-    if scale_grad_by_freq:
-        raise NotImplementedError("embedding_bag: scale_grad_by_freq is not supported by descent")
+    if scale_grad_by_freq and mode == "max":
+        raise ValueError("max mode does not support scaling the gradient by the frequency")
     if mode not in ("sum", "mean", "max"):
         raise ValueError("embedding_bag: mode has to be one of sum, mean or max")
     if per_sample_weights is not None and mode != "sum":
@@ -257,14 +253,24 @@ def embedding_bag(
     n_bags = bounds.shape[0]
     xp = backend.get_array_module(w._data)
     zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
-    sparse_of = weakref.ref(w) if sparse and w._node is None and w.requires_grad else None
+    sparse = bool(sparse)
     if not keep.any():
         # every bag empty: zeros, still connected to weight (through an empty lookup, so that a
-        # sparse gradient names no row, as PyTorch's with no entries)
-        none = Embedding.apply(w, idx=xp.zeros(0, np.int64), padding_idx=None, sparse_of=sparse_of)
+        # sparse gradient has no entry, as PyTorch's)
+        none = Embedding.apply(w, idx=xp.zeros(0, np.int64), padding_idx=None, sparse=sparse)
         return zeros + 0.0 * none.sum()
+    freq_scale = None
+    if scale_grad_by_freq:
+        # each row's gradient divided by its index's count in the whole input (PyTorch's
+        # documented rule, as F.embedding's; torch 2.13's CPU bag kernel divides some rows by
+        # another index's count: docs/nn_extra.md)
+        counts = np.bincount(idx.reshape(-1), minlength=n_rows)
+        freq_scale = xp.asarray((1.0 / counts[flat[keep]])[:, None])  # (M, 1)
     flat, bag = flat[keep], bag[keep]
-    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None, sparse_of=sparse_of)
+    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None, freq_scale=freq_scale,
+                           sparse=sparse)  # fmt: skip
+    if sparse and scale_grad_by_freq and rows.requires_grad:
+        rows.register_hook(_refuse_sparse_freq)  # PyTorch refuses at backward
     if mode == "max":
         # Per bag and column the first maximum (on the arrays), then one differentiable gather
         # of those rows: the gradient goes to the winning row of each column.
