@@ -258,7 +258,8 @@ class LBFGS(Optimizer):
             if p.grad is None:
                 views.append(xp.zeros(real.size, real.dtype))
             else:
-                g = xp.ascontiguousarray(xp.asarray(p.grad._data, dtype=p._data.dtype))
+                g = p.grad.to_dense() if p.grad.is_sparse else p.grad  # (PyTorch's to_dense)
+                g = xp.ascontiguousarray(xp.asarray(g._data, dtype=p._data.dtype))
                 views.append(_real(g).reshape(-1))
         return xp.concatenate(views)
 

@@ -259,6 +259,8 @@ class Muon(Optimizer):
         for i, p in enumerate(buf.params):
             if p.grad is None:
                 continue
+            if p.grad.is_sparse:
+                self._sparse_grad(group, p.grad)  # PyTorch's refusal
             if p.grad.shape != p.shape:
                 raise RuntimeError(
                     f"Muon.step: gradient of shape {tuple(p.grad.shape)} for a parameter of shape "
