@@ -381,9 +381,11 @@ class GradScaler:
                 g = p.grad
                 if g is None:
                     continue
+                if g.is_sparse and g._data.dtype == _np.float16:  # PyTorch's: sums may overflow
+                    g = p.grad = g.coalesce()
                 # Out of place: a gradient array may be shared or read-only.
                 g._data = g._data * g._data.dtype.type(inv)
-                grads.append(g._data)
+                grads.append(g._data.values if g.is_sparse else g._data)  # (sparse: its values)
         rec["found_inf"] = not _backend.all_finite(grads)  # one host synchronisation
         rec["unscaled"] = True
 
