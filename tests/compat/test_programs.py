@@ -323,6 +323,20 @@ CASES = {
     # Poincare embeddings with a custom Riemannian SGD Optimizer subclass. descent's
     # Embedding(sparse=True) gradient is dense (docs/functional.md): its dense branch runs there
     "txl_poincare": ((1e-5, 1e-6), None),
+    # pytorch-ntm's NTM on the copy task: cosine-similarity addressing, circular shifts by
+    # conv1d written row by row into a zeros tensor, np.cumsum slice bounds, erase/add writes,
+    # RMSprop(momentum, alpha); a DNC allocation weighting by sort / exclusive cumprod / argsort
+    "ntm_copy": ((1e-5, 1e-6), None),
+    # nflows' rational-quadratic splines (in-place knots, masked tail assignment, the inverse
+    # root), MADE / MAF, rosinality's Glow (data-dependent ActNorm, 1x1 convs by slogdet and by
+    # torch.linalg.lu), TransformedDistribution over a Transform subclass. ActNorm initialises
+    # on its own batch: on the training batch Adam meets gradients that are 0 up to rounding
+    "spline_glow_flows": ((1e-5, 1e-6), None),
+    # thuml's Autoformer (decomposition, auto-correlation by rfft/irfft, top-k delays by roll
+    # and gather), DLinear, PatchTST under RevIN, N-BEATS with frozen basis Parameters and
+    # divide_no_nan sMAPE / MASE. The correlations are reported where they do not cancel: a
+    # lag whose correlation is 0.18 beside a peak of 25 moved by 7.6e-6 relative (FFT rounding)
+    "autoformer_nbeats": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
