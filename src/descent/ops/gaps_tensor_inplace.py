@@ -33,6 +33,7 @@ from .inplace import (
     _written,
     check_overlap,
 )
+from .view_rules import writable_alias
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -234,9 +235,10 @@ def renorm_(t: Tensor, p, dim: int, maxnorm) -> Tensor:
     return _apply(t, "renorm_", _ops.renorm, p, dim, maxnorm)
 
 
-def _filled_diagonal(x: Tensor, fill_value, wrap: bool) -> Tensor:
-    """x with its main diagonal set to fill_value (all dims of equal size, or a tall matrix;
-    with wrap=True a tall matrix restarts the diagonal every ncols + 1 rows, as PyTorch)."""
+def _diagonal_mask(x: Tensor, wrap: bool):
+    """The mask (an array of x's shape) of x's main diagonal, which fill_diagonal_ sets to
+    fill_value (all dims of equal size, or a tall matrix; with wrap=True a tall matrix
+    restarts the diagonal every ncols + 1 rows, as PyTorch)."""
     if x.ndim < 2:
         raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got {x.ndim}")
     if x.ndim > 2 and len(set(x.shape)) != 1:
@@ -253,12 +255,25 @@ def _filled_diagonal(x: Tensor, fill_value, wrap: bool) -> Tensor:
     pos = xp.arange(0, end, step)
     mask = xp.zeros(n, dtype=bool)
     mask[pos] = True
-    return _ops.masked_fill(x, Tensor._wrap(mask.reshape(x.shape)), fill_value)
+    return mask.reshape(x.shape)
 
 
 def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
-    """x.fill_diagonal_(fill_value, wrap=False): the main diagonal set to fill_value."""
-    return _apply(t, "fill_diagonal_", _filled_diagonal, fill_value, wrap)
+    """x.fill_diagonal_(fill_value, wrap=False): the main diagonal set to fill_value. Only the
+    diagonal is written (PyTorch's x.diagonal().fill_()): no overlap check for a view whose
+    other elements share memory (an expanded or as_strided one)."""
+    _check_leaf_inplace(t, "fill_diagonal_")
+    mask = _diagonal_mask(t, wrap)
+    if _records(t, fill_value):
+        out = _fit(t, _ops.masked_fill(t._alias(), Tensor._wrap(mask), fill_value),
+                   "fill_diagonal_")  # fmt: skip
+        return _rebind(t, out, overlap_ok="copy", sel=mask)
+    out = _fit(t, _ops.masked_fill(t, Tensor._wrap(mask), fill_value), "fill_diagonal_")
+    dst = t._data if t._data.flags.writeable else writable_alias(t._data)
+    if dst is not None and mask.any():
+        dst[mask] = out._data[mask]
+    _written(t)
+    return t
 
 
 # ---------------------------------------------------------------------------------------------

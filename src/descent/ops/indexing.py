@@ -237,7 +237,9 @@ def setitem(x: Tensor, index, value) -> None:
             res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
         except ValueError as exc:
             _setitem_error(x, idx, v, exc)
-        if write_view(x, res) or write_base(x, res):  # x views, or is viewed: written through
+        # (x views another tensor: the selection alone is written through, PyTorch's copy_
+        # into x[index]; an array index: index_put_ into x)
+        if write_view(x, res, "copy", idx if basic else None) or write_base(x, res):
             return
         overwrote_saved_output(x)  # x's old value was its op's saved output: backward raises
         x._data = res._data
@@ -252,6 +254,13 @@ def setitem(x: Tensor, index, value) -> None:
          else fill_int(value, x._data.dtype))  # fmt: skip
     if x._data.dtype.num >= 256 and is_float8(x._data.dtype):  # float8: PyTorch's conversion,
         v = float8_astype(np.asarray(v), x._data.dtype)  # saturating, without fill_'s check
+    # PyTorch's copy_ into x[index] refuses a selection with a 0 stride (x an as_strided view;
+    # an expanded one is read-only, below); its index_put_ (an array index) does not check
+    a = x._data
+    if basic and a.base is not None and 0 in a.strides and a.flags.writeable:
+        sel = a[idx if Ellipsis in idx else (*idx, Ellipsis)]
+        if sel.size > 1 and any(st == 0 and n > 1 for st, n in zip(sel.strides, sel.shape)):
+            _overlap_raise(x, sel)
     try:
         x._data[idx] = v
     except ValueError:
@@ -274,14 +283,18 @@ def setitem(x: Tensor, index, value) -> None:
         if isinstance(sel, np.ndarray) and sel.size > 1 and sel.base is not None and any(
                 st == 0 and n > 1 for st, n in zip(sel.strides, sel.shape)):  # fmt: skip
             # PyTorch's copy_ into the selection: its elements share memory (x.expand(2, 3)[:, 0])
-            raise DescentError(
-                "setitem: unsupported operation: more than one element of the written-to tensor "
-                "refers to a single memory location. Please clone() the tensor before "
-                f"performing the operation. (the selection of shape {sel.shape} of an expanded "
-                f"tensor of shape {tuple(x.shape)})"
-            ) from None
+            _overlap_raise(x, sel)
         alias[idx] = v
     written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
+
+
+def _overlap_raise(x: Tensor, sel) -> None:
+    raise DescentError(
+        "setitem: unsupported operation: more than one element of the written-to tensor "
+        "refers to a single memory location. Please clone() the tensor before "
+        f"performing the operation. (the selection of shape {sel.shape} of an expanded "
+        f"tensor of shape {tuple(x.shape)})"
+    ) from None
 
 
 def _setitem_error(x: Tensor, idx, v, exc) -> None:

@@ -118,7 +118,7 @@ def _records(t: Tensor, *others) -> bool:
     return t._rg or any(isinstance(o, Tensor) and o._rg for o in others)
 
 
-def _rebind(t: Tensor, result: Tensor, overlap_ok: bool = False) -> Tensor:
+def _rebind(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -> Tensor:
     """Make t the result of a recorded in-place op. The op was applied to `t._alias()` (a
     second Tensor object holding t's old value and node), so what it saved for backward is not
     changed by rebinding t here."""
@@ -126,7 +126,7 @@ def _rebind(t: Tensor, result: Tensor, overlap_ok: bool = False) -> Tensor:
         # An in-place op keeps t's dtype (float32 += float64 stays float32); a result of a higher
         # kind (float into int) raises, as in PyTorch. The cast is differentiable.
         result = cast(result, _castable(result._data.dtype, t, "in-place op"))
-    if write_view(t, result, overlap_ok):  # t views another tensor's memory: written through
+    if write_view(t, result, overlap_ok, sel):  # t views another tensor's memory: written through
         return t
     if write_base(t, result):  # t's memory is viewed by live views: they see the new value
         return t
@@ -388,7 +388,7 @@ def copy_(t: Tensor, src) -> Tensor:
     # zeros, not None: an optimizer with momentum still steps a parameter behind it).
     if _records(t, src):
         b = src if src.shape == t.shape else src.broadcast_to(t.shape)
-        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)))
+        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)), overlap_ok="copy")
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
         v = backend.to_device(src._data, t.device)
@@ -446,8 +446,10 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if isinstance(value, (Tensor, complex)):
         check_fill_value(t, value, "masked_fill_")
     if _records(t, value):
-        return _rebind(t, _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_"),
-                       overlap_ok=True)
+        result = _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_")
+        m = as_tensor(mask)._data  # (only the masked elements are written: ops/view_write)
+        sel = backend.get_array_module(m).broadcast_to(m, t._data.shape)
+        return _rebind(t, result, overlap_ok=True, sel=sel)
     mask = as_tensor(mask)
     check_bool_mask(t, mask, "masked_fill_")
     xp = backend.get_array_module(t._data)

@@ -119,12 +119,21 @@ def _overlap_error(t: Tensor, base: Tensor) -> RuntimeError:
     )
 
 
-def write(t: Tensor, result: Tensor, overlap_ok: bool = False) -> bool:
+def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -> bool:
     """Make `result` (a recorded op's output, t's shape and dtype) the new value of the view t
     and write it through to the tensor t views. False (nothing done) when t is not a recorded
     view, or its positions in the base cannot be worked out: the caller then rebinds t alone.
-    `overlap_ok`: fill_, zero_ and masked_fill_, which PyTorch lets write into a view whose
-    elements share memory (an expanded one): each location takes the last value written."""
+
+    Views whose elements share memory, as PyTorch (assert_no_internal_overlap, CopySlices):
+    a written-to tensor with a 0 stride over more than one element raises, except for
+    `overlap_ok=True` (fill_, zero_, masked_fill_: each location takes the last value, and a
+    backward through the write raises, as PyTorch's); elements sharing memory otherwise (an
+    as_strided or unfold view) are written by the ops that only write (`overlap_ok="copy"`:
+    copy_, x[i] = v, and True's): each location takes the last value in C order and every
+    element gets its location's gradient; an op that reads them (mul_) raises, its result being
+    the order of the writes. `sel` (a NumPy index of t: setitem's basic index as a tuple, whose
+    view t[sel] is then the written-to tensor; masked_fill_'s mask; fill_diagonal_'s diagonal,
+    with "copy"): only those elements of t are written."""
     if getattr(t, "_view_base", None) is None:
         return False
     if isinstance(t._view_base, ViewTag):  # (no local name for the base: shared_view_base)
@@ -146,8 +155,14 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool = False) -> bool:
             f"or clone() the output of {multi[0]} first"
         )
     view = t._data
-    if not overlap_ok and view.size and any(
-            s == 0 and n > 1 for n, s in zip(view.shape, view.strides)):  # fmt: skip
+    target = view  # (the fills' written-to tensor is t, masked or not: PyTorch's masked_fill_)
+    if type(sel) is tuple:  # a basic index: the written-to tensor is that view of t
+        target = view[sel if Ellipsis in sel else (*sel, Ellipsis)]  # (an array, even 0-d)
+    elif sel is not None and overlap_ok is not True:  # (fill_diagonal_: its elements' memory)
+        target = view[sel]
+    zero_stride = target.size > 1 and any(s == 0 and n > 1 for n, s in zip(target.shape,
+                                                                          target.strides))
+    if zero_stride and overlap_ok is not True:
         raise _overlap_error(t, t._view_base)
     base = shared_view_base(t)  # (no local reference before: it counts the base's holders)
     if base is None:  # a temporary base: see autograd._shared_view_base
@@ -175,15 +190,20 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool = False) -> bool:
     from .indexing import SetItem, getitem  # noqa: PLC0415 - indexing imports this module
     from .shape import reshape  # noqa: PLC0415
 
-    values, where, overlapped = reshape(result, (-1,)), flat, False
-    if flat.size:
-        uniq, last = xp.unique(flat[::-1], return_index=True)
-        if uniq.size != flat.size:
+    values, where = reshape(result, (-1,)), flat
+    if sel is not None:  # only the selected elements of t are written
+        chosen = xp.arange(view.size, dtype=np.int64).reshape(view.shape)[sel].reshape(-1)
+        where, values = flat[chosen], getitem(values, Tensor._wrap(chosen))
+    overlapped = False
+    if where.size:
+        uniq, last = xp.unique(where[::-1], return_index=True)
+        if uniq.size != where.size:
             if not overlap_ok:
                 raise _overlap_error(t, base)
-            # each shared location takes the last value written to it
-            where, values = uniq, getitem(values, Tensor._wrap(flat.size - 1 - last))
-            overlapped = True
+            if zero_stride:  # each shared location takes the last value written to it
+                where, values = uniq, getitem(values, Tensor._wrap(where.size - 1 - last))
+                overlapped = True
+            # (else written with the repeated positions: SetItem's last value, gathered grads)
     if not getattr(barr.flags, "writeable", True):
         return False
     for fn in observers:
@@ -193,7 +213,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool = False) -> bool:
     new_flat = SetItem.apply(_flat(base._alias(), view.dtype), values, idx=(where,), basic=False)
     new_base = _unflat(new_flat, base)
     if overlapped and new_base._rg:  # PyTorch's backward of such a write raises (its gradient
-        new_base = StaleView.apply(new_base, message=str(_overlap_error(t, base)))  # overlaps)
+        new_base = OverlapWrite.apply(new_base, message=str(_overlap_error(t, base)))  # overlaps)
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
@@ -257,6 +277,13 @@ class StaleView(Function):
 
     def backward(self, gy, ops):
         raise RuntimeError(self.message)
+
+
+class OverlapWrite(StaleView):
+    """The node of a tensor written through a view with a 0 stride (fill_, zero_ or masked_fill_
+    on an expanded view): backward raises PyTorch's overlap error; views of it may be taken."""
+
+    __slots__ = ()
 
 
 def _stale_message(u: Tensor) -> str:

