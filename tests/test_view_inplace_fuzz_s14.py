@@ -788,9 +788,6 @@ KNOWN: dict[int, str] = {
     14000479: "complex 0 ** 0 (pow_ of a zero complex tensor by itself): PyTorch gives nan+nanj, "
     "descent (NumPy) 1+0j; clamp_ on a complex tensor raises NotImplementedError in PyTorch, "
     "descent's DtypeError (a RuntimeError). Elementwise ops, outside this fuzz's area",
-    14000903: "x.div_(x, rounding_mode='floor') through a view: PyTorch's DivBackward saves the "
-    "divisor, which the write changes, so backward raises; descent's floor division has a zero "
-    "gradient and saves nothing, so backward runs (the gradients are zero either way)",
     14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
     "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
     "element is doubled twice); the order of overlapping writes is unspecified in both",

@@ -151,6 +151,39 @@ def _case_setitem_overlapping_unfold(L):
     return y
 
 
+# Rounded division saves its inputs as PyTorch's DivBackward2 does (backward reads neither)
+
+
+def _case_div_floor_by_itself(L):
+    y = _f64(L, [0.5, -0.6, 0.7], True).clone()
+    y.div_(y, rounding_mode="floor")
+    y.sum().backward()
+
+
+def _case_div_trunc_divisor_changed(L):
+    x = _f64(L, [0.5, -0.6, 0.7], True)
+    c = _f64(L, [2.0, 3.0, 4.0])
+    z = x.div(c, rounding_mode="trunc")
+    c.mul_(2)
+    z.sum().backward()
+
+
+def _case_div_floor_dividend_changed(L):  # (the dividend is saved only for the divisor's grad)
+    x = _f64(L, [0.5, -0.6, 0.7], True)
+    y = x.clone()
+    z = y.div(_f64(L, 2.0), rounding_mode="floor")
+    y.mul_(2)
+    z.sum().backward()
+    return x.grad
+
+
+def _case_div_trunc_backward_twice(L):
+    x = _f64(L, [0.5, -0.6, 0.7], True)
+    s = x.div(_f64(L, [2.0, 1.0, 3.0]), rounding_mode="trunc").sum()
+    s.backward()
+    s.backward()
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

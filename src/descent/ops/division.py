@@ -131,9 +131,14 @@ def _check_integer_divisor(name: str, a: Tensor, b: Tensor) -> None:
 
 class RoundedDiv(Function):
     """div(a, b, rounding_mode): floor(a / b) or trunc(a / b); the gradient is 0 to both (as
-    PyTorch's, which keeps the inputs connected)."""
+    PyTorch's, which keeps the inputs connected). The inputs are saved though backward reads
+    neither: PyTorch's DivBackward2 saves b when a needs a gradient and a when b does, so an
+    in-place change of the saved one (x.div_(x, rounding_mode='floor')) makes backward raise,
+    and a second backward without retain_graph raises too."""
 
     __slots__ = ("mode",)
+    save_inputs = True
+    cross_saved = True  # (input i's version checked only when the other input gets a gradient)
 
     def forward(self, a, b):
         xp = backend.get_array_module(a)
