@@ -23,6 +23,7 @@ from .autograd import (
     _FREED,
     _QUIET,
     Function,
+    _NoGradView,
     _parent,
     _quiet_off,
     _quiet_on,
@@ -120,7 +121,7 @@ def _run_backward(
                 heappush(heap, (-parent.index, parent))  # its first gradient: queue it
             else:
                 grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
-        else:
+        elif type(getattr(parent, "_view_base", None)) is not _NoGradView:  # (see _dead)
             prev = leaf_grads.get(parent)
             leaf_grads[parent] = gx if prev is None or type(prev) is _ZeroGradient else prev + gx
 
@@ -167,6 +168,8 @@ def _run_backward(
             saved = node.saved
             if saved is not None:
                 if saved is _FREED:
+                    if not _live(node):  # (PyTorch saved nothing: no input needs a gradient)
+                        continue
                     raise RuntimeError(node._freed_message())
                 versions = node.versions
                 # One comparison for the common one-input case; zip only for more inputs.
@@ -308,15 +311,28 @@ def _count_error(node, n: int) -> RuntimeError:
     )
 
 
+def _dead(p) -> bool:
+    """Whether parent p gets no gradient: None, or a view made under no_grad of a tensor that
+    requires grad (it requires grad too, but as PyTorch's it has no gradient edge: its .grad
+    stays None, its hooks never run, and the ops using it save nothing for it)."""
+    return p is None or (not isinstance(p, Function)
+                         and type(getattr(p, "_view_base", None)) is _NoGradView)
+
+
+def _live(node) -> bool:
+    """Whether some input of node gets a gradient (else PyTorch saved nothing for backward)."""
+    return not all(_dead(p) for p in node.parents)
+
+
 def _needed(node, i: int) -> bool:
     """Whether backward reads saved input i. For an op whose inputs' gradients each need only
     the other inputs (`cross_saved`: a * b, a @ b, linear), input i is read only when another
     input gets a gradient: PyTorch saves it only then, so an in-place change of an input whose
     partners are constants is no error there (y = x * 2; loss = (y * c).sum(); y.mul_(0))."""
     if not getattr(node, "cross_saved", False):
-        return True
+        return _live(node)
     parents = node.parents
-    return any(p is not None for j, p in enumerate(parents) if j != i)
+    return any(not _dead(p) for j, p in enumerate(parents) if j != i)
 
 
 def _modified_message(node, t, v) -> str:
@@ -328,14 +344,34 @@ def _modified_message(node, t, v) -> str:
 
 
 def _run_node_hooks(node, gy, create_graph):
-    """Tensor hooks and retain_grad() of a non-leaf: they see its total gradient as a Tensor."""
+    """Tensor hooks and retain_grad() of a non-leaf, then grad_fn.register_prehook's hooks:
+    they see its total gradient as a Tensor. PyTorch's order (engine.cpp): the tensor hooks,
+    then the retained .grad (which sees what they returned), then the node's pre-hooks, each
+    kind in registration order."""
     gt = gy if create_graph else new_tensor(gy)
-    for hook in node.hooks or ():
+    hooks = node.hooks or ()
+    prehooks = False
+    for hook in hooks:
         if type(hook) is _gf._PostHook:
+            continue
+        if hasattr(hook, "__wrapped_prehook__"):
+            prehooks = True
             continue
         r = hook(gt)
         if r is not None:
             gt = r
+    _retain(node, gt, create_graph)
+    if prehooks:
+        for hook in hooks:
+            if hasattr(hook, "__wrapped_prehook__"):
+                r = hook(gt)
+                if r is not None:
+                    gt = r
+    return gt if create_graph else gt._data
+
+
+def _retain(node, gt, create_graph):
+    """retain_grad(): accumulate the gradient the tensor hooks left into the tensor's .grad."""
     if node.retained is not None:
         t = node.retained()
         if t is not None:
@@ -343,7 +379,6 @@ def _run_node_hooks(node, gy, create_graph):
                 t.grad = gt if create_graph else new_tensor(gt._data.copy())
             else:
                 t.grad = t.grad + gt if create_graph else new_tensor(t.grad._data + gt._data)
-    return gt if create_graph else gt._data
 
 
 def _seed(out, gradient, create_graph: bool, where: str):

@@ -57,7 +57,7 @@ class _Slot:
     """One saved tensor under hooks: what pack returned, the unpack to apply, and what
     create_graph needs to put the unpacked value back at the tensor's place in the graph."""
 
-    __slots__ = ("packed", "unpack_hook", "version", "node", "leaf", "shape")
+    __slots__ = ("packed", "packed_version", "unpack_hook", "version", "node", "leaf", "shape")
 
     def __init__(self, t, pack_hook, unpack_hook) -> None:
         self.version = t._version
@@ -65,14 +65,20 @@ class _Slot:
         self.node = t._node
         self.leaf = t if (t._node is None and t._rg) else None  # a leaf: its gradient's target
         self.unpack_hook = unpack_hook
-        self.packed = pack_hook(t)
+        self.packed = p = pack_hook(t)
+        self.packed_version = p._version if isinstance(p, _autograd._tensor_class) else None
 
     @property
     def _version(self):
-        """The engine's in-place check: the tensor's own version while pack kept the tensor
-        itself (a change after saving raises, as in PyTorch), else the version at save time."""
+        """The engine's in-place check: the version at save time, moved by the changes made
+        since to what pack returned. Where pack kept the tensor itself (or a view sharing its
+        version), a change after saving raises (PyTorch calls that undefined behaviour and
+        uses the changed values; tests/test_autograd_graph.py); a new tensor (`t.double()`,
+        `t.cpu()`) starts at its own version, and only changes made to it count."""
         p = self.packed
-        return p._version if isinstance(p, _autograd._tensor_class) else self.version
+        if self.packed_version is None:
+            return self.version
+        return self.version + (p._version - self.packed_version)
 
     def unpack(self, graph: bool = False):
         t = self.unpack_hook(self.packed)

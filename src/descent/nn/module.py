@@ -554,7 +554,10 @@ class Module(ModuleExtras, ModuleProtocol):
             if mod._state_dict_hooks:
                 pending.append((head, mod))
         while pending:
-            _state_dict_post(*pending.pop(), out)
+            head, mod = pending.pop()
+            result = _state_dict_post(head, mod, out)
+            if mod is self and result is not None:  # the root's private hook returned a dict
+                return result
         return out
 
     def _state_targets(self) -> OrderedDict[str, Tensor]:
@@ -624,10 +627,17 @@ class Module(ModuleExtras, ModuleProtocol):
         return main + ")"
 
 
-def _state_dict_post(head: str, mod: Module, out) -> None:
+def _state_dict_post(head: str, mod: Module, out):
+    """Run mod's state_dict post-hooks; the dict the last private hook returned, or None."""
+    returned = None
     for hook in mod._state_dict_hooks.values():
-        if hook(mod, out, head, {"version": mod._version}) is not None:
+        result = hook(mod, out, head, {"version": mod._version})
+        if result is None:
+            continue
+        if not getattr(hook, "may_return_state_dict", False):
             raise RuntimeError("state_dict post-hook must return None (edit state_dict in place)")
+        returned = result  # PyTorch: `destination = hook_result` (_register_state_dict_hook)
+    return returned
 
 
 _MOVED_TO_CONTAINER = ("Sequential", "ModuleList", "ModuleDict")

@@ -107,8 +107,15 @@ class ModuleProtocol:
 
     def _register_state_dict_hook(self, hook: Callable):
         """PyTorch's private form of register_state_dict_post_hook: `hook(module, state_dict,
-        prefix, local_metadata)` after this module's subtree is written."""
-        return self.register_state_dict_post_hook(hook)
+        prefix, local_metadata)` after this module's subtree is written. Unlike the public form
+        it may return a dict: on the module state_dict() was called on, that dict is returned
+        instead (on a submodule the return is ignored, as in PyTorch)."""
+
+        def private_hook(module, state_dict, prefix, local_metadata):
+            return hook(module, state_dict, prefix, local_metadata)
+
+        private_hook.may_return_state_dict = True
+        return self.register_state_dict_post_hook(private_hook)
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
         """PyTorch's private load pre-hook: `hook(state_dict, prefix, local_metadata, strict,
