@@ -184,6 +184,49 @@ def _case_div_trunc_backward_twice(L):
     s.backward()
 
 
+# A view made under no_grad of a tensor that requires grad requires grad, but has no gradient
+# edge (PyTorch's): its .grad stays None and the ops using it save nothing for it, so a second
+# backward without retain_graph runs
+
+
+def _case_nograd_view_backward_twice(L):
+    x = _f64(L, [[1.0, 2.0], [3.0, 4.0]], True)
+    with L.no_grad():
+        v = x[0]
+    s = (v * _f64(L, [1.0, 2.0])).sum()
+    s.backward()
+    s.backward()
+    s = (v * v).sum()
+    s.backward()
+    s.backward()
+    return v.requires_grad, v.grad is None, x.grad is None
+
+
+def _case_nograd_view_of_product_backward_twice(L):
+    x = _f64(L, [0.5, -1.0, 2.0], True)
+    y = x * x
+    with L.no_grad():
+        v = y.narrow(0, 0, 2)
+    s = (v * _f64(L, [0.75, 0.14])).sum()
+    s.backward()
+    s.backward()
+    return x.grad is None, v.grad is None
+
+
+def _case_nograd_view_grad_unused(L):
+    x = _f64(L, [1.0, 2.0], True)
+    with L.no_grad():
+        v = x[:1]
+    return L.autograd.grad((v * 2).sum(), [v], allow_unused=True)[0] is None
+
+
+def _case_nograd_view_grad_raises(L):
+    x = _f64(L, [1.0, 2.0], True)
+    with L.no_grad():
+        v = x[:1]
+    L.autograd.grad((v * 2).sum(), [v])
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 
