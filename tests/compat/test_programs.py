@@ -342,6 +342,10 @@ CASES = {
     # node and module hooks (with_kwargs, global, backward pre), state-dict hooks, the optimizer
     # step in backward by register_post_accumulate_grad_hook
     "extending_autograd": ((1e-5, 1e-6), None),
+    # eight schools by ADVI (HalfCauchy, StudentT), an LKJCholesky prior through
+    # biject_to(corr_cholesky), Wishart fits, HMC with NumPy momenta and uniforms, the rarer
+    # families with gradients, a user Distribution subclass with register_kl and validation
+    "bayes_svi_hmc": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
