@@ -227,6 +227,42 @@ def _case_nograd_view_grad_raises(L):
     L.autograd.grad((v * 2).sum(), [v])
 
 
+# where and masked_fill read only the condition / mask in backward (PyTorch saves only it)
+
+
+def _case_masked_fill_value_is_view_of_target(L):
+    y = _f64(L, -0.78, True).clone()
+    v = y.view(())
+    y.masked_fill_(L.tensor(True), v)
+    (v * 2 + y).sum().backward()
+
+
+def _case_masked_fill_input_changed(L):
+    x = _f64(L, [1.0, 2.0], True)
+    y = x.clone()
+    z = y.masked_fill(L.tensor([True, False]), 3.0)
+    y.mul_(2)
+    z.sum().backward()
+    return x.grad
+
+
+def _case_where_branch_changed(L):
+    x = _f64(L, [1.0, 2.0], True)
+    y = x.clone()
+    z = L.where(L.tensor([True, False]), y, 0.0)
+    y.mul_(2)
+    z.sum().backward()
+    return x.grad
+
+
+def _case_where_condition_changed(L):
+    x = _f64(L, [1.0, 2.0], True)
+    m = L.tensor([True, False])
+    z = L.where(m, x, 0.0)
+    m.logical_not_()
+    z.sum().backward()
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

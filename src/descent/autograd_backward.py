@@ -328,7 +328,12 @@ def _needed(node, i: int) -> bool:
     """Whether backward reads saved input i. For an op whose inputs' gradients each need only
     the other inputs (`cross_saved`: a * b, a @ b, linear), input i is read only when another
     input gets a gradient: PyTorch saves it only then, so an in-place change of an input whose
-    partners are constants is no error there (y = x * 2; loss = (y * c).sum(); y.mul_(0))."""
+    partners are constants is no error there (y = x * 2; loss = (y * c).sum(); y.mul_(0)).
+    An op whose backward reads only some of its saved inputs names them in `read_inputs`
+    (where's condition, masked_fill's mask): the others' versions are not checked."""
+    read = getattr(node, "read_inputs", None)
+    if read is not None and i not in read:
+        return False
     if not getattr(node, "cross_saved", False):
         return _live(node)
     parents = node.parents

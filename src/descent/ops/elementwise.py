@@ -442,6 +442,7 @@ class Where(Function):
     """where(c, a, b): gradient to a where c holds, to b elsewhere; none to c."""
 
     save_inputs = True
+    read_inputs = (0,)  # (a and b are saved with c, not read: their versions are not checked)
 
     def forward(self, c, a, b):
         return backend.get_array_module(a).where(c, a, b)
@@ -512,6 +513,7 @@ class MaskedFill(Function):
 
     __slots__ = ("value",)
     save_inputs = True
+    read_inputs = (1,)  # (the mask alone is read: x may change in place, as in PyTorch)
 
     def forward(self, x, mask):
         # The fill value in x's dtype: a Python float must not turn a float32 tensor into float64.
