@@ -123,8 +123,12 @@ def _plain(kernel, pool):
 def sdpa_forward(op, q, k, v, axes=None, pool=None):
     """`ScaledDotProductAttention.forward` (no mask, bias, dropout), its kernel called directly.
     axes (with a pool): the product P v is written into a pool buffer laid out as its transpose
-    by `axes` (`sdpa_layouts`), so that transpose is contiguous and the reshape after it a view."""
-    s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
+    by `axes` (`sdpa_layouts`), so that transpose is contiguous and the reshape after it a view.
+    With a pool, q k^T runs as an NN product on a transposed copy of k (`matmul_nt`)."""
+    if pool is None:
+        s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
+    else:
+        s = matmul_nt(q, k, pool)
     if s.size:
         n_q = s.shape[-2] if op.causal else 1
         _jit().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
@@ -137,6 +141,72 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
     # The same product into other strides (the last one still the item size, so BLAS writes
     # it with a leading dimension): the same values (tests/test_compile_gpt_s14.py).
     return np.matmul(s, v, out=buf.transpose(np.argsort(axes)))
+
+
+# -- attention's NT products as NN products ------------------------------------------------------
+# q k^T (forward) and go v^T (backward) are NT products: NumPy hands BLAS the second operand
+# transposed. On the baby-gpt step's (48, 64, 32) heads OpenBLAS 0.3.31 (SkylakeX kernels on
+# this Zen 4 host, its small-matrix path) takes ~195 us a layer for NT against ~117 for NN on a
+# C-contiguous transposed copy of k, and the copy ~20-30 us. Whether the NN product gives the NT
+# product's bits depends on the kernels OpenBLAS picks for the shape (the same K-order dot
+# products for these shapes with its SkylakeX and Haswell kernels, but not for every shape, see
+# docs/compile.md on Linear's NN forward), so it is checked once per shape pair on random
+# values, and the NT product runs where they differ.
+
+_NN_SAME: dict = {}  # (a's shape, b's shape, dtype) -> NN on b^T gives a @ b^T's bits
+
+
+def _nn_same(a, b) -> bool:
+    key = (a.shape, b.shape, a.dtype)
+    ok = _NN_SAME.get(key)
+    if ok is None:
+        rng = np.random.default_rng(17)
+        ra = rng.standard_normal(a.shape).astype(a.dtype)
+        rb = rng.standard_normal(b.shape).astype(b.dtype)
+        nt = ra @ rb.swapaxes(-1, -2)
+        nn = ra @ np.ascontiguousarray(rb.swapaxes(-1, -2))
+        ok = _NN_SAME[key] = bool(np.array_equal(nt.view(np.int32), nn.view(np.int32)))
+    return ok
+
+
+def matmul_nt(a, b, pool):
+    """a @ b^T (b^T = b.swapaxes(-1, -2)) into a pool buffer: an NN product on a pooled
+    C-contiguous copy of b^T where that gives the NT product's bits (`_nn_same`), else NT."""
+    shape = a.shape[:-1] + b.shape[-2:-1]
+    if not (a.ndim == b.ndim >= 2 and a.shape[:-2] == b.shape[:-2] and _ok_f32(a, b)
+            and _nn_same(a, b)):  # fmt: skip
+        return np.matmul(a, b.swapaxes(-1, -2), out=pool.get(shape, a.dtype))
+    bt = pool.get(b.shape[:-2] + (b.shape[-1], b.shape[-2]), b.dtype)
+    if b.ndim == 4:
+        _transpose4()(b, bt)
+    else:
+        np.copyto(bt, b.swapaxes(-1, -2))
+    return np.matmul(a, bt, out=pool.get(shape, a.dtype))
+
+
+def _ok_f32(a, b) -> bool:
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == _f32
+            and b.dtype == _f32)  # fmt: skip
+
+
+def _transpose4_py(src, out):  # pragma: no cover - compiled
+    n0, n1, n2, n3 = src.shape
+    for i in range(n0):
+        for j in range(n1):
+            for d in range(n3):  # contiguous writes, strided reads: the faster order here
+                for t in range(n2):
+                    out[i, j, d, t] = src[i, j, t, d]
+
+
+_TRANSPOSE4: list = []
+
+
+def _transpose4():
+    if not _TRANSPOSE4:
+        import numba  # noqa: PLC0415
+
+        _TRANSPOSE4.append(numba.njit(nogil=True, error_model="numpy", cache=True)(_transpose4_py))
+    return _TRANSPOSE4[0]
 
 
 # -- attention's layouts: products written where the heads' reshapes need them ----------------
@@ -230,8 +300,37 @@ def sdpa_backward_into(node, go, plan, pool, ops):
         except AttributeError:
             return None
         outs.append(v.transpose(axes))
-    node.backward(go, ops, out=outs)
+    if not _sdpa_backward_nn(node, go, outs, pool):
+        node.backward(go, ops, out=outs)
     return buf
+
+
+def _sdpa_backward_nn(node, go, outs, pool) -> bool:
+    """Eager's array backward of attention (`ScaledDotProductAttention.backward`: no dropout,
+    mask or bias; q, k, v all wanted) with go v^T as `matmul_nt`'s NN product and the softmax
+    backward called directly (`_cpu_jit.softmax_bwd32_inplace`, what eager's
+    `kernels.cpu.softmax_backward` runs in place); False, with nothing written, otherwise."""
+    from .. import backend  # noqa: PLC0415
+    from ..kernels import cpu  # noqa: PLC0415
+
+    p = node.probs
+    if (any(par is None for par in node.parents) or type(p) is not np.ndarray
+            or not p.flags.c_contiguous or type(go) is not np.ndarray
+            or p.dtype != _f32):  # fmt: skip
+        return False
+    q, k, v = (box._data for box in node.saved)
+    oq, ok, ov = outs
+    if backend.fused("softmax_backward", p, p) is not cpu.softmax_backward:
+        return False
+    np.matmul(p.swapaxes(-1, -2), go, out=ov)  # gv = P^T go
+    gp = matmul_nt(go, v, pool)  # go v^T (fresh or pooled: updated in place below)
+    if p.size:
+        n = p.shape[-1]
+        _jit().softmax_bwd32_inplace(p.reshape(-1, n), gp.reshape(-1, n),
+                                     np.float32(node.scale), False)  # fmt: skip
+    np.matmul(gp, k, out=oq)  # gq = gs k (scale inside gs)
+    np.matmul(gp.swapaxes(-1, -2), q, out=ok)  # gk = gs^T q
+    return True
 
 
 def _ops_shape():
