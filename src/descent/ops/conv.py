@@ -482,6 +482,24 @@ def max_pool_winners(xp, xpad, y, geom):
         yield k, sl, hit
 
 
+def _pool_kernel_ok(x, geom) -> bool:
+    """MaxPool2d may take kernels/_cpu_bnpool.py: a NumPy float32/float64 (N, C, H, W) x, no
+    empty dimension, no padding or dilation, at most 127 values per window, kernels on."""
+    if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or x.ndim != 4 or not x.size:
+        return False
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    if dh != 1 or dw != 1 or ph or pw or kh * kw > 127:
+        return False
+    if out_size(x.shape[2], kh, sh, 1, 0) < 1 or out_size(x.shape[3], kw, sw, 1, 0) < 1:
+        return False
+    from ..kernels import cpu as _kcpu  # noqa: PLC0415
+
+    return _kcpu.enabled()
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class MaxPool2d(Function):
     """y = max over each window; the gradient goes to the first maximal element (as PyTorch),
     or to the window's last NaN (np.maximum propagates NaN, and PyTorch picks the last one).
@@ -489,17 +507,28 @@ class MaxPool2d(Function):
     Forward: a running np.maximum over the kh*kw strided slices (no patch copy, nothing but the
     output allocated). Backward finds the winners by comparing each slice with the saved output,
     first offset first, and adds gy * mask into the strided view of each offset.
+
+    NumPy float32/float64 inputs without padding or dilation (windows of at most 127 values),
+    with the numba kernels on, take kernels/_cpu_bnpool.py's loops instead: forward writes
+    the output and each window's winner (its offset, int8), backward puts gy there. Images
+    are split in two halves run at once with two BLAS threads on two cores
+    (conv_winograd.split_run); no arithmetic but the adds of overlapping windows, which run
+    per image in the same order either way: the bits of one thread.
     """
 
     # ymax: a private copy of the output. PyTorch's max-pool saves the winners' indices, not
     # the output, so the output may change in place before backward (MaxPool2d followed by
     # ReLU(inplace=True), as in PyTorch's spatial-transformer tutorial) and backward must not
     # read it: the winners are found against this copy (made only in grad mode).
-    __slots__ = ("geom", "xpad", "ymax")
+    # idx: the kernel path's winners (offset in the window per output), instead of ymax
+    __slots__ = ("geom", "xpad", "ymax", "idx")
     save_inputs = True
-    saved_slots = ("xpad", "ymax")
+    saved_slots = ("xpad", "ymax", "idx")
 
     def forward(self, x):
+        self.idx = None
+        if _pool_kernel_ok(x, self.geom):
+            return self._kernel_forward(x)
         xp = backend.get_array_module(x)
         kh, kw, sh, sw, dh, dw, ph, pw = self.geom
         h, w = x.shape[2], x.shape[3]
@@ -514,6 +543,39 @@ class MaxPool2d(Function):
         self.ymax = out.copy() if is_grad_enabled() else None
         return out
 
+    def _kernel_forward(self, x):
+        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415 - numba, on first use
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        kh, kw, sh, sw = self.geom[:4]
+        n, c, h, w = x.shape
+        xc = np.ascontiguousarray(x)
+        y = np.empty((n, c, out_size(h, kh, sh, 1, 0), out_size(w, kw, sw, 1, 0)), x.dtype)
+        idx = np.empty(y.shape, np.int8)
+
+        def part(n0, n1):
+            k.maxpool_forward(xc, kh, kw, sh, sw, n0, n1, y, idx)
+
+        split_run(n, x.size, part)
+        self.xpad = self.ymax = None
+        self.idx = idx if is_grad_enabled() else None  # (no backward without grad mode)
+        return y
+
+    def _kernel_backward(self, gy):
+        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        kh, kw, sh, sw = self.geom[:4]
+        idx = self.idx
+        gx = np.empty(self.in_shapes[0], gy.dtype)
+        g = np.ascontiguousarray(gy)
+
+        def part(n0, n1):
+            k.maxpool_backward(g, idx, kh, kw, sh, sw, n0, n1, gx)
+
+        split_run(gx.shape[0], gx.size, part)
+        return gx
+
     def _winners(self, xp, x, y):
         """Yield (offset number, slices, bool mask of outputs whose winner is there)."""
         xpad = self.xpad if self.xpad is not None else x
@@ -524,16 +586,21 @@ class MaxPool2d(Function):
     def backward(self, gy, ops):
         x = self.inputs(ops)[0]
         y = self.ymax
-        if y is None:
+        if y is None and self.idx is None:
             raise RuntimeError(self._freed_message())
         kh, kw, _, _, _, _, ph, pw = self.geom
         n, c, h, w = self.in_shapes[0]
+        if self.idx is not None and not ops.is_graph:
+            return self._kernel_backward(gy)
         if ops.is_graph:
             # Patches layout (C, kh, kw, N, Ho, Wo): gy at the winning offset, zero elsewhere.
-            xp = backend.get_array_module(y)
-            sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy._data.dtype)
-            for k, _sl, hit in self._winners(xp, x._data, y):
-                sel[k] = hit
+            if self.idx is not None:  # the kernel path's winners
+                sel = np.stack([self.idx == k for k in range(kh * kw)]).astype(gy._data.dtype)
+            else:
+                xp = backend.get_array_module(y)
+                sel = xp.zeros((kh * kw,) + tuple(y.shape), dtype=gy._data.dtype)
+                for k, _sl, hit in self._winners(xp, x._data, y):
+                    sel[k] = hit
             cols = gy.reshape((1,) + tuple(gy.shape)) * Tensor._wrap(sel)
             cols = permute(cols.reshape((kh, kw) + tuple(gy.shape)), 3, 0, 1, 2, 4, 5)
             return Col2Im.apply(cols, geom=self.geom, x_shape=self.in_shapes[0])

@@ -201,6 +201,27 @@ def _run(parts, fn):
     return [first, other]
 
 
+#: The ops between the convolutions (batch norm, max pooling: split_run) split their loops
+#: from this many values on: below it waking the worker (~20-50 us) costs about what the
+#: second core saves.
+SPLIT_MIN_VALUES = 1 << 16
+
+
+def split_run(count: int, values: int, fn) -> None:
+    """fn(i0, i1) over [0, count) in two halves at once (the second on the worker thread, as
+    the convolutions' _run) where NumPy's BLAS runs two threads on two cores of ours, count
+    >= 2 and the call covers at least SPLIT_MIN_VALUES values; else fn(0, count). For numba
+    loops that release the GIL and make no BLAS call (nothing to hold at one thread), whose
+    ranges write disjoint outputs computed the same way in either half: a split call gives
+    the bits of a whole one."""
+    from .conv_nd import _blas_threads  # noqa: PLC0415 - conv_nd imports this module
+
+    if values < SPLIT_MIN_VALUES or _blas_threads() != 2:
+        fn(0, count)
+        return
+    _run(_parts(count, 2), fn)
+
+
 def _to_last(src, dst) -> None:
     """dst (n, P, C) = src (n, C, P): the numba tiled copy for contiguous inputs of 256
     positions or more (ops/conv_nd.py's _positions_last), NumPy's otherwise."""

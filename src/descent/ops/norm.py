@@ -231,6 +231,24 @@ class RMSNorm(Function):
         return grads
 
 
+def _bn_kernel_ok(x, affine) -> bool:
+    """BatchNorm's forward may take kernels/_cpu_bnpool.py: a C-contiguous NumPy float32 or
+    float64 x of 3+ dimensions and no empty one, 1-D weight and bias of its dtype, kernels on."""
+    if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or x.ndim < 3 or not x.size:
+        return False
+    if not x.flags.c_contiguous:
+        return False
+    for a in affine:
+        if type(a) is not np.ndarray or a.dtype != x.dtype or a.shape != (x.shape[1],):
+            return False
+    from ..kernels import cpu as _kcpu  # noqa: PLC0415
+
+    return _kcpu.enabled()
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class BatchNorm(Function):
     """Training-mode batch norm of x (N, C, *): per channel over the batch and spatial dims.
 
@@ -242,6 +260,13 @@ class BatchNorm(Function):
         dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  dw = sum(gy xhat),  db = sum(gy).
     Works on the (N, C, L) view with einsum reductions (no (N, C, L) temporary for a sum).
     Saves xhat and rstd; the input too, for the create_graph path.
+
+    NumPy float32/float64 inputs of 3 or more dimensions, C-contiguous, with the numba kernels
+    on, take kernels/_cpu_bnpool.py's per-channel loops instead (one read for the sums, one
+    for the output; the sums in float64, as PyTorch's CPU kernel): forward keeps mean and
+    rstd only, backward remakes xhat from the saved input. With two BLAS threads on two cores
+    the channels are split in two halves run at once (conv_winograd.split_run), with the bits
+    of one thread (each channel's values computed by the same loop either way).
     """
 
     bfloat16_follows_input = True  # a bfloat16 input with float32 weights: bfloat16 out
@@ -255,11 +280,15 @@ class BatchNorm(Function):
         "momentum",
         "xhat",
         "rstd",
+        "mean",  # the batch mean, kept by the kernel path only (which keeps no xhat)
     )
     save_inputs = True
-    saved_slots = ("xhat", "rstd")
+    saved_slots = ("xhat", "rstd", "mean")
 
     def forward(self, x, *affine):
+        self.mean = None
+        if _bn_kernel_ok(x, affine):
+            return self._kernel_forward(x, affine)
         xp = backend.get_array_module(x)
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, -1)  # (N, C, L)
@@ -271,26 +300,83 @@ class BatchNorm(Function):
         rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
         xc *= rstd[:, None]  # xc is now xhat
         self.xhat, self.rstd = xc, rstd
-        if self.running_mean is not None:
-            m = self.momentum
-            rm = self.running_mean
-            rm *= 1 - m
-            rm += (m * mean).astype(rm.dtype, copy=False)
-        if self.running_var is not None:
-            m = self.momentum
-            rv = self.running_var
-            rv *= 1 - m
-            rv += (m * cnt / max(cnt - 1, 1) * var).astype(rv.dtype, copy=False)
+        self._running_update(mean, var, cnt)
         y = xc * affine[0][:, None] if self.has_w else xc.copy()  # never hand out xhat
         if self.has_b:
             y += affine[-1][:, None]
         return y.reshape(x.shape)
+
+    def _running_update(self, mean, var, cnt: int) -> None:
+        """running = (1 - momentum) running + momentum * batch statistic (unbiased var)."""
+        m = self.momentum
+        if self.running_mean is not None:
+            rm = self.running_mean
+            rm *= 1 - m
+            rm += (m * mean).astype(rm.dtype, copy=False)
+        if self.running_var is not None:
+            rv = self.running_var
+            rv *= 1 - m
+            rv += (m * cnt / max(cnt - 1, 1) * var).astype(rv.dtype, copy=False)
+
+    def _kernel_forward(self, x, affine):
+        """forward by kernels/_cpu_bnpool.py's loops, channels split over two threads where
+        conv_winograd.split_run allows."""
+        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415 - numba, on first use
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)
+        dt = x.dtype
+        y = np.empty(x3.shape, dt)
+        mean, rstd, var = np.empty(c, dt), np.empty(c, dt), np.empty(c, np.float64)
+        w = affine[0] if self.has_w else rstd  # (a placeholder when absent: never read)
+        b = affine[-1] if self.has_b else rstd
+        eps = float(self.eps)
+
+        def part(c0, c1):
+            k.bn_forward(x3, w, b, self.has_w, self.has_b, eps, c0, c1, y, mean, rstd, var)
+
+        split_run(c, x3.size, part)
+        self.mean, self.rstd, self.xhat = mean, rstd, None
+        self._running_update(mean, var, x3.shape[0] * x3.shape[2])
+        return y.reshape(x.shape)
+
+    def _kernel_backward(self, gy, ins):
+        """backward by kernels/_cpu_bnpool.py's loops (xhat remade from the saved input)."""
+        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        x = ins[0]
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)
+        gy3 = np.ascontiguousarray(gy, dtype=x.dtype).reshape(x3.shape)
+        need_x = self.parents[0] is not None
+        # gx made in x's shape (an array owning its memory: the engine keeps it as a leaf's
+        # .grad without a copy); the kernel writes its (N, C, L) view
+        gx = np.empty(x.shape, x.dtype) if need_x else None
+        g3 = gx.reshape(x3.shape) if need_x else gy3  # (gy3: never written)
+        sums = np.empty((4, c), x.dtype)
+        w = ins[1] if self.has_w else self.rstd
+        mean, rstd, has_w = self.mean, self.rstd, self.has_w
+
+        def part(c0, c1):
+            k.bn_backward(x3, gy3, mean, rstd, w, has_w, need_x, c0, c1, g3, sums)
+
+        split_run(c, x3.size, part)
+        grads = (gx,)
+        if self.has_w:
+            grads += (sums[1].copy() if self.parents[1] is not None else None,)
+        if self.has_b:
+            grads += (sums[0].copy() if self.parents[-1] is not None else None,)
+        return grads
 
     def backward(self, gy, ops):
         if ops.is_graph:
             return self._graph_backward(gy, ops)
         xp = backend.get_array_module(gy)
         ins = self.inputs(ops)
+        if self.mean is not None:
+            return self._kernel_backward(gy, ins)
         xhat, rstd = self.xhat, self.rstd
         n, c, length = xhat.shape
         gy3 = gy.reshape(n, c, length)

@@ -1,0 +1,197 @@
+"""numba loops for training-mode batch norm and max pooling on NumPy float32/float64 arrays
+(ops/norm.py's BatchNorm, ops/conv.py's MaxPool2d).
+
+Imported on first use only (it imports numba), by callers that have checked
+`kernels.cpu.enabled()`.
+
+Each loop takes a range of the axis it may be split on, so that two threads can each run one
+half at once (ops/conv_winograd.py's worker, `split_run`): batch norm a range of channels
+[c0, c1), max pooling a range of images [n0, n1). Every output element is computed by the same
+operations in the same order whichever range holds it, so a split run gives the bits of a
+whole one.
+
+Batch norm, per channel of x (N, C, L): the sum and the sum of squared deviations in float64
+(PyTorch's CPU kernel accumulates in double too), the mean and rstd = 1/sqrt(var + eps)
+rounded once to x's dtype, then xhat = (x - mean) * rstd and y = xhat * w + b in x's dtype.
+Backward recomputes xhat the same way (nothing but mean and rstd is kept), sums gy and
+gy * xhat in float64, and writes gx = (gy - mean(gy) - xhat * mean(gy xhat)) * rstd * w.
+Strict IEEE element arithmetic (no contraction); only the float64 sums may be reassociated
+(vectorised), which fixes their order per loop length, the same for every channel range.
+
+Max pooling, per (image, channel) plane, stride sh, sw, no padding, dilation 1: the window's
+first maximum, or its last NaN (PyTorch's `val > maxval || isnan(val)`), and its offset
+i * kw + j in the window (int8: kh * kw <= 127). Backward zeroes the plane of gx and adds gy
+at each window's winner, windows in row-major order (PyTorch's order where windows overlap).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_SUMS = dict(_OPTS, fastmath={"reassoc"})  # the float64 sums only (see the docstring)
+
+
+@njit(**_SUMS)
+def _channel_sums(x, ch):  # pragma: no cover - compiled
+    """(sum of x[:, ch, :], sum of squared deviations from its mean) in float64."""
+    n, _, length = x.shape
+    s = 0.0
+    for i in range(n):
+        for j in range(length):
+            s += np.float64(x[i, ch, j])
+    m = s / (n * length)
+    q = 0.0
+    for i in range(n):
+        for j in range(length):
+            d = np.float64(x[i, ch, j]) - m
+            q += d * d
+    return s, q
+
+
+@njit(**_OPTS)
+def bn_forward(x, w, b, has_w, has_b, eps, c0, c1, y, mean, rstd, var):  # pragma: no cover
+    """Channels c0 .. c1 - 1 of x (N, C, L): mean, rstd (x's dtype), var (float64, biased)
+    and y = (x - mean) * rstd [* w] [+ b]."""
+    n, _, length = x.shape
+    cnt = n * length
+    for ch in range(c0, c1):
+        s, q = _channel_sums(x, ch)
+        v = q / cnt
+        var[ch] = v
+        mean[ch] = s / cnt
+        rstd[ch] = 1.0 / math.sqrt(v + eps)
+        mf, rf = mean[ch], rstd[ch]
+        wf, bf = w[ch], b[ch]
+        for i in range(n):
+            for j in range(length):
+                h = (x[i, ch, j] - mf) * rf
+                if has_w:
+                    h = h * wf
+                if has_b:
+                    h = h + bf
+                y[i, ch, j] = h
+
+
+@njit(**_SUMS)
+def _grad_sums(x, gy, ch, mf, rf):  # pragma: no cover - compiled
+    """(sum of gy, sum of gy * xhat) over channel ch in float64, xhat = (x - mf) * rf."""
+    n, _, length = x.shape
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(n):
+        for j in range(length):
+            g = gy[i, ch, j]
+            h = (x[i, ch, j] - mf) * rf
+            s1 += np.float64(g)
+            s2 += np.float64(g) * np.float64(h)
+    return s1, s2
+
+
+@njit(**_OPTS)
+def bn_backward(x, gy, mean, rstd, w, has_w, need_x, c0, c1, gx, sums):  # pragma: no cover
+    """Channels c0 .. c1 - 1: sums (4, C) in x's dtype: sum(gy), sum(gy xhat), and their
+    means over the n values of a channel; with need_x, gx = (gy - mean(gy) - xhat
+    mean(gy xhat)) * rstd [* w]."""
+    n, _, length = x.shape
+    cnt = n * length
+    for ch in range(c0, c1):
+        mf, rf = mean[ch], rstd[ch]
+        s1, s2 = _grad_sums(x, gy, ch, mf, rf)
+        sums[0, ch] = s1
+        sums[1, ch] = s2
+        # the means rounded once from the float64 sums; the scale in x's dtype
+        sums[2, ch] = s1 / cnt
+        sums[3, ch] = s2 / cnt
+        if not need_x:
+            continue
+        m1, m2 = sums[2, ch], sums[3, ch]
+        sc = rf * w[ch] if has_w else rf
+        for i in range(n):
+            for j in range(length):
+                h = (x[i, ch, j] - mf) * rf
+                gx[i, ch, j] = (gy[i, ch, j] - m1 - h * m2) * sc
+
+
+@njit(**_OPTS)
+def maxpool_forward(x, kh, kw, sh, sw, n0, n1, y, idx):  # pragma: no cover - compiled
+    """Images n0 .. n1 - 1: y = the window maximum (first maximum, or last NaN), idx = its
+    offset i * kw + j in the window."""
+    _, c, _, _ = x.shape
+    _, _, ho, wo = y.shape
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        _maxpool22(x, n0, n1, y, idx)
+        return
+    for b in range(n0, n1):
+        for ch in range(c):
+            for oy in range(ho):
+                r = oy * sh
+                for ox in range(wo):
+                    q = ox * sw
+                    m = x[b, ch, r, q]
+                    k = 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = x[b, ch, r + i, q + j]
+                            if v > m or v != v:
+                                m = v
+                                k = i * kw + j
+                    y[b, ch, oy, ox] = m
+                    idx[b, ch, oy, ox] = k
+
+
+@njit(**_OPTS)
+def _maxpool22(x, n0, n1, y, idx):  # pragma: no cover - compiled
+    """maxpool_forward's 2 x 2 windows at stride 2, written out (no loops over the window)."""
+    _, c, _, _ = x.shape
+    _, _, ho, wo = y.shape
+    for b in range(n0, n1):
+        for ch in range(c):
+            for oy in range(ho):
+                r0 = x[b, ch, 2 * oy]
+                r1 = x[b, ch, 2 * oy + 1]
+                yr = y[b, ch, oy]
+                ir = idx[b, ch, oy]
+                for ox in range(wo):
+                    m = r0[2 * ox]
+                    k = 0
+                    v = r0[2 * ox + 1]
+                    if v > m or v != v:
+                        m = v
+                        k = 1
+                    v = r1[2 * ox]
+                    if v > m or v != v:
+                        m = v
+                        k = 2
+                    v = r1[2 * ox + 1]
+                    if v > m or v != v:
+                        m = v
+                        k = 3
+                    yr[ox] = m
+                    ir[ox] = k
+
+
+@njit(**_OPTS)
+def maxpool_backward(gy, idx, kh, kw, sh, sw, n0, n1, gx):  # pragma: no cover - compiled
+    """Images n0 .. n1 - 1 of gx (zeroed here): gy added at each window's winner, windows in
+    row-major order. Flat indices (a table of the window's offsets): multi-dimensional ones
+    kept this loop scalar and twice as slow."""
+    _, c, ho, wo = gy.shape
+    _, _, h, w = gx.shape
+    off = np.empty(kh * kw, np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            off[i * kw + j] = i * w + j
+    g1 = gy.reshape(-1)
+    i1 = idx.reshape(-1)
+    x1 = gx.reshape(-1)
+    x1[n0 * c * h * w : n1 * c * h * w] = 0
+    for p in range(n0 * c, n1 * c):
+        for oy in range(ho):
+            row = p * h * w + oy * sh * w
+            o = (p * ho + oy) * wo
+            for ox in range(wo):
+                x1[row + ox * sw + off[i1[o + ox]]] += g1[o + ox]
