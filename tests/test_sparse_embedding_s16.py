@@ -448,3 +448,21 @@ def test_compiled_step_replays_the_sparse_gradient_bitwise():
     assert eager[0] == compiled[0]
     np.testing.assert_array_equal(eager[1], compiled[1])
     assert compiled[2]["replays"] >= 3 and compiled[2]["fallbacks"] == 0
+
+
+def test_torch_embedding_function_sparse_and_scaled():
+    # torch.embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): F.embedding's
+    (wd, wt) = _pair(np.float64)
+    for lib, w in ((ds, wd), (torch, wt)):
+        y = lib.embedding(w, lib.tensor(IDX), 5, False, True)
+        (y * _weights(lib, y.shape).double()).sum().backward()
+    _same_sparse(wd.grad, wt.grad)
+    wd.grad = wt.grad = None
+    outs = []
+    for lib, w in ((ds, wd), (torch, wt)):
+        y = lib.embedding(w, lib.tensor(IDX), -1, True, False)
+        (g,) = lib.autograd.grad((y**2).sum(), w, create_graph=True)
+        (g2,) = lib.autograd.grad((g * g).sum(), w)  # the unscaled double backward, as torch
+        outs.append((g.detach().numpy(), g2.numpy()))
+    np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-12)
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12)

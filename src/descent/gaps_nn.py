@@ -216,24 +216,11 @@ def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=
     """torch.embedding(weight, indices, ...): rows of `weight` (note the order: F.embedding
     takes the indices first). padding_idx -1 (any negative) means none, as in ATen: the row at
     padding_idx gets no gradient. scale_grad_by_freq divides each row's gradient by the count
-    of its index in `indices`; `sparse` gradients come back dense in descent.
+    of its index in `indices`; `sparse=True` gives the weight a sparse COO gradient (both as
+    F.embedding's).
     """
     pad = None if padding_idx is None or padding_idx < 0 else int(padding_idx)
-    out = _F().embedding(indices, weight, pad)  # (*indices.shape, dim)
-    if not scale_grad_by_freq or not out.requires_grad:
-        return out
-    import numpy as np  # noqa: PLC0415
-
-    from .tensor import Tensor  # noqa: PLC0415
-
-    # out + (out - out.detach()) * (1/count - 1) has out's values and gradient/count: the
-    # gradient of every look-up of index i is divided by the number of look-ups of i.
-    idx = np.asarray(as_tensor(indices).numpy())
-    _, inverse, counts = np.unique(idx, return_inverse=True, return_counts=True)
-    scale = (1.0 / counts[inverse.reshape(idx.shape)] - 1.0).astype(out._data.dtype)
-    xp = backend.get_array_module(out._data)
-    scale = Tensor._wrap(xp.asarray(scale[..., None]))  # (*indices.shape, 1)
-    return out + (out - out.detach()) * scale
+    return _F().embedding(indices, weight, pad, None, 2.0, scale_grad_by_freq, sparse)
 
 
 def embedding_bag(

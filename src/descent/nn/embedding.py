@@ -26,10 +26,8 @@ class Embedding(Module):
             at each forward (as PyTorch).
         norm_type: the p of the norm for max_norm (2.0).
         scale_grad_by_freq: divide each row's gradient by its index's count in the batch.
-        sparse: PyTorch's sparse gradients, for optim.SparseAdam: descent's gradient stays
-            dense (the same values) and remembers the rows it names (descent.ops.sparse_rows),
-            so SparseAdam updates those rows only, as PyTorch's; `weight.grad.is_sparse` is
-            False.
+        sparse: the weight's gradient is a sparse COO tensor, as PyTorch's (one entry per
+            looked-up position, uncoalesced), for optim.SparseAdam, SGD, Adagrad or LBFGS.
         _weight: an initial weight tensor (as PyTorch; see `from_pretrained`).
         _freeze: make the weight not require grad.
 
