@@ -27,7 +27,9 @@ pool is host memory).
 from __future__ import annotations
 
 import importlib.util
+import operator
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -298,6 +300,8 @@ def fused_update(opt):
 
     def update(group, a, step) -> None:
         n = a.param.size
+        if adam and group["amsgrad"]:  # turned on after the program was made
+            return type(opt)._update(opt, group, a, step)
         k = sites.get(n)
         if k is None:
             serial = _adam_kernel(False) if adam else _sgd_kernel(False)
@@ -307,6 +311,7 @@ def fused_update(opt):
 
     if adam:
         update.step_buffer = adam_step_buffer(opt)
+        update.fast = AdamFastStep(opt)
     return update
 
 
@@ -327,6 +332,8 @@ def adam_step_buffer(opt):
     f32 = np.dtype(np.float32)
 
     def step_buffer(group, buf, state_init, scalar_init) -> None:
+        if group["amsgrad"]:  # turned on after the program was made: the rule's own path
+            return orig(group, buf, state_init, scalar_init)
         state = opt.state
         gs = []
         for p in buf.params:
@@ -347,6 +354,10 @@ def adam_step_buffer(opt):
             return orig(group, buf, state_init, scalar_init)
         hit = cache.get(id(buf))
         if hit is None or hit[0] is not buf:
+            if not all(v.flags.c_contiguous for v in buf.views):
+                # a channels-last parameter: its flat slice is in its memory order, a
+                # C-contiguous gradient's in index order (the flat copy aligns them)
+                return orig(group, buf, state_init, scalar_init)
             lo = np.array([b[0] for b in buf.bounds], np.int64)
             serial = _cpu_optim.adam_grads_kernel(False)
             k = serial if a.param.size < PARALLEL_MIN else Tuned(
@@ -363,6 +374,186 @@ def adam_step_buffer(opt):
         return None
 
     return step_buffer
+
+
+_is = operator.is_
+_data_of = operator.attrgetter("_data")
+_grad_of = operator.attrgetter("_grad")
+_shape_of = operator.attrgetter("shape")
+_dtype_of = operator.attrgetter("dtype")
+_flat = operator.methodcaller("reshape", -1)
+
+
+class AdamFastStep:
+    """A replayed Adam/AdamW `step()` without the optimizer's Python, when nothing it decides
+    from has changed since the last step it ran.
+
+    `Optimizer.step` spends ~30 us of Python on a six-parameter MLP (the layout's currency
+    check, the state and gradient checks, dict and list building) around a kernel that
+    `adam_step_buffer` then runs. Its decisions depend on: the group list and each group's
+    parameter list, each group's `amsgrad` and whether lr or betas are Tensors, the state dict
+    and each parameter's state entries, which array each parameter, state tensor and gradient
+    holds, the gradients' dtypes and shapes, the step counts (all equal), and the step hooks.
+    `learn()` (after a step took the optimizer's own path) records the objects those decisions
+    saw when they lead to `adam_step_buffer`'s one kernel call per buffer; `__call__` checks
+    each of them again by identity or value and, when all hold, makes that call: the same
+    kernel with `adam_args` of the group as it is now (so an lr changed by a scheduler, or any
+    hyperparameter edited in `param_groups`, is read fresh every step), then the step counts
+    and the parameters' versions advance as `_step_buffer` advances them. Anything else (a
+    replaced `param_groups` or `state`, `load_state_dict`, a `.data` or state tensor
+    swapped, a missing or odd gradient, per-parameter step counts, amsgrad, a closure) returns
+    False and the caller runs the real `step()`, whose result `learn()` may record again."""
+
+    __slots__ = ("opt", "plan", "relearn", "misses", "learned", "hits")
+
+    def __init__(self, opt) -> None:
+        self.opt = opt
+        self.plan = None  # (groups list, groups, state, layouts list, layouts, per-group plans)
+        self.relearn = True  # whether the step that runs next should be recorded
+        self.misses = 0  # calls without a plan
+        self.learned = 0  # how many times a plan was built (tests)
+        self.hits = 0  # steps it ran (tests)
+
+    def learn(self) -> None:
+        """Record the optimizer as it is now (after its own step ran), or no plan."""
+        from ..optim.optimizer_hooks import has_step_hooks  # noqa: PLC0415
+
+        self.plan = None
+        self.relearn = False
+        opt = self.opt
+        groups = opt.param_groups
+        layouts = opt._layouts
+        if not opt._counts_steps or has_step_hooks(opt) or len(layouts) != len(groups):
+            return
+        f32 = np.dtype(np.float32)
+        state = opt.state
+        per_group = []
+        for group, layout in zip(groups, layouts):
+            if layout is None or group["amsgrad"] or _tensor_hyper(group):
+                return
+            params = tuple(group["params"])
+            if len(layout.params) != len(params) or not all(map(_is, layout.params, params)):
+                return
+            bufs = []
+            for buf in layout.buffers:
+                a = buf.whole
+                if (list(buf.scalars) != ["step"] or type(a.param) is not np.ndarray
+                        or a.param.dtype != f32 or a.param.size == 0
+                        or list(a.state) != ["exp_avg", "exp_avg_sq"]):  # fmt: skip
+                    return
+                sdicts = tuple(state.get(p) for p in buf.params)
+                if not all(sdicts) or any(sd is not bd for sd, bd in zip(sdicts, buf.state_dicts)):
+                    return
+                names = ("step", "exp_avg", "exp_avg_sq")
+                sd_rep = tuple(sd for sd in sdicts for _ in names)
+                nm_rep = names * len(sdicts)
+                sviews = tuple(v[n] for v in buf.checked_views for n in names)
+                if not all(map(_is, map(_data_of, map(dict.get, sd_rep, nm_rep)), sviews)):
+                    return
+                views = tuple(buf.views)
+                if not all(v.flags.c_contiguous for v in views):  # gradients read in C order
+                    return
+                if not all(map(_is, map(_data_of, buf.params), views)):
+                    return
+                lo = np.array([b[0] for b in buf.bounds], np.int64)
+                from ..kernels import _cpu_optim  # noqa: PLC0415
+
+                serial = _cpu_optim.adam_grads_kernel(False)
+                k = serial if a.param.size < PARALLEL_MIN else Tuned(
+                    serial, _cpu_optim.adam_grads_kernel(True))  # fmt: skip
+                bufs.append((tuple(buf.params), views, sdicts, sd_rep, nm_rep, sviews,
+                             [v.shape for v in views], buf.scalars["step"], a, lo, k))  # fmt: skip
+            per_group.append((group, params, bufs))
+        self.plan = (groups, tuple(groups), state, layouts, tuple(layouts), tuple(per_group))
+        self.learned += 1
+
+    def __call__(self, args, kwargs) -> bool:
+        """Run the step if the recorded plan still holds (True), else change nothing (False;
+        `relearn` then says whether the caller should `learn()` after the real step)."""
+        plan = self.plan
+        if plan is None:  # the last learn() found no plan: look again now and then
+            self.misses += 1
+            self.relearn = self.misses % 16 == 1  # the first miss, then every 16th
+            return False
+        if args or kwargs:
+            self.relearn = False
+            return False
+        self.relearn = True  # until the layout checks below pass
+        opt = self.opt
+        groups, group_objs, state, layouts, layout_objs, per_group = plan
+        if (opt.param_groups is not groups or opt.state is not state
+                or opt._layouts is not layouts or len(groups) != len(group_objs)
+                or len(layouts) != len(layout_objs) or not all(map(_is, groups, group_objs))
+                or not all(map(_is, layouts, layout_objs))):  # fmt: skip
+            return False
+        own = opt.__dict__
+        if own.get("_step_pre_hooks") or own.get("_step_post_hooks") or _global_hooks():
+            return False
+        runs = []
+        for group, params, bufs in per_group:
+            gp = group["params"]
+            if (len(gp) != len(params) or not all(map(_is, gp, params)) or group["amsgrad"]
+                    or _tensor_hyper(group)):  # fmt: skip
+                return False
+            for ps, views, sdicts, sd_rep, nm_rep, sviews, shapes, steps, a, lo, k in bufs:
+                try:
+                    if not (all(map(_is, map(_data_of, ps), views))
+                            and all(map(_is, map(state.get, ps), sdicts))
+                            and all(map(_is, map(_data_of, map(dict.get, sd_rep, nm_rep)),
+                                        sviews))):  # fmt: skip
+                        return False
+                except AttributeError:  # a state entry missing (None)
+                    return False
+                # The layout holds (a step now would not rebuild it): what is left to check
+                # changes from step to step, the plan stays
+                self.relearn = False
+                try:
+                    gs = list(map(_data_of, map(_grad_of, ps)))
+                except AttributeError:  # a parameter without a gradient
+                    return False
+                if (not all(map(_is, map(type, gs), repeat(np.ndarray)))
+                        or not all(map(operator.eq, map(_dtype_of, gs), repeat(np.float32)))
+                        or list(map(_shape_of, gs)) != shapes):  # fmt: skip
+                    return False
+                v = steps.tolist()
+                if v.count(v[0]) != len(v):  # per-parameter step counts
+                    return False
+                self.relearn = True
+                runs.append((group, a, lo, k, tuple(map(_flat, gs)), steps, ps, int(v[0]) + 1))
+        self.relearn = False
+        # Everything checked: the kernel calls, as `adam_step_buffer` makes them.
+        for group, a, lo, k, gs, steps, ps, step in runs:
+            k(a.param, gs, lo, a.state["exp_avg"], a.state["exp_avg_sq"],
+              *adam_args(opt, group, step))  # fmt: skip
+            a.scalars = {}
+            steps += 1
+            for p in ps:
+                p._version += 1  # in-place change: backward through old graphs errs
+        self.hits += 1
+        return True
+
+
+def _global_hooks() -> bool:
+    h = _HOOKS.get("module")
+    if h is None:
+        from ..optim import optimizer_hooks as h  # noqa: PLC0415 - optim sits above the engine
+
+        _HOOKS["module"] = h
+    return bool(h._global_step_pre_hooks or h._global_step_post_hooks)
+
+
+_HOOKS: dict = {}
+
+
+def _tensor_hyper(group) -> bool:
+    """Whether lr or betas are not plain numbers (PyTorch's tensor hyperparameters, which
+    `Optimizer.step` converts with `_with_numbers`)."""
+    betas = group["betas"]
+    return (type(betas) is not tuple or len(betas) != 2 or type(group["lr"]) not in _NUMBERS
+            or type(betas[0]) not in _NUMBERS or type(betas[1]) not in _NUMBERS)  # fmt: skip
+
+
+_NUMBERS = frozenset({float, int})
 
 
 _ADAM_KERNELS: dict = {}
