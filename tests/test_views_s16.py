@@ -263,6 +263,44 @@ def _case_where_condition_changed(L):
     z.sum().backward()
 
 
+# A view taken of a tensor outside the graph that joined it since is a leaf in PyTorch (an
+# in-place op on it raises) only until an op uses it, which makes its grad_fn
+
+
+def _case_plain_view_inplace_raises(L):
+    x = _f64(L, [-0.5, 0.4])
+    v = x[:1]
+    x.add_(_f64(L, [1.0, 2.0], True))
+    v.add_(1)
+
+
+def _case_plain_view_used_by_view_op(L):
+    x = _f64(L, [[-0.527], [-0.397]])
+    v = x[:, -1]
+    x.add_(_f64(L, [[-0.431], [0.786]], True))
+    w = v.split(1)[0]
+    v.div_(2)
+    return v, w
+
+
+def _case_plain_view_used_by_op(L):
+    x = _f64(L, -0.481)
+    v = x.view(1)
+    x.add_(_f64(L, 0.894, True))
+    p = v.pow(3)
+    v.add_(-1.5)
+    return v, p
+
+
+def _case_plain_view_fill_diagonal(L):
+    y = _f64(L, [[-2.8, 0.01], [-1.3, -0.36]]) * 1
+    d = y.detach()
+    v = d[::3, ...]
+    d.masked_fill_(L.tensor([False, True]), _f64(L, -0.287, True))
+    v.fill_diagonal_(1, wrap=True)
+    return d, v
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

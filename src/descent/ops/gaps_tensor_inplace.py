@@ -262,6 +262,7 @@ def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
     """x.fill_diagonal_(fill_value, wrap=False): the main diagonal set to fill_value. Only the
     diagonal is written (PyTorch's x.diagonal().fill_()): no overlap check for a view whose
     other elements share memory (an expanded or as_strided one)."""
+    t.__dict__.pop("_plain_view", None)  # (the diagonal view taken makes t's grad_fn)
     _check_leaf_inplace(t, "fill_diagonal_")
     mask = _diagonal_mask(t, wrap)
     if _records(t, fill_value):

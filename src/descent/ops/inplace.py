@@ -18,6 +18,7 @@ its gradient would no longer be the gradient of anything the user computed.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -79,10 +80,12 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
                 f"performing the operation. (shape {tuple(t.shape)}, stride {t.stride()})"
             )
         vb = getattr(t, "_view_base", None)
-        if (vb is not None and vb.__class__ is Tensor and t.__dict__.get("_plain_view")
-                and is_grad_enabled()):  # fmt: skip
+        plain = t.__dict__.get("_plain_view")
+        if (plain is not None and vb is not None and vb.__class__ is Tensor and is_grad_enabled()
+                and sys.getrefcount(t._node) - 1 <= plain):  # fmt: skip
             # a view taken of a tensor outside the graph, which joined it since by an in-place
-            # op elsewhere: PyTorch sees a leaf that requires grad (ops/view_write._refresh_views)
+            # op elsewhere, and that no op used since: PyTorch sees a leaf that requires grad
+            # (ops/view_write._refresh_views)
             raise RuntimeError(
                 f"{op}: a leaf Variable that requires grad is being used in an in-place "
                 f"operation: this view (shape {tuple(t.shape)}) was taken of a tensor (shape "

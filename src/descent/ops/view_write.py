@@ -36,6 +36,7 @@ is rebound): a base that is not contiguous, or views with another dtype (view_as
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -71,6 +72,8 @@ from ..autograd import (
 )
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
+
+_getrefcount = sys.getrefcount
 
 #: Called (no arguments) before each write-through: descent.compile's recorder listens, since
 #: replay cannot redo the write into the base's memory, and falls back to eager.
@@ -419,7 +422,10 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
             plain = not u._rg
             _refresh(u, base, pos_u.reshape(-1))
             if plain and u._rg:  # a view of a tensor that just joined the graph: PyTorch
-                u.__dict__["_plain_view"] = True  # refuses an in-place op on it (a "leaf")
+                # refuses an in-place op on it (a "leaf") until an op uses it (which makes its
+                # grad_fn): noted as the count of references to its new node, which each
+                # consumer's parents tuple raises (ops/inplace._check_leaf_inplace)
+                u.__dict__["_plain_view"] = _getrefcount(u._node) - 1
 
 
 def _refresh(u: Tensor, base: Tensor, flat) -> None:
