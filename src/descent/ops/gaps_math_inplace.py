@@ -30,7 +30,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from .elementwise import cast
-from .inplace import _check_leaf_inplace, _rebind, _records, _written
+from .inplace import _check_leaf_inplace, _rebind, _records, _write_failed, _written
 
 
 class ZeroGradient(Function):
@@ -87,7 +87,10 @@ def _apply_inplace(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
             out = ZeroGradient.apply(alias, *others, value=out._data)
         return _rebind(t, out)
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
-    t._data[...] = out._data
+    try:
+        t._data[...] = out._data
+    except ValueError:  # a read-only (expanded) array: PyTorch's error, or an empty no-op
+        _write_failed(t, out._data, op)
     _written(t)
     return t
 
