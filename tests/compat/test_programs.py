@@ -346,6 +346,10 @@ CASES = {
     # biject_to(corr_cholesky), Wishart fits, HMC with NumPy momenta and uniforms, the rarer
     # families with gradients, a user Distribution subclass with register_kl and validation
     "bayes_svi_hmc": ((1e-5, 1e-6), None),
+    # torchaudio.functional written out (mel filterbanks, DCT, amplitude_to_DB, SpecAugment,
+    # Griffin-Lim by stft/istft), a Conformer (GroupNorm option: a bias before a BatchNorm under
+    # AdamW moved 2% either way) and an RNN-T loss by the alpha lattice with logaddexp
+    "conformer_rnnt": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
