@@ -192,3 +192,26 @@ def test_max_pool_kernel_second_backward_raises(threads):
     y.backward()
     with pytest.raises(RuntimeError, match="retain_graph"):
         y.backward()
+
+
+AVG_CASES = [((3, 5, 8, 8), 8, {}), ((2, 3, 12, 9), 3, {}),
+             ((2, 3, 6, 8), (3, 4), dict(divisor_override=5))]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape, k, kw", AVG_CASES)
+def test_avg_pool_tiled_windows(shape, k, kw):
+    """Windows of 9+ values tiling the input (a global average): one reduction each way."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape)
+    got, want = [], []
+    for lib, out in ((ds, got), (torch, want)):
+        for dt in (np.float32, np.float64):
+            t = lib.tensor(x.astype(dt), requires_grad=True)
+            fn = ds.nn.functional.avg_pool2d if lib is ds else torch.nn.functional.avg_pool2d
+            y = fn(t, k, **kw)
+            y.backward(lib.tensor(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)).astype(dt)))
+            out += [y.detach().numpy(), t.grad.numpy()]
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-6 if a.dtype == np.float32 else 1e-13, atol=1e-7)
+    gradcheck64(lambda t: F.avg_pool2d(t, k, **kw) ** 2, [x[:2, :2]], second_order=True)
