@@ -350,6 +350,9 @@ CASES = {
     # Griffin-Lim by stft/istft), a Conformer (GroupNorm option: a bias before a BatchNorm under
     # AdamW moved 2% either way) and an RNN-T loss by the alpha lattice with logaddexp
     "conformer_rnnt": ((1e-5, 1e-6), None),
+    # schnetpack's SchNet trained on energies and forces (-dE/dR with create_graph), rotation
+    # checks; vgsatorras/egnn's E_GCL on an n-body system (scatter_add_ segment means)
+    "schnet_egnn": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
