@@ -308,6 +308,56 @@ def _case_pow_empty_expanded(L):  # (an empty expanded tensor takes any write: a
     return v._version, x._version
 
 
+# Overlap of an operand with the written-to tensor (PyTorch's get_overlap_status), through
+# as_strided and unfold views too (their NumPy base is an adapter object), and for x[i] = v
+
+
+def _case_add_unfold_from_expand(L):
+    x = L.tensor([-1, -3])
+    x.unfold(-1, 2, 1).add_(x.expand(1, -1))
+
+
+def _case_add_as_strided_transposed(L):
+    y = _f64(L, [-0.199], True).clone()
+    a = y.as_strided((1, 1), (1, 2), 0)
+    a.transpose(-2, 1).add_(a)
+
+
+def _case_setitem_from_overlapping_slice(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0])
+    x[1:3] = x[0:2]
+
+
+def _case_setitem_from_overlapping_slice_recorded(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0], True).clone()
+    x[1:3] = x[0:2]
+
+
+def _case_setitem_from_same_or_disjoint_slice(L):
+    x = _f64(L, [1.0, 2.0, 3.0, 4.0])
+    x[1:3] = x[1:3]
+    x[::2] = x[1::2]
+    return x
+
+
+def _case_setitem_as_strided_from_unsqueeze(L):
+    x = L.tensor(5)
+    x.as_strided((1, 1), (2, 1), 0)[-1, ::3] = x.unsqueeze(-1)
+
+
+# index_add_: PyTorch checks a view's in-place rules first, then the shapes, then the overlaps
+
+
+def _case_index_add_multi_output_view_bad_source(L):
+    u = (_f64(L, [[1.0, 2.0], [3.0, 4.0]]) * 1).unbind(-1)[1]
+    u.index_add_(-1, L.tensor([0, 1]), _f64(L, -0.06, True))
+
+
+def _case_index_add_expanded_bad_source(L):
+    v = (_f64(L, 0.6, True) * 1).as_strided((3,), (0,), 0)
+    v.index_add_(0, L.tensor([2, 2]), _f64(L, -0.75), alpha=2)
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

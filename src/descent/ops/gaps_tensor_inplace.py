@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
@@ -34,6 +35,7 @@ from .inplace import (
     check_overlap,
 )
 from .view_rules import writable_alias
+from .view_write import check_view_write
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -42,6 +44,7 @@ def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     """Replace t's values by `fn(t, *args, **kwargs)` (same shape and dtype), in place."""
     _check_leaf_inplace(t, op)
     if _records(t, *args, *kwargs.values()):
+        check_view_write(t)  # (PyTorch's view checks come before the op's argument checks)
         # The alias keeps t's old value and node for whatever the op saves for backward.
         out = fn(t._alias(), *args, **kwargs)
         return _rebind(t, _fit(t, out, op))
@@ -177,6 +180,12 @@ def _index_add(x: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
 
 def index_add_(t: Tensor, dim: int, index, source, *, alpha=1) -> Tensor:
     """x.index_add_(dim, index, source, alpha=1): x.index_add(...), in place."""
+    try:
+        _check_leaf_inplace(t, "index_add_")
+    except DescentError as e:  # PyTorch checks the shapes before the internal overlap
+        if "more than one element" in str(e):
+            _ops.index_add(t.detach(), dim, index, as_tensor(source).detach(), alpha=alpha)
+        raise
     check_overlap(t, source, "index_add_", full_ok=False)  # (PyTorch's assert_no_overlap)
     return _apply(t, "index_add_", _index_add, dim, index, source, alpha=alpha)
 

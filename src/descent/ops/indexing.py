@@ -24,7 +24,7 @@ from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
-from .view_rules import writable_alias
+from .view_rules import overlaps, writable_alias
 from .view_write import write as write_view
 from .view_write import write_base, written
 
@@ -221,6 +221,15 @@ def setitem(x: Tensor, index, value) -> None:
         value = permute(
             broadcast_to(value, tuple(np_shape[a] for a in perm)), tuple(np.argsort(perm))
         )
+    if basic and isinstance(value, Tensor) and (value._data.base is not None
+                                                or x._data.base is not None):  # fmt: skip
+        # copy_'s check against the value: a view of the same memory overlapping in part
+        if overlaps(x._data[idx if Ellipsis in idx else (*idx, Ellipsis)], value._data):
+            raise DescentError(
+                "setitem: unsupported operation: some elements of the input tensor and the "
+                "written-to tensor refer to a single memory location. Please clone() the tensor "
+                "before performing the operation"
+            )
     # Recorded only when a gradient can flow (like the in-place ops, see ops/inplace.py): the
     # SetItem op runs on an alias of x's old value and x is rebound to the result, so the nodes
     # that saved x before keep their value and see its version change.

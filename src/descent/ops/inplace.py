@@ -45,7 +45,7 @@ from .elementwise import (
     masked_fill,
 )
 from .out_arg import can_cast
-from .view_rules import writable_alias
+from .view_rules import overlaps, writable_alias
 from .view_write import write as write_view
 from .view_write import write_base, written
 
@@ -217,18 +217,6 @@ def _castable(dt, t: Tensor, op: str):
 _F16 = np.dtype(np.float16)
 
 
-def _dense_range(a):
-    """(first byte, end byte) of an array whose elements fill one dense block in some order of
-    its dimensions (PyTorch's is_non_overlapping_and_dense), else None."""
-    expected = a.itemsize
-    for st, n in sorted((st, n) for st, n in zip(a.strides, a.shape) if n > 1):
-        if st != expected:
-            return None
-        expected *= n
-    start = a.__array_interface__["data"][0]
-    return start, start + a.size * a.itemsize
-
-
 def check_overlap(t: Tensor, src, op: str, full_ok: bool = True) -> None:
     """PyTorch's overlap check of an in-place op (get_overlap_status): an operand whose memory
     overlaps the written-to tensor's in part (x.add_(x[0]), x.add_(x.mT), a copy_ between
@@ -238,21 +226,12 @@ def check_overlap(t: Tensor, src, op: str, full_ok: bool = True) -> None:
     "too hard" and pass). Cheap when the arrays have different owners (the common case)."""
     if not isinstance(src, Tensor):
         return
-    a, b = t._data, src._data
-    if a is b:  # the very same tensor (PyTorch's is_same: a full overlap, even when empty)
-        if full_ok:
+    if t._data is src._data:  # the very same tensor (PyTorch's is_same: a full overlap, even
+        if full_ok:  # when empty)
             return
         _overlap_raise(t, src, op)
-    ra = a if a.base is None else a.base
-    rb = b if b.base is None else b.base
-    if ra is not rb or not a.size or not b.size:
-        return
-    ar, br = _dense_range(a), _dense_range(b)
-    if ar is None or br is None or not (ar[0] < br[1] and br[0] < ar[1]):
-        return
-    if full_ok and ar == br and a.strides == b.strides:
-        return
-    _overlap_raise(t, src, op)
+    if overlaps(t._data, src._data, full_ok):
+        _overlap_raise(t, src, op)
 
 
 def _overlap_raise(t: Tensor, src: Tensor, op: str):

@@ -150,3 +150,43 @@ def writable_alias(a):
     flat, off = storage(a)
     return backend.get_array_module(a).lib.stride_tricks.as_strided(flat[off:], a.shape,
                                                                      a.strides)  # fmt: skip
+
+
+# Overlap of two arrays in memory, as PyTorch's get_overlap_status (ops/inplace.check_overlap,
+# ops/indexing.setitem)
+
+
+def _dense_range(a):
+    """(first byte, end byte) of an array whose elements fill one dense block in some order of
+    its dimensions (PyTorch's is_non_overlapping_and_dense), else None."""
+    expected = a.itemsize
+    for st, n in sorted((st, n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if st != expected:
+            return None
+        expected *= n
+    start = a.__array_interface__["data"][0]
+    return start, start + a.size * a.itemsize
+
+
+def _owner(a):
+    """The object owning a's memory: up the `.base` links (an as_strided view's base is an
+    adapter object whose base is the array it views)."""
+    while True:
+        b = getattr(a, "base", None)
+        if b is None:
+            return a
+        a = b
+
+
+def overlaps(a, b, full_ok: bool = True) -> bool:
+    """Whether arrays a and b overlap as PyTorch's get_overlap_status says Partial (or Full
+    when not `full_ok`): both fill a dense block, the blocks intersect, and they are not the
+    same block with the same strides."""
+    ra = a if a.base is None else a.base
+    rb = b if b.base is None else b.base
+    if (ra is not rb and _owner(ra) is not _owner(rb)) or not a.size or not b.size:
+        return False
+    ar, br = _dense_range(a), _dense_range(b)
+    if ar is None or br is None or not (ar[0] < br[1] and br[0] < ar[1]):
+        return False
+    return not (full_ok and ar == br and a.strides == b.strides)

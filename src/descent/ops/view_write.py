@@ -122,6 +122,28 @@ def _overlap_error(t: Tensor, base: Tensor) -> RuntimeError:
     )
 
 
+def check_view_write(t: Tensor) -> None:
+    """PyTorch's check of a recorded in-place op on a view (before the op's own argument
+    checks): a view made under no_grad, or one output of split/unbind, refuses it."""
+    vb = getattr(t, "_view_base", None)
+    if isinstance(vb, ViewTag) and type(vb) is not DetachedView:  # (a NoGradView)
+        raise RuntimeError(
+            f"a view (shape {tuple(t.shape)}) was created in no_grad mode and is being modified "
+            "in place with grad mode enabled (PyTorch forbids it: whether the write should be "
+            "tracked is ambiguous). Make the view and the in-place op both inside the no_grad "
+            "block (not tracked) or both outside it (tracked)"
+        )
+    multi = t.__dict__.get("_multi_output") if vb is not None else None
+    if multi is not None:
+        raise RuntimeError(
+            f"Output {multi[1]} of {multi[0]} (shape {tuple(t.shape)}) is a view and is being "
+            "modified inplace. This view is the output of a function that returns multiple "
+            "views. Such functions do not allow the output views to be modified inplace "
+            "(PyTorch's rule). You should replace the inplace operation by an out-of-place one, "
+            f"or clone() the output of {multi[0]} first"
+        )
+
+
 def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -> bool:
     """Make `result` (a recorded op's output, t's shape and dtype) the new value of the view t
     and write it through to the tensor t views. False (nothing done) when t is not a recorded
@@ -139,24 +161,9 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     with "copy"): only those elements of t are written."""
     if getattr(t, "_view_base", None) is None:
         return False
-    if isinstance(t._view_base, ViewTag):  # (no local name for the base: shared_view_base)
-        if type(t._view_base) is DetachedView:
-            return _write_detached(t, result)
-        raise RuntimeError(
-            f"a view (shape {tuple(t.shape)}) was created in no_grad mode and is being modified "
-            "in place with grad mode enabled (PyTorch forbids it: whether the write should be "
-            "tracked is ambiguous). Make the view and the in-place op both inside the no_grad "
-            "block (not tracked) or both outside it (tracked)"
-        )
-    multi = t.__dict__.get("_multi_output")
-    if multi is not None:
-        raise RuntimeError(
-            f"Output {multi[1]} of {multi[0]} (shape {tuple(t.shape)}) is a view and is being "
-            "modified inplace. This view is the output of a function that returns multiple "
-            "views. Such functions do not allow the output views to be modified inplace "
-            "(PyTorch's rule). You should replace the inplace operation by an out-of-place one, "
-            f"or clone() the output of {multi[0]} first"
-        )
+    if type(t._view_base) is DetachedView:
+        return _write_detached(t, result)
+    check_view_write(t)
     view = t._data
     target = view  # (the fills' written-to tensor is t, masked or not: PyTorch's masked_fill_)
     if type(sel) is tuple:  # a basic index: the written-to tensor is that view of t
