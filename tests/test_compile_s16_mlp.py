@@ -327,3 +327,67 @@ def test_plain_backward_keeps_the_grads_fresh_and_retain_graph_off():
         for ins, _, _ in prog.steps:
             if getattr(ins, "node", False):
                 assert ins.op.saved is None or ins.op.saved is descent.autograd._FREED
+
+
+# -- Linear's bias add and ReLU in one pass (program._linear_relu) --------------------------------
+
+
+def _paired(f) -> int:
+    """How many Linear steps ran their ReLU with them (their kernel chosen)."""
+    return sum(1 for prog in f.programs() for _, _, extra in prog.steps
+               if extra and isinstance(extra[2], list) and extra[2][1])  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_bias_relu_in_one_pass_keeps_eagers_bits(dtype):
+    # special values through y + b and the ReLU: NaN and infinities in the bias (inf + -inf),
+    # -0.0 (a zero input row with a -0.0 bias), a 3-D input; and a Linear whose output has a
+    # second reader (not paired): losses, gradients and outputs bit for bit (no optimizer: the
+    # NaN columns stay where they are)
+    ints = np.uint32 if dtype == np.float32 else np.uint64
+    rng = np.random.default_rng(11)
+    xs = []
+    for _ in range(5):
+        x = rng.standard_normal((3, 5, 12)).astype(dtype)
+        x[0, 0] = 0.0
+        x[1, 2, 3] = np.inf
+        xs.append(descent.tensor(x))
+
+    def run(compiled):
+        descent.manual_seed(0)
+        nn = descent.nn
+        l1, l2, l3 = nn.Linear(12, 16), nn.Linear(16, 16), nn.Linear(16, 4)
+        for m in (l1, l2, l3):
+            m.to(dtype=descent.float64 if dtype == np.float64 else descent.float32)
+        b = l1.bias._data
+        b[:4] = [np.nan, np.inf, -np.inf, -0.0]
+        def step(x):
+            for m in (l1, l2, l3):
+                m.zero_grad()
+            h = descent.relu(l1(x))  # paired
+            z = l2(h)
+            h2 = descent.relu(z) + z * 0.5  # z read twice: not paired
+            out = l3(h2)
+            loss = (out * out).mean()
+            loss.backward()
+            return loss, h
+
+        f = descent.compile(step) if compiled else step
+        res = []
+        for x in xs:
+            loss, h = f(x)
+            res += [loss._data.copy(), h._data.copy()]
+            res += [p.grad._data.copy() for m in (l1, l2, l3) for p in m.parameters()]
+        return res + [p._data.copy() for m in (l1, l2, l3) for p in m.parameters()], f
+
+    (a, _), (b, f) = run(False), run(True)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(np.asarray(u).view(ints), np.asarray(v).view(ints))
+    assert f.stats["replays"] >= 2 and _paired(f) == 1
+
+
+def test_linear_relu_in_the_mlp_step():
+    # the benchmark's MLP shape family: both hidden layers paired, eager's bits
+    eager, comp = _run(False), _run(True)
+    _same(eager, comp)
+    assert _paired(comp[4]) == 2

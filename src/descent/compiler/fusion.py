@@ -252,6 +252,36 @@ def run(chain: FusedChain, env, pool) -> None:
     env[chain.out] = out
 
 
+# -- Linear's bias add and the ReLU after it, in one pass ------------------------------------------
+# Eager runs y = x @ W.T, then y += b (NumPy's float32/float64 add), then ReLU (maximum(y, 0)):
+# two passes over y after the product. The replay (program._LinearRelu) runs the same product
+# and then this kernel: t = y + b rounded to the dtype (the same IEEE add; numba without
+# fast-math), then maximum's value, t where t > 0 or t is NaN, else +0.0 (replay_kernels'
+# ReLU select, used only where this NumPy's maximum gives +0.0 for -0.0), written in place.
+
+_BIAS_RELU: list = []
+
+
+def _bias_relu_py(y, b, n):  # pragma: no cover - compiled
+    for i in range(y.size // n):
+        row = y[i * n : (i + 1) * n]
+        for j in range(n):
+            t = row[j] + b[j]
+            row[j] = t if (t > 0 or t != t) else 0
+
+
+def bias_relu_kernel():
+    """The numba kernel y[i, :] = relu(y[i, :] + b) over a flat C-order y (or None)."""
+    if not _BIAS_RELU:
+        k = None
+        if _HAVE_NUMBA:
+            import numba  # noqa: PLC0415
+
+            k = numba.njit(nogil=True, error_model="numpy")(_bias_relu_py)
+        _BIAS_RELU.append(k)
+    return _BIAS_RELU[0]
+
+
 # -- the optimizer update, fused per parameter group --------------------------------------------
 # Adam/AdamW and SGD run one numba kernel per parameter group on replay: eager's own loops
 # (`kernels/_cpu_jit.adam32`, `kernels/_cpu_optim.sgd`, each Python scalar rounded to the

@@ -42,6 +42,7 @@ from .. import autograd, backend
 from ..array_backward import array_namespace
 from ..ops import activation as _ops_activation
 from ..ops import indexing as _ops_indexing
+from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
 from . import fusion, replay_kernels
@@ -59,6 +60,7 @@ _RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.Squeez
                        _ops_shape.SqueezeDims, _ops_shape.Unsqueeze})  # fmt: skip
 _getrefcount = sys.getrefcount
 _ndarray = np.ndarray
+_Linear = _ops_linear.Linear
 
 
 class _Box:
@@ -192,8 +194,11 @@ class Program:
                 boxes = None
                 if ins.node and ins.op.save_inputs:
                     boxes = tuple(_Box() for _ in ins.ins)
-                extra = [boxes, None]  # [boxes, ufunc plan (decided at the first replay)]
+                # [boxes, ufunc plan (decided at the first replay), _pair_linear_relu's mark]
+                extra = [boxes, None, None]
             steps.append((ins, tuple(drops[k - 1]), extra))
+        if self.fuse and self.pool is not None:
+            _pair_linear_relu(steps, reads, keep)
         return steps
 
     # -- running ---------------------------------------------------------------------------
@@ -247,6 +252,9 @@ class Program:
 
     def _forward(self, ins: Forward, extra, env, pool) -> None:
         op = ins.op
+        pair = extra[2]
+        if pair is _DONE_BY_LINEAR and env[ins.out] is not None:
+            return  # a ReLU its Linear's step computed (`_linear_relu`)
         arrays = [env[s] for s in ins.ins]
         for name, s in ins.binds:
             setattr(op, name, env[s])
@@ -254,6 +262,14 @@ class Program:
         if plan is None:
             plan = extra[1] = self._plan(op, arrays, pool, ins.node,
                                          self.sdpa_layouts.get(id(ins)))  # fmt: skip
+        if (pair is not None and pair is not _DONE_BY_LINEAR and plan
+                and self._linear_relu(ins, pair, arrays, env, pool)):  # fmt: skip
+            if ins.node:  # what Linear's backward reads: its inputs
+                boxes = extra[0]
+                for box, a in zip(boxes, arrays):
+                    box._data = a
+                op.saved = boxes
+            return
         out = None
         if plan and type(plan[0]) is str:  # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd)
             x = arrays[0]
@@ -296,6 +312,37 @@ class Program:
                 op.saved = boxes
             if op.save_output:
                 op.out_data = out
+
+    def _linear_relu(self, ins: Forward, pair: list, arrays, env, pool) -> bool:
+        """A Linear with bias whose output only the next step's ReLU reads
+        (`_pair_linear_relu`): the product, then the bias add and ReLU in one pass in place
+        (fusion.bias_relu_kernel), written to the ReLU's slot (its step then finds it there
+        and returns) and kept as the ReLU node's output. False, with nothing done, where it
+        does not apply (then the two steps run as recorded)."""
+        relu, k, relu_extra = pair
+        x, w, b = arrays
+        if k is None:  # first replay: eager's forward is linear_forward_plan's and a select?
+            k = False
+            rp = type(x) is _ndarray and replay_kernels.relu_plan(
+                relu.op, [np.empty(1, x.dtype)], pool)  # its dtype: what the plan decides on
+            if rp and replay_kernels.linear_forward_plan(ins.op, arrays, pool):
+                k = fusion.bias_relu_kernel() or False
+                if k and relu_extra[1] is None:
+                    relu_extra[1] = rp  # the ReLU step's own plan, for a call that falls back
+            pair[1] = k
+        if not k or type(x) is not _ndarray or type(w) is not _ndarray or type(b) is not _ndarray:
+            return False
+        n = w.shape[0]
+        if not x.dtype == w.dtype == b.dtype or b.shape != (n,):
+            return False
+        x2 = x.reshape((-1, w.shape[1]))
+        y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
+        k(y.reshape(-1), b, n)
+        out = y.reshape(x.shape[:-1] + (n,))
+        env[relu.out] = out
+        if relu.node:
+            relu.op.out_data = out
+        return True
 
     def _plan(self, op, arrays, pool, node: bool = True, axes=None):
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
@@ -604,6 +651,24 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
 
 
 _NP_OPS: list = [None]  # NumPy's backward namespace, made once
+
+
+_DONE_BY_LINEAR = "relu after its linear"  # a paired ReLU step's mark (`_pair_linear_relu`)
+
+
+def _pair_linear_relu(steps: list, reads: dict, keep) -> None:
+    """Mark each Linear with bias followed by the ReLU that alone reads its output: the
+    Linear's step may compute both (`Program._linear_relu`: its extra[2] = [the ReLU's
+    instruction, the kernel once decided, the ReLU's extra]), the ReLU's step then returns at
+    once."""
+    for (ins, _, extra), (nxt, _, nextra) in zip(steps, steps[1:]):
+        if (type(ins) is Forward and type(ins.op) is _Linear and type(nxt) is Forward
+                and type(nxt.op) is _Relu and tuple(nxt.ins) == (ins.out,) and ins.op.has_b
+                and len(ins.ins) == 3 and not ins.binds and not nxt.binds
+                and reads.get(ins.out) == 1 and ins.out not in keep and extra[2] is None
+                and (not ins.node or extra[0] is not None)):  # fmt: skip
+            extra[2] = [nxt, None, nextra]
+            nextra[2] = _DONE_BY_LINEAR
 
 
 def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) -> None:
