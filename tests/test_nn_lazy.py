@@ -62,10 +62,13 @@ def test_lazy_keeps_parameter_objects_and_loads_before_the_first_call():
     fresh = nn.LazyConv2d(4, 3)
     theirs = torch.nn.Conv2d(6, 4, 3)
     fresh.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    assert type(fresh) is nn.Conv2d and fresh.in_channels == 6
+    # materialised and loaded; the class changes at the first forward, as PyTorch's
+    assert type(fresh) is nn.LazyConv2d and not fresh.has_uninitialized_params()
+    assert fresh.in_channels == 6
     x = np.random.default_rng(1).standard_normal((1, 6, 5, 5)).astype(np.float32)
     expected = theirs(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(fresh(descent.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert type(fresh) is nn.Conv2d
     # An unbatched first input: descent reads its channel dim (PyTorch's lazy norms read dim 1
     # and then fail on that input).
     norm = nn.LazyInstanceNorm3d()

@@ -6,9 +6,9 @@ buffer (`persistent=False` keeps it out of `state_dict()`), as `register_buffer`
 `UninitializedParameter` / `UninitializedBuffer` are PyTorch's placeholders for a tensor whose
 shape is not known yet: a 0-element tensor until `materialize(shape)` gives it its shape (zeros;
 PyTorch leaves it uninitialised) and turns it into a plain `Parameter` / `Tensor`-backed
-`Buffer`. descent's Lazy modules (nn/lazy.py) keep their own 0-size placeholders: their
-parameters are UninitializedParameter until the first input (as PyTorch's), their buffers plain
-tensors (PyTorch's are UninitializedBuffer).
+`Buffer`; `is_lazy(t)` tells a placeholder. descent's Lazy modules (nn/lazy.py) hold their
+parameters as UninitializedParameter and their running statistics as UninitializedBuffer until
+the first input, as PyTorch's.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .. import creation
 from ..tensor import Tensor
 from .parameter import Parameter
 
-__all__ = ["Buffer", "UninitializedParameter", "UninitializedBuffer"]
+__all__ = ["Buffer", "UninitializedParameter", "UninitializedBuffer", "is_lazy"]
 
 
 class Buffer(Tensor):
@@ -85,3 +85,9 @@ class UninitializedBuffer(_Uninitialized, Buffer):
                  persistent: bool = True) -> None:  # fmt: skip
         Buffer.__init__(self, creation.empty(0, device=device, dtype=dtype), persistent=persistent)
         self.requires_grad = requires_grad
+
+
+def is_lazy(param) -> bool:
+    """torch.nn.parameter.is_lazy: whether `param` is an UninitializedParameter or
+    UninitializedBuffer (a placeholder whose shape is not known yet)."""
+    return isinstance(param, _Uninitialized)

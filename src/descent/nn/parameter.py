@@ -47,9 +47,9 @@ class Parameter(_Tensor):
 
 
 def __getattr__(name: str):
-    # torch.nn.parameter also holds Buffer, UninitializedParameter and UninitializedBuffer;
-    # descent defines them in nn/buffer.py, which imports this module (so: on first use).
-    if name in ("Buffer", "UninitializedParameter", "UninitializedBuffer"):
+    # torch.nn.parameter also holds Buffer, UninitializedParameter, UninitializedBuffer and
+    # is_lazy; descent defines them in nn/buffer.py, which imports this module (so: on first use).
+    if name in ("Buffer", "UninitializedParameter", "UninitializedBuffer", "is_lazy"):
         from . import buffer  # noqa: PLC0415
 
         return getattr(buffer, name)
