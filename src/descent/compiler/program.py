@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import autograd, backend, hooks
 from ..array_backward import array_namespace
 from ..ops import activation as _ops_activation
 from ..ops import indexing as _ops_indexing
@@ -537,7 +537,7 @@ class Program:
 # chosen by its type, gradients in a list indexed by node, and `.grad` stored directly where
 # the property's checks are known to pass. The same arrays in the same order: eager's bits.
 
-_RELU, _CE, _OTHER = 0, 1, 2
+_RELU, _CE, _LINEAR, _OTHER = 0, 1, 2, 3
 _GRAD_PROP = None  # Tensor.grad (the property): `.grad` is stored directly only through it
 
 
@@ -570,7 +570,8 @@ def _plain_plan(prog, ins: Backward):
             if t is None:  # a parent the pass never visits: the general path's dict keeps it
                 return False
             dels.append((i, t, shape))
-        kind = _RELU if type(node) is _Relu else _CE if type(node) is _CrossEntropy else _OTHER
+        kind = (_RELU if type(node) is _Relu else _CE if type(node) is _CrossEntropy
+                else _LINEAR if type(node) is _Linear else _OTHER)  # fmt: skip
         nodes.append((node, kind, index[id(node)], tuple(dels), node._saves))
     seeds = tuple((index[id(t)], s) for t, s in ins.seeds)
     leaves = tuple((leaf, index[id(leaf)], gs, was_none,
@@ -582,8 +583,6 @@ def _plain_plan(prog, ins: Backward):
 
 def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
     """`Program._backward` for a pass `_plain_plan` accepted (see above)."""
-    from .. import hooks  # noqa: PLC0415
-
     nodes, seeds, leaves, n = plan
     ops = _NP_OPS[0]
     if ops is None:
@@ -602,8 +601,14 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
             raise KeyError(node)  # as the general path's grads.pop
         gxs = None
         if type(gy) is _ndarray:
-            if kind == _RELU:
-                gxs = replay_kernels.relu_backward(node, gy, pool)  # eager's kernel, out=
+            if kind == _LINEAR:
+                saved = node.saved
+                # Linear.backward without its wrappers: _grads on the saved arrays (float16
+                # computes in float32 there: its own backward)
+                if type(saved) is tuple and gy.dtype.kind == "f" and gy.dtype.itemsize >= 4:
+                    gxs = node._grads(gy, saved[0]._data, saved[1]._data, ops)
+            elif kind == _RELU:
+                gxs = _relu_backward(node, gy, pool)  # eager's kernel, out=
             elif kind == _CE and fuse:
                 gxs = replay_kernels.ce_backward(node, gy, pool)  # eager's kernel, out=
         elif kind == _CE and fuse:
@@ -637,7 +642,9 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
         if g.dtype != data.dtype:
             g = g.astype(data.dtype)
         if was_none or leaf._grad is None:
-            if id(g) in seen or not backend.owns_data(g):
+            if id(g) in seen or not (
+                    g.base is None and g.flags.writeable and g.flags.c_contiguous
+                    if type(g) is _ndarray else backend.owns_data(g)):  # fmt: skip
                 g = g.copy()
             seen.add(id(g))
             tg = new(g)
@@ -651,6 +658,27 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
 
 
 _NP_OPS: list = [None]  # NumPy's backward namespace, made once
+_CPU: list = []  # [kernels.cpu, kernels._cpu_jit] once imported
+
+
+def _relu_backward(node, gy, pool):
+    """`replay_kernels.relu_backward` (eager's one-pass kernel where eager's `backend.fused`
+    picks it, into a pool buffer; else None) with its modules imported once."""
+    y = node.out_data
+    if (type(y) is not _ndarray or y.shape != gy.shape or y.dtype != gy.dtype
+            or not (y.flags.c_contiguous and gy.flags.c_contiguous) or not y.size):  # fmt: skip
+        return None
+    if not _CPU:
+        from ..kernels import _cpu_jit, cpu  # noqa: PLC0415 - imports numba
+
+        _CPU.extend((cpu, _cpu_jit))
+    cpu, jit = _CPU
+    # backend.fused(name, y, gy) for a NumPy y: the CPU kernel when fused kernels are on
+    if not backend._fused_enabled or cpu.kernel("relu_backward", (y, gy)) is not cpu.relu_backward:
+        return None
+    out = pool.get(y.shape, y.dtype)
+    jit.relu_bwd(y.reshape(-1), gy.reshape(-1), out.reshape(-1))
+    return out
 
 
 _DONE_BY_LINEAR = "relu after its linear"  # a paired ReLU step's mark (`_pair_linear_relu`)
