@@ -90,3 +90,57 @@ def test_tensor_hooks_run_before_node_prehooks():
     assert ours[0] == theirs[0]
     assert ours[1] == theirs[1]
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-6)
+
+
+# text_data_pipeline: `list(ChainDataset([...]))` over IterableDatasets without __len__ raised
+# NotImplementedError from descent's Dataset.__len__; PyTorch's len() raises TypeError there,
+# which list() (operator.length_hint) takes as "no length".
+def test_list_of_chain_dataset_without_len():
+    def run(lib):
+        class Countdown(lib.utils.data.IterableDataset):
+            def __init__(self, start, stop):
+                self.start, self.stop = start, stop
+
+            def __iter__(self):
+                return iter(range(self.start, self.stop, -1))
+
+        chain = lib.utils.data.ChainDataset([Countdown(5, 2), Countdown(10, 7)])
+        with pytest.raises(TypeError):
+            len(Countdown(3, 1))
+        with pytest.raises(TypeError):
+            len(lib.utils.data.Dataset())
+        return list(chain), list(Countdown(4, 0))
+
+    ours, theirs = _run_both(run)
+    assert ours == theirs
+
+
+# text_data_pipeline: PyTorch's unpad_sequence transposes a time-major argument in place
+# (`padded_sequences.transpose_(0, 1)`) and returns masked copies; descent left the argument
+# as it was and returned views into it.
+def test_unpad_sequence_transposes_its_argument_and_returns_copies():
+    def run(lib):
+        rnn = lib.nn.utils.rnn
+        seqs = [lib.arange(1.0, n + 1).unsqueeze(-1) * (i + 1) for i, n in enumerate([3, 1, 2])]
+        padded = rnn.pad_sequence(seqs)
+        out = rnn.unpad_sequence(padded, lib.tensor([3, 1, 2]))
+        out[0][0] = -5.0
+        bf = rnn.pad_sequence(seqs, batch_first=True)
+        out_bf = rnn.unpad_sequence(bf, lib.tensor([3, 1, 2]), batch_first=True)
+        return (list(padded.shape), padded.tolist(), [o.tolist() for o in out],
+                list(bf.shape), [o.tolist() for o in out_bf])
+
+    ours, theirs = _run_both(run)
+    assert ours == theirs
+
+
+def test_unpad_sequence_gradient():
+    def run(lib):
+        x = lib.arange(12.0).reshape(4, 3, 1).requires_grad_()
+        padded = x * 1.0
+        outs = lib.nn.utils.rnn.unpad_sequence(padded, lib.tensor([4, 2, 3]))
+        sum((o * (i + 1)).sum() for i, o in enumerate(outs)).backward()
+        return x.grad.tolist()
+
+    ours, theirs = _run_both(run)
+    assert ours == theirs

@@ -79,8 +79,9 @@ def test_pad_sequence_tensor_ints_and_errors():
         R.pad_sequence([descent.ones(2, 2), descent.ones(3, 3)])
     lengths = descent.tensor([5, 3, 1])
     padded = descent.tensor(_weights((5, 3, 2), np.float32))
+    tpadded = torch.tensor(padded.numpy())  # before: unpad_sequence transposes its argument
     parts = R.unpad_sequence(padded, lengths)
-    tparts = TR.unpad_sequence(torch.tensor(padded.numpy()), torch.tensor([5, 3, 1]))
+    tparts = TR.unpad_sequence(tpadded, torch.tensor([5, 3, 1]))
     for a, b in zip(parts, tparts, strict=True):
         _close(a, b)
 

@@ -353,6 +353,10 @@ CASES = {
     # schnetpack's SchNet trained on energies and forces (-dE/dR with create_graph), rotation
     # checks; vgsatorras/egnn's E_GCL on an n-body system (scatter_add_ segment means)
     "schnet_egnn": ((1e-5, 1e-6), None),
+    # a text-classification data side: Counter vocabulary, bucketing batch_sampler, pad_sequence
+    # collate (padding_side="left"), default_collate / default_convert on nested structures,
+    # Stack / Concat / Chain datasets, unpad / unpack round trips, a packed bi-GRU
+    "text_data_pipeline": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -26,7 +26,10 @@ class Dataset:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+        # TypeError, as len() of a PyTorch Dataset without __len__: list(ds), operator.
+        # length_hint and `list(ChainDataset(...))` take it as "no length" and go on
+        raise TypeError(f"object of type '{type(self).__name__}' has no len() (a Dataset "
+                        "subclass must define __len__ for that)")
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])

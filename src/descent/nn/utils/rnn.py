@@ -144,12 +144,21 @@ def pad_sequence(
 
 
 def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False) -> list[Tensor]:
-    """The inverse of pad_sequence (right padding): the first lengths[i] steps of sequence i."""
-    x = _as_tensor(padded_sequences)
-    if not batch_first:
-        x = _shape.swapaxes(x, 0, 1)  # (B, T, *)
+    """The inverse of pad_sequence (right padding): the first lengths[i] steps of sequence i,
+    as new tensors (PyTorch selects them by a boolean mask: copies, not views).
+
+    As PyTorch's, a time-major (batch_first=False) Tensor argument is transposed IN PLACE to
+    (B, T, *) and stays so: code that reads `padded_sequences` afterwards sees that shape."""
+    if isinstance(padded_sequences, Tensor):
+        x = padded_sequences
+        if not batch_first:
+            x.transpose_(0, 1)  # PyTorch: `padded_sequences.transpose_(0, 1)`
+    else:
+        x = _as_tensor(padded_sequences)
+        if not batch_first:
+            x = _shape.swapaxes(x, 0, 1)  # (B, T, *)
     lens = _backend.as_numpy(_as_tensor(lengths)._data).astype(_np.int64).reshape(-1)
-    return [x[i, : int(n)] for i, n in enumerate(lens)]
+    return [x[i, : int(n)].clone() for i, n in enumerate(lens)]
 
 
 def _batch_sizes(lengths: _np.ndarray) -> _np.ndarray:
