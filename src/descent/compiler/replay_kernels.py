@@ -307,9 +307,10 @@ def sdpa_backward_into(node, go, plan, pool, ops):
 
 def _sdpa_backward_nn(node, go, outs, pool) -> bool:
     """Eager's array backward of attention (`ScaledDotProductAttention.backward`: no dropout,
-    mask or bias; q, k, v all wanted) with go v^T as `matmul_nt`'s NN product and the softmax
-    backward called directly (`_cpu_jit.softmax_bwd32_inplace`, what eager's
-    `kernels.cpu.softmax_backward` runs in place); False, with nothing written, otherwise."""
+    mask or bias; q, k, v all wanted) with go v^T as `matmul_nt`'s NN product, gv taken after
+    the softmax backward instead of first, and the softmax backward called directly
+    (`_cpu_jit.softmax_bwd32_inplace`, what eager's `kernels.cpu.softmax_backward` runs in
+    place); False, with nothing written, otherwise."""
     from .. import backend  # noqa: PLC0415
     from ..kernels import cpu  # noqa: PLC0415
 
@@ -322,12 +323,14 @@ def _sdpa_backward_nn(node, go, outs, pool) -> bool:
     oq, ok, ov = outs
     if backend.fused("softmax_backward", p, p) is not cpu.softmax_backward:
         return False
-    np.matmul(p.swapaxes(-1, -2), go, out=ov)  # gv = P^T go
-    gp = matmul_nt(go, v, pool)  # go v^T (fresh or pooled: updated in place below)
+    gp = matmul_nt(go, v, pool)  # go v^T (pooled: updated in place below)
     if p.size:
         n = p.shape[-1]
         _jit().softmax_bwd32_inplace(p.reshape(-1, n), gp.reshape(-1, n),
                                      np.float32(node.scale), False)  # fmt: skip
+    # gv after the softmax's pass over P (eager takes it first; independent products, so the
+    # same values): P, saved since the forward, is then read from the cache instead of memory
+    np.matmul(p.swapaxes(-1, -2), go, out=ov)  # gv = P^T go
     np.matmul(gp, k, out=oq)  # gq = gs k (scale inside gs)
     np.matmul(gp.swapaxes(-1, -2), q, out=ok)  # gk = gs^T q
     return True
