@@ -18,6 +18,11 @@ from specs.nn import gradcheck64
 pytestmark = pytest.mark.skipif(not cpu.enabled(), reason="numba kernels off")
 
 
+class _NoBlas:
+    get_num_threads = staticmethod(lambda: 1)
+    set_num_threads = staticmethod(lambda n: None)
+
+
 @pytest.fixture
 def threads(monkeypatch):
     """threads(n): split_run sees n BLAS threads and two cores (the split's results do not
@@ -25,7 +30,8 @@ def threads(monkeypatch):
     splits = []
     real = conv_winograd._run
     monkeypatch.setattr(conv_winograd, "_cores", lambda: 2)
-    monkeypatch.setattr(conv_winograd, "_blas", lambda: object())
+    if conv_winograd._blas() is None:  # no threadpoolctl: a stand-in controller
+        monkeypatch.setattr(conv_winograd, "_blas", lambda: _NoBlas)
     monkeypatch.setattr(conv_winograd, "SPLIT_MIN_VALUES", 64)
     monkeypatch.setattr(conv_winograd, "_run", lambda parts, fn: splits.append(parts) or real(
         parts, fn))  # fmt: skip
@@ -215,3 +221,64 @@ def test_avg_pool_tiled_windows(shape, k, kw):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-6 if a.dtype == np.float32 else 1e-13, atol=1e-7)
     gradcheck64(lambda t: F.avg_pool2d(t, k, **kw) ** 2, [x[:2, :2]], second_order=True)
+
+
+CONV2D_CASES = [  # (x shape, w shape, conv2d keywords): Conv2d's wide layout (Wo >= 16)
+    ((5, 3, 16, 18), (8, 3, 3, 3), dict(padding=1)),  # the 3-channel stem, odd batch
+    ((4, 6, 33, 33), (4, 6, 3, 3), dict(stride=2, padding=1)),  # stride 2
+    ((3, 4, 16, 16), (6, 2, 1, 1), dict(groups=2)),  # 1x1, groups
+    ((2, 4, 19, 18), (4, 4, 2, 2), dict(dilation=2)),  # one image per half
+]
+
+
+def _conv2d(lib, arrays, kw, need_x=True):
+    x, w, b, gy = arrays
+    t = [lib.tensor(x, requires_grad=need_x), lib.tensor(w, requires_grad=True),
+         lib.tensor(b, requires_grad=True)]  # fmt: skip
+    fn = ds.nn.functional.conv2d if lib is ds else torch.nn.functional.conv2d
+    y = fn(*t, **kw)
+    y.backward(lib.tensor(gy.reshape(tuple(y.shape))))
+    return [y.detach().numpy()] + [a.grad.numpy() if a.grad is not None else None for a in t]
+
+
+@pytest.mark.parametrize("case", CONV2D_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("need_x", [True, False])
+def test_conv2d_halves_bitwise_and_torch(case, dtype, need_x, threads):
+    """Conv2d (ops/conv.py) runs its wide layout by image halves at any thread count: at two
+    threads the halves run at once with the bits of one thread (the weight gradient adds the
+    same two partial sums); against PyTorch."""
+    from descent.ops.conv import prefer_conv_nd
+
+    xs, ws, kw = case
+    rng = np.random.default_rng(7)
+    y_shape = tuple(torch.nn.functional.conv2d(torch.zeros(xs), torch.zeros(ws), **kw).shape)
+    arrays = [a.astype(dtype) for a in (rng.standard_normal(xs), rng.standard_normal(ws) * 0.3,
+              rng.standard_normal(ws[0]), rng.standard_normal(y_shape))]  # fmt: skip
+    geom = (*ws[2:], *([kw.get("stride", 1)] * 2), *([kw.get("dilation", 1)] * 2),
+            *([kw.get("padding", 0)] * 2))  # fmt: skip
+    threads(1)
+    assert not prefer_conv_nd(arrays[0], arrays[1], geom, kw.get("groups", 1))
+    one = _conv2d(ds, arrays, kw, need_x)
+    splits = threads(2)
+    assert not prefer_conv_nd(arrays[0], arrays[1], geom, kw.get("groups", 1))
+    two = _conv2d(ds, arrays, kw, need_x)
+    assert len(splits) == 2 and all(len(p) == 2 for p in splits)
+    want = _conv2d(torch, arrays, kw, need_x)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+    for name, a, b, c in zip(("y", "gx", "gw", "gb"), one, two, want, strict=True):
+        assert (a is None) == (b is None) == (c is None), name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+            scale = max(1.0, float(np.abs(c).max()))
+            np.testing.assert_allclose(b, c, rtol=tol["rtol"], atol=tol["atol"] * scale,
+                                       err_msg=name)  # fmt: skip
+
+
+def test_conv2d_halves_finite_differences(threads):
+    threads(2)
+    rng = np.random.default_rng(8)
+    xs, ws, kw = CONV2D_CASES[1]
+    arrays = [rng.standard_normal((2, *xs[1:])), rng.standard_normal(ws) * 0.3,
+              rng.standard_normal(ws[0])]  # fmt: skip
+    gradcheck64(lambda x, w, b: F.conv2d(x, w, b, **kw), arrays)

@@ -239,12 +239,43 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
         return False
     from .conv_nd import _blas_threads
 
-    if _blas_threads() > 1:
+    threads = _blas_threads()
+    if threads > 1 and not (threads == 2 and PREFER_SPLIT_CONV2D and _split(x.shape[0])):
         # Conv2d's wide layout makes one product per image, and each wakes and joins the
         # BLAS threads: at 2 threads (load 6) ConvNd / Conv2d was 0.44 with stride 2, 0.32
-        # for 1x1, 0.72 for the 3-channel stem, 0.69 for 8 channels, 0.18-0.62 on 3x3 s1
+        # for 1x1, 0.72 for the 3-channel stem, 0.69 for 8 channels, 0.18-0.62 on 3x3 s1.
+        # Where the batch splits over two threads (_halves), each half's products run at
+        # one BLAS thread, and the one-thread choice below holds.
         return True
     return (sh, sw) == (1, 1) and kh * kw >= 4 and cg >= 16
+
+
+#: At two BLAS threads with the batch split over two cores, conv2d chooses between Conv2d
+#: and ConvNd as with one thread (prefer_conv_nd; both split their batch then).
+PREFER_SPLIT_CONV2D = True
+
+
+def _split(n: int) -> bool:
+    """The batch of n images splits over two threads (conv_winograd._parts)."""
+    from .conv_winograd import _parts
+
+    return len(_parts(n, 2)) == 2
+
+
+def _halves(n: int, fn):
+    """[fn(0, h), fn(h, n)] for the halves of n >= 2 images (h = ceil(n / 2)): Conv2d's wide
+    layout runs its loops by halves at any thread count, so that its weight gradient adds the
+    same two partial sums whether the halves ran one after the other or at once (two BLAS
+    threads on two cores: conv_winograd's split, each half with a one-thread BLAS)."""
+    from .conv_nd import _blas_threads
+    from .conv_winograd import _OneBlasThread, _parts, _run
+
+    parts = _parts(n, 2) if _blas_threads() == 2 else [(0, n)]
+    if len(parts) == 2:
+        with _OneBlasThread(parts):
+            return _run(parts, fn)
+    h = (n + 1) // 2
+    return [fn(0, h), fn(h, n)]
 
 
 def _winograd_geometry(x, w, geom, groups: int) -> bool:
@@ -332,6 +363,8 @@ class Conv2d(Function):
                 xp.add(y, b[0].reshape(1, o, 1, 1), out=out)  # bias and layout in one pass
             else:
                 out[...] = y
+        elif type(x) is np.ndarray and n >= 2:
+            cols, out = self._wide_forward(x, w, b, ho, wo)
         else:
             cols = im2col_array(xp, x, geom)  # (C, kh, kw, N, Ho, Wo)
             k = int(np.prod(w.shape[1:]))
@@ -343,6 +376,32 @@ class Conv2d(Function):
         # is a saved slot, so the engine frees it after backward.
         self.cols = cols
         return out
+
+    def _wide_forward(self, x, w, b, ho: int, wo: int):
+        """(cols, y) of the wide layout on NumPy arrays, by image halves (_halves): each
+        half's patches (its columns of cols) and per-image products, the bias added."""
+        kh, kw, sh, sw, dh, dw, ph, pw = self.geom
+        n, c = x.shape[:2]
+        o, g = w.shape[0], self.groups
+        k, p = int(np.prod(w.shape[1:])), ho * wo
+        cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
+        out = np.empty((n, o, ho, wo), dtype=np.result_type(x, w))
+        wg = w.reshape(g, o // g, k)
+
+        def part(i0, i1):
+            xh = _padded(np, x[i0:i1], ph, pw)
+            s_n, s_c, s_h, s_w = xh.strides
+            cols[:, :, :, i0:i1] = np.lib.stride_tricks.as_strided(
+                xh, (c, kh, kw, i1 - i0, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw)
+            )
+            per_image = cols[:, :, :, i0:i1].reshape(g, k, i1 - i0, p).transpose(2, 0, 1, 3)
+            oh = out[i0:i1]
+            np.matmul(wg, per_image, out=oh.reshape(i1 - i0, g, o // g, p))
+            if self.has_b:
+                oh += b[0].reshape(1, o, 1, 1)
+
+        _halves(n, part)
+        return cols, out
 
     def backward(self, gy, ops):
         if ops.is_graph:
@@ -390,6 +449,24 @@ class Conv2d(Function):
             if need_x:
                 gcols = (w3.swapaxes(-1, -2) @ gy2).reshape(c, kh, kw, ho, wo, n)
                 gx = col2im_nlast(xp, gcols, x.shape, self.geom)
+        elif type(gy) is np.ndarray and n >= 2 and cols.shape[3] == n:
+            gy4 = gy.reshape(n, g, og, p)
+            gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
+
+            def part(i0, i1):
+                gwh = None
+                if need_w:  # the per-image products summed over the half's images
+                    ct = cols[:, :, :, i0:i1].reshape(g, kg, i1 - i0, p).transpose(2, 0, 3, 1)
+                    gwh = (gy4[i0:i1] @ ct).sum(axis=0)
+                if need_x:
+                    gcols = w3.swapaxes(-1, -2) @ gy4[i0:i1]  # (n, G, K, P)
+                    gcols = gcols.reshape(i1 - i0, c, kh, kw, ho, wo)
+                    gx[i0:i1] = col2im_nfirst(np, gcols, (i1 - i0, *x.shape[1:]), self.geom)
+                return gwh
+
+            gws = _halves(n, part)
+            if need_w:  # the halves' sums added, first half first: one thread's bits too
+                gw = (gws[0] + gws[1]).reshape(w.shape)
         else:
             gy4 = gy.reshape(n, g, og, p)  # a view: the per-image products need no transpose
             if need_w:
