@@ -281,6 +281,9 @@ class Function:
     #: Which inputs a known-zero gradient passes to unchanged (True: all; a tuple per input;
     #: False: backward runs on real zeros). See _ZeroGradient.
     zero_passes: bool | tuple = False
+    #: An elementwise op whose inputs broadcast to its output: a known-zero gradient passed to
+    #: an input of another shape is materialized, as PyTorch's unbroadcast (sum_to) does.
+    broadcasts = False
 
     def zero_backward(self, gy, ops):
         """backward for a known-zero gy, materialized: backward itself, unless PyTorch's formula

@@ -125,9 +125,16 @@ def _run_backward(
             prev = leaf_grads.get(parent)
             leaf_grads[parent] = gx if prev is None or type(prev) is _ZeroGradient else prev + gx
 
-    def deliver_zero(parent, shape, like) -> None:
+    def deliver_zero(parent, shape, like, node=None) -> None:
         """A known-zero gradient for `parent` (of its shape, in the dtype of `like`, a gradient
-        or a _ZeroGradient): kept only where nothing came yet."""
+        or a _ZeroGradient): kept only where nothing came yet. Passed by a broadcasting `node`
+        to an input of another shape, it is real zeros: PyTorch's sum_to materializes its zero
+        tensor (outer(y, z) gives nan through an infinite derivative below, y + z does not)."""
+        if node is not None and node.broadcasts and type(like) is _ZeroGradient \
+                and like.shape is not None and like.shape != shape:  # fmt: skip
+            z = _ZeroGradient(shape, like.dtype, like.xp).materialize(create_graph)
+            deliver(node, parent, z, shape, None)
+            return
         if type(like) is not _ZeroGradient:
             data = like._data if create_graph else like
             like = _ZeroGradient(None, data.dtype, backend.get_array_module(data))
@@ -154,7 +161,7 @@ def _run_backward(
                 if zero_in is True:
                     for parent, shape in zip(node.parents, node.in_shapes):
                         if parent is not None:
-                            deliver_zero(parent, shape, gy)
+                            deliver_zero(parent, shape, gy, node)
                     continue
                 zero_in, z, gy = zero_in or (), gy, gy.materialize(create_graph)
             if node.hooks is not None or node.retained is not None:
@@ -219,7 +226,7 @@ def _run_backward(
             for i, (parent, gx, shape) in enumerate(zip(parents, gxs, node.in_shapes)):
                 if parent is not None and gx is not None:
                     if gx is ZERO_GRAD or (zero_in and zero_in[i]):
-                        deliver_zero(parent, shape, z if zero_in else gy)
+                        deliver_zero(parent, shape, z if zero_in else gy, node)
                     else:
                         deliver(node, parent, gx, shape, ops)
     finally:

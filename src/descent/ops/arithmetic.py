@@ -73,6 +73,9 @@ def _refuse_bool_sub(a, b) -> None:
 class Add(Function):
     """d/da (a + b) = 1, d/db (a + b) = 1."""
 
+    zero_passes = True  # PyTorch's AddBackward passes its gradient (a zero tensor too)
+    broadcasts = True
+
     def forward(self, a, b):
         return a + b
 
@@ -84,6 +87,10 @@ class Add(Function):
 
 class Sub(Function):
     """d/da (a - b) = 1, d/db (a - b) = -1."""
+
+    # PyTorch's SubBackward passes grad to a (its zero tensor too); -grad materializes it
+    zero_passes = (True, False)
+    broadcasts = True
 
     def forward(self, a, b):
         try:
@@ -100,6 +107,7 @@ class Mul(Function):
     """d/da (a * b) = b, d/db (a * b) = a (conjugated for complex inputs: ga = gy conj(b))."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     # Each input's gradient needs the other input: both are saved (and versioned); an input is
     # read (and its version checked) only when the other one gets a gradient, as PyTorch saves.
@@ -121,6 +129,7 @@ class Div(Function):
     """d/da (a / b) = 1/b, d/db (a / b) = -a/b^2 (conjugated for complex inputs)."""
 
     zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
 
@@ -144,6 +153,7 @@ class Pow(Function):
     nan for a negative base), PyTorch's conventions (pow_backward_self/_exponent)."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
     save_output = True

@@ -324,6 +324,7 @@ class I0(Function):
 class I0e(Function):
     """d/dx e^-|x| I0(x) = i1e(x) - sgn(x) i0e(x) (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_inputs = True
     save_output = True
 
@@ -340,6 +341,7 @@ class I0e(Function):
 class I1(Function):
     """d/dx I1(x) = I0(x) - I1(x)/x, 1/2 at 0 (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_inputs = True
     save_output = True
 
@@ -359,6 +361,7 @@ class I1(Function):
 class I1e(Function):
     """d/dx e^-|x| I1(x) = i0e(x) - i1e(x) (sgn(x) + 1/x), 1/2 at 0 (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_inputs = True
     save_output = True
 

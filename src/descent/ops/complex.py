@@ -299,6 +299,9 @@ def _check_pair(op: str, a: Tensor, b: Tensor, names: tuple) -> None:
 class Complex(Function):
     """real + i imag; d/dreal = Re(gy), d/dimag = Im(gy)."""
 
+    zero_passes = True  # PyTorch's real(grad) and imag(grad) keep its zero tensor
+    broadcasts = True
+
     def forward(self, re, im):
         xp = backend.get_array_module(re, im)
         shape = np.broadcast_shapes(re.shape, im.shape)

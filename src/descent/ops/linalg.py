@@ -40,6 +40,9 @@ class MatMul(Function):
 
     save_inputs = True
     cross_saved = True  # each operand is read only for the other's gradient (autograd_backward)
+    # A dot product's known-zero gradient passes (PyTorch's dot_backward multiplies it); the
+    # matrix products materialize it, as PyTorch's mm.
+    zero_passes = property(lambda self: len(self.in_shapes[0]) == len(self.in_shapes[1]) == 1)
 
     def forward(self, a, b):
         return a @ b

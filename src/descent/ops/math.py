@@ -351,6 +351,7 @@ class Atan2(Function):
     """atan2(a, b), the angle of (b, a): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
 
@@ -371,6 +372,7 @@ class Hypot(Function):
     """h = sqrt(a^2 + b^2): d/da = a / h, d/db = b / h (reuses the output)."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
     save_output = True
@@ -389,6 +391,7 @@ class Copysign(Function):
     """|a| with the sign of b: d/da = y / a (+-1; 0 where a = 0, as PyTorch), d/db = 0."""
 
     zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
     save_output = True
@@ -412,6 +415,7 @@ class LogAddExp(Function):
     1 / (1 + e^(a - b)), the two softmax weights (2^(b - a) in base 2)."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     __slots__ = ("base2",)
     save_inputs = True
@@ -459,6 +463,7 @@ class Xlogy(Function):
     masking: d/dx = 0 where x = 0 and y <= 0."""
 
     zero_passes = (False, True)  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
 
@@ -485,6 +490,7 @@ class Fmod(Function):
     """fmod(a, b) = a - trunc(a / b) b (the sign of a): d/da = 1, d/db = -trunc(a / b)."""
 
     zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    broadcasts = True
 
     save_inputs = True
 
@@ -607,6 +613,8 @@ class LerpScalar(Function):
     inf - inf * 0 at w = 0)."""
 
     __slots__ = ("w",)
+    zero_passes = True  # PyTorch's lerp_backward multiplies its gradient
+    broadcasts = True
 
     def forward(self, a, b):
         w = self.w

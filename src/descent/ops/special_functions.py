@@ -135,6 +135,7 @@ def _ndtri64(p: np.ndarray) -> np.ndarray:
 class Erfcx(Function):
     """d/dx erfcx(x) = 2 x erfcx(x) - 2/sqrt(pi) (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_inputs = True
     save_output = True
 
@@ -174,6 +175,7 @@ class LogNdtr(Function):
 class Ndtri(Function):
     """d/dp ndtri(p) = sqrt(2 pi) exp(ndtri(p)^2 / 2) (reuses the output)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_output = True
 
     def forward(self, p):
@@ -217,6 +219,7 @@ def ndtri(input) -> Tensor:
 class Entr(Function):
     """-x log x (0 at 0, -inf below): d/dx = -(1 + log x)."""
 
+    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
     save_inputs = True
 
     def forward(self, x):
