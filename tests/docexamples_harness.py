@@ -261,8 +261,6 @@ EXPLAINED = {
 EXPLAINED.update(
     (n, _QUANT)
     for n in (
-        "torch.fake_quantize_per_channel_affine",
-        "torch.fake_quantize_per_tensor_affine",
         "torch.quantize_per_channel",
         "torch.quantize_per_tensor",
         "torch.quantize_per_tensor_dynamic",

@@ -228,6 +228,8 @@ AGREE = ['torch.Generator.device',
  'torch.equal',
  'torch.exp',
  'torch.eye',
+ 'torch.fake_quantize_per_channel_affine',
+ 'torch.fake_quantize_per_tensor_affine',
  'torch.fft.fft',
  'torch.fft.fft2',
  'torch.fft.fftfreq',
@@ -824,12 +826,6 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
                                        'cannot trace',
  'torch.conj': 'descent has no lazy conjugate bit: x.conj() of a complex tensor is a materialised '
                'copy, is_conj() False (values agree)',
- 'torch.fake_quantize_per_channel_affine': 'descent has no quantized tensors (qint8/quint8 dtypes, '
-                                           'per-tensor/per-channel scales): out of its scope '
-                                           '(docs/pytorch.md)',
- 'torch.fake_quantize_per_tensor_affine': 'descent has no quantized tensors (qint8/quint8 dtypes, '
-                                          'per-tensor/per-channel scales): out of its scope '
-                                          '(docs/pytorch.md)',
  'torch.fft.hfft2': 'torch.allclose of a float32 residual at the edge of the default tolerance '
                     "(rtol 1e-5, atol 1e-8): descent's residual is as small as torch's, the two "
                     "libraries' roundings land on different sides",

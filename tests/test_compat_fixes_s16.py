@@ -144,3 +144,56 @@ def test_unpad_sequence_gradient():
 
     ours, theirs = _run_both(run)
     assert ours == theirs
+
+
+# qat_fake_quant: torch.fake_quantize_per_tensor_affine / per_channel_affine were missing
+# (AttributeError). Values bit for bit as PyTorch's CPU kernels (x * (1/scale) in float32,
+# round half to even, the dequantised grid in double), the straight-through gradient masked
+# where the rounded value falls outside [quant_min, quant_max].
+@pytest.mark.parametrize("args", [(0.1, 0, -128, 127), (0.0473, 3, 0, 255), (0.25, -2, -8, 7),
+                                  (0.05, 0, -32, 31)])
+def test_fake_quantize_per_tensor_matches_torch(args):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((6, 7)) * 2).astype(np.float32)
+    x[0, :4] = [0.05, 0.15, -0.25, 0.35]  # ties at scale 0.1: half to even after float32 scaling
+    xd, xt = descent.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd = descent.fake_quantize_per_tensor_affine(xd, *args)
+    yt = torch.fake_quantize_per_tensor_affine(xt, *args)
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    w = rng.standard_normal((6, 7)).astype(np.float32)
+    (yd * descent.tensor(w)).sum().backward()
+    (yt * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+    sd = descent.fake_quantize_per_tensor_affine(
+        descent.tensor(x), descent.tensor([args[0]]),
+        descent.tensor([args[1]], dtype=descent.int32), args[2], args[3])
+    st = torch.fake_quantize_per_tensor_affine(
+        torch.tensor(x), torch.tensor([args[0]]), torch.tensor([args[1]], dtype=torch.int32),
+        args[2], args[3])
+    np.testing.assert_array_equal(sd.numpy(), st.numpy())
+
+
+def test_fake_quantize_per_channel_refuses_a_negative_axis():
+    for lib in (descent, torch):
+        with pytest.raises(RuntimeError):
+            lib.fake_quantize_per_channel_affine(lib.ones(2, 3), lib.ones(3),
+                                                 lib.zeros(3, dtype=lib.int32), -1, 0, 255)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_fake_quantize_per_channel_matches_torch(axis):
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((4, 5, 3)) * 3).astype(np.float32)
+    n = x.shape[axis]
+    sc = rng.uniform(0.02, 0.5, n).astype(np.float32)
+    zp = rng.integers(-3, 4, n).astype(np.int32)
+    for zero_points in (zp, zp.astype(np.float32)):
+        xd, xt = descent.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        yd = descent.fake_quantize_per_channel_affine(xd, descent.tensor(sc),
+                                                      descent.tensor(zero_points), axis, -8, 7)
+        yt = torch.fake_quantize_per_channel_affine(xt, torch.tensor(sc),
+                                                    torch.tensor(zero_points), axis, -8, 7)
+        np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+        yd.pow(2).sum().backward()
+        yt.pow(2).sum().backward()
+        np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6)

@@ -62,6 +62,10 @@ from .devices import device
 from .dtypes import dtype, finfo, get_default_dtype, iinfo, set_default_dtype
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError, DimensionError
+from .fake_quantize import (  # quantization-aware training's fake quantization
+    fake_quantize_per_channel_affine,
+    fake_quantize_per_tensor_affine,
+)
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .gaps_math_creation import *  # noqa: F403  torch.logspace, torch.hann_window, ...
 from .gaps_nn import *  # noqa: F403  torch.conv2d, torch.dropout, ... (docs/torch_gaps_nn.md)

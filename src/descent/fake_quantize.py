@@ -1,0 +1,100 @@
+"""torch.fake_quantize_per_tensor_affine / fake_quantize_per_channel_affine: quantization-aware
+training's "quantize then dequantize" in floating point, with the straight-through gradient.
+
+PyTorch's CPU kernels (aten/src/ATen/native/quantized/cpu/kernels), followed operation for
+operation so the values are the same bits: `inv_scale = 1.0f / scale` in float32,
+`q = zero_point + nearbyint(x * inv_scale)` (round half to even), and the output
+`(min(max(q, quant_min), quant_max) - zero_point) * scale` computed in double and stored as the
+input's dtype. The gradient reaching `input` is the incoming one where `quant_min <= q <=
+quant_max` and 0 elsewhere (the cached mask); scale and zero_point get none, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .grad_mode import is_grad_enabled
+from .tensor import Tensor
+
+__all__ = ["fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine"]
+
+
+def _scalar(v, name: str, op: str):
+    if isinstance(v, Tensor):
+        if v.numel() != 1:
+            raise RuntimeError(f"{op}: {name} must be a one-element tensor, got shape "
+                               f"{tuple(v.shape)}")
+        return v.item()
+    return v
+
+
+def _check_range(quant_min: int, quant_max: int, op: str) -> None:
+    if quant_min > quant_max:
+        raise RuntimeError(f"{op}: `quant_min` should be less than or equal to `quant_max`.")
+
+
+def _finish(input: Tensor, out: np.ndarray, mask: np.ndarray) -> Tensor:
+    xp = backend.get_array_module(input._data)
+    q = Tensor._wrap(xp.asarray(out))
+    if not (input.requires_grad and is_grad_enabled()):
+        return q
+    # straight-through: q's value, the gradient of `input * mask` (x - x.detach() is exactly 0)
+    m = Tensor._wrap(xp.asarray(mask.astype(out.dtype)))
+    return q + (input - input.detach()) * m
+
+
+def fake_quantize_per_tensor_affine(input: Tensor, scale, zero_point, quant_min: int,
+                                    quant_max: int) -> Tensor:
+    """Round `input` to the grid `scale * (k - zero_point)`, k in [quant_min, quant_max]."""
+    op = "fake_quantize_per_tensor_affine"
+    if not input.is_floating_point():
+        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    _check_range(quant_min, quant_max, op)
+    sc = _scalar(scale, "scale", op)
+    zp = int(_scalar(zero_point, "zero_point", op))
+    if not quant_min <= zp <= quant_max:
+        raise RuntimeError(f"{op}: `zero_point` must be between `quant_min` and `quant_max`.")
+    x = backend.as_numpy(input._data)
+    dt = x.dtype
+    inv_scale = np.float32(1.0) / np.float32(sc)
+    q = np.rint(x * inv_scale.astype(dt)).astype(np.float64) + zp
+    out = ((np.clip(q, quant_min, quant_max) - zp) * np.float64(np.float32(sc))).astype(dt)
+    return _finish(input, out, (q >= quant_min) & (q <= quant_max))
+
+
+def fake_quantize_per_channel_affine(input: Tensor, scale: Tensor, zero_point: Tensor,
+                                     axis: int, quant_min: int, quant_max: int) -> Tensor:
+    """Per-channel fake quantization along `axis`: one (scale, zero_point) per slice."""
+    op = "fake_quantize_per_channel_affine"
+    if not input.is_floating_point():
+        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    _check_range(quant_min, quant_max, op)
+    if not 0 <= axis < input.ndim:  # PyTorch refuses a negative axis too
+        raise RuntimeError(f"{op}: `axis` must be between 0 and number of dimensions of input "
+                           f"(got {axis} for a {input.ndim}-d input)")
+    sc = np.asarray(backend.as_numpy(scale._data if isinstance(scale, Tensor) else scale),
+                    dtype=np.float32).reshape(-1)
+    zpa = np.asarray(backend.as_numpy(zero_point._data if isinstance(zero_point, Tensor)
+                                      else zero_point)).reshape(-1)
+    n = input.shape[axis]
+    if sc.shape[0] != n or zpa.shape[0] != n:
+        raise RuntimeError(f"{op}: dimensions of scale and zero_point are not consistent with "
+                           f"input size along axis {axis} ({sc.shape[0]}, {zpa.shape[0]} vs {n})")
+    x = backend.as_numpy(input._data)
+    dt = x.dtype
+    shape = [1] * x.ndim
+    shape[axis] = n
+    inv_scale = (np.float32(1.0) / sc).astype(dt).reshape(shape)
+    if np.issubdtype(zpa.dtype, np.integer):
+        zp = zpa.astype(np.float64).reshape(shape)
+        if ((zp < quant_min) | (zp > quant_max)).any():
+            raise RuntimeError(f"{op}: `zero_point` must be between `quant_min` and "
+                               "`quant_max`.")
+        q = np.rint(x * inv_scale).astype(np.float64) + zp
+        out = ((np.clip(q, quant_min, quant_max) - zp) * sc.astype(np.float64).reshape(shape))
+    else:  # float zero points (PyTorch's float-qparams path): in the input's dtype
+        zp = zpa.astype(dt).reshape(shape)
+        q = np.rint(x * inv_scale + zp)
+        out = (np.clip(q, quant_min, quant_max) - zp) * sc.astype(dt).reshape(shape)
+    return _finish(input, out.astype(dt), (q >= quant_min) & (q <= quant_max))
