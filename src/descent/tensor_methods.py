@@ -385,7 +385,15 @@ def _view_as_dtype(t, dtype):
         raise RuntimeError(
             f"view({dt}) of a {arr.dtype} tensor of shape {tuple(t.shape)}: {e}"
         ) from None
-    return type(t)._wrap(out.reshape(()) if t._data.ndim == 0 else out)
+    res = type(t)._wrap(out.reshape(()) if t._data.ndim == 0 else out)
+    # outside the graph, but one memory and version counter with t (PyTorch's view): tagged
+    # as detach()'s result is (writes into either bump both; autograd_views)
+    from .autograd_views import AliasRef, DetachedView, register  # noqa: PLC0415
+
+    res._version = t._version
+    res._view_base = DetachedView(t)
+    register(t, res, AliasRef)
+    return res
 
 
 class ReductionMethods:

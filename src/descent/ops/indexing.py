@@ -221,10 +221,15 @@ def setitem(x: Tensor, index, value) -> None:
         value = permute(
             broadcast_to(value, tuple(np_shape[a] for a in perm)), tuple(np.argsort(perm))
         )
-    if basic and isinstance(value, Tensor) and (value._data.base is not None
-                                                or x._data.base is not None):  # fmt: skip
-        # copy_'s check against the value: a view of the same memory overlapping in part
-        if overlaps(x._data[idx if Ellipsis in idx else (*idx, Ellipsis)], value._data):
+    if isinstance(value, Tensor) and (value._data.base is not None or x._data.base is not None
+                                      or value._data is x._data):  # fmt: skip
+        # copy_'s check against the value (a basic index: a view of the same memory overlapping
+        # in part), index_put_'s (an array index: any overlap with x, the same tensor too)
+        one = index[0] if type(index) is tuple and len(index) == 1 else index
+        if (overlaps(x._data[idx if Ellipsis in idx else (*idx, Ellipsis)], value._data)
+                if basic else not (value._data.size == 1 and isinstance(one, Tensor)
+                                   and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
+                and (value._data is x._data or overlaps(x._data, value._data, False))):
             raise DescentError(
                 "setitem: unsupported operation: some elements of the input tensor and the "
                 "written-to tensor refer to a single memory location. Please clone() the tensor "

@@ -410,7 +410,8 @@ def fill_(t: Tensor, value) -> Tensor:
     if _records(t, value):
         if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
             v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)
-            return _rebind(t, _zero_link(t) + v, overlap_ok=True)
+            # (a value that requires grad: PyTorch's copy into an expanded view refuses it)
+            return _rebind(t, _zero_link(t) + v, overlap_ok="copy" if value._rg else True)
         arr = backend.get_array_module(t._data).empty_like(t._data)
         arr[...] = fill_int(value, t._data.dtype)  # the array path's conversion and errors
         return _rebind(t, _zero_link(t) + Tensor._wrap(arr), overlap_ok=True)

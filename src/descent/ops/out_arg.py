@@ -97,6 +97,12 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
                 f"{op}(): result type {_name(src.dtype, _SCALAR_NAMES)} can't be cast to the "
                 f"desired output type {_name(dst.dtype, _SCALAR_NAMES)}"
             )
+    if dst.size > 1 and 0 in dst.strides and any(
+            st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):  # fmt: skip
+        raise RuntimeError(  # (an expanded out: PyTorch's check comes before the resize)
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
     if dst.shape != src.shape:
         if dst.size != 0:
             warnings.warn(
@@ -109,21 +115,51 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
                 UserWarning,
                 stacklevel=4,
             )
-        # A new array (as Tensor.resize_ does when the element count changes): a view that is
-        # resized stops sharing its base's memory.
-        xp = backend.get_array_module(dst)
-        out._data = xp.empty(src.shape, dtype=dst.dtype)
+        if type(dst) is np.ndarray:  # Tensor.resize_: the contiguous elements at out's storage
+            from ..storage import resize_tensor, tensor_storage  # noqa: PLC0415 - offset, in the
+
+            # same memory (a tensor sharing it sees the write); the write alone bumps versions
+            kept = [(t, t._version) for t in (r() for r, _ in
+                                              tensor_storage(out)._tensors.values())
+                    if t is not None] + [(t, t._version) for t in _family(out)]  # fmt: skip
+            resize_tensor(out, tuple(src.shape))
+            for t, v in kept:
+                t._version = v
+        else:  # (CuPy, meta: a new array)
+            out._data = backend.get_array_module(dst).empty(src.shape, dtype=dst.dtype)
         dst = out._data
     if type(src) is not type(dst):  # a NumPy result into a CuPy out, or the reverse
         src = backend.to_device(src, out.device)
     try:
         dst[...] = src
     except ValueError:  # NumPy's read-only refusal: an expanded out is PyTorch's RuntimeError
-        from .inplace import _unwritable  # noqa: PLC0415 - the error path only (import cycle)
+        from .inplace import _NothingToWrite, _unwritable  # noqa: PLC0415 - the error path only
 
-        _unwritable(out, op)
+        try:
+            _unwritable(out, op)
+        except _NothingToWrite:  # (an empty one: nothing to write)
+            _mark_written(out)
+            return
         raise
     _mark_written(out)
+
+
+def _family(t: Tensor) -> list:
+    """The tensors sharing t's version counter (autograd_views.bump_family's walk)."""
+    from ..autograd_views import view_source  # noqa: PLC0415
+
+    top = t
+    while (up := view_source(top)) is not None and up is not top:
+        top = up
+    found, stack, seen = [], [top], set()
+    while stack:
+        u = stack.pop()
+        if id(u) not in seen:
+            seen.add(id(u))
+            found.append(u)
+            stack.extend(w for w in (r() for r in (getattr(u, "_views", None) or {}).values())
+                         if w is not None)  # fmt: skip
+    return found
 
 
 def _mark_written(out: Tensor) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 
 from .. import backend
 from ..array_backward import along_axis_index
+from ..autograd import _bump_family as bump_family
+from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -34,8 +36,9 @@ from .indexing import (
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
+from .view_rules import overlaps
 from .view_write import write as write_view
-from .view_write import write_base
+from .view_write import write_base, written
 
 # torch.return_types.sort / .topk: `values, indices = x.sort()`.
 SortResult = return_type("sort", ["values", "indices"])
@@ -340,10 +343,12 @@ def _inplace_result(x: Tensor, result: Tensor, op: str) -> Tensor:
         )
     if is_grad_enabled() and result._rg:
         if not (write_view(x, result) or write_base(x, result)):  # views: written through
+            overwrote_saved_output(x)  # (write_view/write_base bump the family's versions)
             x._data, x._node, x._rg = result._data, result._node, result._rg
+            bump_family(x)
     else:
         x._data[...] = result._data
-    x._version += 1
+        written(x)  # the version of x's family (its views and base: one counter)
     return x
 
 
@@ -405,5 +410,12 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
 
 def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """In-place torch.Tensor.index_put_ (see `index_put`)."""
+    if isinstance(values, Tensor) and (values._data is x._data
+                                       or overlaps(x._data, values._data, full_ok=False)):
+        raise DescentError(
+            "index_put_: unsupported operation: some elements of the input tensor and the "
+            "written-to tensor refer to a single memory location. Please clone() the tensor "
+            "before performing the operation"
+        )
     alias = x._alias() if is_grad_enabled() and x._rg else x.detach()
     return _inplace_result(x, index_put(alias, indices, values, accumulate), "index_put_")

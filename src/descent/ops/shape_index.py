@@ -220,6 +220,8 @@ def unflatten(x, dim: int, sizes) -> Tensor:
             f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
             f"({n}) in the input tensor"
         )
+    if -1 in sizes:  # (from the dimension: reshape cannot infer it when x is empty)
+        sizes = tuple(n // known if s == -1 else s for s in sizes)
     return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
