@@ -435,6 +435,17 @@ def _case_setitem_mask_one_value_is_target(L):  # (a fill: PyTorch's masked_fill
     return x
 
 
+def _case_index_put_repeated_rows_grads(L):  # (every value gets its row's gradient)
+    x = _f64(L, [-1.108, 2.0, 3.0], True)
+    v = _f64(L, [[-1.056, 1.0], [-0.832, 2.0], [0.5, 3.0]], True)
+    y = L.zeros(3, 2, dtype=L.float64) + x[:, None]
+    y.index_put_((L.tensor([0, -3, 1]),), v)
+    (y * _f64(L, [[0.82, 1.0], [2.0, 3.0], [4.0, 5.0]])).sum().backward()
+    g = L.autograd.grad((L.index_put(x, (L.tensor([0, 0, 2]),), v[:, 0]) ** 2).sum(), [x, v],
+                        create_graph=True)  # fmt: skip
+    return y, x.grad, v.grad, L.autograd.grad(sum((t**2).sum() for t in g), [x, v])
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -27,6 +27,7 @@ from ._common import as_tensor, refuse_kinds, return_type
 from .elementwise import clone, where
 from .indexing import (
     SelectedValues,
+    SetItem,
     check_index_bounds,
     check_index_fits,
     check_src_dtype,
@@ -399,13 +400,9 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     r = Tensor._wrap(rows.reshape(-1))
     if accumulate:
         return reshape(index_add(flat, 0, r, v), x.shape)
-    xp = backend.get_array_module(x._data)
-    # last[row] = which value row is written there (-1: none); repeated rows: the last wins
-    last = xp.full(n_rows, -1, dtype=np.int64)
-    last[rows.reshape(-1)] = xp.arange(rows.size, dtype=np.int64)
-    written = (last >= 0)[:, None]  # (rows, 1)
-    placed = v[Tensor._wrap(xp.where(last >= 0, last, 0))]  # (rows, inner)
-    return reshape(where(Tensor._wrap(written), placed, flat), x.shape)
+    # repeated rows: the last value wins, and every value gets the gradient of its row (PyTorch's
+    # index_put backward, values: grad[indices])
+    return reshape(SetItem.apply(flat, v, idx=(rows.reshape(-1),), basic=False), x.shape)
 
 
 def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
