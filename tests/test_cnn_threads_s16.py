@@ -282,3 +282,45 @@ def test_conv2d_halves_finite_differences(threads):
     arrays = [rng.standard_normal((2, *xs[1:])), rng.standard_normal(ws) * 0.3,
               rng.standard_normal(ws[0])]  # fmt: skip
     gradcheck64(lambda x, w, b: F.conv2d(x, w, b, **kw), arrays)
+
+
+def test_resnet_step_two_threads_bitwise_one_thread(threads):
+    """A small ResNet-style training step (stem, a residual block, max pool, a stride-2 conv,
+    global average, linear; SGD) gives the same bits with every split on as at one thread:
+    Winograd's and ConvNd's halves run in order at one thread (conv_winograd._ranges)."""
+    from threadpoolctl import threadpool_limits
+
+    nn = ds.nn
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 3, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 5, 6)
+
+    def net():
+        ds.manual_seed(3)
+        body = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                             nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(16))  # fmt: skip
+        stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        down = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU())
+        return stem, body, down, nn.MaxPool2d(2), nn.Linear(32, 5)
+
+    def train(n_threads):
+        splits = threads(n_threads)
+        stem, body, down, pool, fc = mods = net()
+        params = [p for m in mods for p in m.parameters()]
+        opt = ds.optim.SGD(params, lr=0.1, momentum=0.9)
+        for _ in range(2):
+            opt.zero_grad()
+            h = stem(ds.tensor(x))
+            h = pool(F.relu(h + body(h)))
+            logits = fc(F.adaptive_avg_pool2d(down(h), 1).flatten(1))
+            F.cross_entropy(logits, ds.tensor(y)).backward()
+            opt.step()
+        return [p.detach().numpy().copy() for p in params], len(splits)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        one, n_one = train(1)
+        two, n_two = train(2)
+    assert n_one == 0 and n_two > 20
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)

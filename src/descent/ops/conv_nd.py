@@ -160,12 +160,15 @@ def _blocks(rows: int, row_bytes: int, r0: int = 0, threaded: bool | None = None
 
 
 def _image_parts(n: int):
-    """Image ranges for the two-thread split of conv_winograd (its _parts and _run: each part
-    on its own thread with a one-thread BLAS), or [(0, n)] with one part; and whether the
-    products of a part may use BLAS threads (one part only)."""
+    """(parts, ranges, threaded): image ranges for the two-thread split of conv_winograd (its
+    _parts and _run: each part on its own thread with a one-thread BLAS), or [(0, n)] with
+    one part; the ranges the loops run (conv_winograd._ranges: with a one-thread BLAS the
+    same halves in order, for one thread's bits at two); whether the products of a part may
+    use BLAS threads (one part only)."""
     threads = _blas_threads()
     parts = conv_winograd._parts(n, threads) if threads == 2 else [(0, n)]
-    return parts, len(parts) == 1 and threads > 1
+    ranges = conv_winograd._ranges(n, threads, parts)
+    return parts, ranges, len(parts) == 1 and threads > 1
 
 
 def _gemm(a, wr, out, g: int) -> None:
@@ -192,7 +195,7 @@ def _conv_rows(al, geom3, wins, wmat, tn=None):
     g, p = wmat.shape[0], math.prod(wins)
     kv = wmat.shape[1] * g // c
     rows = np.empty((n * p, wmat.shape[2] * g), dtype=al.dtype)
-    parts, threaded = _image_parts(n)
+    parts, ranges, threaded = _image_parts(n)
     from ..kernels import _cpu_convnd
 
     def part(i0, i1):
@@ -210,7 +213,7 @@ def _conv_rows(al, geom3, wins, wmat, tn=None):
         return acc
 
     with conv_winograd._OneBlasThread(parts):
-        accs = conv_winograd._run(parts, part)
+        accs = conv_winograd._run_ranges(parts, ranges, part)
     if tn is None:
         return rows
     return rows, (accs[0] if len(accs) == 1 else accs[0] + accs[1])
@@ -346,13 +349,13 @@ class ConvNd(Function):
             gx = _channels_first(gxt, n, x.shape)
             need_x = False
         gxl = np.zeros(xl.shape, dtype=gy.dtype) if need_x else None  # (N, D, H, W, C)
-        parts, threaded = _image_parts(n)
+        parts, ranges, threaded = _image_parts(n)
 
         def part(i0, i1):
             # one part: the blocks and cols of _patches; two (one per thread, images i0 ..
             # i1 - 1): their own blocks and buffers, col2im into disjoint images of gxl
             bl, cb_all = blocks, cols
-            if len(parts) > 1:
+            if len(ranges) > 1:
                 bl = _blocks(i1 * p, cols[0].size * cols.itemsize, i0 * p, threaded)
                 cb_all = np.empty((max(r1 - r0 for r0, r1 in bl), *cols.shape[1:]), cols.dtype)
             gwp = np.zeros(wr.shape, dtype=gy.dtype) if need_w else None
@@ -372,7 +375,7 @@ class ConvNd(Function):
 
         if need_x or need_w:
             with conv_winograd._OneBlasThread(parts):
-                gws = conv_winograd._run(parts, part)
+                gws = conv_winograd._run_ranges(parts, ranges, part)
             gwr = gws[0] if len(gws) == 1 or not need_w else gws[0] + gws[1]
         if need_x:
             gx = _channels_first(gxl, n, x.shape)

@@ -29,10 +29,13 @@ two halves of images (_parts), the second run by one worker thread (_run) while 
 thread runs the first, each half's transforms, products (the BLAS at one thread meanwhile,
 _OneBlasThread, the weight transforms' products included) and channels-last copies in its
 own thread; the halves write disjoint images, and their weight gradients are added first
-half first (the same bits on every call; not the one-thread bits). ops/conv_nd.py splits its
-im2col products the same way. The ResNet-style step at two threads (quiet.py, load 4-5):
-133 ms before, 81 ms after (PyTorch 66-73 ms; cpu/wall 1.48: the batch norms, ReLUs and
-pooling between the convolutions stay on one thread); pinned to one core unchanged (107-115).
+half first. Since session 16 a one-thread BLAS runs the same two halves one after the other
+(_ranges), so two threads give one thread's bits. ops/conv_nd.py splits its im2col products
+the same way, ops/conv.py's Conv2d its wide layout, and batch norm and max pooling their
+numba loops (split_run: channels, images). The ResNet-style step at two threads (quiet.py,
+load 4-5): 133 ms before session 15's split, 81 ms after (PyTorch 66-73 ms; cpu/wall 1.48:
+batch norm, ReLU and pooling on one thread); pinned to one core unchanged (107-115).
+Session 16's figures are in docs/performance.md.
 The BLAS controller must be NumPy's (_blas): with SciPy's wheel loaded a second OpenBLAS is
 listed, and limiting that one left NumPy's products threaded inside the split (123-152 ms).
 
@@ -121,6 +124,23 @@ def _parts(n: int, threads: int):
         return [(0, n)]
     h = (n + 1) // 2
     return [(0, h), (h, n)]
+
+
+def _ranges(n: int, threads: int, parts):
+    """The image ranges the loops run: the parts of a two-thread split, or with a one-thread
+    BLAS the same two halves one after the other, so that one thread and two compute every
+    half alike and add the halves' weight gradients in one order (the same bits)."""
+    if len(parts) == 2 or threads != 1 or n < 2:
+        return parts
+    h = (n + 1) // 2
+    return [(0, h), (h, n)]
+
+
+def _run_ranges(parts, ranges, fn):
+    """[fn(i0, i1) for each range]: at once (_run) where parts split, else in order."""
+    if len(parts) == 2:
+        return _run(parts, fn)
+    return [fn(*r) for r in ranges]
 
 
 def _cores() -> int:
@@ -245,6 +265,7 @@ def forward(x, w, b, pad, wins, threads: int = 1):
     th, tw, _ = _tiling(x.shape, wins)
     p = wins[0] * wins[1]
     parts = _parts(n, threads)
+    ranges = _ranges(n, threads, parts)
     x3 = x.reshape(n, c, h * wd)
     xl = np.empty((n, h, wd, c), dtype=x.dtype)
     y = np.empty((n, o, p), dtype=x.dtype)
@@ -271,7 +292,7 @@ def forward(x, w, b, pad, wins, threads: int = 1):
 
     with _OneBlasThread(parts):
         ut = _weight_tiles(w).transpose(0, 2, 1)  # (16, C, O) view
-        _run(parts, part)
+        _run_ranges(parts, ranges, part)
     return y.reshape(n, o, *wins), xl
 
 
@@ -290,6 +311,7 @@ def backward(xl, w, gy, x_shape, pad, need_x: bool, need_w: bool, threads: int =
     gy3 = gy.reshape(n, o, ho * wo)
     gx = np.empty((n, c, h * wd), dtype=gy.dtype) if need_x else None
     parts = _parts(n, threads)
+    ranges = _ranges(n, threads, parts)
     u = None
 
     def part(i0, i1):
@@ -324,7 +346,7 @@ def backward(xl, w, gy, x_shape, pad, need_x: bool, need_w: bool, threads: int =
     with _OneBlasThread(parts):
         if need_x:
             u = _weight_tiles(w)  # (16, O, C)
-        gus = _run(parts, part)
+        gus = _run_ranges(parts, ranges, part)
         if need_w:
             gu = gus[0] if len(gus) == 1 else gus[0] + gus[1]
             gw = _weight_grad(gu, w.shape, w.dtype)
