@@ -348,6 +348,16 @@ def _case_setitem_from_same_or_disjoint_slice(L):
     return x
 
 
+def _case_setitem_from_overlapping_other_shape(L):  # (0-d: a fill; other shape: expanded)
+    x = L.tensor([0, 1])
+    x[:1] = x[0]
+    y = L.tensor([[0, -4, 1, -3], [-2, 3, 5, 0], [5, -4, 4, 0], [3, -4, 2, -3]])
+    y[...] = y.unbind(-2)[3]
+    z = _f64(L, [1.0, 2.0, 3.0, 4.0])
+    z[1:3] = z[0:1]
+    return x, y, z
+
+
 def _case_setitem_as_strided_from_unsqueeze(L):
     x = L.tensor(5)
     x.as_strided((1, 1), (2, 1), 0)[-1, ::3] = x.unsqueeze(-1)

@@ -223,10 +223,13 @@ def setitem(x: Tensor, index, value) -> None:
         )
     if isinstance(value, Tensor) and (value._data.base is not None or x._data.base is not None
                                       or value._data is x._data):  # fmt: skip
-        # copy_'s check against the value (a basic index: a view of the same memory overlapping
-        # in part), index_put_'s (an array index: any overlap with x, the same tensor too)
+        # copy_'s check against the value (a basic index: a view of the same memory and shape
+        # overlapping in part; PyTorch fills from a 0-d value and expands one of another shape,
+        # which is then too hard to check), index_put_'s (an array index: any overlap with x,
+        # the same tensor too, but a one-element value with a single mask: a masked fill)
         one = index[0] if type(index) is tuple and len(index) == 1 else index
-        if (overlaps(x._data[idx if Ellipsis in idx else (*idx, Ellipsis)], value._data)
+        sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
+        if (sel.shape == value._data.shape and value._data.ndim and overlaps(sel, value._data)
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value._data is x._data or overlaps(x._data, value._data, False))):
