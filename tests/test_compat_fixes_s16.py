@@ -180,6 +180,32 @@ def test_fake_quantize_per_channel_refuses_a_negative_axis():
                                                  lib.zeros(3, dtype=lib.int32), -1, 0, 255)
 
 
+def test_fake_quantize_per_channel_qparam_dtypes_as_torch():
+    for lib in (descent, torch):
+        x = lib.ones(3, 2)
+        for sc, zp in [(lib.ones(3, dtype=lib.float64), lib.zeros(3, dtype=lib.int32)),
+                       (lib.ones(3), lib.zeros(3, dtype=lib.int64)),
+                       (lib.ones(3), lib.zeros(3, dtype=lib.float64))]:
+            with pytest.raises(RuntimeError, match="must be"):
+                lib.fake_quantize_per_channel_affine(x, sc, zp, 0, 0, 255)
+
+
+def test_fake_quantize_float64_inputs_match_torch():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((20, 6)) * 2
+    for args in [(0.0086, 3, 0, 255), (0.1, 0, -128, 127)]:
+        np.testing.assert_array_equal(
+            descent.fake_quantize_per_tensor_affine(descent.tensor(x), *args).numpy(),
+            torch.fake_quantize_per_tensor_affine(torch.tensor(x), *args).numpy())
+    sc = rng.uniform(0.01, 0.1, 20).astype(np.float32)
+    zp = rng.integers(-2, 3, 20).astype(np.int32)
+    np.testing.assert_array_equal(
+        descent.fake_quantize_per_channel_affine(descent.tensor(x), descent.tensor(sc),
+                                                 descent.tensor(zp), 0, -128, 127).numpy(),
+        torch.fake_quantize_per_channel_affine(torch.tensor(x), torch.tensor(sc),
+                                               torch.tensor(zp), 0, -128, 127).numpy())
+
+
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_fake_quantize_per_channel_matches_torch(axis):
     rng = np.random.default_rng(2)
@@ -197,3 +223,40 @@ def test_fake_quantize_per_channel_matches_torch(axis):
         yd.pow(2).sum().backward()
         yt.pow(2).sum().backward()
         np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
+# qat_fake_quant: nn.Conv1d/2d/3d had no `_conv_forward(input, weight, bias)`, the method that
+# QAT convs, weight-standardised convs and torch.ao's own modules call with a transformed weight
+# (AttributeError); PyTorch's forward goes through it, so an override is used by forward too.
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_conv_forward_hook_for_subclasses(dims):
+    def run(lib):
+        base = {1: lib.nn.Conv1d, 2: lib.nn.Conv2d, 3: lib.nn.Conv3d}[dims]
+
+        class ScaledConv(base):  # a transformed weight, as weight standardisation or QAT
+            def forward(self, x):
+                w = self.weight * self.weight.abs().mean(dim=0, keepdim=True) + 0.01
+                return self._conv_forward(x, w, self.bias)
+
+        class Doubled(base):
+            def _conv_forward(self, x, weight, bias):
+                return super()._conv_forward(x, 2 * weight, bias)
+
+        lib.manual_seed(0)
+        out = []
+        for cls, kw in ((ScaledConv, {}), (Doubled, {"padding": 1, "padding_mode": "reflect"})):
+            conv = cls(3, 4, 3, **kw)
+            with lib.no_grad():
+                conv.weight.copy_(lib.linspace(-1, 1, conv.weight.numel()).view(
+                    conv.weight.shape))
+                conv.bias.fill_(0.1)
+            x = lib.linspace(-2, 2, 2 * 3 * 5 ** dims).view(2, 3, *([5] * dims))
+            x.requires_grad_(True)
+            y = conv(x)
+            y.pow(2).sum().backward()
+            out.append((y.detach().numpy(), x.grad.numpy(), conv.weight.grad.numpy()))
+        return out
+
+    for a, b in zip(*_run_both(run), strict=True):
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5)

@@ -4,8 +4,8 @@ training's "quantize then dequantize" in floating point, with the straight-throu
 PyTorch's CPU kernels (aten/src/ATen/native/quantized/cpu/kernels), followed operation for
 operation so the values are the same bits: `inv_scale = 1.0f / scale` in float32,
 `q = zero_point + nearbyint(x * inv_scale)` (round half to even), and the output
-`(min(max(q, quant_min), quant_max) - zero_point) * scale` computed in double and stored as the
-input's dtype. The gradient reaching `input` is the incoming one where `quant_min <= q <=
+`(min(max(q, quant_min), quant_max) - zero_point) * scale` stored as the input's dtype (a float32
+product per tensor, a float64 one per channel: what PyTorch's float64 results show). The gradient reaching `input` is the incoming one where `quant_min <= q <=
 quant_max` and 0 elsewhere (the cached mask); scale and zero_point get none, as in PyTorch.
 """
 
@@ -27,6 +27,15 @@ def _scalar(v, name: str, op: str):
                                f"{tuple(v.shape)}")
         return v.item()
     return v
+
+
+def _name(dtype) -> str:
+    """PyTorch's scalar-type name in its messages: Double, Long, ..."""
+    names = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16",
+             "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+             "bool": "Bool"}
+    key = str(dtype).split(".")[-1]
+    return names.get(key, key)
 
 
 def _check_range(quant_min: int, quant_max: int, op: str) -> None:
@@ -59,7 +68,10 @@ def fake_quantize_per_tensor_affine(input: Tensor, scale, zero_point, quant_min:
     dt = x.dtype
     inv_scale = np.float32(1.0) / np.float32(sc)
     q = np.rint(x * inv_scale.astype(dt)).astype(np.float64) + zp
-    out = ((np.clip(q, quant_min, quant_max) - zp) * np.float64(np.float32(sc))).astype(dt)
+    # the grid value in float32 whatever the input's dtype (measured: PyTorch's float64
+    # results are float32 products, 8.6e-8 from the float64 ones at scale 0.0086)
+    grid = (np.clip(q, quant_min, quant_max) - zp).astype(np.float32)
+    out = (grid * np.float32(sc)).astype(dt)
     return _finish(input, out, (q >= quant_min) & (q <= quant_max))
 
 
@@ -73,6 +85,13 @@ def fake_quantize_per_channel_affine(input: Tensor, scale: Tensor, zero_point: T
     if not 0 <= axis < input.ndim:  # PyTorch refuses a negative axis too
         raise RuntimeError(f"{op}: `axis` must be between 0 and number of dimensions of input "
                            f"(got {axis} for a {input.ndim}-d input)")
+    if isinstance(scale, Tensor) and str(scale.dtype).split(".")[-1] not in ("float32",
+                                                                           "bfloat16"):
+        raise RuntimeError(f"Scale must be Float or BFloat16, found {_name(scale.dtype)}")
+    if isinstance(zero_point, Tensor) and str(zero_point.dtype).split(".")[-1] not in (
+            "int32", "float32", "float16"):
+        raise RuntimeError(f"Zero-point must be Int32, Float or Half, found "
+                           f"{_name(zero_point.dtype)}")
     sc = np.asarray(backend.as_numpy(scale._data if isinstance(scale, Tensor) else scale),
                     dtype=np.float32).reshape(-1)
     zpa = np.asarray(backend.as_numpy(zero_point._data if isinstance(zero_point, Tensor)

@@ -153,10 +153,13 @@ class Conv1d(_ConvNd):
     _n = 1
 
     def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input, weight, bias):
+        """PyTorch's hook for subclasses that convolve with a transformed weight (QAT's fake
+        quantized weights, weight standardisation): `self._conv_forward(x, w, self.bias)`."""
         input, padding = self._pad_input(input)
-        return F.conv1d(
-            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
-        )
+        return F.conv1d(input, weight, bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -175,7 +178,10 @@ class Conv2d(_ConvNd):
     _n = 2
 
     def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input, weight, bias):
+        """PyTorch's hook for subclasses that convolve with a transformed weight (QAT's fake
+        quantized weights, weight standardisation): `self._conv_forward(x, w, self.bias)`."""
         input, padding = self._pad_input(input)
-        return F.conv2d(
-            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
-        )
+        return F.conv2d(input, weight, bias, self.stride, padding, self.dilation, self.groups)

@@ -24,10 +24,13 @@ class Conv3d(_ConvNd):
     _n = 3
 
     def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input, weight, bias):
+        """PyTorch's hook for subclasses that convolve with a transformed weight (QAT's fake
+        quantized weights, weight standardisation): `self._conv_forward(x, w, self.bias)`."""
         input, padding = self._pad_input(input)
-        return F.conv3d(
-            input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups
-        )
+        return F.conv3d(input, weight, bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(Module):
