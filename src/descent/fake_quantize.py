@@ -4,9 +4,10 @@ training's "quantize then dequantize" in floating point, with the straight-throu
 PyTorch's CPU kernels (aten/src/ATen/native/quantized/cpu/kernels), followed operation for
 operation so the values are the same bits: `inv_scale = 1.0f / scale` in float32,
 `q = zero_point + nearbyint(x * inv_scale)` (round half to even), and the output
-`(min(max(q, quant_min), quant_max) - zero_point) * scale` stored as the input's dtype (a float32
-product per tensor, a float64 one per channel: what PyTorch's float64 results show). The gradient reaching `input` is the incoming one where `quant_min <= q <=
-quant_max` and 0 elsewhere (the cached mask); scale and zero_point get none, as in PyTorch.
+`(min(max(q, quant_min), quant_max) - zero_point) * scale` stored as the input's dtype (a
+float32 product per tensor, a float64 one per channel: what PyTorch's float64 results show).
+The gradient reaching `input` is the incoming one where `quant_min <= q <= quant_max` and 0
+elsewhere (the cached mask); scale and zero_point get none, as in PyTorch.
 """
 
 from __future__ import annotations
