@@ -466,3 +466,38 @@ def test_torch_embedding_function_sparse_and_scaled():
         outs.append((g.detach().numpy(), g2.numpy()))
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-12)
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12)
+
+
+def test_in_place_ops_of_a_custom_optimizer_sparse_branch():
+    # p.add_(grad, alpha=-lr) (dense += sparse, each entry at its row), grad.mul_(c),
+    # grad.div_(c), grad.add_(sparse), grad.zero_(): PyTorch's in-place ops on sparse tensors
+    out = []
+    for lib in (ds, torch):
+        w = lib.tensor(W0.astype(np.float32), requires_grad=True)
+        y = lib.nn.functional.embedding(lib.tensor(IDX), w, sparse=True)
+        (y * _weights(lib, y.shape)).sum().backward()
+        g = w.grad
+        assert g.mul_(3.0) is g and g.div_(2.0) is g
+        other = lib.sparse_coo_tensor(lib.tensor([[0, 6]]), lib.ones(2, 3), (7, 3))
+        assert g.add_(other) is g  # (torch stores 9 entries here, descent 10: the same sum)
+        with lib.no_grad():
+            p = w.detach().clone()
+            p.add_(g, alpha=-0.1)
+            p.sub_(g.coalesce() * 0.5)
+        vals = g.to_dense()
+        version = g._version
+        assert g.zero_() is g and g._nnz() == 0 and g.is_coalesced()
+        assert lib is torch or g._version > version
+        out.append((p.numpy(), vals.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6)
+
+
+def test_zero_grad_keeps_the_sparse_gradient_object():
+    for lib in (ds, torch):
+        m = lib.nn.Embedding(6, 3, sparse=True)
+        opt = lib.optim.SGD(m.parameters(), lr=0.1)
+        m(lib.tensor([1, 2])).sum().backward()
+        g = m.weight.grad
+        opt.zero_grad(set_to_none=False)
+        assert m.weight.grad is g and g._nnz() == 0

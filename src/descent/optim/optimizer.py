@@ -429,6 +429,8 @@ class Optimizer(OptimizerHooks):
                     continue
                 if set_to_none:
                     p.grad = None
+                elif p.grad.is_sparse and p.grad._node is None:
+                    p.grad.zero_()  # no entries left, the same tensor (PyTorch's)
                 else:
                     g = p.grad._data
                     if p.grad._node is None and getattr(g.flags, "writeable", True):

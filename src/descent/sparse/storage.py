@@ -171,6 +171,11 @@ class _Storage:
         raise unsupported(self, f"NumPy's {func.__name__}")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if method == "__call__" and out is not None and self.layout is sparse_coo:
+            done = _inplace(self, ufunc.__name__, inputs, out[0])
+            if done is not None:
+                return done
         if method == "__call__" and not kwargs and self.layout is sparse_coo:
             name = ufunc.__name__
             if len(inputs) == 1:
@@ -259,6 +264,39 @@ class _Storage:
         if self.layout is sparse_coo and is_number(c) and c > 0:  # 0 ** c = 0
             return np.power(self, c)
         raise unsupported(self, f"** {c!r} (only a positive power keeps zeros zero)")
+
+
+def _inplace(storage, name: str, inputs, out):
+    """The in-place ops PyTorch has for sparse COO tensors, as the in-place ops reach them
+    (`ufunc(t, other, out=t)`), or None: a dense tensor plus or minus a sparse one
+    (`p.add_(grad, alpha=-lr)` in an optimizer's sparse branch: each stored entry added at its
+    coordinates, in order, as PyTorch's add_out_dense_sparse), a sparse tensor scaled by a
+    number (`grad.mul_(c)`, `div_`), a sparse tensor plus or minus a sparse one (concatenated,
+    or merged when both are coalesced, as `+`)."""
+    if len(inputs) != 2 or out is not inputs[0]:
+        return None
+    a, b = inputs
+    if b is storage and (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+        if name not in ("add", "subtract") or a.shape != storage.shape:
+            return None
+        vals = storage.values if name == "add" else -storage.values
+        vals = vals.astype(a.dtype, copy=False)
+        if storage.sparse_dim == 1:
+            backend.scatter_add(a, storage.indices[0], vals)
+        else:
+            backend.scatter_add(a, tuple(storage.indices), vals)
+        return a
+    if a is not storage:
+        return None
+    if name in ("multiply", "true_divide", "divide") and is_number(b):
+        new = storage * b if name == "multiply" else storage / b
+    elif name in ("add", "subtract") and isinstance(b, CooStorage):
+        new = storage + b if name == "add" else storage - b
+    else:
+        return None
+    storage.indices, storage.coalesced = new.indices, new.coalesced
+    storage.values = new.values.astype(storage.values.dtype, copy=False)
+    return storage
 
 
 class CooStorage(_Storage):

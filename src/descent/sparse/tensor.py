@@ -81,6 +81,16 @@ class SparseTensor(Tensor):
     def is_contiguous(self, memory_format=None) -> bool:
         return False  # as PyTorch answers for a sparse tensor
 
+    def zero_(self) -> Tensor:
+        """No stored entry left (PyTorch's sparse zero_: nnz 0, coalesced), in place: what
+        `zero_grad(set_to_none=False)` does to a sparse gradient."""
+        if self._data.layout is not sparse_coo:
+            return super().zero_()  # (refused: CSR/CSC/BSR have no in-place ops)
+        st, empty = self._data, self._data.empty_like(self._data.dtype)
+        st.indices, st.values, st.coalesced = empty.indices, empty.values, True
+        self._version += 1
+        return self
+
     # -- conversions -----------------------------------------------------------------------
     def coalesce(self) -> Tensor:
         """Duplicates summed, indices sorted (itself when already coalesced, as PyTorch)."""
