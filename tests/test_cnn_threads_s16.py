@@ -324,28 +324,3 @@ def test_resnet_step_two_threads_bitwise_one_thread(threads):
     assert n_one == 0 and n_two > 20
     for a, b in zip(one, two, strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_flat_halves_bitwise(dtype, threads):
-    """ReLU forward and backward split in flat halves: one thread's bits (NaN passes gy on,
-    -0.0 and 0 give 0, as PyTorch's threshold_backward) and PyTorch's."""
-    rng = np.random.default_rng(10)
-    x = rng.standard_normal((3, 5, 7)).astype(dtype)
-    x.reshape(-1)[:4] = [np.nan, -0.0, 0.0, np.inf]
-    gy = rng.standard_normal(x.shape).astype(dtype)
-    gy.reshape(-1)[4] = np.nan
-    out = []
-    for n in (1, 2):
-        splits = threads(n)
-        t = ds.tensor(x, requires_grad=True)
-        y = F.relu(t)
-        y.backward(ds.tensor(gy))
-        out.append((y.numpy(), t.grad.numpy()))
-        assert len(splits) == (0 if n == 1 else 2)
-    tt = torch.tensor(x, requires_grad=True)
-    yt = torch.relu(tt)
-    yt.backward(torch.tensor(gy))
-    for a, b, c in zip(out[0], out[1], (yt.detach().numpy(), tt.grad.numpy()), strict=True):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(b, c)

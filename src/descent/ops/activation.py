@@ -98,12 +98,6 @@ class Relu(Function):
     save_output = True
 
     def forward(self, x):
-        if _split_relu(x):  # two BLAS threads on two cores: flat halves at once, same bits
-            from .conv_winograd import split_flat  # noqa: PLC0415
-
-            y = np.empty_like(x)
-            split_flat(lambda o, a: np.maximum(a, 0, out=o), y, x)
-            return y
         return backend.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy, ops):
@@ -114,29 +108,8 @@ class Relu(Function):
         if not ops.is_graph:
             k = backend.fused("relu_backward", y, gy)  # one pass, the same bits (numba)
             if k is not None:
-                if _split_relu(y, gy):  # the kernel's loop on the flat halves at once
-                    from ..kernels import _cpu_jit  # noqa: PLC0415
-                    from .conv_winograd import split_flat  # noqa: PLC0415
-
-                    gx = np.empty_like(y)
-                    split_flat(lambda o, a, b: _cpu_jit.relu_bwd(a, b, o), gx, y, gy)
-                    return gx
                 return k(y, gy)
         return ops.where(y <= 0, 0, gy)
-
-
-def _split_relu(*arrays) -> bool:
-    """ReLU's arrays (NumPy float32/64, C-contiguous, one shape and dtype) are large enough for
-    conv_winograd's two-thread split, which runs now (ops/conv_winograd.py: split_flat)."""
-    a = arrays[0]
-    for b in arrays:
-        if type(b) is not np.ndarray or b.dtype.char not in "fd" or not b.flags.c_contiguous:
-            return False
-        if b.shape != a.shape or b.dtype != a.dtype:
-            return False
-    from .conv_winograd import split_ok  # noqa: PLC0415
-
-    return split_ok(a.size)
 
 
 class LeakyRelu(Function):

@@ -242,22 +242,6 @@ def split_run(count: int, values: int, fn) -> None:
     _run(_parts(count, 2), fn)
 
 
-def split_ok(values: int) -> bool:
-    """split_run would split a call over this many values (two threads, two cores)."""
-    from .conv_nd import _blas_threads  # noqa: PLC0415
-
-    return values >= SPLIT_MIN_VALUES and _blas_threads() == 2 and len(_parts(2, 2)) == 2
-
-
-def split_flat(fn, out, *ins) -> None:
-    """fn(out[i0:i1], *(a[i0:i1] for a in ins)) over the flat halves of C-contiguous arrays
-    of one size, at once where split_run splits (an elementwise op: either half's values are
-    those of a whole call). fn must release the GIL (a NumPy ufunc, a nogil numba loop)."""
-    of = out.reshape(-1)
-    flats = [a.reshape(-1) for a in ins]
-    split_run(of.size, of.size, lambda i0, i1: fn(of[i0:i1], *[a[i0:i1] for a in flats]))
-
-
 def _to_last(src, dst) -> None:
     """dst (n, P, C) = src (n, C, P): the numba tiled copy for contiguous inputs of 256
     positions or more (ops/conv_nd.py's _positions_last), NumPy's otherwise."""
