@@ -7,7 +7,9 @@ mode too): GELU's, attention's softmax and layer norm's.
   storing the derivative for the backward;
 * scaled dot-product attention's forward without a user mask, an additive bias or dropout
   (the causal mask is fine): eager's code (the same two products and eager's softmax loop,
-  `_cpu_jit.softmax_fwd32`, called directly instead of through `backend.fused`).
+  `_cpu_jit.softmax_fwd32`, called directly instead of through `backend.fused`), with q k^T
+  (and the backward's go v^T) as an NN product on a transposed copy where that gives the NT
+  product's bits (`matmul_nt`, checked once per shape pair).
 
 Until 2026-12-04 the replay's softmax had its own all-float32 exponential and rounded
 differently from eager's; eager took that exponential (within 1.5 ulp of float64's on [-20, 0]),
