@@ -25,7 +25,10 @@ and pyGAT on torch.sparse, ConvNeXt with stochastic depth, layer-wise lr decay a
 Transformer's shifted windows and checkpoint resizing, a masked autoencoder and a DiT block,
 a PixelCNN's masked convolutions and a weight-clipped WGAN, every nn loss class swept over its
 reductions and options, a ConvLSTM and Bayes by Backprop, Transformer-XL's relative attention
-and Poincare embeddings with a custom Optimizer).
+and Poincare embeddings with a custom Optimizer, a Neural Turing Machine, spline / MAF / Glow
+flows, Autoformer and N-BEATS, code that extends autograd (Function forms, custom ops, hooks),
+Bayesian inference on torch.distributions, a Conformer with an RNN-T loss, SchNet and EGNN,
+a text data pipeline, hand-written quantization-aware training, sub-quadratic attention).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
