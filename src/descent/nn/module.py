@@ -469,10 +469,18 @@ class Module(ModuleExtras, ModuleProtocol):
                 continue
             if set_to_none:
                 p.grad = None
-            elif g._node is None and getattr(g._data.flags, "writeable", True):
+                continue
+            # PyTorch keeps the gradient object: detach_() (a create_graph gradient) or
+            # requires_grad_(False), then zero_()
+            had_history = g._node is not None
+            g.detach_()
+            if g.is_sparse:
+                g.zero_()  # no stored entry left (nnz 0, coalesced)
+            elif not had_history and getattr(g._data.flags, "writeable", True):
                 g._data[...] = 0  # in place, so a view into a flat gradient buffer stays valid
-            else:
-                p.grad = Tensor._wrap(backend.get_array_module(g._data).zeros_like(g._data))
+            else:  # a fresh array: the old one may be saved by the graph, or read-only
+                g._data = backend.get_array_module(g._data).zeros_like(g._data)
+                g._version += 1
 
     # -- device and dtype ------------------------------------------------------------------
     def to(self, *args, **kwargs) -> Module:

@@ -1,0 +1,54 @@
+"""PyTorch-fidelity follow-ups of session 16, differential against torch 2.13: Module.zero_grad
+keeps the gradient object (dense, sparse COO, create_graph) as torch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+W0 = np.random.default_rng(0).normal(size=(5, 3))
+
+
+def _grad_after_zero(lib, sparse):
+    m = lib.nn.Embedding(5, 3, sparse=sparse)
+    with lib.no_grad():
+        m.weight.copy_(lib.tensor(W0, dtype=lib.float32))
+    m(lib.tensor([1, 2, 1])).sum().backward()
+    before = m.weight.grad
+    m.zero_grad(set_to_none=False)
+    g = m.weight.grad
+    return g is before, g
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_module_zero_grad_keeps_the_gradient_object(sparse):
+    same_d, gd = _grad_after_zero(ds, sparse)
+    same_t, gt = _grad_after_zero(torch, sparse)
+    assert same_d and same_t
+    assert gd.is_sparse == gt.is_sparse == sparse
+    assert gd.requires_grad is gt.requires_grad is False
+    if sparse:
+        assert gd._nnz() == gt._nnz() == 0
+        assert gd.is_coalesced() and gt.is_coalesced()
+        assert tuple(gd.shape) == tuple(gt.shape)
+        gd, gt = gd.to_dense(), gt.to_dense()
+    np.testing.assert_array_equal(gd.numpy(), gt.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph:UserWarning")
+def test_module_zero_grad_detaches_a_create_graph_gradient_in_place():
+    out = {}
+    for lib in (ds, torch):
+        lin = lib.nn.Linear(2, 1)
+        lin(lib.ones(1, 2)).pow(2).sum().backward(create_graph=True)
+        g = lin.weight.grad
+        assert g.grad_fn is not None
+        lin.zero_grad(set_to_none=False)
+        g2 = lin.weight.grad
+        out[lib.__name__] = (g2 is g, g2.requires_grad, g2.grad_fn is None, g2.detach().numpy())
+    d, t = out["descent"], out["torch"]
+    assert d[:3] == t[:3] == (True, False, True)
+    np.testing.assert_array_equal(d[3], t[3])
