@@ -391,3 +391,28 @@ def test_linear_relu_in_the_mlp_step():
     eager, comp = _run(False), _run(True)
     _same(eager, comp)
     assert _paired(comp[4]) == 2
+
+
+def test_fast_step_hyperparameters_of_other_types():
+    # NumPy-float weight decay and eps (they compute in their own precision in adam_args), an
+    # int lr, edited between calls: the fast step's kept arguments follow values and types
+    def change(model, opt, i, ctx):
+        g = opt.param_groups[0]
+        if i == 4:
+            g["weight_decay"] = np.float32(0.1)
+        if i == 5:
+            g["weight_decay"] = 0.1
+        if i == 6:
+            g["eps"] = np.float64(1e-3)
+        if i == 7:
+            g["lr"] = 0.7  # 1 - lr * wd: 0.475 in float64, 0.47500002 in float32
+            g["weight_decay"] = np.float32(0.75)
+            g["decoupled_weight_decay"] = True  # AdamW's decay: p *= 1 - lr wd
+        if i == 8:
+            g["weight_decay"] = 0.75  # the same value, another type
+        if i == 9:
+            g["lr"] = 1
+
+    eager, comp = _run(False, change), _run(True, change)
+    _same(eager, comp)
+    assert _fast_of(comp[4]).hits >= 5

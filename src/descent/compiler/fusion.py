@@ -434,7 +434,7 @@ class AdamFastStep:
     swapped, a missing or odd gradient, per-parameter step counts, amsgrad, a closure) returns
     False and the caller runs the real `step()`, whose result `learn()` may record again."""
 
-    __slots__ = ("opt", "plan", "relearn", "misses", "learned", "hits")
+    __slots__ = ("opt", "plan", "relearn", "misses", "learned", "hits", "args")
 
     def __init__(self, opt) -> None:
         self.opt = opt
@@ -443,6 +443,7 @@ class AdamFastStep:
         self.misses = 0  # calls without a plan
         self.learned = 0  # how many times a plan was built (tests)
         self.hits = 0  # steps it ran (tests)
+        self.args: dict = {}  # id(group) -> (hyperparameters, group, adam_args' fixed part, eps)
 
     def learn(self) -> None:
         """Record the optimizer as it is now (after its own step ran), or no plan."""
@@ -554,13 +555,31 @@ class AdamFastStep:
         # Everything checked: the kernel calls, as `adam_step_buffer` makes them.
         for group, a, lo, k, gs, steps, ps, step in runs:
             k(a.param, gs, lo, a.state["exp_avg"], a.state["exp_avg_sq"],
-              *adam_args(opt, group, step))  # fmt: skip
+              *self._args(group, step))  # fmt: skip
             a.scalars = {}
             steps += 1
             for p in ps:
                 p._version += 1  # in-place change: backward through old graphs errs
         self.hits += 1
         return True
+
+
+    def _args(self, group, step) -> tuple:
+        """`adam_args(opt, group, step)`, its step-independent part kept while the group's
+        hyperparameters (values and types: a NumPy float computes in its own precision) stay
+        the same."""
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        eps, wd = group["eps"], group["weight_decay"]
+        key = (lr, beta1, beta2, eps, wd, type(eps), type(wd), bool(group["maximize"]),
+               group.get("decoupled_weight_decay", self.opt._decoupled))  # fmt: skip
+        hit = self.args.get(id(group))
+        if hit is None or hit[0] != key or hit[1] is not group:
+            full = adam_args(self.opt, group, step)
+            self.args[id(group)] = (key, group, full[:9], full[10])
+            return full
+        f = np.float32
+        alpha = -(lr / (1 - beta1**step))
+        return (*hit[2], f((1 - beta2**step) ** 0.5), hit[3], f(alpha), alpha == 1)
 
 
 def _global_hooks() -> bool:
