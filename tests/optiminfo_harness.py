@@ -7,7 +7,9 @@ raise. This module:
 - trains the same least-squares model (weight (10, 5), bias (10,)) for ``STEPS`` steps with
   each hyperparameter set in PyTorch and in descent, from the same start, and compares the
   parameters after every step, the loss the closure returned, and the state dict's layout
-  (per-parameter state keys and the param group keys);
+  (per-parameter state keys and the param group keys); an optimizer of sparse gradients only
+  (SparseAdam) trains the weight alone, read as an embedding table through
+  F.embedding(sparse=True) (`SPARSE_ROWS`), so its gradient is sparse COO;
 - gives each invalid input to descent's optimizer and checks that it raises PyTorch's error type
   (or warns, where PyTorch warns) at the same point: construction or ``step()``.
 
@@ -46,7 +48,12 @@ def _convert(obj, memo=None):
     memo = {} if memo is None else memo
     if isinstance(obj, torch.Tensor):
         if id(obj) not in memo:
-            t = descent.tensor(obj.detach().numpy().copy())
+            if obj.is_sparse:  # SparseAdam's "dense params required" inputs
+                t = descent.sparse_coo_tensor(
+                    descent.tensor(obj._indices().numpy().copy()),
+                    descent.tensor(obj._values().detach().numpy().copy()), tuple(obj.shape))
+            else:
+                t = descent.tensor(obj.detach().numpy().copy())
             if isinstance(obj, torch.nn.Parameter):
                 t = descent.nn.Parameter(t)
             memo[id(obj)] = (obj, t)  # obj kept alive: its id stays unique while memo lives
@@ -73,7 +80,14 @@ def _float64_only(name, kwargs):
     return name == "LBFGS"
 
 
-def _problem(lib, dtype=np.float32):
+# the rows the embedding-style problem looks up (sparse-gradient optimizers: SparseAdam):
+# repeated rows (3 three times, 1 twice) and rows never looked up (4, 6, 8)
+SPARSE_ROWS = [3, 1, 3, 7, 0, 9, 1, 3, 5, 2]
+
+
+def _problem(lib, dtype=np.float32, sparse=False):
+    """The least-squares model; with `sparse`, w is an embedding table (10 rows of 5) read
+    through F.embedding(sparse=True), so its gradient is sparse COO."""
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((10, 5)).astype(dtype)
     b0 = rng.standard_normal(10).astype(dtype)
@@ -84,15 +98,19 @@ def _problem(lib, dtype=np.float32):
     else:
         w, b = descent.nn.Parameter(descent.tensor(w0)), descent.nn.Parameter(descent.tensor(b0))
     X, Y = lib.tensor(x), lib.tensor(y)
+    rows = lib.tensor(SPARSE_ROWS)
 
     def loss_fn():
+        if sparse:
+            return ((lib.nn.functional.embedding(rows, w, sparse=True) @ X + b[:, None] - Y)
+                    ** 2).mean()
         return ((w @ X + b[:, None] - Y) ** 2).mean()
     return w, b, loss_fn
 
 
-def _train(lib, cls, kwargs, two_d_only, dtype=np.float32):
-    w, b, loss_fn = _problem(lib, dtype)
-    params = [w] if two_d_only else [w, b]
+def _train(lib, cls, kwargs, two_d_only, dtype=np.float32, sparse=False):
+    w, b, loss_fn = _problem(lib, dtype, sparse)
+    params = [w] if two_d_only or sparse else [w, b]
     opt = cls(params, **kwargs)
     trace = []
     for _ in range(STEPS):
@@ -113,15 +131,16 @@ def check_config(info, dcls, oinput):
     if kwargs.get("fused") or kwargs.get("capturable") or kwargs.get("differentiable"):
         return None  # CUDA-only or autograd-through-the-step modes
     two_d = info.optim_cls.__name__ == "Muon"
+    sparse = info.only_supports_sparse_grads
     dtype = np.float64 if _float64_only(info.optim_cls.__name__, kwargs) else np.float32
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            topt, ttrace = _train(torch, info.optim_cls, kwargs, two_d, dtype)
+            topt, ttrace = _train(torch, info.optim_cls, kwargs, two_d, dtype, sparse)
         except Exception:  # noqa: BLE001 - a configuration torch refuses here
             return None
         try:
-            dopt, dtrace = _train(descent, dcls, _convert(kwargs), two_d, dtype)
+            dopt, dtrace = _train(descent, dcls, _convert(kwargs), two_d, dtype, sparse)
         except Exception as e:  # noqa: BLE001
             return [f"descent raises {_short(e)}"]
     bad = []
@@ -193,7 +212,7 @@ def check_error(info, dcls, err):
 def check_optimizer(info, errors=True):
     """Findings for ``info`` (an OptimizerInfo), or None if nothing could run."""
     dcls = resolve(info)
-    if dcls is None or info.only_supports_sparse_grads:
+    if dcls is None:
         return None
     found, ran = [], 0
     for k, oi in enumerate(info.optim_inputs_func(device="cpu", dtype=torch.float32)):

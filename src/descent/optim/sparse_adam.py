@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_betas
+from .optimizer import Optimizer, _check_betas, _number
 
 
 class SparseAdam(Optimizer):
@@ -30,7 +30,7 @@ class SparseAdam(Optimizer):
 
     Args:
         params: Parameters or parameter groups (dicts).
-        lr: learning rate γ (> 0).
+        lr: learning rate γ (> 0); a 1-element Tensor is read as a number at each step.
         betas: (β₁, β₂), each in [0, 1).
         eps: ε (> 0).
         maximize: ascend the objective instead of descending.
@@ -42,18 +42,31 @@ class SparseAdam(Optimizer):
     def __init__(
         self,
         params: Iterable,
-        lr: float = 1e-3,
+        lr: float | Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         maximize: bool = False,
     ) -> None:
         # PyTorch's checks and words (lr and eps strictly positive)
-        if not 0.0 < lr:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 < _number(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, maximize=maximize)
         super().__init__(params, defaults)
+        sparse_params = [
+            [i, j]
+            for i, group in enumerate(self.param_groups)
+            for j, p in enumerate(group["params"])
+            if p.is_sparse
+        ]
+        if sparse_params:
+            raise ValueError(
+                f"Sparse params at indices {sparse_params}: SparseAdam requires dense parameter "
+                "tensors"
+            )
         complex_params = [
             [i, j]
             for i, group in enumerate(self.param_groups)
@@ -112,7 +125,7 @@ class SparseAdam(Optimizer):
         numer = m_update + old_m
         denom = xp.sqrt(v_update + old_v) + group["eps"]
         t = state["step"]
-        step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        step_size = _number(group["lr"]) * math.sqrt(1 - beta2**t) / (1 - beta1**t)
         p._data[rows] += -step_size * (numer / denom)
         p._version += 1
         state["exp_avg"]._version += 1
