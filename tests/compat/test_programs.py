@@ -294,7 +294,7 @@ CASES = {
     # treelstm.pytorch: trees from parent pointers, a recursive Child-Sum Tree-LSTM (legacy .new,
     # F.sigmoid, split / repeat), KLDivLoss on map_label_to_target, frozen from_pretrained,
     # Adagrad; a level-by-level index_add_ version; an RNTN with a sparse=True Embedding under
-    # Adagrad (descent's gradient stays dense: grad.is_sparse is not compared, docs/functional.md)
+    # Adagrad (a sparse COO gradient in descent as in PyTorch, docs/functional.md)
     "tree_lstm": ((1e-5, 1e-6), None),
     # 3-D U-Net (InstanceNorm3d, ConvTranspose3d, F.pad to odd sizes, trilinear deep
     # supervision, Dice + CE, sliding-window inference), R(2+1)D / X3D video blocks with
@@ -323,8 +323,8 @@ CASES = {
     # softplus sigmas, scale-mixture prior (by hand and MixtureSameFamily), kl_divergence
     "convlstm_bayes": ((1e-5, 1e-6), None),
     # Transformer-XL relative attention (torch.ger, tuple einsum, _rel_shift, memories) and
-    # Poincare embeddings with a custom Riemannian SGD Optimizer subclass. descent's
-    # Embedding(sparse=True) gradient is dense (docs/functional.md): its dense branch runs there
+    # Poincare embeddings with a custom Riemannian SGD Optimizer subclass on the sparse COO
+    # gradient of Embedding(sparse=True) (its sparse branch, in descent as in PyTorch)
     "txl_poincare": ((1e-5, 1e-6), None),
     # pytorch-ntm's NTM on the copy task: cosine-similarity addressing, circular shifts by
     # conv1d written row by row into a zeros tensor, np.cumsum slice bounds, erase/add writes,

@@ -7,9 +7,8 @@
 # facebookresearch code): nn.Embedding(sparse=True) in the unit ball, the arcosh distance, a
 # custom torch.optim.Optimizer subclass (Riemannian SGD on the sparse gradient's coalesced
 # indices and values with index_add_, projected back into the ball by renorm_), trained with a
-# softmax over negatives. descent's sparse=True gradient is dense (a documented gap,
-# docs/functional.md), so there the optimizer takes its dense branch: the same update, as rows
-# not looked up have a zero gradient and renorm_ runs on every row in both. Our own program.
+# softmax over negatives. descent's sparse=True gradient is sparse COO as PyTorch's
+# (docs/functional.md), so the optimizer takes the sparse branch in both. Our own program.
 import numpy as np
 import torch
 import torch.nn as nn
