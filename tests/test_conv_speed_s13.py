@@ -294,11 +294,17 @@ def test_conv_nd_blocks_follow_the_blas_threads(monkeypatch):
         ((2, 16, 6, 14), (4, 16, 3, 3), 1, 1, "Conv2d"),  # output rows < 16 wide
     ],
 )
-def test_conv2d_op_chosen_with_blas_threads(xs, ws, stride, groups, want, monkeypatch):
-    """With a multi-threaded BLAS, conv2d's wide-layout cases all go to ConvNd."""
-    from descent.ops import conv_nd
+@pytest.mark.parametrize("cores", [1, 2])
+def test_conv2d_op_chosen_with_blas_threads(xs, ws, stride, groups, want, cores, monkeypatch):
+    """With a two-thread BLAS on one core, conv2d's wide-layout cases all go to ConvNd; on two
+    cores, where the batch splits into two one-thread halves (ops/conv.py, _halves), the
+    one-thread choice holds (strided, 1x1 and 3-channel cases stay Conv2d)."""
+    from descent.ops import conv, conv_nd, conv_winograd
 
     monkeypatch.setattr(conv_nd, "_BLAS_THREADS", [lambda: 2])
+    monkeypatch.setattr(conv_winograd, "_cores", lambda: cores)
+    if cores == 2 and conv.PREFER_SPLIT_CONV2D and conv_winograd._blas() is not None:
+        want = "Conv2d"  # the one-thread choice for these six cases
     rng = np.random.default_rng(13)
     arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
     y = F.conv2d(ds.tensor(arrays[0], requires_grad=True), ds.tensor(arrays[1]), None,
