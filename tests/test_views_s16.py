@@ -456,6 +456,52 @@ def _case_index_put_repeated_rows_grads(L):  # (every value gets its row's gradi
     return y, x.grad, v.grad, L.autograd.grad(sum((t**2).sum() for t in g), [x, v])
 
 
+def _case_out_overlaps_input(L):
+    x = L.tensor([[4, -3], [3, -2], [-5, 1]])
+    L.neg(x.mT, out=x)
+
+
+def _case_out_overlaps_input_in_part(L):
+    x = L.tensor([1, 2, 3, 4])
+    L.add(x[1:], 1, out=x[:3])
+
+
+def _case_out_same_as_input(L):
+    x = L.tensor([1, 2, 3, 4])
+    L.add(x, x, out=x)
+    L.clamp(x, 0, 5, out=x)
+    return x
+
+
+def _case_index_put_expanded(L):
+    x = L.tensor([[True, False, False]])
+    x.expand(2, 1, -1).index_put_((L.tensor([-2]), L.tensor([-1])), L.tensor(True))
+    y = L.tensor([1.0, 2.0])
+    y.expand(3, 2).index_put_((L.tensor([1, 2]), L.tensor([0, 1])), L.tensor([5.0, 6.0]))
+    return x, y
+
+
+def _case_index_put_expanded_recorded(L):
+    y = _f64(L, -0.98, True) * 1
+    e = y.expand(2)
+    e.index_put_((L.tensor([-2]),), _f64(L, [0.899], True))
+    return y, e
+
+
+def _case_index_put_expanded_backward(L):
+    x = _f64(L, -0.98, True)
+    y = x * 1
+    y.expand(2).index_put_((L.tensor([-2]),), _f64(L, [0.899], True))
+    y.sum().backward()
+
+
+def _case_setitem_through_plain_view(L):  # (t[i] = v writes through a view of t: t is plain)
+    y = _f64(L, [[-1.0], [-2.1], [-0.04], [0.8]]) * 1
+    v = y.mT
+    v[:, 1] = _f64(L, 0.079, True)
+    v.addcmul_(v, _f64(L, [[-0.98, 0.45, -0.34, -0.34]], True))
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 
@@ -472,7 +518,8 @@ def _plain(out):
     if isinstance(out, (tuple, list)):
         return [_plain(o) for o in out]
     if isinstance(out, (torch.Tensor, descent.Tensor)):
-        return _np(out).round(12).tolist()
+        a = _np(out)
+        return (a.round(12) if a.dtype.kind in "fc" else a).tolist()
     return out
 
 

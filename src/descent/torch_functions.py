@@ -72,14 +72,16 @@ def _is_bool(v) -> bool:
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """input + alpha * other (torch.add); `alpha` scales `other` only; `out=` as PyTorch's."""
     if out is not None:
-        return write_out(_add(input, _scaled("add", input, other, alpha)), out, "add")
+        return write_out(_add(input, _scaled("add", input, other, alpha)), out, "add",
+                         inputs=(input, other))  # fmt: skip
     return _add(input, _scaled("add", input, other, alpha))
 
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """input - alpha * other (torch.sub); `out=` as PyTorch's."""
     if out is not None:
-        return write_out(_sub(input, _scaled("sub", input, other, alpha)), out, "sub")
+        return write_out(_sub(input, _scaled("sub", input, other, alpha)), out, "sub",
+                         inputs=(input, other))  # fmt: skip
     return _sub(input, _scaled("sub", input, other, alpha))
 
 

@@ -536,7 +536,8 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
 
     def arithmetic(a, b, *, rounding_mode=None, out=None) -> Tensor:
         if out is not None:  # PyTorch's out= (ops/out_arg.py); one test on the common path
-            return write_out(arithmetic(a, b, rounding_mode=rounding_mode), out, name)
+            return write_out(arithmetic(a, b, rounding_mode=rounding_mode), out, name,
+                             inputs=(a, b))  # fmt: skip
         if true_division:
             # div(a, b, rounding_mode='floor'|'trunc'): PyTorch's rounded division.
             if rounding_mode is not None:

@@ -229,7 +229,7 @@ class Tan(Function):
 def _unary(op):
     def fn(x, *, out=None) -> Tensor:
         if out is not None:  # PyTorch's out= (ops/out_arg.py)
-            return write_out(fn(x), out, fn.__name__)
+            return write_out(fn(x), out, fn.__name__, inputs=(x,))
         if type(x) is not Tensor:
             x = as_tensor(x)
         if x._data.dtype.kind not in "fcV":  # complex: holomorphic, conjugated in backward
@@ -255,7 +255,7 @@ tan = _unary(Tan)
 def abs(x, *, out=None) -> Tensor:
     """|x|; d/dx = sign(x). `out=` as PyTorch's (out's dtype must be the result's)."""
     if out is not None:
-        return write_out(abs(x), out, "abs", same_dtype=True)
+        return write_out(abs(x), out, "abs", same_dtype=True, inputs=(x,))
     x = as_tensor(x)
     refuse_kinds("abs", x, "b", "a bool tensor is its own absolute value")
     return Abs.apply(x)
@@ -326,14 +326,14 @@ def _refuse_complex_order(name: str, *operands) -> None:
 def maximum(a, b, *, out=None) -> Tensor:
     _refuse_complex_order("maximum", a, b)
     if out is not None:  # PyTorch's out= (ops/out_arg.py)
-        return write_out(apply_binary(Maximum, a, b), out, "maximum")
+        return write_out(apply_binary(Maximum, a, b), out, "maximum", inputs=(a, b))
     return apply_binary(Maximum, a, b)
 
 
 def minimum(a, b, *, out=None) -> Tensor:
     _refuse_complex_order("minimum", a, b)
     if out is not None:
-        return write_out(apply_binary(Minimum, a, b), out, "minimum")
+        return write_out(apply_binary(Minimum, a, b), out, "minimum", inputs=(a, b))
     return apply_binary(Minimum, a, b)
 
 
@@ -411,7 +411,8 @@ def check_clamp_bounds(name: str, x: Tensor, min, max) -> None:
 def clamp(x, min=None, max=None, *, out=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None; `out=` as PyTorch's."""
     if out is not None:
-        return write_out(clamp(x, min, max), out, "clamp", same_dtype=True)
+        return write_out(clamp(x, min, max), out, "clamp", same_dtype=True,
+                         inputs=(x, min, max))  # fmt: skip
     x = as_tensor(x)
     min, max = python_number(min), python_number(max)  # np.float64 bounds must not upcast x
     if min is None and max is None:
@@ -468,7 +469,8 @@ def where(condition, a=None, b=None, *, out=None):
                     f"where(): argument '{name}' must be Tensor, not {type(v).__name__} (with "
                     "out=, as in PyTorch); wrap the number with tensor(), or drop out="
                 )
-        return write_out(where(condition, a, b), out, "where", same_dtype=True)
+        return write_out(where(condition, a, b), out, "where", same_dtype=True,
+                         inputs=(condition, a, b))  # fmt: skip
     condition = as_tensor(condition)
     if a is None and b is None:
         xp = backend.get_array_module(condition._data)

@@ -31,6 +31,7 @@ from .. import backend
 from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
+from .view_rules import overlaps
 
 # PyTorch's ScalarType names (its error messages use them: the one table, dtypes.SCALAR_TYPES)
 # and the C type names of its "Expected out tensor to have dtype ..." check.
@@ -200,12 +201,21 @@ def check_overlap(out, inputs) -> None:
                 )
 
 
-def write_out(result: Tensor, out, op: str, same_dtype: bool = False) -> Tensor:
+def write_out(result: Tensor, out, op: str, same_dtype: bool = False, inputs=()) -> Tensor:
     """Write `result` into `out` and return `out` (PyTorch's out= semantics; see the module
     docstring). `op` names the function in errors; `same_dtype` asks for out's dtype to be the
-    result's (PyTorch's structured kernels such as mm, gather, sort) instead of a cast."""
+    result's (PyTorch's structured kernels such as mm, gather, sort) instead of a cast.
+    `inputs`: an elementwise op's operands, which may not overlap out in part (PyTorch's
+    TensorIterator check; the very same memory and strides is fine)."""
     if not isinstance(out, Tensor):
         raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    for x in inputs:
+        if isinstance(x, Tensor) and overlaps(out._data, x._data):
+            raise RuntimeError(
+                "unsupported operation: some elements of the input tensor and the written-to "
+                "tensor refer to a single memory location. Please clone() the tensor before "
+                "performing the operation."
+            )
     if not isinstance(result, Tensor):
         result = Tensor._wrap(backend.get_array_module(result).asarray(result))
     _check_grad(op, (result,), (out,))
@@ -261,7 +271,7 @@ def with_out(fn, op: str | None = None, same_dtype: bool = False, no_alias: bool
         result = fn(*args, **kwargs)
         if isinstance(result, tuple):
             return write_outs(result, out, name, same_dtype)
-        return write_out(result, out, name, same_dtype)
+        return write_out(result, out, name, same_dtype, inputs=(*args, *kwargs.values()))
 
     # torch_keywords.torch_names renames the parameters of the function inside and wraps again
     wrapper.__wrapped_for_out__ = fn

@@ -14,6 +14,8 @@ that element gets the slot's gradient; `scatter_add`, `index_put(accumulate=True
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -37,7 +39,7 @@ from .indexing import (
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
-from .view_rules import overlaps
+from .view_rules import overlaps, writable_alias
 from .view_write import write as write_view
 from .view_write import write_base, written
 
@@ -415,4 +417,28 @@ def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
             "before performing the operation"
         )
     alias = x._alias() if is_grad_enabled() and x._rg else x.detach()
-    return _inplace_result(x, index_put(alias, indices, values, accumulate), "index_put_")
+    result = index_put(alias, indices, values, accumulate)
+    a = x._data
+    if a.size > 1 and 0 in a.strides and a.base is not None:  # (an expanded x: PyTorch writes
+        # the indexed elements into its memory, each location the last value written)
+        warnings.warn(
+            "Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor "
+            "before performing this operation.",
+            UserWarning,
+            stacklevel=3,
+        )
+        rows, k = _linear_index(x, indices)
+        xp = backend.get_array_module(a)
+        mask = xp.zeros(int(np.prod(x.shape[:k], dtype=np.int64)), dtype=bool)
+        mask[rows.reshape(-1)] = True
+        mask = xp.broadcast_to(mask.reshape(x.shape[:k] + (1,) * (x.ndim - k)), x.shape)
+        if is_grad_enabled() and result._rg:
+            if write_view(x, result, True, mask):
+                return x
+        else:
+            dst = a if a.flags.writeable else writable_alias(a)
+            if dst is not None:
+                dst[mask] = result._data[mask]
+                written(x)
+                return x
+    return _inplace_result(x, result, "index_put_")

@@ -204,7 +204,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     if sel is not None:  # only the selected elements of t are written
         chosen = xp.arange(view.size, dtype=np.int64).reshape(view.shape)[sel].reshape(-1)
         where, values = flat[chosen], getitem(values, Tensor._wrap(chosen))
-    overlapped = False
+    overlapped = zero_stride  # (a fill of an expanded view: its backward raises, masked too)
     if where.size:
         uniq, last = xp.unique(where[::-1], return_index=True)
         if uniq.size != where.size:
@@ -212,7 +212,6 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
                 raise _overlap_error(t, base)
             if zero_stride:  # each shared location takes the last value written to it
                 where, values = uniq, getitem(values, Tensor._wrap(where.size - 1 - last))
-                overlapped = True
             # (else written with the repeated positions: SetItem's last value, gathered grads)
     if not getattr(barr.flags, "writeable", True):
         return False
@@ -230,7 +229,10 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     # 3. t, and every other live recorded view of the base, read their positions of the new
     # base (their data: the updated views of the memory). The versions of the base and of all
     # its views go up: PyTorch's views share one version counter with their base.
+    plain = not t._rg
     _refresh(t, base, flat)
+    if plain and t._rg and type(sel) is tuple:  # x[i] = v: PyTorch wrote through a view of t,
+        t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # t is as its base's other views
     _refresh_views(base, skip=t)
     bump_family(base)
     _note_saved_output(base, result)  # (after the bump: it is the write that saves it)
