@@ -502,6 +502,20 @@ def _case_setitem_through_plain_view(L):  # (t[i] = v writes through a view of t
     v.addcmul_(v, _f64(L, [[-0.98, 0.45, -0.34, -0.34]], True))
 
 
+def _case_lerp_addcmul_overlap(L):  # (the gaps_math in-place ops check their operands too)
+    x = _f64(L, [[1.0, 2.0], [3.0, 4.0]])
+    x.lerp_(x, 0.5)
+    out = []
+    for f in (lambda: x.lerp_(x.mT, 0.25), lambda: x.addcmul_(x.mT, x, value=0.5),
+              lambda: x.addcdiv_(x[0], x.clone() + 1)):  # fmt: skip
+        try:
+            f()
+            out.append(None)
+        except RuntimeError:
+            out.append("raised")
+    return x, out
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -30,7 +30,14 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from .elementwise import cast
-from .inplace import _check_leaf_inplace, _rebind, _records, _write_failed, _written
+from .inplace import (
+    _check_leaf_inplace,
+    _rebind,
+    _records,
+    _write_failed,
+    _written,
+    check_overlap,
+)
 
 
 class ZeroGradient(Function):
@@ -79,6 +86,9 @@ def _apply_inplace(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
             shape than t (an argument broadcasts t) or a dtype t cannot hold.
     """
     _check_leaf_inplace(t, op)
+    for a in args:  # (PyTorch's TensorIterator: an operand overlapping t in part refuses)
+        if isinstance(a, Tensor):
+            check_overlap(t, a, op)
     if _records(t, *args, *kwargs.values()):
         alias = t._alias()  # keeps t's old value and node for what the op saves for backward
         out = _fit(t, fn(alias, *args, **kwargs), op)
