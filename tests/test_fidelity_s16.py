@@ -52,3 +52,37 @@ def test_module_zero_grad_detaches_a_create_graph_gradient_in_place():
     d, t = out["descent"], out["torch"]
     assert d[:3] == t[:3] == (True, False, True)
     np.testing.assert_array_equal(d[3], t[3])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, x, i, v: lib.index_put(x, i, v),
+        lambda lib, x, i, v: x.index_put(i, v),
+        lambda lib, x, i, v: lib.index_put(x, i, v, accumulate=True),
+        lambda lib, x, i, v: x.clone().index_put_(i, v),
+    ],
+    ids=["torch.index_put", "Tensor.index_put", "accumulate", "index_put_"],
+)
+@pytest.mark.parametrize(
+    "values", [np.array([1.0, 2.0]), np.array(1.0), np.array([1, 2]), np.array(3)],
+    ids=["float64", "float64-0d", "int64", "int64-0d"],
+)
+def test_index_put_refuses_a_value_of_another_dtype(call, values):
+    for lib in (ds, torch):
+        x, i = lib.zeros(3), (lib.tensor([0, 2]),)
+        with pytest.raises(RuntimeError, match="Index put requires the source and destination "
+                           "dtypes match, got .*float32|Float for the destination"):
+            call(lib, x, i, lib.tensor(values))
+
+
+def test_index_put_of_the_same_dtype_as_torch():
+    out = []
+    for lib in (ds, torch):
+        x = lib.tensor(W0)
+        i = (lib.tensor([0, 2, 0]), lib.tensor([1, 1, 1]))
+        v = lib.tensor([1.5, -2.0, 4.0], dtype=lib.float64)
+        out.append((lib.index_put(x, i, v, accumulate=True).numpy(),
+                    x.index_put(i[:1], lib.tensor(7.0, dtype=lib.float64)).numpy()))
+    for d, t in zip(*out):
+        np.testing.assert_array_equal(d, t)

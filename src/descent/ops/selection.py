@@ -396,8 +396,13 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     inner = int(np.prod(tail, dtype=np.int64))
     n_rows = int(np.prod(x.shape[:k], dtype=np.int64))
     flat = reshape(x, (n_rows, inner))  # (rows, the trailing dims flattened)
+    if isinstance(values, Tensor) and values.dtype != x.dtype:  # PyTorch's check (x[i] = v casts)
+        raise DescentError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{x.dtype} for the destination and {values.dtype} for the source."
+        )
     v = as_tensor(values, x)
-    v = v if v.dtype == x.dtype else v.to(x.dtype)
+    v = v if v.dtype == x.dtype else v.to(x.dtype)  # (a number or a list: x's dtype)
     v = reshape(broadcast_to(v, tuple(rows.shape) + tail), (-1, inner))
     r = Tensor._wrap(rows.reshape(-1))
     if accumulate:
