@@ -1,5 +1,6 @@
 """PyTorch-fidelity follow-ups of session 16, differential against torch 2.13: Module.zero_grad
-keeps the gradient object (dense, sparse COO, create_graph) as torch's."""
+keeps the gradient object (dense, sparse COO, create_graph) as torch's, and so does
+Optimizer.zero_grad."""
 
 from __future__ import annotations
 
@@ -52,6 +53,32 @@ def test_module_zero_grad_detaches_a_create_graph_gradient_in_place():
     d, t = out["descent"], out["torch"]
     assert d[:3] == t[:3] == (True, False, True)
     np.testing.assert_array_equal(d[3], t[3])
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph:UserWarning")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_optimizer_zero_grad_keeps_the_gradient_object(sparse):
+    """Optimizer.zero_grad(set_to_none=False) as Module's: the same object, detached in place
+    (a create_graph gradient was replaced by a new tensor before) or emptied (sparse)."""
+    out = {}
+    for lib in (ds, torch):
+        if sparse:
+            m = lib.nn.Embedding(5, 3, sparse=True)
+            m(lib.tensor([1, 2, 1])).sum().backward()
+            opt = lib.optim.SparseAdam(m.parameters())
+        else:
+            m = lib.nn.Linear(2, 1)
+            m(lib.ones(1, 2)).pow(2).sum().backward(create_graph=True)
+            opt = lib.optim.SGD(m.parameters(), lr=0.1)
+        g = m.weight.grad
+        opt.zero_grad(set_to_none=False)
+        g2 = m.weight.grad
+        dense = g2.to_dense() if sparse else g2
+        out[lib.__name__] = (g2 is g, g2.requires_grad, g2.grad_fn is None, g2.is_sparse,
+                             dense.detach().numpy().copy())  # fmt: skip
+    d, t = out["descent"], out["torch"]
+    assert d[:4] == t[:4] == (True, False, True, sparse)
+    np.testing.assert_array_equal(d[4], t[4])
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,23 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     return device, dtype
 
 
+
+def zero_grad_(g) -> None:
+    """Zero a gradient keeping the object, as PyTorch's zero_grad(set_to_none=False) (Module's
+    and Optimizer's): detach_() (a create_graph gradient) or requires_grad_(False), then
+    zero_(): a sparse COO gradient loses its entries (nnz 0, coalesced), a writable dense one
+    is zeroed in place (a view into a flat gradient buffer stays valid), and one saved by a
+    graph or read-only gets a fresh zero array."""
+    had_history = g._node is not None
+    g.detach_()
+    if g.is_sparse:
+        g.zero_()
+    elif not had_history and getattr(g._data.flags, "writeable", True):
+        g._data[...] = 0
+    else:
+        g._data = backend.get_array_module(g._data).zeros_like(g._data)
+        g._version += 1
+
 class Module(ModuleExtras, ModuleProtocol):
     """Base class of all layers and models.
 
@@ -469,18 +486,8 @@ class Module(ModuleExtras, ModuleProtocol):
                 continue
             if set_to_none:
                 p.grad = None
-                continue
-            # PyTorch keeps the gradient object: detach_() (a create_graph gradient) or
-            # requires_grad_(False), then zero_()
-            had_history = g._node is not None
-            g.detach_()
-            if g.is_sparse:
-                g.zero_()  # no stored entry left (nnz 0, coalesced)
-            elif not had_history and getattr(g._data.flags, "writeable", True):
-                g._data[...] = 0  # in place, so a view into a flat gradient buffer stays valid
-            else:  # a fresh array: the old one may be saved by the graph, or read-only
-                g._data = backend.get_array_module(g._data).zeros_like(g._data)
-                g._version += 1
+            else:
+                zero_grad_(g)
 
     # -- device and dtype ------------------------------------------------------------------
     def to(self, *args, **kwargs) -> Module:

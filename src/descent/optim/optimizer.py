@@ -429,14 +429,10 @@ class Optimizer(OptimizerHooks):
                     continue
                 if set_to_none:
                     p.grad = None
-                elif p.grad.is_sparse and p.grad._node is None:
-                    p.grad.zero_()  # no entries left, the same tensor (PyTorch's)
-                else:
-                    g = p.grad._data
-                    if p.grad._node is None and getattr(g.flags, "writeable", True):
-                        g[...] = 0
-                    else:  # a create_graph gradient (cut its history) or a read-only array
-                        p.grad = Tensor._wrap(backend.get_array_module(g).zeros_like(g))
+                else:  # the same gradient object, zeroed (PyTorch's)
+                    from ..nn.module import zero_grad_  # noqa: PLC0415 - nn loads after optim
+
+                    zero_grad_(p.grad)
 
     # -- state_dict ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
