@@ -564,7 +564,7 @@ def test_case_as_torch(name):
 # are ("slot", k) entries of its arguments, so F's shrinking renumbers them.
 
 SEED2 = 16
-N_PROGRAMS2 = 300  # ~2 s on the 2-core machine; `python tests/test_views_s16.py N SEED` for more
+N_PROGRAMS2 = 800  # ~1 s on the 2-core machine; `python tests/test_views_s16.py N SEED` for more
 DTYPES2 = ["float64"] * 10 + ["float32"] * 2 + ["int64"] * 3 + ["bool"] * 2 + ["complex128"]
 
 
@@ -894,7 +894,11 @@ def shrink2(prog, msg):
 
 
 # Known mismatches of the default run: program seed -> reason (strict xfails)
-KNOWN2: dict[int, str] = {}
+KNOWN2: dict[int, str] = {
+    16000802: "clone() of a transposed tensor: PyTorch's keeps the strides (memory_format="
+    "preserve_format), so .view((8, 1)) of it raises; descent's clone is C-contiguous and the "
+    "view works (a layout difference, outside the view/in-place machinery)",
+}
 
 
 def fuzz2(n: int, seed: int, verbose: bool = False):
