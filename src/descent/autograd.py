@@ -486,6 +486,14 @@ class Function:
         """dir() lists only the `_saved_*` attributes this node can give (as PyTorch's)."""
         return _gf.node_dir(self, super().__dir__())
 
+    def _free_saved(self) -> None:
+        """The one release after a backward without retain_graph: what the node saved (its
+        inputs, its output, every saved_slots array) goes; a later backward finds _FREED."""
+        self.saved = _FREED
+        self.out_data = None
+        for name in self.saved_slots:
+            setattr(self, name, None)
+
     def _freed_message(self) -> str:
         return (
             f"backward through '{self.name}' a second time: its saved values were freed by the "

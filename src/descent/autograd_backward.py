@@ -206,10 +206,7 @@ def _run_backward(
                 # The one release, as soon as the node's backward has run: free what it saved
                 # (the saved inputs, the saved output, every saved_slots array), on the fast
                 # and the create_graph path alike. A later backward through it finds _FREED.
-                node.saved = _FREED
-                node.out_data = None
-                for name in node.saved_slots:
-                    setattr(node, name, None)
+                node._free_saved()
             parents = node.parents
             if type(gxs) is not tuple:  # one input (most ops) may return its gradient bare
                 if len(parents) != 1:

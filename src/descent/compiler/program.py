@@ -452,10 +452,7 @@ class Program:
             else:
                 gxs = node.backward(gy, ops)
             if node._saves and not retain:
-                node.saved = _FREED
-                node.out_data = None
-                for name in node.saved_slots:
-                    setattr(node, name, None)
+                node._free_saved()
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             for i, parent, shape in deliveries:
@@ -617,10 +614,7 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
             gxs = node.backward(gy, ops)
         gy = None
         if saves and not retain:
-            node.saved = _FREED
-            node.out_data = None
-            for name in node.saved_slots:
-                setattr(node, name, None)
+            node._free_saved()
         if type(gxs) is not tuple:
             gxs = (gxs,)
         for i, t, shape in deliveries:
