@@ -516,6 +516,21 @@ def _case_lerp_addcmul_overlap(L):  # (the gaps_math in-place ops check their op
     return x, out
 
 
+def _case_setitem_mask_value_dtype(L):  # (other dtype: only a one-element value is a fill)
+    out = []
+    for index, value in [(L.tensor([True, False, True]), L.tensor([1])),
+                         ((slice(None), L.tensor([True, False, True])), L.tensor(1)),
+                         (L.tensor([True, False, True]), L.tensor([[1, 2, 3]])),
+                         ((0, L.tensor([True, False, True])), L.tensor([1, 2]))]:  # fmt: skip
+        x = L.zeros(3, 3)
+        try:
+            x[index] = value
+            out.append(x)
+        except RuntimeError:
+            out.append("raised")
+    return out
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -194,11 +194,13 @@ def getitem(x: Tensor, index) -> Tensor:
 
 def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
     """PyTorch's index_put_ check: with an integer index tensor (1-d or more) or a list in the
-    index, the value tensor must have x's dtype (a slice, an int or a bool mask casts it)."""
+    index, the value tensor must have x's dtype, and so with a bool mask unless the value has
+    one element (a masked fill); a slice or an int casts it."""
     for i in index if isinstance(index, tuple) else (index,):
-        if (isinstance(i, Tensor) and i.ndim and i._data.dtype.kind in "iu") or (
+        if (isinstance(i, Tensor) and i.ndim and (i._data.dtype.kind in "iu" or (
+                i._data.dtype == np.bool_ and value._data.size != 1))) or (
             isinstance(i, list) and i and not isinstance(i[0], bool)
-        ):
+        ):  # fmt: skip
             raise DescentError(
                 "Index put requires the source and destination dtypes match, got "
                 f"{x.dtype} for the destination and {value.dtype} for the source."
