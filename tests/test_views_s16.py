@@ -531,6 +531,25 @@ def _case_setitem_mask_value_dtype(L):  # (other dtype: only a one-element value
     return out
 
 
+def _case_copy_same_data_into_expanded(L):  # (PyTorch's is_same_data: nothing to copy)
+    x = L.tensor([[False, False, False]])
+    e = x.expand(2, 3)
+    e.chunk(1, 1)[0].copy_(e)
+    y = L.tensor([[1.0], [2.0]])
+    f = y.expand(-1, 3)
+    f[...] = f
+    return x, x._version, y, y._version
+
+
+def _case_setitem_mask_fill_expanded_recorded(L):
+    x = _f64(L, -0.2)
+    e = x.detach().expand(2)
+    e[L.tensor([False, False])] = _f64(L, 0.66, True)
+    y = _f64(L, [1.0, 2.0], True) * 1
+    y.expand(3, 2)[L.tensor([[True, False], [False, False], [False, True]])] = _f64(L, 5.0, True)
+    return x, y
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

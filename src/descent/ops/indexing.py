@@ -24,7 +24,7 @@ from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
-from .view_rules import overlaps, writable_alias
+from .view_rules import address, overlaps, writable_alias
 from .view_write import write as write_view
 from .view_write import write_base, written
 
@@ -240,6 +240,14 @@ def setitem(x: Tensor, index, value) -> None:
                 "written-to tensor refer to a single memory location. Please clone() the tensor "
                 "before performing the operation"
             )
+        if basic and not (is_grad_enabled() and (x._rg or value._rg)):
+            if basic and sel.shape == value._data.shape and sel.strides == value._data.strides \
+                    and sel.dtype == value._data.dtype and address(sel) == address(value._data):
+                written(x)  # x[i] = x[i]: PyTorch's copy_ of the same data, nothing to write
+                return
+    one = index[0] if type(index) is tuple and len(index) == 1 else index
+    fill = (not basic and isinstance(one, Tensor) and one._data.dtype == np.bool_
+            and np.size(value._data if isinstance(value, Tensor) else value) == 1)
     # Recorded only when a gradient can flow (like the in-place ops, see ops/inplace.py): the
     # SetItem op runs on an alias of x's old value and x is rebound to the result, so the nodes
     # that saved x before keep their value and see its version change.
@@ -258,7 +266,11 @@ def setitem(x: Tensor, index, value) -> None:
             _setitem_error(x, idx, v, exc)
         # (x views another tensor: the selection alone is written through, PyTorch's copy_
         # into x[index]; an array index: index_put_ into x)
-        if write_view(x, res, "copy", idx if basic else None) or write_base(x, res):
+        if fill:  # x[mask] = one value: PyTorch's masked_fill_ (an expanded x too)
+            m = xp.zeros(x._data.shape, dtype=bool)
+            m[idx] = True
+        if (write_view(x, res, True, m) if fill
+                else write_view(x, res, "copy", idx if basic else None)) or write_base(x, res):
             return
         overwrote_saved_output(x)  # x's old value was its op's saved output: backward raises
         x._data = res._data

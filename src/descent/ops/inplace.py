@@ -351,8 +351,9 @@ def copy_(t: Tensor, src) -> Tensor:
     """Copy `src`'s values into t (broadcasting); differentiable with respect to src."""
     # (PyTorch's autograd checks come first; then is_same: nothing to copy, the version still
     # goes up, and no internal-overlap check for an expanded t)
-    _check_leaf_inplace(t, "copy_" if src is not t else "copy_ (from itself)")
-    if src is t and not _records(t):  # (recorded: the view checks of ops/view_write apply)
+    same = src is t or _same_data(t, src)
+    _check_leaf_inplace(t, "copy_ (from itself)" if same else "copy_")
+    if same and not _records(t):  # (recorded: the view checks of ops/view_write apply)
         _written(t)
         return t
     src = as_tensor(src, t)
@@ -387,6 +388,17 @@ def copy_(t: Tensor, src) -> Tensor:
         _write_failed(t, v, "copy_")
     _written(t)
     return t
+
+
+def _same_data(t: Tensor, src) -> bool:
+    """Whether src views exactly t's elements (PyTorch's is_same_data: the same memory, sizes,
+    strides and dtype), so that a copy between them is nothing to do."""
+    if not isinstance(src, Tensor):
+        return False
+    a, b = t._data, src._data
+    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+            and type(a) is np.ndarray and type(b) is np.ndarray
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 def _zero_link(t: Tensor) -> Tensor:
