@@ -550,6 +550,28 @@ def _case_setitem_mask_fill_expanded_recorded(L):
     return x, y
 
 
+def _case_setitem_overlap_after_broadcast(L):  # (a broadcast adding only size-1 dims: checked)
+    x = L.tensor(5)
+    x.as_strided((1, 1), (2, 1), 0)[...] = x.unsqueeze(-1)
+
+
+def _case_setitem_ellipsis_then_inplace(L):  # (x[...] = v writes into x itself: not plain)
+    y = _f64(L, -0.744).clone()
+    v = y.as_strided((1,), (0,), 0)
+    v[...] = _f64(L, [-0.048], True)
+    v.pow_(2)
+    return y, v
+
+
+def _case_copy_same_data_from_grad_view(L):  # (recorded: src requires grad)
+    x = L.tensor([[1 + 2j, 3 - 1j, 0.5j], [2.0, 1j, -1.0]], dtype=L.complex128,
+                 requires_grad=True)  # fmt: skip
+    v = x.diagonal(-2, 1, 0)
+    d = v.detach()
+    d.copy_(v)
+    return d.requires_grad, d.grad_fn is None, d._version
+
+
 CASES = {k[len("_case_"):]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

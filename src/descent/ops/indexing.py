@@ -231,7 +231,7 @@ def setitem(x: Tensor, index, value) -> None:
         # the same tensor too, but a one-element value with a single mask: a masked fill)
         one = index[0] if type(index) is tuple and len(index) == 1 else index
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
-        if (sel.shape == value._data.shape and value._data.ndim and overlaps(sel, value._data)
+        if (value._data.ndim and overlaps(sel, _broadcast_or_none(value._data, sel.shape))
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value._data is x._data or overlaps(x._data, value._data, False))):
@@ -317,6 +317,17 @@ def setitem(x: Tensor, index, value) -> None:
             _overlap_raise(x, sel)
         alias[idx] = v
     written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
+
+
+def _broadcast_or_none(a, shape):
+    """a broadcast to shape (a 0 stride over more than one element is then too hard for the
+    overlap check, as PyTorch's expanded source), or a itself where it does not broadcast."""
+    if a.shape == tuple(shape):
+        return a
+    try:
+        return backend.get_array_module(a).broadcast_to(a, shape)
+    except ValueError:
+        return a
 
 
 def _overlap_raise(x: Tensor, sel) -> None:

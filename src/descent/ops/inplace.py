@@ -353,7 +353,7 @@ def copy_(t: Tensor, src) -> Tensor:
     # goes up, and no internal-overlap check for an expanded t)
     same = src is t or _same_data(t, src)
     _check_leaf_inplace(t, "copy_ (from itself)" if same else "copy_")
-    if same and not _records(t):  # (recorded: the view checks of ops/view_write apply)
+    if same and not _records(t, src):  # (recorded: the view checks of ops/view_write apply)
         _written(t)
         return t
     src = as_tensor(src, t)

@@ -231,8 +231,9 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     # its views go up: PyTorch's views share one version counter with their base.
     plain = not t._rg
     _refresh(t, base, flat)
-    if plain and t._rg and type(sel) is tuple:  # x[i] = v: PyTorch wrote through a view of t,
-        t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # t is as its base's other views
+    if plain and t._rg and type(sel) is tuple and any(i is not Ellipsis for i in sel):
+        # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
+        t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # its base's other views
     _refresh_views(base, skip=t)
     bump_family(base)
     _note_saved_output(base, result)  # (after the bump: it is the write that saves it)
