@@ -244,10 +244,11 @@ class Norm2(Function):
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
         g = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
-        # x / ||x|| with the zero norm replaced by 1 in the division, then the gradient set to 0
-        # there: PyTorch's subgradient at the origin, and no nan in either pass.
+        # PyTorch's grad * (x / ||x||).masked_fill_(norm == 0, 0), in that order (as
+        # vector_norm's, ops/linalg_norm.py): the subgradient 0 at the origin, no nan from the
+        # division in either pass, and a nan or inf gy stays nan there (0 * inf; it gave 0).
         safe = ops.where(y == 0, 1, y)
-        return ops.where(y == 0, 0, g * (x / safe))  # x / y first: exact 1 at one denormal x
+        return g * ops.where(y == 0, 0, x / safe)  # x / y first: exact 1 at one denormal x
 
 
 _ACC = {2: np.float64, 4: np.float64}  # itemsize -> accumulation dtype (float16/32 in float64)
