@@ -17,7 +17,8 @@ from .. import creation
 from ..tensor import Tensor
 from .parameter import Parameter
 
-__all__ = ["Buffer", "UninitializedParameter", "UninitializedBuffer", "is_lazy"]
+# is_lazy is torch.nn.parameter's only (nn/parameter.py), not torch.nn's
+__all__ = ["Buffer", "UninitializedParameter", "UninitializedBuffer"]
 
 
 class Buffer(Tensor):
