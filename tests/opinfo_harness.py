@@ -335,6 +335,8 @@ def _flat(out):
 
 
 def _np(x):
+    if isinstance(x, (torch.Tensor, descent.Tensor)) and x.is_sparse:
+        x = x.detach().to_dense()  # a sparse gradient (Embedding(sparse=True)): its values
     if isinstance(x, torch.Tensor):
         if x._is_zerotensor():
             x = torch.zeros(x.shape, dtype=x.dtype)

@@ -396,8 +396,8 @@ def _same_data(t: Tensor, src) -> bool:
     if not isinstance(src, Tensor):
         return False
     a, b = t._data, src._data
-    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
-            and type(a) is np.ndarray and type(b) is np.ndarray
+    return (type(a) is np.ndarray and type(b) is np.ndarray  # (a nested storage has no strides)
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
             and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
