@@ -355,8 +355,6 @@ def adam_step_buffer(opt):
     which nothing reads after the rule, is left as it was. The step count, the scalar state
     and the parameters' versions advance as `_step_buffer` advances them. Any other case
     (a missing gradient, a first step, per-parameter counts) runs the real `_step_buffer`."""
-    from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
-
     orig = type(opt)._step_buffer.__get__(opt)
     cache: dict = {}  # id(buffer) -> (buffer, its start offsets, its kernel site)
     f32 = np.dtype(np.float32)
@@ -388,11 +386,7 @@ def adam_step_buffer(opt):
                 # a channels-last parameter: its flat slice is in its memory order, a
                 # C-contiguous gradient's in index order (the flat copy aligns them)
                 return orig(group, buf, state_init, scalar_init)
-            lo = np.array([b[0] for b in buf.bounds], np.int64)
-            serial = _cpu_optim.adam_grads_kernel(False)
-            k = serial if a.param.size < PARALLEL_MIN else Tuned(
-                serial, _cpu_optim.adam_grads_kernel(True))  # fmt: skip
-            hit = cache[id(buf)] = (buf, lo, k)
+            hit = cache[id(buf)] = (buf, *_grads_kernel(buf))
         _, lo, k = hit
         a.scalars = {}
         step = int(values["step"][0]) + 1
@@ -486,12 +480,7 @@ class AdamFastStep:
                     return
                 if not all(map(_is, map(_data_of, buf.params), views)):
                     return
-                lo = np.array([b[0] for b in buf.bounds], np.int64)
-                from ..kernels import _cpu_optim  # noqa: PLC0415
-
-                serial = _cpu_optim.adam_grads_kernel(False)
-                k = serial if a.param.size < PARALLEL_MIN else Tuned(
-                    serial, _cpu_optim.adam_grads_kernel(True))  # fmt: skip
+                lo, k = _grads_kernel(buf)
                 bufs.append((tuple(buf.params), views, sdicts, sd_rep, nm_rep, sviews,
                              [v.shape for v in views], buf.scalars["step"], a, lo, k))  # fmt: skip
             per_group.append((group, params, bufs))
@@ -563,7 +552,6 @@ class AdamFastStep:
         self.hits += 1
         return True
 
-
     def _args(self, group, step) -> tuple:
         """`adam_args(opt, group, step)`, its step-independent part kept while the group's
         hyperparameters (values and types: a NumPy float computes in its own precision) stay
@@ -592,6 +580,18 @@ def _global_hooks() -> bool:
 
 
 _HOOKS: dict = {}
+
+
+def _grads_kernel(buf):
+    """(lo, k) for `_cpu_optim.adam_grads` over a flat buffer: each parameter's start in the
+    buffer, and the one-thread kernel (or its every-core twin, chosen by the thread plan)."""
+    from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
+
+    lo = np.array([b[0] for b in buf.bounds], np.int64)
+    serial = _cpu_optim.adam_grads_kernel(False)
+    if buf.whole.param.size < PARALLEL_MIN:
+        return lo, serial
+    return lo, Tuned(serial, _cpu_optim.adam_grads_kernel(True))
 
 
 def _tensor_hyper(group) -> bool:
