@@ -17,13 +17,7 @@ from descent.nn import functional as F
 
 pytestmark = pytest.mark.skipif(not cpu.enabled(), reason="needs the CPU kernels")
 
-STEPS = 10
-
-
-def _batches(n_in=20, n_cls=5, rows=8, n=STEPS, seed=0):
-    rng = np.random.default_rng(seed)
-    return [(descent.tensor(rng.standard_normal((rows, n_in), dtype=np.float32)),
-             descent.tensor(rng.integers(0, n_cls, rows))) for _ in range(n)]  # fmt: skip
+from test_compile_s15 import STEPS, _batches  # noqa: E402 - tests/ is on sys.path (conftest)
 
 
 def _fast_of(f):
