@@ -422,16 +422,19 @@ class Optimizer(OptimizerHooks):
         return True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients: to None (default; frees memory) or to zeros in place."""
+        """Reset the gradients: to None (default; frees memory) or to zeros in place (the same
+        gradient object, as PyTorch's: nn.module.zero_grad_, which Module.zero_grad uses)."""
+        if set_to_none:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad = None
+            return
+        from ..nn.module import zero_grad_  # noqa: PLC0415 - nn loads after optim
+
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:  # the same gradient object, zeroed (PyTorch's)
-                    from ..nn.module import zero_grad_  # noqa: PLC0415 - nn loads after optim
-
+                if p.grad is not None:
                     zero_grad_(p.grad)
 
     # -- state_dict ------------------------------------------------------------------------------
