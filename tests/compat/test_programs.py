@@ -374,6 +374,10 @@ CASES = {
     # query embedding: with DETR's zero content every query's first output is equal up to
     # rounding, and the matching a coin-flip between libraries
     "detr_matcher": ((1e-5, 1e-6), None),
+    # Switch Transformers' top-1 router with capacity dropping, z-loss and load balancing,
+    # fairseq's GShard top-2 gating (cumsum locations, dispatch / combine by bmm and einsum),
+    # expert-choice routing by topk over tokens and index_add_
+    "switch_moe_capacity": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
