@@ -950,11 +950,7 @@ def shrink2(prog, msg):
 
 
 # Known mismatches of the default run: program seed -> reason (strict xfails)
-KNOWN2: dict[int, str] = {
-    16000802: "clone() of a transposed tensor: PyTorch's keeps the strides (memory_format="
-    "preserve_format), so .view((8, 1)) of it raises; descent's clone is C-contiguous and the "
-    "view works (a layout difference, outside the view/in-place machinery)",
-}
+KNOWN2: dict[int, str] = {}  # (16000802, clone's strides: fixed in session 17)
 
 
 def fuzz2(n: int, seed: int, verbose: bool = False):

@@ -478,8 +478,10 @@ def _layout_like(out: Tensor, x: Tensor, memory_format) -> Tensor:
     """A fresh `*_like` result in x's memory format (preserve_format, PyTorch's default) or in
     the one asked for; relaid in place, as nothing else holds `out` yet."""
     name = "preserve_format" if memory_format is None else memory_layout.format_name(memory_format)
-    if name == "preserve_format":
-        name = memory_layout.layout_of(x._data)
+    if name == "preserve_format":  # x's strides where dense, as PyTorch (memory_layout.preserved)
+        if not x._data.flags.c_contiguous:
+            out._data = memory_layout.preserved(x._data, out._data)
+        return out
     if name != "contiguous_format":
         memory_layout.check_rank(out._data, name)
         out._data = memory_layout.copy_as(out._data, name)

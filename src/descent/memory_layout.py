@@ -95,3 +95,67 @@ def shaped_as(flat, shape, name: str):
     _, perm = _CHANNELS_LAST[name]
     inverse = tuple(perm.index(d) for d in range(len(perm)))
     return flat.reshape(tuple(shape[d] for d in perm)).transpose(inverse)
+
+
+def dense_strides(shape, strides) -> list:
+    """PyTorch's infer_dense_strides, in elements: the strides of a dense tensor whose memory
+    order follows `strides` (outermost the largest; a tie puts the longer dimension outside; a
+    0 stride leaves the dimension where C order has it). For a non-overlapping and dense input
+    these are its own strides on every dimension longer than 1."""
+    n = len(shape)
+    perm = list(range(n - 1, -1, -1))  # innermost first
+
+    def swap(d0, d1) -> int:
+        s0, s1 = strides[d0], strides[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, n):  # PyTorch's stable insertion sort (loops over a few dimensions)
+        j = i
+        for k in range(i - 1, -1, -1):
+            c = swap(perm[k], perm[j])
+            if c > 0:
+                perm[k], perm[j] = perm[j], perm[k]
+                j = k
+            elif c < 0:
+                break
+    out, step = [0] * n, 1
+    for d in perm:
+        out[d] = step
+        if shape[d] > 1:
+            step *= shape[d]
+    return out
+
+
+def preserved(src, out):
+    """`out`, a copy of `src`'s values made in NumPy's order="K" (`copy(order="K")`, `astype`),
+    laid out as PyTorch's preserve_format lays out a clone, a cast or an `empty_like`: src's
+    own strides when it is non-overlapping and dense (a transpose stays transposed), else dense
+    strides in src's memory order (`dense_strides`; NumPy's order K differs on broadcast and
+    tied strides). Dimensions of length 1 keep NumPy's strides (PyTorch keeps src's there;
+    NumPy can make a fresh array with any other strides only as a view, and a clone owns its
+    memory). C-contiguous arrays, the common case, return at the first test. `out` may also
+    be a fresh C-contiguous result of src's shape (`zeros_like`), relaid here."""
+    if out.flags.c_contiguous and src.flags.c_contiguous:
+        return out
+    if not out.size or type(out) is not type(src):
+        return out
+    item = src.itemsize
+    want = dense_strides(src.shape, [abs(s) // item for s in src.strides])
+    item = out.itemsize
+    if all(n < 2 or s == w * item for n, s, w in zip(out.shape, out.strides, want)):
+        return out
+    from .backend import get_array_module  # noqa: PLC0415 - backend imports this module
+
+    xp = get_array_module(out)
+    # empty_like(order="K") copies the memory order of a prototype's strides: a 1-element
+    # buffer seen with the strides wanted (never read)
+    proto = xp.lib.stride_tricks.as_strided(
+        xp.empty(1, out.dtype), out.shape, [w * item for w in want]
+    )
+    fresh = xp.empty_like(proto)
+    fresh[...] = out
+    return fresh

@@ -593,7 +593,7 @@ class Tensor(
         if device is not None:
             out = _ops.to_device(out, device)
         if copy and out is self:
-            out = _ops.clone(self)
+            out = self.clone()  # preserve_format, as PyTorch's to(copy=True)
         if memory_format is not None and memory_format.name != "preserve_format":
             # as PyTorch: a copy unless the layout already is the one asked for (which
             # contiguous() would also grant to an ambiguous one: C = 1 or H = W = 1)

@@ -311,10 +311,13 @@ class MathMethods:
 
     # -- dtype conversions (differentiable between floating dtypes) ----------------------------
     def clone(self, *, memory_format=None):
-        # preserve_format (the default) keeps a channels-last layout, as PyTorch's clone does
+        # preserve_format (the default) keeps the input's strides where it is non-overlapping
+        # and dense (a transpose, channels-last), as PyTorch's clone does: x.t().clone().view(-1)
+        # raises there too (memory_layout.preserved)
         name = "preserve_format" if memory_format is None else _layout.format_name(memory_format)
         if name == "preserve_format":
-            name = _layout.layout_of(self._data)
+            if self._data.flags.c_contiguous:
+                return _ops.clone(self)
         elif name != "contiguous_format":
             _layout.check_rank(self._data, name)
         return _ops.clone(self, None if name == "contiguous_format" else name)

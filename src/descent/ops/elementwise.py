@@ -603,7 +603,8 @@ class Cast(Function):
             return float8_astype(x, self.dtype)  # PyTorch's rules (float8.py), not ml_dtypes'
         if x.dtype.kind == "c" and self.dtype.kind != "c":
             x = x.real  # complex -> real keeps the real part, as PyTorch (NumPy would warn)
-        return x.astype(self.dtype)
+        out = x.astype(self.dtype)  # (order K; PyTorch's strides: memory_layout.preserved)
+        return out if x.flags.c_contiguous else memory_layout.preserved(x, out)
 
     def backward(self, gy, ops):
         # From an integer input nothing flows back: integers cannot require grad. A real input
@@ -630,7 +631,7 @@ def cast(x, dtype) -> Tensor:
                 return Tensor._wrap(a != 0 if dtype.kind == "b" else a.real.astype(dtype))
             if a.dtype.kind == "V" and dtype.kind in "iu":  # bfloat16: through float32, as
                 a = a.astype(np.float32)  # PyTorch (ml_dtypes saturates: -2.5 -> uint8 0)
-            return Tensor._wrap(a.astype(dtype))
+            return Tensor._wrap(memory_layout.preserved(a, a.astype(dtype)))
     return Cast.apply(x, dtype=dtype)
 
 
@@ -644,6 +645,8 @@ class Clone(Function):
     def forward(self, x):
         if self.layout is None:
             return x.copy()
+        if self.layout == "preserve_format":  # PyTorch's strides (memory_layout.preserved)
+            return memory_layout.preserved(x, x.copy(order="K"))
         return memory_layout.copy_as(x, self.layout)
 
     def backward(self, gy, ops):
@@ -651,7 +654,8 @@ class Clone(Function):
 
 
 def clone(x, layout: str | None = None) -> Tensor:
-    """A copy; `layout` ("channels_last", memory_layout.py) lays it out in that memory format."""
+    """A C-contiguous copy; `layout` ("channels_last", memory_layout.py) lays it out in that
+    memory format, "preserve_format" in the input's (PyTorch's clone())."""
     if layout is None:
         return Clone.apply(as_tensor(x))
     return Clone.apply(as_tensor(x), layout=layout)

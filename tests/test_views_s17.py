@@ -1,0 +1,104 @@
+"""Views, in-place ops and layouts, session 17: differences the view/in-place fuzz rounds
+(tests/test_view_inplace_fuzz_s14.py, tests/test_views_s16.py) still found, each run in descent
+and in PyTorch 2.13 and compared (values, strides, gradients, or the exception class).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+# ---------------------------------------------------------------------------------------------
+# clone() / *_like / to(dtype) keep the input's strides where it is non-overlapping and dense
+# (PyTorch's preserve_format), else dense strides in the input's memory order
+
+
+def _views(L):
+    """name -> a tensor laid out in some way (the same values in both libraries)."""
+    base = L.arange(120, dtype=L.float64).reshape(2, 3, 4, 5)
+    return {
+        "contiguous": base,
+        "transposed": base[0, 0].reshape(4, 5).t(),
+        "permuted": base.permute(2, 0, 3, 1),
+        "channels_last": base.contiguous(memory_format=L.channels_last),
+        "sliced": base[:, :, ::2],
+        "transposed_sliced": base[0].permute(2, 1, 0)[::2],
+        "expanded": base[0, 0, :1].t().expand(5, 3),
+        "empty": L.zeros(0, 3).t(),
+        "0-d": base[0, 0, 0, 0],
+    }
+
+
+_COPIES = {
+    "clone": lambda L, x: x.clone(),
+    "clone(preserve)": lambda L, x: x.clone(memory_format=L.preserve_format),
+    "torch.clone": lambda L, x: L.clone(x),
+    "empty_like": lambda L, x: L.empty_like(x),
+    "zeros_like": lambda L, x: L.zeros_like(x),
+    "ones_like": lambda L, x: L.ones_like(x),
+    "full_like": lambda L, x: L.full_like(x, 2.0),
+    "rand_like": lambda L, x: L.rand_like(x),
+    "to(float32)": lambda L, x: x.to(L.float32),
+    "float()": lambda L, x: x.float(),
+    "to(int64)": lambda L, x: x.to(L.int64),
+    "to(copy=True)": lambda L, x: x.to(copy=True),
+}
+
+
+def _sig(t):
+    """The strides of the dimensions longer than 1 (NumPy chooses its own for length 1)."""
+    return tuple(s for s, n in zip(t.stride(), t.shape) if n > 1), t.is_contiguous()
+
+
+@pytest.mark.parametrize("copy", list(_COPIES))
+@pytest.mark.parametrize("layout", list(_views(descent)))
+def test_copy_keeps_the_layout_as_torch(layout, copy):
+    x, tx = _views(descent)[layout], _views(torch)[layout]
+    y, ty = _COPIES[copy](descent, x), _COPIES[copy](torch, tx)
+    assert _sig(y) == _sig(ty), (y.stride(), ty.stride())
+    assert y.is_contiguous(memory_format=descent.channels_last) == ty.is_contiguous(
+        memory_format=torch.channels_last
+    ) if y.dim() == 4 else True
+    if copy not in ("empty_like", "rand_like"):
+        np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    assert y._data.base is None or layout in ("0-d", "empty")  # owns its memory
+
+
+def test_view_of_a_transposed_clone_raises_as_torch():
+    for L in (descent, torch):
+        c = L.arange(12.0).reshape(3, 4).t().clone()
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            c.view(12)
+        assert c.reshape(12).tolist() == [0.0, 4.0, 8.0, 1.0, 5.0, 9.0, 2.0, 6.0, 10.0, 3.0,
+                                          7.0, 11.0]  # fmt: skip
+        assert c.contiguous().is_contiguous() and c.contiguous().view(12).shape == (12,)
+        assert c.clone(memory_format=L.contiguous_format).view(12).shape == (12,)
+
+
+def test_gradient_through_a_transposed_clone():
+    g = {}
+    for L in (descent, torch):
+        w = L.arange(1.0, 13.0, dtype=L.float64).reshape(3, 4).requires_grad_()
+        c = w.t().clone()
+        out = (c.reshape(-1) * L.arange(12.0, dtype=L.float64)).sum() + (c @ w).sum()
+        out.backward()
+        g[L.__name__] = w.grad.numpy().copy()
+    np.testing.assert_allclose(g["descent"], g["torch"], rtol=1e-12)
+
+
+def test_transposed_clone_downstream():
+    """matmul, numpy(), a save/load round trip and in-place writes on a transposed clone."""
+    x = descent.randn(5, 3, dtype=descent.float64).t()
+    c = x.clone()
+    assert c.stride() == (1, 3)
+    np.testing.assert_allclose((c @ c.t()).numpy(), x.numpy() @ x.numpy().T, rtol=1e-12)
+    np.testing.assert_array_equal(c.numpy(), x.numpy())
+    c.mul_(2.0)
+    np.testing.assert_array_equal(c.numpy(), 2 * x.numpy())
+    buf = __import__("io").BytesIO()
+    descent.save({"c": c}, buf)
+    buf.seek(0)
+    np.testing.assert_array_equal(descent.load(buf)["c"].numpy(), c.numpy())
