@@ -378,6 +378,11 @@ CASES = {
     # fairseq's GShard top-2 gating (cumsum locations, dispatch / combine by bmm and einsum),
     # expert-choice routing by topk over tokens and index_add_
     "switch_moe_capacity": ((1e-5, 1e-6), None),
+    # the Deep Implicit Layers tutorial's DEQ: forward iteration and Anderson acceleration
+    # (linalg.solve on the bordered Gram system), the implicit backward as a tensor hook solving
+    # the adjoint fixed point by autograd.grad, checked against unrolled backprop; fixed
+    # iteration counts (tol=0)
+    "deq_implicit": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
