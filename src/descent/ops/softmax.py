@@ -20,10 +20,12 @@ class LogSumExp(Function):
     """d/dx logsumexp(x) = softmax(x) = exp(x - y) (reuses the output); complex x: gy times
     its conjugate (PyTorch's convention and formula), the maximum taken of the real parts."""
 
-    __slots__ = ("axis", "keepdims")
+    __slots__ = ("axis", "keepdims", "bfloat16")
     save_inputs = True
     save_output = True
     zero_passes = True  # PyTorch's grad * exp(x - y) keeps its zero tensor
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -32,9 +34,22 @@ class LogSumExp(Function):
         if x.size == 0:
             # log(sum of nothing) = log 0 = -inf (PyTorch); max() would raise on an empty axis.
             return xp.full_like(x.sum(axis=self.axis, keepdims=self.keepdims), -np.inf)
+        if x.dtype == HALF:  # PyTorch's composite of float16 ops, in float32 (below)
+            return in_float32(self._generic, x, xp, HALF)
+        return self._generic(x, xp, getattr(self, "bfloat16", None))
+
+    def _generic(self, x, xp, low):
+        """The forward on float32/float64 (or float16/bfloat16 values as float32, `low`)."""
         m = (x.real if x.dtype.kind == "c" else x).max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        if low is None:
+            s = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        else:
+            # PyTorch's CPU logsumexp is a composite (ReduceOps.cpp, logsumexp_out_impl): in
+            # float16/bfloat16 x - max, exp, the sum (accumulated in float32) and log are each
+            # rounded to the low dtype; the caller rounds the final + max
+            e = _rnd(xp.exp(_rnd(x - m, low)), low)
+            s = _rnd(xp.log(_rnd(e.sum(axis=self.axis, keepdims=True), low)), low) + m
         if not self.keepdims:
             s = s.reshape([n for i, n in enumerate(s.shape) if i not in self.axis])
         return s
@@ -43,10 +58,19 @@ class LogSumExp(Function):
         (x,) = self.inputs(ops)
         shape = self.in_shapes[0]
         y = ops.expand_reduced(self.output(ops), shape, self.axis, self.keepdims)
+        gy = ops.expand_reduced(gy, shape, self.axis, self.keepdims)
+        low = getattr(self, "bfloat16", None)
+        if low is not None and not ops.is_graph:
+            # bfloat16 (float32 arrays here): PyTorch's grad * (x - y).exp() in bfloat16 ops,
+            # each rounded (the product by the cast's backward); float16 runs in float16 already
+            return gy * _rnd(ops.exp(_rnd(x - y, low)), low)
         # exp(x - y) is the softmax over the reduced axes, computed from the saved output.
-        return ops.expand_reduced(gy, shape, self.axis, self.keepdims) * conj_if_complex(
-            ops, ops.exp(x - y)
-        )
+        return gy * conj_if_complex(ops, ops.exp(x - y))
+
+
+def _rnd(a, low):
+    """A float32 array's values rounded to `low` (float16 or bfloat16), kept as float32."""
+    return a.astype(low).astype(a.dtype)
 
 
 class Softmax(Function):
@@ -67,8 +91,8 @@ class Softmax(Function):
             k = backend.fused("softmax_forward", x)  # CuPy float32/float16: one kernel
             if k is not None:
                 return k(x)
-        if x.dtype == HALF:  # in float32 and rounded once, as PyTorch's CPU kernel (opmath)
-            return in_float32(self._generic, x, xp, low)
+        if x.dtype == HALF:  # in float32, rounded as PyTorch's CPU kernel (opmath; across an
+            return in_float32(self._generic, x, xp, HALF)  # inner dim as its bfloat16, below)
         return self._generic(x, xp, low)
 
     def _generic(self, x, xp, low):
@@ -76,10 +100,14 @@ class Softmax(Function):
         m = x.max(axis=self.axis, keepdims=True)
         e = xp.exp(x - m)
         s = e.sum(axis=self.axis, keepdims=True)
-        if low is not None and self.axis != x.ndim - 1:
-            # PyTorch's bfloat16 kernel across an inner dim (SoftMaxKernel.cpp, _vec_softmax)
-            # stores exp(x - max) in the bfloat16 output, then multiplies by 1 / sum
-            return e.astype(low).astype(x.dtype) * (1 / s)
+        if low is not None and self.axis < x.ndim - 1:
+            # PyTorch's bfloat16 and float16 kernel across an inner dim (SoftMaxKernel.cpp,
+            # _vec_softmax) multiplies by 1 / sum in float32 where its vector loop runs, and
+            # elsewhere (its scalar loop) stores exp(x - max) in the low-precision output first
+            r = 1 / s
+            once = (e * r).astype(low).astype(x.dtype)
+            twice = e.astype(low).astype(x.dtype) * r
+            return xp.where(_vector_lanes(xp, x.shape, self.axis), once, twice)
         e /= s
         return e
 
@@ -103,6 +131,29 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
+def _vector_lanes(xp, shape, axis):
+    """Where PyTorch's low-precision softmax across an inner dim (SoftMaxKernel.cpp,
+    _vec_softmax) takes its vector loop: a bool array broadcasting against `shape` (size 1 on
+    `axis`). The kernel splits the outer x inner positions evenly over its threads; each thread
+    walks its range in vectors of 32 lanes (16 below AVX512) while one fits in the rest of the
+    inner row and of its range, and finishes that row one position at a time."""
+    from ..backends.cpu import get_cpu_capability  # noqa: PLC0415
+    from ..runtime import get_num_threads  # noqa: PLC0415
+
+    inner = int(np.prod(shape[axis + 1 :]))
+    total = int(np.prod(shape[:axis])) * inner
+    lanes = 32 if get_cpu_capability() == "AVX512" else 16
+    chunk = -(-total // get_num_threads()) if total else 1
+    p = xp.arange(total)
+    start = p // chunk * chunk  # this position's thread range [start, end)
+    end = xp.minimum(start + chunk, total)
+    row = p // inner * inner
+    row_start = xp.maximum(start, row)  # where this thread began this inner row
+    block = row_start + (p - row_start) // lanes * lanes
+    vector = block + lanes <= xp.minimum(end, row + inner)
+    return vector.reshape(shape[:axis] + (1,) + shape[axis + 1 :])
+
+
 class LogSoftmax(Function):
     """y = x - logsumexp(x); dx = gy - exp(y) sum(gy) along the axis (reuses the output)."""
 
@@ -120,16 +171,21 @@ class LogSoftmax(Function):
             k = backend.fused("softmax_forward", x)
             if k is not None:
                 return k(x, log=True)
-        if x.dtype == HALF:  # in float32 and rounded once, as PyTorch's CPU kernel (opmath)
-            return in_float32(self.forward, x)
+        if x.dtype == HALF:  # in float32, rounded as PyTorch's CPU kernel (opmath; along the
+            return in_float32(self._generic, x, xp, HALF)  # last dim as its bfloat16, below)
+        return self._generic(x, xp, low)
+
+    def _generic(self, x, xp, low):
+        """The NumPy/CuPy forward (no fused kernel)."""
         # log-sum-exp with the maximum taken out: log_softmax(x) = z - log(sum(exp(z))), z = x -
         # max, finite even where softmax itself underflows to 0.
         m = x.max(axis=self.axis, keepdims=True)
         z = x - m
         s = xp.exp(z).sum(axis=self.axis, keepdims=True)
         if low is not None and self.axis == x.ndim - 1:
-            # PyTorch's bfloat16 kernel along the last dim keeps the sum and its log in bfloat16
-            # buffers (SoftMaxKernel.cpp, _vec_log_softmax_lastdim): rounded twice, as there
+            # PyTorch's bfloat16 and float16 kernel along the last dim keeps the sum and its log
+            # in low-precision buffers (SoftMaxKernel.cpp, _vec_log_softmax_lastdim): rounded
+            # twice, as there
             return z - xp.log(s.astype(low).astype(x.dtype)).astype(low).astype(x.dtype)
         return z - xp.log(s)
 

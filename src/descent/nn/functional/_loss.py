@@ -15,7 +15,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
-from ...opmath import HALF
+from ...opmath import HALF, is_reduced
 from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
@@ -192,7 +192,12 @@ def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
     t2 = _shape.permute(t, *perm).reshape(-1, n_cls) if perm is not None else t
     if eps:
         t2 = t2 * (1 - eps) + eps / n_cls
-    logp = _sm.log_softmax(x2, axis=1)
+    if perm is not None and is_reduced(x._data.dtype):
+        # PyTorch's float16/bfloat16 log_softmax rounds differently along the last dim than
+        # across an inner one (ops/softmax.py): taken along x's class dim, as PyTorch does
+        logp = _shape.permute(_sm.log_softmax(x, axis=1), *perm).reshape(-1, n_cls)
+    else:
+        logp = _sm.log_softmax(x2, axis=1)
     prod = logp * t2
     if w is not None:
         prod = prod * Tensor._wrap(w)
