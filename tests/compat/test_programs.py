@@ -383,6 +383,10 @@ CASES = {
     # the adjoint fixed point by autograd.grad, checked against unrolled backprop; fixed
     # iteration counts (tol=0)
     "deq_implicit": ((1e-5, 1e-6), None),
+    # snntorch / SpyTorch spiking nets: a SurrGradSpike Function, an arctan surrogate by the
+    # straight-through trick, leaky / synaptic / recurrent neurons, rate and latency coding,
+    # ce_rate / mse_count / membrane losses, a convolutional SNN over (T, B, C, H, W)
+    "snn_surrogate": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
