@@ -102,3 +102,71 @@ def test_transposed_clone_downstream():
     descent.save({"c": c}, buf)
     buf.seek(0)
     np.testing.assert_array_equal(descent.load(buf)["c"].numpy(), c.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# A stale view (made under no_grad, or one output of split/unbind, whose memory was written in
+# place since while its base requires grad) raises as soon as an op uses it with grad mode on,
+# as PyTorch's (before: only when a backward reached it)
+
+
+def _stale_nograd(L, write_in_no_grad=False):
+    x = L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True)
+    y = x * 1
+    with L.no_grad():
+        v = y[:1]
+        if write_in_no_grad:
+            y.mul_(2)
+    if not write_in_no_grad:
+        y.mul_(2)
+    return y, v
+
+
+def _stale_split(L):
+    y = L.tensor([1.0, 2.0, 3.0], dtype=L.float64, requires_grad=True) * 1
+    a = y.split(1)[0]
+    y.add_(1)
+    return y, a
+
+
+_STALE_USES = {
+    "mul": lambda L, y, v: v * 3,
+    "sum": lambda L, y, v: v.sum(),
+    "add(y, v)": lambda L, y, v: L.add(y, v),
+    "clone": lambda L, y, v: v.clone(),
+    "view": lambda L, y, v: v.view(1),
+    "exp": lambda L, y, v: v.exp(),
+    "cat": lambda L, y, v: L.cat([y, v]),
+    "add_": lambda L, y, v: v.add_(1),
+}
+_STALE_FREE = {  # no error in PyTorch either
+    "no_grad mul": lambda L, y, v: _under_no_grad(L, lambda: v * 3),
+    "detach": lambda L, y, v: v.detach(),
+    "tolist": lambda L, y, v: v.tolist(),
+    "requires_grad": lambda L, y, v: v.requires_grad,
+}
+
+
+def _under_no_grad(L, f):
+    with L.no_grad():
+        return f()
+
+
+@pytest.mark.parametrize("make", ["nograd", "nograd_written_in_nograd", "split"])
+@pytest.mark.parametrize("use", list(_STALE_USES) + list(_STALE_FREE))
+def test_stale_view_raises_when_used(make, use):
+    f = {**_STALE_USES, **_STALE_FREE}[use]
+    errs = []
+    for L in (torch, descent):
+        y, v = _stale_split(L) if make == "split" else _stale_nograd(L, make != "nograd")
+        try:
+            f(L, y, v)
+            errs.append(None)
+        except RuntimeError as e:
+            errs.append(str(e))
+    assert (errs[0] is None) == (errs[1] is None), errs
+    if errs[0] is not None:  # the same family of message
+        key = ("is being modified inplace" if "is being modified inplace" in errs[0]
+               else "its base or another view of its base has been modified inplace")  # fmt: skip
+        assert key.replace("inplace", "in") in errs[1].replace("inplace", "in").replace(
+            "in place", "in"), errs

@@ -519,6 +519,13 @@ def _parent(t):
     return t if t._rg else None
 
 
+#: The number of live StaleView nodes (ops/view_write.py, which sets `_stale_check`). While
+#: there are any, recording an op checks its parents, so that an op using a stale view raises
+#: at once, as PyTorch's; otherwise the cost is this one test per recorded op.
+_stale_live = 0
+_stale_check = None
+
+
 def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     """Make the op object `node` a graph node: the ONE place node fields are set.
 
@@ -536,6 +543,8 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         The output Tensor (`init_tensor`, requiring grad, made by this node), or None without
         `out`.
     """
+    if _stale_live:  # a stale view is alive: using one as an operand raises (ops/view_write)
+        _stale_check(parents)
     node.parents = parents
     node.index = next(_counter) if index is None else index
     node.in_shapes = in_shapes

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from .. import autograd as _autograd
 from .. import backend
 from ..autograd import _bump_family as bump_family
 from ..autograd import _NoGradView as NoGradView
@@ -46,8 +47,8 @@ from .elementwise import (
 )
 from .out_arg import can_cast
 from .view_rules import overlaps, writable_alias
+from .view_write import StaleView, check_view_write, write_base, written
 from .view_write import write as write_view
-from .view_write import write_base, written
 
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -247,6 +248,8 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     _check_leaf_inplace(t, op)
     check_overlap(t, other, op)
     if _records(t, other):
+        if _autograd._stale_live and type(t._node) is StaleView:  # PyTorch's in-place message,
+            check_view_write(t)  # before the op's use of the stale view raises
         return _rebind(t, _same_shape(t, outofplace(t._alias(), other), op))
     dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
     tensor_other = isinstance(other, Tensor)

@@ -41,6 +41,7 @@ import weakref
 
 import numpy as np
 
+from .. import autograd as _autograd
 from .. import autograd_views as _views_module
 from .. import backend
 from ..autograd import Function
@@ -280,8 +281,8 @@ def _unflat(new_flat: Tensor, base: Tensor) -> Tensor:
 class StaleView(Function):
     """The node of a view PyTorch no longer lets into the graph: one made under no_grad, or one
     output of split/unbind, whose memory was written in place since while its base requires
-    grad. Identity forward; backward raises PyTorch's error (PyTorch raises when the view is
-    used; descent when a backward reaches it, or at once when a view is taken of it)."""
+    grad. Identity forward; recording an op on it raises PyTorch's error, as there (autograd's
+    `_stale_live` counts the live ones; `_stale_check`), and so does a backward reaching it."""
 
     __slots__ = ("message",)
 
@@ -290,6 +291,10 @@ class StaleView(Function):
 
     def backward(self, gy, ops):
         raise RuntimeError(self.message)
+
+    def __del__(self):
+        if type(self) is StaleView and _autograd is not None:  # (None at interpreter exit)
+            _autograd._stale_live -= 1
 
 
 class OverlapWrite(StaleView):
@@ -325,10 +330,20 @@ def stale_view(u: Tensor) -> None:
         return
     with enable_grad():
         stale = StaleView.apply(new_tensor(u._data, True), message=_stale_message(u))
+    _autograd._stale_live += 1
     u._node, u._rg = stale._node, True
 
 
+def _stale_check(parents) -> None:
+    """autograd._stale_check: an op is being recorded on a stale view (its node a StaleView):
+    PyTorch raises as the op reads the view's grad_fn."""
+    for p in parents:
+        if type(p) is StaleView:
+            raise RuntimeError(p.message)
+
+
 _views_module.stale_view = stale_view
+_autograd._stale_check = _stale_check
 
 
 # An op applied in place through a view (y[0].sigmoid_()) or to a tensor with live views saved
