@@ -45,7 +45,7 @@ from ..ops import indexing as _ops_indexing
 from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
-from . import fusion, replay_kernels
+from . import fusion, linear_t, replay_kernels
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, _Out
 from .threads import ThreadPlan
@@ -148,6 +148,11 @@ class Program:
         self._plain_backward: dict = {}  # id(Backward) -> _plain_plan (or False), likewise
         self.ln_backward: dict = {}  # id(LayerNorm op) -> its backward (replay_kernels.ln_plan)
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
+        # Linear sites in the transposed layout (`linear_t`): on/off (benchmarks' A/B), the
+        # slots a Linear reads as its input, and this call's transposed twins of slots
+        self.linear_t = True
+        self._twin_want: frozenset = frozenset()
+        self._twins: dict = {}
         self.steps = self._compile_steps()
 
     # -- building --------------------------------------------------------------------------
@@ -194,11 +199,14 @@ class Program:
                 boxes = None
                 if ins.node and ins.op.save_inputs:
                     boxes = tuple(_Box() for _ in ins.ins)
-                # [boxes, ufunc plan (decided at the first replay), _pair_linear_relu's mark]
-                extra = [boxes, None, None]
+                # [boxes, ufunc plan (decided at the first replay), _pair_linear_relu's mark,
+                #  a Linear's `linear_t.Site` (0: undecided, None: eager's product)]
+                extra = [boxes, None, None, 0]
             steps.append((ins, tuple(drops[k - 1]), extra))
         if self.fuse and self.pool is not None:
             _pair_linear_relu(steps, reads, keep)
+            self._twin_want = frozenset(ins.ins[0] for ins in prog
+                                        if type(ins) is Forward and type(ins.op) is _Linear)
         return steps
 
     # -- running ---------------------------------------------------------------------------
@@ -224,6 +232,8 @@ class Program:
             self._run(env, pool)
         finally:
             self.threads.end(t0)
+            if self._twins:
+                self._twins.clear()
         for obj, name, template in self.rec.attrs:  # what eager's call set on the modules
             setattr(obj, name, _build(template, env))
         return _build(self.rec.result, env)
@@ -271,7 +281,12 @@ class Program:
                 op.saved = boxes
             return
         out = None
-        if plan and type(plan[0]) is str:  # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd)
+        if self._twins and extra[3] is not None and type(op) is _Linear and self.linear_t:
+            out = self._linear_twin(ins, extra, arrays, env, pool)
+            if out is not None:
+                plan = None
+        if plan and type(plan[0]) is str and out is None:
+            # a replay kernel: ("gelu", fwd, bwd), ("sdpa", fwd), ...
             x = arrays[0]
             if plan[0] == "gelu":
                 if type(x) is _ndarray and x.flags.c_contiguous:
@@ -319,7 +334,7 @@ class Program:
         (fusion.bias_relu_kernel), written to the ReLU's slot (its step then finds it there
         and returns) and kept as the ReLU node's output. False, with nothing done, where it
         does not apply (then the two steps run as recorded)."""
-        relu, k, relu_extra = pair
+        relu, k, relu_extra, site = pair
         x, w, b = arrays
         if k is None:  # first replay: eager's forward is linear_forward_plan's and a select?
             k = False
@@ -335,6 +350,21 @@ class Program:
         n = w.shape[0]
         if not x.dtype == w.dtype == b.dtype or b.shape != (n,):
             return False
+        if site == 0:  # first replay: the transposed layout (linear_t) where it gives the bits
+            site = pair[3] = linear_t.plan(x, w, b, True, pool)
+        if site is not None and self.linear_t and x.flags.c_contiguous:
+            twins = self._twins
+            xt = twins.pop(ins.ins[0], None) if twins else None
+            if xt is not None and (xt.shape != (site.k, site.m) or xt.dtype != site.dtype):
+                xt = None
+            y, yt = site.run(x.reshape(site.m, site.k), w, b, xt, pool)
+            if relu.out in self._twin_want:
+                twins[relu.out] = yt  # the next Linear's input, transposed
+            out = y.reshape(x.shape[:-1] + (n,))
+            env[relu.out] = out
+            if relu.node:
+                relu.op.out_data = out
+            return True
         x2 = x.reshape((-1, w.shape[1]))
         y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
         k(y.reshape(-1), b, n)
@@ -343,6 +373,25 @@ class Program:
         if relu.node:
             relu.op.out_data = out
         return True
+
+    def _linear_twin(self, ins: Forward, extra, arrays, env, pool):
+        """A Linear (without its ReLU) whose input the previous Linear left transposed in
+        `_twins`: y from W @ xT (`linear_t`), or None (eager's product runs)."""
+        xt = self._twins.pop(ins.ins[0], None)
+        if xt is None or len(arrays) != 2 + ins.op.has_b:
+            return None
+        x, w = arrays[0], arrays[1]
+        b = arrays[2] if ins.op.has_b else None
+        site = extra[3]
+        if site == 0:
+            site = extra[3] = linear_t.plan(x, w, b, False, self.pool)
+        if (site is None or type(x) is not _ndarray or not x.flags.c_contiguous
+                or xt.shape != (site.k, site.m) or xt.dtype != site.dtype):  # fmt: skip
+            return None
+        y, yt = site.run(x.reshape(site.m, site.k), w, b, xt, pool)
+        if ins.out in self._twin_want:
+            self._twins[ins.out] = yt
+        return y.reshape(x.shape[:-1] + (site.n,))
 
     def _plan(self, op, arrays, pool, node: bool = True, axes=None):
         """How this op's forward runs on replay (decided at the first replay): a ufunc into a
@@ -689,7 +738,7 @@ def _pair_linear_relu(steps: list, reads: dict, keep) -> None:
                 and len(ins.ins) == 3 and not ins.binds and not nxt.binds
                 and reads.get(ins.out) == 1 and ins.out not in keep and extra[2] is None
                 and (not ins.node or extra[0] is not None)):  # fmt: skip
-            extra[2] = [nxt, None, nextra]
+            extra[2] = [nxt, None, nextra, 0]  # 0: linear_t's site, undecided
             nextra[2] = _DONE_BY_LINEAR
 
 
