@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
+from ..opmath import FLOAT, HALF
 from ..tensor import Tensor
 from ._common import (
     as_tensor,
@@ -95,6 +96,11 @@ class Mean(Function):
     def backward(self, gy, ops):
         # Scale the small reduced gradient before broadcasting it: n times fewer multiplies.
         # (n = 0: the input is empty, and so is its gradient, whatever the scale.)
+        if gy.dtype == HALF and self.n and not ops.is_graph:
+            # PyTorch's grad / n: divided in float32 and rounded once (gy * (1 / n) rounded
+            # 1 / n to float16 first, and a product is not the quotient: one unit off in 2)
+            gy = (gy.astype(FLOAT) / self.n).astype(HALF)
+            return ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
         scale = 1.0 / self.n if self.n else 0.0
         return ops.expand_reduced(gy * scale, self.in_shapes[0], self.axis, self.keepdims)
 

@@ -14,8 +14,10 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
+from ..opmath import FLOAT, HALF
 from ..tensor import Tensor
 from ._common import axis_arg
 from .complex import imag as _imag
@@ -68,8 +70,10 @@ class Var(Function):
     that: d/dx = (x - mean) / (dof s), 0 where s = 0 (PyTorch's std_backward)."""
 
     zero_passes = True  # var_backward multiplies it (std's raises in PyTorch: INTENDED)
-    __slots__ = ("axis", "keepdims", "dof", "root")
+    __slots__ = ("axis", "keepdims", "dof", "root", "bfloat16")
     save_inputs = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
     # std's backward reads s; var's reads no output and PyTorch's saves none, so an in-place
     # change of a var's result (var.add_(eps)) must not make backward raise (ops/inplace._rebind)
     save_output = property(lambda self: self.root)
@@ -88,6 +92,9 @@ class Var(Function):
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        low = HALF if x.dtype == HALF else getattr(self, "bfloat16", None)
+        if low is not None and not ops.is_graph:
+            return self._low_backward(gy, x, low, ops)
         if self.root:  # through the square root first: gy / (2 s), 0 where s = 0
             s = self.output(ops)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,6 +104,25 @@ class Var(Function):
         scale = 2.0 / self.dof if self.dof else math.inf
         with np.errstate(invalid="ignore", over="ignore"):
             return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
+
+    def _low_backward(self, gy, x, low, ops):
+        """float16/bfloat16 arrays (bfloat16's as float32): PyTorch's var_backward and
+        std_backward as its low-precision ops run them, each computed in float32 (the scale
+        too, where NumPy would round it to float16) and rounded to `low`."""
+        def r(a):
+            return a.astype(low).astype(FLOAT)
+
+        xp = backend.get_array_module(x)
+        x, gy = x.astype(FLOAT), gy.astype(FLOAT)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.root:  # (grad / (result * 2)).masked_fill_(result == 0, 0)
+                s = self.output(ops).astype(FLOAT)
+                gy = xp.where(s == 0, 0, r(gy / r(s * 2))).astype(FLOAT)
+            g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+            scale = np.float32(2.0 / self.dof if self.dof else math.inf)
+            d = r(x - r(x.mean(axis=self.axis, keepdims=True, dtype=FLOAT)))
+            out = r(r(g * scale) * d)
+        return out.astype(HALF) if low == HALF else out
 
 
 def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
