@@ -392,6 +392,11 @@ CASES = {
     # 1-D W1, Bregman barycenters, a DeepJDOT-style loss. The envelope gradient reads potentials
     # divided by eps = 0.1 through exp: measured worst 3.6e-6 relative
     "sinkhorn_ot": ((1e-5, 1e-6), None),
+    # Barlow Twins (off_diagonal view, in-place diagonal of the cross-correlation) under its
+    # LARS optimizer, VICReg, SimSiam with stop-gradient, BYOL's EMA target through .data.
+    # SimSiam's loss averages cosines of either sign to -0.02: 3e-7 apart (absolute, Haswell);
+    # VICReg at lr 0.01 (at 0.05 its covariance term grew to 8.6e-6 relative in 4 steps)
+    "ssl_barlow_vicreg": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
