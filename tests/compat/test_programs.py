@@ -397,6 +397,10 @@ CASES = {
     # SimSiam's loss averages cosines of either sign to -0.02: 3e-7 apart (absolute, Haswell);
     # VICReg at lr 0.01 (at 0.05 its covariance term grew to 8.6e-6 relative in 4 steps)
     "ssl_barlow_vicreg": ((1e-5, 1e-6), None),
+    # bermanmaxim's Lovasz hinge / softmax (sorted errors, lovasz_grad by cumsum and an in-place
+    # shifted difference, Variable, ignore masks), torchvision's DeepLabV3 head (ASPP dilations,
+    # image pooling), OHEM cross-entropy, soft Dice, PolynomialLR, mIoU by bincount
+    "lovasz_deeplab": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
