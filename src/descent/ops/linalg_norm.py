@@ -31,9 +31,11 @@ class VectorNorm(Function):
     Saves the input and the output (the norm).
     """
 
-    __slots__ = ("ord", "axis", "keepdims")
+    __slots__ = ("ord", "axis", "keepdims", "bfloat16")
     save_inputs = True
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
 
     def forward(self, x):
         if x.dtype.itemsize == 2 and self.ord != 0:  # half precision: in float32 and rounded
@@ -83,6 +85,12 @@ class VectorNorm(Function):
             share = mask / mask.sum(axis=self.axis, keepdims=True)  # evenly among the ties
             return ops.sign(x) * (g * share.astype(xd.dtype))
         zero_norm = nd == 0
+        low = np.float16 if xd.dtype == np.float16 else getattr(self, "bfloat16", None)
+        if low is not None and not ops.is_graph:  # float16, or bfloat16 as float32 arrays
+            f32 = np.float32
+            out = _low_norm_backward(x.astype(f32), g.astype(f32), nrm.astype(f32),
+                                     zero_norm, p, low)  # fmt: skip
+            return out.astype(low) if low is np.float16 else out
         if p == 2:  # PyTorch's grad * (x / ||x||).masked_fill_(norm == 0, 0): in that order,
             # and a nan or inf gy stays nan at a zero norm (0 * nan)
             return g * ops.where(zero_norm, 0.0, x / ops.where(zero_norm, 1.0, nrm))
@@ -101,6 +109,27 @@ class VectorNorm(Function):
     def _kept_shape(self):
         """The input's shape with the reduced axes as 1 (gy and the norm broadcast over x)."""
         return tuple(1 if i in self.axis else n for i, n in enumerate(self.in_shapes[0]))
+
+
+def _low_norm_backward(x, g, nrm, zero_norm, p, low):
+    """PyTorch's norm_backward for finite p other than 0 and 1 as its float16 or bfloat16 ops
+    run it (on float32 arrays holding their values): each op rounded to `low`, the last by the
+    caller (bfloat16: the cast's backward). The float32 formula above rounds once (bfloat16:
+    up to a unit apart in most elements), and for p < 1 it multiplies in another order."""
+    def r(a):
+        return a.astype(low).astype(a.dtype)
+
+    xp = backend.get_array_module(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if p == 2:  # grad * (self / norm).masked_fill_(norm == 0, 0)
+            return g * xp.where(zero_norm, 0, r(x / nrm)).astype(x.dtype)
+        ax = xp.abs(x)
+        if p < 1:  # sgn(x) * |x|^(p-1) (0 at 0) * grad * norm^(1-p)
+            xs = r(xp.sign(x) * xp.where(x == 0, 0, r(ax ** (p - 1))).astype(x.dtype))
+            return r(xs * g) * r(nrm ** (1 - p))
+        scale = xp.where(zero_norm, 0, r(g / r(nrm ** (p - 1)))).astype(x.dtype)
+        xs = r(xp.sign(x) * r(ax ** (p - 1))) if p < 2 else r(x * r(ax ** (p - 2)))
+        return xs * scale
 
 
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

@@ -228,9 +228,11 @@ class Norm2(Function):
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
-    __slots__ = ("axis", "keepdims")
+    __slots__ = ("axis", "keepdims", "bfloat16")
     save_inputs = True
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `bfloat16` to the dtype
+    bfloat16_param = "bfloat16"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -254,7 +256,11 @@ class Norm2(Function):
         # vector_norm's, ops/linalg_norm.py): the subgradient 0 at the origin, no nan from the
         # division in either pass, and a nan or inf gy stays nan there (0 * inf; it gave 0).
         safe = ops.where(y == 0, 1, y)
-        return g * ops.where(y == 0, 0, x / safe)  # x / y first: exact 1 at one denormal x
+        q = x / safe  # x / y first: exact 1 at one denormal x
+        low = getattr(self, "bfloat16", None)
+        if low is not None and not ops.is_graph:  # bfloat16 (float32 arrays): x / y rounded
+            q = q.astype(low).astype(q.dtype)  # as PyTorch's bfloat16 division
+        return g * ops.where(y == 0, 0, q)
 
 
 _ACC = {2: np.float64, 4: np.float64}  # itemsize -> accumulation dtype (float16/32 in float64)
