@@ -12,6 +12,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .nt_product import matmul_nt
 from .shape import swapaxes
 from .softmax import softmax
 
@@ -69,7 +70,9 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v, *bias):
         xp = backend.get_array_module(q)
-        s = q @ xp.swapaxes(k, -1, -2)  # (..., L, S), a fresh array: masked and exp'd in place
+        # (..., L, S), a fresh array: masked and exp'd in place; an NN product where that
+        # gives the NT product's bits (nt_product)
+        s = matmul_nt(q, k) if xp is np else q @ xp.swapaxes(k, -1, -2)
         masked = self.mask is not None or bias
         kern = None if masked else backend.fused("softmax_forward", s)
         if kern is not None:
@@ -119,7 +122,8 @@ class ScaledDotProductAttention(Function):
         gv = xp.matmul(xp.swapaxes(pd, -1, -2), go, out=ov) if need_v else None  # (..., S, Ev)
         gq = gk = gb = None
         if need_q or need_k or need_b:
-            gp = go @ xp.swapaxes(v, -1, -2)  # (..., L, S), fresh: updated in place below
+            # (..., L, S), fresh: updated in place below
+            gp = matmul_nt(go, v) if xp is np else go @ xp.swapaxes(v, -1, -2)
             if self.drop is not None:
                 gp *= self.drop
             kern = backend.fused("softmax_backward", p, gp)
