@@ -401,6 +401,10 @@ CASES = {
     # shifted difference, Variable, ignore masks), torchvision's DeepLabV3 head (ASPP dilations,
     # image pooling), OHEM cross-entropy, soft Dice, PolynomialLR, mIoU by bincount
     "lovasz_deeplab": ((1e-5, 1e-6), None),
+    # DreamerV3 (dreamerv3-torch's shape): symlog two-hot DiscDist, an RSSM of unimix
+    # OneHotCategoricalStraightThrough latents under Independent, a LayerNorm GRU cell, KL balancing
+    # with free bits, imagination, lambda-returns, quantile return normalisation, a slow critic
+    "dreamer_rssm": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
