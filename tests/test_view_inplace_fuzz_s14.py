@@ -506,7 +506,9 @@ def _gen_inplace(rng: random.Random, prog, T, t):
             sub = t[_index(spec[0])]
         except Exception:  # noqa: BLE001 - an out-of-range generated index: another op
             return None
-        return op, (spec, _gen_operand(rng, prog, T, tuple(sub.shape), dtn))
+        # (the index items, not _gen_index's one-element list, which _index read as `...`:
+        # every setitem was x[...] = v before session 17)
+        return op, (spec[0], _gen_operand(rng, prog, T, tuple(sub.shape), dtn))
     raise AssertionError(op)
 
 
