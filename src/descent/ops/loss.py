@@ -245,7 +245,7 @@ class BinaryCrossEntropy(Function):
 
 
 @rounds_once
-def _nll_rounded_once(logp, target, weight, ignore_index: int, reduction: str):
+def _nll_rounded_once(logp, target, weight, ignore_index: int, reduction: str, low=None):
     """nll_loss of (M, C) log-probabilities at class indices, computed in float32 and rounded
     once: the second half of `SoftmaxCrossEntropy.bfloat16_apply`. Gradients are PyTorch's
     bitwise; the loss value may be one ulp apart, as PyTorch sums the rows in bfloat16 (cascaded
@@ -260,7 +260,8 @@ def _nll_rounded_once(logp, target, weight, ignore_index: int, reduction: str):
         return loss
     if reduction == "sum":
         return loss.sum()
-    # PyTorch holds the total weight in bfloat16 (257 rows count as 256): so does this
-    total = float(np.asarray(wt.sum(), np.float32).astype(bfloat16_dtype()))
+    # PyTorch holds the total weight in bfloat16 (257 rows count as 256; float16's in float16,
+    # `low`): so does this
+    total = float(np.asarray(wt.sum(), np.float32).astype(low or bfloat16_dtype()))
     with np.errstate(divide="ignore", invalid="ignore"):  # every row ignored: nan, as PyTorch
         return loss.sum() / total

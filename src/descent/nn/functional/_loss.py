@@ -24,7 +24,7 @@ from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import exp, where
 from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
-from ...ops.loss import BinaryCrossEntropy, MseLoss, SoftmaxCrossEntropy
+from ...ops.loss import BinaryCrossEntropy, MseLoss, SoftmaxCrossEntropy, _nll_rounded_once
 from ...ops.math import xlogy
 from ...tensor import Tensor
 from ._inputs import autocast_f32, float_tensor
@@ -166,14 +166,24 @@ def cross_entropy(
             backend.defer_check(bad.any(), error)
         elif bad.any():
             raise error()
-        loss = SoftmaxCrossEntropy.apply(
-            x2,
-            target=tgt,
-            weight=w,
-            ignore_index=int(ignore_index),
-            smoothing=float(label_smoothing),
-            reduction=reduction,
-        )
+        dt = x._data.dtype
+        if not label_smoothing and (dt == HALF or (spatial and is_reduced(dt))):
+            # float16 (and bfloat16 with spatial dims; without, its dispatch does the same):
+            # PyTorch's two ops, log_softmax along dim 1 rounded to the low dtype and then
+            # nll_loss, so values and gradients round where PyTorch's do
+            logp = _sm.log_softmax(x, axis=1)
+            if spatial:
+                logp = _shape.permute(logp, *perm).reshape(-1, n_cls)
+            loss = _nll_rounded_once(logp, tgt, w, int(ignore_index), reduction, low=dt)
+        else:
+            loss = SoftmaxCrossEntropy.apply(
+                x2,
+                target=tgt,
+                weight=w,
+                ignore_index=int(ignore_index),
+                smoothing=float(label_smoothing),
+                reduction=reduction,
+            )
         if reduction == "none":
             loss = loss.reshape((x.shape[0],) + spatial)
     if unbatched and reduction == "none":
