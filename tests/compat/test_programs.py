@@ -405,6 +405,11 @@ CASES = {
     # OneHotCategoricalStraightThrough latents under Independent, a LayerNorm GRU cell, KL balancing
     # with free bits, imagination, lambda-returns, quantile return normalisation, a slow critic
     "dreamer_rssm": ((1e-5, 1e-6), None),
+    # Hugging Face's T5 v1.1: T5LayerNorm, bucketed relative position bias, unscaled attention,
+    # finfo.min masks, gated GELU, tied head with d_model ** -0.5, _shift_right; span corruption by
+    # cumsum sentinels, torch.optim.Adafactor resumed from a BytesIO checkpoint, greedy and
+    # beam search
+    "t5_span_adafactor": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
