@@ -170,3 +170,72 @@ def test_stale_view_raises_when_used(make, use):
                else "its base or another view of its base has been modified inplace")  # fmt: skip
         assert key.replace("inplace", "in") in errs[1].replace("inplace", "in").replace(
             "in place", "in"), errs
+
+
+# ---------------------------------------------------------------------------------------------
+# create_graph through fill_ / copy_ / zero_ (PyTorch's zeros_like(grad): a constant) and ReLU
+# (PyTorch's threshold_backward(grad, y): connected to y with derivative 0)
+
+
+def _cg_fill(L, x):
+    y = x * 1
+    y.fill_(2.0)
+    return (y * y).sum()
+
+
+def _cg_copy(L, x):
+    y = x * 1
+    y.copy_(L.tensor([3.0, 4.0], dtype=L.float64))
+    return (y * y).sum()
+
+
+def _cg_zero(L, x):
+    y = x * 1
+    y.zero_()
+    return (y * y).sum() + (x * x).sum()
+
+
+def _cg_fill_part(L, x):
+    y = x * 1
+    y[0].fill_(2.0)
+    return (y * y).sum()
+
+
+def _cg_relu_linear(L, x):
+    return (x - 5).relu().sum() + (x + 5).relu().sum()
+
+
+def _cg_relu_(L, x):
+    y = x - 5
+    y.relu_()
+    return y.sum()
+
+
+def _cg_relu_square(L, x):
+    return ((x - 1.5).relu() ** 2).sum()
+
+
+@pytest.mark.parametrize("f", [_cg_fill, _cg_copy, _cg_zero, _cg_fill_part, _cg_relu_linear,
+                               _cg_relu_, _cg_relu_square])  # fmt: skip
+def test_create_graph_zero_gradients_as_torch(f):
+    res = []
+    for L in (torch, descent):
+        x = L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True)
+        log = []
+        (g,) = L.autograd.grad(f(L, x), x, create_graph=True)
+        if g.requires_grad:
+            g.register_hook(lambda t, log=log: log.append(t.tolist()))
+            (g * g).sum().backward()
+        res.append((g.requires_grad, g.tolist(), None if x.grad is None else x.grad.tolist(),
+                    log))  # fmt: skip
+    assert res[0] == res[1]
+
+
+def test_fill_over_a_saved_output_raises_in_backward_as_torch():
+    """The zeros fill_ gives the old value still run the backward below (its version check)."""
+    for L in (torch, descent):
+        x = L.tensor(-0.36, requires_grad=True)
+        y = (x * 1).exp()
+        y.zero_()
+        with pytest.raises(RuntimeError, match="modified (by an inplace operation|in place)"):
+            y.backward()

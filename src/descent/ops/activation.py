@@ -109,7 +109,16 @@ class Relu(Function):
             k = backend.fused("relu_backward", y, gy)  # one pass, the same bits (numba)
             if k is not None:
                 return k(y, gy)
-        return ops.where(y <= 0, 0, gy)
+        gx = ops.where(y <= 0, 0, gy)
+        if ops.is_graph and y.requires_grad:
+            # PyTorch's threshold_backward(gy, y) is connected to y too, with derivative 0: a
+            # gradient through it requires grad even when gy does not, and a second backward
+            # gives zeros where it reaches y alone (not None): -0.0 + gx is gx exactly
+            from .gaps_math_inplace import ZeroGradient  # noqa: PLC0415 - it imports this one
+
+            xp = backend.get_array_module(y._data)
+            gx = ZeroGradient.apply(y, value=xp.full(gx.shape, -0.0, gx._data.dtype)) + gx
+        return gx
 
 
 class LeakyRelu(Function):

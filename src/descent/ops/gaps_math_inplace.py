@@ -42,20 +42,25 @@ from .inplace import (
 
 class ZeroGradient(Function):
     """A value computed by the caller from x, whose derivative is 0 everywhere: d/dx = 0 (real
-    angle's, PyTorch's `angle_backward` for real inputs; the comparisons written in place).
-    Zeros, not `gy * 0`, so an infinite or nan upstream gradient still gives 0."""
+    angle's, PyTorch's `angle_backward` for real inputs; the comparisons written in place; the
+    old value of a tensor that fill_/copy_ overwrite). Zeros of gy's shape, as PyTorch's
+    zeros_like(grad), not `gy * 0`: an infinite or nan upstream gradient still gives 0, and under
+    create_graph the zeros are a constant (a leaf reached by them alone gets a gradient that
+    does not require grad, and its second-order .grad stays None). Real zeros, not the engine's
+    ZERO_GRAD: the ops below still run their backward (a saved value's version check, hooks)."""
 
-    __slots__ = ("value", "masks")  # masks: a False array per input's shape (zeros' templates)
+    __slots__ = ("value", "n")  # n: the number of inputs
 
     def forward(self, *xs):
-        xp = backend.get_array_module(*xs)
-        self.masks = [xp.zeros_like(x, dtype=bool) for x in xs]  # (a nested tensor's too)
+        self.n = len(xs)
         return self.value
 
     def backward(self, gy, ops):
-        # where(False, gy, 0) has gy's shape; the engine sums it to each input's shape.
-        gxs = tuple(ops.where(m, gy, 0) for m in self.masks)
-        return gxs[0] if len(gxs) == 1 else gxs
+        if isinstance(gy, Tensor):  # create_graph: a constant
+            z = Tensor._wrap(backend.get_array_module(gy._data).zeros(gy.shape, gy._data.dtype))
+        else:
+            z = backend.get_array_module(gy).zeros(gy.shape, gy.dtype)
+        return z if self.n == 1 else (z,) * self.n
 
 
 def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:
