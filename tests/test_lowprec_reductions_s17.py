@@ -174,3 +174,11 @@ def test_cross_entropy_class_targets_as_log_softmax_then_nll_loss(dn, shape, red
 
     # the mean's value: PyTorch sums the rows in the low dtype (one unit apart at most)
     _compare(ce, _data(shape) * 1.5, dn, bad=1 if reduction == "mean" else 0)
+
+
+@pytest.mark.parametrize(("shape", "dim"), [((1000, 5), 0), ((3000,), 0), ((4, 6, 33), 1)])
+def test_cumsum_float16_accumulates_in_float32(shape, dim):
+    # PyTorch's float16 scan accumulates in float32 (acc_type) and rounds each output; a
+    # float64 accumulator put 2 of 5,000 values and 206 of the backward's (a reversed cumsum of
+    # a cancelling gradient) a unit or more apart
+    _compare(lambda m, x: m.cumsum(x, dim), _data(shape), "float16")

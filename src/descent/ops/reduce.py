@@ -278,6 +278,9 @@ class CumSum(Function):
         y = _cumsum_kernel(x, self.axis, False)
         if y is not None:
             return y
+        if x.dtype == HALF:  # float16: PyTorch's acc_type is float32 (a float64 sum put
+            # 2 in 5,000 values, and the backward's cancelling sums, a unit apart)
+            return (xp.cumsum(x, self.axis, FLOAT) + FLOAT.type(0)).astype(x.dtype)
         if x.dtype.kind in "fV":
             return (xp.cumsum(x, self.axis, _ACC.get(x.dtype.itemsize)) + 0.0).astype(x.dtype)
         # integers in their own dtype (NumPy's uint8 cumsum is uint64; PyTorch's wraps in uint8)
