@@ -28,7 +28,10 @@ reductions and options, a ConvLSTM and Bayes by Backprop, Transformer-XL's relat
 and Poincare embeddings with a custom Optimizer, a Neural Turing Machine, spline / MAF / Glow
 flows, Autoformer and N-BEATS, code that extends autograd (Function forms, custom ops, hooks),
 Bayesian inference on torch.distributions, a Conformer with an RNN-T loss, SchNet and EGNN,
-a text data pipeline, hand-written quantization-aware training, sub-quadratic attention).
+a text data pipeline, hand-written quantization-aware training, sub-quadratic attention, DETR's
+Hungarian matching, mixture-of-experts capacity routing, deep equilibrium models, spiking nets,
+Sinkhorn optimal transport, Barlow Twins / VICReg with LARS, Lovasz losses with DeepLabV3, a
+DreamerV3 world model, T5 with Adafactor, DDIM / EDM / flow-matching samplers).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
