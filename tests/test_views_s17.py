@@ -276,3 +276,15 @@ def test_setitem_value_dtype_as_torch(kind, pair):
         except RuntimeError:
             res.append("raises")
     assert res[0] == res[1]
+
+
+def test_pow_with_a_tensor_exponent_saves_its_result_as_torch():
+    """PowBackward1 unpacks its saved result in every backward: an in-place change of pow_'s
+    output raises even when only the base needs a gradient (fuzz programs 40001979, 40002529)."""
+    for L in (torch, descent):
+        x = L.tensor([[-0.9, 1.4], [0.05, 0.3]], dtype=L.float64, requires_grad=True)
+        y = x.clone()
+        y.pow_(L.tensor([[0.56, -0.37], [-2.5, 1.4]], dtype=L.float64))
+        y.pow_(3)
+        with pytest.raises(RuntimeError, match="modified (by an inplace operation|in place)"):
+            y.sum().backward()

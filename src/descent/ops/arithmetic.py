@@ -173,6 +173,9 @@ class Pow(Function):
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
+        # PyTorch's PowBackward1 unpacks its saved result in every backward: an in-place change
+        # of the output (y.pow_(e).pow_(3)) raises even where only the base needs a gradient
+        y = self.output(ops)
         if a.dtype.kind == "c":  # complex: gy times the conjugate derivatives
             a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         ga = gb = None
@@ -186,7 +189,7 @@ class Pow(Function):
                 # log's argument is replaced by 1 there (log 1 = 0, and no -inf enters even a
                 # second-order pass); a negative base keeps log(a) = nan, as in PyTorch, and
                 # 0 ** b with b < 0 gives inf * -inf = -inf.
-                y = conj_if_complex(ops, self.output(ops))
+                y = conj_if_complex(ops, y)
                 if b.dtype.kind == "c":  # flat only for a real b >= 0 (PyTorch's: 0 ** z with
                     flat = (a == 0) & (b.imag == 0) & (b.real >= 0)  # Im z != 0 gives nan)
                 else:
