@@ -540,7 +540,11 @@ def generate(seed: int, T: Run | None = None):
 
     def add(st):
         prog.append(st)
-        step(T, len(prog) - 1, st)
+        try:
+            step(T, len(prog) - 1, st)
+        except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
+            T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
+            raise
 
     dtn = rng.choice(DTYPES)
     n_leaves = rng.choice([1, 1, 2])
@@ -586,8 +590,8 @@ def generate(seed: int, T: Run | None = None):
             weights = [nrng.normal(size=tuple(T.slots[c].shape)).round(2) for c in chosen]
             mode = rng.choice(["once"] * 4 + ["retain", "twice", "create"])
             add(("backward", mode, chosen, weights))
-    except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
-        T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
+    except Exception:  # noqa: BLE001 - a step raised (T.error), or the generator's own look
+        pass  # at a slot did (a stale view's grad_fn, session 17): the program ends before it
     return prog, T
 
 

@@ -886,7 +886,11 @@ def generate2(seed: int):
 
     def add(st):
         prog.append(st)
-        step2(T, len(prog) - 1, st)
+        try:
+            step2(T, len(prog) - 1, st)
+        except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
+            T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
+            raise
 
     dtn = rng.choice(DTYPES2)
     try:
@@ -922,8 +926,8 @@ def generate2(seed: int):
             weights = [nrng.normal(size=tuple(T.slots[c].shape)).round(2) for c in chosen]
             mode = rng.choice(["once"] * 4 + ["retain", "twice", "create"])
             add(("backward", mode, chosen, weights))
-    except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
-        T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
+    except Exception:  # noqa: BLE001 - a step raised (T.error), or the generator's own look
+        pass  # at a slot did (a stale view's grad_fn, session 17): the program ends before it
     return prog, T
 
 
