@@ -35,6 +35,7 @@ def spy(monkeypatch):
 
     monkeypatch.setattr(linear_t.Site, "run", run)
     monkeypatch.setattr(linear_t, "MIN_WORK", 0)  # the small test shapes too
+    monkeypatch.setattr(linear_t.Site, "TRIALS", 0)  # no timed choice: copy x where needed
     return counts
 
 
@@ -231,3 +232,47 @@ def test_nan_inf_negative_zero(spy, dtype):
     comp = [g(descent.tensor(x))._data.copy() for x in xs]
     _same(eager, comp)
     assert (spy["copy"] > 0) == _ok(64, 24, 32, dtype)
+
+
+def test_timed_choice_alternates_then_keeps():
+    rng = np.random.default_rng(6)
+    x, w = (rng.standard_normal(s).astype(np.float32) for s in ((64, 24), (32, 24)))
+    site = linear_t.plan(x, w, np.zeros(32, np.float32), True, descent.compiler.program.Pool())
+    if site is None:
+        pytest.skip("this OpenBLAS's kernels give other bits for W @ xT here")
+    assert site.copy_ok is None
+    seen = []
+    for _ in range(2 * linear_t.Site.TRIALS):
+        mine = site.copies()
+        seen.append(mine)
+        site.timed(mine, 2.0 if mine else 1.0)  # the copy path slower
+    assert seen == [True, False] * linear_t.Site.TRIALS
+    assert site.copy_ok is False and not site.copies()
+
+
+@pytest.mark.parametrize("copy_wins", [False, True])
+def test_timed_choice_in_the_step(spy, monkeypatch, copy_wins):
+    """With the choice timed (2 trials a path), eager's bits whichever path wins; once eager's
+    product wins at layer 1, layer 1 no longer copies x."""
+    monkeypatch.setattr(linear_t.Site, "TRIALS", 2)
+    orig = linear_t.Site.timed
+
+    def timed(self, transposed, seconds):
+        orig(self, transposed, 1.0 if transposed == copy_wins else 2.0)
+
+    monkeypatch.setattr(linear_t.Site, "timed", timed)
+    sizes, rows = [24, 32, 48, 7], 64
+    if not _ok(rows, 24, 32):
+        pytest.skip("layer 1 keeps eager's product with this OpenBLAS's kernels")
+    global STEPS
+    steps = STEPS
+    try:
+        STEPS = 12
+        xs, ys = _data((rows, 24), 7)
+    finally:
+        STEPS = steps
+    _same(_train(_mlp(sizes), False, xs, ys), _train(_mlp(sizes), True, xs, ys))
+    if copy_wins:
+        assert spy["copy"] >= 6
+    else:  # layer 1 copied on its 2 trials; layer 2 timed too once it lost layer 1's twin
+        assert spy["copy"] <= 2 + 2 + 1

@@ -161,7 +161,9 @@ def kernels(dtype):
 class Site:
     """One Linear site replayed in the transposed layout (see the module docstring)."""
 
-    __slots__ = ("transpose", "finish", "n", "k", "m", "dtype", "has_b")
+    TRIALS = 5  # timed replays of each path where x has no twin (then x is copied)
+
+    __slots__ = ("transpose", "finish", "n", "k", "m", "dtype", "has_b", "copy_ok", "times")
 
     def __init__(self, ks, w, m: int, relu: bool, has_b: bool) -> None:
         self.transpose = ks[0]
@@ -170,6 +172,27 @@ class Site:
         self.m = m
         self.dtype = w.dtype
         self.has_b = has_b  # without a bias (and so without ReLU: `plan`) y is yT's copy
+        # Where x must be copied, the copy may cost more than the NN product saves (LeNet's
+        # 400 -> 120 at 64 rows: 117 us eager's way, 120 this way, in the step): the first
+        # replays time both paths in turn, in the step, and the faster minimum is kept.
+        self.copy_ok: bool | None = None if self.TRIALS else True  # None: timing
+        self.times: tuple = ([], [])  # (this path with the copy, eager's product)
+
+    def copies(self) -> bool:
+        """Whether this call, without a twin of x, copies x and runs transposed."""
+        ok = self.copy_ok
+        if ok is not None:
+            return ok
+        mine, eager = self.times
+        return len(mine) <= len(eager)
+
+    def timed(self, transposed: bool, seconds: float) -> None:
+        """One timed call of a path while `copy_ok` is undecided."""
+        if self.copy_ok is None:
+            mine, eager = self.times
+            (mine if transposed else eager).append(seconds)
+            if min(len(mine), len(eager)) >= self.TRIALS:
+                self.copy_ok = min(mine) < min(eager)
 
     def run(self, x2, w, b, xt, pool):
         """(y, yT) for x2 (M, in) C-contiguous, xT its transposed twin or None."""

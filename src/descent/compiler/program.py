@@ -34,6 +34,7 @@ distinct buffers.
 from __future__ import annotations
 
 import sys
+from time import perf_counter as _perf_counter
 from typing import Any
 
 import numpy as np
@@ -352,22 +353,32 @@ class Program:
             return False
         if site == 0:  # first replay: the transposed layout (linear_t) where it gives the bits
             site = pair[3] = linear_t.plan(x, w, b, True, pool)
+        timing = False  # this call times eager's product for the site's choice
         if site is not None and self.linear_t and x.flags.c_contiguous:
             twins = self._twins
             xt = twins.pop(ins.ins[0], None) if twins else None
             if xt is not None and (xt.shape != (site.k, site.m) or xt.dtype != site.dtype):
                 xt = None
-            y, yt = site.run(x.reshape(site.m, site.k), w, b, xt, pool)
-            if relu.out in self._twin_want:
-                twins[relu.out] = yt  # the next Linear's input, transposed
-            out = y.reshape(x.shape[:-1] + (n,))
-            env[relu.out] = out
-            if relu.node:
-                relu.op.out_data = out
-            return True
+            if xt is not None or site.copies():
+                timing = xt is None and site.copy_ok is None
+                t0 = _perf_counter() if timing else 0.0
+                y, yt = site.run(x.reshape(site.m, site.k), w, b, xt, pool)
+                if timing:
+                    site.timed(True, _perf_counter() - t0)
+                if relu.out in self._twin_want:
+                    twins[relu.out] = yt  # the next Linear's input, transposed
+                out = y.reshape(x.shape[:-1] + (n,))
+                env[relu.out] = out
+                if relu.node:
+                    relu.op.out_data = out
+                return True
+            timing = site.copy_ok is None
+        t0 = _perf_counter() if timing else 0.0
         x2 = x.reshape((-1, w.shape[1]))
         y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
         k(y.reshape(-1), b, n)
+        if timing:
+            site.timed(False, _perf_counter() - t0)
         out = y.reshape(x.shape[:-1] + (n,))
         env[relu.out] = out
         if relu.node:
