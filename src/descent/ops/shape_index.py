@@ -377,8 +377,9 @@ class ScatterReduce(Function):
 
     Gradients (PyTorch's): sum: gy to x (where it is included) and gy gathered to src; mean:
     the same divided by each slot's count; amax/amin: the gradient of a slot is shared evenly
-    by the inputs equal to its result (x where included, and src); prod: the product of the
-    slot's other factors (y / factor without zeros; with zeros, formed without division)."""
+    by the inputs equal to its result (x, counted even where not included, and src); prod:
+    the product of the slot's other factors (y / factor without zeros; with zeros, formed
+    without division)."""
 
     __slots__ = ("idx", "axis", "reduce", "include_self", "count", "touched")
     save_inputs = True
@@ -429,13 +430,17 @@ class ScatterReduce(Function):
             yd = y._data if ops.is_graph else y
             xd = x._data if ops.is_graph else x
             sd = src._data if ops.is_graph else src
-            # x shares a slot's gradient where it equals the result (included); without
-            # include_self only the slots no index hit keep x (and its gradient).
-            x_tie = (xd == yd) if keep is None else keep
+            # A slot's gradient is shared by x where it equals the result and by the src
+            # values equal to it. PyTorch's count includes x's tie even without include_self
+            # (N_to_distribute = (self == result).scatter_add(...)), where x's share is then
+            # masked to 0 in the slots an index hit: a src tied with an excluded x that happens
+            # to equal the result gets 1/(n + 1), as there (torch 2.13).
+            x_eq = xd == yd
             s_tie = sd == yd[ix]
-            n = xp.array(x_tie, dtype=yd.dtype)  # (an array even for 0-d, for add.at)
+            n = xp.array(x_eq, dtype=yd.dtype)  # (an array even for 0-d, for add.at)
             backend.scatter_add(n, ix, s_tie.astype(yd.dtype))
             g = gy / xp.maximum(n, 1)
+            x_tie = x_eq if keep is None else x_eq & keep
             return ops.where(x_tie, g, 0), ops.where(s_tie, g[ix], 0)
         return self._prod_backward(gy, x, src, y, ix, keep, ops)
 
