@@ -276,3 +276,31 @@ def test_timed_choice_in_the_step(spy, monkeypatch, copy_wins):
         assert spy["copy"] >= 6
     else:  # layer 1 copied on its 2 trials; layer 2 timed too once it lost layer 1's twin
         assert spy["copy"] <= 2 + 2 + 1
+
+
+@pytest.mark.parametrize("frozen", ["layers.0.weight", "layers.1.bias", "layers.2.weight"])
+def test_frozen_parameter_backward(spy, frozen):
+    """The replayed Linear backward (program._linear_grads) skips exactly the gradients eager
+    skips: a frozen weight or bias gets none, the others eager's bits."""
+    xs, ys = _data((64, 24), 7)
+
+    def run(compiled):
+        m = _mlp([24, 32, 48, 7])
+        dict(m.named_parameters())[frozen].requires_grad_(False)
+        opt = descent.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+
+        def step(x, y):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = descent.compile(step) if compiled else step
+        out = [f(descent.tensor(x), descent.tensor(y))._data.copy() for x, y in zip(xs, ys)]
+        for p in m.parameters():
+            out.append(p._data.copy())
+            out.append(np.array([]) if p.grad is None else p.grad._data.copy())
+        return out
+
+    _same(run(False), run(True))

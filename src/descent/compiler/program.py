@@ -663,7 +663,14 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
                 # Linear.backward without its wrappers: _grads on the saved arrays (float16
                 # computes in float32 there: its own backward)
                 if type(saved) is tuple and gy.dtype.kind == "f" and gy.dtype.itemsize >= 4:
-                    gxs = node._grads(gy, saved[0]._data, saved[1]._data, ops)
+                    x, w = saved[0]._data, saved[1]._data
+                    if (gy.ndim == 2 and type(x) is _ndarray and x.ndim == 2
+                            and x.dtype == gy.dtype and type(w) is _ndarray
+                            and w.dtype == gy.dtype):  # fmt: skip
+                        gxs = _linear_grads(node, gy, x, w)
+                    else:
+                        gxs = node._grads(gy, x, w, ops)
+                    x = w = None
             elif kind == _RELU:
                 gxs = _relu_backward(node, gy, pool)  # eager's kernel, out=
             elif kind == _CE and fuse:
@@ -709,6 +716,17 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
         else:
             leaf.grad = new(leaf._grad._data + g)
         env[gs] = leaf._grad._data
+
+
+def _linear_grads(node, gy, x, w):
+    """`Linear._grads` for 2-D real arrays of one dtype: the same products and sum on the same
+    operands (gy2 and _fold(x) are gy and x themselves here), without its folds and checks."""
+    parents = node.parents
+    gx = gy @ w if parents[0] is not None else None
+    gw = gy.T @ x if parents[1] is not None else None
+    if not node.has_b:
+        return (gx, gw)
+    return (gx, gw, gy.sum(axis=0) if parents[2] is not None else None)
 
 
 _NP_OPS: list = [None]  # NumPy's backward namespace, made once
