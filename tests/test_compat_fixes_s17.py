@@ -62,3 +62,60 @@ def test_scatter_reduce_extreme_gradient_by_finite_differences():
             assert descent.autograd.gradcheck(
                 f, (descent.tensor(x0, requires_grad=True), descent.tensor(s0, requires_grad=True))
             )
+
+
+# A generator function decorated with @no_grad() (or enable_grad, inference_mode,
+# set_grad_enabled) ran its body with recording on: calling a generator function runs none of
+# its body, so the plain wrapper's context had closed before the first next(). PyTorch's
+# decorators re-enter the mode at every resumption and leave the caller's mode in between.
+def test_grad_mode_decorators_on_generator_functions():
+    def run(lib):
+        @lib.no_grad()
+        def sample(n):
+            for _ in range(n):
+                got = yield (lib.ones(2, requires_grad=True) * 2).requires_grad
+                if got is not None:
+                    yield ("sent", got, lib.is_grad_enabled())
+            return "done"
+
+        out = []
+        g = sample(2)
+        out.append((next(g), lib.is_grad_enabled()))
+        out.append(g.send(5))
+        out.append(next(g))
+        try:
+            next(g)
+        except StopIteration as stop:
+            out.append(stop.value)
+
+        @lib.enable_grad()
+        def enabled():
+            yield lib.is_grad_enabled()
+
+        with lib.no_grad():
+            out.append((next(enabled()), lib.is_grad_enabled()))
+
+        @lib.inference_mode()
+        def inference():
+            yield lib.is_inference_mode_enabled(), lib.is_grad_enabled()
+
+        out.append((list(inference()), lib.is_inference_mode_enabled()))
+
+        @lib.no_grad
+        def bare():
+            yield lib.is_grad_enabled()
+
+        out.append(list(bare()))
+        g = sample(3)
+        next(g)
+        try:
+            g.throw(ValueError("into the generator"))
+        except ValueError as exc:
+            out.append(str(exc))
+        g = sample(3)
+        next(g)
+        g.close()
+        out.append(lib.is_grad_enabled())
+        return out
+
+    assert run(descent) == run(torch)

@@ -10,6 +10,7 @@ call `is_grad_enabled()`. Re-exported by `descent.autograd` and `descent`.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -45,12 +46,46 @@ class _GradModeContext:
         return type(self)()
 
     def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            return _wrap_generator(self._fresh, func)
+
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self._fresh():  # a fresh context per call: decorated functions may recurse
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+def _wrap_generator(make_context, func):
+    """A decorated generator function runs its body under the mode at every resumption (as
+    PyTorch's decorators do), and the caller's code between two `next()`s under the caller's
+    mode: calling a generator function runs none of its body, so a plain wrapper would leave
+    the body outside the mode."""
+
+    @functools.wraps(func)
+    def generator(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        try:
+            with make_context():
+                item = gen.send(None)
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    with make_context():
+                        gen.close()
+                    raise
+                except BaseException as exc:  # thrown in by the caller: pass it on
+                    with make_context():
+                        item = gen.throw(exc)
+                else:
+                    with make_context():
+                        item = gen.send(sent)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
 
 
 class _NoParamContext(_GradModeContext):
