@@ -114,18 +114,22 @@ class CumProd(Function):
             w = ops.where(_upper(xp, n), others * ops.expand_dims(gs, -2), 0)  # j >= i only
             return ops.swapaxes(w.sum(axis=-1), ax, -1)
         # PyTorch's first-order split (cumprod_backward): before the first zero z of a slice the
-        # division formula; at z the products that leave x_z out, up to the second zero (the
-        # terms from it on are 0, and not 0 * nan); exactly 0 after it. Only z needs the
-        # products without x_z: the cumprod of the slice with x_z set to 1, O(n) (all n rows
-        # of them, O(n^2), took 32 GiB for 256 x 4096 with a zero per row). In float64 for
-        # the narrower floats, as the forward (no float32 overflow).
+        # division formula; at z, y_{z-1} (1 at z = 0) times sum_{z <= j < z2} gy_j
+        # prod_{z < i <= j} x_i, up to the second zero z2 (the terms from it on are 0); exactly
+        # 0 after it. PyTorch's order: the prefix multiplies the sum (an inf prefix times
+        # gy_z + gy_{z+1} x_{z+1} is inf, where inf * gy_z + inf * gy_{z+1} x_{z+1} was nan).
+        # O(n) (all n rows of the (n, n) form took 32 GiB for 256 x 4096 with a zero per
+        # row). The products in float64 for the narrower floats, as the forward.
         zero = xd == 0
         nz = xp.cumsum(zero, axis=ax)
         first = zero & (nz == 1)
-        others = xp.cumprod(xp.where(first, 1, x), axis=ax, dtype=_acc(x.dtype))
-        terms = xp.where(nz == 1, others.astype(x.dtype, copy=False) * gy, 0)  # z <= j < z2
-        # summed along a contiguous last axis, the pairwise order of the (n, n) form's rows
-        exact = xp.ascontiguousarray(xp.moveaxis(terms, ax, -1)).sum(axis=-1)
+        mid = (nz == 1) & ~first  # z < j < z2
+        after = xp.cumprod(xp.where(mid, x, 1), axis=ax, dtype=_acc(x.dtype))
+        terms = after.astype(x.dtype, copy=False) * xp.where(nz == 1, gy, 0)
+        z = xp.expand_dims(xp.argmax(first, axis=ax), ax)  # 0 where the slice has no zero
+        y = self.output(ops)
+        prefix = xp.where(z == 0, 1, xp.take_along_axis(y, xp.maximum(z - 1, 0), axis=ax))
+        exact = xp.squeeze(terms.sum(axis=ax, keepdims=True) * prefix.astype(x.dtype), ax)
         before = nz == 0
         wb = xp.where(before, gy * self.output(ops), 0)
         g_before = _rev_cumsum(wb, ax, ops) / xp.where(before, x, 1)
