@@ -7,7 +7,8 @@
 # weight, the rho = 7 sigma ladder and the Heun (2nd order) sampler; rectified flow / flow
 # matching with an Euler sampler, and MeanFlow's average-velocity loss, whose target needs
 # d u / d t along (v, 0, 1) by torch.func.jvp through the network (a stop-gradient target);
-# AdamW, an EMA of the weights by torch._foreach_lerp_, torch.no_grad sampling loops.
+# AdamW, an EMA of the weights by torch._foreach_lerp_, torch.no_grad sampling loops (one a
+# generator function under @torch.no_grad()).
 import math
 
 import numpy as np
@@ -140,7 +141,24 @@ def ddim_sample(net, x, y, steps=10, eta=0.0, guidance=2.0):
     return x
 
 
+@torch.no_grad()
+def ddim_progressive(net, x, y, steps=5):
+    """The unguided DDIM loop as a generator yielding every step's sample (a progress loop);
+    the decorator covers the generator's body at each resumption."""
+    times = (np.arange(0, steps) * (T // steps))[::-1].astype(np.int64)
+    for i, t_cur in enumerate(times):
+        a_t = alphas_cumprod[t_cur]
+        a_prev = alphas_cumprod[times[i + 1]] if i + 1 < len(times) else torch.tensor(1.0)
+        eps = net(x, torch.full((x.shape[0],), int(t_cur), dtype=torch.long), y)
+        x0_pred = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+        x = a_prev.sqrt() * x0_pred + (1 - a_prev).sqrt() * eps
+        yield x
+
+
 x_T = np_randn(8, 2)
+progress = [(s.requires_grad, s.abs().mean().item())
+            for s in ddim_progressive(model, x_T, torch.tensor([0, 1] * 4))]
+out["ddim_progress"] = progress
 y_s = torch.tensor([0, 1] * 4)
 det = ddim_sample(ema, x_T, y_s, eta=0.0)
 sto = ddim_sample(ema, x_T, y_s, eta=0.5)
