@@ -288,3 +288,43 @@ def test_pow_with_a_tensor_exponent_saves_its_result_as_torch():
         y.pow_(3)
         with pytest.raises(RuntimeError, match="modified (by an inplace operation|in place)"):
             y.sum().backward()
+
+
+# ---------------------------------------------------------------------------------------------
+# x[i] = x: PyTorch's overlap rules (fuzz programs 40000558, 40000703, 41003080, 43001567): a
+# one-element value with one bool-mask index among basic ones is a masked fill (no check); an
+# empty alias is no overlap. (Left: x[None, -1] = x of one element, which PyTorch sees as a full
+# overlap; NumPy's stride 0 for the new dimension makes it a partial one in descent)
+
+_SELF_SETITEM = {
+    "mask among slices": lambda L: _self_set(L, [[-5]], lambda x: (slice(None), L.tensor([True]))),
+    "mask among slices, 2": lambda L: _self_set(L, [[1, 2], [3, 4]],
+                                                lambda x: (slice(None), L.tensor([True, True]))),
+    "index array": lambda L: _self_set(L, [[1, 2], [3, 4]], lambda x: L.tensor([0, 1])),
+    "empty mask, detached": lambda L: _empty_detached(L),
+    "empty mask, itself": lambda L: _self_set(L, [], lambda x: L.zeros(0, dtype=L.bool)),
+}
+
+
+def _self_set(L, v, index):
+    x = L.tensor(v)
+    x[index(x)] = x
+    return x.tolist()
+
+
+def _empty_detached(L):
+    x = L.zeros(0, dtype=L.float64, requires_grad=True)
+    y = x.detach()
+    y[L.zeros(0, dtype=L.bool)] = x
+    return y.tolist()
+
+
+@pytest.mark.parametrize("case", list(_SELF_SETITEM))
+def test_setitem_from_itself_as_torch(case):
+    res = []
+    for L in (torch, descent):
+        try:
+            res.append(_SELF_SETITEM[case](L))
+        except RuntimeError:
+            res.append("raises")
+    assert res[0] == res[1]

@@ -49,18 +49,21 @@ class ZeroGradient(Function):
     does not require grad, and its second-order .grad stays None). Real zeros, not the engine's
     ZERO_GRAD: the ops below still run their backward (a saved value's version check, hooks)."""
 
-    __slots__ = ("value", "n")  # n: the number of inputs
+    __slots__ = ("value", "masks")  # masks: a False array per input's shape (zeros' templates)
 
     def forward(self, *xs):
-        self.n = len(xs)
+        xp = backend.get_array_module(*xs)
+        self.masks = [xp.zeros_like(x, dtype=bool) for x in xs]  # (a nested tensor's too)
         return self.value
 
     def backward(self, gy, ops):
-        if isinstance(gy, Tensor):  # create_graph: a constant
-            z = Tensor._wrap(backend.get_array_module(gy._data).zeros(gy.shape, gy._data.dtype))
+        # where(False, gy, 0) has gy's shape; the engine sums it to each input's shape. Under
+        # create_graph it is detached: a constant
+        if ops.is_graph:
+            gxs = tuple(ops.where(m, gy, 0).detach() for m in self.masks)
         else:
-            z = backend.get_array_module(gy).zeros(gy.shape, gy.dtype)
-        return z if self.n == 1 else (z,) * self.n
+            gxs = tuple(ops.where(m, gy, 0) for m in self.masks)
+        return gxs[0] if len(gxs) == 1 else gxs
 
 
 def _fit(t: Tensor, out: Tensor, op: str) -> Tensor:

@@ -229,12 +229,17 @@ def setitem(x: Tensor, index, value) -> None:
         # overlapping in part; PyTorch fills from a 0-d value and expands one of another shape,
         # which is then too hard to check), index_put_'s (an array index: any overlap with x,
         # the same tensor too, but a one-element value with a single mask: a masked fill)
-        one = index[0] if type(index) is tuple and len(index) == 1 else index
+        one = index
+        if type(index) is tuple:  # PyTorch's canDispatchToMaskedFill: one tensor index among
+            rest = [i for i in index if i is not None and i is not Ellipsis  # basic ones
+                    and not isinstance(i, (slice, int))]  # fmt: skip
+            one = rest[0] if len(rest) == 1 else None
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
         if (value._data.ndim and overlaps(sel, _broadcast_or_none(value._data, sel.shape))
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
-                and (value._data is x._data or overlaps(x._data, value._data, False))):
+                and (value is x or (value._data is x._data and x._data.size)  # (PyTorch:
+                     or overlaps(x._data, value._data, False))):  # an empty alias is no overlap
             raise DescentError(
                 "setitem: unsupported operation: some elements of the input tensor and the "
                 "written-to tensor refer to a single memory location. Please clone() the tensor "
