@@ -11,7 +11,7 @@ import pytest
 
 import descent
 from descent import nn
-from descent.compiler import linear_t
+from descent.compiler import linear_t, threads
 from descent.kernels import cpu
 from descent.models import MLP
 from descent.nn import functional as F
@@ -255,6 +255,7 @@ def test_timed_choice_in_the_step(spy, monkeypatch, copy_wins):
     """With the choice timed (2 trials a path), eager's bits whichever path wins; once eager's
     product wins at layer 1, layer 1 no longer copies x."""
     monkeypatch.setattr(linear_t.Site, "TRIALS", 2)
+    monkeypatch.setattr(threads, "_cores", lambda: 1)  # the thread plan settles at once
     orig = linear_t.Site.timed
 
     def timed(self, transposed, seconds):
@@ -304,3 +305,23 @@ def test_frozen_parameter_backward(spy, frozen):
         return out
 
     _same(run(False), run(True))
+
+
+def test_site_trials_wait_for_the_thread_plan(spy, monkeypatch):
+    """While the program's ThreadPlan times its plans (its first 4 * TRIALS calls, where more
+    than one core may run), a site copying x runs transposed untimed."""
+    monkeypatch.setattr(linear_t.Site, "TRIALS", 2)
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    sites = []
+    orig = linear_t.plan
+
+    def plan(*a):
+        sites.append(orig(*a))
+        return sites[-1]
+
+    monkeypatch.setattr(linear_t, "plan", plan)
+    xs, ys = _data((64, 24), 7)
+    _same(_train(_mlp([24, 32, 48, 7]), False, xs, ys), _train(_mlp([24, 32, 48, 7]), True, xs, ys))
+    for site in sites:
+        if site is not None:
+            assert site.copy_ok is None and site.times == ([], [])

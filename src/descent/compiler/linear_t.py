@@ -174,7 +174,9 @@ class Site:
         self.has_b = has_b  # without a bias (and so without ReLU: `plan`) y is yT's copy
         # Where x must be copied, the copy may cost more than the NN product saves (LeNet's
         # 400 -> 120 at 64 rows: 117 us eager's way, 120 this way, in the step): the first
-        # replays time both paths in turn, in the step, and the faster minimum is kept.
+        # replays time both paths in turn, in the step, and the faster minimum is kept; they
+        # start once the program's ThreadPlan has chosen (its trials alternate one thread and
+        # every core: at two threads those first calls took 8-370 ms and chose at random).
         self.copy_ok: bool | None = None if self.TRIALS else True  # None: timing
         self.times: tuple = ([], [])  # (this path with the copy, eager's product)
 
