@@ -119,3 +119,24 @@ def test_grad_mode_decorators_on_generator_functions():
         return out
 
     assert run(descent) == run(torch)
+
+
+# torch.save pickles, so one Tensor object met twice in the saved structure (the same tensor
+# under two keys, a Parameter listed twice) loads as one object sharing memory; descent.save
+# stored it once but made two tensors on load (`is` False).
+def test_save_load_keeps_one_object_met_twice():
+    import io
+
+    def run(lib):
+        t = lib.arange(4.0)
+        p = lib.nn.Parameter(lib.ones(2))
+        buf = io.BytesIO()
+        lib.save({"a": t, "b": t, "pair": (p, [p]), "other": t.clone()}, buf)
+        buf.seek(0)
+        o = lib.load(buf)
+        o["a"][0] = 9.0
+        return [o["a"] is o["b"], o["pair"][0] is o["pair"][1][0], o["other"] is o["a"],
+                o["b"].tolist(), o["other"].tolist(), type(o["pair"][0]).__name__,
+                o["pair"][0].requires_grad]
+
+    assert run(descent) == run(torch)

@@ -38,13 +38,20 @@ from .tensor import Tensor as _Tensor
 _OBJ = "obj."
 
 
-def _encode(value: Any, arrays: dict, where: str) -> Any:
+def _encode(value: Any, arrays: dict, where: str, memo: dict | None = None) -> Any:
     """The JSON tree for `value`, filling `arrays` with its tensors (an explicit stack: no
-    recursion limit on deep structures is reached by normal state_dicts, but none is needed)."""
+    recursion limit on deep structures is reached by normal state_dicts, but none is needed).
+
+    `memo` maps id(tensor) to its node: one Tensor object met twice is stored once and loads
+    as one object again (pickle's memo in torch.save: `load(...)["a"] is load(...)["b"]`)."""
+    memo = {} if memo is None else memo
     if isinstance(value, _Tensor):
+        if id(value) in memo:
+            return memo[id(value)][1]
         key = f"{_OBJ}{len(arrays)}"
         arrays[key] = value
         node = {"__tensor__": key}
+        memo[id(value)] = (value, node)  # (value: keeps the id from being reused meanwhile)
         if value._data.dtype.kind == "c":  # safetensors has no complex dtype: (..., 2) reals
             arrays[key] = _as_real(value._data)
             node["complex"] = True
@@ -63,20 +70,20 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
     if isinstance(value, _Mapping):
         if all(isinstance(k, str) for k in value):
             if any(k.startswith("__") and k.endswith("__") for k in value):
-                return {"__items__": [[k, _encode(v, arrays, f"{where}[{k!r}]")]
+                return {"__items__": [[k, _encode(v, arrays, f"{where}[{k!r}]", memo)]
                                       for k, v in value.items()]}  # fmt: skip
-            return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in value.items()}
+            return {k: _encode(v, arrays, f"{where}[{k!r}]", memo) for k, v in value.items()}
         items = []
         for k, v in value.items():
             if not isinstance(k, (str, int, float, bool, type(None))):
                 raise TypeError(f"save: {where} has a key of type {type(k).__name__}; keys must "
                                 "be str, int, float, bool or None")  # fmt: skip
-            items.append([k, _encode(v, arrays, f"{where}[{k!r}]")])
+            items.append([k, _encode(v, arrays, f"{where}[{k!r}]", memo)])
         return {"__items__": items}
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, arrays, where) for v in value]}
+        return {"__tuple__": [_encode(v, arrays, where, memo) for v in value]}
     if isinstance(value, list):
-        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_encode(v, arrays, f"{where}[{i}]", memo) for i, v in enumerate(value)]
     if isinstance(value, _np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -88,29 +95,34 @@ def _encode(value: Any, arrays: dict, where: str) -> Any:
                     f"store{hint}")  # fmt: skip
 
 
-def _decode(node: Any, arrays: dict, place) -> Any:
+def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
+    memo = {} if memo is None else memo  # tensor key -> the Tensor made for it (see _encode)
     if isinstance(node, list):
-        return [_decode(v, arrays, place) for v in node]
+        return [_decode(v, arrays, place, memo) for v in node]
     if isinstance(node, tuple):  # the reader already turned {"__tuple__": [...]} into tuples
-        return tuple(_decode(v, arrays, place) for v in node)
+        return tuple(_decode(v, arrays, place, memo) for v in node)
     if not isinstance(node, dict):
         return node
     if "__tensor__" in node:
-        a = arrays[node["__tensor__"]]
+        key = node["__tensor__"]
+        if key in memo:
+            return memo[key]
+        a = arrays[key]
         t = place(_as_complex(a) if node.get("complex") else a)
         if node.get("parameter"):
-            return _Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
-        if node.get("requires_grad"):
+            t = _Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
+        elif node.get("requires_grad"):
             t.requires_grad_(True)
+        memo[key] = t
         return t
     if "__ndarray__" in node:
         a = _backend.as_numpy(arrays[node["__ndarray__"]])
         return _as_complex(a) if node.get("complex") else a
     if "__tuple__" in node and len(node) == 1:
-        return tuple(_decode(v, arrays, place) for v in node["__tuple__"])
+        return tuple(_decode(v, arrays, place, memo) for v in node["__tuple__"])
     if "__items__" in node and len(node) == 1:
-        return {_key(k): _decode(v, arrays, place) for k, v in node["__items__"]}
-    return {k: _decode(v, arrays, place) for k, v in node.items()}
+        return {_key(k): _decode(v, arrays, place, memo) for k, v in node["__items__"]}
+    return {k: _decode(v, arrays, place, memo) for k, v in node.items()}
 
 
 def _as_real(a):
