@@ -138,7 +138,7 @@ def test_mlp_real_shape_sites(monkeypatch):
 
 
 def test_fallback_when_bits_differ(spy, monkeypatch):
-    monkeypatch.setattr(linear_t, "_nn_equal", lambda x2, w: False)
+    monkeypatch.setattr(linear_t, "_nn_equal", lambda x2, w, view=False: False)
     monkeypatch.setattr(linear_t, "_SAME", {})
     sizes = [24, 32, 48, 7]
     xs, ys = _data((64, 24), 7)
@@ -151,7 +151,7 @@ def test_same_bits_checks_the_site_arrays(monkeypatch):
     monkeypatch.setattr(linear_t, "_SAME", {})
     calls = []
 
-    def nn_equal(x2, w):
+    def nn_equal(x2, w, view=False):
         calls.append(x2.shape)
         return len(calls) == 1  # random values pass, the site's arrays do not
 
@@ -325,3 +325,26 @@ def test_site_trials_wait_for_the_thread_plan(spy, monkeypatch):
     for site in sites:
         if site is not None:
             assert site.copy_ok is None and site.times == ([], [])
+
+
+@pytest.mark.parametrize("view_ok", [False, True])
+def test_first_layer_reads_x_transposed_or_copies(spy, monkeypatch, view_ok):
+    """Without a twin a site runs W @ x.T where that gives eager's bits (its own check), else
+    W @ xT on a copy of x; eager's bits either way."""
+    monkeypatch.setattr(linear_t, "_SAME", {})
+    orig = linear_t._nn_equal
+    monkeypatch.setattr(linear_t, "_nn_equal",
+                        lambda x2, w, view=False: orig(x2, w, view) and (view_ok or not view))
+    sites = []
+    orig_plan = linear_t.plan
+
+    def plan(*a):
+        sites.append(orig_plan(*a))
+        return sites[-1]
+
+    monkeypatch.setattr(linear_t, "plan", plan)
+    sizes = [24, 32, 48, 7]
+    xs, ys = _data((64, 24), 7)
+    _same(_train(_mlp(sizes), False, xs, ys), _train(_mlp(sizes), True, xs, ys))
+    if sites[0] is not None:
+        assert sites[0].view == view_ok and spy["copy"] > 0

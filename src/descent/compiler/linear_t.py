@@ -87,25 +87,26 @@ def transpose_into(a, out, omat) -> None:
     omat(101, 112, r, c, 1.0, a.ctypes.data, c, out.ctypes.data, r)
 
 
-def _nn_equal(x2, w) -> bool:
+def _nn_equal(x2, w, view: bool = False) -> bool:
     with np.errstate(all="ignore"):  # the site's own product warns (or not) when it runs
         nt = x2 @ w.T
-        nn = w @ np.ascontiguousarray(x2.T)
+        nn = w @ (x2.T if view else np.ascontiguousarray(x2.T))
     view = np.int32 if w.dtype == _f32 else np.int64
     return bool(np.array_equal(nt.view(view), np.ascontiguousarray(nn.T).view(view)))
 
 
-def same_bits(x2, w) -> bool:
-    """Whether W @ x2^T gives x2 @ W.T's bits: on random values of these shapes (once per
-    process) and on these arrays."""
-    key = (x2.shape[0], w.shape[1], w.shape[0], w.dtype)
+def same_bits(x2, w, view: bool = False) -> bool:
+    """Whether W @ x2^T (x2^T a C-contiguous copy, or with `view` x2.T itself, which OpenBLAS
+    reads as a transposed operand) gives x2 @ W.T's bits: on random values of these shapes
+    (once per process) and on these arrays."""
+    key = (x2.shape[0], w.shape[1], w.shape[0], w.dtype, view)
     ok = _SAME.get(key)
     if ok is None:
         rng = np.random.default_rng(17)
         rx = rng.standard_normal(x2.shape).astype(w.dtype)
         rw = rng.standard_normal(w.shape).astype(w.dtype)
-        ok = _SAME[key] = _nn_equal(rx, rw)
-    return ok and _nn_equal(x2, w)
+        ok = _SAME[key] = _nn_equal(rx, rw, view)
+    return ok and _nn_equal(x2, w, view)
 
 
 def _kernels_py(omat, one):
@@ -163,9 +164,10 @@ class Site:
 
     TRIALS = 5  # timed replays of each path where x has no twin (then x is copied)
 
-    __slots__ = ("transpose", "finish", "n", "k", "m", "dtype", "has_b", "copy_ok", "times")
+    __slots__ = ("transpose", "finish", "n", "k", "m", "dtype", "has_b", "copy_ok", "times",
+                 "view")  # fmt: skip
 
-    def __init__(self, ks, w, m: int, relu: bool, has_b: bool) -> None:
+    def __init__(self, ks, w, m: int, relu: bool, has_b: bool, view: bool = False) -> None:
         self.transpose = ks[0]
         self.finish = ks[1] if relu else ks[2]
         self.n, self.k = w.shape
@@ -179,6 +181,11 @@ class Site:
         # every core: at two threads those first calls took 8-370 ms and chose at random).
         self.copy_ok: bool | None = None if self.TRIALS else True  # None: timing
         self.times: tuple = ([], [])  # (this path with the copy, eager's product)
+        # Without a twin, W @ x.T (OpenBLAS packs the transposed operand itself) where it
+        # gives the bits, instead of copying x: in the MLP step, pinned, 681 us median (565
+        # min) against 736 (581) for the copy and W @ xT, alternating in one process (x is
+        # cold there: the copy's median 104 us against ~16 hot).
+        self.view = view
 
     def copies(self) -> bool:
         """Whether this call, without a twin of x, copies x and runs transposed."""
@@ -200,8 +207,11 @@ class Site:
         """(y, yT) for x2 (M, in) C-contiguous, xT its transposed twin or None."""
         n, m = self.n, self.m
         if xt is None:
-            xt = pool.get((self.k, m), self.dtype)
-            self.transpose(x2, xt)
+            if self.view:
+                xt = x2.T
+            else:
+                xt = pool.get((self.k, m), self.dtype)
+                self.transpose(x2, xt)
         yt = np.matmul(w, xt, out=pool.get((n, m), self.dtype))
         xt = None
         y = pool.get((m, n), self.dtype)
@@ -231,6 +241,7 @@ def plan(x, w, b, relu: bool, pool):
     if relu and b is None:
         return None
     ks = kernels(dt)
-    if ks is None or not same_bits(x.reshape(m, k), w):
+    x2 = x.reshape(m, k)
+    if ks is None or not same_bits(x2, w):
         return None
-    return Site(ks, w, m, relu, b is not None)
+    return Site(ks, w, m, relu, b is not None, same_bits(x2, w, True))
