@@ -11,7 +11,9 @@ Linear reads that.
 
 So a replayed Linear site in this mode runs:
 
-  xT  = x^T, the previous site's twin, or OpenBLAS's `?omatcopy` of x (~0.16 ns an element);
+  xT  = x^T: the previous site's twin; else x.T itself, a transposed operand OpenBLAS packs
+        (where that gives the bits too: x is cold in a step, and the product hides its read
+        better than a copy does); else OpenBLAS's `?omatcopy` of x (~0.16 ns an element hot)
   yT  = W @ xT                  (NN, into a pool buffer, (out, M))
   yT += b (and ReLU's select)   (the same IEEE add and select per element as eager's y += b and
                                  maximum(y, 0), in yT's layout: one numba pass over rows)
@@ -21,8 +23,10 @@ The values are eager's as long as W @ xT sums each dot product in the order x @ 
 the shapes measured they do (same K blocking; the transposition only changes how OpenBLAS
 packs its panels), but OpenBLAS does not promise it for every shape and kernel family (session
 15 found 8 x 64 x 32 differ with the SkylakeX kernels), so `same_bits` checks each
-(M, in, out, dtype) once per process on random values and the site's own arrays, and a site
-whose check fails runs eager's NT product. (With OPENBLAS_CORETYPE=Haswell no float32 shape
+(M, in, out, dtype, x.T or its copy) once per process on random values and the site's own
+arrays, and a site whose check fails runs eager's NT product. A site without a twin also
+times its path against eager's on its first replays (`Site`): at two threads the NT product
+can win there. (With OPENBLAS_CORETYPE=Haswell no float32 shape
 tried passes, float64 ones do; with the SkylakeX kernels the MLP's three layers pass, and
 small shapes such as 16 x 48 -> 40 do not.) `?omatcopy` with alpha 1 copies values (x * 1.0);
 it is applied to x (whose product then has eager's bits) and to results of arithmetic (never a
@@ -37,7 +41,7 @@ from . import fusion
 
 _f32, _f64 = np.dtype(np.float32), np.dtype(np.float64)
 _OMAT: dict = {}  # dtype -> OpenBLAS's ?omatcopy (ctypes) or None
-_SAME: dict = {}  # (M, in, out, dtype) -> W @ xT gives x @ W.T's bits on random values
+_SAME: dict = {}  # (M, in, out, dtype, view) -> W @ xT gives x @ W.T's bits on random values
 MIN_WORK = 1 << 15  # M * in * out below it: the copies' calls cost more than NN saves
 
 
@@ -162,7 +166,7 @@ def kernels(dtype):
 class Site:
     """One Linear site replayed in the transposed layout (see the module docstring)."""
 
-    TRIALS = 5  # timed replays of each path where x has no twin (then x is copied)
+    TRIALS = 5  # timed replays of each path where x has no twin
 
     __slots__ = ("transpose", "finish", "n", "k", "m", "dtype", "has_b", "copy_ok", "times",
                  "view")  # fmt: skip
@@ -174,13 +178,14 @@ class Site:
         self.m = m
         self.dtype = w.dtype
         self.has_b = has_b  # without a bias (and so without ReLU: `plan`) y is yT's copy
-        # Where x must be copied, the copy may cost more than the NN product saves (LeNet's
-        # 400 -> 120 at 64 rows: 117 us eager's way, 120 this way, in the step): the first
+        # Without a twin, reading or copying x may cost more than the NN product saves
+        # (LeNet's 400 -> 120 at 64 rows: 117 us eager's way, 120 with the copy, in the step;
+        # the MLP's first layer at two threads: 328 against 341): the first
         # replays time both paths in turn, in the step, and the faster minimum is kept; they
         # start once the program's ThreadPlan has chosen (its trials alternate one thread and
         # every core: at two threads those first calls took 8-370 ms and chose at random).
         self.copy_ok: bool | None = None if self.TRIALS else True  # None: timing
-        self.times: tuple = ([], [])  # (this path with the copy, eager's product)
+        self.times: tuple = ([], [])  # (this path without a twin, eager's product)
         # Without a twin, W @ x.T (OpenBLAS packs the transposed operand itself) where it
         # gives the bits, instead of copying x: in the MLP step, pinned, 681 us median (565
         # min) against 736 (581) for the copy and W @ xT, alternating in one process (x is
@@ -188,7 +193,7 @@ class Site:
         self.view = view
 
     def copies(self) -> bool:
-        """Whether this call, without a twin of x, copies x and runs transposed."""
+        """Whether this call, without a twin of x, runs transposed (x.T or its copy)."""
         ok = self.copy_ok
         if ok is not None:
             return ok
