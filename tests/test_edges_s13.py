@@ -48,9 +48,6 @@ KNOWN = [
     (r"m\.erf\(X\('(float16|bfloat16)', \(6,\)\)",
      "torch's vectorized float16/bfloat16 erf near the smallest normal numbers: 3 ulp off "
      "(6.2e-5) or 0 (2e-38 in bfloat16); descent computes erf in float32 and rounds once"),
-    (r"xlogy.*bfloat16|bfloat16.*xlogy|logsumexp\(P\('bfloat16'",
-     "bfloat16 xlogy/logsumexp: torch rounds once after computing in float32, descent after "
-     "each primitive (1 bfloat16 ulp)"),
     (r"X\('bool', \(6,\)\); y = Y\('bool', \(6,\)\); out = m\.clamp\(x, y, y\)|"
      r"P\('bool'\); x\.clamp_\(Y\('bool'\), Y\('bool'\)\)",
      "clamp of bool by two bool tensors: torch has no kernel (one bound works); descent "

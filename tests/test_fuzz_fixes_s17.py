@@ -67,3 +67,20 @@ def test_exp2_backward_multiplies_in_pytorchs_order():
     g_t = _grads(torch, f, [127.81822967529297], 1.5, "float32")[0]
     g_d = _grads(descent, f, [127.81822967529297], 1.5, "float32")[0]
     assert np.isinf(g_t) and np.isinf(g_d)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(1e30, math.nan), (math.nan, 1e30), (-1e30, math.nan)])
+def test_float16_clamp_beside_a_nan_bound_is_nan_without_the_overflow_check(lo, hi):
+    # fuzz_extra_dtypes half, seed 4170003: PyTorch's clamp with a nan bound gives nan and
+    # does not check the other bound against float16's range; descent raised its overflow
+    # error (a bound beyond 65504 alone still raises, as in PyTorch)
+    for m in (torch, descent):
+        x = m.tensor([1.0, -2.0], dtype=m.float16, requires_grad=True)
+        y = m.clamp(x, lo, hi)
+        assert np.isnan(np.asarray(y.tolist())).all()
+        (g,) = m.autograd.grad(y.sum(), x)
+        assert g.tolist() == [0.0, 0.0]
+        z = m.tensor([1.0, -2.0], dtype=m.float16)
+        assert np.isnan(np.asarray(z.clamp_(lo, hi).tolist())).all()
+    with pytest.raises(Exception, match="overflow"):
+        descent.clamp(descent.tensor([1.0], dtype=descent.float16), 1e30)

@@ -430,13 +430,21 @@ def clamp(x, min=None, max=None, *, out=None) -> Tensor:
     # An integer tensor clamped to a float bound computes in the default dtype, as in PyTorch.
     if x._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, get_default_dtype())
-    elif x._data.dtype.kind in "iu" or x._data.dtype.itemsize == 2:
+    elif (x._data.dtype.kind in "iu" or x._data.dtype.itemsize == 2) and not (
+        _is_nan(min) or _is_nan(max)
+    ):
         # int bounds take x's dtype: PyTorch's check, uint8 wraps; float16 refuses |c| > 65504
+        # (not beside a nan bound: PyTorch's clamp gives nan then, unchecked)
         min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)
     return Clamp.apply(x, lo=min, hi=max)
 
 
 clip = clamp
+
+
+def _is_nan(b) -> bool:
+    """A Python float nan bound."""
+    return isinstance(b, float) and b != b
 
 
 class Where(Function):

@@ -335,11 +335,13 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t, min, max):
         return _rebind(t, _same_shape(t, clamp(t._alias(), min, max), "clamp_"))
-    if t._data.dtype == _F16:  # PyTorch's overflow error for a bound beyond 65504 (as clamp)
-        min, max = half_value(min), half_value(max)
+    nan_bound = any(isinstance(b, float) and b != b for b in (min, max))
+    if t._data.dtype == _F16 and not nan_bound:  # PyTorch's overflow error for a bound beyond
+        min, max = half_value(min), half_value(max)  # 65504, as clamp (not beside a nan one)
     elif t._data.dtype.kind in "iu":  # int bounds take t's dtype: the range check, uint8 wraps
         min, max = fill_int(min, t._data.dtype), fill_int(max, t._data.dtype)
-    clipped = clip_array(t._data, min, max)
+    with np.errstate(over="ignore"):  # (a float16 bound beside a nan one)
+        clipped = clip_array(t._data, min, max)
     if clipped.shape != t._data.shape:
         _broadcast_error(t, clipped.shape, "clamp_")
     try:
