@@ -328,3 +328,19 @@ def test_setitem_from_itself_as_torch(case):
         except RuntimeError:
             res.append("raises")
     assert res[0] == res[1]
+
+
+def test_create_graph_backward_reads_a_saved_input_that_went_stale():
+    """pow saved a no_grad split output that went stale after: its create_graph backward reads
+    the saved value without the stale-view error, as PyTorch's unpacked SavedVariable (41002634)."""
+    res = []
+    for L in (torch, descent):
+        x = L.tensor([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]], dtype=L.float64, requires_grad=True)
+        y = x.clone()
+        with L.no_grad():
+            s = y.split(1, 0)[0]
+        p = s.pow(3)
+        y[1].copy_(L.tensor([1.0, 2.0, 3.0], dtype=L.float64))
+        (g,) = L.autograd.grad(p.sum(), x, create_graph=True, allow_unused=True)
+        res.append(g)  # (None: a no_grad view has no edge to x)
+    assert res[0] == res[1]

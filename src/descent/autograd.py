@@ -524,6 +524,7 @@ def _parent(t):
 #: at once, as PyTorch's; otherwise the cost is this one test per recorded op.
 _stale_live = 0
 _stale_check = None
+_in_backward = False  # set by the engine while a backward pass runs (create_graph records ops)
 
 
 def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
@@ -543,8 +544,8 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         The output Tensor (`init_tensor`, requiring grad, made by this node), or None without
         `out`.
     """
-    if _stale_live:  # a stale view is alive: using one as an operand raises (ops/view_write)
-        _stale_check(parents)
+    if _stale_live and not _in_backward:  # a stale view is alive: using one as an operand
+        _stale_check(parents)  # raises (ops/view_write)
     node.parents = parents
     node.index = next(_counter) if index is None else index
     node.in_shapes = in_shapes
