@@ -57,7 +57,10 @@ from .autograd_views import view_source as _view_source  # noqa: F401
 from .grad_fn import NodeName as _NodeName
 from .grad_fn import next_functions as _next_functions
 from .grad_fn import node_repr as _node_repr
+from .grad_mode import INFERENCE_SAVED_MESSAGE as _INFERENCE_SAVED_MESSAGE
 from .grad_mode import (  # noqa: F401 - torch.autograd's names
+    _inference_live,
+    _inference_seen,
     _state,
     enable_grad,
     inference_mode,
@@ -153,6 +156,8 @@ def _init_tensor(t, data, requires_grad: bool = False, node=None):
     # catches an AttributeError inside: 5x slower, and in-place ops read both)
     t._view_base = None
     t._views = None
+    if _inference_live[0] and _state.inference:  # made under inference_mode (grad_mode.py)
+        t._inference = True
     return t
 
 
@@ -552,6 +557,8 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     node.hooks = None
     node.retained = None
     if node.save_inputs:
+        if _inference_seen[0] and any([t._inference for t in inputs]):
+            _check_inference_saved(node, inputs)
         node.saved = inputs
         # Saved values are versioned: an in-place change to a saved input after the op ran
         # would silently give a wrong gradient, so backward compares these with the
@@ -576,6 +583,15 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     if _saved_hooks is not None:  # saved_tensors_hooks: pack what was saved (autograd_graph)
         _saved_hooks.pack_node(node, t)
     return t
+
+
+def _check_inference_saved(node, inputs) -> None:
+    """PyTorch's error for an inference tensor saved for backward (its SavedVariable check): the
+    inputs that backward reads (`read_inputs`: where's condition, not its branches)."""
+    read = getattr(node, "read_inputs", None)
+    for i, t in enumerate(inputs):
+        if t._inference and (read is None or i in read):
+            raise RuntimeError(_INFERENCE_SAVED_MESSAGE)
 
 
 # Nodes whose saved output was overwritten by an unrecorded in-place write: the version check

@@ -18,7 +18,7 @@ import weakref
 
 import numpy as np
 
-from .grad_mode import _state
+from .grad_mode import _state, check_inference_inplace
 
 
 class ViewTag(weakref.ref):
@@ -77,6 +77,8 @@ def mark_unrecorded_view(t, x) -> None:
     (a view of such a view shares it) and joins the base's family as an alias (`register`)."""
     if not _views_memory(t._data, x._data):
         return
+    if t._inference is not x._inference:  # a view of an inference tensor is one, and a view
+        t._inference = x._inference  # made under inference_mode of a normal tensor is normal
     if _state.enabled:
         mark_view(t, x)
         return
@@ -179,7 +181,9 @@ def bump_family(t) -> None:
     every live view and alias (`_views`, and theirs). PyTorch keeps one counter object per
     memory; descent keeps an int per tensor and bumps the family, so a node that saved any of
     them sees the write (autograd_backward's version check). The common case, a tensor with no
-    views, costs two attribute reads."""
+    views, costs three attribute reads."""
+    if t._inference:  # PyTorch's version bump of an inference tensor outside inference_mode
+        check_inference_inplace(t)  # raises, after the write (grad_mode.py)
     vb = getattr(t, "_view_base", None)
     if vb is None and not getattr(t, "_views", None):
         t._version += 1

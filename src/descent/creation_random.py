@@ -23,6 +23,7 @@ from .creation import (
     _sparse_like,
 )
 from .errors import DescentError
+from .grad_mode import check_inference_inplace
 from .inplace_unary import write_values
 from .ops.out_arg import creation_out
 from .tensor import Tensor, as_dtype, get_default_dtype
@@ -517,6 +518,8 @@ def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
         )
     write_values(t, arr)  # in place; a saved output overwritten makes backward raise
     t._version += 1
+    if t._inference:  # outside inference_mode: PyTorch's error, after the write (grad_mode.py)
+        check_inference_inplace(t)
     return t
 
 

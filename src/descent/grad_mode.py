@@ -21,6 +21,37 @@ class _GradState(threading.local):
 
 _state = _GradState()
 
+# Inference tensors (PyTorch's: made under inference_mode). `_inference_live[0]` counts the
+# inference_mode(True) contexts open in any thread, so that making a tensor outside them costs
+# one read (autograd.init_tensor then reads the thread's flag); `_inference_seen[0]` turns True
+# at the first one, so that a program that never enters inference_mode pays one read per recorded
+# op that saves inputs, not a look at each input (autograd.record_node). An inference tensor has
+# `_inference` True (a class attribute False on other tensors: tensor.py); its detach() and
+# `.data` have INFERENCE_DETACHED (is_inference() True, in-place changes allowed, as PyTorch's,
+# whose version counter they do not share).
+_inference_live = [0]
+_inference_seen = [False]
+INFERENCE_DETACHED = 2
+
+INFERENCE_SAVED_MESSAGE = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead of "
+    "`torch.inference_mode()`."
+)
+INFERENCE_INPLACE_MESSAGE = (
+    "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
+    "clone to get a normal tensor before doing inplace update.See "
+    "https://github.com/pytorch/rfcs/pull/17 for more details."
+)
+
+
+def check_inference_inplace(t) -> None:
+    """PyTorch's error for an in-place change to an inference tensor (or a view of one) outside
+    inference_mode (inside it, or through its detach() / .data, the change is allowed)."""
+    if t._inference is True and not getattr(_state, "inference", False):
+        raise RuntimeError(INFERENCE_INPLACE_MESSAGE)
+
 
 def is_grad_enabled() -> bool:
     """True when operations are being recorded for backward."""
@@ -178,10 +209,15 @@ class inference_mode(_GradModeContext):
         # torch.is_inference_mode_enabled() reads this flag (restored on exit, so contexts nest)
         self._prev_inference = getattr(_state, "inference", False)
         _state.inference = self._enabled
+        if self._enabled:
+            _inference_live[0] += 1
+            _inference_seen[0] = True
         return super().__enter__()
 
     def __exit__(self, *exc) -> None:
         _state.inference = self._prev_inference
+        if self._enabled:
+            _inference_live[0] -= 1
         super().__exit__(*exc)
 
     def _fresh(self) -> _GradModeContext:

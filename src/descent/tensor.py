@@ -25,6 +25,8 @@ from .dtypes import as_dtype, default_dtype_for, dtype, get_default_dtype, scala
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
 from .float8 import astype as float8_astype
+from .grad_mode import INFERENCE_DETACHED
+from .grad_mode import _state as _grad_state
 from .tensor_conversions import ConversionMethods
 from .tensor_gap_methods import GapMethods
 from .tensor_gap_methods_math import MathGapMethods2
@@ -217,6 +219,10 @@ class Tensor(
     # True on descent.nested's NestedTensor: the few dense functions whose nested meaning is
     # structural (linear, the norms, softmax, attention, cat, ...) send it there with this test
     _nested_layout = False
+    # True on an inference tensor (made under inference_mode, or a view of one), and
+    # grad_mode.INFERENCE_DETACHED on its detach() / .data; set in the instance __dict__, so a
+    # read on any other tensor finds this class attribute (grad_mode.py, autograd.init_tensor)
+    _inference: bool | int = False
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy ufuncs on tensors give tensors, as PyTorch's do: an operator ufunc runs the
@@ -316,7 +322,10 @@ class Tensor(
         assigning `p.data = t` makes p hold t's storage (any shape or dtype, as in PyTorch).
         The raw backend array is `._data` (descent's internals compute on it).
         """
-        return autograd._new_tensor(self._data)
+        t = autograd._new_tensor(self._data)
+        if t._inference is not self._inference:  # (made under inference_mode: like self)
+            t._inference = INFERENCE_DETACHED if self._inference else False
+        return t
 
     @data.setter
     def data(self, value) -> None:
@@ -358,6 +367,9 @@ class Tensor(
     def requires_grad(self, value: bool) -> None:
         if value:
             _check_grad_dtype(self._data)
+            if self._inference and not getattr(_grad_state, "inference", False):
+                raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                                   "InferenceMode is not allowed.")
         elif self._node is not None:
             raise RuntimeError(
                 "requires_grad=False on a non-leaf tensor: use .detach() to get a tensor "
@@ -552,6 +564,8 @@ class Tensor(
         that needs this tensor's old values raise (autograd.DetachedView)."""
         t = autograd._new_tensor(self._data)
         t._view_base = autograd._DetachedView(self)
+        if t._inference is not self._inference:  # (made under inference_mode: like self)
+            t._inference = INFERENCE_DETACHED if self._inference else False
         t._version = self._version  # one counter (autograd_views.bump_family): t joins the
         autograd._register_view(self, t, autograd._AliasRef)  # family of self's memory
         return t

@@ -488,9 +488,8 @@ def is_neg(input) -> bool:
 
 
 def is_inference(input) -> bool:
-    """False: descent does not mark tensors made under inference_mode (docs)."""
-    as_tensor(input)
-    return False
+    """True for a tensor made under inference_mode, a view of one, or its detach() / .data."""
+    return bool(as_tensor(input)._inference)
 
 
 def is_distributed(input) -> bool:
