@@ -59,7 +59,6 @@ from .grad_fn import next_functions as _next_functions
 from .grad_fn import node_repr as _node_repr
 from .grad_mode import INFERENCE_SAVED_MESSAGE as _INFERENCE_SAVED_MESSAGE
 from .grad_mode import (  # noqa: F401 - torch.autograd's names
-    _inference_live,
     _inference_seen,
     _state,
     enable_grad,
@@ -128,6 +127,10 @@ def _register_storage_class(storage_cls, tensor_cls) -> None:
     _storage_classes[storage_cls] = tensor_cls
 
 
+# True while an inference_mode(True) context is open in any thread (grad_mode._sync_inference)
+_inference_on = False
+
+
 def _init_tensor(t, data, requires_grad: bool = False, node=None):
     """Set every field of the tensor `t` and return it: the ONE place tensor fields are written
     when a tensor is made (`Tensor.__init__`, `new_tensor` and every op output come here).
@@ -156,7 +159,7 @@ def _init_tensor(t, data, requires_grad: bool = False, node=None):
     # catches an AttributeError inside: 5x slower, and in-place ops read both)
     t._view_base = None
     t._views = None
-    if _inference_live[0] and _state.inference:  # made under inference_mode (grad_mode.py)
+    if _inference_on and _state.inference:  # made under inference_mode (grad_mode.py)
         t._inference = True
     return t
 

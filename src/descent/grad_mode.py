@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 
 
@@ -44,6 +45,14 @@ INFERENCE_INPLACE_MESSAGE = (
     "clone to get a normal tensor before doing inplace update.See "
     "https://github.com/pytorch/rfcs/pull/17 for more details."
 )
+
+
+def _sync_inference() -> None:
+    """Copy the count into descent.autograd's global `_inference_on`, which init_tensor reads
+    (a global bool: the cheapest test on the path of every tensor made)."""
+    ag = sys.modules.get("descent.autograd")
+    if ag is not None:
+        ag._inference_on = _inference_live[0] > 0
 
 
 def check_inference_inplace(t) -> None:
@@ -212,12 +221,14 @@ class inference_mode(_GradModeContext):
         if self._enabled:
             _inference_live[0] += 1
             _inference_seen[0] = True
+            _sync_inference()
         return super().__enter__()
 
     def __exit__(self, *exc) -> None:
         _state.inference = self._prev_inference
         if self._enabled:
             _inference_live[0] -= 1
+            _sync_inference()
         super().__exit__(*exc)
 
     def _fresh(self) -> _GradModeContext:
