@@ -77,8 +77,11 @@ class LayerNorm(Function):
     """
 
     bfloat16_follows_input = True  # a bfloat16 input with float32 weights: bfloat16 out
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `low` to the dtype (float16's
+    # caller, nn.functional.layer_norm, passes it)
+    bfloat16_param = "low"
 
-    __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd", "mean")
+    __slots__ = ("k", "eps", "has_w", "has_b", "xhat", "rstd", "mean", "low")
     save_inputs = True
     saved_slots = ("xhat", "rstd", "mean")  # mean: fused CUDA path only, which keeps no xhat
 
@@ -108,6 +111,8 @@ class LayerNorm(Function):
     def backward(self, gy, ops):
         if ops.is_graph:
             return self._graph_backward(gy, ops)
+        if getattr(self, "low", None) is not None:
+            return self._low_backward(gy, ops, self.low)
         if self.mean is not None:  # the fused CUDA forward ran
             return self._fused_backward(gy, ops)
         xp = backend.get_array_module(gy)
@@ -129,6 +134,37 @@ class LayerNorm(Function):
             gw = _rowdot(xp, gy2.T, xhat.T).reshape(self.in_shapes[1])  # column dots
         if self.has_b and self.parents[-1] is not None:
             gb = _rowsum(xp, gy2.T).reshape(self.in_shapes[-1])  # column sums
+        return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
+
+    def _low_backward(self, gy, ops, low):
+        """float16/bfloat16 (float32 arrays holding their values): PyTorch's CPU kernel saves
+        the mean and 1/std rounded to the input's dtype and its backward reads those, in
+        float32: dx = rstd gh + b x + c, b = (sum(gh) mean - sum(gh x)) rstd^3 / D,
+        c = -b mean - sum(gh) rstd / D, dw = sum over rows of gy (x - mean) rstd (gh = gy w).
+        Its error is up to 8x that of rounding once; this follows it (bit for bit on the
+        probes)."""
+        def r(a):
+            return a.astype(low).astype(a.dtype)
+
+        ins = self.inputs(ops)
+        x2 = _rows(ins[0], self.k)
+        m_rows, d = x2.shape
+        gy2 = gy.reshape(m_rows, d)
+        mean = r(x2.mean(axis=1, keepdims=True, dtype=np.float64).astype(x2.dtype))
+        rstd = r(self.rstd.reshape(m_rows, 1))
+        gx = gw = gb = None
+        if self.parents[0] is not None:
+            gh = gy2 * ins[1].reshape(-1) if self.has_w else gy2
+            ds = (gh * x2).sum(axis=1, keepdims=True)
+            db = gh.sum(axis=1, keepdims=True)
+            scale = x2.dtype.type(1.0 / d)
+            b = (db * mean - ds) * rstd * rstd * rstd * scale
+            c = -b * mean - db * rstd * scale
+            gx = (rstd * gh + b * x2 + c).reshape(gy.shape)
+        if self.has_w and self.parents[1] is not None:
+            gw = (gy2 * ((x2 - mean) * rstd)).sum(axis=0).reshape(self.in_shapes[1])
+        if self.has_b and self.parents[-1] is not None:
+            gb = gy2.sum(axis=0).reshape(self.in_shapes[-1])
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
 
     def _fused_backward(self, gy, ops):

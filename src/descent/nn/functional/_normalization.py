@@ -91,7 +91,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         # variance and backward row sums were ~2x further from float64 (an ulp, not half of
         # one). Recorded casts, as rms_norm's: half weights get half gradients.
         w, b = _opt_tensor(weight), _opt_tensor(bias)
-        return in_float32(layer_norm, x, normalized_shape, w, b, eps)
+        return in_float32(_layer_norm, x, normalized_shape, w, b, eps, HALF)
+    return _layer_norm(x, normalized_shape, weight, bias, eps)
+
+
+def _layer_norm(x, normalized_shape, weight, bias, eps, low=None) -> Tensor:
+    """layer_norm's op; `low`: float16 computed in float32, whose backward reads PyTorch's
+    float16-rounded statistics (ops/norm.py)."""
     _same_dtype("layer_norm", x, weight, bias)
     ins = [x]
     if weight is not None:
@@ -100,7 +106,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         ins.append(bias := as_tensor(bias))
     k = _norm_shape(x, normalized_shape, "layer_norm", weight, bias)
     return LayerNorm.apply(
-        *ins, k=k, eps=float(eps), has_w=weight is not None, has_b=bias is not None
+        *ins, k=k, eps=float(eps), has_w=weight is not None, has_b=bias is not None, low=low
     )
 
 
