@@ -35,7 +35,8 @@ import numpy as np
 
 from ..backend import is_cupy_array
 from .recorder import Forward
-from .threads import Tuned
+from .threads import SPLIT_MIN, Tuned, run_halves
+from .threads import _state as _tstate
 
 PARALLEL_MIN = 1 << 18  # elements; below it a fused kernel runs on one thread
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
@@ -588,10 +589,28 @@ def _grads_kernel(buf):
     from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
 
     lo = np.array([b[0] for b in buf.bounds], np.int64)
-    serial = _cpu_optim.adam_grads_kernel(False)
+    serial = _split_adam(_cpu_optim.adam_grads_kernel(False), lo, buf.whole.param.size)
     if buf.whole.param.size < PARALLEL_MIN:
         return lo, serial
     return lo, Tuned(serial, _cpu_optim.adam_grads_kernel(True))
+
+
+def _split_adam(kernel, lo, size: int):
+    """`adam_grads` over the parameters in two runs at once where `threads.split` allows: the
+    parameters before and from the one that starts nearest the buffer's middle. Each
+    parameter's span runs the same loop on the same slices as in a whole call: its bits."""
+    if len(lo) < 2 or size < SPLIT_MIN:
+        return kernel
+    cut = max(1, min(len(lo) - 1, int(np.searchsorted(lo, size / 2))))
+    halves = ((0, cut), (cut, len(lo)))
+
+    def run(p, gs, lo_, *rest) -> None:
+        if not _tstate["split"] or len(gs) != len(lo_):
+            kernel(p, gs, lo_, *rest)
+            return
+        run_halves(halves, lambda j0, j1: kernel(p, gs[j0:j1], lo_[j0:j1], *rest))
+
+    return run
 
 
 def _tensor_hyper(group) -> bool:

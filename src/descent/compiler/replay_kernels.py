@@ -22,7 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import fusion
-from .threads import Tuned
+from .threads import Tuned, split
+
+#: Elementwise loops split at multiples of this many elements: the first half then has no
+#: remainder loop and the second half's remainder is the whole call's (the same elements
+#: through the same code, whatever the vector width).
+GRAIN = 4096
 
 _f32 = np.dtype(np.float32)
 
@@ -71,18 +76,24 @@ class _GeluSite:
     as `_cpu_fast.gelu_bwd32` (the same expression). d is held from forward to backward, as a
     saved tensor would be, and dropped after it."""
 
-    __slots__ = ("fwd_kernel", "pool", "d", "x")
+    __slots__ = ("fwd_kernel", "pool", "d", "x", "halves")
 
-    def __init__(self, fwd_kernel, pool) -> None:
+    def __init__(self, fwd_kernel, pool, halves: bool = False) -> None:
         self.fwd_kernel, self.pool = fwd_kernel, pool
         self.d = self.x = None
+        self.halves = halves  # the one-thread site: two halves at once where threads.split may
 
     def _get(self, x):
         return self.pool.get(x.shape, x.dtype) if self.pool is not None else np.empty_like(x)
 
     def forward(self, x):
         out, d = self._get(x), self._get(x)
-        self.fwd_kernel(x.reshape(-1), out.reshape(-1), d.reshape(-1))
+        xf, of, df = x.reshape(-1), out.reshape(-1), d.reshape(-1)
+        k = self.fwd_kernel
+        if self.halves:
+            split(xf.size, lambda i0, i1: k(xf[i0:i1], of[i0:i1], df[i0:i1]), GRAIN)
+        else:
+            k(xf, of, df)
         self.d, self.x = d, x
         return out
 
@@ -104,7 +115,7 @@ def gelu_sites(pool, size: int, node: bool = True):
     Without a backward to come (`node` False) the forward writes no derivative."""
     k = _fast()
     if node:
-        one, every = _GeluSite(k.gelu_fwd_d32, pool), _GeluSite(k.gelu_fwd_d32_par, pool)
+        one, every = _GeluSite(k.gelu_fwd_d32, pool, True), _GeluSite(k.gelu_fwd_d32_par, pool)
         sites = (one.forward, every.forward), (one.backward, every.backward)
     else:
         sites = (_plain(k.gelu_fwd32, pool), _plain(k.gelu_fwd32_par, pool)), (None, None)
@@ -133,8 +144,13 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
         s = matmul_nt(q, k, pool)
     if s.size:
         n_q = s.shape[-2] if op.causal else 1
-        _jit().softmax_fwd32(s.reshape(-1, s.shape[-1]), np.float32(op.scale), n_q,
-                             bool(op.causal), False)  # fmt: skip
+        rows = s.reshape(-1, s.shape[-1])
+        sm, scale, causal = _jit().softmax_fwd32, np.float32(op.scale), bool(op.causal)
+        if pool is None:
+            sm(rows, scale, n_q, causal, False)
+        else:  # halves of whole heads (the causal limit is the row's index modulo n_q)
+            split(rows.shape[0], lambda i0, i1: sm(rows[i0:i1], scale, n_q, causal, False),
+                  n_q, s.size)  # fmt: skip
     op.probs = s
     if axes is None:
         return s @ v

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from time import perf_counter
 
-_state = {"parallel": False}  # the plan of the replay now running (replays do not nest)
+_state = {"parallel": False, "split": False}  # the replay now running (replays do not nest)
 
 
 def _cores() -> int:
@@ -105,10 +105,11 @@ class ThreadPlan:
             self.trial = plan if self.k % 2 else -2  # -2: the untimed first call of a pair
             self.k += 1
             _state["parallel"] = bool(plan)
+        _state["split"] = not _state["parallel"] and split_allowed()
         return perf_counter()
 
     def end(self, t0: float) -> None:
-        _state["parallel"] = False
+        _state["parallel"] = _state["split"] = False
         if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
             return
         if self.trial == 2:  # every core chosen: does it keep its trials' promise?
@@ -129,3 +130,156 @@ class ThreadPlan:
     def parallel(self) -> bool | None:
         """True/False once chosen, None while timing."""
         return None if self.choice < 0 else bool(self.choice)
+
+
+# -- two halves at once on the one-thread plan ---------------------------------------------------
+# The one-thread plan leaves the second core to OpenBLAS's worker, which only runs inside the
+# products; between them the replay's own loops (GELU, the softmax, layer norm, the AdamW step)
+# ran on one core. `split` runs such a loop in two halves at once, the second on a worker
+# thread of its own (as ops/conv_winograd.py's `split_run`: it blocks on a queue instead of
+# spinning as numba's OpenMP workers do, so the products after it keep both cores). Only
+# where NumPy's BLAS runs two threads (the process owns two cores: pinned to one, BLAS at
+# one thread, it does nothing), on the one-thread plan (the every-core plan has its prange
+# kernels), inside a replay. The callers split at points that leave every element or row
+# computed by the same loop as in a whole call, so a split call gives the whole call's bits.
+
+SPLIT = {"on": True}  # False: never split (benchmarks' A/B, tests)
+
+
+def split_allowed() -> bool:
+    """Whether `split` may use the worker now: SPLIT on, NumPy's BLAS at two threads."""
+    if not SPLIT["on"]:
+        return False
+    from ..ops import conv_nd  # noqa: PLC0415 - asked once per replay (~1 us)
+
+    try:
+        cores = frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = frozenset(range(os.cpu_count() or 1))
+    _AFFINITY[0] = cores
+    return len(cores) >= 2 and conv_nd._blas_threads() == 2
+
+
+_AFFINITY: list = [frozenset()]  # the calling thread's cores at the last split_allowed()
+
+
+#: Below this many values a split call runs whole. Handing a half to the worker and getting it
+#: back costs ~20 us alone and ~70 us inside the baby-gpt step (wake-ups in this KVM guest,
+#: the GIL handed back and forth): split there, layer norm's forward (98k values, ~30 us a
+#: call), the softmax's backward (196k, ~60 us) and GELU's backward (393k, a memory-bound
+#: multiply, ~120 us) all ran slower (docs/compile.md, session 17), so only loops of ~150 us
+#: or more call `split` (GELU's forward, the causal softmax, the AdamW step).
+SPLIT_MIN = 1 << 17
+
+
+def split(count: int, fn, grain: int = 1, values: int = 0) -> None:
+    """fn(0, count), or fn(0, h) here and fn(h, count) on the worker thread at once, where h
+    is a multiple of grain near count / 2, when this replay splits (see above), count >= 2 *
+    grain and the call covers at least SPLIT_MIN values (values, or count). fn must release
+    the GIL (numba nogil loops, NumPy's ufuncs) and its halves must write disjoint outputs."""
+    if not _state["split"] or count < 2 * grain or (values or count) < SPLIT_MIN:
+        fn(0, count)
+        return
+    h = (count // grain + 1) // 2 * grain
+    run_halves(((0, h), (h, count)), fn)
+
+
+def run_halves(parts, fn) -> None:
+    """fn(*parts[0]) here and fn(*parts[1]) on the split worker thread, at once; or both here
+    when the worker has not started the second by the time the first is done (a loaded
+    machine: waiting for the worker to get a core would cost more than the half)."""
+    import threading  # noqa: PLC0415
+
+    w = _worker()
+    claim, finished = threading.Lock(), threading.Lock()
+    finished.acquire()
+    w.jobs.put((fn, parts[1], (_getcpu(), _AFFINITY[0]), claim, finished))
+    try:
+        fn(*parts[0])
+    except BaseException:
+        if not claim.acquire(False):
+            finished.acquire()  # the worker's half writes nothing after we return
+        raise
+    if claim.acquire(False):  # not started: ours (the worker will skip it)
+        fn(*parts[1])
+        return
+    finished.acquire()  # started: wait for it
+    err = w.errors.pop() if w.errors else None
+    if err is not None:
+        raise err
+
+
+# Where the worker runs. Left to the scheduler, a thread woken right after a threaded product
+# lands on the waker's core (OpenBLAS's own worker is still spinning on the other one after the
+# product), and the two halves share one core: GELU's forward on 393k values, 2 threads, quiet,
+# after a product: 221 us whole, 225 split, the two halves on the same core in 269 of 300
+# calls. The worker therefore keeps itself off the core the calling thread is on (every core of
+# the process but that one; re-set only when that core changes): 148 us split.
+_WORKER: list = []  # [(pid, the worker)]
+
+
+def _getcpu_fn():
+    try:
+        import ctypes  # noqa: PLC0415
+
+        f = ctypes.CDLL(None).sched_getcpu
+        f.restype = ctypes.c_int
+        f.argtypes = []
+        return f if f() >= 0 and hasattr(os, "sched_setaffinity") else None
+    except (OSError, AttributeError):  # not glibc / not Linux
+        return None
+
+
+_GETCPU: list = []
+
+
+def _getcpu() -> int:
+    """The core this thread runs on now, or -1 where that cannot be asked."""
+    if not _GETCPU:
+        _GETCPU.append(_getcpu_fn())
+    f = _GETCPU[0]
+    return -1 if f is None else f()
+
+
+class _Worker:
+    """One daemon thread running the second halves (blocking on a queue between them)."""
+
+    def __init__(self) -> None:
+        import queue  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.errors: list = []  # the exception of the job just finished, if any
+        self.where = None  # (the caller's core, the caller's cores) the affinity was set for
+        threading.Thread(target=self._loop, name="descent-split", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, args, where, claim, finished = self.jobs.get()
+            if not claim.acquire(False):  # the caller ran it
+                continue
+            try:
+                if where != self.where:
+                    self._keep_off(where)
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                self.errors.append(e)
+            finally:
+                finished.release()
+
+    def _keep_off(self, where) -> None:
+        self.where = where
+        cpu, cores = where
+        others = cores - {cpu}
+        if cpu >= 0 and others:
+            try:
+                os.sched_setaffinity(0, others)  # 0: this thread only (Linux)
+            except OSError:
+                pass
+
+
+def _worker() -> _Worker:
+    pid = os.getpid()
+    if not _WORKER or _WORKER[0][0] != pid:
+        _WORKER[:] = [(pid, _Worker())]
+    return _WORKER[0][1]
