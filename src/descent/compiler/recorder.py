@@ -398,6 +398,15 @@ class Recorder:
 
         return refuse
 
+    def _array_written(self, t) -> None:
+        if self.in_pass or self.in_call or self.reason:
+            return  # a backward's or a recorded call's own write (replay reruns the call)
+        self.fail(
+            f"an in-place op on a tensor of shape {tuple(t.shape)} that autograd does not "
+            "record (under no_grad, or on a tensor that does not require grad; x[i] = v, out=): "
+            "replay would not repeat the write; use the out-of-place op (h = h + 1)"
+        )
+
     def _view_written(self) -> None:
         self.fail(
             "an in-place op on a view, written through to the tensor it views "
@@ -431,10 +440,13 @@ class Recorder:
             gen._rng = _RngWatch(gen._rng, self)
             undo.append((gen, "_rng", gen._rng._rng))
             view_write.observers.append(self._view_written)
+            view_write.write_observers.append(self._array_written)
             out = fn(*args, **kwargs)
         finally:
             if self._view_written in view_write.observers:
                 view_write.observers.remove(self._view_written)
+            if self._array_written in view_write.write_observers:
+                view_write.write_observers.remove(self._array_written)
             for obj, name, orig in reversed(undo):
                 if orig is _MISSING:
                     delattr(obj, name)

@@ -80,6 +80,11 @@ _getrefcount = sys.getrefcount
 #: replay cannot redo the write into the base's memory, and falls back to eager.
 observers: list = []
 
+#: Called with the tensor after each unrecorded write into its array (`written`: the array
+#: paths of in-place ops under no_grad or on tensors that do not require grad, `x[i] = v`,
+#: `out=`): descent.compile's recorder listens, since replay would not repeat the write.
+write_observers: list = []
+
 
 def _address(a) -> int:
     if backend.is_cupy_array(a):
@@ -386,6 +391,8 @@ def written(t: Tensor) -> None:
     op saved for backward (Exp, Tanh, Sigmoid...), backward through the op must raise as
     PyTorch's does, not read the new values as the op's output, and so for the tensor t views."""
     bump_family(t)
+    for fn in write_observers:
+        fn(t)
     overwrote_saved_output(t)
     if getattr(t, "_view_base", None) is not None:  # (a slot read: autograd.init_tensor sets it)
         src = view_source(t)

@@ -13,7 +13,7 @@ not be changed under grad mode. The input then holds the result, as in PyTorch: 
 from __future__ import annotations
 
 from ...inplace_unary import _fit, write_values
-from ...ops.inplace import _bump, _check_leaf_inplace, _rebind, _records
+from ...ops.inplace import _check_leaf_inplace, _rebind, _records, _written
 from ...tensor import Tensor
 
 __all__ = ["apply_inplace"]
@@ -32,5 +32,5 @@ def apply_inplace(x: Tensor, fn, op: str) -> Tensor:
     if _records(x):
         return _rebind(x, _fit(x, fn(x._alias()), op, op[:-1]))
     write_values(x, _fit(x, fn(x), op, op[:-1])._data)
-    _bump(x)
+    _written(x)  # x's version, and its views' and base's (one counter), as Tensor.relu_'s
     return x
