@@ -67,7 +67,11 @@ PROGRAMS = {
     "inplace_relu": lambda L: _inplace(L, lambda t: L.nn.functional.relu(t - 9, inplace=True)),
     "inplace_relu_inf": lambda L: _inplace(L, lambda t: L.nn.functional.relu(t, inplace=True)),
     "inplace_uniform": lambda L: _inplace(L, lambda t: t.uniform_(5, 5)),
-    "inplace_view": lambda L: _inplace(L, lambda t: t[1:].add_(1)),
+    "inplace_unsqueeze": lambda L: _inplace_shape(L, lambda t: t.unsqueeze_(0)),
+    "inplace_t": lambda L: _inplace_shape(L, lambda t: t.view(1, 3).t_()),
+    "inplace_transpose": lambda L: _inplace_shape(L, lambda t: t.transpose_(0, 0)),
+    "inplace_resize": lambda L: _inplace_shape(L, lambda t: t.resize_(2)),
+        "inplace_view": lambda L: _inplace(L, lambda t: t[1:].add_(1)),
     "inplace_no_grad": lambda L: _inplace(L, lambda t: _no_grad_add(L, t)),
     "inplace_inside": lambda L: _inside(L, lambda t: t.add_(1)),
     "inplace_inside_view": lambda L: _inside(L, lambda t: t[1:].mul_(3)),
@@ -95,6 +99,16 @@ def _inplace(L, f):
     except RuntimeError as e:
         outcome = str(e)
     return outcome, t.tolist()
+
+
+def _inplace_shape(L, f):
+    t = _inf(L, 3)
+    try:
+        f(t)
+        outcome = "ok"
+    except RuntimeError as e:
+        outcome = str(e)
+    return outcome, tuple(t.shape)
 
 
 def _inside(L, f):

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DescentError
+from ..grad_mode import check_inference_inplace
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
@@ -83,6 +84,8 @@ def _reshape(t: Tensor, op: str, fn, *args) -> Tensor:
     # A view of t's own array: other views of it keep sharing the memory, as in PyTorch.
     t._data = fn(t.detach(), *args)._data
     t._version += 1
+    if t._inference:  # outside inference_mode: PyTorch's error, after the change (grad_mode.py)
+        check_inference_inplace(t)
     return t
 
 
@@ -161,6 +164,8 @@ def resize_(t: Tensor, *sizes) -> Tensor:
 
         resize_tensor(t, size)
     t._version += 1
+    if t._inference:  # outside inference_mode: PyTorch's error, after the change (grad_mode.py)
+        check_inference_inplace(t)
     return t
 
 
