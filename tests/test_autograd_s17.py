@@ -2,6 +2,9 @@
 saving one for backward raises at the op, an in-place change outside inference_mode raises
 after the write, requires_grad_ outside raises; views, clone(), detach() and .data as PyTorch."""
 
+import copy
+import pickle
+
 import pytest
 import torch
 
@@ -80,6 +83,11 @@ PROGRAMS = {
     "inplace_clone": lambda L: _inplace(L, lambda t: t.clone().add_(1)),
     "copy_from_inference": lambda L: L.zeros(3, dtype=L.float64).copy_(_inf(L, 3)),
     "view_in_mode_of_normal": lambda L: _view_in_mode(L),
+    "copies_are_normal": lambda L: (copy.deepcopy(_inf(L, 3)).is_inference(),
+                                    pickle.loads(pickle.dumps(_inf(L, 3))).is_inference(),
+                                    _inf(L, 3).double().is_inference(),
+                                    _inf(L, 3).contiguous().is_inference(),
+                                    L.as_tensor(_inf(L, 3)).is_inference()),
 }
 
 

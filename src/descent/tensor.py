@@ -293,6 +293,9 @@ class Tensor(
         """pickle / copy.deepcopy: every slot but the view links (`_view_base`, `_views`: weak
         references, which pickle refuses, and memory relations a copy does not have)."""
         state = object.__getstate__(self)
+        if type(state) is tuple and state[0] and "_inference" in state[0]:  # a copy of an
+            users = {k: v for k, v in state[0].items() if k != "_inference"}  # inference
+            state = (users or None, state[1])  # tensor is a normal one, as PyTorch's
         if type(state) is tuple and state[1] and ("_view_base" in state[1] or "_views" in state[1]):
             slots = {k: v for k, v in state[1].items() if k != "_view_base" and k != "_views"}
             return (state[0], slots)
