@@ -44,7 +44,12 @@ PROGRAMS = {
     "matmul_saves": lambda L: _w(L, 2, 3) @ _inf(L, 3, 2),
     "linear_saves": lambda L: L.nn.functional.linear(_inf(L, 1, 3), _w(L, 2, 3)),
     "mse_saves": lambda L: L.nn.functional.mse_loss(_w(L, 3), _inf(L, 3)),
-    "add_saves_nothing": lambda L: _grad(L, lambda w: (w + _inf(L, 3)).sum()),
+    "embedding_indices": lambda L: L.nn.functional.embedding(_inf(L, 2).long(), _w(L, 3, 2)),
+    "embedding_inf_indices": lambda L: L.nn.functional.embedding(_inf_long(L), _w(L, 3, 2)),
+    "ce_target": lambda L: L.nn.functional.cross_entropy(_w(L, 2, 3), _inf_long(L)),
+    "nll_target": lambda L: L.nn.functional.nll_loss(_w(L, 2, 3), _inf_long(L)),
+    "ce_target_no_grad": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), _inf_long(L)),
+        "add_saves_nothing": lambda L: _grad(L, lambda w: (w + _inf(L, 3)).sum()),
     "cat_saves_nothing": lambda L: _grad(L, lambda w: L.cat([w, _inf(L, 3)]).sum()),
     "where_branch": lambda L: _grad(L, lambda w: L.where(_inf(L, 3) > 1, w, _inf(L, 3)).sum()),
     "where_cond": lambda L: L.where(_inf(L, 3) > 1, _w(L, 3), 0.0),
@@ -89,6 +94,11 @@ PROGRAMS = {
                                     _inf(L, 3).contiguous().is_inference(),
                                     L.as_tensor(_inf(L, 3)).is_inference()),
 }
+
+
+def _inf_long(L):
+    with L.inference_mode():
+        return L.tensor([0, 2])
 
 
 def _grad(L, f):

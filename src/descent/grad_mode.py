@@ -55,6 +55,14 @@ def _sync_inference() -> None:
         ag._inference_on = _inference_live[0] > 0
 
 
+def check_inference_saved(t, by) -> None:
+    """PyTorch's error for an inference tensor t that an op differentiable through `by` saves
+    as a parameter, which autograd.record_node does not see (embedding's indices, nll_loss's
+    and cross_entropy's class targets)."""
+    if getattr(t, "_inference", False) and getattr(by, "_rg", False) and _state.enabled:
+        raise RuntimeError(INFERENCE_SAVED_MESSAGE)
+
+
 def check_inference_inplace(t) -> None:
     """PyTorch's error for an in-place change to an inference tensor (or a view of one) outside
     inference_mode (inside it, or through its detach() / .data, the change is allowed)."""

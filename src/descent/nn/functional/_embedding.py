@@ -7,6 +7,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError, DtypeError
+from ...grad_mode import check_inference_saved
 from ...inplace_unary import write_values
 from ...ops._common import as_tensor
 from ...ops.elementwise import where
@@ -43,6 +44,7 @@ def embedding(
         args = (padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
         return _nf.wrap_values(embedding(input.values(), weight, *args), input)
     w = as_tensor(weight)
+    check_inference_saved(input, w)  # (the indices are saved as a parameter: grad_mode.py)
     if w.ndim != 2:
         raise DescentError(
             f"embedding: 'weight' must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}; "

@@ -15,6 +15,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...grad_mode import check_inference_saved
 from ...opmath import HALF, is_reduced
 from ...ops import activation as _act
 from ...ops import shape as _shape
@@ -119,6 +120,7 @@ def cross_entropy(
         )
     x = autocast_f32(float_tensor(input, "cross_entropy"))
     t = as_tensor(target)
+    check_inference_saved(t, x)  # (a class target is saved as a parameter: grad_mode.py)
     if x.ndim == 0:
         raise ValueError("cross_entropy: input must have a class dimension")
     unbatched = x.ndim == 1
@@ -232,6 +234,7 @@ def nll_loss(
     'mean' divides by the summed weight of the counted targets."""
     reduction = _reduction(size_average, reduce, reduction, "nll_loss")
     x = autocast_f32(float_tensor(input, "nll_loss"))
+    check_inference_saved(target, x)  # (the target is saved as a parameter: grad_mode.py)
     t = as_tensor(target)._data
     unbatched = x.ndim == 1
     if unbatched:
