@@ -49,6 +49,17 @@ PROGRAMS = {
     "ce_target": lambda L: L.nn.functional.cross_entropy(_w(L, 2, 3), _inf_long(L)),
     "nll_target": lambda L: L.nn.functional.nll_loss(_w(L, 2, 3), _inf_long(L)),
     "ce_target_no_grad": lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), _inf_long(L)),
+        "gather_index": lambda L: _w(L, 2, 3).gather(1, _inf_long(L).view(1, 2)),
+    "index_select_index": lambda L: _w(L, 3).index_select(0, _inf_long(L)),
+    "getitem_index": lambda L: _w(L, 3)[_inf_long(L)],
+    "getitem_index_no_grad": lambda L: L.ones(3)[_inf_long(L)],
+    "getitem_slice": lambda L: _grad(L, lambda w: w[1:].sum()),
+    "masked_select_mask": lambda L: _w(L, 3).masked_select(_inf_long(L).bool().repeat(2)[:3]),
+    "scatter_add_index": lambda L: L.zeros(2, 3, dtype=L.float64).scatter_add(
+        1, _inf_long(L).view(1, 2), _w(L, 1, 2)),
+    "scatter_add_self_only": lambda L: _w(L, 2, 3).scatter_add(
+        1, _inf_long(L).view(1, 2), L.ones(1, 2, dtype=L.float64)),
+    "index_add_index": lambda L: L.zeros(3, dtype=L.float64).index_add(0, _inf_long(L), _w(L, 2)),
         "add_saves_nothing": lambda L: _grad(L, lambda w: (w + _inf(L, 3)).sum()),
     "cat_saves_nothing": lambda L: _grad(L, lambda w: L.cat([w, _inf(L, 3)]).sum()),
     "where_branch": lambda L: _grad(L, lambda w: L.where(_inf(L, 3) > 1, w, _inf(L, 3)).sum()),

@@ -19,7 +19,7 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
-from ..grad_mode import is_grad_enabled
+from ..grad_mode import _inference_seen, check_inference_saved, is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
@@ -180,6 +180,9 @@ class IndexGrad(Function):
 
 
 def getitem(x: Tensor, index) -> Tensor:
+    if _inference_seen[0] and x._rg:  # an index tensor saved for backward (grad_mode.py)
+        for i in index if type(index) is tuple else (index,):
+            check_inference_saved(i, x)
     xp = backend.get_array_module(x._data)
     try:
         idx, basic, perm = _convert_index(index, xp, x._data.shape)
@@ -472,6 +475,7 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         dim = axis
     if dim is None or index is None:
         raise TypeError("gather: pass the dimension (dim=) and the index (index=)")
+    check_inference_saved(index, x)  # (saved for backward as a parameter: grad_mode.py)
     axis = _one_axis(dim, x.ndim, "gather")  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     if isinstance(index, Tensor) and index._data.dtype.kind not in "iu":
@@ -587,6 +591,7 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
     x = as_tensor(x)
     if x._sparse_layout:  # torch.index_select(sparse, ...): the sparse method
         return x.index_select(axis, index)
+    check_inference_saved(index, x)  # (saved for backward as a parameter: grad_mode.py)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "index_select")
     if index.ndim > 1:
@@ -652,6 +657,7 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
     if isinstance(src, Tensor):
         check_src_dtype(x, src, "scatter_add")
     src = as_tensor(src, x)
+    check_inference_saved(index, src)  # (src's gradient reads it: grad_mode.py)
     xp = backend.get_array_module(x._data)
     index = _index_tensor(index, xp, "scatter_add")
     if min(x.ndim, index.ndim, src.ndim) == 0 and max(x.ndim, index.ndim, src.ndim) <= 1:
@@ -728,6 +734,7 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
     if dim is not None:
         axis = dim
     x = as_tensor(x)
+    check_inference_saved(index, source)  # (source's gradient reads it: grad_mode.py)
     if isinstance(source, Tensor) and source._data.dtype != x._data.dtype:
         raise DescentError(  # PyTorch's RuntimeError: no silent cast of the source
             f"index_add_(): self ({x.dtype}) and source ({source.dtype}) must have the same "

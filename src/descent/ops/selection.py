@@ -23,7 +23,7 @@ from ..array_backward import along_axis_index
 from ..autograd import _bump_family as bump_family
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
-from ..grad_mode import is_grad_enabled
+from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, refuse_kinds, return_type
 from .elementwise import clone, where
@@ -239,6 +239,7 @@ def masked_select(x, mask) -> Tensor:
     x, mask = as_tensor(x), as_tensor(mask)
     if mask.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected a bool mask, got dtype {mask.dtype}")
+    check_inference_saved(mask, x)  # (saved for backward as a parameter: grad_mode.py)
     try:
         shape = np.broadcast_shapes(x.shape, mask.shape)
     except ValueError:  # PyTorch's RuntimeError (NumPy's ValueError leaked)
