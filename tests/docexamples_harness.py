@@ -237,8 +237,9 @@ EXPLAINED = {
     "torch.nested.as_nested_tensor": _JAGGED,
     "torch.nested.nested_tensor": _JAGGED,
     "torch.nested.to_padded_tensor": _JAGGED,
-    "torch.autograd.inference_mode": "descent's inference_mode makes ordinary tensors (no "
-    "inference-tensor flag): reading y._version works where PyTorch's inference tensors refuse",
+    "torch.autograd.inference_mode": "descent's inference tensors keep a version counter "
+    "(descent reads the slot internally): reading y._version works where PyTorch's inference "
+    "tensors refuse",
     "torch.autograd.graph.region_activation_memory_budget": "PyTorch refuses it outside "
     "torch.compile; descent's is an accepted no-op",
     "torch.autograd.graph.saved_tensors_hooks": "the order of the pack hook's calls for a * b: "

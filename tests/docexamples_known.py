@@ -816,9 +816,9 @@ KNOWN = {'torch.Generator.get_state': "descent's generator state is a uint8 tens
  'torch.autograd.graph.saved_tensors_hooks': "the order of the pack hook's calls for a * b: "
                                              'PyTorch 2.13 packs b, then a (its docstring shows a, '
                                              'then b, as descent does)',
- 'torch.autograd.inference_mode': "descent's inference_mode makes ordinary tensors (no "
-                                  'inference-tensor flag): reading y._version works where '
-                                  "PyTorch's inference tensors refuse",
+ 'torch.autograd.inference_mode': "descent's inference tensors keep a version counter "
+                                  '(descent reads the slot internally): reading y._version '
+                                  "works where PyTorch's inference tensors refuse",
  'torch.cholesky_inverse': 'the statement prints torch.dist(inverse(A), cholesky_inverse(L)): '
                            'float32 rounding noise (torch 5.0e-4, descent 7.0e-4)',
  'torch.compiler.substitute_in_graph': "descent's torch.compile runs the function eagerly: "
