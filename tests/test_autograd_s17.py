@@ -164,3 +164,16 @@ def test_inference_tensors_as_torch(name):
     got = _run(descent, PROGRAMS[name])
     want = _run(torch, PROGRAMS[name])
     assert got == want
+
+
+def test_tensor_made_in_another_thread_while_one_is_in_inference_mode():
+    # the open inference_mode of one thread marks nothing made by another (PyTorch's mode is
+    # per thread), and making a tensor there does not fail
+    import threading
+
+    made = []
+    with descent.inference_mode():
+        th = threading.Thread(target=lambda: made.append(descent.ones(2)))
+        th.start()
+        th.join()
+    assert len(made) == 1 and not made[0].is_inference()

@@ -18,6 +18,7 @@ import threading
 class _GradState(threading.local):
     def __init__(self) -> None:
         self.enabled = True  # each new thread starts recording, as in PyTorch
+        self.inference = False  # inference_mode (autograd.init_tensor reads it in every thread)
 
 
 _state = _GradState()
