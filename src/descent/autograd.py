@@ -560,19 +560,26 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     node.hooks = None
     node.retained = None
     if node.save_inputs:
-        if _inference_seen[0] and any([t._inference for t in inputs]):
-            _check_inference_saved(node, inputs)
         node.saved = inputs
         # Saved values are versioned: an in-place change to a saved input after the op ran
         # would silently give a wrong gradient, so backward compares these with the
-        # inputs' versions then and raises on a mismatch.
+        # inputs' versions then and raises on a mismatch. (Once an inference_mode was
+        # entered, an inference tensor among them raises: PyTorch's SavedVariable check.)
         n = len(inputs)
         if n == 1:
-            node.versions = (inputs[0]._version,)
+            a = inputs[0]
+            node.versions = (a._version,)
+            if _inference_seen[0] and a._inference:
+                _check_inference_saved(node, inputs)
         elif n == 2:
-            node.versions = (inputs[0]._version, inputs[1]._version)
+            a, b = inputs
+            node.versions = (a._version, b._version)
+            if _inference_seen[0] and (a._inference or b._inference):
+                _check_inference_saved(node, inputs)
         else:
             node.versions = tuple([t._version for t in inputs])
+            if _inference_seen[0] and any([t._inference for t in inputs]):
+                _check_inference_saved(node, inputs)
     else:
         node.saved = None
         node.versions = ()
