@@ -13,6 +13,12 @@ pytest.importorskip("numba")
 from test_compile_gpt_s14 import _assert_bitwise, _gpt_train  # noqa: E402
 
 
+def threads_at(n):
+    threadpool_limits = pytest.importorskip("threadpoolctl").threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def _bits(a):
     return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
 
@@ -126,8 +132,11 @@ def test_split_runs_whole_without_two_blas_threads(monkeypatch):
     seen = []
     threads.split(100, lambda i0, i1: seen.append((i0, i1)))
     assert seen == [(0, 100)]
-    monkeypatch.setitem(threads.SPLIT, "on", False)
+    assert not threads.SPLIT["on"]  # off by default (docs/compile.md, session 17)
     assert not threads.split_allowed()
+    monkeypatch.setitem(threads.SPLIT, "on", True)
+    with threads_at(1):
+        assert not threads.split_allowed()
 
 
 def test_worker_errors_reach_the_caller(forced):

@@ -143,7 +143,11 @@ class ThreadPlan:
 # kernels), inside a replay. The callers split at points that leave every element or row
 # computed by the same loop as in a whole call, so a split call gives the whole call's bits.
 
-SPLIT = {"on": True}  # False: never split (benchmarks' A/B, tests)
+# Off by default: on the 2-core AMD EPYC KVM host the three sites gain ~0.4 ms a step between
+# them (measured per site), but the whole baby-gpt step at two threads did not: 36.03 -> 35.64,
+# 35.45 -> 35.87, 39.75 -> 40.39 ms median in three quiet A/B runs (docs/compile.md, session
+# 17). True: split where allowed (machines whose wake-ups are cheaper, A/B runs).
+SPLIT = {"on": False}
 
 
 def split_allowed() -> bool:
