@@ -295,15 +295,16 @@ def test_softmax_and_log_softmax_bitwise(shape, dim):
     # PyTorch's kernels keep the last-dim sum and log (log_softmax) or, across an inner dim,
     # the exponentials (softmax) in bfloat16 buffers: descent rounds at the same places
     # (float32 sums in another order can still flip a rounding: one element in a thousand)
-    # (across an inner dim, PyTorch's one-thread kernel rounds elsewhere than its kernel at
-    # two or more threads: 535 of 2368 values differ for (64, 37) over dim 0. descent follows the
-    # threaded one, so the oracle runs with at least two threads, also in a one-thread xdist
-    # worker.)
+    # (across an inner dim, PyTorch's kernel splits the positions over its threads and each
+    # thread's vector loop rounds at other places: 535 of 2368 values differ for (64, 37) over
+    # dim 0 between one thread and two. descent follows the layout for its own thread count
+    # (softmax._vector_lanes reads get_num_threads), so the oracle runs with that count, also
+    # in a one-thread xdist worker.)
     z = (np.random.default_rng(len(shape) + dim).standard_normal(shape) * 3).astype(np.float32)
     threads = torch.get_num_threads()
     for fn in (lambda L, x: L.softmax(x, dim), lambda L, x: L.log_softmax(x, dim)):
         tt, dd = _both(z)
-        torch.set_num_threads(max(threads, 2))
+        torch.set_num_threads(ds.get_num_threads())
         try:
             a = _values(fn(torch, *tt))
         finally:
