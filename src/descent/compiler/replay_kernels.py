@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import nt_product
 from . import fusion
 from .threads import Tuned, split
 
@@ -162,70 +163,21 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
 
 
 # -- attention's NT products as NN products ------------------------------------------------------
-# q k^T (forward) and go v^T (backward) are NT products: NumPy hands BLAS the second operand
-# transposed. On the baby-gpt step's (48, 64, 32) heads OpenBLAS 0.3.31 (SkylakeX kernels on
-# this Zen 4 host, its small-matrix path) takes ~195 us a layer for NT against ~117 for NN on a
-# C-contiguous transposed copy of k, and the copy ~20-30 us. Whether the NN product gives the NT
-# product's bits depends on the kernels OpenBLAS picks for the shape (the same K-order dot
-# products for these shapes with its SkylakeX and Haswell kernels, but not for every shape, see
-# docs/compile.md on Linear's NN forward), so it is checked once per shape pair on random
-# values, and the NT product runs where they differ.
-
-_NN_SAME: dict = {}  # (a's shape, b's shape, dtype) -> NN on b^T gives a @ b^T's bits
-
-
-def _nn_same(a, b) -> bool:
-    key = (a.shape, b.shape, a.dtype)
-    ok = _NN_SAME.get(key)
-    if ok is None:
-        # one matrix of the batch: NumPy makes the same BLAS call for each
-        rng = np.random.default_rng(17)
-        ra = rng.standard_normal(a.shape[-2:]).astype(a.dtype)
-        rb = rng.standard_normal(b.shape[-2:]).astype(b.dtype)
-        nt = ra @ rb.swapaxes(-1, -2)
-        nn = ra @ np.ascontiguousarray(rb.swapaxes(-1, -2))
-        ok = _NN_SAME[key] = bool(np.array_equal(nt.view(np.int32), nn.view(np.int32)))
-    return ok
+# q k^T (forward) and go v^T (backward) run as NN products on a transposed copy of k / v where a
+# once-per-shape check shows the NT product's bits (ops/nt_product.py, shared with eager
+# attention); here the copy and the product go into pool buffers.
 
 
 def matmul_nt(a, b, pool):
     """a @ b^T (b^T = b.swapaxes(-1, -2)) into a pool buffer: an NN product on a pooled
-    C-contiguous copy of b^T where that gives the NT product's bits (`_nn_same`), else NT."""
+    C-contiguous copy of b^T where that gives the NT product's bits (`nt_product.usable`),
+    else NT."""
     shape = a.shape[:-1] + b.shape[-2:-1]
-    if not (a.ndim == b.ndim >= 2 and a.shape[:-2] == b.shape[:-2] and _ok_f32(a, b)
-            and _nn_same(a, b)):  # fmt: skip
+    if not nt_product.usable(a, b):
         return np.matmul(a, b.swapaxes(-1, -2), out=pool.get(shape, a.dtype))
     bt = pool.get(b.shape[:-2] + (b.shape[-1], b.shape[-2]), b.dtype)
-    if b.ndim == 4:
-        _transpose4()(b, bt)
-    else:
-        np.copyto(bt, b.swapaxes(-1, -2))
+    nt_product.transpose_last2(b, bt)
     return np.matmul(a, bt, out=pool.get(shape, a.dtype))
-
-
-def _ok_f32(a, b) -> bool:
-    return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == _f32
-            and b.dtype == _f32)  # fmt: skip
-
-
-def _transpose4_py(src, out):  # pragma: no cover - compiled
-    n0, n1, n2, n3 = src.shape
-    for i in range(n0):
-        for j in range(n1):
-            for d in range(n3):  # contiguous writes, strided reads: the faster order here
-                for t in range(n2):
-                    out[i, j, d, t] = src[i, j, t, d]
-
-
-_TRANSPOSE4: list = []
-
-
-def _transpose4():
-    if not _TRANSPOSE4:
-        import numba  # noqa: PLC0415
-
-        _TRANSPOSE4.append(numba.njit(nogil=True, error_model="numpy", cache=True)(_transpose4_py))
-    return _TRANSPOSE4[0]
 
 
 # -- attention's layouts: products written where the heads' reshapes need them ----------------
