@@ -124,7 +124,6 @@ def _parse_to_args(args, kwargs) -> tuple[str | None, Any]:
     return device, dtype
 
 
-
 def zero_grad_(g) -> None:
     """Zero a gradient keeping the object, as PyTorch's zero_grad(set_to_none=False) (Module's
     and Optimizer's): detach_() (a create_graph gradient) or requires_grad_(False), then
@@ -140,6 +139,7 @@ def zero_grad_(g) -> None:
     else:
         g._data = backend.get_array_module(g._data).zeros_like(g._data)
         g._version += 1
+
 
 class Module(ModuleExtras, ModuleProtocol):
     """Base class of all layers and models.

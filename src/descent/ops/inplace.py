@@ -31,7 +31,7 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
-from ..grad_mode import check_inference_inplace, is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
@@ -50,15 +50,9 @@ from .view_rules import overlaps, writable_alias
 from .view_write import StaleView, check_view_write, write_base, written
 from .view_write import write as write_view
 
-
 # The version counter is what makes in-place changes safe: nodes record the versions of the
 # inputs they saved (autograd.record_node) and backward compares them (run_backward).
-def _bump(t: Tensor) -> None:
-    t._version += 1
-    if t._inference:  # outside inference_mode: PyTorch's error, after the write (grad_mode.py)
-        check_inference_inplace(t)
-
-
+#
 # An unrecorded write into t's array (the array paths below): view_write.written (the version
 # bump of t's family, and the check of outputs saved for backward)
 _written = written
