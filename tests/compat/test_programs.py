@@ -420,6 +420,9 @@ CASES = {
     # 1.2e-6 absolute on samples of scale 1-3, descent by 2.0e-6 (2.7e-5 relative on a
     # coordinate of -0.07), hence 5e-6 absolute
     "diffusion_samplers": ((1e-5, 5e-6), None),
+    # interpretability: Grad-CAM (forward hook + tensor hook), Grad-CAM++, full backward hooks,
+    # guided backprop clamping grad_input, saliency, SmoothGrad, integrated gradients, occlusion
+    "gradcam_attribution": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
