@@ -423,6 +423,10 @@ CASES = {
     # interpretability: Grad-CAM (forward hook + tensor hook), Grad-CAM++, full backward hooks,
     # guided backprop clamping grad_input, saliency, SmoothGrad, integrated gradients, occlusion
     "gradcam_attribution": ((1e-5, 1e-6), None),
+    # optimizers research code writes itself: davda54's SAM / ASAM wrapping a base optimizer class
+    # (shared param_groups, closure, BatchNorm momentum off), Lookahead, Lion, LAMB, gradient
+    # centralization, Muon's Newton-Schulz by hand vs torch.optim.Muon
+    "sam_custom_optim": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
