@@ -427,6 +427,9 @@ CASES = {
     # (shared param_groups, closure, BatchNorm momentum off), Lookahead, Lion, LAMB, gradient
     # centralization, Muon's Newton-Schulz by hand vs torch.optim.Muon
     "sam_custom_optim": ((1e-5, 1e-6), None),
+    # torchattacks' FGSM / PGD (NumPy random start) / targeted PGD / CW-L2 in tanh space,
+    # TRADES (KLDivLoss(size_average=False), Variable) and MART losses, adversarial training
+    "adversarial_robustness": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
