@@ -430,6 +430,9 @@ CASES = {
     # torchattacks' FGSM / PGD (NumPy random start) / targeted PGD / CW-L2 in tanh space,
     # TRADES (KLDivLoss(size_average=False), Variable) and MART losses, adversarial training
     "adversarial_robustness": ((1e-5, 1e-6), None),
+    # continual learning on three tasks: EWC (Fisher by an autograd.grad loop and by vmap(grad)
+    # over functional_call, buffers named n.replace('.', '__')), online EWC, SI, LwF, A-GEM
+    "continual_ewc": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
