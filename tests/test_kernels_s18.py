@@ -5,7 +5,7 @@ written so that LLVM turns them into packed float32 code (docs/compile.md, "Sess
 (helper-122)"): on an AVX-512 core the GELU forward with its derivative runs 23 multiplies or
 FMAs and one division per 16 values, at the FMA units' throughput (188 us over baby-gpt's 393k
 values, one core). A float64 literal, a libm call or a branch that LLVM cannot turn into a
-select would silently make them scalar (3-8x slower) without changing a single bit, so no
+select would silently make them scalar (several times slower) without changing a single bit, so no
 value test would notice; these tests read the machine code instead. Not timed: they look for
 packed instructions.
 """
