@@ -147,6 +147,7 @@ class Program:
         self.threads = ThreadPlan()  # one thread or every core for the Tuned sites
         self._backward_meta: dict = {}  # id(Backward) -> _delivery_meta, at the first replay
         self._plain_backward: dict = {}  # id(Backward) -> _plain_plan (or False), likewise
+        self.plain = True  # False: every pass takes the general path (benchmarks' A/B)
         self.ln_backward: dict = {}  # id(LayerNorm op) -> its backward (replay_kernels.ln_plan)
         self.gelu_backward: dict = {}  # id(Gelu op) -> its Tuned backward (set at first replay)
         # Linear sites in the transposed layout (`linear_t`): on/off (benchmarks' A/B), the
@@ -437,8 +438,8 @@ class Program:
         plain = self._plain_backward.get(id(ins))
         if plain is None and type(seed) is _ndarray and pool is not None:
             plain = self._plain_backward[id(ins)] = _plain_plan(self, ins)
-        if plain and type(seed) is _ndarray and not self.gelu_backward and not self.ln_backward:
-            return _plain_backward(plain, ins, env, pool, self.fuse)
+        if plain and type(seed) is _ndarray and self.plain:
+            return _plain_backward(plain, self, ins, env, pool)
         # The array namespace of the pass (CuPy's on a GPU), as the engine picks it.
         ops = array_namespace(np if type(seed) is _ndarray else backend.get_array_module(seed))
         grads: dict = {}
@@ -585,42 +586,55 @@ class Program:
                 ins.op.out_data = None
 
 
-# -- the backward pass of a graph without slices or attention --------------------------------------
-# `Program._backward` checks, for every node of every pass, whether one of its rewrites applies
-# (a slice's gradient added at its index, attention's gradients written into qkv's, GELU's and
-# layer norm's kernels), keeps gradients in dicts keyed by node and leaf (a leaf Tensor hashes
-# in Python) and stores `.grad` through the property's checks: ~60 us of Python a step for the
-# MLP 784-256-256-10, three Linear, two ReLU and a cross-entropy node. For a pass with no
-# basic-index read and no attention node (decided once per program) `_plain_backward` runs the
-# same node backwards, deliveries and `.grad` rules from a list made once: each node's kernel
-# chosen by its type, gradients in a list indexed by node, and `.grad` stored directly where
-# the property's checks are known to pass. The same arrays in the same order: eager's bits.
+# -- the backward pass from a plan made once ------------------------------------------------------
+# `Program._backward`'s general path checks, for every node of every pass, which of its rewrites
+# applies (a slice's gradient added at its index, attention's gradients written into qkv's,
+# GELU's and layer norm's kernels), keeps gradients in dicts keyed by node and leaf (a leaf
+# Tensor hashes in Python) and stores `.grad` through the property's checks: ~60 us of Python a
+# step for the MLP 784-256-256-10, ~0.6 ms for baby-gpt's 91 nodes and 27 leaves. `_plain_plan`
+# decides those questions once per pass: each node's kernel by its type and the program's plans
+# (the slice rewrites, attention's plan, the GELU and layer norm sites, Linear's products,
+# ReLU's and cross-entropy's kernels, a transpose's inverse permutation) and every delivery's
+# target as an index. `_plain_backward` runs that list with the gradients in a list indexed by
+# node and stores `.grad` directly where the property's checks are known to pass. What depends
+# on the call's arrays (a kernel that declines: attention with dropout, a layer norm without
+# its statistics) is checked as the general path checks it, and a kernel that declines falls
+# back to the node's own backward, so the same arrays meet in the same order: the general
+# path's bits, which are eager's. The general path remains for what the plan does not cover:
+# no pool, a CuPy pass, a delivery to a node the pass never visits.
 
-_RELU, _CE, _LINEAR, _OTHER = 0, 1, 2, 3
+_RELU, _CE, _LINEAR, _OTHER, _SLICE, _RESHAPE, _SDPA, _GELU, _LN, _TRANSPOSE = range(10)
 _GRAD_PROP = None  # Tensor.grad (the property): `.grad` is stored directly only through it
+_Transpose = _ops_shape.Transpose
 
 
 def _plain_plan(prog, ins: Backward):
-    """[(node, kind, its index, its deliveries as (input, target index, shape)), ...], the
-    leaves' target indices and whether each leaf's `.grad` may be stored directly; False when
-    the pass has a slice or attention node (the general path runs)."""
+    """([(node, kind, its index, its deliveries as (input, target index, shape), whether it
+    saves, the kind's data, whether it may receive nothing), ...], the seeds, the leaves (with
+    whether each `.grad` may be stored directly), the number of indices); False when the pass
+    needs the general path (no pool, a seed on a leaf, a delivery to a node it never visits)."""
     global _GRAD_PROP
     if _GRAD_PROP is None:
         from ..tensor import Tensor  # noqa: PLC0415 - the engine's Tensor, loaded by then
 
         _GRAD_PROP = Tensor.__dict__["grad"]
-    if prog.pool is None or prog._meta_of(ins)[3]:  # attention's gradients: the general path
+    if prog.pool is None:
         return False
+    received, deliveries_of, partition, attn = prog._meta_of(ins)
     index: dict = {}
     for node, _ in ins.order:
-        if type(node) is _GetItem:
-            return False
         index[id(node)] = len(index)
     for target, _ in ins.seeds:
         if id(target) not in index:
             return False
     for leaf in ins.leaves:
         index.setdefault(id(leaf), len(index))
+    # Nodes whose gradient a rewrite may deliver past them (attention's gq, gk, gv into qkv's
+    # gradient; a reshape's gradient added straight into its slice's source): when it did, they
+    # receive nothing and are skipped, as the general path's `done` set skips them.
+    skippable = set()
+    for into in attn.values():
+        skippable.update(id(n) for n in into[3])
     nodes = []
     for node, deliveries in ins.order:
         dels = []
@@ -629,35 +643,66 @@ def _plain_plan(prog, ins: Backward):
             if t is None:  # a parent the pass never visits: the general path's dict keeps it
                 return False
             dels.append((i, t, shape))
-        kind = (_RELU if type(node) is _Relu else _CE if type(node) is _CrossEntropy
-                else _LINEAR if type(node) is _Linear else _OTHER)  # fmt: skip
-        nodes.append((node, kind, index[id(node)], tuple(dels), node._saves))
+        kind, aux, cls = _OTHER, None, type(node)
+        if cls is _Relu:
+            kind = _RELU
+        elif cls is _CrossEntropy:
+            kind = _CE
+        elif cls is _Linear:
+            kind = _LINEAR
+        elif node in attn:  # attention's plan (replay_kernels.sdpa_grad_plan)
+            into = attn[node]
+            kind, aux = _SDPA, (into, index[id(into[0])])
+        elif id(node) in prog.gelu_backward:  # looked up at each call, as the general path
+            kind, aux = _GELU, id(node)
+        elif id(node) in prog.ln_backward:
+            kind, aux = _LN, id(node)
+        elif (cls is _GetItem and node.basic and deliveries
+                and isinstance(deliveries[0][1], autograd.Function)):  # fmt: skip
+            parent = deliveries[0][1]
+            kind, aux = _SLICE, (dels[0][1], deliveries[0][2], parent in partition)
+        elif cls in _RESHAPES and len(deliveries) == 1:
+            child = deliveries[0][1]  # the reshape's input: a slice's output read once?
+            if type(child) is _GetItem and child.basic and received.get(child) == 1:
+                (_, src, src_shape), = deliveries_of[child] or ((None, None, None),)
+                if isinstance(src, autograd.Function):
+                    kind, aux = _RESHAPE, (child, index[id(src)], src_shape, src in partition)
+                    skippable.add(id(child))
+        elif cls.backward is _Transpose.backward:  # Transpose, Permute, MatrixT
+            inverse = tuple(int(a) for a in np.argsort(node.axes))
+            kind, aux = _TRANSPOSE, None if inverse == tuple(range(len(inverse))) else inverse
+        nodes.append([node, kind, index[id(node)], tuple(dels), node._saves, aux])
+    nodes = tuple((*entry, id(entry[0]) in skippable) for entry in nodes)
     seeds = tuple((index[id(t)], s) for t, s in ins.seeds)
     leaves = tuple((leaf, index[id(leaf)], gs, was_none,
                     type(leaf).__dict__.get("grad", _GRAD_PROP) is _GRAD_PROP
                     and getattr(type(leaf), "grad", None) is _GRAD_PROP)
                    for leaf, gs, was_none in zip(ins.leaves, ins.grad_slots, ins.was_none))
-    return (tuple(nodes), seeds, leaves, len(index))
+    return (nodes, seeds, leaves, len(index))
 
 
-def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
+def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
     """`Program._backward` for a pass `_plain_plan` accepted (see above)."""
     nodes, seeds, leaves, n = plan
     ops = _NP_OPS[0]
     if ops is None:
         ops = _NP_OPS[0] = array_namespace(np)
     sum_to = ops.sum_to
+    fuse = prog.fuse
+    gelu, lnb = prog.gelu_backward, prog.ln_backward
     grads: list = [None] * n
     for t, s in seeds:
         g = env[s]
         prev = grads[t]
         grads[t] = g if prev is None else _add(prev, g, pool)
     retain = ins.retain_graph
-    for node, kind, k, deliveries, saves in nodes:
+    for node, kind, k, deliveries, saves, aux, may_skip in nodes:
         gy = grads[k]
-        grads[k] = None
         if gy is None:
+            if may_skip:  # a rewrite above delivered its gradient past it
+                continue
             raise KeyError(node)  # as the general path's grads.pop
+        grads[k] = None
         gxs = None
         if type(gy) is _ndarray:
             if kind == _LINEAR:
@@ -666,13 +711,40 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
                 # computes in float32 there: its own backward)
                 if type(saved) is tuple and gy.dtype.kind == "f" and gy.dtype.itemsize >= 4:
                     x, w = saved[0]._data, saved[1]._data
-                    if (gy.ndim == 2 and type(x) is _ndarray and x.ndim == 2
-                            and x.dtype == gy.dtype and type(w) is _ndarray
+                    if (type(x) is _ndarray and x.ndim == gy.ndim >= 2 and x.shape[-1]
+                            and gy.shape[-1] and x.dtype == gy.dtype and type(w) is _ndarray
                             and w.dtype == gy.dtype):  # fmt: skip
                         gxs = _linear_grads(node, gy, x, w)
                     else:
                         gxs = node._grads(gy, x, w, ops)
                     x = w = None
+            elif kind == _SLICE:  # added at its index into the source's gradient
+                t, shape, fill = aux
+                _slice_gradient(grads, t, node, gy, shape, pool, fill)
+                continue
+            elif kind == _RESHAPE:
+                if not gy.flags.c_contiguous:  # through a view of the slice, not a copy
+                    child, t, shape, fill = aux
+                    if _reshaped_slice_gradient(grads, t, child, gy, shape, pool, fill):
+                        continue
+            elif kind == _SDPA:
+                into, t = aux
+                buf = replay_kernels.sdpa_backward_into(node, gy, into, pool, ops)
+                if buf is not None:
+                    # gq, gk, gv written into the qkv gradient: its transpose, reshape and
+                    # slice nodes receive nothing and are skipped (`may_skip`)
+                    grads[t] = buf
+                    gxs, deliveries, buf = (), (), None
+            elif kind == _GELU:
+                site = gelu.get(aux)
+                if site is not None:
+                    gxs = site(node.saved[0]._data, gy)  # GELU's backward, tuned (fusion)
+            elif kind == _LN:
+                site = lnb.get(aux)
+                if site is not None and node.mean is not None:
+                    gxs = site(node, gy)  # layer norm's kernel without its wrappers
+            elif kind == _TRANSPOSE:
+                gxs = gy if aux is None else gy.transpose(aux)  # the op's backward: a view
             elif kind == _RELU:
                 gxs = _relu_backward(node, gy, pool)  # eager's kernel, out=
             elif kind == _CE and fuse:
@@ -721,14 +793,21 @@ def _plain_backward(plan, ins: Backward, env, pool, fuse: bool) -> None:
 
 
 def _linear_grads(node, gy, x, w):
-    """`Linear._grads` for 2-D real arrays of one dtype: the same products and sum on the same
-    operands (gy2 and _fold(x) are gy and x themselves here), without its folds and checks."""
+    """`Linear._grads` for real arrays of one dtype, x (..., in) and gy (..., out) with the same
+    leading dimensions: the same products and sum on the same operands (its `_fold`s are these
+    reshapes; gy and x themselves when 2-D), without its checks."""
     parents = node.parents
-    gx = gy @ w if parents[0] is not None else None
-    gw = gy.T @ x if parents[1] is not None else None
+    gy2 = gy if gy.ndim == 2 else gy.reshape((-1, gy.shape[-1]))  # (M, out)
+    gx = gw = None
+    if parents[0] is not None:
+        gx = gy2 @ w
+        if gy.ndim != 2:
+            gx = gx.reshape(x.shape)
+    if parents[1] is not None:
+        gw = gy2.T @ (x if x.ndim == 2 else x.reshape((-1, x.shape[-1])))  # (out, in)
     if not node.has_b:
         return (gx, gw)
-    return (gx, gw, gy.sum(axis=0) if parents[2] is not None else None)
+    return (gx, gw, gy2.sum(axis=0) if parents[2] is not None else None)
 
 
 _NP_OPS: list = [None]  # NumPy's backward namespace, made once
@@ -785,8 +864,11 @@ def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) ->
 
     `fill`: the parent's whole gradient is these slices' (`_partitions`: its only deliveries
     are basic-index reads that cover it exactly once), so each gy is copied into an unzeroed
-    pool buffer: no zeros, no additions (x + 0.0 = x; only a -0.0 stays -0.0, as above)."""
-    prev = grads.get(parent)
+    pool buffer: no zeros, no additions (x + 0.0 = x; only a -0.0 stays -0.0, as above).
+
+    `grads`: the general path's dict keyed by node, or `_plain_backward`'s list (`parent` an
+    index); either holds the one reference to the gradient that the count below allows."""
+    prev = grads[parent] if type(grads) is list else grads.get(parent)
     if fill:
         if prev is None:
             prev = grads[parent] = pool.get(shape, gy.dtype)
@@ -813,7 +895,7 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
     would copy it before the slice's adds it. Here it is added (or, first, copied) straight in:
     the same values, one pass instead of two. False, with nothing changed, when the slice has
     no view of gy's shape. `fill`: as `_slice_gradient`'s (copies into an unzeroed buffer)."""
-    prev = grads.get(parent)
+    prev = grads[parent] if type(grads) is list else grads.get(parent)
     if fill or prev is None:  # copied in: into zeros, or into the unzeroed buffer (`fill`)
         buf = prev if prev is not None else (
             pool.get(shape, gy.dtype) if fill else np.zeros(shape, gy.dtype))
