@@ -111,13 +111,19 @@ class Prod(Function):
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
-    __slots__ = ("axis", "keepdims")
+    __slots__ = ("axis", "keepdims", "low")
     save_inputs = True
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `low` to the dtype, so the float32
+    # forward rounds every product to it, as PyTorch's kernel multiplies in bfloat16
+    bfloat16_param = "low"
 
     def forward(self, x):
         # integers in their own dtype (NumPy's uint8 prod is uint64; PyTorch's wraps in uint8)
         dt = x.dtype if x.dtype.kind in "iu" else None
+        low = getattr(self, "low", None)
+        if type(x) is np.ndarray and x.dtype.kind == "f" and x.size:
+            return _vector_order_prod(x, self.axis, self.keepdims, low)
         return x.prod(axis=self.axis, keepdims=self.keepdims, dtype=dt)
 
     def backward(self, gy, ops):
@@ -131,7 +137,11 @@ class Prod(Function):
         # the others is formed without division instead.
         xd = x if not ops.is_graph else x._data
         if not (xd == 0).any():
-            return g * (y / x)  # PyTorch's order (y / x is exactly 1 for one denormal x)
+            q = y / x  # PyTorch's order (y / x is exactly 1 for one denormal x)
+            low = getattr(self, "low", None)
+            if low is not None and not ops.is_graph:  # bfloat16: the quotient rounded first
+                q = q.astype(low).astype(q.dtype)
+            return g * q
         if ops.is_graph:
             return g * _prod_of_others(x, self.axis)
         if self.axis is None and int((xd == 0).sum()) > 1:
@@ -155,6 +165,143 @@ class Prod(Function):
         others = (left * right).reshape(moved.shape)
         others = xp.moveaxis(others, tuple(range(-len(axes), 0)), axes)
         return g * others
+
+
+# PyTorch's CPU prod (ReduceOpsKernel.cpp, binary_kernel_reduce_vec) multiplies in the input's
+# dtype, each product rounded to it (float16/bfloat16 too: its Vectorized ops convert to float32
+# and back per product), in an order of its own. Along a dim that is contiguous in memory
+# (vectorized_inner_reduction) it keeps 4 vectors of L lanes (L = 32 bytes / itemsize: the
+# kernel is dispatched at AVX2 width even on AVX512 machines), multiplies each successive block
+# of 4 L values into them, combines them as (a0 a1)(a2 a3), then its L lanes one after
+# another, then the tail (n mod 4 L values) one at a time. Along any other dim each output is
+# a sequential product. A product of all elements over 32,768 or more is split over the
+# threads (two_pass_reduction): each thread's contiguous share in that order, then the shares'
+# products in thread order. Reproduced here on NumPy arrays, bit for bit with torch 2.13.
+_GRAIN = 32768  # at::internal::GRAIN_SIZE
+
+
+def _vector_order_prod(x, axis, keepdims, low):
+    """prod of a floating NumPy array over `axis` (None or a tuple) in PyTorch's CPU order
+    (above); `low` (bfloat16) when x holds bfloat16 values in float32."""
+    itemsize = 2 if low is not None else x.dtype.itemsize
+    if low is None and itemsize >= 4 and _reduced_size(x.shape, axis) < 128 // itemsize:
+        # fewer values than 4 vectors hold: PyTorch's product is sequential, and so is NumPy's
+        return x.prod(axis=axis, keepdims=keepdims)
+    if axis is None or builtins.all(x.shape[d] == 1 for d in range(x.ndim) if d not in axis):
+        # one output: PyTorch's two-pass reduction over the memory order
+        flat = x.ravel(order="K")  # the memory order (TensorIterator sorts dims by stride)
+        out = _prod_split(flat, itemsize, low)
+        axes = range(x.ndim) if axis is None else axis
+        kept = [1 if d in axes else x.shape[d] for d in range(x.ndim)]  # all ones, or size-1
+        return out.reshape(kept if keepdims else [k for d, k in enumerate(kept) if d not in axes])
+    if len(axis) > 1:  # (torch.prod takes one dim; a sequential product of the flattened ones)
+        rest = tuple(a for a in range(x.ndim) if a not in axis)
+        moved = x.transpose(axis + rest).reshape((-1,) + tuple(x.shape[a] for a in rest))
+        out = _seq_prod(moved, low)
+    else:
+        (a,) = axis
+        others = [x.strides[d] for d in range(x.ndim) if d != a and x.shape[d] > 1]
+        inner = x.shape[a] > 1 and x.strides[a] == x.itemsize and builtins.all(
+            abs(s) > x.itemsize for s in others)
+        if inner:
+            rows = x if a == x.ndim - 1 else x.transpose([d for d in range(x.ndim) if d != a] + [a])
+            out = _inner_prod(rows.reshape(-1, x.shape[a]), itemsize, low)  # (M, n) rows
+            out = out.reshape(rows.shape[:-1])
+        elif low is None and x.dtype.itemsize >= 4:
+            out = x.prod(axis=a)  # NumPy's is sequential there, as PyTorch's outer loops
+        else:
+            out = _seq_prod(np.moveaxis(x, a, 0), low)
+    return np.expand_dims(out, axis) if keepdims else out
+
+
+def _rounder(low, dtype):
+    if low is not None:
+        return lambda v: v.astype(low).astype(dtype)
+    return lambda v: v
+
+
+def _seq_prod(a, low):
+    """Sequential product along axis 0, each product rounded to a's dtype (or `low`)."""
+    if low is None and a.dtype.itemsize >= 4:
+        return np.multiply.reduce(a, axis=0)  # NumPy's float32/float64 reduce is sequential
+    # float16: NumPy's reduce along a contiguous axis accumulates in float32; bfloat16 values
+    # in float32 arrays round each product explicitly
+    r = _rounder(low, a.dtype)
+    out = np.ones(a.shape[1:], a.dtype)
+    for row in a:
+        out = r(out * row)
+    return out
+
+
+def _inner_prod(rows, itemsize, low):
+    """(M, n) -> (M,) products along contiguous rows, in vectorized_inner_reduction's order."""
+    lanes = 32 // itemsize
+    if low is None and itemsize >= 4:  # float32/float64: one numba pass, the same bits
+        kernel = _prod_kernel()
+        if kernel is not None:
+            out = np.empty(rows.shape[0], rows.dtype)
+            kernel(np.ascontiguousarray(rows), lanes, out)
+            return out
+    width = 4 * lanes
+    m, n = rows.shape
+    count = n // width
+    r = _rounder(low, rows.dtype)
+    out = np.ones(m, rows.dtype)
+    if count:
+        blocks = rows[:, : count * width].reshape(m, count, 4, lanes)
+        acc = _seq_prod(np.moveaxis(blocks, 1, 0), low)  # (M, 4, L)
+        acc = r(r(acc[:, 0] * acc[:, 1]) * r(acc[:, 2] * acc[:, 3]))  # (M, L)
+        out = _seq_prod(acc.T, low)
+    if count * width < n:
+        tail = np.concatenate([out[:, None], rows[:, count * width :]], axis=1)
+        out = _seq_prod(np.ascontiguousarray(tail.T), low)
+    return out
+
+
+# "cpu": kernels.cpu (its on/off switch), "prod_rows": the loop, once imported; "threads"
+_KERNELS = {}
+
+
+def _prod_kernel():
+    """kernels/_cpu_prod.prod_rows when the numba kernels are on, else None (the modules are
+    looked up once: an import statement per call cost ~5 us)."""
+    kcpu = _KERNELS.get("cpu")
+    if kcpu is None:
+        from ..kernels import cpu as kcpu  # noqa: PLC0415 - numba only when a kernel runs
+
+        _KERNELS["cpu"] = kcpu
+    if not kcpu.enabled():
+        return None
+    if "prod_rows" not in _KERNELS:
+        from ..kernels._cpu_prod import prod_rows  # noqa: PLC0415
+
+        _KERNELS["prod_rows"] = prod_rows
+    return _KERNELS["prod_rows"]
+
+
+def _num_threads() -> int:
+    """runtime.get_num_threads(), with the BLAS's count (when set_num_threads was not called)
+    asked once per process: threadpoolctl's answer takes ~1.3 ms, more than the product of
+    32,768 values it decides the split of."""
+    from .. import runtime  # noqa: PLC0415
+
+    if runtime._state["threads"] is not None:
+        return runtime._state["threads"]
+    if "threads" not in _KERNELS:
+        _KERNELS["threads"] = runtime.get_num_threads()
+    return _KERNELS["threads"]
+
+
+def _prod_split(flat, itemsize, low):
+    """The product of a 1-D array as PyTorch's parallel_reduce takes it: one share per thread
+    (two_pass_reduction) from _GRAIN elements on, combined in thread order."""
+    n = flat.size
+    threads = 1 if n < _GRAIN else builtins.min(_num_threads(), -(-n // _GRAIN))
+    if threads <= 1:
+        return _inner_prod(flat[None, :], itemsize, low)[0]
+    chunk = -(-n // threads)
+    parts = [_inner_prod(flat[None, i : i + chunk], itemsize, low) for i in range(0, n, chunk)]
+    return _seq_prod(np.concatenate(parts)[:, None], low)[0]
 
 
 def _prod_of_others(x: Tensor, axis) -> Tensor:

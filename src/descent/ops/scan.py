@@ -54,12 +54,18 @@ def _rev_cumsum(g, ax, ops):
     return r.astype(g.dtype, copy=False)
 
 
+def _flip_cumsum(w, ax):
+    """sum_{j >= i} w_j along ax on arrays, accumulated in w's dtype (float32 for bfloat16)."""
+    xp = backend.get_array_module(w)
+    return xp.flip(xp.cumsum(xp.flip(w, ax), axis=ax), ax)
+
+
 def _acc(dtype):
-    """The accumulation dtype of a scan (PyTorch's CPU acc_type): float64 for the narrower
-    floats (the result is cast back), the dtype itself otherwise (NumPy's uint8 cumprod would
-    be uint64; PyTorch's wraps in uint8); bool as NumPy's."""
+    """The accumulation dtype of a scan (PyTorch's CPU acc_type): float32 for float16 and
+    bfloat16, float64 for float32 (the result is cast back), the dtype itself otherwise
+    (NumPy's uint8 cumprod would be uint64; PyTorch's wraps in uint8); bool as NumPy's."""
     if dtype.kind in "fV" and dtype.itemsize < 8:
-        return np.float64
+        return np.float32 if dtype.itemsize == 2 else np.float64
     return None if dtype.kind == "b" else dtype
 
 
@@ -75,13 +81,19 @@ class CumProd(Function):
     products that leave x_i out are formed directly, as cumprods of x with x_i replaced by 1
     (O(n^2) along the axis, no division), exact to every order."""
 
-    __slots__ = ("axis",)
+    __slots__ = ("axis", "low")
     save_inputs = True
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `low` to the dtype (the forward
+    # accumulates in float32 for it, and backward rounds where PyTorch's formula does)
+    bfloat16_param = "low"
 
     def forward(self, x):
-        # Accumulated in float64 and rounded once, as PyTorch's CPU scan (its acc_type): a
-        # product that passes through a float32 overflow or underflow comes back.
+        # Accumulated in PyTorch's CPU acc_type and rounded once per output: float64 for
+        # float32 (a product that passes through a float32 overflow or underflow comes back),
+        # float32 for float16 and bfloat16 (whose values come here in float32 arrays).
+        if getattr(self, "low", None) is not None:
+            return backend.get_array_module(x).cumprod(x, axis=self.axis, dtype=np.float32)
         y = _scan_kernel("cumprod_axis1", x, self.axis)
         if y is not None:
             return y
@@ -95,6 +107,15 @@ class CumProd(Function):
         if xd.shape[ax] == 1:  # y = x along the axis (PyTorch returns gy as it is)
             return gy
         if not (xd == 0).any():
+            low = getattr(self, "low", None)
+            if low is not None and not ops.is_graph:
+                # bfloat16: PyTorch's reversed_cumsum(y gy) / x as bfloat16 ops, each rounded
+                # (the sum in float32, each output rounded)
+                def r(a):
+                    return a.astype(low).astype(np.float32)
+
+                w = r(gy * self.output(ops))
+                return r(r(_flip_cumsum(w, ax)) / x)
             if not ops.is_graph:
                 gx = _scan_kernel("cumprod_backward_axis1", x, ax, self.output(ops), gy)
                 if gx is not None:  # the formula below in one pass

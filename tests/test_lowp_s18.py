@@ -1,0 +1,130 @@
+"""prod, cumprod and normalisations in float16/bfloat16 (and prod in float32/float64) as
+PyTorch's CPU kernels compute them, bit for bit against torch 2.13.
+
+PyTorch's prod multiplies in the input's dtype, each product rounded, in the order of its
+vectorized reduction (4 vectors of 32 bytes / itemsize lanes along a contiguous dim, a
+sequential product along any other, one share per thread for a product of all elements from
+32,768 on: the oracle runs at descent's thread count). cumprod accumulates in PyTorch's CPU
+acc_type (float32 for float16/bfloat16) and its backward is a chain of low-precision ops.
+"""
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+DTYPES = {
+    "float16": (torch.float16, descent.float16),
+    "bfloat16": (torch.bfloat16, descent.bfloat16),
+    "float32": (torch.float32, descent.float32),
+    "float64": (torch.float64, descent.float64),
+}
+
+
+def _pair(a, dn):
+    tdt, ddt = DTYPES[dn]
+    t = torch.tensor(np.asarray(a, np.float64)).to(tdt).requires_grad_(True)
+    d = descent.tensor(t.detach().double().numpy()).to(ddt).requires_grad_(True)
+    return t, d
+
+
+def _np(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().double().numpy()
+    return np.asarray(x.detach().to(descent.float64).numpy())
+
+
+def _same(a, b):
+    assert a.shape == b.shape
+    off = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    assert not off.any(), (int(off.sum()), a.size, a[off][:4], b[off][:4])
+
+
+def _compare(fn, a, dn, seed=1):
+    """fn(torch, t) against fn(descent, d): values and the gradient of sum(out * w), bitwise,
+    with torch at descent's thread count."""
+    t, d = _pair(a, dn)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(descent.get_num_threads())
+    try:
+        ty = fn(torch, t)
+        w = np.asarray(np.random.default_rng(seed).standard_normal(tuple(ty.shape)))
+        tg = torch.autograd.grad(ty, t, torch.tensor(w).to(t.dtype))[0]
+    finally:
+        torch.set_num_threads(threads)
+    dy = fn(descent, d)
+    dg = descent.autograd.grad(dy, d, descent.tensor(w).to(d.dtype))[0]
+    assert str(dy.dtype).endswith(dn) and str(dg.dtype).endswith(dn)
+    _same(_np(ty), _np(dy))
+    _same(_np(tg), _np(dg))
+
+
+def _near_one(shape, seed=0, spread=0.25):
+    """Values in [1 - spread, 1 + spread]: long products stay finite."""
+    return np.random.default_rng(seed).uniform(1 - spread, 1 + spread, shape)
+
+
+PROD_CASES = [
+    ((3000,), None), ((3000,), 0), ((5, 1000), 1), ((5, 1000), -1), ((1000, 5), 0),
+    ((1000, 5), 1), ((4, 6, 133), 1), ((4, 6, 133), 2), ((4, 6, 133), None), ((7,), 0),
+    ((), None), ((2, 0, 3), 1), ((31,), 0), ((64,), 0), ((129,), 0),
+]
+
+
+@pytest.mark.parametrize("dn", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize(("shape", "dim"), PROD_CASES)
+def test_prod_in_pytorchs_order(dn, shape, dim):
+    # Was off in values for 2/14 (float16), 8/14 (bfloat16: rounded once), 7/14 (float32)
+    # and 8/14 (float64) of these cases (NumPy multiplies sequentially, and float16 along a
+    # contiguous axis in float32); bfloat16 gradients in 8/14 (grad * (result / input): the
+    # quotient is rounded first).
+    fn = (lambda m, x: m.prod(x)) if dim is None else (lambda m, x: m.prod(x, dim))
+    _compare(fn, _near_one(shape), dn)
+
+
+@pytest.mark.parametrize("dn", ["float16", "bfloat16", "float32"])
+def test_prod_keepdim_strided_and_split(dn):
+    a = _near_one((40, 50), seed=3)
+    _compare(lambda m, x: m.prod(x, 1, keepdim=True), a, dn)
+    _compare(lambda m, x: m.prod(x.t(), 1), a, dn)  # contiguous along dim 0 of the view
+    _compare(lambda m, x: m.prod(x.t()), a, dn)  # all elements: the memory order
+    _compare(lambda m, x: m.prod(x[:, ::2], 1), a, dn)  # strided rows: sequential
+    # 40,000 values: split over the threads (two_pass_reduction), also through a dim
+    b = _near_one((40000,), seed=4, spread=1e-3)
+    _compare(lambda m, x: m.prod(x), b, dn)
+    _compare(lambda m, x: m.prod(x.reshape(1, -1), 1), b, dn)
+
+
+def test_prod_edge_values():
+    a = np.array([[2.0, -0.0, 3.0, np.inf], [np.nan, 1.0, 2.0, 3.0], [1e-7, 1e-7, 5.0, 7.0]])
+    for dn in DTYPES:
+        _compare(lambda m, x: m.prod(x, 1), np.tile(a, (1, 20)), dn)
+        _compare(lambda m, x: m.prod(x, 0), a, dn)
+
+
+def test_prod_numpy_path_same_bits():
+    # DESCENT_KERNELS=numpy's NumPy form of the order gives the kernel's bits
+    from descent.kernels import cpu as kcpu
+
+    a = _near_one((6, 1000), seed=5).astype(np.float32)
+    on = descent.tensor(a).prod(1).numpy()
+    prev = kcpu.set_enabled(False)
+    try:
+        off = descent.tensor(a).prod(1).numpy()
+    finally:
+        kcpu.set_enabled(prev)
+    assert (on == off).all()
+
+
+CUMPROD_CASES = [((3000,), 0), ((5, 600), 1), ((600, 5), 0), ((4, 6, 133), 2)]
+
+
+@pytest.mark.parametrize("dn", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("shape", "dim"), CUMPROD_CASES)
+def test_cumprod_low_precision(dn, shape, dim):
+    # The forward accumulates in float32 (was float64: 9 (float16) and 3 (bfloat16) of
+    # ~55,000 values off); bfloat16's backward rounds y * gy, the reversed cumulative sum and
+    # the quotient (81 of 300 gradient elements were off, rounded once).
+    _compare(lambda m, x: m.cumprod(x, dim), _near_one(shape, seed=7), dn)
