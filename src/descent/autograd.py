@@ -271,6 +271,12 @@ class Function:
     save_inputs = False
     save_output = False
     saved_slots: tuple = ()
+    #: True where PyTorch's node saves a value that descent keeps as an op parameter: a Python
+    #: scalar operand (x * 2 saves the wrapped number 2 as a tensor), an index (gather, sort's
+    #: indices). PyTorch frees it with the rest, so a second backward without retain_graph
+    #: raises there: the node counts as saving (the release marks it freed). The parameter
+    #: itself stays (a scalar, or an index the caller holds anyway).
+    saves_params = False
     #: True for ops whose output may be a view of their input's memory (reshape, transpose,
     #: basic indexing, ...): a recorded output remembers the tensor that owns that memory, so a
     #: recorded in-place op on it writes through (ops/view_write.py).
@@ -310,7 +316,7 @@ class Function:
         clash = set(cls.__dict__.get("__slots__", ())) & set(Function.__slots__)
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
-        cls._saves = bool(cls.save_inputs or cls.save_output or cls.saved_slots)
+        cls._saves = bool(cls.save_inputs or cls.save_output or cls.saved_slots or cls.saves_params)
         if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in cls.__dict__:
             # PyTorch's custom function (forward(ctx, *tensors) as a staticmethod): its apply
             # records one node through descent.autograd_torch, which is loaded here only then.

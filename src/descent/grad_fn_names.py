@@ -24,6 +24,9 @@ _FIXED = {
     "AddScalar": "AddBackward0",  # x + 1
     "SubScalar": "SubBackward0",  # x - 1 (computed as x + (-1))
     "MulScalar": "MulBackward0",  # x * 2
+    "Scale": "MulBackward1",  # a composite op's x * c (trapezoid's dx: mul.Scalar)
+    "ExactDivScale": "DivBackward1",  # a composite op's x / 2 (div.Scalar)
+    "DivScale": "DivBackward1",
     "Reciprocal": "ReciprocalBackward0",  # x.reciprocal() (1 / x: RDivScalar, MulBackward0)
     "ExactDivScalar": "DivBackward0",  # x / 2 (computed as x * 0.5)
     "DivScalar": "DivBackward0",
@@ -210,6 +213,7 @@ _RULES = {
     "RDivScalar": _rdiv,
     "Transpose": _transpose,
     "GetItem": _getitem,
+    "IndexGetItem": _getitem,
     "Pad": _pad,
 }
 

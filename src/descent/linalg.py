@@ -28,6 +28,7 @@ from .linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # Bunch-Kaufman LD
 from .linalg_lu import lu, lu_factor, lu_factor_ex, lu_solve  # LU: docs/linalg.md
 from .ops._common import as_tensor as _as_tensor
 from .ops._common import return_type as _return_type
+from .ops.arithmetic import scale as _scale
 from .ops.elementwise import where as _where
 from .ops.linalg import matmul
 from .ops.linalg_decomp import (
@@ -251,7 +252,8 @@ def matrix_power(A, n: int) -> _Tensor:
         xp = _backend.get_array_module(A._data)
         eye = xp.broadcast_to(xp.eye(A.shape[-1], dtype=A._data.dtype), A.shape)
         # The identity, connected to A with a zero gradient (PyTorch's result requires grad).
-        return A * 0 + eye if A.requires_grad else _Tensor._wrap(eye.copy())
+        # (a scaling that frees nothing: PyTorch's CopyBackwards runs again on a 2nd backward)
+        return _scale(A, 0) + eye if A.requires_grad else _Tensor._wrap(eye.copy())
     if n < 0:
         A = inv(A)
         n = -n

@@ -20,12 +20,13 @@ from .errors import DescentError, DimensionError
 from .hooks import composite
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
+from .ops.arithmetic import scale
 from .ops.arithmetic import sub as _sub
 from .ops.half import rounds_once
 from .ops.linalg import integer_coefficients, product
 from .ops.out_arg import write_out
 from .tensor import Tensor
-from .tensor_methods import _ops, register_ops
+from .tensor_methods import _ops, legacy_scalar_first, register_ops
 
 __all__ = [
     "add", "addcdiv", "addcmul", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_shapes",
@@ -59,7 +60,8 @@ def _scaled(name: str, input, other, alpha):
         # PyTorch converts alpha to float16 (its overflow error beyond 65504) and computes
         # input + alpha * other from that rounded alpha (not in float32 as other * 0.1 does)
         alpha = float(np.float16(half_value(alpha)))
-    return other * alpha
+    # one node that frees nothing, as PyTorch's AddBackward0 with alpha (ops/arithmetic.Scale)
+    return scale(other, alpha) if isinstance(other, Tensor) else other * alpha
 
 
 _F16 = np.dtype(np.float16)
@@ -69,16 +71,21 @@ def _is_bool(v) -> bool:
     return v._data.dtype.kind == "b" if isinstance(v, Tensor) else isinstance(v, bool)
 
 
-def add(input, other, *, alpha=1, out=None) -> Tensor:
-    """input + alpha * other (torch.add); `alpha` scales `other` only; `out=` as PyTorch's."""
+def add(input, other, *args, alpha=1, out=None) -> Tensor:
+    """input + alpha * other (torch.add); `alpha` scales `other` only; `out=` as PyTorch's.
+    `torch.add(input, alpha, other)`, the deprecated scalar-first overload, works too."""
+    if args:
+        alpha, (other,) = legacy_scalar_first("add", other, args, 1)
     if out is not None:
         return write_out(_add(input, _scaled("add", input, other, alpha)), out, "add",
                          inputs=(input, other))  # fmt: skip
     return _add(input, _scaled("add", input, other, alpha))
 
 
-def sub(input, other, *, alpha=1, out=None) -> Tensor:
-    """input - alpha * other (torch.sub); `out=` as PyTorch's."""
+def sub(input, other, *args, alpha=1, out=None) -> Tensor:
+    """input - alpha * other (torch.sub); `out=` as PyTorch's (and `sub(input, alpha, other)`)."""
+    if args:
+        alpha, (other,) = legacy_scalar_first("sub", other, args, 1)
     if out is not None:
         return write_out(_sub(input, _scaled("sub", input, other, alpha)), out, "sub",
                          inputs=(input, other))  # fmt: skip
@@ -210,15 +217,19 @@ def _pointwise_value(name: str, input, tensor1, tensor2, value):
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
-def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+def addcmul(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     """input + value * tensor1 * tensor2 (torch.addcmul)."""
+    if args:  # addcmul(input, value, tensor1, tensor2), deprecated
+        value, (tensor1, tensor2) = legacy_scalar_first("addcmul", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcmul", input, tensor1, tensor2, value)
     return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
-def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+def addcdiv(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (torch.addcdiv)."""
+    if args:  # addcdiv(input, value, tensor1, tensor2), deprecated
+        value, (tensor1, tensor2) = legacy_scalar_first("addcdiv", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcdiv", input, tensor1, tensor2, value)
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
 
@@ -410,12 +421,12 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
 
 def deg2rad(input: Tensor) -> Tensor:
     refuse_kinds("deg2rad", input, "c", "deg2rad is not supported for complex tensors")
-    return input * (math.pi / 180.0)
+    return scale(input, math.pi / 180.0)  # mul.Scalar: nothing freed (arithmetic.Scale)
 
 
 def rad2deg(input: Tensor) -> Tensor:
     refuse_kinds("rad2deg", input, "c", "rad2deg is not supported for complex tensors")
-    return input * (180.0 / math.pi)
+    return scale(input, 180.0 / math.pi)
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=None,

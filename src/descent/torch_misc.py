@@ -17,6 +17,7 @@ import numpy as np
 from .creation import _rng, tensor
 from .dtypes import as_dtype, get_default_dtype
 from .ops._common import as_tensor, normalize_axis
+from .ops.arithmetic import scale
 from .tensor import Tensor
 
 __all__ = [
@@ -44,7 +45,8 @@ def __getattr__(name: str):
 def rsub(input, other, *, alpha=1) -> Tensor:
     """other - alpha * input (torch.rsub)."""
     x = as_tensor(input)
-    return other - (x if alpha == 1 else x * alpha)
+    # alpha as PyTorch's RsubBackward0 keeps it: a number, nothing freed (arithmetic.Scale)
+    return other - (x if alpha == 1 else scale(x, alpha))
 
 
 def binomial(count, prob, generator=None) -> Tensor:

@@ -245,6 +245,10 @@ class MulScalar(_ScalarOp):
     """d/dx (c x) = c."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    # PyTorch's x * c saves c as a wrapped-number tensor (MulBackward0's `other`), freed after
+    # backward: a second backward without retain_graph raises. Composite ops that PyTorch
+    # records as one node saving nothing (add's alpha, trapezoid's dx) scale with `Scale`.
+    saves_params = True
 
     def forward(self, x):
         return x * self.ca
@@ -253,6 +257,37 @@ class MulScalar(_ScalarOp):
         # The cached 0-d array `ca` on arrays (fast, same dtype); the Python scalar on Tensors,
         # where it takes the Tensor's dtype like any Python number.
         return gy * (self.c if ops.is_graph else self.ca)
+
+
+class Scale(MulScalar):
+    """d/dx (c x) = c, as a step of a composite op (trapezoid's dx, add's alpha, addmm's beta):
+    PyTorch's C++ composites multiply by a Scalar (mul.Scalar, MulBackward1), which keeps c as
+    a number, not a freed tensor, so a second backward through it runs again. The user's
+    x * c (MulBackward0) is MulScalar, which raises there."""
+
+    __slots__ = ()
+    saves_params = False
+
+
+def scale(x: Tensor, c) -> Tensor:
+    """x * c for a composite op's internal scaling (see `Scale`); x * c itself otherwise (a
+    non-float tensor or a non-Python-number c takes mul's dtype rules)."""
+    tc = type(c)
+    if (tc is float or tc is int) and x._data.dtype.kind == "f":
+        return Scale.apply_scalar(x, c)
+    return mul(x, c)
+
+
+def scale_div(x: Tensor, c) -> Tensor:
+    """x / c for a composite op's internal division by a number (div.Scalar, DivBackward1:
+    nothing freed; see `Scale`); x / c itself for other operands."""
+    tc = type(c)
+    if (tc is float or tc is int) and x._data.dtype.kind == "f":
+        m, e = math.frexp(c)
+        if (m == 0.5 or m == -0.5) and -13 <= e <= 15:  # as _divide_scalar
+            return ExactDivScale.apply_scalar(x, 1.0 / c)
+        return DivScale.apply_scalar(x, c)
+    return div(x, c)
 
 
 # x - c and x / c where 1 / c is exact are computed as x + (-c) and x * (1 / c); a subclass
@@ -275,12 +310,27 @@ class DivScalar(_ScalarOp):
     """d/dx (x / c) = 1 / c."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's gy / c keeps its zero tensor)
+    saves_params = True  # PyTorch's DivBackward0 saves c as a tensor (see MulScalar)
 
     def forward(self, x):
         return x / self.ca
 
     def backward(self, gy, ops):
         return gy / (self.c if ops.is_graph else self.ca)
+
+
+class ExactDivScale(ExactDivScalar):
+    """ExactDivScalar inside a composite op: nothing freed (see `Scale`)."""
+
+    __slots__ = ()
+    saves_params = False
+
+
+class DivScale(DivScalar):
+    """DivScalar inside a composite op: nothing freed (see `Scale`)."""
+
+    __slots__ = ()
+    saves_params = False
 
 
 class RSubScalar(_ScalarOp):
@@ -474,6 +524,8 @@ def half_times(a, c):
 
 MulScalar.half_scalar_apply = _half_in_float32(MulScalar)
 DivScalar.half_scalar_apply = _half_in_float32(DivScalar)
+Scale.half_scalar_apply = _half_in_float32(Scale)  # (each its own class: nothing freed)
+DivScale.half_scalar_apply = _half_in_float32(DivScale)
 RDivScalar.half_scalar_apply = staticmethod(_half_reciprocal)
 
 

@@ -23,6 +23,7 @@ class Embedding(Function):
     # index in idx) with shape (*idx.shape, 1), PyTorch's scale_grad_by_freq. sparse: the
     # weight's gradient is a sparse COO tensor (PyTorch's sparse=True).
     __slots__ = ("idx", "padding_idx", "freq_scale", "sparse")
+    saves_params = True  # PyTorch's EmbeddingBackward0 saves the indices
 
     def forward(self, w):
         return w[self.idx]  # (*idx.shape, D), one gather

@@ -57,7 +57,10 @@ KERNELS = {
 
 # Ops that only move values but are not native to bfloat16 (which they would round through
 # float32): they run on the float8 arrays as they are.
-MOVES = {"Concatenate", "Stack", "GetItem", "Tile", "BroadcastTo", "Where", "Roll", "Pad"}
+MOVES = {
+    "Concatenate", "Stack", "GetItem", "IndexGetItem", "Tile", "BroadcastTo", "Where", "Roll",
+    "Pad",
+}  # fmt: skip
 
 
 def dispatch(cls, tensors, dtype):

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, promote_types, return_type
+from .arithmetic import scale, scale_div
 from .elementwise import cast
 from .reduce import cumsum, sum
 from .selection import _dim
@@ -58,12 +59,19 @@ def _intervals(op: str, y: Tensor, x, dx, dim: int):
     return d, pair, dxs
 
 
+def _times(pair: Tensor, width):
+    """pair * width: a number scales without freeing anything (arithmetic.Scale)."""
+    return pair * width if isinstance(width, Tensor) else scale(pair, width)
+
+
 def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
     with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
     y = _floating(y)
     d, pair, width = _intervals("trapezoid", y, x, dx, dim)
-    return sum(pair * width, d) / 2
+    # PyTorch's composite scales by Scalars (MulBackward1, DivBackward1), which free nothing:
+    # a second backward runs again (arithmetic.Scale)
+    return scale_div(sum(_times(pair, width), d), 2)
 
 
 trapz = trapezoid
@@ -73,7 +81,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoidal integral along dim (one fewer element there)."""
     y = _floating(y)
     d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
-    return cumsum(pair * width / 2, d)
+    return cumsum(scale_div(_times(pair, width), 2), d)
 
 
 def _gradient_dims(op: str, f: Tensor, spacing, dim, edge_order: int):
@@ -142,13 +150,15 @@ def gradient(input, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
             out.append(_gradient_coordinates(fd, d, n, cast(h, dt), edge_order, sl_d))
             continue
         h = h.item() if isinstance(h, Tensor) else h
-        interior = (sl(2, n - 2) - sl(0, n - 2)) / (2 * h)
+        # Scalars as PyTorch's composite's (MulBackward1, DivBackward1: nothing freed, so a
+        # second backward runs again; arithmetic.Scale)
+        interior = scale_div(sl(2, n - 2) - sl(0, n - 2), 2 * h)
         if edge_order == 1:
-            first = (sl(1, 1) - sl(0, 1)) / h
-            last = (sl(-1, 1) - sl(-2, 1)) / h
+            first = scale_div(sl(1, 1) - sl(0, 1), h)
+            last = scale_div(sl(-1, 1) - sl(-2, 1), h)
         else:
-            first = (sl(0, 1) * -1.5 + sl(1, 1) * 2 - sl(2, 1) * 0.5) / h
-            last = (sl(-3, 1) * 0.5 - sl(-2, 1) * 2 + sl(-1, 1) * 1.5) / h
+            first = scale_div(scale(sl(0, 1), -1.5) + scale(sl(1, 1), 2) - scale(sl(2, 1), 0.5), h)
+            last = scale_div(scale(sl(-3, 1), 0.5) - scale(sl(-2, 1), 2) + scale(sl(-1, 1), 1.5), h)
         out.append(cat([first, interior, last], d))
     return tuple(out)
 

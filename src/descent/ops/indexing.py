@@ -159,6 +159,15 @@ class GetItem(Function):
         return ops.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
 
 
+class IndexGetItem(GetItem):
+    """x[idx] for an advanced index given by the user (PyTorch's IndexBackward0, which saves
+    the index tensors): the node counts as saving, so a second backward without retain_graph
+    raises as PyTorch's. Composite ops' internal gathers (diagonal's) stay GetItem."""
+
+    __slots__ = ()
+    saves_params = True
+
+
 class IndexGrad(Function):
     """y = zeros(shape) with g added at idx; dy/dg = y's gradient read back at idx."""
 
@@ -180,13 +189,24 @@ class IndexGrad(Function):
 
 
 def getitem(x: Tensor, index) -> Tensor:
+    """x[index]: an advanced index records IndexGetItem (its index counts as saved)."""
+    return _getitem(x, index, IndexGetItem)
+
+
+def take_index(x: Tensor, index) -> Tensor:
+    """x[index] as a step of a composite op (diagonal, unfold, repeat_interleave, nearest
+    interpolation): PyTorch's node for those saves no index, so nothing is freed (GetItem)."""
+    return _getitem(x, index, GetItem)
+
+
+def _getitem(x: Tensor, index, advanced_op) -> Tensor:
     if _inference_seen[0] and x._rg:  # an index tensor saved for backward (grad_mode.py)
         for i in index if type(index) is tuple else (index,):
             check_inference_saved(i, x)
     xp = backend.get_array_module(x._data)
     try:
         idx, basic, perm = _convert_index(index, xp, x._data.shape)
-        y = GetItem.apply(x, idx=idx, basic=basic)
+        y = (GetItem if basic else advanced_op).apply(x, idx=idx, basic=basic)
     except IndexError as e:
         raise IndexError(
             f"indexing a tensor of shape {tuple(x.shape)} with {index!r}: {e}"
@@ -409,6 +429,7 @@ class TakeAlongAxis(Function):
     """d take_along_axis(x, i, axis) = zeros with the gradient scatter-added at i."""
 
     __slots__ = ("idx", "axis")
+    saves_params = True  # PyTorch's GatherBackward0 saves the index: a 2nd backward raises
 
     def forward(self, x):
         return backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
@@ -425,6 +446,7 @@ class SelectedValues(Function):
     the gather and, without keep, the squeeze in one. Subclasses only give the name."""
 
     __slots__ = ("idx", "axis", "keep")  # idx: the index array, keepdim's shape
+    saves_params = True  # PyTorch saves the indices (a second backward raises there)
 
     def forward(self, x):
         y = backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
@@ -626,6 +648,7 @@ class ScatterAdd(Function):
     """y = x.scatter_add(axis, index, src): dy/dx = 1; dy/dsrc = gy gathered at index."""
 
     __slots__ = ("idx", "axis")
+    saves_params = True  # PyTorch's ScatterAddBackward0 saves the index
 
     def forward(self, x, src):
         if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's
@@ -679,6 +702,7 @@ class IndexAdd(Function):
     """y = x.index_add(axis, index, source): dy/dx = 1; dy/dsource = index_select(gy)."""
 
     __slots__ = ("idx", "axis", "alpha")
+    saves_params = True  # PyTorch's IndexAddBackward0 saves the index
 
     def forward(self, x, src):
         if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's

@@ -23,7 +23,14 @@ from ..tensor import Tensor
 from . import view_rules as _view_rules
 from ._common import as_tensor, shape_arg
 from .elementwise import masked_fill, where
-from .indexing import IndexGrad, _index_tensor, check_index_bounds, check_src_dtype, getitem
+from .indexing import (
+    IndexGrad,
+    _index_tensor,
+    check_index_bounds,
+    check_src_dtype,
+    getitem,
+    take_index,
+)
 from .shape import broadcast_to, permute, reshape
 
 
@@ -102,7 +109,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     x = movedim(x, (d1, d2), (-2, -1))  # (..., n1, n2)
     xp = backend.get_array_module(x._data)
     i, j = _diag_index(xp, x.shape[-2], x.shape[-1], int(offset))
-    out = getitem(x, (Ellipsis, i, j))  # (..., n): adjacent advanced indices stay last
+    out = take_index(x, (Ellipsis, i, j))  # (..., n): adjacent advanced indices stay last
     # The advanced index copied; give the result the same values as a view of x's array (the
     # layout of xp.diagonal: the other dims in order, the diagonal last). GetItem's backward
     # uses only the index and the shape, never its output, so the swap is safe for autograd.
@@ -137,7 +144,7 @@ def diag(x, diagonal: int = 0) -> Tensor:
     if x.ndim == 2:
         # torch.diag copies (torch.diagonal is the view): index without diagonal()'s view swap
         i, j = _diag_index(xp, x.shape[0], x.shape[1], int(diagonal))
-        return getitem(x, (i, j))
+        return take_index(x, (i, j))  # (DiagBackward0 saves no index: take_index)
     raise DescentError(
         f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}; use diagonal(x, "
         f"offset, dim1, dim2) for batched matrices or diag_embed to build them"
@@ -182,7 +189,7 @@ def unfold(x, dimension: int, size: int, step: int) -> Tensor:
     xp = backend.get_array_module(x._data)
     starts = xp.arange(0, n - size + 1, step)
     idx = starts[:, None] + xp.arange(size)[None, :]  # (windows, size)
-    y = getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, rest...)
+    y = take_index(x, (slice(None),) * d + (idx,))  # (..., windows, size, rest...)
     out = movedim(y, d + 1, -1)  # (..., windows, rest..., size)
     # The advanced index copied: give the result the same values as a view of x's memory,
     # as PyTorch's unfold is (writes through it reach x), as diagonal does above.
@@ -253,7 +260,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
             f"repeat_interleave: {r.shape[0]} repeat counts for dimension {d} of size {n}"
         )
     idx = xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r))
-    return getitem(x, (slice(None),) * d + (idx,))
+    return take_index(x, (slice(None),) * d + (idx,))  # (PyTorch's node frees no index)
 
 
 def narrow(x, dim: int, start: int, length: int) -> Tensor:

@@ -28,7 +28,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
 from ...ops.half import in_float32
-from ...ops.indexing import index_select
+from ...ops.indexing import index_select, take_index
 from ...tensor import Tensor
 from ._inputs import float_tensor
 from ._pooling import adaptive_avg_pool2d
@@ -231,7 +231,8 @@ def interpolate(
         axis, n_in, n_out = 2 + i, x.shape[2 + i], out[i]
         if mode in ("nearest", "nearest-exact"):
             idx = _nearest_index(n_in, n_out, scales[i], mode == "nearest-exact")
-            y = index_select(y, axis, xp.asarray(idx))
+            # (PyTorch's upsample_nearest node saves no index: take_index frees none)
+            y = take_index(y, (slice(None),) * axis + (xp.asarray(idx),))
             continue
         matrix = _antialias_matrix if antialias else _linear_matrix
         m = matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
