@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from .tensor_methods import _ops
+from .tensor_methods import _ops, legacy_scalar_first
 
 
 class MathGapMethods2:
@@ -60,10 +60,16 @@ class MathGapMethods2:
     def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
         return _ops.unique_consecutive(self, return_inverse, return_counts, dim)
 
-    def addcdiv(self, tensor1, tensor2, *, value=1):
+    def addcdiv(self, tensor1, tensor2=None, *args, value=1):
+        if args:  # x.addcdiv(value, tensor1, tensor2), deprecated
+            value, (tensor1, tensor2) = legacy_scalar_first("addcdiv", tensor1,
+                                                            (tensor2, *args), 2)
         return _ops.addcdiv(self, tensor1, tensor2, value=value)
 
-    def addcmul(self, tensor1, tensor2, *, value=1):
+    def addcmul(self, tensor1, tensor2=None, *args, value=1):
+        if args:  # x.addcmul(value, tensor1, tensor2), deprecated
+            value, (tensor1, tensor2) = legacy_scalar_first("addcmul", tensor1,
+                                                            (tensor2, *args), 2)
         return _ops.addcmul(self, tensor1, tensor2, value=value)
 
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
@@ -290,10 +296,16 @@ class MathGapMethods2:
     def lerp_(self, end, weight):
         return _ops.lerp_(self, end, weight)
 
-    def addcdiv_(self, tensor1, tensor2, *, value=1):
+    def addcdiv_(self, tensor1, tensor2=None, *args, value=1):
+        if args:  # x.addcdiv_(value, tensor1, tensor2), deprecated
+            value, (tensor1, tensor2) = legacy_scalar_first("addcdiv_", tensor1,
+                                                            (tensor2, *args), 2)
         return _ops.addcdiv_(self, tensor1, tensor2, value=value)
 
-    def addcmul_(self, tensor1, tensor2, *, value=1):
+    def addcmul_(self, tensor1, tensor2=None, *args, value=1):
+        if args:  # x.addcmul_(value, tensor1, tensor2), deprecated
+            value, (tensor1, tensor2) = legacy_scalar_first("addcmul_", tensor1,
+                                                            (tensor2, *args), 2)
         return _ops.addcmul_(self, tensor1, tensor2, value=value)
 
     def addmv_(self, mat, vec, *, beta=1, alpha=1):

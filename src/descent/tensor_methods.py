@@ -16,6 +16,7 @@ one line each.
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -63,6 +64,35 @@ def register_ops(functions: dict) -> None:
         if have is not None and have is not fn:
             raise RuntimeError(f"register_ops: two different functions are named {name!r}")
         setattr(_ops, name, fn)
+
+
+def legacy_scalar_first(name: str, first, args: tuple, n_tensors: int):
+    """PyTorch's deprecated overloads that take the scalar first: `x.add_(alpha, other)`,
+    `x.sub(alpha, other)`, `x.addcmul_(value, t1, t2)`, `x.addcdiv_(value, t1, t2)` (still
+    accepted by torch 2.13, with a UserWarning; DARTS and pre-1.5 optimizers are written so).
+
+    `first` is the method's first positional argument and `args` the positional ones after it;
+    callers come here only when there are more positional arguments than the current form
+    takes. Returns (scalar, tensors). A 0-d tensor as the scalar is read as a number, as
+    PyTorch's Scalar conversion does.
+
+    Raises:
+        TypeError: too many positional arguments, or the ones after the scalar are not tensors.
+    """
+    # a Tensor by what it holds: this module sits below tensor.py and may not import it
+    def is_tensor(a):
+        return hasattr(a, "_data") and hasattr(a, "requires_grad")
+
+    scalar = not is_tensor(first) or first.dim() == 0
+    if len(args) != n_tensors or not scalar or not all(is_tensor(a) for a in args):
+        raise TypeError(f"{name}() got {1 + len(args)} positional arguments; the deprecated "
+                        f"overload is {name}(Number, {', '.join(['Tensor'] * n_tensors)})")
+    if is_tensor(first):
+        first = first.item()
+    warnings.warn(f"This overload of {name} is deprecated:\n\t{name}(Number, "
+                  f"{', '.join(['Tensor'] * n_tensors)})\nuse the keyword form instead",
+                  UserWarning, stacklevel=3)
+    return first, args
 
 
 # PyTorch's legacy type names: its ScalarType name + "Tensor" (FloatTensor, UInt16Tensor,

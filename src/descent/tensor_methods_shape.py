@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor_methods import _ops, _view_as_dtype
+from .tensor_methods import _ops, _view_as_dtype, legacy_scalar_first
 
 
 class ShapeMethods:
@@ -206,12 +206,16 @@ class InPlaceMethods:
         """reversed(x): x flipped along dim 0 (a 0-d tensor is returned as it is)."""
         return self if self._data.ndim == 0 else _ops.flip(self, (0,))
 
-    def add_(self, other, alpha=1):
+    def add_(self, other, *args, alpha=1):
+        if args:
+            alpha, (other,) = legacy_scalar_first("add_", other, args, 1)  # x.add_(alpha, other)
         if type(alpha) is int and self._data.dtype.kind == "b":
             alpha = bool(alpha)  # PyTorch casts alpha to the bool result (see descent.add)
         return _ops.add_(self, other if alpha == 1 else other * alpha)
 
-    def sub_(self, other, alpha=1):
+    def sub_(self, other, *args, alpha=1):
+        if args:
+            alpha, (other,) = legacy_scalar_first("sub_", other, args, 1)  # x.sub_(alpha, other)
         return _ops.sub_(self, other if alpha == 1 else other * alpha)
 
     def mul_(self, other):

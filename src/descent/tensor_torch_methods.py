@@ -14,7 +14,7 @@ import numpy as np
 from . import autograd, backend, hooks
 from . import memory_layout as _layout
 from .errors import DescentError
-from .tensor_methods import _ops
+from .tensor_methods import _ops, legacy_scalar_first
 
 
 class TorchMethods:
@@ -132,14 +132,19 @@ class TorchMethods:
         return self._base is not None
 
     # -- arithmetic with PyTorch's keywords ------------------------------------------------------
-    def add(self, other, *, alpha=1):
-        """self + alpha * other (alpha as descent.add takes it)."""
+    def add(self, other, *args, alpha=1):
+        """self + alpha * other (alpha as descent.add takes it; `x.add(alpha, other)`, the
+        deprecated scalar-first overload, too)."""
+        if args:
+            alpha, (other,) = legacy_scalar_first("add", other, args, 1)
         if alpha == 1 and type(alpha) is not bool:
             return _ops.add(self, other)
         return _ops.add_alpha(self, other, alpha=alpha)  # descent.add (torch_functions.py)
 
-    def sub(self, other, *, alpha=1):
-        """self - alpha * other (alpha as descent.sub takes it)."""
+    def sub(self, other, *args, alpha=1):
+        """self - alpha * other (alpha as descent.sub takes it; `x.sub(alpha, other)` too)."""
+        if args:
+            alpha, (other,) = legacy_scalar_first("sub", other, args, 1)
         if alpha == 1 and type(alpha) is not bool:
             return _ops.sub(self, other)
         return _ops.sub_alpha(self, other, alpha=alpha)  # descent.sub (torch_functions.py)

@@ -1,0 +1,76 @@
+"""Fixes found by the session-18 compat programs (tests/compat/programs), each against torch."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+
+def _both(fn):
+    """fn(lib, a, v) in both libraries on the same data; the deprecation warning silenced."""
+    a = np.array([1.0, -2.0, 3.0], dtype=np.float32)
+    v = np.array([0.5, 4.0, -1.5], dtype=np.float32)
+    out = []
+    for lib in (torch, descent):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out.append(fn(lib, lib.tensor(a), lib.tensor(v)))
+    return out
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, a, v: a.add(2.0, v),
+        lambda lib, a, v: a.sub(3, v),
+        lambda lib, a, v: a.clone().add_(0.25, v),
+        lambda lib, a, v: a.clone().add_(lib.tensor(0.5), v),  # DARTS: p.data.add_(R, v)
+        lambda lib, a, v: a.clone().sub_(2 * lib.tensor(0.5), v),
+        lambda lib, a, v: lib.add(a, 2.0, v),
+        lambda lib, a, v: lib.sub(a, -1.5, v),
+        lambda lib, a, v: a.clone().addcmul_(0.1, v, v),  # pre-1.5 Adam: addcmul_(1 - b2, g, g)
+        lambda lib, a, v: a.clone().addcdiv_(-0.5, v, a),  # p.data.addcdiv_(-step, m, denom)
+        lambda lib, a, v: a.addcmul(2, v, a),
+        lambda lib, a, v: a.addcdiv(2, v, a),
+        lambda lib, a, v: lib.addcmul(a, 0.5, v, v),
+        lambda lib, a, v: lib.addcdiv(a, 0.5, v, a),
+    ],
+)
+def test_deprecated_scalar_first_overloads(call):
+    """torch 2.13 still takes the scalar first (with a UserWarning): x.add_(alpha, other),
+    x.addcmul_(value, t1, t2); descent read `x.add_(R, v)` as other=R, alpha=v and raised."""
+    theirs, ours = _both(call)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_deprecated_overload_warns_and_keeps_gradients():
+    theta = descent.tensor([1.0, 2.0], requires_grad=True)
+    step = descent.tensor([0.5, -1.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="deprecated"):
+        out = theta.sub(0.1, step)  # DARTS' unrolled step: theta.sub(eta, moment + dtheta)
+    out.sum().backward()
+    np.testing.assert_allclose(step.grad.numpy(), [-0.1, -0.1])
+    np.testing.assert_allclose(theta.grad.numpy(), [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, a, v: a.add(v, v),  # the first argument is no scalar
+        lambda lib, a, v: a.clone().add_(v, 2.0),  # alpha is keyword-only
+        lambda lib, a, v: a.addcmul(0.5, v, 2.0),
+    ],
+)
+def test_deprecated_overload_refuses_what_torch_refuses(call):
+    for lib in (torch, descent):
+        a, v = lib.ones(3), lib.arange(3.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with pytest.raises(TypeError):
+                call(lib, a, v)
