@@ -433,6 +433,9 @@ CASES = {
     # continual learning on three tasks: EWC (Fisher by an autograd.grad loop and by vmap(grad)
     # over functional_call, buffers named n.replace('.', '__')), online EWC, SI, LwF, A-GEM
     "continual_ewc": ((1e-5, 1e-6), None),
+    # quark0/darts' search, shrunk to 1-D: MixedOp over softmax(alpha), Variable alphas, model.new(),
+    # the Architect's unrolled step (theta.sub(eta, ...), p.data.add_(R, v): deprecated overloads)
+    "darts_nas": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
