@@ -436,6 +436,9 @@ CASES = {
     # quark0/darts' search, shrunk to 1-D: MixedOp over softmax(alpha), Variable alphas, model.new(),
     # the Architect's unrolled step (theta.sub(eta, ...), p.data.add_(R, v): deprecated overloads)
     "darts_nas": ((1e-5, 1e-6), None),
+    # allRank's losses on padded slates: RankNet by combinations, ListNet, listMLE (tied labels
+    # sorted unstably, as allRank), lambdaLoss (lambdaRank / ndcgLoss2 schemes), ApproxNDCG; NDCG@k, MRR
+    "learning_to_rank": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
