@@ -439,6 +439,9 @@ CASES = {
     # allRank's losses on padded slates: RankNet by combinations, ListNet, listMLE (tied labels
     # sorted unstably, as allRank), lambdaLoss (lambdaRank / ndcgLoss2 schemes), ApproxNDCG; NDCG@k, MRR
     "learning_to_rank": ((1e-5, 1e-6), None),
+    # skip-gram with negative sampling on sparse Embedding gradients under SGD, CBOW by
+    # EmbeddingBag(mean), fastText FNV-hashed subwords, GloVe by index_put_(accumulate=True) + Adagrad
+    "word2vec_glove": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
