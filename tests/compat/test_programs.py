@@ -442,6 +442,9 @@ CASES = {
     # skip-gram with negative sampling on sparse Embedding gradients under SGD, CBOW by
     # EmbeddingBag(mean), fastText FNV-hashed subwords, GloVe by index_put_(accumulate=True) + Adagrad
     "word2vec_glove": ((1e-5, 1e-6), None),
+    # gpleiss' temperature scaling (LBFGS closure) and _ECELoss, vector scaling, reliability by
+    # bucketize / bincount(weights=), MC dropout and ensembles (BALD), split conformal (LAC, APS)
+    "calibration_uncertainty": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
