@@ -1,7 +1,9 @@
 """descent.compile and in-place writes autograd does not record (under no_grad, or on tensors
-that do not require grad): replay would not repeat them, so the call falls back to eager with a
-warning naming the reason, and every call returns eager's values. Before, the replay skipped
-the write and returned wrong values from the third call on."""
+that do not require grad). Before session 17 the replay skipped such a write and returned wrong
+values from the third call on. Since session 18 a write whose eager path describes itself
+(view_write.written's `redo`) is recorded and replayed (tests/test_compile_s18_inplace.py);
+the others fall back to eager with a warning naming the reason. Every call returns eager's
+values either way."""
 
 import warnings
 
@@ -65,12 +67,12 @@ def _inplace_relu_model():
     return infer
 
 
-CASES = [_inplace_add, _nograd_add, _clamp, _setitem, _fill, _out_arg, _masked_fill]
+REPLAYED = [_inplace_add, _nograd_add, _clamp, _setitem, _fill]
+# out= into a tensor made by empty_like (no op made it); a mask from a comparison (no op)
+FALLBACK = [_out_arg, _masked_fill]
 
 
-@pytest.mark.parametrize("make", [*(lambda f=f: f for f in CASES), _inplace_relu_model],
-                         ids=[*(f.__name__ for f in CASES), "inplace_relu_model"])  # fmt: skip
-def test_unrecorded_inplace_falls_back_and_matches_eager(make):
+def _run(make):
     fn = make()
     compiled = descent.compile(fn)
     rng = np.random.default_rng(0)
@@ -80,8 +82,23 @@ def test_unrecorded_inplace_falls_back_and_matches_eager(make):
             x = descent.tensor(rng.standard_normal((3, 4)).astype(np.float32))
             want, got = fn(x), compiled(x)
             assert np.array_equal(got.numpy(), want.numpy())
+    return compiled, caught
+
+
+@pytest.mark.parametrize("make", [lambda f=f: f for f in FALLBACK],
+                         ids=[f.__name__ for f in FALLBACK])  # fmt: skip
+def test_unrecorded_inplace_falls_back_and_matches_eager(make):
+    compiled, caught = _run(make)
     assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1
     assert any("autograd does not record" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("make", [*(lambda f=f: f for f in REPLAYED), _inplace_relu_model],
+                         ids=[*(f.__name__ for f in REPLAYED), "inplace_relu_model"])  # fmt: skip
+def test_unrecorded_inplace_replays_and_matches_eager(make):
+    compiled, caught = _run(make)
+    assert compiled.stats["replays"] == 3 and compiled.stats["fallbacks"] == 0
+    assert not [w for w in caught if "runs eagerly" in str(w.message)]
 
 
 def test_recorded_inplace_still_replays():

@@ -25,6 +25,7 @@ from __future__ import annotations
 from . import tensor_methods
 from .autograd import _overwrote_saved_output as overwrote_saved_output
 from .ops.inplace import _check_leaf_inplace, _rebind, _records, _write_failed, _written
+from .ops.view_write import redo_assign
 from .tensor import Tensor
 
 # Tensor method -> the in-place method made from it (`exp` -> `exp_`).
@@ -50,8 +51,9 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
         out = getattr(t._alias(), name)(*args, **kwargs)
         return _rebind(t, _fit(t, out, op, name))
     out = getattr(t, name)(*args, **kwargs)  # not recorded: no input of it requires grad
-    write_values(t, _fit(t, out, op, name)._data)
-    _written(t)  # t's version, and its views' and base's (one counter, as in PyTorch)
+    values = _fit(t, out, op, name)._data
+    write_values(t, values)
+    _written(t, (redo_assign, values))  # t's version, and its views' and base's (one counter)
     return t
 
 

@@ -48,7 +48,7 @@ from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
 from . import fusion, linear_t, replay_kernels
 from .fusion import FusedChain
-from .recorder import Backward, Call, Forward, Recording, View, _Out
+from .recorder import Backward, Call, Forward, Recording, View, Write, _Out
 from .threads import ThreadPlan
 
 _FREED = autograd._FREED
@@ -257,6 +257,12 @@ class Program:
                 else:  # CuPy: the same view of the device buffer
                     env[ins.slot] = type(base)(ins.shape, base.dtype, base.data + ins.offset,
                                                ins.strides)  # fmt: skip
+            elif kind is Write:
+                # an unrecorded in-place write, repeated (recorder.Write); the transposed
+                # twins made from slots before it may hold old values: made again on demand
+                ins.fn(env[ins.dst], *[env[v] if k == "s" else v for k, v in ins.operands])
+                if self._twins:
+                    self._twins.clear()
             else:
                 self._call(ins, env)
             for s in drops:
@@ -997,6 +1003,8 @@ def _reads(ins) -> list:
         return [s for _, s in ins.seeds]
     if isinstance(ins, View):
         return [ins.base]
+    if isinstance(ins, Write):  # (the written slot counts as read: no fused chain skips it)
+        return [ins.dst] + [v for k, v in ins.operands if k == "s"]
     return []
 
 

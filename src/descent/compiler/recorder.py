@@ -104,6 +104,16 @@ class View:
 
 
 @dataclass
+class Write:
+    """An unrecorded in-place write, repeated: `fn(env[dst], *operands)` (view_write's `redo`
+    functions); each operand is ("s", slot) or ("c", constant)."""
+
+    dst: int
+    fn: Any
+    operands: tuple
+
+
+@dataclass
 class Slot:
     kind: str  # "arg", "out", "live", "const", "view"
     arg: int = -1  # position among the argument tensors
@@ -398,14 +408,42 @@ class Recorder:
 
         return refuse
 
-    def _array_written(self, t) -> None:
+    def _array_written(self, t, redo=None) -> None:
         if self.in_pass or self.in_call or self.reason:
             return  # a backward's or a recorded call's own write (replay reruns the call)
+        ins = self._write(t, redo)
+        if ins is not None:
+            self._flush_pass()
+            self.rec.program.append(ins)
+            return
         self.fail(
             f"an in-place op on a tensor of shape {tuple(t.shape)} that autograd does not "
             "record (under no_grad, or on a tensor that does not require grad; x[i] = v, out=): "
             "replay would not repeat the write; use the out-of-place op (h = h + 1)"
         )
+
+    def _write(self, t, redo) -> Write | None:
+        """The Write instruction that repeats a write into t's array, or None when a replay
+        could not: no `redo`, or t is not a tensor this call computed (an argument's or a
+        captured tensor's array: the caller's state), or an operand array is none of the
+        call's slots (made outside the ops: replay would freeze its value)."""
+        if redo is None:
+            return None
+        dst = self.arr_slot.get(id(t._data))
+        if dst is None or self.rec.slots[dst].kind != "out":
+            return None
+        operands = []
+        for v in redo[1:]:
+            if _is_array(v):
+                s = self.arr_slot.get(id(v))
+                if s is None:
+                    s = self._make_view(v)
+                if s is None:
+                    return None
+                operands.append(("s", s))
+            else:  # a Python or NumPy scalar, a ufunc's name, a casting rule
+                operands.append(("c", v))
+        return Write(dst, redo[0], tuple(operands))
 
     def _view_written(self) -> None:
         self.fail(

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import is_cupy_array
-from .recorder import Backward, Call, Forward, Recording, View, _Out, op_params
+from .recorder import Backward, Call, Forward, Recording, View, Write, _Out, op_params
 
 
 def signature(rec: Recording) -> list:
@@ -56,6 +56,8 @@ def signature(rec: Recording) -> list:
                           ins.was_none))  # fmt: skip
         elif isinstance(ins, View):
             items.append(("V", ins.slot, ins.base, ins.shape, ins.strides, ins.offset))
+        elif isinstance(ins, Write):
+            items.append(("W", ins.dst, ins.fn, ins.operands))
         elif isinstance(ins, Call):
             fn = ins.fn
             items.append(("C", ins.kind, getattr(fn, "__func__", fn),

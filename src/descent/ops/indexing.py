@@ -25,8 +25,8 @@ from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 from .view_rules import address, overlaps, writable_alias
+from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
-from .view_write import write_base, written
 
 
 def _convert_index(index, xp, shape):
@@ -320,9 +320,11 @@ def setitem(x: Tensor, index, value) -> None:
         sel = a[idx if Ellipsis in idx else (*idx, Ellipsis)]
         if sel.size > 1 and any(st == 0 and n > 1 for st, n in zip(sel.strides, sel.shape)):
             _overlap_raise(x, sel)
+    direct = basic  # (a replay repeats a basic-index write into x's own array: recorder)
     try:
         x._data[idx] = v
     except ValueError:
+        direct = False
         # An expanded tensor's NumPy array is read-only; PyTorch writes into its memory
         # (x.expand(2, 3)[0] = 5 sets x's elements): through a writable alias of it
         alias = None if x._data.flags.writeable else writable_alias(x._data)
@@ -344,7 +346,8 @@ def setitem(x: Tensor, index, value) -> None:
             # PyTorch's copy_ into the selection: its elements share memory (x.expand(2, 3)[:, 0])
             _overlap_raise(x, sel)
         alias[idx] = v
-    written(x)  # x's version, and its views' and base's (one counter, as in PyTorch)
+    # x's version, and its views' and base's (one counter, as in PyTorch)
+    written(x, (redo_setitem, v, idx) if direct else None)
 
 
 def _broadcast_or_none(a, shape):

@@ -47,7 +47,15 @@ from .elementwise import (
 )
 from .out_arg import can_cast
 from .view_rules import overlaps, writable_alias
-from .view_write import StaleView, check_view_write, write_base, written
+from .view_write import (
+    StaleView,
+    check_view_write,
+    redo_assign,
+    redo_masked_fill,
+    redo_ufunc,
+    write_base,
+    written,
+)
 from .view_write import write as write_view
 
 # The version counter is what makes in-place changes safe: nodes record the versions of the
@@ -261,7 +269,8 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         result = _same_shape(t, outofplace(t._alias(), other), op)
         dt = _castable(result._data.dtype, t, op)
         t._data[...] = result._data.astype(dt, copy=False)
-        _written(t)
+        same = result._data.dtype == t._data.dtype  # (then the assignment is the whole write)
+        _written(t, (redo_assign, result._data) if same else None)
         return t
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
     # float results into an int tensor instead of truncating silently; an integer result of
@@ -290,7 +299,8 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
             _written(t)  # PyTorch bumps the version of an empty tensor written in place too
             return t
         _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)
-    _written(t)
+    # (an operand converted above is no array a replay has: that write is not replayed)
+    _written(t, (redo_ufunc, o, ufunc, casting) if not tensor_other or o is other._data else None)
     return t
 
 
@@ -344,8 +354,15 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
         t._data[...] = clipped
     except ValueError:
         _write_failed(t, clipped, "clamp_")
-    _written(t)
+    tensor_bound = isinstance(min, Tensor) or isinstance(max, Tensor)
+    _written(t, None if tensor_bound else (_redo_clamp, min, max))
     return t
+
+
+def _redo_clamp(dst, lo, hi) -> None:
+    """clamp_'s array path with its bounds already converted (a replayed write)."""
+    with np.errstate(over="ignore"):
+        dst[...] = clip_array(dst, lo, hi)
 
 
 def copy_(t: Tensor, src) -> Tensor:
@@ -387,7 +404,7 @@ def copy_(t: Tensor, src) -> Tensor:
         t._data[...] = v
     except ValueError:
         _write_failed(t, v, "copy_")
-    _written(t)
+    _written(t, (redo_assign, v) if v is src._data else None)
     return t
 
 
@@ -433,7 +450,7 @@ def fill_(t: Tensor, value) -> Tensor:
         t._data[...] = v
     except ValueError:
         _write_failed(t, v, "fill_")
-    _written(t)
+    _written(t, (redo_assign, v))
     return t
 
 
@@ -472,5 +489,5 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
                 return t  # nothing to write
             _unwritable(t, "masked_fill_")
     xp.copyto(dst, v, where=mask._data, casting="unsafe")
-    _written(t)
+    _written(t, (redo_masked_fill, v, mask._data) if dst is t._data else None)
     return t

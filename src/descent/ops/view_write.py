@@ -80,10 +80,36 @@ _getrefcount = sys.getrefcount
 #: replay cannot redo the write into the base's memory, and falls back to eager.
 observers: list = []
 
-#: Called with the tensor after each unrecorded write into its array (`written`: the array
-#: paths of in-place ops under no_grad or on tensors that do not require grad, `x[i] = v`,
-#: `out=`): descent.compile's recorder listens, since replay would not repeat the write.
+#: Called with the tensor and the write's `redo` (see `written`) after each unrecorded write
+#: into its array (the array paths of in-place ops under no_grad or on tensors that do not
+#: require grad, `x[i] = v`, `out=`): descent.compile's recorder listens, and records the
+#: write as an instruction when a `redo` describes it, else falls back to eager.
 write_observers: list = []
+
+
+# -- redo functions: how a replay repeats an unrecorded write (`written(t, redo=...)`) -----------
+# Each takes the written array first, then the operands: what the eager path did, line for line,
+# so a replayed write gives eager's bits.
+
+
+def redo_assign(dst, values) -> None:
+    """dst[...] = values (a copy with NumPy's assignment casting, broadcasting a scalar)."""
+    dst[...] = values
+
+
+def redo_setitem(dst, values, index) -> None:
+    """dst[index] = values, a basic index (ints, slices, None, Ellipsis): x[i] = v."""
+    dst[index] = values
+
+
+def redo_masked_fill(dst, values, mask) -> None:
+    """masked_fill_'s array path: values into dst where mask is set."""
+    backend.get_array_module(dst).copyto(dst, values, where=mask, casting="unsafe")
+
+
+def redo_ufunc(dst, values, name: str, casting: str) -> None:
+    """ufunc(dst, values, out=dst): the in-place arithmetic's array path (ops/inplace.py)."""
+    getattr(backend.get_array_module(dst), name)(dst, values, out=dst, casting=casting)
 
 
 def _address(a) -> int:
@@ -385,14 +411,18 @@ def family_written(top: Tensor) -> None:
 _views_module.family_written = family_written
 
 
-def written(t: Tensor) -> None:
+def written(t: Tensor, redo: tuple | None = None) -> None:
     """After an unrecorded write into t's array (the array paths of ops/inplace.py, x[i] = v):
     the version of t and of its family goes up (bump_family); when that array is the output its
     op saved for backward (Exp, Tanh, Sigmoid...), backward through the op must raise as
-    PyTorch's does, not read the new values as the op's output, and so for the tensor t views."""
+    PyTorch's does, not read the new values as the op's output, and so for the tensor t views.
+
+    `redo` is `(fn, *operands)` when the write is `fn(t's array, *operands)` (a `redo_*`
+    function above; operands are arrays or constants): descent.compile records it and replays
+    the write; without one a compiled function that makes the write runs eagerly."""
     bump_family(t)
     for fn in write_observers:
-        fn(t)
+        fn(t, redo)
     overwrote_saved_output(t)
     if getattr(t, "_view_base", None) is not None:  # (a slot read: autograd.init_tensor sets it)
         src = view_source(t)

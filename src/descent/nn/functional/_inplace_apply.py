@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ...inplace_unary import _fit, write_values
 from ...ops.inplace import _check_leaf_inplace, _rebind, _records, _written
+from ...ops.view_write import redo_assign
 from ...tensor import Tensor
 
 __all__ = ["apply_inplace"]
@@ -31,6 +32,7 @@ def apply_inplace(x: Tensor, fn, op: str) -> Tensor:
     _check_leaf_inplace(x, op)
     if _records(x):
         return _rebind(x, _fit(x, fn(x._alias()), op, op[:-1]))
-    write_values(x, _fit(x, fn(x), op, op[:-1])._data)
-    _written(x)  # x's version, and its views' and base's (one counter), as Tensor.relu_'s
+    values = _fit(x, fn(x), op, op[:-1])._data
+    write_values(x, values)
+    _written(x, (redo_assign, values))  # x's version, its views' and base's, as Tensor.relu_'s
     return x
