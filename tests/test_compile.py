@@ -209,15 +209,38 @@ def test_random_draw_outside_dropout_falls_back():
 
 
 def test_data_dependent_constant_falls_back():
+    """An array computed from the data outside descent's ops differs between the two
+    recordings: the function runs eagerly. (Comparisons were such arrays until session 18;
+    they are recorded ops now, ops/untracked.py, and `x * (x > 0).float()` replays.)"""
+
     def factory():
         def f(x):
-            mask = x > 0  # a bool tensor made outside the differentiable ops: a "constant"
-            return x * mask.float()
+            # descent.tensor(...) copies x's values into a new tensor: no op computed it
+            return x * descent.tensor(x.detach()).sign()
 
         return f
 
     xs = [descent.randn(3, 4) for _ in range(4)]
     _eager_and_compiled(factory, xs, "differ")
+
+
+def test_comparison_mask_replays():
+    f = descent.compile(lambda x: x * (x > 0).float())
+    for _ in range(4):
+        x = descent.randn(3, 4)
+        np.testing.assert_array_equal(f(x)._data, (x * (x > 0).float())._data)
+    assert f.stats["replays"] == 2
+
+
+def test_boolean_mask_index_falls_back():
+    """x[x > 0]: the mask's positions are computed outside the ops (and the output's shape
+    depends on the data): the function runs eagerly, with a warning naming the index."""
+
+    def factory():
+        return lambda x: x[x > 0] * 2
+
+    xs = [descent.randn(3, 4) for _ in range(4)]
+    _eager_and_compiled(factory, xs, "index computed")
 
 
 def test_in_place_change_of_captured_state_falls_back():

@@ -67,9 +67,9 @@ def _inplace_relu_model():
     return infer
 
 
-REPLAYED = [_inplace_add, _nograd_add, _clamp, _setitem, _fill]
-# out= into a tensor made by empty_like (no op made it); a mask from a comparison (no op)
-FALLBACK = [_out_arg, _masked_fill]
+REPLAYED = [_inplace_add, _nograd_add, _clamp, _setitem, _fill, _masked_fill]
+# out= into a tensor made by empty_like (no op made it)
+FALLBACK = [_out_arg]
 
 
 def _run(make):

@@ -1,4 +1,6 @@
-"""descent.compile replays in-place writes that autograd does not record (recorder.Write).
+"""descent.compile replays in-place writes that autograd does not record (recorder.Write), and
+the ops without a gradient that run on arrays directly (ops/untracked.py: comparisons, logic,
+bitwise ops, conversions to integer and bool dtypes).
 
 Under no_grad, or on a tensor that does not require grad, an in-place op writes into the
 tensor's array without a graph node. When the write's eager path describes itself
@@ -189,7 +191,7 @@ def _setitem(x):
 
 def _masked(x):
     h = x * 2
-    m = x.exp() > 1.0  # (a comparison is no op: this mask makes the call fall back)
+    m = x.exp() > 1.0  # (a comparison: an op the recorder sees, ops/untracked.py)
     h.masked_fill_(m, 0.0)
     return h
 
@@ -221,7 +223,7 @@ def _loop_writes(x):
 
 @pytest.mark.parametrize(
     "fn", [_unary, _functional_inplace, _arith_tensor, _clamp_fill, _setitem, _view_write,
-           _loop_writes], ids=lambda f: f.__name__)  # fmt: skip
+           _int_tensor, _loop_writes, _masked], ids=lambda f: f.__name__)  # fmt: skip
 @pytest.mark.parametrize("grad", ["no_grad", "plain"])
 def test_write_kinds_replay_bitwise(fn, grad):
     def run(x):
@@ -353,3 +355,124 @@ def test_the_write_is_an_instruction_in_the_program():
         prog = next(e.program for e in compiled._cache.values() if e.program is not None)
     kinds = [type(ins).__name__ for ins in prog.rec.program]
     assert kinds.count("Write") == 2, kinds
+
+
+# -- ops without a gradient (ops/untracked.py) ---------------------------------------------------
+
+
+def _masks(x):
+    m = (x > 0.1) & (x < 1.0)
+    n = ~m | (x == 0) | (x.abs() >= 2)
+    k = descent.logical_and(m, x != 0.5) ^ descent.isnan(x)
+    i = descent.isfinite(x / 0.0) | descent.isinf(x) | descent.logical_not(x)
+    return descent.where(m, x, -x), n, k, i, (0.5 < x) | (x <= -0.5)
+
+
+def _casts(x):
+    i = (x * 10).long()
+    j = (x * 100).to(descent.int32) // 7
+    b = x.bool() | (x * 3).int().bool()
+    u = (x.abs() * 50).to(descent.uint8) >> 1
+    return i, j + 1, b, u & 6, (i << 2) | 1, (i * 2 == j.long()).float()
+
+
+def _mixed_promotions(x):
+    i = (x * 4).round().long()
+    return (i > 1.5), (i == x), (1.5 < i), (x.double() > x), (i.int() != i)
+
+
+def _clip_family(x):
+    return (F.hardtanh(x, -0.5, 0.5), F.relu6(x * 4), F.hardsigmoid(x), F.hardswish(x),
+            F.threshold(x, 0.2, -1.0), F.softshrink(x, 0.3), F.hardshrink(x, 0.3))  # fmt: skip
+
+
+@pytest.mark.parametrize("fn", [_masks, _casts, _mixed_promotions, _clip_family],
+                         ids=lambda f: f.__name__)  # fmt: skip
+def test_untracked_ops_replay_bitwise(fn):
+    compiled, warned = _check(fn, _x((5, 6), seed=9))
+    _replayed(compiled, warned)
+
+
+def test_mobilenet_relu6_inference_and_training_replay():
+    """ReLU6 (hardtanh) compares x against its bounds: the masks are ops now, so a compiled
+    MobileNet-style block replays (it ran eagerly before) in inference and in training."""
+    def make(track):
+        descent.manual_seed(10)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8, track_running_stats=track),
+            nn.ReLU6(inplace=True), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+            nn.BatchNorm2d(8, track_running_stats=track), nn.Hardswish(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+        )  # fmt: skip
+
+    model = make(True).eval()
+
+    def infer(x):
+        with descent.no_grad():
+            return model(x)
+
+    compiled, warned = _check(infer, _x((2, 3, 6, 6), seed=11))
+    _replayed(compiled, warned)
+    # (training: batch statistics only; a running statistic's update still runs eagerly)
+    model = make(False).train()
+    opt = descent.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(12)
+    data = [descent.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+            for _ in range(5)]  # fmt: skip
+
+    def step(x):
+        opt.zero_grad()
+        out = model(x)
+        loss = F.cross_entropy(out, (out.detach().argmax(1) + 1) % 4)
+        loss.backward()
+        opt.step()
+        return loss
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    want = [step(x).item() for x in data]
+    model.load_state_dict(state)
+    opt.state.clear()
+    compiled = descent.compile(step)
+    got = [compiled(x).item() for x in data]
+    assert got == want
+    assert compiled.stats["replays"] == 3 and compiled.stats["fallbacks"] == 0
+
+
+def test_untracked_ops_do_not_enter_the_graph():
+    """The hook sees the ops; autograd still records nothing for them (PyTorch's comparisons
+    and integer conversions never require grad)."""
+    x = descent.tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)
+    for t in (x > 0, x.long(), ~(x > 0), (x > 0) & (x < 1), x.isnan(), x.to(descent.bool)):
+        assert not t.requires_grad and t.grad_fn is None
+
+
+def test_argmax_results_are_recomputed_not_frozen():
+    """Indices from argmax/argmin/max(dim) used inside the function: the first two calls give
+    the same indices here, later calls others. Before ops/untracked.py the indices were
+    constants that the two recordings agreed on, and the replay froze them (wrong results)."""
+    base = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    xs = [base, base + 0.01, base[::-1].copy(), base[:, ::-1].copy(), base]
+
+    def fn(x):
+        i = x.argmax(1)
+        j = x.argmin(dim=1, keepdim=True)
+        v, k = x.max(1)
+        return x[descent.arange(2), i] * 2 + j.squeeze(1) + k, v
+
+    compiled, warned = _check(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
+    _replayed(compiled, warned, calls=5)
+
+
+def test_index_tensors_follow_their_slots():
+    """x[arange, y] with y an argument: GetItem's index tuple holds y's array, which the replay
+    must take from this call (before: the first recordings' indices, frozen, when the first two
+    calls had the same y: wrong values from the third call on)."""
+    rng = np.random.default_rng(13)
+    x = descent.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    ys = [[0, 1, 2, 0], [0, 1, 2, 0], [2, 2, 2, 2], [1, 0, 1, 0], [0, 0, 1, 2]]
+
+    def fn(x, y):
+        return x[descent.arange(4), y] * 2, x[y][:, y[:3]]
+
+    compiled, warned = _check(fn, lambda k: (x, descent.tensor(ys[k])), calls=5)
+    _replayed(compiled, warned, calls=5)

@@ -275,7 +275,10 @@ class Program:
             return  # a ReLU its Linear's step computed (`_linear_relu`)
         arrays = [env[s] for s in ins.ins]
         for name, s in ins.binds:
-            setattr(op, name, env[s])
+            if type(s) is int:
+                setattr(op, name, env[s])
+            else:  # a tuple parameter holding arrays (recorder._items)
+                setattr(op, name, tuple([env[v] if slot else v for slot, v in s[1]]))
         plan = extra[1]
         if plan is None:
             plan = extra[1] = self._plan(op, arrays, pool, ins.node,
@@ -998,7 +1001,13 @@ def _partitions(ins: Backward, received: dict) -> frozenset:
 
 def _reads(ins) -> list:
     if isinstance(ins, Forward):
-        return list(ins.ins) + [s for _, s in ins.binds]
+        reads = list(ins.ins)
+        for _, s in ins.binds:
+            if type(s) is int:
+                reads.append(s)
+            else:
+                reads.extend(v for slot, v in s[1] if slot)
+        return reads
     if isinstance(ins, Backward):
         return [s for _, s in ins.seeds]
     if isinstance(ins, View):

@@ -42,7 +42,7 @@ from numpy.lib.array_utils import byte_bounds
 from .. import autograd, creation, hooks
 from ..autograd import Function
 from ..backend import is_cupy_array
-from ..ops import view_write
+from ..ops import untracked, view_write
 from ..tensor import Tensor
 
 
@@ -210,6 +210,8 @@ class Recorder:
         self.pending: Backward | None = None  # a pass whose stored gradients are not mapped yet
         self.pass_nodes: list = []
         self.pass_info: dict = {}
+        self.derived: set = set()  # ids of arrays computed outside the ops (untracked.derived)
+        self.derived_keep: list = []
         # Python state of the captured objects (a callable giving a comparable snapshot):
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
@@ -283,6 +285,17 @@ class Recorder:
         binds = []
         saved = set(op.saved_slots)
         for name, v in op_params(op).items():
+            if type(v) is tuple and any([_is_array(e) for e in v]):
+                # an advanced index (GetItem's idx): its arrays follow their slots, as below
+                items = self._items(v)
+                if items is None:
+                    self.fail(
+                        f"an index computed from a tensor's values outside the ops (a boolean "
+                        f"mask's positions, op {type(op).__name__}): a replay would reuse it"
+                    )
+                    return
+                binds.append((name, items))
+                continue
             if not _is_array(v):
                 continue
             # A parameter that is a slot's array (a dropout mask) follows the slot, also when
@@ -298,6 +311,29 @@ class Recorder:
                 binds.append((name, s))
         o = self._new_slot(Slot("out"), out._data)
         self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
+
+    def _items(self, v: tuple):
+        """("items", ((is_slot, slot or value), ...)) for a tuple parameter holding arrays: an
+        array that is a slot's (an index tensor the call took or computed) follows its slot;
+        another is a constant (an index from a Python list, compared between the recordings);
+        None when one was computed from tensors' values outside the ops (`derived`)."""
+        out = []
+        for e in v:
+            if _is_array(e):
+                if id(e) in self.derived:
+                    return None
+                s = self.arr_slot.get(id(e))
+                if s is None:
+                    s = self._make_view(e)
+                out.append((True, s) if s is not None else (False, e))
+            else:
+                out.append((False, e))
+        return ("items", tuple(out))
+
+    def _derived(self, arrays) -> None:
+        for a in arrays:
+            self.derived.add(id(a))
+            self.derived_keep.append(a)  # (alive while recording: its id stays its own)
 
     def on_backward(self, node, gy, gxs) -> None:
         if self.reason or self.in_call:
@@ -479,8 +515,11 @@ class Recorder:
             undo.append((gen, "_rng", gen._rng._rng))
             view_write.observers.append(self._view_written)
             view_write.write_observers.append(self._array_written)
+            untracked.derived_observers.append(self._derived)
             out = fn(*args, **kwargs)
         finally:
+            if self._derived in untracked.derived_observers:
+                untracked.derived_observers.remove(self._derived)
             if self._view_written in view_write.observers:
                 view_write.observers.remove(self._view_written)
             if self._array_written in view_write.write_observers:

@@ -13,6 +13,7 @@ from .. import backend
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, is_scalar, result_type, wrap_int
+from .untracked import seen
 
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
@@ -32,6 +33,7 @@ def _compare(ufunc_name, promotes=True, ordered=False, logical=False):
         # changes the values compared (below).
         av = a._data if ta is not None else a
         bv = b._data if tb is not None else b
+        dta = dtb = None  # the dtypes the tensors' arrays are compared in, where converted
         # An int out of an integer tensor's range wraps to its dtype first, as in PyTorch
         # (uint8 == -2 is uint8 == 254); NumPy would compare the exact values.
         if type(bv) is int and ta is not None:
@@ -44,19 +46,59 @@ def _compare(ufunc_name, promotes=True, ordered=False, logical=False):
             # Python float in float32 (16777217 == 16777216.0); NumPy would widen both.
             if ta is not None and tb is not None:
                 if av.dtype != bv.dtype:
-                    dt = result_type(ta, tb)
-                    av, bv = av.astype(dt, copy=False), bv.astype(dt, copy=False)
+                    dta = dtb = result_type(ta, tb)
             elif type(bv) is float and ta is not None and av.dtype.kind in "biu":
-                av = av.astype(get_default_dtype())
+                dta = get_default_dtype()
             elif type(av) is float and tb is not None and bv.dtype.kind in "biu":
-                bv = bv.astype(get_default_dtype())
+                dtb = get_default_dtype()
         if ta is not None and tb is not None:
             _check_shapes(ufunc_name, ta, tb)
-        xp = backend.get_array_module(av, bv)
-        return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
+        if ta is not None and tb is not None:
+            inputs, side, scalar = (ta, tb), None, None
+        elif ta is not None:
+            inputs, side, scalar = (ta,), 1, bv
+        elif tb is not None:
+            inputs, side, scalar = (tb,), 0, av
+        else:
+            inputs = None
+        out = Tensor._wrap(_compare_arrays(av, bv, ufunc_name, dta, dtb))
+        if inputs is None:
+            return out
+        return seen(_compare_kernel, inputs, (ufunc_name, side, scalar, dta, dtb), out)
 
     fn.__name__ = ufunc_name
     return fn
+
+
+def _compare_arrays(av, bv, ufunc_name, dta, dtb):
+    if dta is not None:
+        av = av.astype(dta, copy=False)
+    if dtb is not None:
+        bv = bv.astype(dtb, copy=False)
+    return getattr(backend.get_array_module(av, bv), ufunc_name)(av, bv)
+
+
+def _compare_kernel(*arrays_and_args):
+    """A comparison on its tensors' arrays (ops/untracked.py): `side` is where the scalar
+    operand goes (0: first, 1: second, None: both operands are arrays)."""
+    *arrays, ufunc_name, side, scalar, dta, dtb = arrays_and_args
+    if side is None:
+        av, bv = arrays
+    elif side == 0:
+        av, bv = scalar, arrays[0]
+    else:
+        av, bv = arrays[0], scalar
+    return _compare_arrays(av, bv, ufunc_name, dta, dtb)
+
+
+def _unary_kernel(x, ufunc_name):
+    """A one-operand ufunc with a bool or integer result (logical_not, isnan, ~x, ...)."""
+    return getattr(backend.get_array_module(x), ufunc_name)(x)
+
+
+def _unary(x: Tensor, ufunc_name: str) -> Tensor:
+    out = Tensor._wrap(_unary_kernel(x._data, ufunc_name))
+    return seen(_unary_kernel, (x,), (ufunc_name,), out)
 
 
 def _refuse_complex_order(name, a, b) -> None:
@@ -84,7 +126,7 @@ logical_xor = _compare("logical_xor", promotes=False, logical=True)
 def logical_not(x) -> Tensor:
     """True where x is zero (any dtype; floats included), as torch.logical_not."""
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).logical_not(x._data))
+    return _unary(x, "logical_not")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,11 +165,28 @@ def _bitwise(name, ufunc_name, bool_ok=True):
                 f"{name}: shapes {tuple(av.shape)} and {tuple(bv.shape)} cannot be "
                 "broadcast together"
             ) from None
-        return Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
+        out = Tensor._wrap(getattr(xp, ufunc_name)(av, bv))
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            return seen(_bitwise_kernel, (a, b), (ufunc_name, dt, None, None), out)
+        side, scalar = (1, wrap_int(b, dt)) if isinstance(a, Tensor) else (0, wrap_int(a, dt))
+        return seen(_bitwise_kernel, (ta,), (ufunc_name, dt, side, scalar), out)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name} (integer and bool tensors; no gradient)."
     return fn
+
+
+def _bitwise_kernel(*arrays_and_args):
+    """A bitwise op on its tensors' arrays, as `_bitwise` computes it (ops/untracked.py)."""
+    *arrays, ufunc_name, dt, side, scalar = arrays_and_args
+    xp = backend.get_array_module(arrays[0])
+    if side is None:
+        av, bv = (v.astype(dt, copy=False) for v in arrays)
+    elif side == 0:
+        av, bv = xp.asarray(scalar, dtype=dt), arrays[0].astype(dt, copy=False)
+    else:
+        av, bv = arrays[0].astype(dt, copy=False), xp.asarray(scalar, dtype=dt)
+    return getattr(xp, ufunc_name)(av, bv)
 
 
 bitwise_and = _bitwise("bitwise_and", "bitwise_and")
@@ -145,36 +204,36 @@ def bitwise_not(x) -> Tensor:
             f"bitwise_not (~): defined for integer and bool tensors, got dtype {x.dtype}; use "
             "logical_not for truth values"
         )
-    return Tensor._wrap(backend.get_array_module(x._data).invert(x._data))
+    return _unary(x, "invert")
 
 
 def isfinite(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).isfinite(x._data))
+    return _unary(x, "isfinite")
 
 
 def isnan(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).isnan(x._data))
+    return _unary(x, "isnan")
 
 
 def isinf(x) -> Tensor:
     x = as_tensor(x)
-    return Tensor._wrap(backend.get_array_module(x._data).isinf(x._data))
+    return _unary(x, "isinf")
 
 
 def isposinf(x) -> Tensor:
     """True where x is +inf."""
     x = as_tensor(x)
     _refuse_complex_order("isposinf", x, 0)
-    return Tensor._wrap(backend.get_array_module(x._data).isposinf(x._data))
+    return _unary(x, "isposinf")
 
 
 def isneginf(x) -> Tensor:
     """True where x is -inf."""
     x = as_tensor(x)
     _refuse_complex_order("isneginf", x, 0)
-    return Tensor._wrap(backend.get_array_module(x._data).isneginf(x._data))
+    return _unary(x, "isneginf")
 
 
 def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:

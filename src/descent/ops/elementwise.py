@@ -31,6 +31,7 @@ from ._common import (
     result_type,
 )
 from .out_arg import write_out
+from .untracked import seen
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -630,17 +631,21 @@ def cast(x, dtype) -> Tensor:
         return x
     # To an integer or bool dtype: piecewise constant, so no node is recorded (as PyTorch);
     # nan and inf convert silently, as there (NumPy would warn "invalid value in cast").
-    if dtype.kind not in "fcV":
-        if is_float8(x._data.dtype):  # through float32, as PyTorch (float8.py)
-            return Tensor._wrap(float8_astype(x._data, dtype))
-        with np.errstate(invalid="ignore"):
-            a = x._data
-            if a.dtype.kind == "c":  # to bool: nonzero (-1j is True); else the real part
-                return Tensor._wrap(a != 0 if dtype.kind == "b" else a.real.astype(dtype))
-            if a.dtype.kind == "V" and dtype.kind in "iu":  # bfloat16: through float32, as
-                a = a.astype(np.float32)  # PyTorch (ml_dtypes saturates: -2.5 -> uint8 0)
-            return Tensor._wrap(memory_layout.preserved(a, a.astype(dtype)))
+    if dtype.kind not in "fcV":  # (seen by op hooks: descent.compile records it)
+        return seen(_exact_cast, (x,), (dtype,), Tensor._wrap(_exact_cast(x._data, dtype)))
     return Cast.apply(x, dtype=dtype)
+
+
+def _exact_cast(a, dtype):
+    """An array converted to an integer or bool dtype, as PyTorch converts (see cast)."""
+    if is_float8(a.dtype):  # through float32, as PyTorch (float8.py)
+        return float8_astype(a, dtype)
+    with np.errstate(invalid="ignore"):
+        if a.dtype.kind == "c":  # to bool: nonzero (-1j is True); else the real part
+            return a != 0 if dtype.kind == "b" else a.real.astype(dtype)
+        if a.dtype.kind == "V" and dtype.kind in "iu":  # bfloat16: through float32, as
+            a = a.astype(np.float32)  # PyTorch (ml_dtypes saturates: -2.5 -> uint8 0)
+        return memory_layout.preserved(a, a.astype(dtype))
 
 
 class Clone(Function):

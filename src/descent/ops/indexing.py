@@ -24,6 +24,7 @@ from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
+from .untracked import derived, derived_observers
 from .view_rules import address, overlaps, writable_alias
 from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
@@ -78,7 +79,10 @@ def _convert_index(index, xp, shape):
                     f"shape of the indexed tensor {tuple(shape)}"
                 )
             # Boolean masks become integer indices, so the gradient scatter works with add.at.
-            out.extend(xp.nonzero(i))
+            positions = xp.nonzero(i)
+            if derived_observers:
+                derived(*positions)  # (computed from the mask's values: ops/untracked.py)
+            out.extend(positions)
             basic = False
             pos += n
             continue

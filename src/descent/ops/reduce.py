@@ -33,6 +33,7 @@ from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .out_arg import write_out, write_outs
 from .shape import permute, reshape, squeeze
+from .untracked import seen
 
 
 # Every reduction normalises its axis argument once, here: a sorted tuple of non-negative axes
@@ -655,7 +656,6 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
     x = as_tensor(x)
     axis = axis_arg(axis, dim)
     keepdims = keepdims_arg(keepdims, keepdim)
-    xp = backend.get_array_module(x._data)
     if axis is not None:  # an out-of-range dim: PyTorch's IndexError, naming the op
         axis = normalize_axis(axis, x.ndim, name)[0]
     if x._data.size == 0:  # PyTorch's errors (NumPy raises a ValueError)
@@ -670,14 +670,22 @@ def _arg(x, axis, keepdims, dim, keepdim, name):
                 f"{name}(): expected reduction dim {a} to have non-zero size (shape "
                 f"{tuple(x.shape)})"
             )
+    axis = None if axis is None else int(axis)
+    out = Tensor._wrap(_arg_kernel(x._data, name, axis, keepdims))
+    return seen(_arg_kernel, (x,), (name, axis, keepdims), out)  # (descent.compile records it)
+
+
+def _arg_kernel(a, name, axis, keepdims):
+    """argmax/argmin's int64 indices of an array (ops/untracked.py)."""
+    xp = backend.get_array_module(a)
     fn = getattr(xp, name)
     if axis is None:
-        out = fn(x._data.reshape(-1))
+        out = fn(a.reshape(-1))
         if keepdims:
-            out = out.reshape((1,) * x.ndim)
+            out = out.reshape((1,) * a.ndim)
     else:
-        out = fn(x._data, axis=int(axis), keepdims=keepdims)
-    return Tensor._wrap(xp.asarray(out, dtype=np.int64))
+        out = fn(a, axis=axis, keepdims=keepdims)
+    return xp.asarray(out, dtype=np.int64)
 
 
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
