@@ -445,6 +445,9 @@ CASES = {
     # gpleiss' temperature scaling (LBFGS closure) and _ECELoss, vector scaling, reliability by
     # bucketize / bincount(weights=), MC dropout and ensembles (BALD), split conformal (LAC, APS)
     "calibration_uncertainty": ((1e-5, 1e-6), None),
+    # facebookresearch/dlrm's DLRM_Net (.data = torch.tensor(W, requires_grad=True), sparse
+    # EmbeddingBag tables, bmm dot interaction read by Z[:, li, lj]), DeepFM, DCN-v2, AUC by ranks
+    "dlrm_ctr": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
