@@ -100,6 +100,25 @@ CASES = {
     ),
     "index_add": lambda M, x, y: x.index_add(0, M.tensor([0, 2]), y[:2], alpha=2.0).sum(),
     "embedding": lambda M, x, y: M.nn.functional.embedding(M.tensor([0, 2, 2]), x).sum(),
+    "median": lambda M, x, y: x.median(),
+    "nanmedian": lambda M, x, y: x.nanmedian(),
+    "nansum": lambda M, x, y: x.nansum(),
+    "avg_pool2d": lambda M, x, y: M.nn.functional.avg_pool2d(x[None, None], 2).sum(),
+    "avg_pool1d": lambda M, x, y: M.nn.functional.avg_pool1d(x[None], 2).sum(),
+    "max_unpool1d": lambda M, x, y: M.nn.functional.max_unpool1d(
+        x[None], M.tensor([[[0, 2, 4, 6]] * 3]), 2
+    ).sum(),
+    # saved only for the divisor's gradient (PyTorch's FmodBackward1 / RemainderBackward1)
+    "fmod_scalar": lambda M, x, y: M.fmod(x, 1.5).sum(),
+    "remainder_scalar": lambda M, x, y: M.remainder(x, 1.5).sum(),
+    "fmod_const": lambda M, x, y: M.fmod(x, y.detach().abs() + 1).sum(),
+    "fmod_both": lambda M, x, y: M.fmod(x, y.abs() + 1).sum(),
+    "remainder_both": lambda M, x, y: M.remainder(x, y.abs() + 1).sum(),
+    # constant padding saves nothing, the other modes their input
+    "pad_constant": lambda M, x, y: M.nn.functional.pad(x, (1, 1)).sum(),
+    "pad_value": lambda M, x, y: M.nn.functional.pad(x, (1, 2, 0, 1), value=2.0).sum(),
+    "pad_reflect": lambda M, x, y: M.nn.functional.pad(x[None], (1, 1), mode="reflect").sum(),
+    "block_diag": lambda M, x, y: M.block_diag(x, y).sum(),
 }
 
 
@@ -191,3 +210,21 @@ def test_double_backward_then_second_pass_as_torch(first_y):
         assert d_grad is None
     else:
         np.testing.assert_allclose(d_grad, t_grad)
+
+
+@pytest.mark.parametrize("lib", [torch, descent], ids=["torch", "descent"])
+def test_fmod_dividend_changed_in_place_is_no_error(lib):
+    """fmod(x, c) saves nothing for x's gradient: changing x in place afterwards is no error
+    (a tensor divisor that requires grad would be read: then it is)."""
+    x = lib.tensor([1.0, 2.5], requires_grad=True)
+    h = x * 1.0
+    out = lib.fmod(h, 1.5).sum()
+    h.add_(1)
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+    y = lib.tensor([1.5, 1.5], requires_grad=True)
+    h = x * 1.0
+    out = lib.fmod(h, y).sum()
+    h.add_(1)
+    with pytest.raises(RuntimeError, match="modified"):
+        out.backward()

@@ -277,6 +277,11 @@ class Function:
     #: raises there: the node counts as saving (the release marks it freed). The parameter
     #: itself stays (a scalar, or an index the caller holds anyway).
     saves_params = False
+    #: The inputs whose gradients read the saved values, where only some do (fmod(a, b) reads
+    #: a and b for b's gradient only): with none of them needing a gradient PyTorch saved
+    #: nothing, so neither a second backward nor an in-place change of a saved input raises.
+    #: None: every input's.
+    saved_for: tuple | None = None
     #: True for ops whose output may be a view of their input's memory (reshape, transpose,
     #: basic indexing, ...): a recorded output remembers the tensor that owns that memory, so a
     #: recorded in-place op on it writes through (ops/view_write.py).

@@ -178,15 +178,19 @@ def _run_backward(
             saved = node.saved
             if saved is not None:
                 if saved is _FREED:
-                    if not _live(node):  # (PyTorch saved nothing: no input needs a gradient)
+                    if _live(node):
+                        raise RuntimeError(node._freed_message())
+                    # PyTorch saved nothing (no input whose gradient reads the saved values
+                    # needs one): the node runs again for its other inputs (fmod's a), if any
+                    if all(_dead(p) for p in node.parents):
                         continue
-                    raise RuntimeError(node._freed_message())
-                versions = node.versions
-                # One comparison for the common one-input case; zip only for more inputs.
-                if saved[0]._version != versions[0] or len(saved) > 1:
-                    for i, (t, v) in enumerate(zip(saved, versions)):
-                        if t._version != v and _needed(node, i):
-                            raise RuntimeError(_modified_message(node, t, v))
+                else:
+                    versions = node.versions
+                    # One comparison for the common one-input case; zip only for more inputs.
+                    if saved[0]._version != versions[0] or len(saved) > 1:
+                        for i, (t, v) in enumerate(zip(saved, versions)):
+                            if t._version != v and _needed(node, i):
+                                raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
                     raise RuntimeError(
@@ -328,8 +332,14 @@ def _dead(p) -> bool:
 
 
 def _live(node) -> bool:
-    """Whether some input of node gets a gradient (else PyTorch saved nothing for backward)."""
-    return not all(_dead(p) for p in node.parents)
+    """Whether some input of node gets a gradient (else PyTorch saved nothing for backward);
+    for an op whose saved values only some inputs' gradients read (`saved_for`: fmod's
+    divisor), whether one of those does."""
+    parents = node.parents
+    need = node.saved_for
+    if need is not None:
+        return not all(_dead(parents[i]) for i in need)
+    return not all(_dead(p) for p in parents)
 
 
 def _needed(node, i: int) -> bool:

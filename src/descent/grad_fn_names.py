@@ -215,6 +215,7 @@ _RULES = {
     "GetItem": _getitem,
     "IndexGetItem": _getitem,
     "Pad": _pad,
+    "ConstantPad": _pad,
 }
 
 # Ops whose Python-number operand PyTorch wraps into a tensor input: their next_functions end

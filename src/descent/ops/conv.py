@@ -702,6 +702,7 @@ class AvgPool2d(Function):
     # global average), summed as one reduction of the (N, C, Ho, kh, Wo, kw) view instead of
     # kh * kw strided adds, and backward one broadcast copy (8 x 8 windows: 64 adds each way)
     __slots__ = ("geom", "div", "out_hw", "tiled")
+    saves_params = True  # PyTorch's AvgPool2DBackward0 saves self: a second backward raises
 
     def forward(self, x):
         xp = backend.get_array_module(x)

@@ -68,6 +68,7 @@ class Remainder(Function):
     zero_passes = (True, False)  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     save_inputs = True
+    saved_for = (1,)  # only b's gradient reads them (PyTorch's RemainderBackward1 saves them then)
 
     def forward(self, a, b):
         # PyTorch's form: fmod, then b added where the signs differ (a zero keeps fmod's sign:
@@ -78,9 +79,9 @@ class Remainder(Function):
             return xp.where((m != 0) & ((b < 0) != (m < 0)), m + b, m)
 
     def backward(self, gy, ops):
-        a, b = self.inputs(ops)
         gb = None
         if self.parents[1] is not None:
+            a, b = self.inputs(ops)
             with np.errstate(divide="ignore", invalid="ignore"):
                 q = a // b  # piecewise constant: no gradient flows through it
             gb = -gy * (q.detach() if ops.is_graph else q)

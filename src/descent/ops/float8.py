@@ -59,7 +59,7 @@ KERNELS = {
 # float32): they run on the float8 arrays as they are.
 MOVES = {
     "Concatenate", "Stack", "GetItem", "IndexGetItem", "Tile", "BroadcastTo", "Where", "Roll",
-    "Pad",
+    "Pad", "ConstantPad",
 }  # fmt: skip
 
 

@@ -495,15 +495,16 @@ class Fmod(Function):
     broadcasts = True
 
     save_inputs = True
+    saved_for = (1,)  # only b's gradient reads them (PyTorch's FmodBackward1 saves them then)
 
     def forward(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):  # fmod(x, 0) is nan
             return backend.get_array_module(a).fmod(a, b)
 
     def backward(self, gy, ops):
-        a, b = self.inputs(ops)
         if self.parents[1] is None:
             return gy, None
+        a, b = self.inputs(ops)
         # PyTorch's -gy * trunc(a / b), the quotient a constant (no gradient flows through it).
         with np.errstate(divide="ignore", invalid="ignore"):
             q = a / b

@@ -142,6 +142,7 @@ class EvenlyShared(Function):
     exactly 0, whatever gy is; with no element in the mask none at all (norm(p=0))."""
 
     __slots__ = ("value", "mask")
+    saves_params = True  # PyTorch's MedianBackward0 / NormBackward saves self and the result
 
     def forward(self, x):
         return self.value

@@ -56,6 +56,14 @@ class Pad(Function):
         return g.reshape(shape)
 
 
+class ConstantPad(Pad):
+    """Pad in constant mode: saves nothing (its gradient is gy with the border cut off), so a
+    second backward runs again, as PyTorch's ConstantPadNdBackward0."""
+
+    __slots__ = ()
+    saved_slots = ()
+
+
 def _index_map(xp, shape, pad_width, mode):
     """The padded array of flat input positions: src[i] is the input element output i copies."""
     size = 1
@@ -164,7 +172,9 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
         width[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if any(a < 0 or b < 0 for a, b in width):
         raise DescentError("pad: negative padding is not supported; slice instead")
-    return Pad.apply(x, pad_width=tuple(width), mode=_PAD_MODES[mode], value=value)
+    mode = _PAD_MODES[mode]
+    op = ConstantPad if mode == "constant" else Pad
+    return op.apply(x, pad_width=tuple(width), mode=mode, value=value)
 
 
 class Flip(Function):

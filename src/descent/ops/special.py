@@ -250,6 +250,7 @@ class NanToZero(Function):
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("keep",)  # the not-nan mask, the one thing backward needs
+    saves_params = True  # PyTorch's NansumBackward0 saves self: a second backward raises
 
     def forward(self, x):
         xp = backend.get_array_module(x)

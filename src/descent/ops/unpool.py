@@ -23,6 +23,7 @@ class MaxUnpool(Function):
     """
 
     __slots__ = ("idx", "size")  # idx: (N, C, L) int64 flat positions, kept for backward
+    saves_params = True  # PyTorch's MaxUnpoolBackward0 saves the indices (a 2nd backward raises)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
