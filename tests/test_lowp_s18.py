@@ -36,10 +36,13 @@ def _np(x):
     return np.asarray(x.detach().to(descent.float64).numpy())
 
 
-def _same(a, b):
+def _same(a, b, bad=0):
+    """Bitwise equal (nan where nan), or at most `bad` elements one float16 unit apart."""
     assert a.shape == b.shape
     off = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-    assert not off.any(), (int(off.sum()), a.size, a[off][:4], b[off][:4])
+    assert off.sum() <= bad, (int(off.sum()), a.size, a[off][:4], b[off][:4])
+    if off.any():
+        np.testing.assert_allclose(b[off], a[off], rtol=2.0**-10, atol=0)
 
 
 def _compare(fn, a, dn, seed=1):
@@ -128,3 +131,51 @@ def test_cumprod_low_precision(dn, shape, dim):
     # ~55,000 values off); bfloat16's backward rounds y * gy, the reversed cumulative sum and
     # the quotient (81 of 300 gradient elements were off, rounded once).
     _compare(lambda m, x: m.cumprod(x, dim), _near_one(shape, seed=7), dn)
+
+
+def _bn_case(dn, shape, seed):
+    tdt, ddt = DTYPES[dn]
+    rng = np.random.default_rng(seed)
+    c = shape[1]
+    arrays = [
+        rng.standard_normal(shape) * 2 + 0.5, rng.uniform(0.5, 1.5, c), rng.standard_normal(c),
+        rng.standard_normal(c), rng.uniform(0.5, 2, c), rng.standard_normal(shape),
+    ]  # x, weight, bias, running mean, running var, grad
+    tt = [torch.tensor(a, dtype=torch.float32).to(tdt) for a in arrays]
+    dd = [descent.tensor(t.float().numpy()).to(ddt) for t in tt]
+    for t in tt[:3]:
+        t.requires_grad_(True)
+    for d in dd[:3]:
+        d.requires_grad_(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(descent.get_num_threads())  # (its (N, C) loop splits rows per thread)
+    try:
+        ty = torch.nn.functional.batch_norm(tt[0], tt[3], tt[4], tt[1], tt[2], training=True)
+        tg = torch.autograd.grad(ty, tt[:3], tt[5])
+    finally:
+        torch.set_num_threads(threads)
+    dy = descent.nn.functional.batch_norm(dd[0], dd[3], dd[4], dd[1], dd[2], training=True)
+    dg = descent.autograd.grad(dy, dd[:3], dd[5])
+    assert str(dy.dtype).endswith(dn) and str(dd[3].dtype).endswith(dn)
+    for a, b in [(ty, dy), (tt[3], dd[3]), (tt[4], dd[4])]:
+        _same(_np(a), _np(b))
+    # dx: one element near a float16 tie may land a unit apart (the last bit of PyTorch's
+    # float32 intermediate; 1 of 24,588 for (3, 4, 2049))
+    _same(_np(tg[0]), _np(dg[0]), bad=1 if dn == "float16" else 0)
+    _same(_np(tg[1]), _np(dg[1]))
+    _same(_np(tg[2]), _np(dg[2]))
+
+
+BN_SHAPES = [(8, 4, 100), (4, 3, 5, 7), (16, 5, 64), (2, 3, 33), (64, 7), (5, 3, 1),
+             (3, 4, 2049), (256, 16)]  # fmt: skip
+
+
+@pytest.mark.parametrize("dn", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_training_low_precision(dn, shape):
+    # PyTorch's kernel: float32 sums in its vector order, the saved mean and 1/std rounded to
+    # the dtype, y = x alpha + beta fused, running statistics with its roundings (bfloat16
+    # holds var_sum and var / n in bfloat16), dx with one fused multiply-add. Was off in 10/10
+    # (y, dx), 9/10 (float16 running mean) and 7-8/10 (dw) cases of a probe; 0 after (in ~50
+    # random cases one float16 dx element in 5,000 stays a unit apart).
+    _bn_case(dn, shape, seed=0)

@@ -267,6 +267,40 @@ class RMSNorm(Function):
         return grads
 
 
+def _channel_sums(a):
+    """(N, C, L) float32 -> (C,) float32 sums in the order of PyTorch's float16/bfloat16 batch
+    norm kernels (batch_norm_kernel.cpp, AVX2 width). L > 1: for each n, blocks of 16 values
+    added as two vectors of 8 lanes into one float32 accumulator, the rest of each row into a
+    scalar one, and at the end scalar + ((lane0 + lane1) + ... + lane7). L = 1 (its
+    channels-last loop): the rows summed one after another within each thread's share of
+    rows, then the shares in thread order. cumsum keeps each sum sequential (NumPy's sum
+    would add pairwise)."""
+    f32 = np.float32
+    n, c, length = a.shape
+    a = a.astype(f32, copy=False)
+    if length == 1:
+        rows = a[:, :, 0]  # (N, C)
+        from .reduce import _num_threads  # noqa: PLC0415 - (reduce imports much of ops)
+
+        threads = _num_threads() if n > _num_threads() else 1
+        chunk = -(-n // threads)
+        total = np.zeros(c, f32)
+        for i in range(0, n, chunk):
+            total = (total + np.cumsum(rows[i : i + chunk], axis=0, dtype=f32)[-1]).astype(f32)
+        return total
+    blocks = length // 16
+    lanes = np.zeros(c, f32)
+    if blocks:
+        v = a[:, :, : blocks * 16].reshape(n, c, blocks, 2, 8).transpose(0, 2, 3, 1, 4)
+        acc = np.cumsum(v.reshape(-1, c, 8), axis=0, dtype=f32)[-1]  # (C, 8)
+        lanes = np.cumsum(acc, axis=1, dtype=f32)[:, -1]
+    tail = a[:, :, blocks * 16 :]
+    rest = np.zeros(c, f32)
+    if tail.shape[2]:
+        rest = np.cumsum(tail.transpose(0, 2, 1).reshape(-1, c), axis=0, dtype=f32)[-1]
+    return (rest + lanes).astype(f32)
+
+
 def _bn_kernel_ok(x, affine) -> bool:
     """BatchNorm's forward may take kernels/_cpu_bnpool.py: a C-contiguous NumPy float32 or
     float64 x of 3+ dimensions and no empty one, 1-D weight and bias of its dtype, kernels on."""
@@ -317,12 +351,15 @@ class BatchNorm(Function):
         "xhat",
         "rstd",
         "mean",  # the batch mean, kept by the kernel path only (which keeps no xhat)
+        "low",  # float16/bfloat16 with parameters of that dtype: PyTorch's roundings (below)
     )
     save_inputs = True
     saved_slots = ("xhat", "rstd", "mean")
 
     def forward(self, x, *affine):
         self.mean = None
+        if getattr(self, "low", None) is not None and type(x) is np.ndarray and x.size:
+            return self._low_forward(x, affine, self.low)
         if _bn_kernel_ok(x, affine):
             return self._kernel_forward(x, affine)
         xp = backend.get_array_module(x)
@@ -353,6 +390,92 @@ class BatchNorm(Function):
             rv = self.running_var
             rv *= 1 - m
             rv += (m * cnt / max(cnt - 1, 1) * var).astype(rv.dtype, copy=False)
+
+    def _low_forward(self, x, affine, low):
+        """float16/bfloat16 training (x: float32 holding the low values; weight, bias and the
+        running statistics of dtype `low`), as PyTorch's CPU kernel (batch_norm_kernel.cpp):
+        float32 sums in its order (_channel_sums), the saved mean and 1/std rounded to `low`,
+        y = x alpha + beta with alpha = invstd w, beta = b - mean alpha (one fused multiply-add
+        per element), the running statistics updated with its roundings. bfloat16 holds the
+        variance sum and var / n in bfloat16 too (c10::BFloat16 arithmetic); float16 keeps them
+        in float32 (what torch 2.13 gives, found by probing). The saved statistics are what
+        backward reads (`_low_backward`)."""
+        f32 = np.float32
+
+        def r(a):
+            return np.asarray(a, f32).astype(low).astype(f32)
+
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)  # (N, C, L)
+        cnt = x3.shape[0] * x3.shape[2]
+        mean = (_channel_sums(x3) / f32(cnt)).astype(f32)  # (C,) float32, unrounded
+        xc = x3 - mean[:, None]
+        var_sum = _channel_sums(xc * xc)
+        is_bf16 = low != np.float16
+        mean_h = r(mean)
+        if is_bf16:
+            var_sum = r(var_sum)
+            var_n = r(var_sum / r(cnt))  # Half/BFloat16 / int64: the count rounded too
+        else:
+            var_n = (var_sum / f32(cnt)).astype(f32)
+        invstd = r(1 / np.sqrt(var_n.astype(np.float64) + self.eps))  # InvStd in double
+        w = affine[0] if self.has_w else np.ones(c, f32)
+        b = affine[-1] if self.has_b else np.zeros(c, f32)
+        alpha = (invstd * w).astype(f32)
+        beta = (b - mean_h * alpha).astype(f32)
+        # the vector loop's x * alpha + beta is one fused multiply-add (float64 holds the
+        # product of a 11-bit and a 24-bit significand exactly)
+        y = (x3.astype(np.float64) * alpha[:, None] + beta[:, None]).astype(f32)
+        self.mean, self.rstd, self.xhat = mean_h, invstd, None
+        m = self.momentum
+        rm, rv = self.running_mean, self.running_var
+        if is_bf16:  # c10::BFloat16 arithmetic: every step rounded
+            mh = r(m)
+            if rm is not None:
+                rm[...] = (r(mh * mean_h) + r(r(1 - mh) * rm.astype(f32))).astype(rm.dtype)
+            if rv is not None:
+                unbiased = r(var_sum / r(cnt - 1))
+                rv[...] = ((mh * unbiased).astype(f32) + r(r(1 - mh) * rv.astype(f32))).astype(
+                    rv.dtype)
+        else:
+            mf = f32(m)
+            if rm is not None:
+                rm[...] = ((mf * mean).astype(f32) + ((1 - mf) * rm.astype(f32))).astype(rm.dtype)
+            if rv is not None:
+                unbiased = (var_sum / f32(cnt - 1)).astype(f32)
+                rv[...] = ((mf * unbiased).astype(f32) + ((1 - mf) * rv.astype(f32))).astype(
+                    rv.dtype)
+        return y.reshape(x.shape)
+
+    def _low_backward(self, gy, ins):
+        """The backward of `_low_forward` as PyTorch's kernel: float32 sums of gy and of
+        (x - mean) gy in its order, k = dotp invstd^2 / n, dx = (gy - sum/n - (x - mean) k)
+        invstd w, dw = dotp invstd, db = sum (each rounded to the low dtype by the casts)."""
+        f32 = np.float32
+        x = ins[0]
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)
+        cnt = x3.shape[0] * x3.shape[2]
+        gy3 = gy.reshape(x3.shape)
+        mean, invstd = self.mean, self.rstd
+        xc = x3 - mean[:, None]
+        total = _channel_sums(gy3)
+        dotp = _channel_sums(xc * gy3)
+        gx = None
+        if self.parents[0] is not None:
+            k = (dotp * invstd * invstd / f32(cnt)).astype(f32)
+            gmean = (total / f32(cnt)).astype(f32)
+            w = ins[1] if self.has_w else np.ones(c, f32)
+            # (gy - gmean) - xc k as one fused multiply-add (the vector loop's contraction)
+            t = (gy3 - gmean[:, None]).astype(np.float64) - xc.astype(np.float64) * k[:, None]
+            g3 = t.astype(f32) * invstd[:, None] * w[:, None]
+            gx = g3.reshape(x.shape)
+        grads = (gx,)
+        if self.has_w:
+            grads += ((dotp * invstd).astype(f32) if self.parents[1] is not None else None,)
+        if self.has_b:
+            grads += (total if self.parents[-1] is not None else None,)
+        return grads
 
     def _kernel_forward(self, x, affine):
         """forward by kernels/_cpu_bnpool.py's loops, channels split over two threads where
@@ -411,6 +534,8 @@ class BatchNorm(Function):
             return self._graph_backward(gy, ops)
         xp = backend.get_array_module(gy)
         ins = self.inputs(ops)
+        if getattr(self, "low", None) is not None and self.mean is not None:
+            return self._low_backward(gy, ins)
         if self.mean is not None:
             return self._kernel_backward(gy, ins)
         xhat, rstd = self.xhat, self.rstd

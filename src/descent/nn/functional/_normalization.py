@@ -168,7 +168,16 @@ def batch_norm(
         # and backward sums were ~2x further from float64 than PyTorch's. The running
         # statistics keep their dtype (updated in place from the float32 batch statistics):
         # they stay out of the casts.
+        low = x._data.dtype
+        # Training with parameters and running statistics of the input's dtype: PyTorch's
+        # kernel rounds its saved statistics and running updates (ops/norm.py _low_forward)
+        same = training and x.ndim >= 2 and x.numel() > x.shape[1] and all(
+            t is None or as_tensor(t)._data.dtype == low
+            for t in (weight, bias, running_mean, running_var))  # fmt: skip
+
         def f32(x, w, b):
+            if same:
+                return _batch_norm_op(x, running_mean, running_var, w, b, momentum, eps, low)
             return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps)
 
         return in_float32(f32, x, _opt_tensor(weight), _opt_tensor(bias))
@@ -201,21 +210,7 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {tuple(x.shape)}"
             )
-        ins = [x]
-        if weight is not None:
-            ins.append(as_tensor(weight))
-        if bias is not None:
-            ins.append(as_tensor(bias))
-        # One fused op; it updates the running statistics in place as it computes the batch's.
-        return BatchNorm.apply(
-            *ins,
-            eps=float(eps),
-            has_w=weight is not None,
-            has_b=bias is not None,
-            running_mean=None if running_mean is None else running_mean._data,
-            running_var=None if running_var is None else running_var._data,
-            momentum=0.1 if momentum is None else float(momentum),
-        )
+        return _batch_norm_op(x, running_mean, running_var, weight, bias, momentum, eps)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation needs running_mean and running_var")
     # Evaluation: a per-channel affine map with the running statistics (constants).
@@ -229,6 +224,27 @@ def batch_norm(
     if bias is not None:
         y = y + as_tensor(bias).reshape(bshape)
     return y
+
+
+def _batch_norm_op(x, running_mean, running_var, weight, bias, momentum, eps, low=None):
+    """Training batch norm as one fused op; it updates the running statistics in place as it
+    computes the batch's. `low`: x, weight and bias are float32 holding float16/bfloat16
+    values, and the running statistics are of that dtype (PyTorch's roundings)."""
+    ins = [x]
+    if weight is not None:
+        ins.append(as_tensor(weight))
+    if bias is not None:
+        ins.append(as_tensor(bias))
+    return BatchNorm.apply(
+        *ins,
+        eps=float(eps),
+        has_w=weight is not None,
+        has_b=bias is not None,
+        running_mean=None if running_mean is None else running_mean._data,
+        running_var=None if running_var is None else running_var._data,
+        momentum=0.1 if momentum is None else float(momentum),
+        low=low,
+    )
 
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
