@@ -452,6 +452,9 @@ CASES = {
     # cholesky_solve likelihoods), noise learned by Adam through log-Cholesky factors, an RTS smoother,
     # an EKF whose Jacobians come from autograd.functional.jacobian and vmap(jacrev); measured 5e-16
     "kalman_filter": ((1e-9, 1e-12), None),
+    # interpretability SAEs: ReLU SAE with ghost grads and decoder-parallel gradient removal,
+    # TopK with AuxK, JumpReLU / Step custom Functions with rectangle pseudo-derivatives
+    "sparse_autoencoder": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
