@@ -228,3 +228,48 @@ def test_fmod_dividend_changed_in_place_is_no_error(lib):
     h.add_(1)
     with pytest.raises(RuntimeError, match="modified"):
         out.backward()
+
+
+# ---------------------------------------------------------------------------------------------
+# x[i] = x through a None index (view fuzz programs 40000558-style): PyTorch's copy_to copies
+# v as it is when the shapes match (the same view: a full overlap, no error), else v with its
+# leading 1s dropped and expanded (a partial overlap: an error). NumPy's stride 0 for None must
+# not count.
+
+_NONE_SETITEM = [
+    ((1,), lambda L: (None, -1)),
+    ((1,), lambda L: (None, 0)),
+    ((), lambda L: None),
+    ((), lambda L: (None, None)),
+    ((1, 1), lambda L: (None, 0)),
+    ((1, 1), lambda L: (0, None)),
+    ((1,), lambda L: (None, slice(None))),
+    ((2,), lambda L: (None, slice(None))),
+    ((1,), lambda L: None),
+    ((2,), lambda L: None),
+    ((1,), lambda L: (None, 0, None)),
+    ((1,), lambda L: (0, None)),
+    ((1, 2), lambda L: (None, 0)),
+    ((2, 1), lambda L: (slice(None), None, 0)),
+    ((1,), lambda L: (None, L.tensor([True]))),
+    ((3,), lambda L: (None, L.tensor([0, 1, 2]))),
+]
+
+
+def _none_setitem(L, shape, index, rg):
+    n = int(np.prod(shape)) if shape else 1
+    x = L.arange(1.0, n + 1, dtype=L.float64).reshape(shape)
+    if rg:
+        x = x.requires_grad_().clone()
+    try:
+        x[index(L)] = x
+    except RuntimeError:
+        return "raises"
+    return x.tolist()
+
+
+@pytest.mark.parametrize("rg", [False, True], ids=["plain", "recorded"])
+@pytest.mark.parametrize("k", range(len(_NONE_SETITEM)))
+def test_setitem_from_itself_through_none_as_torch(k, rg):
+    shape, index = _NONE_SETITEM[k]
+    assert _none_setitem(descent, shape, index, rg) == _none_setitem(torch, shape, index, rg)

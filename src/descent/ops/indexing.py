@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
 from .untracked import derived, derived_observers
-from .view_rules import address, overlaps, writable_alias
+from .view_rules import _dense_range, address, overlaps, writable_alias
 from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
 
@@ -262,7 +262,7 @@ def setitem(x: Tensor, index, value) -> None:
                     and not isinstance(i, (slice, int))]  # fmt: skip
             one = rest[0] if len(rest) == 1 else None
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
-        if (value._data.ndim and overlaps(sel, _broadcast_or_none(value._data, sel.shape))
+        if (value._data.ndim and _partial_overlap(sel, value._data)
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value is x or (value._data is x._data and x._data.size)  # (PyTorch:
@@ -363,6 +363,56 @@ def _broadcast_or_none(a, shape):
         return backend.get_array_module(a).broadcast_to(a, shape)
     except ValueError:
         return a
+
+
+def _partial_overlap(sel, v) -> bool:
+    """PyTorch's copy_ check of x[i] = v for a basic index: whether the selection and v overlap
+    in part. A full overlap (no error) is the same memory with the same strides, PyTorch's
+    strides of v as its setitem copies it: v as it is when the shapes are equal, else v with
+    its leading 1s dropped and expanded (x[None, -1] = x of one element: the very same view,
+    no error; x[None, None] = x: a 0-d v expanded, stride 0: partial, an error). NumPy gives
+    a dimension made by None stride 0 where PyTorch's unsqueeze gives the next dimension's
+    extent: such dimensions take PyTorch's stride first (_unsqueezed_strides)."""
+    vb = _broadcast_or_none(v, sel.shape)
+    if vb.shape != sel.shape:  # (no broadcast: the assignment raises the shape error)
+        return overlaps(sel, vb)
+    if not overlaps(sel, vb, False):  # apart, empty, or not dense ("too hard": no check)
+        return False
+    if _dense_range(sel) != _dense_range(vb):
+        return True
+    return _unsqueezed_strides(sel) != _setitem_source_strides(v, sel.shape)
+
+
+def _unsqueezed_strides(a) -> list:
+    """a's strides with each stride-0 dimension of size 1 (NumPy's None) given PyTorch's
+    unsqueeze stride: the next dimension's size times its stride, the item size if last."""
+    st = list(a.strides)
+    for d in range(a.ndim - 1, -1, -1):
+        if a.shape[d] == 1 and st[d] == 0:
+            st[d] = a.shape[d + 1] * st[d + 1] if d + 1 < a.ndim else a.itemsize
+    return st
+
+
+def _setitem_source_strides(v, shape) -> list:
+    """PyTorch's strides of value v as x[i] = v copies it into a selection of `shape`
+    (copy_to: v itself for equal shapes, else v's leading 1s dropped, then expand: a new
+    dimension takes the next one's extent, a 0-d v all zeros, an expanded one 0)."""
+    st = _unsqueezed_strides(v)
+    if tuple(v.shape) == tuple(shape):
+        return st
+    dims = list(v.shape)
+    while dims and dims[0] == 1:  # copy_to's slicePrefix1sSize
+        dims.pop(0)
+        st.pop(0)
+    n, lead = len(shape), len(shape) - len(dims)
+    out = [0] * n
+    for i in range(n - 1, -1, -1):
+        if i >= lead:
+            size, stride = dims[i - lead], st[i - lead]
+        else:
+            size, stride = 1, (shape[i + 1] * out[i + 1] if i + 1 < n and dims else 0)
+        out[i] = 0 if size != shape[i] else stride
+    return out
 
 
 def _overlap_raise(x: Tensor, sel) -> None:
