@@ -179,3 +179,38 @@ def test_batch_norm_training_low_precision(dn, shape):
     # (y, dx), 9/10 (float16 running mean) and 7-8/10 (dw) cases of a probe; 0 after (in ~50
     # random cases one float16 dx element in 5,000 stays a unit apart).
     _bn_case(dn, shape, seed=0)
+
+
+LN_SHAPES = [(64, 40), (10, 3, 33), (7, 100), (3, 2, 2, 8)]
+
+
+@pytest.mark.parametrize("dn", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", LN_SHAPES)
+def test_layer_norm_weight_bias_grads(dn, shape):
+    # PyTorch's kernel accumulates dw and db per thread share of rows in a buffer of the low
+    # dtype, rounded after every row, then sums the buffers in float32: 6/6 cases of a probe
+    # had dw and db elements off (float32 column sums rounded once), 0-1/6 now (the one: a
+    # row whose saved mean differs in its last bit, (300, 17)).
+    d = shape[-1]
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(shape) * 2 + 0.5
+    w, b, g = rng.uniform(0.5, 1.5, d), rng.standard_normal(d), rng.standard_normal(shape)
+
+    def fn(m, x):
+        tdt = x.dtype
+        wt = m.tensor(w).to(tdt).requires_grad_(True)
+        bt = m.tensor(b).to(tdt).requires_grad_(True)
+        y = m.nn.functional.layer_norm(x, (d,), wt, bt)
+        gw, gb = m.autograd.grad(y, (wt, bt), m.tensor(g).to(tdt))
+        return m.cat([gw, gb])
+
+    tdt, ddt = DTYPES[dn]
+    t = torch.tensor(a).to(tdt).requires_grad_(True)
+    dx = descent.tensor(t.detach().double().numpy()).to(ddt).requires_grad_(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(descent.get_num_threads())  # (the row shares follow the threads)
+    try:
+        ty = fn(torch, t)
+    finally:
+        torch.set_num_threads(threads)
+    _same(_np(ty), _np(fn(descent, dx)))

@@ -161,10 +161,12 @@ class LayerNorm(Function):
             b = (db * mean - ds) * rstd * rstd * rstd * scale
             c = -b * mean - db * rstd * scale
             gx = (rstd * gh + b * x2 + c).reshape(gy.shape)
-        if self.has_w and self.parents[1] is not None:
-            gw = (gy2 * ((x2 - mean) * rstd)).sum(axis=0).reshape(self.in_shapes[1])
-        if self.has_b and self.parents[-1] is not None:
-            gb = gy2.sum(axis=0).reshape(self.in_shapes[-1])
+        need_w = self.has_w and self.parents[1] is not None
+        need_b = self.has_b and self.parents[-1] is not None
+        if need_w or need_b:
+            cw, cb = _low_column_sums(gy2, x2, mean[:, 0], rstd[:, 0], low)
+            gw = cw.reshape(self.in_shapes[1]) if need_w else None
+            gb = cb.reshape(self.in_shapes[-1]) if need_b else None
         return (gx,) + ((gw,) if self.has_w else ()) + ((gb,) if self.has_b else ())
 
     def _fused_backward(self, gy, ops):
@@ -201,6 +203,40 @@ class LayerNorm(Function):
             m2 = (gh * xhat).mean(axis=axes, keepdims=True)
             gx = (gh - m1 - xhat * m2) * rstd
         return (gx,) + _affine_grads(self, gy, xhat, ops)
+
+
+def _low_column_sums(gy, x, mean, rstd, low):
+    """layer_norm's float16/bfloat16 dw = sum_i gy_i (x_i rstd_i - mean_i rstd_i) and db =
+    sum_i gy_i over the rows i of (M, D) float32 arrays, as PyTorch's CPU kernel
+    (layer_norm_kernel.cpp): each thread's share of rows accumulates into a buffer of the low
+    dtype, rounded after every row (its vector loop: fused multiply-adds in float32, stored
+    back to `low`); the buffers are then summed in float32 in thread order. Rows step in
+    lockstep across the thread shares: one vector operation per row of a share."""
+    from .reduce import _num_threads  # noqa: PLC0415 - (reduce imports much of ops)
+
+    f32, f64 = np.float32, np.float64
+
+    def r(a):
+        return a.astype(low).astype(f32)
+
+    m_rows, d = x.shape
+    threads = min(_num_threads(), m_rows) or 1
+    chunk = -(-m_rows // threads) if m_rows else 1
+    starts = np.arange(0, m_rows, chunk)  # (T,) each share's first row
+    bw = np.zeros((len(starts), d), f32)
+    bb = np.zeros((len(starts), d), f32)
+    a = rstd.astype(f32)
+    b = (-a * mean).astype(f32)  # (M,)
+    for step in range(chunk):
+        rows = starts + step
+        rows = rows[rows < np.minimum(starts + chunk, m_rows)]
+        k = len(rows)  # the shares that still have a row (only the last one can run out)
+        xi, gi = x[rows].astype(f64), gy[rows].astype(f64)
+        inner = (a[rows, None] * xi + b[rows, None]).astype(f32)  # fused a x + b
+        bw[:k] = r((bw[:k] + gi * inner).astype(f32))  # fused dgamma + dy (a x + b)
+        bb[:k] = r(bb[:k] + gy[rows])
+    # the shares in thread order, in float32 (cumsum: sequential), rounded by the caller's cast
+    return np.cumsum(bw, axis=0, dtype=f32)[-1], np.cumsum(bb, axis=0, dtype=f32)[-1]
 
 
 class RMSNorm(Function):
