@@ -171,7 +171,17 @@ def _reshaped_heads(x, w, v):
     return loss
 
 
-@pytest.mark.parametrize("model", [_two_consumers, _reshaped_heads])
+def _shared_gradient(x, w, v):
+    a = x @ w  # (4, 5, 12)
+    b = (a * 0.5).tanh() + v
+    first = (a * a).sum() + b.exp().sum()
+    s = a + b  # made last, so its backward runs first: the same gy to a's and b's nodes
+    loss = (s * s).sum() + first
+    loss.backward()  # b's and a's other gradients then add to that shared array: out of place
+    return loss
+
+
+@pytest.mark.parametrize("model", [_two_consumers, _reshaped_heads, _shared_gradient])
 def test_slices_and_transposes_from_the_plan_are_bitwise_eager(monkeypatch, model):
     calls = _count_plain(monkeypatch)
     eager, _ = _slices_run(False, model)
@@ -181,8 +191,39 @@ def test_slices_and_transposes_from_the_plan_are_bitwise_eager(monkeypatch, mode
     (prog,) = f.programs()
     (plan,) = [p for p in prog._plain_backward.values() if p]
     kinds = [e[1] for e in plan[0]]
-    assert program_mod._SLICE in kinds or program_mod._RESHAPE in kinds
-    assert program_mod._TRANSPOSE in kinds
+    if model is not _shared_gradient:
+        assert program_mod._SLICE in kinds or program_mod._RESHAPE in kinds
+        assert program_mod._TRANSPOSE in kinds
+
+
+def test_gradient_sums_in_place_only_into_unshared_arrays(monkeypatch):
+    """The plan adds a gradient into the array already received where nothing else holds it;
+    with a shared one (the Add's gy, delivered to both inputs) it adds into a new buffer. Both
+    ways give eager's bits, and switching the in-place sums off changes no bit."""
+    eager, _ = _slices_run(False, _shared_gradient)
+    got, _ = _slices_run(True, _shared_gradient)
+    _assert_bitwise(eager, got)
+    monkeypatch.setattr(program_mod, "_IN_PLACE", [False])
+    off, _ = _slices_run(True, _shared_gradient)
+    _assert_bitwise(eager, off)
+    monkeypatch.undo()
+    in_place = []
+    add = np.add
+
+    class _Np:  # program.py's np with add recorded
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def add(a, b, out=None):
+            in_place.append(out is a)
+            return add(a, b, out=out)
+
+    monkeypatch.setattr(program_mod, "np", _Np())
+    gpt, f = _gpt_run("plan")
+    monkeypatch.undo()
+    _assert_bitwise(_gpt_run("eager")[0], gpt)
+    assert sum(in_place) == 2 * 2 * f.stats["replays"]  # the residual stream's sums: 2 a layer
 
 
 def test_reshaped_slice_rewrite_runs_in_the_plan(monkeypatch):

@@ -615,6 +615,7 @@ class Program:
 _RELU, _CE, _LINEAR, _OTHER, _SLICE, _RESHAPE, _SDPA, _GELU, _LN, _TRANSPOSE = range(10)
 _GRAD_PROP = None  # Tensor.grad (the property): `.grad` is stored directly only through it
 _Transpose = _ops_shape.Transpose
+_IN_PLACE = [True]  # gradient sums into an unshared first operand (False: benchmarks' A/B)
 
 
 def _plain_plan(prog, ins: Backward):
@@ -705,6 +706,7 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
         prev = grads[t]
         grads[t] = g if prev is None else _add(prev, g, pool)
     retain = ins.retain_graph
+    in_place = _IN_PLACE[0]
     for node, kind, k, deliveries, saves, aux, may_skip in nodes:
         gy = grads[k]
         if gy is None:
@@ -772,7 +774,19 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
             if gx.shape != shape:
                 gx = sum_to(gx, shape)
             prev = grads[t]
-            grads[t] = gx if prev is None else _add(prev, gx, pool)
+            if prev is None:
+                grads[t] = gx
+            # Into prev itself when nothing else can see it: held by the list, `prev` and
+            # getrefcount's argument only (a view, a saved input, env, another delivery of the
+            # same array or `gx` would each add one), or one more when that is the pool's
+            # list. np.add(prev, gx, out=prev) is the same addition as into a fresh buffer.
+            elif (in_place and type(prev) is _ndarray and _getrefcount(prev) <= 4
+                    and type(gx) is _ndarray and prev.shape == gx.shape
+                    and prev.dtype == gx.dtype and prev.base is None and prev.flags.writeable
+                    and (_getrefcount(prev) == 3 or _in_pool(prev, pool))):  # fmt: skip
+                np.add(prev, gx, out=prev)
+            else:
+                grads[t] = _add(prev, gx, pool)
         gxs = gx = prev = None
     # The engine's rules for `.grad` (run_backward's end), for the same leaves in order.
     seen: set = set()
@@ -799,6 +813,14 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
         else:
             leaf.grad = new(leaf._grad._data + g)
         env[gs] = leaf._grad._data
+
+
+def _in_pool(a, pool) -> bool:
+    """Whether `a` is one of the pool's buffers (whose list holds a reference to it)."""
+    for b in pool.free.get((a.shape, a.dtype), ()):
+        if b is a:
+            return True
+    return False
 
 
 def _linear_grads(node, gy, x, w):
