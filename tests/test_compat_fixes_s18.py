@@ -74,3 +74,51 @@ def test_deprecated_overload_refuses_what_torch_refuses(call):
             warnings.simplefilter("ignore", UserWarning)
             with pytest.raises(TypeError):
                 call(lib, a, v)
+
+
+def _mats(lib):
+    rng = np.random.default_rng(1)
+    arr = {k: lib.tensor(rng.standard_normal(s).astype(np.float32)) for k, s in
+           (("x", (3, 4)), ("m1", (3, 2)), ("m2", (2, 4)), ("v2", (2,)), ("v3", (3,)),
+            ("v4", (4,)), ("b", (2, 3, 2)), ("b2", (2, 2, 4)), ("bx", (2, 3, 4)))}
+    return arr
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, a: lib.addmm(0.5, a["x"], a["m1"], a["m2"]),
+        lambda lib, a: lib.addmm(0.5, a["x"], 2.0, a["m1"], a["m2"]),
+        lambda lib, a: a["x"].addmm(0.5, a["m1"], a["m2"]),
+        lambda lib, a: a["x"].addmm(0.5, -1.5, a["m1"], a["m2"]),
+        lambda lib, a: a["x"].clone().addmm_(0.5, 2.0, a["m1"], a["m2"]),
+        lambda lib, a: a["x"].clone().addmm_(lib.tensor(0.5), a["m1"], a["m2"]),
+        lambda lib, a: a["v3"].addmv(0.5, 2.0, a["m1"], a["v2"]),
+        lambda lib, a: lib.addmv(0.5, a["v3"], a["m1"], a["v2"]),
+        lambda lib, a: a["v3"].clone().addmv_(2, a["m1"], a["v2"]),
+        lambda lib, a: a["x"].addr(0.5, 2.0, a["v3"], a["v4"]),
+        lambda lib, a: lib.addr(0.5, a["x"], -1.0, a["v3"], a["v4"]),
+        lambda lib, a: a["x"].clone().addr_(0.5, a["v3"], a["v4"]),
+        lambda lib, a: a["bx"].baddbmm(0.5, 2.0, a["b"], a["b2"]),
+        lambda lib, a: a["bx"].clone().baddbmm_(0.5, a["b"], a["b2"]),
+        lambda lib, a: a["x"].addbmm(0.5, 2.0, a["b"], a["b2"]),
+        lambda lib, a: a["x"].clone().addbmm_(0.5, a["b"], a["b2"]),
+        lambda lib, a: lib.addmm(a["x"], a["m1"], a["m2"], beta=0.5, alpha=2.0),  # current form
+    ],
+)
+def test_deprecated_beta_alpha_first_overloads(call):
+    """torch.addmm(beta, input, [alpha,] m1, m2) and x.addmm(beta, [alpha,] m1, m2) (and
+    addmv / addr / baddbmm / addbmm, in place too), as torch 2.13 still takes them."""
+    out = []
+    for lib in (torch, descent):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out.append(call(lib, _mats(lib)).numpy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-6, atol=1e-6)
+
+
+def test_deprecated_beta_alpha_refuses_a_matrix_as_beta():
+    for lib in (torch, descent):
+        a = _mats(lib)
+        with pytest.raises(TypeError):
+            a["x"].addmm(a["x"], a["m1"], a["m2"])

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from .tensor_methods import _ops, legacy_scalar_first
+from .tensor_methods import _ops, beta_alpha_first, legacy_scalar_first
 
 
 class MathGapMethods2:
@@ -51,9 +51,11 @@ class MathGapMethods2:
     def vdot(self, other):
         return _ops.vdot(self, other)
 
+    @beta_alpha_first(method=True)
     def addmv(self, mat, vec, *, beta=1, alpha=1):
         return _ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
 
+    @beta_alpha_first(method=True)
     def addr(self, vec1, vec2, *, beta=1, alpha=1):
         return _ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
 
@@ -72,6 +74,7 @@ class MathGapMethods2:
                                                             (tensor2, *args), 2)
         return _ops.addcmul(self, tensor1, tensor2, value=value)
 
+    @beta_alpha_first(method=True)
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
         return _ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 
@@ -308,18 +311,23 @@ class MathGapMethods2:
                                                             (tensor2, *args), 2)
         return _ops.addcmul_(self, tensor1, tensor2, value=value)
 
+    @beta_alpha_first(method=True)
     def addmv_(self, mat, vec, *, beta=1, alpha=1):
         return _ops.addmv_(self, mat, vec, beta=beta, alpha=alpha)
 
+    @beta_alpha_first(method=True)
     def addr_(self, vec1, vec2, *, beta=1, alpha=1):
         return _ops.addr_(self, vec1, vec2, beta=beta, alpha=alpha)
 
+    @beta_alpha_first(method=True)
     def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
         return _ops.baddbmm_(self, batch1, batch2, beta=beta, alpha=alpha)
 
+    @beta_alpha_first(method=True)
     def addbmm_(self, batch1, batch2, *, beta=1, alpha=1):
         return _ops.addbmm_(self, batch1, batch2, beta=beta, alpha=alpha)
 
+    @beta_alpha_first(method=True)
     def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
         return _ops.addmm_(self, mat1, mat2, beta=beta, alpha=alpha)
 

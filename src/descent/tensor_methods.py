@@ -16,6 +16,7 @@ one line each.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from types import SimpleNamespace
 
@@ -66,6 +67,28 @@ def register_ops(functions: dict) -> None:
         setattr(_ops, name, fn)
 
 
+def _is_tensor(a) -> bool:
+    """A Tensor by what it holds: this module sits below tensor.py and may not import it."""
+    return hasattr(a, "_data") and hasattr(a, "requires_grad")
+
+
+def _deprecated_overload(name: str, form: str, scalars: tuple, tensors: tuple) -> list:
+    """The scalars of one of PyTorch's deprecated scalar-first calls, checked as PyTorch's
+    argument parser checks them (a 0-d tensor reads as its number), with its UserWarning.
+
+    Raises:
+        TypeError: a scalar is a tensor with dimensions, or a tensor argument is not a tensor.
+    """
+    if any(_is_tensor(v) and v.dim() != 0 for v in scalars) or not all(
+        _is_tensor(a) for a in tensors
+    ):
+        raise TypeError(f"{name}(): no overload takes these positional arguments; the "
+                        f"deprecated one is {name}({form})")  # fmt: skip
+    warnings.warn(f"This overload of {name} is deprecated:\n\t{name}({form})\nuse the "
+                  "keyword form instead", UserWarning, stacklevel=4)  # fmt: skip
+    return [v.item() if _is_tensor(v) else v for v in scalars]
+
+
 def legacy_scalar_first(name: str, first, args: tuple, n_tensors: int):
     """PyTorch's deprecated overloads that take the scalar first: `x.add_(alpha, other)`,
     `x.sub(alpha, other)`, `x.addcmul_(value, t1, t2)`, `x.addcdiv_(value, t1, t2)` (still
@@ -73,26 +96,56 @@ def legacy_scalar_first(name: str, first, args: tuple, n_tensors: int):
 
     `first` is the method's first positional argument and `args` the positional ones after it;
     callers come here only when there are more positional arguments than the current form
-    takes. Returns (scalar, tensors). A 0-d tensor as the scalar is read as a number, as
-    PyTorch's Scalar conversion does.
+    takes. Returns (scalar, tensors).
 
     Raises:
         TypeError: too many positional arguments, or the ones after the scalar are not tensors.
     """
-    # a Tensor by what it holds: this module sits below tensor.py and may not import it
-    def is_tensor(a):
-        return hasattr(a, "_data") and hasattr(a, "requires_grad")
-
-    scalar = not is_tensor(first) or first.dim() == 0
-    if len(args) != n_tensors or not scalar or not all(is_tensor(a) for a in args):
+    form = "Number, " + ", ".join(["Tensor"] * n_tensors)
+    if len(args) != n_tensors:
         raise TypeError(f"{name}() got {1 + len(args)} positional arguments; the deprecated "
-                        f"overload is {name}(Number, {', '.join(['Tensor'] * n_tensors)})")
-    if is_tensor(first):
-        first = first.item()
-    warnings.warn(f"This overload of {name} is deprecated:\n\t{name}(Number, "
-                  f"{', '.join(['Tensor'] * n_tensors)})\nuse the keyword form instead",
-                  UserWarning, stacklevel=3)
-    return first, args
+                        f"overload is {name}({form})")  # fmt: skip
+    (scalar,) = _deprecated_overload(name, form, (first,), args)
+    return scalar, args
+
+
+def beta_alpha_first(method: bool):
+    """Decorator: PyTorch's deprecated forms of addmm / addmv / addr / baddbmm / addbmm (and
+    their in-place methods) that take beta, and optionally alpha, as leading positionals:
+    `torch.addmm(beta, input, m1, m2)`, `torch.addmm(beta, input, alpha, m1, m2)`,
+    `x.addmm(beta, m1, m2)`, `x.addmm_(beta, alpha, m1, m2)` (torch 2.13 still accepts them,
+    with a UserWarning). The current form has 2 positionals after self (a method) or 3 (a
+    function); one or two more select the deprecated form."""
+
+    def wrap(fn):
+        name = fn.__name__
+        normal = 2 if method else 3
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            head, rest = (args[:1], args[1:]) if method else ((), args)
+            if len(rest) <= normal:
+                return fn(*args, **kwargs)
+            if len(rest) == normal + 1:  # beta, [input,] m1, m2
+                scalars, tensors = rest[:1], rest[1:]
+                form = "Number beta, " + ", ".join(["Tensor"] * normal)
+            elif len(rest) == normal + 2:  # beta, [input,] alpha, m1, m2
+                alpha_at = 1 if method else 2
+                scalars = (rest[0], rest[alpha_at])
+                tensors = rest[1:alpha_at] + rest[alpha_at + 1:]
+                form = "Number beta, " + ("" if method else "Tensor, ") + "Number alpha, " \
+                    + "Tensor, Tensor"
+            else:
+                raise TypeError(f"{name}() takes at most {normal + 2} positional arguments")
+            values = _deprecated_overload(name, form, scalars, tensors)
+            kwargs["beta"] = values[0]
+            if len(values) == 2:
+                kwargs["alpha"] = values[1]
+            return fn(*head, *tensors, **kwargs)
+
+        return wrapper
+
+    return wrap
 
 
 # PyTorch's legacy type names: its ScalarType name + "Tensor" (FloatTensor, UInt16Tensor,

@@ -14,7 +14,7 @@ import numpy as np
 from . import autograd, backend, hooks
 from . import memory_layout as _layout
 from .errors import DescentError
-from .tensor_methods import _ops, legacy_scalar_first
+from .tensor_methods import _ops, beta_alpha_first, legacy_scalar_first
 
 
 class TorchMethods:
@@ -300,6 +300,7 @@ class TorchMethods:
     def bmm(self, mat2):
         return _ops.bmm(self, mat2)
 
+    @beta_alpha_first(method=True)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
         return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
@@ -492,6 +493,7 @@ class TorchMethods:
     def flipud(self):
         return _ops.flipud(self)
 
+    @beta_alpha_first(method=True)
     def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
         return _ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 

@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
+from ..tensor_methods import beta_alpha_first
 from ._common import as_tensor, check_devices, refuse_kinds, result_type, return_type
 from .comparison import ge, gt, le, lt, ne
 from .complex import angle_complex, conj
@@ -319,6 +320,7 @@ def _scaled_sum(input, prod, beta, alpha) -> Tensor:
     return out
 
 
+@beta_alpha_first(method=False)
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat @ vec) (torch.addmv).
@@ -337,6 +339,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     return _scaled_sum(input, prod, beta, alpha)
 
 
+@beta_alpha_first(method=False)
 @rounds_once  # float16/bfloat16 in float32: the outer product's gradients are sums
 def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * outer(vec1, vec2) (torch.addr).

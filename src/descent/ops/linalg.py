@@ -13,6 +13,7 @@ from ..errors import DescentError
 from ..hooks import composite
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
+from ..tensor_methods import beta_alpha_first
 from ._common import (
     as_tensor,
     check_devices,
@@ -196,6 +197,7 @@ def integer_coefficients(op: str, prod: Tensor, beta, alpha):
     return int(beta), int(alpha)
 
 
+@beta_alpha_first(method=False)
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2) (torch.addmm; input broadcasts); `out=` as
     PyTorch's."""
