@@ -27,7 +27,9 @@ class GroupNorm(Function):
     mean and rstd (N, G) in float64.
     """
 
-    __slots__ = ("groups", "eps", "has_w", "has_b", "mean", "rstd", "composite")
+    # low: float16/bfloat16 (x, w, b float32 arrays holding its values): backward as PyTorch's
+    # reduced-precision kernel (`_low_backward`)
+    __slots__ = ("groups", "eps", "has_w", "has_b", "mean", "rstd", "composite", "low")
     save_inputs = True
     saved_slots = ("mean", "rstd")
 
@@ -60,6 +62,8 @@ class GroupNorm(Function):
         n, c = x.shape[0], x.shape[1]
         x3 = np.ascontiguousarray(x).reshape(n, c, -1)
         w, _ = self._affine(ins[1:], c, x.dtype)
+        if getattr(self, "low", None) is not None:
+            return self._low_backward(x, x3, np.ascontiguousarray(gy).reshape(x3.shape), w)
         # gx in x's shape, filled through its (N, C, S) view: an array that owns its memory,
         # which the engine stores as a leaf's .grad without a copy (it copies views)
         gx = np.empty(x.shape, x3.dtype)
@@ -75,6 +79,43 @@ class GroupNorm(Function):
             grads.append(gb.astype(gy.dtype))
         return tuple(grads)
 
+    def _low_backward(self, x, x3, gy3, w):
+        """float16/bfloat16 as PyTorch's kernel (group_norm_kernel.cpp, reduced types): the
+        saved mean and rstd rounded to the dtype; float32 ds = sum gy x and db = sum gy per
+        (n, c) and their w-weighted sums per group in its vector order (`_lane_sums`);
+        c2 = (db mean - ds) rstd^3 / (D S), c3 = -c2 mean - db rstd / (D S),
+        dx = rstd w gy + c2 x + c3; dw = sum_n (ds - db mean) rstd, db = sum_n db, each
+        sum over n sequential in float32 (the casts round the results)."""
+        f32 = np.float32
+        low = self.low
+
+        def r(a):
+            return a.astype(f32).astype(low).astype(f32)
+
+        n, c, s = x3.shape
+        g = self.groups
+        d = c // g
+        mean, rstd = r(self.mean), r(self.rstd)  # (N, G)
+        ds = _lane_sums((gy3 * x3).reshape(n * c, s)).reshape(n, c)
+        db = _lane_sums(gy3.reshape(n * c, s)).reshape(n, c)
+        grads = [None]
+        if self.parents[0] is not None:
+            scale = f32(1) / f32(d * s)
+            ds_g = _lane_sums((ds * w).reshape(n * g, d)).reshape(n, g)
+            db_g = _lane_sums((db * w).reshape(n * g, d)).reshape(n, g)
+            c2 = ((db_g * mean - ds_g) * rstd * rstd * rstd * scale).astype(f32)  # (N, G)
+            c3 = (-c2 * mean - db_g * rstd * scale).astype(f32)
+            c1 = (np.repeat(rstd, d, axis=1) * w).astype(f32)  # (N, C)
+            rep = lambda a: np.repeat(a, d, axis=1)[:, :, None]  # noqa: E731 - (N, G) -> (N, C, 1)
+            gx3 = c1[:, :, None] * gy3 + rep(c2) * x3 + rep(c3)
+            grads[0] = gx3.astype(f32).reshape(x.shape)
+        if self.has_w:
+            terms = (ds - db * np.repeat(mean, d, axis=1)) * np.repeat(rstd, d, axis=1)
+            grads.append(np.cumsum(terms.astype(f32), axis=0, dtype=f32)[-1])
+        if self.has_b:
+            grads.append(np.cumsum(db, axis=0, dtype=f32)[-1])
+        return tuple(grads)
+
     def _graph_backward(self, gy, ins):
         """create_graph: the composite form's gradient, recorded (so it is differentiable)."""
         with enable_grad():
@@ -84,6 +125,21 @@ class GroupNorm(Function):
             gs = iter(autograd._engine_backward([y], [seed], True, True, capture=wanted,
                                             accumulate=False))  # fmt: skip
         return tuple(next(gs) if p is not None else None for p in self.parents)
+
+
+def _lane_sums(a):
+    """(R, L) float32 -> (R,) row sums in the order of PyTorch's reduced-precision group norm
+    loops: blocks of 16 values as two vectors of 8 lanes added into one accumulator, its lanes
+    summed one after another from 0, then the rest of the row one value at a time (cumsum:
+    sequential, where NumPy's sum would add pairwise)."""
+    f32 = np.float32
+    rows, length = a.shape
+    k = length // 16
+    parts = [np.zeros((rows, 1), f32)]
+    if k:
+        parts.append(np.cumsum(a[:, : k * 16].reshape(rows, 2 * k, 8), axis=1, dtype=f32)[:, -1])
+    parts.append(a[:, k * 16 :])
+    return np.cumsum(np.concatenate(parts, axis=1), axis=1, dtype=f32)[:, -1]
 
 
 def fused_group_norm_ok(x) -> bool:

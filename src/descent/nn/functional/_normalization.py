@@ -254,7 +254,18 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     x = autocast_f32(float_tensor(input, "group_norm"), cpu=False)
     if x._data.dtype.itemsize == 2:
         w, b = _opt_tensor(weight), _opt_tensor(bias)
-        return in_float32(group_norm, x, num_groups, w, b, eps)
+        low = x._data.dtype
+        # weight and bias of the input's dtype: PyTorch's reduced-precision backward
+        # (ops/group_norm.py GroupNorm._low_backward) on the fused op
+        same = all(t is None or t._data.dtype == low for t in (w, b))
+
+        def f32(x, num_groups, w, b, eps):
+            if (same and x.ndim >= 2 and not x.shape[1] % num_groups and fused_group_norm_ok(x)
+                    and math.prod(x.shape[2:])):  # fmt: skip
+                return _group_norm_op(x, num_groups, w, b, eps, low)
+            return group_norm(x, num_groups, w, b, eps)
+
+        return in_float32(f32, x, num_groups, w, b, eps)
     if x.ndim < 2:
         raise DescentError(
             f"group_norm: expected at least 2 dimensions (N, C, *) for input, got shape "
@@ -267,16 +278,21 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
             f"by num_groups, but {c} channels do not split into {num_groups} groups"
         )
     if fused_group_norm_ok(x) and math.prod(x.shape[2:]):
-        # One op: statistics, normalisation and affine in one numba pass (ops/group_norm.py);
-        # create_graph differentiates the composite form below.
-        ins = [x] + [as_tensor(t) for t in (weight, bias) if t is not None]
-        return GroupNormOp.apply(
-            *ins, groups=int(num_groups), eps=float(eps), has_w=weight is not None,
-            has_b=bias is not None,
-            composite=lambda *t: _group_norm_composite(t[0], num_groups, *_split_affine(
-                t[1:], weight is not None, bias is not None), eps),
-        )  # fmt: skip
+        return _group_norm_op(x, num_groups, weight, bias, eps)
     return _group_norm_composite(x, num_groups, weight, bias, eps)
+
+
+def _group_norm_op(x, num_groups, weight, bias, eps, low=None):
+    """One op: statistics, normalisation and affine in one numba pass (ops/group_norm.py);
+    create_graph differentiates the composite form. `low`: x, weight and bias are float32
+    holding float16/bfloat16 values (PyTorch's reduced-precision backward)."""
+    ins = [x] + [as_tensor(t) for t in (weight, bias) if t is not None]
+    return GroupNormOp.apply(
+        *ins, groups=int(num_groups), eps=float(eps), has_w=weight is not None,
+        has_b=bias is not None, low=low,
+        composite=lambda *t: _group_norm_composite(t[0], num_groups, *_split_affine(
+            t[1:], weight is not None, bias is not None), eps),
+    )  # fmt: skip
 
 
 def _split_affine(ts, has_w: bool, has_b: bool):
@@ -342,6 +358,18 @@ def instance_norm(
             f"instance_norm: Expected more than 1 spatial element when training, got input "
             f"size {tuple(x.shape)}"
         )
+    low = x._data.dtype
+    same = all(t is None or as_tensor(t)._data.dtype == low for t in (weight, bias))
+    if is_reduced(low) and running_mean is None and running_var is None and same:
+        # PyTorch's instance_norm is batch_norm of the (1, N * C, *) view with the weight and
+        # bias repeated N times (Normalization.cpp): in float16/bfloat16 its roundings are
+        # batch_norm's (the saved statistics), not group_norm's
+        n, c = x.shape[0], x.shape[1]
+        w = None if weight is None else as_tensor(weight).expand(n, c).reshape(n * c)
+        b = None if bias is None else as_tensor(bias).expand(n, c).reshape(n * c)
+        y = batch_norm(x.reshape((1, n * c) + tuple(x.shape[2:])), None, None, w, b, True,
+                       momentum, eps)  # fmt: skip
+        return y.reshape(x.shape)
     y = group_norm(x, x.shape[1], weight, bias, eps)
     m = 0.0 if momentum is None else float(momentum)
     axes = tuple(range(2, x.ndim))
