@@ -273,3 +273,100 @@ def _none_setitem(L, shape, index, rg):
 def test_setitem_from_itself_through_none_as_torch(k, rg):
     shape, index = _NONE_SETITEM[k]
     assert _none_setitem(descent, shape, index, rg) == _none_setitem(torch, shape, index, rg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference tensors (session 17's leftovers), as tests/test_autograd_s17.py compares them: the
+# outcome and PyTorch's message
+
+
+def _inf_index(L):
+    with L.inference_mode():
+        return L.tensor([0, 2])
+
+
+def _setitem_inference_index(L):
+    x = L.ones(3, dtype=L.float64, requires_grad=True).clone()
+    x[_inf_index(L)] = L.ones(2, dtype=L.float64, requires_grad=True)
+    return x
+
+
+def _set_on_inference(L, *args):
+    """set_ on an inference tensor outside inference_mode: PyTorch takes the new memory, then
+    raises."""
+    with L.inference_mode():
+        t = L.arange(1.0, 4.0, dtype=L.float64)
+    try:
+        t.set_(*args)
+        outcome = "ok"
+    except RuntimeError as e:
+        outcome = str(e)
+    return outcome, t.tolist()
+
+
+def _set_inside(L):
+    with L.inference_mode():
+        t = L.ones(3, dtype=L.float64)
+        t.set_(L.zeros(2, dtype=L.float64))
+        return t.tolist()
+
+
+_INFERENCE = {
+    "set_": lambda L: _set_on_inference(L, L.zeros(2, dtype=L.float64)),
+    "set_empty": lambda L: _set_on_inference(L),
+    "set_inside": _set_inside,
+    "set_from_inference": lambda L: _set_from_inference(L),
+    "put_index_self": lambda L: L.ones(3, dtype=L.float64, requires_grad=True).put(
+        _inf_index(L), L.ones(2, dtype=L.float64)
+    ),
+    "put_index_source": lambda L: L.zeros(3, dtype=L.float64).put(
+        _inf_index(L), L.ones(2, dtype=L.float64, requires_grad=True)
+    ),
+    "put_no_grad": lambda L: L.zeros(3, dtype=L.float64).put(
+        _inf_index(L), L.ones(2, dtype=L.float64)
+    ),
+    "index_copy_source": lambda L: L.zeros(3, dtype=L.float64).index_copy(
+        0, _inf_index(L), L.ones(2, dtype=L.float64, requires_grad=True)
+    ),
+    "index_copy_self": lambda L: L.ones(3, dtype=L.float64, requires_grad=True).index_copy(
+        0, _inf_index(L), L.ones(2, dtype=L.float64)
+    ),
+    "setitem_index": _setitem_inference_index,
+}
+
+
+def _set_from_inference(L):
+    with L.inference_mode():
+        s = L.arange(1.0, 4.0, dtype=L.float64)
+    return L.zeros(2, dtype=L.float64).set_(s).tolist()
+
+
+def _outcome(L, program):
+    try:
+        out = program(L)
+    except Exception as e:  # noqa: BLE001 - the comparison is the point
+        return type(e).__name__, str(e)
+    if isinstance(out, L.Tensor):
+        out = out.detach().tolist()
+    return "ok", out
+
+
+@pytest.mark.parametrize("name", sorted(_INFERENCE))
+def test_inference_tensor_leftovers_as_torch(name):
+    assert _outcome(descent, _INFERENCE[name]) == _outcome(torch, _INFERENCE[name])
+
+
+def test_setitem_stride_zero_selection_of_one_element_is_a_partial_overlap_as_torch():
+    """An expanded view's selection of one element has stride 0 in both libraries (expand's,
+    not None's): against v's stride 1 it is a partial overlap (view fuzz program 42000922)."""
+    res = []
+    for L in (torch, descent):
+        x = L.tensor([1.0], requires_grad=True)
+        e = x.expand(2, 3)
+        try:
+            with L.no_grad():
+                e[0, -3::3] = x.reshape(-1)
+            res.append("ok")
+        except RuntimeError:
+            res.append("raises")
+    assert res == ["raises", "raises"]

@@ -650,6 +650,8 @@ def set_(x, source=None, storage_offset=_UNSET, size=None, stride=None):
         new = _view(st, a.dtype, storage_offset, size, stride)
     x._data = new
     x._version += 1
+    if x._inference is True:  # an inference tensor outside inference_mode: PyTorch's set_
+        grad_mode.check_inference_inplace(x)  # takes the new memory, then raises (grad_mode.py)
     return x
 
 

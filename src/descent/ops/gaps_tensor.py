@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..grad_mode import check_inference_saved
 from ..tensor import Tensor
 from . import complex as _complex
 from ._common import as_tensor, shape_arg
@@ -192,11 +193,19 @@ def _index_along(x: Tensor, dim, index, op: str):
     return d, (slice(None),) * d + (ix,), ix
 
 
+def _check_inference_index(index, x, source) -> None:
+    """PyTorch saves the index for backward when x or source needs a gradient: an inference
+    tensor there raises (grad_mode.check_inference_saved)."""
+    check_inference_saved(index, x)
+    check_inference_saved(index, source)
+
+
 def index_copy(input, dim: int, index, source) -> Tensor:
     """A copy of input with input[..., index[k], ...] = source[..., k, ...] along dim
     (torch.index_copy); with repeated indices the last write wins (PyTorch leaves it
     unspecified). Differentiable in input (zero at the copied slots) and source."""
     x = as_tensor(input)
+    _check_inference_index(index, x, source)
     if x.ndim == 0:  # a 0-d tensor is one slot along dim 0
         out = index_copy(reshape(x, (1,)), dim, index, reshape(as_tensor(source, x), (-1,)))
         return reshape(out, ())
@@ -282,6 +291,7 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
     """A copy of input with input.flatten()[index] = source (or += with accumulate=True)
     (torch.put); differentiable in input and source."""
     x = as_tensor(input)
+    _check_inference_index(index, x, source)
     xp = backend.get_array_module(x._data)
     ix = _index_tensor(index, xp, "put").reshape(-1)
     n = x.numel()

@@ -262,7 +262,7 @@ def setitem(x: Tensor, index, value) -> None:
                     and not isinstance(i, (slice, int))]  # fmt: skip
             one = rest[0] if len(rest) == 1 else None
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
-        if (value._data.ndim and _partial_overlap(sel, value._data)
+        if (value._data.ndim and _partial_overlap(sel, value._data, idx)
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value is x or (value._data is x._data and x._data.size)  # (PyTorch:
@@ -290,6 +290,10 @@ def setitem(x: Tensor, index, value) -> None:
                 "assignment under `with descent.no_grad():` or on a clone"
             )
         v = as_tensor(value, x)
+        if _inference_seen[0]:  # an index tensor saved for backward (index_put_, grad_mode.py)
+            for i in index if type(index) is tuple else (index,):
+                check_inference_saved(i, x)
+                check_inference_saved(i, v)
         if v._data.dtype != x._data.dtype:
             v = v.astype(x._data.dtype)
         try:
@@ -365,14 +369,14 @@ def _broadcast_or_none(a, shape):
         return a
 
 
-def _partial_overlap(sel, v) -> bool:
-    """PyTorch's copy_ check of x[i] = v for a basic index: whether the selection and v overlap
-    in part. A full overlap (no error) is the same memory with the same strides, PyTorch's
-    strides of v as its setitem copies it: v as it is when the shapes are equal, else v with
-    its leading 1s dropped and expanded (x[None, -1] = x of one element: the very same view,
-    no error; x[None, None] = x: a 0-d v expanded, stride 0: partial, an error). NumPy gives
-    a dimension made by None stride 0 where PyTorch's unsqueeze gives the next dimension's
-    extent: such dimensions take PyTorch's stride first (_unsqueezed_strides)."""
+def _partial_overlap(sel, v, idx) -> bool:
+    """PyTorch's copy_ check of x[idx] = v for a basic index: whether the selection and v
+    overlap in part. A full overlap (no error) is the same memory with the same strides,
+    PyTorch's strides of v as its setitem copies it: v as it is when the shapes are equal, else
+    v with its leading 1s dropped and expanded (x[None, -1] = x of one element: the very same
+    view, no error; x[None, None] = x: a 0-d v expanded, stride 0: partial, an error). NumPy
+    gives a dimension made by None stride 0 where PyTorch's unsqueeze gives the next
+    dimension's extent: the selection's None dimensions take PyTorch's stride first."""
     vb = _broadcast_or_none(v, sel.shape)
     if vb.shape != sel.shape:  # (no broadcast: the assignment raises the shape error)
         return overlaps(sel, vb)
@@ -380,15 +384,31 @@ def _partial_overlap(sel, v) -> bool:
         return False
     if _dense_range(sel) != _dense_range(vb):
         return True
-    return _unsqueezed_strides(sel) != _setitem_source_strides(v, sel.shape)
+    return _unsqueezed_strides(sel, _none_dims(idx, sel.ndim)) != _setitem_source_strides(
+        v, sel.shape
+    )
 
 
-def _unsqueezed_strides(a) -> list:
-    """a's strides with each stride-0 dimension of size 1 (NumPy's None) given PyTorch's
-    unsqueeze stride: the next dimension's size times its stride, the item size if last."""
+def _none_dims(idx, out_ndim) -> list:
+    """Per dimension of x[idx] (a basic index), whether None made it."""
+    items = list(idx) if type(idx) is tuple else [idx]
+    made = []
+    for i in items:
+        if i is None:
+            made.append(True)
+        elif i is Ellipsis or isinstance(i, slice):
+            made.append(False if isinstance(i, slice) else Ellipsis)
+    rest = out_ndim - sum(1 for m in made if m is not Ellipsis)  # the Ellipsis' / trailing dims
+    k = next((n for n, m in enumerate(made) if m is Ellipsis), len(made))
+    return made[:k] + [False] * rest + [m for m in made[k + 1 :]]
+
+
+def _unsqueezed_strides(a, none_dims) -> list:
+    """a's strides with each dimension that None made given PyTorch's unsqueeze stride: the
+    next dimension's size times its stride, the item size if last."""
     st = list(a.strides)
     for d in range(a.ndim - 1, -1, -1):
-        if a.shape[d] == 1 and st[d] == 0:
+        if none_dims[d]:
             st[d] = a.shape[d + 1] * st[d + 1] if d + 1 < a.ndim else a.itemsize
     return st
 
@@ -397,7 +417,7 @@ def _setitem_source_strides(v, shape) -> list:
     """PyTorch's strides of value v as x[i] = v copies it into a selection of `shape`
     (copy_to: v itself for equal shapes, else v's leading 1s dropped, then expand: a new
     dimension takes the next one's extent, a 0-d v all zeros, an expanded one 0)."""
-    st = _unsqueezed_strides(v)
+    st = list(v.strides)
     if tuple(v.shape) == tuple(shape):
         return st
     dims = list(v.shape)
