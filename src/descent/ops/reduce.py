@@ -33,7 +33,7 @@ from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .out_arg import write_out, write_outs
 from .shape import permute, reshape, squeeze
-from .untracked import seen
+from .untracked import computed, seen
 
 
 # Every reduction normalises its axis argument once, here: a sorted tuple of non-negative axes
@@ -188,6 +188,12 @@ def _vector_order_prod(x, axis, keepdims, low):
     if low is None and itemsize >= 4 and _reduced_size(x.shape, axis) < 128 // itemsize:
         # fewer values than 4 vectors hold: PyTorch's product is sequential, and so is NumPy's
         return x.prod(axis=axis, keepdims=keepdims)
+    if axis is None and low is None and itemsize >= 4 and x.size < _GRAIN and x.flags.c_contiguous:
+        kernel = _prod_kernel()  # the common whole-tensor product: straight to the loop
+        if kernel is not None:
+            out = np.empty(1, x.dtype)
+            kernel(x.reshape(1, -1), 32 // itemsize, out)
+            return out.reshape((1,) * x.ndim if keepdims else ())
     if axis is None or builtins.all(x.shape[d] == 1 for d in range(x.ndim) if d not in axis):
         # one output: PyTorch's two-pass reduction over the memory order
         flat = x.ravel(order="K")  # the memory order (TensorIterator sorts dims by stride)
@@ -780,8 +786,13 @@ def aminmax(x, *, dim=None, keepdim=False):
 def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
     """The number of nonzero elements over `dim` (int64; no gradient)."""
     x, d, _ = _prep(x, axis, False, dim, None, op="count_nonzero")
-    xp = backend.get_array_module(x._data)
-    return Tensor._wrap(xp.asarray(xp.count_nonzero(x._data, axis=d), dtype=np.int64))
+    return computed(_count_nonzero, (x,), (d,))  # (descent.compile records it: untracked.py)
+
+
+def _count_nonzero(a, d):
+    """count_nonzero's int64 counts of an array over d."""
+    xp = backend.get_array_module(a)
+    return xp.asarray(xp.count_nonzero(a, axis=d), dtype=np.int64)
 
 
 # Logical reductions: bool results, no gradient, so the arrays are wrapped without a node.
@@ -790,10 +801,7 @@ def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="all")
     axis = () if none else axis
-    xp = backend.get_array_module(x._data)
-    out = xp.asarray(xp.all(x._data, axis=axis, keepdims=keepdims))
-    # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
-    return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
+    return computed(_logical_reduce, (x,), ("all", axis, keepdims))  # (see ops/untracked.py)
 
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
@@ -801,10 +809,15 @@ def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     none = (dim if dim is not None else axis) in ((), [])  # over no dims: elementwise, as torch
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="any")
     axis = () if none else axis
-    xp = backend.get_array_module(x._data)
-    out = xp.asarray(xp.any(x._data, axis=axis, keepdims=keepdims))
+    return computed(_logical_reduce, (x,), ("any", axis, keepdims))  # (see ops/untracked.py)
+
+
+def _logical_reduce(a, name: str, axis, keepdims: bool):
+    """all/any of an array over axis (`name`: "all" or "any")."""
+    xp = backend.get_array_module(a)
+    out = xp.asarray(getattr(xp, name)(a, axis=axis, keepdims=keepdims))
     # PyTorch keeps uint8 for a uint8 input (its pre-bool mask dtype); any other dtype gives bool
-    return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
+    return out.astype(np.uint8) if a.dtype == np.uint8 else out
 
 
 _SOFTMAX_NAMES = ("softmax", "log_softmax", "logsumexp", "Softmax", "LogSoftmax", "LogSumExp")
