@@ -44,13 +44,14 @@ def _count_plain(monkeypatch) -> list:
 
 
 def _gpt_run(mode: str, steps: int = STEPS, dropout: float = 0.0, tie: bool = True,
-             zero_grad: bool = True, twice: bool = False, **options):  # fmt: skip
+             zero_grad: bool = True, twice: bool = False, bias: bool = False,
+             **options):  # fmt: skip
     """Losses, every gradient after each step and the parameters at the end of a small GPT
     trained with AdamW and clipping. mode: eager, plan (the default replay) or general."""
     from descent.models import GPT, GPTConfig
 
     cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32,
-                    dropout=dropout, tie_weights=tie)  # fmt: skip
+                    dropout=dropout, tie_weights=tie, bias=bias)  # fmt: skip
     descent.manual_seed(0)
     m = GPT(cfg)
     opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
@@ -87,10 +88,10 @@ def _gpt_run(mode: str, steps: int = STEPS, dropout: float = 0.0, tie: bool = Tr
 def test_gpt_step_from_the_plan_is_bitwise_eager(monkeypatch, case, exact):
     """Five AdamW steps: the plan's pass (every replayed pass) gives eager's bits and the
     general path's, with dropout (attention's in-place plan declines, so the transposes,
-    reshapes and slices it skips run), untied weights, .grad accumulated across steps (no
-    zero_grad) and two backward passes per step (retain_graph=True, then a second)."""
+    reshapes and slices it skips run), untied weights with biases, .grad accumulated across
+    steps (no zero_grad) and two backward passes per step (retain_graph=True, then a second)."""
     kw = {"dropout": 0.1} if case == "dropout" else {}
-    kw.update({"untied": {"tie": False}, "accumulate": {"zero_grad": False},
+    kw.update({"untied": {"tie": False, "bias": True}, "accumulate": {"zero_grad": False},
                "twice": {"twice": True}}.get(case, {}))  # fmt: skip
     eager, _ = _gpt_run("eager", **kw)
     general, _ = _gpt_run("general", exact=exact, **kw)
