@@ -122,3 +122,39 @@ def test_deprecated_beta_alpha_refuses_a_matrix_as_beta():
         a = _mats(lib)
         with pytest.raises(TypeError):
             a["x"].addmm(a["x"], a["m1"], a["m2"])
+
+
+_CHAINABLE = {
+    "StepLR": lambda S, o: S.StepLR(o, 2, 0.5),
+    "MultiStepLR": lambda S, o: S.MultiStepLR(o, [1, 3, 3], 0.5),
+    "ExponentialLR": lambda S, o: S.ExponentialLR(o, 0.5),
+    "CosineAnnealingLR": lambda S, o: S.CosineAnnealingLR(o, 3, 0.01),
+    "MultiplicativeLR": lambda S, o: S.MultiplicativeLR(o, lambda e: 0.9),
+    "LinearLR": lambda S, o: S.LinearLR(o, 0.5, 1.0, 3),
+    "ConstantLR": lambda S, o: S.ConstantLR(o, 0.5, 2),
+    "PolynomialLR": lambda S, o: S.PolynomialLR(o, 4, 2.0),
+    "LambdaLR": lambda S, o: S.LambdaLR(o, lambda e: 1 / (e + 1)),
+    "OneCycleLR": lambda S, o: S.OneCycleLR(o, 1.0, total_steps=10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CHAINABLE))
+def test_scheduler_get_lr_outside_step_is_torchs(name):
+    """scheduler.get_lr() after step() (pre-1.4 logging code; DARTS passes it on as eta):
+    PyTorch's chainable schedules apply their recursive rule once more to the current lr
+    (StepLR at a boundary: lr x gamma again), with a warning; descent returned the lr."""
+    seqs = []
+    for lib in (torch, descent):
+        o = lib.optim.SGD([lib.nn.Parameter(lib.ones(1))], lr=0.1, momentum=0.9)
+        s = _CHAINABLE[name](lib.optim.lr_scheduler, o)
+        seq = []
+        for _ in range(8):
+            o.step()
+            s.step()
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                seq.append(s.get_lr()[0])
+            seq.append(len([x for x in w if "get_last_lr" in str(x.message)]))
+            seq.append(s.get_last_lr()[0])
+        seqs.append(seq)
+    np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import types
+import warnings
 from typing import Any
 
 from ...tensor import Tensor
@@ -92,7 +93,23 @@ class LRScheduler:
         raise NotImplementedError
 
     def get_lr(self) -> list[float]:
-        """The learning rates at `last_epoch`."""
+        """The learning rates at `last_epoch`.
+
+        Called outside `step()` on one of PyTorch's chainable schedules (StepLR, MultiStepLR,
+        ExponentialLR, CosineAnnealingLR, MultiplicativeLR, LinearLR, ConstantLR,
+        PolynomialLR), it returns what PyTorch's does, with its warning: the recursive
+        formula applied once more to each group's current lr (`scheduler.get_lr()[0]` after
+        `step()` in pre-1.4 code, e.g. DARTS, gives StepLR's lr x gamma at a boundary)."""
+        if not self._get_lr_called_within_step:
+            warnings.warn(
+                "To get the last learning rate computed by the scheduler, please use "
+                "`get_last_lr()`.",
+                UserWarning,
+                stacklevel=2,
+            )
+            chained = getattr(self, "_chainable_lr", None)
+            if chained is not None:
+                return chained(self.last_epoch, [g["lr"] for g in self.optimizer.param_groups])
         return self.lr_at(self.last_epoch)
 
     def get_last_lr(self) -> list[float]:

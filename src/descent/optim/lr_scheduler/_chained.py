@@ -45,6 +45,12 @@ class MultiplicativeLR(LRScheduler):
         self._cache: tuple[int, list[float]] | None = None
         super().__init__(optimizer, last_epoch)
 
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch <= 0:
+            return list(lrs)
+        return [lr * fn(epoch) for lr, fn in zip(lrs, self.lr_lambdas, strict=True)]
+
     def lr_at(self, epoch: int) -> list[float]:
         cache = getattr(self, "_cache", None)
         if cache is not None and cache[0] <= epoch:

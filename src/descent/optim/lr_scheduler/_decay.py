@@ -62,6 +62,12 @@ class StepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch == 0 or epoch % self.step_size != 0:
+            return list(lrs)
+        return [lr * self.gamma for lr in lrs]
+
     def lr_at(self, epoch: int) -> list[float]:
         return [b * self.gamma ** (epoch // self.step_size) for b in self.base_lrs]
 
@@ -84,6 +90,12 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch not in self.milestones:
+            return list(lrs)
+        return [lr * self.gamma ** self.milestones[epoch] for lr in lrs]
+
     def lr_at(self, epoch: int) -> list[float]:
         ms = self.milestones  # a Counter; a list from an older descent checkpoint also works
         counts = ms.items() if isinstance(ms, Mapping) else Counter(ms).items()
@@ -99,6 +111,10 @@ class ExponentialLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
+
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        return list(lrs) if epoch == 0 else [lr * self.gamma for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         return [b * self.gamma**epoch for b in self.base_lrs]
@@ -121,6 +137,19 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
+
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch == 0:
+            return list(lrs)
+        if self._step_count == 1 and epoch > 0:
+            return self.lr_at(epoch)
+        if (epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
+            rise = (1 - math.cos(math.pi / self.T_max)) / 2
+            return [lr + (b - self.eta_min) * rise for lr, b in zip(lrs, self.base_lrs)]
+        ratio = (1 + math.cos(math.pi * epoch / self.T_max)) / (
+            1 + math.cos(math.pi * (epoch - 1) / self.T_max))
+        return [ratio * (lr - self.eta_min) + self.eta_min for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         cos = 1 + math.cos(math.pi * epoch / self.T_max)
@@ -151,6 +180,16 @@ class LinearLR(LRScheduler):
         self.end_factor = end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
+
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch == 0:
+            return [lr * self.start_factor for lr in lrs]
+        if epoch > self.total_iters:
+            return list(lrs)
+        step = self.end_factor - self.start_factor
+        factor = 1.0 + step / (self.total_iters * self.start_factor + (epoch - 1) * step)
+        return [lr * factor for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         frac = min(self.total_iters, epoch) / self.total_iters
@@ -183,6 +222,14 @@ class ConstantLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch == 0:
+            return [lr * self.factor for lr in lrs]
+        if epoch != self.total_iters:
+            return list(lrs)
+        return [lr * (1.0 / self.factor) for lr in lrs]
+
     def lr_at(self, epoch: int) -> list[float]:
         factor = self.factor if epoch < self.total_iters else 1.0
         return [b * factor for b in self.base_lrs]
@@ -213,6 +260,14 @@ class PolynomialLR(LRScheduler):
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
+
+    def _chainable_lr(self, epoch: int, lrs: list) -> list:
+        """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
+        if epoch == 0 or epoch > self.total_iters:
+            return list(lrs)
+        factor = ((1.0 - epoch / self.total_iters)
+                  / (1.0 - (epoch - 1) / self.total_iters)) ** self.power
+        return [lr * factor for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         factor = (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power
