@@ -12,7 +12,9 @@
 # the alphas) and the alphas' gradient written into .grad by g.data.copy_(ig.data) or set when
 # None; the first-order variant; clip_grad_norm_ and CosineAnnealingLR for the weights, Adam
 # with betas=(0.5, 0.999) for the alphas; genotype() by sorting edges on their best non-'none'
-# weight, and the softmax of the alphas reported each epoch.
+# weight, and the softmax of the alphas reported each epoch; the epoch's lr read by
+# scheduler.step(); lr = scheduler.get_lr()[0] as train_search.py does (PyTorch's get_lr outside
+# step applies the cosine's recursive rule once more: descent returned the lr set).
 import numpy as np
 import torch
 import torch.nn as nn
@@ -312,7 +314,8 @@ for unrolled in (True, False):
     architect = Architect(model, 0.9, 3e-4, arch_lr=3e-2, arch_weight_decay=1e-3)
     losses, unrolled_losses, alphas, lrs = [], [], [], []
     for epoch in range(2):
-        lr = scheduler.get_last_lr()[0]
+        scheduler.step()  # train_search.py's order (PyTorch < 1.1), and its get_lr()
+        lr = scheduler.get_lr()[0]  # PyTorch's recursive rule applied once more: not the lr set
         lrs.append(lr)
         for step in range(2):
             sl = slice(step * 8, step * 8 + 8)
@@ -328,7 +331,6 @@ for unrolled in (True, False):
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             losses.append(loss.item())
-        scheduler.step()
         alphas.append(F.softmax(model.alphas_normal, dim=-1).detach()[0].tolist())
     key = "second_order" if unrolled else "first_order"
     results[key] = losses
