@@ -68,11 +68,26 @@ def _child(request: dict) -> None:
             os._exit(code)
 
 
+def _start_numba() -> None:
+    """Initialise numba's CPU target (LLVM's code generator) once, here: each child's first
+    descent kernel otherwise pays for it, 0.21 s CPU of a forked child's first gelu forward +
+    backward (0.56 -> 0.35 s; notes/s18h126/fork_numba_ab.py). It starts no thread (checked
+    below, as for the import); the kernels themselves still load in each child, from numba's
+    cache, as in a fresh process."""
+    try:
+        from numba.core.registry import cpu_target  # noqa: PLC0415 - only where installed
+    except ImportError:
+        return
+    cpu_target.target_context  # noqa: B018 - the property initialises the target
+
+
 def main() -> None:
     library = sys.argv[1]
     importlib.import_module(library)
     import numpy  # noqa: F401, PLC0415 - every program uses it: load it once too
 
+    if library == "descent":
+        _start_numba()
     if _threads() != 1:
         print(json.dumps({"error": f"importing {library} started threads: cannot fork"}))
         sys.exit(1)
