@@ -100,10 +100,20 @@ class Var(Function):
             with np.errstate(divide="ignore", invalid="ignore"):
                 gy = ops.where(s == 0, 0, gy / (ops.where(s == 0, 1, s) * 2))
         g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+        if self.axis is None and self.dof <= 0:
+            return g * self._no_dof_factor(x, ops)
         # 2 / (n - correction), as PyTorch's (a negative dof gives a finite scale there too)
         scale = 2.0 / self.dof if self.dof else math.inf
         with np.errstate(invalid="ignore", over="ignore"):
             return (g * scale) * (x - x.mean(axis=self.axis, keepdims=True))
+
+    def _no_dof_factor(self, x, ops):
+        """PyTorch's var_backward over all elements (or of a 0-d tensor) when n - correction
+        <= 0: grad times nan where x equals the mean (inf * 0), inf elsewhere; along a dim it
+        keeps 2 / (n - correction) (a 0-d var with correction=2 has a nan gradient there,
+        -0.0 by the formula: found by fuzz_extra_dtypes half, seed 18124001)."""
+        mean = x.mean(axis=None, keepdims=True)
+        return ops.where(x == mean, math.nan, math.inf)
 
     def _low_backward(self, gy, x, low, ops):
         """float16/bfloat16 arrays (bfloat16's as float32): PyTorch's var_backward and
@@ -119,6 +129,9 @@ class Var(Function):
                 s = self.output(ops).astype(FLOAT)
                 gy = xp.where(s == 0, 0, r(gy / r(s * 2))).astype(FLOAT)
             g = ops.expand_reduced(gy, self.in_shapes[0], self.axis, self.keepdims)
+            if self.axis is None and self.dof <= 0:
+                out = r(g * self._no_dof_factor(x, ops).astype(FLOAT))
+                return out.astype(HALF) if low == HALF else out
             scale = np.float32(2.0 / self.dof if self.dof else math.inf)
             d = r(x - r(x.mean(axis=self.axis, keepdims=True, dtype=FLOAT)))
             out = r(r(g * scale) * d)
