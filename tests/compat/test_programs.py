@@ -455,6 +455,11 @@ CASES = {
     # interpretability SAEs: ReLU SAE with ghost grads and decoder-parallel gradient removal,
     # TopK with AuxK, JumpReLU / Step custom Functions with rectangle pseudo-derivatives
     "sparse_autoencoder": ((1e-5, 1e-6), None),
+    # 2018-2019 reference optimizers as written: RAdam (vs torch.optim.RAdam), AdaBound / AMSBound,
+    # an old AdamW (vs torch.optim.AdamW), all on the deprecated scalar-first add_/addcmul_/addcdiv_;
+    # torch.addmm(beta, b, alpha, x, w), nn.init.xavier_uniform, F.log_softmax without dim,
+    # size_average=False, scheduler.step() first and scheduler.get_lr()[0]
+    "legacy_optimizers": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
