@@ -25,6 +25,7 @@ from .ops.arithmetic import sub as _sub
 from .ops.half import rounds_once
 from .ops.linalg import integer_coefficients, product
 from .ops.out_arg import write_out
+from .ops.untracked import computed
 from .tensor import Tensor
 from .tensor_methods import _ops, legacy_scalar_first, register_ops
 
@@ -434,19 +435,30 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
     no gradient)."""
     side = side or ("right" if right else "left")
-    seq = backend.as_numpy(sorted_sequence._data)
-    vals = backend.as_numpy(getattr(input, "_data", np.asarray(input)))
+    values = input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input))
     # PyTorch searches in the operands' common dtype (int32 values among float16 boundaries
     # are rounded to float16 first); it has no bool or complex kernel
-    dt = result_type(sorted_sequence, input) if isinstance(input, Tensor) else seq.dtype
-    if seq.size and vals.size and dt.kind in "bc":
+    dt = result_type(sorted_sequence, input) if isinstance(input, Tensor) else \
+        sorted_sequence._data.dtype  # fmt: skip
+    if sorted_sequence._data.size and values._data.size and dt.kind in "bc":
         refuse_kinds("searchsorted", Tensor._wrap(np.empty(0, dt)), "bc")
+    # The positions are data computed from the values: `computed` shows descent.compile how
+    # (ops/untracked.py)
+    inputs = (sorted_sequence, values) + ((sorter,) if sorter is not None else ())
+    out = computed(_searchsorted, inputs, (side, np.dtype(dt), bool(out_int32)))
+    return out if sorted_sequence.device == "cpu" else out.to(sorted_sequence.device)
+
+
+def _searchsorted(seq, vals, *rest):
+    """searchsorted's positions of arrays: (seq, vals[, sorter], side, dtype, out_int32)."""
+    *sorter, side, dt, out_int32 = rest
+    seq, vals = backend.as_numpy(seq), backend.as_numpy(vals)
     with np.errstate(over="ignore", invalid="ignore"):
         seq, vals = seq.astype(dt, copy=False), vals.astype(dt, copy=False)
     if seq.dtype.kind == "V":  # bfloat16: compared in float32 (ml_dtypes misorders nan)
         seq, vals = seq.astype(np.float32), vals.astype(np.float32)
-    if sorter is not None:
-        seq = np.take_along_axis(seq, backend.as_numpy(sorter._data), -1)
+    if sorter:
+        seq = np.take_along_axis(seq, backend.as_numpy(sorter[0]), -1)
     if seq.dtype.kind == "f" and seq.size and np.isnan(seq).any():
         idx = _search_with_nan(seq, vals, side == "right")
     elif seq.ndim == 1:
@@ -458,8 +470,7 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
         vrows = vals.reshape(nrows, vals.shape[-1])
         idx = [np.searchsorted(r, v, side=side) for r, v in zip(rows, vrows)]
         idx = np.stack(idx).reshape(vals.shape) if nrows else np.zeros(vals.shape, np.int64)
-    out = Tensor._wrap(np.asarray(idx, dtype=np.int32 if out_int32 else np.int64))
-    return out if sorted_sequence.device == "cpu" else out.to(sorted_sequence.device)
+    return np.asarray(idx, dtype=np.int32 if out_int32 else np.int64)
 
 
 def _search_with_nan(seq, vals, right: bool):

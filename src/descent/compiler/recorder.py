@@ -210,7 +210,8 @@ class Recorder:
         self.pending: Backward | None = None  # a pass whose stored gradients are not mapped yet
         self.pass_nodes: list = []
         self.pass_info: dict = {}
-        self.derived: set = set()  # ids of arrays computed outside the ops (untracked.derived)
+        # ids of arrays computed from values outside the ops (untracked.derived) -> op name
+        self.derived: dict = {}
         self.derived_keep: list = []
         # Python state of the captured objects (a callable giving a comparable snapshot):
         # between the recorded calls it must not change, as replay runs no Python code.
@@ -242,6 +243,8 @@ class Recorder:
         s = self._make_view(arr)
         if s is not None:
             return s
+        if self.derived and self._is_derived(arr):  # (a result whose shape depends on the
+            self._refuse_derived(arr)  # values: nonzero)
         s = self._new_slot(Slot("const", value=arr), arr)
         ref = weakref.ref(tensor) if tensor is not None else None
         self.foreign[s] = (ref, arr, tensor._version if tensor is not None else 0)
@@ -289,10 +292,7 @@ class Recorder:
                 # an advanced index (GetItem's idx): its arrays follow their slots, as below
                 items = self._items(v)
                 if items is None:
-                    self.fail(
-                        f"an index computed from a tensor's values outside the ops (a boolean "
-                        f"mask's positions, op {type(op).__name__}): a replay would reuse it"
-                    )
+                    self._refuse_derived(next(e for e in v if self._is_derived(e)), op)
                     return
                 binds.append((name, items))
                 continue
@@ -304,6 +304,9 @@ class Recorder:
             if s is not None:
                 binds.append((name, s))
                 continue
+            if self.derived and self._is_derived(v):  # (repeat_interleave's positions)
+                self._refuse_derived(v, op)
+                return
             if name in saved:
                 continue
             s = self._make_view(v)
@@ -320,7 +323,7 @@ class Recorder:
         out = []
         for e in v:
             if _is_array(e):
-                if id(e) in self.derived:
+                if self.derived and self._is_derived(e):
                     return None
                 s = self.arr_slot.get(id(e))
                 if s is None:
@@ -330,10 +333,29 @@ class Recorder:
                 out.append((False, e))
         return ("items", tuple(out))
 
-    def _derived(self, arrays) -> None:
+    def _derived(self, arrays, op=None) -> None:
         for a in arrays:
-            self.derived.add(id(a))
+            self.derived[id(a)] = op
             self.derived_keep.append(a)  # (alive while recording: its id stays its own)
+
+    def _is_derived(self, arr) -> bool:
+        """Whether arr, or the array whose memory it views, was marked by untracked.derived."""
+        return id(arr) in self.derived or id(_owner(arr)) in self.derived
+
+    def _refuse_derived(self, arr, op=None) -> None:
+        """Fall back: `arr` (untracked.derived) has a shape that depends on tensors' values."""
+        name = self.derived.get(id(arr), self.derived.get(id(_owner(arr))))
+        user = f", op {type(op).__name__}" if op is not None else ""
+        if name is None:  # (a boolean mask index: ops/indexing.py)
+            self.fail(
+                f"an index computed from a tensor's values outside the ops (a boolean mask's "
+                f"positions{user}): a replay would reuse it"
+            )
+        else:
+            self.fail(
+                f"{name}: its result's shape depends on a tensor's values (computed outside the "
+                f"ops{user}); a replay would reuse the recorded one"
+            )
 
     def on_backward(self, node, gy, gxs) -> None:
         if self.reason or self.in_call:

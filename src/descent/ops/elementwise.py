@@ -31,7 +31,7 @@ from ._common import (
     result_type,
 )
 from .out_arg import write_out
-from .untracked import seen
+from .untracked import derived, derived_observers, seen
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -484,7 +484,10 @@ def where(condition, a=None, b=None, *, out=None):
     if a is None and b is None:
         xp = backend.get_array_module(condition._data)
         c = condition._data if condition.ndim else condition._data.reshape(1)
-        return tuple(Tensor._wrap(i.astype(np.int64)) for i in xp.nonzero(c))
+        out = tuple(Tensor._wrap(i.astype(np.int64)) for i in xp.nonzero(c))
+        if derived_observers:  # (their shapes depend on the values: ops/untracked.py)
+            derived(*[t._data for t in out], op="where(condition)")
+        return out
     if condition._data.dtype != np.bool_:
         if condition._data.dtype != np.uint8:  # PyTorch takes bool and (deprecated) uint8 only
             raise DescentError(

@@ -38,6 +38,7 @@ from .reduce import sum
 from .selection import _dim
 from .shape import unsqueeze
 from .shape_index import movedim
+from .untracked import computed
 
 __all__ = [
     "greater", "greater_equal", "less", "less_equal", "not_equal", "gcd", "lcm", "nextafter",
@@ -245,14 +246,12 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     if x.dtype.kind not in "fV":  # no nan: the median itself
         out = median(x, dim, keepdim)
         return out if dim is None else NanmedianResult(*out)
-    a = x._data
     if dim is None:
-        finite = a[~xp.isnan(a)]
-        if finite.size == 0:  # empty or all nan: nan, its gradient shared by the nans
-            value = xp.asarray(np.nan, dtype=a.dtype)
-            return EvenlyShared.apply(x, value=value, mask=xp.isnan(a))
-        value = xp.sort(finite)[(finite.size - 1) // 2]
-        return EvenlyShared.apply(x, value=value.astype(a.dtype), mask=a == value)
+        # value and mask are data computed from x's values: `computed` shows descent.compile
+        # how (ops/untracked.py), and EvenlyShared's parameters follow them at a replay
+        value = computed(_nanmedian_value, (x,), ())
+        mask = computed(_nanmedian_mask, (x, value), ())
+        return EvenlyShared.apply(x, value=value._data, mask=mask._data)
     if x.ndim == 0:
         _dim(x, dim, "nanmedian")
         return NanmedianResult(x * 1, Tensor._wrap(xp.zeros((), np.int64)))
@@ -260,13 +259,32 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     n = x.shape[d]
     if n == 0:
         raise IndexError(f"nanmedian(): expected reduction dim {d} to have non-zero size")
+    return _select(x, computed(_nanmedian_index, (x,), (d,)), d, keepdim, NanmedianResult)
+
+
+def _nanmedian_index(a, d: int):
+    """nanmedian's int64 index (..., 1, ...) along d of an array."""
+    xp = backend.get_array_module(a)
     # A stable argsort puts the nans last; the lower median of the k non-nan values sits at
     # sorted position (k - 1) // 2 (position 0 when all are nan: a nan, at the first nan).
     order = xp.argsort(a, axis=d, kind="stable")
     k = (~xp.isnan(a)).sum(axis=d, keepdims=True)
     pos = xp.maximum(k - 1, 0) // 2
-    idx = xp.take_along_axis(order, pos, axis=d).astype(np.int64)
-    return _select(x, idx, d, keepdim, NanmedianResult)
+    return xp.take_along_axis(order, pos, axis=d).astype(np.int64)
+
+
+def _nanmedian_value(a):
+    """nanmedian() of an array: the lower median of its non-nan values (nan when none)."""
+    xp = backend.get_array_module(a)
+    finite = a[~xp.isnan(a)]
+    if finite.size == 0:  # empty or all nan: nan, its gradient shared by the nans
+        return xp.asarray(np.nan, dtype=a.dtype)
+    return xp.asarray(xp.sort(finite)[(finite.size - 1) // 2], dtype=a.dtype)
+
+
+def _nanmedian_mask(a, value):
+    """The elements that share nanmedian()'s gradient: those equal to it, or the nans."""
+    return backend.get_array_module(a).isnan(a) if value != value else a == value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, refuse_kinds, return_type
 from .elementwise import clone
 from .indexing import SelectedValues
-from .selection import _dim, _order, sort
+from .selection import _dim, _order_of, sort
 from .shape import reshape, squeeze
 from .tie_order import fix_kthvalue, fix_mode, kthvalue_order, median_order, mode_order
+from .untracked import computed, derived, derived_observers
 
 KthvalueResult = return_type("kthvalue", ["values", "indices"])
 MedianResult = return_type("median", ["values", "indices"])
@@ -50,10 +51,15 @@ _SELECT_OPS = {"kthvalue": Kthvalue, "median": MedianDim, "nanmedian": Nanmedian
 
 
 def _select(x: Tensor, idx, d: int, keepdim: bool, result):
-    """values = x gathered at idx (..., 1, ...) along d; both squeezed unless keepdim."""
+    """values = x gathered at idx (..., 1, ...) along d; both squeezed unless keepdim.
+
+    idx (a Tensor) is computed from x's values through `computed` (ops/untracked.py):
+    descent.compile replays it, and the values' op takes its array as a parameter that the
+    replay rebinds. (An array idx is wrapped, a constant to descent.compile.)"""
+    if not isinstance(idx, Tensor):
+        idx = Tensor._wrap(idx)
     op = _SELECT_OPS.get(result.__name__, SelectedValues)
-    values = op.apply(x, idx=idx, axis=d, keep=bool(keepdim))
-    idx = Tensor._wrap(idx)
+    values = op.apply(x, idx=idx._data, axis=d, keep=bool(keepdim))
     return result(values, idx if keepdim else squeeze(idx, d))
 
 
@@ -86,13 +92,18 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
             f"kthvalue: k ({k}) out of range for dimension {d} of shape {tuple(x.shape)}; "
             f"k counts from 1 to {n}"
         )
-    xp = backend.get_array_module(x._data)
-    idx = kthvalue_order(x._data, d, int(k))  # numba: PyTorch's quickselect on every row
+    return _select(x, computed(_kth_index, (x,), (d, int(k))), d, keepdim, KthvalueResult)
+
+
+def _kth_index(a, d: int, k: int):
+    """kthvalue's int64 index (..., 1, ...) along d of an array."""
+    idx = kthvalue_order(a, d, k)  # numba: PyTorch's quickselect on every row
     if idx is None:
-        order = _order(x, d, False)  # stable: among equal values the earlier index
-        idx = xp.take(order, xp.asarray([int(k) - 1]), axis=d)
-        idx = fix_kthvalue(x._data, idx, d, int(k))  # tied rows: the index PyTorch's select picks
-    return _select(x, idx, d, keepdim, KthvalueResult)
+        xp = backend.get_array_module(a)
+        order = _order_of(a, d, False)  # stable: among equal values the earlier index
+        idx = xp.take(order, xp.asarray([k - 1]), axis=d)
+        idx = fix_kthvalue(a, idx, d, k)  # tied rows: the index PyTorch's select picks
+    return idx
 
 
 def median(x, dim=None, keepdim: bool = False, *, axis=None):
@@ -110,30 +121,41 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
             with np.errstate(invalid="ignore"):
                 nan = xp.asarray(np.nan).astype(x._data.dtype)
             return EvenlyShared.apply(x, value=nan, mask=xp.zeros(x.shape, bool))
-        m = median(reshape(x, -1), 0).values._data
+        m = median(reshape(x, -1), 0).values
         # Every element equal to the median shares its gradient evenly (PyTorch's
         # deterministic subgradient); a nan median is shared by the nans.
-        tie = x._data == m
-        if not tie.any():
-            tie = xp.isnan(x._data)
-        return EvenlyShared.apply(x, value=m, mask=tie)
+        tie = computed(_median_tie, (x, m), ())
+        return EvenlyShared.apply(x, value=m._data, mask=tie._data)
     if x.ndim == 0:
         return _zero_d(x, dim, "median", MedianResult)
     d = _dim(x, dim, "median")
     n = x.shape[d]
     if n == 0:
         raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
-    xp = backend.get_array_module(x._data)
-    idx = median_order(x._data, d)  # numba: O(n) per row, the stable order's middle entry
+    return _select(x, computed(_median_index, (x,), (d,)), d, keepdim, MedianResult)
+
+
+def _median_index(a, d: int):
+    """median's int64 index (..., 1, ...) along d of an array: a NaN's where one is."""
+    xp = backend.get_array_module(a)
+    n = a.shape[d]
+    idx = median_order(a, d)  # numba: O(n) per row, the stable order's middle entry
     if idx is None:
-        order = _order(x, d, False)  # NaN sorts last: the median is a NaN only if half are NaN
+        order = _order_of(a, d, False)  # NaN sorts last: the median is a NaN only if half are
         idx = xp.take(order, xp.asarray([(n - 1) // 2]), axis=d)
-    a = x._data
     if a.dtype.kind in "fV":
         nan = xp.isnan(a)
         has_nan = nan.any(axis=d, keepdims=True)
         idx = xp.where(has_nan, xp.argmax(nan, axis=d, keepdims=True), idx).astype(np.int64)
-    return _select(x, idx, d, keepdim, MedianResult)
+    return idx
+
+
+def _median_tie(a, m):
+    """The elements equal to the median m (the NaNs when it is NaN): median()'s mask."""
+    tie = a == m
+    if not tie.any():
+        tie = backend.get_array_module(a).isnan(a)
+    return tie
 
 
 class EvenlyShared(Function):
@@ -170,13 +192,18 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     d = _dim(x, dim, "mode")
     if x.shape[d] == 0:
         raise IndexError(f"mode(): expected reduction dim {d} to have non-zero size")
-    out_xp, xp = backend.get_array_module(x._data), np
-    idx = mode_order(x._data, d)  # numba: PyTorch's std::sort on every row
+    return _select(x, computed(_mode_index, (x,), (d,)), d, keepdim, ModeResult)
+
+
+def _mode_index(data, d: int):
+    """mode's int64 index (..., 1, ...) along d of an array."""
+    out_xp, xp = backend.get_array_module(data), np
+    idx = mode_order(data, d)  # numba: PyTorch's std::sort on every row
     if idx is not None:
-        return _select(x, idx, d, keepdim, ModeResult)
+        return idx
     # The index is computed with NumPy on the host (it uses ufunc.accumulate, which CuPy lacks)
     # and moved to x's device for the gather.
-    a = xp.moveaxis(backend.as_numpy(x._data), d, -1)  # (..., n)
+    a = xp.moveaxis(backend.as_numpy(data), d, -1)  # (..., n)
     n = a.shape[-1]
     order = xp.argsort(a, axis=-1, kind="stable")
     s = xp.take_along_axis(a, order, axis=-1)
@@ -195,9 +222,8 @@ def mode(x, dim: int = -1, keepdim: bool = False):
     in_run = first == xp.take_along_axis(first, best, axis=-1)
     idx = xp.max(xp.where(in_run, order, -1), axis=-1, keepdims=True)  # (..., 1)
     # Rows with ties or NaN: the index (and with NaN the value) of PyTorch's std::sort
-    idx = fix_mode(backend.as_numpy(x._data), xp.moveaxis(idx.astype(np.int64), -1, d), d)
-    idx = out_xp.asarray(idx)
-    return _select(x, idx, d, keepdim, ModeResult)
+    idx = fix_mode(backend.as_numpy(data), xp.moveaxis(idx.astype(np.int64), -1, d), d)
+    return out_xp.asarray(idx)
 
 
 def msort(x) -> Tensor:
@@ -229,4 +255,6 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
         if dim is None and extra.shape != () and len(res) == 1 and return_inverse:
             extra = extra.reshape(a.shape)  # the inverse has x's shape (PyTorch)
         res.append(Tensor._wrap(xp.asarray(extra)))
+    if derived_observers:  # (their shapes depend on x's values: ops/untracked.py)
+        derived(*[t._data for t in res], op="unique")
     return res[0] if len(res) == 1 else tuple(res)

@@ -27,6 +27,7 @@ from .elementwise import cast, clone
 from .indexing import take_along_axis
 from .math import log_add_exp_complex
 from .shape import reshape
+from .untracked import computed
 
 # torch.return_types.cummax / .cummin: `values, indices = x.cummax(0)`.
 CummaxResult = return_type("cummax", ["values", "indices"])
@@ -197,6 +198,13 @@ def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
 # cummax / cummin
 
 
+def _running_index_of(a, axis, is_min):
+    """`_running_index` of an array (bool counted as int8), on its own device."""
+    if a.dtype == np.bool_:
+        a = a.astype(np.int8)
+    return _running_index(a, axis, is_min, backend.get_array_module(a))
+
+
 def _running_index(a, axis, is_min, xp):
     """Index of the running maximum (minimum) along `axis`: the latest position holding it (ties
     go to the later element, PyTorch's rule); NaN propagates and keeps its index.
@@ -253,11 +261,12 @@ def _cum_extreme(x, dim, is_min, result, name):
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
         return result(clone(x), zero)
     ax = _scan_axis(x, dim, name)
-    xp = backend.get_array_module(x._data)
-    a = x._data if x._data.dtype != np.bool_ else x._data.astype(np.int8)
     if x.shape[ax] == 0:
-        return result(clone(x), Tensor._wrap(xp.zeros(x.shape, np.int64)))
-    idx = Tensor._wrap(_running_index(a, ax, is_min, xp))
+        return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
+            x.shape, np.int64)))  # fmt: skip
+    # The index is data computed from the values: `computed` shows descent.compile how
+    # (ops/untracked.py), and take_along_axis takes its array as a parameter a replay rebinds
+    idx = computed(_running_index_of, (x,), (ax, is_min))
     # The values are a gather: the gradient flows to the element each output copies.
     return result(take_along_axis(x, idx, ax), idx)
 

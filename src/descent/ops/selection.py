@@ -39,6 +39,7 @@ from .indexing import (
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
+from .untracked import computed, derived, derived_observers
 from .view_rules import overlaps, writable_alias
 from .view_write import write as write_view
 from .view_write import write_base, written
@@ -60,8 +61,12 @@ def _dim(x: Tensor, dim: int, op: str) -> int:
 
 def _order(x: Tensor, dim: int, descending: bool):
     """Stable argsort along dim with PyTorch's NaN rule (NaN is the largest value)."""
-    xp = backend.get_array_module(x._data)
-    a = x._data
+    return _order_of(x._data, dim, descending)
+
+
+def _order_of(a, dim: int, descending: bool):
+    """`_order` of an array."""
+    xp = backend.get_array_module(a)
     if a.dtype == np.bool_:
         a = a.astype(np.int8)
     if descending:
@@ -107,15 +112,23 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
         return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
                                                                                    np.int64)))
     d = _dim(x, dim, "sort")
+    # The indices are data computed from x's values: `computed` shows descent.compile how
+    # (ops/untracked.py), and the values' op takes them as its parameter (a replay rebinds it).
+    idx = computed(_sort_index, (x,), (d, bool(descending), bool(stable)))
+    return SortResult(Sort.apply(x, idx=idx._data, axis=d, keep=True), idx)
+
+
+def _sort_index(a, d: int, descending: bool, stable: bool):
+    """sort's int64 indices of an array along d (see `sort`)."""
     # stable=False: PyTorch's std::sort order straight from its replay where a kernel runs;
     # else the stable order with the tied rows replayed
-    idx = None if stable else torch_sort_order(x._data, d, bool(descending))
+    idx = None if stable else torch_sort_order(a, d, descending)
     if idx is None:
-        idx = _order(x, d, descending)
+        idx = _order_of(a, d, descending)
         if not stable:
-            idx = fix_sort(x._data, idx, d, bool(descending))
-        idx = _layout_of(x._data, idx)
-    return SortResult(Sort.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
+            idx = fix_sort(a, idx, d, descending)
+        idx = _layout_of(a, idx)
+    return idx
 
 
 def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
@@ -140,21 +153,25 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) ->
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {d} of size {n}")
     if x.ndim == 0:
         return sort(x)
-    idx = _topk_select(x._data, d, int(k), largest)
+    idx = computed(_topk_index, (x,), (d, int(k), bool(largest), bool(sorted)))  # (see sort)
+    return TopkResult(Topk.apply(x, idx=idx._data, axis=d, keep=True), idx)
+
+
+def _topk_index(a, d: int, k: int, largest: bool, sorted: bool):  # noqa: A002 - torch's name
+    """topk's int64 indices of an array along d (see `topk`)."""
+    idx = _topk_select(a, d, k, largest)
     if idx is None:
         # numba: PyTorch's partial_sort / nth_element replayed on every row, no full sort
-        idx = topk_order(x._data, d, int(k), bool(largest), bool(sorted))
+        idx = topk_order(a, d, k, largest, sorted)
         if idx is not None:
-            idx = backend.get_array_module(idx).ascontiguousarray(idx)  # see below
-            return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
-        order = _order(x, d, largest)  # (..., n, ...) the full order along d
+            return backend.get_array_module(idx).ascontiguousarray(idx)  # see below
+        order = _order_of(a, d, largest)  # (..., n, ...) the full order along d
         xp = backend.get_array_module(order)
-        idx = xp.take(order, xp.arange(int(k)), axis=d)  # its first k
+        idx = xp.take(order, xp.arange(k), axis=d)  # its first k
     # Rows with ties, and sorted=False's order: what PyTorch's partial_sort / nth_element give
-    idx = fix_topk(x._data, idx, d, int(k), bool(largest), bool(sorted))
+    idx = fix_topk(a, idx, d, k, largest, sorted)
     # contiguous as PyTorch's values and indices along any dim (.view works on them)
-    idx = backend.get_array_module(idx).ascontiguousarray(idx)
-    return TopkResult(Topk.apply(x, idx=idx, axis=d, keep=True), Tensor._wrap(idx))
+    return backend.get_array_module(idx).ascontiguousarray(idx)
 
 
 _TOPK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32),
@@ -227,11 +244,19 @@ def nonzero(x, *, as_tuple: bool = False):
     idx = xp.nonzero(a)
     if as_tuple:
         if x.ndim == 0:
-            return (Tensor._wrap(idx[0].astype(np.int64)),)
-        return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+            out = (Tensor._wrap(idx[0].astype(np.int64)),)
+        else:
+            out = tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+        if derived_observers:  # (their shape depends on x's values: ops/untracked.py)
+            derived(*[t._data for t in out], op="nonzero")
+        return out
     if x.ndim == 0:
-        return Tensor._wrap(xp.zeros((int(idx[0].size), 0), dtype=np.int64))
-    return Tensor._wrap(xp.stack(idx, axis=1).astype(np.int64))  # (n, ndim)
+        out = Tensor._wrap(xp.zeros((int(idx[0].size), 0), dtype=np.int64))
+    else:
+        out = Tensor._wrap(xp.stack(idx, axis=1).astype(np.int64))  # (n, ndim)
+    if derived_observers:
+        derived(out._data, op="nonzero")
+    return out
 
 
 def masked_select(x, mask) -> Tensor:
@@ -318,19 +343,36 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
     if reduce is not None:  # PyTorch's RuntimeError and words
         raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got "
                            f"{reduce!r}")  # fmt: skip
-    xp = backend.get_array_module(x._data)
     check_index_bounds("scatter", index._data, x.shape[d] if x.ndim else 1, d)
-    # owner[slot] = the flat position in src of the element written there, -1 where nothing
-    # is (a constant); with repeated indices the last write wins, as on PyTorch's CPU.
-    ids = xp.arange(index.numel(), dtype=np.int64).reshape(index.shape)
-    owner = xp.full(x.shape, -1, dtype=np.int64)
+    # Positions computed from the index's values: `computed` (ops/untracked.py) lets
+    # descent.compile replay them from the index instead of freezing them.
+    owner = computed(_scatter_owner, (index,), (tuple(x.shape), d))
+    written = computed(_scatter_written, (owner,), ())
+    picked = computed(_scatter_picked, (owner,), ())
+    placed = reshape(reshape(s, -1)[picked], x.shape)  # the gradient flows back to src
+    return where(written, placed, x)
+
+
+def _scatter_owner(index, shape: tuple, d: int):
+    """owner[slot] = the flat position in src of the element scatter writes there, -1 where
+    nothing is; with repeated indices the last write wins, as on PyTorch's CPU."""
+    xp = backend.get_array_module(index)
+    ids = xp.arange(index.size, dtype=np.int64).reshape(index.shape)
+    owner = xp.full(shape, -1, dtype=np.int64)
     # index may be smaller than x in the other dims: only its own positions are written (NumPy's
     # put_along_axis would broadcast it over the rest, as PyTorch does not)
-    owner[along_axis_index(xp, index._data.astype(np.int64), d)] = ids
-    written = owner >= 0
-    picked = Tensor._wrap(xp.where(written, owner, 0).reshape(-1))
-    placed = reshape(reshape(s, -1)[picked], x.shape)  # the gradient flows back to src
-    return where(Tensor._wrap(written), placed, x)
+    owner[along_axis_index(xp, index.astype(np.int64), d)] = ids
+    return owner
+
+
+def _scatter_written(owner):
+    """The slots scatter writes (bool)."""
+    return owner >= 0
+
+
+def _scatter_picked(owner):
+    """The flat src position each slot reads (0 where none is written: `where` drops it)."""
+    return backend.get_array_module(owner).where(owner >= 0, owner, 0).reshape(-1)
 
 
 def _zeros_like(x: Tensor) -> Tensor:
@@ -369,24 +411,36 @@ def _linear_index(x: Tensor, indices):
     if not isinstance(indices, (tuple, list)):
         indices = (indices,)
     xp = backend.get_array_module(x._data)
+    tensors = tuple(i if isinstance(i, Tensor) else Tensor._wrap(xp.asarray(i)) for i in indices)
+    # The rows come from the index's values: `computed` (ops/untracked.py) lets descent.compile
+    # replay them; a mask's rows also have a data-dependent count, so that falls back.
+    n_index = sum(int(t._data.ndim) if t._data.dtype == np.bool_ else 1 for t in tensors)
+    if not n_index or n_index > x.ndim:
+        raise IndexError(f"index_put: {n_index} indices for a tensor with {x.ndim} dimensions")
+    rows = computed(_linear_rows, tensors, (tuple(x.shape[:n_index]),))._data
+    if derived_observers and any(t._data.dtype == np.bool_ for t in tensors):
+        derived(rows, op="index_put with a boolean mask")
+    return rows, n_index
+
+
+def _linear_rows(*operands):
+    """`_linear_index`'s row numbers from the index arrays (then the leading dims' sizes)."""
+    *indices, lead = operands
+    xp = backend.get_array_module(indices[0])
     arrs = []
-    for i in indices:
-        a = i._data if isinstance(i, Tensor) else xp.asarray(i)
+    for a in indices:
         if a.dtype == np.bool_:
             arrs.extend(xp.nonzero(a))
         else:
             arrs.append(a.astype(np.int64))
-    if not arrs or len(arrs) > x.ndim:
-        raise IndexError(f"index_put: {len(arrs)} indices for a tensor with {x.ndim} dimensions")
     arrs = xp.broadcast_arrays(*arrs)
-    lead = x.shape[: len(arrs)]
     for k, (a, n) in enumerate(zip(arrs, lead)):
         if a.size and (a.max() >= n or a.min() < -n):
             bad = int(a.max()) if a.max() >= n else int(a.min())
             raise IndexError(f"index_put: index {bad} is out of bounds for dimension {k} with "
                              f"size {n}")  # fmt: skip
     arrs = [a % n for a, n in zip(arrs, lead)]
-    return xp.ravel_multi_index(arrs, lead), len(arrs)
+    return xp.ravel_multi_index(arrs, lead)
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:

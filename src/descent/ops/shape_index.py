@@ -32,6 +32,7 @@ from .indexing import (
     take_index,
 )
 from .shape import broadcast_to, permute, reshape
+from .untracked import derived, derived_observers
 
 
 def _axis(x: Tensor, dim, name: str) -> int:
@@ -246,7 +247,10 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
                 f"{tuple(x.shape)} and dtype {x._data.dtype}"
             )
         r = x._data.reshape(-1)
-        return Tensor._wrap(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
+        out = Tensor._wrap(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
+        if derived_observers:  # (its shape depends on the counts: ops/untracked.py)
+            derived(out._data, op="repeat_interleave with a tensor of counts")
+        return out
     if dim is None:
         x, d = reshape(x, -1), 0
     else:
@@ -260,6 +264,8 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
             f"repeat_interleave: {r.shape[0]} repeat counts for dimension {d} of size {n}"
         )
     idx = xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r))
+    if derived_observers and isinstance(repeats, Tensor):  # (see above)
+        derived(idx, op="repeat_interleave with a tensor of counts")
     return take_index(x, (slice(None),) * d + (idx,))  # (PyTorch's node frees no index)
 
 

@@ -31,6 +31,7 @@ from .scan import cumprod
 from .shape import broadcast_to, concatenate, flip, pad, reshape, stack, transpose, unsqueeze
 from .shape_index import meshgrid
 from .special import _promoted
+from .untracked import computed
 
 # ---------------------------------------------------------------------------------------------
 # Vectors and matrices
@@ -301,7 +302,14 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
         raise RuntimeError(f"histc: expected a floating point input, got {x.dtype}")
     if bins <= 0:
         raise RuntimeError(f"histc: bins must be > 0, got {bins}")
-    data = backend.as_numpy(x._data).ravel()
+    # The counts are data computed from the values: `computed` shows descent.compile how
+    # (ops/untracked.py); the range checks run in the kernel, on every call
+    return computed(_histc, (x,), (int(bins), min, max))
+
+
+def _histc(a, bins: int, min, max):  # noqa: A002 - torch's names
+    """histc's counts of an array (see `histc`)."""
+    data = backend.as_numpy(a).ravel()
     dt = data.dtype.type
     lo, hi = dt(min), dt(max)
     if lo > hi:
@@ -319,5 +327,4 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
         pos = ((keep - lo) * dt(bins) / (hi - lo)).astype(np.int64)
     pos = np.minimum(pos, bins - 1)
     counts = np.bincount(pos, minlength=bins).astype(data.dtype)
-    xp = backend.get_array_module(x._data)
-    return Tensor._wrap(xp.asarray(counts))
+    return backend.get_array_module(a).asarray(counts)

@@ -33,6 +33,7 @@ from .reduce import sum as _sum
 from .selection import nonzero, sort
 from .shape import concatenate, pad, permute, reshape, squeeze, transpose, unsqueeze
 from .shape_index import diagonal, narrow
+from .untracked import derived, derived_observers
 
 # ---------------------------------------------------------------------------------------------
 # Indices and counts (no gradient)
@@ -57,7 +58,7 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
         raise RuntimeError("minlength should be >= 0")
     data = x._data.astype(np.int64)
     if weights is None:
-        return Tensor._wrap(xp.bincount(data, minlength=minlength).astype(np.int64))
+        return _counts(Tensor._wrap(xp.bincount(data, minlength=minlength).astype(np.int64)))
     w = as_tensor(weights)
     if w.shape != x.shape:
         raise RuntimeError(
@@ -66,7 +67,15 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
         )
     dt = np.float32 if w._data.dtype == np.float32 else np.float64
     out = xp.bincount(data, weights=w._data.astype(np.float64), minlength=minlength)
-    return Tensor._wrap(out.astype(dt))
+    return _counts(Tensor._wrap(out.astype(dt)))
+
+
+def _counts(out: Tensor) -> Tensor:
+    """bincount's result, marked for descent.compile: its length is the input's largest value
+    + 1 (when past minlength), which a replay cannot know (ops/untracked.py)."""
+    if derived_observers:
+        derived(out._data, op="bincount")
+    return out
 
 
 _TORCH_NAMES = SCALAR_TYPES  # PyTorch's ScalarType names: the one table (dtypes.py)

@@ -14,6 +14,7 @@ from ...ops.elementwise import where
 from ...ops.embedding import Embedding
 from ...ops.indexing import index_add, take_along_axis
 from ...ops.indexing import one_hot as _one_hot
+from ...ops.untracked import computed, derived, derived_observers
 from ...tensor import Tensor
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
@@ -134,14 +135,31 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     # "zero-size array" error; PyTorch returns the (0, C) result)
     if t._data.size == 0 and num_classes < 0:
         raise DescentError("one_hot: can not infer the number of classes from an empty tensor")
-    if t._data.size and not backend.is_meta(t._data) and (  # (meta: no values to check)
-        int(t._data.min()) < 0 or (num_classes >= 0 and int(t._data.max()) >= num_classes)
+    if num_classes >= 0:
+        # The result is data computed from the values: `computed` shows descent.compile how
+        # (ops/untracked.py); the class check runs in the kernel, on every call
+        return computed(_one_hot_of, (t,), (int(num_classes),))
+    _check_classes(t._data, num_classes)
+    out = _one_hot(t, num_classes)
+    if derived_observers:  # (its width is the largest class + 1: a replay cannot know it)
+        derived(out._data, op="one_hot without num_classes")
+    return out
+
+
+def _one_hot_of(a, num_classes: int):
+    """F.one_hot of an array of classes, checked, with a known number of classes."""
+    _check_classes(a, num_classes)
+    return _one_hot(Tensor._wrap(a), num_classes)._data
+
+
+def _check_classes(a, num_classes: int) -> None:
+    if a.size and not backend.is_meta(a) and (  # (meta: no values to check)
+        int(a.min()) < 0 or (num_classes >= 0 and int(a.max()) >= num_classes)
     ):
         raise DescentError(
-            f"one_hot: class values must lie in [0, {num_classes}), got min {int(t._data.min())} "
-            f"and max {int(t._data.max())}"
+            f"one_hot: class values must lie in [0, {num_classes}), got min {int(a.min())} "
+            f"and max {int(a.max())}"
         )
-    return _one_hot(t, num_classes)
 
 
 def _bags(idx: np.ndarray, offsets, include_last_offset: bool) -> tuple[np.ndarray, np.ndarray]:

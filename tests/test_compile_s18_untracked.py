@@ -1,0 +1,148 @@
+"""descent.compile and values computed from the data outside autograd Functions (s18).
+
+Indices and counts that ops compute on arrays (sort's order, topk, kthvalue, median, mode,
+nanmedian, cummax, searchsorted, histc, one_hot, scatter's and index_put's positions, any/all,
+count_nonzero) were constants to the recorder: when the first two calls saw the same data, the
+replay froze them and later calls returned wrong values. They are now recorded
+(ops/untracked.py `computed`) and replay bitwise as eager; results whose SHAPE depends on the
+values (nonzero, unique, argwhere, where(cond), bincount, one_hot without num_classes,
+repeat_interleave with a tensor of counts, index_put with a mask) fall back with a warning
+naming the op. Each case: calls 0 and 1 see the same values, later calls others, and every
+call must equal eager bitwise.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+import descent.nn.functional as F
+from descent.compiler import CompileWarning
+
+_RNG = np.random.default_rng(0)
+_A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
+_XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
+
+
+def _setadv(x):
+    h = x * 1
+    with descent.no_grad():
+        h[descent.arange(4), x.argmax(1)] = 0.0
+    return h
+
+
+# name -> function: each must replay (bitwise as eager on every call)
+REPLAY = {
+    "sort_values": lambda x: x.sort(1).values * 2,
+    "sort_indices": lambda x: x.sort(1).indices + 1,
+    "sort_desc_stable": lambda x: x.sort(0, descending=True, stable=True).values,
+    "argsort": lambda x: x.argsort(1) + 1,
+    "gather_argsort": lambda x: x.gather(1, x.argsort(1)) * 2,
+    "topk_values": lambda x: x.topk(2, 1).values * 2,
+    "topk_indices": lambda x: x.topk(2, 1).indices + 1,
+    "topk_unsorted": lambda x: x.topk(5, 1, largest=False, sorted=False).indices,
+    "kthvalue": lambda x: x.kthvalue(2, 1).indices + 1,
+    "kthvalue_dim0": lambda x: x.kthvalue(3, 0, keepdim=True).values,
+    "mode": lambda x: (x * 2).round().mode(1).values + 1,
+    "median_dim": lambda x: x.median(1).indices + 1,
+    "median_all": lambda x: x.median() * 2,
+    "nanmedian_dim": lambda x: x.masked_fill(x < -1, float("nan")).nanmedian(1).indices + 1,
+    "nanmedian_all": lambda x: x.masked_fill(x < -1, float("nan")).nanmedian() * 2,
+    "count_nonzero": lambda x: (x > 0).count_nonzero(1) + 1,
+    "count_nonzero_all": lambda x: (x > 0).count_nonzero(),
+    "any_dim": lambda x: (x > 1).any(1).int() + 1,
+    "all_dim": lambda x: (x > -0.5).all(1),
+    "searchsorted": lambda x: descent.searchsorted(descent.tensor([-1.0, 0.0, 1.0]), x) + 1,
+    "searchsorted_sorter": lambda x: descent.searchsorted(x, x[:, :2], sorter=x.argsort(1)),
+    "bucketize": lambda x: descent.bucketize(x, descent.tensor([-1.0, 0.0, 1.0])) + 1,
+    "one_hot": lambda x: F.one_hot(x.argmax(1), 6).float() * 2,
+    "index_select": lambda x: x.index_select(1, x[0].argsort()) * 2,
+    "scatter_idx": lambda x: descent.zeros(4, 6).scatter(1, x.argmax(1, keepdim=True), 1.0) + x,
+    "scatter_src": lambda x: x.scatter(1, x.argsort(1)[:, :3], x[:, 3:]),
+    "scatter_add": lambda x: descent.zeros(4, 6).scatter_add(1, x.argsort(1), x),
+    "index_add": lambda x: descent.zeros(6, 6).index_add(0, x[:, 0].argsort(), x),
+    "histc": lambda x: descent.histc(x, 4, -2, 2) * 2,
+    "histc_range": lambda x: descent.histc(x, 5),
+    "cummax": lambda x: x.cummax(1).indices + 1,
+    "cummin_bool": lambda x: (x > 0).cummin(1).indices,
+    "index_put": lambda x: descent.zeros(6, 6).index_put((x.argmax(1),), x, accumulate=True),
+    "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
+}
+
+# name -> (function, words of the fallback warning)
+FALLBACK = {
+    "nonzero": (lambda x: (x > 0).nonzero() + 1, "nonzero"),
+    "argwhere": (lambda x: descent.argwhere(x > 0) + 1, "nonzero"),
+    "where1": (lambda x: descent.where(x > 0)[1] + 1, "where(condition)"),
+    "unique": (lambda x: (x * 2).round().unique() + 1, "unique"),
+    "bincount": (lambda x: descent.bincount(x.argmax(1), minlength=6) + 1, "bincount"),
+    "one_hot_auto": (lambda x: F.one_hot(x.argmax(1)), "one_hot without num_classes"),
+    "repeat_interleave": (
+        lambda x: x.repeat_interleave((x[:, 0] > 0).long() + 1, dim=0).sum(0) * 2,
+        "repeat_interleave",
+    ),
+    "repeat_interleave_0d": (
+        lambda x: x.repeat_interleave(descent.tensor(2), dim=0),
+        "repeat_interleave",
+    ),
+    "index_put_mask": (
+        lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0], accumulate=True),
+        "index_put with a boolean mask",
+    ),
+    "index_put_mask_set": (
+        lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0] * 2),
+        "index_put with a boolean mask",
+    ),
+    "masked_select": (lambda x: x.masked_select(x > 0) * 2, "boolean mask"),
+    "setitem_adv": (_setadv, "in-place op"),
+}
+
+
+def _run(f):
+    """Eager and compiled on every input: the compiled function and the warnings it gave."""
+    c = descent.compile(f)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k, a in enumerate(_XS):
+            want, got = f(descent.tensor(a)), c(descent.tensor(a))
+            assert want.shape == got.shape, k
+            assert want.dtype == got.dtype, k
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"call {k}")
+    return c, [str(m.message) for m in caught if issubclass(m.category, CompileWarning)]
+
+
+@pytest.mark.parametrize("name", sorted(REPLAY))
+def test_replays_bitwise_on_new_data(name):
+    c, warned = _run(REPLAY[name])
+    assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0, (c.stats, warned)
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACK))
+def test_data_dependent_shape_falls_back(name):
+    f, words = FALLBACK[name]
+    c, warned = _run(f)
+    assert c.stats["replays"] == 0 and c.stats["fallbacks"] == 1, c.stats
+    assert any(words in w for w in warned), warned
+
+
+def test_training_step_through_topk_and_sort_values_replays():
+    """Gradients through sort/topk/median values follow the recorded indices at replay."""
+    w = descent.tensor(np.linspace(-1, 1, 6, dtype=np.float32), requires_grad=True)
+
+    def step(x):
+        h = x * w
+        loss = (h.topk(2, 1).values ** 2).sum() + h.sort(0).values[0].sum() + h.median()
+        loss.backward()
+        return loss
+
+    c = descent.compile(step)
+    for a in _XS:
+        w.grad = None
+        want = step(descent.tensor(a))
+        gw = w.grad.numpy().copy()
+        w.grad = None
+        got = c(descent.tensor(a))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(w.grad.numpy(), gw)
+    assert c.stats["replays"] == 3
