@@ -135,6 +135,7 @@ class FFTR2C(_Function):
     Re(inverse DFT, dual norm, of the gradient zero-padded to the full length)."""
 
     __slots__ = ("axes", "norm", "n_last")
+    saves_params = True  # PyTorch's FftR2CBackward0 saves self: a second backward raises
 
     def forward(self, x):
         self.n_last = x.shape[self.axes[-1]]

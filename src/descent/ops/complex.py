@@ -301,6 +301,7 @@ class Complex(Function):
 
     zero_passes = True  # PyTorch's real(grad) and imag(grad) keep its zero tensor
     broadcasts = True
+    saves_params = True  # PyTorch's ComplexBackward0 saves real and imag: a 2nd backward raises
 
     def forward(self, re, im):
         xp = backend.get_array_module(re, im)

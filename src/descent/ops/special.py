@@ -327,6 +327,7 @@ class Sgn(Function):
     ZERO_GRAD): the leaves get zeros, and no 0 * inf of an earlier op's derivative becomes nan."""
 
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    saves_params = True  # PyTorch's SgnBackward0 saves self and result (sign() saves nothing)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
