@@ -158,3 +158,21 @@ def test_scheduler_get_lr_outside_step_is_torchs(name):
             seq.append(s.get_last_lr()[0])
         seqs.append(seq)
     np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-12)
+
+
+def test_multiplicative_lr_step_with_epoch_is_torchs():
+    """MultiplicativeLR.step(epoch) multiplies the current lr by f(epoch) once (PyTorch has no
+    closed form for it); descent jumped to the product f(1)...f(epoch) from the base lr."""
+    seqs = []
+    for lib in (torch, descent):
+        o = lib.optim.SGD([lib.nn.Parameter(lib.ones(1))], lr=0.1)
+        s = lib.optim.lr_scheduler.MultiplicativeLR(o, lambda e: 0.9 if e % 2 else 0.5)
+        seq = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            for e in [None, 5, None, None, 2, None, 7]:
+                o.step()
+                s.step(e)
+                seq += [o.param_groups[0]["lr"], s.get_last_lr()[0], s.last_epoch]
+        seqs.append(seq)
+    np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-12)

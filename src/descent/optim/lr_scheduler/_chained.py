@@ -51,6 +51,20 @@ class MultiplicativeLR(LRScheduler):
             return list(lrs)
         return [lr * fn(epoch) for lr, fn in zip(lrs, self.lr_lambdas, strict=True)]
 
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one step; `step(epoch)` (deprecated in PyTorch) multiplies the current lrs by
+        f(epoch) once, as PyTorch's does (it has no closed form to jump with)."""
+        if epoch is None or self._is_initial:
+            super().step(epoch)
+            return
+        self._step_count += 1
+        self.last_epoch = int(epoch)
+        lrs = self._chainable_lr(self.last_epoch, [g["lr"] for g in self.optimizer.param_groups])
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            set_lr(group, lr)
+        self._last_lr = list(lrs)
+        self._cache = (self.last_epoch, list(lrs))  # later steps multiply on from here
+
     def lr_at(self, epoch: int) -> list[float]:
         cache = getattr(self, "_cache", None)
         if cache is not None and cache[0] <= epoch:
