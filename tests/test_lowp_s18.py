@@ -283,3 +283,19 @@ def test_var_backward_without_degrees_of_freedom(dn, fn):
                             (y * m.ones_like(y)).sum().backward()
                         grads.append(_np(x.grad))
                     _same(*grads)
+
+
+def test_cumprod_bfloat16_gradient_with_zeros():
+    # PyTorch's cumprod_backward with zeros (before the first zero: reversed cumsum of y gy
+    # over x; at it: y_{z-1} times the sum of cumprods times gy) as bfloat16 ops, each
+    # rounded: 89 of 300 random cases with zeros had elements off (rounded once), 0 now
+    rng = np.random.default_rng(3)
+    edge = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-7, 3.0, -2.5, 1.0, 0.5]
+    for _ in range(60):
+        shape = (int(rng.integers(1, 6)), int(rng.integers(2, 6)))
+        a = rng.standard_normal(shape) * 2
+        m = rng.random(shape) < 0.3
+        a[m] = rng.choice(edge, m.sum())
+        a[0, 0] = 0.0
+        dim = int(rng.integers(0, 2))
+        _compare(lambda mod, x, d=dim: mod.cumprod(x, d), a, "bfloat16", seed=int(m.sum()))

@@ -142,19 +142,28 @@ class CumProd(Function):
         # gy_z + gy_{z+1} x_{z+1} is inf, where inf * gy_z + inf * gy_{z+1} x_{z+1} was nan).
         # O(n) (all n rows of the (n, n) form took 32 GiB for 256 x 4096 with a zero per
         # row). The products in float64 for the narrower floats, as the forward.
+        # bfloat16 (float32 arrays): each of PyTorch's ops rounded to bfloat16, as its kernels
+        low = getattr(self, "low", None)
+
+        def r(a):
+            return a if low is None else a.astype(low).astype(np.float32)
+
+        acc = np.float32 if low is not None else _acc(x.dtype)
         zero = xd == 0
         nz = xp.cumsum(zero, axis=ax)
         first = zero & (nz == 1)
         mid = (nz == 1) & ~first  # z < j < z2
-        after = xp.cumprod(xp.where(mid, x, 1), axis=ax, dtype=_acc(x.dtype))
-        terms = after.astype(x.dtype, copy=False) * xp.where(nz == 1, gy, 0)
+        after = r(xp.cumprod(xp.where(mid, x, 1), axis=ax, dtype=acc).astype(x.dtype))
+        terms = r(after * xp.where(nz == 1, gy, 0))
         z = xp.expand_dims(xp.argmax(first, axis=ax), ax)  # 0 where the slice has no zero
         y = self.output(ops)
         prefix = xp.where(z == 0, 1, xp.take_along_axis(y, xp.maximum(z - 1, 0), axis=ax))
-        exact = xp.squeeze(terms.sum(axis=ax, keepdims=True) * prefix.astype(x.dtype), ax)
+        total = r(terms.sum(axis=ax, keepdims=True))
+        exact = xp.squeeze(r(total * prefix.astype(x.dtype)), ax)
         before = nz == 0
-        wb = xp.where(before, gy * self.output(ops), 0)
-        g_before = _rev_cumsum(wb, ax, ops) / xp.where(before, x, 1)
+        wb = xp.where(before, r(gy * self.output(ops)), 0)
+        rev = r(_flip_cumsum(wb, ax)) if low is not None else _rev_cumsum(wb, ax, ops)
+        g_before = r(rev / xp.where(before, x, 1))
         return xp.where(before, g_before, xp.where(first, xp.expand_dims(exact, ax), 0))
 
 
