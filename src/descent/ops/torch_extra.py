@@ -18,6 +18,7 @@ from .. import backend
 from ..errors import DescentError
 from ..opmath import HALF
 from ..tensor import Tensor
+from ..tensor_methods import beta_alpha_first
 from ._common import _one_axis, as_tensor, refuse_kinds, result_type
 from .arithmetic import add, mul, sub
 from .elementwise import abs as _abs
@@ -172,6 +173,7 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
     return powers if increasing else flip(powers, 1)
 
 
+@beta_alpha_first(method=False)  # torch.addbmm(beta, input, [alpha,] b1, b2), deprecated
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * sum_b batch1[b] @ batch2[b] (torch.addbmm; beta=0 ignores input,
