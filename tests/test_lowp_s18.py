@@ -299,3 +299,23 @@ def test_cumprod_bfloat16_gradient_with_zeros():
         a[0, 0] = 0.0
         dim = int(rng.integers(0, 2))
         _compare(lambda mod, x, d=dim: mod.cumprod(x, d), a, "bfloat16", seed=int(m.sum()))
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+def test_var_of_all_elements_overflowing_mean(fn):
+    # One output: PyTorch's std_var_all_cpu takes x.mean() in float32, which is -inf for two
+    # values of -3e38, so var/std are inf and the gradient nan (descent's float64 mean gave a
+    # finite 1.549e38 and an inf gradient: found by fuzz_extra_dtypes half, seed 18124002)
+    a = [[1.0, 1.0], [1.0, -3e38], [-3e38, 1.0]]
+    out = []
+    for m in (torch, descent):
+        x = m.tensor(a, dtype=m.float32, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = getattr(m, fn)(x)
+            y.backward()
+        out += [_np(y), _np(x.grad)]
+    _same(out[0], out[2])
+    _same(out[1], out[3])
+    b = np.random.default_rng(0).standard_normal(1000).astype(np.float32) * 3 + 5
+    _same(_np(getattr(torch.tensor(b), fn)()), _np(getattr(descent.tensor(b), fn)()))
