@@ -1,8 +1,9 @@
 """descent.compile and values computed from the data outside autograd Functions (s18).
 
 Indices and counts that ops compute on arrays (sort's order, topk, kthvalue, median, mode,
-nanmedian, cummax, searchsorted, histc, one_hot, scatter's and index_put's positions, any/all,
-count_nonzero) were constants to the recorder: when the first two calls saw the same data, the
+nanmedian, cummax, searchsorted, histc, one_hot, scatter's, put's and index_put's positions,
+index_fill's mask, any/all, isin, signbit, nll_loss's index and weights, count_nonzero) were
+constants to the recorder: when the first two calls saw the same data, the
 replay froze them and later calls returned wrong values. They are now recorded
 (ops/untracked.py `computed`) and replay bitwise as eager; results whose SHAPE depends on the
 values (nonzero, unique, argwhere, where(cond), bincount, one_hot without num_classes,
@@ -67,6 +68,15 @@ REPLAY = {
     "cummax": lambda x: x.cummax(1).indices + 1,
     "cummin_bool": lambda x: (x > 0).cummin(1).indices,
     "index_put": lambda x: descent.zeros(6, 6).index_put((x.argmax(1),), x, accumulate=True),
+    "nll_loss_ignore": lambda x: F.nll_loss(x, x.argmax(1), ignore_index=2) * 2,
+    "nll_loss_weight": lambda x: F.nll_loss(x, x.argmin(1), weight=descent.arange(6.0)) * 2,
+    "isin": lambda x: descent.isin(x.argmax(1), descent.tensor([1, 2])).int() + 1,
+    "norm_p0": lambda x: (x > 0.5).float().norm(p=0) * 2,
+    "signbit": lambda x: x.signbit().int() + 1,
+    "index_fill": lambda x: x.index_fill(1, x[0].argsort()[:2], 0.0) * 2,
+    "put": lambda x: descent.zeros(24).put(x.flatten().argsort(), x.flatten()) * 2,
+    "put_accumulate": lambda x: descent.zeros(24).put(x.flatten().argsort() - 24, x.flatten(),
+                                                      accumulate=True),
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
 }
 
@@ -93,6 +103,14 @@ FALLBACK = {
     "index_put_mask_set": (
         lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0] * 2),
         "index_put with a boolean mask",
+    ),
+    "unique_consecutive": (
+        lambda x: (x > 0).long().flatten().unique_consecutive() + 1,
+        "unique_consecutive",
+    ),
+    "masked_scatter": (
+        lambda x: descent.zeros(4, 6).masked_scatter(x > 0, x) * 2,
+        "masked_scatter",
     ),
     "masked_select": (lambda x: x.masked_select(x > 0) * 2, "boolean mask"),
     "setitem_adv": (_setadv, "in-place op"),
@@ -146,3 +164,28 @@ def test_training_step_through_topk_and_sort_values_replays():
         np.testing.assert_array_equal(got.numpy(), want.numpy())
         np.testing.assert_array_equal(w.grad.numpy(), gw)
     assert c.stats["replays"] == 3
+
+
+def test_nll_loss_with_a_new_target_each_call_replays():
+    """nll_loss's index, mask and weights come from the target's values: with the target an
+    argument, the recordings of two batches used to differ (the step ran eagerly), and with
+    equal first batches the replay froze them. Now every call replays with eager's bits."""
+    w = descent.tensor(np.linspace(-1, 1, 6, dtype=np.float32), requires_grad=True)
+    targets = [np.array([1, 2, 0, 5]), np.array([1, 2, 0, 5]), np.array([3, -100, 4, 4]),
+               np.array([0, 0, 1, 2]), np.array([-100, -100, -100, 1])]
+
+    def step(x, y):
+        loss = F.nll_loss(F.log_softmax(x * w, 1), y, weight=descent.arange(1.0, 7.0))
+        loss.backward()
+        return loss
+
+    c = descent.compile(step)
+    for a, y in zip(_XS, targets):
+        w.grad = None
+        want = step(descent.tensor(a), descent.tensor(y))
+        gw = w.grad.numpy().copy()
+        w.grad = None
+        got = c(descent.tensor(a), descent.tensor(y))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(w.grad.numpy(), gw)
+    assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0

@@ -511,9 +511,15 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
     for t in (elements, test_elements):
         if isinstance(t, Tensor):
             refuse_kinds("isin", t, "bc", "Unsupported input type encountered for isin()")
-    el = backend.as_numpy(getattr(elements, "_data", np.asarray(elements)))
-    te = backend.as_numpy(getattr(test_elements, "_data", np.asarray(test_elements)))
-    return Tensor._wrap(np.isin(el, te, assume_unique=assume_unique, invert=invert))
+    el, te = (t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t))
+              for t in (elements, test_elements))  # fmt: skip
+    # (descent.compile records it: ops/untracked.py)
+    return computed(_isin, (el, te), (bool(assume_unique), bool(invert)))
+
+
+def _isin(el, te, assume_unique: bool, invert: bool):
+    return np.isin(backend.as_numpy(el), backend.as_numpy(te), assume_unique=assume_unique,
+                   invert=invert)  # fmt: skip
 
 
 # Tensor methods of functions above (x.addcmul(a, b), x.kron(y), ...: docs/torch_gaps_math.md),

@@ -38,7 +38,7 @@ from .reduce import sum
 from .selection import _dim
 from .shape import unsqueeze
 from .shape_index import movedim
-from .untracked import computed
+from .untracked import computed, derived, derived_observers
 
 __all__ = [
     "greater", "greater_equal", "less", "less_equal", "not_equal", "gcd", "lcm", "nextafter",
@@ -493,6 +493,8 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
         first = xp.flatnonzero(start)
         counts = xp.diff(xp.concatenate([first, xp.asarray([n])])).astype(np.int64)
         out.append(Tensor._wrap(counts))
+    if derived_observers:  # (their shapes depend on x's values: ops/untracked.py)
+        derived(*[t._data for t in out], op="unique_consecutive")
     return out[0] if len(out) == 1 else tuple(out)
 
 

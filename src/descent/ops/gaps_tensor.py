@@ -54,6 +54,7 @@ from .reduce import sum as _sum
 from .selection import index_put_
 from .shape import broadcast_to, reshape, split, swapaxes, transpose
 from .shape_index import _axis, _diag_index, movedim, scatter_reduce
+from .untracked import computed, derived, derived_observers
 
 __all__: list[str] = [
     "adjoint", "alias_copy", "as_strided", "as_strided_", "as_strided_copy",
@@ -281,6 +282,8 @@ def masked_scatter(input, mask, source) -> Tensor:
             f"masked_scatter: expected source to have input's dtype {x.dtype}, got {src.dtype}"
         )
     idx = tuple(xp.nonzero(mb)) if x.ndim else ()
+    if derived_observers:  # (how many, and where, depend on the mask's values)
+        derived(*idx, op="masked_scatter")
     vals = getitem(reshape(src, -1), slice(0, k))
     if x.ndim == 0:
         return where(Tensor._wrap(mb), reshape(vals, ()) if k else x, x)
@@ -293,13 +296,13 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
     x = as_tensor(input)
     _check_inference_index(index, x, source)
     xp = backend.get_array_module(x._data)
-    ix = _index_tensor(index, xp, "put").reshape(-1)
+    ix = _index_tensor(index, xp, "put")  # (checks the dtype)
     n = x.numel()
-    if ix.size and (int(ix.max()) >= n or int(ix.min()) < -n):
-        raise IndexError(
-            f"put: index out of range: indices must be in [{-n}, {n}) for a tensor of "
-            f"{n} elements (shape {tuple(x.shape)})"
-        )
+    # The positions are data computed from the index's values: `computed` shows
+    # descent.compile how (ops/untracked.py); the range check runs in the kernel, every call
+    it = computed(_put_index, (index if isinstance(index, Tensor) else Tensor._wrap(ix),),
+                  (n, tuple(x.shape)))  # fmt: skip
+    ix = it._data
     src = reshape(as_tensor(source, x), -1)
     if src.shape[0] != ix.size:
         raise RuntimeError(
@@ -307,14 +310,24 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
             f"and {ix.size}"
         )
     flat = reshape(x, -1)
-    ix = ix % max(n, 1)
     if accumulate:
         from .indexing import index_add
 
-        out = index_add(flat, 0, Tensor._wrap(ix), src)
+        out = index_add(flat, 0, it, src)
     else:
         out = _scatter(flat, src, (ix,), "put", (ix.size,))
     return reshape(out, tuple(x.shape))
+
+
+def _put_index(index, n: int, shape: tuple):
+    """put's flat positions: the index as int64, checked, negatives counted from the end."""
+    ix = index.astype(np.int64, copy=False).reshape(-1)
+    if ix.size and (int(ix.max()) >= n or int(ix.min()) < -n):
+        raise IndexError(
+            f"put: index out of range: indices must be in [{-n}, {n}) for a tensor of "
+            f"{n} elements (shape {shape})"
+        )
+    return ix % max(n, 1)
 
 
 # ---------------------------------------------------------------------------------------------

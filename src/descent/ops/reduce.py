@@ -743,7 +743,8 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
         # The count of nonzero entries (a nan counts, as PyTorch's x != 0): piecewise constant;
         # the result requires grad but sends none back (PyTorch's undefined gradient: x.grad
         # stays None, and no 0 * inf reaches the ops before it).
-        count = (x._data != 0).sum(axis=axes, keepdims=keepdims).astype(x._data.dtype)
+        # (the count is data: `computed` lets descent.compile replay it, ops/untracked.py)
+        count = computed(_count_nonzero_as, (x,), (axes, keepdims))._data
         xp = backend.get_array_module(x._data)
         return EvenlyShared.apply(x, value=count, mask=xp.zeros(x.shape, bool))
     if ord == 1:
@@ -787,6 +788,11 @@ def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
     """The number of nonzero elements over `dim` (int64; no gradient)."""
     x, d, _ = _prep(x, axis, False, dim, None, op="count_nonzero")
     return computed(_count_nonzero, (x,), (d,))  # (descent.compile records it: untracked.py)
+
+
+def _count_nonzero_as(a, axes, keepdims: bool):
+    """norm(p=0)'s count of nonzero entries over axes, in a's dtype."""
+    return (a != 0).sum(axis=axes, keepdims=keepdims).astype(a.dtype)
 
 
 def _count_nonzero(a, d):

@@ -32,7 +32,7 @@ from .indexing import (
     take_index,
 )
 from .shape import broadcast_to, permute, reshape
-from .untracked import derived, derived_observers
+from .untracked import computed, derived, derived_observers
 
 
 def _axis(x: Tensor, dim, name: str) -> int:
@@ -350,20 +350,29 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     that gets the gradient of every entry it fills)."""
     x = as_tensor(x)
     xp = backend.get_array_module(x._data)
-    idx = _index_tensor(index, xp, "index_fill").reshape(-1)
+    idx = _index_tensor(index, xp, "index_fill")  # (checks the dtype)
     d = _axis(x, dim, "index_fill") if x.ndim else 0
     n = x.shape[d] if x.ndim else 1
-    mask = xp.zeros(n, dtype=bool)
-    mask[idx] = True  # (negative indices count from the end, as in PyTorch)
     view = [1] * x.ndim
     if x.ndim:
         view[d] = n
-    mask = Tensor._wrap(mask.reshape(view))
+    # The mask is data computed from the index's values: `computed` shows descent.compile how
+    # (ops/untracked.py)
+    it = index if isinstance(index, Tensor) else Tensor._wrap(idx)
+    mask = computed(_fill_mask, (it,), (n, tuple(view)))
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ValueError(f"index_fill: value must be a 0-d tensor, got {tuple(value.shape)}")
         return where(mask, value, x)
     return masked_fill(x, mask, value)
+
+
+def _fill_mask(idx, n: int, view: tuple):
+    """index_fill's mask (True at the indices along the dim), of shape `view`."""
+    xp = backend.get_array_module(idx)
+    mask = xp.zeros(n, dtype=bool)
+    mask[idx.astype(np.int64, copy=False).reshape(-1)] = True  # (negative: from the end)
+    return mask.reshape(view)
 
 
 # ---------------------------------------------------------------------------------------------

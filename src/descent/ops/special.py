@@ -75,6 +75,7 @@ from .special_kernels import (  # noqa: F401 - the array kernels, re-exported fr
     _polygamma64,
     _zeta_minus_one,
 )
+from .untracked import computed
 
 # ---------------------------------------------------------------------------------------------
 # The Function classes
@@ -354,7 +355,11 @@ def signbit(input) -> Tensor:
     """True where the sign bit is set (-0.0 and -nan included); bool, no gradient."""
     x = as_tensor(input)
     refuse_kinds("signbit", x, "c", "take .real first")
-    return Tensor._wrap(backend.get_array_module(x._data).signbit(x._data))
+    return computed(_signbit, (x,), ())  # (descent.compile records it: ops/untracked.py)
+
+
+def _signbit(a):
+    return backend.get_array_module(a).signbit(a)
 
 
 def positive(input) -> Tensor:

@@ -27,6 +27,7 @@ from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
 from ...ops.loss import BinaryCrossEntropy, MseLoss, SoftmaxCrossEntropy, _nll_rounded_once
 from ...ops.math import xlogy
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inputs import autocast_f32, float_tensor
 
@@ -235,40 +236,71 @@ def nll_loss(
     reduction = _reduction(size_average, reduce, reduction, "nll_loss")
     x = autocast_f32(float_tensor(input, "nll_loss"))
     check_inference_saved(target, x)  # (the target is saved as a parameter: grad_mode.py)
-    t = as_tensor(target)._data
+    tt = as_tensor(target)
     unbatched = x.ndim == 1
     if unbatched:
-        x, t = _shape.unsqueeze(x, 0), t.reshape(1)
+        x, tt = _shape.unsqueeze(x, 0), _shape.reshape(tt, (1,))
     n_cls = x.shape[1]
-    if tuple(t.shape) != (x.shape[0],) + tuple(x.shape[2:]):
+    if tuple(tt.shape) != (x.shape[0],) + tuple(x.shape[2:]):
         raise DescentError(
-            f"nll_loss: target {tuple(t.shape)} does not match input {tuple(x.shape)}: expected "
-            f"{(x.shape[0],) + tuple(x.shape[2:])} (the input's shape without the class dim 1)"
+            f"nll_loss: target {tuple(tt.shape)} does not match input {tuple(x.shape)}: "
+            f"expected {(x.shape[0],) + tuple(x.shape[2:])} (the input's shape without the "
+            "class dim 1)"
         )
-    xp = backend.get_array_module(x._data)
-    valid = t != ignore_index
-    if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
-        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
-    # Ignored rows pick class 0 (any valid index) and then get weight 0, so the gather needs
-    # no mask of its own and the ignored rows contribute nothing to value or gradient.
-    t_safe = xp.where(valid, t, 0).astype(np.int64)
-    picked = take_along_axis(x, Tensor._wrap(xp.expand_dims(t_safe, 1)), 1)[:, 0]  # (N, d...)
-    wt = valid.astype(x._data.dtype)
-    if weight is not None:
-        wt = wt * as_tensor(weight)._data.astype(x._data.dtype)[t_safe]
+    # The index, mask and weights below are data computed from the target's values: each
+    # comes from one kernel through `computed`, which descent.compile replays on the next
+    # batch's target (ops/untracked.py) instead of freezing it.
+    dt = x._data.dtype
+    index = computed(_nll_index, (tt,), (ignore_index, n_cls))  # (N, 1, d...)
+    valid = computed(_nll_valid, (tt,), (ignore_index,))
+    ws = (tt,) if weight is None else (tt, as_tensor(weight))
+    wt = computed(_nll_weights, ws, (ignore_index, dt))
+    picked = take_along_axis(x, index, 1)[:, 0]  # (N, d...)
     # Ignored rows are masked, not multiplied by 0: their picked log-probability may be -inf
     # (-inf * 0 is nan), and their gradient stays 0 even when no row counts (PyTorch's loss is
     # then 0 / 0 = nan, its gradient 0).
-    picked = where(Tensor._wrap(valid), picked, 0.0)
-    loss = -picked * Tensor._wrap(wt)
+    picked = where(valid, picked, 0.0)
+    loss = -picked * wt
     if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
-        # summed in float32 for half precision, as PyTorch (a bfloat16 running sum of ones
-        # stops at 256: the mean of 70,000 rows came out 273 times too large)
-        acc = np.float32 if x._data.dtype.itemsize == 2 else None
-        return loss.sum() / Tensor._wrap(xp.asarray(wt.sum(dtype=acc), dtype=x._data.dtype))
+        return loss.sum() / computed(_nll_total, (wt,), ())
     if reduction == "sum":
         return loss.sum()
     return loss[0] if unbatched else loss
+
+
+def _nll_index(t, ignore_index: int, n_cls: int):
+    """nll_loss's gather index (N, 1, d...): the target, with class 0 on ignored rows (any
+    valid class: they get weight 0, so the gather needs no mask of its own). Checks the
+    range, on every call."""
+    xp = backend.get_array_module(t)
+    valid = t != ignore_index
+    if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
+        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
+    return xp.expand_dims(xp.where(valid, t, 0).astype(np.int64), 1)
+
+
+def _nll_valid(t, ignore_index: int):
+    """nll_loss's counted rows."""
+    return t != ignore_index
+
+
+def _nll_weights(t, *rest):
+    """nll_loss's row weights: 1 (or weight[target]) on counted rows, 0 on ignored ones."""
+    *weight, ignore_index, dt = rest
+    valid = t != ignore_index
+    wt = valid.astype(dt)
+    if weight:
+        t_safe = backend.get_array_module(t).where(valid, t, 0).astype(np.int64)
+        wt = wt * weight[0].astype(dt)[t_safe]
+    return wt
+
+
+def _nll_total(wt):
+    """nll_loss's 'mean' divisor: the summed weights, summed in float32 for half precision,
+    as PyTorch (a bfloat16 running sum of ones stops at 256: the mean of 70,000 rows came out
+    273 times too large)."""
+    acc = np.float32 if wt.dtype.itemsize == 2 else None
+    return backend.get_array_module(wt).asarray(wt.sum(dtype=acc), dtype=wt.dtype)
 
 
 def _weighted(loss, weight, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
