@@ -84,12 +84,13 @@ class Var(Function):
         # of float32 squares. dof <= 0 (e.g. one element, correction=1): divided by 0, so 0 / 0
         # = nan and s / 0 = inf, as PyTorch's max(0, n - correction).
         xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
-        if x.dtype == np.float32 and x.size and _reduced_size(x.shape, self.axis) == x.size:
+        m = xa.mean(axis=self.axis, keepdims=True)
+        if x.dtype == np.float32 and m.size == 1 and x.size and not (
+            abs(float(m.flat[0])) * x.size < 3e38  # the float32 sum stays in range (cheap test)
+        ):
             # one output (PyTorch's std_var_all_cpu): the mean is x.mean() in float32, so a
             # sum past float32's range makes it inf and the variance inf, as there
             m = x.mean(axis=self.axis, keepdims=True, dtype=np.float32).astype(np.float64)
-        else:
-            m = xa.mean(axis=self.axis, keepdims=True)
         d = xa - m
         ss = (d * d).sum(axis=self.axis, keepdims=self.keepdims)
         with np.errstate(divide="ignore", invalid="ignore"):
