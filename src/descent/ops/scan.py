@@ -301,9 +301,12 @@ class LogCumSumExp(Function):
     graph path computes them directly over the (i, j) pairs of the axis (O(n^2) along it), and
     nothing overflows, with any range of x. The array path is PyTorch's O(n) one in log space."""
 
-    __slots__ = ("axis", "drop_nan")
+    __slots__ = ("axis", "drop_nan", "low")
     save_inputs = True
     save_output = True
+    # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `low` to the dtype (backward rounds
+    # where PyTorch's chain of bfloat16 ops does)
+    bfloat16_param = "low"
 
     def forward(self, x):
         return _log_add_exp_scan(x, self.axis)
@@ -317,7 +320,7 @@ class LogCumSumExp(Function):
         if not self.drop_nan:
             return gy
         if not ops.is_graph:
-            return _logcumsumexp_grad(x, y, gy, self.axis)
+            return _logcumsumexp_grad(x, y, gy, self.axis, getattr(self, "low", None))
         gy = ops.where(gy != gy, 0, gy)
         xs, ys, gs = (ops.swapaxes(t, ax, -1) for t in (x, y, gy))  # (..., n)
         xp = backend.get_array_module(x._data if ops.is_graph else x)
@@ -353,13 +356,17 @@ def _log_add_exp_scan(x, ax):
     return backend.get_array_module(x).asarray(y)
 
 
-def _logcumsumexp_grad(x, y, gy, ax):
+def _logcumsumexp_grad(x, y, gy, ax, low=None):
     """PyTorch's O(n) logcumsumexp backward on arrays: sum_{j>=i} gy_j e^(x_i - y_j) summed in
     log space, the positive and the negative parts of gy apart (a nan gy_j drops out; an inf one
     gives inf, not inf * 0 = nan); complex: exp(x + reversed scan of log(conj gy) - y), then
-    conjugated. Each step rounds to x's dtype as PyTorch's do (the scans accumulate wider)."""
+    conjugated. Each step rounds to x's dtype as PyTorch's do (the scans accumulate wider).
+    `low` (bfloat16 values in float32 arrays): every step rounded to it, the scans
+    accumulated in float32 (PyTorch's bfloat16 ops)."""
     xp = backend.get_array_module(x)
     xh, yh, gh = (backend.as_numpy(t) for t in (x, y, gy))
+    if low is not None:
+        return xp.asarray(_logcumsumexp_grad_low(xh, yh, gh, ax, low))
 
     def rev_scan(t):
         return np.flip(_log_add_exp_scan(np.flip(t, ax), ax), ax)
@@ -376,6 +383,27 @@ def _logcumsumexp_grad(x, y, gy, ax):
 
             out = part(gh > 0) - part(gh < 0)
     return xp.asarray(out.astype(xh.dtype, copy=False))
+
+
+def _logcumsumexp_grad_low(x, y, gy, ax, low):
+    """PyTorch's logcumsumexp_backward as bfloat16 ops on float32 arrays holding bfloat16
+    values: log|gy|, (log|gy| or lowest) - y, the reversed scan (a float32 accumulator, each
+    output rounded), + x, exp, and the difference of the two signs' parts, each rounded."""
+    f32 = np.float32
+
+    def r(a):
+        return np.asarray(a, f32).astype(low).astype(f32)
+
+    lowest = float(np.finfo(low).min)  # PyTorch's numeric_limits<BFloat16>::lowest()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_abs = r(np.log(np.abs(gy)))
+
+        def part(mask):
+            t = np.flip(r(np.where(mask, log_abs, lowest) - y), ax)
+            scan = r(np.flip(np.logaddexp.accumulate(t.astype(f32), axis=ax), ax))
+            return r(np.exp(r(scan + x)))
+
+        return r(part(gy > 0) - part(gy < 0))
 
 
 def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
