@@ -1,10 +1,11 @@
-"""Learning-rate schedules with PyTorch's interface; every schedule is a pure function of the step.
+"""Learning-rate schedules with PyTorch's interface and PyTorch's arithmetic.
 
-A scheduler sets `group["lr"]` for each parameter group of its optimizer. Unlike PyTorch, whose
-schedulers mostly multiply the CURRENT lr by a factor each step (so rounding errors and any
-hand-made change of `group["lr"]` carry forward), each scheduler here computes the lr from the
-step count in closed form (`lr_at(step)`), so resuming from a checkpoint only needs `last_epoch`.
-The values agree with PyTorch's to rounding (tests compare 50+ steps at rtol 1e-12).
+A scheduler sets `group["lr"]` for each parameter group of its optimizer. As PyTorch's, the
+chainable schedules (Step, MultiStep, Exponential, CosineAnnealing, Linear, Constant, Polynomial,
+Multiplicative) step recursively from each group's CURRENT lr (`_chainable_lr`, PyTorch's
+`get_lr`), so a hand-made change of `group["lr"]` carries forward and the values are PyTorch's
+bit for bit; `step(epoch)` and `lr_at(step)` are the closed form from `base_lrs`. Resuming needs
+the optimizer's state (its lrs) and the scheduler's, as in PyTorch.
 
 Usage (call `scheduler.step()` after `optimizer.step()`, as in PyTorch):
 

@@ -1,4 +1,4 @@
-"""The base class: a schedule is `lr_at(step)`; `step()`, state_dict and resuming are here."""
+"""The base class: `step()` (recursive or closed form), state_dict and resuming are here."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _per_group(name: str, optimizer: Optimizer, value) -> list:
 
 
 class LRScheduler:
-    """Base class: sets each group's lr to `lr_at(last_epoch)` on every `step()`.
+    """Base class: sets each group's lr on every `step()` (see `_closed_form` below).
 
     Args:
         optimizer: the optimizer whose `param_groups` it drives.
@@ -41,11 +41,11 @@ class LRScheduler:
 
     _not_saved: tuple[str, ...] = ("optimizer",)
     # PyTorch's chainable schedules (Step, MultiStep, Exponential, Cosine, Linear, Constant,
-    # Polynomial, Multiplicative) compute their construction step from each group's CURRENT lr
-    # (`group["lr"]`, times start_factor / factor), not from initial_lr; the two differ when
-    # initial_lr was already there: a scheduler made after optimizer.load_state_dict when
-    # resuming, or a second scheduler made on the same optimizer. Those classes set this.
-    _starts_from_current_lr: bool = False
+    # Polynomial, Multiplicative) define `_chainable_lr(epoch, lrs)`: their `get_lr()`, which
+    # `step()` applies to each group's CURRENT lr (so a hand-made change of group["lr"] carries
+    # forward, and the rounding is PyTorch's); `step(epoch)` uses the closed form `lr_at` (its
+    # `_get_closed_form_lr`) where the class has one (`_closed_form`; MultiplicativeLR has not).
+    _closed_form: bool = True
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -62,7 +62,6 @@ class LRScheduler:
                         f"last_epoch={last_epoch} needs the optimizer's state_dict loaded first"
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
-        current = [_copy_lr(group["lr"]) for group in optimizer.param_groups]  # a snapshot
         self.last_epoch = last_epoch
         self._step_count = 0
         # PyTorch's two flags, kept as instance attributes so that state_dict() has its keys:
@@ -74,22 +73,9 @@ class LRScheduler:
             self.step()
         finally:
             self._is_initial = False
-        if last_epoch == -1 and self._starts_from_current_lr:
-            self._start_from(current)
-
-    def _start_from(self, current: list[float]) -> None:
-        """Rescale the construction step's lrs to start from the groups' `current` lrs, as
-        PyTorch's chainable form does: lr_0 = current * (closed form at 0) / initial_lr."""
-        lrs = [
-            lr * (a / b) if b else a
-            for lr, a, b in zip(current, self._last_lr, self.base_lrs, strict=True)
-        ]
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            set_lr(group, lr)
-        self._last_lr = lrs
 
     def lr_at(self, epoch: int) -> list[float]:
-        """The learning rate of every group at step `epoch` (a pure function of `epoch`)."""
+        """The learning rate of every group at step `epoch` in closed form (from base_lrs)."""
         raise NotImplementedError
 
     def get_lr(self) -> list[float]:
@@ -117,13 +103,19 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch: int | None = None) -> None:
-        """Advance one step (or jump to `epoch`) and set every group's lr."""
+        """Advance one step (or jump to `epoch`) and set every group's lr: PyTorch's recursive
+        formula on the current lrs for a chainable schedule, the closed form for a jump."""
         self._step_count += 1
-        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
-        self._apply(self.last_epoch)
+        if epoch is None:
+            self.last_epoch += 1
+            self._apply(self.last_epoch)
+        else:
+            self.last_epoch = int(epoch)
+            self._apply(self.last_epoch, closed_form=True)
 
-    def _apply(self, epoch: int) -> None:
-        """Write the schedule's values at `epoch` into the optimizer's groups."""
+    def _apply(self, epoch: int, closed_form: bool = False) -> None:
+        """Write the schedule's values at `epoch` into the optimizer's groups: the recursive
+        form (`_chainable_lr`) unless `closed_form` (a jump) and the class has one."""
         if type(self).get_lr is not LRScheduler.get_lr:
             # A PyTorch-style subclass: its get_lr() reads self.last_epoch (already set).
             self._get_lr_called_within_step = True
@@ -132,10 +124,15 @@ class LRScheduler:
             finally:
                 self._get_lr_called_within_step = False
         else:
-            lrs = self.lr_at(epoch)
+            chained = getattr(self, "_chainable_lr", None)
+            if chained is not None and not (closed_form and self._closed_form):
+                lrs = chained(epoch, [g["lr"] for g in self.optimizer.param_groups])
+            else:
+                lrs = self.lr_at(epoch)
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             set_lr(group, lr)
-        self._last_lr = list(lrs)
+        # copies of the groups' lrs, as PyTorch's (a tensor lr is filled in place later)
+        self._last_lr = [_copy_lr(g["lr"]) for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's attributes except the optimizer (and functions): plain values.

@@ -20,9 +20,9 @@ __all__ = ["ChainedScheduler", "MultiplicativeLR"]
 class MultiplicativeLR(LRScheduler):
     """lr = base_lr · f(1) · f(2) · ... · f(epoch) (torch.optim.lr_scheduler.MultiplicativeLR).
 
-    PyTorch multiplies the current lr by f(epoch) at each step; here the same product is
-    computed from the step (in the same order, so the same rounding), with the running product
-    cached so that stepping costs one call of f.
+    `step()` multiplies the current lr by f(epoch), as PyTorch's; `lr_at(epoch)` (used by
+    ChainedScheduler) computes the same product from base_lr, the running product cached so
+    that stepping costs one call of f.
 
     Args:
         optimizer: the optimizer.
@@ -31,7 +31,7 @@ class MultiplicativeLR(LRScheduler):
         last_epoch: see `LRScheduler`.
     """
 
-    _starts_from_current_lr = True
+    _closed_form = False  # PyTorch's has no _get_closed_form_lr: step(epoch) is recursive
 
     _not_saved = ("optimizer", "lr_lambdas", "_cache")
 
@@ -47,7 +47,7 @@ class MultiplicativeLR(LRScheduler):
 
     def _chainable_lr(self, epoch: int, lrs: list) -> list:
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
-        if epoch <= 0:
+        if self._is_initial:
             return list(lrs)
         return [lr * fn(epoch) for lr, fn in zip(lrs, self.lr_lambdas, strict=True)]
 

@@ -160,8 +160,8 @@ class OneCycleLR(LRScheduler):
     def lr_at(self, epoch: int) -> list[float]:
         return [self._at(epoch, group)[0] for group in self.optimizer.param_groups]
 
-    def _apply(self, epoch: int) -> None:
-        super()._apply(epoch)
+    def _apply(self, epoch: int, closed_form: bool = False) -> None:
+        super()._apply(epoch, closed_form)
         if self.cycle_momentum:
             for group in self.optimizer.param_groups:
                 mom = self._at(epoch, group)[1]
@@ -397,8 +397,8 @@ class CyclicLR(LRScheduler):
         else:
             group["momentum"] = momentum
 
-    def _apply(self, epoch: int) -> None:
-        super()._apply(epoch)
+    def _apply(self, epoch: int, closed_form: bool = False) -> None:
+        super()._apply(epoch, closed_form)
         if self.cycle_momentum:
             fraction, scale = self._position(epoch)
             for group, bs, mx in zip(

@@ -1,5 +1,7 @@
-"""Closed-form decays of the base lr: lambda, step, multi-step, exponential, cosine, linear,
-constant and polynomial schedules (PyTorch's classes of the same names)."""
+"""Decays of the lr: lambda, step, multi-step, exponential, cosine, linear, constant and
+polynomial schedules (PyTorch's classes of the same names). Each has its closed form (`lr_at`,
+PyTorch's `_get_closed_form_lr`, used by `step(epoch)`) and, except LambdaLR, PyTorch's
+recursive form (`_chainable_lr`, its `get_lr`), which `step()` applies to the current lrs."""
 
 from __future__ import annotations
 
@@ -51,8 +53,6 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr = base_lr · gamma^⌊epoch / step_size⌋ (decay by gamma every step_size steps)."""
 
-    _starts_from_current_lr = True
-
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
@@ -75,8 +75,6 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr = base_lr · gamma^(number of milestones <= epoch) (a repeated milestone counts twice)."""
 
-    _starts_from_current_lr = True
-
     def __init__(
         self,
         optimizer: Optimizer,
@@ -92,9 +90,12 @@ class MultiStepLR(LRScheduler):
 
     def _chainable_lr(self, epoch: int, lrs: list) -> list:
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
-        if epoch not in self.milestones:
+        ms = self.milestones  # int(): keys of a JSON round trip are strings
+        counts = ms.items() if isinstance(ms, Mapping) else Counter(ms).items()
+        k = sum(n for m, n in counts if int(m) == epoch)
+        if k == 0:
             return list(lrs)
-        return [lr * self.gamma ** self.milestones[epoch] for lr in lrs]
+        return [lr * self.gamma**k for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         ms = self.milestones  # a Counter; a list from an older descent checkpoint also works
@@ -106,15 +107,13 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr = base_lr · gamma^epoch."""
 
-    _starts_from_current_lr = True
-
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
     def _chainable_lr(self, epoch: int, lrs: list) -> list:
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
-        return list(lrs) if epoch == 0 else [lr * self.gamma for lr in lrs]
+        return list(lrs) if self._is_initial else [lr * self.gamma for lr in lrs]
 
     def lr_at(self, epoch: int) -> list[float]:
         return [b * self.gamma**epoch for b in self.base_lrs]
@@ -127,8 +126,6 @@ class CosineAnnealingLR(LRScheduler):
     steps; past T_max the cosine continues (rises again), as PyTorch's does.
     """
 
-    _starts_from_current_lr = True
-
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:  # PyTorch's name
@@ -140,7 +137,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def _chainable_lr(self, epoch: int, lrs: list) -> list:
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
-        if epoch == 0:
+        if self._is_initial:
             return list(lrs)
         if self._step_count == 1 and epoch > 0:
             return self.lr_at(epoch)
@@ -159,8 +156,6 @@ class CosineAnnealingLR(LRScheduler):
 class LinearLR(LRScheduler):
     """lr = base_lr · (start_factor + (end_factor - start_factor) · min(epoch, total_iters) /
     total_iters): a linear ramp of the factor, then constant (a common warmup)."""
-
-    _starts_from_current_lr = True
 
     def __init__(
         self,
@@ -185,7 +180,7 @@ class LinearLR(LRScheduler):
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
         if epoch == 0:
             return [lr * self.start_factor for lr in lrs]
-        if epoch > self.total_iters:
+        if self._is_initial or epoch > self.total_iters:
             return list(lrs)
         step = self.end_factor - self.start_factor
         factor = 1.0 + step / (self.total_iters * self.start_factor + (epoch - 1) * step)
@@ -206,8 +201,6 @@ class ConstantLR(LRScheduler):
         total_iters: the number of steps at the reduced lr.
         last_epoch: see `LRScheduler`.
     """
-
-    _starts_from_current_lr = True
 
     def __init__(
         self,
@@ -246,8 +239,6 @@ class PolynomialLR(LRScheduler):
         last_epoch: see `LRScheduler`.
     """
 
-    _starts_from_current_lr = True
-
     def __init__(
         self,
         optimizer: Optimizer,
@@ -263,7 +254,7 @@ class PolynomialLR(LRScheduler):
 
     def _chainable_lr(self, epoch: int, lrs: list) -> list:
         """PyTorch's recursive get_lr on the current lrs (see LRScheduler.get_lr)."""
-        if epoch == 0 or epoch > self.total_iters:
+        if self._is_initial or epoch > self.total_iters:
             return list(lrs)
         factor = ((1.0 - epoch / self.total_iters)
                   / (1.0 - (epoch - 1) / self.total_iters)) ** self.power

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler
+from ._base import LRScheduler, _copy_lr, set_lr
 
 __all__ = ["SequentialLR"]
 
@@ -77,10 +77,24 @@ class SequentialLR(LRScheduler):
         sched, local = self._locate(epoch)
         return sched.lr_at(local)
 
-    def _apply(self, epoch: int) -> None:
+    def _apply(self, epoch: int, closed_form: bool = False) -> None:
         sched, local = self._locate(epoch)
         sched.last_epoch = local
-        sched._apply(local)  # also a child's side effects (OneCycleLR's momentum)
+        if self.__dict__.get("_is_initial", False):  # dropped after __init__ (not PyTorch's)
+            # PyTorch's construction: every group back at its initial_lr, then the construction
+            # step of the schedule in charge (its recursive form from there)
+            for group in self.optimizer.param_groups:
+                set_lr(group, _copy_lr(group["initial_lr"]))
+            sched._is_initial = True
+            try:
+                sched._apply(local, closed_form)
+            finally:
+                sched._is_initial = False
+        else:
+            # at its milestone a schedule restarts at 0 in closed form (PyTorch's _update_lr(0));
+            # otherwise it takes its own step, recursive for the chainable ones
+            restart = local == 0 and sched is not self._schedulers[0]
+            sched._apply(local, closed_form or restart)  # also side effects (momentum)
         self._last_lr = list(sched.get_last_lr())
 
     def state_dict(self) -> dict[str, Any]:
@@ -89,12 +103,18 @@ class SequentialLR(LRScheduler):
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """PyTorch's, and the groups' lrs set to the saved `_last_lr`: the children's steps
+        are recursive (from the current lrs), and this scheduler's construction reset them to
+        initial_lr, so a resume that loads the optimizer's state first continues here too."""
         sd = dict(state_dict)
         children = sd.pop("_schedulers", None)
         super().load_state_dict(sd)
         if children is not None:
             for s, child in zip(self._schedulers, children, strict=True):
                 s.load_state_dict(child)
+        if "_last_lr" in sd:
+            for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+                set_lr(group, lr)
 
 
 def _undo(sched) -> None:
