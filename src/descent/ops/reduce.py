@@ -159,11 +159,17 @@ class Prod(Function):
         # Accumulated in float64 for narrower floats, each rounded to x's dtype (PyTorch's
         # cumprod): -1.76 * 3e38 * 0 is -0.0, not the float32 -inf * 0 = nan.
         acc = _ACC.get(x.dtype.itemsize) if x.dtype.kind in "fV" else None
+        low = getattr(self, "low", None)  # bfloat16: PyTorch's cumprods accumulate in float32
+        acc = np.float32 if low is not None else acc
+
+        def r(a):  # each bfloat16 op's result rounded (identity otherwise)
+            return a if low is None else a.astype(low).astype(np.float32)
+
         left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1, dtype=acc)
         right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1),
                                    axis=-1, dtype=acc), -1)  # fmt: skip
         left, right = left.astype(x.dtype, copy=False), right.astype(x.dtype, copy=False)
-        others = (left * right).reshape(moved.shape)
+        others = r(r(left) * r(right)).reshape(moved.shape)
         others = xp.moveaxis(others, tuple(range(-len(axes), 0)), axes)
         return g * others
 
