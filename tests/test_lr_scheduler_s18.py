@@ -129,3 +129,29 @@ def test_warmup_by_hand_then_cosine_matches_torch():
             lrs.append(opt.param_groups[0]["lr"])
         runs.append(lrs)
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_composites_carry_a_hand_made_change_as_torch(kind):
+    # SequentialLR's children and ChainedScheduler's chainable children step recursively too
+    runs = []
+    for lib in (descent, torch):
+        opt = _opt(lib, 2)
+        m = lib.optim.lr_scheduler
+        if kind == "SequentialLR":
+            children = [m.LinearLR(opt, 0.2, total_iters=5), m.CosineAnnealingLR(opt, 20, 1e-3)]
+            sched = m.SequentialLR(opt, children, [5])
+        else:
+            children = [m.ConstantLR(opt, 0.5, total_iters=4), m.ExponentialLR(opt, 0.9)]
+            sched = m.ChainedScheduler(children)
+        lrs = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in range(30):
+                opt.step()
+                sched.step()
+                if i == 12:
+                    opt.param_groups[0]["lr"] *= 2
+                lrs.append([g["lr"] for g in opt.param_groups])
+        runs.append(lrs)
+    assert runs[0] == runs[1]

@@ -105,10 +105,11 @@ class ChainedScheduler(LRScheduler):
     """Step several schedulers together: at each step every one of them changes the lr in turn,
     as PyTorch's ChainedScheduler (`ConstantLR` warm-up times `ExponentialLR` decay, ...).
 
-    The composition is PyTorch's recursive update of the groups' current lrs: a
-    multiplicative schedule (Exponential, Step, MultiStep, Constant, Linear, Polynomial,
-    Multiplicative, Cosine above its eta_min) scales the current lr by its own ratio between two
-    steps; LambdaLR and the cyclic ones set it. As PyTorch's, it keeps no step count of its own:
+    The composition is PyTorch's recursive update of the groups' current lrs: a chainable
+    schedule (Exponential, Step, MultiStep, Constant, Linear, Polynomial, Multiplicative,
+    Cosine) applies its own recursive formula (`_chainable_lr`, PyTorch's get_lr) to the lrs
+    the previous one left, another the ratio of its closed form between two steps; LambdaLR
+    and the cyclic ones set it. As PyTorch's, it keeps no step count of its own:
     its state_dict is `_last_lr` and the children's state_dicts, and resuming needs the
     optimizer's state (its groups' lrs) too.
 
@@ -170,6 +171,8 @@ class ChainedScheduler(LRScheduler):
             if isinstance(s, _SETS_LR):
                 s._apply(s.last_epoch)  # the lr it sets, and its side effects (momentum)
                 lrs = list(s.get_last_lr())
+            elif getattr(s, "_chainable_lr", None) is not None:
+                lrs = s._chainable_lr(s.last_epoch, lrs)  # PyTorch's get_lr: its rounding
             else:
                 lrs = _chain_step(s, lrs, s.last_epoch)
             for group, lr in zip(groups, lrs, strict=True):
