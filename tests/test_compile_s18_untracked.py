@@ -2,9 +2,9 @@
 
 Indices and counts that ops compute on arrays (sort's order, topk, kthvalue, median, mode,
 nanmedian, cummax, searchsorted, histc, one_hot, scatter's, put's and index_put's positions,
-index_fill's mask, any/all, isin, signbit, nll_loss's index and weights, count_nonzero) were
-constants to the recorder: when the first two calls saw the same data, the
-replay froze them and later calls returned wrong values. They are now recorded
+index_fill's mask, max pooling's winners, any/all, isin, signbit, nll_loss's index and
+weights, count_nonzero) were constants to the recorder: when the first two calls saw the same
+data, the replay froze them and later calls returned wrong values. They are now recorded
 (ops/untracked.py `computed`) and replay bitwise as eager; results whose SHAPE depends on the
 values (nonzero, unique, argwhere, where(cond), bincount, one_hot without num_classes,
 repeat_interleave with a tensor of counts, index_put with a mask) fall back with a warning
@@ -77,6 +77,14 @@ REPLAY = {
     "put": lambda x: descent.zeros(24).put(x.flatten().argsort(), x.flatten()) * 2,
     "put_accumulate": lambda x: descent.zeros(24).put(x.flatten().argsort() - 24, x.flatten(),
                                                       accumulate=True),
+    "max_pool1d_indices": lambda x: F.max_pool1d(x[None], 2, return_indices=True)[1] + 1,
+    "max_unpool1d": lambda x: F.max_unpool1d(*F.max_pool1d(x[None], 2, return_indices=True), 2),
+    "max_pool3d": lambda x: F.max_pool3d(x.reshape(1, 1, 2, 2, 6), 2, return_indices=True)[0],
+    "max_pool3d_indices": lambda x: F.max_pool3d(x.reshape(1, 2, 2, 6), 2,
+                                                 return_indices=True)[1],
+    "adaptive_max_pool1d": lambda x: F.adaptive_max_pool1d(x[None], 4) * 2,
+    "adaptive_max_pool1d_indices": lambda x: F.adaptive_max_pool1d(x[None], 4,
+                                                                   return_indices=True)[1],
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
 }
 

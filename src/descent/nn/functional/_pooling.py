@@ -17,6 +17,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import AvgPool2d, MaxPool2d, lowest, max_pool_winners, out_size
 from ...ops.half import in_float32
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inputs import float_tensor, int_tuple, pool_tuple
 
@@ -138,10 +139,15 @@ def _ceil_pad(x: Tensor, geom, ceil_mode: bool, value: float) -> tuple[Tensor, i
 
 
 def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
-    """PyTorch's return_indices: the flat index (row * W + col) in the input of each maximum."""
-    xp = backend.get_array_module(x._data)
+    """PyTorch's return_indices: the flat index (row * W + col) in the input of each maximum.
+    Data computed from the values: `computed` shows descent.compile how (ops/untracked.py)."""
+    return computed(_max_indices_of, (x, y), (tuple(geom), h, w))
+
+
+def _max_indices_of(xd, yd, geom, h: int, w: int):
+    """`_max_indices` of the arrays of x and y."""
+    xp = backend.get_array_module(xd)
     kh, kw, sh, sw, dh, dw, ph, pw = geom
-    xd, yd = x._data, y._data
     if ph or pw:
         xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest(xd.dtype))
     ho, wo = yd.shape[2], yd.shape[3]
@@ -152,7 +158,7 @@ def _max_indices(x: Tensor, y: Tensor, geom, h: int, w: int) -> Tensor:
     for k, _sl, hit in max_pool_winners(xp, xd, yd, geom):
         i, j = divmod(k, kw)
         xp.copyto(idx, (rows + i * dh) * w + (cols + j * dw), where=hit)
-    return Tensor._wrap(idx)
+    return idx
 
 
 def max_pool2d(

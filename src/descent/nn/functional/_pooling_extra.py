@@ -20,6 +20,7 @@ from ...ops._common import as_tensor
 from ...ops.conv import lowest
 from ...ops.indexing import take_along_axis
 from ...ops.unpool import max_unpool_flat
+from ...ops.untracked import computed
 from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
 from ...tensor import Tensor
 from ._activation import relu
@@ -113,12 +114,28 @@ def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, retur
         x = float_tensor(x, op)
     x, unbatched = _batched(x, nd, op)
     geom, extra = _geom(x, nd, kernel_size, stride, padding, dilation, ceil_mode, op)
+    n, c = x.shape[:2]
+    # The winners' positions are data computed from the values: `computed` shows
+    # descent.compile how (ops/untracked.py), and the gather's index follows them at a replay
+    flat = computed(_max_pool_flat, (x,), (nd, tuple(geom), tuple(extra)))  # (N, C, *O)
+    out = tuple(flat.shape[2:])
+    y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2)
+    y = y.reshape(n, c, *out)
+    if unbatched:
+        y, flat = y[0], flat[0]
+    if return_indices:
+        return y, flat
+    return y
+
+
+def _max_pool_flat(a, nd: int, geom, extra):
+    """max_pool's winners (N, C, *O): flat positions in each input plane."""
     k, s, d, p = geom
-    n, c, *sizes = x.shape
-    xp = backend.get_array_module(x._data)
+    n, c, *sizes = a.shape
+    xp = backend.get_array_module(a)
     # Winners on the arrays: -inf padding (and ceil_mode cells; an integer's minimum) never win.
-    data = xp.pad(x._data, ((0, 0), (0, 0)) + tuple((pi, pi + e) for pi, e in zip(p, extra)),
-                  constant_values=lowest(x._data.dtype))  # fmt: skip
+    data = xp.pad(a, ((0, 0), (0, 0)) + tuple((pi, pi + e) for pi, e in zip(p, extra)),
+                  constant_values=lowest(a.dtype))  # fmt: skip
     cols = im2col_nd(xp, data, (k, s, d, (0,) * nd))  # (C, *k, N, *O)
     out = cols.shape[nd + 2 :]
     kk = int(np.prod(k))
@@ -134,14 +151,7 @@ def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, retur
         shape[2 + i] = out[i]
         origin = (xp.arange(out[i]) * s[i] - p[i]).reshape(shape)
         flat = flat * sizes[i] + origin + offs[i] * d[i]
-    flat = xp.ascontiguousarray(xp.swapaxes(flat, 0, 1))  # (N, C, *O)
-    y = take_along_axis(_nc(x, n, c), _nc(flat, n, c), axis=2)
-    y = y.reshape(n, c, *out)
-    if unbatched:
-        y, flat = y[0], flat[0]
-    if return_indices:
-        return y, Tensor._wrap(flat)
-    return y
+    return xp.ascontiguousarray(xp.swapaxes(flat, 0, 1))  # (N, C, *O)
 
 
 def max_pool3d(
@@ -234,7 +244,9 @@ def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op
             f"[{int(idx.min())}, {int(idx.max())}]"
         )
     xp = backend.get_array_module(x._data)
-    flat_idx = _nc(xp.asarray(idx).astype(np.int64), n, c)
+    # (no copy of an int64 index: a view of the indices tensor's array, which descent.compile
+    # follows at a replay, where a copy would be a frozen constant)
+    flat_idx = _nc(xp.asarray(idx).astype(np.int64, copy=False), n, c)
     y = max_unpool_flat(_nc(x, n, c), flat_idx, size).reshape(n, c, *out)
     return y[0] if unbatched else y
 
@@ -272,8 +284,18 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
     if any(o < 1 for o in out) or any(sz < 1 for sz in sizes):
         raise DescentError(f"{op}: output size {tuple(out)} and input {tuple(x.shape)} must be "
                          "non-empty")  # fmt: skip
-    xp = backend.get_array_module(x._data)
-    data = x._data
+    # The winners' positions are data: see _max_pool_nd
+    flat = computed(_adaptive_flat, (x,), (nd, tuple(out)))
+    y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2).reshape(n, c, *out)
+    if unbatched:
+        y, flat = y[0], flat[0]
+    return (y, flat) if return_indices else y
+
+
+def _adaptive_flat(data, nd: int, out):
+    """adaptive_max_pool's winners (N, C, *O): flat positions in each input plane."""
+    n, c, *sizes = data.shape
+    xp = backend.get_array_module(data)
     flat = xp.zeros((n, c, *out), dtype=np.int64)
     # Cell i of a dimension covers [floor(i S / O), ceil((i + 1) S / O)) (PyTorch's windows).
     bounds = [[((i * sz) // o, -((-(i + 1) * sz) // o)) for i in range(o)]
@@ -290,10 +312,7 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
         for i in range(nd):
             f = f * sizes[i] + coords[i] + lo_hi[i][0]
         flat[(slice(None), slice(None), *cell)] = f
-    y = take_along_axis(_nc(x, n, c), _nc(flat, n, c), axis=2).reshape(n, c, *out)
-    if unbatched:
-        y, flat = y[0], flat[0]
-    return (y, Tensor._wrap(flat)) if return_indices else y
+    return flat
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
