@@ -220,6 +220,8 @@ def _low_column_sums(gy, x, mean, rstd, low):
         return a.astype(low).astype(f32)
 
     m_rows, d = x.shape
+    if m_rows == 0:  # no rows (an empty batch): nothing summed, as PyTorch's zeros
+        return np.zeros(d, f32), np.zeros(d, f32)
     threads = min(_num_threads(), m_rows) or 1
     chunk = -(-m_rows // threads) if m_rows else 1
     starts = np.arange(0, m_rows, chunk)  # (T,) each share's first row
