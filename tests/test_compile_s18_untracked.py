@@ -85,6 +85,11 @@ REPLAY = {
     "adaptive_max_pool1d": lambda x: F.adaptive_max_pool1d(x[None], 4) * 2,
     "adaptive_max_pool1d_indices": lambda x: F.adaptive_max_pool1d(x[None], 4,
                                                                    return_indices=True)[1],
+    "histogram": lambda x: descent.histogram(x, 4)[0] * 2,
+    "histogram_edges": lambda x: descent.histogram(x, 4)[1] * 2,
+    "histogram_weight_density": lambda x: descent.histogram(
+        x, descent.tensor([-1.0, 0.0, 0.5, 2.0]), weight=x.abs(), density=True
+    )[0],
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
 }
 

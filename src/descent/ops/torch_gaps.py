@@ -33,7 +33,7 @@ from .reduce import sum as _sum
 from .selection import nonzero, sort
 from .shape import concatenate, pad, permute, reshape, squeeze, transpose, unsqueeze
 from .shape_index import diagonal, narrow
-from .untracked import derived, derived_observers
+from .untracked import computed, derived, derived_observers
 
 # ---------------------------------------------------------------------------------------------
 # Indices and counts (no gradient)
@@ -104,9 +104,10 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
     if x._data.dtype.kind not in "fV":
         raise NotImplementedError(f'"histogramdd" not implemented for {_torch_name(x.dtype)}')
     dt = x._data.dtype
-    data = backend.as_numpy(x._data).ravel()
+    xp = backend.get_array_module(x._data)
     if isinstance(bins, Tensor) or isinstance(bins, (list, tuple, np.ndarray)):
-        edges = backend.as_numpy(as_tensor(bins)._data)
+        edges_t = as_tensor(bins)
+        edges = backend.as_numpy(edges_t._data)
         if edges.ndim != 1 or edges.size < 1:
             raise RuntimeError("torch.histogramdd: bins tensor should have one dimension, but got "
                                f"{edges.ndim} dimensions in the bins tensor for dimension 0 (at "
@@ -116,33 +117,54 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
                 "torch.histogramdd: input tensor and bins tensors should have the same dtype, "
                 f"but got input with dtype {dt} and bins for dimension 0 with dtype {edges.dtype}"
             )
+        edges_out = Tensor._wrap(xp.asarray(edges))
     else:
         n = int(bins)
         if n <= 0:
             raise RuntimeError(
                 f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0"
             )
-        if range is not None:
-            lo, hi = float(range[0]), float(range[1])
-        elif data.size:
-            lo, hi = float(data.min()), float(data.max())  # NaN makes the range not finite
-        else:
-            lo, hi = 0.0, 1.0
-        if lo > hi:
-            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} "
-                               f"max {hi:g} for dimension 0")  # fmt: skip
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not "
-                               "finite")  # fmt: skip
-        if lo == hi:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = _linspace(lo, hi, n + 1, dt)
+        # Edges and counts are data computed from the values: `computed` shows descent.compile
+        # how (ops/untracked.py); the range checks run in the kernel, on every call
+        rng = None if range is None else (float(range[0]), float(range[1]))
+        edges_t = edges_out = computed(_histogram_edges, (x,), (n, rng))
+    ws = (x, edges_t) if weight is None else (x, edges_t, as_tensor(weight))
+    return _Histogram(computed(_histogram_counts, ws, (bool(density),)), edges_out)
+
+
+def _histogram_edges(a, n: int, range):  # noqa: A002 - torch's name
+    """histogram's n + 1 equal-width edges over range (default the data's min and max)."""
+    data = backend.as_numpy(a).ravel()
+    dt = data.dtype
+    if range is not None:
+        lo, hi = float(range[0]), float(range[1])
+    elif data.size:
+        lo, hi = float(data.min()), float(data.max())  # NaN makes the range not finite
+    else:
+        lo, hi = 0.0, 1.0
+    if lo > hi:
+        raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} "
+                           f"max {hi:g} for dimension 0")  # fmt: skip
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not "
+                           "finite")  # fmt: skip
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return _linspace(lo, hi, n + 1, dt)
+
+
+def _histogram_counts(a, edges, *rest):
+    """histogram's counts (or summed weights; density-scaled) of a's values in edges' bins."""
+    *weight, density = rest
+    data = backend.as_numpy(a).ravel()
+    dt = data.dtype
+    edges = backend.as_numpy(edges)
     nb = edges.size - 1
     keep = data[(data >= edges[0]) & (data <= edges[-1])] if nb > 0 else data[:0]
     # The bin whose [left, right) holds the value; the right edge belongs to the last bin.
     pos = np.minimum(np.searchsorted(edges, keep, side="right") - 1, nb - 1)
-    if weight is not None:
-        w = backend.as_numpy(as_tensor(weight)._data).ravel()
+    if weight:
+        w = backend.as_numpy(weight[0]).ravel()
         w = w[(data >= edges[0]) & (data <= edges[-1])] if nb > 0 else w[:0]
         hist = np.bincount(pos, weights=w.astype(np.float64), minlength=max(nb, 0)).astype(dt)
     else:
@@ -152,8 +174,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
         total = hist.sum(dtype=dt)
         with np.errstate(divide="ignore", invalid="ignore"):
             hist = (hist / total / np.diff(edges)).astype(dt)
-    xp = backend.get_array_module(x._data)
-    return _Histogram(Tensor._wrap(xp.asarray(hist)), Tensor._wrap(xp.asarray(edges)))
+    return backend.get_array_module(a).asarray(hist)
 
 
 class _Histogram(tuple):
