@@ -105,6 +105,8 @@ def _mats(lib):
         lambda lib, a: a["x"].clone().addbmm_(0.5, a["b"], a["b2"]),
         lambda lib, a: lib.addbmm(0.5, a["x"], 2.0, a["b"], a["b2"]),
         lambda lib, a: lib.addbmm(0.5, a["x"], a["b"], a["b2"]),
+        lambda lib, a: lib.baddbmm(0.5, a["bx"], a["b"], a["b2"]),
+        lambda lib, a: lib.baddbmm(0.5, a["bx"], -2.0, a["b"], a["b2"]),
         lambda lib, a: lib.addmm(a["x"], a["m1"], a["m2"], beta=0.5, alpha=2.0),  # current form
     ],
 )

@@ -27,7 +27,7 @@ from .ops.linalg import integer_coefficients, product
 from .ops.out_arg import write_out
 from .ops.untracked import computed
 from .tensor import Tensor
-from .tensor_methods import _ops, legacy_scalar_first, register_ops
+from .tensor_methods import _ops, beta_alpha_first, legacy_scalar_first, register_ops
 
 __all__ = [
     "add", "addcdiv", "addcmul", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_shapes",
@@ -235,6 +235,7 @@ def addcdiv(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
 
 
+@beta_alpha_first(method=False)  # torch.baddbmm(beta, input, [alpha,] b1, b2), deprecated
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 rounds the result once
 @composite("aten.baddbmm")  # one op for descent.utils.flop_counter
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
