@@ -90,6 +90,8 @@ REPLAY = {
     "histogram_weight_density": lambda x: descent.histogram(
         x, descent.tensor([-1.0, 0.0, 0.5, 2.0]), weight=x.abs(), density=True
     )[0],
+    "unfold": lambda x: x.unfold(1, 2, 2) * 2,
+    "unfold_overlapping_amax": lambda x: x.unfold(1, 3, 1).amax(-1),
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
 }
 

@@ -623,10 +623,15 @@ class Recorder:
 
 
 def _owner(arr):
-    """The array that owns `arr`'s memory (NumPy collapses view chains to it)."""
-    while _is_array(getattr(arr, "base", None)):
-        arr = arr.base
-    return arr
+    """The array that owns `arr`'s memory (NumPy collapses view chains to it; as_strided puts
+    a non-array holder on the chain, whose `.base` leads on: Tensor.unfold's view)."""
+    while True:
+        b = getattr(arr, "base", None)
+        if b is not None and not _is_array(b):
+            b = getattr(b, "base", None)
+        if not _is_array(b):
+            return arr
+        arr = b
 
 
 def _is_array(v) -> bool:
