@@ -433,14 +433,17 @@ CASES = {
     # continual learning on three tasks: EWC (Fisher by an autograd.grad loop and by vmap(grad)
     # over functional_call, buffers named n.replace('.', '__')), online EWC, SI, LwF, A-GEM
     "continual_ewc": ((1e-5, 1e-6), None),
-    # quark0/darts' search, shrunk to 1-D: MixedOp over softmax(alpha), Variable alphas, model.new(),
-    # the Architect's unrolled step (theta.sub(eta, ...), p.data.add_(R, v): deprecated overloads)
+    # quark0/darts' search, shrunk to 1-D: MixedOp over softmax(alpha), Variable alphas,
+    # model.new(), the Architect's unrolled step (theta.sub(eta, ...), p.data.add_(R, v):
+    # deprecated overloads)
     "darts_nas": ((1e-5, 1e-6), None),
     # allRank's losses on padded slates: RankNet by combinations, ListNet, listMLE (tied labels
-    # sorted unstably, as allRank), lambdaLoss (lambdaRank / ndcgLoss2 schemes), ApproxNDCG; NDCG@k, MRR
+    # sorted unstably, as allRank), lambdaLoss (lambdaRank / ndcgLoss2 schemes), ApproxNDCG;
+    # NDCG@k, MRR
     "learning_to_rank": ((1e-5, 1e-6), None),
     # skip-gram with negative sampling on sparse Embedding gradients under SGD, CBOW by
-    # EmbeddingBag(mean), fastText FNV-hashed subwords, GloVe by index_put_(accumulate=True) + Adagrad
+    # EmbeddingBag(mean), fastText FNV-hashed subwords, GloVe by index_put_(accumulate=True)
+    # + Adagrad
     "word2vec_glove": ((1e-5, 1e-6), None),
     # gpleiss' temperature scaling (LBFGS closure) and _ECELoss, vector scaling, reliability by
     # bucketize / bincount(weights=), MC dropout and ensembles (BALD), split conformal (LAC, APS)
@@ -449,14 +452,16 @@ CASES = {
     # EmbeddingBag tables, bmm dot interaction read by Z[:, li, lj]), DeepFM, DCN-v2, AUC by ranks
     "dlrm_ctr": ((1e-5, 1e-6), None),
     # a batched Kalman filter in float64 (linalg.solve gains, Joseph form, MultivariateNormal and
-    # cholesky_solve likelihoods), noise learned by Adam through log-Cholesky factors, an RTS smoother,
-    # an EKF whose Jacobians come from autograd.functional.jacobian and vmap(jacrev); measured 5e-16
+    # cholesky_solve likelihoods), noise learned by Adam through log-Cholesky factors, an RTS
+    # smoother, an EKF whose Jacobians come from autograd.functional.jacobian and vmap(jacrev);
+    # measured 5e-16
     "kalman_filter": ((1e-9, 1e-12), None),
     # interpretability SAEs: ReLU SAE with ghost grads and decoder-parallel gradient removal,
     # TopK with AuxK, JumpReLU / Step custom Functions with rectangle pseudo-derivatives
     "sparse_autoencoder": ((1e-5, 1e-6), None),
-    # 2018-2019 reference optimizers as written: RAdam (vs torch.optim.RAdam), AdaBound / AMSBound,
-    # an old AdamW (vs torch.optim.AdamW), all on the deprecated scalar-first add_/addcmul_/addcdiv_;
+    # 2018-2019 reference optimizers as written: RAdam (vs torch.optim.RAdam), AdaBound /
+    # AMSBound, an old AdamW (vs torch.optim.AdamW), all on the deprecated scalar-first
+    # add_/addcmul_/addcdiv_;
     # torch.addmm(beta, b, alpha, x, w), nn.init.xavier_uniform, F.log_softmax without dim,
     # size_average=False, scheduler.step() first and scheduler.get_lr()[0]
     "legacy_optimizers": ((1e-5, 1e-6), None),
