@@ -476,3 +476,21 @@ def test_index_tensors_follow_their_slots():
 
     compiled, warned = _check(fn, lambda k: (x, descent.tensor(ys[k])), calls=5)
     _replayed(compiled, warned, calls=5)
+
+
+@pytest.mark.parametrize("num_classes", [6, -1])
+def test_descent_one_hot_replays_or_falls_back(num_classes):
+    """descent.one_hot (ops/indexing.py; F.one_hot has its own path): with num_classes the
+    kernel replays on each call's indices; without, the width depends on the values: eager."""
+    rng = np.random.default_rng(14)
+    a0 = rng.standard_normal((4, 6)).astype(np.float32)
+    xs = [a0, a0.copy()] + [rng.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
+
+    def fn(x):
+        return descent.one_hot(x.argmax(1), num_classes) * 2
+
+    compiled, warned = _check(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
+    if num_classes > 0:
+        _replayed(compiled, warned, calls=5)
+    else:
+        assert compiled.stats["replays"] == 0 and warned

@@ -24,7 +24,7 @@ from ..opmath import HALF, in_float32
 from ..tensor import Tensor
 from ._common import _one_axis, as_tensor, check_devices, fill_int
 from .shape import broadcast_to, permute, reshape
-from .untracked import derived, derived_observers
+from .untracked import computed, derived, derived_observers
 from .view_rules import _dense_range, address, overlaps, writable_alias
 from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
@@ -875,10 +875,17 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
     """One-hot encoding of an integer tensor (last axis of size num_classes)."""
     index = as_tensor(index)
-    xp = backend.creation_module(index._data)  # (meta indices: a meta result)
-    if num_classes < 0:
-        num_classes = int(index._data.max()) + 1
-    out = xp.zeros(index.shape + (num_classes,), dtype=dtype)
+    if num_classes >= 0:  # data computed from the values: descent.compile replays the kernel
+        return computed(_one_hot_kernel, (index,), (int(num_classes), np.dtype(dtype)))
+    out = Tensor._wrap(_one_hot_kernel(index._data, int(index._data.max()) + 1, dtype))
+    if derived_observers:  # (its width is the largest index + 1: a replay cannot know it)
+        derived(out._data, op="one_hot without num_classes")
+    return out
+
+
+def _one_hot_kernel(a, num_classes: int, dtype):
+    xp = backend.creation_module(a)  # (meta indices: a meta result)
+    out = xp.zeros(a.shape + (num_classes,), dtype=dtype)
     # Integer output (PyTorch's): one-hot vectors are data, not something to differentiate.
-    xp.put_along_axis(out, index._data[..., None].astype(np.int64), 1, axis=-1)
-    return Tensor._wrap(out)
+    xp.put_along_axis(out, a[..., None].astype(np.int64), 1, axis=-1)
+    return out
