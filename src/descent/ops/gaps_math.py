@@ -38,6 +38,7 @@ from .reduce import sum
 from .selection import _dim
 from .shape import unsqueeze
 from .shape_index import movedim
+from .tie_order import all_nan_nanmedian_index
 from .untracked import computed, derived, derived_observers
 
 __all__ = [
@@ -266,11 +267,13 @@ def _nanmedian_index(a, d: int):
     """nanmedian's int64 index (..., 1, ...) along d of an array."""
     xp = backend.get_array_module(a)
     # A stable argsort puts the nans last; the lower median of the k non-nan values sits at
-    # sorted position (k - 1) // 2 (position 0 when all are nan: a nan, at the first nan).
+    # sorted position (k - 1) // 2. A row of nans only gets the index PyTorch's introselect
+    # leaves at position 0 (tie_order.all_nan_nanmedian_index), not the first nan.
     order = xp.argsort(a, axis=d, kind="stable")
     k = (~xp.isnan(a)).sum(axis=d, keepdims=True)
     pos = xp.maximum(k - 1, 0) // 2
-    return xp.take_along_axis(order, pos, axis=d).astype(np.int64)
+    index = xp.take_along_axis(order, pos, axis=d).astype(np.int64)
+    return xp.where(k == 0, all_nan_nanmedian_index(a.shape[d]), index)
 
 
 def _nanmedian_value(a):

@@ -382,6 +382,15 @@ def kthvalue_order(a, d: int, k: int):
     return _back_one(a, mi, d)
 
 
+def all_nan_nanmedian_index(n: int) -> int:
+    """torch.nanmedian(dim)'s index on a row of n NaNs: ATen runs std::nth_element at
+    position 0 with a comparator under which NaNs are all equivalent, so introselect's
+    partitions (not the first NaN) decide: 0, 0, 0, 2, 2, 3, 5, 6, ... for n = 1, 2, 3, ..."""
+    pairs = list(range(n))
+    _Algo(pairs, lambda p, q: False).nth_element(0, 0, n)
+    return pairs[0]
+
+
 def median_order(a, d: int):
     """The index at position (n - 1) // 2 of the stable ascending order along d (size 1
     there), what median's `_order(...)[(n - 1) // 2]` gives, from a partition and two scans

@@ -1,0 +1,85 @@
+"""Session 18 (helper-130): selection ops on stride-0 and strided inputs, torch.nanmedian's
+index on rows of NaN, against PyTorch 2.13.
+
+`torch.tensor(1., dtype=torch.float16).expand(2).median(0)` returns whatever lies past the
+one stored element in PyTorch 2.13 (-1567., 0., -1.9e23 from run to run: its dim-wise median
+reads an expanded input as if it were contiguous), so the reference here is PyTorch on
+`.contiguous()` of the same view, which descent matches.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+DTYPES = ["float16", "bfloat16", "float32"]
+
+# name -> a view of a base tensor (the same calls in both libraries)
+VIEWS = {
+    "expand_front": lambda x: x.reshape((1, *x.shape)).expand((3, *x.shape)),
+    "expand_back": lambda x: x.reshape((*x.shape, 1)).expand((*x.shape, 4)),
+    "transpose": lambda x: x.transpose(0, 1) if x.ndim == 2 else x,
+    "step": lambda x: x[::2],
+}
+
+
+def _pair(base, dtype):
+    return (
+        torch.tensor(base).to(getattr(torch, dtype)),
+        descent.tensor(base).to(getattr(descent, dtype)),
+    )
+
+
+def _same(t, d):
+    np.testing.assert_array_equal(np.asarray(d.float().numpy()), t.float().numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [1.0, -2.5])
+def test_median_of_an_expanded_scalar(dtype, value):
+    t, d = _pair(np.array(value, np.float32), dtype)
+    for shape in [(2,), (5,), (3, 2)]:
+        te, de = t.expand(shape).contiguous(), d.expand(shape)
+        for dim in range(len(shape)):
+            for op in ["median", "nanmedian"]:
+                tr, dr = getattr(te, op)(dim), getattr(de, op)(dim)
+                _same(tr[0], dr[0])
+                _same(tr[1], dr[1])
+        _same(te.median(), de.median())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("view", sorted(VIEWS))
+@pytest.mark.parametrize("shape", [(1,), (5,), (4, 3)])
+def test_selection_on_views(dtype, view, shape):
+    rng = np.random.default_rng(len(shape) * 10 + shape[0])
+    base = (rng.integers(-4, 5, size=shape) * 0.5).astype(np.float32)
+    if base.size > 3:
+        base.ravel()[1] = np.nan
+    t, d = (VIEWS[view](a) for a in _pair(base, dtype))
+    t = t.contiguous()
+    for dim in range(t.ndim):
+        for op, args in [("median", ()), ("nanmedian", ()), ("kthvalue", (1,)), ("mode", ())]:
+            tr, dr = getattr(t, op)(*args, dim), getattr(d, op)(*args, dim)
+            _same(tr[0], dr[0])
+            _same(tr[1], dr[1])
+        tq = torch.quantile(t.float(), 0.3, dim=dim)
+        dq = descent.quantile(d.float(), 0.3, dim=dim)
+        np.testing.assert_allclose(dq.numpy(), tq.numpy(), rtol=1e-6, equal_nan=True)
+    for op in ["median", "nanmedian"]:
+        _same(getattr(t, op)(), getattr(d, op)())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nanmedian_index_of_a_row_of_nans(dtype):
+    # PyTorch's index there is introselect's choice: 0, 0, 0, 2, 2, 3, 5, ... for n = 1, 2, ...
+    for n in range(1, 40):
+        base = np.full((3, n), np.nan, np.float32)
+        base[1, 0] = 1.0
+        t, d = _pair(base, dtype)
+        tr, dr = t.nanmedian(1), d.nanmedian(1)
+        _same(tr[0], dr[0])
+        _same(tr[1], dr[1])
+        tr, dr = t.T.contiguous().nanmedian(0), d.T.nanmedian(0)
+        _same(tr[1], dr[1])
