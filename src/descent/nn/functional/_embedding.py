@@ -84,6 +84,11 @@ def embedding(
         padding_idx += n_rows
     if max_norm is not None:
         _renorm_rows_(w, idx, max_norm, norm_type)
+        if derived_observers:
+            # The renorm writes the weight outside the ops, from its values: a replay would
+            # skip it. A marked copy of the index makes descent.compile run such a call eagerly.
+            idx = idx.copy()
+            derived(idx, op="embedding with max_norm")
     if sparse and scale_grad_by_freq:
         # PyTorch refuses at backward (a forward alone works): a hook that raises
         y = Embedding.apply(w, idx=idx, padding_idx=padding_idx)

@@ -20,6 +20,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, exp, log, where
 from ...ops.indexing import take_along_axis
+from ...ops.untracked import derived, derived_observers
 from ...tensor import Tensor
 from ._distance import pairwise_distance
 from ._inputs import autocast_f32, float_tensor
@@ -277,6 +278,11 @@ def ctc_loss(
     neg2 = Tensor._wrap(xp.full((n, 2), -np.inf, dtype=dt))
     skip_t = xp.asarray(skip)
     idx = xp.asarray(ext)
+    if derived_observers:
+        # The extended labels, masks and lengths come from the targets' and lengths' values
+        # (and zero_infinity from the loss's): descent.compile runs such a call eagerly.
+        idx = idx.copy()
+        derived(idx, op="ctc_loss")
     # alpha_0: only the first blank and the first label can start an alignment.
     start = np.zeros((n, big), bool)
     start[:, 0] = True

@@ -19,6 +19,7 @@ from ...ops.activation import relu
 from ...ops.elementwise import clamp, minimum, where
 from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._activation import logsigmoid
 from ._distance import pairwise_distance
@@ -141,18 +142,50 @@ def multi_margin_loss(
     yn = backend.as_numpy(y).astype(np.int64)
     if yn.size and (yn.min() < 0 or yn.max() >= c):
         raise DescentError(f"multi_margin_loss: target out of range [0, {c}): {yn.tolist()}")
-    xp = backend.get_array_module(x._data)
-    idx = xp.asarray(yn.reshape(n, 1))
+    # The target's index and mask through untracked.computed: descent.compile replays them on
+    # each call's target (they were frozen when the first two calls' targets agreed).
+    yt = as_tensor(target)
+    idx = computed(_mm_index, (yt,), (n,))  # (N, 1) int64
     x_y = take_along_axis(x, idx, axis=1)  # (N, 1) the target class's score
     # relu, not clamp: PyTorch's backward passes the gradient where z > 0 only (0 at the kink)
     z = relu(margin - x_y + x)  # (N, C)
     if p == 2:
         z = z * z
     if weight is not None:
-        z = z * take_along_axis(as_tensor(weight).reshape(1, -1), idx.reshape(1, -1), axis=1).T
-    not_target = Tensor._wrap(xp.asarray(np.arange(c)[None, :] != yn[:, None]))
+        row = computed(_mm_index, (yt,), (1,)).reshape(1, -1)  # (1, N)
+        z = z * take_along_axis(as_tensor(weight).reshape(1, -1), row, axis=1).T
+    not_target = computed(_mm_not_target, (yt,), (n, c))
     loss = where(not_target, z, z * 0.0).sum(axis=1) / c  # (N,)
     return _reduce(loss.reshape(out_shape), reduction)
+
+
+def _mm_index(y, rows):
+    """multi_margin_loss's target as int64 (rows, N / rows) (untracked.computed's kernel)."""
+    return y.astype(np.int64).reshape(rows, -1)
+
+
+def _mm_not_target(y, n, c):
+    """(N, C) mask of the classes other than each sample's target (untracked.computed)."""
+    xp = backend.get_array_module(y)
+    return xp.arange(c)[None, :] != y.astype(np.int64).reshape(n, 1)
+
+
+def _mlm_weights(y, n, c, dtype):
+    """multilabel_margin_loss's (N, C, C) weights of the pairs (target j, non-target i): the
+    times j is listed before row k's first -1 when i is never listed (untracked.computed)."""
+    xp = backend.get_array_module(y)
+    yn = backend.as_numpy(y).reshape(n, c).astype(np.int64)
+    listed = np.cumprod(yn >= 0, axis=1).astype(bool)
+    rows, cols = np.nonzero(listed)
+    counts = np.zeros((n, c), np.int64)
+    np.add.at(counts, (rows, yn[rows, cols]), 1)
+    weights = counts[:, :, None] * (counts == 0)[:, None, :]
+    return xp.asarray(weights.astype(dtype))
+
+
+def _positive(w):
+    """w > 0 (untracked.computed's kernel)."""
+    return w > 0
 
 
 def multilabel_margin_loss(
@@ -180,22 +213,18 @@ def multilabel_margin_loss(
     out_shape = (n,) if y.ndim == 2 else ()
     x = x.reshape(n, c)
     yn = backend.as_numpy(y._data).reshape(n, c).astype(np.int64)
-    # Each row lists target classes up to its first negative entry. A class listed twice counts
-    # twice (ATen sums over the list, not over the set): counts[k, j] = listings of j in row k.
+    # Each row lists target classes up to its first negative entry (a class listed twice counts
+    # twice, as ATen: _mlm_weights).
     listed = np.cumprod(yn >= 0, axis=1).astype(bool)
     if (yn[listed] >= c).any() or (yn[~listed] < -1).any():
         raise DescentError(f"{op}: argument #2 'target' is out of range [-1, {c})")
-    rows, cols = np.nonzero(listed)
-    counts = np.zeros((n, c), np.int64)
-    np.add.at(counts, (rows, yn[rows, cols]), 1)
-    # weights[k, j, i]: how often the pair (target j, non-target i) is summed in row k
-    weights = counts[:, :, None] * (counts == 0)[:, None, :]
-    xp = backend.get_array_module(x._data)
     # margins[k, j, i] = 1 - (x[k, j] - x[k, i])
     margins = 1.0 - (x.reshape(n, c, 1) - x.reshape(n, 1, c))
     hinge = relu(margins)  # PyTorch's backward: z > 0 (no gradient at the kink)
-    w = Tensor._wrap(xp.asarray(weights.astype(x._data.dtype)))
-    mask = Tensor._wrap(xp.asarray(weights > 0))
+    # The pair weights from the target's values through untracked.computed: descent.compile
+    # replays them on each call's target (they were frozen when the first two calls agreed).
+    w = computed(_mlm_weights, (y,), (n, c, x._data.dtype))
+    mask = computed(_positive, (w,), ())
     loss = where(mask, hinge * w, hinge * 0.0).sum(axis=(1, 2)) / c  # (N,)
     return _reduce(loss.reshape(out_shape), reduction)
 
