@@ -35,6 +35,7 @@ def _setadv(x):
 
 # name -> function: each must replay (bitwise as eager on every call)
 REPLAY = {
+    "setitem_adv": _setadv,  # (an advanced-index write under no_grad: recorder.Write)
     "sort_values": lambda x: x.sort(1).values * 2,
     "sort_indices": lambda x: x.sort(1).indices + 1,
     "sort_desc_stable": lambda x: x.sort(0, descending=True, stable=True).values,
@@ -128,7 +129,6 @@ FALLBACK = {
         "masked_scatter",
     ),
     "masked_select": (lambda x: x.masked_select(x > 0) * 2, "boolean mask"),
-    "setitem_adv": (_setadv, "in-place op"),
 }
 
 

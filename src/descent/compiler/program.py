@@ -260,7 +260,7 @@ class Program:
             elif kind is Write:
                 # an unrecorded in-place write, repeated (recorder.Write); the transposed
                 # twins made from slots before it may hold old values: made again on demand
-                ins.fn(env[ins.dst], *[env[v] if k == "s" else v for k, v in ins.operands])
+                ins.fn(env[ins.dst], *[_operand(k, v, env) for k, v in ins.operands])
                 if self._twins:
                     self._twins.clear()
             else:
@@ -1035,8 +1035,22 @@ def _reads(ins) -> list:
     if isinstance(ins, View):
         return [ins.base]
     if isinstance(ins, Write):  # (the written slot counts as read: no fused chain skips it)
-        return [ins.dst] + [v for k, v in ins.operands if k == "s"]
+        reads = [ins.dst] + [v for k, v in ins.operands if k == "s"]
+        for k, v in ins.operands:
+            if k == "i":  # an index tuple's slots (recorder._items)
+                reads.extend(e for slot, e in v if slot)
+        return reads
     return []
+
+
+def _operand(kind: str, v, env):
+    """A Write's operand at replay: a slot's array, a constant, or an index tuple rebuilt from
+    env (its arrays' slots, recorder._items)."""
+    if kind == "s":
+        return env[v]
+    if kind == "c":
+        return v
+    return tuple([env[e] if slot else e for slot, e in v])
 
 
 def _result_slots(result) -> list:

@@ -106,7 +106,8 @@ class View:
 @dataclass
 class Write:
     """An unrecorded in-place write, repeated: `fn(env[dst], *operands)` (view_write's `redo`
-    functions); each operand is ("s", slot) or ("c", constant)."""
+    functions); each operand is ("s", slot), ("c", constant) or ("i", ((is_slot, slot or
+    value), ...)): an index tuple holding arrays, rebuilt from env (recorder._items)."""
 
     dst: int
     fn: Any
@@ -492,7 +493,15 @@ class Recorder:
             return None
         operands = []
         for v in redo[1:]:
-            if _is_array(v):
+            if type(v) is tuple and any([_is_array(e) for e in v]):
+                # an advanced index (x[idx] = v): its arrays follow their slots, as GetItem's
+                items = self._items(v)
+                if items is None:  # (a boolean mask's positions: refused, with the reason)
+                    self._refuse_derived(next(e for e in v if _is_array(e)
+                                              and self._is_derived(e)))  # fmt: skip
+                    return None
+                operands.append(("i", items[1]))
+            elif _is_array(v):
                 s = self.arr_slot.get(id(v))
                 if s is None:
                     s = self._make_view(v)

@@ -328,7 +328,8 @@ def setitem(x: Tensor, index, value) -> None:
         sel = a[idx if Ellipsis in idx else (*idx, Ellipsis)]
         if sel.size > 1 and any(st == 0 and n > 1 for st, n in zip(sel.strides, sel.shape)):
             _overlap_raise(x, sel)
-    direct = basic  # (a replay repeats a basic-index write into x's own array: recorder)
+    direct = True  # (a replay repeats the write into x's own array, an advanced index too:
+    # the recorder rebinds the index's arrays to their slots and refuses a mask's positions)
     try:
         x._data[idx] = v
     except ValueError:

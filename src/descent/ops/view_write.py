@@ -98,7 +98,8 @@ def redo_assign(dst, values) -> None:
 
 
 def redo_setitem(dst, values, index) -> None:
-    """dst[index] = values, a basic index (ints, slices, None, Ellipsis): x[i] = v."""
+    """dst[index] = values: x[i] = v, a basic index (ints, slices, None, Ellipsis) or an
+    advanced one (arrays: the recorder follows them to their slots)."""
     dst[index] = values
 
 

@@ -1,0 +1,159 @@
+"""descent.compile replays advanced-index writes that autograd does not record (recorder.Write
+with an index tuple holding arrays).
+
+`h[idx] = v` with an integer index tensor, `h[descent.arange(n), y] = 0.0` under no_grad or on a
+tensor that does not require grad writes into h's array without a graph node. The write's redo
+(`view_write.redo_setitem`) carries the index tuple; the recorder rebinds each array in it to
+its slot (recorder._items: an index the call took as an argument or computed follows its slot,
+one from a Python list is a constant compared between the recordings), so the replay writes at
+the positions of each call's index. A boolean mask's positions (computed from its values outside
+the ops) still run the function eagerly. The first two calls share their data and later calls
+differ, so a replay that froze the recorded index would differ from eager.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+
+
+def _check(fn, make_args, calls=6):
+    """fn compiled against fn eager: bitwise equal outputs on each call."""
+    compiled = descent.compile(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(calls):
+            want = fn(*make_args(k))
+            got = compiled(*make_args(k))
+            for w, g in zip(_flat(want), _flat(got), strict=True):
+                assert w.dtype == g.dtype and w.shape == g.shape
+                assert np.array_equal(w, g, equal_nan=True), f"call {k}"
+    return compiled, [str(w.message) for w in caught if "runs eagerly" in str(w.message)]
+
+
+def _flat(out):
+    if isinstance(out, (tuple, list)):
+        return [a for o in out for a in _flat(o)]
+    return [out.numpy()]
+
+
+def _replayed(compiled, warned, calls=6):
+    assert not warned, warned
+    assert compiled.stats["fallbacks"] == 0
+    assert compiled.stats["replays"] == calls - 2
+
+
+def _data(k, n=4, c=5, dtype=np.float32):
+    """Call k's arguments: calls 0 and 1 the same, later ones different (a frozen index shows)."""
+    rng = np.random.default_rng(max(k - 1, 0))
+    x = descent.tensor(rng.standard_normal((n, c)).astype(dtype))
+    y = descent.tensor(rng.integers(0, c, n))
+    return x, y
+
+
+def _no_grad(body):
+    def fn(*args):
+        with descent.no_grad():
+            return body(*args)
+
+    return fn
+
+
+def _row_col(x, y):  # the one-hot correction of a softmax gradient: h[arange(n), y] -= 1
+    h = x.softmax(-1)
+    h[descent.arange(x.shape[0]), y] = 0.0
+    return h * 2
+
+
+def _int_index(x, y):  # h[idx] = v with an index tensor argument and a computed value
+    h = x * 1.5
+    h[y % 4] = x[0] + 1
+    return h
+
+
+def _computed_index(x, y):  # an index computed by ops inside the call, and a column index
+    h = x.exp()
+    idx = (y + 1) % x.shape[1]
+    h[:, idx[:3]] = -x[:, :3]
+    h[1:, [0, 2]] = 7.0  # (a Python list: a constant index)
+    return h.sum(1), h
+
+
+def _tensor_value(x, y):  # the written values are a tensor the call computed, per call
+    h = x.tanh()
+    h[descent.arange(x.shape[0]), y] = x.sum(1)
+    return h
+
+
+def _twice(x, y):  # two writes, the second reading the first's result
+    h = x + 0
+    h[y % 4, y] = 1.0
+    h[descent.arange(4), (y + 2) % 5] = h[:, 0] * 3
+    return h.relu()
+
+
+CASES = [_row_col, _int_index, _computed_index, _tensor_value, _twice]
+
+
+@pytest.mark.parametrize("body", CASES, ids=lambda f: f.__name__.strip("_"))
+def test_setitem_advanced_no_grad(body):
+    _replayed(*_check(_no_grad(body), _data))
+
+
+@pytest.mark.parametrize("body", [_row_col, _int_index], ids=["row_col", "int_index"])
+def test_setitem_advanced_without_requires_grad(body):
+    _replayed(*_check(body, _data))  # (grad mode on; nothing requires grad: unrecorded too)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int64])
+def test_setitem_advanced_dtypes(dtype):
+    def body(x, y):
+        h = x * 2
+        h[descent.arange(4), y] = 3
+        return h
+
+    _replayed(*_check(_no_grad(body), lambda k: _data(k, dtype=dtype)))
+
+
+def test_setitem_advanced_in_training_step():
+    """A no-grad advanced write inside a step that also runs backward (a masked target)."""
+    rng = np.random.default_rng(0)
+    w = descent.tensor(rng.standard_normal((5, 5)).astype(np.float32), requires_grad=True)
+
+    def step(x, y):
+        w.grad = None
+        logits = x @ w
+        with descent.no_grad():
+            target = logits.softmax(-1)
+            target[descent.arange(4), y] = 1.0
+        loss = ((logits.softmax(-1) - target) ** 2).sum()
+        loss.backward()
+        return loss, w.grad
+
+    _replayed(*_check(step, _data))
+
+
+def test_mask_index_falls_back():
+    """A boolean mask's positions are computed from its values: the function runs eagerly."""
+
+    def body(x, y):
+        h = x * 1
+        h[x > 0] = 0.0
+        h[y > 1, 0] = 5.0
+        return h
+
+    compiled, warned = _check(_no_grad(body), _data)
+    assert warned and compiled.stats["replays"] == 0
+
+
+def test_write_into_argument_falls_back():
+    """An advanced write into an argument's array is the caller's state: still eager."""
+
+    def body(x, y):
+        x[descent.arange(4), y] = 0.0
+        return x * 1
+
+    compiled, warned = _check(_no_grad(body), _data)
+    assert warned and compiled.stats["replays"] == 0
