@@ -157,3 +157,45 @@ def test_write_into_argument_falls_back():
 
     compiled, warned = _check(_no_grad(body), _data)
     assert warned and compiled.stats["replays"] == 0
+
+
+# -- the in-place index ops under no_grad: the out-of-place op is recorded, the copy repeated --
+
+INDEX_OPS = {
+    "index_put_": lambda h, x, y: h.index_put_((y[:3] % 4, y[1:]), x[0, :3]),
+    "index_put_accumulate": lambda h, x, y: h.index_put_((y[:3] % 4,), x[:3], accumulate=True),
+    "index_fill_": lambda h, x, y: h.index_fill_(1, y[:2], -1.0),
+    "index_copy_": lambda h, x, y: h.index_copy_(0, (y[:1] + 2) % 4, x[:1] * 2),
+    "index_add_": lambda h, x, y: h.index_add_(0, y % 4, x, alpha=0.5),
+    "scatter_": lambda h, x, y: h.scatter_(1, y.reshape(4, 1), x[:, :1]),
+    "scatter_value": lambda h, x, y: h.scatter_(1, y.reshape(4, 1), 2.0),
+    "scatter_add_": lambda h, x, y: h.scatter_add_(0, (y % 4).reshape(4, 1).expand(4, 5), x),
+    "scatter_reduce_": lambda h, x, y: h.scatter_reduce_(
+        0, (y % 4).reshape(4, 1).expand(4, 5), x, "amax"),
+    "put_": lambda h, x, y: h.put_(y * 3, x[0, :4]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_OPS))
+def test_index_op_in_place_no_grad(name):
+    op = INDEX_OPS[name]
+
+    def body(x, y):
+        h = x * 1.5
+        op(h, x, y)
+        return h.exp()
+
+    _replayed(*_check(_no_grad(body), _data))
+
+
+def test_masked_scatter_falls_back():
+    """masked_scatter_ takes the source's first values in the mask's positions (data-dependent
+    count): still eager, with the reason."""
+
+    def body(x, y):
+        h = x * 1
+        h.masked_scatter_(x > 0, x * 3)
+        return h
+
+    compiled, warned = _check(_no_grad(body), _data)
+    assert warned and compiled.stats["replays"] == 0

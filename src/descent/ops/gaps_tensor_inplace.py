@@ -36,7 +36,7 @@ from .inplace import (
     check_overlap,
 )
 from .view_rules import writable_alias
-from .view_write import check_view_write
+from .view_write import check_view_write, redo_assign
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -50,11 +50,13 @@ def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         out = fn(t._alias(), *args, **kwargs)
         return _rebind(t, _fit(t, out, op))
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
+    redo = (redo_assign, out._data)  # (descent.compile repeats the copy: view_write.written)
     try:
         t._data[...] = out._data
     except ValueError:  # a read-only (expanded) array: PyTorch's error, or an empty no-op
         _write_failed(t, out._data, op)
-    _written(t)
+        redo = None
+    _written(t, redo)
     return t
 
 

@@ -41,8 +41,8 @@ from .shape_index import scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
 from .untracked import computed, derived, derived_observers
 from .view_rules import overlaps, writable_alias
+from .view_write import redo_assign, write_base, written
 from .view_write import write as write_view
-from .view_write import write_base, written
 
 # torch.return_types.sort / .topk: `values, indices = x.sort()`.
 SortResult = return_type("sort", ["values", "indices"])
@@ -394,7 +394,9 @@ def _inplace_result(x: Tensor, result: Tensor, op: str) -> Tensor:
             bump_family(x)
     else:
         x._data[...] = result._data
-        written(x)  # the version of x's family (its views and base: one counter)
+        # the version of x's family (its views and base: one counter); descent.compile repeats
+        # the copy of the result, which the recorded out-of-place op computes again
+        written(x, (redo_assign, result._data))
     return x
 
 
