@@ -1,7 +1,9 @@
 """descent.compile and values computed from the data outside autograd Functions, part 2 (s18).
 
 helper-127's third probe found ops whose indices, masks or weights were computed from the data
-on arrays and frozen by a replay when the first two calls agreed. multi_margin_loss's and
+on arrays and frozen by a replay when the first two calls agreed. quantile's and
+nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample's corners,
+taps, reflections and inside masks, multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
@@ -22,6 +24,18 @@ _RNG = np.random.default_rng(0)
 _A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
 _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
 
+_IMG = descent.tensor(np.arange(120, dtype=np.float32).reshape(2, 3, 5, 4) / 7)
+_VOL = descent.tensor(np.arange(72, dtype=np.float32).reshape(1, 2, 3, 4, 3) / 5)
+
+
+def _grid(x):
+    return (x * 0.9).reshape(2, 2, 3, 2)
+
+
+def _nan(x):
+    return x.masked_fill(x < -0.7, float("nan"))
+
+
 # name -> function: each must replay (bitwise as eager on every call)
 REPLAY = {
     "multi_margin_loss": lambda x: F.multi_margin_loss(x, x.argmax(1)) * 2,
@@ -30,6 +44,26 @@ REPLAY = {
     ),
     "multilabel_margin_loss": lambda x: F.multilabel_margin_loss(
         x, x.argsort(1) - 1, reduction="none"
+    ),
+    "nanquantile": lambda x: descent.nanquantile(_nan(x), 0.3, dim=1) * 2,
+    "nanquantile_all_q": lambda x: descent.nanquantile(_nan(x), descent.tensor([0.2, 0.9])),
+    "nanquantile_lower": lambda x: descent.nanquantile(_nan(x), 0.5, 0, interpolation="lower"),
+    "nanquantile_midpoint": lambda x: descent.nanquantile(
+        _nan(x), 0.4, dim=1, interpolation="midpoint"
+    ),
+    "quantile_nan": lambda x: descent.quantile(_nan(x), 0.3, dim=1) * 2,
+    "quantile": lambda x: descent.quantile(x, 0.37, dim=1) * 2,
+    "quantile_nearest": lambda x: descent.quantile(x, 0.37, dim=0, interpolation="nearest"),
+    "grid_sample_bilinear": lambda x: F.grid_sample(_IMG, _grid(x), align_corners=True) * 2,
+    "grid_sample_bilinear_reflection": lambda x: F.grid_sample(
+        _IMG, _grid(x), padding_mode="reflection"
+    ),
+    "grid_sample_nearest_border": lambda x: F.grid_sample(_IMG, _grid(x), "nearest", "border"),
+    "grid_sample_bicubic_reflection": lambda x: F.grid_sample(
+        _IMG, _grid(x), "bicubic", "reflection", align_corners=True
+    ),
+    "grid_sample_3d_reflection": lambda x: F.grid_sample(
+        _VOL, x.reshape(1, 2, 2, 2, 3) * 1.3, padding_mode="reflection"
     ),
 }
 
@@ -74,3 +108,24 @@ def test_values_outside_the_ops_fall_back(name):
     c, warned = _run(f)
     assert c.stats["replays"] == 0 and c.stats["fallbacks"] == 1, c.stats
     assert any(words in w for w in warned), warned
+
+
+def test_nanquantile_gradient_to_q_replays():
+    """The slope and the overwritten ranks (no gradient) follow each call's NaN counts."""
+    q = descent.tensor(np.array([0.25, 0.8], np.float32), requires_grad=True)
+
+    def step(x):
+        loss = descent.nanquantile(_nan(x), q, dim=1).sum()
+        loss.backward()
+        return loss
+
+    c = descent.compile(step)
+    for a in _XS:
+        q.grad = None
+        want = step(descent.tensor(a))
+        gq = q.grad.numpy().copy()
+        q.grad = None
+        got = c(descent.tensor(a))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(q.grad.numpy(), gq)
+    assert c.stats["replays"] == 3

@@ -238,53 +238,110 @@ def _quantile(name: str, input, q, dim, keepdim: bool, interpolation: str, ignor
             shape[d] = 1
         out_shape = tuple(shape) if keepdim else tuple(s for i, s in enumerate(x.shape) if i != d)
     values = sort(flat, -1).values  # (..., n)
-    n = values.shape[-1]
-    nan_mask = xp.isnan(values._data)
     qs = qa.reshape(-1)  # (k,)
-    # ranks in the input's dtype, as PyTorch: q * (count - 1) with count the non-NaN values
-    # (nanquantile) or n with a NaN slice ranked at its end (quantile).
-    # d rank / d q is `slope`, except where the rank was overwritten (`fixed`, PyTorch's
-    # masked_fill): there it is 0, even against a NaN gradient.
+    # The ranks, their integer neighbours and the weights come from the values (NaN counts)
+    # through untracked.computed: descent.compile replays them on each call's data (they were
+    # frozen when the first two calls agreed). d rank / d q is `slope`, except where the rank
+    # was overwritten (`fixed`, PyTorch's masked_fill): there it is 0, even against a NaN
+    # gradient.
+    qt = q if isinstance(q, Tensor) else Tensor._wrap(qa)
+    ranks = computed(_q_ranks, (values, qt), (ignore_nan, interpolation))  # (..., k)
+    below = computed(_to_int64, (ranks,), ())
+    out = take_along_axis(values, below, -1)  # (..., k)
+    if interpolation in ("linear", "midpoint"):
+        weights = computed(_q_weights, (ranks,), (interpolation == "midpoint",))
+        if interpolation == "linear" and isinstance(q, Tensor) and q.requires_grad:
+            # d weight / d q = slope (rank = q * slope; the floor is piecewise constant), as
+            # PyTorch's quantile differentiates its q tensor: add (q - q) * slope, 0 in value
+            # (the weights keep their bits) and slope in gradient.
+            qr = reshape(q, -1)  # (k,)
+            slope = computed(_q_slope, (values,), (ignore_nan,))
+            dq = mul(sub(qr, qr.detach()), slope)  # (..., k), zeros
+            fixed = computed(_q_fixed, (values, qt), (ignore_nan,))
+            weights = add(weights, where(fixed, 0, dq))
+        above = take_along_axis(values, computed(_ceil_int64, (ranks,), ()), -1)
+        low = out
+        out = lerp(out, above, weights)
+        # PyTorch's CPU lerp is one fused multiply-add; add the (exact, tiny) difference to its
+        # rounding (recorded, as above), so the values are PyTorch's bits and the gradient
+        # lerp's.
+        if _fuses(out._data):
+            out = add(out, computed(_lerp_delta, (low, above, weights, out), ()))
+    # (..., k) -> (k, *out_shape), or out_shape for a scalar q.
+    if out.ndim > 1:
+        out = permute(out, out.ndim - 1, *range(out.ndim - 1))
+    return reshape(out, (qs.shape[0],) + out_shape if q_dims else out_shape)
+
+
+def _q_ranks(values, q, ignore_nan: bool, interpolation: str):
+    """quantile's ranks (..., k) in the values' dtype, as PyTorch: q * (count - 1) with count
+    the non-NaN values (nanquantile) or n with a NaN slice ranked at its end (quantile),
+    rounded as `interpolation` asks (untracked.computed's kernel)."""
+    xp = backend.get_array_module(values)
+    dt = values.dtype
+    qs = q.reshape(-1)
+    n = values.shape[-1]
+    nan_mask = xp.isnan(values)
     if ignore_nan:
         count = (~nan_mask).sum(-1, keepdims=True).astype(dt)  # (..., 1)
         ranks = qs * (count - dt.type(1))  # (..., k)
-        fixed, slope = ranks < 0, count - dt.type(1)
-        ranks = xp.where(fixed, dt.type(0), ranks)
+        ranks = xp.where(ranks < 0, dt.type(0), ranks)
     else:
         ranks = xp.broadcast_to(qs * dt.type(n - 1), values.shape[:-1] + qs.shape)
-        fixed, slope = nan_mask.any(-1, keepdims=True), xp.asarray(n - 1, dtype=dt)
-        ranks = xp.where(fixed, dt.type(n - 1), ranks)
+        ranks = xp.where(nan_mask.any(-1, keepdims=True), dt.type(n - 1), ranks)
     if interpolation == "lower":
         ranks = xp.floor(ranks)
     elif interpolation == "higher":
         ranks = xp.ceil(ranks)
     elif interpolation == "nearest":
         ranks = xp.round(ranks)  # half to even, as torch.round
-    below = ranks.astype(np.int64)
-    out = take_along_axis(values, Tensor._wrap(below), -1)  # (..., k)
-    if interpolation in ("linear", "midpoint"):
-        weights = xp.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below
-        weights = Tensor._wrap(weights.astype(dt))
-        if interpolation == "linear" and isinstance(q, Tensor) and q.requires_grad:
-            # d weight / d q = slope (rank = q * slope; the floor is piecewise constant), as
-            # PyTorch's quantile differentiates its q tensor: add (q - q) * slope, 0 in value
-            # (the weights keep their bits) and slope in gradient.
-            qt = reshape(q, -1)  # (k,)
-            dq = mul(sub(qt, qt.detach()), Tensor._wrap(slope))  # (..., k), zeros
-            weights = add(weights, where(Tensor._wrap(fixed), 0, dq))
-        above = take_along_axis(values, Tensor._wrap(xp.ceil(ranks).astype(np.int64)), -1)
-        lo_vals, hi_vals = out._data, above._data
-        out = lerp(out, above, weights)
-        # PyTorch's CPU lerp is one fused multiply-add; add the (exact, tiny) difference to its
-        # rounding as a constant, so the values are PyTorch's bits and the gradient lerp's.
-        fused = _fused_lerp(lo_vals, hi_vals, weights._data)
-        if fused is not None:
-            delta = fused - out._data
-            out = add(out, Tensor._wrap(xp.where(xp.isfinite(delta), delta, dt.type(0))))
-    # (..., k) -> (k, *out_shape), or out_shape for a scalar q.
-    if out.ndim > 1:
-        out = permute(out, out.ndim - 1, *range(out.ndim - 1))
-    return reshape(out, (qs.shape[0],) + out_shape if q_dims else out_shape)
+    return ranks
+
+
+def _q_fixed(values, q, ignore_nan: bool):
+    """Where quantile's rank was overwritten (no gradient to q there) (untracked.computed)."""
+    xp = backend.get_array_module(values)
+    if ignore_nan:
+        count = (~xp.isnan(values)).sum(-1, keepdims=True).astype(values.dtype)
+        return q.reshape(-1) * (count - values.dtype.type(1)) < 0
+    return xp.isnan(values).any(-1, keepdims=True)
+
+
+def _q_slope(values, ignore_nan: bool):
+    """d rank / d q: the non-NaN count - 1 (nanquantile) or n - 1 (untracked.computed)."""
+    xp = backend.get_array_module(values)
+    dt = values.dtype
+    if ignore_nan:
+        return (~xp.isnan(values)).sum(-1, keepdims=True).astype(dt) - dt.type(1)
+    return xp.asarray(values.shape[-1] - 1, dtype=dt)
+
+
+def _to_int64(a):
+    return a.astype(np.int64)
+
+
+def _ceil_int64(a):
+    return backend.get_array_module(a).ceil(a).astype(np.int64)
+
+
+def _q_weights(ranks, midpoint: bool):
+    """The interpolation weights: 0.5 (midpoint) or rank - floor(rank) (untracked.computed)."""
+    xp = backend.get_array_module(ranks)
+    if midpoint:
+        return xp.full_like(ranks, 0.5)
+    return (ranks - ranks.astype(np.int64)).astype(ranks.dtype)
+
+
+def _fuses(a) -> bool:
+    """Whether _fused_lerp gives values for arrays like `a` (not None)."""
+    return backend.get_array_module(a) is np and (a.dtype.itemsize < 8 or a.size <= 4096)
+
+
+def _lerp_delta(start, end, weight, out):
+    """_fused_lerp's values - lerp's (non-finite differences 0) (untracked.computed)."""
+    xp = backend.get_array_module(out)
+    delta = _fused_lerp(start, end, weight) - out
+    return xp.where(xp.isfinite(delta), delta, out.dtype.type(0))
 
 
 def _fused_lerp(start, end, weight):

@@ -29,6 +29,7 @@ from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
 from ...ops.half import in_float32
 from ...ops.indexing import index_select, take_index
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inputs import float_tensor
 from ._pooling import adaptive_avg_pool2d
@@ -326,20 +327,94 @@ def _clip_strict(x: Tensor, hi: float) -> Tensor:
 
 
 def _reflect(x: Tensor, lo2: float, hi2: float) -> Tensor:
-    """ATen's reflect_coordinates: fold x into [lo2/2, hi2/2] by reflecting at the ends."""
+    """ATen's reflect_coordinates: fold x into [lo2/2, hi2/2] by reflecting at the ends. The
+    folds come from x's values through untracked.computed (descent.compile replays them)."""
     if lo2 == hi2:
         return x * 0.0
-    xp = backend.get_array_module(x._data)
     lo, span = lo2 / 2.0, (hi2 - lo2) / 2.0
-    d = x._data - lo
-    flips = xp.floor(xp.abs(d) / span)
     # |x - lo| = flips * span + extra; even flips keep the direction, odd ones reverse it.
-    sign_in = xp.where(d < 0, -1.0, 1.0).astype(x._data.dtype)
-    even = (flips % 2) == 0
     # The value: lo + extra (even) or lo + span - extra (odd); written with x itself so that
     # the derivative (+-1) flows: extra = sign_in * (x - lo) - flips * span.
-    extra_t = (x - lo) * Tensor._wrap(sign_in) - Tensor._wrap((flips * span).astype(x._data.dtype))
+    sign_in = computed(_reflect_sign, (x,), (lo,))
+    folds = computed(_reflect_folds, (x,), (lo, span))
+    even = computed(_reflect_even, (x,), (lo, span))
+    extra_t = (x - lo) * sign_in - folds
     return where(even, extra_t + lo, (lo + span) - extra_t)
+
+
+def _reflect_sign(a, lo):
+    """-1 below lo, 1 above, in a's dtype (untracked.computed's kernel, as those below)."""
+    return backend.get_array_module(a).where(a - lo < 0, -1.0, 1.0).astype(a.dtype)
+
+
+def _reflect_flips(a, lo, span):
+    xp = backend.get_array_module(a)
+    return xp.floor(xp.abs(a - lo) / span)
+
+
+def _reflect_folds(a, lo, span):
+    return (_reflect_flips(a, lo, span) * span).astype(a.dtype)
+
+
+def _reflect_even(a, lo, span):
+    return (_reflect_flips(a, lo, span) % 2) == 0
+
+
+def _reflect_array(a, lo2, hi2):
+    """_reflect's values on an array (bicubic's integer taps)."""
+    if lo2 == hi2:
+        return a * 0.0
+    lo, span = lo2 / 2.0, (hi2 - lo2) / 2.0
+    extra = (a - lo) * _reflect_sign(a, lo) - _reflect_folds(a, lo, span)
+    xp = backend.get_array_module(a)
+    return xp.where(_reflect_even(a, lo, span), extra + lo, (lo + span) - extra)
+
+
+def _floor(a):
+    return backend.get_array_module(a).floor(a)
+
+
+def _floor_int64(a, bit):
+    return backend.get_array_module(a).floor(a).astype(np.int64) + bit
+
+
+def _rint_int64(a):
+    return backend.get_array_module(a).rint(a).astype(np.int64)
+
+
+def _grid_tap(a, offset, size, padding_mode, align):
+    """bicubic's integer tap coordinates floor(a) + offset after padding (ATen's
+    compute_coordinates)."""
+    xp = backend.get_array_module(a)
+    coord = xp.floor(a) + offset
+    if padding_mode == "reflection":
+        lo2, hi2 = (0, 2 * (size - 1)) if align else (-1, 2 * size - 1)
+        coord = _reflect_array(coord, lo2, hi2)
+    if padding_mode in ("border", "reflection"):
+        coord = xp.clip(coord, 0, size - 1)
+    return coord.astype(np.int64)
+
+
+def _grid_rows(*a):
+    """The rows (N*prod(S),) read at integer coordinates a[:-2] (one per axis, (N, *out_sp)),
+    clipped; a[-2:] = (spatial, n) (untracked.computed's kernel)."""
+    ints, (spatial, n) = a[:-2], a[-2:]
+    xp = backend.get_array_module(ints[0])
+    volume = math.prod(spatial)
+    idx = (xp.arange(n) * volume).reshape((n,) + (1,) * (ints[0].ndim - 1))
+    for k, (i, size) in enumerate(zip(ints, spatial, strict=True)):
+        idx = idx + xp.clip(i, 0, size - 1) * math.prod(spatial[k + 1 :])
+    return idx.reshape(-1)
+
+
+def _grid_inside(*a):
+    """(N, *out_sp, 1) mask (a[-1]'s dtype) of the coordinates inside a[-2] = spatial."""
+    ints, (spatial, dtype) = a[:-2], a[-2:]
+    xp = backend.get_array_module(ints[0])
+    inside = True
+    for i, size in zip(ints, spatial, strict=True):
+        inside = inside & (i >= 0) & (i < size)
+    return xp.asarray(inside[..., None], dtype=dtype)
 
 
 def grid_sample(
@@ -396,19 +471,14 @@ def grid_sample(
     # backward (a row scatter-add) move C values per index instead of one.
     volume = math.prod(spatial)
     rows = _shape.permute(x, 0, *range(2, x.ndim), 1).reshape(n * volume, c)
-    strides = [math.prod(spatial[k + 1 :]) for k in range(nd)]
-    base = (xp.arange(n) * volume).reshape((n,) + (1,) * len(out_sp))
 
     def gather(ints):
-        """Values at integer coordinate arrays (one per axis, (N, *out_sp)), 0 outside:
-        (N, *out_sp, C), and the inside mask (N, *out_sp, 1)."""
-        inside = True
-        idx = base
-        for i, size, stride in zip(ints, spatial, strides, strict=True):
-            inside = inside & (i >= 0) & (i < size)
-            idx = idx + xp.clip(i, 0, size - 1) * stride
-        vals = index_select(rows, 0, idx.reshape(-1)).reshape(n, *out_sp, c)
-        return vals, xp.asarray(inside[..., None], dtype=x._data.dtype)
+        """Values at integer coordinate tensors (one per axis, (N, *out_sp)), 0 outside:
+        (N, *out_sp, C), and the inside mask (N, *out_sp, 1). Both through
+        untracked.computed: descent.compile replays them on each call's grid."""
+        idx = computed(_grid_rows, tuple(ints), (spatial, n))
+        vals = index_select(rows, 0, idx).reshape(n, *out_sp, c)
+        return vals, computed(_grid_inside, tuple(ints), (spatial, x._data.dtype))
 
     # (N, *out_sp, C) -> (N, C, *out_sp), then contiguous as PyTorch's output (.view works)
     to_channels_first = (0, nd + 1, *range(1, nd + 1))
@@ -417,19 +487,15 @@ def grid_sample(
     if mode == "nearest":
         # Round half to even, as ATen's nearbyint; the grid's gradient is zeros (a step
         # function), as PyTorch's: a 0-d -0.0 linked to the grid with derivative 0 is added.
-        vals, mask = gather([xp.rint(ic._data).astype(np.int64) for ic in coords])
-        out = _shape.permute(vals * Tensor._wrap(mask), *to_channels_first).contiguous()
+        vals, mask = gather([computed(_rint_int64, (ic,), ()) for ic in coords])
+        out = _shape.permute(vals * mask, *to_channels_first).contiguous()
         if g.requires_grad:
             from ...ops.gaps_math_inplace import ZeroGradient  # noqa: PLC0415
 
             out = out + ZeroGradient.apply(g, value=xp.full((), -0.0, dtype=out._data.dtype))
         return out
-    lows = [xp.floor(ic._data) for ic in coords]
     # Fractional parts as Tensors: the grid's gradient flows through them.
-    fracs = [
-        _shape.unsqueeze(ic - Tensor._wrap(lo), -1) for ic, lo in zip(coords, lows, strict=True)
-    ]
-    lows = [lo.astype(np.int64) for lo in lows]
+    fracs = [_shape.unsqueeze(ic - computed(_floor, (ic,), ()), -1) for ic in coords]
     out = None
     # The 2^nd corners, first axis outermost (PyTorch's order of the terms)
     for corner in itertools.product((0, 1), repeat=nd):
@@ -437,8 +503,9 @@ def grid_sample(
         for bit, f in zip(corner, fracs, strict=True):
             wk = f if bit else 1.0 - f
             weight = wk if weight is None else weight * wk
-        vals, mask = gather([lo + bit for lo, bit in zip(lows, corner, strict=True)])
-        term = vals * (weight * Tensor._wrap(mask))
+        vals, mask = gather([computed(_floor_int64, (ic,), (bit,))
+                             for ic, bit in zip(coords, corner, strict=True)])  # fmt: skip
+        term = vals * (weight * mask)
         out = term if out is None else out + term
     return _shape.permute(out, *to_channels_first).contiguous()  # (N, C, *out_sp)
 
@@ -463,30 +530,23 @@ def _grid_bicubic(g, spatial, padding_mode, align, gather, to_channels_first) ->
     clamped, reflection: folded), then cubic convolution along x for each of the 4 rows and
     along y. Gradients reach the input (through the gathered rows) and the grid (through the
     fractional parts)."""
-    xp = backend.get_array_module(g._data)
     h, w = spatial
     ix = _unnormalize(g[..., 0], w, align)  # (N, Ho, Wo); padding is applied per tap below
     iy = _unnormalize(g[..., 1], h, align)
-    x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
-    wx = [_shape.unsqueeze(c, -1) for c in _cubic_weights(ix - Tensor._wrap(x0))]
-    wy = [_shape.unsqueeze(c, -1) for c in _cubic_weights(iy - Tensor._wrap(y0))]
+    wx = [_shape.unsqueeze(c, -1) for c in _cubic_weights(ix - computed(_floor, (ix,), ()))]
+    wy = [_shape.unsqueeze(c, -1) for c in _cubic_weights(iy - computed(_floor, (iy,), ()))]
 
-    def tap(coord, size):
-        """Integer tap coordinates after padding (ATen's compute_coordinates)."""
-        if padding_mode == "reflection":
-            lo2, hi2 = (0, 2 * (size - 1)) if align else (-1, 2 * size - 1)
-            coord = _reflect(Tensor._wrap(coord), lo2, hi2)._data
-        if padding_mode in ("border", "reflection"):
-            coord = xp.clip(coord, 0, size - 1)
-        return coord.astype(np.int64)
+    def tap(coord, offset, size):
+        """Integer tap coordinates after padding, through untracked.computed (replayed)."""
+        return computed(_grid_tap, (coord,), (offset, size, padding_mode, align))
 
     out = None
     for i in range(4):
-        rows_y = tap(y0 + (i - 1), h)
+        rows_y = tap(iy, i - 1, h)
         row = None
         for j in range(4):
-            vals, mask = gather([rows_y, tap(x0 + (j - 1), w)])
-            term = vals * (wx[j] * Tensor._wrap(mask))
+            vals, mask = gather([rows_y, tap(ix, j - 1, w)])
+            term = vals * (wx[j] * mask)
             row = term if row is None else row + term
         out = row * wy[i] if out is None else out + row * wy[i]
     return _shape.permute(out, *to_channels_first).contiguous()  # (N, C, Ho, Wo)
