@@ -83,3 +83,55 @@ def test_nanmedian_index_of_a_row_of_nans(dtype):
         _same(tr[1], dr[1])
         tr, dr = t.T.contiguous().nanmedian(0), d.T.nanmedian(0)
         _same(tr[1], dr[1])
+
+
+# repeat's backward (PyTorch's repeat_backward): each leading axis that repeat added is summed
+# on its own, rounded to float16/bfloat16 each time, then one sum over the repeated axes
+REPEATS = [
+    ((3,), (5, 2)),
+    ((3,), (7, 4, 3)),
+    ((2, 3), (4, 1)),
+    ((2, 3), (3, 5, 7)),
+    ((4,), (300,)),
+    ((2, 3, 4), (4, 1, 9)),
+    ((5,), (1, 1, 40)),
+    ((3, 2), (2, 33, 5)),
+    ((), (6, 7)),
+    ((2, 3), (1, 1)),
+    ((2, 3), (0, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("case", range(len(REPEATS)))
+@pytest.mark.filterwarnings(r"ignore:Using backward\(\) with create_graph")
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_repeat_backward_rounds_as_pytorch(dtype, case, create_graph):
+    shape, reps = REPEATS[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(shape).astype(np.float32)
+    out_shape = tuple(torch.zeros(shape).repeat(*reps).shape)
+    for _ in range(3):
+        g = (rng.standard_normal(out_shape) * 10).astype(np.float32)
+        tx, dx = _pair(x, dtype)
+        tg, dg = _pair(g, dtype)
+        tx.requires_grad_()
+        dx.requires_grad_()
+        tx.repeat(*reps).backward(tg, create_graph=create_graph)
+        dx.repeat(*reps).backward(dg, create_graph=create_graph)
+        assert dx.grad.dtype == getattr(descent, dtype)
+        _same(tx.grad, dx.grad)
+
+
+def test_repeat_backward_float32_and_float64():
+    for dtype, rtol in [(np.float32, 1e-5), (np.float64, 1e-12)]:
+        for shape, reps in REPEATS:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal(shape).astype(dtype)
+            out_shape = tuple(torch.zeros(shape).repeat(*reps).shape)
+            g = rng.standard_normal(out_shape).astype(dtype)
+            tx = torch.tensor(x, requires_grad=True)
+            dx = descent.tensor(x, requires_grad=True)
+            tx.repeat(*reps).backward(torch.tensor(g))
+            dx.repeat(*reps).backward(descent.tensor(g))
+            np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=rtol, atol=rtol)

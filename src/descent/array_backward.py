@@ -21,7 +21,7 @@ import functools
 import numpy as np
 
 from . import backend
-from .opmath import HALF, in_float32
+from .opmath import HALF, in_float32, is_reduced
 
 
 class ArrayNamespace:
@@ -190,20 +190,34 @@ def roll(xp, x, shift, axis):
 
 
 def tile_grad(xp, g, in_shape, reps):
-    """Sum the copies that np.tile made back onto the original block.
-
-    The gradient (..., r*n, ...) is viewed as (..., r, n, ...) per axis and summed over every
-    r, which is the adjoint of copying the block r times. Uses only reshape and sum."""
+    """Sum the copies that np.tile made back onto the original block, in PyTorch's order
+    (repeat_backward): each leading axis that tile added is summed on its own (one rounding
+    each in float16/bfloat16), then the gradient (..., r*n, ...) is viewed as (..., r, n, ...)
+    on the axes with r != 1 and those r axes are summed in one reduction. Uses only reshape
+    and sum."""
     nd = g.ndim
-    in_full = (1,) * (nd - len(in_shape)) + tuple(in_shape)
+    lead = nd - len(in_shape)
     reps_full = (1,) * (nd - len(reps)) + tuple(reps)
-    split = []
-    # (r0, n0, r1, n1, ...): the repeat count of each axis before its block size, as np.tile
-    # lays the copies out; summing the even axes adds the copies.
-    for r, n in zip(reps_full, in_full):
-        split += [r, n]
-    g = g.reshape(split).sum(axis=tuple(range(0, 2 * nd, 2)))
+    for _ in range(lead):
+        g = _sum_opmath(xp, g, 0)
+    split, axes = [], []
+    # (r, n) per axis with r copies (np.tile lays the copies before the block), n alone else
+    for r, n in zip(reps_full[lead:], in_shape):
+        if r != 1:
+            axes.append(len(split))
+            split.append(r)
+        split.append(n)
+    if axes:
+        g = _sum_opmath(xp, g.reshape(split), tuple(axes))
     return g.reshape(in_shape)
+
+
+def _sum_opmath(xp, g, axis):
+    """g.sum(axis); a float16/bfloat16 array accumulated in float32 and rounded once, as
+    PyTorch's sum (NumPy adds float16 in float16). A Tensor (xp None) sums as descent.sum."""
+    if xp is not None and is_reduced(g.dtype):
+        return g.astype(np.float32).sum(axis=axis).astype(g.dtype)
+    return g.sum(axis=axis)
 
 
 def along_axis_index(xp, index, axis):

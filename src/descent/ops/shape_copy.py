@@ -254,6 +254,9 @@ class Tile(Function):
     """d tile(x) = the sum of the gradient's copies."""
 
     __slots__ = ("reps",)
+    # moves values: bfloat16 stays bfloat16, so backward rounds where PyTorch's does (after
+    # each leading axis's sum, see tile_grad), not once at the end
+    native_bfloat16 = True
 
     def forward(self, x):
         return backend.get_array_module(x).tile(x, self.reps)
