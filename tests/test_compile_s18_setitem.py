@@ -199,3 +199,18 @@ def test_masked_scatter_falls_back():
 
     compiled, warned = _check(_no_grad(body), _data)
     assert warned and compiled.stats["replays"] == 0
+
+
+def test_zero_dim_index_tensor_falls_back():
+    """A 0-d integer index tensor is read as a Python int (a basic index, as PyTorch's): the
+    recording would keep the first call's int, so the call runs eagerly (it replayed the first
+    recording's position before, wrong from the third call on)."""
+
+    def body(x, y):
+        h = x * 1
+        t0 = y[0] % 4
+        h[t0, y[1:3]] = 9.0
+        return h, x[t0, y[1:3]], x[t0]
+
+    compiled, warned = _check(_no_grad(body), _data)
+    assert warned and compiled.stats["replays"] == 0

@@ -47,11 +47,14 @@ def _convert_index(index, xp, shape):
     arrays = False
     for i in index:
         if isinstance(i, Tensor):
-            i = i._data
+            t, i = i, i._data
             if i.dtype == np.uint8:  # PyTorch's legacy rule: a uint8 index is a mask
                 i = i.astype(bool)
             elif i.ndim == 0 and i.dtype.kind in "iu":
-                i = int(i)
+                # a Python int read from the tensor's value: while descent.compile records
+                # (derived_observers), read through the Tensor, whose guard makes the call run
+                # eagerly; a replay would keep the recorded int (x[t0] = v, x[t0, idx])
+                i = operator.index(t) if derived_observers else int(i)
         if isinstance(i, list):
             # an empty list selects nothing (int64, not NumPy's float64, which cannot index)
             i = xp.asarray(i) if i else xp.zeros(0, dtype=np.int64)
