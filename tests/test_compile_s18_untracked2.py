@@ -3,11 +3,12 @@
 helper-127's third probe found ops whose indices, masks or weights were computed from the data
 on arrays and frozen by a replay when the first two calls agreed. quantile's and
 nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample's corners,
-taps, reflections and inside masks, multi_margin_loss's and
+taps, reflections and inside masks, index_reduce's spread index, multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
-fall back with a warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
+and embedding_bag (bags, kept indices, max's winners from the values) fall back with a
+warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
 0 and 1 see the same values, later calls others, and every call must equal eager bitwise.
 """
 
@@ -65,6 +66,14 @@ REPLAY = {
     "grid_sample_3d_reflection": lambda x: F.grid_sample(
         _VOL, x.reshape(1, 2, 2, 2, 3) * 1.3, padding_mode="reflection"
     ),
+    "index_reduce_prod": lambda x: descent.ones(6, 6).index_reduce(0, x[:, 0].argsort(), x,
+                                                                   "prod"),
+    "index_reduce_amax": lambda x: descent.zeros(6, 6).index_reduce(
+        0, x[:, 0].argsort(), x, "amax", include_self=False
+    ),
+    "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
+        0, x[:, 0].argsort(), (x * 10).long(), "mean"
+    ),
 }
 
 # name -> (function, words of the fallback warning)
@@ -79,6 +88,14 @@ FALLBACK = {
             descent.tensor([4]), descent.tensor([2]),
         ) * 2,
         "ctc_loss",
+    ),
+    "embedding_bag_offsets_max": (
+        lambda x: F.embedding_bag(x.argmax(0), x.t() * 1, descent.tensor([0, 2, 3]), mode="max"),
+        "embedding_bag",
+    ),
+    "embedding_bag_2d_mean": (
+        lambda x: F.embedding_bag(x.argmax(1).reshape(2, 2), x.t() * 1, mode="mean") * 2,
+        "embedding_bag",
     ),
 }
 

@@ -238,13 +238,25 @@ def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: b
                               include_self=include_self)  # fmt: skip
     shape = [1] * x.ndim
     shape[d] = ix.size
-    xp = backend.get_array_module(x._data)
-    full = xp.broadcast_to(ix.reshape(shape), src.shape).copy()  # (index per source element)
-    out = scatter_reduce(x, d, Tensor._wrap(full), src, reduce, include_self=include_self)
+    # The index per source element, from the index's values through untracked.computed:
+    # descent.compile replays it on each call's index (it was frozen when two calls agreed).
+    it = index if isinstance(index, Tensor) and index._data.ndim <= 1 else Tensor._wrap(ix)
+    full = computed(_spread_index, (it,), (tuple(shape), tuple(src.shape), ix.dtype))
+    out = scatter_reduce(x, d, full, src, reduce, include_self=include_self)
     if out.dtype != x.dtype and x._data.dtype.kind in "iub":
         # An integer mean is floor-divided, as PyTorch (-5 / 2 -> -3); no gradient on integers.
-        out = Tensor._wrap(xp.floor(out._data).astype(x._data.dtype))
+        out = computed(_floor_as, (out,), (x._data.dtype,))
     return out
+
+
+def _spread_index(ix, shape, src_shape, dtype):
+    """index_reduce's index along one dim spread over source's shape (untracked.computed)."""
+    xp = backend.get_array_module(ix)
+    return xp.broadcast_to(ix.astype(dtype).reshape(shape), src_shape).copy()
+
+
+def _floor_as(a, dtype):
+    return backend.get_array_module(a).floor(a).astype(dtype)
 
 
 def masked_scatter(input, mask, source) -> Tensor:

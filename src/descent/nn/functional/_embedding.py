@@ -282,7 +282,10 @@ def embedding_bag(
     if not keep.any():
         # every bag empty: zeros, still connected to weight (through an empty lookup, so that a
         # sparse gradient has no entry, as PyTorch's)
-        none = Embedding.apply(w, idx=xp.zeros(0, np.int64), padding_idx=None, sparse=sparse)
+        none_idx = xp.zeros(0, np.int64)
+        if derived_observers:  # (the bags come from the values: see below)
+            derived(none_idx, op="embedding_bag")
+        none = Embedding.apply(w, idx=none_idx, padding_idx=None, sparse=sparse)
         return zeros + 0.0 * none.sum()
     freq_scale = None
     if scale_grad_by_freq:
@@ -292,7 +295,13 @@ def embedding_bag(
         counts = np.bincount(idx.reshape(-1), minlength=n_rows)
         freq_scale = xp.asarray((1.0 / counts[flat[keep]])[:, None])  # (M, 1)
     flat, bag = flat[keep], bag[keep]
-    rows = Embedding.apply(w, idx=xp.asarray(flat), padding_idx=None, freq_scale=freq_scale,
+    flat_idx = xp.asarray(flat)
+    if derived_observers:
+        # The bags, the kept indices and (max) the winners are computed from the input's,
+        # offsets' and rows' values on arrays: descent.compile runs such a call eagerly (a
+        # replay froze them when the first two calls agreed).
+        derived(flat_idx, op="embedding_bag")
+    rows = Embedding.apply(w, idx=flat_idx, padding_idx=None, freq_scale=freq_scale,
                            sparse=sparse)  # fmt: skip
     if sparse and scale_grad_by_freq and rows.requires_grad:
         rows.register_hook(_refuse_sparse_freq)  # PyTorch refuses at backward
