@@ -135,3 +135,45 @@ def test_repeat_backward_float32_and_float64():
             tx.repeat(*reps).backward(torch.tensor(g))
             dx.repeat(*reps).backward(descent.tensor(g))
             np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=rtol, atol=rtol)
+
+
+# swap_tensors finds the live nodes that saved a tensor from autograd's weak list of saving
+# nodes, not from a scan of the garbage collector's heap (3-5 s per call in a test worker)
+
+
+def _swap_refusals(L):
+    x, w = L.randn(4), L.randn(4, requires_grad=True)
+    y = (w * x).sum()  # saves x (for w's gradient)
+    out = []
+    for t in (x, w):
+        try:
+            L.utils.swap_tensors(t, L.randn(4))
+            out.append("swapped")
+        except RuntimeError:
+            out.append("refused")
+    del y  # the graph dies with its output: x is no longer saved
+    L.utils.swap_tensors(x, L.randn(4))
+    return out
+
+
+def test_swap_tensors_does_not_scan_the_heap(monkeypatch):
+    import gc
+
+    def no_scan(*args):
+        raise AssertionError("gc.get_referrers scans the whole heap")
+
+    monkeypatch.setattr(gc, "get_referrers", no_scan)
+    assert _swap_refusals(descent) == _swap_refusals(torch) == ["refused", "swapped"]
+
+
+def test_saving_nodes_list_stays_bounded():
+    from descent import autograd
+
+    w = descent.randn(3, requires_grad=True)
+    for _ in range(20000):
+        (w * w).sum()  # each graph dies at once
+    # pruned whenever it outgrows its limit (twice the live saving nodes, at least 4096)
+    assert len(autograd._savers) <= autograd._savers_limit[0] + 1 < 20000
+    y = (w * w).sum()
+    live = autograd.live_saving_nodes()
+    assert y.grad_fn is not None and len(live) >= 1 and len(autograd._savers) == len(live)

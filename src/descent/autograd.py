@@ -196,6 +196,21 @@ _counter = _itertools.count()
 # A class-level marker: saved values were released by a backward pass without retain_graph.
 _FREED = object()
 
+# Weak references to the nodes recorded with saved inputs (live or not): utils.swap_tensors
+# asks which live node saved a tensor (PyTorch's use-count check) by walking these instead of
+# the garbage collector's whole heap. record_node prunes the dead and freed ones whenever the
+# list has doubled since the last pruning, so it stays proportional to the live graphs.
+_savers: list = []
+_savers_limit = [4096]
+
+
+def live_saving_nodes() -> list:
+    """The live nodes whose saved inputs are still held (not yet freed by a backward)."""
+    nodes = [n for r in _savers if (n := r()) is not None and type(n.saved) is tuple]
+    _savers[:] = [_weakref.ref(n) for n in nodes]
+    _savers_limit[0] = max(4096, 2 * len(nodes))
+    return nodes
+
 # saved_tensors_hooks (autograd_graph.py): the innermost active context, or None. record_node
 # tests it once per recorded op; a set one packs what the node saved into PackedSaved tuples.
 _saved_hooks = None
@@ -572,6 +587,9 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     node.retained = None
     if node.save_inputs:
         node.saved = inputs
+        _savers.append(_weakref.ref(node))
+        if len(_savers) > _savers_limit[0]:
+            live_saving_nodes()
         # Saved values are versioned: an in-place change to a saved input after the op ran
         # would silently give a wrong gradient, so backward compares these with the
         # inputs' versions then and raises on a mismatch. (Once an inference_mode was
