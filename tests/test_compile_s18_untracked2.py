@@ -3,7 +3,8 @@
 helper-127's third probe found ops whose indices, masks or weights were computed from the data
 on arrays and frozen by a replay when the first two calls agreed. quantile's and
 nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample's corners,
-taps, reflections and inside masks, index_reduce's spread index, multi_margin_loss's and
+taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax's noise and
+hard one-hot, multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
@@ -71,6 +72,10 @@ REPLAY = {
     "index_reduce_amax": lambda x: descent.zeros(6, 6).index_reduce(
         0, x[:, 0].argsort(), x, "amax", include_self=False
     ),
+    # (seeded inside the function: the noise is the same on every call, the one-hot is not)
+    "gumbel_softmax_hard_seeded": lambda x: (
+        descent.manual_seed(0), F.gumbel_softmax(x, hard=True) * 2
+    )[1],
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

@@ -26,6 +26,7 @@ from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import clamp, log, where
 from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
 from ...ops.half import rounds_once
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inplace_apply import apply_inplace
 
@@ -234,20 +235,31 @@ def gumbel_softmax(
     x = as_tensor(logits)
     # E = -log(1 - U), U in [0, 1); U = 0 would give E = 0 and g = inf, so E is kept above
     # the smallest normal number (a 2^-24 event in float32).
-    u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
-    xp = backend.get_array_module(u)
-    e = xp.maximum(-xp.log1p(-u), np.finfo(u.dtype).tiny)
-    gumbels = -log(Tensor._wrap(e))
+    # (E and the one-hot below through untracked.computed: descent.compile recomputes them at
+    # each replay instead of freezing the recorded ones.)
+    e = computed(_gumbel_e, (rand(*x.shape, dtype=x.dtype, device=x.device),), ())
+    gumbels = -log(e)
     y_soft = _sm.softmax((x + gumbels) / tau, dim=dim)
     if not hard:
         return y_soft
     # One-hot of the argmax along dim, built on the arrays (a constant of the graph).
-    ys = y_soft._data
-    axis = dim % ys.ndim if ys.ndim else 0
+    axis = dim % y_soft.ndim if y_soft.ndim else 0
+    y_hard = computed(_one_hot_argmax, (y_soft,), (axis,))
+    return y_hard - y_soft.detach() + y_soft
+
+
+def _gumbel_e(u):
+    """-log(1 - u), at least the smallest normal number (untracked.computed's kernel)."""
+    xp = backend.get_array_module(u)
+    return xp.maximum(-xp.log1p(-u), np.finfo(u.dtype).tiny)
+
+
+def _one_hot_argmax(ys, axis):
+    """One-hot (ys's dtype) of the first maximum along axis (untracked.computed's kernel)."""
+    xp = backend.get_array_module(ys)
     idx = xp.expand_dims(ys.argmax(axis=axis), axis)
     positions = xp.arange(ys.shape[axis]).reshape([-1 if i == axis else 1 for i in range(ys.ndim)])
-    y_hard = (positions == idx).astype(ys.dtype)
-    return Tensor._wrap(y_hard) - y_soft.detach() + y_soft
+    return (positions == idx).astype(ys.dtype)
 
 
 def rrelu(
