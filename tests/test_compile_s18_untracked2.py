@@ -4,7 +4,8 @@ helper-127's third probe found ops whose indices, masks or weights were computed
 on arrays and frozen by a replay when the first two calls agreed. quantile's and
 nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample's corners,
 taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax's noise and
-hard one-hot, multi_margin_loss's and
+hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's counts and
+edges, multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
@@ -76,6 +77,15 @@ REPLAY = {
     "gumbel_softmax_hard_seeded": lambda x: (
         descent.manual_seed(0), F.gumbel_softmax(x, hard=True) * 2
     )[1],
+    "matrix_rank": lambda x: descent.linalg.matrix_rank(x.masked_fill(x < 0, 0.0)) + 1,
+    "frexp_exponent": lambda x: descent.frexp(x)[1] + 1,
+    "gcd": lambda x: descent.gcd((x * 10).long(), (x * 7).long()) + 1,
+    "lcm": lambda x: descent.lcm((x * 10).long(), (x * 7).long()) + 1,
+    "histogramdd": lambda x: descent.histogramdd(x[:, :2], bins=3)[0] * 2,
+    "histogramdd_edges": lambda x: descent.histogramdd(x[:, :2], bins=[2, 3])[1][1] * 2,
+    "histogramdd_weight_density": lambda x: descent.histogramdd(
+        x[:, :2], bins=3, weight=x[:, 2].abs(), density=True
+    )[0],
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

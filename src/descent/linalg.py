@@ -63,6 +63,7 @@ from .ops.shape_index import _axis
 from .ops.shape_index import diagonal as _diagonal
 from .ops.shape_index import movedim as _movedim
 from .ops.torch_extra import cross as _cross
+from .ops.untracked import computed as _computed
 from .tensor import Tensor as _Tensor
 
 __all__ = [
@@ -376,13 +377,20 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> _Tensor:
     rtol may be Tensors that broadcast against A's batch dimensions."""
     A = _prepare("linalg.matrix_rank", _as_tensor(A), square=hermitian, complex_ok=True)
     atol, rtol = _tolerances("linalg.matrix_rank", A, atol, rtol)
-    xp = _backend.get_array_module(A._data)
+    # Through untracked.computed: descent.compile replays the count on each call's A (it was
+    # frozen when the first two calls agreed).
+    return _computed(_rank_kernel, (A, _Tensor._wrap(atol), _Tensor._wrap(rtol)), (hermitian,))
+
+
+def _rank_kernel(a, atol, rtol, hermitian):
+    """matrix_rank's count of singular values above the tolerance (untracked.computed)."""
+    xp = _backend.get_array_module(a)
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(A._data))
+        s = xp.abs(xp.linalg.eigvalsh(a))
     else:
-        s = xp.linalg.svd(A._data, compute_uv=False)
+        s = xp.linalg.svd(a, compute_uv=False)
     tol = xp.maximum(atol, rtol * _largest(s))  # (batch,), broadcast with the tolerances'
-    return _Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
+    return (s > tol[..., None]).sum(axis=-1).astype(xp.int64)
 
 
 def lstsq(A, B, rcond=None, *, driver=None) -> _LstsqResult:

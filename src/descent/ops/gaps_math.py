@@ -139,13 +139,25 @@ def gcd(input, other) -> Tensor:
         NotImplementedError: a floating or bool dtype, as PyTorch.
     """
     a, b = _integer_operands("gcd", input, other)
-    return Tensor._wrap(_gcd_arrays(a, b))
+    # (through untracked.computed: descent.compile replays it; it was frozen as a constant)
+    ta = as_tensor(input)
+    return computed(_gcd_kernel, (ta, as_tensor(other, ta)), (a.dtype,))
+
+
+def _gcd_kernel(a, b, dt):
+    return _gcd_arrays(a.astype(dt, copy=False), b.astype(dt, copy=False))
 
 
 def lcm(input, other) -> Tensor:
     """The least common multiple, elementwise: |a / gcd(a, b) * b| with the dtype's wraparound
     (PyTorch's formula; 0 where gcd is 0). Integers only; no gradient."""
     a, b = _integer_operands("lcm", input, other)
+    ta = as_tensor(input)  # (untracked.computed, as gcd)
+    return computed(_lcm_kernel, (ta, as_tensor(other, ta)), (a.dtype,))
+
+
+def _lcm_kernel(a, b, dt):
+    a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
     xp = backend.get_array_module(a, b)
     g = _gcd_arrays(a, b)
     # C++ computes a / g * b of 8- and 16-bit integers in int (32 bits) and wraps only when the
@@ -154,7 +166,7 @@ def lcm(input, other) -> Tensor:
     with np.errstate(all="ignore"):
         q = a.astype(wide) // xp.where(g == 0, 1, g).astype(wide)  # exact: g divides a
         out = xp.abs(q * b.astype(wide))
-    return Tensor._wrap(xp.where(g == 0, 0, out).astype(g.dtype))
+    return xp.where(g == 0, 0, out).astype(g.dtype)
 
 
 def _nextafter_bits(x, other, xp):
@@ -202,9 +214,12 @@ def frexp(input) -> tuple:
             f"torch.frexp() only supports floating-point dtypes, got {x.dtype} (shape "
             f"{tuple(x.shape)}); convert with .float()"
         )
-    xp = backend.get_array_module(x._data)
-    exponent = xp.frexp(x._data)[1].astype(np.int32)
-    return FrexpResult(Frexp.apply(x), Tensor._wrap(exponent))
+    exponent = computed(_frexp_exponent, (x,), ())  # (replayed by descent.compile)
+    return FrexpResult(Frexp.apply(x), exponent)
+
+
+def _frexp_exponent(a):
+    return backend.get_array_module(a).frexp(a)[1].astype(np.int32)
 
 
 def angle(input) -> Tensor:

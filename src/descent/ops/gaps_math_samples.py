@@ -23,6 +23,7 @@ from .selection import _dim
 from .shape import cat, reshape
 from .shape_index import narrow
 from .torch_gaps import _linspace
+from .untracked import computed
 
 HistogramddResult = return_type("histogramdd", ["hist", "bin_edges"])
 
@@ -273,6 +274,36 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
             f"torch.histogramdd: for a {n_dims}-dimensional histogram range should have "
             f"{2 * n_dims} elements, but got {len(range)}"
         )
+    if not any(isinstance(b, Tensor) for b in per_dim):
+        # Counts through untracked.computed: descent.compile replays the histogram and the
+        # edges on each call's points (they were frozen when the first two calls agreed).
+        ins = (x,) if weight is None else (x, as_tensor(weight))
+        args = (tuple(per_dim), None if range is None else tuple(range), density, dt)
+        hist = computed(_histogramdd_kernel, ins, (*args, -1))
+        edges = [computed(_histogramdd_kernel, ins, (*args, d)) for d in builtins.range(n_dims)]
+        return HistogramddResult(hist, tuple(edges))
+    xp = backend.get_array_module(x._data)
+    w = None if weight is None else backend.as_numpy(as_tensor(weight)._data)
+    hist, edges = _histogramdd_arrays(pts, w, per_dim, range, density, dt)
+    return HistogramddResult(
+        Tensor._wrap(xp.asarray(hist)), tuple(Tensor._wrap(xp.asarray(e)) for e in edges)
+    )
+
+
+def _histogramdd_kernel(*a):
+    """histogramdd's counts (a[-1] = -1) or dimension a[-1]'s edges, from the points a[0] and
+    the weights a[1] when given; a[-5:-1] = (bins, range, density, dtype) (untracked.computed)."""
+    (bins, rng, density, dt, which), arrays = a[-5:], a[:-5]
+    xp = backend.get_array_module(arrays[0])
+    pts = backend.as_numpy(arrays[0]).reshape(-1, arrays[0].shape[-1])
+    w = backend.as_numpy(arrays[1]) if len(arrays) > 1 else None
+    hist, edges = _histogramdd_arrays(pts, w, list(bins), rng, density, dt)
+    return xp.asarray(hist if which < 0 else edges[which])
+
+
+def _histogramdd_arrays(pts, weight, per_dim, range, density, dt):
+    """(hist, edges) of the points pts (N, D) on NumPy arrays (weight: an array or None)."""
+    n_dims = pts.shape[1]
     edges = [_histogram_edges(d, pts[:, d], b, range, dt) for d, b in enumerate(per_dim)]
     sizes = tuple(max(e.size - 1, 0) for e in edges)
     keep = np.ones(pts.shape[0], bool)
@@ -286,7 +317,7 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
     flat = np.ravel_multi_index(pos, sizes) if pts[keep].size else np.zeros(0, np.int64)
     w = None
     if weight is not None:
-        w = backend.as_numpy(as_tensor(weight)._data).reshape(-1)[keep].astype(np.float64)
+        w = weight.reshape(-1)[keep].astype(np.float64)
     count = int(np.prod(sizes, dtype=np.int64))
     hist = np.bincount(flat, weights=w, minlength=count)[:count].astype(dt).reshape(sizes)
     if density:
@@ -297,7 +328,4 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
             volume = volume * np.diff(e).reshape(shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             hist = (hist / hist.sum(dtype=dt) / volume).astype(dt)
-    xp = backend.get_array_module(x._data)
-    return HistogramddResult(
-        Tensor._wrap(xp.asarray(hist)), tuple(Tensor._wrap(xp.asarray(e)) for e in edges)
-    )
+    return hist, edges
