@@ -5,7 +5,8 @@ on arrays and frozen by a replay when the first two calls agreed. quantile's and
 nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample's corners,
 taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax's noise and
 hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's counts and
-edges, multi_margin_loss's and
+edges, linalg.lu's permutation and lu_factor's pivots (and LUFactor's replayed forward, which
+returned None), multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
@@ -33,6 +34,10 @@ _VOL = descent.tensor(np.arange(72, dtype=np.float32).reshape(1, 2, 3, 4, 3) / 5
 
 def _grid(x):
     return (x * 0.9).reshape(2, 2, 3, 2)
+
+
+def _sq(x):
+    return x[:, :4] @ x[:, :4].t() + descent.eye(4) * 3
 
 
 def _nan(x):
@@ -86,6 +91,10 @@ REPLAY = {
     "histogramdd_weight_density": lambda x: descent.histogramdd(
         x[:, :2], bins=3, weight=x[:, 2].abs(), density=True
     )[0],
+    "lu_P": lambda x: descent.linalg.lu(_sq(x))[0] * 2,
+    "lu_U_wide": lambda x: descent.linalg.lu(x)[2] * 2,
+    "lu_factor_pivots": lambda x: descent.linalg.lu_factor(_sq(x))[1] + 1,
+    "lu_solve": lambda x: descent.linalg.lu_solve(*descent.linalg.lu_factor(_sq(x)), x[:, :2]),
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),
@@ -160,4 +169,27 @@ def test_nanquantile_gradient_to_q_replays():
         got = c(descent.tensor(a))
         np.testing.assert_array_equal(got.numpy(), want.numpy())
         np.testing.assert_array_equal(q.grad.numpy(), gq)
+    assert c.stats["replays"] == 3
+
+
+def test_lu_gradient_replays():
+    """LUFactor's forward used its precomputed factor up: a replay got None. It now factorises
+    each call's A (the row order its backward uses too)."""
+    w = descent.tensor(np.linspace(-1, 1, 6, dtype=np.float32), requires_grad=True)
+
+    def step(x):
+        lu = descent.linalg.lu_factor((x * w).t())[0]
+        loss = (lu * lu).sum()
+        loss.backward()
+        return loss
+
+    c = descent.compile(step)
+    for a in _XS:
+        w.grad = None
+        want = step(descent.tensor(a))
+        gw = w.grad.numpy().copy()
+        w.grad = None
+        got = c(descent.tensor(a))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(w.grad.numpy(), gw)
     assert c.stats["replays"] == 3

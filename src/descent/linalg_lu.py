@@ -58,6 +58,7 @@ from .ops._common import as_tensor, check_devices, holomorphic
 from .ops.linalg_decomp import LinAlgError, _solve, check_float, concat, mH, mT, prepare
 from .ops.linalg_decomp import solve_matrix as _solve_matrix
 from .ops.shape import expand, triu
+from .ops.untracked import computed, seen
 from .tensor import Tensor
 
 __all__ = ["LUFactorExResult", "LUFactorResult", "LUResult", "LUUnpackResult", "lu", "lu_factor",
@@ -180,11 +181,13 @@ class LUFactor(Function):
     linalg_lu_backward (module docstring) with gL = tril(gLU, -1), gU = triu(gLU). Saves the
     output (L and U) and the row order (the `perm` slot)."""
 
-    __slots__ = ("lu", "perm")
+    __slots__ = ("lu", "perm", "pivot")
     save_output = True
     saved_slots = ("perm",)
 
     def forward(self, a):
+        if self.lu is None:  # a replay by descent.compile: factorise this call's A
+            self.lu, _, self.perm, _ = _factor(a, self.pivot)
         out, self.lu = self.lu, None  # computed by `_factor` before apply (pivots, info too)
         return out
 
@@ -247,8 +250,17 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False,
     lu_data, pivots, perm, info = _factor(A._data, pivot)
     if check_errors and bool(info.any()):
         raise _singular_error("torch.linalg.lu_factor_ex", info, A.ndim > 2)
-    LU = LUFactor.apply(A, lu=lu_data, perm=perm)
-    return LUFactorExResult(LU, autograd._new_tensor(pivots), autograd._new_tensor(info))
+    LU = LUFactor.apply(A, lu=lu_data, perm=perm, pivot=pivot)
+    # pivots and info as `seen` results: a replay by descent.compile recomputes them from that
+    # call's A (they were frozen, and the replayed LU was None: LUFactor's forward had used
+    # its precomputed array up).
+    piv = seen(_lu_part, (A,), (pivot, 1), autograd._new_tensor(pivots))
+    return LUFactorExResult(LU, piv, seen(_lu_part, (A,), (pivot, 3), autograd._new_tensor(info)))
+
+
+def _lu_part(a, pivot, part):
+    """_factor(a, pivot)[part] (untracked.seen's kernel)."""
+    return _factor(a, pivot)[part]
 
 
 def lu_factor(A, *, pivot: bool = True, out=None) -> LUFactorResult:
@@ -278,6 +290,11 @@ def lu(A, *, pivot: bool = True, out=None) -> LUResult:
     return LUResult(P, L, U)
 
 
+def _pivots_matrix(piv, m, dtype):
+    """The permutation matrix of LAPACK's pivots (untracked.computed's kernel)."""
+    return _perm_matrix(_perm_from_pivots(piv, m), dtype)
+
+
 def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool = True, *,
               out=None) -> LUUnpackResult:  # fmt: skip
     """(P, L, U) from lu_factor's packed result (torch.lu_unpack); an unpacked part is an empty
@@ -296,8 +313,8 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
     else:
         L = U = empty
     if unpack_pivots:
-        perm = _perm_from_pivots(piv._data, m)
-        P = autograd._new_tensor(_perm_matrix(perm, LU._data.dtype))
+        # (through untracked.computed: descent.compile replays it on each call's pivots)
+        P = computed(_pivots_matrix, (piv,), (m, LU._data.dtype))
     else:
         P = empty
     return LUUnpackResult(P, L, U)
