@@ -6,7 +6,8 @@ nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample'
 taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax's noise and
 hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's counts and
 edges, linalg.lu's permutation and lu_factor's pivots (and LUFactor's replayed forward, which
-returned None), geqrf's a and tau, eigvals without a gradient, multi_margin_loss's and
+returned None), geqrf's a and tau, eigvals without a gradient, isclose,
+multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
@@ -99,6 +100,7 @@ REPLAY = {
     "geqrf_tau": lambda x: descent.geqrf(x)[1] * 2,
     "orgqr": lambda x: descent.orgqr(*descent.geqrf(x.t())) * 2,
     "eigvals": lambda x: descent.linalg.eigvals(_sq(x)).real * 2,
+    "isclose": lambda x: descent.where(descent.isclose(x, x.round(), atol=0.2), x, 0.0) * 2,
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

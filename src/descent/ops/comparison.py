@@ -13,7 +13,7 @@ from .. import backend
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, is_scalar, result_type, wrap_int
-from .untracked import seen
+from .untracked import computed, seen
 
 
 # One factory for the nine binary comparisons and logic ops: each is a NumPy/CuPy ufunc on the
@@ -250,8 +250,12 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
             f"{tuple(tb.shape)}), as in PyTorch; convert one first"
         )
     _check_shapes("isclose", ta, tb)
-    xp = backend.get_array_module(ta._data, tb._data)
-    return Tensor._wrap(xp.isclose(ta._data, tb._data, rtol, atol, equal_nan))
+    # (through untracked.computed: descent.compile replays it; it was frozen as a constant)
+    return computed(_isclose, (ta, tb), (rtol, atol, equal_nan))
+
+
+def _isclose(a, b, rtol, atol, equal_nan):
+    return backend.get_array_module(a, b).isclose(a, b, rtol, atol, equal_nan)
 
 
 def _check_shapes(name, ta, tb) -> None:
