@@ -6,7 +6,8 @@ nanquantile's ranks, neighbours, weights and fused-lerp correction, grid_sample'
 taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax's noise and
 hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's counts and
 edges, linalg.lu's permutation and lu_factor's pivots (and LUFactor's replayed forward, which
-returned None), geqrf's a and tau, eigvals without a gradient, isclose,
+returned None), geqrf's a and tau, eigvals without a gradient, isclose, lu_solve's row
+order, ldl_factor and ldl_solve,
 multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
@@ -101,6 +102,16 @@ REPLAY = {
     "orgqr": lambda x: descent.orgqr(*descent.geqrf(x.t())) * 2,
     "eigvals": lambda x: descent.linalg.eigvals(_sq(x)).real * 2,
     "isclose": lambda x: descent.where(descent.isclose(x, x.round(), atol=0.2), x, 0.0) * 2,
+    "lu_solve_adjoint": lambda x: descent.linalg.lu_solve(
+        *descent.linalg.lu_factor(x[:, :4]), x[:, 4:], adjoint=True
+    ),
+    "lu_solve_pivoted": lambda x: descent.linalg.lu_solve(*descent.linalg.lu_factor(x[:, :4]),
+                                                          x[:, 4:]),
+    "ldl_factor": lambda x: descent.linalg.ldl_factor(x[:, :4] + x[:, :4].t())[0] * 2,
+    "ldl_factor_pivots": lambda x: descent.linalg.ldl_factor(x[:, :4] + x[:, :4].t())[1] + 1,
+    "ldl_solve": lambda x: descent.linalg.ldl_solve(
+        *descent.linalg.ldl_factor(x[:, :4] + x[:, :4].t()), x[:, 4:]
+    ),
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

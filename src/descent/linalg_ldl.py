@@ -28,6 +28,7 @@ from . import backend
 from .errors import DescentError
 from .ops._common import as_tensor
 from .ops.linalg_decomp import LinAlgError
+from .ops.untracked import computed, seen
 from .tensor import Tensor
 
 __all__ = ["ldl_factor", "ldl_factor_ex", "ldl_solve"]
@@ -205,20 +206,31 @@ def ldl_factor_ex(A, *, hermitian: bool = False, check_errors: bool = False):
     if backend.is_cupy_array(A._data):
         raise DescentError("torch.linalg.ldl_factor: CPU only (LAPACK's sytrf is not in CuPy); "
                            "move A with A.cpu()")  # fmt: skip
-    n = A.shape[-1]
-    batch = tuple(A.shape[:-2])
-    ld = np.tril(np.array(A._data, copy=True))  # (..., n, n); the upper triangle is not read
+    parts = _ldl_arrays(A._data, hermitian)
+    if check_errors and (parts[2] > 0).any():
+        _raise("torch.linalg.ldl_factor_ex", parts[2])
+    # `seen` results: descent.compile replays each part on the call's A (they were frozen when
+    # the first two calls agreed).
+    return LDLFactorExResult(*[seen(_ldl_part, (A,), (hermitian, k), Tensor._wrap(p))
+                               for k, p in enumerate(parts)])  # fmt: skip
+
+
+def _ldl_arrays(a, hermitian):
+    """(LD, pivots, info) of the arrays a (..., n, n) (sytf2 per matrix)."""
+    n = a.shape[-1]
+    batch = tuple(a.shape[:-2])
+    ld = np.tril(np.array(a, copy=True))  # (..., n, n); the upper triangle is not read
     flat = ld.reshape((math.prod(batch), n, n))  # (count, n, n): -1 fails for n = 0
     pivots = np.zeros((flat.shape[0], n), dtype=np.int32)
     info = np.zeros(flat.shape[0], dtype=np.int32)
     for i in range(flat.shape[0]):
         pivots[i], info[i] = _sytf2(flat[i], hermitian)
-    infos = info.reshape(batch)
-    if check_errors and (infos > 0).any():
-        _raise("torch.linalg.ldl_factor_ex", infos)
-    return LDLFactorExResult(Tensor._wrap(flat.reshape(ld.shape)),
-                             Tensor._wrap(pivots.reshape(batch + (n,))),
-                             Tensor._wrap(infos))  # fmt: skip
+    return flat.reshape(ld.shape), pivots.reshape(batch + (n,)), info.reshape(batch)
+
+
+def _ldl_part(a, hermitian, part):
+    """_ldl_arrays(a, hermitian)[part] (untracked.seen's kernel)."""
+    return _ldl_arrays(a, hermitian)[part]
 
 
 def _raise(op: str, infos: np.ndarray) -> None:
@@ -265,12 +277,19 @@ def ldl_solve(LD, pivots, B, *, hermitian: bool = False) -> Tensor:
     if B.shape[-2] != n:
         raise DescentError(f"Incompatible matrix sizes for {op}: each A matrix is {n} by {n} "
                            f"but each b matrix is {B.shape[-2]} by {B.shape[-1]}")  # fmt: skip
+    # (through untracked.computed: descent.compile replays the solve on each call's arrays)
+    return computed(_ldl_solve_arrays, (LD, pivots, B), (hermitian,))
+
+
+def _ldl_solve_arrays(LD, pivots, B, hermitian):
+    """ldl_solve on arrays (sytrs per matrix of the broadcast batch)."""
+    n = LD.shape[-1]
     batch = np.broadcast_shapes(tuple(LD.shape[:-2]), tuple(B.shape[:-2]))
     count = math.prod(batch)  # explicit: reshape(-1, ...) fails for n = 0
-    ld = np.broadcast_to(np.asarray(LD._data), batch + (n, n)).reshape((count, n, n))
-    piv = np.broadcast_to(np.asarray(pivots._data), batch + (n,)).reshape((count, n))
-    x = np.array(np.broadcast_to(np.asarray(B._data), batch + tuple(B.shape[-2:])), copy=True)
+    ld = np.broadcast_to(np.asarray(LD), batch + (n, n)).reshape((count, n, n))
+    piv = np.broadcast_to(np.asarray(pivots), batch + (n,)).reshape((count, n))
+    x = np.array(np.broadcast_to(np.asarray(B), batch + tuple(B.shape[-2:])), copy=True)
     flat = x.reshape((count,) + tuple(B.shape[-2:]))
     for i in range(flat.shape[0]):
         _sytrs(ld[i], piv[i], flat[i], hermitian)
-    return Tensor._wrap(flat.reshape(x.shape))
+    return flat.reshape(x.shape)

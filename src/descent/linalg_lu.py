@@ -371,20 +371,30 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False, out=Non
         )
     if not left:  # X A = B  <=>  A^H X^H = B^H (^T for real)
         return _mH(lu_solve(LU, piv, _mH(B), adjoint=not adjoint))
-    xp = backend.get_array_module(LU._data)
     batch = tuple(np.broadcast_shapes(tuple(LU.shape[:-2]), tuple(B.shape[:-2])))
     LU = expand(LU, batch + (n, n))
     B = expand(B, batch + tuple(B.shape[-2:]))
-    perm = xp.broadcast_to(_perm_from_pivots(piv._data, n), batch + (n,))
+    # The row gather of P^T (or P) from the pivots' values through untracked.computed:
+    # descent.compile replays it on each call's pivots (it was frozen when two calls agreed).
+    idx = computed(_lu_solve_index, (piv,), (n, batch, tuple(B.shape), adjoint))
     # The triangular factors as differentiable views of LU (general LAPACK solves with them:
     # simple, and their backward is the solve's, create_graph included).
     L = _unit_lower(ops, LU, n)
     U = triu(LU)
     if not adjoint:  # A^{-1} B = U^{-1} L^{-1} P^T B, and P^T B = B[perm]
-        pb = _apply_p(ops, xp.argsort(perm, axis=-1), B)
+        pb = ops.take_along_axis(B, idx, -2)
         return _solve_matrix(U, _solve_matrix(L, pb))
     # A^{-H} B = P L^{-H} U^{-H} B (P is real)
-    return _apply_p(ops, perm, _solve_matrix(_mH(L), _solve_matrix(_mH(U), B)))
+    return ops.take_along_axis(_solve_matrix(_mH(L), _solve_matrix(_mH(U), B)), idx, -2)
+
+
+def _lu_solve_index(piv, n, batch, shape, adjoint):
+    """_apply_p's gather index of P (adjoint) or P^T for the pivots (untracked.computed)."""
+    xp = backend.get_array_module(piv)
+    perm = xp.broadcast_to(_perm_from_pivots(piv, n), batch + (n,))
+    order = perm if adjoint else xp.argsort(perm, axis=-1)
+    inv = xp.argsort(order, axis=-1)  # (..., m)
+    return xp.ascontiguousarray(xp.broadcast_to(inv[..., None], shape))
 
 
 def _mH(x: Tensor) -> Tensor:
