@@ -265,6 +265,9 @@ _MARKER_NODES = {
     # its backward raises PyTorch's error for a stale no_grad / split view (by design):
     # tests/test_view_inplace_fuzz_s14.py (the stale-view cases) and tests/test_view_write.py
     "StaleView",
+    # the record of an op without a gradient (comparisons, casts, indices) for descent.compile;
+    # never a graph node: tests/test_compile_s18_inplace.py, tests/test_compile_s18_untracked.py
+    "Untracked",
 }
 
 
