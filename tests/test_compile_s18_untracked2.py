@@ -12,7 +12,8 @@ multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
 the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
-and embedding_bag (bags, kept indices, max's winners from the values) fall back with a
+embedding_bag (bags, kept indices, max's winners from the values) and cholesky_ex of a
+matrix that is not positive-definite (which fail: its info is now replayed) fall back with a
 warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
 0 and 1 see the same values, later calls others, and every call must equal eager bitwise.
 """
@@ -129,6 +130,10 @@ FALLBACK = {
             descent.tensor([4]), descent.tensor([2]),
         ) * 2,
         "ctc_loss",
+    ),
+    "cholesky_ex_not_pd": (
+        lambda x: descent.linalg.cholesky_ex(x[:, :4])[1] + 1,
+        "cholesky_ex of a matrix that is not positive-definite",
     ),
     "embedding_bag_offsets_max": (
         lambda x: F.embedding_bag(x.argmax(0), x.t() * 1, descent.tensor([0, 2, 3]), mode="max"),

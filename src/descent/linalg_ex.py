@@ -28,6 +28,7 @@ from .ops._common import as_tensor
 from .ops.elementwise import where
 from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
+from .ops.untracked import derived, derived_observers, seen
 from .tensor import Tensor
 
 __all__ = ["cholesky_ex", "inv_ex", "solve_ex"]
@@ -123,10 +124,29 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
             f"{int(info.reshape(-1)[bad])} is not positive-definite)."
         )
     if failed.any():
+        if derived_observers:  # (which matrices fail depends on the values: a replay would
+            derived(partial, op="cholesky_ex of a matrix that is not positive-definite")  # reuse)
         low = _overwrite(_cholesky(_swap_failed(A, failed), upper=upper), failed, partial)
     else:
         low = _cholesky(A, upper=upper)
-    return CholeskyExResult(low, autograd._new_tensor(xp.asarray(info)))
+    # info as a `seen` result: descent.compile replays it on each call's A (it was frozen)
+    return CholeskyExResult(low, seen(_cholesky_info, (A,), (upper,),
+                                      autograd._new_tensor(xp.asarray(info))))  # fmt: skip
+
+
+def _cholesky_info(a, upper):
+    """cholesky_ex's info of the arrays a (untracked.seen's kernel)."""
+    xp = backend.get_array_module(a)
+    data = xp.conj(xp.swapaxes(a, -1, -2)) if upper else a
+    batch = tuple(a.shape[:-2])
+    info = np.zeros(batch, np.int32)
+    try:
+        xp.linalg.cholesky(data)
+    except np.linalg.LinAlgError:
+        host = backend.as_numpy(data)
+        for idx in np.ndindex(batch):
+            info[idx] = _potf2(host[idx])[1]
+    return xp.asarray(info)
 
 
 def _lu_info(A: Tensor) -> np.ndarray:
