@@ -40,10 +40,18 @@ def _compare(fn, a, dn, bad=0, seed=1):
     """fn(torch, t) against fn(descent, d): the values and the gradient of sum(out * w), at
     most `bad` elements apart (each within two units in the last place)."""
     t, d = _pair(a, dn)
-    ty, dy = fn(torch, t), fn(descent, d)
+    # the oracle at descent's thread count: PyTorch's softmax across an inner dim splits its
+    # positions per thread, and descent follows get_num_threads (softmax._vector_lanes)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(descent.get_num_threads())
+    try:
+        ty = fn(torch, t)
+        w = np.random.default_rng(seed).standard_normal(tuple(ty.shape)).astype(np.float32)
+        tg = torch.autograd.grad(ty, t, torch.tensor(w).to(t.dtype))[0]
+    finally:
+        torch.set_num_threads(threads)
+    dy = fn(descent, d)
     assert str(dy.dtype).endswith(dn)
-    w = np.random.default_rng(seed).standard_normal(tuple(ty.shape)).astype(np.float32)
-    tg = torch.autograd.grad(ty, t, torch.tensor(w).to(t.dtype))[0]
     dg = descent.autograd.grad(dy, d, descent.tensor(w).to(d.dtype))[0]
     assert str(dg.dtype).endswith(dn)
     for a_, b_ in ((_np(ty), _np(dy)), (_np(tg), _np(dg))):
