@@ -7,7 +7,8 @@ taps, reflections and inside masks, index_reduce's spread index, gumbel_softmax'
 hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's counts and
 edges, linalg.lu's permutation and lu_factor's pivots (and LUFactor's replayed forward, which
 returned None), geqrf's a and tau, eigvals without a gradient, isclose, lu_solve's row
-order, ldl_factor and ldl_solve,
+order, ldl_factor and ldl_solve, the Bessel functions (12 ops: the
+modified ones fell back, a lambda kernel per call),
 multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
@@ -113,6 +114,9 @@ REPLAY = {
     "ldl_solve": lambda x: descent.linalg.ldl_solve(
         *descent.linalg.ldl_factor(x[:, :4] + x[:, :4].t()), x[:, 4:]
     ),
+    "bessel_j0": lambda x: descent.special.bessel_j0(x) * 2,
+    "modified_bessel_k1": lambda x: descent.special.modified_bessel_k1(x.abs() + 0.1) * 2,
+    "spherical_bessel_j0": lambda x: descent.special.spherical_bessel_j0(x) * 2,
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

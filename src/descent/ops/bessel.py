@@ -36,6 +36,7 @@ from ..tensor import Tensor
 from .math import _floating
 from .nested_values import on_values
 from .special_kernels import _EULER_GAMMA, _host
+from .untracked import computed
 
 _TWO_OVER_PI = 0.6366197723675814
 _INV_PI = 0.3183098861837907
@@ -314,11 +315,11 @@ class I0(Function):
     save_inputs = True
 
     def forward(self, x):
-        return _host(lambda a: _i64(0, a), "i0", x)
+        return _host(_i0_64, "i0", x)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
-        return gy * (i1(x) if ops.is_graph else _host(lambda a: _i64(1, a), "i1", x))
+        return gy * (i1(x) if ops.is_graph else _host(_i1_64, "i1", x))
 
 
 class I0e(Function):
@@ -346,12 +347,12 @@ class I1(Function):
     save_output = True
 
     def forward(self, x):
-        return _host(lambda a: _i64(1, a), "i1", x)
+        return _host(_i1_64, "i1", x)
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
         y = self.output(ops)
-        d0 = i0(x) if ops.is_graph else _host(lambda a: _i64(0, a), "i0", x)
+        d0 = i0(x) if ops.is_graph else _host(_i0_64, "i0", x)
         zero = x == 0
         with np.errstate(divide="ignore", invalid="ignore"):
             d = d0 - y / ops.where(zero, 1.0, x)
@@ -408,7 +409,43 @@ def i1e(input) -> Tensor:
 
 def _constant(kernel, cupy_name: str, input) -> Tensor:
     x = _floating(input)
-    return Tensor._wrap(_host(kernel, cupy_name, x._data))
+    # (through untracked.computed: descent.compile replays it; it was frozen as a constant)
+    return computed(_host_kernel, (x,), (kernel, cupy_name))
+
+
+def _host_kernel(a, kernel, cupy_name: str):
+    return _host(kernel, cupy_name, a)
+
+
+# Module-level kernels (untracked.computed compares them by identity; a lambda per call made
+# two recordings differ, so a compiled function ran eagerly)
+def _i0_64(a):
+    return _i64(0, a)
+
+
+def _i1_64(a):
+    return _i64(1, a)
+
+
+def _k0_64(a):
+    return _k64(0, a, False)
+
+
+def _k1_64(a):
+    return _k64(1, a, False)
+
+
+def _k0e_64(a):
+    return _k64(0, a, True)
+
+
+def _k1e_64(a):
+    return _k64(1, a, True)
+
+
+def _spherical_j0(x):
+    """sin(x) / x in float64, rounded once to x's dtype."""
+    return _sinc_unnormalized(x.astype(np.float64)).astype(x.dtype)
 
 
 def _sinc_unnormalized(x):
@@ -447,44 +484,44 @@ def bessel_y1(input) -> Tensor:
 @on_values
 def modified_bessel_i0(input) -> Tensor:
     """I0 without a gradient (torch.special.modified_bessel_i0; i0 is the differentiable one)."""
-    return _constant(lambda a: _i64(0, a), "i0", input)
+    return _constant(_i0_64, "i0", input)
 
 
 @on_values
 def modified_bessel_i1(input) -> Tensor:
     """I1 without a gradient (torch.special.modified_bessel_i1; i1 is the differentiable one)."""
-    return _constant(lambda a: _i64(1, a), "i1", input)
+    return _constant(_i1_64, "i1", input)
 
 
 @on_values
 def modified_bessel_k0(input) -> Tensor:
     """The modified Bessel function of the second kind of order 0, K0 (inf at 0, nan below)."""
-    return _constant(lambda a: _k64(0, a, False), "k0", input)
+    return _constant(_k0_64, "k0", input)
 
 
 @on_values
 def modified_bessel_k1(input) -> Tensor:
     """The modified Bessel function of the second kind of order 1, K1 (inf at 0, nan below)."""
-    return _constant(lambda a: _k64(1, a, False), "k1", input)
+    return _constant(_k1_64, "k1", input)
 
 
 @on_values
 def scaled_modified_bessel_k0(input) -> Tensor:
     """e^x K0(x) (torch.special.scaled_modified_bessel_k0)."""
-    return _constant(lambda a: _k64(0, a, True), "k0e", input)
+    return _constant(_k0e_64, "k0e", input)
 
 
 @on_values
 def scaled_modified_bessel_k1(input) -> Tensor:
     """e^x K1(x) (torch.special.scaled_modified_bessel_k1)."""
-    return _constant(lambda a: _k64(1, a, True), "k1e", input)
+    return _constant(_k1e_64, "k1e", input)
 
 
 @on_values
 def spherical_bessel_j0(input) -> Tensor:
     """The spherical Bessel function j0(x) = sin(x)/x (1 at 0, 0 at +-inf)."""
-    x = _floating(input)._data  # in float64 then rounded once, as the other kernels
-    return Tensor._wrap(_sinc_unnormalized(x.astype(np.float64)).astype(x.dtype))
+    # in float64 then rounded once, as the other kernels (untracked.computed: replayed)
+    return computed(_spherical_j0, (_floating(input),), ())
 
 
 # ---------------------------------------------------------------------------------------------
