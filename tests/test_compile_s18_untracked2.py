@@ -8,7 +8,7 @@ hard one-hot, matrix_rank's count, frexp's exponent, gcd, lcm, histogramdd's cou
 edges, linalg.lu's permutation and lu_factor's pivots (and LUFactor's replayed forward, which
 returned None), geqrf's a and tau, eigvals without a gradient, isclose, lu_solve's row
 order, ldl_factor and ldl_solve, the Bessel functions (12 ops: the
-modified ones fell back, a lambda kernel per call),
+modified ones fell back, a lambda kernel per call), the orthogonal polynomials (12 ops),
 multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
 ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
@@ -117,6 +117,12 @@ REPLAY = {
     "bessel_j0": lambda x: descent.special.bessel_j0(x) * 2,
     "modified_bessel_k1": lambda x: descent.special.modified_bessel_k1(x.abs() + 0.1) * 2,
     "spherical_bessel_j0": lambda x: descent.special.spherical_bessel_j0(x) * 2,
+    "chebyshev_polynomial_t": lambda x: descent.special.chebyshev_polynomial_t(
+        x.clamp(-0.9, 0.9), descent.tensor(3)
+    ),
+    "hermite_polynomial_h_n": lambda x: descent.special.hermite_polynomial_h(
+        0.5, (x[0] * 3).abs().long()
+    ),
     "index_reduce_int_mean": lambda x: descent.zeros(6, 6, dtype=descent.int64).index_reduce(
         0, x[:, 0].argsort(), (x * 10).long(), "mean"
     ),

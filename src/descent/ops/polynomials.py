@@ -16,6 +16,7 @@ from .. import backend
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, is_scalar, result_type
 from .nested_values import on_values
+from .untracked import computed
 
 # name -> (p0, p1, step): p1(x) and step(k, x, p_k, p_(k-1)) = p_(k+1), for the polynomial in t
 # (t = 2x - 1 for the shifted ones).
@@ -64,13 +65,22 @@ def _polynomial(kind: str, shifted: bool, input, n) -> Tensor:
     dt = result_type(a, b)
     if dt.kind not in "fV":
         dt = get_default_dtype()
-    ref = a if isinstance(a, Tensor) else b
-    xp = backend.get_array_module(ref._data)
-    xa = backend.as_numpy(a._data) if isinstance(a, Tensor) else np.asarray(a)
-    na = backend.as_numpy(b._data) if isinstance(b, Tensor) else np.asarray(b)
+    # Through untracked.computed (the tensors as inputs, a scalar as an argument): descent.
+    # compile replays it on each call's values (it was frozen when the first two agreed).
+    ins = tuple(v for v in (a, b) if isinstance(v, Tensor))
+    scalars = tuple(None if isinstance(v, Tensor) else v for v in (a, b))
+    return computed(_polynomial_kernel, ins, (kind, shifted, dt, *scalars))
+
+
+def _polynomial_kernel(*args):
+    """_evaluate on the arrays (args[:-5]) and scalars (args[-2:], None for an array's place);
+    args[-5:-2] = (kind, shifted, dtype) (untracked.computed's kernel)."""
+    (kind, shifted, dt, xs, ns), arrays = args[-5:], list(args[:-5])
+    xp = backend.get_array_module(arrays[0])
+    xa = backend.as_numpy(arrays.pop(0)) if xs is None else np.asarray(xs)
+    na = backend.as_numpy(arrays.pop(0)) if ns is None else np.asarray(ns)
     t = 2.0 * np.asarray(xa, np.float64) - 1.0 if shifted else xa
-    out = _evaluate(kind, t, na)
-    return Tensor._wrap(xp.asarray(out.astype(dt)))
+    return xp.asarray(_evaluate(kind, t, na).astype(dt))
 
 
 @on_values
