@@ -175,5 +175,5 @@ def test_saving_nodes_list_stays_bounded():
     # pruned whenever it outgrows its limit (twice the live saving nodes, at least 4096)
     assert len(autograd._savers) <= autograd._savers_limit[0] + 1 < 20000
     y = (w * w).sum()
-    live = autograd.live_saving_nodes()
+    live = autograd._live_saving_nodes()
     assert y.grad_fn is not None and len(live) >= 1 and len(autograd._savers) == len(live)

@@ -204,7 +204,7 @@ _savers: list = []
 _savers_limit = [4096]
 
 
-def live_saving_nodes() -> list:
+def _live_saving_nodes() -> list:
     """The live nodes whose saved inputs are still held (not yet freed by a backward)."""
     nodes = [n for r in _savers if (n := r()) is not None and type(n.saved) is tuple]
     _savers[:] = [_weakref.ref(n) for n in nodes]
@@ -589,7 +589,7 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         node.saved = inputs
         _savers.append(_weakref.ref(node))
         if len(_savers) > _savers_limit[0]:
-            live_saving_nodes()
+            _live_saving_nodes()
         # Saved values are versioned: an in-place change to a saved input after the op ran
         # would silently give a wrong gradient, so backward compares these with the
         # inputs' versions then and raises on a mismatch. (Once an inference_mode was

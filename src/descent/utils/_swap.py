@@ -44,10 +44,10 @@ def _saving_node(t1, t2) -> tuple:
 
     PyTorch counts the references to a TensorImpl (a SavedVariable holds one); descent's nodes
     hold their saved inputs as a tuple of Tensors in `node.saved` (until backward frees it).
-    record_node keeps weak references to the nodes that save (autograd.live_saving_nodes), so
+    record_node keeps weak references to the nodes that save (autograd._live_saving_nodes), so
     this walks the live saving nodes only, not the garbage collector's heap.
     """
-    for node in _autograd.live_saving_nodes():
+    for node in _autograd._live_saving_nodes():
         saved = node.saved
         for t in (t1, t2):
             if any(s is t and _torch_saves(node, i) for i, s in enumerate(saved)):
