@@ -18,6 +18,20 @@ import descent.distributions as D
 from descent.distributions.utils import standard_gamma_grad
 from test_distributions import CASES, build
 
+
+@pytest.fixture(autouse=True)
+def _validation_on():
+    """Both libraries validate arguments (their default): torch.compile turns torch's
+    validation off for the whole process (torch/_dynamo/eval_frame.py), so a worker that ran a
+    torch.compile test before this file saw torch accept what it rejects (26 failures in one
+    xdist order)."""
+    saved = (TD.Distribution._validate_args, D.Distribution._validate_args)
+    TD.Distribution.set_default_validate_args(True)
+    D.Distribution.set_default_validate_args(True)
+    yield
+    TD.Distribution.set_default_validate_args(saved[0])
+    D.Distribution.set_default_validate_args(saved[1])
+
 N = 20_000
 
 
