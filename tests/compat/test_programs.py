@@ -465,6 +465,11 @@ CASES = {
     # torch.addmm(beta, b, alpha, x, w), nn.init.xavier_uniform, F.log_softmax without dim,
     # size_average=False, scheduler.step() first and scheduler.get_lr()[0]
     "legacy_optimizers": ((1e-5, 1e-6), None),
+    # torch.nn.utils.prune as the pruning tutorial writes it (random / L1 / Ln structured, the
+    # forward-pre-hook PruningContainer history, a BasePruningMethod subclass, custom_from_mask,
+    # importance_scores), a pruned state_dict loaded through prune.identity, and iterative
+    # magnitude pruning with rewinding by global_unstructured, then prune.remove
+    "pruning_lottery": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
