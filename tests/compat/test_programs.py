@@ -470,6 +470,10 @@ CASES = {
     # importance_scores), a pruned state_dict loaded through prune.identity, and iterative
     # magnitude pruning with rewinding by global_unstructured, then prune.remove
     "pruning_lottery": ((1e-5, 1e-6), None),
+    # k-means++ by cdist / searchsorted, Lloyd with an empty-cluster refill, mini-batch k-means,
+    # soft k-means (responsibilities, logsumexp under Adam), silhouette and NMI by bincount,
+    # spectral clustering by eigh, Deep Embedded Clustering with KLDivLoss(batchmean)
+    "kmeans_clustering": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
