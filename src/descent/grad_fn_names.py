@@ -90,6 +90,7 @@ _FIXED = {
     "I1": "SpecialI1Backward0",
     "I1e": "SpecialI1EBackward0",
     "Xlog1py": "SpecialXlog1PyBackward0",
+    "AngleReal": "AngleBackward0",  # angle of a real tensor (zero gradient, saves self)
 }
 
 

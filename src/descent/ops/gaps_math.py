@@ -66,6 +66,9 @@ class Nextafter(Function):
     then other itself); d/dother = 0. PyTorch's gradients, measured (torch 2.13)."""
 
     __slots__ = ("equal", "none")  # bool arrays: x == other, and all False of other's shape
+    # PyTorch's NextafterBackward0 saves self and other (for either input's gradient): a
+    # second backward raises, a constant other too
+    saves_params = True
     native_bfloat16 = True  # one step of bfloat16's ulp (forward), not float32's rounded back
 
     def forward(self, x, other):
@@ -86,6 +89,8 @@ class Frexp(Function):
     `grad / exponent.exp2()`)."""
 
     __slots__ = ("scale",)  # 2^-e in x's dtype, the whole of what backward needs
+    # freed after backward, as PyTorch's FrexpBackward0 frees its saved exponent
+    saved_slots = ("scale",)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -235,7 +240,15 @@ def angle(input) -> Tensor:
     out = xp.where(a < 0, math.pi, 0.0).astype(dt)
     if a.dtype.kind in "fV":
         out = xp.where(xp.isnan(a), a, out)
-    return ZeroGradient.apply(x, value=out)
+    return AngleReal.apply(x, value=out)
+
+
+class AngleReal(ZeroGradient):
+    """angle of a real x: d/dx = 0 (ZeroGradient's zeros). PyTorch's AngleBackward0 saves
+    self (its formula serves complex inputs too): the node counts as saving, so a second
+    backward raises there."""
+
+    saves_params = True
 
 
 def isreal(input) -> Tensor:

@@ -1,0 +1,71 @@
+"""Session 19: a second backward() through freed saved values, against PyTorch 2.13, for the
+ops the OpInfo survey (tests/second_backward_survey.py) still found different after session 18.
+
+A node raises "a second time" when PyTorch's node for the public op saved a tensor (nextafter's
+self and other, frexp's exponent, real angle's self, the indices of sort / max(dim) / cummax of
+a 0-d tensor, fft of a real input's self, the index of index_copy / put / index_put, the mask
+of masked_scatter, every x[i] = v: CopySlices); it runs again where PyTorch's saves nothing
+(fill, diag_embed, an einsum of one operand, the linear interpolation modes, index_add with a
+constant source, select/slice/diagonal_scatter). Each case runs in both libraries with
+retain_graph False and True, then backward again: both raise or neither, and the accumulated
+gradients agree (tests/test_autograd_s18.py's harness).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+
+def _interp(M, x, mode, **kw):
+    return M.nn.functional.interpolate(x, mode=mode, **kw)
+
+
+# name -> f(M, x, y) with M the library (torch or descent), x and y (3, 4) float64 leaves
+CASES = {
+    # saved by PyTorch, not by descent before
+    "nextafter": lambda M, x, y: M.nextafter(x, y).sum(),
+    "nextafter_const_other": lambda M, x, y: M.nextafter(x, y.detach()).sum(),
+    "frexp": lambda M, x, y: M.frexp(x)[0].sum(),
+    "angle_real": lambda M, x, y: (M.angle(x) + x).sum(),
+}
+
+
+def _leaves(M, seed_x=1, seed_y=2):
+    def leaf(seed):
+        a = np.random.default_rng(seed).standard_normal((3, 4))
+        return M.tensor(a, dtype=M.float64, requires_grad=True)
+
+    return leaf(seed_x), leaf(seed_y)
+
+
+def _run(M, name, retain):
+    """(raised on the second backward, x.grad, y.grad) for one library."""
+    x, y = _leaves(M)
+    out = CASES[name](M, x, y)
+    out.backward(retain_graph=retain)
+    try:
+        out.backward()
+        raised = None
+    except RuntimeError as e:
+        raised = str(e)
+    grads = [None if t.grad is None else t.grad.detach().numpy(force=True).copy() for t in (x, y)]
+    return raised, grads
+
+
+@pytest.mark.parametrize("retain", [False, True], ids=["freed", "retained"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_second_backward_as_torch(name, retain):
+    t_raised, t_grads = _run(torch, name, retain)
+    d_raised, d_grads = _run(descent, name, retain)
+    assert (t_raised is None) == (d_raised is None), (
+        f"{name}: torch {'raises' if t_raised else 'runs'}, descent "
+        f"{'raises: ' + d_raised if d_raised else 'runs'}"
+    )
+    if t_raised is not None:
+        assert "second time" in t_raised and "second time" in d_raised
+    for tg, dg in zip(t_grads, d_grads):
+        assert (tg is None) == (dg is None)
+        if tg is not None:
+            np.testing.assert_allclose(dg, tg, rtol=1e-12, atol=1e-12)
