@@ -474,6 +474,11 @@ CASES = {
     # soft k-means (responsibilities, logsumexp under Adam), silhouette and NMI by bincount,
     # spectral clustering by eigh, Deep Embedded Clustering with KLDivLoss(batchmean)
     "kmeans_clustering": ((1e-5, 1e-6), None),
+    # Newton by autograd.functional.hessian, Levenberg-Marquardt on a forward-mode jacobian,
+    # Hessian-free CG on hvp / vhp / double backward, torch.func.hessian, TRPO's Fisher-vector
+    # products with parameters_to_vector / vector_to_parameters. Both loops stop on a tolerance
+    # before rounding decides an Armijo test (at convergence the step halved in one library only)
+    "second_order_newton": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
