@@ -479,6 +479,11 @@ CASES = {
     # products with parameters_to_vector / vector_to_parameters. Both loops stop on a tolerance
     # before rounding decides an Armijo test (at convergence the step halved in one library only)
     "second_order_newton": ((1e-5, 1e-6), None),
+    # a batched log-space HMM in float64: forward / backward with length masks, posteriors,
+    # Viterbi, Baum-Welch by einsum-free broadcasting and scatter_add_, gradient ascent on
+    # log_softmax tables, d log p / d log E = expected counts (index_put_ accumulate). Viterbi
+    # decodes with the generating tables: the 8-step EM fit had two paths tied to the last bit
+    "hmm_baum_welch": ((1e-9, 1e-12), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
