@@ -495,14 +495,25 @@ class SetItem(Function):
         return gx, gv
 
 
+def _as_int64(index):
+    """An int32 (or other integer) index as int64: `_index_tensor`'s kernel."""
+    return index.astype(np.int64)
+
+
 def _index_tensor(index, xp, name):
-    if isinstance(index, Tensor):
+    tensor = index if isinstance(index, Tensor) else None
+    if tensor is not None:
         index = index._data
     # Index tensors are int64 constants on x's device; a float index is a user error, not cast.
     index = xp.asarray(index)
     if index.dtype.kind not in "iu":  # PyTorch's RuntimeError; a TypeError as before too
         raise DtypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype} "
                          "(Expected dtype int32/int64 for index)")  # fmt: skip
+    if index.dtype != np.int64 and tensor is not None:
+        # The int64 copy of a tensor's int32 index is computed from its values: through
+        # untracked.computed, so descent.compile replays the cast on each call's index (a
+        # plain astype was a new array, a constant the replay froze: session 19's fuzzer).
+        return computed(_as_int64, (tensor,), ())._data
     return index.astype(np.int64, copy=False)
 
 
