@@ -29,6 +29,18 @@ CASES = {
     "nextafter_const_other": lambda M, x, y: M.nextafter(x, y.detach()).sum(),
     "frexp": lambda M, x, y: M.frexp(x)[0].sum(),
     "angle_real": lambda M, x, y: (M.angle(x) + x).sum(),
+    # a 0-d input: PyTorch's node saves the index 0 (or self) even then
+    "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
+    "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
+    "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],
+    "min_dim_0d": lambda M, x, y: M.min(x[0, 0], 0, True)[0],
+    "median_dim_0d": lambda M, x, y: M.median(x[0, 0], 0)[0],
+    "kthvalue_0d": lambda M, x, y: M.kthvalue(x[0, 0], 1, 0)[0],
+    "mode_0d": lambda M, x, y: M.mode(x[0, 0], 0)[0],
+    "cummax_0d": lambda M, x, y: M.cummax(x[0, 0], 0)[0],
+    "cummin_0d": lambda M, x, y: M.cummin(x[0, 0], 0)[0],
+    "logcumsumexp_0d": lambda M, x, y: M.logcumsumexp(x[0, 0], 0),
+    "cumsum_0d": lambda M, x, y: M.cumsum(x[0, 0], 0),  # (saves nothing: runs again)
 }
 
 

@@ -201,6 +201,7 @@ def _clamp_tensor(node) -> str:
 
 
 _RULES = {
+    "SavedClone": lambda node: node.torch_name,
     "ClampTensor": _clamp_tensor,
     "LogAddExp": _logaddexp,
     "Sum": _sum,

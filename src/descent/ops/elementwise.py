@@ -669,6 +669,23 @@ class Clone(Function):
         return gy
 
 
+class SavedClone(Clone):
+    """d/dx = 1, as Clone: the value of a 0-d tensor that an op selecting by index returns as
+    it is (sort, topk, max/min/median/kthvalue/mode over dim 0, cummax/cummin,
+    logcumsumexp). PyTorch's node for the op saves its indices or input even then (a 0-d
+    index 0), so this node counts as saving: a second backward without retain_graph raises.
+    `torch_name` is PyTorch's node name ("SortBackward0")."""
+
+    __slots__ = ("torch_name",)
+    saves_params = True
+    zero_passes = False  # (a known-zero gradient still meets the freed check)
+
+
+def saved_clone(x: Tensor, torch_name: str) -> Tensor:
+    """x copied by a SavedClone node (see there)."""
+    return SavedClone.apply(x, torch_name=torch_name)
+
+
 def clone(x, layout: str | None = None) -> Tensor:
     """A C-contiguous copy; `layout` ("channels_last", memory_layout.py) lays it out in that
     memory format, "preserve_format" in the input's (PyTorch's clone())."""

@@ -18,7 +18,7 @@ from ..autograd import Function
 from ..errors import RangeError
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, refuse_kinds, return_type
-from .elementwise import clone
+from .elementwise import saved_clone
 from .indexing import SelectedValues
 from .selection import _dim, _order_of, sort
 from .shape import reshape, squeeze
@@ -65,7 +65,9 @@ def _select(x: Tensor, idx, d: int, keepdim: bool, result):
 
 def _zero_d(x: Tensor, dim, name, result):
     _dim(x, dim, name)
-    return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
+    # (PyTorch's node saves the index 0 even here: a second backward raises)
+    value = saved_clone(x, name.capitalize() + ("Backward1" if name == "median" else "Backward0"))
+    return result(value, Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64)))
 
 
 def refuse_no_kernel(name, x: Tensor, dim, kinds: str) -> None:

@@ -27,7 +27,7 @@ from ._common import (
     return_type,
 )
 from .elementwise import abs as _abs
-from .elementwise import cast, clone, maximum, minimum, where
+from .elementwise import cast, clone, maximum, minimum, saved_clone, where
 from .indexing import SelectedValues
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
@@ -632,7 +632,9 @@ def _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min: bool):
                 f"{name}: dimension out of range (expected to be in range of [-1, 0], but got {a})"
             )
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), dtype=np.int64))
-        return (MinResult if is_min else MaxResult)(clone(x), zero)
+        # (MaxBackward0 saves the index 0 even here: a second backward raises)
+        value = saved_clone(x, "MinBackward0" if is_min else "MaxBackward0")
+        return (MinResult if is_min else MaxResult)(value, zero)
     if not -x.ndim <= int(a) < x.ndim:
         raise IndexError(
             f"{name}: dimension out of range (expected to be in range of [{-x.ndim}, "

@@ -23,7 +23,7 @@ from ._common import (
     refuse_kinds,
     return_type,
 )
-from .elementwise import cast, clone
+from .elementwise import cast, clone, saved_clone
 from .indexing import take_along_axis
 from .math import log_add_exp_complex
 from .shape import reshape
@@ -268,7 +268,8 @@ def _cum_extreme(x, dim, is_min, result, name):
     if x.ndim == 0:
         normalize_axis(dim, 0, name)
         zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
-        return result(clone(x), zero)
+        # (CummaxBackward0 saves self and the index 0 even here: a second backward raises)
+        return result(saved_clone(x, name.capitalize() + "Backward0"), zero)
     ax = _scan_axis(x, dim, name)
     if x.shape[ax] == 0:
         return result(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros(
@@ -413,5 +414,6 @@ def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
     refuse_kinds("logcumsumexp", x, "biu")  # PyTorch has floating and complex kernels only
     if x.ndim == 0:  # a copy, as PyTorch (-0.0 stays; the gradient passes as it is)
         normalize_axis(0 if dim is None else dim, 0, "logcumsumexp")
-        return clone(x)
+        # (LogcumsumexpBackward0 saves self and result even here: a second backward raises)
+        return saved_clone(x, "LogcumsumexpBackward0")
     return LogCumSumExp.apply(x, axis=_scan_axis(x, dim, "logcumsumexp"), drop_nan=True)

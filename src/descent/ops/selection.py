@@ -26,7 +26,7 @@ from ..errors import DescentError
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, refuse_kinds, return_type
-from .elementwise import clone, where
+from .elementwise import clone, saved_clone, where
 from .indexing import (
     SelectedValues,
     SetItem,
@@ -109,8 +109,9 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
     refuse_kinds("sort", x, "c", "Sort does not support complex dtypes on CPU")  # (PyTorch's)
     if x.ndim == 0:
         _dim(x, dim, "sort")
-        return SortResult(clone(x), Tensor._wrap(backend.get_array_module(x._data).zeros((),
-                                                                                   np.int64)))
+        # (SortBackward0 saves the index 0 even here: a second backward raises)
+        zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
+        return SortResult(saved_clone(x, "SortBackward0"), zero)
     d = _dim(x, dim, "sort")
     # The indices are data computed from x's values: `computed` shows descent.compile how
     # (ops/untracked.py), and the values' op takes them as its parameter (a replay rebinds it).
