@@ -484,6 +484,11 @@ CASES = {
     # log_softmax tables, d log p / d log E = expected counts (index_put_ accumulate). Viterbi
     # decodes with the generating tables: the 8-step EM fit had two paths tied to the last bit
     "hmm_baum_welch": ((1e-9, 1e-12), None),
+    # kornia-style image processing: HSV round trip by gather, separable depthwise Gaussian on
+    # reflect padding, Sobel / atan2 / Canny NMS over unfold neighbours, median and bilateral
+    # filters, morphology, histc equalisation, integral images, Harris corners, an antialiased
+    # pyramid, connected components by max pooling; a conv net fit to the Sobel magnitude
+    "classic_vision": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
