@@ -41,6 +41,17 @@ CASES = {
     "cummin_0d": lambda M, x, y: M.cummin(x[0, 0], 0)[0],
     "logcumsumexp_0d": lambda M, x, y: M.logcumsumexp(x[0, 0], 0),
     "cumsum_0d": lambda M, x, y: M.cumsum(x[0, 0], 0),  # (saves nothing: runs again)
+    # fft / ifft of a real input: PyTorch's two-sided r2c transform saves self
+    "fft_real": lambda M, x, y: M.view_as_real(M.fft.fft(x)).sum(),
+    "ifft_real": lambda M, x, y: M.view_as_real(M.fft.ifft(x, n=6).resolve_conj()).sum(),
+    "fft2_real": lambda M, x, y: M.view_as_real(M.fft.fft2(x)).sum(),  # c2c: runs again
+    "fft_complex": lambda M, x, y: M.view_as_real(M.fft.fft(M.complex(x, y) * 1)).sum(),
+    # an einsum of one operand saves nothing (PyTorch: a sum or permute), of two it does
+    "einsum_sum": lambda M, x, y: M.einsum("ij->i", x).sum(),
+    "einsum_total": lambda M, x, y: M.einsum("ij->", x),
+    "einsum_permute": lambda M, x, y: M.einsum("ij->ji", x).sum(),
+    "einsum_diag": lambda M, x, y: M.einsum("ii->i", x[:, :3]).sum(),
+    "einsum_two": lambda M, x, y: M.einsum("ij,kj->ik", x, y).sum(),
 }
 
 

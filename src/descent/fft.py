@@ -107,6 +107,15 @@ class FFTC2C(_Function):
         return _c2c(_backend.get_array_module(gy), gy, self.axes, norm, inverse)
 
 
+class FFTR2CFull(FFTC2C):
+    """fft.fft / fft.ifft of a real x (made complex first): FFTC2C, but PyTorch runs it as a
+    two-sided r2c transform (FftR2CBackward0, which saves self; ifft's conjugates it after), so
+    the node counts as saving: a second backward without retain_graph raises, as there.
+    (fft2 / fftn of a real x are c2c transforms of a copy in PyTorch too: FFTC2C.)"""
+
+    saves_params = True
+
+
 def _real_spectrum_zeros(out, axes, zero: float, sizes=None) -> None:
     """The transform of a real signal as PyTorch's: the bins that are their own mirror image
     (index 0 and n/2 along every transformed axis) are real, their imaginary part exactly
@@ -194,7 +203,8 @@ class FFTC2R(_Function):
 # Private bindings (torch.fft has no such names); the classes keep their names, which grad_fn
 # names are keyed by (grad_fn_names.py: FFTC2C -> FftC2CBackward0).
 _Resize, _FFTC2C, _FFTR2C, _FFTC2R = Resize, FFTC2C, FFTR2C, FFTC2R
-del Resize, FFTC2C, FFTR2C, FFTC2R
+_FFTR2CFull = FFTR2CFull
+del Resize, FFTC2C, FFTR2C, FFTC2R, FFTR2CFull
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +283,8 @@ def _c2c_n(x, s, dim, norm, inverse, op, default_all=True, one_d=False) -> _Tens
     if not axes:  # fftn of a 0-d tensor: nothing to transform (PyTorch returns the values)
         return x
     x = _fitted(x, axes, sizes)
-    return _FFTC2C.apply(x, axes=axes, norm=_norm(norm), inverse=inverse, real_in=real_in)
+    op = _FFTR2CFull if one_d and real_in is not None else _FFTC2C
+    return op.apply(x, axes=axes, norm=_norm(norm), inverse=inverse, real_in=real_in)
 
 
 def _r2c_n(x, s, dim, norm, op, default_all=True) -> _Tensor:

@@ -262,7 +262,8 @@ class Einsum(Function):
     def backward(self, gy, ops):
         # For each operand i: contract gy with all the other operands onto i's subscripts. Letters
         # of i that appear nowhere else were summed away in forward; their gradient is a broadcast.
-        operands = self.inputs(ops)
+        # (One operand: nothing else to contract with, nothing saved; see EinsumOne.)
+        operands = self.inputs(ops) if self.save_inputs else (None,)
         grads = []
         for i, sub in enumerate(self.inputs_subs):
             if self.parents[i] is None:
@@ -281,6 +282,14 @@ class Einsum(Function):
                 g = ops.broadcast_to(g, self.in_shapes[i])
             grads.append(g)
         return tuple(grads)
+
+
+class EinsumOne(Einsum):
+    """An einsum of one operand ('ij->ji', 'ij->i'): linear in it, so its gradient is gy alone
+    re-indexed and broadcast, and nothing is saved (PyTorch's einsum of one operand is a sum and
+    a permute, which save nothing: a second backward runs again)."""
+
+    save_inputs = False
 
 
 def einsum(subscripts: str, *operands) -> Tensor:
@@ -367,7 +376,8 @@ def einsum(subscripts: str, *operands) -> Tensor:
     if set(out) - set("".join(subs)) or len(set(out)) != len(out):
         raise DescentError(f"einsum: output subscripts {out!r} must be distinct input letters")
     check_devices("einsum", *tensors)
-    return Einsum.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
+    op = EinsumOne if len(tensors) == 1 else Einsum
+    return op.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
 
 
 def _sum_first_as_int64(subs, tensors, out):
