@@ -51,6 +51,28 @@ REPLAY = {
 }
 
 
+# name -> function: each may fall back to eager (with a CompileWarning) but must equal eager
+EAGER_OK = {
+    # the count of squarings came from float(array): Python control flow on the values that the
+    # recorder did not see, so a replay kept the first recording's count
+    "matrix_exp": lambda x: descent.linalg.matrix_exp(x[:, :4]),
+    "matrix_exp_grad": lambda x: _grad_of(lambda a: descent.linalg.matrix_exp(a[:, :4]), x),
+}
+
+
+def _grad_of(f, x):
+    """f's value and the gradient of its weighted sum with respect to a leaf copy of x."""
+    leaf = x.detach().requires_grad_()
+    y = f(leaf)
+    (y * descent.arange(float(y.numel())).reshape(y.shape)).sum().backward()
+    return y.detach(), leaf.grad
+
+
+@pytest.mark.parametrize("name", sorted(EAGER_OK))
+def test_equals_eager(name):
+    _check(EAGER_OK[name])
+
+
 @pytest.mark.parametrize("name", sorted(REPLAY))
 def test_replays_as_eager(name):
     stats = _check(REPLAY[name])
@@ -61,3 +83,33 @@ def test_fuzz_fixed_seed():
     counts, reasons, bugs = compile_fuzz.campaign(60, 0, show_bugs=False, do_shrink=False)
     assert not bugs, compile_fuzz.describe(*bugs[0])
     assert counts["ok"] >= 30, (counts, reasons)  # most programs replay
+
+
+# Found by the fuzzer, rooted in files another helper owns (compiler/program.py,
+# compiler/replay_kernels.py): left as expected failures until fixed there.
+
+
+@pytest.mark.xfail(reason="program.py's replayed backward gets sgn's _ZeroGradient", strict=False)
+def test_sgn_backward_replays():
+    x = descent.tensor(_A0, requires_grad=True)
+    c = descent.tensor(_XS[2])
+
+    def step():
+        v = x.sgn()
+        (v * c).sum().backward()
+        return v
+
+    f = descent.compile(step)
+    for _ in range(4):
+        x.grad = None
+        f()
+    assert np.array_equal(x.grad.numpy(), np.zeros_like(_A0))
+
+
+@pytest.mark.xfail(reason="replay_kernels.sdpa_forward: NT product (syrk) where eager runs NN",
+                   strict=False)
+def test_sdpa_q_is_k_replays_as_eager():
+    rng = np.random.default_rng(0)
+    a0 = rng.standard_normal((1, 2, 72)).astype(np.float32)
+    xs = [a0, a0.copy()] + [rng.standard_normal((1, 2, 72)).astype(np.float32) for _ in range(3)]
+    _check(lambda x: T.nn.functional.scaled_dot_product_attention(x, x, x), xs)

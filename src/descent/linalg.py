@@ -546,7 +546,11 @@ def matrix_exp(A) -> _Tensor:
     n = A.shape[-1]
     if A._data.size == 0:
         return A * 1.0
-    norm1 = float(xp.abs(A._data).sum(axis=-2).max())
+    # The count of squarings depends on A's values: Python control flow. Read through a Tensor
+    # so that descent.compile's read guard sees it and runs the call eagerly (a float() of the
+    # array was invisible to it, so a replay kept the first recording's count: wrong values
+    # once a call's norm needed another; session 19's fuzzer).
+    norm1 = float(_Tensor._wrap(xp.abs(A._data).sum(axis=-2).max()))
     s = max(0, _math.ceil(_math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
     if s:
         A = A * (0.5**s)
