@@ -52,6 +52,25 @@ CASES = {
     "einsum_permute": lambda M, x, y: M.einsum("ij->ji", x).sum(),
     "einsum_diag": lambda M, x, y: M.einsum("ii->i", x[:, :3]).sum(),
     "einsum_two": lambda M, x, y: M.einsum("ij,kj->ik", x, y).sum(),
+    # composites over constants PyTorch's node does not save: they run again
+    "diag_embed": lambda M, x, y: M.diag_embed(x).sum(),
+    "diag_embed_offset": lambda M, x, y: M.diag_embed(x, offset=-2, dim1=0, dim2=2).sum(),
+    "linear": lambda M, x, y: _interp(M, x[None], "linear", scale_factor=1.5).sum(),
+    "bilinear": lambda M, x, y: _interp(M, x[None, None], "bilinear", size=(5, 3)).sum(),
+    "bilinear_corners": lambda M, x, y: _interp(
+        M, x[None, None], "bilinear", scale_factor=2, align_corners=True
+    ).sum(),
+    "bicubic": lambda M, x, y: _interp(M, x[None, None], "bicubic", size=(4, 7)).sum(),
+    "bilinear_antialias": lambda M, x, y: _interp(
+        M, x[None, None], "bilinear", size=(2, 2), antialias=True
+    ).sum(),
+    "trilinear": lambda M, x, y: _interp(M, x[None, None, None], "trilinear", size=(2, 4, 5)).sum(),
+    "upsample_bilinear": lambda M, x, y: M.nn.functional.upsample_bilinear(
+        x[None, None], scale_factor=2
+    ).sum(),
+    "bilinear_then_mul": lambda M, x, y: (
+        _interp(M, x[None, None], "bilinear", size=(5, 3)) * 2
+    ).sum(),
 }
 
 

@@ -467,6 +467,26 @@ class Where(Function):
         return None, ga, gb
 
 
+class FixedWhere(Function):
+    """where(cond, a, b) for a condition that is a constant of a composite op (diag_embed's
+    eye, fill's all-True), not a user's tensor: gradient to a where cond holds, to b elsewhere.
+    PyTorch's node for such a composite (DiagEmbedBackward0, FillBackward0) saves nothing, so
+    cond is an op parameter that does not count as saving: a second backward runs again.
+    `torch_name` is that node's name."""
+
+    __slots__ = ("cond", "torch_name")
+
+    def forward(self, a, b):
+        return backend.get_array_module(a, b).where(self.cond, a, b)
+
+    def backward(self, gy, ops):
+        c = Tensor._wrap(self.cond) if ops.is_graph else self.cond  # (a constant of the graph)
+        p = self.parents
+        ga = ops.where(c, gy, 0) if p[0] is not None else None
+        gb = ops.where(c, 0, gy) if p[1] is not None else None
+        return ga, gb
+
+
 def where(condition, a=None, b=None, *, out=None):
     """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting; the two
     promote as torch.where). `where(condition)` alone is `nonzero(condition, as_tuple=True)`:

@@ -245,6 +245,25 @@ def outer(a, b) -> Tensor:
 
 
 @holomorphic  # complex: each operand's gradient with the others conjugated
+class FixedMatmul(Function):
+    """y = x @ m for a matrix m that is a constant of a composite op (interpolate's resampling
+    weights, built from the sizes alone): d/dx = gy @ m^T. PyTorch's node for such an op
+    (UpsampleBilinear2DBackward0, ...) saves nothing, so m is an op parameter that does not
+    count as saving: a second backward runs again. Under create_graph the gradient is this op
+    with m^T (linear in gy: every order)."""
+
+    __slots__ = ("m",)  # (k, n) array of x's dtype
+
+    def forward(self, x):
+        return x @ self.m
+
+    def backward(self, gy, ops):
+        mt = self.m.T
+        if ops.is_graph:
+            return FixedMatmul.apply(gy, m=mt)
+        return gy @ mt
+
+
 class Einsum(Function):
     """Gradient of operand i: einsum of the output gradient with the other operands, onto i's
     subscripts; letters that appear only in operand i (summed away) are broadcast back."""

@@ -25,7 +25,7 @@ from ._common import _one_axis, as_tensor
 from .arithmetic import add, div, mul, sub
 from .complex import complex as complex_from_parts
 from .complex import conj, imag, real
-from .elementwise import clamp, sqrt, where
+from .elementwise import FixedWhere, clamp, sqrt, where
 from .indexing import index_select, take_along_axis
 from .linalg import mm
 from .math import lerp
@@ -540,9 +540,11 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
         x = reshape(x, 1)
     n = x.shape[-1]
     xp = backend.get_array_module(x._data)
-    eye = Tensor._wrap(xp.eye(n, dtype=bool))
+    eye = xp.eye(n, dtype=bool)
     zero = Tensor._wrap(xp.zeros((), x._data.dtype))
-    m = where(eye, unsqueeze(x, -1), zero)  # (..., n, n): x[..., i] at (i, i)
+    # (..., n, n): x[..., i] at (i, i); the eye is a constant that PyTorch's DiagEmbedBackward0
+    # does not save (FixedWhere: a second backward runs again)
+    m = FixedWhere.apply(unsqueeze(x, -1), zero, cond=eye, torch_name="DiagEmbedBackward0")
     k = abs(int(offset))
     if k:
         # row i, column i + offset: pad the columns on the left (offset > 0) or the rows on top

@@ -29,6 +29,7 @@ from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, where
 from ...ops.half import in_float32
 from ...ops.indexing import index_select, take_index
+from ...ops.linalg import FixedMatmul
 from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inputs import float_tensor
@@ -237,9 +238,10 @@ def interpolate(
             continue
         matrix = _antialias_matrix if antialias else _linear_matrix
         m = matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
-        mt = Tensor._wrap(xp.asarray(m.T.astype(x._data.dtype)))  # (in, out)
-        # The resized axis last, one matmul, and back.
-        y = _shape.swapaxes(_shape.swapaxes(y, axis, -1) @ mt, axis, -1)
+        mt = xp.asarray(m.T.astype(x._data.dtype))  # (in, out)
+        # The resized axis last, one matmul, and back. (FixedMatmul: the weights are a
+        # constant that PyTorch's upsample nodes do not save; a second backward runs again)
+        y = _shape.swapaxes(FixedMatmul.apply(_shape.swapaxes(y, axis, -1), m=mt), axis, -1)
     return y
 
 
