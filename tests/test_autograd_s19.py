@@ -30,6 +30,12 @@ CASES = {
     "frexp": lambda M, x, y: M.frexp(x)[0].sum(),
     "angle_real": lambda M, x, y: (M.angle(x) + x).sum(),
     # a 0-d input: PyTorch's node saves the index 0 (or self) even then
+    "adaptive_avg_pool3d": lambda M, x, y: M.nn.functional.adaptive_avg_pool3d(
+        x.reshape(1, 1, 2, 2, 3), (1, 2, 2)
+    ).sum(),
+    "adaptive_avg_pool3d_empty": lambda M, x, y: M.nn.functional.adaptive_avg_pool3d(
+        x.reshape(1, 1, 2, 2, 3)[:0], (1, 2, 2)
+    ).sum(),
     "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
     "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
     "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],

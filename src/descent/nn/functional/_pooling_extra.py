@@ -15,9 +15,11 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
+from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import lowest
+from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
 from ...ops.unpool import max_unpool_flat
 from ...ops.untracked import computed
@@ -28,6 +30,7 @@ from ._inputs import float_tensor, int_tuple, pool_tuple
 from ._pooling import (
     _avg_input,
     _ceil_extra,
+    _window_matrix,
     adaptive_out,
     avg_pool1d,
     avg_pool2d,
@@ -335,7 +338,7 @@ def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
 def adaptive_avg_pool3d(input, output_size) -> Tensor:
     """Average pooling of (N, C, D, H, W) (or (C, D, H, W)) to a fixed (od, oh, ow): cell i of
     a dimension averages [floor(i S / O), ceil((i + 1) S / O)). One avg_pool3d when the sizes
-    divide evenly, else one mean per output cell."""
+    divide evenly, else three products with the window matrices (adaptive_avg_pool2d's)."""
     op = "adaptive_avg_pool3d"
     x, unbatched = _batched(float_tensor(input, op), 3, op)
     sizes = x.shape[2:]
@@ -345,14 +348,20 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
         return y[0] if unbatched else y
     if all(sz % o == 0 for sz, o in zip(sizes, out)):
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
+    elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
+        y = in_float32(adaptive_avg_pool3d, x, out)  # once (as adaptive_avg_pool2d)
     else:
-        bounds = [[((i * sz) // o, -((-(i + 1) * sz) // o)) for i in range(o)]
-                  for sz, o in zip(sizes, out)]  # fmt: skip
-        cells = []
-        for cell in np.ndindex(*out):
-            win = tuple(slice(*bounds[d][cell[d]]) for d in range(3))
-            cells.append(x[(slice(None), slice(None), *win)].mean(axis=(2, 3, 4)))  # (N, C)
-        y = _shape.stack(cells, axis=-1).reshape(*x.shape[:2], *out)
+        # Separable and linear: one product with each dimension's window matrix A (out, in),
+        # where a mean per output cell made od*oh*ow ops each way. (The matrices are saved by
+        # the products: a second backward raises, as PyTorch's node saves self.)
+        xp = backend.get_array_module(x._data)
+        dt = x._data.dtype
+        (d, h, w), (od, oh, ow) = sizes, out
+        a_w = Tensor._wrap(xp.asarray(np.ascontiguousarray(_window_matrix(w, ow, dt).T)))
+        a_h = Tensor._wrap(xp.asarray(_window_matrix(h, oh, dt)))  # (oh, H)
+        a_d = Tensor._wrap(xp.asarray(_window_matrix(d, od, dt)))  # (od, D)
+        y = a_h @ (x @ a_w)  # (N, C, D, H, ow) -> (N, C, D, oh, ow)
+        y = (a_d @ y.reshape(*x.shape[:2], d, oh * ow)).reshape(*x.shape[:2], od, oh, ow)
     return y[0] if unbatched else y
 
 
