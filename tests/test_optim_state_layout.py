@@ -241,7 +241,7 @@ def test_step_is_a_0d_float32_tensor_programs_can_read():
     p.grad = descent.ones(2, 3)
     opt.step()
     assert step.item() == 4.0  # the live tensor counts in place, as PyTorch's step_t += 1
-    assert snapshot.item() == 3.0  # a state_dict is a copy
+    assert snapshot.item() == 4.0  # a state_dict holds the live tensors, as PyTorch's
 
 
 def test_step_follows_the_default_dtype_float64():

@@ -5,8 +5,9 @@ its int keys, lists, tuples, strings, tensors, NumPy arrays) is written as ONE s
 file: every tensor and array becomes a stored tensor `obj.<n>`, and the structure around them
 is a JSON tree in the `descent` document (key "object"), where a tensor is
 {"__tensor__": "obj.<n>"} (with "complex": true when it is stored as its (..., 2) real pairs:
-safetensors has no complex dtype) and a dict with non-str keys is
-{"__items__": [[key, value], ...]}.
+safetensors has no complex dtype), a dict with non-str keys is
+{"__items__": [[key, value], ...]} and an OrderedDict (a state_dict) is
+{"__ordered__": [[key, value], ...]}, so it loads as an OrderedDict, as torch.load's does.
 Tied tensors (one array under two names) are stored once. The same header checks, checksum
 and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_read`,
 `io.atomic_write_bytes`).
@@ -15,6 +16,7 @@ and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_rea
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict as _OrderedDict
 from collections.abc import Mapping as _Mapping
 from pathlib import Path as _Path
 from typing import Any
@@ -67,6 +69,10 @@ def _encode(value: Any, arrays: dict, where: str, memo: dict | None = None) -> A
             return {"__ndarray__": key, "complex": True}
         arrays[key] = value
         return {"__ndarray__": key}
+    if isinstance(value, _OrderedDict):
+        # a state_dict is an OrderedDict, and torch.load gives one back (pickle keeps the type)
+        items = _encode(dict(value), arrays, where, memo)
+        return {"__ordered__": items.get("__items__", list(map(list, items.items())))}
     if isinstance(value, _Mapping):
         if all(isinstance(k, str) for k in value):
             if any(k.startswith("__") and k.endswith("__") for k in value):
@@ -120,6 +126,9 @@ def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
         return _as_complex(a) if node.get("complex") else a
     if "__tuple__" in node and len(node) == 1:
         return tuple(_decode(v, arrays, place, memo) for v in node["__tuple__"])
+    if "__ordered__" in node and len(node) == 1:
+        return _OrderedDict((_key(k), _decode(v, arrays, place, memo))
+                            for k, v in node["__ordered__"])  # fmt: skip
     if "__items__" in node and len(node) == 1:
         return {_key(k): _decode(v, arrays, place, memo) for k, v in node["__items__"]}
     return {k: _decode(v, arrays, place, memo) for k, v in node.items()}

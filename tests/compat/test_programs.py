@@ -489,6 +489,13 @@ CASES = {
     # filters, morphology, histc equalisation, integral images, Harris corners, an antialiased
     # pyramid, connected components by max pooling; a conv net fit to the Sobel magnitude
     "classic_vision": ((1e-5, 1e-6), None),
+    # the save / load recipe: EarlyStopping saving the best state_dict, a checkpoint dict per
+    # epoch read back with torch.load(map_location, weights_only=True) into fresh objects and
+    # resumed bit for bit (ReduceLROnPlateau, BatchNorm), BytesIO, dropout + a DataLoader
+    # generator resumed by get_rng_state / set_state. Found: optimizer.state_dict() holds the
+    # live state tensors and load_state_dict keeps fitting ones (the loaded "step" counts on),
+    # torch.load gives a state_dict back as an OrderedDict
+    "early_stop_resume": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -445,8 +445,10 @@ class Optimizer(OptimizerHooks):
             {"state": {index: {"step": Tensor, name: Tensor, ...}}, "param_groups": [{option:
             value, ..., "params": [index, ...]}]}, where index numbers the parameters across
             groups in order ("step" and other per-parameter numbers are 0-d Tensors, as
-            PyTorch's). Tensors are copies (later steps do not change the snapshot); the
-            rest is plain numbers, bools, tuples and lists (JSON-able).
+            PyTorch's). The Tensors are the optimizer's own state tensors, not copies, as in
+            PyTorch: later steps change them (`copy.deepcopy(opt.state_dict())` keeps a
+            snapshot, as PyTorch's docs advise); the rest is plain numbers, bools, tuples
+            and lists (JSON-able).
         """
         index: dict[Tensor, int] = {}
         groups = []
@@ -461,8 +463,7 @@ class Optimizer(OptimizerHooks):
         for p, st in self.state.items():
             if p in index:  # an empty entry too (made by reading opt.state[p]), as PyTorch's
                 state[index[p]] = {
-                    k: Tensor._wrap(v._data.copy()) if isinstance(v, Tensor) else _plain(v)
-                    for k, v in st.items()
+                    k: v if isinstance(v, Tensor) else _plain(v) for k, v in st.items()
                 }
         return {"state": state, "param_groups": groups}
 
@@ -470,7 +471,10 @@ class Optimizer(OptimizerHooks):
         """Load a `state_dict()` (also one whose keys and tensors went through JSON/NumPy).
 
         Hyperparameters come from the saved groups; state arrays are cast to each parameter's
-        dtype and device. Integer-like string keys ("0") are accepted for the state indices.
+        dtype and device. A state Tensor that already has the parameter's dtype and device (and
+        a 0-d "step" of the scalar dtype) is kept, not copied, as PyTorch's `value.to(...)`
+        returns it: the loaded dict's tensors then follow the optimizer's steps, as in
+        PyTorch. Integer-like string keys ("0") are accepted for the state indices.
         "step" and the other per-parameter numbers may be 0-d tensors (descent's or PyTorch's),
         NumPy scalars or plain numbers (an older descent's int step, JSON); they become 0-d
         float32 Tensors (float64 when the default dtype is). An older descent's "step" for
@@ -522,7 +526,11 @@ class Optimizer(OptimizerHooks):
                         raise TypeError(
                             f"{name}.load_state_dict: state {k!r} of parameter {idx}: {e}"
                         ) from None
-                    loaded[k] = Tensor._wrap(np.array(num, _scalar_dtype(group_of[p])))
+                    sdt = _scalar_dtype(group_of[p])
+                    if _keeps(v, sdt, None) and v.ndim == 0:
+                        loaded[k] = v  # PyTorch keeps "step" as it is
+                    else:
+                        loaded[k] = Tensor._wrap(np.array(num, sdt))
                 elif _is_array(v):
                     arr = _like(v, p._data)
                     if not self._state_shape_ok(k, tuple(arr.shape), tuple(p.shape)):
@@ -530,7 +538,10 @@ class Optimizer(OptimizerHooks):
                             f"{name}.load_state_dict: state {k!r} of parameter {idx} has shape "
                             f"{tuple(arr.shape)}, the parameter has shape {tuple(p.shape)}"
                         )
-                    loaded[k] = Tensor._wrap(arr.copy())
+                    if _keeps(v, p._data.dtype, p._data):
+                        loaded[k] = v  # the same tensor, as PyTorch's value.to(dtype, device)
+                    else:
+                        loaded[k] = Tensor._wrap(arr.copy())
                 elif hasattr(v, "item") and getattr(v, "ndim", None) == 0:
                     loaded[k] = v.item()  # another 0-d tensor: its number
                 else:
@@ -584,6 +595,20 @@ def _with_numbers(group: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("betas"), tuple):
         out["betas"] = tuple(float(b.item()) if isinstance(b, Tensor) else b for b in out["betas"])
     return out
+
+
+def _keeps(value, dtype, ref) -> bool:
+    """Whether load_state_dict keeps `value` itself as state (PyTorch's `value.to(dtype,
+    device)` returns the same tensor): a plain descent Tensor of `dtype` on `ref`'s device
+    (the CPU for the per-parameter numbers, `ref` None), outside any graph and no view of
+    another tensor (the step re-points its memory into the flat buffers, flat_buffer.py)."""
+    if type(value) is not Tensor or value.requires_grad or value._node is not None:
+        return False
+    if getattr(value, "_view_base", None) is not None or value._data.dtype != dtype:
+        return False
+    if ref is None:
+        return isinstance(value._data, np.ndarray)
+    return backend.device_of(value._data) == backend.device_of(ref)
 
 
 def _is_array(value) -> bool:
