@@ -562,6 +562,8 @@ def _more_nn(p):
         f"F.grid_sample({a}[None, None], {a}.flatten()[:8].reshape(1, 2, 2, 2).tanh())",
         f"F.embedding_bag({p.int_of(v.shape[0])}, {a}, T.tensor([0]), mode='max')",
         f"F.scaled_dot_product_attention({x3}, {x3}, {x3})",
+        f"F.scaled_dot_product_attention({x3}, {x3} * 0.5, {x3}, is_causal=True)",
+        f"F.scaled_dot_product_attention({x3}.flip(1), {x3}, {x3}.tanh())",
         f"F.scaled_dot_product_attention({x3}, {x3}, {x3}, is_causal=True)",
         f"F.scaled_dot_product_attention({x3}, {x3}, {x3}, attn_mask={x3}[0] @ {x3}[0].t() > 0)",
         f"F.ctc_loss({a}.log_softmax(1)[:, None].expand(-1, 1, -1), T.tensor([[1]]), "
@@ -647,7 +649,7 @@ KNOWN = [
     ("sgn backward on replay", lambda e: ".sgn()" in e),
     # replay_kernels.sdpa_forward without a pool runs q @ k^T as NumPy's NT product (syrk when
     # q is k), eager as nt_product.matmul_nt's NN product: 1 ulp apart on some values
-    ("sdpa with q is k", lambda e: re.search(r"scaled_dot_product_attention\(([^,]+), \1,", e)),
+    ("sdpa with q is k", lambda e: re.search(r"attention\((\w+\.reshape\([^)]*\)), \1,", e)),
 ]
 
 _KINDS = list(OPS)

@@ -57,6 +57,14 @@ EAGER_OK = {
     # recorder did not see, so a replay kept the first recording's count
     "matrix_exp": lambda x: descent.linalg.matrix_exp(x[:, :4]),
     "matrix_exp_grad": lambda x: _grad_of(lambda a: descent.linalg.matrix_exp(a[:, :4]), x),
+    # the branch (is L triangular?) came from bool(array), and the non-triangular branch took
+    # L's triangle as an array made outside the ops: both frozen
+    "cholesky_inverse_not_triangular": lambda x: descent.cholesky_inverse(
+        x[:, :4] + 3 * descent.eye(4)
+    ),
+    "cholesky_inverse_branch": lambda x: descent.cholesky_inverse(
+        x[:, :4].tril() + 3 * descent.eye(4) + (x[0, 0] > 0.5) * x[:, :4].triu(1)
+    ),
 }
 
 

@@ -106,7 +106,11 @@ def cholesky_inverse(L, upper: bool = False) -> Tensor:
     xp = backend.get_array_module(L._data)
     a = L._data
     tri = xp.triu(a) if upper else xp.tril(a)
-    if a.ndim < 2 or bool((tri == a).all()):
+    # Which formula runs depends on L's values (Python control flow): read through a Tensor, so
+    # that descent.compile's read guard runs the call eagerly (a bool() of the array was
+    # invisible to it: a replay kept the first recording's branch and its triangle, a constant
+    # made from the data; session 19's fuzzer).
+    if a.ndim < 2 or bool(Tensor._wrap((tri == a).all())):
         return f(L)
     # Not triangular: the triangle's value, and PyTorch's gradient through a surrogate
     # s(L) = -R L L^H R (R held constant), whose derivative is -R (G + G^H) R L.
