@@ -11,6 +11,8 @@ retain_graph False and True, then backward again: both raise or neither, and the
 gradients agree (tests/test_autograd_s18.py's harness).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,11 @@ CASES = {
     "adaptive_avg_pool3d_empty": lambda M, x, y: M.nn.functional.adaptive_avg_pool3d(
         x.reshape(1, 1, 2, 2, 3)[:0], (1, 2, 2)
     ).sum(),
+    "to_sparse_to_dense": lambda M, x, y: x.to_sparse().to_dense().sum(),  # (ToDense: self)
+    "to_sparse_csr_to_dense": lambda M, x, y: x.to_sparse_csr().to_dense().sum(),
+    "to_sparse_csc_to_dense": lambda M, x, y: x.to_sparse_csc().to_dense().sum(),
+    "sparse_csc_values": lambda M, x, y: x.to_sparse_csc().values().sum(),
+    "sparse_coo_values": lambda M, x, y: x.to_sparse().coalesce().values().sum(),
     "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
     "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
     "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],
@@ -91,7 +98,9 @@ def _leaves(M, seed_x=1, seed_y=2):
 def _run(M, name, retain):
     """(raised on the second backward, x.grad, y.grad) for one library."""
     x, y = _leaves(M)
-    out = CASES[name](M, x, y)
+    with warnings.catch_warnings():  # (PyTorch's "Sparse CSR tensor support is in beta")
+        warnings.simplefilter("ignore", UserWarning)
+        out = CASES[name](M, x, y)
     out.backward(retain_graph=retain)
     try:
         out.backward()

@@ -126,6 +126,9 @@ class CompressedToDense(_SparseFunction):
     """to_dense() of a CSC/BSR matrix: the gradient has its layout and pattern."""
 
     __slots__ = ("pattern",)  # the input storage (its index arrays), kept for backward
+    # freed after backward, as PyTorch's ToDenseBackward0 / ValuesBackward0 free their saved
+    # self: a second backward without retain_graph raises
+    saved_slots = ("pattern",)
 
     def forward(self, st):
         self.pattern = st

@@ -55,6 +55,8 @@ class CsrToDense(_SparseFunction):
     """to_dense() of a CSR matrix: the gradient is CSR with its pattern."""
 
     __slots__ = ("crow", "col")
+    # freed after backward, as PyTorch's ToDenseBackward0 frees its saved self
+    saved_slots = ("crow", "col")
 
     def forward(self, st):
         self.crow, self.col = st.crow, st.col

@@ -98,6 +98,9 @@ class ToDense(_SparseFunction):
     a sparse tensor with its pattern (PyTorch's grad.sparse_mask(input))."""
 
     __slots__ = ("pattern",)  # the input's coalesced coordinates, kept for backward
+    # freed after backward, as PyTorch's ToDenseBackward0 frees its saved self: a second
+    # backward without retain_graph raises
+    saved_slots = ("pattern",)
     differentiable_backward = True
 
     def forward(self, st):
@@ -140,6 +143,7 @@ class Values(_SparseFunction):
     """values(): d/dS = a sparse tensor with S's coordinates and the values' gradient."""
 
     __slots__ = ("indices", "coalesced")  # S's coordinates, kept for backward
+    saved_slots = ("indices",)  # (PyTorch's ValuesBackward0 saves self: freed after backward)
     differentiable_backward = True
 
     def forward(self, st):
