@@ -51,6 +51,14 @@ def _out_arg(x):
     return h - 1
 
 
+_OUT_BUFFER = descent.zeros(3, 4)
+
+
+def _out_captured(x):
+    descent.mul(x, 3.0, out=_OUT_BUFFER)  # a captured tensor: the caller's state
+    return _OUT_BUFFER - 1
+
+
 def _masked_fill(x):
     s = x * 1.0
     s.masked_fill_(x < 0, -1.0)
@@ -67,9 +75,10 @@ def _inplace_relu_model():
     return infer
 
 
-REPLAYED = [_inplace_add, _nograd_add, _clamp, _setitem, _fill, _masked_fill]
-# out= into a tensor made by empty_like (no op made it)
-FALLBACK = [_out_arg]
+# (out= into a tensor made by empty_like inside the call replays since session 19)
+REPLAYED = [_inplace_add, _nograd_add, _clamp, _setitem, _fill, _masked_fill, _out_arg]
+# out= into a captured tensor (not one the call made)
+FALLBACK = [_out_captured]
 
 
 def _run(make):

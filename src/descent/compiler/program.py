@@ -139,6 +139,7 @@ class Program:
         self.n_slots = len(rec.slots)
         self.arg_slots = [(s.arg, i) for i, s in enumerate(rec.slots) if s.kind == "arg"]
         self.consts = [(i, s.value) for i, s in enumerate(rec.slots) if s.kind == "const"]
+        self.copies = tuple(rec.copies)  # consts the call writes: a fresh copy per call
         self.live = [(s, t, t._data.shape, t._data.dtype) for s, t in rec.live]
         self.pool = Pool() if use_pool else None
         self.fuse = fuse and fusion._HAVE_NUMBA
@@ -228,6 +229,8 @@ class Program:
             env[s] = t._data
         for s, v in self.consts:
             env[s] = v
+        for s in self.copies:  # (a factory's tensor written in the call: recorder.Recording)
+            env[s] = env[s].copy()
         pool = self.pool
         t0 = self.threads.begin()
         try:

@@ -132,6 +132,10 @@ class Recording:
     # (object, attribute, template): a captured module's attribute that the call set to tensors
     # it computed (Grok's `aux_losses`); replay sets it again from the replayed values.
     attrs: list = field(default_factory=list)
+    # const slots of arrays a factory made inside the call (descent.zeros/empty/full...) that
+    # the call then writes (out=, x[mask] = v): each replay starts from a copy of the recorded
+    # initial value, so that no two calls share (or inherit) the written memory.
+    copies: list = field(default_factory=list)
 
 
 class _Out:
@@ -214,6 +218,9 @@ class Recorder:
         # ids of arrays computed from values outside the ops (untracked.derived) -> op name
         self.derived: dict = {}
         self.derived_keep: list = []
+        # id(array) -> (array, its initial value): arrays made by creation's factories during
+        # the call (a tensor the call made from shapes alone: its writes can be replayed)
+        self.fresh: dict = {}
         # Python state of the captured objects (a callable giving a comparable snapshot):
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
@@ -246,6 +253,9 @@ class Recorder:
             return s
         if self.derived and self._is_derived(arr):  # (a result whose shape depends on the
             self._refuse_derived(arr)  # values: nonzero)
+        made = self.fresh.get(id(arr))
+        if made is not None:  # a factory's array made in this call: its initial value
+            return self._new_slot(Slot("const", value=made[1]), arr)
         s = self._new_slot(Slot("const", value=arr), arr)
         ref = weakref.ref(tensor) if tensor is not None else None
         self.foreign[s] = (ref, arr, tensor._version if tensor is not None else 0)
@@ -488,9 +498,21 @@ class Recorder:
         call's slots (made outside the ops: replay would freeze its value)."""
         if redo is None:
             return None
-        dst = self.arr_slot.get(id(t._data))
-        if dst is None or self.rec.slots[dst].kind != "out":
+        arr = t._data
+        dst = self.arr_slot.get(id(arr))
+        if dst is None and id(arr) in self.fresh:  # first use: a factory's array of this call
+            dst = self._fresh_slot(arr, redo)
+        if dst is None or self.rec.slots[dst].kind not in ("out", "const"):
             return None
+        if self.rec.slots[dst].kind == "const" and dst not in self.rec.copies:
+            if id(arr) not in self.fresh:  # (a constant from outside the ops: frozen)
+                return None
+            self.rec.copies.append(dst)
+        owner = self.fresh.get(id(_owner(arr)))
+        if owner is not None and owner[0] is not arr:  # a view of a fresh array (o[1:3]): its
+            base = self.slot_of(owner[0])  # owner is copied at each replay, as above
+            if base not in self.rec.copies:
+                self.rec.copies.append(base)
         operands = []
         for v in redo[1:]:
             if type(v) is tuple and any([_is_array(e) for e in v]):
@@ -505,12 +527,36 @@ class Recorder:
                 s = self.arr_slot.get(id(v))
                 if s is None:
                     s = self._make_view(v)
+                if s is None and id(v) in self.fresh:  # a factory's tensor made in the call
+                    s = self.slot_of(v)
                 if s is None:
                     return None
                 operands.append(("s", s))
             else:  # a Python or NumPy scalar, a ufunc's name, a casting rule
                 operands.append(("c", v))
         return Write(dst, redo[0], tuple(operands))
+
+    def _fresh_slot(self, arr, redo) -> int:
+        """The const slot of a factory's array first used by a write: a write of the whole
+        array (out=, copy_) reads nothing of it, so its value is a placeholder of zeros (an
+        `empty`'s bytes would differ between the two recordings); else the value it was made
+        with."""
+        made = self.fresh[id(arr)][1]
+        if redo[0] is view_write.redo_assign and np.shape(redo[1]) == arr.shape:
+            made = np.zeros_like(made)
+        return self._new_slot(Slot("const", value=made), arr)
+
+    def _factory_made(self, finish):
+        """creation._finish, noting each array a factory makes during the call (see `fresh`)."""
+
+        def made(arr, *args, **kwargs):
+            out = finish(arr, *args, **kwargs)
+            a = out._data
+            if _is_array(a) and not self.in_pass and not self.in_call:
+                self.fresh[id(a)] = (a, a.copy())
+            return out
+
+        return made
 
     def _view_written(self) -> None:
         self.fail(
@@ -542,6 +588,8 @@ class Recorder:
                 own = Tensor.__dict__.get(name, _MISSING)  # inherited: delete ours afterwards
                 setattr(Tensor, name, self.read_guard(name))
                 undo.append((Tensor, name, own))
+            undo.append((creation, "_finish", creation._finish))
+            creation._finish = self._factory_made(creation._finish)
             gen._rng = _RngWatch(gen._rng, self)
             undo.append((gen, "_rng", gen._rng._rng))
             view_write.observers.append(self._view_written)

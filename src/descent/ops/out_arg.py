@@ -32,6 +32,7 @@ from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
 from .view_rules import overlaps
+from .view_write import redo_assign
 
 # PyTorch's ScalarType names (its error messages use them: the one table, dtypes.SCALAR_TYPES)
 # and the C type names of its "Expected out tensor to have dtype ..." check.
@@ -104,7 +105,8 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
         )
-    if dst.shape != src.shape:
+    resized = dst.shape != src.shape
+    if resized:
         if dst.size != 0:
             warnings.warn(
                 f"An output with one or more elements was resized since it had shape "
@@ -129,7 +131,8 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
         else:  # (CuPy, meta: a new array)
             out._data = backend.get_array_module(dst).empty(src.shape, dtype=dst.dtype)
         dst = out._data
-    if type(src) is not type(dst):  # a NumPy result into a CuPy out, or the reverse
+    same = type(src) is type(dst)
+    if not same:  # a NumPy result into a CuPy out, or the reverse
         src = backend.to_device(src, out.device)
     try:
         dst[...] = src
@@ -142,7 +145,9 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
             _mark_written(out)
             return
         raise
-    _mark_written(out)
+    # descent.compile repeats the copy (the same assignment, casting included) on each call's
+    # result (view_write.written); a resized out is a new array, which a replay cannot follow
+    _mark_written(out, (redo_assign, src) if same and not resized else None)
 
 
 def _family(t: Tensor) -> list:
@@ -163,12 +168,12 @@ def _family(t: Tensor) -> list:
     return found
 
 
-def _mark_written(out: Tensor) -> None:
+def _mark_written(out: Tensor, redo: tuple | None = None) -> None:
     # The engine's in-place bookkeeping (version counter, saved outputs, the viewed tensor's
     # version): the same as an unrecorded copy_.
     from .inplace import _written  # noqa: PLC0415 - inplace imports most of ops
 
-    _written(out)
+    _written(out, redo)
 
 
 def check_overlap(out, inputs) -> None:
