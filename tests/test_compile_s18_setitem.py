@@ -135,8 +135,9 @@ def test_setitem_advanced_in_training_step():
     _replayed(*_check(step, _data))
 
 
-def test_mask_index_falls_back():
-    """A boolean mask's positions are computed from its values: the function runs eagerly."""
+def test_mask_index_replays():
+    """A boolean mask is repeated as the mask (indexing._mask_index), not its positions, so
+    the replay writes at each call's places (session 19; it ran eagerly before)."""
 
     def body(x, y):
         h = x * 1
@@ -144,8 +145,7 @@ def test_mask_index_falls_back():
         h[y > 1, 0] = 5.0
         return h
 
-    compiled, warned = _check(_no_grad(body), _data)
-    assert warned and compiled.stats["replays"] == 0
+    _replayed(*_check(_no_grad(body), _data))
 
 
 def test_write_into_argument_falls_back():
@@ -188,17 +188,16 @@ def test_index_op_in_place_no_grad(name):
     _replayed(*_check(_no_grad(body), _data))
 
 
-def test_masked_scatter_falls_back():
-    """masked_scatter_ takes the source's first values in the mask's positions (data-dependent
-    count): still eager, with the reason."""
+def test_masked_scatter_replays():
+    """masked_scatter_ takes the source's first values in the mask's places (a data-dependent
+    count): one kernel through untracked.computed recomputes both per call (session 19)."""
 
     def body(x, y):
         h = x * 1
         h.masked_scatter_(x > 0, x * 3)
         return h
 
-    compiled, warned = _check(_no_grad(body), _data)
-    assert warned and compiled.stats["replays"] == 0
+    _replayed(*_check(_no_grad(body), _data))
 
 
 def test_zero_dim_index_tensor_falls_back():

@@ -94,6 +94,8 @@ REPLAY = {
     "unfold": lambda x: x.unfold(1, 2, 2) * 2,
     "unfold_overlapping_amax": lambda x: x.unfold(1, 3, 1).amax(-1),
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
+    # (one kernel through untracked.computed when nothing requires grad: session 19)
+    "masked_scatter": lambda x: descent.zeros(4, 6).masked_scatter(x > 0, x) * 2,
 }
 
 # name -> (function, words of the fallback warning)
@@ -123,10 +125,6 @@ FALLBACK = {
     "unique_consecutive": (
         lambda x: (x > 0).long().flatten().unique_consecutive() + 1,
         "unique_consecutive",
-    ),
-    "masked_scatter": (
-        lambda x: descent.zeros(4, 6).masked_scatter(x > 0, x) * 2,
-        "masked_scatter",
     ),
     "masked_select": (lambda x: x.masked_select(x > 0) * 2, "boolean mask"),
 }

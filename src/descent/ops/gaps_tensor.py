@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..grad_mode import check_inference_saved
+from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
 from ._common import as_tensor, shape_arg
@@ -283,16 +283,18 @@ def masked_scatter(input, mask, source) -> Tensor:
         x = broadcast_to(x, shape)
         mb = xp.broadcast_to(m._data, shape)
     src = as_tensor(source, x)
-    k = int(mb.sum())
-    if src.numel() < k:
-        raise RuntimeError(
-            f"masked_scatter: source has {src.numel()} elements but the mask selects {k}; "
-            "give a source with at least as many elements"
-        )
     if src.dtype != x.dtype:
         raise RuntimeError(
             f"masked_scatter: expected source to have input's dtype {x.dtype}, got {src.dtype}"
         )
+    if not (is_grad_enabled() and (x._rg or src._rg)):
+        # Nothing to differentiate: one kernel on the arrays, through untracked.computed, so
+        # descent.compile recomputes the count and the places from each call's mask (a
+        # replay of the recorded positions and source length froze them)
+        if m._data.shape != x._data.shape:
+            m = Tensor._wrap(mb)  # (a view of the mask's array: the recorder follows it)
+        return computed(_masked_scatter_kernel, (x, m, src), ())
+    k = _masked_count(mb, src._data.size)
     idx = tuple(xp.nonzero(mb)) if x.ndim else ()
     if derived_observers:  # (how many, and where, depend on the mask's values)
         derived(*idx, op="masked_scatter")
@@ -300,6 +302,28 @@ def masked_scatter(input, mask, source) -> Tensor:
     if x.ndim == 0:
         return where(Tensor._wrap(mb), reshape(vals, ()) if k else x, x)
     return SetItem.apply(x, vals, idx=idx, basic=False)
+
+
+def _masked_count(mb, n: int) -> int:
+    """The number of places mask selects, checked against the source's n elements."""
+    k = int(mb.sum())
+    if n < k:
+        raise RuntimeError(
+            f"masked_scatter: source has {n} elements but the mask selects {k}; "
+            "give a source with at least as many elements"
+        )
+    return k
+
+
+def _masked_scatter_kernel(x, mb, src):
+    """masked_scatter on arrays (mb of x's shape): x with its masked places taken, in order,
+    by src's first elements (SetItem's forward: the same copies)."""
+    k = _masked_count(mb, src.size)
+    if x.ndim == 0:
+        return src.reshape(-1)[:1].reshape(()).copy() if k else x.copy()
+    out = x.copy()
+    out[mb] = src.reshape(-1)[:k]
+    return out
 
 
 def put(input, index, source, accumulate: bool = False) -> Tensor:

@@ -36,7 +36,7 @@ from .inplace import (
     check_overlap,
 )
 from .view_rules import writable_alias
-from .view_write import check_view_write, redo_assign
+from .view_write import check_view_write, redo_assign, redo_masked_fill
 
 __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 
@@ -289,7 +289,9 @@ def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
     dst = t._data if t._data.flags.writeable else writable_alias(t._data)
     if dst is not None and mask.any():
         dst[mask] = out._data[mask]
-    _written(t)
+    # descent.compile repeats it as a masked copy (the same values at the same places): the
+    # mask comes from the shape alone, and masked_fill's result is recomputed on each call
+    _written(t, (redo_masked_fill, out._data, mask) if dst is t._data else None)
     return t
 
 

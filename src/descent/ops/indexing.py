@@ -359,7 +359,50 @@ def setitem(x: Tensor, index, value) -> None:
             _overlap_raise(x, sel)
         alias[idx] = v
     # x's version, and its views' and base's (one counter, as in PyTorch)
-    written(x, (redo_setitem, v, idx) if direct else None)
+    if not direct:
+        written(x)
+    elif basic or not derived_observers:
+        written(x, (redo_setitem, v, idx))
+    else:  # (descent.compile records: a boolean mask is repeated as the mask, not its positions)
+        mask_idx = _mask_index(index, xp)
+        written(x, (redo_setitem, v, idx) if mask_idx is None else (redo_mask_setitem, v,
+                                                                   mask_idx))  # fmt: skip
+
+
+def _mask_index(index, xp):
+    """The index of x[index] = v with each boolean mask tensor as its array, for descent.compile
+    (None when it holds none, or an entry a replay could not follow: a list, an array from
+    outside descent, a uint8 mask). NumPy takes a mask as its nonzero positions, in place, so
+    `a[mask_index] = v` writes what `a[idx] = v` did, at the places of each call's mask."""
+    items = index if type(index) is tuple else (index,)
+    out = []
+    masks = False
+    for i in items:
+        if isinstance(i, Tensor):
+            a = i._data
+            if type(a) is not np.ndarray or xp is not np or a.dtype == np.uint8:
+                return None
+            masks = masks or (a.dtype == np.bool_ and a.ndim > 0)
+            out.append(a)
+        elif i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)):
+            out.append(i)
+        else:
+            return None
+    return tuple(out) if masks else None
+
+
+def redo_mask_setitem(dst, values, index) -> None:
+    """dst[index] = values with boolean masks in the index (`_mask_index`): a value whose shape
+    does not fit this call's selection raises eager's error (the count of Trues may change)."""
+    try:
+        dst[index] = values
+    except ValueError:
+        target, shape = tuple(dst[index].shape), tuple(np.shape(values))
+        raise DescentError(
+            f"setitem: a value of shape {shape} cannot be broadcast to the indexed selection of "
+            f"shape {target} (x of shape {tuple(dst.shape)}); reshape the value or change the "
+            "index"
+        ) from None
 
 
 def _broadcast_or_none(a, shape):

@@ -35,6 +35,7 @@ from .indexing import (
     check_src_dtype,
     index_add,
     scatter_add,
+    setitem,
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
@@ -470,6 +471,24 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     return reshape(SetItem.apply(flat, v, idx=(rows.reshape(-1),), basic=False), x.shape)
 
 
+def _mask_put(x: Tensor, indices, values, accumulate: bool) -> bool:
+    """While descent.compile records: index_put_ with boolean masks, unrecorded and without
+    accumulate, as x[indices] = values (the same writes: a mask names each place once), whose
+    write a replay repeats at each call's mask (indexing._mask_index); index_put's rows are
+    the mask's positions, a count that depends on the values (its replay fell back). False
+    (nothing done) for any other call."""
+    if accumulate or not isinstance(indices, (tuple, list)) or not indices:
+        return False
+    if not all(isinstance(i, Tensor) and i._data.dtype == np.bool_ for i in indices):
+        return False
+    if is_grad_enabled() and (x._rg or (isinstance(values, Tensor) and values._rg)):
+        return False
+    if not x._data.flags.writeable or (isinstance(values, Tensor) and values.dtype != x.dtype):
+        return False  # (an expanded x, a dtype error: index_put_'s own path and messages)
+    setitem(x, tuple(indices), values)
+    return True
+
+
 def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """In-place torch.Tensor.index_put_ (see `index_put`)."""
     if isinstance(values, Tensor) and (values._data is x._data
@@ -479,6 +498,8 @@ def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
             "written-to tensor refer to a single memory location. Please clone() the tensor "
             "before performing the operation"
         )
+    if derived_observers and _mask_put(x, indices, values, accumulate):
+        return x
     alias = x._alias() if is_grad_enabled() and x._rg else x.detach()
     result = index_put(alias, indices, values, accumulate)
     a = x._data
