@@ -371,20 +371,37 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> _Tensor:
     return _diagonal(_as_tensor(A), offset, dim1, dim2)
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> _Tensor:
+def matrix_rank(A, tol=None, hermitian: bool = False, *, atol=None, rtol=None) -> _Tensor:
     """The number of singular values above max(atol, rtol * sigma_max) (int64; no gradient);
     rtol defaults to eps * max(m, n), or 0 where an atol > 0 is given, as PyTorch. atol and
-    rtol may be Tensors that broadcast against A's batch dimensions."""
+    rtol may be Tensors that broadcast against A's batch dimensions. `tol` (PyTorch's older
+    overload, `matrix_rank(A, tol, hermitian)`) is atol with rtol 0."""
     A = _prepare("linalg.matrix_rank", _as_tensor(A), square=hermitian, complex_ok=True)
-    atol, rtol = _tolerances("linalg.matrix_rank", A, atol, rtol)
-    # Through untracked.computed: descent.compile replays the count on each call's A (it was
-    # frozen when the first two calls agreed).
-    return _computed(_rank_kernel, (A, _Tensor._wrap(atol), _Tensor._wrap(rtol)), (hermitian,))
+    if tol is not None:
+        if atol is not None or rtol is not None:
+            raise TypeError("linalg.matrix_rank: give tol, or atol/rtol, not both")
+        atol, rtol = tol, 0.0
+    _tolerances("linalg.matrix_rank", A, atol, rtol)  # (the checks, on this call's values)
+    # Through untracked.computed: descent.compile replays the count on each call's A and
+    # tolerance tensors (both were frozen when the first two calls agreed: the tolerances as
+    # arrays converted outside the kernel). A Tensor tolerance is an input, a number an argument.
+    tols = tuple(t for t in (atol, rtol) if isinstance(t, _Tensor))
+    spec = tuple(_TOL_INPUT if isinstance(t, _Tensor) else t for t in (atol, rtol))
+    return _computed(_rank_kernel, (A, *tols), (spec, hermitian))
 
 
-def _rank_kernel(a, atol, rtol, hermitian):
-    """matrix_rank's count of singular values above the tolerance (untracked.computed)."""
+_TOL_INPUT = "<a tolerance tensor>"  # matrix_rank's kernel: this tolerance is an input
+
+
+def _rank_kernel(a, *rest):
+    """matrix_rank's count of singular values above the tolerance (untracked.computed): the
+    arrays of A and of the Tensor tolerances, then (atol, rtol) with `_TOL_INPUT` in the
+    place of each Tensor, and hermitian."""
+    *given, spec, hermitian = rest
     xp = _backend.get_array_module(a)
+    given = iter(given)
+    atol, rtol = (_Tensor._wrap(next(given)) if isinstance(t, str) else t for t in spec)
+    atol, rtol = _tolerances("linalg.matrix_rank", _Tensor._wrap(a), atol, rtol)
     if hermitian:
         s = xp.abs(xp.linalg.eigvalsh(a))
     else:

@@ -28,7 +28,7 @@ from .ops._common import as_tensor
 from .ops.elementwise import where
 from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
-from .ops.untracked import derived, derived_observers, seen
+from .ops.untracked import computed
 from .tensor import Tensor
 
 __all__ = ["cholesky_ex", "inv_ex", "solve_ex"]
@@ -100,22 +100,40 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
         raise DescentError("linalg.cholesky_ex: out= is not supported; use the return value")
     A = prepare("linalg.cholesky_ex", A, complex_ok=True)
     xp = backend.get_array_module(A._data)
-    # potrf('U') reads the upper triangle: it is potrf('L') of A^H, conjugate-transposed
-    data = xp.conj(xp.swapaxes(A._data, -1, -2)) if upper else A._data
-    batch = tuple(A.shape[:-2])
+    # info, the failing matrices and their partial factors through untracked.computed, so that
+    # descent.compile recomputes them on each call's A: a replay of a recording made on
+    # positive-definite matrices gives eager's values and info on one that is not (it raised,
+    # and the failing matrices of a recording were frozen). Where a matrix fails, L holds its
+    # partial factor and the Cholesky op sees the identity instead (its gradient there is 0);
+    # where none fails the two `where`s give A and L themselves.
+    info = computed(_cholesky_info, (A,), (upper, check_errors))
+    failed = computed(_failed_mask, (info,), ())  # (batch..., 1, 1) bool
+    partial = computed(_cholesky_partial, (A,), (upper,))
+    eye = Tensor._wrap(xp.eye(A.shape[-1], dtype=A._data.dtype))
+    low = where(failed, partial, _cholesky(where(failed, eye, A), upper=upper))
+    return CholeskyExResult(low, info)
+
+
+def _factor_input(a, upper):
+    """potrf('U') reads the upper triangle: it is potrf('L') of A^H, conjugate-transposed."""
+    xp = backend.get_array_module(a)
+    return xp.conj(xp.swapaxes(a, -1, -2)) if upper else a
+
+
+def _cholesky_info(a, upper, check_errors=False):
+    """cholesky_ex's info of the arrays a (untracked.computed's kernel); with check_errors,
+    PyTorch's LinAlgError where a matrix is not positive-definite."""
+    xp = backend.get_array_module(a)
+    data = _factor_input(a, upper)
+    batch = tuple(a.shape[:-2])
+    info = np.zeros(batch, np.int32)
     try:
         xp.linalg.cholesky(data)  # the common case: every matrix factorises
-        info = np.zeros(batch, np.int32)
     except np.linalg.LinAlgError:
         host = backend.as_numpy(data)
-        partial = np.zeros_like(host)
-        info = np.zeros(batch, np.int32)
         for idx in np.ndindex(batch):
-            partial[idx], info[idx] = _potf2(host[idx])
-        if upper:
-            partial = np.conj(np.swapaxes(partial, -1, -2))
-    failed = info != 0
-    if check_errors and failed.any():
+            info[idx] = _potf2(host[idx])[1]
+    if check_errors and info.any():
         bad = int(np.flatnonzero(info.reshape(-1))[0])
         where_ = f"(Batch element {bad}): " if batch else ""
         raise LinAlgError(
@@ -123,30 +141,31 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False,
             f"input is not positive-definite (the leading minor of order "
             f"{int(info.reshape(-1)[bad])} is not positive-definite)."
         )
-    if failed.any():
-        if derived_observers:  # (which matrices fail depends on the values: a replay would
-            derived(partial, op="cholesky_ex of a matrix that is not positive-definite")  # reuse)
-        low = _overwrite(_cholesky(_swap_failed(A, failed), upper=upper), failed, partial)
-    else:
-        low = _cholesky(A, upper=upper)
-    # info as a `seen` result: descent.compile replays it on each call's A (it was frozen)
-    return CholeskyExResult(low, seen(_cholesky_info, (A,), (upper,),
-                                      autograd._new_tensor(xp.asarray(info))))  # fmt: skip
+    return xp.asarray(info)
 
 
-def _cholesky_info(a, upper):
-    """cholesky_ex's info of the arrays a (untracked.seen's kernel)."""
+def _failed_mask(info):
+    """The matrices whose factorisation failed (info != 0), as (batch..., 1, 1)."""
+    return (info != 0)[..., None, None]
+
+
+def _cholesky_partial(a, upper):
+    """The partial factors of the matrices that are not positive-definite (potf2 stops at the
+    failing column, as LAPACK's), zeros elsewhere (untracked.computed's kernel)."""
     xp = backend.get_array_module(a)
-    data = xp.conj(xp.swapaxes(a, -1, -2)) if upper else a
-    batch = tuple(a.shape[:-2])
-    info = np.zeros(batch, np.int32)
+    data = _factor_input(a, upper)
     try:
         xp.linalg.cholesky(data)
+        return xp.zeros_like(a)
     except np.linalg.LinAlgError:
-        host = backend.as_numpy(data)
-        for idx in np.ndindex(batch):
-            info[idx] = _potf2(host[idx])[1]
-    return xp.asarray(info)
+        pass
+    host = backend.as_numpy(data)
+    partial = np.zeros_like(host)
+    for idx in np.ndindex(tuple(a.shape[:-2])):
+        partial[idx] = _potf2(host[idx])[0]
+    if upper:
+        partial = np.conj(np.swapaxes(partial, -1, -2))
+    return xp.asarray(partial)
 
 
 def _lu_info(A: Tensor) -> np.ndarray:

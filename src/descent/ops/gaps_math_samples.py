@@ -274,31 +274,38 @@ def histogramdd(input, bins, *, range=None, weight=None, density: bool = False):
             f"torch.histogramdd: for a {n_dims}-dimensional histogram range should have "
             f"{2 * n_dims} elements, but got {len(range)}"
         )
-    if not any(isinstance(b, Tensor) for b in per_dim):
-        # Counts through untracked.computed: descent.compile replays the histogram and the
-        # edges on each call's points (they were frozen when the first two calls agreed).
-        ins = (x,) if weight is None else (x, as_tensor(weight))
-        args = (tuple(per_dim), None if range is None else tuple(range), density, dt)
-        hist = computed(_histogramdd_kernel, ins, (*args, -1))
-        edges = [computed(_histogramdd_kernel, ins, (*args, d)) for d in builtins.range(n_dims)]
-        return HistogramddResult(hist, tuple(edges))
-    xp = backend.get_array_module(x._data)
-    w = None if weight is None else backend.as_numpy(as_tensor(weight)._data)
-    hist, edges = _histogramdd_arrays(pts, w, per_dim, range, density, dt)
-    return HistogramddResult(
-        Tensor._wrap(xp.asarray(hist)), tuple(Tensor._wrap(xp.asarray(e)) for e in edges)
-    )
+    # Counts and edges through untracked.computed: descent.compile replays the histogram and
+    # the edges on each call's points and edge tensors (they were frozen when the first two
+    # calls agreed). An edge tensor is an input of the kernel (`_EDGES` marks its place).
+    ins = (x,) if weight is None else (x, as_tensor(weight))
+    ins += tuple(b for b in per_dim if isinstance(b, Tensor))
+    spec = tuple(_EDGES if isinstance(b, Tensor) else b for b in per_dim)
+    args = (spec, None if range is None else tuple(range), density, dt, weight is not None)
+    hist = computed(_histogramdd_kernel, ins, (*args, -1))
+    edges = [computed(_histogramdd_kernel, ins, (*args, d)) for d in builtins.range(n_dims)]
+    return HistogramddResult(hist, tuple(edges))
+
+
+_EDGES = "<an edge tensor>"  # histogramdd's kernel: this dimension's edges are an input
+
+
+def _given(b) -> bool:
+    return isinstance(b, str) and b == _EDGES
 
 
 def _histogramdd_kernel(*a):
-    """histogramdd's counts (a[-1] = -1) or dimension a[-1]'s edges, from the points a[0] and
-    the weights a[1] when given; a[-5:-1] = (bins, range, density, dtype) (untracked.computed)."""
-    (bins, rng, density, dt, which), arrays = a[-5:], a[:-5]
+    """histogramdd's counts (a[-1] = -1) or dimension a[-1]'s edges, from the points a[0], the
+    weights a[1] when given and the edge arrays after them; a[-6:-1] = (bins, range, density,
+    dtype, weighted) (untracked.computed)."""
+    (bins, rng, density, dt, weighted, which), arrays = a[-6:], a[:-6]
     xp = backend.get_array_module(arrays[0])
     pts = backend.as_numpy(arrays[0]).reshape(-1, arrays[0].shape[-1])
-    w = backend.as_numpy(arrays[1]) if len(arrays) > 1 else None
-    hist, edges = _histogramdd_arrays(pts, w, list(bins), rng, density, dt)
-    return xp.asarray(hist if which < 0 else edges[which])
+    w = backend.as_numpy(arrays[1]) if weighted else None
+    given = iter(arrays[1 + weighted:])
+    per_dim = [Tensor._wrap(next(given)) if _given(b) else b for b in bins]
+    hist, edges = _histogramdd_arrays(pts, w, per_dim, rng, density, dt)
+    out = hist if which < 0 else edges[which]
+    return xp.array(out) if which >= 0 and _given(bins[which]) else xp.asarray(out)  # (a copy)
 
 
 def _histogramdd_arrays(pts, weight, per_dim, range, density, dt):
