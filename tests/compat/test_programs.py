@@ -502,6 +502,10 @@ CASES = {
     # float64 in either, part by step 5), an istft mask, FFT convolution, Hilbert envelopes,
     # window functions, Parseval, hfft, Wiener deconvolution with a learned noise ratio
     "spectral_audio_losses": ((1e-5, 1e-6), None),
+    # 2-layer bidirectional RNN (relu) / GRU / LSTM(proj_size) on pack_padded_sequence
+    # (enforce_sorted=False), PackedSequence fields, h_n views vs gathered outputs, a GRU layer
+    # rebuilt from weight_ih_l0(_reverse) and GRUCell, all_weights, a tagger + classifier
+    "rnn_packed_zoo": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
