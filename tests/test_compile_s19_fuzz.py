@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import descent
+import descent.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 import compile_fuzz  # noqa: E402
@@ -23,6 +24,9 @@ import compile_fuzz  # noqa: E402
 T = descent
 _RNG = np.random.default_rng(0)
 _A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
+_W4 = T.tensor(_RNG.standard_normal(4).astype(np.float32))
+_W3 = T.tensor(_RNG.standard_normal((2, 1, 2, 2, 2)).astype(np.float32))
+_WT = T.tensor(_RNG.standard_normal((2, 3, 2, 2)).astype(np.float32))
 _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 for _ in range(4)]
 
 
@@ -48,6 +52,12 @@ REPLAY = {
     "gather_int32": lambda x: x.gather(1, x.argsort(1).int()),
     "take_int32": lambda x: x.take((x.argmax(1) * 3).int()),
     "index_add_int32": lambda x: x.index_add(0, x[:, 0].argsort().int(), x * 2),
+    # a lambda per call as the op's `composite` parameter: the recordings never agreed, so
+    # these always ran eagerly (a missed replay, not a wrong value)
+    "group_norm": lambda x: F.group_norm(x.reshape(2, 4, 3), 2, _W4, _W4 * 2),
+    "instance_norm": lambda x: F.instance_norm(x.reshape(1, 4, 6)),
+    "conv3d": lambda x: F.conv3d(x.reshape(1, 1, 2, 2, 6), _W3),
+    "conv_transpose2d": lambda x: F.conv_transpose2d(x.reshape(1, 2, 3, 4), _WT, stride=2),
 }
 
 

@@ -152,12 +152,32 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
         # composite form below.
         ins = (x, w) if bias is None else (x, w, as_tensor(bias))
         y = ConvNd.apply(*ins, geom=geom, nd=nd, groups=groups, has_b=bias is not None,
-                         wins=tuple(out), composite=lambda *t: _conv_products(
-                             t[0], t[1], t[2] if len(t) > 2 else None, geom, out,
-                             groups))  # fmt: skip
+                         wins=tuple(out),
+                         composite=_Composite(_conv_products, geom, out, groups))  # fmt: skip
     else:
         y = _conv_products(x, w, bias, geom, out, groups)
     return y[0] if unbatched else y
+
+
+class _Composite:
+    """`fn(x, w, bias or None, *args)` over a convolution op's inputs (create_graph's form).
+    Equal when fn and args are: descent.compile compares an op's parameters between two
+    recordings, and a lambda made per call never compared equal, so conv3d and the transposed
+    convolutions ran eagerly (session 19's fuzzer)."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, *args) -> None:
+        self.fn, self.args = fn, tuple(tuple(a) if isinstance(a, list) else a for a in args)
+
+    def __call__(self, *t):
+        return self.fn(t[0], t[1], t[2] if len(t) > 2 else None, *self.args)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is _Composite and self.fn is other.fn and self.args == other.args
+
+    def __hash__(self) -> int:
+        return hash((self.fn, self.args))
 
 
 def _conv_products(x, w, bias, geom, out, groups: int) -> Tensor:
@@ -225,9 +245,8 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
         ins = (x, w) if bias is None else (x, w, as_tensor(bias))
         y = ConvTransposeNd.apply(*ins, geom=geom, nd=nd, groups=groups,
                                   has_b=bias is not None, out=tuple(out),
-                                  composite=lambda *t: _conv_transpose_products(
-                                      t[0], t[1], t[2] if len(t) > 2 else None, geom, out,
-                                      groups))  # fmt: skip
+                                  composite=_Composite(_conv_transpose_products, geom, out,
+                                                       groups))  # fmt: skip
     else:
         y = _conv_transpose_products(x, w, bias, geom, out, groups)
     return y[0] if unbatched else y

@@ -290,9 +290,33 @@ def _group_norm_op(x, num_groups, weight, bias, eps, low=None):
     return GroupNormOp.apply(
         *ins, groups=int(num_groups), eps=float(eps), has_w=weight is not None,
         has_b=bias is not None, low=low,
-        composite=lambda *t: _group_norm_composite(t[0], num_groups, *_split_affine(
-            t[1:], weight is not None, bias is not None), eps),
+        composite=_GroupNormComposite(num_groups, weight is not None, bias is not None, eps),
     )  # fmt: skip
+
+
+class _GroupNormComposite:
+    """`_group_norm_composite` over the op's inputs (create_graph's form). Equal when its
+    arguments are: descent.compile compares an op's parameters between two recordings, and a
+    lambda made per call never compared equal, so every group_norm/instance_norm ran eagerly
+    (session 19's fuzzer)."""
+
+    __slots__ = ("groups", "has_w", "has_b", "eps")
+
+    def __init__(self, groups, has_w: bool, has_b: bool, eps) -> None:
+        self.groups, self.has_w, self.has_b, self.eps = groups, has_w, has_b, eps
+
+    def __call__(self, *t):
+        return _group_norm_composite(t[0], self.groups, *_split_affine(t[1:], self.has_w,
+                                                                       self.has_b), self.eps)
+
+    def _key(self):
+        return (self.groups, self.has_w, self.has_b, self.eps)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is _GroupNormComposite and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 def _split_affine(ts, has_w: bool, has_b: bool):
