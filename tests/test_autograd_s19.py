@@ -43,6 +43,11 @@ CASES = {
     "to_sparse_csc_to_dense": lambda M, x, y: x.to_sparse_csc().to_dense().sum(),
     "sparse_csc_values": lambda M, x, y: x.to_sparse_csc().values().sum(),
     "sparse_coo_values": lambda M, x, y: x.to_sparse().coalesce().values().sum(),
+    # index_add reads its index for the source's gradient only (IndexAddBackward0)
+    "index_add_const_source": lambda M, x, y: x.index_add(
+        0, M.tensor([0, 2]), y.detach()[:2]
+    ).sum(),
+    "index_add": lambda M, x, y: x.index_add(0, M.tensor([0, 2]), y[:2]).sum(),
     "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
     "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
     "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],

@@ -22,7 +22,7 @@ from ..tensor import Tensor
 from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
 from .elementwise import clone
-from .indexing import SetItem, getitem
+from .indexing import ScatterCopy, getitem
 from .view_rules import address as _address
 from .view_rules import storage as _storage
 from .view_rules import storage_root as _storage_root
@@ -323,7 +323,9 @@ def as_strided_scatter(input, src, size, stride, storage_offset=None) -> Tensor:
             "as_strided_scatter: unsupported operation: more than one element of the written-to "
             f"view (size {size}, stride {stride}) refers to a single memory location"
         )
-    out = SetItem.apply(_ops.reshape(x, -1), _ops.reshape(src, -1), idx=(flat,), basic=False)
+    # (ScatterCopy: PyTorch's AsStridedScatterBackward0 saves no tensor)
+    out = ScatterCopy.apply(_ops.reshape(x, -1), _ops.reshape(src, -1), idx=(flat,),
+                            basic=False, torch_name="AsStridedScatterBackward0")  # fmt: skip
     return _ops.reshape(out, tuple(x.shape))
 
 

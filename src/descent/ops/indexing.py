@@ -299,8 +299,16 @@ def setitem(x: Tensor, index, value) -> None:
                 check_inference_saved(i, v)
         if v._data.dtype != x._data.dtype:
             v = v.astype(x._data.dtype)
+        # An index of full slices and Ellipsis (x[:] = v, x[...] = v) is PyTorch's copy_ into
+        # x itself (its slicing returns x, no view: CopyBackwards, which saves nothing);
+        # anything else saves (CopySlices, index_put_: SetItem)
+        whole = basic and _whole(x._data, idx)
         try:
-            res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
+            if whole:
+                res = ScatterCopy.apply(x._alias(), v, idx=idx, basic=basic,
+                                        torch_name="torch::autograd::CopyBackwards")  # fmt: skip
+            else:
+                res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
         except ValueError as exc:
             _setitem_error(x, idx, v, exc)
         # (x views another tensor: the selection alone is written through, PyTorch's copy_
@@ -541,6 +549,22 @@ class SetItem(Function):
 def _as_int64(index):
     """An int32 (or other integer) index as int64: `_index_tensor`'s kernel."""
     return index.astype(np.int64)
+
+
+def _whole(a, idx) -> bool:
+    """Whether the basic index idx selects all of array a as it is (full slices, Ellipsis)."""
+    sel = a[idx]
+    return sel.shape == a.shape and sel.strides == a.strides and (
+        a.size == 0 or sel.__array_interface__["data"][0] == a.__array_interface__["data"][0])
+
+
+class ScatterCopy(SetItem):
+    """SetItem for the composites whose PyTorch node saves nothing (select_scatter,
+    slice_scatter, diagonal_scatter, as_strided_scatter, diagflat: their index is a constant
+    of the op, not a saved tensor; x[:] = v, PyTorch's copy_): a second backward runs again."""
+
+    __slots__ = ("torch_name",)  # PyTorch's node name: "SelectScatterBackward0"
+    saves_params = False
 
 
 def _index_tensor(index, xp, name):
@@ -837,7 +861,8 @@ class IndexAdd(Function):
     """y = x.index_add(axis, index, source): dy/dx = 1; dy/dsource = index_select(gy)."""
 
     __slots__ = ("idx", "axis", "alpha")
-    saves_params = True  # PyTorch's IndexAddBackward0 saves the index
+    saves_params = True  # PyTorch's IndexAddBackward0 saves the index,
+    saved_for = (1,)  # for source's gradient only: with a constant source it runs again
 
     def forward(self, x, src):
         if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's
