@@ -245,14 +245,17 @@ def test_writes_match_torch():
             np.testing.assert_array_equal(d.numpy(), w.numpy())
 
 
-def test_masked_scatter_with_gradient_falls_back_and_matches_torch():
-    """With a gradient (x requires grad) masked_scatter keeps its differentiable SetItem,
-    whose positions come from the mask: the compiled step runs eagerly, naming it."""
+@pytest.mark.parametrize("mask_dims", [2, 1])
+def test_masked_scatter_with_gradient_replays_and_matches_torch(mask_dims):
+    """With a gradient masked_scatter is the MaskedScatter op, whose mask is a parameter the
+    replay binds to each call's: the gradients to the input and to the source follow it
+    (it ran eagerly before: SetItem's positions came from the mask's values)."""
     w0 = _data(0, (4, 5))
 
     def step(x, w):
         w.grad = None
-        loss = (w.masked_scatter(x > 0, x * w) ** 2).sum()
+        mask = x > 0 if mask_dims == 2 else x[0] > 0
+        loss = (w.masked_scatter(mask, x * w) ** 2).sum()
         loss.backward()
         return loss, w.grad
 
@@ -260,19 +263,32 @@ def test_masked_scatter_with_gradient_falls_back_and_matches_torch():
     compiled = descent.compile(step)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for k in range(5):
+        for k in range(6):
             a = _data(k)
             want = [v.numpy().copy() for v in step(descent.tensor(a), w)]
             got = [v.numpy().copy() for v in compiled(descent.tensor(a), w)]
             for p, q in zip(want, got, strict=True):
-                assert np.array_equal(p, q)
+                assert np.array_equal(p, q), k
             tw = torch.tensor(w0, requires_grad=True)
             ta = torch.tensor(a)
-            (tw.masked_scatter(ta > 0, ta * tw) ** 2).sum().backward()
+            tm = ta > 0 if mask_dims == 2 else ta[0] > 0
+            (tw.masked_scatter(tm, ta * tw) ** 2).sum().backward()
             np.testing.assert_allclose(got[1], tw.grad.numpy(), rtol=1e-5, atol=1e-6)
-    assert compiled.stats["replays"] == 0
-    assert any("masked_scatter" in str(m.message) for m in caught
-               if issubclass(m.category, CompileWarning))  # fmt: skip
+    assert not [m for m in caught if issubclass(m.category, CompileWarning)]
+    assert compiled.stats["replays"] == 4
+
+
+def test_masked_scatter_gradient_of_a_zero_dim_input():
+    for k in range(3):
+        a = _data(k)
+        x = descent.tensor(a[0, 0], requires_grad=True)
+        s = descent.tensor(a[1], requires_grad=True)
+        (descent.masked_scatter(x, descent.tensor(a[2, 0] > 0), s) * 3).backward()
+        tx = torch.tensor(a[0, 0], requires_grad=True)
+        ts = torch.tensor(a[1], requires_grad=True)
+        (torch.masked_scatter(tx, torch.tensor(a[2, 0] > 0), ts) * 3).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+        np.testing.assert_array_equal(s.grad.numpy(), ts.grad.numpy())
 
 
 def _counts(k):

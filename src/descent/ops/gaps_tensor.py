@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..autograd import Function
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
@@ -54,7 +55,7 @@ from .reduce import sum as _sum
 from .selection import index_put_
 from .shape import broadcast_to, reshape, split, swapaxes, transpose
 from .shape_index import _axis, _diag_index, movedim, scatter_reduce
-from .untracked import computed, derived, derived_observers
+from .untracked import computed
 
 __all__: list[str] = [
     "adjoint", "alias_copy", "as_strided", "as_strided_", "as_strided_copy",
@@ -294,14 +295,41 @@ def masked_scatter(input, mask, source) -> Tensor:
         if m._data.shape != x._data.shape:
             m = Tensor._wrap(mb)  # (a view of the mask's array: the recorder follows it)
         return computed(_masked_scatter_kernel, (x, m, src), ())
-    k = _masked_count(mb, src._data.size)
-    idx = tuple(xp.nonzero(mb)) if x.ndim else ()
-    if derived_observers:  # (how many, and where, depend on the mask's values)
-        derived(*idx, op="masked_scatter")
-    vals = getitem(reshape(src, -1), slice(0, k))
-    if x.ndim == 0:
-        return where(Tensor._wrap(mb), reshape(vals, ()) if k else x, x)
-    return SetItem.apply(x, vals, idx=idx, basic=False)
+    # the mask is the op's parameter: a replay binds each call's (recorder.Forward's binds)
+    return MaskedScatter.apply(x, src, mask=mb)
+
+
+class MaskedScatter(Function):
+    """y = x with y[mask] = src.flatten()[:k] (k = the count of Trues): the gradient to x is
+    gy where mask is False (0 where it is set), to src gy[mask] in its first k places and 0
+    after (SetItem's and the slice's rules, on the same arrays: eager's values). The mask (x's
+    shape) is a parameter computed each call, so descent.compile replays the count and the
+    places of each call's mask. Saves nothing but the mask (PyTorch's MaskedScatterBackward0)."""
+
+    __slots__ = ("mask",)
+    saves_params = True  # (the mask: a second backward without retain_graph raises, as there)
+
+    def forward(self, x, src):
+        k = _masked_count(self.mask, src.size)
+        out = x.copy()  # never x itself: x's old value may be saved by another node
+        out[self.mask] = src.reshape(-1)[:k]
+        return out
+
+    def backward(self, gy, ops):
+        p = self.parents
+        mask = self.mask
+        gx = gsrc = None
+        if p[0] is not None:
+            arr = gy._data if ops.is_graph else gy
+            keep = (~mask).astype(arr.dtype)  # (SetItem's 0/1 mask: the same products)
+            gx = gy * (Tensor._wrap(keep) if ops.is_graph else keep)
+        if p[1] is not None:
+            shape = self.in_shapes[1]
+            n = int(np.prod(shape, dtype=np.int64))
+            gv = gy[Tensor._wrap(mask)] if ops.is_graph else gy[mask]  # (k,) in C order
+            k = int(mask.sum())
+            gsrc = ops.index_grad(gv, (n,), (slice(0, k, None),), True).reshape(shape)
+        return gx, gsrc
 
 
 def _masked_count(mb, n: int) -> int:
