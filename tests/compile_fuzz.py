@@ -572,7 +572,7 @@ def _more_nn(p):
         f"F.hardtanh({a}, -0.2, 0.4)", f"F.threshold({a}, 0.0, 0.5)",
         f"F.one_hot({p.int_of(last)}, {last}).float().argmax(-1)",
         f"F.nll_loss({a}.log_softmax(-1), {a}.flip(0).argmax(-1), reduction='none', "
-        f"weight=T.rand({last}))",
+        f"weight=T.arange(1.0, {last + 1}.0))",
     ])
 
 
@@ -671,6 +671,7 @@ class Program:
     inputs: dict  # name -> list of per-call arrays
     params: dict  # name -> initial array
     grads_of: list = field(default_factory=list)  # names whose weighted sums make the loss
+    clip: bool = False  # clip_grad_norm_ before the optimizer step
     coef: dict = field(default_factory=dict)  # name -> coefficient array
 
     def leaves(self) -> list:
@@ -695,6 +696,9 @@ class Program:
             body.append(f"    loss = {terms}")
             body.append("    loss.backward()")
             if self.mode == "opt":
+                if self.clip:
+                    body.append("    T.nn.utils.clip_grad_norm_(OPT.param_groups[0]['params'], "
+                                "0.5)")
                 body.append("    OPT.step()")
         outs = [n for n, _ in self.lines]
         body.append(f"    return ({', '.join(outs)},)")
@@ -702,33 +706,38 @@ class Program:
 
 
 def _data(rng, shape, kind, dtype):
+    """One input's values: normal, rounded to halves (ties), scaled by 4 (wide), with NaNs."""
     if dtype == "int":
         hi = 6 if kind != "wide" else 40
         return rng.integers(0, hi, size=shape).astype(np.int64)
-    x = rng.standard_normal(shape).astype(np.float32)
+    x = rng.standard_normal(shape).astype(dtype)
     if kind == "ties":
         x = np.round(x * 2) / 2
     elif kind == "wide":
         x = x * 4
+    elif kind == "nan":
+        x[rng.random(shape) < 0.15] = np.nan
     return x
 
 
 def _make_inputs(rng, n_calls=6):
     b, c, d = (int(rng.integers(2, 6)) for _ in range(3))
     ch, h = int(rng.integers(1, 4)), int(rng.integers(3, 7))
-    specs = {"x": ((b, c), "float"), "t": ((b,), "int")}
+    fdt = np.float64 if rng.random() < 0.15 else np.float32
+    specs = {"x": ((b, c), fdt), "t": ((b,), "int")}
     if rng.random() < 0.5:
-        specs["z"] = ((b, d), "float")
+        specs["z"] = ((b, d), fdt)
     if rng.random() < 0.4:
-        specs["im"] = ((2, ch, h, h), "float")
+        specs["im"] = ((2, ch, h, h), fdt)
     if rng.random() < 0.3:
-        specs["u"] = ((2, b, c), "float")
+        specs["u"] = ((2, b, c), fdt)
     inputs = {}
     for name, (shape, dt) in specs.items():
         first = _data(rng, shape, "normal", dt)
         calls = [first, first.copy()]
         for _ in range(n_calls - 2):
-            calls.append(_data(rng, shape, rng.choice(["normal", "ties", "wide"]), dt))
+            kind = rng.choice(["normal", "ties", "wide", "nan"], p=[0.35, 0.3, 0.25, 0.1])
+            calls.append(_data(rng, shape, kind, dt))
         inputs[name] = calls
     return inputs, (b, c, d)
 
@@ -740,8 +749,9 @@ def generate(seed: int, known: bool = False) -> Program | None:
     mode = rng.choice(["grad", "grad", "opt", "nograd"])
     params = {}
     if mode == "opt":
-        params["W"] = rng.standard_normal((c, d)).astype(np.float32) * 0.5
-        params["B"] = rng.standard_normal((d,)).astype(np.float32) * 0.1
+        fdt = inputs["x"][0].dtype
+        params["W"] = rng.standard_normal((c, d)).astype(fdt) * 0.5
+        params["B"] = rng.standard_normal((d,)).astype(fdt) * 0.1
     env = {n: descent.tensor(v[0]) for n, v in inputs.items()}
     for n, v in params.items():
         env[n] = descent.tensor(v)
@@ -767,8 +777,8 @@ def generate(seed: int, known: bool = False) -> Program | None:
         lines.append((name, expr))
     if len(lines) < 3:
         return None
-    prog = Program(seed, lines, str(mode), str(rng.choice(["SGD", "Adam", "AdamW"])),
-                   inputs, params)
+    prog = Program(seed, lines, str(mode), str(rng.choice(list(_OPTIMIZERS))), inputs, params)
+    prog.clip = bool(rng.random() < 0.3)
     if mode != "nograd":
         prog.grads_of = [n for n, _ in lines if env[n].dtype.is_floating_point]
         prog.coef = {n: rng.standard_normal(env[n].shape).astype(np.float32)
@@ -801,15 +811,22 @@ def _try(expr, env, g):
 _W_CONV = np.random.default_rng(123).standard_normal((2, 3, 2, 2)).astype(np.float32)
 
 
+_OPTIMIZERS = {
+    "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "Adam": {"lr": 0.01},
+    "AdamW": {"lr": 0.01, "amsgrad": True}, "RMSprop": {"lr": 0.01, "centered": True},
+    "Adagrad": {"lr": 0.1}, "NAdam": {"lr": 0.01}, "RAdam": {"lr": 0.01},
+    "Adamax": {"lr": 0.01}, "Lion": {"lr": 0.01, "weight_decay": 0.1},
+    "Rprop": {"lr": 0.01}, "Adadelta": {}, "ASGD": {"lr": 0.01},
+}
+
+
 def _globals(params, opt_name, coef):
     g = {"T": descent, "F": F, "C": {n: descent.tensor(v) for n, v in coef.items()},
          "W_conv": descent.tensor(_W_CONV)}
     ps = {n: descent.nn.Parameter(descent.tensor(v.copy())) for n, v in params.items()}
     g.update(ps)
     if ps:
-        cls = getattr(descent.optim, opt_name)
-        kw = {"lr": 0.1, "momentum": 0.9} if opt_name == "SGD" else {"lr": 0.01}
-        g["OPT"] = cls(list(ps.values()), **kw)
+        g["OPT"] = getattr(descent.optim, opt_name)(list(ps.values()), **_OPTIMIZERS[opt_name])
     return g
 
 
@@ -901,7 +918,7 @@ def shrink(prog: Program) -> Program:
             cand = Program(prog.seed, prog.lines[:k] + prog.lines[k + 1:], prog.mode,
                            prog.optimizer, prog.inputs, prog.params,
                            [n for n in prog.grads_of if n != name],
-                           {n: c for n, c in prog.coef.items() if n != name})
+                           {n: c for n, c in prog.coef.items() if n != name}, prog.clip)
             if not cand.lines:
                 continue
             try:
@@ -916,7 +933,8 @@ def shrink(prog: Program) -> Program:
 
 def describe(prog: Program, res: Result) -> str:
     shapes = {n: (v[0].shape, str(v[0].dtype)) for n, v in prog.inputs.items()}
-    return (f"# seed {prog.seed} mode={prog.mode} opt={prog.optimizer} inputs={shapes}\n"
+    return (f"# seed {prog.seed} mode={prog.mode} opt={prog.optimizer} clip={prog.clip} "
+            f"inputs={shapes}\n"
             f"# {res.detail}\n{prog.source()}")
 
 
