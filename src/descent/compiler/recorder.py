@@ -26,7 +26,10 @@ gets a slot. An array that no instruction produced is "foreign": the data of a t
 outlives the call (a parameter, a buffer) is read from that tensor at each replay (`live`);
 anything else (a mask computed from shapes, the ones that seed backward) is a constant. A
 foreign array that is a view of a slot's array (`targets.view(-1)` given to an op as a
-parameter) is rebuilt as the same view of the slot at replay.
+parameter) is rebuilt as the same view of the slot at replay. An array a factory makes during
+the call (descent.empty/zeros/full, watched through `creation._finish`) is a constant with its
+value at creation; when the call writes it (`out=`, `z[mask] = 1`), each replay writes into a
+copy of it (`Recording.copies`).
 """
 
 from __future__ import annotations
