@@ -77,3 +77,53 @@ def test_save_load_keeps_ordered_dicts(tmp_path):
         return [type(out[k]).__name__ for k in obj], list(out["model"]), list(out["ints"])
 
     assert run(descent, tmp_path / "d.pt") == run(torch, tmp_path / "t.pt")
+
+
+# torch.nn.modules.module's registration hooks (parameter / buffer / module): a global hook sees
+# every registration, by attribute assignment or register_*, containers included, and may
+# replace the value; descent had none (dynamic_modules_state: AttributeError).
+def test_global_registration_hooks():
+    def run(lib):
+        mm = __import__(f"{lib.__name__}.nn.modules.module", fromlist=["x"])
+        nn = lib.nn
+        seen = []
+
+        def on_param(module, name, p):
+            seen.append(("p", type(module).__name__, name, tuple(p.shape)))
+            if name == "scale":
+                return nn.Parameter(p.detach() * 2)
+
+        def on_buffer(module, name, t):
+            seen.append(("b", type(module).__name__, name, None if t is None else tuple(t.shape)))
+
+        def on_module(module, name, sub):
+            seen.append(("m", type(module).__name__, name, type(sub).__name__))
+
+        handles = [mm.register_module_parameter_registration_hook(on_param),
+                   mm.register_module_buffer_registration_hook(on_buffer),
+                   mm.register_module_module_registration_hook(on_module)]  # fmt: skip
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 3)
+                self.scale = nn.Parameter(lib.ones(3))
+                self.register_buffer("count", lib.zeros(1))
+                self.register_buffer("empty", None)
+                self.add_module("act", nn.ReLU())
+                self.heads = nn.ModuleDict({"a": nn.Linear(3, 1)})
+                self.emb = nn.ParameterDict({"x": lib.zeros(2)})
+                self.plist = nn.ParameterList([nn.Parameter(lib.ones(1))])
+
+        net = Net()
+        net.count = lib.ones(1)  # a registered buffer reassigned: its hook runs again
+        net.act = None
+        net.register_parameter("gone", None)  # None parameters skip the hook
+        net.heads["b"] = nn.Identity()
+        net.plist.append(nn.Parameter(lib.zeros(4)))
+        for h in handles:
+            h.remove()
+        net.other = nn.Linear(1, 1)  # removed: not seen
+        return seen, net.scale.tolist()
+
+    assert run(descent) == run(torch)

@@ -29,7 +29,8 @@ from ..tensor import Tensor
 from .buffer import Buffer
 from .module_extras import ModuleExtras
 from .module_hooks import GLOBAL as _GLOBAL_HOOKS
-from .module_hooks import hooked_call
+from .module_hooks import REGISTRATION as _REGISTRATION_HOOKS
+from .module_hooks import hooked_call, registered_value
 from .module_protocol import ModuleProtocol, conversion
 from .parameter import Parameter
 
@@ -201,6 +202,8 @@ class Module(ModuleExtras, ModuleProtocol):
                     "super().__init__() first in your __init__"
                 )
             self._forget(name, keep=params)
+            if _REGISTRATION_HOOKS["parameter"]:
+                value = registered_value("parameter", self, name, value)
             params[name] = value
         elif isinstance(value, Buffer) and params is not None:  # nn.Buffer(t), as PyTorch
             self.register_buffer(name, value, persistent=value.persistent)
@@ -220,6 +223,8 @@ class Module(ModuleExtras, ModuleProtocol):
                     "super().__init__() first in your __init__"
                 )
             self._forget(name, keep=modules)
+            if _REGISTRATION_HOOKS["module"]:
+                value = registered_value("module", self, name, value)
             modules[name] = value
         elif params is not None and name in self._modules:
             if value is not None:
@@ -227,13 +232,17 @@ class Module(ModuleExtras, ModuleProtocol):
                     f"cannot assign {type(value).__name__!r} as child module {name!r} "
                     "(a Module or None is expected)"
                 )
-            self._modules[name] = None
+            if _REGISTRATION_HOOKS["module"]:
+                value = registered_value("module", self, name, value)
+            self._modules[name] = value
         elif params is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(
                     f"cannot assign {type(value).__name__!r} as buffer {name!r} "
                     "(a Tensor or None is expected)"
                 )
+            if _REGISTRATION_HOOKS["buffer"]:
+                value = registered_value("buffer", self, name, value)
             self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -289,6 +298,8 @@ class Module(ModuleExtras, ModuleProtocol):
                 "descent.nn.Parameter"
             )
         self._forget(name, keep=self._parameters)
+        if param is not None and _REGISTRATION_HOOKS["parameter"]:
+            param = registered_value("parameter", self, name, param)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -308,6 +319,8 @@ class Module(ModuleExtras, ModuleProtocol):
                 "is expected)"
             )
         self._forget(name, keep=self._buffers)
+        if _REGISTRATION_HOOKS["buffer"]:
+            tensor = registered_value("buffer", self, name, tensor)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -318,6 +331,8 @@ class Module(ModuleExtras, ModuleProtocol):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
         self._forget(name, keep=self._modules)
+        if _REGISTRATION_HOOKS["module"]:
+            module = registered_value("module", self, name, module)
         self._modules[name] = module
 
     register_module = add_module

@@ -25,6 +25,8 @@ from ..tensor import Tensor
 __all__ = [
     "add_hook", "hooked_call", "register_module_forward_hook", "register_module_forward_pre_hook",
     "register_module_full_backward_hook", "register_module_full_backward_pre_hook",
+    "register_module_buffer_registration_hook", "register_module_module_registration_hook",
+    "register_module_parameter_registration_hook",
 ]  # fmt: skip
 
 # torch.nn.modules.module's global hooks: they run for every module, before its own hooks.
@@ -71,6 +73,46 @@ def register_module_full_backward_hook(hook):
     """Run `hook(module, grad_input, grad_output)` for every module, as its own backward
     hooks."""
     return _register_global(_global_backward_hooks, hook)
+
+
+# torch.nn.modules.module's registration hooks: `hook(module, name, value)` runs just before a
+# parameter, buffer or child module is filed into its registry (register_parameter /
+# register_buffer / add_module, and attribute assignment, which goes through them); a non-None
+# return replaces the value. Keyed by handle id, in registration order.
+_global_parameter_registration_hooks: dict = {}
+_global_buffer_registration_hooks: dict = {}
+_global_module_registration_hooks: dict = {}
+REGISTRATION = {"parameter": _global_parameter_registration_hooks,
+                "buffer": _global_buffer_registration_hooks,
+                "module": _global_module_registration_hooks}  # fmt: skip
+
+
+def registered_value(kind: str, module, name: str, value):
+    """`value` after the global `kind` registration hooks (PyTorch's order: each hook sees the
+    previous one's replacement)."""
+    for hook in list(REGISTRATION[kind].values()):
+        out = hook(module, name, value)
+        if out is not None:
+            value = out
+    return value
+
+
+def register_module_parameter_registration_hook(hook):
+    """Run `hook(module, name, param)` whenever any module registers a parameter (not None);
+    a returned value replaces the parameter."""
+    return _register_global(_global_parameter_registration_hooks, hook)
+
+
+def register_module_buffer_registration_hook(hook):
+    """Run `hook(module, name, tensor)` whenever any module registers a buffer (None too); a
+    returned value replaces the buffer."""
+    return _register_global(_global_buffer_registration_hooks, hook)
+
+
+def register_module_module_registration_hook(hook):
+    """Run `hook(module, name, submodule)` whenever any module registers a child module (None
+    too); a returned value replaces it."""
+    return _register_global(_global_module_registration_hooks, hook)
 
 
 def any_global_hooks() -> bool:
