@@ -524,6 +524,10 @@ CASES = {
     # always_call forward hooks, a global parameter-registration hook (found missing),
     # parametrize.cached() with unsafe=True
     "dynamic_modules_state": ((1e-5, 1e-6), None),
+    # ISTA / FISTA with 1 / L from matrix_norm(ord=2) and eigvalsh, softshrink and sign * relu
+    # thresholds, LISTA trained on FISTA codes, online dictionary learning with F.normalize,
+    # a spectral-norm penalty differentiated through matrix_norm(ord=2)
+    "lista_sparse_coding": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
