@@ -609,6 +609,105 @@ def _tensor_misc(p):
     ])
 
 
+class Modules:
+    """Captured modules made before the compiled calls (`MOD('lstm', 5)`): the same weights
+    in both worlds (seeded by kind and size), so their gradients compare too."""
+
+    def __init__(self):
+        self.made = {}
+
+    def make(self, kind: str, n: int):
+        key = (kind, n)
+        if key not in self.made:
+            descent.manual_seed(hash(key) % 1000)
+            nn = descent.nn
+            self.made[key] = {
+                "linear": lambda: nn.Linear(n, 3),
+                "lstm": lambda: nn.LSTM(n, 3, batch_first=True),
+                "gru": lambda: nn.GRU(n, 2, num_layers=2),
+                "rnn": lambda: nn.RNN(n, 3, nonlinearity="relu", bidirectional=True),
+                "ln": lambda: nn.LayerNorm(n),
+                "mha": lambda: nn.MultiheadAttention(n, 1, batch_first=True),
+                "conv1d": lambda: nn.Conv1d(1, 2, 2, padding=1),
+                "bn_eval": lambda: nn.BatchNorm1d(n).eval(),
+                "emb": lambda: nn.Embedding(n, 3, padding_idx=0),
+                "emb_freq": lambda: nn.Embedding(n, 3, scale_grad_by_freq=True),
+                "bilinear": lambda: nn.Bilinear(n, n, 2),
+                "prelu": lambda: nn.PReLU(),
+                "tel": lambda: nn.TransformerEncoderLayer(n, 1, 8, dropout=0.0,
+                                                          batch_first=True),
+            }[kind]()
+        return self.made[key]
+
+    __call__ = make
+
+
+def _module(p):
+    a = p.f(ndim=2)
+    if a is None:
+        return None
+    n, c = p.env[a].shape
+    idx = p.int_of(c)
+    ops = [
+        f"MOD('linear', {c})({a})", f"MOD('lstm', {c})({a}[None])[0]",
+        f"MOD('lstm', {c})({a}[None])[1][1]", f"MOD('gru', {c})({a}[:, None])[0]",
+        f"MOD('rnn', {c})({a}[:, None])[1]", f"MOD('ln', {c})({a})",
+        f"MOD('mha', {c})({a}[None], {a}[None], {a}[None])[0]",
+        f"MOD('mha', {c})({a}[None], {a}[None], {a}[None], key_padding_mask={a}[None, :, 0] > 1)"
+        "[0].nan_to_num()",
+        f"MOD('conv1d', 1)({a}[:, None])", f"MOD('bn_eval', {c})({a})",
+        f"MOD('bilinear', {c})({a}, {a}.flip(0))", f"MOD('prelu', 1)({a})",
+        f"MOD('tel', {c})({a}[None])" if c in (2, 4) else f"MOD('ln', {c})({a})",
+    ]
+    if idx:
+        ops += [f"MOD('emb', {c})({idx})", f"MOD('emb_freq', {c})({idx})",
+                f"F.embedding({idx}, {a}.t(), padding_idx=1)",
+                f"F.embedding({idx}, {a}.t(), scale_grad_by_freq=True)"]
+    return p.choice(ops)
+
+
+def _products(p):
+    a = p.f(ndim=2)
+    if a is None:
+        return None
+    n, c = p.env[a].shape
+    b = p.like(a)
+    return p.choice([
+        f"T.addmm({a}[:, 0:1], {a}, {b}.t())", f"T.addcmul({a}, {a}, {b}, value=0.5)",
+        f"T.addcdiv({a}, {a}, {b}.abs() + 1)", f"T.mv({a}, {b}[0])", f"T.dot({a}[0], {b}[0])",
+        f"T.inner({a}, {b})", f"T.linalg.multi_dot([{a}, {b}.t(), {a}])",
+        f"T.baddbmm({a}[None] @ {a}[None].transpose(1, 2), {a}[None], {b}[None].transpose(1, 2))",
+        f"T.addmv({a}[:, 0], {a}, {b}[0])", f"T.fft.rfft({a}).abs()", f"T.fft.fft({a}, dim=0).real",
+        f"T.fft.irfft(T.fft.rfft({a}), n={c})", f"T.fft.fftshift({a})",
+        f"{a}.sum(dtype=T.float64)", f"{a}.long().sum(1)", f"{a}.softmax(1, dtype=T.float64)",
+        f"{a}.cumsum(0, dtype=T.float64)", f"T.special.xlog1py({a}, {b}.abs())",
+        f"T.special.entr({a}.abs())", f"T.special.ndtri({a}.sigmoid())",
+        f"T.special.log_ndtr({a})", f"T.special.i0e({a})", f"T.special.sinc({a})",
+        f"T.special.logit({a}.sigmoid(), eps=0.01)", f"T.lgamma({a}.abs() + 0.5)",
+        f"T.digamma({a}.abs() + 0.5)", f"T.polygamma(1, {a}.abs() + 0.5)",
+        f"T.mvlgamma({a}.abs() + 2, 2)", f"T.igamma({a}.abs() + 0.1, {b}.abs())",
+    ])
+
+
+def _int_math(p):
+    v = p.i()
+    if v is None:
+        return None
+    w = p._pick(lambda u: u.dtype == p.env[v].dtype and u.shape == p.env[v].shape) or v
+    return p.choice([
+        f"{v} & 3", f"{v} | {w}", f"{v} ^ {w}", f"{v} << 1", f"{v} >> 1", f"~{v}",
+        f"T.floor_divide({v} - 3, 2)", f"T.remainder({v} - 3, 4)", f"T.fmod({v} - 3, 4)",
+        f"({v} - 3).abs()", f"({v} - 2).sign()", f"T.div({v}, 3, rounding_mode='trunc')",
+        f"{v}.sort(descending=True, stable=True).indices", f"T.maximum({v}, {w})",
+        f"{v}.float().mean()", f"{v}.double() / 3", f"T.where({v} > 2, {v}, {w})",
+        f"{v}.clamp(max=3)", f"{v}.prod(-1)", f"{v}.cumprod(-1)", f"T.gcd({v}, {w} + 1)",
+        f"T.bitwise_left_shift({v}, 2)", f"{v}.argmax()", f"{v}.kthvalue(1, -1).values",
+        f"{v}.to(T.uint8) + 250", f"{v}.to(T.int8) * 100", f"{v}.to(T.int16).cumsum(-1)",
+        f"T.tril_indices(3, 3)[0] + {v}.flatten()[:1]", f"T.searchsorted({v}.flatten().sort()"
+        f".values, {w}.flatten())",
+    ])
+
+
 OPS = {
     "elementwise": (_elementwise, 3),
     "binary": (lambda p: _bin(p.choice([
@@ -639,6 +738,9 @@ OPS = {
     "linalg": (_linalg, 1),
     "more_nn": (_more_nn, 3),
     "tensor_misc": (_tensor_misc, 3),
+    "module": (_module, 3),
+    "products": (_products, 2),
+    "int_math": (_int_math, 2),
 }
 # Bugs found whose fix belongs to another session's files (see docs/compile.md, "Session 19:
 # random-program fuzz"): programs skip these unless `known=True` (--known), so a campaign
@@ -822,7 +924,7 @@ _OPTIMIZERS = {
 
 def _globals(params, opt_name, coef):
     g = {"T": descent, "F": F, "C": {n: descent.tensor(v) for n, v in coef.items()},
-         "W_conv": descent.tensor(_W_CONV)}
+         "W_conv": descent.tensor(_W_CONV), "MOD": Modules()}
     ps = {n: descent.nn.Parameter(descent.tensor(v.copy())) for n, v in params.items()}
     g.update(ps)
     if ps:
@@ -832,6 +934,8 @@ def _globals(params, opt_name, coef):
 
 def _build(prog: Program):
     g = _globals(prog.params, prog.optimizer, prog.coef)
+    for kind, n in re.findall(r"MOD\('(\w+)', (\d+)\)", prog.source()):
+        g["MOD"].make(kind, int(n))  # made before the calls: the same weights in both worlds
     for name in prog.leaves():
         g[name] = descent.tensor(prog.inputs[name][0].copy(), requires_grad=True)
     exec(compile(prog.source(), f"<fuzz {prog.seed}>", "exec"), g)  # noqa: S102
@@ -896,6 +1000,12 @@ def run(prog: Program, n_calls: int = 6) -> Result:
         for k, (a, b) in enumerate(zip(out_e, out_c, strict=True)):
             if not _same(a, b):
                 bad.append(f"output {prog.lines[k][0]}")
+        for key, m in ge["MOD"].made.items():
+            mc = gc["MOD"].made[key]
+            for (pn, pe), (_, pc) in zip(m.named_parameters(), mc.named_parameters(),
+                                         strict=True):
+                if not _same(pe.grad, pc.grad):
+                    bad.append(f"{key[0]}.{pn}.grad")
         for name in list(prog.params) + leaves:
             if not _same(ge[name], gc[name]):
                 bad.append(f"param {name}")

@@ -131,3 +131,34 @@ def test_sdpa_q_is_k_replays_as_eager():
     a0 = rng.standard_normal((1, 2, 72)).astype(np.float32)
     xs = [a0, a0.copy()] + [rng.standard_normal((1, 2, 72)).astype(np.float32) for _ in range(3)]
     _check(lambda x: T.nn.functional.scaled_dot_product_attention(x, x, x), xs)
+
+
+def _grad_step(f, w0):
+    """A step on a captured leaf w: f(x, w)'s weighted sum backward; returns (value, w.grad)."""
+    w = T.tensor(w0, requires_grad=True)
+    coef = T.tensor(np.linspace(-1, 1, 64, dtype=np.float32))
+
+    def step(x):
+        w.grad = None
+        y = f(x, w)
+        (y * coef[: y.numel()].reshape(y.shape)).sum().backward()
+        return y.detach(), w.grad
+
+    return step
+
+
+@pytest.mark.parametrize("freq", ["embedding", "module"])
+def test_embedding_scale_grad_by_freq_replays(freq):
+    # the counts behind scale_grad_by_freq were computed on arrays: frozen
+    w0 = _RNG.standard_normal((6, 3)).astype(np.float32)
+    if freq == "embedding":
+        def f(x, w):
+            return F.embedding(x.argmax(1), w, scale_grad_by_freq=True)
+    else:
+        def f(x, w):
+            return F.embedding(x.argmin(1), w, padding_idx=2, scale_grad_by_freq=True)
+    eager, comp = _grad_step(f, w0), descent.compile(_grad_step(f, w0))
+    for a in _XS:
+        (ye, ge), (yc, gc) = eager(T.tensor(a)), comp(T.tensor(a))
+        assert np.array_equal(ye.numpy(), yc.numpy()) and np.array_equal(ge.numpy(), gc.numpy())
+    assert comp.stats["replays"] >= 3  # (call 1 records again: w.grad is no longer None)

@@ -51,7 +51,8 @@ def embedding(
             f"embedding: 'weight' must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}; "
             f"note the order embedding(indices, weight)"
         )
-    idx = as_tensor(input)._data
+    index = as_tensor(input)
+    idx = index._data
     if idx.dtype.kind not in "iu":
         raise DtypeError(
             f"embedding: indices must be integers (int64 or int32), got dtype {idx.dtype}; "
@@ -97,11 +98,19 @@ def embedding(
         return y
     freq_scale = None
     if scale_grad_by_freq:
-        xp = backend.get_array_module(idx)
-        counts = xp.bincount(idx.reshape(-1), minlength=n_rows)  # (n_rows,)
-        freq_scale = (1.0 / counts[idx])[..., None]  # (*idx.shape, 1)
+        # Through untracked.computed: a replay of descent.compile recomputes the counts from
+        # each call's indices (computed on arrays, they were a constant the replay froze when
+        # the first two calls agreed: session 19's fuzzer).
+        src = index if idx is index._data else Tensor._wrap(idx)
+        freq_scale = computed(_freq_scale, (src,), (n_rows,))._data
     return Embedding.apply(w, idx=idx, padding_idx=padding_idx, freq_scale=freq_scale,
                            sparse=bool(sparse))  # fmt: skip
+
+
+def _freq_scale(idx, n_rows: int):
+    """1 / (how often each position's index occurs in idx), shape (*idx.shape, 1)."""
+    counts = backend.get_array_module(idx).bincount(idx.reshape(-1), minlength=n_rows)
+    return (1.0 / counts[idx])[..., None]
 
 
 def _refuse_sparse_freq(grad):
