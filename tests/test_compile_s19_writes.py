@@ -149,6 +149,54 @@ def test_out_results_do_not_share_memory_between_calls():
     assert not np.shares_memory(outs[3].numpy(), outs[4].numpy())
 
 
+def test_out_tensor_kept_on_a_module_is_each_calls():
+    """A factory's tensor written by out= and kept on a captured module (`self.last = o`):
+    the replay sets the attribute to its own new array, as eager's call does."""
+
+    class Keep(descent.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = descent.nn.Linear(5, 3)
+            self.last = None
+
+        def forward(self, x):
+            with descent.no_grad():
+                o = descent.empty(4, 3)
+                descent.matmul(x, self.lin.weight.t(), out=o)
+                self.last = o
+                return o * 2
+
+    descent.manual_seed(0)
+    m = Keep()
+    compiled = descent.compile(m.forward)
+    for k in range(5):
+        want = m(descent.tensor(_data(k))).numpy()
+        m.last = None
+        got = compiled(descent.tensor(_data(k))).numpy()
+        assert np.array_equal(got, want)
+        assert np.array_equal(m.last.numpy() * 2, got)
+    assert compiled.stats["replays"] == 3
+
+
+FRESH = {
+    "add_": lambda x: descent.zeros(4, 5).add_(x) * 2,
+    "setitem_rows": lambda x: _set(descent.ones(4, 5), slice(1, 3), x[0]),
+    "index_then_read": lambda x: _fresh_read_then_write(x),
+}
+
+
+def _fresh_read_then_write(x):
+    z = descent.full((4, 5), 0.5)
+    y = x + z  # read before the write: the replay starts from the value at creation
+    z[x > 0] = -1.0
+    return y, z
+
+
+@pytest.mark.parametrize("name", sorted(FRESH))
+def test_writes_into_a_factory_tensor_replay(name):
+    _replayed(*_run(_no_grad(FRESH[name])))
+
+
 _BUFFER = descent.zeros(4, 5)
 
 

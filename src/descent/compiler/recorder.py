@@ -626,8 +626,10 @@ class Recorder:
     def _computed(self, v, depth: int = 0) -> bool:
         """Whether v is, or holds (in lists, tuples, dicts), a tensor this call computed."""
         if isinstance(v, Tensor):
-            s = self.arr_slot.get(id(v._data))
-            return s is not None and self.rec.slots[s].kind in ("out", "view")
+            s = self.arr_slot.get(id(v._data))  # (a factory's tensor the call wrote: a new
+            # array on each replay, `Recording.copies`)
+            return s is not None and (self.rec.slots[s].kind in ("out", "view")
+                                      or s in self.rec.copies)  # fmt: skip
         if depth < 3 and isinstance(v, (list, tuple)):
             return any(self._computed(x, depth + 1) for x in v)
         if depth < 3 and isinstance(v, dict):
