@@ -24,6 +24,20 @@ def _interp(M, x, mode, **kw):
     return M.nn.functional.interpolate(x, mode=mode, **kw)
 
 
+def _setitem(x, index, value):
+    """(x's clone with clone[index] = value).sum()"""
+    c = x.clone()
+    c[index] = value
+    return c.sum()
+
+
+def _inplace(x, f):
+    """(x's clone after the in-place f(clone)).sum()"""
+    c = x.clone()
+    f(c)
+    return c.sum()
+
+
 # name -> f(M, x, y) with M the library (torch or descent), x and y (3, 4) float64 leaves
 CASES = {
     # saved by PyTorch, not by descent before
@@ -48,6 +62,40 @@ CASES = {
         0, M.tensor([0, 2]), y.detach()[:2]
     ).sum(),
     "index_add": lambda M, x, y: x.index_add(0, M.tensor([0, 2]), y[:2]).sum(),
+    # x[i] = v: PyTorch's CopySlices (through a view) or index_put_ / masked_fill_ save; x[:] = v
+    # and x[...] = v are copy_ into x itself, which saves nothing
+    "setitem_row": lambda M, x, y: _setitem(x, 1, y[0]),
+    "setitem_column": lambda M, x, y: _setitem(x, (slice(None), 1), y[:, 0]),
+    "setitem_const": lambda M, x, y: _setitem(x, 1, 2.0),
+    "setitem_list": lambda M, x, y: _setitem(x, [0, 2], y[0]),
+    "setitem_mask": lambda M, x, y: _setitem(x, x.detach() > 0, 1.0),
+    "setitem_all": lambda M, x, y: _setitem(x, slice(None), y),
+    "setitem_ellipsis": lambda M, x, y: _setitem(x, Ellipsis, y[0]),
+    "setitem_none": lambda M, x, y: _setitem(x, None, y),
+    "row_add_": lambda M, x, y: _inplace(x, lambda c: c[1].add_(y[0])),
+    "row_fill_": lambda M, x, y: _inplace(x, lambda c: c[1].fill_(2.0)),
+    "fill_": lambda M, x, y: _inplace(x, lambda c: c.fill_(2.0)),
+    "copy_": lambda M, x, y: _inplace(x, lambda c: c.copy_(y)),
+    "index_copy": lambda M, x, y: x.index_copy(0, M.tensor([0, 2]), y[:2]).sum(),
+    "index_copy_const_source": lambda M, x, y: x.index_copy(
+        0, M.tensor([0, 2]), y.detach()[:2]
+    ).sum(),
+    "index_copy_": lambda M, x, y: _inplace(x, lambda c: c.index_copy_(0, M.tensor([1]), y[:1])),
+    "index_put": lambda M, x, y: x.index_put((M.tensor([0, 2]),), y[0]).sum(),
+    "index_put_const_values": lambda M, x, y: x.index_put((M.tensor([0, 2]),), y[0].detach()).sum(),
+    "index_put_": lambda M, x, y: _inplace(x, lambda c: c.index_put_((M.tensor([1]),), y[0])),
+    "put": lambda M, x, y: x.put(M.tensor([0, 5]), y[0, :2]).sum(),
+    "put_": lambda M, x, y: _inplace(x, lambda c: c.put_(M.tensor([0, 5]), y[0, :2])),
+    "masked_scatter": lambda M, x, y: x.masked_scatter(x.detach() > 0, y).sum(),
+    "select_scatter": lambda M, x, y: x.select_scatter(y[0], 0, 1).sum(),
+    "slice_scatter": lambda M, x, y: x.slice_scatter(y[:2], 0, 1).sum(),
+    "diagonal_scatter": lambda M, x, y: x.diagonal_scatter(y[0, :3]).sum(),
+    # (x detached: torch 2.13's gradient to x is 1 at the scattered places and 0 elsewhere,
+    # the complement of d/dx, which descent gives)
+    "as_strided_scatter": lambda M, x, y: x.detach().as_strided_scatter(y[0, :3], (3,), (5,)).sum(),
+    "diagflat": lambda M, x, y: M.diagflat(y[0]).sum(),
+    "fill_value": lambda M, x, y: M.fill(x, 2.0).sum(),
+    "fill_tensor": lambda M, x, y: M.fill(x, y[0, 0]).sum(),
     "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
     "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
     "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],

@@ -21,7 +21,7 @@ from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
 from ._common import as_tensor, shape_arg
-from .elementwise import where
+from .elementwise import FixedWhere
 from .gaps_tensor_inplace import resize_as_
 from .gaps_tensor_strided import (
     alias_copy,
@@ -49,7 +49,7 @@ from .gaps_tensor_strided import (
     view_as_real_copy,
     view_copy,
 )
-from .indexing import SetItem, _index_tensor, getitem
+from .indexing import ScatterCopy, SetItem, _index_tensor, getitem
 from .inplace import fill_
 from .reduce import sum as _sum
 from .selection import index_put_
@@ -102,9 +102,10 @@ def select(input, dim: int, index: int) -> Tensor:
     return getitem(x, (slice(None),) * d + (i % n,))
 
 
-def _scatter(x: Tensor, src, idx, op: str, want: tuple) -> Tensor:
+def _scatter(x: Tensor, src, idx, op: str, want: tuple, saved: bool = False) -> Tensor:
     """x with x[idx] replaced by src (SetItem: the gradient of the overwritten entries goes to
-    src, the rest to x). `want` is the shape src must have, as torch checks it."""
+    src, the rest to x). `want` is the shape src must have, as torch checks it; `saved`: the
+    index is a user's tensor that PyTorch's node saves (a second backward raises)."""
     src = as_tensor(src, x)
     if tuple(src.shape) != tuple(want):
         raise RuntimeError(
@@ -117,7 +118,12 @@ def _scatter(x: Tensor, src, idx, op: str, want: tuple) -> Tensor:
             "convert it first, e.g. src.to(x.dtype)"
         )
     basic = all(not hasattr(i, "dtype") for i in idx)
-    return SetItem.apply(x, src, idx=idx, basic=basic)
+    # (saved: index_copy / put, whose PyTorch nodes save the index; select_scatter,
+    # slice_scatter, diagonal_scatter save nothing)
+    if saved:
+        return SetItem.apply(x, src, idx=idx, basic=basic)
+    name = "".join(w.capitalize() for w in op.split("_")) + "Backward0"  # SelectScatterBackward0
+    return ScatterCopy.apply(x, src, idx=idx, basic=basic, torch_name=name)
 
 
 def select_scatter(input, src, dim: int, index: int) -> Tensor:
@@ -170,7 +176,8 @@ def diagflat(input, offset: int = 0) -> Tensor:
     xp = backend.get_array_module(x._data)
     i, j = _diag_index(xp, n, n, int(offset))
     zeros = Tensor._wrap(xp.zeros((n, n), dtype=x._data.dtype))
-    return SetItem.apply(zeros, v, idx=(i, j), basic=False)
+    # (PyTorch's diagflat is a diag_embed, which saves nothing)
+    return ScatterCopy.apply(zeros, v, idx=(i, j), basic=False, torch_name="DiagEmbedBackward0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +221,7 @@ def index_copy(input, dim: int, index, source) -> Tensor:
     d, idx, ix = _index_along(x, dim, index, "index_copy")
     want = list(x.shape)
     want[d] = ix.size
-    return _scatter(x, source, idx, "index_copy", tuple(want))
+    return _scatter(x, source, idx, "index_copy", tuple(want), saved=True)
 
 
 def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: bool = True):
@@ -379,7 +386,7 @@ def put(input, index, source, accumulate: bool = False) -> Tensor:
 
         out = index_add(flat, 0, it, src)
     else:
-        out = _scatter(flat, src, (ix,), "put", (ix.size,))
+        out = _scatter(flat, src, (ix,), "put", (ix.size,), saved=True)
     return reshape(out, tuple(x.shape))
 
 
@@ -646,8 +653,10 @@ def fill(input, value) -> Tensor:
     else:
         xp = backend.get_array_module(x._data)
         v = Tensor._wrap(xp.asarray(value).astype(x._data.dtype))
-    ones = Tensor._wrap(backend.get_array_module(x._data).ones(x.shape, dtype=bool))
-    return where(ones, v, x)
+    ones = backend.get_array_module(x._data).ones(x.shape, dtype=bool)
+    # (a constant condition: PyTorch's FillBackward saves nothing, a second backward runs)
+    name = "FillBackward1" if isinstance(value, Tensor) else "FillBackward0"
+    return FixedWhere.apply(v, x, cond=ones, torch_name=name)
 
 
 def zero_(input) -> Tensor:

@@ -516,9 +516,16 @@ def _setitem_error(x: Tensor, idx, v, exc) -> None:
 
 
 class SetItem(Function):
-    """y = x with y[idx] = v: gradient to x is zero at idx; to v, the gradient read at idx."""
+    """y = x with y[idx] = v: gradient to x is zero at idx; to v, the gradient read at idx.
+
+    The node counts as saving: PyTorch records x[i] = v as CopySlices (a write through a
+    view: x[1] = v, x[:, 0] = v), which releases its copy function after backward, or as
+    index_put_ / masked_fill_ / index_copy / put, which save their index or mask. A second
+    backward without retain_graph raises there. (ScatterCopy: the ops whose PyTorch node
+    saves nothing.)"""
 
     __slots__ = ("idx", "basic")
+    saves_params = True
 
     def forward(self, x, v):
         # A copy, never x itself: x's old value may be saved by another node.
