@@ -525,3 +525,50 @@ def test_cholesky_ex_gradient_replays_through_a_failing_matrix():
             assert (got[2] != 0).sum() == (k >= 3)
     assert not [m for m in caught if issubclass(m.category, CompileWarning)]
     assert compiled.stats["replays"] == 4
+
+
+# -- boolean-mask setitem recorded by autograd (a training step) --------------------------------
+
+GRAPH_MASK = {
+    "scalar": lambda M, h, x, b: _set(h, x > 0, 0.0),
+    "broadcast_value": lambda M, h, x, b: _set(h, x[:, 0] > 0, b * 2),
+    "zero_dim_value": lambda M, h, x, b: _set(h, x > 0.3, b.sum()),
+    "mask_and_int": lambda M, h, x, b: _set(h, (x[:, 1] > 0, 2), b[0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPH_MASK))
+def test_mask_setitem_in_a_training_step_replays(name):
+    """h[mask] = v where h (or v) requires grad: SetItem holds the mask itself while a
+    recording listens, a parameter bound to each call's mask (it ran eagerly before: its
+    positions were computed from the values); gradients bitwise eager's, close to torch's."""
+    write = GRAPH_MASK[name]
+    w0 = _data(0, (5, 5))
+    w = descent.tensor(w0, requires_grad=True)
+    b = descent.tensor(w0[0], requires_grad=True)
+
+    def step(x):
+        w.grad = b.grad = None
+        h = write(descent, x @ w, x, b)
+        loss = (h**2).sum()
+        loss.backward()
+        return loss, w.grad, b.grad if b.grad is not None else w.grad * 0
+
+    compiled = descent.compile(step)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(6):
+            a = _data(k)
+            want = [v.numpy().copy() for v in step(descent.tensor(a))]
+            got = [v.numpy().copy() for v in compiled(descent.tensor(a))]
+            for p, q in zip(want, got, strict=True):
+                assert np.array_equal(p, q), k
+            tw = torch.tensor(w0, requires_grad=True)
+            tb = torch.tensor(w0[0], requires_grad=True)
+            ta = torch.tensor(a)
+            (write(torch, ta @ tw, ta, tb) ** 2).sum().backward()
+            np.testing.assert_allclose(got[1], tw.grad.numpy(), rtol=1e-5, atol=1e-5)
+            if tb.grad is not None:
+                np.testing.assert_allclose(got[2], tb.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert not [m for m in caught if issubclass(m.category, CompileWarning)]
+    assert compiled.stats["replays"] == 4

@@ -303,12 +303,16 @@ def setitem(x: Tensor, index, value) -> None:
         # x itself (its slicing returns x, no view: CopyBackwards, which saves nothing);
         # anything else saves (CopySlices, index_put_: SetItem)
         whole = basic and _whole(x._data, idx)
+        sidx = idx
+        if not basic and derived_observers:  # descent.compile records: SetItem holds the mask
+            # itself (a parameter the replay binds to each call's mask), not its positions
+            sidx = _mask_index(index, xp) or idx
         try:
             if whole:
                 res = ScatterCopy.apply(x._alias(), v, idx=idx, basic=basic,
                                         torch_name="torch::autograd::CopyBackwards")  # fmt: skip
             else:
-                res = SetItem.apply(x._alias(), v, idx=idx, basic=basic)
+                res = SetItem.apply(x._alias(), v, idx=sidx, basic=basic)
         except ValueError as exc:
             _setitem_error(x, idx, v, exc)
         # (x views another tensor: the selection alone is written through, PyTorch's copy_

@@ -472,13 +472,13 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
 
 
 def _mask_put(x: Tensor, indices, values, accumulate: bool) -> bool:
-    """While descent.compile records: index_put_ with boolean masks, unrecorded and without
+    """While descent.compile records: index_put_ with one boolean mask, unrecorded and without
     accumulate, as x[indices] = values (the same writes: a mask names each place once), whose
     write a replay repeats at each call's mask (indexing._mask_index); index_put's rows are
     the mask's positions, a count that depends on the values (its replay fell back). False
     (nothing done) for any other call."""
-    if accumulate or not isinstance(indices, (tuple, list)) or not indices:
-        return False
+    if accumulate or not isinstance(indices, (tuple, list)) or len(indices) != 1:
+        return False  # (two masks whose counts differ: index_put's own error)
     if not all(isinstance(i, Tensor) and i._data.dtype == np.bool_ for i in indices):
         return False
     if is_grad_enabled() and (x._rg or (isinstance(values, Tensor) and values._rg)):
