@@ -96,6 +96,17 @@ CASES = {
     "diagflat": lambda M, x, y: M.diagflat(y[0]).sum(),
     "fill_value": lambda M, x, y: M.fill(x, 2.0).sum(),
     "fill_tensor": lambda M, x, y: M.fill(x, y[0, 0]).sum(),
+    # global adaptive average pooling is PyTorch's mean (saves nothing)
+    "adaptive_avg_pool2d_global": lambda M, x, y: M.nn.functional.adaptive_avg_pool2d(
+        x[None], 1
+    ).sum(),
+    "adaptive_avg_pool1d_global": lambda M, x, y: M.nn.functional.adaptive_avg_pool1d(x, 1).sum(),
+    "adaptive_avg_pool3d_global": lambda M, x, y: M.nn.functional.adaptive_avg_pool3d(
+        x[None, None], 1
+    ).sum(),
+    "adaptive_avg_pool2d_rows": lambda M, x, y: M.nn.functional.adaptive_avg_pool2d(
+        x[None], (3, 1)
+    ).sum(),
     "sort_0d": lambda M, x, y: M.sort(x[0, 0])[0],
     "topk_0d": lambda M, x, y: M.topk(x[0, 0], 1)[0],
     "max_dim_0d": lambda M, x, y: M.max(x[0, 0], 0)[0],

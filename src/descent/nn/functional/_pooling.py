@@ -314,7 +314,11 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     if oh == 0 or ow == 0:  # PyTorch returns an empty (N, C, oh, ow)
         y = empty_pool(x, (oh, ow))
         return y[0] if unbatched else y
-    if h % oh == 0 and w % ow == 0:
+    if (oh, ow) == (1, 1):
+        # Global pooling: PyTorch's mean over (H, W) (its fast path, whose node saves nothing:
+        # a second backward runs again; the values are mean's)
+        y = x.mean(axis=(2, 3), keepdims=True)
+    elif h % oh == 0 and w % ow == 0:
         y = avg_pool2d(x, (h // oh, w // ow))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool2d, x, (oh, ow))  # once (ops/half.py; float16: 1.1x)

@@ -346,7 +346,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     if 0 in out:  # PyTorch returns an empty (N, C, *out)
         y = empty_pool(x, out)
         return y[0] if unbatched else y
-    if all(sz % o == 0 for sz, o in zip(sizes, out)):
+    if tuple(out) == (1, 1, 1):  # global pooling: PyTorch's mean (see adaptive_avg_pool2d)
+        y = x.mean(axis=(2, 3, 4), keepdims=True)
+    elif all(sz % o == 0 for sz, o in zip(sizes, out)):
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool3d, x, out)  # once (as adaptive_avg_pool2d)
