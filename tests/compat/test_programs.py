@@ -528,6 +528,11 @@ CASES = {
     # thresholds, LISTA trained on FISTA codes, online dictionary learning with F.normalize,
     # a spectral-norm penalty differentiated through matrix_norm(ord=2)
     "lista_sparse_coding": ((1e-5, 1e-6), None),
+    # float64 LQR (Riccati by solve, Lyapunov by kron, eigvals moduli), system identification by
+    # lstsq and Adam through rollouts, a gain learned by backprop through a pendulum, iLQR with
+    # vmap(jacrev) Jacobians; 4 iLQR passes (the fifth's line search compared costs 1e-9 apart).
+    # Agrees to 1e-10 relative (both kernel families)
+    "lqr_control": ((1e-7, 1e-10), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
