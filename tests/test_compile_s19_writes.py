@@ -572,3 +572,45 @@ def test_mask_setitem_in_a_training_step_replays(name):
                 np.testing.assert_allclose(got[2], tb.grad.numpy(), rtol=1e-5, atol=1e-5)
     assert not [m for m in caught if issubclass(m.category, CompileWarning)]
     assert compiled.stats["replays"] == 4
+
+
+PINV = {
+    "atol": lambda x: descent.linalg.pinv(_diag(x), atol=x[0, 4].abs()),
+    "rtol_batch": lambda x: descent.linalg.pinv(_diag(x), rtol=x[:, 4].abs() * 0.5),
+    "atol_float_rtol_tensor": lambda x: descent.linalg.pinv(_diag(x), atol=0.2,
+                                                            rtol=x[1, 4].abs()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINV))
+def test_pinv_tensor_tolerances_follow_each_call(name):
+    """linalg.pinv's tensor atol/rtol are Pinv's parameters, computed through
+    untracked.computed so that a replay binds each call's (they were frozen)."""
+    _replayed(*_run(PINV[name]))
+
+
+def test_pinv_tensor_tolerance_gradient_replays_and_matches_torch():
+    w0 = np.linspace(0.5, 1.5, 16).reshape(4, 4)
+    w = descent.tensor(w0, requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        loss = descent.linalg.pinv(x * w, atol=x[0].abs().amax() * 0.2).sum()
+        loss.backward()
+        return loss, w.grad
+
+    def make(k):
+        return _data(k, (4, 4), np.float64)
+
+    compiled = descent.compile(step)
+    for k in range(6):
+        a = make(k)
+        want = [v.numpy().copy() for v in step(descent.tensor(a))]
+        got = [v.numpy().copy() for v in compiled(descent.tensor(a))]
+        for p, q in zip(want, got, strict=True):
+            assert np.array_equal(p, q), k
+        tw = torch.tensor(w0, requires_grad=True)
+        ta = torch.tensor(a)
+        torch.linalg.pinv(ta * tw, atol=ta[0].abs().amax() * 0.2).sum().backward()
+        np.testing.assert_allclose(got[1], tw.grad.numpy(), rtol=1e-7, atol=1e-9)
+    assert compiled.stats["replays"] == 4

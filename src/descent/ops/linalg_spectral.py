@@ -40,6 +40,7 @@ from .linalg_decomp import (
     prepare,
     unpack,
 )
+from .untracked import computed
 
 _SVD_FIX = ("An input that holds nan or inf is the usual cause; check it (e.g. with "
             "descent.isfinite(A).all()).")  # fmt: skip
@@ -425,6 +426,19 @@ def tolerances(op: str, a: Tensor, atol, rtol):
     return atol_a, rtol_a
 
 
+_TOL_INPUT = "<a tolerance tensor>"  # `_tolerance_kernel`: this tolerance is an input
+
+
+def _tolerance_kernel(a, *rest):
+    """`tolerances`' atol (which = 0) or rtol (1) array from A's array and the Tensor
+    tolerances' arrays, `spec` giving (atol, rtol) with `_TOL_INPUT` in the place of each
+    Tensor (untracked.computed's kernel)."""
+    *given, spec, which = rest
+    given = iter(given)
+    atol, rtol = (Tensor._wrap(next(given)) if isinstance(t, str) else t for t in spec)
+    return tolerances("linalg.pinv", Tensor._wrap(a), atol, rtol)[which]
+
+
 def pinv(a, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The Moore-Penrose pseudo-inverse (torch.linalg.pinv): singular values at or below
     max(atol, rtol * sigma_max) are treated as zero; rtol defaults to eps * max(m, n) when
@@ -434,6 +448,13 @@ def pinv(a, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     atol_a, rtol_a = tolerances("linalg.pinv", a, atol, rtol)
     if isinstance(atol, Tensor) or isinstance(rtol, Tensor):
         batch = np.broadcast_shapes(tuple(a.shape[:-2]), atol_a.shape, rtol_a.shape)
+        # The tolerance arrays through untracked.computed: Pinv's parameters are then arrays
+        # descent.compile binds to each call's (converted outside, they were constants that a
+        # replay froze when the first two calls agreed)
+        tols = tuple(t for t in (atol, rtol) if isinstance(t, Tensor))
+        spec = tuple(_TOL_INPUT if isinstance(t, Tensor) else t for t in (atol, rtol))
+        atol_a, rtol_a = (computed(_tolerance_kernel, (a, *tols), (spec, which))._data
+                          for which in (0, 1))  # fmt: skip
         if batch != tuple(a.shape[:-2]):  # a differentiable expand: the gradient sums back
             a = a.expand(*(batch + tuple(a.shape[-2:])))
         return Pinv.apply(a, atol=atol_a, rtol=rtol_a, hermitian=bool(hermitian))
