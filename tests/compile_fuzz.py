@@ -971,6 +971,15 @@ def run(prog: Program, n_calls: int = 6) -> Result:
     leaves = prog.leaves()
     caught_all = []
     for call in range(n_calls):
+        # Every .grad None before each call: the key holds whether each parameter's .grad is
+        # None, and a key that changed after call 0 would compare the recordings of calls 1
+        # and 2, which see different data (a frozen constant would then fall back unseen).
+        for g in (ge, gc):
+            for name in prog.params:
+                g[name].grad = None
+            for m in g["MOD"].made.values():
+                for q in m.parameters():
+                    q.grad = None
         args_e, args_c = [], []
         for name, calls in prog.inputs.items():
             arr = calls[call]
@@ -985,14 +994,16 @@ def run(prog: Program, n_calls: int = 6) -> Result:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 descent.manual_seed(1000 + call)
-                out_e = fe(*args_e)
+                with descent.set_grad_enabled(prog.mode != "nograd"):
+                    out_e = fe(*args_e)
         except Exception as e:  # eager fails on this data: not a compile question
             return Result("skip", f"eager call {call}: {type(e).__name__}: {e}"[:200])
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 descent.manual_seed(1000 + call)
-                out_c = fc(*args_c)
+                with descent.set_grad_enabled(prog.mode != "nograd"):
+                    out_c = fc(*args_c)
         except Exception as e:
             return Result("bug", f"call {call}: compiled raised {type(e).__name__}: {e}"[:400])
         caught_all += [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
@@ -1027,8 +1038,9 @@ def shrink(prog: Program) -> Program:
             name = prog.lines[k][0]
             cand = Program(prog.seed, prog.lines[:k] + prog.lines[k + 1:], prog.mode,
                            prog.optimizer, prog.inputs, prog.params,
-                           [n for n in prog.grads_of if n != name],
-                           {n: c for n, c in prog.coef.items() if n != name}, prog.clip)
+                           grads_of=[n for n in prog.grads_of if n != name],
+                           coef={n: c for n, c in prog.coef.items() if n != name},
+                           clip=prog.clip)
             if not cand.lines:
                 continue
             try:
