@@ -359,8 +359,8 @@ def setitem(x: Tensor, index, value) -> None:
             if lead > 0 and all(s == 1 for s in np.shape(v)[:lead]):  # dims (x[0] = t([2]))
                 try:
                     x._data[idx] = np.reshape(v, np.shape(v)[lead:])
-                    x._version += 1
-                    return
+                    written(x)  # (the version goes up; descent.compile runs it eagerly:
+                    return  # no redo describes the reshaped value)
                 except ValueError:
                     pass
             _setitem_error(x, idx, v, None)
