@@ -533,6 +533,12 @@ CASES = {
     # vmap(jacrev) Jacobians; 4 iLQR passes (the fifth's line search compared costs 1e-9 apart).
     # Agrees to 1e-10 relative (both kernel families)
     "lqr_control": ((1e-7, 1e-10), None),
+    # torch.distributions.transforms fitted by maximum likelihood: logit-normal vs Beta,
+    # a MixtureSameFamily of ExpTransform'd Normals, Tanh + Affine squashing with cache_size=1,
+    # StickBreaking vs LogisticNormal, a Gaussian copula through CumulativeDistributionTransform,
+    # CorrCholeskyTransform under LKJCholesky, Power / Reshape / Independent / Cat / Stack
+    # log-determinants, GeneralizedPareto and Gumbel tails
+    "distribution_transforms": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
