@@ -77,12 +77,13 @@ def _compare(tout, dout, tps, dps, retain):
         return None
     gen = torch.Generator().manual_seed(1)
     ws = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in tf]
+    ws_np = [_np(w).copy() for w in ws]  # (torch's AccumulateGrad may add into a seed)
     try:
         t_res, t_grads = _second(torch, tf, ws, tps, retain)
     except Exception:  # noqa: BLE001 - torch cannot run it: nothing to compare
         return None
     try:
-        dws = [descent.tensor(_np(w)).to(d.dtype) for w, d in zip(ws, df)]
+        dws = [descent.tensor(w).to(d.dtype) for w, d in zip(ws_np, df)]
         d_res, d_grads = _second(descent, df, dws, dps, retain)
     except Exception as e:  # noqa: BLE001
         return [(t_res, f"descent raises {type(e).__name__}: {str(e)[:60]}")]
@@ -132,7 +133,8 @@ def _functional_cases():
         w_in, b_in = _t(3 * e, e, seed=1, lib=L), _t(3 * e, seed=2, lib=L)
         w_out, b_out = _t(e, e, seed=3, lib=L), _t(e, seed=4, lib=L)
         out, attn = L.nn.functional.multi_head_attention_forward(
-            q, q, q, e, h, w_in, b_in, None, None, False, 0.0, w_out, b_out, training=False)
+            q, q, q, e, h, w_in, b_in, None, None, False, 0.0, w_out, b_out, training=False
+        )
         return out, [q, w_in, b_in, w_out, b_out]
 
     def cell(kind):
@@ -148,6 +150,7 @@ def _functional_cases():
                 return (h, c), ps + [cx]
             fn = {"rnn_tanh": L.rnn_tanh_cell, "rnn_relu": L.rnn_relu_cell, "gru": L.gru_cell}
             return fn[kind](x, hx, w_ih, w_hh, b_ih, b_hh), ps
+
         return f
 
     def module(name, *args, shape=(2, 3, 4)):
@@ -161,6 +164,7 @@ def _functional_cases():
             x = _t(*shape, lib=L)
             out = m(x)
             return out, [x] + list(m.parameters())
+
         return f
 
     def conv_t(L, nd):
@@ -287,8 +291,10 @@ def main(names) -> None:
         print(k, v)
     n = sum(len(v) for v in results.values())
     bad = sum(a != b for v in results.values() for a, b in v)
-    print(f"{len(results)} modules/functions x retain, {n} samples: {len(differ)} and {bad} "
-          "samples differ")
+    print(
+        f"{len(results)} modules/functions x retain, {n} samples: {len(differ)} and {bad} "
+        "samples differ"
+    )
 
 
 if __name__ == "__main__":
