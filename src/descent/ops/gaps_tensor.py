@@ -277,7 +277,10 @@ def masked_scatter(input, mask, source) -> Tensor:
         raise RuntimeError(f"masked_scatter: expected a bool mask, got {m.dtype}")
     xp = backend.get_array_module(x._data)
     try:
-        mb = xp.broadcast_to(m._data, x.shape)
+        # The mask's own array where it has x's shape: a broadcast_to view of a transposed
+        # (F-ordered) mask was frozen by descent.compile's recorder as a constant (session 19's
+        # fuzzer: masked_scatter(x.t() > 0, ...) wrong from the third call).
+        mb = m._data if m._data.shape == tuple(x.shape) else xp.broadcast_to(m._data, x.shape)
     except ValueError:
         # The rare case: the mask has more (or longer) dimensions than input; PyTorch expands
         # input to the common shape (a recorded broadcast, so its gradient is summed back).
