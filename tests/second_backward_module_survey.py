@@ -215,6 +215,10 @@ def _functional_cases():
         "nn.RNN": module("RNN", 4, 5),
         "nn.MultiheadAttention": _mha_module,
         "nn.TransformerEncoderLayer": lambda L: _encoder_layer(L),
+        "nn.TransformerDecoderLayer": lambda L: _decoder_layer(L),
+        "nn.LSTM(packed)": lambda L: _packed_lstm(L),
+        "F.ctc_loss": lambda L: _ctc(L),
+        "weight_norm(Linear)": lambda L: _weight_norm(L),
         "F.conv_transpose1d": lambda L: conv_t(L, 1),
         "F.conv_transpose2d": lambda L: conv_t(L, 2),
         "F.conv_transpose3d": lambda L: conv_t(L, 3),
@@ -253,6 +257,53 @@ def _encoder_layer(L):
         m = descent.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0).double()
         m.load_state_dict({k: descent.tensor(_np(v).copy()) for k, v in tm.state_dict().items()})
     x = _t(3, 2, 4, lib=L)
+    return m(x), [x] + list(m.parameters())
+
+
+def _copied(L, tm, dm):
+    """dm with tm's state (descent), or tm itself (torch)."""
+    if L is torch:
+        return tm
+    dm.load_state_dict({k: descent.tensor(_np(v).copy()) for k, v in tm.state_dict().items()})
+    return dm
+
+
+def _decoder_layer(L):
+    torch.manual_seed(0)
+    tm = torch.nn.TransformerDecoderLayer(4, 2, 8, dropout=0.0).double()
+    m = _copied(L, tm, None if L is torch else descent.nn.TransformerDecoderLayer(
+        4, 2, 8, dropout=0.0).double())  # fmt: skip
+    x, mem = _t(3, 2, 4, lib=L), _t(5, 2, 4, seed=1, lib=L)
+    return m(x, mem), [x, mem] + list(m.parameters())
+
+
+def _packed_lstm(L):
+    torch.manual_seed(0)
+    tm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    m = _copied(L, tm, None if L is torch else descent.nn.LSTM(
+        3, 4, num_layers=2, bidirectional=True).double())  # fmt: skip
+    x = _t(5, 3, 3, lib=L)
+    packed = L.nn.utils.rnn.pack_padded_sequence(x, [5, 2, 4], enforce_sorted=False)
+    out, (h, c) = m(packed)
+    padded, _ = L.nn.utils.rnn.pad_packed_sequence(out)
+    return (padded, h, c), [x] + list(m.parameters())
+
+
+def _ctc(L):
+    logp = _t(6, 2, 4, lib=L)
+    lp = logp.log_softmax(2)
+    targets = L.tensor([[1, 2, 1], [3, 1, 0]])
+    return L.nn.functional.ctc_loss(lp, targets, L.tensor([6, 5]), L.tensor([3, 2])), [logp]
+
+
+def _weight_norm(L):
+    torch.manual_seed(0)
+    tm = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4).double())
+    m = tm
+    if L is descent:
+        m = descent.nn.utils.parametrizations.weight_norm(descent.nn.Linear(3, 4).double())
+        m.load_state_dict({k: descent.tensor(_np(v).copy()) for k, v in tm.state_dict().items()})
+    x = _t(2, 3, lib=L)
     return m(x), [x] + list(m.parameters())
 
 

@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.testing._internal.common_methods_invocations as _cmi
 
 import descent
 from opinfo_harness import RANDOM, Unsupported, _np, _random_sample, label, ops, resolve
@@ -31,6 +32,17 @@ def _second(backward, outs, ws, retain=False) -> str:
         return "ok"
     except RuntimeError as e:
         return "raise" if "second time" in str(e) else "other: " + str(e)[:80]
+
+
+# PyTorch's other operator lists (common_methods_invocations): the _foreach_* ops, which op_db
+# does not hold
+FOREACH = (
+    _cmi.foreach_unary_op_db
+    + _cmi.foreach_binary_op_db
+    + _cmi.foreach_pointwise_op_db
+    + _cmi.foreach_reduce_op_db
+    + _cmi.foreach_other_op_db
+)
 
 
 def _same_grads(leaves, tol) -> bool:
@@ -96,7 +108,7 @@ def survey_op(op, n_samples: int = 3, retain: bool = False) -> list | None:
 def main(names) -> None:
     results = {}
     for retain in (False, True):
-        for op in ops():
+        for op in ops() + FOREACH:
             if names and op.name not in names:
                 continue
             res = survey_op(op, retain=retain)
