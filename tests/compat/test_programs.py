@@ -31,7 +31,12 @@ Bayesian inference on torch.distributions, a Conformer with an RNN-T loss, SchNe
 a text data pipeline, hand-written quantization-aware training, sub-quadratic attention, DETR's
 Hungarian matching, mixture-of-experts capacity routing, deep equilibrium models, spiking nets,
 Sinkhorn optimal transport, Barlow Twins / VICReg with LARS, Lovasz losses with DeepLabV3, a
-DreamerV3 world model, T5 with Adafactor, DDIM / EDM / flow-matching samplers).
+DreamerV3 world model, T5 with Adafactor, DDIM / EDM / flow-matching samplers; pruning with
+lottery-ticket rewinding, k-means and DEC clustering, Newton / Levenberg-Marquardt / TRPO
+second-order steps, HMMs by Baum-Welch, kornia-style image processing, early stopping with
+checkpoint resume, multi-resolution STFT losses, packed bidirectional RNNs, float16 master
+weights with loss scaling, tensor factorisations, a growing multi-task model with registration
+hooks, LISTA, LQR / iLQR control, distributions built from transforms).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
