@@ -708,6 +708,50 @@ def _int_math(p):
     ])
 
 
+def _indexing2(p):
+    """Reads and writes with several computed index tensors, and image resampling."""
+    a = p.f(ndim=2)
+    im = p.f(ndim=4)
+    ops = []
+    if a is not None:
+        n, c = p.env[a].shape
+        i0, i1 = p.int_of(n), p.int_of(c)
+        b = p.like(a)
+        if i0 and i1:
+            ops += [
+                f"{a}[{i0}[:2], {i1}[:2]]", f"{a}[{i0}[:, None][:2], {i1}[None, :2]]",
+                f"{a}.index_put(({i0}[:2], {i1}[:2]), {b}[0, :1], accumulate=True)",
+                f"{a}[..., {i1}[:1]]", f"{a}[{i0}[:2]][:, {i1}[:2]]",
+                f"{{out}} = {a} * 1\n{{out}}[{i0}[:2], {i1}[:2]] = {b}[0, :2]",
+                f"{{out}} = {a} * 1\n{{out}}[{i0}[:1]] = {b}[:1] * 2",
+                f"{{out}} = {a} * 1\n{{out}}[{b} > 0] = 0.5",
+                f"{{out}} = {a} * 1\n{{out}}[:, {i1}[:1]] += {b}[:, :1]",
+                f"T.take_along_dim({a}, {b}.argsort(1)[:, :1], 1)",
+                f"{a}.masked_select({b} > 0)",
+                f"T.where({b} > 0)[0]",
+                f"{a}.gather(0, {b}.argmin(0, keepdim=True).expand({n}, {c}))",
+                f"{a}.scatter_reduce(0, {b}.argsort(0), {b}, 'prod', include_self=False)",
+                f"{a}.scatter_reduce(1, {b}.argmax(1, keepdim=True), {b}.amax(1, keepdim=True), "
+                "'amin')",
+            ]
+    if im is not None:
+        h = p.env[im].shape[-1]
+        ops += [
+            f"F.interpolate({im}, scale_factor=1.5, mode='bicubic', align_corners=True)",
+            f"F.interpolate({im}, size=({h + 1}, {h - 1}), mode='bilinear', antialias=True)",
+            f"F.interpolate({im}, scale_factor=0.5, mode='area')",
+            f"F.avg_pool2d({im}, 2, ceil_mode=True, count_include_pad=False)",
+            f"F.max_pool2d({im}, 2, ceil_mode=True)",
+            f"F.fractional_max_pool2d({im}, 2, output_size=2)",
+            f"F.adaptive_max_pool2d({im}, 2, return_indices=True)[1]",
+            f"F.max_unpool2d(*F.max_pool2d({im}, 2, return_indices=True), 2)",
+            f"F.pixel_unshuffle({im}[..., :2, :2], 2)", f"F.fold(F.unfold({im}, 2), {h}, 2)",
+            f"F.grid_sample({im}, {im}[:, :1].permute(0, 2, 3, 1).repeat(1, 1, 1, 2).tanh(), "
+            "mode='nearest', align_corners=False)",
+        ]
+    return p.choice(ops) if ops else None
+
+
 OPS = {
     "elementwise": (_elementwise, 3),
     "binary": (lambda p: _bin(p.choice([
@@ -741,6 +785,7 @@ OPS = {
     "module": (_module, 3),
     "products": (_products, 2),
     "int_math": (_int_math, 2),
+    "indexing2": (_indexing2, 3),
 }
 # Bugs found whose fix belongs to another session's files (see docs/compile.md, "Session 19:
 # random-program fuzz"): programs skip these unless `known=True` (--known), so a campaign

@@ -195,3 +195,23 @@ def test_masked_scatter_graph_replays(name):
 def test_masked_scatter_broadcast_transposed_mask():
     _check(_graph_step(lambda v: (v * 4).masked_scatter((v.t() > 0)[:1], v * 5)),
            [a[:, :4] for a in _XS])
+
+
+@pytest.mark.xfail(reason="program.py's pooled replay: W.grad 1-2 ulp off (pool=False agrees)",
+                   strict=False)
+def test_embedding_freq_after_setitem_grad():
+    w0 = _RNG.standard_normal((4, 5)).astype(np.float32)
+    c1 = T.tensor(_RNG.standard_normal((4, 5)).astype(np.float32))
+
+    def f(x, w):
+        i = x[0].argsort()[:5] % 4
+        v1 = w * 3
+        v2 = w * 1
+        v2[i[:1]] = v1[:1] * 2
+        v9 = F.embedding(i, v2.t(), scale_grad_by_freq=True)
+        return v9.sum() + (v1 * c1).sum()
+
+    eager, comp = _grad_step(f, w0), descent.compile(_grad_step(f, w0))
+    for a in _XS:
+        (ye, ge), (yc, gc) = eager(T.tensor(a)), comp(T.tensor(a))
+        assert np.array_equal(ye.numpy(), yc.numpy()) and np.array_equal(ge.numpy(), gc.numpy())
