@@ -37,6 +37,15 @@ _MASK_NP = np.array([[True, False, True, False], [False, False, True, True], [Tr
 _IDX = [2, 0]
 
 
+def _diag_embed_ref(a, offset):
+    n = a.shape[-1] + abs(offset)
+    out = np.zeros(a.shape[:-1] + (n, n), a.dtype)
+    i = np.arange(a.shape[-1])
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    out[..., rows, cols] = a
+    return out
+
+
 def _index_reduce_inputs(rng, dtype):
     # distinct values: amax/amin ties would make the function non-differentiable
     x = rng.permutation(12).reshape(3, 4).astype(dtype) / 3 - 2
@@ -112,7 +121,7 @@ SPECS = [
     ),
     Spec(
         name="masked_scatter",
-        covers=("SetItem", "GetItem"),
+        covers=("MaskedScatter",),
         fn=lambda a, b: ds.masked_scatter(a, ds.tensor(_MASK_NP), b),
         ref=_masked_scatter_ref,
         torch_fn=lambda a, b: torch.masked_scatter(a, torch.tensor(_MASK_NP), b),
@@ -125,6 +134,23 @@ SPECS = [
         ref=lambda a, b: a + np.bincount([0, 5, 0], b, minlength=12).reshape(3, 4),
         torch_fn=lambda a, b: a.put(torch.tensor([0, 5, 0]), b, accumulate=True),
         shapes=[(3, 4), (3,)],
+    ),
+    # composites over a constant condition (FixedWhere: PyTorch's nodes save nothing)
+    Spec(
+        name="fill_tensor_value",
+        covers=("FixedWhere",),
+        fn=lambda a, b: ds.fill(a, b.sum()),
+        ref=lambda a, b: np.full_like(a, b.sum()),
+        torch_fn=lambda a, b: torch.fill(a, b.sum()),
+        shapes=[(3, 4), (2,)],
+    ),
+    Spec(
+        name="diag_embed_offset",
+        covers=("FixedWhere",),
+        fn=lambda a: ds.diag_embed(a, -1),
+        ref=lambda a: _diag_embed_ref(a, -1),
+        torch_fn=lambda a: torch.diag_embed(a, -1),
+        shapes=[(2, 3)],
     ),
     Spec(
         name="sum_to_size",

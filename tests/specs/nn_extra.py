@@ -589,19 +589,19 @@ for name, kw, ref in [
         fn=lambda x, m=mode, k=kw: F.interpolate(x, mode=m, **k), ref=ref,
         torch_fn=lambda x, m=mode, k=kw: TF.interpolate(x, mode=m, **k),
         shapes=[(1, 2, 3, 5)],
-        covers=("GetItem",) if mode == "nearest" else ("MatMul",))  # fmt: skip
+        covers=("GetItem",) if mode == "nearest" else ("FixedMatmul",))  # fmt: skip
 add(name="interpolate-linear", fn=lambda x: F.interpolate(x, scale_factor=2.5, mode="linear"),
     ref=lambda x: np_resize2d(x[:, :, None], (1, 10), "bilinear", scale=None)[:, :, 0],
     torch_fn=lambda x: TF.interpolate(x, scale_factor=2.5, mode="linear",
                                       recompute_scale_factor=True),
-    shapes=[(2, 2, 4)], covers=("MatMul",))  # fmt: skip
+    shapes=[(2, 2, 4)], covers=("FixedMatmul",))  # fmt: skip
 add(
     name="interpolate-trilinear-align",
     fn=lambda x: F.interpolate(x, size=(3, 4, 2), mode="trilinear", align_corners=True),
     ref=lambda x: np_trilinear_align(x, (3, 4, 2)),
     torch_fn=lambda x: TF.interpolate(x, size=(3, 4, 2), mode="trilinear", align_corners=True),
     shapes=[(1, 1, 2, 3, 3)],
-    covers=("MatMul",),
+    covers=("FixedMatmul",),
 )
 
 
