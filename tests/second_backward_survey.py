@@ -3,10 +3,11 @@
 For the first three float64 samples of each operator in op_db (see opinfo_harness.py), both
 libraries run the op, `autograd.backward(outputs, weights)` once (no extra nodes: the weights
 are the seeds) and then again; each records whether the second pass raised PyTorch's "a second
-time" error. A second round passes retain_graph=True to the first backward: both passes must
+time" error (a third round: the in-place method on a clone of the input, x.clone().add_(y)).
+A second round passes retain_graph=True to the first backward: both passes must
 run, and the inputs' accumulated gradients must agree ("ok, other gradients" where they do
 not). `python tests/second_backward_survey.py [OP ...]` prints the operators whose outcome
-differs and the counts (about 25 s for all of op_db); docs/engine.md ("A second backward
+differs and the counts (about 60 s for all three rounds); docs/engine.md ("A second backward
 through freed values") lists what it finds. tests/second_backward_module_survey.py does the
 same for module_db and functional calls outside op_db. Not a test: a survey for the next fix.
 """
@@ -105,6 +106,44 @@ def survey_op(op, n_samples: int = 3, retain: bool = False) -> list | None:
     return found
 
 
+def survey_inplace(op, n_samples: int = 3) -> list | None:
+    """[(torch's outcome, descent's)] for op's in-place method (x.clone().op_(...), the
+    clone a non-leaf), without retain_graph; None where op has none or nothing ran."""
+    name = getattr(op.inplace_variant, "__name__", None)
+    if not name or op.name in RANDOM or not hasattr(descent.Tensor, name):
+        return None
+    torch.manual_seed(0)
+    try:
+        samples = list(itertools.islice(op.sample_inputs("cpu", DTYPE, requires_grad=True), 12))
+    except Exception:  # noqa: BLE001 - no float64 samples
+        return None
+    found = []
+    for s in samples:
+        if len(found) >= n_samples:
+            break
+        if _random_sample(s) or not isinstance(s.input, torch.Tensor):
+            continue
+        try:
+            smp = _Sample(op, s)
+            out = getattr(s.input.clone(), name)(*s.args, **s.kwargs)
+            if not (_floating(out) and out.requires_grad):
+                continue
+            (w,) = _weights_like([out], 1)
+            w0 = w.clone()
+            t_res = _second(torch.autograd.backward, [out], [w])
+        except Exception:  # noqa: BLE001 - either cannot run it: nothing to compare
+            continue
+        try:
+            x, args, kwargs = smp.dargs
+            dout = getattr(x.clone(), name)(*args, **kwargs)
+            dw = descent.tensor(_np(w0)).to(dout.dtype)
+            d_res = _second(descent.autograd.backward, [dout], [dw])
+        except Exception as e:  # noqa: BLE001
+            d_res = f"descent raises {type(e).__name__}: {str(e)[:60]}"
+        found.append((t_res, d_res))
+    return found
+
+
 def main(names) -> None:
     results = {}
     for retain in (False, True):
@@ -114,6 +153,12 @@ def main(names) -> None:
             res = survey_op(op, retain=retain)
             if res:
                 results[label(op) + (" (retain_graph)" if retain else "")] = res
+    for op in ops():
+        if names and op.name not in names:
+            continue
+        res = survey_inplace(op)
+        if res:
+            results[label(op) + " (in place)"] = res
     differ = {k: v for k, v in results.items() if any(a != b for a, b in v)}
     for k, v in sorted(differ.items()):
         print(k, v)
