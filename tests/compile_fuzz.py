@@ -867,9 +867,13 @@ def _data(rng, shape, kind, dtype):
     return x
 
 
+#: Upper bound of the batch and feature sizes (`--big` raises it: other kernels and BLAS paths).
+MAX_SIZE = 6
+
+
 def _make_inputs(rng, n_calls=6):
-    b, c, d = (int(rng.integers(2, 6)) for _ in range(3))
-    ch, h = int(rng.integers(1, 4)), int(rng.integers(3, 7))
+    b, c, d = (int(rng.integers(2, MAX_SIZE)) for _ in range(3))
+    ch, h = int(rng.integers(1, 4)), int(rng.integers(3, max(7, MAX_SIZE // 2)))
     fdt = np.float64 if rng.random() < 0.15 else np.float32
     specs = {"x": ((b, c), fdt), "t": ((b,), "int")}
     if rng.random() < 0.5:
@@ -948,7 +952,7 @@ def _try(expr, env, g):
                 val = eval(expr, scope)  # noqa: S307 - our own generated source
     except Exception:
         return None
-    if not isinstance(val, descent.Tensor) or val.numel() > 4096 or val.numel() == 0:
+    if not isinstance(val, descent.Tensor) or val.numel() > 4096 * MAX_SIZE or val.numel() == 0:
         return None
     if val.dtype in (descent.float16, descent.bfloat16, descent.complex64):
         return None
@@ -1140,7 +1144,11 @@ def main(argv=None):
     ap.add_argument("--show", action="store_true", help="print each program's source")
     ap.add_argument("--no-shrink", action="store_true")
     ap.add_argument("--known", action="store_true", help="also ops with known open bugs")
+    ap.add_argument("--big", type=int, default=0, help="sizes up to this (default 6)")
     args = ap.parse_args(argv)
+    if args.big:
+        global MAX_SIZE
+        MAX_SIZE = args.big
     if args.show:
         for s in range(args.seed, args.seed + args.programs):
             prog = generate(s, args.known)
