@@ -244,7 +244,6 @@ def outer(a, b) -> Tensor:
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
-@holomorphic  # complex: each operand's gradient with the others conjugated
 class FixedMatmul(Function):
     """y = x @ m for a matrix m that is a constant of a composite op (interpolate's resampling
     weights, built from the sizes alone): d/dx = gy @ m^T. PyTorch's node for such an op
@@ -264,6 +263,7 @@ class FixedMatmul(Function):
         return gy @ mt
 
 
+@holomorphic  # complex: each operand's gradient with the others conjugated
 class Einsum(Function):
     """Gradient of operand i: einsum of the output gradient with the other operands, onto i's
     subscripts; letters that appear only in operand i (summed away) are broadcast back."""
