@@ -37,3 +37,21 @@ def test_mvlgamma_below_its_domain_computes_as_torch():
     x.mvlgamma_(4)
     t.mvlgamma_(4)
     _same(x.numpy(), t.numpy(), 1e-12)
+
+
+def test_igamma_at_huge_a_near_x_equal_a():
+    # P(a, x) and Q(a, x) for a >= 1e8 near x = a: descent's series and continued fraction
+    # stopped at their term caps (P(1e10, 1e10) was 0.34, not 0.5); now Temme's uniform
+    # expansion, as PyTorch's (Cephes') kernel within |x - a| < 4.5 sqrt(a), where it applies
+    # it (beyond, PyTorch's capped series is off: P(1e8, 1e8 - 5e4) is 1.86e-7 there, 2.85e-7
+    # by the expansion and by the normal approximation); far from a, P is 0 or 1
+    f = np.array([-4.0, -2.0, -0.5, 0.0, 0.5, 2.0, 4.0])
+    for a0 in (1e8, 1e9, 1e10, 1e12):
+        a = np.full(f.shape, a0)
+        x = a * (1 + f / math.sqrt(a0))
+        ta, tx = torch.tensor(a), torch.tensor(x)
+        da, dx = ds.tensor(a), ds.tensor(x)
+        _same(ds.igamma(da, dx).numpy(), torch.igamma(ta, tx).numpy(), 1e-9)
+        _same(ds.igammac(da, dx).numpy(), torch.igammac(ta, tx).numpy(), 1e-9)
+    a, x = ds.tensor([1e9, 1e9, 1e9]), ds.tensor([1.0, 1e30, 2e9])
+    _same(ds.special.gammainc(a, x).numpy(), np.array([0.0, 1.0, 1.0], np.float32), 0)
