@@ -52,6 +52,14 @@ REPLAY = {
     "gather_int32": lambda x: x.gather(1, x.argsort(1).int()),
     "take_int32": lambda x: x.take((x.argmax(1) * 3).int()),
     "index_add_int32": lambda x: x.index_add(0, x[:, 0].argsort().int(), x * 2),
+    # integer and bool paths that returned a copy or a NumPy result made on the arrays
+    "relu_int": lambda x: T.relu((x * 3).long()) * 2,
+    "sign_bool": lambda x: T.sign(x > 0).int() * 2,
+    "floor_int": lambda x: T.floor((x * 3).long()) * 2,
+    "round_int": lambda x: T.round((x * 3).long()) * 2,
+    "fmod_int": lambda x: T.fmod((x * 3).long(), 4) * 2,
+    "nan_to_num_int": lambda x: T.nan_to_num((x * 3).long()) * 2,
+    "nan_to_num_complex": lambda x: T.nan_to_num(T.complex(x, x / 0)).real * 2,
     # a lambda per call as the op's `composite` parameter: the recordings never agreed, so
     # these always ran eagerly (a missed replay, not a wrong value)
     "group_norm": lambda x: F.group_norm(x.reshape(2, 4, 3), 2, _W4, _W4 * 2),

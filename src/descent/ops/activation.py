@@ -17,6 +17,7 @@ from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
 from .nested_values import on_values
 from .out_arg import write_out
+from .untracked import computed
 
 # Constants of the GELU and erf derivatives, as Python floats: multiplying a tensor by a
 # Python float keeps its dtype (NEP 50: a NumPy float64 scalar would promote it to float64).
@@ -420,6 +421,11 @@ def sigmoid(x) -> Tensor:
     return Sigmoid.apply(_float(x, allow_complex=True))
 
 
+def _relu_int(a):
+    """max(a, 0) for an integer array (relu's kernel, untracked.computed)."""
+    return backend.get_array_module(a).maximum(a, 0)
+
+
 def relu(x) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind == "b":
@@ -428,7 +434,9 @@ def relu(x) -> Tensor:
             "convert with .int() or .float() first"
         )
     if x._data.dtype.kind in "iu":  # an integer stays an integer (PyTorch): max(x, 0)
-        return Tensor._wrap(backend.get_array_module(x._data).maximum(x._data, 0))
+        # (through untracked.computed, so descent.compile replays it on each call's values:
+        # computed on the arrays it was a constant the replay froze; session 19's fuzzer)
+        return computed(_relu_int, (x,), ())
     return Relu.apply(_float(x))
 
 

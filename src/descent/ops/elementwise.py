@@ -31,7 +31,7 @@ from ._common import (
     result_type,
 )
 from .out_arg import write_out
-from .untracked import derived, derived_observers, seen
+from .untracked import computed, derived, derived_observers, seen
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -262,11 +262,17 @@ def abs(x, *, out=None) -> Tensor:
     return Abs.apply(x)
 
 
+def _array_copy(a):
+    """A copy of the array: an op that is the identity on these values (untracked.computed's
+    kernel, so descent.compile replays it on each call's values; session 19's fuzzer)."""
+    return a.copy()
+
+
 def sign(x) -> Tensor:
     """sign(x) (0 for nan, a bool stays bool, as PyTorch's); its gradient is zero."""
     x = as_tensor(x)
-    if x._data.dtype.kind == "b":
-        return Tensor._wrap(x._data.copy())
+    if x._data.dtype.kind == "b":  # (untracked.computed: a copy on arrays was frozen)
+        return computed(_array_copy, (x,), ())
     refuse_kinds("sign", x, "c", "torch.sgn is z / |z| for complex numbers")
     return Sign.apply(x)
 

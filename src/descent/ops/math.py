@@ -34,8 +34,9 @@ from ._common import (
     result_type,
 )
 from .arithmetic import _check_integer_divisor, _promoted_operands, add, mul, sub
-from .elementwise import cast, where
+from .elementwise import _array_copy, cast, where
 from .half import rounds_once
+from .untracked import computed
 
 # ln 2 and ln 10 as the literals of PyTorch's derivative formulas (log10's is 2.3025850929940456,
 # one unit in the last place below math.log(10.0): the same gradients to the last bit).
@@ -312,7 +313,7 @@ def _rounding(mode, doc):
         x = as_tensor(x)
         refuse_kinds(mode, x, "bc")  # PyTorch has no bool or complex kernel for these
         if x._data.dtype.kind not in "fV":  # integers are already whole: an integer copy
-            return Tensor._wrap(x._data.copy())
+            return computed(_array_copy, (x,), ())  # (replayed by descent.compile)
         return Round.apply(x, mode=mode, decimals=0)
 
     fn.__name__ = fn.__qualname__ = mode
@@ -333,7 +334,7 @@ def round(x, decimals: int = 0) -> Tensor:
     if decimals:  # nor an integer kernel for round(decimals=)
         refuse_kinds("round", x, "iu", "round(decimals=) takes floating tensors: .float() first")
     if x._data.dtype.kind not in "fV" and decimals >= 0:
-        return Tensor._wrap(x._data.copy())
+        return computed(_array_copy, (x,), ())  # (replayed by descent.compile)
     return Round.apply(_floating(x), mode="round", decimals=int(decimals))
 
 
@@ -607,7 +608,14 @@ def fmod(input, other) -> Tensor:
     _check_integer_divisor("fmod", a, b)
     if a._data.shape != b._data.shape:
         check_broadcast(Fmod, a, b)
-    return Tensor._wrap(backend.get_array_module(a._data).fmod(a._data, b._data))
+    # (through untracked.computed, so descent.compile replays it on each call's values:
+    # computed on the arrays it was a constant the replay froze; session 19's fuzzer)
+    return computed(_fmod_arrays, (a, b), ())
+
+
+def _fmod_arrays(a, b):
+    """C's remainder of integer arrays (fmod's kernel, untracked.computed)."""
+    return backend.get_array_module(a).fmod(a, b)
 
 
 class LerpScalar(Function):
@@ -682,6 +690,11 @@ class NanToNum(Function):
         return gy * self.finite
 
 
+def _nan_to_num_arrays(a, nan, posinf, neginf):
+    """NumPy's nan_to_num (complex nan_to_num's kernel, untracked.computed)."""
+    return backend.get_array_module(a).nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (the dtype's largest/smallest finite
     values by default), as torch.nan_to_num."""
@@ -689,10 +702,9 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     if x._data.dtype.kind == "c":
         # each part replaced (the real dtype's limits by default); no gradient, as PyTorch's
         # "nan_to_num does not support automatic differentiation for outputs with complex dtype"
-        xp = backend.get_array_module(x._data)
-        return Tensor._wrap(xp.nan_to_num(x._data, nan=nan, posinf=posinf, neginf=neginf))
+        return computed(_nan_to_num_arrays, (x,), (nan, posinf, neginf))
     if x._data.dtype.kind not in "fV":
-        return Tensor._wrap(x._data.copy())
+        return computed(_array_copy, (x,), ())  # (replayed by descent.compile)
     if x._data.dtype.kind == "V":  # bfloat16's own limits (NumPy's are float32's, rounded to inf)
         big = 3.3895313892515355e38
         posinf = big if posinf is None else posinf
