@@ -60,6 +60,8 @@ REPLAY = {
     "fmod_int": lambda x: T.fmod((x * 3).long(), 4) * 2,
     "nan_to_num_int": lambda x: T.nan_to_num((x * 3).long()) * 2,
     "nan_to_num_complex": lambda x: T.nan_to_num(T.complex(x, x / 0)).real * 2,
+    "hardtanh_int": lambda x: F.hardtanh((x * 3).long(), -1, 2) * 2,
+    "where_uint8": lambda x: T.where((x > 0).to(T.uint8), x, 0.0) * 2,
     # a lambda per call as the op's `composite` parameter: the recordings never agreed, so
     # these always ran eagerly (a missed replay, not a wrong value)
     "group_norm": lambda x: F.group_norm(x.reshape(2, 4, 3), 2, _W4, _W4 * 2),
@@ -223,3 +225,18 @@ def test_embedding_freq_after_setitem_grad():
     for a in _XS:
         (ye, ge), (yc, gc) = eager(T.tensor(a)), comp(T.tensor(a))
         assert np.array_equal(ye.numpy(), yc.numpy()) and np.array_equal(ge.numpy(), gc.numpy())
+
+
+def test_batch_norm_eval_reads_running_stats_each_call():
+    # eval batch norm copied the running statistics on arrays (constants): a compiled eval
+    # step kept its recording's statistics after training elsewhere changed them
+    bn = T.nn.BatchNorm1d(6).eval()
+    f = descent.compile(lambda x: bn(x) * 2)
+    with descent.no_grad():
+        for k, a in enumerate(_XS):
+            want = bn(T.tensor(a)) * 2
+            assert np.array_equal(want.numpy(), f(T.tensor(a)).numpy())
+            if k >= 1:  # a training step elsewhere
+                bn.running_mean._data[...] += 0.5
+                bn.running_var._data[...] *= 1.5
+    assert f.stats["replays"] == 4

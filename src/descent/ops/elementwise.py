@@ -262,6 +262,11 @@ def abs(x, *, out=None) -> Tensor:
     return Abs.apply(x)
 
 
+def _as_bool(a):
+    """A uint8 condition as bool (where's kernel, untracked.computed)."""
+    return a.astype(bool)
+
+
 def _array_copy(a):
     """A copy of the array: an op that is the identity on these values (untracked.computed's
     kernel, so descent.compile replays it on each call's values; session 19's fuzzer)."""
@@ -520,7 +525,7 @@ def where(condition, a=None, b=None, *, out=None):
                 f"where: expected condition to be a bool tensor, got dtype {condition.dtype} "
                 f"(shape {tuple(condition.shape)}); compare first, e.g. where(c != 0, x, y)"
             )
-        condition = Tensor._wrap(condition._data.astype(bool))
+        condition = computed(_as_bool, (condition,), ())  # (replayed by descent.compile)
     # Python scalars take the other operand's dtype (no silent upcast); with two scalars the first
     # one decides. The broadcast check here gives an error naming all three shapes.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):

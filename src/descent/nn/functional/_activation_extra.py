@@ -67,12 +67,16 @@ def _clip_strict(x: Tensor, lo: float, hi: float, name: str = "hardtanh") -> Ten
             f"{name}: bool inputs are not supported (shape {tuple(x.shape)}), as in PyTorch; "
             "convert with .int() or .float() first"
         )
-    if kind in "iu":
-        xp = backend.get_array_module(x._data)
-        return Tensor._wrap(xp.clip(x._data, int(lo), int(hi)).astype(x._data.dtype))
+    if kind in "iu":  # (untracked.computed: descent.compile replays it; it was frozen)
+        return computed(_clip_int, (x,), (int(lo), int(hi)))
     inside = (x > lo) & (x < hi)
     # The clamped value is a constant where it is used: outside and at the bounds.
     return where(inside, x, clamp(x, lo, hi).detach())
+
+
+def _clip_int(a, lo: int, hi: int):
+    """An integer array clipped to [lo, hi] in its dtype (hardtanh's kernel, computed)."""
+    return backend.get_array_module(a).clip(a, lo, hi).astype(a.dtype)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:

@@ -24,6 +24,7 @@ from ...ops.group_norm import GroupNorm as GroupNormOp
 from ...ops.group_norm import fused_group_norm_ok
 from ...ops.half import in_float32
 from ...ops.norm import BatchNorm, LayerNorm, RMSNorm
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inputs import autocast_f32, float_tensor
 
@@ -214,16 +215,29 @@ def batch_norm(
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation needs running_mean and running_var")
     # Evaluation: a per-channel affine map with the running statistics (constants).
-    mu = Tensor._wrap(running_mean._data.reshape(bshape).astype(x._data.dtype))
-    xp = backend.get_array_module(x._data)
-    rv = running_var._data.reshape(bshape).astype(x._data.dtype)
-    rstd = 1 / xp.sqrt(rv + x._data.dtype.type(eps))
-    y = (x - mu) * Tensor._wrap(rstd.astype(x._data.dtype))
+    # Through untracked.computed: descent.compile reads the running statistics at each replay
+    # (copies made on the arrays were constants: a compiled eval step kept the statistics of
+    # its recording after training changed them; session 19's fuzzer)
+    dt = x._data.dtype
+    mu = computed(_eval_mean, (as_tensor(running_mean),), (bshape, dt))
+    rstd = computed(_eval_rstd, (as_tensor(running_var),), (bshape, dt, float(eps)))
+    y = (x - mu) * rstd
     if weight is not None:
         y = y * as_tensor(weight).reshape(bshape)
     if bias is not None:
         y = y + as_tensor(bias).reshape(bshape)
     return y
+
+
+def _eval_mean(rm, bshape, dt):
+    """The running mean as x's broadcastable (1, C, 1, ...) array of x's dtype."""
+    return rm.reshape(bshape).astype(dt)
+
+
+def _eval_rstd(rv, bshape, dt, eps):
+    """1 / sqrt(running_var + eps) as x's broadcastable array of x's dtype."""
+    rv = rv.reshape(bshape).astype(dt)
+    return (1 / backend.get_array_module(rv).sqrt(rv + dt.type(eps))).astype(dt)
 
 
 def _batch_norm_op(x, running_mean, running_var, weight, bias, momentum, eps, low=None):
