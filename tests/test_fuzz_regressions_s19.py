@@ -55,3 +55,18 @@ def test_igamma_at_huge_a_near_x_equal_a():
         _same(ds.igammac(da, dx).numpy(), torch.igammac(ta, tx).numpy(), 1e-9)
     a, x = ds.tensor([1e9, 1e9, 1e9]), ds.tensor([1.0, 1e30, 2e9])
     _same(ds.special.gammainc(a, x).numpy(), np.array([0.0, 1.0, 1.0], np.float32), 0)
+
+
+def test_frac_passes_sgns_known_zero_gradient():
+    # main fuzz, seed 19137008: prod > frac > sgn with an inf. PyTorch's frac backward is grad
+    # itself (sgn's zero tensor passes on to prod's backward, which keeps it: x.grad 0);
+    # descent's frac, x - trunc(x), materialized it at trunc (zeros), and prod's backward made
+    # 0 * inf = nan. trunc alone still materializes it, as PyTorch's zeros_like(grad).
+    for dtype in ("float32", "float64"):
+        for chain in (lambda m, x: m.prod(x, 0).frac().sgn(),
+                      lambda m, x: m.prod(x, 0).trunc().sgn(),
+                      lambda m, x: (x.frac() * 3).sum()):  # fmt: skip
+            x, t = _pair([[1.0, 1.5, 1.0], [2.0, 1.0, math.inf]], dtype)
+            chain(ds, x).sum().backward()
+            chain(torch, t).sum().backward()
+            _same(x.grad.numpy(), t.grad.numpy(force=True), 0)  # (a ZeroTensor in torch)

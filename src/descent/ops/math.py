@@ -343,7 +343,10 @@ def frac(x) -> Tensor:
     integer's is 0: PyTorch has no kernel for it)."""
     refuse_kinds("frac", as_tensor(x), "biuc")
     x = _floating(x)
-    return sub(x, trunc(x))
+    # trunc detached: its gradient is 0 anyway, and PyTorch's frac backward is `grad` itself,
+    # which passes sgn's known-zero gradient on (trunc's zeros_like materialized it: nan
+    # from 0 * inf in prod's backward before it)
+    return sub(x, trunc(x).detach())
 
 
 # ---------------------------------------------------------------------------------------------
