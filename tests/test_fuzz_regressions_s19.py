@@ -70,3 +70,30 @@ def test_frac_passes_sgns_known_zero_gradient():
             chain(ds, x).sum().backward()
             chain(torch, t).sum().backward()
             _same(x.grad.numpy(), t.grad.numpy(force=True), 0)  # (a ZeroTensor in torch)
+
+
+def test_threshold_of_an_integer_tensor_keeps_its_dtype():
+    # probe, session 19: F.threshold(int tensor, 0.5, -2.0) was float32; PyTorch casts the
+    # threshold and the value to the tensor's dtype (toward zero) and refuses an overflow
+    vals = [-2, -1, 0, 1, 2, 100]
+    for dtype in ("int64", "int32", "int16", "int8", "uint8"):
+        v = [abs(e) for e in vals] if dtype == "uint8" else vals
+        x, t = _pair(v, dtype, requires_grad=False)
+        for thr, val in ((0.5, 7.9), (-1.5, 3.0), (1, 5), (2.0, 0.0)):
+            if dtype == "uint8" and thr < 0:
+                continue
+            y = ds.nn.functional.threshold(x, thr, val)
+            z = torch.nn.functional.threshold(t, thr, val)
+            _same(y.numpy(), z.numpy(), 0)
+            x2, t2 = x.clone(), t.clone()
+            ds.nn.functional.threshold(x2, thr, val, inplace=True)
+            torch.nn.functional.threshold(t2, thr, val, inplace=True)
+            _same(x2.numpy(), t2.numpy(), 0)
+    x, t = _pair([1, 2], "int8", requires_grad=False)
+    for thr, val in ((1000.0, 0.0), (1.0, 300.0)):
+        for lib, a in ((ds, x), (torch, t)):
+            try:
+                lib.nn.functional.threshold(a, thr, val)
+                raise AssertionError(f"{lib.__name__}: no overflow error")
+            except RuntimeError as e:
+                assert "without overflow" in str(e)

@@ -220,6 +220,17 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
     if inplace:
         return apply_inplace(input, lambda t: _threshold_fn(t, threshold, value), "threshold_")
     x = as_tensor(input)
+    if x._data.dtype.kind in "iu":
+        # PyTorch casts both numbers to the integer dtype (toward zero: -1.5 is -1) and keeps
+        # it; one beyond the dtype's range raises its overflow error
+        info = np.iinfo(x._data.dtype)
+        for v in (threshold, value):
+            if not info.min <= v <= info.max:
+                raise RuntimeError(
+                    f"threshold: value cannot be converted to type {x.dtype} without overflow "
+                    f"(got {v!r} for a tensor of shape {tuple(x.shape)})"
+                )
+        threshold, value = int(threshold), int(value)
     return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
 
 
