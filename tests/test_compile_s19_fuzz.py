@@ -61,6 +61,10 @@ REPLAY = {
     "nan_to_num_int": lambda x: T.nan_to_num((x * 3).long()) * 2,
     "nan_to_num_complex": lambda x: T.nan_to_num(T.complex(x, x / 0)).real * 2,
     "hardtanh_int": lambda x: F.hardtanh((x * 3).long(), -1, 2) * 2,
+    "avg_pool2d_int": lambda x: F.avg_pool2d((x * 5).long().reshape(1, 1, 4, 6), 2) * 2,
+    "avg_pool2d_int_padded": lambda x: F.avg_pool2d(
+        (x * 5).long().reshape(1, 1, 4, 6), 3, 2, 1, count_include_pad=False
+    ),
     "where_uint8": lambda x: T.where((x > 0).to(T.uint8), x, 0.0) * 2,
     # a lambda per call as the op's `composite` parameter: the recordings never agreed, so
     # these always ran eagerly (a missed replay, not a wrong value)

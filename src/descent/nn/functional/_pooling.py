@@ -235,16 +235,29 @@ def _avg_input(input, op: str) -> tuple[Tensor, bool]:
     """(x, integer): average pooling takes floats, and int64 as ATen (an integer average,
     computed here on a float64 copy: exact for sums below 2^53; no gradient)."""
     x = as_tensor(input)
-    if x._data.dtype == np.int64:
-        return Tensor._wrap(x._data.astype(np.float64)), True
+    if x._data.dtype == np.int64:  # (through untracked.computed: replayed by descent.compile)
+        return computed(_as_float64, (x,), ()), True
     return float_tensor(x, op), False
 
 
 def integer_average(total: Tensor, div) -> Tensor:
     """ATen's average of int64 windows: the integer sum divided by the divisor with C++'s
     division (truncated toward zero: -5 / 2 = -2), as int64."""
-    xp = backend.get_array_module(total._data)
-    return Tensor._wrap(xp.trunc(total._data / div).astype(np.int64))
+    # Through untracked.computed, as the float64 copy above: made on the arrays, both were
+    # constants that descent.compile froze (session 19)
+    if isinstance(div, (int, float)):
+        return computed(_trunc_div, (total,), (div,))
+    return computed(_trunc_div, (total, Tensor._wrap(div)), ())
+
+
+def _as_float64(a):
+    """An int64 array as float64 (integer average pooling's input, untracked.computed)."""
+    return a.astype(np.float64)
+
+
+def _trunc_div(total, div):
+    """total / div truncated toward zero, as int64 (integer_average's kernel)."""
+    return backend.get_array_module(total).trunc(total / div).astype(np.int64)
 
 
 def _input_1d(input, op: str) -> Tensor:
