@@ -66,6 +66,8 @@ REPLAY = {
         (x * 5).long().reshape(1, 1, 4, 6), 3, 2, 1, count_include_pad=False
     ),
     "where_uint8": lambda x: T.where((x > 0).to(T.uint8), x, 0.0) * 2,
+    "rot90_bool_k4": lambda x: T.rot90(x[:, :4] > 0, 4).int() * 2,
+    "isreal_complex": lambda x: T.isreal(T.complex(x, (x > 0).float())).int() * 2,
     # a lambda per call as the op's `composite` parameter: the recordings never agreed, so
     # these always ran eagerly (a missed replay, not a wrong value)
     "group_norm": lambda x: F.group_norm(x.reshape(2, 4, 3), 2, _W4, _W4 * 2),

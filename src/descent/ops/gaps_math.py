@@ -251,11 +251,16 @@ class AngleReal(ZeroGradient):
     saves_params = True
 
 
+def _imag_is_zero(a):
+    """isreal's kernel for a complex array (untracked.computed)."""
+    return a.imag == 0
+
+
 def isreal(input) -> Tensor:
     """True where the imaginary part is 0 (torch.isreal): everywhere for a real tensor."""
     x = as_tensor(input)
     if x._data.dtype.kind == "c":
-        return Tensor._wrap(x._data.imag == 0)
+        return computed(_imag_is_zero, (x,), ())  # (replayed by descent.compile)
     return Tensor._wrap(backend.get_array_module(x._data).ones(x.shape, bool))
 
 

@@ -21,8 +21,8 @@ from ..tensor import Tensor
 from ..tensor_methods import beta_alpha_first
 from ._common import _one_axis, as_tensor, refuse_kinds, result_type
 from .arithmetic import add, mul, sub
+from .elementwise import _array_copy, cast, where
 from .elementwise import abs as _abs
-from .elementwise import cast, where
 from .half import in_float32, rounds_once
 from .indexing import index_select
 from .linalg import bmm, integer_coefficients, matmul
@@ -95,7 +95,8 @@ def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
         return flip(x, (d0, d1))
     if k == 3:
         return transpose(flip(x, d0), d0, d1)
-    return mul(x, 1) if x._data.dtype.kind != "b" else Tensor._wrap(x._data.copy())
+    # (a bool copy through untracked.computed, so descent.compile replays it)
+    return mul(x, 1) if x._data.dtype.kind != "b" else computed(_array_copy, (x,), ())
 
 
 def fliplr(input) -> Tensor:
@@ -161,7 +162,9 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
     n = x.shape[0] if N is None else int(N)
     if n < 0:
         raise RuntimeError(f"vander: N must be non-negative, got {N}")
-    dt = np.promote_types(x._data.dtype, np.int64)
+    # bools and integers in int64; a floating or complex dtype is kept (NumPy's
+    # promote_types(float32, int64) made float32 input float64)
+    dt = np.dtype(np.int64) if x._data.dtype.kind in "biu" else x._data.dtype
     if x._data.dtype != dt:
         x = cast(x, dt)
     xp = backend.get_array_module(x._data)
