@@ -97,3 +97,20 @@ def test_threshold_of_an_integer_tensor_keeps_its_dtype():
                 raise AssertionError(f"{lib.__name__}: no overflow error")
             except RuntimeError as e:
                 assert "without overflow" in str(e)
+
+
+def test_vander_keeps_a_floating_dtype():
+    # probe, session 19: torch.vander of float32 was float64 in descent (NumPy's
+    # promote_types(float32, int64)); PyTorch keeps a floating dtype, integers go to int64
+    for dtype, rtol in (("float32", 1e-5), ("float64", 1e-12)):
+        for n, inc in ((None, False), (4, True)):
+            x, t = _pair([2.0, -3.0, 0.5], dtype)
+            y = ds.vander(x, n, increasing=inc)
+            _same(y.detach().numpy(), torch.vander(t.detach(), n, increasing=inc).numpy(), 0)
+            # torch.vander's own backward raises in torch 2.13 (its cumprod_ writes a saved
+            # tensor); linalg.vander is the same matrix, columns reversed
+            y.sum().backward()
+            torch.linalg.vander(t, N=n).sum().backward()
+            _same(x.grad.numpy(), t.grad.numpy(), rtol)
+    x, t = _pair([1, 0], "uint8", requires_grad=False)
+    _same(ds.vander(x).numpy(), torch.vander(t).numpy(), 0)
