@@ -114,3 +114,26 @@ def test_vander_keeps_a_floating_dtype():
             _same(x.grad.numpy(), t.grad.numpy(), rtol)
     x, t = _pair([1, 0], "uint8", requires_grad=False)
     _same(ds.vander(x).numpy(), torch.vander(t).numpy(), 0)
+
+
+def test_losses_with_a_bool_mask_operand():
+    # integer/bool probe, session 19: F.mse_loss(pred, bool_mask) (and smooth_l1_loss, either
+    # side; huber_loss with a bool target) work in PyTorch, which promotes the pair; descent's
+    # input - target refused the bool tensor
+    cases = [("mse_loss", True), ("smooth_l1_loss", True), ("huber_loss", False)]
+    for name, bool_input_too in cases:
+        for dtype, rtol in (("float32", 1e-6), ("float64", 1e-13)):
+            orders = (False, True) if bool_input_too else (False,)
+            for bool_first in orders:
+                x, t = _pair([1.0, 0.5, -2.0, 3.0], dtype)
+                mb, mt = _pair([True, False, True, False], "bool", requires_grad=False)
+                a, b = (mb, x) if bool_first else (x, mb)
+                c, d = (mt, t) if bool_first else (t, mt)
+                y = getattr(ds.nn.functional, name)(a, b)
+                z = getattr(torch.nn.functional, name)(c, d)
+                _same(y.detach().numpy(), z.detach().numpy(), rtol)
+                if name == "huber_loss":  # torch 2.13's huber backward raises on the bool
+                    continue
+                y.backward()
+                z.backward()
+                _same(x.grad.numpy(), t.grad.numpy(), rtol)

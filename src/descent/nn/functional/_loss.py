@@ -318,6 +318,18 @@ def _weighted(loss, weight, reduction: str, name: str, mean_by_weight: bool) -> 
     return _reduce(loss, reduction)
 
 
+def _bool_operand(x: Tensor, y: Tensor, both: bool = True) -> tuple[Tensor, Tensor]:
+    """A bool target (and, with `both`, a bool input) beside a non-bool operand in that
+    operand's dtype: PyTorch's mse/smooth_l1/huber kernels promote the pair, where descent's
+    x - y refused a bool tensor (mse_loss(pred, mask) raised)."""
+    xb, yb = x._data.dtype.kind == "b", y._data.dtype.kind == "b"
+    if yb and not xb:
+        y = y.to(x.dtype)
+    elif xb and not yb and both:
+        x = x.to(y.dtype)
+    return x, y
+
+
 def mse_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
 ) -> Tensor:
@@ -325,6 +337,7 @@ def mse_loss(
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
     _same_shape(x, y, "mse_loss", warn=True)
+    x, y = _bool_operand(x, y)
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once (ops/half.py), as PyTorch's mse_loss_backward (2 / N (x - y)
         # g in opmath): the float16 chain took g / N into float16's subnormals first, 6x
@@ -364,6 +377,7 @@ def smooth_l1_loss(
     reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "smooth_l1_loss", warn=True)
+    x, y = _bool_operand(x, y)
     if beta < 0:
         raise DescentError(f"smooth_l1_loss: beta must not be negative, got {beta}")
     if x._data.dtype == HALF and y._data.dtype == HALF:
@@ -382,6 +396,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     reduction = _reduction(None, None, reduction, "huber_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "huber_loss", warn=True)
+    x, y = _bool_operand(x, y, both=False)  # a bool input: PyTorch can't cast to its Bool output
     if not delta > 0:
         raise DescentError(
             f"huber_loss: does not support non-positive values for delta, got {delta}"
