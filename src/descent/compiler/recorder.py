@@ -376,6 +376,14 @@ class Recorder:
             return
         if node.hooks is not None or node.retained is not None:
             self.fail("a tensor hook or retain_grad() inside the function")
+        zero = autograd._ZeroGradient
+        if type(gy) is zero or type(gxs) is zero or (
+                type(gxs) is tuple and any(type(g) is zero for g in gxs)):  # fmt: skip
+            # sgn's known-zero gradient (PyTorch's zero tensor): the engine passes it through
+            # `zero_passes` ops unrun and gives the leaves zeros; the replayed pass has arrays only
+            self.fail(f"{type(node).__name__}'s known-zero gradient (sgn of a real tensor) in "
+                      "the backward pass")  # fmt: skip
+            return
         got = (gxs is not None,) if type(gxs) is not tuple else tuple(g is not None for g in gxs)
         self.pass_nodes.append((node, got))
 

@@ -139,8 +139,9 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
     axes (with a pool): the product P v is written into a pool buffer laid out as its transpose
     by `axes` (`sdpa_layouts`), so that transpose is contiguous and the reshape after it a view.
     With a pool, q k^T runs as an NN product on a transposed copy of k (`matmul_nt`)."""
-    if pool is None:
-        s = q @ k.swapaxes(-1, -2)  # (..., L, S), fresh: softmax'd in place
+    if pool is None:  # (..., L, S), fresh: softmax'd in place; eager's product (an NN product
+        # on k's transposed copy where usable: NumPy's NT runs syrk when q is k, other bits)
+        s = nt_product.matmul_nt(q, k)
     else:
         s = matmul_nt(q, k, pool)
     if s.size:
