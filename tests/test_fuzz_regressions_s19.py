@@ -137,3 +137,13 @@ def test_losses_with_a_bool_mask_operand():
                 y.backward()
                 z.backward()
                 _same(x.grad.numpy(), t.grad.numpy(), rtol)
+
+
+def test_poisson_nll_loss_with_a_bool_input():
+    # integer/bool probe, session 19: a bool log-rate raised "expected a floating tensor";
+    # PyTorch computes exp(x) - t x in float32 (log_input=False raises in both: bool - float)
+    for kw in ({}, {"full": True}, {"reduction": "none"}):
+        mb, mt = _pair([True, False, True, True], "bool", requires_grad=False)
+        y, z = _pair([1.0, 0.5, 3.0, 0.0], "float32", requires_grad=False)
+        _same(ds.nn.functional.poisson_nll_loss(mb, y, **kw).numpy(),
+              torch.nn.functional.poisson_nll_loss(mt, z, **kw).numpy(), 1e-6)  # fmt: skip

@@ -103,7 +103,8 @@ def poisson_nll_loss(
     log(t!), t log t - t + log(2 pi t) / 2, where t > 1."""
     reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
     x = as_tensor(input)
-    if x._data.dtype.kind not in "iu":  # integer rates and counts: torch's promotion (float32)
+    # integer (and bool) log-rates and counts: torch's promotion (float32 in exp(x) and t * x)
+    if x._data.dtype.kind not in "iub":
         x = autocast_f32(float_tensor(x, "poisson_nll_loss"))
     t = as_tensor(target, like=x)  # an array-like target goes to x's device
     _same_shape(x, t, "poisson_nll_loss")
