@@ -211,9 +211,9 @@ def test_masked_scatter_graph_replays(name):
     assert stats["replays"] == 4, stats
 
 
-@pytest.mark.xfail(reason="recorder: a broadcast view of a transposed slot array is frozen",
-                   strict=False)
 def test_masked_scatter_broadcast_transposed_mask():
+    """A mask broadcast into input's shape: NumPy's broadcast_to view of a transposed slot
+    array was frozen; masked_scatter now broadcasts with descent's op (lead, session 19)."""
     _check(_graph_step(lambda v: (v * 4).masked_scatter((v.t() > 0)[:1], v * 5)),
            [a[:, :4] for a in _XS])
 

@@ -275,12 +275,17 @@ def masked_scatter(input, mask, source) -> Tensor:
     m = as_tensor(mask)
     if m._data.dtype != np.bool_:
         raise RuntimeError(f"masked_scatter: expected a bool mask, got {m.dtype}")
-    xp = backend.get_array_module(x._data)
     try:
-        # The mask's own array where it has x's shape: a broadcast_to view of a transposed
-        # (F-ordered) mask was frozen by descent.compile's recorder as a constant (session 19's
-        # fuzzer: masked_scatter(x.t() > 0, ...) wrong from the third call).
-        mb = m._data if m._data.shape == tuple(x.shape) else xp.broadcast_to(m._data, x.shape)
+        # The mask's own array where it has x's shape, else descent's broadcast_to (an op the
+        # recorder keeps): NumPy's broadcast_to view of a transposed (F-ordered) mask was
+        # frozen by descent.compile's recorder as a constant (session 19's fuzzer:
+        # masked_scatter(x.t() > 0, ...) and masked_scatter((x.t() > 0)[:1], ...) wrong from
+        # the third call).
+        if m._data.shape != tuple(x.shape):
+            if np.broadcast_shapes(tuple(m.shape), tuple(x.shape)) != tuple(x.shape):
+                raise ValueError  # (also raised there when they do not broadcast)
+            m = broadcast_to(m, tuple(x.shape))
+        mb = m._data
     except ValueError:
         # The rare case: the mask has more (or longer) dimensions than input; PyTorch expands
         # input to the common shape (a recorded broadcast, so its gradient is summed back).
@@ -292,7 +297,8 @@ def masked_scatter(input, mask, source) -> Tensor:
                 f"input's {tuple(x.shape)}"
             ) from None
         x = broadcast_to(x, shape)
-        mb = xp.broadcast_to(m._data, shape)
+        m = broadcast_to(m, shape)
+        mb = m._data
     src = as_tensor(source, x)
     if src.dtype != x.dtype:
         raise RuntimeError(
@@ -302,8 +308,8 @@ def masked_scatter(input, mask, source) -> Tensor:
         # Nothing to differentiate: one kernel on the arrays, through untracked.computed, so
         # descent.compile recomputes the count and the places from each call's mask (a
         # replay of the recorded positions and source length froze them)
-        if m._data.shape != x._data.shape:
-            m = Tensor._wrap(mb)  # (a view of the mask's array: the recorder follows it)
+        if m._data.shape != x._data.shape:  # (the rare case above: mb's shape is x's)
+            m = broadcast_to(m, tuple(x.shape))
         return computed(_masked_scatter_kernel, (x, m, src), ())
     # the mask is the op's parameter: a replay binds each call's (recorder.Forward's binds)
     return MaskedScatter.apply(x, src, mask=mb)
