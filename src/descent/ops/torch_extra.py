@@ -209,9 +209,16 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
         raise RuntimeError("renorm: needs at least one dimension, got a 0-d tensor")
     d = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     others = tuple(i for i in range(x.ndim) if i != d)
-    n = norm(x, p, others, True) if others else _abs(x)  # (1, .., size of dim, .., 1)
+    def slice_norms(t):  # (1, .., size of dim, .., 1)
+        return norm(t, p, others, True) if others else _abs(t)
+
+    # torch.renorm's own backward passes the gradient through where norm <= maxnorm (a nan norm
+    # included: nan > maxnorm is false). The composite would give nan there (0 times the
+    # derivative of maxnorm / nan), so the slices left alone enter the norm as zeros.
+    clipped = slice_norms(x.detach()) > maxnorm
+    n = slice_norms(where(clipped, x, 0.0))
     with np.errstate(divide="ignore"):
-        factor = where(n > maxnorm, maxnorm / (n + 1e-7), 1.0)
+        factor = where(clipped, maxnorm / (n + 1e-7), 1.0)
     real_dt = x._data.real.dtype  # (float32 for complex64)
     if factor._data.dtype != real_dt:
         factor = cast(factor, real_dt)
