@@ -903,6 +903,13 @@ def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) ->
     `grads`: the general path's dict keyed by node, or `_plain_backward`'s list (`parent` an
     index); either holds the one reference to the gradient that the count below allows."""
     prev = grads[parent] if type(grads) is list else grads.get(parent)
+    if prev is not None and _widens(prev, gy):
+        # gy of a wider dtype (float64 into float32): eager's sum is in gy's dtype, `prev +
+        # zeros with gy at the index`; an add in place would round it to prev's dtype
+        full = np.zeros(shape, gy.dtype)
+        full[node.idx] = gy
+        grads[parent] = prev + full
+        return
     if fill:
         if prev is None:
             prev = grads[parent] = pool.get(shape, gy.dtype)
@@ -930,6 +937,8 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
     the same values, one pass instead of two. False, with nothing changed, when the slice has
     no view of gy's shape. `fill`: as `_slice_gradient`'s (copies into an unzeroed buffer)."""
     prev = grads[parent] if type(grads) is list else grads.get(parent)
+    if prev is not None and _widens(prev, gy):
+        return False  # the reshape's backward, then `_slice_gradient`'s sum in gy's dtype
     if fill or prev is None:  # copied in: into zeros, or into the unzeroed buffer (`fill`)
         buf = prev if prev is not None else (
             pool.get(shape, gy.dtype) if fill else np.zeros(shape, gy.dtype))
@@ -948,6 +957,11 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
         return False
     dest += gy
     return True
+
+
+def _widens(prev, gy) -> bool:
+    """Whether adding gy to prev gives a wider dtype than prev's (NumPy's promotion)."""
+    return prev.dtype != gy.dtype and np.result_type(prev.dtype, gy.dtype) != prev.dtype
 
 
 def _view_as(a, shape):
