@@ -16,6 +16,7 @@ from ..autograd import Function
 from ..dtypes import bfloat16_dtype
 from ..tensor import Tensor
 from .half import rounds_once
+from .untracked import computed
 
 
 class SoftmaxCrossEntropy(Function):
@@ -251,17 +252,42 @@ def _nll_rounded_once(logp, target, weight, ignore_index: int, reduction: str, l
     bitwise; the loss value may be one ulp apart, as PyTorch sums the rows in bfloat16 (cascaded
     partial sums, LossNLL.cpp) where this sums in float32."""
     xp = backend.get_array_module(logp._data)
-    valid = target != ignore_index  # (M,)
-    t_safe = xp.where(valid, target, 0)
     dt = logp._data.dtype
-    wt = valid.astype(dt) if weight is None else xp.where(valid, weight[t_safe], 0).astype(dt)
-    loss = -(logp[xp.arange(logp.shape[0]), t_safe] * Tensor._wrap(wt))  # (M,)
+    # The safe targets, the row weights and their total come from the target's values through
+    # untracked.computed, so descent.compile replays them on each call's target (made on
+    # arrays, they were constants frozen when the first two calls agreed).
+    tt = Tensor._wrap(target)  # (M,) the caller's array (a slot's, to descent.compile)
+    ins = (tt,) if weight is None else (tt, Tensor._wrap(weight))
+    t_safe = computed(_nll_safe_target, (tt,), (ignore_index,))  # (M,)
+    wt = computed(_nll_row_weight, ins, (ignore_index, dt))  # (M,)
+    loss = -(logp[xp.arange(logp.shape[0]), t_safe] * wt)  # (M,)
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
     # PyTorch holds the total weight in bfloat16 (257 rows count as 256; float16's in float16,
     # `low`): so does this
-    total = float(np.asarray(wt.sum(), np.float32).astype(low or bfloat16_dtype()))
+    total = computed(_nll_total_weight, (wt,), (np.dtype(low or bfloat16_dtype()),))  # ()
     with np.errstate(divide="ignore", invalid="ignore"):  # every row ignored: nan, as PyTorch
         return loss.sum() / total
+
+
+def _nll_safe_target(target, ignore_index):
+    """The targets with ignored rows at class 0 (_nll_rounded_once's computed kernel)."""
+    return backend.get_array_module(target).where(target != ignore_index, target, 0)
+
+
+def _nll_row_weight(target, *rest):
+    """Each row's weight (0 where ignored), in dtype dt: `(target, [weight,] ignore, dt)`."""
+    *weight, ignore_index, dt = rest
+    valid = target != ignore_index
+    if not weight:
+        return valid.astype(dt)
+    t_safe = _nll_safe_target(target, ignore_index)
+    return backend.get_array_module(target).where(valid, weight[0][t_safe], 0).astype(dt)
+
+
+def _nll_total_weight(wt, low):
+    """The rows' total weight held in `low` (bfloat16/float16) as PyTorch, as a float32 0-d."""
+    total = np.asarray(backend.as_numpy(wt.sum()), np.float32).astype(low).astype(np.float32)
+    return backend.get_array_module(wt).asarray(total)

@@ -1,0 +1,60 @@
+"""descent.compile against eager where an op computed an array from a tensor's values outside
+the autograd Functions (session 19, helper-138's audit of `Tensor._wrap(` sites).
+
+The recorder cannot see such an array: when the first two calls agree it keeps it as a
+constant, and the replay returns the first recording's values from the third call on. Each
+case runs six calls (0 and 1 with the same data, 2-5 with new data) compiled and eagerly and
+compares them bitwise; each failed before its fix.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+import descent.nn.functional as F
+
+T = descent
+_RNG = np.random.default_rng(1)
+_A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
+_XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 for _ in range(4)]
+
+
+def _same(a, b):
+    a, b = a._data, b._data
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def _check(f):
+    c = descent.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, a in enumerate(_XS):
+            want, got = f(T.tensor(a)), c(T.tensor(a))
+            assert _same(want, got), f"call {i}"
+
+
+def _target(x):
+    return (x[:, 0].abs() * 2).long().clamp(0, 5)  # (4,) classes from the data
+
+
+CASES = {
+    # Tensor.view(dtype): the bit view was made on the array (a constant to the recorder)
+    "view_dtype": lambda x: x.view(T.int32) + 1,
+    # float16/bfloat16 cross_entropy (ops/loss._nll_rounded_once): the safe targets, row
+    # weights and the mean's total weight were computed from the target's array
+    "ce_bf16_none": lambda x: F.cross_entropy(x.bfloat16(), _target(x), ignore_index=1,
+                                              reduction="none"),
+    "ce_bf16_mean": lambda x: F.cross_entropy(x.bfloat16(), _target(x), ignore_index=1),
+    "ce_f16_weight": lambda x: F.cross_entropy(x.half(), _target(x), ignore_index=2,
+                                               weight=T.arange(1.0, 7.0).half()),
+    "ce_f16_spatial": lambda x: F.cross_entropy(
+        x.half().reshape(2, 6, 2), (x[:2, :2].abs() * 2).long().clamp(0, 5), ignore_index=2,
+        reduction="sum"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_replay_matches_eager(name):
+    _check(CASES[name])
