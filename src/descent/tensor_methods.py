@@ -438,11 +438,6 @@ class MathMethods:
         return _ops.cast(self, _legacy_dtype(dtype))
 
 
-def _dtype_view(a, dt):
-    """a's bytes read as dtype dt (a 0-d array stays 0-d): _view_as_dtype's kernel."""
-    return a.reshape(1).view(dt).reshape(()) if a.ndim == 0 else a.view(dt)
-
-
 def _view_as_dtype(t, dtype):
     """t.view(dtype): the same bytes read as another dtype (PyTorch's bit view; the last
     dimension scales by the itemsizes' ratio). Not differentiable unless the dtype is t's own,
@@ -471,15 +466,11 @@ def _view_as_dtype(t, dtype):
                 ".contiguous() first"
             )
     try:
-        out = _dtype_view(t._data, dt)
+        res = _ops.dtype_view_of(t, dt)  # (seen by op hooks: descent.compile replays it)
     except ValueError as e:
         raise RuntimeError(
             f"view({dt}) of a {arr.dtype} tensor of shape {tuple(t.shape)}: {e}"
         ) from None
-    # seen by op hooks: descent.compile replays the view on each call's t (a constant before)
-    from .ops.untracked import seen  # noqa: PLC0415
-
-    res = seen(_dtype_view, (t,), (dt,), type(t)._wrap(out))
     # outside the graph, but one memory and version counter with t (PyTorch's view): tagged
     # as detach()'s result is (writes into either bump both; autograd_views)
     from .autograd_views import AliasRef, DetachedView, register  # noqa: PLC0415

@@ -23,6 +23,7 @@ from ..tensor_methods import _ops
 from ._common import as_tensor, shape_arg
 from .elementwise import clone
 from .indexing import ScatterCopy, getitem
+from .untracked import seen
 from .view_rules import address as _address
 from .view_rules import storage as _storage
 from .view_rules import storage_root as _storage_root
@@ -119,6 +120,18 @@ def as_strided_(input, size, stride, storage_offset=None) -> Tensor:
         storage[off:], size, tuple(s * a.itemsize for s in stride)
     )
     return x
+
+
+def _dtype_view(a, dt):
+    """a's bytes read as dtype dt (a 0-d array stays 0-d): dtype_view_of's kernel."""
+    return a.reshape(1).view(dt).reshape(()) if a.ndim == 0 else a.view(dt)
+
+
+def dtype_view_of(t: Tensor, dt) -> Tensor:
+    """t's bytes read as dtype dt, without a node (Tensor.view(dtype)'s step on the array),
+    through untracked.seen: descent.compile replays the view on each call's t (made on the
+    array alone, it was a constant frozen when the first two calls agreed)."""
+    return seen(_dtype_view, (t,), (dt,), type(t)._wrap(_dtype_view(t._data, dt)))
 
 
 def storage_offset_of(x: Tensor) -> int:
