@@ -52,6 +52,12 @@ CASES = {
     "ce_f16_spatial": lambda x: F.cross_entropy(
         x.half().reshape(2, 6, 2), (x[:2, :2].abs() * 2).long().clamp(0, 5), ignore_index=2,
         reduction="sum"),
+    # cross_entropy's class weights computed from the data: cast on the array (a copy), they
+    # were a constant (the float32 op's parameter, the soft and half paths' factor)
+    "ce_weight_hard": lambda x: F.cross_entropy(x, _target(x), weight=x[0].abs()),
+    "ce_weight_soft": lambda x: F.cross_entropy(x, x.softmax(1), weight=x[0].abs()),
+    "ce_weight_bf16": lambda x: F.cross_entropy(x.bfloat16(), _target(x),
+                                                weight=x[0].abs().bfloat16()),
 }
 
 

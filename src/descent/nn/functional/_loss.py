@@ -131,7 +131,9 @@ def cross_entropy(
     n_cls = x.shape[1]
     w = None
     if weight is not None:
-        w = as_tensor(weight)._data.astype(x._data.dtype)
+        # Through untracked.computed: descent.compile replays the cast on each call's weight
+        # (a copy made on the array was a constant, frozen when the first two calls agreed).
+        w = computed(_weight_in, (as_tensor(weight),), (x._data.dtype,))._data
         if w.shape != (n_cls,):
             raise DescentError(
                 f"cross_entropy: weight must have shape ({n_cls},), got {tuple(w.shape)}"
@@ -192,6 +194,11 @@ def cross_entropy(
     if unbatched and reduction == "none":
         loss = loss[0]
     return loss
+
+
+def _weight_in(w, dt):
+    """cross_entropy's class weights as a copy in the logits' dtype (computed's kernel)."""
+    return w.astype(dt)
 
 
 def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
