@@ -27,3 +27,26 @@ def test_complex_einsum_gradient_conjugates(eq):
         grads[lib.__name__] = [t.grad.numpy() for t in ts]
     for ours, theirs in zip(grads["descent"], grads["torch"]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_embedding_freq_scaled_gradient_keeps_dtype(dtype):
+    """F.embedding(scale_grad_by_freq=True): the weight's gradient keeps its dtype, as PyTorch's
+    float scale does. descent's float64 scale made a float32 weight's gradient float64, and a
+    retained non-leaf weight (w * 1 with retain_grad) raised 'cannot assign a gradient of dtype
+    float64' (found by helper-139)."""
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((7, 5)).astype(dtype)
+    idx = rng.integers(0, 7, (40,))
+    c = rng.standard_normal((40, 5)).astype(dtype)
+    got = {}
+    for lib in (torch, descent):
+        w = lib.tensor(w0, requires_grad=True)
+        v = w * 1
+        v.retain_grad()
+        y = lib.nn.functional.embedding(lib.tensor(idx), v, scale_grad_by_freq=True)
+        (y * lib.tensor(c)).sum().backward()
+        got[lib.__name__] = (str(v.grad.dtype).split(".")[-1], v.grad.numpy(), w.grad.numpy())
+    assert got["descent"][0] == got["torch"][0] == dtype
+    for ours, theirs in zip(got["descent"][1:], got["torch"][1:]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)

@@ -44,8 +44,8 @@ class Embedding(Function):
                 # values, with an identity derivative with respect to gy.
                 s = Tensor._wrap(scale.astype(gy._data.dtype) - 1)
                 gy = gy + (gy * s).detach()
-            else:
-                gy = gy * scale
+            else:  # in gy's dtype, as PyTorch's float scale (a float64 scale made it float64)
+                gy = gy * scale.astype(gy.dtype, copy=False)
         if ops.is_graph:  # differentiable scatter-add, so the gradient can be differentiated again
             return ops.index_grad(gy, self.in_shapes[0], self.idx, False)
         xp = backend.get_array_module(gy)
