@@ -58,6 +58,12 @@ CASES = {
     "ce_weight_soft": lambda x: F.cross_entropy(x, x.softmax(1), weight=x[0].abs()),
     "ce_weight_bf16": lambda x: F.cross_entropy(x.bfloat16(), _target(x),
                                                 weight=x[0].abs().bfloat16()),
+    # results made on arrays, used by a later op (returned directly, the call fell back)
+    "pow_bool": lambda x: ((x > 0) ** True).float() * x,
+    "addr_bool": lambda x: T.addr(x[0] > 0, x[1, :4] > 0, x[2] > 0).float() * x,
+    "unravel_index": lambda x: T.unravel_index((x.abs() * 3).long().clamp(0, 23),
+                                               (4, 6))[1].float() * x,
+    "nonzero_static": lambda x: T.nonzero_static(x > 0, size=5).float().sum() * x,
 }
 
 

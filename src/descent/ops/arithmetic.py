@@ -47,6 +47,7 @@ from .division import (  # noqa: F401 - moved to ops/division.py, re-exported fr
 from .elementwise import cast
 from .half import in_float32
 from .out_arg import write_out
+from .untracked import computed
 
 
 def _bool_sub_message(*shapes) -> str:
@@ -669,6 +670,11 @@ div = _arithmetic(
 )  # fmt: skip
 
 
+def _bool_pow(a, b):
+    """bool a ** bool b (b constant): a itself (a copy) or all True; pow's computed kernel."""
+    return a.copy() if b else backend.get_array_module(a).ones_like(a)
+
+
 # pow is not in the factory: its scalar forms differ (c ** x is RPowScalar, x ** c PowScalar,
 # and no constant folding applies), and it is far less hot than + - * /.
 def pow(a, b) -> Tensor:
@@ -677,8 +683,7 @@ def pow(a, b) -> Tensor:
     if isinstance(a, Tensor) and is_scalar(b):
         kind = a._data.dtype.kind
         if isinstance(b, (bool, np.bool_)) and kind == "b":  # bool ** bool stays bool
-            xp = backend.get_array_module(a._data)
-            return Tensor._wrap(a._data.copy() if b else xp.ones_like(a._data))
+            return computed(_bool_pow, (a,), (bool(b),))  # (replayed by descent.compile)
         if kind in "biu" and isinstance(b, (int, np.integer)) and b < 0:
             raise DescentError(
                 f"pow: integers to negative integer powers are not allowed (a {a._data.dtype} "

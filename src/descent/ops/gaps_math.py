@@ -425,11 +425,18 @@ def _integer_addr(input, prod: Tensor, beta, alpha) -> Tensor:
     if prod._data.dtype != np.bool_:
         return _scaled_sum(input, prod, beta, alpha)
     x = as_tensor(input, prod)
-    xp = backend.get_array_module(prod._data)
-    out = prod._data if alpha else xp.zeros_like(prod._data)
+    # (through untracked.computed: descent.compile replays it; made on the arrays, it was a
+    # constant frozen when the first two calls agreed)
+    return computed(_bool_addr, (prod, x), (bool(alpha), bool(beta)))
+
+
+def _bool_addr(prod, x, alpha, beta):
+    """(alpha and prod) or (beta and x), broadcast to prod's shape: bool addr's kernel."""
+    xp = backend.get_array_module(prod)
+    out = prod.copy() if alpha else xp.zeros_like(prod)
     if beta:
-        out = xp.logical_or(out, x._data.astype(bool))
-    return Tensor._wrap(out)
+        out = xp.logical_or(out, x.astype(bool))
+    return out
 
 
 def chain_matmul(*matrices) -> Tensor:
@@ -551,10 +558,18 @@ def unravel_index(indices, shape) -> tuple:
     a = backend.as_numpy(t._data).astype(np.int64)
     if a.size and (a.min() < -size or a.max() >= size):
         raise RuntimeError(f"'indices' must be in range [-{size}, {size - 1}] for shape {shape}")
+    # Each coordinate through untracked.computed: descent.compile replays it on each call's
+    # indices (made on the arrays, they were constants frozen when two calls agreed)
+    return tuple(computed(_unravel_coord, (t,), (shape, k)) for k in range(len(shape)))
+
+
+def _unravel_coord(indices, shape, k):
+    """Coordinate k of the flat `indices` in an array of `shape` (unravel_index's kernel)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    a = backend.as_numpy(indices).astype(np.int64)
     a = np.where(a < 0, a + size, a)
-    coords = np.unravel_index(a, shape) if shape else ()
-    xp = backend.get_array_module(t._data)
-    return tuple(Tensor._wrap(xp.asarray(c, dtype=np.int64)) for c in coords)
+    c = np.unravel_index(a, shape)[k]
+    return backend.get_array_module(indices).asarray(c, dtype=np.int64)
 
 
 __all__ += sorted(_TOPLEVEL_INPLACE)

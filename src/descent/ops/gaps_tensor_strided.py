@@ -348,8 +348,16 @@ def nonzero_static(input, *, size: int, fill_value: int = -1) -> Tensor:
     x = as_tensor(input)
     if size < 0:
         raise RuntimeError(f"nonzero_static: 'size' must be non-negative, got {size}")
-    xp = backend.get_array_module(x._data)
-    idx = xp.stack(xp.nonzero(x._data), axis=1) if x.ndim else xp.zeros((int(bool(x.item())), 0))
+    # (through untracked.seen: descent.compile replays it on each call's values; made on the
+    # array, it was a constant frozen when the first two calls agreed)
+    out = Tensor._wrap(_nonzero_static(x._data, int(size), fill_value))
+    return seen(_nonzero_static, (x,), (int(size), fill_value), out)
+
+
+def _nonzero_static(a, size, fill_value):
+    """nonzero_static's kernel: (size, ndim) int64 positions of a's nonzeros, cut or padded."""
+    xp = backend.get_array_module(a)
+    idx = xp.stack(xp.nonzero(a), axis=1) if a.ndim else xp.zeros((int(bool(a)), 0))
     idx = idx.astype(np.int64)[:size]
     pad = xp.full((size - idx.shape[0], idx.shape[1]), fill_value, dtype=np.int64)
-    return Tensor._wrap(xp.concatenate([idx, pad], axis=0))
+    return xp.concatenate([idx, pad], axis=0)
