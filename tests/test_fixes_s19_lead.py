@@ -50,3 +50,14 @@ def test_embedding_freq_scaled_gradient_keeps_dtype(dtype):
     assert got["descent"][0] == got["torch"][0] == dtype
     for ours, theirs in zip(got["descent"][1:], got["torch"][1:]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_renorm_needs_two_dimensions(shape):
+    """torch.renorm refuses a 0-d or 1-D input (RuntimeError naming the count); descent
+    renormed a 1-D one element by element."""
+    for lib in (torch, descent):
+        with pytest.raises(RuntimeError, match="renorm: input needs at least 2 dimensions"):
+            lib.renorm(lib.ones(shape), 2, 0, 1.0)
+        with pytest.raises(RuntimeError, match=f"got {len(shape)} dimensions"):
+            lib.ones(shape).renorm(2, 0, 1.0)

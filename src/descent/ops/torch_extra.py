@@ -205,12 +205,12 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
         raise RuntimeError(f"renorm: p must be positive, got {p}")
     if maxnorm < 0:
         raise RuntimeError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
-    if x.ndim == 0:
-        raise RuntimeError("renorm: needs at least one dimension, got a 0-d tensor")
+    if x.ndim < 2:  # PyTorch's check and words
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
     d = _one_axis(dim, x.ndim)  # out of range: IndexError, as PyTorch (was wrapped)
     others = tuple(i for i in range(x.ndim) if i != d)
     def slice_norms(t):  # (1, .., size of dim, .., 1)
-        return norm(t, p, others, True) if others else _abs(t)
+        return norm(t, p, others, True)
 
     # torch.renorm's own backward passes the gradient through where norm <= maxnorm (a nan norm
     # included: nan > maxnorm is false). The composite would give nan there (0 times the
