@@ -64,6 +64,9 @@ CASES = {
     "unravel_index": lambda x: T.unravel_index((x.abs() * 3).long().clamp(0, 23),
                                                (4, 6))[1].float() * x,
     "nonzero_static": lambda x: T.nonzero_static(x > 0, size=5).float().sum() * x,
+    "fake_quantize_tensor": lambda x: T.fake_quantize_per_tensor_affine(x, 0.1, 0, -128, 127) * x,
+    "fake_quantize_channel": lambda x: T.fake_quantize_per_channel_affine(
+        x, x[:, 0].abs() + 0.1, T.zeros(4, dtype=T.int32), 0, -128, 127) * x,
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import backend
 from .grad_mode import is_grad_enabled
+from .ops.untracked import computed
 from .tensor import Tensor
 
 __all__ = ["fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine"]
@@ -44,14 +45,55 @@ def _check_range(quant_min: int, quant_max: int, op: str) -> None:
         raise RuntimeError(f"{op}: `quant_min` should be less than or equal to `quant_max`.")
 
 
-def _finish(input: Tensor, out: np.ndarray, mask: np.ndarray) -> Tensor:
-    xp = backend.get_array_module(input._data)
-    q = Tensor._wrap(xp.asarray(out))
+def _finish(input: Tensor, kernel, inputs: tuple, args: tuple) -> Tensor:
+    """kernel(*arrays of inputs, *args, part): part 0 the rounded values, part 1 the mask (in
+    their dtype) where the input was in range. Through untracked.computed, so descent.compile
+    replays both on each call's data (made on the arrays, they were constants frozen when the
+    first two calls agreed)."""
+    q = computed(kernel, inputs, (*args, 0))
     if not (input.requires_grad and is_grad_enabled()):
         return q
     # straight-through: q's value, the gradient of `input * mask` (x - x.detach() is exactly 0)
-    m = Tensor._wrap(xp.asarray(mask.astype(out.dtype)))
+    m = computed(kernel, inputs, (*args, 1))
     return q + (input - input.detach()) * m
+
+
+def _on_device(like, arr):
+    return backend.get_array_module(like).asarray(arr)
+
+
+def _fq_tensor(x, sc, zp, quant_min, quant_max, part):
+    """fake_quantize_per_tensor_affine's kernel: the values (part 0) or the mask (part 1)."""
+    xa = backend.as_numpy(x)
+    dt = xa.dtype
+    inv_scale = np.float32(1.0) / np.float32(sc)
+    q = np.rint(xa * inv_scale.astype(dt)).astype(np.float64) + zp
+    if part:
+        return _on_device(x, ((q >= quant_min) & (q <= quant_max)).astype(dt))
+    # the grid value in float32 whatever the input's dtype (measured: PyTorch's float64
+    # results are float32 products, 8.6e-8 from the float64 ones at scale 0.0086)
+    grid = (np.clip(q, quant_min, quant_max) - zp).astype(np.float32)
+    return _on_device(x, (grid * np.float32(sc)).astype(dt))
+
+
+def _fq_channel(x, sc, zpa, shape, quant_min, quant_max, part):
+    """fake_quantize_per_channel_affine's kernel: the values (part 0) or the mask (part 1)."""
+    xa = backend.as_numpy(x)
+    dt = xa.dtype
+    sc = np.asarray(backend.as_numpy(sc), dtype=np.float32).reshape(-1)
+    zpa = np.asarray(backend.as_numpy(zpa)).reshape(-1)
+    inv_scale = (np.float32(1.0) / sc).astype(dt).reshape(shape)
+    if np.issubdtype(zpa.dtype, np.integer):
+        zp = zpa.astype(np.float64).reshape(shape)
+        q = np.rint(xa * inv_scale).astype(np.float64) + zp
+        out = ((np.clip(q, quant_min, quant_max) - zp) * sc.astype(np.float64).reshape(shape))
+    else:  # float zero points (PyTorch's float-qparams path): in the input's dtype
+        zp = zpa.astype(dt).reshape(shape)
+        q = np.rint(xa * inv_scale + zp)
+        out = (np.clip(q, quant_min, quant_max) - zp) * sc.astype(dt).reshape(shape)
+    if part:
+        return _on_device(x, ((q >= quant_min) & (q <= quant_max)).astype(dt))
+    return _on_device(x, out.astype(dt))
 
 
 def fake_quantize_per_tensor_affine(input: Tensor, scale, zero_point, quant_min: int,
@@ -65,15 +107,7 @@ def fake_quantize_per_tensor_affine(input: Tensor, scale, zero_point, quant_min:
     zp = int(_scalar(zero_point, "zero_point", op))
     if not quant_min <= zp <= quant_max:
         raise RuntimeError(f"{op}: `zero_point` must be between `quant_min` and `quant_max`.")
-    x = backend.as_numpy(input._data)
-    dt = x.dtype
-    inv_scale = np.float32(1.0) / np.float32(sc)
-    q = np.rint(x * inv_scale.astype(dt)).astype(np.float64) + zp
-    # the grid value in float32 whatever the input's dtype (measured: PyTorch's float64
-    # results are float32 products, 8.6e-8 from the float64 ones at scale 0.0086)
-    grid = (np.clip(q, quant_min, quant_max) - zp).astype(np.float32)
-    out = (grid * np.float32(sc)).astype(dt)
-    return _finish(input, out, (q >= quant_min) & (q <= quant_max))
+    return _finish(input, _fq_tensor, (input,), (float(sc), zp, quant_min, quant_max))
 
 
 def fake_quantize_per_channel_affine(input: Tensor, scale: Tensor, zero_point: Tensor,
@@ -101,20 +135,10 @@ def fake_quantize_per_channel_affine(input: Tensor, scale: Tensor, zero_point: T
     if sc.shape[0] != n or zpa.shape[0] != n:
         raise RuntimeError(f"{op}: dimensions of scale and zero_point are not consistent with "
                            f"input size along axis {axis} ({sc.shape[0]}, {zpa.shape[0]} vs {n})")
-    x = backend.as_numpy(input._data)
-    dt = x.dtype
-    shape = [1] * x.ndim
+    shape = [1] * input.ndim
     shape[axis] = n
-    inv_scale = (np.float32(1.0) / sc).astype(dt).reshape(shape)
-    if np.issubdtype(zpa.dtype, np.integer):
-        zp = zpa.astype(np.float64).reshape(shape)
-        if ((zp < quant_min) | (zp > quant_max)).any():
-            raise RuntimeError(f"{op}: `zero_point` must be between `quant_min` and "
-                               "`quant_max`.")
-        q = np.rint(x * inv_scale).astype(np.float64) + zp
-        out = ((np.clip(q, quant_min, quant_max) - zp) * sc.astype(np.float64).reshape(shape))
-    else:  # float zero points (PyTorch's float-qparams path): in the input's dtype
-        zp = zpa.astype(dt).reshape(shape)
-        q = np.rint(x * inv_scale + zp)
-        out = (np.clip(q, quant_min, quant_max) - zp) * sc.astype(dt).reshape(shape)
-    return _finish(input, out.astype(dt), (q >= quant_min) & (q <= quant_max))
+    if np.issubdtype(zpa.dtype, np.integer) and ((zpa < quant_min) | (zpa > quant_max)).any():
+        raise RuntimeError(f"{op}: `zero_point` must be between `quant_min` and `quant_max`.")
+    st = scale if isinstance(scale, Tensor) else Tensor._wrap(sc)
+    zt = zero_point if isinstance(zero_point, Tensor) else Tensor._wrap(zpa)
+    return _finish(input, _fq_channel, (input, st, zt), (tuple(shape), quant_min, quant_max))
