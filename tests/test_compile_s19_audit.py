@@ -67,6 +67,13 @@ CASES = {
     "fake_quantize_tensor": lambda x: T.fake_quantize_per_tensor_affine(x, 0.1, 0, -128, 127) * x,
     "fake_quantize_channel": lambda x: T.fake_quantize_per_channel_affine(
         x, x[:, 0].abs() + 0.1, T.zeros(4, dtype=T.int32), 0, -128, 127) * x,
+    # linalg.lstsq's singular values, rank and the residuals' branch on the rank
+    "lstsq_svals": lambda x: T.linalg.lstsq(x[:, :3], x[:, 3:],
+                                            driver="gelsd").singular_values.sum() * x,
+    "lstsq_rank": lambda x: T.linalg.lstsq(x[:, :3] * (x[0, 0] > 0), x[:, 3:],
+                                           driver="gelsy").rank.float() * x[:1],
+    "lstsq_residuals": lambda x: T.linalg.lstsq(x[:, :3] * (x[0, 0] > 0), x[:, 3:],
+                                                driver="gelsd").residuals * 1,
 }
 
 

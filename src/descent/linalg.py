@@ -443,9 +443,12 @@ def lstsq(A, B, rcond=None, *, driver=None) -> _LstsqResult:
     eps = float(xp.finfo(dt).eps)
     rtol = eps * max(m, n) if rcond is None or rcond < 0 else float(rcond)
     x = matmul(pinv(A, rtol=rtol), Bm)
-    s = xp.linalg.svd(A._data, compute_uv=False)
-    rank = (s > rtol * _largest(s)[..., None]).sum(axis=-1).astype(xp.int64)
-    empty = _Tensor._wrap(xp.zeros((0,), dtype=s.dtype))  # real, as the residuals
+    # The singular values and the rank through untracked.computed: descent.compile replays
+    # them on each call's A (made on the arrays, they were constants frozen when two calls
+    # agreed), and the branch on the rank below reads a Tensor (its read guard sees it)
+    s = _computed(_lstsq_svals, (A,), ())
+    rank = _computed(_lstsq_rank, (s,), (rtol,))
+    empty = _Tensor._wrap(xp.zeros((0,), dtype=s._data.dtype))  # real, as the residuals
     # No residuals: still an output of the graph (PyTorch's requires grad), with a zero
     # gradient: an empty slice of the solution (its real part for complex input)
     residuals = x.reshape(-1)[:0]
@@ -456,9 +459,19 @@ def lstsq(A, B, rcond=None, *, driver=None) -> _LstsqResult:
         residuals = _sum(r2, -2)
     if vector:  # the residuals keep their one column: (..., 1), as PyTorch's
         x = x.reshape(tuple(x.shape[:-1]))
-    svals = _Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
-    rank_t = _Tensor._wrap(rank) if driver != "gels" else _Tensor._wrap(xp.zeros((0,), xp.int64))
+    svals = s if driver in ("gelsd", "gelss") else empty
+    rank_t = rank if driver != "gels" else _Tensor._wrap(xp.zeros((0,), xp.int64))
     return _LstsqResult(x, residuals, rank_t, svals)
+
+
+def _lstsq_svals(a):
+    """lstsq's singular values of a (untracked.computed's kernel)."""
+    return _backend.get_array_module(a).linalg.svd(a, compute_uv=False)
+
+
+def _lstsq_rank(s, rtol):
+    """lstsq's rank: the singular values above rtol times the largest (computed's kernel)."""
+    return (s > rtol * _largest(s)[..., None]).sum(axis=-1).astype("int64")
 
 
 # ---------------------------------------------------------------------------------------------
