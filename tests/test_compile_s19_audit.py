@@ -74,6 +74,10 @@ CASES = {
                                            driver="gelsy").rank.float() * x[:1],
     "lstsq_residuals": lambda x: T.linalg.lstsq(x[:, :3] * (x[0, 0] > 0), x[:, 3:],
                                                 driver="gelsd").residuals * 1,
+    # torch._scaled_mm of float8 matrices (the product was made on the arrays)
+    "scaled_mm": lambda x: T._scaled_mm(
+        x[:, :4].to(T.float8_e4m3fn), x[:, :4].t().contiguous().to(T.float8_e4m3fn).t(),
+        T.tensor(1.0), T.tensor(1.0), out_dtype=T.float32) * x[:, :4],
 }
 
 

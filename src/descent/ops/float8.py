@@ -27,6 +27,7 @@ from ..dtypes import as_dtype, scalar_type
 from ..float8 import astype
 from ..hooks import composite
 from ..tensor import Tensor
+from .untracked import computed
 
 # Ops PyTorch 2.13's CPU computes on float8 (probed op by op), by descent class name, with
 # the formats each refuses. Comparisons (eq, ne, isnan) are not recorded ops in descent: they
@@ -119,13 +120,27 @@ def scaled_mm(self, mat2, scale_a, scale_b, bias=None, scale_result=None, out_dt
             "Invalid scaling configuration. (_scaled_mm takes float32 scales of one element, "
             f"or of shapes ({m}, 1) and (1, {n}); got {sa.shape} and {sb.shape})"
         )
+    dtype = self._data.dtype if out_dtype is None else as_dtype(out_dtype)
+    # Through untracked.computed: descent.compile replays the product on each call's data
+    # (made on the arrays, it was a constant frozen when the first two calls agreed)
+    scales = tuple(s if isinstance(s, Tensor) else Tensor._wrap(np.asarray(s))
+                   for s in (scale_a, scale_b))  # fmt: skip
+    if isinstance(bias, Tensor):
+        return computed(_scaled_mm_kernel, (self, mat2, *scales, bias),
+                        (None, tensorwise, dtype))  # fmt: skip
+    return computed(_scaled_mm_kernel, (self, mat2, *scales), (bias, tensorwise, dtype))
+
+
+def _scaled_mm_kernel(a, b, sa, sb, *rest):
+    """scaled_mm's kernel: `(a, b, scale_a, scale_b, [bias array,] bias number or None,
+    tensorwise, out dtype)`, in float32, converted once."""
+    *bias_arr, bias, tensorwise, dtype = rest
     f32 = np.float32
     sa = sa.astype(f32).reshape(()) if tensorwise else sa.astype(f32)
     sb = sb.astype(f32).reshape(()) if tensorwise else sb.astype(f32)
-    a = astype(self._data, f32) * sa  # (M, K), exact float8 values times the scale
-    b = astype(mat2._data, f32) * sb  # (K, N)
-    out = a @ b  # (M, N) float32
-    if bias is not None:
-        out = out + astype(bias._data, f32) if isinstance(bias, Tensor) else out + bias
-    dtype = self._data.dtype if out_dtype is None else as_dtype(out_dtype)
-    return Tensor._wrap(astype(out.astype(f32, copy=False), dtype))
+    out = (astype(a, f32) * sa) @ (astype(b, f32) * sb)  # (M, N) float32, exact float8 values
+    if bias_arr:
+        out = out + astype(bias_arr[0], f32)
+    elif bias is not None:
+        out = out + bias
+    return astype(out.astype(f32, copy=False), dtype)
