@@ -78,6 +78,10 @@ CASES = {
     "scaled_mm": lambda x: T._scaled_mm(
         x[:, :4].to(T.float8_e4m3fn), x[:, :4].t().contiguous().to(T.float8_e4m3fn).t(),
         T.tensor(1.0), T.tensor(1.0), out_dtype=T.float32) * x[:, :4],
+    # inv_ex / solve_ex chose their path from getrf's info read on the array: a replay of a
+    # non-singular recording ran linalg.inv / solve on a singular A and raised
+    "inv_ex": lambda x: T.linalg.inv_ex(x[:, :4] * (x[0, 0] > 0)).inverse * x[:, :4],
+    "solve_ex": lambda x: T.linalg.solve_ex(x[:, :4] * (x[0, 0] > 0), x[:, 4:]).result * 1,
 }
 
 

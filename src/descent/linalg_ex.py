@@ -201,7 +201,10 @@ def inv_ex(A, *, check_errors: bool = False, out=None) -> InvExResult:
     if check_errors and failed.any():
         raise _singular_error("linalg.inv_ex", info)
     xp = backend.get_array_module(A._data)
-    if not failed.any():
+    # Which path runs depends on A's values (Python control flow): read through a Tensor, so
+    # that descent.compile's read guard runs the call eagerly (read on the array, a replay
+    # kept the first recording's path: linalg.inv raised on a singular A of a later call)
+    if not bool(Tensor._wrap(failed.any())):
         return InvExResult(inv(A), autograd._new_tensor(xp.asarray(info)))
     res = inv(_swap_failed(A, failed))
     res = _overwrite(res, failed, _nans(res))
@@ -229,7 +232,10 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None) -
             "singular."
         )
     xp = backend.get_array_module(A._data)
-    if not failed.any():
+    # Which path runs depends on A's values (Python control flow): read through a Tensor, so
+    # that descent.compile's read guard runs the call eagerly (read on the array, a replay
+    # kept the first recording's path: linalg.inv raised on a singular A of a later call)
+    if not bool(Tensor._wrap(failed.any())):
         return SolveExResult(solve(A, B, left=left), autograd._new_tensor(xp.asarray(info)))
     res = solve(_swap_failed(A, failed), B, left=left)
     # the batch positions of res that come from a failing A (A's batch broadcast with B's)
