@@ -321,7 +321,10 @@ class Program:
                 operands = (arrays[0], 0)
             else:
                 operands = (arrays[0],)
-            if all(type(x) is _ndarray for x in arrays):
+            # (C-contiguous operands only: a ufunc on a strided view writes its result in the
+            # view's memory order, and a later reduction sums in that order; a C-ordered pool
+            # buffer changed the sum's rounding: (rot90(x).exp() * 1.7).mean(), helper-138)
+            if all(type(x) is _ndarray and x.flags.c_contiguous for x in arrays):
                 if out_meta is None:  # a program's shapes and dtypes are fixed: once
                     out_meta = plan[2] = (np.broadcast_shapes(*[np.shape(x) for x in operands]),
                                           np.result_type(*operands))  # fmt: skip
