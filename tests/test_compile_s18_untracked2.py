@@ -19,18 +19,19 @@ warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
 0 and 1 see the same values, later calls others, and every call must equal eager bitwise.
 """
 
-import warnings
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import descent
 import descent.nn.functional as F
-from descent.compiler import CompileWarning
 
-_RNG = np.random.default_rng(0)
-_A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
-_XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
+# The same inputs (calls 1-2 equal, then other data) and eager-vs-compiled runner as the first
+# file's
+sys.path.insert(0, str(Path(__file__).parent))
+from test_compile_s18_untracked import _XS, _run  # noqa: E402
 
 _IMG = descent.tensor(np.arange(120, dtype=np.float32).reshape(2, 3, 5, 4) / 7)
 _VOL = descent.tensor(np.arange(72, dtype=np.float32).reshape(1, 2, 3, 4, 3) / 5)
@@ -152,19 +153,6 @@ FALLBACK = {
         "embedding_bag",
     ),
 }
-
-
-def _run(f):
-    """Eager and compiled on every input: the compiled function and the warnings it gave."""
-    c = descent.compile(f)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k, a in enumerate(_XS):
-            want, got = f(descent.tensor(a)), c(descent.tensor(a))
-            assert want.shape == got.shape, k
-            assert want.dtype == got.dtype, k
-            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"call {k}")
-    return c, [str(m.message) for m in caught if issubclass(m.category, CompileWarning)]
 
 
 @pytest.mark.parametrize("name", sorted(REPLAY))
