@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_range, _like
+from .optimizer import Optimizer, _check_range, _keeps, _like
 
 __all__ = ["LBFGS"]
 
@@ -329,10 +331,17 @@ class LBFGS(Optimizer):
         if xp.abs(flat_grad).max() <= tolerance_grad:  # already optimal
             return orig_loss
 
-        # The state holds Tensors, as PyTorch's; the iteration works on their arrays.
-        for key in ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "al"):
+        # The state holds Tensors, as PyTorch's; the iteration works on their arrays. Each
+        # Tensor is kept to wrap its array again at the end, and each list to be refilled in
+        # place, so that a state_dict() taken earlier sees the later steps, as PyTorch's
+        # (prev_flat_grad is overwritten in place, old_dirs grows in place).
+        kept: dict[int, Tensor] = {}  # id(array) -> the Tensor that holds it
+        lists: dict[str, list] = {}
+        for key in _VECTOR_KEYS:
             if key in state:
-                state[key] = _raw(state[key])
+                if isinstance(state[key], list):
+                    lists[key] = state[key]
+                state[key] = _raw(state[key], kept)
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
         h_diag = state.get("H_diag")
@@ -421,29 +430,38 @@ class LBFGS(Optimizer):
 
         # PyTorch's types: vectors and 0-d numbers as Tensors (lists of them), ints and floats
         # as they are; the key order is PyTorch's too.
-        state["d"], state["t"] = _wrapped(d), _wrapped(t)
-        state["old_dirs"], state["old_stps"] = _wrapped(old_dirs), _wrapped(old_stps)
-        state["ro"], state["H_diag"] = _wrapped(ro), _wrapped(h_diag)
-        state["prev_flat_grad"], state["prev_loss"] = _wrapped(prev_flat_grad), prev_loss
+        values = dict(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)  # fmt: skip
         if "al" in state:
-            state["al"] = _wrapped(state["al"])
+            values["al"] = state["al"]
+        for key, value in values.items():
+            value = _wrapped(value, kept)
+            if key in lists and isinstance(value, list):
+                lists[key][:] = value  # the same list object, as PyTorch's
+                value = lists[key]
+            state[key] = value
         return orig_loss
 
     # -- state_dict: flat vectors, lists of them and numbers (not per-parameter arrays) ------
     def state_dict(self) -> dict[str, Any]:
-        """PyTorch's layout; the flat vectors come back as Tensors (copies)."""
+        """PyTorch's layout: {"state": {0: the optimizer's own state dict}, "param_groups":
+        [...]}. As in PyTorch (and descent's other optimizers) the state is not copied: its
+        Tensors and lists are the optimizer's, and later steps change them
+        (`copy.deepcopy(opt.state_dict())` keeps a snapshot)."""
         saved = {p: self.state.pop(p) for p in list(self.state)}
         try:
             sd = super().state_dict()  # the param_groups part
         finally:
             self.state.update(saved)
         st = saved.get(self._params[0])
-        if st:
-            sd["state"] = {0: {k: _export(v) for k, v in st.items()}}
+        if st is not None:
+            sd["state"] = {0: st}  # the same dict, as PyTorch's (an empty one too)
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a `state_dict()` (from descent or PyTorch); vectors take the parameters' dtype."""
+        """Load a `state_dict()` (from descent or PyTorch); vectors take the parameters' dtype
+        and device. A Tensor that has them already is kept, not copied, as PyTorch's
+        `value.to(dtype, device)` returns it; lists are new lists, as PyTorch's."""
         sd = dict(state_dict)
         saved_state = sd.get("state", {})
         super().load_state_dict({**sd, "state": {}})
@@ -454,38 +472,46 @@ class LBFGS(Optimizer):
             self.state[self._params[0]] = {k: _import(v, ref) for k, v in st.items()}
 
 
-def _raw(value):
-    """A state value as the iteration uses it: Tensors (in lists too) to their arrays."""
+_VECTOR_KEYS = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "al")
+
+
+def _raw(value, kept: dict):
+    """A state value as the iteration uses it: Tensors (in lists too) to their arrays; each
+    Tensor is noted in `kept` under its array's id."""
     if isinstance(value, list):
-        return [_raw(v) for v in value]
-    return value._data if isinstance(value, Tensor) else value
+        return [_raw(v, kept) for v in value]
+    if isinstance(value, Tensor):
+        kept[id(value._data)] = value
+        return value._data
+    return value
 
 
-def _wrapped(value):
+def _wrapped(value, kept: dict):
     """A state value as PyTorch keeps it: arrays and NumPy scalars (in lists too) as Tensors
-    (0-d for numbers: H_diag, ro, al); ints, floats and None as they are."""
+    (0-d for numbers: H_diag, ro, al, t; a float64 NumPy scalar too, though it is a Python
+    float), an array that came from a Tensor as that Tensor again (`kept`); ints, floats and
+    None as they are."""
     if isinstance(value, list):
-        return [_wrapped(v) for v in value]
-    if isinstance(value, Tensor) or value is None or isinstance(value, (int, float)):
+        return [_wrapped(v, kept) for v in value]
+    if isinstance(value, Tensor) or value is None:
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, np.generic):
+        return value
+    old = kept.get(id(value))
+    if old is not None and old._data is value:
+        return old
     xp = backend.get_array_module(value)
     return Tensor._wrap(xp.asarray(value))
 
 
-def _export(value):
-    """A copy of a state value for state_dict()."""
-    if isinstance(value, list):
-        return [_export(v) for v in value]
-    if isinstance(value, Tensor):
-        return Tensor._wrap(value._data.copy())
-    return value
-
-
 def _import(value, ref):
     """A loaded state value (descent's, PyTorch's or converted) as a Tensor in the parameters'
-    dtype and device (0-d for numbers); ints, floats and None as they are."""
+    dtype and device (0-d for numbers): the Tensor itself where it has them (`_keeps`), else
+    a copy; lists as new lists; ints, floats and None as they are."""
     if isinstance(value, list):
         return [_import(v, ref) for v in value]
-    if value is None or isinstance(value, (int, float)):
+    if value is None or (isinstance(value, (int, float)) and not hasattr(value, "dtype")):
+        return value
+    if _keeps(value, ref.dtype, ref):
         return value
     return Tensor._wrap(_like(value, ref).copy())

@@ -60,7 +60,6 @@ from .optimizer_hooks import (  # noqa: F401 - torch.optim.optimizer's names
 __all__ = ["Optimizer"]
 
 
-
 class Optimizer(OptimizerHooks):
     """Base class of all optimizers (PyTorch's interface).
 
@@ -445,8 +444,9 @@ class Optimizer(OptimizerHooks):
             {"state": {index: {"step": Tensor, name: Tensor, ...}}, "param_groups": [{option:
             value, ..., "params": [index, ...]}]}, where index numbers the parameters across
             groups in order ("step" and other per-parameter numbers are 0-d Tensors, as
-            PyTorch's). The Tensors are the optimizer's own state tensors, not copies, as in
-            PyTorch: later steps change them (`copy.deepcopy(opt.state_dict())` keeps a
+            PyTorch's). Each parameter's entry is the optimizer's own state dict and its
+            Tensors the optimizer's own state tensors, not copies, as in PyTorch: later
+            steps change them (`copy.deepcopy(opt.state_dict())` keeps a
             snapshot, as PyTorch's docs advise); the rest is plain numbers, bools, tuples
             and lists (JSON-able).
         """
@@ -462,9 +462,12 @@ class Optimizer(OptimizerHooks):
         state = {}
         for p, st in self.state.items():
             if p in index:  # an empty entry too (made by reading opt.state[p]), as PyTorch's
-                state[index[p]] = {
-                    k: v if isinstance(v, Tensor) else _plain(v) for k, v in st.items()
-                }
+                if all(isinstance(v, Tensor) or _plain(v) is v for v in st.values()):
+                    state[index[p]] = st  # the optimizer's own dict, as PyTorch's
+                else:
+                    state[index[p]] = {
+                        k: v if isinstance(v, Tensor) else _plain(v) for k, v in st.items()
+                    }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
