@@ -36,7 +36,10 @@ lottery-ticket rewinding, k-means and DEC clustering, Newton / Levenberg-Marquar
 second-order steps, HMMs by Baum-Welch, kornia-style image processing, early stopping with
 checkpoint resume, multi-resolution STFT losses, packed bidirectional RNNs, float16 master
 weights with loss scaling, tensor factorisations, a growing multi-task model with registration
-hooks, LISTA, LQR / iLQR control, distributions built from transforms).
+hooks, LISTA, LQR / iLQR control, distributions built from transforms; StyleGAN2's modulated
+convolutions with R1 and path-length penalties, Reformer's LSH and Longformer's sliding-chunk
+attention, RetNet retention and xLSTM cells in their parallel and recurrent forms, a sharded
+IterableDataset stream with worker_init_fn).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -544,6 +547,22 @@ CASES = {
     # CorrCholeskyTransform under LKJCholesky, Power / Reshape / Independent / Cat / Stack
     # log-determinants, GeneralizedPareto and Gumbel tails
     "distribution_transforms": ((1e-5, 1e-6), None),
+    # rosinality's StyleGAN2 at 8x8: equalized-lr layers, modulated / demodulated convs as one
+    # grouped conv2d over the batch (and conv_transpose2d upsampling), upfirdn blur, noise
+    # injection, minibatch stddev, softplus logistic losses, R1 and path-length regularisation
+    # (autograd.grad, create_graph) on lazy intervals, style mixing, truncation, g_ema accumulate
+    "stylegan_modconv": ((1e-5, 1e-6), None),
+    # reformer-pytorch's LSH attention (random rotations, argmax buckets, sort / undo-sort by
+    # gather, look-one-back chunks, logsumexp over hash rounds) and Longformer's sliding-chunk
+    # attention by as_strided / skew views vs a banded mask; two small LMs trained under AdamW
+    "lsh_sliding_attention": ((1e-5, 1e-6), None),
+    # RetNet's multi-scale retention (xPos, decay masks) in parallel, recurrent and chunkwise
+    # forms; xLSTM's stabilised mLSTM (parallel vs step) and sLSTM cells, trained
+    "retnet_xlstm": ((1e-5, 1e-6), None),
+    # an IterableDataset sharded by worker_init_fn over two workers (the interleaved batch
+    # order compared), batch_size=None pre-batched namedtuples, nested dict collate, padding
+    # collate_fn, a shuffle buffer, DistributedSampler by explicit rank; a GRU trained on it
+    "iterable_stream_training": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
