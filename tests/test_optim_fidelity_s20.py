@@ -159,3 +159,68 @@ def test_state_dict_entries_are_the_optimizers_own_dicts(name, kw):
         p.grad = lib.tensor(g.copy())
         opt.step()
         assert opt.state_dict()["state"][0] is opt.state[p], lib.__name__
+
+
+# -- LR schedulers ---------------------------------------------------------------------------------
+def _sched_opt(lib, name="SGD"):
+    ps = [lib.nn.Parameter(lib.zeros(2)) for _ in range(2)]
+    groups = [{"params": [p], "lr": 0.1 * (i + 1)} for i, p in enumerate(ps)]
+    kw = {"momentum": 0.9} if name == "SGD" else {}
+    return getattr(lib.optim, name)(groups, lr=0.1, **kw)
+
+
+def _lam(e):
+    return 0.95**e
+
+
+_SCHEDULES = {
+    "StepLR": lambda S, o: S.StepLR(o, step_size=7, gamma=0.3),
+    "MultiStepLR": lambda S, o: S.MultiStepLR(o, milestones=[5, 5, 20], gamma=0.5),
+    "ExponentialLR": lambda S, o: S.ExponentialLR(o, gamma=0.93),
+    "CosineAnnealingLR": lambda S, o: S.CosineAnnealingLR(o, T_max=17, eta_min=0.001),
+    "CosineAnnealingWarmRestarts": lambda S, o: S.CosineAnnealingWarmRestarts(o, 5, T_mult=2),
+    "OneCycleLR": lambda S, o: S.OneCycleLR(o, max_lr=1.0, total_steps=40),
+    "OneCycleLR_no_momentum": lambda S, o: S.OneCycleLR(
+        o, max_lr=1.0, total_steps=40, cycle_momentum=False, three_phase=True
+    ),
+    "CyclicLR": lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "CyclicLR_no_momentum": lambda S, o: S.CyclicLR(
+        o, 0.01, 0.1, step_size_up=3, mode="triangular2", cycle_momentum=False
+    ),
+    "LambdaLR": lambda S, o: S.LambdaLR(o, lr_lambda=_lam),
+    "MultiplicativeLR": lambda S, o: S.MultiplicativeLR(o, lr_lambda=_lam),
+    "LinearLR": lambda S, o: S.LinearLR(o, start_factor=0.2, total_iters=13),
+    "ConstantLR": lambda S, o: S.ConstantLR(o, factor=0.25, total_iters=9),
+    "PolynomialLR": lambda S, o: S.PolynomialLR(o, total_iters=30, power=1.7),
+    "SequentialLR": lambda S, o: S.SequentialLR(
+        o, [S.LinearLR(o, start_factor=0.1, total_iters=5), S.ExponentialLR(o, 0.9)], [5]
+    ),
+    "ChainedScheduler": lambda S, o: S.ChainedScheduler(
+        [S.ConstantLR(o, factor=0.5, total_iters=4), S.ExponentialLR(o, gamma=0.95)]
+    ),
+    "ReduceLROnPlateau": lambda S, o: S.ReduceLROnPlateau(o, mode="max", patience=2),
+}
+
+
+def _keys(sd):
+    """A scheduler state dict's keys in order, with its sub-schedulers' (Sequential/Chained)."""
+    return list(sd), [list(s) for s in sd.get("_schedulers", [])]
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+@pytest.mark.parametrize("name", list(_SCHEDULES))
+def test_scheduler_state_dict_keys_are_torchs_in_torchs_order(name, opt_name):
+    # Before: every schedule had _get_lr_called_within_step before _is_initial (PyTorch's
+    # order is the reverse); CosineAnnealingWarmRestarts set T_i after eta_min, OneCycleLR
+    # _anneal_func_type before _schedule_phases and use_beta1 even with
+    # cycle_momentum=False; CyclicLR's _scale_fn_custom was not last; ReduceLROnPlateau's
+    # mode/threshold keys came before last_epoch.
+    keys = []
+    for lib in (torch, descent):
+        opt = _sched_opt(lib, opt_name)
+        sched = _SCHEDULES[name](lib.optim.lr_scheduler, opt)
+        for i in range(3):
+            opt.step()
+            sched.step(1.0 / (i + 1)) if name == "ReduceLROnPlateau" else sched.step()
+        keys.append(_keys(sched.state_dict()))
+    assert keys[0] == keys[1]

@@ -66,9 +66,10 @@ class LRScheduler:
         self._step_count = 0
         # PyTorch's two flags, kept as instance attributes so that state_dict() has its keys:
         # _is_initial is True during the construction step only; _get_lr_called_within_step
-        # is True while step() calls a subclass's get_lr().
-        self._get_lr_called_within_step = False
+        # is True while step() calls a subclass's get_lr(). (_is_initial first: PyTorch's
+        # state_dict key order.)
         self._is_initial = True
+        self._get_lr_called_within_step = False
         try:
             self.step()
         finally:

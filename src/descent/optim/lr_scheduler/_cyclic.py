@@ -85,9 +85,9 @@ class OneCycleLR(LRScheduler):
             raise ValueError(
                 f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}"
             )
-        self._anneal_func_type = anneal_strategy  # PyTorch's attribute (a state_dict key)
         # Phases: (end step, group key of the start lr, of the end lr, momentum start, end),
-        # saved as PyTorch's _schedule_phases (one dict per phase).
+        # saved as PyTorch's _schedule_phases (one dict per phase; set before
+        # _anneal_func_type, PyTorch's attribute, in PyTorch's state_dict key order).
         n = self.total_steps
         if three_phase:
             phases = [
@@ -107,6 +107,7 @@ class OneCycleLR(LRScheduler):
                 (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
         self._schedule_phases = [dict(zip(_PHASE_KEYS, phase, strict=True)) for phase in phases]
+        self._anneal_func_type = anneal_strategy
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups, strict=True):
@@ -114,8 +115,8 @@ class OneCycleLR(LRScheduler):
                 group["max_lr"] = m
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
-        self.use_beta1 = "betas" in optimizer.defaults
-        if cycle_momentum:
+        if cycle_momentum:  # use_beta1 only then, as PyTorch's (a state_dict key)
+            self.use_beta1 = "betas" in optimizer.defaults
             if "momentum" not in optimizer.defaults and not self.use_beta1:
                 raise ValueError(
                     f"OneCycleLR: cycle_momentum=True needs an optimizer with momentum or betas; "
@@ -209,9 +210,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 f"CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got {T_mult!r}"
             )
         self.T_0 = T_0
+        self.T_i = T_0  # PyTorch's order (state_dict's keys)
         self.T_mult = T_mult
         self.eta_min = eta_min
-        self.T_i = T_0
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
@@ -353,6 +354,8 @@ class CyclicLR(LRScheduler):
             state = super().state_dict()
         finally:
             self._scale_fn_custom = fn
+        del state["_scale_fn_custom"]  # the last key, as PyTorch's
+        state["_scale_fn_custom"] = None
         if fn is not None and not isinstance(fn, types.FunctionType):
             state["_scale_fn_custom"] = copy.deepcopy(fn.__dict__)
         return state

@@ -65,12 +65,13 @@ class ReduceLROnPlateau(LRScheduler):
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps
+        self.last_epoch = 0  # no step count: PyTorch's state_dict has none
+        self._last_lr = [_copy_lr(group["lr"]) for group in optimizer.param_groups]
+        # (this order of the attributes is PyTorch's, so its state_dict's key order)
+        self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode
-        self.mode_worse = math.inf if mode == "min" else -math.inf
-        self.last_epoch = 0  # no step count: PyTorch's state_dict has none
-        self._last_lr = [_copy_lr(group["lr"]) for group in optimizer.param_groups]
         self._reset()
 
     def _reset(self) -> None:
