@@ -94,7 +94,7 @@ def test_get_total_norm_and_clip_grads_with_norm_match_torch(norm_type):
         nn.utils.get_total_norm([descent.tensor([np.inf])], error_if_nonfinite=True)
 
 
-def test_skip_init_and_memory_format_no_ops():
+def test_skip_init_and_memory_format():
     lin = nn.utils.skip_init(nn.Linear, 3, 4, bias=False)
     assert lin.weight.shape == (4, 3) and lin.bias is None
 
@@ -105,4 +105,6 @@ def test_skip_init_and_memory_format_no_ops():
     with pytest.raises(RuntimeError, match="device"):
         nn.utils.skip_init(NoDevice, 3)
     conv = nn.Conv2d(2, 2, 3)
-    assert nn.utils.convert_conv2d_weight_memory_format(conv, "channels_last") is conv
+    # lays the weight out as channels_last (session 20; a no-op before), as PyTorch's
+    assert nn.utils.convert_conv2d_weight_memory_format(conv, descent.channels_last) is conv
+    assert conv.weight.is_contiguous(memory_format=descent.channels_last)

@@ -79,14 +79,14 @@ _LINEAR_FNS = (
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (PyTorch's table).
 
-    linear/conv/sigmoid: 1; tanh: 5/3; relu: sqrt(2); leaky_relu: sqrt(2 / (1 + slope^2))
-    (slope = `param`, default 0.01); selu: 3/4.
+    linear/conv/sigmoid: 1 (the int, as PyTorch returns); tanh: 5/3; relu: sqrt(2);
+    leaky_relu: sqrt(2 / (1 + slope^2)) (slope = `param`, default 0.01); selu: 3/4.
 
     Raises:
         ValueError: an unknown nonlinearity or a non-numeric slope.
     """
     if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
-        return 1.0
+        return 1
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":

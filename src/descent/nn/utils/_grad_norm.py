@@ -1,6 +1,6 @@
 """torch.nn.utils.get_total_norm and clip_grads_with_norm_: clip_grad_norm_ in two steps (the
 norm, then the scaling), as PyTorch 2.6 split it; plus skip_init and the memory-format
-converters, which have nothing to do in descent (one memory layout)."""
+converters of conv weights."""
 
 from __future__ import annotations
 
@@ -75,11 +75,31 @@ def skip_init(module_cls, *args, **kwargs):
     return module_cls(*args, **kwargs)
 
 
-def convert_conv2d_weight_memory_format(module, memory_format):
-    """A no-op returning `module` (Module.to(memory_format=) lays weights out as channels_last)."""
+def _convert_conv_weights(module, memory_format, kinds):
+    from ... import memory_layout
+
+    name = memory_layout.format_name(memory_format)
+    if isinstance(module, kinds):
+        w = module.weight
+        w._data = memory_layout.copy_as(w._data, name)
+        w._version += 1
+    for child in module.children():
+        _convert_conv_weights(child, memory_format, kinds)
     return module
+
+
+def convert_conv2d_weight_memory_format(module, memory_format):
+    """Lay out the weights of every Conv2d / ConvTranspose2d in `module` (recursively) in
+    `memory_format` (torch.channels_last, or torch.contiguous_format back), in place, as
+    PyTorch's; returns `module`."""
+    from ..conv import Conv2d
+    from ..conv_transpose import ConvTranspose2d
+
+    return _convert_conv_weights(module, memory_format, (Conv2d, ConvTranspose2d))
 
 
 def convert_conv3d_weight_memory_format(module, memory_format):
-    """A no-op returning `module` (Module.to(memory_format=) lays weights out as channels_last)."""
-    return module
+    """convert_conv2d_weight_memory_format for Conv3d / ConvTranspose3d (channels_last_3d)."""
+    from ..conv_transpose import Conv3d, ConvTranspose3d
+
+    return _convert_conv_weights(module, memory_format, (Conv3d, ConvTranspose3d))
