@@ -224,3 +224,131 @@ def test_scheduler_state_dict_keys_are_torchs_in_torchs_order(name, opt_name):
             sched.step(1.0 / (i + 1)) if name == "ReduceLROnPlateau" else sched.step()
         keys.append(_keys(sched.state_dict()))
     assert keys[0] == keys[1]
+
+
+def _warned(lib, fn):
+    """fn(lib)'s result and the texts of the warnings it gave."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = fn(lib)
+    return out, [str(x.message) for x in w if issubclass(x.category, UserWarning)]
+
+
+def _one_opt(lib):
+    p = lib.nn.Parameter(lib.zeros(2))
+    return lib.optim.SGD([p], lr=0.1, momentum=0.9)
+
+
+_ORDER_CASES = {
+    # scheduler.step() before any optimizer.step(): PyTorch warns once per child stepped
+    "StepLR_before": lambda S, o: [S.StepLR(o, 2).step()],
+    "MultiplicativeLR_before": lambda S, o: [S.MultiplicativeLR(o, lambda e: 0.9).step()],
+    "OneCycleLR_before": lambda S, o: [S.OneCycleLR(o, 1.0, total_steps=5).step()],
+    "SequentialLR_before": lambda S, o: [
+        S.SequentialLR(o, [S.ConstantLR(o), S.ExponentialLR(o, 0.9)], [2]).step()
+    ],
+    "ChainedScheduler_before": lambda S, o: [
+        S.ChainedScheduler([S.ConstantLR(o), S.ExponentialLR(o, 0.9)]).step()
+    ],
+    # the optimizer stepped before the scheduler was made: PyTorch warns (the flag is set by
+    # steps after the scheduler's construction only)
+    "stepped_before_creation": lambda S, o: [o.step(), S.StepLR(o, 2).step()],
+    # the usual order (make, optimizer.step(), scheduler.step()): no warning
+    "after": lambda S, o: [(s := S.StepLR(o, 2)), o.step(), s.step(), o.step(), s.step()],
+    "after_two_schedulers": lambda S, o: [
+        (a := S.StepLR(o, 2)),
+        (b := S.ExponentialLR(o, 0.9)),
+        o.step(),
+        a.step(),
+        b.step(),
+    ],
+    # step(epoch): PyTorch's deprecation warning (closed form)
+    "StepLR_epoch": lambda S, o: [o.step(), S.StepLR(o, 2).step(5)],
+    "MultiplicativeLR_epoch": lambda S, o: [o.step(), S.MultiplicativeLR(o, lambda e: 0.9).step(3)],
+    "ReduceLROnPlateau_epoch": lambda S, o: [o.step(), S.ReduceLROnPlateau(o).step(1.0, 4)],
+    # CosineAnnealingWarmRestarts and ReduceLROnPlateau check no order, and a fractional
+    # epoch is CosineAnnealingWarmRestarts' own API (no warning)
+    "no_order_check": lambda S, o: [
+        S.CosineAnnealingWarmRestarts(o, 3).step(0.5),
+        S.ReduceLROnPlateau(o).step(1.0),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(_ORDER_CASES))
+def test_scheduler_warnings_are_torchs(case):
+    # Before: descent gave neither PyTorch's "Detected call of `lr_scheduler.step()` before
+    # `optimizer.step()`" warning nor its step(epoch) deprecation warning.
+    def run(lib):
+        opt = _one_opt(lib)
+        _ORDER_CASES[case](lib.optim.lr_scheduler, opt)
+        return [round(float(g["lr"]), 12) for g in opt.param_groups]
+
+    assert _warned(descent, run) == _warned(torch, run)
+
+
+def test_a_gradscaler_skipped_step_warns_as_torch():
+    # AMP's first steps are often skipped (inf gradients): the scheduler then warns in PyTorch
+    def run(lib):
+        p = lib.nn.Parameter(lib.zeros(2))
+        opt = lib.optim.SGD([p], lr=0.1)
+        sched = lib.optim.lr_scheduler.StepLR(opt, 2)
+        scaler = torch.amp.GradScaler("cpu") if lib is torch else descent.amp.GradScaler("cpu")
+        scaler.scale((p * 1.0).sum()).backward()
+        p.grad.fill_(float("inf"))
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        return sched.get_last_lr()
+
+    assert _warned(descent, run) == _warned(torch, run)
+
+
+def test_epoch_deprecation_warning_is_exported():
+    S = descent.optim.lr_scheduler
+    assert S.EPOCH_DEPRECATION_WARNING == torch.optim.lr_scheduler.EPOCH_DEPRECATION_WARNING
+
+
+def test_chained_scheduler_keeps_the_lrs_its_children_left():
+    # Before: ChainedScheduler's constructor recomputed the lrs from "initial_lr", undoing a
+    # change made before its children (here a ConstantLR made earlier on the optimizer), so
+    # every later lr was 3x PyTorch's.
+    def run(lib):
+        S = lib.optim.lr_scheduler
+        opt = _one_opt(lib)
+        S.ConstantLR(opt, factor=1 / 3)
+        chained = S.ChainedScheduler([S.ConstantLR(opt), S.ExponentialLR(opt, 0.9)])
+        lrs = [opt.param_groups[0]["lr"], *chained.get_last_lr()]
+        for _ in range(5):
+            opt.step()
+            chained.step()
+            lrs += chained.get_last_lr()
+        return lrs
+
+    assert run(descent) == run(torch)
+
+
+def test_step_lr_keeps_a_float_step_size():
+    # Before: step_size=2.5 was cut to 2 (decays at 2, 4, 6, ...); PyTorch's decays where
+    # last_epoch % 2.5 == 0 (5, 10, ...) and saves 2.5
+    def run(lib):
+        opt = _one_opt(lib)
+        sched = lib.optim.lr_scheduler.StepLR(opt, step_size=2.5, gamma=0.5)
+        lrs = []
+        for _ in range(11):
+            opt.step()
+            sched.step()
+            lrs += sched.get_last_lr()
+        return lrs, sched.state_dict()["step_size"]
+
+    assert run(descent) == run(torch)
+
+
+def test_sequential_lr_refuses_reduce_lr_on_plateau():
+    for lib in (torch, descent):
+        S = lib.optim.lr_scheduler
+        opt = _one_opt(lib)
+        with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`"):
+            S.SequentialLR(opt, [S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)], milestones=[3])

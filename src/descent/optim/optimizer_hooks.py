@@ -66,6 +66,8 @@ def has_step_hooks(opt) -> bool:
 def hooked_step(step):
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
+        if "_opt_called" in self.__dict__:  # a scheduler watches (lr_scheduler._base.py)
+            self.__dict__["_opt_called"] = True
         pre = self.__dict__.get("_step_pre_hooks")
         post = self.__dict__.get("_step_post_hooks")
         if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks):

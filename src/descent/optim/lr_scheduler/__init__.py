@@ -30,6 +30,7 @@ start with `_` so that none shadows a name of the package):
 
 from . import _base, _chained, _cyclic, _decay, _plateau, _sequential, _warmup_cosine
 from ._base import *
+from ._base import EPOCH_DEPRECATION_WARNING  # noqa: F401 - a name of PyTorch's module
 from ._chained import *
 from ._cyclic import *
 from ._decay import *

@@ -12,6 +12,39 @@ from ..optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
 
+# PyTorch's warnings, word for word (programs and tests filter on their text)
+STEP_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+
+def _track_optimizer_steps(optimizer) -> None:
+    """From now on the optimizer's step() sets `optimizer._opt_called` (PyTorch patches the
+    optimizer's step for this; descent's Optimizer.step sets the flag itself once it exists,
+    optimizer_hooks.hooked_step). A flag set by an earlier scheduler stays."""
+    if "_opt_called" not in optimizer.__dict__:
+        optimizer.__dict__["_opt_called"] = False
+
+
+def warn_step_order(sched, stacklevel: int = 3) -> None:
+    """PyTorch's warning on a scheduler's first step() before any optimizer.step() since the
+    scheduler was made (the first value of the schedule is then skipped)."""
+    if sched._step_count == 1 and not sched.optimizer.__dict__.get("_opt_called", True):
+        warnings.warn(STEP_ORDER_WARNING, UserWarning, stacklevel=stacklevel)
+
 
 def _per_group(name: str, optimizer: Optimizer, value) -> list:
     """One value per parameter group: a scalar repeated, or a list/tuple of the right length."""
@@ -51,6 +84,7 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not a descent Optimizer")
         self.optimizer = optimizer
+        _track_optimizer_steps(optimizer)
         if last_epoch == -1:
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", _copy_lr(group["lr"]))
@@ -106,11 +140,13 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one step (or jump to `epoch`) and set every group's lr: PyTorch's recursive
         formula on the current lrs for a chainable schedule, the closed form for a jump."""
+        warn_step_order(self)
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
             self._apply(self.last_epoch)
         else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
             self.last_epoch = int(epoch)
             self._apply(self.last_epoch, closed_form=True)
 

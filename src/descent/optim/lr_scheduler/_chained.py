@@ -3,11 +3,19 @@ schedules applied one after the other at every step), PyTorch's classes."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _copy_lr, _per_group, set_lr
+from ._base import (
+    EPOCH_DEPRECATION_WARNING,
+    LRScheduler,
+    _copy_lr,
+    _per_group,
+    set_lr,
+    warn_step_order,
+)
 from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from ._decay import CosineAnnealingLR, LambdaLR
 from ._plateau import ReduceLROnPlateau
@@ -57,6 +65,8 @@ class MultiplicativeLR(LRScheduler):
         if epoch is None or self._is_initial:
             super().step(epoch)
             return
+        warn_step_order(self)
+        warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         self.last_epoch = int(epoch)
         lrs = self._chainable_lr(self.last_epoch, [g["lr"] for g in self.optimizer.param_groups])
@@ -139,25 +149,11 @@ class ChainedScheduler(LRScheduler):
                 )
         self._schedulers = schedulers
         self.optimizer = optimizer
-        lrs = self._initial_lrs(optimizer)
-        for group, lr in zip(optimizer.param_groups, lrs, strict=True):
-            set_lr(group, lr)
-        self._last_lr = list(lrs)
-
-    def _initial_lrs(self, optimizer: Optimizer) -> list[float]:
-        """The lrs PyTorch's groups hold once every child was made on the optimizer in turn:
-        each child's construction step (its step 0) composed from the initial lrs. (descent's
-        children each set their own closed-form lr when made, the last one winning.)"""
-        if any(s.last_epoch != 0 for s in self._schedulers):  # resumed children: as they are
-            return [_copy_lr(g["lr"]) for g in optimizer.param_groups]
-        lrs = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]
-        for sched in self._schedulers:
-            now = sched.lr_at(0)
-            if isinstance(sched, _SETS_LR):
-                lrs = list(now)
-            else:
-                lrs = [lr * (a / b) if b else a for lr, a, b in zip(lrs, now, sched.base_lrs)]
-        return lrs
+        # PyTorch's: the groups' lrs as the children's construction steps left them (each
+        # child's step 0 ran on the lrs the previous one left), not changed here. (Before
+        # session 20 they were recomputed from "initial_lr", which undid any change made
+        # before the children, e.g. by a scheduler made earlier on the same optimizer.)
+        self._last_lr = [_copy_lr(g["lr"]) for g in optimizer.param_groups]
 
     def step(self, epoch: int | None = None) -> None:
         """One step of every child in turn, each on the lrs the previous one left."""
@@ -166,6 +162,7 @@ class ChainedScheduler(LRScheduler):
         groups = self.optimizer.param_groups
         lrs = [float(g["lr"]) for g in groups]
         for s in self._schedulers:
+            warn_step_order(s)  # PyTorch's: each child's step() checks
             s.last_epoch += 1
             s._step_count += 1
             if isinstance(s, _SETS_LR):

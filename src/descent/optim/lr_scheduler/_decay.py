@@ -56,9 +56,11 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        if int(step_size) <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size = int(step_size)
+        if not step_size > 0:
+            raise ValueError(f"StepLR: step_size must be positive, got {step_size!r}")
+        # kept as given, as PyTorch's: a float step_size (epochs / 3) decays where
+        # last_epoch % step_size == 0 (before session 20 it was cut to an int)
+        self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 

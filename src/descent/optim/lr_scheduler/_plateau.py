@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _copy_lr, _per_group, set_lr
+from ._base import EPOCH_DEPRECATION_WARNING, LRScheduler, _copy_lr, _per_group, set_lr
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -111,6 +112,8 @@ class ReduceLROnPlateau(LRScheduler):
             epoch: the step number (default: the previous one + 1).
         """
         current = float(metrics)
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):
             self.best = current

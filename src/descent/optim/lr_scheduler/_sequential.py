@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..optimizer import Optimizer
-from ._base import LRScheduler, _copy_lr, set_lr
+from ._base import LRScheduler, _copy_lr, set_lr, warn_step_order
+from ._plateau import ReduceLROnPlateau
 
 __all__ = ["SequentialLR"]
 
@@ -34,6 +35,12 @@ class SequentialLR(LRScheduler):
         if len(schedulers) < 1:
             raise ValueError("SequentialLR expects at least one scheduler")
         for i, s in enumerate(schedulers):
+            if isinstance(s, ReduceLROnPlateau):  # PyTorch's refusal
+                raise ValueError(
+                    "SequentialLR does not support `ReduceLROnPlateau` scheduler as it requires "
+                    f"additional kwargs to be specified when calling `step`, but got one at index "
+                    f"{i} in the given schedulers sequence."
+                )
             if getattr(s, "optimizer", None) is not optimizer:
                 raise ValueError(
                     f"SequentialLR: scheduler {i} ({type(s).__name__}) belongs to a different "
@@ -64,6 +71,7 @@ class SequentialLR(LRScheduler):
         self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
         sched, local = self._locate(self.last_epoch)
         if local != 0 or sched is self._schedulers[0]:
+            warn_step_order(sched)  # PyTorch's: the child's step() checks
             sched._step_count += 1
         self._apply(self.last_epoch)
 
