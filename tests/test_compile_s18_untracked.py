@@ -96,6 +96,10 @@ REPLAY = {
     "index_put_2": lambda x: descent.zeros(6, 6).index_put((x.argmax(1), x.argmin(1)), x[:, 0]),
     # (one kernel through untracked.computed when nothing requires grad: session 19)
     "masked_scatter": lambda x: descent.zeros(4, 6).masked_scatter(x > 0, x) * 2,
+    # (likewise index_put with a mask: session 20)
+    "index_put_mask": lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0],
+                                                              accumulate=True),
+    "index_put_mask_set": lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0] * 2),
 }
 
 # name -> (function, words of the fallback warning)
@@ -113,14 +117,6 @@ FALLBACK = {
     "repeat_interleave_0d": (
         lambda x: x.repeat_interleave(descent.tensor(2), dim=0),
         "repeat_interleave",
-    ),
-    "index_put_mask": (
-        lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0], accumulate=True),
-        "index_put with a boolean mask",
-    ),
-    "index_put_mask_set": (
-        lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0] * 2),
-        "index_put with a boolean mask",
     ),
     "unique_consecutive": (
         lambda x: (x > 0).long().flatten().unique_consecutive() + 1,

@@ -113,6 +113,12 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         t._data = t._data.copy()
     elif backend.is_cupy_array(src) and t._data is src:
         t._data = t._data.copy()
+    return _from_data_made(t, data)
+
+
+def _from_data_made(t: Tensor, data) -> Tensor:
+    """`tensor`'s result; descent.compile's recorder replaces this while it records, noting a
+    tensor made from Python data or a NumPy array inside the call (a constant it may write)."""
     return t
 
 

@@ -176,7 +176,7 @@ class CompiledFunction:
         state = [(t, t._data.copy()) for m in watched["modules"] for t in _state_of(m)]
         rec.snapshot = functools.partial(_python_state, watched)
         out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
-        touched = set()
+        touched = set(rec.written_ids)  # (tensors a recorded Write changed: recorder.py)
         for ins in rec.rec.program:
             opt = getattr(ins.fn, "__self__", None) if getattr(ins, "kind", "") == "step" else None
             if isinstance(opt, Optimizer):

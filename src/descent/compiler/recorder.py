@@ -29,12 +29,15 @@ foreign array that is a view of a slot's array (`targets.view(-1)` given to an o
 parameter) is rebuilt as the same view of the slot at replay. An array a factory makes during
 the call (descent.empty/zeros/full, watched through `creation._finish`) is a constant with its
 value at creation; when the call writes it (`out=`, `z[mask] = 1`), each replay writes into a
-copy of it (`Recording.copies`).
+copy of it (`Recording.copies`); so is one `descent.tensor` makes from Python numbers or a
+NumPy array. A write into the caller's tensor (an argument, or a tensor the function reached
+before the call: a module buffer, a global) is repeated into the same memory, as eager does.
 """
 
 from __future__ import annotations
 
 import sys
+import types
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +47,11 @@ from numpy.lib.array_utils import byte_bounds
 
 from .. import autograd, creation, hooks
 from ..autograd import Function
+from ..autograd import _bump_family as bump_family
 from ..backend import is_cupy_array
+from ..nn.module import Module
 from ..ops import untracked, view_write
+from ..ops.out_arg import _family, redo_resized_assign
 from ..tensor import Tensor
 
 
@@ -181,7 +187,10 @@ def op_params(op) -> dict:
 
 
 _MISSING = object()
-_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+# (__array__: np.asarray(x), whose values a NumPy mask or constant made in the call would
+# freeze)
+_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__",
+          "__array__")  # fmt: skip
 
 
 class _RngWatch:
@@ -224,6 +233,14 @@ class Recorder:
         # id(array) -> (array, its initial value): arrays made by creation's factories during
         # the call (a tensor the call made from shapes alone: its writes can be replayed)
         self.fresh: dict = {}
+        # slots of the writes (recorded as Write) into the array of a tensor from
+        # outside the call (a captured buffer, a global, an argument), and id(tensor) of each
+        # tensor whose memory such a write changed (its family): its change is the Write's,
+        # not an unseen one (`finish`; compiler/__init__'s state check reads `written_ids`)
+        self.written_dst: set = set()
+        self.written_ids: set = set()
+        self.write_family: list = []  # (Write, weak refs to the written tensor's family)
+        self.captured: set = set()  # ids of the tensors the function reached before the call
         # Python state of the captured objects (a callable giving a comparable snapshot):
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
@@ -363,7 +380,8 @@ class Recorder:
         if name is None:  # (a boolean mask index: ops/indexing.py)
             self.fail(
                 f"an index computed from a tensor's values outside the ops (a boolean mask's "
-                f"positions{user}): a replay would reuse it"
+                f"positions{user}; with a bool or uint8 mask tensor, x[mask]'s shape is its "
+                "count of Trues): a replay would reuse it"
             )
         else:
             self.fail(
@@ -495,6 +513,11 @@ class Recorder:
         if ins is not None:
             self._flush_pass()
             self.rec.program.append(ins)
+            family = _family(t)
+            self.written_ids.update(id(u) for u in family)
+            self.write_family.append((ins, [weakref.ref(u) for u in family]))
+            return
+        if self.reason is not None:  # (_write named the reason)
             return
         self.fail(
             f"an in-place op on a tensor of shape {tuple(t.shape)} that autograd does not "
@@ -504,18 +527,48 @@ class Recorder:
 
     def _write(self, t, redo) -> Write | None:
         """The Write instruction that repeats a write into t's array, or None when a replay
-        could not: no `redo`, or t is not a tensor this call computed (an argument's or a
-        captured tensor's array: the caller's state), or an operand array is none of the
-        call's slots (made outside the ops: replay would freeze its value)."""
+        could not: no `redo`, or an operand array is none of the call's slots (made outside
+        the ops: replay would freeze its value), or t is a tensor the call made outside the
+        ops and factories. t may be one the call computed or a factory made, or the caller's
+        (an argument, a tensor the function reached before the call: `captured`), whose
+        memory the replay writes as eager does (since session 20)."""
         if redo is None:
             return None
+        if redo[0] is redo_resized_assign:  # out= of another shape: out's array is a new one
+            redo, old = redo[:3], redo[3]
+            made = self._resized(t, old)
+            if made is None:
+                return None
+            if not made:  # a captured tensor's: its later calls' write, a plain one
+                redo = (view_write.redo_assign, redo[1])
         arr = t._data
         dst = self.arr_slot.get(id(arr))
         if dst is None and id(arr) in self.fresh:  # first use: a factory's array of this call
             dst = self._fresh_slot(arr, redo)
-        if dst is None or self.rec.slots[dst].kind not in ("out", "const"):
+        if dst is None and _is_array(arr) and self._view_of(arr) is None:  # the array of a
+            dst = self.slot_of(arr, t)  # tensor from outside the call, written first (out=
+            # into a captured buffer or a global): live at `finish`, or refused there
+        if dst is None:
             return None
-        if self.rec.slots[dst].kind == "const" and dst not in self.rec.copies:
+        kind = self.rec.slots[dst].kind
+        if kind == "const" and dst in self.foreign and self.foreign[dst][0] is not None:
+            if id(t) not in self.captured:  # (it would be live, but it is the call's own)
+                self.fail(
+                    f"an in-place write into a tensor of shape {tuple(t.shape)} that the call "
+                    "made outside descent's ops and factories (descent.tensor(t) of a tensor, "
+                    "Tensor(...)), or one it reaches in a way the recorder does not follow "
+                    "(from the function's arguments, closure, bound object, globals): a replay "
+                    "would write the recorded tensor again; make it with an op or a factory, "
+                    "or pass it as an argument"
+                )
+                return None
+            self.written_dst.add(dst)  # (the caller's: the replay writes into its memory, as
+            # eager does, and raises its version: `finish`)
+        elif kind == "arg":  # (likewise: the caller's array, its memory written)
+            pass
+        elif kind not in ("out", "const"):
+            return None
+        elif kind == "const" and dst not in self.rec.copies:
             if id(arr) not in self.fresh:  # (a constant from outside the ops: frozen)
                 return None
             self.rec.copies.append(dst)
@@ -547,6 +600,37 @@ class Recorder:
                 operands.append(("c", v))
         return Write(dst, redo[0], tuple(operands))
 
+    def _resized(self, t, old) -> bool | None:
+        """After out= resized t (`out_arg.redo_resized_assign`; `old` its array before): True
+        when t is a tensor the call made or computed, whose new array gets a const slot of
+        zeros copied at each replay (the write fills it whole), as a factory's array; False
+        for a captured tensor, whose new array is the one its later calls find (only the first
+        call resizes it), written as they write it; None (refused, with the reason) for an
+        argument (a replay cannot resize the caller's tensor: it has its array only) and for
+        new memory that other tensors of the call view."""
+        arr = t._data
+        s_old = self.arr_slot.get(id(old))
+        kind = self.rec.slots[s_old].kind if s_old is not None else None
+        if kind == "arg":
+            self.fail(
+                f"out= of shape {tuple(old.shape)} resized to {tuple(arr.shape)} is an argument "
+                "of the function: a replay cannot resize the caller's tensor (it has its array "
+                "only); pass an out of the result's shape, or an empty one made in the function"
+            )
+            return None
+        if id(old) not in self.fresh and (kind is None or (kind == "const" and s_old in
+                                                           self.foreign)):  # fmt: skip
+            return False  # (the caller's: `_write` takes the new array as live)
+        if self.by_owner.get(id(_owner(arr))):
+            self.fail(
+                f"out= of shape {tuple(old.shape)} resized to {tuple(arr.shape)} in its own "
+                "memory, which other tensors of the call view: a replay could not repeat that "
+                "aliasing; pass an out of the result's shape"
+            )
+            return None
+        self.rec.copies.append(self._new_slot(Slot("const", value=np.zeros_like(arr)), arr))
+        return True
+
     def _fresh_slot(self, arr, redo) -> int:
         """The const slot of a factory's array first used by a write: a write of the whole
         array (out=, copy_) reads nothing of it, so its value is a placeholder of zeros (an
@@ -569,6 +653,30 @@ class Recorder:
 
         return made
 
+    def _data_made(self, made):
+        """creation._from_data_made: `descent.tensor(data)` inside the call, from Python
+        numbers or a NumPy array that is no slot's memory, is a factory's tensor too (a
+        constant, compared between the recordings); from a Tensor's values it is not."""
+
+        def noted(t, data):
+            out = made(t, data)
+            a = out._data
+            if _is_array(a) and not self.in_pass and not self.in_call and self._plain(data):
+                self.fresh[id(a)] = (a, a.copy())
+            return out
+
+        return noted
+
+    def _plain(self, data, depth: int = 0) -> bool:
+        """Whether `data` holds no Tensor and no array of this call's slots (their values)."""
+        if isinstance(data, Tensor):
+            return False
+        if _is_array(data):
+            return id(data) not in self.arr_slot and id(_owner(data)) not in self.by_owner
+        if isinstance(data, (list, tuple)):
+            return depth < 32 and all(self._plain(e, depth + 1) for e in data)
+        return True
+
     def _view_written(self) -> None:
         self.fail(
             "an in-place op on a view, written through to the tensor it views "
@@ -584,6 +692,7 @@ class Recorder:
         gen = creation.default_generator()
         if self.snapshot is not None:
             self.last_state = self.snapshot()
+        self.captured = _captured_tensors(fn, args, kwargs)
         try:
             for opt in optimizers:
                 for meth in ("step", "zero_grad"):
@@ -601,6 +710,8 @@ class Recorder:
                 undo.append((Tensor, name, own))
             undo.append((creation, "_finish", creation._finish))
             creation._finish = self._factory_made(creation._finish)
+            undo.append((creation, "_from_data_made", creation._from_data_made))
+            creation._from_data_made = self._data_made(creation._from_data_made)
             gen._rng = _RngWatch(gen._rng, self)
             undo.append((gen, "_rng", gen._rng._rng))
             view_write.observers.append(self._view_written)
@@ -678,18 +789,115 @@ class Recorder:
     def finish(self, touched_ok: set) -> Recording:
         """Decide live vs constant for foreign arrays; refuse unseen in-place changes."""
         rec = self.rec
+        for s in self.written_dst:  # (a tensor made in the call outside ops and factories)
+            if self.foreign[s][0]() is None:
+                self.fail(
+                    f"an in-place write into a tensor of shape {rec.meta.get(s, ('?',))[0]} "
+                    "made inside the function outside descent's ops and factories (its array "
+                    "would be a constant that each replay writes again); make it with "
+                    "descent.zeros/empty/full/tensor or an op"
+                )
         for s, (ref, _arr, version) in self.foreign.items():
             t = ref() if ref is not None else None
             if t is None:
                 continue  # died with the call: a constant (checked by the second recording)
-            if t._version != version and id(t) not in touched_ok:
+            if t._version != version and id(t) not in touched_ok and \
+                    id(t) not in self.written_ids:  # fmt: skip
                 self.fail(
                     f"an in-place change to a captured tensor of shape {tuple(t.shape)} that is "
                     "not an optimizer's update (e.g. a BatchNorm running statistic)"
                 )
             rec.slots[s] = Slot("live", tensor=t)
             rec.live.append((s, t))
+        if self.write_family and rec.live:  # a write into a captured tensor's memory: the
+            live = {id(t) for _, t in rec.live}  # replay raises its version, as eager's write
+            for ins, refs in self.write_family:
+                hit = [u for u in (r() for r in refs) if u is not None and id(u) in live]
+                if hit:
+                    ins.fn = _Bumped(ins.fn, hit[0])
         return rec
+
+
+class _Bumped:
+    """A Write's function into a captured tensor's memory, then the tensor's version up (its
+    family's: one counter), as eager's write does (a graph that saved it raises at backward).
+    Equal to another of the same function and tensor (the recordings' comparison)."""
+
+    __slots__ = ("fn", "tensor")
+
+    def __init__(self, fn, tensor) -> None:
+        self.fn, self.tensor = fn, tensor
+
+    def __call__(self, dst, *operands) -> None:
+        self.fn(dst, *operands)
+        bump_family(self.tensor)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is _Bumped and other.fn is self.fn and other.tensor is self.tensor
+
+    def __hash__(self) -> int:
+        return hash((self.fn, id(self.tensor)))
+
+
+def _captured_tensors(fn, args, kwargs) -> set:
+    """ids of the tensors `fn` reaches before its call: through its arguments, bound object,
+    closure and the globals its code names (and those of the functions it names), into lists,
+    tuples, dicts, objects' attributes and modules' parameters and buffers (a bounded walk). A
+    tensor written in place that is outside the call's slots must be one of these: the
+    caller's state, which the replay writes as eager does; any other was made in the call."""
+    found: set = set()
+    seen: set = set()
+
+    def visit(obj, depth: int) -> None:
+        if depth > 5 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, Tensor):
+            found.add(id(obj))
+        elif isinstance(obj, (list, tuple)):
+            for o in obj[:256]:
+                visit(o, depth + 1)
+        elif isinstance(obj, dict):
+            for o in list(obj.values())[:256]:
+                visit(o, depth + 1)
+        elif isinstance(obj, Module):
+            for m in obj.modules():
+                found.update(id(t) for t in m._parameters.values() if t is not None)
+                found.update(id(t) for t in m._buffers.values() if t is not None)
+                for name, o in list(vars(m).items())[:256]:
+                    if not name.startswith("_"):
+                        visit(o, depth + 1)
+        elif isinstance(obj, types.FunctionType):
+            function(obj, depth + 1)
+        elif isinstance(obj, types.MethodType):
+            visit(obj.__self__, depth + 1)
+            function(obj.__func__, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)) and \
+                not callable(obj):  # fmt: skip
+            try:
+                items = list(vars(obj).values())[:256]
+            except TypeError:  # (a __dict__ that is no mapping)
+                return
+            for o in items:
+                visit(o, depth + 1)
+
+    def function(f, depth: int) -> None:
+        if (f.__module__ or "").startswith(("descent.", "numpy", "torch")):
+            return  # (the library's own functions: no user state, and a long walk)
+        for cell in f.__closure__ or ():
+            try:
+                visit(cell.cell_contents, depth)
+            except ValueError:  # an empty cell
+                pass
+        glob = f.__globals__
+        for name in f.__code__.co_names:
+            if name in glob:
+                visit(glob[name], depth)
+
+    for a in (*args, *kwargs.values()):
+        visit(a, 0)
+    visit(fn, 0)
+    return found
 
 
 def _owner(arr):

@@ -45,8 +45,10 @@ def _convert_index(index, xp, shape):
     # scatter-add. Tensors in the index are constants: they are unwrapped, never differentiated.
     items = []
     arrays = False
-    for i in index:
+    tensors = set()  # positions of the entries that were Tensors (their values may be data's)
+    for k, i in enumerate(index):
         if isinstance(i, Tensor):
+            tensors.add(k)
             t, i = i, i._data
             if i.dtype == np.uint8:  # PyTorch's legacy rule: a uint8 index is a mask
                 i = i.astype(bool)
@@ -72,7 +74,7 @@ def _convert_index(index, xp, shape):
     out = []
     basic = True
     pos = 0
-    for i, n in zip(items, used):
+    for k, (i, n) in enumerate(zip(items, used)):
         if i is Ellipsis:
             pos += fill
         elif _is_mask(i) and i.ndim:
@@ -83,8 +85,9 @@ def _convert_index(index, xp, shape):
                 )
             # Boolean masks become integer indices, so the gradient scatter works with add.at.
             positions = xp.nonzero(i)
-            if derived_observers:
-                derived(*positions)  # (computed from the mask's values: ops/untracked.py)
+            if derived_observers and k in tensors:  # (computed from a mask tensor's values:
+                derived(*positions)  # ops/untracked.py; a NumPy array's or a list's are
+                # constants, compared between descent.compile's two recordings)
             out.extend(positions)
             basic = False
             pos += n
@@ -197,7 +200,24 @@ class IndexGrad(Function):
 
 def getitem(x: Tensor, index) -> Tensor:
     """x[index]: an advanced index records IndexGetItem (its index counts as saved)."""
-    return _getitem(x, index, IndexGetItem)
+    return _getitem(x, _bool_masks(index) if derived_observers else index, IndexGetItem)
+
+
+def _bool_masks(index):
+    """While descent.compile records: each uint8 mask tensor in `index` as a bool tensor
+    computed through untracked.computed (PyTorch's legacy rule: a uint8 index is a mask), so
+    that the mask is a recorded slot and its writes replay as a bool mask's; `_convert_index`
+    makes the same conversion on arrays otherwise."""
+    items = index if type(index) is tuple else (index,)
+    if not any(isinstance(i, Tensor) and i._data.dtype == np.uint8 for i in items):
+        return index
+    out = tuple(computed(_uint8_mask, (i,), ()) if isinstance(i, Tensor)
+                and i._data.dtype == np.uint8 else i for i in items)  # fmt: skip
+    return out if type(index) is tuple else out[0]
+
+
+def _uint8_mask(a):
+    return a.astype(bool)
 
 
 def take_index(x: Tensor, index) -> Tensor:
@@ -242,6 +262,8 @@ def setitem(x: Tensor, index, value) -> None:
     if isinstance(value, Tensor) and value._data.dtype != x._data.dtype:
         _check_index_put_dtype(x, index, value)
     xp = backend.get_array_module(x._data)
+    if derived_observers:  # (descent.compile records: a uint8 mask as a computed bool one)
+        index = _bool_masks(index)
     idx, basic, perm = _convert_index(index, xp, x._data.shape)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)

@@ -299,9 +299,18 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
             _written(t)  # PyTorch bumps the version of an empty tensor written in place too
             return t
         _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)
-    # (an operand converted above is no array a replay has: that write is not replayed)
-    _written(t, (redo_ufunc, o, ufunc, casting) if not tensor_other or o is other._data else None)
+    # (an operand converted above: the replay converts the operand's array again)
+    _written(t, (redo_ufunc, o, ufunc, casting) if not tensor_other or o is other._data
+             else (_redo_ufunc_cast, other._data, ufunc, casting, o.dtype))  # fmt: skip
     return t
+
+
+def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
+    """The arithmetic's array path with an operand of another dtype converted first (float16
+    *= int32: in float16), for descent.compile's replay of the write (view_write.written)."""
+    with np.errstate(over="ignore"):
+        o = values.astype(dtype, copy=False)
+    getattr(backend.get_array_module(dst), name)(dst, o, out=dst, casting=casting)
 
 
 def add_(t: Tensor, other) -> Tensor:

@@ -106,18 +106,10 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
             "single memory location. Please clone() the tensor before performing the operation."
         )
     resized = dst.shape != src.shape
+    old = dst
     if resized:
         if dst.size != 0:
-            warnings.warn(
-                f"An output with one or more elements was resized since it had shape "
-                f"{list(dst.shape)}, which does not match the required output shape "
-                f"{list(src.shape)}. This behavior is deprecated, and in a future PyTorch "
-                "release outputs will not be resized unless they have zero elements. You can "
-                "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
-                "with t.resize_(0).",
-                UserWarning,
-                stacklevel=4,
-            )
+            warnings.warn(_resize_message(dst.shape, src.shape), UserWarning, stacklevel=4)
         if type(dst) is np.ndarray:  # Tensor.resize_: the contiguous elements at out's storage
             from ..storage import resize_tensor, tensor_storage  # noqa: PLC0415 - offset, in the
 
@@ -146,8 +138,28 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
             return
         raise
     # descent.compile repeats the copy (the same assignment, casting included) on each call's
-    # result (view_write.written); a resized out is a new array, which a replay cannot follow
-    _mark_written(out, (redo_assign, src) if same and not resized else None)
+    # result (view_write.written); a resized out is a new array (the recorder gets the old one
+    # last, and decides: compiler/recorder.py `_resized`), whose replay warns as this call did
+    redo = (redo_resized_assign, src, tuple(old.shape), old) if resized else (redo_assign, src)
+    _mark_written(out, redo if same else None)
+
+
+def redo_resized_assign(dst, values, old_shape: tuple) -> None:
+    """A replayed out= that resized its out (a tensor the call made, of another shape): eager's
+    warning again when that out had elements, then the copy into the new array (`dst`)."""
+    if 0 not in old_shape:
+        warnings.warn(_resize_message(old_shape, values.shape), UserWarning, stacklevel=2)
+    dst[...] = values
+
+
+def _resize_message(old_shape, new_shape) -> str:
+    return (
+        f"An output with one or more elements was resized since it had shape {list(old_shape)}, "
+        f"which does not match the required output shape {list(new_shape)}. This behavior is "
+        "deprecated, and in a future PyTorch release outputs will not be resized unless they have "
+        "zero elements. You can explicitly reuse an out tensor t by resizing it, inplace, to zero "
+        "elements with t.resize_(0)."
+    )
 
 
 def _family(t: Tensor) -> list:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..array_backward import along_axis_index
+from ..autograd import Function
 from ..autograd import _bump_family as bump_family
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
@@ -28,6 +29,7 @@ from ..tensor import Tensor
 from ._common import as_tensor, refuse_kinds, return_type
 from .elementwise import clone, saved_clone, where
 from .indexing import (
+    IndexAdd,
     SelectedValues,
     SetItem,
     check_index_bounds,
@@ -437,7 +439,12 @@ def _linear_rows(*operands):
             arrs.extend(xp.nonzero(a))
         else:
             arrs.append(a.astype(np.int64))
-    arrs = xp.broadcast_arrays(*arrs)
+    try:
+        arrs = xp.broadcast_arrays(*arrs)
+    except ValueError:  # (PyTorch's IndexError and words; two masks' counts may differ)
+        shapes = ", ".join(str(list(a.shape)) for a in arrs)
+        raise IndexError(f"index_put: shape mismatch: indexing tensors could not be broadcast "
+                         f"together with shapes {shapes}") from None  # fmt: skip
     for k, (a, n) in enumerate(zip(arrs, lead)):
         if a.size and (a.max() >= n or a.min() < -n):
             bad = int(a.max()) if a.max() >= n else int(a.min())
@@ -450,6 +457,8 @@ def _linear_rows(*operands):
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """Out-of-place torch.index_put: out[indices] = values (or += with accumulate)."""
     x = as_tensor(x)
+    if _with_masks(x, indices, values):
+        return _mask_index_put(x, indices, values, accumulate)
     rows, k = _linear_index(x, indices)
     tail = tuple(x.shape[k:])
     inner = int(np.prod(tail, dtype=np.int64))
@@ -469,6 +478,87 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     # repeated rows: the last value wins, and every value gets the gradient of its row (PyTorch's
     # index_put backward, values: grad[indices])
     return reshape(SetItem.apply(flat, v, idx=(rows.reshape(-1),), basic=False), x.shape)
+
+
+def _with_masks(x: Tensor, indices, values) -> bool:
+    """index_put with a boolean mask among its index tensors: one op (`MaskIndexPut`) instead
+    of ops over the mask's rows, whose count depends on its values (descent.compile replays
+    the op with each call's masks; the ops' recorded shapes were frozen, so it ran eagerly)."""
+    if not isinstance(indices, (tuple, list)) or not indices or not all(
+            isinstance(i, Tensor) for i in indices):  # fmt: skip
+        return False
+    if not any(i._data.dtype == np.bool_ for i in indices):
+        return False
+    return not isinstance(values, Tensor) or values.dtype == x.dtype  # (else: the dtype error)
+
+
+def _mask_index_put(x: Tensor, indices, values, accumulate: bool) -> Tensor:
+    v = as_tensor(values, x)
+    v = v if v.dtype == x.dtype else v.to(x.dtype)  # (a number or a list: x's dtype)
+    n_index = sum(int(t._data.ndim) if t._data.dtype == np.bool_ else 1 for t in indices)
+    if n_index > x.ndim:
+        raise IndexError(f"index_put: {n_index} indices for a tensor with {x.ndim} dimensions")
+    return MaskIndexPut.apply(x, v, indices=tuple(t._data for t in indices), k=n_index,
+                              accumulate=bool(accumulate))  # fmt: skip
+
+
+class MaskIndexPut(Function):
+    """y = index_put(x, indices, v, accumulate) with a boolean mask among the index tensors:
+    `index_put`'s arrays step for step (`_index_put_kernel`: eager's bits), the rows taken from
+    the index arrays, a parameter (descent.compile binds each call's). Gradient: to x, gy (with
+    accumulate) or gy with 0 at the written rows (SetItem's); to v, gy at each of its rows,
+    summed to v's shape (IndexAdd's / SetItem's and broadcast_to's). Saves the indices, as
+    PyTorch's IndexPutBackward0."""
+
+    __slots__ = ("indices", "k", "accumulate")
+    saves_params = True
+
+    def forward(self, x, v):
+        return _index_put_kernel(x, v, *self.indices, self.k, self.accumulate)
+
+    def backward(self, gy, ops):
+        p = self.parents
+        xs, vs = self.in_shapes
+        lead, tail = tuple(xs[: self.k]), tuple(xs[self.k :])
+        n_rows = int(np.prod(lead, dtype=np.int64))
+        inner = int(np.prod(tail, dtype=np.int64))
+        rows = _linear_rows(*self.indices, lead)
+        flat_rows = rows.reshape(-1)
+        gx = gv = None
+        if p[0] is not None:
+            if self.accumulate:
+                gx = gy
+            else:
+                arr = gy._data if ops.is_graph else gy
+                keep = backend.get_array_module(arr).ones((n_rows, inner), dtype=arr.dtype)
+                keep[flat_rows] = 0
+                keep = keep.reshape(xs)
+                gx = gy * (Tensor._wrap(keep) if ops.is_graph else keep)
+        if p[1] is not None:
+            gv = gy.reshape(n_rows, inner)[flat_rows].reshape(tuple(rows.shape) + tail)
+            if tuple(gv.shape) != tuple(vs):
+                gv = ops.sum_to(gv, vs)
+        return gx, gv
+
+
+def _index_put_kernel(x, v, *operands):
+    """`index_put`'s arrays, step for step (the same reshapes and the same IndexAdd / SetItem
+    forward: eager's bits), rows from this call's index arrays (`_linear_rows`)."""
+    *indices, k, accumulate = operands
+    lead = tuple(x.shape[:k])
+    rows = _linear_rows(*indices, lead)
+    tail = tuple(x.shape[k:])
+    inner = int(np.prod(tail, dtype=np.int64))
+    flat = x.reshape(int(np.prod(lead, dtype=np.int64)), inner)
+    xp = backend.get_array_module(x)
+    vv = xp.broadcast_to(v, tuple(rows.shape) + tail).reshape(-1, inner)
+    if accumulate:
+        op = object.__new__(IndexAdd)
+        op.idx, op.axis, op.alpha = rows.reshape(-1), 0, 1
+    else:
+        op = object.__new__(SetItem)
+        op.idx, op.basic = (rows.reshape(-1),), False
+    return op.forward(flat, vv).reshape(x.shape)
 
 
 def _mask_put(x: Tensor, indices, values, accumulate: bool) -> bool:
