@@ -48,10 +48,6 @@ KNOWN = [
     (r"m\.erf\(X\('(float16|bfloat16)', \(6,\)\)",
      "torch's vectorized float16/bfloat16 erf near the smallest normal numbers: 3 ulp off "
      "(6.2e-5) or 0 (2e-38 in bfloat16); descent computes erf in float32 and rounds once"),
-    (r"X\('bool', \(6,\)\); y = Y\('bool', \(6,\)\); out = m\.clamp\(x, y, y\)|"
-     r"P\('bool'\); x\.clamp_\(Y\('bool'\), Y\('bool'\)\)",
-     "clamp of bool by two bool tensors: torch has no kernel (one bound works); descent "
-     "clamps"),
     (r"X\('complex64', \(6,\)\) / True",
      "complex / True: torch divides by complex(1, 0) (C's rules keep -0.0 real parts), "
      "descent by 1.0"),

@@ -22,6 +22,7 @@ from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import scale
 from .ops.arithmetic import sub as _sub
+from .ops.elementwise import cast as _cast
 from .ops.half import rounds_once
 from .ops.linalg import integer_coefficients, product
 from .ops.out_arg import write_out
@@ -57,6 +58,12 @@ def _scaled(name: str, input, other, alpha):
             f"{name}: for integral input tensors, argument alpha must not be a floating point "
             f"number (got alpha={alpha}); convert the tensors to a float dtype first"
         )
+    if name == "sub" and (_is_bool(input) or _is_bool(other)):
+        return other  # (sub refuses a bool operand, as PyTorch: let it say so)
+    if isinstance(other, Tensor) and other._data.dtype != (dt := result_type(input, other)):
+        # PyTorch scales `other` in the result's dtype: uint8 255 * 2 with a float input is
+        # 510 (not 254, wrapped in uint8), and a bool other with an alpha keeps input's dtype
+        other = _cast(other, dt)
     if isinstance(other, Tensor) and other._data.dtype == _F16:
         # PyTorch converts alpha to float16 (its overflow error beyond 65504) and computes
         # input + alpha * other from that rounded alpha (not in float32 as other * 0.1 does)
@@ -217,12 +224,21 @@ def _pointwise_value(name: str, input, tensor1, tensor2, value):
     return value
 
 
+def _in_result_dtype(input, tensor1, tensor2) -> tuple:
+    """tensor1 and tensor2 cast to the dtype of the whole addcmul/addcdiv, as PyTorch's one
+    kernel computes the product in it (uint8 255 * 255 added to an int16 input is 65025,
+    wrapped to int16, not 1 from a uint8 product)."""
+    dt = result_type(input, tensor1, tensor2)
+    return tuple(_cast(t, dt) if isinstance(t, Tensor) else t for t in (tensor1, tensor2))
+
+
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def addcmul(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     """input + value * tensor1 * tensor2 (torch.addcmul)."""
     if args:  # addcmul(input, value, tensor1, tensor2), deprecated
         value, (tensor1, tensor2) = legacy_scalar_first("addcmul", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcmul", input, tensor1, tensor2, value)
+    tensor1, tensor2 = _in_result_dtype(input, tensor1, tensor2)
     return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
 
 
@@ -232,6 +248,7 @@ def addcdiv(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     if args:  # addcdiv(input, value, tensor1, tensor2), deprecated
         value, (tensor1, tensor2) = legacy_scalar_first("addcdiv", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcdiv", input, tensor1, tensor2, value)
+    tensor1, tensor2 = _in_result_dtype(input, tensor1, tensor2)
     return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
 
 

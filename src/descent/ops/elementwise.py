@@ -416,14 +416,22 @@ def check_clamp_bounds(name: str, x: Tensor, min, max) -> None:
     bool tensor with bool bounds (the result would stay bool, for which PyTorch has no clamp
     kernel; an int bound computes in int64)."""
     _refuse_complex_order(name, x, min, max)
-    if x._data.dtype.kind == "b" and all(isinstance(b, bool) for b in (min, max) if b is not None):
+    bounds = [b for b in (min, max) if b is not None]
+    if x._data.dtype.kind == "b" and all(
+            isinstance(b, bool) or (isinstance(b, Tensor) and b._data.dtype.kind == "b")
+            for b in bounds) and (len(bounds) == 2 or isinstance(bounds[0], bool)):  # fmt: skip
+        # (one bool tensor bound is PyTorch's clamp_min/clamp_max: maximum/minimum, which
+        # take bool; two bounds, or a number, are its clamp kernels, which do not)
         refuse_kinds(name, x, "b", "convert it first, e.g. .int()")
 
 
 def clamp(x, min=None, max=None, *, out=None) -> Tensor:
     """Limit values to [min, max]; either bound may be None; `out=` as PyTorch's."""
     if out is not None:
-        return write_out(clamp(x, min, max), out, "clamp", same_dtype=True,
+        # PyTorch's clamp.out with number bounds wants out of the result's dtype exactly;
+        # with a tensor bound (clamp.Tensor_out) it casts as any binary op (torch.can_cast)
+        exact = not any(isinstance(b, Tensor) for b in (min, max))
+        return write_out(clamp(x, min, max), out, "clamp", same_dtype=exact,
                          inputs=(x, min, max))  # fmt: skip
     x = as_tensor(x)
     min, max = python_number(min), python_number(max)  # np.float64 bounds must not upcast x

@@ -134,7 +134,7 @@ _SIMPLE = {
     "arcsin_": "arcsin", "arcsinh_": "arcsinh", "arctan_": "arctan", "arctanh_": "arctanh",
     "asin_": "asin", "asinh_": "asinh", "atan_": "atan", "atanh_": "atanh", "cosh_": "cosh",
     "sinh_": "sinh", "tan_": "tan", "log10_": "log10", "log2_": "log2", "frac_": "frac",
-    "fix_": "fix", "deg2rad_": "deg2rad", "rad2deg_": "rad2deg", "absolute_": "abs",
+    "fix_": "fix", "deg2rad_": "deg2rad", "rad2deg_": "rad2deg",
     "logical_not_": "logical_not", "bitwise_not_": "bitwise_not",
     "arctan2_": "atan2", "atan2_": "atan2", "pow_": "pow", "remainder_": "remainder",
     "fmod_": "fmod", "hypot_": "hypot", "copysign_": "copysign", "floor_divide_": "floor_divide",
@@ -165,6 +165,13 @@ for _op, _name in _SIMPLE.items():
     globals()[_op] = _make(_op, _name)
 
 
+def absolute_(t: Tensor) -> Tensor:
+    """x.abs_() (torch's alias): a complex x raises, as PyTorch's "In-place abs is not
+    supported for complex tensors" (|z| is real; through the generic path it was written into
+    the complex tensor)."""
+    return t.abs_()
+
+
 def divide_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
     """x / other written into x; rounding_mode 'floor' or 'trunc' rounds (torch's divide_)."""
     if rounding_mode is None:
@@ -178,15 +185,20 @@ def subtract_(t: Tensor, other, *, alpha=1) -> Tensor:
 
 
 def float_power_(t: Tensor, exponent) -> Tensor:
-    """x ** exponent in float64, written into x, which must be float64 (PyTorch's rule).
+    """x ** exponent in float64 (complex128 when x or the exponent is complex), written into
+    x, which must have that dtype (PyTorch's rule).
 
     Raises:
-        RuntimeError: x is not float64.
+        RuntimeError: x is not float64 (complex128).
     """
-    if t.dtype != "float64":
+    cplx = t._data.dtype.kind == "c" or (
+        exponent._data.dtype.kind == "c" if isinstance(exponent, Tensor)
+        else isinstance(exponent, complex))  # fmt: skip
+    want, conv = ("complex128", "x.cdouble()") if cplx else ("float64", "x.double()")
+    if t.dtype != want:
         raise RuntimeError(
             f"the base given to float_power_ has dtype {t.dtype} but the operation's result "
-            f"requires dtype float64 (shape {tuple(t.shape)}); convert it with x = x.double()"
+            f"requires dtype {want} (shape {tuple(t.shape)}); convert it with x = {conv}"
         )
     return _apply_inplace(t, "float_power_", _by_name("float_power"), exponent)
 
