@@ -39,7 +39,9 @@ weights with loss scaling, tensor factorisations, a growing multi-task model wit
 hooks, LISTA, LQR / iLQR control, distributions built from transforms; StyleGAN2's modulated
 convolutions with R1 and path-length penalties, Reformer's LSH and Longformer's sliding-chunk
 attention, RetNet retention and xLSTM cells in their parallel and recurrent forms, a sharded
-IterableDataset stream with worker_init_fn).
+IterableDataset stream with worker_init_fn, hand-written normalisation layers and init helpers,
+RAFT optical flow and deformable convolutions, Neural Processes and ODE-RNNs, the
+pointer-generator with coverage, the Set Transformer and Hopfield layers).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -563,6 +565,25 @@ CASES = {
     # order compared), batch_size=None pre-batched namedtuples, nested dict collate, padding
     # collate_fn, a shuffle buffer, DistributedSampler by explicit rank; a GRU trained on it
     "iterable_stream_training": ((1e-5, 1e-6), None),
+    # hand-written normalisations (Batch Renorm, FRN + TLU, Weight Standardization through
+    # _conv_forward, EvoNorm-S0, LayerNorm2d) in a residual block, nn.RMSNorm, get_total_norm +
+    # clip_grads_with_norm_, init helpers, fuse_conv/linear_bn_eval, skip_init, _pair, the
+    # conv-weight memory-format converter (found a no-op) and calculate_gain's int 1 (found 1.0)
+    "norm_init_zoo": ((1e-5, 1e-6), None),
+    # RAFT's all-pairs correlation pyramid, grid_sample lookups, separable ConvGRU, convex
+    # upsampling by unfold, sequence loss and EPE; deformable convs (DCNv1 / v2) by grid_sample.
+    # Both directions of the flow agree in sign: with dy = +1 / -1 the flow head's y bias had a
+    # gradient of 4e-8 (cancelling L1 signs, 33% apart by rounding) that AdamW made a full step
+    "raft_flow_deform": ((1e-5, 1e-6), None),
+    # Conditional / latent / attentive Neural Processes (Independent Normal KL, rsample by
+    # NumPy noise, MultiheadAttention), ODE-RNN with RK4 between irregular times, GRU-D decay
+    "neural_process_odernn": ((1e-5, 1e-6), None),
+    # the pointer-generator: packed bi-LSTM encoder, coverage attention, p_gen, extended-vocab
+    # scatter_add, coverage loss, greedy decoding with OOV ids; a Pointer Network sorting numbers
+    "pointer_generator": ((1e-5, 1e-6), None),
+    # the Set Transformer (MAB / SAB / ISAB / PMA with masks), Deep Sets sum / max, invariance
+    # and equivariance checks, modern Hopfield retrieval and pooling, a binary Hopfield net
+    "set_transformer_hopfield": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
