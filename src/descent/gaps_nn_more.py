@@ -13,6 +13,7 @@ from .errors import DescentError
 from .grad_mode import no_grad
 from .ops._common import as_tensor
 from .ops.gaps_nn_ops import hardshrink, prelu
+from .ops.untracked import computed
 
 __all__ = [
     "celu", "celu_", "selu", "selu_", "threshold", "threshold_", "hardshrink", "prelu", "rrelu",
@@ -398,8 +399,16 @@ def native_dropout(input, p, train):
         with no_grad():
             keep = x.new_zeros(x.shape, dtype=bool)
         return x * 0.0, keep
-    mask = dropout_mask(x.shape, p, x._data.dtype, x.device, None)  # 0 or 1 / (1 - p)
-    return x * Tensor._wrap(mask), Tensor._wrap(mask != 0)
+    m = Tensor._wrap(dropout_mask(x.shape, p, x._data.dtype, x.device, None))  # 0 or 1 / (1 - p)
+    # the kept positions through untracked.computed: made on the arrays (`mask != 0`), they
+    # were a constant that two recordings never shared (each draws its own mask), so a compiled
+    # step with native_dropout always ran eagerly; now the replay computes them from its mask
+    return x * m, computed(_kept, (m,), ())
+
+
+def _kept(mask):
+    """native_dropout's bool mask of the kept positions (untracked.computed's kernel)."""
+    return mask != 0
 
 
 def norm_except_dim(v, pow=2, dim=0):

@@ -139,6 +139,21 @@ _UFUNC_OPERATORS = {
 _UFUNC_NAMES = {"absolute": "abs", "negative": "neg", "fabs": "abs", "conjugate": "conj"}
 
 
+_UFUNC_OPERAND = "<a tensor operand>"  # _ufunc_kernel: an array of the inputs goes here
+
+
+def _ufunc_kernel(*rest):
+    """`ufunc(*operands, **kwargs)` on NumPy arrays (output `which` of a multi-output ufunc),
+    Tensor.__array_ufunc__'s kernel for a ufunc descent has no op for (untracked.computed):
+    the tensors' arrays, then the ufunc, the operands with `_UFUNC_OPERAND` in each tensor's
+    place, the keyword arguments' items and `which`."""
+    *arrays, ufunc, pattern, kw, which = rest
+    given = iter(arrays)
+    operands = [backend.as_numpy(next(given)) if x is _UFUNC_OPERAND else x for x in pattern]
+    out = ufunc(*operands, **dict(kw))
+    return np.asarray(out if which is None else out[which])
+
+
 def _check_assigned_grad(t, g) -> None:
     """`t.grad = g`: g must be a Tensor of t's shape and dtype, as in PyTorch (a wrong one
     would reach the optimizer and broadcast or cast silently there)."""
@@ -242,11 +257,20 @@ class Tensor(
         if op is not None:
             return op(*(Tensor._wrap(np.asarray(x)) if isinstance(x, np.ndarray) else x
                         for x in inputs))  # fmt: skip
-        arrays = [backend.as_numpy(x._data) if isinstance(x, Tensor) else x for x in inputs]
-        out = ufunc(*arrays, **kwargs)
-        if isinstance(out, tuple):
-            return tuple(Tensor._wrap(np.asarray(o)) for o in out)
-        return Tensor._wrap(np.asarray(out))
+        # Through untracked.computed, so that descent.compile runs the ufunc again on each
+        # call's values (made on the arrays, the result was a constant of the recording: a
+        # replay returned the first call's np.cbrt(x)). NumPy arrays among the operands go in as
+        # tensors, the other operands (numbers) and the keyword arguments as constants.
+        from .ops.untracked import computed  # noqa: PLC0415 - untracked imports this module
+
+        ts = tuple(x if isinstance(x, Tensor) else Tensor._wrap(x) for x in inputs
+                   if isinstance(x, (Tensor, np.ndarray)))  # fmt: skip
+        pattern = tuple(_UFUNC_OPERAND if isinstance(x, (Tensor, np.ndarray)) else x
+                        for x in inputs)  # fmt: skip
+        args = (ufunc, pattern, tuple(kwargs.items()))
+        if ufunc.nout > 1:
+            return tuple(computed(_ufunc_kernel, ts, (*args, k)) for k in range(ufunc.nout))
+        return computed(_ufunc_kernel, ts, (*args, None))
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False, device=None) -> None:
         # torch.Tensor's two forms: Tensor(data) copies data into the default float dtype

@@ -66,6 +66,9 @@ class Nextafter(Function):
     then other itself); d/dother = 0. PyTorch's gradients, measured (torch 2.13)."""
 
     __slots__ = ("equal", "none")  # bool arrays: x == other, and all False of other's shape
+    # (computed by forward from the values: saved slots, so that descent.compile does not
+    # compare them between two recordings, which then never agreed in a training step)
+    saved_slots = ("equal", "none")
     # PyTorch's NextafterBackward0 saves self and other (for either input's gradient): a
     # second backward raises, a constant other too
     saves_params = True

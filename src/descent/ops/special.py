@@ -252,6 +252,9 @@ class NanToZero(Function):
 
     __slots__ = ("keep",)  # the not-nan mask, the one thing backward needs
     saves_params = True  # PyTorch's NansumBackward0 saves self: a second backward raises
+    # (computed by forward from the values: a saved slot, so that descent.compile does not
+    # compare it between two recordings, which differed wherever the nans moved)
+    saved_slots = ("keep",)
 
     def forward(self, x):
         xp = backend.get_array_module(x)

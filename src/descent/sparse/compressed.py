@@ -26,7 +26,7 @@ from ..tensor_gap_methods_tensor import sparse_bsr, sparse_coo, sparse_csc, spar
 from . import kernels
 from .ops import _SparseFunction
 from .storage import CooStorage, SparseUnsupportedError, _Storage, unsupported
-from .tensor import compressed_repr, index_array
+from .tensor import compressed_repr, index_array, read_nnz
 
 
 class CscStorage(_Storage):
@@ -272,6 +272,7 @@ class SparseCompressedMatrix(Tensor):
             kind = "row" if name in ("crow_indices", "col_indices") else "column"
             raise RuntimeError(f"{name} expected sparse {kind} compressed tensor layout but got "
                                f"{_TORCH_LAYOUT[self._data.layout]}")  # fmt: skip
+        read_nnz(self)
         return autograd._new_tensor(self._data.compressed if which == 0 else self._data.plain)
 
     def crow_indices(self) -> Tensor:
@@ -288,10 +289,11 @@ class SparseCompressedMatrix(Tensor):
 
     def values(self) -> Tensor:
         """The stored values ((nnz,) for CSC, (nnzb, bh, bw) for BSR); differentiable."""
+        read_nnz(self)
         return CompressedValues.apply(self)
 
     def _nnz(self) -> int:
-        return self._data.nnz
+        return read_nnz(self)
 
     def sparse_dim(self) -> int:
         return 2

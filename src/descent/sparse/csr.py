@@ -18,7 +18,7 @@ from ..tensor_gap_methods_tensor import sparse_bsr, sparse_csc
 from . import kernels
 from .ops import _SparseFunction
 from .storage import CooStorage, CsrStorage, SparseUnsupportedError, unsupported
-from .tensor import compressed_repr, index_array
+from .tensor import compressed_repr, index_array, read_nnz
 
 
 def _coo_indices(st: CsrStorage):
@@ -142,17 +142,20 @@ class SparseCsrTensor(Tensor):
         return device(self._data.device)
 
     def crow_indices(self) -> Tensor:
+        read_nnz(self)  # (crow's values depend on the nonzeros: a read, see read_nnz)
         return autograd._new_tensor(self._data.crow)
 
     def col_indices(self) -> Tensor:
+        read_nnz(self)
         return autograd._new_tensor(self._data.col)
 
     def values(self) -> Tensor:
         """The stored values, not recorded (use to_dense() or a product for gradients)."""
+        read_nnz(self)
         return autograd._new_tensor(self._data.values)
 
     def _nnz(self) -> int:
-        return self._data.nnz
+        return read_nnz(self)
 
     def sparse_dim(self) -> int:
         return 2

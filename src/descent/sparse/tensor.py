@@ -73,7 +73,7 @@ class SparseTensor(Tensor):
         return self._data.dense_dim
 
     def _nnz(self) -> int:
-        return self._data.nnz
+        return read_nnz(self)
 
     def is_coalesced(self) -> bool:
         return self._data.coalesced
@@ -135,6 +135,7 @@ class SparseTensor(Tensor):
     def indices(self) -> Tensor:
         """The coordinates (sparse_dim, nnz) of a coalesced tensor (an uncoalesced one raises,
         as PyTorch: its coordinates are not canonical; call .coalesce() first)."""
+        read_nnz(self)
         if not self._data.coalesced:
             raise RuntimeError(
                 "Cannot get indices on an uncoalesced tensor, please call .coalesce() first"
@@ -143,6 +144,7 @@ class SparseTensor(Tensor):
 
     def _indices(self) -> Tensor:
         """The stored coordinates as they are (duplicates and order kept); no gradient."""
+        read_nnz(self)
         return autograd._new_tensor(self._data.indices)
 
     def values(self) -> Tensor:
@@ -152,10 +154,12 @@ class SparseTensor(Tensor):
             raise RuntimeError(
                 "Cannot get values on an uncoalesced tensor, please call .coalesce() first"
             )
+        read_nnz(self)
         return ops.Values.apply(self)
 
     def _values(self) -> Tensor:
         """The stored values as they are; not recorded (PyTorch's _values has no grad_fn)."""
+        read_nnz(self)
         return autograd._new_tensor(self._data.values)
 
     def numpy(self, *, force: bool = False):
@@ -466,6 +470,16 @@ def empty_sparse(size, dtype=None, device=None, requires_grad=False, sparse_dim=
         idx, vals = backend.to_device(idx, dev), backend.to_device(vals, dev)
     out = autograd._new_tensor(CooStorage(idx, vals, size, True))
     return out.requires_grad_(True) if requires_grad else out
+
+
+def read_nnz(t) -> int:
+    """The number of stored entries of the sparse tensor `t`, read through a Tensor. Its
+    indices and values have nnz rows, and nnz depends on the values of the dense tensor it was
+    made from (`x.relu().to_sparse()`), so a function that reads them must run eagerly under
+    descent.compile, which replays fixed shapes: the Tensor read is what its read guard sees.
+    Before, a replay returned the recording's indices (arrays inside a storage were constants)
+    or raised on a broadcast of the new values."""
+    return int(Tensor._wrap(np.asarray(t._data.nnz)))
 
 
 def to_sparse(x, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None) -> Tensor:
