@@ -340,6 +340,7 @@ TENSOR_OPERANDS = {
     "copy_": lambda x: (x * 1)[1:3].copy_(descent.tensor([[1.0] * 5, [2.0] * 5])) * x[:2],
     "out_into_it": lambda x: descent.mul(x, 2.0, out=descent.tensor([[0.0] * 5] * 4)),
     "written_then_read": lambda x: x + descent.tensor([1.0, 2, 3, 4, 5]).mul_(2),
+    "as_tensor_list": lambda x: (x * 1).sub_(descent.as_tensor([[0.5], [1.0], [2.0], [3.0]])),
     "index_from_list": lambda x: _set(x * 1, descent.tensor([0, 2]), x[1] * 3),
     "converted_tensor_operand": lambda x: (x * 1).add_((x * 3).to(descent.int64)),
     "float16_times_int": lambda x: (x * 1).half().mul_((x * 100).to(descent.int32)),
@@ -371,6 +372,22 @@ def test_tensor_copied_from_a_tensors_values_is_no_constant():
         warnings.simplefilter("ignore", UserWarning)  # (torch.tensor(tensor)'s own warning)
         compiled, warned = _run(_no_grad(body))
     assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1, warned
+    assert any("a replay would freeze its value" in w for w in warned), warned
+
+
+_NP = np.arange(20, dtype=np.float32).reshape(4, 5)
+
+
+def test_as_tensor_of_a_numpy_array_shares_its_memory_and_stays_eager():
+    """as_tensor(array) shares the array's memory (no constant: the caller's NumPy array may
+    change between calls), and a write into it writes the array: both run eagerly."""
+
+    def operand(x):
+        return (x * 1).add_(descent.as_tensor(_NP))
+
+    compiled, warned = _run(_no_grad(operand))
+    assert compiled.stats["fallbacks"] == 1, warned
+    assert any("a replay would freeze its value" in w for w in warned), warned
 
 
 # -- 4. uint8 masks, NumPy and list masks ----------------------------------------------------------

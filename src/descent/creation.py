@@ -130,7 +130,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data
     if dtype is None:
         dtype = _own_dtype(data)
-    return Tensor._from_data(data, dtype, device if device is not None else _default_device)
+    t = Tensor._from_data(data, dtype, device if device is not None else _default_device)
+    # (Python data: a new array, as tensor's; an array's memory is shared, no constant)
+    return _from_data_made(t, data) if isinstance(data, (list, tuple, int, float)) else t
 
 
 def _own_dtype(data):

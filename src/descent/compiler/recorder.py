@@ -594,6 +594,13 @@ class Recorder:
                 if s is None and id(v) in self.fresh:  # a factory's tensor made in the call
                     s = self.slot_of(v)
                 if s is None:
+                    self.fail(
+                        f"an operand of shape {tuple(np.shape(v))} of an in-place write into a "
+                        f"tensor of shape {tuple(t.shape)} was made outside descent's ops and "
+                        "factories (Tensor(list), as_tensor of a NumPy array, descent.tensor(t) "
+                        "of a tensor's values): a replay would freeze its value; make it with "
+                        "descent.tensor(list) or an op"
+                    )
                     return None
                 operands.append(("s", s))
             else:  # a Python or NumPy scalar, a ufunc's name, a casting rule
