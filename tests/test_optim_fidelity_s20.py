@@ -352,3 +352,49 @@ def test_sequential_lr_refuses_reduce_lr_on_plateau():
         opt = _one_opt(lib)
         with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`"):
             S.SequentialLR(opt, [S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)], milestones=[3])
+
+
+@pytest.mark.parametrize("base", ["LRScheduler", "StepLR"])
+def test_a_subclass_jumps_with_its_closed_form_as_torch(base):
+    # Before: step(epoch) on a PyTorch-style subclass (own get_lr) always called get_lr();
+    # PyTorch's _update_lr uses _get_closed_form_lr() where the class has one: the
+    # subclass's own, or that of the built-in it extends (StepLR's, here from base_lrs).
+    def run(lib):
+        import warnings
+
+        S = lib.optim.lr_scheduler
+
+        class Warm(getattr(S, base)):
+            def __init__(self, opt):
+                args = () if base == "LRScheduler" else (2,)
+                super().__init__(opt, *args)
+
+            def get_lr(self):
+                scale = 1.5 if self.last_epoch < 3 else 0.5
+                return [g["lr"] * scale for g in self.optimizer.param_groups]
+
+        if base == "LRScheduler":
+            Warm._get_closed_form_lr = lambda self: [b * 7 for b in self.base_lrs]
+        opt = _one_opt(lib)
+        sched = Warm(opt)
+        lrs = list(sched.get_last_lr())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # step(epoch)'s deprecation warning
+            for i in range(5):
+                opt.step()
+                sched.step(10) if i == 3 else sched.step()
+                lrs += sched.get_last_lr()
+        return lrs
+
+    assert run(descent) == run(torch)
+
+
+def test_builtins_have_torchs_get_closed_form_lr():
+    names = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+             "ConstantLR", "PolynomialLR"]  # fmt: skip
+    for name in names:
+        for lib in (torch, descent):
+            assert hasattr(getattr(lib.optim.lr_scheduler, name), "_get_closed_form_lr"), name
+    for name in ["LambdaLR", "MultiplicativeLR", "OneCycleLR", "CyclicLR", "LRScheduler"]:
+        for lib in (torch, descent):
+            assert not hasattr(getattr(lib.optim.lr_scheduler, name), "_get_closed_form_lr")

@@ -154,10 +154,13 @@ class LRScheduler:
         """Write the schedule's values at `epoch` into the optimizer's groups: the recursive
         form (`_chainable_lr`) unless `closed_form` (a jump) and the class has one."""
         if type(self).get_lr is not LRScheduler.get_lr:
-            # A PyTorch-style subclass: its get_lr() reads self.last_epoch (already set).
+            # A PyTorch-style subclass: its get_lr() reads self.last_epoch (already set); a
+            # jump (step(epoch)) uses its _get_closed_form_lr() where it has one (its own, or
+            # that of the descent class it extends), as PyTorch's _update_lr.
             self._get_lr_called_within_step = True
             try:
-                lrs = self.get_lr()
+                closed = getattr(self, "_get_closed_form_lr", None) if closed_form else None
+                lrs = closed() if closed is not None else self.get_lr()
             finally:
                 self._get_lr_called_within_step = False
         else:

@@ -265,3 +265,16 @@ class PolynomialLR(LRScheduler):
     def lr_at(self, epoch: int) -> list[float]:
         factor = (1.0 - min(self.total_iters, epoch) / self.total_iters) ** self.power
         return [b * factor for b in self.base_lrs]
+
+
+def _get_closed_form_lr(self) -> list[float]:
+    """PyTorch's name for the closed form at last_epoch (what step(epoch) jumps with)."""
+    return self.lr_at(self.last_epoch)
+
+
+# The classes that have PyTorch's `_get_closed_form_lr` (a subclass overriding get_lr() and
+# code that calls the method find it, as in PyTorch).
+for _cls in (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, ConstantLR,
+             PolynomialLR):  # fmt: skip
+    _cls._get_closed_form_lr = _get_closed_form_lr
+del _cls
