@@ -41,7 +41,8 @@ convolutions with R1 and path-length penalties, Reformer's LSH and Longformer's 
 attention, RetNet retention and xLSTM cells in their parallel and recurrent forms, a sharded
 IterableDataset stream with worker_init_fn, hand-written normalisation layers and init helpers,
 RAFT optical flow and deformable convolutions, Neural Processes and ODE-RNNs, the
-pointer-generator with coverage, the Set Transformer and Hopfield layers).
+pointer-generator with coverage, the Set Transformer and Hopfield layers, graph pooling (GIN,
+DiffPool, SortPool, top-k), SASRec and GRU4Rec, classical statistics in torch.linalg).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -584,6 +585,20 @@ CASES = {
     # the Set Transformer (MAB / SAB / ISAB / PMA with masks), Deep Sets sum / max, invariance
     # and equivariance checks, modern Hopfield retrieval and pooling, a binary Hopfield net
     "set_transformer_hopfield": ((1e-5, 1e-6), None),
+    # graphs collated into a disjoint union: GIN with index_add_, add / mean / max readouts by
+    # scatter_reduce(include_self=False), to_dense_batch / to_dense_adj, DiffPool's auxiliary
+    # losses, SortPool, top-k pooling with edge filtering. GIN's MLP has no bias before its
+    # BatchNorm (a bias there parted the eval logits by 1e-2 under Adam, losses equal)
+    "graph_pooling_gin": ((1e-5, 1e-6), None),
+    # SASRec (left-padded histories, timeline masks, causal MultiheadAttention, Conv1d FFN,
+    # BCE on sampled negatives, HR / NDCG@10 by argsort of argsort); GRU4Rec's session-parallel
+    # batches with hidden resets and BPR-max / TOP1-max losses under Adagrad
+    "sasrec_gru4rec": ((1e-5, 1e-6), None),
+    # float64 PCA / ZCA / weighted cov, LDA and CCA by triangular solves, ridge by solve / LDL /
+    # Cholesky, vander + lstsq(gelsd), geqrf + householder_product, matrix_power, eig stationary
+    # distributions, tensorsolve / tensorinv, cond, pinv(hermitian), lu_factor, trapezoid; a
+    # Mahalanobis metric through slogdet / eigvalsh / svdvals (agrees to 1e-10 or better)
+    "classical_stats_linalg": ((1e-7, 1e-10), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
