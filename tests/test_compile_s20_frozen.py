@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import descent
+import descent.nn.functional as F
 
 T = descent
 _RNG = np.random.default_rng(20)
@@ -24,6 +25,174 @@ _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 f
 def _same(a, b):
     a, b = a.detach()._data, b.detach()._data
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# An optimizer's first step lays the parameters out in flat buffers (re-pointing `p._data`), so
+# the first call's recording held a returned parameter (W.contiguous() is W, B.flatten() a view
+# of it) twice where the second held it once: "the recordings have 22 and 21 items", and the
+# step ran eagerly for good (fuzz seeds 20141048, 20141193, 20141251: 13 of 35 such fallbacks).
+
+
+def _train(opt_name, compiled, ret):
+    T.manual_seed(0)
+    W = T.nn.Parameter(T.randn(4, 6))
+    B = T.nn.Parameter(T.randn(6))
+    opt = getattr(T.optim, opt_name)([W, B], lr=0.01)
+
+    def step(x):
+        opt.zero_grad()
+        v = ret(W, B)
+        loss = (v * 1.5).sum() + ((x @ W.t()).tanh() * 0.5).sum() + (B * x[0]).sum()
+        loss.backward()
+        opt.step()
+        return v, loss
+
+    f = T.compile(step) if compiled else step
+    got = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for a in _XS:
+            W.grad = None
+            B.grad = None
+            got.append([o.detach().clone() for o in f(T.tensor(a))] + [W.detach().clone(),
+                                                                        B.detach().clone()])
+    return got, (f.stats if compiled else None)
+
+
+@pytest.mark.parametrize("opt_name", ["Lion", "Adam", "Adagrad"])
+@pytest.mark.parametrize("ret", ["contiguous", "flatten", "renorm"])
+def test_first_step_returning_a_parameter_replays(opt_name, ret):
+    # (Adagrad makes its state in __init__: only its parameters' arrays change at the first
+    # step; renorm returns a new tensor, but its recording held W's re-pointed array: seed
+    # 20143024)
+    pick = {"contiguous": lambda W, B: W.contiguous(),
+            "flatten": lambda W, B: B.flatten(),
+            "renorm": lambda W, B: W.renorm(2, 0, 1.0)}[ret]  # fmt: skip
+    want, _ = _train(opt_name, False, pick)
+    got, stats = _train(opt_name, True, pick)
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
+        assert all(_same(p, q) for p, q in zip(w, g, strict=True)), f"call {i}"
+    assert stats["fallbacks"] == 0 and stats["replays"] >= 3, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# copy_ into a graph tensor keeps its old value in the graph through ZeroGradient, whose
+# `masks` parameter is a list of arrays: the signature compared lists with ==, which raised on
+# the arrays, so two recordings never agreed (fuzz seeds 20141227, 20141296, 20141592).
+
+
+def _copy_graph(x):
+    v = x * 1
+    v.copy_(x.flip(0).sort(1).values)
+    return v * 2
+
+
+def _fill_graph(x):
+    v = x * 1
+    v.fill_(0.5)
+    return v * x
+
+
+def _masked_copy(x):
+    v = x * 1
+    v[:, 1:3] = x[:, :2] * 3
+    w = x * 1
+    w.copy_(v.sort(0).values)
+    return w + v
+
+
+@pytest.mark.parametrize("f", [_copy_graph, _fill_graph, _masked_copy], ids=lambda f: f.__name__)
+def test_copy_into_graph_tensor_replays(f):
+    leaf_e = T.tensor(_XS[0], requires_grad=True)
+    leaf_c = T.tensor(_XS[0], requires_grad=True)
+
+    def run(leaf):
+        out = f(leaf)
+        (out * 0.25).sum().backward()
+        return out
+
+    c = T.compile(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, a in enumerate(_XS):
+            for leaf in (leaf_e, leaf_c):
+                leaf._data[...] = a
+                leaf.grad = None
+            want, got = run(leaf_e), c(leaf_c)
+            assert _same(want, got), f"call {i}"
+            assert _same(leaf_e.grad, leaf_c.grad), f"call {i} grad"
+    assert c.stats["fallbacks"] == 0 and c.stats["replays"] == 4, c.stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Random numbers after a re-seed inside the function: manual_seed replaced the default
+# generator's NumPy generator, so the recorder's watch on it saw no draw; the draws (poisson's
+# and bernoulli's made from x's values too) were frozen, the replay did not re-seed (dropout's
+# masks and the generator's state after the call differed from eager's), and the recording
+# itself left the generator as the call found it. A generator made or re-seeded inside the
+# function, or passed as `generator=`, was not watched at all.
+
+_G = T.Generator().manual_seed(3)
+
+
+def _seeded(fn):
+    def f(x):
+        T.manual_seed(0)
+        return fn(x)
+
+    return f
+
+
+def _fresh_generator(x):
+    g = T.Generator().manual_seed(0)
+    return T.poisson(x.abs(), generator=g) * 2
+
+
+def _reseed_captured(x):
+    _G.manual_seed(0)
+    return T.bernoulli(x.sigmoid(), generator=_G) * x
+
+
+_RANDOM = {
+    "poisson": _seeded(lambda x: T.poisson(x.abs()) * 2),
+    "bernoulli": _seeded(lambda x: T.bernoulli(x.sigmoid()) * x),
+    "multinomial": _seeded(lambda x: T.multinomial(x.softmax(-1), 2) * 2),
+    "normal": _seeded(lambda x: T.normal(x, 1.0) * 2),
+    "dropout": _seeded(lambda x: F.dropout(x, 0.5) * 2),
+    "randn": _seeded(lambda x: T.randn(4, 6) * x),
+    "seed_only": _seeded(lambda x: x * 2),
+    "fresh_generator": _fresh_generator,
+    "reseed_captured": _reseed_captured,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_RANDOM))
+def test_random_after_a_seed_inside_the_function(name):
+    f = _RANDOM[name]
+    c = T.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, a in enumerate(_XS):
+            T.manual_seed(100 + i)
+            want = f(T.tensor(a))
+            want_next = T.rand(3)  # the generator where the call left it
+            T.manual_seed(100 + i)
+            got = c(T.tensor(a))
+            got_next = T.rand(3)
+            assert _same(want, got), f"call {i}"
+            assert _same(want_next, got_next), f"call {i}: the generator's state after the call"
+
+
+def test_manual_seed_in_place_draws_as_a_new_generator():
+    g = T.Generator().manual_seed(5)
+    rng = g._rng
+    T.randn(3, generator=g)
+    g.manual_seed(11)
+    assert g._rng is rng
+    want = np.random.Generator(np.random.PCG64(11)).standard_normal(4)
+    assert np.array_equal(g._rng.standard_normal(4), want)
+    assert g.initial_seed() == 11
 
 
 # ---------------------------------------------------------------------------------------------

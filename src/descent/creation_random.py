@@ -31,6 +31,19 @@ from .tensor import Tensor, as_dtype, get_default_dtype
 # ---------------------------------------------------------------------------------------------
 # Random numbers
 
+#: Called as `fn(generator, what)`, only while one is registered: `what` is "seed" when a
+#: generator is re-seeded or its state set (manual_seed, seed, set_state, set_rng_state) and
+#: "draw" when a random function takes a generator's NumPy generator (`_rng`). descent.compile's
+#: recording listens: a replay neither re-seeds nor draws outside dropout, so it would keep the
+#: recording's draws (and `poisson(x)`'s, made from x's values) and leave the generator where
+#: the call found it; such a call runs eagerly.
+rng_observers: list = []
+
+
+def _observed(gen, what: str) -> None:
+    for fn in rng_observers:
+        fn(gen, what)
+
 
 class Generator:
     """A seeded source of random numbers (NumPy's PCG64 on the CPU, CuPy's on the GPU).
@@ -54,10 +67,17 @@ class Generator:
     def manual_seed(self, seed: int) -> Generator:
         self._seed = int(seed)
         xp = backend.xp_for_device(self._device)
-        if xp is np:
+        rng = getattr(self, "_rng", None)
+        if xp is np and rng is not None:
+            # in place (the same draws as a new Generator): descent.compile's recording watches
+            # this object, and puts it back after the call
+            rng.bit_generator.state = np.random.PCG64(self._seed).state
+        elif xp is np:
             self._rng = np.random.Generator(np.random.PCG64(self._seed))
         else:
             self._rng = xp.random.Generator(xp.random.XORWOW(self._seed))
+        if rng_observers:
+            _observed(self, "seed")
         return self
 
     def initial_seed(self) -> int:
@@ -97,8 +117,10 @@ class Generator:
                 "has_uint32": new_state["has_uint32"],
                 "uinteger": new_state["uinteger"],
             }
-            return self
-        self._rng.bit_generator.state = _state_from_bytes(new_state, "set_state")
+        else:
+            self._rng.bit_generator.state = _state_from_bytes(new_state, "set_state")
+        if rng_observers:
+            _observed(self, "seed")
         return self
 
     def clone_state(self) -> Generator:
@@ -242,6 +264,8 @@ def set_rng_state(new_state) -> None:
             e.g. one of PyTorch's, or tag).
     """
     _default_generator._rng.bit_generator.state = _state_from_bytes(new_state, "set_rng_state")
+    if rng_observers:
+        _observed(_default_generator, "seed")
 
 
 def _rng(generator, device):
@@ -253,6 +277,8 @@ def _rng(generator, device):
         if generator is not None:
             raise RuntimeError(f"the generator is on {gen._device} but device={dev} was requested")
         gen = _device_generator(dev)
+    if rng_observers:
+        _observed(gen, "draw")
     return gen._rng
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import autograd as _autograd
 from .. import backend, hooks
+from .. import creation_random as _random
 from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..nn.module import Module
 from ..nn.module_hooks import any_global_hooks
@@ -61,10 +62,12 @@ class CompileWarning(UserWarning):
 class _Entry:
     """One cache entry: a first recording, a program, or a fallback reason."""
 
-    __slots__ = ("first", "program", "reason")
+    __slots__ = ("first", "program", "reason", "warm")
 
     def __init__(self) -> None:
         self.first = None  # (Recording, signature) of the first call
+        # True while `first` is a recording whose optimizer step was a first one (see _record)
+        self.warm = False
         self.program: Program | None = None
         self.reason: str | None = None
 
@@ -175,7 +178,17 @@ class CompiledFunction:
         # (a BatchNorm's running statistics are updated on raw arrays).
         state = [(t, t._data.copy()) for m in watched["modules"] for t in _state_of(m)]
         rec.snapshot = functools.partial(_python_state, watched)
-        out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
+        n_state = _n_state(watched)
+        on_rng = functools.partial(_on_rng, rec)
+        _random.rng_observers.append(on_rng)
+        try:
+            out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
+        finally:
+            _random.rng_observers.remove(on_rng)
+        # An optimizer's first step makes its state and lays its parameters out in flat
+        # buffers (re-pointing each `p._data`), so that call's recording may hold a parameter
+        # twice (a returned `W.flatten()`) where later calls hold it once.
+        warm = _n_state(watched) != n_state
         touched = set(rec.written_ids)  # (tensors a recorded Write changed: recorder.py)
         for ins in rec.rec.program:
             opt = getattr(ins.fn, "__self__", None) if getattr(ins, "kind", "") == "step" else None
@@ -200,8 +213,16 @@ class CompiledFunction:
             sig = _sig.signature(recording)
             if entry.first is None:
                 entry.first = (recording, sig)
+                entry.warm = warm
                 return out
-            if not _sig.same(entry.first[1], sig):
+            same = _sig.same(entry.first[1], sig)
+            if not same and entry.warm:
+                # The first recording ran an optimizer's first step (above): compare this one
+                # with the next call's instead of falling back.
+                entry.first = (recording, sig)
+                entry.warm = warm
+                return out
+            if not same:
                 graph_break = True
                 reason = (
                     "two recordings of the same input shapes differ (a value computed from the "
@@ -447,6 +468,32 @@ def _referents(fn, args, kwargs) -> list:
         glob = inner.__globals__
         refs += [glob.get(n) for n in code.co_names]
     return refs
+
+
+def _on_rng(rec: Recorder, gen, what: str) -> None:
+    """A generator re-seeded, or one passed as `generator=` handed out to draw, while recording
+    (creation_random.rng_observers): a replay would do neither, so the call runs eagerly.
+    Draws from the default generator are counted by the recorder itself (`_RngWatch`)."""
+    if rec.in_call or rec.in_dropout or rec.in_pass:
+        # a recorded call (dropout's mask, an optimizer's step) that replay runs again, or a
+        # backward pass (checkpoint's recomputation sets the state and puts it back)
+        return
+    if what == "seed":
+        rec.fail("a generator re-seeded inside the function (manual_seed, set_rng_state, "
+                 "Generator.manual_seed / set_state): a replay would not re-seed it, and would "
+                 "keep the recording's random numbers; seed outside the compiled function")
+    elif gen is not _random._default_generator:
+        rec.fail("random numbers drawn from a descent.Generator (generator=) inside the "
+                 "function: replay could not draw them in eager's order")
+
+
+def _n_state(watched) -> tuple:
+    """How many parameters the captured optimizers hold state for (grows at a first step), and
+    the parameters' arrays (a first step re-points them into flat buffers; Adagrad makes its
+    state in __init__)."""
+    opts = [o for o in watched["optimizers"] if isinstance(o, Optimizer)]
+    return (sum(len(o.state) for o in opts),
+            [id(p._data) for o in opts for g in o.param_groups for p in g["params"]])
 
 
 def _watched(fn, args, kwargs) -> dict:
