@@ -196,11 +196,22 @@ def _check_limited(d1, d2) -> None:
     )
 
 
+def check_int_range(c) -> None:
+    """PyTorch's argument parser takes a Python int in [-2**63, 2**64) only (OverflowError
+    before any op runs: x + 2**64, x == 2**64, x & 2**64)."""
+    if not -(2**63) <= c < 2**64:
+        raise OverflowError(
+            f"int too big to convert ({c} is outside [-2**63, 2**64), as PyTorch's argument "
+            "parser checks); use a float"
+        )
+
+
 def _scalar_dtype(x) -> np.dtype:
     """The dtype a Python/NumPy scalar operand stands for (a 'wrapped number' in PyTorch)."""
     if isinstance(x, (bool, np.bool_)):
         return np.dtype(np.bool_)
     if isinstance(x, numbers.Integral):
+        check_int_range(x)
         return np.dtype(np.int64)
     if isinstance(x, numbers.Real):
         return get_default_dtype()
@@ -277,7 +288,10 @@ def wrap_int(c, dt):
         c: the scalar operand.
         dt: the NumPy dtype the operation computes in.
     """
-    if type(c) is not int or dt.kind not in "iu":
+    if type(c) is not int:
+        return c
+    check_int_range(c)
+    if dt.kind not in "iu":
         return c
     info = np.iinfo(dt)
     if info.min <= c <= info.max:
@@ -374,6 +388,7 @@ def fill_int(c, dt):
     info = np.iinfo(dt)
     if info.min <= c <= info.max:
         return c
+    check_int_range(c)  # (beyond int64/uint64: the argument parser's OverflowError first)
     if dt.kind == "u" and -info.max <= c < 0:
         return c + info.max + 1
     raise DescentError(

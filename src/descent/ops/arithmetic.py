@@ -25,6 +25,7 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    check_int_range,
     conj_if_complex,
     fill_int,
     half_value,
@@ -682,6 +683,8 @@ def pow(a, b) -> Tensor:
     integer raises, as in PyTorch)."""
     if isinstance(a, Tensor) and is_scalar(b):
         kind = a._data.dtype.kind
+        if type(b) is int:
+            check_int_range(b)  # (x ** 2**64: PyTorch's OverflowError, before its int checks)
         if isinstance(b, (bool, np.bool_)) and kind == "b":  # bool ** bool stays bool
             return computed(_bool_pow, (a,), (bool(b),))  # (replayed by descent.compile)
         if kind in "biu" and isinstance(b, (int, np.integer)) and b < 0:
