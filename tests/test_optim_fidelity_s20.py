@@ -398,3 +398,61 @@ def test_builtins_have_torchs_get_closed_form_lr():
     for name in ["LambdaLR", "MultiplicativeLR", "OneCycleLR", "CyclicLR", "LRScheduler"]:
         for lib in (torch, descent):
             assert not hasattr(getattr(lib.optim.lr_scheduler, name), "_get_closed_form_lr")
+
+
+def _user_optimizer(lib):
+    """A custom optimizer written for PyTorch's API (its own step()): an int "step", a state
+    tensor of another shape than the parameter's, a float64 0-d tensor, a list, a string."""
+
+    class RowNorm(lib.optim.Optimizer):
+        def __init__(self, params, lr=1e-2):
+            super().__init__(params, dict(lr=lr))
+
+        @lib.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = 0
+                        state["row"] = lib.zeros(p.shape[0])
+                        state["scale"] = lib.tensor(1.0, dtype=lib.float64)
+                        state["hist"] = [lib.zeros_like(p)]
+                        state["tag"] = "rows"
+                    state["step"] += 1
+                    state["row"].add_(p.grad.pow(2).mean(1))
+                    state["hist"][0].mul_(0.9).add_(p.grad)
+                    denom = state["row"].sqrt()[:, None] + 1e-8
+                    p.add_(state["hist"][0] / denom, alpha=-group["lr"] * float(state["scale"]))
+
+    return RowNorm
+
+
+def test_a_users_optimizer_loads_its_state_as_torch():
+    # Before: load_state_dict normalised every optimizer's state to descent's layout: the
+    # int "step" became a 0-d float32 Tensor, and "row" (shape (3,) for a (3, 2) parameter)
+    # raised ValueError (state shape differs from the parameter's). PyTorch keeps "step" as
+    # it is and casts other tensors to the parameter's dtype, without a shape check.
+    def run(lib):
+        rng = np.random.default_rng(0)
+        p = lib.nn.Parameter(lib.tensor(rng.standard_normal((3, 2)).astype(np.float32)))
+        cls = _user_optimizer(lib)
+        opt = cls([p])
+        for _ in range(3):
+            p.grad = lib.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+            opt.step()
+        q = lib.nn.Parameter(p.detach().clone())
+        opt2 = cls([q])
+        opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+        st = opt2.state[q]
+        kinds = {k: _kind(v) for k, v in st.items()}
+        for _ in range(2):
+            g = rng.standard_normal((3, 2)).astype(np.float32)
+            p.grad, q.grad = lib.tensor(g), lib.tensor(g.copy())
+            opt.step()
+            opt2.step()
+        return kinds, st["step"], p.detach().numpy().tolist(), q.detach().numpy().tolist()
+
+    assert run(descent) == run(torch)

@@ -513,10 +513,14 @@ class Optimizer(OptimizerHooks):
             new_groups.append(new)
         group_of = {p: g for g in new_groups for p in g["params"]}
         new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        torch_rule = not _steps_with_descents_rule(self)
         for idx, st in state_dict["state"].items():
             p = by_index.get(int(idx))
             if p is None:
                 raise ValueError(f"{name}.load_state_dict: state for unknown parameter {idx}")
+            if torch_rule:  # a user's optimizer (its own step()): PyTorch's policy
+                new_state[p] = {k: _cast_like_torch(p, k, v) for k, v in st.items()}
+                continue
             numbers = self._scalars_of(group_of[p])  # kept as 0-d Tensors, as PyTorch's
             loaded: dict[str, Any] = {}
             for k, v in st.items():
@@ -586,6 +590,38 @@ class Optimizer(OptimizerHooks):
 
 
 wrap_class(Optimizer)
+
+
+def _steps_with_descents_rule(opt) -> bool:
+    """Whether `opt.step` is descent's (the flat-buffer step of Optimizer, or LBFGS's, ...),
+    whose state layout load_state_dict normalises, rather than a user's own step() written
+    for PyTorch's API (a custom optimizer), whose state is loaded as PyTorch loads it."""
+    for cls in type(opt).__mro__:
+        if "step" in cls.__dict__:
+            return cls.__module__.startswith("descent.")
+    return True
+
+
+def _cast_like_torch(p: Tensor, key, value):
+    """A loaded state value of a user's optimizer, as PyTorch's Optimizer.load_state_dict
+    treats it (`_process_value_according_to_param_policy` through `_cast`): "step" as it is;
+    another Tensor to the parameter's dtype (a floating parameter's; a complex one keeps its
+    own) and device, the same Tensor when it has them; dicts, lists and tuples element by
+    element; anything else (an int step, a float, None) as it is. No shape check and no
+    added "step": the state is the user's."""
+    if isinstance(value, Tensor):
+        if key == "step":
+            return value
+        dtype = p._data.dtype if p._data.dtype.kind in "fV" else value._data.dtype
+        if _keeps(value, dtype, p._data):
+            return value
+        arr = backend.to_device(value._data, backend.device_of(p._data))
+        return Tensor._wrap(arr.astype(dtype, copy=True))
+    if isinstance(value, dict):
+        return {k: _cast_like_torch(p, k, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_like_torch(p, key, v) for v in value)
+    return value
 
 
 def _with_numbers(group: dict[str, Any]) -> dict[str, Any]:
