@@ -100,6 +100,11 @@ def _layout_of(a, idx):
     return out
 
 
+def _zero_index(a):
+    """sort's index of a 0-d tensor: 0, int64 (untracked.computed's kernel)."""
+    return backend.get_array_module(a).zeros((), np.int64)
+
+
 def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
          axis: int | None = None) -> SortResult:  # fmt: skip
     """Values sorted along `dim` and their indices (torch.sort). `axis` is NumPy's name for
@@ -113,7 +118,10 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
     if x.ndim == 0:
         _dim(x, dim, "sort")
         # (SortBackward0 saves the index 0 even here: a second backward raises)
-        zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), np.int64))
+        # The index 0 through untracked.computed: a constant made here, returned by the
+        # function, was a captured tensor to descent.compile's recorder, named by identity (a
+        # new one on each call), so two recordings never agreed (fuzz seed 20143063)
+        zero = computed(_zero_index, (x,), ())
         return SortResult(saved_clone(x, "SortBackward0"), zero)
     d = _dim(x, dim, "sort")
     # The indices are data computed from x's values: `computed` shows descent.compile how
