@@ -198,3 +198,58 @@ def test_retain_grad_and_hook_on_the_sliced_node_see_the_sum():
     np.testing.assert_array_equal(y.grad.numpy(), want)
     np.testing.assert_array_equal(seen[0], want)
     np.testing.assert_array_equal(x.grad.numpy(), 3 * want)
+
+
+def _heads(y, w, b=2, t=5, h=3, d=4, twice=False):
+    """nanoGPT's head split: qkv.split -> view(B, T, nh, hs) -> transpose(1, 2); the
+    gradients reaching the views are transposed (not contiguous)."""
+    pieces = y.split(h * d, dim=2)
+    q, k, v = (p.view(b, t, h, d).transpose(1, 2) for p in pieces)
+    wt = descent.tensor(w[..., : h * d].reshape(b, t, h, d).transpose(0, 2, 1, 3).copy())
+    out = ((q * k).sum(-1, keepdim=True) * v * wt).sum()
+    if twice:  # pieces read again: k's slice directly (two gradients), v's view twice
+        out = out + (pieces[1] * 0.5).sum() + (v * wt).sum()
+    return out
+
+
+@pytest.mark.parametrize("twice", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_head_split_views_bitwise_the_plain_path(twice, dtype):
+    x = np.random.default_rng(3).standard_normal((2, 5, 36)).astype(dtype)
+    w = _weights((2, 5, 36), 4, dtype)
+    fast = _grads(lambda y: _heads(y, w, twice=twice), x, plain=False)
+    plain = _grads(lambda y: _heads(y, w, twice=twice), x, plain=True)
+    np.testing.assert_array_equal(_bits(fast), _bits(plain))
+
+
+def test_head_split_reshape_copy_skipped_and_pieces_hooked():
+    """A view's transposed gradient reaches the slices' sum without the reshape's copy
+    (_Reshaped); a hook or retain_grad on a piece sees the piece's gradient as before."""
+    seen = []
+    real = ab._Reshaped.value
+
+    def value(self):
+        seen.append(self.g.flags.c_contiguous)
+        return real(self)
+
+    w = _weights((2, 5, 36), 5)
+    x = np.random.default_rng(6).standard_normal((2, 5, 36)).astype(np.float32)
+    ab._Reshaped.value = value
+    try:
+        fast = _grads(lambda y: _heads(y, w), x, plain=False)
+    finally:
+        ab._Reshaped.value = real
+    assert seen == []  # all three written in place, none copied
+    np.testing.assert_array_equal(_bits(fast), _bits(_grads(lambda y: _heads(y, w), x, True)))
+
+    xt = descent.tensor(x, requires_grad=True)
+    q, k, v = (xt * 1.0).split(12, dim=2)
+    k.retain_grad()
+    got = []
+    v.register_hook(lambda g: got.append(g.numpy().copy()))
+    qh, kh, vh = (p.view(2, 5, 3, 4).transpose(1, 2) for p in (q, k, v))
+    (qh * kh * vh * 2.0).sum().backward()
+    want_k = (qh * vh * 2.0).detach().numpy().transpose(0, 2, 1, 3).reshape(2, 5, 12)
+    np.testing.assert_array_equal(k.grad.numpy(), want_k)
+    want_v = (qh * kh * 2.0).detach().numpy().transpose(0, 2, 1, 3).reshape(2, 5, 12)
+    np.testing.assert_array_equal(got[0], want_v)

@@ -110,7 +110,8 @@ def _run_backward(
     backward_hooks = _backward_hooks
     # Slices' gradients are delivered lazily (`_Slices`) on the plain path only: no tool
     # watching each node's gradients (descent.compile's recorder, anomaly mode, pass hooks).
-    getitem = _getitem_type() if not (create_graph or backward_hooks or _pass_hooks) else None
+    plain = not (create_graph or backward_hooks or _pass_hooks)
+    getitem, reshape = _lazy_types() if plain else (None, None)
 
     def deliver(node, parent, gx, shape, ops) -> None:
         """The ONE delivery: unbroadcast gx to its input's shape and add it to what `parent`
@@ -128,6 +129,8 @@ def _run_backward(
             else:
                 if type(prev) is _Slices:  # slices' gradients so far, then this one
                     prev = prev.value(np_ns)
+                elif type(prev) is _Reshaped:
+                    prev = prev.value()
                 grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
         elif type(getattr(parent, "_view_base", None)) is not _NoGradView:  # (see _dead)
             prev = leaf_grads.get(parent)
@@ -165,6 +168,9 @@ def _run_backward(
             gy = grads.pop(node)
             if type(gy) is _Slices:
                 gy = gy.value(np_ns)
+            elif type(gy) is _Reshaped and (node.hooks is not None or node.retained is not None
+                                            or capture_nodes):  # fmt: skip
+                gy = gy.value()  # (a slice's gradient, read here: stays lazy only for _Slices)
             zero_in, z = (), None  # the inputs a known-zero gy passes to unchanged; the zero
             if type(gy) is _ZeroGradient:  # only known-zero gradients reached this node
                 zero_in = node.zero_passes
@@ -206,11 +212,13 @@ def _run_backward(
                         "form of the op for higher-order derivatives."
                     )
                 ops = graph_ns
-            elif type(gy) is ndarray:  # NumPy: the namespace is fetched once per pass
+            elif type(gy) is ndarray or type(gy) is _Reshaped:  # NumPy: fetched once per pass
                 ops = np_ns
             else:
                 ops = array_namespace(backend.get_array_module(gy))
-            if type(node) is getitem and z is None and node.hooks is None and type(gy) is ndarray:
+            if type(node) is getitem and z is None and node.hooks is None and (
+                type(gy) is ndarray or type(gy) is _Reshaped
+            ):
                 # x[a:b] along one axis (split, chunk): its zeros-padded gradient is deferred
                 # and the parent's slices are summed at once when it is read (`_Slices`)
                 parent = node.parents[0]
@@ -225,6 +233,18 @@ def _run_backward(
                         if type(prev) is _Slices:
                             prev.add(node.idx, span, gy)
                             continue
+            elif (type(node) is reshape and z is None and node.hooks is None
+                  and type(gy) is ndarray and not gy.flags.c_contiguous):  # fmt: skip
+                # A slice's view(...) (attention's heads): the reshape back would copy gy; the
+                # slice's node gets gy and the shape instead (`_Reshaped`), and `_Slices`
+                # writes gy straight into the sum, reshaped as a view of its place there
+                parent = node.parents[0]
+                if type(parent) is getitem and parent not in grads:
+                    grads[parent] = _Reshaped(gy, node.in_shapes[0])
+                    heappush(heap, (-parent.index, parent))
+                    continue
+            if type(gy) is _Reshaped:
+                gy = gy.value()
             gxs = node.backward(gy, ops) if z is None else node.zero_backward(gy, ops)
             if node.hooks is not None:  # grad_fn.register_hook's post-hooks (grad_fn.py)
                 gxs = _gf.run_post_hooks(node, gy, gxs, create_graph, new_tensor, ZERO_GRAD)
@@ -314,16 +334,32 @@ def _run_backward(
     return captured
 
 
-_GETITEM: list = []
+_LAZY: list = []
 
 
-def _getitem_type():
-    """ops.indexing.GetItem (imported on the first pass: ops import the engine)."""
-    if not _GETITEM:
+def _lazy_types():
+    """(ops.indexing.GetItem, ops.shape.Reshape), imported on the first pass (ops import the
+    engine)."""
+    if not _LAZY:
         from .ops.indexing import GetItem
+        from .ops.shape import Reshape
 
-        _GETITEM.append(GetItem)
-    return _GETITEM[0]
+        _LAZY.append((GetItem, Reshape))
+    return _LAZY[0]
+
+
+class _Reshaped:
+    """The gradient of a slice x[a:b] that a view/reshape of it delivered: gy and the slice's
+    shape, `value()` being what Reshape's backward returns (gy.reshape(shape), a copy where gy
+    is not contiguous). `_Slices` adds gy into its place without that copy."""
+
+    __slots__ = ("g", "shape", "dtype")
+
+    def __init__(self, g, shape) -> None:
+        self.g, self.shape, self.dtype = g, shape, g.dtype
+
+    def value(self):
+        return self.g.reshape(self.shape)
 
 
 def _slice_span(idx, shape):
@@ -384,10 +420,19 @@ class _Slices:
             out = (np.empty if whole else np.zeros)(self.shape, g0.dtype)
             zero = g0.dtype.type(0)
             for idx, _, g in parts:
-                np.add(g, zero, out=out[idx])
+                dst = out[idx]
+                if type(g) is _Reshaped:
+                    view = dst.reshape(g.g.shape)  # a view of out where the strides allow
+                    if np.may_share_memory(view, out):
+                        np.add(g.g, zero, out=view)
+                        continue
+                    g = g.value()
+                np.add(g, zero, out=dst)
             return out
         acc = None
         for idx, _, g in parts:
+            if type(g) is _Reshaped:
+                g = g.value()
             full = ns.index_grad(g, self.shape, idx, True)
             acc = full if acc is None else acc + full
         return acc
