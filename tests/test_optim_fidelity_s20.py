@@ -9,6 +9,7 @@ and schedules over many steps.
 from __future__ import annotations
 
 import copy
+import importlib
 
 import numpy as np
 import pytest
@@ -456,3 +457,48 @@ def test_a_users_optimizer_loads_its_state_as_torch():
         return kinds, st["step"], p.detach().numpy().tolist(), q.detach().numpy().tolist()
 
     assert run(descent) == run(torch)
+
+
+def test_a_users_optimizer_with_required_and_torchs_helpers():
+    # Before: `from torch.optim.optimizer import required` (and ParamsT,
+    # _use_grad_for_differentiable, _get_value, used by copies of PyTorch's optimizers)
+    # raised ImportError under descent.
+    def run(lib):
+        mod = importlib.import_module(f"{lib.__name__}.optim.optimizer")
+
+        class MySGD(mod.Optimizer):
+            def __init__(self, params: mod.ParamsT, lr=mod.required, momentum=0.0):
+                if lr is not mod.required and lr < 0.0:
+                    raise ValueError(f"Invalid learning rate: {lr}")
+                super().__init__(params, dict(lr=lr, momentum=momentum, differentiable=False))
+
+            @mod._use_grad_for_differentiable
+            def step(self, closure=None):
+                grad_on = lib.is_grad_enabled()
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        buf = self.state[p].get("momentum_buffer")
+                        if buf is None:
+                            buf = self.state[p]["momentum_buffer"] = p.grad.clone()
+                        else:
+                            buf.mul_(group["momentum"]).add_(p.grad)
+                        p.add_(buf, alpha=-mod._get_value(group["lr"]))
+                return grad_on
+
+        p = lib.nn.Parameter(lib.ones(3))
+        q = lib.nn.Parameter(lib.ones(2))
+        opt = MySGD([{"params": [p], "lr": 0.1}], momentum=0.9)
+        with pytest.raises(ValueError, match="didn't specify a value of required"):
+            opt.add_param_group({"params": [q]})
+        out = []
+        for i in range(3):
+            p.grad = lib.ones(3) * (i + 1)
+            out.append(opt.step())
+        return out, p.detach().numpy(), repr(mod.required)
+
+    ours, theirs = run(descent), run(torch)
+    assert (ours[0], ours[2]) == (theirs[0], theirs[2])
+    # one ulp apart: PyTorch's add_(alpha=) is a fused multiply-add (docs/optim.md)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6)

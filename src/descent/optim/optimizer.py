@@ -29,17 +29,19 @@ AdamW and SGD do; another rule rounds once, at the end of its step).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .. import backend
 from ..autograd import enable_grad, no_grad
+from ..grad_mode import set_grad_enabled
 from ..tensor import Tensor
 from .flat_buffer import (  # noqa: F401 - the optimizers import these names from here
     _Arrays,
@@ -58,6 +60,38 @@ from .optimizer_hooks import (  # noqa: F401 - torch.optim.optimizer's names
 )
 
 __all__ = ["Optimizer"]
+
+
+class _RequiredParameter:
+    """PyTorch's sentinel for a hyperparameter without a default: a user's optimizer writes
+    `lr=required` (`from torch.optim.optimizer import Optimizer, required`), and a group that
+    does not set it is refused (`add_param_group`)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+#: PyTorch's type of the `params` argument (type hints of users' optimizers).
+ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+
+
+def _use_grad_for_differentiable(func: Callable) -> Callable:
+    """PyTorch's decorator of `step` (in copies of PyTorch's optimizers): run it with grad
+    mode set to the optimizer's `defaults["differentiable"]` (off unless given)."""
+
+    @functools.wraps(func)
+    def _use_grad(self, *args, **kwargs):
+        with set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            return func(self, *args, **kwargs)
+
+    return _use_grad
+
+
+def _get_value(x):
+    """PyTorch's helper: a Tensor's number (`.item()`), anything else as it is."""
+    return x.item() if isinstance(x, Tensor) else x
 
 
 class Optimizer(OptimizerHooks):
@@ -236,6 +270,11 @@ class Optimizer(OptimizerHooks):
         if names:
             group = {"params": unique, "param_names": names, **group}
         for key, value in self.defaults.items():
+            if value is required and key not in group:
+                raise ValueError(  # PyTorch's message
+                    f"parameter group didn't specify a value of required optimization "
+                    f"parameter {key}"
+                )
             group.setdefault(key, value)
         self._check(group)
         self.param_groups.append(group)
