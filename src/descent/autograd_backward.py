@@ -216,8 +216,11 @@ def _run_backward(
                 ops = np_ns
             else:
                 ops = array_namespace(backend.get_array_module(gy))
-            if type(node) is getitem and z is None and node.hooks is None and (
-                type(gy) is ndarray or type(gy) is _Reshaped
+            if (
+                type(node) is getitem
+                and z is None
+                and node.hooks is None
+                and (type(gy) is ndarray or type(gy) is _Reshaped)
             ):
                 # x[a:b] along one axis (split, chunk): its zeros-padded gradient is deferred
                 # and the parent's slices are summed at once when it is read (`_Slices`)
