@@ -42,7 +42,8 @@ attention, RetNet retention and xLSTM cells in their parallel and recurrent form
 IterableDataset stream with worker_init_fn, hand-written normalisation layers and init helpers,
 RAFT optical flow and deformable convolutions, Neural Processes and ODE-RNNs, the
 pointer-generator with coverage, the Set Transformer and Hopfield layers, graph pooling (GIN,
-DiffPool, SortPool, top-k), SASRec and GRU4Rec, classical statistics in torch.linalg).
+DiffPool, SortPool, top-k), SASRec and GRU4Rec, classical statistics in torch.linalg, a
+learning-rate range test with gradient accumulation).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -599,6 +600,10 @@ CASES = {
     # distributions, tensorsolve / tensorinv, cond, pinv(hermitian), lu_factor, trapezoid; a
     # Mahalanobis metric through slogdet / eigvalsh / svdvals (agrees to 1e-10 or better)
     "classical_stats_linalg": ((1e-7, 1e-10), None),
+    # pytorch-lr-finder's range test (deepcopy'd state restored, smoothed loss, divergence stop,
+    # steepest-gradient suggestion), then accumulation, label smoothing, no-decay groups,
+    # clip_grad_value_, warm restarts at fractional epochs, grad-mode decorators, fork_rng
+    "lr_finder_accum": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
