@@ -327,3 +327,36 @@ def test_known_torch_sigfpe_on_int_min_trunc_division():
         f = torch.div(torch.tensor([np.iinfo(dt).min]).to(getattr(torch, dt)),
                       torch.tensor([-1]).to(getattr(torch, dt)), rounding_mode="floor")  # fmt: skip
         assert f.tolist() == q.tolist()
+
+
+FILLS = ["x.fill_(v)", "x.masked_fill_(m.tensor([True, False]), v)",
+         "x = m.full((2,), v, dtype=x.dtype)", "x.index_fill_(0, m.tensor([1]), v)",
+         "x.clamp_(min=v)", "x = m.clamp(x, None, v)", "x = m.where(x > 1, x, v)",
+         "x = m.where(x > 1, v, x)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("src", FILLS)
+def test_python_int_out_of_range_written_raises_overflow(src):
+    """fill_/full/masked_fill/index_fill/clamp/where with an int beyond 64 bits: PyTorch's
+    OverflowError for every dtype (descent wrote inf into float32 or complained about the
+    float16 range)."""
+    for dt in ["bool", "uint8", "int64", "float16", "bfloat16", "float32", "float64"]:
+        for v in BIG:
+
+            def f(m, dt=dt, v=v):
+                env = {"m": m, "x": m.tensor([3, 1]).to(getattr(m, dt)), "v": v}
+                exec(src, env)  # noqa: S102 - the test's own source
+                return env["x"]
+
+            _same(f)
+
+
+@pytest.mark.parametrize("src", [
+    "x.sum(1, dtype=m.bool)", "x.sum(dtype=m.bool)", "m.nansum(x, 1, dtype=m.bool)",
+    "x.bool().sum(0, dtype=m.bool)", "x.prod(1, dtype=m.bool)", "x.float().sum(1, dtype=m.bool)",
+    "m.zeros(0, 3).sum(0, dtype=m.bool)",
+])  # fmt: skip
+def test_sum_with_bool_dtype_stays_bool(src):
+    """sum(dtype=bool) adds in bool in PyTorch (True where any element is nonzero); descent
+    counted in int64."""
+    _same(lambda m: eval(src, {"m": m, "x": m.tensor([[3, -2, 1], [5, 0, 7], [0, 0, 0]])}))  # noqa: S307

@@ -362,7 +362,10 @@ def fill_int(c, dt):
 
     Raises:
         DescentError: the value does not fit the dtype.
+        OverflowError: an int beyond [-2**63, 2**64), whatever the dtype (PyTorch's parser).
     """
+    if type(c) is int:
+        check_int_range(c)
     if type(c) is complex and dt.kind != "c":  # a real tensor takes a real value only
         if dt.kind == "b":  # (a bool one: nonzero is True)
             return bool(c)

@@ -23,6 +23,7 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    check_int_range,
     conj_if_complex,
     fill_int,
     promote,
@@ -415,8 +416,11 @@ def check_clamp_bounds(name: str, x: Tensor, min, max) -> None:
     """PyTorch's refusals of clamp (and clamp_): complex tensors or bounds (no order), and a
     bool tensor with bool bounds (the result would stay bool, for which PyTorch has no clamp
     kernel; an int bound computes in int64)."""
-    _refuse_complex_order(name, x, min, max)
     bounds = [b for b in (min, max) if b is not None]
+    for b in bounds:
+        if type(b) is int:
+            check_int_range(b)  # (PyTorch's argument parser: OverflowError beyond 64 bits)
+    _refuse_complex_order(name, x, min, max)
     if x._data.dtype.kind == "b" and all(
             isinstance(b, bool) or (isinstance(b, Tensor) and b._data.dtype.kind == "b")
             for b in bounds) and (len(bounds) == 2 or isinstance(bounds[0], bool)):  # fmt: skip
@@ -538,7 +542,11 @@ def where(condition, a=None, b=None, *, out=None):
     # one decides. The broadcast check here gives an error naming all three shapes.
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a)
-    # an int meeting an integer tensor takes PyTorch's range check (uint8 -1 is 255)
+    # an int meeting an integer tensor takes PyTorch's range check (uint8 -1 is 255); any int
+    # beyond [-2**63, 2**64) its argument parser's OverflowError
+    for v in (a, b):
+        if type(v) is int:
+            check_int_range(v)
     if type(a) is int and isinstance(b, Tensor) and b._data.dtype.kind in "iu":
         a = fill_int(a, b._data.dtype)
     elif type(b) is int and isinstance(a, Tensor) and a._data.dtype.kind in "iu":

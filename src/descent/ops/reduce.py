@@ -499,6 +499,8 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
     # Unsigned tensors sum in int64 too in PyTorch (NumPy's uint8 sum is uint64).
     if dtype is not None:
         x = cast(x, dtype)
+        if x._data.dtype.kind == "b":  # sum(dtype=bool): PyTorch adds in bool (any nonzero)
+            return cast(Sum.apply(x, axis=axis, keepdims=keepdims), np.bool_)
     elif x._data.dtype.kind in "bui":
         x = _as_int64(x)
     return Sum.apply(x, axis=axis, keepdims=keepdims)
