@@ -360,3 +360,14 @@ def test_sum_with_bool_dtype_stays_bool(src):
     """sum(dtype=bool) adds in bool in PyTorch (True where any element is nonzero); descent
     counted in int64."""
     _same(lambda m: eval(src, {"m": m, "x": m.tensor([[3, -2, 1], [5, 0, 7], [0, 0, 0]])}))  # noqa: S307
+
+
+@pytest.mark.parametrize("src", [
+    "x.index_select(-1, m.tensor([-1]))", "x.index_select(0, m.tensor([-3]))",
+    "x.index_select(-1, m.tensor([3]))", "x.index_select(0, m.tensor([0, 2]))",
+    "x.index_select(1, m.tensor([2, 0]))", "x.index_select(0, m.tensor([], dtype=m.int64))",
+])  # fmt: skip
+def test_index_select_out_of_range_is_a_runtime_error(src):
+    """PyTorch's index_select raises RuntimeError ("INDICES element is out of DATA bounds")
+    for a negative or too-large index; descent's IndexError is now both (IndexOutOfBounds)."""
+    _same(lambda m: eval(src, {"m": m, "x": m.zeros(2, 3)}))  # noqa: S307

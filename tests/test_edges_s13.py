@@ -54,8 +54,6 @@ KNOWN = [
     (r"m\.(sqrt|mean)\(P\('(int64|float32)'\), (0, )?out=o\)",
      "out= of a wider float dtype: torch computes sqrt(int64) in float32 then casts, and "
      "mean(float32) in out's float64; descent computes in the result dtype, then casts"),
-    (r"dtype=m\.bool\); r = m\.sum\(",
-     "sum(int64, out=bool): torch casts into the bool out, descent refuses (can_cast)"),
     (r"m\.(sum|mean)\(X\('int64', \(6,\)\), dtype=m\.float64\)",
      "sum/mean of int64 extremes in float64: the rounding follows the summation order "
      "(torch's vectorized accumulators 0.0, descent -2.0)"),

@@ -813,7 +813,7 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
             f"index_select: the index must be a vector (0-d or 1-d), got shape {index.shape}"
         )
     if index.size and index.min() < 0:  # torch's index_select counts no index from the end
-        raise IndexError(
+        raise IndexOutOfBounds(  # (PyTorch's RuntimeError; an IndexError too)
             f"index_select: index {int(index.min())} is out of range for dimension {axis} of "
             f"size {x.shape[axis] if x.ndim else 1} (indices must be in [0, size)), as in PyTorch"
         )
@@ -831,6 +831,11 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
                 "input (the only index is 0)"
             )
         return reshape(getitem(reshape(x, 1), index.reshape(-1)), ())
+    if index.size and int(index.max()) >= x.shape[axis]:  # PyTorch's RuntimeError
+        raise IndexOutOfBounds(
+            f"index_select: index {int(index.max())} is out of range for dimension {axis} of "
+            f"size {x.shape[axis]} (indices must be in [0, size)), as in PyTorch"
+        )
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
     # (A 0-d index selects a length-1 dimension, as PyTorch's.)
     return getitem(x, (slice(None),) * axis + (index.reshape(-1),))
