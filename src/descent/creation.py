@@ -131,8 +131,12 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if dtype is None:
         dtype = _own_dtype(data)
     t = Tensor._from_data(data, dtype, device if device is not None else _default_device)
-    # (Python data: a new array, as tensor's; an array's memory is shared, no constant)
-    return _from_data_made(t, data) if isinstance(data, (list, tuple, int, float)) else t
+    # (Python data: a new array, as tensor's; an array's memory is shared, no constant; a
+    # Tensor converted to another dtype or device: its values copied, which descent.compile's
+    # recorder must see)
+    if isinstance(data, (list, tuple, int, float, Tensor)):
+        return _from_data_made(t, data)
+    return t
 
 
 def _own_dtype(data):

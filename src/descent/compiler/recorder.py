@@ -668,7 +668,17 @@ class Recorder:
         def noted(t, data):
             out = made(t, data)
             a = out._data
-            if _is_array(a) and not self.in_pass and not self.in_call and self._plain(data):
+            if self.in_pass or self.in_call:
+                return out
+            if not self._plain(data):
+                # descent.tensor(t), t.new_tensor(t), as_tensor(t, dtype=...): t's values
+                # copied outside the ops, which a replay would keep as the first call's
+                self.fail(
+                    "descent.tensor(t), t.new_tensor(t) or as_tensor(t, dtype=...) copies a "
+                    "tensor's values outside the ops (a replay would keep the first call's "
+                    "values); use t.detach().clone() or t.to(dtype) inside a compiled function"
+                )
+            elif _is_array(a):
                 self.fresh[id(a)] = (a, a.copy())
             return out
 
