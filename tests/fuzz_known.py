@@ -89,7 +89,10 @@ KNOWN = [
      'dtypes': 'float32',
      'reason': "PyTorch's float32 GELU (its vectorized erf path) gives nan at x = +inf, where "
                'its float64 GELU and the limit x Phi(x) give inf; descent gives inf in both '
-               'dtypes (found by tests/fuzz_extra_dtypes.py, session 15)',
+               'dtypes (found by tests/fuzz_extra_dtypes.py, session 15). Not strict: '
+               "on an AVX2 CPU (Zen 3, session 20) torch's float32 GELU gives inf there, "
+               'on an AVX-512 one nan',
+     'strict': False,
      'inputs': [('v0', [1.0, math.inf, 1.0, 1.0], 'float32', [4], False)],
      'steps': ['F.gelu(v0)'],
      'ops': ['F.gelu'],

@@ -271,10 +271,6 @@ class TorchMethods:
         arr = xp.empty(tuple(size), dtype=dt) if fill is None else xp.full(tuple(size), fill,
                                                                            dtype=dt)
         out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
-        if raw is not data:  # a Tensor's values copied: descent.compile's recorder sees it
-            from . import creation
-
-            out = creation._from_data_made(out, data)
         return out.requires_grad_(True) if requires_grad else out
 
     def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
