@@ -337,18 +337,22 @@ def _run_backward(
     return captured
 
 
-_LAZY: list = []
+_LAZY: list = []  # [(ops.indexing.GetItem, ops.shape.Reshape)], set by descent.ops at import
+
+
+class _Unregistered:
+    """Stands in for GetItem/Reshape before descent.ops registered them: no node is one."""
+
+
+def register_slice_types(get_item: type, reshape: type) -> None:
+    """descent.ops hands the engine its GetItem and Reshape classes (the ops import the
+    engine, not the other way round: the layers of pyproject.toml's import contract)."""
+    _LAZY[:] = [(get_item, reshape)]
 
 
 def _lazy_types():
-    """(ops.indexing.GetItem, ops.shape.Reshape), imported on the first pass (ops import the
-    engine)."""
-    if not _LAZY:
-        from .ops.indexing import GetItem
-        from .ops.shape import Reshape
-
-        _LAZY.append((GetItem, Reshape))
-    return _LAZY[0]
+    """(ops.indexing.GetItem, ops.shape.Reshape), as descent.ops registered them."""
+    return _LAZY[0] if _LAZY else (_Unregistered, _Unregistered)
 
 
 class _Reshaped:

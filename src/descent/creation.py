@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend, devices, memory_layout
+from . import autograd, backend, devices, memory_layout, tensor_methods
 from .creation_integer import float_space, integer_arange, integer_space
 from .dtypes import complex_of, is_bfloat16
 from .errors import DescentError, DtypeError
@@ -120,6 +120,16 @@ def _from_data_made(t: Tensor, data) -> Tensor:
     """`tensor`'s result; descent.compile's recorder replaces this while it records, noting a
     tensor made from Python data or a NumPy array inside the call (a constant it may write)."""
     return t
+
+
+def _tensor_data_made(t: Tensor, data) -> Tensor:
+    """`Tensor.new_tensor(tensor)`'s way to `_from_data_made` (the ops table: the Tensor layer
+    does not import this module), looked up at each call, so the recorder's replacement of it
+    applies."""
+    return _from_data_made(t, data)
+
+
+tensor_methods.register_ops({"_tensor_data_made": _tensor_data_made})
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

@@ -261,8 +261,7 @@ class Tensor(
         # call's values (made on the arrays, the result was a constant of the recording: a
         # replay returned the first call's np.cbrt(x)). NumPy arrays among the operands go in as
         # tensors, the other operands (numbers) and the keyword arguments as constants.
-        from .ops.untracked import computed  # noqa: PLC0415 - untracked imports this module
-
+        computed = _ops._untracked_computed  # (ops/untracked.py, registered by descent.ops)
         ts = tuple(x if isinstance(x, Tensor) else Tensor._wrap(x) for x in inputs
                    if isinstance(x, (Tensor, np.ndarray)))  # fmt: skip
         pattern = tuple(_UFUNC_OPERAND if isinstance(x, (Tensor, np.ndarray)) else x

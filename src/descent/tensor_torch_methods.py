@@ -292,9 +292,7 @@ class TorchMethods:
         arr = xp.array(raw, dtype=self.dtype if dtype is None else np.dtype(dtype), copy=True)
         out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
         if raw is not data:  # a Tensor's values copied: descent.compile's recorder sees it
-            from . import creation
-
-            out = creation._from_data_made(out, data)
+            out = _ops._tensor_data_made(out, data)  # (creation._from_data_made)
         return out.requires_grad_(True) if requires_grad else out
 
     # -- linear algebra ----------------------------------------------------------------------

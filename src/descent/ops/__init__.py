@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import autograd, tensor_methods
+from .. import autograd, autograd_backward, tensor_methods
 from . import (
     activation,
     arithmetic,
@@ -45,6 +45,7 @@ from . import (
     special,
     torch_extra,
     torch_gaps,
+    untracked,
     variance,
 )
 
@@ -72,6 +73,8 @@ _TENSOR_FAMILIES = (activation, arithmetic, division, comparison, elementwise, i
                     gaps_nn_ops, complex)  # fmt: skip
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd._register_graph_namespace(graph_backward)
+autograd_backward.register_slice_types(indexing.GetItem, shape.Reshape)
+tensor_methods.register_ops({"_untracked_computed": untracked.computed})
 
 
 def __getattr__(name: str):
