@@ -163,3 +163,28 @@ def _np_index_put(x, v):
     out = x.copy()
     np.add.at(out, (np.array([0, 2, 0]), np.array([1, 3, 1])), v)
     return out
+
+
+# index_put with a boolean mask (selection.MaskIndexPut, session 20): rows 0 and 2 written
+_MASK = np.array([True, False, True])
+
+
+def _np_mask_put(x, v, accumulate):
+    out = x.copy()
+    if accumulate:
+        out[_MASK] += v
+    else:
+        out[_MASK] = v
+    return out
+
+
+add(name="index_put_mask",
+    fn=lambda x, v: ds.index_put(x, (ds.tensor(_MASK),), v),
+    ref=lambda x, v: _np_mask_put(x, v, False),
+    torch_fn=lambda x, v: x.index_put((torch.tensor(_MASK),), v),
+    shapes=[(3, 4), (4,)], covers=("MaskIndexPut",))  # fmt: skip
+add(name="index_put_mask_accumulate",
+    fn=lambda x, v: ds.index_put(x, (ds.tensor(_MASK),), v, accumulate=True),
+    ref=lambda x, v: _np_mask_put(x, v, True),
+    torch_fn=lambda x, v: x.index_put((torch.tensor(_MASK),), v, accumulate=True),
+    shapes=[(3, 4), (2, 4)], covers=("MaskIndexPut",))  # fmt: skip
