@@ -166,25 +166,25 @@ def _np_index_put(x, v):
 
 
 # index_put with a boolean mask (selection.MaskIndexPut, session 20): rows 0 and 2 written
-_MASK = np.array([True, False, True])
+_ROWS_MASK = np.array([True, False, True])
 
 
 def _np_mask_put(x, v, accumulate):
     out = x.copy()
     if accumulate:
-        out[_MASK] += v
+        out[_ROWS_MASK] += v
     else:
-        out[_MASK] = v
+        out[_ROWS_MASK] = v
     return out
 
 
 add(name="index_put_mask",
-    fn=lambda x, v: ds.index_put(x, (ds.tensor(_MASK),), v),
+    fn=lambda x, v: ds.index_put(x, (ds.tensor(_ROWS_MASK),), v),
     ref=lambda x, v: _np_mask_put(x, v, False),
-    torch_fn=lambda x, v: x.index_put((torch.tensor(_MASK),), v),
+    torch_fn=lambda x, v: x.index_put((torch.tensor(_ROWS_MASK),), v),
     shapes=[(3, 4), (4,)], covers=("MaskIndexPut",))  # fmt: skip
 add(name="index_put_mask_accumulate",
-    fn=lambda x, v: ds.index_put(x, (ds.tensor(_MASK),), v, accumulate=True),
+    fn=lambda x, v: ds.index_put(x, (ds.tensor(_ROWS_MASK),), v, accumulate=True),
     ref=lambda x, v: _np_mask_put(x, v, True),
-    torch_fn=lambda x, v: x.index_put((torch.tensor(_MASK),), v, accumulate=True),
+    torch_fn=lambda x, v: x.index_put((torch.tensor(_ROWS_MASK),), v, accumulate=True),
     shapes=[(3, 4), (2, 4)], covers=("MaskIndexPut",))  # fmt: skip
