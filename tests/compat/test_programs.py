@@ -607,6 +607,13 @@ CASES = {
     # steepest-gradient suggestion), then accumulation, label smoothing, no-decay groups,
     # clip_grad_value_, warm restarts at fractional epochs, grad-mode decorators, fork_rng
     "lr_finder_accum": ((1e-5, 1e-6), None),
+    # session 21 (helper-152). Mistral / Llama GQA: repeat_kv and sdpa(enable_gqa=True), a
+    # preallocated KV cache checked against full forwards, left-padded prompts, a rolling buffer,
+    # greedy speculative decoding
+    "gqa_kv_cache": ((1e-5, 1e-6), None),
+    # AWD-LSTM: embedded / locked / weight dropout (weight_hh_l0 re-set as a plain tensor before
+    # each forward), tied weights, variable BPTT, AR / TAR, NT-ASGD's switch to ASGD and its 'ax'
+    "awd_lstm_asgd": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

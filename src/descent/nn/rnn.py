@@ -186,7 +186,15 @@ class RNNBase(Module):
     def _weights(self, layer: int, direction: int):
         """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction (None where absent)."""
         sfx = "_reverse" if direction == 1 else ""
-        get = self.__dict__["_parameters"].get
+        params, plain = self.__dict__["_parameters"], self.__dict__
+
+        def get(name):
+            # A weight re-set as a plain tensor (weight-drop wrappers delete the Parameter and
+            # assign a dropped-out copy before each forward) lives in the instance __dict__;
+            # PyTorch's RNNBase.__setattr__ puts it in _flat_weights, so the forward uses it.
+            w = params.get(name)
+            return w if w is not None else plain.get(name)
+
         return (
             get(f"weight_ih_l{layer}{sfx}"),
             get(f"weight_hh_l{layer}{sfx}"),
