@@ -614,6 +614,15 @@ CASES = {
     # AWD-LSTM: embedded / locked / weight dropout (weight_hh_l0 re-set as a plain tensor before
     # each forward), tied weights, variable BPTT, AR / TAR, NT-ASGD's switch to ASGD and its 'ax'
     "awd_lstm_asgd": ((1e-5, 1e-6), None),
+    # MoCo v2 (momentum key encoder, queue buffer + queue_ptr, einsum logits, batch shuffle)
+    # and SwAV (prototypes renormalised in place, sinkhorn-knopp codes, swapped prediction)
+    "moco_swav": ((1e-5, 1e-6), None),
+    # AdaIN style transfer (calc_mean_std, frozen encoder, alpha / interpolation inference),
+    # SPADE blocks with spectral norm, conditional BatchNorm from an Embedding, FiLM
+    "adain_spade": ((1e-5, 1e-6), None),
+    # nn.MultiheadAttention: add_bias_kv / add_zero_attn, kdim / vdim, per-head weights, 3-D
+    # float masks, F.multi_head_attention_forward; a TransformerDecoder LM, is_causal encoders
+    "mha_options": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
