@@ -48,3 +48,35 @@ def test_rnn_weight_reassigned_as_plain_tensor(kind):
     assert n1 == n2 and "weight_hh_l0" not in n1
     _same(o1, o2)
     _same(g1, g2)
+
+
+# checkpoint_migration: torch.nn.modules.utils.consume_prefix_in_state_dict_if_present (the
+# standard way to load a DDP-saved checkpoint) was missing (ImportError). Keys and the
+# _metadata versions lose the prefix, in PyTorch's order.
+def test_consume_prefix_in_state_dict_if_present():
+    from descent.nn.modules.utils import consume_prefix_in_state_dict_if_present as ours
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present as theirs
+
+    def run(lib, fn):
+        model = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
+        wrapped = lib.nn.Sequential()
+        wrapped.add_module("module", model)
+        sd = wrapped.state_dict()
+        sd["other.x"] = lib.zeros(1)
+        fn(sd, "module.")
+        return (
+            list(sd.keys()),
+            dict(sd._metadata),
+            model.load_state_dict({k: v for k, v in sd.items() if k != "other.x"}),
+        )
+
+    k1, m1, r1 = run(descent, ours)
+    k2, m2, r2 = run(torch, theirs)
+    assert k1 == k2
+    assert m1 == m2
+    assert list(r1.missing_keys) == list(r2.missing_keys) == []
+    plain = {"a.b": 1, "module.c": 2}
+    ours(plain, "module.")
+    assert list(plain) == ["a.b", "c"]
+    with pytest.raises(TypeError, match="prefix must be a str"):
+        ours({}, None)

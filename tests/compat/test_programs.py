@@ -623,6 +623,10 @@ CASES = {
     # nn.MultiheadAttention: add_bias_kv / add_zero_attn, kdim / vdim, per-head weights, 3-D
     # float masks, F.multi_head_attention_forward; a TransformerDecoder LM, is_causal encoders
     "mha_options": ((1e-5, 1e-6), None),
+    # old checkpoints: _load_from_state_dict with local_metadata versions, BatchNorm's v1
+    # migration, load / save hooks, consume_prefix_in_state_dict_if_present, extra state,
+    # assign=True, an exact resume from a weights_only checkpoint
+    "checkpoint_migration": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
