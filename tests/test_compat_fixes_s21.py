@@ -54,8 +54,9 @@ def test_rnn_weight_reassigned_as_plain_tensor(kind):
 # standard way to load a DDP-saved checkpoint) was missing (ImportError). Keys and the
 # _metadata versions lose the prefix, in PyTorch's order.
 def test_consume_prefix_in_state_dict_if_present():
-    from descent.nn.modules.utils import consume_prefix_in_state_dict_if_present as ours
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present as theirs
+
+    from descent.nn.modules.utils import consume_prefix_in_state_dict_if_present as ours
 
     def run(lib, fn):
         model = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
