@@ -627,6 +627,12 @@ CASES = {
     # migration, load / save hooks, consume_prefix_in_state_dict_if_present, extra state,
     # assign=True, an exact resume from a weights_only checkpoint
     "checkpoint_migration": ((1e-5, 1e-6), None),
+    # fastMRI's centred orthonormal FFTs on real views (fftn / ifftshift / view_as_complex),
+    # coil sensitivities, an unrolled VarNet with soft data consistency, SSIMLoss; polar / angle
+    "fastmri_varnet": ((1e-5, 1e-6), None),
+    # 2-D Gaussian splatting: covariances by diag_embed, einsum Mahalanobis, sorted alpha
+    # compositing by an exclusive cumprod, densification with Adam state carried over
+    "gaussian_splat_2d": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

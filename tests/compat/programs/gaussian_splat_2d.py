@@ -1,15 +1,16 @@
 # Fitting an image with 2-D Gaussian splats, as the "Gaussian splatting from scratch" notebooks
 # and gsplat's 2-D examples write it in plain PyTorch (our own program): per-splat means
 # (tanh-bounded), log-scales, rotations, colours (sigmoid) and opacities (sigmoid logits) as
-# nn.Parameters; covariances R S S^T R^T by stacked cos / sin rotation matrices and torch.diag_embed;
-# the 2x2 inverse by the adjugate over the determinant; Mahalanobis distances by einsum over
-# a pixel grid from torch.meshgrid(indexing="xy"); front-to-back alpha compositing with depths
-# sorted by torch.sort, gathered with index_select, and transmittance by an exclusive cumprod
-# (torch.cumprod over torch.cat([ones, 1 - alpha[:-1]])); Adam with per-attribute learning rates;
-# densification in the middle of training: splats with the largest mean-gradient norms are
-# cloned (nn.Parameter rebuilt by torch.cat) and low-opacity ones pruned by a boolean mask, the
-# optimizer rebuilt with its Adam state carried over for the kept splats (exp_avg / exp_avg_sq
-# indexed and padded with zeros, as 3DGS's cat_tensors_to_optimizer / _prune_optimizer do).
+# nn.Parameters; covariances R S S^T R^T by stacked cos / sin rotation matrices and
+# torch.diag_embed; the 2x2 inverse by the adjugate over the determinant; Mahalanobis
+# distances by einsum over a pixel grid from torch.meshgrid(indexing="xy"); front-to-back
+# alpha compositing with depths sorted by torch.sort, gathered with index_select, and
+# transmittance by an exclusive cumprod (torch.cumprod over torch.cat([ones, 1 - alpha[:-1]]));
+# Adam with per-attribute learning rates; densification in the middle of training: splats with
+# the largest mean-gradient norms are cloned (nn.Parameter rebuilt by torch.cat) and
+# low-opacity ones pruned by a boolean mask, the optimizer rebuilt with its Adam state carried
+# over for the kept splats (exp_avg / exp_avg_sq indexed and padded with zeros, as 3DGS's
+# cat_tensors_to_optimizer / _prune_optimizer do).
 import math
 
 import numpy as np
