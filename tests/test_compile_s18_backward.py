@@ -18,6 +18,18 @@ pytest.importorskip("numba")
 STEPS = 5
 
 
+@pytest.fixture(autouse=True)
+def _interpreter():
+    """These cases pin the interpreter's plan pass (`_plain_backward`, counted through its
+    module global); from their second replay programs run generated code instead
+    (`compiler/codegen.py`), which tests/test_compile_s21_codegen.py runs on these programs.
+    (Not through monkeypatch: some cases call its undo() halfway.)"""
+    saved = program_mod.CODEGEN[0]
+    program_mod.CODEGEN[0] = False
+    yield
+    program_mod.CODEGEN[0] = saved
+
+
 def _bits(arrays):
     return [np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in arrays]
 

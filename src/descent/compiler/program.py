@@ -46,7 +46,7 @@ from ..ops import indexing as _ops_indexing
 from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
-from . import fusion, linear_t, replay_kernels
+from . import codegen, fusion, linear_t, replay_kernels
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, Recording, View, Write, _Out
 from .threads import ThreadPlan
@@ -62,6 +62,9 @@ _RESHAPES = frozenset({_ops_shape.Reshape, _ops_shape.Squeeze, _ops_shape.Squeez
 _getrefcount = sys.getrefcount
 _ndarray = np.ndarray
 _Linear = _ops_linear.Linear
+# Programs made from now on replay through generated code (`codegen`) from their second replay;
+# False: the interpreter (`Program._run`) only. A program's own `codegen` attribute decides.
+CODEGEN = [True]
 
 
 class _Box:
@@ -157,6 +160,14 @@ class Program:
         self._twin_want: frozenset = frozenset()
         self._twins: dict = {}
         self.steps = self._compile_steps()
+        # The generated replay (`codegen.build`), made after the first replay has decided the
+        # plans: None until then, False where it is not made; `codegen` False keeps the
+        # interpreter (the reference; benchmarks' A/B). `generated_runs` counts its calls.
+        self.codegen = CODEGEN[0]
+        self.generated = None
+        self.generated_runs = 0
+        self.codegen_error: BaseException | None = None
+        self._replays = 0
 
     # -- building --------------------------------------------------------------------------
     def _compile_steps(self) -> list:
@@ -234,7 +245,15 @@ class Program:
         pool = self.pool
         t0 = self.threads.begin()
         try:
-            self._run(env, pool)
+            gen = self.generated
+            if gen is None and self._replays and self.codegen:
+                gen = self._generate()
+            self._replays += 1
+            if gen and self.codegen:
+                self.generated_runs += 1
+                gen(env, pool)
+            else:
+                self._run(env, pool)
         finally:
             self.threads.end(t0)
             if self._twins:
@@ -242,6 +261,17 @@ class Program:
         for obj, name, template in self.rec.attrs:  # what eager's call set on the modules
             setattr(obj, name, _build(template, env))
         return _build(self.rec.result, env)
+
+    def _generate(self):
+        """Build the generated replay once (`codegen.build`); False where it is not made (no
+        pool, or the generator failed: then the interpreter runs and `codegen_error` says why)."""
+        try:
+            gen = codegen.build(self) or False
+        except Exception as e:  # noqa: BLE001 - the interpreter is always a correct replay
+            self.codegen_error = e
+            gen = False
+        self.generated = gen
+        return gen
 
     def _run(self, env, pool) -> None:
         for ins, drops, extra in self.steps:
@@ -261,11 +291,7 @@ class Program:
                     env[ins.slot] = type(base)(ins.shape, base.dtype, base.data + ins.offset,
                                                ins.strides)  # fmt: skip
             elif kind is Write:
-                # an unrecorded in-place write, repeated (recorder.Write); the transposed
-                # twins made from slots before it may hold old values: made again on demand
-                ins.fn(env[ins.dst], *[_operand(k, v, env) for k, v in ins.operands])
-                if self._twins:
-                    self._twins.clear()
+                _replay_write(self, ins, env)
             else:
                 self._call(ins, env)
             for s in drops:
@@ -700,9 +726,7 @@ def _plain_plan(prog, ins: Backward):
 def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
     """`Program._backward` for a pass `_plain_plan` accepted (see above)."""
     nodes, seeds, leaves, n = plan
-    ops = _NP_OPS[0]
-    if ops is None:
-        ops = _NP_OPS[0] = array_namespace(np)
+    ops = _np_ops()
     sum_to = ops.sum_to
     fuse = prog.fuse
     gelu, lnb = prog.gelu_backward, prog.ln_backward
@@ -794,7 +818,11 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
             else:
                 grads[t] = _add(prev, gx, pool)
         gxs = gx = prev = None
-    # The engine's rules for `.grad` (run_backward's end), for the same leaves in order.
+    _store_leaf_grads(leaves, grads, env)
+
+
+def _store_leaf_grads(leaves, grads, env) -> None:
+    """The engine's rules for `.grad` (run_backward's end), for the same leaves in order."""
     seen: set = set()
     new = autograd._new_tensor
     direct_ok = not hooks._grad_dtypes  # no leaf has a grad_dtype of its own
@@ -819,6 +847,14 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
         else:
             leaf.grad = new(leaf._grad._data + g)
         env[gs] = leaf._grad._data
+
+
+def _replay_write(prog, ins: Write, env) -> None:
+    """An unrecorded in-place write, repeated (recorder.Write); the transposed twins made from
+    slots before it may hold old values: made again on demand."""
+    ins.fn(env[ins.dst], *[_operand(k, v, env) for k, v in ins.operands])
+    if prog._twins:
+        prog._twins.clear()
 
 
 def _in_pool(a, pool) -> bool:
@@ -849,6 +885,14 @@ def _linear_grads(node, gy, x, w):
 
 _NP_OPS: list = [None]  # NumPy's backward namespace, made once
 _CPU: list = []  # [kernels.cpu, kernels._cpu_jit] once imported
+
+
+def _np_ops():
+    """NumPy's backward namespace (`array_namespace(np)`), made once."""
+    ops = _NP_OPS[0]
+    if ops is None:
+        ops = _NP_OPS[0] = array_namespace(np)
+    return ops
 
 
 def _relu_backward(node, gy, pool):
