@@ -127,9 +127,7 @@ def _run_backward(
                 grads[parent] = gx
                 heappush(heap, (-parent.index, parent))  # its first gradient: queue it
             else:
-                if type(prev) is _Slices:  # slices' gradients so far, then this one
-                    prev = prev.value(np_ns)
-                elif type(prev) is _Reshaped:
+                if type(prev) in _DEFERRED:  # slices' gradients so far, then this one
                     prev = prev.value()
                 grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
         elif type(getattr(parent, "_view_base", None)) is not _NoGradView:  # (see _dead)
@@ -167,7 +165,7 @@ def _run_backward(
             # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
             if type(gy) is _Slices:
-                gy = gy.value(np_ns)
+                gy = gy.value()
             elif type(gy) is _Reshaped and (node.hooks is not None or node.retained is not None
                                             or capture_nodes):  # fmt: skip
                 gy = gy.value()  # (a slice's gradient, read here: stays lazy only for _Slices)
@@ -419,7 +417,7 @@ class _Slices:
             )
         self.parts.append((idx, span, g))
 
-    def value(self, ns):
+    def value(self):
         parts = self.parts
         if len(parts) > 1 and self.disjoint:
             axis, g0 = parts[0][1][0], parts[0][2]
@@ -440,9 +438,14 @@ class _Slices:
         for idx, _, g in parts:
             if type(g) is _Reshaped:
                 g = g.value()
-            full = ns.index_grad(g, self.shape, idx, True)
+            full = array_namespace(np).index_grad(g, self.shape, idx, True)  # GetItem's
             acc = full if acc is None else acc + full
         return acc
+
+
+# The engine's deferred gradients that read as an array through `value()` (not
+# _ZeroGradient: a known zero is replaced by the next gradient, never added to it)
+_DEFERRED = (_Slices, _Reshaped)
 
 
 def _to_grad_dtype(leaf, g, create_graph):
