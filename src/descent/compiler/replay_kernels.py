@@ -23,7 +23,8 @@ import numpy as np
 
 from ..ops import nt_product
 from . import fusion
-from .threads import Tuned, split
+from .threads import Tuned, run_halves, split
+from .threads import _state as _tstate
 
 #: Elementwise loops split at multiples of this many elements: the first half then has no
 #: remainder loop and the second half's remainder is the whole call's (the same elements
@@ -138,7 +139,10 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
     """`ScaledDotProductAttention.forward` (no mask, bias, dropout), its kernel called directly.
     axes (with a pool): the product P v is written into a pool buffer laid out as its transpose
     by `axes` (`sdpa_layouts`), so that transpose is contiguous and the reshape after it a view.
-    With a pool, q k^T runs as an NN product on a transposed copy of k (`matmul_nt`)."""
+    With a pool, q k^T runs as an NN product on a transposed copy of k (`matmul_nt`); at two
+    BLAS threads, in two halves of the batch at once (`_halves`)."""
+    if pool is not None and axes is not None and axes[0] == 0 and _halves(q, k, v):
+        return _sdpa_forward_halves(op, q, k, v, axes, pool)
     if pool is None:  # (..., L, S), fresh: softmax'd in place; eager's product (an NN product
         # on k's transposed copy where usable: NumPy's NT runs syrk when q is k, other bits)
         s = nt_product.matmul_nt(q, k)
@@ -161,6 +165,90 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
     # The same product into other strides (the last one still the item size, so BLAS writes
     # it with a leading dimension): the same values (tests/test_compile_gpt_s14.py).
     return np.matmul(s, v, out=buf.transpose(np.argsort(axes)))
+
+
+# -- attention in two halves of the batch (session 21, helper-148) -----------------------------
+# At two BLAS threads OpenBLAS runs each of the heads' small products (M N K <= 65536 * 4) on the
+# calling thread alone, so attention's products ran on one core: `threads.HALVES`. The replay
+# runs the forward (q k^T, the softmax, P v) and the backward (go v^T, the softmax's backward,
+# the three gradient products) as two halves of the leading (batch) axis at once, the second on
+# `threads`' split worker. Each half makes the whole call's per-matrix BLAS calls (NumPy's
+# matmul loops over the batch's matrices, one BLAS call each) and the softmax's rows go through
+# the same loop (a half starts at a multiple of the query count: the causal limit is the row's
+# index modulo it), so the bits are the whole call's, which are eager's
+# (tests/test_compile_s21_kernels.py). Only where every product stays below OpenBLAS's
+# threading threshold (a larger one would run on both of OpenBLAS's threads in the whole call
+# and maybe on one in a half: other bits with some kernels) and the call has HALVES_MIN scores.
+
+#: OpenBLAS's SMP_THRESHOLD_MIN (65536) x GEMM_MULTITHREAD_THRESHOLD (4): a ?gemm of
+#: M N K <= this runs on the calling thread only (interface/gemm.c)
+ONE_THREAD_MNK = 65536 * 4
+#: Attention calls with fewer scores (batch x heads x queries x keys) run whole: the hand-off
+#: costs ~20-70 us (docs/compile.md, session 17); the baby-gpt step's calls have 196,608.
+HALVES_MIN = 1 << 17
+
+
+def _halves(q, k, v) -> bool:
+    """Whether this attention call runs in two halves of its batch (see above)."""
+    if not _tstate["halves"] or not (q.ndim == k.ndim == v.ndim == 4) or q.shape[0] < 2:
+        return False
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]) or k.shape[-2] != v.shape[-2]:
+        return False
+    t, s, d = q.shape[-2], k.shape[-2], max(q.shape[-1], v.shape[-1])
+    return t * s * d <= ONE_THREAD_MNK and q.size // q.shape[-1] * s >= HALVES_MIN
+
+
+def _sdpa_forward_halves(op, q, k, v, axes, pool):
+    """`sdpa_forward` (a pool and axes whose first is 0) in two halves of the batch at once."""
+    s = pool.get(q.shape[:-1] + k.shape[-2:-1], q.dtype)
+    nn = nt_product.usable(q, k)  # the whole call's choice (`matmul_nt`)
+    kt = pool.get(k.shape[:-2] + (k.shape[-1], k.shape[-2]), k.dtype) if nn else None
+    n_q = s.shape[-2] if op.causal else 1
+    sm, scale, causal = _jit().softmax_fwd32, np.float32(op.scale), bool(op.causal)
+    shape = s.shape[:-1] + v.shape[-1:]
+    buf = pool.get(tuple(shape[a] for a in axes), s.dtype)
+    out = buf.transpose(np.argsort(axes))
+
+    def part(i0, i1):
+        sh = s[i0:i1]
+        if nn:
+            nt_product.transpose_last2(k[i0:i1], kt[i0:i1])
+            np.matmul(q[i0:i1], kt[i0:i1], out=sh)
+        else:
+            np.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
+        if sh.size:
+            sm(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
+        np.matmul(sh, v[i0:i1], out=out[i0:i1])
+
+    b = q.shape[0]
+    run_halves(((0, b // 2), (b // 2, b)), part)
+    op.probs = s
+    return out
+
+
+def _sdpa_backward_halves(node, go, outs, pool, q, k, v, p) -> None:
+    """`_sdpa_backward_nn`'s products and softmax backward in two halves of the batch."""
+    oq, ok, ov = outs
+    gp = pool.get(go.shape[:-1] + v.shape[-2:-1], go.dtype)
+    nn = nt_product.usable(go, v)  # the whole call's choice (`matmul_nt`)
+    vt = pool.get(v.shape[:-2] + (v.shape[-1], v.shape[-2]), v.dtype) if nn else None
+    n, scale, sb = p.shape[-1], np.float32(node.scale), _jit().softmax_bwd32_inplace
+
+    def part(i0, i1):
+        g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
+        if nn:
+            nt_product.transpose_last2(v[i0:i1], vt[i0:i1])
+            np.matmul(g, vt[i0:i1], out=gh)
+        else:
+            np.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
+        if ph.size:
+            sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)
+        np.matmul(ph.swapaxes(-1, -2), g, out=ov[i0:i1])
+        np.matmul(gh, k[i0:i1], out=oq[i0:i1])
+        np.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=ok[i0:i1])
+
+    b = q.shape[0]
+    run_halves(((0, b // 2), (b // 2, b)), part)
 
 
 # -- attention's NT products as NN products ------------------------------------------------------
@@ -295,6 +383,11 @@ def _sdpa_backward_nn(node, go, outs, pool) -> bool:
     oq, ok, ov = outs
     if backend.fused("softmax_backward", p, p) is not cpu.softmax_backward:
         return False
+    if (_halves(q, k, v) and go.shape == q.shape[:-1] + v.shape[-1:]
+            and p.shape == q.shape[:-1] + k.shape[-2:-1]
+            and all(o.shape[0] == q.shape[0] for o in outs)):  # fmt: skip
+        _sdpa_backward_halves(node, go, outs, pool, q, k, v, p)
+        return True
     gp = matmul_nt(go, v, pool)  # go v^T (pooled: updated in place below)
     if p.size:
         n = p.shape[-1]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from time import perf_counter
 
-_state = {"parallel": False, "split": False}  # the replay now running (replays do not nest)
+_state = {"parallel": False, "split": False, "halves": False}  # the replay now running
 
 
 def _cores() -> int:
@@ -105,11 +105,13 @@ class ThreadPlan:
             self.trial = plan if self.k % 2 else -2  # -2: the untimed first call of a pair
             self.k += 1
             _state["parallel"] = bool(plan)
-        _state["split"] = not _state["parallel"] and split_allowed()
+        one = not _state["parallel"]
+        _state["split"] = one and split_allowed()
+        _state["halves"] = one and HALVES["on"] and _two_blas_threads()
         return perf_counter()
 
     def end(self, t0: float) -> None:
-        _state["parallel"] = _state["split"] = False
+        _state["parallel"] = _state["split"] = _state["halves"] = False
         if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
             return
         if self.trial == 2:  # every core chosen: does it keep its trials' promise?
@@ -150,10 +152,27 @@ class ThreadPlan:
 SPLIT = {"on": False}
 
 
+# Session 21 (helper-148): attention's per-head products in two halves of the batch. OpenBLAS
+# runs a product of M N K <= 65536 * 4 (its SMP_THRESHOLD_MIN x GEMM_MULTITHREAD_THRESHOLD) on
+# the calling thread alone, so at two threads the step's 64 x 64 x 32 head products (48 a
+# call, 6 calls a layer) ran on one core while OpenBLAS's worker spun on the other. Halves of
+# the batch on the caller and the split worker make the same per-matrix BLAS calls, so the
+# same bits (`replay_kernels.sdpa_forward`, `_sdpa_backward_nn`). Used where `split` would be
+# but for SPLIT (NumPy's BLAS at two threads, two usable cores, the one-thread plan) when on.
+# Off by default: on the 2-core Zen 3 KVM host attention's pieces gain ~1 ms a step (10.6 ->
+# 9.6 ms) but the whole baby-gpt step at two threads did not (per-round ratio 1.078 over 450
+# steps each; the forward alone 0.995, quartiles 0.94-1.05): docs/compile.md, session 21.
+# True: halve where allowed (A/B runs, machines with cheaper wake-ups).
+HALVES = {"on": False}
+
+
 def split_allowed() -> bool:
     """Whether `split` may use the worker now: SPLIT on, NumPy's BLAS at two threads."""
-    if not SPLIT["on"]:
-        return False
+    return SPLIT["on"] and _two_blas_threads()
+
+
+def _two_blas_threads() -> bool:
+    """Two usable cores and NumPy's BLAS at two threads (the calling thread's cores noted)."""
     from ..ops import conv_nd  # noqa: PLC0415 - asked once per replay (~1 us)
 
     try:
