@@ -24,10 +24,15 @@ reference and for A/B timings.
 
 from __future__ import annotations
 
+import linecache
+import weakref
+
 import numpy as np
 
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, View, Write
+
+_COUNT = [0]  # generated replays made: each one's file name in tracebacks
 
 
 class _Source:
@@ -96,9 +101,14 @@ def build(prog, debug: bool = False):
             src.add(1, f"env[{s}] = None")
     src.add(1, "return None")
     text = "\n".join(src.lines) + "\n"
-    code = compile(text, f"<descent.compile replay {id(prog):#x}>", "exec")
+    _COUNT[0] += 1
+    filename = f"<descent.compile replay {_COUNT[0]}>"
+    code = compile(text, filename, "exec")
     exec(code, ns)  # noqa: S102 - our own generated source, over objects bound in ns
     fn = ns["replay"]
+    # tracebacks through the generated code show its lines, for as long as it lives
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    weakref.finalize(fn, linecache.cache.pop, filename, None)
     fn.source = text  # (for reading, and for tools that time its blocks)
     fn.namespace = ns
     return (fn, text) if debug else fn
@@ -191,7 +201,7 @@ def _backward(src: _Source, P, prog, ins: Backward) -> None:
     if not plan:
         src.add(1, f"prog._backward({I}, env, pool)")
         return
-    name = f"backward_{len(src.ns)}"
+    name = f"backward_{sum(1 for n in src.ns if n.startswith('bw'))}"  # one per pass
     sub = _Source()
     sub.ns = src.ns  # one namespace
     sub._ids = src._ids
