@@ -16,7 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from compat_helpers import reference_weights, report
 
-rng = np.random.default_rng(67)
+# data seed 304: every ReLU / LeakyReLU input stays 2.4e-5 or more from 0 (float64), so float32
+# rounding cannot flip a gradient mask (with seed 67 one input was 3.8e-7 from 0; see CASES)
+rng = np.random.default_rng(304)
 
 
 def load(model):

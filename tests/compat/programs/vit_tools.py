@@ -168,6 +168,14 @@ for step in range(10):
 for h in handles:
     h.remove()
 bh.remove()
+# The key bias is redundant: it adds q . b_k to every score of a query's row, which the softmax
+# ignores, so its gradient is 0 up to rounding (2e-10 in float32, 1e-18 in float64) and AdamW
+# turns that rounding into steps whose size and sign are rounding's (its entries ended 4.5e-4
+# apart between two float32 runs). BEiT leaves it out; here it is zeroed before the parameters
+# are compared and summed.
+with torch.no_grad():
+    for blk in model.blocks:
+        blk.attn.qkv.bias[dim : 2 * dim].zero_()
 
 model.eval()
 with torch.no_grad():
