@@ -358,3 +358,15 @@ def test_gradient_sums_in_place_in_the_generated_pass(monkeypatch):
     _same(_gpt_run("eager")[0], gpt)
     (prog,) = f.programs()
     assert prog.generated_runs == 1 and sum(in_place) == 2 * 2 * prog.generated_runs
+
+
+def test_on_by_default():
+    """A program made with the default settings replays generated code from its second
+    replay."""
+    assert P.CODEGEN == [True]
+    f = descent.compile(lambda x: (x * 3.0).exp() + x)
+    x = descent.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    for _ in range(5):
+        np.testing.assert_array_equal(f(x).numpy(), (x * 3.0).exp().numpy() + x.numpy())
+    (prog,) = f.programs()
+    assert prog.codegen and prog.generated_runs == 2
