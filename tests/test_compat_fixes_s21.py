@@ -81,3 +81,55 @@ def test_consume_prefix_in_state_dict_if_present():
     assert list(plain) == ["a.b", "c"]
     with pytest.raises(TypeError, match="prefix must be a str"):
         ours({}, None)
+
+
+# bayesopt_sobol: torch.quasirandom.SobolEngine was missing (AttributeError: descent has no
+# quasirandom). Unscrambled sequences equal PyTorch's bit for bit (the same Joe-Kuo direction
+# numbers), through draw / draw_base2 / fast_forward / reset, in float32 and float64.
+@pytest.mark.parametrize("dimension", [1, 2, 7, 300])
+def test_sobol_engine_unscrambled_matches_torch(dimension):
+    a = torch.quasirandom.SobolEngine(dimension)
+    b = descent.quasirandom.SobolEngine(dimension)
+    assert np.array_equal(a.sobolstate.numpy(), b.sobolstate.numpy())
+    for n in (1, 7, 1, 23):
+        x, y = a.draw(n), b.draw(n)
+        assert y.dtype == descent.float32 and tuple(y.shape) == (n, dimension)
+        assert np.array_equal(x.numpy(), y.numpy())
+    a.fast_forward(5)
+    b.fast_forward(5)
+    x, y = a.draw(3, dtype=torch.float64), b.draw(3, dtype=descent.float64)
+    assert np.array_equal(x.numpy(), y.numpy())
+    a.reset()
+    b.reset()
+    assert np.array_equal(a.draw_base2(3).numpy(), b.draw_base2(3).numpy())
+    with pytest.raises(ValueError, match="power of 2"):
+        b.draw_base2(2)  # 8 + 4 points is not a power of 2
+    a.reset().fast_forward(1)
+    b.reset().fast_forward(1)
+    assert np.array_equal(a.draw(6).numpy(), b.draw(6).numpy())
+    out = descent.empty(0)
+    assert b.reset().draw(4, out=out) is out and np.array_equal(out.numpy(), a.reset().draw(4))
+
+
+def test_sobol_engine_scrambling_and_errors():
+    from descent.quasirandom import _scramble_state
+
+    g = torch.Generator()
+    g.manual_seed(0)
+    state = torch.zeros(6, 30, dtype=torch.long)
+    torch._sobol_engine_initialize_state_(state, 6)
+    ltm = torch.randint(2, (6, 30, 30), generator=g).tril()
+    ours = _scramble_state(state.numpy(), ltm.numpy())
+    torch._sobol_engine_scramble_(state, ltm, 6)
+    assert np.array_equal(ours, state.numpy())
+    e1 = descent.quasirandom.SobolEngine(4, scramble=True, seed=3)
+    e2 = descent.quasirandom.SobolEngine(4, scramble=True, seed=3)
+    x = e1.draw_base2(5)
+    assert np.array_equal(x.numpy(), e2.draw(32).numpy())  # seeded: reproducible
+    assert 0 <= float(x.min()) and float(x.max()) < 1
+    # a scrambled net keeps the balance: each half of [0, 1) holds half the points
+    assert ((x < 0.5).sum(0) == 16).all()
+    assert repr(e1) == "SobolEngine(dimension=4, scramble=True, seed=3)"
+    for bad in (0, 21202):
+        with pytest.raises(ValueError, match=r"\[1, 21201\]"):
+            descent.quasirandom.SobolEngine(bad)

@@ -418,7 +418,7 @@ _SUBPACKAGES = (
     "accelerator", "backends", "compiler", "cuda", "data", "distributed", "distributions",
     "explain", "io", "fft", "func", "hub", "jit", "library", "linalg", "models", "multiprocessing",
     "fx", "nn", "optim",  # fx: torch.fx (docs/fx.md)
-    "overrides", "profiler", "random", "serialization",  # torch.serialization: save/load names
+    "overrides", "profiler", "quasirandom", "random", "serialization",  # serialization: save/load
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
     "nested",  # torch.nested, jagged layout (docs/nested.md)
     "__future__",  # torch.__future__: the module conversion switches (nn.Module.load_state_dict)

@@ -647,6 +647,10 @@ CASES = {
     # Deformable DETR's ms_deform_attn_core_pytorch (grid_sample per level) in MSDeformAttn,
     # RoIAlign by grid_sample checked against bilinear gathers, CoordConv
     "deformable_attn_roi": ((1e-5, 1e-6), None),
+    # BoTorch-style Bayesian optimisation in float64: a SobolEngine initial design, a Matern GP
+    # by cholesky, analytic EI (special.ndtr / log_ndtr), MC qEI on Sobol normal base samples
+    # (ndtri), optimize_acqf's raw samples + clamped Adam; quasi-Monte Carlo integration
+    "bayesopt_sobol": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
