@@ -651,6 +651,9 @@ CASES = {
     # by cholesky, analytic EI (special.ndtr / log_ndtr), MC qEI on Sobol normal base samples
     # (ndtri), optimize_acqf's raw samples + clamped Adam; quasi-Monte Carlo integration
     "bayesopt_sobol": ((1e-5, 1e-6), None),
+    # FFT long convolutions: Hyena (rfft(n=2L) fftconv, implicit Sin filters, exponential
+    # modulation), GFNet's global filter (view_as_complex weight, rfft2 / irfft2), FNet; rfftn
+    "hyena_gfnet": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
