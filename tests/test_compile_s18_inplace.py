@@ -21,38 +21,20 @@ import pytest
 import descent
 import descent.nn as nn
 import descent.nn.functional as F
-
-
-def _check(fn, make_args, calls=6, replays=None):
-    """fn compiled against fn eager on fresh arguments each call: bitwise equal outputs."""
-    compiled = descent.compile(fn)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k in range(calls):
-            args = make_args(k)
-            want = fn(*args)
-            got = compiled(*args)
-            for w, g in zip(_flat(want), _flat(got), strict=True):
-                assert w.dtype == g.dtype and w.shape == g.shape
-                assert np.array_equal(w, g, equal_nan=True), f"call {k}"
-    return compiled, [str(w.message) for w in caught if "runs eagerly" in str(w.message)]
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [a for o in out for a in _flat(o)]
-    return [out.numpy()]
+from compile_harness import assert_replayed, compare_calls
 
 
 def _x(shape, dtype=np.float32, seed=0):
+    """Call k's argument: one draw of a generator per call, the same for eager and compiled."""
     rng = np.random.default_rng(seed)
-    return lambda k: (descent.tensor(rng.standard_normal(shape).astype(dtype)),)
+    drawn: list = []
 
+    def args(k):
+        while len(drawn) <= k:
+            drawn.append(rng.standard_normal(shape).astype(dtype))
+        return (descent.tensor(drawn[k]),)
 
-def _replayed(compiled, warned, calls=6):
-    assert not warned, warned
-    assert compiled.stats["fallbacks"] == 0
-    assert compiled.stats["replays"] == calls - 2
+    return args
 
 
 # -- inference models with in-place activations --------------------------------------------------
@@ -102,8 +84,8 @@ def test_cnn_inplace_relu_inference_replays(grad_mode):
     if grad_mode == "requires_grad_off":
         for p in model.parameters():
             p.requires_grad_(False)
-    compiled, warned = _check(infer, _x((2, 3, 8, 8)))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(infer, _x((2, 3, 8, 8)))
+    assert_replayed(compiled, warned)
 
 
 def test_resnet_block_residual_add_inplace_replays():
@@ -114,8 +96,8 @@ def test_resnet_block_residual_add_inplace_replays():
         with descent.no_grad():
             return model(x)
 
-    compiled, warned = _check(infer, _x((2, 3, 6, 6)))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(infer, _x((2, 3, 6, 6)))
+    assert_replayed(compiled, warned)
 
 
 @pytest.mark.parametrize("sizes", [(784, 256, 256, 10), (16, 48, 40, 8), (64, 64, 64, 64)])
@@ -132,8 +114,8 @@ def test_mlp_inplace_relu_between_linears(sizes):
         with descent.no_grad():
             return model(x)
 
-    compiled, warned = _check(infer, _x((32, a)))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(infer, _x((32, a)))
+    assert_replayed(compiled, warned)
 
 
 # -- the write kinds -----------------------------------------------------------------------------
@@ -232,8 +214,8 @@ def test_write_kinds_replay_bitwise(fn, grad):
                 return fn(x)
         return fn(x)
 
-    compiled, warned = _check(run, _x((4, 5), seed=3))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(run, _x((4, 5), seed=3))
+    assert_replayed(compiled, warned)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
@@ -247,8 +229,8 @@ def test_low_precision_scalar_writes(dtype):
         h.relu_()
         return h.float()
 
-    compiled, warned = _check(fn, _x((3, 4), seed=4))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(fn, _x((3, 4), seed=4))
+    assert_replayed(compiled, warned)
 
 
 # -- a training step with writes into tensors that do not require grad ----------------------------
@@ -352,7 +334,7 @@ def test_the_write_is_an_instruction_in_the_program():
             h[0] = 1.0
             return h
 
-    compiled, warned = _check(fn, _x((3, 3), seed=8), calls=3)
+    compiled, warned = compare_calls(fn, _x((3, 3), seed=8), calls=3)
     (prog,) = compiled.programs() if callable(getattr(compiled, "programs", None)) else (None,)
     if prog is None:
         prog = next(e.program for e in compiled._cache.values() if e.program is not None)
@@ -392,8 +374,8 @@ def _clip_family(x):
 @pytest.mark.parametrize("fn", [_masks, _casts, _mixed_promotions, _clip_family],
                          ids=lambda f: f.__name__)  # fmt: skip
 def test_untracked_ops_replay_bitwise(fn):
-    compiled, warned = _check(fn, _x((5, 6), seed=9))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(fn, _x((5, 6), seed=9))
+    assert_replayed(compiled, warned)
 
 
 def test_mobilenet_relu6_inference_and_training_replay():
@@ -414,8 +396,8 @@ def test_mobilenet_relu6_inference_and_training_replay():
         with descent.no_grad():
             return model(x)
 
-    compiled, warned = _check(infer, _x((2, 3, 6, 6), seed=11))
-    _replayed(compiled, warned)
+    compiled, warned = compare_calls(infer, _x((2, 3, 6, 6), seed=11))
+    assert_replayed(compiled, warned)
     # (training: batch statistics only; a running statistic's update still runs eagerly)
     model = make(False).train()
     opt = descent.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -462,8 +444,8 @@ def test_argmax_results_are_recomputed_not_frozen():
         v, k = x.max(1)
         return x[descent.arange(2), i] * 2 + j.squeeze(1) + k, v
 
-    compiled, warned = _check(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
-    _replayed(compiled, warned, calls=5)
+    compiled, warned = compare_calls(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
+    assert_replayed(compiled, warned, calls=5)
 
 
 def test_index_tensors_follow_their_slots():
@@ -477,8 +459,8 @@ def test_index_tensors_follow_their_slots():
     def fn(x, y):
         return x[descent.arange(4), y] * 2, x[y][:, y[:3]]
 
-    compiled, warned = _check(fn, lambda k: (x, descent.tensor(ys[k])), calls=5)
-    _replayed(compiled, warned, calls=5)
+    compiled, warned = compare_calls(fn, lambda k: (x, descent.tensor(ys[k])), calls=5)
+    assert_replayed(compiled, warned, calls=5)
 
 
 @pytest.mark.parametrize("num_classes", [6, -1])
@@ -492,8 +474,8 @@ def test_descent_one_hot_replays_or_falls_back(num_classes):
     def fn(x):
         return descent.one_hot(x.argmax(1), num_classes) * 2
 
-    compiled, warned = _check(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
+    compiled, warned = compare_calls(fn, lambda k: (descent.tensor(xs[k]),), calls=5)
     if num_classes > 0:
-        _replayed(compiled, warned, calls=5)
+        assert_replayed(compiled, warned, calls=5)
     else:
         assert compiled.stats["replays"] == 0 and warned

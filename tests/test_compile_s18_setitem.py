@@ -11,38 +11,11 @@ the ops) still run the function eagerly. The first two calls share their data an
 differ, so a replay that froze the recorded index would differ from eager.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
 import descent
-
-
-def _check(fn, make_args, calls=6):
-    """fn compiled against fn eager: bitwise equal outputs on each call."""
-    compiled = descent.compile(fn)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k in range(calls):
-            want = fn(*make_args(k))
-            got = compiled(*make_args(k))
-            for w, g in zip(_flat(want), _flat(got), strict=True):
-                assert w.dtype == g.dtype and w.shape == g.shape
-                assert np.array_equal(w, g, equal_nan=True), f"call {k}"
-    return compiled, [str(w.message) for w in caught if "runs eagerly" in str(w.message)]
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [a for o in out for a in _flat(o)]
-    return [out.numpy()]
-
-
-def _replayed(compiled, warned, calls=6):
-    assert not warned, warned
-    assert compiled.stats["fallbacks"] == 0
-    assert compiled.stats["replays"] == calls - 2
+from compile_harness import assert_replayed, compare_calls, no_grad
 
 
 def _data(k, n=4, c=5, dtype=np.float32):
@@ -51,14 +24,6 @@ def _data(k, n=4, c=5, dtype=np.float32):
     x = descent.tensor(rng.standard_normal((n, c)).astype(dtype))
     y = descent.tensor(rng.integers(0, c, n))
     return x, y
-
-
-def _no_grad(body):
-    def fn(*args):
-        with descent.no_grad():
-            return body(*args)
-
-    return fn
 
 
 def _row_col(x, y):  # the one-hot correction of a softmax gradient: h[arange(n), y] -= 1
@@ -99,12 +64,13 @@ CASES = [_row_col, _int_index, _computed_index, _tensor_value, _twice]
 
 @pytest.mark.parametrize("body", CASES, ids=lambda f: f.__name__.strip("_"))
 def test_setitem_advanced_no_grad(body):
-    _replayed(*_check(_no_grad(body), _data))
+    assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 @pytest.mark.parametrize("body", [_row_col, _int_index], ids=["row_col", "int_index"])
 def test_setitem_advanced_without_requires_grad(body):
-    _replayed(*_check(body, _data))  # (grad mode on; nothing requires grad: unrecorded too)
+    # (grad mode on; nothing requires grad: unrecorded too)
+    assert_replayed(*compare_calls(body, _data))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int64])
@@ -114,7 +80,7 @@ def test_setitem_advanced_dtypes(dtype):
         h[descent.arange(4), y] = 3
         return h
 
-    _replayed(*_check(_no_grad(body), lambda k: _data(k, dtype=dtype)))
+    assert_replayed(*compare_calls(no_grad(body), lambda k: _data(k, dtype=dtype)))
 
 
 def test_setitem_advanced_in_training_step():
@@ -132,7 +98,7 @@ def test_setitem_advanced_in_training_step():
         loss.backward()
         return loss, w.grad
 
-    _replayed(*_check(step, _data))
+    assert_replayed(*compare_calls(step, _data))
 
 
 def test_mask_index_replays():
@@ -145,7 +111,7 @@ def test_mask_index_replays():
         h[y > 1, 0] = 5.0
         return h
 
-    _replayed(*_check(_no_grad(body), _data))
+    assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 def test_write_into_argument_replays():
@@ -156,7 +122,7 @@ def test_write_into_argument_replays():
         x[descent.arange(4), y] = 0.0
         return x * 1
 
-    _replayed(*_check(_no_grad(body), _data))
+    assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 # -- the in-place index ops under no_grad: the out-of-place op is recorded, the copy repeated --
@@ -185,7 +151,7 @@ def test_index_op_in_place_no_grad(name):
         op(h, x, y)
         return h.exp()
 
-    _replayed(*_check(_no_grad(body), _data))
+    assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 def test_masked_scatter_replays():
@@ -197,7 +163,7 @@ def test_masked_scatter_replays():
         h.masked_scatter_(x > 0, x * 3)
         return h
 
-    _replayed(*_check(_no_grad(body), _data))
+    assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 def test_zero_dim_index_tensor_falls_back():
@@ -211,5 +177,5 @@ def test_zero_dim_index_tensor_falls_back():
         h[t0, y[1:3]] = 9.0
         return h, x[t0, y[1:3]], x[t0]
 
-    compiled, warned = _check(_no_grad(body), _data)
+    compiled, warned = compare_calls(no_grad(body), _data)
     assert warned and compiled.stats["replays"] == 0

@@ -12,14 +12,12 @@ naming the op. Each case: calls 0 and 1 see the same values, later calls others,
 call must equal eager bitwise.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
 import descent
 import descent.nn.functional as F
-from descent.compiler import CompileWarning
+from compile_harness import assert_fell_back, compare_calls
 
 _RNG = np.random.default_rng(0)
 _A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
@@ -126,31 +124,16 @@ FALLBACK = {
 }
 
 
-def _run(f):
-    """Eager and compiled on every input: the compiled function and the warnings it gave."""
-    c = descent.compile(f)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k, a in enumerate(_XS):
-            want, got = f(descent.tensor(a)), c(descent.tensor(a))
-            assert want.shape == got.shape, k
-            assert want.dtype == got.dtype, k
-            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"call {k}")
-    return c, [str(m.message) for m in caught if issubclass(m.category, CompileWarning)]
-
-
 @pytest.mark.parametrize("name", sorted(REPLAY))
 def test_replays_bitwise_on_new_data(name):
-    c, warned = _run(REPLAY[name])
+    c, warned = compare_calls(REPLAY[name], _XS)
     assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0, (c.stats, warned)
 
 
 @pytest.mark.parametrize("name", sorted(FALLBACK))
 def test_data_dependent_shape_falls_back(name):
     f, words = FALLBACK[name]
-    c, warned = _run(f)
-    assert c.stats["replays"] == 0 and c.stats["fallbacks"] == 1, c.stats
-    assert any(words in w for w in warned), warned
+    assert_fell_back(*compare_calls(f, _XS), words)
 
 
 def test_training_step_through_topk_and_sort_values_replays():
@@ -163,15 +146,7 @@ def test_training_step_through_topk_and_sort_values_replays():
         loss.backward()
         return loss
 
-    c = descent.compile(step)
-    for a in _XS:
-        w.grad = None
-        want = step(descent.tensor(a))
-        gw = w.grad.numpy().copy()
-        w.grad = None
-        got = c(descent.tensor(a))
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-        np.testing.assert_array_equal(w.grad.numpy(), gw)
+    c, _ = compare_calls(step, _XS, leaves=[w])
     assert c.stats["replays"] == 3
 
 
@@ -188,13 +163,6 @@ def test_nll_loss_with_a_new_target_each_call_replays():
         loss.backward()
         return loss
 
-    c = descent.compile(step)
-    for a, y in zip(_XS, targets):
-        w.grad = None
-        want = step(descent.tensor(a), descent.tensor(y))
-        gw = w.grad.numpy().copy()
-        w.grad = None
-        got = c(descent.tensor(a), descent.tensor(y))
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-        np.testing.assert_array_equal(w.grad.numpy(), gw)
+    c, _ = compare_calls(step, lambda k: (descent.tensor(_XS[k]), descent.tensor(targets[k])),
+                         calls=len(targets), leaves=[w])
     assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0

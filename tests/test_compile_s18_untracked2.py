@@ -19,19 +19,13 @@ warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
 0 and 1 see the same values, later calls others, and every call must equal eager bitwise.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import descent
 import descent.nn.functional as F
-
-# The same inputs (calls 1-2 equal, then other data) and eager-vs-compiled runner as the first
-# file's
-sys.path.insert(0, str(Path(__file__).parent))
-from test_compile_s18_untracked import _XS, _run  # noqa: E402
+from compile_harness import assert_fell_back, compare_calls
+from test_compile_s18_untracked import _XS  # the first file's inputs (calls 0-1 equal, then others)
 
 _IMG = descent.tensor(np.arange(120, dtype=np.float32).reshape(2, 3, 5, 4) / 7)
 _VOL = descent.tensor(np.arange(72, dtype=np.float32).reshape(1, 2, 3, 4, 3) / 5)
@@ -161,16 +155,14 @@ FALLBACK = {
 
 @pytest.mark.parametrize("name", sorted(REPLAY))
 def test_replays_bitwise_on_new_data(name):
-    c, warned = _run(REPLAY[name])
+    c, warned = compare_calls(REPLAY[name], _XS)
     assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0, (c.stats, warned)
 
 
 @pytest.mark.parametrize("name", sorted(FALLBACK))
 def test_values_outside_the_ops_fall_back(name):
     f, words = FALLBACK[name]
-    c, warned = _run(f)
-    assert c.stats["replays"] == 0 and c.stats["fallbacks"] == 1, c.stats
-    assert any(words in w for w in warned), warned
+    assert_fell_back(*compare_calls(f, _XS), words)
 
 
 def test_nanquantile_gradient_to_q_replays():
@@ -182,15 +174,7 @@ def test_nanquantile_gradient_to_q_replays():
         loss.backward()
         return loss
 
-    c = descent.compile(step)
-    for a in _XS:
-        q.grad = None
-        want = step(descent.tensor(a))
-        gq = q.grad.numpy().copy()
-        q.grad = None
-        got = c(descent.tensor(a))
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-        np.testing.assert_array_equal(q.grad.numpy(), gq)
+    c, _ = compare_calls(step, _XS, leaves=[q])
     assert c.stats["replays"] == 3
 
 
@@ -205,13 +189,5 @@ def test_lu_gradient_replays():
         loss.backward()
         return loss
 
-    c = descent.compile(step)
-    for a in _XS:
-        w.grad = None
-        want = step(descent.tensor(a))
-        gw = w.grad.numpy().copy()
-        w.grad = None
-        got = c(descent.tensor(a))
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-        np.testing.assert_array_equal(w.grad.numpy(), gw)
+    c, _ = compare_calls(step, _XS, leaves=[w])
     assert c.stats["replays"] == 3

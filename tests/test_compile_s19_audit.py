@@ -7,32 +7,17 @@ case runs six calls (0 and 1 with the same data, 2-5 with new data) compiled and
 compares them bitwise; each failed before its fix.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
 import descent
 import descent.nn.functional as F
+from compile_harness import compare_calls
 
 T = descent
 _RNG = np.random.default_rng(1)
 _A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
 _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 for _ in range(4)]
-
-
-def _same(a, b):
-    a, b = a._data, b._data
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-
-
-def _check(f):
-    c = descent.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            want, got = f(T.tensor(a)), c(T.tensor(a))
-            assert _same(want, got), f"call {i}"
 
 
 def _target(x):
@@ -87,4 +72,4 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_replay_matches_eager(name):
-    _check(CASES[name])
+    compare_calls(CASES[name], _XS)

@@ -9,7 +9,6 @@ fixes honest; longer campaigns: `python tests/compile_fuzz.py --programs 5000 --
 """
 
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import descent.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 import compile_fuzz  # noqa: E402
+from compile_harness import compare_calls  # noqa: E402
 
 T = descent
 _RNG = np.random.default_rng(0)
@@ -28,21 +28,6 @@ _W4 = T.tensor(_RNG.standard_normal(4).astype(np.float32))
 _W3 = T.tensor(_RNG.standard_normal((2, 1, 2, 2, 2)).astype(np.float32))
 _WT = T.tensor(_RNG.standard_normal((2, 3, 2, 2)).astype(np.float32))
 _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 for _ in range(4)]
-
-
-def _check(f, xs=_XS):
-    """Calls 0 and 1 see the same values, later calls others: each must equal eager bitwise."""
-    c = descent.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for a in xs:
-            want, got = f(T.tensor(a)), c(T.tensor(a))
-            want = want if isinstance(want, tuple) else (want,)
-            got = got if isinstance(got, tuple) else (got,)
-            for w, g in zip(want, got, strict=True):
-                assert w.shape == g.shape and w.dtype == g.dtype
-                assert np.array_equal(w.numpy(), g.numpy(), equal_nan=True)
-    return c.stats
 
 
 # name -> function of a (4, 6) float32 tensor; each replays and must equal eager bitwise
@@ -104,12 +89,12 @@ def _grad_of(f, x):
 
 @pytest.mark.parametrize("name", sorted(EAGER_OK))
 def test_equals_eager(name):
-    _check(EAGER_OK[name])
+    compare_calls(EAGER_OK[name], _XS)
 
 
 @pytest.mark.parametrize("name", sorted(REPLAY))
 def test_replays_as_eager(name):
-    stats = _check(REPLAY[name])
+    stats = compare_calls(REPLAY[name], _XS)[0].stats
     assert stats["replays"] == 4, stats
 
 
@@ -151,7 +136,7 @@ def test_sdpa_q_is_k_replays_as_eager():
     rng = np.random.default_rng(0)
     a0 = rng.standard_normal((1, 2, 72)).astype(np.float32)
     xs = [a0, a0.copy()] + [rng.standard_normal((1, 2, 72)).astype(np.float32) for _ in range(3)]
-    _check(lambda x: T.nn.functional.scaled_dot_product_attention(x, x, x), xs)
+    compare_calls(lambda x: T.nn.functional.scaled_dot_product_attention(x, x, x), xs)
 
 
 def _grad_step(f, w0):
@@ -178,10 +163,7 @@ def test_embedding_scale_grad_by_freq_replays(freq):
     else:
         def f(x, w):
             return F.embedding(x.argmin(1), w, padding_idx=2, scale_grad_by_freq=True)
-    eager, comp = _grad_step(f, w0), descent.compile(_grad_step(f, w0))
-    for a in _XS:
-        (ye, ge), (yc, gc) = eager(T.tensor(a)), comp(T.tensor(a))
-        assert np.array_equal(ye.numpy(), yc.numpy()) and np.array_equal(ge.numpy(), gc.numpy())
+    comp, _ = compare_calls(_grad_step(f, w0), _XS, eager=_grad_step(f, w0))
     assert comp.stats["replays"] >= 3  # (call 1 records again: w.grad is no longer None)
 
 
@@ -207,15 +189,15 @@ MASKED_SCATTER = {
 
 @pytest.mark.parametrize("name", sorted(MASKED_SCATTER))
 def test_masked_scatter_graph_replays(name):
-    stats = _check(_graph_step(MASKED_SCATTER[name]), [a[:, :4] for a in _XS])
+    stats = compare_calls(_graph_step(MASKED_SCATTER[name]), [a[:, :4] for a in _XS])[0].stats
     assert stats["replays"] == 4, stats
 
 
 def test_masked_scatter_broadcast_transposed_mask():
     """A mask broadcast into input's shape: NumPy's broadcast_to view of a transposed slot
     array was frozen; masked_scatter now broadcasts with descent's op (lead, session 19)."""
-    _check(_graph_step(lambda v: (v * 4).masked_scatter((v.t() > 0)[:1], v * 5)),
-           [a[:, :4] for a in _XS])
+    compare_calls(_graph_step(lambda v: (v * 4).masked_scatter((v.t() > 0)[:1], v * 5)),
+                  [a[:, :4] for a in _XS])
 
 
 def test_embedding_freq_after_setitem_grad():
@@ -232,10 +214,7 @@ def test_embedding_freq_after_setitem_grad():
         v9 = F.embedding(i, v2.t(), scale_grad_by_freq=True)
         return v9.sum() + (v1 * c1).sum()
 
-    eager, comp = _grad_step(f, w0), descent.compile(_grad_step(f, w0))
-    for a in _XS:
-        (ye, ge), (yc, gc) = eager(T.tensor(a)), comp(T.tensor(a))
-        assert np.array_equal(ye.numpy(), yc.numpy()) and np.array_equal(ge.numpy(), gc.numpy())
+    compare_calls(_grad_step(f, w0), _XS, eager=_grad_step(f, w0))
 
 
 def test_batch_norm_eval_reads_running_stats_each_call():

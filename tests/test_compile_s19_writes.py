@@ -25,49 +25,13 @@ import pytest
 import torch
 
 import descent
+from compile_harness import assert_replayed, compare_calls, no_grad
 from descent.compiler import CompileWarning
 
 
 def _data(k, shape=(4, 5), dtype=np.float32):
     rng = np.random.default_rng(max(k - 1, 0) + 100)
     return rng.standard_normal(shape).astype(dtype)
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [a for o in out for a in _flat(o)]
-    return [out]
-
-
-def _run(fn, make=_data, calls=6):
-    """fn eager and compiled on call k's data: bitwise equal outputs; (compiled, warnings, the
-    compiled results)."""
-    compiled = descent.compile(fn)
-    got_all = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k in range(calls):
-            want = _flat(fn(descent.tensor(make(k))))
-            got = _flat(compiled(descent.tensor(make(k))))
-            for w, g in zip(want, got, strict=True):
-                assert w.dtype == g.dtype and tuple(w.shape) == tuple(g.shape), f"call {k}"
-                assert np.array_equal(w.numpy(), g.numpy(), equal_nan=True), f"call {k}"
-            got_all.append([g.numpy().copy() for g in got])
-    return compiled, [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
-
-
-def _replayed(compiled, warned, calls=6):
-    assert not warned, warned
-    assert compiled.stats["fallbacks"] == 0
-    assert compiled.stats["replays"] == calls - 2
-
-
-def _no_grad(body):
-    def fn(x):
-        with descent.no_grad():
-            return body(x)
-
-    return fn
 
 
 # -- 1. out= ---------------------------------------------------------------------------------
@@ -135,12 +99,12 @@ OUT = [_out_empty, _out_computed, _out_matmul, _out_sum, _out_view_of_computed,
 @pytest.mark.parametrize("grad", ["no_grad", "plain"])
 @pytest.mark.parametrize("body", OUT, ids=lambda f: f.__name__.strip("_"))
 def test_out_arg_replays(body, grad):
-    _replayed(*_run(_no_grad(body) if grad == "no_grad" else body))
+    assert_replayed(*compare_calls(no_grad(body) if grad == "no_grad" else body, _data))
 
 
 def test_out_results_do_not_share_memory_between_calls():
     """A factory's tensor written by out= and returned is a new array on every replay."""
-    compiled = descent.compile(_no_grad(_out_empty))
+    compiled = descent.compile(no_grad(_out_empty))
     outs = [compiled(descent.tensor(_data(k)))[1] for k in range(5)]
     firsts = [o.numpy().copy() for o in outs]
     compiled(descent.tensor(_data(9)))
@@ -194,7 +158,7 @@ def _fresh_read_then_write(x):
 
 @pytest.mark.parametrize("name", sorted(FRESH))
 def test_writes_into_a_factory_tensor_replay(name):
-    _replayed(*_run(_no_grad(FRESH[name])))
+    assert_replayed(*compare_calls(no_grad(FRESH[name]), _data))
 
 
 _BUFFER = descent.zeros(4, 5)
@@ -216,7 +180,7 @@ def test_out_arg_captured_or_resized_replays(body):
     """These fell back until session 20 (tests/test_compile_s20_writes.py covers them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # (the resize's own warning)
-        _replayed(*_run(_no_grad(body)))
+        assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 def test_out_arg_values_match_torch():
@@ -271,7 +235,7 @@ def _copy_rows(x):
 @pytest.mark.parametrize("name", sorted(WRITES))
 def test_writes_replay(name, grad):
     body = WRITES[name]
-    _replayed(*_run(_no_grad(body) if grad == "no_grad" else body))
+    assert_replayed(*compare_calls(no_grad(body) if grad == "no_grad" else body, _data))
 
 
 def test_writes_match_torch():
@@ -358,7 +322,7 @@ def test_mask_value_length_checked_on_every_replay():
         h[x > 0.0] = (x * 3).flatten()[:8]
         return h
 
-    fn = _no_grad(body)
+    fn = no_grad(body)
     compiled = descent.compile(fn)
     fits = [0, 1, 2, 3, 5]
     for k in range(6):
@@ -434,7 +398,7 @@ RANK = {
 @pytest.mark.parametrize("name", ["hist_edges", "hist_edges_density", *sorted(RANK)])
 def test_tensor_arguments_follow_each_call(name):
     fn = {"hist_edges": _hist_edges, "hist_edges_density": _hist_edges_density}.get(name)
-    _replayed(*_run(fn or RANK[name]))
+    assert_replayed(*compare_calls(fn or RANK[name], _data))
 
 
 def test_matrix_rank_tolerances_match_torch_and_change_between_calls():
@@ -486,7 +450,7 @@ def test_cholesky_ex_not_positive_definite_on_a_later_call():
         up, info_u = descent.linalg.cholesky_ex(a, upper=True)
         return low * 1, info + 0, up, info_u
 
-    _replayed(*_run(fn, _spd_then_not))
+    assert_replayed(*compare_calls(fn, _spd_then_not))
     for k in (3, 4):
         a = _spd_then_not(k)
         low, info = descent.linalg.cholesky_ex(descent.tensor(a))
@@ -587,7 +551,7 @@ PINV = {
 def test_pinv_tensor_tolerances_follow_each_call(name):
     """linalg.pinv's tensor atol/rtol are Pinv's parameters, computed through
     untracked.computed so that a replay binds each call's (they were frozen)."""
-    _replayed(*_run(PINV[name]))
+    assert_replayed(*compare_calls(PINV[name], _data))
 
 
 def test_pinv_tensor_tolerance_gradient_replays_and_matches_torch():

@@ -15,16 +15,12 @@ import pytest
 
 import descent
 import descent.nn.functional as F
+from compile_harness import assert_same, compare_calls
 
 T = descent
 _RNG = np.random.default_rng(20)
 _A0 = _RNG.standard_normal((4, 6)).astype(np.float32)
 _XS = [_A0, _A0.copy()] + [_RNG.standard_normal((4, 6)).astype(np.float32) * 3 for _ in range(4)]
-
-
-def _same(a, b):
-    a, b = a.detach()._data, b.detach()._data
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +68,7 @@ def test_first_step_returning_a_parameter_replays(opt_name, ret):
     want, _ = _train(opt_name, False, pick)
     got, stats = _train(opt_name, True, pick)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
-        assert all(_same(p, q) for p, q in zip(w, g, strict=True)), f"call {i}"
+        assert_same(w, g, f"call {i}")
     assert stats["fallbacks"] == 0 and stats["replays"] >= 3, stats
 
 
@@ -120,8 +116,7 @@ def test_copy_into_graph_tensor_replays(f):
                 leaf._data[...] = a
                 leaf.grad = None
             want, got = run(leaf_e), c(leaf_c)
-            assert _same(want, got), f"call {i}"
-            assert _same(leaf_e.grad, leaf_c.grad), f"call {i} grad"
+            assert_same([want, leaf_e.grad], [got, leaf_c.grad], f"call {i}")
     assert c.stats["fallbacks"] == 0 and c.stats["replays"] == 4, c.stats
 
 
@@ -170,18 +165,8 @@ _RANDOM = {
 @pytest.mark.parametrize("name", sorted(_RANDOM))
 def test_random_after_a_seed_inside_the_function(name):
     f = _RANDOM[name]
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            T.manual_seed(100 + i)
-            want = f(T.tensor(a))
-            want_next = T.rand(3)  # the generator where the call left it
-            T.manual_seed(100 + i)
-            got = c(T.tensor(a))
-            got_next = T.rand(3)
-            assert _same(want, got), f"call {i}"
-            assert _same(want_next, got_next), f"call {i}: the generator's state after the call"
+    # (after: the generator where the call left it)
+    compare_calls(f, _XS, before=lambda k: T.manual_seed(100 + k), after=lambda: T.rand(3))
 
 
 def test_manual_seed_in_place_draws_as_a_new_generator():
@@ -212,11 +197,7 @@ _UFUNCS = {
 @pytest.mark.parametrize("name", sorted(_UFUNCS))
 def test_numpy_ufunc_without_an_op_replays(name):
     f = _UFUNCS[name]
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            assert _same(f(T.tensor(a)), c(T.tensor(a))), f"call {i}"
+    c, _ = compare_calls(f, _XS)
     assert c.stats["replays"] == 4, c.stats
 
 
@@ -230,15 +211,7 @@ def test_native_dropout_mask_replays():
         y, keep = T.native_dropout(x, 0.5, True)
         return y * 2, keep.float() * x, keep
 
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            T.manual_seed(10 + i)
-            want = f(T.tensor(a))
-            T.manual_seed(10 + i)
-            got = c(T.tensor(a))
-            assert all(_same(p, q) for p, q in zip(want, got, strict=True)), f"call {i}"
+    c, _ = compare_calls(f, _XS, before=lambda k: T.manual_seed(10 + k))
     assert c.stats["replays"] == 4, c.stats
 
 
@@ -264,22 +237,14 @@ _SPARSE = {
 @pytest.mark.parametrize("name", sorted(_SPARSE))
 def test_sparse_accessors_do_not_freeze_nnz(name):
     f = _SPARSE[name]
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            assert _same(f(T.tensor(a)), c(T.tensor(a))), f"call {i}"
+    compare_calls(f, _XS)
 
 
 @pytest.mark.parametrize("name", ["mm", "to_dense"])
 def test_sparse_products_still_replay(name):
     f = {"mm": lambda x: (x.relu().to_sparse_csr() @ x.t()) * 2,
          "to_dense": lambda x: x.relu().to_sparse().to_dense() * 2}[name]  # fmt: skip
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            assert _same(f(T.tensor(a)), c(T.tensor(a))), f"call {i}"
+    c, _ = compare_calls(f, _XS)
     assert c.stats["replays"] == 4, c.stats
 
 
@@ -318,7 +283,7 @@ def test_forward_computed_masks_replay_on_new_data(name):
                 out.append((f(T.tensor(_ROUNDED[(i + 2) % 5])), w.grad.clone()))
         got.append(out)
     for i, ((y0, g0), (y1, g1)) in enumerate(zip(*got, strict=True)):
-        assert _same(y0, y1) and _same(g0, g1), f"call {i}"
+        assert_same([y0, g0], [y1, g1], f"call {i}")
     assert f.stats["replays"] == 3 and f.stats["fallbacks"] == 0, f.stats
 
 
@@ -333,10 +298,5 @@ def test_zero_dim_sort_index_returned_replays(name):
     f = {"argsort": lambda x: (x.argmax().argsort(-1), x * 2),
          "sort": lambda x: x.sum().sort(),
          "topk": lambda x: x.sum().topk(1)}[name]  # fmt: skip
-    c = T.compile(f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, a in enumerate(_XS):
-            want, got = f(T.tensor(a)), c(T.tensor(a))
-            assert all(_same(p, q) for p, q in zip(want, got, strict=True)), f"call {i}"
+    c, _ = compare_calls(f, _XS)
     assert c.stats["replays"] == 4, c.stats

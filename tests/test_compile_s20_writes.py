@@ -25,50 +25,13 @@ import pytest
 import torch
 
 import descent
+from compile_harness import assert_fell_back, assert_replayed, assert_same, compare_calls, no_grad
 from descent.compiler import CompileWarning
 
 
 def _data(k, shape=(4, 5), dtype=np.float32):
     rng = np.random.default_rng(max(k - 1, 0) + 200)
     return rng.standard_normal(shape).astype(dtype)
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [a for o in out for a in _flat(o)]
-    return [out]
-
-
-def _same(want, got, k):
-    for w, g in zip(_flat(want), _flat(got), strict=True):
-        assert w.dtype == g.dtype and tuple(w.shape) == tuple(g.shape), f"call {k}"
-        assert np.array_equal(w.numpy(), g.numpy(), equal_nan=True), f"call {k}"
-
-
-def _run(fn, make=_data, calls=6, eager_fn=None):
-    """fn eager (or eager_fn: its twin on its own state) and compiled on call k's data,
-    bitwise equal outputs; (compiled, CompileWarning messages)."""
-    compiled = descent.compile(fn)
-    eager_fn = eager_fn or fn
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for k in range(calls):
-            _same(eager_fn(descent.tensor(make(k))), compiled(descent.tensor(make(k))), k)
-    return compiled, [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
-
-
-def _replayed(compiled, warned, calls=6):
-    assert not warned, warned
-    assert compiled.stats["fallbacks"] == 0
-    assert compiled.stats["replays"] == calls - 2
-
-
-def _no_grad(body):
-    def fn(x):
-        with descent.no_grad():
-            return body(x)
-
-    return fn
 
 
 # -- 1. out= into a captured tensor or an argument ---------------------------------------------
@@ -101,7 +64,7 @@ def test_out_into_module_buffers_replays_with_eagers_state_and_versions():
         for k in range(6):
             x = _data(k)
             before = [(b._version) for b in (mine.total, theirs.total, mine.last, theirs.last)]
-            _same(theirs(descent.tensor(x)), compiled(descent.tensor(x)), k)
+            assert_same(theirs(descent.tensor(x)), compiled(descent.tensor(x)), f"call {k}")
             for a, b in ((mine.total, theirs.total), (mine.last, theirs.last),
                          (mine.window, theirs.window)):  # fmt: skip
                 assert np.array_equal(a.numpy(), b.numpy()), k
@@ -128,7 +91,7 @@ def _global_out(which):
 
 
 def test_out_into_a_global_replays():
-    _replayed(*_run(_global_out("mine"), eager_fn=_global_out("theirs")))
+    assert_replayed(*compare_calls(_global_out("mine"), _data, eager=_global_out("theirs")))
     assert np.array_equal(_G["mine"].numpy(), _G["theirs"].numpy())
     assert not np.shares_memory(_G["mine"].numpy(), _G["theirs"].numpy())
 
@@ -142,7 +105,8 @@ def test_out_into_an_argument_replays():
     compiled = descent.compile(fn)
     for k in range(6):
         o1, o2 = descent.zeros(4, 5), descent.zeros(4, 5)
-        _same(fn(descent.tensor(_data(k)), o1), compiled(descent.tensor(_data(k)), o2), k)
+        want = fn(descent.tensor(_data(k)), o1)
+        assert_same(want, compiled(descent.tensor(_data(k)), o2), f"call {k}")
         assert np.array_equal(o1.numpy(), o2.numpy())
     assert compiled.stats["replays"] == 4
 
@@ -183,7 +147,8 @@ def test_out_buffer_in_a_training_step_with_an_optimizer():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for k in range(7):
-            _same(step_e(descent.tensor(_data(k))), compiled(descent.tensor(_data(k))), k)
+            want = step_e(descent.tensor(_data(k)))
+            assert_same(want, compiled(descent.tensor(_data(k))), f"call {k}")
             for a, b in zip(net_e.state_dict().values(), net_c.state_dict().values(),
                             strict=True):  # fmt: skip
                 assert np.array_equal(a.numpy(), b.numpy()), k
@@ -224,11 +189,10 @@ def test_write_into_a_tensor_the_call_made_outside_the_factories_falls_back():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # (torch.tensor(tensor)'s own warning)
-        compiled, warned = _run(_no_grad(body))
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1
+        compiled, warned = compare_calls(no_grad(body), _data)
     # (the copy itself is the first reason now: descent.tensor(t) reads t's values outside
     # the ops, tests/test_fixes_s20_lead.py)
-    assert any("copies a tensor's values outside the ops" in w for w in warned), warned
+    assert_fell_back(compiled, warned, "copies a tensor's values outside the ops")
 
 
 def _helper_writes(x):
@@ -250,7 +214,7 @@ def test_out_into_a_global_written_by_a_helper_function_replays():
     for k in range(6):
         got = compiled(descent.tensor(_data(k)))
         mine = _G["helper"].numpy().copy()
-        _same(fn(descent.tensor(_data(k))), got, k)
+        assert_same(fn(descent.tensor(_data(k))), got, f"call {k}")
         assert np.array_equal(mine, _G["helper"].numpy())
     assert compiled.stats["replays"] == 4
 
@@ -281,11 +245,11 @@ def _resized_computed(x):
 def test_resized_out_replays(body):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        _replayed(*_run(_no_grad(body)))
+        assert_replayed(*compare_calls(no_grad(body), _data))
 
 
 def test_resized_out_warns_on_every_replay_as_eager():
-    compiled = descent.compile(_no_grad(_resized_fresh))
+    compiled = descent.compile(no_grad(_resized_fresh))
     for k in range(5):
         with pytest.warns(UserWarning, match=r"had shape \[3\], which does not match the "
                                              r"required output shape \[4, 5\]"):  # fmt: skip
@@ -308,7 +272,7 @@ def test_resized_captured_out_replays_after_its_first_call():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        _replayed(*_run(fn("mine"), eager_fn=fn("theirs")))
+        assert_replayed(*compare_calls(fn("mine"), _data, eager=fn("theirs")))
     assert np.array_equal(bufs["mine"].numpy(), bufs["theirs"].numpy())
 
 
@@ -323,11 +287,11 @@ def test_resized_argument_falls_back_naming_why():
         warnings.simplefilter("always")
         for k in range(4):
             o1, o2 = descent.zeros(3), descent.zeros(3)
-            _same(fn(descent.tensor(_data(k)), o1), compiled(descent.tensor(_data(k)), o2), k)
+            want = fn(descent.tensor(_data(k)), o1)
+            assert_same(want, compiled(descent.tensor(_data(k)), o2), f"call {k}")
             assert np.array_equal(o1.numpy(), o2.numpy())
     warned = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1
-    assert any("cannot resize the caller's tensor" in w for w in warned), warned
+    assert_fell_back(compiled, warned, "cannot resize the caller's tensor")
 
 
 # -- 3. operands made by descent.tensor(...) in the call, converted operands ---------------------
@@ -358,7 +322,7 @@ def _set(h, index, v):
 @pytest.mark.parametrize("name", sorted(TENSOR_OPERANDS))
 def test_tensor_made_in_the_call_replays(name, grad):
     body = TENSOR_OPERANDS[name]
-    _replayed(*_run(_no_grad(body) if grad == "no_grad" else body))
+    assert_replayed(*compare_calls(no_grad(body) if grad == "no_grad" else body, _data))
 
 
 def test_tensor_copied_from_a_tensors_values_is_no_constant():
@@ -372,10 +336,9 @@ def test_tensor_copied_from_a_tensors_values_is_no_constant():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # (torch.tensor(tensor)'s own warning)
-        compiled, warned = _run(_no_grad(body))
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1, warned
+        compiled, warned = compare_calls(no_grad(body), _data)
     # (the copy is the first reason now: tests/test_fixes_s20_lead.py)
-    assert any("copies a tensor's values outside the ops" in w for w in warned), warned
+    assert_fell_back(compiled, warned, "copies a tensor's values outside the ops")
 
 
 _NP = np.arange(20, dtype=np.float32).reshape(4, 5)
@@ -388,7 +351,7 @@ def test_as_tensor_of_a_numpy_array_shares_its_memory_and_stays_eager():
     def operand(x):
         return (x * 1).add_(descent.as_tensor(_NP))
 
-    compiled, warned = _run(_no_grad(operand))
+    compiled, warned = compare_calls(no_grad(operand), _data)
     assert compiled.stats["fallbacks"] == 1, warned
     assert any("a replay would freeze its value" in w for w in warned), warned
 
@@ -415,7 +378,7 @@ MASKS = {
 @pytest.mark.parametrize("name", sorted(MASKS))
 def test_uint8_numpy_and_list_masks_replay(name, grad):
     body = MASKS[name]
-    _replayed(*_run(_no_grad(body) if grad == "no_grad" else body))
+    assert_replayed(*compare_calls(no_grad(body) if grad == "no_grad" else body, _data))
 
 
 def test_masks_match_torch():
@@ -440,9 +403,8 @@ def test_masks_match_torch():
 
 def test_uint8_mask_read_falls_back_naming_the_mask():
     """x[mask] with a mask tensor (bool or uint8): the result's shape is the count of Trues."""
-    compiled, warned = _run(lambda x: x[(x > 0).to(descent.uint8)] * 2)
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1
-    assert any("bool or uint8 mask tensor" in w for w in warned), warned
+    compiled, warned = compare_calls(lambda x: x[(x > 0).to(descent.uint8)] * 2, _data)
+    assert_fell_back(compiled, warned, "bool or uint8 mask tensor")
 
 
 def test_numpy_mask_from_the_data_falls_back():
@@ -454,9 +416,8 @@ def test_numpy_mask_from_the_data_falls_back():
         h[np.asarray(x) > 0] = 0.0
         return h
 
-    compiled, warned = _run(_no_grad(body))
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1
-    assert any("Tensor.__array__()" in w for w in warned), warned
+    compiled, warned = compare_calls(no_grad(body), _data)
+    assert_fell_back(compiled, warned, "Tensor.__array__()")
 
 
 # -- 5. index_put_ with several masks or index tensors, accumulate=True ---------------------------
@@ -506,7 +467,7 @@ INDEX_PUT = {
 @pytest.mark.parametrize("name", sorted(INDEX_PUT))
 def test_index_put_replays(name, grad):
     body = INDEX_PUT[name]
-    _replayed(*_run(_no_grad(body) if grad == "no_grad" else body))
+    assert_replayed(*compare_calls(no_grad(body) if grad == "no_grad" else body, _data))
 
 
 def test_index_put_matches_torch():
@@ -561,7 +522,7 @@ def test_two_masks_whose_counts_differ_raise_on_the_replay_as_eager():
     for k in range(6):
         x = descent.tensor(make(k))
         if k < 4:
-            _same(fn(x), compiled(x), k)
+            assert_same(fn(x), compiled(x), f"call {k}")
             continue
         with pytest.raises(IndexError, match="shape mismatch") as eager_error:
             fn(x)
@@ -617,7 +578,7 @@ def test_writes_in_a_training_step_with_an_optimizer(name):
         for k in range(7):
             a = _data(k)
             got = compiled(descent.tensor(a))
-            _same(step_e(descent.tensor(a)), got, k)
+            assert_same(step_e(descent.tensor(a)), got, f"call {k}")
             assert np.array_equal(w_e.detach().numpy(), w_c.detach().numpy()), k
             assert np.array_equal(b_e.detach().numpy(), b_c.detach().numpy()), k
             if k == 0:  # the first step's gradients against torch's (same start)
