@@ -654,6 +654,11 @@ CASES = {
     # FFT long convolutions: Hyena (rfft(n=2L) fftconv, implicit Sin filters, exponential
     # modulation), GFNet's global filter (view_as_complex weight, rfft2 / irfft2), FNet; rfftn
     "hyena_gfnet": ((1e-5, 1e-6), None),
+    # SincNet's SincConv_fast (learned band-pass cut-offs, flip / cat filters), every
+    # torch.signal.windows window vs the legacy *_window functions, windowed-sinc design,
+    # Circular / Zero / ReflectionPad1d, special Bessel functions, ChainedScheduler of
+    # MultiplicativeLR and ExponentialLR
+    "sincnet_windows": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
