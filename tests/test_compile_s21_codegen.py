@@ -147,7 +147,7 @@ def test_mlp_step_with_relu_pairs_and_twins(monkeypatch, dtype):
     (prog,) = [p for p in fg.programs() if p.generated]
     paired = [extra for ins, _, extra in prog.steps if type(ins) is Forward and extra[2]]
     assert paired, "no Linear+ReLU pair in the MLP program"
-    assert "_fwd(" in prog.generated.source
+    assert "prog._forward(" in prog.generated.source
 
 
 def test_mlp_step_sgd_on_the_benchmark_shape(monkeypatch):
@@ -284,10 +284,10 @@ def test_generated_step_is_what_runs(monkeypatch):
     assert prog.generated and prog.generated_runs == 1
     calls = []
     real = prog.generated
-    prog.generated = lambda env, pool: calls.append(real(env, pool))
+    prog.generated = lambda prog, env, pool: calls.append(real(prog, env, pool))
     np.testing.assert_array_equal(f(xs[2]).numpy(), (xs[2].numpy() + 1) * xs[2].numpy())
     assert calls and prog.generated_runs == 2
-    prog.generated = lambda env, pool: None  # computes nothing: the result slot stays empty
+    prog.generated = lambda prog, env, pool: None  # computes nothing: the result stays empty
     with pytest.raises(Exception):  # noqa: B017,PT011 - whatever a missing value raises
         f(xs[1]).numpy()
 
@@ -370,3 +370,58 @@ def test_on_by_default():
         np.testing.assert_array_equal(f(x).numpy(), (x * 3.0).exp().numpy() + x.numpy())
     (prog,) = f.programs()
     assert prog.codegen and prog.generated_runs == 2
+
+
+def _freed(train: bool) -> bool:
+    """Whether a compiled function's replaying programs go with it by reference counting."""
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        if train:
+            descent.manual_seed(0)
+            model = MLP([6, 8, 3], activation="relu")
+            opt = descent.optim.Adam(model.parameters(), lr=1e-2)
+
+            def fn(x, y):
+                opt.zero_grad(set_to_none=True)
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                return loss
+
+            args = (descent.randn(4, 6), descent.tensor(np.array([0, 1, 2, 1])))
+        else:
+
+            def fn(x):
+                return (x * 3.0).exp().sum(0) + x
+
+            args = (descent.tensor(np.ones((2, 3), np.float32)),)
+        f = descent.compile(fn)
+        for _ in range(6):
+            f(*args)
+        progs = [p for p in f.programs() if p._replays > 1]
+        assert progs and all(bool(p.generated) == P.CODEGEN[0] for p in progs)
+        refs = [weakref.ref(p) for p in progs]
+        del progs, f, fn
+        if train:
+            del model, opt
+        return all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_program_freed_without_the_cycle_collector(monkeypatch, train):
+    """The generated function's namespace holds no reference to its program (the program is
+    an argument): a dropped compiled function frees its program, and its pool's buffers, by
+    reference counting alone, as the interpreter's does."""
+    freed = {}
+    for flag in (False, True):
+        monkeypatch.setattr(P, "CODEGEN", [flag])
+        freed[flag] = _freed(train)
+    assert freed[True] == freed[False], freed
+    if not train:
+        assert freed[True]

@@ -58,7 +58,8 @@ class _Source:
 
 
 def build(prog, debug: bool = False):
-    """The generated replay of `prog` (`fn(env, pool)`, `Program._run`'s contract), or None
+    """The generated replay of `prog` (`fn(prog, env, pool)`: `Program._run`'s contract, the
+    program passed in so that the function's namespace holds no reference to it), or None
     where the program is not one the generator handles (no pool). `debug`: also the source."""
     from . import program as P  # noqa: PLC0415 - program imports this module
 
@@ -71,15 +72,12 @@ def build(prog, debug: bool = False):
         _generic=np.generic,
         _asarray=np.asarray,
         _nd=np.ndarray,
-        prog=prog,
-        _fwd=prog._forward,
-        _call=prog._call,
         _write=P._replay_write,
         _fusion_run=P.fusion.run,
         _get=prog.pool.get,
         _DONE=P._DONE_BY_LINEAR,
     )
-    src.add(0, "def replay(env, pool):")
+    src.add(0, "def replay(prog, env, pool):")
     for k, (ins, drops, extra) in enumerate(prog.steps):
         src.add(1, f"# step {k}: {_label(ins)}")
         kind = type(ins)
@@ -94,7 +92,7 @@ def build(prog, debug: bool = False):
         elif kind is Write:
             src.add(1, f"_write(prog, {src.const(ins, 'write')}, env)")
         elif kind is Call:
-            src.add(1, f"_call({src.const(ins, 'call')}, env)")
+            src.add(1, f"prog._call({src.const(ins, 'call')}, env)")
         else:
             return None
         for s in drops:
@@ -136,7 +134,7 @@ def _forward(src: _Source, P, prog, ins: Forward, extra) -> None:
     """`Program._forward` for one instruction, its first replay's decisions folded in."""
     I, X = src.const(ins, "ins"), src.const(extra, "x")
     pair, plan = extra[2], extra[1]
-    delegate = f"_fwd({I}, {X}, env, pool)"
+    delegate = f"prog._forward({I}, {X}, env, pool)"
     if pair is P._DONE_BY_LINEAR:  # a ReLU its Linear computed, unless that declined
         src.add(1, f"if env[{ins.out}] is None:")
         src.add(2, delegate)

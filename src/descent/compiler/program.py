@@ -251,7 +251,7 @@ class Program:
             self._replays += 1
             if gen and self.codegen:
                 self.generated_runs += 1
-                gen(env, pool)
+                gen(self, env, pool)
             else:
                 self._run(env, pool)
         finally:
