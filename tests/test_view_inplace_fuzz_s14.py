@@ -532,20 +532,37 @@ def _gen_save(rng: random.Random, T):
     return ("save", op, [k], ())
 
 
+def _adder(T: Run, prog: list, run_step):
+    """add(st): append st to prog and run it in torch (run_step(T, i, st)); where torch raises,
+    T.error notes the step and the reason, and the exception ends the generation."""
+
+    def add(st):
+        prog.append(st)
+        try:
+            run_step(T, len(prog) - 1, st)
+        except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
+            T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
+            raise
+
+    return add
+
+
+def _gen_backward(rng, T: Run, cands: list):
+    """The closing step: a backward from 1-3 of the candidate slots, with random weights and
+    mode (once, retain_graph, twice, create_graph)."""
+    chosen = rng.sample(cands, min(len(cands), rng.randint(1, 3)))
+    nrng = np.random.default_rng(rng.randrange(2**32))
+    weights = [nrng.normal(size=tuple(T.slots[c].shape)).round(2) for c in chosen]
+    mode = rng.choice(["once"] * 4 + ["retain", "twice", "create"])
+    return ("backward", mode, chosen, weights)
+
+
 def generate(seed: int, T: Run | None = None):
     """A program (a list of steps), generated while running in torch; returns (prog, T)."""
     rng = random.Random(seed)
     T = Run(torch)
     prog: list = []
-
-    def add(st):
-        prog.append(st)
-        try:
-            step(T, len(prog) - 1, st)
-        except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
-            T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
-            raise
-
+    add = _adder(T, prog, step)
     dtn = rng.choice(DTYPES)
     n_leaves = rng.choice([1, 1, 2])
     try:
@@ -585,11 +602,7 @@ def generate(seed: int, T: Run | None = None):
             hc = [k for k in cands if T.slots[k]._base is None]
             if hc and rng.random() < 0.25:
                 add(("hook", rng.choice(hc)))
-            chosen = rng.sample(cands, min(len(cands), rng.randint(1, 3)))
-            nrng = np.random.default_rng(rng.randrange(2**32))
-            weights = [nrng.normal(size=tuple(T.slots[c].shape)).round(2) for c in chosen]
-            mode = rng.choice(["once"] * 4 + ["retain", "twice", "create"])
-            add(("backward", mode, chosen, weights))
+            add(_gen_backward(rng, T, cands))
     except Exception:  # noqa: BLE001 - a step raised (T.error), or the generator's own look
         pass  # at a slot did (a stale view's grad_fn, session 17): the program ends before it
     return prog, T

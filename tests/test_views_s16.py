@@ -883,15 +883,7 @@ def generate2(seed: int):
     rng = random.Random(seed)
     T = F.Run(torch)
     prog: list = []
-
-    def add(st):
-        prog.append(st)
-        try:
-            step2(T, len(prog) - 1, st)
-        except Exception as e:  # noqa: BLE001 - torch raised: the program ends at that step
-            T.error = (len(prog) - 1, type(e), str(e).split("\n")[0][:200])
-            raise
-
+    add = F._adder(T, prog, step2)  # (the first round's generator's pieces)
     dtn = rng.choice(DTYPES2)
     try:
         for _ in range(rng.choice([1, 1, 2])):
@@ -921,11 +913,7 @@ def generate2(seed: int):
                 add(F._gen_save(rng, T))
         cands = [k for k, t in T.slots.items() if t.requires_grad and F._float(F._dname(t))]
         if cands:
-            chosen = rng.sample(cands, min(len(cands), rng.randint(1, 3)))
-            nrng = np.random.default_rng(rng.randrange(2**32))
-            weights = [nrng.normal(size=tuple(T.slots[c].shape)).round(2) for c in chosen]
-            mode = rng.choice(["once"] * 4 + ["retain", "twice", "create"])
-            add(("backward", mode, chosen, weights))
+            add(F._gen_backward(rng, T, cands))
     except Exception:  # noqa: BLE001 - a step raised (T.error), or the generator's own look
         pass  # at a slot did (a stale view's grad_fn, session 17): the program ends before it
     return prog, T
