@@ -133,3 +133,39 @@ def test_sobol_engine_scrambling_and_errors():
     for bad in (0, 21202):
         with pytest.raises(ValueError, match=r"\[1, 21201\]"):
             descent.quasirandom.SobolEngine(bad)
+
+
+# sparse_csr_graph: torch.sparse.sampled_addmm (SDDMM: attention scores on a graph's edges) was
+# missing (AttributeError). Values, layout and the gradients of input's values, mat1 and mat2.
+@pytest.mark.parametrize("beta, alpha", [(1.0, 1.0), (0.5, 2.0), (0.0, 0.3)])
+def test_sparse_sampled_addmm(beta, alpha):
+    rng = np.random.default_rng(0)
+    dense = ((rng.random((5, 4)) < 0.5) * rng.standard_normal((5, 4))).astype(np.float32)
+    a = rng.standard_normal((5, 3)).astype(np.float32)
+    b = rng.standard_normal((3, 4)).astype(np.float32)
+
+    def run(lib):
+        csr = lib.from_numpy(dense).to_sparse_csr()
+        vals = csr.values().clone().requires_grad_(True)
+        inp = lib.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), vals, (5, 4))
+        m1 = lib.from_numpy(a).requires_grad_(True)
+        m2 = lib.from_numpy(b).requires_grad_(True)
+        out = lib.sparse.sampled_addmm(inp, m1, m2, beta=beta, alpha=alpha)
+        (out.to_dense() ** 2).sum().backward()
+        return out, vals.grad, m1.grad, m2.grad
+
+    ours, theirs = run(descent), run(torch)
+    assert ours[0].layout == descent.sparse_csr
+    assert np.array_equal(ours[0].col_indices().numpy(), theirs[0].col_indices().numpy())
+    _same(ours[0].to_dense(), theirs[0].to_dense())
+    for o, t in zip(ours[1:], theirs[1:]):
+        _same(o, t)
+    csr = descent.from_numpy(dense).to_sparse_csr()
+    with pytest.raises(RuntimeError, match="sparse_csr layout"):
+        descent.sparse.sampled_addmm(descent.from_numpy(dense), descent.ones(5, 3),
+                                     descent.ones(3, 4))  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"must give input's shape \(5, 4\)"):
+        descent.sparse.sampled_addmm(csr, descent.ones(5, 2), descent.ones(2, 3))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        descent.sparse.sampled_addmm(csr, descent.ones(5, 3, dtype=descent.float64),
+                                     descent.ones(3, 4))  # fmt: skip

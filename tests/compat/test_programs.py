@@ -659,6 +659,9 @@ CASES = {
     # Circular / Zero / ReflectionPad1d, special Bessel functions, ChainedScheduler of
     # MultiplicativeLR and ExponentialLR
     "sincnet_windows": ((1e-5, 1e-6), None),
+    # GNNs on CSR: to_sparse_csr / crow_indices / col_indices degrees, normalised values, GCN
+    # by sparse.mm and @, SDDMM attention by sparse.sampled_addmm + sparse.softmax
+    "sparse_csr_graph": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -17,6 +17,7 @@ from .. import tensor_methods as _tensor_methods
 from .._namespace import hide_submodules as _hide_submodules
 from .compressed import to_sparse_bsr as _to_sparse_bsr
 from .compressed import to_sparse_csc as _to_sparse_csc
+from .csr import sampled_addmm
 from .diags import spdiags
 from .mm_reduce import mm_reduce as _mm_reduce
 from .softmax import log_softmax, softmax
@@ -31,7 +32,7 @@ from .tensor import to_sparse as _to_sparse
 from .tensor import to_sparse_csr as _to_sparse_csr
 
 __all__ = ["SparseTensor", "SparseUnsupportedError", "addmm", "log_softmax", "mm", "softmax",
-           "spdiags", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
+           "sampled_addmm", "spdiags", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
            "check_sparse_tensor_invariants"]  # fmt: skip
 
 

@@ -297,4 +297,75 @@ def csr_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
     return CsrMm.apply(a, b, sparse_grad=sparse_grad)
 
 
+class CsrSampledAddmm(_SparseFunction):
+    """SDDMM: beta * input + alpha * (mat1 @ mat2), computed at input's CSR entries only.
+    d/dinput = beta * g at the entries (CSR); with G the gradient as a sparse matrix on the
+    pattern, d/dmat1 = alpha * G @ mat2^T and d/dmat2 = alpha * mat1^T @ G."""
+
+    __slots__ = ("alpha", "beta")
+    save_inputs = True
+
+    def forward(self, st, m1, m2):
+        idx = _coo_indices(st)
+        vals = kernels.sampled_rowdot(idx, m1, m2.T)
+        if self.alpha != 1:
+            vals = vals * self.alpha
+        if self.beta != 0:  # beta = 0 ignores input's values (nan included), as PyTorch
+            vals = vals + self.beta * st.values
+        return CsrStorage(st.crow, st.col, vals.astype(st.values.dtype, copy=False), st.shape)
+
+    def backward(self, gy, ops):
+        st, m1, m2 = self.inputs(ops)
+        pattern = CsrStorage(st.crow, st.col, None, st.shape)
+        gvals = _csr_values(gy, pattern)
+        g = CooStorage(_coo_indices(st), gvals * self.alpha, st.shape)
+        gi = g1 = g2 = None
+        if self.parents[0] is not None:
+            gi = CsrStorage(st.crow, st.col, (gvals * self.beta).astype(st.dtype), st.shape)
+        if self.parents[1] is not None:
+            g1 = kernels.spmm(g, m2.T).astype(m1.dtype, copy=False)
+        if self.parents[2] is not None:
+            g2t = kernels.spmm(kernels.transpose_storage(g, 0, 1), m1)
+            g2 = g2t.T.astype(m2.dtype, copy=False)
+        return gi, g1, g2
+
+
+def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0, out=None) -> Tensor:
+    """torch.sparse.sampled_addmm: beta * input + alpha * (mat1 @ mat2) at the entries of the
+    CSR matrix `input` only (SDDMM: attention scores on a graph's edges without the dense
+    n x m product). Returns a CSR matrix with input's pattern; gradients reach input's values,
+    mat1 and mat2.
+
+    Raises:
+        RuntimeError: input not a 2-d CSR matrix, mat1 / mat2 not 2-d dense matrices whose
+            product has input's shape, or mixed dtypes (PyTorch's conditions).
+    """
+    op = "sampled_addmm"
+    if not isinstance(input, SparseCsrTensor):
+        raise RuntimeError(f"{op}: Expected input to have sparse_csr layout, but got "
+                           f"{getattr(input, 'layout', type(input).__name__)}; convert it with "
+                           ".to_sparse_csr()")  # fmt: skip
+    for name, m in (("mat1", mat1), ("mat2", mat2)):
+        if not isinstance(m, Tensor) or getattr(type(m), "_matmul_sparse", None) is not None:
+            raise RuntimeError(f"{op}: Expected {name} to be a strided (dense) tensor")
+        if m.ndim != 2:
+            raise RuntimeError(
+                f"{op}: Expected {name} to be a matrix, got {m.ndim}-D tensor of shape "
+                f"{tuple(m.shape)} (descent's CSR matrices are 2-d)"
+            )
+    n, m_ = input.shape
+    if mat1.shape[1] != mat2.shape[0] or (mat1.shape[0], mat2.shape[1]) != (n, m_):
+        raise RuntimeError(
+            f"{op}: mat1 {tuple(mat1.shape)} @ mat2 {tuple(mat2.shape)} must give input's shape "
+            f"{(n, m_)}"
+        )
+    if not (input.dtype == mat1.dtype == mat2.dtype):
+        raise RuntimeError(f"{op}: Expected mat1, mat2 and input to have the same dtype, got "
+                           f"{mat1.dtype}, {mat2.dtype} and {input.dtype}")  # fmt: skip
+    if out is not None:
+        raise RuntimeError(f"{op}: out= is not supported for sparse results in descent; use "
+                           "the returned tensor")  # fmt: skip
+    return CsrSampledAddmm.apply(input, mat1, mat2, alpha=alpha, beta=beta)
+
+
 autograd._register_storage_class(CsrStorage, SparseCsrTensor)
