@@ -40,17 +40,27 @@ def resolve(info):
     return obj
 
 
-def check_input(info, dcls, minput, training):
-    tol = None if info.name in RANDOM else TOL[torch.float32]
+def descent_inputs(minput):
+    """A ModuleInput's constructor and forward arguments as descent values: (constructor args,
+    kwargs, forward args, kwargs, leaves: the (torch, descent) pairs of the forward's tensors
+    that require grad), or None where one has no descent form."""
     cin, fin = minput.constructor_input, minput.forward_input
     leaves = []
     try:
-        dcargs = to_descent(tuple(cin.args), [])
-        dckwargs = to_descent(dict(cin.kwargs), [])
-        dfargs = to_descent(tuple(fin.args), leaves)
-        dfkwargs = to_descent(dict(fin.kwargs), leaves)
+        return (to_descent(tuple(cin.args), []), to_descent(dict(cin.kwargs), []),
+                to_descent(tuple(fin.args), leaves), to_descent(dict(fin.kwargs), leaves),
+                leaves)  # fmt: skip
     except Unsupported:
         return None
+
+
+def check_input(info, dcls, minput, training):
+    tol = None if info.name in RANDOM else TOL[torch.float32]
+    cin, fin = minput.constructor_input, minput.forward_input
+    converted = descent_inputs(minput)
+    if converted is None:
+        return None
+    dcargs, dckwargs, dfargs, dfkwargs, leaves = converted
     lazy = info.module_cls.__name__.startswith("Lazy")
     torch.manual_seed(0)
     with warnings.catch_warnings():

@@ -24,8 +24,8 @@ import torch
 from torch.testing._internal.common_modules import module_db
 
 import descent
-from moduleinfo_harness import RANDOM, resolve
-from opinfo_harness import Unsupported, _flat, _np, to_descent
+from moduleinfo_harness import RANDOM, descent_inputs, resolve
+from opinfo_harness import _flat, _np
 
 
 def _second(lib, outs, ws, params, retain):
@@ -44,14 +44,10 @@ def _second(lib, outs, ws, params, retain):
 def _run_module(info, minput, retain):
     """[(torch's outcome, descent's)] for one module input, or None (nothing comparable)."""
     cin, fin = minput.constructor_input, minput.forward_input
-    leaves = []
-    try:
-        dcargs = to_descent(tuple(cin.args), [])
-        dckwargs = to_descent(dict(cin.kwargs), [])
-        dfargs = to_descent(tuple(fin.args), leaves)
-        dfkwargs = to_descent(dict(fin.kwargs), leaves)
-    except Unsupported:
+    converted = descent_inputs(minput)
+    if converted is None:
         return None
+    dcargs, dckwargs, dfargs, dfkwargs, leaves = converted
     torch.manual_seed(0)
     try:
         tm = info.module_cls(*cin.args, **cin.kwargs)
