@@ -312,16 +312,22 @@ def _dname(t) -> str:
 
 
 def _gen_index(rng: random.Random, shape):
+    return [gen_basic_index(rng, shape)]
+
+
+def gen_basic_index(rng: random.Random, shape, p_none: float = 0.1, p_ellipsis: float = 0.18):
+    """A basic index spec for `shape`: per axis None ("n"), an Ellipsis ("e", once, ending the
+    spec), an int ("i") or a slice ("s", start, stop, step), drawn from rng."""
     spec, ell = [], False
     nd = len(shape)
     d = 0
     while d < nd and len(spec) < nd + 1:
         r = rng.random()
         n = shape[d]
-        if r < 0.1:
+        if r < p_none:
             spec.append(("n",))
             continue
-        if r < 0.18 and not ell:
+        if r < p_ellipsis and not ell:
             spec.append(("e",))
             ell = True
             break
@@ -332,7 +338,7 @@ def _gen_index(rng: random.Random, shape):
             b = rng.choice([None, rng.randint(-n - 1, n + 1)])
             spec.append(("s", a, b, rng.choice([None, 1, 2, 3])))
         d += 1
-    return [spec]
+    return spec
 
 
 def _factor_shape(rng: random.Random, numel):

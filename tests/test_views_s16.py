@@ -729,24 +729,7 @@ def run2(lib, prog):
 
 
 def _gen_basic_index(rng, shape):
-    spec, d, nd, ell = [], 0, len(shape), False
-    while d < nd and len(spec) < nd + 1:
-        r, n = rng.random(), shape[d]
-        if r < 0.08:
-            spec.append(("n",))
-            continue
-        if r < 0.15 and not ell:
-            spec.append(("e",))
-            ell = True
-            break
-        if r < 0.45 and n > 0:
-            spec.append(("i", rng.randint(-n, n - 1)))
-        else:
-            a = rng.choice([None, rng.randint(-n - 1, n)])
-            b = rng.choice([None, rng.randint(-n - 1, n + 1)])
-            spec.append(("s", a, b, rng.choice([None, 1, 2, 3])))
-        d += 1
-    return spec
+    return F.gen_basic_index(rng, shape, p_none=0.08, p_ellipsis=0.15)
 
 
 def _gen_index2(rng, shape):
