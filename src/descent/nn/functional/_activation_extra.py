@@ -28,6 +28,7 @@ from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one 
 from ...ops.half import rounds_once
 from ...ops.untracked import computed
 from ...tensor import Tensor
+from ._activation import _implicit_dim
 from ._inplace_apply import apply_inplace
 
 __all__ = [
@@ -164,20 +165,17 @@ def softsign(input) -> Tensor:
     return x / (_abs(x) + 1)
 
 
-def _softmax_dim(ndim: int) -> int:
-    """PyTorch's implicit dimension for softmax/softmin called without `dim` (legacy rule)."""
-    return 0 if ndim in (0, 1, 3) else 1
-
-
 def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """softmax(-x) along `dim` (PyTorch's implicit dim when None: 0 for 0-, 1- and 3-d
     inputs, else 1)."""
     # Negated before the cast, as torch's (-input).softmax(dim, dtype): a uint8 input wraps
     # (-x = 256 - x) before it becomes floating (negating after the cast gave other values).
     x = -as_tensor(input)
+    if dim is None:  # PyTorch's legacy dim and its deprecation warning, as softmax
+        dim = _implicit_dim("softmin", x.ndim, _stacklevel)
     if dtype is not None:
         x = x.astype(dtype)
-    return _sm.softmax(x, axis=_softmax_dim(x.ndim) if dim is None else dim)
+    return _sm.softmax(x, axis=dim)
 
 
 @rounds_once  # PyTorch's glu kernel: float16/bfloat16 a * sigmoid(b) rounded once

@@ -394,7 +394,9 @@ def smooth_l1_loss(
     a = _abs(d)
     if beta == 0:  # the quadratic branch would divide by zero; the limit is the l1 loss
         return _reduce(a, reduction)
-    return _reduce(where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+    small = a < beta
+    dq = where(small, d, 0.0)  # the quadratic branch sees 0 outside: no 0 * inf = nan
+    return _reduce(where(small, dq * dq * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
@@ -414,7 +416,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         return in_float32(huber_loss, x, y, reduction=reduction, delta=delta, weight=w)
     d = x - y
     a = _abs(d)
-    loss = where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    small = a < delta
+    dq = where(small, d, 0.0)  # as smooth_l1_loss: an infinite d's gradient is +-delta
+    loss = where(small, dq * dq * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:
         return _weighted(loss, weight, reduction, "huber_loss", False)
     return _reduce(loss, reduction)
@@ -526,6 +530,15 @@ def kl_div(
         reduction = _reduction(size_average, reduce, "mean", "kl_div")
     if reduction not in _REDUCTIONS + ("batchmean",):
         raise ValueError(f"kl_div: unknown reduction {reduction!r}")
+    if reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction='mean' divides the total loss by both the batch size and the "
+            "support size; 'batchmean' divides only by the batch size and matches the KL "
+            "divergence's definition (PyTorch's warning: 'mean' will behave as 'batchmean' in "
+            "its next major release)",
+            UserWarning,
+            stacklevel=2,
+        )
     x, t = as_tensor(input), as_tensor(target, input)
     if log_target:
         loss = exp(t) * (t - x)

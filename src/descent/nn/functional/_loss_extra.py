@@ -350,7 +350,9 @@ def cosine_embedding_loss(
             f"cosine_embedding_loss: input1 {tuple(a.shape)} and input2 {tuple(b.shape)} must "
             "have the same shape"
         )
-    eps = 1e-12
+    # ATen's EPSILON is a float 1e-12 (9.99999996e-13), also in float64: a zero vector's
+    # gradient (~1 / sqrt(eps)) differed from PyTorch's by 2e-9 relative with the double 1e-12
+    eps = float(np.float32(1e-12))
     prod = (a * b).sum(axis=-1)
     mag1 = (a * a).sum(axis=-1) + eps
     mag2 = (b * b).sum(axis=-1) + eps

@@ -47,9 +47,9 @@ def hinge_embedding_loss(
     the second wherever y != 1)."""
     reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
     x, y = as_tensor(input), as_tensor(target)
-    zeros = x * 0.0
-    margin_term = where(y != 1, clamp(margin - x, min=0.0), zeros)
-    self_term = where(y != -1, x, zeros)
+    # zeros as numbers, not x * 0 (nan at an infinite x, where PyTorch's zeros stay 0)
+    margin_term = where(y != 1, clamp(margin - x, min=0.0), 0.0)
+    self_term = where(y != -1, x, 0.0)
     return _reduce(margin_term + self_term, reduction)
 
 
@@ -145,23 +145,24 @@ def multi_margin_loss(
     # The target's index and mask through untracked.computed: descent.compile replays them on
     # each call's target (they were frozen when the first two calls' targets agreed).
     yt = as_tensor(target)
-    idx = computed(_mm_index, (yt,), (n,))  # (N, 1) int64
+    idx = computed(_mm_index, (yt,), (n, 1))  # (N, 1) int64
     x_y = take_along_axis(x, idx, axis=1)  # (N, 1) the target class's score
     # relu, not clamp: PyTorch's backward passes the gradient where z > 0 only (0 at the kink)
     z = relu(margin - x_y + x)  # (N, C)
     if p == 2:
         z = z * z
     if weight is not None:
-        row = computed(_mm_index, (yt,), (1,)).reshape(1, -1)  # (1, N)
+        row = computed(_mm_index, (yt,), (1, n))  # (1, N)
         z = z * take_along_axis(as_tensor(weight).reshape(1, -1), row, axis=1).T
     not_target = computed(_mm_not_target, (yt,), (n, c))
     loss = where(not_target, z, z * 0.0).sum(axis=1) / c  # (N,)
     return _reduce(loss.reshape(out_shape), reduction)
 
 
-def _mm_index(y, rows):
-    """multi_margin_loss's target as int64 (rows, N / rows) (untracked.computed's kernel)."""
-    return y.astype(np.int64).reshape(rows, -1)
+def _mm_index(y, rows, cols):
+    """multi_margin_loss's target as int64 (rows, cols), rows * cols = N (untracked.computed's
+    kernel; explicit sizes: an empty batch's reshape(0, -1) raised)."""
+    return y.astype(np.int64).reshape(rows, cols)
 
 
 def _mm_not_target(y, n, c):
