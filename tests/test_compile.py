@@ -234,15 +234,20 @@ def test_comparison_mask_replays():
     assert f.stats["replays"] == 2
 
 
-def test_boolean_mask_index_falls_back():
-    """x[x > 0]: the mask's positions are computed outside the ops (and the output's shape
-    depends on the data): the function runs eagerly, with a warning naming the index."""
-
-    def factory():
-        return lambda x: x[x > 0] * 2
-
-    xs = [descent.randn(3, 4) for _ in range(4)]
-    _eager_and_compiled(factory, xs, "index computed")
+def test_boolean_mask_index_replays_per_count():
+    """x[x > 0]: the output's shape is the count of Trues. Until session 21 the function ran
+    eagerly; now a guarded op (compiler/mask_read.py) replays while the count is a recorded one
+    (tests/test_compile_s21_fallbacks.py), with the positions of each call's mask."""
+    f = descent.compile(lambda x: x[x > 0] * 2)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # six positive values of 12 on every call, at other places
+        x = np.abs(rng.standard_normal(12)).astype(np.float32)
+        x[rng.permutation(12)[:6]] *= -1
+        x = descent.tensor(x.reshape(3, 4))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            np.testing.assert_array_equal(f(x)._data, (x[x > 0] * 2)._data)
+    assert f.stats["replays"] == 3, f.stats
 
 
 def test_in_place_change_of_captured_state_falls_back():

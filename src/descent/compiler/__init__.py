@@ -38,15 +38,18 @@ import numpy as np
 from .. import autograd as _autograd
 from .. import backend, hooks
 from .. import creation_random as _random
+from ..autograd import _bump_family
 from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..nn.module import Module
 from ..nn.module_hooks import any_global_hooks
+from ..ops import out_arg as _out_arg
 from ..optim import clip as _clip
 from ..optim.lr_scheduler import LRScheduler
 from ..optim.optimizer import Optimizer
 from ..optim.optimizer_hooks import has_step_hooks
 from ..tensor import Tensor
 from . import signature as _sig
+from .mask_read import GuardFailed
 from .program import Program
 from .recorder import Backward, Recorder, Unrecordable, _find_dropout_modules, _Out
 
@@ -62,7 +65,7 @@ class CompileWarning(UserWarning):
 class _Entry:
     """One cache entry: a first recording, a program, or a fallback reason."""
 
-    __slots__ = ("first", "program", "reason", "warm")
+    __slots__ = ("first", "program", "reason", "warm", "bumps", "alts", "misses", "resized")
 
     def __init__(self) -> None:
         self.first = None  # (Recording, signature) of the first call
@@ -70,6 +73,16 @@ class _Entry:
         self.warm = False
         self.program: Program | None = None
         self.reason: str | None = None
+        # the argument positions whose versions a replay raises, one per write into the
+        # caller's tensor (recorder.Recording.arg_bumps), as eager's writes did
+        self.bumps: tuple = ()
+        # (program, bumps) recorded for other counts of Trues of the call's x[mask] reads
+        # (mask_read.py): tried in turn when `program`'s guard fails; `first` is then the
+        # first recording of the counts being recorded
+        self.alts: list = []
+        self.misses = 0  # recordings of a count other than the previous recording's
+        # (argument position, shape): out= arguments the call resizes (Recording.resized)
+        self.resized: tuple = ()
 
 
 class CompiledFunction:
@@ -147,10 +160,23 @@ class CompiledFunction:
             if entry.program is not None:
                 why = entry.program.guard_live()
                 if why is None:
+                    arrays = [t._data for t in tensors]
+                    if entry.resized and not _resize_args(entry.resized, tensors, arrays):
+                        return self._eager(args, kwargs)
+                    try:
+                        out = entry.program.run(arrays)
+                    except GuardFailed:  # x[mask]'s count of Trues is not the recorded one
+                        out = self._other_count(entry, tensors)
+                        if out is _NONE:
+                            if entry.reason is not None:
+                                return self._eager(args, kwargs)
+                            return self._record(entry, args, kwargs, tensors, watched)
                     self.stats["replays"] += 1
-                    return entry.program.run([t._data for t in tensors])
+                    for i in entry.bumps:  # (a write into the caller's tensor: eager's version)
+                        _bump_family(tensors[i])
+                    return out
                 self._cache.pop(key)  # a captured tensor changed shape: record again
-                entry.program.release()
+                _release(entry)
                 entry = None
         if entry is None:
             if self._cache and _error_on_recompile():
@@ -166,9 +192,30 @@ class CompiledFunction:
             self._cache[key] = entry
             while len(self._cache) > self.cache_size:
                 _, old = self._cache.popitem(last=False)
-                if old.program is not None:
-                    old.program.release()
+                _release(old)
         return self._record(entry, args, kwargs, tensors, watched)
+
+    def _other_count(self, entry: _Entry, tensors: list):
+        """After entry.program's guard failed (x[mask] met another count of Trues, which no
+        instruction before it can have acted on: recorder.py): the result of another program
+        of the entry whose counts fit (it becomes the entry's program), or _NONE: this call is
+        recorded for its counts, or, beyond `_MAX_COUNTS` programs, the entry runs eagerly."""
+        arrays = [t._data for t in tensors]
+        for k, (prog, bumps) in enumerate(entry.alts):
+            if prog.guard_live() is not None:
+                continue
+            try:
+                out = prog.run(arrays)
+            except GuardFailed:
+                continue
+            entry.alts[k] = (entry.program, entry.bumps)
+            entry.program, entry.bumps = prog, bumps
+            return out
+        if len(entry.alts) + 1 >= _MAX_COUNTS:
+            entry.reason = _count_reason(entry)
+            _release(entry)
+            self._fallback(entry.reason)
+        return _NONE
 
     def _record(self, entry: _Entry, args, kwargs, tensors, watched):
         self.stats["recordings"] += 1
@@ -211,6 +258,12 @@ class CompiledFunction:
             reason = _check_result(recording)
         if reason is None:
             sig = _sig.signature(recording)
+            if entry.first is not None and entry.first[0].guards != recording.guards:
+                entry.first = None  # (another count of Trues: compared with its own kind)
+                entry.misses += 1
+                if entry.misses > 2 * _MAX_COUNTS:
+                    reason = _count_reason(entry)
+        if reason is None:
             if entry.first is None:
                 entry.first = (recording, sig)
                 entry.warm = warm
@@ -232,12 +285,17 @@ class CompiledFunction:
         if reason is not None:
             entry.reason = reason
             entry.first = None
+            _release(entry)
             self._fallback(reason, graph_break)
             return out
         entry.first = None
+        if entry.program is not None:  # (a program for other counts of x[mask]'s Trues)
+            entry.alts.insert(0, (entry.program, entry.bumps))
         entry.program = Program(
             recording, len(tensors), use_pool=self.pool, fuse=self.fuse, exact=self.exact
         )
+        entry.bumps = tuple(recording.arg_bumps)
+        entry.resized = tuple(recording.resized)
         return out
 
     def _watched(self, args, kwargs) -> dict:
@@ -270,14 +328,15 @@ class CompiledFunction:
 
     # -- introspection ---------------------------------------------------------------------
     def programs(self) -> list[Program]:
-        """The recorded programs in the cache (least recently used first)."""
-        return [e.program for e in self._cache.values() if e.program is not None]
+        """The recorded programs in the cache (least recently used first; an entry's programs
+        for other counts of x[mask]'s Trues before its current one)."""
+        return [p for e in self._cache.values() if e.program is not None
+                for p in [*(a for a, _ in reversed(e.alts)), e.program]]  # fmt: skip
 
     def reset(self) -> None:
         """Forget every recording (the next calls record again)."""
         for e in self._cache.values():
-            if e.program is not None:
-                e.program.release()
+            _release(e)
         self._cache.clear()
 
     def __get__(self, obj, objtype=None):
@@ -414,6 +473,48 @@ def list_backends(exclude_tags=("debug", "experimental")) -> list[str]:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+_NONE = object()
+#: programs kept per input signature for the counts of Trues of its x[mask] reads
+_MAX_COUNTS = 4
+
+
+def _resize_args(resized: tuple, tensors: list, arrays: list) -> bool:
+    """Before a replay: each out= argument the recorded call resized, resized as eager's out=
+    does (out_arg.resize_out), its new array appended to `arrays` (the recorder's slot for
+    it). False when a new array shares memory with an argument's (the caller's tensor had room
+    in its storage: resized in place, which the recording did not see); the call then runs
+    eagerly, with eager's warning for the resize it finds done."""
+    done = []
+    for pos, shape in resized:
+        t = tensors[pos]
+        done.append((t._data.shape, t._data.size, shape))
+        _out_arg.resize_out(t, shape)
+        arrays.append(t._data)
+    n = len(tensors)
+    if all(not np.may_share_memory(new, a) for new in arrays[n:] for a in arrays[:n]):
+        return True
+    for old_shape, size, shape in done:  # (eager's out= finds the new shape: its warning)
+        if size:
+            warnings.warn(_out_arg._resize_message(old_shape, shape), UserWarning, stacklevel=4)
+    return False
+
+
+def _count_reason(entry: _Entry) -> str:
+    return (
+        f"x[mask]'s count of Trues keeps changing (a program is recorded per count, its "
+        f"result's shape, up to {_MAX_COUNTS}; {entry.misses} recordings met a new count): "
+        "running eagerly"
+    )
+
+
+def _release(entry: _Entry) -> None:
+    """Release an entry's programs (their pool buffers)."""
+    for prog in [entry.program, *(a for a, _ in entry.alts)]:
+        if prog is not None:
+            prog.release()
+    entry.program, entry.alts = None, []
 
 
 def _error_on_recompile() -> bool:

@@ -53,6 +53,8 @@ from ..nn.module import Module
 from ..ops import untracked, view_write
 from ..ops.out_arg import _family, redo_resized_assign
 from ..tensor import Tensor
+from ..tensor_methods import _ops as _ops_table
+from .mask_read import MaskRead, recorded_getitem
 
 
 class Unrecordable(Exception):
@@ -145,6 +147,16 @@ class Recording:
     # the call then writes (out=, x[mask] = v): each replay starts from a copy of the recorded
     # initial value, so that no two calls share (or inherit) the written memory.
     copies: list = field(default_factory=list)
+    # per recorded Write into an argument's memory (or a view of it), in program order: the
+    # argument's position, whose version counter (its family's) each replay raises as eager's
+    # write does (compiler/__init__ after the replay: the replay itself sees arrays only)
+    arg_bumps: list = field(default_factory=list)
+    # the counts of Trues of the call's `x[mask]` reads (mask_read.MaskRead), in order: a
+    # replay checks each (GuardFailed), and recordings are compared among those of one count
+    guards: tuple = ()
+    # (argument position, new shape) per out= argument that the call resized: the replay
+    # gets each new array as an argument after the call's own (slot kind "arg")
+    resized: list = field(default_factory=list)
 
 
 class _Out:
@@ -245,6 +257,11 @@ class Recorder:
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
         self.last_state = None
+        # the arguments as the call got them (array, requires_grad): a call that rebinds one
+        # (a recorded in-place op on it, x.data = ..., x.requires_grad_()) is refused (`finish`)
+        self.args = [(t, t._data, t._rg) for t in arg_tensors]
+        self.n_args = len(arg_tensors)
+        self.arg_pos = {id(t): i for i, t in enumerate(arg_tensors)}
         for i, t in enumerate(arg_tensors):
             self._new_slot(Slot("arg", arg=i), t._data)
 
@@ -317,8 +334,10 @@ class Recorder:
         self._flush_pass()
         ins = tuple(self.slot_of(t._data, t) for t in inputs)
         binds = []
-        saved = set(op.saved_slots)
+        saved = set(op.saved_slots).union(getattr(op, "computed_slots", ()))
         for name, v in op_params(op).items():
+            if name in saved and type(v) is tuple:  # (forward computes it on every call)
+                continue
             if type(v) is tuple and any([_is_array(e) for e in v]):
                 # an advanced index (GetItem's idx): its arrays follow their slots, as below
                 items = self._items(v)
@@ -343,6 +362,30 @@ class Recorder:
             s = self._make_view(v)
             if s is not None:
                 binds.append((name, s))
+        if type(op) is MaskRead:
+            # a replay may stop at its guard (compiler/__init__ then runs another program or
+            # records): nothing before it may have an effect outside the replay's arrays
+            if self.pending is not None or any(type(i) not in (Forward, View)
+                                               for i in self.rec.program):  # fmt: skip
+                self.fail(
+                    "x[mask] with a boolean mask tensor after a write, a backward pass or a "
+                    "recorded call (optimizer, clipping, dropout): its shape is the count of "
+                    "Trues, which a replay checks before going on, and a replay stopped there "
+                    "could not undo what ran before it; read x[mask] first, or use "
+                    "torch.where(mask, x, 0) (fixed shape)"
+                )
+                return
+            ms = ins[1]  # the mask: computed by the call's ops, an argument, a factory's, or
+            ref = self.foreign.get(ms, (None,))[0]  # a captured tensor's; not an array made
+            if self.rec.slots[ms].kind == "const" and ms in self.foreign and (  # from values
+                    ref is None or ref() is None or id(ref()) not in self.captured):  # fmt: skip
+                self.fail(  # outside the ops (masked_select's broadcast copy): frozen
+                    "an index computed from a tensor's values outside the ops (a boolean "
+                    "mask's positions, op MaskRead; x[mask]'s shape is its count of Trues): "
+                    "a replay would reuse it"
+                )
+                return
+            self.rec.guards = (*self.rec.guards, op.count)
         o = self._new_slot(Slot("out"), out._data)
         self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
 
@@ -516,6 +559,9 @@ class Recorder:
             family = _family(t)
             self.written_ids.update(id(u) for u in family)
             self.write_family.append((ins, [weakref.ref(u) for u in family]))
+            pos = [self.arg_pos[id(u)] for u in family if id(u) in self.arg_pos]
+            if pos:  # (the caller's tensor: its version goes up at each replay too)
+                self.rec.arg_bumps.append(min(pos))
             return
         if self.reason is not None:  # (_write named the reason)
             return
@@ -618,15 +664,8 @@ class Recorder:
         arr = t._data
         s_old = self.arr_slot.get(id(old))
         kind = self.rec.slots[s_old].kind if s_old is not None else None
-        if kind == "arg":
-            self.fail(
-                f"out= of shape {tuple(old.shape)} resized to {tuple(arr.shape)} is an argument "
-                "of the function: a replay cannot resize the caller's tensor (it has its array "
-                "only); pass an out of the result's shape, or an empty one made in the function"
-            )
-            return None
-        if id(old) not in self.fresh and (kind is None or (kind == "const" and s_old in
-                                                           self.foreign)):  # fmt: skip
+        if id(old) not in self.fresh and kind != "arg" and (kind is None or (
+                kind == "const" and s_old in self.foreign)):  # fmt: skip
             return False  # (the caller's: `_write` takes the new array as live)
         if self.by_owner.get(id(_owner(arr))):
             self.fail(
@@ -635,6 +674,16 @@ class Recorder:
                 "aliasing; pass an out of the result's shape"
             )
             return None
+        if kind == "arg":  # the caller's tensor, grown into new memory: compiler/__init__
+            # resizes it (out_arg's resize) before each replay and passes its new array as
+            # one more argument, which this slot takes
+            pos = self.rec.slots[s_old].arg
+            if pos in [p for p, _ in self.rec.resized]:
+                self.fail(f"out= resizes argument {pos} twice: a replay resizes it once")
+                return None
+            self.rec.resized.append((pos, tuple(arr.shape)))
+            self._new_slot(Slot("arg", arg=self.n_args + len(self.rec.resized) - 1), arr)
+            return True
         self.rec.copies.append(self._new_slot(Slot("const", value=np.zeros_like(arr)), arr))
         return True
 
@@ -725,6 +774,8 @@ class Recorder:
                 own = Tensor.__dict__.get(name, _MISSING)  # inherited: delete ours afterwards
                 setattr(Tensor, name, self.read_guard(name))
                 undo.append((Tensor, name, own))
+            undo.append((_ops_table, "getitem", _ops_table.getitem))  # x[mask]: MaskRead
+            _ops_table.getitem = recorded_getitem(_ops_table.getitem)
             undo.append((creation, "_finish", creation._finish))
             creation._finish = self._factory_made(creation._finish)
             undo.append((creation, "_from_data_made", creation._from_data_made))
@@ -806,6 +857,23 @@ class Recorder:
     def finish(self, touched_ok: set) -> Recording:
         """Decide live vs constant for foreign arrays; refuse unseen in-place changes."""
         rec = self.rec
+        if rec.resized and rec.guards:  # (the resize runs before a replay, the guard in it)
+            self.fail(
+                "out= resizes an argument in a call with x[mask] reads: a replay would "
+                "resize it before knowing whether x[mask]'s count is the recorded one"
+            )
+        resized = {p for p, _ in rec.resized}
+        for i, (t, arr, rg) in enumerate(self.args):
+            if (t._data is not arr and i not in resized) or t._rg != rg:
+                self.fail(
+                    f"the function rebinds its argument {i} (shape {tuple(arr.shape)}): an "
+                    "in-place op autograd records on it (x.add_(w) with w requiring grad), "
+                    "x.data = ..., x.requires_grad_() or a resizing out=; a replay has the "
+                    "argument's array only and would leave the caller's tensor as it was; "
+                    "return the new value instead (x = x + w)"
+                )
+                break
+        self.args = []
         for s in self.written_dst:  # (a tensor made in the call outside ops and factories)
             if self.foreign[s][0]() is None:
                 self.fail(

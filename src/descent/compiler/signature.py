@@ -39,7 +39,7 @@ def signature(rec: Recording) -> list:
             items.append((s.kind, s.arg))
     for ins in rec.program:
         if isinstance(ins, Forward):
-            saved = set(ins.op.saved_slots)
+            saved = set(ins.op.saved_slots).union(getattr(ins.op, "computed_slots", ()))
             bound = {n for n, _ in ins.binds}
             params = tuple(
                 (n, v) for n, v in op_params(ins.op).items() if n not in saved and n not in bound
@@ -65,6 +65,7 @@ def signature(rec: Recording) -> list:
             items.append((_args_key(ins.args), _args_key(tuple(ins.kwargs.items()))))
     items.append(("R", _result_key(rec.result)))
     items.append(("A", tuple((id(m), n, _result_key(t)) for m, n, t in rec.attrs)))
+    items.append(("AB", tuple(rec.arg_bumps), tuple(rec.resized)))
     return items
 
 

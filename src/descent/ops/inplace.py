@@ -355,6 +355,10 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
         min, max = half_value(min), half_value(max)  # 65504, as clamp (not beside a nan one)
     elif t._data.dtype.kind in "iu":  # int bounds take t's dtype: the range check, uint8 wraps
         min, max = fill_int(min, t._data.dtype), fill_int(max, t._data.dtype)
+    # A tensor bound's own array (np.clip read it through Tensor.__array__, the same array,
+    # which descent.compile's read guard refused: h.clamp_(min=b) under no_grad ran eagerly);
+    # the replay's write takes it as a slot operand.
+    min, max = (b._data if isinstance(b, Tensor) else b for b in (min, max))
     with np.errstate(over="ignore"):  # (a float16 bound beside a nan one)
         clipped = clip_array(t._data, min, max)
     if clipped.shape != t._data.shape:
@@ -363,8 +367,7 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
         t._data[...] = clipped
     except ValueError:
         _write_failed(t, clipped, "clamp_")
-    tensor_bound = isinstance(min, Tensor) or isinstance(max, Tensor)
-    _written(t, None if tensor_bound else (_redo_clamp, min, max))
+    _written(t, (_redo_clamp, min, max))
     return t
 
 

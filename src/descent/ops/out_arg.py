@@ -110,18 +110,7 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
     if resized:
         if dst.size != 0:
             warnings.warn(_resize_message(dst.shape, src.shape), UserWarning, stacklevel=4)
-        if type(dst) is np.ndarray:  # Tensor.resize_: the contiguous elements at out's storage
-            from ..storage import resize_tensor, tensor_storage  # noqa: PLC0415 - offset, in the
-
-            # same memory (a tensor sharing it sees the write); the write alone bumps versions
-            kept = [(t, t._version) for t in (r() for r, _ in
-                                              tensor_storage(out)._tensors.values())
-                    if t is not None] + [(t, t._version) for t in _family(out)]  # fmt: skip
-            resize_tensor(out, tuple(src.shape))
-            for t, v in kept:
-                t._version = v
-        else:  # (CuPy, meta: a new array)
-            out._data = backend.get_array_module(dst).empty(src.shape, dtype=dst.dtype)
+        resize_out(out, tuple(src.shape))
         dst = out._data
     same = type(src) is type(dst)
     if not same:  # a NumPy result into a CuPy out, or the reverse
@@ -142,6 +131,24 @@ def _write(result: Tensor, out: Tensor, op: str, same_dtype: bool) -> None:
     # last, and decides: compiler/recorder.py `_resized`), whose replay warns as this call did
     redo = (redo_resized_assign, src, tuple(old.shape), old) if resized else (redo_assign, src)
     _mark_written(out, redo if same else None)
+
+
+def resize_out(out: Tensor, shape: tuple) -> None:
+    """out= of another shape: `out` resized to `shape` (no warning; its caller warns). Also
+    descent.compile's replay of a call that resized an out= argument (compiler/__init__)."""
+    dst = out._data
+    if type(dst) is np.ndarray:  # Tensor.resize_: the contiguous elements at out's storage
+        from ..storage import resize_tensor, tensor_storage  # noqa: PLC0415 - offset, in the
+
+        # same memory (a tensor sharing it sees the write); the write alone bumps versions
+        kept = [(t, t._version) for t in (r() for r, _ in
+                                          tensor_storage(out)._tensors.values())
+                if t is not None] + [(t, t._version) for t in _family(out)]  # fmt: skip
+        resize_tensor(out, shape)
+        for t, v in kept:
+            t._version = v
+    else:  # (CuPy, meta: a new array)
+        out._data = backend.get_array_module(dst).empty(shape, dtype=dst.dtype)
 
 
 def redo_resized_assign(dst, values, old_shape: tuple) -> None:

@@ -460,6 +460,9 @@ class LdexpInt(Function):
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("e",)  # the int32 exponents, the one thing backward needs
+    # forward computes e from its input on every call (descent.compile's recorder and
+    # signature skip it: a replay recomputes it; no saved slot, so a second backward works)
+    computed_slots = ("e",)
 
     def forward(self, x, e):
         xp = backend.get_array_module(x)
