@@ -300,6 +300,17 @@ def _doc_problem(doc: Any) -> str | None:
         return "'optimizer.raw_arrays' / 'optimizer.extra' have the wrong type"
     if not isinstance(od.get("class", ""), str):
         return "'optimizer.class' is not a string"
+    dtypes = od.get("scalar_dtypes", {})  # (0-d state Tensors' dtypes, safetensors' codes)
+    if not isinstance(dtypes, dict) or not all(
+        isinstance(v, dict) and all(code in _DTYPES for code in v.values())
+        for v in dtypes.values()
+    ):
+        return "'optimizer.scalar_dtypes' must map indices to objects of dtype codes"
+    order = od.get("key_order", {})
+    if not isinstance(order, dict) or not all(
+        isinstance(v, list) and all(isinstance(k, str) for k in v) for v in order.values()
+    ):
+        return "'optimizer.key_order' must map indices to lists of keys"
     return None
 
 

@@ -32,6 +32,7 @@ from .checkpoint_format import (
     _parse,
     _read_arrays,
     _resolve,
+    dtype_of_code,
     loads_bounded,
 )
 from .creation import default_generator
@@ -221,9 +222,18 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
     if od is None:
         return None
     raw = set(od.get("raw_arrays", []))
-    state: dict[int, dict] = {int(k): dict(v) for k, v in od["state"].items()}
+    used: set[str] = set()  # the tensors the JSON state refers to (LBFGS's lists of vectors)
+    dtypes = od.get("scalar_dtypes", {})
+    state: dict[int, dict] = {}
+    for k, v in od["state"].items():
+        entry = {key: _with_arrays(val, arrays, used, map_location) for key, val in v.items()}
+        for key, code in dtypes.get(k, {}).items():  # (a 0-d Tensor written as a number)
+            if key in entry and isinstance(entry[key], (int, float)):
+                arr = np.asarray(entry[key], dtype=dtype_of_code(code))
+                entry[key] = _place(arr, map_location)
+        state[int(k)] = entry
     for name, arr in arrays.items():
-        if not name.startswith(_OPT):
+        if not name.startswith(_OPT) or name in used:
             continue
         idx, key = name[len(_OPT) :].split(".", 1)  # the form was checked by _read
         if name in raw:  # the optimizer kept raw arrays: give it arrays on the right device
@@ -231,10 +241,35 @@ def _optimizer_state(arrays: dict[str, np.ndarray], doc: dict, map_location) -> 
         else:
             value = _place(arr, map_location)
         state.setdefault(int(idx), {})[key] = value
+    for k, keys in od.get("key_order", {}).items():  # (the saved entry's order of keys)
+        entry = state.get(int(k))
+        if entry is not None and sorted(keys) == sorted(entry):
+            state[int(k)] = {key: entry[key] for key in keys}
     out = dict(od.get("extra", {}))
     out["state"] = dict(sorted(state.items()))
     out["param_groups"] = od["param_groups"]
     return out
+
+
+def _with_arrays(value: Any, arrays: dict[str, np.ndarray], used: set, map_location) -> Any:
+    """A JSON state value with each {"__array__": name} replaced by that tensor of the file
+    (checkpoint_write._state_value); the names are noted in `used`."""
+    if isinstance(value, list):
+        return [_with_arrays(v, arrays, used, map_location) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_with_arrays(v, arrays, used, map_location) for v in value)
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            name = value["__array__"]
+            if not isinstance(name, str) or name not in arrays:
+                raise CheckpointError(
+                    f"the optimizer state refers to a tensor {name!r} the file does not hold "
+                    "(a corrupted or edited file)"
+                )
+            used.add(name)
+            return _place(arrays[name], map_location)
+        return {k: _with_arrays(v, arrays, used, map_location) for k, v in value.items()}
+    return value
 
 
 def _step_problem(value: Any) -> str | None:
@@ -276,6 +311,7 @@ def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path, saved_class: str 
         if len(set(saved_ids)) != len(saved_ids):
             problems.append("a parameter index appears twice in the param groups")
         param_of = dict(zip(saved_ids, params)) if params else {}
+        total = sum(int(np.prod(p.shape)) for p in params)  # (LBFGS's flat vectors)
         for idx, entry in opt_sd["state"].items():
             if saved_ids and idx not in saved_ids:
                 problems.append(f"state[{idx}] belongs to no parameter of the param groups")
@@ -286,7 +322,7 @@ def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path, saved_class: str 
             for key, value in entry.items():
                 if p is None or not hasattr(value, "shape") or tuple(value.shape) == ():
                     continue
-                if tuple(value.shape) != tuple(p.shape):
+                if not _state_shape_fits(tuple(value.shape), tuple(p.shape), total):
                     problems.append(f"state[{idx}][{key!r}]: checkpoint shape "
                                     f"{tuple(value.shape)}, parameter shape "
                                     f"{tuple(p.shape)}")  # fmt: skip
@@ -298,6 +334,17 @@ def _check_optimizer(opt_sd: dict, optimizer: Any, path: Path, saved_class: str 
         raise CheckpointError(
             f"{path}: the optimizer state does not fit the optimizer: " + "; ".join(problems)
         )
+
+
+def _state_shape_fits(shape: tuple, param_shape: tuple, total: int) -> bool:
+    """A state tensor's shape an optimizer can keep for a parameter: the parameter's; the
+    parameter's with some dims reduced to 1 (Adafactor's factored row and column moments); or
+    one flat vector over all the parameters (LBFGS's directions and gradients)."""
+    if shape == param_shape:
+        return True
+    if len(shape) == len(param_shape) and all(a in (b, 1) for a, b in zip(shape, param_shape)):
+        return True
+    return shape == (total,)
 
 
 def _optimizer_params(optimizer: Any) -> list:

@@ -181,14 +181,19 @@ def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     json_state: dict[str, dict] = {}
     raw: list[str] = []  # entries that were raw arrays, not Tensors: restored as arrays
+    scalar_dtypes: dict[str, dict[str, str]] = {}  # the dtype of each 0-d Tensor written as a
+    key_order: dict[str, list[str]] = {}  # JSON number (read back as a 0-d Tensor of it)
     for idx, entry in sd["state"].items():
         scalars = {}
         for key, value in entry.items():
-            if isinstance(value, Tensor) and value.ndim == 0:
+            if isinstance(value, Tensor) and value.ndim == 0 and \
+                    code_of(value.dtype) is not None and value.dtype.kind != "c":  # fmt: skip
                 # "step" and other per-parameter numbers (0-d Tensors, PyTorch's layout) are
                 # written as JSON numbers, as descent always wrote them: the file format stays,
-                # `_step_problem` checks them, and load_state_dict makes 0-d Tensors again.
+                # `_step_problem` checks them, and the reader makes 0-d Tensors of their dtype
+                # again (older files: load_state_dict does, in the scalar dtype).
                 scalars[key] = _number_of(value, key)
+                scalar_dtypes.setdefault(str(int(idx)), {})[key] = code_of(value.dtype)
             elif isinstance(value, Tensor) or isinstance(value, np.ndarray) or \
                     backend.is_cupy_array(value):  # fmt: skip
                 name = f"{_OPT}{int(idx)}.{key}"
@@ -196,9 +201,14 @@ def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
                 if not isinstance(value, Tensor):
                     raw.append(name)
             else:
-                scalars[key] = _jsonable(value, f"optimizer state[{idx}][{key!r}]")
+                scalars[key] = _state_value(value, f"{_OPT}{int(idx)}.{key}", arrays,
+                                            f"optimizer state[{idx}][{key!r}]")  # fmt: skip
         json_state[str(int(idx))] = scalars
+        if len(scalars) < len(entry):  # (tensors and numbers mixed: the entry's key order)
+            key_order[str(int(idx))] = [str(k) for k in entry]
     doc = {
+        "scalar_dtypes": scalar_dtypes,
+        "key_order": key_order,
         "state": json_state,
         "param_groups": _jsonable(list(sd["param_groups"]), "optimizer param_groups"),
         "raw_arrays": raw,
@@ -206,6 +216,25 @@ def _split_optimizer_state(sd: Mapping) -> tuple[dict, dict[str, np.ndarray]]:
                            "optimizer state_dict"),
     }  # fmt: skip
     return doc, arrays
+
+
+def _state_value(value: Any, name: str, arrays: dict[str, np.ndarray], where: str) -> Any:
+    """An optimizer state value that is not a Tensor itself (LBFGS's lists of direction
+    vectors and 0-d Tensors, a tuple, a dict): JSON, with every Tensor inside it stored as a
+    tensor of the file under `name.<position>` and referred to as {"__array__": its name}, so
+    that it comes back with its dtype, shape and bits (never pickled)."""
+    if isinstance(value, Tensor):
+        arrays[name] = _to_numpy(name, value)
+        return {"__array__": name}
+    if isinstance(value, list):
+        return [_state_value(v, f"{name}.{i}", arrays, where) for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_state_value(v, f"{name}.{i}", arrays, where)
+                              for i, v in enumerate(value)]}  # fmt: skip
+    if isinstance(value, Mapping) and all(isinstance(k, str) and k.isidentifier() for k in value):
+        return {k: _state_value(v, f"{name}.{k}", arrays, f"{where}[{k!r}]")
+                for k, v in value.items()}  # fmt: skip
+    return _jsonable(value, where)
 
 
 def _number_of(value: Tensor, key: str) -> int | float | bool:
