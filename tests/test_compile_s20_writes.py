@@ -361,11 +361,17 @@ def test_as_tensor_of_a_numpy_array_shares_its_memory_and_stays_eager():
 
 _KEEP = np.array([True, False, True, True, False])
 
+_COLUMN = descent.tensor([2])
+
+# (a uint8 mask as the only index tensor with one value is PyTorch's masked_fill_ error since
+# session 21: the scalar writes pair the mask with an index tensor, an index_put)
 MASKS = {
-    "uint8_scalar": lambda x: _set(x * 1, (x > 0).to(descent.uint8), 0.5),
-    "uint8_0d_tensor": lambda x: _set(x * 1, (x > 0.3).to(descent.uint8), x.sum()),
+    "uint8_scalar": lambda x: _set(x * 1, ((x[:, 0] > 0).to(descent.uint8), _COLUMN), 0.5),
+    "uint8_0d_tensor": lambda x: _set(x * 1, ((x[:, 1] > 0.3).to(descent.uint8), _COLUMN),
+                                      x.sum()),  # fmt: skip
     "uint8_rows_broadcast": lambda x: _set(x * 1, (x[:, 0] > 0).to(descent.uint8), x[0] * 2),
-    "uint8_with_int": lambda x: _set(x * 1, ((x[:, 1] > 0).to(descent.uint8), 2), -3.0),
+    "uint8_with_slice": lambda x: _set(x * 1, ((x[:, 1] > 0).to(descent.uint8), slice(2, 4)),
+                                       x[0, :2] - 3),  # fmt: skip
     "numpy_columns": lambda x: _set(x * 1, (slice(None), _KEEP), x[:, :3] * 2),
     "numpy_rows_scalar": lambda x: _set(x * 1, np.array([True, False, False, True]), 7.0),
     "list_rows": lambda x: _set(x * 1, [True, False, True, True], x[0]),
@@ -387,9 +393,9 @@ def test_masks_match_torch():
         a = _data(k)
         x, t = descent.tensor(a), torch.tensor(a)
         pairs = [
-            # (torch 2.13 refuses a one-element value with a uint8 mask, masked_fill_'s rule;
-            # its legacy reading, as a bool mask, is descent's)
-            (_set(x * 1, (x > 0).to(descent.uint8), 0.5), _set(t * 1, t > 0, 0.5)),
+            # (a one-element value with a lone uint8 mask is masked_fill_'s error in both)
+            (_set(x * 1, ((x[:, 0] > 0).to(descent.uint8), _COLUMN), 0.5),
+             _set(t * 1, ((t[:, 0] > 0).to(torch.uint8), torch.tensor([2])), 0.5)),
             (_set(x * 1, (x[:, 0] > 0).to(descent.uint8), x[0] * 2),
              _set(t * 1, (t[:, 0] > 0).to(torch.uint8), t[0] * 2)),
             (_set(x * 1, (slice(None), _KEEP), x[:, :3] * 2),

@@ -132,6 +132,15 @@ def _tensor_data_made(t: Tensor, data) -> Tensor:
 tensor_methods.register_ops({"_tensor_data_made": _tensor_data_made})
 
 
+def _full_like_new(x: Tensor, shape, fill_value, dtype) -> Tensor:
+    """Tensor.new_full's values: `full`'s checks and conversions of the fill value (PyTorch's
+    overflow errors: uint8 256, float32 1e40; uint8 -1 wraps), on x's device."""
+    return full(shape, fill_value, dtype=dtype, device=x.device)
+
+
+tensor_methods.register_ops({"_full_like_new": _full_like_new})
+
+
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """`data` as a tensor, without a copy where possible (torch.as_tensor): a Tensor is
     returned as it is; NumPy arrays keep their dtype (and share memory when no conversion is
@@ -331,6 +340,8 @@ def full(shape, fill_value, dtype=None, requires_grad=False, device=None, *, lay
         type(fill_value) is float and npdt.kind in "iub"
     ):  # (nan, inf, 300.5 into int8; 1j into a real dtype: PyTorch's overflow error)
         fill_value = fill_int(fill_value, npdt)
+        if npdt.kind == "b":  # (any number; 2**63 is True too, not NumPy's OverflowError)
+            fill_value = bool(fill_value)
     arr = _xp(device).full(_nonnegative(tuple(shape)), fill_value, dtype=dtype)
     return _finish(arr, dtype, requires_grad, None)
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 
-from .ops.out_arg import creation_out, with_out, write_out
+import numpy as np
+
+from .ops.out_arg import creation_out, reduce_in_out_dtype, scalar_name, with_out, write_out
 from .ops.shape import cat_out
 
 # Elementwise math and reductions: the result is cast into out's dtype when it can be.
@@ -54,6 +56,14 @@ SAME = (
 
 # Reductions whose out dtype is their dtype= (PyTorch computes sum(x, out=long) in int64).
 DTYPE_FROM_OUT = ("cumsum", "cumprod", "prod", "nansum")
+
+# Reductions that compute in out's dtype (PyTorch's std_var_out/nansum_out/logsumexp_out make
+# their reduction in the result's dtype): a float16 input with a float64 out is not rounded to
+# float16 first (var of float16 values beyond 256 overflowed to inf before the cast).
+IN_OUT_DTYPE = ("logsumexp", "nanmean", "std", "var")
+
+# any/all: out may be bool or uint8 (PyTorch's legacy mask dtype), whatever the input's dtype.
+LOGICAL = ("any", "all")
 
 # Joins: cat's TypeError for an out dtype the inputs cannot be cast to.
 JOINS = ("column_stack", "dstack", "hstack", "row_stack", "vstack")
@@ -150,6 +160,37 @@ def _dtype_from_out(fn, op: str):
     return _mark(wrapper, fn, _dtype_from_out, op)
 
 
+def _in_out_dtype(fn, op: str):
+    """std/var/nanmean/logsumexp with out=: computed in out's dtype (see IN_OUT_DTYPE)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        return write_out(reduce_in_out_dtype(fn, op, args, kwargs, out), out, op)
+
+    return _mark(wrapper, fn, _in_out_dtype, op)
+
+
+def _logical(fn, op: str):
+    """any/all with out=: a bool or uint8 out takes the result (PyTorch's check: "any only
+    supports bool tensor for result"), any other dtype raises."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        dt = getattr(getattr(out, "_data", None), "dtype", None)
+        if dt is not None and dt not in (np.dtype(np.bool_), np.dtype(np.uint8)):
+            raise RuntimeError(
+                f"{op} only supports bool tensor for result, got: {scalar_name(dt)} (out has "
+                f"dtype {out.dtype}; pass a bool or uint8 out), as in PyTorch"
+            )
+        return write_out(fn(*args, **kwargs), out, op, same_dtype="any")
+
+    return _mark(wrapper, fn, _logical, op)
+
+
 def _join(fn, op: str):
     @functools.wraps(fn)
     def wrapper(*args, out=None, **kwargs):
@@ -197,6 +238,8 @@ def install(namespace: dict, module: str = "descent") -> list[str]:
     done = []
     for names, make in (
         (DTYPE_FROM_OUT, _dtype_from_out),
+        (IN_OUT_DTYPE, _in_out_dtype),
+        (LOGICAL, _logical),
         (JOINS, _join),
         (ANY_DTYPE, lambda f, n: with_out(f, n, same_dtype="any", no_alias=n in NO_ALIAS)),
         (CAST, lambda f, n: with_out(f, n, no_alias=n in NO_ALIAS)),

@@ -268,8 +268,12 @@ class TorchMethods:
             )
         xp = _array_module(self)
         dt = self.dtype if dtype is None else np.dtype(dtype)
-        arr = xp.empty(tuple(size), dtype=dt) if fill is None else xp.full(tuple(size), fill,
-                                                                           dtype=dt)
+        if fill is None:
+            arr = xp.empty(tuple(size), dtype=dt)
+        elif type(fill) is int and fill in (0, 1):  # (new_zeros, new_ones)
+            arr = xp.full(tuple(size), fill, dtype=dt)
+        else:  # new_full: full's checks of the value (PyTorch's overflow errors)
+            arr = _ops._full_like_new(self, tuple(size), fill, dt)._data
         out = type(self)._wrap(arr) if device is None else type(self)._wrap(arr).to(device)
         return out.requires_grad_(True) if requires_grad else out
 

@@ -242,6 +242,7 @@ def result_type(*operands) -> np.dtype:
         operands: Tensors, Python numbers or NumPy scalars.
     """
     dim = zero = wrapped = None
+    unsigned = False  # a Python int in [2**63, 2**64): PyTorch's wrapped number is uint64
     for o in operands:
         if isinstance(o, Tensor):
             d = o._data.dtype
@@ -252,10 +253,30 @@ def result_type(*operands) -> np.dtype:
         elif o is not None:
             d = _scalar_dtype(o)
             wrapped = d if wrapped is None else promote_types(wrapped, d)
+            unsigned = unsigned or (type(o) is int and o >= 2**63)
     out = _combine(dim, _combine(zero, wrapped))
     if out is None:
         raise TypeError("result_type: no operands")
+    if unsigned and out.kind == "i" and all(d is None or d.kind == "b" for d in (dim, zero)):
+        # (an integer tensor keeps its dtype and wraps; a bool one would promote with uint64)
+        refuse_bool_uint64(2**63)
     return out
+
+
+def refuse_bool_uint64(c) -> None:
+    """PyTorch's error for a bool tensor meeting a Python int in [2**63, 2**64) (`x + 2**63`,
+    `x += 2**63`): the number is a uint64 scalar, and PyTorch promotes no unsigned type wider
+    than uint8 (an integer tensor keeps its own dtype and wraps, a float one converts).
+
+    Raises:
+        DescentError: c >= 2**63.
+    """
+    if c >= 2**63:
+        raise DescentError(
+            "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
+            f"Bool and UInt64 (a bool tensor with the Python int {c} >= 2**63), as in PyTorch; "
+            "convert the tensor with .long() or the number to a float"
+        )
 
 
 def promote(a, b, floating: bool = False):
@@ -387,6 +408,8 @@ def fill_int(c, dt):
     if type(c) is not int or dt.kind not in "iu":
         if dt.kind in "iu" and type(c) is float:
             _check_float_fits_int(c, dt)
+        elif type(c) is float:
+            check_float_fits(c, dt)
         return c
     info = np.iinfo(dt)
     if info.min <= c <= info.max:
@@ -414,6 +437,33 @@ def _check_float_fits_int(c, dt) -> None:
 
 
 _F16 = np.dtype(np.float16)
+_F32_MAX = float(np.finfo(np.float32).max)
+_BF16_MAX = 3.3895313892515355e38  # (ml_dtypes' finfo(bfloat16).max, without the import)
+
+
+def check_float_fits(c: float, dt) -> None:
+    """c10's checked conversion of a Python float written into a float32 or bfloat16 tensor
+    (fill_, full, new_full, masked_fill, x[i] = c, a clamp bound, where's number): a finite
+    value beyond the dtype's largest raises PyTorch's overflow error instead of becoming inf
+    (inf and nan pass). float16 has `half_value`; float64 holds every float.
+
+    Raises:
+        DescentError: c does not fit the dtype.
+    """
+    if dt.kind == "f":
+        if dt.itemsize != 4 or -_F32_MAX <= c <= _F32_MAX or c != c or abs(c) == math.inf:
+            return
+        name, top = "float", _F32_MAX
+    elif dt.kind == "V" and dt.num >= 256 and dt.name == "bfloat16":
+        if -_BF16_MAX <= c <= _BF16_MAX or c != c or abs(c) == math.inf:
+            return
+        name, top = "c10::BFloat16", _BF16_MAX
+    else:
+        return
+    raise DescentError(
+        f"value cannot be converted to type {name} without overflow (got {c!r}; the largest "
+        f"{dt.name} is {top:.8g}), as in PyTorch; use float('inf') or a float64 tensor"
+    )
 
 
 def half_value(c):

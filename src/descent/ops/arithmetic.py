@@ -31,6 +31,7 @@ from ._common import (
     half_value,
     is_scalar,
     promote,
+    refuse_bool_uint64,
     wrap_int,
 )
 from .division import (  # noqa: F401 - moved to ops/division.py, re-exported from here
@@ -542,6 +543,7 @@ def _scalar_operand(x: Tensor, c):
     if x._data.dtype.kind not in "fcV" and isinstance(c, float):
         x = cast(x, get_default_dtype())
     elif x._data.dtype.kind == "b" and isinstance(c, int) and not isinstance(c, bool):
+        refuse_bool_uint64(c)  # (2**63: a uint64 number, which PyTorch refuses with bool)
         x = cast(x, np.int64)  # bool with an int is int64 (NumPy's bool ** 2 would be int8)
     return x, c
 

@@ -23,6 +23,7 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    check_float_fits,
     check_int_range,
     conj_if_complex,
     fill_int,
@@ -460,10 +461,26 @@ def clamp(x, min=None, max=None, *, out=None) -> Tensor:
         # int bounds take x's dtype: PyTorch's check, uint8 wraps; float16 refuses |c| > 65504
         # (not beside a nan bound: PyTorch's clamp gives nan then, unchecked)
         min, max = fill_int(min, x._data.dtype), fill_int(max, x._data.dtype)
+    if x._data.dtype is _F32:  # float32 (an integer x too, cast above): a float bound beyond
+        for b in (min, max):  # its range raises (PyTorch's checked conversion; NumPy: inf)
+            if type(b) is float:
+                check_float_fits(b, _F32)
     return Clamp.apply(x, lo=min, hi=max)
 
 
 clip = clamp
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _check_where_float(c: float, t: Tensor) -> None:
+    """where's Python float beside a float32 tensor, or an integer or bool one (a float32
+    result): beyond float32's range it is PyTorch's overflow error (float16 and bfloat16
+    tensors take it as inf there, as PyTorch's where does)."""
+    dt = t._data.dtype
+    if dt is _F32 or dt.kind in "biu":
+        check_float_fits(c, _F32 if dt is _F32 else get_default_dtype())
 
 
 def _is_nan(b) -> bool:
@@ -551,6 +568,10 @@ def where(condition, a=None, b=None, *, out=None):
         a = fill_int(a, b._data.dtype)
     elif type(b) is int and isinstance(a, Tensor) and a._data.dtype.kind in "iu":
         b = fill_int(b, a._data.dtype)
+    elif type(a) is float and isinstance(b, Tensor):
+        _check_where_float(a, b)
+    elif type(b) is float and isinstance(a, Tensor):
+        _check_where_float(b, a)
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
     if a._data.dtype != b._data.dtype:
@@ -621,6 +642,8 @@ def masked_fill(x, mask, value) -> Tensor:
         return where(mask, value, x)
     if isinstance(value, complex):
         check_fill_value(x, value, "masked_fill")
+    elif type(value) is float and x._data.dtype.num >= 256:  # bfloat16: its own range (the
+        check_float_fits(value, x._data.dtype)  # forward sees float32 arrays)
     return MaskedFill.apply(x, mask, value=value)
 
 

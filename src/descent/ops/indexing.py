@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import builtins
 import operator
+import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from ..float8 import is_float8
 from ..grad_mode import _inference_seen, check_inference_saved, is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor, check_devices, fill_int
+from ._common import _one_axis, as_tensor, check_devices, check_float_fits, fill_int
 from .shape import broadcast_to, permute, reshape
 from .untracked import computed, derived, derived_observers
 from .view_rules import _dense_range, address, overlaps, writable_alias
@@ -51,6 +54,8 @@ def _convert_index(index, xp, shape):
             tensors.add(k)
             t, i = i, i._data
             if i.dtype == np.uint8:  # PyTorch's legacy rule: a uint8 index is a mask
+                if i.ndim:  # (a 0-d one is a bool scalar, without the warning, as in PyTorch)
+                    warn_uint8_index()
                 i = i.astype(bool)
             elif i.ndim == 0 and i.dtype.kind in "iu":
                 # a Python int read from the tensor's value: while descent.compile records
@@ -99,6 +104,44 @@ def _convert_index(index, xp, shape):
         out.append(i)
     out = tuple(out)
     return out, basic, (None if basic else _torch_placement(out, len(shape)))
+
+
+def warn_uint8_index() -> None:
+    """PyTorch's deprecation warning for a uint8 index tensor (of one dimension or more), which
+    it still takes as a boolean mask: one per mask, on a read, a write and index_put."""
+    frame, level = sys._getframe(1), 2  # (the warning names the user's line: the first
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):  # frame
+        frame, level = frame.f_back, level + 1  # outside descent)
+    warnings.warn(
+        "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+        "instead.",
+        UserWarning,
+        stacklevel=level,
+    )
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # src/descent
+
+
+def refuse_uint8_fill(indices, value) -> None:
+    """PyTorch's error for `x[mask] = v` (and index_put_ without accumulate) with one uint8
+    mask as the only index tensor and a one-element `v`: its index_put_ dispatches that to
+    masked_fill_ (canDispatchToMaskedFill), which takes bool masks only. Slices, ints, None and
+    Ellipsis beside the mask do not count; a second index tensor makes it an index_put.
+
+    Raises:
+        DescentError: the fill with a uint8 mask.
+    """
+    arrays = [i for i in indices if (isinstance(i, Tensor) and i._data.ndim)
+              or isinstance(i, (list, np.ndarray))]  # fmt: skip
+    if len(arrays) != 1 or not isinstance(arrays[0], Tensor) or arrays[0]._data.dtype != np.uint8:
+        return
+    if (value._data.size if isinstance(value, Tensor) else np.size(value)) == 1:
+        raise DescentError(
+            "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char "
+            f"(a uint8 mask of shape {tuple(arrays[0].shape)} and one value, as in PyTorch); "
+            "index with mask.bool()"
+        )
 
 
 def _is_mask(i) -> bool:
@@ -211,6 +254,9 @@ def _bool_masks(index):
     items = index if type(index) is tuple else (index,)
     if not any(isinstance(i, Tensor) and i._data.dtype == np.uint8 for i in items):
         return index
+    for i in items:
+        if isinstance(i, Tensor) and i._data.dtype == np.uint8 and i._data.ndim:
+            warn_uint8_index()
     out = tuple(computed(_uint8_mask, (i,), ()) if isinstance(i, Tensor)
                 and i._data.dtype == np.uint8 else i for i in items)  # fmt: skip
     return out if type(index) is tuple else out[0]
@@ -247,8 +293,8 @@ def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
     index, the value tensor must have x's dtype, and so with a bool mask unless the value has
     one element (a masked fill); a slice or an int casts it."""
     for i in index if isinstance(index, tuple) else (index,):
-        if (isinstance(i, Tensor) and i.ndim and (i._data.dtype.kind in "iu" or (
-                i._data.dtype == np.bool_ and value._data.size != 1))) or (
+        if (isinstance(i, Tensor) and i.ndim and (i._data.dtype.kind in "iu" and i._data.dtype
+                != np.uint8 or (i._data.dtype in _MASK_DTYPES and value._data.size != 1))) or (
             isinstance(i, list) and i and not isinstance(i[0], bool)
         ):  # fmt: skip
             raise DescentError(
@@ -257,14 +303,30 @@ def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
             )
 
 
+_MASK_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))  # (uint8: PyTorch's legacy masks)
+
+
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
-    if isinstance(value, Tensor) and value._data.dtype != x._data.dtype:
-        _check_index_put_dtype(x, index, value)
+    if isinstance(value, Tensor):
+        if value._data.dtype != x._data.dtype:
+            _check_index_put_dtype(x, index, value)
+    elif type(value) is int and not -(2**63) <= value < 2**63:
+        # PyTorch's setitem unpacks a Python int as a C long long, whatever x's dtype
+        raise ValueError(
+            f"Overflow when unpacking long long: x[...] = {value} (outside [-2**63, 2**63)) "
+            f"into a {x.dtype} tensor of shape {tuple(x.shape)}, as in PyTorch; use a float"
+        )
+    elif type(value) is float and x._data.dtype.itemsize == 4 and x._data.dtype.kind == "f":
+        check_float_fits(value, x._data.dtype)  # (float32: 1e40 raises, as in PyTorch; its
+        # setitem lets float16 and bfloat16 make inf)
     xp = backend.get_array_module(x._data)
+    items = index if type(index) is tuple else (index,)
     if derived_observers:  # (descent.compile records: a uint8 mask as a computed bool one)
         index = _bool_masks(index)
     idx, basic, perm = _convert_index(index, xp, x._data.shape)
+    if not basic:  # (after the mask's shape check: PyTorch's IndexError comes first)
+        refuse_uint8_fill(items, value)
     if isinstance(value, Tensor):
         check_devices("setitem", x, value)
     if perm is not None:

@@ -33,7 +33,15 @@ from ..float8 import astype as float8_astype
 from ..float8 import is_float8
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
-from ._common import as_tensor, check_devices, fill_int, half_value, result_type, wrap_int
+from ._common import (
+    as_tensor,
+    check_devices,
+    fill_int,
+    half_value,
+    refuse_bool_uint64,
+    result_type,
+    wrap_int,
+)
 from .arithmetic import _refuse_bool_sub, add, div, mul, sub
 from .elementwise import (
     cast,
@@ -275,7 +283,12 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     # The array path: one ufunc with out=t.data. casting="same_kind" refuses e.g. writing
     # float results into an int tensor instead of truncating silently; an integer result of
     # the other signedness (uint8 += int8: int16) is cast back as PyTorch does (it wraps).
-    o = other._data if isinstance(other, Tensor) else wrap_int(other, t._data.dtype)
+    if tensor_other:
+        o = other._data
+    else:
+        if dt0.kind == "b" and type(other) is int:
+            refuse_bool_uint64(other)  # (x += 2**63: PyTorch's promotion error, not NumPy's)
+        o = wrap_int(other, dt0)
     xp = backend.get_array_module(t._data)
     casting = "same_kind"
     if isinstance(other, Tensor):

@@ -472,11 +472,15 @@ class Xlogy(Function):
     broadcasts = True
 
     save_inputs = True
+    __slots__ = ("low",)
+    # bfloat16 operands (ops/bfloat16.py): `low` is set to the dtype, and log(y) is rounded to
+    # it before the product, as PyTorch's kernel computes x * std::log(y) on bfloat16 values
+    bfloat16_param = "low"
 
     def forward(self, x, y):
         xp = backend.get_array_module(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = x * xp.log(y)
+            out = x * round_to(xp.log(y), getattr(self, "low", None))
         return xp.where((x == 0) & ~xp.isnan(y), 0, out).astype(out.dtype, copy=False)
 
     def backward(self, gy, ops):
@@ -599,7 +603,13 @@ def _refuse_integer_result(op, a, b) -> None:
 
 def xlogy(input, other) -> Tensor:
     """input * log(other), and 0 where input is 0 (so 0 log 0 = 0, entropy's convention)."""
-    return _binary_float(Xlogy, input, other)
+    return _binary_float(Xlogy, input, other, low=None)
+
+
+def round_to(a, low):
+    """a rounded to the low-precision dtype `low` (bfloat16) and back, where a kernel rounds an
+    intermediate value as PyTorch's does on bfloat16 operands; a itself when low is None."""
+    return a if low is None else a.astype(low).astype(a.dtype)
 
 
 def fmod(input, other) -> Tensor:

@@ -301,3 +301,92 @@ def with_out(fn, op: str | None = None, same_dtype: bool = False, no_alias: bool
     wrapper.__wrapped_for_out__ = fn
     wrapper.__out_rewrap__ = lambda f: with_out(f, op, same_dtype, no_alias)
     return wrapper
+
+
+def reduce_in_out_dtype(fn, op: str, args: tuple, kwargs: dict, out) -> Tensor:
+    """std/var/nanmean/logsumexp(x, ..., out=o) computed in o's dtype, as PyTorch's out=
+    kernels make the reduction in the result's dtype (std_var_out, nansum_out): the input is
+    cast to out's dtype first, so a float32 input into a float64 out is not rounded to float32
+    (nor float16 values whose variance passes 65504 to inf). logsumexp follows PyTorch's
+    logsumexp_out: max and exp in the input's precision (an integer or bool input in the
+    default float dtype), then the sum, log and the max added back in out's dtype.
+
+    A complex out for std/var/nanmean raises (PyTorch has no complex kernel for them); inputs
+    that are not real floating, and outs that are not floating, go to `fn` unchanged (its own
+    dtype rules and errors).
+    """
+    import inspect  # noqa: PLC0415 - an out= of these four reductions only
+
+    from ..errors import DescentError, DtypeError  # noqa: PLC0415
+
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    first = next(iter(bound.signature.parameters))
+    x = bound.arguments.get(first)
+    if not isinstance(x, Tensor) or not isinstance(out, Tensor):
+        return fn(*args, **kwargs)
+    xdt, odt = x._data.dtype, out._data.dtype
+    if odt.kind not in "fVc" or xdt.kind == "c":
+        return fn(*args, **kwargs)
+    if op == "logsumexp":
+        a = bound.arguments
+        dim = a.get("dim", a.get("axis"))
+        keepdim = bool(a.get("keepdim") or a.get("keepdims"))
+        return _logsumexp_into(x, dim, keepdim, odt)
+    if odt == xdt or xdt.kind not in "fV":
+        return fn(*args, **kwargs)
+    low = (odt == np.float16 or odt.kind == "V", xdt == np.float16 or xdt.kind == "V")
+    if op in ("std", "var") and not low[0] and _one_output(x, bound.arguments):
+        # PyTorch's std_var_out takes its all-elements path for a single output in a float,
+        # double or complex out: computed at the input's precision (float and double inputs
+        # only: a float16/bfloat16 one raises there), then written
+        if low[1]:
+            raise DescentError(
+                f"std_var_all: Unsupported dtype {_name(xdt, _SCALAR_NAMES)} ({op} of a "
+                f"{x.dtype} tensor over all its elements into a {out.dtype} out), as in "
+                f"PyTorch; convert the input with .float() first"
+            )
+        return fn(*args, **kwargs)
+    if odt.kind == "c":
+        raise DtypeError(
+            f"{op}(): not implemented for a complex out (dtype {out.dtype}) of a real input "
+            f'(dtype {x.dtype}), as in PyTorch ("{op}_cpu" not implemented for '
+            f"'{_name(odt, _SCALAR_NAMES)}'); pass a real floating out"
+        )
+    from .elementwise import cast  # noqa: PLC0415 - ops that import this module
+
+    bound.arguments[first] = cast(x, odt)
+    return fn(*bound.args, **bound.kwargs)
+
+
+def _one_output(x: Tensor, arguments: dict) -> bool:
+    """Whether std/var over the bound arguments' dims gives one element (all dims, a 0-d or
+    one-element x, or dims whose complement has size 1)."""
+    dim = arguments.get("dim")
+    dim = arguments.get("axis") if dim is None else dim
+    if dim is None or isinstance(dim, bool) or dim in ((), []):  # (std(x, True): unbiased)
+        return True
+    dims = {d % max(x.ndim, 1) for d in ((dim,) if isinstance(dim, int) else dim)}
+    n = 1
+    for k, size in enumerate(x.shape):
+        n *= 1 if k in dims else size
+    return n == 1
+
+
+def _logsumexp_into(x: Tensor, dim, keepdim: bool, odt) -> Tensor:
+    """PyTorch's logsumexp_out: m = amax(x) (inf replaced by 0), then
+    log(sum(exp(x - m), in out's dtype)) + m, exp in x's precision."""
+    from ..dtypes import get_default_dtype  # noqa: PLC0415 - see reduce_in_out_dtype
+    from .elementwise import cast, exp, log, where  # noqa: PLC0415
+    from .reduce import amax  # noqa: PLC0415
+    from .reduce import sum as reduce_sum  # noqa: PLC0415
+
+    if x._data.dtype.kind in "iub":  # (PyTorch: self.to(default dtype) first)
+        x = cast(x, get_default_dtype())
+    dims = tuple(range(x.ndim)) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+    if x._data.size == 0:  # (PyTorch's empty case: log of the sum of nothing, -inf)
+        return log(reduce_sum(exp(x), dims, keepdim, dtype=odt))
+    m = amax(x, dims, True)  # (x's dtype, the reduced dims kept)
+    m = where(abs(m) == float("inf"), 0.0, m)
+    s = reduce_sum(exp(x - m), dims, keepdim, dtype=odt)
+    # (PyTorch's result.add_(m): in the two dtypes' promotion, rounded to out's by the write)
+    return log(s) + m.reshape(tuple(s.shape))

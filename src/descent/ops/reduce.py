@@ -520,6 +520,8 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
     if getattr(x, "_nested_layout", False):  # torch.mean(nested, dim): descent.nested
         return x.mean(axis if dim is None else dim, bool(keepdim or keepdims), dtype=dtype)
     if out is not None:
+        if dtype is None and isinstance(x, Tensor) and isinstance(out, Tensor):
+            x = _mean_in_out_dtype(x, out._data.dtype)
         result = mean(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "mean")
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="mean")
@@ -538,6 +540,17 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
+def _mean_in_out_dtype(x: Tensor, odt) -> Tensor:
+    """PyTorch's mean(x, out=o) sums in o's dtype (float32 for a float16 or bfloat16 o) and
+    divides there (mean_out: sum_out(o, x, dtype).div_(n)): a floating x is cast to that dtype
+    first, so a float16 x into a float64 out is not rounded to float16 on the way."""
+    xdt = x._data.dtype
+    if xdt.kind not in "fV" or odt.kind not in "fVc":
+        return x  # (an integer x or out: mean's own errors)
+    cdt = np.dtype(np.float32) if odt == HALF or odt.kind == "V" else odt
+    return x if cdt == xdt else cast(x, cdt)
+
+
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
     """Product over `axis` (all axes when None); `dtype` casts first (torch.prod's dtype=);
     bool and unsigned tensors multiply in int64, as in PyTorch."""
@@ -550,6 +563,7 @@ def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) ->
 
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Maximum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
+    _empty_dims_first("amax", x, dim if dim is not None else axis)
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="amax")
     _check_nonempty("amax", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=False, evenly=False, nan_wins=False)
@@ -557,9 +571,29 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
     """Minimum values over `axis` (an int, a tuple, or None for all); ties share the gradient."""
+    _empty_dims_first("amin", x, dim if dim is not None else axis)
     x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="amin")
     _check_nonempty("amin", x, axis)
     return Max.apply(x, axis=axis, keepdims=keepdims, is_min=True, evenly=False, nan_wins=False)
+
+
+def _empty_dims_first(name, x, dims) -> None:
+    """amax/amin of an empty tensor over a list of dims: PyTorch checks each dim's size as it
+    goes through the list, so an empty dim raises its IndexError before a later dim's range
+    error or a repeated dim's error (amax(empty 1-d, (0, -1)))."""
+    if not isinstance(dims, (tuple, list)) or len(dims) < 2 or not isinstance(x, Tensor):
+        return
+    shape = x._data.shape
+    if x._data.size:
+        return
+    for a in dims:
+        if not isinstance(a, int) or not -len(shape) <= a < len(shape):
+            return  # (_prep's range error)
+        if shape[a] == 0:
+            raise IndexError(
+                f"{name}(): Expected reduction dim {a} to have non-zero size (shape "
+                f"{tuple(shape)}), as in PyTorch"
+            )
 
 
 def _check_nonempty(name, x, axis):

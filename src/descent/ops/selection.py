@@ -36,8 +36,10 @@ from .indexing import (
     check_index_fits,
     check_src_dtype,
     index_add,
+    refuse_uint8_fill,
     scatter_add,
     setitem,
+    warn_uint8_index,
 )
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
@@ -465,6 +467,7 @@ def _linear_rows(*operands):
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """Out-of-place torch.index_put: out[indices] = values (or += with accumulate)."""
     x = as_tensor(x)
+    indices = _uint8_masks(indices, values, accumulate)
     if _with_masks(x, indices, values):
         return _mask_index_put(x, indices, values, accumulate)
     rows, k = _linear_index(x, indices)
@@ -486,6 +489,25 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     # repeated rows: the last value wins, and every value gets the gradient of its row (PyTorch's
     # index_put backward, values: grad[indices])
     return reshape(SetItem.apply(flat, v, idx=(rows.reshape(-1),), basic=False), x.shape)
+
+
+def _uint8_masks(indices, values, accumulate: bool):
+    """PyTorch's legacy rule: a uint8 index tensor (of one dimension or more) is a boolean
+    mask, with a deprecation warning; without accumulate, a lone uint8 mask with one value is
+    its masked_fill_'s error. The indices with those masks as bool tensors."""
+    if not isinstance(indices, (tuple, list)) or not any(
+            isinstance(i, Tensor) and i._data.dtype == np.uint8 and i._data.ndim
+            for i in indices):  # fmt: skip
+        return indices
+    if not accumulate:
+        refuse_uint8_fill(indices, values)
+    out = []
+    for i in indices:
+        if isinstance(i, Tensor) and i._data.dtype == np.uint8 and i._data.ndim:
+            warn_uint8_index()
+            i = Tensor._wrap(i._data.astype(bool))
+        out.append(i)
+    return tuple(out)
 
 
 def _with_masks(x: Tensor, indices, values) -> bool:
@@ -596,6 +618,7 @@ def index_put_(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
             "written-to tensor refer to a single memory location. Please clone() the tensor "
             "before performing the operation"
         )
+    indices = _uint8_masks(indices, values, accumulate)
     if derived_observers and _mask_put(x, indices, values, accumulate):
         return x
     alias = x._alias() if is_grad_enabled() and x._rg else x.detach()

@@ -33,6 +33,7 @@ import numpy as np
 from .. import backend
 from ..autograd import _ZERO_GRAD as ZERO_GRAD
 from ..autograd import Function
+from ..dtypes import get_default_dtype
 from ..errors import DescentError, DtypeError
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
@@ -279,6 +280,12 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) ->
     """Mean of the non-nan entries (torch.nanmean): nan where a slice is all nan or empty."""
     x = as_tensor(input)
     dim = axis if dim is None else dim
+    if x._data.dtype.kind not in "fVc":  # (before dtype=: PyTorch refuses an integer input
+        raise DtypeError(  # whatever the dtype, unlike mean)
+            f"nanmean(): expected input to have floating point or complex dtype but got "
+            f"{x.dtype} (shape {tuple(x.shape)}), as in PyTorch; convert with .float() (a "
+            "dtype= does not do it for nanmean)"
+        )
     if dtype is not None:
         x = cast(x, dtype)
     if x._data.dtype.kind not in "fV":
@@ -507,7 +514,15 @@ def ldexp(input, other) -> Tensor:
     integers compute in the default float dtype; an integer tensor `other` is applied exactly
     (C's ldexp); complex operands compute PyTorch's input * pow(2, other)."""
     if _is_complex(input) or _is_complex(other):
-        return mul(input, pow(2.0, other))
+        # PyTorch's input * pow(two, other), `two` a 0-d 2 of input's dtype (float32 for an
+        # integer or bool one): the power is formed in the promoted complex dtype, so
+        # complex128 * 2**uint8 255 is finite and a 0-d complex128 input keeps complex128
+        # (pow(2.0, other) made a float32 power first). Its complex pow is C's cpow, which
+        # descent does not copy bit for bit (tests/test_edges_s13.py's known class).
+        x = as_tensor(input)
+        two_dt = get_default_dtype() if x._data.dtype.kind in "biu" else x._data.dtype
+        two = Tensor._wrap(backend.get_array_module(x._data).full((), 2.0, dtype=two_dt))
+        return mul(x, pow(two, other))
     if isinstance(other, Tensor):
         x = as_tensor(input)
         if x._data.dtype.kind in "fV":  # PyTorch's exact kernel has no bool exponent

@@ -33,7 +33,7 @@ from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
 from .elementwise import log1p
-from .math import _binary_float, _floating
+from .math import _binary_float, _floating, round_to
 from .nested_values import on_values
 from .special import _BERNOULLI, _cupy_special, _elementwise, _erfinv64, erfc, lgamma
 
@@ -240,11 +240,13 @@ class Xlog1py(Function):
     PyTorch's masking: d/dx = 0 where x = 0 and y <= -1."""
 
     save_inputs = True
+    __slots__ = ("low",)
+    bfloat16_param = "low"  # (log1p(y) rounded to bfloat16 first, as Xlogy's log(y))
 
     def forward(self, x, y):
         xp = backend.get_array_module(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = x * xp.log1p(y)
+            out = x * round_to(xp.log1p(y), getattr(self, "low", None))
         return xp.where((x == 0) & ~xp.isnan(y), 0, out).astype(out.dtype, copy=False)
 
     def backward(self, gy, ops):
@@ -266,7 +268,7 @@ def entr(input) -> Tensor:
 
 def xlog1py(input, other) -> Tensor:
     """input * log1p(other), 0 where input is 0 (torch.special.xlog1py)."""
-    return _binary_float(Xlog1py, input, other)
+    return _binary_float(Xlog1py, input, other, low=None)
 
 
 # ---------------------------------------------------------------------------------------------

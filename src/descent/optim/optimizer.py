@@ -377,6 +377,9 @@ class Optimizer(OptimizerHooks):
             return
         # True where a parameter's state was created now (its first update)
         new = [self._state_of(buf, i, state_init, scalar_init) for i in live]
+        # (PyTorch's foreach SGD takes its list kernels only when every parameter with a
+        # gradient had its state already: sgd.py reads this)
+        self._all_had_state = not any(new)
         # The per-parameter numbers as Python lists (cheaper than NumPy calls on a few entries)
         values = {k: arr.tolist() for k, arr in buf.scalars.items()}
         # One call for the whole buffer needs every parameter at the same step with the same

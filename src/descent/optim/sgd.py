@@ -128,7 +128,11 @@ class SGD(Optimizer):
             if step == 1:
                 buf[...] = g  # PyTorch starts the buffer at the first gradient, not at zero
             else:
-                buf *= mu
+                # PyTorch's foreach kernel (_foreach_mul_) multiplies by the momentum rounded
+                # to the parameters' dtype, its single-tensor mul_ by the float32 number; the
+                # foreach rule uses mul_ too in a step where some buffer is new
+                foreach = a.round and group["foreach"] and self._all_had_state
+                buf *= a.round.alpha(mu) if foreach else mu
                 rnd(buf)
                 _add_scaled(xp, buf, _add_alpha(a, 1 - group["dampening"]), g, tmp)
                 rnd(buf)
