@@ -236,3 +236,28 @@ def test_deferred_pieces_counted_on_the_edges():
     finally:
         ab._Slices.value = real
     assert made == [(5, True), (2, False)], made
+
+
+def test_recorder_holds_the_captured_tensors_for_the_recording():
+    """The recorder tells the caller's tensors from the call's own by id (recorder._write); a
+    captured tensor that died during the call could hand its id to one the call made. So the
+    walk holds the tensors themselves, not their ids (helper-153's review, session 21)."""
+    import gc
+    import weakref
+
+    from descent.compiler.recorder import _captured_tensors
+
+    pool = [descent.zeros(2) for _ in range(3)]
+
+    def fn(x):
+        return x + pool[0]
+
+    found = _captured_tensors(fn, (descent.ones(2),), {})
+    refs = [weakref.ref(t) for t in pool]
+    assert {id(t) for t in pool} <= set(found)
+    pool.clear()
+    gc.collect()
+    assert all(r() is not None for r in refs)  # alive while the recording holds them
+    del found
+    gc.collect()
+    assert all(r() is None for r in refs)

@@ -252,7 +252,9 @@ class Recorder:
         self.written_dst: set = set()
         self.written_ids: set = set()
         self.write_family: list = []  # (Write, weak refs to the written tensor's family)
-        self.captured: set = set()  # ids of the tensors the function reached before the call
+        # id -> tensor the function reached before the call (held, so that no tensor made in
+        # the call can take the id of one that died in it: `_write`'s test is by id)
+        self.captured: dict = {}
         # Python state of the captured objects (a callable giving a comparable snapshot):
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
@@ -857,6 +859,7 @@ class Recorder:
     def finish(self, touched_ok: set) -> Recording:
         """Decide live vs constant for foreign arrays; refuse unseen in-place changes."""
         rec = self.rec
+        self.captured = {}  # (no longer needed: let the caller's tensors go)
         if rec.resized and rec.guards:  # (the resize runs before a replay, the guard in it)
             self.fail(
                 "out= resizes an argument in a call with x[mask] reads: a replay would "
@@ -924,21 +927,21 @@ class _Bumped:
         return hash((self.fn, id(self.tensor)))
 
 
-def _captured_tensors(fn, args, kwargs) -> set:
-    """ids of the tensors `fn` reaches before its call: through its arguments, bound object,
+def _captured_tensors(fn, args, kwargs) -> dict:
+    """The tensors `fn` reaches before its call, by id: through its arguments, bound object,
     closure and the globals its code names (and those of the functions it names), into lists,
     tuples, dicts, objects' attributes and modules' parameters and buffers (a bounded walk). A
     tensor written in place that is outside the call's slots must be one of these: the
     caller's state, which the replay writes as eager does; any other was made in the call."""
-    found: set = set()
-    seen: set = set()
+    found: dict = {}
+    seen: set = set()  # (ids of objects reachable from fn: alive for the walk)
 
     def visit(obj, depth: int) -> None:
         if depth > 5 or id(obj) in seen:
             return
         seen.add(id(obj))
         if isinstance(obj, Tensor):
-            found.add(id(obj))
+            found[id(obj)] = obj
         elif isinstance(obj, (list, tuple)):
             for o in obj[:256]:
                 visit(o, depth + 1)
@@ -947,8 +950,8 @@ def _captured_tensors(fn, args, kwargs) -> set:
                 visit(o, depth + 1)
         elif isinstance(obj, Module):
             for m in obj.modules():
-                found.update(id(t) for t in m._parameters.values() if t is not None)
-                found.update(id(t) for t in m._buffers.values() if t is not None)
+                found.update((id(t), t) for t in m._parameters.values() if t is not None)
+                found.update((id(t), t) for t in m._buffers.values() if t is not None)
                 for name, o in list(vars(m).items())[:256]:
                     if not name.startswith("_"):
                         visit(o, depth + 1)
