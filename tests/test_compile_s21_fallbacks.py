@@ -298,3 +298,19 @@ def test_no_grad_writes_stay_replayed():
     # (the check of rebound arguments must not catch writes into their memory)
     fn = no_grad(lambda x: (x.mul_(2), x[1:3].add_(1), x.relu_(), x * 1)[-1])
     assert_replayed(*compare_calls(fn, lambda k: _data(k)))
+
+
+def test_mask_read_while_recording_names_its_node_as_eager():
+    """x[mask] recorded as compiler.mask_read.MaskRead: its grad_fn is PyTorch's (and eager
+    descent's) IndexBackward0 on the recording calls too, not MaskReadBackward0."""
+    x = descent.randn(3, 4, requires_grad=True)
+    m = x > 0
+    eager = (x[m] * 2).grad_fn.next_functions[0][0].name()
+    f = descent.compile(lambda x, m: x[m] * 2)
+    names = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            names.append(f(x, m).grad_fn.next_functions[0][0].name())
+    assert eager == "IndexBackward0"
+    assert names == ["IndexBackward0"] * 3

@@ -24,6 +24,7 @@ _FIXED = {
     "AddScalar": "AddBackward0",  # x + 1
     "SubScalar": "SubBackward0",  # x - 1 (computed as x + (-1))
     "MulScalar": "MulBackward0",  # x * 2
+    "MaskRead": "IndexBackward0",  # x[mask] while descent.compile records (compiler.mask_read)
     "Scale": "MulBackward1",  # a composite op's x * c (trapezoid's dx: mul.Scalar)
     "ExactDivScale": "DivBackward1",  # a composite op's x / 2 (div.Scalar)
     "DivScale": "DivBackward1",
