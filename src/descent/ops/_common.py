@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 
 import numpy as np
 
@@ -318,6 +320,19 @@ def wrap_int(c, dt):
     if info.min <= c <= info.max:
         return c
     return (c - info.min) % (1 << (8 * dt.itemsize)) + info.min
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # src/descent
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` for a `warnings.warn` made by the caller of this function that names
+    the user's line: the first frame outside descent (a PyTorch warning raised in C++ names
+    the Python line that called torch)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def refuse_complex(x: Tensor, op: str = "this op") -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ..autograd import Function
 from ..errors import DtypeError
 from ..opmath import FLOAT, HALF
 from ..tensor import Tensor
-from ._common import axis_arg
+from ._common import axis_arg, user_stacklevel
 from .complex import imag as _imag
 from .complex import real as _real
 from .reduce import _prep, _reduced_size, mean
@@ -28,13 +29,37 @@ from .reduce import _prep, _reduced_size, mean
 def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Variance with Bessel's `correction` (1 by default, as PyTorch; 0 for the population)."""
+    return _variance(x, axis, correction, keepdims, dim, keepdim, unbiased, "var")
+
+
+def _variance(x, axis, correction, keepdims, dim, keepdim, unbiased, op: str, root=False):
+    """var (std with `root`), `op` naming the function in PyTorch's warning."""
     axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="var")
+    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op=op.split("_")[0])
     if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
-        return _var_complex(x, axes, keepdims, correction)
+        _warn_dof(op, x, _reduced_size(x.shape, axes) - correction)
+        out = _var_complex(x, axes, keepdims, correction)
+        return out.sqrt() if root else out
     _check_floating_var(x)
-    n = _reduced_size(x.shape, axes)
-    return Var.apply(x, axis=axes, keepdims=keepdims, dof=n - correction, root=False)
+    dof = _reduced_size(x.shape, axes) - correction
+    _warn_dof(op, x, dof)
+    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=root)
+
+
+def _warn_dof(op: str, x: Tensor, dof) -> None:
+    """PyTorch's UserWarning for a variance with no degrees of freedom left (one element with
+    correction=1, an empty reduction, a 0-d tensor): the result is nan or inf, as PyTorch's.
+    (An empty x counts no element per output, whatever the dims: PyTorch's input numel over
+    output numel.)"""
+    if x._data.size == 0 and dof > 0:
+        dof = -1
+    if dof <= 0:
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _var_args(axis, correction, unbiased):
@@ -84,7 +109,11 @@ class Var(Function):
         # of float32 squares. dof <= 0 (e.g. one element, correction=1): divided by 0, so 0 / 0
         # = nan and s / 0 = inf, as PyTorch's max(0, n - correction).
         xa = x.astype(np.float64) if x.dtype.itemsize < 8 else x
-        m = xa.mean(axis=self.axis, keepdims=True)
+        if x.size:
+            m = xa.mean(axis=self.axis, keepdims=True)
+        else:  # (an empty reduction: nan, without NumPy's "Mean of empty slice" warning)
+            with np.errstate(invalid="ignore"):
+                m = xa.sum(axis=self.axis, keepdims=True) / 0.0
         if x.dtype == np.float32 and m.size == 1 and x.size and not (
             abs(float(m.flat[0])) * x.size < 3e38  # the float32 sum stays in range (cheap test)
         ):
@@ -149,13 +178,7 @@ def std(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
         unbiased=None) -> Tensor:  # fmt: skip
     """Standard deviation: sqrt(var(x, axis, correction)), the root taken before the result
     is rounded to x's dtype (PyTorch's); gradient 0 where it is 0 (PyTorch's std_backward)."""
-    axis, correction = _var_args(axis, correction, unbiased)
-    x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="std")
-    if x._data.dtype.kind == "c":
-        return _var_complex(x, axes, keepdims, correction).sqrt()
-    _check_floating_var(x)
-    dof = _reduced_size(x.shape, axes) - correction
-    return Var.apply(x, axis=axes, keepdims=keepdims, dof=dof, root=True)
+    return _variance(x, axis, correction, keepdims, dim, keepdim, unbiased, "std", root=True)
 
 
 def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
@@ -163,7 +186,7 @@ def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=No
     """(var, mean) over `dim` (torch.var_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
     d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return var(x, d, correction, keep), mean(x, d, keep)
+    return _variance(x, d, correction, keep, None, None, None, "var_mean"), mean(x, d, keep)
 
 
 def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
@@ -171,4 +194,5 @@ def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=No
     """(std, mean) over `dim` (torch.std_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
     d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return std(x, d, correction, keep), mean(x, d, keep)
+    return (_variance(x, d, correction, keep, None, None, None, "std_mean", root=True),
+            mean(x, d, keep))  # fmt: skip
