@@ -171,3 +171,76 @@ def test_cosine_embedding_loss_zero_vector_float64(reduction):
         return m.nn.functional.cosine_embedding_loss(x1, x2, y, margin=0.1, reduction=reduction)
 
     _compare(fn, [a, b], "float64")
+
+
+# nll_loss(reduction='none') at ignore_index: PyTorch's loss is +0.0, descent's was -0.0
+# (the sign of zero is compared bitwise here).
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kdim", [False, True])
+def test_nll_loss_ignored_element_is_positive_zero(kdim, dt):
+    x = np.array([[1.0, -2.0], [-3.0, 4.0], [0.5, 0.5]], dt)
+    t = [1, 0, -100]
+    if kdim:
+        x = np.stack([x.T, x.T[::-1]], axis=-1)[None]  # (1, 2, 3, 2)
+        t = [[[1, -100], [0, 1], [-100, -100]]]
+    tv = torch.nn.functional.nll_loss(torch.tensor(x), torch.tensor(t), reduction="none")
+    dv = ds.nn.functional.nll_loss(ds.tensor(x), ds.tensor(t), reduction="none")
+    _close(tv.numpy(), dv.numpy(), dt)
+    np.testing.assert_array_equal(np.signbit(dv.numpy()), np.signbit(tv.numpy()))
+
+
+# celu with a negative alpha: PyTorch's branch is still x > 0 (elu with input_scale 1/alpha);
+# descent's alpha * elu(x / alpha) flipped the branches.
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("alpha", [-1.0, -0.5])
+def test_celu_negative_alpha(alpha, dt):
+    x = [-1.0, 1.0, 0.0, -0.0, 2.0, -2.0, 0.5, INF, -INF, -30.0, 100.0]
+    _compare(lambda m, a: m.nn.functional.celu(a, alpha=alpha), [x], dt)
+
+
+def _both_raise(fn):
+    with pytest.raises(RuntimeError) as te:
+        fn(torch)
+    with pytest.raises(RuntimeError) as de:
+        fn(ds)
+    return str(te.value), str(de.value)
+
+
+# cross_entropy with probability targets and a non-negative ignore_index: PyTorch raises,
+# descent ignored the argument (a negative one passes in both).
+@pytest.mark.parametrize("ignore_index", [0, 3])
+def test_cross_entropy_probability_target_ignore_index_raises(ignore_index):
+    x = np.random.RandomState(0).randn(3, 4).astype("float32")
+    t = np.full((3, 4), 0.25, "float32")
+    _, msg = _both_raise(
+        lambda m: m.nn.functional.cross_entropy(m.tensor(x), m.tensor(t), ignore_index=ignore_index)
+    )
+    assert "ignore_index" in msg
+    _compare(
+        lambda m, a, b: m.nn.functional.cross_entropy(a, b, ignore_index=-5), [x, t], "float32"
+    )
+
+
+# binary cross-entropies with a weight (or pos_weight) larger than the input: PyTorch raises
+# (its in-place product can't grow the output); descent broadcast the loss to the weight.
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x, y, w: m.nn.functional.binary_cross_entropy(x, y, weight=w),
+        lambda m, x, y, w: m.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w),
+        lambda m, x, y, w: m.nn.functional.binary_cross_entropy_with_logits(
+            x, y, pos_weight=w, reduction="none"
+        ),
+    ],
+    ids=["bce", "bce_logits_weight", "bce_logits_pos_weight"],
+)
+def test_bce_weight_larger_than_input_raises(call):
+    _, msg = _both_raise(lambda m: call(m, m.full((3,), 0.3), m.ones(3), m.ones(2, 3)))
+    assert "(2, 3)" in msg and "(3,)" in msg
+    # a weight that broadcasts to the input still works
+    w = np.array([1.0, 2.0, 3.0], "float32")
+    _compare(
+        lambda m, a, b: call(m, a, b, m.tensor(w)).sum(),
+        [np.full((2, 3), 0.3, "float32"), np.ones((2, 3), "float32")],
+        "float32",
+    )

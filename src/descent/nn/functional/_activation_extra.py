@@ -23,7 +23,7 @@ from ...ops import shape as _shape
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor
 from ...ops.elementwise import abs as _abs
-from ...ops.elementwise import clamp, log, where
+from ...ops.elementwise import clamp, expm1, log, where
 from ...ops.gaps_nn_ops import hardshrink, prelu  # noqa: F401 - F's names, one implementation
 from ...ops.half import rounds_once
 from ...ops.untracked import computed
@@ -148,7 +148,10 @@ def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def _celu(input, alpha) -> Tensor:
-    return _act.elu(as_tensor(input) / alpha, 1.0) * alpha
+    x = as_tensor(input)
+    if alpha < 0:  # PyTorch's elu(x, alpha, input_scale=1/alpha): the branch is still x > 0
+        return where(x > 0, x, expm1(where(x > 0, 0.0, x) / alpha) * alpha)
+    return _act.elu(x / alpha, 1.0) * alpha
 
 
 def mish(input, inplace: bool = False) -> Tensor:

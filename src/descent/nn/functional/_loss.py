@@ -147,6 +147,12 @@ def cross_entropy(
         x2 = x
     # PyTorch tells the two target kinds apart by dtype: floating = probabilities per class.
     if t._data.dtype.kind in "fV":
+        if ignore_index >= 0:  # PyTorch's check (a negative one, e.g. the default, passes)
+            raise DescentError(
+                f"cross_entropy: ignore_index is not supported for floating point target (got "
+                f"ignore_index={ignore_index} with a {t.dtype} probability target of shape "
+                f"{tuple(t.shape)}); drop ignore_index or pass class indices"
+            )
         loss = _soft_cross_entropy(
             x, x2, t, w, reduction, label_smoothing, perm if spatial else None
         )
@@ -266,8 +272,8 @@ def nll_loss(
     # Ignored rows are masked, not multiplied by 0: their picked log-probability may be -inf
     # (-inf * 0 is nan), and their gradient stays 0 even when no row counts (PyTorch's loss is
     # then 0 / 0 = nan, its gradient 0).
-    picked = where(valid, picked, 0.0)
-    loss = -picked * wt
+    # (Negated inside the mask: an ignored element's loss is +0.0, as PyTorch's, not -0.0.)
+    loss = where(valid, -picked, 0.0) * wt
     if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
         return loss.sum() / computed(_nll_total, (wt,), ())
     if reduction == "sum":
@@ -452,7 +458,7 @@ def binary_cross_entropy(
         )
     loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
     if weight is not None:
-        loss = loss * _as_input_dtype(weight, p)
+        loss = loss * _weight_fits(_as_input_dtype(weight, p), p, "binary_cross_entropy")
     return _reduce(loss, reduction)
 
 
@@ -488,11 +494,30 @@ def binary_cross_entropy_with_logits(
     if pos_weight is None:
         loss = (1.0 - y) * x + sp
     else:
-        lw = (_as_input_dtype(pos_weight, x) - 1.0) * y + 1.0
+        pw = _weight_fits(_as_input_dtype(pos_weight, x), x, "binary_cross_entropy_with_logits")
+        lw = (pw - 1.0) * y + 1.0
         loss = (1.0 - y) * x + lw * sp
     if weight is not None:
-        loss = loss * _as_input_dtype(weight, x)
+        loss = loss * _weight_fits(
+            _as_input_dtype(weight, x), x, "binary_cross_entropy_with_logits"
+        )
     return _reduce(loss, reduction)
+
+
+def _weight_fits(w: Tensor, x: Tensor, op: str) -> Tensor:
+    """A weight must broadcast to the input's shape without growing it (PyTorch's in-place
+    product raises; descent broadcast the loss to the weight's larger shape)."""
+    try:
+        fits = np.broadcast_shapes(tuple(w.shape), tuple(x.shape)) == tuple(x.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise DescentError(
+            f"{op}: weight of shape {tuple(w.shape)} must broadcast to the input's shape "
+            f"{tuple(x.shape)} (PyTorch: output with shape {list(x.shape)} doesn't match the "
+            "broadcast shape); reshape or expand the input instead"
+        )
+    return w
 
 
 def _float_target(y: Tensor, op: str) -> None:
