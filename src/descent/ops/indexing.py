@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import builtins
 import operator
-import os
-import sys
 import warnings
 
 import numpy as np
@@ -25,7 +23,14 @@ from ..float8 import is_float8
 from ..grad_mode import _inference_seen, check_inference_saved, is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor, check_devices, check_float_fits, fill_int
+from ._common import (
+    _one_axis,
+    as_tensor,
+    check_devices,
+    check_float_fits,
+    fill_int,
+    user_stacklevel,
+)
 from .shape import broadcast_to, permute, reshape
 from .untracked import computed, derived, derived_observers
 from .view_rules import _dense_range, address, overlaps, writable_alias
@@ -109,18 +114,12 @@ def _convert_index(index, xp, shape):
 def warn_uint8_index() -> None:
     """PyTorch's deprecation warning for a uint8 index tensor (of one dimension or more), which
     it still takes as a boolean mask: one per mask, on a read, a write and index_put."""
-    frame, level = sys._getframe(1), 2  # (the warning names the user's line: the first
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):  # frame
-        frame, level = frame.f_back, level + 1  # outside descent)
     warnings.warn(
         "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
         "instead.",
         UserWarning,
-        stacklevel=level,
+        stacklevel=user_stacklevel(),  # (the user's line)
     )
-
-
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # src/descent
 
 
 def refuse_uint8_fill(indices, value) -> None:
