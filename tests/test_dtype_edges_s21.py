@@ -430,3 +430,34 @@ def test_var_std_without_degrees_of_freedom_warn(form, shape):
         return getattr(x, form)()
 
     _same(fn, warns=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. A list index holding tensors, lists, slices, None or Ellipsis (fewer than 32 entries) is
+# PyTorch's tuple of its entries, with its deprecation warning (treatSequenceAsTuple); descent
+# read it as NumPy does, one array index: x[[t]] had a leading 1, x[[[1, 0], [2, 1]]] raised.
+
+LIST_INDEXES = {
+    "tensor": lambda m: [m.tensor([1, 0])],
+    "two_tensors": lambda m: [m.tensor([1, 0]), m.tensor([2, 1])],
+    "lists": lambda m: [[1, 0], [2, 1]],
+    "int_and_slice": lambda m: [1, slice(None)],
+    "none": lambda m: [None, 1],
+    "ellipsis": lambda m: [Ellipsis, 0],
+    "ints": lambda m: [1, 0],
+    "bools": lambda m: [True, False],
+    "uint8_mask": lambda m: [_u8(m, [1, 0])],
+}
+
+
+@pytest.mark.parametrize("write", [False, True])
+@pytest.mark.parametrize("name", sorted(LIST_INDEXES))
+def test_list_index_with_sequences_is_a_tuple(name, write):
+    def fn(m):
+        x = m.arange(6.0).reshape(2, 3)
+        if write:
+            x[LIST_INDEXES[name](m)] = 7.0 if name != "uint8_mask" else m.tensor([7.0, 8.0, 9.0])
+            return x
+        return x[LIST_INDEXES[name](m)]
+
+    _same(fn, warns=True)

@@ -242,7 +242,30 @@ class IndexGrad(Function):
 
 def getitem(x: Tensor, index) -> Tensor:
     """x[index]: an advanced index records IndexGetItem (its index counts as saved)."""
+    if type(index) is list:
+        index = sequence_as_tuple(index)
     return _getitem(x, _bool_masks(index) if derived_observers else index, IndexGetItem)
+
+
+def sequence_as_tuple(index: list):
+    """PyTorch's treatSequenceAsTuple: a list of fewer than 32 entries holding a tensor, an
+    array, a list, a tuple, a slice, None or Ellipsis is the tuple of its entries
+    (`x[[t0, t1]]` is `x[t0, t1]`, `x[[[1, 0], [2, 1]]]` is `x[[1, 0], [2, 1]]`), with its
+    deprecation warning; a list of numbers stays one index (NumPy reads the first kind as one
+    array index: another shape, or an IndexError)."""
+    if len(index) >= 32 or not any(
+            isinstance(i, (Tensor, np.ndarray, list, tuple, slice)) or i is None
+            or i is Ellipsis for i in index):  # fmt: skip
+        return index
+    warnings.warn(
+        "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+        "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+        "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+        "error or a different result",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return tuple(index)
 
 
 def _bool_masks(index):
@@ -307,6 +330,8 @@ _MASK_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))  # (uint8: PyTorch's leg
 
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
+    if type(index) is list:
+        index = sequence_as_tuple(index)
     if isinstance(value, Tensor):
         if value._data.dtype != x._data.dtype:
             _check_index_put_dtype(x, index, value)
