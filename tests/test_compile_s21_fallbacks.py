@@ -27,6 +27,7 @@ import descent
 from compile_harness import assert_replayed, assert_same, compare_calls, no_grad
 from descent.compiler import CompileWarning
 
+
 def _data(k, shape=(4, 5), dtype=np.float32, seed=300):
     rng = np.random.default_rng(max(k - 1, 0) + seed)
     return rng.standard_normal(shape).astype(dtype)
