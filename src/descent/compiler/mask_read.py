@@ -82,11 +82,19 @@ def _parts(x: Tensor, index):
     return tuple(items[:k]), mask, tuple(items[k + 1 :])
 
 
+def _has_inference(x: Tensor, index) -> bool:
+    items = index if type(index) is tuple else (index,)
+    return any(getattr(t, "_inference", False) for t in (x, *items))
+
+
 def recorded_getitem(orig):
     """The ops table's getitem while a call is recorded: `x[mask]` as a MaskRead (above)."""
 
     def getitem(x, index):
-        parts = _parts(x, index) if not _inference_seen[0] else None
+        # (an inference tensor read or indexing: eager's getitem, with its inference checks;
+        # not every read once inference_mode ran anywhere in the process: that made the
+        # replay depend on which code the process ran before)
+        parts = None if _inference_seen[0] and _has_inference(x, index) else _parts(x, index)
         if parts is None:
             return orig(x, index)
         pre, mask, post = parts
