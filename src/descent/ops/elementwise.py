@@ -408,7 +408,8 @@ def clip_array(x, lo, hi):
     sign of a zero x (clamp(-0.0, min=0.0) is -0.0, where NumPy's clip returns the bound)."""
     xp = backend.get_array_module(x)
     y = xp.clip(x, lo, hi)
-    if y.dtype.kind in "fV" and any(np.ndim(b) == 0 and b == 0 for b in (lo, hi)):
+    # (a bound's own ndim: np.ndim would dispatch on a nested tensor's storage, which refuses)
+    if y.dtype.kind in "fV" and any(getattr(b, "ndim", 0) == 0 and b == 0 for b in (lo, hi)):
         y = xp.where(y == x, x, y)  # only a zero has two equal values of different bits
     return y
 
