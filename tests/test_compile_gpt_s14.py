@@ -11,12 +11,14 @@ import pytest
 pytest.importorskip("numba")
 
 
-def _gpt_train(compiled: bool, steps: int = 5, dropout: float = 0.0, **options):
+def _gpt_train(compiled: bool, steps: int = 5, dropout: float = 0.0, config: dict | None = None,
+               batch: int = 4, **options):  # fmt: skip
+    """Losses, gradients each step and the parameters after it; config: GPTConfig's sizes."""
     import descent
     from descent.models import GPT, GPTConfig
 
-    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32,
-                    dropout=dropout)  # fmt: skip
+    sizes = config or dict(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
+    cfg = GPTConfig(**sizes, dropout=dropout)
     descent.manual_seed(0)
     m = GPT(cfg)
     opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
@@ -33,7 +35,8 @@ def _gpt_train(compiled: bool, steps: int = 5, dropout: float = 0.0, **options):
     rng = np.random.default_rng(0)
     out = []
     for _ in range(steps):
-        x, y = (descent.tensor(rng.integers(0, 40, (4, 16))) for _ in range(2))
+        shape = (batch, cfg.block_size)
+        x, y = (descent.tensor(rng.integers(0, cfg.vocab_size, shape)) for _ in range(2))
         out.append(f(x, y)._data.copy())
         out += [p.grad._data.copy() for p in m.parameters()]
     return out + [p._data.copy() for p in m.parameters()], f

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from test_compile_gpt_s14 import _assert_bitwise  # noqa: E402
+from test_compile_gpt_s14 import _assert_bitwise, _gpt_train  # noqa: E402
 
 
 def _bits(a):
@@ -183,30 +183,9 @@ def test_halves_follow_the_thread_plan(monkeypatch):
 
 
 def _train(compiled, steps=6, **options):
-    import descent
-    from descent.models import GPT, GPTConfig
-
-    cfg = GPTConfig(vocab_size=65, block_size=64, n_layer=1, n_head=4, n_embd=128, dropout=0.0)
-    descent.manual_seed(0)
-    m = GPT(cfg)
-    opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        _, loss = m(x, y)
-        loss.backward()
-        descent.optim.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
-        return loss
-
-    f = descent.compile(step, options=options) if compiled else step
-    rng = np.random.default_rng(0)
-    out = []
-    for _ in range(steps):
-        x, y = (descent.tensor(rng.integers(0, 65, (3, 64))) for _ in range(2))
-        out.append(f(x, y)._data.copy())
-        out += [p.grad._data.copy() for p in m.parameters()]
-    return out + [p._data.copy() for p in m.parameters()], f
+    # (heads of 64 x 32: attention's products under OpenBLAS's one-thread size, as baby-gpt's)
+    sizes = dict(vocab_size=65, block_size=64, n_layer=1, n_head=4, n_embd=128)
+    return _gpt_train(compiled, steps, config=sizes, batch=3, **options)
 
 
 @pytest.mark.parametrize("exact", [False, True])
