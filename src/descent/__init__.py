@@ -421,6 +421,7 @@ _SUBPACKAGES = (
     "overrides", "profiler", "quasirandom", "random", "serialization",  # serialization: save/load
     "masked", "signal", "sparse", "special", "testing", "train", "types", "utils", "version",
     "nested",  # torch.nested, jagged layout (docs/nested.md)
+    "ao", "quantization",  # torch.ao.quantization & torch.quantization (docs/quantization.md)
     "__future__",  # torch.__future__: the module conversion switches (nn.Module.load_state_dict)
 )  # fmt: skip
 
@@ -501,6 +502,12 @@ _LAZY_TOPLEVEL = {
     "sparse_compressed_tensor": ("sparse.compressed", "sparse_compressed_tensor"),
     "spmm": ("sparse", "_spmm"),
     "cond": ("control_flow", "cond"),
+    # quantized tensors (quantization/qtensor.py, docs/quantization.md): descent.quint8, ...
+    **{name: ("quantization.qtensor", name) for name in (
+        "quint8", "qint8", "qint32", "qscheme", "per_tensor_affine", "per_channel_affine",
+        "per_tensor_symmetric", "per_channel_symmetric", "per_channel_affine_float_qparams",
+        "quantize_per_tensor", "quantize_per_channel", "quantize_per_tensor_dynamic",
+        "dequantize")},
     "while_loop": ("control_flow", "while_loop"),
     # PyTorch's storage API (storage.py): x.untyped_storage() and the storage classes
     **{name: ("storage", name) for name in (

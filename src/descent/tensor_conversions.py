@@ -100,6 +100,12 @@ class ConversionMethods:
             "instead"
         )
 
+    def dequantize(self):
+        """The float32 values of a quantized tensor (descent.quantization's QuantizedTensor
+        overrides this); a float32 tensor is returned as it is, another dtype cast to float32,
+        as PyTorch's dequantize."""
+        return self if self._data.dtype == np.float32 else _ops.cast(self, np.float32)
+
     def to_sparse(self, *args, **kwargs):
         """The sparse COO copy storing the nonzero entries (descent.sparse, docs/sparse.md);
         `to_sparse(sparse_dim)` keeps the trailing dims dense (a hybrid tensor)."""
