@@ -43,7 +43,12 @@ IterableDataset stream with worker_init_fn, hand-written normalisation layers an
 RAFT optical flow and deformable convolutions, Neural Processes and ODE-RNNs, the
 pointer-generator with coverage, the Set Transformer and Hopfield layers, graph pooling (GIN,
 DiffPool, SortPool, top-k), SASRec and GRU4Rec, classical statistics in torch.linalg, a
-learning-rate range test with gradient accumulation).
+learning-rate range test with gradient accumulation; DPO and PPO-RLHF, GPTQ / AWQ / SmoothQuant,
+C51 / QR-DQN / IQN with noisy nets and prioritised replay, 3-D rotations and Kabsch, FixMatch /
+MixMatch / Mean Teacher, DANN / MMD / CORAL and Deep SVDD, ArcFace-style margins and
+prototypical networks, a biaffine dependency parser with Eisner decoding, hash-grid encodings,
+IWAE / DReG estimators, Tacotron 2's location-sensitive attention, evolution strategies and
+CMA-ES, the Temporal Fusion Transformer and Informer, federated averaging).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -662,6 +667,69 @@ CASES = {
     # GNNs on CSR: to_sparse_csr / crow_indices / col_indices degrees, normalised values, GCN
     # by sparse.mm and @, SDDMM attention by sparse.sampled_addmm + sparse.softmax
     "sparse_csr_graph": ((1e-5, 1e-6), None),
+    # session 22 (helper-158). TRL-style preference tuning: a Bradley-Terry reward model read at
+    # lengths - 1 (no bias on its head: it cancels in r_c - r_r, so AdamW stepped on rounding),
+    # DPO / IPO / cDPO log-probs over -100-masked labels, a PPO-RLHF step (KL rewards by
+    # scatter_add_, masked_whiten, GAE, clipped value loss)
+    "dpo_rlhf": ((1e-5, 1e-6), None),
+    # GPTQ in float64 (Hessians by forward hooks, cholesky -> cholesky_inverse -> upper cholesky,
+    # blocked error feedback, act-order argsort), AWQ's scale search, SmoothQuant folded into a
+    # LayerNorm, int4 codes packed into uint8 by shifts and masks
+    "gptq_quantize": ((1e-5, 1e-6), None),
+    # Rainbow's NoisyLinear (ger of scaled NumPy noise), dueling C51 with the categorical
+    # projection (floor / ceil, linspace offsets, index_add_ on a view), a sum-tree prioritised
+    # replay, QR-DQN and IQN quantile Huber losses with cosine tau embeddings
+    "distributional_rl": ((1e-5, 1e-6), None),
+    # pytorch3d-style rotations: quaternions by one_hot-masked candidates, Rodrigues by hat / bmm,
+    # so3_log_map, the 6-D representation (normalize + cross), Kabsch by SVD with the det fix,
+    # homogeneous 4x4 transforms, pinhole projection, a geodesic-loss rotation regressor. Small
+    # errors are reported as allclose booleans and Kabsch's estimate as its matrix: the geodesic
+    # angle of a 0.002 rad error is acos near 1, 5% apart between float32 runs
+    "geometry_rotations": ((1e-5, 1e-6), None),
+    # FixMatch (interleave / de_interleave, thresholded pseudo-labels, distribution alignment,
+    # ModelEMA over state_dict, cosine warmup LambdaLR), MixMatch (sharpening, mixup, linear
+    # ramp), Mean Teacher with UDA's training-signal annealing
+    "fixmatch_semisup": ((1e-5, 1e-6), None),
+    # DANN's gradient reversal Function with its schedules, DAN's multi-kernel MMD, Deep CORAL,
+    # target entropy, AdaBN (reset_running_stats, momentum=None), Deep SVDD with a soft boundary
+    "domain_adaptation": ((1e-5, 1e-6), None),
+    # ArcFace (th / mm fallback, easy margin), CosFace, SphereFace's Chebyshev cos(m theta), the
+    # center loss with its own SGD and grads rescaled by 1 / alpha; Prototypical and Matching
+    # networks on NumPy-sampled episodes
+    "arcface_protonet": ((1e-5, 1e-6), None),
+    # char CNN + Highway into a packed BiLSTM, Dozat-Manning biaffine arc / label scorers by a
+    # three-operand einsum, Eisner's projective decoding, UAS / LAS; Kim's TextCNN with
+    # renorm max-norm under Adadelta. SGD: Adam(lr 2e-2) made arc_attn's near-zero gradients
+    # into steps (losses 5e-3 apart by step 10 in float32; the float64 runs agree to 2e-13)
+    "biaffine_parser": ((1e-5, 1e-6), None),
+    # Instant-NGP's multiresolution hash grid (int64 primes, bitwise_xor, & (T - 1), dense
+    # coarse levels, corner weights by bit tests) vs random Fourier features vs NeRF's
+    # positional encoding on one image; a 3-D hash-grid SDF with an eikonal term
+    "hashgrid_encoding": ((1e-5, 1e-6), None),
+    # VAE estimators: IWAE by logsumexp over K NumPy-noise samples, DReG's doubly
+    # reparameterised gradients routed by autograd.grad, the STL gradient, a capacity-annealed
+    # beta-VAE with kl_divergence vs the analytic KL, free bits
+    "iwae_estimators": ((1e-5, 1e-6), None),
+    # NVIDIA's Tacotron 2 shrunk: LinearNorm / ConvNorm gains, a packed BiLSTM encoder,
+    # location-sensitive attention over cumulative weights, LSTMCell decoding with teacher
+    # forcing, stop tokens, Postnet, guided attention loss, greedy inference. Its convolutions
+    # in front of BatchNorms have no bias (Adam made their rounding-level gradients into steps,
+    # which eval-mode running statistics showed: inference outputs 2% apart)
+    "tacotron_attention": ((1e-5, 1e-6), None),
+    # OpenAI-ES with antithetic noise and centred ranks into Adam, CMA-ES in float64, CEM
+    # planning, a (1+1)-ES. CMA-ES samples through the symmetric root B D B^T: eigh's
+    # eigenvectors are fixed up to sign, and at generation 2 LAPACK (NumPy's, PyTorch's) chose
+    # two columns' signs differently, so pycma's B (D z) drew other samples (docs/linalg.md)
+    "evolution_strategies": ((1e-5, 1e-6), None),
+    # the Temporal Fusion Transformer (GRNs with F.glu, variable selection, static contexts into
+    # the LSTM state, interpretable multi-head attention, quantile loss) and Informer's
+    # ProbSparse attention with a distilling conv layer. The selection softmax follows a
+    # LayerNorm over 3 values whose spread was 0.03 at the reference weights (importances 7e-6
+    # apart between float32 and float64 runs of one library): its skip init is wider
+    "tft_informer": ((1e-5, 1e-6), None),
+    # FedAvg over state_dicts weighted by Dirichlet non-IID shard sizes, FedProx, SCAFFOLD's
+    # control variates, FedAvgM server momentum, client-level DP clipping + NumPy noise
+    "federated_learning": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
