@@ -315,3 +315,41 @@ def test_errors_name_the_op_and_the_fix():
         qc.view(6)
     with pytest.raises(TypeError, match="quint8"):
         descent.zeros(2, dtype=descent.quint8)
+
+
+def _round_f32(v) -> np.float32:
+    """The float32 nearest the Fraction v (ties to even): the reference for one rounding."""
+    from fractions import Fraction
+
+    f = np.float32(float(v))
+    cands = [np.nextafter(f, np.float32(-np.inf)), f, np.nextafter(f, np.float32(np.inf))]
+    dist = [abs(Fraction(float(c)) - v) for c in cands]
+    best = min(dist)
+    ties = [c for c, d in zip(cands, dist, strict=True) if d == best]
+    return min(ties, key=lambda c: int(np.array(c).view(np.uint32)) & 1)
+
+
+def test_fma_f32_rounds_once():
+    """kernels.fma_f32 is a fused multiply-add: where a * b + c rounded to float64 lands on a
+    float32 midpoint (so rounding twice would pick the even neighbour) it rounds once."""
+    from fractions import Fraction
+
+    from descent.quantization.kernels import fma_f32
+
+    a, b, c = [], [], []
+    for x in (np.float32(3.0000002), np.float32(-5.0000005), np.float32(1.1754944e-38 * 3)):
+        half_ulp = (np.nextafter(x, np.float32(np.inf)) - x) / np.float32(2)
+        a.append(np.float32(1 + 2**-23))  # (1 + 2**-23)(1 - 2**-23) = 1 - 2**-46
+        b.append(np.float32(abs(half_ulp) * np.float32(1 - 2**-23)))
+        c.append(x)
+    rng = np.random.default_rng(7)
+    a += list(rng.standard_normal(200).astype(np.float32))
+    b += list(rng.standard_normal(200).astype(np.float32))
+    c += list((rng.integers(-200, 200, 200)).astype(np.float32))
+    a, b, c = (np.array(v, np.float32) for v in (a, b, c))
+    got = fma_f32(a, b, c)
+    want = [_round_f32(Fraction(float(p)) * Fraction(float(q)) + Fraction(float(r)))
+            for p, q, r in zip(a, b, c, strict=True)]  # fmt: skip
+    _same_bits(got, np.array(want, np.float32))
+    naive = (a.astype(np.float64) * b + c).astype(np.float32)
+    assert (naive != got).sum() >= 2  # the constructed midpoints: rounding twice differs

@@ -85,9 +85,12 @@ class LinearPackedParams(Module):
         self.dtype = dtype
         # a plain tuple (weight, bias): a Parameter bias must not register as this module's
         self._packed_params = (None, None)
+        self._packed_weight = None  # kernels.PackedLinearWeight: the matmul's form of it
 
     def set_weight_bias(self, weight: QuantizedTensor, bias) -> None:
         self._packed_params = (weight, bias)
+        st = weight._data
+        self._packed_weight = kernels.PackedLinearWeight(st.ints, st.scale, st.zero_point)
 
     def _weight_bias(self):
         return self._packed_params
@@ -142,16 +145,11 @@ class DynamicQuantizedLinear(Module):
         if x.shape[-1] != self.in_features:
             raise RuntimeError(f"DynamicQuantizedLinear: input shape {tuple(x.shape)} does not "
                                f"match in_features={self.in_features}")  # fmt: skip
-        w, b = self._packed_params._weight_bias()
-        st = w._data
+        b = self._packed_params._packed_params[1]
         arr = np.asarray(x.detach()._data, np.float32)
         flat = arr.reshape(-1, self.in_features)  # (N, K)
         bias = None if b is None else np.asarray(b.detach()._data, np.float32)
-        if st.axis is None:
-            y = kernels.linear_dynamic_int8(flat, st.ints, float(st.scale), int(st.zero_point),
-                                            bias)  # fmt: skip
-        else:  # per-channel weights: one scale per output row
-            y = kernels.linear_dynamic_int8(flat, st.ints, st.scale, st.zero_point, bias)
+        y = kernels.linear_dynamic_int8(flat, self._packed_params._packed_weight, bias)
         return autograd._new_tensor(y.reshape(arr.shape[:-1] + (self.out_features,)))
 
     def weight(self) -> QuantizedTensor:

@@ -34,13 +34,28 @@ SMALL_SCALE_THRESHOLD = float(np.float32(6.1e-5))
 
 def fma_f32(a: np.ndarray, b, c) -> np.ndarray:
     """float32(a * b + c) rounded once, as a fused multiply-add (a, b, c float32, broadcast)."""
-    a64 = np.asarray(a, np.float32).astype(np.float64)
-    c64 = np.asarray(c, np.float32).astype(np.float64)
-    p = a64 * np.asarray(b, np.float32).astype(np.float64)  # exact: 48 significant bits
-    s = p + c64
-    # TwoSum (Knuth): s + err == p + c exactly
+    p = np.asarray(a, np.float32).astype(np.float64)
+    p *= np.float64(b) if np.ndim(b) == 0 else np.asarray(b, np.float32).astype(np.float64)
+    c64 = np.float64(c) if np.ndim(c) == 0 else np.asarray(c, np.float32).astype(np.float64)
+    s = p + c64  # p is exact (48 significant bits); s rounds once, to float64
+    f = s.astype(np.float32)
+    # Rounding s to float32 equals rounding p + c once unless s sits exactly on a float32
+    # midpoint: its low 29 mantissa bits read 1 then 28 zeros. Subnormal float32 results have
+    # other midpoints: those are screened too. Both are rare; only they take the exact path.
+    low = s.view(np.uint64) & np.uint64(0x1FFFFFFF)
+    mag = np.abs(s)
+    check = (low == np.uint64(0x10000000)) | ((mag < 2.0**-126) & (mag > 0))  # 0 is exact
+    if check.any():
+        idx = np.nonzero(check)
+        pb, cb = np.broadcast_to(p, s.shape)[idx], np.broadcast_to(c64, s.shape)[idx]
+        f[idx] = _fma_exact(pb, cb, s[idx])
+    return f
+
+
+def _fma_exact(p: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """float32(p + c) rounded once, given s = fl64(p + c): TwoSum's error decides a tie."""
     bb = s - p
-    err = (p - (s - bb)) + (c64 - bb)
+    err = (p - (s - bb)) + (c - bb)  # TwoSum (Knuth): s + err == p + c exactly
     f = s.astype(np.float32)
     f64 = f.astype(np.float64)
     # the float32 on the other side of s from f; a midpoint s is equally far from both
@@ -48,9 +63,8 @@ def fma_f32(a: np.ndarray, b, c) -> np.ndarray:
     other = np.nextafter(f, toward)
     o64 = other.astype(np.float64)
     tie = (np.abs(s - f64) == np.abs(s - o64)) & (err != 0)
-    if tie.any():  # rare: the exact value lies past the midpoint, on err's side
-        f = np.where(tie & ((err > 0) == (o64 > f64)), other, f)
-    return f
+    # past the midpoint on err's side: the neighbour
+    return np.where(tie & ((err > 0) == (o64 > f64)), other, f)
 
 
 def _clamp_to(t: np.ndarray, qname: str, np_dtype) -> np.ndarray:
@@ -132,26 +146,32 @@ def choose_qparams(x_min: float, x_max: float, qmin: int, qmax: int,
     return scale, int(np.rint(zp))
 
 
-def int_matmul_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b.T of small integer arrays (int64 result), exact, through BLAS.
+class PackedLinearWeight:
+    """A quantized Linear weight made ready for `linear_dynamic_int8` once (PyTorch packs it
+    for fbgemm at prepack time): the zero-point-centred integers (qw - w_zp), transposed to
+    (K, M) in the floating dtype whose matmul is exact for them, and the float32 scales.
 
     NumPy's integer matmul has no BLAS kernel (~30x slower than sgemm here), so the integers
     go through a floating matmul that is exact: every product and partial sum of integers is
     representable when |sum| < 2**24 (float32) or 2**53 (float64), whatever the summation
-    order. float32 serves when max|a| * max|b| * K stays below 2**24 (K <= 1032 for the
-    reduce_range activations of a dynamic linear, |a| <= 127, |b| <= 128); float64 otherwise.
+    order. With activations |qx - x_zp| <= 255 and |qw - w_zp| <= 255, float32 serves when
+    255 * max|qw - w_zp| * K < 2**24 (K <= 512 for int8 weights), float64 up to K ~ 1.4e11.
     """
-    k = a.shape[-1]
-    bound = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) * k
-    ftype = np.float32 if bound < 2**24 else np.float64
-    if bound >= 2**53:
-        return a.astype(np.int64) @ b.astype(np.int64).T
-    return (a.astype(ftype) @ b.astype(ftype).T).astype(np.int64)
+
+    def __init__(self, ints: np.ndarray, scale, zero_point) -> None:
+        m, k = ints.shape
+        zp = np.asarray(zero_point, np.int64).reshape(-1, 1)  # (1, 1) or (M, 1)
+        centred = ints.astype(np.int64) - zp  # (M, K)
+        w_max = int(np.abs(centred).max(initial=0))
+        self.ftype = np.float32 if 255 * w_max * k < 2**24 else np.float64
+        self.wt = np.ascontiguousarray(centred.T.astype(self.ftype))  # (K, M)
+        self.scale = np.asarray(scale, np.float64).astype(np.float32)  # () or (M,)
+        self.in_features, self.out_features = k, m
 
 
-def linear_dynamic_int8(x: np.ndarray, qweight: np.ndarray, w_scale: float, w_zero_point: int,
-                        bias, reduce_range: bool = True) -> np.ndarray:  # fmt: skip
-    """fbgemm's dynamic quantized linear on float32 `x` (N, K) with int8 `qweight` (M, K):
+def linear_dynamic_int8(x: np.ndarray, packed: PackedLinearWeight, bias,
+                        reduce_range: bool = True) -> np.ndarray:  # fmt: skip
+    """fbgemm's dynamic quantized linear on float32 `x` (N, K) with a packed int8 weight:
 
     1. the input's min and max give uint8 qparams (choose_qparams, reduce_range: 0..127 on
        x86, where fbgemm's VPMADDUBSW sums pairs of u8 * s8 products into int16);
@@ -164,12 +184,14 @@ def linear_dynamic_int8(x: np.ndarray, qweight: np.ndarray, w_scale: float, w_ze
     Returns float32 (N, M).
     """
     scale, zp = choose_qparams(x.min(), x.max(), 0, 255, reduce_range) if x.size else (1.0, 0)
-    qx = quantize_per_tensor(x, scale, zp, "quint8", np.uint8)
-    a = qx.astype(np.int16) - np.int16(zp)  # (N, K) in [-255, 255]
-    w = qweight.astype(np.int16) - np.asarray(w_zero_point, np.int16).reshape(-1, 1)  # (M, K)
-    acc = int_matmul_t(a, w).astype(np.int32)  # (N, M), as fbgemm's int32 accumulators
-    mult = np.float32(np.float32(scale) * np.float32(w_scale))
-    acc32 = acc.astype(np.float32)  # int32 -> float32 rounds half to even, as cvtepi32_ps
+    inv = np.float32(1.0) / np.float32(scale)
+    t = fma_f32(x, inv, np.float32(zp))  # (N, K): the quint8 kernel's pre-rounding values
+    np.rint(t, out=t)
+    np.clip(t, 0, 255, out=t)
+    t -= np.float32(zp)  # qx - x_zp, exact small integers in float32
+    acc = t.astype(packed.ftype, copy=False) @ packed.wt  # (N, M), exact integers
+    acc32 = acc.astype(np.float32)  # as fbgemm's int32 -> float32 (half to even past 2**24)
+    mult = np.float32(scale) * packed.scale  # float32, per tensor () or per channel (M,)
     if bias is None:
         return acc32 * mult
     return fma_f32(acc32, mult, np.asarray(bias, np.float32))
