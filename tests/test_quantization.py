@@ -353,3 +353,20 @@ def test_fma_f32_rounds_once():
     _same_bits(got, np.array(want, np.float32))
     naive = (a.astype(np.float64) * b + c).astype(np.float32)
     assert (naive != got).sum() >= 2  # the constructed midpoints: rounding twice differs
+
+
+def test_dynamic_linear_wide_inputs_stay_exact():
+    """The integer matmul runs in float32 while every partial sum stays below 2**24 (K = 1000:
+    127 * 127 * 1000) and in float64 past it (K = 1100): both give torch's bits."""
+    rng = np.random.default_rng(8)
+    for k, wide in ((1000, False), (1100, True)):
+        t = torch.nn.Linear(k, 3)
+        d = descent.nn.Linear(k, 3)
+        d.load_state_dict(
+            {n: descent.tensor(p.detach().numpy()) for n, p in t.state_dict().items()}
+        )
+        qm = descent.ao.quantization.quantize_dynamic(descent.nn.Sequential(d), {descent.nn.Linear})
+        tqm = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(t), {torch.nn.Linear})
+        x = np.abs(rng.standard_normal((5, k))).astype(np.float32)  # zero point 0: |qx| to 127
+        _same_bits(qm(descent.tensor(x)).numpy(), tqm(torch.from_numpy(x)).numpy())
+        assert (qm[0]._packed_params._packed_weight._wt64 is not None) == wide

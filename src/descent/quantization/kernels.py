@@ -148,25 +148,35 @@ def choose_qparams(x_min: float, x_max: float, qmin: int, qmax: int,
 
 class PackedLinearWeight:
     """A quantized Linear weight made ready for `linear_dynamic_int8` once (PyTorch packs it
-    for fbgemm at prepack time): the zero-point-centred integers (qw - w_zp), transposed to
-    (K, M) in the floating dtype whose matmul is exact for them, and the float32 scales.
+    for fbgemm at prepack time): the zero-point-centred integers (qw - w_zp) transposed to
+    (K, M) in float32, their largest magnitude, and the float32 scales.
 
-    NumPy's integer matmul has no BLAS kernel (~30x slower than sgemm here), so the integers
+    NumPy's integer matmul has no BLAS kernel (~35x slower than sgemm here), so the integers
     go through a floating matmul that is exact: every product and partial sum of integers is
     representable when |sum| < 2**24 (float32) or 2**53 (float64), whatever the summation
-    order. With activations |qx - x_zp| <= 255 and |qw - w_zp| <= 255, float32 serves when
-    255 * max|qw - w_zp| * K < 2**24 (K <= 512 for int8 weights), float64 up to K ~ 1.4e11.
+    order. Each call checks max|qx - x_zp| * max|qw - w_zp| * K < 2**24 for sgemm (K <= 1032
+    with the reduce_range activations, |qx - x_zp| <= 127, and int8 weights); past it the
+    float64 copy (made on first need) serves.
     """
 
     def __init__(self, ints: np.ndarray, scale, zero_point) -> None:
         m, k = ints.shape
         zp = np.asarray(zero_point, np.int64).reshape(-1, 1)  # (1, 1) or (M, 1)
-        centred = ints.astype(np.int64) - zp  # (M, K)
-        w_max = int(np.abs(centred).max(initial=0))
-        self.ftype = np.float32 if 255 * w_max * k < 2**24 else np.float64
-        self.wt = np.ascontiguousarray(centred.T.astype(self.ftype))  # (K, M)
+        centred = ints.astype(np.int64) - zp  # (M, K), |.| <= 255
+        self.w_max = int(np.abs(centred).max(initial=0))
+        self.wt = np.ascontiguousarray(centred.T.astype(np.float32))  # (K, M), exact
+        self._wt64 = None
         self.scale = np.asarray(scale, np.float64).astype(np.float32)  # () or (M,)
         self.in_features, self.out_features = k, m
+
+    def matmul(self, a: np.ndarray) -> np.ndarray:
+        """a (N, K) float32 of integers @ the weight: exact integers (float32 or float64)."""
+        a_max = float(np.abs(a).max(initial=0))
+        if a_max * self.w_max * self.in_features < 2**24:
+            return a @ self.wt
+        if self._wt64 is None:
+            self._wt64 = self.wt.astype(np.float64)
+        return a.astype(np.float64) @ self._wt64
 
 
 def linear_dynamic_int8(x: np.ndarray, packed: PackedLinearWeight, bias,
@@ -189,7 +199,7 @@ def linear_dynamic_int8(x: np.ndarray, packed: PackedLinearWeight, bias,
     np.rint(t, out=t)
     np.clip(t, 0, 255, out=t)
     t -= np.float32(zp)  # qx - x_zp, exact small integers in float32
-    acc = t.astype(packed.ftype, copy=False) @ packed.wt  # (N, M), exact integers
+    acc = packed.matmul(t)  # (N, M), exact integers
     acc32 = acc.astype(np.float32)  # as fbgemm's int32 -> float32 (half to even past 2**24)
     mult = np.float32(scale) * packed.scale  # float32, per tensor () or per channel (M,)
     if bias is None:
