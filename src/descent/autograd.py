@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools as _itertools
 import sys as _sys
+import threading as _threading
 import weakref as _weakref
 from typing import Any as _Any
 
@@ -211,7 +212,8 @@ def _live_saving_nodes() -> list:
     _savers_limit[0] = max(4096, 2 * len(nodes))
     return nodes
 
-# saved_tensors_hooks (autograd_graph.py): the innermost active context, or None. record_node
+# saved_tensors_hooks (autograd_graph.py): its dispatcher while a context is open in any thread
+# (it packs with the calling thread's innermost context), or None. record_node
 # tests it once per recorded op; a set one packs what the node saved into PackedSaved tuples.
 _saved_hooks = None
 
@@ -558,7 +560,17 @@ def _parent(t):
 #: at once, as PyTorch's; otherwise the cost is this one test per recorded op.
 _stale_live = 0
 _stale_check = None
-_in_backward = False  # set by the engine while a backward pass runs (create_graph records ops)
+
+
+class _BackwardState(_threading.local):
+    """`on`: a backward pass runs in this thread (create_graph records ops; the engine sets it).
+    Per thread: another thread's pass must not switch off this thread's stale-view check (a
+    process-wide flag, before session 22, could also stay set after two passes overlapped)."""
+
+    on = False
+
+
+_backward_state = _BackwardState()
 
 
 def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
@@ -578,7 +590,7 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
         The output Tensor (`init_tensor`, requiring grad, made by this node), or None without
         `out`.
     """
-    if _stale_live and not _in_backward:  # a stale view is alive: using one as an operand
+    if _stale_live and not _backward_state.on:  # a stale view is alive: using one as an operand
         _stale_check(parents)  # raises (ops/view_write)
     node.parents = parents
     node.index = next(_counter) if index is None else index

@@ -103,7 +103,8 @@ def _run_backward(
     _state.enabled = create_graph  # the backward ops are recorded only under create_graph
     # a saved input that went stale since (ops/view_write.StaleView) is read by its node's
     # create_graph backward as PyTorch's unpacked saved value: no stale-view error there
-    prev_in_backward, _ag._in_backward = _ag._in_backward, True
+    in_backward = _ag._backward_state  # (this thread's)
+    prev_in_backward, in_backward.on = in_backward.on, True
     np_ns = array_namespace(np)
     ndarray = np.ndarray
     heappop, heappush = heapq.heappop, heapq.heappush
@@ -278,7 +279,7 @@ def _run_backward(
                         deliver(node, parent, gx, shape, ops)
     finally:
         _state.enabled = prev_mode
-        _ag._in_backward = prev_in_backward
+        in_backward.on = prev_in_backward
 
     if _pass_hooks:
         _run_pass_hooks("end", leaf_grads, None, None)

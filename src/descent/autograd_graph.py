@@ -9,10 +9,16 @@ the tensor's device remembered; unpack: back to that device); on the CPU it chan
 `disable_saved_tensors_hooks(message)` makes entering `saved_tensors_hooks` raise
 `RuntimeError(message)` inside it, as in PyTorch.
 
+The hooks are per thread, as PyTorch's (its SavedTensorDefaultHooks state is thread-local):
+a context and a `disable_saved_tensors_hooks` block act on the ops of the thread that opened
+them only (before session 22 they packed every thread's saved tensors).
+
 How it attaches to the engine, at no cost when no hooks are active: `autograd.record_node`
-tests one module-level variable (`autograd._saved_hooks`, the innermost active context or
-None) and, when set, calls its `pack_node`, which replaces what the node saved (`node.saved`,
-the inputs; `node.out_data`, the output) by `autograd.PackedSaved` tuples of `_Slot`s. The
+tests one module-level variable (`autograd._saved_hooks`: `_DISPATCH` while a context is open
+in any thread, else None) and, when set, calls its `pack_node`, which finds the calling
+thread's innermost context (`active_saved_hooks`) and has it replace what the node saved
+(`node.saved`, the inputs; `node.out_data`, the output) by `autograd.PackedSaved` tuples of
+`_Slot`s. The
 node's `inputs()` / `output()` unpack them each time backward reads them (one type test there).
 Unpack belongs to the slot, so a backward after the `with` block still unpacks. A ctx-style
 custom function's `ctx.save_for_backward` packs the same way (autograd_torch.py).
@@ -26,6 +32,7 @@ not tensors and are not packed), so hook call counts match PyTorch's for the com
 from __future__ import annotations
 
 import contextlib
+import threading as _threading
 import weakref as _weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -49,8 +56,42 @@ __all__ = [
     "set_warn_on_accumulate_grad_stream_mismatch",
 ]
 
-_stack: list = []  # the active saved_tensors_hooks contexts, innermost last
-_disabled: list = []  # messages of the active disable_saved_tensors_hooks blocks
+
+class _ThreadHooks(_threading.local):
+    """The calling thread's saved_tensors_hooks state (PyTorch's is thread-local too)."""
+
+    def __init__(self) -> None:
+        self.stack: list = []  # the active saved_tensors_hooks contexts, innermost last
+        self.disabled: list = []  # messages of the active disable_saved_tensors_hooks blocks
+
+
+_tls = _ThreadHooks()
+_open = [0]  # contexts open in all threads: autograd._saved_hooks is _DISPATCH while > 0
+_open_lock = _threading.Lock()
+
+
+def active_saved_hooks():
+    """The calling thread's innermost saved_tensors_hooks context, or None."""
+    stack = _tls.stack
+    return stack[-1] if stack else None
+
+
+class _Dispatch:
+    """`autograd._saved_hooks` while any thread has a context open: packs with the calling
+    thread's innermost context, and leaves other threads' saved tensors alone."""
+
+    def pack_node(self, node, out) -> None:
+        ctx = active_saved_hooks()
+        if ctx is not None:
+            ctx.pack_node(node, out)
+
+    def pack_tensors(self, tensors) -> tuple | None:
+        """The packed tensors, or None where this thread has no context (saved as they are)."""
+        ctx = active_saved_hooks()
+        return None if ctx is None else ctx.pack_tensors(tensors)
+
+
+_DISPATCH = _Dispatch()
 
 
 class _Slot:
@@ -112,15 +153,20 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
         self.unpack_hook = unpack_hook
 
     def __enter__(self):
-        if _disabled:
-            raise RuntimeError(_disabled[-1])
-        _stack.append(self)
-        _autograd._saved_hooks = self
+        if _tls.disabled:
+            raise RuntimeError(_tls.disabled[-1])
+        _tls.stack.append(self)
+        with _open_lock:
+            _open[0] += 1
+            _autograd._saved_hooks = _DISPATCH
         return self
 
     def __exit__(self, *exc) -> None:
-        _stack.remove(self)
-        _autograd._saved_hooks = _stack[-1] if _stack else None
+        _tls.stack.remove(self)
+        with _open_lock:
+            _open[0] -= 1
+            if not _open[0]:
+                _autograd._saved_hooks = None
 
     def pack_node(self, node, out) -> None:
         """Called by autograd.record_node: pack the node's saved inputs and saved output."""
@@ -165,10 +211,10 @@ class disable_saved_tensors_hooks:  # noqa: N801 - PyTorch's name
         self.error_message = error_message
 
     def __enter__(self) -> None:
-        _disabled.append(self.error_message)
+        _tls.disabled.append(self.error_message)
 
     def __exit__(self, *exc) -> None:
-        _disabled.remove(self.error_message)
+        _tls.disabled.remove(self.error_message)
 
 
 class _NodeMeta(type):

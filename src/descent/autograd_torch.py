@@ -444,10 +444,9 @@ class FunctionCtx:
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors for backward; an in-place change to one before backward raises."""
         self._versions = tuple(None if t is None else t._version for t in tensors)
-        hooks = autograd._saved_hooks
-        self._saved = (
-            tensors if hooks is None else autograd._PackedSaved(hooks.pack_tensors(tensors))
-        )
+        hooks = autograd._saved_hooks  # (saved_tensors_hooks: this thread's, autograd_graph)
+        packed = None if hooks is None else hooks.pack_tensors(tensors)
+        self._saved = tensors if packed is None else autograd._PackedSaved(packed)
 
     @property
     def saved_tensors(self) -> tuple:

@@ -24,6 +24,7 @@ reference and for A/B timings.
 
 from __future__ import annotations
 
+import itertools
 import linecache
 import weakref
 
@@ -32,7 +33,9 @@ import numpy as np
 from .fusion import FusedChain
 from .recorder import Backward, Call, Forward, View, Write
 
-_COUNT = [0]  # generated replays made: each one's file name in tracebacks
+# generated replays made: each one's file name in tracebacks (next(): one number per replay,
+# also when two threads generate at once; `_COUNT[0] += 1` then read could give two the same)
+_COUNT = itertools.count(1)
 
 
 class _Source:
@@ -99,8 +102,7 @@ def build(prog, debug: bool = False):
             src.add(1, f"env[{s}] = None")
     src.add(1, "return None")
     text = "\n".join(src.lines) + "\n"
-    _COUNT[0] += 1
-    filename = f"<descent.compile replay {_COUNT[0]}>"
+    filename = f"<descent.compile replay {next(_COUNT)}>"
     code = compile(text, filename, "exec")
     exec(code, ns)  # noqa: S102 - our own generated source, over objects bound in ns
     fn = ns["replay"]

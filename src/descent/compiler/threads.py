@@ -26,14 +26,26 @@ ran while another library's threads were still spinning chose every core for the
 benchmarks/compile.py, which then ran at 8.0 ms a call against 1.5 with one thread). Where numba has
 one thread or the process may run on one core only (`taskset -c 1`), the one-thread plan runs
 without trials.
+
+Threads: a replay that starts while another one runs (another program, in another thread: calls
+of one compiled function are serialised by its lock) runs the one-thread plan, without `split`
+or `halves` and untimed, switches the running one to it too (`_state` is process-wide; every
+plan computes the same bits, so a replay may change plans between two kernels), and makes it
+drop its timing of that call (`_overlap`). So every-core kernels run only while one replay
+runs (before session 22 one thread's every-core plan ran another thread's kernels every-core,
+and one thread's `end()` reset another's plan), and the timings are of calls that ran alone.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from time import perf_counter
 
 _state = {"parallel": False, "split": False, "halves": False}  # the replay now running
+_running: set = set()  # the ThreadPlans of the replays running now (in any thread)
+_overlap = [0]  # set to a new number by each replay that starts beside another
+_overlap_ids = itertools.count(1)
 
 
 def _cores() -> int:
@@ -72,7 +84,7 @@ class ThreadPlan:
     VERIFY = 3  # calls timed after choosing every core
     VERIFY_SLACK = 1.05  # their median above 1.05 x the best one-thread trial: one thread
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify")
+    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify", "overlap")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -82,6 +94,7 @@ class ThreadPlan:
         self.fixed = False
         self.k = 0  # calls into the current timing (pairs: one, one, every, every, ...)
         self.verify: list | None = None  # times of the calls after choosing every core
+        self.overlap = 0  # `_overlap` when this call began
 
     def fix(self, parallel: bool) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
@@ -91,6 +104,13 @@ class ThreadPlan:
     def begin(self) -> float:
         """Set the plan for this call; returns the start time."""
         self.calls += 1
+        _running.add(self)
+        if len(_running) > 1:  # another replay runs now: one thread for both (see above)
+            _overlap[0] = self.overlap = next(_overlap_ids)
+            self.trial = -3  # (untimed)
+            _state["parallel"] = _state["split"] = _state["halves"] = False
+            return perf_counter()
+        self.overlap = _overlap[0]
         if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
             if self.choice >= 0:  # time both again
                 self.choice, self.times, self.k, self.verify = -1, ([], []), 0, None
@@ -112,7 +132,12 @@ class ThreadPlan:
 
     def end(self, t0: float) -> None:
         _state["parallel"] = _state["split"] = _state["halves"] = False
+        _running.discard(self)
         if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
+            return
+        if _overlap[0] != self.overlap:  # another replay ran meanwhile: not a timing
+            if self.choice < 0:
+                self.k -= 2  # (this pair again)
             return
         if self.trial == 2:  # every core chosen: does it keep its trials' promise?
             self.verify.append(perf_counter() - t0)
@@ -216,7 +241,8 @@ def run_halves(parts, fn) -> None:
     w = _worker()
     claim, finished = threading.Lock(), threading.Lock()
     finished.acquire()
-    w.jobs.put((fn, parts[1], (_getcpu(), _AFFINITY[0]), claim, finished))
+    errors: list = []  # the worker's exception for this job (each caller its own)
+    w.jobs.put((fn, parts[1], (_getcpu(), _AFFINITY[0]), claim, finished, errors))
     try:
         fn(*parts[0])
     except BaseException:
@@ -227,9 +253,8 @@ def run_halves(parts, fn) -> None:
         fn(*parts[1])
         return
     finished.acquire()  # started: wait for it
-    err = w.errors.pop() if w.errors else None
-    if err is not None:
-        raise err
+    if errors:
+        raise errors[0]
 
 
 # Where the worker runs. Left to the scheduler, a thread woken right after a threaded product
@@ -272,13 +297,12 @@ class _Worker:
         import threading  # noqa: PLC0415
 
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.errors: list = []  # the exception of the job just finished, if any
         self.where = None  # (the caller's core, the caller's cores) the affinity was set for
         threading.Thread(target=self._loop, name="descent-split", daemon=True).start()
 
     def _loop(self) -> None:
         while True:
-            fn, args, where, claim, finished = self.jobs.get()
+            fn, args, where, claim, finished, errors = self.jobs.get()
             if not claim.acquire(False):  # the caller ran it
                 continue
             try:
@@ -286,7 +310,7 @@ class _Worker:
                     self._keep_off(where)
                 fn(*args)
             except BaseException as e:  # noqa: BLE001 - handed to the caller
-                self.errors.append(e)
+                errors.append(e)
             finally:
                 finished.release()
 
