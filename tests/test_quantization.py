@@ -370,3 +370,29 @@ def test_dynamic_linear_wide_inputs_stay_exact():
         x = np.abs(rng.standard_normal((5, k))).astype(np.float32)  # zero point 0: |qx| to 127
         _same_bits(qm(descent.tensor(x)).numpy(), tqm(torch.from_numpy(x)).numpy())
         assert (qm[0]._packed_params._packed_weight._wt64 is not None) == wide
+
+
+def test_copies_pickles_and_engine():
+    """deepcopy and pickle keep quantized tensors and models (the dtypes and schemes are one
+    object each); torch.backends.quantized.engine accepts fbgemm's names and refuses others."""
+    import copy
+    import pickle
+
+    model = descent.nn.Sequential(descent.nn.Linear(5, 4))
+    qm = descent.ao.quantization.quantize_dynamic(model, {descent.nn.Linear})
+    x = descent.randn(3, 5)
+    _same_bits(copy.deepcopy(qm)(x).numpy(), qm(x).numpy())
+    w = qm[0].weight()
+    for w2 in (copy.deepcopy(w), pickle.loads(pickle.dumps(w))):
+        assert w2.dtype is descent.qint8 and w2.qscheme() is descent.per_tensor_affine
+        assert w2.q_scale() == w.q_scale()
+        _same_bits(w2.int_repr().numpy(), w.int_repr().numpy())
+    quantized = descent.backends.quantized
+    assert quantized.engine == "x86"
+    try:
+        quantized.engine = "fbgemm"
+        assert quantized.engine == "fbgemm"
+        with pytest.raises(RuntimeError, match="qnnpack"):
+            quantized.engine = "qnnpack"
+    finally:
+        quantized.engine = "x86"

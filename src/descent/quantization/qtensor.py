@@ -75,8 +75,8 @@ class QuantizedDType(_dtype):
 
     __str__ = __repr__
 
-    def __reduce__(self):
-        return (getattr, (sys.modules[__name__], self.name))
+    def __reduce__(self):  # one object per dtype: pickle and deepcopy find it by name
+        return (_qdtype_named, (self.name,))
 
     @property
     def itemsize(self) -> int:
@@ -108,8 +108,16 @@ class qscheme:  # lower case: PyTorch's name (torch.qscheme)
 
     __str__ = __repr__
 
-    def __reduce__(self):
-        return (getattr, (sys.modules[__name__], self.name))
+    def __reduce__(self):  # one object per scheme: pickle and deepcopy find it by name
+        return (_qscheme_named, (self.name,))
+
+
+def _qdtype_named(name: str) -> QuantizedDType:
+    return _QDTYPES[name]
+
+
+def _qscheme_named(name: str) -> qscheme:
+    return globals()[name]
 
 
 per_tensor_affine = qscheme("per_tensor_affine")
