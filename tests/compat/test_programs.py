@@ -48,7 +48,8 @@ C51 / QR-DQN / IQN with noisy nets and prioritised replay, 3-D rotations and Kab
 MixMatch / Mean Teacher, DANN / MMD / CORAL and Deep SVDD, ArcFace-style margins and
 prototypical networks, a biaffine dependency parser with Eisner decoding, hash-grid encodings,
 IWAE / DReG estimators, Tacotron 2's location-sensitive attention, evolution strategies and
-CMA-ES, the Temporal Fusion Transformer and Informer, federated averaging).
+CMA-ES, the Temporal Fusion Transformer and Informer, federated averaging, Conv-TasNet with PIT,
+learned compression with GDN and an entropy bottleneck, packed-sequence LM pre-training).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -730,6 +731,19 @@ CASES = {
     # FedAvg over state_dicts weighted by Dirichlet non-IID shard sizes, FedProx, SCAFFOLD's
     # control variates, FedAvgM server momentum, client-level DP clipping + NumPy noise
     "federated_learning": ((1e-5, 1e-6), None),
+    # Conv-TasNet: strided Conv1d encoder / ConvTranspose1d decoder (checked as F.fold
+    # overlap-add), gLN and cumsum-based cLN, dilated depthwise TCN blocks with PReLU, SI-SNR,
+    # utterance-level PIT over itertools.permutations with a gather reorder
+    "conv_tasnet_pit": ((1e-5, 1e-6), None),
+    # CompressAI's factorized prior: GDN / IGDN through a NonNegativeParametrizer and a LowerBound
+    # Function, an EntropyBottleneck's cumulative logits and sign-trick likelihoods, NumPy uniform
+    # noise vs median rounding, bpp + lambda * MSE, the aux quantile loss on its own Adam
+    "learned_compression": ((1e-5, 1e-6), None),
+    # packed pre-training rows: document ids by cumsum, positions reset by cummax, a block-causal
+    # bool mask into SDPA checked against each document alone (cu_seqlens), vocabulary-chunked
+    # cross-entropy under checkpoint(use_reentrant=False) with a z-loss, per-document losses by
+    # scatter_add_, tied embeddings, a WSD LambdaLR; SigLIP's sigmoid loss
+    "lm_packing_tricks": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
