@@ -396,3 +396,33 @@ def test_copies_pickles_and_engine():
             quantized.engine = "qnnpack"
     finally:
         quantized.engine = "x86"
+
+
+def test_save_load_quantized_state_dict(tmp_path):
+    """descent.save / load keep quantized tensors (the integers and parameters) and dtypes:
+    the tutorials' print_size_of_model saves a quantized model's state_dict."""
+    from descent.serialization import _decode_quantized
+
+    model = descent.nn.Sequential(descent.nn.Linear(64, 32))
+    qm = descent.ao.quantization.quantize_dynamic(model, {descent.nn.Linear})
+    qc = descent.quantize_per_channel(descent.randn(3, 4), descent.tensor([0.1, 0.2, 0.3]),
+                                      descent.tensor([0, 1, 2]), 0, descent.quint8)  # fmt: skip
+    descent.save({"sd": qm.state_dict(), "qc": qc, "scheme": descent.per_channel_affine},
+                 tmp_path / "q.pt")  # fmt: skip
+    descent.save(model.state_dict(), tmp_path / "f.pt")
+    assert (tmp_path / "q.pt").stat().st_size < (tmp_path / "f.pt").stat().st_size / 2
+    back = descent.load(tmp_path / "q.pt")
+    assert list(back["sd"]) == list(qm.state_dict())
+    assert back["sd"]["0._packed_params.dtype"] is descent.qint8
+    assert back["scheme"] is descent.per_channel_affine
+    w, b = back["sd"]["0._packed_params._packed_params"]
+    for got, want in ((w, qm[0].weight()), (back["qc"], qc)):
+        assert got.dtype is want.dtype and got.qscheme() is want.qscheme()
+        _same_bits(got.int_repr().numpy(), want.int_repr().numpy())
+        _same_bits(got.dequantize().numpy(), want.dequantize().numpy())
+    _same_bits(b.detach().numpy(), qm[0].bias().detach().numpy())
+    with pytest.raises(ValueError, match="no quantized dtype or scheme"):
+        _decode_quantized({"__quantized__": "np"}, {})
+    with pytest.raises(ValueError, match="holds int64"):
+        node = {"__qtensor__": "k", "dtype": "qint8", "qscheme": "per_tensor_affine"}
+        _decode_quantized({**node, "scale": 0.1, "zero_point": 0}, {"k": np.zeros(2, np.int64)})

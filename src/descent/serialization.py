@@ -47,6 +47,8 @@ def _encode(value: Any, arrays: dict, where: str, memo: dict | None = None) -> A
     `memo` maps id(tensor) to its node: one Tensor object met twice is stored once and loads
     as one object again (pickle's memo in torch.save: `load(...)["a"] is load(...)["b"]`)."""
     memo = {} if memo is None else memo
+    if type(value).__name__ in ("QuantizedTensor", "QuantizedDType", "qscheme"):
+        return _encode_quantized(value, arrays)  # descent.quantization (docs/quantization.md)
     if isinstance(value, _Tensor):
         if id(value) in memo:
             return memo[id(value)][1]
@@ -101,6 +103,61 @@ def _encode(value: Any, arrays: dict, where: str, memo: dict | None = None) -> A
                     f"store{hint}")  # fmt: skip
 
 
+def _encode_quantized(value: Any, arrays: dict) -> dict:
+    """A quantized tensor as its integer representation and affine parameters (per-channel
+    scales and zero points as arrays); a quantized dtype or scheme by its name."""
+    if type(value).__name__ != "QuantizedTensor":
+        return {"__quantized__": value.name}
+    st = value._data
+    key = f"{_OBJ}{len(arrays)}"
+    arrays[key] = st.ints
+    node = {"__qtensor__": key, "dtype": st.qdtype.name, "qscheme": st.qscheme.name}
+    if st.axis is None:
+        node.update(scale=float(st.scale), zero_point=int(st.zero_point))
+    else:
+        arrays[f"{key}.scale"], arrays[f"{key}.zero_point"] = st.scale, st.zero_point
+        node["axis"] = int(st.axis)
+    return node
+
+
+def _decode_quantized(node: dict, arrays: dict) -> Any:
+    """The inverse of `_encode_quantized`, checking what a file may say: a known dtype and
+    scheme name, integers of that dtype, parameters of the right shapes."""
+    from .quantization import qtensor  # noqa: PLC0415 - loads with the first quantized value
+
+    def bad(why: str):
+        return _CheckpointError(f"load: a quantized entry {why}")
+
+    if "__quantized__" in node:
+        name = node["__quantized__"]
+        found = qtensor._QDTYPES.get(name) or qtensor._QSCHEMES.get(name)
+        if found is None:
+            raise bad(f"names {name!r}, which is no quantized dtype or scheme")
+        return found
+    key, dt, sc = node.get("__qtensor__"), node.get("dtype"), node.get("qscheme")
+    if key not in arrays or dt not in qtensor._QDTYPES or sc not in qtensor._QSCHEMES:
+        raise bad(f"is malformed ({sorted(node)})")
+    qdtype, scheme = qtensor._QDTYPES[dt], qtensor._QSCHEMES[sc]
+    ints = _backend.as_numpy(arrays[key])
+    if ints.dtype != qdtype.storage_dtype:
+        raise bad(f"of dtype {dt} holds {ints.dtype} integers")
+    if "axis" in node:
+        axis = node["axis"]
+        scale = _backend.as_numpy(arrays.get(f"{key}.scale", _np.zeros(0))).astype(_np.float64)
+        zero_point = _backend.as_numpy(arrays.get(f"{key}.zero_point", _np.zeros(0)))
+        fits = isinstance(axis, int) and 0 <= axis < ints.ndim
+        if not fits or scale.shape != (ints.shape[axis],) or zero_point.shape != scale.shape:
+            raise bad(f"has per-channel parameters that do not fit its shape {ints.shape}")
+        storage = qtensor.QuantizedStorage(ints, qdtype, scheme, scale,
+                                           zero_point.astype(_np.int64), axis)  # fmt: skip
+    else:
+        scale, zero_point = node.get("scale"), node.get("zero_point")
+        if not isinstance(scale, (int, float)) or not isinstance(zero_point, int):
+            raise bad("has no number scale and zero_point")
+        storage = qtensor.QuantizedStorage(ints, qdtype, scheme, float(scale), zero_point)
+    return _Tensor._wrap(storage)
+
+
 def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
     memo = {} if memo is None else memo  # tensor key -> the Tensor made for it (see _encode)
     if isinstance(node, list):
@@ -121,6 +178,8 @@ def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
             t.requires_grad_(True)
         memo[key] = t
         return t
+    if "__qtensor__" in node or "__quantized__" in node:
+        return _decode_quantized(node, arrays)
     if "__ndarray__" in node:
         a = _backend.as_numpy(arrays[node["__ndarray__"]])
         return _as_complex(a) if node.get("complex") else a

@@ -117,7 +117,7 @@ def _qdtype_named(name: str) -> QuantizedDType:
 
 
 def _qscheme_named(name: str) -> qscheme:
-    return globals()[name]
+    return _QSCHEMES[name]
 
 
 per_tensor_affine = qscheme("per_tensor_affine")
@@ -125,6 +125,11 @@ per_channel_affine = qscheme("per_channel_affine")
 per_tensor_symmetric = qscheme("per_tensor_symmetric")
 per_channel_symmetric = qscheme("per_channel_symmetric")
 per_channel_affine_float_qparams = qscheme("per_channel_affine_float_qparams")
+_QSCHEMES = {
+    q.name: q
+    for q in (per_tensor_affine, per_channel_affine, per_tensor_symmetric, per_channel_symmetric,
+              per_channel_affine_float_qparams)
+}  # fmt: skip
 
 
 def as_qdtype(dt, op: str) -> QuantizedDType:
