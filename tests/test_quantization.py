@@ -426,3 +426,24 @@ def test_save_load_quantized_state_dict(tmp_path):
     with pytest.raises(ValueError, match="holds int64"):
         node = {"__qtensor__": "k", "dtype": "qint8", "qscheme": "per_tensor_affine"}
         _decode_quantized({**node, "scale": 0.1, "zero_point": 0}, {"k": np.zeros(2, np.int64)})
+
+
+def test_load_state_dict_into_a_quantized_model(tmp_path):
+    """A saved quantized state_dict loads into another quantized model (PyTorch's keys:
+    scale, zero_point, _packed_params.dtype / _packed_params), which then computes the same."""
+
+    def make():
+        layers = (descent.nn.Linear(6, 5), descent.nn.ReLU(), descent.nn.Linear(5, 2))
+        return descent.ao.quantization.quantize_dynamic(descent.nn.Sequential(*layers))
+
+    qm, other = make(), make()
+    x = descent.randn(4, 6)
+    descent.save(qm.state_dict(), tmp_path / "q.pt")
+    assert str(other.load_state_dict(descent.load(tmp_path / "q.pt"))) == (
+        "<All keys matched successfully>"
+    )
+    _same_bits(other(x).numpy(), qm(x).numpy())
+    sd = qm.state_dict()
+    del sd["2._packed_params._packed_params"]
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\).*2\._packed_params\._packed_params"):
+        other.load_state_dict(sd)

@@ -194,6 +194,8 @@ def _overrides_load(module) -> bool:
         fn = type(m)._load_from_state_dict
         if fn is not base and not getattr(fn, "__module__", "").startswith("descent."):
             return True
+        if getattr(m, "_loads_per_module", False):  # a descent module with its own keys
+            return True  # (descent.quantization's packed parameters)
     return False
 
 

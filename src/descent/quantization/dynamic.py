@@ -95,10 +95,37 @@ class LinearPackedParams(Module):
     def _weight_bias(self):
         return self._packed_params
 
+    _loads_per_module = True  # load_state_dict runs _load_from_state_dict below
+
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination[prefix + "dtype"] = self.dtype
         destination[prefix + "_packed_params"] = self._weight_bias()
+
+    def _load_from_state_dict(self, state_dict, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:  # fmt: skip
+        """`dtype` and `_packed_params` = (quantized weight, bias), as written above."""
+        dtype_key, params_key = prefix + "dtype", prefix + "_packed_params"
+        if dtype_key in state_dict:
+            dtype = state_dict.pop(dtype_key)
+            if dtype is not qint8:
+                error_msgs.append(f"{dtype_key}: descent's dynamic quantized Linear is qint8 only, "
+                                  f"got {dtype!r}")  # fmt: skip
+        elif strict:
+            missing_keys.append(dtype_key)
+        if params_key in state_dict:
+            weight, bias = state_dict.pop(params_key)
+            old = self._packed_params[0]
+            if not isinstance(weight, QuantizedTensor) or weight.shape != old.shape:
+                error_msgs.append(f"{params_key}: expected a quantized weight of shape "
+                                  f"{tuple(old.shape)}, got {weight!r:.60}")  # fmt: skip
+            else:
+                self.set_weight_bias(weight, bias)
+        elif strict:
+            missing_keys.append(params_key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)  # fmt: skip
 
     def __repr__(self) -> str:
         return repr(self._weight_bias())
@@ -165,6 +192,19 @@ class DynamicQuantizedLinear(Module):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination[prefix + "scale"] = autograd._new_tensor(np.array(self.scale, np.float32))
         destination[prefix + "zero_point"] = autograd._new_tensor(np.array(self.zero_point))
+
+    def _load_from_state_dict(self, state_dict, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:  # fmt: skip
+        """The output `scale` and `zero_point` (unused by the dynamic forward, kept as torch)."""
+        for name, cast in (("scale", float), ("zero_point", int)):
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, cast(state_dict.pop(key).item()))
+            elif strict:
+                missing_keys.append(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)  # fmt: skip
 
     def _get_name(self) -> str:
         return "DynamicQuantizedLinear"
