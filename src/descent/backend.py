@@ -372,6 +372,41 @@ def _erf_as(x):
     return np.copysign(y, x).astype(dt, copy=False)
 
 
+_MAX_KEEPS_X: dict = {}  # dtype -> NumPy's maximum(0, x) returns x on a tie (-0.0 kept)
+
+
+def maximum_keeps_second(dtype) -> bool:
+    """Whether NumPy's maximum(0, x) returns x on a tie for this dtype (x86's maxps does; NaN
+    is propagated either way), so that maximum(0, x) keeps a -0.0 x: checked once per dtype on
+    arrays that take its scalar and vector loops."""
+    dt = np.dtype(dtype)
+    ok = _MAX_KEEPS_X.get(dt)
+    if ok is None:
+        z = [np.full(n, -0.0, dt) for n in (1, 7, 16, 64, 1000)]
+        z.append(z[-1][3:])  # an unaligned start
+        ok = _MAX_KEEPS_X[dt] = all(
+            np.signbit(np.maximum(0, a).astype(np.float64)).all() for a in z)  # fmt: skip
+    return ok
+
+
+def clamp_min_zero(x):
+    """ReLU's values, PyTorch's clamp_min(x, 0): x where x >= 0 or NaN (so -0.0 stays -0.0,
+    NaN keeps its bits), else +0.0. NumPy: maximum(0, x) at maximum's speed where it keeps
+    the second operand on a tie (`maximum_keeps_second`); elsewhere (CuPy, float16) the tie
+    is settled after maximum: where y equals x, y is x (only zeros are equal with other bits).
+    Other arrays (meta, a sparse tensor's storage) take their own maximum(x, 0)."""
+    if type(x) is _ndarray:
+        if maximum_keeps_second(x.dtype):
+            return np.maximum(0, x)
+        y = np.maximum(x, 0)
+        return np.where(y == x, x, y)
+    if is_cupy_array(x):
+        cp = cupy_module()
+        y = cp.maximum(x, 0)
+        return cp.where(y == x, x, y)
+    return get_array_module(x).maximum(x, 0)
+
+
 def random_permutation(rng, n: int):
     """A random permutation of range(n) as int64 from a NumPy or CuPy Generator (CuPy's
     Generator has no `permutation`: the order of n uniform draws gives one)."""

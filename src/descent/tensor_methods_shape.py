@@ -211,12 +211,12 @@ class InPlaceMethods:
             alpha, (other,) = legacy_scalar_first("add_", other, args, 1)  # x.add_(alpha, other)
         if type(alpha) is int and self._data.dtype.kind == "b":
             alpha = bool(alpha)  # PyTorch casts alpha to the bool result (see descent.add)
-        return _ops.add_(self, other if alpha == 1 else other * alpha)
+        return _ops.add_(self, other if alpha == 1 else _times_alpha(self, other, alpha))
 
     def sub_(self, other, *args, alpha=1):
         if args:
             alpha, (other,) = legacy_scalar_first("sub_", other, args, 1)  # x.sub_(alpha, other)
-        return _ops.sub_(self, other if alpha == 1 else other * alpha)
+        return _ops.sub_(self, other if alpha == 1 else _times_alpha(self, other, alpha))
 
     def mul_(self, other):
         return _ops.mul_(self, other)
@@ -248,3 +248,12 @@ class InPlaceMethods:
 
     def masked_fill_(self, mask, value):
         return _ops.masked_fill_(self, mask, value)
+
+
+def _times_alpha(t, other, alpha):
+    """other * alpha for add_/sub_ (a Python int beyond int64: PyTorch's casts, scaled_int)."""
+    if type(other) is int:
+        from .ops.arithmetic import scaled_int  # noqa: PLC0415 - ops import tensor, which imports this
+
+        return scaled_int(t._data.dtype, other, alpha)
+    return other * alpha

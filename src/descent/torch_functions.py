@@ -20,7 +20,7 @@ from .errors import DescentError, DimensionError
 from .hooks import composite
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
-from .ops.arithmetic import scale
+from .ops.arithmetic import scale, scaled_int
 from .ops.arithmetic import sub as _sub
 from .ops.elementwise import cast as _cast
 from .ops.half import rounds_once
@@ -68,6 +68,8 @@ def _scaled(name: str, input, other, alpha):
         # PyTorch converts alpha to float16 (its overflow error beyond 65504) and computes
         # input + alpha * other from that rounded alpha (not in float32 as other * 0.1 does)
         alpha = float(np.float16(half_value(alpha)))
+    if type(other) is int and isinstance(input, Tensor):
+        return scaled_int(input._data.dtype, other, alpha)  # (PyTorch's casts: ops/arithmetic)
     # one node that frees nothing, as PyTorch's AddBackward0 with alpha (ops/arithmetic.Scale)
     return scale(other, alpha) if isinstance(other, Tensor) else other * alpha
 

@@ -254,11 +254,11 @@ def run(chain: FusedChain, env, pool) -> None:
 
 
 # -- Linear's bias add and the ReLU after it, in one pass ------------------------------------------
-# Eager runs y = x @ W.T, then y += b (NumPy's float32/float64 add), then ReLU (maximum(y, 0)):
+# Eager runs y = x @ W.T, then y += b (NumPy's float32/float64 add), then ReLU (maximum(0, y)):
 # two passes over y after the product. The replay (program._LinearRelu) runs the same product
 # and then this kernel: t = y + b rounded to the dtype (the same IEEE add; numba without
-# fast-math), then maximum's value, t where t > 0 or t is NaN, else +0.0 (replay_kernels'
-# ReLU select, used only where this NumPy's maximum gives +0.0 for -0.0), written in place.
+# fast-math), then ReLU's value (backend.clamp_min_zero): +0.0 where t < 0, else t (-0.0 and
+# NaN kept; replay_kernels' ReLU select), written in place.
 
 _BIAS_RELU: list = []
 
@@ -268,7 +268,7 @@ def _bias_relu_py(y, b, n):  # pragma: no cover - compiled
         row = y[i * n : (i + 1) * n]
         for j in range(n):
             t = row[j] + b[j]
-            row[j] = t if (t > 0 or t != t) else 0
+            row[j] = 0 if t < 0 else t
 
 
 def bias_relu_kernel():

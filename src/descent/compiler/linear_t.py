@@ -16,7 +16,7 @@ So a replayed Linear site in this mode runs:
         better than a copy does); else OpenBLAS's `?omatcopy` of x (~0.16 ns an element hot)
   yT  = W @ xT                  (NN, into a pool buffer, (out, M))
   yT += b (and ReLU's select)   (the same IEEE add and select per element as eager's y += b and
-                                 maximum(y, 0), in yT's layout: one numba pass over rows)
+                                 maximum(0, y), in yT's layout: one numba pass over rows)
   y   = yT^T                    (`?omatcopy` again: the C-order output the backward reads)
 
 The values are eager's as long as W @ xT sums each dot product in the order x @ W.T does. On
@@ -127,7 +127,7 @@ def _kernels_py(omat, one):
             bj = b[j]
             for i in range(m):
                 t = yt[j, i] + bj
-                yt[j, i] = t if (t > 0 or t != t) else 0
+                yt[j, i] = 0 if t < 0 else t
         omat(101, 112, n, m, one, yt.ctypes.data, m, y.ctypes.data, n)
 
     def bias_t(yt, b, y):  # pragma: no cover - compiled

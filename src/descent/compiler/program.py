@@ -118,8 +118,8 @@ def _ufunc_plan(op, ins_arrays):
     """[ufunc, operand form, (shape, dtype) of the result once known] when op's forward is one
     ufunc over these arrays, else None."""
     name = type(op).__name__
-    if name == "Relu" and type(op).__module__ == "descent.ops.activation" and len(ins_arrays) == 1:
-        return [np.maximum, 4, None]  # maximum(x, 0), as Relu.forward
+    # (ReLU has none: its forward, backend.clamp_min_zero, keeps -0.0, which maximum(x, 0)
+    # into a pool buffer did not; with fuse, replay_kernels.relu_plan's select runs)
     if type(op).__module__ != "descent.ops.arithmetic":
         return None
     if name in _BINARY and len(ins_arrays) == 2:
@@ -343,8 +343,6 @@ class Program:
                 operands = (arrays[0], op.ca)
             elif form == 3:
                 operands = (op.ca, arrays[0])
-            elif form == 4:
-                operands = (arrays[0], 0)
             else:
                 operands = (arrays[0],)
             # (C-contiguous operands only: a ufunc on a strided view writes its result in the

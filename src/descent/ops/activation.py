@@ -99,7 +99,7 @@ class Relu(Function):
     save_output = True
 
     def forward(self, x):
-        return backend.get_array_module(x).maximum(x, 0)
+        return backend.clamp_min_zero(x)  # PyTorch's clamp_min(x, 0): relu(-0.0) is -0.0
 
     def backward(self, gy, ops):
         # The output is positive exactly where x is: the mask needs no saved input (0 at x = 0, as
@@ -301,6 +301,40 @@ class Softplus(Function):
         # is 1.
         bx = x * self.beta
         return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
+
+
+class LogSigmoid(Function):
+    """y = log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), PyTorch's log_sigmoid forward (so
+    y(+inf) is +0.0, where -softplus(-x) gave -0.0); dy/dx = sigmoid(-x), written as PyTorch's
+    log_sigmoid_backward: s = e^-|x| / (1 + e^-|x|), 1 - s where x < 0, else s."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
+            return in_float32(self.forward, x)
+        xp = backend.get_array_module(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy, ops):
+        (x,) = self.inputs(ops)
+        if not ops.is_graph and x.dtype == HALF:  # in float32, rounded once (opmath)
+            return in_float32(_log_sigmoid_vjp, gy, x, ops)
+        return _log_sigmoid_vjp(gy, x, ops)
+
+
+def _log_sigmoid_vjp(gy, x, ops):
+    """LogSigmoid's backward formula (arrays; under create_graph gy sigmoid(-x), the same
+    values differentiable everywhere: -|x| has no second derivative at 0)."""
+    if ops.is_graph:
+        return gy * ops.sigmoid(-x)
+    z = ops.exp(-ops.abs(x))
+    s = z / (1 + z)
+    return gy * ops.where(x < 0, 1 - s, s)
+
+
+def log_sigmoid(x) -> Tensor:
+    return LogSigmoid.apply(_float(x))
 
 
 class Erf(Function):

@@ -164,6 +164,8 @@ class Pow(Function):
     def forward(self, a, b):
         if a.dtype.kind in "iu" and (b < 0).any():
             return _int_pow(a, b)
+        if a.dtype.kind == "c" or b.dtype.kind == "c":
+            return complex_pow(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, (-1) ** 0.5 = nan
             if b.size == 1 and b.dtype.kind == "f" and b.reshape(()) == 0.5:
                 # NumPy turns a one-element exponent of 0.5 into sqrt (sqrt(-inf) = nan,
@@ -179,6 +181,8 @@ class Pow(Function):
         # PyTorch's PowBackward1 unpacks its saved result in every backward: an in-place change
         # of the output (y.pow_(e).pow_(3)) raises even where only the base needs a gradient
         y = self.output(ops)
+        if y.dtype.kind == "c" and not ops.is_graph:  # PyTorch's formulas over its cpow
+            return _complex_pow_vjp(self, gy, a, b, y)
         if a.dtype.kind == "c":  # complex: gy times the conjugate derivatives
             a, b = conj_if_complex(ops, a), conj_if_complex(ops, b)
         ga = gb = None
@@ -199,6 +203,91 @@ class Pow(Function):
                     flat = (a == 0) & (b >= 0)
                 gb = gy * (y * ops.log(ops.where(flat, 1, a)))
         return ga, gb
+
+
+def complex_pow(a, b):
+    """a ** b for complex arrays as PyTorch's CPU kernel computes it: C's cpow, which glibc
+    writes as cexp(b * clog(a)) with C's complex product (Annex G: an infinite factor keeps the
+    product infinite where the plain formula gives nan + nan j). So 0 ** 0 is nan + nan j and
+    0 ** -1 inf + nan j, where NumPy's power special-cases zeros and integer exponents."""
+    xp = backend.get_array_module(a, b)
+    dt = np.result_type(a.dtype, b.dtype)
+    a, b = xp.broadcast_arrays(xp.asarray(a, dtype=dt), xp.asarray(b, dtype=dt))
+    with np.errstate(all="ignore"):
+        return xp.exp(_annex_g_product(xp, b, xp.log(a)))
+
+
+def _annex_g_product(xp, x, y):
+    """x * y for complex arrays with C99 Annex G's recovery of infinities (GCC's __muldc3:
+    where both parts of the plain product are nan, an infinite operand makes them +-inf)."""
+    a, b, c, d = x.real, x.imag, y.real, y.imag
+    re, im = a * c - b * d, a * d + b * c
+    bad = xp.isnan(re) & xp.isnan(im)
+    if bad.any():
+        one, zero = a.dtype.type(1), a.dtype.type(0)
+
+        def unit(v):  # an infinity as +-1, a finite value as +-0 (its sign kept)
+            return xp.copysign(xp.where(xp.isinf(v), one, zero), v)
+
+        def nan_zero(v, where):  # a nan as +-0 where asked
+            return xp.where(where & xp.isnan(v), xp.copysign(zero, v), v)
+
+        x_inf = xp.isinf(a) | xp.isinf(b)
+        a, b = xp.where(x_inf, unit(a), a), xp.where(x_inf, unit(b), b)
+        c, d = nan_zero(c, x_inf), nan_zero(d, x_inf)
+        y_inf = xp.isinf(c) | xp.isinf(d)
+        c, d = xp.where(y_inf, unit(c), c), xp.where(y_inf, unit(d), d)
+        a, b = nan_zero(a, y_inf), nan_zero(b, y_inf)
+        xr, xi, yr, yi = x.real, x.imag, y.real, y.imag  # (a product that overflowed)
+        big = ~(x_inf | y_inf) & (xp.isinf(xr * yr) | xp.isinf(xi * yi)
+                                  | xp.isinf(xr * yi) | xp.isinf(xi * yr))  # fmt: skip
+        a, b, c, d = (nan_zero(v, big) for v in (a, b, c, d))
+        again = bad & (x_inf | y_inf | big)
+        re = xp.where(again, xp.inf * (a * c - b * d), re).astype(re.dtype, copy=False)
+        im = xp.where(again, xp.inf * (a * d + b * c), im).astype(im.dtype, copy=False)
+    out = xp.empty(re.shape, x.dtype)
+    out.real, out.imag = re, im
+    return out
+
+
+def _complex_pow_vjp(op, gy, a, b, y):
+    """Complex a ** b's gradients as PyTorch's pow_backward_self and pow_backward_exponent
+    (arrays): where(b == 0, 0, gy conj(b a^(b - 1))) with a^(b - 1) its cpow (so 0 ** 1
+    gives nan, as 0 ** 0 does there), and gy where(a == 0 and b real >= 0, 0, conj(y log a))."""
+    xp = backend.get_array_module(gy)
+    ga = gb = None
+    with np.errstate(all="ignore"):
+        if op.parents[0] is not None:
+            ga = xp.where(b == 0, 0, gy * xp.conj(b * complex_pow(a, b - 1)))
+            if a.dtype.kind != "c":
+                ga = ga.real  # (PyTorch's handle_r_to_c: a real input's gradient is real)
+        if op.parents[1] is not None:
+            real_b = (b.imag == 0) & (b.real >= 0) if b.dtype.kind == "c" else b >= 0
+            gb = gy * xp.where((a == 0) & real_b, 0, xp.conj(y * xp.log(a.astype(y.dtype))))
+            if b.dtype.kind != "c":
+                gb = gb.real
+    return ga, gb
+
+
+def _complex_pow_scalar(x, c):
+    """x ** c for a complex x and a Python number c, as PyTorch's pow(Tensor, Scalar): 1 for
+    c = 0 and x for c = 1 (pow's own shortcuts), its kernels' sqrt, reciprocal of sqrt,
+    reciprocal, x * x, x * x * x, 1 / (x * x) for c = 0.5, -0.5, -1, 2, 3, -2, else cpow."""
+    xp = backend.get_array_module(x)
+    if c == 0:
+        return xp.ones_like(x)
+    if c == 1:
+        return x.copy()
+    if c == 0.5:
+        return xp.sqrt(x)
+    if c == -0.5:
+        return 1 / xp.sqrt(x)
+    if c == -1:
+        return 1 / x
+    if c in (2, 3, -2):
+        y = x * x
+        return y * x if c == 3 else (1 / y if c == -2 else y)
+    return complex_pow(x, xp.full(x.shape, c, dtype=x.dtype))
 
 
 def _int_pow(a, b):
@@ -425,6 +514,8 @@ class PowScalar(_ScalarOp):
             if self.c == -0.5 and x.dtype.kind in "fV":
                 # PyTorch computes x ** -0.5 as rsqrt(x): nan at -inf, where C's pow gives 0
                 return 1 / backend.get_array_module(x).sqrt(x)
+            if x.dtype.kind == "c":
+                return _complex_pow_scalar(x, self.c)
             return x**self.c
 
     def backward(self, gy, ops):
@@ -466,6 +557,10 @@ class RPowScalar(_ScalarOp):
             # as PyTorch's (2 ** 32 is 0 in int32, not a float power cast back).
             xp = backend.get_array_module(x)
             return _int_pow(xp.broadcast_to(xp.asarray(self.ca, dtype=x.dtype), x.shape), x)
+        if x.dtype.kind == "c":  # C's cpow (complex_pow); 1 ** x is PyTorch's ones
+            xp = backend.get_array_module(x)
+            return xp.ones_like(x) if self.c == 1 else complex_pow(
+                xp.full(x.shape, self.c, x.dtype), x)  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.ca**x
 
@@ -574,6 +669,21 @@ def _int_too_big(c):
     )
 
 
+def scaled_int(dt, other: int, alpha):
+    """alpha * other for add/sub's alpha= with a Python int `other` and a tensor of dtype dt.
+    Beyond int64 (PyTorch's parser takes [-2**63, 2**64)) as PyTorch casts: to an integer
+    dtype first (2**64 - 1 is -1 there), scaled in it, wrapping; to a float for a floating
+    tensor. Within int64 the plain product (the op wraps it to dt)."""
+    v = other * alpha
+    if -(2**63) <= v < 2**63 or type(alpha) not in (int, bool, float) or dt.kind == "b":
+        return v
+    check_int_range(other)
+    if dt.kind not in "iu":
+        return float(other) * alpha
+    info, bits = np.iinfo(dt), 8 * dt.itemsize
+    return (int(wrap_int(other, dt)) * int(alpha) - info.min) % (1 << bits) + info.min
+
+
 def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=False):  # noqa: C901
     """Make one of add/sub/mul/div: the one dispatch on operand types, fast paths included.
 
@@ -637,10 +747,18 @@ def _arithmetic(name, doc, op, scalar_op, rscalar_op, fold=_SAME, true_division=
                 x, c = _scalar_operand(a, b)
                 if fold == _RECIPROCAL:
                     return _divide_scalar(x, c)
+                dt = x._data.dtype
                 if fold == _NEGATE:  # (x - 0 on bfloat16: x + -0.0, as above)
-                    c = -float(c) if c == 0 and x._data.dtype.kind in "fVc" else -c
+                    if type(c) is int and dt.kind in "iu":
+                        # PyTorch casts c to the dtype first, then negates there: int64 -
+                        # (2**64 - 1) is x - (-1), where -c was out of every int range
+                        c = wrap_int(-wrap_int(c, dt), dt)
+                    else:
+                        c = -float(c) if c == 0 and dt.kind in "fVc" else -c
+                    if type(c) is int and dt.kind not in "iu":
+                        return scalar_op.apply_scalar(x, c)  # (-c: checked as c above)
                 # an int out of an integer tensor's range wraps, as in PyTorch (uint8 - 2)
-                return scalar_op.apply_scalar(x, wrap_int(c, x._data.dtype))
+                return scalar_op.apply_scalar(x, wrap_int(c, dt))
         elif isinstance(b, Tensor):
             ta = type(a)
             if (ta is float or ta is int) and b._data.dtype.kind == "f":  # `0.5 * x`, as above

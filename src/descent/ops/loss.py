@@ -182,9 +182,10 @@ class SoftmaxCrossEntropy(Function):
 class MseLoss(Function):
     """loss = reduce((a - b)^2) over a and b broadcast together ('none', 'sum' or 'mean').
 
-    d/da = 2 (a - b) g (divided by the element count N for 'mean'), d/db = -d/da: PyTorch's
-    mse_loss_backward, in its order ((a - b) * norm) * g, so one node stands where PyTorch's
-    MseLossBackward0 does (tutorials print `loss.grad_fn` and walk its `next_functions`).
+    d/da = 2 (a - b) g (divided by the element count N for 'mean'), d/db = 2 (b - a) g:
+    PyTorch's mse_loss_backward, in its order ((a - b) * norm) * g (its operands swapped for b:
+    the signs of zeros are not -d/da's), so one node stands where PyTorch's MseLossBackward0
+    does (tutorials print `loss.grad_fn` and walk its `next_functions`).
     """
 
     __slots__ = ("reduction", "d")  # d: a - b, saved for backward (freed after it)
@@ -207,42 +208,79 @@ class MseLoss(Function):
         d = self.d
         n = d.size
         norm = 2.0 / n if self.reduction == "mean" and n else 2.0
+        want_a, want_b = self.parents[0] is not None, self.parents[1] is not None
         if ops.is_graph:
             a, b = self.inputs(ops)
-            g = ((a - b) * norm) * gy
+            ga = ((a - b) * norm) * gy if want_a else None
+            gb = ((b - a) * norm) * gy if want_b else None
+            return ga, gb
+        c = d.dtype.type(norm)
+        ga = (d * c) * gy if want_a else None
+        if want_b:
+            # PyTorch's target gradient is mse_loss_backward with the operands swapped,
+            # ((b - a) norm) g: not -ga, which differs in the sign of its zeros (b == a)
+            a, b = self.inputs(ops)
+            gb = ((b - a) * c) * gy
         else:
-            g = (d * d.dtype.type(norm)) * gy
-        ga = g if self.parents[0] is not None else None
-        gb = -g if self.parents[1] is not None else None
+            gb = None
         return ga, gb
 
 
-class BinaryCrossEntropy(Function):
-    """loss = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 (as PyTorch).
+# PyTorch's binary_cross_entropy_backward divides by max(p (1 - p), EPSILON) with EPSILON a
+# C++ float 1e-12 (Loss.cpp), so a float64 gradient at a clamped p was 4e-9 off with 1e-12
+_BCE_EPS = float(np.float32(1e-12))
 
-    d/dp = (p - y) / max(p (1 - p), 1e-12): PyTorch's formula, finite even where p is exactly
-    0 or 1 (where the clamped log has no derivative); d/dy = -logit(p) = log(1 - p) - log(p),
-    not clamped (PyTorch's binary_cross_entropy_target_backward: +-inf at p = 0, 1).
+
+class BinaryCrossEntropy(Function):
+    """loss = (y - 1) max(log1p(-p), -100) - y max(log p, -100) (PyTorch's kernel), times the
+    weight w (a third input, given no gradient: PyTorch has no derivative for it), reduced
+    ('none', 'sum' or 'mean') in this one node, as PyTorch's BinaryCrossEntropyBackward0.
+
+    d/dp = g (p - y) / max(p (1 - p), eps) (eps: float32's 1e-12), then times weight, then / N
+    for 'mean': PyTorch's formula and order, finite even where p is exactly 0 or 1 (where the
+    clamped log has no derivative); d/dy = -logit(p) g (times weight, / N), not clamped
+    (PyTorch's binary_cross_entropy_target_backward: +-inf at p = 0, 1).
     """
 
+    __slots__ = ("reduction",)
     save_inputs = True
 
-    def forward(self, p, y):
+    def forward(self, p, y, w=None):  # self.reduction: set by apply(..., reduction=)
         xp = backend.get_array_module(p)
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
             lp = xp.maximum(xp.log(p), -100)
             l1p = xp.maximum(xp.log1p(-p), -100)
-        return -(y * lp + (1 - y) * l1p)
+        loss = (y - 1) * l1p - y * lp
+        if w is not None:
+            loss = loss * w
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum" or not loss.size:  # the mean of nothing: nan, as PyTorch
+            acc = np.float32 if loss.dtype.itemsize == 2 else None  # (float16: as Sum)
+            total = loss.sum(dtype=acc).astype(loss.dtype)
+            return total if self.reduction == "sum" else total * loss.dtype.type(np.nan)
+        return loss.mean()
 
     def backward(self, gy, ops):
-        p, y = self.inputs(ops)
+        p, y, *w = self.inputs(ops)
+        w = w[0] if w else None
+        n = int(np.prod(self.in_shapes[0])) if self.reduction == "mean" else 0
         gp = gt = None
         if self.parents[0] is not None:
-            gp = gy * (p - y) / ops.maximum(p * (1 - p), 1e-12)
+            gp = gy * (p - y) / ops.maximum(p * (1 - p), _BCE_EPS)
+            gp = _bce_scale(gp, w, n)
         if self.parents[1] is not None:
             with np.errstate(divide="ignore"):
                 gt = -ops.log(p / (1 - p)) * gy  # PyTorch's order: logit(p).neg_().mul_(gy)
-        return gp, gt
+            gt = _bce_scale(gt, w, n)
+        return (gp, gt) if w is None else (gp, gt, None)
+
+
+def _bce_scale(g, w, n: int):
+    """PyTorch's grad.mul_(weight) then grad.div_(numel) for 'mean' (n > 0)."""
+    if w is not None:
+        g = g * w
+    return g / n if n else g
 
 
 @rounds_once

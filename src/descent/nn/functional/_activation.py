@@ -8,7 +8,6 @@ or `descent.ops.reduce`; this file adds torch.nn.functional's argument names and
 
 from __future__ import annotations
 
-import math
 import warnings
 
 from ...errors import DescentError
@@ -95,8 +94,8 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 
 def logsigmoid(input) -> Tensor:
-    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
-    return -_act.softplus(-as_tensor(input), 1.0, math.inf)
+    """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), stable for large |x| (PyTorch's form)."""
+    return _act.log_sigmoid(input)
 
 
 def _implicit_dim(op: str, ndim: int, stacklevel: int) -> int:

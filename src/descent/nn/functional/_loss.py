@@ -15,7 +15,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError
-from ...grad_mode import check_inference_saved
+from ...grad_mode import check_inference_saved, is_grad_enabled
 from ...opmath import HALF, is_reduced
 from ...ops import activation as _act
 from ...ops import shape as _shape
@@ -456,10 +456,15 @@ def binary_cross_entropy(
             f"{float(pd.min())} to {float(pd.max())}; for logits use "
             "binary_cross_entropy_with_logits"
         )
-    loss = BinaryCrossEntropy.apply(p, as_tensor(y, p))
-    if weight is not None:
-        loss = loss * _weight_fits(_as_input_dtype(weight, p), p, "binary_cross_entropy")
-    return _reduce(loss, reduction)
+    y = as_tensor(y, p)
+    w = None if weight is None else _weight_fits(_as_input_dtype(weight, p), p,
+                                                 "binary_cross_entropy")  # fmt: skip
+    if w is None:  # one node, the reduction inside: PyTorch's BinaryCrossEntropyBackward0
+        return BinaryCrossEntropy.apply(p, y, reduction=reduction)
+    if not (w.requires_grad and is_grad_enabled()):  # the weight inside too (PyTorch's order)
+        return BinaryCrossEntropy.apply(p, y, w, reduction=reduction)
+    # a weight that wants a gradient (PyTorch has no derivative for it): the product after
+    return _reduce(BinaryCrossEntropy.apply(p, y, reduction="none") * w, reduction)
 
 
 def binary_cross_entropy_with_logits(
