@@ -142,6 +142,7 @@ def test_observer_qparams(name, kw):
         _same_bits(scale.numpy(), tscale.numpy())
         _same_bits(zp.numpy(), tzp.numpy())
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    assert repr(ours).replace("descent.", "torch.") == repr(theirs)
 
 
 def test_observer_before_data_and_errors():
@@ -447,3 +448,20 @@ def test_load_state_dict_into_a_quantized_model(tmp_path):
     del sd["2._packed_params._packed_params"]
     with pytest.raises(RuntimeError, match=r"Missing key\(s\).*2\._packed_params\._packed_params"):
         other.load_state_dict(sd)
+
+
+@pytest.mark.parametrize("qname", QDTYPES)
+def test_quantize_special_values(qname):
+    """NaN, infinities and values past the int32 range quantize as torch's kernels do (NaN:
+    fbgemm's per-tensor u8/s8 kernel gives the maximum, the others 0 or the int32 minimum)."""
+    x = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 1.0, -0.0, 1e-45], np.float32)
+    dx, tx = _pair(x)
+    q = descent.quantize_per_tensor(dx, 0.1, 3, getattr(descent, qname))
+    tq = torch.quantize_per_tensor(tx, 0.1, 3, getattr(torch, qname))
+    _same_bits(q.int_repr().numpy(), tq.int_repr().numpy())
+    scales, zps = np.full(8, 0.1), np.full(8, 3)
+    qc = descent.quantize_per_channel(dx, descent.tensor(scales), descent.tensor(zps), 0,
+                                      getattr(descent, qname))  # fmt: skip
+    tqc = torch.quantize_per_channel(tx, torch.from_numpy(scales), torch.from_numpy(zps), 0,
+                                     getattr(torch, qname))  # fmt: skip
+    _same_bits(qc.int_repr().numpy(), tqc.int_repr().numpy())

@@ -67,31 +67,39 @@ def _fma_exact(p: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.where(tie & ((err > 0) == (o64 > f64)), other, f)
 
 
-def _clamp_to(t: np.ndarray, qname: str, np_dtype) -> np.ndarray:
-    """Round half to even, clamp to the dtype's range (in float64: exact for int32), cast."""
+def _clamp_to(t: np.ndarray, qname: str, np_dtype, nan_to: int) -> np.ndarray:
+    """Round half to even, clamp to the dtype's range (in float64: exact for int32), cast; a
+    NaN becomes `nan_to` (what each PyTorch kernel's conversion makes of it)."""
     lo, hi = QRANGES[qname]
-    return np.clip(np.rint(t.astype(np.float64)), lo, hi).astype(np_dtype)
+    out = np.clip(np.rint(t.astype(np.float64)), lo, hi)
+    nan = np.isnan(out)
+    if nan.any():
+        out[nan] = nan_to
+    return out.astype(np_dtype)
 
 
 def quantize_per_tensor(x: np.ndarray, scale: float, zero_point: int, qname: str, np_dtype):
-    """The integer representation of float32 `x` (see the module docstring for the rounding)."""
+    """The integer representation of float32 `x` (see the module docstring for the rounding).
+    NaN: the dtype's maximum for quint8/qint8 (fbgemm's min(NaN, int32 max) keeps the max),
+    the minimum for qint32."""
     inv = np.float32(1.0) / np.float32(scale)
+    lo, hi = QRANGES[qname]
     if qname == "qint32":
         t = (x * inv).astype(np.float32) + np.float32(zero_point)
-    else:
-        t = fma_f32(x, inv, np.float32(zero_point))
-    return _clamp_to(t, qname, np_dtype)
+        return _clamp_to(t, qname, np_dtype, lo)
+    return _clamp_to(fma_f32(x, inv, np.float32(zero_point)), qname, np_dtype, hi)
 
 
 def quantize_per_channel(x: np.ndarray, scales: np.ndarray, zero_points: np.ndarray,
                          axis: int, qname: str, np_dtype):  # fmt: skip
-    """Per-channel integer representation: channel c of `axis` uses scales[c], zero_points[c]."""
+    """Per-channel integer representation: channel c of `axis` uses scales[c], zero_points[c].
+    NaN: 0 for quint8/qint8, the minimum for qint32 (as PyTorch's per-channel kernel)."""
     shape = [1] * x.ndim
     shape[axis] = -1
     s32 = scales.astype(np.float32).reshape(shape)
     inv = (np.float32(1.0) / s32).astype(np.float32)
     t = (x * inv).astype(np.float32) + zero_points.astype(np.float32).reshape(shape)
-    return _clamp_to(t, qname, np_dtype)
+    return _clamp_to(t, qname, np_dtype, QRANGES["qint32"][0] if qname == "qint32" else 0)
 
 
 def dequantize_per_tensor(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
