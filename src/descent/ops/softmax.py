@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DtypeError
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, axis_arg, conj_if_complex, normalize_axis
@@ -227,12 +227,13 @@ def _axis1(x, axis, dim, op):
 def _softmax_input(x, dtype, op):
     """x cast to `dtype` (torch.softmax's dtype=); without it an integer or bool x raises, as
     PyTorch has no integer kernel (NumPy's exp would silently compute in float64); an empty
-    one is returned as it is, as PyTorch's (no kernel runs)."""
+    one is returned as it is, as PyTorch's (no kernel runs). The error is a DtypeError, a
+    NotImplementedError as PyTorch's ("softmax_lastdim_kernel_impl" not implemented for 'Long')."""
     x = as_tensor(x)
     if dtype is not None:
         return cast(x, dtype)
     if x._data.dtype.kind not in "fcV" and x._data.size:
-        raise DescentError(
+        raise DtypeError(
             f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
             f"PyTorch; pass dtype=descent.float32 or convert first with .float()"
         )
