@@ -230,8 +230,8 @@ def test_quantize_dynamic_spec_by_name_and_default():
     assert isinstance(aq.quantize_dynamic(descent.nn.Sequential(bare))[0], nnqd.Linear)
     with pytest.raises(NotImplementedError, match="qconfig_spec"):
         aq.quantize_dynamic(descent.nn.Sequential(descent.nn.LSTM(3, 2)))
-    with pytest.raises(NotImplementedError, match="qint8"):
-        aq.quantize_dynamic(descent.nn.Sequential(bare), dtype=descent.float16)
+    with pytest.raises(NotImplementedError, match="qint8 or float16"):
+        aq.quantize_dynamic(descent.nn.Sequential(bare), dtype=descent.quint8)
 
 
 def test_repr_matches_torch():
@@ -465,3 +465,35 @@ def test_quantize_special_values(qname):
     tqc = torch.quantize_per_channel(tx, torch.from_numpy(scales), torch.from_numpy(zps), 0,
                                      getattr(torch, qname))  # fmt: skip
     _same_bits(qc.int_repr().numpy(), tqc.int_repr().numpy())
+
+
+def test_quantize_dynamic_float16():
+    """dtype=float16: fp16 weights (weight() their float32 values, saturated at fp16's max),
+    products in float32, the bias added as a tensor op (its gradient flows, as torch's). fbgemm's
+    fp16 GEMM sums in its own blocked order: outputs agree to a few float32 ulps, not bitwise."""
+    rng = np.random.default_rng(9)
+    t = torch.nn.Linear(300, 20)
+    with torch.no_grad():
+        t.weight[0, 0] = 1e6  # past fp16's range
+    d = descent.nn.Linear(300, 20)
+    d.load_state_dict({n: descent.tensor(p.detach().numpy()) for n, p in t.state_dict().items()})
+    qm = descent.ao.quantization.quantize_dynamic(
+        descent.nn.Sequential(d), {descent.nn.Linear}, dtype=descent.float16
+    )
+    tqm = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(t), {torch.nn.Linear}, dtype=torch.float16
+    )
+    assert repr(qm).replace("descent.", "torch.") == repr(tqm)
+    assert list(qm.state_dict()) == list(tqm.state_dict())
+    _same_bits(qm[0].weight().numpy(), tqm[0].weight().numpy())
+    x = rng.standard_normal((6, 300)).astype(np.float32)
+    y, ty = qm(descent.tensor(x)), tqm(torch.from_numpy(x))
+    assert y.requires_grad == ty.requires_grad
+    # any two summation orders of K float32 products differ by at most 2 (K - 1) eps sum|x w|
+    # (plus the bias's rounding): the a-priori bound, whatever fbgemm's blocking on this CPU
+    w16 = qm[0].weight().numpy().astype(np.float64)
+    bound = (
+        2 * 300 * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(w16).T + np.abs(d.bias.numpy()))
+    )
+    diff = np.abs(y.detach().numpy().astype(np.float64) - ty.detach().numpy())
+    assert (diff <= bound).all()

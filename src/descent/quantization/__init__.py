@@ -14,6 +14,7 @@ from .._namespace import hide_submodules as _hide_submodules
 from .dynamic import (
     QConfig,
     default_dynamic_qconfig,
+    float16_dynamic_qconfig,
     per_channel_dynamic_qconfig,
     quantize_dynamic,
 )
@@ -33,7 +34,7 @@ __all__ = [
     "MinMaxObserver", "MovingAverageMinMaxObserver", "ObserverBase", "PerChannelMinMaxObserver",
     "PlaceholderObserver", "QConfig", "default_dynamic_qconfig", "default_dynamic_quant_observer",
     "default_observer", "default_per_channel_weight_observer", "default_weight_observer",
-    "per_channel_dynamic_qconfig", "quantize_dynamic",
+    "float16_dynamic_qconfig", "per_channel_dynamic_qconfig", "quantize_dynamic",
 ]  # fmt: skip
 
 _hide_submodules(globals(), keep=("observer",))  # torch.ao.quantization.observer is public

@@ -15,11 +15,13 @@ from collections import namedtuple
 import numpy as np
 
 from .. import autograd
+from ..dtypes import wrap_dtype
 from ..nn.linear import Linear as _FloatLinear
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import kernels
 from .observer import (
+    PlaceholderObserver,
     default_dynamic_quant_observer,
     default_per_channel_weight_observer,
     default_weight_observer,
@@ -35,8 +37,12 @@ from .qtensor import (
     quantize_per_tensor,
 )
 
-__all__ = ["DynamicQuantizedLinear", "LinearPackedParams", "QConfig", "default_dynamic_qconfig",
-           "per_channel_dynamic_qconfig", "quantize_dynamic"]  # fmt: skip
+__all__ = [
+    "DynamicQuantizedLinear", "LinearPackedParams", "QConfig", "default_dynamic_qconfig",
+    "float16_dynamic_qconfig", "per_channel_dynamic_qconfig", "quantize_dynamic",
+]  # fmt: skip
+
+float16 = wrap_dtype(np.float16)  # descent.float16: fp16 weights, fp32 activations
 
 
 class QConfig(namedtuple("QConfig", ["activation", "weight"])):
@@ -57,6 +63,10 @@ default_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
                                   weight=default_weight_observer)  # fmt: skip
 per_channel_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
                                       weight=default_per_channel_weight_observer)  # fmt: skip
+float16_dynamic_qconfig = QConfig(
+    activation=PlaceholderObserver.with_args(dtype=float16, is_dynamic=True),
+    weight=PlaceholderObserver.with_args(dtype=float16),
+)
 
 
 def quantize_weight(weight: Tensor, observer) -> QuantizedTensor:
@@ -88,6 +98,14 @@ class LinearPackedParams(Module):
         self._packed_weight = None  # kernels.PackedLinearWeight: the matmul's form of it
 
     def set_weight_bias(self, weight: QuantizedTensor, bias) -> None:
+        if self.dtype is float16:
+            # fbgemm packs fp16 values, saturating past fp16's range (PyTorch warns there);
+            # weight() returns them as float32, and sgemm multiplies them as (K, M) float32
+            w = np.asarray(weight.detach()._data, np.float32)
+            w32 = np.clip(w, -65504.0, 65504.0).astype(np.float16).astype(np.float32)
+            self._packed_params = (autograd._new_tensor(w32), bias)
+            self._packed_weight = np.ascontiguousarray(w32.T)
+            return
         self._packed_params = (weight, bias)
         st = weight._data
         self._packed_weight = kernels.PackedLinearWeight(st.ints, st.scale, st.zero_point)
@@ -109,15 +127,16 @@ class LinearPackedParams(Module):
         dtype_key, params_key = prefix + "dtype", prefix + "_packed_params"
         if dtype_key in state_dict:
             dtype = state_dict.pop(dtype_key)
-            if dtype is not qint8:
-                error_msgs.append(f"{dtype_key}: descent's dynamic quantized Linear is qint8 only, "
-                                  f"got {dtype!r}")  # fmt: skip
+            if dtype is not self.dtype:
+                error_msgs.append(f"{dtype_key}: this dynamic quantized Linear is "
+                                  f"{self.dtype!r}, the state_dict's {dtype!r}")  # fmt: skip
         elif strict:
             missing_keys.append(dtype_key)
         if params_key in state_dict:
             weight, bias = state_dict.pop(params_key)
             old = self._packed_params[0]
-            if not isinstance(weight, QuantizedTensor) or weight.shape != old.shape:
+            want = Tensor if self.dtype is float16 else QuantizedTensor
+            if not isinstance(weight, want) or weight.shape != old.shape:
                 error_msgs.append(f"{params_key}: expected a quantized weight of shape "
                                   f"{tuple(old.shape)}, got {weight!r:.60}")  # fmt: skip
             else:
@@ -138,7 +157,7 @@ class DynamicQuantizedLinear(Module):
     Args:
         in_features, out_features: as nn.Linear.
         bias_: whether there is a (float32) bias.
-        dtype: descent.qint8 (float16 weights are not supported).
+        dtype: descent.qint8, or descent.float16 (fp16 weights; the product in float32).
     """
 
     _version = 4
@@ -146,16 +165,16 @@ class DynamicQuantizedLinear(Module):
     def __init__(self, in_features: int, out_features: int, bias_: bool = True,
                  dtype=qint8) -> None:  # fmt: skip
         super().__init__()
-        if dtype is not qint8:
+        if dtype is not qint8 and dtype is not float16:
             raise NotImplementedError(
-                f"DynamicQuantizedLinear: dtype {dtype!r} is not supported "
-                "(descent quantizes Linear weights to qint8 only)"
+                f"DynamicQuantizedLinear: dtype {dtype!r} is not supported (qint8 or float16)"
             )
         self.in_features, self.out_features = in_features, out_features
         # PyTorch's placeholders: zero weights, zero bias, output scale 1 and zero point 0
         bias = autograd._new_tensor(np.zeros(out_features, np.float32)) if bias_ else None
-        qweight = quantize_per_tensor(autograd._new_tensor(
-            np.zeros((out_features, in_features), np.float32)), 1.0, 0, qint8)  # fmt: skip
+        qweight = autograd._new_tensor(np.zeros((out_features, in_features), np.float32))
+        if dtype is qint8:
+            qweight = quantize_per_tensor(qweight, 1.0, 0, qint8)
         self._packed_params = LinearPackedParams(dtype)
         self._packed_params.set_weight_bias(qweight, bias)
         self.scale = 1.0
@@ -175,9 +194,15 @@ class DynamicQuantizedLinear(Module):
         b = self._packed_params._packed_params[1]
         arr = np.asarray(x.detach()._data, np.float32)
         flat = arr.reshape(-1, self.in_features)  # (N, K)
+        out_shape = arr.shape[:-1] + (self.out_features,)
+        if self._packed_params.dtype is float16:
+            # fbgemm's fp16 GEMM, then PyTorch adds the bias as a tensor op (so the output
+            # carries the bias's gradient, as torch's does); summation order: see the docs
+            y = autograd._new_tensor((flat @ self._packed_params._packed_weight).reshape(out_shape))
+            return y if b is None else y + b
         bias = None if b is None else np.asarray(b.detach()._data, np.float32)
         y = kernels.linear_dynamic_int8(flat, self._packed_params._packed_weight, bias)
-        return autograd._new_tensor(y.reshape(arr.shape[:-1] + (self.out_features,)))
+        return autograd._new_tensor(y.reshape(out_shape))
 
     def weight(self) -> QuantizedTensor:
         return self._packed_params._packed_params[0]
@@ -213,10 +238,11 @@ class DynamicQuantizedLinear(Module):
         return f"{self._get_name()}({self.extra_repr()})"
 
     def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"dtype={self._packed_params.dtype}, qscheme={self.weight().qscheme()}"
-        )
+        out = (f"in_features={self.in_features}, out_features={self.out_features}, "
+               f"dtype={self._packed_params.dtype}")  # fmt: skip
+        if self._packed_params.dtype is qint8:
+            out += f", qscheme={self.weight().qscheme()}"
+        return out
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
@@ -230,11 +256,15 @@ class DynamicQuantizedLinear(Module):
             observer = qconfig.weight()
         else:
             observer = default_dynamic_qconfig.weight()
-        if observer.dtype is not qint8:
-            raise NotImplementedError(f"The only supported dtype for descent's dynamic quantized "
-                                      f"linear is qint8, got: {observer.dtype!r}")  # fmt: skip
+        if observer.dtype is not qint8 and observer.dtype is not float16:
+            raise NotImplementedError(f"The only supported dtypes for dynamic quantized "
+                                      f"linear are qint8 and float16, got: "
+                                      f"{observer.dtype!r}")  # fmt: skip
         observer(mod.weight)
-        qweight = quantize_weight(mod.weight, observer)
+        if observer.dtype is float16:
+            qweight = autograd._new_tensor(np.array(mod.weight.detach()._data, np.float32))
+        else:
+            qweight = quantize_weight(mod.weight, observer)
         qlinear = cls(mod.in_features, mod.out_features, dtype=observer.dtype)
         qlinear.set_weight_bias(qweight, mod.bias)
         return qlinear
@@ -245,13 +275,14 @@ _UNSUPPORTED_DEFAULTS = ("LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
 
 
 def _qconfig_dict(qconfig_spec, dtype) -> dict:
-    if dtype is not qint8:
+    if dtype is not qint8 and dtype is not float16:
         raise NotImplementedError(f"quantize_dynamic: dtype {dtype!r} is not supported "
-                                  "(descent's dynamic quantization is qint8 only)")  # fmt: skip
+                                  "(qint8 or float16)")  # fmt: skip
+    default = default_dynamic_qconfig if dtype is qint8 else float16_dynamic_qconfig
     if qconfig_spec is None:
-        return {_FloatLinear: default_dynamic_qconfig, "__defaults__": True}
+        return {_FloatLinear: default, "__defaults__": True}
     if isinstance(qconfig_spec, set):
-        return dict.fromkeys(qconfig_spec, default_dynamic_qconfig)
+        return dict.fromkeys(qconfig_spec, default)
     return dict(qconfig_spec)
 
 
@@ -284,7 +315,7 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
         qconfig_spec: None (every nn.Linear), a set of module types ({nn.Linear}), or a dict
             from module types or qualified submodule names ("encoder.0") to a QConfig
             (default_dynamic_qconfig, per_channel_dynamic_qconfig) or None (left float).
-        dtype: descent.qint8.
+        dtype: descent.qint8, or descent.float16 (fp16 weights, float32 products).
         mapping: PyTorch's module mapping; only nn.Linear -> DynamicQuantizedLinear exists.
         inplace: modify `model` itself instead of a deep copy.
 
@@ -292,7 +323,7 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
         The quantized model.
 
     Raises:
-        NotImplementedError: dtype float16/quint8, or qconfig_spec asks for a module kind
+        NotImplementedError: dtype quint8 (or another), or qconfig_spec asks for a module kind
             descent cannot quantize (LSTM, GRU, Embedding, ...).
     """
     qconfig_dict = _qconfig_dict(qconfig_spec, dtype)
