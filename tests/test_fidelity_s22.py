@@ -12,6 +12,7 @@ and the gradients of hardtanh/relu6/elu/selu/celu/hardswish/softshrink/hardshrin
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -338,3 +339,37 @@ def test_complex_pow_gradients_as_torch(dt):
         u, v = u.numpy(), v.numpy()
         np.testing.assert_array_equal(np.isnan(u), np.isnan(v))
         np.testing.assert_allclose(u, v, rtol=1e-5 if dt == "complex64" else 1e-13)
+
+
+# -- mean with a complex out= (or a complex input into a real out=) ------------------------------
+
+
+CASTS = [("complex64", "complex128"), ("complex128", "float32"), ("complex64", "float64"),
+         ("float32", "complex128")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("src", "odt"), CASTS)
+def test_mean_out_dtype_casts_first_as_torch(src, odt):
+    # PyTorch's mean_out casts the input to out's dtype, then sums and divides there: complex64
+    # into complex128 is computed in complex128 (descent summed in complex64: 3e-7 off), a
+    # complex input into a real out takes its real part with a warning (descent raised)
+    r = np.random.default_rng(6).standard_normal((2, 37, 53))
+    vals = r[0] + 1j * r[1] if src.startswith("complex") else r[0]
+    xd = descent.tensor(vals).to(getattr(descent, src))
+    xt = torch.tensor(vals).to(getattr(torch, src))
+    # (values of size 1: the sums' order, PyTorch's cascade and NumPy's pairwise, moves the
+    # last bits; complex64 where descent summed in complex64 was 3e-8 off in absolute terms)
+    atol = 1e-14 if odt in ("complex128", "float64") else 1e-6
+    for dim, shape in ((0, (53,)), ((0, 1), ())):
+        od = descent.empty(shape, dtype=getattr(descent, odt))
+        ot = torch.empty(shape, dtype=getattr(torch, odt))
+        with warnings.catch_warnings(record=True) as wd:
+            warnings.simplefilter("always")
+            rd = descent.mean(xd, dim, out=od)
+        rt = torch.mean(xt, dim, out=ot)  # (its warning: once per process, TORCH_WARN_ONCE)
+        assert rd is od and rd.dtype == od.dtype
+        np.testing.assert_allclose(rd.numpy(), rt.numpy(), rtol=0, atol=atol)
+        real_out = src.startswith("complex") and odt.startswith("float")
+        assert [str(w.message) for w in wd] == (
+            ["Casting complex values to real discards the imaginary part"] if real_out else []
+        )

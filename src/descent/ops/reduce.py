@@ -9,6 +9,7 @@ std_mean are in ops/variance.py (reached from here too, through `__getattr__` be
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ._common import (
     normalize_axis,
     refuse_kinds,
     return_type,
+    user_stacklevel,
 )
 from .elementwise import abs as _abs
 from .elementwise import cast, clone, maximum, minimum, saved_clone, where
@@ -543,11 +545,16 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
 def _mean_in_out_dtype(x: Tensor, odt) -> Tensor:
     """PyTorch's mean(x, out=o) sums in o's dtype (float32 for a float16 or bfloat16 o) and
     divides there (mean_out: sum_out(o, x, dtype).div_(n)): a floating x is cast to that dtype
-    first, so a float16 x into a float64 out is not rounded to float16 on the way."""
+    first, so a float16 x into a float64 out is not rounded to float16 on the way; a complex x
+    too (complex64 into a complex128 out sums in complex128; into a real out its real part,
+    with PyTorch's warning that the cast discards the imaginary part)."""
     xdt = x._data.dtype
-    if xdt.kind not in "fV" or odt.kind not in "fVc":
+    if xdt.kind not in "fVc" or odt.kind not in "fVc":
         return x  # (an integer x or out: mean's own errors)
     cdt = np.dtype(np.float32) if odt == HALF or odt.kind == "V" else odt
+    if xdt.kind == "c" and cdt.kind != "c":
+        warnings.warn("Casting complex values to real discards the imaginary part", UserWarning,
+                      stacklevel=user_stacklevel())  # fmt: skip
     return x if cdt == xdt else cast(x, cdt)
 
 
