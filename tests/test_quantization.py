@@ -308,7 +308,7 @@ def test_errors_name_the_op_and_the_fix():
     with pytest.raises(RuntimeError, match="length of scales"):
         descent.quantize_per_channel(dx, descent.tensor([0.1, 0.2]), descent.tensor([0, 0]), 1,
                                      descent.qint8)  # fmt: skip
-    with pytest.raises(RuntimeError, match="q_per_channel_scales"):
+    with pytest.raises(RuntimeError, match=r"per_channel_affine \(axis 0\); use q_per_channel_sc"):
         qc.q_scale()
     with pytest.raises(RuntimeError, match="q_scale"):
         q.q_per_channel_axis()
@@ -316,6 +316,14 @@ def test_errors_name_the_op_and_the_fix():
         qc.view(6)
     with pytest.raises(TypeError, match="quint8"):
         descent.zeros(2, dtype=descent.quint8)
+    with pytest.raises(RuntimeError, match="empty"):
+        descent.quantize_per_tensor_dynamic(descent.zeros(0), descent.quint8, False)
+    # empty tensors otherwise work, as in torch: a quantized (0, 3), a Linear over no rows
+    empty = descent.quantize_per_tensor(descent.zeros(0, 3), 0.1, 2, descent.quint8)
+    tempty = torch.quantize_per_tensor(torch.zeros(0, 3), 0.1, 2, torch.quint8)
+    assert repr(empty).replace("descent.", "torch.") == repr(tempty)
+    qm = descent.ao.quantization.quantize_dynamic(descent.nn.Sequential(descent.nn.Linear(3, 2)))
+    assert qm(descent.zeros(0, 3)).shape == (0, 2)
 
 
 def _round_f32(v) -> np.float32:

@@ -376,7 +376,7 @@ class QuantizedTensor(Tensor):
     def _need_per_tensor(self, op: str) -> None:
         if self._data.axis is not None:
             raise RuntimeError(f"{op}: the tensor is quantized {self._data.qscheme.name} "
-                               "(axis {self._data.axis}); use q_per_channel_scales() / "
+                               f"(axis {self._data.axis}); use q_per_channel_scales() / "
                                "q_per_channel_zero_points()")  # fmt: skip
 
     def _need_per_channel(self, op: str) -> None:
@@ -581,7 +581,10 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool):
         raise RuntimeError(f"{op}: dtype descent.qint32 not supported (quint8, qint8, float16)")
     arr = _float_input(input, op)
     lo, hi = kernels.QRANGES[qd.name]
-    x_min, x_max = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if arr.size == 0:
+        raise RuntimeError(f"{op}: the input is empty (shape {arr.shape}): no min and max to "
+                           "choose a scale from")  # fmt: skip
+    x_min, x_max = float(arr.min()), float(arr.max())
     scale, zp = kernels.choose_qparams(x_min, x_max, lo, hi, reduce_range)
     return quantize_per_tensor(input, scale, zp, qd)
 
