@@ -236,10 +236,10 @@ def nanogpt_rival(config: TrainConfig, text: str, curve: bool = True, on_iter=No
             "ms_per_iter": wall / max(c.max_iters, 1) * 1e3, "train_s": wall - t_eval}  # fmt: skip
 
 
-def make_config(seed: int, max_iters: int, out: str) -> TrainConfig:
+def make_config(seed: int, max_iters: int, out: str, eval_iters: int = 20) -> TrainConfig:
     return TrainConfig.from_preset(
         "baby-gpt", data=find_data(), out_dir=out, seed=seed, max_iters=max_iters,
-        lr_decay_iters=max(max_iters, 1), eval_interval=250, eval_iters=20,
+        lr_decay_iters=max(max_iters, 1), eval_interval=250, eval_iters=eval_iters,
         log_interval=10, progress=False, sample_tokens=0,
     )  # fmt: skip
 
@@ -280,11 +280,12 @@ def study(args) -> int:
             cmd = [sys.executable, __file__, "--one", kind, "--seed", str(seed),
                    "--max-iters", str(args.max_iters), "--json", str(res),
                    "--final-batches", str(args.final_batches),
+                   "--eval-iters", str(args.eval_iters),
                    "--out", str(tmp / f"out_{kind}_{seed}")]  # fmt: skip
             with open(tmp / f"{kind}_{seed}.log", "w") as log:  # the child keeps its own handle
                 proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
             running.append(((kind, seed), proc, res))
-        time.sleep(1.0)
+        time.sleep(0.1)  # poll: a finished run is seen within 0.1 s
         for item in list(running):
             key, proc, res = item
             if proc.poll() is None:
@@ -363,6 +364,12 @@ def main() -> int:
         help="batches per split of the final estimate (200: the target's figure)",
     )
     ap.add_argument(
+        "--eval-iters",
+        type=int,
+        default=20,
+        help="batches per split of each evaluation during training (20: the recipe's)",
+    )
+    ap.add_argument(
         "--one", choices=["descent", "nanogpt"], default=None, help=argparse.SUPPRESS
     )  # one run of a seed study (a child process)
     args = ap.parse_args()
@@ -372,7 +379,7 @@ def main() -> int:
         return study(args)
 
     out = args.out or tempfile.mkdtemp(prefix="descent-shakespeare-")
-    config = make_config(args.seed, args.max_iters, out)
+    config = make_config(args.seed, args.max_iters, out, args.eval_iters)
     data = config.data
     if args.one == "nanogpt":
         r = nanogpt_rival(config, read_text(data))

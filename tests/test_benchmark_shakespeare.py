@@ -1,7 +1,8 @@
 """benchmarks/shakespeare_char.py runs end to end: one run, the nanoGPT rival, a seed study.
 
-Tiny runs (a few iterations on a small generated corpus): these check that the script works
-and reports what it claims (the figures themselves are for `make bench`, never for a test).
+Tiny runs (a few iterations on a small generated corpus, evaluations during training on 2
+batches per split instead of the recipe's 20): these check that the script works and reports
+what it claims (the figures themselves are for `make bench`, never for a test).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def test_one_run_with_nanogpt_rival_writes_json(corpus, tmp_path):
             "--nanogpt",
             "--final-batches",
             "20",
+            "--eval-iters",
+            "2",
             "--json",
             str(tmp_path / "r.json"),
         ],  # fmt: skip
@@ -72,7 +75,7 @@ def test_one_run_with_nanogpt_rival_writes_json(corpus, tmp_path):
 def test_seed_study_table_and_summary(corpus, tmp_path):
     out = run(
         ["--seeds", "1,2", "--nanogpt", "--jobs", "2", "--max-iters", "3", "--final-batches", "10",
-         "--json", str(tmp_path / "s.json")],
+         "--eval-iters", "2", "--json", str(tmp_path / "s.json")],
         corpus,
         tmp_path,
     )  # fmt: skip
