@@ -10,6 +10,7 @@ procedure in PyTorch gives 1.907 +- 0.008 over 15 seeds and descent 1.906 +- 0.0
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/shakespeare_char.py
     ... --seed 1 --max-iters 500 --out /tmp/bench     (shorter runs for a quick look)
+    ... --eval-iters 2 --final-batches 20   (fewer evaluation batches: quicker, noisier figures)
     ... --torch      (then the PyTorch twin on the very same batches, for the same final figure)
     ... --seeds 1337,1,2,3 --nanogpt --jobs 2
                      (a seed study: descent and, independently, nanoGPT's own procedure in
