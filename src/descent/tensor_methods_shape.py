@@ -253,7 +253,5 @@ class InPlaceMethods:
 def _times_alpha(t, other, alpha):
     """other * alpha for add_/sub_ (a Python int beyond int64: PyTorch's casts, scaled_int)."""
     if type(other) is int:
-        from .ops.arithmetic import scaled_int  # noqa: PLC0415 - ops import tensor, which imports this
-
-        return scaled_int(t._data.dtype, other, alpha)
+        return _ops._scaled_int(t._data.dtype, other, alpha)  # ops.arithmetic's, by the ops table
     return other * alpha

@@ -74,7 +74,9 @@ _TENSOR_FAMILIES = (activation, arithmetic, division, comparison, elementwise, i
 tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd._register_graph_namespace(graph_backward)
 autograd_backward.register_slice_types(indexing.GetItem, shape.Reshape)
-tensor_methods.register_ops({"_untracked_computed": untracked.computed})
+tensor_methods.register_ops(
+    {"_untracked_computed": untracked.computed, "_scaled_int": arithmetic.scaled_int}
+)
 
 
 def __getattr__(name: str):
