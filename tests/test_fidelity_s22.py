@@ -182,6 +182,30 @@ def test_mse_loss_target_gradient_signed_zeros(dt, reduction):
     _same(gd, torch.autograd.grad(TF.mse_loss(xt, yt, reduction=reduction).sum(), yt)[0])
 
 
+ROBUST = [("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}), ("huber_loss", {}),
+          ("huber_loss", {"delta": 2.0})]  # fmt: skip
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(("name", "kw"), ROBUST)
+def test_smooth_l1_and_huber_one_node_signed_zeros(name, kw, dt, reduction):
+    # one node each (SmoothL1LossBackward0, HuberLossBackward0) with PyTorch's kernels: the
+    # gradient at input -0.0, target 0 is -0.0 for the input and +0.0 for the target (the
+    # composite's where/negation gave +0.0 and -0.0); infinities and NaN as PyTorch's
+    a = [0.0, -0.0, 1.0, 2.0, 0.0, -0.0, 3.0, math.inf, -math.inf, math.nan, 0.25, -7.0]
+    b = [0.0, 0.0, 1.0, 1.0, -0.0, -0.0, -1.0, 0.0, 1.0, 0.0, 0.5, 1.0]
+    (xd, xt), (yd, yt) = _pair(a, dt), _pair(b, dt)
+    ld = getattr(DF, name)(xd, yd, reduction=reduction, **kw)
+    lt = getattr(TF, name)(xt, yt, reduction=reduction, **kw)
+    assert ld.grad_fn.name() == lt.grad_fn.name()
+    _same(ld, lt)
+    gd = descent.autograd.grad(ld, (xd, yd), descent.ones_like(ld))
+    gt = torch.autograd.grad(lt, (xt, yt), torch.ones_like(lt))
+    for u, v in zip(gd, gt, strict=True):
+        _same(u, v)
+
+
 # -- binary_cross_entropy: PyTorch's float epsilon and its order -------------------------------
 
 

@@ -226,6 +226,72 @@ class MseLoss(Function):
         return ga, gb
 
 
+def _reduced(loss, reduction: str):
+    """A loss array reduced as PyTorch's apply_loss_reduction ('none', 'sum' or 'mean'; the mean
+    of nothing is nan, without NumPy's warning)."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if not loss.size:
+        return loss.sum() * loss.dtype.type(np.nan)
+    return loss.mean()
+
+
+class SmoothL1Loss(Function):
+    """loss = reduce(0.5 z^2 / beta where z < beta, else z - beta / 2), z = |a - b| (beta > 0),
+    PyTorch's kernel and one node, SmoothL1LossBackward0.
+
+    d/da with x = a - b: -norm g where x <= -beta, norm g where x >= beta, else norm x g / beta
+    (norm = 1/N for 'mean'); d/db the same with a and b swapped (PyTorch's formula, so the
+    signs of zeros are its: a = -0.0, b = 0 gives -0.0 for a and +0.0 for b)."""
+
+    __slots__ = ("reduction", "beta")
+    save_inputs = True
+    scale = False  # HuberLoss: the outer branches times beta, the inner one without / beta
+
+    def forward(self, a, b):  # self.reduction, self.beta: set by apply(..., reduction=, beta=)
+        xp = backend.get_array_module(a)
+        z = xp.abs(a - b)
+        t = z.dtype.type
+        c = t(self.beta)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.scale:  # huber: 0.5 z z where z < delta, else delta (z - 0.5 delta)
+                loss = xp.where(z < c, t(0.5) * z * z, c * (z - t(0.5) * c))
+            else:
+                loss = xp.where(z < c, t(0.5) * z * z / c, z - t(0.5) * c)
+        return _reduced(loss, self.reduction)
+
+    def backward(self, gy, ops):
+        a, b = self.inputs(ops)
+        n = int(np.prod(np.broadcast_shapes(*self.in_shapes))) if self.reduction == "mean" else 0
+        ga = self._vjp(gy, a, b, n, ops) if self.parents[0] is not None else None
+        gb = self._vjp(gy, b, a, n, ops) if self.parents[1] is not None else None
+        return ga, gb
+
+    def _vjp(self, gy, a, b, n: int, ops):
+        """PyTorch's smooth_l1_backward / huber_backward kernel for input a, target b."""
+        c = self.beta
+        norm = 1.0 / n if n else 1.0
+        if not ops.is_graph:
+            t = a.dtype.type
+            c, norm = t(c), t(norm)
+        x = a - b
+        out = norm * gy * c if self.scale else norm * gy
+        inner = norm * x * gy if self.scale else norm * x * gy / c
+        with np.errstate(invalid="ignore"):
+            return ops.where(x <= -c, -out, ops.where(x >= c, out, inner))
+
+
+class HuberLoss(SmoothL1Loss):
+    """loss = reduce(0.5 z^2 where z < delta, else delta (z - delta / 2)), z = |a - b|, one node
+    (HuberLossBackward0); d/da = -norm g delta, norm g delta, or norm x g (x = a - b), as
+    PyTorch's huber_backward (`beta` holds delta)."""
+
+    __slots__ = ()
+    scale = True
+
+
 # PyTorch's binary_cross_entropy_backward divides by max(p (1 - p), EPSILON) with EPSILON a
 # C++ float 1e-12 (Loss.cpp), so a float64 gradient at a clamped p was 4e-9 off with 1e-12
 _BCE_EPS = float(np.float32(1e-12))

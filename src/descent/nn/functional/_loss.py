@@ -25,7 +25,14 @@ from ...ops.elementwise import abs as _abs
 from ...ops.elementwise import exp, where
 from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
-from ...ops.loss import BinaryCrossEntropy, MseLoss, SoftmaxCrossEntropy, _nll_rounded_once
+from ...ops.loss import (
+    BinaryCrossEntropy,
+    HuberLoss,
+    MseLoss,
+    SmoothL1Loss,
+    SoftmaxCrossEntropy,
+    _nll_rounded_once,
+)
 from ...ops.math import xlogy
 from ...ops.untracked import computed
 from ...tensor import Tensor
@@ -343,6 +350,12 @@ def _bool_operand(x: Tensor, y: Tensor, both: bool = True) -> tuple[Tensor, Tens
     return x, y
 
 
+def _same_float(x: Tensor, y: Tensor) -> bool:
+    """Both float32 or both float64 (the losses' one-node kernels; other pairs compose)."""
+    xd, yd = x._data.dtype, y._data.dtype
+    return xd == yd and xd.kind == "f" and xd.itemsize >= 4
+
+
 def mse_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
 ) -> Tensor:
@@ -396,6 +409,8 @@ def smooth_l1_loss(
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once, as PyTorch's smooth_l1 kernels (opmath; see mse_loss)
         return in_float32(smooth_l1_loss, x, y, reduction=reduction, beta=beta)
+    if beta > 0 and _same_float(x, y):  # one node, PyTorch's kernel (SmoothL1LossBackward0)
+        return SmoothL1Loss.apply(x, y, reduction=reduction, beta=float(beta))
     d = x - y
     a = _abs(d)
     if beta == 0:  # the quadratic branch would divide by zero; the limit is the l1 loss
@@ -420,6 +435,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         # In float32, rounded once, as PyTorch's huber kernels (opmath; see mse_loss)
         w = None if weight is None else as_tensor(weight).float()
         return in_float32(huber_loss, x, y, reduction=reduction, delta=delta, weight=w)
+    if weight is None and _same_float(x, y):  # one node, PyTorch's kernel (HuberLossBackward0)
+        return HuberLoss.apply(x, y, reduction=reduction, beta=float(delta))
     d = x - y
     a = _abs(d)
     small = a < delta
