@@ -37,9 +37,11 @@ demo: $(VENV)/.installed-core
 # The suite runs in two pytest-xdist worker processes (conftest.py gives each worker its share of
 # the BLAS/OpenMP threads): on two cores about 500 s instead of 730-780 s in one process.
 # `make test XDIST_ARGS=` runs it in one process; PYTEST_ARGS adds pytest arguments to either.
+# PYTHONDONTWRITEBYTECODE is unset for the suite: its ~100 subprocesses (CLI, MPI, bootstrap,
+# compat fork servers) would each compile descent from source, ~0.4 s of CPU apiece.
 XDIST_ARGS ?= -n 2 --dist worksteal
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q $(XDIST_ARGS) $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q $(XDIST_ARGS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	@# Every benchmark script (files starting with _ are shared helpers). gpu.py needs CUDA.
