@@ -188,7 +188,10 @@ def test_item_inside_falls_back_once():
     assert compiled.stats["replays"] == 0
 
 
-def test_random_draw_outside_dropout_falls_back():
+def test_random_draw_outside_dropout_replays():
+    """Since session 22 a draw the function makes (descent.randn) replays as a Draw op, with
+    eager's samples and generator state (before, it ran eagerly: tests/test_compile_s22_*)."""
+
     def factory():
         def f(x):
             return x + descent.randn(*x.shape)
@@ -196,12 +199,32 @@ def test_random_draw_outside_dropout_falls_back():
         return f
 
     xs = [descent.randn(3, 4) for _ in range(4)]
-    eager_seed = descent.manual_seed(5)
-    del eager_seed
     descent.manual_seed(5)
     eager = [factory()(x)._data for x in xs]
     descent.manual_seed(5)
     compiled = descent.compile(factory())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        got = [compiled(x)._data for x in xs]
+    assert compiled.stats["replays"] == 2, compiled.stats
+    for a, b in zip(eager, got):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_random_draw_of_nn_init_falls_back():
+    """nn.init draws on the generator's arrays directly (no Draw op): the function runs
+    eagerly, with eager's values."""
+
+    def f(x):
+        w = descent.empty(3, 4)
+        descent.nn.init.normal_(w)
+        return x + w
+
+    xs = [descent.randn(3, 4) for _ in range(4)]
+    descent.manual_seed(5)
+    eager = [f(x)._data for x in xs]
+    descent.manual_seed(5)
+    compiled = descent.compile(f)
     with pytest.warns(CompileWarning, match="random numbers"):
         got = [compiled(x)._data for x in xs]
     for a, b in zip(eager, got):

@@ -100,13 +100,19 @@ REPLAY = {
     "index_put_mask_set": lambda x: descent.zeros(4, 6).index_put((x[:, 0] > 0,), x[0] * 2),
 }
 
+# Since session 22 these are guarded ops (ops/untracked.guarded): a program per result shape,
+# eager's values on every call, no warning (tests/test_compile_s22_fallbacks.py)
+GUARDED = {
+    "nonzero": lambda x: (x > 0).nonzero() + 1,
+    "argwhere": lambda x: descent.argwhere(x > 0) + 1,
+    "where1": lambda x: descent.where(x > 0)[1] + 1,
+    "unique": lambda x: (x * 2).round().unique() + 1,
+    "bincount": lambda x: descent.bincount(x.argmax(1), minlength=6) + 1,
+    "unique_consecutive": lambda x: (x > 0).long().flatten().unique_consecutive() + 1,
+}
+
 # name -> (function, words of the fallback warning)
 FALLBACK = {
-    "nonzero": (lambda x: (x > 0).nonzero() + 1, "nonzero"),
-    "argwhere": (lambda x: descent.argwhere(x > 0) + 1, "nonzero"),
-    "where1": (lambda x: descent.where(x > 0)[1] + 1, "where(condition)"),
-    "unique": (lambda x: (x * 2).round().unique() + 1, "unique"),
-    "bincount": (lambda x: descent.bincount(x.argmax(1), minlength=6) + 1, "bincount"),
     "one_hot_auto": (lambda x: F.one_hot(x.argmax(1)), "one_hot without num_classes"),
     "repeat_interleave": (
         lambda x: x.repeat_interleave((x[:, 0] > 0).long() + 1, dim=0).sum(0) * 2,
@@ -115,10 +121,6 @@ FALLBACK = {
     "repeat_interleave_0d": (
         lambda x: x.repeat_interleave(descent.tensor(2), dim=0),
         "repeat_interleave",
-    ),
-    "unique_consecutive": (
-        lambda x: (x > 0).long().flatten().unique_consecutive() + 1,
-        "unique_consecutive",
     ),
     # (a mask of x's shape replays per count of Trues since session 21: a broadcast one is a
     # copy made outside the ops; tests/test_compile_s21_fallbacks.py)
@@ -130,6 +132,12 @@ FALLBACK = {
 def test_replays_bitwise_on_new_data(name):
     c, warned = compare_calls(REPLAY[name], _XS)
     assert c.stats["replays"] == 3 and c.stats["fallbacks"] == 0, (c.stats, warned)
+
+
+@pytest.mark.parametrize("name", sorted(GUARDED))
+def test_data_dependent_shape_is_guarded(name):
+    c, warned = compare_calls(GUARDED[name], _XS)
+    assert not warned and c.stats["fallbacks"] == 0, (c.stats, warned)
 
 
 @pytest.mark.parametrize("name", sorted(FALLBACK))

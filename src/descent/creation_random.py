@@ -9,7 +9,9 @@ Split from `creation.py` (which re-exports every name, so `descent.creation.rand
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from .creation import (
 from .errors import DescentError
 from .grad_mode import check_inference_inplace
 from .inplace_unary import write_values
+from .ops import view_write
 from .ops.out_arg import creation_out
 from .tensor import Tensor, as_dtype, get_default_dtype
 
@@ -43,6 +46,81 @@ rng_observers: list = []
 def _observed(gen, what: str) -> None:
     for fn in rng_observers:
         fn(gen, what)
+
+
+#: descent.compile's recording of the sampling functions marked `_replayable` below: while one
+#: is registered, a call is `recorder(draw, args, kwargs, caller)` instead, `draw` the function
+#: and `caller` the calling frame's code. The recording runs the draw and keeps it as a `Draw`
+#: op, which each replay runs again on the same generator in eager's order, so the samples and
+#: the generator's state after the call are eager's. It does so only where the caller is user
+#: code or one of the `draws_through_ops` functions: a descent function that computed on a
+#: draw's array outside the ops (`rand(...)._data >= p`) would freeze that array in the replay.
+draw_recorders: list = []
+
+#: Code objects of the descent functions that use their draws through ops only (see above).
+ops_callers: set = set()
+
+
+def draws_through_ops(fn):
+    """Mark `fn` (a descent function) as using the samples it draws through ops only, so that
+    descent.compile replays its draws (`draw_recorders`). Returns fn."""
+    ops_callers.add(fn.__code__)
+    return fn
+
+
+def _replayable(draw):
+    """`draw` (a sampling function returning a new Tensor) as one that descent.compile's
+    recording can keep as a `Draw` op (`draw_recorders`)."""
+
+    @functools.wraps(draw)
+    def call(*args, **kwargs):
+        if draw_recorders:
+            return draw_recorders[-1](draw, args, kwargs, sys._getframe(1))
+        return draw(*args, **kwargs)
+
+    # (torch_keywords renames the parameters of the function inside and wraps it again: the
+    # protocol of ops/nested_values.on_values; not `__wrapped_for_out__`, which tells
+    # out_functions that the function takes out= already)
+    call.__values_self__ = call
+    call.__values_rewrap__ = _replayable
+    return call
+
+
+class _Input:
+    """A tensor argument of a recorded draw: the Draw op's input `k` (compared by position
+    between descent.compile's two recordings)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __eq__(self, other) -> bool:
+        return type(other) is _Input and other.k == self.k
+
+    def __hash__(self) -> int:
+        return hash(("_Input", self.k))
+
+    def __repr__(self) -> str:
+        return f"_Input({self.k})"
+
+
+class Draw(autograd.Function):
+    """A sampling function's result, `fn(*args, **kwargs)` with its tensor arguments (`_Input`
+    markers) rebuilt from the op's input arrays: descent.compile records a draw as this op and
+    its replay calls `fn` again, on the same generator in the recorded order. Never a graph
+    node (samples carry no gradient); made by the recorder only, never applied."""
+
+    __slots__ = ("fn", "args", "kwargs")
+
+    def forward(self, *arrays):
+        args = [Tensor._wrap(arrays[a.k]) if type(a) is _Input else a for a in self.args]
+        kwargs = {k: Tensor._wrap(arrays[v.k]) if type(v) is _Input else v
+                  for k, v in self.kwargs.items()}  # fmt: skip
+        return self.fn(*args, **kwargs)._data
+
+    def backward(self, gy, ops):  # pragma: no cover - never a graph node
+        raise RuntimeError(f"{self.fn.__name__}: random samples have no gradient")
 
 
 class Generator:
@@ -300,6 +378,7 @@ def _check_random_float(dt, op: str) -> None:
                                   f"draw a floating tensor, or use randint for integers")
 
 
+@_replayable
 def rand(
     *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None,
     layout=None,
@@ -328,6 +407,7 @@ def rand(
     return _finish(arr, dt, requires_grad, None)
 
 
+@_replayable
 def randn(
     *shape, size=None, dtype=None, requires_grad=False, device=None, generator=None, out=None,
     layout=None,
@@ -356,6 +436,7 @@ def randn(
     return _finish(arr, dt, requires_grad, None)
 
 
+@_replayable
 def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, generator=None,
             requires_grad: bool = False) -> Tensor:
     """Integers in [low, high), as torch.randint: `randint(high, size)` or
@@ -396,6 +477,7 @@ def randint(*args, size=None, high=None, low=None, dtype=np.int64, device=None, 
     return _finish(arr, dt, requires_grad, None)
 
 
+@_replayable
 def randperm(n: int, *, dtype=np.int64, device=None, generator=None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of 0 .. n-1 (int64)."""
@@ -405,6 +487,7 @@ def randperm(n: int, *, dtype=np.int64, device=None, generator=None,
     return _finish(arr if arr.dtype == dt else arr.astype(dt), dt, requires_grad, None)
 
 
+@_replayable
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=None,
            device=None, pin_memory: bool = False, requires_grad: bool = False) -> Tensor:
     """Normal samples with the given mean and std (torch.normal): numbers with a `size`, or
@@ -439,6 +522,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=N
     return _finish(arr, dt, requires_grad, None)
 
 
+@_replayable
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """0/1 samples, 1 with probability `input` (or the number `p`), in input's dtype."""
     x = input if isinstance(input, Tensor) else Tensor._from_data(input)
@@ -452,6 +536,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
     return autograd._new_tensor((u < probs).astype(dt))
 
 
+@_replayable
 def multinomial(input, num_samples: int, replacement: bool = False, *,
                 generator=None) -> Tensor:
     """Indices drawn from the categorical distributions in the rows of `input` (1-D or 2-D,
@@ -497,6 +582,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,
     return autograd._new_tensor(idx.reshape(n) if x.ndim == 1 else idx)
 
 
+@_replayable
 def rand_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None, device=None,
               memory_format=None) -> Tensor:
     """Uniform samples in [0, 1) of x's shape, and of x's dtype, device and memory format
@@ -509,6 +595,7 @@ def rand_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None
     return _layout_like(out, x, memory_format)
 
 
+@_replayable
 def randn_like(x, dtype=None, requires_grad=False, generator=None, *, layout=None, device=None,
                memory_format=None) -> Tensor:
     """Standard normal samples of x's shape, and of x's dtype, device and memory format unless
@@ -521,6 +608,7 @@ def randn_like(x, dtype=None, requires_grad=False, generator=None, *, layout=Non
     return _layout_like(out, x, memory_format)
 
 
+@_replayable
 def randint_like(x, low=0, high=None, generator=None, *, dtype=None, layout=None, device=None,
                  requires_grad=False, memory_format=None) -> Tensor:
     """randint with x's shape, and x's dtype, device and memory format unless given:
@@ -544,36 +632,78 @@ def _fill_inplace(t: Tensor, arr, op: str) -> Tensor:
         )
     write_values(t, arr)  # in place; a saved output overwritten makes backward raise
     t._version += 1
+    for fn in view_write.write_observers:  # (descent.compile: a write of the drawn values,
+        fn(t, (view_write.redo_assign, arr))  # which its replay repeats from the Draw's slot)
     if t._inference:  # outside inference_mode: PyTorch's error, after the write (grad_mode.py)
         check_inference_inplace(t)
     return t
 
 
+# The values of each fill are drawn by a `_replayable` function of t's shape, dtype and device
+# (not of t: its values play no part), so descent.compile keeps the draw as an op and the fill
+# as a write of its result.
+
+
+@_replayable
+def _normal_values(shape, dtype, device, mean, std, generator) -> Tensor:
+    z = randn(shape, dtype=dtype, device=device, generator=generator)._data
+    return Tensor._wrap(z * std + mean)
+
+
+@_replayable
+def _uniform_values(shape, dtype, device, a, b, generator) -> Tensor:
+    u = rand(shape, dtype=dtype, device=device, generator=generator)._data
+    return Tensor._wrap(u * (b - a) + a)
+
+
+@_replayable
+def _bernoulli_values(shape, dtype, device, p, generator) -> Tensor:
+    probs = p._data if isinstance(p, Tensor) else p
+    u = _rng(generator, device).random(shape)
+    return Tensor._wrap((u < probs).astype(dtype))
+
+
+@_replayable
+def _random_values(shape, dtype, device, low, high, generator) -> Tensor:
+    r = _rng(generator, device).integers(low, high, size=shape)
+    return Tensor._wrap(r.astype(dtype))
+
+
+@_replayable
+def _exponential_values(shape, dtype, device, lambd, generator) -> Tensor:
+    u = _rng(generator, device).random(shape)
+    xp = backend.get_array_module(u)
+    return Tensor._wrap((-xp.log1p(-u) / lambd).astype(dtype))
+
+
+@draws_through_ops
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with normal samples in place (torch.Tensor.normal_)."""
     if not std >= 0.0:
         raise DescentError(f"normal_: expects std >= 0.0, but found std {std}")
-    z = randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
-    return _fill_inplace(t, z * std + mean, "normal_")
+    z = _normal_values(tuple(t.shape), t._data.dtype, t.device, mean, std, generator)._data
+    return _fill_inplace(t, z, "normal_")
 
 
+@draws_through_ops
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with uniform samples in [a, b) in place (torch.Tensor.uniform_)."""
     if a > b:
         raise DescentError(
             f"uniform_: expects to return a [from, to) range, but found from={a} > to={b}"
         )
-    u = rand(t.shape, dtype=t.dtype, device=t.device, generator=generator)._data
-    return _fill_inplace(t, u * (b - a) + a, "uniform_")
+    u = _uniform_values(tuple(t.shape), t._data.dtype, t.device, a, b, generator)._data
+    return _fill_inplace(t, u, "uniform_")
 
 
+@draws_through_ops
 def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
     """Fill t with 0/1 samples (1 with probability p) in place."""
-    probs = p._data if isinstance(p, Tensor) else p
-    u = _rng(generator, t.device).random(t.shape)
-    return _fill_inplace(t, (u < probs).astype(t.dtype), "bernoulli_")
+    u = _bernoulli_values(tuple(t.shape), t._data.dtype, t.device, p, generator)._data
+    return _fill_inplace(t, u, "bernoulli_")
 
 
+@draws_through_ops
 def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
     """Fill t with integers in [low, high) in place (when not given, PyTorch's default range:
     [0, 2**digits] for floats, where every integer is exact (2**11 for float16, 2**24 for
@@ -587,17 +717,18 @@ def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None)
         else:
             default = int(np.iinfo(dt).max)
         low, high = 0, (low if low else default)
-    r = _rng(generator, t.device).integers(int(low), int(high), size=t.shape)
-    return _fill_inplace(t, r.astype(t.dtype), "random_")
+    r = _random_values(tuple(t.shape), t._data.dtype, t.device, int(low), int(high),
+                       generator)._data  # fmt: skip
+    return _fill_inplace(t, r, "random_")
 
 
+@draws_through_ops
 def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with exponential samples of rate lambd in place."""
     if not lambd > 0.0:
         raise DescentError(f"exponential_: expects lambda > 0.0, but found lambda={lambd}")
-    u = _rng(generator, t.device).random(t.shape)
-    xp = backend.get_array_module(t._data)
-    return _fill_inplace(t, (-xp.log1p(-u) / lambd).astype(t.dtype), "exponential_")
+    u = _exponential_values(tuple(t.shape), t._data.dtype, t.device, lambd, generator)._data
+    return _fill_inplace(t, u, "exponential_")
 
 
 tensor_methods.register_ops(

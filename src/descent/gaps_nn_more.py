@@ -9,6 +9,7 @@ so that `import descent` stays cheap: pools take `stride=[]` for "the kernel siz
 
 from __future__ import annotations
 
+from .creation_random import draws_through_ops
 from .errors import DescentError
 from .grad_mode import no_grad
 from .ops._common import as_tensor
@@ -75,6 +76,7 @@ def threshold_(input, threshold, value):
     return _F().threshold_(input, threshold, value)
 
 
+@draws_through_ops  # (descent.compile replays its draw: the slope is computed by ops)
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
     """torch.rrelu: leaky relu with a random slope in [lower, upper] per element when training
     (drawn from `generator` when given), the mean slope (lower + upper) / 2 otherwise."""

@@ -503,9 +503,10 @@ def _resize_args(resized: tuple, tensors: list, arrays: list) -> bool:
 
 def _count_reason(entry: _Entry) -> str:
     return (
-        f"x[mask]'s count of Trues keeps changing (a program is recorded per count, its "
-        f"result's shape, up to {_MAX_COUNTS}; {entry.misses} recordings met a new count): "
-        "running eagerly"
+        "x[mask]'s count of Trues keeps changing, or another shape that depends on the values "
+        "(nonzero, where(condition), unique, unique_consecutive, bincount): a program is "
+        f"recorded per count, its result's shape, up to {_MAX_COUNTS}; {entry.misses} "
+        "recordings met a new count: running eagerly"
     )
 
 

@@ -15,11 +15,14 @@ Work that is not an op is seen through the objects the function uses, for the du
 recording only (instance attributes, removed in a `finally`): an optimizer's `step` and
 `zero_grad`, `clip_grad_norm_`/`clip_grad_value_`, and `dropout_mask` (the one place dropout
 draws random numbers) become `Call` instructions that replay runs for real, so the optimizer's
-state, step count and learning rate and the generator's order of draws stay eager's. The default
-generator is watched while recording: a random draw outside `dropout_mask` cannot be replayed
-and makes the function fall back to eager; so do `.item()`/`bool()`/`float()` on a traced
-tensor (data-dependent control flow), a `create_graph` or `autograd.grad` pass, tensor hooks,
-and an in-place change to a captured tensor that is not an optimizer's update.
+state, step count and learning rate and the generator's order of draws stay eager's. The
+sampling functions (`randn`, `rand_like`, `bernoulli`, the values of `x.normal_()`, ...) called
+by the user's code become `Draw` ops (creation_random.draw_recorders), which a replay runs
+again on the same generator in the same order. The default generator is watched while
+recording: any other draw cannot be replayed and makes the function fall back to eager; so do
+`.item()`/`bool()`/`float()` on a traced tensor (data-dependent control flow), a
+`create_graph` or `autograd.grad` pass, tensor hooks, and an in-place change to a captured
+tensor that is not an optimizer's update.
 
 Arrays are named by identity: each array an instruction produces (or a function argument holds)
 gets a slot. An array that no instruction produced is "foreign": the data of a tensor that
@@ -45,13 +48,15 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
-from .. import autograd, creation, hooks
+from .. import autograd, creation, creation_random, hooks
 from ..autograd import Function
 from ..autograd import _bump_family as bump_family
 from ..backend import is_cupy_array
+from ..creation_random import Draw, _Input
 from ..nn.module import Module
 from ..ops import untracked, view_write
 from ..ops.out_arg import _family, redo_resized_assign
+from ..ops.untracked import Guarded
 from ..tensor import Tensor
 from ..tensor_methods import _ops as _ops_table
 from .mask_read import MaskRead, recorded_getitem
@@ -207,7 +212,7 @@ _READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__inde
 
 class _RngWatch:
     """Stands in for a Generator's NumPy generator while recording: counts draws made outside
-    `dropout_mask` (those cannot be replayed) and forwards everything."""
+    `dropout_mask` and the recorded `Draw`s (those cannot be replayed) and forwards everything."""
 
     def __init__(self, rng, recorder) -> None:
         self._rng = rng
@@ -215,8 +220,9 @@ class _RngWatch:
 
     def __getattr__(self, name):
         attr = getattr(self._rng, name)
-        if callable(attr) and not self._recorder.in_dropout:
-            self._recorder.stray_draws += 1
+        rec = self._recorder
+        if callable(attr) and not rec.in_dropout and not rec.in_draw:
+            rec.stray_draws += 1
         return attr
 
 
@@ -233,6 +239,7 @@ class Recorder:
         self.watch = watch  # objects to intercept: optimizers, clip functions
         self.in_pass = 0  # inside a backward pass: forward-hook events belong to a backward
         self.in_dropout = False
+        self.in_draw = 0  # inside a recorded Draw (its draws are the op's: `on_draw`)
         self.in_call = 0  # inside a recorded call: its ops and passes are the call's own
         self.stray_draws = 0
         self.reason: str | None = None
@@ -364,29 +371,35 @@ class Recorder:
             s = self._make_view(v)
             if s is not None:
                 binds.append((name, s))
-        if type(op) is MaskRead:
+        if type(op) is MaskRead or type(op) is Guarded:
             # a replay may stop at its guard (compiler/__init__ then runs another program or
             # records): nothing before it may have an effect outside the replay's arrays
-            if self.pending is not None or any(type(i) not in (Forward, View)
-                                               for i in self.rec.program):  # fmt: skip
+            if self.pending is not None or _has_effects(self.rec.program):
+                what = "x[mask] with a boolean mask tensor" if type(op) is MaskRead else \
+                    _guarded_name(op)  # fmt: skip
                 self.fail(
-                    "x[mask] with a boolean mask tensor after a write, a backward pass or a "
-                    "recorded call (optimizer, clipping, dropout): its shape is the count of "
-                    "Trues, which a replay checks before going on, and a replay stopped there "
-                    "could not undo what ran before it; read x[mask] first, or use "
-                    "torch.where(mask, x, 0) (fixed shape)"
+                    f"{what} after a write, a backward pass, a random draw or a recorded call "
+                    "(optimizer, clipping, dropout): its shape depends on the values, which a "
+                    "replay checks before going on, and a replay stopped there could not undo "
+                    "what ran before it; compute it first, or use a form of fixed shape "
+                    "(torch.where(mask, x, 0), bincount's minlength)"
                 )
                 return
-            ms = ins[1]  # the mask: computed by the call's ops, an argument, a factory's, or
-            ref = self.foreign.get(ms, (None,))[0]  # a captured tensor's; not an array made
-            if self.rec.slots[ms].kind == "const" and ms in self.foreign and (  # from values
-                    ref is None or ref() is None or id(ref()) not in self.captured):  # fmt: skip
-                self.fail(  # outside the ops (masked_select's broadcast copy): frozen
-                    "an index computed from a tensor's values outside the ops (a boolean "
-                    "mask's positions, op MaskRead; x[mask]'s shape is its count of Trues): "
-                    "a replay would reuse it"
-                )
-                return
+        if type(op) is Guarded:
+            self.rec.guards = (*self.rec.guards, op.shape)
+        elif type(op) is MaskRead:
+            for ms in ins[1:]:  # the masks and index tensors: computed by the call's ops,
+                # arguments, a factory's, a captured tensor's; not an array made from values
+                # outside the ops (masked_select's broadcast copy): frozen
+                ref = self.foreign.get(ms, (None,))[0]
+                made = ref is None or ref() is None or id(ref()) not in self.captured
+                if self.rec.slots[ms].kind == "const" and ms in self.foreign and made:
+                    self.fail(
+                        "an index computed from a tensor's values outside the ops (a boolean "
+                        "mask's positions, op MaskRead; x[mask]'s shape is its count of "
+                        "Trues): a replay would reuse it"
+                    )
+                    return
             self.rec.guards = (*self.rec.guards, op.count)
         o = self._new_slot(Slot("out"), out._data)
         self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
@@ -495,6 +508,46 @@ class Recorder:
             p.grad_slots.append(self._new_slot(Slot("out"), g._data if g is not None else None))
 
     # -- intercepted calls -------------------------------------------------------------------
+    def on_draw(self, draw, args, kwargs, frame):
+        """A sampling function called while recording (creation_random.draw_recorders): run it
+        and keep it as a `Draw` op over its tensor arguments, whose replay draws again from the
+        same generator. Where that would not be eager's (a draw inside a recorded call or a
+        backward pass, `out=`, `requires_grad=True`, arguments other than plain CPU tensors and
+        Python values, a descent function that computes on the draw's array outside the ops),
+        the draw runs as it is and the generator's watch counts it: the call runs eagerly."""
+        if self.reason or self.in_pass or self.in_call or not _draw_caller(frame):
+            return draw(*args, **kwargs)
+        inputs: list = []
+
+        def marked(v):
+            if isinstance(v, Tensor):
+                if type(v._data) is not np.ndarray or type(v).__name__ not in _DRAW_TENSORS:
+                    return _MISSING
+                inputs.append(v)
+                return _Input(len(inputs) - 1)
+            return v if _draw_constant(v) else _MISSING
+
+        targs = tuple(marked(a) for a in args)
+        tkw = {k: marked(v) for k, v in kwargs.items()}
+        if (_MISSING in targs or _MISSING in tkw.values() or kwargs.get("out") is not None
+                or kwargs.get("requires_grad")):  # fmt: skip
+            return draw(*args, **kwargs)
+        self._flush_pass()
+        self.in_call += 1
+        self.in_draw += 1
+        try:
+            out = draw(*args, **kwargs)
+        finally:
+            self.in_call -= 1
+            self.in_draw -= 1
+        if type(out) is not Tensor or type(out._data) is not np.ndarray or out._rg:
+            self.fail(f"{draw.__name__}: a random draw whose result the replay cannot make")
+            return out
+        op = object.__new__(Draw)
+        op.fn, op.args, op.kwargs = draw, targs, tkw
+        self.on_forward(op, inputs, out)
+        return out
+
     def wrap_call(self, kind: str, fn):
         """`fn` that records a Call instruction when called (the real fn runs)."""
 
@@ -784,11 +837,14 @@ class Recorder:
             creation._from_data_made = self._data_made(creation._from_data_made)
             gen._rng = _RngWatch(gen._rng, self)
             undo.append((gen, "_rng", gen._rng._rng))
+            creation_random.draw_recorders.append(self.on_draw)
             view_write.observers.append(self._view_written)
             view_write.write_observers.append(self._array_written)
             untracked.derived_observers.append(self._derived)
             out = fn(*args, **kwargs)
         finally:
+            if self.on_draw in creation_random.draw_recorders:
+                creation_random.draw_recorders.remove(self.on_draw)
             if self._derived in untracked.derived_observers:
                 untracked.derived_observers.remove(self._derived)
             if self._view_written in view_write.observers:
@@ -806,8 +862,10 @@ class Recorder:
         if self.reason is None:
             self._check_python_state()
         if self.stray_draws:
-            self.fail("random numbers drawn outside dropout (creation.rand/randn inside the "
-                      "function): replay could not draw them in eager's order")  # fmt: skip
+            self.fail("random numbers drawn outside dropout and the sampling functions "
+                      "(descent.randn, rand_like, bernoulli, x.normal_() ... called by the "
+                      "function replay; nn.init, distributions, poisson and the like do not): "
+                      "replay could not draw them in eager's order")  # fmt: skip
         self.rec.result = self._template(out)
         self.rec.attrs = self._attr_outputs(self.watch.get("modules", ()))
         return out
@@ -1018,6 +1076,66 @@ def _bounds(arr) -> tuple[int, int]:
         else:
             hi += (n - 1) * st
     return lo, hi + arr.itemsize
+
+
+def _has_effects(program) -> bool:
+    """Whether an instruction of `program` acts outside the replay's own arrays (a write, a
+    backward pass, a recorded call, a random draw), so that a replay stopped by a guard after
+    it would leave its effect behind. An optimizer's `zero_grad` does not count: it is
+    idempotent (the call run again after the stop sets the same gradients to None or zero)."""
+    for ins in program:
+        if type(ins) is View or (type(ins) is Forward and type(ins.op) is not Draw):
+            continue
+        if type(ins) is Call and ins.kind == "zero_grad":
+            continue
+        return True
+    return False
+
+
+def _guarded_name(op) -> str:
+    """The user's name of a Guarded op's function (nonzero, unique, bincount, ...)."""
+    name = op.kernel.__name__.strip("_")
+    return {"nonzero_positions": "nonzero(as_tuple=True) / where(condition)",
+            "nonzero_rows": "nonzero"}.get(name, name.removesuffix("_kernel"))  # fmt: skip
+
+
+# The tensor types a recorded draw takes as arguments (rebuilt as plain Tensors at replay).
+_DRAW_TENSORS = ("Tensor", "Parameter", "Buffer")
+
+
+# Modules whose functions forward a draw's call unchanged (out= and keyword wrappers, Tensor's
+# methods): the caller that decides is the one above them.
+_FORWARDERS = ("descent.out_functions", "descent.ops.out_arg", "descent.torch_keywords",
+               "descent.tensor_torch_methods")  # fmt: skip
+
+
+def _draw_caller(frame) -> bool:
+    """Whether a draw made from `frame` may be recorded: from user code, or from a descent
+    function marked `creation_random.draws_through_ops` (through forwarding wrappers)."""
+    for _ in range(6):
+        if frame is None:
+            return True
+        if frame.f_code in creation_random.ops_callers:
+            return True
+        mod = frame.f_globals.get("__name__") or ""
+        if mod not in _FORWARDERS:
+            return not mod.startswith("descent.")
+        frame = frame.f_back
+    return False
+
+
+_DRAW_CONSTANT_MODULES = ("descent.dtypes", "descent.devices", "descent.memory_layout")
+
+
+def _draw_constant(v, depth: int = 0) -> bool:
+    """A draw's argument that a replay may pass again as it is: Python numbers, strings, None,
+    dtypes, devices, generators, and tuples/lists of them (no arrays, no tensors)."""
+    if v is None or isinstance(v, (bool, int, float, str, np.dtype, np.generic, type)):
+        return True
+    if isinstance(v, (tuple, list)):
+        return depth < 3 and all(_draw_constant(e, depth + 1) for e in v)
+    mod = type(v).__module__
+    return isinstance(v, creation_random.Generator) or mod.startswith(_DRAW_CONSTANT_MODULES)
 
 
 def _find_dropout_modules(orig) -> list:

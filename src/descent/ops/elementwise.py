@@ -33,7 +33,7 @@ from ._common import (
     result_type,
 )
 from .out_arg import write_out
-from .untracked import computed, derived, derived_observers, seen
+from .untracked import computed, guarded, seen
 
 # ---------------------------------------------------------------------------------------------
 # Unary math
@@ -528,6 +528,13 @@ class FixedWhere(Function):
         return ga, gb
 
 
+def nonzero_positions(a) -> tuple:
+    """The int64 positions of a's nonzero elements, one 1-D array per dimension (one for a 0-d
+    a): where(condition)'s and nonzero(as_tuple=True)'s kernel (untracked.guarded)."""
+    xp = backend.get_array_module(a)
+    return tuple(i.astype(np.int64) for i in xp.nonzero(a if a.ndim else a.reshape(1)))
+
+
 def where(condition, a=None, b=None, *, out=None):
     """Elementwise choice: a where `condition` is true, b elsewhere (broadcasting; the two
     promote as torch.where). `where(condition)` alone is `nonzero(condition, as_tuple=True)`:
@@ -543,12 +550,8 @@ def where(condition, a=None, b=None, *, out=None):
                          inputs=(condition, a, b))  # fmt: skip
     condition = as_tensor(condition)
     if a is None and b is None:
-        xp = backend.get_array_module(condition._data)
-        c = condition._data if condition.ndim else condition._data.reshape(1)
-        out = tuple(Tensor._wrap(i.astype(np.int64)) for i in xp.nonzero(c))
-        if derived_observers:  # (their shapes depend on the values: ops/untracked.py)
-            derived(*[t._data for t in out], op="where(condition)")
-        return out
+        # (their shapes depend on the values: guarded for descent.compile, ops/untracked.py)
+        return guarded(nonzero_positions, (condition,), (), "where(condition)")
     if condition._data.dtype != np.bool_:
         if condition._data.dtype != np.uint8:  # PyTorch takes bool and (deprecated) uint8 only
             raise DescentError(

@@ -39,7 +39,7 @@ from .selection import _dim
 from .shape import unsqueeze
 from .shape_index import movedim
 from .tie_order import all_nan_nanmedian_index
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, guarded
 
 __all__ = [
     "greater", "greater_equal", "less", "less_equal", "not_equal", "gcd", "lcm", "nextafter",
@@ -509,39 +509,46 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
     (torch.unique_consecutive). Data only: no gradient. nan != nan, so nans never merge."""
     x = as_tensor(input)
     refuse_kinds("unique", x, "c")  # no PyTorch kernel
-    xp = backend.get_array_module(x._data)
     a = x._data
-    if dim is None:
-        rows = a.reshape(-1, 1)
-    else:
+    d = None
+    if dim is not None:
         d = _dim(x, dim, "unique_consecutive")
-        rest = int(np.prod([s for i, s in enumerate(a.shape) if i != d], dtype=np.int64))
-        rows = xp.moveaxis(a, d, 0).reshape(a.shape[d] if a.ndim else 1, rest)
         if 0 in a.shape and a.shape[d] != 0:
             raise RuntimeError(
                 "There are 0 sized dimensions, and they aren't selected, so unique cannot be "
                 f"applied (shape {tuple(a.shape)}, dim {d}); select a dim of size 0 or reshape"
             )
+    # (their shapes depend on x's values: guarded for descent.compile, ops/untracked.py)
+    out = guarded(_unique_consecutive_kernel, (x,),
+                  (bool(return_inverse), bool(return_counts), d), "unique_consecutive")  # fmt: skip
+    return out[0] if len(out) == 1 else out
+
+
+def _unique_consecutive_kernel(a, return_inverse: bool, return_counts: bool, d) -> tuple:
+    """unique_consecutive's results as arrays (untracked.guarded's kernel)."""
+    xp = backend.get_array_module(a)
+    if d is None:
+        rows = a.reshape(-1, 1)
+    else:
+        rest = int(np.prod([s for i, s in enumerate(a.shape) if i != d], dtype=np.int64))
+        rows = xp.moveaxis(a, d, 0).reshape(a.shape[d] if a.ndim else 1, rest)
     n = rows.shape[0]
     start = xp.ones(n, bool)
     if n > 1:
         start[1:] = (rows[1:] != rows[:-1]).any(axis=1)
-    if dim is None:
+    if d is None:
         values = a.reshape(-1)[start]
     else:
         moved = xp.moveaxis(a, d, 0)[start]
         values = xp.moveaxis(moved, 0, d)
-    out = [Tensor._wrap(xp.ascontiguousarray(values))]
+    out = [xp.ascontiguousarray(values)]
     if return_inverse:
         inverse = xp.cumsum(start).astype(np.int64) - 1
-        out.append(Tensor._wrap(inverse.reshape(a.shape) if dim is None else inverse))
+        out.append(inverse.reshape(a.shape) if d is None else inverse)
     if return_counts:
         first = xp.flatnonzero(start)
-        counts = xp.diff(xp.concatenate([first, xp.asarray([n])])).astype(np.int64)
-        out.append(Tensor._wrap(counts))
-    if derived_observers:  # (their shapes depend on x's values: ops/untracked.py)
-        derived(*[t._data for t in out], op="unique_consecutive")
-    return out[0] if len(out) == 1 else tuple(out)
+        out.append(xp.diff(xp.concatenate([first, xp.asarray([n])])).astype(np.int64))
+    return tuple(out)
 
 
 def unravel_index(indices, shape) -> tuple:

@@ -23,7 +23,7 @@ from .indexing import SelectedValues
 from .selection import _dim, _order_of, sort
 from .shape import reshape, squeeze
 from .tie_order import fix_kthvalue, fix_mode, kthvalue_order, median_order, mode_order
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, guarded
 
 KthvalueResult = return_type("kthvalue", ["values", "indices"])
 MedianResult = return_type("median", ["values", "indices"])
@@ -240,23 +240,29 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     del sorted  # always sorted, which PyTorch allows for sorted=False too
     x = as_tensor(x)
     refuse_kinds("unique", x, "c")  # no PyTorch kernel
-    a = backend.as_numpy(x._data)
-    if dim is None:
+    d = None if dim is None else _dim(x, dim, "unique")
+    # (their shapes depend on x's values: guarded for descent.compile, ops/untracked.py)
+    res = guarded(_unique_kernel, (x,), (bool(return_inverse), bool(return_counts), d), "unique")
+    return res[0] if len(res) == 1 else res
+
+
+def _unique_kernel(data, return_inverse: bool, return_counts: bool, d) -> tuple:
+    """unique's results as arrays: the distinct values (slices along d), then the inverse and
+    the counts on request (untracked.guarded's kernel)."""
+    a = backend.as_numpy(data)
+    if d is None:
         # equal_nan=False: each nan is its own value, as in PyTorch (NumPy merges them)
         out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts,
                         equal_nan=False)  # fmt: skip
     else:
-        d = _dim(x, dim, "unique")
         out = np.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=d)
     if not isinstance(out, tuple):
         out = (out,)
-    xp = backend.get_array_module(x._data)
-    res = [Tensor._wrap(xp.asarray(out[0]))]
+    xp = backend.get_array_module(data)
+    res = [xp.asarray(out[0])]
     for extra in out[1:]:
         extra = np.asarray(extra, dtype=np.int64)
-        if dim is None and extra.shape != () and len(res) == 1 and return_inverse:
+        if d is None and extra.shape != () and len(res) == 1 and return_inverse:
             extra = extra.reshape(a.shape)  # the inverse has x's shape (PyTorch)
-        res.append(Tensor._wrap(xp.asarray(extra)))
-    if derived_observers:  # (their shapes depend on x's values: ops/untracked.py)
-        derived(*[t._data for t in res], op="unique")
-    return res[0] if len(res) == 1 else tuple(res)
+        res.append(xp.asarray(extra))
+    return tuple(res)

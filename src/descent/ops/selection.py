@@ -27,7 +27,7 @@ from ..errors import DescentError
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, refuse_kinds, return_type
-from .elementwise import clone, saved_clone, where
+from .elementwise import clone, nonzero_positions, saved_clone, where
 from .indexing import (
     IndexAdd,
     SelectedValues,
@@ -44,7 +44,7 @@ from .indexing import (
 from .shape import broadcast_to, reshape
 from .shape_index import scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, derived, derived_observers, guarded
 from .view_rules import overlaps, writable_alias
 from .view_write import redo_assign, write_base, written
 from .view_write import write as write_view
@@ -253,24 +253,19 @@ def nonzero(x, *, as_tuple: bool = False):
     """Indices of the nonzero elements: an (n, ndim) int64 tensor, or with `as_tuple=True` one
     1-D tensor per dimension (torch.nonzero)."""
     x = as_tensor(x)
-    xp = backend.get_array_module(x._data)
-    a = x._data if x.ndim else x._data.reshape(1)
-    idx = xp.nonzero(a)
+    # (their shape depends on x's values: guarded for descent.compile, ops/untracked.py)
     if as_tuple:
-        if x.ndim == 0:
-            out = (Tensor._wrap(idx[0].astype(np.int64)),)
-        else:
-            out = tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
-        if derived_observers:  # (their shape depends on x's values: ops/untracked.py)
-            derived(*[t._data for t in out], op="nonzero")
-        return out
-    if x.ndim == 0:
-        out = Tensor._wrap(xp.zeros((int(idx[0].size), 0), dtype=np.int64))
-    else:
-        out = Tensor._wrap(xp.stack(idx, axis=1).astype(np.int64))  # (n, ndim)
-    if derived_observers:
-        derived(out._data, op="nonzero")
-    return out
+        return guarded(nonzero_positions, (x,), (), "nonzero")
+    return guarded(_nonzero_rows, (x,), (), "nonzero")[0]
+
+
+def _nonzero_rows(a) -> tuple:
+    """(the (n, ndim) int64 positions of a's nonzero elements,): nonzero's kernel."""
+    xp = backend.get_array_module(a)
+    idx = xp.nonzero(a if a.ndim else a.reshape(1))
+    if a.ndim == 0:
+        return (xp.zeros((int(idx[0].size), 0), dtype=np.int64),)
+    return (xp.stack(idx, axis=1).astype(np.int64),)  # (n, ndim)
 
 
 def masked_select(x, mask) -> Tensor:

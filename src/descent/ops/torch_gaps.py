@@ -33,7 +33,7 @@ from .reduce import sum as _sum
 from .selection import nonzero, sort
 from .shape import concatenate, pad, permute, reshape, squeeze, transpose, unsqueeze
 from .shape_index import diagonal, narrow
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, guarded
 
 # ---------------------------------------------------------------------------------------------
 # Indices and counts (no gradient)
@@ -49,33 +49,37 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     the sums of `weights` (float32 weights give float32, any other dtype float64). No gradient
     (PyTorch has no derivative for it either)."""
     x = as_tensor(input)
-    xp = backend.get_array_module(x._data)
     if x._data.dtype.kind not in "iu":
         raise NotImplementedError(f'"bincount_cpu" not implemented for {_torch_name(x.dtype)}')
-    if x.ndim != 1 or (x.shape[0] and x._data.min() < 0):
+    if x.ndim != 1:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
-    data = x._data.astype(np.int64)
+    # (its length is the largest value + 1 when past minlength: guarded for descent.compile,
+    # ops/untracked.py)
     if weights is None:
-        return _counts(Tensor._wrap(xp.bincount(data, minlength=minlength).astype(np.int64)))
+        return guarded(_bincount_kernel, (x,), (int(minlength),), "bincount")[0]
     w = as_tensor(weights)
     if w.shape != x.shape:
         raise RuntimeError(
             f"weights should be 1-d and have the same length as input (bincount: shapes "
             f"{tuple(w.shape)} and {tuple(x.shape)})"
         )
-    dt = np.float32 if w._data.dtype == np.float32 else np.float64
-    out = xp.bincount(data, weights=w._data.astype(np.float64), minlength=minlength)
-    return _counts(Tensor._wrap(out.astype(dt)))
+    return guarded(_bincount_kernel, (x, w), (int(minlength),), "bincount")[0]
 
 
-def _counts(out: Tensor) -> Tensor:
-    """bincount's result, marked for descent.compile: its length is the input's largest value
-    + 1 (when past minlength), which a replay cannot know (ops/untracked.py)."""
-    if derived_observers:
-        derived(out._data, op="bincount")
-    return out
+def _bincount_kernel(data, *rest) -> tuple:
+    """(bincount's counts,): int64, or the sums of the weights (float32 weights give float32,
+    others float64); raises on a negative value (untracked.guarded's kernel: each call's)."""
+    w, minlength = rest if len(rest) == 2 else (None, rest[0])
+    if data.shape[0] and data.min() < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    xp = backend.get_array_module(data)
+    data = data.astype(np.int64)
+    if w is None:
+        return (xp.bincount(data, minlength=minlength).astype(np.int64),)
+    dt = np.float32 if w.dtype == np.float32 else np.float64
+    return (xp.bincount(data, weights=w.astype(np.float64), minlength=minlength).astype(dt),)
 
 
 _TORCH_NAMES = SCALAR_TYPES  # PyTorch's ScalarType names: the one table (dtypes.py)

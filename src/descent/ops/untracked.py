@@ -19,9 +19,13 @@ and handed to an autograd Function as a parameter is then a slot's array, which 
 rebinds at each replay instead of freezing it.
 
 Where the SHAPE of a result depends on the values (nonzero, unique, argwhere, where(cond),
-bincount, repeat_interleave with a tensor of counts, a mask's positions) no replay can be right:
-`derived(*arrays, op=name)` marks those arrays, and a recording that uses one falls back to
-eager with a warning naming the op.
+bincount, repeat_interleave with a tensor of counts, a mask's positions) a replay is right only
+for the recorded shape. `guarded(kernel, inputs, args, op)` computes such results (nonzero,
+where(cond), unique, unique_consecutive, bincount): the op hooks see one `Guarded` op per
+result, whose replay runs the kernel again and raises `GuardFailed` when a result's shape is
+not the recorded one (descent.compile then runs or records a program for the new shape, as for
+`x[mask]`: compiler/mask_read.py). The others: `derived(*arrays, op=name)` marks those
+arrays, and a recording that uses one falls back to eager with a warning naming the op.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..autograd import Function
 from ..hooks import _forward_hooks, _run_forward_hooks
 from ..tensor import Tensor
 
-__all__ = ["Untracked", "computed", "derived", "seen"]
+__all__ = ["GuardFailed", "Guarded", "Untracked", "computed", "derived", "guarded", "seen"]
 
 #: Called with arrays computed from tensors' values outside the ops and handed to an op as a
 #: parameter (the positions of a boolean mask index: `x[mask]`) or returned as a result whose
@@ -74,3 +78,41 @@ def computed(kernel, inputs: tuple, args: tuple) -> Tensor:
     if _forward_hooks:
         seen(kernel, inputs, args, out)
     return out
+
+
+class GuardFailed(Exception):
+    """A replayed guarded op (x[mask]'s MaskRead, `Guarded`) met a data-dependent shape other
+    than the recorded one."""
+
+
+class Guarded(Function):
+    """Result `part` of `kernel(*arrays, *args)`, a tuple of arrays whose shapes depend on the
+    values, with the shape it had when recorded: forward raises GuardFailed on another shape.
+    No backward (never a graph node: the results are indices, counts, distinct values)."""
+
+    __slots__ = ("kernel", "args", "part", "shape")
+
+    def forward(self, *arrays):
+        out = self.kernel(*arrays, *self.args)[self.part]
+        if out.shape != self.shape:
+            raise GuardFailed(out.shape)
+        return out
+
+    def backward(self, gy, ops):  # pragma: no cover - never a graph node
+        raise RuntimeError(f"{self.kernel.__name__}: an op without a gradient")
+
+
+def guarded(kernel, inputs: tuple, args: tuple, op: str) -> tuple:
+    """`kernel(*arrays of inputs, *args)` (a tuple of arrays whose shapes depend on the values)
+    as a tuple of Tensors without nodes; the op hooks see one `Guarded` op per result (above).
+    `kernel` a module-level function, `args` plain constants, as for `computed`."""
+    arrays = kernel(*[t._data for t in inputs], *args)
+    outs = tuple(Tensor._wrap(a) for a in arrays)
+    if _forward_hooks:
+        for k, o in enumerate(outs):
+            g = object.__new__(Guarded)
+            g.kernel, g.args, g.part, g.shape = kernel, args, k, o._data.shape
+            _run_forward_hooks(g, inputs, o)
+    elif derived_observers:  # (no hooks: nothing records the op, so a listener refuses them)
+        derived(*arrays, op=op)
+    return outs

@@ -17,6 +17,7 @@ import numpy as np
 
 from ... import backend
 from ...creation import rand
+from ...creation_random import draws_through_ops
 from ...errors import DescentError
 from ...ops import activation as _act
 from ...ops import shape as _shape
@@ -235,6 +236,7 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
     return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
 
 
+@draws_through_ops  # (descent.compile replays its draw: the noise goes through ops only)
 def gumbel_softmax(
     logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1
 ) -> Tensor:
@@ -278,6 +280,7 @@ def _one_hot_argmax(ys, axis):
     return (positions == idx).astype(ys.dtype)
 
 
+@draws_through_ops  # (descent.compile replays its draw: the slope is computed through an op)
 def rrelu(
     input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
     inplace: bool = False,
@@ -296,9 +299,14 @@ def rrelu(
     x = as_tensor(input)
     if not training:
         return where(x > 0, x, x * ((lower + upper) / 2))
-    u = rand(*x.shape, dtype=x.dtype, device=x.device)._data
-    slope = Tensor._wrap(u * x._data.dtype.type(upper - lower) + x._data.dtype.type(lower))
+    u = rand(*x.shape, dtype=x.dtype, device=x.device)
+    slope = computed(_rrelu_slope, (u,), (float(lower), float(upper)))
     return where(x > 0, x, x * slope)
+
+
+def _rrelu_slope(u, lower, upper):
+    """u * (upper - lower) + lower in u's dtype (rrelu's slope; untracked.computed's kernel)."""
+    return u * u.dtype.type(upper - lower) + u.dtype.type(lower)
 
 
 _threshold_fn = threshold  # `threshold` is also the argument's name inside threshold()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import warnings
 
 from ...creation import rand
+from ...creation_random import draws_through_ops
 from ...ops._common import as_tensor
+from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._inplace_apply import apply_inplace
 
@@ -139,6 +141,7 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 _ALPHA_PRIME = 1.7580993408473766
 
 
+@draws_through_ops  # (descent.compile replays its draw: the mask is computed through ops)
 def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str, inplace=False):
     _check_p(p, op)
     if not training or p == 0.0:
@@ -149,11 +152,28 @@ def _alpha_dropout(x: Tensor, p: float, training: bool, feature: bool, op: str, 
         return x * 0.0
     lead = min(2, x.ndim) if feature else x.ndim
     shape = tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)
-    keep = (rand(*shape, dtype=x._data.dtype, device=x.device)._data >= p).astype(x._data.dtype)
-    a = 1.0 / ((_ALPHA_PRIME**2 * p + 1) * (1 - p)) ** 0.5
+    u = rand(*shape, dtype=x._data.dtype, device=x.device)
     # PyTorch's form: x * (keep * a) + ((keep - 1) * alpha' a + alpha' a p)
+    return x * computed(_alpha_scale, (u,), (float(p),)) + computed(_alpha_shift, (u,), (float(p),))
+
+
+def _alpha_keep(u, p: float):
+    """The kept positions (1) of alpha dropout's draw `u`, in u's dtype, and the scale a."""
+    keep = (u >= p).astype(u.dtype)
+    return keep, 1.0 / ((_ALPHA_PRIME**2 * p + 1) * (1 - p)) ** 0.5
+
+
+def _alpha_scale(u, p: float):
+    """keep * a (alpha dropout's factor; untracked.computed's kernel)."""
+    keep, a = _alpha_keep(u, p)
+    return keep * u.dtype.type(a)
+
+
+def _alpha_shift(u, p: float):
+    """(keep - 1) * alpha' a + alpha' a p (alpha dropout's shift; untracked.computed's kernel)."""
+    keep, a = _alpha_keep(u, p)
     b = (keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
-    return x * Tensor._wrap(keep * x._data.dtype.type(a)) + Tensor._wrap(b.astype(x._data.dtype))
+    return b.astype(u.dtype)
 
 
 def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:

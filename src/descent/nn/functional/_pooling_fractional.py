@@ -20,8 +20,9 @@ import numpy as np
 
 from ... import backend
 from ...creation import rand
+from ...creation_random import draws_through_ops
 from ...ops.indexing import gather
-from ...tensor import Tensor
+from ...ops.untracked import computed
 from ._inputs import float_tensor, int_tuple
 
 __all__ = [
@@ -45,6 +46,7 @@ def _starts(u: np.ndarray, n: int, m: int, k: int) -> np.ndarray:
     return out
 
 
+@draws_through_ops  # (descent.compile replays its draw: the windows are computed by ops)
 def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples, dims: int,
                          op: str):  # fmt: skip
     x = float_tensor(input, op)
@@ -79,10 +81,29 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples,
             f"{op}: Expect _random_samples to have the same dtype as input "
             f"({x.dtype}), got {samples.dtype}; convert them with .to(x.dtype)"
         )
-    u = np.asarray(backend.as_numpy(samples.detach()._data), dtype=x._data.dtype)
-    if u.shape != (n_, c_, dims):
+    if tuple(samples.shape) != (n_, c_, dims):
         raise ValueError(f"{op}: _random_samples must have shape {(n_, c_, dims)}, got "
-                         f"{u.shape}")  # fmt: skip
+                         f"{tuple(samples.shape)}")  # fmt: skip
+    # (the windows and the picked positions through untracked.computed: descent.compile
+    # recomputes them from each call's samples and maxima instead of freezing them)
+    kk = int(np.prod(k))
+    index = computed(_window_index, (samples.detach(),), (x._data.dtype, size, out, k, dims))
+    # the spatial size spelled out: a -1 is ambiguous for an empty batch (N = 0)
+    windows = gather(x.reshape(n_, c_, int(np.prod(size))), 2, index)
+    windows = windows.reshape(n_, c_, int(np.prod(out)), kk)
+    values, arg = windows.max(dim=-1)  # the first maximum on ties, as PyTorch's `>`
+    indices = computed(_picked, (index, arg), (out, kk))
+    values = values.reshape((n_, c_) + out)
+    if not batched:
+        values, indices = values.squeeze(0), indices.squeeze(0)
+    return values, indices
+
+
+def _window_index(samples, dt, size: tuple, out: tuple, k: tuple, dims: int):
+    """(N, C, cells * kernel) int64 input positions of the windows that the samples (N, C,
+    dims) pick (untracked.computed's kernel)."""
+    u = np.asarray(backend.as_numpy(samples), dtype=dt)
+    n_, c_ = u.shape[:2]
     # PyTorch's kernels read the samples W, H in 2-d but T, H, W in 3-d.
     order = (1, 0) if dims == 2 else (0, 1, 2)
     strides = np.cumprod((1,) + size[::-1])[:-1][::-1]  # row-major strides of the spatial dims
@@ -94,18 +115,16 @@ def _fractional_max_pool(input, kernel_size, output_size, output_ratio, samples,
         shape[2 + d], shape[2 + dims + d] = out[d], k[d]
         flat = flat + (pos * strides[d]).reshape(shape)
     cells, kk = int(np.prod(out)), int(np.prod(k))
-    flat = flat.reshape(n_, c_, cells, kk)
-    xp = backend.get_array_module(x._data)
-    index = Tensor._wrap(xp.asarray(flat.reshape(n_, c_, cells * kk)))
-    # the spatial size spelled out: a -1 is ambiguous for an empty batch (N = 0)
-    windows = gather(x.reshape(n_, c_, int(np.prod(size))), 2, index).reshape(n_, c_, cells, kk)
-    values, arg = windows.max(dim=-1)  # the first maximum on ties, as PyTorch's `>`
-    picked = np.take_along_axis(flat, backend.as_numpy(arg._data)[..., None], -1)[..., 0]
-    values = values.reshape((n_, c_) + out)
-    indices = Tensor._wrap(xp.asarray(picked.reshape((n_, c_) + out)))
-    if not batched:
-        values, indices = values.squeeze(0), indices.squeeze(0)
-    return values, indices
+    return backend.get_array_module(samples).asarray(flat.reshape(n_, c_, cells * kk))
+
+
+def _picked(index, arg, out: tuple, kk: int):
+    """The input position of each window's maximum, (N, C, *out) (untracked.computed's kernel:
+    `arg` is the maximum's place in its window)."""
+    n_, c_ = index.shape[:2]
+    flat = backend.as_numpy(index).reshape(n_, c_, int(np.prod(out)), kk)  # (no -1: N may be 0)
+    picked = np.take_along_axis(flat, backend.as_numpy(arg)[..., None], -1)[..., 0]
+    return backend.get_array_module(index).asarray(picked.reshape((n_, c_) + out))
 
 
 def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
