@@ -402,3 +402,36 @@ def test_mean_out_dtype_casts_first_as_torch(src, odt):
         assert [str(w.message) for w in wd] == (
             ["Casting complex values to real discards the imaginary part"] if real_out else []
         )
+
+
+# -- masked_select's node name -------------------------------------------------------------------
+
+
+def test_masked_select_grad_fn_name_eager_and_recorded():
+    # PyTorch: masked_select's node is MaskedSelectBackward0, x[mask]'s IndexBackward0; descent
+    # computes both as the same read (IndexGetItem eagerly, compiler.mask_read's MaskRead while
+    # descent.compile records), named IndexBackward0 for both before
+    vals = np.arange(6.0).reshape(2, 3)
+    mask = [[True, False, True], [False, True, True]]
+    want = {}
+    for L in (torch, descent):
+        x, m = L.tensor(vals, requires_grad=True), L.tensor(mask)
+        want[L] = [x.masked_select(m).grad_fn.name(), L.masked_select(x, m).grad_fn.name(),
+                   L.masked_select(x, m[0]).grad_fn.name(), x[m].grad_fn.name()]  # fmt: skip
+    assert want[descent] == want[torch] == ["MaskedSelectBackward0"] * 3 + ["IndexBackward0"]
+    names = []
+    w = descent.tensor(vals, requires_grad=True)
+
+    def step(x, m):  # recorded: the reads are MaskRead nodes
+        w.grad = None
+        y, z = (w * x).masked_select(m), (w * x)[m]
+        names.append((y.grad_fn.name(), z.grad_fn.name()))
+        (y.sum() + z.sum()).backward()
+        return y.detach(), w.grad.detach()
+
+    f = descent.compile(step)
+    m = descent.tensor(mask)
+    for i in range(4):
+        f(descent.tensor(vals + i), m)
+    assert names and set(names) == {("MaskedSelectBackward0", "IndexBackward0")}
+    assert f.stats["recordings"] >= 1

@@ -160,6 +160,10 @@ DIFFERENT = {
         lambda L, t: L.nn.functional.linear(t["x"], t["m"].t(), t["m"][0]),
         "one Linear node (bias, x, w) named AddmmBackward0; PyTorch's weight input goes "
         "through a TBackward0"),
+    "masked_select": (
+        lambda L, t: t["x"].masked_select(t["y"] > 0),
+        "named MaskedSelectBackward0 as PyTorch's, but descent's node reads x flattened (a "
+        "ViewBackward0 below it), where PyTorch's reads x itself"),
 }  # fmt: skip
 
 

@@ -18,6 +18,8 @@ This module sits below the engine and imports nothing from descent.
 
 from __future__ import annotations
 
+import weakref
+
 # descent op class -> PyTorch's node name, where it is not just the class name + "Backward0"
 # (Exp -> ExpBackward0 needs no entry). A callable computes it from the node.
 _FIXED = {
@@ -230,8 +232,21 @@ _RULES = {
 SCALAR_INPUT = frozenset({"AddScalar", "SubScalar", "MulScalar", "ExactDivScalar", "DivScalar"})
 
 
+# The nodes of masked_select's reads: its x[mask] node (IndexGetItem, or compiler.mask_read's
+# MaskRead while descent.compile records) is PyTorch's MaskedSelectBackward0, where a user's
+# x[mask] is IndexBackward0; the op marks its node (nothing is added to the hot path)
+_MASKED_SELECT: weakref.WeakSet = weakref.WeakSet()
+
+
+def mark_masked_select(node) -> None:
+    """Name `node` MaskedSelectBackward0 (masked_select's read of its flattened input)."""
+    _MASKED_SELECT.add(node)
+
+
 def torch_name(node) -> str:
     """PyTorch's name for `node` (a descent graph node): "SumBackward0", "MmBackward0"."""
+    if node in _MASKED_SELECT:
+        return "MaskedSelectBackward0"
     key = type(node).__name__
     fixed = _FIXED.get(key)
     if fixed is not None:

@@ -24,6 +24,7 @@ from ..autograd import Function
 from ..autograd import _bump_family as bump_family
 from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
+from ..grad_fn_names import mark_masked_select
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, refuse_kinds, return_type
@@ -284,7 +285,10 @@ def masked_select(x, mask) -> Tensor:
     xb = x if x.shape == shape else broadcast_to(x, shape)
     mb = mask._data if mask.shape == shape else backend.get_array_module(mask._data) \
         .broadcast_to(mask._data, shape)
-    return reshape(xb, -1)[Tensor._wrap(mb.reshape(-1))]
+    y = reshape(xb, -1)[Tensor._wrap(mb.reshape(-1))]
+    if y._node is not None:  # PyTorch's MaskedSelectBackward0 (a user's x[mask]: IndexBackward0)
+        mark_masked_select(y._node)
+    return y
 
 
 def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
