@@ -259,6 +259,31 @@ def test_nonzero_after_zero_grad_in_an_optimizer_step_replays():
     assert not warned and compiled.stats["replays"] >= 4, (compiled.stats, warned)
 
 
+def test_guarded_read_after_a_write_into_the_calls_own_tensor_replays():
+    """A no-grad write into a tensor the call computed leaves nothing behind when a replay stops
+    at a later guard (`Write.local`); one into an argument does (below)."""
+
+    def fn(x, y):
+        h = y.detach().clone()
+        with descent.no_grad():
+            h[0] = 0.0
+            h.mul_(2)
+        return descent.where(x > 0)[0] * 2, h, (x > 0).nonzero()
+
+    _guarded(fn, _positives)
+
+
+def test_guarded_read_after_a_write_into_an_argument_runs_eagerly():
+    def fn(x, y):
+        with descent.no_grad():
+            y.mul_(1)
+        return (x > 0).nonzero()
+
+    compiled, warned = compare_calls(fn, _positives, 4)
+    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1, compiled.stats
+    assert any("nonzero after a write, a backward pass" in w for w in warned), warned
+
+
 # x[mask] forms beyond one bool mask: counts per call as above
 def _masks(k):
     rng = np.random.default_rng(max(k - 1, 0) + 600)
