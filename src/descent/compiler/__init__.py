@@ -22,12 +22,17 @@ How it works (docs/compile.md has the whole story):
 
 The cache holds `cache_size` programs (8 by default, least recently used evicted); a new
 shape records again. Returned tensors carry no graph when the function ran its own backward.
+
+Threads (docs/compile.md, "Threads"): recording is per thread (`attach.py`: another thread's
+ops are not the call's), and calls of one compiled function run one at a time (its lock: a
+replay reuses its program's buffers); different compiled functions run at once.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd as _autograd
+from .. import autograd_graph as _graph
 from .. import backend, hooks
 from .. import creation_random as _random
 from ..autograd import _bump_family
@@ -48,6 +54,7 @@ from ..optim.lr_scheduler import LRScheduler
 from ..optim.optimizer import Optimizer
 from ..optim.optimizer_hooks import has_step_hooks
 from ..tensor import Tensor
+from . import attach as _attach
 from . import signature as _sig
 from .mask_read import GuardFailed
 from .program import Program
@@ -108,19 +115,35 @@ class CompiledFunction:
         self._warned: set[str] = set()
         self._watched_cache: tuple | None = None  # (referents, watched): see _watched
         self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
+        self._lock = threading.RLock()  # (re-entrant: a call from its own recording runs eagerly)
         functools.update_wrapper(self, fn)
         self.name = getattr(fn, "__qualname__", repr(fn))  # in warnings
 
     # -- the call --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        # One call at a time per compiled function (docs/compile.md, "Threads"): a replay
+        # writes into its program's pooled buffers and op objects, a recording into the cache.
+        lock = self._lock
+        lock.acquire()  # (not `with`: two method calls fewer per call)
+        try:
+            return self._call(args, kwargs)
+        finally:
+            lock.release()
+
+    def _call(self, args, kwargs):
         self.stats["calls"] += 1
         if hooks._forward_hooks or hooks._backward_hooks or hooks._pass_hooks:
-            self._warn(
-                "op hooks are active (anomaly mode, an explain tool or a profiler): running "
-                "eagerly so that they see every op"
-            )
-            return self._eager(args, kwargs)
-        if _autograd._saved_hooks is not None:
+            if _attach.current() is not None:
+                # called by a function that this thread is recording (a compiled model inside
+                # a compiled step): its ops belong to that recording
+                return self._eager(args, kwargs)
+            if _attach.foreign_hooks():  # (not only other threads' recordings)
+                self._warn(
+                    "op hooks are active (anomaly mode, an explain tool or a profiler): running "
+                    "eagerly so that they see every op"
+                )
+                return self._eager(args, kwargs)
+        if _autograd._saved_hooks is not None and _graph.active_saved_hooks() is not None:
             self._warn(
                 "saved_tensors_hooks are active (descent.autograd.graph): running eagerly so that "
                 "they pack and unpack every saved tensor"
@@ -226,7 +249,7 @@ class CompiledFunction:
         state = [(t, t._data.copy()) for m in watched["modules"] for t in _state_of(m)]
         rec.snapshot = functools.partial(_python_state, watched)
         n_state = _n_state(watched)
-        on_rng = functools.partial(_on_rng, rec)
+        on_rng = functools.partial(_on_rng, rec)  # (rng_observers: every thread's)
         _random.rng_observers.append(on_rng)
         try:
             out = rec.run(self.fn, args, kwargs, watched["optimizers"], sites)
@@ -335,9 +358,19 @@ class CompiledFunction:
 
     def reset(self) -> None:
         """Forget every recording (the next calls record again)."""
-        for e in self._cache.values():
-            _release(e)
-        self._cache.clear()
+        with self._lock:  # (not while another thread's call replays one)
+            for e in self._cache.values():
+                _release(e)
+            self._cache.clear()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # (copy.deepcopy of a compiled function: a lock of its own)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def __get__(self, obj, objtype=None):
         # @descent.compile on a method: bind per instance, keeping one cache per instance.
@@ -576,6 +609,8 @@ def _on_rng(rec: Recorder, gen, what: str) -> None:
     """A generator re-seeded, or one passed as `generator=` handed out to draw, while recording
     (creation_random.rng_observers): a replay would do neither, so the call runs eagerly.
     Draws from the default generator are counted by the recorder itself (`_RngWatch`)."""
+    if _attach.current() is not rec:  # another thread's generator use, not the call's
+        return
     if rec.in_call or rec.in_dropout or rec.in_pass:
         # a recorded call (dropout's mask, an optimizer's step) that replay runs again, or a
         # backward pass (checkpoint's recomputation sets the state and puts it back)
@@ -662,13 +697,16 @@ def _watched(fn, args, kwargs) -> dict:
     from .. import optim as _optim  # noqa: PLC0415 - the package re-exports the clip functions
     from ..nn import utils as _nn_utils  # noqa: PLC0415
 
+    # (unpatched: a recording in another thread may have put its dispatchers there)
+    clip = {name: _attach.unpatched(getattr(_clip, name))
+            for name in ("clip_grad_norm_", "clip_grad_value_")}  # fmt: skip
     for mod in (_optim, _nn_utils):
-        for name in ("clip_grad_norm_", "clip_grad_value_"):
-            if getattr(mod, name, None) is getattr(_clip, name):
+        for name in clip:
+            if _attach.unpatched(getattr(mod, name, None)) is clip[name]:
                 clip_sites.append((mod, name))
-    for name in ("clip_grad_norm_", "clip_grad_value_"):
-        if glob.get(name) is getattr(_clip, name):
-            clip_sites.append((_GlobalsSite(glob), name))
+    for name in clip:  # (a name bound by `from ... import`: the globals dict is the site)
+        if _attach.unpatched(glob.get(name)) is clip[name]:
+            clip_sites.append((glob, name))
     return dict(
         # Objects whose methods become Call instructions: optimizers, schedulers.
         optimizers=[o for o in found if isinstance(o, (Optimizer, LRScheduler))],
@@ -676,19 +714,6 @@ def _watched(fn, args, kwargs) -> dict:
         leaves=leaves,
         clip_sites=clip_sites,
     )
-
-
-class _GlobalsSite:
-    """setattr/getattr/delattr on a function's globals dict (a name bound by `from ... import`)."""
-
-    def __init__(self, glob: dict) -> None:
-        object.__setattr__(self, "_glob", glob)
-
-    def __getattr__(self, name):
-        return self._glob[name]
-
-    def __setattr__(self, name, value) -> None:
-        self._glob[name] = value
 
 
 def _python_state(watched) -> list:
@@ -720,7 +745,7 @@ def _state_of(module) -> list:
 def _dropout_mask():
     from ..nn.functional import _dropout  # noqa: PLC0415 - nn is above compile's imports
 
-    return _dropout.dropout_mask
+    return _attach.unpatched(_dropout.dropout_mask)
 
 
 def _check_result(rec) -> str | None:

@@ -12,7 +12,8 @@ hooks, never by patching classes for the whole process):
   one `Backward` instruction.
 
 Work that is not an op is seen through the objects the function uses, for the duration of the
-recording only (instance attributes, removed in a `finally`): an optimizer's `step` and
+recording only (attributes replaced while any thread records; `attach.py` sends the recording
+thread's calls to its recorder and passes other threads' through): an optimizer's `step` and
 `zero_grad`, `clip_grad_norm_`/`clip_grad_value_`, and `dropout_mask` (the one place dropout
 draws random numbers) become `Call` instructions that replay runs for real, so the optimizer's
 state, step count and learning rate and the generator's order of draws stay eager's. The
@@ -48,18 +49,18 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
-from .. import autograd, creation, creation_random, hooks
+from .. import autograd, creation_random
 from ..autograd import Function
 from ..autograd import _bump_family as bump_family
 from ..backend import is_cupy_array
 from ..creation_random import Draw, _Input
 from ..nn.module import Module
-from ..ops import untracked, view_write
+from ..ops import view_write
 from ..ops.out_arg import _family, redo_resized_assign
 from ..ops.untracked import Guarded
 from ..tensor import Tensor
-from ..tensor_methods import _ops as _ops_table
-from .mask_read import MaskRead, recorded_getitem
+from . import attach
+from .mask_read import MaskRead
 
 
 class Unrecordable(Exception):
@@ -128,10 +129,6 @@ class Write:
     dst: int
     fn: Any
     operands: tuple
-    # the written memory is the call's own (computed by its ops or a factory's copy; no
-    # argument's, captured tensor's or constant's): a replay stopped by a guard after it leaves
-    # nothing behind (recorder._has_effects)
-    local: bool = False
 
 
 @dataclass
@@ -208,26 +205,6 @@ def op_params(op) -> dict:
 
 
 _MISSING = object()
-# (__array__: np.asarray(x), whose values a NumPy mask or constant made in the call would
-# freeze)
-_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__",
-          "__array__")  # fmt: skip
-
-
-class _RngWatch:
-    """Stands in for a Generator's NumPy generator while recording: counts draws made outside
-    `dropout_mask` and the recorded `Draw`s (those cannot be replayed) and forwards everything."""
-
-    def __init__(self, rng, recorder) -> None:
-        self._rng = rng
-        self._recorder = recorder
-
-    def __getattr__(self, name):
-        attr = getattr(self._rng, name)
-        rec = self._recorder
-        if callable(attr) and not rec.in_dropout and not rec.in_draw:
-            rec.stray_draws += 1
-        return attr
 
 
 class Recorder:
@@ -552,43 +529,38 @@ class Recorder:
         self.on_forward(op, inputs, out)
         return out
 
-    def wrap_call(self, kind: str, fn):
-        """`fn` that records a Call instruction when called (the real fn runs)."""
-
-        def recorded(*args, **kwargs):
-            if self.reason or self.in_pass or self.in_call:
-                return fn(*args, **kwargs)
-            self._flush_pass()
-            # An iterator argument (model.parameters()) is used up by this call: keep a list,
-            # so that the replay passes the same parameters again.
-            args = tuple(list(a) if hasattr(a, "__next__") else a for a in args)
-            if kind == "dropout_mask":
-                self.in_dropout = True
-                self.in_call += 1
-                try:
-                    out = fn(*args, **kwargs)
-                finally:
-                    self.in_dropout = False
-                    self.in_call -= 1
-                self.rec.program.append(
-                    Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out))
-                )
-                return out
-            self._check_python_state()
+    def on_call(self, kind: str, fn, args: tuple, kwargs: dict):
+        """A captured call site (`attach.recording`'s sites: an optimizer's step, clipping,
+        dropout_mask) called by the recording thread: run `fn` and record a Call."""
+        if self.reason or self.in_pass or self.in_call:
+            return fn(*args, **kwargs)
+        self._flush_pass()
+        # An iterator argument (model.parameters()) is used up by this call: keep a list,
+        # so that the replay passes the same parameters again.
+        args = tuple(list(a) if hasattr(a, "__next__") else a for a in args)
+        if kind == "dropout_mask":
+            self.in_dropout = True
             self.in_call += 1
             try:
                 out = fn(*args, **kwargs)
             finally:
+                self.in_dropout = False
                 self.in_call -= 1
-            if self.snapshot is not None:
-                self.last_state = self.snapshot()  # the call's own changes are replayed
-            slot = None
-            if isinstance(out, Tensor):
-                slot = self._new_slot(Slot("out"), out._data)
-            self.rec.program.append(Call(kind, fn, args, kwargs, slot))
+            self.rec.program.append(Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out)))
             return out
-
-        return recorded
+        self._check_python_state()
+        self.in_call += 1
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            self.in_call -= 1
+        if self.snapshot is not None:
+            self.last_state = self.snapshot()  # the call's own changes are replayed
+        slot = None
+        if isinstance(out, Tensor):
+            slot = self._new_slot(Slot("out"), out._data)
+        self.rec.program.append(Call(kind, fn, args, kwargs, slot))
+        return out
 
     def _check_python_state(self) -> None:
         if self.snapshot is not None and self.snapshot() != self.last_state:
@@ -598,15 +570,18 @@ class Recorder:
                 "change them outside the function, or through a scheduler's step()"
             )
 
-    def read_guard(self, name: str):
-        def refuse(t, *args, **kwargs):
-            self.fail(
-                f"Tensor.{name}() on a tensor inside the function (data-dependent Python control "
-                "flow or a value read); move it outside the compiled function"
-            )
-            return _ORIGINAL_READS[name](t, *args, **kwargs)
+    def on_read(self, name: str) -> None:
+        """Tensor.item() / bool() / ... in the recording thread (attach.READS)."""
+        self.fail(
+            f"Tensor.{name}() on a tensor inside the function (data-dependent Python control "
+            "flow or a value read); move it outside the compiled function"
+        )
 
-        return refuse
+    def on_rng_use(self) -> None:
+        """The default generator's NumPy generator used by the recording thread (attach's
+        watch): a draw outside `dropout_mask` and the recorded `Draw`s cannot be replayed."""
+        if not self.in_dropout and not self.in_draw:
+            self.stray_draws += 1
 
     def _array_written(self, t, redo=None) -> None:
         if self.in_pass or self.in_call or self.reason:
@@ -621,8 +596,6 @@ class Recorder:
             pos = [self.arg_pos[id(u)] for u in family if id(u) in self.arg_pos]
             if pos:  # (the caller's tensor: its version goes up at each replay too)
                 self.rec.arg_bumps.append(min(pos))
-            else:
-                ins.local = self._local_memory(ins.dst, t, family)
             return
         if self.reason is not None:  # (_write named the reason)
             return
@@ -631,21 +604,6 @@ class Recorder:
             "record (under no_grad, or on a tensor that does not require grad; x[i] = v, out=): "
             "replay would not repeat the write; use the out-of-place op (h = h + 1)"
         )
-
-    def _local_memory(self, dst: int, t, family) -> bool:
-        """Whether the memory of slot `dst` (t's array) is the call's own: an array its ops
-        computed or a factory's copy (made anew at each replay), viewed by no argument, captured
-        tensor or constant of the recording."""
-        if self.rec.slots[dst].kind not in ("out", "view") and dst not in self.rec.copies:
-            return False
-        owner = _owner(t._data)
-        for s in self.by_owner.get(id(owner), ()):
-            kind = self.rec.slots[s].kind
-            if kind == "arg" or s in self.foreign or (kind == "const" and s not in self.rec.copies):
-                return False
-        if any(id(u) in self.captured for u in family):
-            return False
-        return not any(_owner(u._data) is owner for u in self.captured.values())
 
     def _write(self, t, redo) -> Write | None:
         """The Write instruction that repeats a write into t's array, or None when a replay
@@ -773,41 +731,31 @@ class Recorder:
             made = np.zeros_like(made)
         return self._new_slot(Slot("const", value=made), arr)
 
-    def _factory_made(self, finish):
-        """creation._finish, noting each array a factory makes during the call (see `fresh`)."""
+    def on_made(self, out) -> None:
+        """After creation._finish in the recording thread: note the array a factory made
+        during the call (see `fresh`)."""
+        a = out._data
+        if _is_array(a) and not self.in_pass and not self.in_call:
+            self.fresh[id(a)] = (a, a.copy())
 
-        def made(arr, *args, **kwargs):
-            out = finish(arr, *args, **kwargs)
-            a = out._data
-            if _is_array(a) and not self.in_pass and not self.in_call:
-                self.fresh[id(a)] = (a, a.copy())
-            return out
-
-        return made
-
-    def _data_made(self, made):
-        """creation._from_data_made: `descent.tensor(data)` inside the call, from Python
-        numbers or a NumPy array that is no slot's memory, is a factory's tensor too (a
-        constant, compared between the recordings); from a Tensor's values it is not."""
-
-        def noted(t, data):
-            out = made(t, data)
-            a = out._data
-            if self.in_pass or self.in_call:
-                return out
-            if not self._plain(data):
-                # descent.tensor(t), t.new_tensor(t), as_tensor(t, dtype=...): t's values
-                # copied outside the ops, which a replay would keep as the first call's
-                self.fail(
-                    "descent.tensor(t), t.new_tensor(t) or as_tensor(t, dtype=...) copies a "
-                    "tensor's values outside the ops (a replay would keep the first call's "
-                    "values); use t.detach().clone() or t.to(dtype) inside a compiled function"
-                )
-            elif _is_array(a):
-                self.fresh[id(a)] = (a, a.copy())
-            return out
-
-        return noted
+    def on_data_made(self, out, data) -> None:
+        """After creation._from_data_made in the recording thread: `descent.tensor(data)`
+        inside the call, from Python numbers or a NumPy array that is no slot's memory, is a
+        factory's tensor too (a constant, compared between the recordings); from a Tensor's
+        values it is not."""
+        a = out._data
+        if self.in_pass or self.in_call:
+            return
+        if not self._plain(data):
+            # descent.tensor(t), t.new_tensor(t), as_tensor(t, dtype=...): t's values
+            # copied outside the ops, which a replay would keep as the first call's
+            self.fail(
+                "descent.tensor(t), t.new_tensor(t) or as_tensor(t, dtype=...) copies a "
+                "tensor's values outside the ops (a replay would keep the first call's "
+                "values); use t.detach().clone() or t.to(dtype) inside a compiled function"
+            )
+        elif _is_array(a):
+            self.fresh[id(a)] = (a, a.copy())
 
     def _plain(self, data, depth: int = 0) -> bool:
         """Whether `data` holds no Tensor and no array of this call's slots (their values)."""
@@ -827,58 +775,18 @@ class Recorder:
 
     # -- the whole call ----------------------------------------------------------------------
     def run(self, fn, args, kwargs, optimizers: list, clip_modules: list):
-        """Call fn eagerly under the hooks; returns its result (and fills self.rec)."""
-        handle = autograd._add_op_hook(forward=self.on_forward, backward=self.on_backward)
-        phandle = hooks.add_pass_hook(self.on_pass)
-        undo: list = []
-        gen = creation.default_generator()
+        """Call fn eagerly under the hooks; returns its result (and fills self.rec).
+
+        The hooks are process-wide; `attach.recording` sends this thread's events to this
+        recorder (other threads' ops are not the call's), and the calls of `optimizers`'
+        `step` / `zero_grad` and of the (object, name) `clip_modules` sites to `on_call`."""
         if self.snapshot is not None:
             self.last_state = self.snapshot()
         self.captured = _captured_tensors(fn, args, kwargs)
-        try:
-            for opt in optimizers:
-                for meth in ("step", "zero_grad"):
-                    if not hasattr(opt, meth):
-                        continue
-                    setattr(opt, meth, self.wrap_call(meth, getattr(opt, meth)))
-                    undo.append((opt, meth, _MISSING))
-            for mod, name in clip_modules:
-                orig = getattr(mod, name)
-                setattr(mod, name, self.wrap_call(name, orig))
-                undo.append((mod, name, orig))
-            for name in _READS:
-                own = Tensor.__dict__.get(name, _MISSING)  # inherited: delete ours afterwards
-                setattr(Tensor, name, self.read_guard(name))
-                undo.append((Tensor, name, own))
-            undo.append((_ops_table, "getitem", _ops_table.getitem))  # x[mask]: MaskRead
-            _ops_table.getitem = recorded_getitem(_ops_table.getitem)
-            undo.append((creation, "_finish", creation._finish))
-            creation._finish = self._factory_made(creation._finish)
-            undo.append((creation, "_from_data_made", creation._from_data_made))
-            creation._from_data_made = self._data_made(creation._from_data_made)
-            gen._rng = _RngWatch(gen._rng, self)
-            undo.append((gen, "_rng", gen._rng._rng))
-            creation_random.draw_recorders.append(self.on_draw)
-            view_write.observers.append(self._view_written)
-            view_write.write_observers.append(self._array_written)
-            untracked.derived_observers.append(self._derived)
+        sites = [(opt, meth) for opt in optimizers for meth in ("step", "zero_grad")
+                 if hasattr(opt, meth)]  # fmt: skip
+        with attach.recording(self, [*sites, *clip_modules]):
             out = fn(*args, **kwargs)
-        finally:
-            if self.on_draw in creation_random.draw_recorders:
-                creation_random.draw_recorders.remove(self.on_draw)
-            if self._derived in untracked.derived_observers:
-                untracked.derived_observers.remove(self._derived)
-            if self._view_written in view_write.observers:
-                view_write.observers.remove(self._view_written)
-            if self._array_written in view_write.write_observers:
-                view_write.write_observers.remove(self._array_written)
-            for obj, name, orig in reversed(undo):
-                if orig is _MISSING:
-                    delattr(obj, name)
-                else:
-                    setattr(obj, name, orig)
-            handle.remove()
-            phandle.remove()
         self._flush_pass()
         if self.reason is None:
             self._check_python_state()
@@ -1103,14 +1011,11 @@ def _has_effects(program) -> bool:
     """Whether an instruction of `program` acts outside the replay's own arrays (a write, a
     backward pass, a recorded call, a random draw), so that a replay stopped by a guard after
     it would leave its effect behind. An optimizer's `zero_grad` does not count: it is
-    idempotent (the call run again after the stop sets the same gradients to None or zero);
-    nor does a write into the call's own memory (`Write.local`)."""
+    idempotent (the call run again after the stop sets the same gradients to None or zero)."""
     for ins in program:
         if type(ins) is View or (type(ins) is Forward and type(ins.op) is not Draw):
             continue
         if type(ins) is Call and ins.kind == "zero_grad":
-            continue
-        if type(ins) is Write and ins.local:  # (into the call's own memory)
             continue
         return True
     return False
@@ -1166,9 +1071,9 @@ def _find_dropout_modules(orig) -> list:
     """The descent modules that call `dropout_mask` through a module-level name."""
     found = []
     for name, mod in list(sys.modules.items()):
-        if name.startswith("descent.") and getattr(mod, "dropout_mask", None) is orig:
+        if not name.startswith("descent."):
+            continue
+        # (unpatched: a recording in another thread may have put its dispatcher there)
+        if attach.unpatched(getattr(mod, "dropout_mask", None)) is orig:
             found.append((mod, "dropout_mask"))
     return found
-
-
-_ORIGINAL_READS = {name: getattr(Tensor, name) for name in _READS}
