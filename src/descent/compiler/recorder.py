@@ -129,6 +129,10 @@ class Write:
     dst: int
     fn: Any
     operands: tuple
+    # the written memory is the call's own (computed by its ops or a factory's copy; no
+    # argument's, captured tensor's or constant's): a replay stopped by a guard after it leaves
+    # nothing behind (recorder._has_effects)
+    local: bool = False
 
 
 @dataclass
@@ -596,6 +600,8 @@ class Recorder:
             pos = [self.arg_pos[id(u)] for u in family if id(u) in self.arg_pos]
             if pos:  # (the caller's tensor: its version goes up at each replay too)
                 self.rec.arg_bumps.append(min(pos))
+            else:
+                ins.local = self._local_memory(ins.dst, t, family)
             return
         if self.reason is not None:  # (_write named the reason)
             return
@@ -604,6 +610,21 @@ class Recorder:
             "record (under no_grad, or on a tensor that does not require grad; x[i] = v, out=): "
             "replay would not repeat the write; use the out-of-place op (h = h + 1)"
         )
+
+    def _local_memory(self, dst: int, t, family) -> bool:
+        """Whether the memory of slot `dst` (t's array) is the call's own: an array its ops
+        computed or a factory's copy (made anew at each replay), viewed by no argument, captured
+        tensor or constant of the recording."""
+        if self.rec.slots[dst].kind not in ("out", "view") and dst not in self.rec.copies:
+            return False
+        owner = _owner(t._data)
+        for s in self.by_owner.get(id(owner), ()):
+            kind = self.rec.slots[s].kind
+            if kind == "arg" or s in self.foreign or (kind == "const" and s not in self.rec.copies):
+                return False
+        if any(id(u) in self.captured for u in family):
+            return False
+        return not any(_owner(u._data) is owner for u in self.captured.values())
 
     def _write(self, t, redo) -> Write | None:
         """The Write instruction that repeats a write into t's array, or None when a replay
@@ -1011,11 +1032,14 @@ def _has_effects(program) -> bool:
     """Whether an instruction of `program` acts outside the replay's own arrays (a write, a
     backward pass, a recorded call, a random draw), so that a replay stopped by a guard after
     it would leave its effect behind. An optimizer's `zero_grad` does not count: it is
-    idempotent (the call run again after the stop sets the same gradients to None or zero)."""
+    idempotent (the call run again after the stop sets the same gradients to None or zero);
+    nor does a write into the call's own memory (`Write.local`)."""
     for ins in program:
         if type(ins) is View or (type(ins) is Forward and type(ins.op) is not Draw):
             continue
         if type(ins) is Call and ins.kind == "zero_grad":
+            continue
+        if type(ins) is Write and ins.local:  # (into the call's own memory)
             continue
         return True
     return False
