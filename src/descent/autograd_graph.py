@@ -16,7 +16,7 @@ them only (before session 22 they packed every thread's saved tensors).
 How it attaches to the engine, at no cost when no hooks are active: `autograd.record_node`
 tests one module-level variable (`autograd._saved_hooks`: `_DISPATCH` while a context is open
 in any thread, else None) and, when set, calls its `pack_node`, which finds the calling
-thread's innermost context (`active_saved_hooks`) and has it replace what the node saved
+thread's innermost context (`_active_saved_hooks`) and has it replace what the node saved
 (`node.saved`, the inputs; `node.out_data`, the output) by `autograd.PackedSaved` tuples of
 `_Slot`s. The
 node's `inputs()` / `output()` unpack them each time backward reads them (one type test there).
@@ -70,7 +70,7 @@ _open = [0]  # contexts open in all threads: autograd._saved_hooks is _DISPATCH 
 _open_lock = _threading.Lock()
 
 
-def active_saved_hooks():
+def _active_saved_hooks():
     """The calling thread's innermost saved_tensors_hooks context, or None."""
     stack = _tls.stack
     return stack[-1] if stack else None
@@ -81,13 +81,13 @@ class _Dispatch:
     thread's innermost context, and leaves other threads' saved tensors alone."""
 
     def pack_node(self, node, out) -> None:
-        ctx = active_saved_hooks()
+        ctx = _active_saved_hooks()
         if ctx is not None:
             ctx.pack_node(node, out)
 
     def pack_tensors(self, tensors) -> tuple | None:
         """The packed tensors, or None where this thread has no context (saved as they are)."""
-        ctx = active_saved_hooks()
+        ctx = _active_saved_hooks()
         return None if ctx is None else ctx.pack_tensors(tensors)
 
 

@@ -143,7 +143,7 @@ class CompiledFunction:
                     "eagerly so that they see every op"
                 )
                 return self._eager(args, kwargs)
-        if _autograd._saved_hooks is not None and _graph.active_saved_hooks() is not None:
+        if _autograd._saved_hooks is not None and _graph._active_saved_hooks() is not None:
             self._warn(
                 "saved_tensors_hooks are active (descent.autograd.graph): running eagerly so that "
                 "they pack and unpack every saved tensor"
