@@ -268,7 +268,8 @@ def test_cross_entropy_replay_kernel_equals_eager(smoothing):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_replay_kernel_keeps_maximums_bits(dtype):
-    # NaN (both signs, its payload kept), -0.0 (-> +0.0 as NumPy's maximum), infinities
+    # NaN (both signs, its payload kept), -0.0 (kept, as PyTorch's relu: clamp_min(x, 0)
+    # returns x on a tie; session 22), infinities; the same bits as eager's relu
     from descent.compiler import replay_kernels
 
     x = np.random.default_rng(5).standard_normal(300).astype(dtype)
@@ -277,8 +278,12 @@ def test_relu_replay_kernel_keeps_maximums_bits(dtype):
     with descent.no_grad():
         outs = [f(descent.tensor(x))._data.copy() for _ in range(4)]  # 2 recordings, 2 replays
     ints = np.uint32 if dtype == np.float32 else np.uint64
+    want = np.where(x < 0, dtype(0), x)
+    assert np.signbit(want[2]) and np.isnan(want[:2]).all()
+    eager = descent.nn.functional.relu(descent.tensor(x))._data
+    np.testing.assert_array_equal(eager.view(ints), want.view(ints))
     for out in outs:
-        np.testing.assert_array_equal(out.view(ints), np.maximum(x, 0).view(ints))
+        np.testing.assert_array_equal(out.view(ints), want.view(ints))
     assert replay_kernels._relu_kernel() is not None
     progs = [e.program for e in f._cache.values() if e.program is not None]
     assert [extra[1][0] for ins, _, extra in progs[-1].steps if extra and extra[1]] == ["relu"]
