@@ -24,7 +24,7 @@ from .creation import (
     _shape,
     _sparse_like,
 )
-from .errors import DescentError
+from .errors import DescentError, DtypeError
 from .grad_mode import check_inference_inplace
 from .inplace_unary import write_values
 from .ops import view_write
@@ -526,6 +526,12 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, layout=N
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """0/1 samples, 1 with probability `input` (or the number `p`), in input's dtype."""
     x = input if isinstance(input, Tensor) else Tensor._from_data(input)
+    if p is None and x._data.dtype.kind in "iub" and x._data.size:
+        # PyTorch: "bernoulli_tensor_cpu_p_" not implemented for 'Long'
+        raise DtypeError(
+            f"bernoulli: not implemented for {x._data.dtype} probabilities (shape "
+            f"{tuple(x.shape)}), as in PyTorch; convert first with .float()"
+        )
     probs = x._data if p is None else p
     pn = backend.as_numpy(probs) if hasattr(probs, "shape") else np.asarray(probs)
     if (pn < 0).any() or (pn > 1).any():

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
@@ -28,6 +28,20 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 # Activations compute in floating point: integer inputs take the default dtype (PyTorch's rule).
+def float_kernel_input(x, op: str) -> Tensor:
+    """x as a Tensor for an activation that PyTorch has only floating kernels for (gelu, silu,
+    elu, leaky_relu, hardswish, mish, softplus, ...): a non-empty integer or bool x raises a
+    DtypeError, a NotImplementedError as PyTorch's ("GeluKernelImpl" not implemented for
+    'Long'), where descent computed in float32; an empty one passes (no kernel runs)."""
+    x = as_tensor(x)
+    if x._data.dtype.kind in "iub" and x._data.size:
+        raise DtypeError(
+            f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
+            f"PyTorch; convert first with .float()"
+        )
+    return x
+
+
 def _float(x, allow_complex: bool = False) -> Tensor:
     x = as_tensor(x)
     if x._data.dtype.kind not in "fV":
@@ -334,7 +348,7 @@ def _log_sigmoid_vjp(gy, x, ops):
 
 
 def log_sigmoid(x) -> Tensor:
-    return LogSigmoid.apply(_float(x))
+    return LogSigmoid.apply(_float(float_kernel_input(x, "log_sigmoid")))
 
 
 class Erf(Function):
@@ -401,7 +415,7 @@ def _hardswish_vjp(gy, x, ops):
 
 
 def hardswish(x) -> Tensor:
-    return Hardswish.apply(_float(x))
+    return Hardswish.apply(_float(float_kernel_input(x, "hardswish")))
 
 
 class Mish(Function):
@@ -436,7 +450,7 @@ def _mish_vjp(gy, x, t, ops):
 
 
 def mish(x) -> Tensor:
-    return Mish.apply(_float(x))
+    return Mish.apply(_float(float_kernel_input(x, "mish")))
 
 
 # The public functions: convert the operand, then record. tanh is the hottest (recurrent nets,
@@ -475,11 +489,11 @@ def relu(x) -> Tensor:
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
-    return LeakyRelu.apply(_float(x), slope=negative_slope)
+    return LeakyRelu.apply(_float(float_kernel_input(x, "leaky_relu")), slope=negative_slope)
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
-    return Elu.apply(_float(x), alpha=alpha)
+    return Elu.apply(_float(float_kernel_input(x, "elu")), alpha=alpha)
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -488,16 +502,16 @@ def gelu(x, approximate: str = "none") -> Tensor:
         raise DescentError(
             f"gelu: approximate argument must be either 'none' or 'tanh', got {approximate!r}"
         )
-    x = _float(x)
+    x = _float(float_kernel_input(x, "gelu"))
     return Gelu.apply(x, approximate=approximate, keep_d=x._rg and is_grad_enabled())
 
 
 def silu(x) -> Tensor:
-    return Silu.apply(_float(x))
+    return Silu.apply(_float(float_kernel_input(x, "silu")))
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return Softplus.apply(_float(x), beta=beta, threshold=threshold)
+    return Softplus.apply(_float(float_kernel_input(x, "softplus")), beta=beta, threshold=threshold)
 
 
 @on_values

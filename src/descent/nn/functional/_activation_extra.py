@@ -115,7 +115,7 @@ def hardsigmoid(input, inplace: bool = False) -> Tensor:
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def _hardsigmoid(input) -> Tensor:
-    return _clip_strict(as_tensor(input) / 6.0 + 0.5, 0.0, 1.0)
+    return _clip_strict(_act.float_kernel_input(input, "hardsigmoid") / 6.0 + 0.5, 0.0, 1.0)
 
 
 def hardswish(input, inplace: bool = False) -> Tensor:
@@ -186,7 +186,7 @@ def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> 
 def glu(input, dim: int = -1) -> Tensor:
     """a * sigmoid(b), where a and b are the two halves of the input along `dim`
     (Dauphin et al. 2017)."""
-    x = as_tensor(input)
+    x = _act.float_kernel_input(input, "glu")  # PyTorch: "glu_cpu" not implemented for 'Long'
     if x.ndim == 0:
         raise ValueError("glu: does not support 0-d (scalar) tensors")
     n = x.shape[dim]

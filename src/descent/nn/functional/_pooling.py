@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -282,6 +282,13 @@ def max_pool1d(
 ) -> Tensor:
     """max_pool2d over (N, C, L) as a height-1 image (indices are positions along L)."""
     x = _input_1d(input, "max_pool1d")
+    if x._data.dtype.kind in "iu" and x._data.size and not return_indices:
+        # PyTorch: "max_pool1d_impl" not implemented for 'Long' (descent pooled integers); with
+        # return_indices its max_pool2d kernel takes them, and bools are max_pool2d's refusal
+        raise DtypeError(
+            f"max_pool1d: not implemented for {x._data.dtype} tensors (shape "
+            f"{tuple(input.shape)}), as in PyTorch; convert first with .float()"
+        )
     k = int_tuple(kernel_size, 1, "kernel_size", "max_pool1d")[0]
     s = k if stride is None else int_tuple(stride, 1, "stride", "max_pool1d")[0]
     p = int_tuple(padding, 1, "padding", "max_pool1d")[0]
