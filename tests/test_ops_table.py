@@ -268,6 +268,9 @@ _MARKER_NODES = {
     # the record of an op without a gradient (comparisons, casts, indices) for descent.compile;
     # never a graph node: tests/test_compile_s18_inplace.py, tests/test_compile_s18_untracked.py
     "Untracked",
+    # a data-dependent-shape result (nonzero, unique, bincount, ...) for descent.compile, guarded
+    # by its shape; never a graph node: tests/test_compile_s22_fallbacks.py
+    "Guarded",
 }
 
 

@@ -795,9 +795,6 @@ def source(prog) -> str:
 # Known mismatches: program seed -> reason (strict xfail in test_known: when one is fixed, its
 # xfail fails and the entry must go). Found in the default run (SEED, N_PROGRAMS).
 KNOWN: dict[int, str] = {
-    14000479: "complex 0 ** 0 (pow_ of a zero complex tensor by itself): PyTorch gives nan+nanj, "
-    "descent (NumPy) 1+0j; clamp_ on a complex tensor raises NotImplementedError in PyTorch, "
-    "descent's DtypeError (a RuntimeError). Elementwise ops, outside this fuzz's area",
     14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
     "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
     "element is doubled twice); the order of overlapping writes is unspecified in both",

@@ -585,3 +585,48 @@ add(
     shapes=[(2, 3, 5, 6)],
     covers=("Rotary",),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Smooth L1 and Huber (one op each: PyTorch's SmoothL1LossBackward0 / HuberLossBackward0);
+# the differences a - b stay 0.1 or more away from the kinks at +-beta / +-delta
+
+
+def _away_from_kinks(c):
+    def inputs(rng, dtype):
+        a = rng.uniform(-2.0, 2.0, (3, 4))
+        d = rng.uniform(0.1, c - 0.1, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))
+        outer = rng.uniform(c + 0.1, c + 1.5, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))
+        d = np.where(rng.random((3, 4)) < 0.5, d, outer)
+        return [a.astype(dtype), (a - d).astype(dtype)]
+
+    return inputs
+
+
+def _np_smooth_l1(a, b, beta):
+    z = np.abs(a - b)
+    return np.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+
+
+for _red in ("mean", "sum", "none"):
+    add(
+        name=f"smooth_l1_loss-{_red}",
+        fn=lambda a, b, r=_red: F.smooth_l1_loss(a, b, reduction=r, beta=0.7),
+        ref=lambda a, b, r=_red: {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[r](
+            _np_smooth_l1(a, b, 0.7)
+        ),
+        torch_fn=lambda a, b, r=_red: TF.smooth_l1_loss(a, b, reduction=r, beta=0.7),
+        shapes=[(3, 4), (3, 4)],
+        inputs=_away_from_kinks(0.7),
+        covers=("SmoothL1Loss",),
+    )
+    add(
+        name=f"huber_loss-{_red}",
+        fn=lambda a, b, r=_red: F.huber_loss(a, b, reduction=r, delta=1.3),
+        ref=lambda a, b, r=_red: {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[r](
+            1.3 * _np_smooth_l1(a, b, 1.3)
+        ),
+        torch_fn=lambda a, b, r=_red: TF.huber_loss(a, b, reduction=r, delta=1.3),
+        shapes=[(3, 4), (3, 4)],
+        inputs=_away_from_kinks(1.3),
+        covers=("HuberLoss",),
+    )

@@ -64,7 +64,7 @@ ACTS = [
     ("threshold", lambda x: F.threshold(x, 0.3, -2.0), lambda x: np.where(x > 0.3, x, -2.0),
      lambda x: TF.threshold(x, 0.3, -2.0), (0.3,), ("Where",), True),
     ("logsigmoid", F.logsigmoid, lambda x: -np_softplus(0, -x), TF.logsigmoid, (),
-     ("Softplus",), True),
+     ("LogSigmoid",), True),
 ]  # fmt: skip
 
 for name, fn, ref, tfn, kinks, covers, second in ACTS:

@@ -342,7 +342,7 @@ def _log_sigmoid_vjp(gy, x, ops):
     values differentiable everywhere: -|x| has no second derivative at 0)."""
     if ops.is_graph:
         return gy * ops.sigmoid(-x)
-    z = ops.exp(-ops.abs(x))
+    z = ops.exp(ops.minimum(x, -x))  # e^-|x| (-|x| as minimum: a name both namespaces have)
     s = z / (1 + z)
     return gy * ops.where(x < 0, 1 - s, s)
 
