@@ -120,6 +120,14 @@ class UniformQuantizationObserverBase(ObserverBase):
             quant_min, quant_max, self.has_customized_qrange, dtype, reduce_range
         )
 
+    def calculate_qparams(self):
+        """(scale, zero_point) from the observed min_val / max_val buffers: float32 and integer
+        tensors of shape (1,) per tensor, (C,) per channel."""
+        return self._calculate_qparams(_array(self.min_val), _array(self.max_val))
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
     def _calculate_qparams(self, min_val: np.ndarray, max_val: np.ndarray):
         """(scale float32, zero_point) tensors from float32 min/max arrays (per tensor: 0-d,
         returned with shape (1,); per channel: (C,))."""
@@ -197,13 +205,6 @@ class MinMaxObserver(UniformQuantizationObserverBase):
         self.max_val._data[...] = max_val
         return x_orig
 
-    def calculate_qparams(self):
-        """(scale, zero_point): float32 and integer tensors of shape (1,)."""
-        return self._calculate_qparams(_array(self.min_val), _array(self.max_val))
-
-    def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
-
     def reset_min_max_vals(self) -> None:
         self.min_val._data[...] = np.inf
         self.max_val._data[...] = -np.inf
@@ -279,13 +280,6 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         self.min_val._data = cur_min.astype(np.float32)
         self.max_val._data = cur_max.astype(np.float32)
         return x_orig
-
-    def calculate_qparams(self):
-        """(scales, zero_points): tensors of shape (C,)."""
-        return self._calculate_qparams(_array(self.min_val), _array(self.max_val))
-
-    def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
 
     def reset_min_max_vals(self) -> None:
         self.min_val._data = np.zeros(0, np.float32)
