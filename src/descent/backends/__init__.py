@@ -10,6 +10,8 @@ reads back what it set) but change no result, and `cudnn.is_available()` answers
 modules are real submodules, so `import descent.backends.cudnn as cudnn` works as in PyTorch.
 """
 
-from . import cpu, cuda, cudnn, mkldnn, mps, openmp, opt_einsum, quantized
+from . import cpu, cuda, cudnn, mha, mkldnn, mps, openmp, opt_einsum, quantized
 
-__all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "openmp", "opt_einsum", "quantized"]
+__all__ = [
+    "cpu", "cuda", "cudnn", "mha", "mkldnn", "mps", "openmp", "opt_einsum", "quantized",
+]  # fmt: skip

@@ -8,15 +8,24 @@ state_dict loads and, in eval mode, the outputs agree.
     SA(x) = dropout1(self_attn(x, x, x)),   FF(x) = dropout2(linear2(dropout(act(linear1(x)))))
 
 PyTorch's eval-mode "fast path" (nested tensors) is an implementation detail with the same
-arithmetic, except that it returns 0 at positions masked by `src_key_padding_mask`; descent
-always computes those positions, as PyTorch's training path does.
+arithmetic, except that TransformerEncoder then returns 0 at the positions masked by
+`src_key_padding_mask` (before its final `norm`, so those rows are norm(0)). descent has no
+nested fast path, but it zeroes those rows under PyTorch's conditions (`_nested_fast_path`):
+eval mode, no gradient needed, a left-aligned padding mask and no `mask`, batch_first
+post-norm layers with an even head count, and `backends.mha.get_fastpath_enabled()`.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 
+import numpy as np
+
+from ..amp import _is_autocast_enabled
+from ..backends import mha as _mha
+from ..grad_mode import is_grad_enabled
 from ..hooks import composite
 from ..tensor import Tensor
 from . import functional as F
@@ -86,6 +95,14 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.batch_first = batch_first
+        # PyTorch's marker for its fused kernels (1: relu, 2: gelu, 0: another activation);
+        # TransformerEncoder reads it to decide on its nested fast path
+        if activation in ("relu", F.relu) or type(activation).__name__ == "ReLU":
+            self.activation_relu_or_gelu = 1
+        elif activation in ("gelu", F.gelu) or type(activation).__name__ == "GELU":
+            self.activation_relu_or_gelu = 2
+        else:
+            self.activation_relu_or_gelu = 0
         self.activation = _activation(activation)
 
     @composite("nn.TransformerEncoderLayer")  # PyTorch's fused inference path: flop_counter
@@ -154,6 +171,15 @@ class TransformerEncoder(Module):
         self.norm = norm
         self.enable_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        # PyTorch's use_nested_tensor: whether the layers allow the nested fast path at all
+        why_not = _why_no_nested_layers(encoder_layer)
+        self.use_nested_tensor = enable_nested_tensor and not why_not
+        if enable_nested_tensor and why_not:
+            warnings.warn(
+                f"enable_nested_tensor is True, but self.use_nested_tensor is False because "
+                f"{why_not}",
+                stacklevel=2,
+            )
 
     def forward(
         self,
@@ -169,6 +195,79 @@ class TransformerEncoder(Module):
                 out, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                 is_causal=bool(is_causal),
             )  # fmt: skip
+        if self._nested_fast_path(src, mask, src_key_padding_mask):
+            # PyTorch computes only the valid tokens (a nested tensor) and pads back with 0
+            padded = src_key_padding_mask
+            if padded.dtype != np.bool_:
+                padded = padded != 0  # a float mask: 0 keeps, anything else pads
+            out = out.masked_fill(padded.unsqueeze(-1), 0.0)  # (N, L, E)
         if self.norm is not None:
             out = self.norm(out)
         return out
+
+    def _nested_fast_path(self, src, mask, src_key_padding_mask) -> bool:
+        """PyTorch's conditions for running the layers on a nested tensor (its
+        TransformerEncoder.forward): then the padded positions come back as 0."""
+        first = self.layers[0]
+        if not (
+            _mha.get_fastpath_enabled()
+            and getattr(self, "use_nested_tensor", False)
+            and not first.training
+            and src.dim() == 3
+            and src_key_padding_mask is not None
+            and mask is None
+            and not src.is_nested
+            and not _is_autocast_enabled("cuda")  # torch.is_autocast_enabled(): CUDA's
+        ):
+            return False
+        do_mask_check = getattr(self, "mask_check", True)
+        if do_mask_check and _recording():
+            return False  # PyTorch: "mask_check enabled with torch.compile or torch.export"
+        valid = src_key_padding_mask
+        valid = valid.logical_not() if valid.dtype == np.bool_ else valid == 0  # (N, L)
+        if do_mask_check and not _left_aligned(valid):
+            return False
+        attn = first.self_attn
+        args = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                attn.out_proj.bias, first.norm1.weight, first.norm1.bias, first.norm2.weight,
+                first.norm2.bias, first.linear1.weight, first.linear1.bias,
+                first.linear2.weight, first.linear2.bias)  # fmt: skip
+        return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in args))
+
+
+def _recording() -> bool:
+    """Whether descent.compile records this call (torch.compiler.is_compiling's moment)."""
+    from ..compiler import attach  # noqa: PLC0415 (compiler sits above nn)
+
+    return attach.current() is not None
+
+
+def _left_aligned(valid: Tensor) -> bool:
+    """Every row of the (N, L) bool `valid` is True up to its length, then False (PyTorch's
+    _nested_tensor_from_mask_left_aligned): no False is followed by a True."""
+    return not bool((valid[:, 1:] & valid[:, :-1].logical_not()).any())
+
+
+def _why_no_nested_layers(layer: Module) -> str:
+    """Why PyTorch's TransformerEncoder.__init__ turns use_nested_tensor off ('' if it does
+    not)."""
+    if not isinstance(layer, TransformerEncoderLayer):
+        return "encoder_layer was not TransformerEncoderLayer"
+    if layer.norm_first:
+        return "encoder_layer.norm_first was True"
+    if not layer.self_attn.batch_first:
+        return (
+            "encoder_layer.self_attn.batch_first was not True"
+            "(use batch_first for better inference performance)"
+        )
+    if not layer.self_attn._qkv_same_embed_dim:
+        return "encoder_layer.self_attn._qkv_same_embed_dim was not True"
+    if layer.self_attn.in_proj_bias is None:
+        return "encoder_layer.self_attn was passed bias=False"
+    if not getattr(layer, "activation_relu_or_gelu", 0):
+        return "encoder_layer.activation_relu_or_gelu was not True"
+    if layer.norm1.eps != layer.norm2.eps:
+        return "encoder_layer.norm1.eps was not equal to encoder_layer.norm2.eps"
+    if layer.self_attn.num_heads % 2 == 1:
+        return "encoder_layer.self_attn.num_heads is odd"
+    return ""
