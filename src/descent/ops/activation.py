@@ -28,13 +28,15 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 # Activations compute in floating point: integer inputs take the default dtype (PyTorch's rule).
-def float_kernel_input(x, op: str) -> Tensor:
+def float_kernel_input(x, op: str, empty_ok: bool = True) -> Tensor:
     """x as a Tensor for an activation that PyTorch has only floating kernels for (gelu, silu,
     elu, leaky_relu, hardswish, mish, softplus, ...): a non-empty integer or bool x raises a
     DtypeError, a NotImplementedError as PyTorch's ("GeluKernelImpl" not implemented for
-    'Long'), where descent computed in float32; an empty one passes (no kernel runs)."""
+    'Long'), where descent computed in float32; an empty one passes (no kernel runs), unless
+    empty_ok is False (celu, rrelu, softshrink, hardshrink: PyTorch dispatches on the dtype
+    before it looks at the size)."""
     x = as_tensor(x)
-    if x._data.dtype.kind in "iub" and x._data.size:
+    if x._data.dtype.kind in "iub" and (x._data.size or not empty_ok):
         raise DtypeError(
             f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "
             f"PyTorch; convert first with .float()"

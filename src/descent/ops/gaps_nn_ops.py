@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor
+from .activation import float_kernel_input
 from .elementwise import where
 
 
@@ -20,7 +21,7 @@ def hardshrink(input, lambd: float = 0.5) -> Tensor:
     The zeroed piece is the constant +0 (so its derivative is exactly 0, as PyTorch's); nan
     stays nan (it fails both comparisons).
     """
-    x = as_tensor(input)
+    x = float_kernel_input(input, "hardshrink", empty_ok=False)  # PyTorch: no int kernel
     return where((x >= -lambd) & (x <= lambd), 0.0, x)
 
 
@@ -29,9 +30,18 @@ def prelu(input, weight) -> Tensor:
     al. 2015). d/dx = 1 for x > 0, else the slope (PyTorch's choice at 0); d/dweight = x there.
 
     Raises:
-        RuntimeError: the weight has neither 1 element nor one per channel of dim 1.
+        RuntimeError: the weight has neither 1 element nor one per channel of dim 1, or its
+            dtype is not the input's.
+        NotImplementedError: integer or bool input and weight (PyTorch has no such kernel).
     """
     x, w = as_tensor(input), as_tensor(weight)
+    if x._data.dtype != w._data.dtype:
+        raise DescentError(
+            f"prelu: Type promoting not supported: got input {x.dtype} {tuple(x.shape)} and "
+            f"weight {w.dtype} {tuple(w.shape)} (as PyTorch); give the weight the input's "
+            "floating dtype"
+        )
+    float_kernel_input(x, "prelu", empty_ok=False)  # PyTorch: "prelu_cpu" for Long
     channels = x.shape[1] if x.ndim >= 2 else 1
     if w.numel() != 1 and (w.ndim != 1 or w.numel() != channels):
         raise DescentError(

@@ -18,7 +18,7 @@ import numpy as np
 from ... import backend
 from ...creation import rand
 from ...creation_random import draws_through_ops
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
@@ -149,7 +149,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
 def _celu(input, alpha) -> Tensor:
-    x = as_tensor(input)
+    x = _act.float_kernel_input(input, "celu", empty_ok=False)  # PyTorch: "elu_cpu" for Long
     if alpha < 0:  # PyTorch's elu(x, alpha, input_scale=1/alpha): the branch is still x > 0
         return where(x > 0, x, expm1(where(x > 0, 0.0, x) / alpha) * alpha)
     return _act.elu(x / alpha, 1.0) * alpha
@@ -209,7 +209,7 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between (derivative 0 at +-lambd)."""
     if lambd < 0:
         raise DescentError(f"softshrink: lambda must be in range [0, inf), found {lambd}")
-    x = as_tensor(input)
+    x = _act.float_kernel_input(input, "softshrink", empty_ok=False)  # PyTorch: no int kernel
     # The middle piece is the constant +0 (derivative exactly 0), as PyTorch's vectorized loop
     # (its scalar tail gives x * 0 = -0 for a negative x); a nan takes the outer pieces (value
     # nan, gradient gy), as PyTorch's (self >= -lambd && self <= lambd) ? 0 : grad.
@@ -222,6 +222,11 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
     if inplace:
         return apply_inplace(input, lambda t: _threshold_fn(t, threshold, value), "threshold_")
     x = as_tensor(input)
+    if x._data.dtype == np.bool_:  # PyTorch: "threshold_cpu" not implemented for 'Bool'
+        raise DtypeError(
+            f"threshold: not implemented for bool tensors (shape {tuple(x.shape)}), as in "
+            "PyTorch; convert first with .int() or .float()"
+        )
     if x._data.dtype.kind in "iu":
         # PyTorch casts both numbers to the integer dtype (toward zero: -1.5 is -1) and keeps
         # it; one beyond the dtype's range raises its overflow error
@@ -296,7 +301,7 @@ def rrelu(
         )
     if inplace:
         return apply_inplace(input, lambda t: rrelu(t, lower, upper, training), "rrelu_")
-    x = as_tensor(input)
+    x = _act.float_kernel_input(input, "rrelu", empty_ok=False)  # PyTorch: "leaky_relu_cpu"
     if not training:
         return where(x > 0, x, x * ((lower + upper) / 2))
     u = rand(*x.shape, dtype=x.dtype, device=x.device)

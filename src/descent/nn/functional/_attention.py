@@ -68,6 +68,7 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: shapes q {tuple(q.shape)}, k {tuple(k.shape)}, "
             f"v {tuple(v.shape)} do not fit: need q (..., L, E), k (..., S, E), v (..., S, Ev)"
         )
+    _check_dtypes(q, k, v)
     if enable_gqa and q.ndim >= 3 and k.shape[-3] != q.shape[-3]:
         # Grouped-query attention (Ainslie et al., 2023): Hq query heads share Hk = Hq / rep
         # key/value heads; repeating them lets the fused op treat every head alike.
@@ -91,6 +92,13 @@ def scaled_dot_product_attention(
                 f"to the attention scores (..., L, S) of q {tuple(q.shape)} and k "
                 f"{tuple(k.shape)}"
             ) from None
+        if m.dtype not in (np.bool_, np.float32, dt):
+            raise DescentError(
+                "scaled_dot_product_attention: expected attn_mask dtype to be bool or float "
+                f"or to match query dtype, but got attn_mask {m.dtype} {tuple(m.shape)} and "
+                f"query {dt} {tuple(q.shape)} (as PyTorch); convert the mask with "
+                ".to(query.dtype)"
+            )
         if m.dtype == np.bool_:  # True = may attend; the op fills the rest with -inf
             mask = m
         else:
@@ -115,6 +123,25 @@ def scaled_dot_product_attention(
     return ScaledDotProductAttention.apply(
         q, k, v, *bias, scale=sc, causal=bool(is_causal), mask=mask, drop=drop
     )
+
+
+def _check_dtypes(q: Tensor, k: Tensor, v: Tensor) -> None:
+    """PyTorch's checks: one dtype for q, k and v, and a floating one (integer or bool inputs
+    raised NumPy's casting errors, or computed when mixed)."""
+    dts = (q._data.dtype, k._data.dtype, v._data.dtype)
+    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+    if dts[0] != dts[1] or dts[0] != dts[2]:
+        raise DescentError(
+            "scaled_dot_product_attention: expected query, key and value to have the same "
+            f"dtype, but got {q.dtype}, {k.dtype} and {v.dtype} ({shapes}); convert them to "
+            "one floating dtype first"
+        )
+    if dts[0].kind not in "fV" and q._data.size:
+        raise DescentError(
+            f"scaled_dot_product_attention: expected a floating query, key and value, but got "
+            f'{q.dtype} ({shapes}), as PyTorch ("expected scalar type Float"); convert with '
+            ".float()"
+        )
 
 
 def _gqa(t: Tensor, rep: int) -> Tensor:

@@ -131,6 +131,10 @@ def cross_entropy(
     check_inference_saved(t, x)  # (a class target is saved as a parameter: grad_mode.py)
     if x.ndim == 0:
         raise ValueError("cross_entropy: input must have a class dimension")
+    if t._data.dtype.kind in "fV" and tuple(t.shape) != tuple(x.shape):
+        # PyTorch reads a floating target as probabilities only at the input's shape; any
+        # other shape takes the class-index path, which refuses the dtype
+        _check_index_target(t, x, "cross_entropy")
     unbatched = x.ndim == 1
     if unbatched:
         x = _shape.unsqueeze(x, 0)
@@ -164,6 +168,7 @@ def cross_entropy(
             x, x2, t, w, reduction, label_smoothing, perm if spatial else None
         )
     else:
+        _check_index_target(t, x, "cross_entropy")
         if tuple(t.shape) != (x.shape[0],) + spatial:
             raise ValueError(
                 f"cross_entropy: class-index target of shape {tuple(t.shape)} does not match "
@@ -207,6 +212,18 @@ def cross_entropy(
     if unbatched and reduction == "none":
         loss = loss[0]
     return loss
+
+
+def _check_index_target(t, x, op: str) -> None:
+    """PyTorch's class-index targets are int64 or uint8 ("expected target dtype to be Long or
+    Byte"): another integer, bool or float target raises, where descent read it as indices."""
+    if t._data.dtype not in (np.int64, np.uint8):
+        raise DescentError(
+            f"{op}: expected target dtype to be Long or Byte (int64 or uint8 class indices), "
+            f"but got {t.dtype} of shape {tuple(t.shape)} with input {tuple(x.shape)}; "
+            "convert class indices with target.long() (a floating target is read as class "
+            "probabilities only when it has the input's shape)"
+        )
 
 
 def _weight_in(w, dt):
@@ -257,6 +274,7 @@ def nll_loss(
     x = autocast_f32(float_tensor(input, "nll_loss"))
     check_inference_saved(target, x)  # (the target is saved as a parameter: grad_mode.py)
     tt = as_tensor(target)
+    _check_index_target(tt, x, "nll_loss")
     unbatched = x.ndim == 1
     if unbatched:
         x, tt = _shape.unsqueeze(x, 0), _shape.reshape(tt, (1,))

@@ -1,0 +1,154 @@
+"""Session 23's fidelity fixes at the edges (helper-163's probe, /work/notes/s23/h163/probe.py):
+error classes, dtypes and values where descent differed from PyTorch 2.13 (the oracle),
+each case compared with torch computed here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+
+def _outcome(fn, m):
+    """(None, result) or (the exception, None) of fn(m)."""
+    try:
+        return None, fn(m)
+    except Exception as e:  # noqa: BLE001 - any class: compared with torch's below
+        return e, None
+
+
+def _same_class(fn):
+    """fn(torch) raises X => fn(descent) raises an X; fn(torch) computes => fn(descent)
+    computes the same dtype and values."""
+    te, tr = _outcome(fn, torch)
+    de, dr = _outcome(fn, descent)
+    if te is not None:
+        assert de is not None, f"torch raises {type(te).__name__}: {te}; descent computes"
+        assert isinstance(de, type(te)), (type(te), type(de), str(de))
+        return de
+    assert de is None, f"torch computes; descent raises {type(de).__name__}: {de}"
+    assert str(dr.dtype).split(".")[-1] == str(tr.dtype).split(".")[-1]
+    np.testing.assert_allclose(dr.detach().numpy().astype(np.float64),
+                               tr.detach().numpy().astype(np.float64),
+                               rtol=1e-6)  # fmt: skip
+    return None
+
+
+# -- cross_entropy / nll_loss targets ----------------------------------------------------------
+@pytest.mark.parametrize("shape", [(3,), (4, 3), (2, 3, 2)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing,weighted", [(0.0, False), (0.15, True)])
+def test_cross_entropy_probability_target_values_and_gradients(shape, reduction, smoothing,
+                                                               weighted):  # fmt: skip
+    rng = np.random.default_rng(23)
+    x, t = rng.standard_normal(shape), rng.random(shape)
+    g = rng.standard_normal(shape[:1] + shape[2:] if len(shape) > 1 else ())
+    got = []
+    for m in (torch, descent):
+        xi = m.tensor(x, dtype=m.float32, requires_grad=True)
+        ti = m.tensor(t, dtype=m.float32, requires_grad=True)
+        w = m.tensor([1.0, 2.0, 0.5]) if weighted else None
+        loss = m.nn.functional.cross_entropy(xi, ti, weight=w, reduction=reduction,
+                                             label_smoothing=smoothing)  # fmt: skip
+        (loss * m.tensor(g, dtype=m.float32) if reduction == "none" else loss).sum().backward()
+        got.append([loss.detach().numpy(), xi.grad.numpy(), ti.grad.numpy()])
+    for ours, theirs in zip(got[1], got[0], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+TARGET_CALLS = {
+    "ce_int32": lambda m: m.nn.functional.cross_entropy(m.zeros(2, 3), m.tensor([0, 2]).int()),
+    "ce_int8": lambda m: m.nn.functional.cross_entropy(m.zeros(2, 3), m.tensor([0, 2]).char()),
+    "ce_bool": lambda m: m.nn.functional.cross_entropy(m.zeros(2, 3), m.tensor([True, False])),
+    "ce_float_index_shape": lambda m: m.nn.functional.cross_entropy(
+        m.zeros(2, 3), m.tensor([0.0, 2.0])
+    ),
+    "ce_uint8": lambda m: m.nn.functional.cross_entropy(m.zeros(2, 3), m.tensor([0, 2]).byte()),
+    "nll_float": lambda m: m.nn.functional.nll_loss(m.zeros(2, 3), m.tensor([0.0, 2.0])),
+    "nll_int16": lambda m: m.nn.functional.nll_loss(m.zeros(2, 3), m.tensor([0, 2]).short()),
+    "nll_bool": lambda m: m.nn.functional.nll_loss(m.zeros(2, 3), m.tensor([True, False])),
+    "nll_uint8": lambda m: m.nn.functional.nll_loss(m.zeros(2, 3), m.tensor([0, 2]).byte()),
+    "CrossEntropyLoss_int32": lambda m: m.nn.CrossEntropyLoss()(
+        m.zeros(2, 3), m.tensor([1, 2]).int()
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(TARGET_CALLS))
+def test_loss_target_dtypes(call):
+    err = _same_class(TARGET_CALLS[call])
+    if err is not None:  # names the op, the dtype and the fix
+        assert "Long or Byte" in str(err) and ".long()" in str(err)
+
+
+# -- scaled_dot_product_attention ---------------------------------------------------
+def _sdpa(q, k=None, v=None, **kw):
+    return lambda m: m.nn.functional.scaled_dot_product_attention(
+        q(m), (k or q)(m), (v or q)(m), **kw
+    )
+
+
+EDGE_CALLS = {
+    "sdpa_int64": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.int64)),
+    "sdpa_bool": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.bool)),
+    "sdpa_uint8": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.uint8)),
+    "sdpa_mixed": _sdpa(lambda m: m.ones(1, 2, 2), lambda m: m.ones(1, 2, 2).double()),
+    "sdpa_float32": _sdpa(lambda m: m.ones(1, 2, 2)),
+    "sdpa_mask_float64": lambda m: m.nn.functional.scaled_dot_product_attention(
+        m.ones(1, 2, 2), m.ones(1, 2, 2), m.ones(1, 2, 2), attn_mask=m.ones(2, 2).double()
+    ),
+    "sdpa_mask_long": lambda m: m.nn.functional.scaled_dot_product_attention(
+        m.ones(1, 2, 2), m.ones(1, 2, 2), m.ones(1, 2, 2), attn_mask=m.ones(2, 2).long()
+    ),
+    "sdpa_mask_float32_query64": lambda m: m.nn.functional.scaled_dot_product_attention(
+        m.ones(1, 2, 2).double(),
+        m.ones(1, 2, 2).double(),
+        m.ones(1, 2, 2).double(),
+        attn_mask=m.ones(2, 2),
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(EDGE_CALLS))
+def test_sdpa_dtypes(call):
+    _same_class(EDGE_CALLS[call])
+
+
+# -- activations that PyTorch has no integer (or bool) kernel for -------------------------------
+ACTIVATIONS = {
+    "celu": lambda m, x: m.nn.functional.celu(x),
+    "celu_neg_alpha": lambda m, x: m.nn.functional.celu(x, alpha=-1.0),
+    "celu_": lambda m, x: m.nn.functional.celu_(x),
+    "rrelu": lambda m, x: m.nn.functional.rrelu(x),
+    "rrelu_": lambda m, x: m.nn.functional.rrelu_(x),
+    "torch.rrelu": lambda m, x: m.rrelu(x),
+    "softshrink": lambda m, x: m.nn.functional.softshrink(x),
+    "hardshrink": lambda m, x: m.nn.functional.hardshrink(x),
+    "Tensor.hardshrink": lambda m, x: x.hardshrink(),
+    "tanhshrink": lambda m, x: m.nn.functional.tanhshrink(x),
+    "threshold": lambda m, x: m.nn.functional.threshold(x, 1, 0),
+    "threshold_": lambda m, x: m.nn.functional.threshold_(x, 1, 0),
+    "prelu": lambda m, x: m.nn.functional.prelu(x, m.tensor([0.25])),
+    "prelu_same_dtype": lambda m, x: m.nn.functional.prelu(x, m.tensor([1]).to(x.dtype)),
+    "prelu_f64_weight": lambda m, x: m.nn.functional.prelu(x.float(), m.tensor([0.25]).double()),
+    "nn.PReLU": lambda m, x: m.nn.PReLU()(x),
+}
+
+
+@pytest.mark.parametrize("dt", ["int64", "uint8", "bool", "float32"])
+@pytest.mark.parametrize("call", list(ACTIVATIONS))
+def test_activations_of_integers(call, dt):
+    fn = ACTIVATIONS[call]
+    err = _same_class(lambda m: fn(m, m.tensor([-2, 0, 1, 3]).to(getattr(m, dt))))
+    if isinstance(err, NotImplementedError):
+        assert ".float()" in str(err) and dt in str(err)
+
+
+@pytest.mark.parametrize("call", ["celu", "rrelu", "softshrink", "hardshrink", "threshold"])
+def test_activations_of_empty_bool(call):
+    # PyTorch dispatches on the dtype before it looks at the size: an empty bool tensor raises
+    fn = ACTIVATIONS[call]
+    _same_class(lambda m: fn(m, m.zeros(0, dtype=m.bool)))
